@@ -1,0 +1,41 @@
+# Koprik: two set-up commands, `make serve` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEMO_RECORDS ?= 3000
+DEBIAN_TEST_PACKAGES := yaz idzebra-2.0 idzebra-2.0-examples libhttp-oai-perl xsltproc \
+                        libmarc-crosswalk-dublincore-perl postgresql
+DEBIAN_TEST_COMMANDS := yaz-client zebrasrv yaz-marcdump xsltproc oai_pmh \
+                        /usr/lib/postgresql/15/bin/initdb
+
+.PHONY: serve test install install-test system-packages lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/python system-packages
+	$(BIN)/pip install --quiet -e '.[test]'
+
+system-packages:
+	@sh scripts/system-packages $(DEBIAN_TEST_PACKAGES) -- $(DEBIAN_TEST_COMMANDS)
+
+serve: install
+	$(BIN)/koprik demo --records $(DEMO_RECORDS) --if-empty
+	$(BIN)/koprik serve
+
+test: install-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: install-test
+	$(BIN)/ruff check .
+
+bench: install-test
+	$(BIN)/python bench/oai_provider.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,574 @@
+"""The record store: canonical MARC21, renditions, sets and provenance, written together.
+
+Writing goes through :meth:`Catalog.writer`, a transaction: everything a record needs (its MARC,
+its renditions, its set memberships, its provenance, and whatever the caller adds on the same
+connection, such as a harvester's resumption token) commits at once or not at all.
+
+>>> catalog = Catalog.open(settings)
+>>> with catalog.writer() as writer:
+...     writer.put(record)                       # Outcome.ADDED, UPDATED or UNCHANGED
+>>> page = catalog.list_entries("oai_dc", limit=500)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+from pymarc import Record
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+
+from catalog import models
+from catalog.db import create_schema, open_engine
+from catalog.renditions import FORMATS, make_renditions
+from catalog.search_index import write_terms, write_terms_many
+from catalog.sets import set_name, set_specs
+from config import SetRule, Settings
+
+
+class Outcome(StrEnum):
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    MISSING = "missing"
+    """A deletion of a record the catalogue never had (or had already deleted)."""
+
+
+class RecordError(ValueError):
+    """A record the catalogue cannot store (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a harvested record came from (shown in OAI-PMH ``<about>``)."""
+
+    source: str
+    base_url: str
+    identifier: str
+    datestamp: str
+    metadata_namespace: str
+    payload: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One record as an OAI list sees it: header fields, and the rendition when asked for."""
+
+    id: int
+    local_id: str
+    datestamp: int
+    deleted: bool
+    set_specs: tuple[str, ...]
+    data: bytes | None = None
+    provenance: Provenance | None = None
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """The keyset position ``(datestamp, id)`` of this entry in every list."""
+        return (self.datestamp, self.id)
+
+
+class Incoming(NamedTuple):
+    """A record to store, for :meth:`CatalogWriter.put_many`."""
+
+    record: Record
+    local_id: str | None = None
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    record: Record
+    local_id: str
+    provenance: Provenance | None
+    marc: bytes
+    digest: str
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        if self.provenance is not None:
+            return ("source", self.provenance.source, self.provenance.identifier)
+        return ("local", self.local_id)
+
+    @property
+    def source(self) -> str | None:
+        return self.provenance.source if self.provenance is not None else None
+
+
+def _prepare(item: Incoming) -> _Prepared | RecordError:
+    try:
+        marc = canonical_marc(item.record)
+    except Exception as error:  # pymarc raises many kinds on broken records
+        return RecordError(f"cannot serialize as MARC21: {error}")
+    if item.provenance is not None:
+        local_id = item.local_id or _harvested_local_id(item.provenance)
+    else:
+        local_id = item.local_id or local_id_of(item.record)
+    return _Prepared(item.record, local_id, item.provenance, marc, hashlib.sha256(marc).hexdigest())
+
+
+def canonical_marc(record: Record) -> bytes:
+    """ISO 2709 in UTF-8 with leader/09 ``a``: the catalogue's canonical bytes."""
+    leader = str(record.leader)
+    if leader[9:10] != "a":
+        record.leader = leader[:9] + "a" + leader[10:]
+    record.force_utf8 = True
+    return record.as_marc()
+
+
+def local_id_of(record: Record) -> str:
+    """The local identifier of an imported record: its 001, else a digest of its content."""
+    control = record.get("001")
+    if control is not None and control.data and control.data.strip():
+        return "".join(control.data.split())[:255]
+    return "h" + hashlib.sha1(canonical_marc(record)).hexdigest()[:20]
+
+
+def _harvested_local_id(provenance: Provenance) -> str:
+    local_id = f"{provenance.source}:{provenance.identifier}"
+    if len(local_id) <= 255 and not any(c.isspace() for c in local_id):
+        return local_id
+    digest = hashlib.sha1(provenance.identifier.encode()).hexdigest()[:24]
+    return f"{provenance.source}:{digest}"
+
+
+class Catalog:
+    """The collection on one database (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine, rules: Sequence[SetRule]) -> None:
+        self.engine = engine
+        self.rules = list(rules)
+        self._known_sets: set[str] = set()
+
+    @classmethod
+    def open(cls, settings: Settings) -> Catalog:
+        """Open (and create if needed) the catalogue that ``settings`` names."""
+        engine = open_engine(settings.database.url, echo=settings.database.echo)
+        create_schema(engine)
+        return cls(engine, settings.sets)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def writer(self) -> Iterator[CatalogWriter]:
+        """A write transaction; it commits when the block ends without an exception."""
+        with self.engine.begin() as connection:
+            writer = CatalogWriter(self, connection)
+            yield writer
+        self._known_sets.update(writer.new_sets)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get_entry(self, local_id: str, prefix: str | None = None) -> Entry | None:
+        """The record ``local_id`` with its ``prefix`` rendition (None when it has none)."""
+        r = models.records
+        query = self._entry_select(prefix, with_data=True).where(r.c.local_id == local_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else _entry(row, prefix is not None)
+
+    def formats_of(self, local_id: str) -> list[str] | None:
+        """The rendition formats record ``local_id`` is available in; None if there is no such id.
+
+        A deleted record is available in every format (as a header with status deleted).
+        """
+        r, rend = models.records, models.renditions
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(r.c.id, r.c.deleted).where(r.c.local_id == local_id)
+            ).first()
+            if row is None:
+                return None
+            if row.deleted:
+                return list(FORMATS)
+            available = set(
+                connection.execute(
+                    select(rend.c.format).where(rend.c.record_id == row.id)
+                ).scalars()
+            )
+            return [f for f in FORMATS if f in available]
+
+    def list_entries(
+        self,
+        prefix: str | None,
+        *,
+        set_spec: str | None = None,
+        from_: int | None = None,
+        until: int | None = None,
+        after: tuple[int, int] | None = None,
+        limit: int = 500,
+        with_data: bool = True,
+    ) -> list[Entry]:
+        """Up to ``limit`` entries in ``(datestamp, id)`` order after the key ``after``.
+
+        With ``prefix``, only records that have that rendition (and deleted records) are listed.
+        ``from_`` and ``until`` are inclusive bounds in epoch seconds.
+        """
+        r = models.records
+        query = self._entry_select(prefix, with_data)
+        key_datestamp, key_id = r.c.datestamp, r.c.id
+        if set_spec is not None:
+            rs = models.record_sets
+            query = query.join(rs, rs.c.record_id == r.c.id).where(rs.c.set_spec == set_spec)
+            key_datestamp, key_id = rs.c.datestamp, rs.c.record_id
+        if from_ is not None:
+            query = query.where(key_datestamp >= from_)
+        if until is not None:
+            query = query.where(key_datestamp <= until)
+        if after is not None:
+            query = query.where(tuple_(key_datestamp, key_id) > tuple_(*after))
+        query = query.order_by(key_datestamp, key_id).limit(limit)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [_entry(row, with_data and prefix is not None) for row in rows]
+
+    def _entry_select(self, prefix: str | None, with_data: bool):  # type: ignore[no-untyped-def]
+        r, p, rend = models.records, models.provenance, models.renditions
+        columns = [r.c.id, r.c.local_id, r.c.datestamp, r.c.deleted, r.c.set_specs]
+        columns += [p.c.source, p.c.base_url, p.c.identifier, p.c.datestamp.label("pds")]
+        columns += [p.c.metadata_namespace]
+        joined = r.outerjoin(p, p.c.record_id == r.c.id)
+        if prefix is None:
+            return select(*columns).select_from(joined)
+        joined = joined.outerjoin(rend, and_(rend.c.record_id == r.c.id, rend.c.format == prefix))
+        columns.append(rend.c.data if with_data else rend.c.format)
+        return select(*columns).select_from(joined).where(
+            or_(r.c.deleted, rend.c.record_id.is_not(None))
+        )
+
+    def count(
+        self,
+        prefix: str | None,
+        *,
+        set_spec: str | None = None,
+        from_: int | None = None,
+        until: int | None = None,
+    ) -> int:
+        """How many entries :meth:`list_entries` would list in all with the same filters."""
+        r, rend = models.records, models.renditions
+        query = select(func.count()).select_from(r)
+        key_datestamp = r.c.datestamp
+        if set_spec is not None:
+            rs = models.record_sets
+            query = query.join(rs, rs.c.record_id == r.c.id).where(rs.c.set_spec == set_spec)
+            key_datestamp = rs.c.datestamp
+        if prefix is not None:
+            has_rendition = (
+                select(rend.c.record_id)
+                .where(rend.c.record_id == r.c.id, rend.c.format == prefix)
+                .exists()
+            )
+            query = query.where(or_(r.c.deleted, has_rendition))
+        if from_ is not None:
+            query = query.where(key_datestamp >= from_)
+        if until is not None:
+            query = query.where(key_datestamp <= until)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def earliest_datestamp(self) -> int | None:
+        with self.engine.connect() as connection:
+            return connection.execute(select(func.min(models.records.c.datestamp))).scalar()
+
+    def latest_datestamp(self) -> int | None:
+        with self.engine.connect() as connection:
+            return connection.execute(select(func.max(models.records.c.datestamp))).scalar()
+
+    def list_sets(self) -> list[tuple[str, str]]:
+        """Every set that has (or had) a record, as ``(spec, name)`` in spec order."""
+        s = models.sets
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(s.c.spec, s.c.name).order_by(s.c.spec)).all()
+        return [(row.spec, row.name) for row in rows]
+
+    def set_exists(self, spec: str) -> bool:
+        s = models.sets
+        with self.engine.connect() as connection:
+            return connection.execute(select(s.c.spec).where(s.c.spec == spec)).first() is not None
+
+    def marc_of(self, local_id: str) -> bytes | None:
+        """The canonical ISO 2709 bytes of a live record."""
+        r = models.records
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(r.c.marc).where(r.c.local_id == local_id, r.c.deleted.is_(False))
+            ).scalar()
+
+    def is_empty(self) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(select(models.records.c.id).limit(1)).first() is None
+
+
+def _entry(row, with_data: bool) -> Entry:  # type: ignore[no-untyped-def]
+    provenance = None
+    if row.source is not None:
+        provenance = Provenance(
+            source=row.source,
+            base_url=row.base_url,
+            identifier=row.identifier,
+            datestamp=row.pds,
+            metadata_namespace=row.metadata_namespace,
+        )
+    return Entry(
+        id=row.id,
+        local_id=row.local_id,
+        datestamp=row.datestamp,
+        deleted=bool(row.deleted),
+        set_specs=tuple(row.set_specs.split()) if row.set_specs else (),
+        data=row.data if with_data else None,
+        provenance=provenance,
+    )
+
+
+class CatalogWriter:
+    """Writes within one transaction; get one from :meth:`Catalog.writer`."""
+
+    def __init__(self, catalog: Catalog, connection: Connection) -> None:
+        self.catalog = catalog
+        self.connection = connection
+        self.now = int(time.time())
+        self.new_sets: set[str] = set()
+
+    def put(
+        self,
+        record: Record,
+        *,
+        local_id: str | None = None,
+        provenance: Provenance | None = None,
+    ) -> Outcome:
+        """Add or update ``record``; unchanged content keeps its datestamp.
+
+        The record is found by ``local_id`` (default: its 001), or for a harvested record by
+        ``(provenance.source, provenance.identifier)``. Raises :class:`RecordError` when the
+        record cannot be stored.
+        """
+        (result,) = self.put_many([Incoming(record, local_id, provenance)])
+        if isinstance(result, RecordError):
+            raise result
+        return result
+
+    def put_many(self, items: Sequence[Incoming]) -> list[Outcome | RecordError]:
+        """:meth:`put` for a batch, in a handful of statements; one result per item, in order.
+
+        A record that cannot be stored gets a :class:`RecordError` in its place and the others
+        are stored. Items are applied in order: when a batch holds one record twice, the later
+        one is compared with the earlier, as two calls of :meth:`put` would.
+        """
+        results: list[Outcome | RecordError] = []
+        chunk: list[_Prepared] = []
+        keys: set[tuple[str, ...]] = set()
+        for item in items:
+            prepared = _prepare(item)
+            if isinstance(prepared, RecordError):
+                results.extend(self._put_chunk(chunk))
+                chunk, keys = [], set()
+                results.append(prepared)
+                continue
+            if prepared.key in keys:
+                results.extend(self._put_chunk(chunk))
+                chunk, keys = [], set()
+            chunk.append(prepared)
+            keys.add(prepared.key)
+        results.extend(self._put_chunk(chunk))
+        return results
+
+    def _put_chunk(self, chunk: list[_Prepared]) -> list[Outcome | RecordError]:
+        """Store records whose keys are all different."""
+        if not chunk:
+            return []
+        existing = self._existing(chunk)
+        results: list[Outcome | RecordError] = []
+        new_rows: list[dict[str, object]] = []
+        updated: list[tuple[int, dict[str, object]]] = []
+        stored: list[tuple[_Prepared, dict[str, bytes], list[str], int | None]] = []
+        for item in chunk:
+            row = existing.get(item.key)
+            if row is not None and row.digest == item.digest and not row.deleted:
+                results.append(Outcome.UNCHANGED)
+                continue
+            local_id = row.local_id if row is not None else item.local_id
+            made = make_renditions(item.record, local_id)
+            if "marc21" not in made:
+                results.append(RecordError("cannot be written as MARCXML"))
+                continue
+            specs = set_specs(item.record, self.catalog.rules, item.source)
+            values = {
+                "local_id": local_id,
+                "datestamp": self.now,
+                "deleted": False,
+                "marc": item.marc,
+                "digest": item.digest,
+                "set_specs": " ".join(specs),
+                "source": item.source,
+                "source_identifier": item.provenance.identifier if item.provenance else None,
+            }
+            if row is None:
+                new_rows.append(values)
+                results.append(Outcome.ADDED)
+            else:
+                updated.append((row.id, values))
+                results.append(Outcome.UPDATED)
+            stored.append((item, made, specs, row.id if row is not None else None))
+        record_ids = self._write_records(new_rows, updated)
+        ids = iter(record_ids)
+        placed = [(rid if rid is not None else next(ids), item, made, specs)
+                  for item, made, specs, rid in stored]
+        if placed:
+            self.connection.execute(
+                insert(models.renditions),
+                [{"record_id": rid, "format": f, "data": data}
+                 for rid, _, made, _ in placed for f, data in made.items()],
+            )
+        write_terms_many(self.connection, [(rid, item.record) for rid, item, _, _ in placed])
+        self._place_many_in_sets([(rid, specs) for rid, _, _, specs in placed])
+        for rid, item, _, _ in placed:
+            if item.provenance is not None:
+                self._keep_provenance(rid, item.provenance)
+        return results
+
+    def _existing(self, chunk: list[_Prepared]) -> dict[tuple[str, ...], Row]:
+        """The stored rows for the chunk's keys, by key."""
+        r = models.records
+        columns = (r.c.id, r.c.local_id, r.c.digest, r.c.deleted, r.c.source,
+                   r.c.source_identifier)
+        found: dict[tuple[str, ...], Row] = {}
+        local_ids = [item.local_id for item in chunk if item.provenance is None]
+        if local_ids:
+            for row in self.connection.execute(select(*columns).where(r.c.local_id.in_(local_ids))):
+                found[("local", row.local_id)] = row
+        by_source: dict[str, list[str]] = {}
+        for item in chunk:
+            if item.provenance is not None:
+                by_source.setdefault(item.provenance.source, []).append(item.provenance.identifier)
+        for source, identifiers in by_source.items():
+            query = select(*columns).where(
+                r.c.source == source, r.c.source_identifier.in_(identifiers)
+            )
+            for row in self.connection.execute(query):
+                found[("source", row.source, row.source_identifier)] = row
+        return found
+
+    def _write_records(
+        self, new_rows: list[dict[str, object]], updated: list[tuple[int, dict[str, object]]]
+    ) -> list[int]:
+        """Insert ``new_rows`` (returning their ids, in order) and apply ``updated``."""
+        r = models.records
+        ids: list[int] = []
+        if new_rows:
+            ids = list(
+                self.connection.execute(
+                    insert(r).returning(r.c.id, sort_by_parameter_order=True), new_rows
+                ).scalars()
+            )
+        if updated:
+            self.connection.execute(
+                update(r).where(r.c.id == bindparam("record_id")),
+                [{"record_id": rid, **values} for rid, values in updated],
+            )
+            old = [rid for rid, _ in updated]
+            self.connection.execute(
+                delete(models.renditions).where(models.renditions.c.record_id.in_(old))
+            )
+        return ids
+
+    def delete(self, local_id: str) -> Outcome:
+        """Mark ``local_id`` deleted (persistently: it keeps its identifier and its sets)."""
+        r = models.records
+        row = self.connection.execute(
+            select(r.c.id, r.c.deleted, r.c.set_specs).where(r.c.local_id == local_id)
+        ).first()
+        if row is None or row.deleted:
+            return Outcome.MISSING
+        self._mark_deleted(row.id, row.set_specs)
+        return Outcome.DELETED
+
+    def delete_harvested(self, provenance: Provenance) -> Outcome:
+        """Apply a deletion announced by a source for its record ``provenance.identifier``."""
+        r = models.records
+        row = self.connection.execute(
+            select(r.c.id, r.c.deleted, r.c.set_specs).where(
+                r.c.source == provenance.source, r.c.source_identifier == provenance.identifier
+            )
+        ).first()
+        if row is None or row.deleted:
+            return Outcome.MISSING
+        self._mark_deleted(row.id, row.set_specs)
+        self._keep_provenance(row.id, provenance)
+        return Outcome.DELETED
+
+    def _mark_deleted(self, record_id: int, specs: str) -> None:
+        r = models.records
+        self.connection.execute(
+            update(r)
+            .where(r.c.id == record_id)
+            .values(deleted=True, datestamp=self.now, marc=None, digest="deleted")
+        )
+        self.connection.execute(
+            delete(models.renditions).where(models.renditions.c.record_id == record_id)
+        )
+        write_terms(self.connection, record_id, None)
+        self._place_in_sets(record_id, specs.split())
+
+    def _place_in_sets(self, record_id: int, specs: Sequence[str]) -> None:
+        self._place_many_in_sets([(record_id, specs)])
+
+    def _place_many_in_sets(self, placements: list[tuple[int, Sequence[str]]]) -> None:
+        """Make each record a member of exactly its sets, at the writer's datestamp."""
+        if not placements:
+            return
+        rs = models.record_sets
+        self.connection.execute(
+            delete(rs).where(rs.c.record_id.in_([rid for rid, _ in placements]))
+        )
+        rows = [{"set_spec": spec, "datestamp": self.now, "record_id": rid}
+                for rid, specs in placements for spec in specs]
+        if rows:
+            self.connection.execute(insert(rs), rows)
+        specs = {row["set_spec"] for row in rows}
+        new = specs - self.catalog._known_sets - self.new_sets
+        if new:
+            s = models.sets
+            present = set(
+                self.connection.execute(select(s.c.spec).where(s.c.spec.in_(new))).scalars()
+            )
+            missing = sorted(new - present)
+            if missing:
+                names = [{"spec": spec, "name": set_name(spec, self.catalog.rules)}
+                         for spec in missing]
+                self.connection.execute(insert(s), names)
+            self.new_sets.update(new)
+
+    def _keep_provenance(self, record_id: int, provenance: Provenance) -> None:
+        p = models.provenance
+        self.connection.execute(delete(p).where(p.c.record_id == record_id))
+        self.connection.execute(
+            insert(p).values(
+                record_id=record_id,
+                source=provenance.source,
+                base_url=provenance.base_url,
+                identifier=provenance.identifier,
+                datestamp=provenance.datestamp,
+                metadata_namespace=provenance.metadata_namespace,
+                payload=provenance.payload,
+            )
+        )

@@ -1,0 +1,27 @@
+"""Settings: the typed ``koprik.toml`` loader and its defaults."""
+
+from config.settings import (
+    ConfigError,
+    DatabaseSettings,
+    HarvestSource,
+    OaiSettings,
+    RepositorySettings,
+    ServerSettings,
+    SetRule,
+    Settings,
+    load_settings,
+    settings_from_mapping,
+)
+
+__all__ = [
+    "ConfigError",
+    "DatabaseSettings",
+    "HarvestSource",
+    "OaiSettings",
+    "RepositorySettings",
+    "ServerSettings",
+    "SetRule",
+    "Settings",
+    "load_settings",
+    "settings_from_mapping",
+]

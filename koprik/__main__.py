@@ -1,0 +1,5 @@
+import sys
+
+from koprik.cli import main
+
+sys.exit(main())

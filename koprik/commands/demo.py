@@ -1,0 +1,55 @@
+"""``koprik demo``: fill the catalogue with deterministic demo records."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+from catalog import Catalog, Outcome
+from catalog.demo import DemoPlan, demo_records
+from catalog.store import Incoming
+from config import load_settings
+from koprik.progress import Progress
+
+BATCH = 1000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="load deterministic demo records")
+    parser.add_argument("--records", type=int, default=3000, help="how many (default 3000)")
+    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    parser.add_argument(
+        "--if-empty", action="store_true", help="do nothing when the catalogue has records"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    catalog = Catalog.open(settings)
+    try:
+        if args.if_empty and not catalog.is_empty():
+            print("demo: the catalogue already has records; nothing loaded")
+            return 0
+        plan = DemoPlan(records=args.records, seed=args.seed)
+        counts = load_demo(catalog, plan)
+    finally:
+        catalog.close()
+    print("demo: " + ", ".join(f"{count} {outcome}" for outcome, count in counts.items()))
+    return 0
+
+
+def load_demo(catalog: Catalog, plan: DemoPlan) -> dict[str, int]:
+    """Write ``plan``'s records in batches, then its deletions; return counts by outcome."""
+    counts = {outcome.value: 0 for outcome in Outcome}
+    records = demo_records(plan.records, plan.seed)
+    with Progress("demo", total=plan.records) as progress:
+        while batch := list(itertools.islice(records, BATCH)):
+            with catalog.writer() as writer:
+                for outcome in writer.put_many([Incoming(record) for record in batch]):
+                    counts[str(outcome) if isinstance(outcome, Outcome) else "rejected"] += 1
+            progress.advance(len(batch))
+    with catalog.writer() as writer:
+        for local_id in plan.deleted_ids():
+            counts[writer.delete(local_id).value] += 1
+    return {k: v for k, v in counts.items() if v}

@@ -1,0 +1,90 @@
+"""``koprik import``: load MARC21 files into the catalogue.
+
+Formats (ISO 2709, MARCXML, MARC-in-JSON, MarcEdit .mrk) and character sets are detected per
+file and per record. Each batch of records is one transaction. A record that cannot be read or
+stored is written to the rejects file with its position and the reason, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TextIO
+
+from catalog import Catalog, CatalogWriter, RecordError
+from config import load_settings
+from crosswalks.marc_io import ReadItem, iter_records
+from koprik.errors import UserError
+from koprik.progress import Progress
+
+BATCH = 500
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("import", help="load MARC21 files into the catalogue")
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    parser.add_argument(
+        "--format", choices=["marc21", "marcxml", "marcjson", "mrk"], help="skip detection"
+    )
+    parser.add_argument(
+        "--rejects", type=Path, help="where rejected records go (default: var/import-rejects.txt)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    for path in args.files:
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+    settings = load_settings(args.config)
+    rejects_path = args.rejects or Path("var/import-rejects.txt")
+    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog.open(settings)
+    counts: Counter[str] = Counter()
+    try:
+        with rejects_path.open("w", encoding="utf-8") as rejects:
+            for path in args.files:
+                counts += import_file(catalog, path, args.format, rejects)
+    finally:
+        catalog.close()
+    summary = ", ".join(
+        f"{counts[k]} {k}" for k in ("added", "updated", "unchanged", "rejected")
+    )
+    print(f"import: {summary}")
+    if counts["rejected"]:
+        print(f"import: rejected records and reasons in {rejects_path}", file=sys.stderr)
+    return 1 if counts["rejected"] else 0
+
+
+def import_file(catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO) -> Counter[str]:
+    """Import one file; rejected records are described on ``rejects``."""
+    counts: Counter[str] = Counter()
+    with path.open("rb") as stream, Progress(f"import {path.name}") as progress:
+        items = iter_records(stream, fmt)
+        while batch := list(itertools.islice(items, BATCH)):
+            with catalog.writer() as writer:
+                for item in batch:
+                    outcome, reason = _store(writer, item)
+                    counts[outcome] += 1
+                    if reason is not None:
+                        _write_reject(rejects, path, item, reason)
+            progress.advance(len(batch))
+    return counts
+
+
+def _store(writer: CatalogWriter, item: ReadItem) -> tuple[str, str | None]:
+    """``(outcome, None)``, or ``("rejected", reason)``."""
+    if item.record is None:
+        return "rejected", item.error or "unreadable record"
+    try:
+        return writer.put(item.record).value, None
+    except RecordError as error:
+        return "rejected", str(error)
+
+
+def _write_reject(rejects: TextIO, path: Path, item: ReadItem, reason: str) -> None:
+    rejects.write(f"{path}\trecord {item.index + 1}\t{reason}\n")
+    rejects.write(f"\traw: {item.raw[:2000]!r}\n")

@@ -1,0 +1,108 @@
+"""Shared fixtures: real catalogue databases (SQLite file, and a PostgreSQL server this run starts).
+
+``catalog_url`` is parametrized over both engines, so any test that takes it (or ``catalog``)
+runs on SQLite and on PostgreSQL. The PostgreSQL cluster is created in a temporary folder,
+started on a free loopback port as the ``postgres`` user when we are root, and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from catalog import Catalog
+from config import DatabaseSettings, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _as_postgres(args: list[str], **kwargs) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
+    if os.geteuid() == 0:
+        args = ["runuser", "-u", "postgres", "--", *args]
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster; yields a URL prefix ``postgresql+psycopg://...:port``.
+
+    Its folder is outside pytest's private temporary tree, which the ``postgres`` user (the
+    server refuses to run as root) could not enter.
+    """
+    if not (PG_BIN / "initdb").exists():
+        pytest.fail(f"PostgreSQL server binaries missing at {PG_BIN}: run `make test`")
+    base = Path(tempfile.mkdtemp(prefix="koprik-pg-"))
+    base.chmod(0o755)
+    data = base / "data"
+    data.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    port = free_port()
+    _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "koprik"])
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    _as_postgres(
+        [str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(data / "log"), "-w",
+         "start"]
+    )
+    try:
+        yield f"postgresql+psycopg://koprik@127.0.0.1:{port}"
+    finally:
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _postgres_admin(postgres_server: str) -> Iterator[object]:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"{postgres_server}/postgres", isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+def _fresh_postgres_database(request: pytest.FixtureRequest) -> str:
+    from sqlalchemy import text
+
+    server = request.getfixturevalue("postgres_server")
+    admin = request.getfixturevalue("_postgres_admin")
+    name = "k" + uuid.uuid4().hex[:12]
+    with admin.connect() as connection:  # type: ignore[attr-defined]
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    return f"{server}/{name}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty catalogue database URL, on each engine in turn."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+    return _fresh_postgres_database(request)
+
+
+@pytest.fixture
+def settings(catalog_url: str) -> Settings:
+    return dataclasses.replace(Settings(), database=DatabaseSettings(url=catalog_url))
+
+
+@pytest.fixture
+def catalog(settings: Settings) -> Iterator[Catalog]:
+    opened = Catalog.open(settings)
+    yield opened
+    opened.close()

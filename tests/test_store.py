@@ -1,0 +1,113 @@
+"""The catalogue on SQLite and on PostgreSQL (the catalog fixture runs each test on both)."""
+
+import time
+
+from pymarc import Field, Indicators, Subfield
+
+from catalog import Outcome, Provenance
+from catalog.demo import demo_records
+
+
+def test_put_is_idempotent_and_updates_bump_the_datestamp(catalog, monkeypatch):
+    records = list(demo_records(20))
+    with catalog.writer() as writer:
+        assert {writer.put(r) for r in records} == {Outcome.ADDED}
+    first = catalog.get_entry("demo0000003", "oai_dc")
+    assert first is not None and b"<oai_dc:dc" in first.data
+    with catalog.writer() as writer:
+        assert {writer.put(r) for r in records} == {Outcome.UNCHANGED}
+
+    monkeypatch.setattr(time, "time", lambda: first.datestamp + 5.0)
+    edited = records[2]
+    edited.add_field(Field(tag="500", indicators=Indicators(" ", " "),
+                           subfields=[Subfield("a", "Edited note")]))
+    with catalog.writer() as writer:
+        assert writer.put(edited) == Outcome.UPDATED
+    again = catalog.get_entry("demo0000003", "marc21")
+    assert again.datestamp == first.datestamp + 5
+    assert b"Edited note" in again.data
+    assert catalog.count(None) == 20
+
+
+def test_every_rendition_is_written_with_the_record(catalog):
+    with catalog.writer() as writer:
+        writer.put(next(demo_records(1)))
+    assert catalog.formats_of("demo0000001") == ["oai_dc", "marc21", "mods"]
+    assert catalog.formats_of("nope") is None
+    assert catalog.get_entry("demo0000001", "mods").data.startswith(b"<mods")
+
+
+def test_keyset_listing_with_sets_and_dates(catalog, monkeypatch):
+    clock = iter(range(1_000_000, 1_000_100))
+    records = list(demo_records(30))
+    for start in range(0, 30, 10):
+        monkeypatch.setattr(time, "time", lambda now=next(clock): float(now))
+        with catalog.writer() as writer:
+            for record in records[start : start + 10]:
+                writer.put(record)
+    everything = catalog.list_entries("oai_dc", limit=100)
+    assert [e.key for e in everything] == sorted(e.key for e in everything)
+    assert len(everything) == 30
+
+    pages, after = [], None
+    while page := catalog.list_entries("oai_dc", after=after, limit=7):
+        pages.append(page)
+        after = page[-1].key
+    assert [e.local_id for p in pages for e in p] == [e.local_id for e in everything]
+
+    middle = catalog.list_entries("marc21", from_=1_000_001, until=1_000_001, limit=100)
+    assert [e.local_id for e in middle] == [f"demo{n:07d}" for n in range(11, 21)]
+    assert catalog.count("marc21", from_=1_000_001, until=1_000_001) == 10
+
+    uzbek = catalog.list_entries("oai_dc", set_spec="lang:uzb", limit=100)
+    assert uzbek and all("lang:uzb" in e.set_specs for e in uzbek)
+    assert catalog.count("oai_dc", set_spec="lang") == 30
+    assert ("lang:uzb", "By language: Uzbek") in catalog.list_sets()
+
+
+def test_deletions_are_persistent_and_move_to_the_end(catalog, monkeypatch):
+    records = list(demo_records(5))
+    monkeypatch.setattr(time, "time", lambda: 2_000_000.0)
+    with catalog.writer() as writer:
+        for record in records:
+            writer.put(record)
+    monkeypatch.setattr(time, "time", lambda: 2_000_010.0)
+    with catalog.writer() as writer:
+        assert writer.delete("demo0000002") == Outcome.DELETED
+        assert writer.delete("demo0000002") == Outcome.MISSING
+    listed = catalog.list_entries("mods", limit=10)
+    assert listed[-1].local_id == "demo0000002" and listed[-1].deleted
+    assert listed[-1].data is None and listed[-1].datestamp == 2_000_010
+    assert catalog.formats_of("demo0000002") == ["oai_dc", "marc21", "mods"]
+    in_set = catalog.list_entries("oai_dc", set_spec=listed[-1].set_specs[0], limit=10)
+    assert "demo0000002" in [e.local_id for e in in_set]
+    with catalog.writer() as writer:
+        assert writer.put(records[1]) == Outcome.UPDATED
+    assert not catalog.get_entry("demo0000002", "oai_dc").deleted
+
+
+def test_harvested_records_keep_provenance_and_are_keyed_by_source(catalog):
+    record = next(demo_records(1))
+    origin = Provenance("partner", "http://127.0.0.1:9/oai", "oai:x.org:1", "2020-01-01",
+                        "http://www.loc.gov/MARC21/slim", b"<record/>")
+    with catalog.writer() as writer:
+        assert writer.put(record, provenance=origin) == Outcome.ADDED
+        assert writer.put(record, provenance=origin) == Outcome.UNCHANGED
+    entry = catalog.get_entry("partner:oai:x.org:1", "oai_dc")
+    assert entry.provenance.identifier == "oai:x.org:1"
+    assert entry.provenance.base_url == "http://127.0.0.1:9/oai"
+    with catalog.writer() as writer:
+        assert writer.delete_harvested(origin) == Outcome.DELETED
+    assert catalog.get_entry("partner:oai:x.org:1", None).deleted
+
+
+def test_a_failed_transaction_leaves_nothing(catalog):
+    record = next(demo_records(1))
+    try:
+        with catalog.writer() as writer:
+            writer.put(record)
+            raise RuntimeError("crash mid-page")
+    except RuntimeError:
+        pass
+    assert catalog.is_empty()
+    assert catalog.list_sets() == []

@@ -1,0 +1,45 @@
+from collections import Counter
+
+from catalog.demo import DemoPlan, demo_records, isbn13, issn
+from catalog.sets import languages, material_type
+
+
+def test_same_seed_same_records_other_seed_other_records():
+    first = [r.as_marc() for r in demo_records(50, seed=3)]
+    assert first == [r.as_marc() for r in demo_records(50, seed=3)]
+    assert first != [r.as_marc() for r in demo_records(50, seed=4)]
+
+
+def test_the_mix_is_a_national_collection():
+    records = list(demo_records(600))
+    materials = Counter(material_type(r) for r in records)
+    assert set(materials) == {"book", "serial", "map", "score", "music"}
+    langs = Counter(languages(r)[0] for r in records)
+    assert {"uzb", "rus", "eng"} <= set(langs)
+    titles = [r["245"]["a"] for r in records]
+    assert any(any("\u0400" <= ch <= "\u04ff" for ch in t) for t in titles)  # Cyrillic
+    assert any("ʻ" in t for t in titles)  # 1995 Latin with the modifier letter turned comma
+    assert any(r.get("260") for r in records) and any(r.get("264") for r in records)
+    linked = [r for r in records if r.get_fields("880")]
+    assert linked
+    for record in linked:
+        for field in record.get_fields("880"):
+            tag, number = field["6"].split("-")
+            assert record[tag]["6"] == f"880-{number}"
+
+
+def test_identifiers_have_valid_check_digits():
+    assert isbn13("978994300001") == "9789943000018"
+    assert issn("0317847") == "0317-8471"
+    assert issn("2434561") == "2434-561X"
+    for record in demo_records(200):
+        for field in record.get_fields("020"):
+            digits = field["a"]
+            total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(digits))
+            assert total % 10 == 0
+        assert len(record["008"].data) == 40
+
+
+def test_plan_deletes_a_few():
+    plan = DemoPlan(records=300)
+    assert list(plan.deleted_ids()) == ["demo0000097", "demo0000194", "demo0000291"]

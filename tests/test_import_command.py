@@ -1,0 +1,91 @@
+"""``koprik import`` on real files, as an operator runs it (a subprocess, no traceback)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from catalog import Catalog
+from config import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "marc21"
+
+
+def koprik(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "koprik.toml"
+    if not config.exists():
+        config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
+    return subprocess.run(
+        [sys.executable, "-m", "koprik", "--config", str(config), *args],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+
+
+def open_catalog(tmp_path: Path) -> Catalog:
+    return Catalog.open(load_settings(tmp_path / "koprik.toml"))
+
+
+@pytest.mark.parametrize("name", ["test.dat", "batch.xml", "test.json", "marc8.dat", "1251.dat"])
+def test_each_serialization_imports_then_reimport_changes_nothing(tmp_path, name):
+    first = koprik(tmp_path, "import", str(DATA / name))
+    assert first.returncode == 0, first.stderr
+    assert "Traceback" not in first.stderr
+    added = int(first.stdout.split("import: ")[1].split(" added")[0])
+    assert added > 0
+    catalog = open_catalog(tmp_path)
+    listed = catalog.list_entries("marc21", limit=1000)
+    catalog.close()
+    assert len(listed) == added
+    again = koprik(tmp_path, "import", str(DATA / name))
+    assert f"0 added, 0 updated, {added} unchanged, 0 rejected" in again.stdout
+
+
+def test_an_edited_record_is_updated_with_a_new_datestamp(tmp_path):
+    from crosswalks.marc_io import iter_records, open_writer
+
+    records = [item.record for item in iter_records(DATA / "test.dat")]
+    original = tmp_path / "one.mrc"
+    with original.open("wb") as out:
+        writer = open_writer("marc21", out)
+        writer.write(records[0])
+        writer.close()
+    assert koprik(tmp_path, "import", str(original)).returncode == 0
+    catalog = open_catalog(tmp_path)
+    (before,) = catalog.list_entries("marc21", limit=10)
+
+    records[0]["245"]["a"] = "An edited title"
+    edited = tmp_path / "one.mrk"
+    with edited.open("wb") as out:
+        writer = open_writer("mrk", out)
+        writer.write(records[0])
+        writer.close()
+    import time
+
+    time.sleep(1.1)
+    result = koprik(tmp_path, "import", str(edited))
+    assert "0 added, 1 updated" in result.stdout
+    (after,) = catalog.list_entries("marc21", limit=10)
+    catalog.close()
+    assert after.local_id == before.local_id
+    assert after.datestamp > before.datestamp
+    assert b"An edited title" in after.data
+
+
+def test_broken_records_go_to_the_rejects_file_and_the_run_goes_on(tmp_path):
+    rejects = tmp_path / "rejects.txt"
+    files = [str(DATA / "broken" / "bad_records.mrc"), str(DATA / "test.dat")]
+    result = koprik(tmp_path, "import", "--rejects", str(rejects), *files)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "rejected" in result.stdout and " 0 rejected" not in result.stdout
+    lines = [line for line in rejects.read_text().splitlines() if not line.startswith("\t")]
+    assert lines and all("bad_records.mrc\trecord " in line for line in lines)
+    assert "test.dat" not in rejects.read_text()
+
+
+def test_missing_file_is_one_line(tmp_path):
+    result = koprik(tmp_path, "import", str(tmp_path / "nope.mrc"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"koprik: {tmp_path / 'nope.mrc'}: no such file"

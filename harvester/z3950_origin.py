@@ -1,0 +1,384 @@
+"""A Z39.50 origin (client) over asyncio: Init with character-set negotiation, Search,
+Present, Scan, Close.
+
+One client is one association, used for one request at a time::
+
+    client = await Z3950Client.connect("127.0.0.1", 2100, "Default")
+    try:
+        hits = await client.search('@attr 1=4 "war and peace"')
+        for record in await client.present(1, 10, syntax="usmarc"):
+            marc_bytes = record.data
+    finally:
+        await client.close()
+
+A target's diagnostics are raised as :class:`Z3950Diagnostic`; a target that closes the
+association (a Close PDU, or just the connection) raises :class:`Z3950Closed`; anything else
+unexpected on the wire is a :class:`Z3950Error`. Time limits raise :class:`TimeoutError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.z3950 import bib1, oids
+from protocols.z3950 import charset as charneg
+from protocols.z3950.codec import (
+    OPTION_BITS,
+    PduError,
+    bit_string,
+    decode_external,
+    decode_pdu,
+    encode_pdu,
+)
+from protocols.z3950.framing import IncompleteRead, read_pdu
+from protocols.z3950.pqf import Query, Term, attributes_plus_term, parse_pqf, rpn_to_pdu
+
+log = logging.getLogger(__name__)
+
+#: Largest PDU accepted from a target.
+MAX_PDU_BYTES = 64 * 1024 * 1024
+#: preferredMessageSize and exceptionalRecordSize proposed in the Init request.
+MESSAGE_SIZE = 16 * 1024 * 1024
+IMPLEMENTATION_NAME = "Koprik"
+DEFAULT_TIMEOUT = 30.0
+_OPTIONS = ("search", "present", "delSet", "scan", "sort", "namedResultSets")
+
+
+class Z3950Error(Exception):
+    """The target answered something this origin cannot use."""
+
+
+class Z3950Closed(Z3950Error):
+    """The target ended the association (Close PDU or closed connection)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"target closed the association: {reason}")
+        self.reason = reason
+
+
+class Z3950Diagnostic(Z3950Error):
+    """A diagnostic from the target (Bib-1 codes unless ``diagnostic_set`` says otherwise)."""
+
+    def __init__(
+        self, code: int, addinfo: str = "", diagnostic_set: str = oids.BIB1_DIAGNOSTIC_SET
+    ):
+        message = (
+            bib1.diagnostic_message(code) if diagnostic_set == oids.BIB1_DIAGNOSTIC_SET else ""
+        )
+        super().__init__(f"diagnostic {code}: {message}" + (f" ({addinfo})" if addinfo else ""))
+        self.code = code
+        self.addinfo = addinfo
+        self.diagnostic_set = diagnostic_set
+
+    @classmethod
+    def from_pdu(cls, diag_rec: tuple[str, Any] | dict[str, Any]) -> Z3950Diagnostic:
+        """Build one from a decoded DiagRec (choice) or DefaultDiagFormat (dict)."""
+        if isinstance(diag_rec, tuple):
+            kind, diag_rec = diag_rec
+            if kind != "defaultFormat":
+                return cls(bib1.UNSPECIFIED_ERROR, "externally defined diagnostic")
+        addinfo = diag_rec.get("addinfo", ("", ""))[1]
+        return cls(diag_rec["condition"], addinfo, diag_rec["diagnosticSetId"])
+
+
+@dataclass(frozen=True)
+class RetrievedRecord:
+    """One record of a Present response.
+
+    ``data`` is the record as sent: ISO 2709 bytes for USMARC, the XML document's bytes, SUTRS
+    text encoded in UTF-8; for OPAC, the bibliographic record's bytes (``syntax`` stays the
+    OPAC OID, ``holdings`` holds the HoldingsAndCircData values, ``bibliographic_syntax`` the
+    OID of ``data``). ``text`` is the decoded text of XML and SUTRS records (None for MARC, and
+    for XML not valid in the negotiated record character set). A record the target could not
+    supply has empty ``data`` and its ``diagnostic`` set.
+    """
+
+    position: int
+    database: str | None
+    syntax: str
+    data: bytes
+    text: str | None = None
+    bibliographic_syntax: str | None = None
+    holdings: list[dict[str, Any]] = field(default_factory=list)
+    diagnostic: Z3950Diagnostic | None = None
+
+
+@dataclass(frozen=True)
+class ScanEntry:
+    """One term of a Scan response, with its number of records when the target says."""
+
+    term: str
+    occurrences: int | None
+    display_term: str | None = None
+
+
+class Z3950Client:
+    """An open association with one Z39.50 target and database; see the module docstring."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        database: str,
+        timeout: float,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.database = database
+        self.timeout = timeout
+        self.target_name = ""
+        self.charset: charneg.Agreement | None = None
+        self.result_sets: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        database: str,
+        charset: str | None = "UTF-8",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Z3950Client:
+        """Open a TCP connection and initialize; propose ``charset`` (None: no negotiation).
+
+        Raises :class:`Z3950Error` if the target rejects the Init, :class:`OSError` if the
+        connection fails, :class:`TimeoutError` past ``timeout`` seconds.
+        """
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        client = cls(reader, writer, database, timeout)
+        try:
+            await client._init(charset)
+        except BaseException:
+            writer.close()
+            raise
+        return client
+
+    async def __aenter__(self) -> Z3950Client:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _init(self, proposed_charset: str | None) -> None:
+        request: dict[str, Any] = {
+            "protocolVersion": bit_string([0, 1, 2]),
+            "options": bit_string(OPTION_BITS[name] for name in _OPTIONS),
+            "preferredMessageSize": MESSAGE_SIZE,
+            "exceptionalRecordSize": MESSAGE_SIZE,
+            "implementationName": IMPLEMENTATION_NAME,
+        }
+        if proposed_charset:
+            options = [*_OPTIONS, "negotiationModel"]
+            request["options"] = bit_string(OPTION_BITS[name] for name in options)
+            request["otherInfo"] = charneg.proposal_other_info(proposed_charset)
+        response = await self._request("initRequest", request, "initResponse")
+        self.target_name = response.get("implementationName", "")
+        if not response["result"]:
+            raise Z3950Error(f"target {self.target_name!r} rejected the Init request")
+        try:
+            self.charset = charneg.negotiated_charset(response.get("otherInfo"))
+        except PduError as error:
+            raise Z3950Error(f"undecodable character-set negotiation: {error}") from error
+        log.debug("initialized with %s, charset %s", self.target_name, self.charset)
+
+    async def search(self, query: str | Query, result_set: str = "default") -> int:
+        """Search the database with PQF text or a query model; return the number of hits.
+
+        Raises :class:`protocols.z3950.pqf.PqfError` for bad PQF and :class:`Z3950Diagnostic`
+        when the target refuses the search.
+        """
+        model = parse_pqf(query) if isinstance(query, str) else query
+        request = {
+            "smallSetUpperBound": 0,
+            "largeSetLowerBound": 1,
+            "mediumSetPresentNumber": 0,
+            "replaceIndicator": True,
+            "resultSetName": result_set,
+            "databaseNames": [self.database],
+            "query": ("type-1", rpn_to_pdu(model)),
+        }
+        response = await self._request("searchRequest", request, "searchResponse")
+        _raise_records_diagnostic(response.get("records"))
+        if not response["searchStatus"]:
+            raise Z3950Diagnostic(bib1.UNSPECIFIED_ERROR, "search failed without a diagnostic")
+        self.result_sets[result_set] = response["resultCount"]
+        return int(response["resultCount"])
+
+    async def present(
+        self,
+        start: int = 1,
+        count: int = 10,
+        syntax: str = "usmarc",
+        element_set: str | None = "F",
+        result_set: str = "default",
+    ) -> list[RetrievedRecord]:
+        """Retrieve records ``start`` .. ``start + count - 1`` (1-based) of a result set.
+
+        ``syntax`` is a record-syntax name (usmarc, xml, sutrs, opac, unimarc) or OID;
+        ``element_set`` None sends no record composition (the target's default).
+        Raises :class:`Z3950Diagnostic` for a non-surrogate diagnostic (e.g. 13, out of range);
+        per-record diagnostics come back in :attr:`RetrievedRecord.diagnostic`.
+        """
+        request: dict[str, Any] = {
+            "resultSetId": result_set,
+            "resultSetStartPoint": start,
+            "numberOfRecordsRequested": count,
+            "preferredRecordSyntax": oids.record_syntax_oid(syntax),
+        }
+        if element_set is not None:
+            request["recordComposition"] = ("simple", ("genericElementSetName", element_set))
+        response = await self._request("presentRequest", request, "presentResponse")
+        records = response.get("records")
+        _raise_records_diagnostic(records)
+        if records is None:
+            if response["presentStatus"] == 5:  # failure
+                raise Z3950Diagnostic(bib1.UNSPECIFIED_ERROR, "present failed without diagnostic")
+            return []
+        return [self._retrieved(start + offset, named) for offset, named in enumerate(records[1])]
+
+    async def scan(
+        self, term: str | Term, count: int = 20, position: int = 1, step: int = 0
+    ) -> list[ScanEntry]:
+        """Scan the term list from ``term`` (PQF such as ``@attr 1=4 war`` or a
+        :class:`Term`), asking for ``count`` entries with the start term at ``position``.
+
+        Raises :class:`Z3950Diagnostic` when the target reports a failure.
+        """
+        if isinstance(term, str):
+            parsed = parse_pqf(term)
+            if not isinstance(parsed, Term):
+                raise ValueError("a scan start point is a single term")
+            term = parsed
+        request = {
+            "databaseNames": [self.database],
+            "attributeSet": oids.BIB1_ATTRIBUTE_SET,
+            "termListAndStartPoint": attributes_plus_term(term),
+            "stepSize": step,
+            "numberOfTermsRequested": count,
+            "preferredPositionInResponse": position,
+        }
+        response = await self._request("scanRequest", request, "scanResponse")
+        listed = response.get("entries", {})
+        entries = [self._scan_entry(entry) for entry in listed.get("entries", [])]
+        diagnostics = listed.get("nonsurrogateDiagnostics", [])
+        if diagnostics and (not entries or response["scanStatus"] == 6):
+            raise Z3950Diagnostic.from_pdu(diagnostics[0])
+        if response["scanStatus"] == 6:
+            raise Z3950Diagnostic(bib1.UNSPECIFIED_ERROR, "scan failed without a diagnostic")
+        return [entry for entry in entries if entry is not None]
+
+    async def close(self) -> None:
+        """Send Close (reason: finished), wait briefly for the answer, drop the connection.
+        Safe to call on an association the target has already ended."""
+        if self._writer.is_closing():
+            return
+        try:
+            async with asyncio.timeout(min(self.timeout, 5.0)):
+                await self._request("close", {"closeReason": 0}, "close")
+        except (Z3950Error, OSError, TimeoutError) as error:
+            log.debug("closing %s: %s", self.target_name, error)
+        finally:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except OSError as error:
+                log.debug("closing %s: %s", self.target_name, error)
+
+    async def _request(self, name: str, value: dict[str, Any], expected: str) -> dict[str, Any]:
+        async with self._lock, asyncio.timeout(self.timeout):
+            if self._writer.is_closing():
+                raise Z3950Closed("connection already closed")
+            self._writer.write(encode_pdu(name, value))
+            try:
+                await self._writer.drain()
+                data = await read_pdu(self._reader, MAX_PDU_BYTES)
+            except (IncompleteRead, ConnectionError) as error:
+                self._writer.close()
+                raise Z3950Closed(f"connection lost ({error})") from error
+            try:
+                answer, content = decode_pdu(data)
+            except PduError as error:
+                raise Z3950Error(f"undecodable answer to {name}: {error}") from error
+        if answer == "close" and expected != "close":
+            self._writer.close()
+            reason = content.get("diagnosticInformation") or f"reason {content['closeReason']}"
+            raise Z3950Closed(reason)
+        if answer != expected:
+            raise Z3950Error(f"expected {expected}, target sent {answer}")
+        return content
+
+    def _retrieved(self, position: int, named: dict[str, Any]) -> RetrievedRecord:
+        database = named.get("name")
+        kind, content = named["record"]
+        if kind == "surrogateDiagnostic":
+            diagnostic = Z3950Diagnostic.from_pdu(content)
+            return RetrievedRecord(position, database, "", b"", diagnostic=diagnostic)
+        if kind != "retrievalRecord":
+            raise Z3950Error(f"segmented records ({kind}) are not supported")
+        syntax = content.get("direct-reference", "")
+        try:
+            payload = decode_external(content)
+        except PduError as error:
+            raise Z3950Error(f"record {position}: undecodable {syntax} record: {error}") from error
+        if syntax == oids.OPAC:
+            return self._opac_record(position, database, payload)
+        if isinstance(payload, str):  # SUTRS
+            return RetrievedRecord(position, database, syntax, payload.encode("utf-8"), payload)
+        data = payload if isinstance(payload, bytes) else bytes(payload[0])
+        text = self._record_text(data) if syntax in (oids.XML, oids.APPLICATION_XML) else None
+        return RetrievedRecord(position, database, syntax, data, text)
+
+    def _opac_record(
+        self, position: int, database: str | None, opac: dict[str, Any]
+    ) -> RetrievedRecord:
+        bibliographic = opac.get("bibliographicRecord")
+        data, bibliographic_syntax = b"", None
+        if bibliographic is not None:
+            bibliographic_syntax = bibliographic.get("direct-reference")
+            content = decode_external(bibliographic)
+            data = content if isinstance(content, bytes) else b""
+        holdings = [
+            value for kind, value in opac.get("holdingsData", []) if kind == "holdingsAndCirc"
+        ]
+        return RetrievedRecord(
+            position,
+            database,
+            oids.OPAC,
+            data,
+            bibliographic_syntax=bibliographic_syntax,
+            holdings=holdings,
+        )
+
+    def _record_text(self, data: bytes) -> str | None:
+        agreed = self.charset
+        encoding = agreed.charset if agreed and agreed.records and agreed.charset else "utf-8"
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            return None
+
+    @staticmethod
+    def _scan_entry(entry: tuple[str, Any]) -> ScanEntry | None:
+        kind, value = entry
+        if kind != "termInfo":
+            return None
+        term_kind, term = value["term"]
+        if term_kind == "general":
+            text = bytes(term).decode("utf-8", errors="replace")
+        else:
+            text = str(term)
+        return ScanEntry(text, value.get("globalOccurrences"), value.get("displayTerm"))
+
+
+def _raise_records_diagnostic(records: tuple[str, Any] | None) -> None:
+    if records is None:
+        return
+    kind, value = records
+    if kind == "nonSurrogateDiagnostic":
+        raise Z3950Diagnostic.from_pdu(value)
+    if kind == "multipleNonSurDiagnostics" and value:
+        raise Z3950Diagnostic.from_pdu(value[0])

@@ -1,0 +1,144 @@
+"""``koprik z3950``: search a Z39.50 target and show or save the records it returns.
+
+    koprik z3950 z3950.loc.gov:7090/Voyager '@attr 1=4 "war and peace"' --max 5
+    koprik z3950 127.0.0.1:2100/Default '@attr 1=1003 navoiy' -o navoiy.mrc
+
+USMARC records are printed as MarcEdit ``.mrk`` text (character set detected, MARC-8 converted)
+or, with ``-o``, written to the file as the ISO 2709 bytes the target sent. XML and SUTRS
+records are printed (or written) as they came; OPAC records as their bibliographic record
+followed by one ``#`` line per holding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from crosswalks.iso2709 import decode_record
+from crosswalks.mrk import record_to_mrk
+from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
+from koprik.errors import UserError
+from protocols.z3950.pqf import PqfError, parse_pqf
+
+FORMATS = ("usmarc", "xml", "sutrs", "opac")
+PAGE = 50
+DEFAULT_PORT = 210
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "z3950", help="search a Z39.50 target and print or save its records"
+    )
+    parser.add_argument("target", help="HOST:PORT/DATABASE (port 210, database Default if omitted)")
+    parser.add_argument("query", help="PQF query, e.g. '@attr 1=4 \"war and peace\"'")
+    parser.add_argument("--format", choices=FORMATS, default="usmarc", help="record syntax")
+    parser.add_argument(
+        "--elements", default="F", help="element set name (default F; '' for the target's)"
+    )
+    parser.add_argument("--max", type=int, default=10, help="records to fetch (default 10)")
+    parser.add_argument("--charset", default="UTF-8", help="character set to negotiate")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument("-o", "--output", type=Path, help="write the records to this file")
+    parser.set_defaults(handler=run)
+
+
+def parse_target(text: str) -> tuple[str, int, str]:
+    """Split ``HOST[:PORT][/DATABASE]``; raises :class:`UserError` for a bad port."""
+    address, _, database = text.partition("/")
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
+    if not host:
+        raise UserError(f"no host in {text!r}; expected HOST:PORT/DATABASE")
+    try:
+        number = int(port) if port else DEFAULT_PORT
+    except ValueError:
+        raise UserError(f"bad port {port!r} in {text!r}") from None
+    return host, number, database or "Default"
+
+
+def run(args: argparse.Namespace) -> int:
+    host, port, database = parse_target(args.target)
+    try:
+        parse_pqf(args.query)
+    except PqfError as error:
+        raise UserError(f"bad PQF query: {error}") from error
+    if args.max < 0:
+        raise UserError("--max cannot be negative")
+    try:
+        hits, records = asyncio.run(_fetch(args, host, port, database))
+    except Z3950Error as error:
+        raise UserError(f"{host}:{port}/{database}: {error}") from error
+    except (OSError, TimeoutError) as error:
+        raise UserError(f"cannot talk to {host}:{port}: {error or 'timed out'}") from error
+    print(f"z3950: {hits} hits, {len(records)} records retrieved", file=sys.stderr)
+    failures = 0
+    if args.output:
+        with args.output.open("wb") as stream:
+            failures = _write(records, args.format, stream)
+    else:
+        for record in records:
+            try:
+                print(record_text(record, args.format))
+            except ValueError as error:
+                failures += 1
+                print(f"record {record.position}: {error}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+async def _fetch(
+    args: argparse.Namespace, host: str, port: int, database: str
+) -> tuple[int, list[RetrievedRecord]]:
+    client = await Z3950Client.connect(host, port, database, args.charset, args.timeout)
+    try:
+        hits = await client.search(args.query)
+        records: list[RetrievedRecord] = []
+        wanted = min(hits, args.max)
+        while len(records) < wanted:
+            count = min(PAGE, wanted - len(records))
+            start = len(records) + 1
+            page = await client.present(start, count, args.format, args.elements or None)
+            if not page:
+                break
+            records.extend(page)
+        return hits, records
+    finally:
+        await client.close()
+
+
+def record_text(record: RetrievedRecord, syntax: str) -> str:
+    """The text to print for one record: ``.mrk`` for MARC (OPAC holdings as ``#`` lines),
+    the document or text itself otherwise. Raises :class:`ValueError` with the reason when the
+    target sent a diagnostic instead or the MARC record cannot be read."""
+    if record.diagnostic is not None:
+        raise ValueError(str(record.diagnostic))
+    if syntax not in ("usmarc", "opac"):
+        return record.text if record.text is not None else record.data.decode("utf-8", "replace")
+    try:
+        marc, _charset = decode_record(record.data)
+    except ValueError as error:
+        raise ValueError(f"cannot read MARC: {error}") from error
+    holdings = "".join(f"# holding: {_holding(holding)}\n" for holding in record.holdings)
+    return record_to_mrk(marc) + holdings
+
+
+def _write(records: list[RetrievedRecord], syntax: str, stream: BinaryIO) -> int:
+    """Write the records' bytes (ISO 2709 back to back for MARC, one per line otherwise);
+    return how many had to be skipped because the target sent a diagnostic instead."""
+    skipped = 0
+    for record in records:
+        if record.diagnostic is not None:
+            print(f"record {record.position}: {record.diagnostic}", file=sys.stderr)
+            skipped += 1
+            continue
+        stream.write(record.data if syntax in ("usmarc", "opac") else record.data + b"\n")
+    return skipped
+
+
+def _holding(holding: dict[str, Any]) -> str:
+    """One line for an OPAC HoldingsAndCircData: its text elements, then availability."""
+    parts = [f"{key}={value}" for key, value in holding.items() if isinstance(value, str)]
+    for circulation in holding.get("circulationData", []):
+        parts.append(f"available={circulation['availableNow']}")
+    return "; ".join(parts)

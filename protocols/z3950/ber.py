@@ -1,0 +1,114 @@
+"""The BER tag-length-value layer under the asn1tools codec.
+
+asn1tools decodes indefinite lengths in SEQUENCEs but not inside ``ANY`` (an EXTERNAL's
+single-ASN1-type), where targets such as yaz-ztest send them (OPAC records). :func:`to_definite`
+rewrites a whole PDU with definite lengths first, checking its structure and nesting depth on
+the way, so asn1tools only ever sees well-formed definite-length BER.
+"""
+
+from __future__ import annotations
+
+#: Deepest nesting of constructed values accepted (a Type-1 query of ~30 nested operators).
+MAX_DEPTH = 100
+#: Longest tag accepted, in bytes (tag numbers up to 2**28).
+MAX_TAG_BYTES = 5
+#: Longest length field accepted after its first byte (lengths up to 4 GiB).
+MAX_LENGTH_BYTES = 4
+
+CONSTRUCTED = 0x20
+INDEFINITE = 0x80
+END_OF_CONTENTS = b"\x00\x00"
+
+
+class BerError(ValueError):
+    """The bytes are not well-formed BER (or exceed the bounds above)."""
+
+
+class BerIncomplete(BerError):
+    """The bytes end before the value they start does."""
+
+
+def tag_end(data: bytes, offset: int) -> int:
+    """Return the offset just after the identifier octets starting at ``offset``."""
+    if offset >= len(data):
+        raise BerIncomplete("data ends before a tag")
+    end = offset + 1
+    if data[offset] & 0x1F == 0x1F:
+        while True:
+            if end >= len(data):
+                raise BerIncomplete("data ends inside a tag")
+            if end - offset > MAX_TAG_BYTES:
+                raise BerError("tag number too large")
+            octet = data[end]
+            end += 1
+            if not octet & 0x80:
+                break
+    return end
+
+
+def read_length(data: bytes, offset: int) -> tuple[int | None, int]:
+    """Decode the length octets at ``offset``: return (length or None if indefinite, offset of
+    the contents)."""
+    if offset >= len(data):
+        raise BerIncomplete("data ends before a length")
+    first = data[offset]
+    if first < 0x80:
+        return first, offset + 1
+    if first == INDEFINITE:
+        return None, offset + 1
+    count = first & 0x7F
+    if count > MAX_LENGTH_BYTES:
+        raise BerError(f"length field of {count} octets")
+    if offset + 1 + count > len(data):
+        raise BerIncomplete("data ends inside a length")
+    return int.from_bytes(data[offset + 1 : offset + 1 + count], "big"), offset + 1 + count
+
+
+def encode_length(length: int) -> bytes:
+    """Return the definite-length octets for ``length`` (short form below 128)."""
+    if length < 0x80:
+        return bytes([length])
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def to_definite(data: bytes) -> bytes:
+    """Return ``data`` — exactly one BER value — re-encoded with definite lengths only.
+
+    Raises :class:`BerIncomplete` if the value is cut short and :class:`BerError` if it is
+    malformed, nested deeper than :data:`MAX_DEPTH` or followed by other bytes.
+    """
+    encoded, end = _definite_value(data, 0, 0)
+    if end != len(data):
+        raise BerError(f"{len(data) - end} bytes after the value")
+    return encoded
+
+
+def _definite_value(data: bytes, offset: int, depth: int) -> tuple[bytes, int]:
+    if depth > MAX_DEPTH:
+        raise BerError(f"values nested deeper than {MAX_DEPTH}")
+    contents = tag_end(data, offset)
+    tag = data[offset:contents]
+    length, contents = read_length(data, contents)
+    constructed = bool(data[offset] & CONSTRUCTED)
+    if length is not None and contents + length > len(data):
+        raise BerIncomplete("data ends inside a value")
+    if not constructed:
+        if length is None:
+            raise BerError("indefinite length on a primitive value")
+        return data[offset : contents + length], contents + length
+    children: list[bytes] = []
+    position = contents
+    while True:
+        if length is None:
+            if data[position : position + 2] == END_OF_CONTENTS:
+                position += 2
+                break
+        elif position >= contents + length:
+            if position > contents + length:
+                raise BerError("a value overruns its enclosing value")
+            break
+        child, position = _definite_value(data, position, depth + 1)
+        children.append(child)
+    body = b"".join(children)
+    return tag + encode_length(len(body)) + body, position

@@ -1,0 +1,138 @@
+"""Encode and decode Z39.50 PDUs (BER), compiled by asn1tools from ``z3950.asn``.
+
+A PDU is a pair: the name of its alternative in ``PDU`` (``"initRequest"``,
+``"searchResponse"``...) and a dict in asn1tools' value notation (CHOICEs are
+``(name, value)`` tuples, OIDs dotted strings, BIT STRINGs ``(bytes, bit_count)``)::
+
+    data = encode_pdu("close", {"closeReason": 0})
+    assert decode_pdu(data) == ("close", {"closeReason": 0})
+
+EXTERNALs (records, charset negotiation) keep their single-ASN1-type content as the inner
+TLV bytes; :func:`decode_external` decodes it in a second step according to the
+direct-reference, and :func:`make_external` builds one for encoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import asn1tools
+
+from protocols.z3950 import oids
+from protocols.z3950.ber import BerError, to_definite
+
+#: ASN.1 type of the single-ASN1-type content of an EXTERNAL, by direct-reference.
+SINGLE_TYPE_BY_OID: dict[str, str] = {
+    oids.SUTRS: "SutrsRecord",
+    oids.OPAC: "OPACRecord",
+    oids.CHARSET_NEGOTIATION_3: "CharSetandLanguageNegotiation",
+}
+
+#: Bit numbers of the Init ``Options`` BIT STRING.
+OPTION_BITS: dict[str, int] = {
+    "search": 0, "present": 1, "delSet": 2, "resourceReport": 3, "triggerResourceCtrl": 4,
+    "resourceCtrl": 5, "accessCtrl": 6, "scan": 7, "sort": 8, "extendedServices": 10,
+    "level-1Segmentation": 11, "level-2Segmentation": 12, "concurrentOperations": 13,
+    "namedResultSets": 14, "encapsulation": 15, "resultCount": 16, "negotiationModel": 17,
+    "duplicateDetection": 18, "queryType104": 19, "pQESCorrection": 20, "stringSchema": 21,
+}  # fmt: skip
+
+
+class PduError(ValueError):
+    """Bytes that are not a PDU Koprik knows, or a value that cannot be encoded as one."""
+
+
+@cache
+def _compiled() -> Any:
+    source = resources.files("protocols.z3950").joinpath("z3950.asn").read_text("utf-8")
+    return asn1tools.compile_string(source, "ber")
+
+
+def encode_pdu(name: str, value: dict[str, Any]) -> bytes:
+    """Return the BER encoding of the PDU alternative ``name`` with ``value``.
+
+    Raises :class:`PduError` if ``name`` is unknown or ``value`` does not fit the type.
+    """
+    return encode_value("PDU", (name, value))
+
+
+def decode_pdu(data: bytes) -> tuple[str, dict[str, Any]]:
+    """Decode exactly one PDU (definite or indefinite lengths) into ``(name, value)``.
+
+    Raises :class:`PduError`, and no other exception, whatever the bytes.
+    """
+    name, value = decode_value("PDU", data)
+    return name, value
+
+
+def encode_value(type_name: str, value: Any) -> bytes:
+    """Encode ``value`` as the type ``type_name`` of ``z3950.asn``; raises :class:`PduError`."""
+    try:
+        return bytes(_compiled().encode(type_name, value))
+    except asn1tools.Error as error:
+        raise PduError(f"cannot encode {type_name}: {error}") from error
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
+        raise PduError(f"cannot encode {type_name}: {error!r}") from error
+
+
+def decode_value(type_name: str, data: bytes) -> Any:
+    """Decode ``data`` as the type ``type_name`` of ``z3950.asn``; raises :class:`PduError`."""
+    try:
+        definite = to_definite(bytes(data))
+    except BerError as error:
+        raise PduError(f"malformed BER: {error}") from error
+    try:
+        return _compiled().decode(type_name, definite)
+    # Bytes from the wire are untrusted and asn1tools raises more than its own error types
+    # (IndexError, UnicodeDecodeError, RecursionError...): any failure is a bad PDU.
+    except Exception as error:
+        raise PduError(f"not a valid {type_name}: {error!r}") from error
+
+
+def decode_external(external: dict[str, Any]) -> Any:
+    """Return the content of a decoded EXTERNAL.
+
+    octet-aligned content is returned as bytes; single-ASN1-type content is decoded as the
+    type its direct-reference names (:data:`SINGLE_TYPE_BY_OID`: SUTRS gives ``str``, OPAC and
+    charset negotiation give their decoded values) and is returned as raw TLV bytes when the
+    OID is not one Koprik knows. Raises :class:`PduError` on undecodable content.
+    """
+    kind, content = external["encoding"]
+    if kind != "single-ASN1-type":
+        return bytes(content) if kind == "octet-aligned" else content
+    type_name = SINGLE_TYPE_BY_OID.get(external.get("direct-reference", ""))
+    if type_name is None:
+        return bytes(content)
+    return decode_value(type_name, content)
+
+
+def make_external(oid: str, content: Any) -> dict[str, Any]:
+    """Build an EXTERNAL value for ``oid``: single-ASN1-type when the OID has a type in
+    :data:`SINGLE_TYPE_BY_OID` (``content`` is then a value of that type), else octet-aligned
+    (``content`` is bytes)."""
+    type_name = SINGLE_TYPE_BY_OID.get(oid)
+    if type_name is None:
+        return {"direct-reference": oid, "encoding": ("octet-aligned", bytes(content))}
+    return {
+        "direct-reference": oid,
+        "encoding": ("single-ASN1-type", encode_value(type_name, content)),
+    }
+
+
+def bit_string(bits: Iterable[int]) -> tuple[bytes, int]:
+    """Return the asn1tools BIT STRING value with the given bit numbers set."""
+    numbers = set(bits)
+    count = max(numbers, default=-1) + 1
+    data = bytearray((count + 7) // 8)
+    for bit in numbers:
+        data[bit // 8] |= 0x80 >> (bit % 8)
+    return bytes(data), count
+
+
+def set_bits(value: tuple[bytes, int]) -> set[int]:
+    """Return the numbers of the bits set in an asn1tools BIT STRING value."""
+    data, count = value
+    return {bit for bit in range(count) if data[bit // 8] & (0x80 >> (bit % 8))}

@@ -1,0 +1,268 @@
+"""The Z39.50 origin against real targets: Zebra (indexing yaz's marccol1 records) and
+yaz-ztest (synthetic records, OPAC holdings, indefinite-length BER, closes on Scan); and the
+``koprik z3950`` command against Zebra."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymarc
+import pytest
+from lxml import etree
+
+from harvester.z3950_origin import Z3950Client, Z3950Closed, Z3950Diagnostic
+from koprik.commands import z3950 as z3950_command
+from protocols.z3950 import oids
+from protocols.z3950.ber import to_definite
+from protocols.z3950.codec import bit_string, decode_external, decode_pdu, encode_pdu
+from protocols.z3950.framing import read_pdu
+from protocols.z3950.pqf import Term, parse_pqf, rpn_to_pdu
+
+pytestmark = pytest.mark.interop
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+MARCCOL = SHARED / "data" / "marc21" / "yaz" / "marccol1.u8.marc"
+START_ZEBRA = SHARED / "peers" / "zebra" / "start-zebra"
+MARCXML = "{http://www.loc.gov/MARC21/slim}"
+SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def source_titles() -> dict[str, str]:
+    """245 $a of each marccol1 record, by its 001."""
+    with MARCCOL.open("rb") as stream:
+        reader = pymarc.MARCReader(stream, to_unicode=True, force_utf8=True)
+        return {record["001"].data: record["245"]["a"] for record in reader}
+
+
+@pytest.fixture(scope="module")
+def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    if shutil.which("zebrasrv") is None or shutil.which("zebraidx") is None:
+        pytest.skip("idzebra-2.0 not installed")
+    base = tmp_path_factory.mktemp("zebra")
+    records = base / "records"
+    records.mkdir()
+    shutil.copy(MARCCOL, records / MARCCOL.name)
+    port = free_port()
+    work = base / "work"
+    subprocess.run(
+        [str(START_ZEBRA), str(records), str(port), str(work)], check=True, capture_output=True
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        subprocess.run([str(START_ZEBRA), "stop", str(work)], check=False)
+
+
+@pytest.fixture(scope="module")
+def ztest() -> Iterator[int]:
+    if shutil.which("yaz-ztest") is None:
+        pytest.skip("yaz-ztest not installed")
+    port = free_port()
+    process = subprocess.Popen(
+        ["yaz-ztest", f"tcp:127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+# --- Zebra ----------------------------------------------------------------------------------
+
+
+async def test_zebra_usmarc_titles_match_the_source(zebra: int) -> None:
+    titles = source_titles()
+    async with await Z3950Client.connect("127.0.0.1", zebra, "Default") as client:
+        assert client.charset is not None and client.charset.charset == "UTF-8"
+        hits = await client.search("@attr 1=1016 @attr 5=1 a")
+        assert hits > 3
+        records = await client.present(1, hits, syntax="usmarc")
+    assert [record.position for record in records] == list(range(1, hits + 1))
+    for retrieved in records:
+        assert retrieved.syntax == oids.USMARC
+        record = pymarc.Record(retrieved.data, force_utf8=True)
+        assert record["245"]["a"] == titles[record["001"].data]
+
+
+async def test_zebra_title_search_finds_the_record(zebra: int) -> None:
+    async with await Z3950Client.connect("127.0.0.1", zebra, "Default") as client:
+        assert await client.search('@attr 1=4 @attr 4=1 "Handa shishi"') == 1
+        (retrieved,) = await client.present(1, 1)
+        record = pymarc.Record(retrieved.data, force_utf8=True)
+        assert record["245"]["a"] == "Handa shishi."
+        assert await client.search("@and @attr 1=4 handa @attr 1=4 shishi", "two") == 1
+        assert await client.search("@not @attr 1=4 handa @attr 1=4 shishi", "three") == 0
+
+
+async def test_zebra_xml_and_sutrs(zebra: int) -> None:
+    titles = source_titles()
+    async with await Z3950Client.connect("127.0.0.1", zebra, "Default") as client:
+        hits = await client.search("@attr 1=1016 @attr 5=1 a")
+        xml_records = await client.present(1, hits, syntax="xml")
+        sutrs_records = await client.present(1, hits, syntax="sutrs")
+    for retrieved in xml_records:
+        assert retrieved.syntax == oids.XML and retrieved.text is not None
+        root = etree.fromstring(retrieved.data, SAFE_XML)
+        control = root.find(f"{MARCXML}controlfield[@tag='001']").text
+        title = root.find(f"{MARCXML}datafield[@tag='245']/{MARCXML}subfield[@code='a']").text
+        assert title == titles[control]
+    for retrieved, xml in zip(sutrs_records, xml_records, strict=True):
+        assert retrieved.syntax == oids.SUTRS
+        root = etree.fromstring(xml.data, SAFE_XML)
+        title = root.find(f"{MARCXML}datafield[@tag='245']/{MARCXML}subfield[@code='a']").text
+        assert title[:40] in retrieved.text  # Zebra wraps long SUTRS lines
+
+
+async def test_zebra_scan(zebra: int) -> None:
+    async with await Z3950Client.connect("127.0.0.1", zebra, "Default") as client:
+        entries = await client.scan("@attr 1=4 shi", count=5)
+        again = await client.scan(Term({1: 4}, "shi"), count=5)
+    assert 1 <= len(entries) <= 5 and entries == again
+    assert entries[0].term.lower() >= "shi"
+    assert all(entry.occurrences and entry.occurrences > 0 for entry in entries)
+
+
+async def test_zebra_diagnostics(zebra: int) -> None:
+    async with await Z3950Client.connect("127.0.0.1", zebra, "Default") as client:
+        with pytest.raises(Z3950Diagnostic) as unsupported:
+            await client.search("@attr 1=9999 x")
+        assert unsupported.value.code == 114 and unsupported.value.addinfo == "9999"
+        hits = await client.search("@attr 1=4 handa")
+        with pytest.raises(Z3950Diagnostic) as out_of_range:
+            await client.present(hits + 5, 1)
+        assert out_of_range.value.code == 13
+        with pytest.raises(Z3950Diagnostic) as syntax:
+            await client.present(1, 1, syntax="opac")
+        assert syntax.value.code == 239
+    async with await Z3950Client.connect("127.0.0.1", zebra, "NoSuchDb") as client:
+        with pytest.raises(Z3950Diagnostic) as database:
+            await client.search("x")
+        assert database.value.code in (109, 235)
+
+
+def run_command(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    z3950_command.register(parser.add_subparsers())
+    args = parser.parse_args(["z3950", *argv])
+    return args.handler(args)
+
+
+def test_command_writes_iso2709_and_prints_mrk(
+    zebra: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "out.mrc"
+    target = f"127.0.0.1:{zebra}/Default"
+    assert run_command(target, "@attr 1=1016 @attr 5=1 a", "--max", "3", "-o", str(output)) == 0
+    dumped = subprocess.run(
+        ["yaz-marcdump", str(output)], check=True, capture_output=True, text=True
+    ).stdout
+    assert dumped.count("\n245 ") == 3
+    assert run_command(target, '@attr 1=4 "Handa shishi"') == 0
+    printed = capsys.readouterr().out
+    assert "=245  10$aHanda shishi." in printed or "$aHanda shishi." in printed
+    assert printed.startswith("=LDR  ")
+
+
+# --- yaz-ztest ------------------------------------------------------------------------------
+
+
+async def test_ztest_usmarc_sutrs_opac(ztest: int) -> None:
+    async with await Z3950Client.connect("127.0.0.1", ztest, "Default") as client:
+        hits = await client.search("@attr 1=4 computer")
+        assert hits > 3
+        (sutrs,) = await client.present(2, 1, syntax="sutrs")
+        assert sutrs.text == "This is dummy SUTRS record number 2\n"
+        (marc,) = await client.present(1, 1, syntax="usmarc")
+        (opac,) = await client.present(1, 1, syntax="opac")
+    usmarc = pymarc.Record(marc.data)
+    assert usmarc["245"]["a"] == "How to program a computer"
+    assert opac.syntax == oids.OPAC and opac.bibliographic_syntax == oids.USMARC
+    assert opac.data == marc.data
+    holding = opac.holdings[0]
+    assert holding["callNumber"] == "MLCM 89/00602 (N)"
+    assert holding["circulationData"][0]["availableNow"] is True
+
+
+async def test_ztest_xml_is_the_same_record_as_usmarc(ztest: int) -> None:
+    async with await Z3950Client.connect("127.0.0.1", ztest, "Default") as client:
+        await client.search("@attr 1=4 computer")
+        # yaz-ztest has XML only for its default element set
+        (xml,) = await client.present(3, 1, syntax="xml", element_set=None)
+        (marc,) = await client.present(3, 1, syntax="usmarc", element_set=None)
+    root = etree.fromstring(xml.data, SAFE_XML)
+    title = root.find(f"{MARCXML}datafield[@tag='245']/{MARCXML}subfield[@code='a']").text
+    assert pymarc.Record(marc.data)["245"]["a"] == title
+
+
+async def test_ztest_closes_on_scan(ztest: int) -> None:
+    client = await Z3950Client.connect("127.0.0.1", ztest, "Default")
+    with pytest.raises(Z3950Closed):
+        await client.scan("@attr 1=4 a")
+    await client.close()  # harmless after the target closed
+
+
+async def test_ztest_sends_indefinite_lengths_that_decode(ztest: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", ztest)
+    init = {
+        "protocolVersion": bit_string([0, 1, 2]),
+        "options": bit_string([0, 1]),
+        "preferredMessageSize": 1 << 20,
+        "exceptionalRecordSize": 1 << 20,
+    }
+    search = {
+        "smallSetUpperBound": 0,
+        "largeSetLowerBound": 1,
+        "mediumSetPresentNumber": 0,
+        "replaceIndicator": True,
+        "resultSetName": "default",
+        "databaseNames": ["Default"],
+        "query": ("type-1", rpn_to_pdu(parse_pqf("@attr 1=4 computer"))),
+    }
+    present = {
+        "resultSetId": "default",
+        "resultSetStartPoint": 1,
+        "numberOfRecordsRequested": 2,
+        "preferredRecordSyntax": oids.OPAC,
+    }
+    raw = []
+    try:
+        for name, value in (("initRequest", init), ("searchRequest", search),
+                            ("presentRequest", present)):  # fmt: skip
+            writer.write(encode_pdu(name, value))
+            raw.append(await read_pdu(reader, 1 << 20))
+    finally:
+        writer.close()
+    assert to_definite(raw[2]) != raw[2]  # the OPAC answer really uses indefinite lengths
+    name, response = decode_pdu(raw[2])
+    assert name == "presentResponse" and response["numberOfRecordsReturned"] == 2
+    opac = decode_external(response["records"][1][0]["record"][1])
+    assert opac["holdingsData"][0][1]["nucCode"] == "s-FM/GC"

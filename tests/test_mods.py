@@ -1,0 +1,121 @@
+"""MARC21 -> MODS 3.7: schema validity, and agreement with the LoC stylesheet MARC21slim2MODS3-7.
+
+Agreement is checked on titleInfo, name, originInfo, language, subject, identifier and
+physicalDescription: each output is reduced to the multiset of its leaves under those elements,
+as (path from the top element, the leaf's type/authority attributes, normalized text). Leaves
+that LoC derives from coded data we do not map are listed in INTENDED, with the reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from pathlib import Path
+
+import pymarc
+import pytest
+from lxml import etree
+
+from crosswalks.mods import marc_to_mods
+from tests.test_dublin_core import (
+    SAMPLES,
+    SHARED,
+    as_peer_sees,
+    load_xslt,
+    norm,
+    other_marc21_records,
+)
+
+MODS = "{http://www.loc.gov/mods/v3}"
+LOC_DIR = Path("/usr/share/doc/idzebra-2.0/examples/marcxml")
+COMPARED = {"titleInfo", "name", "originInfo", "language", "subject", "identifier",
+            "physicalDescription"}
+
+INTENDED: dict[str, str] = {
+    "physicalDescription/form[marcform]": "from 008 form of item: not mapped",
+    "physicalDescription/form[marccategory]": "from 007/00: not mapped",
+    "physicalDescription/form[marcsmd]": "from 007/01: not mapped",
+    "physicalDescription/form[gmd]": "from 245 $h: not mapped",
+    "physicalDescription/form[]": "256/538-like free-text forms: not mapped",
+    "physicalDescription/digitalOrigin[]": "from 007: not mapped",
+    "physicalDescription/reformattingQuality[]": "from 007: not mapped",
+    "subject/cartographics/coordinates[]": "034/255: not mapped",
+    "subject/cartographics/scale[]": "034/255: not mapped",
+    "subject/hierarchicalGeographic/country[]": "752: not mapped",
+    "name/nameIdentifier[]": "LoC writes an empty nameIdentifier for a bare $0/$1",
+}
+
+
+def leaves(root: etree._Element) -> Counter[tuple[str, str]]:
+    """(path[attrs], text) for every leaf under the compared top-level elements."""
+    found: Counter[tuple[str, str]] = Counter()
+    for top in root:
+        if etree.QName(top).localname not in COMPARED:
+            continue
+        for element in top.iter():
+            if len(element):
+                continue
+            path = "/".join(etree.QName(e).localname
+                            for e in reversed([element, *element.iterancestors()])
+                            if e is not root)
+            attrs = element.get("authority") or element.get("type") or ""
+            found[(f"{path}[{attrs}]", norm(element.text))] += 1
+    return found
+
+
+@pytest.fixture(scope="module")
+def loc_mods(tmp_path_factory) -> etree.XSLT:
+    """The LoC MODS 3.7 stylesheet, unpacked, with its include pointed at the local utils."""
+    folder = tmp_path_factory.mktemp("loc-mods")
+    utils = folder / "MARC21slimUtils.xsl"
+    utils.write_bytes(gzip.decompress((LOC_DIR / "MARC21slimUtils.xsl.gz").read_bytes()))
+    text = gzip.decompress((LOC_DIR / "MARC21slim2MODS3-7.xsl.gz").read_bytes()).decode()
+    text = text.replace("http://www.loc.gov/standards/marcxml/xslt/MARC21slimUtils.xsl",
+                        utils.name)
+    (folder / "mods.xsl").write_text(text, encoding="utf-8")
+    return load_xslt(folder / "mods.xsl")
+
+
+@pytest.fixture(scope="module")
+def mods_schema() -> etree.XMLSchema:
+    doc = etree.parse(str(SHARED / "schemas" / "mods-3-7.xsd"), etree.XMLParser(no_network=True))
+    return etree.XMLSchema(doc)
+
+
+@pytest.mark.parametrize(("label", "record"), SAMPLES, ids=[s[0] for s in SAMPLES])
+def test_valid_mods(label: str, record: pymarc.Record, mods_schema) -> None:
+    root = etree.fromstring(marc_to_mods(record))
+    mods_schema.assertValid(root)
+    assert root.get("version") == "3.7"
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize(("label", "record"), SAMPLES, ids=[s[0] for s in SAMPLES])
+def test_agrees_with_loc_stylesheet(label: str, record: pymarc.Record, loc_mods) -> None:
+    record, document = as_peer_sees(record)
+    ours = leaves(etree.fromstring(marc_to_mods(record)))
+    loc = leaves(loc_mods(document).getroot())
+    loc = Counter({k: n for k, n in loc.items() if k[0] not in INTENDED and k[1]})
+    ours = Counter({k: n for k, n in ours.items() if k[1]})
+    assert loc - ours == Counter(), f"{label}: LoC has, we lack: {loc - ours}"
+    assert ours - loc == Counter(), f"{label}: we have, LoC lacks: {ours - loc}"
+
+
+def test_sandburg_values() -> None:
+    record = pymarc.parse_xml_to_array(
+        str(SHARED / "data" / "marc21" / "loc" / "collection-sandburg-1.xml"))[0]
+    root = etree.fromstring(marc_to_mods(record))
+    ns = {"m": MODS[1:-1]}
+    assert root.xpath("m:titleInfo/m:title/text()", namespaces=ns) == ["Arithmetic"]
+    assert root.xpath("m:name[@usage='primary']/m:namePart[@type='date']/text()",
+                      namespaces=ns) == ["1878-1967"]
+    assert root.xpath("m:identifier[@type='isbn']/text()", namespaces=ns) == ["0152038655 :"]
+    assert root.xpath("m:originInfo/m:publisher/text()", namespaces=ns) == [
+        "Harcourt Brace Jovanovich"]
+
+
+def test_valid_on_other_test_data(mods_schema) -> None:
+    records = other_marc21_records()
+    assert len(records) > 50
+    for record in records:
+        mods_schema.assertValid(etree.fromstring(marc_to_mods(record)))

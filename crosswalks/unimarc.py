@@ -1,0 +1,210 @@
+"""UNIMARC / RUSMARC bibliographic records -> MARC21, and decoding of raw UNIMARC bytes.
+
+The field mapping is data, in ``tables/unimarc_to_marc21.toml`` (documented for catalogers in
+``tables/README.md``); the converters for each kind of field are in
+:mod:`crosswalks.unimarc_fields`. This module does the record-level parts: the leader, 008
+from the coded fields 100/101/102/105/106, 040 from 801, and the report of what did not map.
+
+    result = unimarc_to_marc21(decode_unimarc(raw_iso2709_bytes))
+    result.record.as_marc()   # MARC21, UTF-8
+    result.unmapped           # ["899 $a: NLR", ...]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pymarc
+
+from crosswalks.unimarc_fields import CONVERTERS, Context, clean
+
+_TABLE = Path(__file__).with_name("tables") / "unimarc_to_marc21.toml"
+_MAIN_ENTRY_TAGS = ("700", "710", "720")
+
+
+@dataclass
+class UnimarcResult:
+    """A converted record, and one line for each UNIMARC field or subfield that did not map."""
+
+    record: pymarc.Record
+    unmapped: list[str] = field(default_factory=list)
+
+
+@cache
+def mapping() -> dict[str, Any]:
+    """The mapping table (``tables/unimarc_to_marc21.toml``), parsed once."""
+    with _TABLE.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def decode_unimarc(raw: bytes) -> pymarc.Record:
+    """One ISO 2709 UNIMARC record, decoded: strict UTF-8 if it is valid, else CP1251.
+
+    The declaration in 100 $a/26-29 (and leader/09) is not trusted: it is often wrong. For a
+    CP1251 record leader/09 (undefined in UNIMARC) is read as blank. Raises
+    ``pymarc.exceptions.PymarcException`` (or ``ValueError``) when the bytes are no record.
+    """
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # leader/09 "a" would make pymarc decode as UTF-8; the leader is ASCII, so blank it.
+        patched = raw[:9] + b" " + raw[10:]
+        return pymarc.Record(data=patched, file_encoding="cp1251")
+    return pymarc.Record(data=raw, force_utf8=True)
+
+
+def unimarc_to_marc21(record: pymarc.Record) -> UnimarcResult:
+    """``record`` (UNIMARC or RUSMARC, already Unicode) as a MARC21 record in UTF-8.
+
+    Every field is looked up in the mapping table; fields and subfields with no place in
+    MARC21 are listed in ``UnimarcResult.unmapped`` as ``"TAG $c: value"`` or ``"TAG: field"``.
+    The input record is not changed.
+    """
+    table = mapping()
+    ctx = Context(
+        relators=table["relators"],
+        has_main_entry=any(record.get_fields(*_MAIN_ENTRY_TAGS)),
+    )
+    out = pymarc.Record(force_utf8=True)
+    out.leader = _leader(record.leader, table["leader"])
+    out.add_ordered_field(_field_008(record, out.leader, table, ctx))
+    coded = {"100", "102", "105", "106", "801"}
+    for source in record.get_fields():
+        tag = source.tag
+        if tag in ("001", "005"):
+            out.add_ordered_field(pymarc.Field(tag=tag, data=source.data))
+        elif tag == "003":
+            out.add_ordered_field(_uri_024(source.data or ""))
+        elif tag in coded:
+            if tag in ("105", "106") and out.leader[6] not in "at":
+                ctx.unmapped.append(f"{tag}: {source}")
+        elif tag in table["fields"]:
+            spec = _spec_for(tag, table["fields"][tag], ctx)
+            for made in CONVERTERS[spec.get("kind", "isbd")](source, spec, ctx):
+                out.add_ordered_field(made)
+        else:
+            ctx.unmapped.append(f"{tag}: {source}")
+    cataloging = _field_040(record, ctx)
+    if cataloging is not None:
+        out.add_ordered_field(cataloging)
+    return UnimarcResult(out, ctx.unmapped)
+
+
+def _spec_for(tag: str, spec: Mapping[str, Any], ctx: Context) -> Mapping[str, Any]:
+    """500 is 240 under a main entry, 130 (the uniform title as main entry) otherwise."""
+    if tag == "500" and not ctx.has_main_entry:
+        return {**spec, "tag": "130", "ind1": "0", "ind2": " "}
+    return spec
+
+
+def _uri_024(uri: str) -> pymarc.Field:
+    return pymarc.Field(
+        tag="024",
+        indicators=["7", " "],
+        subfields=[pymarc.Subfield("a", uri.strip()), pymarc.Subfield("2", "uri")],
+    )
+
+
+def _leader(source: str, table: Mapping[str, Mapping[str, str]]) -> pymarc.Leader:
+    source = (str(source) + " " * 24)[:24]
+    status = table["status"].get(source[5], "n")
+    kind = table["type"].get(source[6], "a")
+    level = table["level"].get(source[7], "m")
+    encoding = table["encoding"].get(source[17], "u")
+    form = table["cataloging_form"].get(source[18], " ")
+    return pymarc.Leader(f"00000{status}{kind}{level} a2200000{encoding}{form} 4500")
+
+
+def _first(record: pymarc.Record, tag: str, code: str = "a") -> str:
+    for found in record.get_fields(tag):
+        value = found.get(code)
+        if value:
+            return value
+    return ""
+
+
+def _date(value: str) -> str:
+    value = (value + "    ")[:4]
+    return value if not value.strip() else value.replace(" ", "u")
+
+
+def _field_008(
+    record: pymarc.Record, leader: pymarc.Leader, table: Mapping[str, Any], ctx: Context
+) -> pymarc.Field:
+    """008 from 100 $a (dates, audience), 102 (country), 101 (language), 105 and 106 (books)."""
+    general = (_first(record, "100") + " " * 36)[:36]
+    entered = general[2:8] if general[:8].isdigit() else _date_entered(record)
+    date_type = table["dates"]["type"].get(general[8], "|")
+    date1 = _date(general[9:13]) if date_type != "n" else "uuuu"
+    date2 = "    " if date_type == "s" else _date(general[13:17])
+    country = _first(record, "102").strip().upper()
+    place = table["countries"].get(country)
+    if place is None:
+        place = "xx "
+        if country:
+            ctx.report("102", "a", f"{country} (no MARC21 country code in the table)")
+    language = (_first(record, "101") or "und").strip().lower()[:3].ljust(3)
+    material = _book_positions(record, general, table) if leader[6] in "at" else "|" * 17
+    data = f"{entered}{date_type}{date1}{date2}{place}{material}{language} d"
+    return pymarc.Field(tag="008", data=data)
+
+
+def _date_entered(record: pymarc.Record) -> str:
+    """008/00-05 when 100 has no date: the 005 transaction date, else today (UTC)."""
+    latest = record.get("005")
+    stamp = latest.data if latest is not None and latest.data else ""
+    if stamp[:8].isdigit():
+        return stamp[2:8]
+    return datetime.now(UTC).strftime("%y%m%d")
+
+
+def _book_positions(record: pymarc.Record, general: str, table: Mapping[str, Any]) -> str:
+    """008/18-34 for books from 100 $a/17 and 105 $a (illustrations, contents, forms)."""
+    coded = (_first(record, "105") + " " * 13)[:13]
+    if not _first(record, "105"):
+        coded = "|" * 13
+    illustrations = "".join(table["illustrations"].get(c, " ") for c in coded[0:4])
+    audience = table["audience"].get(general[17], " ")
+    form = table["form_of_item"].get(_first(record, "106")[:1], " ")
+    contents = "".join(table["contents"].get(c, " ") for c in coded[4:8])
+    if illustrations.strip() == "" and coded[0] == "|":
+        illustrations, contents = "||||", "||||"
+    flags = "".join(c if c in "01" else "|" for c in coded[8:11])
+    literary = table["literary_form"].get(coded[11], "|")
+    biography = table["biography"].get(coded[12], "|")
+    government = " "
+    return f"{illustrations}{audience}{form}{contents}{government}{flags} {literary}{biography}"
+
+
+def _field_040(record: pymarc.Record, ctx: Context) -> pymarc.Field | None:
+    """040 from 801: ind2 0 original agency -> $a, 1 transcribing -> $c, 2/3 modifying -> $d."""
+    original: list[str] = []
+    transcribing: list[str] = []
+    modifying: list[str] = []
+    rules: list[str] = []
+    for source in record.get_fields("801"):
+        agency = clean(source.get("b") or "")
+        target = {"0": original, "1": transcribing}.get(source.indicators[1], modifying)
+        if agency and agency not in target:
+            target.append(agency)
+        for code, value in source.subfields:
+            if code == "g" and value not in rules:
+                rules.append(value)
+            elif code not in "bg":
+                ctx.report("801", code, value)
+    if not (original or transcribing or modifying):
+        return None
+    language = (_first(record, "100") + " " * 25)[22:25].strip()
+    subfields = [pymarc.Subfield("a", (original or transcribing or modifying)[0])]
+    if len(language) == 3:
+        subfields.append(pymarc.Subfield("b", language))
+    subfields += [pymarc.Subfield("e", rule) for rule in rules]
+    subfields.append(pymarc.Subfield("c", (transcribing or original or modifying)[0]))
+    subfields += [pymarc.Subfield("d", agency) for agency in modifying]
+    return pymarc.Field(tag="040", indicators=[" ", " "], subfields=subfields)

@@ -1,0 +1,313 @@
+"""Uzbek scripts: Cyrillic <-> 1995 Latin, ALA-LC romanization, and the search fold key.
+
+The letter tables are data, in ``crosswalks/tables/uzbek_scripts.toml``; this module holds the
+context rules a table cannot express (е/ye, ц s/ts, capitals, apostrophes) and the 880 linking
+of the other script into a MARC21 record.
+
+>>> cyrillic_to_latin("Ўзбекистон")
+'Oʻzbekiston'
+>>> latin_to_cyrillic("O'zbekiston")
+'Ўзбекистон'
+>>> romanize_alalc("Навоий")
+'Navoiĭ'
+>>> fold("Навоий") == fold("Navoiy") == fold("Navoiĭ")
+True
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import pymarc
+
+_TABLES = Path(__file__).with_name("tables") / "uzbek_scripts.toml"
+
+APOSTROPHES = "'’‘`ʻʼ′"
+"""Every character accepted as the Uzbek apostrophe on input."""
+
+OKINA = "ʻ"  # U+02BB, in oʻ and gʻ
+TUTUQ = "ʼ"  # U+02BC, the tutuq belgisi
+
+_CYR_VOWELS = frozenset("аеёиоуэюяўы")
+_LAT_VOWELS = frozenset("aeiou")
+
+
+@cache
+def _tables() -> dict[str, dict[str, str]]:
+    with _TABLES.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def _is_cyr_letter(char: str) -> bool:
+    return "\u0400" <= char <= "\u04ff"
+
+
+def _cased(latin: str, source_upper: bool, all_caps: bool) -> str:
+    if not source_upper or not latin:
+        return latin
+    if all_caps:
+        return latin.upper()
+    return latin[0].upper() + latin[1:]
+
+
+def _all_caps_context(text: str, index: int) -> bool:
+    """True when the capital at ``index`` stands in an all-capitals word (ШАҲАР, not Шаҳар)."""
+    after = text[index + 1] if index + 1 < len(text) else ""
+    if after.isalpha():
+        return after.isupper()
+    before = text[index - 1] if index > 0 else ""
+    return before.isalpha() and before.isupper()
+
+
+def cyrillic_to_latin(text: str) -> str:
+    """Uzbek Cyrillic ``text`` in the official 1995 Latin alphabet; other characters unchanged.
+
+    е is ``ye`` at the start of a word and after a vowel, ъ or ь; ц is ``s`` at the start of a
+    word and after a consonant and ``ts`` after a vowel; ъ becomes the tutuq belgisi ʼ (U+02BC)
+    and ь is dropped; сҳ is ``sʼh`` (Исҳоқ -> Isʼhoq), not the digraph sh; ў and ғ become oʻ
+    and gʻ with U+02BB. Never raises.
+    """
+    table = _tables()["cyrillic_to_latin"]
+    out: list[str] = []
+    for index, char in enumerate(text):
+        lower = char.lower()
+        previous = text[index - 1].lower() if index > 0 else ""
+        at_start = not _is_cyr_letter(previous)
+        if lower == "е":
+            latin = "ye" if at_start or previous in _CYR_VOWELS or previous in "ъь" else "e"
+        elif lower == "ц":
+            latin = "ts" if previous in _CYR_VOWELS else "s"
+        elif lower == "с" and text[index + 1 : index + 2].lower() == "ҳ":
+            latin = "s" + TUTUQ
+        elif lower in table:
+            latin = table[lower]
+        else:
+            out.append(char)
+            continue
+        out.append(_cased(latin, char != lower, _all_caps_context(text, index)))
+    return "".join(out)
+
+
+_APOS_CLASS = "[" + re.escape(APOSTROPHES) + "]"
+_LATIN_TOKEN = re.compile(
+    rf"[Ss]{_APOS_CLASS}[Hh]|[OoGg]{_APOS_CLASS}|[Yy][Oo](?!{_APOS_CLASS})|[Yy][UuAaEe]"
+    rf"|[Ss][Hh]|[Cc][Hh]|(?:(?<=[^\W\d_])|(?<=[OoGg]{_APOS_CLASS})){_APOS_CLASS}(?=[^\W\d_])|[A-Za-z]"
+)
+_TO_TUTUQ = str.maketrans(dict.fromkeys(APOSTROPHES, TUTUQ))
+
+
+def latin_to_cyrillic(text: str) -> str:
+    """Uzbek 1995 Latin ``text`` in Cyrillic; characters outside the alphabet unchanged.
+
+    Any of ``' ’ ‘ ` ʻ ʼ`` after o or g makes ў or ғ; between other letters it is the tutuq
+    belgisi ъ, except in ``sʼh``, which separates с from ҳ (Isʼhoq -> Исҳоқ). ``sh``/``ch`` are
+    ш/ч; ``yo yu ya ye`` are ё ю я е (but ``yoʻ`` is йў); ``e`` is э at the start of a word and
+    after a vowel. ``ts`` stays тс: the Cyrillic ц of loanwords cannot be recovered.
+    """
+    table = _tables()["latin_to_cyrillic"]
+
+    def replace(match: re.Match[str]) -> str:
+        token = match[0]
+        key = token.lower().translate(_TO_TUTUQ)
+        if key == TUTUQ:
+            return "ъ"
+        start = match.start()
+        previous = text[start - 1].lower() if start > 0 else ""
+        if key == "e" and (not previous.isalpha() or previous in _LAT_VOWELS):
+            cyr = "э"
+        else:
+            cyr = table[key]
+        if not token[0].isupper():
+            return cyr
+        letters = [c for c in token if c.isalpha()]
+        all_caps = (len(letters) > 1 and all(c.isupper() for c in letters)) or (
+            _all_caps_context(text, match.end() - 1)
+        )
+        return cyr.upper() if all_caps else cyr[0].upper() + cyr[1:]
+
+    return _LATIN_TOKEN.sub(replace, text)
+
+
+@cache
+def _alalc_table(language: str) -> dict[str, str]:
+    letters = dict(_tables()["alalc_rus"])
+    if language == "uzb":
+        letters.update(_tables()["alalc_uzb_extra"])
+    return letters
+
+
+def romanize_alalc(text: str, language: Literal["uzb", "rus"] = "uzb") -> str:
+    """ALA-LC romanization of Uzbek or Russian Cyrillic ``text`` (Library of Congress tables).
+
+    й -> ĭ, ы -> y, э -> ė, ю -> i͡u, я -> i͡a, ц -> t͡s, ъ -> ʺ, ь -> ʹ, and for Uzbek also
+    ў -> ŭ, ғ -> gh, қ -> q, ҳ -> ḣ. A capital gives a capital first letter (Я -> I͡a), or all
+    capitals inside an all-capitals word (ШАҲАР -> SHAḢAR). Other characters are unchanged.
+    """
+    if language not in ("uzb", "rus"):
+        raise ValueError(f"no ALA-LC table for language {language!r}")
+    table = _alalc_table(language)
+    out: list[str] = []
+    for index, char in enumerate(text):
+        lower = char.lower()
+        latin = table.get(lower)
+        if latin is None:
+            out.append(char)
+        else:
+            out.append(_cased(latin, char != lower, _all_caps_context(text, index)))
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+@cache
+def _fold_tables() -> tuple[dict[int, str | None], tuple[tuple[str, str], ...]]:
+    letters: dict[int, str | None] = {ord(k): v for k, v in _tables()["fold_letters"].items()}
+    for char in APOSTROPHES:
+        letters[ord(char)] = None
+    for mark in range(0x0300, 0x0370):  # combining diacritical marks, incl. the tie bar U+0361
+        letters[mark] = None
+    return letters, tuple(_tables()["fold_digraphs"].items())
+
+
+_NON_WORD = re.compile(r"[\W_]+")
+_CONSONANT_Y = re.compile("(?<=[bcdfghjklmnpqrstvwxz])y")
+
+
+def fold(text: str) -> str:
+    """The search key of ``text``: Cyrillic, 1995 Latin and ALA-LC forms of a word are equal.
+
+    NFC, case folding, apostrophes removed, every other run of punctuation or space made one
+    space, letters mapped to one Latin skeleton (Cyrillic and ALA-LC letters by table, combining
+    marks stripped), then the digraph rules (kh -> x, ts -> s, ye -> e, ...) and y after a
+    consonant -> i applied until nothing changes. Idempotent: ``fold(fold(t)) == fold(t)``.
+    """
+    letters, digraphs = _fold_tables()
+    key = unicodedata.normalize("NFC", text).casefold().translate(letters)
+    if not key.isascii():  # precomposed letters with marks (é), other scripts
+        key = unicodedata.normalize("NFD", key).translate(letters)
+        if not key.isascii():  # marks outside U+0300-U+036F
+            key = "".join(c for c in key if not unicodedata.combining(c))
+            key = unicodedata.normalize("NFC", key).casefold()
+    key = _NON_WORD.sub(" ", key).strip()
+    if _any_rule().search(key) is None:  # most words: nothing more to do
+        return key
+    while True:
+        before = key
+        key = _replace_digraphs(key, digraphs)
+        key = _CONSONANT_Y.sub("i", key)
+        if key == before:
+            return key
+
+
+@cache
+def _any_rule() -> re.Pattern[str]:
+    """Matches where a digraph rule or the consonant-y rule of :func:`fold` would apply."""
+    digraphs = "|".join(re.escape(old) for old, _ in _fold_tables()[1])
+    return re.compile(f"{digraphs}|{_CONSONANT_Y.pattern}")
+
+
+def _replace_digraphs(key: str, digraphs: tuple[tuple[str, str], ...]) -> str:
+    """``key`` with the digraph rules applied in order, again until nothing changes."""
+    while True:
+        before = key
+        for old, new in digraphs:
+            if old in key:
+                key = key.replace(old, new)
+        if key == before:
+            return key
+
+
+# --- linked 880 fields ------------------------------------------------------------------------
+
+_LINKED_TAGS = re.compile(r"^(1..|245|250|260|264|490|5..|6..|7..)$")
+_KEEP_CODES = frozenset("0123456789uwx")
+_SCRIPT_CYRILLIC = "(N"
+_SCRIPT_LATIN = "(B"
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_LATIN_LETTER = re.compile("[A-Za-z]")
+
+
+def _next_occurrence(record: pymarc.Record) -> int:
+    used = [0]
+    for field in record.get_fields():
+        if field.is_control_field():
+            continue
+        for value in field.get_subfields("6"):
+            match = re.match(r"\d{3}-(\d{2})", value)
+            if match:
+                used.append(int(match[1]))
+    return max(used) + 1
+
+
+def add_script_880(record: pymarc.Record, language: str | None = None) -> pymarc.Record:
+    """Add the other script of each Cyrillic or Uzbek-Latin heading as a linked 880 field.
+
+    For the fields 1XX, 245, 250, 260, 264, 490, 5XX, 6XX and 7XX without a ``$6`` yet: a field
+    holding Cyrillic gets an 880 in Latin (1995 alphabet when the language is Uzbek, ALA-LC
+    otherwise), with ``$6 245-01/(B``; a Latin field of an Uzbek record gets an 880 in Cyrillic
+    with ``$6 245-01/(N``. The original field gets ``$6 880-01`` as its first subfield. Codes
+    $0-$9, $u, $w, $x are copied unchanged. ``language`` defaults to 008/35-37. A record not
+    flagged UTF-8 (leader/09) gets 066 $c (N when Cyrillic is present. Returns ``record``,
+    changed in place.
+    """
+    if language is None:
+        control = record.get("008")
+        data = control.data if control is not None and control.data else ""
+        language = data[35:38] if len(data) >= 38 else ""
+    occurrence = _next_occurrence(record)
+    added: list[pymarc.Field] = []
+    for field in record.get_fields():
+        if field.is_control_field() or not _LINKED_TAGS.match(field.tag):
+            continue
+        if field.get_subfields("6"):
+            continue
+        text = " ".join(sf.value for sf in field.subfields if sf.code not in _KEEP_CODES)
+        if _CYRILLIC.search(text):
+            if language == "uzb":
+                convert, script = cyrillic_to_latin, _SCRIPT_LATIN
+            else:
+                convert, script = _romanize_rus, _SCRIPT_LATIN
+        elif language == "uzb" and _LATIN_LETTER.search(text):
+            convert, script = latin_to_cyrillic, _SCRIPT_CYRILLIC
+        else:
+            continue
+        number = f"{occurrence:02d}"
+        occurrence += 1
+        subfields = [pymarc.Subfield("6", f"{field.tag}-{number}/{script}")]
+        subfields += [
+            sf if sf.code in _KEEP_CODES else pymarc.Subfield(sf.code, convert(sf.value))
+            for sf in field.subfields
+        ]
+        field.subfields.insert(0, pymarc.Subfield("6", f"880-{number}"))
+        indicators = list(field.indicators)
+        added.append(pymarc.Field(tag="880", indicators=indicators, subfields=subfields))
+    record.add_ordered_field(*added)
+    if (
+        added
+        and record.leader[9] != "a"
+        and any(
+            _CYRILLIC.search(sf.value)
+            for f in record.get_fields()
+            if not f.is_control_field()
+            for sf in f.subfields
+        )
+    ):
+        _mark_cyrillic_g1(record)
+    return record
+
+
+def _romanize_rus(text: str) -> str:
+    return romanize_alalc(text, "rus")
+
+
+def _mark_cyrillic_g1(record: pymarc.Record) -> None:
+    present = record.get("066")
+    if present is None:
+        record.add_ordered_field(
+            pymarc.Field(tag="066", indicators=[" ", " "], subfields=[pymarc.Subfield("c", "(N")])
+        )
+    elif "(N" not in present.get_subfields("c"):
+        present.add_subfield("c", "(N")

@@ -1,0 +1,359 @@
+"""Tests of the UNIMARC/RUSMARC -> MARC21 crosswalk on the real records in ../shared/data."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymarc
+import pytest
+
+from crosswalks.unimarc import UnimarcResult, decode_unimarc, unimarc_to_marc21
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "unimarc"
+
+
+def raw_records(name: str) -> Iterator[bytes]:
+    """The ISO 2709 records of a file (split on the record terminator; stray newlines dropped)."""
+    for chunk in (DATA / name).read_bytes().split(b"\x1d"):
+        if chunk.strip():
+            yield chunk.lstrip() + b"\x1d"
+
+
+def converted(name: str) -> dict[str, UnimarcResult]:
+    results = {}
+    for raw in raw_records(name):
+        result = unimarc_to_marc21(decode_unimarc(raw))
+        results[result.record["001"].data] = result
+    return results
+
+
+@pytest.fixture(scope="module")
+def test1() -> dict[str, UnimarcResult]:
+    return converted("TEST1.ISO")
+
+
+def values(record: pymarc.Record, tag: str, code: str = "a") -> list[str]:
+    return [v for f in record.get_fields(tag) for v in f.get_subfields(code)]
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+def test_decode_detects_cp1251_and_utf8_whatever_100_says() -> None:
+    cp1251 = decode_unimarc(next(raw_records("TEST2.ISO")))
+    assert cp1251["200"]["a"] == "Светильник Сибири"
+    utf8_raw = next(raw_records("ur.iso"))
+    utf8 = decode_unimarc(utf8_raw)
+    assert utf8["200"]["a"] == "ПЕДАГОГИКА И ПСИХОЛОГИЯ НЕНАСИЛИЯ В ОБРАЗОВАНИИ"
+    italian = decode_unimarc(next(raw_records("testunimarc.dat")))
+    assert italian["200"]["a"] == "\x88L'\x89altra faccia della spirale"
+
+
+def test_decode_rejects_garbage() -> None:
+    with pytest.raises((pymarc.exceptions.PymarcException, ValueError)):
+        decode_unimarc(b"this is not a record\x1d")
+
+
+# --- every record ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["TEST1.ISO", "TEST2.ISO", "ur.iso", "testunimarc.dat"])
+def test_every_record_is_valid_marc21(name: str) -> None:
+    results = converted(name)
+    assert results
+    for result in results.values():
+        record = result.record
+        reread = pymarc.Record(data=record.as_marc(), force_utf8=True)
+        assert len(reread["008"].data) == 40
+        assert reread.leader[9] == "a"
+        assert reread.leader[20:24] == "4500"
+        assert reread["245"]["a"]
+        assert len(reread.get_fields("100", "110", "111")) <= 1
+        for data_field in reread.get_fields():
+            if not data_field.is_control_field():
+                assert all(len(code) == 1 and code.isalnum() for code, _ in data_field.subfields)
+
+
+def test_yaz_marcdump_reads_the_output(tmp_path: Path, test1: dict[str, UnimarcResult]) -> None:
+    if shutil.which("yaz-marcdump") is None:
+        pytest.skip("yaz-marcdump (Debian yaz) is not installed")
+    out = tmp_path / "test1.mrc"
+    out.write_bytes(b"".join(r.record.as_marc() for r in test1.values()))
+    done = subprocess.run(
+        ["yaz-marcdump", "-i", "marc", "-o", "marcxml", str(out)],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.count(b"<record") == 81
+    assert "Задачи и этюды".encode() in done.stdout
+    assert not done.stderr
+
+
+def test_unmapped_lists_local_fields_and_nothing_that_maps(
+    test1: dict[str, UnimarcResult],
+) -> None:
+    lines = [line for r in test1.values() for line in r.unmapped]
+    assert sum(line.startswith("899: ") for line in lines) == 121  # every 899 of the file
+    assert any(line.startswith("686 $v: ") for line in lines)
+    mapped = ("001", "005", "200 $a", "210", "215", "606", "700", "701", "702", "010 $a")
+    assert not [line for line in lines if line.startswith(mapped)]
+
+
+# --- named records of TEST1.ISO ---------------------------------------------------------------
+
+
+def test_part_of_a_set_links_to_its_host(test1: dict[str, UnimarcResult]) -> None:
+    record = test1["RU\\NLR\\bibl\\3415"].record
+    assert record["245"]["a"] == "Вып. 13."
+    assert record.get("100") is None
+    assert record["245"].indicators[0] == "0"  # no main entry: title is the main entry
+    assert record["260"]["c"] == "1997."
+    assert values(record, "020") == ["5744300430"]
+    assert record["008"].data[6:15] == "s1997    "
+    assert record["008"].data[15:18] == "ru "
+    assert record["008"].data[35:38] == "rus"
+    assert record["773"]["t"] == "Задачи и этюды."
+    assert record["773"]["g"] == "Вып. 13"
+    assert record["773"]["w"] == "RU\\NLR\\bibl\\5996"
+    assert record.leader[5:8] == "nam"
+
+
+def test_set_record_with_editor_and_subject(test1: dict[str, UnimarcResult]) -> None:
+    record = test1["RU\\NLR\\bibl\\5996"].record
+    assert record["245"].value() == "Задачи и этюды : Сб. / Редкол.: В. Н. Барсуков и др."
+    assert record["245"]["b"] == "Сб. /"
+    assert record["260"]["b"] == "Ut,"
+    assert record["008"].data[6:15] == "m19uu9999"
+    assert record["700"]["a"] == "Барсуков, В. Н.,"
+    assert record["700"]["e"] == "editor."
+    assert record["700"]["4"] == "edt"
+    subject = record["650"]
+    assert subject["a"] == "Шахматные композиции"
+    assert subject["v"] == "Сборники"
+    assert subject["2"] == "nlr-sh"
+    assert subject.indicators[1] == "7"
+    assert record["084"]["a"] == "Ч515.815я43"
+
+
+def test_book_with_author_series_and_subjects(test1: dict[str, UnimarcResult]) -> None:
+    record = test1["RU\\NLR\\bibl\\204591"].record
+    assert record["100"]["a"] == "Донин, Ю. Л."
+    assert record["100"]["q"] == "(Юрий Львович),"
+    assert record["100"]["4"] == "aut"
+    assert record["245"].indicators == pymarc.Indicators("1", "0")
+    assert record["245"]["a"].startswith("Образовательные учреждения: налогообложение")
+    assert record["245"]["c"] == "Ю.Л. Донин."
+    assert record["260"].value() == "М. : АиН, 1998."
+    assert record["490"]["a"] == 'Библиотечка журнала МКПЦН "Аудит и налогообложение" ;'
+    assert values(record, "650") == ["Учреждения народного образования"] * 2
+    assert values(record, "650", "x") == ["Бухгалтерский учет", "Налоговое обложение"]
+    assert values(record, "650", "z") == ["Российская Федерация"]
+    assert record["008"].data[7:11] == "1998"
+
+
+def test_book_with_three_authors_udc_and_parallel_title(test1: dict[str, UnimarcResult]) -> None:
+    record = test1["RU\\NLR\\bibl\\340009"].record
+    assert record["100"]["a"] == "Гончаров, В. И."
+    assert values(record, "700") == ["Ворошин, С. В.", "Сидоров, В. А."]
+    assert record["245"]["a"] == "Наталкинское золоторудное месторождение ="
+    assert record["245"]["b"] == "Natalka gold lode deposit /"
+    assert record["260"]["b"] == "СВКНИИ ДВО РАН,"
+    assert record["020"]["a"] == "5947290170"
+    assert record["020"]["q"] == "В пер."
+    assert record["080"]["a"] == "553.441.078(470-17)"
+    assert record["651"]["a"] == "Наталкинское золоторудное месторождение"
+    assert record["504"]["a"] == "Библиогр.: с. 223-229"
+    assert record["040"]["a"] == "RKP"
+    assert record["040"]["d"] == "NLR"
+
+
+def test_translation_with_original_title(test1: dict[str, UnimarcResult]) -> None:
+    record = test1["RU\\NLR\\bibl\\341807"].record
+    assert record["100"]["a"] == "Корнин-Селби, Э."
+    assert record["245"]["a"] == "Последнее слово в споре с собой :"
+    assert record["260"]["b"] == "РИПОЛ классик,"
+    assert record["260"]["c"] == "2002."
+    assert record["041"].indicators[0] == "1"
+    assert record["041"]["a"] == "rus"
+    assert record["041"]["h"] == "eng"
+    assert record["765"]["t"] == "What's your sabotage?"
+    assert values(record, "653") == ["Психологический тренинг", "Психогигиена"]
+    assert values(record, "650") == ["Личность", "Психогигиена"]
+
+
+def test_law_under_jurisdiction_with_uniform_title(test1: dict[str, UnimarcResult]) -> None:
+    record = test1["RU\\NLR\\bibl\\341772"].record
+    assert record["110"]["a"] == "Российская Федерация,"
+    assert record["110"].indicators[0] == "1"  # jurisdiction name
+    assert record["240"]["a"] == "Законы"
+    assert record["245"]["a"] == "О судебных приставах :"
+    assert record["250"]["a"] == "[3-е изд.]."
+    assert record["260"]["b"] == "Ось-89,"
+    assert record["777"]["a"] == "Российская Федерация."
+
+
+def test_name_and_title_subject(test1: dict[str, UnimarcResult]) -> None:
+    record = test1["RU\\NLR\\bibl\\92304"].record
+    subject = record["600"]
+    assert subject["a"] == "Нейман, М. Б."
+    assert subject["d"] == "1889 - 1967."
+    assert subject["t"] == "Шахматные партии."
+    assert subject["0"] == "RU\\NLR\\auth\\661358592"
+
+
+# --- the other files, every record --------------------------------------------------------------
+
+
+def test_test2_reproduction_record() -> None:
+    (result,) = converted("TEST2.ISO").values()
+    record = result.record
+    assert record["245"]["a"] == "Светильник Сибири :"
+    assert record["245"]["c"] == "Сост. протоиер. Феодор Титов."
+    assert record["700"]["a"] == "Титов, Ф. И."
+    assert record["700"]["d"] == "1864-1935,"
+    assert record["700"]["e"] == "author."
+    assert record["260"].value() == "М. : Изд-во им. Свт. Игнатия Ставропольского, 1999."
+    assert record["008"].data[6:15] == "r19991913"
+    assert record["008"].data[35:38] == "rus"
+    assert record.get("020") is None  # 010 has only a price in $9
+    assert record["600"]["a"] == "Павел,"
+    assert record["775"]["d"] == "Киев, 1913"
+    assert "010 $9: 5000" in result.unmapped
+
+
+def test_ur_iso_utf8_record() -> None:
+    (result,) = converted("ur.iso").values()
+    record = result.record
+    assert record["245"]["a"] == "ПЕДАГОГИКА И ПСИХОЛОГИЯ НЕНАСИЛИЯ В ОБРАЗОВАНИИ :"
+    assert record["245"]["b"] == "Учебное пособие для бакалавров /"
+    assert record["100"]["a"] == "Маралов, В. Г."
+    assert record["100"]["q"] == "(Владимир Георгиевич)."
+    assert record["250"]["a"] == "2-е изд., пер. и доп."
+    assert record["260"].value() == "М. : Издательство Юрайт, 2012."
+    assert record["020"]["a"] == "9785991616621"
+    assert record["020"]["c"] == "1380.00"
+    assert record["024"].indicators[0] == "7"
+    assert record["024"]["2"] == "uri"
+    assert "Педагогика" in values(record, "653")
+    assert record["520"]["a"].startswith("В пособии даны")
+    assert record["856"]["u"].startswith("http://www.biblio-online.ru/")
+    assert record["490"]["a"] == "Бакалавр и магистр. Модуль."
+    assert record["008"].data[35:38] == "rus"
+    assert record["008"].data[22:24] == "es"  # adult serious audience; electronic (106 s)
+
+
+def test_italian_sbn_record() -> None:
+    (result,) = converted("testunimarc.dat").values()
+    record = result.record
+    assert record["245"]["a"] == "L'altra faccia della spirale /"
+    assert record["245"].indicators == pymarc.Indicators("1", "2")  # "L'" does not file
+    assert record["245"]["c"] == (
+        "Isaac Asimov ; traduzione di Cesare Scaglia ; introduzione di Fruttero & Lucentini."
+    )
+    assert record["100"]["a"] == "Asimov, Isaac,"
+    assert record["100"]["4"] == "aut"
+    assert values(record, "700") == ["Fruttero, Carlo.", "Lucentini, Franco.", "Scaglia, Cesare."]
+    assert record["260"].value() == "Milano : A. Mondadori, 1996."
+    assert record["020"]["a"] == "8804406828"
+    assert record["008"].data[15:18] == "it "
+    assert record["008"].data[35:38] == "ita"
+    assert values(record, "830") == ["Bestsellers ;", "Il ciclo delle fondazioni ;"]
+    assert values(record, "830", "v") == ["641", "4"]
+    assert record["765"]["t"] == "Second foundation."
+    assert any(line.startswith("790: ") for line in result.unmapped)
+    assert record.get("650") is None  # the record has no subjects
+
+
+# --- single fields ------------------------------------------------------------------------------
+
+
+def _unimarc(*fields: pymarc.Field) -> pymarc.Record:
+    record = pymarc.Record(force_utf8=True)
+    record.leader = pymarc.Leader("00000cam0 2200000   450 ")
+    record.add_field(
+        pymarc.Field(
+            tag="100",
+            indicators=[" ", " "],
+            subfields=[pymarc.Subfield("a", "20240101d2023    k  y0uzby0103    ba")],
+        ),
+        pymarc.Field(tag="101", indicators=["0", " "], subfields=[pymarc.Subfield("a", "uzb")]),
+        pymarc.Field(tag="102", indicators=[" ", " "], subfields=[pymarc.Subfield("a", "UZ")]),
+        *fields,
+    )
+    return record
+
+
+def test_title_punctuation_with_parts() -> None:
+    title = pymarc.Field(
+        tag="200",
+        indicators=["1", " "],
+        subfields=[
+            pymarc.Subfield(c, v)
+            for c, v in [
+                ("a", "Asarlar"),
+                ("h", "2-jild"),
+                ("i", "Sheʼrlar"),
+                ("e", "toʻplam"),
+                ("f", "Alisher Navoiy"),
+                ("g", "nashrga tayyorlovchi H. Sulaymon"),
+            ]
+        ],
+    )
+    result = unimarc_to_marc21(_unimarc(title))
+    field = result.record["245"]
+    assert field.value() == (
+        "Asarlar. 2-jild. Sheʼrlar : toʻplam / Alisher Navoiy ; nashrga tayyorlovchi H. Sulaymon."
+    )
+    assert result.record.leader[5:8] == "cam"
+    assert result.record["008"].data[15:18] == "uz "
+    assert result.record["008"].data[22] == "e"
+
+
+def test_rda_214_keeps_its_function_and_meeting_names() -> None:
+    production = pymarc.Field(
+        tag="214",
+        indicators=[" ", "1"],
+        subfields=[
+            pymarc.Subfield("a", "Toshkent"),
+            pymarc.Subfield("c", "Fan"),
+            pymarc.Subfield("d", "2023"),
+        ],
+    )
+    meeting = pymarc.Field(
+        tag="710",
+        indicators=["1", "2"],
+        subfields=[
+            pymarc.Subfield("a", "Xalqaro konferensiya"),
+            pymarc.Subfield("d", "3"),
+            pymarc.Subfield("f", "2022"),
+            pymarc.Subfield("e", "Samarqand"),
+            pymarc.Subfield("4", "999"),
+        ],
+    )
+    result = unimarc_to_marc21(_unimarc(production, meeting))
+    assert result.record["264"].indicators == pymarc.Indicators(" ", "1")
+    assert result.record["264"].value() == "Toshkent : Fan, 2023"
+    assert result.record["111"]["a"] == "Xalqaro konferensiya"
+    assert result.record["111"]["c"] == "Samarqand."
+    assert "710 $4: 999" in result.unmapped  # no such UNIMARC relator code
+
+
+def test_record_without_100_takes_its_dates_from_005() -> None:
+    record = pymarc.Record(force_utf8=True)
+    record.leader = pymarc.Leader("00000nam0 2200000   450 ")
+    record.add_field(
+        pymarc.Field(tag="005", data="20240315101010.0"),
+        pymarc.Field(
+            tag="200", indicators=["1", " "], subfields=[pymarc.Subfield("a", "Boburnoma")]
+        ),
+    )
+    result = unimarc_to_marc21(record)
+    data = result.record["008"].data
+    assert len(data) == 40
+    assert data[:6] == "240315"
+    assert data[35:38] == "und"
+    assert result.record["245"]["a"] == "Boburnoma."

@@ -1,0 +1,258 @@
+"""ISO 2709 records: split a byte stream into records, decode one record with charset detection.
+
+:func:`iter_chunks` reads a stream in blocks and cuts it by the record length in the leader,
+checked against the record terminator (0x1D). When the two disagree it resynchronizes on the
+next terminator, so one bad record costs only itself; padding between records (extra
+terminators, NUL, Ctrl-Z, line breaks) is skipped. Memory stays bounded by one record
+(at most :data:`MAX_SCAN` bytes are searched for a terminator).
+
+:func:`decode_record` detects the character set from the bytes (:mod:`crosswalks.charsets`) and
+lets pymarc build the record, which always comes out as Unicode with leader/09 = 'a'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from pymarc import Leader, Record
+from pymarc.exceptions import BadSubfieldCodeWarning
+
+from crosswalks import charsets
+
+RECORD_TERMINATOR = 0x1D
+BLOCK = 64 * 1024
+MAX_SCAN = 200_000
+"""Bytes searched for a record terminator before a run of garbage is cut off as one reject."""
+_PADDING = frozenset(b"\x1d\x1a\x00\r\n\t ")
+_MIN_RECORD = 25  # leader and terminator
+
+
+class _Buffer:
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.data = bytearray()
+        self.eof = False
+
+    def fill(self, size: int) -> None:
+        """Read until at least ``size`` bytes are buffered or the stream ends."""
+        while len(self.data) < size and not self.eof:
+            block = self.stream.read(max(BLOCK, size - len(self.data)))
+            if block:
+                self.data.extend(block)
+            else:
+                self.eof = True
+
+    def skip_padding(self) -> None:
+        while True:
+            skip = 0
+            while skip < len(self.data) and self.data[skip] in _PADDING:
+                skip += 1
+            del self.data[:skip]
+            if self.data or self.eof:
+                return
+            self.fill(1)
+
+    def find_terminator(self) -> int:
+        """Index of the first record terminator, reading on as needed; -1 when none is near."""
+        searched = 0
+        while True:
+            found = self.data.find(RECORD_TERMINATOR, searched)
+            if found != -1:
+                return found
+            if self.eof or len(self.data) >= MAX_SCAN:
+                return -1
+            searched = len(self.data)
+            self.fill(len(self.data) + BLOCK)
+
+    def take(self, size: int) -> bytes:
+        chunk = bytes(self.data[:size])
+        del self.data[:size]
+        return chunk
+
+
+def iter_chunks(stream: BinaryIO) -> Iterator[tuple[bytes, str | None]]:
+    """Yield ``(record bytes, None)`` for each well-delimited record, ``(bytes, reason)`` else."""
+    buffer = _Buffer(stream)
+    while True:
+        buffer.skip_padding()
+        if not buffer.data:
+            return
+        buffer.fill(5)
+        head = bytes(buffer.data[:5])
+        length = int(head) if head.isdigit() else None
+        if length is not None and length >= _MIN_RECORD:
+            buffer.fill(length)
+            if len(buffer.data) >= length and buffer.data[length - 1] == RECORD_TERMINATOR:
+                yield buffer.take(length), None
+                continue
+        end = buffer.find_terminator()
+        chunk = buffer.take(end + 1 if end != -1 else MAX_SCAN)
+        yield chunk, _delimiting_problem(head, length, end, len(chunk))
+
+
+def _delimiting_problem(head: bytes, length: int | None, end: int, size: int) -> str:
+    if length is None:
+        return f"record length {head!r} in the leader is not a number"
+    if length < _MIN_RECORD:
+        return f"record length {length} in the leader is too short for a record"
+    if end == -1:
+        return f"record truncated: {size} bytes, no record terminator, leader says {length}"
+    return f"leader says {length} bytes but the record terminator ends it at {end + 1}"
+
+
+class RecordError(ValueError):
+    """One ISO 2709 record cannot be read faithfully; the message is the one-line reason."""
+
+
+def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str | None, str]]:
+    """``(tag or None, message)`` for each place where ``chunk`` breaks ISO 2709 structure.
+
+    Checks the leader's numbers against the record (length, base address, terminator), the
+    directory (tags, lengths and offsets in bounds, each field ending with 0x1E) and that each
+    data field has exactly two indicators before its first subfield. For MARC21
+    (``marc21=True``) leader/10-11 must be "22" and leader/20-23 should be "4500".
+    """
+    problems: list[tuple[str | None, str]] = []
+    leader = chunk[:24].decode("latin-1")
+    if len(leader) < 24:
+        return [(None, f"record of {len(chunk)} bytes is shorter than a leader")]
+    if not leader[:5].isdigit():
+        problems.append((None, f"leader/00-04 record length {leader[:5]!r} is not a number"))
+    elif int(leader[:5]) != len(chunk):
+        problems.append((None, f"leader says {int(leader[:5])} bytes, the record has {len(chunk)}"))
+    if chunk[-1:] != bytes([RECORD_TERMINATOR]):
+        problems.append((None, "record does not end with the record terminator 0x1D"))
+    if leader[10:12] != "22":
+        problems.append(
+            (
+                None,
+                f"leader/10-11 {leader[10:12]!r}: indicator and subfield code "
+                "counts must be 2 and 2",
+            )
+        )
+    if marc21 and leader[20:24] != "4500":
+        problems.append((None, f"leader/20-23 {leader[20:24]!r} should be '4500'"))
+    if not leader[12:17].isdigit():
+        problems.append((None, f"leader/12-16 base address {leader[12:17]!r} is not a number"))
+        return problems
+    base = int(leader[12:17])
+    if base < 25 or base > len(chunk) or (base - 25) % 12 or chunk[base - 1] != 0x1E:
+        problems.append((None, f"base address {base} does not end the directory"))
+        return problems
+    data = chunk[base:]
+    for start in range(24, base - 1, 12):
+        entry = chunk[start : start + 12].decode("latin-1")
+        tag = entry[:3]
+        if not entry[3:].isdigit():
+            problems.append((tag, f"directory entry {entry!r} has a non-numeric length or offset"))
+            continue
+        length, offset = int(entry[3:7]), int(entry[7:12])
+        field_bytes = data[offset : offset + length]
+        if not tag.isascii() or not tag.isalnum():
+            problems.append((tag, f"tag {tag!r} is not three letters or digits"))
+        if offset + length > len(data) or not field_bytes.endswith(b"\x1e"):
+            problems.append(
+                (
+                    tag,
+                    f"field at offset {offset}, length {length} does not end "
+                    "with the field terminator 0x1E",
+                )
+            )
+            continue
+        if (tag >= "010" or not tag.isdigit()) and b"\x1f" in field_bytes:
+            indicators = field_bytes[: field_bytes.index(b"\x1f")]
+            if len(indicators) > 2 and not indicators[2:].strip(b" "):
+                problems.append((tag, f"{BLANK_EXTRA_INDICATORS} ({len(indicators)}, not 2)"))
+            elif len(indicators) != 2:
+                problems.append((tag, f"{len(indicators)} indicator characters, not 2"))
+    return problems
+
+
+ENTRY_MAP = "leader/20-23"
+BLANK_EXTRA_INDICATORS = "blank extra indicator characters"
+REPAIRABLE = (ENTRY_MAP, BLANK_EXTRA_INDICATORS)
+"""Structural faults a reader repairs, since nothing is lost: the entry map carries no data,
+and pymarc keeps the first two indicators when the extra ones are blanks."""
+
+
+def is_repairable(message: str) -> bool:
+    """True for a :func:`structure_problems` message that :func:`decode_record` repairs."""
+    return message.startswith(REPAIRABLE)
+
+
+@contextlib.contextmanager
+def _pymarc_quiet() -> Iterator[None]:
+    """Mute pymarc's warning about extra indicators, already checked to be blanks here."""
+    logger = logging.getLogger("pymarc")
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
+
+
+def decode_record(chunk: bytes, *, allow_marc8: bool = True) -> tuple[Record, str]:
+    """Build a Unicode pymarc record from one ISO 2709 record; return it and the charset found.
+
+    Raises :class:`RecordError` with a one-line reason when the record cannot be read
+    faithfully: broken structure (:func:`structure_problems`), damaged UTF-8, undefined MARC-8
+    codes or escapes, non-ASCII subfield codes. ``allow_marc8`` is False for UNIMARC, which
+    never uses MARC-8 and whose leader/20-23 differs; there the entry map is not checked.
+    """
+    structure = structure_problems(chunk, marc21=allow_marc8)
+    fatal = [(tag, message) for tag, message in structure if not is_repairable(message)]
+    if fatal:
+        tag, message = fatal[0]
+        more = f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""
+        raise RecordError((f"field {tag}: " if tag else "") + message + more)
+    leader = chunk[:24]
+    if not leader.isascii():
+        raise RecordError("leader is not ASCII")
+    charset = charsets.detect_charset(chunk[24:], declared_utf8=leader[9:10] == b"a")
+    if charset == charsets.MARC8 and not allow_marc8:
+        charset = charsets.LATIN1
+    if charset == charsets.BROKEN_UTF8:
+        try:
+            chunk.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise RecordError(
+                f"invalid UTF-8: byte 0x{chunk[error.start]:02x} at offset {error.start}"
+            ) from None
+    if charset == charsets.MARC8:
+        problem = charsets.marc8_escape_problem(chunk[24:])
+        if problem:
+            raise RecordError(problem)
+    as_utf8 = charset == charsets.UTF8
+    # pymarc decodes as UTF-8 when leader/09 is 'a', as MARC-8 when it is blank and the file
+    # encoding is its default "iso8859-1", and with the given codec otherwise.
+    patched = chunk[:9] + (b"a" if as_utf8 else b" ") + chunk[10:]
+    codec = {charsets.CP1251: "cp1251", charsets.LATIN1: "latin-1"}.get(charset, "iso8859-1")
+    with warnings.catch_warnings(), _pymarc_quiet():
+        warnings.simplefilter("error", BadSubfieldCodeWarning)
+        try:
+            if charset == charsets.MARC8:
+                with charsets.marc8_diagnostics():
+                    record = Record(patched, hide_utf8_warnings=False)
+            else:
+                record = Record(patched, force_utf8=as_utf8, file_encoding=codec)
+        except BadSubfieldCodeWarning as warning:
+            raise RecordError(f"non-ASCII subfield code ({warning})") from None
+        except charsets.Marc8Error as error:
+            raise RecordError(str(error)) from None
+        except Exception as error:  # pymarc raises many kinds on malformed data
+            raise RecordError(describe(error)) from error
+    text = str(record.leader)
+    record.leader = Leader(text[:9] + "a" + text[10:])
+    return record, charset
+
+
+def describe(error: BaseException) -> str:
+    """A one-line reason for a reading error: pymarc's message, or the exception's name."""
+    message = " ".join(str(error).split())
+    name = type(error).__name__
+    return f"{name}: {message}" if message else name

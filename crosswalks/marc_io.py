@@ -1,0 +1,342 @@
+"""Reading and writing MARC21: ISO 2709, MARCXML, MARC-in-JSON and MarcEdit ``.mrk``.
+
+Reading is streaming and permissive: :func:`iter_records` yields one :class:`ReadItem` per
+record, and a record that cannot be read faithfully comes out with ``record=None``, its bytes
+and a one-line reason, while reading goes on (for XML and JSON, a syntax error ends the file,
+since nothing after it can be trusted). Every record that comes out is Unicode with
+leader/09 = 'a' and passes :func:`crosswalks.marc_syntax.syntax_problems`.
+
+>>> for item in iter_records("records.mrc"):
+...     if item.record is None:
+...         print(item.index, item.error)
+
+Writers: :func:`record_to_iso2709`, :func:`record_to_json`, :func:`record_to_mrk`,
+:func:`crosswalks.marcxml.record_to_marcxml`, and :func:`open_writer` for a stream of them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from lxml import sax
+from pymarc import Leader, Record
+from pymarc.marcjson import JSONHandler
+from pymarc.marcxml import XmlHandler
+
+from crosswalks import iso2709, mrk, xml_records
+from crosswalks.json_stream import JsonStreamError, iter_json_objects
+from crosswalks.marc_syntax import syntax_problems
+from crosswalks.marcxml import MARCXML_NS, record_to_marcxml
+
+MARC_FORMATS = ("marc21", "marcxml", "marcjson", "mrk")
+"""Formats :func:`iter_records` reads into MARC21 (plus ``unimarc``: ISO 2709 read as is)."""
+HEAD_BYTES = 64 * 1024
+_FIVE_DIGITS = re.compile(rb"\d{5}")
+
+
+@dataclass
+class ReadItem:
+    """One record read, or the reason it could not be (``record`` None, ``error`` set).
+
+    ``raw`` holds the record's own bytes as read (ISO 2709 record, XML element, JSON text),
+    ``identifier`` the OAI-PMH header identifier when the record came in an OAI response, and
+    ``notes`` what a conversion could not map (filled by crosswalks such as UNIMARC).
+    """
+
+    index: int
+    record: Record | None
+    raw: bytes
+    error: str | None
+    identifier: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def detect_format(head: bytes) -> str:
+    """The format of a file from its first bytes (a few KiB are plenty).
+
+    Returns "marc21", "marcxml", "marcjson", "mrk", "oai_dc" or "mods" (the last three also
+    when wrapped in an OAI-PMH response). Raises :class:`ValueError` when none fits.
+    """
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"<"):
+        fmt, _wrapped = xml_records.sniff(text)
+        if fmt is None:
+            raise ValueError("XML, but neither MARCXML, oai_dc nor MODS")
+        return fmt
+    if text[:1] in (b"{", b"["):
+        return "marcjson"
+    if text.startswith(b"=LDR"):
+        return "mrk"
+    if _FIVE_DIGITS.match(head.lstrip(b"\x00\r\n ")):
+        return "marc21"
+    raise ValueError("not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text")
+
+
+def iter_records(source: BinaryIO | str | Path, fmt: str | None = None) -> Iterator[ReadItem]:
+    """Yield a :class:`ReadItem` for each record of ``source`` (a path or a binary stream).
+
+    ``fmt`` is one of :data:`MARC_FORMATS` or "unimarc" (ISO 2709 whose charset is detected
+    without MARC-8 and whose leader is not held to MARC21 rules); None detects it. DC and
+    MODS are read into MARC21 by :mod:`crosswalks.registry`. Raises :class:`ValueError` for a
+    format it cannot read.
+    """
+    with ExitStack() as stack:
+        stream = (
+            stack.enter_context(open(source, "rb")) if isinstance(source, str | Path) else source
+        )
+        stream = peekable(stream)
+        if fmt is None:
+            fmt = detect_format(stream.peek(HEAD_BYTES)[:HEAD_BYTES])
+        reader = _READERS.get(fmt)
+        if reader is None:
+            raise ValueError(f"iter_records reads {', '.join(_READERS)}; not {fmt}")
+        yield from reader(stream)
+
+
+def peekable(stream: BinaryIO) -> io.BufferedReader:
+    """``stream`` as a buffered reader whose ``peek`` shows at least :data:`HEAD_BYTES`."""
+    return io.BufferedReader(_RawAdapter(stream), HEAD_BYTES)
+
+
+class _RawAdapter(io.RawIOBase):
+    """Reads through to a stream it does not own (closing the adapter leaves it open)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def normalize_entry_map(record: Record) -> None:
+    """Set leader/10-11 to "22" and leader/20-23 to "4500", the only values MARC21 allows.
+
+    They describe the ISO 2709 structure, carry no data, and are often blank or "450 " in the
+    wild; MARCXML requires them. (ISO 2709 input with another indicator count is rejected
+    before this point, since its fields would be misread.)
+    """
+    text = str(record.leader)
+    if len(text) == 24 and (text[10:12] != "22" or text[20:24] != "4500"):
+        record.leader = Leader(text[:10] + "22" + text[12:20] + "4500")
+
+
+def checked_item(index: int, record: Record, raw: bytes, identifier: str | None = None) -> ReadItem:
+    """A :class:`ReadItem` for a record just built: its entry map normalized, and rejected
+    with the first of its :func:`~crosswalks.marc_syntax.syntax_problems` if it has any."""
+    normalize_entry_map(record)
+    problems = syntax_problems(record)
+    if problems:
+        tag, message = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        where = f"field {tag}: " if tag else ""
+        return ReadItem(index, None, raw, f"{where}{message}{more}", identifier)
+    return ReadItem(index, record, raw, None, identifier)
+
+
+def _read_iso2709(stream: BinaryIO, *, marc21: bool = True) -> Iterator[ReadItem]:
+    for index, (chunk, problem) in enumerate(iso2709.iter_chunks(stream)):
+        if problem is not None:
+            yield ReadItem(index, None, chunk, problem)
+            continue
+        try:
+            record, _charset = iso2709.decode_record(chunk, allow_marc8=marc21)
+        except iso2709.RecordError as error:
+            yield ReadItem(index, None, chunk, str(error))
+            continue
+        yield checked_item(index, record, chunk) if marc21 else ReadItem(index, record, chunk, None)
+
+
+def _read_unimarc(stream: BinaryIO) -> Iterator[ReadItem]:
+    return _read_iso2709(stream, marc21=False)
+
+
+class _OneRecordHandler(XmlHandler):
+    def process_record(self, record: Record) -> None:
+        self.records.append(record)
+
+
+def marcxml_element_to_record(element: object) -> Record:
+    """A MARCXML ``<record>`` lxml element as a pymarc Record, via pymarc's strict handler."""
+    handler = _OneRecordHandler(strict=True)
+    sax.saxify(element, handler)
+    if len(handler.records) != 1:
+        raise ValueError("not a MARCXML record")
+    record = handler.records[0]
+    text = str(record.leader)
+    record.leader = Leader(text[:9] + "a" + text[10:])
+    return record
+
+
+def _read_marcxml(stream: io.BufferedReader) -> Iterator[ReadItem]:
+    _fmt, wrapped = xml_records.sniff(stream.peek(HEAD_BYTES)[:HEAD_BYTES])
+    for index, item in enumerate(xml_records.iter_payloads(stream, "marcxml", wrapped=wrapped)):
+        if item.element is None:
+            yield ReadItem(index, None, item.raw, item.error, item.identifier)
+            continue
+        try:
+            record = marcxml_element_to_record(item.element)
+        except Exception as error:  # pymarc's handler raises whatever a bad element provokes
+            yield ReadItem(index, None, item.raw, iso2709.describe(error), item.identifier)
+            continue
+        yield checked_item(index, record, item.raw, item.identifier)
+
+
+def _read_marcjson(stream: BinaryIO) -> Iterator[ReadItem]:
+    index = 0
+    try:
+        for value, text in iter_json_objects(stream):
+            raw = text.encode("utf-8")
+            handler = JSONHandler()
+            try:
+                handler.element(value)
+                (record,) = handler.records
+            except Exception as error:  # any shape that is not MARC-in-JSON
+                yield ReadItem(index, None, raw, f"not a MARC-in-JSON record ({error!r})")
+            else:
+                yield checked_item(index, record, raw)
+            index += 1
+    except JsonStreamError as error:
+        yield ReadItem(index, None, b"", f"{error}; reading stopped")
+
+
+def _read_mrk(stream: BinaryIO) -> Iterator[ReadItem]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline=None)
+    index = 0
+    try:
+        for chunk in mrk.split_records(text):
+            raw = chunk.encode("utf-8")
+            try:
+                record = mrk.parse_mrk(chunk)
+            except ValueError as error:
+                yield ReadItem(index, None, raw, str(error))
+            else:
+                yield checked_item(index, record, raw)
+            index += 1
+    except UnicodeDecodeError as error:
+        yield ReadItem(index, None, b"", f"not UTF-8 ({error.reason}); reading stopped")
+    finally:
+        text.detach()
+
+
+_READERS: dict[str, Callable[..., Iterator[ReadItem]]] = {
+    "marc21": _read_iso2709,
+    "unimarc": _read_unimarc,
+    "marcxml": _read_marcxml,
+    "marcjson": _read_marcjson,
+    "mrk": _read_mrk,
+}
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _utf8_leader(record: Record) -> None:
+    text = str(record.leader)
+    if text[9:10] != "a":
+        record.leader = Leader(text[:9] + "a" + text[10:])
+
+
+def record_to_iso2709(record: Record) -> bytes:
+    """ISO 2709 in UTF-8 with leader/09 'a' and the record length and base address recomputed."""
+    _utf8_leader(record)
+    return record.as_marc()
+
+
+def record_to_json(record: Record) -> str:
+    """MARC-in-JSON of one record (an object with ``leader`` and ``fields``)."""
+    return json.dumps(record.as_dict(), ensure_ascii=False)
+
+
+def record_to_mrk(record: Record) -> str:
+    """MarcEdit mnemonic text of one record (see :mod:`crosswalks.mrk`)."""
+    return mrk.record_to_mrk(record)
+
+
+class Writer(Protocol):
+    """A stream of records in one format: ``write`` each, then ``close`` (the output stays open)."""
+
+    def write(self, record: Record) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FramedWriter:
+    """Writes ``header``, the serialized records with ``separator`` between, and ``footer``.
+
+    The header is written with the first record (or at close when there was none), so an
+    output file is complete and well-formed however many records went into it.
+    """
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        serialize: Callable[[Record], bytes],
+        *,
+        header: bytes = b"",
+        separator: bytes = b"",
+        footer: bytes = b"",
+    ) -> None:
+        self.out = out
+        self.serialize = serialize
+        self.header = header
+        self.separator = separator
+        self.footer = footer
+        self.count = 0
+
+    def write(self, record: Record) -> None:
+        data = self.serialize(record)
+        self.out.write(self.separator if self.count else self.header)
+        self.out.write(data)
+        self.count += 1
+
+    def close(self) -> None:
+        if not self.count:
+            self.out.write(self.header)
+        self.out.write(self.footer)
+        self.out.flush()
+
+
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+def open_writer(fmt: str, out: BinaryIO) -> FramedWriter:
+    """A writer of ``fmt`` ("marc21", "marcxml", "marcjson", "mrk") records to ``out``.
+
+    MARCXML is one ``<collection>``; MARC-in-JSON one array; ``.mrk`` records are separated by
+    blank lines. Raises :class:`ValueError` for another format.
+    """
+    if fmt == "marc21":
+        return FramedWriter(out, record_to_iso2709)
+    if fmt == "marcxml":
+        return FramedWriter(
+            out,
+            record_to_marcxml,
+            header=XML_DECLARATION + f'<collection xmlns="{MARCXML_NS}">\n'.encode(),
+            separator=b"\n",
+            footer=b"\n</collection>\n",
+        )
+    if fmt == "marcjson":
+        return FramedWriter(
+            out,
+            lambda record: record_to_json(record).encode("utf-8"),
+            header=b"[\n",
+            separator=b",\n",
+            footer=b"\n]\n",
+        )
+    if fmt == "mrk":
+        return FramedWriter(
+            out, lambda record: record_to_mrk(record).encode("utf-8"), separator=b"\n"
+        )
+    raise ValueError(f"open_writer writes {', '.join(MARC_FORMATS)}; not {fmt}")

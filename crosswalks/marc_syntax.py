@@ -1,0 +1,101 @@
+"""Syntax rules a MARC21 record must meet to be written as valid MARCXML.
+
+The patterns are those of the MARC21 slim schema (``MARC21slim.xsd``): a record that passes
+:func:`syntax_problems` serializes to MARCXML that validates. Readers reject a record that fails
+them rather than repair it; :mod:`crosswalks.check` reports them with everything else.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from pymarc import Record
+
+from crosswalks.xmltext import has_forbidden
+
+LEADER_PATTERN = re.compile(
+    r"[\d ]{5}[\dA-Za-z ][\dA-Za-z][\dA-Za-z ]{3}[2 ][2 ][\d ]{5}[\dA-Za-z ]{3}(4500|    )\Z"
+)
+CONTROL_TAG_PATTERN = re.compile(r"00[1-9A-Za-z]\Z")
+DATA_TAG_PATTERN = re.compile(
+    r"(0[1-9A-Z][0-9A-Z]|0[1-9a-z][0-9a-z]|[1-9A-Z][0-9A-Z]{2}|[1-9a-z][0-9a-z]{2})\Z"
+)
+INDICATOR_PATTERN = re.compile(r"[\da-z ]\Z")
+SUBFIELD_CODE_PATTERN = re.compile(r"[\dA-Za-z!\"#$%&'()*+,\-./:;<=>?{}_^`~\[\]\\]\Z")
+REPLACEMENT_CHARACTER = "\ufffd"
+
+
+_LEADER_POSITIONS = (
+    (0, 5, r"[\d ]", "record length must be digits"),
+    (5, 6, r"[\dA-Za-z ]", "record status must be a letter, digit or blank"),
+    (6, 7, r"[\dA-Za-z]", "type of record must be a letter or digit"),
+    (7, 10, r"[\dA-Za-z ]", "positions 07-09 must be letters, digits or blanks"),
+    (10, 12, r"[2 ]", "indicator and subfield code counts must be 2"),
+    (12, 17, r"[\d ]", "base address must be digits"),
+    (17, 20, r"[\dA-Za-z ]", "positions 17-19 must be letters, digits or blanks"),
+)
+
+
+def _leader_fault(leader: str) -> str:
+    if len(leader) != 24:
+        return f"{len(leader)} characters, not 24"
+    for start, end, allowed, message in _LEADER_POSITIONS:
+        if not re.fullmatch(f"{allowed}{{{end - start}}}", leader[start:end]):
+            return f"leader/{start:02d}: {message}"
+    return "leader/20-23 must be '4500'"
+
+
+def syntax_problems(record: Record) -> list[tuple[str | None, str]]:
+    """``(tag or None, message)`` for each place where ``record`` breaks the MARCXML syntax.
+
+    Also reports text XML cannot carry (control characters such as a subfield delimiter inside
+    a control field), which MARCXML would lose, and U+FFFD in the data: it means an earlier
+    charset conversion already lost text (no reader here produces it), so the record is
+    damaged, not merely unusual.
+    """
+    problems: list[tuple[str | None, str]] = []
+    leader = str(record.leader)
+    if LEADER_PATTERN.match(leader) is None:
+        problems.append((None, f"leader {leader!r}: {_leader_fault(leader)}"))
+    for field in record.fields:
+        tag = field.tag
+        if field.is_control_field():
+            if not _matches(CONTROL_TAG_PATTERN, tag):
+                problems.append((tag, f"control field tag {tag!r} is not 00X"))
+            problems.extend((tag, message) for message in _text_problems(field.data or "", ""))
+            continue
+        if not _matches(DATA_TAG_PATTERN, tag):
+            problems.append((tag, f"tag {tag!r} is not three letters or digits"))
+        for position, indicator in enumerate(field.indicators or ("", ""), start=1):
+            if not _matches(INDICATOR_PATTERN, indicator):
+                problems.append(
+                    (tag, f"indicator {position} {indicator!r} is not a digit, a-z or blank")
+                )
+        if not field.subfields:
+            problems.append((tag, "data field without subfields"))
+        for code, value in field.subfields:
+            if not _matches(SUBFIELD_CODE_PATTERN, code):
+                problems.append((tag, f"subfield code {code!r} is not allowed"))
+            if _DAMAGED.search(value) is not None:
+                problems.extend((tag, message) for message in _text_problems(value, f"${code} "))
+    return problems
+
+
+@cache
+def _matches(pattern: re.Pattern[str], value: str) -> bool:
+    """Cached: tags, indicators and codes come from a small set of values."""
+    return pattern.match(value) is not None
+
+
+_DAMAGED = re.compile("[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _text_problems(text: str, where: str) -> list[str]:
+    problems = []
+    if REPLACEMENT_CHARACTER in text:
+        problems.append(f"{where}holds U+FFFD: text lost by an earlier conversion")
+    if has_forbidden(text):
+        bad = next(char for char in text if has_forbidden(char))
+        problems.append(f"{where}holds U+{ord(bad):04X}, which XML cannot carry")
+    return problems

@@ -1,0 +1,72 @@
+"""MARCXML for stored renditions: one ``<record xmlns="http://www.loc.gov/MARC21/slim">``.
+
+The catalogue computes this at write time and the OAI-PMH provider embeds the bytes as they
+are, so it must be fast and always well-formed. It is built as text with explicit escaping
+(measured about 4x faster than building an lxml tree and serializing it: see
+``bench/crosswalk.py``); all text goes through :func:`crosswalks.xmltext.xml_safe`. Carriage
+returns, tabs and line feeds in attribute values are written as character references so a
+parser gives them back unchanged. The output validates against ``MARC21slim.xsd`` for records
+that pass :func:`crosswalks.marc_syntax.syntax_problems` (every reader here ensures that).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from pymarc import Record
+
+from crosswalks.xmltext import xml_safe
+
+MARCXML_NS = "http://www.loc.gov/MARC21/slim"
+
+
+_NEEDS_WORK = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""Characters to escape or (through xml_safe) drop; most values hold none and pass as they are."""
+
+
+def _text(value: str) -> str:
+    if _NEEDS_WORK.search(value) is None:
+        return value
+    value = xml_safe(value)
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    if "\r" in value:
+        value = value.replace("\r", "&#13;")
+    return value
+
+
+@cache
+def _attribute(value: str) -> str:
+    """Escaped attribute text; cached, since tags, indicators and codes are a small set."""
+    value = _text(value)
+    if '"' in value:
+        value = value.replace('"', "&quot;")
+    return value.replace("\t", "&#9;").replace("\n", "&#10;")
+
+
+def record_to_marcxml(record: Record) -> bytes:
+    """``record`` as a MARCXML ``<record>`` element in UTF-8, without an XML declaration."""
+    parts = [f'<record xmlns="{MARCXML_NS}">\n  <leader>{_text(str(record.leader))}</leader>\n']
+    append = parts.append
+    for field in record.fields:
+        tag = _attribute(field.tag)
+        if field.is_control_field():
+            append(f'  <controlfield tag="{tag}">{_text(field.data or "")}</controlfield>\n')
+            continue
+        first, second = field.indicators or (" ", " ")
+        append(
+            f'  <datafield tag="{tag}" ind1="{_attribute(first)}" ind2="{_attribute(second)}">\n'
+        )
+        for subfield in field.subfields:
+            append(
+                f'    <subfield code="{_attribute(subfield.code)}">'
+                f"{_text(subfield.value)}</subfield>\n"
+            )
+        append("  </datafield>\n")
+    append("</record>")
+    return "".join(parts).encode("utf-8")

@@ -1,0 +1,294 @@
+"""``koprik crosswalk``: convert record files between formats, or check them.
+
+    koprik crosswalk --to FORMAT [--from FORMAT] [IN ...] [-o OUT] [--rejects FILE]
+                     [--add-script-880]
+    koprik crosswalk --check [--from FORMAT] [IN ...]
+    koprik crosswalk --list
+
+Reads each IN (standard input when none, or ``-``), detecting its format unless ``--from``
+says, and writes one OUT (standard output when none). A record that cannot be read or
+converted is rejected and the run goes on. Rejects go to ``--rejects FILE`` (default
+``OUT.rejects.txt`` next to OUT; with output on stdout, only a count and the first reasons on
+stderr): one line per reject, tab-separated ``input``, ``record index`` (0-based), ``reason``
+and the record's raw bytes in base64, so the bytes can be recovered exactly
+(``cut -f4 | base64 -d``). A summary line ends the run on stderr.
+
+Exit status: 0 every record converted (or, with ``--check``, no problem found); 1 some
+records rejected (problems found); 2 nothing converted, or bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from pymarc import Record
+
+from crosswalks import iso2709, marc_io, registry
+from crosswalks.check import check_record
+from crosswalks.marc_io import ReadItem
+from koprik.errors import UserError
+from koprik.progress import Progress
+
+STDIO = "-"
+SHOWN_ON_STDERR = 5
+"""Rejects described on stderr when there is no reject file."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "crosswalk",
+        help="convert or check record files (MARC21, MARCXML, MARC-in-JSON, mrk, DC, MODS...)",
+        description=__doc__.split("\n\n")[2],
+        epilog=__doc__.split("\n\n")[3],
+    )
+    parser.add_argument("inputs", nargs="*", metavar="IN", help="input files (default: stdin)")
+    parser.add_argument("--to", dest="to_format", metavar="FORMAT", help="output format")
+    parser.add_argument(
+        "--from",
+        dest="from_format",
+        metavar="FORMAT",
+        help="input format (default: detected per file)",
+    )
+    parser.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    parser.add_argument(
+        "--rejects",
+        metavar="FILE",
+        help="reject file (default: OUT.rejects.txt, or a summary on stderr)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="validate MARC21 records and report problems; convert nothing",
+    )
+    parser.add_argument("--list", action="store_true", help="list the formats and exit")
+    parser.add_argument(
+        "--add-script-880",
+        action="store_true",
+        help="add 880 fields with the Uzbek text in the other script",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        _print_formats(sys.stdout)
+        return 0
+    inputs = args.inputs or [STDIO]
+    if args.from_format is not None:
+        _input_format(args.from_format)
+    if args.check:
+        return _check(inputs, args.from_format)
+    if not args.to_format:
+        raise UserError("say which format to write with --to (see --list)")
+    try:
+        output = registry.output_format(args.to_format)
+    except KeyError:
+        raise UserError(f"unknown output format {args.to_format!r} (see --list)") from None
+    steps = [_script_880_step()] if args.add_script_880 else []
+    rejects_path = args.rejects or (f"{args.output}.rejects.txt" if args.output else None)
+    stats = _Stats()
+    with contextlib.ExitStack() as stack:
+        out = _open_output(stack, args.output)
+        try:
+            writer = output.open(out)
+        except registry.CrosswalkUnavailable as error:
+            raise UserError(str(error)) from None
+        rejects = _Rejects(stack, rejects_path)
+        progress = stack.enter_context(Progress("crosswalk", unit="records"))
+        for name, _fmt, item in _read_all(stack, inputs, args.from_format):
+            stats.read += 1
+            progress.advance()
+            if item.record is None:
+                rejects.add(name, item, item.error or "unreadable")
+                continue
+            try:
+                writer.write(_apply(item.record, steps))
+            except Exception as error:  # one record's failure must not end the batch
+                rejects.add(name, item, f"conversion failed: {iso2709.describe(error)}")
+                continue
+            stats.converted += 1
+            stats.notes += len(item.notes)
+        writer.close()
+        stats.rejected = rejects.count
+        rejects.finish()
+    _print_summary(stats, args.output, rejects_path if rejects.count else None)
+    if stats.converted == 0:
+        return 2
+    return 1 if stats.rejected else 0
+
+
+@dataclass
+class _Stats:
+    read: int = 0
+    converted: int = 0
+    rejected: int = 0
+    notes: int = 0
+    problems: int = 0
+    bad_records: set[tuple[str, int]] = field(default_factory=set)
+
+
+def _print_formats(stream: TextIO) -> None:
+    stream.write("input formats (--from):\n")
+    for fmt in registry.INPUTS.values():
+        stream.write(f"  {fmt.name:<10} {fmt.description}\n")
+    for alias, name in registry.INPUT_ALIASES.items():
+        stream.write(f"  {alias:<10} same as {name}\n")
+    stream.write("output formats (--to):\n")
+    for out in registry.OUTPUTS.values():
+        stream.write(f"  {out.name:<10} {out.description}\n")
+
+
+def _input_format(name: str) -> registry.InputFormat:
+    try:
+        return registry.input_format(name)
+    except KeyError:
+        raise UserError(f"unknown input format {name!r} (see --list)") from None
+
+
+def _script_880_step() -> Callable[[Record], Record]:
+    try:
+        from crosswalks.uzbek import add_script_880
+    except ImportError as error:
+        raise UserError(f"--add-script-880 is not available: {error}") from None
+    return add_script_880
+
+
+def _apply(record: Record, steps: list[Callable[[Record], Record]]) -> Record:
+    for step in steps:
+        record = step(record)
+    return record
+
+
+def _open_output(stack: contextlib.ExitStack, path: str | None) -> BinaryIO:
+    if path is None or path == STDIO:
+        return sys.stdout.buffer
+    try:
+        return stack.enter_context(open(path, "wb"))
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror}") from None
+
+
+def _open_text(stack: contextlib.ExitStack, path: str) -> TextIO:
+    try:
+        return stack.enter_context(open(path, "w", encoding="utf-8"))
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror}") from None
+
+
+def _open_input(stack: contextlib.ExitStack, name: str) -> BinaryIO:
+    if name == STDIO:
+        return sys.stdin.buffer
+    try:
+        return stack.enter_context(open(name, "rb"))
+    except OSError as error:
+        raise UserError(f"cannot read {name}: {error.strerror}") from None
+
+
+def _read_all(
+    stack: contextlib.ExitStack, inputs: list[str], from_format: str | None
+) -> Iterator[tuple[str, str, ReadItem]]:
+    """``(input name, format, item)`` for every record of every input.
+
+    The format is detected per input unless given. Should a reader fail in a way it did not
+    foresee, the rest of that input is given up as one reject, and the run goes on.
+    """
+    for name in inputs:
+        stream = marc_io.peekable(_open_input(stack, name))
+        fmt_name = from_format
+        if fmt_name is None:
+            try:
+                fmt_name = marc_io.detect_format(stream.peek(marc_io.HEAD_BYTES))
+            except ValueError as error:
+                raise UserError(f"{name}: {error}; say which with --from") from None
+        index = 0
+        try:
+            for item in _input_format(fmt_name).read(stream):
+                index = item.index + 1
+                yield name, fmt_name, item
+        except registry.CrosswalkUnavailable as error:
+            raise UserError(f"{name}: {error}") from None
+        except Exception as error:  # the safety net: a report, never a traceback
+            reason = f"reading stopped: {iso2709.describe(error)}"
+            yield name, fmt_name, ReadItem(index, None, b"", reason)
+
+
+class _Rejects:
+    """The reject file (tab-separated, raw bytes in base64), or a short report on stderr."""
+
+    def __init__(self, stack: contextlib.ExitStack, path: str | None) -> None:
+        self.path = path
+        self.count = 0
+        self.stream = None if path is None else _open_text(stack, path)
+
+    def add(self, name: str, item: ReadItem, reason: str) -> None:
+        self.count += 1
+        reason = reason.replace("\t", " ").replace("\n", " ")
+        if self.stream is not None:
+            raw = base64.b64encode(item.raw).decode("ascii")
+            self.stream.write(f"{name}\t{item.index}\t{reason}\t{raw}\n")
+        elif self.count <= SHOWN_ON_STDERR:
+            print(f"koprik: rejected {name} record {item.index}: {reason}", file=sys.stderr)
+
+    def finish(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            if self.count == 0 and self.path is not None:
+                Path(self.path).unlink(missing_ok=True)
+        elif self.count > SHOWN_ON_STDERR:
+            print(
+                f"koprik: ... and {self.count - SHOWN_ON_STDERR} more rejects "
+                "(use --rejects FILE to keep them)",
+                file=sys.stderr,
+            )
+
+
+def _print_summary(stats: _Stats, output: str | None, rejects_path: str | None) -> None:
+    parts = [f"read {stats.read}", f"converted {stats.converted}", f"rejected {stats.rejected}"]
+    if stats.notes:
+        parts.append(f"unmapped notes {stats.notes}")
+    line = "crosswalk: " + ", ".join(parts)
+    if output:
+        line += f" -> {output}"
+    if rejects_path:
+        line += f" (rejects: {rejects_path})"
+    print(line, file=sys.stderr)
+
+
+def _check(inputs: list[str], from_format: str | None) -> int:
+    """Report each problem of each record on stdout; a summary on stderr."""
+    stats = _Stats()
+    with contextlib.ExitStack() as stack:
+        progress = stack.enter_context(Progress("check", unit="records"))
+        for name, fmt_name, item in _read_all(stack, inputs, from_format):
+            stats.read += 1
+            progress.advance()
+            problems = _problems(fmt_name, item)
+            for problem in problems:
+                print(f"{name}: {problem}")
+            if problems:
+                stats.problems += len(problems)
+                stats.bad_records.add((name, item.index))
+    print(
+        f"check: read {stats.read}, records with problems {len(stats.bad_records)}, "
+        f"problems {stats.problems}",
+        file=sys.stderr,
+    )
+    if stats.read == 0:
+        return 2
+    return 1 if stats.bad_records else 0
+
+
+def _problems(fmt_name: str, item: ReadItem) -> list[str]:
+    """Problems of one record: MARC21 ISO 2709 is checked on its bytes, others once read."""
+    if fmt_name == "marc21" and item.raw:
+        return [str(problem) for problem in check_record(item.raw, item.index)]
+    if item.record is None:
+        return [f"record {item.index}: {item.error}"]
+    return [str(problem) for problem in check_record(item.record, item.index)]

@@ -1,0 +1,144 @@
+"""Charset detection on real files, MARC-8 decoding against yaz, and the MARC-8 encoder."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import pytest
+from pymarc import Field, Indicators, Record, Subfield
+
+from crosswalks import charsets, iso2709
+from crosswalks.charsets import (
+    detect_charset,
+    marc8_escape_problem,
+    marc8_to_unicode_strict,
+    record_to_iso2709_marc8,
+    utf8_to_marc8,
+)
+from crosswalks.marc_io import iter_records
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+MARC21 = SHARED / "data" / "marc21"
+
+
+def charsets_of(path: Path) -> set[str]:
+    found = set()
+    for item in iter_records(path):
+        if item.record is not None:
+            found.add(iso2709.decode_record(item.raw)[1])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("marc8.dat", {"marc-8"}),
+        ("1251.dat", {"cp1251"}),
+        ("utf8_with_leader_flag.dat", {"utf-8"}),
+        ("utf8_without_leader_flag.dat", {"utf-8"}),
+        ("yaz/marc7.marc", {"marc-8"}),
+        ("yaz/marc9.marc", {"marc-8"}),
+        ("yaz/marc10.marc", {"iso-8859-1"}),  # danmarc: Latin-1 letters, no MARC-8
+        ("yaz/marccol1.u8.marc", {"utf-8"}),
+        ("loc/sample-marc.mrc", {"utf-8"}),
+    ],
+)
+def test_detected_charset_of_real_files(name: str, expected: set[str]) -> None:
+    assert charsets_of(MARC21 / name) == expected
+
+
+def test_marc8_escapes_decide_even_in_ascii_data() -> None:
+    assert detect_charset(b"abc \x1b(NWOJNA\x1b(B") == charsets.MARC8
+    assert detect_charset(b"abc \x1b(NWOJNA\x1b(B", declared_utf8=True) == charsets.UTF8
+
+
+def test_latin1_letters_are_not_taken_for_marc8_marks() -> None:
+    # Danish "Strækøvelser" in Latin-1: the bytes are defined in MARC-8 too, but the "marks"
+    # would land on k and v, which no real MARC-8 does.
+    assert detect_charset("Strækøvelser, oversætte".encode("latin-1")) == charsets.LATIN1
+    assert detect_charset("Müller café".encode("latin-1")) == charsets.LATIN1
+    assert detect_charset(b"M\xe8uller caf\xe2e") == charsets.MARC8
+
+
+def test_utf8_with_invalid_bytes_is_broken_not_guessed() -> None:
+    assert detect_charset("Oʻzbekiston ".encode() + b"\xff") == charsets.BROKEN_UTF8
+    (item,) = iter_records(iter_bytes("Oʻzbekiston".encode() + b"\xff"))
+    assert item.record is None and "invalid UTF-8" in (item.error or "")
+
+
+def iter_bytes(text: bytes) -> io.BytesIO:
+    """One ISO 2709 record whose 245$a holds the bytes ``text``."""
+    record = Record(leader="00000nam a2200000 a 4500")
+    record.add_field(
+        Field(
+            tag="245", indicators=Indicators("0", "0"), subfields=[Subfield("a", "X" * len(text))]
+        )
+    )
+    return io.BytesIO(record.as_marc().replace(b"X" * len(text), text))
+
+
+def test_cp1251_file_decodes_to_readable_russian() -> None:
+    titles = [item.record["245"]["a"] for item in iter_records(MARC21 / "1251.dat")]  # type: ignore[index]
+    assert titles[0].startswith("Основы гидравлического расчета инженерных сетей")
+    assert titles[1].startswith("Психологический тренинг с подростками")
+    assert titles[4].startswith("Мио, мой Мио!")
+    assert titles[5].startswith("Нелинейные системы")
+
+
+def test_marc8_escape_validation() -> None:
+    assert marc8_escape_problem(b"ok \x1b(NWOJNA\x1b(B \x1bbsub\x1bs \x1b$1abc\x1b(B") is None
+    raw = (MARC21 / "broken" / "bad_marc8_escape.dat").read_bytes()
+    assert "invalid MARC-8 escape" in (marc8_escape_problem(raw) or "")
+
+
+def test_strict_marc8_refuses_undefined_codes() -> None:
+    with pytest.raises(charsets.Marc8Error):
+        marc8_to_unicode_strict(b"\x1b$1\x7b\x36\x39")
+    assert marc8_to_unicode_strict(b"caf\xe2e") == "café"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Müller, café, Łódź, Ærø, Þór, Œuvres, © 1999, ℗, ß",
+        "Война и мир, 1869. Ўзбекистон Навоий",
+        "Qaḍāʼ al-usrah : majallah mutakhaṣṣiṣah",
+        "漢字 and ★",
+    ],
+)
+def test_marc8_encoder_round_trips_through_pymarc(text: str) -> None:
+    encoded = utf8_to_marc8(text)
+    assert encoded.isascii() or any(byte >= 0x80 for byte in encoded)
+    decoded = marc8_to_unicode_strict(encoded)
+    if "漢" in text:
+        assert decoded == "&#x6F22;&#x5B57; and &#x2605;"  # LC's lossless convention
+    else:
+        assert decoded == unicodedata.normalize("NFC", text)
+
+
+def test_marc8_puts_marks_before_their_base_letter() -> None:
+    assert utf8_to_marc8("é") == b"\xe2e"
+    assert utf8_to_marc8("Й й") == b"\x1b(Nj\x1b(B \x1b(NJ\x1b(B"
+
+
+@pytest.mark.skipif(shutil.which("yaz-marcdump") is None, reason="yaz not installed")
+def test_marc8_records_are_read_by_yaz_as_we_meant_them(tmp_path: Path) -> None:
+    originals = [item.record for item in iter_records(MARC21 / "yaz" / "marccol1.u8.marc")]
+    originals += [item.record for item in iter_records(MARC21 / "1251.dat")]
+    path = tmp_path / "marc8.mrc"
+    path.write_bytes(b"".join(record_to_iso2709_marc8(r) for r in originals))  # type: ignore[arg-type]
+    back = list(iter_records(path))
+    assert all(item.record is not None for item in back)
+    for ours, item in zip(originals, back, strict=True):
+        assert item.record["245"].value() == unicodedata.normalize(  # type: ignore[index]
+            "NFC",
+            ours["245"].value(),  # type: ignore[index]
+        )
+    command = ["yaz-marcdump", "-f", "MARC-8", "-t", "UTF-8", "-o", "line", str(path)]
+    text = subprocess.run(command, capture_output=True, check=True, timeout=60).stdout.decode()
+    assert "Основы гидравлического расчета" in unicodedata.normalize("NFC", text)
+    assert "Handa shishi." in text

@@ -1,0 +1,186 @@
+"""``koprik crosswalk`` run as the operator runs it: a subprocess, real files, exit statuses."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MARC21 = SHARED / "data" / "marc21"
+BROKEN = sorted((MARC21 / "broken").iterdir())
+
+
+def koprik(*args: str | Path, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    command = [sys.executable, "-m", "koprik", "crosswalk", *map(str, args)]
+    return subprocess.run(command, input=stdin, capture_output=True, cwd=ROOT, timeout=120)
+
+
+def available(module: str, name: str) -> bool:
+    if importlib.util.find_spec(f"crosswalks.{module}") is None:
+        return False
+    return hasattr(importlib.import_module(f"crosswalks.{module}"), name)
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess[bytes]) -> None:
+    assert b"Traceback" not in result.stderr, result.stderr.decode()
+
+
+def summary(result: subprocess.CompletedProcess[bytes]) -> str:
+    return result.stderr.decode().strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.name)
+def test_broken_files_give_rejects_with_reasons_and_say_so(path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.xml"
+    result = koprik("--to", "marcxml", path, "-o", out)
+    assert_no_traceback(result)
+    assert result.returncode == 2  # nothing in these files is convertible
+    rejects = (tmp_path / "out.xml.rejects.txt").read_text(encoding="utf-8").splitlines()
+    assert rejects
+    source = path.read_bytes()
+    for line in rejects:
+        name, index, reason, raw = line.split("\t")
+        assert name == str(path) and index.isdigit() and reason
+        assert base64.b64decode(raw) in source
+    assert "rejected" in summary(result)
+    etree.parse(str(out), etree.XMLParser(no_network=True))  # still a complete document
+
+
+def test_partly_convertible_run_exits_1_and_keeps_going(tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed.mrc"
+    good = (MARC21 / "marc.dat").read_bytes()
+    mixed.write_bytes(good + (MARC21 / "broken" / "bad_records.mrc").read_bytes() + good)
+    out = tmp_path / "out.json"
+    result = koprik("--to", "marcjson", mixed, "-o", out, "--rejects", tmp_path / "bad.tsv")
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert summary(result).startswith("crosswalk: read 48, converted 40, rejected 8")
+    assert len(json.loads(out.read_text(encoding="utf-8"))) == 40
+    assert len((tmp_path / "bad.tsv").read_text().splitlines()) == 8
+
+
+def test_clean_run_exits_0_through_stdin_and_stdout() -> None:
+    data = (MARC21 / "yaz" / "marccol1.u8.marc").read_bytes()
+    result = koprik("--to", "marcxml", stdin=data)
+    assert result.returncode == 0, result.stderr
+    root = etree.fromstring(result.stdout, etree.XMLParser(no_network=True))
+    assert len(root) == 19
+    assert "read 19, converted 19, rejected 0" in summary(result)
+
+
+def test_several_inputs_of_different_formats_into_one_output(tmp_path: Path) -> None:
+    out = tmp_path / "all.mrc"
+    inputs = [MARC21 / "one.dat", MARC21 / "batch.xml", MARC21 / "batch.json"]
+    result = koprik("--to", "marc21", *inputs, "-o", out)
+    assert result.returncode == 0, result.stderr
+    back = koprik("--to", "mrk", out)
+    assert back.stdout.count(b"=LDR  ") == 5
+
+
+def test_rejects_on_stdout_run_are_summarized_on_stderr() -> None:
+    data = (MARC21 / "broken" / "bad_records.mrc").read_bytes()
+    result = koprik("--to", "marcxml", stdin=data)
+    assert result.returncode == 2
+    lines = result.stderr.decode().splitlines()
+    assert sum("rejected - record" in line for line in lines) == 5
+    assert any("3 more rejects" in line for line in lines)
+
+
+def test_check_reports_each_problem_with_record_and_field() -> None:
+    result = koprik("--check", MARC21 / "broken" / "bad_indicator.dat", MARC21 / "one.dat")
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    out = result.stdout.decode().splitlines()
+    assert out and all(
+        line.startswith(str(MARC21 / "broken" / "bad_indicator.dat")) for line in out
+    )
+    assert any(", field " in line for line in out)
+    assert "records with problems" in summary(result)
+
+
+def test_check_of_a_valid_file_exits_0() -> None:
+    result = koprik("--check", MARC21 / "yaz" / "marccol2.u8.marc")
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == b""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--to", "nonsense", "x"),
+        ("--from", "nonsense", "--to", "marcxml"),
+        (str(MARC21 / "one.dat"),),  # no --to
+        ("--to", "marcxml", "/nonexistent/file.mrc"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(args: tuple[str, ...]) -> None:
+    result = koprik(*args)
+    assert_no_traceback(result)
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith("koprik: ")
+
+
+def test_undetectable_input_asks_for_from() -> None:
+    result = koprik("--to", "marcxml", stdin=b"just some text\n")
+    assert result.returncode == 2 and b"--from" in result.stderr
+
+
+def test_list_names_every_format() -> None:
+    result = koprik("--list")
+    assert result.returncode == 0
+    text = result.stdout.decode()
+    for name in ("marc21", "marcxml", "marcjson", "mrk", "oai_dc", "mods", "unimarc", "rusmarc"):
+        assert name in text
+
+
+@pytest.mark.skipif(not available("dublin_core", "marc_to_dc"), reason="no MARC->DC yet")
+def test_dc_output_is_a_collection_of_oai_dc_records(tmp_path: Path) -> None:
+    result = koprik("--to", "oai_dc", MARC21 / "marc.dat")
+    assert result.returncode == 0, result.stderr
+    root = etree.fromstring(result.stdout, etree.XMLParser(no_network=True))
+    assert root.tag == "collection"
+    dc = root.findall("{http://www.openarchives.org/OAI/2.0/oai_dc/}dc")
+    assert len(dc) == 20
+
+
+@pytest.mark.skipif(not available("mods", "marc_to_mods"), reason="no MARC->MODS yet")
+def test_mods_output_is_a_mods_collection() -> None:
+    result = koprik("--to", "mods", MARC21 / "one.dat")
+    assert result.returncode == 0, result.stderr
+    root = etree.fromstring(result.stdout, etree.XMLParser(no_network=True))
+    assert root.tag == "{http://www.loc.gov/mods/v3}modsCollection" and len(root) == 1
+
+
+@pytest.mark.skipif(not available("dc_to_marc", "dc_to_marc"), reason="no DC->MARC yet")
+def test_oai_dc_response_converts_to_marc() -> None:
+    result = koprik("--to", "marcjson", SHARED / "data" / "oai" / "oai-caltech.xml")
+    assert_no_traceback(result)
+    assert result.returncode in (0, 1), result.stderr
+    assert len(json.loads(result.stdout)) > 90
+
+
+@pytest.mark.skipif(not available("unimarc", "unimarc_to_marc21"), reason="no UNIMARC yet")
+def test_rusmarc_converts_with_the_charset_detected(tmp_path: Path) -> None:
+    result = koprik(
+        "--from", "rusmarc", "--to", "marcjson", SHARED / "data" / "unimarc" / "TEST1.ISO"
+    )
+    assert_no_traceback(result)
+    assert result.returncode in (0, 1), result.stderr
+    records = json.loads(result.stdout)
+    assert records
+    assert any("\u0400" <= ch <= "\u04ff" for ch in json.dumps(records, ensure_ascii=False))
+
+
+@pytest.mark.skipif(not available("uzbek", "add_script_880"), reason="no Uzbek 880 yet")
+def test_add_script_880_runs_per_record() -> None:
+    result = koprik("--to", "marcjson", "--add-script-880", MARC21 / "one.dat")
+    assert_no_traceback(result)
+    assert result.returncode == 0, result.stderr

@@ -81,7 +81,7 @@ def _extractor(spec: dict[str, object]) -> Extractor:
     elif take == "all":
 
         def extract(subfields: list[pymarc.Subfield]) -> Iterator[str]:
-            yield from finish(" ".join(s.value for s in subfields if s.code != "6"))
+            yield from finish(" ".join(s.value for s in subfields if s.code.isalpha()))
 
     elif take == "first":
 

@@ -184,3 +184,17 @@ def test_add_script_880_runs_per_record() -> None:
     result = koprik("--to", "marcjson", "--add-script-880", MARC21 / "one.dat")
     assert_no_traceback(result)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_closed_pipe_stops_quietly_without_rejecting_records(tmp_path: Path) -> None:
+    from catalog.demo import demo_records
+    from crosswalks.marc_io import record_to_iso2709
+
+    big = tmp_path / "big.mrc"
+    big.write_bytes(b"".join(record_to_iso2709(r) for r in demo_records(3000)))
+    command = f"{sys.executable} -m koprik crosswalk --to mrk < {big} | head -n 1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True,
+                            text=True, timeout=120, cwd=ROOT)
+    assert result.stdout.startswith("=LDR")
+    assert result.returncode == 141  # the writer saw the closed pipe, and said nothing
+    assert result.stderr == ""

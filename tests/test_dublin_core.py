@@ -83,16 +83,25 @@ def field_text(field: pymarc.Field) -> str:
     return norm(" ".join(s.value for s in field.subfields if s.code != "6"))
 
 
+def letter_text(field: pymarc.Field) -> str:
+    return norm(" ".join(s.value for s in field.subfields if s.code.isalpha()))
+
+
 def loc_adjusted(record: pymarc.Record, loc: Counter[tuple[str, str]]) -> Counter:
     """The LoC output with Koprik's intended differences applied, each named here."""
     linkages = {s.value for f in record.get_fields() if not f.is_control_field()
                 for s in f.subfields if s.code == "6"}
-    contributors = {field_text(f) for f in record.get_fields("700", "710", "711", "720")}
+    names = record.get_fields("100", "110", "111", "700", "710", "711", "720", "655")
+    # INTENDED: names and 655 keep their letter subfields only; LoC also copies the control
+    # subfields ($0 authority links, $4 relator codes, $2 sources) into the value
+    letters_only = {field_text(f): letter_text(f) for f in names}
+    contributors = {letter_text(f) for f in record.get_fields("700", "710", "711", "720")}
     expected: Counter[tuple[str, str]] = Counter()
     for (element, value), count in loc.items():
         if not value:
             continue  # INTENDED: no empty elements (LoC writes empty dc:type / dc:language)
         # INTENDED: $6 linkage text never leaks (LoC's creator copies the whole field)
+        value = letters_only.get(value, value)
         value = norm(" ".join(w for w in value.split() if w not in linkages))
         if element == "creator" and value in contributors:
             element = "contributor"  # INTENDED: 700/710/711/720 -> contributor
@@ -221,3 +230,16 @@ def test_valid_on_other_test_data(oai_dc_schema) -> None:
     assert len(records) > 50
     for record in records:
         oai_dc_schema.assertValid(etree.fromstring(marc_to_dc(record)))
+
+
+def test_control_subfields_of_names_stay_out_of_values() -> None:
+    record = pymarc.Record()
+    record.add_field(pymarc.Field(tag="245", indicators=pymarc.Indicators("0", "0"),
+                                  subfields=[pymarc.Subfield("a", "Svetilnik")]))
+    record.add_field(pymarc.Field(
+        tag="700", indicators=pymarc.Indicators("1", " "),
+        subfields=[pymarc.Subfield("a", "Titov, F. I.,"), pymarc.Subfield("e", "author."),
+                   pymarc.Subfield("4", "aut"), pymarc.Subfield("0", "RU\\NLR\\auth\\779485")]))
+    dc = dc_multiset(etree.fromstring(marc_to_dc(record)))
+    assert dc[("contributor", "Titov, F. I., author.")] == 1
+    assert not any("aut " in value or "779485" in value for _, value in dc)

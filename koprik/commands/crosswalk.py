@@ -110,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
                 continue
             try:
                 writer.write(_apply(item.record, steps))
+            except OSError:
+                raise  # the output is gone (a closed pipe, a full disk): not this record's fault
             except Exception as error:  # one record's failure must not end the batch
                 rejects.add(name, item, f"conversion failed: {iso2709.describe(error)}")
                 continue

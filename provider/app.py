@@ -1,0 +1,35 @@
+"""The HTTP application every HTTP part of Koprik hangs on.
+
+>>> app = init_app(settings, Catalog.open(settings))
+>>> web.run_app(app, host=settings.server.host, port=settings.server.http_port)
+
+Each protocol module registers its own routes (OAI-PMH: :func:`provider.oai.setup_oai`); the
+settings and the catalogue are shared under the typed keys in :mod:`provider.keys`. The
+application owns the catalogue it is given and closes it when it shuts down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from catalog import Catalog
+from config import Settings
+from provider.keys import CATALOG, SETTINGS
+from provider.oai import setup_oai
+
+
+def init_app(settings: Settings, catalog: Catalog) -> web.Application:
+    """The aiohttp application serving ``catalog``: OAI-PMH at ``/oai``."""
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[CATALOG] = catalog
+    app.cleanup_ctx.append(_close_catalog)
+    setup_oai(app)
+    return app
+
+
+async def _close_catalog(app: web.Application) -> AsyncIterator[None]:
+    yield
+    app[CATALOG].close()

@@ -1,0 +1,44 @@
+"""Running an HTTP application on a loopback port in a background thread.
+
+For tests, benchmarks and tools that need a real server beside synchronous code:
+
+>>> with serve_in_thread(init_app(settings, catalog), port=8081) as base:
+...     urllib.request.urlopen(f"{base}/oai?verb=Identify")
+
+The server has its own event loop in a daemon thread; leaving the block shuts the application
+down (running its cleanup contexts) and joins the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+
+
+@contextmanager
+def serve_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` on ``host:port`` (0: any free port); yields ``http://host:port``."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app, access_log=None)
+    thread = threading.Thread(target=loop.run_forever, name="koprik-http", daemon=True)
+    thread.start()
+
+    async def start() -> str:
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
+        return f"http://{bound[0]}:{bound[1]}"
+
+    try:
+        base = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
+        yield base
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()

@@ -1,0 +1,134 @@
+"""The OAI-PMH endpoint ``/oai`` over HTTP (GET, and POST of a urlencoded form).
+
+:func:`setup_oai` registers the route, the browser stylesheet at ``/static/oai2.xsl`` and the
+endpoint's state on an application made by :func:`provider.app.init_app`. Requests are answered
+by :class:`provider.oai_verbs.OaiResponder` in a worker thread (the catalogue is blocking);
+the response is compressed there too when the client accepts gzip or deflate. Every OAI-PMH
+error is an HTTP 200 document; HTTP errors are only for HTTP problems: 503 with Retry-After
+when more than ``oai.max_concurrent_lists`` list requests are in progress, 413 for an
+oversized POST body, 415 for a POST that is not a form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from protocols.oaipmh import LIST_VERBS
+from provider.keys import CATALOG, SETTINGS
+from provider.oai_verbs import COMPRESSIONS, OaiResponder
+
+STYLESHEET_FILE = Path(__file__).with_name("static") / "oai2.xsl"
+FORM = "application/x-www-form-urlencoded"
+
+
+class ListGate:
+    """Counts list requests in progress and admits at most ``limit`` at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    def enter(self) -> bool:
+        if self.active >= self.limit:
+            return False
+        self.active += 1
+        return True
+
+    def leave(self) -> None:
+        self.active -= 1
+
+
+RESPONDER = web.AppKey("oai_responder", OaiResponder)
+LIST_GATE = web.AppKey("oai_list_gate", ListGate)
+
+
+def setup_oai(app: web.Application) -> None:
+    """Serve OAI-PMH at ``/oai`` from ``app[CATALOG]`` with ``app[SETTINGS]``."""
+    settings = app[SETTINGS]
+    app[RESPONDER] = OaiResponder(settings, app[CATALOG])
+    app[LIST_GATE] = ListGate(settings.oai.max_concurrent_lists)
+    app.router.add_get("/oai", handle_oai)
+    app.router.add_post("/oai", handle_oai)
+    app.router.add_get("/static/oai2.xsl", handle_stylesheet)
+
+
+async def handle_oai(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    if request.method == "POST":
+        if request.content_type != FORM:
+            raise web.HTTPUnsupportedMediaType(text=f"OAI-PMH requests by POST must be {FORM}")
+        limit = settings.oai.max_request_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+        body = await request.read()
+        if len(body) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+        query = body.decode("utf-8", errors="replace")
+    else:
+        query = request.rel_url.raw_query_string
+    pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+    encoding = choose_encoding(request.headers.get("Accept-Encoding", ""))
+    responder = request.app[RESPONDER]
+    gate = request.app[LIST_GATE]
+    gated = any(name == "verb" and value in LIST_VERBS for name, value in pairs)
+    if gated and not gate.enter():
+        retry = str(settings.oai.retry_after)
+        raise web.HTTPServiceUnavailable(
+            headers={"Retry-After": retry}, text=f"Too many harvests at once; retry in {retry} s"
+        )
+    try:
+        payload = await asyncio.to_thread(_answer, responder, pairs, encoding)
+    finally:
+        if gated:
+            gate.leave()
+    response = web.Response(body=payload, content_type="text/xml", charset="utf-8")
+    response.headers["Vary"] = "Accept-Encoding"
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
+    return response
+
+
+async def handle_stylesheet(_request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STYLESHEET_FILE, headers={"Content-Type": "text/xsl"})
+
+
+def _answer(responder: OaiResponder, pairs: list[tuple[str, str]], encoding: str | None) -> bytes:
+    document = responder.respond(pairs)
+    return document if encoding is None else compress(document, encoding)
+
+
+def compress(data: bytes, encoding: str) -> bytes:
+    """``data`` in the HTTP content coding ``gzip`` or ``deflate`` (the zlib format)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
+    return compressor.compress(data) + compressor.flush()
+
+
+def choose_encoding(accept_encoding: str) -> str | None:
+    """The content coding to use for an ``Accept-Encoding`` header: gzip, deflate or None.
+
+    Codings with ``q=0`` are refused; ``*`` stands for any coding not named.
+    """
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, _, parameters = item.partition(";")
+        weight = 1.0
+        for parameter in parameters.split(";"):
+            key, _, value = parameter.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if name.strip():
+            weights[name.strip().lower()] = weight
+    candidates = [
+        (weights.get(coding, weights.get("*", 0.0)), -rank, coding)
+        for rank, coding in enumerate(COMPRESSIONS)
+    ]
+    weight, _, coding = max(candidates)
+    return coding if weight > 0 else None

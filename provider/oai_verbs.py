@@ -1,0 +1,215 @@
+"""The six OAI-PMH verbs over the catalogue: request pairs in, response bytes out.
+
+:class:`OaiResponder` is synchronous (the HTTP layer runs it in a thread) and does one keyset
+query per list page, plus one count at the first page of a list longer than a page. Errors are
+raised as :class:`protocols.oaipmh.OaiError` where they are found and rendered in one place,
+:meth:`OaiResponder.respond`.
+
+>>> responder = OaiResponder(settings, catalog)
+>>> xml = responder.respond([("verb", "ListRecords"), ("metadataPrefix", "oai_dc")])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+
+from catalog import Catalog
+from catalog.renditions import FORMATS
+from config import Settings
+from protocols.oaipmh import (
+    BadResumptionToken,
+    CannotDisseminateFormat,
+    IdDoesNotExist,
+    ListPosition,
+    NoMetadataFormats,
+    NoRecordsMatch,
+    NoSetHierarchy,
+    OaiError,
+    TokenCodec,
+    format_datestamp,
+    parse_range,
+    parse_request,
+)
+from protocols.oaipmh.dates import GRANULARITY
+from provider import oai_xml
+from provider.oai_xml import Identifiers, element
+
+COMPRESSIONS = ("gzip", "deflate")
+
+Body = list[bytes]
+
+
+def token_secret(settings: Settings) -> bytes:
+    """The configured token key, or one derived from the database URL (stable across restarts
+    and shared by every node on the same catalogue)."""
+    if settings.oai.token_secret:
+        return settings.oai.token_secret.encode()
+    return hashlib.sha256(b"koprik-oai-token\0" + settings.database.url.encode()).digest()
+
+
+class OaiResponder:
+    """Answers OAI-PMH requests from one catalogue with one repository's settings."""
+
+    def __init__(self, settings: Settings, catalog: Catalog) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.identifiers = Identifiers(settings.repository.identifier_prefix)
+        self.codec = TokenCodec(token_secret(settings), settings.oai.token_lifetime)
+        self.page_size = settings.oai.page_size
+        self._verbs: Mapping[str, Callable[[Mapping[str, str], int], Body]] = {
+            "Identify": self._identify,
+            "ListMetadataFormats": self._list_metadata_formats,
+            "ListSets": self._list_sets,
+            "GetRecord": self._get_record,
+            "ListIdentifiers": lambda arguments, now: self._list("ListIdentifiers", arguments, now),
+            "ListRecords": lambda arguments, now: self._list("ListRecords", arguments, now),
+        }
+
+    def respond(self, pairs: list[tuple[str, str]], now: int | None = None) -> bytes:
+        """The whole response document for a request's ``(name, value)`` argument pairs."""
+        now = int(time.time()) if now is None else now
+        base_url = self.settings.repository.base_url
+        try:
+            request = parse_request(pairs)
+        except OaiError as problem:
+            return oai_xml.document(base_url, now, None, {}, [oai_xml.error(problem)])
+        try:
+            body = self._verbs[request.verb](request.arguments, now)
+        except OaiError as problem:
+            if not problem.echoes_arguments:
+                return oai_xml.document(base_url, now, None, {}, [oai_xml.error(problem)])
+            body = [oai_xml.error(problem)]
+        return oai_xml.document(base_url, now, request.verb, request.arguments, body)
+
+    # -- verbs ----------------------------------------------------------------------------
+
+    def _identify(self, _arguments: Mapping[str, str], _now: int) -> Body:
+        repository = self.settings.repository
+        earliest = self.catalog.earliest_datestamp() or 0
+        first = self.catalog.list_entries(None, limit=1, with_data=False)
+        sample = self.identifiers.to_oai(first[0].local_id if first else "demo0000001")
+        parts = [
+            "<Identify>",
+            element("repositoryName", repository.name),
+            element("baseURL", repository.base_url),
+            "<protocolVersion>2.0</protocolVersion>",
+            *(element("adminEmail", email) for email in repository.admin_email),
+            f"<earliestDatestamp>{format_datestamp(earliest)}</earliestDatestamp>",
+            "<deletedRecord>persistent</deletedRecord>",
+            f"<granularity>{GRANULARITY}</granularity>",
+            *(element("compression", name) for name in COMPRESSIONS),
+            oai_xml.oai_identifier_description(repository.identifier_prefix, sample),
+            "</Identify>",
+        ]
+        return ["".join(parts).encode()]
+
+    def _list_metadata_formats(self, arguments: Mapping[str, str], _now: int) -> Body:
+        prefixes = list(FORMATS)
+        if "identifier" in arguments:
+            prefixes = self._formats_of(arguments["identifier"])
+            if not prefixes:
+                raise NoMetadataFormats()
+        formats = "".join(
+            "<metadataFormat>"
+            f"{element('metadataPrefix', prefix)}"
+            f"{element('schema', FORMATS[prefix].schema)}"
+            f"{element('metadataNamespace', FORMATS[prefix].namespace)}"
+            "</metadataFormat>"
+            for prefix in prefixes
+        )
+        return [f"<ListMetadataFormats>{formats}</ListMetadataFormats>".encode()]
+
+    def _list_sets(self, arguments: Mapping[str, str], _now: int) -> Body:
+        if "resumptionToken" in arguments:
+            # Every set fits in one response, so this repository never issues ListSets tokens.
+            raise BadResumptionToken("this repository issues no resumption tokens for ListSets")
+        sets = self.catalog.list_sets()
+        if not sets:
+            raise NoSetHierarchy("the collection has no sets yet")
+        listed = "".join(
+            f"<set>{element('setSpec', spec)}{element('setName', name)}</set>"
+            for spec, name in sets
+        )
+        return [f"<ListSets>{listed}</ListSets>".encode()]
+
+    def _get_record(self, arguments: Mapping[str, str], _now: int) -> Body:
+        local_id = self._local_id(arguments["identifier"])
+        prefix = arguments["metadataPrefix"]
+        entry = self.catalog.get_entry(local_id, prefix) if prefix in FORMATS else None
+        if entry is None:
+            if self.catalog.formats_of(local_id) is None:
+                raise IdDoesNotExist(f"no record {arguments['identifier']}")
+            raise CannotDisseminateFormat(
+                f"record {arguments['identifier']} is not available as {prefix!r}"
+            )
+        return [b"<GetRecord>", oai_xml.record(entry, self.identifiers), b"</GetRecord>"]
+
+    def _list(self, verb: str, arguments: Mapping[str, str], now: int) -> Body:
+        """One page of ListRecords or ListIdentifiers, from the arguments or from a token."""
+        resumed: ListPosition | None = None
+        if "resumptionToken" in arguments:
+            resumed = self.codec.decode(arguments["resumptionToken"], verb, now)
+            prefix, set_spec = resumed.prefix, resumed.set_spec
+            from_, until = resumed.from_, resumed.until
+        else:
+            from_, until = parse_range(arguments.get("from"), arguments.get("until"))
+            prefix, set_spec = arguments["metadataPrefix"], arguments.get("set")
+            if prefix not in FORMATS:
+                raise CannotDisseminateFormat(f"metadataPrefix {prefix!r} is not offered")
+        entries = self.catalog.list_entries(
+            prefix,
+            set_spec=set_spec,
+            from_=from_,
+            until=until,
+            after=resumed.after if resumed else None,
+            limit=self.page_size + 1,
+            with_data=verb == "ListRecords",
+        )
+        page, more = entries[: self.page_size], len(entries) > self.page_size
+        if not page:
+            if set_spec is not None and not self.catalog.list_sets():
+                raise NoSetHierarchy("the collection has no sets yet")
+            raise NoRecordsMatch()
+        cursor = resumed.cursor if resumed else 0
+        if resumed:
+            size = resumed.complete_list_size
+        elif more:
+            size = self.catalog.count(prefix, set_spec=set_spec, from_=from_, until=until)
+        else:
+            size = len(page)
+        # The count is taken once; records changed since then are listed again at the end.
+        size = max(size, cursor + len(page) + (1 if more else 0))
+        if verb == "ListRecords":
+            items = [oai_xml.record(entry, self.identifiers) for entry in page]
+        else:
+            items = [oai_xml.header(entry, self.identifiers) for entry in page]
+        if more:
+            # The seek key is the last entry's (datestamp, id); with a set, the catalogue pages on
+            # the set membership's copy of the same pair.
+            token = self.codec.encode(
+                ListPosition(
+                    verb, prefix, set_spec, from_, until, page[-1].key, cursor + len(page), size
+                ),
+                now,
+            )
+            items.append(oai_xml.resumption_token(token.text, cursor, size, token.expires))
+        elif resumed:
+            items.append(oai_xml.resumption_token("", cursor, size, None))
+        open_tag, close_tag = f"<{verb}>".encode(), f"</{verb}>".encode()
+        return [open_tag, *items, close_tag]
+
+    # -- identifiers ----------------------------------------------------------------------
+
+    def _local_id(self, identifier: str) -> str:
+        local_id = self.identifiers.to_local(identifier)
+        if local_id is None:
+            raise IdDoesNotExist(f"{identifier} is not an identifier of this repository")
+        return local_id
+
+    def _formats_of(self, identifier: str) -> list[str]:
+        formats = self.catalog.formats_of(self._local_id(identifier))
+        if formats is None:
+            raise IdDoesNotExist(f"no record {identifier}")
+        return formats

@@ -1,0 +1,75 @@
+"""Running a real ``koprik serve`` in a subprocess, for tests that talk to it over the network."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import free_port
+
+
+@dataclass(frozen=True)
+class RunningKoprik:
+    config: Path
+    http_port: int
+    z3950_port: int
+
+    @property
+    def oai_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/oai"
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "koprik", "--config", str(self.config), *args]
+
+
+def write_config(folder: Path, extra: str = "") -> RunningKoprik:
+    http_port, z3950_port = free_port(), free_port()
+    config = folder / "koprik.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{folder / "catalog.sqlite3"}"\n'
+        f"[server]\nhttp_port = {http_port}\nz3950_port = {z3950_port}\n"
+        f'[repository]\nbase_url = "http://127.0.0.1:{http_port}/oai"\n{extra}'
+    )
+    return RunningKoprik(config, http_port, z3950_port)
+
+
+@contextmanager
+def koprik_serve(folder: Path, *, demo_records: int = 0, extra: str = "") -> Iterator[RunningKoprik]:
+    """A ``koprik serve`` on free loopback ports over a new catalogue in ``folder``."""
+    koprik = write_config(folder, extra)
+    if demo_records:
+        subprocess.run(koprik.command("demo", "--records", str(demo_records)), check=True,
+                       capture_output=True, timeout=600)
+    server = subprocess.Popen(koprik.command("serve"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(f"{koprik.oai_url}?verb=Identify", server)
+        yield koprik
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_for(url: str, server: subprocess.Popen[str], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+            return
+        except OSError:
+            if server.poll() is not None:
+                raise RuntimeError(f"koprik serve exited: {server.stderr.read()}") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"koprik serve did not answer {url}") from None
+            time.sleep(0.2)

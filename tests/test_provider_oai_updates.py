@@ -1,0 +1,104 @@
+"""Harvesting while the collection changes (SQLite and PostgreSQL).
+
+A harvest that pages through ListRecords while 10 % of the records are updated and another
+10 % deleted misses no record that stayed unchanged (the keyset ``(datestamp, id)`` does not move
+under an unchanged record); an incremental harvest from the first page's ``responseDate`` then
+returns exactly the records changed or deleted, deletions as ``status="deleted"`` headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from pymarc import Record
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from config import Settings
+from protocols.oaipmh.schema import response_schema
+from provider.app import init_app
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SCHEMA = response_schema(SHARED / "schemas")
+PARSER = etree.XMLParser(no_network=True, resolve_entities=False, huge_tree=False)
+NS = {"o": "http://www.openarchives.org/OAI/2.0/"}
+PREFIX = "oai:natlib.uz:"
+RECORDS = 200
+PAGE = 20
+CHANGE_AFTER_PAGES = (2, 6)
+"""The changes are made in two halves, after these pages of the harvest."""
+
+
+def retitle(record: Record) -> Record:
+    record["245"]["a"] = record["245"]["a"] + " (revised)"
+    return record
+
+
+def change(catalog: Catalog, updated: list[Record], deleted: list[str]) -> None:
+    with catalog.writer() as writer:
+        for record in updated:
+            writer.put(retitle(record))
+        for local_id in deleted:
+            writer.delete(local_id)
+
+
+async def test_harvest_during_updates(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog
+) -> None:
+    records = {r["001"].data: r for r in demo_records(RECORDS, seed=11)}
+    with catalog.writer() as writer:
+        writer.now = int(time.time()) - 3600
+        for record in records.values():
+            writer.put(record)
+    rng = random.Random(4)
+    chosen = rng.sample(sorted(records), RECORDS // 5)
+    updated, deleted = chosen[: RECORDS // 10], chosen[RECORDS // 10 :]
+    settings = dataclasses.replace(settings, oai=dataclasses.replace(settings.oai, page_size=PAGE))
+    client = await aiohttp_client(init_app(settings, catalog))
+
+    async def page(**params: str) -> etree._Element:
+        response = await client.get("/oai", params=params)
+        root = etree.fromstring(await response.read(), PARSER)
+        assert SCHEMA.validate(root), SCHEMA.error_log
+        return root
+
+    root = await page(verb="ListRecords", metadataPrefix="oai_dc")
+    first_response_date = root.findtext("o:responseDate", namespaces=NS)
+    seen: list[str] = []
+    pages = 0
+    halves = iter([(updated[:10], deleted[:10]), (updated[10:], deleted[10:])])
+    while True:
+        seen += root.xpath("//o:header/o:identifier/text()", namespaces=NS)
+        pages += 1
+        if pages in CHANGE_AFTER_PAGES:
+            some_updated, some_deleted = next(halves)
+            await asyncio.to_thread(
+                change, catalog, [records[i] for i in some_updated], some_deleted
+            )
+        token = root.findtext("o:ListRecords/o:resumptionToken", namespaces=NS)
+        if not token:
+            break
+        root = await page(verb="ListRecords", resumptionToken=token)
+    unchanged = {PREFIX + i for i in records} - {PREFIX + i for i in chosen}
+    assert unchanged <= set(seen)
+    assert pages >= RECORDS // PAGE
+
+    incremental: dict[str, str | None] = {}
+    root = await page(verb="ListRecords", metadataPrefix="oai_dc", **{"from": first_response_date})
+    while True:
+        for header in root.iterfind("o:ListRecords/o:record/o:header", NS):
+            incremental[header.findtext("o:identifier", namespaces=NS)] = header.get("status")
+        token = root.findtext("o:ListRecords/o:resumptionToken", namespaces=NS)
+        if not token:
+            break
+        root = await page(verb="ListRecords", resumptionToken=token)
+    assert incremental == {
+        **{PREFIX + i: None for i in updated},
+        **{PREFIX + i: "deleted" for i in deleted},
+    }

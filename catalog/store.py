@@ -138,8 +138,11 @@ def canonical_marc(record: Record) -> bytes:
 def local_id_of(record: Record) -> str:
     """The local identifier of an imported record: its 001, else a digest of its content."""
     control = record.get("001")
-    if control is not None and control.data and control.data.strip():
-        return "".join(control.data.split())[:255]
+    if control is not None and control.data:
+        # Spaces and control characters (a NUL cannot even be stored by PostgreSQL) are dropped.
+        cleaned = "".join(ch for ch in control.data if ch.isprintable() and not ch.isspace())
+        if cleaned:
+            return cleaned[:255]
     return "h" + hashlib.sha1(canonical_marc(record)).hexdigest()[:20]
 
 
@@ -175,6 +178,7 @@ class Catalog:
         with self.engine.begin() as connection:
             writer = CatalogWriter(self, connection)
             yield writer
+            writer.stamp_at_commit()
         self._known_sets.update(writer.new_sets)
 
     # -- reading -------------------------------------------------------------------------
@@ -346,8 +350,9 @@ class CatalogWriter:
     def __init__(self, catalog: Catalog, connection: Connection) -> None:
         self.catalog = catalog
         self.connection = connection
-        self.now = int(time.time())
+        self.now = self.began = int(time.time())
         self.new_sets: set[str] = set()
+        self.touched: set[int] = set()
 
     def put(
         self,
@@ -439,6 +444,7 @@ class CatalogWriter:
                 [{"record_id": rid, "format": f, "data": data}
                  for rid, _, made, _ in placed for f, data in made.items()],
             )
+        self.touched.update(rid for rid, _, _, _ in placed)
         write_terms_many(self.connection, [(rid, item.record) for rid, item, _, _ in placed])
         self._place_many_in_sets([(rid, specs) for rid, _, _, specs in placed])
         for rid, item, _, _ in placed:
@@ -518,6 +524,7 @@ class CatalogWriter:
 
     def _mark_deleted(self, record_id: int, specs: str) -> None:
         r = models.records
+        self.touched.add(record_id)
         self.connection.execute(
             update(r)
             .where(r.c.id == record_id)
@@ -528,6 +535,28 @@ class CatalogWriter:
         )
         write_terms(self.connection, record_id, None)
         self._place_in_sets(record_id, specs.split())
+
+    def stamp_at_commit(self) -> None:
+        """Give every record this transaction changed the time of its commit as datestamp.
+
+        Rows are written with the time the transaction began; when it ends in a later second,
+        they are moved to now, just before COMMIT. Otherwise a long transaction could commit
+        records with a datestamp that harvesters have already paged past, and even an
+        incremental harvest from the time of their last request would never see them.
+        """
+        elapsed = int(time.time()) - self.began
+        if elapsed <= 0 or not self.touched:
+            return
+        now = self.now + elapsed  # the clock ``now`` was set from (tests may move it), advanced
+        ids = sorted(self.touched)
+        r, rs = models.records, models.record_sets
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            self.connection.execute(update(r).where(r.c.id.in_(chunk)).values(datestamp=now))
+            self.connection.execute(
+                update(rs).where(rs.c.record_id.in_(chunk)).values(datestamp=now)
+            )
+        self.now = now
 
     def _place_in_sets(self, record_id: int, specs: Sequence[str]) -> None:
         self._place_many_in_sets([(record_id, specs)])

@@ -156,10 +156,13 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
-    if not settings.repository.identifier_prefix.startswith("oai:"):
+    prefix = settings.repository.identifier_prefix
+    scheme, _, rest = prefix.partition(":")
+    repository, _, tail = rest.partition(":")
+    if scheme != "oai" or "." not in repository or tail or not prefix.endswith(":"):
         raise ConfigError(
-            f"{origin}: repository.identifier_prefix: expected 'oai:<repository>:', "
-            f"got {settings.repository.identifier_prefix!r}"
+            f"{origin}: repository.identifier_prefix: expected 'oai:<repository.domain>:' "
+            f"such as 'oai:natlib.uz:', got {prefix!r}"
         )
     return settings
 

@@ -38,6 +38,8 @@ def test_file_named_by_environment(monkeypatch, tmp_path):
         ({"sets": [{"spec": "x", "name": "X", "rule": "colour"}]}, "sets[0].rule"),
         ({"sets": [{"spec": "x", "rule": "language"}]}, "missing key 'name'"),
         ({"repository": {"identifier_prefix": "natlib"}}, "identifier_prefix"),
+        ({"repository": {"identifier_prefix": "oai:natlib:"}}, "repository.domain"),
+        ({"repository": {"identifier_prefix": "oai:natlib.uz"}}, "identifier_prefix"),
         ({"database": "sqlite://"}, "database: expected a table"),
     ],
 )

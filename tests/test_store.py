@@ -41,7 +41,8 @@ def test_keyset_listing_with_sets_and_dates(catalog, monkeypatch):
     clock = iter(range(1_000_000, 1_000_100))
     records = list(demo_records(30))
     for start in range(0, 30, 10):
-        monkeypatch.setattr(time, "time", lambda now=next(clock): float(now))
+        tick = float(next(clock))
+        monkeypatch.setattr(time, "time", lambda tick=tick: tick)
         with catalog.writer() as writer:
             for record in records[start : start + 10]:
                 writer.put(record)
@@ -111,3 +112,27 @@ def test_a_failed_transaction_leaves_nothing(catalog):
         pass
     assert catalog.is_empty()
     assert catalog.list_sets() == []
+
+
+def test_datestamps_are_the_time_of_commit_not_of_the_start(catalog, monkeypatch):
+    clock = [3_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    records = list(demo_records(3))
+    with catalog.writer() as writer:
+        writer.put(records[0])
+    with catalog.writer() as writer:
+        writer.put(records[1])
+        writer.delete("demo0000001")
+        clock[0] = 3_000_042.0  # a long transaction: it commits 42 s after it began
+    stamped = {e.local_id: e.datestamp for e in catalog.list_entries(None, limit=10)}
+    assert stamped == {"demo0000001": 3_000_042, "demo0000002": 3_000_042}
+    in_sets = catalog.list_entries(None, set_spec="lang", from_=3_000_042, limit=10)
+    assert {e.local_id for e in in_sets} == {"demo0000001", "demo0000002"}
+
+
+def test_control_characters_never_reach_a_local_identifier(catalog):
+    record = next(demo_records(1))
+    record["001"].data = "demo\x00 12\x1f3"
+    with catalog.writer() as writer:
+        writer.put(record)
+    assert catalog.get_entry("demo123", "oai_dc") is not None

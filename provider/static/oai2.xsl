@@ -2,7 +2,8 @@
 <!--
   Koprik: shows OAI-PMH 2.0 responses readably in a web browser.
   The browser applies it through <?xml-stylesheet?>; harvesters ignore it.
-  Records in oai_dc are shown as a table of elements; other formats as indented XML.
+  Records in oai_dc are shown as a table of elements, MARCXML as a table of fields, and other
+  formats (MODS) as a tree of elements.
 -->
 <xsl:stylesheet version="1.0"
     xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
@@ -11,7 +12,8 @@
     xmlns:dc="http://purl.org/dc/elements/1.1/"
     xmlns:id="http://www.openarchives.org/OAI/2.0/oai-identifier"
     xmlns:prov="http://www.openarchives.org/OAI/2.0/provenance"
-    exclude-result-prefixes="oai oai_dc dc id prov">
+    xmlns:marc="http://www.loc.gov/MARC21/slim"
+    exclude-result-prefixes="oai oai_dc dc id prov marc">
 
   <xsl:output method="html" encoding="UTF-8" indent="yes"/>
 
@@ -24,6 +26,7 @@
         <style>
           body { font-family: sans-serif; margin: 1.5em; color: #222; }
           nav a { margin-right: 1em; }
+          code { white-space: pre; }
           table { border-collapse: collapse; margin: .5em 0 1.5em 0; }
           th, td { border: 1px solid #ccc; padding: .2em .6em; text-align: left; vertical-align: top; }
           th { background: #eef; }
@@ -130,7 +133,8 @@
     </xsl:for-each>
   </xsl:template>
 
-  <xsl:template match="oai_dc:dc">
+  <!-- Priorities: the generic oai:metadata/* rule would otherwise win (0.5 against 0). -->
+  <xsl:template match="oai_dc:dc" priority="1">
     <table>
       <xsl:for-each select="dc:*">
         <tr><th><xsl:value-of select="local-name()"/></th><td><xsl:value-of select="."/></td></tr>
@@ -138,20 +142,37 @@
     </table>
   </xsl:template>
 
+  <xsl:template match="marc:record" priority="1">
+    <table>
+      <tr><th>LDR</th><td></td><td><code><xsl:value-of select="marc:leader"/></code></td></tr>
+      <xsl:for-each select="marc:controlfield">
+        <tr><th><xsl:value-of select="@tag"/></th><td></td>
+          <td><code><xsl:value-of select="."/></code></td></tr>
+      </xsl:for-each>
+      <xsl:for-each select="marc:datafield">
+        <tr><th><xsl:value-of select="@tag"/></th>
+          <td><code><xsl:value-of select="translate(concat(@ind1, @ind2), ' ', '_')"/></code></td>
+          <td><xsl:for-each select="marc:subfield">
+            <b>$<xsl:value-of select="@code"/></b><xsl:text> </xsl:text>
+            <xsl:value-of select="."/><xsl:text> </xsl:text>
+          </xsl:for-each></td></tr>
+      </xsl:for-each>
+    </table>
+  </xsl:template>
+
   <xsl:template match="oai:metadata/*">
-    <pre><xsl:apply-templates select="." mode="xml"/></pre>
+    <ul><xsl:apply-templates select="." mode="tree"/></ul>
   </xsl:template>
 
-  <xsl:template match="*" mode="xml">
-    <xsl:text>&lt;</xsl:text><xsl:value-of select="name()"/>
-    <xsl:for-each select="@*">
-      <xsl:text> </xsl:text><xsl:value-of select="name()"/>="<xsl:value-of select="."/>"</xsl:for-each>
-    <xsl:text>&gt;</xsl:text>
-    <xsl:apply-templates select="node()" mode="xml"/>
-    <xsl:text>&lt;/</xsl:text><xsl:value-of select="name()"/><xsl:text>&gt;</xsl:text>
+  <xsl:template match="*" mode="tree">
+    <li><b><xsl:value-of select="local-name()"/></b>
+      <xsl:for-each select="@*[local-name() != 'schemaLocation']">
+        <xsl:text> </xsl:text><i><xsl:value-of select="local-name()"/>=<xsl:value-of select="."/></i>
+      </xsl:for-each>
+      <xsl:if test="not(*)">: <xsl:value-of select="normalize-space(.)"/></xsl:if>
+      <xsl:if test="*"><ul><xsl:apply-templates select="*" mode="tree"/></ul></xsl:if>
+    </li>
   </xsl:template>
-
-  <xsl:template match="text()" mode="xml"><xsl:value-of select="."/></xsl:template>
 
   <xsl:template match="oai:resumptionToken">
     <p>

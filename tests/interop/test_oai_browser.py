@@ -52,3 +52,14 @@ def test_screenshot_for_people(koprik, tmp_path):
     browse(f"{koprik.oai_url}?verb=ListRecords&metadataPrefix=oai_dc", tmp_path / "profile",
            f"--screenshot={shot}", "--window-size=1200,900")
     assert shot.stat().st_size > 10_000
+
+
+def test_marcxml_shows_as_a_field_table_and_dc_as_elements(koprik, tmp_path):
+    url = f"{koprik.oai_url}?verb=GetRecord&identifier=oai:natlib.uz:demo0000001&metadataPrefix="
+    marc = browse(url + "marc21", tmp_path / "p1", "--dump-dom")
+    assert "<th>245</th>" in marc and "<b>$a</b>" in marc
+    assert "&lt;" not in marc  # no raw XML shown to the reader
+    dc = browse(url + "oai_dc", tmp_path / "p2", "--dump-dom")
+    assert "<th>title</th>" in dc and "&lt;" not in dc
+    mods = browse(url + "mods", tmp_path / "p3", "--dump-dom")
+    assert "<b>titleInfo</b>" in mods

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -12,8 +13,12 @@ from aiohttp import web
 from catalog import Catalog
 from config import Settings, load_settings
 from provider.app import init_app
+from provider.z3950.server import start_target
 
 log = logging.getLogger("koprik.serve")
+
+SHUTDOWN_GRACE = 5.0
+"""Seconds open sessions get to end when the server stops."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,16 +44,24 @@ async def serve(
     """Run every server until SIGINT or SIGTERM."""
     host = host or settings.server.host
     port = port or settings.server.http_port
-    runner = web.AppRunner(init_app(settings, catalog), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(init_app(settings, catalog), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    target = await start_target(settings, catalog)
+    z3950_port = target.sockets[0].getsockname()[1]
+    print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)
+    print(f"koprik: Z39.50 at tcp:{host}:{z3950_port}/{settings.server.z3950_database}",
+          flush=True)
     try:
         await stop.wait()
     finally:
+        target.close()
+        # Python 3.12+ waits for idle Z39.50 sessions here; do not let one hold up a shutdown.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(target.wait_closed(), SHUTDOWN_GRACE)
         await runner.cleanup()

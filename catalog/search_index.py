@@ -1,0 +1,334 @@
+"""The search index: normalized word, phrase and sort terms of every live record, per index.
+
+Each row of ``terms`` says that record ``record_id`` has ``term`` in index ``index_name``, as a
+word (``kind`` ``w``), a whole-field phrase (``p``) or its sort key (``s``, one per record and
+sortable index). Terms are script folded with :func:`crosswalks.uzbek.fold` (NFC, case folded,
+apostrophes removed, punctuation made one space, Cyrillic, 1995 Latin and ALA-LC letters made one
+Latin skeleton), so ``Навоий``, ``Navoiy`` and ``Navoiĭ`` are one term. ISBNs are keyed without
+hyphens in both their ISBN-10 and ISBN-13 forms, ISSNs without the hyphen.
+
+The primary key ``(index_name, kind, term, record_id)`` is the search structure: an exact term
+and a right-truncated term (a range ``prefix <= term < prefix + U+10FFFF``) are index seeks, and
+Scan reads the terms of one index in order. Terms compare in code-point order on both engines
+(``COLLATE "C"`` on PostgreSQL, SQLite's binary collation).
+
+>>> rows = terms_of(record)                      # {(index, kind, term), ...}
+>>> write_terms(connection, record_id, record)   # replaces the record's terms (None: deleted)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+
+from pymarc import Field, Record
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+)
+
+from catalog import models
+from catalog.models import metadata
+from catalog.sets import languages
+from crosswalks.uzbek import fold
+
+MAX_TERM_CHARS = 200
+"""Longest term kept (longer phrases are cut there, on the record and the query side alike)."""
+
+WORD, PHRASE, SORT = "w", "p", "s"
+
+TITLE = "title"
+AUTHOR = "author"
+SUBJECT = "subject"
+ISBN = "isbn"
+ISSN = "issn"
+DATE = "date"
+PUBLISHER = "publisher"
+LANGUAGE = "language"
+LOCAL_NUMBER = "local"
+IDENTIFIER = "identifier"
+ANY = "any"
+
+INDEXES = (TITLE, AUTHOR, SUBJECT, ISBN, ISSN, DATE, PUBLISHER, LANGUAGE, LOCAL_NUMBER,
+           IDENTIFIER, ANY)  # fmt: skip
+SORTABLE = (TITLE, AUTHOR, DATE)
+
+KEYED = frozenset({ISBN, ISSN, DATE, LANGUAGE, LOCAL_NUMBER})
+"""Indexes whose terms are whole keys: they have word terms only, and a query term is one key."""
+
+_TERM = String(MAX_TERM_CHARS).with_variant(String(MAX_TERM_CHARS, collation="C"), "postgresql")
+
+terms = Table(
+    "terms",
+    metadata,
+    Column("index_name", String(16), primary_key=True),
+    Column("kind", String(1), primary_key=True),
+    Column("term", _TERM, primary_key=True),
+    Column("record_id", Integer, primary_key=True),
+    Index("ix_terms_record", "record_id"),
+    sqlite_with_rowid=False,
+)
+# No foreign key to records: a record row is never removed (deletions are persistent), and the
+# terms of a deleted record are removed by write_terms(..., None) in the same transaction.
+
+# Subfields indexed per tag (alphabetic codes only: $6 linkage, $0-$9 control data never are).
+_TITLE_FIELDS = {"245": "abfgknps", "246": "abfgnp", "130": "adfgklmnoprst",
+                 "240": "adfgklmnoprs", "440": "anpv", "490": "av"}  # fmt: skip
+_AUTHOR_FIELDS = {"100": "abcdq", "110": "abcdn", "111": "acdenq", "700": "abcdq",
+                  "710": "abcdn", "711": "acdenq"}  # fmt: skip
+_SUBJECT_CODES = "abcdfghklmnopqrstvxyz"
+_PUBLISHER_FIELDS = {"260": "b", "264": "b"}
+_NONFILING = {"245": 2, "240": 2, "440": 2, "130": 1}  # tag -> indicator giving nonfiling chars
+
+_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+_ISBN_CANDIDATE = re.compile(r"[0-9][0-9\- ]{8,16}[0-9Xx]")
+_ISSN_CANDIDATE = re.compile(r"\b(\d{4})-?(\d{3}[\dXx])\b")
+
+
+def _clip(term: str) -> str:
+    return term[:MAX_TERM_CHARS].rstrip()
+
+
+def words_of(text: str) -> list[str]:
+    """The folded word terms of ``text`` (query side and record side alike)."""
+    return [_clip(word) for word in fold(text).split()]
+
+
+def phrase_of(text: str) -> str:
+    """The folded phrase term of ``text`` ("" when nothing searchable is left)."""
+    return _clip(fold(text))
+
+
+def isbn_keys(text: str) -> list[str]:
+    """The ISBN keys in ``text``: hyphens and spaces removed, ISBN-10 and ISBN-13 both given.
+
+    >>> isbn_keys("978-0-306-40615-7 (pbk.)")
+    ['9780306406157', '0306406152']
+    """
+    keys: list[str] = []
+    for candidate in _ISBN_CANDIDATE.findall(text):
+        digits = re.sub(r"[\- ]", "", candidate).lower()
+        if len(digits) == 10 and digits[:9].isdigit():
+            keys += [digits, _isbn13_of(digits)]
+        elif len(digits) == 13 and digits.isdigit():
+            keys.append(digits)
+            if digits.startswith("978"):
+                keys.append(_isbn10_of(digits))
+    return list(dict.fromkeys(keys))
+
+
+def _isbn13_of(isbn10: str) -> str:
+    body = "978" + isbn10[:9]
+    total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(body))
+    return body + str((10 - total % 10) % 10)
+
+
+def _isbn10_of(isbn13: str) -> str:
+    body = isbn13[3:12]
+    check = (11 - sum(int(d) * w for d, w in zip(body, range(10, 1, -1), strict=True)) % 11) % 11
+    return body + ("x" if check == 10 else str(check))
+
+
+def issn_keys(text: str) -> list[str]:
+    """The ISSN keys in ``text``, without the hyphen (``0317-8471`` -> ``03178471``)."""
+    return [(a + b).lower() for a, b in _ISSN_CANDIDATE.findall(text)]
+
+
+def query_keys(index: str, text: str) -> list[str]:
+    """What a query term for a keyed index looks for: ISBN and ISSN keys, or folded words.
+
+    A query ISBN or ISSN that does not parse as one is looked up by its digits, so that a
+    truncated ``978994300`` still works as a prefix.
+    """
+    if index == ISBN:
+        found = isbn_keys(text)
+        return found[:1] or [re.sub(r"[^0-9x]", "", text.lower())]
+    if index == ISSN:
+        found = issn_keys(text)
+        return found[:1] or [re.sub(r"[^0-9x]", "", text.lower())]
+    if index == LOCAL_NUMBER:
+        return ["".join(words_of(text))]
+    return words_of(text)
+
+
+def _linked_tag(field: Field) -> str:
+    """The tag an 880 field stands for (from ``$6 245-01``), or the field's own tag."""
+    if field.tag != "880":
+        return field.tag
+    link = field.get("6") or ""
+    return link[:3]
+
+
+def _text(field: Field, codes: str) -> tuple[str, ...]:
+    """The field's text from ``codes`` subfields, then the texts it is a phrase as: the whole
+    text and its first such subfield, with and without nonfiling characters (an article)."""
+    values = [sf.value for sf in field.subfields if sf.code in codes and sf.value]
+    whole = " ".join(values)
+    if not values:
+        return (whole,)
+    texts = [whole, whole, values[0]]
+    skip = nonfiling(field)
+    if skip:
+        texts += [whole[skip:], values[0][skip:]]
+    return tuple(texts)
+
+
+def nonfiling(field: Field) -> int:
+    """How many leading characters a title field says to skip in filing (an initial article)."""
+    position = _NONFILING.get(_linked_tag(field))
+    if position is None:
+        return 0
+    indicator = field.indicator1 if position == 1 else field.indicator2
+    return int(indicator) if indicator.isdigit() else 0
+
+
+def _data_fields(record: Record, specs: Callable[[str], str | None]) -> Iterator[tuple[str, ...]]:
+    """(text, phrase texts...) of each data field whose (linked) tag ``specs`` takes."""
+    for field in record.get_fields():
+        if field.is_control_field():
+            continue
+        codes = specs(_linked_tag(field))
+        if codes:
+            yield _text(field, codes)
+
+
+def _text_terms(fields: Iterable[tuple[str, ...]]) -> Iterator[tuple[str, str]]:
+    for whole, *phrases in fields:
+        for word in words_of(whole):
+            yield WORD, word
+        for text in phrases:
+            phrase = phrase_of(text)
+            if phrase:
+                yield PHRASE, phrase
+
+
+def _control(record: Record, tag: str) -> str:
+    field = record.get(tag)
+    return (field.data or "") if field is not None else ""
+
+
+def _subfield_values(record: Record, tags: Iterable[str], code: str) -> list[str]:
+    return [v for f in record.get_fields(*tags) for v in f.get_subfields(code) if v]
+
+
+def _years(record: Record) -> list[str]:
+    years: list[str] = []
+    fixed = _control(record, "008")[7:11]
+    if fixed.isdigit():
+        years.append(fixed)
+    for text in _subfield_values(record, ("260", "264"), "c"):
+        years += _YEAR.findall(text)
+    return list(dict.fromkeys(years))
+
+
+def _sort_keys(record: Record, years: list[str]) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    title = record.get("245")
+    if title is not None:
+        key = phrase_of(_text(title, "abnp")[0][nonfiling(title) :])
+        if key:
+            keys[TITLE] = key
+    for field in record.get_fields("100", "110", "111", "700", "710", "711"):
+        key = phrase_of(_text(field, _AUTHOR_FIELDS[field.tag])[0])
+        if key:
+            keys[AUTHOR] = key
+            break
+    if years:
+        keys[DATE] = years[0]
+    return keys
+
+
+def terms_of(record: Record) -> set[tuple[str, str, str]]:
+    """Every ``(index, kind, term)`` of ``record``; ``any`` repeats the other indexes' terms."""
+    found: set[tuple[str, str, str]] = set()
+
+    def add(index: str, pairs: Iterable[tuple[str, str]]) -> None:
+        found.update((index, kind, term) for kind, term in pairs if term)
+
+    add(TITLE, _text_terms(_data_fields(record, _TITLE_FIELDS.get)))
+    add(AUTHOR, _text_terms(_data_fields(record, _AUTHOR_FIELDS.get)))
+    add(
+        SUBJECT,
+        _text_terms(
+            _data_fields(record, lambda tag: _SUBJECT_CODES if tag.startswith("6") else None)
+        ),
+    )
+    add(PUBLISHER, _text_terms(_data_fields(record, _PUBLISHER_FIELDS.get)))
+    isbns = [k for v in _subfield_values(record, ("020",), "a") for k in isbn_keys(v)]
+    issns = [k for v in _subfield_values(record, ("022",), "a") for k in issn_keys(v)]
+    years = _years(record)
+    local = words_of(_control(record, "001").strip())
+    add(ISBN, ((WORD, k) for k in isbns))
+    add(ISSN, ((WORD, k) for k in issns))
+    add(DATE, ((WORD, y) for y in years))
+    add(LANGUAGE, ((WORD, code) for code in languages(record)))
+    local_key = "".join(local)
+    add(LOCAL_NUMBER, [(WORD, local_key)])
+    others = _subfield_values(record, ("024", "035"), "a") + _subfield_values(record, ("856",), "u")
+    add(IDENTIFIER, [(WORD, k) for k in (*isbns, *issns)] + [(WORD, local_key)])
+    add(IDENTIFIER, _text_terms((value, value) for value in others))
+    found.update((ANY, kind, term) for index, kind, term in list(found))
+    found.update((index, SORT, key) for index, key in _sort_keys(record, years).items())
+    return found
+
+
+def write_terms(connection: Connection, record_id: int, record: Record | None) -> None:
+    """Replace the terms of ``record_id`` with those of ``record`` (``None``: it was deleted).
+
+    Runs on the caller's connection, inside its transaction: one DELETE and one executemany
+    INSERT per record.
+    """
+    connection.execute(delete(terms).where(terms.c.record_id == record_id))
+    if record is None:
+        return
+    rows = [
+        {"index_name": index, "kind": kind, "term": term, "record_id": record_id}
+        for index, kind, term in terms_of(record)
+    ]
+    if rows:
+        connection.execute(insert(terms), rows)
+
+
+def write_terms_many(connection: Connection, changes: list[tuple[int, Record | None]]) -> None:
+    """:func:`write_terms` for many records at once: one DELETE and one INSERT in all."""
+    if not changes:
+        return
+    connection.execute(delete(terms).where(terms.c.record_id.in_([rid for rid, _ in changes])))
+    rows = [
+        {"index_name": index, "kind": kind, "term": term, "record_id": record_id}
+        for record_id, record in changes
+        if record is not None
+        for index, kind, term in terms_of(record)
+    ]
+    if rows:
+        connection.execute(insert(terms), rows)
+
+
+def rebuild(engine: Engine, *, batch: int = 1000) -> int:
+    """Recompute the terms of every live record, ``batch`` records per transaction; returns how
+    many. For a catalogue written before the index existed or after the extraction rules
+    changed (``koprik`` can offer it as a maintenance command)."""
+    r = models.records
+    done, after = 0, 0
+    while True:
+        with engine.begin() as connection:
+            rows = connection.execute(
+                select(r.c.id, r.c.marc)
+                .where(r.c.id > after, r.c.deleted.is_(False))
+                .order_by(r.c.id)
+                .limit(batch)
+            ).all()
+            for row in rows:
+                write_terms(connection, row.id, Record(data=row.marc, force_utf8=True))
+        if not rows:
+            return done
+        done += len(rows)
+        after = rows[-1].id

@@ -1,0 +1,100 @@
+"""The Z39.50 target: an asyncio TCP server, one :class:`Session` per connection.
+
+Each connection reads one PDU at a time (bounded by ``server.z3950_max_pdu_bytes``, so a length
+field claiming gigabytes ends the connection before anything is allocated), answers it, and
+waits for the next for at most ``server.z3950_idle_timeout`` seconds. A PDU that cannot be
+decoded, or any failure while answering, ends that connection only (with a Close PDU saying
+why when the socket still works); every other connection carries on.
+
+>>> server = await start_target(settings, catalog)   # koprik serve
+>>> async with server:
+...     await server.serve_forever()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from catalog import Catalog
+from config import Settings
+from protocols.z3950.codec import PduError, decode_pdu, encode_pdu
+from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
+from provider.z3950.backend import Backend
+from provider.z3950.session import (
+    CLOSE_LACK_OF_ACTIVITY,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_RESOURCES,
+    CLOSE_SYSTEM_PROBLEM,
+    Pdu,
+    Session,
+    close_pdu,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def start_target(settings: Settings, catalog: Catalog) -> asyncio.AbstractServer:
+    """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` until closed."""
+    backend = Backend(catalog)
+    encode_pdu(*close_pdu(CLOSE_LACK_OF_ACTIVITY))  # compiles the codec now, not for a client
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await serve_connection(Session(backend, settings.server), reader, writer)
+
+    return await asyncio.start_server(
+        on_connection, settings.server.host, settings.server.z3950_port
+    )
+
+
+async def serve_connection(
+    session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Answer PDUs on one connection until Close, idleness, a bad PDU or a broken socket."""
+    peer = writer.get_extra_info("peername")
+    settings = session.settings
+    try:
+        while True:
+            try:
+                data = await asyncio.wait_for(
+                    read_pdu(reader, settings.z3950_max_pdu_bytes), settings.z3950_idle_timeout
+                )
+                name, value = decode_pdu(data)
+            except TimeoutError:
+                await _send(writer, close_pdu(CLOSE_LACK_OF_ACTIVITY, "idle"))
+                return
+            except IncompleteRead:
+                return
+            except PduTooLarge as error:
+                log.info("z39.50 %s: %s; closing", peer, error)
+                await _send(writer, close_pdu(CLOSE_RESOURCES, str(error)))
+                return
+            except PduError as error:
+                log.info("z39.50 %s: bad PDU (%s); closing", peer, error)
+                await _send(writer, close_pdu(CLOSE_PROTOCOL_ERROR, "malformed PDU"))
+                return
+            try:
+                responses, done = await session.handle(name, value)
+                for response in responses:
+                    await _send(writer, response)
+            except (ConnectionError, OSError):
+                return
+            except Exception:
+                log.exception("z39.50 %s: failed answering %s; closing", peer, name)
+                await _send(writer, close_pdu(CLOSE_SYSTEM_PROBLEM, "internal error"))
+                return
+            if done:
+                return
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.wait_closed()
+
+
+async def _send(writer: asyncio.StreamWriter, pdu: Pdu) -> None:
+    """Write one PDU; a peer that has gone is not an error."""
+    data = encode_pdu(*pdu)
+    with contextlib.suppress(ConnectionError, OSError):
+        writer.write(data)
+        await writer.drain()

@@ -1,0 +1,429 @@
+"""One Z39.50 association: its negotiated state, its result sets, and an answer to each PDU.
+
+:meth:`Session.handle` takes a decoded request PDU and returns the response PDUs and whether
+the association ends. Refusals become Bib-1 diagnostics inside the response (never a dropped
+connection); a PDU that has no place in a target's conversation (a response, a request before
+Init) ends the association with a Close (protocolError).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalog.query import MAX_SCAN_TERMS, Query
+from config import ServerSettings
+from protocols.z3950 import bib1, oids
+from protocols.z3950.charset import proposed_charsets, response_other_info
+from protocols.z3950.codec import OPTION_BITS, PduError, bit_string, set_bits
+from protocols.z3950.pqf import UnsupportedQuery, rpn_from_pdu, term_from_pdu
+from provider.z3950.attributes import Bib1Error
+from provider.z3950.backend import Backend, Fetched
+from provider.z3950.records import request_of
+
+Pdu = tuple[str, dict[str, Any]]
+
+IMPLEMENTATION = {"implementationId": "Koprik", "implementationName": "Koprik Z39.50 target",
+                  "implementationVersion": "1"}  # fmt: skip
+SUPPORTED_OPTIONS = frozenset(
+    OPTION_BITS[name]
+    for name in ("search", "present", "delSet", "scan", "sort", "namedResultSets",
+                 "negotiationModel")
+)  # fmt: skip
+MIN_MESSAGE_SIZE = 4096
+MAX_PRESENT = 1000
+"""Most records one Present (or piggybacked Search) returns."""
+WINDOW = 100
+"""Ids of a one-term result read at search time; more are read as Presents go further."""
+
+CLOSE_FINISHED, CLOSE_SYSTEM_PROBLEM, CLOSE_PROTOCOL_ERROR = 0, 2, 6
+CLOSE_RESOURCES, CLOSE_LACK_OF_ACTIVITY = 4, 7
+PRESENT_SUCCESS, PRESENT_PARTIAL_MESSAGE_SIZE, PRESENT_FAILURE = 0, 2, 5
+SCAN_SUCCESS, SCAN_FAILURE = 0, 6
+SORT_SUCCESS, SORT_FAILURE = 0, 2
+DELETE_SUCCESS, DELETE_NO_SUCH_SET, DELETE_NOT_ALL = 0, 1, 9
+RESULT_SET_NONE = 3
+
+
+def diag_rec(error: Bib1Error) -> dict[str, Any]:
+    """The DefaultDiagFormat of a Bib-1 diagnostic (addinfo as yaz sends it, v2 form)."""
+    return {
+        "diagnosticSetId": oids.BIB1_DIAGNOSTIC_SET,
+        "condition": error.code,
+        "addinfo": ("v2Addinfo", error.addinfo),
+    }
+
+
+def close_pdu(reason: int, text: str = "") -> Pdu:
+    value: dict[str, Any] = {"closeReason": reason}
+    if text:
+        value["diagnosticInformation"] = text
+    return "close", value
+
+
+@dataclass
+class StoredSet:
+    """A result set: ``count`` records matched, the ids of the first of them kept in order
+    (a compact array: a session may hold many sets of up to ``Backend.max_result_set`` ids).
+
+    ``query`` is kept while ``ids`` is only a first window of the result: more ids are read
+    when a Present, Sort or ``@set`` reference needs them.
+    """
+
+    ids: array[int]
+    count: int
+    query: Query | None = None
+
+    def wanted(self, end: int, backend: Backend) -> None:
+        """Make sure ids up to position ``end`` (or the end of the set) are read (blocking)."""
+        limit = min(self.count, backend.max_result_set)
+        while self.query is not None and len(self.ids) < min(end, limit):
+            after = self.ids[-1] if self.ids else 0
+            more = backend.more(self.query, after, max(end - len(self.ids), WINDOW))
+            self.ids.extend(more[: limit - len(self.ids)])
+            if not more or len(self.ids) >= limit:
+                self.query = None
+
+
+@dataclass
+class Session:
+    """The state of one association; ``backend`` calls run in worker threads."""
+
+    backend: Backend
+    settings: ServerSettings
+    initialized: bool = False
+    utf8: bool = False
+    preferred_message_size: int = 1024 * 1024
+    exceptional_record_size: int = 1024 * 1024
+    sets: dict[str, StoredSet] = field(default_factory=dict)
+
+    async def handle(self, name: str, value: dict[str, Any]) -> tuple[list[Pdu], bool]:
+        """The responses to one request PDU and whether the association is over."""
+        if name == "close":
+            return [close_pdu(CLOSE_FINISHED)], True
+        if name == "initRequest" and not self.initialized:
+            return [self._init(value)], False
+        handler = self._handlers().get(name)
+        if handler is None or not self.initialized:
+            return [close_pdu(CLOSE_PROTOCOL_ERROR, f"unexpected {name}")], True
+        response = await handler(value)
+        reference = value.get("referenceId")
+        if reference is not None:
+            response[1]["referenceId"] = reference
+        return [response], False
+
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {
+            "searchRequest": self._search,
+            "presentRequest": self._present,
+            "scanRequest": self._scan,
+            "sortRequest": self._sort,
+            "deleteResultSetRequest": self._delete,
+        }
+
+    # -- Init --------------------------------------------------------------------------------
+
+    def _init(self, request: dict[str, Any]) -> Pdu:
+        self.initialized = True
+        limit = self.settings.z3950_max_pdu_bytes
+        self.preferred_message_size = _clamp(request["preferredMessageSize"], limit)
+        self.exceptional_record_size = max(
+            self.preferred_message_size, _clamp(request["exceptionalRecordSize"], limit)
+        )
+        versions = set_bits(request["protocolVersion"]) & {0, 1, 2}
+        options = set_bits(request["options"]) & SUPPORTED_OPTIONS
+        response: dict[str, Any] = {
+            "protocolVersion": bit_string(versions or {1}),
+            "options": bit_string(options),
+            "preferredMessageSize": self.preferred_message_size,
+            "exceptionalRecordSize": self.exceptional_record_size,
+            "result": True,
+            **IMPLEMENTATION,
+        }
+        if "referenceId" in request:
+            response["referenceId"] = request["referenceId"]
+        try:
+            proposed, _records = proposed_charsets(request.get("otherInfo"))
+        except PduError:
+            proposed = []
+        if proposed:
+            self.utf8 = any(name.upper() in ("UTF-8", "UTF8") for name in proposed)
+            response["otherInfo"] = response_other_info("UTF-8" if self.utf8 else None, self.utf8)
+        return "initResponse", response
+
+    # -- Search ------------------------------------------------------------------------------
+
+    async def _search(self, request: dict[str, Any]) -> Pdu:
+        name = request["resultSetName"]
+        failed = {"resultCount": 0, "numberOfRecordsReturned": 0, "nextResultSetPosition": 0,
+                  "searchStatus": False, "resultSetStatus": RESULT_SET_NONE}  # fmt: skip
+        try:
+            self._check_databases(request["databaseNames"])
+            self._check_new_set(name, request["replaceIndicator"])
+            rpn = _rpn_of(request["query"])
+            query, result = await asyncio.to_thread(
+                self.backend.search, rpn, self._set_ids, window=WINDOW
+            )
+        except Bib1Error as error:
+            self.sets.pop(name, None)
+            return "searchResponse", {**failed, "records": ("nonSurrogateDiagnostic",
+                                                            diag_rec(error))}  # fmt: skip
+        self.sets[name] = StoredSet(
+            array("q", result.ids), result.count, None if result.complete else query
+        )
+        response: dict[str, Any] = {
+            "resultCount": result.count,
+            "numberOfRecordsReturned": 0,
+            "nextResultSetPosition": 1,
+            "searchStatus": True,
+        }
+        piggyback = _piggyback_size(request, result.count)
+        if piggyback:
+            names = request.get(
+                "smallSetElementSetNames" if result.count <= request["smallSetUpperBound"]
+                else "mediumSetElementSetNames"
+            )  # fmt: skip
+            syntax = request.get("preferredRecordSyntax")
+            try:
+                records = await self._records(name, 1, piggyback, syntax, _element_set_name(names))
+            except Bib1Error as error:
+                records = {"presentStatus": PRESENT_FAILURE,
+                           "records": ("nonSurrogateDiagnostic", diag_rec(error))}  # fmt: skip
+            response.update(records)
+        return "searchResponse", response
+
+    def _check_databases(self, names: Sequence[str]) -> None:
+        known = {"default", self.settings.z3950_database.lower()}
+        for database in names:
+            if database.lower() not in known:
+                raise Bib1Error(bib1.DATABASE_DOES_NOT_EXIST, database)
+        if not names:
+            raise Bib1Error(bib1.DATABASE_DOES_NOT_EXIST, "")
+
+    def _check_new_set(self, name: str, replace: bool) -> None:
+        if name in self.sets:
+            if not replace:
+                raise Bib1Error(21, name)
+            return
+        if len(self.sets) >= self.settings.z3950_max_result_sets:
+            raise Bib1Error(112, str(self.settings.z3950_max_result_sets))
+
+    def _set_ids(self, name: str) -> list[int]:
+        """Every id of set ``name`` (runs in the worker thread of the search using it)."""
+        stored = self.sets.get(name)
+        if stored is None:
+            raise Bib1Error(bib1.RESULT_SET_DOES_NOT_EXIST, name)
+        stored.wanted(stored.count, self.backend)
+        return stored.ids.tolist()
+
+    # -- Present -----------------------------------------------------------------------------
+
+    async def _present(self, request: dict[str, Any]) -> Pdu:
+        failed = {"numberOfRecordsReturned": 0, "nextResultSetPosition": 0,
+                  "presentStatus": PRESENT_FAILURE}  # fmt: skip
+        composition = request.get("recordComposition")
+        try:
+            if request.get("additionalRanges"):
+                raise Bib1Error(bib1.ADDITIONAL_RANGES_NOT_SUPPORTED)
+            if composition is not None and composition[0] != "simple":
+                raise Bib1Error(244)
+            element_set = _element_set_name(composition[1] if composition else None)
+            response = await self._records(
+                request["resultSetId"],
+                request["resultSetStartPoint"],
+                request["numberOfRecordsRequested"],
+                request.get("preferredRecordSyntax"),
+                element_set,
+            )
+        except Bib1Error as error:
+            return "presentResponse", {**failed, "records": ("nonSurrogateDiagnostic",
+                                                             diag_rec(error))}  # fmt: skip
+        return "presentResponse", response
+
+    async def _records(
+        self, name: str, start: int, number: int, syntax: str | None, element_set: str | None
+    ) -> dict[str, Any]:
+        """Records ``start``.. of set ``name`` as response fields (Present and piggybacking)."""
+        stored = self.sets.get(name)
+        if stored is None:
+            raise Bib1Error(bib1.RESULT_SET_DOES_NOT_EXIST, name)
+        number = min(number, MAX_PRESENT)
+        if stored.query is not None and number > 0:
+            await asyncio.to_thread(stored.wanted, start - 1 + number, self.backend)
+        if start < 1 or number < 0 or (number > 0 and start > len(stored.ids)):
+            raise Bib1Error(bib1.PRESENT_OUT_OF_RANGE, f"{start}+{number} of {len(stored.ids)}")
+        request = request_of(syntax, element_set, self.utf8)
+        wanted = stored.ids[start - 1 : start - 1 + number].tolist()
+        fetched = await asyncio.to_thread(self.backend.fetch, wanted, request)
+        records, status = self._fit(fetched)
+        return {
+            "numberOfRecordsReturned": len(records),
+            "nextResultSetPosition": start + len(records),
+            "presentStatus": status,
+            "records": ("responseRecords", records),
+        }
+
+    def _fit(self, fetched: list[Fetched]) -> tuple[list[dict[str, Any]], int]:
+        """The records that fit the preferred message size (the first one may be larger, up to
+        the exceptional record size, else it is a diagnostic 16/17)."""
+        database = self.settings.z3950_database
+        records: list[dict[str, Any]] = []
+        total = 0
+        for item in fetched:
+            record, diagnostic, size = item.record, item.diagnostic, item.size
+            limit = self.exceptional_record_size if not records else self.preferred_message_size
+            if record is not None and total + size > limit:
+                if records:
+                    return records, PRESENT_PARTIAL_MESSAGE_SIZE
+                code = 17 if size > self.exceptional_record_size else 16
+                record, diagnostic = None, Bib1Error(code, str(size))
+            total += size
+            if record is not None:
+                records.append({"name": database, "record": ("retrievalRecord", record)})
+            elif diagnostic is not None:
+                surrogate = ("surrogateDiagnostic", ("defaultFormat", diag_rec(diagnostic)))
+                records.append({"name": database, "record": surrogate})
+        return records, PRESENT_SUCCESS
+
+    # -- Scan --------------------------------------------------------------------------------
+
+    async def _scan(self, request: dict[str, Any]) -> Pdu:
+        number = request["numberOfTermsRequested"]
+        position = request.get("preferredPositionInResponse", 1)
+        try:
+            self._check_databases(request["databaseNames"])
+            attribute_set = request.get("attributeSet", oids.BIB1_ATTRIBUTE_SET)
+            if attribute_set != oids.BIB1_ATTRIBUTE_SET:
+                raise Bib1Error(bib1.UNSUPPORTED_ATTRIBUTE_SET, attribute_set)
+            if request.get("stepSize", 0) != 0:
+                raise Bib1Error(205, str(request["stepSize"]))
+            if not 0 <= number <= MAX_SCAN_TERMS:
+                raise Bib1Error(1029, str(MAX_SCAN_TERMS))
+            if not 1 <= position <= number + 1:
+                raise Bib1Error(233, str(position))
+            start = _term_of(request["termListAndStartPoint"])
+            page = await asyncio.to_thread(self.backend.scan, start, number, position)
+        except Bib1Error as error:
+            return "scanResponse", {
+                "scanStatus": SCAN_FAILURE,
+                "numberOfEntriesReturned": 0,
+                "entries": {"nonsurrogateDiagnostics": [("defaultFormat", diag_rec(error))]},
+            }
+        entries = [
+            ("termInfo", {"term": ("general", entry.term.encode("utf-8")),
+                          "globalOccurrences": entry.count})
+            for entry in page.entries
+        ]  # fmt: skip
+        return "scanResponse", {
+            "stepSize": 0,
+            "scanStatus": SCAN_SUCCESS,
+            "numberOfEntriesReturned": len(entries),
+            "positionOfTerm": page.position,
+            "entries": {"entries": entries},
+        }
+
+    # -- Sort --------------------------------------------------------------------------------
+
+    async def _sort(self, request: dict[str, Any]) -> Pdu:
+        inputs = request["inputResultSetNames"]
+        output = request["sortedResultSetName"]
+        try:
+            if len(inputs) != 1:
+                raise Bib1Error(230, str(len(inputs)))
+            stored = self.sets.get(inputs[0])
+            if stored is None:
+                raise Bib1Error(bib1.RESULT_SET_DOES_NOT_EXIST, inputs[0])
+            if output != inputs[0]:
+                self._check_new_set(output, True)
+            keys = [_sort_key(spec) for spec in request["sortSequence"]]
+            await asyncio.to_thread(stored.wanted, stored.count, self.backend)
+            ids = await asyncio.to_thread(self.backend.sort, stored.ids.tolist(), keys)
+        except Bib1Error as error:
+            diagnostics = [("defaultFormat", diag_rec(error))]
+            return "sortResponse", {"sortStatus": SORT_FAILURE, "resultSetStatus": 4,
+                                    "diagnostics": diagnostics}  # fmt: skip
+        self.sets[output] = StoredSet(array("q", ids), stored.count)
+        return "sortResponse", {"sortStatus": SORT_SUCCESS, "resultCount": stored.count}
+
+    # -- Delete result sets ------------------------------------------------------------------
+
+    async def _delete(self, request: dict[str, Any]) -> Pdu:
+        if request["deleteFunction"] == 1:
+            self.sets.clear()
+            return "deleteResultSetResponse", {"deleteOperationStatus": DELETE_SUCCESS}
+        statuses = []
+        for name in request.get("resultSetList", []):
+            found = self.sets.pop(name, None) is not None
+            statuses.append({"id": name, "status": DELETE_SUCCESS if found else DELETE_NO_SUCH_SET})
+        overall = DELETE_SUCCESS
+        if any(s["status"] != DELETE_SUCCESS for s in statuses):
+            overall = DELETE_NOT_ALL
+        return "deleteResultSetResponse", {"deleteOperationStatus": overall,
+                                           "deleteListStatuses": statuses}  # fmt: skip
+
+
+def _clamp(requested: int, limit: int) -> int:
+    return max(MIN_MESSAGE_SIZE, min(requested, limit))
+
+
+def _rpn_of(query: tuple[str, Any]) -> Any:
+    kind, value = query
+    if kind not in ("type-1", "type-101"):
+        raise Bib1Error(bib1.QUERY_TYPE_NOT_SUPPORTED, kind)
+    try:
+        return rpn_from_pdu(value)
+    except UnsupportedQuery as error:
+        raise Bib1Error(error.code, error.addinfo) from error
+
+
+def _term_of(attributes_plus_term: dict[str, Any]) -> Any:
+    try:
+        return term_from_pdu(attributes_plus_term)
+    except UnsupportedQuery as error:
+        raise Bib1Error(error.code, error.addinfo) from error
+
+
+def _element_set_name(names: tuple[str, Any] | None) -> str | None:
+    if names is None:
+        return None
+    kind, value = names
+    if kind == "genericElementSetName":
+        return value
+    return value[0]["esn"] if value else None
+
+
+def _piggyback_size(request: dict[str, Any], count: int) -> int:
+    """How many records a Search response carries (small-set and medium-set rules)."""
+    if count == 0:
+        return 0
+    if count <= request["smallSetUpperBound"]:
+        return min(count, MAX_PRESENT)
+    if count < request["largeSetLowerBound"]:
+        return min(count, request["mediumSetPresentNumber"], MAX_PRESENT)
+    return 0
+
+
+def _sort_key(spec: dict[str, Any]) -> tuple[dict[int, int] | str, bool]:
+    relation = spec["sortRelation"]
+    if relation not in (0, 1):
+        raise Bib1Error(214, str(relation))
+    kind, element = spec["sortElement"]
+    if kind != "generic":
+        raise Bib1Error(210)
+    key_kind, key = element
+    if key_kind == "sortfield":
+        return key, relation == 1
+    if key_kind != "sortAttributes":
+        raise Bib1Error(207, key_kind)
+    if key["id"] != oids.BIB1_ATTRIBUTE_SET:
+        raise Bib1Error(bib1.UNSUPPORTED_ATTRIBUTE_SET, key["id"])
+    attributes: dict[int, int] = {}
+    for item in key["list"]:
+        value_kind, value = item["attributeValue"]
+        if value_kind != "numeric":
+            raise Bib1Error(246, str(item["attributeType"]))
+        attributes[item["attributeType"]] = value
+    return attributes, relation == 1

@@ -1,0 +1,301 @@
+"""Our Z39.50 target as yaz-client sees it: command files run with ``yaz-client -f``.
+
+The catalogue holds the hand-made records of ``tests.z3950_target_fixtures``; every search names
+exactly the 001s it must find. Records are shown as SUTRS with element set B, whose text keeps
+the 001, so the test reads which records came back from what yaz-client printed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from catalog.sets import languages
+from config import load_settings
+from tests.servers import koprik_serve, write_config
+from tests.z3950_target_fixtures import (
+    ISBN10_HERITAGE,
+    ISBN_KHAMSA,
+    ISSN_UZB_HISTORY,
+    handmade_records,
+    running_target,
+    yaz_client,
+)
+
+pytestmark = pytest.mark.interop
+
+NAVOIY = {"uz-nav-cyr", "uz-nav-lat", "us-nav-alalc"}
+OZBEKISTON = {"uz-history-cyr", "uz-history-lat", "uz-ovozi", "us-adabiyoti"}
+
+# (PQF query, the 001s it must find)
+SEARCHES: list[tuple[str, set[str]]] = [
+    # Use attributes
+    ("@attr 1=4 xamsa", NAVOIY),
+    ("@attr 1=4 tarixi", {"uz-history-cyr", "uz-history-lat"}),
+    ("@attr 1=1003 frye", {"en-heritage"}),
+    ("@attr 1=1003 толстой", {"ru-tolstoy"}),
+    (f"@attr 1=7 {ISBN_KHAMSA[:3]}-{ISBN_KHAMSA[3:7]}-{ISBN_KHAMSA[7:12]}-{ISBN_KHAMSA[12]}",
+     {"uz-nav-cyr"}),
+    (f"@attr 1=7 {ISBN10_HERITAGE}", {"en-heritage"}),
+    ("@attr 1=7 9780521801652", {"en-heritage"}),
+    (f"@attr 1=8 {ISSN_UZB_HISTORY}", {"uz-history-cyr"}),
+    (f"@attr 1=8 {ISSN_UZB_HISTORY.replace('-', '')}", {"uz-history-cyr"}),
+    ("@attr 1=21 adabiyoti", {"uz-nav-cyr", "uz-nav-lat"}),
+    ("@attr 1=21 тарих", {"uz-history-cyr"}),
+    ("@attr 1=31 1996", {"en-heritage"}),
+    ("@attr 1=12 uz-ovozi", {"uz-ovozi"}),
+    ('@attr 1=1007 "(OCoLC)123456789"', {"uz-history-lat"}),
+    (f"@attr 1=1007 {ISBN10_HERITAGE}", {"en-heritage"}),
+    ("@attr 1=1007 https://example.org/heritage", {"en-heritage"}),
+    ("@attr 1=1016 sharq", {"uz-nav-cyr", "uz-nav-lat", "uz-history-lat"}),
+    ("@attr 1=1016 1441", NAVOIY),
+    # Booleans
+    ("@and @attr 1=1003 navoiy @attr 1=31 1991", {"uz-nav-cyr"}),
+    ("@or @attr 1=4 voyna @attr 1=1003 frye", {"ru-tolstoy", "en-heritage"}),
+    ("@not @attr 1=1003 navoiy @attr 1=31 1991", {"uz-nav-lat", "us-nav-alalc"}),
+    # Phrase against word
+    ('@attr 1=4 @attr 4=1 "ozbekiston tarixi"', {"uz-history-cyr", "uz-history-lat"}),
+    ("@attr 1=4 @attr 4=1 tarixi", set()),
+    ("@attr 1=4 @attr 4=2 tarixi", {"uz-history-cyr", "uz-history-lat"}),
+    ('@attr 1=4 @attr 4=1 "heritage of central asia"', {"en-heritage"}),
+    # Right truncation
+    ("@attr 1=4 @attr 5=1 ozbek", OZBEKISTON),
+    ("@attr 1=4 @attr 5=100 ozbek", set()),
+    ('@attr 1=4 @attr 4=1 @attr 5=1 "ozbekiston o"', {"uz-ovozi"}),
+    # Date relations on 1=31
+    ("@attr 1=31 @attr 2=1 1991", {"us-nav-alalc", "ru-tolstoy"}),
+    ("@attr 1=31 @attr 2=2 1991", {"us-nav-alalc", "ru-tolstoy", "uz-nav-cyr"}),
+    ("@attr 1=31 @attr 2=3 1991", {"uz-nav-cyr"}),
+    ("@attr 1=31 @attr 2=4 2010", {"uz-ovozi", "uz-nav-lat"}),
+    ("@attr 1=31 @attr 2=5 2010", {"uz-nav-lat"}),
+    # Script-blind search
+    ("@attr 1=1003 navoiy", NAVOIY),
+    ("@attr 1=1003 навоий", NAVOIY),
+    ("@attr 1=1003 navoiĭ", NAVOIY),
+    ("@attr 1=4 o'zbekiston", OZBEKISTON),
+    ("@attr 1=4 o‘zbekiston", OZBEKISTON),
+    ("@attr 1=4 oʻzbekiston", OZBEKISTON),
+    ("@attr 1=4 ўзбекистон", OZBEKISTON),
+    ("@attr 1=4 Ŭzbekiston", OZBEKISTON),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    with running_target(tmp_path_factory.mktemp("z3950"), handmade_records()) as running:
+        yield running.port
+
+
+@pytest.fixture
+def yaz(target: int, tmp_path: Path):  # type: ignore[no-untyped-def]
+    def run(*commands: str, utf8: bool = True) -> str:
+        return yaz_client(target, list(commands), folder=tmp_path, utf8=utf8)
+
+    return run
+
+
+def found_ids(output: str) -> list[set[str]]:
+    """The 001s shown after each search of a yaz-client run (SUTRS, element set B)."""
+    segments = output.split("Sent searchRequest.")[1:]
+    return [set(re.findall(r"^=001  (\S+)", segment, re.M)) for segment in segments]
+
+
+def unescape(output: str) -> str:
+    """yaz-client prints the non-ASCII bytes of a SUTRS record as ``\\XHH``; undo that."""
+    return re.sub(
+        r"(?:\\X[0-9A-F]{2})+",
+        lambda m: bytes.fromhex(m[0].replace("\\X", "")).decode("utf-8", "replace"),
+        output,
+    )
+
+
+def hits(output: str) -> list[int]:
+    return [int(n) for n in re.findall(r"Number of hits: (\d+)", output)]
+
+
+def test_charset_utf8_is_accepted(yaz) -> None:  # type: ignore[no-untyped-def]
+    output = yaz()
+    assert "Connection accepted by v3 target." in output
+    assert "Accepted character set : UTF-8" in output
+
+
+@pytest.mark.parametrize("start", range(0, len(SEARCHES), 20))
+def test_every_search_finds_exactly_its_records(yaz, start: int) -> None:  # type: ignore[no-untyped-def]
+    searches = SEARCHES[start : start + 20]  # each session may keep 32 result sets
+    commands = ["format sutrs", "elements B"]
+    for query, _ in searches:
+        commands += [f"find {query}", "show 1+20"]
+    output = yaz(*commands)
+    found = found_ids(output)
+    counts = hits(output)
+    assert len(found) == len(searches) == len(counts), output
+    for (query, expected), ids, count in zip(searches, found, counts, strict=True):
+        assert (ids, count) == (expected, len(expected)), query
+
+
+def test_result_sets_per_session_are_limited(yaz) -> None:  # type: ignore[no-untyped-def]
+    output = yaz(*["find @attr 1=4 xamsa"] * 33, "delete 1", "find @attr 1=4 xamsa")
+    assert hits(output) == [3] * 32 + [0, 3]
+    assert "[112] Too many result sets created -- v2 addinfo '32'" in output
+
+
+def test_present_usmarc_in_utf8_and_brief(yaz) -> None:  # type: ignore[no-untyped-def]
+    output = yaz("format usmarc", "find @attr 1=12 uz-nav-cyr", "elements F", "show 1+1",
+                 "elements B", "show 1+1")  # fmt: skip
+    full, brief = output.split("Sent presentRequest")[1:]
+    assert "001 uz-nav-cyr" in full and "Навоий, Алишер" in full and "650" in full
+    assert re.search(r"^\d{5}nam a", full, re.M)  # leader/09 a: UTF-8
+    assert "245 10 $a Хамса : $b беш достон" in brief
+    assert "650" not in brief and "020" in brief and "260" in brief
+
+
+def test_present_usmarc_in_marc8(yaz) -> None:  # type: ignore[no-untyped-def]
+    output = yaz("format usmarc", "elements marc8", "find @attr 1=12 uz-nav-cyr", "show 1+1")
+    record = output.split("Sent presentRequest")[1]
+    assert "\x1b(N" in record  # Cyrillic through the MARC-8 escape to basic Cyrillic
+    assert re.search(r"^\d{5}nam  ", record, re.M)  # leader/09 blank: MARC-8
+
+
+def test_marc8_when_utf8_was_not_negotiated(yaz) -> None:  # type: ignore[no-untyped-def]
+    output = yaz("format usmarc", "find @attr 1=12 uz-nav-cyr", "show 1+1", utf8=False)
+    assert "\x1b(N" in output.split("Sent presentRequest")[1]
+
+
+@pytest.mark.parametrize(
+    ("element_set", "expected"),
+    [
+        ("marcxml", '<controlfield tag="001">uz-nav-cyr</controlfield>'),
+        ("F", '<controlfield tag="001">uz-nav-cyr</controlfield>'),
+        ("dc", "<dc:title>Хамса : беш достон</dc:title>"),
+        ("mods", "<title>Хамса</title>"),
+        ("B", '<datafield tag="020" ind1=" " ind2=" ">'),
+    ],
+)
+def test_present_xml(yaz, element_set: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    output = yaz("format xml", f"elements {element_set}", "find @attr 1=12 uz-nav-cyr",
+                 "show 1+1")  # fmt: skip
+    record = output.split("Sent presentRequest")[1]
+    assert "Record type: XML" in record
+    assert expected in record
+
+
+def test_present_sutrs(yaz) -> None:  # type: ignore[no-untyped-def]
+    output = yaz("format sutrs", "find @attr 1=12 ru-tolstoy", "show 1+1")
+    record = unescape(output.split("Sent presentRequest")[1])
+    assert "Record type: SUTRS" in record
+    assert "=245  10$aВойна и мир" in record
+
+
+def test_scan_title_with_counts(yaz) -> None:  # type: ignore[no-untyped-def]
+    output = yaz("scansize 3", "scanpos 2", "scan @attr 1=4 tarixi")
+    assert "3 entries, position=2" in output
+    lines = re.findall(r"^[* ] (\S.*) \((\d+)\)$", output, re.M)
+    assert lines == [("ozbekiston", "4"), ("tarixi", "2"), ("the", "1")]
+    phrases = yaz("scan @attr 1=4 @attr 4=1 ozbekiston")
+    assert ("ozbekiston tarixi", "2") in re.findall(r"^[* ] (\S.*) \((\d+)\)$", phrases, re.M)
+
+
+def test_sort_by_date_and_title(yaz) -> None:  # type: ignore[no-untyped-def]
+    output = yaz("format sutrs", "elements B", "find @attr 1=1003 navoiy",
+                 "sort 1=31 <", "show 1+3", "sort 1=31 >", "show 1+3",
+                 "find @attr 1=1016 1996", "find @or @set 1 @set 2", "sort 1=4 <",
+                 "show 1+4")  # fmt: skip
+    assert output.count("Received SortResponse: status=success") == 3
+    ascending, descending, by_title = [
+        re.findall(r"^=001  (\S+)", part, re.M) for part in output.split("Sent presentRequest")[1:]
+    ]
+    assert ascending == ["us-nav-alalc", "uz-nav-cyr", "uz-nav-lat"]
+    assert descending == list(reversed(ascending))
+    # "The heritage..." files under h (nonfiling 4), after Khamsa and the Xamsas? No: k < x.
+    assert by_title[0] == "en-heritage" and set(by_title[1:]) == NAVOIY
+
+
+def test_second_named_result_set(yaz) -> None:  # type: ignore[no-untyped-def]
+    output = yaz("format sutrs", "elements B", "find @attr 1=1003 navoiy", "find @attr 1=4 voyna",
+                 "find @and @set 1 @attr 1=31 2015", "show 1+5", "find @set 2", "show 1+5",
+                 "find @set 99")  # fmt: skip
+    assert hits(output) == [3, 1, 1, 1, 0]
+    assert found_ids(output)[2:4] == [{"uz-nav-lat"}, {"ru-tolstoy"}]
+    assert "[30] Specified result set does not exist -- v2 addinfo '99'" in output
+
+
+@pytest.mark.parametrize(
+    ("commands", "printed"),
+    [
+        (["find @attr 1=9 x"], "[114] Unsupported Use attribute -- v2 addinfo '9'"),
+        (["find @attr 2=6 @attr 1=4 x"], "[117] Unsupported Relation attribute -- v2 addinfo '6'"),
+        (["find @attr 1=4 @attr 4=105 x"], "[118] Unsupported Structure attribute"),
+        (["find @attr 1=4 @attr 5=2 x"], "[120] Unsupported Truncation attribute"),
+        (["find @attr 8=1 x"], "[113] Unsupported attribute type -- v2 addinfo '8'"),
+        (["find @attr 1=4 xamsa", "format opac", "show 1+1"],
+         "[239] Record syntax not supported -- v2 addinfo 'opac'"),
+        (["find @attr 1=4 xamsa", "format usmarc", "elements dc", "show 1+1"],
+         "[25] Specified element set name not valid for specified database"),
+        (["find @attr 1=4 xamsa", "show 4+1"], "[13] Present request out of range"),
+        (["scan @attr 1=9 a"], "[114] Unsupported Use attribute"),
+    ],
+)  # fmt: skip
+def test_diagnostics_as_yaz_prints_them(yaz, commands: list[str], printed: str) -> None:  # type: ignore[no-untyped-def]
+    output = yaz(*commands)
+    assert printed in output
+    assert "Target has closed the association" not in output
+
+
+def test_fifty_sessions_at_once(target: int, tmp_path: Path) -> None:
+    commands = ["format sutrs", "elements B", "find @attr 1=1003 navoiy", "show 1+5",
+                "find @attr 1=4 ўзбекистон", "show 1+5", "close"]  # fmt: skip
+
+    def session(number: int) -> list[set[str]]:
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        return found_ids(yaz_client(target, commands, folder=folder))
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(session, range(50)))
+    assert results == [[NAVOIY, OZBEKISTON]] * 50
+
+
+def test_koprik_serve_answers_yaz_client(tmp_path: Path) -> None:
+    """The same target as started by ``koprik serve`` (the CLI's wiring, port from koprik.toml)."""
+    catalog = Catalog.open(load_settings(write_config(tmp_path).config))
+    with catalog.writer() as writer:
+        for record in handmade_records():
+            writer.put(record)
+    catalog.close()
+    with koprik_serve(tmp_path) as running:
+        output = yaz_client(running.z3950_port, ["format sutrs", "elements B",
+                                                 "find @attr 1=1003 навоий", "show 1+5"],
+                            folder=tmp_path)  # fmt: skip
+    assert found_ids(output) == [NAVOIY]
+
+
+@pytest.fixture(scope="module")
+def demo_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    with running_target(tmp_path_factory.mktemp("z3950-demo"), list(demo_records(400))) as running:
+        yield running.port
+
+
+def test_large_sets_are_read_on_as_presents_sort_and_references_need(
+    demo_target: int, tmp_path: Path
+) -> None:
+    """One-term results are read in windows: far Presents, Sort and @set still see every id."""
+    count = sum("uzb" in languages(record) for record in demo_records(400))
+    assert count > 250
+    output = yaz_client(demo_target, ["format sutrs", "elements B",
+                                      "find @attr 1=54 uzb", "show 250+3",
+                                      "find @and @set 1 @attr 1=54 uzb", "show 250+3",
+                                      "sort 1=31 >", f"show {count}+1", f"show {count + 1}+1"],
+                        folder=tmp_path)  # fmt: skip
+    assert hits(output) == [count, count]
+    far, again, last_sorted, _ = [
+        re.findall(r"^=001  (\S+)", part, re.M) for part in output.split("Sent presentRequest")[1:]
+    ]
+    assert far == again and len(far) == 3
+    assert len(last_sorted) == 1
+    assert "[13] Present request out of range" in output.split("Sent presentRequest")[-1]

@@ -1,0 +1,158 @@
+"""The query model evaluated against the index, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog import query as q
+from catalog.query import And, AndNot, Ids, Match, Or, Relation
+from tests.z3950_target_fixtures import handmade_records
+
+NAVOIY = {"uz-nav-cyr", "uz-nav-lat", "us-nav-alalc"}
+
+
+@pytest.fixture
+def loaded(catalog):  # type: ignore[no-untyped-def]
+    with catalog.writer() as writer:
+        for record in handmade_records():
+            writer.put(record)
+    with catalog.engine.connect() as connection:
+        rows = connection.execute(q.select(q.models.records.c.id, q.models.records.c.local_id))
+        ids = {row.local_id: row.id for row in rows}
+    return catalog, ids
+
+
+def run(loaded, query: q.Query, limit: int = 1000) -> set[str]:  # type: ignore[no-untyped-def]
+    catalog, ids = loaded
+    names = {v: k for k, v in ids.items()}
+    with catalog.engine.connect() as connection:
+        result = q.search(connection, query, limit=limit)
+    assert result.ids == sorted(result.ids)
+    return {names[i] for i in result.ids}
+
+
+def test_words_phrases_truncation_and_booleans(loaded) -> None:  # type: ignore[no-untyped-def]
+    assert run(loaded, Match("author", "НАВОИЙ")) == NAVOIY
+    assert run(loaded, Match("title", "Xamsa besh")) == {"uz-nav-cyr", "uz-nav-lat"}
+    assert run(loaded, Match("title", "xamsa besh", phrase=True)) == set()
+    assert run(loaded, Match("title", "Хамса: беш достон", phrase=True)) == {
+        "uz-nav-cyr",
+        "uz-nav-lat",
+    }
+    assert run(loaded, Match("title", "xams", truncation=True)) == NAVOIY
+    assert run(loaded, Match("title", "xams")) == set()
+    assert run(loaded, Match("any", "besh dost", truncation=True)) == {"uz-nav-cyr", "uz-nav-lat"}
+    assert run(loaded, And(Match("author", "navoiy"), Match("date", "2015"))) == {"uz-nav-lat"}
+    assert run(loaded, Or(Match("title", "voyna"), Match("title", "mir"))) == {"ru-tolstoy"}
+    assert run(loaded, AndNot(Match("author", "navoiy"), Match("title", "doston"))) == {
+        "us-nav-alalc"
+    }
+    assert run(loaded, Match("title", "?!", phrase=True)) == set()
+
+
+def test_relations_on_dates(loaded) -> None:  # type: ignore[no-untyped-def]
+    years = {Relation.LESS: {"us-nav-alalc", "ru-tolstoy"},
+             Relation.LESS_OR_EQUAL: {"us-nav-alalc", "ru-tolstoy", "uz-nav-cyr"},
+             Relation.EQUAL: {"uz-nav-cyr"},
+             Relation.GREATER_OR_EQUAL: {"uz-nav-cyr", "us-adabiyoti", "en-heritage",
+                                         "uz-history-cyr", "uz-history-lat", "uz-ovozi",
+                                         "uz-nav-lat"},
+             Relation.GREATER: {"us-adabiyoti", "en-heritage", "uz-history-cyr",
+                                "uz-history-lat", "uz-ovozi", "uz-nav-lat"}}  # fmt: skip
+    for relation, expected in years.items():
+        assert run(loaded, Match("date", "1991", relation=relation)) == expected, relation
+
+
+def test_result_sets_as_operands_and_limits(loaded) -> None:  # type: ignore[no-untyped-def]
+    catalog, ids = loaded
+    earlier = Ids((ids["uz-nav-cyr"], ids["ru-tolstoy"]))
+    assert run(loaded, And(earlier, Match("author", "navoiy"))) == {"uz-nav-cyr"}
+    assert run(loaded, Or(earlier, Match("author", "frye"))) == {
+        "uz-nav-cyr",
+        "ru-tolstoy",
+        "en-heritage",
+    }
+    with catalog.engine.connect() as connection:
+        bounded = q.search(connection, Match("author", "navoiy"), limit=2)
+    assert bounded.count == 3 and len(bounded.ids) == 2
+
+
+def test_refusals(loaded) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(q.UnsupportedCombination):
+        run(loaded, Match("date", "199", truncation=True, relation=Relation.LESS))
+    with pytest.raises(q.UnsupportedCombination):
+        run(loaded, Match("title", "two words", relation=Relation.GREATER))
+    with pytest.raises(q.TermTooShort):
+        run(loaded, Match("title", "'", truncation=True))
+    many: q.Query = Match("title", "a")
+    for _ in range(q.MAX_CLAUSES):
+        many = Or(many, Match("title", "a"))
+    with pytest.raises(q.QueryTooComplex):
+        run(loaded, many)
+
+
+def test_sort_by_title_author_date(loaded) -> None:  # type: ignore[no-untyped-def]
+    catalog, ids = loaded
+    names = {v: k for k, v in ids.items()}
+    everything = sorted(ids.values())
+    with catalog.engine.connect() as connection:
+        by_date = [names[i] for i in q.sort_ids(connection, everything, [("date", False)])]
+        by_title_desc = [names[i] for i in q.sort_ids(connection, everything, [("title", True)])]
+        by_author = [names[i] for i in q.sort_ids(connection, everything, [("author", False)])]
+    assert by_date[:3] == ["us-nav-alalc", "ru-tolstoy", "uz-nav-cyr"] and by_date[-1] == (
+        "uz-nav-lat"
+    )
+    assert by_title_desc[:2] == ["uz-nav-cyr", "uz-nav-lat"] or by_title_desc[:2] == [
+        "uz-nav-lat", "uz-nav-cyr"]  # fmt: skip
+    assert by_title_desc[2] == "us-nav-alalc"  # xamsa besh doston > xamsa
+    # Records without a 1XX come last, in their previous order.
+    assert by_author[-3:] == ["uz-history-lat", "uz-ovozi", "us-adabiyoti"]
+    assert by_author[0] == "en-heritage"  # frye
+
+
+def test_scan_counts_and_position(loaded) -> None:  # type: ignore[no-untyped-def]
+    catalog, _ = loaded
+    with catalog.engine.connect() as connection:
+        page = q.scan(connection, "title", "ozbekiston", count=3, position=2)
+        phrases = q.scan(connection, "title", "Oʻzbekiston t", phrase=True, count=2)
+        start = q.scan(connection, "author", "", count=2, position=3)
+        end = q.scan(connection, "title", "zzz", count=5, position=1)
+    assert [(e.term, e.count) for e in page.entries] == [("ovozi", 1), ("ozbekiston", 4),
+                                                         ("tarixi", 2)]  # fmt: skip
+    assert page.position == 2
+    assert [(e.term, e.count) for e in phrases.entries] == [
+        ("ozbekiston tarixi", 2),
+        ("the heritage of central asia", 1),
+    ]
+    assert start.position == 1 and len(start.entries) == 2
+    assert end.entries == [] and end.position == 1
+
+
+def test_fetch_keeps_order_and_marks_deleted(loaded) -> None:  # type: ignore[no-untyped-def]
+    catalog, ids = loaded
+    with catalog.writer() as writer:
+        writer.delete("ru-tolstoy")
+    order = [ids["ru-tolstoy"], ids["uz-nav-cyr"], 999_999]
+    with catalog.engine.connect() as connection:
+        fetched = q.fetch(connection, order, "oai_dc")
+        plain = q.fetch(connection, order)
+    assert [f.local_id for f in fetched] == ["ru-tolstoy", "uz-nav-cyr"]
+    assert fetched[0].marc is None and fetched[0].rendition is None
+    assert fetched[1].rendition is not None and b"<oai_dc:dc" in fetched[1].rendition
+    assert plain[1].marc is not None and plain[1].rendition is None
+    assert run(loaded, Match("title", "voyna")) == set()
+
+
+def test_a_one_term_search_reads_a_window_and_more_on_demand(loaded) -> None:  # type: ignore[no-untyped-def]
+    catalog, _ = loaded
+    author = Match("author", "navoiy")
+    with catalog.engine.connect() as connection:
+        everything = q.search(connection, author, limit=1000)
+        first = q.search(connection, author, limit=1000, window=2)
+        rest = q.more_ids(connection, author, after=first.ids[-1], count=10)
+        two_terms = q.search(connection, And(author, Match("date", "1991")), limit=9, window=1)
+        truncated = q.search(connection, Match("title", "x", truncation=True), limit=9, window=1)
+    assert (first.count, len(first.ids), first.complete) == (3, 2, False)
+    assert first.ids + rest == everything.ids and everything.complete
+    assert two_terms.complete and two_terms.count == 1
+    assert truncated.complete and truncated.count == 3

@@ -1,0 +1,137 @@
+"""Terms extracted per index, and the terms table kept in step with the record store."""
+
+from __future__ import annotations
+
+from pymarc import Field, Indicators, Record, Subfield
+from sqlalchemy import select
+
+from catalog.search_index import (
+    MAX_TERM_CHARS,
+    isbn_keys,
+    issn_keys,
+    phrase_of,
+    query_keys,
+    rebuild,
+    terms,
+    terms_of,
+    words_of,
+)
+from tests.z3950_target_fixtures import ISBN10_HERITAGE, handmade_records
+
+
+def records() -> dict[str, Record]:
+    """Fresh hand-made records by 001 (tests may change them)."""
+    return {record["001"].data: record for record in handmade_records()}
+
+
+def index_terms(local: str, index: str, kind: str = "w") -> set[str]:
+    return {t for i, k, t in terms_of(records()[local]) if i == index and k == kind}
+
+
+def test_script_folded_words_meet_across_cyrillic_latin_and_alalc() -> None:
+    authors = [
+        index_terms(local, "author") for local in ("uz-nav-cyr", "uz-nav-lat", "us-nav-alalc")
+    ]
+    assert all({"navoiy", "alisher", "1441", "1501"} <= words for words in authors)
+    titles = [index_terms(local, "title") for local in ("uz-history-cyr", "uz-history-lat",
+                                                         "uz-ovozi", "us-adabiyoti")]  # fmt: skip
+    assert all("ozbekiston" in words for words in titles)
+
+
+def test_phrases_are_the_whole_field_and_its_first_subfield_with_and_without_article() -> None:
+    assert index_terms("uz-nav-cyr", "title", "p") == {"xamsa besh doston", "xamsa"}
+    assert index_terms("en-heritage", "title", "p") == {
+        "the heritage of central asia from antiquiti",
+        "the heritage of central asia",
+        "heritage of central asia from antiquiti",
+        "heritage of central asia",
+    }
+    assert "245" not in str(index_terms("en-heritage", "title", "p"))
+
+
+def test_statement_of_responsibility_and_control_subfields_are_not_title_words() -> None:
+    assert "navoiy" not in index_terms("us-nav-alalc", "title")  # 245 $c
+    assert "uzbsh" not in index_terms("uz-nav-cyr", "subject")  # 650 $2
+
+
+def test_linked_880_fields_are_indexed_under_the_field_they_stand_for() -> None:
+    record = records()["ru-tolstoy"]
+    record["245"].add_subfield("6", "880-01", 0)
+    record.add_field(Field(tag="880", indicators=Indicators("1", "0"),
+                           subfields=[Subfield("6", "245-01/(B"),
+                                      Subfield("a", "Voĭna i mir")]))  # fmt: skip
+    found = terms_of(record)
+    assert ("title", "p", "voyna i mir") in found
+    assert not any("880" in term or "245 01" in term for _, _, term in found)
+
+
+def test_keys_isbn_issn_date_language_local_and_identifier() -> None:
+    assert index_terms("en-heritage", "isbn") == {ISBN10_HERITAGE, "9780521801652"}
+    assert index_terms("uz-history-cyr", "issn") == {"03178471"}
+    assert index_terms("en-heritage", "date") == {"1996"}
+    assert index_terms("en-heritage", "language") == {"eng"}
+    assert index_terms("uz-ovozi", "local") == {"uzovozi"}
+    assert {"123456789", "ocolc", "uzhistorilat"} <= index_terms("uz-history-lat", "identifier")
+    assert {"https", "example", "org", "heritage", "9780521801652"} <= index_terms(
+        "en-heritage", "identifier"
+    )
+
+
+def test_any_holds_every_other_index_and_sort_keys_are_one_per_index() -> None:
+    found = terms_of(records()["en-heritage"])
+    others = {(k, t) for i, k, t in found if i not in ("any",) and k != "s"}
+    assert {(k, t) for i, k, t in found if i == "any"} == others
+    sort_keys = {i: t for i, k, t in found if k == "s"}
+    assert sort_keys == {"title": phrase_of("heritage of central asia from antiquity"),
+                         "author": phrase_of("Frye, Richard N."), "date": "1996"}  # fmt: skip
+
+
+def test_isbn_and_issn_keys() -> None:
+    assert isbn_keys("978-0-306-40615-7 (pbk.)") == ["9780306406157", "0306406152"]
+    assert isbn_keys("0-8044-2957-X") == ["080442957x", "9780804429573"]
+    assert isbn_keys("no isbn here") == []
+    assert issn_keys("ISSN 0317-847X") == ["0317847x"]
+    assert query_keys("isbn", "978-0-306-40615-7") == ["9780306406157"]
+    assert query_keys("isbn", "978030") == ["978030"]  # a truncated prefix stays digits
+    assert query_keys("local", "uz-ovozi") == ["uzovozi"]
+
+
+def test_long_fields_are_cut_at_the_term_limit() -> None:
+    record = records()["uz-ovozi"]
+    record["245"]["a"] = "soʻz " * 100
+    assert max(len(t) for _, _, t in terms_of(record)) <= MAX_TERM_CHARS
+
+
+def test_terms_follow_put_update_and_delete(catalog) -> None:  # type: ignore[no-untyped-def]
+    record = records()["uz-ovozi"]
+    with catalog.writer() as writer:
+        writer.put(record)
+    with catalog.engine.connect() as connection:
+        stored = set(connection.execute(select(terms.c.index_name, terms.c.kind, terms.c.term)))
+    assert stored == terms_of(record)
+
+    record["245"]["a"] = "Yangi nom"
+    with catalog.writer() as writer:
+        writer.put(record)
+    with catalog.engine.connect() as connection:
+        words = set(connection.execute(select(terms.c.term).where(
+            terms.c.index_name == "title", terms.c.kind == "w")).scalars())  # fmt: skip
+    assert words == set(words_of("Yangi nom gazeta"))
+
+    with catalog.writer() as writer:
+        writer.delete("uz-ovozi")
+    with catalog.engine.connect() as connection:
+        assert connection.execute(select(terms.c.term)).first() is None
+
+
+def test_rebuild_recomputes_every_live_record(catalog) -> None:  # type: ignore[no-untyped-def]
+    with catalog.writer() as writer:
+        for record in handmade_records():
+            writer.put(record)
+        writer.delete("ru-tolstoy")
+    with catalog.engine.begin() as connection:
+        before = set(connection.execute(select(terms)))
+        connection.execute(terms.delete())
+    assert rebuild(catalog.engine, batch=4) == len(handmade_records()) - 1
+    with catalog.engine.connect() as connection:
+        assert set(connection.execute(select(terms))) == before

@@ -1,0 +1,77 @@
+"""Bib-1 attributes onto the catalogue's query model: what is honoured, what is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog.query import And, AndNot, Ids, Match, Or, Relation
+from protocols.z3950.pqf import parse_pqf
+from provider.z3950.attributes import Bib1Error, match_of, query_of, sort_index_named
+
+
+def translate(pqf: str) -> object:
+    return query_of(parse_pqf(pqf), {"one": [3, 1]}.__getitem__)
+
+
+@pytest.mark.parametrize(
+    ("pqf", "expected"),
+    [
+        ("navoiy", Match("any", "navoiy")),
+        ("@attr 1=1003 navoiy", Match("author", "navoiy")),
+        ("@attr 1=1 navoiy", Match("author", "navoiy")),
+        ('@attr 1=4 @attr 4=1 "a b"', Match("title", "a b", phrase=True)),
+        ("@attr 1=4 @attr 3=1 @attr 5=1 ab", Match("title", "ab", phrase=True, truncation=True)),
+        ("@attr 1=4 @attr 6=3 ab", Match("title", "ab", phrase=True)),
+        ("@attr 1=4 @attr 4=6 ab", Match("title", "ab")),
+        ("@attr 1=31 @attr 2=5 @attr 4=4 1990", Match("date", "1990", relation=Relation.GREATER)),
+        ("@attr 1=4 @attr 2=102 ab", Match("title", "ab")),
+        ("@attr 1=7 978", Match("isbn", "978")),
+        ("@attr 1=12 x", Match("local", "x")),
+        ("@attr 1=1007 x", Match("identifier", "x")),
+        ("@attr 1=21 x", Match("subject", "x")),
+        ("@attr 1=8 x", Match("issn", "x")),
+        ("@attr 1=1018 x", Match("publisher", "x")),
+        ("@attr 1=54 uzb", Match("language", "uzb")),
+        ("@and a @or b @not c @set one",
+         And(Match("any", "a"), Or(Match("any", "b"), AndNot(Match("any", "c"), Ids((3, 1)))))),
+    ],
+)  # fmt: skip
+def test_honoured(pqf: str, expected: object) -> None:
+    assert translate(pqf) == expected
+
+
+@pytest.mark.parametrize(
+    ("pqf", "code", "addinfo"),
+    [
+        ("@attr 1=9 x", 114, "9"),
+        ("@attr 1=0 x", 114, "0"),
+        ("@attr 2=6 x", 117, "6"),
+        ("@attr 2=103 x", 117, "103"),
+        ("@attr 3=4 x", 119, "4"),
+        ("@attr 4=101 x", 118, "101"),
+        ("@attr 1=4 @attr 4=4 x", 123, "4=4 on title"),
+        ("@attr 1=4 @attr 3=1 @attr 4=2 x", 123, "position/completeness with word"),
+        ("@attr 5=3 x", 120, "3"),
+        ("@attr 6=9 x", 122, "9"),
+        ("@attr 9=1 x", 113, "9"),
+        ("@set two", 30, "two"),
+    ],
+)
+def test_refused_with_their_diagnostic(pqf: str, code: int, addinfo: str) -> None:
+    def missing(name: str) -> list[int]:
+        raise Bib1Error(30, name)
+
+    with pytest.raises(Bib1Error) as raised:
+        query_of(parse_pqf(pqf), missing)
+    assert (raised.value.code, raised.value.addinfo) == (code, addinfo)
+
+
+def test_long_terms_and_sort_names() -> None:
+    with pytest.raises(Bib1Error) as raised:
+        match_of(parse_pqf("x" * 1001))  # type: ignore[arg-type]
+    assert raised.value.code == 11
+    assert [sort_index_named(n) for n in ("Title", "1=1003", "1=31", "date")] == [
+        "title", "author", "date", "date"]  # fmt: skip
+    with pytest.raises(Bib1Error) as raised:
+        sort_index_named("1=1016")
+    assert raised.value.code == 207

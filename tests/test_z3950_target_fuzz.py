@@ -1,0 +1,277 @@
+"""Random and mutated PDUs never crash the target: it answers or closes that connection only.
+
+A session opened before the fuzzing searches again after every example, so "other sessions
+carry on" is checked each time, not once.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from protocols.z3950 import oids
+from protocols.z3950.ber import BerIncomplete, read_length, tag_end
+from protocols.z3950.codec import OPTION_BITS, bit_string, decode_pdu, encode_pdu
+from protocols.z3950.pqf import attributes_plus_term, parse_pqf, rpn_to_pdu
+from tests.z3950_target_fixtures import handmade_records, running_target
+
+INIT = encode_pdu("initRequest", {
+    "protocolVersion": bit_string({0, 1, 2}),
+    "options": bit_string(OPTION_BITS.values()),
+    "preferredMessageSize": 1_000_000,
+    "exceptionalRecordSize": 1_000_000,
+})  # fmt: skip
+
+
+def search_pdu(pqf: str, name: str = "default") -> bytes:
+    return encode_pdu("searchRequest", {
+        "smallSetUpperBound": 0, "largeSetLowerBound": 1, "mediumSetPresentNumber": 0,
+        "replaceIndicator": True, "resultSetName": name, "databaseNames": ["Default"],
+        "query": ("type-1", rpn_to_pdu(parse_pqf(pqf))),
+    })  # fmt: skip
+
+
+VALID = [
+    INIT,
+    search_pdu('@and @attr 1=1003 navoiy @or @attr 1=31 @attr 2=4 1990 @attr 1=4 "xamsa"'),
+    search_pdu("@not @attr 1=4 @attr 5=1 ozbek @set default", "second"),
+    encode_pdu("presentRequest", {
+        "resultSetId": "default", "resultSetStartPoint": 1, "numberOfRecordsRequested": 3,
+        "recordComposition": ("simple", ("genericElementSetName", "B")),
+        "preferredRecordSyntax": oids.USMARC,
+    }),
+    encode_pdu("scanRequest", {
+        "databaseNames": ["Default"], "attributeSet": oids.BIB1_ATTRIBUTE_SET,
+        "termListAndStartPoint": attributes_plus_term(parse_pqf("@attr 1=4 o")),  # type: ignore[arg-type]
+        "numberOfTermsRequested": 5, "preferredPositionInResponse": 1,
+    }),
+    encode_pdu("sortRequest", {
+        "inputResultSetNames": ["default"], "sortedResultSetName": "sorted",
+        "sortSequence": [{
+            "sortElement": ("generic", ("sortAttributes", {
+                "id": oids.BIB1_ATTRIBUTE_SET,
+                "list": [{"attributeType": 1, "attributeValue": ("numeric", 4)}]})),
+            "sortRelation": 0, "caseSensitivity": 1}],
+    }),
+    encode_pdu("deleteResultSetRequest", {"deleteFunction": 0, "resultSetList": ["second"]}),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    folder = tmp_path_factory.mktemp("z3950-fuzz")
+    with running_target(folder, handmade_records(), z3950_idle_timeout=2.0) as running:
+        yield running.port
+
+
+class Client:
+    """A blocking Z39.50 connection for tests: send bytes, read decoded PDUs."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def receive(self) -> tuple[str, dict[str, Any]] | None:
+        """The next PDU, or None once the target has closed the connection (or gone quiet)."""
+        while (size := _pdu_size(self.buffer)) is None:
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionError, TimeoutError):
+                chunk = b""
+            if not chunk:
+                return None
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return decode_pdu(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _pdu_size(data: bytes) -> int | None:
+    """The size of the definite-length PDU at the start of ``data``, None if incomplete."""
+    try:
+        length, contents = read_length(data, tag_end(data, 0))
+    except BerIncomplete:
+        return None
+    assert length is not None, "the target sends definite lengths"
+    return contents + length if contents + length <= len(data) else None
+
+
+def healthy_search(client: Client) -> None:
+    client.send(search_pdu("@attr 1=1003 navoiy"))
+    response = client.receive()
+    assert response is not None and response[0] == "searchResponse"
+    assert response[1]["resultCount"] == 3
+
+
+@pytest.fixture(scope="module")
+def bystander(target: int) -> Iterator[Client]:
+    """A session open during all the fuzzing."""
+    client = Client(target)
+    client.send(INIT)
+    assert client.receive()[0] == "initResponse"  # type: ignore[index]
+    yield client
+    client.close()
+
+
+def drain(client: Client) -> list[str]:
+    """Names of the PDUs the target sends until it closes or goes quiet."""
+    client.sock.settimeout(0.3)
+    names: list[str] = []
+    while (pdu := client.receive()) is not None:
+        names.append(pdu[0])
+        if pdu[0] == "close":
+            break
+    return names
+
+
+def mutate(data: bytes, edits: list[tuple[int, int]], cut: int | None) -> bytes:
+    mutable = bytearray(data)
+    for position, value in edits:
+        mutable[position % len(mutable)] = value
+    return bytes(mutable[:cut] if cut else mutable)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    which=st.integers(0, len(VALID) - 1),
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
+    cut=st.none() | st.integers(1, 400),
+    after_init=st.booleans(),
+)
+def test_mutated_pdus_get_an_answer_or_a_close(
+    target: int, bystander: Client, which: int, edits: list[tuple[int, int]], cut: int | None,
+    after_init: bool,
+) -> None:  # fmt: skip
+    client = Client(target)
+    try:
+        if after_init:
+            client.send(INIT)
+            assert client.receive()[0] == "initResponse"  # type: ignore[index]
+        client.send(mutate(VALID[which], edits, cut))
+        names = drain(client)
+        assert all(name.endswith("Response") or name == "close" for name in names)
+    finally:
+        client.close()
+    healthy_search(bystander)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(min_size=1, max_size=3000))
+def test_random_bytes_never_crash_the_target(target: int, bystander: Client, data: bytes) -> None:
+    client = Client(target)
+    try:
+        client.send(INIT)
+        assert client.receive()[0] == "initResponse"  # type: ignore[index]
+        client.send(data)
+        drain(client)
+    finally:
+        client.close()
+    healthy_search(bystander)
+
+
+def test_a_length_claiming_gigabytes_closes_without_allocating(
+    target: int, bystander: Client
+) -> None:
+    tracemalloc.start()
+    try:
+        client = Client(target)
+        client.send(INIT)
+        client.receive()
+        client.send(b"\x76\x84\xff\xff\xff\xf0" + b"\x00" * 64)  # searchRequest, ~4 GiB long
+        started = time.monotonic()
+        names = drain(client)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        client.close()
+    assert names == ["close"]
+    assert time.monotonic() - started < 2
+    assert peak < 20_000_000
+    healthy_search(bystander)
+
+
+def test_requests_before_init_and_responses_from_the_origin_close(target: int) -> None:
+    client = Client(target)
+    client.send(search_pdu("@attr 1=4 xamsa"))
+    assert client.receive() == (
+        "close",
+        {"closeReason": 6, "diagnosticInformation": "unexpected searchRequest"},
+    )
+    client.close()
+    client = Client(target)
+    client.send(INIT)
+    client.receive()
+    client.send(
+        encode_pdu(
+            "searchResponse",
+            {
+                "resultCount": 0,
+                "numberOfRecordsReturned": 0,
+                "nextResultSetPosition": 0,
+                "searchStatus": True,
+            },
+        )
+    )
+    answer = client.receive()
+    client.close()
+    assert answer == (
+        "close",
+        {"closeReason": 6, "diagnosticInformation": "unexpected searchResponse"},
+    )
+
+
+def test_an_idle_connection_is_closed(target: int) -> None:
+    client = Client(target)
+    client.send(INIT)
+    client.receive()
+    client.sock.settimeout(10)
+    started = time.monotonic()
+    assert client.receive() == ("close", {"closeReason": 7, "diagnosticInformation": "idle"})
+    assert 1.5 < time.monotonic() - started < 5
+    client.close()
+
+
+def test_back_to_back_pdus_in_one_write_are_all_answered(target: int) -> None:
+    client = Client(target)
+    client.send(
+        INIT + search_pdu("@attr 1=4 xamsa") + VALID[3] + encode_pdu("close", {"closeReason": 0})
+    )
+    names = [client.receive()[0] for _ in range(4)]  # type: ignore[index]
+    client.close()
+    assert names == ["initResponse", "searchResponse", "presentResponse", "close"]
+
+
+def test_small_result_sets_are_piggybacked_on_the_search_response(target: int) -> None:
+    client = Client(target)
+    client.send(INIT)
+    client.receive()
+    request = {
+        "smallSetUpperBound": 5, "largeSetLowerBound": 10, "mediumSetPresentNumber": 2,
+        "replaceIndicator": True, "resultSetName": "default", "databaseNames": ["Default"],
+        "smallSetElementSetNames": ("genericElementSetName", "B"),
+        "preferredRecordSyntax": oids.SUTRS,
+        "query": ("type-1", rpn_to_pdu(parse_pqf("@attr 1=1003 navoiy"))),
+    }  # fmt: skip
+    client.send(encode_pdu("searchRequest", request))
+    name, response = client.receive()  # type: ignore[misc]
+    client.close()
+    assert name == "searchResponse" and response["numberOfRecordsReturned"] == 3
+    kind, records = response["records"]
+    assert kind == "responseRecords" and len(records) == 3
+    assert all(r["record"][0] == "retrievalRecord" for r in records)

@@ -1,4 +1,4 @@
-"""The Z39.50 target (see PROFILE.md): Init, Search, Present, Scan, Sort, Delete and Close.
+"""The Z39.50 target: Init, Search, Present, Scan, Sort, Delete and Close (profile: README).
 
 - :mod:`~provider.z3950.server`: the asyncio server, one session per connection.
 - :mod:`~provider.z3950.session`: one association's state and its answer to each PDU.

@@ -1,4 +1,4 @@
-"""Bib-1 attributes onto the catalogue's query model (see PROFILE.md for the published profile).
+"""Bib-1 attributes onto the catalogue's query model (the published profile is in the README).
 
 Every attribute is either honoured or refused with its Bib-1 diagnostic (:class:`Bib1Error`):
 an access point or behaviour the index does not have is never silently dropped.

@@ -1,0 +1,151 @@
+"""Z39.50 search+present throughput and latency of Koprik's target beside Zebra, same records.
+
+    python bench/z3950.py [--records 100000] [--seconds 20] [--clients 1,16] [--workdir DIR]
+
+Builds once per work dir (and reuses) a Koprik SQLite catalogue filled by ``koprik demo
+--records N``, the same live records as ISO 2709 UTF-8, and Zebra's index of them
+(``../shared/peers/zebra/start-zebra``, from a copy whose register areas may outgrow 100 MB);
+starts ``koprik serve`` and Zebra on loopback, and drives
+each in turn with the same client, :class:`harvester.z3950_origin.Z3950Client`: one association
+per concurrent client, each doing search + present (first 10 hits, USMARC, element set F) pairs
+over a fixed mix of title, author, subject, ISBN and date queries for ``--seconds`` per level.
+Prints pairs per second, p50/p95 pair latency and the CPU time per pair of the server (Zebra's
+with its forked per-connection processes) and of the client for each level,
+the hit counts of every query on both targets (so the comparison can be judged fair), and the
+catalogue's index size beside Zebra's registers. A measurement: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._z3950_load import (
+    PRESENT_COUNT,
+    QUERIES,
+    Level,
+    hit_counts,
+    percentile_ms,
+    run_level,
+)
+from bench._z3950_targets import (
+    HOST,
+    Workspace,
+    catalogue_size,
+    koprik_target,
+    live_records,
+    process_cpu_seconds,
+    zebra_register_bytes,
+    zebra_target,
+)
+
+TARGETS = ("koprik", "zebra")
+REAP_SECONDS = 1.0
+"""Wait before reading a server's CPU time, so Zebra has reaped its ended per-session children."""
+
+
+def measure(
+    ports: dict[str, tuple[int, int]], levels: list[int], seconds: float, processes: int
+) -> list[tuple[str, Level, float]]:
+    """Each level on each target in turn: (target, figures, server CPU seconds per pair)."""
+    rows = []
+    for clients in levels:
+        for name in TARGETS:
+            port, pid = ports[name]
+            asyncio.run(hit_counts(HOST, port, QUERIES))  # warm the target's caches
+            time.sleep(REAP_SECONDS)
+            before = process_cpu_seconds(pid)
+            level = run_level(HOST, port, clients=clients, seconds=seconds, processes=processes)
+            time.sleep(REAP_SECONDS)
+            cpu = process_cpu_seconds(pid) - before
+            rows.append((name, level, cpu / level.pairs if level.pairs else math.nan))
+            print(f"{name} x{clients}: {level.pairs_per_second:.1f} pairs/s", file=sys.stderr)
+    return rows
+
+
+def print_report(
+    space: Workspace,
+    rows: list[tuple[str, Level, float]],
+    hits: dict[str, list[int]],
+    seconds: float,
+    processes: int,
+    load: float,
+) -> None:
+    print(f"\nZ39.50 search + present ({PRESENT_COUNT} records, USMARC F) over "
+          f"{live_records(space):,} live demo records ({space.records:,} generated); "
+          f"{seconds:g} s per level; client Z3950Client in {processes} process(es); "
+          f"{os.cpu_count()} CPUs shared by clients and server; load average {load:.1f} "
+          "before the run")  # fmt: skip
+    print(f"\n{'target':8} {'clients':>7} {'pairs':>7} {'pairs/s':>9} {'p50 ms':>8} "
+          f"{'p95 ms':>8} {'server CPU':>11} {'client CPU':>11} {'errors':>7}")  # fmt: skip
+    print(f"{'':60} {'ms/pair':>11} {'ms/pair':>11}")
+    for name, level, cpu in rows:
+        client_cpu = level.client_cpu / level.pairs if level.pairs else math.nan
+        print(f"{name:8} {level.clients:7d} {level.pairs:7d} {level.pairs_per_second:9.1f} "
+              f"{level.p50_ms:8.2f} {level.p95_ms:8.2f} {cpu * 1000:11.2f} "
+              f"{client_cpu * 1000:11.2f} {len(level.errors):7d}")  # fmt: skip
+    for ours, theirs in zip(rows[::2], rows[1::2], strict=True):
+        o, z = ours[1], theirs[1]
+        print(f"{o.clients:3d} client(s): koprik/zebra throughput "
+              f"{o.pairs_per_second / z.pairs_per_second:.2f}x (aim >= 0.5), p95 "
+              f"{o.p95_ms / z.p95_ms:.2f}x (aim <= 2)")  # fmt: skip
+    for name, level, _ in rows:
+        for error in sorted(set(level.errors))[:3]:
+            print(f"  {name} x{level.clients} error: {error}")
+    size = catalogue_size(space)
+    terms_mb = f"{size.terms_bytes / 1e6:.1f} MB" if size.terms_bytes >= 0 else "n/a (no dbstat)"
+    print("\nindex size")
+    print(f"  koprik: catalogue file {size.file_bytes / 1e6:.1f} MB (records, renditions, terms); "
+          f"terms table {terms_mb}, {size.terms_rows:,} rows; "
+          f"loaded by koprik demo in {space.build_seconds('koprik'):.0f} s")  # fmt: skip
+    print(f"  zebra:  register files {zebra_register_bytes(space) / 1e6:.1f} MB; "
+          f"indexed by start-zebra in {space.build_seconds('zebra'):.0f} s")  # fmt: skip
+    first = {name: level for name, level, _ in rows if level.clients == rows[0][1].clients}
+    print("\nper query: hits, and p50 ms of its pairs at "
+          f"{rows[0][1].clients} client(s) (Koprik folds scripts and indexes 880, so its title, "
+          "author and subject counts include both scripts; Zebra's do not)")  # fmt: skip
+    print(f"  {'query':32} {'koprik':>8} {'zebra':>8} {'koprik ms':>10} {'zebra ms':>10}")
+    for query, ours_hits, zebra_hits in zip(QUERIES, hits["koprik"], hits["zebra"], strict=True):
+        ms = {
+            name: percentile_ms(level.by_query.get(query, ()), 50) for name, level in first.items()
+        }
+        print(f"  {query:32} {ours_hits:8d} {zebra_hits:8d} {ms['koprik']:10.2f} "
+              f"{ms['zebra']:10.2f}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=100_000, help="demo records (100000)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per level and target (20)")
+    parser.add_argument("--clients", default="1,16", help="concurrency levels (1,16)")
+    parser.add_argument(
+        "--client-processes", type=int, default=os.cpu_count() or 1,
+        help="worker processes the clients are spread over (CPU count)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "koprik-bench-z3950",
+        help="where the catalogue and Zebra's index are built and reused",
+    )  # fmt: skip
+    args = parser.parse_args()
+    levels = [int(n) for n in args.clients.split(",")]
+    space = Workspace(args.workdir.resolve(), args.records)
+    space.prepare()
+    with zebra_target(space) as zebra, koprik_target(space) as koprik:
+        ports = {"koprik": koprik, "zebra": zebra}
+        load = os.getloadavg()[0]
+        hits = {name: asyncio.run(hit_counts(HOST, port, QUERIES)) for name, (port, _) in
+                ports.items()}  # fmt: skip
+        rows = measure(ports, levels, args.seconds, args.client_processes)
+    print_report(space, rows, hits, args.seconds, args.client_processes, load)
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from operator import itemgetter
 
 from pymarc import Record
 
@@ -54,6 +55,8 @@ def syntax_problems(record: Record) -> list[tuple[str | None, str]]:
     charset conversion already lost text (no reader here produces it), so the record is
     damaged, not merely unusual.
     """
+    if _plainly_valid(record):
+        return []
     problems: list[tuple[str | None, str]] = []
     leader = str(record.leader)
     if LEADER_PATTERN.match(leader) is None:
@@ -80,6 +83,43 @@ def syntax_problems(record: Record) -> list[tuple[str | None, str]]:
             if _DAMAGED.search(value) is not None:
                 problems.extend((tag, message) for message in _text_problems(value, f"${code} "))
     return problems
+
+
+_ASCII_INDICATORS = frozenset(c for c in map(chr, range(128)) if INDICATOR_PATTERN.match(c))
+_ASCII_CODES = frozenset(c for c in map(chr, range(128)) if SUBFIELD_CODE_PATTERN.match(c))
+"""The ASCII values of INDICATOR_PATTERN and SUBFIELD_CODE_PATTERN (the patterns also let
+other Unicode digits through, which :func:`_plainly_valid` leaves to the full check)."""
+_CODE = itemgetter(0)
+_VALUE = itemgetter(1)
+
+
+def _plainly_valid(record: Record) -> bool:
+    """True only when :func:`syntax_problems` finds nothing, checked with a few C-level
+    passes over the whole record instead of a test per subfield; False whenever unsure."""
+    if LEADER_PATTERN.match(str(record.leader)) is None:
+        return False
+    texts = []
+    subfields: list[tuple[str, str]] = []
+    for field in record.fields:
+        if field.is_control_field():
+            if not _matches(CONTROL_TAG_PATTERN, field.tag):
+                return False
+            texts.append(field.data or "")
+            continue
+        indicators = field.indicators
+        if (
+            not field.subfields
+            or not _matches(DATA_TAG_PATTERN, field.tag)
+            or indicators is None
+            or indicators[0] not in _ASCII_INDICATORS
+            or indicators[1] not in _ASCII_INDICATORS
+        ):
+            return False
+        subfields.extend(field.subfields)
+    texts.extend(map(_VALUE, subfields))
+    return _ASCII_CODES.issuperset(map(_CODE, subfields)) and (
+        _DAMAGED.search("".join(texts)) is None
+    )
 
 
 @cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from operator import itemgetter
 
 from pymarc import Record
 
@@ -49,24 +50,48 @@ def _attribute(value: str) -> str:
     return value.replace("\t", "&#9;").replace("\n", "&#10;")
 
 
+_VALUE = itemgetter(1)
+
+
+@cache
+def _datafield_start(tag: str, first: str, second: str) -> str:
+    return (
+        f'  <datafield tag="{_attribute(tag)}" ind1="{_attribute(first)}" '
+        f'ind2="{_attribute(second)}">\n'
+    )
+
+
+@cache
+def _subfield_start(code: str) -> str:
+    return f'    <subfield code="{_attribute(code)}">'
+
+
+def _needs_escaping(record: Record) -> bool:
+    """True when some text of ``record`` holds a character :func:`_text` would change."""
+    texts = [str(record.leader)]
+    for field in record.fields:
+        if field.is_control_field():
+            texts.append(field.data or "")
+        else:
+            texts.extend(map(_VALUE, field.subfields))
+    return _NEEDS_WORK.search("".join(texts)) is not None
+
+
 def record_to_marcxml(record: Record) -> bytes:
     """``record`` as a MARCXML ``<record>`` element in UTF-8, without an XML declaration."""
-    parts = [f'<record xmlns="{MARCXML_NS}">\n  <leader>{_text(str(record.leader))}</leader>\n']
+    # Most records need no escaping at all: one search over all their text says so, and then
+    # each value goes out as it is (str() of a str is that str, at C speed).
+    text = _text if _needs_escaping(record) else str
+    parts = [f'<record xmlns="{MARCXML_NS}">\n  <leader>{text(str(record.leader))}</leader>\n']
     append = parts.append
     for field in record.fields:
-        tag = _attribute(field.tag)
         if field.is_control_field():
-            append(f'  <controlfield tag="{tag}">{_text(field.data or "")}</controlfield>\n')
+            tag = _attribute(field.tag)
+            append(f'  <controlfield tag="{tag}">{text(field.data or "")}</controlfield>\n')
             continue
-        first, second = field.indicators or (" ", " ")
-        append(
-            f'  <datafield tag="{tag}" ind1="{_attribute(first)}" ind2="{_attribute(second)}">\n'
-        )
-        for subfield in field.subfields:
-            append(
-                f'    <subfield code="{_attribute(subfield.code)}">'
-                f"{_text(subfield.value)}</subfield>\n"
-            )
+        append(_datafield_start(field.tag, *(field.indicators or (" ", " "))))
+        for code, value in field.subfields:
+            append(f"{_subfield_start(code)}{text(value)}</subfield>\n")
         append("  </datafield>\n")
     append("</record>")
     return "".join(parts).encode("utf-8")

@@ -20,7 +20,14 @@ from config import ConfigError
 from koprik.errors import UserError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_modules() -> dict[str, str]:
+    """Command name -> module name (``import_`` serves ``import``), without importing them."""
+    names = (m.name for m in pkgutil.iter_modules(koprik.commands.__path__))
+    return {name.rstrip("_"): name for name in sorted(names)}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of command ``only`` (so that only its module loads)."""
     parser = argparse.ArgumentParser(
         prog="koprik",
         description="Metadata interoperability server: OAI-PMH, Z39.50, SRU and MARC crosswalks.",
@@ -28,13 +35,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="koprik.toml to read (default: $KOPRIK_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in sorted(pkgutil.iter_modules(koprik.commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"koprik.commands.{module.name}").register(subparsers)
+    for command, module in command_modules().items():
+        if only is None or command == only:
+            importlib.import_module(f"koprik.commands.{module}").register(subparsers)
     return parser
 
 
+def _command_named(argv: list[str]) -> str | None:
+    """The command word of ``argv`` when it names a known command (skipping global options)."""
+    takes_value = False
+    for token in argv:
+        if takes_value:
+            takes_value = False
+        elif token == "--config":
+            takes_value = True
+        elif not token.startswith("-"):
+            return token if token in command_modules() else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(only=_command_named(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),

@@ -1,0 +1,29 @@
+import subprocess
+import sys
+
+import pytest
+
+from koprik.cli import build_parser, command_modules, main
+
+
+def test_every_command_registers_under_its_name():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert set(commands) == set(command_modules()) >= {
+        "serve", "demo", "import", "crosswalk", "sources", "harvest", "runs", "scheduler", "z3950"
+    }
+
+
+def test_a_command_loads_only_its_own_module():
+    probe = ("import sys; from koprik.cli import main; main(['crosswalk', '--list']); "
+             "print(sorted(m for m in sys.modules if m.startswith('koprik.commands.')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.splitlines()[-1] == "['koprik.commands.crosswalk']"
+
+
+def test_global_options_before_the_command(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(tmp_path / "k.toml"), "-v", "demo", "--help"])
+    assert exit_.value.code == 0
+    assert "--records" in capsys.readouterr().out

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from catalog import Catalog
 from config import Settings, load_settings
+from harvester.scheduler import start_scheduler
 from provider.app import init_app
 from provider.z3950.server import start_target
 
@@ -25,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="serve the catalogue (OAI-PMH, SRU, Z39.50)")
     parser.add_argument("--host", help="address to listen on (default from settings)")
     parser.add_argument("--port", type=int, help="HTTP port (default from settings)")
+    parser.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="do not run scheduled harvests here (when another node or `koprik scheduler` does)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -32,16 +38,24 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     catalog = Catalog.open(settings)
     try:
-        asyncio.run(serve(settings, catalog, host=args.host, port=args.port))
+        asyncio.run(
+            serve(settings, catalog, host=args.host, port=args.port,
+                  scheduler=not args.no_scheduler)
+        )
     finally:
         catalog.close()
     return 0
 
 
 async def serve(
-    settings: Settings, catalog: Catalog, *, host: str | None = None, port: int | None = None
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    scheduler: bool = True,
 ) -> None:
-    """Run every server until SIGINT or SIGTERM."""
+    """Run every server, and the harvest scheduler, until SIGINT or SIGTERM."""
     host = host or settings.server.host
     port = port or settings.server.http_port
     stop = asyncio.Event()
@@ -57,9 +71,14 @@ async def serve(
     print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)
     print(f"koprik: Z39.50 at tcp:{host}:{z3950_port}/{settings.server.z3950_database}",
           flush=True)
+    harvests = await asyncio.to_thread(start_scheduler, settings, catalog) if scheduler else None
     try:
         await stop.wait()
     finally:
+        if harvests is not None:
+            # Waits for a harvest in progress to end. Each page is committed with its
+            # resumption token, so killing the process instead loses nothing: it resumes.
+            await asyncio.to_thread(harvests.shutdown)
         target.close()
         # Python 3.12+ waits for idle Z39.50 sessions here; do not let one hold up a shutdown.
         with contextlib.suppress(TimeoutError):

@@ -7,25 +7,40 @@ USMARC records are printed as MarcEdit ``.mrk`` text (character set detected, MA
 or, with ``-o``, written to the file as the ISO 2709 bytes the target sent. XML and SUTRS
 records are printed (or written) as they came; OPAC records as their bibliographic record
 followed by one ``#`` line per holding.
+
+With ``--import`` the USMARC records are put into the catalogue instead, as a one-off
+Z39.50 harvest (:func:`harvester.z3950_harvest.harvest_z3950`) of a source named
+``z3950:HOST:PORT/DATABASE``: each record keyed by its 001, with its provenance and the bytes as
+sent; the command ends with the counts added, updated, unchanged and rejected (rejects, with
+their reasons, are also kept in the catalogue's harvest rejects).
+
+    koprik z3950 127.0.0.1:2100/Default '@attr 1=1003 navoiy' --max 500 --import
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from catalog import Catalog
+from config import HarvestSource, load_settings
 from crosswalks.iso2709 import decode_record
 from crosswalks.mrk import record_to_mrk
+from harvester.z3950_harvest import Z3950HarvestError, Z3950HarvestResult, harvest_z3950
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
+from harvester.z3950_records import Z3950Address, parse_address
 from koprik.errors import UserError
+from koprik.progress import Progress
 from protocols.z3950.pqf import PqfError, parse_pqf
 
 FORMATS = ("usmarc", "xml", "sutrs", "opac")
 PAGE = 50
-DEFAULT_PORT = 210
+DEFAULT_CHARSET = "UTF-8"
+SOURCE_NAME_LENGTH = 100
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,23 +54,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--elements", default="F", help="element set name (default F; '' for the target's)"
     )
     parser.add_argument("--max", type=int, default=10, help="records to fetch (default 10)")
-    parser.add_argument("--charset", default="UTF-8", help="character set to negotiate")
+    parser.add_argument(
+        "--charset",
+        help="character set to negotiate (default UTF-8); with --import also the one records "
+        "are read in when the target does not agree to it (default: detected)",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     parser.add_argument("-o", "--output", type=Path, help="write the records to this file")
+    parser.add_argument(
+        "--import",
+        dest="import_",
+        action="store_true",
+        help="put the USMARC records into the catalogue (see --config) instead",
+    )
     parser.set_defaults(handler=run)
 
 
 def parse_target(text: str) -> tuple[str, int, str]:
-    """Split ``HOST[:PORT][/DATABASE]``; raises :class:`UserError` for a bad port."""
-    address, _, database = text.partition("/")
-    host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
-    if not host:
-        raise UserError(f"no host in {text!r}; expected HOST:PORT/DATABASE")
+    """Split ``HOST[:PORT][/DATABASE]``; raises :class:`UserError` for a bad address."""
     try:
-        number = int(port) if port else DEFAULT_PORT
-    except ValueError:
-        raise UserError(f"bad port {port!r} in {text!r}") from None
-    return host, number, database or "Default"
+        return parse_address(text)
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"bad PQF query: {error}") from error
     if args.max < 0:
         raise UserError("--max cannot be negative")
+    if args.import_:
+        return import_records(args, Z3950Address(host, port, database))
     try:
         hits, records = asyncio.run(_fetch(args, host, port, database))
     except Z3950Error as error:
@@ -90,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
 async def _fetch(
     args: argparse.Namespace, host: str, port: int, database: str
 ) -> tuple[int, list[RetrievedRecord]]:
-    client = await Z3950Client.connect(host, port, database, args.charset, args.timeout)
+    charset = args.charset or DEFAULT_CHARSET
+    client = await Z3950Client.connect(host, port, database, charset, args.timeout)
     try:
         hits = await client.search(args.query)
         records: list[RetrievedRecord] = []
@@ -105,6 +128,54 @@ async def _fetch(
         return hits, records
     finally:
         await client.close()
+
+
+def import_records(args: argparse.Namespace, address: Z3950Address) -> int:
+    """``--import``: harvest up to ``--max`` records into the catalogue and print the counts.
+    Exit status 1 when some records were rejected."""
+    if args.format != "usmarc" or args.output is not None:
+        raise UserError("--import takes USMARC records only (no --format or -o with it)")
+    source = HarvestSource(
+        name=import_source_name(address),
+        url=address.url,
+        protocol="z3950",
+        query=args.query,
+        timeout=args.timeout,
+        charset=args.charset or "",
+    )
+    catalog = Catalog.open(load_settings(args.config))
+    try:
+        with Progress(f"import from {address}", unit="records") as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.advance(done - bar.count)
+
+            result = asyncio.run(harvest_z3950(source, catalog, limit=args.max, progress=progress))
+    except Z3950HarvestError as error:
+        raise UserError(str(error)) from None
+    finally:
+        catalog.close()
+    print(import_summary(address, result))
+    for reason in result.rejects:
+        print(f"z3950: rejected {reason}", file=sys.stderr)
+    return 1 if result.counts.rejected else 0
+
+
+def import_source_name(address: Z3950Address) -> str:
+    """``z3950:HOST:PORT/DATABASE``, or a digest of it past the catalogue's 100 characters."""
+    name = f"z3950:{address}"
+    if len(name) <= SOURCE_NAME_LENGTH:
+        return name
+    return "z3950:" + hashlib.sha1(str(address).encode()).hexdigest()
+
+
+def import_summary(address: Z3950Address, result: Z3950HarvestResult) -> str:
+    c = result.counts
+    return (
+        f"z3950 import from {address}: {result.hits} hits; {c.added} added, {c.updated} updated, "
+        f"{c.unchanged} unchanged, {c.rejected} rejected"
+    )
 
 
 def record_text(record: RetrievedRecord, syntax: str) -> str:

@@ -1,0 +1,101 @@
+"""Tables of the harvester: sources, runs, per-source resumption state, and rejects.
+
+They live on the catalogue's shared :data:`catalog.models.metadata`, so a harvested page, its
+resumption token and the run's counts commit in one transaction with the records themselves.
+
+- ``harvest_sources``: sources added from the command line (those from ``koprik.toml`` are not
+  stored; the file stays their only definition).
+- ``harvest_runs``: one row per run: status, counts, request count, errors, time span.
+- ``harvest_state``: one row per source: the watermark of the last successful run, the run in
+  progress (its token, cursor, set and date window), and the lock that keeps two runs of one
+  source from overlapping.
+- ``harvest_rejects``: what could not be ingested, with its bytes and the reason.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
+
+from catalog.models import metadata
+
+harvest_sources = Table(
+    "harvest_sources",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("url", String(1000), nullable=False),
+    Column("protocol", String(20), nullable=False),
+    Column("prefix", String(50), nullable=False),
+    Column("sets", Text, nullable=False, default=""),
+    Column("query", Text, nullable=False, default=""),
+    Column("charset", String(50), nullable=False, default=""),
+    Column("every", String(50), nullable=False, default=""),
+    Column("cron", String(100), nullable=False, default=""),
+    Column("delay", Float, nullable=False),
+    Column("timeout", Float, nullable=False),
+    Column("retries", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+)
+
+harvest_runs = Table(
+    "harvest_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("started", BigInteger, nullable=False),
+    Column("finished", BigInteger, nullable=True),
+    Column("full", Boolean, nullable=False, default=False),
+    Column("from_", String(32), nullable=True),
+    Column("until", String(32), nullable=True),
+    Column("added", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("deleted", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+    Column("requests", Integer, nullable=False, default=0),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("errors", Text, nullable=False, default=""),
+    Index("ix_harvest_runs_source", "source", "id"),
+)
+
+harvest_state = Table(
+    "harvest_state",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("watermark", String(32), nullable=True),
+    Column("run_id", Integer, nullable=True),
+    Column("first_response_date", String(32), nullable=True),
+    Column("run_from", String(32), nullable=True),
+    Column("run_until", String(32), nullable=True),
+    Column("set_spec", String(255), nullable=True),
+    Column("window_from", String(32), nullable=True),
+    Column("window_until", String(32), nullable=True),
+    Column("token", Text, nullable=True),
+    Column("cursor", Integer, nullable=True),
+    Column("lock_owner", String(200), nullable=True),
+    Column("lock_expires", BigInteger, nullable=True),
+)
+
+harvest_rejects = Table(
+    "harvest_rejects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(100), nullable=False),
+    Column("run_id", Integer, ForeignKey("harvest_runs.id", ondelete="CASCADE"), nullable=True),
+    Column("identifier", String(1000), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Index("ix_harvest_rejects_source", "source", "id"),
+)

@@ -1,0 +1,101 @@
+"""A lock per source in the catalogue database, so two runs of one source never overlap.
+
+The lock is the ``lock_owner`` / ``lock_expires`` pair of the source's ``harvest_state`` row,
+taken with a compare-and-set UPDATE, so it holds across threads, processes and Koprik nodes
+sharing one database. A lock whose owner process is gone (same host, pid no longer alive) or
+whose lease expired is taken over; a run renews its lease with every page it commits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from catalog.harvest_state import harvest_state
+
+LEASE_SECONDS = 3600
+"""How long a lock holds without renewal (a run renews it at every page)."""
+
+
+class SourceBusy(RuntimeError):
+    """Another run of the source holds the lock."""
+
+
+def new_owner() -> str:
+    """An owner name: host, pid and a nonce (two runs in one process differ)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _stale(owner: str | None, expires: int | None, now: int) -> bool:
+    if owner is None or expires is None or expires < now:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def acquire(engine: Engine, source: str, owner: str) -> None:
+    """Take the lock of ``source`` for ``owner``; raises :class:`SourceBusy` if it is held."""
+    try:
+        with engine.begin() as connection:
+            present = connection.execute(
+                select(harvest_state.c.source).where(harvest_state.c.source == source)
+            ).first()
+            if present is None:
+                connection.execute(insert(harvest_state).values(source=source))
+    except IntegrityError:
+        pass  # created by a concurrent run just now: the row exists, which is all we need
+    now = int(time.time())
+    with engine.begin() as connection:
+        row = connection.execute(
+            select(harvest_state.c.lock_owner, harvest_state.c.lock_expires).where(
+                harvest_state.c.source == source
+            )
+        ).one()
+        if not _stale(row.lock_owner, row.lock_expires, now):
+            raise SourceBusy(f"source {source!r} is being harvested by {row.lock_owner}")
+        condition = (
+            harvest_state.c.lock_owner.is_(None)
+            if row.lock_owner is None
+            else harvest_state.c.lock_owner == row.lock_owner
+        )
+        taken = connection.execute(
+            update(harvest_state)
+            .where(harvest_state.c.source == source, condition)
+            .values(lock_owner=owner, lock_expires=now + LEASE_SECONDS)
+        ).rowcount
+    if taken != 1:
+        raise SourceBusy(f"source {source!r} was locked by another run just now")
+
+
+def renew(connection: Connection, source: str, owner: str) -> None:
+    """Extend the lease (on the caller's transaction); raises SourceBusy if it was lost."""
+    renewed = connection.execute(
+        update(harvest_state)
+        .where(harvest_state.c.source == source, harvest_state.c.lock_owner == owner)
+        .values(lock_expires=int(time.time()) + LEASE_SECONDS)
+    ).rowcount
+    if renewed != 1:
+        raise SourceBusy(f"the lock of source {source!r} was taken over")
+
+
+def release(engine: Engine, source: str, owner: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(harvest_state)
+            .where(harvest_state.c.source == source, harvest_state.c.lock_owner == owner)
+            .values(lock_owner=None, lock_expires=None)
+        )

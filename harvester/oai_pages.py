@@ -1,0 +1,229 @@
+"""OAI-PMH 2.0 responses as data: records, pages, errors, and reading them from bytes.
+
+:func:`read_document` parses a response (entities refused, see
+:func:`crosswalks.xmltext.parse_untrusted`); :func:`read_page` turns a ListRecords or
+ListIdentifiers element into a :class:`Page`; :func:`salvage_page` reads a page that is not
+well-formed record by record, so that each broken record keeps its bytes and the reason.
+Nothing here repairs a document.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+from crosswalks.xmltext import parse_untrusted, safe_parser
+
+OAI_NS = "http://www.openarchives.org/OAI/2.0/"
+_O = f"{{{OAI_NS}}}"
+MAX_TOKEN_CHARS = 10_000
+"""A resumption token longer than this is refused (tokens are echoed back in URLs)."""
+
+
+class HarvestError(Exception):
+    """A request that failed for good (after the retries the politeness policy allows)."""
+
+
+class OaiError(HarvestError):
+    """An OAI-PMH ``<error>`` answer; ``code`` is the protocol's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+
+
+class MalformedResponse(HarvestError):
+    """A response that is not a usable OAI-PMH document, even record by record.
+
+    ``raw`` holds the response's bytes when there were any, to be kept as a reject.
+    """
+
+    def __init__(self, message: str, raw: bytes = b"") -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
+class ResumptionLoop(HarvestError):
+    """The provider sent a resumption token it had already sent in this list."""
+
+
+@dataclass
+class Event:
+    """A fault the client met and handled (or gave up on); kept for the run's record."""
+
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
+
+@dataclass
+class OaiRecord:
+    """One record (or header) of a list page.
+
+    ``metadata`` is the element inside ``<metadata>`` (None for deletions, headers and broken
+    records). ``raw`` holds the record's bytes as received; ``error`` says why a record could
+    not be parsed (it is then to be quarantined, not used).
+    """
+
+    identifier: str | None
+    datestamp: str | None
+    deleted: bool
+    set_specs: list[str]
+    metadata: etree._Element | None
+    raw: bytes
+    error: str | None = None
+
+
+@dataclass
+class Page:
+    """One response of a list request."""
+
+    response_date: str
+    records: list[OaiRecord]
+    token: str | None
+    """The resumption token that asks for the next page (None at the end of the list)."""
+    cursor: int | None = None
+    complete_list_size: int | None = None
+    raw_size: int = 0
+
+
+def read_document(raw: bytes) -> etree._Element:
+    """The root of an OAI-PMH response; raises XMLSyntaxError (entities, size, not OAI-PMH)."""
+    root = parse_untrusted(raw)
+    if root.tag != f"{_O}OAI-PMH":
+        raise etree.XMLSyntaxError(f"root element is {root.tag}, not OAI-PMH", None, 0, 0)
+    return root
+
+
+def raise_oai_error(root: etree._Element) -> None:
+    """Raise :class:`OaiError` if the response is an OAI-PMH error."""
+    error = root.find(f"{_O}error")
+    if error is not None:
+        raise OaiError(error.get("code") or "unknown", (error.text or "").strip())
+
+
+def response_date(root: etree._Element) -> str:
+    """The provider's responseDate, as written (empty if missing)."""
+    return (root.findtext(f"{_O}responseDate") or "").strip()
+
+
+def read_page(container: etree._Element, verb: str, date: str) -> Page:
+    """The page in a ``<ListRecords>`` or ``<ListIdentifiers>`` element answered at ``date``."""
+    records: list[OaiRecord] = []
+    if verb == "ListRecords":
+        for element in container.iterfind(f"{_O}record"):
+            records.append(_read_record(element))
+    else:
+        for header in container.iterfind(f"{_O}header"):
+            records.append(_read_header(header, None, etree.tostring(header)))
+    page = Page(date, records, None)
+    _read_token(container.find(f"{_O}resumptionToken"), page)
+    return page
+
+
+def _read_token(element: etree._Element | None, page: Page) -> None:
+    if element is None:
+        return
+    token = (element.text or "").strip()
+    if len(token) > MAX_TOKEN_CHARS:
+        raise MalformedResponse(f"resumption token of {len(token)} characters")
+    page.token = token or None
+    page.cursor = _int_or_none(element.get("cursor"))
+    page.complete_list_size = _int_or_none(element.get("completeListSize"))
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value is not None and value.strip().isdigit() else None
+
+
+def _read_record(element: etree._Element) -> OaiRecord:
+    header = element.find(f"{_O}header")
+    raw = etree.tostring(element)
+    if header is None:
+        return OaiRecord(None, None, False, [], None, raw, "record without a header")
+    metadata = element.find(f"{_O}metadata")
+    payload = None
+    if metadata is not None:
+        payload = next((child for child in metadata if isinstance(child.tag, str)), None)
+    return _read_header(header, payload, raw)
+
+
+def _read_header(header: etree._Element, payload: etree._Element | None, raw: bytes) -> OaiRecord:
+    identifier = (header.findtext(f"{_O}identifier") or "").strip() or None
+    datestamp = (header.findtext(f"{_O}datestamp") or "").strip() or None
+    deleted = header.get("status") == "deleted"
+    specs = [(s.text or "").strip() for s in header.iterfind(f"{_O}setSpec")]
+    error = None
+    if identifier is None:
+        error = "header without an identifier"
+    elif payload is None and not deleted and header.getparent() is not None and (
+        header.getparent().tag == f"{_O}record"
+    ):
+        error = "record without metadata"
+    return OaiRecord(identifier, datestamp, deleted, specs, payload, raw, error)
+
+
+_ROOT_TAG = re.compile(rb"<(?:[\w.-]+:)?OAI-PMH\b[^>]*>")
+_NS_DECL = re.compile(rb"""\sxmlns(?::[\w.-]+)?\s*=\s*(?:"[^"]*"|'[^']*')""")
+_RECORD_START = re.compile(rb"<(?:[\w.-]+:)?record\s*>\s*<(?:[\w.-]+:)?header[\s>/]")
+_LIST_END = re.compile(rb"<(?:[\w.-]+:)?resumptionToken[\s>/]|</(?:[\w.-]+:)?ListRecords\s*>")
+_TOKEN = re.compile(
+    rb"<(?:[\w.-]+:)?resumptionToken\b[^>]*?(?:/>|>.*?</(?:[\w.-]+:)?resumptionToken\s*>)",
+    re.DOTALL,
+)
+_RESPONSE_DATE = re.compile(rb"<(?:[\w.-]+:)?responseDate\s*>([^<]{1,40})<")
+
+
+def salvage_page(raw: bytes, events: list[Event]) -> Page:
+    """Parse a malformed ListRecords page record by record; broken records keep their bytes.
+
+    Each ``<record>`` is cut out at the record boundaries and parsed on its own, inside the
+    namespace declarations of the page's root element. The resumption token must itself be
+    well-formed, or the page is unusable and :class:`MalformedResponse` is raised.
+    """
+    root_tag = _ROOT_TAG.search(raw)
+    if root_tag is None:
+        raise MalformedResponse("no OAI-PMH root element in a malformed page")
+    declarations = b"".join(_NS_DECL.findall(root_tag.group(0)))
+    starts = [m.start() for m in _RECORD_START.finditer(raw)]
+    end = _LIST_END.search(raw, starts[-1] if starts else 0)
+    if end is None:
+        raise MalformedResponse("malformed page whose list end cannot be found")
+    bounds = [*starts, end.start()]
+    records: list[OaiRecord] = []
+    for begin, stop in itertools.pairwise(bounds):
+        chunk = raw[begin:stop].rstrip()
+        try:
+            wrapper = etree.fromstring(b"<w" + declarations + b">" + chunk + b"</w>", safe_parser())
+            (element,) = list(wrapper)
+            if element.tag != f"{_O}record":
+                raise etree.XMLSyntaxError("not an OAI-PMH record", None, 0, 0)
+            records.append(_read_record(element))
+        except (etree.XMLSyntaxError, ValueError) as error:
+            identifier = re.search(rb"<(?:[\w.-]+:)?identifier>([^<]{1,1000})<", chunk)
+            name = identifier.group(1).decode("utf-8", "replace").strip() if identifier else None
+            records.append(OaiRecord(name, None, False, [], None, chunk, f"malformed XML: {error}"))
+    page = Page(_response_date_text(raw), records, None, raw_size=len(raw))
+    token = _TOKEN.search(raw, end.start())
+    if token is not None:
+        try:
+            wrapper = etree.fromstring(
+                b"<w" + declarations + b">" + token.group(0) + b"</w>", safe_parser()
+            )
+        except etree.XMLSyntaxError as error:
+            raise MalformedResponse(f"malformed resumption token: {error}") from error
+        _read_token(wrapper[0], page)
+    bad = sum(1 for r in records if r.error)
+    events.append(Event("quarantined", f"{bad} of {len(records)} records of a malformed page"))
+    return page
+
+
+def _response_date_text(raw: bytes) -> str:
+    match = _RESPONSE_DATE.search(raw)
+    return match.group(1).decode("ascii", "replace").strip() if match else ""

@@ -1,0 +1,502 @@
+"""A harvest run of one source (OAI-PMH or Z39.50): incremental, resumable, recorded.
+
+>>> report = harvest(catalog, source)               # blocks; one run, recorded in harvest_runs
+>>> report.status, report.counts.added
+
+Semantics (DESIGN.md, Harvesting):
+
+- **Incremental.** A run asks for records ``from`` the source's watermark: the responseDate of
+  the first request (Identify) of the last successful run, minus one granularity step, written
+  in the source's granularity. ``--full`` ignores it; ``--from``/``--until`` bound a run by hand
+  (such a run moves the watermark only if it covered everything after it).
+- **Crash-safe.** Each page commits in one transaction with its records, the run's counts and
+  the source's resumption token, cursor, set and date window. A run started after a killed one
+  resumes at the page where it stopped; if the provider rejects that token (expired), the list
+  restarts from the start of the window, which for an unsplit run is the watermark.
+- **Faults.** The client retries transport faults (see :mod:`harvester.oai_client`). A
+  badResumptionToken or a repeating token mid-list restarts the window (at most
+  :data:`MAX_RESTARTS` times). A window whose list still fails is halved and each half
+  harvested, down to one granularity step, so one bad record cannot block a source; a window
+  that cannot be split any more is recorded as failed and the run ends ``partial`` (the
+  watermark does not move, so the next run tries again). Every fault is written to the run's
+  ``errors``.
+- **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`).
+- **Z39.50 sources** (``protocol = "z3950"``) are harvested by
+  :func:`harvester.z3950_harvest.harvest_z3950` under the same lock and run log: each batch
+  commits with the run's counts. They have no watermark and no resumption state: every run
+  presents the whole result set of the source's query (ingest is an idempotent upsert), so
+  ``--from``/``--until`` do not apply and ``--full`` changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Row, select, update
+
+from catalog import Catalog, CatalogWriter
+from catalog.harvest_state import harvest_runs, harvest_state
+from config import HarvestSource
+from harvester import dates, locks
+from harvester.ingest import Counts, IngestTarget, ingest, reject
+from harvester.oai_client import (
+    HarvestError,
+    MalformedResponse,
+    OaiClient,
+    OaiError,
+    Page,
+    Politeness,
+    ResumptionLoop,
+)
+from harvester.sources import Z3950, SourceError, validate
+from harvester.z3950_harvest import Z3950HarvestResult, harvest_z3950
+
+MAX_RESTARTS = 2
+"""Restarts of one window after a rejected or repeating resumption token."""
+MAX_WINDOW_FAILURES = 64
+"""Failed lists in one run before it gives up: bounds halving (one bad record in a
+seconds-granularity source of some years costs about 30 failed halves)."""
+MAX_EMPTY_PAGES = 50
+"""Consecutive empty pages that still carry a resumption token before the list is abandoned."""
+MAX_ERROR_LINES = 500
+
+RUNNING, SUCCEEDED, PARTIAL, FAILED, INTERRUPTED = (
+    "running",
+    "succeeded",
+    "partial",
+    "failed",
+    "interrupted",
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    full: bool = False
+    from_: str | None = None
+    until: str | None = None
+
+
+@dataclass
+class PageInfo:
+    """What the progress display is told after each committed page."""
+
+    pages: int
+    records: int
+    complete_list_size: int | None
+    set_spec: str | None
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    source: str
+    status: str
+    counts: Counts
+    requests: int
+    pages: int
+    errors: list[str]
+    seconds: float
+    watermark: str | None
+
+
+class GiveUp(HarvestError):
+    """Too many failures in one run: the partner is down or broken beyond halving."""
+
+
+def politeness_of(source: HarvestSource) -> Politeness:
+    return Politeness(delay=source.delay, timeout=source.timeout, retries=source.retries)
+
+
+def harvest(
+    catalog: Catalog,
+    source: HarvestSource,
+    options: RunOptions | None = None,
+    *,
+    politeness: Politeness | None = None,
+    on_page: Callable[[PageInfo], None] | None = None,
+) -> RunReport:
+    """Run one harvest of ``source`` now (blocking) and return its report.
+
+    Raises :class:`harvester.locks.SourceBusy` when another run of the source holds the lock,
+    and :class:`harvester.sources.SourceError` for a definition that cannot be harvested.
+    """
+    validate(source)
+    options = options or RunOptions()
+    if source.protocol == Z3950 and (options.from_ or options.until):
+        raise SourceError(
+            "--from and --until do not apply to a Z39.50 source: every run presents the whole "
+            "result set of its query"
+        )
+    if source.protocol != Z3950 and not source.prefix:
+        raise SourceError(f"source {source.name!r} has no metadataPrefix")
+    run = HarvestRun(catalog, source, options, politeness, on_page)
+    return asyncio.run(run.execute())
+
+
+@dataclass
+class _Plan:
+    first_response_date: str
+    run_from: str | None
+    run_until: str | None
+    set_spec: str | None = None
+    window: tuple[str | None, str | None] = (None, None)
+    token: str | None = None
+    resumed_from: int | None = None
+
+
+@dataclass
+class HarvestRun:
+    catalog: Catalog
+    source: HarvestSource
+    options: RunOptions
+    politeness: Politeness | None = None
+    on_page: Callable[[PageInfo], None] | None = None
+    owner: str = field(default_factory=locks.new_owner)
+    counts: Counts = field(default_factory=Counts)
+    errors: list[str] = field(default_factory=list)
+    pages: int = 0
+    run_id: int = 0
+    granularity: str = dates.SECONDS
+    earliest: str = ""
+    failures: int = 0
+    failed_windows: int = 0
+    _plan: _Plan | None = None
+    _client: OaiClient | None = None
+    _z3950: Z3950HarvestResult | None = None
+    _rejected_pages: set[str] = field(default_factory=set)
+
+    async def execute(self) -> RunReport:
+        started = time.monotonic()
+        engine = self.catalog.engine
+        locks.acquire(engine, self.source.name, self.owner)
+        status = FAILED
+        try:
+            self.run_id = self._open_run()
+            try:
+                if self.source.protocol == Z3950:
+                    await self._harvest_z3950()
+                else:
+                    async with OaiClient(
+                        self.source.url, self.politeness or politeness_of(self.source)
+                    ) as client:
+                        self._client = client
+                        await self._harvest(client)
+                status = PARTIAL if self.failed_windows else SUCCEEDED
+            except HarvestError as error:
+                self.errors.append(f"run failed: {error}")
+            except (Exception, asyncio.CancelledError) as error:
+                self.errors.append(f"run failed: {type(error).__name__}: {error}")
+                self._close_run(FAILED)
+                raise
+            watermark = self._close_run(status)
+        finally:
+            locks.release(engine, self.source.name, self.owner)
+        return RunReport(
+            run_id=self.run_id,
+            source=self.source.name,
+            status=status,
+            counts=self.counts,
+            requests=self.requests,
+            pages=self.pages,
+            errors=self._error_lines(),
+            seconds=time.monotonic() - started,
+            watermark=watermark,
+        )
+
+    @property
+    def requests(self) -> int:
+        """Requests sent to the source so far in this run."""
+        if self._client is not None:
+            return self._client.requests
+        return self._z3950.requests if self._z3950 is not None else 0
+
+    async def _harvest_z3950(self) -> None:
+        self._z3950 = Z3950HarvestResult()
+
+        def progress(done: int, wanted: int) -> None:
+            if self.on_page is not None:
+                self.on_page(PageInfo(self.pages, self.counts.total, wanted, None))
+
+        await harvest_z3950(
+            self.source, self.catalog, run_id=self.run_id, on_batch=self._record_batch,
+            progress=progress, result=self._z3950,
+        )  # fmt: skip
+
+    # -- planning ----------------------------------------------------------------------
+
+    async def _harvest(self, client: OaiClient) -> None:
+        identity = await client.identify()
+        self.granularity = identity.granularity
+        self.earliest = identity.earliest_datestamp
+        state = self._state()
+        sets: list[str | None] = list(self.source.sets) or [None]
+        by_hand = self.options.full or self.options.from_ or self.options.until
+        if state.token and state.run_id and state.set_spec in sets and not by_hand:
+            plan = _Plan(
+                first_response_date=state.first_response_date or identity.response_date,
+                run_from=state.run_from,
+                run_until=state.run_until,
+                set_spec=state.set_spec,
+                window=(state.window_from, state.window_until),
+                token=state.token,
+                resumed_from=state.run_id,
+            )
+            self.errors.append(f"resumed run #{state.run_id} at cursor {state.cursor}")
+        else:
+            run_from = self.options.from_
+            if run_from is None and not self.options.full:
+                run_from = state.watermark
+            plan = _Plan(identity.response_date, self._in_granularity(run_from),
+                         self._in_granularity(self.options.until))
+            plan.window = (plan.run_from, plan.run_until)
+        self._plan = plan
+        start = sets.index(plan.set_spec) if plan.resumed_from is not None else 0
+        for index, spec in enumerate(sets[start:]):
+            if index == 0 and plan.resumed_from is not None:
+                window_from, window_until = plan.window
+                await self._window(spec, window_from, window_until, plan.token)
+                run_until = plan.run_until
+                if window_until is not None and (
+                    run_until is None or dates.parse(window_until) < dates.parse(run_until)
+                ):
+                    rest_from = dates.after(window_until, self.granularity)
+                    await self._window(spec, rest_from, plan.run_until, None)
+            else:
+                await self._window(spec, plan.run_from, plan.run_until, None)
+
+    def _in_granularity(self, datestamp: str | None) -> str | None:
+        if datestamp is None:
+            return None
+        return dates.render(dates.parse(datestamp), self.granularity)
+
+    # -- lists -------------------------------------------------------------------------
+
+    async def _window(
+        self, spec: str | None, start: str | None, end: str | None, token: str | None,
+        restarts: int = 0,
+    ) -> None:
+        """Harvest one date window of one set, restarting or halving it after failures."""
+        try:
+            await self._list(spec, start, end, token)
+            return
+        except (OaiError, ResumptionLoop) as error:
+            token_fault = isinstance(error, ResumptionLoop) or error.code == "badResumptionToken"
+            if token_fault and restarts < MAX_RESTARTS:
+                self.errors.append(f"{error}; restarting the list from {start or 'the start'}")
+                await self._window(spec, start, end, None, restarts + 1)
+                return
+            failure: HarvestError = error
+        except MalformedResponse as error:
+            self._reject_page(error)
+            failure = error
+        except HarvestError as error:
+            failure = error
+        self.failures += 1
+        if self.failures > MAX_WINDOW_FAILURES:
+            raise GiveUp(f"{self.failures} failed lists in one run; last: {failure}")
+        await self._halve(spec, start, end, failure)
+
+    async def _halve(
+        self, spec: str | None, start: str | None, end: str | None, failure: HarvestError
+    ) -> None:
+        assert self._plan is not None
+        low = start or self._in_granularity(self.earliest) or "1970-01-01"
+        if end is None:
+            end = self._in_granularity(self._plan.first_response_date)
+            self._plan.run_until = self._plan.run_until or end
+        assert end is not None
+        where = f"set {spec} " if spec else ""
+        halves = dates.split(low, end, self.granularity)
+        if halves is None:
+            self.failed_windows += 1
+            self.errors.append(f"window {where}{low}..{end} failed for good: {failure}")
+            return
+        self.errors.append(f"window {where}{low}..{end} failed ({failure}); halving it")
+        for half_from, half_until in halves:
+            await self._window(spec, half_from, half_until, None)
+
+    async def _list(
+        self, spec: str | None, start: str | None, end: str | None, token: str | None
+    ) -> None:
+        assert self._client is not None
+        pages: AsyncIterator[Page] = self._client.list_pages(
+            "ListRecords", prefix=self.source.prefix, set_spec=spec, from_=start, until=end,
+            token=token,
+        )
+        pending: asyncio.Future[Page] | None = asyncio.ensure_future(anext(pages))
+        empty = 0
+        try:
+            while pending is not None:
+                try:
+                    page = await pending
+                except StopAsyncIteration:
+                    break
+                # fetch the next page while this one is stored
+                pending = asyncio.ensure_future(anext(pages)) if page.token else None
+                empty = empty + 1 if page.token and not page.records else 0
+                if empty > MAX_EMPTY_PAGES:
+                    raise ResumptionLoop(f"{empty} empty pages in a row, each with a token")
+                await asyncio.to_thread(self._commit, page, spec, (start, end))
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                await asyncio.wait([pending])
+            await pages.aclose()
+
+    # -- database ----------------------------------------------------------------------
+
+    def _state(self) -> Row:
+        with self.catalog.engine.connect() as connection:
+            return connection.execute(
+                select(harvest_state).where(harvest_state.c.source == self.source.name)
+            ).one()
+
+    def _open_run(self) -> int:
+        with self.catalog.engine.begin() as connection:
+            connection.execute(
+                update(harvest_runs)
+                .where(harvest_runs.c.source == self.source.name, harvest_runs.c.status == RUNNING)
+                .values(status=INTERRUPTED)
+            )
+            return int(
+                connection.execute(
+                    harvest_runs.insert().values(
+                        source=self.source.name,
+                        status=RUNNING,
+                        started=int(time.time()),
+                        full=self.options.full,
+                        from_=self.options.from_,
+                        until=self.options.until,
+                    )
+                ).inserted_primary_key[0]
+            )
+
+    def _commit(self, page: Page, spec: str | None, window: tuple[str | None, str | None]) -> None:
+        assert self._plan is not None and self._client is not None
+        target = IngestTarget(self.source.name, self.source.url, self.run_id)
+        with self.catalog.writer() as writer:
+            self._record_batch(writer, ingest(writer, target, page.records))
+            writer.connection.execute(
+                update(harvest_state)
+                .where(harvest_state.c.source == self.source.name)
+                .values(
+                    run_id=self.run_id,
+                    first_response_date=self._plan.first_response_date,
+                    run_from=self._plan.run_from,
+                    run_until=self._plan.run_until,
+                    set_spec=spec,
+                    window_from=window[0],
+                    window_until=window[1],
+                    token=page.token,
+                    cursor=page.cursor,
+                )
+            )
+        if self.on_page is not None:
+            self.on_page(
+                PageInfo(self.pages, self.counts.total, page.complete_list_size, spec)
+            )
+
+    def _record_batch(self, writer: CatalogWriter, counts: Counts) -> None:
+        """In a page's (or batch's) transaction: renew the source's lock and add the page and
+        its counts to the run, in its row and here (the row commits with the records)."""
+        locks.renew(writer.connection, self.source.name, self.owner)
+        runs = harvest_runs.c
+        writer.connection.execute(
+            update(harvest_runs)
+            .where(runs.id == self.run_id)
+            .values(
+                added=runs.added + counts.added,
+                updated=runs.updated + counts.updated,
+                deleted=runs.deleted + counts.deleted,
+                unchanged=runs.unchanged + counts.unchanged,
+                rejected=runs.rejected + counts.rejected,
+                pages=runs.pages + 1,
+                requests=self.requests,
+            )
+        )
+        self.counts.add(counts)
+        self.pages += 1
+
+    def _reject_page(self, error: MalformedResponse) -> None:
+        """Keep a page that could not be used at all, once per run per distinct content."""
+        digest = hashlib.sha256(error.raw).hexdigest()
+        if not error.raw or digest in self._rejected_pages:
+            return
+        self._rejected_pages.add(digest)
+        target = IngestTarget(self.source.name, self.source.url, self.run_id)
+        with self.catalog.writer() as writer:
+            reject(writer, target, None, f"page: {error}", error.raw)
+            runs = harvest_runs.c
+            writer.connection.execute(
+                update(harvest_runs)
+                .where(runs.id == self.run_id)
+                .values(rejected=runs.rejected + 1)
+            )
+        self.counts.rejected += 1
+
+    def _close_run(self, status: str) -> str | None:
+        """Record the end of the run; on success move the watermark (an OAI-PMH source's; a
+        Z39.50 source has none). Returns the watermark."""
+        with self.catalog.engine.begin() as connection:
+            connection.execute(
+                update(harvest_runs)
+                .where(harvest_runs.c.id == self.run_id)
+                .values(
+                    status=status,
+                    finished=int(time.time()),
+                    requests=self.requests,
+                    errors="\n".join(self._error_lines()),
+                )
+            )
+            state = connection.execute(
+                select(harvest_state.c.watermark).where(
+                    harvest_state.c.source == self.source.name
+                )
+            ).one()
+            watermark = state.watermark
+            if status not in (SUCCEEDED, PARTIAL) or self._plan is None:
+                return watermark
+            if status == SUCCEEDED and self._covers_watermark(watermark):
+                watermark = dates.watermark_from(
+                    self._plan.first_response_date, self.granularity
+                )
+            connection.execute(
+                update(harvest_state)
+                .where(harvest_state.c.source == self.source.name)
+                .values(
+                    watermark=watermark,
+                    run_id=None,
+                    first_response_date=None,
+                    run_from=None,
+                    run_until=None,
+                    set_spec=None,
+                    window_from=None,
+                    window_until=None,
+                    token=None,
+                    cursor=None,
+                )
+            )
+        return watermark
+
+    def _covers_watermark(self, watermark: str | None) -> bool:
+        """Did this run harvest everything from ``watermark`` to the new watermark?"""
+        plan = self._plan
+        assert plan is not None
+        new = dates.parse(dates.watermark_from(plan.first_response_date, self.granularity))
+        if plan.run_until is not None and dates.parse(plan.run_until) < new:
+            return False  # bounded by hand (--until) before now
+        if plan.run_from is None:
+            return True
+        return watermark is not None and dates.parse(plan.run_from) <= dates.parse(watermark)
+
+    def _error_lines(self) -> list[str]:
+        events = [str(event) for event in self._client.events] if self._client else []
+        lines = events + self.errors
+        if len(lines) > MAX_ERROR_LINES:
+            more = len(lines) - MAX_ERROR_LINES + 1
+            lines = [*lines[: MAX_ERROR_LINES - 1], f"... and {more} more"]
+        return lines

@@ -1,0 +1,165 @@
+"""Scheduled harvests: APScheduler 3 with its job store in the catalogue database.
+
+>>> scheduler = start_scheduler(settings, catalog)   # inside `koprik serve`, or `koprik scheduler`
+>>> scheduler.shutdown()
+
+Each enabled source with a schedule (``every`` or ``cron``) is one persistent job
+``harvest:<name>`` in the table ``apscheduler_jobs``, so schedules survive restarts. A job whose
+trigger did not change keeps its stored next run time across a restart; if that time passed
+while Koprik was down, the job runs once on start (``coalesce`` and no misfire limit). Sources
+are re-read every :data:`SYNC_SECONDS`, so one added with ``koprik sources add`` is scheduled
+without a restart. A source never has two runs at once: ``max_instances=1`` within a process,
+and the source's database lock (:mod:`harvester.locks`) across processes and nodes (a run
+that finds the lock taken is skipped and logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from catalog import Catalog
+from config import HarvestSource, Settings
+from harvester.locks import SourceBusy
+from harvester.runs import harvest
+from harvester.sources import SourceError, all_sources, find_source, parse_every, validate
+
+log = logging.getLogger(__name__)
+
+JOB_PREFIX = "harvest:"
+JOBS_TABLE = "apscheduler_jobs"
+SYNC_SECONDS = 30.0
+
+
+@dataclass
+class _Context:
+    settings: Settings
+    catalog: Catalog
+
+
+_context: _Context | None = None
+_context_lock = threading.Lock()
+
+
+def trigger_of(source: HarvestSource) -> BaseTrigger | None:
+    """The APScheduler trigger of a source's schedule (None when it has none)."""
+    if source.every:
+        return IntervalTrigger(seconds=parse_every(source.every).total_seconds(), timezone="UTC")
+    if source.cron:
+        return CronTrigger.from_crontab(source.cron, timezone="UTC")
+    return None
+
+
+def run_scheduled(name: str) -> None:
+    """The job function (stored by reference): harvest source ``name`` now, if it may run."""
+    with _context_lock:
+        context = _context
+    if context is None:
+        log.error("scheduled harvest of %s: no scheduler context in this process", name)
+        return
+    try:
+        source = find_source(context.settings, context.catalog, name).source
+    except SourceError as error:
+        log.warning("scheduled harvest skipped: %s", error)
+        return
+    if not source.enabled:
+        log.info("scheduled harvest of %s skipped: the source is disabled", name)
+        return
+    try:
+        report = harvest(context.catalog, source)
+    except SourceBusy as error:
+        log.warning("scheduled harvest of %s skipped, a run is in progress: %s", name, error)
+        return
+    except SourceError as error:
+        log.error("scheduled harvest of %s refused: %s", name, error)
+        return
+    log.info(
+        "scheduled harvest of %s: %s, %s, %d requests",
+        name, report.status, report.counts.as_dict(), report.requests,
+    )
+
+
+class HarvestScheduler:
+    """A running scheduler; :meth:`shutdown` stops it (waiting for running harvests)."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, sync_seconds: float) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self._scheduler = BackgroundScheduler(
+            jobstores={
+                "default": SQLAlchemyJobStore(engine=catalog.engine, tablename=JOBS_TABLE),
+                "internal": MemoryJobStore(),
+            },
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone="UTC",
+        )
+        self._sync_seconds = sync_seconds
+
+    def start(self) -> None:
+        global _context
+        with _context_lock:
+            _context = _Context(self.settings, self.catalog)
+        # paused until the jobs match the sources, so a removed source's job never fires
+        self._scheduler.start(paused=True)
+        self.sync()
+        self._scheduler.add_job(
+            self.sync, "interval", seconds=self._sync_seconds, id="sync-sources",
+            jobstore="internal",
+        )
+        self._scheduler.resume()
+
+    def sync(self) -> None:
+        """Make the jobs match the enabled, scheduled sources (unchanged jobs are kept as is)."""
+        wanted: dict[str, tuple[HarvestSource, BaseTrigger]] = {}
+        for entry in all_sources(self.settings, self.catalog):
+            try:
+                validate(entry.source)
+            except SourceError as error:
+                log.error("source %s is not scheduled: %s", entry.source.name, error)
+                continue
+            trigger = trigger_of(entry.source)
+            if entry.source.enabled and trigger is not None:
+                wanted[JOB_PREFIX + entry.source.name] = (entry.source, trigger)
+        for job in self._scheduler.get_jobs(jobstore="default"):
+            if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
+                log.info("unscheduling %s", job.id)
+                job.remove()
+        for job_id, (source, trigger) in wanted.items():
+            job = self._scheduler.get_job(job_id, jobstore="default")
+            if job is not None and str(job.trigger) == str(trigger):
+                continue
+            log.info("scheduling %s: %s", job_id, trigger)
+            self._scheduler.add_job(
+                run_scheduled, trigger, args=[source.name], id=job_id, name=job_id,
+                jobstore="default", replace_existing=True,
+            )
+
+    def next_run_time(self, name: str) -> datetime | None:
+        """When source ``name`` runs next, or None if it is not scheduled."""
+        job = self._scheduler.get_job(JOB_PREFIX + name, jobstore="default")
+        return None if job is None else job.next_run_time
+
+    def shutdown(self, wait: bool = True) -> None:
+        global _context
+        self._scheduler.shutdown(wait=wait)
+        with _context_lock:
+            if _context is not None and _context.catalog is self.catalog:
+                _context = None
+
+
+def start_scheduler(
+    settings: Settings, catalog: Catalog, *, sync_seconds: float = SYNC_SECONDS
+) -> HarvestScheduler:
+    """Start scheduled harvesting in background threads; call ``.shutdown()`` to stop it."""
+    scheduler = HarvestScheduler(settings, catalog, sync_seconds)
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,268 @@
+"""Harvest sources: those of ``koprik.toml`` (``[[sources]]``) and those added on the command line.
+
+Both are :class:`config.HarvestSource`. Sources from the file are read-only here (the file is
+their definition; edit it); sources added with ``koprik sources add`` live in the catalogue
+database (table ``harvest_sources``). A name is unique across both.
+
+Adding (or re-pointing) a source checks the address first: an OAI-PMH source must answer
+Identify as an OAI-PMH 2.0 repository and offer the metadataPrefix asked for; a Z39.50 source
+(``protocol = "z3950"``, ``url = "z3950://HOST:PORT/DATABASE"``, a PQF ``query``, optionally the
+``charset`` of its records) must accept a connection and the search of its query. Otherwise it
+is refused with the reason (:class:`SourceError`).
+
+>>> add_source(settings, catalog, HarvestSource(name="partner", url=..., prefix="marc21"))
+>>> [entry.source.name for entry in all_sources(settings, catalog)]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import delete, insert, select, update
+
+from catalog import Catalog
+from catalog.harvest_state import harvest_sources
+from config import HarvestSource, Settings
+from harvester.oai_client import HarvestError, Identity, OaiClient, Politeness
+from harvester.z3950_harvest import TargetCheck, check_target
+from harvester.z3950_records import charset_label, parse_address
+from protocols.z3950.pqf import PqfError, parse_pqf
+
+FROM_FILE = "koprik.toml"
+FROM_DATABASE = "database"
+OAI_PMH = "oai-pmh"
+Z3950 = "z3950"
+PROTOCOLS = (OAI_PMH, Z3950)
+CHECK_TIMEOUT = 30.0
+"""The most seconds per request the check before adding a source waits."""
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
+_EVERY = re.compile(r"\s*(\d+)\s*([smhdw])\s*\Z")
+PREFERRED_NAMESPACES = (
+    "http://www.loc.gov/MARC21/slim",
+    "http://www.loc.gov/mods/v3",
+    "http://www.openarchives.org/OAI/2.0/oai_dc/",
+)
+"""Formats in order of preference (MARCXML needs no crosswalk; MODS loses less than DC)."""
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class SourceError(ValueError):
+    """A source that cannot be added, changed or found (the message says why)."""
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    source: HarvestSource
+    origin: str
+    """:data:`FROM_FILE` or :data:`FROM_DATABASE`."""
+
+
+def parse_every(text: str) -> timedelta:
+    """An interval such as ``90s``, ``15m``, ``6h``, ``1d`` or ``2w``; raises SourceError."""
+    match = _EVERY.match(text)
+    if match is None or int(match.group(1)) == 0:
+        raise SourceError(f"interval {text!r}: expected a number and s, m, h, d or w, e.g. 6h")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def validate(source: HarvestSource) -> None:
+    """Check a definition without contacting it; raises SourceError naming the problem."""
+    if _NAME.match(source.name) is None:
+        raise SourceError(f"source name {source.name!r}: use letters, digits, '.', '_' or '-'")
+    if source.protocol not in PROTOCOLS:
+        raise SourceError(f"protocol {source.protocol!r}: expected {' or '.join(PROTOCOLS)}")
+    if source.every and source.cron:
+        raise SourceError("give a schedule either as an interval (every) or as cron, not both")
+    if source.every:
+        parse_every(source.every)
+    if source.cron:
+        try:
+            CronTrigger.from_crontab(source.cron, timezone="UTC")
+        except ValueError as error:
+            raise SourceError(f"cron {source.cron!r}: {error}") from error
+    if source.delay < 0 or source.timeout <= 0 or source.retries < 0:
+        raise SourceError("delay and retries must be >= 0 and timeout > 0")
+    if source.protocol == Z3950:
+        _validate_z3950(source)
+    else:
+        _validate_oai(source)
+
+
+def _validate_oai(source: HarvestSource) -> None:
+    if not source.url.startswith(("http://", "https://")):
+        raise SourceError(f"URL {source.url!r}: expected http:// or https://")
+    for unsupported in ("query", "crosswalk", "charset"):
+        if getattr(source, unsupported):
+            raise SourceError(
+                f"{unsupported!r} is not supported for OAI-PMH sources (the crosswalk follows "
+                "the metadata namespace; the document's own encoding is used)"
+            )
+
+
+def _validate_z3950(source: HarvestSource) -> None:
+    try:
+        parse_address(source.url)
+    except ValueError as error:
+        raise SourceError(f"Z39.50 address: {error}") from error
+    if not source.query:
+        raise SourceError("a Z39.50 source needs a query (PQF, e.g. '@attr 1=4 navoiy')")
+    try:
+        parse_pqf(source.query)
+    except PqfError as error:
+        raise SourceError(f"query {source.query!r}: {error}") from error
+    if source.charset:
+        try:
+            charset_label(source.charset)
+        except ValueError as error:
+            raise SourceError(f"charset: {error}") from error
+    for unsupported in ("sets", "crosswalk"):
+        if getattr(source, unsupported):
+            raise SourceError(
+                f"{unsupported!r} is not supported for Z39.50 sources (the query selects the "
+                "records; they are presented as MARC21)"
+            )
+
+
+def choose_prefix(formats: dict[str, str]) -> str | None:
+    """The preferred prefix among ``prefix -> namespace``: MARCXML, else MODS, else oai_dc."""
+    for namespace in PREFERRED_NAMESPACES:
+        for prefix, offered in sorted(formats.items()):
+            if offered == namespace:
+                return prefix
+    return None
+
+
+def probe(source: HarvestSource) -> tuple[HarvestSource, Identity | TargetCheck]:
+    """Contact the (valid) source as a check before it is stored; return it as it is to be
+    stored (an OAI-PMH source with its prefix chosen) and what the check found. Raises
+    SourceError with the reason."""
+    if source.protocol == Z3950:
+        checked = dataclasses.replace(source, timeout=min(source.timeout, CHECK_TIMEOUT))
+        try:
+            return source, asyncio.run(check_target(checked))
+        except HarvestError as error:
+            raise SourceError(str(error)) from error
+    identity, prefix = asyncio.run(check_source(source))
+    return dataclasses.replace(source, prefix=prefix), identity
+
+
+async def check_source(source: HarvestSource) -> tuple[Identity, str]:
+    """Identify an OAI-PMH source and check its prefix; returns the identity and the prefix to
+    use.
+
+    An empty ``source.prefix`` means the preferred format the source offers
+    (:func:`choose_prefix`). Raises SourceError with the reason.
+    """
+    politeness = Politeness(delay=0, timeout=min(source.timeout, CHECK_TIMEOUT), retries=0)
+    try:
+        async with OaiClient(source.url, politeness) as client:
+            identity = await client.identify()
+            formats = await client.metadata_formats()
+    except HarvestError as error:
+        raise SourceError(f"{source.url} does not answer Identify correctly: {error}") from error
+    offered = ", ".join(sorted(formats)) or "none"
+    prefix = source.prefix or choose_prefix(formats)
+    if prefix is None:
+        raise SourceError(f"{source.url} offers no MARCXML, MODS or oai_dc (it offers {offered})")
+    if prefix not in formats:
+        raise SourceError(f"{source.url} does not offer {prefix!r} (it offers {offered})")
+    return identity, prefix
+
+
+def all_sources(settings: Settings, catalog: Catalog) -> list[SourceEntry]:
+    """Every source, those of the file first, then those of the database, by name."""
+    entries = [SourceEntry(s, FROM_FILE) for s in settings.sources]
+    with catalog.engine.connect() as connection:
+        rows = connection.execute(select(harvest_sources).order_by(harvest_sources.c.name)).all()
+    entries += [SourceEntry(_from_row(row), FROM_DATABASE) for row in rows]
+    return entries
+
+
+def find_source(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
+    for entry in all_sources(settings, catalog):
+        if entry.source.name == name:
+            return entry
+    raise SourceError(f"no source named {name!r} (see `koprik sources list`)")
+
+
+def add_source(
+    settings: Settings, catalog: Catalog, source: HarvestSource, *, check: bool = True
+) -> tuple[HarvestSource, Identity | TargetCheck | None]:
+    """Store a new source after checking it answers (unless ``check`` is False; see
+    :func:`probe`).
+
+    An empty ``prefix`` of an OAI-PMH source is filled in with the preferred format the source
+    offers. Returns the source as stored, and what its Identify said (OAI-PMH) or what the
+    search of its query found (Z39.50).
+    """
+    validate(source)
+    if any(e.source.name == source.name for e in all_sources(settings, catalog)):
+        raise SourceError(f"a source named {source.name!r} exists already")
+    found = None
+    if check:
+        source, found = probe(source)
+    elif not source.prefix and source.protocol == OAI_PMH:
+        raise SourceError("without the check, give the metadataPrefix")
+    with catalog.engine.begin() as connection:
+        connection.execute(insert(harvest_sources).values(_to_row(source)))
+    return source, found
+
+
+def edit_source(
+    settings: Settings, catalog: Catalog, name: str, *, check: bool = True, **changes: object
+) -> HarvestSource:
+    """Change fields of a source added from the command line; re-checks a new address, prefix,
+    query or charset (see :func:`probe`)."""
+    entry = _editable(settings, catalog, name)
+    try:
+        source = dataclasses.replace(entry.source, **changes)  # type: ignore[arg-type]
+    except TypeError as error:
+        raise SourceError(str(error)) from error
+    if source.name != name:
+        raise SourceError("a source cannot be renamed; remove it and add it again")
+    validate(source)
+    if check and _address_of(source) != _address_of(entry.source):
+        source, _found = probe(source)
+    with catalog.engine.begin() as connection:
+        connection.execute(
+            update(harvest_sources).where(harvest_sources.c.name == name).values(_to_row(source))
+        )
+    return source
+
+
+def remove_source(settings: Settings, catalog: Catalog, name: str) -> None:
+    """Forget a source added from the command line (its harvested records stay)."""
+    _editable(settings, catalog, name)
+    with catalog.engine.begin() as connection:
+        connection.execute(delete(harvest_sources).where(harvest_sources.c.name == name))
+
+
+def _address_of(source: HarvestSource) -> tuple[str, ...]:
+    """What :func:`probe` checks: a change to any of it is checked again."""
+    return source.protocol, source.url, source.prefix, source.query, source.charset
+
+
+def _editable(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
+    entry = find_source(settings, catalog, name)
+    if entry.origin == FROM_FILE:
+        raise SourceError(f"source {name!r} is defined in koprik.toml; change it there")
+    return entry
+
+
+def _to_row(source: HarvestSource) -> dict[str, object]:
+    """The ``harvest_sources`` row of a source: its fields that the table has a column for
+    (``crosswalk``, refused by :func:`validate`, has none)."""
+    fields = dataclasses.asdict(source)
+    fields["sets"] = " ".join(source.sets)
+    return {column.name: fields[column.name] for column in harvest_sources.columns}
+
+
+def _from_row(row: object) -> HarvestSource:
+    mapping = dict(row._mapping)  # type: ignore[attr-defined]
+    mapping["sets"] = mapping["sets"].split()
+    return HarvestSource(**mapping)

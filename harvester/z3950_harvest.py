@@ -1,0 +1,318 @@
+"""A harvest of a Z39.50 source: its PQF query run once, the results presented in batches and
+ingested like OAI-PMH records.
+
+>>> result = await harvest_z3950(source, catalog)       # source.protocol == "z3950"
+>>> result.counts.added, result.hits, result.requests
+
+The source (:class:`config.HarvestSource`) gives the target as ``url``
+(``z3950://HOST:PORT/DATABASE``, or ``HOST:PORT/DATABASE``; see
+:func:`harvester.z3950_records.parse_address`), the PQF query as ``query``, the seconds allowed
+per request as ``timeout`` and, as ``charset``, the character set to negotiate and to expect in
+records when the target does not agree to one (empty: propose UTF-8 and otherwise detect; see
+:mod:`harvester.z3950_records`). Records are presented in USMARC, element set F.
+
+Semantics:
+
+- **Idempotent upsert.** Each record is stored by ``(source.name, identifier)``, the identifier
+  being its 001 (:func:`harvester.z3950_records.record_identifier`), with its provenance and the
+  bytes as sent. A second run over the same target changes nothing: every record is unchanged.
+- **One transaction per batch**, committed while the next batch is being presented.
+- **Not incremental, no deletions.** Z39.50 has no datestamps: every run presents the whole
+  result set, and unchanged records cost one digest comparison. A record missing from a run's
+  results is never deleted here (DESIGN.md: deletions are never inferred from absence).
+- **Rejects.** A record that cannot be decoded, is not valid MARC21, or that the target replaced
+  by a surrogate diagnostic goes to ``harvest_rejects`` with its bytes and the reason
+  (:func:`harvester.ingest.reject`); the harvest goes on.
+- **Failures.** A target that cannot be reached, refuses the search, times out or ends the
+  association raises :class:`Z3950HarvestError` (a :class:`harvester.oai_client.HarvestError`)
+  with a one-line reason; batches committed before the failure stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pymarc import Record
+
+from catalog import Catalog, CatalogWriter, Outcome, Provenance, RecordError
+from catalog.store import Incoming
+from config import HarvestSource
+from crosswalks import iso2709
+from harvester.ingest import Counts, IngestTarget, reject
+from harvester.oai_client import HarvestError
+from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
+from harvester.z3950_records import (
+    Z3950Address,
+    charset_label,
+    decode_usmarc,
+    parse_address,
+    record_identifier,
+)
+from protocols.z3950 import oids
+from protocols.z3950.pqf import PqfError, parse_pqf
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 50
+"""Records asked for in one Present request (and stored in one transaction)."""
+PROPOSED_CHARSET = "UTF-8"
+ELEMENT_SET = "F"
+
+Progress = Callable[[int, int], None]
+"""Called after each committed batch with (records ingested so far, records to ingest)."""
+OnBatch = Callable[[CatalogWriter, Counts], None]
+"""Called inside each batch's transaction with its counts: a run log written there commits
+with the records (or not at all)."""
+
+
+class Z3950HarvestError(HarvestError):
+    """A Z39.50 harvest that could not be run or finished (the message says why)."""
+
+
+@dataclass
+class Z3950HarvestResult:
+    """What one harvest did: catalogue outcomes, the search's hit count, requests sent (Init,
+    Search and each Present), the character set agreed (None: none), the rejects' reasons."""
+
+    counts: Counts = field(default_factory=Counts)
+    hits: int = 0
+    requests: int = 0
+    charset: str | None = None
+    rejects: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A source's definition, checked: where to ask, what, and where the records go."""
+
+    address: Z3950Address
+    query: str
+    configured: str | None
+    """The charset label records are expected in when the target agrees to none."""
+    target: IngestTarget
+    batch: int
+    limit: int | None
+    on_batch: OnBatch | None
+
+
+def _plan(
+    source: HarvestSource,
+    batch: int,
+    limit: int | None,
+    run_id: int | None,
+    on_batch: OnBatch | None,
+) -> _Plan:
+    if batch < 1 or (limit is not None and limit < 0):
+        raise ValueError(f"batch {batch} must be positive and limit {limit} not negative")
+    try:
+        address = parse_address(source.url)
+        parse_pqf(source.query)
+        configured = charset_label(source.charset) if source.charset else None
+    except (ValueError, PqfError) as error:
+        raise Z3950HarvestError(f"source {source.name}: {error}") from error
+    target = IngestTarget(source.name, address.url, run_id)
+    return _Plan(address, source.query, configured, target, batch, limit, on_batch)
+
+
+async def harvest_z3950(
+    source: HarvestSource,
+    catalog: Catalog,
+    *,
+    batch: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+    limit: int | None = None,
+    run_id: int | None = None,
+    on_batch: OnBatch | None = None,
+    result: Z3950HarvestResult | None = None,
+) -> Z3950HarvestResult:
+    """Harvest ``source`` into ``catalog`` now; see the module docstring.
+
+    ``batch`` records are asked for per Present and stored per transaction; ``limit`` caps the
+    records presented (None: all hits); ``run_id`` ties rejects to a row of ``harvest_runs``;
+    ``on_batch`` runs in each batch's transaction (see :data:`OnBatch`). ``result`` is the
+    result to count into (None: a new one); a caller that passes its own sees the counts so far
+    while the harvest runs and after it raises. Returns the result.
+    Raises :class:`Z3950HarvestError` (and ValueError for a bad ``batch`` or ``limit``).
+    """
+    plan = _plan(source, batch, limit, run_id, on_batch)
+    result = Z3950HarvestResult() if result is None else result
+    async with _association(plan.address, source) as client:
+        result.requests += 1
+        expected = _expected_charset(client, plan.configured)
+        result.charset = client.charset.charset if client.charset else None
+        await _run(client, catalog, plan, expected, progress, result)
+    return result
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """What :func:`check_target` found: the target's implementation name, the number of hits
+    of the source's query, and the character set agreed (None: none)."""
+
+    target_name: str
+    hits: int
+    charset: str | None
+
+
+async def check_target(source: HarvestSource) -> TargetCheck:
+    """Check that ``source`` can be harvested: connect, search its query, close.
+
+    Raises :class:`Z3950HarvestError` with the reason (target down, Init rejected, query
+    refused, timeout).
+    """
+    plan = _plan(source, DEFAULT_BATCH, None, None, None)
+    async with _association(plan.address, source) as client:
+        hits = await client.search(plan.query)
+        charset = client.charset.charset if client.charset else None
+        return TargetCheck(client.target_name, hits, charset)
+
+
+@asynccontextmanager
+async def _association(address: Z3950Address, source: HarvestSource) -> AsyncIterator[Z3950Client]:
+    """An open association with the source's target (closed on leaving); transport and
+    protocol faults inside become :class:`Z3950HarvestError` with a one-line reason."""
+    try:
+        client = await Z3950Client.connect(
+            address.host, address.port, address.database, source.charset or PROPOSED_CHARSET,
+            source.timeout,
+        )
+    except (OSError, TimeoutError, Z3950Error) as error:
+        raise Z3950HarvestError(f"cannot open {address}: {_reason(error)}") from error
+    try:
+        yield client
+    except (OSError, TimeoutError, Z3950Error) as error:
+        raise Z3950HarvestError(f"{address}: {_reason(error)}") from error
+    finally:
+        await client.close()
+
+
+async def _run(
+    client: Z3950Client,
+    catalog: Catalog,
+    plan: _Plan,
+    expected: str | None,
+    progress: Progress | None,
+    result: Z3950HarvestResult,
+) -> None:
+    """Search, then present and store batch after batch, counting into ``result``."""
+    result.hits = await client.search(plan.query)
+    result.requests += 1
+    wanted = result.hits if plan.limit is None else min(result.hits, plan.limit)
+    log.info("%s: %d hits for %s, presenting %d", plan.address, result.hits, plan.query, wanted)
+
+    def present(start: int) -> asyncio.Future[list[RetrievedRecord]]:
+        result.requests += 1
+        count = min(plan.batch, wanted - start + 1)
+        return asyncio.ensure_future(client.present(start, count, "usmarc", ELEMENT_SET))
+
+    start, done = 1, 0
+    pending = present(start) if wanted else None
+    try:
+        while pending is not None:
+            records = await pending
+            if not records:
+                raise Z3950Error(f"present at {start} returned no records")
+            start += len(records)
+            # the next batch travels while this one is stored
+            pending = present(start) if start <= wanted else None
+            counts, reasons = await asyncio.to_thread(
+                store_batch, catalog, plan.target, records, expected, plan.on_batch
+            )
+            result.counts.add(counts)
+            result.rejects.extend(reasons)
+            done += len(records)
+            if progress is not None:
+                progress(done, wanted)
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            await asyncio.wait([pending])
+
+
+def _expected_charset(client: Z3950Client, configured: str | None) -> str | None:
+    """The charset records come in: the agreed one if it covers records, else ``configured``."""
+    agreed = client.charset
+    if agreed is not None and agreed.charset and agreed.records is not False:
+        try:
+            return charset_label(agreed.charset)
+        except ValueError as error:
+            raise Z3950Error(f"agreed character set: {error}") from error
+    return configured
+
+
+def store_batch(
+    catalog: Catalog,
+    target: IngestTarget,
+    records: Sequence[RetrievedRecord],
+    expected: str | None,
+    on_batch: OnBatch | None = None,
+) -> tuple[Counts, list[str]]:
+    """Store one batch of USMARC records (in charset label ``expected``, None: detect) in one
+    transaction; return the counts and the reasons of the rejects (also written to
+    ``harvest_rejects``)."""
+    counts = Counts()
+    reasons: list[str] = []
+    incoming: list[tuple[RetrievedRecord, Incoming]] = []
+    refused: list[tuple[RetrievedRecord, str | None, str]] = []
+    datestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for retrieved in records:
+        try:
+            record = _usmarc_of(retrieved, expected)
+        except (RecordError, iso2709.RecordError) as error:
+            identifier = record_identifier(None, retrieved.data) if retrieved.data else None
+            refused.append((retrieved, identifier, str(error)))
+            continue
+        provenance = Provenance(
+            source=target.source,
+            base_url=target.base_url,
+            identifier=record_identifier(record, retrieved.data),
+            datestamp=datestamp,
+            metadata_namespace=retrieved.syntax,
+            payload=retrieved.data,
+        )
+        incoming.append((retrieved, Incoming(record, provenance=provenance)))
+    with catalog.writer() as writer:
+        outcomes = writer.put_many([item for _, item in incoming])
+        for (retrieved, item), outcome in zip(incoming, outcomes, strict=True):
+            if isinstance(outcome, RecordError):
+                assert item.provenance is not None
+                refused.append((retrieved, item.provenance.identifier, str(outcome)))
+            elif outcome is Outcome.ADDED:
+                counts.added += 1
+            elif outcome is Outcome.UPDATED:
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+        for retrieved, identifier, reason in refused:
+            text = f"record {retrieved.position}: {reason}"
+            reject(writer, target, identifier, text, retrieved.data)
+            log.warning("%s: rejected %s", target.source, text)
+            reasons.append(text)
+        counts.rejected = len(refused)
+        if on_batch is not None:
+            on_batch(writer, counts)
+    return counts, reasons
+
+
+def _usmarc_of(retrieved: RetrievedRecord, expected: str | None) -> Record:
+    """The decoded record, or RecordError when the target sent something else instead."""
+    if retrieved.diagnostic is not None:
+        raise RecordError(f"target sent a diagnostic: {retrieved.diagnostic}")
+    if retrieved.syntax != oids.USMARC:
+        raise RecordError(
+            f"asked for USMARC, target sent {oids.record_syntax_name(retrieved.syntax)}"
+        )
+    return decode_usmarc(retrieved.data, expected)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused (is the target running?)"
+    return str(error) or type(error).__name__

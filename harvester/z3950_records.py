@@ -1,0 +1,138 @@
+"""USMARC records from a Z39.50 target, made ready for the catalogue: addressed, decoded, keyed.
+
+A Z39.50 record carries no identifier and no character-set label of its own, so this module
+decides both:
+
+- **Character set.** When the target agreed to send records in a negotiated character set,
+  that is the expected one; otherwise the source's configured ``charset`` is (empty: none).
+  :func:`decode_usmarc` lets the bytes speak first (:func:`crosswalks.iso2709.decode_record`)
+  and then holds them to the expectation: valid multi-byte UTF-8 and MARC-8 escape sequences
+  are proof and win; among the 8-bit guesses that detection cannot tell apart with certainty
+  (CP1251, ISO 8859-1, MARC-8 without escapes) the expected set decides; a record that is not
+  UTF-8 although UTF-8 was agreed is refused with the reason, never repaired.
+- **Identifier.** :func:`record_identifier`: the record's 001, else a digest of its bytes. A
+  position in a result set is not an identifier: the same query run later, or another query,
+  puts other records there.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+from typing import NamedTuple
+
+from pymarc import Leader, Record
+
+from crosswalks import charsets
+from crosswalks.iso2709 import RecordError, decode_record, describe
+from crosswalks.marc_io import checked_item
+
+DEFAULT_PORT = 210
+DEFAULT_DATABASE = "Default"
+SCHEME = "z3950://"
+
+_ALIASES = {"marc8": charsets.MARC8, "marc-8": charsets.MARC8, "ansel": charsets.MARC8}
+_SINGLE_BYTE = (charsets.CP1251, charsets.LATIN1, charsets.MARC8)
+_CODECS = {charsets.CP1251: "cp1251", charsets.LATIN1: "latin-1"}
+
+
+class Z3950Address(NamedTuple):
+    host: str
+    port: int
+    database: str
+
+    @property
+    def url(self) -> str:
+        """``z3950://host:port/database``: the base URL kept in provenance."""
+        return f"{SCHEME}{self.host}:{self.port}/{self.database}"
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}/{self.database}"
+
+
+def parse_address(text: str) -> Z3950Address:
+    """Read ``[z3950://]HOST[:PORT][/DATABASE]`` (port 210 and database Default if omitted).
+
+    Raises :class:`ValueError` naming the problem.
+    """
+    rest = text.strip()
+    if rest.lower().startswith(SCHEME):
+        rest = rest[len(SCHEME) :]
+    address, _, database = rest.partition("/")
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
+    if not host:
+        raise ValueError(f"no host in {text!r}; expected HOST:PORT/DATABASE")
+    if port and not port.isdigit():
+        raise ValueError(f"bad port {port!r} in {text!r}")
+    number = int(port) if port else DEFAULT_PORT
+    if not 0 < number < 65536:
+        raise ValueError(f"port {number} out of range in {text!r}")
+    return Z3950Address(host, number, database or DEFAULT_DATABASE)
+
+
+def charset_label(name: str) -> str:
+    """The :mod:`crosswalks.charsets` label of a character-set name (``UTF-8``, ``utf8``,
+    ``MARC-8``, ``windows-1251``, ``ISO-8859-1`` ...). Raises :class:`ValueError` for a set
+    records cannot be decoded from."""
+    key = name.strip().lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    try:
+        codec = codecs.lookup(key).name
+    except LookupError:
+        raise ValueError(f"unknown character set {name!r}") from None
+    labels = {"utf-8": charsets.UTF8, "cp1251": charsets.CP1251, "iso8859-1": charsets.LATIN1}
+    if codec not in labels:
+        raise ValueError(
+            f"character set {name!r} is not supported for MARC records "
+            "(UTF-8, MARC-8, CP1251 or ISO-8859-1)"
+        )
+    return labels[codec]
+
+
+def decode_usmarc(data: bytes, expected: str | None = None) -> Record:
+    """A Unicode MARC21 record from one ISO 2709 record the target sent.
+
+    ``expected`` is a :func:`charset_label` (or None: the bytes alone decide); see the module
+    docstring for how it is weighed. The record's entry map is normalized and it is checked
+    like any imported record. Raises :class:`crosswalks.iso2709.RecordError` with the reason.
+    """
+    declared = data
+    if expected == charsets.UTF8 and len(data) > 9:
+        declared = data[:9] + b"a" + data[10:]
+    record, found = decode_record(declared)
+    if expected is not None and found != expected and found != charsets.UTF8:
+        if expected == charsets.UTF8:
+            raise RecordError(f"not UTF-8 as agreed: the bytes read as {found}")
+        if not (found == charsets.MARC8 and charsets.has_marc8_escapes(data[24:])):
+            record = _decode_as(data, expected)
+    checked = checked_item(0, record, data)
+    if checked.error is not None:
+        raise RecordError(checked.error)
+    return record
+
+
+def _decode_as(data: bytes, label: str) -> Record:
+    """Decode ``data`` in the 8-bit set ``label`` (structure already checked)."""
+    assert label in _SINGLE_BYTE
+    patched = data[:9] + b" " + data[10:]
+    try:
+        if label == charsets.MARC8:
+            with charsets.marc8_diagnostics():
+                record = Record(patched, hide_utf8_warnings=False)
+        else:
+            record = Record(patched, file_encoding=_CODECS[label])
+    except Exception as error:  # pymarc raises many kinds on malformed data
+        raise RecordError(describe(error)) from error
+    text = str(record.leader)
+    record.leader = Leader(text[:9] + "a" + text[10:])
+    return record
+
+
+def record_identifier(record: Record | None, data: bytes) -> str:
+    """The record's identifier at its source: its 001 (spaces removed), else ``sha1:`` and a
+    digest of the bytes as sent."""
+    control = record.get("001") if record is not None else None
+    if control is not None and control.data and control.data.strip():
+        return "".join(control.data.split())
+    return "sha1:" + hashlib.sha1(data).hexdigest()

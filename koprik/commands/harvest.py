@@ -1,0 +1,90 @@
+"""``koprik harvest SOURCE [--full] [--from DATE] [--until DATE]``: harvest one source now.
+
+Shows a progress line (records, rate, pages, and as the total the completeListSize when an
+OAI-PMH source gives it, or the hits of a Z39.50 source's query) and ends with a summary of the
+run, which is also recorded (see ``koprik runs``). ``--from``/``--until`` apply to OAI-PMH
+sources only. Exit status 0 when the run succeeded, 1 when it was partial or failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from catalog import Catalog
+from config import load_settings
+from harvester import dates
+from harvester.locks import SourceBusy
+from harvester.runs import SUCCEEDED, PageInfo, RunOptions, RunReport, harvest
+from harvester.sources import SourceError, find_source
+from koprik.errors import UserError
+from koprik.progress import Progress
+
+SHOWN_ERRORS = 20
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("harvest", help="harvest one source now")
+    parser.add_argument("source", help="source name (see `koprik sources list`)")
+    parser.add_argument("--full", action="store_true", help="ignore the watermark: everything")
+    parser.add_argument("--from", dest="from_", metavar="DATE", help="YYYY-MM-DD[Thh:mm:ssZ]")
+    parser.add_argument("--until", metavar="DATE", help="YYYY-MM-DD[Thh:mm:ssZ], inclusive")
+    parser.set_defaults(handler=run)
+
+
+def _checked_date(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        dates.parse(value)
+    except ValueError:
+        raise UserError(
+            f"--{name} {value!r}: expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"
+        ) from None
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    options = RunOptions(
+        full=args.full,
+        from_=_checked_date(args.from_, "from"),
+        until=_checked_date(args.until, "until"),
+    )
+    settings = load_settings(args.config)
+    catalog = Catalog.open(settings)
+    try:
+        try:
+            source = find_source(settings, catalog, args.source).source
+        except SourceError as error:
+            raise UserError(str(error)) from None
+        with Progress(f"harvest {source.name}", unit="records") as bar:
+
+            def on_page(info: PageInfo) -> None:
+                if info.complete_list_size is not None:
+                    bar.total = info.complete_list_size
+                bar.advance(info.records - bar.count, extra=f"page {info.pages}")
+
+            try:
+                report = harvest(catalog, source, options, on_page=on_page)
+            except (SourceBusy, SourceError) as error:
+                raise UserError(str(error)) from None
+        print(summary(report))
+        return 0 if report.status == SUCCEEDED else 1
+    finally:
+        catalog.close()
+
+
+def summary(report: RunReport) -> str:
+    """The lines printed at the end of a run."""
+    c = report.counts
+    lines = [
+        f"harvest {report.source} (run #{report.run_id}): {report.status} "
+        f"in {report.seconds:.1f} s",
+        f"  {c.added} new, {c.updated} updated, {c.deleted} deleted, {c.unchanged} unchanged, "
+        f"{c.rejected} rejected; {report.pages} pages, {report.requests} requests",
+        f"  watermark: {report.watermark or 'none'}",
+    ]
+    for error in report.errors[:SHOWN_ERRORS]:
+        lines.append(f"  ! {error}")
+    if len(report.errors) > SHOWN_ERRORS:
+        lines.append(f"  ... {len(report.errors) - SHOWN_ERRORS} more (koprik runs --errors)")
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""``koprik runs [SOURCE] [--limit N] [--errors]``: the recorded harvest runs, newest first."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from sqlalchemy import select
+
+from catalog import Catalog
+from catalog.harvest_state import harvest_runs
+from config import load_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("runs", help="list harvest runs with their counts and errors")
+    parser.add_argument("source", nargs="?", help="only the runs of this source")
+    parser.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    parser.add_argument("--errors", action="store_true", help="print every error of each run")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    catalog = Catalog.open(settings)
+    try:
+        query = select(harvest_runs).order_by(harvest_runs.c.id.desc()).limit(args.limit)
+        if args.source:
+            query = query.where(harvest_runs.c.source == args.source)
+        with catalog.engine.connect() as connection:
+            rows = connection.execute(query).all()
+    finally:
+        catalog.close()
+    print(f"{'run':>5} {'source':<16} {'status':<11} {'started (UTC)':<19} {'secs':>6} "
+          f"{'new':>6} {'upd':>6} {'del':>5} {'same':>6} {'rej':>4} {'reqs':>5}  errors")
+    for row in rows:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row.started))
+        seconds = "-" if row.finished is None else str(row.finished - row.started)
+        errors = row.errors.splitlines()
+        first = f"{len(errors)}: {errors[0][:60]}" if errors else ""
+        print(f"{row.id:>5} {row.source[:16]:<16} {row.status:<11} {started:<19} {seconds:>6} "
+              f"{row.added:>6} {row.updated:>6} {row.deleted:>5} {row.unchanged:>6} "
+              f"{row.rejected:>4} {row.requests:>5}  {first}")
+        if args.errors:
+            for line in errors:
+                print(f"      ! {line}")
+    return 0

@@ -1,0 +1,190 @@
+"""``koprik sources list|add|edit|remove|enable|disable``: the partners to harvest.
+
+``koprik sources add partner --url http://127.0.0.1:8081/oai --prefix marc21 --set S --every 6h``
+checks that the address answers Identify and offers the prefix, and refuses it with the reason
+otherwise. ``koprik sources add zebra --protocol z3950 --url z3950://127.0.0.1:2100/Default
+--query '@attr 1=4 navoiy' [--charset UTF-8]`` checks that the target accepts a connection and
+the search of the query. Sources defined in ``koprik.toml`` are listed but changed only in the
+file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from sqlalchemy import select
+
+from catalog import Catalog
+from catalog.harvest_state import harvest_runs, harvest_state
+from config import HarvestSource, load_settings
+from harvester.oai_client import Identity
+from harvester.sources import (
+    PROTOCOLS,
+    Z3950,
+    SourceError,
+    add_source,
+    all_sources,
+    edit_source,
+    remove_source,
+)
+from harvester.z3950_harvest import TargetCheck
+from koprik.errors import UserError
+
+
+def _definition_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
+    parser.add_argument("--url", required=adding,
+                        help="OAI-PMH base URL, or z3950://HOST:PORT/DATABASE")
+    parser.add_argument("--prefix", default="" if adding else None,
+                        help="metadataPrefix (default: MARCXML if offered, else MODS, else oai_dc)")
+    parser.add_argument("--set", dest="sets", action="append",
+                        help="a set to harvest (repeat for several; default: everything)")
+    schedule = parser.add_mutually_exclusive_group()
+    schedule.add_argument("--every", help="interval: 90s, 15m, 6h, 1d, 1w")
+    schedule.add_argument("--cron", help="crontab expression in UTC, e.g. '0 3 * * *'")
+    parser.add_argument("--delay", type=float, help="seconds between requests (default 1)")
+    parser.add_argument("--timeout", type=float, help="seconds per request (default 60)")
+    parser.add_argument("--retries", type=int, help="retries after a fault (default 5)")
+    parser.add_argument("--query", help="Z39.50: the PQF query whose results are harvested")
+    parser.add_argument("--charset",
+                        help="Z39.50: character set to negotiate and to expect in records")
+    parser.add_argument("--no-check", action="store_true",
+                        help="store without contacting the address")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("sources", help="list and manage harvest sources")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="list sources").set_defaults(handler=list_sources)
+    add = actions.add_parser("add", help="add a source (checked by contacting it)")
+    add.add_argument("name")
+    add.add_argument("--protocol", choices=PROTOCOLS, default=PROTOCOLS[0],
+                     help=f"default {PROTOCOLS[0]}")
+    _definition_options(add, adding=True)
+    add.add_argument("--disabled", action="store_true", help="add it disabled")
+    add.set_defaults(handler=add_command)
+    edit = actions.add_parser("edit", help="change a source added here")
+    edit.add_argument("name")
+    _definition_options(edit, adding=False)
+    edit.add_argument("--no-schedule", action="store_true", help="remove the schedule")
+    edit.set_defaults(handler=edit_command)
+    for action, handler, text in (
+        ("remove", remove_command, "forget a source (its records stay)"),
+        ("enable", enable_command, "enable a source"),
+        ("disable", disable_command, "disable a source (no scheduled runs)"),
+    ):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("name")
+        sub.set_defaults(handler=handler)
+
+
+def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    settings = load_settings(args.config)
+    return settings, Catalog.open(settings)
+
+
+def _changes(args: argparse.Namespace) -> dict[str, object]:
+    changes: dict[str, object] = {}
+    for name in ("url", "prefix", "sets", "query", "charset", "every", "cron", "delay",
+                 "timeout", "retries"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = value
+    if "every" in changes:
+        changes["cron"] = ""
+    if "cron" in changes and "every" not in changes:
+        changes["every"] = ""
+    return changes
+
+
+def add_command(args: argparse.Namespace) -> int:
+    settings, catalog = _open(args)
+    try:
+        changes = _changes(args)
+        source = HarvestSource(
+            name=args.name, url=args.url, protocol=args.protocol, enabled=not args.disabled
+        )
+        source = dataclasses.replace(source, **changes)  # type: ignore[arg-type]
+        stored, found = add_source(settings, catalog, source, check=not args.no_check)
+    except SourceError as error:
+        raise UserError(f"source {args.name!r} refused: {error}") from None
+    finally:
+        catalog.close()
+    print(f"added source {args.name} ({_described(stored, found)})")
+    return 0
+
+
+def _described(source: HarvestSource, found: Identity | TargetCheck | None) -> str:
+    """What the check before adding found, in a few words."""
+    if isinstance(found, TargetCheck):
+        return f"Z39.50 target {found.target_name or 'unnamed'}, {found.hits} hits, " \
+            f"character set {found.charset or 'not negotiated'}"
+    if source.protocol == Z3950:
+        return "not checked"
+    said = f"{found.repository_name}, granularity {found.granularity}, " if found else ""
+    return f"{said}metadataPrefix {source.prefix}"
+
+
+def edit_command(args: argparse.Namespace) -> int:
+    changes = _changes(args)
+    if args.no_schedule:
+        changes.update(every="", cron="")
+    if not changes:
+        raise UserError("nothing to change: give --url, --prefix, --set, --query, --every...")
+    return _modify(args, lambda s, c: edit_source(s, c, args.name, check=not args.no_check,
+                                                  **changes), "changed")
+
+
+def remove_command(args: argparse.Namespace) -> int:
+    return _modify(args, lambda s, c: remove_source(s, c, args.name), "removed")
+
+
+def enable_command(args: argparse.Namespace) -> int:
+    return _modify(args, lambda s, c: edit_source(s, c, args.name, check=False, enabled=True),
+                   "enabled")
+
+
+def disable_command(args: argparse.Namespace) -> int:
+    return _modify(args, lambda s, c: edit_source(s, c, args.name, check=False, enabled=False),
+                   "disabled")
+
+
+def _modify(args: argparse.Namespace, action, done: str) -> int:  # type: ignore[no-untyped-def]
+    settings, catalog = _open(args)
+    try:
+        action(settings, catalog)
+    except SourceError as error:
+        raise UserError(str(error)) from None
+    finally:
+        catalog.close()
+    print(f"{done} source {args.name}")
+    return 0
+
+
+def list_sources(args: argparse.Namespace) -> int:
+    settings, catalog = _open(args)
+    try:
+        entries = all_sources(settings, catalog)
+        with catalog.engine.connect() as connection:
+            watermarks = dict(
+                connection.execute(select(harvest_state.c.source, harvest_state.c.watermark)).all()
+            )
+            last = dict(
+                connection.execute(
+                    select(harvest_runs.c.source, harvest_runs.c.status).order_by(
+                        harvest_runs.c.id
+                    )
+                ).all()
+            )
+    finally:
+        catalog.close()
+    print(f"{'name':<16} {'from':<11} {'on':<3} {'prefix':<8} {'schedule':<14} "
+          f"{'last run':<11} {'watermark':<20} url [sets] or query")
+    for entry in entries:
+        s = entry.source
+        schedule = f"every {s.every}" if s.every else (s.cron or "-")
+        sets = f" [{' '.join(s.sets)}]" if s.sets else (f" {s.query}" if s.query else "")
+        print(f"{s.name[:16]:<16} {entry.origin:<11} {'yes' if s.enabled else 'no':<3} "
+              f"{s.prefix or '-':<8} {schedule[:14]:<14} {last.get(s.name, '-'):<11} "
+              f"{watermarks.get(s.name) or '-':<20} {s.url}{sets}")
+    return 0

@@ -1,0 +1,297 @@
+"""A small OAI-PMH data provider on 127.0.0.1 that misbehaves on request (a test fixture).
+
+It serves ``marc21`` (MARCXML) records with seconds granularity, sets, deletions and
+resumption tokens, honours ``from``/``until``, and counts every request. Faults are armed per
+page number (0 = the first page of a list) and fire once each::
+
+    provider = FaultProvider(records)
+    provider.arm("http-503", page=2)
+    with serve(provider.app()) as base_url:
+        ...
+
+Fault kinds (:data:`FAULTS`): ``timeout`` (answers too late), ``reset`` (drops the
+connection), ``http-500``, ``http-503`` (Retry-After in seconds), ``http-429`` (Retry-After as
+an HTTP date), ``malformed`` (truncated XML), ``forbidden-char`` (a control character in a
+record), ``bad-token`` (badResumptionToken), ``token-loop`` (sends the token it was asked
+with), ``gzip`` (gzip body without Content-Encoding), ``charset`` (a wrong charset header),
+``oai-error`` (badArgument instead of the page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+from pymarc import Record
+
+from crosswalks.marcxml import record_to_marcxml
+
+FAULTS = (
+    "timeout", "reset", "http-500", "http-503", "http-429", "malformed", "forbidden-char",
+    "bad-token", "token-loop", "gzip", "charset", "oai-error",
+)
+NS = "http://www.openarchives.org/OAI/2.0/"
+START = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Item:
+    identifier: str
+    datestamp: datetime
+    marcxml: bytes | None
+    sets: list[str] = field(default_factory=list)
+
+    @property
+    def deleted(self) -> bool:
+        return self.marcxml is None
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text: str, end: bool) -> datetime:
+    if len(text) == 10:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        return day + timedelta(hours=23, minutes=59, seconds=59) if end else day
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+class FaultProvider:
+    """The provider's state: items in datestamp order, armed faults, and a request log."""
+
+    def __init__(
+        self,
+        records: list[Record],
+        *,
+        page_size: int = 10,
+        timeout_delay: float = 3.0,
+        day_granularity: bool = False,
+    ) -> None:
+        self.items: list[Item] = []
+        for n, record in enumerate(records):
+            sets = ["even" if n % 2 == 0 else "odd"]
+            self.items.append(
+                Item(f"oai:fault.test:{n}", START + timedelta(hours=n),
+                     record_to_marcxml(record), sets)
+            )
+        self.page_size = page_size
+        self.timeout_delay = timeout_delay
+        self.armed: dict[int, list[str]] = {}
+        self.fired: list[tuple[str, int]] = []
+        self.requests: list[dict[str, str]] = []
+        self.broken_forever: set[str] = set()
+        """Identifiers always served with a control character in them."""
+        self.day_granularity = day_granularity
+        self.on_list_request: Callable[[int], None] | None = None
+        """Called with the number of ListRecords requests so far, as each one arrives."""
+        self.served: list[str] = []
+        """Identifiers of the records (and deletions) sent, in order."""
+
+    # -- changes at the source --------------------------------------------------------
+
+    def now(self) -> datetime:
+        return datetime.now(UTC).replace(microsecond=0)
+
+    def change(self, identifier: str, record: Record) -> None:
+        item = self._item(identifier)
+        self.items.remove(item)
+        self.items.append(Item(identifier, self.now(), record_to_marcxml(record), item.sets))
+
+    def delete(self, identifier: str) -> None:
+        item = self._item(identifier)
+        self.items.remove(item)
+        self.items.append(Item(identifier, self.now(), None, item.sets))
+
+    def add(self, identifier: str, record: Record) -> None:
+        self.items.append(Item(identifier, self.now(), record_to_marcxml(record), ["even"]))
+
+    def _item(self, identifier: str) -> Item:
+        return next(i for i in self.items if i.identifier == identifier)
+
+    def arm(self, kind: str, page: int) -> None:
+        assert kind in FAULTS, kind
+        self.armed.setdefault(page, []).append(kind)
+
+    def list_requests(self) -> list[dict[str, str]]:
+        return [r for r in self.requests if r.get("verb") == "ListRecords"]
+
+    # -- serving ----------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/oai", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        params = dict(request.query)
+        self.requests.append(params)
+        verb = params.get("verb")
+        if verb == "Identify":
+            return self._xml(self._identify())
+        if verb == "ListMetadataFormats":
+            return self._xml(self._envelope(
+                "<ListMetadataFormats><metadataFormat><metadataPrefix>marc21</metadataPrefix>"
+                "<schema>http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd</schema>"
+                "<metadataNamespace>http://www.loc.gov/MARC21/slim</metadataNamespace>"
+                "</metadataFormat></ListMetadataFormats>"))
+        if verb != "ListRecords":
+            return self._xml(self._envelope('<error code="badVerb">unsupported</error>'))
+        if self.on_list_request is not None:
+            self.on_list_request(len(self.list_requests()))
+        token = params.get("resumptionToken")
+        if token is not None:
+            try:
+                spec, start, end, offset_text = token.split("|")
+                offset = int(offset_text)
+            except ValueError:
+                return self._xml(self._envelope('<error code="badResumptionToken"/>'))
+        else:
+            spec, start, end, offset = params.get("set", ""), params.get("from", ""), \
+                params.get("until", ""), 0
+        page_number = offset // self.page_size
+        kinds = self.armed.pop(page_number, [])
+        for kind in kinds:
+            self.fired.append((kind, page_number))
+        if "timeout" in kinds:
+            await asyncio.sleep(self.timeout_delay)
+        if "reset" in kinds:  # the connection drops in the middle of the body
+            response = web.StreamResponse(headers={"Content-Type": "text/xml"})
+            response.content_length = 100_000
+            await response.prepare(request)
+            await response.write(b'<?xml version="1.0"?><OAI-PMH')
+            assert request.transport is not None
+            request.transport.abort()
+            return response
+        if "http-500" in kinds:
+            return web.Response(status=500, text="internal error")
+        if "http-503" in kinds:
+            return web.Response(status=503, headers={"Retry-After": "1"})
+        if "http-429" in kinds:
+            when = format_datetime(datetime.now(UTC) + timedelta(seconds=1), usegmt=True)
+            return web.Response(status=429, headers={"Retry-After": when})
+        if "bad-token" in kinds and token is not None:
+            return self._xml(self._envelope('<error code="badResumptionToken">expired</error>'))
+        if "oai-error" in kinds:
+            return self._xml(self._envelope('<error code="badArgument">try later</error>'))
+        chosen = [
+            i for i in sorted(self.items, key=lambda i: (i.datestamp, i.identifier))
+            if (not spec or spec in i.sets)
+            and (not start or i.datestamp >= _parse(start, False))
+            and (not end or i.datestamp <= _parse(end, True))
+        ]
+        if not chosen:
+            return self._xml(self._envelope('<error code="noRecordsMatch"/>', params))
+        batch = chosen[offset: offset + self.page_size]
+        next_token = None
+        if offset + self.page_size < len(chosen):
+            next_token = f"{spec}|{start}|{end}|{offset + self.page_size}"
+        if "token-loop" in kinds and token is not None:
+            next_token = token
+        body = "".join(self._record(i, "forbidden-char" in kinds and n == 0)
+                       for n, i in enumerate(batch))
+        self.served += [i.identifier for i in batch]
+        if next_token is not None:
+            body += (f'<resumptionToken cursor="{offset}" completeListSize="{len(chosen)}">'
+                     f"{escape(next_token)}</resumptionToken>")
+        elif token is not None:
+            body += f'<resumptionToken cursor="{offset}" completeListSize="{len(chosen)}"/>'
+        data = self._envelope(f"<ListRecords>{body}</ListRecords>", params)
+        if "malformed" in kinds:
+            data = data[: len(data) // 2]
+        if "gzip" in kinds:
+            return web.Response(body=gzip.compress(data), content_type="text/xml")
+        if "charset" in kinds:
+            return web.Response(body=data, headers={"Content-Type": "text/xml; charset=ISO-8859-1"})
+        return self._xml(data)
+
+    def _record(self, item: Item, break_it: bool) -> str:
+        header_status = ' status="deleted"' if item.deleted else ""
+        sets = "".join(f"<setSpec>{s}</setSpec>" for s in item.sets)
+        header = (f"<header{header_status}><identifier>{item.identifier}</identifier>"
+                  f"<datestamp>{self._stamp(item.datestamp)}</datestamp>{sets}</header>")
+        if item.deleted:
+            return f"<record>{header}</record>"
+        assert item.marcxml is not None
+        metadata = item.marcxml.decode("utf-8")
+        if break_it or item.identifier in self.broken_forever:
+            metadata = metadata.replace("</leader>", "\x01</leader>", 1)
+        return f"<record>{header}<metadata>{metadata}</metadata></record>"
+
+    def _identify(self) -> bytes:
+        return self._envelope(
+            "<Identify><repositoryName>Fault provider</repositoryName>"
+            "<baseURL>http://127.0.0.1/oai</baseURL><protocolVersion>2.0</protocolVersion>"
+            "<adminEmail>a@b.example</adminEmail>"
+            f"<earliestDatestamp>{self._stamp(START)}</earliestDatestamp>"
+            "<deletedRecord>persistent</deletedRecord>"
+            f"<granularity>{'YYYY-MM-DD' if self.day_granularity else 'YYYY-MM-DDThh:mm:ssZ'}"
+            "</granularity></Identify>"
+        )
+
+    def _stamp(self, moment: datetime) -> str:
+        return stamp(moment)[:10] if self.day_granularity else stamp(moment)
+
+    def _envelope(self, inner: str, params: dict[str, str] | None = None) -> bytes:
+        attributes = "".join(f' {k}="{escape(v)}"' for k, v in (params or {}).items())
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<OAI-PMH xmlns="{NS}"><responseDate>{stamp(self.now())}</responseDate>'
+            f"<request{attributes}>http://127.0.0.1/oai</request>{inner}</OAI-PMH>"
+        ).encode()
+
+    @staticmethod
+    def _xml(data: bytes) -> web.Response:
+        return web.Response(body=data, content_type="text/xml", charset="utf-8")
+
+
+@contextlib.contextmanager
+def serve(app: web.Application) -> Iterator[str]:
+    """Run ``app`` on a free 127.0.0.1 port in a thread of its own; yields its /oai URL."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, object] = {}
+
+    async def start() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        holder["runner"] = runner
+        holder["port"] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        ready.set()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{holder['port']}/oai"
+    finally:
+        runner = holder["runner"]
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)  # type: ignore[attr-defined]
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def catalogue_of(catalog, source: str) -> dict[str, tuple[bool, str]]:  # type: ignore[no-untyped-def]
+    """``identifier -> (deleted, MARC digest)`` of every record harvested from ``source``."""
+    from sqlalchemy import select
+
+    from catalog import models
+
+    r = models.records
+    with catalog.engine.connect() as connection:
+        rows = connection.execute(
+            select(r.c.source_identifier, r.c.deleted, r.c.digest).where(r.c.source == source)
+        ).all()
+    return {row.source_identifier: (bool(row.deleted), row.digest) for row in rows}

@@ -1,0 +1,166 @@
+"""Z39.50 sources in the harvest machinery, against a real Zebra: ``koprik sources add`` checks
+the target (and refuses one that does not answer, with the reason), ``koprik harvest`` brings
+its records into the catalogue and ``koprik runs`` shows the run; a second harvest changes
+nothing; the scheduler runs a Z39.50 source on its interval."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from catalog import Catalog
+from catalog.harvest_state import harvest_runs
+from config import HarvestSource, Settings, load_settings
+from harvester.runs import SUCCEEDED, PageInfo, RunOptions, harvest
+from harvester.scheduler import start_scheduler
+from harvester.sources import SourceError, add_source, all_sources, validate
+from tests.conftest import ROOT, free_port
+from tests.interop import test_z3950_harvest
+from tests.interop.test_z3950_harvest import EVERYTHING, Zebra, assert_same_record
+
+pytestmark = pytest.mark.interop
+zebra = test_z3950_harvest.zebra
+"""A Zebra serving demo records and marccol1 (this module's own, started once)."""
+
+
+def koprik(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "koprik", "--config", str(config), *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+
+
+def _runs(catalog: Catalog) -> list:  # type: ignore[type-arg]
+    with catalog.engine.connect() as connection:
+        return connection.execute(select(harvest_runs).order_by(harvest_runs.c.id)).all()
+
+
+def z3950_source(zebra: Zebra, **changes: object) -> HarvestSource:
+    source = HarvestSource(
+        name="zebra", url=f"z3950://{zebra.address}", protocol="z3950", query=EVERYTHING,
+        timeout=10.0,
+    )  # fmt: skip
+    return dataclasses.replace(source, **changes)  # type: ignore[arg-type]
+
+
+def test_definitions_are_checked_before_contacting_the_target() -> None:
+    good = HarvestSource(name="z", url="z3950://127.0.0.1:2100/Default", protocol="z3950",
+                         query="@attr 1=4 navoiy", charset="UTF-8")
+    validate(good)
+    validate(HarvestSource(name="z", url="127.0.0.1:2100/Default", protocol="z3950", query="x"))
+    for changes, reason in (
+        ({"query": ""}, "needs a query"),
+        ({"query": "@and x"}, "query '@and x': "),
+        ({"url": "z3950://host:port/Default"}, "Z39.50 address: bad port"),
+        ({"charset": "klingon"}, "charset: "),
+        ({"sets": ["a"]}, "'sets' is not supported for Z39.50"),
+        ({"protocol": "sru"}, "protocol 'sru': expected oai-pmh or z3950"),
+    ):
+        with pytest.raises(SourceError, match=reason):
+            validate(dataclasses.replace(good, **changes))  # type: ignore[arg-type]
+
+
+def test_add_harvest_and_runs_commands(zebra: Zebra, tmp_path: Path) -> None:
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n')
+    total = len(zebra.records)
+
+    closed = koprik(config, "sources", "add", "down", "--protocol", "z3950", "--url",
+                    f"z3950://127.0.0.1:{free_port()}/Default", "--query", EVERYTHING)
+    assert closed.returncode == 2 and closed.stdout == ""
+    assert len(closed.stderr.splitlines()) == 1
+    assert "source 'down' refused: cannot open 127.0.0.1:" in closed.stderr
+    assert "connection refused" in closed.stderr
+    refused = koprik(config, "sources", "add", "nothing", "--protocol", "z3950", "--url",
+                     f"z3950://{zebra.address}", "--query", "@attr 1=9999 x")
+    assert refused.returncode == 2 and "diagnostic 114" in refused.stderr
+
+    added = koprik(config, "sources", "add", "zebra", "--protocol", "z3950", "--url",
+                   f"z3950://{zebra.address}", "--query", EVERYTHING, "--charset", "UTF-8",
+                   "--every", "6h")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith("added source zebra (Z39.50 target ")
+    assert added.stdout.endswith(f", {total} hits, character set UTF-8)\n")
+    listed = koprik(config, "sources", "list").stdout.splitlines()
+    assert len(listed) == 2 and listed[1].split()[:6] == [
+        "zebra", "database", "yes", "-", "every", "6h"]
+    assert listed[1].endswith(f"z3950://{zebra.address} {EVERYTHING}")
+
+    first = koprik(config, "harvest", "zebra")
+    assert first.returncode == 0, first.stderr
+    batches = -(-total // 50)
+    assert "harvest zebra (run #1): succeeded" in first.stdout
+    assert f"  {total} new, 0 updated, 0 deleted, 0 unchanged, 0 rejected; {batches} pages, " \
+        f"{2 + batches} requests" in first.stdout
+    catalog = Catalog.open(load_settings(config))
+    try:
+        for identifier, original in zebra.records.items():
+            stored = catalog.marc_of(f"zebra:{identifier}")
+            assert stored is not None
+            assert_same_record(stored, original)
+    finally:
+        catalog.close()
+
+    second = koprik(config, "harvest", "zebra", "--full")
+    assert second.returncode == 0, second.stderr
+    assert f"  0 new, 0 updated, 0 deleted, {total} unchanged, 0 rejected" in second.stdout
+    runs = koprik(config, "runs").stdout.splitlines()
+    assert [line.split()[:3] for line in runs[1:]] == [
+        ["2", "zebra", "succeeded"], ["1", "zebra", "succeeded"]]
+    newest, oldest = runs[1].split(), runs[2].split()
+    # new, upd, del, same, rej, reqs follow the date, time and seconds
+    assert newest[6:12] == ["0", "0", "0", str(total), "0", str(2 + batches)]
+    assert oldest[6:12] == [str(total), "0", "0", "0", "0", str(2 + batches)]
+
+    by_hand = koprik(config, "harvest", "zebra", "--from", "2024-01-01")
+    assert by_hand.returncode == 2 and "do not apply to a Z39.50 source" in by_hand.stderr
+
+
+def test_harvest_reports_hits_as_the_total_and_a_failed_run(
+    zebra: Zebra, settings: Settings, catalog: Catalog
+) -> None:
+    pages: list[PageInfo] = []
+    report = harvest(catalog, z3950_source(zebra), on_page=pages.append)
+    total = len(zebra.records)
+    assert report.status == SUCCEEDED and report.counts.added == total
+    assert report.watermark is None and report.errors == []
+    assert [(p.pages, p.records, p.complete_list_size) for p in pages] == [
+        (n + 1, min(50 * (n + 1), total), total) for n in range(len(pages))]
+    assert pages[-1].records == total
+
+    down = z3950_source(zebra, name="down", url=f"127.0.0.1:{free_port()}/D")
+    failed = harvest(catalog, down, RunOptions(full=True))
+    assert failed.status == "failed" and failed.requests == 0
+    (error,) = failed.errors
+    assert error.startswith("run failed: cannot open 127.0.0.1:") and "connection refused" in error
+    assert [(run.source, run.status) for run in _runs(catalog)] == [
+        ("zebra", SUCCEEDED), ("down", "failed")]
+
+
+def test_the_scheduler_runs_a_z3950_source(
+    zebra: Zebra, settings: Settings, catalog: Catalog
+) -> None:
+    add_source(settings, catalog, z3950_source(zebra, every="1s"))
+    (entry,) = all_sources(settings, catalog)
+    assert entry.source.query == EVERYTHING and entry.source.protocol == "z3950"
+    scheduler = start_scheduler(settings, catalog, sync_seconds=0.5)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            runs = _runs(catalog)
+            if len(runs) >= 2 and runs[1].finished is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown()
+    first, second = _runs(catalog)[:2]
+    total = len(zebra.records)
+    assert (first.status, first.added, first.unchanged) == (SUCCEEDED, total, 0)
+    assert (second.status, second.added, second.unchanged) == (SUCCEEDED, 0, total)
+    assert first.finished <= second.started

@@ -1,0 +1,98 @@
+"""SIGKILL of a `koprik harvest` process at many points of a large harvest, then a rerun.
+
+The provider kills the harvesting process as a chosen ListRecords request arrives (or a few
+milliseconds after, while a page is being stored), ten times at different points; a final
+uninterrupted run must leave the catalogue equal to an uninterrupted harvest, without duplicates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+from sqlalchemy import func, select
+
+from catalog import Catalog, models
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_runs
+from config import DatabaseSettings, HarvestSource, Settings
+from harvester.oai_client import Politeness
+from harvester.runs import INTERRUPTED, SUCCEEDED, harvest
+from tests.conftest import ROOT
+from tests.fault_provider import FaultProvider, catalogue_of, serve
+
+RECORDS = 150
+PAGE = 5
+KILLS = [(1, 0.0), (2, 0.01), (3, 0.0), (1, 0.02), (4, 0.005), (2, 0.0), (5, 0.015),
+         (1, 0.0), (3, 0.03), (2, 0.002)]
+"""(ListRecords request of the run at which to kill, delay in seconds after it arrives)."""
+
+
+def _config(folder, url: str) -> str:  # type: ignore[no-untyped-def]
+    path = folder / "koprik.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{folder / "catalog.sqlite3"}"\n'
+        f'[[sources]]\nname = "partner"\nurl = "{url}"\ndelay = 0.0\nretries = 2\n'
+        "timeout = 10.0\n"
+    )
+    return str(path)
+
+
+def _koprik(config: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "koprik", "--config", config, "harvest", "partner"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def test_sigkill_at_ten_points_then_rerun_equals_an_uninterrupted_harvest(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    records = list(demo_records(RECORDS))
+    provider = FaultProvider(records, page_size=PAGE)
+    for n in range(0, RECORDS, 11):
+        provider.delete(f"oai:fault.test:{n}")
+    for n in range(1, RECORDS, 13):
+        provider.change(f"oai:fault.test:{n}", next(demo_records(1, seed=500 + n)))
+    with serve(provider.app()) as url:
+        config = _config(tmp_path, url)
+        killed_points = []
+        for at_request, delay in KILLS:
+            process = _koprik(config)
+            base = len(provider.list_requests())
+
+            def kill(count: int, base: int = base, at: int = at_request, delay: float = delay,
+                     pid: int = process.pid) -> None:
+                if count - base == at:
+                    threading.Timer(delay, os.kill, (pid, signal.SIGKILL)).start()
+
+            provider.on_list_request = kill
+            process.communicate(timeout=60)
+            assert process.returncode == -signal.SIGKILL
+            killed_points.append(len(provider.list_requests()))
+        provider.on_list_request = None
+        final = _koprik(config)
+        out, err = final.communicate(timeout=60)
+        assert final.returncode == 0, err.decode()
+        assert "succeeded" in out.decode()
+
+        reference = Catalog.open(dataclasses.replace(
+            Settings(), database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'ref.sqlite3'}")))
+        clean = harvest(reference, HarvestSource(name="partner", url=url),
+                        politeness=Politeness(delay=0))
+        assert clean.status == SUCCEEDED
+    assert len(set(killed_points)) == len(KILLS)  # every kill at a different point of the list
+    assert killed_points[-1] < RECORDS // PAGE + 5  # the runs resumed rather than restarted
+    catalog = Catalog.open(dataclasses.replace(
+        Settings(), database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'catalog.sqlite3'}")))
+    assert catalogue_of(catalog, "partner") == catalogue_of(reference, "partner")
+    with catalog.engine.connect() as connection:
+        rows = connection.execute(select(func.count()).select_from(models.records)).scalar_one()
+        statuses = connection.execute(
+            select(harvest_runs.c.status).order_by(harvest_runs.c.id)).scalars().all()
+    assert rows == len(catalogue_of(reference, "partner"))  # no duplicates
+    assert statuses == [INTERRUPTED] * len(KILLS) + [SUCCEEDED]
+    catalog.close()
+    reference.close()

@@ -1,0 +1,191 @@
+"""A harvest through every fault of the fault provider ends with the catalogue a clean one gives.
+
+Each fault kind is injected alone in one run, then all of them in one run; every fault must be
+written in the run's record (``harvest_runs.errors``). A record that stays broken is
+quarantined with its bytes; a page refused for declaring entities is kept as a reject.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy import select
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_rejects, harvest_runs
+from config import DatabaseSettings, HarvestSource, Settings
+from harvester.oai_client import Politeness
+from harvester.runs import PARTIAL, SUCCEEDED, harvest
+from tests.fault_provider import FAULTS, FaultProvider, catalogue_of, serve
+
+FAST = Politeness(delay=0, timeout=1.0, retries=3, backoff=0.01, retry_after_max=1.5)
+RECORDS = 45
+EVIDENCE = {
+    "timeout": "timeout:",
+    "reset": "connection:",
+    "http-500": "http-500: HTTP 500",
+    "http-503": "http-503: HTTP 503, Retry-After 1",
+    "http-429": "http-429: HTTP 429, Retry-After",
+    "malformed": "malformed-xml:",
+    "forbidden-char": "invalid Char value 1",
+    "bad-token": "badResumptionToken: expired; restarting the list",
+    "token-loop": "came back again; restarting the list",
+    "gzip": "unannounced-gzip:",
+    "charset": "charset-header: header says ISO-8859-1",
+    "oai-error": "badArgument: try later",
+}
+
+
+@pytest.fixture(scope="module")
+def records():  # type: ignore[no-untyped-def]
+    return list(demo_records(RECORDS))
+
+
+def _catalog(tmp_path, name: str) -> Catalog:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / (name + '.sqlite3')}"
+    return Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url)))
+
+
+def _harvest(  # type: ignore[no-untyped-def]
+    catalog: Catalog, provider: FaultProvider, politeness: Politeness = FAST
+):
+    with serve(provider.app()) as url:
+        report = harvest(catalog, HarvestSource(name="partner", url=url), politeness=politeness)
+    with catalog.engine.connect() as connection:
+        errors = connection.execute(
+            select(harvest_runs.c.errors).where(harvest_runs.c.id == report.run_id)
+        ).scalar_one()
+    return report, errors
+
+
+@pytest.fixture(scope="module")
+def clean(records, tmp_path_factory):  # type: ignore[no-untyped-def]
+    catalog = _catalog(tmp_path_factory.mktemp("clean"), "clean")
+    provider = FaultProvider(records)
+    provider.delete("oai:fault.test:3")
+    report, errors = _harvest(catalog, provider)
+    assert report.status == SUCCEEDED and errors == ""
+    snapshot = catalogue_of(catalog, "partner")
+    catalog.close()
+    assert len(snapshot) == RECORDS - 1  # a deletion of a record never harvested is no record
+    return snapshot
+
+
+def test_evidence_names_every_fault() -> None:
+    assert set(EVIDENCE) == set(FAULTS)
+
+
+@pytest.mark.parametrize("kind", FAULTS)
+def test_one_fault_per_run(kind: str, records, clean, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    catalog = _catalog(tmp_path, kind)
+    provider = FaultProvider(records, timeout_delay=2.0)
+    provider.delete("oai:fault.test:3")
+    provider.arm(kind, page=2)
+    report, errors = _harvest(catalog, provider)
+    assert provider.fired == [(kind, 2)]
+    assert report.status == SUCCEEDED, errors
+    assert EVIDENCE[kind] in errors
+    assert catalogue_of(catalog, "partner") == clean
+    catalog.close()
+
+
+def test_all_faults_in_one_run(records, clean, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    catalog = _catalog(tmp_path, "mixed")
+    provider = FaultProvider(records, timeout_delay=2.0, page_size=4)
+    provider.delete("oai:fault.test:3")
+    for page, kind in enumerate(FAULTS):
+        provider.arm(kind, page=page)
+    report, errors = _harvest(catalog, provider)
+    assert sorted(kind for kind, _page in provider.fired) == sorted(FAULTS)
+    assert report.status == SUCCEEDED, errors
+    for kind in FAULTS:
+        assert EVIDENCE[kind] in errors, kind
+    assert catalogue_of(catalog, "partner") == clean
+    catalog.close()
+
+
+def test_a_record_broken_for_good_is_quarantined_and_the_rest_arrives(
+    records, clean, catalog  # type: ignore[no-untyped-def]
+) -> None:
+    provider = FaultProvider(records)
+    provider.delete("oai:fault.test:3")
+    provider.broken_forever.add("oai:fault.test:20")
+    report, _errors = _harvest(catalog, provider)
+    assert report.status == SUCCEEDED and report.counts.rejected == 1
+    expected = {k: v for k, v in clean.items() if k != "oai:fault.test:20"}
+    assert catalogue_of(catalog, "partner") == expected
+    with catalog.engine.connect() as connection:
+        (reject,) = connection.execute(select(harvest_rejects)).all()
+    assert reject.identifier == "oai:fault.test:20" and reject.run_id == report.run_id
+    assert b"\x01</leader>" in reject.raw and "malformed XML" in reject.reason
+
+
+def test_a_window_that_keeps_failing_is_halved_until_the_bad_record_is_isolated(
+    records, clean, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """A provider that answers 500 whenever one record is in the page: halving gets the rest."""
+    catalog = _catalog(tmp_path, "halving")
+    provider = FaultProvider(records)
+    provider.delete("oai:fault.test:3")
+    poisoned = provider._item("oai:fault.test:30")
+    original = provider._record
+
+    def poisoned_record(item, break_it):  # type: ignore[no-untyped-def]
+        if item is poisoned:
+            raise RuntimeError("the provider chokes on this record")
+        return original(item, break_it)
+
+    provider._record = poisoned_record  # type: ignore[method-assign]
+    report, errors = _harvest(catalog, provider, dataclasses.replace(FAST, retries=0))
+    assert report.status == PARTIAL
+    assert "halving it" in errors and "failed for good" in errors
+    expected = {k: v for k, v in clean.items() if k != "oai:fault.test:30"}
+    assert catalogue_of(catalog, "partner") == expected
+    with catalog.engine.connect() as connection:
+        state = connection.execute(select(harvest_runs.c.status)).scalars().all()
+    assert state == [PARTIAL]
+
+
+def test_a_page_with_an_external_entity_is_rejected_and_nothing_is_read(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    fetched: list[str] = []
+    identify = FaultProvider([])._identify()
+
+    async def evil(request: web.Request) -> web.Response:
+        fetched.append(request.path)
+        if request.query.get("verb") == "Identify":
+            return web.Response(body=identify, content_type="text/xml")
+        body = (
+            '<?xml version="1.0"?><!DOCTYPE OAI-PMH [\n'
+            f'<!ENTITY secret SYSTEM "file://{secret}">\n'
+            f'<!ENTITY remote SYSTEM "http://{request.host}/leak">]>\n'
+            '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+            "<responseDate>2024-01-01T00:00:00Z</responseDate><request>x</request><ListRecords>"
+            "<record><header><identifier>oai:evil:1</identifier>"
+            "<datestamp>2024-01-01T00:00:00Z</datestamp></header><metadata>"
+            '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>&secret;&remote;</dc:title>'
+            "</oai_dc:dc></metadata></record></ListRecords></OAI-PMH>"
+        )
+        return web.Response(text=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/oai", evil)
+    app.router.add_get("/leak", evil)
+    catalog = _catalog(tmp_path, "evil")
+    with serve(app) as url:
+        report = harvest(catalog, HarvestSource(name="evil", url=url),
+                         politeness=dataclasses.replace(FAST, retries=0))
+    assert report.status != SUCCEEDED and report.counts.added == 0
+    assert "/leak" not in fetched
+    with catalog.engine.connect() as connection:
+        rejects = connection.execute(select(harvest_rejects)).all()
+    assert len(rejects) == 1 and rejects[0].reason.startswith("page: malformed-xml")
+    assert b"<!ENTITY secret SYSTEM" in rejects[0].raw
+    assert catalogue_of(catalog, "evil") == {}
+    catalog.close()

@@ -1,0 +1,179 @@
+"""Incremental harvesting from the watermark, and resuming an interrupted run at its page."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy import select
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_runs, harvest_state
+from config import DatabaseSettings, HarvestSource, Settings
+from harvester import dates
+from harvester.oai_client import Politeness
+from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, PageInfo, RunOptions, harvest
+from tests.fault_provider import FaultProvider, catalogue_of, serve
+
+FAST = Politeness(delay=0, timeout=2.0, retries=2, backoff=0.01)
+
+
+class Crash(Exception):
+    """Stands for the harvester dying after a page was committed."""
+
+
+@pytest.fixture(scope="module")
+def records():  # type: ignore[no-untyped-def]
+    return list(demo_records(60))
+
+
+def _fresh(tmp_path, name: str) -> Catalog:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / (name + '.sqlite3')}"
+    return Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url)))
+
+
+def _state(catalog: Catalog):  # type: ignore[no-untyped-def]
+    with catalog.engine.connect() as connection:
+        return connection.execute(select(harvest_state)).one()
+
+
+def test_watermark_steps_back_one_granularity_unit() -> None:
+    assert dates.watermark_from("2024-03-01T00:00:00Z", dates.SECONDS) == "2024-02-29T23:59:59Z"
+    assert dates.watermark_from("2024-03-01T10:00:00Z", dates.DAY) == "2024-02-29"
+    assert dates.split("2024-01-01", "2024-01-02", dates.DAY) == (
+        ("2024-01-01", "2024-01-01"), ("2024-01-02", "2024-01-02"))
+    assert dates.split("2024-01-01", "2024-01-01", dates.DAY) is None
+
+
+def test_next_run_fetches_only_the_changes(records, catalog, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    provider = FaultProvider(records, page_size=10)
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        first = harvest(catalog, source, politeness=FAST)
+        assert (first.status, first.counts.added, first.pages) == (SUCCEEDED, 60, 6)
+        watermark = _state(catalog).watermark
+        assert watermark == first.watermark
+
+        provider.requests.clear()
+        provider.served.clear()
+        quiet = harvest(catalog, source, politeness=FAST)
+        assert quiet.counts.total == 0 and quiet.requests == 2  # Identify, noRecordsMatch
+        assert provider.list_requests()[0]["from"] == watermark
+
+        changed = list(demo_records(2, seed=7))
+        provider.change("oai:fault.test:4", changed[0])
+        provider.change("oai:fault.test:40", changed[1])
+        provider.delete("oai:fault.test:17")
+        provider.add("oai:fault.test:new", next(demo_records(1, seed=8)))
+        provider.requests.clear()
+        provider.served.clear()
+        second = harvest(catalog, source, politeness=FAST)
+        assert second.counts.as_dict() == {
+            "added": 1, "updated": 2, "deleted": 1, "unchanged": 0, "rejected": 0}
+        assert second.requests == 2
+        assert sorted(provider.served) == sorted(
+            ["oai:fault.test:4", "oai:fault.test:40", "oai:fault.test:17", "oai:fault.test:new"])
+        assert dates.parse(_state(catalog).watermark) >= dates.parse(watermark)
+
+        reference = _fresh(tmp_path, "reference")
+        harvest(reference, source, politeness=FAST)
+    live = {k: v for k, v in catalogue_of(catalog, "partner").items() if not v[0]}
+    assert live == catalogue_of(reference, "partner")
+    assert catalogue_of(catalog, "partner")["oai:fault.test:17"][0] is True
+    reference.close()
+
+
+def test_day_granularity_sources_get_days(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    catalog = _fresh(tmp_path, "days")
+    provider = FaultProvider(records[:15], day_granularity=True)
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="daily", url=url)
+        harvest(catalog, source, politeness=FAST)
+        provider.requests.clear()
+        harvest(catalog, source, politeness=FAST)
+    (request,) = provider.list_requests()
+    assert len(request["from"]) == 10 and request["from"] == _state(catalog).watermark
+    catalog.close()
+
+
+def _crash_after(pages: int):  # type: ignore[no-untyped-def]
+    def on_page(info: PageInfo) -> None:
+        if info.pages == pages:
+            raise Crash
+    return on_page
+
+
+def test_an_interrupted_run_resumes_at_its_page(records, catalog, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    provider = FaultProvider(records, page_size=10)
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        with pytest.raises(Crash):
+            harvest(catalog, source, politeness=FAST, on_page=_crash_after(3))
+        state = _state(catalog)
+        assert state.token is not None and state.cursor == 20 and state.watermark is None
+        provider.requests.clear()
+        resumed = harvest(catalog, source, politeness=FAST)
+        reference = _fresh(tmp_path, "reference")
+        harvest(reference, source, politeness=FAST)
+    assert resumed.status == SUCCEEDED and resumed.counts.added == 30 and resumed.pages == 3
+    assert provider.list_requests()[0]["resumptionToken"] == state.token
+    assert catalogue_of(catalog, "partner") == catalogue_of(reference, "partner")
+    with catalog.engine.connect() as connection:
+        statuses = connection.execute(
+            select(harvest_runs.c.status).order_by(harvest_runs.c.id)).scalars().all()
+    assert statuses == [FAILED, SUCCEEDED]
+    reference.close()
+
+
+def test_an_expired_token_on_resume_restarts_from_the_watermark(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    catalog = _fresh(tmp_path, "expired")
+    provider = FaultProvider(records, page_size=10)
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        harvest(catalog, source, politeness=FAST)
+        watermark = _state(catalog).watermark
+        for n in range(25):
+            provider.change(f"oai:fault.test:{n}", next(demo_records(1, seed=100 + n)))
+        with pytest.raises(Crash):
+            harvest(catalog, source, politeness=FAST, on_page=_crash_after(1))
+        provider.arm("bad-token", page=1)
+        provider.requests.clear()
+        resumed = harvest(catalog, source, politeness=FAST)
+    assert resumed.status == SUCCEEDED
+    first, second = provider.list_requests()[:2]
+    assert "resumptionToken" in first and second["from"] == watermark
+    assert len({k for k, v in catalogue_of(catalog, "partner").items()}) == 60
+    catalog.close()
+
+
+def test_a_run_killed_without_cleanup_is_marked_interrupted(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    catalog = _fresh(tmp_path, "killed")
+    provider = FaultProvider(records[:20], page_size=10)
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        harvest(catalog, source, RunOptions(full=True), politeness=FAST)
+        with catalog.engine.begin() as connection:  # what SIGKILL leaves behind
+            connection.execute(harvest_runs.update().values(status="running"))
+        harvest(catalog, source, politeness=FAST)
+    with catalog.engine.connect() as connection:
+        statuses = connection.execute(
+            select(harvest_runs.c.status).order_by(harvest_runs.c.id)).scalars().all()
+    assert statuses == [INTERRUPTED, SUCCEEDED]
+    catalog.close()
+
+
+def test_runs_bounded_by_hand_move_the_watermark_only_when_they_cover_it(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    catalog = _fresh(tmp_path, "bounded")
+    provider = FaultProvider(records[:30])
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        early = harvest(catalog, source, RunOptions(until="2020-01-01T09:00:00Z"), politeness=FAST)
+        assert (early.counts.added, early.watermark) == (10, None)
+        late = harvest(catalog, source, RunOptions(from_="2020-01-02"), politeness=FAST)
+        assert late.counts.added == 6 and late.watermark is None  # 2020-01-01 10:00.. missing
+        full = harvest(catalog, source, RunOptions(full=True), politeness=FAST)
+        assert full.counts.added == 14 and full.watermark is not None
+        again = harvest(catalog, source, RunOptions(from_="2020-01-01"), politeness=FAST)
+        assert again.counts.unchanged == 30 and again.watermark >= full.watermark
+    catalog.close()

@@ -1,0 +1,110 @@
+"""harvester.ingest: crosswalk by metadata namespace, upsert with provenance, quarantine."""
+
+from __future__ import annotations
+
+import copy
+
+from lxml import etree
+from sqlalchemy import select
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_rejects
+from catalog.store import canonical_marc
+from crosswalks.marcxml import record_to_marcxml
+from crosswalks.mods import marc_to_mods
+from harvester.ingest import IngestTarget, ingest
+from harvester.oai_client import OaiRecord
+
+TARGET = IngestTarget("partner", "http://127.0.0.1:1/oai", None)
+
+
+def _item(identifier: str, metadata: bytes | None, *, deleted: bool = False) -> OaiRecord:
+    element = None if metadata is None else etree.fromstring(metadata)
+    return OaiRecord(identifier, "2024-05-01T10:00:00Z", deleted, [], element,
+                     b"<record>" + (metadata or b"") + b"</record>")
+
+
+def _rejects(catalog: Catalog) -> list:  # type: ignore[type-arg]
+    with catalog.engine.connect() as connection:
+        return connection.execute(select(harvest_rejects).order_by(harvest_rejects.c.id)).all()
+
+
+def test_each_namespace_has_its_crosswalk(catalog: Catalog) -> None:
+    marc, mods = list(demo_records(2))
+    dc = b"""<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/"
+        xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Bir kitob</dc:title>
+        <dc:creator>Navoiy, Alisher</dc:creator><dc:language>uzb</dc:language></oai_dc:dc>"""
+    items = [
+        _item("oai:p:marc", record_to_marcxml(marc)),
+        _item("oai:p:mods", marc_to_mods(mods)),
+        _item("oai:p:dc", dc),
+    ]
+    with catalog.writer() as writer:
+        counts = ingest(writer, TARGET, items)
+    assert counts.as_dict() == {"added": 3, "updated": 0, "deleted": 0, "unchanged": 0,
+                                "rejected": 0}
+    entry = catalog.get_entry("partner:oai:p:dc", "marc21")
+    assert entry is not None and entry.provenance is not None
+    assert entry.provenance.metadata_namespace == "http://www.openarchives.org/OAI/2.0/oai_dc/"
+    assert entry.provenance.datestamp == "2024-05-01T10:00:00Z"
+    assert b"Bir kitob" in (entry.data or b"")
+    assert catalog.marc_of("partner:oai:p:marc") == canonical_marc(copy.deepcopy(marc))
+    title = catalog.get_entry("partner:oai:p:mods", "marc21")
+    assert title is not None and mods.title is not None
+    assert mods.title.split()[0].encode() in (title.data or b"")
+    # the same again is unchanged; a deletion then deletes, once
+    with catalog.writer() as writer:
+        again = ingest(writer, TARGET, [*items, _item("oai:p:dc", None, deleted=True)])
+        twice = ingest(writer, TARGET, [_item("oai:p:dc", None, deleted=True)])
+    assert (again.unchanged, again.deleted, twice.deleted, twice.unchanged) == (3, 1, 0, 1)
+
+
+def test_what_cannot_be_ingested_is_quarantined_with_the_reason(catalog: Catalog) -> None:
+    record = next(demo_records(1))
+    broken = copy.deepcopy(record)
+    broken.leader = "garbage leader that is far too long"
+    items = [
+        _item("oai:p:unknown", b'<x:thing xmlns:x="urn:example:unknown"/>'),
+        _item("oai:p:" + "x" * 1200, record_to_marcxml(record)),
+        _item("oai:p:leader", record_to_marcxml(broken)),
+        OaiRecord("oai:p:raw", None, False, [], None, b"<record>\x01</record>", "malformed XML"),
+        _item("oai:p:fine", record_to_marcxml(record)),
+    ]
+    with catalog.writer() as writer:
+        counts = ingest(writer, TARGET, items)
+    assert (counts.added, counts.rejected) == (1, 4)
+    reasons = [(r.identifier[:12], r.reason) for r in _rejects(catalog)]
+    assert reasons[0] == ("oai:p:unknow",
+                          "no crosswalk into MARC21 for metadata namespace 'urn:example:unknown'")
+    assert reasons[1][1] == "identifier of 1206 characters (at most 1000)"
+    assert reasons[2][0] == "oai:p:leader" and "leader" in reasons[2][1]
+    assert reasons[3] == ("oai:p:raw", "malformed XML")
+    assert _rejects(catalog)[3].raw == b"<record>\x01</record>"
+
+
+def test_marcxml_that_pymarc_refuses_is_rejected(catalog: Catalog) -> None:
+    namespace = "http://www.loc.gov/MARC21/slim"
+    bad = f'<record xmlns="{namespace}"><leader>00000nam a2200000 a 4500</leader>' \
+          '<datafield tag="245" ind1="1" ind2="0"><subfield>no code</subfield></datafield>' \
+          "</record>"
+    with catalog.writer() as writer:
+        counts = ingest(writer, TARGET, [_item("oai:p:nocode", bad.encode())])
+    assert counts.rejected == 1
+    (reject,) = _rejects(catalog)
+    assert reject.identifier == "oai:p:nocode" and reject.reason
+
+
+def test_a_record_and_then_its_deletion_in_one_page_end_deleted(catalog: Catalog) -> None:
+    first, second = list(demo_records(2))
+    items = [
+        _item("oai:p:a", record_to_marcxml(first)),
+        _item("oai:p:b", record_to_marcxml(second)),
+        _item("oai:p:a", None, deleted=True),
+        _item("oai:p:b", record_to_marcxml(first)),
+    ]
+    with catalog.writer() as writer:
+        counts = ingest(writer, TARGET, items)
+    assert (counts.added, counts.deleted, counts.updated) == (2, 1, 1)
+    assert catalog.marc_of("partner:oai:p:a") is None
+    assert catalog.marc_of("partner:oai:p:b") == canonical_marc(copy.deepcopy(first))

@@ -1,0 +1,123 @@
+"""Scheduled harvests: a source on a short interval runs by itself, its schedule survives a
+restart (a run missed while down runs once on start), and two runs of a source never overlap."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_runs
+from config import HarvestSource, Settings
+from harvester import locks
+from harvester.runs import SUCCEEDED, harvest
+from harvester.scheduler import run_scheduled, start_scheduler
+from harvester.sources import add_source, edit_source
+from tests.fault_provider import FaultProvider, serve
+
+
+def _runs(catalog: Catalog) -> list:  # type: ignore[type-arg]
+    with catalog.engine.connect() as connection:
+        return connection.execute(select(harvest_runs).order_by(harvest_runs.c.id)).all()
+
+
+def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_scheduled_source_runs_by_itself_and_its_schedule_survives_a_restart(
+    settings: Settings, catalog: Catalog
+) -> None:
+    provider = FaultProvider(list(demo_records(12)))
+    interval = 2.0
+    with serve(provider.app()) as url:
+        add_source(settings, catalog, HarvestSource(name="partner", url=url, every="2s", delay=0))
+        scheduler = start_scheduler(settings, catalog, sync_seconds=0.5)
+        try:
+            assert _wait_for(lambda: len(_runs(catalog)) >= 2, timeout=3 * interval + 2)
+            assert _wait_for(lambda: _runs(catalog)[-1].finished is not None, timeout=5)
+            stored = scheduler.next_run_time("partner")
+        finally:
+            scheduler.shutdown()
+        assert stored is not None
+        assert all(run.status == SUCCEEDED for run in _runs(catalog))
+        assert _runs(catalog)[0].added == 12
+        # down while two runs were due; the restart comes 3/4 of an interval before the next tick
+        time.sleep((stored - datetime.now(UTC)).total_seconds() + interval * 1.25)
+        before = len(_runs(catalog))
+        scheduler = start_scheduler(settings, catalog, sync_seconds=0.5)
+        try:
+            # the missed runs run once (coalesced), at once rather than a tick later
+            assert _wait_for(lambda: len(_runs(catalog)) > before, timeout=interval * 0.75 - 0.2)
+            assert len(_runs(catalog)) == before + 1
+            # and the schedule is the stored one: the next tick is on the old grid
+            following = scheduler.next_run_time("partner")
+            assert following is not None
+            steps = (following - stored).total_seconds() / interval
+            assert steps >= 2 and abs(steps - round(steps)) < 0.01
+            # disabling a source takes its job away without a restart
+            edit_source(settings, catalog, "partner", check=False, enabled=False)
+            assert _wait_for(lambda: scheduler.next_run_time("partner") is None, timeout=3)
+        finally:
+            scheduler.shutdown()
+
+
+def test_two_runs_of_one_source_never_overlap(
+    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = FaultProvider(list(demo_records(30)), page_size=5)
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold(count: int) -> None:
+        if count == 2:  # the first run stalls on its second page
+            entered.set()
+            release.wait(10)
+
+    provider.on_list_request = hold
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url, delay=0, every="1s")
+        add_source(settings, catalog, source, check=False)
+        scheduler = start_scheduler(settings, catalog, sync_seconds=0.5)
+        try:
+            assert entered.wait(10)
+            with pytest.raises(locks.SourceBusy):
+                harvest(catalog, source)  # by hand, while the scheduled run goes on
+            with caplog.at_level("WARNING", logger="harvester.scheduler"):
+                run_scheduled("partner")  # as a second scheduler process would
+            assert "skipped, a run is in progress" in caplog.text
+            time.sleep(1.2)  # the interval passes: max_instances keeps it to one
+            assert len(_runs(catalog)) == 1
+            release.set()
+            assert _wait_for(lambda: _runs(catalog)[0].finished is not None, timeout=5)
+        finally:
+            release.set()
+            scheduler.shutdown()
+    runs = _runs(catalog)
+    assert runs[0].status == SUCCEEDED and runs[0].added == 30
+    for earlier, later in itertools.pairwise(runs):
+        assert earlier.finished is not None and earlier.finished <= later.started
+
+
+def test_the_lock_of_a_dead_process_is_taken_over(catalog: Catalog) -> None:
+    import socket
+
+    dead = f"{socket.gethostname()}:{2**22 + 12345}:deadbeef"  # beyond pid_max: never alive
+    locks.acquire(catalog.engine, "partner", dead)
+    alive = locks.new_owner()
+    locks.acquire(catalog.engine, "partner", alive)
+    with pytest.raises(locks.SourceBusy):
+        locks.acquire(catalog.engine, "partner", locks.new_owner())
+    locks.release(catalog.engine, "partner", alive)
+    locks.acquire(catalog.engine, "partner", locks.new_owner())

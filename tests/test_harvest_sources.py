@@ -1,0 +1,198 @@
+"""Harvest sources: definitions, the Identify check when adding, and the `koprik` commands
+``sources``, ``harvest``, ``runs`` and ``scheduler``."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from aiohttp import web
+from sqlalchemy import select
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_runs
+from config import DatabaseSettings, HarvestSource, Settings, load_settings
+from harvester.sources import (
+    FROM_DATABASE,
+    FROM_FILE,
+    SourceError,
+    add_source,
+    all_sources,
+    choose_prefix,
+    edit_source,
+    parse_every,
+    remove_source,
+)
+from koprik.cli import main
+from tests.conftest import ROOT, free_port
+from tests.fault_provider import FaultProvider, serve
+
+
+@pytest.fixture
+def provider_url():  # type: ignore[no-untyped-def]
+    with serve(FaultProvider(list(demo_records(15))).app()) as url:
+        yield url
+
+
+def test_the_preferred_format_is_chosen_by_namespace() -> None:
+    dc, mods, marc = (
+        "http://www.openarchives.org/OAI/2.0/oai_dc/",
+        "http://www.loc.gov/mods/v3",
+        "http://www.loc.gov/MARC21/slim",
+    )
+    assert choose_prefix({"oai_dc": dc, "mods": mods, "MARC": marc}) == "MARC"
+    assert choose_prefix({"oai_dc": dc, "mods": mods}) == "mods"
+    assert choose_prefix({"oai_dc": dc, "qdc": "urn:x"}) == "oai_dc"
+    assert choose_prefix({"qdc": "urn:x"}) is None
+
+
+def test_intervals() -> None:
+    assert parse_every("6h") == timedelta(hours=6)
+    assert parse_every("90s") == timedelta(seconds=90)
+    assert parse_every("2w") == timedelta(weeks=2)
+    for bad in ("6", "h", "0m", "6x", "1.5h"):
+        with pytest.raises(SourceError, match="interval"):
+            parse_every(bad)
+
+
+def test_add_checks_identify_and_the_prefix(settings: Settings, catalog: Catalog,
+                                            provider_url: str) -> None:
+    stored, identity = add_source(
+        settings, catalog, HarvestSource(name="partner", url=provider_url, prefix=""))
+    assert identity is not None and identity.repository_name == "Fault provider"
+    assert stored.prefix == "marc21"  # chosen: the MARCXML format the source offers
+    with pytest.raises(SourceError, match="does not offer 'mods' \\(it offers marc21\\)"):
+        add_source(settings, catalog, HarvestSource(name="p2", url=provider_url, prefix="mods"))
+    with pytest.raises(SourceError, match="exists already"):
+        add_source(settings, catalog, HarvestSource(name="partner", url=provider_url))
+    (entry,) = all_sources(settings, catalog)
+    assert entry.origin == FROM_DATABASE and entry.source.url == provider_url
+
+
+def _html_app() -> web.Application:
+    async def page(_request: web.Request) -> web.Response:
+        return web.Response(text="<html><body>Welcome</body></html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/oai", page)
+    return app
+
+
+def test_addresses_that_do_not_answer_identify_are_refused_with_the_reason(
+    settings: Settings, catalog: Catalog
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/oai"
+    with pytest.raises(SourceError, match=r"does not answer Identify correctly: .*connection"):
+        add_source(settings, catalog, HarvestSource(name="closed", url=closed))
+    with serve(_html_app()) as url:
+        with pytest.raises(SourceError, match="not OAI-PMH"):
+            add_source(settings, catalog, HarvestSource(name="html", url=url))
+        with pytest.raises(SourceError, match="HTTP 404"):
+            add_source(settings, catalog, HarvestSource(name="missing", url=url + "/nothing"))
+    for bad, reason in (
+        (HarvestSource(name="x y", url=closed), "source name"),
+        (HarvestSource(name="x", url="ftp://example.org/"), "URL"),
+        (HarvestSource(name="x", url=closed, every="6h", cron="0 3 * * *"), "not both"),
+        (HarvestSource(name="x", url=closed, cron="0 25 * * *"), r"cron '0 25 \* \* \*'"),
+        (HarvestSource(name="x", url=closed, charset="cp1251"), "not supported"),
+    ):
+        with pytest.raises(SourceError, match=reason):
+            add_source(settings, catalog, bad)
+    assert all_sources(settings, catalog) == []
+
+
+def test_sources_of_the_file_are_read_only(catalog_url: str) -> None:
+    file_source = HarvestSource(name="regional", url="http://127.0.0.1:1/oai")
+    settings = dataclasses.replace(
+        Settings(), database=DatabaseSettings(url=catalog_url), sources=[file_source])
+    catalog = Catalog.open(settings)
+    (entry,) = all_sources(settings, catalog)
+    assert entry.origin == FROM_FILE
+    with pytest.raises(SourceError, match=r"defined in koprik\.toml"):
+        edit_source(settings, catalog, "regional", check=False, enabled=False)
+    with pytest.raises(SourceError, match=r"defined in koprik\.toml"):
+        remove_source(settings, catalog, "regional")
+    with pytest.raises(SourceError, match="exists already"):
+        add_source(settings, catalog, file_source, check=False)
+    catalog.close()
+
+
+def _config(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    path = tmp_path / "koprik.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n'
+        '[[sources]]\nname = "regional"\nurl = "http://127.0.0.1:9/oai"\nprefix = "oai_dc"\n'
+    )
+    return str(path)
+
+
+def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    config = _config(tmp_path)
+
+    def koprik(*args: str) -> tuple[int, str, str]:
+        status = main(["--config", config, *args])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    status, out, _ = koprik("sources", "add", "partner", "--url", provider_url, "--every", "6h",
+                            "--delay", "0", "--set", "even", "--set", "odd")
+    assert status == 0
+    assert out == "added source partner (Fault provider, granularity YYYY-MM-DDThh:mm:ssZ, " \
+        "metadataPrefix marc21)\n"
+    status, out, _ = koprik("sources", "list")
+    lines = out.splitlines()
+    assert lines[1].split()[:3] == ["regional", "koprik.toml", "yes"]
+    assert lines[2].split()[:6] == ["partner", "database", "yes", "marc21", "every", "6h"]
+    assert lines[2].endswith("[even odd]")
+
+    status, out, _ = koprik("harvest", "partner")
+    assert status == 0
+    assert "harvest partner (run #1): succeeded" in out
+    assert "15 new, 0 updated, 0 deleted, 0 unchanged, 0 rejected; 2 pages" in out
+    status, out, _ = koprik("runs", "partner")
+    assert status == 0 and out.splitlines()[1].split()[:3] == ["1", "partner", "succeeded"]
+
+    assert koprik("sources", "edit", "partner", "--cron", "0 3 * * *")[0] == 0
+    assert koprik("sources", "disable", "partner")[0] == 0
+    status, out, _ = koprik("sources", "list")
+    assert out.splitlines()[2].split()[:7] == [
+        "partner", "database", "no", "marc21", "0", "3", "*"]
+    assert koprik("sources", "remove", "partner") == (0, "removed source partner\n", "")
+
+    status, _, err = koprik("sources", "add", "gone", "--url",
+                            f"http://127.0.0.1:{free_port()}/oai")
+    assert status == 2 and "refused" in err and "does not answer Identify" in err
+    status, _, err = koprik("sources", "edit", "regional", "--every", "1h")
+    assert status == 2 and "koprik.toml" in err
+    status, _, err = koprik("harvest", "partner", "--from", "yesterday")
+    assert status == 2 and "--from 'yesterday'" in err
+    status, _, err = koprik("harvest", "nobody")
+    assert status == 2 and "no source named 'nobody'" in err
+
+
+def test_scheduler_command_harvests_until_sigterm(tmp_path, provider_url: str) -> None:  # type: ignore[no-untyped-def]
+    config = _config(tmp_path)
+    assert main(["--config", config, "sources", "add", "partner", "--url", provider_url,
+                 "--every", "1s", "--delay", "0"]) == 0
+    process = subprocess.Popen([sys.executable, "-m", "koprik", "--config", config, "scheduler"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    catalog = Catalog.open(load_settings(config))
+    try:
+        deadline = time.monotonic() + 15
+        runs: list = []  # type: ignore[type-arg]
+        while time.monotonic() < deadline and not any(r.finished for r in runs):
+            time.sleep(0.2)
+            with catalog.engine.connect() as connection:
+                runs = connection.execute(select(harvest_runs)).all()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+        catalog.close()
+    assert process.returncode == 0
+    assert runs and runs[0].status == "succeeded" and runs[0].added == 15

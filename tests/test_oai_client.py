@@ -1,0 +1,226 @@
+"""harvester.oai_client against the fault-injecting provider and hostile documents on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from aiohttp import web
+
+from catalog.demo import demo_records
+from harvester.oai_client import (
+    HarvestError,
+    MalformedResponse,
+    OaiClient,
+    OaiError,
+    Politeness,
+    ResumptionLoop,
+    _retry_after,
+)
+from tests.fault_provider import FaultProvider, serve
+
+FAST = Politeness(delay=0, timeout=1.0, retries=3, backoff=0.01, retry_after_max=1.5)
+
+
+@pytest.fixture(scope="module")
+def records():  # type: ignore[no-untyped-def]
+    return list(demo_records(25))
+
+
+async def _all(client: OaiClient, **kwargs: str) -> list:  # type: ignore[type-arg]
+    pages = [page async for page in client.list_pages("ListRecords", prefix="marc21", **kwargs)]
+    return pages
+
+
+def test_retry_after_in_seconds_and_as_http_date_is_bounded() -> None:
+    policy = Politeness(retry_after_max=30)
+    assert _retry_after("7", policy) == 7
+    assert _retry_after("86400", policy) == 30
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    assert 18 <= (_retry_after(soon, policy) or 0) <= 20
+    past = format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
+    assert _retry_after(past, policy) == 0
+    assert _retry_after("soon, please", policy) is None
+
+
+async def test_pages_follow_tokens_with_cursor_and_size(records) -> None:  # type: ignore[no-untyped-def]
+    provider = FaultProvider(records, page_size=10)
+    with serve(provider.app()) as url:
+        async with OaiClient(url, FAST) as client:
+            identity = await client.identify()
+            pages = await _all(client)
+    assert identity.granularity == "YYYY-MM-DDThh:mm:ssZ"
+    assert [len(p.records) for p in pages] == [10, 10, 5]
+    assert [p.cursor for p in pages] == [0, 10, 20]
+    assert {p.complete_list_size for p in pages} == {25}
+    identifiers = [r.identifier for p in pages for r in p.records]
+    assert identifiers == [f"oai:fault.test:{n}" for n in range(25)]
+    assert all(r.metadata is not None and r.error is None for p in pages for r in p.records)
+    assert client.events == []
+
+
+async def test_no_records_match_is_an_empty_page(records) -> None:  # type: ignore[no-untyped-def]
+    provider = FaultProvider(records)
+    with serve(provider.app()) as url:
+        async with OaiClient(url, FAST) as client:
+            pages = await _all(client, from_="2030-01-01T00:00:00Z")
+    assert len(pages) == 1 and pages[0].records == [] and pages[0].token is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "event"),
+    [
+        ("timeout", "timeout"),
+        ("reset", "connection"),
+        ("http-500", "http-500"),
+        ("http-503", "http-503"),
+        ("http-429", "http-429"),
+        ("malformed", "malformed-xml"),
+        ("gzip", "unannounced-gzip"),
+        ("charset", "charset-header"),
+    ],
+)
+async def test_transport_faults_are_retried_or_tolerated_and_reported(
+    records, kind: str, event: str  # type: ignore[no-untyped-def]
+) -> None:
+    provider = FaultProvider(records, timeout_delay=2.0)
+    provider.arm(kind, page=1)
+    with serve(provider.app()) as url:
+        async with OaiClient(url, FAST) as client:
+            pages = await _all(client)
+    assert provider.fired == [(kind, 1)]
+    assert sum(len(p.records) for p in pages) == 25
+    assert [e.kind for e in client.events] == [event]
+
+
+async def test_retry_after_is_waited_for(records) -> None:  # type: ignore[no-untyped-def]
+    provider = FaultProvider(records)
+    provider.arm("http-503", page=0)
+    with serve(provider.app()) as url:
+        async with OaiClient(url, FAST) as client:
+            began = time.monotonic()
+            await _all(client)
+    assert time.monotonic() - began >= 0.95
+
+
+async def test_retries_are_bounded() -> None:
+    async def always_500(_request: web.Request) -> web.Response:
+        return web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_get("/oai", always_500)
+    with serve(app) as url:
+        async with OaiClient(url, FAST) as client:
+            with pytest.raises(HarvestError, match="gave up after 4 attempts"):
+                await client.identify()
+    assert client.requests == 4
+
+
+async def test_token_errors_and_loops_are_raised(records) -> None:  # type: ignore[no-untyped-def]
+    provider = FaultProvider(records)
+    provider.arm("bad-token", page=1)
+    with serve(provider.app()) as url:
+        async with OaiClient(url, FAST) as client:
+            with pytest.raises(OaiError) as caught:
+                await _all(client)
+            assert caught.value.code == "badResumptionToken"
+            provider.arm("token-loop", page=1)
+            with pytest.raises(ResumptionLoop):
+                await _all(client)
+
+
+async def test_a_persistently_broken_record_is_quarantined_with_its_bytes(records) -> None:  # type: ignore[no-untyped-def]
+    provider = FaultProvider(records)
+    provider.broken_forever.add("oai:fault.test:12")
+    with serve(provider.app()) as url:
+        async with OaiClient(url, FAST) as client:
+            pages = await _all(client)
+    items = [r for p in pages for r in p.records]
+    assert len(items) == 25
+    (bad,) = [r for r in items if r.error]
+    assert bad.identifier == "oai:fault.test:12"
+    assert b"\x01</leader>" in bad.raw and "malformed XML" in bad.error
+    assert [p.token is not None for p in pages] == [True, True, False]
+    assert [e.kind for e in client.events] == ["malformed-xml", "malformed-xml", "quarantined"]
+
+
+async def test_responses_larger_than_the_limit_are_refused(records) -> None:  # type: ignore[no-untyped-def]
+    provider = FaultProvider(records, page_size=25)  # about 40 kB, about 8 kB gzipped
+    provider.arm("gzip", page=0)
+    small = Politeness(delay=0, timeout=1, retries=0, max_bytes=20_000)
+    with serve(provider.app()) as url:
+        async with OaiClient(url, small) as client:
+            with pytest.raises(HarvestError, match="gzip body larger than the limit"):
+                await _all(client)
+
+
+async def test_one_request_at_a_time_per_host_and_delay_between(records) -> None:  # type: ignore[no-untyped-def]
+    active, peak, starts = 0, 0, []
+
+    async def identify(_request: web.Request) -> web.Response:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        starts.append(time.monotonic())
+        await asyncio.sleep(0.05)
+        active -= 1
+        return web.Response(body=FaultProvider(records)._identify(), content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/oai", identify)
+    polite = Politeness(delay=0.1, timeout=2, retries=0)
+    with serve(app) as url:
+        async with OaiClient(url, polite) as first, OaiClient(url, polite) as second:
+            await asyncio.gather(*(c.identify() for c in (first, second, first, second)))
+    assert peak == 1
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 0.14  # 0.05 s answering plus the 0.1 s delay
+
+
+EVIL = {
+    "external-file": b"""<?xml version="1.0"?>
+<!DOCTYPE OAI-PMH [<!ENTITY secret SYSTEM "file://SECRET">]>
+<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>2024-01-01T00:00:00Z</responseDate>
+<request>x</request><Identify><repositoryName>&secret;</repositoryName></Identify></OAI-PMH>""",
+    "external-network": b"""<?xml version="1.0"?>
+<!DOCTYPE OAI-PMH [<!ENTITY net SYSTEM "NETWORK">]>
+<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>2024-01-01T00:00:00Z</responseDate>
+<request>x</request><Identify><repositoryName>&net;</repositoryName></Identify></OAI-PMH>""",
+    "entity-bomb": b"""<?xml version="1.0"?>
+<!DOCTYPE OAI-PMH [<!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa">
+<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+<!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;">
+<!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;"><!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;">]>
+<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>2024-01-01T00:00:00Z</responseDate>
+<request>x</request><Identify><repositoryName>&g;</repositoryName></Identify></OAI-PMH>""",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EVIL))
+async def test_entities_are_refused_and_nothing_is_fetched(kind: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    hits: list[str] = []
+
+    async def evil(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        if request.path == "/entity":
+            return web.Response(text="FROM THE NETWORK")
+        body = EVIL[kind].replace(b"SECRET", str(secret).encode())
+        body = body.replace(b"NETWORK", f"http://{request.host}/entity".encode())
+        return web.Response(body=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/oai", evil)
+    app.router.add_get("/entity", evil)
+    with serve(app) as url:
+        async with OaiClient(url, FAST) as client:
+            with pytest.raises(MalformedResponse) as caught:
+                await client.identify()
+    assert "entit" in str(caught.value)
+    assert caught.value.raw.startswith(b"<?xml")
+    assert "/entity" not in hits

@@ -41,7 +41,9 @@ def write_config(folder: Path, extra: str = "") -> RunningKoprik:
 
 
 @contextmanager
-def koprik_serve(folder: Path, *, demo_records: int = 0, extra: str = "") -> Iterator[RunningKoprik]:
+def koprik_serve(
+    folder: Path, *, demo_records: int = 0, extra: str = ""
+) -> Iterator[RunningKoprik]:
     """A ``koprik serve`` on free loopback ports over a new catalogue in ``folder``."""
     koprik = write_config(folder, extra)
     if demo_records:

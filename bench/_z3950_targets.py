@@ -149,7 +149,9 @@ def koprik_target(space: Workspace) -> Iterator[tuple[int, int]]:
     write_config(space, http_port=free_port(), z3950_port=port)
     log = (space.folder / "serve.log").open("wb")
     process = subprocess.Popen(
-        [str(KOPRIK), "--config", str(space.config), "serve"], stdout=log, stderr=log
+        [str(KOPRIK), "--config", str(space.config), "serve", "--no-scheduler"],
+        stdout=log,
+        stderr=log,
     )
     try:
         wait_for_port(port, process)

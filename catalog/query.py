@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, null, select
@@ -388,10 +389,13 @@ class StoredRecord:
     rendition: bytes | None
 
 
-def _fetch_statement(with_rendition: bool) -> Select[Any]:
+@cache
+def _fetch_statement(size: int, with_rendition: bool) -> Select[Any]:
+    """Records (and one rendition) of ``size`` ids bound as ``id0``.. (a fixed list of
+    parameters: compiled once, where an expanding IN is re-rendered on every execution)."""
     r, rend = models.records, models.renditions
     columns = [r.c.id, r.c.local_id, r.c.marc, r.c.deleted]
-    ids = r.c.id.in_(bindparam("ids", expanding=True))
+    ids = r.c.id.in_([bindparam(f"id{n}") for n in range(size)])
     if not with_rendition:
         return select(*columns, null().label("data")).where(ids)
     joined = r.outerjoin(
@@ -400,25 +404,27 @@ def _fetch_statement(with_rendition: bool) -> Select[Any]:
     return select(*columns, rend.c.data).select_from(joined).where(ids)
 
 
-_FETCH = {False: _fetch_statement(False), True: _fetch_statement(True)}
-
-
 def fetch(
     connection: Connection, ids: Sequence[int], prefix: str | None = None
 ) -> list[StoredRecord]:
     """The records ``ids`` (in that order; unknown ids are left out) with their ``prefix``
     rendition when one is named. Callers bound ``len(ids)``."""
-    statement = _FETCH[prefix is not None]
     found: dict[int, StoredRecord] = {}
     for start in range(0, len(ids), _CHUNK):
-        values: dict[str, Any] = {"ids": list(ids[start : start + _CHUNK])}
+        chunk = list(ids[start : start + _CHUNK])
+        # Statements come in power-of-two sizes (fewer to compile); the last id fills the rest.
+        size = min(_CHUNK, 1 << (len(chunk) - 1).bit_length())
+        values: dict[str, Any] = {f"id{n}": chunk[min(n, len(chunk) - 1)] for n in range(size)}
         if prefix is not None:
             values["prefix"] = prefix
-        for row in connection.execute(statement, values):
-            found[row.id] = StoredRecord(
-                id=row.id,
-                local_id=row.local_id,
-                marc=None if row.deleted else row.marc,
-                rendition=None if row.deleted else row.data,
+        result = connection.execute(_fetch_statement(size, prefix is not None), values)
+        with result:  # plain columns: read the DBAPI rows, skipping SQLAlchemy's Row objects
+            rows = result.cursor.fetchall()
+        for record_id, local_id, marc, deleted, data in rows:
+            found[record_id] = StoredRecord(
+                id=record_id,
+                local_id=local_id,
+                marc=None if deleted else marc,
+                rendition=None if deleted else data,
             )
     return [found[i] for i in ids if i in found]

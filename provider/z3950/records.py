@@ -58,6 +58,11 @@ class Request:
             return _XML_RENDITIONS[self.element_set]
         return None
 
+    @property
+    def verbatim(self) -> bool:
+        """Whether the stored MARC (ISO 2709, UTF-8) goes out as it is, unparsed."""
+        return self.syntax == oids.USMARC and self.element_set == FULL and self.utf8
+
 
 def request_of(syntax: str | None, element_set: str | None, utf8: bool) -> Request:
     """Check a syntax and element set (None: USMARC, F); raises 239 or 25."""
@@ -79,7 +84,7 @@ def render(stored: StoredRecord, request: Request) -> dict[str, Any]:
         if stored.rendition is None:
             raise Bib1Error(238, f"{stored.local_id} has no {request.element_set}")
         return make_external(request.syntax, stored.rendition)
-    if request.syntax == oids.USMARC and request.element_set == FULL and request.utf8:
+    if request.verbatim:
         return make_external(oids.USMARC, stored.marc)
     record = Record(data=stored.marc, to_unicode=True, force_utf8=True)
     if request.element_set == BRIEF:

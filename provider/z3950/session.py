@@ -8,20 +8,22 @@ Init) ends the association with a Close (protocolError).
 
 from __future__ import annotations
 
-import asyncio
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from catalog.query import MAX_SCAN_TERMS, Query
+from sqlalchemy import Connection
+
+from catalog.query import MAX_SCAN_TERMS, Query, StoredRecord
 from config import ServerSettings
 from protocols.z3950 import bib1, oids
 from protocols.z3950.charset import proposed_charsets, response_other_info
 from protocols.z3950.codec import OPTION_BITS, PduError, bit_string, set_bits
 from protocols.z3950.pqf import UnsupportedQuery, rpn_from_pdu, term_from_pdu
 from provider.z3950.attributes import Bib1Error
-from provider.z3950.backend import Backend, Fetched
+from provider.z3950.backend import FIRST_PAGE, Backend, Fetched, rendered
 from provider.z3950.records import request_of
 
 Pdu = tuple[str, dict[str, Any]]
@@ -77,20 +79,41 @@ class StoredSet:
     count: int
     query: Query | None = None
 
-    def wanted(self, end: int, backend: Backend) -> None:
+    def wanted(self, end: int, backend: Backend, connection: Connection) -> None:
         """Make sure ids up to position ``end`` (or the end of the set) are read (blocking)."""
         limit = min(self.count, backend.max_result_set)
         while self.query is not None and len(self.ids) < min(end, limit):
             after = self.ids[-1] if self.ids else 0
-            more = backend.more(self.query, after, max(end - len(self.ids), WINDOW))
+            more = backend.more(connection, self.query, after, max(end - len(self.ids), WINDOW))
             self.ids.extend(more[: limit - len(self.ids)])
             if not more or len(self.ids) >= limit:
                 self.query = None
 
 
+@dataclass(frozen=True)
+class FirstPage:
+    """The stored records of positions 1..``covered`` of ``results``, read right after the
+    search in the same database job; an id missing from ``records`` was not found.
+
+    A Present inside this page that sends the stored MARC verbatim (USMARC, F, UTF-8) is
+    answered from memory, without a trip to a database thread: bounded work (at most
+    ``FIRST_PAGE`` ready records) that the event loop can do. It gives the records as they were
+    at search time; a Present elsewhere reads them anew (a record deleted since is then 1028).
+    """
+
+    results: StoredSet
+    covered: int
+    records: dict[int, StoredRecord]
+
+
 @dataclass
 class Session:
-    """The state of one association; ``backend`` calls run in worker threads."""
+    """The state of one association.
+
+    All the database work of one request is one job on the backend's database threads; a
+    session has at most one request in progress, so its state is never touched by two threads
+    at once.
+    """
 
     backend: Backend
     settings: ServerSettings
@@ -99,6 +122,8 @@ class Session:
     preferred_message_size: int = 1024 * 1024
     exceptional_record_size: int = 1024 * 1024
     sets: dict[str, StoredSet] = field(default_factory=dict)
+    first_page: FirstPage | None = None
+    """Of the latest search only, so a session holds at most one page of records."""
 
     async def handle(self, name: str, value: dict[str, Any]) -> tuple[list[Pdu], bool]:
         """The responses to one request PDU and whether the association is over."""
@@ -164,36 +189,53 @@ class Session:
             self._check_databases(request["databaseNames"])
             self._check_new_set(name, request["replaceIndicator"])
             rpn = _rpn_of(request["query"])
-            query, result = await asyncio.to_thread(
-                self.backend.search, rpn, self._set_ids, window=WINDOW
-            )
+            page, records = await self.backend.threads.run(partial(self._search_job, rpn, request))
         except Bib1Error as error:
             self.sets.pop(name, None)
             return "searchResponse", {**failed, "records": ("nonSurrogateDiagnostic",
                                                             diag_rec(error))}  # fmt: skip
-        self.sets[name] = StoredSet(
-            array("q", result.ids), result.count, None if result.complete else query
-        )
+        stored = page.results
+        self.sets[name] = stored
+        self.first_page = page
         response: dict[str, Any] = {
-            "resultCount": result.count,
+            "resultCount": stored.count,
             "numberOfRecordsReturned": 0,
             "nextResultSetPosition": 1,
             "searchStatus": True,
         }
-        piggyback = _piggyback_size(request, result.count)
-        if piggyback:
-            names = request.get(
-                "smallSetElementSetNames" if result.count <= request["smallSetUpperBound"]
-                else "mediumSetElementSetNames"
-            )  # fmt: skip
-            syntax = request.get("preferredRecordSyntax")
-            try:
-                records = await self._records(name, 1, piggyback, syntax, _element_set_name(names))
-            except Bib1Error as error:
-                records = {"presentStatus": PRESENT_FAILURE,
-                           "records": ("nonSurrogateDiagnostic", diag_rec(error))}  # fmt: skip
+        if records is not None:
             response.update(records)
         return "searchResponse", response
+
+    def _search_job(
+        self, rpn: Any, request: dict[str, Any], connection: Connection
+    ) -> tuple[FirstPage, dict[str, Any] | None]:
+        """The result set of a search with its first page, and its piggybacked records (if any)
+        as response fields (runs on a database thread)."""
+        query, result = self.backend.search(
+            connection, rpn, partial(self._set_ids, connection), window=WINDOW
+        )
+        stored = StoredSet(array("q", result.ids), result.count, None if result.complete else query)
+        first = stored.ids[:FIRST_PAGE].tolist() if self.utf8 else []  # verbatim needs UTF-8
+        page = FirstPage(
+            stored, len(first), self.backend.stored(connection, first) if first else {}
+        )
+        piggyback = _piggyback_size(request, result.count)
+        if not piggyback:
+            return page, None
+        names = request.get(
+            "smallSetElementSetNames" if result.count <= request["smallSetUpperBound"]
+            else "mediumSetElementSetNames"
+        )  # fmt: skip
+        syntax = request.get("preferredRecordSyntax")
+        try:
+            records = self._records(
+                connection, stored, 1, piggyback, syntax, _element_set_name(names)
+            )
+        except Bib1Error as error:
+            records = {"presentStatus": PRESENT_FAILURE,
+                       "records": ("nonSurrogateDiagnostic", diag_rec(error))}  # fmt: skip
+        return page, records
 
     def _check_databases(self, names: Sequence[str]) -> None:
         known = {"default", self.settings.z3950_database.lower()}
@@ -211,12 +253,12 @@ class Session:
         if len(self.sets) >= self.settings.z3950_max_result_sets:
             raise Bib1Error(112, str(self.settings.z3950_max_result_sets))
 
-    def _set_ids(self, name: str) -> list[int]:
-        """Every id of set ``name`` (runs in the worker thread of the search using it)."""
+    def _set_ids(self, connection: Connection, name: str) -> list[int]:
+        """Every id of set ``name`` (runs on the database thread of the search using it)."""
         stored = self.sets.get(name)
         if stored is None:
             raise Bib1Error(bib1.RESULT_SET_DOES_NOT_EXIST, name)
-        stored.wanted(stored.count, self.backend)
+        stored.wanted(stored.count, self.backend, connection)
         return stored.ids.tolist()
 
     # -- Present -----------------------------------------------------------------------------
@@ -231,33 +273,67 @@ class Session:
             if composition is not None and composition[0] != "simple":
                 raise Bib1Error(244)
             element_set = _element_set_name(composition[1] if composition else None)
-            response = await self._records(
-                request["resultSetId"],
-                request["resultSetStartPoint"],
-                request["numberOfRecordsRequested"],
-                request.get("preferredRecordSyntax"),
-                element_set,
-            )
+            name = request["resultSetId"]
+            stored = self.sets.get(name)
+            if stored is None:
+                raise Bib1Error(bib1.RESULT_SET_DOES_NOT_EXIST, name)
+            start = request["resultSetStartPoint"]
+            number = request["numberOfRecordsRequested"]
+            syntax = request.get("preferredRecordSyntax")
+            response = self._records_in_memory(stored, start, number, syntax, element_set)
+            if response is None:
+                job = partial(
+                    self._records, stored=stored, start=start, number=number, syntax=syntax,
+                    element_set=element_set,
+                )  # fmt: skip
+                response = await self.backend.threads.run(job)
         except Bib1Error as error:
             return "presentResponse", {**failed, "records": ("nonSurrogateDiagnostic",
                                                              diag_rec(error))}  # fmt: skip
         return "presentResponse", response
 
-    async def _records(
-        self, name: str, start: int, number: int, syntax: str | None, element_set: str | None
+    def _records(
+        self,
+        connection: Connection,
+        stored: StoredSet,
+        start: int,
+        number: int,
+        syntax: str | None,
+        element_set: str | None,
     ) -> dict[str, Any]:
-        """Records ``start``.. of set ``name`` as response fields (Present and piggybacking)."""
-        stored = self.sets.get(name)
-        if stored is None:
-            raise Bib1Error(bib1.RESULT_SET_DOES_NOT_EXIST, name)
+        """Records ``start``.. of ``stored`` as response fields (Present and piggybacking; runs
+        on a database thread)."""
         number = min(number, MAX_PRESENT)
         if stored.query is not None and number > 0:
-            await asyncio.to_thread(stored.wanted, start - 1 + number, self.backend)
+            stored.wanted(start - 1 + number, self.backend, connection)
         if start < 1 or number < 0 or (number > 0 and start > len(stored.ids)):
             raise Bib1Error(bib1.PRESENT_OUT_OF_RANGE, f"{start}+{number} of {len(stored.ids)}")
         request = request_of(syntax, element_set, self.utf8)
         wanted = stored.ids[start - 1 : start - 1 + number].tolist()
-        fetched = await asyncio.to_thread(self.backend.fetch, wanted, request)
+        return self._response_records(start, self.backend.fetch(connection, wanted, request))
+
+    def _records_in_memory(
+        self, stored: StoredSet, start: int, number: int, syntax: str | None,
+        element_set: str | None,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """Like :meth:`_records` when the records are all in the latest search's first page and
+        go out verbatim (no database, no parsing: bounded work the loop can do); else None."""
+        page = self.first_page
+        number = min(number, MAX_PRESENT)
+        if (
+            page is None
+            or page.results is not stored
+            or not 1 <= start <= start + number - 1 <= page.covered
+        ):
+            return None
+        request = request_of(syntax, element_set, self.utf8)
+        if not request.verbatim:
+            return None
+        wanted = stored.ids[start - 1 : start - 1 + number].tolist()
+        return self._response_records(start, rendered(wanted, page.records, request))
+
+    def _response_records(self, start: int, fetched: list[Fetched]) -> dict[str, Any]:
+        """The response fields of the records ``fetched`` from position ``start``."""
         records, status = self._fit(fetched)
         return {
             "numberOfRecordsReturned": len(records),
@@ -305,7 +381,9 @@ class Session:
             if not 1 <= position <= number + 1:
                 raise Bib1Error(233, str(position))
             start = _term_of(request["termListAndStartPoint"])
-            page = await asyncio.to_thread(self.backend.scan, start, number, position)
+            page = await self.backend.threads.run(
+                partial(self.backend.scan, start=start, count=number, position=position)
+            )
         except Bib1Error as error:
             return "scanResponse", {
                 "scanStatus": SCAN_FAILURE,
@@ -339,14 +417,23 @@ class Session:
             if output != inputs[0]:
                 self._check_new_set(output, True)
             keys = [_sort_key(spec) for spec in request["sortSequence"]]
-            await asyncio.to_thread(stored.wanted, stored.count, self.backend)
-            ids = await asyncio.to_thread(self.backend.sort, stored.ids.tolist(), keys)
+            ids = await self.backend.threads.run(partial(self._sort_job, stored, keys))
         except Bib1Error as error:
             diagnostics = [("defaultFormat", diag_rec(error))]
             return "sortResponse", {"sortStatus": SORT_FAILURE, "resultSetStatus": 4,
                                     "diagnostics": diagnostics}  # fmt: skip
         self.sets[output] = StoredSet(array("q", ids), stored.count)
         return "sortResponse", {"sortStatus": SORT_SUCCESS, "resultCount": stored.count}
+
+    def _sort_job(
+        self,
+        stored: StoredSet,
+        keys: list[tuple[dict[int, int] | str, bool]],
+        connection: Connection,
+    ) -> list[int]:
+        """The ids of ``stored``, all of them read, ordered by ``keys`` (on a database thread)."""
+        stored.wanted(stored.count, self.backend, connection)
+        return self.backend.sort(connection, stored.ids.tolist(), keys)
 
     # -- Delete result sets ------------------------------------------------------------------
 

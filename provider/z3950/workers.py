@@ -1,0 +1,137 @@
+"""A few long-lived database threads for the Z39.50 target, each with its own connection.
+
+The target's event loop never waits on the catalogue: each request's database work (search,
+fetch, scan, sort) is one job, run on one of at most ``size`` threads, each holding a connection
+for as long as it lives. Compared with ``asyncio.to_thread`` and a pooled connection per call,
+a job costs one hand-off each way (a C queue put, a ``call_soon_threadsafe``) and no pool
+checkout, reset or thread-pool bookkeeping.
+
+Threads start when jobs wait and no thread is idle, and end (closing their connection) after
+``idle_seconds`` without work, so a target that is not used holds no thread and no connection.
+A job's transaction ends with it (rolled back: jobs only read), so no snapshot or lock outlives
+a request; a connection that failed is discarded and the next job opens a new one.
+
+>>> threads = DatabaseThreads(catalog.engine, size=4)
+>>> count = await threads.run(lambda connection: q.search(connection, query, limit=10).count)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+T = TypeVar("T")
+
+THREADS = 4
+"""Default number of database threads: a slow query holds one, the others carry on."""
+IDLE_SECONDS = 60.0
+
+Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[Connection], Any]]
+
+
+class DatabaseThreads:
+    """Runs blocking jobs ``job(connection)`` for coroutines of any event loop."""
+
+    def __init__(
+        self, engine: Engine, *, size: int = THREADS, idle_seconds: float = IDLE_SECONDS
+    ) -> None:
+        if size < 1:
+            raise ValueError("at least one database thread is needed")
+        self.engine = engine
+        self.size = size
+        self.idle_seconds = idle_seconds
+        self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    @property
+    def threads(self) -> int:
+        """How many threads live now."""
+        return self._threads
+
+    async def run(self, job: Callable[[Connection], T]) -> T:
+        """The result of ``job(connection)`` run on a database thread (its exception, raised)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            self._jobs.put((loop, future, job))
+            if self._jobs.qsize() > self._idle and self._threads < self.size:
+                self._threads += 1
+                threading.Thread(target=self._work, name="koprik-z3950-db", daemon=True).start()
+        return await future
+
+    def _work(self) -> None:
+        connection: Connection | None = None
+        counted = True
+        try:
+            while True:
+                with self._lock:
+                    self._idle += 1
+                try:
+                    loop, future, job = self._jobs.get(timeout=self.idle_seconds)
+                except queue.Empty:
+                    with self._lock:
+                        self._idle -= 1
+                        if self._jobs.empty():
+                            self._threads -= 1
+                            counted = False
+                            return
+                    continue
+                with self._lock:
+                    self._idle -= 1
+                connection = self._run(connection, loop, future, job)
+        finally:
+            if counted:  # ended by something other than idleness
+                with self._lock:
+                    self._threads -= 1
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.close()
+
+    def _run(
+        self,
+        connection: Connection | None,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+        job: Callable[[Connection], Any],
+    ) -> Connection | None:
+        """Run one job; the connection to keep for the next (None when it cannot be trusted)."""
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            if connection is None:
+                connection = self.engine.connect()
+            try:
+                result = job(connection)
+            finally:
+                connection.rollback()
+        except SQLAlchemyError as failure:
+            error = failure
+            if connection is not None:  # not back to the pool: the engine opens a new one
+                with contextlib.suppress(Exception):
+                    connection.invalidate()
+                    connection.close()
+            connection = None
+        except Exception as failure:
+            error = failure
+        # The loop may have closed meanwhile (a server shut down): nobody waits for the answer.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, future, result, error)
+        return connection
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

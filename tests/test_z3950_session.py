@@ -1,0 +1,147 @@
+"""provider/z3950/session.py: one database job per request, and the first page of a search
+answering a Present from memory (same records as the database path)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from pymarc import Record
+from sqlalchemy import Connection
+
+from catalog import Catalog
+from config import DatabaseSettings, ServerSettings, Settings
+from protocols.z3950 import oids
+from protocols.z3950.charset import proposal_other_info
+from protocols.z3950.codec import OPTION_BITS, bit_string
+from protocols.z3950.pqf import parse_pqf, rpn_to_pdu
+from provider.z3950.backend import Backend
+from provider.z3950.session import Session
+from provider.z3950.workers import DatabaseThreads
+from tests.z3950_target_fixtures import handmade_records
+
+T = TypeVar("T")
+NAVOIY = "@attr 1=1003 navoiy"  # three records: Cyrillic, 1995 Latin and ALA-LC
+NAVOIY_IDS = {"uz-nav-cyr", "uz-nav-lat", "us-nav-alalc"}
+
+
+class CountingThreads(DatabaseThreads):
+    """Database threads that count the jobs they are given."""
+
+    jobs = 0
+
+    async def run(self, job: Callable[[Connection], T]) -> T:
+        self.jobs += 1
+        return await super().run(job)
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    folder: Path = tmp_path_factory.mktemp("session")
+    settings = dataclasses.replace(
+        Settings(), database=DatabaseSettings(url=f"sqlite:///{folder / 'catalog.sqlite3'}")
+    )
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in handmade_records():
+            writer.put(record)
+    yield catalog
+    catalog.close()
+
+
+def _session(catalog: Catalog, utf8: bool = True) -> tuple[Session, CountingThreads]:
+    backend = Backend(catalog)
+    threads = CountingThreads(catalog.engine)
+    backend.threads = threads
+    session = Session(backend, ServerSettings())
+    init: dict[str, Any] = {
+        "protocolVersion": bit_string({0, 1, 2}),
+        "options": bit_string(OPTION_BITS.values()),
+        "preferredMessageSize": 1 << 20,
+        "exceptionalRecordSize": 1 << 20,
+    }
+    if utf8:
+        init["otherInfo"] = proposal_other_info("UTF-8")
+    [(name, _)], _ = asyncio.run(session.handle("initRequest", init))
+    assert name == "initResponse" and session.utf8 is utf8
+    return session, threads
+
+
+def _search(session: Session, query: str) -> dict[str, Any]:
+    request = {"smallSetUpperBound": 0, "largeSetLowerBound": 1, "mediumSetPresentNumber": 0,
+               "replaceIndicator": True, "resultSetName": "default", "databaseNames": ["Default"],
+               "query": ("type-1", rpn_to_pdu(parse_pqf(query)))}  # fmt: skip
+    [(name, response)], _ = asyncio.run(session.handle("searchRequest", request))
+    assert name == "searchResponse"
+    return response
+
+
+def _present(session: Session, start: int, number: int, element_set: str = "F") -> dict[str, Any]:
+    request = {"resultSetId": "default", "resultSetStartPoint": start,
+               "numberOfRecordsRequested": number, "preferredRecordSyntax": oids.USMARC,
+               "recordComposition": ("simple", ("genericElementSetName", element_set))}  # fmt: skip
+    [(name, response)], _ = asyncio.run(session.handle("presentRequest", request))
+    assert name == "presentResponse"
+    return response
+
+
+def _records(response: dict[str, Any]) -> list[Record]:
+    kind, records = response["records"]
+    assert kind == "responseRecords"
+    out = []
+    for item in records:
+        _, external = item["record"]
+        _, content = external["encoding"]
+        out.append(Record(data=content, to_unicode=True))  # leader/09 says UTF-8 or MARC-8
+    return out
+
+
+def test_a_present_in_the_first_page_is_answered_without_a_database_job(catalog: Catalog) -> None:
+    session, threads = _session(catalog)
+    assert _search(session, NAVOIY)["resultCount"] == 3
+    assert threads.jobs == 1
+    response = _present(session, 1, 3)
+    assert threads.jobs == 1  # from the first page read with the search
+    assert response["presentStatus"] == 0 and response["nextResultSetPosition"] == 4
+    assert {r["001"].data for r in _records(response)} == NAVOIY_IDS
+
+    # The same Present through a database thread gives the same response.
+    session.first_page = None
+    assert _present(session, 1, 3) == response
+    assert threads.jobs == 2
+
+
+def test_other_presents_go_to_a_database_thread(catalog: Catalog) -> None:
+    session, threads = _session(catalog)
+    _search(session, NAVOIY)
+    brief = _present(session, 2, 2, element_set="B")  # parsed and cut: not verbatim
+    assert threads.jobs == 2
+    full = _records(_present(session, 2, 2))  # verbatim: from memory
+    assert threads.jobs == 2
+    assert [r["001"].data for r in _records(brief)] == [r["001"].data for r in full]
+    assert all(r.get_fields("245") and not r.get_fields("650") for r in _records(brief))
+    out_of_range = _present(session, 4, 1)
+    assert out_of_range["presentStatus"] == 5  # diagnostic 13, found by the database path
+    assert threads.jobs == 3
+
+
+def test_without_utf8_no_first_page_is_read(catalog: Catalog) -> None:
+    session, threads = _session(catalog, utf8=False)
+    _search(session, NAVOIY)
+    assert session.first_page is not None and session.first_page.records == {}
+    marc8 = _present(session, 1, 3)  # MARC-8 is made from the stored record, on a thread
+    assert threads.jobs == 2
+    assert len(_records(marc8)) == 3
+
+
+def test_a_new_search_replaces_the_first_page(catalog: Catalog) -> None:
+    session, threads = _session(catalog)
+    _search(session, NAVOIY)
+    assert _search(session, "@attr 1=4 heritage")["resultCount"] == 1
+    [record] = _records(_present(session, 1, 1))
+    assert record["001"].data == "en-heritage"
+    assert threads.jobs == 2

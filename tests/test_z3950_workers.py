@@ -1,0 +1,120 @@
+"""provider/z3950/workers.py: database threads with long-lived connections, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
+
+from catalog.db import open_engine
+from provider.z3950.workers import DatabaseThreads
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = open_engine(f"sqlite:///{tmp_path / 'workers.sqlite3'}")
+    yield engine
+    engine.dispose()
+
+
+def _dbapi_id(connection: Connection) -> int:
+    return id(connection.connection.dbapi_connection)
+
+
+def test_jobs_get_results_and_errors_and_keep_their_connection(engine: Engine) -> None:
+    threads = DatabaseThreads(engine, size=1)
+
+    def boom(connection: Connection) -> None:
+        raise LookupError("no such thing")
+
+    async def main() -> tuple[int, list[int]]:
+        one = await threads.run(lambda c: c.execute(text("SELECT 1")).scalar_one())
+        with pytest.raises(LookupError, match="no such thing"):
+            await threads.run(boom)
+        ids = [await threads.run(_dbapi_id) for _ in range(3)]
+        return one, ids
+
+    one, ids = asyncio.run(main())
+    assert one == 1
+    assert len(set(ids)) == 1  # one thread, one connection, kept across jobs and errors
+
+
+def test_a_failed_connection_is_replaced(engine: Engine) -> None:
+    threads = DatabaseThreads(engine, size=1)
+
+    def broken(connection: Connection) -> None:
+        raise OperationalError("SELECT 1", {}, RuntimeError("disk I/O error"))
+
+    def dbapi(connection: Connection) -> object:
+        return connection.connection.dbapi_connection
+
+    async def main() -> tuple[object, object, object]:
+        before = await threads.run(dbapi)
+        kept = await threads.run(dbapi)
+        with pytest.raises(OperationalError):
+            await threads.run(broken)
+        return before, kept, await threads.run(dbapi)
+
+    before, kept, after = asyncio.run(main())
+    assert kept is before
+    assert after is not before
+
+
+def test_at_most_size_threads_and_the_loop_runs_meanwhile(engine: Engine) -> None:
+    threads = DatabaseThreads(engine, size=2)
+    gate = threading.Event()
+    lock = threading.Lock()
+    started: list[int] = []
+
+    def held(connection: Connection) -> bool:
+        with lock:
+            started.append(threading.get_ident())
+        return gate.wait(30)  # only the event loop opens the gate
+
+    async def main() -> tuple[list[bool], int, int]:
+        jobs = [asyncio.create_task(threads.run(held)) for _ in range(5)]
+        while len(started) < 2:  # the loop is free while jobs wait on their threads
+            await asyncio.sleep(0.001)
+        during = threads.threads
+        gate.set()
+        results = await asyncio.gather(*jobs)
+        return results, during, len(set(started))
+
+    results, during, distinct = asyncio.run(main())
+    assert results == [True] * 5
+    assert during == 2
+    assert distinct == 2
+
+
+def test_idle_threads_end_and_come_back(engine: Engine) -> None:
+    threads = DatabaseThreads(engine, size=2, idle_seconds=0.05)
+
+    async def main() -> tuple[int, int, int]:
+        first = await threads.run(lambda c: c.execute(text("SELECT 2")).scalar_one())
+        deadline = time.monotonic() + 30
+        while threads.threads and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        idle = threads.threads
+        return first, idle, await threads.run(lambda c: c.execute(text("SELECT 3")).scalar_one())
+
+    assert asyncio.run(main()) == (2, 0, 3)
+
+
+def test_jobs_from_several_event_loops(engine: Engine) -> None:
+    threads = DatabaseThreads(engine, size=2)
+
+    async def ask(n: int) -> int:
+        return await threads.run(lambda c: c.execute(text(f"SELECT {n}")).scalar_one())
+
+    assert asyncio.run(ask(7)) == 7
+    assert asyncio.run(ask(8)) == 8  # a new loop, the same threads
+
+
+def test_size_must_be_positive(engine: Engine) -> None:
+    with pytest.raises(ValueError):
+        DatabaseThreads(engine, size=0)

@@ -15,6 +15,8 @@ import os
 import pkgutil
 import sys
 
+from sqlalchemy.exc import DBAPIError
+
 import koprik.commands
 from config import ConfigError
 from koprik.errors import UserError
@@ -67,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ConfigError) as error:
         print(f"koprik: {error}", file=sys.stderr)
         return 2
+    except DBAPIError as error:
+        # An unreachable or refused database (a wrong URL, a server that is down).
+        reason = " ".join(str(error.orig).split()) if error.orig else type(error).__name__
+        print(f"koprik: the catalogue database cannot be used: {reason}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("koprik: interrupted", file=sys.stderr)
         return 130
@@ -75,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         # and keep Python from complaining again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as error:
+        # A file that cannot be opened or written, a port already in use.
+        print(f"koprik: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

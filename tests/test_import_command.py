@@ -89,3 +89,37 @@ def test_missing_file_is_one_line(tmp_path):
     result = koprik(tmp_path, "import", str(tmp_path / "nope.mrc"))
     assert result.returncode == 2
     assert result.stderr.strip() == f"koprik: {tmp_path / 'nope.mrc'}: no such file"
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda tmp: [str(_junk(tmp))], "not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text"),
+        (lambda tmp: [str(ROOT.parent / "shared/data/oai/oai-caltech.xml")],
+         "oai_dc records, not MARC21; convert them first"),
+        (lambda tmp: ["--rejects", str(tmp / "no/such/dir/r.txt"), str(DATA / "test.dat")],
+         "No such file or directory"),
+    ],
+)
+def test_operator_mistakes_are_one_line(tmp_path, make_args, message):
+    result = koprik(tmp_path, "import", *make_args(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_an_unreachable_database_is_one_line(tmp_path):
+    from tests.conftest import free_port
+
+    (tmp_path / "koprik.toml").write_text(
+        f'[database]\nurl = "postgresql+psycopg://koprik@127.0.0.1:{free_port()}/x"\n'
+    )
+    result = koprik(tmp_path, "import", str(DATA / "test.dat"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("koprik: the catalogue database cannot be used:")
+    assert result.stderr.count("\n") == 1
+
+
+def _junk(folder: Path) -> Path:
+    path = folder / "junk.txt"
+    path.write_text("garbage\n")
+    return path

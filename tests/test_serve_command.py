@@ -33,3 +33,17 @@ def test_serve_exits_zero_on_sigterm(tmp_path):
     server.send_signal(signal.SIGTERM)
     assert server.wait(timeout=20) == 0
     assert "Traceback" not in server.stderr.read()
+
+
+def test_a_port_in_use_is_one_line(tmp_path):
+    import socket
+
+    koprik = write_config(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", koprik.http_port))
+        taken.listen()
+        result = subprocess.run(koprik.command("serve"), capture_output=True, text=True,
+                                timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "address already in use" in result.stderr.lower()

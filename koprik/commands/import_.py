@@ -16,18 +16,19 @@ from typing import TextIO
 
 from catalog import Catalog, CatalogWriter, RecordError
 from config import load_settings
-from crosswalks.marc_io import ReadItem, iter_records
+from crosswalks.marc_io import HEAD_BYTES, ReadItem, detect_format, iter_records, peekable
 from koprik.errors import UserError
 from koprik.progress import Progress
 
 BATCH = 500
+IMPORTABLE = ("marc21", "marcxml", "marcjson", "mrk")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("import", help="load MARC21 files into the catalogue")
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.add_argument(
-        "--format", choices=["marc21", "marcxml", "marcjson", "mrk"], help="skip detection"
+        "--format", choices=IMPORTABLE, help="skip detection"
     )
     parser.add_argument(
         "--rejects", type=Path, help="where rejected records go (default: var/import-rejects.txt)"
@@ -41,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{path}: no such file")
     settings = load_settings(args.config)
     rejects_path = args.rejects or Path("var/import-rejects.txt")
-    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    if args.rejects is None:
+        rejects_path.parent.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.open(settings)
     counts: Counter[str] = Counter()
     try:
@@ -62,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
 def import_file(catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO) -> Counter[str]:
     """Import one file; rejected records are described on ``rejects``."""
     counts: Counter[str] = Counter()
-    with path.open("rb") as stream, Progress(f"import {path.name}") as progress:
+    with path.open("rb") as raw, Progress(f"import {path.name}") as progress:
+        stream = peekable(raw)
+        fmt = fmt or _detected_format(path, stream.peek(HEAD_BYTES))
         items = iter_records(stream, fmt)
         while batch := list(itertools.islice(items, BATCH)):
             with catalog.writer() as writer:
@@ -73,6 +77,19 @@ def import_file(catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO) 
                         _write_reject(rejects, path, item, reason)
             progress.advance(len(batch))
     return counts
+
+
+def _detected_format(path: Path, head: bytes) -> str:
+    try:
+        fmt = detect_format(head)
+    except ValueError as error:
+        raise UserError(f"{path}: {error}; say which with --format") from None
+    if fmt not in IMPORTABLE:
+        raise UserError(
+            f"{path}: {fmt} records, not MARC21; convert them first: "
+            f"koprik crosswalk --to marc21 {path} -o FILE.mrc"
+        )
+    return fmt
 
 
 def _store(writer: CatalogWriter, item: ReadItem) -> tuple[str, str | None]:

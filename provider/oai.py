@@ -12,6 +12,7 @@ oversized POST body, 415 for a POST that is not a form.
 from __future__ import annotations
 
 import asyncio
+import threading
 import zlib
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -27,20 +28,50 @@ FORM = "application/x-www-form-urlencoded"
 
 
 class ListGate:
-    """Counts list requests in progress and admits at most ``limit`` at once."""
+    """Counts list requests in progress and admits at most ``limit`` at once.
+
+    A slot is held until the worker thread answering the request has finished, not merely
+    until the handler returns: a client that disconnects cancels the handler, but the database
+    work it started goes on and must still count against the limit.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.active = 0
+        self._lock = threading.Lock()
 
-    def enter(self) -> bool:
-        if self.active >= self.limit:
-            return False
-        self.active += 1
-        return True
+    def enter(self) -> Ticket | None:
+        """A ticket for one request, or None when every slot is taken."""
+        with self._lock:
+            if self.active >= self.limit:
+                return None
+            self.active += 1
+        return Ticket(self)
 
-    def leave(self) -> None:
-        self.active -= 1
+    def _leave(self) -> None:
+        with self._lock:
+            self.active -= 1
+
+
+class Ticket:
+    """One admitted request's slot; :meth:`release` gives it back (once, from any thread)."""
+
+    def __init__(self, gate: ListGate) -> None:
+        self._gate = gate
+        self._lock = threading.Lock()
+        self.started = False
+        self.released = False
+
+    def start(self) -> None:
+        with self._lock:
+            self.started = True
+
+    def release(self, *, unless_started: bool = False) -> None:
+        with self._lock:
+            if self.released or (unless_started and self.started):
+                return
+            self.released = True
+        self._gate._leave()
 
 
 RESPONDER = web.AppKey("oai_responder", OaiResponder)
@@ -75,17 +106,20 @@ async def handle_oai(request: web.Request) -> web.StreamResponse:
     encoding = choose_encoding(request.headers.get("Accept-Encoding", ""))
     responder = request.app[RESPONDER]
     gate = request.app[LIST_GATE]
-    gated = any(name == "verb" and value in LIST_VERBS for name, value in pairs)
-    if gated and not gate.enter():
-        retry = str(settings.oai.retry_after)
-        raise web.HTTPServiceUnavailable(
-            headers={"Retry-After": retry}, text=f"Too many harvests at once; retry in {retry} s"
-        )
+    ticket = None
+    if any(name == "verb" and value in LIST_VERBS for name, value in pairs):
+        ticket = gate.enter()
+        if ticket is None:
+            retry = str(settings.oai.retry_after)
+            raise web.HTTPServiceUnavailable(
+                headers={"Retry-After": retry},
+                text=f"Too many harvests at once; retry in {retry} s",
+            )
     try:
-        payload = await asyncio.to_thread(_answer, responder, pairs, encoding)
+        payload = await asyncio.to_thread(_answer, responder, pairs, encoding, ticket)
     finally:
-        if gated:
-            gate.leave()
+        if ticket is not None:
+            ticket.release(unless_started=True)  # the worker never ran: give the slot back
     response = web.Response(body=payload, content_type="text/xml", charset="utf-8")
     response.headers["Vary"] = "Accept-Encoding"
     if encoding:
@@ -97,9 +131,20 @@ async def handle_stylesheet(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STYLESHEET_FILE, headers={"Content-Type": "text/xsl"})
 
 
-def _answer(responder: OaiResponder, pairs: list[tuple[str, str]], encoding: str | None) -> bytes:
-    document = responder.respond(pairs)
-    return document if encoding is None else compress(document, encoding)
+def _answer(
+    responder: OaiResponder,
+    pairs: list[tuple[str, str]],
+    encoding: str | None,
+    ticket: Ticket | None,
+) -> bytes:
+    if ticket is not None:
+        ticket.start()
+    try:
+        document = responder.respond(pairs)
+        return document if encoding is None else compress(document, encoding)
+    finally:
+        if ticket is not None:
+            ticket.release()
 
 
 def compress(data: bytes, encoding: str) -> bytes:

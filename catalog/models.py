@@ -76,3 +76,11 @@ provenance = Table(
     Column("metadata_namespace", String(500), nullable=False),
     Column("payload", LargeBinary, nullable=True),
 )
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+"""Keys made once per catalogue and shared by every node on it (the OAI token key)."""

@@ -11,12 +11,12 @@ raised as :class:`protocols.oaipmh.OaiError` where they are found and rendered i
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Mapping
 
 from catalog import Catalog
 from catalog.renditions import FORMATS
+from catalog.secrets import stored_secret
 from config import Settings
 from protocols.oaipmh import (
     BadResumptionToken,
@@ -41,12 +41,12 @@ COMPRESSIONS = ("gzip", "deflate")
 Body = list[bytes]
 
 
-def token_secret(settings: Settings) -> bytes:
-    """The configured token key, or one derived from the database URL (stable across restarts
-    and shared by every node on the same catalogue)."""
+def token_secret(settings: Settings, catalog: Catalog) -> bytes:
+    """The configured token key, or a random one kept in the catalogue (made on first use, so
+    it survives restarts and every node on the same catalogue shares it)."""
     if settings.oai.token_secret:
         return settings.oai.token_secret.encode()
-    return hashlib.sha256(b"koprik-oai-token\0" + settings.database.url.encode()).digest()
+    return stored_secret(catalog.engine, "oai-resumption-token")
 
 
 class OaiResponder:
@@ -56,7 +56,7 @@ class OaiResponder:
         self.settings = settings
         self.catalog = catalog
         self.identifiers = Identifiers(settings.repository.identifier_prefix)
-        self.codec = TokenCodec(token_secret(settings), settings.oai.token_lifetime)
+        self.codec = TokenCodec(token_secret(settings, catalog), settings.oai.token_lifetime)
         self.page_size = settings.oai.page_size
         self._verbs: Mapping[str, Callable[[Mapping[str, str], int], Body]] = {
             "Identify": self._identify,

@@ -23,7 +23,9 @@ SHUTDOWN_GRACE = 5.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("serve", help="serve the catalogue (OAI-PMH, SRU, Z39.50)")
+    parser = subparsers.add_parser(
+        "serve", help="serve the catalogue (OAI-PMH, Z39.50) and run harvest schedules"
+    )
     parser.add_argument("--host", help="address to listen on (default from settings)")
     parser.add_argument("--port", type=int, help="HTTP port (default from settings)")
     parser.add_argument(

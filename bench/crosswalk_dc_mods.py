@@ -24,7 +24,7 @@ from lxml import etree
 
 from crosswalks.dublin_core import marc_to_dc
 from crosswalks.mods import marc_to_mods
-from crosswalks.xmltext import xml_safe
+from crosswalks.xmltext import safe_parser, xml_safe
 
 ROOT = Path(__file__).resolve().parents[1]
 LOC = ROOT.parent / "shared" / "data" / "marc21" / "loc"
@@ -47,7 +47,7 @@ def marcxml(record: pymarc.Record) -> bytes:
 
 def stylesheet(path: Path) -> etree.XSLT:
     access = etree.XSLTAccessControl(read_network=False, write_network=False)
-    return etree.XSLT(etree.parse(str(path), etree.XMLParser(no_network=True)),
+    return etree.XSLT(etree.parse(str(path), safe_parser()),
                       access_control=access)
 
 

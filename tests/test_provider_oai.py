@@ -286,9 +286,8 @@ async def test_paging_is_complete_and_cursors_are_consistent(
 
 async def test_short_list_has_no_token(oai: Oai) -> None:
     root = await oai(verb="ListIdentifiers", metadataPrefix="oai_dc", set="type:map")
-    if error_code(root) == "noRecordsMatch":
-        pytest.skip("the demo sample has no maps")
-    assert len(identifiers(root)) <= PAGE
+    assert error_code(root) is None  # the demo sample (seed 5) holds maps, fewer than a page
+    assert 0 < len(identifiers(root)) <= PAGE
     assert root.find("o:ListIdentifiers/o:resumptionToken", NS) is None
 
 

@@ -51,13 +51,8 @@ def test_unimarc_input_reads_blank_extra_indicators_without_loss() -> None:
     assert {f.indicators for f in item.record.get_fields("610")} == {(" ", " ")}
 
 
-@pytest.mark.parametrize(
-    ("fmt", "module", "name"),
-    [("oai_dc", "dublin_core", "marc_to_dc"), ("mods", "mods", "marc_to_mods")],
-)
-def test_xml_outputs_are_read_back_by_the_matching_input(fmt: str, module: str, name: str) -> None:
-    pytest.importorskip(f"crosswalks.{module}")
-    pytest.importorskip(f"crosswalks.{'dc_to_marc' if fmt == 'oai_dc' else 'mods_to_marc'}")
+@pytest.mark.parametrize("fmt", ["oai_dc", "mods"])
+def test_xml_outputs_are_read_back_by_the_matching_input(fmt: str) -> None:
     out = io.BytesIO()
     writer = registry.output_format(fmt).open(out)
     originals = [item.record for item in iter_records(MARC21 / "marc.dat")]

@@ -2,6 +2,7 @@
 
 import time
 
+import pytest
 from pymarc import Field, Indicators, Subfield
 
 from catalog import Outcome, Provenance
@@ -104,12 +105,9 @@ def test_harvested_records_keep_provenance_and_are_keyed_by_source(catalog):
 
 def test_a_failed_transaction_leaves_nothing(catalog):
     record = next(demo_records(1))
-    try:
-        with catalog.writer() as writer:
-            writer.put(record)
-            raise RuntimeError("crash mid-page")
-    except RuntimeError:
-        pass
+    with pytest.raises(RuntimeError, match="crash mid-page"), catalog.writer() as writer:
+        writer.put(record)
+        raise RuntimeError("crash mid-page")
     assert catalog.is_empty()
     assert catalog.list_sets() == []
 

@@ -9,9 +9,9 @@ Reads each IN (standard input when none, or ``-``), detecting its format unless 
 says, and writes one OUT (standard output when none). A record that cannot be read or
 converted is rejected and the run goes on. Rejects go to ``--rejects FILE`` (default
 ``OUT.rejects.txt`` next to OUT; with output on stdout, only a count and the first reasons on
-stderr): one line per reject, tab-separated ``input``, ``record index`` (0-based), ``reason``
-and the record's raw bytes in base64, so the bytes can be recovered exactly
-(``cut -f4 | base64 -d``). A summary line ends the run on stderr.
+stderr): one line per reject, tab-separated ``input``, ``record number`` (1-based, as
+``koprik import`` counts), ``reason`` and the record's raw bytes in base64, so the bytes can
+be recovered exactly (``cut -f4 | base64 -d``). A summary line ends the run on stderr.
 
 Exit status: 0 every record converted (or, with ``--check``, no problem found); 1 some
 records rejected (problems found); 2 nothing converted, or bad usage.
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyError:
         raise UserError(f"unknown output format {args.to_format!r} (see --list)") from None
     steps = [_script_880_step()] if args.add_script_880 else []
-    rejects_path = args.rejects or (f"{args.output}.rejects.txt" if args.output else None)
+    to_file = args.output not in (None, STDIO)
+    rejects_path = args.rejects or (f"{args.output}.rejects.txt" if to_file else None)
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         out = _open_output(stack, args.output)
@@ -234,9 +235,9 @@ class _Rejects:
         reason = reason.replace("\t", " ").replace("\n", " ")
         if self.stream is not None:
             raw = base64.b64encode(item.raw).decode("ascii")
-            self.stream.write(f"{name}\t{item.index}\t{reason}\t{raw}\n")
+            self.stream.write(f"{name}\t{_position(item)}\t{reason}\t{raw}\n")
         elif self.count <= SHOWN_ON_STDERR:
-            print(f"koprik: rejected {name} record {item.index}: {reason}", file=sys.stderr)
+            print(f"koprik: rejected {name} record {_position(item)}: {reason}", file=sys.stderr)
 
     def finish(self) -> None:
         if self.stream is not None:
@@ -287,10 +288,23 @@ def _check(inputs: list[str], from_format: str | None) -> int:
     return 1 if stats.bad_records else 0
 
 
+def _position(item: ReadItem) -> int:
+    """The record's position in its input as reported to the operator: 1-based, as in
+    ``koprik import`` (the readers' ``ReadItem.index`` is 0-based)."""
+    return item.index + 1
+
+
 def _problems(fmt_name: str, item: ReadItem) -> list[str]:
-    """Problems of one record: MARC21 ISO 2709 is checked on its bytes, others once read."""
+    """Problems of one record, each ``record N[, field TAG]: message`` with N 1-based:
+    MARC21 ISO 2709 is checked on its bytes, others once read."""
+    where = f"record {_position(item)}"
     if fmt_name == "marc21" and item.raw:
-        return [str(problem) for problem in check_record(item.raw, item.index)]
-    if item.record is None:
-        return [f"record {item.index}: {item.error}"]
-    return [str(problem) for problem in check_record(item.record, item.index)]
+        problems = check_record(item.raw, item.index)
+    elif item.record is None:
+        return [f"{where}: {item.error}"]
+    else:
+        problems = check_record(item.record, item.index)
+    return [
+        f"{where}{f', field {problem.tag}' if problem.tag else ''}: {problem.message}"
+        for problem in problems
+    ]

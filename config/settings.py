@@ -52,11 +52,13 @@ class DatabaseSettings:
 class ServerSettings:
     host: str = "127.0.0.1"
     http_port: int = 8080
-    """OAI-PMH at /oai, SRU at /sru, the dashboard at /."""
+    """The HTTP port: OAI-PMH at /oai."""
     z3950_port: int = 2100
     z3950_database: str = "Default"
     z3950_idle_timeout: float = 600.0
     z3950_max_result_sets: int = 32
+    z3950_max_connections: int = 256
+    """Z39.50 connections served at once; one more is sent Close (resources)."""
     z3950_max_pdu_bytes: int = 16 * 1024 * 1024
 
 

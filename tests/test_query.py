@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from catalog import Catalog
 from catalog import query as q
 from catalog.query import And, AndNot, Ids, Match, Or, Relation
 from tests.z3950_target_fixtures import handmade_records
@@ -156,3 +157,19 @@ def test_a_one_term_search_reads_a_window_and_more_on_demand(loaded) -> None:  #
     assert first.ids + rest == everything.ids and everything.complete
     assert two_terms.complete and two_terms.count == 1
     assert truncated.complete and truncated.count == 3
+
+
+def test_a_query_holding_too_many_ids_in_all_is_refused(
+    loaded: tuple[Catalog, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ids = loaded
+    monkeypatch.setattr(q, "MAX_QUERY_IDS", 5)
+    # Each leaf is well under the per-leaf cap; only their total is too much.
+    navoiy_twice = Or(Match("author", "navoiy"), Match("title", "xamsa", truncation=True))
+    with pytest.raises(q.QueryTooBroad, match="more than 5 ids"):
+        run(loaded, navoiy_twice)  # 3 + 3 ids
+    with pytest.raises(q.QueryTooBroad):
+        run(loaded, And(Ids(tuple(ids.values())), Match("author", "navoiy")))  # 9 + 3
+    # Up to the cap is answered: 3 + 1 + 1 ids.
+    within = Or(Match("author", "navoiy"), Or(Match("author", "frye"), Match("title", "mir")))
+    assert run(loaded, within) == NAVOIY | {"en-heritage", "ru-tolstoy"}

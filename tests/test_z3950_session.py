@@ -14,6 +14,7 @@ from pymarc import Record
 from sqlalchemy import Connection
 
 from catalog import Catalog
+from catalog import query as q
 from config import DatabaseSettings, ServerSettings, Settings
 from protocols.z3950 import oids
 from protocols.z3950.charset import proposal_other_info
@@ -71,17 +72,22 @@ def _session(catalog: Catalog, utf8: bool = True) -> tuple[Session, CountingThre
     return session, threads
 
 
-def _search(session: Session, query: str) -> dict[str, Any]:
+def _search(
+    session: Session, query: str, name: str = "default", replace: bool = True,
+    database: str = "Default",
+) -> dict[str, Any]:  # fmt: skip
     request = {"smallSetUpperBound": 0, "largeSetLowerBound": 1, "mediumSetPresentNumber": 0,
-               "replaceIndicator": True, "resultSetName": "default", "databaseNames": ["Default"],
+               "replaceIndicator": replace, "resultSetName": name, "databaseNames": [database],
                "query": ("type-1", rpn_to_pdu(parse_pqf(query)))}  # fmt: skip
     [(name, response)], _ = asyncio.run(session.handle("searchRequest", request))
     assert name == "searchResponse"
     return response
 
 
-def _present(session: Session, start: int, number: int, element_set: str = "F") -> dict[str, Any]:
-    request = {"resultSetId": "default", "resultSetStartPoint": start,
+def _present(
+    session: Session, start: int, number: int, element_set: str = "F", name: str = "default"
+) -> dict[str, Any]:
+    request = {"resultSetId": name, "resultSetStartPoint": start,
                "numberOfRecordsRequested": number, "preferredRecordSyntax": oids.USMARC,
                "recordComposition": ("simple", ("genericElementSetName", element_set))}  # fmt: skip
     [(name, response)], _ = asyncio.run(session.handle("presentRequest", request))
@@ -145,3 +151,40 @@ def test_a_new_search_replaces_the_first_page(catalog: Catalog) -> None:
     [record] = _records(_present(session, 1, 1))
     assert record["001"].data == "en-heritage"
     assert threads.jobs == 2
+
+
+def _diagnostic(response: dict[str, Any]) -> int:
+    kind, diagnostic = response["records"]
+    assert kind == "nonSurrogateDiagnostic" and response["searchStatus"] is False
+    return int(diagnostic["condition"])
+
+
+def test_a_search_refused_because_the_set_exists_leaves_that_set(catalog: Catalog) -> None:
+    session, _ = _session(catalog)
+    assert _search(session, NAVOIY, name="a")["resultCount"] == 3
+    assert _diagnostic(_search(session, "@attr 1=4 heritage", name="a", replace=False)) == 21
+    assert _diagnostic(_search(session, NAVOIY, name="a", replace=False)) == 21
+    assert _diagnostic(_search(session, NAVOIY, name="a", database="Nowhere")) == 235
+    session.first_page = None  # through a database thread, from the stored set
+    kept = _present(session, 1, 3, name="a")
+    assert kept["presentStatus"] == 0
+    assert {r["001"].data for r in _records(kept)} == NAVOIY_IDS
+
+
+def test_a_failed_search_allowed_to_replace_a_set_drops_it(catalog: Catalog) -> None:
+    session, _ = _session(catalog)
+    _search(session, NAVOIY, name="a")
+    assert _diagnostic(_search(session, "@attr 1=4 @attr 5=1 '", name="a")) == 9  # too short
+    gone = _present(session, 1, 1, name="a")
+    kind, diagnostic = gone["records"]
+    assert kind == "nonSurrogateDiagnostic" and diagnostic["condition"] == 30  # no such set
+
+
+def test_a_query_over_the_total_id_cap_is_diagnostic_234(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, _ = _session(catalog)
+    monkeypatch.setattr(q, "MAX_QUERY_IDS", 5)
+    broad = "@or @attr 1=1003 navoiy @attr 1=4 @attr 5=1 xams"  # 3 + 3 ids
+    assert _diagnostic(_search(session, broad)) == 234  # too many index terms processed
+    assert _search(session, "@or @attr 1=1003 navoiy @attr 1=1003 frye")["resultCount"] == 4

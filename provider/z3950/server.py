@@ -4,7 +4,9 @@ Each connection reads one PDU at a time (bounded by ``server.z3950_max_pdu_bytes
 field claiming gigabytes ends the connection before anything is allocated), answers it, and
 waits for the next for at most ``server.z3950_idle_timeout`` seconds. A PDU that cannot be
 decoded, or any failure while answering, ends that connection only (with a Close PDU saying
-why when the socket still works); every other connection carries on.
+why when the socket still works); every other connection carries on. At most
+``server.z3950_max_connections`` connections are served at once: one more is sent a Close
+(resources) straight away, before anything it sends is read, and is closed.
 
 >>> server = await start_target(settings, catalog)   # koprik serve
 >>> async with server:
@@ -34,14 +36,26 @@ from provider.z3950.session import (
 
 log = logging.getLogger(__name__)
 
-
 async def start_target(settings: Settings, catalog: Catalog) -> asyncio.AbstractServer:
-    """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` until closed."""
+    """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` until closed
+    (at most ``server.z3950_max_connections`` connections at once)."""
     backend = Backend(catalog)
     encode_pdu(*close_pdu(CLOSE_LACK_OF_ACTIVITY))  # compiles the codec now, not for a client
+    limit = settings.server.z3950_max_connections
+    open_connections = 0
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_connection(Session(backend, settings.server), reader, writer)
+        nonlocal open_connections
+        if open_connections >= limit:
+            log.info("z39.50 %s: %d connections open; refused",
+                     writer.get_extra_info("peername"), limit)  # fmt: skip
+            await refuse_connection(writer, f"more than {limit} connections")
+            return
+        open_connections += 1
+        try:
+            await serve_connection(Session(backend, settings.server), reader, writer)
+        finally:
+            open_connections -= 1
 
     return await asyncio.start_server(
         on_connection, settings.server.host, settings.server.z3950_port
@@ -86,6 +100,16 @@ async def serve_connection(
                 return
             if done:
                 return
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.wait_closed()
+
+
+async def refuse_connection(writer: asyncio.StreamWriter, reason: str) -> None:
+    """Send a Close (resources) saying ``reason`` and close the connection, reading nothing."""
+    try:
+        await _send(writer, close_pdu(CLOSE_RESOURCES, reason))
     finally:
         writer.close()
         with contextlib.suppress(ConnectionError, OSError):

@@ -185,13 +185,16 @@ class Session:
         name = request["resultSetName"]
         failed = {"resultCount": 0, "numberOfRecordsReturned": 0, "nextResultSetPosition": 0,
                   "searchStatus": False, "resultSetStatus": RESULT_SET_NONE}  # fmt: skip
+        replacing = False
         try:
             self._check_databases(request["databaseNames"])
             self._check_new_set(name, request["replaceIndicator"])
+            replacing = True
             rpn = _rpn_of(request["query"])
             page, records = await self.backend.threads.run(partial(self._search_job, rpn, request))
         except Bib1Error as error:
-            self.sets.pop(name, None)
+            if replacing:  # a refused search (21: the set exists) leaves the set as it was
+                self.sets.pop(name, None)
             return "searchResponse", {**failed, "records": ("nonSurrogateDiagnostic",
                                                             diag_rec(error))}  # fmt: skip
         stored = page.results

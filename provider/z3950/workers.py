@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 THREADS = 4
 """Default number of database threads: a slow query holds one, the others carry on."""
@@ -93,8 +95,10 @@ class DatabaseThreads:
                 with self._lock:
                     self._threads -= 1
             if connection is not None:
-                with contextlib.suppress(Exception):
+                try:
                     connection.close()
+                except Exception:  # the thread ends anyway; the pool discards a broken one
+                    log.debug("closing a database thread's connection failed", exc_info=True)
 
     def _run(
         self,
@@ -116,9 +120,11 @@ class DatabaseThreads:
         except SQLAlchemyError as failure:
             error = failure
             if connection is not None:  # not back to the pool: the engine opens a new one
-                with contextlib.suppress(Exception):
+                try:
                     connection.invalidate()
                     connection.close()
+                except Exception:  # already unusable: the job's own error is what matters
+                    log.debug("discarding a failed connection failed", exc_info=True)
             connection = None
         except Exception as failure:
             error = failure

@@ -7,8 +7,8 @@ resumption token and the run's counts commit in one transaction with the records
   stored; the file stays their only definition).
 - ``harvest_runs``: one row per run: status, counts, request count, errors, time span.
 - ``harvest_state``: one row per source: the watermark of the last successful run, the run in
-  progress (its token, cursor, set and date window), and the lock that keeps two runs of one
-  source from overlapping.
+  progress (its token, cursor, set, date window and count of windows failed for good), and the
+  lock that keeps two runs of one source from overlapping.
 - ``harvest_rejects``: what could not be ingested, with its bytes and the reason.
 """
 
@@ -84,6 +84,7 @@ harvest_state = Table(
     Column("window_until", String(32), nullable=True),
     Column("token", Text, nullable=True),
     Column("cursor", Integer, nullable=True),
+    Column("failed_windows", Integer, nullable=False, default=0),
     Column("lock_owner", String(200), nullable=True),
     Column("lock_expires", BigInteger, nullable=True),
 )

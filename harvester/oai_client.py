@@ -33,10 +33,10 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, Literal, overload
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -148,11 +148,22 @@ class _Retry(Exception):
 
 
 class OaiClient:
-    """A client for one OAI-PMH base URL; use it as an async context manager."""
+    """A client for one OAI-PMH base URL; use it as an async context manager.
 
-    def __init__(self, base_url: str, politeness: Politeness | None = None) -> None:
+    ``sleep`` is awaited with the number of seconds of each wait before a retry (backoff or
+    Retry-After); it is :func:`asyncio.sleep` unless a caller (a test) wants to see the waits.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        politeness: Politeness | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.base_url = base_url
         self.politeness = politeness or Politeness()
+        self._sleep = sleep
         self.host = urlsplit(base_url).hostname or base_url
         self.events: list[Event] = []
         self.requests = 0
@@ -180,7 +191,6 @@ class OaiClient:
         after the retries raises :class:`MalformedResponse`.
         """
         root, _raw = await self._request_document(verb, params, salvage=False)
-        assert root is not None
         raise_oai_error(root)
         return root
 
@@ -276,6 +286,16 @@ class OaiClient:
         page.raw_size = len(raw)
         return page
 
+    @overload
+    async def _request_document(
+        self, verb: str, params: dict[str, str], *, salvage: Literal[False]
+    ) -> tuple[etree._Element, bytes]: ...
+
+    @overload
+    async def _request_document(
+        self, verb: str, params: dict[str, str], *, salvage: bool
+    ) -> tuple[etree._Element | None, bytes]: ...
+
     async def _request_document(
         self, verb: str, params: dict[str, str], *, salvage: bool
     ) -> tuple[etree._Element | None, bytes]:
@@ -310,18 +330,19 @@ class OaiClient:
                     wait = min(policy.backoff_max, policy.backoff * 2**attempt)
                     wait *= random.uniform(0.5, 1.0)
                 attempt += 1
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
 
     async def _fetch(self, query: dict[str, str]) -> bytes:
         """One HTTP GET under the host's gate; raises :class:`_Retry` for a retryable fault."""
-        assert self._session is not None, "use OaiClient as an async context manager"
+        if self._session is None:
+            raise RuntimeError("OaiClient sends requests only inside `async with OaiClient(...)`")
         policy = self.politeness
         async with _HostGates.turn(self.host, policy.delay):
             self.requests += 1
             try:
                 async with self._session.get(self.base_url, params=query) as response:
                     status = response.status
-                    if status in (429, 503) or status >= 500:
+                    if status == 429 or status >= 500:
                         wait = _retry_after(response.headers.get("Retry-After"), policy)
                         detail = f"HTTP {status}"
                         if wait is not None:

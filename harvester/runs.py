@@ -18,8 +18,10 @@ Semantics (DESIGN.md, Harvesting):
   :data:`MAX_RESTARTS` times). A window whose list still fails is halved and each half
   harvested, down to one granularity step, so one bad record cannot block a source; a window
   that cannot be split any more is recorded as failed and the run ends ``partial`` (the
-  watermark does not move, so the next run tries again). Every fault is written to the run's
-  ``errors``.
+  watermark does not move, so the next run tries again). The count of such windows is saved
+  in the source's resumption state as soon as a window fails and with every page, so a run
+  that resumes a killed one after a failed window still ends ``partial``. Every fault is
+  written to the run's ``errors``.
 - **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`).
 - **Z39.50 sources** (``protocol = "z3950"``) are harvested by
   :func:`harvester.z3950_harvest.harvest_z3950` under the same lock and run log: each batch
@@ -245,7 +247,12 @@ class HarvestRun:
                 token=state.token,
                 resumed_from=state.run_id,
             )
+            self.failed_windows = state.failed_windows
             self.errors.append(f"resumed run #{state.run_id} at cursor {state.cursor}")
+            if state.failed_windows:
+                self.errors.append(
+                    f"run #{state.run_id} had {state.failed_windows} window(s) failed for good"
+                )
         else:
             run_from = self.options.from_
             if run_from is None and not self.options.full:
@@ -303,17 +310,17 @@ class HarvestRun:
     async def _halve(
         self, spec: str | None, start: str | None, end: str | None, failure: HarvestError
     ) -> None:
-        assert self._plan is not None
+        plan = self._planned()
         low = start or self._in_granularity(self.earliest) or "1970-01-01"
         if end is None:
-            end = self._in_granularity(self._plan.first_response_date)
-            self._plan.run_until = self._plan.run_until or end
-        assert end is not None
+            end = dates.render(dates.parse(plan.first_response_date), self.granularity)
+            plan.run_until = plan.run_until or end
         where = f"set {spec} " if spec else ""
         halves = dates.split(low, end, self.granularity)
         if halves is None:
             self.failed_windows += 1
             self.errors.append(f"window {where}{low}..{end} failed for good: {failure}")
+            await asyncio.to_thread(self._save_failed_windows)
             return
         self.errors.append(f"window {where}{low}..{end} failed ({failure}); halving it")
         for half_from, half_until in halves:
@@ -322,7 +329,8 @@ class HarvestRun:
     async def _list(
         self, spec: str | None, start: str | None, end: str | None, token: str | None
     ) -> None:
-        assert self._client is not None
+        if self._client is None:
+            raise RuntimeError("a list was asked for outside the run's OAI-PMH client")
         pages: AsyncIterator[Page] = self._client.list_pages(
             "ListRecords", prefix=self.source.prefix, set_spec=spec, from_=start, until=end,
             token=token,
@@ -346,6 +354,12 @@ class HarvestRun:
                 pending.cancel()
                 await asyncio.wait([pending])
             await pages.aclose()
+
+    def _planned(self) -> _Plan:
+        """The run's plan; raises RuntimeError if called before :meth:`_harvest` made it."""
+        if self._plan is None:
+            raise RuntimeError("the run has no plan yet: lists are harvested only after Identify")
+        return self._plan
 
     # -- database ----------------------------------------------------------------------
 
@@ -376,7 +390,7 @@ class HarvestRun:
             )
 
     def _commit(self, page: Page, spec: str | None, window: tuple[str | None, str | None]) -> None:
-        assert self._plan is not None and self._client is not None
+        plan = self._planned()
         target = IngestTarget(self.source.name, self.source.url, self.run_id)
         with self.catalog.writer() as writer:
             self._record_batch(writer, ingest(writer, target, page.records))
@@ -385,19 +399,30 @@ class HarvestRun:
                 .where(harvest_state.c.source == self.source.name)
                 .values(
                     run_id=self.run_id,
-                    first_response_date=self._plan.first_response_date,
-                    run_from=self._plan.run_from,
-                    run_until=self._plan.run_until,
+                    first_response_date=plan.first_response_date,
+                    run_from=plan.run_from,
+                    run_until=plan.run_until,
                     set_spec=spec,
                     window_from=window[0],
                     window_until=window[1],
                     token=page.token,
                     cursor=page.cursor,
+                    failed_windows=self.failed_windows,
                 )
             )
         if self.on_page is not None:
             self.on_page(
                 PageInfo(self.pages, self.counts.total, page.complete_list_size, spec)
+            )
+
+    def _save_failed_windows(self) -> None:
+        """Save the count of windows failed for good at once, not only with the next page: a
+        run killed before that page must still not look complete when it is resumed."""
+        with self.catalog.engine.begin() as connection:
+            connection.execute(
+                update(harvest_state)
+                .where(harvest_state.c.source == self.source.name)
+                .values(failed_windows=self.failed_windows)
             )
 
     def _record_batch(self, writer: CatalogWriter, counts: Counts) -> None:
@@ -458,11 +483,12 @@ class HarvestRun:
                 )
             ).one()
             watermark = state.watermark
-            if status not in (SUCCEEDED, PARTIAL) or self._plan is None:
+            plan = self._plan
+            if status not in (SUCCEEDED, PARTIAL) or plan is None:
                 return watermark
-            if status == SUCCEEDED and self._covers_watermark(watermark):
+            if status == SUCCEEDED and self._covers_watermark(plan, watermark):
                 watermark = dates.watermark_from(
-                    self._plan.first_response_date, self.granularity
+                    plan.first_response_date, self.granularity
                 )
             connection.execute(
                 update(harvest_state)
@@ -478,14 +504,13 @@ class HarvestRun:
                     window_until=None,
                     token=None,
                     cursor=None,
+                    failed_windows=0,
                 )
             )
         return watermark
 
-    def _covers_watermark(self, watermark: str | None) -> bool:
-        """Did this run harvest everything from ``watermark`` to the new watermark?"""
-        plan = self._plan
-        assert plan is not None
+    def _covers_watermark(self, plan: _Plan, watermark: str | None) -> bool:
+        """Did the run of ``plan`` harvest everything from ``watermark`` to the new watermark?"""
         new = dates.parse(dates.watermark_from(plan.first_response_date, self.granularity))
         if plan.run_until is not None and dates.parse(plan.run_until) < new:
             return False  # bounded by hand (--until) before now

@@ -3,6 +3,8 @@
 The provider kills the harvesting process as a chosen ListRecords request arrives (or a few
 milliseconds after, while a page is being stored), ten times at different points; a final
 uninterrupted run must leave the catalogue equal to an uninterrupted harvest, without duplicates.
+A run killed after a date window failed for good must leave its resumption ``partial``, with the
+watermark where it was, so that the next run harvests that window again.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs
 from config import DatabaseSettings, HarvestSource, Settings
 from harvester.oai_client import Politeness
-from harvester.runs import INTERRUPTED, SUCCEEDED, harvest
+from harvester.runs import INTERRUPTED, PARTIAL, SUCCEEDED, harvest
 from tests.conftest import ROOT
-from tests.fault_provider import FaultProvider, catalogue_of, serve
+from tests.fault_provider import FaultProvider, catalogue_of, serve, stamp
 
 RECORDS = 150
 PAGE = 5
@@ -32,11 +34,11 @@ KILLS = [(1, 0.0), (2, 0.01), (3, 0.0), (1, 0.02), (4, 0.005), (2, 0.0), (5, 0.0
 """(ListRecords request of the run at which to kill, delay in seconds after it arrives)."""
 
 
-def _config(folder, url: str) -> str:  # type: ignore[no-untyped-def]
+def _config(folder, url: str, retries: int = 2) -> str:  # type: ignore[no-untyped-def]
     path = folder / "koprik.toml"
     path.write_text(
         f'[database]\nurl = "sqlite:///{folder / "catalog.sqlite3"}"\n'
-        f'[[sources]]\nname = "partner"\nurl = "{url}"\ndelay = 0.0\nretries = 2\n'
+        f'[[sources]]\nname = "partner"\nurl = "{url}"\ndelay = 0.0\nretries = {retries}\n'
         "timeout = 10.0\n"
     )
     return str(path)
@@ -96,3 +98,63 @@ def test_sigkill_at_ten_points_then_rerun_equals_an_uninterrupted_harvest(tmp_pa
     assert statuses == [INTERRUPTED] * len(KILLS) + [SUCCEEDED]
     catalog.close()
     reference.close()
+
+
+def test_a_window_failed_for_good_then_a_kill_leaves_the_resumed_run_partial(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The provider answers 500 to any page holding record 30, until it is mended. The first
+    run halves its way down to that record's second, records the window as failed for good,
+    goes on with the later windows and is killed in the middle of one of them. The run that
+    resumes it (the provider mended) must end partial and leave the watermark unset; the next
+    one harvests the failed window and succeeds."""
+    records = list(demo_records(45))
+    provider = FaultProvider(records, page_size=1)
+    poisoned = provider._item("oai:fault.test:30")
+    original = provider._record
+
+    def poisoned_record(item, break_it):  # type: ignore[no-untyped-def]
+        if item is poisoned:
+            raise RuntimeError("the provider chokes on this record")
+        return original(item, break_it)
+
+    provider._record = poisoned_record  # type: ignore[method-assign]
+    poisoned_second = stamp(poisoned.datestamp)
+    failed_window: list[dict[str, str]] = []
+    with serve(provider.app()) as url:
+        process = _koprik(_config(tmp_path, url, retries=0))
+
+        def kill(_count: int) -> None:
+            params = provider.list_requests()[-1]
+            if params.get("from") == params.get("until") == poisoned_second:
+                failed_window.append(params)
+            token = params.get("resumptionToken")
+            # the third page of a list after the failure: the first one, with its token, is
+            # committed (a page is fetched only once the one before the last is stored)
+            if failed_window and token is not None and int(token.rsplit("|", 1)[1]) >= 2:
+                provider.on_list_request = None
+                os.kill(process.pid, signal.SIGKILL)
+
+        provider.on_list_request = kill
+        process.communicate(timeout=60)
+        assert process.returncode == -signal.SIGKILL
+        assert len(failed_window) == 1  # the window of record 30's second was asked for once
+
+        provider._record = original  # type: ignore[method-assign]
+        catalog = Catalog.open(dataclasses.replace(
+            Settings(), database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'catalog.sqlite3'}")))
+        source = HarvestSource(name="partner", url=url)
+        resumed = harvest(catalog, source, politeness=Politeness(delay=0))
+        assert "resumed run #1 at cursor" in resumed.errors[0]
+        assert "run #1 had 1 window(s) failed for good" in resumed.errors
+        assert resumed.status == PARTIAL and resumed.watermark is None
+        assert "oai:fault.test:30" not in catalogue_of(catalog, "partner")
+
+        again = harvest(catalog, source, politeness=Politeness(delay=0))
+        assert again.status == SUCCEEDED and again.watermark is not None
+        assert again.errors == []
+    assert sorted(catalogue_of(catalog, "partner")) == sorted(
+        f"oai:fault.test:{n}" for n in range(45))
+    with catalog.engine.connect() as connection:
+        statuses = connection.execute(
+            select(harvest_runs.c.status).order_by(harvest_runs.c.id)).scalars().all()
+    assert statuses == [INTERRUPTED, PARTIAL, SUCCEEDED]
+    catalog.close()

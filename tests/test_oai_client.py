@@ -98,13 +98,37 @@ async def test_transport_faults_are_retried_or_tolerated_and_reported(
 
 
 async def test_retry_after_is_waited_for(records) -> None:  # type: ignore[no-untyped-def]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
     provider = FaultProvider(records)
-    provider.arm("http-503", page=0)
+    provider.arm("http-503", page=0)  # answered with Retry-After: 1
     with serve(provider.app()) as url:
-        async with OaiClient(url, FAST) as client:
-            began = time.monotonic()
-            await _all(client)
-    assert time.monotonic() - began >= 0.95
+        async with OaiClient(url, FAST, sleep=sleep) as client:
+            pages = await _all(client)
+    assert waits == [1.0]
+    assert provider.fired == [("http-503", 0)] and len(provider.list_requests()) == 4
+    assert sum(len(p.records) for p in pages) == 25
+
+
+async def test_retry_after_above_the_bound_is_cut_to_it(records) -> None:  # type: ignore[no-untyped-def]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def busy(_request: web.Request) -> web.Response:
+        return web.Response(status=503, headers={"Retry-After": "3600"})
+
+    app = web.Application()
+    app.router.add_get("/oai", busy)
+    with serve(app) as url:
+        async with OaiClient(url, FAST, sleep=sleep) as client:
+            with pytest.raises(HarvestError, match="gave up after 4 attempts"):
+                await client.identify()
+    assert waits == [FAST.retry_after_max] * FAST.retries
 
 
 async def test_retries_are_bounded() -> None:

@@ -32,7 +32,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or of command ``only`` (so that only its module loads)."""
     parser = argparse.ArgumentParser(
         prog="koprik",
-        description="Metadata interoperability server: OAI-PMH, Z39.50, SRU and MARC crosswalks.",
+        description="Metadata interoperability server: OAI-PMH, Z39.50 and MARC crosswalks.",
     )
     parser.add_argument("--config", help="koprik.toml to read (default: $KOPRIK_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")

@@ -1,4 +1,4 @@
-"""Typed application keys shared by the HTTP parts of Koprik (OAI-PMH now; SRU, dashboard)."""
+"""Typed application keys shared by the HTTP parts of Koprik (today: OAI-PMH)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 
 from catalog.models import metadata
@@ -37,3 +38,41 @@ def create_schema(engine: Engine) -> None:
     import catalog.harvest_state
     import catalog.search_index  # noqa: F401
     metadata.create_all(engine)
+
+
+_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def insert_rows(
+    connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
+) -> None:
+    """Insert ``rows`` (tuples in ``columns`` order) into ``table`` in one bulk statement.
+
+    The rows go to the driver as they are, without SQLAlchemy's per-row parameter processing
+    (which costs more than the insert itself for tens of thousands of small rows), so every
+    value must already be one the driver takes: ``str``, ``int``, ``bytes`` or ``None``. On
+    PostgreSQL (psycopg) they are sent with COPY, many times faster than an executemany INSERT;
+    on SQLite with one executemany INSERT; on an engine with another parameter style, through
+    SQLAlchemy as usual. It runs on ``connection``, within its transaction.
+    """
+    if not rows:
+        return
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    if connection.dialect.driver == "psycopg":
+        cursor = connection.connection.cursor()
+        try:
+            with cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        return
+    marker = _MARKERS.get(connection.dialect.paramstyle)
+    if marker is None:
+        connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    markers = ", ".join([marker] * len(columns))
+    connection.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} ({names}) VALUES ({markers})", list(rows)
+    )

@@ -19,7 +19,8 @@ Scan reads the terms of one index in order. Terms compare in code-point order on
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 
 from pymarc import Field, Record
 from sqlalchemy import (
@@ -36,6 +37,7 @@ from sqlalchemy import (
 )
 
 from catalog import models
+from catalog.db import insert_rows
 from catalog.models import metadata
 from catalog.sets import languages
 from crosswalks.uzbek import fold
@@ -297,19 +299,35 @@ def write_terms(connection: Connection, record_id: int, record: Record | None) -
         connection.execute(insert(terms), rows)
 
 
-def write_terms_many(connection: Connection, changes: list[tuple[int, Record | None]]) -> None:
-    """:func:`write_terms` for many records at once: one DELETE and one INSERT in all."""
+TermRow = tuple[str, str, str]
+"""One ``(index, kind, term)`` of a record, as :func:`terms_of` gives them."""
+
+
+def write_terms_many(
+    connection: Connection,
+    changes: Sequence[tuple[int, Record | AbstractSet[TermRow] | None]],
+    *,
+    fresh: AbstractSet[int] = frozenset(),
+) -> None:
+    """:func:`write_terms` for many records at once: one DELETE and one INSERT in all.
+
+    A change may give the record's terms already made by :func:`terms_of` instead of the record
+    (so that they can be made elsewhere, in parallel). Ids in ``fresh`` are records inserted in
+    this transaction, which have no terms yet: they are not deleted first. The rows are
+    inserted in primary key order, as the index wants them.
+    """
     if not changes:
         return
-    connection.execute(delete(terms).where(terms.c.record_id.in_([rid for rid, _ in changes])))
-    rows = [
-        {"index_name": index, "kind": kind, "term": term, "record_id": record_id}
-        for record_id, record in changes
-        if record is not None
-        for index, kind, term in terms_of(record)
-    ]
-    if rows:
-        connection.execute(insert(terms), rows)
+    old = [rid for rid, _ in changes if rid not in fresh]
+    if old:
+        connection.execute(delete(terms).where(terms.c.record_id.in_(old)))
+    rows = sorted(
+        (index, kind, term, record_id)
+        for record_id, change in changes
+        if change is not None
+        for index, kind, term in (terms_of(change) if isinstance(change, Record) else change)
+    )
+    insert_rows(connection, terms, ("index_name", "kind", "term", "record_id"), rows)
 
 
 def rebuild(engine: Engine, *, batch: int = 1000) -> int:

@@ -13,8 +13,13 @@ connection, such as a harvester's resumption token) commits at once or not at al
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import time
 from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,11 +42,17 @@ from sqlalchemy import (
 )
 
 from catalog import models
-from catalog.db import create_schema, open_engine
+from catalog.db import create_schema, insert_rows, open_engine
 from catalog.renditions import FORMATS, make_renditions
-from catalog.search_index import write_terms, write_terms_many
+from catalog.search_index import TermRow, terms_of, write_terms, write_terms_many
 from catalog.sets import set_name, set_specs
 from config import SetRule, Settings
+
+PARALLEL_BATCH = 200
+"""From this many records to write at once, their renditions and terms are made in workers."""
+
+WORKERS = 2
+"""Worker processes a catalogue starts (on first use) to make renditions and terms."""
 
 
 class Outcome(StrEnum):
@@ -126,6 +137,19 @@ def _prepare(item: Incoming) -> _Prepared | RecordError:
     return _Prepared(item.record, local_id, item.provenance, marc, hashlib.sha256(marc).hexdigest())
 
 
+_Derived = tuple[dict[str, bytes], AbstractSet[TermRow]]
+
+
+def _derive(work: list[tuple[Record, str]]) -> list[_Derived]:
+    """The renditions and search terms of each ``(record, local_id)``; pure, run in a worker
+    process for a large batch. A record without a marc21 rendition (rejected) gets no terms."""
+    derived: list[_Derived] = []
+    for record, local_id in work:
+        made = make_renditions(record, local_id)
+        derived.append((made, terms_of(record) if "marc21" in made else frozenset()))
+    return derived
+
+
 def canonical_marc(record: Record) -> bytes:
     """ISO 2709 in UTF-8 with leader/09 ``a``: the catalogue's canonical bytes."""
     leader = str(record.leader)
@@ -161,6 +185,7 @@ class Catalog:
         self.engine = engine
         self.rules = list(rules)
         self._known_sets: set[str] = set()
+        self._pool: ProcessPoolExecutor | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Catalog:
@@ -170,7 +195,35 @@ class Catalog:
         return cls(engine, settings.sets)
 
     def close(self) -> None:
+        """Release the database connections and stop the worker processes, if any started."""
         self.engine.dispose()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _derive_later(self, work: list[tuple[Record, str]]) -> list[Future[list[_Derived]]]:
+        """Start making the renditions and terms of ``work``: in the worker processes when the
+        batch is large enough to pay for sending the records there, else here and now.
+
+        The workers are started by a fork server (never by forking this process, whose other
+        threads may hold locks) and live until :meth:`close`. As with any use of
+        multiprocessing, a program's main script must start its work under
+        ``if __name__ == "__main__":`` (the workers import it).
+        """
+        if len(work) < PARALLEL_BATCH or WORKERS < 2 or (os.cpu_count() or 1) < 2:
+            done: Future[list[_Derived]] = Future()
+            done.set_result(_derive(work))
+            return [done]
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(WORKERS, mp_context=context)
+        size = -(-len(work) // (WORKERS * 4))  # a few parts per worker, to even out the load
+        try:
+            return [self._pool.submit(_derive, work[i : i + size])
+                    for i in range(0, len(work), size)]
+        except BrokenProcessPool:
+            self._pool = None
+            raise
 
     @contextmanager
     def writer(self) -> Iterator[CatalogWriter]:
@@ -398,27 +451,52 @@ class CatalogWriter:
         return results
 
     def _put_chunk(self, chunk: list[_Prepared]) -> list[Outcome | RecordError]:
-        """Store records whose keys are all different."""
+        """Store records whose keys are all different.
+
+        The renditions and terms are made in parts (in workers for a large chunk); each part is
+        written as soon as it is made, in order, while the workers make the next ones.
+        """
         if not chunk:
             return []
         existing = self._existing(chunk)
-        results: list[Outcome | RecordError] = []
-        new_rows: list[dict[str, object]] = []
-        updated: list[tuple[int, dict[str, object]]] = []
-        stored: list[tuple[_Prepared, dict[str, bytes], list[str], int | None]] = []
+        results: list[Outcome | RecordError | None] = []
+        changed: list[tuple[int, _Prepared, Row | None]] = []
         for item in chunk:
             row = existing.get(item.key)
             if row is not None and row.digest == item.digest and not row.deleted:
                 results.append(Outcome.UNCHANGED)
                 continue
-            local_id = row.local_id if row is not None else item.local_id
-            made = make_renditions(item.record, local_id)
+            changed.append((len(results), item, row))
+            results.append(None)
+        pending = self.catalog._derive_later(
+            [(item.record, row.local_id if row is not None else item.local_id)
+             for _, item, row in changed]
+        )
+        done = 0
+        for future in pending:
+            derived = self._result(future)
+            self._store_part(changed[done : done + len(derived)], derived, results)
+            done += len(derived)
+        return [result for result in results if result is not None]
+
+    def _store_part(
+        self,
+        part: list[tuple[int, _Prepared, Row | None]],
+        derived: list[_Derived],
+        results: list[Outcome | RecordError | None],
+    ) -> None:
+        """Write changed records with their renditions and terms; fill in their results."""
+        new_rows: list[dict[str, object]] = []
+        updated: list[tuple[int, dict[str, object]]] = []
+        stored: list[tuple[_Prepared, dict[str, bytes], AbstractSet[TermRow], list[str],
+                           int | None]] = []
+        for (position, item, row), (made, terms) in zip(part, derived, strict=True):
             if "marc21" not in made:
-                results.append(RecordError("cannot be written as MARCXML"))
+                results[position] = RecordError("cannot be written as MARCXML")
                 continue
             specs = set_specs(item.record, self.catalog.rules, item.source)
             values = {
-                "local_id": local_id,
+                "local_id": row.local_id if row is not None else item.local_id,
                 "datestamp": self.now,
                 "deleted": False,
                 "marc": item.marc,
@@ -429,28 +507,35 @@ class CatalogWriter:
             }
             if row is None:
                 new_rows.append(values)
-                results.append(Outcome.ADDED)
+                results[position] = Outcome.ADDED
             else:
                 updated.append((row.id, values))
-                results.append(Outcome.UPDATED)
-            stored.append((item, made, specs, row.id if row is not None else None))
+                results[position] = Outcome.UPDATED
+            stored.append((item, made, terms, specs, row.id if row is not None else None))
         record_ids = self._write_records(new_rows, updated)
+        fresh = set(record_ids)
         ids = iter(record_ids)
-        placed = [(rid if rid is not None else next(ids), item, made, specs)
-                  for item, made, specs, rid in stored]
-        if placed:
-            self.connection.execute(
-                insert(models.renditions),
-                [{"record_id": rid, "format": f, "data": data}
-                 for rid, _, made, _ in placed for f, data in made.items()],
-            )
-        self.touched.update(rid for rid, _, _, _ in placed)
-        write_terms_many(self.connection, [(rid, item.record) for rid, item, _, _ in placed])
-        self._place_many_in_sets([(rid, specs) for rid, _, _, specs in placed])
-        for rid, item, _, _ in placed:
+        placed = [(rid if rid is not None else next(ids), item, made, terms, specs)
+                  for item, made, terms, specs, rid in stored]
+        insert_rows(
+            self.connection, models.renditions, ("record_id", "format", "data"),
+            [(rid, f, data) for rid, _, made, _, _ in placed for f, data in made.items()],
+        )
+        self.touched.update(rid for rid, *_ in placed)
+        write_terms_many(
+            self.connection, [(rid, terms) for rid, _, _, terms, _ in placed], fresh=fresh
+        )
+        self._place_many_in_sets([(rid, specs) for rid, *_, specs in placed], fresh=fresh)
+        for rid, item, *_ in placed:
             if item.provenance is not None:
                 self._keep_provenance(rid, item.provenance)
-        return results
+
+    def _result(self, future: Future[list[_Derived]]) -> list[_Derived]:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self.catalog._pool = None  # a worker died: start new ones for the next batch
+            raise
 
     def _existing(self, chunk: list[_Prepared]) -> dict[tuple[str, ...], Row]:
         """The stored rows for the chunk's keys, by key."""
@@ -540,14 +625,16 @@ class CatalogWriter:
         """Give every record this transaction changed the time of its commit as datestamp.
 
         Rows are written with the time the transaction began; when it ends in a later second,
-        they are moved to now, just before COMMIT. Otherwise a long transaction could commit
+        they are moved to now, just before COMMIT (unless the caller set ``now`` itself, as a
+        replay or a test may). Otherwise a long transaction could commit
         records with a datestamp that harvesters have already paged past, and even an
         incremental harvest from the time of their last request would never see them.
         """
-        elapsed = int(time.time()) - self.began
-        if elapsed <= 0 or not self.touched:
+        if self.now != self.began or not self.touched:
+            return  # a datestamp the caller chose for this transaction is kept as chosen
+        now = int(time.time())
+        if now == self.now:
             return
-        now = self.now + elapsed  # the clock ``now`` was set from (tests may move it), advanced
         ids = sorted(self.touched)
         r, rs = models.records, models.record_sets
         for start in range(0, len(ids), 500):
@@ -561,19 +648,22 @@ class CatalogWriter:
     def _place_in_sets(self, record_id: int, specs: Sequence[str]) -> None:
         self._place_many_in_sets([(record_id, specs)])
 
-    def _place_many_in_sets(self, placements: list[tuple[int, Sequence[str]]]) -> None:
-        """Make each record a member of exactly its sets, at the writer's datestamp."""
+    def _place_many_in_sets(
+        self, placements: list[tuple[int, Sequence[str]]], *, fresh: AbstractSet[int] = frozenset()
+    ) -> None:
+        """Make each record a member of exactly its sets, at the writer's datestamp.
+
+        Ids in ``fresh`` are records inserted in this transaction, in no set yet.
+        """
         if not placements:
             return
         rs = models.record_sets
-        self.connection.execute(
-            delete(rs).where(rs.c.record_id.in_([rid for rid, _ in placements]))
-        )
-        rows = [{"set_spec": spec, "datestamp": self.now, "record_id": rid}
-                for rid, specs in placements for spec in specs]
-        if rows:
-            self.connection.execute(insert(rs), rows)
-        specs = {row["set_spec"] for row in rows}
+        old = [rid for rid, _ in placements if rid not in fresh]
+        if old:
+            self.connection.execute(delete(rs).where(rs.c.record_id.in_(old)))
+        rows = [(spec, self.now, rid) for rid, specs in placements for spec in specs]
+        insert_rows(self.connection, rs, ("set_spec", "datestamp", "record_id"), rows)
+        specs = {spec for spec, _, _ in rows}
         new = specs - self.catalog._known_sets - self.new_sets
         if new:
             s = models.sets

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 from catalog import Catalog, Outcome
 from catalog.demo import DemoPlan, demo_records
@@ -40,13 +41,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_demo(catalog: Catalog, plan: DemoPlan) -> dict[str, int]:
-    """Write ``plan``'s records in batches, then its deletions; return counts by outcome."""
+    """Write ``plan``'s records in batches, then its deletions; return counts by outcome.
+
+    The next batch is generated in a thread while the current one is written (the writer mostly
+    waits for its worker processes then, with the interpreter free).
+    """
     counts = {outcome.value: 0 for outcome in Outcome}
     records = demo_records(plan.records, plan.seed)
-    with Progress("demo", total=plan.records) as progress:
-        while batch := list(itertools.islice(records, BATCH)):
+
+    def next_batch() -> list[Incoming]:
+        return [Incoming(record) for record in itertools.islice(records, BATCH)]
+
+    with Progress("demo", total=plan.records) as progress, ThreadPoolExecutor(1) as ahead:
+        coming = ahead.submit(next_batch)
+        while batch := coming.result():
+            coming = ahead.submit(next_batch)
             with catalog.writer() as writer:
-                for outcome in writer.put_many([Incoming(record) for record in batch]):
+                for outcome in writer.put_many(batch):
                     counts[str(outcome) if isinstance(outcome, Outcome) else "rejected"] += 1
             progress.advance(len(batch))
     with catalog.writer() as writer:

@@ -1,0 +1,107 @@
+"""A large put_many (renditions and terms made in worker processes, rows inserted in bulk) stores
+exactly what the same records stored one put() at a time store, on SQLite and PostgreSQL."""
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+from pymarc import Field, Indicators, MARCReader, Record, Subfield
+from sqlalchemy import select
+
+from catalog import Catalog, Provenance, models
+from catalog.demo import demo_records
+from catalog.search_index import terms
+from catalog.store import PARALLEL_BATCH, Incoming
+from config import DatabaseSettings, Settings
+from tests.conftest import SHARED, _fresh_postgres_database
+
+REAL = ("marc8.dat", "utf8_with_leader_flag.dat", "diacritic.dat", "multi_isbn.dat", "test.dat")
+
+
+def _real_records() -> list[Record]:
+    records: list[Record] = []
+    for name in REAL:
+        with open(SHARED / "data" / "marc21" / name, "rb") as handle:
+            records += [r for r in MARCReader(handle, to_unicode=True, permissive=True) if r]
+    return records
+
+
+def _first_round() -> list[Incoming]:
+    """Demo records, real records of other libraries (as 'local' ones, some without 001), and
+    harvested ones with provenance: enough for the parallel path."""
+    items = [Incoming(r) for r in demo_records(PARALLEL_BATCH + 20)]
+    items += [Incoming(r, local_id=f"real{n}") for n, r in enumerate(_real_records())]
+    for n, record in enumerate(demo_records(5, seed=9)):
+        provenance = Provenance(
+            "peer",
+            "https://peer.example/oai",
+            f"oai:peer:{n}",
+            "2024-01-01T00:00:00Z",
+            "http://www.loc.gov/MARC21/slim",
+        )
+        items.append(Incoming(record, provenance=provenance))
+    return items
+
+
+def _second_round() -> list[Incoming]:
+    """The first round again with every third demo record edited (updates and unchanged)."""
+    items = _first_round()
+    for item in items[: PARALLEL_BATCH + 20 : 3]:
+        item.record.add_field(
+            Field(tag="500", indicators=Indicators(" ", " "), subfields=[Subfield("a", "Edited")])
+        )
+    return items
+
+
+def _rows(catalog: Catalog) -> dict[str, list[tuple]]:
+    tables = (
+        models.records,
+        models.renditions,
+        models.record_sets,
+        models.sets,
+        models.provenance,
+        terms,
+    )
+    with catalog.engine.connect() as connection:
+        return {
+            table.name: sorted(tuple(row) for row in connection.execute(select(table)))
+            for table in tables
+        }
+
+
+@pytest.fixture
+def second_catalog(catalog_url: str, request: pytest.FixtureRequest, tmp_path: Path):
+    if catalog_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'second.sqlite3'}"
+    else:
+        url = _fresh_postgres_database(request)
+    opened = Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url)))
+    yield opened
+    opened.close()
+
+
+def test_bulk_writes_store_what_one_by_one_writes_store(catalog, second_catalog, monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)
+    one_by_one: list[object] = []
+    for items in (_first_round(), _second_round()):
+        with catalog.writer() as writer:
+            for item in items:
+                try:
+                    one_by_one.append(
+                        writer.put(item.record, local_id=item.local_id, provenance=item.provenance)
+                    )
+                except ValueError as error:
+                    one_by_one.append(str(error))
+    bulk: list[object] = []
+    for items in (_first_round(), _second_round()):
+        with second_catalog.writer() as writer:
+            bulk += [o if not isinstance(o, ValueError) else str(o) for o in writer.put_many(items)]
+    assert second_catalog._pool is not None, "the batch was large enough for the workers"
+    assert catalog._pool is None
+    assert bulk == one_by_one
+    assert {"added", "updated", "unchanged"} <= {str(o) for o in bulk}
+    expected, got = _rows(catalog), _rows(second_catalog)
+    assert all(expected[name] for name in ("records", "renditions", "record_sets", "terms"))
+    for name in expected:
+        assert got[name] == expected[name], name

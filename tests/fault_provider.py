@@ -86,6 +86,7 @@ class FaultProvider:
         self.page_size = page_size
         self.timeout_delay = timeout_delay
         self.armed: dict[int, list[str]] = {}
+        self.poisoned: set[str] = set()
         self.fired: list[tuple[str, int]] = []
         self.requests: list[dict[str, str]] = []
         self.broken_forever: set[str] = set()
@@ -116,6 +117,12 @@ class FaultProvider:
 
     def _item(self, identifier: str) -> Item:
         return next(i for i in self.items if i.identifier == identifier)
+
+    def poison(self, identifier: str) -> Item:
+        """Make every page holding ``identifier`` fail (HTTP 500); returns its item."""
+        item = self._item(identifier)
+        self.poisoned.add(item.identifier)
+        return item
 
     def arm(self, kind: str, page: int) -> None:
         assert kind in FAULTS, kind
@@ -214,6 +221,8 @@ class FaultProvider:
         return self._xml(data)
 
     def _record(self, item: Item, break_it: bool) -> str:
+        if item.identifier in self.poisoned:
+            raise RuntimeError("the provider chokes on this record")
         header_status = ' status="deleted"' if item.deleted else ""
         sets = "".join(f"<setSpec>{s}</setSpec>" for s in item.sets)
         header = (f"<header{header_status}><identifier>{item.identifier}</identifier>"

@@ -108,15 +108,7 @@ def test_a_window_failed_for_good_then_a_kill_leaves_the_resumed_run_partial(tmp
     one harvests the failed window and succeeds."""
     records = list(demo_records(45))
     provider = FaultProvider(records, page_size=1)
-    poisoned = provider._item("oai:fault.test:30")
-    original = provider._record
-
-    def poisoned_record(item, break_it):  # type: ignore[no-untyped-def]
-        if item is poisoned:
-            raise RuntimeError("the provider chokes on this record")
-        return original(item, break_it)
-
-    provider._record = poisoned_record  # type: ignore[method-assign]
+    poisoned = provider.poison("oai:fault.test:30")
     poisoned_second = stamp(poisoned.datestamp)
     failed_window: list[dict[str, str]] = []
     with serve(provider.app()) as url:
@@ -138,7 +130,7 @@ def test_a_window_failed_for_good_then_a_kill_leaves_the_resumed_run_partial(tmp
         assert process.returncode == -signal.SIGKILL
         assert len(failed_window) == 1  # the window of record 30's second was asked for once
 
-        provider._record = original  # type: ignore[method-assign]
+        provider.poisoned.clear()  # the provider is mended
         catalog = Catalog.open(dataclasses.replace(
             Settings(), database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'catalog.sqlite3'}")))
         source = HarvestSource(name="partner", url=url)

@@ -129,15 +129,7 @@ def test_a_window_that_keeps_failing_is_halved_until_the_bad_record_is_isolated(
     catalog = _catalog(tmp_path, "halving")
     provider = FaultProvider(records)
     provider.delete("oai:fault.test:3")
-    poisoned = provider._item("oai:fault.test:30")
-    original = provider._record
-
-    def poisoned_record(item, break_it):  # type: ignore[no-untyped-def]
-        if item is poisoned:
-            raise RuntimeError("the provider chokes on this record")
-        return original(item, break_it)
-
-    provider._record = poisoned_record  # type: ignore[method-assign]
+    provider.poison("oai:fault.test:30")
     report, errors = _harvest(catalog, provider, dataclasses.replace(FAST, retries=0))
     assert report.status == PARTIAL
     assert "halving it" in errors and "failed for good" in errors

@@ -29,12 +29,11 @@ from koprik.commands import z3950 as z3950_command
 from koprik.errors import UserError
 from protocols.z3950 import oids
 from tests.conftest import ROOT, SHARED, free_port
-from tests.interop.test_z3950_origin import wait_for_port
+from tests.peers import running_zebra
 
 pytestmark = pytest.mark.interop
 
 MARCCOL = SHARED / "data" / "marc21" / "yaz" / "marccol1.u8.marc"
-START_ZEBRA = SHARED / "peers" / "zebra" / "start-zebra"
 EVERYTHING = '@attr 1=1016 @attr 2=103 ""'  # Zebra: relation AlwaysMatches
 DEMO_RECORDS = 40
 
@@ -57,8 +56,6 @@ def read_records(path: Path) -> list[pymarc.Record]:
 
 @pytest.fixture(scope="module")
 def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zebra]:
-    if shutil.which("zebrasrv") is None or shutil.which("zebraidx") is None:
-        pytest.skip("idzebra-2.0 not installed")
     base = tmp_path_factory.mktemp("zebra-harvest")
     folder = base / "records"
     folder.mkdir()
@@ -68,15 +65,8 @@ def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zebra]:
     indexed = read_records(demo) + read_records(MARCCOL)
     records = {"".join(record["001"].data.split()): record for record in indexed}
     assert len(records) == len(indexed)
-    port, work = free_port(), base / "work"
-    subprocess.run(
-        [str(START_ZEBRA), str(folder), str(port), str(work)], check=True, capture_output=True
-    )
-    try:
-        wait_for_port(port)
+    with running_zebra(folder, base / "work") as port:
         yield Zebra(port, records)
-    finally:
-        subprocess.run([str(START_ZEBRA), "stop", str(work)], check=False)
 
 
 def source_for(zebra: Zebra, **changes: object) -> HarvestSource:

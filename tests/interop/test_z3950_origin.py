@@ -7,9 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,31 +22,15 @@ from protocols.z3950.ber import to_definite
 from protocols.z3950.codec import bit_string, decode_external, decode_pdu, encode_pdu
 from protocols.z3950.framing import read_pdu
 from protocols.z3950.pqf import Term, parse_pqf, rpn_to_pdu
+from tests.conftest import free_port
+from tests.peers import running_zebra, wait_for_port
 
 pytestmark = pytest.mark.interop
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 MARCCOL = SHARED / "data" / "marc21" / "yaz" / "marccol1.u8.marc"
-START_ZEBRA = SHARED / "peers" / "zebra" / "start-zebra"
 MARCXML = "{http://www.loc.gov/MARC21/slim}"
 SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def source_titles() -> dict[str, str]:
@@ -60,22 +42,12 @@ def source_titles() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    if shutil.which("zebrasrv") is None or shutil.which("zebraidx") is None:
-        pytest.skip("idzebra-2.0 not installed")
     base = tmp_path_factory.mktemp("zebra")
     records = base / "records"
     records.mkdir()
     shutil.copy(MARCCOL, records / MARCCOL.name)
-    port = free_port()
-    work = base / "work"
-    subprocess.run(
-        [str(START_ZEBRA), str(records), str(port), str(work)], check=True, capture_output=True
-    )
-    try:
-        wait_for_port(port)
+    with running_zebra(records, base / "work") as port:
         yield port
-    finally:
-        subprocess.run([str(START_ZEBRA), "stop", str(work)], check=False)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,45 @@
+"""Starting the third-party peers the interop tests talk to (../shared/peers/README.md)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHARED, free_port
+
+START_ZEBRA = SHARED / "peers" / "zebra" / "start-zebra"
+
+
+def wait_for_port(port: int, seconds: float = 10.0) -> None:
+    """Return once something listens on 127.0.0.1:``port``; raise after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@contextmanager
+def running_zebra(records: Path, work: Path) -> Iterator[int]:
+    """Zebra serving the ISO 2709 files in ``records`` (its files in ``work``); yields the port."""
+    if shutil.which("zebrasrv") is None or shutil.which("zebraidx") is None:
+        pytest.skip("idzebra-2.0 not installed")
+    port = free_port()
+    subprocess.run(
+        [str(START_ZEBRA), str(records), str(port), str(work)], check=True, capture_output=True
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        subprocess.run([str(START_ZEBRA), "stop", str(work)], check=False)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import gzip
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -22,14 +22,16 @@ from pathlib import Path
 import pymarc
 from lxml import etree
 
-from crosswalks.dublin_core import marc_to_dc
-from crosswalks.mods import marc_to_mods
-from crosswalks.xmltext import safe_parser, xml_safe
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for tests.peers, which knows how the LoC stylesheets unpack
+
+from crosswalks.dublin_core import marc_to_dc  # noqa: E402
+from crosswalks.mods import marc_to_mods  # noqa: E402
+from crosswalks.xmltext import safe_parser, xml_safe  # noqa: E402
+from tests.peers import unpack_loc_mods  # noqa: E402
+
 LOC = ROOT.parent / "shared" / "data" / "marc21" / "loc"
 DC_XSL = Path("/usr/share/yaz/etc/MARC21slim2DC.xsl")
-MODS_DIR = Path("/usr/share/doc/idzebra-2.0/examples/marcxml")
 
 
 def loc_records() -> list[pymarc.Record]:
@@ -52,13 +54,7 @@ def stylesheet(path: Path) -> etree.XSLT:
 
 
 def mods_stylesheet(folder: Path) -> etree.XSLT:
-    utils = folder / "MARC21slimUtils.xsl"
-    utils.write_bytes(gzip.decompress((MODS_DIR / "MARC21slimUtils.xsl.gz").read_bytes()))
-    text = gzip.decompress((MODS_DIR / "MARC21slim2MODS3-7.xsl.gz").read_bytes()).decode()
-    text = text.replace("http://www.loc.gov/standards/marcxml/xslt/MARC21slimUtils.xsl",
-                        utils.name)
-    (folder / "mods.xsl").write_text(text, encoding="utf-8")
-    return stylesheet(folder / "mods.xsl")
+    return stylesheet(unpack_loc_mods(folder))
 
 
 def rate(count: int, work: Callable[[], object]) -> float:

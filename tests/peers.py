@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,19 @@ import pytest
 from tests.conftest import SHARED, free_port
 
 START_ZEBRA = SHARED / "peers" / "zebra" / "start-zebra"
+LOC_MODS_DIR = Path("/usr/share/doc/idzebra-2.0/examples/marcxml")
+LOC_UTILS_URL = "http://www.loc.gov/standards/marcxml/xslt/MARC21slimUtils.xsl"
+
+
+def unpack_loc_mods(folder: Path) -> Path:
+    """The LoC MARC21 to MODS 3.7 stylesheet unpacked into ``folder``, its include of
+    MARC21slimUtils.xsl pointed at the local copy beside it (never at loc.gov); returns its path."""
+    utils = folder / "MARC21slimUtils.xsl"
+    utils.write_bytes(gzip.decompress((LOC_MODS_DIR / "MARC21slimUtils.xsl.gz").read_bytes()))
+    text = gzip.decompress((LOC_MODS_DIR / "MARC21slim2MODS3-7.xsl.gz").read_bytes()).decode()
+    stylesheet = folder / "mods.xsl"
+    stylesheet.write_text(text.replace(LOC_UTILS_URL, utils.name), encoding="utf-8")
+    return stylesheet
 
 
 def wait_for_port(port: int, seconds: float = 10.0) -> None:

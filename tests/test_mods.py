@@ -8,15 +8,14 @@ that LoC derives from coded data we do not map are listed in INTENDED, with the 
 
 from __future__ import annotations
 
-import gzip
 from collections import Counter
-from pathlib import Path
 
 import pymarc
 import pytest
 from lxml import etree
 
 from crosswalks.mods import marc_to_mods
+from tests.peers import unpack_loc_mods
 from tests.test_dublin_core import (
     SAMPLES,
     SHARED,
@@ -27,7 +26,6 @@ from tests.test_dublin_core import (
 )
 
 MODS = "{http://www.loc.gov/mods/v3}"
-LOC_DIR = Path("/usr/share/doc/idzebra-2.0/examples/marcxml")
 COMPARED = {"titleInfo", "name", "originInfo", "language", "subject", "identifier",
             "physicalDescription"}
 
@@ -66,14 +64,7 @@ def leaves(root: etree._Element) -> Counter[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def loc_mods(tmp_path_factory) -> etree.XSLT:
     """The LoC MODS 3.7 stylesheet, unpacked, with its include pointed at the local utils."""
-    folder = tmp_path_factory.mktemp("loc-mods")
-    utils = folder / "MARC21slimUtils.xsl"
-    utils.write_bytes(gzip.decompress((LOC_DIR / "MARC21slimUtils.xsl.gz").read_bytes()))
-    text = gzip.decompress((LOC_DIR / "MARC21slim2MODS3-7.xsl.gz").read_bytes()).decode()
-    text = text.replace("http://www.loc.gov/standards/marcxml/xslt/MARC21slimUtils.xsl",
-                        utils.name)
-    (folder / "mods.xsl").write_text(text, encoding="utf-8")
-    return load_xslt(folder / "mods.xsl")
+    return load_xslt(unpack_loc_mods(tmp_path_factory.mktemp("loc-mods")))
 
 
 @pytest.fixture(scope="module")

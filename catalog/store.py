@@ -347,21 +347,12 @@ class Catalog:
         with self.engine.connect() as connection:
             return connection.execute(select(func.min(models.records.c.datestamp))).scalar()
 
-    def latest_datestamp(self) -> int | None:
-        with self.engine.connect() as connection:
-            return connection.execute(select(func.max(models.records.c.datestamp))).scalar()
-
     def list_sets(self) -> list[tuple[str, str]]:
         """Every set that has (or had) a record, as ``(spec, name)`` in spec order."""
         s = models.sets
         with self.engine.connect() as connection:
             rows = connection.execute(select(s.c.spec, s.c.name).order_by(s.c.spec)).all()
         return [(row.spec, row.name) for row in rows]
-
-    def set_exists(self, spec: str) -> bool:
-        s = models.sets
-        with self.engine.connect() as connection:
-            return connection.execute(select(s.c.spec).where(s.c.spec == spec)).first() is not None
 
     def marc_of(self, local_id: str) -> bytes | None:
         """The canonical ISO 2709 bytes of a live record."""

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from lxml import sax
 from pymarc import Leader, Record
@@ -262,14 +262,6 @@ def record_to_json(record: Record) -> str:
 def record_to_mrk(record: Record) -> str:
     """MarcEdit mnemonic text of one record (see :mod:`crosswalks.mrk`)."""
     return mrk.record_to_mrk(record)
-
-
-class Writer(Protocol):
-    """A stream of records in one format: ``write`` each, then ``close`` (the output stays open)."""
-
-    def write(self, record: Record) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class FramedWriter:

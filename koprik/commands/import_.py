@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from catalog import Catalog, CatalogWriter, RecordError
+from catalog.store import Incoming
 from config import load_settings
 from crosswalks.marc_io import HEAD_BYTES, ReadItem, detect_format, iter_records, peekable
 from koprik.errors import UserError
@@ -70,8 +71,7 @@ def import_file(catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO) 
         items = iter_records(stream, fmt)
         while batch := list(itertools.islice(items, BATCH)):
             with catalog.writer() as writer:
-                for item in batch:
-                    outcome, reason = _store(writer, item)
+                for item, (outcome, reason) in zip(batch, _store(writer, batch), strict=True):
                     counts[outcome] += 1
                     if reason is not None:
                         _write_reject(rejects, path, item, reason)
@@ -92,14 +92,24 @@ def _detected_format(path: Path, head: bytes) -> str:
     return fmt
 
 
-def _store(writer: CatalogWriter, item: ReadItem) -> tuple[str, str | None]:
-    """``(outcome, None)``, or ``("rejected", reason)``."""
-    if item.record is None:
-        return "rejected", item.error or "unreadable record"
-    try:
-        return writer.put(item.record).value, None
-    except RecordError as error:
-        return "rejected", str(error)
+def _store(writer: CatalogWriter, batch: list[ReadItem]) -> list[tuple[str, str | None]]:
+    """For each item, in order: ``(outcome, None)``, or ``("rejected", reason)``.
+
+    The readable records go to :meth:`CatalogWriter.put_many` together.
+    """
+    readable = [item.record for item in batch if item.record is not None]
+    stored = iter(writer.put_many([Incoming(record) for record in readable]))
+    results: list[tuple[str, str | None]] = []
+    for item in batch:
+        if item.record is None:
+            results.append(("rejected", item.error or "unreadable record"))
+            continue
+        outcome = next(stored)
+        if isinstance(outcome, RecordError):
+            results.append(("rejected", str(outcome)))
+        else:
+            results.append((outcome.value, None))
+    return results
 
 
 def _write_reject(rejects: TextIO, path: Path, item: ReadItem, reason: str) -> None:

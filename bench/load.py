@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,7 +25,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.postgres
+from tests.postgres import postgres_cluster
+
 KOPRIK = Path(sys.executable).parent / "koprik"
 SAMPLE_SECONDS = 0.2
 
@@ -70,45 +71,15 @@ def run_demo(config: Path, records: int) -> tuple[float, float]:
     return wall, sum(seen.values())
 
 
-def _as_postgres(args: list[str]) -> None:
-    if os.geteuid() == 0:
-        args = ["runuser", "-u", "postgres", "--", *args]
-    subprocess.run(args, check=True, capture_output=True)
-
-
 @contextmanager
 def postgres_server() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster on a free loopback port (as tests/conftest.py starts
-    one, with the server's default durability); yields ``postgresql+psycopg://...:port``."""
-    base = Path(tempfile.mkdtemp(prefix="koprik-bench-pg-"))
-    base.chmod(0o755)
-    data = base / "data"
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
+    """A throw-away PostgreSQL cluster with the server's default durability (tests turn fsync
+    off; a benchmark must not); yields ``postgresql+psycopg://...:port``."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "koprik"])
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
-    _as_postgres(
-        [
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(data / "log"),
-            "-w",
-            "start",
-        ]
-    )
-    try:
-        yield f"postgresql+psycopg://koprik@127.0.0.1:{port}"
-    finally:
-        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"])
-        shutil.rmtree(base, ignore_errors=True)
+    with postgres_cluster(port, durable=True) as url:
+        yield url
 
 
 def _new_postgres_database(server: str, name: str) -> str:

@@ -8,11 +8,7 @@ started on a free loopback port as the ``postgres`` user when we are root, and s
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +17,10 @@ import pytest
 
 from catalog import Catalog
 from config import DatabaseSettings, Settings
+from tests.postgres import PG_BIN, postgres_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def free_port() -> int:
@@ -33,39 +29,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _as_postgres(args: list[str], **kwargs) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
-    if os.geteuid() == 0:
-        args = ["runuser", "-u", "postgres", "--", *args]
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster; yields a URL prefix ``postgresql+psycopg://...:port``.
-
-    Its folder is outside pytest's private temporary tree, which the ``postgres`` user (the
-    server refuses to run as root) could not enter.
-    """
+    """A throw-away PostgreSQL cluster; yields a URL prefix ``postgresql+psycopg://...:port``."""
     if not (PG_BIN / "initdb").exists():
         pytest.fail(f"PostgreSQL server binaries missing at {PG_BIN}: run `make test`")
-    base = Path(tempfile.mkdtemp(prefix="koprik-pg-"))
-    base.chmod(0o755)
-    data = base / "data"
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
-    port = free_port()
-    _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "koprik"])
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    _as_postgres(
-        [str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(data / "log"), "-w",
-         "start"]
-    )
-    try:
-        yield f"postgresql+psycopg://koprik@127.0.0.1:{port}"
-    finally:
-        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
-        shutil.rmtree(base, ignore_errors=True)
+    with postgres_cluster(free_port(), durable=False) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

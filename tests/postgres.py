@@ -1,0 +1,50 @@
+"""A throw-away PostgreSQL cluster on loopback, for the test run and for bench/load.py.
+
+PostgreSQL refuses to run as root, so as root the cluster is created and run as the ``postgres``
+user, in a folder outside pytest's private temporary tree (which that user could not enter).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _as_postgres(args: list[str]) -> None:
+    if os.geteuid() == 0:
+        args = ["runuser", "-u", "postgres", "--", *args]
+    subprocess.run(args, check=True, capture_output=True, text=True)
+
+
+@contextmanager
+def postgres_cluster(port: int, *, durable: bool) -> Iterator[str]:
+    """A new cluster on 127.0.0.1:``port``; yields ``postgresql+psycopg://koprik@...:port``.
+
+    ``durable=False`` (tests) turns fsync off and stops the server at once; ``durable=True``
+    (benchmarks) keeps the server's default durability, so figures are those of a real node.
+    """
+    base = Path(tempfile.mkdtemp(prefix="koprik-pg-"))
+    base.chmod(0o755)
+    data = base / "data"
+    data.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "koprik"])
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
+    if not durable:
+        options += " -c fsync=off"
+    _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options,
+                  "-l", str(data / "log"), "-w", "start"])  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://koprik@127.0.0.1:{port}"
+    finally:
+        mode = "fast" if durable else "immediate"
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", mode, "stop"])
+        shutil.rmtree(base, ignore_errors=True)

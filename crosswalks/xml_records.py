@@ -15,6 +15,8 @@ from typing import BinaryIO
 
 from lxml import etree
 
+from crosswalks.xmltext import UNTRUSTED
+
 MARCXML_NS = "http://www.loc.gov/MARC21/slim"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 MODS_NS = "http://www.loc.gov/mods/v3"
@@ -71,11 +73,8 @@ def iter_payloads(stream: BinaryIO, fmt: str, *, wrapped: bool) -> Iterator[XmlI
         stream,
         events=("end",),
         tag=tag,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
         remove_blank_text=False,
+        **UNTRUSTED,
     )
     try:
         for _event, element in events:

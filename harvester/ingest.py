@@ -58,6 +58,15 @@ class Counts:
     unchanged: int = 0
     rejected: int = 0
 
+    def count_stored(self, outcome: Outcome) -> None:
+        """Count what :meth:`CatalogWriter.put_many` did to one record."""
+        if outcome is Outcome.ADDED:
+            self.added += 1
+        elif outcome is Outcome.UPDATED:
+            self.updated += 1
+        else:
+            self.unchanged += 1
+
     def add(self, other: Counts) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
@@ -126,12 +135,8 @@ def ingest(writer: CatalogWriter, target: IngestTarget, records: Iterable[OaiRec
             if isinstance(result, RecordError):
                 reject(writer, target, item.identifier, str(result), item.raw)
                 counts.rejected += 1
-            elif result is Outcome.ADDED:
-                counts.added += 1
-            elif result is Outcome.UPDATED:
-                counts.updated += 1
             else:
-                counts.unchanged += 1
+                counts.count_stored(result)
         batch.clear()
 
     for item in records:

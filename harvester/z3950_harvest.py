@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 
 from pymarc import Record
 
-from catalog import Catalog, CatalogWriter, Outcome, Provenance, RecordError
+from catalog import Catalog, CatalogWriter, Provenance, RecordError
 from catalog.store import Incoming
 from config import HarvestSource
 from crosswalks import iso2709
@@ -282,12 +282,8 @@ def store_batch(
             if isinstance(outcome, RecordError):
                 assert item.provenance is not None
                 refused.append((retrieved, item.provenance.identifier, str(outcome)))
-            elif outcome is Outcome.ADDED:
-                counts.added += 1
-            elif outcome is Outcome.UPDATED:
-                counts.updated += 1
             else:
-                counts.unchanged += 1
+                counts.count_stored(outcome)
         for retrieved, identifier, reason in refused:
             text = f"record {retrieved.position}: {reason}"
             reject(writer, target, identifier, text, retrieved.data)

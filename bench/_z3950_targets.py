@@ -6,7 +6,7 @@ marker holds the seconds the build took):
 - ``koprik.toml`` and ``catalog.sqlite3``: a Koprik catalogue filled by ``koprik demo``;
 - ``records/demo.mrc``: the same live records (``koprik demo`` deletes every 97th) as ISO 2709
   UTF-8, Zebra's input;
-- ``zebra-peer/``: a copy of ``../shared/peers/zebra/`` (``start-zebra`` and its configuration)
+- ``zebra-peer/``: a copy of ``tests/data/zebra/`` (``start-zebra`` and its configuration)
   whose register and shadow areas may grow to :data:`ZEBRA_AREA` instead of 100 MB, which
   100,000 records outgrow; nothing else differs;
 - ``zebra/``: Zebra's work dir made by that ``start-zebra``; a reused index is served by starting
@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.demo import DemoPlan, demo_id, demo_records
+from tests.conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
-ZEBRA_PEER = ROOT.parent / "shared" / "peers" / "zebra"
+ZEBRA_PEER = DATA / "zebra"
 ZEBRA_AREA = "20G"
 """Largest size of Zebra's register and shadow areas in the benchmark's copy of the peer."""
 KOPRIK = Path(sys.executable).with_name("koprik")

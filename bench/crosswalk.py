@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from crosswalks.marc_io import iter_records, open_writer  # noqa: E402
 from crosswalks.marcxml import MARCXML_NS  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "tests" / "data"
 SAMPLES = [
     DATA / "marc21" / "yaz" / "marccol1.u8.marc",
     DATA / "marc21" / "marc.dat",

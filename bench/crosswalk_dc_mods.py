@@ -2,7 +2,7 @@
 
 Usage: python bench/crosswalk_dc_mods.py [--records 10000]
 
-The records are the LoC bibliographic samples (../shared/data/marc21/loc), repeated. Each side
+The records are the LoC bibliographic samples (tests/data/marc21/loc), repeated. Each side
 starts from what it naturally reads (a pymarc record for Koprik; a parsed MARCXML document of
 one record for the stylesheets under lxml; a MARCXML collection file for xsltproc) and ends
 with serialized bytes. Prints a table; asserts nothing.
@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT))  # for tests.peers, which knows how the LoC styles
 from crosswalks.dublin_core import marc_to_dc  # noqa: E402
 from crosswalks.mods import marc_to_mods  # noqa: E402
 from crosswalks.xmltext import safe_parser, xml_safe  # noqa: E402
+from tests.conftest import DATA  # noqa: E402
 from tests.peers import unpack_loc_mods  # noqa: E402
 
-LOC = ROOT.parent / "shared" / "data" / "marc21" / "loc"
+LOC = DATA / "marc21" / "loc"
 DC_XSL = Path("/usr/share/yaz/etc/MARC21slim2DC.xsl")
 
 

@@ -4,7 +4,7 @@
 
 Builds once per work dir (and reuses) a Koprik SQLite catalogue filled by ``koprik demo
 --records N``, the same live records as ISO 2709 UTF-8, and Zebra's index of them
-(``../shared/peers/zebra/start-zebra``, from a copy whose register areas may outgrow 100 MB);
+(``tests/data/zebra/start-zebra``, from a copy whose register areas may outgrow 100 MB);
 starts ``koprik serve`` and Zebra on loopback, and drives
 each in turn with the same client, :class:`harvester.z3950_origin.Z3950Client`: one association
 per concurrent client, each doing search + present (first 10 hits, USMARC, element set F) pairs

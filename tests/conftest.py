@@ -20,7 +20,7 @@ from config import DatabaseSettings, Settings
 from tests.postgres import PG_BIN, postgres_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+DATA = ROOT / "tests" / "data"  # records, schemas and peer set-ups: tests/data/README.md
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""Starting the third-party peers the interop tests talk to (../shared/peers/README.md)."""
+"""Starting the third-party peers the interop tests talk to (tests/data/README.md)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, free_port
+from tests.conftest import DATA, free_port
 
-START_ZEBRA = SHARED / "peers" / "zebra" / "start-zebra"
+START_ZEBRA = DATA / "zebra" / "start-zebra"
 LOC_MODS_DIR = Path("/usr/share/doc/idzebra-2.0/examples/marcxml")
 LOC_UTILS_URL = "http://www.loc.gov/standards/marcxml/xslt/MARC21slimUtils.xsl"
 

@@ -20,9 +20,9 @@ from crosswalks.charsets import (
     utf8_to_marc8,
 )
 from crosswalks.marc_io import iter_records
+from tests.conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MARC21 = SHARED / "data" / "marc21"
+MARC21 = DATA / "marc21"
 
 
 def charsets_of(path: Path) -> set[str]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pymarc import Field, Indicators, Record, Subfield
 
 from crosswalks.check import Problem, check_record
 from crosswalks.iso2709 import iter_chunks
+from tests.conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MARC21 = SHARED / "data" / "marc21"
+MARC21 = DATA / "marc21"
 
 
 def book(**changes: str) -> Record:

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from tests.conftest import DATA
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-MARC21 = SHARED / "data" / "marc21"
+MARC21 = DATA / "marc21"
 BROKEN = sorted((MARC21 / "broken").iterdir())
 
 
@@ -168,7 +169,7 @@ def test_mods_output_is_a_mods_collection() -> None:
 
 
 def test_oai_dc_response_converts_to_marc() -> None:
-    result = koprik("--to", "marcjson", SHARED / "data" / "oai" / "oai-caltech.xml")
+    result = koprik("--to", "marcjson", DATA / "oai" / "oai-caltech.xml")
     assert_no_traceback(result)
     assert result.returncode == 0, result.stderr
     assert summary(result) == "crosswalk: read 100, converted 100, rejected 0"
@@ -177,7 +178,7 @@ def test_oai_dc_response_converts_to_marc() -> None:
 
 def test_rusmarc_converts_with_the_charset_detected(tmp_path: Path) -> None:
     result = koprik(
-        "--from", "rusmarc", "--to", "marcjson", SHARED / "data" / "unimarc" / "TEST1.ISO"
+        "--from", "rusmarc", "--to", "marcjson", DATA / "unimarc" / "TEST1.ISO"
     )
     assert_no_traceback(result)
     assert result.returncode == 0, result.stderr

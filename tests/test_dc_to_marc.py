@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import subprocess
 from collections import Counter
-from pathlib import Path
 
 import pymarc
 import pytest
@@ -15,15 +14,15 @@ from crosswalks.dc_to_marc import dc_to_marc
 from crosswalks.dublin_core import marc_to_dc
 from crosswalks.marc_build import classify_identifier
 from crosswalks.xmltext import parse_untrusted
+from tests.conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 NS = {"oai_dc": "http://www.openarchives.org/OAI/2.0/oai_dc/",
       "dc": "http://purl.org/dc/elements/1.1/"}
 
 
 @pytest.fixture(scope="module")
 def caltech() -> list[etree._Element]:
-    root = parse_untrusted((SHARED / "data" / "oai" / "oai-caltech.xml").read_bytes())
+    root = parse_untrusted((DATA / "oai" / "oai-caltech.xml").read_bytes())
     return root.xpath("//oai_dc:dc", namespaces=NS)
 
 

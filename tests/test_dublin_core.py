@@ -19,9 +19,9 @@ from lxml import etree
 
 from crosswalks.dublin_core import marc_languages, marc_to_dc
 from crosswalks.xmltext import xml_safe
+from tests.conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MARC = SHARED / "data" / "marc21"
+MARC = DATA / "marc21"
 DC_XSL = Path("/usr/share/yaz/etc/MARC21slim2DC.xsl")
 DC = "{http://purl.org/dc/elements/1.1/}"
 
@@ -138,7 +138,7 @@ def loc_dc() -> etree.XSLT:
 
 @pytest.fixture(scope="module")
 def oai_dc_schema() -> etree.XMLSchema:
-    doc = etree.parse(str(SHARED / "schemas" / "oai_dc.xsd"), etree.XMLParser(no_network=True))
+    doc = etree.parse(str(DATA / "schemas" / "oai_dc.xsd"), etree.XMLParser(no_network=True))
     return etree.XMLSchema(doc)
 
 

@@ -6,8 +6,6 @@ MARC21 through the DC -> MARC21 crosswalk, each with its provenance and original
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pymarc
 from aiohttp import web
 from lxml import etree
@@ -17,10 +15,10 @@ from catalog import Catalog, models
 from config import HarvestSource
 from harvester.oai_client import Politeness
 from harvester.runs import SUCCEEDED, harvest
+from tests.conftest import DATA
 from tests.fault_provider import catalogue_of, serve
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-CALTECH = SHARED / "data" / "oai" / "oai-caltech.xml"
+CALTECH = DATA / "oai" / "oai-caltech.xml"
 OAI = "http://www.openarchives.org/OAI/2.0/"
 IDENTIFY = f"""<?xml version="1.0" encoding="UTF-8"?>
 <OAI-PMH xmlns="{OAI}"><responseDate>2005-12-20T08:40:19Z</responseDate>

@@ -8,9 +8,10 @@ import pytest
 
 from catalog import Catalog
 from config import load_settings
+from tests.conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "marc21"
+MARC21 = DATA / "marc21"
 
 
 def koprik(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -29,7 +30,7 @@ def open_catalog(tmp_path: Path) -> Catalog:
 
 @pytest.mark.parametrize("name", ["test.dat", "batch.xml", "test.json", "marc8.dat", "1251.dat"])
 def test_each_serialization_imports_then_reimport_changes_nothing(tmp_path, name):
-    first = koprik(tmp_path, "import", str(DATA / name))
+    first = koprik(tmp_path, "import", str(MARC21 / name))
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr
     added = int(first.stdout.split("import: ")[1].split(" added")[0])
@@ -38,14 +39,14 @@ def test_each_serialization_imports_then_reimport_changes_nothing(tmp_path, name
     listed = catalog.list_entries("marc21", limit=1000)
     catalog.close()
     assert len(listed) == added
-    again = koprik(tmp_path, "import", str(DATA / name))
+    again = koprik(tmp_path, "import", str(MARC21 / name))
     assert f"0 added, 0 updated, {added} unchanged, 0 rejected" in again.stdout
 
 
 def test_an_edited_record_is_updated_with_a_new_datestamp(tmp_path):
     from crosswalks.marc_io import iter_records, open_writer
 
-    records = [item.record for item in iter_records(DATA / "test.dat")]
+    records = [item.record for item in iter_records(MARC21 / "test.dat")]
     original = tmp_path / "one.mrc"
     with original.open("wb") as out:
         writer = open_writer("marc21", out)
@@ -75,7 +76,7 @@ def test_an_edited_record_is_updated_with_a_new_datestamp(tmp_path):
 
 def test_broken_records_go_to_the_rejects_file_and_the_run_goes_on(tmp_path):
     rejects = tmp_path / "rejects.txt"
-    files = [str(DATA / "broken" / "bad_records.mrc"), str(DATA / "test.dat")]
+    files = [str(MARC21 / "broken" / "bad_records.mrc"), str(MARC21 / "test.dat")]
     result = koprik(tmp_path, "import", "--rejects", str(rejects), *files)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -95,9 +96,9 @@ def test_missing_file_is_one_line(tmp_path):
     ("make_args", "message"),
     [
         (lambda tmp: [str(_junk(tmp))], "not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text"),
-        (lambda tmp: [str(ROOT.parent / "shared/data/oai/oai-caltech.xml")],
+        (lambda tmp: [str(DATA / "oai/oai-caltech.xml")],
          "oai_dc records, not MARC21; convert them first"),
-        (lambda tmp: ["--rejects", str(tmp / "no/such/dir/r.txt"), str(DATA / "test.dat")],
+        (lambda tmp: ["--rejects", str(tmp / "no/such/dir/r.txt"), str(MARC21 / "test.dat")],
          "No such file or directory"),
     ],
 )
@@ -113,7 +114,7 @@ def test_an_unreachable_database_is_one_line(tmp_path):
     (tmp_path / "koprik.toml").write_text(
         f'[database]\nurl = "postgresql+psycopg://koprik@127.0.0.1:{free_port()}/x"\n'
     )
-    result = koprik(tmp_path, "import", str(DATA / "test.dat"))
+    result = koprik(tmp_path, "import", str(MARC21 / "test.dat"))
     assert result.returncode == 2
     assert result.stderr.startswith("koprik: the catalogue database cannot be used:")
     assert result.stderr.count("\n") == 1

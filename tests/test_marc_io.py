@@ -12,9 +12,9 @@ from pymarc import Field, Indicators, Record, Subfield
 from crosswalks import marc_io
 from crosswalks.marc_io import ReadItem, detect_format, iter_records, open_writer
 from crosswalks.marcxml import record_to_marcxml
+from tests.conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MARC21 = SHARED / "data" / "marc21"
+MARC21 = DATA / "marc21"
 ISO_FILES = sorted(
     [*MARC21.glob("*.dat"), *(MARC21 / "yaz").glob("*.marc"), MARC21 / "loc" / "sample-marc.mrc"]
 )
@@ -75,7 +75,7 @@ def written(fmt: str, items: list[Record]) -> bytes:
         (MARC21 / "broken" / "bad_tag.xml", "marcxml"),
         (MARC21 / "one.json", "marcjson"),
         (MARC21 / "batch.json", "marcjson"),
-        (SHARED / "data" / "oai" / "oai-caltech.xml", "oai_dc"),
+        (DATA / "oai" / "oai-caltech.xml", "oai_dc"),
     ],
 )
 def test_detect_format_of_real_files(path: Path, expected: str) -> None:

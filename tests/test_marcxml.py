@@ -23,10 +23,10 @@ from pymarc import Field, Indicators, Record, Subfield
 from crosswalks import iso2709
 from crosswalks.marc_io import iter_records
 from crosswalks.marcxml import record_to_marcxml
+from tests.conftest import DATA
 from tests.test_marc_io import MARC21_ISO_FILES
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MARC21 = SHARED / "data" / "marc21"
+MARC21 = DATA / "marc21"
 NS = "{http://www.loc.gov/MARC21/slim}"
 YAZ_CHARSETS = {
     "utf-8": "UTF-8",
@@ -44,7 +44,7 @@ needs_yaz = pytest.mark.skipif(shutil.which("yaz-marcdump") is None, reason="yaz
 @pytest.fixture(scope="module")
 def schema() -> etree.XMLSchema:
     parser = etree.XMLParser(no_network=True)
-    return etree.XMLSchema(etree.parse(str(SHARED / "schemas" / "MARC21slim.xsd"), parser))
+    return etree.XMLSchema(etree.parse(str(DATA / "schemas" / "MARC21slim.xsd"), parser))
 
 
 def fields(record: etree._Element) -> list[tuple]:

@@ -20,9 +20,9 @@ from pymarc import Field, Indicators, Record, Subfield
 from catalog.demo import demo_records
 from crosswalks import iso2709, marc_syntax, marcxml
 from crosswalks.marc_io import record_to_iso2709
+from tests.conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MARC21 = SHARED / "data" / "marc21"
+MARC21 = DATA / "marc21"
 MARC21_FILES = sorted(
     [
         *MARC21.glob("*.dat"),
@@ -33,7 +33,7 @@ MARC21_FILES = sorted(
     ]
 )
 UNIMARC_FILES = sorted(
-    path for path in (SHARED / "data" / "unimarc").iterdir() if path.suffix.lower() != ".xml"
+    path for path in (DATA / "unimarc").iterdir() if path.suffix.lower() != ".xml"
 )
 FIELD_SLOTS = ("tag", "data", "_indicators", "subfields", "control_field")
 

@@ -17,8 +17,8 @@ from lxml import etree
 from crosswalks.mods import marc_to_mods
 from tests.peers import unpack_loc_mods
 from tests.test_dublin_core import (
+    DATA,
     SAMPLES,
-    SHARED,
     as_peer_sees,
     load_xslt,
     norm,
@@ -69,7 +69,7 @@ def loc_mods(tmp_path_factory) -> etree.XSLT:
 
 @pytest.fixture(scope="module")
 def mods_schema() -> etree.XMLSchema:
-    doc = etree.parse(str(SHARED / "schemas" / "mods-3-7.xsd"), etree.XMLParser(no_network=True))
+    doc = etree.parse(str(DATA / "schemas" / "mods-3-7.xsd"), etree.XMLParser(no_network=True))
     return etree.XMLSchema(doc)
 
 
@@ -94,7 +94,7 @@ def test_agrees_with_loc_stylesheet(label: str, record: pymarc.Record, loc_mods)
 
 def test_sandburg_values() -> None:
     record = pymarc.parse_xml_to_array(
-        str(SHARED / "data" / "marc21" / "loc" / "collection-sandburg-1.xml"))[0]
+        str(DATA / "marc21" / "loc" / "collection-sandburg-1.xml"))[0]
     root = etree.fromstring(marc_to_mods(record))
     ns = {"m": MODS[1:-1]}
     assert root.xpath("m:titleInfo/m:title/text()", namespaces=ns) == ["Arithmetic"]

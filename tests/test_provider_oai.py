@@ -33,9 +33,9 @@ from protocols.oaipmh.schema import response_schema
 from provider.app import init_app
 from provider.oai import RESPONDER, choose_encoding
 from provider.oai_verbs import OaiResponder
+from tests.conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SCHEMA = response_schema(SHARED / "schemas")
+SCHEMA = response_schema(DATA / "schemas")
 PARSER = etree.XMLParser(no_network=True, resolve_entities=False, huge_tree=False)
 NS = {
     "o": "http://www.openarchives.org/OAI/2.0/",

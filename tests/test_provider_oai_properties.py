@@ -12,7 +12,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
@@ -27,9 +26,9 @@ from protocols.oaipmh.schema import response_schema
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.oai_xml import Identifiers
+from tests.conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SCHEMA = response_schema(SHARED / "schemas")
+SCHEMA = response_schema(DATA / "schemas")
 PARSER = etree.XMLParser(no_network=True, resolve_entities=False, huge_tree=False)
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 PREFIX = "oai:natlib.uz:"

@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 from lxml import etree
@@ -23,9 +22,9 @@ from catalog.demo import demo_records
 from config import Settings
 from protocols.oaipmh.schema import response_schema
 from provider.app import init_app
+from tests.conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SCHEMA = response_schema(SHARED / "schemas")
+SCHEMA = response_schema(DATA / "schemas")
 PARSER = etree.XMLParser(no_network=True, resolve_entities=False, huge_tree=False)
 NS = {"o": "http://www.openarchives.org/OAI/2.0/"}
 PREFIX = "oai:natlib.uz:"

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 
 from crosswalks import registry
 from crosswalks.marc_io import iter_records
+from tests.conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MARC21 = SHARED / "data" / "marc21"
+MARC21 = DATA / "marc21"
 
 
 def test_names_and_aliases() -> None:
@@ -45,7 +44,7 @@ def test_a_missing_crosswalk_is_reported_when_used_not_when_loaded(
 
 
 def test_unimarc_input_reads_blank_extra_indicators_without_loss() -> None:
-    (item,) = iter_records(SHARED / "data" / "unimarc" / "ur.iso", "unimarc")
+    (item,) = iter_records(DATA / "unimarc" / "ur.iso", "unimarc")
     assert item.record is not None
     assert item.record["200"]["a"].startswith("ПЕДАГОГИКА И ПСИХОЛОГИЯ")
     assert {f.indicators for f in item.record.get_fields("610")} == {(" ", " ")}

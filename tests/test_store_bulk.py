@@ -14,7 +14,7 @@ from catalog.demo import demo_records
 from catalog.search_index import terms
 from catalog.store import PARALLEL_BATCH, Incoming
 from config import DatabaseSettings, Settings
-from tests.conftest import SHARED, _fresh_postgres_database
+from tests.conftest import DATA, _fresh_postgres_database
 
 REAL = ("marc8.dat", "utf8_with_leader_flag.dat", "diacritic.dat", "multi_isbn.dat", "test.dat")
 
@@ -22,7 +22,7 @@ REAL = ("marc8.dat", "utf8_with_leader_flag.dat", "diacritic.dat", "multi_isbn.d
 def _real_records() -> list[Record]:
     records: list[Record] = []
     for name in REAL:
-        with open(SHARED / "data" / "marc21" / name, "rb") as handle:
+        with open(DATA / "marc21" / name, "rb") as handle:
             records += [r for r in MARCReader(handle, to_unicode=True, permissive=True) if r]
     return records
 

@@ -1,4 +1,4 @@
-"""Tests of the UNIMARC/RUSMARC -> MARC21 crosswalk on the real records in ../shared/data."""
+"""Tests of the UNIMARC/RUSMARC -> MARC21 crosswalk on the real records in tests/data."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import pymarc
 import pytest
 
 from crosswalks.unimarc import UnimarcResult, decode_unimarc, unimarc_to_marc21
+from tests.conftest import DATA
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "unimarc"
+UNIMARC = DATA / "unimarc"
 
 
 def raw_records(name: str) -> Iterator[bytes]:
     """The ISO 2709 records of a file (split on the record terminator; stray newlines dropped)."""
-    for chunk in (DATA / name).read_bytes().split(b"\x1d"):
+    for chunk in (UNIMARC / name).read_bytes().split(b"\x1d"):
         if chunk.strip():
             yield chunk.lstrip() + b"\x1d"
 

@@ -20,6 +20,7 @@ from crosswalks.uzbek import (
     latin_to_cyrillic,
     romanize_alalc,
 )
+from tests.conftest import DATA
 
 WORDS = Path(__file__).with_name("data") / "uzbek_words.tsv"
 
@@ -199,7 +200,7 @@ def test_add_script_880_leaves_linked_and_latin_foreign_fields() -> None:
 
 
 def test_add_script_880_on_a_converted_rusmarc_record() -> None:
-    data = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "unimarc"
+    data = DATA / "unimarc"
     raw = (data / "TEST2.ISO").read_bytes()
     record = add_script_880(unimarc_to_marc21(decode_unimarc(raw)).record)
     linked = {f.get_subfields("6")[0]: f for f in record.get_fields("880")}

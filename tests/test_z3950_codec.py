@@ -26,9 +26,9 @@ from protocols.z3950.codec import (
 )
 from protocols.z3950.framing import read_pdu
 from protocols.z3950.pqf import parse_pqf, rpn_from_pdu, rpn_to_pdu
+from tests.conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MARCCOL = SHARED / "data" / "marc21" / "yaz" / "marccol1.u8.marc"
+MARCCOL = DATA / "marc21" / "yaz" / "marccol1.u8.marc"
 
 
 def first_marc_record() -> bytes:

@@ -28,12 +28,12 @@ from harvester.z3950_harvest import Z3950HarvestError, harvest_z3950
 from koprik.commands import z3950 as z3950_command
 from koprik.errors import UserError
 from protocols.z3950 import oids
-from tests.conftest import ROOT, SHARED, free_port
+from tests.conftest import DATA, ROOT, free_port
 from tests.peers import running_zebra
 
 pytestmark = pytest.mark.interop
 
-MARCCOL = SHARED / "data" / "marc21" / "yaz" / "marccol1.u8.marc"
+MARCCOL = DATA / "marc21" / "yaz" / "marccol1.u8.marc"
 EVERYTHING = '@attr 1=1016 @attr 2=103 ""'  # Zebra: relation AlwaysMatches
 DEMO_RECORDS = 40
 

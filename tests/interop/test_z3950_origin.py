@@ -22,13 +22,12 @@ from protocols.z3950.ber import to_definite
 from protocols.z3950.codec import bit_string, decode_external, decode_pdu, encode_pdu
 from protocols.z3950.framing import read_pdu
 from protocols.z3950.pqf import Term, parse_pqf, rpn_to_pdu
-from tests.conftest import free_port
+from tests.conftest import DATA, free_port
 from tests.peers import running_zebra, wait_for_port
 
 pytestmark = pytest.mark.interop
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-MARCCOL = SHARED / "data" / "marc21" / "yaz" / "marccol1.u8.marc"
+MARCCOL = DATA / "marc21" / "yaz" / "marccol1.u8.marc"
 MARCXML = "{http://www.loc.gov/MARC21/slim}"
 SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 

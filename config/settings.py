@@ -120,6 +120,55 @@ class HarvestSource:
     retries: int = 5
     enabled: bool = True
     charset: str = ""
+    institution_code: str = ""
+    """The holding institution's code (852 $a of union records); empty: the source's name."""
+    institution_name: str = ""
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A source of records loaded from files (``koprik import --source NAME``): its institution."""
+
+    name: str
+    institution_code: str = ""
+    """The holding institution's code (852 $a of union records); empty: the source's name."""
+    institution_name: str = ""
+
+
+@dataclass(frozen=True)
+class UnionSettings:
+    """The repository as a source of its own records, and what the union catalogue serves."""
+
+    institution_code: str = "UzNL"
+    """Our MARC organization code: local records whose 003 names another one are kept apart."""
+    institution_name: str = "National Library of Uzbekistan"
+    serve_members: bool = False
+    """Also serve the members of union records, over OAI-PMH in the set ``members_set``."""
+    members_set: str = "members"
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    """Thresholds of deduplication (catalog/matcher.py names what each one decides)."""
+
+    control_prefixes: list[str] = field(default_factory=lambda: ["(OCoLC)"])
+    """035 $a prefixes whose numbers identify a work across sources."""
+    blocked_isbns: list[str] = field(default_factory=list)
+    """ISBNs never used to match (one printed in thousands of books)."""
+    title_key_chars: int = 30
+    max_candidates: int = 50
+    """Most candidates read per match key (a larger block is skipped for that key)."""
+    title_min: float = 0.85
+    """Least title similarity (0-1) for a match without a shared identifier."""
+    id_title_min: float = 0.6
+    """Least title similarity for a match on a shared ISBN or other identifier."""
+    author_min: float = 0.8
+    year_tolerance: int = 0
+    extent_tolerance_pages: int = 10
+    extent_tolerance_ratio: float = 0.1
+    accept: float = 0.9
+    """Least confidence for grouping; pairs between ``review`` and this go to review."""
+    review: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -130,6 +179,9 @@ class Settings:
     oai: OaiSettings = field(default_factory=OaiSettings)
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
+    file_sources: list[FileSource] = field(default_factory=list)
+    union: UnionSettings = field(default_factory=UnionSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -158,6 +210,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
+    _check_dedup(settings.dedup, origin)
     prefix = settings.repository.identifier_prefix
     scheme, _, rest = prefix.partition(":")
     repository, _, tail = rest.partition(":")
@@ -167,6 +220,39 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
             f"such as 'oai:natlib.uz:', got {prefix!r}"
         )
     return settings
+
+
+def _check_dedup(dedup: DedupSettings, origin: str) -> None:
+    for name in ("title_min", "id_title_min", "author_min", "accept", "review",
+                 "extent_tolerance_ratio"):
+        value = getattr(dedup, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{origin}: dedup.{name}: expected a number from 0 to 1, got {value}")
+    for name in ("title_key_chars", "max_candidates"):
+        if getattr(dedup, name) < 1:
+            raise ConfigError(f"{origin}: dedup.{name}: expected at least 1")
+    for name in ("year_tolerance", "extent_tolerance_pages"):
+        if getattr(dedup, name) < 0:
+            raise ConfigError(f"{origin}: dedup.{name}: expected 0 or more")
+    if dedup.review > dedup.accept:
+        raise ConfigError(f"{origin}: dedup.review: expected at most dedup.accept")
+
+
+def institution_of(settings: Settings, source: str | None) -> tuple[str, str]:
+    """The holding institution ``(code, name)`` of records from ``source`` (None: our own)."""
+    if source is None:
+        return settings.union.institution_code, settings.union.institution_name
+    if source.startswith(ORG_SOURCE_PREFIX):
+        code = source[len(ORG_SOURCE_PREFIX) :]
+        return code, code
+    for defined in (*settings.sources, *settings.file_sources):
+        if defined.name == source:
+            return defined.institution_code or source, defined.institution_name or source
+    return source, source
+
+
+ORG_SOURCE_PREFIX = "003:"
+"""The source of a local record whose 003 names another organization: ``003:`` + its code."""
 
 
 def _build(cls: type, data: Any, where: str) -> Any:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Row, select, update
 
 from catalog import Catalog, CatalogWriter
+from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource
 from harvester import dates, locks
@@ -136,7 +137,9 @@ def harvest(
     if source.protocol != Z3950 and not source.prefix:
         raise SourceError(f"source {source.name!r} has no metadataPrefix")
     run = HarvestRun(catalog, source, options, politeness, on_page)
-    return asyncio.run(run.execute())
+    report = asyncio.run(run.execute())
+    run_dedup(catalog)  # the union catalogue follows every harvest
+    return report
 
 
 @dataclass

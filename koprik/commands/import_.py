@@ -1,8 +1,11 @@
 """``koprik import``: load MARC21 files into the catalogue.
 
 Formats (ISO 2709, MARCXML, MARC-in-JSON, MarcEdit .mrk) and character sets are detected per
-file and per record. Each batch of records is one transaction. A record that cannot be read or
-stored is written to the rejects file with its position and the reason, and the run goes on.
+file and per record. Records are stored as the repository's own, or with ``--source NAME`` as
+those of a file source (a ``[[file_sources]]`` entry naming its institution), keyed by
+``(source, 001)``: a regional centre's 001 never overwrites one of ours. Each batch of records
+is one transaction. A record that cannot be read or stored is written to the rejects file with
+its position and the reason, and the run goes on. Deduplication runs at the end.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from catalog import Catalog, CatalogWriter, RecordError
+from catalog.dedup import run_dedup
 from catalog.store import Incoming
 from config import load_settings
 from crosswalks.marc_io import HEAD_BYTES, ReadItem, detect_format, iter_records, peekable
@@ -32,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format", choices=IMPORTABLE, help="skip detection"
     )
     parser.add_argument(
+        "--source", metavar="NAME", help="the file source the records belong to ([[file_sources]])"
+    )
+    parser.add_argument(
         "--rejects", type=Path, help="where rejected records go (default: var/import-rejects.txt)"
     )
     parser.set_defaults(handler=run)
@@ -42,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UserError(f"{path}: no such file")
     settings = load_settings(args.config)
+    if args.source is not None and args.source not in {s.name for s in settings.file_sources}:
+        raise UserError(
+            f"--source {args.source!r}: no such file source; define it in koprik.toml as "
+            f'[[file_sources]] name = "{args.source}" with its institution_code and name'
+        )
     rejects_path = args.rejects or Path("var/import-rejects.txt")
     if args.rejects is None:
         rejects_path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,19 +62,23 @@ def run(args: argparse.Namespace) -> int:
     try:
         with rejects_path.open("w", encoding="utf-8") as rejects:
             for path in args.files:
-                counts += import_file(catalog, path, args.format, rejects)
+                counts += import_file(catalog, path, args.format, rejects, args.source)
+            deduplicated = run_dedup(catalog)
     finally:
         catalog.close()
     summary = ", ".join(
         f"{counts[k]} {k}" for k in ("added", "updated", "unchanged", "rejected")
     )
     print(f"import: {summary}")
+    print(f"dedup: {deduplicated.summary()}")
     if counts["rejected"]:
         print(f"import: rejected records and reasons in {rejects_path}", file=sys.stderr)
     return 1 if counts["rejected"] else 0
 
 
-def import_file(catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO) -> Counter[str]:
+def import_file(
+    catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO, source: str | None = None
+) -> Counter[str]:
     """Import one file; rejected records are described on ``rejects``."""
     counts: Counter[str] = Counter()
     with path.open("rb") as raw, Progress(f"import {path.name}") as progress:
@@ -71,7 +87,8 @@ def import_file(catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO) 
         items = iter_records(stream, fmt)
         while batch := list(itertools.islice(items, BATCH)):
             with catalog.writer() as writer:
-                for item, (outcome, reason) in zip(batch, _store(writer, batch), strict=True):
+                stored = _store(writer, batch, source)
+                for item, (outcome, reason) in zip(batch, stored, strict=True):
                     counts[outcome] += 1
                     if reason is not None:
                         _write_reject(rejects, path, item, reason)
@@ -92,13 +109,15 @@ def _detected_format(path: Path, head: bytes) -> str:
     return fmt
 
 
-def _store(writer: CatalogWriter, batch: list[ReadItem]) -> list[tuple[str, str | None]]:
+def _store(
+    writer: CatalogWriter, batch: list[ReadItem], source: str | None
+) -> list[tuple[str, str | None]]:
     """For each item, in order: ``(outcome, None)``, or ``("rejected", reason)``.
 
     The readable records go to :meth:`CatalogWriter.put_many` together.
     """
     readable = [item.record for item in batch if item.record is not None]
-    stored = iter(writer.put_many([Incoming(record) for record in readable]))
+    stored = iter(writer.put_many([Incoming(record, source=source) for record in readable]))
     results: list[tuple[str, str | None]] = []
     for item in batch:
         if item.record is None:

@@ -1,0 +1,658 @@
+"""Deduplication: queued records grouped with their matches from other sources.
+
+Every write of a record queues it (``dedup_queue``). :func:`run_dedup` takes the queue in
+batches, one transaction each. For each record:
+
+- a deleted record leaves its group; a group left without live members loses its union record
+  (a persistent deletion);
+- a record in a group stays while it still fits (no veto against any other member, and a match
+  with at least one); otherwise it leaves and is matched again;
+- candidates are the live records of *other* sources that share a match key with it (ISBN,
+  other identifiers, title key; a key shared by more than ``dedup.max_candidates`` records, or
+  a blocked ISBN, finds none) and those an operator said are the same;
+- each candidate is compared (:func:`catalog.matcher.compare`, operator decisions first); the
+  record joins the group of the best match it fits (a group holds one record per source, and
+  none that vetoes it); another matched group that fits is merged in (the older union record
+  survives, the other becomes a deletion); a pair for review goes to ``dedup_pairs``.
+
+Every comparison is stored with its reason (``dedup_decisions``, :func:`explain`). At the end
+of a batch the union record of every changed group is rebuilt (:mod:`catalog.union`) and
+written like any record (renditions, search terms, sets); members that joined a group stop
+being served by themselves (they become deletions in OAI-PMH and leave the search index), and
+members that left are served again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pymarc import Record
+from sqlalchemy import Connection, delete, insert, or_, select, update
+from stdnum import isbn as stdnum_isbn
+from stdnum.exceptions import ValidationError
+
+from catalog import models
+from catalog.match_keys import Profile
+from catalog.matcher import Decision, Verdict, compare, veto
+from catalog.search_index import terms, write_terms_many
+from catalog.store import Catalog, CatalogWriter, Incoming, RecordError
+from catalog.union import Member, union_record
+from config.settings import Settings, institution_of
+
+BATCH = 500
+_CHUNK = 500
+SAME, DIFFERENT, REVIEW = "same", "different", "review"
+
+
+class DedupError(ValueError):
+    """An operator's request that cannot be carried out (the message says why)."""
+
+
+@dataclass
+class DedupReport:
+    processed: int = 0
+    joined: int = 0
+    left: int = 0
+    merged: int = 0
+    reviews: int = 0
+    unions_written: int = 0
+    unions_deleted: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: DedupReport) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def summary(self) -> str:
+        return (f"{self.processed} records looked at, {self.joined} joined a group, "
+                f"{self.left} left one, {self.merged} groups merged, {self.reviews} pairs for "
+                f"review; {self.unions_written} union records written, "
+                f"{self.unions_deleted} deleted ({self.seconds:.1f} s)")
+
+
+@dataclass
+class _Rec:
+    id: int
+    local_id: str
+    source: str | None
+    identifier: str
+    deleted: bool
+    is_union: bool
+    union_id: int | None
+    profile: Profile
+
+    @property
+    def source_key(self) -> str:
+        return self.source or ""
+
+
+def run_dedup(catalog: Catalog, *, batch: int = BATCH) -> DedupReport:
+    """Work through the queue; returns what was done."""
+    report = DedupReport()
+    started = time.monotonic()
+    while True:
+        with catalog.writer() as writer:
+            q = models.dedup_queue
+            rows = writer.connection.execute(
+                select(q.c.record_id, q.c.queued_at).order_by(q.c.record_id).limit(batch)
+            ).all()
+            if not rows:
+                break
+            work = _Batch(writer, catalog.settings)
+            work.process([row.record_id for row in rows])
+            work.finish()
+            for row in rows:
+                writer.connection.execute(delete(q).where(
+                    q.c.record_id == row.record_id, q.c.queued_at == row.queued_at))
+        report.add(work.report)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+class _Batch:
+    """One batch of deduplication on one writer: the groups it touches, kept in memory."""
+
+    def __init__(self, writer: CatalogWriter, settings: Settings) -> None:
+        self.writer = writer
+        self.connection: Connection = writer.connection
+        self.settings = settings
+        self.recs: dict[int, _Rec] = {}
+        self.keys: dict[int, set[tuple[str, str]]] = {}
+        self.pairs: dict[tuple[int, int], str] = {}
+        self.members: dict[int, set[int]] = {}
+        self.group_of: dict[int, int | None] = {}
+        self.union_local: dict[int, str] = {}
+        self.dirty: set[int] = set()
+        self.gone: set[int] = set()
+        self.next_new = -1
+        self.report = DedupReport()
+        self.decisions: list[dict[str, object]] = []
+        self.decided: set[int] = set()
+        blocked: set[str] = set()
+        for value in settings.dedup.blocked_isbns:
+            try:
+                blocked.add(stdnum_isbn.to_isbn13(stdnum_isbn.validate(value)))
+            except ValidationError:
+                blocked.add(value)
+        self.blocked = blocked
+
+    # -- loading ------------------------------------------------------------------------
+
+    def load(self, ids: Iterable[int]) -> None:
+        """Read the records ``ids`` not read yet, and the groups they belong to."""
+        r = models.records
+        wanted = sorted(set(ids) - self.recs.keys())
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            self._read(select(*_COLUMNS).where(r.c.id.in_(chunk)))
+        groups = {rec.union_id for rec in self.recs.values() if rec.union_id is not None}
+        self.load_groups(groups)
+
+    def _read(self, query) -> list[_Rec]:  # type: ignore[no-untyped-def]
+        found = []
+        for row in self.connection.execute(query):
+            if row.id in self.recs:
+                found.append(self.recs[row.id])
+                continue
+            rec = _Rec(row.id, row.local_id, row.source, row.source_identifier or row.local_id,
+                       bool(row.deleted), bool(row.is_union), row.union_id,
+                       Profile.from_json(row.match_profile))
+            self.recs[rec.id] = rec
+            if not rec.is_union:
+                self.group_of.setdefault(rec.id, rec.union_id)
+            found.append(rec)
+        return found
+
+    def load_groups(self, group_ids: Iterable[int]) -> None:
+        """Read the members and the union record identifier of groups not read yet."""
+        r = models.records
+        wanted = sorted(set(group_ids) - self.members.keys())
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for gid in chunk:
+                self.members[gid] = set()
+            for rec in self._read(select(*_COLUMNS).where(r.c.union_id.in_(chunk))):
+                if self.group_of.get(rec.id) == rec.union_id and rec.union_id is not None:
+                    self.members[rec.union_id].add(rec.id)
+            for row in self.connection.execute(
+                select(r.c.id, r.c.local_id).where(r.c.id.in_(chunk))
+            ):
+                self.union_local[row.id] = row.local_id
+        self.load_keys([m for gid in wanted for m in self.members[gid]])
+
+    def load_keys(self, ids: Iterable[int]) -> None:
+        mk = models.match_keys
+        wanted = sorted(set(ids) - self.keys.keys())
+        for rid in wanted:
+            self.keys[rid] = set()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for row in self.connection.execute(
+                select(mk.c.kind, mk.c.key, mk.c.record_id).where(mk.c.record_id.in_(chunk))
+            ):
+                self.keys[row.record_id].add((row.kind, row.key))
+
+    def load_pairs(self, ids: Iterable[int]) -> None:
+        p = models.dedup_pairs
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for row in self.connection.execute(
+                select(p.c.record_a, p.c.record_b, p.c.state).where(
+                    or_(p.c.record_a.in_(chunk), p.c.record_b.in_(chunk)))
+            ):
+                self.pairs[(row.record_a, row.record_b)] = row.state
+
+    def candidates(self, ids: Sequence[int]) -> dict[int, dict[int, set[str]]]:
+        """For each record of ``ids``: candidate id -> kinds of key they share."""
+        mk = models.match_keys
+        self.load_keys(ids)
+        wanted: dict[str, set[str]] = {}
+        for rid in ids:
+            for kind, key in self.keys[rid]:
+                if not (kind == "isbn" and key in self.blocked):
+                    wanted.setdefault(kind, set()).add(key)
+        postings: dict[tuple[str, str], list[int]] = {}
+        for kind, keys in wanted.items():
+            ordered = sorted(keys)
+            for start in range(0, len(ordered), _CHUNK):
+                query = select(mk.c.key, mk.c.record_id).where(
+                    mk.c.kind == kind, mk.c.key.in_(ordered[start : start + _CHUNK]))
+                for row in self.connection.execute(query):
+                    postings.setdefault((kind, row.key), []).append(row.record_id)
+        limit = self.settings.dedup.max_candidates
+        found: dict[int, dict[int, set[str]]] = {rid: {} for rid in ids}
+        for rid in ids:
+            for kind, key in self.keys[rid]:
+                posting = postings.get((kind, key), [])
+                if len(posting) > limit + 1:
+                    continue  # too common to tell records apart (a series title, "Poems")
+                for other in posting:
+                    if other != rid:
+                        found[rid].setdefault(other, set()).add(kind)
+        for (a, b), state in self.pairs.items():
+            if state == SAME:
+                for one, other in ((a, b), (b, a)):
+                    if one in found:
+                        found[one].setdefault(other, set()).add("operator")
+        return found
+
+    # -- deciding -----------------------------------------------------------------------
+
+    def process(self, ids: Sequence[int]) -> None:
+        self.load(ids)
+        self.load_pairs(ids)
+        live = [rid for rid in ids if rid in self.recs and not self.recs[rid].is_union]
+        found = self.candidates([rid for rid in live if not self.recs[rid].deleted])
+        self.load({c for cands in found.values() for c in cands})
+        self.load_pairs({c for cands in found.values() for c in cands})
+        for rid in live:
+            self.report.processed += 1
+            self.decide(self.recs[rid], found.get(rid, {}))
+
+    def decide(self, rec: _Rec, cands: dict[int, set[str]]) -> None:
+        gid = self.group_of.get(rec.id)
+        if rec.deleted:
+            if gid is not None:
+                self.leave(rec, "deleted")
+            return
+        if gid is not None:
+            others = [self.recs[m] for m in self.members[gid] if m != rec.id]
+            others = [m for m in others if not m.deleted]
+            if not others or self.stays(rec, others):
+                self.dirty.add(gid)
+                self.note(rec.id, None, "stays", 1.0, f"still fits {self.group_name(gid)}")
+                return
+            self.leave(rec, "no longer fits its group")
+        verdicts: list[tuple[_Rec, Verdict]] = []
+        for cid, kinds in sorted(cands.items()):
+            other = self.recs.get(cid)
+            if other is None or other.deleted or other.is_union:
+                continue
+            if other.source_key == rec.source_key:
+                continue
+            verdict = self.verdict(rec, other, frozenset(kinds))
+            verdicts.append((other, verdict))
+            self.note(rec.id, other.id, verdict.decision.value, verdict.score, verdict.reason)
+            if verdict.decision is Decision.REVIEW and pair(rec.id, other.id) not in self.pairs:
+                self.pairs[pair(rec.id, other.id)] = REVIEW
+                self.new_review(rec.id, other.id, verdict)
+        matches = sorted((v for v in verdicts if v[1].decision is Decision.MATCH),
+                         key=lambda v: (-v[1].score, v[0].id))
+        target: int | None = None
+        for other, _verdict in matches:
+            group = self.group_of.get(other.id)
+            members = [other] if group is None else [self.recs[m] for m in self.members[group]]
+            if self.fits(rec, members):
+                target = self.join(rec, other)
+                break
+        if target is None:
+            self.note(rec.id, None, "alone", 0.0, "no match that fits" if matches else "no match")
+            return
+        for other, _verdict in matches:
+            group = self.group_of.get(other.id)
+            if group is not None and group != target and self.fits_all(target, group):
+                target = self.merge(target, group)
+
+    def verdict(self, rec: _Rec, other: _Rec, kinds: frozenset[str]) -> Verdict:
+        state = self.pairs.get(pair(rec.id, other.id))
+        if state == SAME:
+            return Verdict(Decision.MATCH, 1.0, "an operator said these are the same")
+        if state == DIFFERENT:
+            return Verdict(Decision.DIFFERENT, 0.0, "an operator said these are different")
+        return compare(rec.profile, other.profile, kinds, self.settings.dedup)
+
+    def fits(self, rec: _Rec, members: Iterable[_Rec]) -> bool:
+        """Whether ``rec`` may join ``members``: none from its source, none that vetoes it."""
+        for member in members:
+            if member.deleted or member.id == rec.id:
+                continue
+            if member.source_key == rec.source_key:
+                return False
+            state = self.pairs.get(pair(rec.id, member.id))
+            if state == SAME:
+                continue
+            if state == DIFFERENT or veto(rec.profile, member.profile, self.settings.dedup):
+                return False
+        return True
+
+    def stays(self, rec: _Rec, others: list[_Rec]) -> bool:
+        if not self.fits(rec, others):
+            return False
+        self.load_keys([rec.id, *(m.id for m in others)])
+        for other in others:
+            kinds = frozenset(kind for kind, _ in self.keys[rec.id] & self.keys[other.id])
+            if self.verdict(rec, other, kinds).decision is Decision.MATCH:
+                return True
+        return False
+
+    def fits_all(self, target: int, group: int) -> bool:
+        members = [self.recs[m] for m in self.members[target]]
+        return all(self.fits(self.recs[m], members) for m in self.members[group])
+
+    # -- changing groups ----------------------------------------------------------------
+
+    def join(self, rec: _Rec, other: _Rec) -> int:
+        group = self.group_of.get(other.id)
+        if group is None:
+            group = self.next_new
+            self.next_new -= 1
+            self.members[group] = {other.id}
+            self.group_of[other.id] = group
+            self.report.joined += 1
+        self.members[group].add(rec.id)
+        self.group_of[rec.id] = group
+        self.dirty.add(group)
+        self.report.joined += 1
+        self.note(rec.id, other.id, "joined", 1.0, f"joined the group of {other.local_id}")
+        return group
+
+    def leave(self, rec: _Rec, why: str) -> None:
+        gid = self.group_of.get(rec.id)
+        if gid is None:
+            return
+        self.members[gid].discard(rec.id)
+        self.group_of[rec.id] = None
+        self.dirty.add(gid)
+        self.report.left += 1
+        self.note(rec.id, None, "left", 0.0, f"left {self.group_name(gid)}: {why}")
+
+    def merge(self, one: int, two: int) -> int:
+        """Merge groups ``one`` and ``two``; returns the survivor (the older union record)."""
+        real = sorted(g for g in (one, two) if g > 0)
+        survivor = real[0] if real else max(one, two)
+        loser = two if survivor == one else one
+        for member in self.members.pop(loser):
+            self.members[survivor].add(member)
+            self.group_of[member] = survivor
+        if loser > 0:
+            self.gone.add(loser)
+        self.dirty.discard(loser)
+        self.dirty.add(survivor)
+        self.report.merged += 1
+        return survivor
+
+    def group_name(self, gid: int) -> str:
+        return self.union_local.get(gid, "a new group")
+
+    def note(self, rid: int, other: int | None, decision: str, score: float, reason: str) -> None:
+        if rid not in self.decided:
+            self.decided.add(rid)
+            self.connection.execute(
+                delete(models.dedup_decisions).where(models.dedup_decisions.c.record_id == rid))
+        self.decisions.append({"record_id": rid, "other_id": other, "decision": decision,
+                               "score": score, "reason": reason[:2000],
+                               "decided_at": self.writer.now})
+
+    def new_review(self, a: int, b: int, verdict: Verdict) -> None:
+        first, second = pair(a, b)
+        self.connection.execute(insert(models.dedup_pairs).values(
+            record_a=first, record_b=second, state=REVIEW, score=verdict.score,
+            reason=verdict.reason[:2000], decided_at=self.writer.now))
+        self.report.reviews += 1
+
+    # -- writing ------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Write the union records of changed groups and the members' new places."""
+        if self.decisions:
+            self.connection.execute(insert(models.dedup_decisions), self.decisions)
+            self.decisions = []
+        for gid in sorted(self.dirty):
+            live = [m for m in self.members[gid] if not self.recs[m].deleted]
+            if not live:
+                for member in list(self.members[gid]):
+                    self.group_of[member] = None
+                self.members[gid] = set()
+                if gid > 0:
+                    self.gone.add(gid)
+        placed = self.write_unions(sorted(g for g in self.dirty if self.members.get(g)))
+        for gid in sorted(self.gone):
+            self.writer.delete(self.union_local[gid])
+            self.report.unions_deleted += 1
+        self.move_members(placed)
+
+    def write_unions(self, groups: list[int]) -> dict[int, int]:
+        """Build and store the union records of ``groups``; returns group key -> record id."""
+        if not groups:
+            return {}
+        r = models.records
+        ids = sorted({m for gid in groups for m in self.members[gid]})
+        marc: dict[int, bytes] = {}
+        for start in range(0, len(ids), _CHUNK):
+            for row in self.connection.execute(
+                select(r.c.id, r.c.marc).where(r.c.id.in_(ids[start : start + _CHUNK]))
+            ):
+                marc[row.id] = row.marc
+        own = self.settings.union.institution_code
+        items: list[Incoming] = []
+        for gid in groups:
+            if gid < 0:
+                number = self.connection.execute(
+                    insert(models.union_ids).returning(models.union_ids.c.id), [{}]
+                ).scalar_one()
+                self.union_local[gid] = f"union:{number}"
+            members = [
+                Member(Record(data=marc[m], force_utf8=True),
+                       institution_of(self.settings, self.recs[m].source)[0],
+                       self.recs[m].identifier)
+                for m in sorted(self.members[gid]) if m in marc and marc[m] is not None
+            ]
+            local_id = self.union_local[gid]
+            items.append(Incoming(union_record(local_id, own, members), local_id, union=True))
+        for item, result in zip(items, self.writer.put_many(items), strict=True):
+            if isinstance(result, RecordError):
+                raise RecordError(f"union record {item.local_id}: {result}")
+            self.report.unions_written += result.value != "unchanged"
+        by_local = {self.union_local[g]: g for g in groups}
+        placed: dict[int, int] = {}
+        names = sorted(by_local)
+        for start in range(0, len(names), _CHUNK):
+            for row in self.connection.execute(
+                select(r.c.id, r.c.local_id).where(r.c.local_id.in_(names[start : start + _CHUNK]))
+            ):
+                placed[by_local[row.local_id]] = row.id
+        return placed
+
+    def move_members(self, placed: dict[int, int]) -> None:
+        """Store each changed member's union record; hide joiners, serve leavers again."""
+        r = models.records
+        joined: list[int] = []
+        left: list[int] = []
+        for rid, group in sorted(self.group_of.items()):
+            rec = self.recs[rid]
+            now = placed.get(group, group) if group is not None else None
+            if now == rec.union_id:
+                continue
+            self.connection.execute(update(r).where(r.c.id == rid).values(union_id=now))
+            if rec.deleted:
+                pass
+            elif rec.union_id is None:
+                joined.append(rid)
+            elif now is None:
+                left.append(rid)
+            rec.union_id = now
+        for start in range(0, len(joined), _CHUNK):
+            self.connection.execute(
+                delete(terms).where(terms.c.record_id.in_(joined[start : start + _CHUNK])))
+        if left:
+            rows = self.connection.execute(
+                select(r.c.id, r.c.marc).where(r.c.id.in_(left))).all()
+            write_terms_many(self.connection,
+                             [(row.id, Record(data=row.marc, force_utf8=True)) for row in rows])
+        self.writer.restamp(joined + left)
+
+
+_COLUMNS = (models.records.c.id, models.records.c.local_id, models.records.c.source,
+            models.records.c.source_identifier, models.records.c.deleted,
+            models.records.c.is_union, models.records.c.union_id,
+            models.records.c.match_profile)
+
+
+# -- operators ------------------------------------------------------------------------------
+
+
+def _ids_of(connection: Connection, local_ids: Sequence[str]) -> list[int]:
+    r = models.records
+    found = dict(connection.execute(
+        select(r.c.local_id, r.c.id).where(r.c.local_id.in_(list(local_ids)))).all())
+    missing = [i for i in local_ids if i not in found]
+    if missing:
+        raise DedupError(f"no record {missing[0]!r}")
+    return [found[i] for i in local_ids]
+
+
+def _set_pair(connection: Connection, a: int, b: int, state: str, now: int, reason: str) -> None:
+    p = models.dedup_pairs
+    first, second = pair(a, b)
+    connection.execute(delete(p).where(p.c.record_a == first, p.c.record_b == second))
+    connection.execute(insert(p).values(record_a=first, record_b=second, state=state,
+                                        score=1.0, reason=reason, decided_at=now))
+
+
+def merge(catalog: Catalog, local_ids: Sequence[str]) -> str:
+    """Merge the groups of the records ``local_ids`` (members or union records) into one, as an
+    operator decided; later runs keep them together. Returns the union record's identifier."""
+    with catalog.writer() as writer:
+        work = _Batch(writer, catalog.settings)
+        groups: list[int] = []
+        for rid in _ids_of(writer.connection, local_ids):
+            work.load([rid])
+            rec = work.recs[rid]
+            if rec.deleted:
+                raise DedupError(f"{rec.local_id} is deleted")
+            if rec.is_union:
+                work.load_groups([rid])
+                groups.append(rid)
+            elif work.group_of.get(rid) is not None:
+                groups.append(work.group_of[rid])  # type: ignore[arg-type]
+            else:
+                group = work.next_new
+                work.next_new -= 1
+                work.members[group] = {rid}
+                work.group_of[rid] = group
+                groups.append(group)
+        groups = list(dict.fromkeys(groups))
+        if len(groups) < 2:
+            raise DedupError("these records are already in one group")
+        members = [work.recs[m] for g in groups for m in work.members[g]]
+        live = [m for m in members if not m.deleted]
+        sources = [m.source_key for m in live]
+        if len(set(sources)) < len(sources):
+            raise DedupError("a union record holds one record per source; these groups share one")
+        for i, one in enumerate(live):
+            for other in live[i + 1 :]:
+                if work.group_of[one.id] != work.group_of[other.id]:
+                    _set_pair(writer.connection, one.id, other.id, SAME, writer.now,
+                              "merged by an operator")
+        target = groups[0]
+        for group in groups[1:]:
+            target = work.merge(target, group)
+        for member in live:
+            work.note(member.id, None, "merged", 1.0, "merged by an operator")
+        work.finish()
+        return work.union_local[target]
+
+
+def split(catalog: Catalog, local_ids: Sequence[str]) -> str | None:
+    """Take the members ``local_ids`` out of their group, as an operator decided; later runs
+    keep them apart from the others. Several members split together form a new group (with a
+    new identifier, returned); a single one is served by itself again."""
+    with catalog.writer() as writer:
+        work = _Batch(writer, catalog.settings)
+        ids = _ids_of(writer.connection, local_ids)
+        work.load(ids)
+        groups = {work.group_of.get(rid) for rid in ids}
+        if None in groups or len(groups) != 1:
+            raise DedupError("name members of one union record")
+        (gid,) = groups
+        assert gid is not None
+        rest = [m for m in work.members[gid] if m not in ids]
+        for rid in ids:
+            for other in rest:
+                _set_pair(writer.connection, rid, other, DIFFERENT, writer.now,
+                          "split by an operator")
+            work.leave(work.recs[rid], "split by an operator")
+        new_group: int | None = None
+        if len(ids) > 1:
+            new_group = work.next_new
+            work.next_new -= 1
+            work.members[new_group] = set(ids)
+            for rid in ids:
+                work.group_of[rid] = new_group
+            work.dirty.add(new_group)
+        work.finish()
+        return work.union_local[new_group] if new_group is not None else None
+
+
+def review_list(catalog: Catalog, limit: int = 100) -> list[tuple[str, str, float, str]]:
+    """Pairs awaiting review: ``(local id, local id, confidence, reason)``, most likely first."""
+    p, r = models.dedup_pairs, models.records
+    ra, rb = r.alias("ra"), r.alias("rb")
+    query = (select(ra.c.local_id, rb.c.local_id.label("other"), p.c.score, p.c.reason)
+             .select_from(p.join(ra, ra.c.id == p.c.record_a).join(rb, rb.c.id == p.c.record_b))
+             .where(p.c.state == REVIEW, ~ra.c.deleted, ~rb.c.deleted)
+             .order_by(p.c.score.desc(), p.c.record_a, p.c.record_b).limit(limit))
+    with catalog.engine.connect() as connection:
+        return [(row[0], row[1], float(row[2]), row[3]) for row in connection.execute(query)]
+
+
+def review_decide(catalog: Catalog, a: str, b: str, same: bool) -> None:
+    """An operator's answer on a pair: the same book or not. Both are queued again (run
+    :func:`run_dedup` to apply it)."""
+    with catalog.writer() as writer:
+        one, two = _ids_of(writer.connection, [a, b])
+        state = SAME if same else DIFFERENT
+        _set_pair(writer.connection, one, two, state, writer.now, f"reviewed: {state}")
+        writer.queue_dedup([one, two])
+
+
+@dataclass
+class Explanation:
+    local_id: str
+    source: str
+    union: str | None
+    members: list[str] = field(default_factory=list)
+    keys: list[tuple[str, str]] = field(default_factory=list)
+    profile: Profile = field(default_factory=Profile)
+    decisions: list[tuple[str | None, str, float, str]] = field(default_factory=list)
+    pairs: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def explain(catalog: Catalog, local_id: str) -> Explanation:
+    """Why record ``local_id`` is where it is (or, for a union record, what it holds)."""
+    r, d, p, mk = models.records, models.dedup_decisions, models.dedup_pairs, models.match_keys
+    with catalog.engine.connect() as connection:
+        row = connection.execute(select(*_COLUMNS).where(r.c.local_id == local_id)).first()
+        if row is None:
+            raise DedupError(f"no record {local_id!r}")
+        result = Explanation(local_id, row.source or "(our own)", None,
+                             profile=Profile.from_json(row.match_profile))
+        if row.is_union:
+            result.members = list(connection.execute(
+                select(r.c.local_id).where(r.c.union_id == row.id).order_by(r.c.id)).scalars())
+            return result
+        if row.union_id is not None:
+            result.union = connection.execute(
+                select(r.c.local_id).where(r.c.id == row.union_id)).scalar()
+        result.keys = [(k.kind, k.key) for k in connection.execute(
+            select(mk.c.kind, mk.c.key).where(mk.c.record_id == row.id).order_by(mk.c.kind))]
+        other = r.alias("other")
+        query = (select(other.c.local_id, d.c.decision, d.c.score, d.c.reason)
+                 .select_from(d.outerjoin(other, other.c.id == d.c.other_id))
+                 .where(d.c.record_id == row.id).order_by(d.c.id))
+        result.decisions = [(x[0], x[1], float(x[2]), x[3]) for x in connection.execute(query)]
+        ra, rb = r.alias("ra"), r.alias("rb")
+        query = (select(ra.c.local_id, rb.c.local_id, p.c.state)
+                 .select_from(p.join(ra, ra.c.id == p.c.record_a)
+                              .join(rb, rb.c.id == p.c.record_b))
+                 .where(or_(p.c.record_a == row.id, p.c.record_b == row.id)))
+        result.pairs = [(x[0], x[1], x[2]) for x in connection.execute(query)]
+        return result
+

@@ -404,7 +404,7 @@ class _Batch:
         if self.decisions:
             self.connection.execute(insert(models.dedup_decisions), self.decisions)
             self.decisions = []
-        for gid in sorted(self.dirty):
+        for gid in self.dirty:
             live = [m for m in self.members[gid] if not self.recs[m].deleted]
             if not live:
                 for member in list(self.members[gid]):
@@ -412,7 +412,10 @@ class _Batch:
                 self.members[gid] = set()
                 if gid > 0:
                     self.gone.add(gid)
-        placed = self.write_unions(sorted(g for g in self.dirty if self.members.get(g)))
+        # union records in order: existing ones, then new groups in the order they formed
+        groups = sorted((g for g in self.dirty if self.members.get(g)),
+                        key=lambda g: (g < 0, abs(g)))
+        placed = self.write_unions(groups)
         for gid in sorted(self.gone):
             self.writer.delete(self.union_local[gid])
             self.report.unions_deleted += 1
@@ -648,6 +651,12 @@ def explain(catalog: Catalog, local_id: str) -> Explanation:
                  .select_from(d.outerjoin(other, other.c.id == d.c.other_id))
                  .where(d.c.record_id == row.id).order_by(d.c.id))
         result.decisions = [(x[0], x[1], float(x[2]), x[3]) for x in connection.execute(query)]
+        me = r.alias("me")
+        joiners = (select(me.c.local_id, d.c.decision, d.c.score, d.c.reason)
+                   .select_from(d.join(me, me.c.id == d.c.record_id))
+                   .where(d.c.other_id == row.id, d.c.decision == "joined").order_by(d.c.id))
+        result.decisions += [(x[0], "joined by", float(x[2]), x[3])
+                             for x in connection.execute(joiners)]
         ra, rb = r.alias("ra"), r.alias("rb")
         query = (select(ra.c.local_id, rb.c.local_id, p.c.state)
                  .select_from(p.join(ra, ra.c.id == p.c.record_a)

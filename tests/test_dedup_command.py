@@ -1,0 +1,47 @@
+"""``koprik dedup`` as an operator runs it (a subprocess, one line on error)."""
+
+from tests.books import book
+from tests.test_import_command import _write_marc, koprik
+
+CONFIG = """[database]
+url = "sqlite:///{db}"
+[[file_sources]]
+name = "sam"
+institution_code = "UzSaRL"
+[[file_sources]]
+name = "bux"
+institution_code = "UzBuRL"
+"""
+
+
+def test_import_groups_then_explain_review_merge_and_split(tmp_path):
+    (tmp_path / "koprik.toml").write_text(CONFIG.format(db=tmp_path / "c.sqlite3"))
+    _write_marc(tmp_path / "sam.mrc", [
+        book("1", "O‘zbekiston tarixi", author="Karimov, Alisher", isbn="978-9943-01-234-5"),
+        book("2", "Xalq dostonlari"), book("3", "Kimyo", author="Rahimov, Botir")])
+    _write_marc(tmp_path / "bux.mrc", [
+        book("1", "Ўзбекистон тарихи", author="Каримов, Алишер"),
+        book("2", "Xalq dostonlari"), book("3", "Kimyo asoslari", author="Rahimov, Botir")])
+    assert koprik(tmp_path, "import", "--source", "sam", "sam.mrc").returncode == 0
+    imported = koprik(tmp_path, "import", "--source", "bux", "bux.mrc")
+    assert "dedup: 3 records looked at, 2 joined a group" in imported.stdout, imported.stdout
+
+    why = koprik(tmp_path, "dedup", "explain", "bux:1").stdout
+    assert "union record: union:1" in why and "joined" in why and "sam:1" in why
+    sam = koprik(tmp_path, "dedup", "explain", "sam:1").stdout
+    assert "kept aside (invalid): 978-9943-01-234-5" in sam and "joined by" in sam
+    assert "union record of sam:1, bux:1" in koprik(tmp_path, "dedup", "explain", "union:1").stdout
+
+    listed = koprik(tmp_path, "dedup", "review").stdout
+    assert "sam:2\tbux:2" in listed and "1 pairs waiting" in listed
+    accepted = koprik(tmp_path, "dedup", "review", "accept", "sam:2", "bux:2")
+    assert "1 union records written" in accepted.stdout, accepted.stdout
+
+    merged = koprik(tmp_path, "dedup", "merge", "sam:3", "bux:3")
+    assert merged.stdout.startswith("dedup: merged into union:3"), merged.stdout
+    assert "split off" in koprik(tmp_path, "dedup", "split", "bux:3").stdout
+    refused = koprik(tmp_path, "dedup", "merge", "sam:1", "sam:2")
+    assert refused.returncode == 2 and "one record per source" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "0 records looked at" in koprik(tmp_path, "dedup").stdout
+    assert "records looked at" in koprik(tmp_path, "dedup", "--all").stdout

@@ -130,6 +130,8 @@ def match_data(
         keys.append(("title", title_key(profile.title_proper, title_chars)))
     profile.author = _surname(record)
     profile.year = _year(record)
+    if profile.author and profile.year is not None:
+        keys.append(("ay", f"{profile.author.replace(' ', '')}:{profile.year}"))
     profile.pages = _pages(record)
     profile.edition = _edition(" ".join(_subfields(record, "250", "a")))
     profile.series_number = _numbering(" ".join(_subfields(record, "490", "v")

@@ -15,8 +15,8 @@ translation), language. Then:
   0.9 + 0.1 x title similarity;
 - otherwise (same title key) the titles must be ``title_min`` alike and the main authors'
   surnames ``author_min`` alike, and both years known; confidence is the mean of the title and
-  author similarities. Without an author on either side the title alone gives at most
-  ``review``.
+  author similarities. Without an author on either side, the title similarity times
+  ``anonymous_weight`` when both extents are known (and agree), else at most ``review``.
 
 Confidence from ``accept`` up is a match; from ``review`` up, a pair for review.
 """
@@ -107,6 +107,9 @@ def compare(a: Profile, b: Profile, shared: frozenset[str], s: DedupSettings) ->
         return _verdict((title + author) / 2, s, f"title {title:.2f}, author {author:.2f}")
     if a.author or b.author:
         return _different(f"author: {a.author or 'none'} / {b.author or 'none'}")
+    if a.pages is not None and b.pages is not None:
+        return _verdict(title * s.anonymous_weight, s,
+                        f"title {title:.2f}, extent agrees, no author on either")
     return _verdict(min(title, s.accept) - 0.01, s, f"title {title:.2f}, no author on either")
 
 

@@ -166,6 +166,8 @@ class DedupSettings:
     year_tolerance: int = 0
     extent_tolerance_pages: int = 10
     extent_tolerance_ratio: float = 0.1
+    anonymous_weight: float = 0.97
+    """Confidence per title similarity of two records without authors whose extents agree."""
     accept: float = 0.9
     """Least confidence for grouping; pairs between ``review`` and this go to review."""
     review: float = 0.8
@@ -223,7 +225,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
 
 
 def _check_dedup(dedup: DedupSettings, origin: str) -> None:
-    for name in ("title_min", "id_title_min", "author_min", "accept", "review",
+    for name in ("title_min", "id_title_min", "author_min", "accept", "review", "anonymous_weight",
                  "extent_tolerance_ratio"):
         value = getattr(dedup, name)
         if not 0.0 <= value <= 1.0:

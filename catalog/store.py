@@ -280,7 +280,9 @@ class Catalog:
     def get_entry(self, local_id: str, prefix: str | None = None) -> Entry | None:
         """The record ``local_id`` with its ``prefix`` rendition (None when it has none)."""
         r = models.records
-        query = self._entry_select(prefix, with_data=True).where(r.c.local_id == local_id)
+        members = self.settings.union.serve_members
+        query = self._entry_select(prefix, with_data=True, members=members).where(
+            r.c.local_id == local_id)
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
         return None if row is None else _entry(row, prefix is not None)
@@ -323,9 +325,12 @@ class Catalog:
         ``from_`` and ``until`` are inclusive bounds in epoch seconds.
         """
         r = models.records
-        query = self._entry_select(prefix, with_data)
+        members = self._is_members_set(set_spec)
+        query = self._entry_select(prefix, with_data, members=members)
         key_datestamp, key_id = r.c.datestamp, r.c.id
-        if set_spec is not None:
+        if members:
+            query = query.where(r.c.union_id.is_not(None))
+        elif set_spec is not None:
             rs = models.record_sets
             query = query.join(rs, rs.c.record_id == r.c.id).where(rs.c.set_spec == set_spec)
             key_datestamp, key_id = rs.c.datestamp, rs.c.record_id
@@ -340,10 +345,18 @@ class Catalog:
             rows = connection.execute(query).all()
         return [_entry(row, with_data and prefix is not None) for row in rows]
 
-    def _entry_select(self, prefix: str | None, with_data: bool):  # type: ignore[no-untyped-def]
+    def _is_members_set(self, set_spec: str | None) -> bool:
+        union = self.settings.union
+        return union.serve_members and set_spec == union.members_set
+
+    def _entry_select(  # type: ignore[no-untyped-def]
+        self, prefix: str | None, with_data: bool, *, members: bool = False
+    ):
+        """Entries as served: a member of a union record is a deletion, except in the members
+        set (when members are served, ``union.serve_members``)."""
         r, p, rend = models.records, models.provenance, models.renditions
-        columns = [r.c.id, r.c.local_id, r.c.datestamp, models.hidden().label("deleted"),
-                   r.c.set_specs]
+        deleted = r.c.deleted if members else models.hidden()
+        columns = [r.c.id, r.c.local_id, r.c.datestamp, deleted.label("deleted"), r.c.set_specs]
         columns += [p.c.source, p.c.base_url, p.c.identifier, p.c.datestamp.label("pds")]
         columns += [p.c.metadata_namespace]
         joined = r.outerjoin(p, p.c.record_id == r.c.id)
@@ -352,7 +365,7 @@ class Catalog:
         joined = joined.outerjoin(rend, and_(rend.c.record_id == r.c.id, rend.c.format == prefix))
         columns.append(rend.c.data if with_data else rend.c.format)
         return select(*columns).select_from(joined).where(
-            or_(models.hidden(), rend.c.record_id.is_not(None))
+            or_(deleted, rend.c.record_id.is_not(None))
         )
 
     def count(
@@ -367,7 +380,10 @@ class Catalog:
         r, rend = models.records, models.renditions
         query = select(func.count()).select_from(r)
         key_datestamp = r.c.datestamp
-        if set_spec is not None:
+        members = self._is_members_set(set_spec)
+        if members:
+            query = query.where(r.c.union_id.is_not(None))
+        elif set_spec is not None:
             rs = models.record_sets
             query = query.join(rs, rs.c.record_id == r.c.id).where(rs.c.set_spec == set_spec)
             key_datestamp = rs.c.datestamp
@@ -377,7 +393,7 @@ class Catalog:
                 .where(rend.c.record_id == r.c.id, rend.c.format == prefix)
                 .exists()
             )
-            query = query.where(or_(models.hidden(), has_rendition))
+            query = query.where(or_(r.c.deleted if members else models.hidden(), has_rendition))
         if from_ is not None:
             query = query.where(key_datestamp >= from_)
         if until is not None:
@@ -394,7 +410,11 @@ class Catalog:
         s = models.sets
         with self.engine.connect() as connection:
             rows = connection.execute(select(s.c.spec, s.c.name).order_by(s.c.spec)).all()
-        return [(row.spec, row.name) for row in rows]
+        found = [(row.spec, row.name) for row in rows]
+        if self.settings.union.serve_members:
+            found.append((self.settings.union.members_set, "Members of union records"))
+            found.sort()
+        return found
 
     def marc_of(self, local_id: str) -> bytes | None:
         """The canonical ISO 2709 bytes of a live record."""

@@ -163,7 +163,8 @@ def test_a_record_that_changes_leaves_its_group_and_is_served_again(union_catalo
 
 def test_uncertain_pairs_wait_for_review_and_an_operator_decides(union_catalog):
     c = union_catalog
-    put(c, ("sam", book("1", "Xalq dostonlari")), ("bux", book("1", "Xalq dostonlari")))
+    put(c, ("sam", book("1", "Xalq dostonlari", pages=None)),
+        ("bux", book("1", "Xalq dostonlari", pages=None)))
     run_dedup(c)
     assert c.marc_of("union:1") is None
     ((a, b, score, reason),) = review_list(c)
@@ -179,8 +180,8 @@ def test_uncertain_pairs_wait_for_review_and_an_operator_decides(union_catalog):
 
 def test_a_blocked_isbn_matches_nothing(union_catalog, settings):
     shared = "978-9943-01-234-9"
-    put(union_catalog, ("sam", book("1", "Xalq dostonlari", isbn=shared)),
-        ("bux", book("1", "Xalq dostonlari", isbn=shared)))
+    put(union_catalog, ("sam", book("1", "Xalq dostonlari", isbn=shared, pages=None)),
+        ("bux", book("1", "Xalq dostonlari", isbn=shared, pages=None)))
     blocked = dataclasses.replace(settings, file_sources=SOURCES,
                                   dedup=DedupSettings(blocked_isbns=["994301234X"]))
     catalog = Catalog.open(blocked)
@@ -191,3 +192,26 @@ def test_a_blocked_isbn_matches_nothing(union_catalog, settings):
         assert [d[1] for d in why.decisions if d[0] == "sam:1"] == ["review"]
     finally:
         catalog.close()
+
+
+def test_members_are_served_as_a_set_of_their_own_when_asked(settings):
+    from config.settings import UnionSettings
+
+    asked = dataclasses.replace(settings, file_sources=SOURCES,
+                                union=UnionSettings(serve_members=True))
+    c = Catalog.open(asked)
+    try:
+        put(c, ("sam", history("1")), ("bux", history("2")), ("xor", book("3", "Kimyo")))
+        run_dedup(c)
+        whole = {e.local_id: e.deleted for e in c.list_entries("marc21", limit=100)}
+        assert whole == {"sam:1": True, "bux:2": True, "xor:3": False, "union:1": False}
+        members = c.list_entries("marc21", set_spec="members", limit=100)
+        assert {e.local_id: e.deleted for e in members} == {"sam:1": False, "bux:2": False}
+        assert b"tarixi" in members[0].data
+        assert c.count("marc21", set_spec="members") == 2
+        assert ("members", "Members of union records") in c.list_sets()
+        assert not c.get_entry("sam:1", "marc21").deleted
+    finally:
+        c.close()
+    assert not [s for s, _ in Catalog.open(dataclasses.replace(settings)).list_sets()
+                if s == "members"]

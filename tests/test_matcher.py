@@ -87,10 +87,18 @@ def test_different_titles_and_different_authors_are_different():
 
 
 def test_title_alone_or_an_unknown_year_goes_to_review():
-    anonymous = verdict({"author": None}, {"author": None})
+    anonymous = verdict({"author": None, "pages": None}, {"author": None})
     assert anonymous.decision is Decision.REVIEW and "no author" in anonymous.reason
     undated = verdict({"year": None}, {})
     assert undated.decision is Decision.REVIEW and "year unknown" in undated.reason
+
+
+def test_anonymous_copies_whose_extents_agree_match():
+    result = verdict({"author": None, "pages": 120}, {"author": None, "pages": 121})
+    assert result.decision is Decision.MATCH and "extent agrees" in result.reason
+    weak = DedupSettings(anonymous_weight=0.85)
+    a, b = profile(author=None), profile(author=None)
+    assert compare(a, b, frozenset({"title"}), weak).decision is Decision.REVIEW
 
 
 def test_confidence_below_review_is_different_and_accept_is_a_setting():

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pymarc import Record
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
@@ -382,10 +382,8 @@ class _Batch:
         return self.union_local.get(gid, "a new group")
 
     def note(self, rid: int, other: int | None, decision: str, score: float, reason: str) -> None:
-        if rid not in self.decided:
-            self.decided.add(rid)
-            self.connection.execute(
-                delete(models.dedup_decisions).where(models.dedup_decisions.c.record_id == rid))
+        """Keep a decision about ``rid`` (its earlier ones are replaced when the batch ends)."""
+        self.decided.add(rid)
         self.decisions.append({"record_id": rid, "other_id": other, "decision": decision,
                                "score": score, "reason": reason[:2000],
                                "decided_at": self.writer.now})
@@ -401,9 +399,14 @@ class _Batch:
 
     def finish(self) -> None:
         """Write the union records of changed groups and the members' new places."""
+        d = models.dedup_decisions
+        decided = sorted(self.decided)
+        for start in range(0, len(decided), _CHUNK):
+            self.connection.execute(
+                delete(d).where(d.c.record_id.in_(decided[start : start + _CHUNK])))
         if self.decisions:
-            self.connection.execute(insert(models.dedup_decisions), self.decisions)
-            self.decisions = []
+            self.connection.execute(insert(d), self.decisions)
+        self.decisions, self.decided = [], set()
         for gid in self.dirty:
             live = [m for m in self.members[gid] if not self.recs[m].deleted]
             if not live:
@@ -442,10 +445,9 @@ class _Batch:
                 ).scalar_one()
                 self.union_local[gid] = f"union:{number}"
             members = [
-                Member(Record(data=marc[m], force_utf8=True),
-                       institution_of(self.settings, self.recs[m].source)[0],
+                Member(marc[m], institution_of(self.settings, self.recs[m].source)[0],
                        self.recs[m].identifier)
-                for m in sorted(self.members[gid]) if m in marc and marc[m] is not None
+                for m in sorted(self.members[gid]) if marc.get(m) is not None
             ]
             local_id = self.union_local[gid]
             items.append(Incoming(union_record(local_id, own, members), local_id, union=True))
@@ -468,12 +470,13 @@ class _Batch:
         r = models.records
         joined: list[int] = []
         left: list[int] = []
+        moves: list[dict[str, int | None]] = []
         for rid, group in sorted(self.group_of.items()):
             rec = self.recs[rid]
             now = placed.get(group, group) if group is not None else None
             if now == rec.union_id:
                 continue
-            self.connection.execute(update(r).where(r.c.id == rid).values(union_id=now))
+            moves.append({"rid": rid, "union": now})
             if rec.deleted:
                 pass
             elif rec.union_id is None:
@@ -481,6 +484,10 @@ class _Batch:
             elif now is None:
                 left.append(rid)
             rec.union_id = now
+        if moves:
+            self.connection.execute(
+                update(r).where(r.c.id == bindparam("rid")).values(union_id=bindparam("union")),
+                moves)
         for start in range(0, len(joined), _CHUNK):
             self.connection.execute(
                 delete(terms).where(terms.c.record_id.in_(joined[start : start + _CHUNK])))

@@ -8,7 +8,7 @@ there, and one ``852`` per holding institution (``$a`` code, ``$b`` sublocation 
 call number where the member has them, from its 852, else 090/099 for the call number). The
 members themselves are never changed.
 
->>> record = union_record("union:7", "UzNL", [Member(record, "UzSaRL", "b123"), ...])
+>>> record = union_record("union:7", "UzNL", [Member(marc, "UzSaRL", "b123"), ...])
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import copy
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from pymarc import Field, Record, Subfield
 from stdnum import isbn as stdnum_isbn
@@ -30,11 +31,16 @@ _KEY_TAGS = ("020", "100", "245", "250", "260", "264", "300", "490", "504", "520
 
 @dataclass(frozen=True)
 class Member:
-    """A member record with the holding institution's code and its identifier at the source."""
+    """A member (its canonical ISO 2709 bytes), its holding institution's code and its
+    identifier at the source."""
 
-    record: Record
+    marc: bytes
     institution: str
     identifier: str
+
+    @cached_property
+    def record(self) -> Record:
+        return Record(data=self.marc, force_utf8=True)
 
 
 def completeness(record: Record) -> int:
@@ -51,7 +57,7 @@ def completeness(record: Record) -> int:
 def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Record:
     """The union record ``local_id`` of ``members`` (at least one, oldest first)."""
     best = max(range(len(members)), key=lambda i: (completeness(members[i].record), -i))
-    record = copy.deepcopy(members[best].record)
+    record = Record(data=members[best].marc, force_utf8=True)  # a copy to build on
     for field in record.get_fields("001", "003", "005", "035", "852"):
         record.remove_field(field)
     record.add_ordered_field(Field(tag="001", data=local_id))

@@ -688,6 +688,29 @@ class CatalogWriter:
         insert_rows(self.connection, mk, ("kind", "key", "record_id"), rows)
         self.queue_dedup(ids)
 
+    def rekey(self, record_ids: Sequence[int]) -> int:
+        """Recompute the match keys and profiles of the live records ``record_ids`` and queue
+        them (after the ``[dedup]`` key settings changed, or for records written before match
+        keys existed); union records are skipped. Returns how many were rekeyed."""
+        r = models.records
+        dedup = self.catalog.settings.dedup
+        rows = self.connection.execute(
+            select(r.c.id, r.c.marc).where(r.c.id.in_(list(record_ids)), ~r.c.deleted,
+                                           ~r.c.is_union)).all()
+        keyed: list[tuple[int, list[MatchKey]]] = []
+        profiles: list[dict[str, object]] = []
+        for row in rows:
+            keys, profile = match_data(Record(data=row.marc, force_utf8=True),
+                                       dedup.control_prefixes, dedup.title_key_chars)
+            keyed.append((row.id, keys))
+            profiles.append({"record_id": row.id, "profile": profile.to_json()})
+        if profiles:
+            self.connection.execute(
+                update(r).where(r.c.id == bindparam("record_id"))
+                .values(match_profile=bindparam("profile")), profiles)
+        self._write_match_keys(keyed, fresh=frozenset())
+        return len(rows)
+
     def queue_dedup(self, record_ids: Sequence[int]) -> None:
         """Queue records for the next deduplication (:mod:`catalog.dedup`)."""
         q = models.dedup_queue

@@ -215,3 +215,22 @@ def test_members_are_served_as_a_set_of_their_own_when_asked(settings):
         c.close()
     assert not [s for s, _ in Catalog.open(dataclasses.replace(settings)).list_sets()
                 if s == "members"]
+
+
+def test_rekey_gives_records_written_before_match_keys_their_keys(union_catalog):
+    from sqlalchemy import delete as sql_delete
+    from sqlalchemy import update as sql_update
+
+    from catalog import models
+
+    c = union_catalog
+    put(c, ("sam", history("1")), ("bux", history("2")))
+    with c.writer() as writer:  # as a catalogue written before match keys existed
+        writer.connection.execute(sql_delete(models.match_keys))
+        writer.connection.execute(sql_delete(models.dedup_queue))
+        writer.connection.execute(sql_update(models.records).values(match_profile=None))
+    assert run_dedup(c).processed == 0 and c.marc_of("union:1") is None
+    with c.writer() as writer:
+        assert writer.rekey([1, 2, 3]) == 2
+    assert run_dedup(c).unions_written == 1
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]

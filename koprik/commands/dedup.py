@@ -1,7 +1,9 @@
 """``koprik dedup``: group the same book from different sources into union records.
 
 ``koprik dedup`` works through the queue of records written since the last run (``koprik
-import`` and every harvest run it themselves); ``--all`` queues every record first.
+import`` and every harvest run it themselves); ``--all`` recomputes every record's match keys
+(after the ``[dedup]`` key settings changed, or for a catalogue older than match keys) and
+queues them all first.
 ``explain ID`` says why a record is where it is; ``review`` lists the pairs waiting for an
 operator, ``review accept|reject A B`` answers one; ``merge ID ID...`` and ``split ID...``
 regroup by hand, and later runs respect it.
@@ -29,7 +31,8 @@ from koprik.errors import UserError
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("dedup", help="group duplicates into union records")
-    parser.add_argument("--all", action="store_true", help="look at every record again")
+    parser.add_argument("--all", action="store_true",
+                        help="recompute every record's match keys and look at it again")
     parser.set_defaults(handler=run, action="run")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     why = actions.add_parser("explain", help="why a record is where it is")
@@ -66,9 +69,12 @@ def _act(catalog: Catalog, args: argparse.Namespace) -> int:
         print(f"dedup: split off{' as ' + made if made else ''}")
     elif args.all:
         r = models.records
-        with catalog.writer() as writer:
-            ids = writer.connection.execute(select(r.c.id).where(~r.c.is_union)).scalars()
-            writer.queue_dedup(list(ids))
+        with catalog.engine.connect() as connection:
+            ids = list(connection.execute(select(r.c.id).where(~r.c.is_union)).scalars())
+        for start in range(0, len(ids), 1000):
+            with catalog.writer() as writer:
+                writer.rekey(ids[start : start + 1000])
+                writer.queue_dedup(ids[start : start + 1000])
     print(f"dedup: {run_dedup(catalog).summary()}")
     return 0
 

@@ -73,6 +73,7 @@ BLOCK = 64 * 1024
 _RESYNC_ROOT = "koprik-resync"
 _POSITION = re.compile(r",? line \d+, column \d+$")
 _ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
+_DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>", re.S)
 
 
 def iter_payloads(
@@ -113,6 +114,8 @@ class _RecordReader:
         self.last_start = -1
         self.eof = False
         self.encoding = b"UTF-8"
+        self.doctype = b""  # declared again when parsing restarts, so entities stay declared
+        self.unclosed = False
         self.namespaces: dict[str | None, str] = {}
         self.pending = b""
         self.passed = self.inside = self.began = 0
@@ -143,7 +146,7 @@ class _RecordReader:
                 for prefix, uri in self.namespaces.items()
             )
             parser.feed(
-                b'<?xml version="1.0" encoding="' + self.encoding + b'"?>'
+                b'<?xml version="1.0" encoding="' + self.encoding + b'"?>' + self.doctype
                 + f"<{_RESYNC_ROOT}{declarations}>".encode("ascii", "xmlcharrefreplace")
             )
             offset = self.starts[segment - self.starts_base]
@@ -154,7 +157,7 @@ class _RecordReader:
         self, parser: etree.XMLPullParser, segment: int | None
     ) -> Generator[XmlItem, None, _Stop | None]:
         self.passed = self.inside = 0
-        self.refused = False
+        self.refused = self.unclosed = False
         while True:
             data = self.pending or self._read()
             self.pending = b""
@@ -165,8 +168,13 @@ class _RecordReader:
                     parser.close()
             except etree.XMLSyntaxError as error:
                 yield from self._events(parser, segment)
-                return self.passed, self.inside > 0, _POSITION.sub("", error.msg or str(error))
-            yield from self._events(parser, segment)
+                if not self.unclosed:
+                    message = _POSITION.sub("", error.msg or str(error))
+                    return self.passed, self.inside > 0, message
+            else:
+                yield from self._events(parser, segment)
+            if self.unclosed:
+                return self.passed - 1, True, "record not closed before the next record began"
             if not data:
                 return None
             if self.inside and self.fed - self.began > self.max_bytes + 2 * BLOCK:
@@ -179,6 +187,9 @@ class _RecordReader:
                 if tag.rpartition("}")[2] == self.local:
                     self.passed += 1
                 if tag == self.tag:
+                    if self.inside:  # no record format nests records: this one was left open
+                        self.unclosed = True
+                        return
                     self.inside += 1
                     if self.inside == 1:
                         self.began, self.refused = self.fed - BLOCK, False
@@ -224,6 +235,9 @@ class _RecordReader:
             declared = _ENCODING.match(block)
             if declared:
                 self.encoding = declared.group(1)
+            doctype = _DOCTYPE.search(block)
+            if doctype:
+                self.doctype = doctype.group()
         overlap = self.window[-64:]
         for match in self.start_tag.finditer(overlap + block):
             offset = self.fed - len(overlap) + match.start()

@@ -17,7 +17,7 @@ import copy
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from pymarc import Field, Record, Subfield
 from stdnum import isbn as stdnum_isbn
@@ -122,11 +122,18 @@ def _add_missing(record: Record, sources: Sequence[Record], tags: Sequence[str],
 def _identifier_key(field: Field) -> str:
     value = field.get("a") or ""
     if field.tag == "020":
-        try:
-            return "020" + stdnum_isbn.to_isbn13(stdnum_isbn.validate(value.split()[0]))
-        except (ValidationError, IndexError):
-            pass
+        isbn = _isbn13(value)
+        if isbn:
+            return "020" + isbn
     return field.tag + re.sub(r"[^0-9a-z()]", "", value.lower())
+
+
+@lru_cache(maxsize=4096)
+def _isbn13(value: str) -> str | None:
+    try:
+        return stdnum_isbn.to_isbn13(stdnum_isbn.validate(value.split()[0]))
+    except (ValidationError, IndexError):
+        return None
 
 
 def _heading_key(field: Field) -> str:

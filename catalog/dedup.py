@@ -103,9 +103,11 @@ def run_dedup(catalog: Catalog, *, batch: int = BATCH) -> DedupReport:
             work = _Batch(writer, catalog.settings)
             work.process([row.record_id for row in rows])
             work.finish()
-            for row in rows:
-                writer.connection.execute(delete(q).where(
-                    q.c.record_id == row.record_id, q.c.queued_at == row.queued_at))
+            # a record queued again meanwhile (a later queued_at) stays queued
+            writer.connection.execute(
+                delete(q).where(q.c.record_id == bindparam("rid"),
+                                q.c.queued_at == bindparam("at")),
+                [{"rid": row.record_id, "at": row.queued_at} for row in rows])
         report.add(work.report)
     report.seconds = time.monotonic() - started
     return report
@@ -607,7 +609,10 @@ def review_list(catalog: Catalog, limit: int = 100) -> list[tuple[str, str, floa
     ra, rb = r.alias("ra"), r.alias("rb")
     query = (select(ra.c.local_id, rb.c.local_id.label("other"), p.c.score, p.c.reason)
              .select_from(p.join(ra, ra.c.id == p.c.record_a).join(rb, rb.c.id == p.c.record_b))
-             .where(p.c.state == REVIEW, ~ra.c.deleted, ~rb.c.deleted)
+             .where(p.c.state == REVIEW, ~ra.c.deleted, ~rb.c.deleted,
+                    # a pair grouped since (through other evidence) needs no review
+                    or_(ra.c.union_id.is_(None), rb.c.union_id.is_(None),
+                        ra.c.union_id != rb.c.union_id))
              .order_by(p.c.score.desc(), p.c.record_a, p.c.record_b).limit(limit))
     with catalog.engine.connect() as connection:
         return [(row[0], row[1], float(row[2]), row[3]) for row in connection.execute(query)]

@@ -24,6 +24,7 @@ members that left are served again.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from catalog.search_index import terms, write_terms_many
 from catalog.store import Catalog, CatalogWriter, Incoming, RecordError
 from catalog.union import Member, union_record
 from config.settings import Settings, institution_of
+
+log = logging.getLogger(__name__)
 
 BATCH = 500
 _CHUNK = 500
@@ -400,15 +403,7 @@ class _Batch:
     # -- writing ------------------------------------------------------------------------
 
     def finish(self) -> None:
-        """Write the union records of changed groups and the members' new places."""
-        d = models.dedup_decisions
-        decided = sorted(self.decided)
-        for start in range(0, len(decided), _CHUNK):
-            self.connection.execute(
-                delete(d).where(d.c.record_id.in_(decided[start : start + _CHUNK])))
-        if self.decisions:
-            self.connection.execute(insert(d), self.decisions)
-        self.decisions, self.decided = [], set()
+        """Write the union records of changed groups, the members' new places, the decisions."""
         for gid in self.dirty:
             live = [m for m in self.members[gid] if not self.recs[m].deleted]
             if not live:
@@ -425,6 +420,18 @@ class _Batch:
             self.writer.delete(self.union_local[gid])
             self.report.unions_deleted += 1
         self.move_members(placed)
+        self.write_decisions()
+
+    def write_decisions(self) -> None:
+        """Replace the stored decisions of every record decided on in this batch."""
+        d = models.dedup_decisions
+        decided = sorted(self.decided)
+        for start in range(0, len(decided), _CHUNK):
+            self.connection.execute(
+                delete(d).where(d.c.record_id.in_(decided[start : start + _CHUNK])))
+        if self.decisions:
+            self.connection.execute(insert(d), self.decisions)
+        self.decisions, self.decided = [], set()
 
     def write_unions(self, groups: list[int]) -> dict[int, int]:
         """Build and store the union records of ``groups``; returns group key -> record id."""
@@ -440,6 +447,7 @@ class _Batch:
                 marc[row.id] = row.marc
         own = self.settings.union.institution_code
         items: list[Incoming] = []
+        written: set[str] = set()
         for gid in groups:
             if gid < 0:
                 number = self.connection.execute(
@@ -453,11 +461,17 @@ class _Batch:
             ]
             local_id = self.union_local[gid]
             items.append(Incoming(union_record(local_id, own, members), local_id, union=True))
-        for item, result in zip(items, self.writer.put_many(items), strict=True):
+        for gid, item, result in zip(groups, items, self.writer.put_many(items), strict=True):
             if isinstance(result, RecordError):
-                raise RecordError(f"union record {item.local_id}: {result}")
+                # the group stays as it was stored; the failure is kept where explain shows it
+                log.warning("union record %s not written: %s", item.local_id, result)
+                for member in sorted(self.members[gid]):
+                    self.note(member, None, "failed", 0.0,
+                              f"union record {item.local_id} not written: {result}")
+                continue
             self.report.unions_written += result.value != "unchanged"
-        by_local = {self.union_local[g]: g for g in groups}
+            written.add(item.local_id)
+        by_local = {self.union_local[g]: g for g in groups if self.union_local[g] in written}
         placed: dict[int, int] = {}
         names = sorted(by_local)
         for start in range(0, len(names), _CHUNK):
@@ -476,8 +490,8 @@ class _Batch:
         for rid, group in sorted(self.group_of.items()):
             rec = self.recs[rid]
             now = placed.get(group, group) if group is not None else None
-            if now == rec.union_id:
-                continue
+            if now == rec.union_id or (now is not None and now < 0):
+                continue  # unchanged, or a new group whose union record could not be written
             moves.append({"rid": rid, "union": now})
             if rec.deleted:
                 pass

@@ -234,3 +234,24 @@ def test_rekey_gives_records_written_before_match_keys_their_keys(union_catalog)
         assert writer.rekey([1, 2, 3]) == 2
     assert run_dedup(c).unions_written == 1
     assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]
+
+
+def test_a_union_record_that_cannot_be_stored_leaves_its_members_served(settings):
+    from config.settings import LimitSettings
+
+    small = dataclasses.replace(settings, file_sources=SOURCES,
+                                limits=LimitSettings(max_record_bytes=1100))
+    c = Catalog.open(small)
+    try:
+        subjects = [tuple(f"{side} mavzu {n:02d} tarixi va madaniyati" for n in range(14))
+                    for side in ("Birinchi", "Ikkinchi")]
+        put(c, ("sam", history("1", subjects=subjects[0])),
+            ("bux", history("2", subjects=subjects[1])))
+        run_dedup(c)
+        assert c.marc_of("union:1") is None
+        assert marc(c, "sam:1") is not None and marc(c, "bux:2") is not None
+        why = explain(c, "sam:1").decisions
+        assert any(d[1] == "failed" and "limits.max_record_bytes" in d[3] for d in why), why
+        assert run_dedup(c).processed == 0  # the queue does not stick
+    finally:
+        c.close()

@@ -9,7 +9,10 @@ up a record's candidates by them (:mod:`catalog.dedup`):
   $2 agency), ``std`` (024 $a), ``ctl`` (035 $a whose ``(PREFIX)`` is in
   ``dedup.control_prefixes``).
 - ``title``: the filing title (245 $a without the nonfiling characters ind2 names), script
-  folded (:func:`crosswalks.uzbek.fold`), truncated to ``dedup.title_key_chars``.
+  folded (:func:`crosswalks.uzbek.fold`), truncated to ``dedup.title_key_chars``; ``tend``: the
+  end of a longer title (so that a typo early in the title does not hide a copy).
+- ``ay``: the main author's folded surname and the year (a copy whose title has a typo early
+  on, or another title proper, is still found).
 
 The profile holds what the matcher compares (:class:`catalog.matcher.Profile`): material type,
 year, extent in pages, edition, volume/part, series numbering, language, ISBNs and ISSNs, the
@@ -127,7 +130,9 @@ def match_data(
         profile.title_proper, profile.title = fold(proper), fold(whole)
         profile.volume = _numbering(" ".join(title.get_subfields("n", "p")))
     if profile.title_proper:
-        keys.append(("title", title_key(profile.title_proper, title_chars)))
+        start = title_key(profile.title_proper, title_chars)
+        end = profile.title_proper.replace(" ", "")[-title_chars:]
+        keys += [("title", start)] + ([("tend", end)] if end != start else [])
     profile.author = _surname(record)
     profile.year = _year(record)
     if profile.author and profile.year is not None:

@@ -16,7 +16,9 @@ translation), language. Then:
 - otherwise (same title key) the titles must be ``title_min`` alike and the main authors'
   surnames ``author_min`` alike, and both years known; confidence is the mean of the title and
   author similarities. Without an author on either side, the title similarity times
-  ``anonymous_weight`` when both extents are known (and agree), else at most ``review``.
+  ``anonymous_weight`` when both extents are known (and agree), else at most ``review``; with
+  an author on one side only, times ``one_author_weight`` when the extents agree, else
+  different.
 
 Confidence from ``accept`` up is a match; from ``review`` up, a pair for review.
 """
@@ -106,6 +108,9 @@ def compare(a: Profile, b: Profile, shared: frozenset[str], s: DedupSettings) ->
             return _different(f"author: {a.author} / {b.author} ({author:.2f} < {s.author_min})")
         return _verdict((title + author) / 2, s, f"title {title:.2f}, author {author:.2f}")
     if a.author or b.author:
+        if a.pages is not None and b.pages is not None:
+            return _verdict(title * s.one_author_weight, s,
+                            f"title {title:.2f}, extent agrees, author on one side only")
         return _different(f"author: {a.author or 'none'} / {b.author or 'none'}")
     if a.pages is not None and b.pages is not None:
         return _verdict(title * s.anonymous_weight, s,

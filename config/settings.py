@@ -179,6 +179,8 @@ class DedupSettings:
     extent_tolerance_ratio: float = 0.1
     anonymous_weight: float = 0.97
     """Confidence per title similarity of two records without authors whose extents agree."""
+    one_author_weight: float = 0.93
+    """The same when only one of the two has a main author."""
     accept: float = 0.9
     """Least confidence for grouping; pairs between ``review`` and this go to review."""
     review: float = 0.8
@@ -242,6 +244,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
 
 def _check_dedup(dedup: DedupSettings, origin: str) -> None:
     for name in ("title_min", "id_title_min", "author_min", "accept", "review", "anonymous_weight",
+                 "one_author_weight",
                  "extent_tolerance_ratio"):
         value = getattr(dedup, name)
         if not 0.0 <= value <= 1.0:

@@ -1,9 +1,11 @@
 """A generated corpus for deduplication with known truth: works held by up to five sources.
 
-Each work is a book (an invented Uzbek title and author, a year, pages, an ISBN); each source
-holding it has its own copy, catalogued its own way: in Cyrillic or Latin script, with other
-punctuation and apostrophes, the ISBN as ISBN-13, ISBN-10, missing or mistyped (wrong check
-digit), now and then a typo in the title or another page count. Among the works are traps that
+Each work is a book (an invented Uzbek title, often a subtitle, an author, a year, pages, an
+ISBN); each source holding it has its own copy, catalogued its own way: in Cyrillic, Latin or
+ALA-LC romanization, with other punctuation, apostrophes and capitals, with or without the
+subtitle, the author's forename in full or as an initial (now and then no main entry at all),
+the ISBN as ISBN-13, ISBN-10, missing or mistyped (wrong check digit), now and then a typo in
+the title, another page count or unnumbered pages, no date in 008. Among the works are traps that
 must stay apart from the work they resemble: another edition (other year and ISBN), the volumes
 of a set, a reprint (same ISBN, another year), the same title by another author, and a
 translation into Russian.
@@ -23,7 +25,7 @@ from itertools import combinations
 from pymarc import Record
 from stdnum import isbn as stdnum_isbn
 
-from crosswalks.uzbek import latin_to_cyrillic
+from crosswalks.uzbek import latin_to_cyrillic, romanize_alalc
 from tests.books import book
 
 SOURCES = ("nl", "sam", "bux", "xor", "fer")
@@ -81,6 +83,7 @@ def make_corpus(works: int, seed: int = 1) -> Corpus:
         base: dict[str, object] = {
             "id": work_id,
             "title": _title(rng),
+            "subtitle": _title(rng).lower() if rng.random() < 0.3 else None,
             "author": _author(rng) if rng.random() < 0.9 else None,
             "year": rng.randint(1960, 2024),
             "pages": rng.randint(48, 900),
@@ -137,16 +140,29 @@ def _author(rng: random.Random) -> str:
 def _copy(rng: random.Random, work: dict[str, object], source: str, number: int) -> Record:
     """One source's record of ``work``."""
     title, author = str(work["title"]), work["author"]
+    if author and rng.random() < 0.2:
+        surname, forename = str(author).split(", ")
+        author = f"{surname}, {forename[0]}."
+    if author and rng.random() < 0.03:
+        author = None  # entered under its title by this cataloguer
+    subtitle = work.get("subtitle") if rng.random() < 0.7 else None
     if work.get("script") != "cyrillic" and rng.random() < 0.08 and len(title) > 8:
         at = rng.randrange(2, len(title) - 1)  # a typo: one letter replaced
         title = title[:at] + rng.choice("aeioubdkmst") + title[at + 1 :]
     apostrophe = rng.choice(_APOSTROPHES)
     title, author = title.replace("ʻ", apostrophe), (
         str(author).replace("ʻ", apostrophe) if author else None)
-    if work.get("script") == "cyrillic" or (work["language"] == "uzb" and rng.random() < 0.4):
+    script = work.get("script") or rng.choices(("latin", "cyrillic", "ala-lc"), (55, 35, 10))[0]
+    if script != "latin":
         if work.get("script") != "cyrillic":
             title = latin_to_cyrillic(title)
+            subtitle = latin_to_cyrillic(str(subtitle)) if subtitle else None
         author = latin_to_cyrillic(str(author)) if author else None
+    if script == "ala-lc":
+        title, author = romanize_alalc(title), romanize_alalc(author) if author else None
+        subtitle = romanize_alalc(str(subtitle)) if subtitle else None
+    if rng.random() < 0.03:
+        title = title.upper()
     title += rng.choice(("", "", ".", " /"))
     isbns: list[str] = []
     if work["isbn"]:
@@ -161,12 +177,18 @@ def _copy(rng: random.Random, work: dict[str, object], source: str, number: int)
         elif roll < 0.85:
             isbns = [isbn[:-1] + str((int(isbn[-1]) + 1) % 10)]  # wrong check digit
     pages = int(work["pages"]) + (rng.choice((-1, 1, 2)) if rng.random() < 0.1 else 0)
-    return book(
+    record = book(
         f"{source}{number:06d}", title, author=author, year=int(work["year"]),
-        isbn=isbns, pages=pages, language=str(work["language"]),
+        isbn=isbns, pages=pages, language=str(work["language"]), subtitle=subtitle,
         edition=work.get("edition"), volume=work.get("volume"),  # type: ignore[arg-type]
         organization="UzNL" if source == "nl" else None,
     )
+    if rng.random() < 0.1:
+        record["300"]["a"] = f"[{rng.randint(2, 8)}], {pages} b."
+    if rng.random() < 0.05:  # no date in 008: the year is read from 260 $c
+        fixed = record["008"].data
+        record["008"].data = fixed[:7] + "    " + fixed[11:]
+    return record
 
 
 def pairwise_scores(truth: dict[str, int], groups: dict[str, str]) -> tuple[float, float]:

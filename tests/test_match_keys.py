@@ -52,6 +52,11 @@ def test_title_key_skips_nonfiling_characters_and_folds_scripts():
     assert a.author == b.author == "karimov"
     assert ("title", "historiofuzbekistan") in english
     assert title_key("a very long title indeed", 8) == "averylon"
+    long_keys, _ = keys_of(book("4", "A very long title that goes on and on for a while"))
+    assert {("title", "averilongtitlethatgoesonandonf"),  # fold: y after a consonant is i
+            ("tend", "gtitlethatgoesonandonforawhile")} <= long_keys
+    assert not [k for k in cyrillic if k[0] == "tend"]  # a short title has one key
+    assert [k for k in cyrillic if k[0] == "ay"] == [("ay", "karimov:2001")]
 
 
 def test_profile_values():

@@ -82,8 +82,16 @@ def test_different_titles_and_different_authors_are_different():
     assert title.decision is Decision.DIFFERENT and title.reason.startswith("title:")
     author = verdict({}, {"author": "Rahimov, Botir"})
     assert author.decision is Decision.DIFFERENT and author.reason.startswith("author:")
-    one_sided = verdict({}, {"author": None})
+    one_sided = verdict({"pages": None}, {"author": None})
     assert one_sided.decision is Decision.DIFFERENT and "none" in one_sided.reason
+
+
+def test_an_author_on_one_side_only_matches_when_the_extents_agree():
+    result = verdict({"pages": 300}, {"author": None, "pages": 302})
+    assert result.decision is Decision.MATCH and "author on one side only" in result.reason
+    strict = DedupSettings(one_author_weight=0.85)
+    a, b = profile(), profile(author=None)
+    assert compare(a, b, frozenset({"title"}), strict).decision is Decision.REVIEW
 
 
 def test_title_alone_or_an_unknown_year_goes_to_review():

@@ -35,6 +35,7 @@ from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
 from catalog import models
+from catalog.harvest_state import harvest_sources
 from catalog.match_keys import Profile
 from catalog.matcher import Decision, Verdict, compare, veto
 from catalog.search_index import terms, write_terms_many
@@ -146,6 +147,18 @@ class _Batch:
             except ValidationError:
                 blocked.add(value)
         self.blocked = blocked
+        h = harvest_sources
+        self.institutions = {
+            row.name: row.institution_code for row in self.connection.execute(
+                select(h.c.name, h.c.institution_code).where(h.c.institution_code != ""))
+        }
+
+    def institution(self, source: str | None) -> str:
+        """The holding institution's code of ``source`` (settings, or a source added with
+        ``koprik sources add --institution-code``)."""
+        if source is not None and source in self.institutions:
+            return self.institutions[source]
+        return institution_of(self.settings, source)[0]
 
     # -- loading ------------------------------------------------------------------------
 
@@ -455,8 +468,7 @@ class _Batch:
                 ).scalar_one()
                 self.union_local[gid] = f"union:{number}"
             members = [
-                Member(marc[m], institution_of(self.settings, self.recs[m].source)[0],
-                       self.recs[m].identifier)
+                Member(marc[m], self.institution(self.recs[m].source), self.recs[m].identifier)
                 for m in sorted(self.members[gid]) if marc.get(m) is not None
             ]
             local_id = self.union_local[gid]

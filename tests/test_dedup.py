@@ -255,3 +255,21 @@ def test_a_union_record_that_cannot_be_stored_leaves_its_members_served(settings
         assert run_dedup(c).processed == 0  # the queue does not stick
     finally:
         c.close()
+
+
+def test_a_source_added_from_the_command_line_names_its_institution(union_catalog):
+    from catalog import Provenance
+    from config import HarvestSource
+    from harvester.sources import add_source
+
+    c = union_catalog
+    add_source(c.settings, c, HarvestSource(name="kar", url="http://127.0.0.1:9/oai",
+                                            institution_code="UzKaRL"), check=False)
+    with c.writer() as writer:
+        writer.put(history("1"), provenance=Provenance("kar", "http://127.0.0.1:9/oai",
+                                                       "oai:kar:1", "2024-01-01", ""))
+    put(c, ("sam", history("1")))
+    run_dedup(c)
+    union = marc(c, "union:1")
+    assert holdings(union) == ["UzKaRL", "UzSaRL"]
+    assert "(UzKaRL)oai:kar:1" in [f.get("a") for f in union.get_fields("035")]

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pymarc import Record
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, text, update
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
@@ -98,6 +98,7 @@ def run_dedup(catalog: Catalog, *, batch: int = BATCH) -> DedupReport:
     started = time.monotonic()
     while True:
         with catalog.writer() as writer:
+            _one_at_a_time(writer.connection)
             q = models.dedup_queue
             rows = writer.connection.execute(
                 select(q.c.record_id, q.c.queued_at).order_by(q.c.record_id).limit(batch)
@@ -115,6 +116,21 @@ def run_dedup(catalog: Catalog, *, batch: int = BATCH) -> DedupReport:
         report.add(work.report)
     report.seconds = time.monotonic() - started
     return report
+
+
+_LOCK_KEY = 0x6B6F7072  # "kopr": the advisory lock of deduplication on PostgreSQL
+
+
+def _one_at_a_time(connection: Connection) -> None:
+    """Wait until no other deduplication holds the catalogue, then hold it until this
+    transaction ends: two runs at once (a scheduled harvest and ``koprik dedup``) would both
+    form the same new groups. PostgreSQL: a transaction-level advisory lock; SQLite: a write
+    statement first, so the transaction is the catalogue's one writer from here on."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    else:
+        q = models.dedup_queue
+        connection.execute(delete(q).where(q.c.record_id < 0))  # deletes nothing; takes the lock
 
 
 def pair(a: int, b: int) -> tuple[int, int]:
@@ -558,6 +574,7 @@ def merge(catalog: Catalog, local_ids: Sequence[str]) -> str:
     """Merge the groups of the records ``local_ids`` (members or union records) into one, as an
     operator decided; later runs keep them together. Returns the union record's identifier."""
     with catalog.writer() as writer:
+        _one_at_a_time(writer.connection)
         work = _Batch(writer, catalog.settings)
         groups: list[int] = []
         for rid in _ids_of(writer.connection, local_ids):
@@ -603,6 +620,7 @@ def split(catalog: Catalog, local_ids: Sequence[str]) -> str | None:
     keep them apart from the others. Several members split together form a new group (with a
     new identifier, returned); a single one is served by itself again."""
     with catalog.writer() as writer:
+        _one_at_a_time(writer.connection)
         work = _Batch(writer, catalog.settings)
         ids = _ids_of(writer.connection, local_ids)
         work.load(ids)

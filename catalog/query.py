@@ -62,6 +62,10 @@ class QueryError(ValueError):
     """A query this model cannot evaluate (the message says why)."""
 
 
+class UnknownIndex(QueryError):
+    """An index the catalogue does not have."""
+
+
 class UnsupportedCombination(QueryError):
     """A combination of relation, truncation and structure the index cannot answer."""
 
@@ -233,7 +237,7 @@ def _evaluate(connection: Connection, query: Query, budget: _Budget) -> set[int]
 def _keys(match: Match) -> tuple[str, list[str]]:
     """The kind of term a leaf looks for and its keys (all must be present)."""
     if match.index not in INDEXES:
-        raise QueryError(f"no index {match.index!r}")
+        raise UnknownIndex(f"no index {match.index!r}")
     if match.index in KEYED:
         return WORD, [k for k in query_keys(match.index, match.term) if k]
     if match.phrase:
@@ -375,7 +379,7 @@ def scan(
     only keys). ``count`` is capped at :data:`MAX_SCAN_TERMS`.
     """
     if index not in INDEXES:
-        raise QueryError(f"no index {index!r}")
+        raise UnknownIndex(f"no index {index!r}")
     count = max(0, min(count, MAX_SCAN_TERMS))
     position = max(1, min(position, count + 1))
     if index in KEYED:

@@ -23,6 +23,7 @@ from catalog import Catalog
 from config import Settings
 from protocols.z3950.codec import PduError, decode_pdu, encode_pdu
 from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
+from provider.search import SearchService
 from provider.z3950.backend import Backend
 from provider.z3950.session import (
     CLOSE_LACK_OF_ACTIVITY,
@@ -36,10 +37,13 @@ from provider.z3950.session import (
 
 log = logging.getLogger(__name__)
 
-async def start_target(settings: Settings, catalog: Catalog) -> asyncio.AbstractServer:
-    """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` until closed
-    (at most ``server.z3950_max_connections`` connections at once)."""
-    backend = Backend(catalog)
+async def start_target(
+    settings: Settings, catalog: Catalog, service: SearchService | None = None
+) -> asyncio.AbstractServer:
+    """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` (through
+    ``service``, a new one when None) until closed (at most ``server.z3950_max_connections``
+    connections at once)."""
+    backend = Backend(service or SearchService(catalog, settings.search))
     encode_pdu(*close_pdu(CLOSE_LACK_OF_ACTIVITY))  # compiles the codec now, not for a client
     limit = settings.server.z3950_max_connections
     open_connections = 0

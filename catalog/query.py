@@ -157,8 +157,12 @@ class ResultSet:
 
 @dataclass(frozen=True)
 class ScanEntry:
+    """An index key, how many records have it, and the form it was catalogued in ("" when
+    none is recorded)."""
+
     term: str
     count: int
+    display: str = ""
 
 
 @dataclass(frozen=True)

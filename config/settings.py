@@ -79,6 +79,8 @@ class SearchSettings:
     """Seconds an SRU result set id stays usable after its last use (0: no result set ids)."""
     sru_max_result_sets: int = 1000
     """SRU result sets kept at once across all clients; the least recently used goes first."""
+    sru_max_request_bytes: int = 64 * 1024
+    """Largest SRU request (a POST body, or an HTTP request on the Z39.50 port)."""
 
 
 _SEARCH_RANGES = {
@@ -89,6 +91,7 @@ _SEARCH_RANGES = {
     "sru_max_records": (1, 10_000),
     "sru_result_set_ttl": (0, 7 * 24 * 3600),
     "sru_max_result_sets": (1, 1_000_000),
+    "sru_max_request_bytes": (1024, 16 * 1024 * 1024),
 }
 
 

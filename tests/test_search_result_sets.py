@@ -37,3 +37,10 @@ def test_shared_sets_expire_after_their_idle_time_and_are_bounded() -> None:
     ids = [sets.add(new_set([n], 1, 10)) for n in range(3)]
     assert [sets.get(i) is not None for i in ids] == [False, True, True]
     assert len({*ids, first, second}) == 5  # ids are never reused
+
+
+def test_shared_sets_are_bounded_by_the_ids_they_hold() -> None:
+    sets = SharedSets(ttl=10, limit=100, max_ids=5)
+    first = sets.add(new_set([1, 2, 3], 3, 10))
+    second = sets.add(new_set([4, 5, 6], 3, 10))
+    assert sets.get(first) is None and sets.get(second) is not None

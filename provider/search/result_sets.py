@@ -90,12 +90,20 @@ class SharedSets:
     """Result sets named by an unguessable id, kept ``ttl`` seconds after their last use.
 
     Thread-safe: the SRU front end reads and writes them from its database threads. At most
-    ``limit`` are kept; beyond that the least recently used goes first.
+    ``limit`` are kept, holding at most ``max_ids`` ids together (counted when a set is added);
+    beyond either the least recently used go first.
     """
 
-    def __init__(self, ttl: float, limit: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        ttl: float,
+        limit: int,
+        max_ids: int = 5_000_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl
         self.limit = limit
+        self.max_ids = max_ids
         self._clock = clock
         self._lock = threading.Lock()
         self._sets: OrderedDict[str, tuple[ResultSet, float]] = OrderedDict()
@@ -106,8 +114,10 @@ class SharedSets:
         with self._lock:
             self._expire()
             self._sets[name] = (results, self._clock() + self.ttl)
-            while len(self._sets) > self.limit:
-                self._sets.popitem(last=False)
+            held = sum(len(s.ids) for s, _ in self._sets.values())
+            while len(self._sets) > self.limit or (held > self.max_ids and len(self._sets) > 1):
+                _, (dropped, _) = self._sets.popitem(last=False)
+                held -= len(dropped.ids)
         return name
 
     def get(self, name: str) -> ResultSet | None:

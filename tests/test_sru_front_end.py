@@ -305,3 +305,6 @@ def test_sru_at_the_http_application(tmp_path: Path, schemas: dict[str, etree.XM
         validate(root, schemas)
         assert root.tag == f"{{{SRU2}}}searchRetrieveResponse"  # no version: 2.0
         assert set(locals_of(root)) == NAVOIY
+        anywhere = get(port, "/sru", query="cql.anywhere = toshkent", maximumRecords="10")
+        assert set(locals_of(anywhere)) == {"uz-nav-cyr", "uz-nav-lat", "uz-history-cyr",
+                                            "uz-history-lat", "uz-ovozi"}  # fmt: skip

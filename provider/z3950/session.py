@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from catalog.query import StoredRecord
+from catalog.query import ScanEntry, StoredRecord
 from config import ServerSettings
 from protocols.z3950 import bib1, oids
 from protocols.z3950.charset import proposed_charsets, response_other_info
@@ -362,11 +362,7 @@ class Session:
                 "numberOfEntriesReturned": 0,
                 "entries": {"nonsurrogateDiagnostics": [("defaultFormat", diag_rec(error))]},
             }
-        entries = [
-            ("termInfo", {"term": ("general", entry.term.encode("utf-8")),
-                          "globalOccurrences": entry.count})
-            for entry in page.entries
-        ]  # fmt: skip
+        entries = [("termInfo", _term_info(entry)) for entry in page.entries]
         return "scanResponse", {
             "stepSize": 0,
             "scanStatus": SCAN_SUCCESS,
@@ -414,6 +410,16 @@ class Session:
             overall = DELETE_NOT_ALL
         return "deleteResultSetResponse", {"deleteOperationStatus": overall,
                                            "deleteListStatuses": statuses}  # fmt: skip
+
+
+def _term_info(entry: ScanEntry) -> dict[str, Any]:
+    """A scan entry: the index key as the term (what a search finds it by), with the form it
+    was catalogued in as the displayTerm when there is one."""
+    info: dict[str, Any] = {"term": ("general", entry.term.encode("utf-8")),
+                            "globalOccurrences": entry.count}  # fmt: skip
+    if entry.display:
+        info["displayTerm"] = entry.display
+    return info
 
 
 def _clamp(requested: int, limit: int) -> int:

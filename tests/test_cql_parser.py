@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.cql import Boolean, CqlSyntaxError, Modifier, SearchClause, parse
+from protocols.cql import Boolean, CqlSyntaxError, CqlTooComplex, Modifier, SearchClause, parse
 
 # (query, the same query written back by to_cql: fully bracketed, defaults made explicit)
 GRAMMAR: list[tuple[str, str]] = [
@@ -89,3 +89,10 @@ def test_malformed_queries_say_where(text: str, position: int) -> None:
     with pytest.raises(CqlSyntaxError) as raised:
         parse(text)
     assert raised.value.position == position, raised.value
+
+
+def test_a_query_of_too_many_clauses_is_refused_before_anyone_recurses_over_it() -> None:
+    parse(" or ".join(["a"] * 256))
+    with pytest.raises(CqlTooComplex) as raised:
+        parse(" or ".join(["a"] * 10_000))
+    assert raised.value.position == 256 * 5 + 1

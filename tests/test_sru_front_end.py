@@ -178,6 +178,7 @@ def test_explain_and_scan_validate(
         ({"query": "dc.creator = navoiy", "startRecord": "4"}, "61", "4 of 3"),
         ({"query": "dc.creator = navoiy", "startRecord": "0"}, "6", "startRecord=0"),
         ({"query": "a prox b"}, "39", "prox"),
+        ({"query": " or ".join(["a"] * 300)}, "38", "more than 256 search clauses"),
         ({"query": "cql.resultSetId = nosuchset"}, "51", "nosuchset"),
         ({"query": "x", "recordXPath": "/a"}, "8", "recordXPath"),
         ({"query": "x", "stylesheet": "a.xsl"}, "8", "stylesheet"),

@@ -34,6 +34,8 @@ from protocols.cql.nodes import Boolean, Modifier, Node, Query, Relation, Search
 
 MAX_DEPTH = 64
 """Deepest nesting of parentheses and prefix assignments accepted."""
+MAX_CLAUSES = 256
+"""Most search clauses one query may hold (whoever walks the tree recurses once per boolean)."""
 SERVER_CHOICE = "cql.serverChoice"
 BOOLEANS = ("and", "or", "not", "prox")
 SYMBOLS = ("==", "<>", "<=", ">=", "=", "<", ">")
@@ -47,6 +49,11 @@ class CqlSyntaxError(ValueError):
         super().__init__(f"{message} at position {position}")
         self.message = message
         self.position = position
+
+
+class CqlTooComplex(CqlSyntaxError):
+    """A query of more than :data:`MAX_CLAUSES` search clauses (``position``: the first one
+    too many)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,7 @@ class _Parser:
         self.tokens = tokens(text)
         self.index = 0
         self.end = len(text) + 1
+        self.clauses = 0
 
     # -- token helpers -------------------------------------------------------------------------
 
@@ -197,6 +205,9 @@ class _Parser:
             self.take()
             return node
         first = self.term("a search term")
+        self.clauses += 1
+        if self.clauses > MAX_CLAUSES:
+            raise CqlTooComplex(f"more than {MAX_CLAUSES} search clauses", first.position)
         relation = self.relation()
         if relation is None:
             return SearchClause(SERVER_CHOICE, Relation("="), first.text, prefixes, first.position)

@@ -42,16 +42,21 @@ class ResultSet:
     count: int
     limit: int
     query: Query | None = None
+    _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Held while more ids are read: a shared set may be paged by two requests at once."""
 
     def wanted(self, end: int, more: MoreIds) -> None:
         """Make sure ids up to position ``end`` (or the end of the set) are read (blocking)."""
         limit = min(self.count, self.limit)
-        while self.query is not None and len(self.ids) < min(end, limit):
-            after = self.ids[-1] if self.ids else 0
-            found = more(self.query, after, max(end - len(self.ids), WINDOW))
-            self.ids.extend(found[: limit - len(self.ids)])
-            if not found or len(self.ids) >= limit:
-                self.query = None
+        if self.query is None or len(self.ids) >= min(end, limit):
+            return
+        with self._reading:
+            while self.query is not None and len(self.ids) < min(end, limit):
+                after = self.ids[-1] if self.ids else 0
+                found = more(self.query, after, max(end - len(self.ids), WINDOW))
+                self.ids.extend(found[: limit - len(self.ids)])
+                if not found or len(self.ids) >= limit:
+                    self.query = None
 
 
 @dataclass

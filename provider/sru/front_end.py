@@ -23,7 +23,7 @@ from functools import partial
 from sqlalchemy import Connection
 
 from config import Settings
-from protocols.cql import CqlSyntaxError, SearchClause, parse
+from protocols.cql import CqlSyntaxError, CqlTooComplex, SearchClause, parse
 from protocols.cql import Query as CqlQuery
 from provider.search import Condition, ResultSet, SearchError, SearchService, SharedSets
 from provider.sru import responses
@@ -183,6 +183,8 @@ class SruFrontEnd:
 def _parse(text: str) -> CqlQuery:
     try:
         return parse(text)
+    except CqlTooComplex as error:
+        raise SearchError(Condition.QUERY_TOO_COMPLEX, error.message) from error
     except CqlSyntaxError as error:
         raise SearchError(Condition.MALFORMED_QUERY,
                           f"position {error.position}: {error.message}") from error  # fmt: skip

@@ -71,15 +71,12 @@ class Backend:
         connection: Connection,
         rpn: RpnQuery,
         result_set: Callable[[str], list[int]],
-        *,
-        window: int | None = None,
     ) -> ResultSet:
-        """Evaluate a Type-1 query; ``result_set(name)`` resolves ``@set`` operands."""
+        """Evaluate a Type-1 query; ``result_set(name)`` resolves ``@set`` operands. A one-term
+        result holds a first window of ids; more are read as they are needed."""
         query = query_of(rpn, result_set)
         with as_bib1():
-            if window is None:
-                return self.service.search(connection, query)
-            return self.service.search(connection, query, window=window)
+            return self.service.search(connection, query)
 
     def all_ids(self, connection: Connection, results: ResultSet) -> list[int]:
         return self.service.all_ids(connection, results)

@@ -22,7 +22,6 @@ from protocols.z3950.charset import proposed_charsets, response_other_info
 from protocols.z3950.codec import OPTION_BITS, PduError, bit_string, set_bits
 from protocols.z3950.pqf import UnsupportedQuery, rpn_from_pdu, term_from_pdu
 from provider.search import NamedSets, ResultSet
-from provider.search.result_sets import WINDOW
 from provider.z3950.attributes import Bib1Error
 from provider.z3950.backend import FIRST_PAGE, Backend, Fetched, rendered
 from provider.z3950.records import request_of
@@ -194,9 +193,7 @@ class Session:
     ) -> tuple[FirstPage, dict[str, Any] | None]:
         """The result set of a search with its first page, and its piggybacked records (if any)
         as response fields (runs on a database thread)."""
-        stored = self.backend.search(
-            connection, rpn, partial(self._set_ids, connection), window=WINDOW
-        )
+        stored = self.backend.search(connection, rpn, partial(self._set_ids, connection))
         first = stored.ids[:FIRST_PAGE].tolist() if self.utf8 else []  # verbatim needs UTF-8
         page = FirstPage(
             stored, len(first), self.backend.stored(connection, first) if first else {}

@@ -104,6 +104,8 @@ def locals_of(root: etree._Element) -> list[str]:
     found = []
     for data in root.iter(f"{{{SRW}}}recordData", f"{{{SRU2}}}recordData"):
         record = data[0] if len(data) else etree.fromstring(data.text.encode(), PARSER)
+        if record.tag.endswith("}diagnostic"):
+            continue
         found += record.xpath("m:controlfield[@tag='001']/text()",
                               namespaces={"m": "http://www.loc.gov/MARC21/slim"})  # fmt: skip
     return found
@@ -115,8 +117,10 @@ def text(root: etree._Element, name: str) -> str | None:
 
 
 def diagnostic(root: etree._Element) -> tuple[str, str | None]:
-    uri = root.find(".//{*}diagnostic/{*}uri")
-    details = root.find(".//{*}diagnostic/{*}details")
+    """(uri, details) of the first diagnostic in ``root`` (or of ``root``, a diagnostic)."""
+    found = root if root.tag.endswith("}diagnostic") else root.find(".//{*}diagnostic")
+    assert found is not None, etree.tostring(root)
+    uri, details = found.find("{*}uri"), found.find("{*}details")
     assert uri is not None, etree.tostring(root)
     return uri.text or "", None if details is None else details.text
 
@@ -309,3 +313,13 @@ def test_sru_at_the_http_application(tmp_path: Path, schemas: dict[str, etree.XM
         anywhere = get(port, "/sru", query="cql.anywhere = toshkent", maximumRecords="10")
         assert set(locals_of(anywhere)) == {"uz-nav-cyr", "uz-nav-lat", "uz-history-cyr",
                                             "uz-history-lat", "uz-ovozi"}  # fmt: skip
+        # a record deleted after the search is a surrogate diagnostic in its slot
+        name = text(get(port, "/sru", query="dc.creator = navoiy", maximumRecords="0"),
+                    "resultSetId")  # fmt: skip
+        with catalog.writer() as writer:
+            writer.delete("uz-nav-lat")
+        paged = get(port, "/sru", query=f'cql.resultSetId = "{name}"', maximumRecords="3")
+        validate(paged, schemas)
+        assert set(locals_of(paged)) == NAVOIY - {"uz-nav-lat"}
+        slot = paged.find(f".//{{{SRU2}}}recordData/{{{SRU2_DIAGNOSTIC}}}diagnostic")
+        assert slot is not None and diagnostic(slot) == ("info:srw/diagnostic/1/65", "uz-nav-lat")

@@ -95,7 +95,7 @@ CODES: dict[Condition, Codes] = {
     Condition.RECORD_NOT_IN_SCHEMA: Codes(238, 67),
     Condition.UNSUPPORTED_PACKING: Codes(239, 71),
     Condition.RECORD_TOO_LARGE: Codes(17, 70),
-    Condition.RECORD_UNREADABLE: Codes(14, 64),
+    Condition.RECORD_UNREADABLE: Codes(14, 63),
     Condition.UNSUPPORTED_SORT_KEY: Codes(207, 82),
     Condition.TOO_MANY_SORT_KEYS: Codes(211, 84),
     Condition.UNSUPPORTED_SORT_DIRECTION: Codes(214, 90),

@@ -22,6 +22,7 @@ from functools import partial
 
 from sqlalchemy import Connection
 
+from catalog.query import StoredRecord
 from config import Settings
 from protocols.cql import CqlSyntaxError, CqlTooComplex, SearchClause, parse
 from protocols.cql import Query as CqlQuery
@@ -119,9 +120,8 @@ class SruFrontEnd:
         for position, record_id in enumerate(ids, request.start):
             record = stored.get(record_id)
             data = record.rendition if record is not None else None
-            problem = None if data is not None else SearchError(Condition.RECORD_DELETED,
-                                                                str(record_id))  # fmt: skip
-            records.append(responses.RecordOut(position, request.schema.identifier, data, problem))
+            records.append(responses.RecordOut(position, request.schema.identifier, data,
+                                               _missing(record, record_id, request)))  # fmt: skip
         end = request.start + len(ids)
         more = end <= min(results.count, results.limit)
         return responses.search_retrieve(
@@ -178,6 +178,19 @@ class SruFrontEnd:
             count=request.maximum, position=request.position,
         )  # fmt: skip
         return responses.scan(request.version, page.entries)
+
+
+def _missing(
+    record: StoredRecord | None, record_id: int, request: SearchRetrieve
+) -> SearchError | None:
+    """The surrogate diagnostic standing in for a record without the rendition asked for:
+    65 when it was deleted since the search, 67 when it has no such rendition."""
+    if record is not None and record.rendition is not None:
+        return None
+    if record is None or record.marc is None:
+        name = record.local_id if record is not None else str(record_id)
+        return SearchError(Condition.RECORD_DELETED, name)
+    return SearchError(Condition.RECORD_NOT_IN_SCHEMA, f"{record.local_id}: {request.schema.name}")
 
 
 def _parse(text: str) -> CqlQuery:

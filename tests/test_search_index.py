@@ -91,12 +91,27 @@ def test_any_holds_every_other_index_and_every_text_field() -> None:
 def test_any_takes_notes_series_and_linked_880() -> None:
     record = Record(force_utf8=True)
     record.add_field(Field(tag="001", data="x"))
-    record.add_field(Field(tag="490", indicators=Indicators("0", " "),
-                           subfields=[Subfield("a", "Adabiyot durdonalari")]))
-    record.add_field(Field(tag="500", indicators=Indicators(" ", " "),
-                           subfields=[Subfield("a", "Matn lotin yozuvida.")]))
-    record.add_field(Field(tag="880", indicators=Indicators(" ", " "),
-                           subfields=[Subfield("6", "260-02/(N"), Subfield("a", "Тошкент")]))
+    record.add_field(
+        Field(
+            tag="490",
+            indicators=Indicators("0", " "),
+            subfields=[Subfield("a", "Adabiyot durdonalari")],
+        )
+    )
+    record.add_field(
+        Field(
+            tag="500",
+            indicators=Indicators(" ", " "),
+            subfields=[Subfield("a", "Matn lotin yozuvida.")],
+        )
+    )
+    record.add_field(
+        Field(
+            tag="880",
+            indicators=Indicators(" ", " "),
+            subfields=[Subfield("6", "260-02/(N"), Subfield("a", "Тошкент")],
+        )
+    )
     anywhere = {t for i, k, t in terms_of(record) if i == "any" and k == "w"}
     assert set(words_of("Adabiyot durdonalari Matn lotin yozuvida Тошкент")) <= anywhere
     assert not any("260" in term for term in anywhere)  # $6 linkage is never text

@@ -90,7 +90,10 @@ def test_sort_orders_a_set_by_date_descending(catalog: Catalog, connection: Conn
     ],
 )  # fmt: skip
 def test_refusals_are_search_errors(
-    catalog: Catalog, connection: Connection, call, condition: Condition  # type: ignore[no-untyped-def]
+    catalog: Catalog,
+    connection: Connection,
+    call,
+    condition: Condition,  # type: ignore[no-untyped-def]
 ) -> None:
     with pytest.raises(SearchError) as raised:
         call(SearchService(catalog), connection)

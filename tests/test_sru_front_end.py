@@ -265,8 +265,10 @@ def test_post_keep_alive_and_z3950_on_the_same_port(target: int) -> None:
     body = urllib.parse.urlencode({"version": "1.1", "operation": "searchRetrieve",
                                    "query": "dc.creator=navoiy"}).encode()  # fmt: skip
     with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
-        request = (b"POST /Default HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                   b"application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(body))
+        request = (
+            b"POST /Default HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            b"application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
         answers = []
         for _ in range(2):  # two requests on one connection
             sock.sendall(request + body)

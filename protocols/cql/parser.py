@@ -177,9 +177,7 @@ class _Parser:
             depth += 1
         return self.scoped_clause(prefixes, depth, top)
 
-    def scoped_clause(
-        self, prefixes: tuple[tuple[str, str], ...], depth: int, top: bool
-    ) -> Node:
+    def scoped_clause(self, prefixes: tuple[tuple[str, str], ...], depth: int, top: bool) -> Node:
         node = self.search_clause(prefixes, depth)
         while True:
             token = self.peek()

@@ -1,5 +1,5 @@
 """The union catalogue end to end: two Koprik partners that share books are harvested; the hub
-serves one union record per book with both holdings over OAI-PMH and Z39.50 (yaz-client); a
+serves one union record per book with both holdings over OAI-PMH, SRU and Z39.50 (yaz-client); a
 member's deletion keeps its union record with one holding; an operator's merge leaves one
 union record and a deletion that a downstream harvester sees."""
 
@@ -93,6 +93,13 @@ def test_two_partners_sharing_books_become_union_records(tmp_path) -> None:
             assert _holdings(union) == ["UzBuRL", "UzSaRL"]
             assert "(UzBuRL)oai:natlib.uz:7" in union.xpath(
                 ".//m:datafield[@tag='035']/m:subfield/text()", namespaces=NS)
+
+            sru_url = hub_url.replace("/oai", "/sru")
+            sru = _oai(f"{sru_url}?operation=searchRetrieve&version=1.2&query=dc.title%3Dpaxta"
+                       "&recordSchema=marcxml")
+            srw = {"srw": "http://www.loc.gov/zing/srw/"}
+            assert sru.findtext(".//srw:numberOfRecords", namespaces=srw) == "1"
+            assert _holdings(sru) == ["UzBuRL", "UzSaRL"]
 
             with running_target(hub_folder, []) as target:
                 found = yaz_client(target.port, ["find @attr 1=4 paxta", "format sutrs",

@@ -6,15 +6,8 @@ import pytest
 from pymarc import Record
 
 from catalog import Catalog
-from catalog.dedup import (
-    DedupError,
-    explain,
-    merge,
-    review_decide,
-    review_list,
-    run_dedup,
-    split,
-)
+from catalog.dedup import DedupError, run_dedup
+from catalog.dedup_operators import explain, merge, review_decide, review_list, split
 from catalog.query import Match, search
 from catalog.store import Incoming
 from config.settings import DedupSettings, FileSource

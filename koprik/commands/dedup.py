@@ -16,15 +16,8 @@ import argparse
 from sqlalchemy import select
 
 from catalog import Catalog, models
-from catalog.dedup import (
-    DedupError,
-    explain,
-    merge,
-    review_decide,
-    review_list,
-    run_dedup,
-    split,
-)
+from catalog.dedup import DedupError, run_dedup
+from catalog.dedup_operators import explain, merge, review_decide, review_list, split
 from config import load_settings
 from koprik.errors import UserError
 

@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 
 from catalog import Catalog
-from catalog.dedup import explain, merge
+from catalog.dedup_operators import explain, merge
 from config import DatabaseSettings, HarvestSource, Settings
 from config.settings import UnionSettings
 from harvester.oai_client import Politeness

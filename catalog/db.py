@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 
 from catalog.models import metadata
@@ -33,11 +33,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet (all modules' tables share one MetaData)."""
+def all_tables() -> MetaData:
+    """The catalogue's tables: every module's tables share one MetaData, filled on import."""
     import catalog.harvest_state
     import catalog.search_index  # noqa: F401
-    metadata.create_all(engine)
+
+    return metadata
+
+
+def create_schema(connection: Connection) -> None:
+    """Create every table that does not exist yet (:mod:`catalog.schema` stamps the revision)."""
+    all_tables().create_all(connection)
 
 
 _MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}

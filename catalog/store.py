@@ -42,8 +42,9 @@ from sqlalchemy import (
 )
 
 from catalog import models
-from catalog.db import create_schema, insert_rows, open_engine
+from catalog.db import insert_rows, open_engine
 from catalog.renditions import FORMATS, make_renditions
+from catalog.schema import ensure_current
 from catalog.search_index import TermRow, terms_of, write_terms, write_terms_many
 from catalog.sets import set_name, set_specs
 from config import SetRule, Settings
@@ -189,9 +190,16 @@ class Catalog:
 
     @classmethod
     def open(cls, settings: Settings) -> Catalog:
-        """Open (and create if needed) the catalogue that ``settings`` names."""
+        """Open (and create if needed) the catalogue that ``settings`` names.
+
+        Raises :class:`catalog.schema.SchemaError` when its schema is not this Koprik's.
+        """
         engine = open_engine(settings.database.url, echo=settings.database.echo)
-        create_schema(engine)
+        try:
+            ensure_current(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine, settings.sets)
 
     def close(self) -> None:

@@ -56,6 +56,13 @@ def _command_named(argv: list[str]) -> str | None:
     return None
 
 
+def _loaded_errors() -> tuple[type[Exception], ...]:
+    """One-line errors of modules the command loaded (not imported here: a command that does
+    not open the catalogue does not pay for importing it and Alembic)."""
+    schema = sys.modules.get("catalog.schema")
+    return (schema.SchemaError,) if schema is not None else ()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(only=_command_named(argv))
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args) or 0)
-    except (UserError, ConfigError) as error:
+    except (UserError, ConfigError, *_loaded_errors()) as error:
         print(f"koprik: {error}", file=sys.stderr)
         return 2
     except DBAPIError as error:

@@ -4,6 +4,7 @@ from config.settings import (
     ConfigError,
     DatabaseSettings,
     HarvestSource,
+    LogSettings,
     OaiSettings,
     RepositorySettings,
     ServerSettings,
@@ -12,16 +13,19 @@ from config.settings import (
     load_settings,
     settings_from_mapping,
 )
+from config.version import koprik_version
 
 __all__ = [
     "ConfigError",
     "DatabaseSettings",
     "HarvestSource",
+    "LogSettings",
     "OaiSettings",
     "RepositorySettings",
     "ServerSettings",
     "SetRule",
     "Settings",
+    "koprik_version",
     "load_settings",
     "settings_from_mapping",
 ]

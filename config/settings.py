@@ -34,7 +34,8 @@ class RepositorySettings:
     """What Identify says about us."""
 
     name: str = "Koprik demo repository of the National Library"
-    base_url: str = "http://127.0.0.1:8080/oai"
+    base_url: str = ""
+    """The OAI-PMH base URL Identify announces; empty: the address ``koprik serve`` listens on."""
     admin_email: list[str] = field(default_factory=lambda: ["admin@natlib.example.uz"])
     identifier_prefix: str = "oai:natlib.uz:"
     """``oai:`` + repositoryIdentifier (which must contain a dot) + ``:``."""
@@ -74,6 +75,22 @@ class OaiSettings:
     """List requests served at once; more get HTTP 503 with Retry-After."""
     retry_after: int = 10
     max_request_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Where and how Koprik logs, with an access line per HTTP request and Z39.50 request."""
+
+    file: str = ""
+    """Log file (reopened when logrotate moves it); empty: standard error (the journal)."""
+    level: str = "info"
+    """debug, info, warning or error; info includes the access and session lines."""
+    format: str = "plain"
+    """plain (one line of text per event) or json (one JSON object per line)."""
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("plain", "json")
 
 
 @dataclass(frozen=True)
@@ -130,6 +147,32 @@ class Settings:
     oai: OaiSettings = field(default_factory=OaiSettings)
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
+    log: LogSettings = field(default_factory=LogSettings)
+
+
+RANGES: dict[str, tuple[float, float]] = {
+    "server.http_port": (0, 65535),
+    "server.z3950_port": (0, 65535),
+    "server.z3950_idle_timeout": (1, 7 * 24 * 3600),
+    "server.z3950_max_result_sets": (1, 10_000),
+    "server.z3950_max_connections": (1, 1_000_000),
+    "server.z3950_max_pdu_bytes": (4096, 2**31 - 1),
+    "oai.page_size": (1, 100_000),
+    "oai.token_lifetime": (60, 366 * 24 * 3600),
+    "oai.max_concurrent_lists": (1, 10_000),
+    "oai.retry_after": (1, 24 * 3600),
+    "oai.max_request_bytes": (1024, 64 * 1024 * 1024),
+    "sources.delay": (0, 24 * 3600),
+    "sources.timeout": (1, 24 * 3600),
+    "sources.retries": (0, 1000),
+}
+"""Allowed values of every numeric setting, inclusive (``sources.delay``: of each source).
+A port of 0 means any free port."""
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "log.level": LOG_LEVELS,
+    "log.format": LOG_FORMATS,
+}
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -152,6 +195,12 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Settings:
     """Build :class:`Settings` from parsed TOML, checking every key and type."""
     settings = _build(Settings, data, origin)
+    _check_values(settings, "", "", origin)
+    base_url = settings.repository.base_url
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{origin}: repository.base_url: expected an http:// or https:// URL, got {base_url!r}"
+        )
     for index, rule in enumerate(settings.sets):
         if rule.rule not in RULES:
             raise ConfigError(
@@ -167,6 +216,33 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
             f"such as 'oai:natlib.uz:', got {prefix!r}"
         )
     return settings
+
+
+def _check_values(value: Any, key: str, where: str, origin: str) -> None:
+    """Raise ConfigError for a number outside :data:`RANGES` or a word not in :data:`CHOICES`.
+
+    ``key`` is the setting's name as in RANGES (``sources.delay``); ``where`` as in the file
+    (``sources[2].delay``).
+    """
+    if dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            name = f"{key}.{f.name}" if key else f.name
+            place = f"{where}.{f.name}" if where else f.name
+            _check_values(getattr(value, f.name), name, place, origin)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_values(item, key, f"{where}[{index}]", origin)
+    elif key in RANGES and not isinstance(value, bool):
+        low, high = RANGES[key]
+        if not low <= value <= high:
+            kind = "a whole number" if isinstance(value, int) else "a number"
+            raise ConfigError(
+                f"{origin}: {where}: expected {kind} from {low:g} to {high:g}, got {value!r}"
+            )
+    elif key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(
+            f"{origin}: {where}: expected one of {', '.join(CHOICES[key])}, got {value!r}"
+        )
 
 
 def _build(cls: type, data: Any, where: str) -> Any:

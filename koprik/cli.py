@@ -18,7 +18,7 @@ import sys
 from sqlalchemy.exc import DBAPIError
 
 import koprik.commands
-from config import ConfigError
+from config import ConfigError, koprik_version
 from koprik.errors import UserError
 
 
@@ -34,6 +34,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="koprik",
         description="Metadata interoperability server: OAI-PMH, Z39.50 and MARC crosswalks.",
     )
+    parser.add_argument("--version", action="version", version=f"koprik {koprik_version()}")
     parser.add_argument("--config", help="koprik.toml to read (default: $KOPRIK_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -16,17 +16,19 @@ from aiohttp import web
 
 from catalog import Catalog
 from config import Settings
+from provider.health import setup_health
 from provider.keys import CATALOG, SETTINGS
 from provider.oai import setup_oai
 
 
 def init_app(settings: Settings, catalog: Catalog) -> web.Application:
-    """The aiohttp application serving ``catalog``: OAI-PMH at ``/oai``."""
+    """The aiohttp application serving ``catalog``: OAI-PMH at ``/oai``, health at ``/health``."""
     app = web.Application()
     app[SETTINGS] = settings
     app[CATALOG] = catalog
     app.cleanup_ctx.append(_close_catalog)
     setup_oai(app)
+    setup_health(app)
     return app
 
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
+import socket
 
 from aiohttp import web
 
 from catalog import Catalog
 from config import Settings, load_settings
 from harvester.scheduler import start_scheduler
+from koprik.logs import configure_logging
+from provider.access_log import LOGGER as ACCESS_LOG
+from provider.access_log import AccessLogger
 from provider.app import init_app
 from provider.z3950.server import start_target
 
@@ -38,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    configure_logging(settings.log, args.verbose)
     catalog = Catalog.open(settings)
     try:
         asyncio.run(
@@ -60,11 +66,16 @@ async def serve(
     """Run every server, and the harvest scheduler, until SIGINT or SIGTERM."""
     host = host or settings.server.host
     port = port or settings.server.http_port
+    if not settings.repository.base_url:
+        repository = dataclasses.replace(settings.repository, base_url=served_base_url(host, port))
+        settings = dataclasses.replace(settings, repository=repository)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(init_app(settings, catalog), access_log=None)
+    runner = web.AppRunner(
+        init_app(settings, catalog), access_log_class=AccessLogger, access_log=ACCESS_LOG
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -86,3 +97,13 @@ async def serve(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(target.wait_closed(), SHUTDOWN_GRACE)
         await runner.cleanup()
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The OAI-PMH base URL of this server when ``repository.base_url`` is not set: its host
+    (this machine's name when it listens on every address) and port."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/oai"

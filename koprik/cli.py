@@ -60,8 +60,12 @@ def _command_named(argv: list[str]) -> str | None:
 def _loaded_errors() -> tuple[type[Exception], ...]:
     """One-line errors of modules the command loaded (not imported here: a command that does
     not open the catalogue does not pay for importing it and Alembic)."""
-    schema = sys.modules.get("catalog.schema")
-    return (schema.SchemaError,) if schema is not None else ()
+    errors: list[type[Exception]] = []
+    if (schema := sys.modules.get("catalog.schema")) is not None:
+        errors.append(schema.SchemaError)
+    if (db := sys.modules.get("catalog.db")) is not None:
+        errors.append(db.DatabaseFileError)
+    return tuple(errors)
 
 
 def main(argv: list[str] | None = None) -> int:

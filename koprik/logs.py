@@ -69,3 +69,5 @@ def configure_logging(settings: LogSettings, verbose: int = 0) -> None:
         old.close()
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic says at INFO which database dialect it found, each time the schema is checked.
+    logging.getLogger("alembic").setLevel(logging.WARNING if level > logging.DEBUG else level)

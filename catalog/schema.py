@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -63,13 +64,20 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def head() -> str:
     """The revision this Koprik's tables are at (exactly one head, or SchemaError)."""
-    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    heads = _heads(tuple((str(p), p.stat().st_mtime_ns) for p in VERSION_LOCATIONS))
     if len(heads) != 1:
         raise SchemaError(
             f"the schema revisions have {len(heads)} heads ({', '.join(sorted(heads))}) instead "
             "of one: give the later one the other as down_revision (README.md, Upgrading)"
         )
     return heads[0]
+
+
+@cache
+def _heads(_folders: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
+    """The heads of the revisions (compiling them costs more than a catalogue check; the key
+    changes when a folder or its contents change)."""
+    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 def revision_of(connection: Connection) -> str:

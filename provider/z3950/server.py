@@ -38,9 +38,12 @@ from provider.z3950.session import (
 
 log = logging.getLogger(__name__)
 
-async def start_target(settings: Settings, catalog: Catalog) -> asyncio.AbstractServer:
+async def start_target(
+    settings: Settings, catalog: Catalog, *, reuse_port: bool = False
+) -> asyncio.AbstractServer:
     """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` until closed
-    (at most ``server.z3950_max_connections`` connections at once)."""
+    (at most ``server.z3950_max_connections`` connections at once). With ``reuse_port``, other
+    processes may listen on the same port (SO_REUSEPORT) and the kernel shares connections."""
     backend = Backend(catalog)
     encode_pdu(*close_pdu(CLOSE_LACK_OF_ACTIVITY))  # compiles the codec now, not for a client
     limit = settings.server.z3950_max_connections
@@ -60,7 +63,8 @@ async def start_target(settings: Settings, catalog: Catalog) -> asyncio.Abstract
             open_connections -= 1
 
     return await asyncio.start_server(
-        on_connection, settings.server.host, settings.server.z3950_port
+        on_connection, settings.server.host, settings.server.z3950_port,
+        reuse_port=reuse_port or None,
     )
 
 

@@ -7,7 +7,8 @@ stops with one line instead of a traceback.
 
 Sections map onto dataclasses one to one; a TOML table is a nested dataclass, an array of
 tables is a ``list`` of dataclasses. The loader is generic over the dataclass fields, so adding a
-setting means adding one field with its default.
+setting means adding one field with its default; a number's default is given with its bounds
+(``within(1, 100_000, 500)``, ``at_least(1, 8)``), a word's with its choices (``one_of``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,21 @@ DEFAULT_FILE = "koprik.toml"
 
 class ConfigError(ValueError):
     """A configuration file that cannot be used; the message is one line for the operator."""
+
+
+def at_least(minimum: float, default: Any) -> Any:
+    """A setting's default, with the smallest value the loader accepts for it."""
+    return field(default=default, metadata={"minimum": minimum})
+
+
+def within(minimum: float, maximum: float, default: Any) -> Any:
+    """A setting's default, with the smallest and the largest value the loader accepts."""
+    return field(default=default, metadata={"minimum": minimum, "maximum": maximum})
+
+
+def one_of(choices: tuple[str, ...], default: str) -> Any:
+    """A setting's default, with the words the loader accepts for it."""
+    return field(default=default, metadata={"choices": choices})
 
 
 @dataclass(frozen=True)
@@ -52,29 +68,29 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = within(0, 65535, 8080)
     """The HTTP port: OAI-PMH at /oai."""
-    z3950_port: int = 2100
+    z3950_port: int = within(0, 65535, 2100)
     z3950_database: str = "Default"
-    z3950_idle_timeout: float = 600.0
-    z3950_max_result_sets: int = 32
-    z3950_max_connections: int = 256
+    z3950_idle_timeout: float = within(1.0, 7 * 24 * 3600, 600.0)
+    z3950_max_result_sets: int = within(1, 10_000, 32)
+    z3950_max_connections: int = at_least(1, 256)
     """Z39.50 connections served at once; one more is sent Close (resources)."""
-    z3950_max_pdu_bytes: int = 16 * 1024 * 1024
+    z3950_max_pdu_bytes: int = within(4096, 2**31 - 1, 16 * 1024 * 1024)
 
 
 @dataclass(frozen=True)
 class OaiSettings:
-    page_size: int = 500
+    page_size: int = within(1, 100_000, 500)
     """Records (or headers) per ListRecords/ListIdentifiers page."""
-    token_lifetime: int = 24 * 3600
+    token_lifetime: int = within(60, 366 * 24 * 3600, 24 * 3600)
     """Seconds a resumption token stays valid."""
     token_secret: str = ""
     """HMAC key for resumption tokens; empty means one derived from the database URL."""
-    max_concurrent_lists: int = 8
+    max_concurrent_lists: int = at_least(1, 8)
     """List requests served at once; more get HTTP 503 with Retry-After."""
-    retry_after: int = 10
-    max_request_bytes: int = 64 * 1024
+    retry_after: int = within(1, 24 * 3600, 10)
+    max_request_bytes: int = within(1024, 64 * 1024 * 1024, 64 * 1024)
 
 
 @dataclass(frozen=True)
@@ -83,14 +99,10 @@ class LogSettings:
 
     file: str = ""
     """Log file (reopened when logrotate moves it); empty: standard error (the journal)."""
-    level: str = "info"
+    level: str = one_of(("debug", "info", "warning", "error"), "info")
     """debug, info, warning or error; info includes the access and session lines."""
-    format: str = "plain"
+    format: str = one_of(("plain", "json"), "plain")
     """plain (one line of text per event) or json (one JSON object per line)."""
-
-
-LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("plain", "json")
 
 
 @dataclass(frozen=True)
@@ -132,9 +144,9 @@ class HarvestSource:
     every: str = ""
     cron: str = ""
     crosswalk: str = ""
-    delay: float = 1.0
-    timeout: float = 60.0
-    retries: int = 5
+    delay: float = within(0.0, 24 * 3600, 1.0)
+    timeout: float = within(1.0, 24 * 3600, 60.0)
+    retries: int = within(0, 1000, 5)
     enabled: bool = True
     charset: str = ""
 
@@ -148,31 +160,6 @@ class Settings:
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
     log: LogSettings = field(default_factory=LogSettings)
-
-
-RANGES: dict[str, tuple[float, float]] = {
-    "server.http_port": (0, 65535),
-    "server.z3950_port": (0, 65535),
-    "server.z3950_idle_timeout": (1, 7 * 24 * 3600),
-    "server.z3950_max_result_sets": (1, 10_000),
-    "server.z3950_max_connections": (1, 1_000_000),
-    "server.z3950_max_pdu_bytes": (4096, 2**31 - 1),
-    "oai.page_size": (1, 100_000),
-    "oai.token_lifetime": (60, 366 * 24 * 3600),
-    "oai.max_concurrent_lists": (1, 10_000),
-    "oai.retry_after": (1, 24 * 3600),
-    "oai.max_request_bytes": (1024, 64 * 1024 * 1024),
-    "sources.delay": (0, 24 * 3600),
-    "sources.timeout": (1, 24 * 3600),
-    "sources.retries": (0, 1000),
-}
-"""Allowed values of every numeric setting, inclusive (``sources.delay``: of each source).
-A port of 0 means any free port."""
-
-CHOICES: dict[str, tuple[str, ...]] = {
-    "log.level": LOG_LEVELS,
-    "log.format": LOG_FORMATS,
-}
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -195,7 +182,6 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Settings:
     """Build :class:`Settings` from parsed TOML, checking every key and type."""
     settings = _build(Settings, data, origin)
-    _check_values(settings, "", "", origin)
     base_url = settings.repository.base_url
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError(
@@ -218,33 +204,6 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
     return settings
 
 
-def _check_values(value: Any, key: str, where: str, origin: str) -> None:
-    """Raise ConfigError for a number outside :data:`RANGES` or a word not in :data:`CHOICES`.
-
-    ``key`` is the setting's name as in RANGES (``sources.delay``); ``where`` as in the file
-    (``sources[2].delay``).
-    """
-    if dataclasses.is_dataclass(value):
-        for f in dataclasses.fields(value):
-            name = f"{key}.{f.name}" if key else f.name
-            place = f"{where}.{f.name}" if where else f.name
-            _check_values(getattr(value, f.name), name, place, origin)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_values(item, key, f"{where}[{index}]", origin)
-    elif key in RANGES and not isinstance(value, bool):
-        low, high = RANGES[key]
-        if not low <= value <= high:
-            kind = "a whole number" if isinstance(value, int) else "a number"
-            raise ConfigError(
-                f"{origin}: {where}: expected {kind} from {low:g} to {high:g}, got {value!r}"
-            )
-    elif key in CHOICES and value not in CHOICES[key]:
-        raise ConfigError(
-            f"{origin}: {where}: expected one of {', '.join(CHOICES[key])}, got {value!r}"
-        )
-
-
 def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
@@ -255,6 +214,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if key not in fields:
             raise ConfigError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
         values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
+        _check_allowed(fields[key], values[key], f"{where}.{key}" if where else key)
     missing = [
         name
         for name, f in fields.items()
@@ -265,6 +225,19 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if missing:
         raise ConfigError(f"{where}: missing key {missing[0]!r}")
     return cls(**values)
+
+
+def _check_allowed(setting: dataclasses.Field[Any], value: Any, where: str) -> None:
+    """Raise ConfigError for a value outside the bounds or choices the field declares
+    (:func:`at_least`, :func:`within`, :func:`one_of`)."""
+    low, high = setting.metadata.get("minimum"), setting.metadata.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        kind = "a whole number" if isinstance(value, int) else "a number"
+        wanted = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+        raise ConfigError(f"{where}: expected {kind} {wanted}, got {value!r}")
+    choices = setting.metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

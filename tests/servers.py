@@ -42,9 +42,9 @@ def write_config(folder: Path, extra: str = "") -> RunningKoprik:
 
 @contextmanager
 def koprik_serve(
-    folder: Path, *, demo_records: int = 0, extra: str = ""
+    folder: Path, *, demo_records: int = 0, extra: str = "", options: tuple[str, ...] = ()
 ) -> Iterator[RunningKoprik]:
-    """A ``koprik serve`` on free loopback ports over a new catalogue in ``folder``.
+    """A ``koprik serve [options]`` on free loopback ports over a new catalogue in ``folder``.
 
     What it prints (and logs: a line per request) goes to ``folder/serve.out``, never to a pipe
     nobody reads, which would stop the server once full.
@@ -55,7 +55,8 @@ def koprik_serve(
                        capture_output=True, timeout=600)
     output = folder / "serve.out"
     with output.open("wb") as out:
-        server = subprocess.Popen(koprik.command("serve"), stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(koprik.command("serve", *options), stdout=out,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
     try:
         _wait_for(f"{koprik.oai_url}?verb=Identify", server, output)
         yield koprik

@@ -196,9 +196,16 @@ def baseline_columns() -> dict[str, set[str]]:
 
 @contextmanager
 def _schema_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction no other process changes the schema in at the same time."""
+    """A transaction no other process changes the schema in at the same time.
+
+    On SQLite, foreign keys are off while it lasts and checked before it commits: a revision
+    that rebuilds a table (Alembic's batch mode copies it and drops the old one) would otherwise
+    cascade the drop into every row that refers to it (renditions, sets, provenance).
+    """
     with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # only outside a transaction
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.begin()
@@ -207,7 +214,16 @@ def _schema_transaction(engine: Engine) -> Iterator[Connection]:
                                    {"key": _ADVISORY_LOCK})
         try:
             yield connection
+            if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check")
+                           .first()):  # fmt: skip
+                raise SchemaError(f"the schema change left rows of {broken[0]} without the row "
+                                  f"of {broken[2]} they refer to; nothing was changed")
         except BaseException:
             connection.rollback()
             raise
-        connection.commit()
+        else:
+            connection.commit()
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()

@@ -116,3 +116,52 @@ def test_an_empty_database_is_created_once_by_concurrent_openers(catalog_url: st
     finally:
         for engine in engines:
             engine.dispose()
+
+
+REBUILD_REVISION = '''"""A test-only revision rebuilding records (batch mode on SQLite)."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9002"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    rebuild = "always" if op.get_context().dialect.name == "sqlite" else "auto"
+    with op.batch_alter_table("records", recreate=rebuild) as batch:
+        batch.add_column(sa.Column("probe", sa.Integer(), nullable=True))
+'''
+
+
+def test_a_revision_that_rebuilds_a_table_keeps_the_rows_referring_to_it(
+    settings: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    from catalog.demo import demo_records
+
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in demo_records(10):
+            writer.put(record)
+    catalog.close()
+    counts = "SELECT (SELECT count(*) FROM renditions), (SELECT count(*) FROM record_sets)"
+    engine = open_engine(settings.database.url)
+    try:
+        with engine.connect() as connection:
+            before = tuple(connection.execute(text(counts)).one())
+        folder = tmp_path / "rebuild"
+        folder.mkdir()
+        (folder / "9002_rebuild.py").write_text(REBUILD_REVISION.format(down=head()))
+        monkeypatch.setattr(schema_module, "VERSION_LOCATIONS",
+                            [*schema_module.VERSION_LOCATIONS, folder])
+        assert upgrade(engine)[1] == "9002"
+        with engine.connect() as connection:
+            assert tuple(connection.execute(text(counts)).one()) == before
+            assert before[0] == 30  # three renditions of each record
+            assert connection.exec_driver_sql("SELECT probe FROM records").first() == (None,)
+            if connection.dialect.name == "sqlite":  # and foreign keys are enforced again
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()

@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings.log, args.verbose)
     if args.workers < 0:
         raise UserError(f"--workers {args.workers}: a number of processes, or 0 for one per core")
-    if (args.workers or default_count()) > 1:
-        return _run_workers(settings, args, args.workers or default_count())
+    workers = args.workers or default_count()
+    if workers > 1:
+        return _run_workers(settings, args, workers)
     catalog = Catalog.open(settings)
     try:
         asyncio.run(

@@ -68,7 +68,7 @@ def _get(port: int, query: dict[str, str]) -> tuple[str, bytes]:
 
 
 def _wait_for_workers(folder: Path, port: int, output: Path) -> set[int]:
-    """The pids of the workers, once the HTTP port answers."""
+    """The pids of every worker started so far, once the HTTP port answers."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -76,7 +76,8 @@ def _wait_for_workers(folder: Path, port: int, output: Path) -> set[int]:
         except OSError:
             time.sleep(0.2)
             continue
-        started = [e["message"] for e in _log(folder) if e["logger"] == "koprik.workers"]
+        started = [e["message"] for e in _log(folder)
+                   if e["logger"] == "koprik.workers" and " started (pid " in e["message"]]
         return {int(message.split("(pid ")[1].rstrip(")")) for message in started}
     raise TimeoutError(output.read_text())
 
@@ -138,3 +139,32 @@ def test_a_worker_that_cannot_start_stops_them_all_saying_why(tmp_path: Path):
     lines = output.read_text().splitlines()
     assert lines and all(line.startswith("koprik: worker ") for line in lines)
     assert all("address already in use" in line for line in lines)
+
+
+def test_a_worker_that_dies_is_started_again(tmp_path: Path):
+    from koprik.workers import STARTUP
+
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port())
+    try:
+        workers = _wait_for_workers(tmp_path, http_port, output)
+        time.sleep(STARTUP + 0.5)  # past start-up: a death now is a crash, not a failed start
+        victim = max(workers)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while (now := _wait_for_workers(tmp_path, http_port, output)) == workers:
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.2)
+        (replacement,) = now - workers
+        assert server.poll() is None  # the parent carried on
+        restarted = [e["message"] for e in _log(tmp_path) if e["level"] == "warning"]
+        assert any(f"(pid {victim}) exited with status -9" in m for m in restarted), restarted
+        for _ in range(200):  # and the new worker serves: some request reaches it
+            urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=30).read()
+            answered = {e["pid"] for e in _log(tmp_path) if e["logger"] == "koprik.access"}
+            if replacement in answered:
+                break
+        assert replacement in answered
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0

@@ -30,7 +30,7 @@ from pymarc import Leader, Record
 from pymarc.marcjson import JSONHandler
 from pymarc.marcxml import XmlHandler
 
-from crosswalks import iso2709, mrk, xml_records
+from crosswalks import charsets, iso2709, mrk, xml_records
 from crosswalks.json_stream import JsonStreamError, iter_json_objects
 from crosswalks.marc_syntax import syntax_problems
 from crosswalks.marcxml import MARCXML_NS, record_to_marcxml
@@ -56,6 +56,8 @@ class ReadItem:
     error: str | None
     identifier: str | None = None
     notes: list[str] = field(default_factory=list)
+    decision: charsets.Decision | None = None
+    """For ISO 2709, the charset the record was read in and why."""
 
 
 def detect_format(head: bytes) -> str:
@@ -79,13 +81,17 @@ def detect_format(head: bytes) -> str:
     raise ValueError("not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text")
 
 
-def iter_records(source: BinaryIO | str | Path, fmt: str | None = None) -> Iterator[ReadItem]:
+def iter_records(
+    source: BinaryIO | str | Path, fmt: str | None = None, *, charset: str | None = None
+) -> Iterator[ReadItem]:
     """Yield a :class:`ReadItem` for each record of ``source`` (a path or a binary stream).
 
     ``fmt`` is one of :data:`MARC_FORMATS` or "unimarc" (ISO 2709 whose charset is detected
     without MARC-8 and whose leader is not held to MARC21 rules); None detects it. DC and
     MODS are read into MARC21 by :mod:`crosswalks.registry`. Raises :class:`ValueError` for a
-    format it cannot read.
+    format it cannot read. ``charset`` (a :data:`crosswalks.charsets.CANDIDATES` label) says
+    what ISO 2709 records and ``.mrk`` text are in; None decides per record (per file for
+    ``.mrk``, which must then be UTF-8). XML and JSON declare their own encoding.
     """
     with ExitStack() as stack:
         stream = (
@@ -97,7 +103,10 @@ def iter_records(source: BinaryIO | str | Path, fmt: str | None = None) -> Itera
         reader = _READERS.get(fmt)
         if reader is None:
             raise ValueError(f"iter_records reads {', '.join(_READERS)}; not {fmt}")
-        yield from reader(stream)
+        if fmt in ("marc21", "unimarc", "mrk"):
+            yield from reader(stream, charset=charset)
+        else:
+            yield from reader(stream)
 
 
 def peekable(stream: BinaryIO) -> io.BufferedReader:
@@ -145,21 +154,27 @@ def checked_item(index: int, record: Record, raw: bytes, identifier: str | None 
     return ReadItem(index, record, raw, None, identifier)
 
 
-def _read_iso2709(stream: BinaryIO, *, marc21: bool = True) -> Iterator[ReadItem]:
+def _read_iso2709(
+    stream: BinaryIO, *, marc21: bool = True, charset: str | None = None
+) -> Iterator[ReadItem]:
     for index, (chunk, problem) in enumerate(iso2709.iter_chunks(stream)):
         if problem is not None:
             yield ReadItem(index, None, chunk, problem)
             continue
         try:
-            record, _charset = iso2709.decode_record(chunk, allow_marc8=marc21)
+            record, decision = iso2709.read_record(chunk, allow_marc8=marc21, charset=charset)
         except iso2709.RecordError as error:
             yield ReadItem(index, None, chunk, str(error))
             continue
-        yield checked_item(index, record, chunk) if marc21 else ReadItem(index, record, chunk, None)
+        item = (
+            checked_item(index, record, chunk) if marc21 else ReadItem(index, record, chunk, None)
+        )
+        item.decision = decision
+        yield item
 
 
-def _read_unimarc(stream: BinaryIO) -> Iterator[ReadItem]:
-    return _read_iso2709(stream, marc21=False)
+def _read_unimarc(stream: BinaryIO, *, charset: str | None = None) -> Iterator[ReadItem]:
+    return _read_iso2709(stream, marc21=False, charset=charset)
 
 
 class _OneRecordHandler(XmlHandler):
@@ -211,8 +226,11 @@ def _read_marcjson(stream: BinaryIO) -> Iterator[ReadItem]:
         yield ReadItem(index, None, b"", f"{error}; reading stopped")
 
 
-def _read_mrk(stream: BinaryIO) -> Iterator[ReadItem]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline=None)
+def _read_mrk(stream: BinaryIO, *, charset: str | None = None) -> Iterator[ReadItem]:
+    if charset == charsets.MARC8:
+        raise ValueError(".mrk text in MARC-8 is not read; MarcEdit mnemonics cover it")
+    encoding = "utf-8-sig" if charset in (None, charsets.UTF8) else charsets.CODECS[charset]
+    text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline=None)
     index = 0
     try:
         for chunk in mrk.split_records(text):

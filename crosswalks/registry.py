@@ -27,9 +27,13 @@ from crosswalks.marc_io import HEAD_BYTES, FramedWriter, ReadItem
 
 @dataclass(frozen=True)
 class InputFormat:
+    """``read(stream)`` yields the records; formats that carry no encoding of their own
+    (``takes_charset``) also take ``read(stream, charset=LABEL)`` to be told what it is."""
+
     name: str
     description: str
-    read: Callable[[BinaryIO], Iterator[ReadItem]]
+    read: Callable[..., Iterator[ReadItem]]
+    takes_charset: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,11 @@ def _function(module: str, name: str) -> Callable[..., Any]:
         raise CrosswalkUnavailable(message) from None
 
 
-def _marc_reader(fmt: str) -> Callable[[BinaryIO], Iterator[ReadItem]]:
-    return lambda stream: marc_io.iter_records(stream, fmt)
+def _marc_reader(fmt: str) -> Callable[..., Iterator[ReadItem]]:
+    def read(stream: BinaryIO, charset: str | None = None) -> Iterator[ReadItem]:
+        return marc_io.iter_records(stream, fmt, charset=charset)
+
+    return read
 
 
 def _xml_reader(fmt: str, module: str, name: str) -> Callable[[BinaryIO], Iterator[ReadItem]]:
@@ -77,9 +84,9 @@ def _xml_reader(fmt: str, module: str, name: str) -> Callable[[BinaryIO], Iterat
     return read
 
 
-def _read_unimarc(stream: BinaryIO) -> Iterator[ReadItem]:
+def _read_unimarc(stream: BinaryIO, charset: str | None = None) -> Iterator[ReadItem]:
     convert = _function("unimarc", "unimarc_to_marc21")
-    for item in marc_io.iter_records(stream, "unimarc"):
+    for item in marc_io.iter_records(stream, "unimarc", charset=charset):
         if item.record is None:
             yield item
             continue
@@ -92,6 +99,7 @@ def _read_unimarc(stream: BinaryIO) -> Iterator[ReadItem]:
             continue
         checked = marc_io.checked_item(item.index, result.record, item.raw)
         checked.notes = list(result.unmapped)
+        checked.decision = item.decision
         yield checked
 
 
@@ -119,7 +127,10 @@ INPUTS: dict[str, InputFormat] = {
     fmt.name: fmt
     for fmt in (
         InputFormat(
-            "marc21", "MARC21 ISO 2709 (UTF-8, MARC-8, CP1251 detected)", _marc_reader("marc21")
+            "marc21",
+            "MARC21 ISO 2709 (UTF-8, MARC-8, CP1251, KOI8-R... detected per record)",
+            _marc_reader("marc21"),
+            takes_charset=True,
         ),
         InputFormat(
             "marcxml", "MARCXML record, collection or OAI-PMH response", _marc_reader("marcxml")
@@ -127,7 +138,7 @@ INPUTS: dict[str, InputFormat] = {
         InputFormat(
             "marcjson", "MARC-in-JSON: object, array or one per line", _marc_reader("marcjson")
         ),
-        InputFormat("mrk", "MarcEdit mnemonic text", _marc_reader("mrk")),
+        InputFormat("mrk", "MarcEdit mnemonic text", _marc_reader("mrk"), takes_charset=True),
         InputFormat(
             "oai_dc",
             "Dublin Core (oai_dc), bare or in an OAI-PMH response",
@@ -139,7 +150,10 @@ INPUTS: dict[str, InputFormat] = {
             _xml_reader("mods", "mods_to_marc", "mods_to_marc"),
         ),
         InputFormat(
-            "unimarc", "UNIMARC/RUSMARC ISO 2709 (UTF-8 or CP1251 detected)", _read_unimarc
+            "unimarc",
+            "UNIMARC/RUSMARC ISO 2709 (UTF-8, CP1251, KOI8-R... detected per record)",
+            _read_unimarc,
+            takes_charset=True,
         ),
     )
 }

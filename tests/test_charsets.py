@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
 
-from crosswalks import charsets, iso2709
+from crosswalks import charsets, iso2709, marc8
 from crosswalks.charsets import (
     detect_charset,
-    marc8_escape_problem,
-    marc8_to_unicode_strict,
     record_to_iso2709_marc8,
     utf8_to_marc8,
 )
@@ -53,7 +51,10 @@ def test_detected_charset_of_real_files(name: str, expected: set[str]) -> None:
 
 def test_marc8_escapes_decide_even_in_ascii_data() -> None:
     assert detect_charset(b"abc \x1b(NWOJNA\x1b(B") == charsets.MARC8
-    assert detect_charset(b"abc \x1b(NWOJNA\x1b(B", declared_utf8=True) == charsets.UTF8
+    # Escapes in ASCII data are MARC-8 whatever leader/09 says; beside UTF-8 text, not.
+    assert detect_charset(b"abc \x1b(NWOJNA\x1b(B", declared_utf8=True) == charsets.MARC8
+    mixed = "Ўз ".encode() + b"\x1b(NWOJNA\x1b(B"
+    assert detect_charset(mixed, declared_utf8=True) == charsets.UTF8
 
 
 def test_latin1_letters_are_not_taken_for_marc8_marks() -> None:
@@ -89,16 +90,9 @@ def test_cp1251_file_decodes_to_readable_russian() -> None:
     assert titles[5].startswith("Нелинейные системы")
 
 
-def test_marc8_escape_validation() -> None:
-    assert marc8_escape_problem(b"ok \x1b(NWOJNA\x1b(B \x1bbsub\x1bs \x1b$1abc\x1b(B") is None
-    raw = (MARC21 / "broken" / "bad_marc8_escape.dat").read_bytes()
-    assert "invalid MARC-8 escape" in (marc8_escape_problem(raw) or "")
-
-
-def test_strict_marc8_refuses_undefined_codes() -> None:
-    with pytest.raises(charsets.Marc8Error):
-        marc8_to_unicode_strict(b"\x1b$1\x7b\x36\x39")
-    assert marc8_to_unicode_strict(b"caf\xe2e") == "café"
+def test_bad_marc8_escape_is_rejected_with_its_reason() -> None:
+    (item,) = iter_records(MARC21 / "broken" / "bad_marc8_escape.dat")
+    assert item.record is None and "invalid MARC-8 escape" in (item.error or "")
 
 
 @pytest.mark.parametrize(
@@ -110,19 +104,18 @@ def test_strict_marc8_refuses_undefined_codes() -> None:
         "漢字 and ★",
     ],
 )
-def test_marc8_encoder_round_trips_through_pymarc(text: str) -> None:
+def test_marc8_encoder_round_trips(text: str) -> None:
     encoded = utf8_to_marc8(text)
     assert encoded.isascii() or any(byte >= 0x80 for byte in encoded)
-    decoded = marc8_to_unicode_strict(encoded)
+    assert marc8.decode(encoded) == unicodedata.normalize("NFC", text)
     if "漢" in text:
-        assert decoded == "&#x6F22;&#x5B57; and &#x2605;"  # LC's lossless convention
-    else:
-        assert decoded == unicodedata.normalize("NFC", text)
+        # CJK in East Asian (EACC), the star as LC's lossless reference
+        assert encoded.startswith(b"\x1b$1") and encoded.endswith(b"\x1b(Band &#x2605;")
 
 
 def test_marc8_puts_marks_before_their_base_letter() -> None:
     assert utf8_to_marc8("é") == b"\xe2e"
-    assert utf8_to_marc8("Й й") == b"\x1b(Nj\x1b(B \x1b(NJ\x1b(B"
+    assert utf8_to_marc8("Й й, ё") == b"\x1b(Nj J, \x1b(QD\x1b(B"
 
 
 @pytest.mark.skipif(shutil.which("yaz-marcdump") is None, reason="yaz not installed")

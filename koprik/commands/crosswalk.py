@@ -1,8 +1,8 @@
 """``koprik crosswalk``: convert record files between formats, or check them.
 
-    koprik crosswalk --to FORMAT [--from FORMAT] [IN ...] [-o OUT] [--rejects FILE]
-                     [--add-script-880]
-    koprik crosswalk --check [--from FORMAT] [IN ...]
+    koprik crosswalk --to FORMAT [--from FORMAT] [--charset NAME] [IN ...] [-o OUT]
+                     [--rejects FILE] [--report FILE] [--add-script-880]
+    koprik crosswalk --check [--from FORMAT] [--charset NAME] [IN ...]
     koprik crosswalk --list
 
 Reads each IN (standard input when none, or ``-``), detecting its format unless ``--from``
@@ -11,7 +11,12 @@ converted is rejected and the run goes on. Rejects go to ``--rejects FILE`` (def
 ``OUT.rejects.txt`` next to OUT; with output on stdout, only a count and the first reasons on
 stderr): one line per reject, tab-separated ``input``, ``record number`` (1-based, as
 ``koprik import`` counts), ``reason`` and the record's raw bytes in base64, so the bytes can
-be recovered exactly (``cut -f4 | base64 -d``). A summary line ends the run on stderr.
+be recovered exactly (``cut -f4 | base64 -d``). ISO 2709 and .mrk records are read in the
+charset ``--charset`` names, or else in the one judged most plausible for each record; each
+record not read as UTF-8 is listed with the decision and its reason in ``--report FILE``
+(default ``OUT.report.txt``; with output on stdout, the first few on stderr), tab-separated
+``input``, ``record number``, ``charset``, ``reason``. A summary line ends the run on stderr,
+with the count of records read in each charset.
 
 Exit status: 0 every record converted (or, with ``--check``, no problem found); 1 some
 records rejected (problems found); 2 nothing converted, or bad usage.
@@ -23,6 +28,7 @@ import argparse
 import base64
 import contextlib
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +36,7 @@ from typing import BinaryIO, TextIO
 
 from pymarc import Record
 
-from crosswalks import iso2709, marc_io, registry
+from crosswalks import charsets, iso2709, marc_io, registry
 from crosswalks.check import check_record
 from crosswalks.marc_io import ReadItem
 from koprik.errors import UserError
@@ -63,6 +69,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="reject file (default: OUT.rejects.txt, or a summary on stderr)",
     )
     parser.add_argument(
+        "--charset",
+        metavar="NAME",
+        help="what ISO 2709 or .mrk input is in: utf-8, marc-8, cp1251, koi8-r, cp866, "
+        "iso-8859-5, iso-8859-1 (default: judged per record)",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="charset decisions per record (default: OUT.report.txt, or a few on stderr)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="validate MARC21 records and report problems; convert nothing",
@@ -83,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
     inputs = args.inputs or [STDIO]
     if args.from_format is not None:
         _input_format(args.from_format)
+    charset = _charset(args.charset)
     if args.check:
-        return _check(inputs, args.from_format)
+        return _check(inputs, args.from_format, charset)
     if not args.to_format:
         raise UserError("say which format to write with --to (see --list)")
     try:
@@ -94,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     steps = [_script_880_step()] if args.add_script_880 else []
     to_file = args.output not in (None, STDIO)
     rejects_path = args.rejects or (f"{args.output}.rejects.txt" if to_file else None)
+    report_path = args.report or (f"{args.output}.report.txt" if to_file else None)
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         out = _open_output(stack, args.output)
@@ -102,10 +121,13 @@ def run(args: argparse.Namespace) -> int:
         except registry.CrosswalkUnavailable as error:
             raise UserError(str(error)) from None
         rejects = _Rejects(stack, rejects_path)
+        report = _Report(stack, report_path)
         progress = stack.enter_context(Progress("crosswalk", unit="records"))
-        for name, _fmt, item in _read_all(stack, inputs, args.from_format):
+        for name, _fmt, item in _read_all(stack, inputs, args.from_format, charset):
             stats.read += 1
             progress.advance()
+            stats.count_charset(item)
+            report.add(name, item)
             if item.record is None:
                 rejects.add(name, item, item.error or "unreadable")
                 continue
@@ -121,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         writer.close()
         stats.rejected = rejects.count
         rejects.finish()
+        report.finish()
     _print_summary(stats, args.output, rejects_path if rejects.count else None)
     if stats.converted == 0:
         return 2
@@ -135,6 +158,18 @@ class _Stats:
     notes: int = 0
     problems: int = 0
     bad_records: set[tuple[str, int]] = field(default_factory=set)
+    charsets: Counter[str] = field(default_factory=Counter)
+
+    def count_charset(self, item: ReadItem) -> None:
+        if item.decision is not None:
+            self.charsets[item.decision.charset] += 1
+
+    def charset_summary(self) -> str:
+        """``charsets: cp1251 160, utf-8 140`` when any record was not UTF-8, else ''."""
+        if set(self.charsets) <= {charsets.UTF8}:
+            return ""
+        counts = ", ".join(f"{name} {count}" for name, count in self.charsets.most_common())
+        return f"charsets: {counts}"
 
 
 def _print_formats(stream: TextIO) -> None:
@@ -146,6 +181,15 @@ def _print_formats(stream: TextIO) -> None:
     stream.write("output formats (--to):\n")
     for out in registry.OUTPUTS.values():
         stream.write(f"  {out.name:<10} {out.description}\n")
+
+
+def _charset(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:
+        return charsets.charset_name(name)
+    except ValueError as error:
+        raise UserError(f"--charset: {error}") from None
 
 
 def _input_format(name: str) -> registry.InputFormat:
@@ -195,12 +239,16 @@ def _open_input(stack: contextlib.ExitStack, name: str) -> BinaryIO:
 
 
 def _read_all(
-    stack: contextlib.ExitStack, inputs: list[str], from_format: str | None
+    stack: contextlib.ExitStack,
+    inputs: list[str],
+    from_format: str | None,
+    charset: str | None = None,
 ) -> Iterator[tuple[str, str, ReadItem]]:
     """``(input name, format, item)`` for every record of every input.
 
-    The format is detected per input unless given. Should a reader fail in a way it did not
-    foresee, the rest of that input is given up as one reject, and the run goes on.
+    The format is detected per input unless given; ``charset`` is passed to the formats that
+    take one (a UserError for one that declares its own). Should a reader fail in a way it did
+    not foresee, the rest of that input is given up as one reject, and the run goes on.
     """
     for name in inputs:
         stream = marc_io.peekable(_open_input(stack, name))
@@ -211,8 +259,14 @@ def _read_all(
             except ValueError as error:
                 raise UserError(f"{name}: {error}; say which with --from") from None
         index = 0
+        fmt = _input_format(fmt_name)
+        if charset is not None and not fmt.takes_charset:
+            raise UserError(f"{name}: {fmt_name} declares its own encoding; drop --charset")
+        if charset == charsets.MARC8 and fmt_name == "mrk":
+            raise UserError(f"{name}: .mrk text is read as UTF-8 or a code page, not MARC-8")
+        options = {"charset": charset} if charset is not None else {}
         try:
-            for item in _input_format(fmt_name).read(stream):
+            for item in fmt.read(stream, **options):
                 index = item.index + 1
                 yield name, fmt_name, item
         except registry.CrosswalkUnavailable as error:
@@ -252,10 +306,45 @@ class _Rejects:
             )
 
 
+class _Report:
+    """Charset decisions of the records not read as UTF-8 (tab-separated), or a few on stderr."""
+
+    def __init__(self, stack: contextlib.ExitStack, path: str | None) -> None:
+        self.path = path
+        self.count = 0
+        self.stream = None if path is None else _open_text(stack, path)
+
+    def add(self, name: str, item: ReadItem) -> None:
+        decision = item.decision
+        if decision is None or decision.charset == charsets.UTF8:
+            return
+        self.count += 1
+        if self.stream is not None:
+            self.stream.write(
+                f"{name}\t{_position(item)}\t{decision.charset}\t{decision.reason}\n"
+            )
+        elif self.count <= SHOWN_ON_STDERR:
+            print(f"koprik: {name} record {_position(item)}: read as {decision}", file=sys.stderr)
+
+    def finish(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            if self.count == 0 and self.path is not None:
+                Path(self.path).unlink(missing_ok=True)
+        elif self.count > SHOWN_ON_STDERR:
+            print(
+                f"koprik: ... and {self.count - SHOWN_ON_STDERR} more records not in UTF-8 "
+                "(use --report FILE to list them)",
+                file=sys.stderr,
+            )
+
+
 def _print_summary(stats: _Stats, output: str | None, rejects_path: str | None) -> None:
     parts = [f"read {stats.read}", f"converted {stats.converted}", f"rejected {stats.rejected}"]
     if stats.notes:
         parts.append(f"unmapped notes {stats.notes}")
+    if stats.charset_summary():
+        parts.append(stats.charset_summary())
     line = "crosswalk: " + ", ".join(parts)
     if output:
         line += f" -> {output}"
@@ -264,14 +353,17 @@ def _print_summary(stats: _Stats, output: str | None, rejects_path: str | None) 
     print(line, file=sys.stderr)
 
 
-def _check(inputs: list[str], from_format: str | None) -> int:
+def _check(inputs: list[str], from_format: str | None, charset: str | None) -> int:
     """Report each problem of each record on stdout; a summary on stderr."""
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         progress = stack.enter_context(Progress("check", unit="records"))
-        for name, fmt_name, item in _read_all(stack, inputs, from_format):
+        for name, fmt_name, item in _read_all(stack, inputs, from_format, charset):
             stats.read += 1
             progress.advance()
+            stats.count_charset(item)
+            if item.decision is not None and item.decision.charset != charsets.UTF8:
+                print(f"{name}: record {_position(item)}: read as {item.decision}")
             problems = _problems(fmt_name, item)
             for problem in problems:
                 print(f"{name}: {problem}")

@@ -1,8 +1,10 @@
 """``koprik import``: load MARC21 files into the catalogue.
 
-Formats (ISO 2709, MARCXML, MARC-in-JSON, MarcEdit .mrk) and character sets are detected per
-file and per record. Each batch of records is one transaction. A record that cannot be read or
-stored is written to the rejects file with its position and the reason, and the run goes on.
+Formats (ISO 2709, MARCXML, MARC-in-JSON, MarcEdit .mrk) are detected per file, character
+sets per record unless ``--charset`` names one. Each batch of records is one transaction. A
+record that cannot be read or stored is written to the rejects file with its position and the
+reason, and the run goes on. The charset decision for each record not read as UTF-8 is
+written to the report file (``--report``), one tab-separated line per record.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TextIO
 from catalog import Catalog, CatalogWriter, RecordError
 from catalog.store import Incoming
 from config import load_settings
+from crosswalks import charsets
 from crosswalks.marc_io import HEAD_BYTES, ReadItem, detect_format, iter_records, peekable
 from koprik.errors import UserError
 from koprik.progress import Progress
@@ -34,6 +37,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--rejects", type=Path, help="where rejected records go (default: var/import-rejects.txt)"
     )
+    parser.add_argument(
+        "--charset",
+        metavar="NAME",
+        help="what ISO 2709 or .mrk files are in: utf-8, marc-8, cp1251, koi8-r, cp866, "
+        "iso-8859-5, iso-8859-1 (default: judged per record)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="charset decisions and warnings per record (default: var/import-report.txt)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -41,35 +55,69 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:
         if not path.is_file():
             raise UserError(f"{path}: no such file")
+    charset = None
+    if args.charset is not None:
+        try:
+            charset = charsets.charset_name(args.charset)
+        except ValueError as error:
+            raise UserError(f"--charset: {error}") from None
     settings = load_settings(args.config)
     rejects_path = args.rejects or Path("var/import-rejects.txt")
-    if args.rejects is None:
-        rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path = args.report or Path("var/import-report.txt")
+    for path in (rejects_path, report_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.open(settings)
     counts: Counter[str] = Counter()
     try:
-        with rejects_path.open("w", encoding="utf-8") as rejects:
+        with (
+            rejects_path.open("w", encoding="utf-8") as rejects,
+            report_path.open("w", encoding="utf-8") as report,
+        ):
             for path in args.files:
-                counts += import_file(catalog, path, args.format, rejects)
+                counts += import_file(catalog, path, args.format, rejects, charset, report)
     finally:
         catalog.close()
     summary = ", ".join(
         f"{counts[k]} {k}" for k in ("added", "updated", "unchanged", "rejected")
     )
-    print(f"import: {summary}")
+    read_in = ", ".join(
+        f"{key.removeprefix('charset ')} {n}" for key, n in counts.items()
+        if key.startswith("charset ")
+    )
+    print(f"import: {summary}" + (f"; charsets: {read_in}" if read_in else ""))
+    if read_in:
+        print(f"import: charset decisions in {report_path}", file=sys.stderr)
     if counts["rejected"]:
         print(f"import: rejected records and reasons in {rejects_path}", file=sys.stderr)
     return 1 if counts["rejected"] else 0
 
 
-def import_file(catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO) -> Counter[str]:
-    """Import one file; rejected records are described on ``rejects``."""
+def import_file(
+    catalog: Catalog,
+    path: Path,
+    fmt: str | None,
+    rejects: TextIO,
+    charset: str | None = None,
+    report: TextIO | None = None,
+) -> Counter[str]:
+    """Import one file; rejected records are described on ``rejects``, charset decisions
+    other than UTF-8 on ``report`` (and counted as ``charset NAME``)."""
     counts: Counter[str] = Counter()
     with path.open("rb") as raw, Progress(f"import {path.name}") as progress:
         stream = peekable(raw)
         fmt = fmt or _detected_format(path, stream.peek(HEAD_BYTES))
-        items = iter_records(stream, fmt)
+        if charset is not None and fmt not in ("marc21", "mrk"):
+            raise UserError(f"{path}: {fmt} declares its own encoding; drop --charset")
+        if charset == charsets.MARC8 and fmt == "mrk":
+            raise UserError(f"{path}: .mrk text is read as UTF-8 or a code page, not MARC-8")
+        items = iter_records(stream, fmt, charset=charset)
         while batch := list(itertools.islice(items, BATCH)):
+            for item in batch:
+                decision = item.decision
+                if decision is not None and decision.charset != charsets.UTF8:
+                    counts[f"charset {decision.charset}"] += 1
+                    if report is not None:
+                        report.write(f"{path}\trecord {item.index + 1}\t{decision}\n")
             with catalog.writer() as writer:
                 for item, (outcome, reason) in zip(batch, _store(writer, batch), strict=True):
                     counts[outcome] += 1

@@ -66,13 +66,17 @@ _CYRILLIC_PERCENT = {
     "ҳ": 1.2,
 }
 _CYRILLIC_WEIGHT = {
-    letter: max(-2.0, min(2.0, math.log2(percent / 3.0)))
+    letter: max(-0.5, min(1.5, math.log2(percent / 0.75) / 2))
     for letter, percent in _CYRILLIC_PERCENT.items()
 }
+"""A letter's weight: positive above 0.75 per cent, the rarest (ъ, э, ё) slightly negative;
+at most 1.5, so that a few Cyrillic letters do not outweigh a word gone wrong."""
 _MODIFIERS = frozenset("ʻʼʹʺ")
 """Uzbek Latin oʻ gʻ and the tutuq belgisi; ALA-LC soft and hard signs."""
 _CATALOGUE_SIGNS = frozenset("«»„“”‘’‚–—…№©℗°·±×§¿¡£€\u00a0")
 """Signs that occur in catalogue text, fine between words (not inside one)."""
+_NON_SORT = frozenset("\u0088\u0089\u0098\u009c")
+"""Non-sort marks (ISO 6630 in UNIMARC, MARC-8's in MARC21), fine anywhere."""
 
 LOOSE_MARK = -3.0
 MIXED_SCRIPTS = -4.0
@@ -83,6 +87,8 @@ REPLACEMENT = -6.0
 OTHER_CYRILLIC = -2.0
 ACCENTS_ALONE = -1.5
 COMPOSED_MARK = 1.0
+FAULT = -2.0
+"""Added for each thing that looks wrong, on top of its own penalty."""
 
 
 @dataclass(frozen=True)
@@ -167,10 +173,14 @@ def decide(data: bytes, *, declared_utf8: bool = False) -> Decision:
     scores = {}
     for charset in CANDIDATES:
         text = utf8 if charset == UTF8 else reading(data, charset)
-        if text is not None:
-            scores[charset] = plausibility(text)
-            if charset == MARC8:
-                scores[charset] += COMPOSED_MARK * _composed_marks(data, text)
+        if text is None:
+            continue
+        score, faults = _assess(text)
+        if utf8 is not None and charset != UTF8 and faults:
+            continue  # valid UTF-8 gives way only to a reading in which nothing looks wrong
+        scores[charset] = score
+        if charset == MARC8:
+            scores[charset] += COMPOSED_MARK * _composed_marks(data, text)
     best = max(scores, key=lambda charset: scores[charset])  # first of equals wins
     if utf8 is None:
         valid, invalid = _utf8_sequences(data)
@@ -218,7 +228,7 @@ def _assess(text: str) -> tuple[float, int]:
         score, faults = _token_score(unicodedata.normalize("NFC", token))
         total += score
         penalties += faults
-    return total, penalties
+    return total + FAULT * penalties, penalties
 
 
 def _token_score(token: str) -> tuple[float, int]:
@@ -247,6 +257,8 @@ def _token_score(token: str) -> tuple[float, int]:
 
 
 def _sign_penalty(char: str, after_letter: bool, following: str) -> float:
+    if char in _NON_SORT:
+        return 0.0
     if char == "\ufffd":
         return REPLACEMENT
     if char in _CATALOGUE_SIGNS:
@@ -261,9 +273,11 @@ def _word_score(word: list[str]) -> tuple[float, int]:
     scripts = set()
     plain_latin = accented_latin = 0
     lower_seen = bad_case = False
+    base_script = ""
     for char in word:
         if unicodedata.combining(char):
-            total, faults = total + LOOSE_MARK, faults + 1
+            if base_script in ("", "LATIN", "CYRILLIC"):  # Indic viramas are no fault
+                total, faults = total + LOOSE_MARK, faults + 1
             continue
         if char in _MODIFIERS:
             total += 0.5
@@ -275,9 +289,11 @@ def _word_score(word: list[str]) -> tuple[float, int]:
         if char.isascii():
             plain_latin += 1
             scripts.add("LATIN")
+            base_script = "LATIN"
             continue
-        script = unicodedata.name(char, "UNKNOWN").split(" ")[0]
-        scripts.add(script)
+        script = base_script = unicodedata.name(char, "UNKNOWN").split(" ")[0]
+        if unicodedata.category(char) != "Mc":  # Indic vowel signs are of their script
+            scripts.add(script)
         if script == "CYRILLIC":
             weight = _CYRILLIC_WEIGHT.get(char.lower())
             total += OTHER_CYRILLIC if weight is None else weight

@@ -235,12 +235,15 @@ def _read_mrk(stream: BinaryIO, *, charset: str | None = None) -> Iterator[ReadI
     try:
         for chunk in mrk.split_records(text):
             raw = chunk.encode("utf-8")
+            unknown: list[str] = []
             try:
-                record = mrk.parse_mrk(chunk)
+                record = mrk.parse_mrk(chunk, unknown)
             except ValueError as error:
                 yield ReadItem(index, None, raw, str(error))
             else:
-                yield checked_item(index, record, raw)
+                item = checked_item(index, record, raw)
+                item.notes = unknown
+                yield item
             index += 1
     except UnicodeDecodeError as error:
         yield ReadItem(index, None, b"", f"not UTF-8 ({error.reason}); reading stopped")
@@ -277,9 +280,9 @@ def record_to_json(record: Record) -> str:
     return json.dumps(record.as_dict(), ensure_ascii=False)
 
 
-def record_to_mrk(record: Record) -> str:
+def record_to_mrk(record: Record, *, mnemonics: bool = False) -> str:
     """MarcEdit mnemonic text of one record (see :mod:`crosswalks.mrk`)."""
-    return mrk.record_to_mrk(record)
+    return mrk.record_to_mrk(record, mnemonics=mnemonics)
 
 
 class FramedWriter:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from crosswalks import iso2709, marc_io, xml_records
+from crosswalks import charsets, iso2709, marc_io, xml_records
 from crosswalks.marc_io import HEAD_BYTES, FramedWriter, ReadItem
 
 
@@ -166,6 +166,20 @@ OUTPUTS: dict[str, OutputFormat] = {
         OutputFormat("marcxml", "MARCXML collection", _marc_writer("marcxml")),
         OutputFormat("marcjson", "MARC-in-JSON array", _marc_writer("marcjson")),
         OutputFormat("mrk", "MarcEdit mnemonic text", _marc_writer("mrk")),
+        OutputFormat(
+            "marc8",
+            "MARC21 ISO 2709 in MARC-8",
+            lambda out: FramedWriter(out, charsets.record_to_iso2709_marc8),
+        ),
+        OutputFormat(
+            "mrk8",
+            "MarcEdit text in MARC-8, ASCII with mnemonics ({esc}, {acute}...)",
+            lambda out: FramedWriter(
+                out,
+                lambda record: marc_io.record_to_mrk(record, mnemonics=True).encode("ascii"),
+                separator=b"\n",
+            ),
+        ),
         OutputFormat(
             "oai_dc",
             "Dublin Core records in a <collection>",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
+from pymarc.field import RawField
 
 from crosswalks import charsets, iso2709, marc8
 from crosswalks.charsets import (
@@ -135,3 +136,59 @@ def test_marc8_records_are_read_by_yaz_as_we_meant_them(tmp_path: Path) -> None:
     text = subprocess.run(command, capture_output=True, check=True, timeout=60).stdout.decode()
     assert "Основы гидравлического расчета" in unicodedata.normalize("NFC", text)
     assert "Handa shishi." in text
+
+
+def legacy_record(text: str, codec: str) -> bytes:
+    """One ISO 2709 record (leader/09 blank) whose 100, 245 and 260 hold ``text`` parts."""
+    author, title, place = text.split(" | ")
+    record = Record(leader="00000nam  2200000   4500", to_unicode=False)
+    for tag, value in (("100", author), ("245", title), ("260", place)):
+        record.add_field(
+            RawField(tag=tag, indicators=Indicators("1", "0"),
+                     subfields=[Subfield("a", value.encode(codec))])  # type: ignore[arg-type]
+        )
+    return record.as_marc()
+
+
+RUSSIAN = "Толстой, Лев Николаевич | Война и мир : роман | Москва : Художественная литература"
+UZBEK = "Чўлпон | Кеча ва кундуз : роман | Тошкент : Шарқ".replace("қ", "к")
+
+
+@pytest.mark.parametrize("codec", ["cp1251", "koi8-r", "cp866", "iso-8859-5", "utf-8"])
+def test_russian_record_is_read_in_its_code_page(codec: str) -> None:
+    data = legacy_record(RUSSIAN, codec)
+    record, decision = iso2709.read_record(data)
+    assert decision.charset == codec and record["245"]["a"] == "Война и мир : роман"
+
+
+def test_cp1251_whose_bytes_look_like_utf8_is_read_as_cp1251() -> None:
+    # "Чў" is D7 A2 and "Мё" CC B8 in CP1251: both well-formed UTF-8 (Hebrew ayin, a
+    # combining mark); the data is even valid UTF-8 as a whole
+    data = legacy_record("Чў | Мё | Шў", "cp1251")
+    data[24:].decode("utf-8")
+    record, decision = iso2709.read_record(data)
+    assert decision.charset == charsets.CP1251, decision
+    assert [record[tag]["a"] for tag in ("100", "245", "260")] == ["Чў", "Мё", "Шў"]
+    record, decision = iso2709.read_record(legacy_record(UZBEK, "cp1251"))
+    assert decision.charset == charsets.CP1251 and record["100"]["a"] == "Чўлпон"
+
+
+def test_the_decision_says_why_and_a_given_charset_overrides_it() -> None:
+    data = legacy_record(RUSSIAN, "cp1251")
+    decision = charsets.decide(data[24:])
+    assert "next koi8-r" in str(decision) or "next" in decision.reason
+    record, decision = iso2709.read_record(data, charset=charsets.KOI8R)
+    assert decision == charsets.Decision(charsets.KOI8R, "given")
+    assert record["245"]["a"] != "Война и мир : роман"
+    with pytest.raises(iso2709.RecordError, match="not valid utf-8"):
+        iso2709.read_record(data, charset=charsets.UTF8)
+
+
+def test_charset_names_as_people_write_them() -> None:
+    assert charsets.charset_name("Windows-1251") == charsets.CP1251
+    assert charsets.charset_name("KOI8-R") == charsets.KOI8R
+    assert charsets.charset_name("IBM866") == charsets.CP866
+    assert charsets.charset_name("ISO_8859-5") == charsets.ISO8859_5
+    assert charsets.charset_name("ansel") == charsets.MARC8
+    with pytest.raises(ValueError, match="one of utf-8, marc-8"):
+        charsets.charset_name("ebcdic")

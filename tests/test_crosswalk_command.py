@@ -206,3 +206,32 @@ def test_a_closed_pipe_stops_quietly_without_rejecting_records(tmp_path: Path) -
     assert result.stdout.startswith("=LDR")
     assert result.returncode == 141  # the writer saw the closed pipe, and said nothing
     assert result.stderr == ""
+
+
+def test_charset_decisions_are_reported_and_charset_can_be_given(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    result = koprik("--to", "marcjson", MARC21 / "1251.dat", "-o", out)
+    assert_no_traceback(result)
+    assert "charsets: cp1251 6" in summary(result)
+    lines = (tmp_path / "out.json.report.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 6
+    name, number, charset, reason = lines[0].split("\t")
+    assert (name, number, charset) == (str(MARC21 / "1251.dat"), "1", "cp1251")
+    assert reason.startswith("plausibility")
+    forced = koprik("--to", "marcjson", "--charset", "KOI8-R", MARC21 / "1251.dat", "-o", out)
+    assert "charsets: koi8-r 6" in summary(forced)
+    wrong = koprik("--to", "marcjson", "--charset", "utf-8", MARC21 / "1251.dat", "-o", out)
+    assert wrong.returncode == 2 and "rejected 6" in summary(wrong)
+    bad = koprik("--to", "marcjson", "--charset", "ebcdic", MARC21 / "1251.dat")
+    assert bad.returncode == 2 and b"--charset: unknown character set 'ebcdic'" in bad.stderr
+    xml = koprik("--to", "marcjson", "--charset", "cp1251", MARC21 / "batch.xml")
+    assert xml.returncode == 2 and b"declares its own encoding" in xml.stderr
+
+
+def test_unknown_mrk_mnemonics_are_listed_in_the_report(tmp_path: Path) -> None:
+    source = tmp_path / "in.mrk"
+    source.write_text("=LDR  00000nam\\a2200000\\a\\4500\n=245  10$aA {nosuch} b\n")
+    result = koprik("--to", "marcjson", source, "-o", tmp_path / "out.json")
+    assert result.returncode == 0 and "unmapped notes 1" in summary(result)
+    report = (tmp_path / "out.json.report.txt").read_text(encoding="utf-8")
+    assert report == f"{source}\t1\tnote\tfield 245: unknown mnemonic {{nosuch}}\n"

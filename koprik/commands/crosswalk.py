@@ -15,8 +15,9 @@ be recovered exactly (``cut -f4 | base64 -d``). ISO 2709 and .mrk records are re
 charset ``--charset`` names, or else in the one judged most plausible for each record; each
 record not read as UTF-8 is listed with the decision and its reason in ``--report FILE``
 (default ``OUT.report.txt``; with output on stdout, the first few on stderr), tab-separated
-``input``, ``record number``, ``charset``, ``reason``. A summary line ends the run on stderr,
-with the count of records read in each charset.
+``input``, ``record number``, ``charset``, ``reason``, and so is each note of a conversion
+(``note`` in place of the charset: unmapped UNIMARC data, unknown .mrk mnemonics). A
+summary line ends the run on stderr, with the count of records read in each charset.
 
 Exit status: 0 every record converted (or, with ``--check``, no problem found); 1 some
 records rejected (problems found); 2 nothing converted, or bad usage.
@@ -307,7 +308,8 @@ class _Rejects:
 
 
 class _Report:
-    """Charset decisions of the records not read as UTF-8 (tab-separated), or a few on stderr."""
+    """Charset decisions of the records not read as UTF-8 and the notes of conversions
+    (tab-separated: input, record, charset or ``note``, reason), or a few on stderr."""
 
     def __init__(self, stack: contextlib.ExitStack, path: str | None) -> None:
         self.path = path
@@ -316,15 +318,16 @@ class _Report:
 
     def add(self, name: str, item: ReadItem) -> None:
         decision = item.decision
-        if decision is None or decision.charset == charsets.UTF8:
-            return
-        self.count += 1
-        if self.stream is not None:
-            self.stream.write(
-                f"{name}\t{_position(item)}\t{decision.charset}\t{decision.reason}\n"
-            )
-        elif self.count <= SHOWN_ON_STDERR:
-            print(f"koprik: {name} record {_position(item)}: read as {decision}", file=sys.stderr)
+        lines = [f"note\t{note}" for note in item.notes]
+        if decision is not None and decision.charset != charsets.UTF8:
+            lines.insert(0, f"{decision.charset}\t{decision.reason}")
+        for line in lines:
+            self.count += 1
+            if self.stream is not None:
+                self.stream.write(f"{name}\t{_position(item)}\t{line}\n")
+            elif self.count <= SHOWN_ON_STDERR:
+                text = line.replace("\t", ": ", 1)
+                print(f"koprik: {name} record {_position(item)}: {text}", file=sys.stderr)
 
     def finish(self) -> None:
         if self.stream is not None:
@@ -333,8 +336,8 @@ class _Report:
                 Path(self.path).unlink(missing_ok=True)
         elif self.count > SHOWN_ON_STDERR:
             print(
-                f"koprik: ... and {self.count - SHOWN_ON_STDERR} more records not in UTF-8 "
-                "(use --report FILE to list them)",
+                f"koprik: ... and {self.count - SHOWN_ON_STDERR} more charset decisions and "
+                "notes (use --report FILE to keep them)",
                 file=sys.stderr,
             )
 

@@ -64,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     rejects_path = args.rejects or Path("var/import-rejects.txt")
     report_path = args.report or Path("var/import-report.txt")
-    for path in (rejects_path, report_path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    for given, path in ((args.rejects, rejects_path), (args.report, report_path)):
+        if given is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.open(settings)
     counts: Counter[str] = Counter()
     try:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ from typing import BinaryIO, TextIO
 from pymarc import Record
 
 from crosswalks import charsets, iso2709, marc_io, registry
-from crosswalks.check import check_record
+from crosswalks.check import Problem, check_record
 from crosswalks.marc_io import ReadItem
 from koprik.errors import UserError
 from koprik.progress import Progress
@@ -160,6 +161,7 @@ class _Stats:
     problems: int = 0
     bad_records: set[tuple[str, int]] = field(default_factory=set)
     charsets: Counter[str] = field(default_factory=Counter)
+    rules: Counter[str] = field(default_factory=Counter)
 
     def count_charset(self, item: ReadItem) -> None:
         if item.decision is not None:
@@ -367,15 +369,18 @@ def _check(inputs: list[str], from_format: str | None, charset: str | None) -> i
             stats.count_charset(item)
             if item.decision is not None and item.decision.charset != charsets.UTF8:
                 print(f"{name}: record {_position(item)}: read as {item.decision}")
-            problems = _problems(fmt_name, item)
+            problems = _problems(fmt_name, item, charset)
             for problem in problems:
                 print(f"{name}: {problem}")
+                stats.rules[problem.rule] += 1
             if problems:
                 stats.problems += len(problems)
                 stats.bad_records.add((name, item.index))
+    by_rule = ", ".join(f"{rule} {count}" for rule, count in sorted(stats.rules.items()))
     print(
         f"check: read {stats.read}, records with problems {len(stats.bad_records)}, "
-        f"problems {stats.problems}",
+        f"problems {stats.problems}" + (f" ({by_rule})" if by_rule else "")
+        + (f", {stats.charset_summary()}" if stats.charset_summary() else ""),
         file=sys.stderr,
     )
     if stats.read == 0:
@@ -389,17 +394,13 @@ def _position(item: ReadItem) -> int:
     return item.index + 1
 
 
-def _problems(fmt_name: str, item: ReadItem) -> list[str]:
-    """Problems of one record, each ``record N[, field TAG]: message`` with N 1-based:
-    MARC21 ISO 2709 is checked on its bytes, others once read."""
-    where = f"record {_position(item)}"
+def _problems(fmt_name: str, item: ReadItem, charset: str | None) -> list[Problem]:
+    """Problems of one record, numbered from 1 as ``koprik import`` counts: MARC21 ISO 2709
+    is checked on its bytes, others once read (a record that could not be read has one)."""
     if fmt_name == "marc21" and item.raw:
-        problems = check_record(item.raw, item.index)
+        problems = check_record(item.raw, item.index, charset=charset)
     elif item.record is None:
-        return [f"{where}: {item.error}"]
+        problems = [Problem(item.index, None, item.error or "unreadable", "unreadable")]
     else:
         problems = check_record(item.record, item.index)
-    return [
-        f"{where}{f', field {problem.tag}' if problem.tag else ''}: {problem.message}"
-        for problem in problems
-    ]
+    return [dataclasses.replace(problem, index=_position(item)) for problem in problems]

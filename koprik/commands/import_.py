@@ -3,8 +3,9 @@
 Formats (ISO 2709, MARCXML, MARC-in-JSON, MarcEdit .mrk) are detected per file, character
 sets per record unless ``--charset`` names one. Each batch of records is one transaction. A
 record that cannot be read or stored is written to the rejects file with its position and the
-reason, and the run goes on. The charset decision for each record not read as UTF-8 is
-written to the report file (``--report``), one tab-separated line per record.
+reason, and the run goes on. The charset decision for each record not read as UTF-8 and the
+validator's warnings (:mod:`crosswalks.check`; they do not stop a record) are written to the
+report file (``--report``), one tab-separated line each.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from catalog import Catalog, CatalogWriter, RecordError
 from catalog.store import Incoming
 from config import load_settings
 from crosswalks import charsets
+from crosswalks.check import check_record
 from crosswalks.marc_io import HEAD_BYTES, ReadItem, detect_format, iter_records, peekable
 from koprik.errors import UserError
 from koprik.progress import Progress
@@ -85,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
         f"{key.removeprefix('charset ')} {n}" for key, n in counts.items()
         if key.startswith("charset ")
     )
-    print(f"import: {summary}" + (f"; charsets: {read_in}" if read_in else ""))
-    if read_in:
-        print(f"import: charset decisions in {report_path}", file=sys.stderr)
+    warned = f"; validator warnings {counts['warnings']}" if counts["warnings"] else ""
+    print(f"import: {summary}" + (f"; charsets: {read_in}" if read_in else "") + warned)
+    if read_in or warned:
+        print(f"import: charset decisions and warnings in {report_path}", file=sys.stderr)
     if counts["rejected"]:
         print(f"import: rejected records and reasons in {rejects_path}", file=sys.stderr)
     return 1 if counts["rejected"] else 0
@@ -114,17 +117,31 @@ def import_file(
         items = iter_records(stream, fmt, charset=charset)
         while batch := list(itertools.islice(items, BATCH)):
             for item in batch:
-                decision = item.decision
-                if decision is not None and decision.charset != charsets.UTF8:
-                    counts[f"charset {decision.charset}"] += 1
-                    if report is not None:
-                        report.write(f"{path}\trecord {item.index + 1}\t{decision}\n")
+                counts += _report(report, path, item)
             with catalog.writer() as writer:
                 for item, (outcome, reason) in zip(batch, _store(writer, batch), strict=True):
                     counts[outcome] += 1
                     if reason is not None:
                         _write_reject(rejects, path, item, reason)
             progress.advance(len(batch))
+    return counts
+
+
+def _report(report: TextIO | None, path: Path, item: ReadItem) -> Counter[str]:
+    """Write the charset decision (when not UTF-8) and the validator's warnings of one record;
+    count them as ``charset NAME`` and ``warnings``."""
+    counts: Counter[str] = Counter()
+    lines = []
+    decision = item.decision
+    if decision is not None and decision.charset != charsets.UTF8:
+        counts[f"charset {decision.charset}"] += 1
+        lines.append(f"read as {decision}")
+    if item.record is not None:
+        problems = check_record(item.record, item.index + 1)
+        counts["warnings"] += len(problems)
+        lines.extend(f"warning: {problem}" for problem in problems)
+    if report is not None:
+        report.writelines(f"{path}\trecord {item.index + 1}\t{line}\n" for line in lines)
     return counts
 
 

@@ -68,11 +68,13 @@ def tables() -> dict[int, dict[int, _Char]]:
 # --- decoding --------------------------------------------------------------------------------
 
 
-def decode(data: bytes) -> str:
+def decode(data: bytes, undefined: list[int] | None = None) -> str:
     """MARC-8 ``data`` (one subfield or control field) as NFC Unicode.
 
     Starts with ASCII in G0 and ANSEL in G1. Raises :class:`Marc8Error` naming the first code
-    or escape sequence that has no mapping; nothing is replaced silently.
+    or escape sequence that has no mapping; nothing is replaced silently. Given a list
+    ``undefined`` (repair mode), the offset of each undefined code goes there instead and the
+    code is left out.
     """
     sets = tables()
     g0, g1 = ASCII, ANSEL
@@ -95,7 +97,14 @@ def decode(data: bytes) -> str:
                 continue
         active = g0 if byte < 0x80 else g1
         if active == EACC and byte > 0x20:
-            char = _eacc(data, i)
+            try:
+                char = _eacc(data, i)
+            except Marc8Error:
+                if undefined is None:
+                    raise
+                undefined.extend(range(i, min(i + 3, size)))
+                i += 3
+                continue
             out.append(char)
             out.extend(marks)
             marks.clear()
@@ -108,6 +117,9 @@ def decode(data: bytes) -> str:
             marks.clear()
             continue
         entry = sets.get(active, {}).get(byte & 0x7F)
+        if entry is None and undefined is not None:
+            undefined.append(i - 1)
+            continue
         if entry is None:
             raise Marc8Error(
                 f"invalid MARC-8: code 0x{byte:02x} is not in set {chr(active)!r} "

@@ -58,6 +58,8 @@ class ReadItem:
     notes: list[str] = field(default_factory=list)
     decision: charsets.Decision | None = None
     """For ISO 2709, the charset the record was read in and why."""
+    repairs: list[str] = field(default_factory=list)
+    """What :func:`crosswalks.repair.repair_item` repaired to read the record."""
 
 
 def detect_format(head: bytes) -> str:

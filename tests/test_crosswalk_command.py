@@ -248,3 +248,22 @@ def test_unknown_mrk_mnemonics_are_listed_in_the_report(tmp_path: Path) -> None:
     assert result.returncode == 0 and "unmapped notes 1" in summary(result)
     report = (tmp_path / "out.json.report.txt").read_text(encoding="utf-8")
     assert report == f"{source}\t1\tnote\tfield 245: unknown mnemonic {{nosuch}}\n"
+
+
+def test_repair_reads_damaged_records_and_lists_each_repair(tmp_path: Path) -> None:
+    files = [MARC21 / "yaz" / f"marc{n}.marc" for n in (0, 1, 2, 3, 4, 5, 8, 12)]
+    out = tmp_path / "out.xml"
+    plain = koprik("--to", "marcxml", *files, "-o", out)
+    assert plain.returncode == 2 and "rejected 8" in summary(plain)
+    result = koprik("--to", "marcxml", "--repair", *files, "-o", out)
+    assert_no_traceback(result)
+    assert result.returncode == 0 and "converted 8, rejected 0, repaired 8" in summary(result)
+    report = (tmp_path / "out.xml.report.txt").read_text(encoding="utf-8").splitlines()
+    repairs = [line.split("\t") for line in report if line.split("\t")[2] == "repaired"]
+    assert {name for name, *_ in repairs} == {str(path) for path in files}
+    assert [str(MARC21 / "yaz" / "marc4.marc"), "1", "repaired",
+            "5 bytes before the leader skipped"] in repairs
+    checked = koprik("--check", "--repair", MARC21 / "yaz" / "marc5.marc")
+    assert b"repaired: " not in checked.stdout
+    assert b"field 250: '2\xce\xb7 \xce\xb5\xce\xba\xce\xb4.' before the first" in checked.stdout
+    assert "(repaired 1)" in summary(checked)

@@ -1,8 +1,8 @@
 """``koprik crosswalk``: convert record files between formats, or check them.
 
-    koprik crosswalk --to FORMAT [--from FORMAT] [--charset NAME] [IN ...] [-o OUT]
-                     [--rejects FILE] [--report FILE] [--add-script-880]
-    koprik crosswalk --check [--from FORMAT] [--charset NAME] [IN ...]
+    koprik crosswalk --to FORMAT [--from FORMAT] [--charset NAME] [--repair] [IN ...]
+                     [-o OUT] [--rejects FILE] [--report FILE] [--add-script-880]
+    koprik crosswalk --check [--from FORMAT] [--charset NAME] [--repair] [IN ...]
     koprik crosswalk --list
 
 Reads each IN (standard input when none, or ``-``), detecting its format unless ``--from``
@@ -15,8 +15,9 @@ be recovered exactly (``cut -f4 | base64 -d``). ISO 2709 and .mrk records are re
 charset ``--charset`` names, or else in the one judged most plausible for each record; each
 record not read as UTF-8 is listed with the decision and its reason in ``--report FILE``
 (default ``OUT.report.txt``; with output on stdout, the first few on stderr), tab-separated
-``input``, ``record number``, ``charset``, ``reason``, and so is each note of a conversion
-(``note`` in place of the charset: unmapped UNIMARC data, unknown .mrk mnemonics). A
+``input``, ``record number``, ``charset``, ``reason``; so is each note of a conversion
+(``note`` in place of the charset: unmapped UNIMARC data, unknown .mrk mnemonics) and, with
+``--repair``, each repair that let a damaged ISO 2709 record be read (``repaired``). A
 summary line ends the run on stderr, with the count of records read in each charset.
 
 Exit status: 0 every record converted (or, with ``--check``, no problem found); 1 some
@@ -41,6 +42,7 @@ from pymarc import Record
 from crosswalks import charsets, iso2709, marc_io, registry
 from crosswalks.check import Problem, check_record
 from crosswalks.marc_io import ReadItem
+from crosswalks.repair import repair_item
 from koprik.errors import UserError
 from koprik.progress import Progress
 
@@ -77,6 +79,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "iso-8859-5, iso-8859-1 (default: judged per record)",
     )
     parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="read damaged ISO 2709 records as yaz-marcdump would, listing each repair",
+    )
+    parser.add_argument(
         "--report",
         metavar="FILE",
         help="charset decisions per record (default: OUT.report.txt, or a few on stderr)",
@@ -104,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         _input_format(args.from_format)
     charset = _charset(args.charset)
     if args.check:
-        return _check(inputs, args.from_format, charset)
+        return _check(inputs, args.from_format, charset, args.repair)
     if not args.to_format:
         raise UserError("say which format to write with --to (see --list)")
     try:
@@ -125,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         rejects = _Rejects(stack, rejects_path)
         report = _Report(stack, report_path)
         progress = stack.enter_context(Progress("crosswalk", unit="records"))
-        for name, _fmt, item in _read_all(stack, inputs, args.from_format, charset):
+        for name, fmt, item in _read_all(stack, inputs, args.from_format, charset):
+            item = stats.repaired_if_asked(args.repair, fmt, item, charset)
             stats.read += 1
             progress.advance()
             stats.count_charset(item)
@@ -162,6 +170,18 @@ class _Stats:
     bad_records: set[tuple[str, int]] = field(default_factory=set)
     charsets: Counter[str] = field(default_factory=Counter)
     rules: Counter[str] = field(default_factory=Counter)
+    repaired: int = 0
+
+    def repaired_if_asked(
+        self, repair: bool, fmt: str, item: ReadItem, charset: str | None
+    ) -> ReadItem:
+        """``item``, or with ``repair`` a rejected ISO 2709 record repaired and read again
+        (:func:`crosswalks.repair.repair_item`, which lists its ``repairs``)."""
+        if not (repair and item.record is None and item.raw and fmt == "marc21"):
+            return item
+        repaired = repair_item(item, charset)
+        self.repaired += bool(repaired.repairs)
+        return repaired
 
     def count_charset(self, item: ReadItem) -> None:
         if item.decision is not None:
@@ -310,8 +330,9 @@ class _Rejects:
 
 
 class _Report:
-    """Charset decisions of the records not read as UTF-8 and the notes of conversions
-    (tab-separated: input, record, charset or ``note``, reason), or a few on stderr."""
+    """Charset decisions of the records not read as UTF-8, the notes of conversions and the
+    repairs (tab-separated: input, record, charset, ``note`` or ``repaired``, then what), or a
+    few on stderr."""
 
     def __init__(self, stack: contextlib.ExitStack, path: str | None) -> None:
         self.path = path
@@ -321,6 +342,7 @@ class _Report:
     def add(self, name: str, item: ReadItem) -> None:
         decision = item.decision
         lines = [f"note\t{note}" for note in item.notes]
+        lines += [f"repaired\t{repair}" for repair in item.repairs]
         if decision is not None and decision.charset != charsets.UTF8:
             lines.insert(0, f"{decision.charset}\t{decision.reason}")
         for line in lines:
@@ -348,6 +370,8 @@ def _print_summary(stats: _Stats, output: str | None, rejects_path: str | None) 
     parts = [f"read {stats.read}", f"converted {stats.converted}", f"rejected {stats.rejected}"]
     if stats.notes:
         parts.append(f"unmapped notes {stats.notes}")
+    if stats.repaired:
+        parts.append(f"repaired {stats.repaired}")
     if stats.charset_summary():
         parts.append(stats.charset_summary())
     line = "crosswalk: " + ", ".join(parts)
@@ -358,18 +382,25 @@ def _print_summary(stats: _Stats, output: str | None, rejects_path: str | None) 
     print(line, file=sys.stderr)
 
 
-def _check(inputs: list[str], from_format: str | None, charset: str | None) -> int:
+def _check(
+    inputs: list[str], from_format: str | None, charset: str | None, repair: bool
+) -> int:
     """Report each problem of each record on stdout; a summary on stderr."""
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         progress = stack.enter_context(Progress("check", unit="records"))
         for name, fmt_name, item in _read_all(stack, inputs, from_format, charset):
+            item = stats.repaired_if_asked(repair, fmt_name, item, charset)
             stats.read += 1
             progress.advance()
             stats.count_charset(item)
             if item.decision is not None and item.decision.charset != charsets.UTF8:
                 print(f"{name}: record {_position(item)}: read as {item.decision}")
-            problems = _problems(fmt_name, item, charset)
+            problems = [
+                *(Problem(_position(item), None, note, "note") for note in item.notes),
+                *(Problem(_position(item), None, fix, "repaired") for fix in item.repairs),
+                *_problems(fmt_name, item, charset, repaired=bool(item.repairs)),
+            ]
             for problem in problems:
                 print(f"{name}: {problem}")
                 stats.rules[problem.rule] += 1
@@ -394,10 +425,13 @@ def _position(item: ReadItem) -> int:
     return item.index + 1
 
 
-def _problems(fmt_name: str, item: ReadItem, charset: str | None) -> list[Problem]:
+def _problems(
+    fmt_name: str, item: ReadItem, charset: str | None, *, repaired: bool = False
+) -> list[Problem]:
     """Problems of one record, numbered from 1 as ``koprik import`` counts: MARC21 ISO 2709
-    is checked on its bytes, others once read (a record that could not be read has one)."""
-    if fmt_name == "marc21" and item.raw:
+    is checked on its bytes (once repaired, as read), others once read (a record that could
+    not be read has one)."""
+    if fmt_name == "marc21" and item.raw and not repaired:
         problems = check_record(item.raw, item.index, charset=charset)
     elif item.record is None:
         problems = [Problem(item.index, None, item.error or "unreadable", "unreadable")]

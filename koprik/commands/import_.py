@@ -23,6 +23,7 @@ from config import load_settings
 from crosswalks import charsets
 from crosswalks.check import check_record
 from crosswalks.marc_io import HEAD_BYTES, ReadItem, detect_format, iter_records, peekable
+from crosswalks.repair import repair_item
 from koprik.errors import UserError
 from koprik.progress import Progress
 
@@ -44,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="what ISO 2709 or .mrk files are in: utf-8, marc-8, cp1251, koi8-r, cp866, "
         "iso-8859-5, iso-8859-1 (default: judged per record)",
+    )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="read damaged ISO 2709 records as yaz-marcdump would (repairs in the report)",
     )
     parser.add_argument(
         "--report",
@@ -77,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
             report_path.open("w", encoding="utf-8") as report,
         ):
             for path in args.files:
-                counts += import_file(catalog, path, args.format, rejects, charset, report)
+                counts += import_file(
+                    catalog, path, args.format, rejects, charset, report, repair=args.repair
+                )
     finally:
         catalog.close()
     summary = ", ".join(
@@ -88,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         if key.startswith("charset ")
     )
     warned = f"; validator warnings {counts['warnings']}" if counts["warnings"] else ""
+    if counts["repaired"]:
+        warned += f"; repaired {counts['repaired']}"
     print(f"import: {summary}" + (f"; charsets: {read_in}" if read_in else "") + warned)
     if read_in or warned:
         print(f"import: charset decisions and warnings in {report_path}", file=sys.stderr)
@@ -103,9 +113,13 @@ def import_file(
     rejects: TextIO,
     charset: str | None = None,
     report: TextIO | None = None,
+    *,
+    repair: bool = False,
 ) -> Counter[str]:
     """Import one file; rejected records are described on ``rejects``, charset decisions
-    other than UTF-8 on ``report`` (and counted as ``charset NAME``)."""
+    other than UTF-8, repairs and warnings on ``report`` (counted as ``charset NAME``,
+    ``repaired`` and ``warnings``). With ``repair``, a damaged ISO 2709 record is repaired
+    (:func:`crosswalks.repair.repair_item`) rather than rejected when it can be."""
     counts: Counter[str] = Counter()
     with path.open("rb") as raw, Progress(f"import {path.name}") as progress:
         stream = peekable(raw)
@@ -115,6 +129,11 @@ def import_file(
         if charset == charsets.MARC8 and fmt == "mrk":
             raise UserError(f"{path}: .mrk text is read as UTF-8 or a code page, not MARC-8")
         items = iter_records(stream, fmt, charset=charset)
+        if repair and fmt == "marc21":
+            items = (
+                repair_item(item, charset) if item.record is None and item.raw else item
+                for item in items
+            )
         while batch := list(itertools.islice(items, BATCH)):
             for item in batch:
                 counts += _report(report, path, item)
@@ -136,6 +155,9 @@ def _report(report: TextIO | None, path: Path, item: ReadItem) -> Counter[str]:
     if decision is not None and decision.charset != charsets.UTF8:
         counts[f"charset {decision.charset}"] += 1
         lines.append(f"read as {decision}")
+    lines.extend(item.notes)
+    lines.extend(f"repaired: {repair}" for repair in item.repairs)
+    counts["repaired"] += bool(item.repairs)
     if item.record is not None:
         problems = check_record(item.record, item.index + 1)
         counts["warnings"] += len(problems)

@@ -12,8 +12,9 @@ words. The best reading wins; equal readings go to the first in :data:`CANDIDATE
 
 Escape sequences are decisive: no legacy code page holds ESC, so data with MARC-8 escapes
 is MARC-8 (and rejected when they are invalid) unless the record says UTF-8 and holds valid
-non-ASCII UTF-8 too. Valid UTF-8 in which nothing looks wrong is taken at once (the common
-case). Invalid UTF-8 is :data:`BROKEN_UTF8`, reported rather than guessed at, when its good
+non-ASCII UTF-8 too. Valid UTF-8 is taken at once when leader/09 says UTF-8 (the common
+case; by chance a legacy record is valid UTF-8 only when it is short) or when nothing in it
+looks wrong. Invalid UTF-8 is :data:`BROKEN_UTF8`, reported rather than guessed at, when its good
 multi-byte sequences are at least as many as its bad bytes or no other reading is plausible;
 that is how a CP1251 record with a few UTF-8-looking pairs ("Чў") is still read as CP1251.
 """
@@ -25,6 +26,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pymarc import Indicators, Record, Subfield
 from pymarc.field import RawField
@@ -53,8 +55,6 @@ __all__ = ["Marc8Error"]
 ESC = 0x1B
 _SET_DESIGNATORS = frozenset(b"()$,-bgsp")
 _PIECES = re.compile(rb"[\x1e\x1f]")
-_SUBFIELD_CODE = re.compile("\x1f.", re.DOTALL)
-_NON_ASCII_TOKEN = re.compile(r"[^\s\x1e\x1f]*[^\x00-\x7f][^\s\x1e\x1f]*")
 
 # Letter frequencies of Russian and Uzbek Cyrillic text (per cent, rounded; Uzbek letters
 # at their share in Uzbek text), which tell a right reading from a permuted one.
@@ -168,6 +168,8 @@ def decide(data: bytes, *, declared_utf8: bool = False) -> Decision:
     utf8 = reading(data, UTF8)
     if has_marc8_escapes(data) and not (declared_utf8 and utf8 is not None and not utf8.isascii()):
         return Decision(MARC8, "MARC-8 escape sequences")
+    if utf8 is not None and declared_utf8:
+        return Decision(UTF8, "valid UTF-8, as leader/09 says")
     if utf8 is not None and _assess(utf8)[1] == 0:
         return Decision(UTF8, "valid UTF-8")
     scores = {}
@@ -224,13 +226,16 @@ def _assess(text: str) -> tuple[float, int]:
     """
     total = 0.0
     penalties = 0
-    for token in _NON_ASCII_TOKEN.findall(_SUBFIELD_CODE.sub("\x1f", text)):
-        score, faults = _token_score(unicodedata.normalize("NFC", token))
-        total += score
-        penalties += faults
+    for piece in text.split("\x1f"):
+        for token in piece[1:].split():  # the subfield code left out; 0x1E splits too
+            if not token.isascii():
+                score, faults = _token_score(unicodedata.normalize("NFC", token))
+                total += score
+                penalties += faults
     return total + FAULT * penalties, penalties
 
 
+@lru_cache(maxsize=1 << 16)
 def _token_score(token: str) -> tuple[float, int]:
     """(score, faults) of one space-delimited token holding non-ASCII characters."""
     total = 0.0

@@ -50,8 +50,6 @@ CODECS = {UTF8: "utf-8", CP1251: "cp1251", KOI8R: "koi8_r", CP866: "cp866",
 """Python codecs of the charsets decoded byte by byte (all but MARC-8)."""
 _ALIASES = {"marc8": MARC8, "marc-8": MARC8, "ansel": MARC8}
 
-__all__ = ["Marc8Error"]
-
 ESC = 0x1B
 _SET_DESIGNATORS = frozenset(b"()$,-bgsp")
 _PIECES = re.compile(rb"[\x1e\x1f]")
@@ -118,9 +116,7 @@ def charset_name(text: str) -> str:
     for label, name in CODECS.items():
         if codecs.lookup(name).name == codec:
             return label
-    raise ValueError(
-        f"unknown character set {text!r}; one of {', '.join(CANDIDATES)}"
-    )
+    raise ValueError(f"unknown character set {text!r}; one of {', '.join(CANDIDATES)}")
 
 
 def has_marc8_escapes(data: bytes) -> bool:
@@ -131,14 +127,6 @@ def has_marc8_escapes(data: bytes) -> bool:
             return True
         start = data.find(ESC, start + 1)
     return False
-
-
-def decode(data: bytes, charset: str) -> str:
-    """One field's or subfield's bytes as text; :class:`UnicodeDecodeError` or
-    :class:`Marc8Error` when they are not valid in ``charset``."""
-    if charset == MARC8:
-        return marc8.decode(data)
-    return data.decode(CODECS[charset])
 
 
 def reading(data: bytes, charset: str) -> str | None:
@@ -159,9 +147,9 @@ def detect_charset(data: bytes, *, declared_utf8: bool = False) -> str:
 def decide(data: bytes, *, declared_utf8: bool = False) -> Decision:
     """The most plausible reading of ``data`` (one record's field data), with the reason.
 
-    ``declared_utf8`` is the record's own claim (leader/09 = 'a'); it only decides whether
-    MARC-8 escapes in otherwise valid UTF-8 are taken as MARC-8. Returns one of
-    :data:`CANDIDATES` or :data:`BROKEN_UTF8`.
+    ``declared_utf8`` is the record's own claim (leader/09 = 'a'): valid UTF-8 is then taken
+    at once, and MARC-8 escapes beside valid non-ASCII UTF-8 are not taken as MARC-8. Returns
+    one of :data:`CANDIDATES` or :data:`BROKEN_UTF8`.
     """
     if data.isascii() and not has_marc8_escapes(data):
         return Decision(UTF8, "ASCII only")
@@ -170,14 +158,14 @@ def decide(data: bytes, *, declared_utf8: bool = False) -> Decision:
         return Decision(MARC8, "MARC-8 escape sequences")
     if utf8 is not None and declared_utf8:
         return Decision(UTF8, "valid UTF-8, as leader/09 says")
-    if utf8 is not None and _assess(utf8)[1] == 0:
+    if utf8 is not None and plausibility(utf8)[1] == 0:
         return Decision(UTF8, "valid UTF-8")
     scores = {}
     for charset in CANDIDATES:
         text = utf8 if charset == UTF8 else reading(data, charset)
         if text is None:
             continue
-        score, faults = _assess(text)
+        score, faults = plausibility(text)
         if utf8 is not None and charset != UTF8 and faults:
             continue  # valid UTF-8 gives way only to a reading in which nothing looks wrong
         scores[charset] = score
@@ -212,17 +200,14 @@ def _composed_marks(data: bytes, text: str) -> int:
     return max(0, marks - loose)
 
 
-def plausibility(text: str) -> float:
-    """See :func:`_assess`."""
-    return _assess(text)[0]
-
-
-def _assess(text: str) -> tuple[float, int]:
-    """How much ``text`` looks like Russian, Uzbek or English catalogue text (ASCII adds 0).
+def plausibility(text: str) -> tuple[float, int]:
+    """(score, faults): how much ``text`` looks like Russian, Uzbek or English catalogue text
+    (ASCII adds 0), and how many things in it look wrong.
 
     Positive for common Cyrillic letters and accented Latin letters inside plain words,
-    negative for rare letters, loose combining marks, mixed-script or wrongly cased words,
-    signs inside words, symbols, controls and replacement characters.
+    negative for rare letters; each fault (a loose combining mark, a mixed-script or wrongly
+    cased word, a sign inside a word, a symbol, a control, a replacement character) costs
+    its own penalty and :data:`FAULT` more.
     """
     total = 0.0
     penalties = 0
@@ -317,11 +302,6 @@ def _word_score(word: list[str]) -> tuple[float, int]:
 
 
 # --- MARC-8 output -----------------------------------------------------------------------------
-
-
-def utf8_to_marc8(text: str) -> bytes:
-    """``text`` as MARC-8 (see :func:`crosswalks.marc8.encode`)."""
-    return marc8.encode(text)
 
 
 def record_to_iso2709_marc8(record: Record) -> bytes:

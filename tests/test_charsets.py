@@ -16,7 +16,6 @@ from crosswalks import charsets, iso2709, marc8
 from crosswalks.charsets import (
     detect_charset,
     record_to_iso2709_marc8,
-    utf8_to_marc8,
 )
 from crosswalks.marc_io import iter_records
 from tests.conftest import DATA
@@ -106,7 +105,7 @@ def test_bad_marc8_escape_is_rejected_with_its_reason() -> None:
     ],
 )
 def test_marc8_encoder_round_trips(text: str) -> None:
-    encoded = utf8_to_marc8(text)
+    encoded = marc8.encode(text)
     assert encoded.isascii() or any(byte >= 0x80 for byte in encoded)
     assert marc8.decode(encoded) == unicodedata.normalize("NFC", text)
     if "漢" in text:
@@ -115,8 +114,8 @@ def test_marc8_encoder_round_trips(text: str) -> None:
 
 
 def test_marc8_puts_marks_before_their_base_letter() -> None:
-    assert utf8_to_marc8("é") == b"\xe2e"
-    assert utf8_to_marc8("Й й, ё") == b"\x1b(Nj J, \x1b(QD\x1b(B"
+    assert marc8.encode("é") == b"\xe2e"
+    assert marc8.encode("Й й, ё") == b"\x1b(Nj J, \x1b(QD\x1b(B"
 
 
 @pytest.mark.skipif(shutil.which("yaz-marcdump") is None, reason="yaz not installed")

@@ -53,3 +53,11 @@ def test_mnemonic_output_is_ascii_and_reads_back_the_same() -> None:
     back = mrk.parse_mrk(text)
     assert back["245"].get_subfields("a") == values
     assert back["008"].data == record["008"].data
+
+
+def test_a_code_page_mrk_file_is_read_in_the_charset_given() -> None:
+    text = LEADER + "=245  10$aВойна и мир {acute}\n"
+    items = list(iter_records(io.BytesIO(text.encode("cp1251")), "mrk", charset="cp1251"))
+    assert items[0].record is not None and items[0].record["245"]["a"] == "Война и мир \u0301"
+    (broken,) = iter_records(io.BytesIO(text.encode("cp1251")), "mrk")
+    assert broken.record is None and "not UTF-8" in (broken.error or "")

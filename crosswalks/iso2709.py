@@ -401,7 +401,8 @@ def _build_record(leader: str, fields: list[tuple[str, bytes]], charset: str) ->
 
     Decoding a whole field at once equals pymarc's decoding subfield by subfield: in UTF-8 the
     delimiter byte never occurs inside a multi-byte character, and the other codecs map byte
-    to character."""
+    to character. MARC-8 is taken byte for byte (as Latin-1) here and its values decoded
+    afterwards, subfield by subfield (:func:`_decode_marc8_values`)."""
     codec = charsets.CODECS.get(charset, "latin-1")
     built = []
     try:

@@ -76,6 +76,8 @@ def decode(data: bytes, undefined: list[int] | None = None) -> str:
     ``undefined`` (repair mode), the offset of each undefined code goes there instead and the
     code is left out.
     """
+    if data.isascii() and ESC not in data and b"&#x" not in data:
+        return data.decode("ascii")  # plain ASCII, the common case
     sets = tables()
     g0, g1 = ASCII, ANSEL
     out: list[str] = []

@@ -86,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--report",
         metavar="FILE",
-        help="charset decisions per record (default: OUT.report.txt, or a few on stderr)",
+        help="charset decisions, notes and repairs per record (default: OUT.report.txt)",
     )
     parser.add_argument(
         "--check",

@@ -7,7 +7,8 @@ stops with one line instead of a traceback.
 
 Sections map onto dataclasses one to one; a TOML table is a nested dataclass, an array of
 tables is a ``list`` of dataclasses. The loader is generic over the dataclass fields, so adding a
-setting means adding one field with its default.
+setting means adding one field with its default; a number's default is given with its bounds
+(``within(1, 100_000, 500)``, ``at_least(1, 8)``), a word's with its choices (``one_of``).
 """
 
 from __future__ import annotations
@@ -29,12 +30,28 @@ class ConfigError(ValueError):
     """A configuration file that cannot be used; the message is one line for the operator."""
 
 
+def at_least(minimum: float, default: Any) -> Any:
+    """A setting's default, with the smallest value the loader accepts for it."""
+    return field(default=default, metadata={"minimum": minimum})
+
+
+def within(minimum: float, maximum: float, default: Any) -> Any:
+    """A setting's default, with the smallest and the largest value the loader accepts."""
+    return field(default=default, metadata={"minimum": minimum, "maximum": maximum})
+
+
+def one_of(choices: tuple[str, ...], default: str) -> Any:
+    """A setting's default, with the words the loader accepts for it."""
+    return field(default=default, metadata={"choices": choices})
+
+
 @dataclass(frozen=True)
 class RepositorySettings:
     """What Identify says about us."""
 
     name: str = "Koprik demo repository of the National Library"
-    base_url: str = "http://127.0.0.1:8080/oai"
+    base_url: str = ""
+    """The OAI-PMH base URL Identify announces; empty: the address ``koprik serve`` listens on."""
     admin_email: list[str] = field(default_factory=lambda: ["admin@natlib.example.uz"])
     identifier_prefix: str = "oai:natlib.uz:"
     """``oai:`` + repositoryIdentifier (which must contain a dot) + ``:``."""
@@ -51,73 +68,72 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = within(0, 65535, 8080)
     """The HTTP port: OAI-PMH at /oai."""
-    z3950_port: int = 2100
+    z3950_port: int = within(0, 65535, 2100)
     z3950_database: str = "Default"
-    z3950_idle_timeout: float = 600.0
-    z3950_max_result_sets: int = 32
+    z3950_idle_timeout: float = within(1.0, 7 * 24 * 3600, 600.0)
+    z3950_max_result_sets: int = within(1, 10_000, 32)
     """Result sets one Z39.50 session keeps; a new one evicts the least recently used."""
-    z3950_max_connections: int = 256
+    z3950_max_connections: int = at_least(1, 256)
     """Z39.50 connections served at once; one more is sent Close (resources)."""
-    z3950_max_pdu_bytes: int = 16 * 1024 * 1024
+    z3950_max_pdu_bytes: int = within(4096, 2**31 - 1, 16 * 1024 * 1024)
 
 
 @dataclass(frozen=True)
 class SearchSettings:
     """Limits of the search service under Z39.50 and SRU (``[search]``)."""
 
-    max_result_set: int = 200_000
+    max_result_set: int = within(1, 10_000_000, 200_000)
     """Most record ids one result set keeps; a search may count more, retrieval stops there."""
-    max_sort_keys: int = 3
-    max_scan_terms: int = 500
-    sru_default_records: int = 10
+    max_sort_keys: int = within(1, 16, 3)
+    max_scan_terms: int = within(1, 10_000, 500)
+    sru_default_records: int = within(0, 10_000, 10)
     """SRU maximumRecords when a request gives none."""
-    sru_max_records: int = 100
+    sru_max_records: int = within(1, 10_000, 100)
     """Most records one SRU response carries (a larger maximumRecords is lowered to it)."""
-    sru_result_set_ttl: int = 600
+    sru_result_set_ttl: int = within(0, 7 * 24 * 3600, 600)
     """Seconds an SRU result set id stays usable after its last use (0: no result set ids)."""
-    sru_max_result_sets: int = 1000
+    sru_max_result_sets: int = within(1, 1_000_000, 1000)
     """SRU result sets kept at once across all clients; the least recently used goes first."""
-    sru_max_request_bytes: int = 64 * 1024
+    sru_max_request_bytes: int = within(1024, 16 * 1024 * 1024, 64 * 1024)
     """Largest SRU request (a POST body, or an HTTP request on the Z39.50 port)."""
 
-
-_SEARCH_RANGES = {
-    "max_result_set": (1, 10_000_000),
-    "max_sort_keys": (1, 16),
-    "max_scan_terms": (1, 10_000),
-    "sru_default_records": (0, 10_000),
-    "sru_max_records": (1, 10_000),
-    "sru_result_set_ttl": (0, 7 * 24 * 3600),
-    "sru_max_result_sets": (1, 1_000_000),
-    "sru_max_request_bytes": (1024, 16 * 1024 * 1024),
-}
 
 
 @dataclass(frozen=True)
 class OaiSettings:
-    page_size: int = 500
+    page_size: int = within(1, 100_000, 500)
     """Records (or headers) per ListRecords/ListIdentifiers page."""
-    token_lifetime: int = 24 * 3600
+    token_lifetime: int = within(60, 366 * 24 * 3600, 24 * 3600)
     """Seconds a resumption token stays valid."""
     token_secret: str = ""
     """HMAC key for resumption tokens; empty means one derived from the database URL."""
-    max_concurrent_lists: int = 8
+    max_concurrent_lists: int = at_least(1, 8)
     """List requests served at once; more get HTTP 503 with Retry-After."""
-    retry_after: int = 10
-    max_request_bytes: int = 64 * 1024
+    retry_after: int = within(1, 24 * 3600, 10)
+    max_request_bytes: int = within(1024, 64 * 1024 * 1024, 64 * 1024)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Where and how Koprik logs, with an access line per HTTP request and Z39.50 request."""
+
+    file: str = ""
+    """Log file (reopened when logrotate moves it); empty: standard error (the journal)."""
+    level: str = one_of(("debug", "info", "warning", "error"), "info")
+    """debug, info, warning or error; info includes the access and session lines."""
+    format: str = one_of(("plain", "json"), "plain")
+    """plain (one line of text per event) or json (one JSON object per line)."""
 
 
 @dataclass(frozen=True)
 class LimitSettings:
     """Bounds on what a client, a partner or a file can make Koprik hold."""
 
-    max_record_bytes: int = 1024 * 1024
+    max_record_bytes: int = within(1024, 64 * 1024 * 1024, 1024 * 1024)
     """The largest record read, harvested, stored or served, in bytes as serialized."""
 
-
-LIMIT_RANGES = {"max_record_bytes": (1024, 64 * 1024 * 1024)}
 
 
 @dataclass(frozen=True)
@@ -159,9 +175,9 @@ class HarvestSource:
     every: str = ""
     cron: str = ""
     crosswalk: str = ""
-    delay: float = 1.0
-    timeout: float = 60.0
-    retries: int = 5
+    delay: float = within(0.0, 24 * 3600, 1.0)
+    timeout: float = within(1.0, 24 * 3600, 60.0)
+    retries: int = within(0, 1000, 5)
     enabled: bool = True
     charset: str = ""
     institution_code: str = ""
@@ -199,24 +215,24 @@ class DedupSettings:
     """035 $a prefixes whose numbers identify a work across sources."""
     blocked_isbns: list[str] = field(default_factory=list)
     """ISBNs never used to match (one printed in thousands of books)."""
-    title_key_chars: int = 30
-    max_candidates: int = 50
+    title_key_chars: int = at_least(1, 30)
+    max_candidates: int = at_least(1, 50)
     """Most candidates read per match key (a larger block is skipped for that key)."""
-    title_min: float = 0.85
+    title_min: float = within(0.0, 1.0, 0.85)
     """Least title similarity (0-1) for a match without a shared identifier."""
-    id_title_min: float = 0.6
+    id_title_min: float = within(0.0, 1.0, 0.6)
     """Least title similarity for a match on a shared ISBN or other identifier."""
-    author_min: float = 0.8
-    year_tolerance: int = 0
-    extent_tolerance_pages: int = 10
-    extent_tolerance_ratio: float = 0.1
-    anonymous_weight: float = 0.97
+    author_min: float = within(0.0, 1.0, 0.8)
+    year_tolerance: int = at_least(0, 0)
+    extent_tolerance_pages: int = at_least(0, 10)
+    extent_tolerance_ratio: float = within(0.0, 1.0, 0.1)
+    anonymous_weight: float = within(0.0, 1.0, 0.97)
     """Confidence per title similarity of two records without authors whose extents agree."""
-    one_author_weight: float = 0.93
+    one_author_weight: float = within(0.0, 1.0, 0.93)
     """The same when only one of the two has a main author."""
-    accept: float = 0.9
+    accept: float = within(0.0, 1.0, 0.9)
     """Least confidence for grouping; pairs between ``review`` and this go to review."""
-    review: float = 0.8
+    review: float = within(0.0, 1.0, 0.8)
 
 
 @dataclass(frozen=True)
@@ -232,6 +248,7 @@ class Settings:
     file_sources: list[FileSource] = field(default_factory=list)
     union: UnionSettings = field(default_factory=UnionSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -254,6 +271,11 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Settings:
     """Build :class:`Settings` from parsed TOML, checking every key and type."""
     settings = _build(Settings, data, origin)
+    base_url = settings.repository.base_url
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{origin}: repository.base_url: expected an http:// or https:// URL, got {base_url!r}"
+        )
     for index, rule in enumerate(settings.sets):
         if rule.rule not in RULES:
             raise ConfigError(
@@ -261,14 +283,6 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"got {rule.rule!r}"
             )
     _check_dedup(settings.dedup, origin)
-    for key, (low, high) in LIMIT_RANGES.items():
-        value = getattr(settings.limits, key)
-        if not low <= value <= high:
-            raise ConfigError(f"{origin}: limits.{key}: expected {low} to {high}, got {value}")
-    for key, (low, high) in _SEARCH_RANGES.items():
-        value = getattr(settings.search, key)
-        if not low <= value <= high:
-            raise ConfigError(f"{origin}: search.{key}: expected {low}..{high}, got {value}")
     if settings.search.sru_default_records > settings.search.sru_max_records:
         raise ConfigError(
             f"{origin}: search.sru_default_records: more than search.sru_max_records "
@@ -286,18 +300,6 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
 
 
 def _check_dedup(dedup: DedupSettings, origin: str) -> None:
-    for name in ("title_min", "id_title_min", "author_min", "accept", "review", "anonymous_weight",
-                 "one_author_weight",
-                 "extent_tolerance_ratio"):
-        value = getattr(dedup, name)
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{origin}: dedup.{name}: expected a number from 0 to 1, got {value}")
-    for name in ("title_key_chars", "max_candidates"):
-        if getattr(dedup, name) < 1:
-            raise ConfigError(f"{origin}: dedup.{name}: expected at least 1")
-    for name in ("year_tolerance", "extent_tolerance_pages"):
-        if getattr(dedup, name) < 0:
-            raise ConfigError(f"{origin}: dedup.{name}: expected 0 or more")
     if dedup.review > dedup.accept:
         raise ConfigError(f"{origin}: dedup.review: expected at most dedup.accept")
 
@@ -329,6 +331,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if key not in fields:
             raise ConfigError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
         values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
+        _check_allowed(fields[key], values[key], f"{where}.{key}" if where else key)
     missing = [
         name
         for name, f in fields.items()
@@ -339,6 +342,25 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if missing:
         raise ConfigError(f"{where}: missing key {missing[0]!r}")
     return cls(**values)
+
+
+def _plain(number: float) -> str:
+    """A bound as an operator writes it: ``67108864``, not ``6.71089e+07``."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
+def _check_allowed(setting: dataclasses.Field[Any], value: Any, where: str) -> None:
+    """Raise ConfigError for a value outside the bounds or choices the field declares
+    (:func:`at_least`, :func:`within`, :func:`one_of`)."""
+    low, high = setting.metadata.get("minimum"), setting.metadata.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        kind = "a whole number" if isinstance(value, int) else "a number"
+        wanted = f"from {_plain(low)} to {_plain(high)}" if high is not None else (
+            f"at least {_plain(low)}")
+        raise ConfigError(f"{where}: expected {kind} {wanted}, got {value!r}")
+    choices = setting.metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

@@ -46,3 +46,33 @@ def test_import_groups_then_explain_review_merge_and_split(tmp_path):
     assert "Traceback" not in refused.stderr
     assert "0 records looked at" in koprik(tmp_path, "dedup").stdout
     assert "records looked at" in koprik(tmp_path, "dedup", "--all").stdout
+
+
+def test_an_upgraded_catalogue_gets_its_match_keys_from_dedup_all(tmp_path):
+    import shutil
+
+    from sqlalchemy import func, select
+
+    from catalog import Catalog, models
+    from config import load_settings
+    from tests.conftest import DATA
+
+    shutil.copy(DATA / "catalog-before-revisions.sqlite3", tmp_path / "c.sqlite3")
+    (tmp_path / "koprik.toml").write_text(CONFIG.format(db=tmp_path / "c.sqlite3"))
+    assert koprik(tmp_path, "db", "upgrade").returncode == 0
+    result = koprik(tmp_path, "dedup", "--all")
+    assert result.returncode == 0, result.stderr
+    catalog = Catalog.open(load_settings(tmp_path / "koprik.toml"))
+    try:
+        with catalog.engine.connect() as connection:
+            live = connection.execute(select(func.count()).select_from(models.records)
+                                      .where(~models.records.c.deleted)).scalar_one()
+            deleted = connection.execute(select(func.count()).select_from(models.records)
+                                         .where(models.records.c.deleted)).scalar_one()
+            keyed = connection.execute(select(func.count(func.distinct(
+                models.match_keys.c.record_id)))).scalar_one()
+    finally:
+        catalog.close()
+    assert live > 0 and keyed == live
+    total = live + deleted  # every record is looked at (a deleted one leaves no group)
+    assert f"dedup: {total} records looked at, 0 joined a group" in result.stdout, result.stdout

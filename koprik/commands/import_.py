@@ -1,11 +1,14 @@
 """``koprik import``: load MARC21 files into the catalogue.
 
-Formats (ISO 2709, MARCXML, MARC-in-JSON, MarcEdit .mrk) and character sets are detected per
-file and per record. Records are stored as the repository's own, or with ``--source NAME`` as
-those of a file source (a ``[[file_sources]]`` entry naming its institution), keyed by
-``(source, 001)``: a regional centre's 001 never overwrites one of ours. Each batch of records
-is one transaction. A record that cannot be read or stored is written to the rejects file with
-its position and the reason, and the run goes on. Deduplication runs at the end.
+Formats (ISO 2709, MARCXML, MARC-in-JSON, MarcEdit .mrk) are detected per file, character
+sets per record unless ``--charset`` names one. Records are stored as the repository's own, or
+with ``--source NAME`` as those of a file source (a ``[[file_sources]]`` entry naming its
+institution), keyed by ``(source, 001)``: a regional centre's 001 never overwrites one of ours;
+deduplication runs at the end. Each batch of records is one transaction. A
+record that cannot be read or stored is written to the rejects file with its position and the
+reason, and the run goes on. The charset decision for each record not read as UTF-8 and the
+validator's warnings (:mod:`crosswalks.check`; they do not stop a record) are written to the
+report file (``--report``), one tab-separated line each.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from catalog import Catalog, CatalogWriter, RecordError
 from catalog.dedup import run_dedup
 from catalog.store import Incoming
 from config import load_settings
+from crosswalks import charsets
+from crosswalks.check import check_record
 from crosswalks.marc_io import (
     HEAD_BYTES,
     NoRecords,
@@ -30,6 +35,7 @@ from crosswalks.marc_io import (
     iter_records,
     peekable,
 )
+from crosswalks.repair import repair_item
 from koprik.errors import UserError
 from koprik.progress import Progress
 
@@ -44,10 +50,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format", choices=IMPORTABLE, help="skip detection"
     )
     parser.add_argument(
+        "--rejects", type=Path, help="where rejected records go (default: var/import-rejects.txt)"
+    )
+    parser.add_argument(
+        "--charset",
+        metavar="NAME",
+        help="what ISO 2709 or .mrk files are in: utf-8, marc-8, cp1251, koi8-r, cp866, "
+        "iso-8859-5, iso-8859-1 (default: judged per record)",
+    )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="read damaged ISO 2709 records as yaz-marcdump would (repairs in the report)",
+    )
+    parser.add_argument(
         "--source", metavar="NAME", help="the file source the records belong to ([[file_sources]])"
     )
     parser.add_argument(
-        "--rejects", type=Path, help="where rejected records go (default: var/import-rejects.txt)"
+        "--report",
+        type=Path,
+        help="charset decisions and warnings per record (default: var/import-report.txt)",
     )
     parser.set_defaults(handler=run)
 
@@ -56,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:
         if not path.is_file():
             raise UserError(f"{path}: no such file")
+    charset = None
+    if args.charset is not None:
+        try:
+            charset = charsets.charset_name(args.charset)
+        except ValueError as error:
+            raise UserError(f"--charset: {error}") from None
     settings = load_settings(args.config)
     if args.source is not None and args.source not in {s.name for s in settings.file_sources}:
         raise UserError(
@@ -63,16 +91,21 @@ def run(args: argparse.Namespace) -> int:
             f'[[file_sources]] name = "{args.source}" with its institution_code and name'
         )
     rejects_path = args.rejects or Path("var/import-rejects.txt")
-    if args.rejects is None:
-        rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path = args.report or Path("var/import-report.txt")
+    for given, path in ((args.rejects, rejects_path), (args.report, report_path)):
+        if given is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.open(settings)
     counts: Counter[str] = Counter()
     try:
-        with rejects_path.open("w", encoding="utf-8") as rejects:
+        with (
+            rejects_path.open("w", encoding="utf-8") as rejects,
+            report_path.open("w", encoding="utf-8") as report,
+        ):
             for path in args.files:
                 counts += import_file(
                     catalog, path, args.format, rejects, settings.limits.max_record_bytes,
-                    args.source,
+                    charset, report, repair=args.repair, source=args.source,
                 )
             deduplicated = run_dedup(catalog)
     finally:
@@ -80,8 +113,17 @@ def run(args: argparse.Namespace) -> int:
     summary = ", ".join(
         f"{counts[k]} {k}" for k in ("added", "updated", "unchanged", "rejected")
     )
-    print(f"import: {summary}")
+    read_in = ", ".join(
+        f"{key.removeprefix('charset ')} {n}" for key, n in counts.items()
+        if key.startswith("charset ")
+    )
+    warned = f"; validator warnings {counts['warnings']}" if counts["warnings"] else ""
+    if counts["repaired"]:
+        warned += f"; repaired {counts['repaired']}"
+    print(f"import: {summary}" + (f"; charsets: {read_in}" if read_in else "") + warned)
     print(f"dedup: {deduplicated.summary()}")
+    if read_in or warned:
+        print(f"import: charset decisions and warnings in {report_path}", file=sys.stderr)
     if counts["rejected"]:
         print(f"import: rejected records and reasons in {rejects_path}", file=sys.stderr)
     return 1 if counts["rejected"] else 0
@@ -93,9 +135,17 @@ def import_file(
     fmt: str | None,
     rejects: TextIO,
     max_record_bytes: int,
+    charset: str | None = None,
+    report: TextIO | None = None,
+    *,
+    repair: bool = False,
     source: str | None = None,
 ) -> Counter[str]:
-    """Import one file; rejected records are described on ``rejects``.
+    """Import one file; rejected records are described on ``rejects``, charset decisions
+    other than UTF-8, repairs and warnings on ``report`` (counted as ``charset NAME``,
+    ``repaired`` and ``warnings``). With ``repair``, a damaged ISO 2709 record is repaired
+    (:func:`crosswalks.repair.repair_item`) rather than rejected when it can be. The records
+    belong to file source ``source`` (None: the repository's own).
 
     Raises :class:`UserError` for a file in which nothing looks like a record.
     """
@@ -103,8 +153,19 @@ def import_file(
     with path.open("rb") as raw, Progress(f"import {path.name}") as progress:
         stream = peekable(raw)
         fmt = fmt or _detected_format(path, stream.peek(HEAD_BYTES))
-        items = iter_records(stream, fmt, max_record_bytes=max_record_bytes)
+        if charset is not None and fmt not in ("marc21", "mrk"):
+            raise UserError(f"{path}: {fmt} declares its own encoding; drop --charset")
+        if charset == charsets.MARC8 and fmt == "mrk":
+            raise UserError(f"{path}: .mrk text is read as UTF-8 or a code page, not MARC-8")
+        items = iter_records(stream, fmt, charset=charset, max_record_bytes=max_record_bytes)
+        if repair and fmt == "marc21":
+            items = (
+                repair_item(item, charset) if item.record is None and item.raw else item
+                for item in items
+            )
         while batch := _next_batch(path, items):
+            for item in batch:
+                counts += _report(report, path, item)
             with catalog.writer() as writer:
                 stored = _store(writer, batch, source)
                 for item, (outcome, reason) in zip(batch, stored, strict=True):
@@ -120,6 +181,27 @@ def _next_batch(path: Path, items: Iterator[ReadItem]) -> list[ReadItem]:
         return list(itertools.islice(items, BATCH))
     except NoRecords as error:
         raise UserError(f"{path}: {error}") from None
+
+
+def _report(report: TextIO | None, path: Path, item: ReadItem) -> Counter[str]:
+    """Write the charset decision (when not UTF-8) and the validator's warnings of one record;
+    count them as ``charset NAME`` and ``warnings``."""
+    counts: Counter[str] = Counter()
+    lines = []
+    decision = item.decision
+    if decision is not None and decision.charset != charsets.UTF8:
+        counts[f"charset {decision.charset}"] += 1
+        lines.append(f"read as {decision}")
+    lines.extend(item.notes)
+    lines.extend(f"repaired: {repair}" for repair in item.repairs)
+    counts["repaired"] += bool(item.repairs)
+    if item.record is not None:
+        problems = check_record(item.record, item.index + 1)
+        counts["warnings"] += len(problems)
+        lines.extend(f"warning: {problem}" for problem in problems)
+    if report is not None:
+        report.writelines(f"{path}\trecord {item.index + 1}\t{line}\n" for line in lines)
+    return counts
 
 
 def _detected_format(path: Path, head: bytes) -> str:

@@ -11,8 +11,9 @@ Vetoes, in order (each when both records state the value): material type, year (
 volume: a volume is not its set), ISSN (none shared), ISBN (none shared: another edition or a
 translation), language. Then:
 
-- with a shared ISBN or other identifier, the titles must be ``id_title_min`` alike; confidence
-  0.9 + 0.1 x title similarity;
+- with a shared ISBN or other identifier, the titles must be ``id_title_min`` alike and the
+  main authors (when both have one) ``author_min``; confidence 0.9 + 0.1 x title similarity
+  (one ISBN printed in two books by other authors does not make them one);
 - otherwise (same title key) the titles must be ``title_min`` alike and the main authors'
   surnames ``author_min`` alike, and both years known; confidence is the mean of the title and
   author similarities. Without an author on either side, the title similarity times
@@ -96,6 +97,9 @@ def compare(a: Profile, b: Profile, shared: frozenset[str], s: DedupSettings) ->
         if title < s.id_title_min:
             return _different(f"title: {title:.2f} < {s.id_title_min} despite shared "
                               f"{'/'.join(identifiers)}")
+        if a.author and b.author and (author := similarity(a.author, b.author)) < s.author_min:
+            return _different(f"author: {a.author} / {b.author} ({author:.2f} < "
+                              f"{s.author_min}) despite shared {'/'.join(identifiers)}")
         score = 0.9 + 0.1 * title
         return _verdict(score, s, f"shared {'/'.join(identifiers)}, title {title:.2f}")
     if title < s.title_min:

@@ -65,6 +65,10 @@ def test_shared_identifier_accepts_a_retitled_copy_but_not_another_book():
     assert same.reason.startswith("shared isbn")
     wrong = verdict({"isbn": ISBN}, {"isbn": ISBN, "title": "Kimyo asoslari"}, shared=("isbn",))
     assert wrong.decision is Decision.DIFFERENT and "despite shared isbn" in wrong.reason
+    reused = verdict({"isbn": ISBN}, {"isbn": ISBN, "author": "Rahimov, Botir"},
+                     shared=("isbn",))
+    assert reused.decision is Decision.DIFFERENT and "despite shared isbn" in reused.reason
+    assert reused.reason.startswith("author:")
     other_id = verdict({}, {}, shared=("ctl", "title"))
     assert other_id.decision is Decision.MATCH and "shared ctl" in other_id.reason
 

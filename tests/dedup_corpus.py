@@ -7,8 +7,8 @@ subtitle, the author's forename in full or as an initial (now and then no main e
 the ISBN as ISBN-13, ISBN-10, missing or mistyped (wrong check digit), now and then a typo in
 the title, another page count or unnumbered pages, no date in 008. Among the works are traps that
 must stay apart from the work they resemble: another edition (other year and ISBN), the volumes
-of a set, a reprint (same ISBN, another year), the same title by another author, and a
-translation into Russian.
+of a set, a reprint (same ISBN, another year), the same title by another author, a
+translation into Russian, and another book printed with the same ISBN.
 
 >>> corpus = make_corpus(works=7000, seed=1)
 >>> corpus.items[0]          # (source, record, work id)
@@ -122,6 +122,11 @@ def make_corpus(works: int, seed: int = 1) -> Corpus:
             words = rng.sample(_TRANSLATION_WORDS, 2)
             emit({**base, "id": work_id, "title": " ".join(words).capitalize(),
                   "language": "rus", "isbn": new_isbn(), "script": "cyrillic"}, holders())
+        elif trap < 0.21 and base["isbn"] and work_id + 1 < works:
+            work_id += 1
+            corpus.traps["ISBN reused for another book"] += 1
+            emit({**base, "id": work_id, "title": _title(rng), "author": _author(rng),
+                  "pages": rng.randint(48, 900)}, holders())
     return corpus
 
 

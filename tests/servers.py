@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -20,6 +21,13 @@ class RunningKoprik:
     config: Path
     http_port: int
     z3950_port: int
+    pid: int = 0
+    """The ``koprik serve`` process, once started."""
+
+    @property
+    def log(self) -> Path:
+        """What ``koprik serve`` wrote to stderr (a file: a pipe nobody reads would block it)."""
+        return self.config.with_name("serve.log")
 
     @property
     def oai_url(self) -> str:
@@ -49,11 +57,12 @@ def koprik_serve(
     if demo_records:
         subprocess.run(koprik.command("demo", "--records", str(demo_records)), check=True,
                        capture_output=True, timeout=600)
-    server = subprocess.Popen(koprik.command("serve"), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    with koprik.log.open("w") as log:
+        server = subprocess.Popen(koprik.command("serve"), stdout=subprocess.DEVNULL,
+                                  stderr=log, text=True)
     try:
-        _wait_for(f"{koprik.oai_url}?verb=Identify", server)
-        yield koprik
+        _wait_for(f"{koprik.oai_url}?verb=Identify", server, koprik.log)
+        yield dataclasses.replace(koprik, pid=server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -63,7 +72,7 @@ def koprik_serve(
             server.wait()
 
 
-def _wait_for(url: str, server: subprocess.Popen[str], seconds: float = 30) -> None:
+def _wait_for(url: str, server: subprocess.Popen[str], log: Path, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -71,7 +80,7 @@ def _wait_for(url: str, server: subprocess.Popen[str], seconds: float = 30) -> N
             return
         except OSError:
             if server.poll() is not None:
-                raise RuntimeError(f"koprik serve exited: {server.stderr.read()}") from None
+                raise RuntimeError(f"koprik serve exited: {log.read_text()}") from None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"koprik serve did not answer {url}") from None
             time.sleep(0.2)

@@ -57,3 +57,16 @@ def test_bad_file_is_one_line_error_from_the_command(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert err.count("\n") == 1 and "not valid TOML" in err
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"server": {"z3950_max_pdu_bytes": 100}}, "server.z3950_max_pdu_bytes: expected at least"),
+        ({"server": {"http_write_timeout": 0}}, "server.http_write_timeout: expected at least 1.0"),
+        ({"limits": {"max_record_bytes": 0}}, "limits.max_record_bytes: expected at least"),
+    ],
+)
+def test_limits_below_their_minimum_name_the_key(data, message):
+    with pytest.raises(ConfigError, match=message):
+        settings_from_mapping(data)

@@ -14,6 +14,7 @@ from catalog import Catalog
 from config import Settings, load_settings
 from harvester.scheduler import start_scheduler
 from provider.app import init_app
+from provider.http_server import start_http
 from provider.z3950.server import start_target
 
 log = logging.getLogger("koprik.serve")
@@ -66,8 +67,7 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     runner = web.AppRunner(init_app(settings, catalog), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    http = await start_http(runner, settings, host, port)
     target = await start_target(settings, catalog)
     z3950_port = target.sockets[0].getsockname()[1]
     print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)
@@ -85,4 +85,5 @@ async def serve(
         # Python 3.12+ waits for idle Z39.50 sessions here; do not let one hold up a shutdown.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(target.wait_closed(), SHUTDOWN_GRACE)
+        http.close()
         await runner.cleanup()

@@ -1,0 +1,188 @@
+"""Serving Koprik's aiohttp application on a TCP port within the HTTP limits of ``[server]``.
+
+aiohttp bounds the size of a request head, but not the time a client takes to send one, nor how
+long a client may leave response bytes unread, nor how many connections it may open. Each
+connection of :func:`start_http` is a :class:`GuardedHandler`, which adds those:
+
+- at most ``http_max_connections`` connections, and ``http_max_connections_per_address`` from
+  one client address; one more is answered 503 with Retry-After and closed, unread;
+- a request (from its first byte to the end of its head) must arrive within
+  ``http_request_timeout`` seconds, else the connection is dropped (slow senders);
+- a response whose bytes the client does not take for ``http_write_timeout`` seconds (the
+  socket's buffer stays above its high-water mark) ends the connection, so a client that never
+  reads cannot keep a response, or the slot behind it, for ever;
+- idle keep-alive connections close after ``http_keepalive_timeout`` seconds;
+- a request line longer than aiohttp's 8190 bytes is answered 414 (URI Too Long), an overlong
+  header 431, other malformed requests 400, each with a one-word body and one line in the log
+  (aiohttp itself answers 400 with its parser's message and logs a traceback).
+
+>>> runner = web.AppRunner(init_app(settings, catalog), access_log=None)
+>>> await runner.setup()
+>>> server = await start_http(runner, settings, host, port)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+
+from config import Settings
+from provider.connections import ConnectionCounter, peer_address
+
+log = logging.getLogger(__name__)
+
+HEAD_END = b"\r\n\r\n"
+
+
+async def start_http(
+    runner: web.AppRunner, settings: Settings, host: str, port: int
+) -> asyncio.AbstractServer:
+    """Serve ``runner``'s application (set up already) on ``host:port`` within the limits."""
+    server = runner.server
+    if server is None:
+        raise RuntimeError("start_http needs a runner that has been set up")
+    limits = settings.server
+    counter = ConnectionCounter(
+        total=limits.http_max_connections, per_address=limits.http_max_connections_per_address
+    )
+    loop = asyncio.get_running_loop()
+
+    def connection() -> GuardedHandler:
+        return GuardedHandler(server, loop=loop, settings=settings, counter=counter,
+                              keepalive_timeout=limits.http_keepalive_timeout,
+                              access_log=None)  # fmt: skip
+
+    return await loop.create_server(connection, host, port)
+
+
+class GuardedHandler(web.RequestHandler):
+    """aiohttp's handler of one connection, with Koprik's caps and timeouts (module docs)."""
+
+    def __init__(
+        self, manager: web.Server, *, settings: Settings, counter: ConnectionCounter, **kwargs: Any
+    ) -> None:
+        super().__init__(manager, **kwargs)
+        self._settings = settings
+        self._counter = counter
+        self._address = ""
+        self._admitted = False
+        self._tail = b""
+        self._request_timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._address = peer_address(transport.get_extra_info("peername"))
+        refusal = self._counter.admit(self._address)
+        if refusal is not None:
+            log.info("http %s: %s; refused", self._address, refusal)
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(_refusal(refusal, self._settings.oai.retry_after))
+            transport.close()  # aiohttp never sees this connection
+            return
+        self._admitted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if not self._admitted:
+            return
+        self._admitted = False
+        self._counter.leave(self._address)
+        for timer in (self._request_timer, self._write_timer):
+            if timer is not None:
+                timer.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._admitted:
+            return
+        self._watch_request(data)
+        super().data_received(data)
+
+    def eof_received(self) -> None:
+        if self._admitted:
+            super().eof_received()
+
+    def _watch_request(self, data: bytes) -> None:
+        """Time each request from its first byte to the end of its head (``CRLF CRLF``).
+
+        Bytes after a head are counted as the start of the next request; a body that holds
+        ``CRLF CRLF`` itself only makes the rest of the body timed as well.
+        """
+        seen = self._tail + data
+        end = seen.rfind(HEAD_END)
+        if end >= 0:
+            self._stop_request_timer()
+            if len(seen) > end + len(HEAD_END):
+                self._start_request_timer()
+        elif self._request_timer is None and data:
+            self._start_request_timer()
+        self._tail = seen[-(len(HEAD_END) - 1) :]
+
+    def _start_request_timer(self) -> None:
+        self._request_timer = self._loop.call_later(
+            self._settings.server.http_request_timeout, self._drop, "request not sent in time"
+        )
+
+    def _stop_request_timer(self) -> None:
+        if self._request_timer is not None:
+            self._request_timer.cancel()
+            self._request_timer = None
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None and self._admitted:
+            self._write_timer = self._loop.call_later(
+                self._settings.server.http_write_timeout, self._drop, "response not read in time"
+            )
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _drop(self, reason: str) -> None:
+        log.info("http %s: %s; connection dropped", self._address, reason)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """Malformed requests get a short answer and one log line; anything else (a failure of
+        ours) is aiohttp's 500 with its traceback in the log."""
+        if not isinstance(exc, BadHttpMessage):
+            return super().handle_error(request, status, exc, message)
+        status = HTTPStatus.BAD_REQUEST
+        if isinstance(exc, LineTooLong):
+            line = exc.args[0] if exc.args else b""
+            url = isinstance(line, bytes | bytearray) and bytes(line).startswith((b"/", b"http"))
+            status = (
+                HTTPStatus.REQUEST_URI_TOO_LONG if url
+                else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+            )  # fmt: skip
+        log.info("http %s: %d %s", self._address, status.value, status.phrase)
+        response = web.Response(status=status.value, text=f"{status.phrase}\n")
+        response.force_close()
+        return response
+
+
+def _refusal(reason: str, retry_after: int) -> bytes:
+    body = f"Too many connections ({reason}); retry in {retry_after} s\n".encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Retry-After: {retry_after}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,16 +14,28 @@ from catalog.models import metadata
 
 
 def open_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url``; for a SQLite file its folder is created and WAL switched on."""
+    """An engine for ``url``; for a SQLite file its folder is created and WAL switched on.
+
+    A new SQLite file is created readable by its owner only (0600): it holds the resumption
+    token key (:mod:`catalog.secrets`). SQLite gives its -wal and -shm files the same mode.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _create_private(path)
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, echo=echo, pool_pre_ping=True)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (SQLite then opens it as new)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -19,6 +19,8 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -31,7 +33,7 @@ from config import DatabaseSettings, Settings
 from protocols.oaipmh import format_datestamp
 from protocols.oaipmh.schema import response_schema
 from provider.app import init_app
-from provider.oai import RESPONDER, choose_encoding
+from provider.oai import RESPONDER, STYLESHEET_FILE, choose_encoding
 from provider.oai_verbs import OaiResponder
 from tests.conftest import DATA
 
@@ -394,6 +396,12 @@ async def test_bad_requests(oai_both: Oai, pairs: list[tuple[str, str]], code: s
         assert request.get("verb") == dict(pairs)["verb"]
 
 
+async def test_dates_in_other_digits_are_bad_arguments_never_echoed(oai_both: Oai) -> None:
+    root = await oai_both(verb="ListRecords", metadataPrefix="oai_dc", **{"from": "٢٠٢٠-01-01"})
+    assert error_code(root) == "badArgument"
+    assert "٢" not in etree.tostring(root, encoding="unicode")
+
+
 async def test_until_a_year_before_earliest_datestamp_matches_nothing(oai_both: Oai) -> None:
     root = await oai_both(
         verb="ListRecords", metadataPrefix="oai_dc", until=format_datestamp(BASE_TIME - 366 * 86400)
@@ -536,6 +544,26 @@ async def test_stylesheet_renders_a_response(client: Client, tmp_path: Path) -> 
     assert "<title>OAI-PMH ListRecords</title>" in html
     assert PREFIX + "demo0000001" in html
     assert "Next page" in html
+
+
+def test_stylesheet_links_encode_identifiers_and_tokens(tmp_path: Path) -> None:
+    identifier = PREFIX + "a&b%20c+d#e=f;g?h"
+    (tmp_path / "page.xml").write_text(
+        '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+        '<request verb="ListIdentifiers">x</request><ListIdentifiers>'
+        f"<header><identifier>{escape(identifier)}</identifier>"
+        "<datestamp>2020-01-01T00:00:00Z</datestamp></header>"
+        '<resumptionToken cursor="0" completeListSize="9">a+b/c=</resumptionToken>'
+        "</ListIdentifiers></OAI-PMH>"
+    )
+    html = subprocess.run(
+        ["xsltproc", "--nonet", str(STYLESHEET_FILE), str(tmp_path / "page.xml")],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    links = [parse_qs(urlsplit(href).query) for href in etree.HTML(html).xpath("//a/@href")]
+    get_record = {"verb": ["GetRecord"], "metadataPrefix": ["oai_dc"], "identifier": [identifier]}
+    assert get_record in links
+    assert {"verb": ["ListIdentifiers"], "resumptionToken": ["a+b/c="]} in links
 
 
 def test_identify_omits_an_oai_identifier_description_it_cannot_make_valid(

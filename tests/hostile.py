@@ -54,7 +54,7 @@ def search_pdu(rpn: dict[str, object]) -> bytes:
     })  # fmt: skip
 
 
-def maximal_search_pdu(max_bytes: int, max_values: int | None = None) -> bytes:
+def maximal_search_pdu(max_bytes: int, max_values: int) -> bytes:
     """The costliest search PDU to decode of at most ``max_bytes`` and ``max_values`` values.
 
     A balanced tree of OR operators over short terms has the most BER values per byte, which is
@@ -71,7 +71,17 @@ def maximal_search_pdu(max_bytes: int, max_values: int | None = None) -> bytes:
     return _or_tree(depth, "x" * padding)
 
 
-def _fits(pdu: bytes, max_bytes: int, max_values: int | None) -> bool:
+def densest_search_pdu(max_bytes: int) -> bytes:
+    """The search PDU with the most BER values in at most ``max_bytes``: a balanced OR tree
+    (a target must refuse it without decoding it: 1 MiB holds 330,000 values)."""
+    size, depth = len(_or_tree(8, "")), 8
+    while size * 2 <= max_bytes:  # each level doubles the tree, less a few length bytes
+        size, depth = size * 2, depth + 1
+    pdu = _or_tree(depth, "")
+    return pdu if len(pdu) <= max_bytes else _or_tree(depth - 1, "")
+
+
+def _fits(pdu: bytes, max_bytes: int, max_values: int) -> bool:
     if len(pdu) > max_bytes:
         return False
     try:
@@ -169,28 +179,37 @@ def yaz_search(port: int, timeout: float, query: str = "@attr 1=4 @attr 5=1 a") 
     return Answer(time.monotonic() - started, result.stdout)
 
 
-@contextmanager
-def big_pdu_sender(port: int, pdu: bytes) -> Iterator[threading.Thread]:
-    """An initialised association from an attacker's address that sends ``pdu`` (in a thread,
-    so the send may block) and then waits for whatever comes back."""
-    sock = connect(port, attacker_address(0))
-    sock.sendall(INIT)
-    read_pdu(sock)
+class PduAttack:
+    """Sends each of ``pdus`` again and again, each on a new initialised association from an
+    attacker's address, waiting for the answer (a response or a Close) before the next."""
 
-    def send() -> None:
-        try:
-            sock.sendall(pdu)
-            read_pdu(sock)
-        except OSError:
-            pass  # closed by the target: an answer too
+    def __init__(self, port: int, pdus: list[bytes]) -> None:
+        self.port = port
+        self.pdus = pdus
+        self.answered = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._attack, daemon=True)
 
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    try:
-        yield thread
-    finally:
-        sock.close()
-        thread.join(timeout=60)
+    def __enter__(self) -> PduAttack:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    def _attack(self) -> None:
+        while not self._stop.is_set():
+            for pdu in self.pdus:
+                with connect(self.port, attacker_address(0)) as sock:
+                    sock.sendall(INIT)
+                    read_pdu(sock)
+                    try:
+                        sock.sendall(pdu)
+                        read_pdu(sock)
+                    except OSError:
+                        pass  # closed by the target before it read everything: an answer too
+                self.answered += 1
 
 
 @contextmanager

@@ -11,10 +11,11 @@ raised as :class:`protocols.oaipmh.OaiError` where they are found and rendered i
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 
-from catalog import Catalog
+from catalog import Catalog, Entry
 from catalog.renditions import FORMATS
 from catalog.secrets import stored_secret
 from config import Settings
@@ -38,6 +39,8 @@ from provider.oai_xml import Identifiers, element
 
 COMPRESSIONS = ("gzip", "deflate")
 
+log = logging.getLogger(__name__)
+
 Body = list[bytes]
 
 
@@ -58,6 +61,7 @@ class OaiResponder:
         self.identifiers = Identifiers(settings.repository.identifier_prefix)
         self.codec = TokenCodec(token_secret(settings, catalog), settings.oai.token_lifetime)
         self.page_size = settings.oai.page_size
+        self.max_record_bytes = settings.limits.max_record_bytes
         self._verbs: Mapping[str, Callable[[Mapping[str, str], int], Body]] = {
             "Identify": self._identify,
             "ListMetadataFormats": self._list_metadata_formats,
@@ -137,8 +141,10 @@ class OaiResponder:
     def _get_record(self, arguments: Mapping[str, str], _now: int) -> Body:
         local_id = self._local_id(arguments["identifier"])
         prefix = arguments["metadataPrefix"]
-        entry = self.catalog.get_entry(local_id, prefix) if prefix in FORMATS else None
-        if entry is None:
+        entry = None
+        if prefix in FORMATS:
+            entry = self.catalog.get_entry(local_id, prefix, max_bytes=self.max_record_bytes)
+        if entry is None or self._oversize(entry, prefix):
             if self.catalog.formats_of(local_id) is None:
                 raise IdDoesNotExist(f"no record {arguments['identifier']}")
             raise CannotDisseminateFormat(
@@ -158,21 +164,28 @@ class OaiResponder:
             prefix, set_spec = arguments["metadataPrefix"], arguments.get("set")
             if prefix not in FORMATS:
                 raise CannotDisseminateFormat(f"metadataPrefix {prefix!r} is not offered")
-        entries = self.catalog.list_entries(
-            prefix,
-            set_spec=set_spec,
-            from_=from_,
-            until=until,
-            after=resumed.after if resumed else None,
-            limit=self.page_size + 1,
-            with_data=verb == "ListRecords",
-        )
-        page, more = entries[: self.page_size], len(entries) > self.page_size
-        if not page:
+        after, passed = (resumed.after if resumed else None), 0
+        while True:
+            entries = self.catalog.list_entries(
+                prefix,
+                set_spec=set_spec,
+                from_=from_,
+                until=until,
+                after=after,
+                limit=self.page_size + 1,
+                with_data=verb == "ListRecords",
+                max_bytes=self.max_record_bytes,
+            )
+            page, more = entries[: self.page_size], len(entries) > self.page_size
+            served = [entry for entry in page if not self._oversize(entry, prefix)]
+            if served or not more:
+                break
+            after, passed = page[-1].key, passed + len(page)  # a page of none we serve
+        if not served:
             if set_spec is not None and not self.catalog.list_sets():
                 raise NoSetHierarchy("the collection has no sets yet")
             raise NoRecordsMatch()
-        cursor = resumed.cursor if resumed else 0
+        cursor = passed + (resumed.cursor if resumed else 0)
         if resumed:
             size = resumed.complete_list_size
         elif more:
@@ -182,9 +195,9 @@ class OaiResponder:
         # The count is taken once; records changed since then are listed again at the end.
         size = max(size, cursor + len(page) + (1 if more else 0))
         if verb == "ListRecords":
-            items = [oai_xml.record(entry, self.identifiers) for entry in page]
+            items = [oai_xml.record(entry, self.identifiers) for entry in served]
         else:
-            items = [oai_xml.header(entry, self.identifiers) for entry in page]
+            items = [oai_xml.header(entry, self.identifiers) for entry in served]
         if more:
             # The seek key is the last entry's (datestamp, id); with a set, the catalogue pages on
             # the set membership's copy of the same pair.
@@ -199,6 +212,16 @@ class OaiResponder:
             items.append(oai_xml.resumption_token("", cursor, size, None))
         open_tag, close_tag = f"<{verb}>".encode(), f"</{verb}>".encode()
         return [open_tag, *items, close_tag]
+
+    def _oversize(self, entry: Entry, prefix: str) -> bool:
+        """Whether ``entry``'s rendition is over ``limits.max_record_bytes`` (then logged, as
+        the operator must see why a record is not served)."""
+        if entry.oversize is None:
+            return False
+        log.warning("record %s: its %s rendition of %d bytes is over limits.max_record_bytes "
+                    "(%d); not served", entry.local_id, prefix, entry.oversize,
+                    self.max_record_bytes)  # fmt: skip
+        return True
 
     # -- identifiers ----------------------------------------------------------------------
 

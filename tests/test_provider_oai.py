@@ -29,7 +29,7 @@ from pymarc import Field, Record, Subfield
 
 from catalog import Catalog, Provenance
 from catalog.demo import demo_records
-from config import DatabaseSettings, Settings
+from config import DatabaseSettings, LimitsSettings, Settings
 from protocols.oaipmh import format_datestamp
 from protocols.oaipmh.schema import response_schema
 from provider.app import init_app
@@ -425,6 +425,31 @@ def _record(control: str, title: str) -> Record:
         Field(tag="245", indicators=["0", "0"], subfields=[Subfield("a", title)])  # type: ignore[arg-type]
     )
     return record
+
+
+def test_records_over_the_size_limit_are_not_served(settings: Settings, catalog: Catalog) -> None:
+    with catalog.writer() as writer:  # two too big (a page of them), then two that fit
+        for control, title in [("big1", "x" * 5000), ("big2", "y" * 5000),
+                               ("small1", "Xamsa"), ("small2", "Navoiy")]:  # fmt: skip
+            writer.put(_record(control, title))
+    limited = dataclasses.replace(
+        settings,
+        oai=dataclasses.replace(settings.oai, page_size=2),
+        limits=LimitsSettings(max_record_bytes=3000),
+    )
+    responder = OaiResponder(limited, catalog)
+
+    def ask(**arguments: str) -> etree._Element:
+        return validated(responder.respond(list(arguments.items())))
+
+    listed = ask(verb="ListRecords", metadataPrefix="marc21")
+    assert identifiers(listed) == [PREFIX + "small1", PREFIX + "small2"]
+    assert error_code(ask(verb="GetRecord", metadataPrefix="marc21",
+                          identifier=PREFIX + "big1")) == "cannotDisseminateFormat"  # fmt: skip
+    assert identifiers(ask(verb="GetRecord", metadataPrefix="marc21",
+                           identifier=PREFIX + "small1")) == [PREFIX + "small1"]  # fmt: skip
+    headers = ask(verb="ListIdentifiers", metadataPrefix="marc21")
+    assert identifiers(headers) == [PREFIX + "big1", PREFIX + "big2"]  # headers are small
 
 
 async def test_odd_local_identifiers_round_trip(fresh_oai: Oai, catalog: Catalog) -> None:

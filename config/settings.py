@@ -78,7 +78,7 @@ class ServerSettings:
     http_max_connections_per_address: int = at_least(1, 64)
     http_request_timeout: float = at_least(1.0, 30.0)
     """Seconds a client has to send a whole request (head and body) once it starts one."""
-    http_write_timeout: float = at_least(1.0, 60.0)
+    http_write_timeout: float = at_least(1.0, 30.0)
     """Seconds a client may go without accepting response bytes before it is disconnected."""
     http_keepalive_timeout: float = at_least(0.0, 15.0)
     """Seconds an idle keep-alive connection is kept open between requests."""

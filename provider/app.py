@@ -16,13 +16,14 @@ from aiohttp import web
 
 from catalog import Catalog
 from config import Settings
+from provider.http_server import guard
 from provider.keys import CATALOG, SETTINGS
 from provider.oai import setup_oai
 
 
 def init_app(settings: Settings, catalog: Catalog) -> web.Application:
     """The aiohttp application serving ``catalog``: OAI-PMH at ``/oai``."""
-    app = web.Application()
+    app = web.Application(middlewares=[guard])
     app[SETTINGS] = settings
     app[CATALOG] = catalog
     app.cleanup_ctx.append(_close_catalog)

@@ -6,8 +6,9 @@ connection of :func:`start_http` is a :class:`GuardedHandler`, which adds those:
 
 - at most ``http_max_connections`` connections, and ``http_max_connections_per_address`` from
   one client address; one more is answered 503 with Retry-After and closed, unread;
-- a request (from its first byte to the end of its head) must arrive within
-  ``http_request_timeout`` seconds, else the connection is dropped (slow senders);
+- a request must arrive within ``http_request_timeout`` seconds from its first byte until the
+  application starts on it (:func:`guard` tells the connection), else the connection is
+  dropped (slow senders); a request body is bounded where it is read;
 - a response whose bytes the client does not take for ``http_write_timeout`` seconds (the
   socket's buffer stays above its high-water mark) ends the connection, so a client that never
   reads cannot keep a response, or the slot behind it, for ever;
@@ -16,7 +17,8 @@ connection of :func:`start_http` is a :class:`GuardedHandler`, which adds those:
   header 431, other malformed requests 400, each with a one-word body and one line in the log
   (aiohttp itself answers 400 with its parser's message and logs a traceback).
 
->>> runner = web.AppRunner(init_app(settings, catalog), access_log=None)
+>>> app = web.Application(middlewares=[guard])       # provider.app.init_app does this
+>>> runner = web.AppRunner(app, access_log=None)
 >>> await runner.setup()
 >>> server = await start_http(runner, settings, host, port)
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -36,7 +39,7 @@ from provider.connections import ConnectionCounter, peer_address
 
 log = logging.getLogger(__name__)
 
-HEAD_END = b"\r\n\r\n"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def start_http(
@@ -60,6 +63,21 @@ async def start_http(
     return await loop.create_server(connection, host, port)
 
 
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tells the connection's :class:`GuardedHandler` when the application is at work on a
+    request, so that bytes read meanwhile (a body) are not timed as a new request's."""
+    transport = request.transport
+    protocol = transport.get_protocol() if transport is not None else None
+    if not isinstance(protocol, GuardedHandler):
+        return await handler(request)
+    protocol.request_started()
+    try:
+        return await handler(request)
+    finally:
+        protocol.request_ended(request.content_length or 0)
+
+
 class GuardedHandler(web.RequestHandler):
     """aiohttp's handler of one connection, with Koprik's caps and timeouts (module docs)."""
 
@@ -71,9 +89,10 @@ class GuardedHandler(web.RequestHandler):
         self._counter = counter
         self._address = ""
         self._admitted = False
-        self._tail = b""
         self._request_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
+        self._working = False
+        self._read_while_working = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._address = peer_address(transport.get_extra_info("peername"))
@@ -100,28 +119,27 @@ class GuardedHandler(web.RequestHandler):
     def data_received(self, data: bytes) -> None:
         if not self._admitted:
             return
-        self._watch_request(data)
+        if self._working:
+            self._read_while_working += len(data)
+        elif self._request_timer is None and data:
+            self._start_request_timer()
         super().data_received(data)
+
+    def request_started(self) -> None:
+        self._working = True
+        self._read_while_working = 0
+        self._stop_request_timer()
+
+    def request_ended(self, body_bytes: int) -> None:
+        """The application is done with a request whose body was ``body_bytes`` long: more
+        bytes than that read meanwhile are (a part of) the next request, which is timed."""
+        self._working = False
+        if self._read_while_working > body_bytes and self._admitted:
+            self._start_request_timer()
 
     def eof_received(self) -> None:
         if self._admitted:
             super().eof_received()
-
-    def _watch_request(self, data: bytes) -> None:
-        """Time each request from its first byte to the end of its head (``CRLF CRLF``).
-
-        Bytes after a head are counted as the start of the next request; a body that holds
-        ``CRLF CRLF`` itself only makes the rest of the body timed as well.
-        """
-        seen = self._tail + data
-        end = seen.rfind(HEAD_END)
-        if end >= 0:
-            self._stop_request_timer()
-            if len(seen) > end + len(HEAD_END):
-                self._start_request_timer()
-        elif self._request_timer is None and data:
-            self._start_request_timer()
-        self._tail = seen[-(len(HEAD_END) - 1) :]
 
     def _start_request_timer(self) -> None:
         self._request_timer = self._loop.call_later(

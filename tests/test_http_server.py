@@ -99,6 +99,22 @@ def test_a_request_head_sent_too_slowly_is_dropped(server) -> None:  # type: ign
     assert "<Identify>" in identify(base)
 
 
+def test_a_keep_alive_connection_after_a_post_is_not_timed_out(server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    sock = connect(base)
+    body = b"verb=Identify"
+    sock.sendall(b"POST /oai HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+                 b"\r\nContent-Length: %d\r\n\r\n" % len(body))  # fmt: skip
+    time.sleep(0.2)
+    sock.sendall(body)  # the body in a packet of its own, read while the request is handled
+    first = sock.recv(65536)
+    time.sleep(2)  # longer than the 1 s request timeout, shorter than keep-alive
+    sock.sendall(b"GET /oai?verb=Identify HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    second = first + response_of(sock)
+    sock.close()
+    assert second.count(b"HTTP/1.1 200 OK") == 2
+
+
 def test_a_client_that_never_reads_loses_its_connection_and_its_list_slot(server) -> None:  # type: ignore[no-untyped-def]
     base, app = server
     gate = app[LIST_GATE]

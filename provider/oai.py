@@ -5,8 +5,9 @@ endpoint's state on an application made by :func:`provider.app.init_app`. Reques
 by :class:`provider.oai_verbs.OaiResponder` in a worker thread (the catalogue is blocking);
 the response is compressed there too when the client accepts gzip or deflate. Every OAI-PMH
 error is an HTTP 200 document; HTTP errors are only for HTTP problems: 503 with Retry-After
-when more than ``oai.max_concurrent_lists`` list requests are in progress, 413 for an
-oversized POST body, 415 for a POST that is not a form.
+when more than ``oai.max_concurrent_lists`` list requests are in progress (:class:`ListGate`),
+413 for an oversized POST body, 408 for one that takes longer than
+``server.http_request_timeout``, 415 for a POST that is not a form.
 """
 
 from __future__ import annotations

@@ -36,7 +36,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
     tuple_,
@@ -93,9 +92,9 @@ class Entry:
     set_specs: tuple[str, ...]
     data: bytes | None = None
     provenance: Provenance | None = None
-    oversize: int | None = None
-    """The rendition's size in bytes when it was larger than the reader's ``max_bytes`` (and so
-    was not read: ``data`` is None)."""
+    size: int | None = None
+    """The rendition's size in bytes, when asked for (``with_sizes``, or ``max_bytes``: then a
+    larger rendition is not read, and ``data`` is None)."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -245,7 +244,7 @@ class Catalog:
         self, local_id: str, prefix: str | None = None, *, max_bytes: int | None = None
     ) -> Entry | None:
         """The record ``local_id`` with its ``prefix`` rendition (None when it has none); a
-        rendition larger than ``max_bytes`` is not read (:attr:`Entry.oversize`)."""
+        rendition larger than ``max_bytes`` is not read (:attr:`Entry.size` says how large)."""
         r = models.records
         query = self._entry_select(prefix, True, max_bytes).where(r.c.local_id == local_id)
         with self.engine.connect() as connection:
@@ -284,15 +283,17 @@ class Catalog:
         limit: int = 500,
         with_data: bool = True,
         max_bytes: int | None = None,
+        with_sizes: bool = False,
     ) -> list[Entry]:
         """Up to ``limit`` entries in ``(datestamp, id)`` order after the key ``after``.
 
         With ``prefix``, only records that have that rendition (and deleted records) are listed.
         ``from_`` and ``until`` are inclusive bounds in epoch seconds. Renditions larger than
-        ``max_bytes`` are not read (:attr:`Entry.oversize`).
+        ``max_bytes`` are not read; :attr:`Entry.size` says how large they are (and, with
+        ``with_sizes``, how large each rendition is when it is not read).
         """
         r = models.records
-        query = self._entry_select(prefix, with_data, max_bytes)
+        query = self._entry_select(prefix, with_data, max_bytes, with_sizes)
         key_datestamp, key_id = r.c.datestamp, r.c.id
         if set_spec is not None:
             rs = models.record_sets
@@ -310,7 +311,11 @@ class Catalog:
         return [_entry(row, with_data and prefix is not None) for row in rows]
 
     def _entry_select(  # type: ignore[no-untyped-def]
-        self, prefix: str | None, with_data: bool, max_bytes: int | None = None
+        self,
+        prefix: str | None,
+        with_data: bool,
+        max_bytes: int | None = None,
+        with_sizes: bool = False,
     ):
         r, p, rend = models.records, models.provenance, models.renditions
         columns = [r.c.id, r.c.local_id, r.c.datestamp, r.c.deleted, r.c.set_specs]
@@ -321,9 +326,9 @@ class Catalog:
             return select(*columns).select_from(joined)
         joined = joined.outerjoin(rend, and_(rend.c.record_id == r.c.id, rend.c.format == prefix))
         if not with_data:
-            columns.append(rend.c.format)
+            columns.append(func.length(rend.c.data).label("size") if with_sizes else rend.c.format)
         elif max_bytes is None:
-            columns += [rend.c.data, literal(None).label("size")]
+            columns.append(rend.c.data)
         else:
             size = func.length(rend.c.data)
             columns += [case((size <= max_bytes, rend.c.data), else_=None).label("data"),
@@ -404,7 +409,7 @@ def _entry(row, with_data: bool) -> Entry:  # type: ignore[no-untyped-def]
         set_specs=tuple(row.set_specs.split()) if row.set_specs else (),
         data=row.data if with_data else None,
         provenance=provenance,
-        oversize=row.size if with_data and row.data is None and row.size is not None else None,
+        size=getattr(row, "size", None),
     )
 
 

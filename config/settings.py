@@ -94,6 +94,8 @@ class OaiSettings:
     """HMAC key for resumption tokens; empty means one derived from the database URL."""
     max_concurrent_lists: int = 8
     """List requests served at once; more get HTTP 503 with Retry-After."""
+    max_page_bytes: int = at_least(1024, 8 * 1024 * 1024)
+    """A ListRecords page ends early (with a resumptionToken) before its records pass this."""
     retry_after: int = 10
     max_request_bytes: int = 64 * 1024
 

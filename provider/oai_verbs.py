@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 
 from catalog import Catalog, Entry
 from catalog.renditions import FORMATS
@@ -62,6 +63,7 @@ class OaiResponder:
         self.codec = TokenCodec(token_secret(settings, catalog), settings.oai.token_lifetime)
         self.page_size = settings.oai.page_size
         self.max_record_bytes = settings.limits.max_record_bytes
+        self.max_page_bytes = settings.oai.max_page_bytes
         self._verbs: Mapping[str, Callable[[Mapping[str, str], int], Body]] = {
             "Identify": self._identify,
             "ListMetadataFormats": self._list_metadata_formats,
@@ -166,19 +168,9 @@ class OaiResponder:
                 raise CannotDisseminateFormat(f"metadataPrefix {prefix!r} is not offered")
         after, passed = (resumed.after if resumed else None), 0
         while True:
-            entries = self.catalog.list_entries(
-                prefix,
-                set_spec=set_spec,
-                from_=from_,
-                until=until,
-                after=after,
-                limit=self.page_size + 1,
-                with_data=verb == "ListRecords",
-                max_bytes=self.max_record_bytes,
-            )
-            page, more = entries[: self.page_size], len(entries) > self.page_size
+            page, more = self._page(verb, prefix, set_spec, from_, until, after)
             served = [entry for entry in page if not self._oversize(entry, prefix)]
-            if served or not more:
+            if served or not more or not page:
                 break
             after, passed = page[-1].key, passed + len(page)  # a page of none we serve
         if not served:
@@ -213,13 +205,44 @@ class OaiResponder:
         open_tag, close_tag = f"<{verb}>".encode(), f"</{verb}>".encode()
         return [open_tag, *items, close_tag]
 
+    def _page(
+        self,
+        verb: str,
+        prefix: str,
+        set_spec: str | None,
+        from_: int | None,
+        until: int | None,
+        after: tuple[int, int] | None,
+    ) -> tuple[list[Entry], bool]:
+        """The entries of one page after the key ``after``, and whether more follow.
+
+        A ListRecords page ends early where its records would add up to more than
+        ``oai.max_page_bytes``: their sizes are read first (a light query), then the records
+        that fit, so no page holds more than that in memory however large the records are.
+        """
+        query = partial(self.catalog.list_entries, prefix, set_spec=set_spec, from_=from_,
+                        until=until, after=after)  # fmt: skip
+        if verb != "ListRecords":
+            entries = query(limit=self.page_size + 1, with_data=False)
+            return entries[: self.page_size], len(entries) > self.page_size
+        sized = query(limit=self.page_size + 1, with_data=False, with_sizes=True)
+        fits, total = min(len(sized), self.page_size), 0
+        for index, entry in enumerate(sized[:fits]):
+            if entry.size is not None and entry.size <= self.max_record_bytes:
+                total += entry.size
+                if total > self.max_page_bytes and index > 0:
+                    fits = index
+                    break
+        page = query(limit=fits, max_bytes=self.max_record_bytes) if fits else []
+        return page, len(sized) > fits
+
     def _oversize(self, entry: Entry, prefix: str) -> bool:
         """Whether ``entry``'s rendition is over ``limits.max_record_bytes`` (then logged, as
         the operator must see why a record is not served)."""
-        if entry.oversize is None:
+        if entry.data is not None or entry.size is None or entry.size <= self.max_record_bytes:
             return False
         log.warning("record %s: its %s rendition of %d bytes is over limits.max_record_bytes "
-                    "(%d); not served", entry.local_id, prefix, entry.oversize,
+                    "(%d); not served", entry.local_id, prefix, entry.size,
                     self.max_record_bytes)  # fmt: skip
         return True
 

@@ -452,6 +452,31 @@ def test_records_over_the_size_limit_are_not_served(settings: Settings, catalog:
     assert identifiers(headers) == [PREFIX + "big1", PREFIX + "big2"]  # headers are small
 
 
+def test_list_records_pages_end_before_the_page_byte_limit(
+    settings: Settings, catalog: Catalog
+) -> None:
+    with catalog.writer() as writer:
+        for number in range(9):
+            writer.put(_record(f"r{number}", "z" * (300 + 40 * number)))
+    limited = dataclasses.replace(
+        settings, oai=dataclasses.replace(settings.oai, page_size=5, max_page_bytes=2500)
+    )
+    responder = OaiResponder(limited, catalog)
+    pages: list[list[str]] = []
+    arguments = [("verb", "ListRecords"), ("metadataPrefix", "marc21")]
+    while True:
+        root = validated(responder.respond(arguments))
+        pages.append(identifiers(root))
+        sizes = [len(etree.tostring(r)) for r in root.iterfind("o:ListRecords/o:record", NS)]
+        assert len(sizes) == 1 or sum(sizes) <= 2500 + 400 * len(sizes)  # envelope per record
+        token = root.findtext("o:ListRecords/o:resumptionToken", namespaces=NS)
+        if not token:
+            break
+        arguments = [("verb", "ListRecords"), ("resumptionToken", token)]
+    assert [i for page in pages for i in page] == [f"{PREFIX}r{n}" for n in range(9)]
+    assert all(len(page) < 5 for page in pages)  # the byte limit, not page_size, ended each
+
+
 async def test_odd_local_identifiers_round_trip(fresh_oai: Oai, catalog: Catalog) -> None:
     local_id = 'x%y/é"&<z'
     with catalog.writer() as writer:

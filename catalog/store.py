@@ -93,8 +93,8 @@ class Entry:
     data: bytes | None = None
     provenance: Provenance | None = None
     size: int | None = None
-    """The rendition's size in bytes, when asked for (``with_sizes``, or ``max_bytes``: then a
-    larger rendition is not read, and ``data`` is None)."""
+    """The rendition's size in bytes, when read with a ``max_bytes`` (a larger rendition is not
+    read: ``data`` is None)."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -283,17 +283,18 @@ class Catalog:
         limit: int = 500,
         with_data: bool = True,
         max_bytes: int | None = None,
-        with_sizes: bool = False,
+        max_total_bytes: int | None = None,
     ) -> list[Entry]:
         """Up to ``limit`` entries in ``(datestamp, id)`` order after the key ``after``.
 
         With ``prefix``, only records that have that rendition (and deleted records) are listed.
         ``from_`` and ``until`` are inclusive bounds in epoch seconds. Renditions larger than
-        ``max_bytes`` are not read; :attr:`Entry.size` says how large they are (and, with
-        ``with_sizes``, how large each rendition is when it is not read).
+        ``max_bytes`` are not read (:attr:`Entry.size` says how large they are). With
+        ``max_total_bytes``, reading stops after the entry whose rendition takes the total past
+        it (rows are streamed from the database, so no more than that is ever held).
         """
         r = models.records
-        query = self._entry_select(prefix, with_data, max_bytes, with_sizes)
+        query = self._entry_select(prefix, with_data, max_bytes)
         key_datestamp, key_id = r.c.datestamp, r.c.id
         if set_spec is not None:
             rs = models.record_sets
@@ -307,15 +308,14 @@ class Catalog:
             query = query.where(tuple_(key_datestamp, key_id) > tuple_(*after))
         query = query.order_by(key_datestamp, key_id).limit(limit)
         with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
+            if max_total_bytes is None:
+                rows = connection.execute(query).all()
+            else:
+                rows = _rows_within(connection, query, max_total_bytes)
         return [_entry(row, with_data and prefix is not None) for row in rows]
 
     def _entry_select(  # type: ignore[no-untyped-def]
-        self,
-        prefix: str | None,
-        with_data: bool,
-        max_bytes: int | None = None,
-        with_sizes: bool = False,
+        self, prefix: str | None, with_data: bool, max_bytes: int | None = None
     ):
         r, p, rend = models.records, models.provenance, models.renditions
         columns = [r.c.id, r.c.local_id, r.c.datestamp, r.c.deleted, r.c.set_specs]
@@ -326,7 +326,7 @@ class Catalog:
             return select(*columns).select_from(joined)
         joined = joined.outerjoin(rend, and_(rend.c.record_id == r.c.id, rend.c.format == prefix))
         if not with_data:
-            columns.append(func.length(rend.c.data).label("size") if with_sizes else rend.c.format)
+            columns.append(rend.c.format)
         elif max_bytes is None:
             columns.append(rend.c.data)
         else:
@@ -389,6 +389,22 @@ class Catalog:
     def is_empty(self) -> bool:
         with self.engine.connect() as connection:
             return connection.execute(select(models.records.c.id).limit(1)).first() is None
+
+
+def _rows_within(connection: Connection, query, max_total_bytes: int) -> list[Row]:  # type: ignore[no-untyped-def,type-arg]
+    """The rows of ``query`` up to and including the one whose ``data`` takes the total past
+    ``max_total_bytes``, streamed (a server-side cursor on PostgreSQL; SQLite steps lazily)."""
+    rows, total = [], 0
+    result = connection.execution_options(stream_results=True, yield_per=32).execute(query)
+    try:
+        for row in result:
+            rows.append(row)
+            total += len(row.data or b"")
+            if total > max_total_bytes:
+                break
+    finally:
+        result.close()
+    return rows
 
 
 def _entry(row, with_data: bool) -> Entry:  # type: ignore[no-untyped-def]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from functools import partial
 
 from catalog import Catalog, Entry
 from catalog.renditions import FORMATS
@@ -217,24 +216,22 @@ class OaiResponder:
         """The entries of one page after the key ``after``, and whether more follow.
 
         A ListRecords page ends early where its records would add up to more than
-        ``oai.max_page_bytes``: their sizes are read first (a light query), then the records
-        that fit, so no page holds more than that in memory however large the records are.
+        ``oai.max_page_bytes`` (the catalogue stops reading just past that), so no page holds
+        more than that in memory however large the records are.
         """
-        query = partial(self.catalog.list_entries, prefix, set_spec=set_spec, from_=from_,
-                        until=until, after=after)  # fmt: skip
-        if verb != "ListRecords":
-            entries = query(limit=self.page_size + 1, with_data=False)
-            return entries[: self.page_size], len(entries) > self.page_size
-        sized = query(limit=self.page_size + 1, with_data=False, with_sizes=True)
-        fits, total = min(len(sized), self.page_size), 0
-        for index, entry in enumerate(sized[:fits]):
-            if entry.size is not None and entry.size <= self.max_record_bytes:
-                total += entry.size
-                if total > self.max_page_bytes and index > 0:
-                    fits = index
-                    break
-        page = query(limit=fits, max_bytes=self.max_record_bytes) if fits else []
-        return page, len(sized) > fits
+        records = verb == "ListRecords"
+        entries = self.catalog.list_entries(
+            prefix, set_spec=set_spec, from_=from_, until=until, after=after,
+            limit=self.page_size + 1, with_data=records, max_bytes=self.max_record_bytes,
+            max_total_bytes=self.max_page_bytes if records else None,
+        )  # fmt: skip
+        fits, total = min(len(entries), self.page_size), 0
+        for index, entry in enumerate(entries[:fits]):
+            total += len(entry.data or b"")
+            if total > self.max_page_bytes and index > 0:
+                fits = index
+                break
+        return entries[:fits], len(entries) > fits
 
     def _oversize(self, entry: Entry, prefix: str) -> bool:
         """Whether ``entry``'s rendition is over ``limits.max_record_bytes`` (then logged, as

@@ -29,11 +29,6 @@ class ConfigError(ValueError):
     """A configuration file that cannot be used; the message is one line for the operator."""
 
 
-def at_least(minimum: float, default: Any) -> Any:
-    """A setting's default, with the smallest value the loader accepts for it."""
-    return field(default=default, metadata={"minimum": minimum})
-
-
 @dataclass(frozen=True)
 class RepositorySettings:
     """What Identify says about us."""
@@ -61,27 +56,43 @@ class ServerSettings:
     z3950_port: int = 2100
     z3950_database: str = "Default"
     z3950_idle_timeout: float = 600.0
-    z3950_init_timeout: float = at_least(1.0, 30.0)
+    z3950_init_timeout: float = 30.0
     """Seconds a new Z39.50 connection has to send its Init, before it is closed."""
     z3950_max_result_sets: int = 32
-    z3950_max_connections: int = at_least(1, 256)
+    z3950_max_connections: int = 256
     """Z39.50 connections served at once; when full, the oldest not yet past Init is closed for
     a new one, and without such a connection the new one is sent Close (resources)."""
-    z3950_max_connections_per_address: int = at_least(1, 64)
-    z3950_max_pdu_bytes: int = at_least(4096, 1024 * 1024)
+    z3950_max_connections_per_address: int = 64
+    z3950_max_pdu_bytes: int = 1024 * 1024
     """Largest request PDU accepted (and largest response sent); a larger one closes the
     connection (Close, resources) before it is read."""
-    z3950_max_pdu_values: int = at_least(100, 10_000)
+    z3950_max_pdu_values: int = 10_000
     """Most BER values in a request PDU (decoding time goes with them); more: Close (resources)."""
-    http_max_connections: int = at_least(1, 512)
+    http_max_connections: int = 512
     """HTTP connections served at once; more are answered 503 and closed."""
-    http_max_connections_per_address: int = at_least(1, 64)
-    http_request_timeout: float = at_least(1.0, 30.0)
+    http_max_connections_per_address: int = 64
+    http_request_timeout: float = 30.0
     """Seconds a client has to send a whole request (head and body) once it starts one."""
-    http_write_timeout: float = at_least(1.0, 30.0)
+    http_write_timeout: float = 30.0
     """Seconds a client may go without accepting response bytes before it is disconnected."""
-    http_keepalive_timeout: float = at_least(0.0, 15.0)
+    http_keepalive_timeout: float = 15.0
     """Seconds an idle keep-alive connection is kept open between requests."""
+
+
+MANY = 1_000_000
+HOUR = 3600.0
+SERVER_RANGES = {
+    "z3950_init_timeout": (1.0, HOUR),
+    "z3950_max_connections": (1, MANY),
+    "z3950_max_connections_per_address": (1, MANY),
+    "z3950_max_pdu_bytes": (4096, 64 * 1024 * 1024),
+    "z3950_max_pdu_values": (100, MANY),
+    "http_max_connections": (1, MANY),
+    "http_max_connections_per_address": (1, MANY),
+    "http_request_timeout": (1.0, HOUR),
+    "http_write_timeout": (1.0, HOUR),
+    "http_keepalive_timeout": (0.0, HOUR),
+}
 
 
 @dataclass(frozen=True)
@@ -94,19 +105,24 @@ class OaiSettings:
     """HMAC key for resumption tokens; empty means one derived from the database URL."""
     max_concurrent_lists: int = 8
     """List requests served at once; more get HTTP 503 with Retry-After."""
-    max_page_bytes: int = at_least(1024, 8 * 1024 * 1024)
+    max_page_bytes: int = 8 * 1024 * 1024
     """A ListRecords page ends early (with a resumptionToken) before its records pass this."""
     retry_after: int = 10
     max_request_bytes: int = 64 * 1024
 
 
-@dataclass(frozen=True)
-class LimitsSettings:
-    """Sizes nothing may exceed, whichever way it comes in or goes out."""
+OAI_RANGES = {"max_page_bytes": (1024, 1024 * 1024 * 1024)}
 
-    max_record_bytes: int = at_least(1024, 1024 * 1024)
-    """Largest record: rejected above it at import and harvest; at serving, a stored rendition
-    larger than this is not sent (skipped in lists, with a warning in the log)."""
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Bounds on what a client, a partner or a file can make Koprik hold."""
+
+    max_record_bytes: int = 1024 * 1024
+    """The largest record read, harvested, stored or served, in bytes as serialized."""
+
+
+LIMIT_RANGES = {"max_record_bytes": (1024, 64 * 1024 * 1024)}
 
 
 @dataclass(frozen=True)
@@ -161,7 +177,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     oai: OaiSettings = field(default_factory=OaiSettings)
-    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
 
@@ -192,6 +208,15 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
+    for section, ranges in (
+        ("server", SERVER_RANGES), ("oai", OAI_RANGES), ("limits", LIMIT_RANGES)
+    ):
+        for key, (low, high) in ranges.items():
+            value = getattr(getattr(settings, section), key)
+            if not low <= value <= high:
+                raise ConfigError(
+                    f"{origin}: {section}.{key}: expected {low} to {high}, got {value}"
+                )
     prefix = settings.repository.identifier_prefix
     scheme, _, rest = prefix.partition(":")
     repository, _, tail = rest.partition(":")
@@ -213,9 +238,6 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if key not in fields:
             raise ConfigError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
         values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
-        minimum = fields[key].metadata.get("minimum")
-        if minimum is not None and values[key] < minimum:
-            raise ConfigError(f"{where}.{key}: expected at least {minimum}, got {value!r}")
     missing = [
         name
         for name, f in fields.items()

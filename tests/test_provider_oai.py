@@ -29,7 +29,7 @@ from pymarc import Field, Record, Subfield
 
 from catalog import Catalog, Provenance
 from catalog.demo import demo_records
-from config import DatabaseSettings, LimitsSettings, Settings
+from config import DatabaseSettings, LimitSettings, Settings
 from protocols.oaipmh import format_datestamp
 from protocols.oaipmh.schema import response_schema
 from provider.app import init_app
@@ -435,7 +435,7 @@ def test_records_over_the_size_limit_are_not_served(settings: Settings, catalog:
     limited = dataclasses.replace(
         settings,
         oai=dataclasses.replace(settings.oai, page_size=2),
-        limits=LimitsSettings(max_record_bytes=3000),
+        limits=LimitSettings(max_record_bytes=3000),
     )
     responder = OaiResponder(limited, catalog)
 

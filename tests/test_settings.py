@@ -41,6 +41,7 @@ def test_file_named_by_environment(monkeypatch, tmp_path):
         ({"repository": {"identifier_prefix": "oai:natlib:"}}, "repository.domain"),
         ({"repository": {"identifier_prefix": "oai:natlib.uz"}}, "identifier_prefix"),
         ({"database": "sqlite://"}, "database: expected a table"),
+        ({"limits": {"max_record_bytes": 10}}, "limits.max_record_bytes: expected 1024 to"),
     ],
 )
 def test_wrong_keys_name_the_key(data, message):
@@ -62,11 +63,11 @@ def test_bad_file_is_one_line_error_from_the_command(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"server": {"z3950_max_pdu_bytes": 100}}, "server.z3950_max_pdu_bytes: expected at least"),
-        ({"server": {"http_write_timeout": 0}}, "server.http_write_timeout: expected at least 1.0"),
-        ({"limits": {"max_record_bytes": 0}}, "limits.max_record_bytes: expected at least"),
+        ({"server": {"z3950_max_pdu_bytes": 100}}, "server.z3950_max_pdu_bytes: expected 4096 to"),
+        ({"server": {"http_write_timeout": 0}}, "server.http_write_timeout: expected 1.0 to 3600"),
+        ({"oai": {"max_page_bytes": 10}}, "oai.max_page_bytes: expected 1024 to"),
     ],
 )
-def test_limits_below_their_minimum_name_the_key(data, message):
+def test_limits_out_of_range_name_the_key(data, message):
     with pytest.raises(ConfigError, match=message):
         settings_from_mapping(data)

@@ -181,7 +181,8 @@ def yaz_search(port: int, timeout: float, query: str = "@attr 1=4 @attr 5=1 a") 
 
 class PduAttack:
     """Sends each of ``pdus`` again and again, each on a new initialised association from an
-    attacker's address, waiting for the answer (a response or a Close) before the next."""
+    attacker's address, waiting (up to 30 s) for the answer (a response or a Close) before the
+    next; ``answered`` counts the PDUs sent so far."""
 
     def __init__(self, port: int, pdus: list[bytes]) -> None:
         self.port = port
@@ -201,14 +202,14 @@ class PduAttack:
     def _attack(self) -> None:
         while not self._stop.is_set():
             for pdu in self.pdus:
-                with connect(self.port, attacker_address(0)) as sock:
-                    sock.sendall(INIT)
-                    read_pdu(sock)
-                    try:
+                try:
+                    with connect(self.port, attacker_address(0)) as sock:
+                        sock.sendall(INIT)
+                        read_pdu(sock)
                         sock.sendall(pdu)
                         read_pdu(sock)
-                    except OSError:
-                        pass  # closed by the target before it read everything: an answer too
+                except OSError:
+                    pass  # closed by the target, or no answer in 30 s: the attack goes on
                 self.answered += 1
 
 

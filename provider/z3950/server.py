@@ -58,7 +58,7 @@ from provider.z3950.session import (
 log = logging.getLogger(__name__)
 
 INLINE_DECODE_BYTES = 4096
-"""PDUs up to this size are decoded on the event loop (10 ms at worst; Init, Search and Present
+"""PDUs up to this size are decoded on the event loop (3 ms at worst; Init, Search and Present
 PDUs of real clients are a few hundred bytes); larger ones on the decoder thread."""
 
 

@@ -7,7 +7,8 @@ stops with one line instead of a traceback.
 
 Sections map onto dataclasses one to one; a TOML table is a nested dataclass, an array of
 tables is a ``list`` of dataclasses. The loader is generic over the dataclass fields, so adding a
-setting means adding one field with its default.
+setting means adding one field with its default; a number's default is given with its bounds
+(``within(1, 100_000, 500)``, ``at_least(1, 8)``), a word's with its choices (``one_of``).
 """
 
 from __future__ import annotations
@@ -29,12 +30,28 @@ class ConfigError(ValueError):
     """A configuration file that cannot be used; the message is one line for the operator."""
 
 
+def at_least(minimum: float, default: Any) -> Any:
+    """A setting's default, with the smallest value the loader accepts for it."""
+    return field(default=default, metadata={"minimum": minimum})
+
+
+def within(minimum: float, maximum: float, default: Any) -> Any:
+    """A setting's default, with the smallest and the largest value the loader accepts."""
+    return field(default=default, metadata={"minimum": minimum, "maximum": maximum})
+
+
+def one_of(choices: tuple[str, ...], default: str) -> Any:
+    """A setting's default, with the words the loader accepts for it."""
+    return field(default=default, metadata={"choices": choices})
+
+
 @dataclass(frozen=True)
 class RepositorySettings:
     """What Identify says about us."""
 
     name: str = "Koprik demo repository of the National Library"
-    base_url: str = "http://127.0.0.1:8080/oai"
+    base_url: str = ""
+    """The OAI-PMH base URL Identify announces; empty: the address ``koprik serve`` listens on."""
     admin_email: list[str] = field(default_factory=lambda: ["admin@natlib.example.uz"])
     identifier_prefix: str = "oai:natlib.uz:"
     """``oai:`` + repositoryIdentifier (which must contain a dot) + ``:``."""
@@ -51,78 +68,91 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = within(0, 65535, 8080)
     """The HTTP port: OAI-PMH at /oai."""
-    z3950_port: int = 2100
+    z3950_port: int = within(0, 65535, 2100)
     z3950_database: str = "Default"
-    z3950_idle_timeout: float = 600.0
-    z3950_init_timeout: float = 30.0
+    z3950_idle_timeout: float = within(1.0, 7 * 24 * 3600, 600.0)
+    z3950_init_timeout: float = within(1.0, 3600.0, 30.0)
     """Seconds a new Z39.50 connection has to send its Init, before it is closed."""
-    z3950_max_result_sets: int = 32
-    z3950_max_connections: int = 256
+    z3950_max_result_sets: int = within(1, 10_000, 32)
+    """Result sets one Z39.50 session keeps; a new one evicts the least recently used."""
+    z3950_max_connections: int = at_least(1, 256)
     """Z39.50 connections served at once; when full, the oldest not yet past Init is closed for
     a new one, and without such a connection the new one is sent Close (resources)."""
-    z3950_max_connections_per_address: int = 64
-    z3950_max_pdu_bytes: int = 1024 * 1024
+    z3950_max_connections_per_address: int = at_least(1, 64)
+    z3950_max_pdu_bytes: int = within(4096, 64 * 1024 * 1024, 1024 * 1024)
     """Largest request PDU accepted (and largest response sent); a larger one closes the
     connection (Close, resources) before it is read."""
-    z3950_max_pdu_values: int = 10_000
+    z3950_max_pdu_values: int = within(100, 1_000_000, 10_000)
     """Most BER values in a request PDU (decoding time goes with them); more: Close (resources)."""
-    http_max_connections: int = 512
+    http_max_connections: int = at_least(1, 512)
     """HTTP connections served at once; more are answered 503 and closed."""
-    http_max_connections_per_address: int = 64
-    http_request_timeout: float = 30.0
-    """Seconds a client has to send a whole request (head and body) once it starts one."""
-    http_write_timeout: float = 30.0
+    http_max_connections_per_address: int = at_least(1, 64)
+    http_request_timeout: float = within(1.0, 3600.0, 30.0)
+    """Seconds a client has to send a request, from its first byte until it is handled."""
+    http_write_timeout: float = within(1.0, 3600.0, 30.0)
     """Seconds a client may go without accepting response bytes before it is disconnected."""
-    http_keepalive_timeout: float = 15.0
+    http_keepalive_timeout: float = within(0.0, 3600.0, 15.0)
     """Seconds an idle keep-alive connection is kept open between requests."""
 
 
-MANY = 1_000_000
-HOUR = 3600.0
-SERVER_RANGES = {
-    "z3950_init_timeout": (1.0, HOUR),
-    "z3950_max_connections": (1, MANY),
-    "z3950_max_connections_per_address": (1, MANY),
-    "z3950_max_pdu_bytes": (4096, 64 * 1024 * 1024),
-    "z3950_max_pdu_values": (100, MANY),
-    "http_max_connections": (1, MANY),
-    "http_max_connections_per_address": (1, MANY),
-    "http_request_timeout": (1.0, HOUR),
-    "http_write_timeout": (1.0, HOUR),
-    "http_keepalive_timeout": (0.0, HOUR),
-}
+@dataclass(frozen=True)
+class SearchSettings:
+    """Limits of the search service under Z39.50 and SRU (``[search]``)."""
+
+    max_result_set: int = within(1, 10_000_000, 200_000)
+    """Most record ids one result set keeps; a search may count more, retrieval stops there."""
+    max_sort_keys: int = within(1, 16, 3)
+    max_scan_terms: int = within(1, 10_000, 500)
+    sru_default_records: int = within(0, 10_000, 10)
+    """SRU maximumRecords when a request gives none."""
+    sru_max_records: int = within(1, 10_000, 100)
+    """Most records one SRU response carries (a larger maximumRecords is lowered to it)."""
+    sru_result_set_ttl: int = within(0, 7 * 24 * 3600, 600)
+    """Seconds an SRU result set id stays usable after its last use (0: no result set ids)."""
+    sru_max_result_sets: int = within(1, 1_000_000, 1000)
+    """SRU result sets kept at once across all clients; the least recently used goes first."""
+    sru_max_request_bytes: int = within(1024, 16 * 1024 * 1024, 64 * 1024)
+    """Largest SRU request (a POST body, or an HTTP request on the Z39.50 port)."""
+
 
 
 @dataclass(frozen=True)
 class OaiSettings:
-    page_size: int = 500
+    page_size: int = within(1, 100_000, 500)
     """Records (or headers) per ListRecords/ListIdentifiers page."""
-    token_lifetime: int = 24 * 3600
+    token_lifetime: int = within(60, 366 * 24 * 3600, 24 * 3600)
     """Seconds a resumption token stays valid."""
     token_secret: str = ""
     """HMAC key for resumption tokens; empty means one derived from the database URL."""
-    max_concurrent_lists: int = 8
+    max_concurrent_lists: int = at_least(1, 8)
     """List requests served at once; more get HTTP 503 with Retry-After."""
-    max_page_bytes: int = 8 * 1024 * 1024
+    max_page_bytes: int = within(1024, 1024 * 1024 * 1024, 8 * 1024 * 1024)
     """A ListRecords page ends early (with a resumptionToken) before its records pass this."""
-    retry_after: int = 10
-    max_request_bytes: int = 64 * 1024
+    retry_after: int = within(1, 24 * 3600, 10)
+    max_request_bytes: int = within(1024, 64 * 1024 * 1024, 64 * 1024)
 
 
-OAI_RANGES = {"max_page_bytes": (1024, 1024 * 1024 * 1024)}
+@dataclass(frozen=True)
+class LogSettings:
+    """Where and how Koprik logs, with an access line per HTTP request and Z39.50 request."""
+
+    file: str = ""
+    """Log file (reopened when logrotate moves it); empty: standard error (the journal)."""
+    level: str = one_of(("debug", "info", "warning", "error"), "info")
+    """debug, info, warning or error; info includes the access and session lines."""
+    format: str = one_of(("plain", "json"), "plain")
+    """plain (one line of text per event) or json (one JSON object per line)."""
 
 
 @dataclass(frozen=True)
 class LimitSettings:
     """Bounds on what a client, a partner or a file can make Koprik hold."""
 
-    max_record_bytes: int = 1024 * 1024
+    max_record_bytes: int = within(1024, 64 * 1024 * 1024, 1024 * 1024)
     """The largest record read, harvested, stored or served, in bytes as serialized."""
 
-
-LIMIT_RANGES = {"max_record_bytes": (1024, 64 * 1024 * 1024)}
 
 
 @dataclass(frozen=True)
@@ -164,9 +194,9 @@ class HarvestSource:
     every: str = ""
     cron: str = ""
     crosswalk: str = ""
-    delay: float = 1.0
-    timeout: float = 60.0
-    retries: int = 5
+    delay: float = within(0.0, 24 * 3600, 1.0)
+    timeout: float = within(1.0, 24 * 3600, 60.0)
+    retries: int = within(0, 1000, 5)
     enabled: bool = True
     charset: str = ""
 
@@ -178,8 +208,10 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     oai: OaiSettings = field(default_factory=OaiSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
+    log: LogSettings = field(default_factory=LogSettings)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -202,21 +234,22 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Settings:
     """Build :class:`Settings` from parsed TOML, checking every key and type."""
     settings = _build(Settings, data, origin)
+    base_url = settings.repository.base_url
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{origin}: repository.base_url: expected an http:// or https:// URL, got {base_url!r}"
+        )
     for index, rule in enumerate(settings.sets):
         if rule.rule not in RULES:
             raise ConfigError(
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
-    for section, ranges in (
-        ("server", SERVER_RANGES), ("oai", OAI_RANGES), ("limits", LIMIT_RANGES)
-    ):
-        for key, (low, high) in ranges.items():
-            value = getattr(getattr(settings, section), key)
-            if not low <= value <= high:
-                raise ConfigError(
-                    f"{origin}: {section}.{key}: expected {low} to {high}, got {value}"
-                )
+    if settings.search.sru_default_records > settings.search.sru_max_records:
+        raise ConfigError(
+            f"{origin}: search.sru_default_records: more than search.sru_max_records "
+            f"({settings.search.sru_max_records})"
+        )
     prefix = settings.repository.identifier_prefix
     scheme, _, rest = prefix.partition(":")
     repository, _, tail = rest.partition(":")
@@ -238,6 +271,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if key not in fields:
             raise ConfigError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
         values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
+        _check_allowed(fields[key], values[key], f"{where}.{key}" if where else key)
     missing = [
         name
         for name, f in fields.items()
@@ -248,6 +282,25 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if missing:
         raise ConfigError(f"{where}: missing key {missing[0]!r}")
     return cls(**values)
+
+
+def _plain(number: float) -> str:
+    """A bound as an operator writes it: ``67108864``, not ``6.71089e+07``."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
+def _check_allowed(setting: dataclasses.Field[Any], value: Any, where: str) -> None:
+    """Raise ConfigError for a value outside the bounds or choices the field declares
+    (:func:`at_least`, :func:`within`, :func:`one_of`)."""
+    low, high = setting.metadata.get("minimum"), setting.metadata.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        kind = "a whole number" if isinstance(value, int) else "a number"
+        wanted = f"from {_plain(low)} to {_plain(high)}" if high is not None else (
+            f"at least {_plain(low)}")
+        raise ConfigError(f"{where}: expected {kind} {wanted}, got {value!r}")
+    choices = setting.metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

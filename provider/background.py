@@ -36,7 +36,7 @@ def serve_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0
 
     async def start() -> str:
         await runner.setup()
-        servers.append(await start_http(runner, app[SETTINGS], host, port))
+        servers.append(await start_http(runner, app[SETTINGS], host, port, access_log=None))
         bound = servers[0].sockets[0].getsockname()
         return f"http://{bound[0]}:{bound[1]}"
 

@@ -43,9 +43,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def start_http(
-    runner: web.AppRunner, settings: Settings, host: str, port: int
+    runner: web.AppRunner,
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+    **handler_options: Any,
 ) -> asyncio.AbstractServer:
-    """Serve ``runner``'s application (set up already) on ``host:port`` within the limits."""
+    """Serve ``runner``'s application (set up already) on ``host:port`` within the limits;
+    ``handler_options`` are aiohttp's for each connection (``access_log``...), ``reuse_port``
+    lets ``koprik serve --workers`` processes share the port."""
     server = runner.server
     if server is None:
         raise RuntimeError("start_http needs a runner that has been set up")
@@ -58,9 +66,9 @@ async def start_http(
     def connection() -> GuardedHandler:
         return GuardedHandler(server, loop=loop, settings=settings, counter=counter,
                               keepalive_timeout=limits.http_keepalive_timeout,
-                              access_log=None)  # fmt: skip
+                              **handler_options)  # fmt: skip
 
-    return await loop.create_server(connection, host, port)
+    return await loop.create_server(connection, host, port, reuse_port=reuse_port or None)
 
 
 @web.middleware

@@ -26,8 +26,8 @@ class RunningKoprik:
 
     @property
     def log(self) -> Path:
-        """What ``koprik serve`` wrote to stderr (a file: a pipe nobody reads would block it)."""
-        return self.config.with_name("serve.log")
+        """What ``koprik serve`` printed and logged."""
+        return self.config.with_name("serve.out")
 
     @property
     def oai_url(self) -> str:
@@ -50,18 +50,23 @@ def write_config(folder: Path, extra: str = "") -> RunningKoprik:
 
 @contextmanager
 def koprik_serve(
-    folder: Path, *, demo_records: int = 0, extra: str = ""
+    folder: Path, *, demo_records: int = 0, extra: str = "", options: tuple[str, ...] = ()
 ) -> Iterator[RunningKoprik]:
-    """A ``koprik serve`` on free loopback ports over a new catalogue in ``folder``."""
+    """A ``koprik serve [options]`` on free loopback ports over a new catalogue in ``folder``.
+
+    What it prints (and logs: a line per request) goes to ``folder/serve.out``, never to a pipe
+    nobody reads, which would stop the server once full.
+    """
     koprik = write_config(folder, extra)
     if demo_records:
         subprocess.run(koprik.command("demo", "--records", str(demo_records)), check=True,
                        capture_output=True, timeout=600)
-    with koprik.log.open("w") as log:
-        server = subprocess.Popen(koprik.command("serve"), stdout=subprocess.DEVNULL,
-                                  stderr=log, text=True)
+    output = koprik.log
+    with output.open("wb") as out:
+        server = subprocess.Popen(koprik.command("serve", *options), stdout=out,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        _wait_for(f"{koprik.oai_url}?verb=Identify", server, koprik.log)
+        _wait_for(f"{koprik.oai_url}?verb=Identify", server, output)
         yield dataclasses.replace(koprik, pid=server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -72,7 +77,9 @@ def koprik_serve(
             server.wait()
 
 
-def _wait_for(url: str, server: subprocess.Popen[str], log: Path, seconds: float = 30) -> None:
+def _wait_for(
+    url: str, server: subprocess.Popen[bytes], output: Path, seconds: float = 30
+) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -80,7 +87,7 @@ def _wait_for(url: str, server: subprocess.Popen[str], log: Path, seconds: float
             return
         except OSError:
             if server.poll() is not None:
-                raise RuntimeError(f"koprik serve exited: {log.read_text()}") from None
+                raise RuntimeError(f"koprik serve exited: {output.read_text()}") from None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"koprik serve did not answer {url}") from None
             time.sleep(0.2)

@@ -5,7 +5,8 @@ field claiming gigabytes ends the connection before anything is allocated), answ
 waits for the next for at most ``server.z3950_idle_timeout`` seconds (``z3950_init_timeout``
 before its Init). A PDU that cannot be decoded, or any failure while answering, ends that
 connection only (with a Close PDU saying why when the socket still works); a client that resets
-its connection ends it quietly. Every other connection carries on.
+its connection ends it quietly. Every other connection carries on. As in YAZ, a connection
+whose first bytes are an HTTP request is served SRU instead (:mod:`provider.sru.http_port`).
 
 Decoding BER is pure Python; its time and memory go with the number of BER values (a 1 MB tree
 of 32,768 operators has 330,000: 1-2 s to decode, and the garbage collector then stops every
@@ -33,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +46,10 @@ from config import ServerSettings, Settings
 from protocols.z3950.codec import PduError, PduTooComplex, decode_pdu, encode_pdu
 from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
 from provider.connections import ConnectionCounter, peer_address
+from provider.search import SearchService
+from provider.sru.front_end import SruFrontEnd
+from provider.sru.http_port import opens_with_http, serve_http
+from provider.z3950 import session_log
 from provider.z3950.backend import Backend
 from provider.z3950.session import (
     CLOSE_LACK_OF_ACTIVITY,
@@ -62,9 +68,17 @@ INLINE_DECODE_BYTES = 4096
 PDUs of real clients are a few hundred bytes); larger ones on the decoder thread."""
 
 
-async def start_target(settings: Settings, catalog: Catalog) -> asyncio.AbstractServer:
-    """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` until closed."""
-    backend = Backend(catalog)
+async def start_target(
+    settings: Settings, catalog: Catalog, service: SearchService | None = None, *,
+    reuse_port: bool = False,
+) -> asyncio.AbstractServer:
+    """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` (through
+    ``service``, a new one when None) until closed, within the connection caps (module docs).
+    With ``reuse_port``, other processes may listen on the same port (SO_REUSEPORT) and the
+    kernel shares connections (each process then counts its own)."""
+    service = service or SearchService(catalog, settings.search)
+    backend = Backend(service)
+    sru = SruFrontEnd(service, settings, database=settings.server.z3950_database)
     encode_pdu(*close_pdu(CLOSE_LACK_OF_ACTIVITY))  # compiles the codec now, not for a client
     connections = Connections(settings.server)
 
@@ -76,6 +90,16 @@ async def start_target(settings: Settings, catalog: Catalog) -> asyncio.Abstract
             await refuse_connection(writer, refusal)
             return
         try:
+            # As in YAZ, an HTTP request on this port is SRU (a BER PDU never starts with ASCII).
+            try:
+                http = await opens_with_http(reader, settings.server.z3950_init_timeout)
+            except (ConnectionError, OSError):
+                writer.close()
+                return  # reset before it said anything
+            if http:
+                connections.initialized(connection)  # an HTTP client is never closed for room
+                await serve_http(sru, settings, reader, writer)
+                return
             session = Session(backend, settings.server)
             await serve_connection(
                 session, reader, writer, lambda: connections.initialized(connection)
@@ -84,7 +108,8 @@ async def start_target(settings: Settings, catalog: Catalog) -> asyncio.Abstract
             connections.leave(connection)
 
     return await asyncio.start_server(
-        on_connection, settings.server.host, settings.server.z3950_port
+        on_connection, settings.server.host, settings.server.z3950_port,
+        reuse_port=reuse_port or None,
     )
 
 
@@ -144,9 +169,16 @@ async def serve_connection(
     on_init: Callable[[], None] = lambda: None,
 ) -> None:
     """Answer PDUs on one connection until Close, idleness, a bad PDU or a broken socket;
-    ``on_init`` is called once the association is initialised."""
-    peer = writer.get_extra_info("peername")
+    ``on_init`` is called once the association is initialised.
+
+    Each request, and how the connection ended, goes to the session log
+    (:mod:`provider.z3950.session_log`).
+    """
+    peer = _address(writer.get_extra_info("peername"))
     settings = session.settings
+    # reason: why Koprik or the client sent Close; empty when the client just went away.
+    started, requests, reason = time.monotonic(), 0, ""
+    session_log.log_event(peer, "connect")
     try:
         while True:
             initialized = session.initialized
@@ -157,37 +189,53 @@ async def serve_connection(
                 )
                 name, value = await decode(data, settings.z3950_max_pdu_values)
             except TimeoutError:
+                reason = "lackOfActivity"
                 await _send(writer, close_pdu(CLOSE_LACK_OF_ACTIVITY, "idle" if initialized
                                                                       else "no Init"))  # fmt: skip
                 return
             except (IncompleteRead, ConnectionError, OSError):
                 return  # the client went away or reset the connection: nothing to say
             except (PduTooLarge, PduTooComplex) as error:
-                log.info("z39.50 %s: %s; closing", peer, error)
+                reason = f"resources: {error}"
                 await _send(writer, close_pdu(CLOSE_RESOURCES, str(error)))
                 return
             except PduError as error:
-                log.info("z39.50 %s: bad PDU (%s); closing", peer, error)
+                reason = f"protocolError: {error}"
                 await _send(writer, close_pdu(CLOSE_PROTOCOL_ERROR, "malformed PDU"))
                 return
+            requests += 1
             try:
                 responses, done = await session.handle(name, value)
                 if session.initialized and not initialized:
                     on_init()
+                if session_log.enabled() and name != "close":
+                    session_log.log_request(peer, name, value, responses)
                 for response in responses:
                     await _send(writer, response)
             except (ConnectionError, OSError):
                 return
             except Exception:
                 log.exception("z39.50 %s: failed answering %s; closing", peer, name)
+                reason = "systemProblem"
                 await _send(writer, close_pdu(CLOSE_SYSTEM_PROBLEM, "internal error"))
                 return
             if done:
+                code = responses[-1][1].get("closeReason", 0) if responses else 0
+                reason = session_log.close_reason(code)
                 return
     finally:
+        session_log.log_end(peer, reason, requests, time.monotonic() - started)
         writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await writer.wait_closed()
+
+
+def _address(peername: object) -> str:
+    """``host:port`` of a socket's peer (``[v6]:port``), or ``?`` when unknown."""
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        host, port = peername[0], peername[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return "?"
 
 
 async def decode(data: bytes, max_values: int) -> tuple[str, dict[str, Any]]:

@@ -184,8 +184,13 @@ class GuardedHandler(web.RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        """Malformed requests get a short answer and one log line; anything else (a failure of
-        ours) is aiohttp's 500 with its traceback in the log."""
+        """Malformed requests get a short answer and one log line, a client gone mid-response
+        one log line; anything else (a failure of ours) is aiohttp's 500 with its traceback."""
+        if isinstance(exc, ConnectionError):
+            log.info("http %s: connection lost while answering", self._address)
+            response = web.Response(status=HTTPStatus.INTERNAL_SERVER_ERROR.value)
+            response.force_close()
+            return response  # never sent: the connection is gone
         if not isinstance(exc, BadHttpMessage):
             return super().handle_error(request, status, exc, message)
         status = HTTPStatus.BAD_REQUEST

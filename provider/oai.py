@@ -28,6 +28,9 @@ from provider.oai_verbs import COMPRESSIONS, OaiResponder
 
 STYLESHEET_FILE = Path(__file__).with_name("static") / "oai2.xsl"
 FORM = "application/x-www-form-urlencoded"
+WRITE_CHUNK = 64 * 1024
+"""Bytes handed to the socket at a time, so a page waiting for a slow client is held once (not
+also copied whole into the transport's buffer)."""
 
 
 class ListGate:
@@ -161,8 +164,9 @@ async def handle_oai(request: web.Request) -> web.StreamResponse:
         if encoding:
             response.headers["Content-Encoding"] = encoding
         await response.prepare(request)
-        await response.write(payload)  # returns once the socket has taken all but 64 KiB
-        del payload
+        body = memoryview(payload)
+        for start in range(0, len(body), WRITE_CHUNK):  # each returns once the socket took it
+            await response.write(body[start : start + WRITE_CHUNK])
         await response.write_eof()
         return response
     finally:

@@ -214,20 +214,37 @@ class PduAttack:
 
 
 @contextmanager
-def unread_list_clients(http_port: int, count: int, query: str) -> Iterator[list[socket.socket]]:
-    """``count`` clients from as many addresses, each asking for ``/oai?query`` and reading
-    nothing (a receive window of a few kilobytes, so the server must keep what it cannot send)."""
+def unread_list_clients(
+    http_port: int, count: int, query: str, seconds: float
+) -> Iterator[list[socket.socket]]:
+    """``count`` clients from as many addresses asking for ``/oai?query`` and reading nothing of
+    a response but its status line (a receive window of a few kilobytes, so the server must
+    keep what it cannot send). Like harvesters, each asks again after a 503, for ``seconds``;
+    yields the connections holding a 200 response, unread."""
+    request = f"GET /oai?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    deadline = time.monotonic() + seconds
     with ExitStack() as stack:
-        sockets = []
-        for index in range(count):
-            try:
+        held: list[socket.socket] = []
+        waiting = list(range(count))
+        while waiting and time.monotonic() < deadline:
+            refused = []
+            for index in waiting:
+                if time.monotonic() > deadline:
+                    break
                 sock = connect(http_port, attacker_address(index), receive_buffer=4096)
-            except OSError:
-                continue  # refused at the door: what a cap does
-            stack.callback(sock.close)
-            sock.sendall(f"GET /oai?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-            sockets.append(sock)
-        yield sockets
+                try:
+                    sock.sendall(request)
+                    status = sock.recv(12)  # "HTTP/1.1 200": the rest stays in the socket
+                except OSError:
+                    status = b""
+                if status.endswith(b" 200"):
+                    stack.callback(sock.close)
+                    held.append(sock)
+                else:
+                    sock.close()
+                    refused.append(index)
+            waiting = refused
+        yield held
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from config.settings import (
     ConfigError,
     DatabaseSettings,
+    HarvestSettings,
     HarvestSource,
     OaiSettings,
     RepositorySettings,
@@ -16,6 +17,7 @@ from config.settings import (
 __all__ = [
     "ConfigError",
     "DatabaseSettings",
+    "HarvestSettings",
     "HarvestSource",
     "OaiSettings",
     "RepositorySettings",

@@ -122,6 +122,21 @@ class HarvestSource:
     charset: str = ""
 
 
+def _bounded(default: int, low: int, high: int) -> Any:
+    """A field whose value must lie in ``[low, high]`` (checked by the loader)."""
+    return field(default=default, metadata={"range": (low, high)})
+
+
+@dataclass(frozen=True)
+class HarvestSettings:
+    """Bounds on what a partner can make the harvester spend (every protocol)."""
+
+    max_response_bytes: int = _bounded(32 * 1024 * 1024, 1024, 1024**3)
+    """One response body as it arrives (compressed or not), counted while it streams."""
+    max_decompressed_bytes: int = _bounded(64 * 1024 * 1024, 1024, 64 * 1024 * 1024)
+    """One response body once gzip or deflate is unpacked (at most the XML parser's 64 MiB)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     repository: RepositorySettings = field(default_factory=RepositorySettings)
@@ -130,6 +145,7 @@ class Settings:
     oai: OaiSettings = field(default_factory=OaiSettings)
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
+    harvest: HarvestSettings = field(default_factory=HarvestSettings)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -179,6 +195,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if key not in fields:
             raise ConfigError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
         values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
+        _check_range(fields[key], values[key], f"{where}.{key}" if where else key)
     missing = [
         name
         for name, f in fields.items()
@@ -189,6 +206,13 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if missing:
         raise ConfigError(f"{where}: missing key {missing[0]!r}")
     return cls(**values)
+
+
+def _check_range(spec: dataclasses.Field[Any], value: Any, where: str) -> None:
+    bounds = spec.metadata.get("range")
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        low, high = bounds
+        raise ConfigError(f"{where}: expected a value from {low} to {high}, got {value!r}")
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

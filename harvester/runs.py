@@ -42,7 +42,7 @@ from sqlalchemy import Row, select, update
 
 from catalog import Catalog, CatalogWriter
 from catalog.harvest_state import harvest_runs, harvest_state
-from config import HarvestSource
+from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, locks
 from harvester.ingest import Counts, IngestTarget, ingest, reject
 from harvester.oai_client import (
@@ -109,8 +109,12 @@ class GiveUp(HarvestError):
     """Too many failures in one run: the partner is down or broken beyond halving."""
 
 
-def politeness_of(source: HarvestSource) -> Politeness:
-    return Politeness(delay=source.delay, timeout=source.timeout, retries=source.retries)
+def politeness_of(source: HarvestSource, bounds: HarvestSettings) -> Politeness:
+    """The politeness policy of ``source``, reading bodies within ``bounds``."""
+    return Politeness(
+        delay=source.delay, timeout=source.timeout, retries=source.retries,
+        max_bytes=bounds.max_response_bytes, max_decompressed_bytes=bounds.max_decompressed_bytes,
+    )  # fmt: skip
 
 
 def harvest(
@@ -120,8 +124,12 @@ def harvest(
     *,
     politeness: Politeness | None = None,
     on_page: Callable[[PageInfo], None] | None = None,
+    settings: Settings | None = None,
 ) -> RunReport:
     """Run one harvest of ``source`` now (blocking) and return its report.
+
+    ``settings`` gives the bounds of ``[harvest]`` and ``[limits]`` (None: the defaults);
+    ``politeness``, when given, replaces the source's own policy (tests use it).
 
     Raises :class:`harvester.locks.SourceBusy` when another run of the source holds the lock,
     and :class:`harvester.sources.SourceError` for a definition that cannot be harvested.
@@ -135,6 +143,8 @@ def harvest(
         )
     if source.protocol != Z3950 and not source.prefix:
         raise SourceError(f"source {source.name!r} has no metadataPrefix")
+    settings = settings or Settings()
+    politeness = politeness or politeness_of(source, settings.harvest)
     run = HarvestRun(catalog, source, options, politeness, on_page)
     return asyncio.run(run.execute())
 
@@ -155,7 +165,7 @@ class HarvestRun:
     catalog: Catalog
     source: HarvestSource
     options: RunOptions
-    politeness: Politeness | None = None
+    politeness: Politeness
     on_page: Callable[[PageInfo], None] | None = None
     owner: str = field(default_factory=locks.new_owner)
     counts: Counts = field(default_factory=Counts)
@@ -182,9 +192,7 @@ class HarvestRun:
                 if self.source.protocol == Z3950:
                     await self._harvest_z3950()
                 else:
-                    async with OaiClient(
-                        self.source.url, self.politeness or politeness_of(self.source)
-                    ) as client:
+                    async with OaiClient(self.source.url, self.politeness) as client:
                         self._client = client
                         await self._harvest(client)
                 status = PARTIAL if self.failed_windows else SUCCEEDED
@@ -296,19 +304,20 @@ class HarvestRun:
                 self.errors.append(f"{error}; restarting the list from {start or 'the start'}")
                 await self._window(spec, start, end, None, restarts + 1)
                 return
-            failure: HarvestError = error
+            failure = str(error)
         except MalformedResponse as error:
             self._reject_page(error)
-            failure = error
+            failure = str(error)
         except HarvestError as error:
-            failure = error
+            failure = str(error)
+        # only the text goes on: the error (its traceback, its page) is dropped before halving
         self.failures += 1
         if self.failures > MAX_WINDOW_FAILURES:
             raise GiveUp(f"{self.failures} failed lists in one run; last: {failure}")
         await self._halve(spec, start, end, failure)
 
     async def _halve(
-        self, spec: str | None, start: str | None, end: str | None, failure: HarvestError
+        self, spec: str | None, start: str | None, end: str | None, failure: str
     ) -> None:
         plan = self._planned()
         low = start or self._in_granularity(self.earliest) or "1970-01-01"

@@ -14,15 +14,21 @@ connection), ``http-500``, ``http-503`` (Retry-After in seconds), ``http-429`` (
 an HTTP date), ``malformed`` (truncated XML), ``forbidden-char`` (a control character in a
 record), ``bad-token`` (badResumptionToken), ``token-loop`` (sends the token it was asked
 with), ``gzip`` (gzip body without Content-Encoding), ``charset`` (a wrong charset header),
-``oai-error`` (badArgument instead of the page).
+``oai-error`` (badArgument instead of the page); and bodies no harvester should hold:
+``gzip-bomb`` and ``deflate-bomb`` (1 GiB of zeros packed into about 1 MB, announced as
+Content-Encoding gzip or deflate), ``hidden-bomb`` (the gzip bomb without Content-Encoding) and
+``endless`` (an XML body that never ends).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
+import struct
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +43,10 @@ from crosswalks.marcxml import record_to_marcxml
 FAULTS = (
     "timeout", "reset", "http-500", "http-503", "http-429", "malformed", "forbidden-char",
     "bad-token", "token-loop", "gzip", "charset", "oai-error",
+    "gzip-bomb", "deflate-bomb", "hidden-bomb", "endless",
 )
+BOMB_MIB = 1024
+"""Mebibytes of zeros a bomb unpacks to."""
 NS = "http://www.openarchives.org/OAI/2.0/"
 START = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -178,6 +187,9 @@ class FaultProvider:
             assert request.transport is not None
             request.transport.abort()
             return response
+        for kind in ("gzip-bomb", "deflate-bomb", "hidden-bomb", "endless"):
+            if kind in kinds:
+                return await _hostile_body(request, kind, self._envelope("<ListRecords>"))
         if "http-500" in kinds:
             return web.Response(status=500, text="internal error")
         if "http-503" in kinds:
@@ -260,6 +272,53 @@ class FaultProvider:
     @staticmethod
     def _xml(data: bytes) -> web.Response:
         return web.Response(body=data, content_type="text/xml", charset="utf-8")
+
+
+@functools.cache
+def bomb(wrapper: str) -> tuple[bytes, bytes, bytes, int]:
+    """A valid ``gzip`` or ``zlib`` stream of :data:`BOMB_MIB` MiB of zeros, as its head, one
+    segment (one MiB packed, sent :data:`BOMB_MIB` times) and its tail; and its packed size."""
+    zeros = bytes(1024 * 1024)
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    packer.compress(zeros)
+    packer.flush(zlib.Z_FULL_FLUSH)
+    segment = packer.compress(zeros) + packer.flush(zlib.Z_FULL_FLUSH)
+    end = packer.flush(zlib.Z_FINISH)
+    size = BOMB_MIB * len(zeros)
+    if wrapper == "gzip":
+        crc = functools.reduce(lambda value, _n: zlib.crc32(zeros, value), range(BOMB_MIB), 0)
+        head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+        tail = end + struct.pack("<II", crc, size & 0xFFFFFFFF)
+    else:
+        adler = functools.reduce(lambda value, _n: zlib.adler32(zeros, value), range(BOMB_MIB), 1)
+        head, tail = b"\x78\xda", end + struct.pack(">I", adler)
+    return head, segment, tail, len(head) + BOMB_MIB * len(segment) + len(tail)
+
+
+async def _hostile_body(request: web.Request, kind: str, opening: bytes) -> web.StreamResponse:
+    """Stream a bomb or an endless body until it is done or the client hangs up."""
+    headers = {"Content-Type": "text/xml"}
+    if kind == "gzip-bomb":
+        headers["Content-Encoding"] = "gzip"
+    elif kind == "deflate-bomb":
+        headers["Content-Encoding"] = "deflate"
+    response = web.StreamResponse(headers=headers)
+    await response.prepare(request)
+    try:
+        if kind == "endless":
+            filler = b"<record><header><identifier>x</identifier></header></record>" * 1000
+            await response.write(opening)
+            while True:
+                await response.write(filler)
+        head, segment, tail, _size = bomb("zlib" if kind == "deflate-bomb" else "gzip")
+        await response.write(head)
+        for _ in range(BOMB_MIB):
+            await response.write(segment)
+        await response.write(tail)
+        await response.write_eof()
+    except ConnectionError:
+        pass
+    return response
 
 
 @contextlib.contextmanager

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.advance(info.records - bar.count, extra=f"page {info.pages}")
 
             try:
-                report = harvest(catalog, source, options, on_page=on_page)
+                report = harvest(catalog, source, options, on_page=on_page, settings=settings)
             except (SourceBusy, SourceError) as error:
                 raise UserError(str(error)) from None
         print(summary(report))

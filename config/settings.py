@@ -138,6 +138,15 @@ class HarvestSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """Bounds that hold wherever records come from: import, harvest and serving."""
+
+    max_record_bytes: int = _bounded(1024 * 1024, 1024, 64 * 1024 * 1024)
+    """One record as received (ISO 2709 at most 99,999; its MARCXML a few times that); a
+    larger one becomes a reject with the reason."""
+
+
+@dataclass(frozen=True)
 class Settings:
     repository: RepositorySettings = field(default_factory=RepositorySettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -146,6 +155,7 @@ class Settings:
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
     harvest: HarvestSettings = field(default_factory=HarvestSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

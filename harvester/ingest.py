@@ -23,6 +23,7 @@ from sqlalchemy import insert
 from catalog import CatalogWriter, Outcome, Provenance, RecordError
 from catalog.harvest_state import harvest_rejects
 from catalog.store import Incoming
+from config import LimitsSettings
 from crosswalks.marc_syntax import syntax_problems
 from harvester.oai_client import OaiRecord
 
@@ -113,11 +114,13 @@ def to_marc(metadata: etree._Element) -> Record:
 
 @dataclass(frozen=True)
 class IngestTarget:
-    """Where records of one source go: its name and base URL, and the current run."""
+    """Where records of one source go: its name and base URL, and the current run; and the
+    largest record it takes (``[limits] max_record_bytes``)."""
 
     source: str
     base_url: str
     run_id: int | None
+    max_record_bytes: int = LimitsSettings.max_record_bytes
 
 
 def ingest(writer: CatalogWriter, target: IngestTarget, records: Iterable[OaiRecord]) -> Counts:
@@ -140,10 +143,10 @@ def ingest(writer: CatalogWriter, target: IngestTarget, records: Iterable[OaiRec
         batch.clear()
 
     for item in records:
-        problem = item.error or _header_problem(item)
+        problem = item.error or _size_problem(item.raw, target) or _header_problem(item)
         if problem is not None:
             identifier = item.identifier[:MAX_IDENTIFIER] if item.identifier else None
-            reject(writer, target, identifier, problem, item.raw)
+            reject(writer, target, identifier, problem, item.raw[: target.max_record_bytes])
             counts.rejected += 1
             continue
         if item.deleted:
@@ -166,6 +169,15 @@ def ingest(writer: CatalogWriter, target: IngestTarget, records: Iterable[OaiRec
         batch.append((item, Incoming(record, provenance=provenance)))
     store_batch()
     return counts
+
+
+def _size_problem(raw: bytes, target: IngestTarget) -> str | None:
+    if len(raw) <= target.max_record_bytes:
+        return None
+    return (
+        f"record of {len(raw)} bytes, larger than max_record_bytes ({target.max_record_bytes});"
+        " its first bytes are kept"
+    )
 
 
 def _header_problem(item: OaiRecord) -> str | None:

@@ -42,7 +42,7 @@ from sqlalchemy import Row, select, update
 
 from catalog import Catalog, CatalogWriter
 from catalog.harvest_state import harvest_runs, harvest_state
-from config import HarvestSettings, HarvestSource, Settings
+from config import HarvestSettings, HarvestSource, LimitsSettings, Settings
 from harvester import dates, locks
 from harvester.ingest import Counts, IngestTarget, ingest, reject
 from harvester.oai_client import (
@@ -145,7 +145,7 @@ def harvest(
         raise SourceError(f"source {source.name!r} has no metadataPrefix")
     settings = settings or Settings()
     politeness = politeness or politeness_of(source, settings.harvest)
-    run = HarvestRun(catalog, source, options, politeness, on_page)
+    run = HarvestRun(catalog, source, options, politeness, on_page, settings.limits)
     return asyncio.run(run.execute())
 
 
@@ -167,6 +167,7 @@ class HarvestRun:
     options: RunOptions
     politeness: Politeness
     on_page: Callable[[PageInfo], None] | None = None
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
     owner: str = field(default_factory=locks.new_owner)
     counts: Counts = field(default_factory=Counts)
     errors: list[str] = field(default_factory=list)
@@ -400,7 +401,7 @@ class HarvestRun:
 
     def _commit(self, page: Page, spec: str | None, window: tuple[str | None, str | None]) -> None:
         plan = self._planned()
-        target = IngestTarget(self.source.name, self.source.url, self.run_id)
+        target = self._target()
         with self.catalog.writer() as writer:
             self._record_batch(writer, ingest(writer, target, page.records))
             writer.connection.execute(
@@ -423,6 +424,11 @@ class HarvestRun:
             self.on_page(
                 PageInfo(self.pages, self.counts.total, page.complete_list_size, spec)
             )
+
+    def _target(self) -> IngestTarget:
+        return IngestTarget(
+            self.source.name, self.source.url, self.run_id, self.limits.max_record_bytes
+        )
 
     def _save_failed_windows(self) -> None:
         """Save the count of windows failed for good at once, not only with the next page: a
@@ -461,7 +467,7 @@ class HarvestRun:
         if not error.raw or digest in self._rejected_pages:
             return
         self._rejected_pages.add(digest)
-        target = IngestTarget(self.source.name, self.source.url, self.run_id)
+        target = self._target()
         with self.catalog.writer() as writer:
             reject(writer, target, None, f"page: {error}", error.raw)
             runs = harvest_runs.c

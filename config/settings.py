@@ -135,6 +135,9 @@ class HarvestSettings:
     """One response body as it arrives (compressed or not), counted while it streams."""
     max_decompressed_bytes: int = _bounded(64 * 1024 * 1024, 1024, 64 * 1024 * 1024)
     """One response body once gzip or deflate is unpacked (at most the XML parser's 64 MiB)."""
+    loop_pages: int = _bounded(10, 2, 100_000)
+    """Pages in a row holding only records already seen in the same list before the list is
+    taken for a loop (whatever its resumption tokens say) and abandoned as a fault."""
 
 
 @dataclass(frozen=True)

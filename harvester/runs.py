@@ -42,11 +42,13 @@ from sqlalchemy import Row, select, update
 
 from catalog import Catalog, CatalogWriter
 from catalog.harvest_state import harvest_runs, harvest_state
-from config import HarvestSettings, HarvestSource, LimitsSettings, Settings
-from harvester import dates, locks
+from config import HarvestSettings, HarvestSource, Settings
+from harvester import dates, guards, locks
+from harvester.faults import ListLoop
 from harvester.ingest import Counts, IngestTarget, ingest, reject
 from harvester.oai_client import (
     HarvestError,
+    Identity,
     MalformedResponse,
     OaiClient,
     OaiError,
@@ -145,7 +147,7 @@ def harvest(
         raise SourceError(f"source {source.name!r} has no metadataPrefix")
     settings = settings or Settings()
     politeness = politeness or politeness_of(source, settings.harvest)
-    run = HarvestRun(catalog, source, options, politeness, on_page, settings.limits)
+    run = HarvestRun(catalog, source, options, politeness, on_page, settings)
     return asyncio.run(run.execute())
 
 
@@ -167,7 +169,7 @@ class HarvestRun:
     options: RunOptions
     politeness: Politeness
     on_page: Callable[[PageInfo], None] | None = None
-    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    settings: Settings = field(default_factory=Settings)
     owner: str = field(default_factory=locks.new_owner)
     counts: Counts = field(default_factory=Counts)
     errors: list[str] = field(default_factory=list)
@@ -181,6 +183,7 @@ class HarvestRun:
     _client: OaiClient | None = None
     _z3950: Z3950HarvestResult | None = None
     _rejected_pages: set[str] = field(default_factory=set)
+    future: guards.FutureDatestamps = field(default_factory=guards.FutureDatestamps)
 
     async def execute(self) -> RunReport:
         started = time.monotonic()
@@ -197,6 +200,8 @@ class HarvestRun:
                         self._client = client
                         await self._harvest(client)
                 status = PARTIAL if self.failed_windows else SUCCEEDED
+                if self.future.fault() is not None:
+                    self.errors.append(str(self.future.fault()))
             except HarvestError as error:
                 self.errors.append(f"run failed: {error}")
             except (Exception, asyncio.CancelledError) as error:
@@ -248,7 +253,7 @@ class HarvestRun:
         by_hand = self.options.full or self.options.from_ or self.options.until
         if state.token and state.run_id and state.set_spec in sets and not by_hand:
             plan = _Plan(
-                first_response_date=state.first_response_date or identity.response_date,
+                first_response_date=state.first_response_date or self._start(identity),
                 run_from=state.run_from,
                 run_until=state.run_until,
                 set_spec=state.set_spec,
@@ -266,7 +271,7 @@ class HarvestRun:
             run_from = self.options.from_
             if run_from is None and not self.options.full:
                 run_from = state.watermark
-            plan = _Plan(identity.response_date, self._in_granularity(run_from),
+            plan = _Plan(self._start(identity), self._in_granularity(run_from),
                          self._in_granularity(self.options.until))
             plan.window = (plan.run_from, plan.run_until)
         self._plan = plan
@@ -283,6 +288,13 @@ class HarvestRun:
                     await self._window(spec, rest_from, plan.run_until, None)
             else:
                 await self._window(spec, plan.run_from, plan.run_until, None)
+
+    def _start(self, identity: Identity) -> str:
+        """The run's start as the watermark will take it: never past our own clock."""
+        start, fault = guards.own_clock(identity.response_date, guards.now())
+        if fault is not None:
+            self.errors.append(fault)
+        return start
 
     def _in_granularity(self, datestamp: str | None) -> str | None:
         if datestamp is None:
@@ -306,6 +318,13 @@ class HarvestRun:
                 await self._window(spec, start, end, None, restarts + 1)
                 return
             failure = str(error)
+        except ListLoop as error:  # records seen again: halving a loop cannot help
+            if restarts < MAX_RESTARTS:
+                self.errors.append(f"{error}; restarting the list from {start or 'the start'}")
+                await self._window(spec, start, end, None, restarts + 1)
+                return
+            await self._failed_for_good(spec, start, end, str(error))
+            return
         except MalformedResponse as error:
             self._reject_page(error)
             failure = str(error)
@@ -328,13 +347,21 @@ class HarvestRun:
         where = f"set {spec} " if spec else ""
         halves = dates.split(low, end, self.granularity)
         if halves is None:
-            self.failed_windows += 1
-            self.errors.append(f"window {where}{low}..{end} failed for good: {failure}")
-            await asyncio.to_thread(self._save_failed_windows)
+            await self._failed_for_good(spec, low, end, failure)
             return
         self.errors.append(f"window {where}{low}..{end} failed ({failure}); halving it")
         for half_from, half_until in halves:
             await self._window(spec, half_from, half_until, None)
+
+    async def _failed_for_good(
+        self, spec: str | None, start: str | None, end: str | None, failure: str
+    ) -> None:
+        """Record a window given up on: the run ends partial and the watermark stays."""
+        self.failed_windows += 1
+        where = f"set {spec} " if spec else ""
+        window = f"{start or 'the start'}..{end or 'now'}"
+        self.errors.append(f"window {where}{window} failed for good: {failure}")
+        await asyncio.to_thread(self._save_failed_windows)
 
     async def _list(
         self, spec: str | None, start: str | None, end: str | None, token: str | None
@@ -347,6 +374,7 @@ class HarvestRun:
         )
         pending: asyncio.Future[Page] | None = asyncio.ensure_future(anext(pages))
         empty = 0
+        loop = guards.LoopGuard(self.settings.harvest.loop_pages)
         try:
             while pending is not None:
                 try:
@@ -358,6 +386,8 @@ class HarvestRun:
                 empty = empty + 1 if page.token and not page.records else 0
                 if empty > MAX_EMPTY_PAGES:
                     raise ResumptionLoop(f"{empty} empty pages in a row, each with a token")
+                loop.page(record.identifier for record in page.records)
+                self.future.check((record.datestamp for record in page.records), guards.now())
                 await asyncio.to_thread(self._commit, page, spec, (start, end))
         finally:
             if pending is not None and not pending.done():
@@ -427,7 +457,7 @@ class HarvestRun:
 
     def _target(self) -> IngestTarget:
         return IngestTarget(
-            self.source.name, self.source.url, self.run_id, self.limits.max_record_bytes
+            self.source.name, self.source.url, self.run_id, self.settings.limits.max_record_bytes
         )
 
     def _save_failed_windows(self) -> None:

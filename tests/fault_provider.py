@@ -105,6 +105,10 @@ class FaultProvider:
         """Called with the number of ListRecords requests so far, as each one arrives."""
         self.served: list[str] = []
         """Identifiers of the records (and deletions) sent, in order."""
+        self.response_date: datetime | None = None
+        """The responseDate to claim (None: the time now), e.g. a clock set to 2998."""
+        self.looping_at: int | None = None
+        """From this page on, every page repeats this page's records with a new token."""
 
     # -- changes at the source --------------------------------------------------------
 
@@ -213,6 +217,10 @@ class FaultProvider:
         next_token = None
         if offset + self.page_size < len(chosen):
             next_token = f"{spec}|{start}|{end}|{offset + self.page_size}"
+        if self.looping_at is not None and page_number >= self.looping_at:
+            first = self.looping_at * self.page_size
+            batch = chosen[first: first + self.page_size]
+            next_token = f"{spec}|{start}|{end}|{offset + self.page_size}"
         if "token-loop" in kinds and token is not None:
             next_token = token
         body = "".join(self._record(i, "forbidden-char" in kinds and n == 0)
@@ -265,7 +273,8 @@ class FaultProvider:
         attributes = "".join(f' {k}="{escape(v)}"' for k, v in (params or {}).items())
         return (
             '<?xml version="1.0" encoding="UTF-8"?>'
-            f'<OAI-PMH xmlns="{NS}"><responseDate>{stamp(self.now())}</responseDate>'
+            f'<OAI-PMH xmlns="{NS}"><responseDate>{stamp(self.response_date or self.now())}'
+            "</responseDate>"
             f"<request{attributes}>http://127.0.0.1/oai</request>{inner}</OAI-PMH>"
         ).encode()
 

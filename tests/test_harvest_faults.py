@@ -186,3 +186,31 @@ def test_a_page_with_an_external_entity_is_rejected_and_nothing_is_read(tmp_path
     assert b"<!ENTITY secret SYSTEM" in rejects[0].raw
     assert catalogue_of(catalog, "evil") == {}
     catalog.close()
+
+
+def test_a_list_of_records_seen_again_is_a_loop_whatever_its_tokens_say(
+    records, catalog  # type: ignore[no-untyped-def]
+) -> None:
+    """From page 2 on, the provider repeats page 2's records, with a new token each time."""
+    from harvester import locks
+
+    provider = FaultProvider(records, page_size=5)
+    provider.looping_at = 2
+
+    def stop_a_runaway(count: int) -> None:  # without the guard the list never ends
+        if count > 500:
+            provider.looping_at = None
+
+    provider.on_list_request = stop_a_runaway
+    report, errors = _harvest(catalog, provider)
+    assert report.status == PARTIAL
+    loop_pages = Settings().harvest.loop_pages
+    assert loop_pages == 10
+    # three tries (two restarts), each: pages 0 and 1, page 2 once, then loop_pages repeats
+    assert len(provider.list_requests()) == 3 * (3 + loop_pages)
+    assert errors.count("10 pages in a row held only records already seen") == 3
+    assert "failed for good: 10 pages in a row held only records already seen" in errors
+    assert report.counts.added == 15
+    assert report.watermark is None
+    locks.acquire(catalog.engine, "partner", "next-run")  # the lock was released
+    locks.release(catalog.engine, "partner", "next-run")

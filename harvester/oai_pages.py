@@ -17,6 +17,7 @@ from lxml import etree
 
 from crosswalks.xmltext import parse_untrusted, safe_parser
 from harvester.faults import Event, HarvestError, ListLoop, MalformedResponse
+from harvester.harvested import Harvested
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 _O = f"{{{OAI_NS}}}"
@@ -53,6 +54,13 @@ class OaiRecord:
     metadata: etree._Element | None
     raw: bytes
     error: str | None = None
+
+    def harvested(self) -> Harvested:
+        """The record as ingest takes it."""
+        return Harvested(
+            self.identifier, self.raw, self.datestamp or "", self.deleted, self.metadata,
+            error=self.error,
+        )  # fmt: skip
 
 
 @dataclass

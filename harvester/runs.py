@@ -240,6 +240,7 @@ class HarvestRun:
         await harvest_z3950(
             self.source, self.catalog, run_id=self.run_id, on_batch=self._record_batch,
             progress=progress, result=self._z3950,
+            max_record_bytes=self.settings.limits.max_record_bytes,
         )  # fmt: skip
 
     # -- planning ----------------------------------------------------------------------
@@ -433,7 +434,9 @@ class HarvestRun:
         plan = self._planned()
         target = self._target()
         with self.catalog.writer() as writer:
-            self._record_batch(writer, ingest(writer, target, page.records))
+            self._record_batch(
+                writer, ingest(writer, target, (r.harvested() for r in page.records))
+            )
             writer.connection.execute(
                 update(harvest_state)
                 .where(harvest_state.c.source == self.source.name)

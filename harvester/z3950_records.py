@@ -10,15 +10,13 @@ decides both:
   are proof and win; among the 8-bit guesses that detection cannot tell apart with certainty
   (CP1251, ISO 8859-1, MARC-8 without escapes) the expected set decides; a record that is not
   UTF-8 although UTF-8 was agreed is refused with the reason, never repaired.
-- **Identifier.** :func:`record_identifier`: the record's 001, else a digest of its bytes. A
-  position in a result set is not an identifier: the same query run later, or another query,
-  puts other records there.
+- **Identifier.** the record's 001, else a digest of its bytes
+  (:func:`harvester.harvested.identifier_of`, as for every source that gives none).
 """
 
 from __future__ import annotations
 
 import codecs
-import hashlib
 from typing import NamedTuple
 
 from pymarc import Leader, Record
@@ -127,12 +125,3 @@ def _decode_as(data: bytes, label: str) -> Record:
     text = str(record.leader)
     record.leader = Leader(text[:9] + "a" + text[10:])
     return record
-
-
-def record_identifier(record: Record | None, data: bytes) -> str:
-    """The record's identifier at its source: its 001 (spaces removed), else ``sha1:`` and a
-    digest of the bytes as sent."""
-    control = record.get("001") if record is not None else None
-    if control is not None and control.data and control.data.strip():
-        return "".join(control.data.split())
-    return "sha1:" + hashlib.sha1(data).hexdigest()

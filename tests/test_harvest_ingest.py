@@ -13,16 +13,16 @@ from catalog.harvest_state import harvest_rejects
 from catalog.store import canonical_marc
 from crosswalks.marcxml import record_to_marcxml
 from crosswalks.mods import marc_to_mods
+from harvester.harvested import Harvested
 from harvester.ingest import IngestTarget, ingest
-from harvester.oai_client import OaiRecord
 
 TARGET = IngestTarget("partner", "http://127.0.0.1:1/oai", None)
 
 
-def _item(identifier: str, metadata: bytes | None, *, deleted: bool = False) -> OaiRecord:
+def _item(identifier: str, metadata: bytes | None, *, deleted: bool = False) -> Harvested:
     element = None if metadata is None else etree.fromstring(metadata)
-    return OaiRecord(identifier, "2024-05-01T10:00:00Z", deleted, [], element,
-                     b"<record>" + (metadata or b"") + b"</record>")
+    return Harvested(identifier, b"<record>" + (metadata or b"") + b"</record>",
+                     "2024-05-01T10:00:00Z", deleted, element)
 
 
 def _rejects(catalog: Catalog) -> list:  # type: ignore[type-arg]
@@ -68,7 +68,7 @@ def test_what_cannot_be_ingested_is_quarantined_with_the_reason(catalog: Catalog
         _item("oai:p:unknown", b'<x:thing xmlns:x="urn:example:unknown"/>'),
         _item("oai:p:" + "x" * 1200, record_to_marcxml(record)),
         _item("oai:p:leader", record_to_marcxml(broken)),
-        OaiRecord("oai:p:raw", None, False, [], None, b"<record>\x01</record>", "malformed XML"),
+        Harvested("oai:p:raw", b"<record>\x01</record>", error="malformed XML"),
         _item("oai:p:fine", record_to_marcxml(record)),
     ]
     with catalog.writer() as writer:

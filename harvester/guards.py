@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -57,8 +57,9 @@ class LoopGuard:
     seen: set[int] = field(default_factory=set)
     repeated: int = 0
 
-    def page(self, identifiers: Iterable[str | None]) -> None:
-        """Note one page's identifiers; raises :class:`ListLoop` when the list goes round."""
+    def page(self, identifiers: Iterable[Hashable]) -> None:
+        """Note one page's identifiers (or, for records without one, their bytes); raises
+        :class:`ListLoop` when the list goes round."""
         keys = {hash(identifier) for identifier in identifiers if identifier}
         if keys and keys <= self.seen:
             self.repeated += 1

@@ -1,4 +1,4 @@
-"""A harvest run of one source (OAI-PMH or Z39.50): incremental, resumable, recorded.
+"""A harvest run of one source (OAI-PMH, SRU or Z39.50): incremental, resumable, recorded.
 
 >>> report = harvest(catalog, source)               # blocks; one run, recorded in harvest_runs
 >>> report.status, report.counts.added
@@ -28,6 +28,9 @@ Semantics (DESIGN.md, Harvesting):
   commits with the run's counts. They have no watermark and no resumption state: every run
   presents the whole result set of the source's query (ingest is an idempotent upsert), so
   ``--from``/``--until`` do not apply and ``--full`` changes nothing.
+- **SRU sources** (``protocol = "sru"``) likewise, by :func:`harvester.sru_harvest.harvest_sru`:
+  the CQL query's results paged by startRecord, each page committed with the run's counts,
+  with the politeness and fault handling of OAI-PMH sources.
 """
 
 from __future__ import annotations
@@ -56,7 +59,9 @@ from harvester.oai_client import (
     Politeness,
     ResumptionLoop,
 )
-from harvester.sources import Z3950, SourceError, validate
+from harvester.sources import OAI_PMH, SRU, Z3950, SourceError, validate
+from harvester.sru_client import SruClient
+from harvester.sru_harvest import harvest_sru
 from harvester.z3950_harvest import Z3950HarvestResult, harvest_z3950
 
 MAX_RESTARTS = 2
@@ -138,12 +143,13 @@ def harvest(
     """
     validate(source)
     options = options or RunOptions()
-    if source.protocol == Z3950 and (options.from_ or options.until):
+    if source.protocol in (Z3950, SRU) and (options.from_ or options.until):
+        kind = "a Z39.50" if source.protocol == Z3950 else "an SRU"
         raise SourceError(
-            "--from and --until do not apply to a Z39.50 source: every run presents the whole "
+            f"--from and --until do not apply to {kind} source: every run asks for the whole "
             "result set of its query"
         )
-    if source.protocol != Z3950 and not source.prefix:
+    if source.protocol == OAI_PMH and not source.prefix:
         raise SourceError(f"source {source.name!r} has no metadataPrefix")
     settings = settings or Settings()
     politeness = politeness or politeness_of(source, settings.harvest)
@@ -182,6 +188,7 @@ class HarvestRun:
     _plan: _Plan | None = None
     _client: OaiClient | None = None
     _z3950: Z3950HarvestResult | None = None
+    _sru: SruClient | None = None
     _rejected_pages: set[str] = field(default_factory=set)
     future: guards.FutureDatestamps = field(default_factory=guards.FutureDatestamps)
 
@@ -195,6 +202,8 @@ class HarvestRun:
             try:
                 if self.source.protocol == Z3950:
                     await self._harvest_z3950()
+                elif self.source.protocol == SRU:
+                    await self._harvest_sru()
                 else:
                     async with OaiClient(self.source.url, self.politeness) as client:
                         self._client = client
@@ -228,18 +237,29 @@ class HarvestRun:
         """Requests sent to the source so far in this run."""
         if self._client is not None:
             return self._client.requests
+        if self._sru is not None:
+            return self._sru.requests
         return self._z3950.requests if self._z3950 is not None else 0
+
+    def _progress(self, done: int, wanted: int) -> None:
+        """Progress of a result-set source (Z39.50, SRU): its hits are the total."""
+        if self.on_page is not None:
+            self.on_page(PageInfo(self.pages, self.counts.total, wanted, None))
 
     async def _harvest_z3950(self) -> None:
         self._z3950 = Z3950HarvestResult()
-
-        def progress(done: int, wanted: int) -> None:
-            if self.on_page is not None:
-                self.on_page(PageInfo(self.pages, self.counts.total, wanted, None))
-
         await harvest_z3950(
             self.source, self.catalog, run_id=self.run_id, on_batch=self._record_batch,
-            progress=progress, result=self._z3950,
+            progress=self._progress, result=self._z3950,
+            max_record_bytes=self.settings.limits.max_record_bytes,
+        )  # fmt: skip
+
+    async def _harvest_sru(self) -> None:
+        self._sru = SruClient(self.source.url, self.politeness)
+        await harvest_sru(
+            self.source, self.catalog, self.politeness, run_id=self.run_id,
+            on_batch=self._record_batch, progress=self._progress, client=self._sru,
+            loop_pages=self.settings.harvest.loop_pages,
             max_record_bytes=self.settings.limits.max_record_bytes,
         )  # fmt: skip
 
@@ -567,7 +587,8 @@ class HarvestRun:
         return watermark is not None and dates.parse(plan.run_from) <= dates.parse(watermark)
 
     def _error_lines(self) -> list[str]:
-        events = [str(event) for event in self._client.events] if self._client else []
+        client = self._client or self._sru
+        events = [str(event) for event in client.events] if client is not None else []
         lines = events + self.errors
         if len(lines) > MAX_ERROR_LINES:
             more = len(lines) - MAX_ERROR_LINES + 1

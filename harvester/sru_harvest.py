@@ -139,29 +139,47 @@ async def _pages(
     progress: Progress | None,
     result: SruHarvestResult,
 ) -> None:
-    """Ask for the results page after page from position 1, storing each."""
+    """Ask for the results page after page from position 1, storing each while the next one
+    is on its way."""
     loop = LoopGuard(loop_pages)
     start, done = 1, 0
-    while True:
-        page = await client.search(query, result.schema, start=start, maximum=page_size)
-        result.requests = client.requests
-        result.hits = page.hits
-        if start > page.hits:
-            return
-        if not page.records:
-            raise SruHarvestError(f"searchRetrieve at {start} of {page.hits} returned no records")
-        loop.page(record.identifier or record.raw for record in page.records)
-        counts = await asyncio.to_thread(_store, catalog, target, page, on_batch, result.rejects)
-        result.counts.add(counts)
-        done += len(page.records)
-        if progress is not None:
-            progress(done, page.hits)
-        following = page.next_position or start + len(page.records)
-        if following <= start:
-            raise ListLoop(f"nextRecordPosition {following} does not move on from {start}")
-        if page.next_position is None and following > page.hits:
-            return
-        start = following
+
+    def ask(position: int) -> asyncio.Future[SruPage]:
+        return asyncio.ensure_future(
+            client.search(query, result.schema, start=position, maximum=page_size)
+        )
+
+    pending: asyncio.Future[SruPage] | None = ask(start)
+    try:
+        while pending is not None:
+            page = await pending
+            pending = None
+            result.requests = client.requests
+            result.hits = page.hits
+            if start > page.hits:
+                return
+            if not page.records:
+                raise SruHarvestError(
+                    f"searchRetrieve at {start} of {page.hits} returned no records"
+                )
+            loop.page(record.identifier or record.raw for record in page.records)
+            following = page.next_position or start + len(page.records)
+            if following <= start:
+                raise ListLoop(f"nextRecordPosition {following} does not move on from {start}")
+            if following <= page.hits or page.next_position is not None:
+                pending = ask(following)
+            counts = await asyncio.to_thread(
+                _store, catalog, target, page, on_batch, result.rejects
+            )
+            result.counts.add(counts)
+            done += len(page.records)
+            if progress is not None:
+                progress(done, page.hits)
+            start = following
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            await asyncio.wait([pending])
 
 
 def _store(

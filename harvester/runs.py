@@ -7,20 +7,27 @@ Semantics (DESIGN.md, Harvesting):
 
 - **Incremental.** A run asks for records ``from`` the source's watermark: the responseDate of
   the first request (Identify) of the last successful run, minus one granularity step, written
-  in the source's granularity. ``--full`` ignores it; ``--from``/``--until`` bound a run by hand
-  (such a run moves the watermark only if it covered everything after it).
+  in the source's granularity. A responseDate after Koprik's own clock (or unreadable) is a
+  fault in the run's record and our clock is taken instead (:func:`harvester.guards.own_clock`),
+  so a partner's clock can never push the watermark into the future. ``--full`` ignores the
+  watermark; ``--from``/``--until`` bound a run by hand (such a run moves the watermark only
+  if it covered everything after it).
 - **Crash-safe.** Each page commits in one transaction with its records, the run's counts and
   the source's resumption token, cursor, set and date window. A run started after a killed one
   resumes at the page where it stopped; if the provider rejects that token (expired), the list
   restarts from the start of the window, which for an unsplit run is the watermark.
 - **Faults.** The client retries transport faults (see :mod:`harvester.oai_client`). A
   badResumptionToken or a repeating token mid-list restarts the window (at most
-  :data:`MAX_RESTARTS` times). A window whose list still fails is halved and each half
-  harvested, down to one granularity step, so one bad record cannot block a source; a window
-  that cannot be split any more is recorded as failed and the run ends ``partial`` (the
-  watermark does not move, so the next run tries again). The count of such windows is saved
-  in the source's resumption state as soon as a window fails and with every page, so a run
-  that resumes a killed one after a failed window still ends ``partial``. Every fault is
+  :data:`MAX_RESTARTS` times). A list whose pages hold only records already seen in it for
+  ``[harvest] loop_pages`` pages is a loop whatever its tokens say
+  (:class:`harvester.guards.LoopGuard`): restarted as well, then its window fails for good.
+  A window whose list still fails otherwise is halved and each half harvested, down to one
+  granularity step, so one bad record cannot block a source (only the error's text is kept,
+  never a response); a window that cannot be split any more is recorded as failed and the run
+  ends ``partial`` (the watermark does not move, so the next run tries again). The count of
+  such windows is saved in the source's resumption state as soon as a window fails and with
+  every page, so a run that resumes a killed one after a failed window still ends
+  ``partial``. Every fault is
   written to the run's ``errors``.
 - **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`).
 - **Z39.50 sources** (``protocol = "z3950"``) are harvested by

@@ -162,7 +162,7 @@ async def _pages(
                 raise SruHarvestError(
                     f"searchRetrieve at {start} of {page.hits} returned no records"
                 )
-            loop.page(record.identifier or record.raw for record in page.records)
+            loop.page(record.key for record in page.records)
             following = page.next_position or start + len(page.records)
             if following <= start:
                 raise ListLoop(f"nextRecordPosition {following} does not move on from {start}")

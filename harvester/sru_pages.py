@@ -65,6 +65,14 @@ class SruRecord:
     identifier: str | None = None
     error: str | None = None
 
+    @property
+    def key(self) -> str | bytes:
+        """What tells this record from another in one result set: its identifier, else its
+        data as sent (not the envelope, which carries its position)."""
+        if self.identifier:
+            return self.identifier
+        return etree.tostring(self.data) if self.data is not None else self.raw
+
     def harvested(self) -> Harvested:
         """The record as ingest takes it (no identifier: the record's 001 or a digest)."""
         where = f"record {self.position}" if self.position is not None else ""

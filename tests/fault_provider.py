@@ -295,6 +295,10 @@ class FaultProvider:
         live = [i for i in sorted(self.items, key=lambda i: (i.datestamp, i.identifier))
                 if not i.deleted]
         batch = live[start - 1: start - 1 + maximum]
+        hits = len(live)
+        if self.looping_at is not None and (start - 1) // self.page_size >= self.looping_at:
+            first = self.looping_at * self.page_size  # the same records, for ever
+            batch, hits = live[first: first + maximum], 10**6
         if any(i.identifier in self.poisoned for i in batch):
             raise RuntimeError("the server chokes on this record")
         self.served += [i.identifier for i in batch]
@@ -308,8 +312,8 @@ class FaultProvider:
         )
         following = start + len(batch)
         more = f"<nextRecordPosition>{following}</nextRecordPosition>" \
-            if following <= len(live) else ""
-        body = f"<numberOfRecords>{len(live)}</numberOfRecords><records>{records}</records>"
+            if following <= hits else ""
+        body = f"<numberOfRecords>{hits}</numberOfRecords><records>{records}</records>"
         return self._encoded((opening.decode() + body + more +
                               "</searchRetrieveResponse>").encode(), kinds)
 

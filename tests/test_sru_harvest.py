@@ -108,3 +108,17 @@ def test_an_sru_source_takes_no_date_window(records, tmp_path) -> None:  # type:
     with pytest.raises(SourceError, match="do not apply to an SRU source"):
         harvest(catalog, _source("http://127.0.0.1:1/oai"), RunOptions(from_="2024-01-01"))
     catalog.close()
+
+
+def test_pages_of_records_seen_again_end_the_harvest_as_a_loop(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """From page 2 on, the server claims a million hits and repeats page 2's records."""
+    catalog = _catalog(tmp_path, "loop")
+    provider = FaultProvider(records, page_size=5)
+    provider.looping_at = 2
+    report, errors = _harvest(catalog, provider)
+    assert report.status == FAILED
+    assert "run failed: 10 pages in a row held only records already seen" in errors
+    searches = [r for r in provider.requests if "query" in r]
+    assert len(searches) == 2 + 1 + 10  # pages 0 and 1, page 2, then ten repeats of it
+    assert report.counts.added == 15
+    catalog.close()

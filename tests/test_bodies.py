@@ -1,14 +1,12 @@
 """harvester.bodies: bodies counted while they stream, on the wire and unpacked; and
 ``koprik harvest`` against bombs and an endless body, with its peak RSS measured on the
-process (the issue measured 3.2 to 3.8 GB before the bounds)."""
+process alone (:mod:`tests.peak_rss`; the issue measured 3.2 to 3.8 GB before the bounds)."""
 
 from __future__ import annotations
 
 import gzip
 import os
-import subprocess
 import sys
-import time
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,11 +22,12 @@ from harvester.bodies import BodyLimits, TruncatedBody, read_body
 from harvester.faults import Event, HarvestError, ResponseTooLarge
 from tests.conftest import ROOT
 from tests.fault_provider import FaultProvider, bomb, catalogue_of, serve
+from tests.peak_rss import run_measured
 
-RSS_BOUND_MIB = 256
+RSS_BOUND_MB = 256
 """Peak RSS allowed to ``koprik harvest`` meeting three bombs and an endless body with the
 default bounds (64 MiB unpacked, 32 MiB on the wire); a clean run of the same 45 records
-peaks near 85 MiB, this one near 155 MiB."""
+peaks near 85 MB, this one near 150 MB."""
 LIMITS = BodyLimits(max_bytes=1000, max_decompressed_bytes=5000)
 
 
@@ -84,32 +83,17 @@ async def test_a_cut_compressed_body_and_a_foreign_encoding_are_errors() -> None
         await _read(b"x", "br")
 
 
-def _wait_with_usage(process: subprocess.Popen[bytes], seconds: float) -> tuple[int, int]:
-    """Wait for ``process``; return its exit code and its peak RSS in KiB (``wait4``)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
-            return process.returncode, usage.ru_maxrss
-        time.sleep(0.1)
-    process.kill()
-    process.wait()
-    raise AssertionError(f"koprik harvest still running after {seconds} s")
-
-
 def _harvest_command(tmp_path: Path, url: str, name: str) -> tuple[int, int, str]:
     config = tmp_path / f"{name}.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path / name}.sqlite3"\n'
         f'[[sources]]\nname = "partner"\nurl = "{url}"\ndelay = 0\nretries = 2\ntimeout = 60\n'
     )
-    with open(tmp_path / f"{name}.out", "wb") as out:
-        process = subprocess.Popen(
+    with open(tmp_path / f"{name}.out", "w") as out:
+        code, peak = run_measured(
             [sys.executable, "-m", "koprik", "--config", str(config), "harvest", "partner"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+            tmp_path / f"{name}.rss", cwd=ROOT, stdout=out, stderr=out,
         )  # fmt: skip
-        code, peak = _wait_with_usage(process, 300)
     return code, peak, (tmp_path / f"{name}.out").read_text()
 
 
@@ -126,8 +110,8 @@ def test_bombs_and_an_endless_body_keep_koprik_harvest_small(tmp_path: Path) -> 
         code, peak, output = _harvest_command(tmp_path, url, "hostile")
     assert [kind for kind, _page in hostile.fired] == [
         "gzip-bomb", "deflate-bomb", "hidden-bomb", "endless"]
-    print(f"peak RSS: clean {clean_peak // 1024} MiB, hostile {peak // 1024} MiB")
-    assert peak < RSS_BOUND_MIB * 1024, output
+    print(f"peak RSS: clean {clean_peak} MB, hostile {peak} MB")
+    assert peak < RSS_BOUND_MB, output
     assert code == 0, output
     settings = load_settings(tmp_path / "hostile.toml")
     catalog = Catalog.open(settings)

@@ -77,6 +77,17 @@ class OaiSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Bounds on what a client, a partner or a file can make Koprik hold."""
+
+    max_record_bytes: int = 1024 * 1024
+    """The largest record read, harvested, stored or served, in bytes as serialized."""
+
+
+LIMIT_RANGES = {"max_record_bytes": (1024, 64 * 1024 * 1024)}
+
+
+@dataclass(frozen=True)
 class SetRule:
     """A family of OAI sets computed from each record.
 
@@ -122,31 +133,24 @@ class HarvestSource:
     charset: str = ""
 
 
-def _bounded(default: int, low: int, high: int) -> Any:
-    """A field whose value must lie in ``[low, high]`` (checked by the loader)."""
-    return field(default=default, metadata={"range": (low, high)})
-
-
 @dataclass(frozen=True)
 class HarvestSettings:
     """Bounds on what a partner can make the harvester spend (every protocol)."""
 
-    max_response_bytes: int = _bounded(32 * 1024 * 1024, 1024, 1024**3)
+    max_response_bytes: int = 32 * 1024 * 1024
     """One response body as it arrives (compressed or not), counted while it streams."""
-    max_decompressed_bytes: int = _bounded(64 * 1024 * 1024, 1024, 64 * 1024 * 1024)
+    max_decompressed_bytes: int = 64 * 1024 * 1024
     """One response body once gzip or deflate is unpacked (at most the XML parser's 64 MiB)."""
-    loop_pages: int = _bounded(10, 2, 100_000)
+    loop_pages: int = 10
     """Pages in a row holding only records already seen in the same list before the list is
     taken for a loop (whatever its resumption tokens say) and abandoned as a fault."""
 
 
-@dataclass(frozen=True)
-class LimitsSettings:
-    """Bounds that hold wherever records come from: import, harvest and serving."""
-
-    max_record_bytes: int = _bounded(1024 * 1024, 1024, 64 * 1024 * 1024)
-    """One record as received (ISO 2709 at most 99,999; its MARCXML a few times that); a
-    larger one becomes a reject with the reason."""
+HARVEST_RANGES = {
+    "max_response_bytes": (1024, 1024**3),
+    "max_decompressed_bytes": (1024, 64 * 1024 * 1024),
+    "loop_pages": (2, 100_000),
+}
 
 
 @dataclass(frozen=True)
@@ -155,10 +159,10 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     oai: OaiSettings = field(default_factory=OaiSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
     harvest: HarvestSettings = field(default_factory=HarvestSettings)
-    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -187,6 +191,10 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
+    for key, (low, high) in LIMIT_RANGES.items():
+        value = getattr(settings.limits, key)
+        if not low <= value <= high:
+            raise ConfigError(f"{origin}: limits.{key}: expected {low} to {high}, got {value}")
     prefix = settings.repository.identifier_prefix
     scheme, _, rest = prefix.partition(":")
     repository, _, tail = rest.partition(":")
@@ -195,6 +203,10 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
             f"{origin}: repository.identifier_prefix: expected 'oai:<repository.domain>:' "
             f"such as 'oai:natlib.uz:', got {prefix!r}"
         )
+    for key, (low, high) in HARVEST_RANGES.items():
+        value = getattr(settings.harvest, key)
+        if not low <= value <= high:
+            raise ConfigError(f"{origin}: harvest.{key}: expected {low} to {high}, got {value}")
     return settings
 
 
@@ -208,7 +220,6 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if key not in fields:
             raise ConfigError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
         values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
-        _check_range(fields[key], values[key], f"{where}.{key}" if where else key)
     missing = [
         name
         for name, f in fields.items()
@@ -219,13 +230,6 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if missing:
         raise ConfigError(f"{where}: missing key {missing[0]!r}")
     return cls(**values)
-
-
-def _check_range(spec: dataclasses.Field[Any], value: Any, where: str) -> None:
-    bounds = spec.metadata.get("range")
-    if bounds is not None and not bounds[0] <= value <= bounds[1]:
-        low, high = bounds
-        raise ConfigError(f"{where}: expected a value from {low} to {high}, got {value!r}")
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

@@ -25,7 +25,7 @@ from sqlalchemy import insert
 from catalog import CatalogWriter, Outcome, Provenance, RecordError
 from catalog.harvest_state import harvest_rejects
 from catalog.store import Incoming
-from config import LimitsSettings
+from config import LimitSettings
 from crosswalks.marc_syntax import syntax_problems
 from harvester.harvested import Harvested, identifier_of
 
@@ -126,7 +126,7 @@ class IngestTarget:
     source: str
     base_url: str
     run_id: int | None
-    max_record_bytes: int = LimitsSettings.max_record_bytes
+    max_record_bytes: int = LimitSettings.max_record_bytes
 
 
 def ingest(

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from catalog import Catalog, CatalogWriter
-from config import HarvestSettings, HarvestSource, LimitsSettings
+from config import HarvestSettings, HarvestSource, LimitSettings
 from harvester.faults import HarvestError, ListLoop
 from harvester.guards import LoopGuard
 from harvester.http_fetch import Politeness
@@ -104,7 +104,7 @@ async def harvest_sru(
     progress: Progress | None = None,
     result: SruHarvestResult | None = None,
     loop_pages: int = HarvestSettings.loop_pages,
-    max_record_bytes: int = LimitsSettings.max_record_bytes,
+    max_record_bytes: int = LimitSettings.max_record_bytes,
     client: SruClient | None = None,
 ) -> SruHarvestResult:
     """Harvest ``source`` into ``catalog`` now; see the module docstring.

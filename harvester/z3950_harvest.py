@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pymarc import Record
 
 from catalog import Catalog, CatalogWriter, RecordError
-from config import HarvestSource, LimitsSettings
+from config import HarvestSource, LimitSettings
 from crosswalks import iso2709
 from harvester.faults import HarvestError
 from harvester.harvested import Harvested, identifier_of
@@ -105,7 +105,7 @@ def _plan(
     limit: int | None,
     run_id: int | None,
     on_batch: OnBatch | None,
-    max_record_bytes: int = LimitsSettings.max_record_bytes,
+    max_record_bytes: int = LimitSettings.max_record_bytes,
 ) -> _Plan:
     if batch < 1 or (limit is not None and limit < 0):
         raise ValueError(f"batch {batch} must be positive and limit {limit} not negative")
@@ -129,7 +129,7 @@ async def harvest_z3950(
     run_id: int | None = None,
     on_batch: OnBatch | None = None,
     result: Z3950HarvestResult | None = None,
-    max_record_bytes: int = LimitsSettings.max_record_bytes,
+    max_record_bytes: int = LimitSettings.max_record_bytes,
 ) -> Z3950HarvestResult:
     """Harvest ``source`` into ``catalog`` now; see the module docstring.
 

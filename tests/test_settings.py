@@ -42,9 +42,9 @@ def test_file_named_by_environment(monkeypatch, tmp_path):
         ({"repository": {"identifier_prefix": "oai:natlib.uz"}}, "identifier_prefix"),
         ({"database": "sqlite://"}, "database: expected a table"),
         ({"harvest": {"max_response_bytes": 10}},
-         "harvest.max_response_bytes: expected a value from 1024 to 1073741824, got 10"),
+         "harvest.max_response_bytes: expected 1024 to 1073741824, got 10"),
         ({"harvest": {"max_decompressed_bytes": 2**30}}, "harvest.max_decompressed_bytes"),
-        ({"limits": {"max_record_bytes": 0}}, "limits.max_record_bytes: expected a value from"),
+        ({"harvest": {"loop_pages": 1}}, "harvest.loop_pages: expected 2 to 100000, got 1"),
     ],
 )
 def test_wrong_keys_name_the_key(data, message):

@@ -178,7 +178,7 @@ def ingest(
         try:
             record, namespace, payload = _marc_of(item)
         except IngestError as error:
-            refuse(item, item.identifier, str(error))
+            refuse(item, item.identifier or _digest_identifier(item), str(error))
             continue
         identifier = item.identifier or identifier_of(record, payload)
         provenance = _provenance(target, item, identifier, namespace, payload)

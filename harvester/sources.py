@@ -30,7 +30,9 @@ from sqlalchemy import delete, insert, select, update
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources
 from config import HarvestSource, Settings
-from harvester.oai_client import HarvestError, Identity, OaiClient, Politeness
+from harvester.faults import HarvestError
+from harvester.http_fetch import Politeness
+from harvester.oai_client import Identity, OaiClient
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SCHEMAS as SRU_SCHEMAS
 from harvester.sru_harvest import record_schema

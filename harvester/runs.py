@@ -522,14 +522,20 @@ class HarvestRun:
         self.pages += 1
 
     def _reject_page(self, error: MalformedResponse) -> None:
-        """Keep a page that could not be used at all, once per run per distinct content."""
+        """Keep a page that could not be used at all, once per run per distinct content, and
+        of a large page only its first ``max_record_bytes`` (a partner sending a new broken
+        page on every request must not fill the catalogue)."""
         digest = hashlib.sha256(error.raw).hexdigest()
         if not error.raw or digest in self._rejected_pages:
             return
         self._rejected_pages.add(digest)
         target = self._target()
+        kept = error.raw[: target.max_record_bytes]
+        reason = f"page: {error}"
+        if len(kept) < len(error.raw):
+            reason += f" (first {len(kept)} of {len(error.raw)} bytes kept)"
         with self.catalog.writer() as writer:
-            reject(writer, target, None, f"page: {error}", error.raw)
+            reject(writer, target, None, reason, kept)
             runs = harvest_runs.c
             writer.connection.execute(
                 update(harvest_runs)

@@ -221,3 +221,31 @@ def test_a_list_of_records_seen_again_is_a_loop_whatever_its_tokens_say(
     assert report.watermark is None
     locks.acquire(catalog.engine, "partner", "next-run")  # the lock was released
     locks.release(catalog.engine, "partner", "next-run")
+
+
+def test_of_a_large_unusable_page_only_the_first_max_record_bytes_are_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    identify = FaultProvider([])._identify()
+    body = (b'<?xml version="1.0"?><!DOCTYPE OAI-PMH [<!ENTITY e "x">]><!-- '
+            + b"x" * 3_000_000 + b' --><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"/>')
+
+    async def broken(request: web.Request) -> web.Response:
+        if request.query.get("verb") == "Identify":
+            return web.Response(body=identify, content_type="text/xml")
+        return web.Response(body=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/oai", broken)
+    catalog = _catalog(tmp_path, "large-page")
+    with serve(app) as url:
+        report = harvest(catalog, HarvestSource(name="broken", url=url),
+                         politeness=dataclasses.replace(FAST, retries=0))
+    assert report.status != SUCCEEDED
+    with catalog.engine.connect() as connection:
+        (page,) = connection.execute(select(harvest_rejects)).all()
+    assert len(page.raw) == Settings().limits.max_record_bytes
+    assert page.reason.startswith("page: malformed-xml")
+    assert page.reason.endswith(f"(first 1048576 of {len(body)} bytes kept)")
+    assert page.raw == body[:1048576]
+    catalog.close()

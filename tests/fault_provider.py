@@ -19,7 +19,8 @@ with), ``gzip`` (gzip body without Content-Encoding), ``charset`` (a wrong chars
 ``oai-error`` (badArgument instead of the page); and bodies no harvester should hold:
 ``gzip-bomb`` and ``deflate-bomb`` (1 GiB of zeros packed into about 1 MB, announced as
 Content-Encoding gzip or deflate), ``hidden-bomb`` (the gzip bomb without Content-Encoding) and
-``endless`` (an XML body that never ends).
+``endless`` (an XML body that never ends); ``cut-gzip`` is a gzip body (announced) whose
+compressed stream stops halfway, though the HTTP message is complete.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from crosswalks.marcxml import record_to_marcxml
 FAULTS = (
     "timeout", "reset", "http-500", "http-503", "http-429", "malformed", "forbidden-char",
     "bad-token", "token-loop", "gzip", "charset", "oai-error",
-    "gzip-bomb", "deflate-bomb", "hidden-bomb", "endless",
+    "cut-gzip", "gzip-bomb", "deflate-bomb", "hidden-bomb", "endless",
 )
 BOMB_MIB = 1024
 """Mebibytes of zeros a bomb unpacks to."""
@@ -260,6 +261,10 @@ class FaultProvider:
             data = data[: len(data) // 2]
         if "gzip" in kinds:
             return web.Response(body=gzip.compress(data), content_type="text/xml")
+        if "cut-gzip" in kinds:
+            packed = gzip.compress(data)
+            return web.Response(body=packed[: len(packed) // 2], content_type="text/xml",
+                                headers={"Content-Encoding": "gzip"})
         if "charset" in kinds:
             return web.Response(body=data, headers={"Content-Type": "text/xml; charset=ISO-8859-1"})
         return web.Response(body=data, content_type="text/xml", charset="utf-8")

@@ -28,6 +28,7 @@ SRU_FAULTS = {
     "timeout": "timeout:",
     "malformed": "malformed-xml: searchRetrieve:",
     "gzip": "unannounced-gzip:",
+    "cut-gzip": "truncated-body: compressed body ended early",
 }
 
 

@@ -154,7 +154,6 @@ class LimitSettings:
     """The largest record read, harvested, stored or served, in bytes as serialized."""
 
 
-
 @dataclass(frozen=True)
 class SetRule:
     """A family of OAI sets computed from each record.
@@ -202,6 +201,20 @@ class HarvestSource:
 
 
 @dataclass(frozen=True)
+class HarvestSettings:
+    """Bounds on what a partner can make the harvester spend (every protocol)."""
+
+    max_response_bytes: int = within(1024, 1024**3, 32 * 1024 * 1024)
+    """One response body as it arrives (compressed or not), counted while it streams."""
+    max_decompressed_bytes: int = within(1024, 64 * 1024 * 1024, 64 * 1024 * 1024)
+    """One response body once gzip or deflate is unpacked (at most the XML parser's 64 MiB)."""
+    loop_pages: int = within(2, 100_000, 10)
+    """Pages in a row holding only records already seen in the same list before the list is
+    taken for a loop (whatever its resumption tokens say) and abandoned as a fault."""
+
+
+
+@dataclass(frozen=True)
 class Settings:
     repository: RepositorySettings = field(default_factory=RepositorySettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -212,6 +225,7 @@ class Settings:
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
     log: LogSettings = field(default_factory=LogSettings)
+    harvest: HarvestSettings = field(default_factory=HarvestSettings)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

@@ -74,7 +74,7 @@ def run_scheduled(name: str) -> None:
         log.info("scheduled harvest of %s skipped: the source is disabled", name)
         return
     try:
-        report = harvest(context.catalog, source)
+        report = harvest(context.catalog, source, settings=context.settings)
     except SourceBusy as error:
         log.warning("scheduled harvest of %s skipped, a run is in progress: %s", name, error)
         return

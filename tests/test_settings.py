@@ -43,6 +43,11 @@ def test_file_named_by_environment(monkeypatch, tmp_path):
         ({"database": "sqlite://"}, "database: expected a table"),
         ({"limits": {"max_record_bytes": 10}},
          "limits.max_record_bytes: expected a whole number from 1024 to"),
+        ({"harvest": {"max_response_bytes": 10}},
+         "harvest.max_response_bytes: expected a whole number from 1024 to 1073741824, got 10"),
+        ({"harvest": {"max_decompressed_bytes": 2**30}}, "harvest.max_decompressed_bytes"),
+        ({"harvest": {"loop_pages": 1}},
+         "harvest.loop_pages: expected a whole number from 2 to 100000, got 1"),
     ],
 )
 def test_wrong_keys_name_the_key(data, message):

@@ -11,7 +11,7 @@ import dataclasses
 import socket
 import subprocess
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,21 @@ def handmade_records() -> list[Record]:
     ]  # fmt: skip
 
 
+def sqlite_settings(folder: Path, **sections: object) -> Settings:
+    """Default settings (with ``sections`` replaced) over ``folder``/catalog.sqlite3."""
+    database = DatabaseSettings(url=f"sqlite:///{folder / 'catalog.sqlite3'}")
+    return dataclasses.replace(Settings(), database=database, **sections)
+
+
+def catalog_holding(settings: Settings, records: Iterable[Record]) -> Catalog:
+    """The catalogue of ``settings`` with ``records`` stored in it; the caller closes it."""
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in records:
+            writer.put(record)
+    return catalog
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -110,16 +125,12 @@ def running_target(
     """A Z39.50 target (which answers SRU over HTTP too) over a new SQLite catalogue holding
     ``records``, in its own thread."""
     port = free_port()
-    settings = dataclasses.replace(
-        Settings(),
-        database=DatabaseSettings(url=f"sqlite:///{folder / 'catalog.sqlite3'}"),
+    settings = sqlite_settings(
+        folder,
         server=dataclasses.replace(ServerSettings(), z3950_port=port, **server),
         search=search or SearchSettings(),
     )
-    catalog = Catalog.open(settings)
-    with catalog.writer() as writer:
-        for record in records:
-            writer.put(record)
+    catalog = catalog_holding(settings, records)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: list[asyncio.AbstractServer] = []

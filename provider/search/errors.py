@@ -5,7 +5,7 @@ saying what went wrong in the service's own words; each front end renders it its
 :data:`CODES`, the one place where a condition meets its Bib-1 diagnostic (Z39.50) and its SRU
 diagnostic (``info:srw/diagnostic/1/N``). The dashboard shows :attr:`SearchError.message`.
 
->>> raise SearchError(Condition.UNSUPPORTED_INDEX, "dc.format")
+>>> error = SearchError(Condition.UNSUPPORTED_INDEX, "dc.format")
 >>> error.bib1, error.sru_uri
 (114, 'info:srw/diagnostic/1/16')
 """

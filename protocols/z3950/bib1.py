@@ -297,6 +297,16 @@ MALFORMED_APDU = 1001
 RESPONSE_RECORDS_IN_SEARCH_NOT_SUPPORTED = 1005
 
 
+class Bib1Error(Exception):
+    """A request refused with its Bib-1 diagnostic ``code`` and ``addinfo`` (what a target
+    sends back in a DefaultDiagFormat)."""
+
+    def __init__(self, code: int, addinfo: str = "") -> None:
+        super().__init__(f"[{code}] {diagnostic_message(code)}: {addinfo}")
+        self.code = code
+        self.addinfo = addinfo
+
+
 def diagnostic_message(code: int) -> str:
     """Return the message of Bib-1 diagnostic ``code`` (a generic one for unknown codes)."""
     return DIAGNOSTICS.get(code, f"Unknown Bib-1 diagnostic {code}")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from catalog import search_index as ix
 from catalog.query import And, AndNot, Ids, Match, Or, Query, Relation
 from protocols.z3950 import bib1
+from protocols.z3950.bib1 import Bib1Error
 from protocols.z3950.pqf import Boolean, ResultSetRef, Term
 from protocols.z3950.pqf import Query as RpnQuery
 
@@ -61,15 +62,6 @@ _SORT_INDEXES = {ix.TITLE, ix.AUTHOR, ix.DATE}
 _TYPES = {int(value) for value in bib1.AttributeType}
 _POSITIONS = {int(value) for value in bib1.Position}
 _COMPLETENESS = {int(value) for value in bib1.Completeness}
-
-
-class Bib1Error(Exception):
-    """A request the target refuses, with its Bib-1 diagnostic code and addinfo."""
-
-    def __init__(self, code: int, addinfo: str = "") -> None:
-        super().__init__(f"[{code}] {bib1.diagnostic_message(code)}: {addinfo}")
-        self.code = code
-        self.addinfo = addinfo
 
 
 def index_of(attributes: dict[int, int]) -> str:

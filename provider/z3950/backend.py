@@ -25,11 +25,11 @@ from sqlalchemy import Connection
 
 from catalog import query as q
 from protocols.z3950 import bib1
+from protocols.z3950.bib1 import Bib1Error
 from protocols.z3950.pqf import Query as RpnQuery
 from protocols.z3950.pqf import Term
 from provider.search import ResultSet, SearchError, SearchService, SortKey
 from provider.z3950.attributes import (
-    Bib1Error,
     index_of,
     query_of,
     sort_index_named,

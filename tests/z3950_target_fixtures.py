@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 import subprocess
 import threading
 from collections.abc import Coroutine, Iterable, Iterator
@@ -22,6 +21,7 @@ from catalog import Catalog
 from catalog.demo import isbn13
 from config import DatabaseSettings, SearchSettings, ServerSettings, Settings
 from provider.z3950 import start_target
+from tests.conftest import free_port
 
 ISBN_KHAMSA = isbn13("978994301234")  # ISBN-13 of uz-nav-cyr
 ISBN10_HERITAGE = "0521801656"  # ISBN-10 of en-heritage (a real, valid one)
@@ -104,12 +104,6 @@ def catalog_holding(settings: Settings, records: Iterable[Record]) -> Catalog:
         for record in records:
             writer.put(record)
     return catalog
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,6 +22,7 @@ import logging
 import threading
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from catalog import Catalog
 from config import Settings
@@ -57,8 +58,9 @@ class ScheduleLeadership:
         while not self._stop.is_set():
             try:
                 held = advisory.try_lock(self.catalog.engine, advisory.SCHEDULER, 0)
-            except Exception:  # the database is away: try again later
-                log.exception("could not ask for the harvest scheduler's lock")
+            except SQLAlchemyError as error:  # the database is away: try again later
+                log.warning("could not ask for the harvest scheduler's lock: %s",
+                            str(error).splitlines()[0])  # fmt: skip
                 held = None
             if held is not None:
                 self._lead(held)

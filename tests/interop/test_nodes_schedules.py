@@ -143,9 +143,10 @@ def test_schedules_fire_once_across_nodes_and_a_dead_nodes_harvest_is_resumed(
                 assert "a run is in progress" not in _log(folder)
             runs = [r for r in _runs(catalog) if r.finished is not None]
             starts = [r.started for r in runs]
-            # started is in whole seconds: k runs on distinct triggers span at least
-            # INTERVAL * (k - 1) - 1 seconds; two schedulers would make about twice as many
-            assert len(runs) <= (starts[-1] - starts[0] + 1) // INTERVAL + 1, starts
+            # k runs on distinct triggers span about INTERVAL * (k - 1) seconds (less the
+            # first run's lateness and the rounding of started to whole seconds: one interval
+            # of slack); two schedulers firing each trigger would make about twice as many
+            assert len(runs) <= (starts[-1] - starts[0]) // INTERVAL + 2, starts
             assert sorted(set(catalogue_of(catalog, "partner"))) == sorted(
                 item.identifier for item in provider.items
             )

@@ -10,22 +10,30 @@ application's:
 >>> alive(held)                                            # False once the session is gone
 >>> unlock(held)
 
-The connection is the catalogue engine's, checked out for as long as the lock is held; it asks
-the server to probe the client every few seconds (TCP keepalives), so a node whose host
-disappears without closing its sockets loses its locks in well under a minute.
+Each lock has a database connection of its own, outside the catalogue engine's pool, so locks
+held for hours (the scheduler's, a long harvest's) never starve the pool that serves requests
+and commits pages. The connection asks the server to probe the client every few seconds (TCP
+keepalives), so a node whose host disappears without closing its sockets loses its locks in
+well under a minute.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
 
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 SCHEDULER = 0x6B707363
 """Namespace ("kpsc") of the lock of the node that runs the harvest schedules."""
 SOURCES = 0x6B707372
 """Namespace ("kpsr") of the run locks of harvest sources, keyed by :func:`key_of`."""
+
+_unpooled_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_unpooled_lock = threading.Lock()
 
 _KEEPALIVES = (
     "SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5",
@@ -45,10 +53,19 @@ def key_of(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def _unpooled(engine: Engine) -> Engine:
+    """An engine on the same database as ``engine`` whose connections close when released."""
+    with _unpooled_lock:
+        found = _unpooled_engines.get(engine)
+        if found is None:
+            found = _unpooled_engines[engine] = create_engine(engine.url, poolclass=NullPool)
+        return found
+
+
 def try_lock(engine: Engine, namespace: int, key: int) -> Connection | None:
-    """Take lock ``(namespace, key)`` on a new connection and return it, or None if another
-    session holds the lock (the connection is then given back)."""
-    connection = engine.connect()
+    """Take lock ``(namespace, key)`` on a new connection to ``engine``'s database and return
+    it, or None if another session holds the lock (the connection is then closed)."""
+    connection = _unpooled(engine).connect()
     try:
         for statement in _KEEPALIVES:
             connection.execute(text(statement))
@@ -79,16 +96,5 @@ def alive(connection: Connection) -> bool:
 
 
 def unlock(connection: Connection) -> None:
-    """Free every advisory lock of the connection's session and give the connection back.
-
-    The pool keeps sessions open, so locks are released explicitly; a connection that cannot
-    say so is discarded, which ends its session and frees them all the same.
-    """
-    try:
-        if not connection.invalidated:
-            connection.execute(text("SELECT pg_advisory_unlock_all()"))
-            connection.commit()
-    except SQLAlchemyError:
-        connection.invalidate()
-    finally:
-        connection.close()
+    """Free the lock: closing its connection ends the session, which frees it."""
+    connection.close()

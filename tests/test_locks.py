@@ -1,6 +1,7 @@
 """The run lock of a source across processes: a process killed mid-run (on another host, as
 its lock row says) keeps the source busy on SQLite until its lease ends, while on PostgreSQL
-its advisory lock dies with it and another process takes the source over at once."""
+its advisory lock dies with it and another process takes the source over at once, holding the
+lock on a connection of its own (not one of the catalogue pool's)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ def test_a_run_killed_on_another_host_blocks_only_until_its_session_ends(
             assert time.monotonic() < deadline, "the dead run's lock was never freed"
             time.sleep(0.2)
     try:
+        assert catalog.engine.pool.checkedout() == 0  # held outside the pool that serves
         assert _row_owner(catalog) == owner
         with pytest.raises(locks.SourceBusy, match=owner):
             locks.acquire(catalog.engine, "partner", locks.new_owner())

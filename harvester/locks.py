@@ -2,14 +2,21 @@
 
 The lock is the ``lock_owner`` / ``lock_expires`` pair of the source's ``harvest_state`` row,
 taken with a compare-and-set UPDATE, so it holds across threads, processes and Koprik nodes
-sharing one database. A lock whose owner process is gone (same host, pid no longer alive) or
-whose lease expired is taken over; a run renews its lease with every page it commits.
+sharing one database. A run renews its lease with every page it commits.
+
+On SQLite (one host) a lock whose owner process is gone (same host, pid no longer alive) or
+whose lease expired is taken over. On PostgreSQL the run also holds a session advisory lock
+for the source (:mod:`harvester.advisory`) for its whole length, and that lock decides: its
+holder takes the row over whoever is named there, so a half-done harvest of a node that died
+is resumed by another node at once, not after the lease of an hour; without it the source is
+busy. The row then only says who runs the source.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import uuid
 
@@ -17,9 +24,15 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from catalog.harvest_state import harvest_state
+from harvester import advisory
 
 LEASE_SECONDS = 3600
 """How long a lock holds without renewal (a run renews it at every page)."""
+
+
+_held: dict[str, Connection] = {}
+"""owner -> the connection holding its source's advisory lock (PostgreSQL)."""
+_held_lock = threading.Lock()
 
 
 class SourceBusy(RuntimeError):
@@ -48,7 +61,34 @@ def _stale(owner: str | None, expires: int | None, now: int) -> bool:
 
 
 def acquire(engine: Engine, source: str, owner: str) -> None:
-    """Take the lock of ``source`` for ``owner``; raises :class:`SourceBusy` if it is held."""
+    """Take the lock of ``source`` for ``owner``; raises :class:`SourceBusy` if it is held.
+    Every acquire is followed by a :func:`release` with the same owner."""
+    if not advisory.supported(engine):
+        _take_row(engine, source, owner, lead=False)
+        return
+    connection = advisory.try_lock(engine, advisory.SOURCES, advisory.key_of(source))
+    if connection is None:
+        raise SourceBusy(f"source {source!r} is being harvested by {_owner_of(engine, source)}")
+    try:
+        _take_row(engine, source, owner, lead=True)
+    except BaseException:
+        advisory.unlock(connection)
+        raise
+    with _held_lock:
+        _held[owner] = connection
+
+
+def _owner_of(engine: Engine, source: str) -> str:
+    with engine.connect() as connection:
+        owner = connection.execute(
+            select(harvest_state.c.lock_owner).where(harvest_state.c.source == source)
+        ).scalar()
+    return owner or "another node"
+
+
+def _take_row(engine: Engine, source: str, owner: str, *, lead: bool) -> None:
+    """Name ``owner`` in the source's row: if the row's owner is stale or, with ``lead`` (the
+    caller holds the advisory lock), whoever it is."""
     try:
         with engine.begin() as connection:
             present = connection.execute(
@@ -65,7 +105,7 @@ def acquire(engine: Engine, source: str, owner: str) -> None:
                 harvest_state.c.source == source
             )
         ).one()
-        if not _stale(row.lock_owner, row.lock_expires, now):
+        if not lead and not _stale(row.lock_owner, row.lock_expires, now):
             raise SourceBusy(f"source {source!r} is being harvested by {row.lock_owner}")
         condition = (
             harvest_state.c.lock_owner.is_(None)
@@ -93,9 +133,15 @@ def renew(connection: Connection, source: str, owner: str) -> None:
 
 
 def release(engine: Engine, source: str, owner: str) -> None:
-    with engine.begin() as connection:
-        connection.execute(
-            update(harvest_state)
-            .where(harvest_state.c.source == source, harvest_state.c.lock_owner == owner)
-            .values(lock_owner=None, lock_expires=None)
-        )
+    with _held_lock:
+        held = _held.pop(owner, None)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(harvest_state)
+                .where(harvest_state.c.source == source, harvest_state.c.lock_owner == owner)
+                .values(lock_owner=None, lock_expires=None)
+            )
+    finally:
+        if held is not None:
+            advisory.unlock(held)

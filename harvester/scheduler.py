@@ -10,7 +10,8 @@ while Koprik was down, the job runs once on start (``coalesce`` and no misfire l
 are re-read every :data:`SYNC_SECONDS`, so one added with ``koprik sources add`` is scheduled
 without a restart. A source never has two runs at once: ``max_instances=1`` within a process,
 and the source's database lock (:mod:`harvester.locks`) across processes and nodes (a run
-that finds the lock taken is skipped and logged).
+that finds the lock taken is skipped and logged). Which process runs the scheduler when several
+nodes share a PostgreSQL catalogue is decided by :mod:`harvester.leadership`.
 """
 
 from __future__ import annotations

@@ -9,11 +9,11 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from catalog.harvest_state import harvest_runs
+from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource, Settings
 from harvester import locks
 from harvester.runs import SUCCEEDED, harvest
@@ -114,10 +114,19 @@ def test_the_lock_of_a_dead_process_is_taken_over(catalog: Catalog) -> None:
     import socket
 
     dead = f"{socket.gethostname()}:{2**22 + 12345}:deadbeef"  # beyond pid_max: never alive
-    locks.acquire(catalog.engine, "partner", dead)
+    first = locks.new_owner()
+    locks.acquire(catalog.engine, "partner", first)  # makes the source's row
+    locks.release(catalog.engine, "partner", first)
+    with catalog.engine.begin() as connection:  # a dead process's lock, its lease running
+        connection.execute(
+            update(harvest_state).where(harvest_state.c.source == "partner")
+            .values(lock_owner=dead, lock_expires=int(time.time()) + locks.LEASE_SECONDS)
+        )
     alive = locks.new_owner()
     locks.acquire(catalog.engine, "partner", alive)
     with pytest.raises(locks.SourceBusy):
         locks.acquire(catalog.engine, "partner", locks.new_owner())
     locks.release(catalog.engine, "partner", alive)
-    locks.acquire(catalog.engine, "partner", locks.new_owner())
+    after = locks.new_owner()
+    locks.acquire(catalog.engine, "partner", after)
+    locks.release(catalog.engine, "partner", after)

@@ -8,7 +8,7 @@ import threading
 
 from catalog import Catalog
 from config import load_settings
-from harvester.scheduler import start_scheduler
+from harvester.leadership import lead_schedules
 from koprik.logs import configure_logging
 
 
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    scheduler = start_scheduler(settings, catalog)
+    scheduler = lead_schedules(settings, catalog)
     try:
         stop.wait()
     finally:

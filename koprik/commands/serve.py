@@ -15,7 +15,7 @@ from aiohttp import web
 
 from catalog import Catalog
 from config import Settings, load_settings
-from harvester.scheduler import start_scheduler
+from harvester.leadership import lead_schedules
 from koprik.errors import UserError
 from koprik.logs import configure_logging
 from koprik.workers import default_count, run_workers
@@ -127,7 +127,7 @@ async def serve(
         print(f"koprik: SRU at http://{host}:{port}/sru", flush=True)
         print(f"koprik: Z39.50 at tcp:{host}:{z3950_port}/{settings.server.z3950_database}",
               flush=True)
-    harvests = await asyncio.to_thread(start_scheduler, settings, catalog) if scheduler else None
+    harvests = await asyncio.to_thread(lead_schedules, settings, catalog) if scheduler else None
     try:
         await stop.wait()
     finally:

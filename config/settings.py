@@ -123,6 +123,75 @@ class HarvestSource:
 
 
 @dataclass(frozen=True)
+class CopyTarget:
+    """A foreign catalogue the dashboard's copy cataloguing searches (``[[dashboard.targets]]``).
+
+    ``url`` is ``z3950://HOST:PORT/DATABASE`` for ``protocol = "z3950"``."""
+
+    name: str
+    url: str
+    protocol: str = "z3950"
+    charset: str = ""
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """The operators' web dashboard at ``/`` (koprik/dashboard/)."""
+
+    public_records: bool = True
+    """Record search and record pages (and the workbench) open to anyone; false: sign-in."""
+    public_partner: bool = True
+    """The overview and partner pages open to anyone; false: sign-in."""
+    session_lifetime: int = 8 * 3600
+    """Seconds a sign-in lasts (60 .. 30 days)."""
+    login_attempts: int = 5
+    """Failed sign-ins allowed per address and name within ``login_window`` (1 .. 1000)."""
+    login_window: int = 300
+    """Seconds over which failed sign-ins are counted (1 .. 1 day)."""
+    max_upload_bytes: int = 5 * 1024 * 1024
+    """Largest form body (workbench upload) accepted (1 KiB .. 100 MiB)."""
+    copy_timeout: float = 10.0
+    """Seconds each copy-cataloguing target gets to answer a search (0 < t <= 300)."""
+    targets: list[CopyTarget] = field(default_factory=list)
+
+
+_DASHBOARD_RANGES = {
+    "session_lifetime": (60, 30 * 86400),
+    "login_attempts": (1, 1000),
+    "login_window": (1, 86400),
+    "max_upload_bytes": (1024, 100 * 1024 * 1024),
+}
+COPY_PROTOCOLS = ("z3950",)
+
+
+def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
+    for key, (low, high) in _DASHBOARD_RANGES.items():
+        value = getattr(dashboard, key)
+        if not low <= value <= high:
+            raise ConfigError(
+                f"{origin}: dashboard.{key}: expected {low} .. {high}, got {value!r}"
+            )
+    if not 0 < dashboard.copy_timeout <= 300:
+        raise ConfigError(
+            f"{origin}: dashboard.copy_timeout: expected 0 < seconds <= 300, "
+            f"got {dashboard.copy_timeout!r}"
+        )
+    names = set()
+    for index, target in enumerate(dashboard.targets):
+        where = f"{origin}: dashboard.targets[{index}]"
+        if target.protocol not in COPY_PROTOCOLS:
+            raise ConfigError(
+                f"{where}.protocol: expected one of {', '.join(COPY_PROTOCOLS)}, "
+                f"got {target.protocol!r}"
+            )
+        if not target.url.startswith("z3950://"):
+            raise ConfigError(f"{where}.url: expected z3950://HOST:PORT/DATABASE")
+        if not target.name or target.name in names:
+            raise ConfigError(f"{where}.name: empty or used twice: {target.name!r}")
+        names.add(target.name)
+
+
+@dataclass(frozen=True)
 class Settings:
     repository: RepositorySettings = field(default_factory=RepositorySettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -130,6 +199,7 @@ class Settings:
     oai: OaiSettings = field(default_factory=OaiSettings)
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -158,6 +228,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
+    _check_dashboard(settings.dashboard, origin)
     prefix = settings.repository.identifier_prefix
     scheme, _, rest = prefix.partition(":")
     repository, _, tail = rest.partition(":")

@@ -13,6 +13,7 @@ from aiohttp import web
 from catalog import Catalog
 from config import Settings, load_settings
 from harvester.scheduler import start_scheduler
+from koprik.dashboard import setup_dashboard
 from provider.app import init_app
 from provider.z3950.server import start_target
 
@@ -64,13 +65,16 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(init_app(settings, catalog), access_log=None)
+    app = init_app(settings, catalog)
+    setup_dashboard(app)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     target = await start_target(settings, catalog)
     z3950_port = target.sockets[0].getsockname()[1]
     print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)
+    print(f"koprik: dashboard at http://{host}:{port}/", flush=True)
     print(f"koprik: Z39.50 at tcp:{host}:{z3950_port}/{settings.server.z3950_database}",
           flush=True)
     harvests = await asyncio.to_thread(start_scheduler, settings, catalog) if scheduler else None

@@ -1,0 +1,189 @@
+"""Records: search (the catalogue's query model and search index, so the same script folding
+as Z39.50: ``navoiy`` finds ``Навоий``), and one record as MARC (``.mrk``), MARCXML, Dublin
+Core and MODS side by side with its provenance; each view also on its own for download."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiohttp import web
+from pymarc import Record
+from sqlalchemy import select
+
+from catalog import Catalog
+from catalog.models import provenance
+from catalog.query import Match, QueryError, fetch, search
+from catalog.search_index import INDEXES
+from crosswalks.iso2709 import decode_record
+from crosswalks.mrk import record_to_mrk
+from koprik.dashboard.access import readable
+from koprik.dashboard.render import render
+from provider.keys import CATALOG
+
+PAGE_SIZE = 20
+MAX_HITS = 10_000
+"""Ids one search keeps (the pages offered); the count shown is the whole count."""
+MAX_QUERY = 500
+VIEWS = {
+    # view name -> (rendition prefix or None for .mrk, content type, file extension)
+    "mrk": (None, "text/plain; charset=utf-8", "mrk"),
+    "marcxml": ("marc21", "application/xml", "xml"),
+    "dc": ("oai_dc", "application/xml", "dc.xml"),
+    "mods": ("mods", "application/xml", "mods.xml"),
+}
+
+
+@dataclass(frozen=True)
+class Hit:
+    local_id: str
+    title: str
+    author: str
+    year: str
+
+
+def parse_query(text: str, index: str) -> Match:
+    """The query of the search form: the words of ``text`` in ``index`` (a trailing ``*``
+    truncates the last word)."""
+    text = text.strip()[:MAX_QUERY]
+    truncation = text.endswith("*")
+    return Match(index, text.rstrip("*").strip(), truncation=truncation)
+
+
+def _hit(local_id: str, marc: bytes | None) -> Hit:
+    if marc is None:
+        return Hit(local_id, "(deleted)", "", "")
+    record, _charset = decode_record(marc)
+    year = ""
+    for tag in ("264", "260"):
+        field = record.get(tag)
+        if field is not None and field.get("c"):
+            year = field.get("c", "")
+            break
+    return Hit(local_id, record.title or "(no title)", record.author or "", year.strip(" ."))
+
+
+def run_search(catalog: Catalog, query: Match, page: int) -> tuple[int, list[Hit]]:
+    with catalog.engine.connect() as connection:
+        result = search(connection, query, limit=MAX_HITS)
+        ids = result.ids[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        stored = fetch(connection, ids)
+    return result.count, [_hit(s.local_id, s.marc) for s in stored]
+
+
+@readable("public_records")
+async def search_page(request: web.Request) -> web.Response:
+    text = request.query.get("q", "")
+    index = request.query.get("index", "any")
+    if index not in INDEXES:
+        index = "any"
+    try:
+        page = max(1, int(request.query.get("page", "1")))
+    except ValueError:
+        page = 1
+    count, hits, error = 0, [], None
+    if text.strip().rstrip("*"):
+        try:
+            count, hits = await asyncio.to_thread(
+                run_search, request.app[CATALOG], parse_query(text, index), page
+            )
+        except QueryError as problem:
+            error = str(problem)
+    pages = min(-(-count // PAGE_SIZE), MAX_HITS // PAGE_SIZE)
+    return await render(request, "records.html", q=text, index=index, indexes=INDEXES,
+                        hits=hits, count=count, page=page, pages=pages, error=error)
+
+
+@dataclass(frozen=True)
+class RecordViews:
+    local_id: str
+    datestamp: int
+    deleted: bool
+    set_specs: tuple[str, ...]
+    views: dict[str, str]
+    provenance: dict[str, str] | None
+    has_payload: bool
+
+
+def _record_of(catalog: Catalog, local_id: str) -> Record | None:
+    marc = catalog.marc_of(local_id)
+    return None if marc is None else decode_record(marc)[0]
+
+
+def view_text(catalog: Catalog, local_id: str, view: str) -> str | None:
+    """One view of a live record as text, or None when there is no such record or view."""
+    prefix = VIEWS[view][0]
+    if prefix is None:
+        record = _record_of(catalog, local_id)
+        return None if record is None else record_to_mrk(record)
+    entry = catalog.get_entry(local_id, prefix)
+    if entry is None or entry.data is None:
+        return None
+    return entry.data.decode("utf-8", "replace")
+
+
+def record_views(catalog: Catalog, local_id: str) -> RecordViews | None:
+    entry = catalog.get_entry(local_id)
+    if entry is None:
+        return None
+    views = {}
+    if not entry.deleted:
+        for view in VIEWS:
+            text = view_text(catalog, local_id, view)
+            if text is not None:
+                views[view] = text
+    origin = None
+    has_payload = False
+    if entry.provenance is not None:
+        p = entry.provenance
+        origin = {"source": p.source, "address": p.base_url, "identifier": p.identifier,
+                  "datestamp at the source": p.datestamp, "format": p.metadata_namespace}
+        with catalog.engine.connect() as connection:
+            has_payload = connection.execute(
+                select(provenance.c.payload.is_not(None)).where(
+                    provenance.c.record_id == entry.id)
+            ).scalar() or False
+    return RecordViews(entry.local_id, entry.datestamp, entry.deleted, entry.set_specs, views,
+                       origin, bool(has_payload))
+
+
+@readable("public_records")
+async def record_page(request: web.Request) -> web.Response:
+    local_id = request.match_info["local_id"]
+    found = await asyncio.to_thread(record_views, request.app[CATALOG], local_id)
+    if found is None:
+        raise web.HTTPNotFound(text=f"no record {local_id!r}")
+    return await render(request, "record.html", record=found)
+
+
+@readable("public_records")
+async def record_view(request: web.Request) -> web.Response:
+    local_id, view = request.match_info["local_id"], request.match_info["view"]
+    if view not in VIEWS:
+        raise web.HTTPNotFound()
+    text = await asyncio.to_thread(view_text, request.app[CATALOG], local_id, view)
+    if text is None:
+        raise web.HTTPNotFound(text=f"no {view} view of {local_id!r}")
+    _prefix, content_type, _extension = VIEWS[view]
+    return web.Response(body=text.encode(), headers={
+        "Content-Type": content_type, "X-Content-Type-Options": "nosniff"})
+
+
+def original_payload(catalog: Catalog, local_id: str) -> bytes | None:
+    entry = catalog.get_entry(local_id)
+    if entry is None:
+        return None
+    with catalog.engine.connect() as connection:
+        return connection.execute(
+            select(provenance.c.payload).where(provenance.c.record_id == entry.id)
+        ).scalar()
+
+
+@readable("public_records")
+async def record_original(request: web.Request) -> web.Response:
+    local_id = request.match_info["local_id"]
+    payload = await asyncio.to_thread(original_payload, request.app[CATALOG], local_id)
+    if payload is None:
+        raise web.HTTPNotFound()
+    return web.Response(body=payload, content_type="application/octet-stream", headers={
+        "Content-Disposition": 'attachment; filename="original.bin"'})

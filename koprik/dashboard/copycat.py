@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from aiohttp import web
 from sqlalchemy import select
@@ -191,4 +192,4 @@ async def copy_import(request: web.Request) -> web.Response:
         return await render(request, "copy.html", status=502, terms={}, results=[],
                             targets=request.app[SETTINGS].dashboard.targets, pqf="",
                             error=f"{target.name}: {error}")
-    raise web.HTTPSeeOther(f"/records/{local_id}")
+    raise web.HTTPSeeOther(f"/record?{urlencode({'id': local_id})}")

@@ -149,7 +149,7 @@ def record_views(catalog: Catalog, local_id: str) -> RecordViews | None:
 
 @readable("public_records")
 async def record_page(request: web.Request) -> web.Response:
-    local_id = request.match_info["local_id"]
+    local_id = request.query.get("id", "")
     found = await asyncio.to_thread(record_views, request.app[CATALOG], local_id)
     if found is None:
         raise web.HTTPNotFound(text=f"no record {local_id!r}")
@@ -158,7 +158,7 @@ async def record_page(request: web.Request) -> web.Response:
 
 @readable("public_records")
 async def record_view(request: web.Request) -> web.Response:
-    local_id, view = request.match_info["local_id"], request.match_info["view"]
+    local_id, view = request.query.get("id", ""), request.match_info["view"]
     if view not in VIEWS:
         raise web.HTTPNotFound()
     text = await asyncio.to_thread(view_text, request.app[CATALOG], local_id, view)
@@ -181,7 +181,7 @@ def original_payload(catalog: Catalog, local_id: str) -> bytes | None:
 
 @readable("public_records")
 async def record_original(request: web.Request) -> web.Response:
-    local_id = request.match_info["local_id"]
+    local_id = request.query.get("id", "")
     payload = await asyncio.to_thread(original_payload, request.app[CATALOG], local_id)
     if payload is None:
         raise web.HTTPNotFound()

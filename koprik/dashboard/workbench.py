@@ -104,10 +104,14 @@ def convert(data: bytes, from_format: str, to_format: str, script: str) -> Conve
 
 
 async def read_upload(request: web.Request, limit: int) -> dict[str, bytes]:
-    """The multipart form's fields as bytes, at most ``limit`` bytes in all (413 beyond)."""
-    if not request.content_type.startswith("multipart/"):
-        raise web.HTTPBadRequest(text="send the form as multipart/form-data")
+    """The form's fields as bytes, at most ``limit`` bytes in all (413 beyond)."""
     fields: dict[str, bytes] = {}
+    if not request.content_type.startswith("multipart/"):
+        if (request.content_length or 0) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit,
+                                                actual_size=request.content_length or 0)
+        form = await request.post()  # pasted text only; also bounded by client_max_size
+        return {name: value.encode() for name, value in form.items() if isinstance(value, str)}
     budget = limit
     reader = await request.multipart()
     while (part := await reader.next()) is not None:

@@ -13,7 +13,6 @@ connection, such as a harvester's resumption token) commits at once or not at al
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -46,7 +45,8 @@ from catalog.db import create_schema, insert_rows, open_engine
 from catalog.renditions import FORMATS, make_renditions
 from catalog.search_index import TermRow, terms_of, write_terms, write_terms_many
 from catalog.sets import set_name, set_specs
-from config import SetRule, Settings
+from catalog.workers import worker_pool
+from config import LimitSettings, SetRule, Settings
 
 PARALLEL_BATCH = 200
 """From this many records to write at once, their renditions and terms are made in workers."""
@@ -125,11 +125,24 @@ class _Prepared:
         return self.provenance.source if self.provenance is not None else None
 
 
-def _prepare(item: Incoming) -> _Prepared | RecordError:
+ISO2709_MAX_BYTES = 99_999
+"""The longest record ISO 2709 can describe: its length is five digits of the leader."""
+
+
+def _prepare(item: Incoming, max_bytes: int) -> _Prepared | RecordError:
     try:
         marc = canonical_marc(item.record)
     except Exception as error:  # pymarc raises many kinds on broken records
         return RecordError(f"cannot serialize as MARC21: {error}")
+    if len(marc) > max_bytes:
+        return RecordError(
+            f"record of {len(marc)} bytes is larger than the limit of {max_bytes} "
+            "(limits.max_record_bytes)"
+        )
+    if len(marc) > ISO2709_MAX_BYTES:
+        return RecordError(
+            f"record of {len(marc)} bytes is longer than ISO 2709 allows ({ISO2709_MAX_BYTES})"
+        )
     if item.provenance is not None:
         local_id = item.local_id or _harvested_local_id(item.provenance)
     else:
@@ -181,9 +194,17 @@ def _harvested_local_id(provenance: Provenance) -> str:
 class Catalog:
     """The collection on one database (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine, rules: Sequence[SetRule]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        rules: Sequence[SetRule],
+        max_record_bytes: int = LimitSettings.max_record_bytes,
+    ) -> None:
         self.engine = engine
         self.rules = list(rules)
+        self.max_record_bytes = max_record_bytes
+        """Canonical MARC longer than this is refused (:class:`RecordError`), whatever the
+        reader let through: the last guard of ``limits.max_record_bytes``."""
         self._known_sets: set[str] = set()
         self._pool: ProcessPoolExecutor | None = None
 
@@ -192,7 +213,7 @@ class Catalog:
         """Open (and create if needed) the catalogue that ``settings`` names."""
         engine = open_engine(settings.database.url, echo=settings.database.echo)
         create_schema(engine)
-        return cls(engine, settings.sets)
+        return cls(engine, settings.sets, settings.limits.max_record_bytes)
 
     def close(self) -> None:
         """Release the database connections and stop the worker processes, if any started."""
@@ -206,7 +227,8 @@ class Catalog:
         batch is large enough to pay for sending the records there, else here and now.
 
         The workers are started by a fork server (never by forking this process, whose other
-        threads may hold locks) and live until :meth:`close`. As with any use of
+        threads may hold locks) and live until :meth:`close`, or until this process ends
+        however it ends (:mod:`catalog.workers`). As with any use of
         multiprocessing, a program's main script must start its work under
         ``if __name__ == "__main__":`` (the workers import it).
         """
@@ -215,8 +237,7 @@ class Catalog:
             done.set_result(_derive(work))
             return [done]
         if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(WORKERS, mp_context=context)
+            self._pool = worker_pool(WORKERS)
         size = -(-len(work) // (WORKERS * 4))  # a few parts per worker, to even out the load
         try:
             return [self._pool.submit(_derive, work[i : i + size])
@@ -427,7 +448,7 @@ class CatalogWriter:
         chunk: list[_Prepared] = []
         keys: set[tuple[str, ...]] = set()
         for item in items:
-            prepared = _prepare(item)
+            prepared = _prepare(item, self.catalog.max_record_bytes)
             if isinstance(prepared, RecordError):
                 results.extend(self._put_chunk(chunk))
                 chunk, keys = [], set()

@@ -77,6 +77,17 @@ class OaiSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Bounds on what a client, a partner or a file can make Koprik hold."""
+
+    max_record_bytes: int = 1024 * 1024
+    """The largest record read, harvested, stored or served, in bytes as serialized."""
+
+
+LIMIT_RANGES = {"max_record_bytes": (1024, 64 * 1024 * 1024)}
+
+
+@dataclass(frozen=True)
 class SetRule:
     """A family of OAI sets computed from each record.
 
@@ -197,6 +208,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     oai: OaiSettings = field(default_factory=OaiSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
@@ -229,6 +241,10 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"got {rule.rule!r}"
             )
     _check_dashboard(settings.dashboard, origin)
+    for key, (low, high) in LIMIT_RANGES.items():
+        value = getattr(settings.limits, key)
+        if not low <= value <= high:
+            raise ConfigError(f"{origin}: limits.{key}: expected {low} to {high}, got {value}")
     prefix = settings.repository.identifier_prefix
     scheme, _, rest = prefix.partition(":")
     repository, _, tail = rest.partition(":")

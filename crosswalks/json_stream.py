@@ -1,53 +1,149 @@
 """Stream JSON objects from a byte stream: one object, an array of them, or one per line.
 
-Objects are decoded one at a time with :meth:`json.JSONDecoder.raw_decode` over a sliding text
-buffer, so a file of a million records never sits in memory whole. Text is UTF-8 (a BOM is
-skipped).
+Objects are framed on the text before any is decoded: a scan (by regular expressions, never by
+recursion) follows strings and brackets to the brace that closes each top-level object. So an
+object larger than the limit or nested deeper than :data:`MAX_DEPTH` is refused while it is
+read, without being held or decoded, and a malformed object costs only itself: reading resumes
+after its closing brace. Text is UTF-8 (a BOM is skipped).
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from crosswalks.framing import SAMPLE_BYTES, too_large
+
 BLOCK = 64 * 1024
-MAX_OBJECT_CHARS = 16 * 1024 * 1024
-"""A single object larger than this is refused (it would otherwise be buffered whole)."""
-_SEPARATORS = " \t\r\n,[]"
+MAX_DEPTH = 64
+"""Nesting allowed in one object (MARC-in-JSON needs 5); well below Python's recursion limit."""
+_TOP = re.compile(r"[^ \t\r\n,\[\]]")
+"""At the top level: what is not white space, a comma or the brackets of an array."""
+_STRUCTURE = re.compile(r'[{}\[\]"]')
+_STRING_END = re.compile(r'["\\]')
 
 
 class JsonStreamError(ValueError):
-    """The text is not JSON (or an object is too large); reading cannot go on past it."""
+    """The bytes are not UTF-8 text; reading cannot go on past them."""
 
 
-def iter_json_objects(stream: BinaryIO) -> Iterator[tuple[object, str]]:
-    """Yield ``(decoded value, its source text)`` for each top-level object of ``stream``.
+def iter_json_objects(
+    stream: BinaryIO, max_bytes: int
+) -> Iterator[tuple[object | None, str, str | None]]:
+    """Yield ``(value, its text, None)`` for each top-level object of ``stream``, or
+    ``(None, a sample of its text, reason)`` for one that is too large, too deep or not JSON,
+    and for a run of top-level text that is no object at all.
 
-    Raises :class:`JsonStreamError` at the first place that is not JSON.
+    Raises :class:`JsonStreamError` at bytes that are not UTF-8.
     """
-    decoder = json.JSONDecoder(strict=False)
+    scanner = _Scanner(max_bytes)
     reader = _TextReader(stream)
-    buffer, position = "", 0
-    while True:
-        while position < len(buffer) and buffer[position] in _SEPARATORS:
-            position += 1
-        if position >= len(buffer):
-            buffer, position = reader.read(), 0
-            if not buffer:
-                return
-            continue
+    while text := reader.read():
+        yield from scanner.feed(text)
+    yield from scanner.end()
+
+
+class _Scanner:
+    """Frames top-level objects in text given a block at a time."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.decoder = json.JSONDecoder(strict=False)
+        self.offset = 0  # characters before the current block
+        self.depth = 0
+        self.in_string = False
+        self.escaped = False  # a backslash ended the last block inside a string
+        self.parts: list[str] = []
+        self.size = 0
+        self.deepest = 0
+        self.start = 0  # character where the current object (or junk) began
+        self.junk = False
+
+    def feed(self, text: str) -> Iterator[tuple[object | None, str, str | None]]:
+        i, first = 0, 0  # first: where the current object's text begins in this block
+        if self.escaped:
+            i, self.escaped = 1, False
+        while i < len(text):
+            if self.depth == 0:
+                found = _TOP.search(text, i)
+                if found is None:
+                    break
+                i = found.start()
+                if text[i] != "{":
+                    if not self.junk:
+                        self.junk, self.start = True, self.offset + i
+                    i = text.find("{", i)
+                    if i == -1:
+                        break
+                if self.junk:
+                    self.junk = False
+                    yield None, "", f"text that is not a JSON object, from char {self.start}"
+                self._begin(self.offset + i)
+                first = i
+                i += 1
+            elif self.in_string:
+                found = _STRING_END.search(text, i)
+                if found is None:
+                    break
+                if found.group() == "\\":
+                    i = found.end() + 1
+                    self.escaped = i > len(text)
+                else:
+                    self.in_string, i = False, found.end()
+            else:
+                found = _STRUCTURE.search(text, i)
+                if found is None:
+                    break
+                i = found.end()
+                char = found.group()
+                if char == '"':
+                    self.in_string = True
+                elif char in "{[":
+                    self.depth += 1
+                    self.deepest = max(self.deepest, self.depth)
+                else:
+                    self.depth -= 1
+                    if self.depth == 0:
+                        yield self._finish(text[first:i])
+        if self.depth:
+            self._keep(text[first:])
+        self.offset += len(text)
+
+    def end(self) -> Iterator[tuple[object | None, str, str | None]]:
+        if self.depth:
+            sample = "".join(self.parts)[:SAMPLE_BYTES]
+            yield None, sample, f"JSON object from char {self.start} not closed at the end"
+        elif self.junk:
+            yield None, "", f"text that is not a JSON object, from char {self.start}"
+
+    def _begin(self, start: int) -> None:
+        self.depth = self.deepest = 1
+        self.start = start
+        self.parts, self.size = [], 0
+
+    def _keep(self, text: str) -> None:
+        """Hold ``text`` of the current object while it is within the limit; count it always."""
+        self.size += len(text.encode("utf-8", "surrogatepass"))
+        if self.size <= self.max_bytes:
+            self.parts.append(text)
+        elif self.parts and sum(map(len, self.parts)) > SAMPLE_BYTES:
+            self.parts = ["".join(self.parts)[:SAMPLE_BYTES]]
+
+    def _finish(self, tail: str) -> tuple[object | None, str, str | None]:
+        self._keep(tail)
+        text = "".join(self.parts)
+        where = f"JSON object from char {self.start}"
+        if self.size > self.max_bytes:
+            return None, text, f"{too_large(self.max_bytes, self.size)} ({where})"
+        if self.deepest > MAX_DEPTH:
+            return None, text[:SAMPLE_BYTES], f"{where} nests {self.deepest} deep, over {MAX_DEPTH}"
         try:
-            value, end = decoder.raw_decode(buffer, position)
+            return self.decoder.decode(text), text, None
         except json.JSONDecodeError as error:
-            more = reader.read()
-            if not more or len(buffer) - position > MAX_OBJECT_CHARS:
-                raise JsonStreamError(f"not JSON at char {error.pos}: {error.msg}") from None
-            buffer, position = buffer[position:] + more, 0
-            continue
-        yield value, buffer[position:end]
-        position = end
+            return None, text, f"{where} is not JSON: {error.msg} at char {error.pos} of it"
 
 
 class _TextReader:

@@ -31,6 +31,7 @@ from pymarc.marcjson import JSONHandler
 from pymarc.marcxml import XmlHandler
 
 from crosswalks import iso2709, mrk, xml_records
+from crosswalks.framing import MAX_RECORD_BYTES, too_large
 from crosswalks.json_stream import JsonStreamError, iter_json_objects
 from crosswalks.marc_syntax import syntax_problems
 from crosswalks.marcxml import MARCXML_NS, record_to_marcxml
@@ -79,13 +80,20 @@ def detect_format(head: bytes) -> str:
     raise ValueError("not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text")
 
 
-def iter_records(source: BinaryIO | str | Path, fmt: str | None = None) -> Iterator[ReadItem]:
+def iter_records(
+    source: BinaryIO | str | Path,
+    fmt: str | None = None,
+    *,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+) -> Iterator[ReadItem]:
     """Yield a :class:`ReadItem` for each record of ``source`` (a path or a binary stream).
 
     ``fmt`` is one of :data:`MARC_FORMATS` or "unimarc" (ISO 2709 whose charset is detected
     without MARC-8 and whose leader is not held to MARC21 rules); None detects it. DC and
-    MODS are read into MARC21 by :mod:`crosswalks.registry`. Raises :class:`ValueError` for a
-    format it cannot read.
+    MODS are read into MARC21 by :mod:`crosswalks.registry`. A record larger than
+    ``max_record_bytes`` as read is rejected without being held whole. Raises
+    :class:`ValueError` for a format it cannot read, and :class:`NoRecords` at the end of a
+    source in which nothing looked like a record.
     """
     with ExitStack() as stack:
         stream = (
@@ -97,7 +105,21 @@ def iter_records(source: BinaryIO | str | Path, fmt: str | None = None) -> Itera
         reader = _READERS.get(fmt)
         if reader is None:
             raise ValueError(f"iter_records reads {', '.join(_READERS)}; not {fmt}")
-        yield from reader(stream)
+        yield from require_records(reader(stream, max_record_bytes), fmt)
+
+
+class NoRecords(ValueError):
+    """A source that held nothing that looks like a record of its format."""
+
+
+def require_records(items: Iterator[ReadItem], fmt: str) -> Iterator[ReadItem]:
+    """``items``, then :class:`NoRecords` if there were none (not even a rejected one)."""
+    found = False
+    for item in items:
+        found = True
+        yield item
+    if not found:
+        raise NoRecords(f"no {fmt} records found")
 
 
 def peekable(stream: BinaryIO) -> io.BufferedReader:
@@ -145,8 +167,10 @@ def checked_item(index: int, record: Record, raw: bytes, identifier: str | None 
     return ReadItem(index, record, raw, None, identifier)
 
 
-def _read_iso2709(stream: BinaryIO, *, marc21: bool = True) -> Iterator[ReadItem]:
+def _read_iso2709(stream: BinaryIO, max_bytes: int, *, marc21: bool = True) -> Iterator[ReadItem]:
     for index, (chunk, problem) in enumerate(iso2709.iter_chunks(stream)):
+        if problem is None and len(chunk) > max_bytes:
+            problem = too_large(max_bytes, len(chunk))
         if problem is not None:
             yield ReadItem(index, None, chunk, problem)
             continue
@@ -158,8 +182,8 @@ def _read_iso2709(stream: BinaryIO, *, marc21: bool = True) -> Iterator[ReadItem
         yield checked_item(index, record, chunk) if marc21 else ReadItem(index, record, chunk, None)
 
 
-def _read_unimarc(stream: BinaryIO) -> Iterator[ReadItem]:
-    return _read_iso2709(stream, marc21=False)
+def _read_unimarc(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
+    return _read_iso2709(stream, max_bytes, marc21=False)
 
 
 class _OneRecordHandler(XmlHandler):
@@ -179,9 +203,11 @@ def marcxml_element_to_record(element: object) -> Record:
     return record
 
 
-def _read_marcxml(stream: io.BufferedReader) -> Iterator[ReadItem]:
+def _read_marcxml(stream: io.BufferedReader, max_bytes: int) -> Iterator[ReadItem]:
     _fmt, wrapped = xml_records.sniff(stream.peek(HEAD_BYTES)[:HEAD_BYTES])
-    for index, item in enumerate(xml_records.iter_payloads(stream, "marcxml", wrapped=wrapped)):
+    for index, item in enumerate(xml_records.iter_payloads(
+        stream, "marcxml", wrapped=wrapped, max_bytes=max_bytes
+    )):
         if item.element is None:
             yield ReadItem(index, None, item.raw, item.error, item.identifier)
             continue
@@ -193,41 +219,46 @@ def _read_marcxml(stream: io.BufferedReader) -> Iterator[ReadItem]:
         yield checked_item(index, record, item.raw, item.identifier)
 
 
-def _read_marcjson(stream: BinaryIO) -> Iterator[ReadItem]:
+def _read_marcjson(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
     index = 0
     try:
-        for value, text in iter_json_objects(stream):
-            raw = text.encode("utf-8")
-            handler = JSONHandler()
-            try:
-                handler.element(value)
-                (record,) = handler.records
-            except Exception as error:  # any shape that is not MARC-in-JSON
-                yield ReadItem(index, None, raw, f"not a MARC-in-JSON record ({error!r})")
+        for value, text, problem in iter_json_objects(stream, max_bytes):
+            raw = text.encode("utf-8", "surrogatepass")
+            if problem is not None:
+                yield ReadItem(index, None, raw, problem)
             else:
-                yield checked_item(index, record, raw)
+                yield _marcjson_item(index, value, raw)
             index += 1
     except JsonStreamError as error:
         yield ReadItem(index, None, b"", f"{error}; reading stopped")
 
 
-def _read_mrk(stream: BinaryIO) -> Iterator[ReadItem]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline=None)
-    index = 0
+def _marcjson_item(index: int, value: object, raw: bytes) -> ReadItem:
+    handler = JSONHandler()
     try:
-        for chunk in mrk.split_records(text):
-            raw = chunk.encode("utf-8")
-            try:
-                record = mrk.parse_mrk(chunk)
-            except ValueError as error:
-                yield ReadItem(index, None, raw, str(error))
-            else:
-                yield checked_item(index, record, raw)
-            index += 1
-    except UnicodeDecodeError as error:
-        yield ReadItem(index, None, b"", f"not UTF-8 ({error.reason}); reading stopped")
-    finally:
-        text.detach()
+        handler.element(value)
+        (record,) = handler.records
+    except Exception as error:  # any shape that is not MARC-in-JSON
+        return ReadItem(index, None, raw, f"not a MARC-in-JSON record ({error!r})")
+    return checked_item(index, record, raw)
+
+
+def _read_mrk(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
+    for index, (chunk, line, problem) in enumerate(mrk.iter_chunks(stream, max_bytes)):
+        if problem is not None:
+            yield ReadItem(index, None, chunk, f"{problem} (from line {line})")
+            continue
+        try:
+            record = mrk.parse_mrk(chunk.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            yield ReadItem(index, None, chunk, f"not UTF-8 ({error.reason}, from line {line})")
+        except ValueError as error:
+            yield ReadItem(index, None, chunk, f"{error} (record from line {line})")
+        except Exception as error:  # pymarc's constructors raise whatever odd text provokes
+            reason = f"{iso2709.describe(error)} (record from line {line})"
+            yield ReadItem(index, None, chunk, reason)
+        else:
+            yield checked_item(index, record, chunk)
 
 
 _READERS: dict[str, Callable[..., Iterator[ReadItem]]] = {

@@ -12,9 +12,12 @@ to a blank nor escapes ``$``, so a round trip through them loses data; hence thi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from pymarc import Field, Indicators, Leader, Record, Subfield
+
+from crosswalks.framing import SAMPLE_BYTES, too_large
 
 _ESCAPES = {"{": "{lcub}", "}": "{rcub}", "$": "{dollar}", "\\": "{bsol}"}
 _ESCAPE = re.compile(r"[{}$\\]")
@@ -73,7 +76,13 @@ def parse_mrk(text: str) -> Record:
             raise ValueError(f"line {number} is not '=TAG  data': {line[:40]!r}")
         tag, data = line[1:4], line[6:]
         if tag == "LDR":
-            record.leader = Leader(_blanks_in(data))
+            leader = _blanks_in(data)
+            if len(leader) != 24 or not leader.isascii():
+                raise ValueError(
+                    f"line {number}: the leader must be 24 ASCII characters, "
+                    f"not {len(leader)}: {data[:40]!r}"
+                )
+            record.leader = Leader(leader)
         elif tag < "010" and tag.isdigit():
             record.add_field(Field(tag=tag, data=_blanks_in(data)))
         else:
@@ -89,14 +98,60 @@ def parse_mrk(text: str) -> Record:
     return record
 
 
-def split_records(lines: Iterable[str]) -> Iterator[str]:
-    """Group text lines into records (separated by blank lines), one string per record."""
-    current: list[str] = []
-    for line in lines:
-        if line.strip():
-            current.append(line)
-        elif current:
-            yield "".join(current)
-            current = []
-    if current:
-        yield "".join(current)
+BLOCK = 64 * 1024
+_LINE_END = re.compile(rb"\r\n?|\n")
+_BOM = b"\xef\xbb\xbf"
+
+
+def iter_chunks(stream: BinaryIO, max_bytes: int) -> Iterator[tuple[bytes, int, str | None]]:
+    """The records of a ``.mrk`` byte stream, framed by blank lines (CR, LF or CRLF).
+
+    Yields ``(record text, line number of its first line, None)``, its lines joined by LF; a
+    record over ``max_bytes`` comes out as ``(its first bytes, line, reason)`` and is skipped to
+    the next blank line without being held, so memory stays bounded by ``max_bytes``.
+    """
+    record, line = bytearray(), bytearray()
+    number, first, blank, over, sample = 1, 0, True, False, b""
+    for piece, ends in _pieces(stream):
+        if blank and piece.strip():
+            blank = False
+            if not record and not over:
+                first = number
+        if not over:
+            line += piece
+            if len(record) + len(line) > max_bytes:
+                over = True
+                sample = bytes((record + line)[:SAMPLE_BYTES])
+                record.clear()
+                line.clear()
+        if not ends:
+            continue
+        if blank and (record or over):
+            yield (sample, first, too_large(max_bytes)) if over else (bytes(record), first, None)
+            record.clear()
+            over = False
+        elif not blank and not over:
+            record += line + b"\n"
+        line.clear()
+        blank = True
+        number += 1
+    if record or over:
+        yield (sample, first, too_large(max_bytes)) if over else (bytes(record), first, None)
+
+
+def _pieces(stream: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """``(bytes, ends a line)``: the lines of ``stream`` without their line ends, a line longer
+    than a block coming in several pieces; a byte-order mark at the start is dropped."""
+    carriage_return = False
+    head = True
+    while block := stream.read(BLOCK):
+        if head:
+            block, head = block.removeprefix(_BOM), False
+        start = 1 if carriage_return and block[:1] == b"\n" else 0
+        for match in _LINE_END.finditer(block, start):
+            yield block[start : match.start()], True
+            start = match.end()
+        if start < len(block):
+            yield block[start:], False
+        carriage_return = block.endswith(b"\r")
+    yield b"", True

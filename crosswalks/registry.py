@@ -29,7 +29,9 @@ from crosswalks.marc_io import HEAD_BYTES, FramedWriter, ReadItem
 class InputFormat:
     name: str
     description: str
-    read: Callable[[BinaryIO], Iterator[ReadItem]]
+    read: Callable[[BinaryIO, int], Iterator[ReadItem]]
+    """Reads a stream into records, refusing those over a size in bytes (see
+    :func:`crosswalks.marc_io.iter_records`)."""
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,23 @@ def _function(module: str, name: str) -> Callable[..., Any]:
         raise CrosswalkUnavailable(message) from None
 
 
-def _marc_reader(fmt: str) -> Callable[[BinaryIO], Iterator[ReadItem]]:
-    return lambda stream: marc_io.iter_records(stream, fmt)
+def _marc_reader(fmt: str) -> Callable[[BinaryIO, int], Iterator[ReadItem]]:
+    return lambda stream, max_bytes: marc_io.iter_records(
+        stream, fmt, max_record_bytes=max_bytes
+    )
 
 
-def _xml_reader(fmt: str, module: str, name: str) -> Callable[[BinaryIO], Iterator[ReadItem]]:
-    def read(stream: BinaryIO) -> Iterator[ReadItem]:
+def _xml_reader(
+    fmt: str, module: str, name: str
+) -> Callable[[BinaryIO, int], Iterator[ReadItem]]:
+    def read(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
+        return marc_io.require_records(_converted(stream, max_bytes), fmt)
+
+    def _converted(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
         convert = _function(module, name)
         buffered = marc_io.peekable(stream)
         _found, wrapped = xml_records.sniff(buffered.peek(HEAD_BYTES)[:HEAD_BYTES])
-        payloads = xml_records.iter_payloads(buffered, fmt, wrapped=wrapped)
+        payloads = xml_records.iter_payloads(buffered, fmt, wrapped=wrapped, max_bytes=max_bytes)
         for index, item in enumerate(payloads):
             if item.element is None:
                 yield ReadItem(index, None, item.raw, item.error, item.identifier)
@@ -77,9 +86,9 @@ def _xml_reader(fmt: str, module: str, name: str) -> Callable[[BinaryIO], Iterat
     return read
 
 
-def _read_unimarc(stream: BinaryIO) -> Iterator[ReadItem]:
+def _read_unimarc(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
     convert = _function("unimarc", "unimarc_to_marc21")
-    for item in marc_io.iter_records(stream, "unimarc"):
+    for item in marc_io.iter_records(stream, "unimarc", max_record_bytes=max_bytes):
         if item.record is None:
             yield item
             continue

@@ -144,6 +144,19 @@ def test_undetectable_input_asks_for_from() -> None:
     assert result.returncode == 2 and b"--from" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        (b'<collection xmlns="http://www.loc.gov/MARC21/slim"><note/><note/></collection>',
+         b"koprik: -: no marcxml records found\n"),
+        (b"[" * 200_000, b"koprik: -: no marcjson records found\n"),
+    ],
+)
+def test_input_without_records_is_a_one_line_error(stdin: bytes, message: bytes) -> None:
+    result = koprik("--to", "marc21", stdin=stdin)
+    assert result.returncode == 2 and result.stderr == message and result.stdout == b""
+
+
 def test_list_names_every_format() -> None:
     result = koprik("--list")
     assert result.returncode == 0

@@ -7,6 +7,7 @@ import io
 import pytest
 
 from crosswalks import registry
+from crosswalks.framing import MAX_RECORD_BYTES
 from crosswalks.marc_io import iter_records
 from tests.conftest import DATA
 
@@ -58,7 +59,7 @@ def test_xml_outputs_are_read_back_by_the_matching_input(fmt: str) -> None:
     for record in originals:
         writer.write(record)  # type: ignore[arg-type]
     writer.close()
-    back = list(registry.input_format(fmt).read(io.BytesIO(out.getvalue())))
+    back = list(registry.input_format(fmt).read(io.BytesIO(out.getvalue()), MAX_RECORD_BYTES))
     assert len(back) == len(originals)
     assert all(item.record is not None for item in back), [i.error for i in back]
     title = " ".join(back[0].record["245"]["a"].split())  # type: ignore[index]

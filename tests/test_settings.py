@@ -41,6 +41,7 @@ def test_file_named_by_environment(monkeypatch, tmp_path):
         ({"repository": {"identifier_prefix": "oai:natlib:"}}, "repository.domain"),
         ({"repository": {"identifier_prefix": "oai:natlib.uz"}}, "identifier_prefix"),
         ({"database": "sqlite://"}, "database: expected a table"),
+        ({"limits": {"max_record_bytes": 10}}, "limits.max_record_bytes: expected 1024 to"),
     ],
 )
 def test_wrong_keys_name_the_key(data, message):

@@ -7,6 +7,7 @@ from pymarc import Field, Indicators, Subfield
 
 from catalog import Outcome, Provenance
 from catalog.demo import demo_records
+from catalog.store import Incoming
 
 
 def test_put_is_idempotent_and_updates_bump_the_datestamp(catalog, monkeypatch):
@@ -134,3 +135,32 @@ def test_control_characters_never_reach_a_local_identifier(catalog):
     with catalog.writer() as writer:
         writer.put(record)
     assert catalog.get_entry("demo123", "oai_dc") is not None
+
+
+def test_a_record_over_the_size_limit_is_refused_with_the_limit_named(settings):
+    import dataclasses
+
+    from catalog import Catalog, RecordError
+    from config import LimitSettings
+
+    small = dataclasses.replace(settings, limits=LimitSettings(max_record_bytes=2000))
+    catalog = Catalog.open(small)
+    records = list(demo_records(3))
+    records[1].add_field(Field(tag="500", indicators=Indicators(" ", " "),
+                               subfields=[Subfield("a", "x" * 3000)]))
+    with catalog.writer() as writer:
+        results = writer.put_many([Incoming(r) for r in records])
+    catalog.close()
+    assert results[0] == results[2] == Outcome.ADDED
+    assert isinstance(results[1], RecordError)
+    assert "larger than the limit of 2000 (limits.max_record_bytes)" in str(results[1])
+
+
+def test_a_record_longer_than_iso2709_allows_is_refused(catalog):
+    from catalog import RecordError
+
+    record = next(demo_records(1))
+    record.add_field(Field(tag="505", indicators=Indicators("0", " "),
+                           subfields=[Subfield("a", "y" * 9000)] * 12))
+    with catalog.writer() as writer, pytest.raises(RecordError, match="longer than ISO 2709"):
+        writer.put(record)

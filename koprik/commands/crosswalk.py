@@ -30,6 +30,7 @@ from typing import BinaryIO, TextIO
 
 from pymarc import Record
 
+from config import load_settings
 from crosswalks import iso2709, marc_io, registry
 from crosswalks.check import check_record
 from crosswalks.marc_io import ReadItem
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.from_format is not None:
         _input_format(args.from_format)
     if args.check:
-        return _check(inputs, args.from_format)
+        return _check(inputs, args.from_format, _max_bytes(args))
     if not args.to_format:
         raise UserError("say which format to write with --to (see --list)")
     try:
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(str(error)) from None
         rejects = _Rejects(stack, rejects_path)
         progress = stack.enter_context(Progress("crosswalk", unit="records"))
-        for name, _fmt, item in _read_all(stack, inputs, args.from_format):
+        for name, _fmt, item in _read_all(stack, inputs, args.from_format, _max_bytes(args)):
             stats.read += 1
             progress.advance()
             if item.record is None:
@@ -194,8 +195,13 @@ def _open_input(stack: contextlib.ExitStack, name: str) -> BinaryIO:
         raise UserError(f"cannot read {name}: {error.strerror}") from None
 
 
+def _max_bytes(args: argparse.Namespace) -> int:
+    """``limits.max_record_bytes`` of the configuration."""
+    return load_settings(args.config).limits.max_record_bytes
+
+
 def _read_all(
-    stack: contextlib.ExitStack, inputs: list[str], from_format: str | None
+    stack: contextlib.ExitStack, inputs: list[str], from_format: str | None, max_bytes: int
 ) -> Iterator[tuple[str, str, ReadItem]]:
     """``(input name, format, item)`` for every record of every input.
 
@@ -212,10 +218,10 @@ def _read_all(
                 raise UserError(f"{name}: {error}; say which with --from") from None
         index = 0
         try:
-            for item in _input_format(fmt_name).read(stream):
+            for item in _input_format(fmt_name).read(stream, max_bytes):
                 index = item.index + 1
                 yield name, fmt_name, item
-        except registry.CrosswalkUnavailable as error:
+        except (registry.CrosswalkUnavailable, marc_io.NoRecords) as error:
             raise UserError(f"{name}: {error}") from None
         except Exception as error:  # the safety net: a report, never a traceback
             reason = f"reading stopped: {iso2709.describe(error)}"
@@ -264,12 +270,12 @@ def _print_summary(stats: _Stats, output: str | None, rejects_path: str | None) 
     print(line, file=sys.stderr)
 
 
-def _check(inputs: list[str], from_format: str | None) -> int:
+def _check(inputs: list[str], from_format: str | None, max_bytes: int) -> int:
     """Report each problem of each record on stdout; a summary on stderr."""
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         progress = stack.enter_context(Progress("check", unit="records"))
-        for name, fmt_name, item in _read_all(stack, inputs, from_format):
+        for name, fmt_name, item in _read_all(stack, inputs, from_format, max_bytes):
             stats.read += 1
             progress.advance()
             problems = _problems(fmt_name, item)

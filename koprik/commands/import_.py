@@ -11,13 +11,21 @@ import argparse
 import itertools
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 from catalog import Catalog, CatalogWriter, RecordError
 from catalog.store import Incoming
 from config import load_settings
-from crosswalks.marc_io import HEAD_BYTES, ReadItem, detect_format, iter_records, peekable
+from crosswalks.marc_io import (
+    HEAD_BYTES,
+    NoRecords,
+    ReadItem,
+    detect_format,
+    iter_records,
+    peekable,
+)
 from koprik.errors import UserError
 from koprik.progress import Progress
 
@@ -50,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with rejects_path.open("w", encoding="utf-8") as rejects:
             for path in args.files:
-                counts += import_file(catalog, path, args.format, rejects)
+                counts += import_file(
+                    catalog, path, args.format, rejects, settings.limits.max_record_bytes
+                )
     finally:
         catalog.close()
     summary = ", ".join(
@@ -62,14 +72,19 @@ def run(args: argparse.Namespace) -> int:
     return 1 if counts["rejected"] else 0
 
 
-def import_file(catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO) -> Counter[str]:
-    """Import one file; rejected records are described on ``rejects``."""
+def import_file(
+    catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO, max_record_bytes: int
+) -> Counter[str]:
+    """Import one file; rejected records are described on ``rejects``.
+
+    Raises :class:`UserError` for a file in which nothing looks like a record.
+    """
     counts: Counter[str] = Counter()
     with path.open("rb") as raw, Progress(f"import {path.name}") as progress:
         stream = peekable(raw)
         fmt = fmt or _detected_format(path, stream.peek(HEAD_BYTES))
-        items = iter_records(stream, fmt)
-        while batch := list(itertools.islice(items, BATCH)):
+        items = iter_records(stream, fmt, max_record_bytes=max_record_bytes)
+        while batch := _next_batch(path, items):
             with catalog.writer() as writer:
                 for item, (outcome, reason) in zip(batch, _store(writer, batch), strict=True):
                     counts[outcome] += 1
@@ -77,6 +92,13 @@ def import_file(catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO) 
                         _write_reject(rejects, path, item, reason)
             progress.advance(len(batch))
     return counts
+
+
+def _next_batch(path: Path, items: Iterator[ReadItem]) -> list[ReadItem]:
+    try:
+        return list(itertools.islice(items, BATCH))
+    except NoRecords as error:
+        raise UserError(f"{path}: {error}") from None
 
 
 def _detected_format(path: Path, head: bytes) -> str:

@@ -1,0 +1,47 @@
+"""Worker processes that end with the process that started them, even when it is killed.
+
+A :class:`~concurrent.futures.ProcessPoolExecutor` on the ``forkserver`` context survives a
+SIGKILL of its owner: the workers wait on a call queue they also hold open, and the fork server
+waits for every holder of its "alive" pipe to go, workers included. So each worker, as it
+starts (Linux only):
+
+1. asks the kernel to SIGKILL it when its parent, the fork server, ends
+   (``prctl(PR_SET_PDEATHSIG)``), and only then
+2. closes its copy of the fork server's "alive" pipe, so that the owner is the only holder
+   left and the fork server exits as soon as the owner does.
+
+The order makes it race-free: while step 1 runs the worker still holds the pipe, so the fork
+server cannot have ended yet; after step 2, its end kills the worker.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
+
+PR_SET_PDEATHSIG = 1
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes started by a fork server, ending with this process."""
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=bind_to_parent)
+
+
+def bind_to_parent() -> None:
+    """Make this worker end with the fork server, and the fork server with its owner."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    state = forkserver._forkserver  # type: ignore[attr-defined]
+    alive = state._forkserver_alive_fd
+    if alive is not None:
+        os.close(alive)
+        state._forkserver_alive_fd = None

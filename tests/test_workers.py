@@ -1,0 +1,83 @@
+"""Worker processes end with their owner: a SIGKILLed ``koprik import`` leaves no process."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from catalog.demo import demo_records
+from crosswalks.marc_io import open_writer
+
+LIVENESS = 120.0
+"""Seconds allowed (generously, on a loaded machine) for workers to start or to end."""
+
+
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """pid -> (process group, parent pid, state) of every process, from /proc."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # ended while we looked
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry)] = (int(fields[2]), int(fields[1]), fields[0])
+    return found
+
+
+def _group(pgid: int) -> set[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    table = _processes().items()
+    return {pid for pid, (group, _, state) in table if group == pgid and state != "Z"}
+
+
+def _descendants(root: int) -> set[int]:
+    table = _processes()
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, (_, ppid, _) in table.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_sigkilled_import_leaves_no_fork_server_and_no_worker(tmp_path):
+    big = tmp_path / "big.mrc"
+    with big.open("wb") as out:
+        writer = open_writer("marc21", out)
+        for record in demo_records(20_000):
+            writer.write(record)
+        writer.close()
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
+    command = [sys.executable, "-m", "koprik", "--config", str(config), "import", str(big)]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + LIVENESS
+        # the fork server, its two workers (and the resource tracker): wait for the workers,
+        # grandchildren of the import
+        while len(_descendants(process.pid)) < 3 and process.poll() is None:
+            assert time.monotonic() < deadline, "the import never started its workers"
+            time.sleep(0.05)
+        started = _descendants(process.pid)
+        assert process.poll() is None, "the import ended before it could be killed"
+        grandchildren = started - {
+            pid for pid, (_, ppid, _) in _processes().items() if ppid == process.pid
+        }
+        assert grandchildren, f"no worker among {started}"
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    deadline = time.monotonic() + LIVENESS
+    while (left := _group(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"processes of the killed import still running: {left} (were {started})"

@@ -10,9 +10,11 @@ from koprik.dashboard.workbench import convert
 from tests.conftest import DATA
 from tests.dashboard_fixtures import client, csrf_of, dashboard_settings, make_client  # noqa: F401
 
+MAX = 1024 * 1024
+
 
 def test_unimarc_to_mrk_with_notes() -> None:
-    result = convert((DATA / "unimarc" / "TEST1.ISO").read_bytes(), "unimarc", "mrk", "")
+    result = convert((DATA / "unimarc" / "TEST1.ISO").read_bytes(), "unimarc", "mrk", "", MAX)
     assert (result.read, result.converted) == (81, 81)
     assert result.output.decode().count("=LDR") == 81
     assert result.warnings  # unmapped UNIMARC fields are reported, not dropped silently
@@ -20,14 +22,14 @@ def test_unimarc_to_mrk_with_notes() -> None:
 
 def test_transliteration_and_a_broken_record() -> None:
     mrk = "=LDR  00000nam a2200000 i 4500\n=001  x1\n=245  10$aТошкент табиати$6880-01\n"
-    result = convert(mrk.encode() + b"\n=LDR broken\n", "mrk", "mrk", "latin")
+    result = convert(mrk.encode() + b"\n=LDR broken\n", "mrk", "mrk", "latin", MAX)
     assert "Toshkent tabiati" in result.output.decode()
     assert "$6880-01" in result.output.decode()  # linkage is not transliterated
     assert result.converted == 1 and result.warnings and result.warnings[0].startswith("record 2")
 
 
 def test_undetectable_input_says_so() -> None:
-    result = convert(b"hello", "", "mrk", "")
+    result = convert(b"hello", "", "mrk", "", MAX)
     assert result.converted == 0 and "choose the input format" in result.warnings[0]
 
 

@@ -68,8 +68,11 @@ class Conversion:
     detected: str = ""
 
 
-def convert(data: bytes, from_format: str, to_format: str, script: str) -> Conversion:
-    """Convert ``data``; every record that cannot be is a warning, the rest go on."""
+def convert(
+    data: bytes, from_format: str, to_format: str, script: str, max_record_bytes: int
+) -> Conversion:
+    """Convert ``data``; every record that cannot be (one over ``max_record_bytes`` among
+    them) is a warning, the rest go on."""
     result = Conversion()
     stream = marc_io.peekable(io.BytesIO(data))
     if not from_format:
@@ -83,7 +86,7 @@ def convert(data: bytes, from_format: str, to_format: str, script: str) -> Conve
     out = io.BytesIO()
     writer = registry.output_format(to_format).open(out)
     try:
-        for item in registry.input_format(from_format).read(stream):
+        for item in registry.input_format(from_format).read(stream, max_record_bytes):
             result.read += 1
             where = f"record {item.index + 1}"
             result.warnings.extend(f"{where}: {note}" for note in item.notes)
@@ -96,6 +99,8 @@ def convert(data: bytes, from_format: str, to_format: str, script: str) -> Conve
                 result.warnings.append(f"{where}: conversion failed: {iso2709.describe(error)}")
                 continue
             result.converted += 1
+    except marc_io.NoRecords as error:
+        result.warnings.append(str(error))
     except Exception as error:  # a reader's unforeseen failure: report it, keep what was done
         result.warnings.append(f"reading stopped: {iso2709.describe(error)}")
     writer.close()
@@ -156,7 +161,10 @@ async def workbench_convert(request: web.Request) -> web.StreamResponse:
     if problem:
         return await render(request, "workbench.html", status=400, error=problem,
                             chosen=chosen, **_formats())
-    result = await asyncio.to_thread(convert, data, chosen["from"], chosen["to"], chosen["script"])
+    result = await asyncio.to_thread(
+        convert, data, chosen["from"], chosen["to"], chosen["script"],
+        request.app[SETTINGS].limits.max_record_bytes,
+    )
     if fields.get("action") == b"download" and result.converted:
         return web.Response(body=result.output, content_type="application/octet-stream",
                             headers={"Content-Disposition":

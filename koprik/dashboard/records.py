@@ -25,6 +25,8 @@ PAGE_SIZE = 20
 MAX_HITS = 10_000
 """Ids one search keeps (the pages offered); the count shown is the whole count."""
 MAX_QUERY = 500
+RAW_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'"}
+"""Sent with a record's bytes as they are: a browser shows them and runs nothing in them."""
 VIEWS = {
     # view name -> (rendition prefix or None for .mrk, content type, file extension)
     "mrk": (None, "text/plain; charset=utf-8", "mrk"),
@@ -166,7 +168,7 @@ async def record_view(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=f"no {view} view of {local_id!r}")
     _prefix, content_type, _extension = VIEWS[view]
     return web.Response(body=text.encode(), headers={
-        "Content-Type": content_type, "X-Content-Type-Options": "nosniff"})
+        "Content-Type": content_type, **RAW_HEADERS})
 
 
 def original_payload(catalog: Catalog, local_id: str) -> bytes | None:
@@ -186,4 +188,4 @@ async def record_original(request: web.Request) -> web.Response:
     if payload is None:
         raise web.HTTPNotFound()
     return web.Response(body=payload, content_type="application/octet-stream", headers={
-        "Content-Disposition": 'attachment; filename="original.bin"'})
+        "Content-Disposition": 'attachment; filename="original.bin"', **RAW_HEADERS})

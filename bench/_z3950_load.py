@@ -18,8 +18,10 @@ import resource
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from catalog.demo import isbn13
 from harvester.z3950_origin import Z3950Client
@@ -107,9 +109,10 @@ Samples = dict[str, list[float]]
 
 
 async def _session(
-    host: str, port: int, offset: int, start_at: float, end_at: float
+    target: tuple[str, int], offset: int, start_at: float, end_at: float
 ) -> tuple[Samples, list[str]]:
     """One association doing pairs from ``start_at`` until ``end_at`` (``time.time()`` clock)."""
+    host, port = target
     latencies: Samples = defaultdict(list)
     errors: list[str] = []
     async with await Z3950Client.connect(host, port, DATABASE, timeout=120) as client:
@@ -128,15 +131,19 @@ async def _session(
     return latencies, errors
 
 
+Session = Callable[[Any, int, float, float], Coroutine[Any, Any, tuple[Samples, list[str]]]]
+"""``session(target, offset, start_at, end_at)``: one client's (latencies by query, errors)."""
+
+
 def _worker(
-    host: str, port: int, offsets: list[int], start_at: float, end_at: float
+    session: Session, target: Any, offsets: list[int], start_at: float, end_at: float
 ) -> tuple[Samples, list[str], float, float]:
     """A worker process: its sessions at once; (latencies by query, errors, finishing time,
     CPU seconds of the worker)."""
 
     async def sessions() -> list[tuple[Samples, list[str]]]:
         return await asyncio.gather(
-            *(_session(host, port, offset, start_at, end_at) for offset in offsets)
+            *(session(target, offset, start_at, end_at) for offset in offsets)
         )
 
     cpu = _cpu_seconds()
@@ -155,7 +162,16 @@ def _cpu_seconds() -> float:
 
 
 def run_level(host: str, port: int, *, clients: int, seconds: float, processes: int) -> Level:
-    """``clients`` concurrent sessions for ``seconds``, spread over ``processes`` workers.
+    """``clients`` concurrent Z39.50 sessions for ``seconds``, spread over ``processes``."""
+    return run_sessions(_session, (host, port), clients=clients, seconds=seconds,
+                        processes=processes)  # fmt: skip
+
+
+def run_sessions(
+    session: Session, target: Any, *, clients: int, seconds: float, processes: int
+) -> Level:
+    """``clients`` concurrent ``session``s against ``target`` for ``seconds``, spread over
+    ``processes`` workers (``session`` must be a module-level function: it is pickled).
 
     Throughput counts every pair completed, over the time from the common start to the last
     session's end (a pair begun before the deadline is finished, so the window can overrun).
@@ -165,7 +181,9 @@ def run_level(host: str, port: int, *, clients: int, seconds: float, processes: 
     start_at = time.time() + START_DELAY + 0.2 * processes
     end_at = start_at + seconds
     with ProcessPoolExecutor(max_workers=processes) as pool:
-        futures = [pool.submit(_worker, host, port, group, start_at, end_at) for group in groups]
+        futures = [
+            pool.submit(_worker, session, target, group, start_at, end_at) for group in groups
+        ]
         results = [future.result() for future in futures]
     by_query: Samples = defaultdict(list)
     for samples, _, _, _ in results:

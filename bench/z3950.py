@@ -1,4 +1,4 @@
-"""Z39.50 search+present throughput and latency of Koprik's target beside Zebra, same records.
+"""Z39.50 search+present and SRU searchRetrieve throughput and latency of Koprik beside Zebra.
 
     python bench/z3950.py [--records 100000] [--seconds 20] [--clients 1,16] [--workdir DIR]
 
@@ -12,7 +12,10 @@ over a fixed mix of title, author, subject, ISBN and date queries for ``--second
 Prints pairs per second, p50/p95 pair latency and the CPU time per pair of the server (Zebra's
 with its forked per-connection processes) and of the client for each level,
 the hit counts of every query on both targets (so the comparison can be judged fair), and the
-catalogue's index size beside Zebra's registers. A measurement: it asserts nothing.
+catalogue's index size beside Zebra's registers. Then the same for SRU: searchRetrieve
+requests (SRU 1.2, the first 10 hits as ``marcxml``, the same queries said in CQL) on each
+server's Z39.50 port, which both answer HTTP on (``bench/_sru_load.py``). A measurement: it
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import _sru_load
 from bench._z3950_load import (
     PRESENT_COUNT,
     QUERIES,
@@ -71,6 +75,51 @@ def measure(
     return rows
 
 
+def measure_sru(
+    ports: dict[str, tuple[int, int]], levels: list[int], seconds: float, processes: int
+) -> list[tuple[str, Level, float]]:
+    """:func:`measure` for SRU searchRetrieve requests on each target's Z39.50 port."""
+    rows = []
+    for clients in levels:
+        for name in TARGETS:
+            port, pid = ports[name]
+            url = sru_url(port)
+            asyncio.run(_sru_load.hit_counts(url))  # warm the target's caches
+            time.sleep(REAP_SECONDS)
+            before = process_cpu_seconds(pid)
+            level = _sru_load.run_level(url, clients=clients, seconds=seconds, processes=processes)
+            time.sleep(REAP_SECONDS)
+            cpu = process_cpu_seconds(pid) - before
+            rows.append((name, level, cpu / level.pairs if level.pairs else math.nan))
+            print(f"{name} SRU x{clients}: {level.pairs_per_second:.1f} requests/s",
+                  file=sys.stderr)  # fmt: skip
+    return rows
+
+
+def sru_url(port: int) -> str:
+    return f"http://{HOST}:{port}/Default"
+
+
+def print_table(rows: list[tuple[str, Level, float]], unit: str) -> None:
+    """One line per target and level, then Koprik's figures over Zebra's per level."""
+    print(f"\n{'target':8} {'clients':>7} {unit + 's':>8} {unit + 's/s':>10} {'p50 ms':>8} "
+          f"{'p95 ms':>8} {'server CPU':>11} {'client CPU':>11} {'errors':>7}")  # fmt: skip
+    print(f"{'':61} {'ms/' + unit:>11} {'ms/' + unit:>11}")
+    for name, level, cpu in rows:
+        client_cpu = level.client_cpu / level.pairs if level.pairs else math.nan
+        print(f"{name:8} {level.clients:7d} {level.pairs:8d} {level.pairs_per_second:10.1f} "
+              f"{level.p50_ms:8.2f} {level.p95_ms:8.2f} {cpu * 1000:11.2f} "
+              f"{client_cpu * 1000:11.2f} {len(level.errors):7d}")  # fmt: skip
+    for ours, theirs in zip(rows[::2], rows[1::2], strict=True):
+        o, z = ours[1], theirs[1]
+        print(f"{o.clients:3d} client(s): koprik/zebra throughput "
+              f"{o.pairs_per_second / z.pairs_per_second:.2f}x (aim >= 0.5), p95 "
+              f"{o.p95_ms / z.p95_ms:.2f}x (aim <= 2)")  # fmt: skip
+    for name, level, _ in rows:
+        for error in sorted(set(level.errors))[:3]:
+            print(f"  {name} x{level.clients} error: {error}")
+
+
 def print_report(
     space: Workspace,
     rows: list[tuple[str, Level, float]],
@@ -84,22 +133,7 @@ def print_report(
           f"{seconds:g} s per level; client Z3950Client in {processes} process(es); "
           f"{os.cpu_count()} CPUs shared by clients and server; load average {load:.1f} "
           "before the run")  # fmt: skip
-    print(f"\n{'target':8} {'clients':>7} {'pairs':>7} {'pairs/s':>9} {'p50 ms':>8} "
-          f"{'p95 ms':>8} {'server CPU':>11} {'client CPU':>11} {'errors':>7}")  # fmt: skip
-    print(f"{'':60} {'ms/pair':>11} {'ms/pair':>11}")
-    for name, level, cpu in rows:
-        client_cpu = level.client_cpu / level.pairs if level.pairs else math.nan
-        print(f"{name:8} {level.clients:7d} {level.pairs:7d} {level.pairs_per_second:9.1f} "
-              f"{level.p50_ms:8.2f} {level.p95_ms:8.2f} {cpu * 1000:11.2f} "
-              f"{client_cpu * 1000:11.2f} {len(level.errors):7d}")  # fmt: skip
-    for ours, theirs in zip(rows[::2], rows[1::2], strict=True):
-        o, z = ours[1], theirs[1]
-        print(f"{o.clients:3d} client(s): koprik/zebra throughput "
-              f"{o.pairs_per_second / z.pairs_per_second:.2f}x (aim >= 0.5), p95 "
-              f"{o.p95_ms / z.p95_ms:.2f}x (aim <= 2)")  # fmt: skip
-    for name, level, _ in rows:
-        for error in sorted(set(level.errors))[:3]:
-            print(f"  {name} x{level.clients} error: {error}")
+    print_table(rows, "pair")
     size = catalogue_size(space)
     terms_mb = f"{size.terms_bytes / 1e6:.1f} MB" if size.terms_bytes >= 0 else "n/a (no dbstat)"
     print("\nindex size")
@@ -144,7 +178,17 @@ def main() -> None:
         hits = {name: asyncio.run(hit_counts(HOST, port, QUERIES)) for name, (port, _) in
                 ports.items()}  # fmt: skip
         rows = measure(ports, levels, args.seconds, args.client_processes)
+        sru_hits = {name: asyncio.run(_sru_load.hit_counts(sru_url(port))) for name, (port, _)
+                    in ports.items()}  # fmt: skip
+        sru_rows = measure_sru(ports, levels, args.seconds, args.client_processes)
     print_report(space, rows, hits, args.seconds, args.client_processes, load)
+    print(f"\nSRU searchRetrieve (SRU 1.2, {PRESENT_COUNT} records, marcxml; on each server's "
+          "Z39.50 port)")  # fmt: skip
+    print_table(sru_rows, "request")
+    print(f"\n  {'CQL query':32} {'koprik':>8} {'zebra':>8}")
+    for query, ours, theirs in zip(_sru_load.CQL_QUERIES, sru_hits["koprik"], sru_hits["zebra"],
+                                   strict=True):  # fmt: skip
+        print(f"  {query:32} {ours:8d} {theirs:8d}")
 
 
 if __name__ == "__main__":

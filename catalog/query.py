@@ -21,6 +21,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
+from pymarc import Record
 from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, null, select
 
 from catalog import models
@@ -31,6 +32,7 @@ from catalog.search_index import (
     SORT,
     SORTABLE,
     WORD,
+    forms_of,
     phrase_of,
     query_keys,
     terms,
@@ -60,6 +62,10 @@ class Relation(StrEnum):
 
 class QueryError(ValueError):
     """A query this model cannot evaluate (the message says why)."""
+
+
+class UnknownIndex(QueryError):
+    """An index the catalogue does not have."""
 
 
 class UnsupportedCombination(QueryError):
@@ -153,8 +159,12 @@ class ResultSet:
 
 @dataclass(frozen=True)
 class ScanEntry:
+    """An index key, how many records have it, and the form it was catalogued in ("" when
+    none is recorded)."""
+
     term: str
     count: int
+    display: str = ""
 
 
 @dataclass(frozen=True)
@@ -233,7 +243,7 @@ def _evaluate(connection: Connection, query: Query, budget: _Budget) -> set[int]
 def _keys(match: Match) -> tuple[str, list[str]]:
     """The kind of term a leaf looks for and its keys (all must be present)."""
     if match.index not in INDEXES:
-        raise QueryError(f"no index {match.index!r}")
+        raise UnknownIndex(f"no index {match.index!r}")
     if match.index in KEYED:
         return WORD, [k for k in query_keys(match.index, match.term) if k]
     if match.phrase:
@@ -375,7 +385,7 @@ def scan(
     only keys). ``count`` is capped at :data:`MAX_SCAN_TERMS`.
     """
     if index not in INDEXES:
-        raise QueryError(f"no index {index!r}")
+        raise UnknownIndex(f"no index {index!r}")
     count = max(0, min(count, MAX_SCAN_TERMS))
     position = max(1, min(position, count + 1))
     if index in KEYED:
@@ -386,7 +396,51 @@ def scan(
         kind, start = WORD, " ".join(words_of(term))
     before = _scan_rows(connection, index, kind, terms.c.term < start, position - 1, True)
     after = _scan_rows(connection, index, kind, terms.c.term >= start, count - len(before), False)
-    return ScanPage(list(reversed(before)) + after, len(before) + 1)
+    entries = list(reversed(before)) + after
+    forms = _display_forms(connection, index, kind, [entry.term for entry in entries])
+    return ScanPage(
+        [ScanEntry(e.term, e.count, forms.get(e.term, "")) for e in entries], len(before) + 1
+    )
+
+
+def _display_forms(
+    connection: Connection, index: str, kind: str, keys: Sequence[str]
+) -> dict[str, str]:
+    """Each key's catalogued form, as written in the first record (lowest id) that has it.
+
+    Read when a scan is answered (one query for the first records, one for their MARC), not
+    stored: the index holds folded keys only, and a form is only wanted for the few keys a scan
+    shows. A key whose first record gives no form (a keyed index) is left out.
+    """
+    if not keys or index in KEYED:
+        return {}
+    firsts = dict(
+        connection.execute(
+            select(terms.c.term, func.min(terms.c.record_id))
+            .where(terms.c.index_name == index, terms.c.kind == kind, terms.c.term.in_(keys))
+            .group_by(terms.c.term)
+        ).all()
+    )
+    records = {
+        row.id: Record(data=row.marc, to_unicode=True, force_utf8=True)
+        for row in connection.execute(
+            select(models.records.c.id, models.records.c.marc).where(
+                models.records.c.id.in_(set(firsts.values())), models.records.c.marc.is_not(None)
+            )
+        )
+    }
+    forms: dict[int, dict[str, str]] = {}
+    found: dict[str, str] = {}
+    for key, record_id in firsts.items():
+        record = records.get(record_id)
+        if record is None:
+            continue
+        if record_id not in forms:
+            forms[record_id] = forms_of(record, index, kind)
+        form = forms[record_id].get(key)
+        if form:
+            found[key] = form
+    return found
 
 
 def _scan_rows(

@@ -88,6 +88,8 @@ _AUTHOR_FIELDS = {"100": "abcdq", "110": "abcdn", "111": "acdenq", "700": "abcdq
                   "710": "abcdn", "711": "acdenq"}  # fmt: skip
 _SUBJECT_CODES = "abcdfghklmnopqrstvxyz"
 _PUBLISHER_FIELDS = {"260": "b", "264": "b"}
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+"""Every text subfield: what ``any`` takes from every data field (and 880)."""
 _NONFILING = {"245": 2, "240": 2, "440": 2, "130": 1}  # tag -> indicator giving nonfiling chars
 
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
@@ -248,22 +250,36 @@ def _sort_keys(record: Record, years: list[str]) -> dict[str, str]:
     return keys
 
 
+def _subject_codes(tag: str) -> str | None:
+    return _SUBJECT_CODES if tag.startswith("6") else None
+
+
+def _every_text(tag: str) -> str:
+    return _LETTERS
+
+
+TEXT_FIELDS: dict[str, Callable[[str], str | None]] = {
+    TITLE: _TITLE_FIELDS.get,
+    AUTHOR: _AUTHOR_FIELDS.get,
+    SUBJECT: _subject_codes,
+    PUBLISHER: _PUBLISHER_FIELDS.get,
+    ANY: _every_text,
+}
+"""The text indexes: which subfields of which (linked) tags each takes. ``any`` takes every
+letter subfield of every data field, 880 included (place of publication, notes, series,
+contents...), besides the terms of every other index."""
+
+
 def terms_of(record: Record) -> set[tuple[str, str, str]]:
-    """Every ``(index, kind, term)`` of ``record``; ``any`` repeats the other indexes' terms."""
+    """Every ``(index, kind, term)`` of ``record``; ``any`` has every text field's terms and
+    repeats the other indexes' terms (ISBN and ISSN keys, years, language codes...)."""
     found: set[tuple[str, str, str]] = set()
 
     def add(index: str, pairs: Iterable[tuple[str, str]]) -> None:
         found.update((index, kind, term) for kind, term in pairs if term)
 
-    add(TITLE, _text_terms(_data_fields(record, _TITLE_FIELDS.get)))
-    add(AUTHOR, _text_terms(_data_fields(record, _AUTHOR_FIELDS.get)))
-    add(
-        SUBJECT,
-        _text_terms(
-            _data_fields(record, lambda tag: _SUBJECT_CODES if tag.startswith("6") else None)
-        ),
-    )
-    add(PUBLISHER, _text_terms(_data_fields(record, _PUBLISHER_FIELDS.get)))
+    for index, specs in TEXT_FIELDS.items():
+        add(index, _text_terms(_data_fields(record, specs)))
     isbns = [k for v in _subfield_values(record, ("020",), "a") for k in isbn_keys(v)]
     issns = [k for v in _subfield_values(record, ("022",), "a") for k in issn_keys(v)]
     years = _years(record)
@@ -280,6 +296,33 @@ def terms_of(record: Record) -> set[tuple[str, str, str]]:
     found.update((ANY, kind, term) for index, kind, term in list(found))
     found.update((index, SORT, key) for index, key in _sort_keys(record, years).items())
     return found
+
+
+_EDGE_PUNCTUATION = " \t.,:;/=+[](){}\"'«»„“”‘’`"
+
+
+def forms_of(record: Record, index: str, kind: str) -> dict[str, str]:
+    """Each term ``record`` has in ``index`` (of ``kind``) with the form it was catalogued in:
+    the word or phrase as written, without the punctuation around it (ISBD ``:`` ``/``...).
+    The first form met wins. Keyed indexes (ISBN, date...) have no forms: {} for them."""
+    specs = TEXT_FIELDS.get(index)
+    forms: dict[str, str] = {}
+    if specs is None:
+        return forms
+    for whole, *phrases in _data_fields(record, specs):
+        if kind == PHRASE:
+            for text in phrases:
+                form = text.strip(_EDGE_PUNCTUATION)
+                key = phrase_of(text)
+                if key and form:
+                    forms.setdefault(key, form)
+            continue
+        for token in whole.split():
+            form = token.strip(_EDGE_PUNCTUATION)
+            keys = words_of(form)
+            if len(keys) == 1 and form:
+                forms.setdefault(keys[0], form)
+    return forms
 
 
 def write_terms(connection: Connection, record_id: int, record: Record | None) -> None:

@@ -57,9 +57,42 @@ class ServerSettings:
     z3950_database: str = "Default"
     z3950_idle_timeout: float = 600.0
     z3950_max_result_sets: int = 32
+    """Result sets one Z39.50 session keeps; a new one evicts the least recently used."""
     z3950_max_connections: int = 256
     """Z39.50 connections served at once; one more is sent Close (resources)."""
     z3950_max_pdu_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Limits of the search service under Z39.50 and SRU (``[search]``)."""
+
+    max_result_set: int = 200_000
+    """Most record ids one result set keeps; a search may count more, retrieval stops there."""
+    max_sort_keys: int = 3
+    max_scan_terms: int = 500
+    sru_default_records: int = 10
+    """SRU maximumRecords when a request gives none."""
+    sru_max_records: int = 100
+    """Most records one SRU response carries (a larger maximumRecords is lowered to it)."""
+    sru_result_set_ttl: int = 600
+    """Seconds an SRU result set id stays usable after its last use (0: no result set ids)."""
+    sru_max_result_sets: int = 1000
+    """SRU result sets kept at once across all clients; the least recently used goes first."""
+    sru_max_request_bytes: int = 64 * 1024
+    """Largest SRU request (a POST body, or an HTTP request on the Z39.50 port)."""
+
+
+_SEARCH_RANGES = {
+    "max_result_set": (1, 10_000_000),
+    "max_sort_keys": (1, 16),
+    "max_scan_terms": (1, 10_000),
+    "sru_default_records": (0, 10_000),
+    "sru_max_records": (1, 10_000),
+    "sru_result_set_ttl": (0, 7 * 24 * 3600),
+    "sru_max_result_sets": (1, 1_000_000),
+    "sru_max_request_bytes": (1024, 16 * 1024 * 1024),
+}
 
 
 @dataclass(frozen=True)
@@ -209,6 +242,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     oai: OaiSettings = field(default_factory=OaiSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
@@ -245,6 +279,15 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
         value = getattr(settings.limits, key)
         if not low <= value <= high:
             raise ConfigError(f"{origin}: limits.{key}: expected {low} to {high}, got {value}")
+    for key, (low, high) in _SEARCH_RANGES.items():
+        value = getattr(settings.search, key)
+        if not low <= value <= high:
+            raise ConfigError(f"{origin}: search.{key}: expected {low}..{high}, got {value}")
+    if settings.search.sru_default_records > settings.search.sru_max_records:
+        raise ConfigError(
+            f"{origin}: search.sru_default_records: more than search.sru_max_records "
+            f"({settings.search.sru_max_records})"
+        )
     prefix = settings.repository.identifier_prefix
     scheme, _, rest = prefix.partition(":")
     repository, _, tail = rest.partition(":")

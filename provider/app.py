@@ -16,17 +16,27 @@ from aiohttp import web
 
 from catalog import Catalog
 from config import Settings
-from provider.keys import CATALOG, SETTINGS
+from provider.keys import CATALOG, SERVICE, SETTINGS, SRU
 from provider.oai import setup_oai
+from provider.search import SearchService
+from provider.sru.app import setup_sru
+from provider.sru.front_end import SruFrontEnd
 
 
 def init_app(settings: Settings, catalog: Catalog) -> web.Application:
-    """The aiohttp application serving ``catalog``: OAI-PMH at ``/oai``."""
+    """The aiohttp application serving ``catalog``: OAI-PMH at ``/oai``, SRU at ``/sru``.
+
+    ``app[SERVICE]`` is the search service SRU stands on; ``koprik serve`` hands the same one
+    to the Z39.50 target, so both ports share its database threads and SRU result sets.
+    """
     app = web.Application()
     app[SETTINGS] = settings
     app[CATALOG] = catalog
+    app[SERVICE] = SearchService(catalog, settings.search)
+    app[SRU] = SruFrontEnd(app[SERVICE], settings)
     app.cleanup_ctx.append(_close_catalog)
     setup_oai(app)
+    setup_sru(app)
     return app
 
 

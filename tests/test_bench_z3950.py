@@ -58,6 +58,10 @@ def _table_row(output: str, target: str, clients: int) -> list[str]:
     return next(row for row in rows if row[1] == str(clients))
 
 
+def _sru_table_row(output: str, target: str, clients: int) -> list[str]:
+    return _table_row(output.split("\nSRU searchRetrieve")[1], target, clients)
+
+
 @pytest.mark.interop
 def test_bench_runs_both_targets_and_reuses_its_work_dir(tmp_path: Path) -> None:
     first = _run(tmp_path)
@@ -67,6 +71,8 @@ def test_bench_runs_both_targets_and_reuses_its_work_dir(tmp_path: Path) -> None
             row = _table_row(first.stdout, target, clients)
             assert int(row[2]) > 0, row  # pairs done
             assert row[-1] == "0", row  # no failed pair
+            sru = _sru_table_row(first.stdout, target, clients)
+            assert int(sru[2]) > 0 and sru[-1] == "0", sru  # SRU requests done, none failed
     hits = {}
     for line in first.stdout.splitlines():
         match = re.match(r"  (@attr .+?)\s+(\d+)\s+(\d+)\s+([\d.]+|nan)\s+([\d.]+|nan)$", line)

@@ -1,13 +1,11 @@
 """``koprik import`` of hostile files (issue 8): each malformed record costs only itself, files
 with nothing that looks like records are one-line errors, and memory stays bounded.
 
-Every import runs as the operator runs it, a subprocess; its peak RSS is read from
-``os.wait4`` for that process alone and held under :data:`RSS_BOUND_MB`.
+Every import runs as the operator runs it, a subprocess; its peak RSS is measured on that
+process alone (:mod:`tests.peak_rss`) and held under :data:`RSS_BOUND_MB`.
 """
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from catalog.demo import demo_records
 from config import load_settings
 from crosswalks.marc_io import record_to_json, record_to_mrk
 from crosswalks.marcxml import record_to_marcxml
+from tests.peak_rss import run_measured
 
 RSS_BOUND_MB = 150
 """Peak RSS of one ``koprik import`` of a hostile file (measured about 55 MB; before the fix a
@@ -38,10 +37,9 @@ def run_import(tmp_path: Path, path: Path, limit: int | None = LIMIT) -> tuple[i
                "--rejects", str(tmp_path / "rejects.txt"), str(path)]
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen(command, cwd=tmp_path, stdout=stdout, stderr=stderr)
-        _pid, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, out.read_text(), err.read_text(), usage.ru_maxrss // 1024
+        status, rss = run_measured(command, tmp_path / "rss.txt", cwd=tmp_path,
+                                   stdout=stdout, stderr=stderr)
+    return status, out.read_text(), err.read_text(), rss
 
 
 def rejects(tmp_path: Path) -> list[str]:

@@ -121,6 +121,10 @@ def test_scan_counts_and_position(loaded) -> None:  # type: ignore[no-untyped-de
     assert [(e.term, e.count) for e in page.entries] == [("ovozi", 1), ("ozbekiston", 4),
                                                          ("tarixi", 2)]  # fmt: skip
     assert page.position == 2
+    # each key shown as the first record having it catalogued it (uz-history-cyr for these)
+    assert [e.display for e in page.entries] == ["ovozi", "Ўзбекистон", "тарихи"]
+    assert [e.display for e in phrases.entries] == ["Ўзбекистон тарихи",
+                                                    "The heritage of Central Asia"]  # fmt: skip
     assert [(e.term, e.count) for e in phrases.entries] == [
         ("ozbekiston tarixi", 2),
         ("the heritage of central asia", 1),

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from catalog.search_index import (
     MAX_TERM_CHARS,
+    forms_of,
     isbn_keys,
     issn_keys,
     phrase_of,
@@ -77,10 +78,56 @@ def test_keys_isbn_issn_date_language_local_and_identifier() -> None:
     )
 
 
-def test_any_holds_every_other_index_and_sort_keys_are_one_per_index() -> None:
+def test_any_holds_every_other_index_and_every_text_field() -> None:
     found = terms_of(records()["en-heritage"])
     others = {(k, t) for i, k, t in found if i not in ("any",) and k != "s"}
-    assert {(k, t) for i, k, t in found if i == "any"} == others
+    anywhere = {(k, t) for i, k, t in found if i == "any"}
+    assert others < anywhere
+    # place of publication (260 $a), the date as written (260 $c), 041 $h: text fields too
+    assert {("w", "princeton"), ("w", "c1996"), ("w", "rus"), ("p", "princeton")} <= anywhere
+    assert not {("w", "princeton"), ("w", "c1996")} & others
+
+
+def test_any_takes_notes_series_and_linked_880() -> None:
+    record = Record(force_utf8=True)
+    record.add_field(Field(tag="001", data="x"))
+    record.add_field(
+        Field(
+            tag="490",
+            indicators=Indicators("0", " "),
+            subfields=[Subfield("a", "Adabiyot durdonalari")],
+        )
+    )
+    record.add_field(
+        Field(
+            tag="500",
+            indicators=Indicators(" ", " "),
+            subfields=[Subfield("a", "Matn lotin yozuvida.")],
+        )
+    )
+    record.add_field(
+        Field(
+            tag="880",
+            indicators=Indicators(" ", " "),
+            subfields=[Subfield("6", "260-02/(N"), Subfield("a", "Тошкент")],
+        )
+    )
+    anywhere = {t for i, k, t in terms_of(record) if i == "any" and k == "w"}
+    assert set(words_of("Adabiyot durdonalari Matn lotin yozuvida Тошкент")) <= anywhere
+    assert not any("260" in term for term in anywhere)  # $6 linkage is never text
+
+
+def test_forms_are_the_words_and_phrases_as_catalogued() -> None:
+    record = records()["uz-history-cyr"]
+    words = forms_of(record, "title", "w")
+    assert words == {"ozbekiston": "Ўзбекистон", "tarixi": "тарихи"}
+    assert forms_of(record, "any", "w")["toshkent"] == "Тошкент"  # without the ISBD " :"
+    assert forms_of(record, "title", "p")["ozbekiston tarixi"] == "Ўзбекистон тарихи"
+    assert forms_of(record, "isbn", "w") == {}
+
+
+def test_sort_keys_are_one_per_index() -> None:
+    found = terms_of(records()["en-heritage"])
     sort_keys = {i: t for i, k, t in found if k == "s"}
     assert sort_keys == {"title": phrase_of("heritage of central asia from antiquity"),
                          "author": phrase_of("Frye, Richard N."), "date": "1996"}  # fmt: skip

@@ -20,9 +20,10 @@ from protocols.z3950 import oids
 from protocols.z3950.charset import proposal_other_info
 from protocols.z3950.codec import OPTION_BITS, bit_string
 from protocols.z3950.pqf import parse_pqf, rpn_to_pdu
+from provider.search import SearchService
+from provider.search.threads import DatabaseThreads
 from provider.z3950.backend import Backend
 from provider.z3950.session import Session
-from provider.z3950.workers import DatabaseThreads
 from tests.z3950_target_fixtures import handmade_records
 
 T = TypeVar("T")
@@ -55,7 +56,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 
 def _session(catalog: Catalog, utf8: bool = True) -> tuple[Session, CountingThreads]:
-    backend = Backend(catalog)
+    backend = Backend(SearchService(catalog))
     threads = CountingThreads(catalog.engine)
     backend.threads = threads
     session = Session(backend, ServerSettings())

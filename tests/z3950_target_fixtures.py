@@ -20,7 +20,7 @@ from pymarc import Field, Indicators, Leader, Record, Subfield
 
 from catalog import Catalog
 from catalog.demo import isbn13
-from config import DatabaseSettings, ServerSettings, Settings
+from config import DatabaseSettings, SearchSettings, ServerSettings, Settings
 from provider.z3950 import start_target
 
 ISBN_KHAMSA = isbn13("978994301234")  # ISBN-13 of uz-nav-cyr
@@ -105,14 +105,16 @@ class RunningTarget:
 
 @contextmanager
 def running_target(
-    folder: Path, records: list[Record], **server: object
+    folder: Path, records: list[Record], search: SearchSettings | None = None, **server: object
 ) -> Iterator[RunningTarget]:
-    """A Z39.50 target over a new SQLite catalogue holding ``records``, in its own thread."""
+    """A Z39.50 target (which answers SRU over HTTP too) over a new SQLite catalogue holding
+    ``records``, in its own thread."""
     port = free_port()
     settings = dataclasses.replace(
         Settings(),
         database=DatabaseSettings(url=f"sqlite:///{folder / 'catalog.sqlite3'}"),
         server=dataclasses.replace(ServerSettings(), z3950_port=port, **server),
+        search=search or SearchSettings(),
     )
     catalog = Catalog.open(settings)
     with catalog.writer() as writer:

@@ -15,6 +15,7 @@ from config import Settings, load_settings
 from harvester.scheduler import start_scheduler
 from koprik.dashboard import setup_dashboard
 from provider.app import init_app
+from provider.keys import SERVICE
 from provider.z3950.server import start_target
 
 log = logging.getLogger("koprik.serve")
@@ -25,7 +26,7 @@ SHUTDOWN_GRACE = 5.0
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "serve", help="serve the catalogue (OAI-PMH, Z39.50) and run harvest schedules"
+        "serve", help="serve the catalogue (OAI-PMH, SRU, Z39.50) and run harvest schedules"
     )
     parser.add_argument("--host", help="address to listen on (default from settings)")
     parser.add_argument("--port", type=int, help="HTTP port (default from settings)")
@@ -71,10 +72,11 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    target = await start_target(settings, catalog)
+    target = await start_target(settings, catalog, app[SERVICE])
     z3950_port = target.sockets[0].getsockname()[1]
     print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)
     print(f"koprik: dashboard at http://{host}:{port}/", flush=True)
+    print(f"koprik: SRU at http://{host}:{port}/sru", flush=True)
     print(f"koprik: Z39.50 at tcp:{host}:{z3950_port}/{settings.server.z3950_database}",
           flush=True)
     harvests = await asyncio.to_thread(start_scheduler, settings, catalog) if scheduler else None

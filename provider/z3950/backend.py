@@ -1,31 +1,33 @@
-"""The search back end under the Z39.50 front end (and reusable by SRU): search, fetch, scan
-and sort over the catalogue, with refusals as Bib-1 diagnostics.
+"""The Z39.50 translator over the search service: Type-1 queries, Bib-1 sort keys and scan
+terms in; result sets, EXTERNALs and Bib-1 diagnostics out.
 
-The methods are synchronous and take the connection to read with; the asyncio front end runs
-them on the backend's database threads (:attr:`Backend.threads`), all the database work of one
-request in one job. Request-level refusals raise :class:`Bib1Error`; per-record ones come back
-as data in :class:`Fetched`.
+Everything a search, present, scan or sort does is the service's (:mod:`provider.search`);
+this module only says it in Z39.50: RPN is translated by :mod:`provider.z3950.attributes`, a
+:class:`SearchError` becomes the :class:`Bib1Error` of its condition, and records become
+EXTERNALs (:mod:`provider.z3950.records`). The methods run on the service's database threads
+(:attr:`Backend.threads`), all the database work of one request in one job.
 
->>> backend = Backend(catalog)
+>>> backend = Backend(SearchService(catalog))
 >>> def job(connection):
-...     query, result = backend.search(connection, parse_pqf("@attr 1=1003 navoiy"), sets.get)
-...     return backend.fetch(connection, result.ids[:10], request_of(oids.USMARC, "F", True))
+...     results = backend.search(connection, parse_pqf("@attr 1=1003 navoiy"), sets.get)
+...     return backend.fetch(connection, backend.window(connection, results, 1, 10), request)
 >>> fetched = await backend.threads.run(job)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
-from catalog import Catalog
 from catalog import query as q
 from protocols.z3950 import bib1
 from protocols.z3950.pqf import Query as RpnQuery
 from protocols.z3950.pqf import Term
+from provider.search import ResultSet, SearchError, SearchService, SortKey
 from provider.z3950.attributes import (
     Bib1Error,
     index_of,
@@ -34,20 +36,18 @@ from provider.z3950.attributes import (
     sort_index_of,
 )
 from provider.z3950.records import Request, render
-from provider.z3950.workers import THREADS, DatabaseThreads
 
-MAX_RESULT_SET = 200_000
-"""Most record ids one result set keeps; a search may count more, Present stops there."""
-MAX_SORT_KEYS = 3
 FIRST_PAGE = 10
 """Records a search reads with its result (the page most clients present next)."""
 
-_QUERY_DIAGNOSTICS: dict[type[q.QueryError], int] = {
-    q.UnsupportedCombination: bib1.UNSUPPORTED_ATTRIBUTE_COMBINATION,
-    q.TermTooShort: 9,  # Truncated words too short
-    q.QueryTooComplex: 6,  # Too many boolean operators
-    q.QueryTooBroad: 234,  # Too many index terms processed
-}
+
+@contextmanager
+def as_bib1() -> Iterator[None]:
+    """Say a :class:`SearchError` raised inside as the Bib-1 diagnostic of its condition."""
+    try:
+        yield
+    except SearchError as error:
+        raise Bib1Error(error.bib1, error.detail) from error
 
 
 @dataclass(frozen=True)
@@ -60,36 +60,33 @@ class Fetched:
 
 
 class Backend:
-    """Search, fetch, scan and sort over one catalogue; ``threads`` runs them off the loop."""
+    """The search service as Z39.50 asks for it; ``threads`` runs the work off the loop."""
 
-    def __init__(
-        self, catalog: Catalog, *, max_result_set: int = MAX_RESULT_SET, threads: int = THREADS
-    ) -> None:
-        self.catalog = catalog
-        self.max_result_set = max_result_set
-        self.threads = DatabaseThreads(catalog.engine, size=threads)
+    def __init__(self, service: SearchService) -> None:
+        self.service = service
+        self.threads = service.threads
 
     def search(
         self,
         connection: Connection,
         rpn: RpnQuery,
         result_set: Callable[[str], list[int]],
-        *,
-        window: int | None = None,
-    ) -> tuple[q.Query, q.ResultSet]:
-        """Evaluate a Type-1 query; ``result_set(name)`` resolves ``@set`` operands. Returns the
-        catalogue query (to read on with :meth:`more` when the result is a first ``window``)."""
+    ) -> ResultSet:
+        """Evaluate a Type-1 query; ``result_set(name)`` resolves ``@set`` operands. A one-term
+        result holds a first window of ids; more are read as they are needed."""
         query = query_of(rpn, result_set)
-        try:
-            result = q.search(connection, query, limit=self.max_result_set, window=window)
-        except q.QueryError as error:
-            code = _QUERY_DIAGNOSTICS.get(type(error), bib1.UNSUPPORTED_SEARCH)
-            raise Bib1Error(code, str(error)) from error
-        return query, result
+        with as_bib1():
+            return self.service.search(connection, query)
 
-    def more(self, connection: Connection, query: q.Query, after: int, count: int) -> list[int]:
-        """The next ``count`` ids after ``after`` of a windowed result (see :meth:`search`)."""
-        return q.more_ids(connection, query, after=after, count=count)
+    def all_ids(self, connection: Connection, results: ResultSet) -> list[int]:
+        return self.service.all_ids(connection, results)
+
+    def window(
+        self, connection: Connection, results: ResultSet, start: int, count: int
+    ) -> list[int]:
+        """Ids ``start``.. of ``results`` (13 when ``start`` is out of range)."""
+        with as_bib1():
+            return self.service.window(connection, results, start, count)
 
     def fetch(self, connection: Connection, ids: Sequence[int], request: Request) -> list[Fetched]:
         """The records ``ids`` rendered as ``request`` asks, in order."""
@@ -99,7 +96,7 @@ class Backend:
         self, connection: Connection, ids: Sequence[int], rendition: str | None = None
     ) -> dict[int, q.StoredRecord]:
         """The stored records ``ids`` (with their ``rendition``) by id; unknown ids left out."""
-        return {s.id: s for s in q.fetch(connection, ids, rendition)}
+        return self.service.records(connection, ids, rendition)
 
     def scan(self, connection: Connection, start: Term, count: int, position: int) -> q.ScanPage:
         """Terms of the index ``start``'s Use attribute names, from its term (4=1: phrases)."""
@@ -108,23 +105,24 @@ class Backend:
         if structure not in (bib1.Structure.WORD, bib1.Structure.PHRASE):
             raise Bib1Error(bib1.UNSUPPORTED_STRUCTURE_ATTRIBUTE, str(structure))
         phrase = structure == bib1.Structure.PHRASE
-        return q.scan(connection, index, start.term, phrase=phrase, count=count,
-                      position=position)  # fmt: skip
+        with as_bib1():
+            return self.service.scan(connection, index, start.term, phrase=phrase, count=count,
+                                     position=position)  # fmt: skip
 
     def sort(
         self,
         connection: Connection,
-        ids: Sequence[int],
+        results: ResultSet,
         keys: Sequence[tuple[dict[int, int] | str, bool]],
-    ) -> list[int]:
-        """``ids`` ordered by ``keys`` (Use attributes or field names, descending flag)."""
-        if len(keys) > MAX_SORT_KEYS:
-            raise Bib1Error(211, str(MAX_SORT_KEYS))
-        indexes = [
-            (sort_index_of(key) if isinstance(key, dict) else sort_index_named(key), descending)
+    ) -> ResultSet:
+        """``results`` ordered by ``keys`` (Use attributes or field names, descending flag)."""
+        sort_keys = [
+            SortKey(sort_index_of(key) if isinstance(key, dict) else sort_index_named(key),
+                    descending)
             for key, descending in keys
-        ]
-        return q.sort_ids(connection, ids, indexes)
+        ]  # fmt: skip
+        with as_bib1():
+            return self.service.sort(connection, results, sort_keys)
 
 
 def rendered(

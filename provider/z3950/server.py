@@ -23,6 +23,9 @@ from catalog import Catalog
 from config import Settings
 from protocols.z3950.codec import PduError, decode_pdu, encode_pdu
 from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
+from provider.search import SearchService
+from provider.sru.front_end import SruFrontEnd
+from provider.sru.http_port import opens_with_http, serve_http
 from provider.z3950.backend import Backend
 from provider.z3950.session import (
     CLOSE_LACK_OF_ACTIVITY,
@@ -36,10 +39,15 @@ from provider.z3950.session import (
 
 log = logging.getLogger(__name__)
 
-async def start_target(settings: Settings, catalog: Catalog) -> asyncio.AbstractServer:
-    """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` until closed
-    (at most ``server.z3950_max_connections`` connections at once)."""
-    backend = Backend(catalog)
+async def start_target(
+    settings: Settings, catalog: Catalog, service: SearchService | None = None
+) -> asyncio.AbstractServer:
+    """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` (through
+    ``service``, a new one when None) until closed (at most ``server.z3950_max_connections``
+    connections at once)."""
+    service = service or SearchService(catalog, settings.search)
+    backend = Backend(service)
+    sru = SruFrontEnd(service, settings, database=settings.server.z3950_database)
     encode_pdu(*close_pdu(CLOSE_LACK_OF_ACTIVITY))  # compiles the codec now, not for a client
     limit = settings.server.z3950_max_connections
     open_connections = 0
@@ -53,6 +61,10 @@ async def start_target(settings: Settings, catalog: Catalog) -> asyncio.Abstract
             return
         open_connections += 1
         try:
+            # As in YAZ, an HTTP request on this port is SRU (a BER PDU never starts with ASCII).
+            if await opens_with_http(reader, settings.server.z3950_idle_timeout):
+                await serve_http(sru, settings, reader, writer)
+                return
             await serve_connection(Session(backend, settings.server), reader, writer)
         finally:
             open_connections -= 1

@@ -8,7 +8,6 @@ Init) ends the association with a Close (protocolError).
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -16,12 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from catalog.query import MAX_SCAN_TERMS, Query, StoredRecord
+from catalog.query import ScanEntry, StoredRecord
 from config import ServerSettings
 from protocols.z3950 import bib1, oids
 from protocols.z3950.charset import proposed_charsets, response_other_info
 from protocols.z3950.codec import OPTION_BITS, PduError, bit_string, set_bits
 from protocols.z3950.pqf import UnsupportedQuery, rpn_from_pdu, term_from_pdu
+from provider.search import NamedSets, ResultSet
 from provider.z3950.attributes import Bib1Error
 from provider.z3950.backend import FIRST_PAGE, Backend, Fetched, rendered
 from provider.z3950.records import request_of
@@ -38,8 +38,6 @@ SUPPORTED_OPTIONS = frozenset(
 MIN_MESSAGE_SIZE = 4096
 MAX_PRESENT = 1000
 """Most records one Present (or piggybacked Search) returns."""
-WINDOW = 100
-"""Ids of a one-term result read at search time; more are read as Presents go further."""
 
 CLOSE_FINISHED, CLOSE_SYSTEM_PROBLEM, CLOSE_PROTOCOL_ERROR = 0, 2, 6
 CLOSE_RESOURCES, CLOSE_LACK_OF_ACTIVITY = 4, 7
@@ -66,30 +64,6 @@ def close_pdu(reason: int, text: str = "") -> Pdu:
     return "close", value
 
 
-@dataclass
-class StoredSet:
-    """A result set: ``count`` records matched, the ids of the first of them kept in order
-    (a compact array: a session may hold many sets of up to ``Backend.max_result_set`` ids).
-
-    ``query`` is kept while ``ids`` is only a first window of the result: more ids are read
-    when a Present, Sort or ``@set`` reference needs them.
-    """
-
-    ids: array[int]
-    count: int
-    query: Query | None = None
-
-    def wanted(self, end: int, backend: Backend, connection: Connection) -> None:
-        """Make sure ids up to position ``end`` (or the end of the set) are read (blocking)."""
-        limit = min(self.count, backend.max_result_set)
-        while self.query is not None and len(self.ids) < min(end, limit):
-            after = self.ids[-1] if self.ids else 0
-            more = backend.more(connection, self.query, after, max(end - len(self.ids), WINDOW))
-            self.ids.extend(more[: limit - len(self.ids)])
-            if not more or len(self.ids) >= limit:
-                self.query = None
-
-
 @dataclass(frozen=True)
 class FirstPage:
     """The stored records of positions 1..``covered`` of ``results``, read right after the
@@ -101,7 +75,7 @@ class FirstPage:
     at search time; a Present elsewhere reads them anew (a record deleted since is then 1028).
     """
 
-    results: StoredSet
+    results: ResultSet
     covered: int
     records: dict[int, StoredRecord]
 
@@ -121,9 +95,13 @@ class Session:
     utf8: bool = False
     preferred_message_size: int = 1024 * 1024
     exceptional_record_size: int = 1024 * 1024
-    sets: dict[str, StoredSet] = field(default_factory=dict)
+    sets: NamedSets = field(init=False)
+    """At most ``z3950_max_result_sets``; a new one evicts the least recently used."""
     first_page: FirstPage | None = None
     """Of the latest search only, so a session holds at most one page of records."""
+
+    def __post_init__(self) -> None:
+        self.sets = NamedSets(self.settings.z3950_max_result_sets)
 
     async def handle(self, name: str, value: dict[str, Any]) -> tuple[list[Pdu], bool]:
         """The responses to one request PDU and whether the association is over."""
@@ -194,11 +172,11 @@ class Session:
             page, records = await self.backend.threads.run(partial(self._search_job, rpn, request))
         except Bib1Error as error:
             if replacing:  # a refused search (21: the set exists) leaves the set as it was
-                self.sets.pop(name, None)
+                self.sets.pop(name)
             return "searchResponse", {**failed, "records": ("nonSurrogateDiagnostic",
                                                             diag_rec(error))}  # fmt: skip
         stored = page.results
-        self.sets[name] = stored
+        self.sets.put(name, stored)
         self.first_page = page
         response: dict[str, Any] = {
             "resultCount": stored.count,
@@ -215,19 +193,16 @@ class Session:
     ) -> tuple[FirstPage, dict[str, Any] | None]:
         """The result set of a search with its first page, and its piggybacked records (if any)
         as response fields (runs on a database thread)."""
-        query, result = self.backend.search(
-            connection, rpn, partial(self._set_ids, connection), window=WINDOW
-        )
-        stored = StoredSet(array("q", result.ids), result.count, None if result.complete else query)
+        stored = self.backend.search(connection, rpn, partial(self._set_ids, connection))
         first = stored.ids[:FIRST_PAGE].tolist() if self.utf8 else []  # verbatim needs UTF-8
         page = FirstPage(
             stored, len(first), self.backend.stored(connection, first) if first else {}
         )
-        piggyback = _piggyback_size(request, result.count)
+        piggyback = _piggyback_size(request, stored.count)
         if not piggyback:
             return page, None
         names = request.get(
-            "smallSetElementSetNames" if result.count <= request["smallSetUpperBound"]
+            "smallSetElementSetNames" if stored.count <= request["smallSetUpperBound"]
             else "mediumSetElementSetNames"
         )  # fmt: skip
         syntax = request.get("preferredRecordSyntax")
@@ -249,20 +224,17 @@ class Session:
             raise Bib1Error(bib1.DATABASE_DOES_NOT_EXIST, "")
 
     def _check_new_set(self, name: str, replace: bool) -> None:
-        if name in self.sets:
-            if not replace:
-                raise Bib1Error(21, name)
-            return
-        if len(self.sets) >= self.settings.z3950_max_result_sets:
-            raise Bib1Error(112, str(self.settings.z3950_max_result_sets))
+        """21 when set ``name`` exists and may not be replaced (a new set beyond the limit
+        evicts the least recently used one: see :class:`NamedSets`)."""
+        if name in self.sets and not replace:
+            raise Bib1Error(21, name)
 
     def _set_ids(self, connection: Connection, name: str) -> list[int]:
         """Every id of set ``name`` (runs on the database thread of the search using it)."""
         stored = self.sets.get(name)
         if stored is None:
             raise Bib1Error(bib1.RESULT_SET_DOES_NOT_EXIST, name)
-        stored.wanted(stored.count, self.backend, connection)
-        return stored.ids.tolist()
+        return self.backend.all_ids(connection, stored)
 
     # -- Present -----------------------------------------------------------------------------
 
@@ -298,7 +270,7 @@ class Session:
     def _records(
         self,
         connection: Connection,
-        stored: StoredSet,
+        stored: ResultSet,
         start: int,
         number: int,
         syntax: str | None,
@@ -307,16 +279,14 @@ class Session:
         """Records ``start``.. of ``stored`` as response fields (Present and piggybacking; runs
         on a database thread)."""
         number = min(number, MAX_PRESENT)
-        if stored.query is not None and number > 0:
-            stored.wanted(start - 1 + number, self.backend, connection)
-        if start < 1 or number < 0 or (number > 0 and start > len(stored.ids)):
-            raise Bib1Error(bib1.PRESENT_OUT_OF_RANGE, f"{start}+{number} of {len(stored.ids)}")
+        if number < 0:
+            raise Bib1Error(bib1.PRESENT_OUT_OF_RANGE, f"{start}+{number}")
         request = request_of(syntax, element_set, self.utf8)
-        wanted = stored.ids[start - 1 : start - 1 + number].tolist()
+        wanted = self.backend.window(connection, stored, start, number)
         return self._response_records(start, self.backend.fetch(connection, wanted, request))
 
     def _records_in_memory(
-        self, stored: StoredSet, start: int, number: int, syntax: str | None,
+        self, stored: ResultSet, start: int, number: int, syntax: str | None,
         element_set: str | None,
     ) -> dict[str, Any] | None:  # fmt: skip
         """Like :meth:`_records` when the records are all in the latest search's first page and
@@ -379,10 +349,6 @@ class Session:
                 raise Bib1Error(bib1.UNSUPPORTED_ATTRIBUTE_SET, attribute_set)
             if request.get("stepSize", 0) != 0:
                 raise Bib1Error(205, str(request["stepSize"]))
-            if not 0 <= number <= MAX_SCAN_TERMS:
-                raise Bib1Error(1029, str(MAX_SCAN_TERMS))
-            if not 1 <= position <= number + 1:
-                raise Bib1Error(233, str(position))
             start = _term_of(request["termListAndStartPoint"])
             page = await self.backend.threads.run(
                 partial(self.backend.scan, start=start, count=number, position=position)
@@ -393,11 +359,7 @@ class Session:
                 "numberOfEntriesReturned": 0,
                 "entries": {"nonsurrogateDiagnostics": [("defaultFormat", diag_rec(error))]},
             }
-        entries = [
-            ("termInfo", {"term": ("general", entry.term.encode("utf-8")),
-                          "globalOccurrences": entry.count})
-            for entry in page.entries
-        ]  # fmt: skip
+        entries = [("termInfo", _term_info(entry)) for entry in page.entries]
         return "scanResponse", {
             "stepSize": 0,
             "scanStatus": SCAN_SUCCESS,
@@ -420,23 +382,15 @@ class Session:
             if output != inputs[0]:
                 self._check_new_set(output, True)
             keys = [_sort_key(spec) for spec in request["sortSequence"]]
-            ids = await self.backend.threads.run(partial(self._sort_job, stored, keys))
+            ordered = await self.backend.threads.run(
+                partial(self.backend.sort, results=stored, keys=keys)
+            )
         except Bib1Error as error:
             diagnostics = [("defaultFormat", diag_rec(error))]
             return "sortResponse", {"sortStatus": SORT_FAILURE, "resultSetStatus": 4,
                                     "diagnostics": diagnostics}  # fmt: skip
-        self.sets[output] = StoredSet(array("q", ids), stored.count)
+        self.sets.put(output, ordered)
         return "sortResponse", {"sortStatus": SORT_SUCCESS, "resultCount": stored.count}
-
-    def _sort_job(
-        self,
-        stored: StoredSet,
-        keys: list[tuple[dict[int, int] | str, bool]],
-        connection: Connection,
-    ) -> list[int]:
-        """The ids of ``stored``, all of them read, ordered by ``keys`` (on a database thread)."""
-        stored.wanted(stored.count, self.backend, connection)
-        return self.backend.sort(connection, stored.ids.tolist(), keys)
 
     # -- Delete result sets ------------------------------------------------------------------
 
@@ -446,13 +400,23 @@ class Session:
             return "deleteResultSetResponse", {"deleteOperationStatus": DELETE_SUCCESS}
         statuses = []
         for name in request.get("resultSetList", []):
-            found = self.sets.pop(name, None) is not None
+            found = self.sets.pop(name) is not None
             statuses.append({"id": name, "status": DELETE_SUCCESS if found else DELETE_NO_SUCH_SET})
         overall = DELETE_SUCCESS
         if any(s["status"] != DELETE_SUCCESS for s in statuses):
             overall = DELETE_NOT_ALL
         return "deleteResultSetResponse", {"deleteOperationStatus": overall,
                                            "deleteListStatuses": statuses}  # fmt: skip
+
+
+def _term_info(entry: ScanEntry) -> dict[str, Any]:
+    """A scan entry: the index key as the term (what a search finds it by), with the form it
+    was catalogued in as the displayTerm when there is one."""
+    info: dict[str, Any] = {"term": ("general", entry.term.encode("utf-8")),
+                            "globalOccurrences": entry.count}  # fmt: skip
+    if entry.display:
+        info["displayTerm"] = entry.display
+    return info
 
 
 def _clamp(requested: int, limit: int) -> int:

@@ -1,6 +1,6 @@
-"""A few long-lived database threads for the Z39.50 target, each with its own connection.
+"""A few long-lived database threads for the search service, each with its own connection.
 
-The target's event loop never waits on the catalogue: each request's database work (search,
+A server's event loop never waits on the catalogue: each request's database work (search,
 fetch, scan, sort) is one job, run on one of at most ``size`` threads, each holding a connection
 for as long as it lives. Compared with ``asyncio.to_thread`` and a pooled connection per call,
 a job costs one hand-off each way (a C queue put, a ``call_soon_threadsafe``) and no pool

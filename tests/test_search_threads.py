@@ -1,4 +1,4 @@
-"""provider/z3950/workers.py: database threads with long-lived connections, off the event loop."""
+"""provider.search.threads.py: database threads with long-lived connections, off the event loop."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from catalog.db import open_engine
-from provider.z3950.workers import DatabaseThreads
+from provider.search.threads import DatabaseThreads
 
 
 @pytest.fixture

@@ -1,0 +1,16 @@
+"""The protocol-neutral search service that Z39.50, SRU and the dashboard stand on."""
+
+from provider.search.errors import CODES, Condition, SearchError
+from provider.search.result_sets import NamedSets, ResultSet, SharedSets
+from provider.search.service import SearchService, SortKey
+
+__all__ = [
+    "CODES",
+    "Condition",
+    "NamedSets",
+    "ResultSet",
+    "SearchError",
+    "SearchService",
+    "SharedSets",
+    "SortKey",
+]

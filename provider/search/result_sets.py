@@ -1,0 +1,149 @@
+"""Result sets: what a search found, and the two ways they are kept.
+
+A :class:`ResultSet` holds the matching count and the ids read so far (a compact array). For a
+one-term search only a first window of ids is read at search time; the query is kept and more
+ids are read as a later window, sort or reference needs them.
+
+:class:`NamedSets` are a session's sets by name (Z39.50): a new set beyond the limit evicts the
+least recently used one instead of refusing the search (yaz-client names every set, so a
+refusal would end a session's searching after ``limit`` searches). :class:`SharedSets` are sets
+any later request can name by id (SRU ``resultSetId``) until they have been idle for their
+time to live; they are bounded in number across all clients.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from array import array
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from catalog.query import Query
+
+WINDOW = 100
+"""Ids of a one-term result read at search time; more are read as they are needed."""
+
+MoreIds = Callable[[Query, int, int], list[int]]
+"""``more(query, after, count)``: the next ``count`` ids after id ``after`` of ``query``."""
+
+
+@dataclass
+class ResultSet:
+    """``count`` records matched; ``ids`` the first of them read so far, in order.
+
+    ``query`` is kept while ``ids`` is only a first window of a one-term result (see
+    :meth:`wanted`); ``limit`` is the most ids the set will ever hold.
+    """
+
+    ids: array[int]
+    count: int
+    limit: int
+    query: Query | None = None
+    _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Held while more ids are read: a shared set may be paged by two requests at once."""
+
+    def wanted(self, end: int, more: MoreIds) -> None:
+        """Make sure ids up to position ``end`` (or the end of the set) are read (blocking)."""
+        limit = min(self.count, self.limit)
+        if self.query is None or len(self.ids) >= min(end, limit):
+            return
+        with self._reading:
+            while self.query is not None and len(self.ids) < min(end, limit):
+                after = self.ids[-1] if self.ids else 0
+                found = more(self.query, after, max(end - len(self.ids), WINDOW))
+                self.ids.extend(found[: limit - len(self.ids)])
+                if not found or len(self.ids) >= limit:
+                    self.query = None
+
+
+@dataclass
+class NamedSets:
+    """A session's result sets by name, at most ``limit`` of them (least recently used goes)."""
+
+    limit: int
+    _sets: OrderedDict[str, ResultSet] = field(default_factory=OrderedDict)
+
+    def get(self, name: str) -> ResultSet | None:
+        found = self._sets.get(name)
+        if found is not None:
+            self._sets.move_to_end(name)
+        return found
+
+    def put(self, name: str, results: ResultSet) -> None:
+        self._sets.pop(name, None)
+        self._sets[name] = results
+        while len(self._sets) > self.limit:
+            self._sets.popitem(last=False)
+
+    def pop(self, name: str) -> ResultSet | None:
+        return self._sets.pop(name, None)
+
+    def clear(self) -> None:
+        self._sets.clear()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._sets
+
+    def __len__(self) -> int:
+        return len(self._sets)
+
+
+class SharedSets:
+    """Result sets named by an unguessable id, kept ``ttl`` seconds after their last use.
+
+    Thread-safe: the SRU front end reads and writes them from its database threads. At most
+    ``limit`` are kept, holding at most ``max_ids`` ids together (counted when a set is added);
+    beyond either the least recently used go first.
+    """
+
+    def __init__(
+        self,
+        ttl: float,
+        limit: int,
+        max_ids: int = 5_000_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self.max_ids = max_ids
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sets: OrderedDict[str, tuple[ResultSet, float]] = OrderedDict()
+
+    def add(self, results: ResultSet) -> str:
+        """Keep ``results``; returns its new id."""
+        name = secrets.token_urlsafe(12)
+        with self._lock:
+            self._expire()
+            self._sets[name] = (results, self._clock() + self.ttl)
+            held = sum(len(s.ids) for s, _ in self._sets.values())
+            while len(self._sets) > self.limit or (held > self.max_ids and len(self._sets) > 1):
+                _, (dropped, _) = self._sets.popitem(last=False)
+                held -= len(dropped.ids)
+        return name
+
+    def get(self, name: str) -> ResultSet | None:
+        """The set ``name`` (its time to live starts again), or None once gone."""
+        with self._lock:
+            self._expire()
+            found = self._sets.get(name)
+            if found is None:
+                return None
+            self._sets[name] = (found[0], self._clock() + self.ttl)
+            self._sets.move_to_end(name)
+            return found[0]
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._sets:
+            name, (_, deadline) = next(iter(self._sets.items()))
+            if deadline > now:
+                return
+            del self._sets[name]
+
+
+def new_set(ids: list[int], count: int, limit: int, query: Query | None = None) -> ResultSet:
+    return ResultSet(array("q", ids), count, limit, query)

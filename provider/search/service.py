@@ -1,0 +1,146 @@
+"""The search service: Koprik's generic front-end server in the YAZ sense.
+
+One back end answers every protocol: search a query of :mod:`catalog.query` into a result set,
+read windows of a set with the records in any stored rendition, scan an index, sort a set.
+Limits come from ``[search]`` settings; refusals are :class:`SearchError` (data the front ends
+render: Bib-1 for Z39.50, SRU diagnostics, messages for the dashboard). Methods are
+synchronous and take the connection to read with; front ends run all the work of one request
+as one job on :attr:`SearchService.threads`, off their event loop.
+
+>>> service = SearchService(catalog, settings.search)
+>>> def job(connection):
+...     results = service.search(connection, Match("author", "navoiy"))
+...     return service.present(connection, results, 1, 10, "marc21")
+>>> records = await service.threads.run(job)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from catalog import Catalog
+from catalog import query as q
+from catalog.search_index import INDEXES, SORTABLE
+from config import SearchSettings
+from provider.search.errors import Condition, SearchError
+from provider.search.result_sets import WINDOW, MoreIds, ResultSet, new_set
+from provider.search.threads import THREADS, DatabaseThreads
+
+_QUERY_CONDITIONS: dict[type[q.QueryError], Condition] = {
+    q.UnknownIndex: Condition.UNSUPPORTED_INDEX,
+    q.UnsupportedCombination: Condition.UNSUPPORTED_COMBINATION,
+    q.TermTooShort: Condition.MASKED_TERM_TOO_SHORT,
+    q.QueryTooComplex: Condition.QUERY_TOO_COMPLEX,
+    q.QueryTooBroad: Condition.QUERY_TOO_BROAD,
+}
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """Order by ``index`` (one of ``catalog.search_index.SORTABLE``), descending or not."""
+
+    index: str
+    descending: bool = False
+
+
+class SearchService:
+    """Search, present, scan and sort over one catalogue; ``threads`` runs them off the loop."""
+
+    def __init__(
+        self, catalog: Catalog, limits: SearchSettings | None = None, *, threads: int = THREADS
+    ) -> None:
+        self.catalog = catalog
+        self.limits = limits or SearchSettings()
+        self.threads = DatabaseThreads(catalog.engine, size=threads)
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search(self, connection: Connection, query: q.Query, *, window: int = WINDOW) -> ResultSet:
+        """The result set of ``query``; a one-term query reads only its first ``window`` ids."""
+        limit = self.limits.max_result_set
+        try:
+            result = q.search(connection, query, limit=limit, window=window)
+        except q.QueryError as error:
+            condition = _QUERY_CONDITIONS.get(type(error), Condition.UNSUPPORTED_COMBINATION)
+            raise SearchError(condition, str(error)) from error
+        return new_set(result.ids, result.count, limit, None if result.complete else query)
+
+    def all_ids(self, connection: Connection, results: ResultSet) -> list[int]:
+        """Every id of ``results`` (reading what a one-term search left unread)."""
+        results.wanted(results.count, self._more(connection))
+        return results.ids.tolist()
+
+    def window(
+        self, connection: Connection, results: ResultSet, start: int, count: int
+    ) -> list[int]:
+        """The ids at 1-based positions ``start``..``start + count - 1`` (fewer at the end).
+
+        A ``start`` past the end of a non-empty set (or below 1) is START_OUT_OF_RANGE.
+        """
+        if count > 0:
+            results.wanted(start - 1 + count, self._more(connection))
+        if start < 1 or (count > 0 and start > len(results.ids)):
+            raise SearchError(Condition.START_OUT_OF_RANGE, f"{start} of {len(results.ids)}")
+        return results.ids[start - 1 : start - 1 + max(count, 0)].tolist()
+
+    def records(
+        self, connection: Connection, ids: Sequence[int], rendition: str | None = None
+    ) -> dict[int, q.StoredRecord]:
+        """The stored records ``ids`` (with their ``rendition``) by id; unknown ids left out."""
+        return {s.id: s for s in q.fetch(connection, ids, rendition)}
+
+    def present(
+        self,
+        connection: Connection,
+        results: ResultSet,
+        start: int,
+        count: int,
+        rendition: str | None = None,
+    ) -> list[tuple[int, q.StoredRecord | None]]:
+        """A window of ``results`` with each record and its ``rendition`` (None: not found)."""
+        ids = self.window(connection, results, start, count)
+        stored = self.records(connection, ids, rendition)
+        return [(i, stored.get(i)) for i in ids]
+
+    # -- scan and sort -----------------------------------------------------------------------
+
+    def scan(
+        self,
+        connection: Connection,
+        index: str,
+        term: str,
+        *,
+        phrase: bool = False,
+        count: int = 20,
+        position: int = 1,
+    ) -> q.ScanPage:
+        """``count`` terms of ``index`` around ``term``, which stands at ``position``."""
+        if index not in INDEXES:
+            raise SearchError(Condition.UNSUPPORTED_INDEX, index)
+        if not 0 <= count <= self.limits.max_scan_terms:
+            raise SearchError(Condition.TOO_MANY_SCAN_TERMS, str(self.limits.max_scan_terms))
+        if not 1 <= position <= count + 1:
+            raise SearchError(Condition.SCAN_POSITION_OUT_OF_RANGE, str(position))
+        return q.scan(connection, index, term, phrase=phrase, count=count, position=position)
+
+    def sort(
+        self, connection: Connection, results: ResultSet, keys: Sequence[SortKey]
+    ) -> ResultSet:
+        """A new set of the records of ``results`` ordered by ``keys``."""
+        if len(keys) > self.limits.max_sort_keys:
+            raise SearchError(Condition.TOO_MANY_SORT_KEYS, str(self.limits.max_sort_keys))
+        for key in keys:
+            if key.index not in SORTABLE:
+                raise SearchError(Condition.UNSUPPORTED_SORT_KEY, key.index)
+        ids = self.all_ids(connection, results)
+        ordered = q.sort_ids(connection, ids, [(k.index, k.descending) for k in keys])
+        return new_set(ordered, results.count, results.limit)
+
+    def _more(self, connection: Connection) -> MoreIds:
+        def more(query: q.Query, after: int, count: int) -> list[int]:
+            return q.more_ids(connection, query, after=after, count=count)
+
+        return more

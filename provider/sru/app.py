@@ -1,0 +1,50 @@
+"""The SRU endpoint ``/sru`` over HTTP (GET, and POST of a urlencoded form).
+
+Every answer is an HTTP 200 SRU document, refusals included (a POST body over
+``search.sru_max_request_bytes`` is diagnostic 12, a POST that is not a form diagnostic 6).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from provider.keys import SETTINGS, SRU
+from provider.search import Condition
+from provider.sru.request import FORM
+
+PATH = "/sru"
+
+
+def setup_sru(app: web.Application) -> None:
+    """Route ``/sru`` to the application's SRU front end (``app[SRU]``)."""
+    app.router.add_get(PATH, handle_sru)
+    app.router.add_post(PATH, handle_sru)
+
+
+async def handle_sru(request: web.Request) -> web.StreamResponse:
+    front = request.app[SRU]
+    limit = request.app[SETTINGS].search.sru_max_request_bytes
+    refusal: tuple[Condition, str] | None = None
+    if request.method == "POST":
+        body = await request.content.read(limit + 1)
+        if len(body) > limit:
+            refusal = (Condition.QUERY_TOO_LONG, str(limit))
+        elif request.content_type != FORM:
+            kind = request.content_type
+            refusal = (Condition.UNSUPPORTED_PARAMETER_VALUE, f"Content-Type {kind}")
+        query = body.decode("utf-8", errors="replace")
+    else:
+        query = request.rel_url.raw_query_string
+    pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+    host, port = _address(request)
+    payload = await front.answer(pairs, host=host, port=port, refusal=refusal)
+    return web.Response(body=payload, content_type="text/xml", charset="utf-8")
+
+
+def _address(request: web.Request) -> tuple[str, int]:
+    host, _, port = request.host.rpartition(":")
+    if not host or not port.isdigit():
+        return request.host, 80
+    return host, int(port)

@@ -1,0 +1,252 @@
+"""CQL onto the catalogue's query model: the context sets ``cql``, ``dc``, ``bath`` and ``rec``.
+
+Every index, relation, modifier and boolean is either honoured or refused with the
+:class:`SearchError` whose SRU diagnostic says which (16 unsupported index, 19 relation, 20
+relation modifier, 28 masking, 39 proximity, 46 boolean modifier, 15 context set...): nothing
+is silently dropped. The mapping is the README's SRU profile; in short:
+
+- ``cql.serverChoice`` and ``cql.anywhere`` search ``any``; ``dc.*``, ``bath.*`` and
+  ``rec.identifier`` search the index of the same meaning (:data:`INDEXES`);
+- ``=`` and ``all`` ask for every word, ``any`` for one of them, ``adj``, ``exact`` and ``==``
+  for the whole field (or its first subfield) as a phrase (the index keeps no word positions,
+  so a phrase is what Z39.50's structure 1 finds too); ``<``..``>=`` compare one term;
+  ``within "a b"`` is ``>= a and <= b``;
+- a term ending in an unescaped ``*`` is right-truncated;
+- ``cql.resultSetId = id`` names an earlier result set.
+
+>>> query, sort = translate(parse("dc.creator = navoiy sortBy dc.date/sort.descending"), sets)
+>>> query, sort
+(Match(index='author', term='navoiy', ...), [SortKey(index='date', descending=True)])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from catalog import search_index as ix
+from catalog.query import And, AndNot, Ids, Match, Or, Relation
+from catalog.query import Query as ModelQuery
+from protocols.cql import Modifier, Node, Query, SearchClause, SortSpec
+from protocols.cql import Relation as CqlRelation
+from provider.search import Condition, SearchError, SortKey
+
+MAX_TERM_CHARS = 1000
+"""Longest search term accepted (index terms are cut at 200 characters)."""
+
+CONTEXT_SETS: dict[str, str] = {
+    "cql": "info:srw/cql-context-set/1/cql-v1.2",
+    "dc": "info:srw/cql-context-set/1/dc-v1.1",
+    "bath": "http://zing.z3950.org/cql/bath/2.0/",
+    "rec": "info:srw/cql-context-set/2/rec-1.1",
+    "sort": "info:srw/cql-context-set/1/sort-v1.0",
+}
+"""The context sets Koprik knows, by their usual short name (published in explain)."""
+_BY_URI = {uri: name for name, uri in CONTEXT_SETS.items()} | {
+    "info:srw/cql-context-set/1/cql-v1.1": "cql",
+    "info:srw/cql-context-set/1/dc-v1.0": "dc",
+    "info:srw/cql-context-set/2/rec-1.0": "rec",
+}
+UNPREFIXED = ("dc", "cql", "bath", "rec")
+"""Where an index written without a prefix is looked for, in order (``title`` is
+``dc.title``, ``anywhere`` is ``cql.anywhere``, ``isbn`` is ``bath.isbn``)."""
+
+INDEXES: dict[str, dict[str, str]] = {
+    "cql": {"serverchoice": ix.ANY, "anywhere": ix.ANY, "keywords": ix.ANY},
+    "dc": {"title": ix.TITLE, "creator": ix.AUTHOR, "contributor": ix.AUTHOR,
+           "subject": ix.SUBJECT, "date": ix.DATE, "publisher": ix.PUBLISHER,
+           "language": ix.LANGUAGE, "identifier": ix.IDENTIFIER},
+    "bath": {"name": ix.AUTHOR, "personalname": ix.AUTHOR, "corporatename": ix.AUTHOR,
+             "conferencename": ix.AUTHOR, "keytitle": ix.TITLE, "uniformtitle": ix.TITLE,
+             "seriestitle": ix.TITLE, "subject": ix.SUBJECT, "topicalsubject": ix.SUBJECT,
+             "geographicname": ix.SUBJECT, "isbn": ix.ISBN, "issn": ix.ISSN,
+             "standardidentifier": ix.IDENTIFIER, "any": ix.ANY},
+    "rec": {"identifier": ix.LOCAL_NUMBER},
+}  # fmt: skip
+"""Context set -> index name (lower-cased) -> catalogue index."""
+
+_ORDER = {"<": Relation.LESS, "<=": Relation.LESS_OR_EQUAL, ">": Relation.GREATER,
+          ">=": Relation.GREATER_OR_EQUAL}  # fmt: skip
+_WORDS, _ANY, _ADJ, _EXACT, _WITHIN = "words", "any", "adj", "exact", "within"
+_RELATIONS = {"=": _WORDS, "all": _WORDS, "any": _ANY, "adj": _ADJ, "exact": _EXACT,
+              "==": _EXACT, "within": _WITHIN} | {k: k for k in _ORDER}  # fmt: skip
+_IGNORED_RELATION_MODIFIERS = {"relevant", "ignorecase", "ignoreaccents", "word", "masked",
+                               "unmasked", "string"}  # fmt: skip
+"""Relation modifiers honoured as they are (relevance is answered unranked, as Z39.50's
+relation 102; the index is folded, so case and accents never count). ``string`` asks for a
+phrase and ``unmasked`` takes ``*`` literally; both are applied, not dropped."""
+
+ResultSetIds = Callable[[str], list[int]]
+
+
+def translate(query: Query, result_set: ResultSetIds) -> tuple[ModelQuery, list[SortKey]]:
+    """The catalogue query and sort keys of a parsed CQL query; ``result_set(id)`` gives an
+    earlier set's ids (or raises RESULT_SET_MISSING)."""
+    return _node(query.root, result_set), [_sort_key(spec) for spec in query.sort]
+
+
+def _node(node: Node, result_set: ResultSetIds) -> ModelQuery:
+    if isinstance(node, SearchClause):
+        return _clause(node, result_set)
+    if node.op == "prox":
+        raise SearchError(Condition.PROXIMITY_UNSUPPORTED, "prox")
+    for modifier in node.modifiers:
+        if _context(modifier.name, node, "cql")[0] != "rel":
+            raise SearchError(Condition.UNSUPPORTED_BOOLEAN_MODIFIER, modifier.name)
+    left, right = _node(node.left, result_set), _node(node.right, result_set)
+    if node.op == "and":
+        return And(left, right)
+    if node.op == "or":
+        return Or(left, right)
+    return AndNot(left, right)
+
+
+def _context(name: str, node: Node | None, default: str) -> tuple[str, str]:
+    """(context set short name, base name) of a possibly prefixed name; 15 for an unknown
+    prefix. A prefix the query assigns is resolved through its URI."""
+    prefix, dot, base = name.partition(".")
+    if not dot:
+        return default, name.lower()
+    assigned = dict(node.prefixes) if isinstance(node, SearchClause) else {}
+    uri = assigned.get(prefix)
+    if uri is not None:
+        known = _BY_URI.get(uri)
+        if known is None:
+            raise SearchError(Condition.UNSUPPORTED_CONTEXT_SET, uri)
+        return known, base.lower()
+    return prefix.lower(), base.lower()
+
+
+def _clause(clause: SearchClause, result_set: ResultSetIds) -> ModelQuery:
+    if clause.index.lower() in ("cql.resultsetid", "resultsetid"):
+        return Ids(tuple(result_set(clause.term)))
+    index = index_of(clause.index, clause.prefixes)
+    relation_name = clause.relation.name.lower()
+    if "." in relation_name:
+        relation_context, relation_name = _context(relation_name, clause, "cql")
+        if relation_context != "cql":
+            raise SearchError(Condition.UNSUPPORTED_RELATION, clause.relation.name)
+    kind = _RELATIONS.get(relation_name)
+    if kind is None:
+        raise SearchError(Condition.UNSUPPORTED_RELATION, clause.relation.name)
+    modifiers = {_modifier(m, clause) for m in clause.relation.modifiers}
+    if "string" in modifiers and kind == _WORDS:
+        kind = _EXACT
+    return _match(index, kind, clause.term, masked="unmasked" not in modifiers)
+
+
+def _modifier(modifier: Modifier, clause: SearchClause) -> str:
+    context, name = _context(modifier.name, clause, "cql")
+    if context == "rel" or (context == "cql" and name in _IGNORED_RELATION_MODIFIERS):
+        return name
+    raise SearchError(Condition.UNSUPPORTED_RELATION_MODIFIER, modifier.name)
+
+
+def _match(index: str, kind: str, term: str, *, masked: bool) -> ModelQuery:
+    if len(term) > MAX_TERM_CHARS:
+        raise SearchError(Condition.TERM_TOO_LONG, str(MAX_TERM_CHARS))
+    if not term.strip():
+        raise SearchError(Condition.EMPTY_TERM, "")
+    text, truncated = _unmask(term) if masked else (term, False)
+    if kind in _ORDER or kind == _WITHIN:
+        if truncated:
+            raise SearchError(Condition.UNSUPPORTED_COMBINATION, f"{kind} with masking")
+        if kind == _WITHIN:
+            bounds = text.split()
+            if len(bounds) != 2:
+                raise SearchError(Condition.UNSUPPORTED_COMBINATION, f"within {term!r}")
+            return And(Match(index, bounds[0], relation=Relation.GREATER_OR_EQUAL),
+                       Match(index, bounds[1], relation=Relation.LESS_OR_EQUAL))  # fmt: skip
+        return Match(index, text, relation=_ORDER[kind])
+    words = text.split()
+    if kind == _ANY and len(words) > 1:
+        query: ModelQuery = Match(index, words[0])
+        for position, word in enumerate(words[1:], 2):
+            query = Or(query, Match(index, word, truncation=truncated and position == len(words)))
+        return query
+    phrase = kind == _EXACT or (kind == _ADJ and len(words) > 1)
+    return Match(index, text, phrase=phrase, truncation=truncated)
+
+
+def _unmask(term: str) -> tuple[str, bool]:
+    """The term without its masking, and whether it ends in right truncation (``*``). Any
+    other unescaped ``*`` or ``?`` is 28, ``^`` 31; ``\\x`` stands for ``x``."""
+    chars: list[str] = []
+    truncated = False
+    i = 0
+    while i < len(term):
+        char = term[i]
+        if char == "\\" and i + 1 < len(term):
+            chars.append(term[i + 1])
+            i += 2
+            continue
+        if char == "*" and i == len(term) - 1:
+            truncated = True
+        elif char in "*?":
+            raise SearchError(Condition.MASKING_UNSUPPORTED, term)
+        elif char == "^":
+            raise SearchError(Condition.ANCHORING_UNSUPPORTED, term)
+        else:
+            chars.append(char)
+        i += 1
+    return "".join(chars), truncated
+
+
+_SORT_INDEXES = {ix.TITLE, ix.AUTHOR, ix.DATE}
+_SORT_MODIFIERS = {"ascending": False, "descending": True}
+_SORT_IGNORED = {"ignorecase", "ignoreaccents"}
+
+
+def _sort_key(spec: SortSpec) -> SortKey:
+    try:
+        index = index_of(spec.index)
+    except SearchError:
+        index = ""
+    if index not in _SORT_INDEXES:
+        raise SearchError(Condition.UNSUPPORTED_SORT_KEY, spec.index)
+    descending = False
+    for modifier in spec.modifiers:
+        _, base = _context(modifier.name, None, "sort")
+        if base in _SORT_MODIFIERS:
+            descending = _SORT_MODIFIERS[base]
+        elif base not in _SORT_IGNORED:
+            raise SearchError(Condition.UNSUPPORTED_SORT_MODIFIER, modifier.name)
+    return SortKey(index, descending)
+
+
+def sort_keys_of(text: str) -> list[SortKey]:
+    """SRU 1.1 ``sortKeys``: space-separated ``path,schema,ascending[,caseSensitive[,missing]]``
+    with ``ascending`` 1 (default) or 0; the path is an index name as in CQL."""
+    keys: list[SortKey] = []
+    for item in text.split():
+        path, *rest = item.split(",")
+        ascending = rest[1] if len(rest) > 1 else "1"
+        if ascending not in ("0", "1", ""):
+            raise SearchError(Condition.UNSUPPORTED_SORT_DIRECTION, ascending)
+        if len(rest) > 3 and rest[3] not in ("", "highValue", "lowValue", "omit"):
+            raise SearchError(Condition.UNSUPPORTED_SORT_MODIFIER, rest[3])
+        direction = () if ascending != "0" else (Modifier("sort.descending"),)
+        keys.append(_sort_key(SortSpec(path, direction)))
+    return keys
+
+
+def index_of(name: str, prefixes: Sequence[tuple[str, str]] = ()) -> str:
+    """The catalogue index a (possibly prefixed) CQL index name stands for (scan); 16 if none."""
+    clause = SearchClause(name, CqlRelation("="), "", tuple(prefixes))
+    unnamed = dict(prefixes).get("")
+    if "." not in name and unnamed is not None:
+        contexts: tuple[str, ...] = (_BY_URI.get(unnamed, ""),)
+        if not contexts[0]:
+            raise SearchError(Condition.UNSUPPORTED_CONTEXT_SET, unnamed)
+        base = name.lower()
+    elif "." not in name:
+        contexts, base = UNPREFIXED, name.lower()
+    else:
+        context, base = _context(name, clause, "")
+        if context not in INDEXES:
+            raise SearchError(Condition.UNSUPPORTED_CONTEXT_SET, context)
+        contexts = (context,)
+    for context in contexts:
+        index = INDEXES.get(context, {}).get(base)
+        if index is not None:
+            return index
+    raise SearchError(Condition.UNSUPPORTED_INDEX, name)

@@ -1,0 +1,148 @@
+"""SRU on the Z39.50 port, as YAZ serves it: a connection that opens with an HTTP request line
+is answered as HTTP/1.1 by the SRU front end instead of as Z39.50.
+
+Only what SRU needs of HTTP is spoken: GET, HEAD and POST (urlencoded form) on any path,
+``Content-Length`` bodies (no chunked uploads), keep-alive until the client closes, says
+``Connection: close`` or is idle for ``server.z3950_idle_timeout``. The request line, headers
+and body together are bounded by ``search.sru_max_request_bytes``; a request that is not HTTP
+enough to answer gets a 400 and the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import parse_qsl, urlsplit
+
+from config import Settings
+from provider.search import Condition
+from provider.sru.front_end import SruFrontEnd
+from provider.sru.request import FORM
+
+HTTP_METHODS = (b"GET ", b"POST", b"HEAD")
+_MAX_HEADERS = 100
+
+
+class BadRequest(Exception):
+    """A request this small HTTP server cannot read (answered 400, connection closed)."""
+
+
+async def opens_with_http(reader: asyncio.StreamReader, timeout: float) -> bool:
+    """Whether the peer's first bytes are an HTTP method; the bytes read stay in ``reader``.
+
+    (A BER PDU starts with a tag octet above 0x80, never with an ASCII letter.)
+    """
+    try:
+        head = await asyncio.wait_for(reader.readexactly(4), timeout)
+    except asyncio.IncompleteReadError as error:
+        head = error.partial
+    except TimeoutError:
+        return False
+    # StreamReader has no peek: give back what was read, so the Z39.50 path reads it again.
+    reader._buffer[:0] = head  # type: ignore[attr-defined]
+    return head in HTTP_METHODS
+
+
+async def serve_http(
+    front: SruFrontEnd, settings: Settings, reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> None:  # fmt: skip
+    """Answer SRU requests on one connection until it closes or idles."""
+    limit = settings.search.sru_max_request_bytes
+    host, port = writer.get_extra_info("sockname")[:2]
+    try:
+        while True:
+            try:
+                request = await asyncio.wait_for(
+                    _read_request(reader, limit), settings.server.z3950_idle_timeout
+                )
+            except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                return
+            except BadRequest as error:
+                await _write(writer, 400, b"", str(error).encode(), close=True)
+                return
+            method, target, headers, body = request
+            refusal = None
+            close = headers.get("connection", "").lower() == "close" or body is None
+            if body is None:
+                refusal, body = (Condition.QUERY_TOO_LONG, str(limit)), b""
+            if method == "POST":
+                kind = headers.get("content-type", "").split(";")[0].strip().lower()
+                if kind != FORM and refusal is None:
+                    refusal = (Condition.UNSUPPORTED_PARAMETER_VALUE, f"Content-Type {kind}")
+                query = body.decode("utf-8", errors="replace")
+            else:
+                query = urlsplit(target).query
+            pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+            payload = await front.answer(pairs, host=str(host), port=int(port), refusal=refusal)
+            await _write(writer, 200, b"text/xml; charset=utf-8",
+                         b"" if method == "HEAD" else payload, close=close,
+                         length=len(payload))  # fmt: skip
+            if close:
+                return
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.wait_closed()
+
+
+async def _read_request(
+    reader: asyncio.StreamReader, limit: int
+) -> tuple[str, str, dict[str, str], bytes | None]:
+    """(method, target, headers lower-cased, body) of the next request on ``reader``; the body
+    is None when it is larger than what is left of ``limit``."""
+    budget = limit
+    line = await _line(reader, budget)
+    budget -= len(line)
+    parts = line.decode("latin-1").split()
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise BadRequest("malformed request line")
+    method, target, _ = parts
+    if method not in ("GET", "POST", "HEAD"):
+        raise BadRequest(f"method {method} not served")
+    headers: dict[str, str] = {}
+    for _ in range(_MAX_HEADERS):
+        raw = await _line(reader, budget)
+        budget -= len(raw)
+        if raw in (b"\r\n", b"\n"):
+            break
+        name, colon, value = raw.decode("latin-1").partition(":")
+        if not colon:
+            raise BadRequest("malformed header")
+        headers[name.strip().lower()] = value.strip()
+    else:
+        raise BadRequest("too many headers")
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        raise BadRequest("chunked bodies are not served")
+    length_text = headers.get("content-length", "0")
+    if not length_text.isdigit():
+        raise BadRequest("malformed Content-Length")
+    length = int(length_text)
+    if length > budget:  # not read: answered with diagnostic 12, and the connection closed
+        return method, target, headers, None
+    return method, target, headers, await reader.readexactly(length)
+
+
+async def _line(reader: asyncio.StreamReader, budget: int) -> bytes:
+    try:
+        line = await reader.readuntil(b"\n")
+    except asyncio.LimitOverrunError as error:
+        raise BadRequest("line too long") from error
+    if len(line) > budget:
+        raise BadRequest("request too large")
+    return line
+
+
+async def _write(
+    writer: asyncio.StreamWriter, status: int, content_type: bytes, body: bytes, *,
+    close: bool, length: int | None = None,
+) -> None:  # fmt: skip
+    reason = {200: b"OK", 400: b"Bad Request"}[status]
+    head = [b"HTTP/1.1 %d %s" % (status, reason), b"Content-Length: %d" % (length or len(body))]
+    if content_type:
+        head.append(b"Content-Type: " + content_type)
+    if close:
+        head.append(b"Connection: close")
+    with contextlib.suppress(ConnectionError, OSError):
+        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        await writer.drain()

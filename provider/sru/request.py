@@ -1,0 +1,199 @@
+"""SRU requests: the parameters of explain, searchRetrieve and scan, checked declaratively.
+
+:func:`request_of` turns the (GET or POST form) parameters into an :class:`Explain`,
+:class:`SearchRetrieve` or :class:`Scan` with every value checked, or raises
+:class:`SearchError` (7 missing, 8 unsupported parameter, 6 bad value, 5 version, 4 operation,
+71 packing, 66 schema). The version and operation a refusal is answered in come from
+:func:`version_of` and :func:`operation_of`, which never fail.
+
+Versions 1.1, 1.2 and 2.0 are served; a request without a version is answered as 2.0, and in
+2.0 the operation follows from the parameters when ``operation`` is absent (a ``query`` is
+searchRetrieve, a ``scanClause`` scan, anything else explain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from config import SearchSettings
+from provider.search import Condition, SearchError
+
+VERSIONS = ("1.1", "1.2", "2.0")
+DEFAULT_VERSION = "2.0"
+EXPLAIN, SEARCH, SCAN = "explain", "searchRetrieve", "scan"
+XML, STRING = "xml", "string"
+DEFAULT_SCAN_TERMS = 20
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class RecordSchema:
+    """A record schema: its short name, its ``info:srw/schema`` identifier, the stored rendition
+    it is served from, and the namespace of its root element."""
+
+    name: str
+    identifier: str
+    rendition: str
+    namespace: str
+
+
+SCHEMAS = (
+    RecordSchema("marcxml", "info:srw/schema/1/marcxml-v1.1", "marc21",
+                 "http://www.loc.gov/MARC21/slim"),
+    RecordSchema("dc", "info:srw/schema/1/dc-v1.1", "oai_dc",
+                 "http://www.openarchives.org/OAI/2.0/oai_dc/"),
+    RecordSchema("mods", "info:srw/schema/1/mods-v3.7", "mods", "http://www.loc.gov/mods/v3"),
+)  # fmt: skip
+_SCHEMAS = {key: s for s in SCHEMAS for key in (s.name, s.identifier)}
+DEFAULT_SCHEMA = SCHEMAS[0]
+
+
+@dataclass(frozen=True)
+class Explain:
+    version: str
+    packing: str = XML
+
+
+@dataclass(frozen=True)
+class SearchRetrieve:
+    version: str
+    query: str
+    start: int
+    maximum: int
+    schema: RecordSchema
+    packing: str
+    ttl: int
+    sort_keys: str = ""
+
+
+@dataclass(frozen=True)
+class Scan:
+    version: str
+    clause: str
+    position: int
+    maximum: int
+
+
+Request = Explain | SearchRetrieve | Scan
+
+_COMMON = {"operation", "version", "stylesheet", "recordPacking", "httpAccept"}
+_ALLOWED = {
+    EXPLAIN: _COMMON | {"recordXMLEscaping"},
+    SEARCH: _COMMON | {"query", "queryType", "startRecord", "maximumRecords", "recordSchema",
+                       "recordXMLEscaping", "resultSetTTL", "sortKeys", "recordXPath"},
+    SCAN: _COMMON | {"scanClause", "responsePosition", "maximumTerms"},
+}  # fmt: skip
+
+
+def version_of(params: dict[str, str]) -> str:
+    """The version a request is answered in: its own when served, else 1.2 for 1.x and 2.0."""
+    version = params.get("version", DEFAULT_VERSION)
+    if version in VERSIONS:
+        return version
+    return "1.2" if version.startswith("1.") else DEFAULT_VERSION
+
+
+def operation_of(params: dict[str, str]) -> str:
+    operation = params.get("operation")
+    if operation in (EXPLAIN, SEARCH, SCAN):
+        return operation
+    if "query" in params:
+        return SEARCH
+    if "scanClause" in params:
+        return SCAN
+    return EXPLAIN
+
+
+def parameters(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The request's parameters by name (6 for a parameter given twice)."""
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        if name in found:
+            raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name} repeated")
+        found[name] = value
+    return found
+
+
+def request_of(params: dict[str, str], limits: SearchSettings) -> Request:
+    """The checked request of ``params`` (see the module docstring for the refusals)."""
+    version = params.get("version", DEFAULT_VERSION)
+    if version not in VERSIONS:
+        raise SearchError(Condition.UNSUPPORTED_VERSION, "2.0")  # details: highest supported
+    operation = params.get("operation")
+    if operation is None:
+        operation = operation_of(params)
+        if version != "2.0" and operation != EXPLAIN:
+            raise SearchError(Condition.MISSING_PARAMETER, "operation")
+    if operation not in _ALLOWED:
+        raise SearchError(Condition.UNSUPPORTED_OPERATION, operation)
+    for name in params:
+        if name not in _ALLOWED[operation] and not name.startswith("x-"):
+            raise SearchError(Condition.UNSUPPORTED_PARAMETER, name)
+    if "stylesheet" in params:
+        raise SearchError(Condition.UNSUPPORTED_PARAMETER, "stylesheet")
+    if "recordXPath" in params:
+        raise SearchError(Condition.UNSUPPORTED_PARAMETER, "recordXPath")
+    packing = _packing(params, version)
+    if operation == EXPLAIN:
+        return Explain(version, packing)
+    if operation == SCAN:
+        return Scan(
+            version,
+            _required(params, "scanClause"),
+            _number(params, "responsePosition", 1, low=0),
+            min(_number(params, "maximumTerms", DEFAULT_SCAN_TERMS, low=1), limits.max_scan_terms),
+        )
+    query_type = params.get("queryType", "cql")
+    if query_type != "cql":
+        raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"queryType={query_type}")
+    if "sortKeys" in params and version != "1.1":
+        raise SearchError(Condition.UNSUPPORTED_PARAMETER, "sortKeys")
+    name = params.get("recordSchema", DEFAULT_SCHEMA.name)
+    schema = _SCHEMAS.get(name)
+    if schema is None:
+        raise SearchError(Condition.UNKNOWN_SCHEMA, name)
+    maximum = _number(params, "maximumRecords", limits.sru_default_records, low=0)
+    ttl = _number(params, "resultSetTTL", limits.sru_result_set_ttl, low=0)
+    return SearchRetrieve(
+        version=version,
+        query=_required(params, "query"),
+        start=_number(params, "startRecord", 1, low=1),
+        maximum=min(maximum, limits.sru_max_records),
+        schema=schema,
+        packing=packing,
+        ttl=min(ttl, limits.sru_result_set_ttl),
+        sort_keys=params.get("sortKeys", ""),
+    )
+
+
+def _required(params: dict[str, str], name: str) -> str:
+    value = params.get(name)
+    if value is None:
+        raise SearchError(Condition.MISSING_PARAMETER, name)
+    return value
+
+
+def _number(params: dict[str, str], name: str, default: int, *, low: int) -> int:
+    text = params.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 9 or int(text) < low:
+        raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
+    return int(text)
+
+
+def _packing(params: dict[str, str], version: str) -> str:
+    """How records are carried: ``xml`` or ``string`` (1.x ``recordPacking``, 2.0
+    ``recordXMLEscaping``; 2.0's ``recordPacking`` is packed or unpacked, and only packed
+    records are served)."""
+    if version == "2.0":
+        packing = params.get("recordPacking", "packed")
+        if packing != "packed":
+            raise SearchError(Condition.UNSUPPORTED_PACKING, packing)
+        value = params.get("recordXMLEscaping", XML)
+    else:
+        value = params.get("recordPacking", XML)
+    if value not in (XML, STRING):
+        raise SearchError(Condition.UNSUPPORTED_PACKING, value)
+    return value

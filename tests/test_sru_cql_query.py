@@ -1,0 +1,126 @@
+"""provider/sru/cql_query.py: CQL onto the catalogue's query model.
+
+The table lists the example queries of the CQL specification (the LoC CQL page
+https://www.loc.gov/standards/sru/cql/spec.html and the examples of its earlier versions:
+simple queries, booleans, relations, relation and boolean modifiers, proximity, sorting and
+prefix assignment), each with the query of ``catalog/query.py`` it becomes, written compactly
+(``index:term``, ``"…"`` a phrase, ``*`` truncation, ``index>=term`` a relation), or the SRU
+diagnostic it is refused with. Examples that name indexes Koprik does not have (the spec's
+``lengthOfFemur``, ``bioMass``...) are refused with 16, as they must be.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog.query import And, AndNot, Ids, Match, Or, Relation
+from catalog.query import Query as ModelQuery
+from protocols.cql import parse
+from provider.search import SearchError
+from provider.sru.cql_query import sort_keys_of, translate
+
+
+def compact(query: ModelQuery) -> str:
+    if isinstance(query, Match):
+        term = query.term.replace("*", "\\*")
+        term = f'"{term}"' if query.phrase else term
+        relation = ":" if query.relation == Relation.EQUAL else str(query.relation)
+        return f"{query.index}{relation}{term}{'*' if query.truncation else ''}"
+    if isinstance(query, Ids):
+        return f"set{list(query.ids)}"
+    op = {And: "AND", Or: "OR", AndNot: "NOT"}[type(query)]
+    return f"({compact(query.left)} {op} {compact(query.right)})"
+
+
+def becomes(text: str) -> str:
+    try:
+        query, keys = translate(parse(text), lambda name: [7, 9] if name == "rs1" else [])
+    except SearchError as error:
+        return f"diagnostic {error.sru}"
+    sort = " ".join(f"{k.index}{'-' if k.descending else '+'}" for k in keys)
+    return compact(query) + (f" sortBy {sort}" if sort else "")
+
+
+SPEC_EXAMPLES: list[tuple[str, str]] = [
+    # Simple queries
+    ("dinosaur", "any:dinosaur"),
+    ('"complete dinosaur"', "any:complete dinosaur"),
+    ('title = "complete dinosaur"', "title:complete dinosaur"),
+    ('title exact "the complete dinosaur"', 'title:"the complete dinosaur"'),
+    # Booleans
+    ("dinosaur or bird", "(any:dinosaur OR any:bird)"),
+    ("dinosaur not reptile", "(any:dinosaur NOT any:reptile)"),
+    ("dinosaur and bird or dinobird", "((any:dinosaur AND any:bird) OR any:dinobird)"),
+    ("(bird or dinosaur) and (feathers or scales)",
+     "((any:bird OR any:dinosaur) AND (any:feathers OR any:scales))"),
+    ('"feathered dinosaur" and (yixian or jehol)',
+     "(any:feathered dinosaur AND (any:yixian OR any:jehol))"),
+    # Publication indexes and relations
+    ("publicationYear < 1980", "diagnostic 16"),
+    ("lengthOfFemur > 2.4", "diagnostic 16"),
+    ("bioMass >= 100", "diagnostic 16"),
+    ("dc.date < 1980", "date<1980"),
+    # Proximity: the index keeps no word positions
+    ("ribs prox/distance<=5 chevrons", "diagnostic 39"),
+    ("ribs prox/unit=sentence chevrons", "diagnostic 39"),
+    ("ribs prox/distance>0/unit=paragraph chevrons", "diagnostic 39"),
+    ("dc.title any fish prox/unit=word/distance>3 dc.title any squirrel", "diagnostic 39"),
+    # Multiple dimensions
+    ('date within "2002 2005"', "(date>=2002 AND date<=2005)"),
+    ("dateRange encloses 2003", "diagnostic 16"),
+    ("dc.date encloses 2003", "diagnostic 19"),
+    # Relevance (answered unranked) and other relation modifiers
+    ('subject any/relevant "fish frog"', "(subject:fish OR subject:frog)"),
+    ('subject any/rel.lr "fish frog"', "(subject:fish OR subject:frog)"),
+    ("dc.title any/rel.algorithm=cori fish", "title:fish"),
+    ("dc.title any/stem fish", "diagnostic 20"),
+    ("dc.title =/cql.string fish", 'title:"fish"'),
+    # The spec's query-structure examples
+    ("dc.title any fish", "title:fish"),
+    ("dc.title any fish or dc.creator any sanderson", "(title:fish OR author:sanderson)"),
+    ("dc.title any fish sortBy dc.date/sort.ascending", "title:fish sortBy date+"),
+    ('> dc = "info:srw/cql-context-set/1/dc-v1.1" dc.title any fish', "title:fish"),
+    ("fish", "any:fish"),
+    ("cql.serverChoice = fish", "any:fish"),
+    ('"squirrels fish"', "any:squirrels fish"),
+    ('""', "diagnostic 27"),
+    ("title any fish", "title:fish"),
+    ('dc.title any fish or (dc.creator any sanderson and dc.identifier = "id:1234567")',
+     "(title:fish OR (author:sanderson AND identifier:id:1234567))"),
+    ("dc.title any fish or/rel.combine=sum dc.creator any sanderson",
+     "(title:fish OR author:sanderson)"),
+    ('"cat" sortBy dc.title', "any:cat sortBy title+"),
+    ('"dinosaur" sortBy dc.date/sort.descending dc.title/sort.ascending',
+     "any:dinosaur sortBy date- title+"),
+    ("dc.title any fish sortBy dc.date/sort.descending/sort.missingLow", "diagnostic 91"),
+    # Masking
+    ("dc.title = fish*", "title:fish*"),
+    ("dc.title = f*sh", "diagnostic 28"),
+    ("dc.title = fis?", "diagnostic 28"),
+    ("dc.title = ^fish", "diagnostic 31"),
+    ('dc.title = "fish\\*"', "title:fish\\*"),  # an escaped * is a character, not masking
+    # Result sets and our own context sets
+    ("cql.resultSetId = rs1 and dc.title = fish", "(set[7, 9] AND title:fish)"),
+    ("cql.anywhere = toshkent", "any:toshkent"),
+    ("bath.isbn = 9789943012349", "isbn:9789943012349"),
+    ("rec.identifier = uz-ovozi", "local:uz-ovozi"),
+    ("dc.creator = navoiy", "author:navoiy"),
+    ('> x = "http://unknown.example/" x.title = fish', "diagnostic 15"),
+    ("foo.title = fish", "diagnostic 15"),
+    ("dc.title <> fish", "diagnostic 19"),
+    ("dc.title any/foo.bar fish", "diagnostic 20"),
+    ("a and/cql.foo b", "diagnostic 46"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "query"), SPEC_EXAMPLES)
+def test_each_spec_example_becomes_its_query(text: str, query: str) -> None:
+    assert becomes(text) == query
+
+
+def test_sru_1_1_sort_keys() -> None:
+    keys = sort_keys_of("dc.date,,0 title,,1")
+    assert [(k.index, k.descending) for k in keys] == [("date", True), ("title", False)]
+    with pytest.raises(SearchError) as raised:
+        sort_keys_of("dc.identifier,,1")
+    assert raised.value.sru == 82

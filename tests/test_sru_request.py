@@ -1,0 +1,76 @@
+"""provider/sru/request.py: SRU parameters checked declaratively, each refusal its diagnostic."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import SearchSettings
+from provider.search import SearchError
+from provider.sru.request import (
+    Explain,
+    Scan,
+    SearchRetrieve,
+    operation_of,
+    parameters,
+    request_of,
+    version_of,
+)
+
+LIMITS = SearchSettings(sru_default_records=10, sru_max_records=50, sru_result_set_ttl=600)
+
+
+def test_a_bare_request_is_a_2_0_explain_and_2_0_infers_the_operation() -> None:
+    assert request_of({}, LIMITS) == Explain("2.0")
+    search = request_of({"query": "fish"}, LIMITS)
+    assert isinstance(search, SearchRetrieve) and search.version == "2.0"
+    assert (search.start, search.maximum, search.schema.name, search.packing, search.ttl) == (
+        1, 10, "marcxml", "xml", 600)  # fmt: skip
+    scan = request_of({"scanClause": "dc.title=a"}, LIMITS)
+    assert scan == Scan("2.0", "dc.title=a", 1, 20)
+
+
+def test_limits_lower_what_a_client_asks_for() -> None:
+    search = request_of({"version": "1.2", "operation": "searchRetrieve", "query": "x",
+                         "maximumRecords": "500", "resultSetTTL": "99999"}, LIMITS)  # fmt: skip
+    assert isinstance(search, SearchRetrieve) and (search.maximum, search.ttl) == (50, 600)
+
+
+@pytest.mark.parametrize(
+    ("params", "sru", "details"),
+    [
+        ({"version": "1.2", "query": "x"}, 7, "operation"),
+        ({"version": "1.1", "operation": "searchRetrieve"}, 7, "query"),
+        ({"version": "0.9"}, 5, "2.0"),
+        ({"version": "1.2", "operation": "update"}, 4, "update"),
+        ({"operation": "scan"}, 7, "scanClause"),
+        ({"query": "x", "recordPacking": "unpacked"}, 71, "unpacked"),
+        ({"query": "x", "recordXMLEscaping": "json"}, 71, "json"),
+        ({"version": "1.2", "operation": "searchRetrieve", "query": "x",
+          "recordPacking": "json"}, 71, "json"),
+        ({"query": "x", "recordSchema": "onix"}, 66, "onix"),
+        ({"query": "x", "startRecord": "-1"}, 6, "startRecord=-1"),
+        ({"query": "x", "startRecord": "9999999999"}, 6, "startRecord=9999999999"),
+        ({"scanClause": "a", "maximumTerms": "0"}, 6, "maximumTerms=0"),
+        ({"query": "x", "sortKeys": "dc.title"}, 8, "sortKeys"),
+        ({"query": "x", "scanClause": "y"}, 8, "scanClause"),
+    ],
+)  # fmt: skip
+def test_refusals(params: dict[str, str], sru: int, details: str) -> None:
+    with pytest.raises(SearchError) as raised:
+        request_of(params, LIMITS)
+    assert (raised.value.sru, raised.value.detail) == (sru, details)
+
+
+def test_extension_parameters_are_accepted_and_sort_keys_belong_to_1_1() -> None:
+    search = request_of({"version": "1.1", "operation": "searchRetrieve", "query": "x",
+                         "x-info-5-restrictorSummary": "true", "sortKeys": "dc.date,,0"},
+                        LIMITS)  # fmt: skip
+    assert isinstance(search, SearchRetrieve) and search.sort_keys == "dc.date,,0"
+
+
+def test_what_a_refusal_is_answered_in_and_repeated_parameters() -> None:
+    assert version_of({"version": "1.0"}) == "1.2" and version_of({"version": "3"}) == "2.0"
+    assert operation_of({"operation": "nonsense", "query": "x"}) == "searchRetrieve"
+    with pytest.raises(SearchError) as raised:
+        parameters([("query", "a"), ("query", "b")])
+    assert raised.value.sru == 6

@@ -1,6 +1,6 @@
-"""Records: search (the catalogue's query model and search index, so the same script folding
-as Z39.50: ``navoiy`` finds ``Навоий``), and one record as MARC (``.mrk``), MARCXML, Dublin
-Core and MODS side by side with its provenance; each view also on its own for download."""
+"""Records: search (through the search service that Z39.50 and SRU stand on, so the same
+index and script folding: ``navoiy`` finds ``Навоий``), and one record as MARC (``.mrk``),
+MARCXML, Dublin Core and MODS side by side with its provenance; each view also on its own."""
 
 from __future__ import annotations
 
@@ -9,21 +9,20 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from pymarc import Record
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from catalog import Catalog
 from catalog.models import provenance
-from catalog.query import Match, QueryError, fetch, search
+from catalog.query import Match
 from catalog.search_index import INDEXES
 from crosswalks.iso2709 import decode_record
 from crosswalks.mrk import record_to_mrk
 from koprik.dashboard.access import readable
 from koprik.dashboard.render import render
-from provider.keys import CATALOG
+from provider.keys import CATALOG, SERVICE
+from provider.search import SearchError, SearchService
 
 PAGE_SIZE = 20
-MAX_HITS = 10_000
-"""Ids one search keeps (the pages offered); the count shown is the whole count."""
 MAX_QUERY = 500
 RAW_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'"}
 """Sent with a record's bytes as they are: a browser shows them and runs nothing in them."""
@@ -65,12 +64,17 @@ def _hit(local_id: str, marc: bytes | None) -> Hit:
     return Hit(local_id, record.title or "(no title)", record.author or "", year.strip(" ."))
 
 
-def run_search(catalog: Catalog, query: Match, page: int) -> tuple[int, list[Hit]]:
-    with catalog.engine.connect() as connection:
-        result = search(connection, query, limit=MAX_HITS)
-        ids = result.ids[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-        stored = fetch(connection, ids)
-    return result.count, [_hit(s.local_id, s.marc) for s in stored]
+def run_search(
+    service: SearchService, connection: Connection, query: Match, page: int
+) -> tuple[int, list[Hit]]:
+    """The count of ``query``'s records and the hits of page ``page`` (one job of the
+    service's threads)."""
+    results = service.search(connection, query)
+    start = (page - 1) * PAGE_SIZE + 1
+    if start > min(results.count, results.limit):
+        return results.count, []
+    presented = service.present(connection, results, start, PAGE_SIZE)
+    return results.count, [_hit(s.local_id, s.marc) for _id, s in presented if s is not None]
 
 
 @readable("public_records")
@@ -85,13 +89,15 @@ async def search_page(request: web.Request) -> web.Response:
         page = 1
     count, hits, error = 0, [], None
     if text.strip().rstrip("*"):
+        service, query = request.app[SERVICE], parse_query(text, index)
         try:
-            count, hits = await asyncio.to_thread(
-                run_search, request.app[CATALOG], parse_query(text, index), page
+            count, hits = await service.threads.run(
+                lambda connection: run_search(service, connection, query, page)
             )
-        except QueryError as problem:
-            error = str(problem)
-    pages = min(-(-count // PAGE_SIZE), MAX_HITS // PAGE_SIZE)
+        except SearchError as problem:
+            error = f"{problem.message}: {problem.detail}" if problem.detail else problem.message
+    limit = request.app[SERVICE].limits.max_result_set
+    pages = -(-min(count, limit) // PAGE_SIZE)
     return await render(request, "records.html", q=text, index=index, indexes=INDEXES,
                         hits=hits, count=count, page=page, pages=pages, error=error)
 

@@ -242,6 +242,8 @@ def test_operator_and_cataloger_in_the_browser(
     # the same pages on a phone
     phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone.goto(f"{base}/partner")
+    expect(phone.locator("main")).to_contain_text(f"{base}/sru?version=1.2")
+    expect(phone.locator("main")).to_contain_text(f":{koprik.z3950_port}/Default")
     phone.screenshot(path=str(SHOTS / "14-partner-phone.png"), full_page=True)
     phone.goto(record_url)
     phone.screenshot(path=str(SHOTS / "15-record-phone.png"), full_page=True)

@@ -4,10 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_RECORDS ?= 3000
 DEBIAN_TEST_PACKAGES := yaz idzebra-2.0 idzebra-2.0-examples libhttp-oai-perl xsltproc \
-                        postgresql chromium
+                        postgresql chromium nginx-light libmarc-lint-perl
 DEBIAN_TEST_COMMANDS := yaz-client yaz-ztest zebrasrv yaz-marcdump xsltproc oai_pmh chromium \
-                        /usr/lib/postgresql/15/bin/initdb \
-                        /usr/share/doc/idzebra-2.0/examples/marcxml/MARC21slim2MODS3-7.xsl.gz
+                        /usr/lib/postgresql/15/bin/initdb /usr/sbin/nginx \
+                        /usr/share/doc/idzebra-2.0/examples/marcxml/MARC21slim2MODS3-7.xsl.gz \
+                        /usr/share/perl5/MARC/Lint.pm
 
 .PHONY: serve test install install-test system-packages lint bench clean
 

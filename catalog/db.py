@@ -2,26 +2,65 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 
 from catalog.models import metadata
 
 
+class DatabaseFileError(Exception):
+    """A SQLite catalogue file or folder Koprik cannot write; the message names it."""
+
+
 def open_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url``; for a SQLite file its folder is created and WAL switched on."""
+    """An engine for ``url``; for a SQLite file its folder is created and WAL switched on.
+
+    Raises :class:`DatabaseFileError` when the SQLite file or its folder cannot be written.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            check_sqlite_file(Path(parsed.database))
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, echo=echo, pool_pre_ping=True)
     return engine
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Create the folder of a SQLite catalogue if needed and make sure SQLite can write there.
+
+    SQLite's own error ("unable to open database file") names neither; in WAL mode even a
+    reader must create the ``-wal`` and ``-shm`` files beside the catalogue, so the folder must
+    be writable, and so must the file.
+    """
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatabaseFileError(
+            f"cannot create the catalogue folder {folder}: {error.strerror}"
+        ) from None
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise DatabaseFileError(
+            f"the catalogue folder {folder} is not writable ({error.strerror}); SQLite writes "
+            f"{path.name}-wal and {path.name}-shm there: let the user Koprik runs as write to it"
+        ) from None
+    if path.exists():
+        try:
+            path.open("r+b").close()
+        except OSError as error:
+            raise DatabaseFileError(
+                f"the catalogue file {path} cannot be written ({error.strerror})"
+            ) from None
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -33,11 +72,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet (all modules' tables share one MetaData)."""
+def all_tables() -> MetaData:
+    """The catalogue's tables: every module's tables share one MetaData, filled on import."""
     import catalog.harvest_state
     import catalog.search_index  # noqa: F401
-    metadata.create_all(engine)
+
+    return metadata
+
+
+def create_schema(connection: Connection) -> None:
+    """Create every table that does not exist yet (:mod:`catalog.schema` stamps the revision)."""
+    all_tables().create_all(connection)
 
 
 _MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}

@@ -1,9 +1,16 @@
-"""A deterministic generator of realistic demo records.
+"""A deterministic generator of realistic demo records, as a cataloger would sign them.
 
 The same ``seed`` and number always give the same records, so benchmarks and tests can name
 what they expect. The mix follows a national collection: Uzbek in Latin and in Cyrillic (the
-Cyrillic ones carry their Latin form in linked 880 fields), Russian and English; books, serials,
-maps, scores and recordings; valid ISBN-13 and ISSN check digits; 260 before RDA and 264 after.
+Cyrillic ones mostly carry their Latin form in linked 880 fields), Russian and English; books,
+serials, maps, scores and recordings; valid ISBN-13 and ISSN check digits.
+
+Cataloguing is consistent within each record and passes :mod:`crosswalks.check`: records of
+publications from 2013 on follow RDA (040 $e rda, 264, 336/337/338, extents spelled out),
+older ones AACR2 (260, abbreviations); both carry ISBD punctuation (leader/18 'i' and 'a');
+English is the language of cataloguing (040 $b eng); subject subdivisions are subfields
+(651 for places); 300 $c holds dimensions; 008 is coded for each material; fields stand in
+tag order with the 880 fields last.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ UZBEK_AUTHORS = [
     ("Фитрат, Абдурауф", "Fitrat, Abdurauf", "1886-1938"),
     ("Юсуф, Муҳаммад", "Yusuf, Muhammad", "1954-2001"),
 ]
+# (Cyrillic title, Latin title, Cyrillic subject, Latin subject); a subject "A -- B" is the
+# heading A with the subdivision B, a place when the heading is in PLACES.
 UZBEK_TOPICS = [
     ("Ўзбекистон тарихи", "Oʻzbekiston tarixi", "Ўзбекистон -- Тарих", "Oʻzbekiston -- Tarix"),
     ("Ўзбек адабиёти", "Oʻzbek adabiyoti", "Ўзбек адабиёти", "Oʻzbek adabiyoti"),
@@ -67,19 +76,46 @@ ENGLISH = [
     ("Golden, Peter B.", "Central Asia in world history", "Asia, Central -- History"),
     ("Allworth, Edward", "The modern Uzbeks", "Uzbeks -- History"),
 ]
-ENGLISH_PUBLISHERS = [("Cambridge", "Cambridge University Press"), ("Princeton", "Princeton UP")]
+ENGLISH_PUBLISHERS = [("Cambridge", "Cambridge University Press"),
+                      ("Princeton", "Princeton University Press")]
 INSTITUTIONS = ["UzNL", "UzNL", "UzNL", "UzSamARM", "UzBuxARM", "UzNamARM"]
+PLACES = {"Ўзбекистон", "Oʻzbekiston", "Средняя Азия", "Central Asia", "Asia, Central"}
+"""Subject headings that are geographic names (651, not 650)."""
+MAPS = {"uzb-cyrl": "Хариталар", "uzb-latn": "Xaritalar", "rus": "Карты", "eng": "Maps"}
+COUNTRY = {"Тошкент": "uz ", "Toshkent": "uz ", "Самарқанд": "uz ", "Samarqand": "uz ",
+           "Ташкент": "uz ", "Москва": "ru ", "Санкт-Петербург": "ru ", "Cambridge": "enk",
+           "Princeton": "nju"}
+"""MARC country codes of the publication places (008/15-17)."""
 
 # Material kinds with their leader/06-07 and share of the collection (in percent).
 MATERIALS = [("book", "am", 70), ("serial", "as", 10), ("map", "em", 7), ("score", "cm", 5),
              ("recording", "jm", 8)]
+# 300 $a, $b, $c in RDA and in AACR2 ({n}: pages).
 EXTENTS = {
-    "book": "{n} p. ; 21 cm",
-    "serial": "v. : ill. ; 29 cm",
-    "map": "1 map : col. ; 60 x 90 cm",
-    "score": "1 score ({n} p.) ; 31 cm",
-    "recording": "1 audio disc (60 min.) : digital ; 4 3/4 in.",
+    "book": (("{n} pages", None, "21 cm"), ("{n} p.", None, "21 cm")),
+    "serial": (("volumes", "illustrations", "29 cm"), ("v.", "ill.", "29 cm")),
+    "map": (("1 map", "color", "60 x 90 cm"), ("1 map", "col.", "60 x 90 cm")),
+    "score": (("1 score ({n} pages)", None, "31 cm"), ("1 score ({n} p.)", None, "31 cm")),
+    "recording": (("1 audio disc (60 min.)", "digital", "4 3/4 in."),
+                  ("1 sound disc (60 min.)", "digital", "4 3/4 in.")),
 }
+# 336, 337, 338 of RDA records: (term, code) each.
+CONTENT_TYPES = {
+    "book": (("text", "txt"), ("unmediated", "n"), ("volume", "nc")),
+    "serial": (("text", "txt"), ("unmediated", "n"), ("volume", "nc")),
+    "map": (("cartographic image", "cri"), ("unmediated", "n"), ("sheet", "nb")),
+    "score": (("notated music", "ntm"), ("unmediated", "n"), ("volume", "nc")),
+    "recording": (("performed music", "prm"), ("audio", "s"), ("audio disc", "sd")),
+}
+# 008/18-34 of each material (see crosswalks/tables/marc21_008.toml).
+FIXED_18_34 = {
+    "book": "    " + "  " + "    " + " " + "000" + " " + "0" + " ",
+    "serial": "qr p" + "  " + " " + "   " + " " + "0" + "   " + "{alphabet}" + "0",
+    "map": "    " + "  " + " " + "a" + "  " + " " + " " + " " + "0" + " " + "  ",
+    "score": "mu" + "a" + "n" + " " + " " + "      " + "  " + " " + "n" + " ",
+    "recording": "mu" + "n" + "n" + " " + " " + "      " + "  " + " " + "n" + " ",
+}
+NONFILING = ("The ", "A ", "An ")
 
 
 def isbn13(body12: str) -> str:
@@ -122,89 +158,168 @@ def demo_record(n: int, rng: random.Random) -> Record:
     material, leader67, _ = rng.choices(MATERIALS, weights=[m[2] for m in MATERIALS])[0]
     year = rng.randint(1960, 2025)
     language = rng.choices(["uzb-cyrl", "uzb-latn", "rus", "eng"], weights=[35, 35, 20, 10])[0]
+    rda = year >= 2013
     record = Record(force_utf8=True)
-    record.leader = Leader(f"00000n{leader67} a2200000 i 4500")
+    record.leader = Leader(f"00000n{leader67} a2200000 {'i' if rda else 'a'} 4500")
     institution = rng.choice(INSTITUTIONS)
-    record.add_field(Field(tag="001", data=demo_id(n)))
-    record.add_field(Field(tag="003", data="UzNL"))
-    record.add_field(Field(tag="005", data=f"{year + 1}0101120000.0"))
     lang_code = language[:3]
-    place_code = "uz " if lang_code == "uzb" else ("ru " if lang_code == "rus" else "enk")
-    fixed = f"{(year % 100):02d}0101s{year}    {place_code}" + " " * 17 + f"{lang_code} d"
-    record.add_field(Field(tag="008", data=fixed[:40].ljust(40)))
+    fields: list[Field] = [
+        Field(tag="001", data=demo_id(n)),
+        Field(tag="003", data="UzNL"),
+        Field(tag="005", data=f"{year + 1}0101120000.0"),
+    ]
     if material == "serial":
-        record.add_field(_field("022", " ", " ", "a", issn(f"{2000 + n % 8000:04d}{n % 1000:03d}")))
+        fields.append(_field("022", "0", " ", "a", issn(f"{2000 + n % 8000:04d}{n % 1000:03d}")))
     elif material in ("book", "score", "map"):
         body = f"9789943{n % 100000:05d}"
-        record.add_field(_field("020", " ", " ", "a", isbn13(body)))
-    record.add_field(_field("040", " ", " ", "a", institution, "b", lang_code, "e", "rda"))
-    if rng.random() < 0.1:
-        record.add_field(_field("041", "1", " ", "a", lang_code, "h", "rus"))
+        fields.append(_field("020", " ", " ", "a", isbn13(body)))
+    cataloguing = ["a", institution, "b", "eng", *(["e", "rda"] if rda else []), "c", institution]
+    fields.append(_field("040", " ", " ", *cataloguing))
+    if rng.random() < 0.1 and lang_code != "rus":
+        fields.append(_field("041", "1", " ", "a", lang_code, "h", "rus"))
+    linked: list[Field] = []
+    serial = material == "serial"
     if language.startswith("uzb"):
-        _uzbek_fields(record, rng, n, year, material, cyrillic=language == "uzb-cyrl")
+        place, region = _uzbek_fields(
+            fields, linked, rng, n, _date(year, serial), language == "uzb-cyrl", rda, serial
+        )
     else:
-        _foreign_fields(record, rng, n, year, material, lang_code)
-    record.add_field(_field("300", " ", " ", "a", EXTENTS[material].format(n=rng.randint(48, 640))))
+        place, region = _foreign_fields(fields, rng, n, _date(year, serial), lang_code, rda,
+                                        serial)
+    pages = rng.randint(48, 640)
+    fields.extend(_description(material, rda, pages))
+    if material == "map":
+        fields.append(_field("651", " ", "7", "a", region, "v", f"{MAPS[language]}.", "2", "uzbsh"))
+    if material == "serial":
+        fields.append(_field("310", " ", " ", "a", "Quarterly"))
     if rng.random() < 0.3:
-        record.add_field(_field("856", "4", "0", "u", f"https://natlib.example.uz/e/{demo_id(n)}"))
-    record.add_field(_field("852", " ", " ", "a", institution, "h", f"{rng.randint(1, 99)}.{n}"))
+        fields.append(_field("856", "4", "0", "u", f"https://natlib.example.uz/e/{demo_id(n)}"))
+    fields.append(_field("852", " ", " ", "a", institution, "h", f"{rng.randint(1, 99)}.{n}"))
+    fixed = _fixed_field(year, material, lang_code, language, place)
+    for fld in sorted([fixed, *fields], key=lambda f: f.tag) + linked:
+        record.add_field(fld)
     return record
 
 
+def _fixed_field(year: int, material: str, lang_code: str, language: str, place: str) -> Field:
+    """008: entered the year after publication, single date (serials: currently published)."""
+    dates = f"c{year}9999" if material == "serial" else f"s{year}    "
+    specific = FIXED_18_34[material].format(
+        alphabet="c" if language in ("uzb-cyrl", "rus") else "b"
+    )
+    country = COUNTRY.get(place, "uz ")
+    return Field(tag="008", data=f"{(year + 1) % 100:02d}0101{dates}{country}{specific}"
+                 f"{lang_code} d")
+
+
+def _description(material: str, rda: bool, pages: int) -> list[Field]:
+    """300 with ISBD punctuation, and in RDA records 336, 337 and 338."""
+    extent, other, dimensions = EXTENTS[material][0 if rda else 1]
+    subfields = ["a", extent.format(n=pages) + (" :" if other else " ;")]
+    if other:
+        subfields += ["b", f"{other} ;"]
+    fields = [_field("300", " ", " ", *subfields, "c", dimensions)]
+    if rda:
+        for tag, (term, code), source in zip(
+            ("336", "337", "338"), CONTENT_TYPES[material],
+            ("rdacontent", "rdamedia", "rdacarrier"), strict=True,
+        ):
+            fields.append(_field(tag, " ", " ", "a", term, "b", code, "2", source))
+    return fields
+
+
+def _subject(heading: str, thesaurus: str | None) -> Field:
+    """A 650 (651 for a place) with "A -- B" as $a A $x B, ending with a period."""
+    main, _, subdivision = heading.partition(" -- ")
+    tag = "651" if main in PLACES else "650"
+    subfields = ["a", main] + (["x", subdivision] if subdivision else [])
+    subfields[-1] += "."
+    if thesaurus:
+        return _field(tag, " ", "7", *subfields, "2", thesaurus)
+    return _field(tag, " ", "0", *subfields)
+
+
+def _date(year: int, serial: bool) -> str:
+    """260/264 $c: the year, or for a serial still published its first year and a hyphen."""
+    return f"{year}-" if serial else f"{year}."
+
+
+def _name_entry(name: str, *dates: str) -> tuple[str, list[str]]:
+    """100 first indicator (1 surname, 0 forename only) and subfields ending in a period."""
+    if dates:
+        return ("1" if ", " in name else "0"), ["a", f"{name},", "d", _end(dates[0])]
+    return ("1" if ", " in name else "0"), ["a", _end(name)]
+
+
+def _natural(name: str) -> str:
+    """"Surname, Forenames" as "Forenames Surname" (for 245 $c)."""
+    surname, _, forenames = name.partition(", ")
+    return f"{forenames} {surname}" if forenames else surname
+
+
+def _end(text: str) -> str:
+    return text if text.endswith((".", "?", "!", "-")) else text + "."
+
+
 def _uzbek_fields(
-    record: Record, rng: random.Random, n: int, year: int, material: str, *, cyrillic: bool
-) -> None:
+    fields: list[Field], linked: list[Field], rng: random.Random, n: int, date: str,
+    cyrillic: bool, rda: bool, serial: bool,
+) -> tuple[str, str]:
+    """Add the Uzbek record's fields; return its place of publication and its region."""
     author = rng.choice(UZBEK_AUTHORS)
     topic = rng.choice(UZBEK_TOPICS)
     place = rng.choice(UZBEK_PUBLISHERS)
     part = n % 12 + 1
     pick = 0 if cyrillic else 1
-    title = topic[pick]
-    part_text = f"{part}-жилд" if cyrillic else f"{part}-jild"
-    linked = cyrillic and rng.random() < 0.8
-    byline = author[pick].split(", ")[-1]
-    main = [("100", "1", " ", ["a", author[pick], "d", author[2]]),
-            ("245", "1", "0", ["a", f"{title}.", "n", part_text, "c", byline])]
-    latin = [["a", author[1], "d", author[2]],
-             ["a", f"{topic[1]}.", "n", f"{part}-jild", "c", author[1].split(", ")[-1]]]
-    for index, (tag, ind1, ind2, subfields) in enumerate(main):
-        if linked:
-            subfields = ["6", f"880-{index + 1:02d}", *subfields]
-        record.add_field(_field(tag, ind1, ind2, *subfields))
-    if year >= 2013:
-        record.add_field(_field("264", " ", "1", "a", place[pick], "b", place[pick + 2], "c",
-                                str(year)))
-    else:
-        record.add_field(_field("260", " ", " ", "a", place[pick], "b", place[pick + 2], "c",
-                                str(year)))
-    record.add_field(_field("650", " ", "7", "a", topic[pick + 2], "2", "uzbsh"))
-    if material == "map":
-        record.add_field(_field("651", " ", "7", "a", topic[pick + 2], "2", "uzbsh"))
-    if linked:
-        for index, ((tag, ind1, ind2, _), subfields) in enumerate(zip(main, latin, strict=True)):
-            record.add_field(_field("880", ind1, ind2, "6", f"{tag}-{index + 1:02d}", *subfields))
+    with_880 = cyrillic and rng.random() < 0.8
+    forms = [(author[pick], topic[pick], f"{part}-жилд" if cyrillic else f"{part}-jild")]
+    if with_880:
+        forms.append((author[1], topic[1], f"{part}-jild"))
+    for number, (name, title, part_text) in enumerate(forms):
+        ind1, entry = _name_entry(name, author[2])
+        main = [("100", ind1, " ", entry),
+                ("245", "1", "0", ["a", f"{title}.", "n", f"{part_text} /", "c",
+                                   _end(_natural(name))])]
+        if serial:  # a serial is entered under its title
+            main = [("245", "0", "0", ["a", f"{title}.", "n", _end(part_text)])]
+        for index, (tag, ind1, ind2, subfields) in enumerate(main):
+            if not with_880:
+                fields.append(_field(tag, ind1, ind2, *subfields))
+            elif number == 0:
+                fields.append(_field(tag, ind1, ind2, "6", f"880-{index + 1:02d}", *subfields))
+            else:
+                linked.append(_field("880", ind1, ind2, "6", f"{tag}-{index + 1:02d}", *subfields))
+    tag, ind2 = ("264", "1") if rda else ("260", " ")
+    fields.append(_field(tag, " ", ind2, "a", f"{place[pick]} :", "b", f"{place[pick + 2]},",
+                         "c", date))
+    fields.append(_subject(topic[pick + 2], "uzbsh"))
+    return place[pick], "Ўзбекистон" if cyrillic else "Oʻzbekiston"
 
 
 def _foreign_fields(
-    record: Record, rng: random.Random, n: int, year: int, material: str, lang_code: str
-) -> None:
+    fields: list[Field], rng: random.Random, n: int, date: str, lang_code: str, rda: bool,
+    serial: bool,
+) -> tuple[str, str]:
+    """Add the Russian or English record's fields; return its place and its region."""
     table, publishers = (RUSSIAN, RUSSIAN_PUBLISHERS) if lang_code == "rus" else (
         ENGLISH, ENGLISH_PUBLISHERS)
     author, title, subject = rng.choice(table)
     place, publisher = rng.choice(publishers)
-    record.add_field(_field("100", "1", " ", "a", author))
-    record.add_field(
-        _field("245", "1", "0", "a", f"{title}.", "n", f"Part {n % 7 + 1} /", "c", author)
-    )
-    tag, ind2 = ("264", "1") if year >= 2013 else ("260", " ")
-    record.add_field(_field(tag, " ", ind2, "a", place, "b", publisher, "c", str(year)))
-    record.add_field(_field("650", " ", "0", "a", subject))
+    skip = next((str(len(article)) for article in NONFILING if title.startswith(article)), "0")
+    part = f"{'Часть' if lang_code == 'rus' else 'Part'} {n % 7 + 1}"
+    if serial:
+        fields.append(_field("245", "0", skip, "a", f"{title}.", "n", f"{part}."))
+    else:
+        ind1, entry = _name_entry(author)
+        fields.append(_field("100", ind1, " ", *entry))
+        fields.append(_field("245", "1", skip, "a", f"{title}.", "n", f"{part} /", "c",
+                             _end(_natural(author))))
+    tag, ind2 = ("264", "1") if rda else ("260", " ")
+    fields.append(_field(tag, " ", ind2, "a", f"{place} :", "b", f"{publisher},", "c", date))
+    fields.append(_subject(subject, None))
     if rng.random() < 0.2:
-        record.add_field(_field("700", "1", " ", "a", rng.choice(table)[0], "e", "editor"))
-    if material == "serial":
-        record.add_field(_field("310", " ", " ", "a", "Quarterly"))
-
-
+        fields.append(_field("700", "1", " ", "a", f"{rng.choice(table)[0]},", "e", "editor."))
+    return place, "Средняя Азия" if lang_code == "rus" else "Asia, Central"
 def _field(tag: str, ind1: str, ind2: str, *codes_and_values: str) -> Field:
     pairs = zip(codes_and_values[::2], codes_and_values[1::2], strict=True)
     return Field(

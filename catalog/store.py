@@ -41,8 +41,9 @@ from sqlalchemy import (
 )
 
 from catalog import models
-from catalog.db import create_schema, insert_rows, open_engine
+from catalog.db import insert_rows, open_engine
 from catalog.renditions import FORMATS, make_renditions
+from catalog.schema import ensure_current
 from catalog.search_index import TermRow, terms_of, write_terms, write_terms_many
 from catalog.sets import set_name, set_specs
 from catalog.workers import worker_pool
@@ -210,9 +211,16 @@ class Catalog:
 
     @classmethod
     def open(cls, settings: Settings) -> Catalog:
-        """Open (and create if needed) the catalogue that ``settings`` names."""
+        """Open (and create if needed) the catalogue that ``settings`` names.
+
+        Raises :class:`catalog.schema.SchemaError` when its schema is not this Koprik's.
+        """
         engine = open_engine(settings.database.url, echo=settings.database.echo)
-        create_schema(engine)
+        try:
+            ensure_current(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine, settings.sets, settings.limits.max_record_bytes)
 
     def close(self) -> None:
@@ -382,6 +390,13 @@ class Catalog:
             return connection.execute(
                 select(r.c.marc).where(r.c.local_id == local_id, r.c.deleted.is_(False))
             ).scalar()
+
+    def approximate_size(self) -> int:
+        """About how many records the catalogue has, deleted ones included, at the cost of one
+        index lookup: the highest record id (record rows are never removed; a rolled-back
+        insert can leave a gap on PostgreSQL)."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.max(models.records.c.id))).scalar() or 0)
 
     def is_empty(self) -> bool:
         with self.engine.connect() as connection:

@@ -5,6 +5,7 @@ from config.settings import (
     DatabaseSettings,
     HarvestSource,
     LimitSettings,
+    LogSettings,
     OaiSettings,
     RepositorySettings,
     SearchSettings,
@@ -14,18 +15,21 @@ from config.settings import (
     load_settings,
     settings_from_mapping,
 )
+from config.version import koprik_version
 
 __all__ = [
     "ConfigError",
     "DatabaseSettings",
     "HarvestSource",
     "LimitSettings",
+    "LogSettings",
     "OaiSettings",
     "RepositorySettings",
     "SearchSettings",
     "ServerSettings",
     "SetRule",
     "Settings",
+    "koprik_version",
     "load_settings",
     "settings_from_mapping",
 ]

@@ -7,7 +7,8 @@ stops with one line instead of a traceback.
 
 Sections map onto dataclasses one to one; a TOML table is a nested dataclass, an array of
 tables is a ``list`` of dataclasses. The loader is generic over the dataclass fields, so adding a
-setting means adding one field with its default.
+setting means adding one field with its default; a number's default is given with its bounds
+(``within(1, 100_000, 500)``, ``at_least(1, 8)``), a word's with its choices (``one_of``).
 """
 
 from __future__ import annotations
@@ -29,12 +30,28 @@ class ConfigError(ValueError):
     """A configuration file that cannot be used; the message is one line for the operator."""
 
 
+def at_least(minimum: float, default: Any) -> Any:
+    """A setting's default, with the smallest value the loader accepts for it."""
+    return field(default=default, metadata={"minimum": minimum})
+
+
+def within(minimum: float, maximum: float, default: Any) -> Any:
+    """A setting's default, with the smallest and the largest value the loader accepts."""
+    return field(default=default, metadata={"minimum": minimum, "maximum": maximum})
+
+
+def one_of(choices: tuple[str, ...], default: str) -> Any:
+    """A setting's default, with the words the loader accepts for it."""
+    return field(default=default, metadata={"choices": choices})
+
+
 @dataclass(frozen=True)
 class RepositorySettings:
     """What Identify says about us."""
 
     name: str = "Koprik demo repository of the National Library"
-    base_url: str = "http://127.0.0.1:8080/oai"
+    base_url: str = ""
+    """The OAI-PMH base URL Identify announces; empty: the address ``koprik serve`` listens on."""
     admin_email: list[str] = field(default_factory=lambda: ["admin@natlib.example.uz"])
     identifier_prefix: str = "oai:natlib.uz:"
     """``oai:`` + repositoryIdentifier (which must contain a dot) + ``:``."""
@@ -51,73 +68,72 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = within(0, 65535, 8080)
     """The HTTP port: OAI-PMH at /oai."""
-    z3950_port: int = 2100
+    z3950_port: int = within(0, 65535, 2100)
     z3950_database: str = "Default"
-    z3950_idle_timeout: float = 600.0
-    z3950_max_result_sets: int = 32
+    z3950_idle_timeout: float = within(1.0, 7 * 24 * 3600, 600.0)
+    z3950_max_result_sets: int = within(1, 10_000, 32)
     """Result sets one Z39.50 session keeps; a new one evicts the least recently used."""
-    z3950_max_connections: int = 256
+    z3950_max_connections: int = at_least(1, 256)
     """Z39.50 connections served at once; one more is sent Close (resources)."""
-    z3950_max_pdu_bytes: int = 16 * 1024 * 1024
+    z3950_max_pdu_bytes: int = within(4096, 2**31 - 1, 16 * 1024 * 1024)
 
 
 @dataclass(frozen=True)
 class SearchSettings:
     """Limits of the search service under Z39.50 and SRU (``[search]``)."""
 
-    max_result_set: int = 200_000
+    max_result_set: int = within(1, 10_000_000, 200_000)
     """Most record ids one result set keeps; a search may count more, retrieval stops there."""
-    max_sort_keys: int = 3
-    max_scan_terms: int = 500
-    sru_default_records: int = 10
+    max_sort_keys: int = within(1, 16, 3)
+    max_scan_terms: int = within(1, 10_000, 500)
+    sru_default_records: int = within(0, 10_000, 10)
     """SRU maximumRecords when a request gives none."""
-    sru_max_records: int = 100
+    sru_max_records: int = within(1, 10_000, 100)
     """Most records one SRU response carries (a larger maximumRecords is lowered to it)."""
-    sru_result_set_ttl: int = 600
+    sru_result_set_ttl: int = within(0, 7 * 24 * 3600, 600)
     """Seconds an SRU result set id stays usable after its last use (0: no result set ids)."""
-    sru_max_result_sets: int = 1000
+    sru_max_result_sets: int = within(1, 1_000_000, 1000)
     """SRU result sets kept at once across all clients; the least recently used goes first."""
-    sru_max_request_bytes: int = 64 * 1024
+    sru_max_request_bytes: int = within(1024, 16 * 1024 * 1024, 64 * 1024)
     """Largest SRU request (a POST body, or an HTTP request on the Z39.50 port)."""
 
-
-_SEARCH_RANGES = {
-    "max_result_set": (1, 10_000_000),
-    "max_sort_keys": (1, 16),
-    "max_scan_terms": (1, 10_000),
-    "sru_default_records": (0, 10_000),
-    "sru_max_records": (1, 10_000),
-    "sru_result_set_ttl": (0, 7 * 24 * 3600),
-    "sru_max_result_sets": (1, 1_000_000),
-    "sru_max_request_bytes": (1024, 16 * 1024 * 1024),
-}
 
 
 @dataclass(frozen=True)
 class OaiSettings:
-    page_size: int = 500
+    page_size: int = within(1, 100_000, 500)
     """Records (or headers) per ListRecords/ListIdentifiers page."""
-    token_lifetime: int = 24 * 3600
+    token_lifetime: int = within(60, 366 * 24 * 3600, 24 * 3600)
     """Seconds a resumption token stays valid."""
     token_secret: str = ""
     """HMAC key for resumption tokens; empty means one derived from the database URL."""
-    max_concurrent_lists: int = 8
+    max_concurrent_lists: int = at_least(1, 8)
     """List requests served at once; more get HTTP 503 with Retry-After."""
-    retry_after: int = 10
-    max_request_bytes: int = 64 * 1024
+    retry_after: int = within(1, 24 * 3600, 10)
+    max_request_bytes: int = within(1024, 64 * 1024 * 1024, 64 * 1024)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Where and how Koprik logs, with an access line per HTTP request and Z39.50 request."""
+
+    file: str = ""
+    """Log file (reopened when logrotate moves it); empty: standard error (the journal)."""
+    level: str = one_of(("debug", "info", "warning", "error"), "info")
+    """debug, info, warning or error; info includes the access and session lines."""
+    format: str = one_of(("plain", "json"), "plain")
+    """plain (one line of text per event) or json (one JSON object per line)."""
 
 
 @dataclass(frozen=True)
 class LimitSettings:
     """Bounds on what a client, a partner or a file can make Koprik hold."""
 
-    max_record_bytes: int = 1024 * 1024
+    max_record_bytes: int = within(1024, 64 * 1024 * 1024, 1024 * 1024)
     """The largest record read, harvested, stored or served, in bytes as serialized."""
 
-
-LIMIT_RANGES = {"max_record_bytes": (1024, 64 * 1024 * 1024)}
 
 
 @dataclass(frozen=True)
@@ -159,11 +175,14 @@ class HarvestSource:
     every: str = ""
     cron: str = ""
     crosswalk: str = ""
-    delay: float = 1.0
-    timeout: float = 60.0
-    retries: int = 5
+    delay: float = within(0.0, 24 * 3600, 1.0)
+    timeout: float = within(1.0, 24 * 3600, 60.0)
+    retries: int = within(0, 1000, 5)
     enabled: bool = True
     charset: str = ""
+
+
+COPY_PROTOCOLS = ("z3950",)
 
 
 @dataclass(frozen=True)
@@ -174,7 +193,7 @@ class CopyTarget:
 
     name: str
     url: str
-    protocol: str = "z3950"
+    protocol: str = one_of(COPY_PROTOCOLS, "z3950")
     charset: str = ""
 
 
@@ -186,48 +205,24 @@ class DashboardSettings:
     """Record search and record pages (and the workbench) open to anyone; false: sign-in."""
     public_partner: bool = True
     """The overview and partner pages open to anyone; false: sign-in."""
-    session_lifetime: int = 8 * 3600
-    """Seconds a sign-in lasts (60 .. 30 days)."""
-    login_attempts: int = 5
-    """Failed sign-ins allowed per address and name within ``login_window`` (1 .. 1000)."""
-    login_window: int = 300
-    """Seconds over which failed sign-ins are counted (1 .. 1 day)."""
-    max_upload_bytes: int = 5 * 1024 * 1024
-    """Largest form body (workbench upload) accepted (1 KiB .. 100 MiB)."""
-    copy_timeout: float = 10.0
-    """Seconds each copy-cataloguing target gets to answer a search (0 < t <= 300)."""
+    session_lifetime: int = within(60, 30 * 86400, 8 * 3600)
+    """Seconds a sign-in lasts."""
+    login_attempts: int = within(1, 1000, 5)
+    """Failed sign-ins allowed per address and name within ``login_window``."""
+    login_window: int = within(1, 86400, 300)
+    """Seconds over which failed sign-ins are counted."""
+    max_upload_bytes: int = within(1024, 100 * 1024 * 1024, 5 * 1024 * 1024)
+    """Largest form body (workbench upload) accepted."""
+    copy_timeout: float = within(0.1, 300.0, 10.0)
+    """Seconds each copy-cataloguing target gets to answer a search."""
     targets: list[CopyTarget] = field(default_factory=list)
 
 
-_DASHBOARD_RANGES = {
-    "session_lifetime": (60, 30 * 86400),
-    "login_attempts": (1, 1000),
-    "login_window": (1, 86400),
-    "max_upload_bytes": (1024, 100 * 1024 * 1024),
-}
-COPY_PROTOCOLS = ("z3950",)
-
-
 def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
-    for key, (low, high) in _DASHBOARD_RANGES.items():
-        value = getattr(dashboard, key)
-        if not low <= value <= high:
-            raise ConfigError(
-                f"{origin}: dashboard.{key}: expected {low} .. {high}, got {value!r}"
-            )
-    if not 0 < dashboard.copy_timeout <= 300:
-        raise ConfigError(
-            f"{origin}: dashboard.copy_timeout: expected 0 < seconds <= 300, "
-            f"got {dashboard.copy_timeout!r}"
-        )
+    """What the field bounds cannot say: target addresses and unique target names."""
     names = set()
     for index, target in enumerate(dashboard.targets):
         where = f"{origin}: dashboard.targets[{index}]"
-        if target.protocol not in COPY_PROTOCOLS:
-            raise ConfigError(
-                f"{where}.protocol: expected one of {', '.join(COPY_PROTOCOLS)}, "
-                f"got {target.protocol!r}"
-            )
         if not target.url.startswith("z3950://"):
             raise ConfigError(f"{where}.url: expected z3950://HOST:PORT/DATABASE")
         if not target.name or target.name in names:
@@ -245,6 +240,7 @@ class Settings:
     search: SearchSettings = field(default_factory=SearchSettings)
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
+    log: LogSettings = field(default_factory=LogSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
 
@@ -268,6 +264,11 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Settings:
     """Build :class:`Settings` from parsed TOML, checking every key and type."""
     settings = _build(Settings, data, origin)
+    base_url = settings.repository.base_url
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{origin}: repository.base_url: expected an http:// or https:// URL, got {base_url!r}"
+        )
     for index, rule in enumerate(settings.sets):
         if rule.rule not in RULES:
             raise ConfigError(
@@ -275,14 +276,6 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"got {rule.rule!r}"
             )
     _check_dashboard(settings.dashboard, origin)
-    for key, (low, high) in LIMIT_RANGES.items():
-        value = getattr(settings.limits, key)
-        if not low <= value <= high:
-            raise ConfigError(f"{origin}: limits.{key}: expected {low} to {high}, got {value}")
-    for key, (low, high) in _SEARCH_RANGES.items():
-        value = getattr(settings.search, key)
-        if not low <= value <= high:
-            raise ConfigError(f"{origin}: search.{key}: expected {low}..{high}, got {value}")
     if settings.search.sru_default_records > settings.search.sru_max_records:
         raise ConfigError(
             f"{origin}: search.sru_default_records: more than search.sru_max_records "
@@ -309,6 +302,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if key not in fields:
             raise ConfigError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
         values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
+        _check_allowed(fields[key], values[key], f"{where}.{key}" if where else key)
     missing = [
         name
         for name, f in fields.items()
@@ -319,6 +313,25 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if missing:
         raise ConfigError(f"{where}: missing key {missing[0]!r}")
     return cls(**values)
+
+
+def _plain(number: float) -> str:
+    """A bound as an operator writes it: ``67108864``, not ``6.71089e+07``."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
+def _check_allowed(setting: dataclasses.Field[Any], value: Any, where: str) -> None:
+    """Raise ConfigError for a value outside the bounds or choices the field declares
+    (:func:`at_least`, :func:`within`, :func:`one_of`)."""
+    low, high = setting.metadata.get("minimum"), setting.metadata.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        kind = "a whole number" if isinstance(value, int) else "a number"
+        wanted = f"from {_plain(low)} to {_plain(high)}" if high is not None else (
+            f"at least {_plain(low)}")
+        raise ConfigError(f"{where}: expected {kind} {wanted}, got {value!r}")
+    choices = setting.metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

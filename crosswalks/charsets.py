@@ -1,56 +1,122 @@
-"""Character sets of MARC data: detect, decode, and encode MARC-8.
+"""Character sets of MARC data: decide per record what the bytes are, decode, encode MARC-8.
 
-Declarations are not trusted (leader/09 in MARC21, 100$a/26-29 in UNIMARC are often wrong), so
-the bytes decide, in this order (:func:`detect_charset`):
+Declarations are not trusted (leader/09 in MARC21, 100$a/26-29 in UNIMARC are often wrong),
+and neither is mere validity: CP1251 "Чўлпон" holds byte pairs that are valid UTF-8, and
+CP1251, KOI8-R, CP866 and ISO 8859-5 all decode any byte. So :func:`decide` reads the record
+in every candidate (:data:`CANDIDATES`) and weighs what the text would be: letters of the
+Russian, Uzbek (both scripts) and English alphabets, weighted by how often they occur;
+words in one script and one case pattern (CP1251 read as KOI8-R gives "бНИМЮ"); accented
+Latin letters beside plain ones (Latin-1 read from Cyrillic gives words of accents only);
+MARC-8 marks that compose with their letter; no box drawing, C1 controls or punctuation inside
+words. The best reading wins; equal readings go to the first in :data:`CANDIDATES`.
 
-1. ``marc-8`` when the data holds MARC-8 escape sequences (ESC followed by a set designator)
-   and the declaration is not UTF-8, or when it is not valid UTF-8 but is plausible MARC-8;
-2. ``utf-8`` when the data is valid UTF-8 (strict);
-3. ``broken-utf-8`` when it holds valid multi-byte UTF-8 sequences *and* invalid bytes: UTF-8
-   damaged on the way, which is reported rather than guessed at;
-4. ``cp1251`` when the 8-bit bytes look like Cyrillic words (most of them in the CP1251 letter
-   range, and mostly next to each other, as letters of a word are);
-5. ``marc-8`` when every 8-bit byte is a defined MARC-8 (ANSEL) code, no combining mark
-   stands before a space, delimiter or the end of the data (MARC-8 marks precede their base),
-   and most marks compose with their base letter into a precomposed Unicode letter;
-6. ``iso-8859-1`` otherwise.
-
-:func:`utf8_to_marc8` encodes text as MARC-8 with pymarc's own code tables reversed (see its
-docstring for what it covers), for Z39.50 clients that ask for MARC-8.
+Escape sequences are decisive: no legacy code page holds ESC, so data with MARC-8 escapes
+is MARC-8 (and rejected when they are invalid) unless the record says UTF-8 and holds valid
+non-ASCII UTF-8 too. Valid UTF-8 is taken at once when leader/09 says UTF-8 (the common
+case; by chance a legacy record is valid UTF-8 only when it is short) or when nothing in it
+looks wrong. Invalid UTF-8 is :data:`BROKEN_UTF8`, reported rather than guessed at, when its good
+multi-byte sequences are at least as many as its bad bytes or no other reading is plausible;
+that is how a CP1251 record with a few UTF-8-looking pairs ("Чў") is still read as CP1251.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import codecs
+import math
+import re
 import unicodedata
-from collections.abc import Iterator
-from functools import cache
+from dataclasses import dataclass
+from functools import lru_cache
 
-from pymarc import Indicators, Record, Subfield, marc8_mapping
+from pymarc import Indicators, Record, Subfield
 from pymarc.field import RawField
-from pymarc.marc8 import MARC8ToUnicode
+
+from crosswalks import marc8
+from crosswalks.marc8 import Marc8Error
 
 UTF8 = "utf-8"
 MARC8 = "marc-8"
 CP1251 = "cp1251"
+KOI8R = "koi8-r"
+CP866 = "cp866"
+ISO8859_5 = "iso-8859-5"
 LATIN1 = "iso-8859-1"
 BROKEN_UTF8 = "broken-utf-8"
 
+CANDIDATES = (UTF8, MARC8, CP1251, KOI8R, CP866, ISO8859_5, LATIN1)
+"""Every charset a record may be read in, in the order that breaks a tie."""
+CODECS = {UTF8: "utf-8", CP1251: "cp1251", KOI8R: "koi8_r", CP866: "cp866",
+          ISO8859_5: "iso8859_5", LATIN1: "latin-1"}
+"""Python codecs of the charsets decoded byte by byte (all but MARC-8)."""
+_ALIASES = {"marc8": MARC8, "marc-8": MARC8, "ansel": MARC8}
+
 ESC = 0x1B
-_SET_DESIGNATORS = frozenset(b"()$,-bgsp234BENQS1")
-_SUBFIELD_DELIMITER = 0x1F
-_FIELD_TERMINATOR = 0x1E
+_SET_DESIGNATORS = frozenset(b"()$,-bgsp")
+_PIECES = re.compile(rb"[\x1e\x1f]")
 
-CYRILLIC_SHARE = 0.8
-"""Share of 8-bit bytes that must fall in the CP1251 letter range (0xC0-0xFF, Ё, ё)."""
-CYRILLIC_ADJACENCY = 0.5
-"""Share of 8-bit bytes that must have an 8-bit neighbour (letters inside a Cyrillic word)."""
-MARC8_COMPOSED_SHARE = 0.5
-"""Share of MARC-8 combining marks that must compose with their base letter (see below)."""
+# Letter frequencies of Russian and Uzbek Cyrillic text (per cent, rounded; Uzbek letters
+# at their share in Uzbek text), which tell a right reading from a permuted one.
+_CYRILLIC_PERCENT = {
+    "о": 10.9, "е": 8.5, "а": 8.0, "и": 7.4, "н": 6.7, "т": 6.3, "с": 5.5, "р": 4.7, "в": 4.5,
+    "л": 4.4, "к": 3.5, "м": 3.2, "д": 3.0, "п": 2.8, "у": 2.6, "я": 2.0, "ы": 1.9, "ь": 1.7,
+    "г": 1.7, "з": 1.6, "б": 1.6, "ч": 1.4, "й": 1.2, "х": 1.0, "ж": 0.9, "ш": 0.7, "ю": 0.6,
+    "ц": 0.5, "щ": 0.4, "э": 0.3, "ф": 0.3, "ъ": 0.4, "ё": 0.3, "ў": 1.5, "қ": 1.5, "ғ": 1.0,
+    "ҳ": 1.2,
+}
+_CYRILLIC_WEIGHT = {
+    letter: max(-0.5, min(1.5, math.log2(percent / 0.75) / 2))
+    for letter, percent in _CYRILLIC_PERCENT.items()
+}
+"""A letter's weight: positive above 0.75 per cent, the rarest (ъ, э, ё) slightly negative;
+at most 1.5, so that a few Cyrillic letters do not outweigh a word gone wrong."""
+_MODIFIERS = frozenset("ʻʼʹʺ")
+"""Uzbek Latin oʻ gʻ and the tutuq belgisi; ALA-LC soft and hard signs."""
+_CATALOGUE_SIGNS = frozenset("«»„“”‘’‚–—…№©℗°·±×§¿¡£€\u00a0")
+"""Signs that occur in catalogue text, fine between words (not inside one)."""
+_NON_SORT = frozenset("\u0088\u0089\u0098\u009c")
+"""Non-sort marks (ISO 6630 in UNIMARC, MARC-8's in MARC21), fine anywhere."""
 
-_ANSEL = marc8_mapping.CODESETS[0x45]
-_ANSEL_COMBINING_RANGE = range(0xE0, 0xFF)
+LOOSE_MARK = -3.0
+MIXED_SCRIPTS = -4.0
+BAD_CASE = -3.0
+SIGN_IN_WORD = -2.0
+STRANGE_SIGN = -4.0
+REPLACEMENT = -6.0
+OTHER_CYRILLIC = -2.0
+ACCENTS_ALONE = -1.5
+COMPOSED_MARK = 1.0
+FAULT = -2.0
+"""Added for each thing that looks wrong, on top of its own penalty."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The charset chosen for one record, and how clearly (for the report)."""
+
+    charset: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.charset} ({self.reason})"
+
+
+def charset_name(text: str) -> str:
+    """The charset label of a name as people write it (``UTF-8``, ``utf8``, ``MARC-8``,
+    ``windows-1251``, ``KOI8-R``, ``cp866``, ``ISO-8859-5``, ``latin1``...).
+
+    Raises :class:`ValueError` naming the supported sets for anything else.
+    """
+    key = text.strip().lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    try:
+        codec = codecs.lookup(key).name
+    except LookupError:
+        codec = ""
+    for label, name in CODECS.items():
+        if codecs.lookup(name).name == codec:
+            return label
+    raise ValueError(f"unknown character set {text!r}; one of {', '.join(CANDIDATES)}")
 
 
 def has_marc8_escapes(data: bytes) -> bool:
@@ -63,245 +129,183 @@ def has_marc8_escapes(data: bytes) -> bool:
     return False
 
 
-def _is_utf8(data: bytes) -> bool:
+def reading(data: bytes, charset: str) -> str | None:
+    """The record's field data (delimiters kept) read in ``charset``; None when invalid."""
     try:
-        data.decode(UTF8)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _has_utf8_sequences(data: bytes) -> bool:
-    """True when ``data`` holds at least one well-formed multi-byte UTF-8 sequence."""
-    for piece in data.split(b"\x1f"):
-        try:
-            text = piece.decode(UTF8)
-        except UnicodeDecodeError as error:
-            text = piece[: error.start].decode(UTF8)
-        if not text.isascii():
-            return True
-    return False
-
-
-def _looks_cyrillic(data: bytes) -> bool:
-    high = [i for i, byte in enumerate(data) if byte >= 0x80]
-    if len(high) < 3:
-        return False
-    letters = sum(1 for i in high if data[i] >= 0xC0 or data[i] in (0xA8, 0xB8))
-    positions = set(high)
-    paired = sum(1 for i in high if i - 1 in positions or i + 1 in positions)
-    return letters >= CYRILLIC_SHARE * len(high) and paired >= CYRILLIC_ADJACENCY * len(high)
-
-
-def _plausible_marc8(data: bytes) -> bool:
-    for i, byte in enumerate(data):
-        if byte < 0x80:
-            continue
-        if byte not in _ANSEL:
-            return False
-        if byte in _ANSEL_COMBINING_RANGE:
-            following = data[i + 1] if i + 1 < len(data) else None
-            if following in (None, 0x20, _SUBFIELD_DELIMITER, _FIELD_TERMINATOR):
-                return False
-    return True
-
-
-def _marks_compose(data: bytes) -> bool:
-    """True when most MARC-8 combining marks in ``data`` fuse with their base letter (NFC).
-
-    Real MARC-8 puts marks on letters that carry them (é, ü, š, ł̣...), which compose into
-    precomposed Unicode letters; Latin-1 letters misread as marks land on arbitrary letters
-    (Danish "Stræk" gives "Strk̆") and stay loose.
-    """
-    marks = sum(1 for byte in data if byte in _ANSEL_COMBINING_RANGE)
-    if not marks:
-        return True
-    text = MARC8ToUnicode(quiet=True).translate(data)
-    loose = sum(1 for char in text if unicodedata.combining(char))
-    return loose <= (1 - MARC8_COMPOSED_SHARE) * marks
+        if charset == MARC8:
+            return "\x1f".join(marc8.decode(piece) for piece in _PIECES.split(data))
+        return data.decode(CODECS[charset])
+    except (UnicodeDecodeError, Marc8Error):
+        return None
 
 
 def detect_charset(data: bytes, *, declared_utf8: bool = False) -> str:
-    """The character set of ``data`` (field data of one record), judged from its bytes.
+    """The charset of ``data`` (the field data of one record); see :func:`decide`."""
+    return decide(data, declared_utf8=declared_utf8).charset
 
-    ``declared_utf8`` is the record's own claim (leader/09 = 'a'); it only decides whether
-    MARC-8 escapes in otherwise valid UTF-8 are taken as MARC-8. Returns one of
-    :data:`UTF8`, :data:`MARC8`, :data:`CP1251`, :data:`LATIN1`, :data:`BROKEN_UTF8`.
+
+def decide(data: bytes, *, declared_utf8: bool = False) -> Decision:
+    """The most plausible reading of ``data`` (one record's field data), with the reason.
+
+    ``declared_utf8`` is the record's own claim (leader/09 = 'a'): valid UTF-8 is then taken
+    at once, and MARC-8 escapes beside valid non-ASCII UTF-8 are not taken as MARC-8. Returns
+    one of :data:`CANDIDATES` or :data:`BROKEN_UTF8`.
     """
-    if not declared_utf8 and has_marc8_escapes(data):
-        return MARC8
-    if _is_utf8(data):
-        return UTF8
-    if _has_utf8_sequences(data):
-        return BROKEN_UTF8
-    if _looks_cyrillic(data):
-        return CP1251
-    if _plausible_marc8(data) and _marks_compose(data):
-        return MARC8
-    return LATIN1
-
-
-class Marc8Error(ValueError):
-    """MARC-8 data holds a code or escape sequence that has no mapping."""
-
-
-_ESCAPE_FINALS = frozenset(b"BEN1234QS")
-_SINGLE_ESCAPES = frozenset(b"bgps")
-_BENIGN = "Unable to parse character 0x20 "
-"""pymarc complains about a space while a non-ASCII G0 set is designated, then writes a space:
-in ISO 2022 0x20 is always SPACE, so the outcome is right and the complaint is ignored."""
-
-
-def marc8_escape_problem(data: bytes) -> str | None:
-    """Why an escape sequence in ``data`` is not MARC-8 (None when all are valid).
-
-    Valid: ESC b/g/p/s (subscript, Greek symbols, superscript, back to ASCII) and ESC, an
-    intermediate ( , $ ) - (with $ optionally followed by , or -), and a final naming a set
-    pymarc has (B E N 1 2 3 4 Q S). pymarc itself drops an unknown ESC silently.
-    """
-    start = data.find(ESC)
-    while start != -1:
-        sequence = data[start + 1 : start + 4]
-        if not sequence:
-            return f"escape at the end of the data (offset {start})"
-        first = sequence[0]
-        rest = sequence[1:]
-        if first == 0x24 and rest[:1] in (b",", b"-", b")"):  # ESC $ , 1
-            rest = rest[1:]
-        valid = first in _SINGLE_ESCAPES or (
-            first in b"(,$)-" and rest[:1] != b"" and rest[0] in _ESCAPE_FINALS
-        )
-        if not valid:
-            return f"invalid MARC-8 escape sequence {bytes(data[start : start + 4])!r}"
-        start = data.find(ESC, start + 1)
-    return None
-
-
-@contextlib.contextmanager
-def marc8_diagnostics() -> Iterator[None]:
-    """Turn pymarc's MARC-8 complaints into a :class:`Marc8Error` raised at the block's end.
-
-    pymarc's MARC-8 decoder reports undefined codes and bad escapes on stderr and goes on with
-    a blank in their place; inside this block the report is captured instead, so nothing is
-    replaced silently.
-    """
-    report = io.StringIO()
-    with contextlib.redirect_stderr(report):
-        try:
-            yield
-        except (IndexError, TypeError, KeyError) as error:
-            raise Marc8Error(f"invalid MARC-8 multibyte sequence ({error})") from error
-    complaints = [line for line in report.getvalue().splitlines() if _BENIGN not in line]
-    if complaints:
-        raise Marc8Error(f"invalid MARC-8: {complaints[0].strip()}")
-
-
-def marc8_to_unicode_strict(data: bytes) -> str:
-    """Decode MARC-8 ``data`` with pymarc (NFC), raising :class:`Marc8Error` on undefined codes."""
-    with marc8_diagnostics():
-        return MARC8ToUnicode(quiet=False).translate(data)
-
-
-# --- MARC-8 encoding ---------------------------------------------------------------------------
-
-_G0_ASCII = 0x42
-_G0_CYRILLIC = 0x4E
-
-
-@cache
-def _reverse_tables() -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-    """(ANSEL spacing characters, ANSEL combining marks, basic Cyrillic) from pymarc's tables."""
-    spacing: dict[str, int] = {}
-    combining: dict[str, int] = {}
-    for byte, (code_point, is_combining) in sorted(_ANSEL.items()):
-        target = combining if is_combining else spacing
-        target.setdefault(chr(code_point), byte)
-    cyrillic: dict[str, int] = {}
-    for byte, (code_point, _flag) in sorted(marc8_mapping.CODESETS[_G0_CYRILLIC].items()):
-        if code_point >= 0x80:
-            cyrillic.setdefault(chr(code_point), byte)
-    return spacing, combining, cyrillic
-
-
-def _ncr(char: str) -> bytes:
-    return f"&#x{ord(char):04X};".encode("ascii")
-
-
-def utf8_to_marc8(text: str) -> bytes:
-    """Encode ``text`` as MARC-8 (G0 ASCII, G1 ANSEL by default).
-
-    Covers what pymarc's code tables give for ANSEL (all spacing Latin specials such as Ł Ø Đ Þ
-    Æ Œ ı ʻ ʹ £ © ℗ ° and every ANSEL combining diacritic, so any Latin letter that decomposes
-    to a base letter plus those marks) and the basic Cyrillic set, which is designated into G0
-    with ``ESC ( N`` (pymarc and yaz decode it there) and left with ``ESC ( B`` before any
-    character it lacks, the space included (pymarc does not read 0x20 in that set).
-    A character with its own code (Cyrillic й, Ў; Latin Ł) keeps it; any other letter is
-    decomposed (NFD) into a base and ANSEL marks, each mark written before its base character
-    as MARC-8 requires. Characters
-    outside these sets are written as numeric character references ``&#xHHHH;``, LC's lossless
-    convention. The result starts and ends with the default sets in force.
-    """
-    spacing, combining, cyrillic = _reverse_tables()
-    out = bytearray()
-    g0 = _G0_ASCII
-    pending_marks = bytearray()
-    trailing_refs = bytearray()
-
-    def put_base(char: str) -> None:
-        nonlocal g0
-        code = ord(char)
-        if code < 0x80 and (g0 == _G0_ASCII or 0x21 <= code < 0x40):
-            out.extend(pending_marks)
-            out.append(code)
-        elif code < 0x80:
-            out.extend(b"\x1b(B")
-            g0 = _G0_ASCII
-            out.extend(pending_marks)
-            out.append(code)
-        elif char in cyrillic:
-            if g0 != _G0_CYRILLIC:
-                out.extend(b"\x1b(N")
-                g0 = _G0_CYRILLIC
-            out.extend(pending_marks)
-            out.append(cyrillic[char])
-        elif char in spacing:
-            out.extend(pending_marks)
-            out.append(spacing[char])
-        else:
-            if g0 != _G0_ASCII:
-                out.extend(b"\x1b(B")
-                g0 = _G0_ASCII
-            out.extend(pending_marks)
-            out.extend(_ncr(char))
-        out.extend(trailing_refs)
-        pending_marks.clear()
-        trailing_refs.clear()
-
-    base: str | None = None
-    for char in unicodedata.normalize("NFC", text):
-        if unicodedata.combining(char) and base is not None:
-            if char in combining:
-                pending_marks.append(combining[char])
-            else:
-                trailing_refs.extend(_ncr(char))
+    if data.isascii() and not has_marc8_escapes(data):
+        return Decision(UTF8, "ASCII only")
+    utf8 = reading(data, UTF8)
+    if has_marc8_escapes(data) and not (declared_utf8 and utf8 is not None and not utf8.isascii()):
+        return Decision(MARC8, "MARC-8 escape sequences")
+    if utf8 is not None and declared_utf8:
+        return Decision(UTF8, "valid UTF-8, as leader/09 says")
+    if utf8 is not None and plausibility(utf8)[1] == 0:
+        return Decision(UTF8, "valid UTF-8")
+    scores = {}
+    for charset in CANDIDATES:
+        text = utf8 if charset == UTF8 else reading(data, charset)
+        if text is None:
             continue
-        if base is not None:
-            put_base(base)
-        base = char
-        if ord(char) >= 0x80 and char not in cyrillic and char not in spacing:
-            decomposed = unicodedata.normalize("NFD", char)
-            if len(decomposed) > 1 and all(mark in combining for mark in decomposed[1:]):
-                base = decomposed[0]
-                pending_marks.extend(combining[mark] for mark in decomposed[1:])
-    if base is not None:
-        put_base(base)
-    if g0 != _G0_ASCII:
-        out.extend(b"\x1b(B")
-    return bytes(out)
+        score, faults = plausibility(text)
+        if utf8 is not None and charset != UTF8 and faults:
+            continue  # valid UTF-8 gives way only to a reading in which nothing looks wrong
+        scores[charset] = score
+        if charset == MARC8:
+            scores[charset] += COMPOSED_MARK * _composed_marks(data, text)
+    best = max(scores, key=lambda charset: scores[charset])  # first of equals wins
+    if utf8 is None:
+        valid, invalid = _utf8_sequences(data)
+        if valid and (valid >= invalid or scores[best] < 0):
+            return Decision(BROKEN_UTF8, f"invalid UTF-8 ({invalid} bad bytes beside {valid} "
+                            f"good sequences; best other reading {best} {scores[best]:.0f})")
+    others = sorted((score, name) for name, score in scores.items() if name != best)
+    if not others:
+        return Decision(best, "the only valid reading")
+    score, name = others[-1]
+    return Decision(best, f"plausibility {scores[best]:.0f}, next {name} {score:.0f}")
+
+
+def _utf8_sequences(data: bytes) -> tuple[int, int]:
+    """(well-formed multi-byte UTF-8 sequences, bytes that are not UTF-8) in ``data``."""
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    return sum(1 for char in text if ord(char) >= 0x80) - bad, bad
+
+
+def _composed_marks(data: bytes, text: str) -> int:
+    """MARC-8 combining marks (ANSEL 0xE0-0xFE) that fused with their letter into one
+    precomposed character: evidence, since marks misread from Latin-1 letters land on
+    arbitrary letters and stay loose."""
+    marks = sum(1 for byte in data if 0xE0 <= byte <= 0xFE)
+    loose = sum(1 for char in text if unicodedata.combining(char))
+    return max(0, marks - loose)
+
+
+def plausibility(text: str) -> tuple[float, int]:
+    """(score, faults): how much ``text`` looks like Russian, Uzbek or English catalogue text
+    (ASCII adds 0), and how many things in it look wrong.
+
+    Positive for common Cyrillic letters and accented Latin letters inside plain words,
+    negative for rare letters; each fault (a loose combining mark, a mixed-script or wrongly
+    cased word, a sign inside a word, a symbol, a control, a replacement character) costs
+    its own penalty and :data:`FAULT` more.
+    """
+    total = 0.0
+    penalties = 0
+    for piece in text.split("\x1f"):
+        for token in piece[1:].split():  # the subfield code left out; 0x1E splits too
+            if not token.isascii():
+                score, faults = _token_score(unicodedata.normalize("NFC", token))
+                total += score
+                penalties += faults
+    return total + FAULT * penalties, penalties
+
+
+@lru_cache(maxsize=1 << 16)
+def _token_score(token: str) -> tuple[float, int]:
+    """(score, faults) of one space-delimited token holding non-ASCII characters."""
+    total = 0.0
+    faults = 0
+    word: list[str] = []
+    previous_letter = False
+    for index, char in enumerate(token):
+        if char.isalpha() or unicodedata.combining(char):
+            word.append(char)
+            previous_letter = True
+            continue
+        if word:
+            score, fault = _word_score(word)
+            total, faults, word = total + score, faults + fault, []
+        if ord(char) >= 0x80 and not char.isspace():
+            penalty = _sign_penalty(char, previous_letter, token[index + 1 : index + 2])
+            total += penalty
+            faults += penalty < 0
+        previous_letter = False
+    if word:
+        score, fault = _word_score(word)
+        total, faults = total + score, faults + fault
+    return total, faults
+
+
+def _sign_penalty(char: str, after_letter: bool, following: str) -> float:
+    if char in _NON_SORT:
+        return 0.0
+    if char == "\ufffd":
+        return REPLACEMENT
+    if char in _CATALOGUE_SIGNS:
+        return SIGN_IN_WORD if after_letter and following.isalpha() else 0.0
+    return STRANGE_SIGN
+
+
+def _word_score(word: list[str]) -> tuple[float, int]:
+    """(score, faults) of one run of letters."""
+    total = 0.0
+    faults = 0
+    scripts = set()
+    plain_latin = accented_latin = 0
+    lower_seen = bad_case = False
+    base_script = ""
+    for char in word:
+        if unicodedata.combining(char):
+            if base_script in ("", "LATIN", "CYRILLIC"):  # Indic viramas are no fault
+                total, faults = total + LOOSE_MARK, faults + 1
+            continue
+        if char in _MODIFIERS:
+            total += 0.5
+            continue
+        if char.islower():
+            lower_seen = True
+        elif char.isupper() and lower_seen:
+            bad_case = True
+        if char.isascii():
+            plain_latin += 1
+            scripts.add("LATIN")
+            base_script = "LATIN"
+            continue
+        script = base_script = unicodedata.name(char, "UNKNOWN").split(" ")[0]
+        if unicodedata.category(char) != "Mc":  # Indic vowel signs are of their script
+            scripts.add(script)
+        if script == "CYRILLIC":
+            weight = _CYRILLIC_WEIGHT.get(char.lower())
+            total += OTHER_CYRILLIC if weight is None else weight
+            faults += weight is None
+        elif script == "LATIN":
+            accented_latin += 1
+    if accented_latin:
+        alone = plain_latin < accented_latin and len(word) > 1
+        total += accented_latin * (ACCENTS_ALONE if alone else 1.0)
+        faults += alone
+    if len(scripts) > 1:
+        total, faults = total + MIXED_SCRIPTS, faults + 1
+    if bad_case:
+        total, faults = total + BAD_CASE, faults + 1
+    return total, faults
+
+
+# --- MARC-8 output -----------------------------------------------------------------------------
 
 
 def record_to_iso2709_marc8(record: Record) -> bytes:
-    """``record`` (Unicode) as ISO 2709 in MARC-8, leader/09 blank (see :func:`utf8_to_marc8`).
+    """``record`` (Unicode) as ISO 2709 in MARC-8, leader/09 blank.
 
     Lengths and base address are computed by pymarc from the encoded bytes; the record given
     is not changed.
@@ -310,14 +314,14 @@ def record_to_iso2709_marc8(record: Record) -> bytes:
     encoded = Record(leader=leader[:9] + " " + leader[10:], to_unicode=False)
     for field in record.fields:
         if field.is_control_field():
-            encoded.add_field(RawField(tag=field.tag, data=utf8_to_marc8(field.data or "")))
+            encoded.add_field(RawField(tag=field.tag, data=marc8.encode(field.data or "")))
         else:
             encoded.add_field(
                 RawField(
                     tag=field.tag,
                     indicators=Indicators(*(field.indicators or (" ", " "))),
                     subfields=[
-                        Subfield(code=sub.code, value=utf8_to_marc8(sub.value))  # type: ignore[arg-type]
+                        Subfield(code=sub.code, value=marc8.encode(sub.value))  # type: ignore[arg-type]
                         for sub in field.subfields
                     ],
                 )

@@ -1,11 +1,19 @@
-"""Validation of MARC21 records, for ``koprik crosswalk --check`` and for ingest reports.
+"""Validation of MARC21 records, for ``koprik crosswalk --check`` and warnings on import.
 
 :func:`check_record` takes a raw ISO 2709 record (then the leader and directory are checked
-against the bytes too) or a pymarc Record, and returns every problem found, each with the
-record index and the field tag it concerns. Checked: ISO 2709 structure (lengths, base
-address, directory, terminators, indicator count), charset decoding, tag, indicator and
-subfield-code syntax (the MARCXML schema's patterns), the leader, the length of 008 for the
-record type, and the presence of 245 in bibliographic records.
+against the bytes too) or a pymarc Record, and returns every problem found, each named like
+MARC::Lint's warnings: the record, the field tag and the position in it (``ind1``, ``$a``,
+``/35-37``), the rule, and the message. The rules:
+
+- ``structure``: ISO 2709 (lengths, base address, directory, terminators, indicator count);
+  ``charset``: the bytes cannot be read; ``syntax``: tags, indicators and subfield codes
+  MARCXML can carry (:mod:`crosswalks.marc_syntax`);
+- ``leader``: leader/06 is a MARC 21 type; ``required``: 008, and 245 in bibliographic
+  records; ``008-length``: 40 characters (32 holdings, 14 classification);
+- for bibliographic records: the field definitions (:mod:`crosswalks.lint_fields`:
+  ``tag-undefined``, ``field-not-repeatable``, ``indicator``, ``subfield-undefined``,
+  ``subfield-not-repeatable``, ``1xx-count``, ``880-linkage``), ``008-value`` by material
+  (:mod:`crosswalks.lint_008`) and the content rules of :mod:`crosswalks.lint_content`.
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ from dataclasses import dataclass
 from pymarc import Record
 
 from crosswalks import iso2709
+from crosswalks.lint_008 import findings_008
+from crosswalks.lint_content import content_findings
+from crosswalks.lint_fields import Finding, field_findings
 from crosswalks.marc_syntax import syntax_problems
 
 BIBLIOGRAPHIC_TYPES = frozenset("acdefgijkmoprt")
@@ -31,55 +42,76 @@ FIELD_008_LENGTHS = {
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with record ``index`` (0-based), in field ``tag`` or the record as such."""
+    """One thing wrong with record ``index`` (0-based) in field ``tag`` (None: the record),
+    at ``position`` in it, breaking ``rule``."""
 
     index: int
     tag: str | None
     message: str
+    rule: str = "structure"
+    position: str | None = None
 
     def __str__(self) -> str:
         where = f"record {self.index}" + (f", field {self.tag}" if self.tag else "")
-        return f"{where}: {self.message}"
+        if self.position:
+            where += self.position if self.position.startswith("/") else f" {self.position}"
+        return f"{where}: {self.message} [{self.rule}]"
 
 
-def check_record(record_or_raw: Record | bytes, index: int = 0) -> list[Problem]:
-    """Every problem of one record (an empty list when it is valid MARC21)."""
+def check_record(
+    record_or_raw: Record | bytes, index: int = 0, *, charset: str | None = None
+) -> list[Problem]:
+    """Every problem of one record (an empty list when it is valid MARC21).
+
+    A raw record is read in ``charset`` (None: decided from its bytes).
+    """
     if isinstance(record_or_raw, bytes | bytearray):
         raw = bytes(record_or_raw)
         structure = iso2709.structure_problems(raw)
+        found = [Problem(index, tag, message) for tag, message in structure]
         if not all(iso2709.is_repairable(message) for _tag, message in structure):
-            return [Problem(index, tag, message) for tag, message in structure]
+            return found
         try:
-            record, _charset = iso2709.decode_record(raw)
+            record, _charset = iso2709.decode_record(raw, charset=charset)
         except iso2709.RecordError as error:
-            return [Problem(index, tag, m) for tag, m in structure] + [
-                Problem(index, None, str(error))
-            ]
-        problems = [Problem(index, tag, message) for tag, message in structure]
+            return [*found, Problem(index, None, str(error), "charset")]
+        problems = found
     else:
         record = record_or_raw
         problems = []
-    problems.extend(Problem(index, tag, message) for tag, message in syntax_problems(record))
-    problems.extend(Problem(index, tag, message) for tag, message in _content_problems(record))
+    problems.extend(
+        Problem(index, tag, message, "syntax") for tag, message in syntax_problems(record)
+    )
+    problems.extend(
+        Problem(index, f.tag, f.message, f.rule, f.position) for f in _findings(record)
+    )
     return problems
 
 
-def _content_problems(record: Record) -> list[tuple[str | None, str]]:
-    problems: list[tuple[str | None, str]] = []
+def _findings(record: Record) -> list[Finding]:
+    findings: list[Finding] = []
     record_type = str(record.leader)[6:7]
     expected = FIELD_008_LENGTHS.get(record_type)
     fields_008 = record.get_fields("008")
     if not fields_008:
-        problems.append(("008", "missing (fixed-length data elements are required)"))
+        findings.append(Finding("008", None, "required",
+                                "missing (fixed-length data elements are required)"))
     elif expected is not None:
-        for field in fields_008:
-            length = len(field.data or "")
+        for fld in fields_008:
+            length = len(fld.data or "")
             if length != expected:
-                problems.append(
-                    ("008", f"{length} characters; type '{record_type}' needs {expected}")
-                )
+                findings.append(Finding("008", None, "008-length",
+                                        f"{length} characters; type '{record_type}' needs "
+                                        f"{expected}"))
     if expected is None:
-        problems.append((None, f"leader/06 type of record {record_type!r} is not MARC21"))
-    if record_type in BIBLIOGRAPHIC_TYPES and not record.get_fields("245"):
-        problems.append(("245", "missing (a bibliographic record needs a title statement)"))
-    return problems
+        findings.append(Finding(None, "leader/06", "leader",
+                                f"type of record {record_type!r} is not MARC21"))
+    if record_type not in BIBLIOGRAPHIC_TYPES:
+        return findings
+    if not record.get_fields("245"):
+        findings.append(Finding("245", None, "required",
+                                "missing (a bibliographic record needs a title statement)"))
+    findings += field_findings(record)
+    findings += findings_008(record)
+    findings += content_findings(record)
+    return findings

@@ -6,8 +6,9 @@ next terminator, so one bad record costs only itself; padding between records (e
 terminators, NUL, Ctrl-Z, line breaks) is skipped. Memory stays bounded by one record
 (at most :data:`MAX_SCAN` bytes are searched for a terminator).
 
-:func:`decode_record` detects the character set from the bytes (:mod:`crosswalks.charsets`) and
-lets pymarc build the record, which always comes out as Unicode with leader/09 = 'a'.
+:func:`read_record` decides the character set of each record from its bytes
+(:mod:`crosswalks.charsets`) unless told, and builds the record, which always comes out as
+Unicode with leader/09 = 'a'.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import BinaryIO
 from pymarc import Field, Indicators, Leader, Record, Subfield
 from pymarc.exceptions import BadSubfieldCodeWarning
 
-from crosswalks import charsets
+from crosswalks import charsets, marc8
 
 RECORD_TERMINATOR = 0x1D
 BLOCK = 64 * 1024
@@ -198,36 +199,57 @@ def _pymarc_quiet() -> Iterator[None]:
         logger.disabled = was
 
 
-def decode_record(chunk: bytes, *, allow_marc8: bool = True) -> tuple[Record, str]:
-    """Build a Unicode pymarc record from one ISO 2709 record; return it and the charset found.
+def decode_record(
+    chunk: bytes, *, allow_marc8: bool = True, charset: str | None = None
+) -> tuple[Record, str]:
+    """Build a Unicode pymarc record from one ISO 2709 record; return it and its charset.
 
-    Raises :class:`RecordError` with a one-line reason when the record cannot be read
-    faithfully: broken structure (:func:`structure_problems`), damaged UTF-8, undefined MARC-8
-    codes or escapes, non-ASCII subfield codes. ``allow_marc8`` is False for UNIMARC, which
-    never uses MARC-8 and whose leader/20-23 differs; there the entry map is not checked.
+    See :func:`read_record`, which also tells why the charset was chosen.
+    """
+    record, decision = read_record(chunk, allow_marc8=allow_marc8, charset=charset)
+    return record, decision.charset
 
-    A record with a flawless structure (:func:`flawless_fields`) in UTF-8, CP1251 or Latin-1
-    is built here directly, several times faster; any other record, and any record the direct
-    build meets something unusual in, is built by pymarc. Both give the same record, as
+
+def read_record(
+    chunk: bytes, *, allow_marc8: bool = True, charset: str | None = None
+) -> tuple[Record, charsets.Decision]:
+    """Build a Unicode pymarc record from one ISO 2709 record, with the charset decision.
+
+    ``charset`` (a :data:`crosswalks.charsets.CANDIDATES` label) says what the data is;
+    None decides per record (:func:`crosswalks.charsets.decide`). Raises
+    :class:`RecordError` with a one-line reason when the record cannot be read faithfully:
+    broken structure (:func:`structure_problems`), damaged UTF-8, bytes invalid in the given
+    charset, undefined MARC-8 codes or escapes, non-ASCII subfield codes. ``allow_marc8`` is
+    False for UNIMARC, which never uses MARC-8 and whose leader/20-23 differs; there the
+    entry map is not checked.
+
+    A record with a flawless structure (:func:`flawless_fields`) is built here directly,
+    several times faster; any other record, and any record the direct build meets something
+    unusual in, is built by pymarc. Both give the same record, as
     :func:`decode_record_with_pymarc` (the reference) shows in the tests.
     """
     fields = flawless_fields(chunk, marc21=allow_marc8)
     if fields is None:
         _check_structure(chunk, marc21=allow_marc8)
-    charset = _charset(chunk, allow_marc8=allow_marc8)
+    decision = _charset(chunk, allow_marc8=allow_marc8, given=charset)
     record = None
-    if fields is not None and charset in _CODECS:
-        record = _build_record(chunk[:24].decode("ascii"), fields, charset)
+    if fields is not None:
+        record = _build_record(chunk[:24].decode("ascii"), fields, decision.charset)
     if record is None:
-        record = _pymarc_record(chunk, charset)
-    return record, charset
+        record = _pymarc_record(chunk, decision.charset)
+    if decision.charset == charsets.MARC8:
+        _decode_marc8_values(record)
+    return record, decision
 
 
 def decode_record_with_pymarc(chunk: bytes, *, allow_marc8: bool = True) -> tuple[Record, str]:
     """:func:`decode_record` with pymarc building every record: the reference for its fast path."""
     _check_structure(chunk, marc21=allow_marc8)
-    charset = _charset(chunk, allow_marc8=allow_marc8)
-    return _pymarc_record(chunk, charset), charset
+    charset = _charset(chunk, allow_marc8=allow_marc8, given=None).charset
+    record = _pymarc_record(chunk, charset)
+    if charset == charsets.MARC8:
+        _decode_marc8_values(record)
+    return record, charset
 
 
 def _check_structure(chunk: bytes, *, marc21: bool) -> None:
@@ -240,47 +262,79 @@ def _check_structure(chunk: bytes, *, marc21: bool) -> None:
         raise RecordError((f"field {tag}: " if tag else "") + message + more)
 
 
-def _charset(chunk: bytes, *, allow_marc8: bool) -> str:
-    """The charset of a structurally sound record; :class:`RecordError` when it is damaged."""
+def _charset(chunk: bytes, *, allow_marc8: bool, given: str | None) -> charsets.Decision:
+    """The charset of a structurally sound record; :class:`RecordError` when it is damaged
+    or, with ``given``, not valid in that charset."""
     leader = chunk[:24]
     if not leader.isascii():
         raise RecordError("leader is not ASCII")
-    charset = charsets.detect_charset(chunk[24:], declared_utf8=leader[9:10] == b"a")
-    if charset == charsets.MARC8 and not allow_marc8:
-        charset = charsets.LATIN1
-    if charset == charsets.BROKEN_UTF8:
+    data = chunk[24:]
+    if given is not None:
+        if given == charsets.MARC8 and not allow_marc8:
+            raise RecordError("MARC-8 is not used in UNIMARC records")
+        _check_valid(data, given)
+        return charsets.Decision(given, "given")
+    decision = charsets.decide(data, declared_utf8=leader[9:10] == b"a")
+    if decision.charset == charsets.MARC8 and not allow_marc8:
+        decision = charsets.Decision(charsets.LATIN1, "MARC-8 is not used in UNIMARC records")
+    if decision.charset == charsets.BROKEN_UTF8:
         try:
             chunk.decode("utf-8")
         except UnicodeDecodeError as error:
             raise RecordError(
                 f"invalid UTF-8: byte 0x{chunk[error.start]:02x} at offset {error.start}"
+                " (no other charset reads it plausibly; say which with --charset)"
             ) from None
+    if decision.charset == charsets.MARC8:
+        _check_valid(data, charsets.MARC8)
+    return decision
+
+
+def _check_valid(data: bytes, charset: str) -> None:
     if charset == charsets.MARC8:
-        problem = charsets.marc8_escape_problem(chunk[24:])
-        if problem:
-            raise RecordError(problem)
-    return charset
+        for piece in re.split(rb"[\x1e\x1f]", data):
+            try:
+                marc8.decode(piece)
+            except marc8.Marc8Error as error:
+                raise RecordError(str(error)) from None
+        return
+    try:
+        data.decode(charsets.CODECS[charset])
+    except UnicodeDecodeError as error:
+        raise RecordError(
+            f"not valid {charset}: byte 0x{data[error.start]:02x} at offset {error.start + 24}"
+        ) from None
+
+
+def _decode_marc8_values(record: Record) -> None:
+    """Turn values read byte for byte (Latin-1) into the MARC-8 text they encode."""
+    try:
+        for field in record.fields:
+            if field.is_control_field():
+                field.data = marc8.decode((field.data or "").encode("latin-1"))
+            else:
+                field.subfields = [
+                    _new_subfield((sub.code, marc8.decode(sub.value.encode("latin-1"))))
+                    for sub in field.subfields
+                ]
+    except marc8.Marc8Error as error:
+        raise RecordError(str(error)) from None
 
 
 def _pymarc_record(chunk: bytes, charset: str) -> Record:
-    """pymarc's reading of ``chunk`` in ``charset``, leader/09 set to 'a'."""
+    """pymarc's reading of ``chunk`` in ``charset`` (MARC-8 byte for byte, as Latin-1, for
+    :func:`_decode_marc8_values`), leader/09 set to 'a'."""
     as_utf8 = charset == charsets.UTF8
-    # pymarc decodes as UTF-8 when leader/09 is 'a', as MARC-8 when it is blank and the file
-    # encoding is its default "iso8859-1", and with the given codec otherwise.
+    # pymarc decodes as UTF-8 when leader/09 is 'a' and with the given codec otherwise
+    # (but as MARC-8 when that codec is named "iso8859-1", which "latin-1" avoids).
     patched = chunk[:9] + (b"a" if as_utf8 else b" ") + chunk[10:]
-    codec = {charsets.CP1251: "cp1251", charsets.LATIN1: "latin-1"}.get(charset, "iso8859-1")
+    codec = charsets.CODECS.get(charset, "latin-1")
     with warnings.catch_warnings(), _pymarc_quiet():
         warnings.simplefilter("error", BadSubfieldCodeWarning)
         try:
-            if charset == charsets.MARC8:
-                with charsets.marc8_diagnostics():
-                    record = Record(patched, hide_utf8_warnings=False)
-            else:
-                record = Record(patched, force_utf8=as_utf8, file_encoding=codec)
+            record = Record(patched, force_utf8=as_utf8, file_encoding=codec)
         except BadSubfieldCodeWarning as warning:
             raise RecordError(f"non-ASCII subfield code ({warning})") from None
-        except charsets.Marc8Error as error:
-            raise RecordError(str(error)) from None
         except Exception as error:  # pymarc raises many kinds on malformed data
             raise RecordError(describe(error)) from error
     text = str(record.leader)
@@ -289,8 +343,6 @@ def _pymarc_record(chunk: bytes, charset: str) -> Record:
 
 
 _DIRECTORY = re.compile(rb"(?:[0-9A-Za-z]{3}[0-9]{9})+")
-_CODECS = {charsets.UTF8: "utf-8", charsets.CP1251: "cp1251", charsets.LATIN1: "latin-1"}
-"""Charsets decoded byte for byte by a Python codec, so the direct build applies."""
 
 
 def flawless_fields(chunk: bytes, *, marc21: bool = True) -> list[tuple[str, bytes]] | None:
@@ -349,8 +401,9 @@ def _build_record(leader: str, fields: list[tuple[str, bytes]], charset: str) ->
 
     Decoding a whole field at once equals pymarc's decoding subfield by subfield: in UTF-8 the
     delimiter byte never occurs inside a multi-byte character, and the other codecs map byte
-    to character."""
-    codec = _CODECS[charset]
+    to character. MARC-8 is taken byte for byte (as Latin-1) here and its values decoded
+    afterwards, subfield by subfield (:func:`_decode_marc8_values`)."""
+    codec = charsets.CODECS.get(charset, "latin-1")
     built = []
     try:
         for tag, data in fields:

@@ -30,7 +30,7 @@ from pymarc import Leader, Record
 from pymarc.marcjson import JSONHandler
 from pymarc.marcxml import XmlHandler
 
-from crosswalks import iso2709, mrk, xml_records
+from crosswalks import charsets, iso2709, mrk, xml_records
 from crosswalks.framing import MAX_RECORD_BYTES, too_large
 from crosswalks.json_stream import JsonStreamError, iter_json_objects
 from crosswalks.marc_syntax import syntax_problems
@@ -57,6 +57,10 @@ class ReadItem:
     error: str | None
     identifier: str | None = None
     notes: list[str] = field(default_factory=list)
+    decision: charsets.Decision | None = None
+    """For ISO 2709, the charset the record was read in and why."""
+    repairs: list[str] = field(default_factory=list)
+    """What :func:`crosswalks.repair.repair_item` repaired to read the record."""
 
 
 def detect_format(head: bytes) -> str:
@@ -84,6 +88,7 @@ def iter_records(
     source: BinaryIO | str | Path,
     fmt: str | None = None,
     *,
+    charset: str | None = None,
     max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Iterator[ReadItem]:
     """Yield a :class:`ReadItem` for each record of ``source`` (a path or a binary stream).
@@ -91,9 +96,11 @@ def iter_records(
     ``fmt`` is one of :data:`MARC_FORMATS` or "unimarc" (ISO 2709 whose charset is detected
     without MARC-8 and whose leader is not held to MARC21 rules); None detects it. DC and
     MODS are read into MARC21 by :mod:`crosswalks.registry`. A record larger than
-    ``max_record_bytes`` as read is rejected without being held whole. Raises
-    :class:`ValueError` for a format it cannot read, and :class:`NoRecords` at the end of a
-    source in which nothing looked like a record.
+    ``max_record_bytes`` as read is rejected without being held whole. ``charset`` (a
+    :data:`crosswalks.charsets.CANDIDATES` label) says what ISO 2709 records and ``.mrk`` text
+    are in; None decides per record (``.mrk`` must then be UTF-8). XML and JSON declare their
+    own encoding. Raises :class:`ValueError` for a format it cannot read, and
+    :class:`NoRecords` at the end of a source in which nothing looked like a record.
     """
     with ExitStack() as stack:
         stream = (
@@ -105,7 +112,11 @@ def iter_records(
         reader = _READERS.get(fmt)
         if reader is None:
             raise ValueError(f"iter_records reads {', '.join(_READERS)}; not {fmt}")
-        yield from require_records(reader(stream, max_record_bytes), fmt)
+        if fmt in ("marc21", "unimarc", "mrk"):
+            items = reader(stream, max_record_bytes, charset=charset)
+        else:
+            items = reader(stream, max_record_bytes)
+        yield from require_records(items, fmt)
 
 
 class NoRecords(ValueError):
@@ -167,7 +178,9 @@ def checked_item(index: int, record: Record, raw: bytes, identifier: str | None 
     return ReadItem(index, record, raw, None, identifier)
 
 
-def _read_iso2709(stream: BinaryIO, max_bytes: int, *, marc21: bool = True) -> Iterator[ReadItem]:
+def _read_iso2709(
+    stream: BinaryIO, max_bytes: int, *, marc21: bool = True, charset: str | None = None
+) -> Iterator[ReadItem]:
     for index, (chunk, problem) in enumerate(iso2709.iter_chunks(stream)):
         if problem is None and len(chunk) > max_bytes:
             problem = too_large(max_bytes, len(chunk))
@@ -175,15 +188,21 @@ def _read_iso2709(stream: BinaryIO, max_bytes: int, *, marc21: bool = True) -> I
             yield ReadItem(index, None, chunk, problem)
             continue
         try:
-            record, _charset = iso2709.decode_record(chunk, allow_marc8=marc21)
+            record, decision = iso2709.read_record(chunk, allow_marc8=marc21, charset=charset)
         except iso2709.RecordError as error:
             yield ReadItem(index, None, chunk, str(error))
             continue
-        yield checked_item(index, record, chunk) if marc21 else ReadItem(index, record, chunk, None)
+        item = (
+            checked_item(index, record, chunk) if marc21 else ReadItem(index, record, chunk, None)
+        )
+        item.decision = decision
+        yield item
 
 
-def _read_unimarc(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
-    return _read_iso2709(stream, max_bytes, marc21=False)
+def _read_unimarc(
+    stream: BinaryIO, max_bytes: int, *, charset: str | None = None
+) -> Iterator[ReadItem]:
+    return _read_iso2709(stream, max_bytes, marc21=False, charset=charset)
 
 
 class _OneRecordHandler(XmlHandler):
@@ -243,22 +262,32 @@ def _marcjson_item(index: int, value: object, raw: bytes) -> ReadItem:
     return checked_item(index, record, raw)
 
 
-def _read_mrk(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
+def _read_mrk(
+    stream: BinaryIO, max_bytes: int, *, charset: str | None = None
+) -> Iterator[ReadItem]:
+    if charset == charsets.MARC8:
+        raise ValueError(".mrk text in MARC-8 is not read; MarcEdit mnemonics cover it")
+    label = charset or charsets.UTF8
+    encoding = "utf-8" if label == charsets.UTF8 else charsets.CODECS[label]
     for index, (chunk, line, problem) in enumerate(mrk.iter_chunks(stream, max_bytes)):
         if problem is not None:
             yield ReadItem(index, None, chunk, f"{problem} (from line {line})")
             continue
+        unknown: list[str] = []
         try:
-            record = mrk.parse_mrk(chunk.decode("utf-8"))
+            record = mrk.parse_mrk(chunk.decode(encoding), unknown)
         except UnicodeDecodeError as error:
-            yield ReadItem(index, None, chunk, f"not UTF-8 ({error.reason}, from line {line})")
+            reason = f"not {label.upper()} ({error.reason}, from line {line})"
+            yield ReadItem(index, None, chunk, reason)
         except ValueError as error:
             yield ReadItem(index, None, chunk, f"{error} (record from line {line})")
         except Exception as error:  # pymarc's constructors raise whatever odd text provokes
             reason = f"{iso2709.describe(error)} (record from line {line})"
             yield ReadItem(index, None, chunk, reason)
         else:
-            yield checked_item(index, record, chunk)
+            item = checked_item(index, record, chunk)
+            item.notes = unknown
+            yield item
 
 
 _READERS: dict[str, Callable[..., Iterator[ReadItem]]] = {
@@ -290,9 +319,9 @@ def record_to_json(record: Record) -> str:
     return json.dumps(record.as_dict(), ensure_ascii=False)
 
 
-def record_to_mrk(record: Record) -> str:
+def record_to_mrk(record: Record, *, mnemonics: bool = False) -> str:
     """MarcEdit mnemonic text of one record (see :mod:`crosswalks.mrk`)."""
-    return mrk.record_to_mrk(record)
+    return mrk.record_to_mrk(record, mnemonics=mnemonics)
 
 
 class FramedWriter:

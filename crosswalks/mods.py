@@ -4,7 +4,9 @@ Follows the Library of Congress stylesheet ``MARC21slim2MODS3-7.xsl`` for the el
 catalogue exchanges: titleInfo, name, typeOfResource, originInfo, language,
 physicalDescription, abstract, note, subject, classification, identifier, location and
 recordInfo. Code lists are data in ``tables/marc_to_mods.toml``. Linked 880 fields become
-alternate forms (``altRepGroup`` and ``script``) of the element their $6 names, as in LoC.
+alternate forms (``altRepGroup`` and ``script``) of the element their $6 names, as in LoC;
+where $6 carries no script code (always so in the regular field, which LoC labels "Latn"
+whatever it holds), ``script`` is read from the text itself (:func:`script_of`).
 What LoC derives from coded 007/008 positions beyond dates, place, language and frequency
 (form, digitalOrigin, genre, targetAudience...) is not written; ``tables/README.md`` lists it.
 
@@ -15,6 +17,7 @@ b'<mods xmlns="http://www.loc.gov/mods/v3" version="3.7" ...><titleInfo>...'
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -35,6 +38,27 @@ with (Path(__file__).resolve().parent / "tables" / "marc_to_mods.toml").open("rb
 
 _PUNCT = ".:,;/ "
 _MANUSCRIPT = "dfpt"  # leader/06 values whose dates are dates of creation
+
+
+_SCRIPTS = {"LATIN": "Latn", "CYRILLIC": "Cyrl", "GREEK": "Grek", "HEBREW": "Hebr",
+            "ARABIC": "Arab", "CJK": "Hani", "HIRAGANA": "Hira", "KATAKANA": "Kana",
+            "HANGUL": "Hang", "ARMENIAN": "Armn", "GEORGIAN": "Geor", "DEVANAGARI": "Deva",
+            "TAMIL": "Taml", "THAI": "Thai", "ETHIOPIC": "Ethi"}
+"""Unicode name prefixes of letters -> ISO 15924 script codes (for ``@script``)."""
+
+
+def script_of(text: str) -> str | None:
+    """The ISO 15924 code of the script most letters of ``text`` are in (None: no letters).
+
+    Uzbek Latin's modifier letters (ʻ ʼ) count for no script.
+    """
+    counts: dict[str, int] = {}
+    for char in text:
+        if char.isalpha():
+            name = unicodedata.name(char, "").split(" ")[0]
+            if name in _SCRIPTS:
+                counts[_SCRIPTS[name]] = counts.get(_SCRIPTS[name], 0) + 1
+    return max(counts, key=lambda code: counts[code]) if counts else None
 
 
 def _text(value: str) -> str:
@@ -114,10 +138,9 @@ class _Builder:
         if not linkage or len(linkage) < 6:
             return
         element.set("altRepGroup", linkage[4:6])
-        if field.tag == "880":
-            script = _TABLE["script"].get(linkage[7:9]) if len(linkage) >= 9 else None
-        else:
-            script = "Latn"
+        script = _TABLE["script"].get(linkage[7:9]) if field.tag == "880" else None
+        if script is None:  # no script code in $6 (a regular field never has one)
+            script = script_of(" ".join(v for c, v in field.subfields if c != "6"))
         if script:
             element.set("script", script)
 

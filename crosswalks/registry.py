@@ -21,17 +21,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from crosswalks import iso2709, marc_io, xml_records
+from crosswalks import charsets, iso2709, marc_io, xml_records
 from crosswalks.marc_io import HEAD_BYTES, FramedWriter, ReadItem
 
 
 @dataclass(frozen=True)
 class InputFormat:
+    """``read(stream, max_bytes)`` yields the records; formats that carry no encoding of their
+    own (``takes_charset``) also take ``charset=LABEL`` to be told what it is."""
+
     name: str
     description: str
-    read: Callable[[BinaryIO, int], Iterator[ReadItem]]
-    """Reads a stream into records, refusing those over a size in bytes (see
-    :func:`crosswalks.marc_io.iter_records`)."""
+    read: Callable[..., Iterator[ReadItem]]
+    """``read(stream, max_bytes, charset=None)``: records, refusing those over ``max_bytes`` as
+    serialized (see :func:`crosswalks.marc_io.iter_records`)."""
+    takes_charset: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,11 @@ def _function(module: str, name: str) -> Callable[..., Any]:
         raise CrosswalkUnavailable(message) from None
 
 
-def _marc_reader(fmt: str) -> Callable[[BinaryIO, int], Iterator[ReadItem]]:
-    return lambda stream, max_bytes: marc_io.iter_records(
-        stream, fmt, max_record_bytes=max_bytes
-    )
+def _marc_reader(fmt: str) -> Callable[..., Iterator[ReadItem]]:
+    def read(stream: BinaryIO, max_bytes: int, charset: str | None = None) -> Iterator[ReadItem]:
+        return marc_io.iter_records(stream, fmt, charset=charset, max_record_bytes=max_bytes)
+
+    return read
 
 
 def _xml_reader(
@@ -86,9 +91,12 @@ def _xml_reader(
     return read
 
 
-def _read_unimarc(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
+def _read_unimarc(
+    stream: BinaryIO, max_bytes: int, charset: str | None = None
+) -> Iterator[ReadItem]:
     convert = _function("unimarc", "unimarc_to_marc21")
-    for item in marc_io.iter_records(stream, "unimarc", max_record_bytes=max_bytes):
+    items = marc_io.iter_records(stream, "unimarc", charset=charset, max_record_bytes=max_bytes)
+    for item in items:
         if item.record is None:
             yield item
             continue
@@ -101,6 +109,7 @@ def _read_unimarc(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
             continue
         checked = marc_io.checked_item(item.index, result.record, item.raw)
         checked.notes = list(result.unmapped)
+        checked.decision = item.decision
         yield checked
 
 
@@ -128,7 +137,10 @@ INPUTS: dict[str, InputFormat] = {
     fmt.name: fmt
     for fmt in (
         InputFormat(
-            "marc21", "MARC21 ISO 2709 (UTF-8, MARC-8, CP1251 detected)", _marc_reader("marc21")
+            "marc21",
+            "MARC21 ISO 2709 (UTF-8, MARC-8, CP1251, KOI8-R... detected per record)",
+            _marc_reader("marc21"),
+            takes_charset=True,
         ),
         InputFormat(
             "marcxml", "MARCXML record, collection or OAI-PMH response", _marc_reader("marcxml")
@@ -136,7 +148,7 @@ INPUTS: dict[str, InputFormat] = {
         InputFormat(
             "marcjson", "MARC-in-JSON: object, array or one per line", _marc_reader("marcjson")
         ),
-        InputFormat("mrk", "MarcEdit mnemonic text", _marc_reader("mrk")),
+        InputFormat("mrk", "MarcEdit mnemonic text", _marc_reader("mrk"), takes_charset=True),
         InputFormat(
             "oai_dc",
             "Dublin Core (oai_dc), bare or in an OAI-PMH response",
@@ -148,7 +160,10 @@ INPUTS: dict[str, InputFormat] = {
             _xml_reader("mods", "mods_to_marc", "mods_to_marc"),
         ),
         InputFormat(
-            "unimarc", "UNIMARC/RUSMARC ISO 2709 (UTF-8 or CP1251 detected)", _read_unimarc
+            "unimarc",
+            "UNIMARC/RUSMARC ISO 2709 (UTF-8, CP1251, KOI8-R... detected per record)",
+            _read_unimarc,
+            takes_charset=True,
         ),
     )
 }
@@ -161,6 +176,20 @@ OUTPUTS: dict[str, OutputFormat] = {
         OutputFormat("marcxml", "MARCXML collection", _marc_writer("marcxml")),
         OutputFormat("marcjson", "MARC-in-JSON array", _marc_writer("marcjson")),
         OutputFormat("mrk", "MarcEdit mnemonic text", _marc_writer("mrk")),
+        OutputFormat(
+            "marc8",
+            "MARC21 ISO 2709 in MARC-8",
+            lambda out: FramedWriter(out, charsets.record_to_iso2709_marc8),
+        ),
+        OutputFormat(
+            "mrk8",
+            "MarcEdit text in MARC-8, ASCII with mnemonics ({esc}, {acute}...)",
+            lambda out: FramedWriter(
+                out,
+                lambda record: marc_io.record_to_mrk(record, mnemonics=True).encode("ascii"),
+                separator=b"\n",
+            ),
+        ),
         OutputFormat(
             "oai_dc",
             "Dublin Core records in a <collection>",

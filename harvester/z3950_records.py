@@ -7,9 +7,9 @@ decides both:
   that is the expected one; otherwise the source's configured ``charset`` is (empty: none).
   :func:`decode_usmarc` lets the bytes speak first (:func:`crosswalks.iso2709.decode_record`)
   and then holds them to the expectation: valid multi-byte UTF-8 and MARC-8 escape sequences
-  are proof and win; among the 8-bit guesses that detection cannot tell apart with certainty
-  (CP1251, ISO 8859-1, MARC-8 without escapes) the expected set decides; a record that is not
-  UTF-8 although UTF-8 was agreed is refused with the reason, never repaired.
+  are proof and win; among the 8-bit readings that detection cannot tell apart with
+  certainty (CP1251, KOI8-R, ISO 8859-1, MARC-8 without escapes...) the expected set decides;
+  a record that is not UTF-8 although UTF-8 was agreed is refused with the reason, never repaired.
 - **Identifier.** :func:`record_identifier`: the record's 001, else a digest of its bytes. A
   position in a result set is not an identifier: the same query run later, or another query,
   puts other records there.
@@ -17,23 +17,19 @@ decides both:
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 from typing import NamedTuple
 
-from pymarc import Leader, Record
+from pymarc import Record
 
 from crosswalks import charsets
-from crosswalks.iso2709 import RecordError, decode_record, describe
+from crosswalks.iso2709 import RecordError, decode_record
 from crosswalks.marc_io import checked_item
 
 DEFAULT_PORT = 210
 DEFAULT_DATABASE = "Default"
 SCHEME = "z3950://"
 
-_ALIASES = {"marc8": charsets.MARC8, "marc-8": charsets.MARC8, "ansel": charsets.MARC8}
-_SINGLE_BYTE = (charsets.CP1251, charsets.LATIN1, charsets.MARC8)
-_CODECS = {charsets.CP1251: "cp1251", charsets.LATIN1: "latin-1"}
 
 
 class Z3950Address(NamedTuple):
@@ -72,22 +68,9 @@ def parse_address(text: str) -> Z3950Address:
 
 def charset_label(name: str) -> str:
     """The :mod:`crosswalks.charsets` label of a character-set name (``UTF-8``, ``utf8``,
-    ``MARC-8``, ``windows-1251``, ``ISO-8859-1`` ...). Raises :class:`ValueError` for a set
-    records cannot be decoded from."""
-    key = name.strip().lower()
-    if key in _ALIASES:
-        return _ALIASES[key]
-    try:
-        codec = codecs.lookup(key).name
-    except LookupError:
-        raise ValueError(f"unknown character set {name!r}") from None
-    labels = {"utf-8": charsets.UTF8, "cp1251": charsets.CP1251, "iso8859-1": charsets.LATIN1}
-    if codec not in labels:
-        raise ValueError(
-            f"character set {name!r} is not supported for MARC records "
-            "(UTF-8, MARC-8, CP1251 or ISO-8859-1)"
-        )
-    return labels[codec]
+    ``MARC-8``, ``windows-1251``, ``KOI8-R``, ``ISO-8859-1`` ...). Raises :class:`ValueError`
+    for a set records cannot be decoded from."""
+    return charsets.charset_name(name)
 
 
 def decode_usmarc(data: bytes, expected: str | None = None) -> Record:
@@ -105,27 +88,10 @@ def decode_usmarc(data: bytes, expected: str | None = None) -> Record:
         if expected == charsets.UTF8:
             raise RecordError(f"not UTF-8 as agreed: the bytes read as {found}")
         if not (found == charsets.MARC8 and charsets.has_marc8_escapes(data[24:])):
-            record = _decode_as(data, expected)
+            record, _found = decode_record(data, charset=expected)
     checked = checked_item(0, record, data)
     if checked.error is not None:
         raise RecordError(checked.error)
-    return record
-
-
-def _decode_as(data: bytes, label: str) -> Record:
-    """Decode ``data`` in the 8-bit set ``label`` (structure already checked)."""
-    assert label in _SINGLE_BYTE
-    patched = data[:9] + b" " + data[10:]
-    try:
-        if label == charsets.MARC8:
-            with charsets.marc8_diagnostics():
-                record = Record(patched, hide_utf8_warnings=False)
-        else:
-            record = Record(patched, file_encoding=_CODECS[label])
-    except Exception as error:  # pymarc raises many kinds on malformed data
-        raise RecordError(describe(error)) from error
-    text = str(record.leader)
-    record.leader = Leader(text[:9] + "a" + text[10:])
     return record
 
 

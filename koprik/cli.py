@@ -18,7 +18,7 @@ import sys
 from sqlalchemy.exc import DBAPIError
 
 import koprik.commands
-from config import ConfigError
+from config import ConfigError, koprik_version
 from koprik.errors import UserError
 
 
@@ -34,6 +34,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="koprik",
         description="Metadata interoperability server: OAI-PMH, Z39.50 and MARC crosswalks.",
     )
+    parser.add_argument("--version", action="version", version=f"koprik {koprik_version()}")
     parser.add_argument("--config", help="koprik.toml to read (default: $KOPRIK_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -56,6 +57,17 @@ def _command_named(argv: list[str]) -> str | None:
     return None
 
 
+def _loaded_errors() -> tuple[type[Exception], ...]:
+    """One-line errors of modules the command loaded (not imported here: a command that does
+    not open the catalogue does not pay for importing it and Alembic)."""
+    errors: list[type[Exception]] = []
+    if (schema := sys.modules.get("catalog.schema")) is not None:
+        errors.append(schema.SchemaError)
+    if (db := sys.modules.get("catalog.db")) is not None:
+        errors.append(db.DatabaseFileError)
+    return tuple(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(only=_command_named(argv))
@@ -66,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args) or 0)
-    except (UserError, ConfigError) as error:
+    except (UserError, ConfigError, *_loaded_errors()) as error:
         print(f"koprik: {error}", file=sys.stderr)
         return 2
     except DBAPIError as error:

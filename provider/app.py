@@ -16,6 +16,7 @@ from aiohttp import web
 
 from catalog import Catalog
 from config import Settings
+from provider.health import setup_health
 from provider.keys import CATALOG, SERVICE, SETTINGS, SRU
 from provider.oai import setup_oai
 from provider.search import SearchService
@@ -24,7 +25,8 @@ from provider.sru.front_end import SruFrontEnd
 
 
 def init_app(settings: Settings, catalog: Catalog) -> web.Application:
-    """The aiohttp application serving ``catalog``: OAI-PMH at ``/oai``, SRU at ``/sru``.
+    """The aiohttp application serving ``catalog``: OAI-PMH at ``/oai``, SRU at ``/sru``, health
+    at ``/health``.
 
     ``app[SERVICE]`` is the search service SRU stands on; ``koprik serve`` hands the same one
     to the Z39.50 target, so both ports share its database threads and SRU result sets.
@@ -37,6 +39,7 @@ def init_app(settings: Settings, catalog: Catalog) -> web.Application:
     app.cleanup_ctx.append(_close_catalog)
     setup_oai(app)
     setup_sru(app)
+    setup_health(app)
     return app
 
 

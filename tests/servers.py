@@ -42,17 +42,23 @@ def write_config(folder: Path, extra: str = "") -> RunningKoprik:
 
 @contextmanager
 def koprik_serve(
-    folder: Path, *, demo_records: int = 0, extra: str = ""
+    folder: Path, *, demo_records: int = 0, extra: str = "", options: tuple[str, ...] = ()
 ) -> Iterator[RunningKoprik]:
-    """A ``koprik serve`` on free loopback ports over a new catalogue in ``folder``."""
+    """A ``koprik serve [options]`` on free loopback ports over a new catalogue in ``folder``.
+
+    What it prints (and logs: a line per request) goes to ``folder/serve.out``, never to a pipe
+    nobody reads, which would stop the server once full.
+    """
     koprik = write_config(folder, extra)
     if demo_records:
         subprocess.run(koprik.command("demo", "--records", str(demo_records)), check=True,
                        capture_output=True, timeout=600)
-    server = subprocess.Popen(koprik.command("serve"), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    output = folder / "serve.out"
+    with output.open("wb") as out:
+        server = subprocess.Popen(koprik.command("serve", *options), stdout=out,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        _wait_for(f"{koprik.oai_url}?verb=Identify", server)
+        _wait_for(f"{koprik.oai_url}?verb=Identify", server, output)
         yield koprik
     finally:
         server.send_signal(signal.SIGTERM)
@@ -63,7 +69,9 @@ def koprik_serve(
             server.wait()
 
 
-def _wait_for(url: str, server: subprocess.Popen[str], seconds: float = 30) -> None:
+def _wait_for(
+    url: str, server: subprocess.Popen[bytes], output: Path, seconds: float = 30
+) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -71,7 +79,7 @@ def _wait_for(url: str, server: subprocess.Popen[str], seconds: float = 30) -> N
             return
         except OSError:
             if server.poll() is not None:
-                raise RuntimeError(f"koprik serve exited: {server.stderr.read()}") from None
+                raise RuntimeError(f"koprik serve exited: {output.read_text()}") from None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"koprik serve did not answer {url}") from None
             time.sleep(0.2)

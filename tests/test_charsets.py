@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
+from pymarc.field import RawField
 
-from crosswalks import charsets, iso2709
+from crosswalks import charsets, iso2709, marc8
 from crosswalks.charsets import (
     detect_charset,
-    marc8_escape_problem,
-    marc8_to_unicode_strict,
     record_to_iso2709_marc8,
-    utf8_to_marc8,
 )
 from crosswalks.marc_io import iter_records
 from tests.conftest import DATA
@@ -53,7 +51,10 @@ def test_detected_charset_of_real_files(name: str, expected: set[str]) -> None:
 
 def test_marc8_escapes_decide_even_in_ascii_data() -> None:
     assert detect_charset(b"abc \x1b(NWOJNA\x1b(B") == charsets.MARC8
-    assert detect_charset(b"abc \x1b(NWOJNA\x1b(B", declared_utf8=True) == charsets.UTF8
+    # Escapes in ASCII data are MARC-8 whatever leader/09 says; beside UTF-8 text, not.
+    assert detect_charset(b"abc \x1b(NWOJNA\x1b(B", declared_utf8=True) == charsets.MARC8
+    mixed = "Ўз ".encode() + b"\x1b(NWOJNA\x1b(B"
+    assert detect_charset(mixed, declared_utf8=True) == charsets.UTF8
 
 
 def test_latin1_letters_are_not_taken_for_marc8_marks() -> None:
@@ -89,16 +90,9 @@ def test_cp1251_file_decodes_to_readable_russian() -> None:
     assert titles[5].startswith("Нелинейные системы")
 
 
-def test_marc8_escape_validation() -> None:
-    assert marc8_escape_problem(b"ok \x1b(NWOJNA\x1b(B \x1bbsub\x1bs \x1b$1abc\x1b(B") is None
-    raw = (MARC21 / "broken" / "bad_marc8_escape.dat").read_bytes()
-    assert "invalid MARC-8 escape" in (marc8_escape_problem(raw) or "")
-
-
-def test_strict_marc8_refuses_undefined_codes() -> None:
-    with pytest.raises(charsets.Marc8Error):
-        marc8_to_unicode_strict(b"\x1b$1\x7b\x36\x39")
-    assert marc8_to_unicode_strict(b"caf\xe2e") == "café"
+def test_bad_marc8_escape_is_rejected_with_its_reason() -> None:
+    (item,) = iter_records(MARC21 / "broken" / "bad_marc8_escape.dat")
+    assert item.record is None and "invalid MARC-8 escape" in (item.error or "")
 
 
 @pytest.mark.parametrize(
@@ -110,19 +104,18 @@ def test_strict_marc8_refuses_undefined_codes() -> None:
         "漢字 and ★",
     ],
 )
-def test_marc8_encoder_round_trips_through_pymarc(text: str) -> None:
-    encoded = utf8_to_marc8(text)
+def test_marc8_encoder_round_trips(text: str) -> None:
+    encoded = marc8.encode(text)
     assert encoded.isascii() or any(byte >= 0x80 for byte in encoded)
-    decoded = marc8_to_unicode_strict(encoded)
+    assert marc8.decode(encoded) == unicodedata.normalize("NFC", text)
     if "漢" in text:
-        assert decoded == "&#x6F22;&#x5B57; and &#x2605;"  # LC's lossless convention
-    else:
-        assert decoded == unicodedata.normalize("NFC", text)
+        # CJK in East Asian (EACC), the star as LC's lossless reference
+        assert encoded.startswith(b"\x1b$1") and encoded.endswith(b"\x1b(Band &#x2605;")
 
 
 def test_marc8_puts_marks_before_their_base_letter() -> None:
-    assert utf8_to_marc8("é") == b"\xe2e"
-    assert utf8_to_marc8("Й й") == b"\x1b(Nj\x1b(B \x1b(NJ\x1b(B"
+    assert marc8.encode("é") == b"\xe2e"
+    assert marc8.encode("Й й, ё") == b"\x1b(Nj J, \x1b(QD\x1b(B"
 
 
 @pytest.mark.skipif(shutil.which("yaz-marcdump") is None, reason="yaz not installed")
@@ -142,3 +135,59 @@ def test_marc8_records_are_read_by_yaz_as_we_meant_them(tmp_path: Path) -> None:
     text = subprocess.run(command, capture_output=True, check=True, timeout=60).stdout.decode()
     assert "Основы гидравлического расчета" in unicodedata.normalize("NFC", text)
     assert "Handa shishi." in text
+
+
+def legacy_record(text: str, codec: str) -> bytes:
+    """One ISO 2709 record (leader/09 blank) whose 100, 245 and 260 hold ``text`` parts."""
+    author, title, place = text.split(" | ")
+    record = Record(leader="00000nam  2200000   4500", to_unicode=False)
+    for tag, value in (("100", author), ("245", title), ("260", place)):
+        record.add_field(
+            RawField(tag=tag, indicators=Indicators("1", "0"),
+                     subfields=[Subfield("a", value.encode(codec))])  # type: ignore[arg-type]
+        )
+    return record.as_marc()
+
+
+RUSSIAN = "Толстой, Лев Николаевич | Война и мир : роман | Москва : Художественная литература"
+UZBEK = "Чўлпон | Кеча ва кундуз : роман | Тошкент : Шарқ".replace("қ", "к")
+
+
+@pytest.mark.parametrize("codec", ["cp1251", "koi8-r", "cp866", "iso-8859-5", "utf-8"])
+def test_russian_record_is_read_in_its_code_page(codec: str) -> None:
+    data = legacy_record(RUSSIAN, codec)
+    record, decision = iso2709.read_record(data)
+    assert decision.charset == codec and record["245"]["a"] == "Война и мир : роман"
+
+
+def test_cp1251_whose_bytes_look_like_utf8_is_read_as_cp1251() -> None:
+    # "Чў" is D7 A2 and "Мё" CC B8 in CP1251: both well-formed UTF-8 (Hebrew ayin, a
+    # combining mark); the data is even valid UTF-8 as a whole
+    data = legacy_record("Чў | Мё | Шў", "cp1251")
+    data[24:].decode("utf-8")
+    record, decision = iso2709.read_record(data)
+    assert decision.charset == charsets.CP1251, decision
+    assert [record[tag]["a"] for tag in ("100", "245", "260")] == ["Чў", "Мё", "Шў"]
+    record, decision = iso2709.read_record(legacy_record(UZBEK, "cp1251"))
+    assert decision.charset == charsets.CP1251 and record["100"]["a"] == "Чўлпон"
+
+
+def test_the_decision_says_why_and_a_given_charset_overrides_it() -> None:
+    data = legacy_record(RUSSIAN, "cp1251")
+    decision = charsets.decide(data[24:])
+    assert "next koi8-r" in str(decision) or "next" in decision.reason
+    record, decision = iso2709.read_record(data, charset=charsets.KOI8R)
+    assert decision == charsets.Decision(charsets.KOI8R, "given")
+    assert record["245"]["a"] != "Война и мир : роман"
+    with pytest.raises(iso2709.RecordError, match="not valid utf-8"):
+        iso2709.read_record(data, charset=charsets.UTF8)
+
+
+def test_charset_names_as_people_write_them() -> None:
+    assert charsets.charset_name("Windows-1251") == charsets.CP1251
+    assert charsets.charset_name("KOI8-R") == charsets.KOI8R
+    assert charsets.charset_name("IBM866") == charsets.CP866
+    assert charsets.charset_name("ISO_8859-5") == charsets.ISO8859_5
+    assert charsets.charset_name("ansel") == charsets.MARC8
+    with pytest.raises(ValueError, match="one of utf-8, marc-8"):
+        charsets.charset_name("ebcdic")

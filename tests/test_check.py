@@ -1,7 +1,8 @@
-"""Record validation: structure on raw ISO 2709, syntax, 008 length, 245."""
+"""Record validation: structure on raw ISO 2709, syntax, and one crafted error per rule."""
 
 from __future__ import annotations
 
+import pytest
 from pymarc import Field, Indicators, Record, Subfield
 
 from crosswalks.check import Problem, check_record
@@ -9,13 +10,14 @@ from crosswalks.iso2709 import iter_chunks
 from tests.conftest import DATA
 
 MARC21 = DATA / "marc21"
+BOOK_008 = "240101s2024    uz " + "    " + "  " + "    " + " " + "000 0 " + "uzb d"
 
 
 def book(**changes: str) -> Record:
     record = Record(leader=changes.get("leader", "00000nam a2200000 a 4500"))
     record.add_field(Field(tag="001", data="rec1"))
     record.add_field(
-        Field(tag="008", data=changes.get("f008", "240101s2024    uz " + " " * 17 + "uzb d"))
+        Field(tag="008", data=changes.get("f008", BOOK_008))
     )
     record.add_field(
         Field(tag="245", indicators=Indicators("1", "0"), subfields=[Subfield("a", "Title")])
@@ -36,7 +38,7 @@ def test_a_valid_book_has_no_problem_as_record_or_raw() -> None:
 
 def test_008_length_depends_on_the_record_type() -> None:
     assert messages(check_record(book(f008="x" * 39), 4)) == [
-        "record 4, field 008: 39 characters; type 'a' needs 40"
+        "record 4, field 008: 39 characters; type 'a' needs 40 [008-length]"
     ]
     holdings = book(leader="00000nx  a2200000 a 4500", f008="x" * 32)
     holdings.remove_fields("245")
@@ -46,7 +48,7 @@ def test_008_length_depends_on_the_record_type() -> None:
 def test_bibliographic_records_need_245_authorities_do_not() -> None:
     record = book()
     record.remove_fields("245")
-    assert [(p.tag, p.message.split(" ")[0]) for p in check_record(record)] == [("245", "missing")]
+    assert [(p.tag, p.rule) for p in check_record(record)] == [("245", "required")]
     authority = book(leader="00000nz  a2200000n  4500")
     authority.remove_fields("245")
     assert check_record(authority) == []
@@ -57,7 +59,7 @@ def test_syntax_problems_name_their_field() -> None:
     record.add_field(
         Field(tag="650", indicators=Indicators("X", " "), subfields=[Subfield("é", "bad code")])
     )
-    problems = check_record(record, 2)
+    problems = [p for p in check_record(record, 2) if p.rule == "syntax"]
     assert {p.tag for p in problems} == {"650"}
     text = " ".join(messages(problems))
     assert "indicator 1 'X'" in text and "subfield code 'é'" in text
@@ -95,4 +97,117 @@ def test_good_real_files_have_only_content_problems() -> None:
     with (MARC21 / "marc.dat").open("rb") as stream:
         for index, (chunk, _reason) in enumerate(iter_chunks(stream)):
             for problem in check_record(chunk, index):
-                assert problem.tag in ("008", "245"), problem
+                assert problem.rule not in ("structure", "syntax", "charset"), problem
+
+
+def datafield(tag: str, ind1: str, ind2: str, *pairs: str) -> Field:
+    subfields = [Subfield(c, v) for c, v in zip(pairs[::2], pairs[1::2], strict=True)]
+    return Field(tag=tag, indicators=Indicators(ind1, ind2), subfields=subfields)
+
+
+def rda_book(*fields: Field, leader: str = "00000nam a2200000 i 4500") -> Record:
+    """A valid RDA book with ISBD punctuation, then ``fields`` added in tag order."""
+    record = Record(leader=leader)
+    record.add_field(Field(tag="001", data="rec1"))
+    record.add_field(Field(tag="008", data=BOOK_008))
+    base = [
+        datafield("020", " ", " ", "a", "9789943000018"),
+        datafield("040", " ", " ", "a", "UzNL", "b", "uzb", "e", "rda", "c", "UzNL"),
+        datafield("100", "1", " ", "a", "Navoiy, Alisher,", "d", "1441-1501."),
+        datafield("245", "1", "0", "a", "Xamsa :", "b", "dostonlar /", "c", "Alisher Navoiy."),
+        datafield("264", " ", "1", "a", "Toshkent :", "b", "Sharq,", "c", "2024."),
+        datafield("300", " ", " ", "a", "640 pages ;", "c", "21 cm"),
+        datafield("336", " ", " ", "a", "text", "b", "txt", "2", "rdacontent"),
+        datafield("337", " ", " ", "a", "unmediated", "b", "n", "2", "rdamedia"),
+        datafield("338", " ", " ", "a", "volume", "b", "nc", "2", "rdacarrier"),
+        datafield("650", " ", "7", "a", "Uzbek poetry", "y", "15th century.", "2", "uzbsh"),
+    ]
+    for fld in sorted([*base, *fields], key=lambda f: f.tag):
+        record.add_field(fld)
+    return record
+
+
+def rules_of(record: Record) -> list[tuple[str | None, str | None, str]]:
+    return [(p.tag, p.position, p.rule) for p in check_record(record)]
+
+
+def test_the_crafted_valid_record_passes_every_rule() -> None:
+    assert check_record(rda_book()) == []
+    assert check_record(rda_book().as_marc()) == []
+
+
+def replaced(record: Record, tag: str, new: Field) -> Record:
+    index = record.fields.index(record[tag])  # type: ignore[arg-type]
+    record.fields[index] = new
+    return record
+
+
+SEEDED = {
+    "tag-undefined": lambda: rda_book(datafield("023", " ", " ", "a", "x")),
+    "field-not-repeatable": lambda: rda_book(datafield("245", "1", "0", "a", "Again.")),
+    "indicator": lambda: replaced(rda_book(), "245", datafield("245", "2", "0", "a", "X.")),
+    "subfield-undefined": lambda: rda_book(datafield("500", " ", " ", "q", "Note.")),
+    "subfield-not-repeatable": lambda: replaced(
+        rda_book(), "245", datafield("245", "1", "0", "a", "X.", "a", "Y.")
+    ),
+    "1xx-count": lambda: rda_book(datafield("110", "2", " ", "a", "Sharq.")),
+    "008-value": lambda: replaced(rda_book(), "008", Field(tag="008", data=BOOK_008[:29] + "x"
+                                                         + BOOK_008[30:])),
+    "isbd-punctuation": lambda: replaced(
+        rda_book(), "245", datafield("245", "1", "0", "a", "Xamsa", "b", "dostonlar")
+    ),
+    "isbn": lambda: replaced(rda_book(), "020", datafield("020", " ", " ", "a", "9789943000019")),
+    "issn": lambda: rda_book(datafield("022", " ", " ", "a", "2000-0012")),
+    "880-linkage": lambda: rda_book(datafield("880", "1", "0", "6", "245-01", "a", "Хамса.")),
+    "041-language": lambda: rda_book(datafield("041", "0", " ", "a", "rus")),
+    "rda": lambda: rda_book(datafield("260", " ", " ", "a", "Toshkent :", "b", "Sharq,", "c",
+                                      "2024.")),
+    "tag-order": lambda: _appended(rda_book(), datafield("100", "1", " ", "a", "X.")),
+    "subject-subdivision": lambda: rda_book(datafield("651", " ", "7", "a", "Uzbekistan -- "
+                                                      "History.", "2", "uzbsh")),
+    "300-dimensions": lambda: replaced(rda_book(), "300",
+                                       datafield("300", " ", " ", "a", "640 pages ; 21 cm")),
+    "required": lambda: _without(rda_book(), "245"),
+    "008-length": lambda: replaced(rda_book(), "008", Field(tag="008", data=BOOK_008[:39])),
+}
+
+
+def _appended(record: Record, fld: Field) -> Record:
+    record.remove_fields("100")
+    record.add_field(fld)
+    return record
+
+
+def _without(record: Record, tag: str) -> Record:
+    record.remove_fields(tag)
+    return record
+
+
+@pytest.mark.parametrize("rule", sorted(SEEDED))
+def test_each_seeded_error_is_found_by_its_rule(rule: str) -> None:
+    record = SEEDED[rule]()
+    found = check_record(record)
+    assert rule in {p.rule for p in found}, messages(found)
+    text = messages(found)
+    assert all(line.startswith("record 0, ") and line.endswith("]") for line in text)
+
+
+def test_messages_name_tag_position_and_rule_as_marc_lint_does() -> None:
+    assert messages(check_record(SEEDED["indicator"]())) == [
+        "record 0, field 245 ind1: Indicator 1 must be 0 or 1 but it's \"2\" [indicator]"
+    ]
+    assert "record 0, field 008/29: BK 008/29 'x' is not a defined value [008-value]" in messages(
+        check_record(SEEDED["008-value"]())
+    )
+    (isbn,) = check_record(SEEDED["isbn"]())
+    assert (isbn.tag, isbn.position, isbn.rule) == ("020", "$a", "isbn")
+    assert "9789943000019" in isbn.message
+
+
+def test_linkage_is_checked_both_ways() -> None:
+    forward = rda_book()
+    forward["245"].subfields.insert(0, Subfield("6", "880-01"))  # type: ignore[index]
+    assert ("245", "$6", "880-linkage") in rules_of(forward)
+    forward.add_field(datafield("880", "1", "0", "6", "245-01", "a", "Хамса :", "b", "достонлар /",
+                                "c", "Алишер Навоий."))
+    assert rules_of(forward) == []

@@ -27,3 +27,13 @@ def test_global_options_before_the_command(tmp_path, capsys):
         main(["--config", str(tmp_path / "k.toml"), "-v", "demo", "--help"])
     assert exit_.value.code == 0
     assert "--records" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    from config import koprik_version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"koprik {koprik_version()}\n"
+    assert koprik_version()[0].isdigit()

@@ -43,3 +43,24 @@ def test_identifiers_have_valid_check_digits():
 def test_plan_deletes_a_few():
     plan = DemoPlan(records=300)
     assert list(plan.deleted_ids()) == ["demo0000097", "demo0000194", "demo0000291"]
+
+
+def test_the_demo_passes_the_validator_and_is_consistently_catalogued():
+    from crosswalks.check import check_record
+
+    records = list(demo_records(2000))
+    problems = [str(p) for i, r in enumerate(records) for p in check_record(r, i)]
+    assert problems == []
+    assert all(check_record(r.as_marc()) == [] for r in records[:200])  # and as ISO 2709
+    for record in records:
+        rda = "rda" in record["040"].get_subfields("e")
+        assert rda == (record.leader[18] == "i") == bool(record.get_fields("264", "336"))
+        assert rda != bool(record.get_fields("260"))
+        assert all(" -- " not in f.value() for f in record.get_fields("650", "651"))
+        assert record["300"].get_subfields("c")
+        tags = [f.tag for f in record.fields if f.tag != "880"]
+        assert tags == sorted(tags)
+    kinds = Counter((r.leader[6], r.leader[18]) for r in records)
+    assert {("a", "i"), ("a", "a"), ("e", "i"), ("c", "i"), ("j", "a")} <= set(kinds)
+    scripts = Counter(languages(r)[0] for r in records)
+    assert scripts["uzb"] and scripts["rus"] and scripts["eng"]

@@ -124,3 +124,30 @@ def _junk(folder: Path) -> Path:
     path = folder / "junk.txt"
     path.write_text("garbage\n")
     return path
+
+
+def test_charset_decisions_and_validator_warnings_go_to_the_report(tmp_path):
+    report = tmp_path / "report.txt"
+    result = koprik(tmp_path, "import", "--report", str(report), str(MARC21 / "1251.dat"))
+    assert result.returncode == 0, result.stderr
+    assert "6 added" in result.stdout and "charsets: cp1251 6" in result.stdout
+    assert "validator warnings" in result.stdout
+    lines = report.read_text(encoding="utf-8").splitlines()
+    assert f"{MARC21 / '1251.dat'}\trecord 1\tread as cp1251 (plausibility" in lines[0]
+    assert any("\twarning: record 1, field " in line for line in lines)
+    forced = koprik(tmp_path, "import", "--charset", "utf-8", str(MARC21 / "1251.dat"))
+    assert "6 rejected" in forced.stdout
+    bad = koprik(tmp_path, "import", "--charset", "nope", str(MARC21 / "1251.dat"))
+    assert bad.returncode == 2 and "--charset: unknown character set 'nope'" in bad.stderr
+
+
+def test_repair_imports_damaged_records_and_reports_the_repairs(tmp_path):
+    damaged = [str(MARC21 / "yaz" / f"marc{n}.marc") for n in (4, 5)]
+    plain = koprik(tmp_path, "import", *damaged)
+    assert "0 added" in plain.stdout and "2 rejected" in plain.stdout
+    report = tmp_path / "report.txt"
+    result = koprik(tmp_path, "import", "--repair", "--report", str(report), *damaged)
+    assert result.returncode == 0, result.stderr
+    assert "2 added" in result.stdout and "repaired 2" in result.stdout
+    lines = report.read_text(encoding="utf-8").splitlines()
+    assert f"{damaged[0]}\trecord 1\trepaired: 5 bytes before the leader skipped" in lines

@@ -110,3 +110,17 @@ def test_valid_on_other_test_data(mods_schema) -> None:
     assert len(records) > 50
     for record in records:
         mods_schema.assertValid(etree.fromstring(marc_to_mods(record)))
+
+
+def test_script_labels_come_from_the_text_when_6_has_no_code() -> None:
+    from catalog.demo import demo_records
+
+    record = next(r for r in demo_records(40) if r.get_fields("880"))
+    root = etree.fromstring(marc_to_mods(record))
+    titles = root.findall("{http://www.loc.gov/mods/v3}titleInfo")
+    scripts = {t.get("script") for t in titles if t.get("altRepGroup")}
+    assert scripts == {"Cyrl", "Latn"}  # the Cyrillic 245 and its Latin 880
+    record["880"]["6"] = "100-01/(N"  # an explicit code wins over the text
+    root = etree.fromstring(marc_to_mods(record))
+    names = root.findall("{http://www.loc.gov/mods/v3}name")
+    assert [n.get("script") for n in names if n.get("altRepGroup")] == ["Cyrl", "Cyrl"]

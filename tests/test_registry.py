@@ -24,7 +24,9 @@ def test_names_and_aliases() -> None:
         "mods",
         "unimarc",
     }
-    assert set(registry.OUTPUTS) == {"marc21", "marcxml", "marcjson", "mrk", "oai_dc", "mods"}
+    assert set(registry.OUTPUTS) == {
+        "marc21", "marc8", "marcxml", "marcjson", "mrk", "mrk8", "oai_dc", "mods"
+    }
     assert registry.input_format("rusmarc") is registry.INPUTS["unimarc"]
     with pytest.raises(KeyError):
         registry.output_format("unimarc")

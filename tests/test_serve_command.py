@@ -2,6 +2,7 @@
 
 import signal
 import subprocess
+import sys
 import urllib.request
 
 from tests.servers import koprik_serve, write_config
@@ -47,3 +48,38 @@ def test_a_port_in_use_is_one_line(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "address already in use" in result.stderr.lower()
+
+
+def test_identify_announces_the_served_address_when_base_url_is_not_set(tmp_path):
+    from tests.conftest import free_port
+    from tests.servers import _wait_for
+
+    port = free_port()
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n'
+                      f"[server]\nhttp_port = {port}\nz3950_port = {free_port()}\n")
+    output = tmp_path / "serve.out"
+    with output.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "koprik", "--config", str(config), "serve", "--no-scheduler"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/oai?verb=Identify"
+        _wait_for(url, server, output)
+        body = urllib.request.urlopen(url, timeout=10).read().decode()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+    assert f"<baseURL>http://127.0.0.1:{port}/oai</baseURL>" in body
+    assert f'<request verb="Identify">http://127.0.0.1:{port}/oai</request>' in body
+
+
+def test_served_base_url_names_the_host_and_port():
+    import socket
+
+    from koprik.commands.serve import served_base_url
+
+    assert served_base_url("127.0.0.1", 8090) == "http://127.0.0.1:8090/oai"
+    assert served_base_url("::1", 8090) == "http://[::1]:8090/oai"
+    assert served_base_url("0.0.0.0", 80) == f"http://{socket.getfqdn()}:80/oai"

@@ -41,7 +41,8 @@ def test_file_named_by_environment(monkeypatch, tmp_path):
         ({"repository": {"identifier_prefix": "oai:natlib:"}}, "repository.domain"),
         ({"repository": {"identifier_prefix": "oai:natlib.uz"}}, "identifier_prefix"),
         ({"database": "sqlite://"}, "database: expected a table"),
-        ({"limits": {"max_record_bytes": 10}}, "limits.max_record_bytes: expected 1024 to"),
+        ({"limits": {"max_record_bytes": 10}},
+         "limits.max_record_bytes: expected a whole number from 1024 to"),
     ],
 )
 def test_wrong_keys_name_the_key(data, message):
@@ -58,3 +59,66 @@ def test_bad_file_is_one_line_error_from_the_command(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert err.count("\n") == 1 and "not valid TOML" in err
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"oai": {"page_size": -5}}, "oai.page_size: expected a whole number from 1 to 100000, "
+                                     "got -5"),
+        ({"server": {"http_port": 99999}}, "server.http_port: expected a whole number from 0 to "
+                                           "65535, got 99999"),
+        ({"server": {"z3950_idle_timeout": 0.5}}, "server.z3950_idle_timeout: expected a number"),
+        ({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai"},
+                      {"name": "b", "url": "http://127.0.0.1:1/oai", "delay": -1}]},
+         "sources[1].delay: expected a number from 0 to 86400, got -1.0"),
+        ({"log": {"format": "xml"}}, "log.format: expected one of plain, json, got 'xml'"),
+        ({"log": {"level": "loud"}}, "log.level: expected one of debug, info, warning, error"),
+        ({"repository": {"base_url": "oai.natlib.uz/oai"}}, "repository.base_url: expected an "
+                                                            "http:// or https:// URL"),
+    ],
+)
+def test_values_out_of_range_name_the_key(data, message):
+    with pytest.raises(ConfigError) as error:
+        settings_from_mapping(data, origin="k.toml")
+    assert str(error.value).startswith("k.toml")
+    assert message in str(error.value)
+
+
+def _numeric_settings(cls: type, prefix: str = "") -> dict[str, object]:
+    """Every int or float setting under ``cls``, with its field."""
+    import dataclasses
+    import typing
+
+    found: dict[str, object] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        item = typing.get_args(hint)[0] if typing.get_origin(hint) is list else hint
+        if dataclasses.is_dataclass(item):
+            found |= _numeric_settings(item, f"{prefix}{f.name}.")
+        elif item in (int, float):
+            found[f"{prefix}{f.name}"] = f
+    return found
+
+
+def test_every_numeric_setting_has_a_lower_bound():
+    numeric = _numeric_settings(Settings)
+    assert "oai.page_size" in numeric and "sources.delay" in numeric
+    unbounded = [name for name, f in numeric.items() if "minimum" not in f.metadata]  # type: ignore[attr-defined]
+    assert unbounded == []
+
+
+def test_the_defaults_are_within_the_ranges():
+    settings_from_mapping({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai"}]})
+
+
+@pytest.mark.parametrize("setting", ["[oai]\npage_size = -5", "[server]\nhttp_port = 99999"])
+def test_a_value_out_of_range_stops_serve_with_one_line(tmp_path, capsys, setting):
+    from koprik.cli import main
+
+    path = tmp_path / "k.toml"
+    path.write_text(setting + "\n")
+    assert main(["--config", str(path), "serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"koprik: {path}.")

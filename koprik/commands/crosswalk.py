@@ -1,8 +1,8 @@
 """``koprik crosswalk``: convert record files between formats, or check them.
 
-    koprik crosswalk --to FORMAT [--from FORMAT] [IN ...] [-o OUT] [--rejects FILE]
-                     [--add-script-880]
-    koprik crosswalk --check [--from FORMAT] [IN ...]
+    koprik crosswalk --to FORMAT [--from FORMAT] [--charset NAME] [--repair] [IN ...]
+                     [-o OUT] [--rejects FILE] [--report FILE] [--add-script-880]
+    koprik crosswalk --check [--from FORMAT] [--charset NAME] [--repair] [IN ...]
     koprik crosswalk --list
 
 Reads each IN (standard input when none, or ``-``), detecting its format unless ``--from``
@@ -11,7 +11,14 @@ converted is rejected and the run goes on. Rejects go to ``--rejects FILE`` (def
 ``OUT.rejects.txt`` next to OUT; with output on stdout, only a count and the first reasons on
 stderr): one line per reject, tab-separated ``input``, ``record number`` (1-based, as
 ``koprik import`` counts), ``reason`` and the record's raw bytes in base64, so the bytes can
-be recovered exactly (``cut -f4 | base64 -d``). A summary line ends the run on stderr.
+be recovered exactly (``cut -f4 | base64 -d``). ISO 2709 and .mrk records are read in the
+charset ``--charset`` names, or else in the one judged most plausible for each record; each
+record not read as UTF-8 is listed with the decision and its reason in ``--report FILE``
+(default ``OUT.report.txt``; with output on stdout, the first few on stderr), tab-separated
+``input``, ``record number``, ``charset``, ``reason``; so is each note of a conversion
+(``note`` in place of the charset: unmapped UNIMARC data, unknown .mrk mnemonics) and, with
+``--repair``, each repair that let a damaged ISO 2709 record be read (``repaired``). A
+summary line ends the run on stderr, with the count of records read in each charset.
 
 Exit status: 0 every record converted (or, with ``--check``, no problem found); 1 some
 records rejected (problems found); 2 nothing converted, or bad usage.
@@ -22,7 +29,9 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import dataclasses
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +40,10 @@ from typing import BinaryIO, TextIO
 from pymarc import Record
 
 from config import load_settings
-from crosswalks import iso2709, marc_io, registry
-from crosswalks.check import check_record
+from crosswalks import charsets, iso2709, marc_io, registry
+from crosswalks.check import Problem, check_record
 from crosswalks.marc_io import ReadItem
+from crosswalks.repair import repair_item
 from koprik.errors import UserError
 from koprik.progress import Progress
 
@@ -64,6 +74,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="reject file (default: OUT.rejects.txt, or a summary on stderr)",
     )
     parser.add_argument(
+        "--charset",
+        metavar="NAME",
+        help="what ISO 2709 or .mrk input is in: utf-8, marc-8, cp1251, koi8-r, cp866, "
+        "iso-8859-5, iso-8859-1 (default: judged per record)",
+    )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="read damaged ISO 2709 records as yaz-marcdump would, listing each repair",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="charset decisions, notes and repairs per record (default: OUT.report.txt)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="validate MARC21 records and report problems; convert nothing",
@@ -84,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
     inputs = args.inputs or [STDIO]
     if args.from_format is not None:
         _input_format(args.from_format)
+    charset = _charset(args.charset)
     if args.check:
-        return _check(inputs, args.from_format, _max_bytes(args))
+        return _check(inputs, args.from_format, _max_bytes(args), charset, args.repair)
     if not args.to_format:
         raise UserError("say which format to write with --to (see --list)")
     try:
@@ -95,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     steps = [_script_880_step()] if args.add_script_880 else []
     to_file = args.output not in (None, STDIO)
     rejects_path = args.rejects or (f"{args.output}.rejects.txt" if to_file else None)
+    report_path = args.report or (f"{args.output}.report.txt" if to_file else None)
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         out = _open_output(stack, args.output)
@@ -103,10 +131,15 @@ def run(args: argparse.Namespace) -> int:
         except registry.CrosswalkUnavailable as error:
             raise UserError(str(error)) from None
         rejects = _Rejects(stack, rejects_path)
+        report = _Report(stack, report_path)
         progress = stack.enter_context(Progress("crosswalk", unit="records"))
-        for name, _fmt, item in _read_all(stack, inputs, args.from_format, _max_bytes(args)):
+        items = _read_all(stack, inputs, args.from_format, _max_bytes(args), charset)
+        for name, fmt, item in items:
+            item = stats.repaired_if_asked(args.repair, fmt, item, charset)
             stats.read += 1
             progress.advance()
+            stats.count_charset(item)
+            report.add(name, item)
             if item.record is None:
                 rejects.add(name, item, item.error or "unreadable")
                 continue
@@ -122,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         writer.close()
         stats.rejected = rejects.count
         rejects.finish()
+        report.finish()
     _print_summary(stats, args.output, rejects_path if rejects.count else None)
     if stats.converted == 0:
         return 2
@@ -136,6 +170,31 @@ class _Stats:
     notes: int = 0
     problems: int = 0
     bad_records: set[tuple[str, int]] = field(default_factory=set)
+    charsets: Counter[str] = field(default_factory=Counter)
+    rules: Counter[str] = field(default_factory=Counter)
+    repaired: int = 0
+
+    def repaired_if_asked(
+        self, repair: bool, fmt: str, item: ReadItem, charset: str | None
+    ) -> ReadItem:
+        """``item``, or with ``repair`` a rejected ISO 2709 record repaired and read again
+        (:func:`crosswalks.repair.repair_item`, which lists its ``repairs``)."""
+        if not (repair and item.record is None and item.raw and fmt == "marc21"):
+            return item
+        repaired = repair_item(item, charset)
+        self.repaired += bool(repaired.repairs)
+        return repaired
+
+    def count_charset(self, item: ReadItem) -> None:
+        if item.decision is not None:
+            self.charsets[item.decision.charset] += 1
+
+    def charset_summary(self) -> str:
+        """``charsets: cp1251 160, utf-8 140`` when any record was not UTF-8, else ''."""
+        if set(self.charsets) <= {charsets.UTF8}:
+            return ""
+        counts = ", ".join(f"{name} {count}" for name, count in self.charsets.most_common())
+        return f"charsets: {counts}"
 
 
 def _print_formats(stream: TextIO) -> None:
@@ -147,6 +206,15 @@ def _print_formats(stream: TextIO) -> None:
     stream.write("output formats (--to):\n")
     for out in registry.OUTPUTS.values():
         stream.write(f"  {out.name:<10} {out.description}\n")
+
+
+def _charset(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:
+        return charsets.charset_name(name)
+    except ValueError as error:
+        raise UserError(f"--charset: {error}") from None
 
 
 def _input_format(name: str) -> registry.InputFormat:
@@ -201,12 +269,17 @@ def _max_bytes(args: argparse.Namespace) -> int:
 
 
 def _read_all(
-    stack: contextlib.ExitStack, inputs: list[str], from_format: str | None, max_bytes: int
+    stack: contextlib.ExitStack,
+    inputs: list[str],
+    from_format: str | None,
+    max_bytes: int,
+    charset: str | None = None,
 ) -> Iterator[tuple[str, str, ReadItem]]:
     """``(input name, format, item)`` for every record of every input.
 
-    The format is detected per input unless given. Should a reader fail in a way it did not
-    foresee, the rest of that input is given up as one reject, and the run goes on.
+    The format is detected per input unless given; ``charset`` is passed to the formats that
+    take one (a UserError for one that declares its own). Should a reader fail in a way it did
+    not foresee, the rest of that input is given up as one reject, and the run goes on.
     """
     for name in inputs:
         stream = marc_io.peekable(_open_input(stack, name))
@@ -217,8 +290,14 @@ def _read_all(
             except ValueError as error:
                 raise UserError(f"{name}: {error}; say which with --from") from None
         index = 0
+        fmt = _input_format(fmt_name)
+        if charset is not None and not fmt.takes_charset:
+            raise UserError(f"{name}: {fmt_name} declares its own encoding; drop --charset")
+        if charset == charsets.MARC8 and fmt_name == "mrk":
+            raise UserError(f"{name}: .mrk text is read as UTF-8 or a code page, not MARC-8")
+        options = {"charset": charset} if charset is not None else {}
         try:
-            for item in _input_format(fmt_name).read(stream, max_bytes):
+            for item in fmt.read(stream, max_bytes, **options):
                 index = item.index + 1
                 yield name, fmt_name, item
         except (registry.CrosswalkUnavailable, marc_io.NoRecords) as error:
@@ -258,10 +337,51 @@ class _Rejects:
             )
 
 
+class _Report:
+    """Charset decisions of the records not read as UTF-8, the notes of conversions and the
+    repairs (tab-separated: input, record, charset, ``note`` or ``repaired``, then what), or a
+    few on stderr."""
+
+    def __init__(self, stack: contextlib.ExitStack, path: str | None) -> None:
+        self.path = path
+        self.count = 0
+        self.stream = None if path is None else _open_text(stack, path)
+
+    def add(self, name: str, item: ReadItem) -> None:
+        decision = item.decision
+        lines = [f"note\t{note}" for note in item.notes]
+        lines += [f"repaired\t{repair}" for repair in item.repairs]
+        if decision is not None and decision.charset != charsets.UTF8:
+            lines.insert(0, f"{decision.charset}\t{decision.reason}")
+        for line in lines:
+            self.count += 1
+            if self.stream is not None:
+                self.stream.write(f"{name}\t{_position(item)}\t{line}\n")
+            elif self.count <= SHOWN_ON_STDERR:
+                text = line.replace("\t", ": ", 1)
+                print(f"koprik: {name} record {_position(item)}: {text}", file=sys.stderr)
+
+    def finish(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            if self.count == 0 and self.path is not None:
+                Path(self.path).unlink(missing_ok=True)
+        elif self.count > SHOWN_ON_STDERR:
+            print(
+                f"koprik: ... and {self.count - SHOWN_ON_STDERR} more charset decisions and "
+                "notes (use --report FILE to keep them)",
+                file=sys.stderr,
+            )
+
+
 def _print_summary(stats: _Stats, output: str | None, rejects_path: str | None) -> None:
     parts = [f"read {stats.read}", f"converted {stats.converted}", f"rejected {stats.rejected}"]
     if stats.notes:
         parts.append(f"unmapped notes {stats.notes}")
+    if stats.repaired:
+        parts.append(f"repaired {stats.repaired}")
+    if stats.charset_summary():
+        parts.append(stats.charset_summary())
     line = "crosswalk: " + ", ".join(parts)
     if output:
         line += f" -> {output}"
@@ -270,23 +390,37 @@ def _print_summary(stats: _Stats, output: str | None, rejects_path: str | None) 
     print(line, file=sys.stderr)
 
 
-def _check(inputs: list[str], from_format: str | None, max_bytes: int) -> int:
+def _check(
+    inputs: list[str], from_format: str | None, max_bytes: int, charset: str | None,
+    repair: bool,
+) -> int:
     """Report each problem of each record on stdout; a summary on stderr."""
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         progress = stack.enter_context(Progress("check", unit="records"))
-        for name, fmt_name, item in _read_all(stack, inputs, from_format, max_bytes):
+        for name, fmt_name, item in _read_all(stack, inputs, from_format, max_bytes, charset):
+            item = stats.repaired_if_asked(repair, fmt_name, item, charset)
             stats.read += 1
             progress.advance()
-            problems = _problems(fmt_name, item)
+            stats.count_charset(item)
+            if item.decision is not None and item.decision.charset != charsets.UTF8:
+                print(f"{name}: record {_position(item)}: read as {item.decision}")
+            problems = [
+                *(Problem(_position(item), None, note, "note") for note in item.notes),
+                *(Problem(_position(item), None, fix, "repaired") for fix in item.repairs),
+                *_problems(fmt_name, item, charset, repaired=bool(item.repairs)),
+            ]
             for problem in problems:
                 print(f"{name}: {problem}")
+                stats.rules[problem.rule] += 1
             if problems:
                 stats.problems += len(problems)
                 stats.bad_records.add((name, item.index))
+    by_rule = ", ".join(f"{rule} {count}" for rule, count in sorted(stats.rules.items()))
     print(
         f"check: read {stats.read}, records with problems {len(stats.bad_records)}, "
-        f"problems {stats.problems}",
+        f"problems {stats.problems}" + (f" ({by_rule})" if by_rule else "")
+        + (f", {stats.charset_summary()}" if stats.charset_summary() else ""),
         file=sys.stderr,
     )
     if stats.read == 0:
@@ -300,17 +434,16 @@ def _position(item: ReadItem) -> int:
     return item.index + 1
 
 
-def _problems(fmt_name: str, item: ReadItem) -> list[str]:
-    """Problems of one record, each ``record N[, field TAG]: message`` with N 1-based:
-    MARC21 ISO 2709 is checked on its bytes, others once read."""
-    where = f"record {_position(item)}"
-    if fmt_name == "marc21" and item.raw:
-        problems = check_record(item.raw, item.index)
+def _problems(
+    fmt_name: str, item: ReadItem, charset: str | None, *, repaired: bool = False
+) -> list[Problem]:
+    """Problems of one record, numbered from 1 as ``koprik import`` counts: MARC21 ISO 2709
+    is checked on its bytes (once repaired, as read), others once read (a record that could
+    not be read has one)."""
+    if fmt_name == "marc21" and item.raw and not repaired:
+        problems = check_record(item.raw, item.index, charset=charset)
     elif item.record is None:
-        return [f"{where}: {item.error}"]
+        problems = [Problem(item.index, None, item.error or "unreadable", "unreadable")]
     else:
         problems = check_record(item.record, item.index)
-    return [
-        f"{where}{f', field {problem.tag}' if problem.tag else ''}: {problem.message}"
-        for problem in problems
-    ]
+    return [dataclasses.replace(problem, index=_position(item)) for problem in problems]

@@ -1,8 +1,11 @@
 """``koprik import``: load MARC21 files into the catalogue.
 
-Formats (ISO 2709, MARCXML, MARC-in-JSON, MarcEdit .mrk) and character sets are detected per
-file and per record. Each batch of records is one transaction. A record that cannot be read or
-stored is written to the rejects file with its position and the reason, and the run goes on.
+Formats (ISO 2709, MARCXML, MARC-in-JSON, MarcEdit .mrk) are detected per file, character
+sets per record unless ``--charset`` names one. Each batch of records is one transaction. A
+record that cannot be read or stored is written to the rejects file with its position and the
+reason, and the run goes on. The charset decision for each record not read as UTF-8 and the
+validator's warnings (:mod:`crosswalks.check`; they do not stop a record) are written to the
+report file (``--report``), one tab-separated line each.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import TextIO
 from catalog import Catalog, CatalogWriter, RecordError
 from catalog.store import Incoming
 from config import load_settings
+from crosswalks import charsets
+from crosswalks.check import check_record
 from crosswalks.marc_io import (
     HEAD_BYTES,
     NoRecords,
@@ -26,6 +31,7 @@ from crosswalks.marc_io import (
     iter_records,
     peekable,
 )
+from crosswalks.repair import repair_item
 from koprik.errors import UserError
 from koprik.progress import Progress
 
@@ -42,6 +48,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--rejects", type=Path, help="where rejected records go (default: var/import-rejects.txt)"
     )
+    parser.add_argument(
+        "--charset",
+        metavar="NAME",
+        help="what ISO 2709 or .mrk files are in: utf-8, marc-8, cp1251, koi8-r, cp866, "
+        "iso-8859-5, iso-8859-1 (default: judged per record)",
+    )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="read damaged ISO 2709 records as yaz-marcdump would (repairs in the report)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="charset decisions and warnings per record (default: var/import-report.txt)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -49,33 +71,65 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:
         if not path.is_file():
             raise UserError(f"{path}: no such file")
+    charset = None
+    if args.charset is not None:
+        try:
+            charset = charsets.charset_name(args.charset)
+        except ValueError as error:
+            raise UserError(f"--charset: {error}") from None
     settings = load_settings(args.config)
     rejects_path = args.rejects or Path("var/import-rejects.txt")
-    if args.rejects is None:
-        rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path = args.report or Path("var/import-report.txt")
+    for given, path in ((args.rejects, rejects_path), (args.report, report_path)):
+        if given is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.open(settings)
     counts: Counter[str] = Counter()
     try:
-        with rejects_path.open("w", encoding="utf-8") as rejects:
+        with (
+            rejects_path.open("w", encoding="utf-8") as rejects,
+            report_path.open("w", encoding="utf-8") as report,
+        ):
             for path in args.files:
                 counts += import_file(
-                    catalog, path, args.format, rejects, settings.limits.max_record_bytes
+                    catalog, path, args.format, rejects, settings.limits.max_record_bytes,
+                    charset, report, repair=args.repair,
                 )
     finally:
         catalog.close()
     summary = ", ".join(
         f"{counts[k]} {k}" for k in ("added", "updated", "unchanged", "rejected")
     )
-    print(f"import: {summary}")
+    read_in = ", ".join(
+        f"{key.removeprefix('charset ')} {n}" for key, n in counts.items()
+        if key.startswith("charset ")
+    )
+    warned = f"; validator warnings {counts['warnings']}" if counts["warnings"] else ""
+    if counts["repaired"]:
+        warned += f"; repaired {counts['repaired']}"
+    print(f"import: {summary}" + (f"; charsets: {read_in}" if read_in else "") + warned)
+    if read_in or warned:
+        print(f"import: charset decisions and warnings in {report_path}", file=sys.stderr)
     if counts["rejected"]:
         print(f"import: rejected records and reasons in {rejects_path}", file=sys.stderr)
     return 1 if counts["rejected"] else 0
 
 
 def import_file(
-    catalog: Catalog, path: Path, fmt: str | None, rejects: TextIO, max_record_bytes: int
+    catalog: Catalog,
+    path: Path,
+    fmt: str | None,
+    rejects: TextIO,
+    max_record_bytes: int,
+    charset: str | None = None,
+    report: TextIO | None = None,
+    *,
+    repair: bool = False,
 ) -> Counter[str]:
-    """Import one file; rejected records are described on ``rejects``.
+    """Import one file; rejected records are described on ``rejects``, charset decisions
+    other than UTF-8, repairs and warnings on ``report`` (counted as ``charset NAME``,
+    ``repaired`` and ``warnings``). With ``repair``, a damaged ISO 2709 record is repaired
+    (:func:`crosswalks.repair.repair_item`) rather than rejected when it can be.
 
     Raises :class:`UserError` for a file in which nothing looks like a record.
     """
@@ -83,8 +137,19 @@ def import_file(
     with path.open("rb") as raw, Progress(f"import {path.name}") as progress:
         stream = peekable(raw)
         fmt = fmt or _detected_format(path, stream.peek(HEAD_BYTES))
-        items = iter_records(stream, fmt, max_record_bytes=max_record_bytes)
+        if charset is not None and fmt not in ("marc21", "mrk"):
+            raise UserError(f"{path}: {fmt} declares its own encoding; drop --charset")
+        if charset == charsets.MARC8 and fmt == "mrk":
+            raise UserError(f"{path}: .mrk text is read as UTF-8 or a code page, not MARC-8")
+        items = iter_records(stream, fmt, charset=charset, max_record_bytes=max_record_bytes)
+        if repair and fmt == "marc21":
+            items = (
+                repair_item(item, charset) if item.record is None and item.raw else item
+                for item in items
+            )
         while batch := _next_batch(path, items):
+            for item in batch:
+                counts += _report(report, path, item)
             with catalog.writer() as writer:
                 for item, (outcome, reason) in zip(batch, _store(writer, batch), strict=True):
                     counts[outcome] += 1
@@ -99,6 +164,27 @@ def _next_batch(path: Path, items: Iterator[ReadItem]) -> list[ReadItem]:
         return list(itertools.islice(items, BATCH))
     except NoRecords as error:
         raise UserError(f"{path}: {error}") from None
+
+
+def _report(report: TextIO | None, path: Path, item: ReadItem) -> Counter[str]:
+    """Write the charset decision (when not UTF-8) and the validator's warnings of one record;
+    count them as ``charset NAME`` and ``warnings``."""
+    counts: Counter[str] = Counter()
+    lines = []
+    decision = item.decision
+    if decision is not None and decision.charset != charsets.UTF8:
+        counts[f"charset {decision.charset}"] += 1
+        lines.append(f"read as {decision}")
+    lines.extend(item.notes)
+    lines.extend(f"repaired: {repair}" for repair in item.repairs)
+    counts["repaired"] += bool(item.repairs)
+    if item.record is not None:
+        problems = check_record(item.record, item.index + 1)
+        counts["warnings"] += len(problems)
+        lines.extend(f"warning: {problem}" for problem in problems)
+    if report is not None:
+        report.writelines(f"{path}\trecord {item.index + 1}\t{line}\n" for line in lines)
+    return counts
 
 
 def _detected_format(path: Path, head: bytes) -> str:

@@ -9,6 +9,7 @@ import threading
 from catalog import Catalog
 from config import load_settings
 from harvester.scheduler import start_scheduler
+from koprik.logs import configure_logging
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    configure_logging(settings.log, args.verbose)
     catalog = Catalog.open(settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

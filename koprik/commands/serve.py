@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
+import socket
+import sys
 
 from aiohttp import web
 
@@ -14,6 +17,11 @@ from catalog import Catalog
 from config import Settings, load_settings
 from harvester.scheduler import start_scheduler
 from koprik.dashboard import setup_dashboard
+from koprik.errors import UserError
+from koprik.logs import configure_logging
+from koprik.workers import default_count, run_workers
+from provider.access_log import LOGGER as ACCESS_LOG
+from provider.access_log import AccessLogger
 from provider.app import init_app
 from provider.keys import SERVICE
 from provider.z3950.server import start_target
@@ -35,11 +43,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not run scheduled harvests here (when another node or `koprik scheduler` does)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="serving processes sharing the ports (0: one per core; default 1)",
+    )  # fmt: skip
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    configure_logging(settings.log, args.verbose)
+    if args.workers < 0:
+        raise UserError(f"--workers {args.workers}: a number of processes, or 0 for one per core")
+    workers = args.workers or default_count()
+    if workers > 1:
+        return _run_workers(settings, args, workers)
     catalog = Catalog.open(settings)
     try:
         asyncio.run(
@@ -51,6 +69,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_workers(settings: Settings, args: argparse.Namespace, count: int) -> int:
+    """``count`` processes serving on the same ports (:mod:`koprik.workers`)."""
+    if (args.port or settings.server.http_port) == 0 or settings.server.z3950_port == 0:
+        raise UserError("--workers needs fixed ports: server.http_port and server.z3950_port "
+                        "must not be 0")  # fmt: skip
+    Catalog.open(settings).close()  # a catalogue that cannot be used stops here, in one line
+
+    def work(index: int) -> int:
+        catalog = Catalog.open(settings)
+        try:
+            asyncio.run(serve(settings, catalog, host=args.host, port=args.port,
+                              scheduler=not args.no_scheduler and index == 0, worker=index))
+        except OSError as error:  # a port in use
+            print(f"koprik: worker {index}: {error}", file=sys.stderr, flush=True)
+            return 2
+        finally:
+            catalog.close()
+        return 0
+
+    return run_workers(count, work)
+
+
 async def serve(
     settings: Settings,
     catalog: Catalog,
@@ -58,27 +98,37 @@ async def serve(
     host: str | None = None,
     port: int | None = None,
     scheduler: bool = True,
+    worker: int | None = None,
 ) -> None:
-    """Run every server, and the harvest scheduler, until SIGINT or SIGTERM."""
+    """Run every server, and the harvest scheduler, until SIGINT or SIGTERM.
+
+    As ``worker`` number N of ``koprik serve --workers``, the ports are bound with
+    SO_REUSEPORT, shared with the other workers, and only worker 0 prints where it serves.
+    """
     host = host or settings.server.host
     port = port or settings.server.http_port
+    if not settings.repository.base_url:
+        repository = dataclasses.replace(settings.repository, base_url=served_base_url(host, port))
+        settings = dataclasses.replace(settings, repository=repository)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     app = init_app(settings, catalog)
     setup_dashboard(app)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=ACCESS_LOG)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    shared = worker is not None
+    site = web.TCPSite(runner, host, port, reuse_port=shared or None)
     await site.start()
-    target = await start_target(settings, catalog, app[SERVICE])
+    target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared)
     z3950_port = target.sockets[0].getsockname()[1]
-    print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)
-    print(f"koprik: dashboard at http://{host}:{port}/", flush=True)
-    print(f"koprik: SRU at http://{host}:{port}/sru", flush=True)
-    print(f"koprik: Z39.50 at tcp:{host}:{z3950_port}/{settings.server.z3950_database}",
-          flush=True)
+    if not worker:
+        print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)
+        print(f"koprik: SRU at http://{host}:{port}/sru", flush=True)
+        print(f"koprik: dashboard at http://{host}:{port}/", flush=True)
+        print(f"koprik: Z39.50 at tcp:{host}:{z3950_port}/{settings.server.z3950_database}",
+              flush=True)
     harvests = await asyncio.to_thread(start_scheduler, settings, catalog) if scheduler else None
     try:
         await stop.wait()
@@ -92,3 +142,13 @@ async def serve(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(target.wait_closed(), SHUTDOWN_GRACE)
         await runner.cleanup()
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The OAI-PMH base URL of this server when ``repository.base_url`` is not set: its host
+    (this machine's name when it listens on every address) and port."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/oai"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from catalog import Catalog
 from config import Settings
@@ -26,6 +27,7 @@ from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
 from provider.search import SearchService
 from provider.sru.front_end import SruFrontEnd
 from provider.sru.http_port import opens_with_http, serve_http
+from provider.z3950 import session_log
 from provider.z3950.backend import Backend
 from provider.z3950.session import (
     CLOSE_LACK_OF_ACTIVITY,
@@ -40,11 +42,13 @@ from provider.z3950.session import (
 log = logging.getLogger(__name__)
 
 async def start_target(
-    settings: Settings, catalog: Catalog, service: SearchService | None = None
+    settings: Settings, catalog: Catalog, service: SearchService | None = None, *,
+    reuse_port: bool = False,
 ) -> asyncio.AbstractServer:
     """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` (through
     ``service``, a new one when None) until closed (at most ``server.z3950_max_connections``
-    connections at once)."""
+    connections at once). With ``reuse_port``, other processes may listen on the same port
+    (SO_REUSEPORT) and the kernel shares connections."""
     service = service or SearchService(catalog, settings.search)
     backend = Backend(service)
     sru = SruFrontEnd(service, settings, database=settings.server.z3950_database)
@@ -70,16 +74,24 @@ async def start_target(
             open_connections -= 1
 
     return await asyncio.start_server(
-        on_connection, settings.server.host, settings.server.z3950_port
+        on_connection, settings.server.host, settings.server.z3950_port,
+        reuse_port=reuse_port or None,
     )
 
 
 async def serve_connection(
     session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
-    """Answer PDUs on one connection until Close, idleness, a bad PDU or a broken socket."""
-    peer = writer.get_extra_info("peername")
+    """Answer PDUs on one connection until Close, idleness, a bad PDU or a broken socket.
+
+    Each request, and how the connection ended, goes to the session log
+    (:mod:`provider.z3950.session_log`).
+    """
+    peer = _address(writer.get_extra_info("peername"))
     settings = session.settings
+    # reason: why Koprik or the client sent Close; empty when the client just went away.
+    started, requests, reason = time.monotonic(), 0, ""
+    session_log.log_event(peer, "connect")
     try:
         while True:
             try:
@@ -88,34 +100,50 @@ async def serve_connection(
                 )
                 name, value = decode_pdu(data)
             except TimeoutError:
+                reason = "lackOfActivity"
                 await _send(writer, close_pdu(CLOSE_LACK_OF_ACTIVITY, "idle"))
                 return
             except IncompleteRead:
                 return
             except PduTooLarge as error:
-                log.info("z39.50 %s: %s; closing", peer, error)
+                reason = f"resources: {error}"
                 await _send(writer, close_pdu(CLOSE_RESOURCES, str(error)))
                 return
             except PduError as error:
-                log.info("z39.50 %s: bad PDU (%s); closing", peer, error)
+                reason = f"protocolError: {error}"
                 await _send(writer, close_pdu(CLOSE_PROTOCOL_ERROR, "malformed PDU"))
                 return
+            requests += 1
             try:
                 responses, done = await session.handle(name, value)
+                if session_log.enabled() and name != "close":
+                    session_log.log_request(peer, name, value, responses)
                 for response in responses:
                     await _send(writer, response)
             except (ConnectionError, OSError):
                 return
             except Exception:
                 log.exception("z39.50 %s: failed answering %s; closing", peer, name)
+                reason = "systemProblem"
                 await _send(writer, close_pdu(CLOSE_SYSTEM_PROBLEM, "internal error"))
                 return
             if done:
+                code = responses[-1][1].get("closeReason", 0) if responses else 0
+                reason = session_log.close_reason(code)
                 return
     finally:
+        session_log.log_end(peer, reason, requests, time.monotonic() - started)
         writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await writer.wait_closed()
+
+
+def _address(peername: object) -> str:
+    """``host:port`` of a socket's peer (``[v6]:port``), or ``?`` when unknown."""
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        host, port = peername[0], peername[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return "?"
 
 
 async def refuse_connection(writer: asyncio.StreamWriter, reason: str) -> None:

@@ -1,0 +1,229 @@
+"""The catalogue's schema revision: check it on opening, create a new catalogue, upgrade.
+
+Revisions are Alembic scripts in ``catalog/migrations/versions/``, configured here in code (no
+``alembic.ini``). A catalogue records its revision in Alembic's ``alembic_version`` table.
+
+- :func:`ensure_current` runs whenever a command opens the catalogue: a database without any
+  catalogue table gets every table of the current models and is stamped with the head revision;
+  one at the head revision is used; anything else raises :class:`SchemaError`, one line that
+  names the catalogue and says to run ``koprik db upgrade``.
+- :func:`upgrade` (``koprik db upgrade``) moves a catalogue to the head revision. A catalogue
+  made before revisions were kept (the tables, no ``alembic_version``) is first checked against
+  the baseline revision and stamped with it.
+
+Only one process creates or upgrades at a time: PostgreSQL takes an advisory lock for the
+transaction, SQLite a write lock (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
+
+from catalog.db import create_schema
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_LOCATIONS: list[Path] = [MIGRATIONS / "versions"]
+"""Folders revisions are read from; new revisions are written to the first."""
+
+BASELINE = "0001"
+"""The schema as it was when revisions began to be kept."""
+
+EMPTY = "(empty)"
+""":func:`revision_of` a database with no catalogue table."""
+UNVERSIONED = "(before revisions)"
+""":func:`revision_of` a catalogue made before revisions were kept."""
+
+_MARKER_TABLE = "records"
+_ADVISORY_LOCK = 0x6B6F7072  # "kopr": one schema change at a time on a PostgreSQL server
+
+
+class SchemaError(Exception):
+    """A catalogue whose schema this Koprik cannot use as it is; one line saying what to do."""
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the catalogue's revisions, running on ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(map(str, VERSION_LOCATIONS)))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head() -> str:
+    """The revision this Koprik's tables are at (exactly one head, or SchemaError)."""
+    heads = _heads(tuple((str(p), p.stat().st_mtime_ns) for p in VERSION_LOCATIONS))
+    if len(heads) != 1:
+        raise SchemaError(
+            f"the schema revisions have {len(heads)} heads ({', '.join(sorted(heads))}) instead "
+            "of one: give the later one the other as down_revision (README.md, Upgrading)"
+        )
+    return heads[0]
+
+
+@cache
+def _heads(_folders: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
+    """The heads of the revisions (compiling them costs more than a catalogue check; the key
+    changes when a folder or its contents change)."""
+    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def revision_of(connection: Connection) -> str:
+    """The revision the database is at, or :data:`EMPTY`, or :data:`UNVERSIONED`."""
+    heads = MigrationContext.configure(connection).get_current_heads()
+    if heads:
+        return ",".join(sorted(heads))
+    return UNVERSIONED if inspect(connection).has_table(_MARKER_TABLE) else EMPTY
+
+
+def where(engine: Engine) -> str:
+    """The catalogue's URL for a message, without its password."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def ensure_current(engine: Engine) -> None:
+    """Create the catalogue if the database is empty; raise SchemaError unless at the head."""
+    wanted = head()
+    with engine.connect() as connection:
+        found = revision_of(connection)
+    if found == EMPTY:
+        with _schema_transaction(engine) as connection:
+            found = revision_of(connection)
+            if found == EMPTY:
+                create_schema(connection)
+                command.stamp(alembic_config(connection), wanted)
+                return
+    if found == wanted:
+        return
+    raise SchemaError(_refusal(engine, found, wanted))
+
+
+def upgrade(engine: Engine) -> tuple[str, str]:
+    """Move the catalogue to the head revision; returns the revisions before and after."""
+    wanted = head()
+    with _schema_transaction(engine) as connection:
+        found = revision_of(connection)
+        config = alembic_config(connection)
+        if found == UNVERSIONED:
+            _check_baseline(engine, connection)
+            command.stamp(config, BASELINE)
+        elif found != EMPTY:
+            _known(engine, found, wanted)
+        command.upgrade(config, "head")
+    return found, wanted
+
+
+def current(engine: Engine) -> tuple[str, str]:
+    """The revision the catalogue is at, and the one this Koprik needs."""
+    with engine.connect() as connection:
+        return revision_of(connection), head()
+
+
+def _refusal(engine: Engine, found: str, wanted: str) -> str:
+    _known(engine, found, wanted)
+    if found == UNVERSIONED:
+        made = "was made before schema revisions were kept"
+    else:
+        made = f"has schema revision {found}"
+    return (
+        f"the catalogue {where(engine)} {made}; this Koprik needs revision {wanted}: "
+        "run `koprik db upgrade` (after `koprik backup`)"
+    )
+
+
+def _known(engine: Engine, found: str, wanted: str) -> None:
+    """Raise SchemaError when ``found`` is a revision this Koprik does not have (a newer one)."""
+    if found in (EMPTY, UNVERSIONED):
+        return
+    scripts = ScriptDirectory.from_config(alembic_config())
+    try:
+        for revision in found.split(","):
+            scripts.get_revision(revision)
+    except CommandError:
+        raise SchemaError(
+            f"the catalogue {where(engine)} has schema revision {found}, newer than this "
+            f"Koprik knows (up to {wanted}): run the Koprik release that upgraded it"
+        ) from None
+
+
+def _check_baseline(engine: Engine, connection: Connection) -> None:
+    """Raise SchemaError unless the unversioned catalogue has every baseline table and column."""
+    expected = baseline_columns()
+    found = inspect(connection)
+    tables = set(found.get_table_names())
+    missing: list[str] = []
+    for table, columns in sorted(expected.items()):
+        if table not in tables:
+            missing.append(table)
+            continue
+        have = {column["name"] for column in found.get_columns(table)}
+        missing += [f"{table}.{column}" for column in sorted(columns - have)]
+    if missing:
+        raise SchemaError(
+            f"the catalogue {where(engine)} predates the baseline schema {BASELINE} "
+            f"(missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}) and "
+            "cannot be upgraded in place: load its records into a new catalogue"
+        )
+
+
+def baseline_columns() -> dict[str, set[str]]:
+    """Table -> column names of the baseline revision (built in a scratch in-memory database)."""
+    scratch = create_engine("sqlite://")
+    try:
+        with scratch.begin() as connection:
+            command.upgrade(alembic_config(connection), BASELINE)
+            found = inspect(connection)
+            return {
+                table: {column["name"] for column in found.get_columns(table)}
+                for table in found.get_table_names()
+                if table != "alembic_version"
+            }
+    finally:
+        scratch.dispose()
+
+
+@contextmanager
+def _schema_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction no other process changes the schema in at the same time.
+
+    On SQLite, foreign keys are off while it lasts and checked before it commits: a revision
+    that rebuilds a table (Alembic's batch mode copies it and drops the old one) would otherwise
+    cascade the drop into every row that refers to it (renditions, sets, provenance).
+    """
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # only outside a transaction
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.begin()
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": _ADVISORY_LOCK})
+        try:
+            yield connection
+            if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check")
+                           .first()):  # fmt: skip
+                raise SchemaError(f"the schema change left rows of {broken[0]} without the row "
+                                  f"of {broken[2]} they refer to; nothing was changed")
+        except BaseException:
+            connection.rollback()
+            raise
+        else:
+            connection.commit()
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()

@@ -1,0 +1,166 @@
+"""Content rules a cataloger checks beyond the field definitions.
+
+- ``isbd-punctuation``: leader/18 'i' or 'a' promises ISBD punctuation at the end of the
+  subfields that precede others in 245, 250, 260, 264 and 300; 'c' promises none there.
+- ``isbn``, ``issn``: check digits of 020 $a and 022 $a (python-stdnum).
+- ``880-linkage``: each $6 "880-NN" has an 880 pointing back "TAG-NN", and each 880 has its
+  field (occurrence 00 excepted: an 880 with no partner).
+- ``041-language``: 008/35-37 is the first language in 041 $a.
+- ``rda``: 040 $e rda goes with 264 (not 260) and the 336, 337 and 338 types.
+- ``tag-order``: fields in ascending tag order (880 at the end and local fields excepted).
+- ``subject-subdivision``: subdivisions of 6XX in $v $x $y $z, not "--" inside $a.
+- ``300-dimensions``: dimensions in 300 $c, not at the end of $a or $b.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pymarc import Field, Record
+from stdnum import isbn, issn
+from stdnum.exceptions import ValidationError
+
+from crosswalks.lint_fields import Finding, is_local
+
+# For each field: (code, codes that may follow, the ending ISBD puts before them).
+ISBD_ENDINGS = {
+    "245": [("a", "b", (" :", " =", " ;")), ("a", "c", (" /",)), ("b", "c", (" /",)),
+            ("n", "c", (" /",)), ("p", "c", (" /",)), ("a", "n", (".",)), ("b", "n", (".",))],
+    "250": [("a", "b", (" /", " ,", " =")),],
+    "260": [("a", "b", (" :",)), ("b", "c", (",",)), ("a", "c", (",",))],
+    "264": [("a", "b", (" :",)), ("b", "c", (",",)), ("a", "c", (",",))],
+    "300": [("a", "b", (" :",)), ("a", "c", (" ;",)), ("b", "c", (" ;",))],
+}
+_DIMENSIONS = re.compile(r"\b\d+(?: x \d+)? ?cm\b|\bin\.$")
+
+
+def content_findings(record: Record) -> list[Finding]:
+    findings: list[Finding] = []
+    findings += _isbd(record)
+    findings += _standard_numbers(record)
+    findings += _linkage(record)
+    findings += _language(record)
+    findings += _rda(record)
+    findings += _tag_order(record)
+    findings += _subdivisions_and_dimensions(record)
+    return findings
+
+
+def _isbd(record: Record) -> list[Finding]:
+    code = str(record.leader)[18:19]
+    if code not in ("a", "i", "c"):
+        return []
+    findings = []
+    for tag, rules in ISBD_ENDINGS.items():
+        for fld in record.get_fields(tag):
+            pairs = list(zip(fld.subfields, fld.subfields[1:], strict=False))
+            for (this, value), (following, _next) in pairs:
+                for code_before, code_after, endings in rules:
+                    if (this, following) != (code_before, code_after):
+                        continue
+                    ends = value.rstrip().endswith(tuple(e.strip() for e in endings))
+                    if code in "ai" and not ends:
+                        findings.append(Finding(tag, f"${this}", "isbd-punctuation",
+                                                f"leader/18 {code!r} says ISBD punctuation, but "
+                                                f"${this} before ${following} does not end with "
+                                                + " or ".join(repr(e) for e in endings)))
+                    elif code == "c" and ends:
+                        findings.append(Finding(tag, f"${this}", "isbd-punctuation",
+                                                "leader/18 'c' says ISBD punctuation omitted, "
+                                                f"but ${this} ends with it"))
+    return findings
+
+
+def _standard_numbers(record: Record) -> list[Finding]:
+    findings = []
+    for tag, module, name in (("020", isbn, "ISBN"), ("022", issn, "ISSN")):
+        for fld in record.get_fields(tag):
+            for value in fld.get_subfields("a"):
+                number = value.split(" ")[0].strip()
+                try:
+                    module.validate(number)
+                except ValidationError as error:
+                    findings.append(Finding(tag, "$a", name.lower(),
+                                            f"{name} {number!r} is not valid: {error}"))
+    return findings
+
+
+def _linkage(record: Record) -> list[Finding]:
+    findings = []
+    forward: dict[tuple[str, str], Field] = {}
+    back: dict[tuple[str, str], Field] = {}
+    for fld in record.fields:
+        for linkage in fld.get_subfields("6") if not fld.is_control_field() else []:
+            target, _, occurrence = linkage[:6].partition("-")
+            if fld.tag == "880":
+                back[(target, occurrence)] = fld
+            elif target == "880":
+                forward[(fld.tag, occurrence)] = fld
+            else:
+                findings.append(Finding(fld.tag, "$6", "880-linkage",
+                                        f"$6 {linkage!r} does not link to an 880"))
+    for (tag, occurrence), _fld in forward.items():
+        if (tag, occurrence) not in back:
+            findings.append(Finding(tag, "$6", "880-linkage",
+                                    f"$6 880-{occurrence} has no 880 with $6 {tag}-{occurrence}"))
+    for (tag, occurrence), _fld in back.items():
+        if occurrence != "00" and (tag, occurrence) not in forward:
+            findings.append(Finding("880", "$6", "880-linkage",
+                                    f"$6 {tag}-{occurrence} has no field {tag} with $6 "
+                                    f"880-{occurrence}"))
+    return findings
+
+
+def _language(record: Record) -> list[Finding]:
+    fixed = record.get("008")
+    codes = [code for fld in record.get_fields("041") for code in fld.get_subfields("a")]
+    if fixed is None or not codes or len(fixed.data or "") != 40:
+        return []
+    language = (fixed.data or "")[35:38]
+    if language != codes[0][:3]:
+        return [Finding("008", "/35-37", "041-language",
+                        f"008/35-37 {language!r} is not the first language of 041 $a "
+                        f"{codes[0]!r}")]
+    return []
+
+
+def _rda(record: Record) -> list[Finding]:
+    rules = [v.lower() for fld in record.get_fields("040") for v in fld.get_subfields("e")]
+    if "rda" not in rules:
+        return []
+    findings = []
+    if record.get_fields("260"):
+        findings.append(Finding("260", None, "rda",
+                                "040 $e rda, but 260 in place of 264 for publication"))
+    for tag in ("336", "337", "338"):
+        if not record.get_fields(tag):
+            findings.append(Finding(tag, None, "rda", f"040 $e rda, but no {tag}"))
+    return findings
+
+
+def _tag_order(record: Record) -> list[Finding]:
+    findings = []
+    previous = ""
+    for fld in record.fields:
+        if fld.tag == "880" or is_local(fld.tag):
+            continue
+        if fld.tag < previous:
+            findings.append(Finding(fld.tag, None, "tag-order", f"{fld.tag} after {previous}"))
+        previous = max(previous, fld.tag)
+    return findings
+
+
+def _subdivisions_and_dimensions(record: Record) -> list[Finding]:
+    findings = []
+    for fld in record.fields:
+        if fld.tag[:1] == "6" and not fld.is_control_field():
+            for value in fld.get_subfields("a"):
+                if " -- " in value or value.endswith("--"):
+                    findings.append(Finding(fld.tag, "$a", "subject-subdivision",
+                                            f"$a {value!r}: subdivisions belong in $x $y $z $v"))
+    for fld in record.get_fields("300"):
+        for code, value in fld.subfields:
+            if code in "ab" and _DIMENSIONS.search(value.split(";")[-1].strip()):
+                findings.append(Finding("300", f"${code}", "300-dimensions",
+                                        f"${code} {value!r}: dimensions belong in $c"))
+    return findings

@@ -1,0 +1,136 @@
+"""MARC 21 bibliographic field definitions: tags, indicators, subfields, repeatability.
+
+The definitions are data (``tables/marc21_bibliographic.tsv``); the messages are MARC::Lint's,
+so a cataloger who knows that tool reads them alike. Local fields (9XX and X9X) are not
+judged; an 880 is judged by the field its $6 names.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import NamedTuple
+
+from pymarc import Record
+
+
+class Finding(NamedTuple):
+    """One problem: the field (None for the record), where in it, the rule, the message."""
+
+    tag: str | None
+    position: str | None
+    rule: str
+    message: str
+
+
+@dataclass
+class FieldRule:
+    repeatable: bool
+    indicators: tuple[str, str]
+    subfields: dict[str, bool] = field(default_factory=dict)  # code -> repeatable
+
+
+@cache
+def definitions() -> dict[str, FieldRule]:
+    """``{tag: FieldRule}`` of every defined bibliographic field."""
+    rules: dict[str, FieldRule] = {}
+    text = resources.files("crosswalks.tables").joinpath("marc21_bibliographic.tsv")
+    for line in text.read_text("utf-8").splitlines():
+        if line.startswith("#"):
+            continue
+        kind, tag, *rest = line.split("\t")
+        if kind == "field":
+            repeatable, ind1, ind2, _name = rest
+            indicators = (ind1.replace("#", " "), ind2.replace("#", " "))
+            if indicators == ("Same", "Same"):  # 880: judged as the field it links to
+                indicators = ("", "")
+            rules[tag] = FieldRule(repeatable == "R", indicators)
+        else:
+            code, repeatable, _name = rest
+            rules[tag].subfields[code] = repeatable == "R"
+    return rules
+
+
+def is_local(tag: str) -> bool:
+    """9XX and X9X fields are defined by each library, not by MARC 21."""
+    return tag[:1] == "9" or tag[1:2] == "9"
+
+
+def field_findings(record: Record) -> list[Finding]:
+    """Every breach of the field definitions in ``record``."""
+    rules = definitions()
+    findings: list[Finding] = []
+    main_entries = [f.tag for f in record.fields if f.tag[:1] == "1"]
+    if len(main_entries) > 1:
+        findings.append(Finding("1XX", None, "1xx-count",
+                                f"Only one 1XX tag is allowed, but I found {len(main_entries)} "
+                                "of them."))
+    seen: Counter[str] = Counter()
+    for fld in record.fields:
+        tag = fld.tag
+        if tag == "880":
+            linkage = (fld.get_subfields("6") or [""])[0]
+            if not linkage:
+                findings.append(Finding("880", "$6", "880-linkage", "No subfield 6."))
+                continue
+            tag = linkage[:3]
+            key = "880." + tag
+        else:
+            key = tag
+        if is_local(tag):
+            continue
+        rule = rules.get(tag)
+        if rule is None:
+            findings.append(Finding(fld.tag, None, "tag-undefined",
+                                    f"Tag {tag} is not defined for bibliographic records."))
+            continue
+        if seen[key] and not rule.repeatable:
+            findings.append(Finding(tag, None, "field-not-repeatable", "Field is not repeatable."))
+        seen[key] += 1
+        if fld.is_control_field():
+            continue
+        findings.extend(_indicator_findings(fld.tag, fld.indicators or ("", ""), rule))
+        findings.extend(_subfield_findings(fld.tag, fld.subfields, rule))
+    return findings
+
+
+def _indicator_findings(shown: str, indicators: Sequence[str], rule: FieldRule) -> list[Finding]:
+    findings: list[Finding] = []
+    pairs = zip(indicators, rule.indicators, strict=False)
+    for number, (value, allowed) in enumerate(pairs, start=1):
+        if allowed and value not in allowed:
+            findings.append(Finding(shown, f"ind{number}", "indicator",
+                                    f"Indicator {number} must be {_nice(allowed)} but it's "
+                                    f'"{value}"'))
+    return findings
+
+
+def _subfield_findings(
+    shown: str, subfields: Sequence[tuple[str, str]], rule: FieldRule
+) -> list[Finding]:
+    findings: list[Finding] = []
+    seen: Counter[str] = Counter()
+    for code, value in subfields:
+        repeatable = rule.subfields.get(code)
+        if repeatable is None:
+            findings.append(Finding(shown, f"${code}", "subfield-undefined",
+                                    f"Subfield _{code} is not allowed."))
+        elif seen[code] and not repeatable:
+            findings.append(Finding(shown, f"${code}", "subfield-not-repeatable",
+                                    f"Subfield _{code} is not repeatable."))
+        if any(char in value for char in "\t\r\n"):
+            findings.append(Finding(shown, f"${code}", "control-character",
+                                    f"Subfield _{code} has an invalid control character"))
+        seen[code] += 1
+    return findings
+
+
+def _nice(allowed: str) -> str:
+    """MARC::Lint's wording of a list of indicator values: blank, 0 or 1."""
+    names = ["blank" if char == " " else char for char in allowed]
+    if allowed == " ":
+        return "blank"
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]

@@ -1,0 +1,307 @@
+"""MARC-8 both ways, from LoC's code tables kept as data (``tables/marc8.tsv``).
+
+MARC-8 is ISO 2022: a working set G0 (bytes 0x21-0x7E) and G1 (0xA1-0xFE), ASCII and ANSEL by
+default, changed by escape sequences (``ESC ( F`` / ``ESC , F`` / ``ESC $ F`` for G0,
+``ESC ) F`` / ``ESC - F`` / ``ESC $ ) F`` for G1; ``ESC s`` back to ASCII; ``ESC g``, ``ESC b``,
+``ESC p`` for Greek symbols, subscripts, superscripts in G0). Any set may be designated into
+either half, so a code is looked up in its 7-bit position: yaz writes Extended Cyrillic ё as
+``ESC ( Q`` 0x44, which pymarc's decoder (looking up 0x44 where LoC lists 0xC4) cannot read.
+Combining marks precede their base letter in MARC-8 and follow it in Unicode. Numeric character
+references ``&#xHHHH;`` (LoC's lossless convention, yaz's ``marc8lossless``) stand for
+characters outside the tables, both ways.
+
+>>> decode(b"\\x1b(NfEDOR\\x1b(B")
+'Федор'
+>>> encode("Фёдор") == b"\\x1b(Nf\\x1b(QD\\x1b(NDOR\\x1b(B"
+True
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from pymarc import marc8_mapping
+
+ESC = 0x1B
+ASCII = 0x42
+ANSEL = 0x45
+CYRILLIC = 0x4E
+EXTENDED_CYRILLIC = 0x51
+EACC = 0x31
+GREEK_SYMBOLS = 0x67
+SUBSCRIPTS = 0x62
+SUPERSCRIPTS = 0x70
+_SHORT_ESCAPES = {ord("g"): GREEK_SYMBOLS, ord("b"): SUBSCRIPTS, ord("p"): SUPERSCRIPTS,
+                  ord("s"): ASCII}
+_NCR = re.compile(rb"&#x([0-9A-Fa-f]{4,6});")
+
+
+class Marc8Error(ValueError):
+    """MARC-8 data holds a code or escape sequence that has no mapping."""
+
+
+@dataclass(frozen=True)
+class _Char:
+    char: str
+    combining: bool
+
+
+@cache
+def tables() -> dict[int, dict[int, _Char]]:
+    """``{set final: {7-bit code: character}}`` for every single-byte set of the TSV."""
+    sets: dict[int, dict[int, _Char]] = {}
+    text = resources.files("crosswalks.tables").joinpath("marc8.tsv").read_text("utf-8")
+    for line in text.splitlines()[1:]:
+        if line.startswith("#") or line.startswith("set\t"):
+            continue
+        final, code, point, combining, _name = line.split("\t")
+        sets.setdefault(int(final, 16), {})[int(code, 16) & 0x7F] = _Char(
+            chr(int(point, 16)), combining == "1"
+        )
+    return sets
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+
+def decode(data: bytes, undefined: list[int] | None = None) -> str:
+    """MARC-8 ``data`` (one subfield or control field) as NFC Unicode.
+
+    Starts with ASCII in G0 and ANSEL in G1. Raises :class:`Marc8Error` naming the first code
+    or escape sequence that has no mapping; nothing is replaced silently. Given a list
+    ``undefined`` (repair mode), the offset of each undefined code goes there instead and the
+    code is left out.
+    """
+    if data.isascii() and ESC not in data and b"&#x" not in data:
+        return data.decode("ascii")  # plain ASCII, the common case
+    sets = tables()
+    g0, g1 = ASCII, ANSEL
+    out: list[str] = []
+    marks: list[str] = []
+    i = 0
+    size = len(data)
+    while i < size:
+        byte = data[i]
+        if byte == ESC:
+            g0, g1, i = _escape(data, i, g0, g1)
+            continue
+        if byte == 0x26 and g0 == ASCII:
+            match = _NCR.match(data, i)
+            if match:
+                out.append(chr(int(match.group(1), 16)))
+                out.extend(marks)
+                marks.clear()
+                i = match.end()
+                continue
+        active = g0 if byte < 0x80 else g1
+        if active == EACC and byte > 0x20:
+            try:
+                char = _eacc(data, i)
+            except Marc8Error:
+                if undefined is None:
+                    raise
+                undefined.extend(range(i, min(i + 3, size)))
+                i += 3
+                continue
+            out.append(char)
+            out.extend(marks)
+            marks.clear()
+            i += 3
+            continue
+        i += 1
+        if byte <= 0x20:  # space and C0 controls are the same whatever the sets
+            out.append(chr(byte))
+            out.extend(marks)
+            marks.clear()
+            continue
+        entry = sets.get(active, {}).get(byte & 0x7F)
+        if entry is None and undefined is not None:
+            undefined.append(i - 1)
+            continue
+        if entry is None:
+            raise Marc8Error(
+                f"invalid MARC-8: code 0x{byte:02x} is not in set {chr(active)!r} "
+                f"({'G0' if byte < 0x80 else 'G1'})"
+            )
+        if entry.combining:
+            marks.append(entry.char)
+            continue
+        out.append(entry.char)
+        out.extend(marks)
+        marks.clear()
+    out.extend(marks)  # a mark with no base: kept, after the text, rather than lost
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def _escape(data: bytes, i: int, g0: int, g1: int) -> tuple[int, int, int]:
+    """The sets after the escape sequence at ``data[i]``, and where the data goes on."""
+    sequence = data[i + 1 : i + 5]
+    if not sequence:
+        raise Marc8Error(f"invalid MARC-8: escape at the end of the data (offset {i})")
+    first = sequence[0]
+    if first in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[first], g1, i + 2
+    if first == 0x24:  # ESC $ F (G0) or ESC $ ( F, ESC $ , F, ESC $ ) F, ESC $ - F
+        if sequence[1:2] in (b"(", b","):
+            final, width = sequence[2:3], 4
+            target = "g0"
+        elif sequence[1:2] in (b")", b"-"):
+            final, width = sequence[2:3], 4
+            target = "g1"
+        else:
+            final, width, target = sequence[1:2], 3, "g0"
+    elif first in b"(,":
+        final, width, target = sequence[1:2], 3, "g0"
+    elif first in b")-":
+        final, width, target = sequence[1:2], 3, "g1"
+    else:
+        raise Marc8Error(f"invalid MARC-8 escape sequence {bytes(data[i : i + 4])!r}")
+    code = final[0] if final else -1
+    if code == 0x21 and final:  # ESC ( ! E: ANSEL by its ISO registration
+        code = data[i + width] if i + width < len(data) else -1
+        width += 1
+    if code not in tables() and code != EACC:
+        raise Marc8Error(f"invalid MARC-8 escape sequence {bytes(data[i : i + width])!r}")
+    if target == "g0":
+        return code, g1, i + width
+    return g0, code, i + width
+
+
+def _eacc(data: bytes, i: int) -> str:
+    code = int.from_bytes(data[i : i + 3], "big")
+    entry = marc8_mapping.CODESETS[EACC].get(code)
+    if entry is None:
+        raise Marc8Error(f"invalid MARC-8: EACC code 0x{code:06x} undefined")
+    return chr(entry[0])
+
+
+# --- encoding --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Code:
+    final: int
+    byte: int  # 7-bit position
+    combining: bool
+
+
+# Sets tried in this order for a character several sets hold (ASCII punctuation sits in
+# Cyrillic, Greek, Hebrew and Arabic too; the default sets win).
+_PREFERENCE = (ASCII, ANSEL, CYRILLIC, EXTENDED_CYRILLIC, 0x53, 0x32, 0x33, 0x34,
+               SUBSCRIPTS, SUPERSCRIPTS, GREEK_SYMBOLS)
+_SPECIAL = {GREEK_SYMBOLS: 0x67, SUBSCRIPTS: 0x62, SUPERSCRIPTS: 0x70}
+
+
+@cache
+def _in_set(final: int) -> dict[str, int]:
+    """``{character: 7-bit code}`` of one set (what stays in G0 without an escape)."""
+    entries = tables().get(final, {})
+    return {entry.char: byte for byte, entry in entries.items() if not entry.combining}
+
+
+@cache
+def _eacc_codes() -> dict[str, bytes]:
+    """``{character: three bytes}`` of East Asian (EACC), from pymarc's copy of LoC's table."""
+    codes: dict[str, bytes] = {}
+    for code, (point, _combining) in sorted(marc8_mapping.CODESETS[EACC].items()):
+        codes.setdefault(chr(point), code.to_bytes(3, "big"))
+    return codes
+
+
+@cache
+def _reverse() -> dict[str, _Code]:
+    sets = tables()
+    codes: dict[str, _Code] = {}
+    for final in _PREFERENCE:
+        for byte, entry in sorted(sets[final].items()):
+            codes.setdefault(entry.char, _Code(final, byte, entry.combining))
+    return codes
+
+
+def encodable(char: str) -> bool:
+    """True when ``char`` has a MARC-8 code of its own (not a reference)."""
+    return char in _reverse() or char == " " or ord(char) < 0x20
+
+
+def encode(text: str) -> bytes:
+    """``text`` as MARC-8, starting and ending with ASCII in G0 and ANSEL in G1.
+
+    A character with a code keeps it; any other letter is decomposed (NFD) into a base and
+    marks, each mark written before its base as MARC-8 requires; what is still left is
+    written as ``&#xHHHH;``. Spaces and controls are written in whatever set is in G0 (they
+    are the same in all). ANSEL stays in G1; every other set is designated into G0, as yaz
+    does, with ``ESC ( F`` (``ESC g``/``b``/``p`` for the special sets).
+    """
+    codes = _reverse()
+    out = bytearray()
+    state = {"g0": ASCII}
+
+    def designate(final: int) -> bool:
+        """Make ``final`` current; True when it sits in G0 (every set but ANSEL, as yaz)."""
+        if final == ANSEL:
+            return False
+        if state["g0"] != final:
+            if final in _SPECIAL:
+                out.extend(bytes([ESC, _SPECIAL[final]]))
+            elif final == ASCII and state["g0"] in _SPECIAL:
+                out.extend(b"\x1bs")
+            else:
+                out.extend(bytes([ESC, 0x28, final]))
+            state["g0"] = final
+        return True
+
+    def put(char: str) -> None:
+        code = codes[char]
+        current = _in_set(state["g0"]).get(char) if state["g0"] != code.final else None
+        if current is not None:
+            out.append(current)  # punctuation the designated set holds too
+            return
+        in_g0 = designate(code.final)
+        out.append(code.byte if in_g0 else code.byte | 0x80)
+
+    for cluster in _clusters(unicodedata.normalize("NFC", text)):
+        base, marks = cluster[0], cluster[1:]
+        if base not in codes and base != " " and ord(base) >= 0x20:
+            decomposed = unicodedata.normalize("NFD", base)
+            if all(char in codes for char in decomposed):
+                base, marks = decomposed[0], decomposed[1:] + marks
+        coded_marks = [m for m in marks if m in codes and codes[m].combining]
+        loose = [m for m in marks if m not in coded_marks]
+        for mark in coded_marks:
+            put(mark)
+        if base == " " or ord(base) < 0x20:
+            out.append(ord(base))
+        elif base in codes:
+            put(base)
+        elif base in _eacc_codes():
+            if state["g0"] != EACC:
+                out.extend(b"\x1b$1")
+                state["g0"] = EACC
+            out.extend(_eacc_codes()[base])
+        else:
+            designate(ASCII)
+            out.extend(_reference(base))
+        for mark in loose:
+            designate(ASCII)
+            out.extend(_reference(mark))
+    designate(ASCII)
+    return bytes(out)
+
+
+def _clusters(text: str) -> list[str]:
+    """``text`` cut into base characters each followed by its combining marks."""
+    clusters: list[str] = []
+    for char in text:
+        if clusters and unicodedata.combining(char):
+            clusters[-1] += char
+        else:
+            clusters.append(char)
+    return clusters
+
+
+def _reference(char: str) -> bytes:
+    return f"&#x{ord(char):04X};".encode("ascii")

@@ -1,0 +1,75 @@
+"""``koprik db upgrade|current|revision``: the catalogue's schema revision (Alembic).
+
+``upgrade`` moves the catalogue named by the settings to this Koprik's revision (a catalogue made
+before revisions were kept is recognised and stamped first); ``current`` tells both revisions;
+``revision MESSAGE`` is for developers: it writes the next revision file from the difference
+between the tables in the code and the latest revision (README.md, "Upgrading").
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from alembic import command
+from sqlalchemy import create_engine
+
+from catalog import schema
+from catalog.db import open_engine
+from config import load_settings
+from koprik.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("db", help="the catalogue's schema: upgrade, current revision")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("upgrade", help="upgrade the catalogue to this Koprik's schema revision")
+    actions.add_parser("current", help="print the catalogue's schema revision and the needed one")
+    revision = actions.add_parser(
+        "revision", help="(developers) write the next revision from the changed table definitions"
+    )
+    revision.add_argument("message", help="what the revision changes, in a few words")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "revision":
+        return _revision(args.message)
+    settings = load_settings(args.config)
+    engine = open_engine(settings.database.url)
+    try:
+        if args.action == "upgrade":
+            before, after = schema.upgrade(engine)
+            if before == after:
+                print(f"db: {schema.where(engine)} is at revision {after}; nothing to do")
+            else:
+                print(f"db: {schema.where(engine)} upgraded from {before} to revision {after}")
+        else:
+            found, wanted = schema.current(engine)
+            state = "current" if found == wanted else "run `koprik db upgrade`"
+            print(f"db: {schema.where(engine)} is at {found}; this Koprik needs {wanted} ({state})")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _revision(message: str) -> int:
+    """Autogenerate the next revision against a scratch database upgraded to the head."""
+    latest = schema.head()
+    number = int(latest) + 1 if latest.isdigit() else None
+    if number is None:
+        raise UserError(f"the head revision {latest!r} is not a number; name the next one by hand")
+    scratch = create_engine("sqlite://")
+    try:
+        with scratch.begin() as connection:
+            config = schema.alembic_config(connection)
+            command.upgrade(config, "head")
+            script = command.revision(
+                config, message=message, autogenerate=True, rev_id=f"{number:04d}",
+                version_path=str(schema.VERSION_LOCATIONS[0]),
+            )
+    finally:
+        scratch.dispose()
+    path = getattr(script, "path", None)
+    print(f"db: wrote {path}; review it (it was compared on SQLite) and run "
+          "`ruff format` on it")
+    return 0

@@ -1,0 +1,75 @@
+"""Logging as ``[log]`` in the settings asks: to a file or standard error, plain or JSON.
+
+Every event is one line. A part of Koprik that logs an event with data an operator may want to
+filter on (an HTTP request, a Z39.50 search) passes it as ``extra={"fields": {...}}``; the plain
+format shows only the message (which already says it in words), the JSON format adds the fields
+to the object, beside ``time``, ``level``, ``logger`` and ``message``.
+
+A log file is a :class:`logging.handlers.WatchedFileHandler`: when logrotate moves it, the next
+line goes to a new file of the same name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import sys
+import time
+from typing import Any
+
+from config import LogSettings
+from koprik.errors import UserError
+
+PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, process id (which of
+    ``koprik serve --workers`` wrote it), message, and the fields of the event."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        event: dict[str, Any] = {
+            "time": f"{stamp}.{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            event.update(fields)
+        if record.exc_info:
+            event["exception"] = self.formatException(record.exc_info)
+        return json.dumps(event, ensure_ascii=False, default=str)
+
+
+def configure_logging(settings: LogSettings, verbose: int = 0) -> None:
+    """Send every log line where ``settings`` say (``-v`` on the command line lowers the level).
+
+    Raises UserError naming the log file when it cannot be opened for appending.
+    """
+    if settings.file:
+        try:
+            handler: logging.Handler = logging.handlers.WatchedFileHandler(
+                settings.file, encoding="utf-8"
+            )
+        except OSError as error:
+            raise UserError(
+                f"log.file: cannot open {settings.file} for appending: {error.strerror}"
+            ) from None
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.format == "json" else logging.Formatter(PLAIN))
+    level = getattr(logging, settings.level.upper())
+    if verbose:
+        level = min(level, logging.INFO if verbose == 1 else logging.DEBUG)
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Alembic says at INFO which database dialect it found, each time the schema is checked.
+    logging.getLogger("alembic").setLevel(logging.WARNING if level > logging.DEBUG else level)

@@ -1,0 +1,99 @@
+"""Several serving processes sharing the ports: ``koprik serve --workers N``.
+
+The parent forks ``N`` workers before it has opened anything a fork could break (no thread, no
+database connection, no socket), then only supervises: each worker opens the catalogue and binds
+the HTTP and Z39.50 ports itself with ``SO_REUSEPORT``, and the kernel spreads new connections
+among them. Nothing a client depends on lives in one worker: OAI resumption tokens are signed
+with the catalogue's shared key and carry their position, so any worker answers any token;
+a Z39.50 association stays on the connection (and so the worker) that holds it.
+
+Worker 0 alone runs the harvest schedules. A worker that dies is started again (worker 0 with
+the scheduler); one that dies within :data:`STARTUP` seconds of starting (a port in use, a
+catalogue that cannot be opened) stops them all, with the worker's exit status. SIGTERM or
+SIGINT to the parent stops every worker the way SIGTERM stops one ``koprik serve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import time
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+
+log = logging.getLogger("koprik.workers")
+
+STARTUP = 5.0
+"""A worker that exits sooner than this after starting is failing, not crashing by chance."""
+STOP_GRACE = 30.0
+"""Seconds the workers get to stop on SIGTERM before they are killed."""
+
+
+def default_count() -> int:
+    """One worker per core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_workers(count: int, work: Callable[[int], int]) -> int:
+    """Run ``work(index)`` in ``count`` forked processes until SIGTERM/SIGINT; the exit status.
+
+    ``work`` returns the worker's exit status (0 after a clean stop).
+    """
+    context = multiprocessing.get_context("fork")
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def start(index: int) -> tuple[BaseProcess, float]:
+        process = context.Process(target=_worker, args=(work, index, previous),
+                                  name=f"koprik-worker-{index}")  # fmt: skip
+        process.start()
+        log.info("worker %d started (pid %d)", index, process.pid)
+        return process, time.monotonic()
+
+    workers = {index: start(index) for index in range(count)}
+    status = 0
+    try:
+        while not stopping:
+            sentinels = {process.sentinel: index for index, (process, _) in workers.items()}
+            for sentinel in multiprocessing.connection.wait(list(sentinels), timeout=0.5):
+                index = sentinels[sentinel]  # type: ignore[index]
+                process, started = workers[index]
+                process.join()
+                code = process.exitcode or 0
+                if stopping:
+                    break
+                if time.monotonic() - started < STARTUP:
+                    log.error("worker %d exited with status %d while starting; stopping",
+                              index, code)  # fmt: skip
+                    stopping, status = True, code or 1
+                    break
+                log.warning("worker %d (pid %d) exited with status %d; starting it again",
+                            index, process.pid, code)  # fmt: skip
+                workers[index] = start(index)
+    finally:
+        for process, _ in workers.values():
+            if process.is_alive():
+                process.terminate()  # SIGTERM: the worker's own orderly stop
+        deadline = time.monotonic() + STOP_GRACE
+        for process, _ in workers.values():
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return status
+
+
+def _worker(work: Callable[[int], int], index: int, handlers: dict[int, object]) -> None:
+    for signum, handler in handlers.items():  # not the parent's "stop supervising" handler
+        signal.signal(signum, handler)  # type: ignore[arg-type]
+    raise SystemExit(work(index))

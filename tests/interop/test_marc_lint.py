@@ -1,0 +1,53 @@
+"""Koprik's validator beside MARC::Lint (Perl, Debian libmarc-lint-perl) on the same records:
+where both have a rule, both find the seeded error, and neither finds one in a valid record."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from crosswalks.check import check_record
+from tests.test_check import SEEDED, rda_book
+
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.skipif(not Path("/usr/share/perl5/MARC/Lint.pm").exists(),
+                       reason="libmarc-lint-perl not installed (make system-packages)"),
+]
+
+LINT = """
+use MARC::File::USMARC; use MARC::Lint;
+my $file = MARC::File::USMARC->in($ARGV[0]); my $lint = MARC::Lint->new; my $n = 0;
+while (my $record = $file->next) {
+    $lint->check_record($record);
+    print "$n\\t$_\\n" for $lint->warnings;
+    $n++;
+}
+"""
+SHARED = ["field-not-repeatable", "indicator", "subfield-undefined", "subfield-not-repeatable",
+          "1xx-count", "isbn", "required"]
+"""Koprik's rules that MARC::Lint has too (it does not judge 008, linkage or punctuation)."""
+
+
+def lint(records: list, tmp_path: Path) -> dict[int, list[str]]:
+    path = tmp_path / "records.mrc"
+    path.write_bytes(b"".join(record.as_marc() for record in records))
+    result = subprocess.run(["perl", "-e", LINT, str(path)], capture_output=True, check=True,
+                            timeout=60, text=True)
+    warnings: dict[int, list[str]] = {}
+    for line in result.stdout.splitlines():
+        number, text = line.split("\t", 1)
+        warnings.setdefault(int(number), []).append(text)
+    return warnings
+
+
+def test_both_validators_find_the_shared_seeded_errors(tmp_path: Path) -> None:
+    records = [rda_book(), *(SEEDED[rule]() for rule in SHARED)]
+    theirs = lint(records, tmp_path)
+    assert theirs.get(0, []) == [] and check_record(records[0]) == []
+    for number, rule in enumerate(SHARED, start=1):
+        ours = [p for p in check_record(records[number]) if p.rule == rule]
+        assert ours and theirs.get(number), (rule, theirs.get(number))
+        assert {p.tag for p in ours} & {w.split(":")[0] for w in theirs[number]}, (rule, theirs)

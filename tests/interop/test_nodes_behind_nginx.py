@@ -1,0 +1,133 @@
+"""Two ``koprik serve`` nodes on one PostgreSQL catalogue behind nginx, configured with
+``contrib/nginx/koprik.conf``: a harvester paging through the proxy is sent to the nodes in turn
+(round robin; nginx names the node in ``X-Koprik-Node``) and gets every record once, and
+Identify announces the proxy's address."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from config import DatabaseSettings, Settings
+from tests.conftest import ROOT, _fresh_postgres_database, free_port
+
+pytestmark = [pytest.mark.interop, pytest.mark.postgres]
+
+OAI = "{http://www.openarchives.org/OAI/2.0/}"
+RECORDS, PAGE = 55, 10
+SAMPLE = ROOT / "contrib" / "nginx" / "koprik.conf"
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], output: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(output.read_text()) from None
+            time.sleep(0.2)
+
+
+@contextmanager
+def _running(command: list[str], output: Path, url: str) -> Iterator[None]:
+    with output.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait(url, process, output)
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _nginx_config(folder: Path, listen: int, nodes: tuple[int, int]) -> Path:
+    """The sample configuration with our ports, inside the few lines a whole nginx.conf needs."""
+    sample = SAMPLE.read_text()
+    for default, port in zip((8080, 8081), nodes, strict=True):
+        sample = sample.replace(f"server 127.0.0.1:{default} ", f"server 127.0.0.1:{port} ")
+    sample = sample.replace("listen 80;", f"listen 127.0.0.1:{listen};")
+    config = folder / "nginx.conf"
+    config.write_text(
+        f"worker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
+        "user root;\nevents {}\nhttp {\n"
+        f"access_log {folder}/access.log;\nclient_body_temp_path {folder}/body;\n"
+        f"proxy_temp_path {folder}/proxy;\n{sample}\n}}\n"
+    )
+    return config
+
+
+def test_a_harvester_paging_through_alternating_nodes_gets_every_record_once(
+    request: pytest.FixtureRequest, tmp_path: Path
+):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    url = _fresh_postgres_database(request)
+    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=url))
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in demo_records(RECORDS, seed=21):
+            writer.put(record)
+    catalog.close()
+    proxy, nodes = free_port(), (free_port(), free_port())
+    base_url = f"http://127.0.0.1:{proxy}/oai"
+    with contextlib.ExitStack() as stack:
+        for number, port in enumerate(nodes):
+            config = tmp_path / f"node{number}.toml"
+            config.write_text(
+                f'[repository]\nbase_url = "{base_url}"\n[database]\nurl = "{url}"\n'
+                f"[server]\nhttp_port = {port}\nz3950_port = {free_port()}\n"
+                f"[oai]\npage_size = {PAGE}\n"
+            )
+            stack.enter_context(_running(
+                [sys.executable, "-m", "koprik", "--config", str(config), "serve",
+                 "--no-scheduler"],
+                tmp_path / f"node{number}.out", f"http://127.0.0.1:{port}/health",
+            ))  # fmt: skip
+        conf = _nginx_config(tmp_path, proxy, nodes)
+        stack.enter_context(_running(
+            [nginx, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
+            tmp_path / "nginx.out", f"http://127.0.0.1:{proxy}/health",
+        ))  # fmt: skip
+        with urllib.request.urlopen(f"{base_url}?verb=Identify", timeout=30) as response:
+            identify = etree.fromstring(response.read())
+        served_by: list[str] = []
+        identifiers: list[str] = []
+        query = {"verb": "ListRecords", "metadataPrefix": "marc21"}
+        while True:
+            with urllib.request.urlopen(f"{base_url}?{urllib.parse.urlencode(query)}",
+                                        timeout=60) as response:  # fmt: skip
+                served_by.append(response.headers["X-Koprik-Node"])
+                root = etree.fromstring(response.read())
+            identifiers += [h.findtext(f"{OAI}identifier") for h in root.iter(f"{OAI}header")]
+            token = root.findtext(f".//{OAI}resumptionToken")
+            if not token:
+                break
+            query = {"verb": "ListRecords", "resumptionToken": token}
+    assert identify.findtext(f".//{OAI}baseURL") == base_url
+    assert root.findtext(f"{OAI}request") == base_url
+    assert len(identifiers) == len(set(identifiers)) == RECORDS
+    assert len(served_by) == -(-RECORDS // PAGE)
+    assert set(served_by) == {f"127.0.0.1:{port}" for port in nodes}
+    assert all(a != b for a, b in itertools.pairwise(served_by))  # in turn
+

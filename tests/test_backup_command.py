@@ -1,0 +1,107 @@
+"""``koprik backup``: SQLite's online backup, and the pg_dump line for PostgreSQL (run here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from config import DatabaseSettings, Settings
+from koprik.cli import main
+from tests.conftest import DATA
+from tests.postgres import PG_BIN
+
+
+def _config(folder: Path, url: str) -> Path:
+    path = folder / "koprik.toml"
+    path.write_text(f'[database]\nurl = "{url}"\n')
+    return path
+
+
+def test_a_sqlite_catalogue_in_use_is_copied_whole(tmp_path: Path, capsys):
+    url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
+    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=url))
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.writer() as writer:
+            for record in demo_records(30):
+                writer.put(record)
+        reading = catalog.engine.connect()  # another connection holds a read transaction
+        reading.execute(text("SELECT count(*) FROM records")).scalar()
+        copy = tmp_path / "backup.sqlite3"
+        assert main(["--config", str(_config(tmp_path, url)), "backup", str(copy)]) == 0
+        reading.close()
+        assert f"copied to {copy}" in capsys.readouterr().out
+        with sqlite3.connect(copy) as check:
+            assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        copied = Catalog.open(dataclasses.replace(
+            settings, database=DatabaseSettings(url=f"sqlite:///{copy}")
+        ))  # fmt: skip
+        try:
+            original = catalog.list_entries("marc21", limit=100)
+            assert copied.list_entries("marc21", limit=100) == original and len(original) == 30
+        finally:
+            copied.close()
+    finally:
+        catalog.close()
+
+
+def test_a_catalogue_not_yet_upgraded_can_be_backed_up(tmp_path: Path):
+    database = tmp_path / "old.sqlite3"
+    shutil.copy(DATA / "catalog-before-revisions.sqlite3", database)
+    config = _config(tmp_path, f"sqlite:///{database}")
+    assert main(["--config", str(config), "backup", str(tmp_path / "copy.sqlite3")]) == 0
+    with sqlite3.connect(tmp_path / "copy.sqlite3") as check:
+        assert check.execute("SELECT count(*) FROM records").fetchone() == (31,)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("exists.sqlite3", "exists.sqlite3 exists: name a new file"),
+     ("no-folder/copy.sqlite3", "no-folder: no such folder")],
+)
+def test_a_target_that_cannot_be_written_is_named(tmp_path: Path, capsys, target, message):
+    url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
+    Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url))).close()
+    (tmp_path / "exists.sqlite3").write_bytes(b"")
+    assert main(["--config", str(_config(tmp_path, url)), "backup", str(tmp_path / target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+@pytest.mark.postgres
+def test_postgresql_gets_the_pg_dump_line_and_that_line_works(
+    settings: Settings, catalog: Catalog, tmp_path: Path, capsys, _postgres_admin
+):
+    if not settings.database.url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    with catalog.writer() as writer:
+        for record in demo_records(12):
+            writer.put(record)
+    assert main(["--config", str(_config(tmp_path, settings.database.url)), "backup",
+                 str(tmp_path / "x")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is backed up with pg_dump: pg_dump --format=custom" in err
+    line = err.split("pg_dump: ", 1)[1].strip()
+    dump = tmp_path / "koprik.dump"
+    line = line.replace("koprik-$(date +%F).dump", str(dump))
+    subprocess.run(f"{PG_BIN}/{line}", shell=True, check=True, capture_output=True, timeout=120)
+    with _postgres_admin.connect() as connection:
+        connection.execute(text("CREATE DATABASE restored"))
+    restored = settings.database.url.rsplit("/", 1)[0] + "/restored"
+    address = restored.replace("+psycopg", "")
+    subprocess.run([str(PG_BIN / "pg_restore"), "--dbname", address, str(dump)], check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    engine = create_engine(restored)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM records")).scalar() == 12
+    finally:
+        engine.dispose()

@@ -1,0 +1,74 @@
+"""catalog/db.py: a SQLite catalogue Koprik cannot write is named, in one line from any command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from catalog.db import DatabaseFileError, check_sqlite_file
+from koprik.cli import main
+
+
+def _protect(path: Path, on: bool) -> None:
+    """Make ``path`` unwritable (or writable again) even for root: the immutable attribute."""
+    if os.geteuid() != 0:
+        path.chmod((0o555 if path.is_dir() else 0o444) if on else 0o755)
+        return
+    done = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot make a read-only folder as root here: {done.stderr.strip()!r}")
+
+
+@pytest.fixture
+def read_only(tmp_path: Path) -> Iterator[list[Path]]:
+    """Paths appended to the list are made unwritable, and writable again afterwards."""
+    protected: list[Path] = []
+    yield protected
+    for path in reversed(protected):
+        _protect(path, False)
+
+
+def _config(folder: Path, database: Path) -> str:
+    config = folder / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{database}"\n')
+    return str(config)
+
+
+def test_a_read_only_folder_is_named_by_every_command(tmp_path: Path, read_only, capsys):
+    folder = tmp_path / "var"
+    folder.mkdir()
+    read_only.append(folder)
+    _protect(folder, True)
+    config = _config(tmp_path, folder / "koprik.sqlite3")
+    for command in (["demo", "--records", "1"], ["runs"], ["db", "upgrade"]):
+        assert main(["--config", config, *command]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert f"the catalogue folder {folder} is not writable" in err, command
+    serve = subprocess.run([sys.executable, "-m", "koprik", "--config", config, "serve"],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert serve.returncode == 2 and serve.stderr.count("\n") == 1
+    assert f"the catalogue folder {folder} is not writable" in serve.stderr
+
+
+def test_a_read_only_catalogue_file_is_named(tmp_path: Path, read_only):
+    database = tmp_path / "koprik.sqlite3"
+    check_sqlite_file(database)
+    database.write_bytes(b"")
+    read_only.append(database)
+    _protect(database, True)
+    with pytest.raises(DatabaseFileError, match=f"the catalogue file {database} cannot be written"):
+        check_sqlite_file(database)
+
+
+def test_a_folder_that_cannot_be_made_is_named(tmp_path: Path):
+    (tmp_path / "file").write_text("not a folder")
+    database = tmp_path / "file" / "var" / "koprik.sqlite3"
+    with pytest.raises(DatabaseFileError,
+                       match=f"cannot create the catalogue folder {database.parent}: "):
+        check_sqlite_file(database)

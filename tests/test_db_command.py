@@ -1,0 +1,223 @@
+"""``koprik db``: a catalogue made by the release before schema revisions is refused, upgraded by
+``koprik db upgrade``, and then serves the same records over OAI-PMH (SQLite and PostgreSQL).
+
+The catalogue is ``tests/data/catalog-before-revisions.sqlite3``, made by that release's code
+(tests/data/README.md). On PostgreSQL the same rows are copied into tables made by the baseline
+revision, without ``alembic_version``: what that release's ``create_all`` made there.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+from sqlalchemy import MetaData, create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from catalog import Catalog
+from catalog.db import open_engine
+from catalog.schema import BASELINE, alembic_config, head
+from config import load_settings
+from koprik.cli import main
+from provider.app import init_app
+from tests.conftest import DATA
+
+BEFORE = DATA / "catalog-before-revisions.sqlite3"
+OAI = "{http://www.openarchives.org/OAI/2.0/}"
+PARSER = etree.XMLParser(no_network=True, resolve_entities=False)
+
+
+def _copy_into_postgresql(url: str) -> None:
+    from alembic import command
+
+    source = create_engine(f"sqlite:///{BEFORE}")
+    target = open_engine(url)
+    try:
+        with target.begin() as connection:
+            command.upgrade(alembic_config(connection), BASELINE)
+            connection.execute(text("DROP TABLE alembic_version"))
+        tables = MetaData()
+        tables.reflect(source)
+        with source.connect() as reading, target.begin() as writing:
+            for table in tables.sorted_tables:
+                rows = [dict(row._mapping) for row in reading.execute(select(table))]
+                if rows:
+                    writing.execute(table.insert(), rows)
+            for name in ("records", "harvest_runs", "harvest_rejects"):
+                writing.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                    f"coalesce((SELECT max(id) FROM {name}), 0) + 1, false)"
+                ))
+    finally:
+        source.dispose()
+        target.dispose()
+
+
+@pytest.fixture
+def config_before(catalog_url: str, tmp_path: Path) -> Path:
+    """A koprik.toml naming a catalogue made before schema revisions were kept."""
+    if catalog_url.startswith("sqlite"):
+        shutil.copy(BEFORE, make_url(catalog_url).database or "")
+    else:
+        _copy_into_postgresql(catalog_url)
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{catalog_url}"\n[oai]\npage_size = 7\n')
+    return config
+
+
+def _stored(url: str) -> dict[str, tuple[int, bool, bytes | None]]:
+    """local id -> (datestamp, deleted, marc21 rendition) read straight from the tables."""
+    engine = open_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT r.local_id, r.datestamp, r.deleted, d.data FROM records r "
+                "LEFT JOIN renditions d ON d.record_id = r.id AND d.format = 'marc21'"
+            )).all()
+    finally:
+        engine.dispose()
+    return {row[0]: (int(row[1]), bool(row[2]), row[3]) for row in rows}
+
+
+def _canonical(element: etree._Element) -> bytes:
+    return etree.tostring(element, method="c14n", exclusive=True)
+
+
+async def _harvest(client: Any) -> dict[str, tuple[str, bool, bytes | None]]:
+    """Every record of ListRecords (marc21), following the resumption tokens."""
+    served: dict[str, tuple[str, bool, bytes | None]] = {}
+    query = {"verb": "ListRecords", "metadataPrefix": "marc21"}
+    while True:
+        response = await client.get("/oai", params=query)
+        root = etree.fromstring(await response.read(), PARSER)
+        for record in root.iter(f"{OAI}record"):
+            header = record.find(f"{OAI}header")
+            identifier = header.findtext(f"{OAI}identifier")
+            metadata = record.find(f"{OAI}metadata")
+            served[identifier] = (
+                header.findtext(f"{OAI}datestamp"),
+                header.get("status") == "deleted",
+                None if metadata is None else _canonical(metadata[0]),
+            )
+        token = root.findtext(f".//{OAI}resumptionToken")
+        if not token:
+            return served
+        query = {"verb": "ListRecords", "resumptionToken": token}
+
+
+async def test_a_catalogue_from_before_revisions_is_upgraded_and_serves_the_same_records(
+    config_before: Path, catalog_url: str, aiohttp_client: Any, capsys: pytest.CaptureFixture[str]
+):
+    stored = _stored(catalog_url)
+    assert len(stored) == 31 and sum(deleted for _, deleted, _ in stored.values()) == 1
+
+    assert main(["--config", str(config_before), "runs"]) == 2
+    refusal = capsys.readouterr().err
+    assert refusal.count("\n") == 1
+    assert "was made before schema revisions were kept" in refusal
+    assert "run `koprik db upgrade`" in refusal
+
+    assert main(["--config", str(config_before), "db", "current"]) == 0
+    assert "is at (before revisions)" in capsys.readouterr().out
+    assert main(["--config", str(config_before), "db", "upgrade"]) == 0
+    assert f"upgraded from (before revisions) to revision {head()}" in capsys.readouterr().out
+    assert main(["--config", str(config_before), "runs"]) == 0
+    assert "partner" in capsys.readouterr().out  # the harvest tables came through too
+
+    settings = load_settings(config_before)
+    catalog = Catalog.open(settings)
+    client = await aiohttp_client(init_app(settings, catalog))
+    served = await _harvest(client)
+    prefix = settings.repository.identifier_prefix
+    from protocols.oaipmh import format_datestamp
+
+    expected = {
+        prefix + local_id: (
+            format_datestamp(datestamp),
+            deleted,
+            None if deleted else _canonical(etree.fromstring(data, PARSER)),
+        )
+        for local_id, (datestamp, deleted, data) in stored.items()
+    }
+    assert served == expected
+
+
+def test_an_upgraded_catalogue_takes_new_records(config_before: Path):
+    from catalog.demo import demo_records
+
+    assert main(["--config", str(config_before), "db", "upgrade"]) == 0
+    settings = load_settings(config_before)
+    catalog = Catalog.open(settings)
+    try:
+        record = list(demo_records(40, seed=99))[-1]
+        with catalog.writer() as writer:
+            writer.put(record, local_id="after-upgrade")
+        assert catalog.get_entry("after-upgrade", "marc21") is not None
+    finally:
+        catalog.close()
+
+
+def test_a_catalogue_older_than_the_baseline_is_named_with_what_it_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    database = tmp_path / "old.sqlite3"
+    shutil.copy(BEFORE, database)
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE harvest_state DROP COLUMN failed_windows"))
+    engine.dispose()
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{database}"\n')
+    assert main(["--config", str(config), "db", "upgrade"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "predates the baseline schema 0001 (missing harvest_state.failed_windows)" in error
+
+
+def test_current_says_when_the_catalogue_is_current(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]):
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n')
+    settings = load_settings(config)
+    Catalog.open(settings).close()
+    assert main(["--config", str(config), "db", "current"]) == 0
+    expected = f"is at {head()}; this Koprik needs {head()} (current)\n"
+    assert capsys.readouterr().out.endswith(expected)
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_revision_writes_the_next_revision_from_the_changed_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from sqlalchemy import Column, Integer, Table, inspect
+
+    from catalog import schema
+    from catalog.db import all_tables
+
+    versions = tmp_path / "versions"
+    shutil.copytree(schema.VERSION_LOCATIONS[0], versions)
+    monkeypatch.setattr(schema, "VERSION_LOCATIONS", [versions])
+    before = head()
+    metadata = all_tables()
+    probe = Table("probe", metadata, Column("id", Integer, primary_key=True))
+    try:
+        assert main(["db", "revision", "add the probe table"]) == 0
+    finally:
+        metadata.remove(probe)
+    written = f"{int(before) + 1:04d}"
+    path = versions / f"{written}_add_the_probe_table.py"
+    assert f"db: wrote {path}" in capsys.readouterr().out
+    assert head() == written
+    assert "op.create_table('probe'" in path.read_text()
+    engine = open_engine(f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    try:
+        from catalog.schema import upgrade
+
+        upgrade(engine)
+        assert inspect(engine).has_table("probe")
+    finally:
+        engine.dispose()

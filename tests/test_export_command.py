@@ -1,0 +1,106 @@
+"""``koprik export`` (koprik/commands/export.py, catalog/export.py) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from pymarc import MARCReader
+
+from catalog import Catalog
+from catalog import export as catalog_export
+from catalog.demo import demo_records
+from config import Settings
+from koprik.cli import main
+from protocols.oaipmh import format_datestamp
+from tests.conftest import DATA
+
+DAY = 86_400
+START = 1_700_000_000 - 1_700_000_000 % DAY  # a midnight (UTC)
+
+
+@pytest.fixture
+def exported(settings: Settings, catalog: Catalog, tmp_path: Path) -> tuple[Path, Catalog]:
+    """25 records written on three days (one deleted on the last); a koprik.toml naming them."""
+    records = list(demo_records(25, seed=3))
+    for day, part in enumerate((records[:10], records[10:20], records[20:])):
+        with catalog.writer() as writer:
+            writer.now = START + day * DAY
+            for record in part:
+                writer.put(record)
+    with catalog.writer() as writer:
+        writer.now = START + 2 * DAY
+        writer.delete(records[0]["001"].data)
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{settings.database.url}"\n')
+    return config, catalog
+
+
+def _ids_of_marc(data: bytes) -> list[str]:
+    return [record["001"].data for record in MARCReader(io.BytesIO(data), to_unicode=True)]
+
+
+def _live(catalog: Catalog, **filters: object) -> list[str]:
+    entries = catalog.list_entries(None, limit=1000, **filters)  # type: ignore[arg-type]
+    return [entry.local_id for entry in entries if not entry.deleted]
+
+
+def test_all_live_records_as_iso2709_in_datestamp_order(exported, tmp_path, capsys):
+    config, catalog = exported
+    out = tmp_path / "all.mrc"
+    assert main(["--config", str(config), "export", "-o", str(out)]) == 0
+    assert capsys.readouterr().err == f"export: 24 records as marc21 to {out}\n"
+    data = out.read_bytes()
+    assert _ids_of_marc(data) == _live(catalog)
+    assert data == b"".join(catalog.marc_of(local_id) or b"" for local_id in _live(catalog))
+    assert not (tmp_path / "all.mrc.part").exists()
+
+
+def test_marcxml_of_one_set_is_valid_against_the_marcxml_schema(exported, tmp_path):
+    config, catalog = exported
+    out = tmp_path / "uzb.xml"
+    assert main(["--config", str(config), "export", "--set", "lang:uzb", "-o", str(out)]) == 0
+    document = etree.parse(str(out))
+    schema = etree.XMLSchema(etree.parse(str(DATA / "schemas" / "MARC21slim.xsd")))
+    assert schema.validate(document), schema.error_log
+    ns = {"m": "http://www.loc.gov/MARC21/slim"}
+    ids = document.xpath("/m:collection/m:record/m:controlfield[@tag='001']/text()",
+                         namespaces=ns)  # fmt: skip
+    expected = _live(catalog, set_spec="lang:uzb")
+    assert ids == expected and 0 < len(expected) < 24
+
+
+def test_records_changed_since_a_date_to_standard_output(exported, capfdbinary):
+    config, catalog = exported
+    since = format_datestamp(START + DAY)[:10]
+    assert main(["--config", str(config), "export", "--from", since]) == 0
+    ids = _ids_of_marc(capfdbinary.readouterr().out)
+    assert ids == _live(catalog, from_=START + DAY)
+    assert len(ids) == 15  # days two and three (the record deleted then is not exported)
+    assert main(["--config", str(config), "export", "--from", since, "--until", since]) == 0
+    assert len(_ids_of_marc(capfdbinary.readouterr().out)) == 10
+
+
+def test_pages_follow_each_other_without_loss(exported):
+    _config, catalog = exported
+    small_pages = list(catalog_export.live_records(catalog, "iso2709", batch=3))
+    assert _ids_of_marc(b"".join(small_pages)) == _live(catalog)
+    assert catalog_export.count_live(catalog, "marcxml") == 24
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--from", "2024-13-01"], "--from='2024-13-01' is not a valid date"),
+        (["--from", "yesterday"], "--from='yesterday' is not a datestamp"),
+        (["--set", "nonesuch"], "no set 'nonesuch' in the catalogue"),
+        (["-o", "/nonexistent-folder/x.mrc"], "/nonexistent-folder/x.mrc.part"),
+    ],
+)
+def test_bad_arguments_are_one_line(exported, capsys, arguments, message):
+    config, _catalog = exported
+    assert main(["--config", str(config), "export", *arguments]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

@@ -1,0 +1,56 @@
+"""provider/health.py: ``GET /health`` on SQLite and PostgreSQL, and with the database gone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from config import Settings, koprik_version
+from provider.app import init_app
+
+
+async def test_health_reports_the_catalogue_and_the_version(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog
+):
+    with catalog.writer() as writer:
+        for record in demo_records(12):
+            writer.put(record)
+    client = await aiohttp_client(init_app(settings, catalog))
+    response = await client.get("/health")
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    assert await response.json() == {
+        "status": "ok",
+        "version": koprik_version(),
+        "catalogue": {"reachable": True, "records": 12},
+    }
+
+
+@pytest.mark.postgres
+async def test_health_is_503_when_the_database_is_gone(
+    aiohttp_client: Any, postgres_server: str, _postgres_admin: Any, tmp_path: Any
+):
+    import dataclasses
+
+    from config import DatabaseSettings
+
+    name = "health" + tmp_path.name[-8:].replace("-", "_").lower()
+    with _postgres_admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    url = f"{postgres_server}/{name}"
+    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=url))
+    catalog = Catalog.open(settings)
+    client = await aiohttp_client(init_app(settings, catalog))
+    assert (await client.get("/health")).status == 200
+    with _postgres_admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE {make_url(url).database} WITH (FORCE)"))
+    response = await client.get("/health")
+    assert response.status == 503
+    body = await response.json()
+    assert body["status"] == "error" and body["catalogue"]["reachable"] is False
+    assert f'database "{name}" does not exist' in body["catalogue"]["error"]

@@ -1,0 +1,70 @@
+"""koprik/logs.py: where log lines go and in what form."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config import LogSettings
+from koprik.errors import UserError
+from koprik.logs import JsonFormatter, configure_logging
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+        handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def test_json_lines_carry_the_fields_of_the_event():
+    record = logging.LogRecord("koprik.z3950", logging.INFO, __file__, 1, "%s search", ("peer",),
+                               None)
+    record.fields = {"hits": 12, "query": "@attr 1=4 \"навоий\""}
+    event = json.loads(JsonFormatter().format(record))
+    assert event["level"] == "info" and event["logger"] == "koprik.z3950"
+    assert event["message"] == "peer search"
+    assert event["hits"] == 12 and event["query"] == '@attr 1=4 "навоий"'
+    assert event["time"].endswith("Z")
+
+
+@pytest.mark.parametrize("form", ["plain", "json"])
+def test_lines_go_to_the_file_at_the_level_asked(tmp_path: Path, form: str):
+    path = tmp_path / "koprik.log"
+    configure_logging(LogSettings(file=str(path), level="warning", format=form))
+    logging.getLogger("koprik.test").info("not written")
+    logging.getLogger("koprik.test").warning("written")
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1
+    if form == "json":
+        assert json.loads(lines[0])["message"] == "written"
+    else:
+        assert lines[0].endswith("WARNING koprik.test: written")
+
+
+def test_a_log_file_that_cannot_be_opened_is_named(tmp_path: Path):
+    path = tmp_path / "no-such-folder" / "koprik.log"
+    with pytest.raises(UserError, match=f"log.file: cannot open {path} for appending"):
+        configure_logging(LogSettings(file=str(path)))
+
+
+def test_serve_stops_with_one_line_naming_the_log_file(tmp_path: Path, capsys):
+    from koprik.cli import main
+
+    path = tmp_path / "missing" / "koprik.log"
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n'
+                      f'[log]\nfile = "{path}"\n')
+    assert main(["--config", str(config), "serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err

@@ -1,0 +1,60 @@
+"""``--repair`` (crosswalks.repair): yaz's edge-case files that are rejected as they are get
+read, each repair listed; records that need none are not touched."""
+
+from __future__ import annotations
+
+import pytest
+
+from crosswalks import iso2709
+from crosswalks.marc_io import ReadItem, iter_records
+from crosswalks.repair import repair_item, repair_record
+from tests.conftest import DATA
+
+YAZ = DATA / "marc21" / "yaz"
+EXPECTED = {
+    "marc0": ["field 092: indicators ' á' are not ASCII; set blank"],
+    "marc1": ["leader/10-11 '32': fields read with 3 indicators, written with 2",
+              "field 001: control field held subfields; their values kept, joined",
+              "field 021: indicators beyond two ('0') dropped"],
+    "marc2": ["field 795: delimiter before '\ufffd40' is not followed by a subfield code; "
+              "read as $a"],
+    "marc3": ["leader/20-23 '45  ' set to '4500'",
+              "field 648: 'Granlund, Tom' before the first subfield taken as $a"],
+    "marc4": ["5 bytes before the leader skipped"],
+    "marc5": ["field 250: '2η εκδ.' before the first subfield taken as $a"],
+    "marc8": ['leader: "^" read as blanks'],
+    "marc12": ["field 880: MARC-8 codes no set defines left out (0xfd, 0xfd)",
+               "field 880: control characters left out (0x0c, 0x1a)"],
+}
+
+
+def only_item(name: str) -> ReadItem:
+    (item,) = iter_records(YAZ / f"{name}.marc")
+    return item
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_rejected_yaz_files_are_read_with_their_repairs_listed(name: str) -> None:
+    item = only_item(name)
+    assert item.record is None and item.error  # rejected as it is, with its reason
+    repaired = repair_item(item)
+    assert repaired.record is not None, repaired.error
+    assert repaired.repairs and set(EXPECTED[name]) <= set(repaired.repairs), repaired.repairs
+
+
+def test_what_the_repairs_give() -> None:
+    assert repair_item(only_item("marc5")).record["250"]["a"] == "2η εκδ."  # type: ignore[index]
+    record = repair_item(only_item("marc3")).record
+    assert record.get_fields("648")[2].get_subfields("a", "c")[:2] == [  # type: ignore[union-attr]
+        "Granlund, Tom", "Kristian Augustsgate"]
+    record = repair_item(only_item("marc12")).record
+    assert any("开车司机先生" in f.value() for f in record.get_fields("880"))  # type: ignore[union-attr]
+    marc4 = repair_item(only_item("marc4")).record
+    marc3 = repair_item(only_item("marc3")).record
+    assert marc4.as_marc() == marc3.as_marc()  # type: ignore[union-attr]  # same record
+
+
+def test_a_sound_record_needs_no_repair() -> None:
+    with (DATA / "marc21" / "marc.dat").open("rb") as stream:
+        for chunk, _problem in iso2709.iter_chunks(stream):
+            assert repair_record(chunk) == (chunk, [])

@@ -1,0 +1,167 @@
+"""Schema revisions (catalog/schema.py, catalog/migrations/) on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from catalog import Catalog, SchemaError
+from catalog import schema as schema_module
+from catalog.db import all_tables, open_engine
+from catalog.schema import BASELINE, EMPTY, ensure_current, head, revision_of, upgrade
+from config import Settings
+
+PROBE_REVISION = '''"""A test-only revision one step after the head: adds a table."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("probe", sa.Column("id", sa.Integer(), primary_key=True))
+'''
+
+
+@pytest.fixture
+def probe_revision(tmp_path, monkeypatch) -> str:
+    """A revision after the head, in a folder of the test's; returns its id (the new head)."""
+    folder = tmp_path / "versions"
+    folder.mkdir()
+    (folder / "9001_probe.py").write_text(PROBE_REVISION.format(revision="9001", down=head()))
+    monkeypatch.setattr(schema_module, "VERSION_LOCATIONS",
+                        [*schema_module.VERSION_LOCATIONS, folder])
+    return "9001"
+
+
+def test_the_revisions_have_one_head_from_the_baseline():
+    assert head()  # raises SchemaError on two heads (two branches each adding a revision)
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(schema_module.alembic_config())
+    assert [s.revision for s in scripts.walk_revisions()][-1] == BASELINE
+
+
+def test_a_new_catalogue_is_created_at_the_head(catalog: Catalog):
+    with catalog.engine.connect() as connection:
+        assert revision_of(connection) == head()
+
+
+def test_the_revisions_build_exactly_the_tables_of_the_code(catalog_url: str):
+    """Running every revision on an empty database gives the tables the models define: a
+    change to the models without its revision (or a wrong revision) fails here."""
+    engine = open_engine(catalog_url)
+    try:
+        with engine.connect() as connection:
+            assert revision_of(connection) == EMPTY
+        assert upgrade(engine) == (EMPTY, head())
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, all_tables()) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_catalogue_one_revision_behind_is_refused_then_upgraded(
+    settings: Settings, probe_revision: str, monkeypatch: pytest.MonkeyPatch
+):
+    behind = schema_module.VERSION_LOCATIONS[:-1]
+    with monkeypatch.context() as m:
+        m.setattr(schema_module, "VERSION_LOCATIONS", behind)
+        Catalog.open(settings).close()  # made by the Koprik before the probe revision
+        previous = head()
+    with pytest.raises(SchemaError) as refused:
+        Catalog.open(settings)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message == (
+        f"the catalogue {settings.database.url} has schema revision {previous}; this Koprik "
+        f"needs revision {probe_revision}: run `koprik db upgrade` (after `koprik backup`)"
+    )
+    engine = open_engine(settings.database.url)
+    try:
+        before, after = upgrade(engine)
+        assert after == probe_revision and before != after
+        assert inspect(engine).has_table("probe")
+    finally:
+        engine.dispose()
+    Catalog.open(settings).close()
+
+
+def test_a_catalogue_of_a_newer_koprik_is_refused(settings: Settings, probe_revision: str,
+                                                  monkeypatch: pytest.MonkeyPatch):
+    Catalog.open(settings).close()  # made at the probe revision
+    monkeypatch.setattr(schema_module, "VERSION_LOCATIONS", schema_module.VERSION_LOCATIONS[:-1])
+    with pytest.raises(SchemaError, match=r"revision 9001, newer than this Koprik knows"):
+        Catalog.open(settings)
+
+
+def test_an_empty_database_is_created_once_by_concurrent_openers(catalog_url: str):
+    from concurrent.futures import ThreadPoolExecutor
+
+    engines = [open_engine(catalog_url) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(ensure_current, engines))
+        with engines[0].connect() as connection:
+            assert revision_of(connection) == head()
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert [row[0] for row in rows] == [head()]
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+REBUILD_REVISION = '''"""A test-only revision rebuilding records (batch mode on SQLite)."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9002"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    rebuild = "always" if op.get_context().dialect.name == "sqlite" else "auto"
+    with op.batch_alter_table("records", recreate=rebuild) as batch:
+        batch.add_column(sa.Column("probe", sa.Integer(), nullable=True))
+'''
+
+
+def test_a_revision_that_rebuilds_a_table_keeps_the_rows_referring_to_it(
+    settings: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    from catalog.demo import demo_records
+
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in demo_records(10):
+            writer.put(record)
+    catalog.close()
+    counts = "SELECT (SELECT count(*) FROM renditions), (SELECT count(*) FROM record_sets)"
+    engine = open_engine(settings.database.url)
+    try:
+        with engine.connect() as connection:
+            before = tuple(connection.execute(text(counts)).one())
+        folder = tmp_path / "rebuild"
+        folder.mkdir()
+        (folder / "9002_rebuild.py").write_text(REBUILD_REVISION.format(down=head()))
+        monkeypatch.setattr(schema_module, "VERSION_LOCATIONS",
+                            [*schema_module.VERSION_LOCATIONS, folder])
+        assert upgrade(engine)[1] == "9002"
+        with engine.connect() as connection:
+            assert tuple(connection.execute(text(counts)).one()) == before
+            assert before[0] == 30  # three renditions of each record
+            assert connection.exec_driver_sql("SELECT probe FROM records").first() == (None,)
+            if connection.dialect.name == "sqlite":  # and foreign keys are enforced again
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()

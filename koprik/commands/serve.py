@@ -17,6 +17,7 @@ from catalog import Catalog
 from config import Settings, load_settings
 from harvester.scheduler import start_scheduler
 from koprik.dashboard import setup_dashboard
+from koprik.dashboard.keys import METRICS
 from koprik.errors import UserError
 from koprik.logs import configure_logging
 from koprik.workers import default_count, run_workers
@@ -121,7 +122,8 @@ async def serve(
     shared = worker is not None
     site = web.TCPSite(runner, host, port, reuse_port=shared or None)
     await site.start()
-    target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared)
+    target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared,
+                                observe=app[METRICS].observe_z3950)
     z3950_port = target.sockets[0].getsockname()[1]
     if not worker:
         print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)

@@ -3,8 +3,9 @@
 Counts that the catalogue database already keeps are read from it at each scrape (a custom
 collector), so they are the same on every node and survive restarts: harvested records by
 source and outcome, harvest errors by source and kind, runs by status, catalogue size. Request
-counts and latencies of the protocols served over HTTP are measured here, per process, by a
-middleware (labels limited to the protocol's own operations, so a client cannot grow them).
+counts and latencies of the protocols are measured per process: over HTTP by a middleware
+(labels limited to the protocol's own operations, so a client cannot grow them), over Z39.50
+through the target's ``observe`` hook (:meth:`Metrics.observe_z3950`).
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ class Metrics:
 
     def observe(self, protocol: str, operation: str, seconds: float) -> None:
         self.latency.labels(protocol, operation).observe(seconds)
+
+    def observe_z3950(self, pdu: str, seconds: float) -> None:
+        """A Z39.50 request by its PDU name (``searchRequest`` counts as ``search``; the
+        decoder knows only the PDUs of our ASN.1 module, so the labels are bounded)."""
+        self.observe("z39.50", pdu.removesuffix("Request"), seconds)
 
 
 def middleware(metrics: Metrics):  # type: ignore[no-untyped-def]

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from catalog import Catalog
 from config import Settings
@@ -41,14 +42,19 @@ from provider.z3950.session import (
 
 log = logging.getLogger(__name__)
 
+Observe = Callable[[str, float], None]
+"""Told each request's PDU name (``searchRequest``...) and the seconds its answer took."""
+
+
 async def start_target(
     settings: Settings, catalog: Catalog, service: SearchService | None = None, *,
-    reuse_port: bool = False,
+    reuse_port: bool = False, observe: Observe | None = None,
 ) -> asyncio.AbstractServer:
     """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` (through
     ``service``, a new one when None) until closed (at most ``server.z3950_max_connections``
     connections at once). With ``reuse_port``, other processes may listen on the same port
-    (SO_REUSEPORT) and the kernel shares connections."""
+    (SO_REUSEPORT) and the kernel shares connections. ``observe`` is told of every request
+    (for /metrics)."""
     service = service or SearchService(catalog, settings.search)
     backend = Backend(service)
     sru = SruFrontEnd(service, settings, database=settings.server.z3950_database)
@@ -69,7 +75,7 @@ async def start_target(
             if await opens_with_http(reader, settings.server.z3950_idle_timeout):
                 await serve_http(sru, settings, reader, writer)
                 return
-            await serve_connection(Session(backend, settings.server), reader, writer)
+            await serve_connection(Session(backend, settings.server), reader, writer, observe)
         finally:
             open_connections -= 1
 
@@ -80,7 +86,8 @@ async def start_target(
 
 
 async def serve_connection(
-    session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+    observe: Observe | None = None,
 ) -> None:
     """Answer PDUs on one connection until Close, idleness, a bad PDU or a broken socket.
 
@@ -115,7 +122,10 @@ async def serve_connection(
                 return
             requests += 1
             try:
+                began = time.monotonic()
                 responses, done = await session.handle(name, value)
+                if observe is not None:
+                    observe(name, time.monotonic() - began)
                 if session_log.enabled() and name != "close":
                     session_log.log_request(peer, name, value, responses)
                 for response in responses:

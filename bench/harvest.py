@@ -12,7 +12,14 @@ by ``bench/oai_provider.py``'s loader, which also serves it): Koprik's own provi
 - **koprik harvest**: a full run into a new SQLite catalogue: fetch, parse, crosswalk to MARC21,
   store with renditions, sets and provenance, one transaction per page.
 
-Prints records/s for each; asserts nothing.
+Then a Zebra (``tests/data/zebra/start-zebra``) over ``--zebra-records`` demo records, harvested
+by SRU (``marcxml``, the version Zebra's explain answers in) and by Z39.50 (USMARC):
+
+- **koprik sru client (iterate)**: :class:`harvester.sru_client.SruClient` paging the results;
+- **koprik harvest (store)**: a full run of an SRU source, and of a Z39.50 source, into a new
+  SQLite catalogue.
+
+Prints records/s for each; asserts nothing. ``--skip-oai`` runs the Zebra rows alone.
 """
 
 from __future__ import annotations
@@ -30,12 +37,19 @@ from oai_provider import bench_settings, ensure_catalogue
 from sickle import Sickle
 
 from catalog import Catalog
+from catalog.demo import demo_records
 from config import DatabaseSettings, HarvestSource, Settings
+from crosswalks.marc_io import record_to_iso2709
 from harvester.oai_client import OaiClient, Politeness
 from harvester.runs import harvest
+from harvester.sru_client import SruClient
+from harvester.sru_harvest import DEFAULT_PAGE
 
 PREFIXES = ("marc21", "oai_dc")
 PROVIDER_SCRIPT = Path(__file__).resolve().parent / "oai_provider.py"
+START_ZEBRA = Path(__file__).resolve().parents[1] / "tests" / "data" / "zebra" / "start-zebra"
+EVERYTHING_CQL = "cql.allRecords=1"
+EVERYTHING_PQF = '@attr 1=1016 @attr 2=103 ""'
 
 
 def sickle_rate(url: str, prefix: str) -> tuple[int, float]:
@@ -62,14 +76,36 @@ def client_rate(url: str, prefix: str) -> tuple[int, float]:
     return count, time.perf_counter() - start
 
 
-def harvest_rate(url: str, prefix: str, folder: Path) -> tuple[int, float]:
+async def _sru_iteration(url: str) -> int:
+    count, start = 0, 1
+    async with SruClient(url, Politeness(delay=0, timeout=600)) as client:
+        await client.explain()
+        while True:
+            page = await client.search(EVERYTHING_CQL, "marcxml", start=start,
+                                       maximum=DEFAULT_PAGE)
+            count += len(page.records)
+            start = page.next_position or start + len(page.records)
+            if not page.records or start > page.hits:
+                return count
+
+
+def sru_client_rate(url: str) -> tuple[int, float]:
+    start = time.perf_counter()
+    count = asyncio.run(_sru_iteration(url))
+    return count, time.perf_counter() - start
+
+
+def harvest_rate(
+    url: str, prefix: str, folder: Path, protocol: str = "oai-pmh", query: str = ""
+) -> tuple[int, float]:
     database = folder / f"harvest-{prefix}-{time.monotonic_ns()}.sqlite3"
     settings = dataclasses.replace(
         Settings(), database=DatabaseSettings(url=f"sqlite:///{database}")
     )
     catalog = Catalog.open(settings)
     try:
-        source = HarvestSource(name="bench", url=url, prefix=prefix, delay=0, timeout=600)
+        source = HarvestSource(name="bench", url=url, prefix=prefix, delay=0, timeout=600,
+                               protocol=protocol, query=query)
         report = harvest(catalog, source)
     finally:
         catalog.close()
@@ -91,18 +127,51 @@ def start_provider(kind: str, args: argparse.Namespace) -> subprocess.Popen[str]
     return process
 
 
+def zebra_rows(records: int, folder: Path, port: int) -> list[list[str]]:
+    """SRU and Z39.50 harvests of a Zebra over ``records`` demo records."""
+    work = folder / "zebra"
+    (work / "records").mkdir(parents=True, exist_ok=True)
+    (work / "records" / "demo.mrc").write_bytes(
+        b"".join(record_to_iso2709(record) for record in demo_records(records))
+    )
+    subprocess.run([str(START_ZEBRA), str(work / "records"), str(port), str(work / "run")],
+                   check=True, capture_output=True)
+    rows = []
+    try:
+        time.sleep(0.5)
+        sru = f"http://127.0.0.1:{port}/Default"
+        for name, measure in (
+            ("koprik sru client (iterate)", lambda: sru_client_rate(sru)),
+            ("koprik harvest (store)",
+             lambda: harvest_rate(sru, "marcxml", folder, "sru", EVERYTHING_CQL)),
+        ):
+            count, seconds = measure()
+            rows.append(["zebra", "marcxml (SRU)", name, f"{count:,}", f"{seconds:.1f}",
+                         f"{count / seconds:,.0f}"])
+        z3950 = f"z3950://127.0.0.1:{port}/Default"
+        count, seconds = harvest_rate(z3950, "", folder, "z3950", EVERYTHING_PQF)
+        rows.append(["zebra", "usmarc (Z39.50)", "koprik harvest (store)", f"{count:,}",
+                     f"{seconds:.1f}", f"{count / seconds:,.0f}"])
+    finally:
+        subprocess.run([str(START_ZEBRA), "stop", str(work / "run")], check=False)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/koprik-oai-bench"))
     parser.add_argument("--port", type=int, default=18_490)
+    parser.add_argument("--zebra-records", type=int, default=10_000)
+    parser.add_argument("--skip-oai", action="store_true", help="run the Zebra rows alone")
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
-    ensure_catalogue(bench_settings(args.folder, args.records, args.page_size), args.records)
+    if not args.skip_oai:
+        ensure_catalogue(bench_settings(args.folder, args.records, args.page_size), args.records)
     rows = []
     with tempfile.TemporaryDirectory(prefix="koprik-harvest-bench-") as scratch:
-        for kind in ("koprik", "oaipmh"):
+        for kind in () if args.skip_oai else ("koprik", "oaipmh"):
             provider = start_provider(kind, args)
             url = f"http://127.0.0.1:{args.port}/oai"
             try:
@@ -120,6 +189,7 @@ def main() -> int:
             finally:
                 provider.terminate()
                 provider.wait(timeout=30)
+        rows += zebra_rows(args.zebra_records, Path(scratch), args.port + 1)
     head = ["provider", "format", "harvester", "records", "seconds", "records/s"]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     for row in [head, ["-" * w for w in widths], *rows]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,12 +21,17 @@ class DatabaseFileError(Exception):
 def open_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url``; for a SQLite file its folder is created and WAL switched on.
 
-    Raises :class:`DatabaseFileError` when the SQLite file or its folder cannot be written.
+    A new SQLite file is created readable by its owner only (0600), in a folder only its owner
+    can enter if the folder is new: it holds the resumption token key (:mod:`catalog.secrets`).
+    SQLite gives its -wal and -shm files the same mode. Raises :class:`DatabaseFileError` when
+    the SQLite file or its folder cannot be written.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            check_sqlite_file(Path(parsed.database))
+            path = Path(parsed.database)
+            check_sqlite_file(path)
+            _create_private(path)
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
@@ -41,7 +48,7 @@ def check_sqlite_file(path: Path) -> None:
     """
     folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
         raise DatabaseFileError(
             f"cannot create the catalogue folder {folder}: {error.strerror}"
@@ -61,6 +68,12 @@ def check_sqlite_file(path: Path) -> None:
             raise DatabaseFileError(
                 f"the catalogue file {path} cannot be written ({error.strerror})"
             ) from None
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (SQLite then opens it as new)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

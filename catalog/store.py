@@ -31,6 +31,7 @@ from sqlalchemy import (
     Row,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -92,6 +93,9 @@ class Entry:
     set_specs: tuple[str, ...]
     data: bytes | None = None
     provenance: Provenance | None = None
+    size: int | None = None
+    """The rendition's size in bytes, when read with a ``max_bytes`` (a larger rendition is not
+    read: ``data`` is None)."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -265,10 +269,13 @@ class Catalog:
 
     # -- reading -------------------------------------------------------------------------
 
-    def get_entry(self, local_id: str, prefix: str | None = None) -> Entry | None:
-        """The record ``local_id`` with its ``prefix`` rendition (None when it has none)."""
+    def get_entry(
+        self, local_id: str, prefix: str | None = None, *, max_bytes: int | None = None
+    ) -> Entry | None:
+        """The record ``local_id`` with its ``prefix`` rendition (None when it has none); a
+        rendition larger than ``max_bytes`` is not read (:attr:`Entry.size` says how large)."""
         r = models.records
-        query = self._entry_select(prefix, with_data=True).where(r.c.local_id == local_id)
+        query = self._entry_select(prefix, True, max_bytes).where(r.c.local_id == local_id)
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
         return None if row is None else _entry(row, prefix is not None)
@@ -304,14 +311,19 @@ class Catalog:
         after: tuple[int, int] | None = None,
         limit: int = 500,
         with_data: bool = True,
+        max_bytes: int | None = None,
+        max_total_bytes: int | None = None,
     ) -> list[Entry]:
         """Up to ``limit`` entries in ``(datestamp, id)`` order after the key ``after``.
 
         With ``prefix``, only records that have that rendition (and deleted records) are listed.
-        ``from_`` and ``until`` are inclusive bounds in epoch seconds.
+        ``from_`` and ``until`` are inclusive bounds in epoch seconds. Renditions larger than
+        ``max_bytes`` are not read (:attr:`Entry.size` says how large they are). With
+        ``max_total_bytes``, reading stops after the entry whose rendition takes the total past
+        it (rows are streamed from the database, so no more than that is ever held).
         """
         r = models.records
-        query = self._entry_select(prefix, with_data)
+        query = self._entry_select(prefix, with_data, max_bytes)
         key_datestamp, key_id = r.c.datestamp, r.c.id
         if set_spec is not None:
             rs = models.record_sets
@@ -325,10 +337,15 @@ class Catalog:
             query = query.where(tuple_(key_datestamp, key_id) > tuple_(*after))
         query = query.order_by(key_datestamp, key_id).limit(limit)
         with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
+            if max_total_bytes is None:
+                rows = connection.execute(query).all()
+            else:
+                rows = _rows_within(connection, query, max_total_bytes)
         return [_entry(row, with_data and prefix is not None) for row in rows]
 
-    def _entry_select(self, prefix: str | None, with_data: bool):  # type: ignore[no-untyped-def]
+    def _entry_select(  # type: ignore[no-untyped-def]
+        self, prefix: str | None, with_data: bool, max_bytes: int | None = None
+    ):
         r, p, rend = models.records, models.provenance, models.renditions
         columns = [r.c.id, r.c.local_id, r.c.datestamp, r.c.deleted, r.c.set_specs]
         columns += [p.c.source, p.c.base_url, p.c.identifier, p.c.datestamp.label("pds")]
@@ -337,7 +354,14 @@ class Catalog:
         if prefix is None:
             return select(*columns).select_from(joined)
         joined = joined.outerjoin(rend, and_(rend.c.record_id == r.c.id, rend.c.format == prefix))
-        columns.append(rend.c.data if with_data else rend.c.format)
+        if not with_data:
+            columns.append(rend.c.format)
+        elif max_bytes is None:
+            columns.append(rend.c.data)
+        else:
+            size = func.length(rend.c.data)
+            columns += [case((size <= max_bytes, rend.c.data), else_=None).label("data"),
+                        size.label("size")]  # fmt: skip
         return select(*columns).select_from(joined).where(
             or_(r.c.deleted, rend.c.record_id.is_not(None))
         )
@@ -403,6 +427,22 @@ class Catalog:
             return connection.execute(select(models.records.c.id).limit(1)).first() is None
 
 
+def _rows_within(connection: Connection, query, max_total_bytes: int) -> list[Row]:  # type: ignore[no-untyped-def,type-arg]
+    """The rows of ``query`` up to and including the one whose ``data`` takes the total past
+    ``max_total_bytes``, streamed (a server-side cursor on PostgreSQL; SQLite steps lazily)."""
+    rows, total = [], 0
+    result = connection.execution_options(stream_results=True, yield_per=32).execute(query)
+    try:
+        for row in result:
+            rows.append(row)
+            total += len(row.data or b"")
+            if total > max_total_bytes:
+                break
+    finally:
+        result.close()
+    return rows
+
+
 def _entry(row, with_data: bool) -> Entry:  # type: ignore[no-untyped-def]
     provenance = None
     if row.source is not None:
@@ -421,6 +461,7 @@ def _entry(row, with_data: bool) -> Entry:  # type: ignore[no-untyped-def]
         set_specs=tuple(row.set_specs.split()) if row.set_specs else (),
         data=row.data if with_data else None,
         provenance=provenance,
+        size=getattr(row, "size", None),
     )
 
 

@@ -3,6 +3,7 @@
 from config.settings import (
     ConfigError,
     DatabaseSettings,
+    HarvestSettings,
     HarvestSource,
     LimitSettings,
     LogSettings,
@@ -20,6 +21,7 @@ from config.version import koprik_version
 __all__ = [
     "ConfigError",
     "DatabaseSettings",
+    "HarvestSettings",
     "HarvestSource",
     "LimitSettings",
     "LogSettings",

@@ -73,11 +73,28 @@ class ServerSettings:
     z3950_port: int = within(0, 65535, 2100)
     z3950_database: str = "Default"
     z3950_idle_timeout: float = within(1.0, 7 * 24 * 3600, 600.0)
+    z3950_init_timeout: float = within(1.0, 3600.0, 30.0)
+    """Seconds a new Z39.50 connection has to send its Init, before it is closed."""
     z3950_max_result_sets: int = within(1, 10_000, 32)
     """Result sets one Z39.50 session keeps; a new one evicts the least recently used."""
     z3950_max_connections: int = at_least(1, 256)
-    """Z39.50 connections served at once; one more is sent Close (resources)."""
-    z3950_max_pdu_bytes: int = within(4096, 2**31 - 1, 16 * 1024 * 1024)
+    """Z39.50 connections served at once; when full, the oldest not yet past Init is closed for
+    a new one, and without such a connection the new one is sent Close (resources)."""
+    z3950_max_connections_per_address: int = at_least(1, 64)
+    z3950_max_pdu_bytes: int = within(4096, 64 * 1024 * 1024, 1024 * 1024)
+    """Largest request PDU accepted (and largest response sent); a larger one closes the
+    connection (Close, resources) before it is read."""
+    z3950_max_pdu_values: int = within(100, 1_000_000, 10_000)
+    """Most BER values in a request PDU (decoding time goes with them); more: Close (resources)."""
+    http_max_connections: int = at_least(1, 512)
+    """HTTP connections served at once; more are answered 503 and closed."""
+    http_max_connections_per_address: int = at_least(1, 64)
+    http_request_timeout: float = within(1.0, 3600.0, 30.0)
+    """Seconds a client has to send a request, from its first byte until it is handled."""
+    http_write_timeout: float = within(1.0, 3600.0, 30.0)
+    """Seconds a client may go without accepting response bytes before it is disconnected."""
+    http_keepalive_timeout: float = within(0.0, 3600.0, 15.0)
+    """Seconds an idle keep-alive connection is kept open between requests."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,8 @@ class OaiSettings:
     """HMAC key for resumption tokens; empty means one derived from the database URL."""
     max_concurrent_lists: int = at_least(1, 8)
     """List requests served at once; more get HTTP 503 with Retry-After."""
+    max_page_bytes: int = within(1024, 1024 * 1024 * 1024, 8 * 1024 * 1024)
+    """A ListRecords page ends early (with a resumptionToken) before its records pass this."""
     retry_after: int = within(1, 24 * 3600, 10)
     max_request_bytes: int = within(1024, 64 * 1024 * 1024, 64 * 1024)
 
@@ -133,7 +152,6 @@ class LimitSettings:
 
     max_record_bytes: int = within(1024, 64 * 1024 * 1024, 1024 * 1024)
     """The largest record read, harvested, stored or served, in bytes as serialized."""
-
 
 
 @dataclass(frozen=True)
@@ -231,6 +249,20 @@ def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
 
 
 @dataclass(frozen=True)
+class HarvestSettings:
+    """Bounds on what a partner can make the harvester spend (every protocol)."""
+
+    max_response_bytes: int = within(1024, 1024**3, 32 * 1024 * 1024)
+    """One response body as it arrives (compressed or not), counted while it streams."""
+    max_decompressed_bytes: int = within(1024, 64 * 1024 * 1024, 64 * 1024 * 1024)
+    """One response body once gzip or deflate is unpacked (at most the XML parser's 64 MiB)."""
+    loop_pages: int = within(2, 100_000, 10)
+    """Pages in a row holding only records already seen in the same list before the list is
+    taken for a loop (whatever its resumption tokens say) and abandoned as a fault."""
+
+
+
+@dataclass(frozen=True)
 class Settings:
     repository: RepositorySettings = field(default_factory=RepositorySettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -241,6 +273,7 @@ class Settings:
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
     log: LogSettings = field(default_factory=LogSettings)
+    harvest: HarvestSettings = field(default_factory=HarvestSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
 

@@ -1,10 +1,12 @@
-"""Ingest: harvested OAI-PMH records into the catalogue as MARC21, with provenance.
+"""Ingest: the one path by which harvested records (OAI-PMH, SRU, Z39.50) enter the catalogue.
 
-Each record is crosswalked by the namespace of its metadata element (MARCXML as is, ``oai_dc``
-and MODS through their crosswalks), then upserted by ``(source, original identifier)`` with its
-provenance and original payload. A deletion the source announces deletes the record here
-(persistently). A record that cannot be read, crosswalked or stored goes to
-``harvest_rejects`` with its bytes and the reason; nothing is repaired.
+Every client hands over :class:`Harvested` items, whatever its protocol: XML metadata (OAI-PMH,
+SRU) is crosswalked by its namespace (MARCXML as is, Dublin Core and MODS through their
+crosswalks); MARC already decoded (Z39.50) is taken as it is. Each record is then upserted by
+``(source, identifier)`` with its provenance and original payload, and counted in one
+:class:`Counts`. A deletion the source announces deletes the record here (persistently). A
+record that is too large, cannot be read, crosswalked or stored goes to ``harvest_rejects``
+with its bytes and the reason (:func:`reject`, the one shape of a reject); nothing is repaired.
 
 Deletions are only ever applied one by one as the source announces them: the harvester never
 infers a deletion from a record's absence, so an empty or failed harvest can delete nothing.
@@ -23,16 +25,21 @@ from sqlalchemy import insert
 from catalog import CatalogWriter, Outcome, Provenance, RecordError
 from catalog.harvest_state import harvest_rejects
 from catalog.store import Incoming
+from config import LimitSettings
 from crosswalks.marc_syntax import syntax_problems
-from harvester.oai_client import OaiRecord
+from harvester.harvested import Harvested, identifier_of
 
 MARCXML_NS = "http://www.loc.gov/MARC21/slim"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 MODS_NS = "http://www.loc.gov/mods/v3"
+SRW_DC_NS = "info:srw/schema/1/dc-schema"
+DC_NS = "http://purl.org/dc/elements/1.1/"
 
 CROSSWALKS: dict[str, str] = {
     MARCXML_NS: "crosswalks.marc_io:marcxml_element_to_record",
     OAI_DC_NS: "crosswalks.dc_to_marc:dc_to_marc",
+    SRW_DC_NS: "crosswalks.dc_to_marc:dc_to_marc",
+    DC_NS: "crosswalks.dc_to_marc:dc_to_marc",
     MODS_NS: "crosswalks.mods_to_marc:mods_to_marc",
 }
 """Metadata namespace -> ``module:function`` taking the metadata element, returning a Record."""
@@ -113,69 +120,109 @@ def to_marc(metadata: etree._Element) -> Record:
 
 @dataclass(frozen=True)
 class IngestTarget:
-    """Where records of one source go: its name and base URL, and the current run."""
+    """Where records of one source go: its name and base URL, and the current run; and the
+    largest record it takes (``[limits] max_record_bytes``)."""
 
     source: str
     base_url: str
     run_id: int | None
+    max_record_bytes: int = LimitSettings.max_record_bytes
 
 
-def ingest(writer: CatalogWriter, target: IngestTarget, records: Iterable[OaiRecord]) -> Counts:
-    """Apply ``records`` in order on ``writer``'s transaction; rejects are written there too.
+def ingest(
+    writer: CatalogWriter,
+    target: IngestTarget,
+    items: Iterable[Harvested],
+    reasons: list[str] | None = None,
+) -> Counts:
+    """Apply ``items`` in order on ``writer``'s transaction; rejects are written there too
+    (and their reasons appended to ``reasons``, when given).
 
     Records are stored in batches (:meth:`CatalogWriter.put_many`); a deletion first stores the
     records before it, so a page that holds a record and then its deletion ends deleted.
     """
     counts = Counts()
-    batch: list[tuple[OaiRecord, Incoming]] = []
+    batch: list[tuple[Harvested, Incoming]] = []
+
+    def refuse(item: Harvested, identifier: str | None, reason: str) -> None:
+        text = f"{item.where}: {reason}" if item.where else reason
+        raw = item.raw[: target.max_record_bytes]
+        reject(writer, target, identifier[:MAX_IDENTIFIER] if identifier else None, text, raw)
+        counts.rejected += 1
+        if reasons is not None:
+            reasons.append(text)
 
     def store_batch() -> None:
         results = writer.put_many([incoming for _item, incoming in batch])
-        for (item, _incoming), result in zip(batch, results, strict=True):
+        for (item, incoming), result in zip(batch, results, strict=True):
             if isinstance(result, RecordError):
-                reject(writer, target, item.identifier, str(result), item.raw)
-                counts.rejected += 1
+                assert incoming.provenance is not None
+                refuse(item, incoming.provenance.identifier, str(result))
             else:
                 counts.count_stored(result)
         batch.clear()
 
-    for item in records:
-        problem = item.error or _header_problem(item)
+    for item in items:
+        problem = item.error or _size_problem(item.raw, target) or _header_problem(item)
         if problem is not None:
-            identifier = item.identifier[:MAX_IDENTIFIER] if item.identifier else None
-            reject(writer, target, identifier, problem, item.raw)
-            counts.rejected += 1
+            refuse(item, item.identifier or _digest_identifier(item), problem)
             continue
         if item.deleted:
             store_batch()
-            outcome = writer.delete_harvested(_provenance(target, item, "", None))
+            outcome = writer.delete_harvested(_provenance(target, item, "", "", None))
             if outcome is Outcome.DELETED:
                 counts.deleted += 1
             else:
                 counts.unchanged += 1
             continue
-        assert item.metadata is not None
         try:
-            record = to_marc(item.metadata)
+            record, namespace, payload = _marc_of(item)
         except IngestError as error:
-            reject(writer, target, item.identifier, str(error), item.raw)
-            counts.rejected += 1
+            refuse(item, item.identifier or _digest_identifier(item), str(error))
             continue
-        namespace = etree.QName(item.metadata).namespace or ""
-        provenance = _provenance(target, item, namespace, etree.tostring(item.metadata))
+        identifier = item.identifier or identifier_of(record, payload)
+        provenance = _provenance(target, item, identifier, namespace, payload)
         batch.append((item, Incoming(record, provenance=provenance)))
     store_batch()
     return counts
 
 
-def _header_problem(item: OaiRecord) -> str | None:
-    if not item.identifier:
+def _marc_of(item: Harvested) -> tuple[Record, str, bytes]:
+    """The item's MARC21 record, its format and its payload; raises IngestError."""
+    if item.record is not None:
+        return item.record, item.format, item.payload if item.payload is not None else item.raw
+    if item.metadata is None:
+        raise IngestError("record without metadata")
+    namespace = etree.QName(item.metadata).namespace or ""
+    return to_marc(item.metadata), item.format or namespace, etree.tostring(item.metadata)
+
+
+def _size_problem(raw: bytes, target: IngestTarget) -> str | None:
+    if len(raw) <= target.max_record_bytes:
+        return None
+    return (
+        f"record of {len(raw)} bytes, larger than max_record_bytes ({target.max_record_bytes});"
+        " its first bytes are kept"
+    )
+
+
+def _header_problem(item: Harvested) -> str | None:
+    if item.identifier is not None and not item.identifier:
         return "no identifier"
-    if len(item.identifier) > MAX_IDENTIFIER:
+    if item.identifier is None and item.deleted:
+        return "a deletion without an identifier"
+    if item.identifier is not None and len(item.identifier) > MAX_IDENTIFIER:
         return f"identifier of {len(item.identifier)} characters (at most {MAX_IDENTIFIER})"
-    if item.datestamp is not None and len(item.datestamp) > MAX_DATESTAMP:
-        return f"datestamp {item.datestamp[:40]!r}... is not an OAI-PMH datestamp"
+    if len(item.datestamp) > MAX_DATESTAMP:
+        return f"datestamp {item.datestamp[:40]!r}... is not a datestamp"
     return None
+
+
+def _digest_identifier(item: Harvested) -> str | None:
+    """The identifier a reject of an item without one is kept under (None without bytes)."""
+    if item.identifier is not None or not item.raw:
+        return None
+    return identifier_of(item.record, item.raw)
 
 
 def reject(
@@ -194,13 +241,13 @@ def reject(
 
 
 def _provenance(
-    target: IngestTarget, item: OaiRecord, namespace: str, payload: bytes | None
+    target: IngestTarget, item: Harvested, identifier: str, namespace: str, payload: bytes | None
 ) -> Provenance:
     return Provenance(
         source=target.source,
         base_url=target.base_url,
-        identifier=item.identifier or "",
-        datestamp=item.datestamp or "",
+        identifier=identifier or item.identifier or "",
+        datestamp=item.datestamp,
         metadata_namespace=namespace,
         payload=payload,
     )

@@ -5,20 +5,14 @@
 ...     async for page in client.list_pages("ListRecords", prefix="marc21"):
 ...         for record in page.records: ...
 
-Politeness: one request at a time per host (across every client in the process), ``delay``
-seconds between two requests to a host, a timeout per request, and retries with exponential
-backoff and jitter after timeouts, resets and 5xx; 503 and 429 are retried after the
-Retry-After the partner asked for (seconds or an HTTP date), never longer than
-``retry_after_max``.
+Politeness, bounds on bodies, retries and the tolerance of transport faults are those of
+:class:`harvester.http_fetch.HttpFetcher`. A ListRecords page that is still not well-formed XML
+(or holds characters XML forbids) after a second try has its records parsed one by one, so a
+bad record comes out with its bytes and the reason (:attr:`OaiRecord.error`) instead of
+stopping the harvest. Nothing is repaired.
 
-Tolerance: gzip sent without being announced is unpacked; a charset header that disagrees with
-the document is reported and the document's own encoding wins; a page that is not well-formed
-XML (or holds characters XML forbids) is fetched once more, and if it is still broken its
-records are parsed one by one, so a bad record comes out with its bytes and the reason
-(:attr:`OaiRecord.error`) instead of stopping the harvest. Nothing is repaired.
-
-Safety: every size read from the wire is bounded; XML is parsed with entity resolution and the
-network off, and a document declaring entities is refused (no XXE, no entity bombs).
+Safety: XML is parsed with entity resolution and the network off, and a document declaring
+entities is refused (no XXE, no entity bombs).
 
 Every fault met and handled is appended to :attr:`OaiClient.events`, so a run can record it.
 """
@@ -26,28 +20,15 @@ Every fault met and handled is appended to :attr:`OaiClient.events`, so a run ca
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
-import random
-import re
-import threading
-import time
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import ClassVar, Literal, overload
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
-import aiohttp
 from lxml import etree
 
-from crosswalks.xmltext import MAX_XML_BYTES
+from harvester.faults import Event, HarvestError, MalformedResponse
+from harvester.http_fetch import HttpFetcher, Politeness
 from harvester.oai_pages import (
     OAI_NS,
-    Event,
-    HarvestError,
-    MalformedResponse,
     OaiError,
     OaiRecord,
     Page,
@@ -76,26 +57,6 @@ _O = f"{{{OAI_NS}}}"
 USER_AGENT = "Koprik-harvester/0.1 (+OAI-PMH)"
 
 
-@dataclass(frozen=True)
-class Politeness:
-    """How hard the client may push a partner, and how long it waits for one."""
-
-    delay: float = 1.0
-    """Seconds between the end of one request to a host and the start of the next."""
-    timeout: float = 60.0
-    """Seconds one request may take, connection to last byte."""
-    retries: int = 5
-    """Further attempts after a timeout, reset, 5xx, 429 or malformed page."""
-    backoff: float = 1.0
-    """Wait before the first retry; doubled on each further one (with jitter)."""
-    backoff_max: float = 120.0
-    retry_after_max: float = 300.0
-    """Upper bound on a wait a partner asks for with Retry-After."""
-    max_bytes: int = MAX_XML_BYTES
-    """Upper bound on one response body, after decompression."""
-
-
-
 @dataclass
 class Identity:
     """What Identify says about a repository."""
@@ -109,42 +70,6 @@ class Identity:
     response_date: str
     """The responseDate of the Identify answer: the provider's clock when it answered."""
 
-
-
-@dataclass
-class _Gate:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    last_end: float = 0.0
-
-
-class _HostGates:
-    """One request at a time per host, across every client and thread of the process."""
-
-    _gates: ClassVar[dict[str, _Gate]] = {}
-    _guard: ClassVar[threading.Lock] = threading.Lock()
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def turn(cls, host: str, delay: float) -> AsyncIterator[None]:
-        with cls._guard:
-            gate = cls._gates.setdefault(host, _Gate())
-        while not gate.lock.acquire(blocking=False):
-            await asyncio.sleep(0.005)
-        try:
-            wait = gate.last_end + delay - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            yield
-        finally:
-            gate.last_end = time.monotonic()
-            gate.lock.release()
-
-
-class _Retry(Exception):
-    def __init__(self, event: Event, wait: float | None = None) -> None:
-        super().__init__(str(event))
-        self.event = event
-        self.wait = wait
 
 
 class OaiClient:
@@ -163,24 +88,24 @@ class OaiClient:
     ) -> None:
         self.base_url = base_url
         self.politeness = politeness or Politeness()
-        self._sleep = sleep
-        self.host = urlsplit(base_url).hostname or base_url
-        self.events: list[Event] = []
-        self.requests = 0
-        self._session: aiohttp.ClientSession | None = None
+        self._http = HttpFetcher(base_url, self.politeness, user_agent=USER_AGENT, sleep=sleep)
+
+    @property
+    def events(self) -> list[Event]:
+        """Every fault met and handled so far."""
+        return self._http.events
+
+    @property
+    def requests(self) -> int:
+        """Requests sent so far."""
+        return self._http.requests
 
     async def __aenter__(self) -> OaiClient:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.politeness.timeout),
-            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
-            auto_decompress=True,
-        )
+        await self._http.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.__aexit__(*exc)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -286,140 +211,10 @@ class OaiClient:
         page.raw_size = len(raw)
         return page
 
-    @overload
-    async def _request_document(
-        self, verb: str, params: dict[str, str], *, salvage: Literal[False]
-    ) -> tuple[etree._Element, bytes]: ...
-
-    @overload
-    async def _request_document(
-        self, verb: str, params: dict[str, str], *, salvage: bool
-    ) -> tuple[etree._Element | None, bytes]: ...
-
     async def _request_document(
         self, verb: str, params: dict[str, str], *, salvage: bool
     ) -> tuple[etree._Element | None, bytes]:
         """Fetch and parse; ``(None, bytes)`` when ``salvage`` and the page stays malformed."""
-        query = {"verb": verb, **params}
-        policy = self.politeness
-        attempt = 0
-        while True:
-            try:
-                raw = await self._fetch(query)
-                try:
-                    return read_document(raw), raw
-                except etree.XMLSyntaxError as error:
-                    event = Event("malformed-xml", f"{verb}: {error}")
-                    if _declares_entities(raw):  # refused on purpose: asking again is useless
-                        self.events.append(event)
-                        raise MalformedResponse(str(event), raw) from error
-                    if attempt >= min(1, policy.retries):
-                        self.events.append(event)
-                        if salvage:
-                            return None, raw
-                        raise MalformedResponse(str(event), raw) from error
-                    raise _Retry(event) from error
-            except _Retry as retry:
-                self.events.append(retry.event)
-                if attempt >= policy.retries:
-                    raise HarvestError(
-                        f"gave up after {attempt + 1} attempts: {retry.event}"
-                    ) from None
-                wait = retry.wait
-                if wait is None:
-                    wait = min(policy.backoff_max, policy.backoff * 2**attempt)
-                    wait *= random.uniform(0.5, 1.0)
-                attempt += 1
-                await self._sleep(wait)
-
-    async def _fetch(self, query: dict[str, str]) -> bytes:
-        """One HTTP GET under the host's gate; raises :class:`_Retry` for a retryable fault."""
-        if self._session is None:
-            raise RuntimeError("OaiClient sends requests only inside `async with OaiClient(...)`")
-        policy = self.politeness
-        async with _HostGates.turn(self.host, policy.delay):
-            self.requests += 1
-            try:
-                async with self._session.get(self.base_url, params=query) as response:
-                    status = response.status
-                    if status == 429 or status >= 500:
-                        wait = _retry_after(response.headers.get("Retry-After"), policy)
-                        detail = f"HTTP {status}"
-                        if wait is not None:
-                            detail += f", Retry-After {response.headers['Retry-After']}"
-                        raise _Retry(Event(f"http-{status}", detail), wait)
-                    if status != 200:
-                        raise HarvestError(f"HTTP {status} from {self.base_url}")
-                    declared = response.headers.get("Content-Length")
-                    if declared and declared.isdigit() and int(declared) > policy.max_bytes:
-                        raise HarvestError(f"response of {declared} bytes exceeds the limit")
-                    body = bytearray()
-                    async for chunk in response.content.iter_chunked(64 * 1024):
-                        body += chunk
-                        if len(body) > policy.max_bytes:
-                            raise HarvestError(
-                                f"response larger than the limit of {policy.max_bytes} bytes"
-                            )
-                    charset = response.charset
-            except (aiohttp.ClientError, TimeoutError) as error:
-                kind = "timeout" if isinstance(error, TimeoutError) else "connection"
-                raise _Retry(Event(kind, f"{type(error).__name__}: {error}")) from error
-        data = bytes(body)
-        if data[:2] == b"\x1f\x8b":
-            self.events.append(Event("unannounced-gzip", "gzip body without Content-Encoding"))
-            data = _gunzip(data, policy.max_bytes)
-        _check_charset(data, charset, self.events)
-        return data
-
-
-def _gunzip(data: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as error:
-        raise HarvestError(f"gzip body that cannot be unpacked: {error}") from error
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise HarvestError(f"gzip body larger than the limit of {limit} bytes")
-    return out
-
-
-_XML_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-
-
-def _check_charset(data: bytes, header: str | None, events: list[Event]) -> None:
-    """Report a charset header that disagrees with the document; the document's encoding wins."""
-    if not header:
-        return
-    match = _XML_DECLARATION.match(data[:200])
-    document = match.group(1).decode("ascii") if match else "utf-8"
-    if _charset_name(header) != _charset_name(document):
-        events.append(
-            Event("charset-header", f"header says {header}, document is {document}; "
-                  "the document's encoding is used")
+        return await self._http.document(
+            {"verb": verb, **params}, read_document, what=verb, salvage=salvage
         )
-
-
-def _charset_name(name: str) -> str:
-    return name.lower().replace("_", "-").replace("utf8", "utf-8")
-
-
-def _retry_after(value: str | None, policy: Politeness) -> float | None:
-    """Seconds to wait from a Retry-After value (seconds or an HTTP date), bounded."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(0.0, min(seconds, policy.retry_after_max))
-
-
-def _declares_entities(raw: bytes) -> bool:
-    return b"<!ENTITY" in raw

@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from lxml import etree
 
 from crosswalks.xmltext import parse_untrusted, safe_parser
+from harvester.faults import Event, HarvestError, ListLoop, MalformedResponse
+from harvester.harvested import Harvested
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 _O = f"{{{OAI_NS}}}"
 MAX_TOKEN_CHARS = 10_000
 """A resumption token longer than this is refused (tokens are echoed back in URLs)."""
-
-
-class HarvestError(Exception):
-    """A request that failed for good (after the retries the politeness policy allows)."""
 
 
 class OaiError(HarvestError):
@@ -36,30 +34,8 @@ class OaiError(HarvestError):
         self.message = message
 
 
-class MalformedResponse(HarvestError):
-    """A response that is not a usable OAI-PMH document, even record by record.
-
-    ``raw`` holds the response's bytes when there were any, to be kept as a reject.
-    """
-
-    def __init__(self, message: str, raw: bytes = b"") -> None:
-        super().__init__(message)
-        self.raw = raw
-
-
-class ResumptionLoop(HarvestError):
+class ResumptionLoop(ListLoop):
     """The provider sent a resumption token it had already sent in this list."""
-
-
-@dataclass
-class Event:
-    """A fault the client met and handled (or gave up on); kept for the run's record."""
-
-    kind: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.detail}"
 
 
 @dataclass
@@ -78,6 +54,13 @@ class OaiRecord:
     metadata: etree._Element | None
     raw: bytes
     error: str | None = None
+
+    def harvested(self) -> Harvested:
+        """The record as ingest takes it."""
+        return Harvested(
+            self.identifier, self.raw, self.datestamp or "", self.deleted, self.metadata,
+            error=self.error,
+        )  # fmt: skip
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""A harvest run of one source (OAI-PMH or Z39.50): incremental, resumable, recorded.
+"""A harvest run of one source (OAI-PMH, SRU or Z39.50): incremental, resumable, recorded.
 
 >>> report = harvest(catalog, source)               # blocks; one run, recorded in harvest_runs
 >>> report.status, report.counts.added
@@ -7,20 +7,27 @@ Semantics (DESIGN.md, Harvesting):
 
 - **Incremental.** A run asks for records ``from`` the source's watermark: the responseDate of
   the first request (Identify) of the last successful run, minus one granularity step, written
-  in the source's granularity. ``--full`` ignores it; ``--from``/``--until`` bound a run by hand
-  (such a run moves the watermark only if it covered everything after it).
+  in the source's granularity. A responseDate after Koprik's own clock (or unreadable) is a
+  fault in the run's record and our clock is taken instead (:func:`harvester.guards.own_clock`),
+  so a partner's clock can never push the watermark into the future. ``--full`` ignores the
+  watermark; ``--from``/``--until`` bound a run by hand (such a run moves the watermark only
+  if it covered everything after it).
 - **Crash-safe.** Each page commits in one transaction with its records, the run's counts and
   the source's resumption token, cursor, set and date window. A run started after a killed one
   resumes at the page where it stopped; if the provider rejects that token (expired), the list
   restarts from the start of the window, which for an unsplit run is the watermark.
 - **Faults.** The client retries transport faults (see :mod:`harvester.oai_client`). A
   badResumptionToken or a repeating token mid-list restarts the window (at most
-  :data:`MAX_RESTARTS` times). A window whose list still fails is halved and each half
-  harvested, down to one granularity step, so one bad record cannot block a source; a window
-  that cannot be split any more is recorded as failed and the run ends ``partial`` (the
-  watermark does not move, so the next run tries again). The count of such windows is saved
-  in the source's resumption state as soon as a window fails and with every page, so a run
-  that resumes a killed one after a failed window still ends ``partial``. Every fault is
+  :data:`MAX_RESTARTS` times). A list whose pages hold only records already seen in it for
+  ``[harvest] loop_pages`` pages is a loop whatever its tokens say
+  (:class:`harvester.guards.LoopGuard`): restarted as well, then its window fails for good.
+  A window whose list still fails otherwise is halved and each half harvested, down to one
+  granularity step, so one bad record cannot block a source (only the error's text is kept,
+  never a response); a window that cannot be split any more is recorded as failed and the run
+  ends ``partial`` (the watermark does not move, so the next run tries again). The count of
+  such windows is saved in the source's resumption state as soon as a window fails and with
+  every page, so a run that resumes a killed one after a failed window still ends
+  ``partial``. Every fault is
   written to the run's ``errors``.
 - **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`).
 - **Z39.50 sources** (``protocol = "z3950"``) are harvested by
@@ -28,6 +35,9 @@ Semantics (DESIGN.md, Harvesting):
   commits with the run's counts. They have no watermark and no resumption state: every run
   presents the whole result set of the source's query (ingest is an idempotent upsert), so
   ``--from``/``--until`` do not apply and ``--full`` changes nothing.
+- **SRU sources** (``protocol = "sru"``) likewise, by :func:`harvester.sru_harvest.harvest_sru`:
+  the CQL query's results paged by startRecord, each page committed with the run's counts,
+  with the politeness and fault handling of OAI-PMH sources.
 """
 
 from __future__ import annotations
@@ -42,11 +52,13 @@ from sqlalchemy import Row, select, update
 
 from catalog import Catalog, CatalogWriter
 from catalog.harvest_state import harvest_runs, harvest_state
-from config import HarvestSource
-from harvester import dates, locks
+from config import HarvestSettings, HarvestSource, Settings
+from harvester import dates, guards, locks
+from harvester.faults import ListLoop
 from harvester.ingest import Counts, IngestTarget, ingest, reject
 from harvester.oai_client import (
     HarvestError,
+    Identity,
     MalformedResponse,
     OaiClient,
     OaiError,
@@ -54,7 +66,9 @@ from harvester.oai_client import (
     Politeness,
     ResumptionLoop,
 )
-from harvester.sources import Z3950, SourceError, validate
+from harvester.sources import OAI_PMH, SRU, Z3950, SourceError, validate
+from harvester.sru_client import SruClient
+from harvester.sru_harvest import harvest_sru
 from harvester.z3950_harvest import Z3950HarvestResult, harvest_z3950
 
 MAX_RESTARTS = 2
@@ -109,8 +123,12 @@ class GiveUp(HarvestError):
     """Too many failures in one run: the partner is down or broken beyond halving."""
 
 
-def politeness_of(source: HarvestSource) -> Politeness:
-    return Politeness(delay=source.delay, timeout=source.timeout, retries=source.retries)
+def politeness_of(source: HarvestSource, bounds: HarvestSettings) -> Politeness:
+    """The politeness policy of ``source``, reading bodies within ``bounds``."""
+    return Politeness(
+        delay=source.delay, timeout=source.timeout, retries=source.retries,
+        max_bytes=bounds.max_response_bytes, max_decompressed_bytes=bounds.max_decompressed_bytes,
+    )  # fmt: skip
 
 
 def harvest(
@@ -120,22 +138,29 @@ def harvest(
     *,
     politeness: Politeness | None = None,
     on_page: Callable[[PageInfo], None] | None = None,
+    settings: Settings | None = None,
 ) -> RunReport:
     """Run one harvest of ``source`` now (blocking) and return its report.
+
+    ``settings`` gives the bounds of ``[harvest]`` and ``[limits]`` (None: the defaults);
+    ``politeness``, when given, replaces the source's own policy (tests use it).
 
     Raises :class:`harvester.locks.SourceBusy` when another run of the source holds the lock,
     and :class:`harvester.sources.SourceError` for a definition that cannot be harvested.
     """
     validate(source)
     options = options or RunOptions()
-    if source.protocol == Z3950 and (options.from_ or options.until):
+    if source.protocol in (Z3950, SRU) and (options.from_ or options.until):
+        kind = "a Z39.50" if source.protocol == Z3950 else "an SRU"
         raise SourceError(
-            "--from and --until do not apply to a Z39.50 source: every run presents the whole "
+            f"--from and --until do not apply to {kind} source: every run asks for the whole "
             "result set of its query"
         )
-    if source.protocol != Z3950 and not source.prefix:
+    if source.protocol == OAI_PMH and not source.prefix:
         raise SourceError(f"source {source.name!r} has no metadataPrefix")
-    run = HarvestRun(catalog, source, options, politeness, on_page)
+    settings = settings or Settings()
+    politeness = politeness or politeness_of(source, settings.harvest)
+    run = HarvestRun(catalog, source, options, politeness, on_page, settings)
     return asyncio.run(run.execute())
 
 
@@ -155,8 +180,9 @@ class HarvestRun:
     catalog: Catalog
     source: HarvestSource
     options: RunOptions
-    politeness: Politeness | None = None
+    politeness: Politeness
     on_page: Callable[[PageInfo], None] | None = None
+    settings: Settings = field(default_factory=Settings)
     owner: str = field(default_factory=locks.new_owner)
     counts: Counts = field(default_factory=Counts)
     errors: list[str] = field(default_factory=list)
@@ -169,7 +195,9 @@ class HarvestRun:
     _plan: _Plan | None = None
     _client: OaiClient | None = None
     _z3950: Z3950HarvestResult | None = None
+    _sru: SruClient | None = None
     _rejected_pages: set[str] = field(default_factory=set)
+    future: guards.FutureDatestamps = field(default_factory=guards.FutureDatestamps)
 
     async def execute(self) -> RunReport:
         started = time.monotonic()
@@ -181,13 +209,15 @@ class HarvestRun:
             try:
                 if self.source.protocol == Z3950:
                     await self._harvest_z3950()
+                elif self.source.protocol == SRU:
+                    await self._harvest_sru()
                 else:
-                    async with OaiClient(
-                        self.source.url, self.politeness or politeness_of(self.source)
-                    ) as client:
+                    async with OaiClient(self.source.url, self.politeness) as client:
                         self._client = client
                         await self._harvest(client)
                 status = PARTIAL if self.failed_windows else SUCCEEDED
+                if self.future.fault() is not None:
+                    self.errors.append(str(self.future.fault()))
             except HarvestError as error:
                 self.errors.append(f"run failed: {error}")
             except (Exception, asyncio.CancelledError) as error:
@@ -214,18 +244,30 @@ class HarvestRun:
         """Requests sent to the source so far in this run."""
         if self._client is not None:
             return self._client.requests
+        if self._sru is not None:
+            return self._sru.requests
         return self._z3950.requests if self._z3950 is not None else 0
+
+    def _progress(self, done: int, wanted: int) -> None:
+        """Progress of a result-set source (Z39.50, SRU): its hits are the total."""
+        if self.on_page is not None:
+            self.on_page(PageInfo(self.pages, self.counts.total, wanted, None))
 
     async def _harvest_z3950(self) -> None:
         self._z3950 = Z3950HarvestResult()
-
-        def progress(done: int, wanted: int) -> None:
-            if self.on_page is not None:
-                self.on_page(PageInfo(self.pages, self.counts.total, wanted, None))
-
         await harvest_z3950(
             self.source, self.catalog, run_id=self.run_id, on_batch=self._record_batch,
-            progress=progress, result=self._z3950,
+            progress=self._progress, result=self._z3950,
+            max_record_bytes=self.settings.limits.max_record_bytes,
+        )  # fmt: skip
+
+    async def _harvest_sru(self) -> None:
+        self._sru = SruClient(self.source.url, self.politeness)
+        await harvest_sru(
+            self.source, self.catalog, self.politeness, run_id=self.run_id,
+            on_batch=self._record_batch, progress=self._progress, client=self._sru,
+            loop_pages=self.settings.harvest.loop_pages,
+            max_record_bytes=self.settings.limits.max_record_bytes,
         )  # fmt: skip
 
     # -- planning ----------------------------------------------------------------------
@@ -239,7 +281,7 @@ class HarvestRun:
         by_hand = self.options.full or self.options.from_ or self.options.until
         if state.token and state.run_id and state.set_spec in sets and not by_hand:
             plan = _Plan(
-                first_response_date=state.first_response_date or identity.response_date,
+                first_response_date=state.first_response_date or self._start(identity),
                 run_from=state.run_from,
                 run_until=state.run_until,
                 set_spec=state.set_spec,
@@ -257,7 +299,7 @@ class HarvestRun:
             run_from = self.options.from_
             if run_from is None and not self.options.full:
                 run_from = state.watermark
-            plan = _Plan(identity.response_date, self._in_granularity(run_from),
+            plan = _Plan(self._start(identity), self._in_granularity(run_from),
                          self._in_granularity(self.options.until))
             plan.window = (plan.run_from, plan.run_until)
         self._plan = plan
@@ -274,6 +316,13 @@ class HarvestRun:
                     await self._window(spec, rest_from, plan.run_until, None)
             else:
                 await self._window(spec, plan.run_from, plan.run_until, None)
+
+    def _start(self, identity: Identity) -> str:
+        """The run's start as the watermark will take it: never past our own clock."""
+        start, fault = guards.own_clock(identity.response_date, guards.now())
+        if fault is not None:
+            self.errors.append(fault)
+        return start
 
     def _in_granularity(self, datestamp: str | None) -> str | None:
         if datestamp is None:
@@ -296,19 +345,27 @@ class HarvestRun:
                 self.errors.append(f"{error}; restarting the list from {start or 'the start'}")
                 await self._window(spec, start, end, None, restarts + 1)
                 return
-            failure: HarvestError = error
+            failure = str(error)
+        except ListLoop as error:  # records seen again: halving a loop cannot help
+            if restarts < MAX_RESTARTS:
+                self.errors.append(f"{error}; restarting the list from {start or 'the start'}")
+                await self._window(spec, start, end, None, restarts + 1)
+                return
+            await self._failed_for_good(spec, start, end, str(error))
+            return
         except MalformedResponse as error:
             self._reject_page(error)
-            failure = error
+            failure = str(error)
         except HarvestError as error:
-            failure = error
+            failure = str(error)
+        # only the text goes on: the error (its traceback, its page) is dropped before halving
         self.failures += 1
         if self.failures > MAX_WINDOW_FAILURES:
             raise GiveUp(f"{self.failures} failed lists in one run; last: {failure}")
         await self._halve(spec, start, end, failure)
 
     async def _halve(
-        self, spec: str | None, start: str | None, end: str | None, failure: HarvestError
+        self, spec: str | None, start: str | None, end: str | None, failure: str
     ) -> None:
         plan = self._planned()
         low = start or self._in_granularity(self.earliest) or "1970-01-01"
@@ -318,13 +375,21 @@ class HarvestRun:
         where = f"set {spec} " if spec else ""
         halves = dates.split(low, end, self.granularity)
         if halves is None:
-            self.failed_windows += 1
-            self.errors.append(f"window {where}{low}..{end} failed for good: {failure}")
-            await asyncio.to_thread(self._save_failed_windows)
+            await self._failed_for_good(spec, low, end, failure)
             return
         self.errors.append(f"window {where}{low}..{end} failed ({failure}); halving it")
         for half_from, half_until in halves:
             await self._window(spec, half_from, half_until, None)
+
+    async def _failed_for_good(
+        self, spec: str | None, start: str | None, end: str | None, failure: str
+    ) -> None:
+        """Record a window given up on: the run ends partial and the watermark stays."""
+        self.failed_windows += 1
+        where = f"set {spec} " if spec else ""
+        window = f"{start or 'the start'}..{end or 'now'}"
+        self.errors.append(f"window {where}{window} failed for good: {failure}")
+        await asyncio.to_thread(self._save_failed_windows)
 
     async def _list(
         self, spec: str | None, start: str | None, end: str | None, token: str | None
@@ -337,6 +402,7 @@ class HarvestRun:
         )
         pending: asyncio.Future[Page] | None = asyncio.ensure_future(anext(pages))
         empty = 0
+        loop = guards.LoopGuard(self.settings.harvest.loop_pages)
         try:
             while pending is not None:
                 try:
@@ -348,6 +414,8 @@ class HarvestRun:
                 empty = empty + 1 if page.token and not page.records else 0
                 if empty > MAX_EMPTY_PAGES:
                     raise ResumptionLoop(f"{empty} empty pages in a row, each with a token")
+                loop.page(record.identifier for record in page.records)
+                self.future.check((record.datestamp for record in page.records), guards.now())
                 await asyncio.to_thread(self._commit, page, spec, (start, end))
         finally:
             if pending is not None and not pending.done():
@@ -391,9 +459,11 @@ class HarvestRun:
 
     def _commit(self, page: Page, spec: str | None, window: tuple[str | None, str | None]) -> None:
         plan = self._planned()
-        target = IngestTarget(self.source.name, self.source.url, self.run_id)
+        target = self._target()
         with self.catalog.writer() as writer:
-            self._record_batch(writer, ingest(writer, target, page.records))
+            self._record_batch(
+                writer, ingest(writer, target, (r.harvested() for r in page.records))
+            )
             writer.connection.execute(
                 update(harvest_state)
                 .where(harvest_state.c.source == self.source.name)
@@ -414,6 +484,11 @@ class HarvestRun:
             self.on_page(
                 PageInfo(self.pages, self.counts.total, page.complete_list_size, spec)
             )
+
+    def _target(self) -> IngestTarget:
+        return IngestTarget(
+            self.source.name, self.source.url, self.run_id, self.settings.limits.max_record_bytes
+        )
 
     def _save_failed_windows(self) -> None:
         """Save the count of windows failed for good at once, not only with the next page: a
@@ -447,14 +522,20 @@ class HarvestRun:
         self.pages += 1
 
     def _reject_page(self, error: MalformedResponse) -> None:
-        """Keep a page that could not be used at all, once per run per distinct content."""
+        """Keep a page that could not be used at all, once per run per distinct content, and
+        of a large page only its first ``max_record_bytes`` (a partner sending a new broken
+        page on every request must not fill the catalogue)."""
         digest = hashlib.sha256(error.raw).hexdigest()
         if not error.raw or digest in self._rejected_pages:
             return
         self._rejected_pages.add(digest)
-        target = IngestTarget(self.source.name, self.source.url, self.run_id)
+        target = self._target()
+        kept = error.raw[: target.max_record_bytes]
+        reason = f"page: {error}"
+        if len(kept) < len(error.raw):
+            reason += f" (first {len(kept)} of {len(error.raw)} bytes kept)"
         with self.catalog.writer() as writer:
-            reject(writer, target, None, f"page: {error}", error.raw)
+            reject(writer, target, None, reason, kept)
             runs = harvest_runs.c
             writer.connection.execute(
                 update(harvest_runs)
@@ -519,7 +600,8 @@ class HarvestRun:
         return watermark is not None and dates.parse(plan.run_from) <= dates.parse(watermark)
 
     def _error_lines(self) -> list[str]:
-        events = [str(event) for event in self._client.events] if self._client else []
+        client = self._client or self._sru
+        events = [str(event) for event in client.events] if client is not None else []
         lines = events + self.errors
         if len(lines) > MAX_ERROR_LINES:
             more = len(lines) - MAX_ERROR_LINES + 1

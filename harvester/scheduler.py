@@ -20,7 +20,6 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -75,7 +74,7 @@ def run_scheduled(name: str) -> None:
         log.info("scheduled harvest of %s skipped: the source is disabled", name)
         return
     try:
-        report = harvest(context.catalog, source)
+        report = harvest(context.catalog, source, settings=context.settings)
     except SourceBusy as error:
         log.warning("scheduled harvest of %s skipped, a run is in progress: %s", name, error)
         return
@@ -97,12 +96,15 @@ class HarvestScheduler:
         self._scheduler = BackgroundScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(engine=catalog.engine, tablename=JOBS_TABLE),
-                "internal": MemoryJobStore(),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
         self._sync_seconds = sync_seconds
+        self._stop_sync = threading.Event()
+        self._sync_thread = threading.Thread(
+            target=self._sync_until_stopped, name="harvest-schedule-sync", daemon=True
+        )
 
     def start(self) -> None:
         global _context
@@ -111,11 +113,18 @@ class HarvestScheduler:
         # paused until the jobs match the sources, so a removed source's job never fires
         self._scheduler.start(paused=True)
         self.sync()
-        self._scheduler.add_job(
-            self.sync, "interval", seconds=self._sync_seconds, id="sync-sources",
-            jobstore="internal",
-        )
         self._scheduler.resume()
+        self._sync_thread.start()
+
+    def _sync_until_stopped(self) -> None:
+        """Re-read the sources every ``sync_seconds``, in a thread of its own: APScheduler's
+        shutdown holds its job-store lock while it waits for running jobs, so a sync run as a
+        job would deadlock with it."""
+        while not self._stop_sync.wait(self._sync_seconds):
+            try:
+                self.sync()
+            except Exception:  # a database hiccup must not end scheduling for good
+                log.exception("could not re-read the harvest sources")
 
     def sync(self) -> None:
         """Make the jobs match the enabled, scheduled sources (unchanged jobs are kept as is)."""
@@ -150,6 +159,9 @@ class HarvestScheduler:
 
     def shutdown(self, wait: bool = True) -> None:
         global _context
+        self._stop_sync.set()
+        if self._sync_thread.is_alive():
+            self._sync_thread.join()
         self._scheduler.shutdown(wait=wait)
         with _context_lock:
             if _context is not None and _context.catalog is self.catalog:

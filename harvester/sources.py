@@ -5,7 +5,9 @@ their definition; edit it); sources added with ``koprik sources add`` live in th
 database (table ``harvest_sources``). A name is unique across both.
 
 Adding (or re-pointing) a source checks the address first: an OAI-PMH source must answer
-Identify as an OAI-PMH 2.0 repository and offer the metadataPrefix asked for; a Z39.50 source
+Identify as an OAI-PMH 2.0 repository and offer the metadataPrefix asked for; an SRU source
+(``protocol = "sru"``, ``url`` its base URL, a CQL ``query``, ``prefix`` the record schema
+marcxml or dc) must answer explain and search its query; a Z39.50 source
 (``protocol = "z3950"``, ``url = "z3950://HOST:PORT/DATABASE"``, a PQF ``query``, optionally the
 ``charset`` of its records) must accept a connection and the search of its query. Otherwise it
 is refused with the reason (:class:`SourceError`).
@@ -28,7 +30,12 @@ from sqlalchemy import delete, insert, select, update
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources
 from config import HarvestSource, Settings
-from harvester.oai_client import HarvestError, Identity, OaiClient, Politeness
+from harvester.faults import HarvestError
+from harvester.http_fetch import Politeness
+from harvester.oai_client import Identity, OaiClient
+from harvester.sru_client import SruClient
+from harvester.sru_harvest import SCHEMAS as SRU_SCHEMAS
+from harvester.sru_harvest import record_schema
 from harvester.z3950_harvest import TargetCheck, check_target
 from harvester.z3950_records import charset_label, parse_address
 from protocols.z3950.pqf import PqfError, parse_pqf
@@ -37,7 +44,8 @@ FROM_FILE = "koprik.toml"
 FROM_DATABASE = "database"
 OAI_PMH = "oai-pmh"
 Z3950 = "z3950"
-PROTOCOLS = (OAI_PMH, Z3950)
+SRU = "sru"
+PROTOCOLS = (OAI_PMH, Z3950, SRU)
 CHECK_TIMEOUT = 30.0
 """The most seconds per request the check before adding a source waits."""
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
@@ -75,7 +83,7 @@ def validate(source: HarvestSource) -> None:
     if _NAME.match(source.name) is None:
         raise SourceError(f"source name {source.name!r}: use letters, digits, '.', '_' or '-'")
     if source.protocol not in PROTOCOLS:
-        raise SourceError(f"protocol {source.protocol!r}: expected {' or '.join(PROTOCOLS)}")
+        raise SourceError(f"protocol {source.protocol!r}: expected {', '.join(PROTOCOLS)}")
     if source.every and source.cron:
         raise SourceError("give a schedule either as an interval (every) or as cron, not both")
     if source.every:
@@ -89,6 +97,8 @@ def validate(source: HarvestSource) -> None:
         raise SourceError("delay and retries must be >= 0 and timeout > 0")
     if source.protocol == Z3950:
         _validate_z3950(source)
+    elif source.protocol == SRU:
+        _validate_sru(source)
     else:
         _validate_oai(source)
 
@@ -128,6 +138,25 @@ def _validate_z3950(source: HarvestSource) -> None:
             )
 
 
+def _validate_sru(source: HarvestSource) -> None:
+    if not source.url.startswith(("http://", "https://")):
+        raise SourceError(f"URL {source.url!r}: expected http:// or https://")
+    try:
+        SruClient(source.url)
+    except ValueError as error:
+        raise SourceError(f"URL {source.url!r}: {error}") from error
+    if not source.query.strip():
+        raise SourceError("an SRU source needs a query (CQL, e.g. 'dc.title=navoiy')")
+    if source.prefix not in SRU_SCHEMAS:
+        raise SourceError(f"record schema {source.prefix!r}: expected marcxml or dc")
+    for unsupported in ("sets", "crosswalk", "charset"):
+        if getattr(source, unsupported):
+            raise SourceError(
+                f"{unsupported!r} is not supported for SRU sources (the query selects the "
+                "records; the crosswalk follows the record schema)"
+            )
+
+
 def choose_prefix(formats: dict[str, str]) -> str | None:
     """The preferred prefix among ``prefix -> namespace``: MARCXML, else MODS, else oai_dc."""
     for namespace in PREFERRED_NAMESPACES:
@@ -137,10 +166,13 @@ def choose_prefix(formats: dict[str, str]) -> str | None:
     return None
 
 
-def probe(source: HarvestSource) -> tuple[HarvestSource, Identity | TargetCheck]:
+def probe(source: HarvestSource) -> tuple[HarvestSource, Identity | TargetCheck | SruCheck]:
     """Contact the (valid) source as a check before it is stored; return it as it is to be
-    stored (an OAI-PMH source with its prefix chosen) and what the check found. Raises
+    stored (an OAI-PMH or SRU source with its format chosen) and what the check found. Raises
     SourceError with the reason."""
+    if source.protocol == SRU:
+        check = asyncio.run(check_sru(source))
+        return dataclasses.replace(source, prefix=check.schema), check
     if source.protocol == Z3950:
         checked = dataclasses.replace(source, timeout=min(source.timeout, CHECK_TIMEOUT))
         try:
@@ -174,6 +206,30 @@ async def check_source(source: HarvestSource) -> tuple[Identity, str]:
     return identity, prefix
 
 
+@dataclass(frozen=True)
+class SruCheck:
+    """What the check of an SRU source found: explain, and the search of its query."""
+
+    title: str
+    version: str
+    schema: str
+    hits: int
+
+
+async def check_sru(source: HarvestSource) -> SruCheck:
+    """Ask an SRU source for its explain record and search its query for no records, as the
+    check of Identify does for OAI-PMH. Raises SourceError with the reason."""
+    politeness = Politeness(delay=0, timeout=min(source.timeout, CHECK_TIMEOUT), retries=0)
+    try:
+        async with SruClient(source.url, politeness) as client:
+            explain = await client.explain()
+            schema = record_schema(source.prefix, explain)
+            page = await client.search(source.query, schema, start=1, maximum=0)
+    except HarvestError as error:
+        raise SourceError(f"{source.url} does not answer SRU correctly: {error}") from error
+    return SruCheck(explain.title, client.version or "", schema, page.hits)
+
+
 def all_sources(settings: Settings, catalog: Catalog) -> list[SourceEntry]:
     """Every source, those of the file first, then those of the database, by name."""
     entries = [SourceEntry(s, FROM_FILE) for s in settings.sources]
@@ -192,13 +248,14 @@ def find_source(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
 
 def add_source(
     settings: Settings, catalog: Catalog, source: HarvestSource, *, check: bool = True
-) -> tuple[HarvestSource, Identity | TargetCheck | None]:
+) -> tuple[HarvestSource, Identity | TargetCheck | SruCheck | None]:
     """Store a new source after checking it answers (unless ``check`` is False; see
     :func:`probe`).
 
     An empty ``prefix`` of an OAI-PMH source is filled in with the preferred format the source
-    offers. Returns the source as stored, and what its Identify said (OAI-PMH) or what the
-    search of its query found (Z39.50).
+    offers (an SRU source's, MARCXML if offered, else DC). Returns the source as stored, and
+    what its Identify said (OAI-PMH), or what explain and the search of its query found (SRU),
+    or what the search of its query found (Z39.50).
     """
     validate(source)
     if any(e.source.name == source.name for e in all_sources(settings, catalog)):

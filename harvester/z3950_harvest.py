@@ -14,15 +14,15 @@ records when the target does not agree to one (empty: propose UTF-8 and otherwis
 Semantics:
 
 - **Idempotent upsert.** Each record is stored by ``(source.name, identifier)``, the identifier
-  being its 001 (:func:`harvester.z3950_records.record_identifier`), with its provenance and the
+  being its 001 (:func:`harvester.harvested.identifier_of`), with its provenance and the
   bytes as sent. A second run over the same target changes nothing: every record is unchanged.
 - **One transaction per batch**, committed while the next batch is being presented.
 - **Not incremental, no deletions.** Z39.50 has no datestamps: every run presents the whole
   result set, and unchanged records cost one digest comparison. A record missing from a run's
   results is never deleted here (DESIGN.md: deletions are never inferred from absence).
 - **Rejects.** A record that cannot be decoded, is not valid MARC21, or that the target replaced
-  by a surrogate diagnostic goes to ``harvest_rejects`` with its bytes and the reason
-  (:func:`harvester.ingest.reject`); the harvest goes on.
+  by a surrogate diagnostic goes to ``harvest_rejects`` with its bytes and the reason, through
+  the ingest path every protocol shares (:func:`harvester.ingest.ingest`); the harvest goes on.
 - **Failures.** A target that cannot be reached, refuses the search, times out or ends the
   association raises :class:`Z3950HarvestError` (a :class:`harvester.oai_client.HarvestError`)
   with a one-line reason; batches committed before the failure stay.
@@ -39,19 +39,18 @@ from datetime import UTC, datetime
 
 from pymarc import Record
 
-from catalog import Catalog, CatalogWriter, Provenance, RecordError
-from catalog.store import Incoming
-from config import HarvestSource
+from catalog import Catalog, CatalogWriter, RecordError
+from config import HarvestSource, LimitSettings
 from crosswalks import iso2709
-from harvester.ingest import Counts, IngestTarget, reject
-from harvester.oai_client import HarvestError
+from harvester.faults import HarvestError
+from harvester.harvested import Harvested, identifier_of
+from harvester.ingest import Counts, IngestTarget, ingest
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import (
     Z3950Address,
     charset_label,
     decode_usmarc,
     parse_address,
-    record_identifier,
 )
 from protocols.z3950 import oids
 from protocols.z3950.pqf import PqfError, parse_pqf
@@ -106,6 +105,7 @@ def _plan(
     limit: int | None,
     run_id: int | None,
     on_batch: OnBatch | None,
+    max_record_bytes: int = LimitSettings.max_record_bytes,
 ) -> _Plan:
     if batch < 1 or (limit is not None and limit < 0):
         raise ValueError(f"batch {batch} must be positive and limit {limit} not negative")
@@ -115,7 +115,7 @@ def _plan(
         configured = charset_label(source.charset) if source.charset else None
     except (ValueError, PqfError) as error:
         raise Z3950HarvestError(f"source {source.name}: {error}") from error
-    target = IngestTarget(source.name, address.url, run_id)
+    target = IngestTarget(source.name, address.url, run_id, max_record_bytes)
     return _Plan(address, source.query, configured, target, batch, limit, on_batch)
 
 
@@ -129,6 +129,7 @@ async def harvest_z3950(
     run_id: int | None = None,
     on_batch: OnBatch | None = None,
     result: Z3950HarvestResult | None = None,
+    max_record_bytes: int = LimitSettings.max_record_bytes,
 ) -> Z3950HarvestResult:
     """Harvest ``source`` into ``catalog`` now; see the module docstring.
 
@@ -136,10 +137,11 @@ async def harvest_z3950(
     records presented (None: all hits); ``run_id`` ties rejects to a row of ``harvest_runs``;
     ``on_batch`` runs in each batch's transaction (see :data:`OnBatch`). ``result`` is the
     result to count into (None: a new one); a caller that passes its own sees the counts so far
-    while the harvest runs and after it raises. Returns the result.
+    while the harvest runs and after it raises. A record larger than ``max_record_bytes`` is
+    a reject. Returns the result.
     Raises :class:`Z3950HarvestError` (and ValueError for a bad ``batch`` or ``limit``).
     """
-    plan = _plan(source, batch, limit, run_id, on_batch)
+    plan = _plan(source, batch, limit, run_id, on_batch, max_record_bytes)
     result = Z3950HarvestResult() if result is None else result
     async with _association(plan.address, source) as client:
         result.requests += 1
@@ -253,46 +255,31 @@ def store_batch(
     on_batch: OnBatch | None = None,
 ) -> tuple[Counts, list[str]]:
     """Store one batch of USMARC records (in charset label ``expected``, None: detect) in one
-    transaction; return the counts and the reasons of the rejects (also written to
-    ``harvest_rejects``)."""
-    counts = Counts()
-    reasons: list[str] = []
-    incoming: list[tuple[RetrievedRecord, Incoming]] = []
-    refused: list[tuple[RetrievedRecord, str | None, str]] = []
+    transaction through the one ingest path; return the counts and the reasons of the rejects
+    (also written to ``harvest_rejects``)."""
     datestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for retrieved in records:
-        try:
-            record = _usmarc_of(retrieved, expected)
-        except (RecordError, iso2709.RecordError) as error:
-            identifier = record_identifier(None, retrieved.data) if retrieved.data else None
-            refused.append((retrieved, identifier, str(error)))
-            continue
-        provenance = Provenance(
-            source=target.source,
-            base_url=target.base_url,
-            identifier=record_identifier(record, retrieved.data),
-            datestamp=datestamp,
-            metadata_namespace=retrieved.syntax,
-            payload=retrieved.data,
-        )
-        incoming.append((retrieved, Incoming(record, provenance=provenance)))
+    items = [_harvested(retrieved, expected, datestamp) for retrieved in records]
+    reasons: list[str] = []
     with catalog.writer() as writer:
-        outcomes = writer.put_many([item for _, item in incoming])
-        for (retrieved, item), outcome in zip(incoming, outcomes, strict=True):
-            if isinstance(outcome, RecordError):
-                assert item.provenance is not None
-                refused.append((retrieved, item.provenance.identifier, str(outcome)))
-            else:
-                counts.count_stored(outcome)
-        for retrieved, identifier, reason in refused:
-            text = f"record {retrieved.position}: {reason}"
-            reject(writer, target, identifier, text, retrieved.data)
-            log.warning("%s: rejected %s", target.source, text)
-            reasons.append(text)
-        counts.rejected = len(refused)
+        counts = ingest(writer, target, items, reasons)
         if on_batch is not None:
             on_batch(writer, counts)
+    for reason in reasons:
+        log.warning("%s: rejected %s", target.source, reason)
     return counts, reasons
+
+
+def _harvested(retrieved: RetrievedRecord, expected: str | None, datestamp: str) -> Harvested:
+    """One presented record as ingest takes it: decoded, or with the reason it cannot be."""
+    where = f"record {retrieved.position}"
+    try:
+        record = _usmarc_of(retrieved, expected)
+    except (RecordError, iso2709.RecordError) as error:
+        return Harvested(None, retrieved.data, error=str(error), where=where)
+    return Harvested(
+        identifier_of(record, retrieved.data), retrieved.data, datestamp, record=record,
+        format=retrieved.syntax, payload=retrieved.data, where=where,
+    )  # fmt: skip
 
 
 def _usmarc_of(retrieved: RetrievedRecord, expected: str | None) -> Record:

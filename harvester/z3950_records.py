@@ -10,14 +10,12 @@ decides both:
   are proof and win; among the 8-bit readings that detection cannot tell apart with
   certainty (CP1251, KOI8-R, ISO 8859-1, MARC-8 without escapes...) the expected set decides;
   a record that is not UTF-8 although UTF-8 was agreed is refused with the reason, never repaired.
-- **Identifier.** :func:`record_identifier`: the record's 001, else a digest of its bytes. A
-  position in a result set is not an identifier: the same query run later, or another query,
-  puts other records there.
+- **Identifier.** the record's 001, else a digest of its bytes
+  (:func:`harvester.harvested.identifier_of`, as for every source that gives none).
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import NamedTuple
 
 from pymarc import Record
@@ -29,7 +27,6 @@ from crosswalks.marc_io import checked_item
 DEFAULT_PORT = 210
 DEFAULT_DATABASE = "Default"
 SCHEME = "z3950://"
-
 
 
 class Z3950Address(NamedTuple):
@@ -93,12 +90,3 @@ def decode_usmarc(data: bytes, expected: str | None = None) -> Record:
     if checked.error is not None:
         raise RecordError(checked.error)
     return record
-
-
-def record_identifier(record: Record | None, data: bytes) -> str:
-    """The record's identifier at its source: its 001 (spaces removed), else ``sha1:`` and a
-    digest of the bytes as sent."""
-    control = record.get("001") if record is not None else None
-    if control is not None and control.data and control.data.strip():
-        return "".join(control.data.split())
-    return "sha1:" + hashlib.sha1(data).hexdigest()

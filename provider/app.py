@@ -17,6 +17,7 @@ from aiohttp import web
 from catalog import Catalog
 from config import Settings
 from provider.health import setup_health
+from provider.http_server import guard
 from provider.keys import CATALOG, SERVICE, SETTINGS, SRU
 from provider.oai import setup_oai
 from provider.search import SearchService
@@ -31,7 +32,7 @@ def init_app(settings: Settings, catalog: Catalog) -> web.Application:
     ``app[SERVICE]`` is the search service SRU stands on; ``koprik serve`` hands the same one
     to the Z39.50 target, so both ports share its database threads and SRU result sets.
     """
-    app = web.Application()
+    app = web.Application(middlewares=[guard])
     app[SETTINGS] = settings
     app[CATALOG] = catalog
     app[SERVICE] = SearchService(catalog, settings.search)

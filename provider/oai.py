@@ -5,8 +5,9 @@ endpoint's state on an application made by :func:`provider.app.init_app`. Reques
 by :class:`provider.oai_verbs.OaiResponder` in a worker thread (the catalogue is blocking);
 the response is compressed there too when the client accepts gzip or deflate. Every OAI-PMH
 error is an HTTP 200 document; HTTP errors are only for HTTP problems: 503 with Retry-After
-when more than ``oai.max_concurrent_lists`` list requests are in progress, 413 for an
-oversized POST body, 415 for a POST that is not a form.
+when more than ``oai.max_concurrent_lists`` list requests are in progress (:class:`ListGate`),
+413 for an oversized POST body, 408 for one that takes longer than
+``server.http_request_timeout``, 415 for a POST that is not a form.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import zlib
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -25,14 +28,19 @@ from provider.oai_verbs import COMPRESSIONS, OaiResponder
 
 STYLESHEET_FILE = Path(__file__).with_name("static") / "oai2.xsl"
 FORM = "application/x-www-form-urlencoded"
+WRITE_CHUNK = 64 * 1024
+"""Bytes handed to the socket at a time, so a page waiting for a slow client is held once (not
+also copied whole into the transport's buffer)."""
 
 
 class ListGate:
     """Counts list requests in progress and admits at most ``limit`` at once.
 
-    A slot is held until the worker thread answering the request has finished, not merely
-    until the handler returns: a client that disconnects cancels the handler, but the database
-    work it started goes on and must still count against the limit.
+    A request holds its slot until its response has been handed to the client's socket (so a
+    client that does not read holds one slot, for at most ``server.http_write_timeout``, and at
+    most ``limit`` pages wait in memory for their clients) and until the worker thread building
+    it has finished: a client that disconnects cancels the handler, but the database work it
+    started goes on and must still count against the limit.
     """
 
     def __init__(self, limit: int) -> None:
@@ -54,28 +62,43 @@ class ListGate:
 
 
 class Ticket:
-    """One admitted request's slot; :meth:`release` gives it back (once, from any thread)."""
+    """One admitted request's slot, held by the worker that builds the page and the handler that
+    sends it, and given back when both are done with it (from any thread).
+
+    A worker that has not started when the handler gives up never starts (:meth:`start` says
+    so), so the handler's :meth:`release` then gives the slot back for both.
+    """
 
     def __init__(self, gate: ListGate) -> None:
         self._gate = gate
         self._lock = threading.Lock()
+        self._holders = 2
         self.started = False
-        self.released = False
 
-    def start(self) -> None:
+    def start(self) -> bool:
+        """Called by the worker before it builds the page: False if the request was abandoned."""
         with self._lock:
+            if self._holders < 2:
+                return False
             self.started = True
+            return True
 
-    def release(self, *, unless_started: bool = False) -> None:
+    def release(self) -> None:
+        """One holder is done (the worker, or the handler: then the worker too if not started)."""
         with self._lock:
-            if self.released or (unless_started and self.started):
+            if self._holders == 0:
                 return
-            self.released = True
-        self._gate._leave()
+            self._holders -= 1 if self.started else self._holders
+            done = self._holders == 0
+        if done:
+            self._gate._leave()
 
 
 RESPONDER = web.AppKey("oai_responder", OaiResponder)
 LIST_GATE = web.AppKey("oai_list_gate", ListGate)
+LIST_WORKERS = web.AppKey("oai_list_workers", ThreadPoolExecutor)
+"""Threads for list pages only, one per gate slot, so that harvests in progress never keep a
+thread from Identify, GetRecord and the other short requests (asyncio's default threads)."""
 
 
 def setup_oai(app: web.Application) -> None:
@@ -83,9 +106,17 @@ def setup_oai(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[RESPONDER] = OaiResponder(settings, app[CATALOG])
     app[LIST_GATE] = ListGate(settings.oai.max_concurrent_lists)
+    app.cleanup_ctx.append(_list_workers)
     app.router.add_get("/oai", handle_oai)
     app.router.add_post("/oai", handle_oai)
     app.router.add_get("/static/oai2.xsl", handle_stylesheet)
+
+
+async def _list_workers(app: web.Application) -> AsyncIterator[None]:
+    workers = ThreadPoolExecutor(app[LIST_GATE].limit, thread_name_prefix="koprik-oai-list")
+    app[LIST_WORKERS] = workers
+    yield
+    workers.shutdown(wait=False, cancel_futures=True)
 
 
 async def handle_oai(request: web.Request) -> web.StreamResponse:
@@ -96,7 +127,10 @@ async def handle_oai(request: web.Request) -> web.StreamResponse:
         limit = settings.oai.max_request_bytes
         if request.content_length is not None and request.content_length > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-        body = await request.read()
+        try:
+            body = await asyncio.wait_for(request.read(), settings.server.http_request_timeout)
+        except TimeoutError:
+            raise web.HTTPRequestTimeout(text="The request body did not arrive in time") from None
         if len(body) > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
         query = body.decode("utf-8", errors="replace")
@@ -116,15 +150,28 @@ async def handle_oai(request: web.Request) -> web.StreamResponse:
                 text=f"Too many harvests at once; retry in {retry} s",
             )
     try:
-        payload = await asyncio.to_thread(_answer, responder, pairs, encoding, ticket)
+        if ticket is None:
+            payload = await asyncio.to_thread(_answer, responder, pairs, encoding, None)
+        else:
+            workers = request.app[LIST_WORKERS]
+            payload = await asyncio.get_running_loop().run_in_executor(
+                workers, _answer, responder, pairs, encoding, ticket
+            )
+        response = web.StreamResponse(headers={"Vary": "Accept-Encoding"})
+        response.content_type = "text/xml"
+        response.charset = "utf-8"
+        response.content_length = len(payload)
+        if encoding:
+            response.headers["Content-Encoding"] = encoding
+        await response.prepare(request)
+        body = memoryview(payload)
+        for start in range(0, len(body), WRITE_CHUNK):  # each returns once the socket took it
+            await response.write(body[start : start + WRITE_CHUNK])
+        await response.write_eof()
+        return response
     finally:
         if ticket is not None:
-            ticket.release(unless_started=True)  # the worker never ran: give the slot back
-    response = web.Response(body=payload, content_type="text/xml", charset="utf-8")
-    response.headers["Vary"] = "Accept-Encoding"
-    if encoding:
-        response.headers["Content-Encoding"] = encoding
-    return response
+            ticket.release()
 
 
 async def handle_stylesheet(_request: web.Request) -> web.StreamResponse:
@@ -137,8 +184,8 @@ def _answer(
     encoding: str | None,
     ticket: Ticket | None,
 ) -> bytes:
-    if ticket is not None:
-        ticket.start()
+    if ticket is not None and not ticket.start():
+        return b""  # the handler has given up already: nobody will send this page
     try:
         document = responder.respond(pairs)
         return document if encoding is None else compress(document, encoding)

@@ -11,10 +11,11 @@ raised as :class:`protocols.oaipmh.OaiError` where they are found and rendered i
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 
-from catalog import Catalog
+from catalog import Catalog, Entry
 from catalog.renditions import FORMATS
 from catalog.secrets import stored_secret
 from config import Settings
@@ -38,6 +39,8 @@ from provider.oai_xml import Identifiers, element
 
 COMPRESSIONS = ("gzip", "deflate")
 
+log = logging.getLogger(__name__)
+
 Body = list[bytes]
 
 
@@ -58,6 +61,8 @@ class OaiResponder:
         self.identifiers = Identifiers(settings.repository.identifier_prefix)
         self.codec = TokenCodec(token_secret(settings, catalog), settings.oai.token_lifetime)
         self.page_size = settings.oai.page_size
+        self.max_record_bytes = settings.limits.max_record_bytes
+        self.max_page_bytes = settings.oai.max_page_bytes
         self._verbs: Mapping[str, Callable[[Mapping[str, str], int], Body]] = {
             "Identify": self._identify,
             "ListMetadataFormats": self._list_metadata_formats,
@@ -137,8 +142,10 @@ class OaiResponder:
     def _get_record(self, arguments: Mapping[str, str], _now: int) -> Body:
         local_id = self._local_id(arguments["identifier"])
         prefix = arguments["metadataPrefix"]
-        entry = self.catalog.get_entry(local_id, prefix) if prefix in FORMATS else None
-        if entry is None:
+        entry = None
+        if prefix in FORMATS:
+            entry = self.catalog.get_entry(local_id, prefix, max_bytes=self.max_record_bytes)
+        if entry is None or self._oversize(entry, prefix):
             if self.catalog.formats_of(local_id) is None:
                 raise IdDoesNotExist(f"no record {arguments['identifier']}")
             raise CannotDisseminateFormat(
@@ -158,21 +165,18 @@ class OaiResponder:
             prefix, set_spec = arguments["metadataPrefix"], arguments.get("set")
             if prefix not in FORMATS:
                 raise CannotDisseminateFormat(f"metadataPrefix {prefix!r} is not offered")
-        entries = self.catalog.list_entries(
-            prefix,
-            set_spec=set_spec,
-            from_=from_,
-            until=until,
-            after=resumed.after if resumed else None,
-            limit=self.page_size + 1,
-            with_data=verb == "ListRecords",
-        )
-        page, more = entries[: self.page_size], len(entries) > self.page_size
-        if not page:
+        after, passed = (resumed.after if resumed else None), 0
+        while True:
+            page, more = self._page(verb, prefix, set_spec, from_, until, after)
+            served = [entry for entry in page if not self._oversize(entry, prefix)]
+            if served or not more or not page:
+                break
+            after, passed = page[-1].key, passed + len(page)  # a page of none we serve
+        if not served:
             if set_spec is not None and not self.catalog.list_sets():
                 raise NoSetHierarchy("the collection has no sets yet")
             raise NoRecordsMatch()
-        cursor = resumed.cursor if resumed else 0
+        cursor = passed + (resumed.cursor if resumed else 0)
         if resumed:
             size = resumed.complete_list_size
         elif more:
@@ -182,9 +186,9 @@ class OaiResponder:
         # The count is taken once; records changed since then are listed again at the end.
         size = max(size, cursor + len(page) + (1 if more else 0))
         if verb == "ListRecords":
-            items = [oai_xml.record(entry, self.identifiers) for entry in page]
+            items = [oai_xml.record(entry, self.identifiers) for entry in served]
         else:
-            items = [oai_xml.header(entry, self.identifiers) for entry in page]
+            items = [oai_xml.header(entry, self.identifiers) for entry in served]
         if more:
             # The seek key is the last entry's (datestamp, id); with a set, the catalogue pages on
             # the set membership's copy of the same pair.
@@ -199,6 +203,45 @@ class OaiResponder:
             items.append(oai_xml.resumption_token("", cursor, size, None))
         open_tag, close_tag = f"<{verb}>".encode(), f"</{verb}>".encode()
         return [open_tag, *items, close_tag]
+
+    def _page(
+        self,
+        verb: str,
+        prefix: str,
+        set_spec: str | None,
+        from_: int | None,
+        until: int | None,
+        after: tuple[int, int] | None,
+    ) -> tuple[list[Entry], bool]:
+        """The entries of one page after the key ``after``, and whether more follow.
+
+        A ListRecords page ends early where its records would add up to more than
+        ``oai.max_page_bytes`` (the catalogue stops reading just past that), so no page holds
+        more than that in memory however large the records are.
+        """
+        records = verb == "ListRecords"
+        entries = self.catalog.list_entries(
+            prefix, set_spec=set_spec, from_=from_, until=until, after=after,
+            limit=self.page_size + 1, with_data=records, max_bytes=self.max_record_bytes,
+            max_total_bytes=self.max_page_bytes if records else None,
+        )  # fmt: skip
+        fits, total = min(len(entries), self.page_size), 0
+        for index, entry in enumerate(entries[:fits]):
+            total += len(entry.data or b"")
+            if total > self.max_page_bytes and index > 0:
+                fits = index
+                break
+        return entries[:fits], len(entries) > fits
+
+    def _oversize(self, entry: Entry, prefix: str) -> bool:
+        """Whether ``entry``'s rendition is over ``limits.max_record_bytes`` (then logged, as
+        the operator must see why a record is not served)."""
+        if entry.data is not None or entry.size is None or entry.size <= self.max_record_bytes:
+            return False
+        log.warning("record %s: its %s rendition of %d bytes is over limits.max_record_bytes "
+                    "(%d); not served", entry.local_id, prefix, entry.size,
+                    self.max_record_bytes)  # fmt: skip
+        return True
 
     # -- identifiers ----------------------------------------------------------------------
 

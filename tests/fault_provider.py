@@ -1,7 +1,9 @@
-"""A small OAI-PMH data provider on 127.0.0.1 that misbehaves on request (a test fixture).
+"""A small OAI-PMH and SRU server on 127.0.0.1 that misbehaves on request (a test fixture).
 
 It serves ``marc21`` (MARCXML) records with seconds granularity, sets, deletions and
-resumption tokens, honours ``from``/``until``, and counts every request. Faults are armed per
+resumption tokens, honours ``from``/``until``, and counts every request; at ``/sru`` the same
+records (less the deletions) answer SRU 1.1, 1.2 and 2.0 searchRetrieve, paged by startRecord,
+and explain. Faults are armed per
 page number (0 = the first page of a list) and fire once each::
 
     provider = FaultProvider(records)
@@ -14,15 +16,22 @@ connection), ``http-500``, ``http-503`` (Retry-After in seconds), ``http-429`` (
 an HTTP date), ``malformed`` (truncated XML), ``forbidden-char`` (a control character in a
 record), ``bad-token`` (badResumptionToken), ``token-loop`` (sends the token it was asked
 with), ``gzip`` (gzip body without Content-Encoding), ``charset`` (a wrong charset header),
-``oai-error`` (badArgument instead of the page).
+``oai-error`` (badArgument instead of the page); and bodies no harvester should hold:
+``gzip-bomb`` and ``deflate-bomb`` (1 GiB of zeros packed into about 1 MB, announced as
+Content-Encoding gzip or deflate), ``hidden-bomb`` (the gzip bomb without Content-Encoding) and
+``endless`` (an XML body that never ends); ``cut-gzip`` is a gzip body (announced) whose
+compressed stream stops halfway, though the HTTP message is complete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
+import struct
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,8 +46,13 @@ from crosswalks.marcxml import record_to_marcxml
 FAULTS = (
     "timeout", "reset", "http-500", "http-503", "http-429", "malformed", "forbidden-char",
     "bad-token", "token-loop", "gzip", "charset", "oai-error",
+    "cut-gzip", "gzip-bomb", "deflate-bomb", "hidden-bomb", "endless",
 )
+BOMB_MIB = 1024
+"""Mebibytes of zeros a bomb unpacks to."""
 NS = "http://www.openarchives.org/OAI/2.0/"
+SRU_1 = "http://www.loc.gov/zing/srw/"
+SRU_2 = "http://docs.oasis-open.org/ns/search-ws/sruResponse"
 START = datetime(2020, 1, 1, tzinfo=UTC)
 
 
@@ -96,6 +110,10 @@ class FaultProvider:
         """Called with the number of ListRecords requests so far, as each one arrives."""
         self.served: list[str] = []
         """Identifiers of the records (and deletions) sent, in order."""
+        self.response_date: datetime | None = None
+        """The responseDate to claim (None: the time now), e.g. a clock set to 2998."""
+        self.looping_at: int | None = None
+        """From this page on, every page repeats this page's records with a new token."""
 
     # -- changes at the source --------------------------------------------------------
 
@@ -136,6 +154,7 @@ class FaultProvider:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/oai", self._handle)
+        app.router.add_get("/sru", self._handle_sru)
         return app
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -165,26 +184,10 @@ class FaultProvider:
             spec, start, end, offset = params.get("set", ""), params.get("from", ""), \
                 params.get("until", ""), 0
         page_number = offset // self.page_size
-        kinds = self.armed.pop(page_number, [])
-        for kind in kinds:
-            self.fired.append((kind, page_number))
-        if "timeout" in kinds:
-            await asyncio.sleep(self.timeout_delay)
-        if "reset" in kinds:  # the connection drops in the middle of the body
-            response = web.StreamResponse(headers={"Content-Type": "text/xml"})
-            response.content_length = 100_000
-            await response.prepare(request)
-            await response.write(b'<?xml version="1.0"?><OAI-PMH')
-            assert request.transport is not None
-            request.transport.abort()
-            return response
-        if "http-500" in kinds:
-            return web.Response(status=500, text="internal error")
-        if "http-503" in kinds:
-            return web.Response(status=503, headers={"Retry-After": "1"})
-        if "http-429" in kinds:
-            when = format_datetime(datetime.now(UTC) + timedelta(seconds=1), usegmt=True)
-            return web.Response(status=429, headers={"Retry-After": when})
+        kinds = self._fire(page_number)
+        fault = await self._transport_fault(request, kinds, self._envelope("<ListRecords>"))
+        if fault is not None:
+            return fault
         if "bad-token" in kinds and token is not None:
             return self._xml(self._envelope('<error code="badResumptionToken">expired</error>'))
         if "oai-error" in kinds:
@@ -201,6 +204,10 @@ class FaultProvider:
         next_token = None
         if offset + self.page_size < len(chosen):
             next_token = f"{spec}|{start}|{end}|{offset + self.page_size}"
+        if self.looping_at is not None and page_number >= self.looping_at:
+            first = self.looping_at * self.page_size
+            batch = chosen[first: first + self.page_size]
+            next_token = f"{spec}|{start}|{end}|{offset + self.page_size}"
         if "token-loop" in kinds and token is not None:
             next_token = token
         body = "".join(self._record(i, "forbidden-char" in kinds and n == 0)
@@ -211,14 +218,109 @@ class FaultProvider:
                      f"{escape(next_token)}</resumptionToken>")
         elif token is not None:
             body += f'<resumptionToken cursor="{offset}" completeListSize="{len(chosen)}"/>'
-        data = self._envelope(f"<ListRecords>{body}</ListRecords>", params)
+        return self._encoded(self._envelope(f"<ListRecords>{body}</ListRecords>", params), kinds)
+
+    def _fire(self, page_number: int) -> list[str]:
+        """The faults armed for ``page_number``, now fired (each fires once)."""
+        kinds = self.armed.pop(page_number, [])
+        for kind in kinds:
+            self.fired.append((kind, page_number))
+        return kinds
+
+    async def _transport_fault(
+        self, request: web.Request, kinds: list[str], opening: bytes
+    ) -> web.StreamResponse | None:
+        """The answer of a fault below the protocol (time, connection, HTTP status, bodies no
+        one should hold), if one of ``kinds`` is such a fault."""
+        if "timeout" in kinds:
+            await asyncio.sleep(self.timeout_delay)
+        if "reset" in kinds:  # the connection drops in the middle of the body
+            response = web.StreamResponse(headers={"Content-Type": "text/xml"})
+            response.content_length = 100_000
+            await response.prepare(request)
+            await response.write(opening[:60])
+            assert request.transport is not None
+            request.transport.abort()
+            return response
+        for kind in ("gzip-bomb", "deflate-bomb", "hidden-bomb", "endless"):
+            if kind in kinds:
+                return await _hostile_body(request, kind, opening)
+        if "http-500" in kinds:
+            return web.Response(status=500, text="internal error")
+        if "http-503" in kinds:
+            return web.Response(status=503, headers={"Retry-After": "1"})
+        if "http-429" in kinds:
+            when = format_datetime(datetime.now(UTC) + timedelta(seconds=1), usegmt=True)
+            return web.Response(status=429, headers={"Retry-After": when})
+        return None
+
+    @staticmethod
+    def _encoded(data: bytes, kinds: list[str]) -> web.Response:
+        """``data`` as sent: cut in half, gzipped unannounced, with a wrong charset, or as is."""
         if "malformed" in kinds:
             data = data[: len(data) // 2]
         if "gzip" in kinds:
             return web.Response(body=gzip.compress(data), content_type="text/xml")
+        if "cut-gzip" in kinds:
+            packed = gzip.compress(data)
+            return web.Response(body=packed[: len(packed) // 2], content_type="text/xml",
+                                headers={"Content-Encoding": "gzip"})
         if "charset" in kinds:
             return web.Response(body=data, headers={"Content-Type": "text/xml; charset=ISO-8859-1"})
-        return self._xml(data)
+        return web.Response(body=data, content_type="text/xml", charset="utf-8")
+
+    # -- SRU --------------------------------------------------------------------------
+
+    async def _handle_sru(self, request: web.Request) -> web.StreamResponse:
+        """SRU 1.1, 1.2 or 2.0 (as asked) over the same records: explain, and searchRetrieve
+        paged by startRecord, pages numbered as the OAI-PMH ones for arming faults."""
+        params = dict(request.query)
+        self.requests.append(params)
+        version = params.get("version", "2.0")
+        ns = SRU_2 if version == "2.0" else SRU_1
+        head = '<?xml version="1.0" encoding="UTF-8"?>'
+        said = "" if version == "2.0" else f"<version>{version}</version>"
+        if "query" not in params:
+            return self._encoded((
+                f'{head}<explainResponse xmlns="{ns}">{said}<record>'
+                "<recordSchema>http://explain.z3950.org/dtd/2.0/</recordSchema>"
+                "<recordPacking>xml</recordPacking><recordData>"
+                '<explain xmlns="http://explain.z3950.org/dtd/2.0/"><databaseInfo>'
+                "<title>Fault provider</title></databaseInfo><schemaInfo>"
+                '<schema name="marcxml" identifier="info:srw/schema/1/marcxml-v1.1"/>'
+                "</schemaInfo></explain></recordData></record></explainResponse>"
+            ).encode(), [])
+        start = int(params.get("startRecord", "1"))
+        maximum = min(int(params.get("maximumRecords", "10")), self.page_size)  # a server's cap
+        kinds = self._fire((start - 1) // self.page_size)
+        opening = f'{head}<searchRetrieveResponse xmlns="{ns}">{said}'.encode()
+        fault = await self._transport_fault(request, kinds, opening)
+        if fault is not None:
+            return fault
+        live = [i for i in sorted(self.items, key=lambda i: (i.datestamp, i.identifier))
+                if not i.deleted]
+        batch = live[start - 1: start - 1 + maximum]
+        hits = len(live)
+        if self.looping_at is not None and (start - 1) // self.page_size >= self.looping_at:
+            first = self.looping_at * self.page_size  # the same records, for ever
+            batch, hits = live[first: first + maximum], 10**6
+        if any(i.identifier in self.poisoned for i in batch):
+            raise RuntimeError("the server chokes on this record")
+        self.served += [i.identifier for i in batch]
+        packing = "<recordXMLEscaping>xml</recordXMLEscaping>" if version == "2.0" else \
+            "<recordPacking>xml</recordPacking>"
+        records = "".join(
+            f"<record><recordSchema>info:srw/schema/1/marcxml-v1.1</recordSchema>{packing}"
+            f"<recordData>{(i.marcxml or b'').decode()}</recordData>"
+            f"<recordPosition>{start + n}</recordPosition></record>"
+            for n, i in enumerate(batch)
+        )
+        following = start + len(batch)
+        more = f"<nextRecordPosition>{following}</nextRecordPosition>" \
+            if following <= hits else ""
+        body = f"<numberOfRecords>{hits}</numberOfRecords><records>{records}</records>"
+        return self._encoded((opening.decode() + body + more +
+                              "</searchRetrieveResponse>").encode(), kinds)
 
     def _record(self, item: Item, break_it: bool) -> str:
         if item.identifier in self.poisoned:
@@ -253,13 +355,61 @@ class FaultProvider:
         attributes = "".join(f' {k}="{escape(v)}"' for k, v in (params or {}).items())
         return (
             '<?xml version="1.0" encoding="UTF-8"?>'
-            f'<OAI-PMH xmlns="{NS}"><responseDate>{stamp(self.now())}</responseDate>'
+            f'<OAI-PMH xmlns="{NS}"><responseDate>{stamp(self.response_date or self.now())}'
+            "</responseDate>"
             f"<request{attributes}>http://127.0.0.1/oai</request>{inner}</OAI-PMH>"
         ).encode()
 
     @staticmethod
     def _xml(data: bytes) -> web.Response:
         return web.Response(body=data, content_type="text/xml", charset="utf-8")
+
+
+@functools.cache
+def bomb(wrapper: str) -> tuple[bytes, bytes, bytes, int]:
+    """A valid ``gzip`` or ``zlib`` stream of :data:`BOMB_MIB` MiB of zeros, as its head, one
+    segment (one MiB packed, sent :data:`BOMB_MIB` times) and its tail; and its packed size."""
+    zeros = bytes(1024 * 1024)
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    packer.compress(zeros)
+    packer.flush(zlib.Z_FULL_FLUSH)
+    segment = packer.compress(zeros) + packer.flush(zlib.Z_FULL_FLUSH)
+    end = packer.flush(zlib.Z_FINISH)
+    size = BOMB_MIB * len(zeros)
+    if wrapper == "gzip":
+        crc = functools.reduce(lambda value, _n: zlib.crc32(zeros, value), range(BOMB_MIB), 0)
+        head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+        tail = end + struct.pack("<II", crc, size & 0xFFFFFFFF)
+    else:
+        adler = functools.reduce(lambda value, _n: zlib.adler32(zeros, value), range(BOMB_MIB), 1)
+        head, tail = b"\x78\xda", end + struct.pack(">I", adler)
+    return head, segment, tail, len(head) + BOMB_MIB * len(segment) + len(tail)
+
+
+async def _hostile_body(request: web.Request, kind: str, opening: bytes) -> web.StreamResponse:
+    """Stream a bomb or an endless body until it is done or the client hangs up."""
+    headers = {"Content-Type": "text/xml"}
+    if kind == "gzip-bomb":
+        headers["Content-Encoding"] = "gzip"
+    elif kind == "deflate-bomb":
+        headers["Content-Encoding"] = "deflate"
+    response = web.StreamResponse(headers=headers)
+    await response.prepare(request)
+    try:
+        if kind == "endless":
+            filler = b"<record><header><identifier>x</identifier></header></record>" * 1000
+            await response.write(opening)
+            while True:
+                await response.write(filler)
+        head, segment, tail, _size = bomb("zlib" if kind == "deflate-bomb" else "gzip")
+        await response.write(head)
+        for _ in range(BOMB_MIB):
+            await response.write(segment)
+        await response.write(tail)
+        await response.write_eof()
+    except ConnectionError:
+        pass
+    return response
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -20,6 +21,13 @@ class RunningKoprik:
     config: Path
     http_port: int
     z3950_port: int
+    pid: int = 0
+    """The ``koprik serve`` process, once started."""
+
+    @property
+    def log(self) -> Path:
+        """What ``koprik serve`` printed and logged."""
+        return self.config.with_name("serve.out")
 
     @property
     def oai_url(self) -> str:
@@ -53,13 +61,13 @@ def koprik_serve(
     if demo_records:
         subprocess.run(koprik.command("demo", "--records", str(demo_records)), check=True,
                        capture_output=True, timeout=600)
-    output = folder / "serve.out"
+    output = koprik.log
     with output.open("wb") as out:
         server = subprocess.Popen(koprik.command("serve", *options), stdout=out,
                                   stderr=subprocess.STDOUT)  # fmt: skip
     try:
         _wait_for(f"{koprik.oai_url}?verb=Identify", server, output)
-        yield koprik
+        yield dataclasses.replace(koprik, pid=server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         try:

@@ -1,8 +1,10 @@
-"""catalog/db.py: a SQLite catalogue Koprik cannot write is named, in one line from any command."""
+"""catalog/db.py: a SQLite catalogue Koprik cannot write is named, in one line from any command;
+a new one (it holds the token key) is private to its owner."""
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from catalog import Catalog
 from catalog.db import DatabaseFileError, check_sqlite_file
+from catalog.secrets import stored_secret
+from config import DatabaseSettings, Settings
 from koprik.cli import main
 
 
@@ -72,3 +77,16 @@ def test_a_folder_that_cannot_be_made_is_named(tmp_path: Path):
     with pytest.raises(DatabaseFileError,
                        match=f"cannot create the catalogue folder {database.parent}: "):
         check_sqlite_file(database)
+
+
+def test_a_new_sqlite_catalogue_and_its_wal_are_readable_by_the_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "catalog.sqlite3"
+    catalog = Catalog.open(Settings(database=DatabaseSettings(url=f"sqlite:///{path}")))
+    try:
+        stored_secret(catalog.engine, "oai-resumption-token")  # the token key is in there
+        files = [path, path.with_name(path.name + "-wal")]
+        assert all(file.exists() for file in files)
+        assert [stat.S_IMODE(file.stat().st_mode) for file in files] == [0o600, 0o600]
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    finally:
+        catalog.close()

@@ -35,6 +35,12 @@ EVIDENCE = {
     "gzip": "unannounced-gzip:",
     "charset": "charset-header: header says ISO-8859-1",
     "oai-error": "badArgument: try later",
+    "cut-gzip": "truncated-body: compressed body ended early",
+    "gzip-bomb": "response-too-large: response body past max_decompressed_bytes",
+    "deflate-bomb": "response-too-large: response body past max_decompressed_bytes",
+    "hidden-bomb": "unannounced-gzip: gzip body without Content-Encoding\n"
+                   "response-too-large: response body past max_decompressed_bytes",
+    "endless": "response-too-large: response body past max_response_bytes",
 }
 
 
@@ -77,13 +83,19 @@ def test_evidence_names_every_fault() -> None:
     assert set(EVIDENCE) == set(FAULTS)
 
 
+HOSTILE_BODIES = ("gzip-bomb", "deflate-bomb", "hidden-bomb", "endless")
+"""Faults whose reading takes longer than FAST's one-second timeout on a loaded machine: they
+get a generous one (their memory bound is shown on the process in tests/test_bodies.py)."""
+
+
 @pytest.mark.parametrize("kind", FAULTS)
 def test_one_fault_per_run(kind: str, records, clean, tmp_path) -> None:  # type: ignore[no-untyped-def]
     catalog = _catalog(tmp_path, kind)
     provider = FaultProvider(records, timeout_delay=2.0)
     provider.delete("oai:fault.test:3")
     provider.arm(kind, page=2)
-    report, errors = _harvest(catalog, provider)
+    politeness = dataclasses.replace(FAST, timeout=120) if kind in HOSTILE_BODIES else FAST
+    report, errors = _harvest(catalog, provider, politeness)
     assert provider.fired == [(kind, 2)]
     assert report.status == SUCCEEDED, errors
     assert EVIDENCE[kind] in errors
@@ -93,14 +105,15 @@ def test_one_fault_per_run(kind: str, records, clean, tmp_path) -> None:  # type
 
 def test_all_faults_in_one_run(records, clean, tmp_path) -> None:  # type: ignore[no-untyped-def]
     catalog = _catalog(tmp_path, "mixed")
-    provider = FaultProvider(records, timeout_delay=2.0, page_size=4)
+    provider = FaultProvider(records, timeout_delay=2.0, page_size=3)
     provider.delete("oai:fault.test:3")
-    for page, kind in enumerate(FAULTS):
+    kinds = [kind for kind in FAULTS if kind not in HOSTILE_BODIES]
+    for page, kind in enumerate(kinds):
         provider.arm(kind, page=page)
     report, errors = _harvest(catalog, provider)
-    assert sorted(kind for kind, _page in provider.fired) == sorted(FAULTS)
+    assert sorted(kind for kind, _page in provider.fired) == sorted(kinds)
     assert report.status == SUCCEEDED, errors
-    for kind in FAULTS:
+    for kind in kinds:
         assert EVIDENCE[kind] in errors, kind
     assert catalogue_of(catalog, "partner") == clean
     catalog.close()
@@ -180,4 +193,60 @@ def test_a_page_with_an_external_entity_is_rejected_and_nothing_is_read(tmp_path
     assert len(rejects) == 1 and rejects[0].reason.startswith("page: malformed-xml")
     assert b"<!ENTITY secret SYSTEM" in rejects[0].raw
     assert catalogue_of(catalog, "evil") == {}
+    catalog.close()
+
+
+def test_a_list_of_records_seen_again_is_a_loop_whatever_its_tokens_say(
+    records, catalog  # type: ignore[no-untyped-def]
+) -> None:
+    """From page 2 on, the provider repeats page 2's records, with a new token each time."""
+    from harvester import locks
+
+    provider = FaultProvider(records, page_size=5)
+    provider.looping_at = 2
+
+    def stop_a_runaway(count: int) -> None:  # without the guard the list never ends
+        if count > 500:
+            provider.looping_at = None
+
+    provider.on_list_request = stop_a_runaway
+    report, errors = _harvest(catalog, provider)
+    assert report.status == PARTIAL
+    loop_pages = Settings().harvest.loop_pages
+    assert loop_pages == 10
+    # three tries (two restarts), each: pages 0 and 1, page 2 once, then loop_pages repeats
+    assert len(provider.list_requests()) == 3 * (3 + loop_pages)
+    assert errors.count("10 pages in a row held only records already seen") == 3
+    assert "failed for good: 10 pages in a row held only records already seen" in errors
+    assert report.counts.added == 15
+    assert report.watermark is None
+    locks.acquire(catalog.engine, "partner", "next-run")  # the lock was released
+    locks.release(catalog.engine, "partner", "next-run")
+
+
+def test_of_a_large_unusable_page_only_the_first_max_record_bytes_are_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    identify = FaultProvider([])._identify()
+    body = (b'<?xml version="1.0"?><!DOCTYPE OAI-PMH [<!ENTITY e "x">]><!-- '
+            + b"x" * 3_000_000 + b' --><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"/>')
+
+    async def broken(request: web.Request) -> web.Response:
+        if request.query.get("verb") == "Identify":
+            return web.Response(body=identify, content_type="text/xml")
+        return web.Response(body=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/oai", broken)
+    catalog = _catalog(tmp_path, "large-page")
+    with serve(app) as url:
+        report = harvest(catalog, HarvestSource(name="broken", url=url),
+                         politeness=dataclasses.replace(FAST, retries=0))
+    assert report.status != SUCCEEDED
+    with catalog.engine.connect() as connection:
+        (page,) = connection.execute(select(harvest_rejects)).all()
+    assert len(page.raw) == Settings().limits.max_record_bytes
+    assert page.reason.startswith("page: malformed-xml")
+    assert page.reason.endswith(f"(first 1048576 of {len(body)} bytes kept)")
+    assert page.raw == body[:1048576]
     catalog.close()

@@ -177,3 +177,44 @@ def test_runs_bounded_by_hand_move_the_watermark_only_when_they_cover_it(records
         again = harvest(catalog, source, RunOptions(from_="2020-01-01"), politeness=FAST)
         assert again.counts.unchanged == 30 and again.watermark >= full.watermark
     catalog.close()
+
+
+def test_a_future_response_date_never_becomes_the_watermark(records, catalog) -> None:  # type: ignore[no-untyped-def]
+    """A partner whose clock says 2998: the fault is recorded, the watermark is our clock, and
+    a record changed later still arrives in the next incremental run."""
+    from datetime import UTC, datetime
+
+    from harvester import guards
+
+    provider = FaultProvider(records[:12], page_size=5)
+    provider.response_date = datetime(2998, 1, 1, tzinfo=UTC)
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        before = guards.now()
+        first = harvest(catalog, source, politeness=FAST)
+        after = guards.now()
+        assert (first.status, first.counts.added) == (SUCCEEDED, 12)
+        (fault,) = [line for line in first.errors if line.startswith("future-response-date")]
+        assert "responseDate 2998-01-01T00:00:00Z is after our clock" in fault
+        with catalog.engine.connect() as connection:
+            recorded = connection.execute(select(harvest_runs.c.errors)).scalar_one()
+        assert fault in recorded
+        watermark = dates.parse(_state(catalog).watermark)
+        assert before - dates.step(dates.SECONDS) <= watermark < after
+        provider.change("oai:fault.test:3", next(demo_records(1, seed=9)))
+        second = harvest(catalog, source, politeness=FAST)
+    assert second.counts.updated == 1 and dates.parse(_state(catalog).watermark).year < 2998
+
+
+def test_own_clock_takes_the_earlier_of_the_two() -> None:
+    from datetime import UTC, datetime
+
+    from harvester.guards import own_clock
+
+    ours = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+    assert own_clock("2026-05-01T11:59:00Z", ours) == ("2026-05-01T11:59:00Z", None)
+    assert own_clock("2026-05-01T12:01:00Z", ours) == ("2026-05-01T12:00:00Z", None)
+    date, fault = own_clock("2998-01-01T00:00:00Z", ours)
+    assert date == "2026-05-01T12:00:00Z" and fault is not None
+    date, fault = own_clock("yesterday", ours)
+    assert date == "2026-05-01T12:00:00Z" and fault is not None and "bad-response-date" in fault

@@ -13,16 +13,16 @@ from catalog.harvest_state import harvest_rejects
 from catalog.store import canonical_marc
 from crosswalks.marcxml import record_to_marcxml
 from crosswalks.mods import marc_to_mods
+from harvester.harvested import Harvested
 from harvester.ingest import IngestTarget, ingest
-from harvester.oai_client import OaiRecord
 
 TARGET = IngestTarget("partner", "http://127.0.0.1:1/oai", None)
 
 
-def _item(identifier: str, metadata: bytes | None, *, deleted: bool = False) -> OaiRecord:
+def _item(identifier: str, metadata: bytes | None, *, deleted: bool = False) -> Harvested:
     element = None if metadata is None else etree.fromstring(metadata)
-    return OaiRecord(identifier, "2024-05-01T10:00:00Z", deleted, [], element,
-                     b"<record>" + (metadata or b"") + b"</record>")
+    return Harvested(identifier, b"<record>" + (metadata or b"") + b"</record>",
+                     "2024-05-01T10:00:00Z", deleted, element)
 
 
 def _rejects(catalog: Catalog) -> list:  # type: ignore[type-arg]
@@ -68,7 +68,7 @@ def test_what_cannot_be_ingested_is_quarantined_with_the_reason(catalog: Catalog
         _item("oai:p:unknown", b'<x:thing xmlns:x="urn:example:unknown"/>'),
         _item("oai:p:" + "x" * 1200, record_to_marcxml(record)),
         _item("oai:p:leader", record_to_marcxml(broken)),
-        OaiRecord("oai:p:raw", None, False, [], None, b"<record>\x01</record>", "malformed XML"),
+        Harvested("oai:p:raw", b"<record>\x01</record>", error="malformed XML"),
         _item("oai:p:fine", record_to_marcxml(record)),
     ]
     with catalog.writer() as writer:
@@ -108,3 +108,33 @@ def test_a_record_and_then_its_deletion_in_one_page_end_deleted(catalog: Catalog
     assert (counts.added, counts.deleted, counts.updated) == (2, 1, 1)
     assert catalog.marc_of("partner:oai:p:a") is None
     assert catalog.marc_of("partner:oai:p:b") == canonical_marc(copy.deepcopy(first))
+
+
+def test_a_harvested_record_past_max_record_bytes_is_a_reject(catalog: Catalog) -> None:
+    """A partner's 9 MB record (9,000 notes) is refused with the reason; its neighbours come in."""
+    from config import HarvestSource
+    from harvester.http_fetch import Politeness
+    from harvester.runs import SUCCEEDED, harvest
+    from tests.fault_provider import FaultProvider, serve
+
+    records = list(demo_records(5))
+    provider = FaultProvider(records)
+    giant = provider.items[2]
+    notes = b"".join(
+        b'<datafield tag="500" ind1=" " ind2=" "><subfield code="a">' + b"n" * 1000
+        + b"</subfield></datafield>" for _ in range(9000)
+    )  # fmt: skip
+    assert giant.marcxml is not None
+    giant.marcxml = giant.marcxml.replace(b"</record>", notes + b"</record>")
+    assert len(giant.marcxml) > 9_000_000
+    with serve(provider.app()) as url:
+        report = harvest(catalog, HarvestSource(name="partner", url=url),
+                         politeness=Politeness(delay=0, retries=0))
+    assert report.status == SUCCEEDED
+    assert (report.counts.added, report.counts.rejected) == (4, 1)
+    (rejected,) = _rejects(catalog)
+    assert rejected.identifier == giant.identifier and rejected.run_id == report.run_id
+    assert rejected.reason.startswith("record of 9")
+    assert "larger than max_record_bytes (1048576)" in rejected.reason
+    assert len(rejected.raw) == 1048576
+    assert catalog.get_entry(f"partner:{giant.identifier}", "marc21") is None

@@ -196,3 +196,22 @@ def test_scheduler_command_harvests_until_sigterm(tmp_path, provider_url: str) -
         catalog.close()
     assert process.returncode == 0
     assert runs and runs[0].status == "succeeded" and runs[0].added == 15
+
+
+def test_sru_definitions_are_checked_before_contacting_the_server() -> None:
+    from harvester.sources import validate
+
+    good = HarvestSource(name="s", url="http://127.0.0.1:2100/Default?version=1.1",
+                         protocol="sru", query="dc.title=navoiy", prefix="dc")
+    validate(good)
+    validate(dataclasses.replace(good, prefix="marc21"))  # the default: MARCXML
+    for changes, reason in (
+        ({"query": " "}, "needs a query"),
+        ({"url": "z3950://h:210/D"}, "expected http:// or https://"),
+        ({"url": "http://h/db?version=3.0"}, "SRU version '3.0'"),
+        ({"prefix": "mods"}, "record schema 'mods'"),
+        ({"sets": ["a"]}, "'sets' is not supported for SRU"),
+        ({"charset": "UTF-8"}, "'charset' is not supported for SRU"),
+    ):
+        with pytest.raises(SourceError, match=reason):
+            validate(dataclasses.replace(good, **changes))  # type: ignore[arg-type]

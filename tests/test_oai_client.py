@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from catalog.demo import demo_records
+from harvester.http_fetch import _retry_after
 from harvester.oai_client import (
     HarvestError,
     MalformedResponse,
@@ -19,7 +20,6 @@ from harvester.oai_client import (
     OaiError,
     Politeness,
     ResumptionLoop,
-    _retry_after,
 )
 from tests.fault_provider import FaultProvider, serve
 
@@ -175,11 +175,12 @@ async def test_a_persistently_broken_record_is_quarantined_with_its_bytes(record
 async def test_responses_larger_than_the_limit_are_refused(records) -> None:  # type: ignore[no-untyped-def]
     provider = FaultProvider(records, page_size=25)  # about 40 kB, about 8 kB gzipped
     provider.arm("gzip", page=0)
-    small = Politeness(delay=0, timeout=1, retries=0, max_bytes=20_000)
+    small = Politeness(delay=0, timeout=1, retries=0, max_decompressed_bytes=20_000)
     with serve(provider.app()) as url:
         async with OaiClient(url, small) as client:
-            with pytest.raises(HarvestError, match="gzip body larger than the limit"):
+            with pytest.raises(HarvestError, match="past max_decompressed_bytes"):
                 await _all(client)
+    assert [e.kind for e in client.events] == ["unannounced-gzip", "response-too-large"]
 
 
 async def test_one_request_at_a_time_per_host_and_delay_between(records) -> None:  # type: ignore[no-untyped-def]

@@ -73,3 +73,12 @@ def test_from_after_until_is_a_bad_argument() -> None:
 def test_open_ranges() -> None:
     assert parse_range(None, None) == (None, None)
     assert parse_range("1970-01-01T00:00:01Z", None) == (1, None)
+
+
+@pytest.mark.parametrize(
+    "text", ["٢٠٢٠-01-01", "２０２０-01-01", "2020-01-01T00:00:0٥Z", "x" * 500]
+)
+def test_other_digits_are_bad_arguments_and_never_repeated(text: str) -> None:
+    with pytest.raises(BadArgument) as raised:
+        parse_range(text, None)
+    assert raised.value.message == "from is not a datestamp (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)"

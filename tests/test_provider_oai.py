@@ -19,6 +19,8 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -27,11 +29,11 @@ from pymarc import Field, Record, Subfield
 
 from catalog import Catalog, Provenance
 from catalog.demo import demo_records
-from config import DatabaseSettings, Settings
+from config import DatabaseSettings, LimitSettings, Settings
 from protocols.oaipmh import format_datestamp
 from protocols.oaipmh.schema import response_schema
 from provider.app import init_app
-from provider.oai import RESPONDER, choose_encoding
+from provider.oai import RESPONDER, STYLESHEET_FILE, choose_encoding
 from provider.oai_verbs import OaiResponder
 from tests.conftest import DATA
 
@@ -394,6 +396,12 @@ async def test_bad_requests(oai_both: Oai, pairs: list[tuple[str, str]], code: s
         assert request.get("verb") == dict(pairs)["verb"]
 
 
+async def test_dates_in_other_digits_are_bad_arguments_never_echoed(oai_both: Oai) -> None:
+    root = await oai_both(verb="ListRecords", metadataPrefix="oai_dc", **{"from": "٢٠٢٠-01-01"})
+    assert error_code(root) == "badArgument"
+    assert "٢" not in etree.tostring(root, encoding="unicode")
+
+
 async def test_until_a_year_before_earliest_datestamp_matches_nothing(oai_both: Oai) -> None:
     root = await oai_both(
         verb="ListRecords", metadataPrefix="oai_dc", until=format_datestamp(BASE_TIME - 366 * 86400)
@@ -417,6 +425,56 @@ def _record(control: str, title: str) -> Record:
         Field(tag="245", indicators=["0", "0"], subfields=[Subfield("a", title)])  # type: ignore[arg-type]
     )
     return record
+
+
+def test_records_over_the_size_limit_are_not_served(settings: Settings, catalog: Catalog) -> None:
+    with catalog.writer() as writer:  # two too big (a page of them), then two that fit
+        for control, title in [("big1", "x" * 5000), ("big2", "y" * 5000),
+                               ("small1", "Xamsa"), ("small2", "Navoiy")]:  # fmt: skip
+            writer.put(_record(control, title))
+    limited = dataclasses.replace(
+        settings,
+        oai=dataclasses.replace(settings.oai, page_size=2),
+        limits=LimitSettings(max_record_bytes=3000),
+    )
+    responder = OaiResponder(limited, catalog)
+
+    def ask(**arguments: str) -> etree._Element:
+        return validated(responder.respond(list(arguments.items())))
+
+    listed = ask(verb="ListRecords", metadataPrefix="marc21")
+    assert identifiers(listed) == [PREFIX + "small1", PREFIX + "small2"]
+    assert error_code(ask(verb="GetRecord", metadataPrefix="marc21",
+                          identifier=PREFIX + "big1")) == "cannotDisseminateFormat"  # fmt: skip
+    assert identifiers(ask(verb="GetRecord", metadataPrefix="marc21",
+                           identifier=PREFIX + "small1")) == [PREFIX + "small1"]  # fmt: skip
+    headers = ask(verb="ListIdentifiers", metadataPrefix="marc21")
+    assert identifiers(headers) == [PREFIX + "big1", PREFIX + "big2"]  # headers are small
+
+
+def test_list_records_pages_end_before_the_page_byte_limit(
+    settings: Settings, catalog: Catalog
+) -> None:
+    with catalog.writer() as writer:
+        for number in range(9):
+            writer.put(_record(f"r{number}", "z" * (300 + 40 * number)))
+    limited = dataclasses.replace(
+        settings, oai=dataclasses.replace(settings.oai, page_size=5, max_page_bytes=2500)
+    )
+    responder = OaiResponder(limited, catalog)
+    pages: list[list[str]] = []
+    arguments = [("verb", "ListRecords"), ("metadataPrefix", "marc21")]
+    while True:
+        root = validated(responder.respond(arguments))
+        pages.append(identifiers(root))
+        sizes = [len(etree.tostring(r)) for r in root.iterfind("o:ListRecords/o:record", NS)]
+        assert len(sizes) == 1 or sum(sizes) <= 2500 + 400 * len(sizes)  # envelope per record
+        token = root.findtext("o:ListRecords/o:resumptionToken", namespaces=NS)
+        if not token:
+            break
+        arguments = [("verb", "ListRecords"), ("resumptionToken", token)]
+    assert [i for page in pages for i in page] == [f"{PREFIX}r{n}" for n in range(9)]
+    assert all(len(page) < 5 for page in pages)  # the byte limit, not page_size, ended each
 
 
 async def test_odd_local_identifiers_round_trip(fresh_oai: Oai, catalog: Catalog) -> None:
@@ -536,6 +594,26 @@ async def test_stylesheet_renders_a_response(client: Client, tmp_path: Path) -> 
     assert "<title>OAI-PMH ListRecords</title>" in html
     assert PREFIX + "demo0000001" in html
     assert "Next page" in html
+
+
+def test_stylesheet_links_encode_identifiers_and_tokens(tmp_path: Path) -> None:
+    identifier = PREFIX + "a&b%20c+d#e=f;g?h"
+    (tmp_path / "page.xml").write_text(
+        '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+        '<request verb="ListIdentifiers">x</request><ListIdentifiers>'
+        f"<header><identifier>{escape(identifier)}</identifier>"
+        "<datestamp>2020-01-01T00:00:00Z</datestamp></header>"
+        '<resumptionToken cursor="0" completeListSize="9">a+b/c=</resumptionToken>'
+        "</ListIdentifiers></OAI-PMH>"
+    )
+    html = subprocess.run(
+        ["xsltproc", "--nonet", str(STYLESHEET_FILE), str(tmp_path / "page.xml")],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    links = [parse_qs(urlsplit(href).query) for href in etree.HTML(html).xpath("//a/@href")]
+    get_record = {"verb": ["GetRecord"], "metadataPrefix": ["oai_dc"], "identifier": [identifier]}
+    assert get_record in links
+    assert {"verb": ["ListIdentifiers"], "resumptionToken": ["a+b/c="]} in links
 
 
 def test_identify_omits_an_oai_identifier_description_it_cannot_make_valid(

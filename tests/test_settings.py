@@ -43,6 +43,11 @@ def test_file_named_by_environment(monkeypatch, tmp_path):
         ({"database": "sqlite://"}, "database: expected a table"),
         ({"limits": {"max_record_bytes": 10}},
          "limits.max_record_bytes: expected a whole number from 1024 to"),
+        ({"harvest": {"max_response_bytes": 10}},
+         "harvest.max_response_bytes: expected a whole number from 1024 to 1073741824, got 10"),
+        ({"harvest": {"max_decompressed_bytes": 2**30}}, "harvest.max_decompressed_bytes"),
+        ({"harvest": {"loop_pages": 1}},
+         "harvest.loop_pages: expected a whole number from 2 to 100000, got 1"),
     ],
 )
 def test_wrong_keys_name_the_key(data, message):
@@ -72,6 +77,10 @@ def test_bad_file_is_one_line_error_from_the_command(tmp_path, capsys):
         ({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai"},
                       {"name": "b", "url": "http://127.0.0.1:1/oai", "delay": -1}]},
          "sources[1].delay: expected a number from 0 to 86400, got -1.0"),
+        ({"server": {"z3950_max_pdu_bytes": 100}}, "server.z3950_max_pdu_bytes: expected a whole "
+                                                   "number from 4096 to 67108864, got 100"),
+        ({"server": {"http_write_timeout": 0}}, "server.http_write_timeout: expected a number"),
+        ({"oai": {"max_page_bytes": 10}}, "oai.max_page_bytes: expected a whole number from 1024"),
         ({"log": {"format": "xml"}}, "log.format: expected one of plain, json, got 'xml'"),
         ({"log": {"level": "loud"}}, "log.level: expected one of debug, info, warning, error"),
         ({"repository": {"base_url": "oai.natlib.uz/oai"}}, "repository.base_url: expected an "

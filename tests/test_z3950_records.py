@@ -20,7 +20,6 @@ from harvester.z3950_records import (
     charset_label,
     decode_usmarc,
     parse_address,
-    record_identifier,
 )
 from protocols.z3950 import oids
 
@@ -111,13 +110,6 @@ def test_broken_records_are_refused_with_the_reason() -> None:
     bad_indicator["245"].indicators = ["X", "0"]  # MARCXML allows digits, a-z and blank
     with pytest.raises(RecordError, match="field 245"):
         decode_usmarc(record_to_iso2709(bad_indicator))
-
-
-def test_record_identifier() -> None:
-    assert record_identifier(marc("t", control="  70813420 /AJ/r86 "), b"") == "70813420/AJ/r86"
-    assert record_identifier(marc("t", control=None), b"abc") == (
-        "sha1:a9993e364706816aba3e25717850c26c9cd0d89d"
-    )
 
 
 def test_store_batch_stores_and_quarantines(catalog: Catalog) -> None:

@@ -7,6 +7,7 @@ carry on" is checked each time, not once.
 from __future__ import annotations
 
 import socket
+import struct
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from protocols.z3950 import oids
 from protocols.z3950.ber import BerIncomplete, read_length, tag_end
 from protocols.z3950.codec import OPTION_BITS, bit_string, decode_pdu, encode_pdu
 from protocols.z3950.pqf import attributes_plus_term, parse_pqf, rpn_to_pdu
+from tests.hostile import maximal_search_pdu
 from tests.z3950_target_fixtures import handmade_records, running_target
 
 INIT = encode_pdu("initRequest", {
@@ -75,8 +77,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 class Client:
     """A blocking Z39.50 connection for tests: send bytes, read decoded PDUs."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port: int, source: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                             source_address=(source, 0))  # fmt: skip
         self.buffer = b""
 
     def send(self, data: bytes) -> None:
@@ -310,3 +313,99 @@ def test_connections_beyond_the_cap_are_closed_for_resources(tmp_path: Path) -> 
         else:
             pytest.fail("no connection was served after one of two closed")
         served[1].close()
+
+
+def test_connections_beyond_the_per_address_cap_are_closed(tmp_path: Path) -> None:
+    with running_target(tmp_path, handmade_records(),
+                        z3950_max_connections_per_address=2) as running:  # fmt: skip
+        served = [Client(running.port, "127.0.0.2") for _ in range(2)]
+        for client in served:
+            client.send(INIT)
+            assert client.receive()[0] == "initResponse"  # type: ignore[index]
+        extra = Client(running.port, "127.0.0.2")
+        assert extra.receive() == ("close", {
+            "closeReason": 4, "diagnosticInformation": "more than 2 connections from one address"
+        })  # fmt: skip
+        other = Client(running.port, "127.0.0.3")  # another client address is served
+        other.send(INIT)
+        assert other.receive()[0] == "initResponse"  # type: ignore[index]
+        healthy_search(other)
+        for client in [*served, extra, other]:
+            client.close()
+
+
+def test_a_connection_that_never_inits_is_closed_after_the_init_timeout(tmp_path: Path) -> None:
+    with running_target(tmp_path, handmade_records(), z3950_init_timeout=1.0) as running:
+        silent = Client(running.port)
+        silent.sock.settimeout(30)
+        assert silent.receive() == (
+            "close", {"closeReason": 7, "diagnosticInformation": "no Init"}
+        )  # fmt: skip
+        assert silent.receive() is None
+        silent.close()
+
+
+def test_when_full_the_oldest_connection_without_init_makes_room(tmp_path: Path) -> None:
+    with running_target(tmp_path, handmade_records(), z3950_max_connections=3) as running:
+        working = Client(running.port, "127.0.0.2")
+        working.send(INIT)
+        assert working.receive()[0] == "initResponse"  # type: ignore[index]
+        idle = [Client(running.port, f"127.0.0.{3 + n}") for n in range(2)]
+        time.sleep(0.2)  # the target has admitted both before the next one comes
+        newcomer = Client(running.port)
+        newcomer.send(INIT)
+        assert newcomer.receive()[0] == "initResponse"  # type: ignore[index]
+        assert idle[0].receive() == ("close", {"closeReason": 4,
+                                               "diagnosticInformation": "no Init"})  # fmt: skip
+        assert idle[0].receive() is None
+        healthy_search(newcomer)
+        healthy_search(working)  # an initialised session is never the one closed
+        for client in [working, *idle, newcomer]:
+            client.close()
+
+
+def test_a_pdu_with_too_many_values_closes_for_resources(target: int) -> None:
+    client = Client(target)
+    client.send(INIT)
+    client.receive()
+    client.send(maximal_search_pdu(1024 * 1024, 20_000))
+    answer = client.receive()
+    client.close()
+    assert answer == ("close", {
+        "closeReason": 4, "diagnosticInformation": "more than 10000 BER values"
+    })  # fmt: skip
+    another_session_searches(target)
+
+
+def test_a_large_pdu_within_the_bounds_is_answered(target: int) -> None:
+    client = Client(target)
+    client.send(INIT)
+    client.receive()
+    client.send(maximal_search_pdu(1024 * 1024, 10_000))  # decoded on the decoder thread
+    answer = client.receive()
+    client.close()
+    assert answer is not None and answer[0] == "searchResponse"
+    another_session_searches(target)
+
+
+def test_a_reset_connection_logs_no_traceback(
+    target: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    for pdu in (b"", INIT, INIT[:5]):
+        client = Client(target)
+        client.send(pdu)
+        if pdu == INIT:
+            client.receive()
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # with linger 0: a reset
+    another_session_searches(target)
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+def another_session_searches(port: int) -> None:
+    """A new session searches (the module's bystander may have been closed as idle by now)."""
+    client = Client(port)
+    client.send(INIT)
+    assert client.receive()[0] == "initResponse"  # type: ignore[index]
+    healthy_search(client)
+    client.close()

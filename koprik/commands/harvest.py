@@ -1,8 +1,8 @@
 """``koprik harvest SOURCE [--full] [--from DATE] [--until DATE]``: harvest one source now.
 
 Shows a progress line (records, rate, pages, and as the total the completeListSize when an
-OAI-PMH source gives it, or the hits of a Z39.50 source's query) and ends with a summary of the
-run, which is also recorded (see ``koprik runs``). ``--from``/``--until`` apply to OAI-PMH
+OAI-PMH source gives it, or the hits of a Z39.50 or SRU source's query) and ends with a summary
+of the run, which is also recorded (see ``koprik runs``). ``--from``/``--until`` apply to OAI-PMH
 sources only. Exit status 0 when the run succeeded, 1 when it was partial or failed.
 """
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.advance(info.records - bar.count, extra=f"page {info.pages}")
 
             try:
-                report = harvest(catalog, source, options, on_page=on_page)
+                report = harvest(catalog, source, options, on_page=on_page, settings=settings)
             except (SourceBusy, SourceError) as error:
                 raise UserError(str(error)) from None
         print(summary(report))

@@ -24,6 +24,7 @@ from koprik.workers import default_count, run_workers
 from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import AccessLogger
 from provider.app import init_app
+from provider.http_server import start_http
 from provider.keys import SERVICE
 from provider.z3950.server import start_target
 
@@ -120,8 +121,8 @@ async def serve(
     runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=ACCESS_LOG)
     await runner.setup()
     shared = worker is not None
-    site = web.TCPSite(runner, host, port, reuse_port=shared or None)
-    await site.start()
+    http = await start_http(runner, settings, host, port, reuse_port=shared,
+                            access_log_class=AccessLogger, access_log=ACCESS_LOG)  # fmt: skip
     target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared,
                                 observe=app[METRICS].observe_z3950)
     z3950_port = target.sockets[0].getsockname()[1]
@@ -143,6 +144,7 @@ async def serve(
         # Python 3.12+ waits for idle Z39.50 sessions here; do not let one hold up a shutdown.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(target.wait_closed(), SHUTDOWN_GRACE)
+        http.close()
         await runner.cleanup()
 
 

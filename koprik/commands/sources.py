@@ -2,7 +2,9 @@
 
 ``koprik sources add partner --url http://127.0.0.1:8081/oai --prefix marc21 --set S --every 6h``
 checks that the address answers Identify and offers the prefix, and refuses it with the reason
-otherwise. ``koprik sources add zebra --protocol z3950 --url z3950://127.0.0.1:2100/Default
+otherwise. ``koprik sources add lib --protocol sru --url http://127.0.0.1:2100/Default --query
+'dc.title=navoiy' [--prefix marcxml|dc]`` checks that the server answers explain and the search
+of the query. ``koprik sources add zebra --protocol z3950 --url z3950://127.0.0.1:2100/Default
 --query '@attr 1=4 navoiy' [--charset UTF-8]`` checks that the target accepts a connection and
 the search of the query. Sources defined in ``koprik.toml`` are listed but changed only in the
 file.
@@ -20,9 +22,10 @@ from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource, load_settings
 from harvester.oai_client import Identity
 from harvester.sources import (
+    OAI_PMH,
     PROTOCOLS,
-    Z3950,
     SourceError,
+    SruCheck,
     add_source,
     all_sources,
     edit_source,
@@ -34,9 +37,10 @@ from koprik.errors import UserError
 
 def _definition_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
     parser.add_argument("--url", required=adding,
-                        help="OAI-PMH base URL, or z3950://HOST:PORT/DATABASE")
+                        help="OAI-PMH or SRU base URL, or z3950://HOST:PORT/DATABASE")
     parser.add_argument("--prefix", default="" if adding else None,
-                        help="metadataPrefix (default: MARCXML if offered, else MODS, else oai_dc)")
+                        help="metadataPrefix (default: MARCXML if offered, else MODS, else "
+                             "oai_dc); SRU: the record schema, marcxml or dc")
     parser.add_argument("--set", dest="sets", action="append",
                         help="a set to harvest (repeat for several; default: everything)")
     schedule = parser.add_mutually_exclusive_group()
@@ -45,7 +49,8 @@ def _definition_options(parser: argparse.ArgumentParser, *, adding: bool) -> Non
     parser.add_argument("--delay", type=float, help="seconds between requests (default 1)")
     parser.add_argument("--timeout", type=float, help="seconds per request (default 60)")
     parser.add_argument("--retries", type=int, help="retries after a fault (default 5)")
-    parser.add_argument("--query", help="Z39.50: the PQF query whose results are harvested")
+    parser.add_argument("--query", help="the query whose results are harvested: PQF for "
+                        "Z39.50, CQL for SRU")
     parser.add_argument("--charset",
                         help="Z39.50: character set to negotiate and to expect in records")
     parser.add_argument("--no-check", action="store_true",
@@ -114,12 +119,15 @@ def add_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _described(source: HarvestSource, found: Identity | TargetCheck | None) -> str:
+def _described(source: HarvestSource, found: Identity | TargetCheck | SruCheck | None) -> str:
     """What the check before adding found, in a few words."""
     if isinstance(found, TargetCheck):
         return f"Z39.50 target {found.target_name or 'unnamed'}, {found.hits} hits, " \
             f"character set {found.charset or 'not negotiated'}"
-    if source.protocol == Z3950:
+    if isinstance(found, SruCheck):
+        return f"SRU {found.version} server {found.title or 'untitled'}, {found.hits} hits, " \
+            f"record schema {found.schema}"
+    if source.protocol != OAI_PMH:
         return "not checked"
     said = f"{found.repository_name}, granularity {found.granularity}, " if found else ""
     return f"{said}metadataPrefix {source.prefix}"

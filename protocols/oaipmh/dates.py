@@ -23,8 +23,11 @@ from protocols.oaipmh.errors import BadArgument
 GRANULARITY = "YYYY-MM-DDThh:mm:ssZ"
 DAY_SECONDS = 86400
 
-_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_SECONDS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z")
+# ASCII digits only: ``\d`` alone would take any script's digits (``٢٠٢٠``), which int() reads.
+_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_SECONDS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z", re.ASCII)
+_ECHOED = 40
+"""Longest argument value an error message repeats (only printable ASCII is ever repeated)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ def parse_datestamp(text: str, name: str = "datestamp") -> Datestamp:
     """Parse a day or seconds datestamp; anything else is :class:`BadArgument` naming ``name``."""
     match = _SECONDS.fullmatch(text) or _DAY.fullmatch(text)
     if match is None:
-        raise BadArgument(f"{name}={text!r} is not a datestamp (YYYY-MM-DD or {GRANULARITY})")
+        raise BadArgument(f"{_named(name, text)} is not a datestamp (YYYY-MM-DD or {GRANULARITY})")
     fields = [int(part) for part in match.groups()]
     year, month, day = fields[:3]
     hour, minute, second = (fields[3:] or [0, 0, 0])
@@ -61,9 +64,17 @@ def parse_datestamp(text: str, name: str = "datestamp") -> Datestamp:
         and minute <= 59
         and second <= 59
     ):
-        raise BadArgument(f"{name}={text!r} is not a valid date")
+        raise BadArgument(f"{_named(name, text)} is not a valid date")
     seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
     return Datestamp(seconds, day=len(fields) == 3)
+
+
+def _named(name: str, text: str) -> str:
+    """``name='text'`` for an error message, or just ``name`` when ``text`` is not short
+    printable ASCII (a client's bytes are not repeated back in other scripts or at length)."""
+    if text.isascii() and text.isprintable() and len(text) <= _ECHOED:
+        return f"{name}={text!r}"
+    return name
 
 
 def parse_range(from_: str | None, until: str | None) -> tuple[int | None, int | None]:

@@ -72,21 +72,41 @@ def encode_length(length: int) -> bytes:
     return bytes([0x80 | len(octets)]) + octets
 
 
-def to_definite(data: bytes) -> bytes:
+class TooManyValues(BerError):
+    """The value holds more values than the reader allows (what decoding time goes with)."""
+
+
+class _Budget:
+    """Values still allowed in the value being read (None: no bound)."""
+
+    def __init__(self, max_values: int | None) -> None:
+        self.max_values = max_values
+        self.left = max_values
+
+    def take(self) -> None:
+        if self.left is not None:
+            if self.left <= 0:
+                raise TooManyValues(f"more than {self.max_values} BER values")
+            self.left -= 1
+
+
+def to_definite(data: bytes, max_values: int | None = None) -> bytes:
     """Return ``data`` — exactly one BER value — re-encoded with definite lengths only.
 
     Raises :class:`BerIncomplete` if the value is cut short and :class:`BerError` if it is
-    malformed, nested deeper than :data:`MAX_DEPTH` or followed by other bytes.
+    malformed, nested deeper than :data:`MAX_DEPTH` or followed by other bytes, and
+    :class:`TooManyValues` if it holds more than ``max_values`` values in all.
     """
-    encoded, end = _definite_value(data, 0, 0)
+    encoded, end = _definite_value(data, 0, 0, _Budget(max_values))
     if end != len(data):
         raise BerError(f"{len(data) - end} bytes after the value")
     return encoded
 
 
-def _definite_value(data: bytes, offset: int, depth: int) -> tuple[bytes, int]:
+def _definite_value(data: bytes, offset: int, depth: int, budget: _Budget) -> tuple[bytes, int]:
     if depth > MAX_DEPTH:
         raise BerError(f"values nested deeper than {MAX_DEPTH}")
+    budget.take()
     contents = tag_end(data, offset)
     tag = data[offset:contents]
     length, contents = read_length(data, contents)
@@ -108,7 +128,7 @@ def _definite_value(data: bytes, offset: int, depth: int) -> tuple[bytes, int]:
             if position > contents + length:
                 raise BerError("a value overruns its enclosing value")
             break
-        child, position = _definite_value(data, position, depth + 1)
+        child, position = _definite_value(data, position, depth + 1, budget)
         children.append(child)
     body = b"".join(children)
     return tag + encode_length(len(body)) + body, position

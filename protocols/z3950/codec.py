@@ -22,7 +22,7 @@ from typing import Any
 import asn1tools
 
 from protocols.z3950 import oids
-from protocols.z3950.ber import BerError, to_definite
+from protocols.z3950.ber import BerError, TooManyValues, to_definite
 
 #: ASN.1 type of the single-ASN1-type content of an EXTERNAL, by direct-reference.
 SINGLE_TYPE_BY_OID: dict[str, str] = {
@@ -45,6 +45,10 @@ class PduError(ValueError):
     """Bytes that are not a PDU Koprik knows, or a value that cannot be encoded as one."""
 
 
+class PduTooComplex(PduError):
+    """The PDU holds more BER values than the decoder was allowed to decode."""
+
+
 @cache
 def _compiled() -> Any:
     source = resources.files("protocols.z3950").joinpath("z3950.asn").read_text("utf-8")
@@ -59,12 +63,14 @@ def encode_pdu(name: str, value: dict[str, Any]) -> bytes:
     return encode_value("PDU", (name, value))
 
 
-def decode_pdu(data: bytes) -> tuple[str, dict[str, Any]]:
+def decode_pdu(data: bytes, max_values: int | None = None) -> tuple[str, dict[str, Any]]:
     """Decode exactly one PDU (definite or indefinite lengths) into ``(name, value)``.
 
-    Raises :class:`PduError`, and no other exception, whatever the bytes.
+    Raises :class:`PduError`, and no other exception, whatever the bytes:
+    :class:`PduTooComplex` when it holds more than ``max_values`` BER values (checked in a walk
+    over the bytes before anything is decoded: decoding time and memory go with the values).
     """
-    name, value = decode_value("PDU", data)
+    name, value = decode_value("PDU", data, max_values)
     return name, value
 
 
@@ -78,10 +84,13 @@ def encode_value(type_name: str, value: Any) -> bytes:
         raise PduError(f"cannot encode {type_name}: {error!r}") from error
 
 
-def decode_value(type_name: str, data: bytes) -> Any:
-    """Decode ``data`` as the type ``type_name`` of ``z3950.asn``; raises :class:`PduError`."""
+def decode_value(type_name: str, data: bytes, max_values: int | None = None) -> Any:
+    """Decode ``data`` as the type ``type_name`` of ``z3950.asn``; raises :class:`PduError`
+    (:class:`PduTooComplex` for more than ``max_values`` BER values)."""
     try:
-        definite = to_definite(bytes(data))
+        definite = to_definite(bytes(data), max_values)
+    except TooManyValues as error:
+        raise PduTooComplex(str(error)) from error
     except BerError as error:
         raise PduError(f"malformed BER: {error}") from error
     try:

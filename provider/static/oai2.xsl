@@ -117,7 +117,13 @@
   </xsl:template>
 
   <xsl:template match="oai:header" mode="identifier">
-    <a href="?verb=GetRecord&amp;metadataPrefix=oai_dc&amp;identifier={oai:identifier}">
+    <a>
+      <xsl:attribute name="href">
+        <xsl:text>?verb=GetRecord&amp;metadataPrefix=oai_dc&amp;identifier=</xsl:text>
+        <xsl:call-template name="query-value">
+          <xsl:with-param name="text" select="string(oai:identifier)"/>
+        </xsl:call-template>
+      </xsl:attribute>
       <xsl:value-of select="oai:identifier"/></a>
     <xsl:if test="@status = 'deleted'"> (deleted)</xsl:if>
   </xsl:template>
@@ -178,9 +184,40 @@
     <p>
       Records <xsl:value-of select="@cursor"/> onwards of <xsl:value-of select="@completeListSize"/>.
       <xsl:if test="string(.)">
-        <a href="?verb={/oai:OAI-PMH/oai:request/@verb}&amp;resumptionToken={.}">Next page</a>
+        <a>
+          <xsl:attribute name="href">
+            <xsl:text>?verb=</xsl:text>
+            <xsl:value-of select="/oai:OAI-PMH/oai:request/@verb"/>
+            <xsl:text>&amp;resumptionToken=</xsl:text>
+            <xsl:call-template name="query-value">
+              <xsl:with-param name="text" select="string(.)"/>
+            </xsl:call-template>
+          </xsl:attribute>
+          <xsl:text>Next page</xsl:text></a>
         (token valid until <xsl:value-of select="@expirationDate"/>)
       </xsl:if>
     </p>
+  </xsl:template>
+
+  <!-- $text percent-encoded for a URL query value. XSLT 1.0 cannot read code points, so only
+       the ASCII characters that end or change a query value are encoded; Koprik's identifiers
+       carry every other character percent-encoded already (a literal % is %25). -->
+  <xsl:variable name="query-unsafe" select="'%&amp;+#=;? &quot;&lt;&gt;'"/>
+  <xsl:variable name="query-codes" select="'25262B233D3B3F20223C3E'"/>
+  <xsl:template name="query-value">
+    <xsl:param name="text"/>
+    <xsl:if test="$text">
+      <xsl:variable name="c" select="substring($text, 1, 1)"/>
+      <xsl:choose>
+        <xsl:when test="contains($query-unsafe, $c)">
+          <xsl:value-of select="concat('%', substring($query-codes,
+              2 * string-length(substring-before($query-unsafe, $c)) + 1, 2))"/>
+        </xsl:when>
+        <xsl:otherwise><xsl:value-of select="$c"/></xsl:otherwise>
+      </xsl:choose>
+      <xsl:call-template name="query-value">
+        <xsl:with-param name="text" select="substring($text, 2)"/>
+      </xsl:call-template>
+    </xsl:if>
   </xsl:template>
 </xsl:stylesheet>

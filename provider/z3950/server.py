@@ -2,11 +2,27 @@
 
 Each connection reads one PDU at a time (bounded by ``server.z3950_max_pdu_bytes``, so a length
 field claiming gigabytes ends the connection before anything is allocated), answers it, and
-waits for the next for at most ``server.z3950_idle_timeout`` seconds. A PDU that cannot be
-decoded, or any failure while answering, ends that connection only (with a Close PDU saying
-why when the socket still works); every other connection carries on. At most
-``server.z3950_max_connections`` connections are served at once: one more is sent a Close
-(resources) straight away, before anything it sends is read, and is closed.
+waits for the next for at most ``server.z3950_idle_timeout`` seconds (``z3950_init_timeout``
+before its Init). A PDU that cannot be decoded, or any failure while answering, ends that
+connection only (with a Close PDU saying why when the socket still works); a client that resets
+its connection ends it quietly. Every other connection carries on. As in YAZ, a connection
+whose first bytes are an HTTP request is served SRU instead (:mod:`provider.sru.http_port`).
+
+Decoding BER is pure Python; its time and memory go with the number of BER values (a 1 MB tree
+of 32,768 operators has 330,000: 1-2 s to decode, and the garbage collector then stops every
+thread for a quarter of a second at a time). So a PDU with more than
+``server.z3950_max_pdu_values`` values is refused (Close, resources) after a walk over its bytes
+that builds nothing; the default, 10,000, is a query of about 1,000 terms and decodes in about
+25 ms. Only PDUs up to :data:`INLINE_DECODE_BYTES` are decoded on the event loop; larger ones go
+to one decoder thread, which the event loop preempts every few milliseconds (the interpreter's
+switch interval) and which decodes one PDU at a time, so that memory holds one large decoded PDU
+however many clients send one.
+
+At most ``server.z3950_max_connections`` connections are served at once, and
+``z3950_max_connections_per_address`` from one client address. A connection beyond a cap is
+sent a Close (resources) straight away, before anything it sends is read, and closed, except
+that when the total is reached and some connection has not sent its Init yet, the oldest such
+is closed instead, so idle sockets that never Init cannot keep real clients out.
 
 >>> server = await start_target(settings, catalog)   # koprik serve
 >>> async with server:
@@ -20,11 +36,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from catalog import Catalog
-from config import Settings
-from protocols.z3950.codec import PduError, decode_pdu, encode_pdu
+from config import ServerSettings, Settings
+from protocols.z3950.codec import PduError, PduTooComplex, decode_pdu, encode_pdu
 from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
+from provider.connections import ConnectionCounter, peer_address
 from provider.search import SearchService
 from provider.sru.front_end import SruFrontEnd
 from provider.sru.http_port import opens_with_http, serve_http
@@ -45,39 +66,50 @@ log = logging.getLogger(__name__)
 Observe = Callable[[str, float], None]
 """Told each request's PDU name (``searchRequest``...) and the seconds its answer took."""
 
+INLINE_DECODE_BYTES = 4096
+"""PDUs up to this size are decoded on the event loop (3 ms at worst; Init, Search and Present
+PDUs of real clients are a few hundred bytes); larger ones on the decoder thread."""
+
 
 async def start_target(
     settings: Settings, catalog: Catalog, service: SearchService | None = None, *,
     reuse_port: bool = False, observe: Observe | None = None,
 ) -> asyncio.AbstractServer:
     """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` (through
-    ``service``, a new one when None) until closed (at most ``server.z3950_max_connections``
-    connections at once). With ``reuse_port``, other processes may listen on the same port
-    (SO_REUSEPORT) and the kernel shares connections. ``observe`` is told of every request
-    (for /metrics)."""
+    ``service``, a new one when None) until closed, within the connection caps (module docs).
+    With ``reuse_port``, other processes may listen on the same port (SO_REUSEPORT) and the
+    kernel shares connections (each process then counts its own). ``observe`` is told of every
+    request (for /metrics)."""
     service = service or SearchService(catalog, settings.search)
     backend = Backend(service)
     sru = SruFrontEnd(service, settings, database=settings.server.z3950_database)
     encode_pdu(*close_pdu(CLOSE_LACK_OF_ACTIVITY))  # compiles the codec now, not for a client
-    limit = settings.server.z3950_max_connections
-    open_connections = 0
+    connections = Connections(settings.server)
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal open_connections
-        if open_connections >= limit:
-            log.info("z39.50 %s: %d connections open; refused",
-                     writer.get_extra_info("peername"), limit)  # fmt: skip
-            await refuse_connection(writer, f"more than {limit} connections")
+        connection = Connection(peer_address(writer.get_extra_info("peername")), writer)
+        refusal = connections.admit(connection)
+        if refusal is not None:
+            log.info("z39.50 %s: %s; refused", connection.address, refusal)
+            await refuse_connection(writer, refusal)
             return
-        open_connections += 1
         try:
             # As in YAZ, an HTTP request on this port is SRU (a BER PDU never starts with ASCII).
-            if await opens_with_http(reader, settings.server.z3950_idle_timeout):
+            try:
+                http = await opens_with_http(reader, settings.server.z3950_init_timeout)
+            except (ConnectionError, OSError):
+                writer.close()
+                return  # reset before it said anything
+            if http:
+                connections.initialized(connection)  # an HTTP client is never closed for room
                 await serve_http(sru, settings, reader, writer)
                 return
-            await serve_connection(Session(backend, settings.server), reader, writer, observe)
+            session = Session(backend, settings.server)
+            await serve_connection(
+                session, reader, writer, lambda: connections.initialized(connection), observe
+            )
         finally:
-            open_connections -= 1
+            connections.leave(connection)
 
     return await asyncio.start_server(
         on_connection, settings.server.host, settings.server.z3950_port,
@@ -85,11 +117,64 @@ async def start_target(
     )
 
 
+@dataclass(eq=False)
+class Connection:
+    """One admitted connection, as :class:`Connections` counts it."""
+
+    address: str
+    writer: asyncio.StreamWriter
+    counted: bool = True
+
+
+class Connections:
+    """The target's open connections, against its caps; those not past Init yet, oldest first."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.counter = ConnectionCounter(
+            total=settings.z3950_max_connections,
+            per_address=settings.z3950_max_connections_per_address,
+        )
+        self.before_init: dict[Connection, None] = {}
+
+    def admit(self, connection: Connection) -> str | None:
+        """Count ``connection`` in (None), or say why it is refused."""
+        counter = self.counter
+        if counter.open >= counter.total and self.before_init and counter.allows(
+            connection.address
+        ):
+            oldest = next(iter(self.before_init))
+            log.info("z39.50 %s: %d connections open; closing one that has not sent Init",
+                     oldest.address, counter.open)  # fmt: skip
+            self.leave(oldest)
+            oldest.writer.write(encode_pdu(*close_pdu(CLOSE_RESOURCES, "no Init")))
+            oldest.writer.close()  # its reader ends: serve_connection returns
+        refusal = counter.admit(connection.address)
+        if refusal is None:
+            self.before_init[connection] = None
+        else:
+            connection.counted = False
+        return refusal
+
+    def initialized(self, connection: Connection) -> None:
+        self.before_init.pop(connection, None)
+
+    def leave(self, connection: Connection) -> None:
+        """``connection`` no longer counts (once, whether it ended or was closed for another)."""
+        if connection.counted:
+            connection.counted = False
+            self.before_init.pop(connection, None)
+            self.counter.leave(connection.address)
+
+
 async def serve_connection(
-    session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+    session: Session,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    on_init: Callable[[], None] = lambda: None,
     observe: Observe | None = None,
 ) -> None:
-    """Answer PDUs on one connection until Close, idleness, a bad PDU or a broken socket.
+    """Answer PDUs on one connection until Close, idleness, a bad PDU or a broken socket;
+    ``on_init`` is called once the association is initialised.
 
     Each request, and how the connection ended, goes to the session log
     (:mod:`provider.z3950.session_log`).
@@ -101,18 +186,21 @@ async def serve_connection(
     session_log.log_event(peer, "connect")
     try:
         while True:
+            initialized = session.initialized
+            timeout = settings.z3950_idle_timeout if initialized else settings.z3950_init_timeout
             try:
                 data = await asyncio.wait_for(
-                    read_pdu(reader, settings.z3950_max_pdu_bytes), settings.z3950_idle_timeout
+                    read_pdu(reader, settings.z3950_max_pdu_bytes), timeout
                 )
-                name, value = decode_pdu(data)
+                name, value = await decode(data, settings.z3950_max_pdu_values)
             except TimeoutError:
                 reason = "lackOfActivity"
-                await _send(writer, close_pdu(CLOSE_LACK_OF_ACTIVITY, "idle"))
+                await _send(writer, close_pdu(CLOSE_LACK_OF_ACTIVITY, "idle" if initialized
+                                                                      else "no Init"))  # fmt: skip
                 return
-            except IncompleteRead:
-                return
-            except PduTooLarge as error:
+            except (IncompleteRead, ConnectionError, OSError):
+                return  # the client went away or reset the connection: nothing to say
+            except (PduTooLarge, PduTooComplex) as error:
                 reason = f"resources: {error}"
                 await _send(writer, close_pdu(CLOSE_RESOURCES, str(error)))
                 return
@@ -126,6 +214,8 @@ async def serve_connection(
                 responses, done = await session.handle(name, value)
                 if observe is not None:
                     observe(name, time.monotonic() - began)
+                if session.initialized and not initialized:
+                    on_init()
                 if session_log.enabled() and name != "close":
                     session_log.log_request(peer, name, value, responses)
                 for response in responses:
@@ -154,6 +244,21 @@ def _address(peername: object) -> str:
         host, port = peername[0], peername[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     return "?"
+
+
+async def decode(data: bytes, max_values: int) -> tuple[str, dict[str, Any]]:
+    """:func:`decode_pdu` of ``data``: on the event loop if it is small, else on the decoder
+    thread (one PDU at a time, in arrival order)."""
+    if len(data) <= INLINE_DECODE_BYTES:
+        return decode_pdu(data, max_values)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_decoder(), decode_pdu, data, max_values)
+
+
+@cache
+def _decoder() -> ThreadPoolExecutor:
+    """The process's one decoder thread, shared by every target (started on first use)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="koprik-z3950-decode")
 
 
 async def refuse_connection(writer: asyncio.StreamWriter, reason: str) -> None:

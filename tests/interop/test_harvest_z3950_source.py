@@ -60,7 +60,7 @@ def test_definitions_are_checked_before_contacting_the_target() -> None:
         ({"url": "z3950://host:port/Default"}, "Z39.50 address: bad port"),
         ({"charset": "klingon"}, "charset: "),
         ({"sets": ["a"]}, "'sets' is not supported for Z39.50"),
-        ({"protocol": "sru"}, "protocol 'sru': expected oai-pmh or z3950"),
+        ({"protocol": "gopher"}, "protocol 'gopher': expected oai-pmh, z3950, sru"),
     ):
         with pytest.raises(SourceError, match=reason):
             validate(dataclasses.replace(good, **changes))  # type: ignore[arg-type]

@@ -1,0 +1,46 @@
+"""What can go wrong with a partner, whatever its protocol: the harvest's errors and events.
+
+A :class:`HarvestError` ends a request for good (after the retries the politeness policy
+allows); an :class:`Event` is a fault met and handled (or given up on), kept for the run's
+record. OAI-PMH, SRU and Z39.50 clients raise these (or subclasses), so a run treats every
+protocol's faults alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class HarvestError(Exception):
+    """A request that failed for good (after the retries the politeness policy allows)."""
+
+
+class MalformedResponse(HarvestError):
+    """A response that is not a usable document, even record by record.
+
+    ``raw`` holds the response's bytes when there were any, to be kept as a reject.
+    """
+
+    def __init__(self, message: str, raw: bytes = b"") -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
+class ResponseTooLarge(HarvestError):
+    """A response body past a size bound (on the wire or once decompressed): a bomb, an
+    endless body, or a page too large for the settings. Asking again would bring the same."""
+
+
+class ListLoop(HarvestError):
+    """A list that goes round: a token that comes back, or pages of records already seen."""
+
+
+@dataclass
+class Event:
+    """A fault the client met and handled (or gave up on); kept for the run's record."""
+
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"

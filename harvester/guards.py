@@ -1,0 +1,100 @@
+"""Guards against partners whose clocks or lists cannot be trusted.
+
+- :func:`own_clock`: a watermark never moves past Koprik's own clock. A responseDate in the
+  future (a partner's clock set to 2998) would otherwise become the watermark, and every later
+  incremental run would silently get nothing.
+- :class:`LoopGuard`: a list that keeps sending records already seen in the same list is a
+  loop, whatever its resumption tokens say (tokens whose text changes on every page would
+  otherwise be followed forever).
+- :class:`FutureDatestamps`: records dated after our clock are counted for the run's record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from harvester import dates
+from harvester.faults import ListLoop
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of ours a partner's clock may be before it is reported (it is never used)."""
+
+
+def now() -> datetime:
+    """Koprik's clock, to the second."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def own_clock(said: str, clock: datetime) -> tuple[str, str | None]:
+    """The date a run may take as its start: the partner's responseDate ``said`` unless it is
+    unreadable or after ``clock`` (ours), then ``clock``. Returns it (seconds granularity) and
+    the fault to record, if any."""
+    mine = dates.render(clock, dates.SECONDS)
+    try:
+        theirs = dates.parse(said)
+    except ValueError:
+        return mine, f"bad-response-date: responseDate {said[:40]!r} is not a datestamp; " \
+            f"our clock ({mine}) is used"
+    if theirs <= clock:
+        return said, None
+    if theirs - clock <= CLOCK_SKEW:
+        return mine, None
+    return mine, f"future-response-date: responseDate {said} is after our clock ({mine}); " \
+        "the watermark uses our clock"
+
+
+@dataclass
+class LoopGuard:
+    """Pages of one list, watched for ``limit`` pages in a row of records already seen in it.
+
+    Identifiers are kept as their hashes (a set of integers): a list of a million records
+    costs some tens of MiB, which a harvest of that size spends on pages anyway.
+    """
+
+    limit: int
+    seen: set[int] = field(default_factory=set)
+    repeated: int = 0
+
+    def page(self, identifiers: Iterable[Hashable]) -> None:
+        """Note one page's identifiers (or, for records without one, their bytes); raises
+        :class:`ListLoop` when the list goes round."""
+        keys = {hash(identifier) for identifier in identifiers if identifier}
+        if keys and keys <= self.seen:
+            self.repeated += 1
+            if self.repeated >= self.limit:
+                raise ListLoop(
+                    f"{self.repeated} pages in a row held only records already seen in this "
+                    "list (loop_pages)"
+                )
+        else:
+            self.repeated = 0
+        self.seen |= keys
+
+
+@dataclass
+class FutureDatestamps:
+    """Records whose datestamp is after our clock (beyond :data:`CLOCK_SKEW`)."""
+
+    count: int = 0
+    example: str = ""
+
+    def check(self, datestamps: Iterable[str | None], clock: datetime) -> None:
+        for datestamp in datestamps:
+            if not datestamp:
+                continue
+            try:
+                moment = dates.parse(datestamp)
+            except ValueError:
+                continue
+            if moment - clock > CLOCK_SKEW:
+                self.count += 1
+                self.example = self.example or datestamp
+
+    def fault(self) -> str | None:
+        """The line for the run's record, or None when every datestamp was in the past."""
+        if not self.count:
+            return None
+        return f"future-datestamps: {self.count} record(s) dated after our clock " \
+            f"(e.g. {self.example})"

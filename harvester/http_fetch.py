@@ -1,0 +1,267 @@
+"""Polite, bounded HTTP GETs of XML documents from a partner; OAI-PMH and SRU clients use it.
+
+>>> async with HttpFetcher("http://127.0.0.1:8081/oai", Politeness(delay=0.5)) as http:
+...     root, raw = await http.document({"verb": "Identify"}, read_document, what="Identify")
+
+Politeness: one request at a time per host (across every client in the process), ``delay``
+seconds between two requests to a host, a timeout per request, and retries with exponential
+backoff and jitter after timeouts, resets, truncated bodies and 5xx; 503 and 429 are retried
+after the Retry-After the partner asked for (seconds or an HTTP date), never longer than
+``retry_after_max``.
+
+Bounds: a body is counted as it streams, on the wire and once unpacked
+(:mod:`harvester.bodies`); one past a bound is dropped at once and raises
+:class:`ResponseTooLarge` (not retried: the same request would bring the same body).
+
+Tolerance: a charset header that disagrees with the document is reported and the document's
+own encoding wins; a document that is not well-formed XML is fetched once more, and if it is
+still broken it is given back unparsed when the caller can salvage it. Nothing is repaired.
+
+Every fault met and handled is appended to :attr:`HttpFetcher.events`, so a run can record it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import random
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+import aiohttp
+from lxml import etree
+
+from crosswalks.xmltext import MAX_XML_BYTES
+from harvester.bodies import BodyLimits, TruncatedBody, read_body
+from harvester.faults import Event, HarvestError, MalformedResponse, ResponseTooLarge
+
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Politeness:
+    """How hard the client may push a partner, how long it waits, and how much it reads."""
+
+    delay: float = 1.0
+    """Seconds between the end of one request to a host and the start of the next."""
+    timeout: float = 60.0
+    """Seconds one request may take, connection to last byte."""
+    retries: int = 5
+    """Further attempts after a timeout, reset, 5xx, 429 or malformed page."""
+    backoff: float = 1.0
+    """Wait before the first retry; doubled on each further one (with jitter)."""
+    backoff_max: float = 120.0
+    retry_after_max: float = 300.0
+    """Upper bound on a wait a partner asks for with Retry-After."""
+    max_bytes: int = 32 * 1024 * 1024
+    """Upper bound on one response body as sent (``[harvest] max_response_bytes``)."""
+    max_decompressed_bytes: int = MAX_XML_BYTES
+    """Upper bound on one response body unpacked (``[harvest] max_decompressed_bytes``)."""
+
+    @property
+    def body_limits(self) -> BodyLimits:
+        return BodyLimits(self.max_bytes, self.max_decompressed_bytes)
+
+
+@dataclass
+class _Gate:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_end: float = 0.0
+
+
+class _HostGates:
+    """One request at a time per host, across every client and thread of the process."""
+
+    _gates: ClassVar[dict[str, _Gate]] = {}
+    _guard: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def turn(cls, host: str, delay: float) -> AsyncIterator[None]:
+        with cls._guard:
+            gate = cls._gates.setdefault(host, _Gate())
+        while not gate.lock.acquire(blocking=False):
+            await asyncio.sleep(0.005)
+        try:
+            wait = gate.last_end + delay - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            yield
+        finally:
+            gate.last_end = time.monotonic()
+            gate.lock.release()
+
+
+class _Retry(Exception):
+    def __init__(self, event: Event, wait: float | None = None) -> None:
+        super().__init__(str(event))
+        self.event = event
+        self.wait = wait
+
+
+class HttpFetcher:
+    """GETs of documents from one base URL; use it as an async context manager.
+
+    ``sleep`` is awaited with the number of seconds of each wait before a retry (backoff or
+    Retry-After); it is :func:`asyncio.sleep` unless a caller (a test) wants to see the waits.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        politeness: Politeness,
+        *,
+        user_agent: str,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.base_url = base_url
+        self.politeness = politeness
+        self.user_agent = user_agent
+        self._sleep = sleep
+        self.host = urlsplit(base_url).hostname or base_url
+        self.events: list[Event] = []
+        self.requests = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> HttpFetcher:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.politeness.timeout),
+            headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
+            auto_decompress=False,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def document(
+        self,
+        params: dict[str, str],
+        parse: Callable[[bytes], etree._Element],
+        *,
+        what: str,
+        salvage: bool = False,
+    ) -> tuple[etree._Element | None, bytes]:
+        """Fetch with ``params`` and ``parse`` the body (which raises XMLSyntaxError); returns
+        the root and the bytes, or ``(None, bytes)`` when ``salvage`` and the document stays
+        malformed. Raises :class:`HarvestError` (:class:`MalformedResponse` for a document
+        still broken after a second try)."""
+        policy = self.politeness
+        attempt = 0
+        while True:
+            try:
+                raw = await self._fetch(params)
+                try:
+                    return parse(raw), raw
+                except etree.XMLSyntaxError as error:
+                    event = Event("malformed-xml", f"{what}: {error}")
+                    if b"<!ENTITY" in raw:  # refused on purpose: asking again is useless
+                        self.events.append(event)
+                        raise MalformedResponse(str(event), raw) from None
+                    if attempt >= min(1, policy.retries):
+                        self.events.append(event)
+                        if salvage:
+                            return None, raw
+                        raise MalformedResponse(str(event), raw) from None
+                    raise _Retry(event) from None
+            except _Retry as retry:
+                self.events.append(retry.event)
+                if attempt >= policy.retries:
+                    raise HarvestError(
+                        f"gave up after {attempt + 1} attempts: {retry.event}"
+                    ) from None
+                wait = retry.wait
+                if wait is None:
+                    wait = min(policy.backoff_max, policy.backoff * 2**attempt)
+                    wait *= random.uniform(0.5, 1.0)
+                attempt += 1
+                await self._sleep(wait)
+
+    async def _fetch(self, params: dict[str, str]) -> bytes:
+        """One HTTP GET under the host's gate; raises :class:`_Retry` for a retryable fault."""
+        if self._session is None:
+            raise RuntimeError("requests are sent only inside `async with HttpFetcher(...)`")
+        policy = self.politeness
+        async with _HostGates.turn(self.host, policy.delay):
+            self.requests += 1
+            try:
+                async with self._session.get(self.base_url, params=params) as response:
+                    status = response.status
+                    if status == 429 or status >= 500:
+                        wait = _retry_after(response.headers.get("Retry-After"), policy)
+                        detail = f"HTTP {status}"
+                        if wait is not None:
+                            detail += f", Retry-After {response.headers['Retry-After']}"
+                        raise _Retry(Event(f"http-{status}", detail), wait)
+                    if status != 200:
+                        raise HarvestError(f"HTTP {status} from {self.base_url}")
+                    declared = response.headers.get("Content-Length", "")
+                    if declared.isdigit() and int(declared) > policy.max_bytes:
+                        raise ResponseTooLarge(
+                            f"response of {declared} bytes announced, past max_response_bytes "
+                            f"({policy.max_bytes})"
+                        )
+                    data = await read_body(
+                        response.content.iter_chunked(CHUNK),
+                        response.headers.get("Content-Encoding", ""),
+                        policy.body_limits,
+                        self.events,
+                    )
+                    charset = response.charset
+            except ResponseTooLarge as error:
+                self.events.append(Event("response-too-large", str(error)))
+                raise
+            except TruncatedBody as error:
+                raise _Retry(Event("truncated-body", str(error))) from None
+            except (aiohttp.ClientError, TimeoutError) as error:
+                kind = "timeout" if isinstance(error, TimeoutError) else "connection"
+                raise _Retry(Event(kind, f"{type(error).__name__}: {error}")) from None
+        _check_charset(data, charset, self.events)
+        return data
+
+
+_XML_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def _check_charset(data: bytes, header: str | None, events: list[Event]) -> None:
+    """Report a charset header that disagrees with the document; the document's encoding wins."""
+    if not header:
+        return
+    match = _XML_DECLARATION.match(data[:200])
+    document = match.group(1).decode("ascii") if match else "utf-8"
+    if _charset_name(header) != _charset_name(document):
+        events.append(
+            Event("charset-header", f"header says {header}, document is {document}; "
+                  "the document's encoding is used")
+        )
+
+
+def _charset_name(name: str) -> str:
+    return name.lower().replace("_", "-").replace("utf8", "utf-8")
+
+
+def _retry_after(value: str | None, policy: Politeness) -> float | None:
+    """Seconds to wait from a Retry-After value (seconds or an HTTP date), bounded."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, min(seconds, policy.retry_after_max))

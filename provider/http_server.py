@@ -1,0 +1,219 @@
+"""Serving Koprik's aiohttp application on a TCP port within the HTTP limits of ``[server]``.
+
+aiohttp bounds the size of a request head, but not the time a client takes to send one, nor how
+long a client may leave response bytes unread, nor how many connections it may open. Each
+connection of :func:`start_http` is a :class:`GuardedHandler`, which adds those:
+
+- at most ``http_max_connections`` connections, and ``http_max_connections_per_address`` from
+  one client address; one more is answered 503 with Retry-After and closed, unread;
+- a request must arrive within ``http_request_timeout`` seconds from its first byte until the
+  application starts on it (:func:`guard` tells the connection), else the connection is
+  dropped (slow senders); a request body is bounded where it is read;
+- a response whose bytes the client does not take for ``http_write_timeout`` seconds (the
+  socket's buffer stays above its high-water mark) ends the connection, so a client that never
+  reads cannot keep a response, or the slot behind it, for ever;
+- idle keep-alive connections close after ``http_keepalive_timeout`` seconds;
+- a request line longer than aiohttp's 8190 bytes is answered 414 (URI Too Long), an overlong
+  header 431, other malformed requests 400, each with a one-word body and one line in the log
+  (aiohttp itself answers 400 with its parser's message and logs a traceback).
+
+>>> app = web.Application(middlewares=[guard])       # provider.app.init_app does this
+>>> runner = web.AppRunner(app, access_log=None)
+>>> await runner.setup()
+>>> server = await start_http(runner, settings, host, port)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+
+from config import Settings
+from provider.connections import ConnectionCounter, peer_address
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def start_http(
+    runner: web.AppRunner,
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+    **handler_options: Any,
+) -> asyncio.AbstractServer:
+    """Serve ``runner``'s application (set up already) on ``host:port`` within the limits;
+    ``handler_options`` are aiohttp's for each connection (``access_log``...), ``reuse_port``
+    lets ``koprik serve --workers`` processes share the port."""
+    server = runner.server
+    if server is None:
+        raise RuntimeError("start_http needs a runner that has been set up")
+    limits = settings.server
+    counter = ConnectionCounter(
+        total=limits.http_max_connections, per_address=limits.http_max_connections_per_address
+    )
+    loop = asyncio.get_running_loop()
+
+    def connection() -> GuardedHandler:
+        return GuardedHandler(server, loop=loop, settings=settings, counter=counter,
+                              keepalive_timeout=limits.http_keepalive_timeout,
+                              **handler_options)  # fmt: skip
+
+    return await loop.create_server(connection, host, port, reuse_port=reuse_port or None)
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tells the connection's :class:`GuardedHandler` when the application is at work on a
+    request, so that bytes read meanwhile (a body) are not timed as a new request's."""
+    transport = request.transport
+    protocol = transport.get_protocol() if transport is not None else None
+    if not isinstance(protocol, GuardedHandler):
+        return await handler(request)
+    protocol.request_started()
+    try:
+        return await handler(request)
+    finally:
+        protocol.request_ended(request.content_length or 0)
+
+
+class GuardedHandler(web.RequestHandler):
+    """aiohttp's handler of one connection, with Koprik's caps and timeouts (module docs)."""
+
+    def __init__(
+        self, manager: web.Server, *, settings: Settings, counter: ConnectionCounter, **kwargs: Any
+    ) -> None:
+        super().__init__(manager, **kwargs)
+        self._settings = settings
+        self._counter = counter
+        self._address = ""
+        self._admitted = False
+        self._request_timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._working = False
+        self._read_while_working = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._address = peer_address(transport.get_extra_info("peername"))
+        refusal = self._counter.admit(self._address)
+        if refusal is not None:
+            log.info("http %s: %s; refused", self._address, refusal)
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(_refusal(refusal, self._settings.oai.retry_after))
+            transport.close()  # aiohttp never sees this connection
+            return
+        self._admitted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if not self._admitted:
+            return
+        self._admitted = False
+        self._counter.leave(self._address)
+        for timer in (self._request_timer, self._write_timer):
+            if timer is not None:
+                timer.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._admitted:
+            return
+        if self._working:
+            self._read_while_working += len(data)
+        elif self._request_timer is None and data:
+            self._start_request_timer()
+        super().data_received(data)
+
+    def request_started(self) -> None:
+        self._working = True
+        self._read_while_working = 0
+        self._stop_request_timer()
+
+    def request_ended(self, body_bytes: int) -> None:
+        """The application is done with a request whose body was ``body_bytes`` long: more
+        bytes than that read meanwhile are (a part of) the next request, which is timed."""
+        self._working = False
+        if self._read_while_working > body_bytes and self._admitted:
+            self._start_request_timer()
+
+    def eof_received(self) -> None:
+        if self._admitted:
+            super().eof_received()
+
+    def _start_request_timer(self) -> None:
+        self._request_timer = self._loop.call_later(
+            self._settings.server.http_request_timeout, self._drop, "request not sent in time"
+        )
+
+    def _stop_request_timer(self) -> None:
+        if self._request_timer is not None:
+            self._request_timer.cancel()
+            self._request_timer = None
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None and self._admitted:
+            self._write_timer = self._loop.call_later(
+                self._settings.server.http_write_timeout, self._drop, "response not read in time"
+            )
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _drop(self, reason: str) -> None:
+        log.info("http %s: %s; connection dropped", self._address, reason)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """Malformed requests get a short answer and one log line, a client gone mid-response
+        one log line; anything else (a failure of ours) is aiohttp's 500 with its traceback."""
+        if isinstance(exc, ConnectionError):
+            log.info("http %s: connection lost while answering", self._address)
+            response = web.Response(status=HTTPStatus.INTERNAL_SERVER_ERROR.value)
+            response.force_close()
+            return response  # never sent: the connection is gone
+        if not isinstance(exc, BadHttpMessage):
+            return super().handle_error(request, status, exc, message)
+        status = HTTPStatus.BAD_REQUEST
+        if isinstance(exc, LineTooLong):
+            line = exc.args[0] if exc.args else b""
+            url = isinstance(line, bytes | bytearray) and bytes(line).startswith((b"/", b"http"))
+            status = (
+                HTTPStatus.REQUEST_URI_TOO_LONG if url
+                else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+            )  # fmt: skip
+        log.info("http %s: %d %s", self._address, status.value, status.phrase)
+        response = web.Response(status=status.value, text=f"{status.phrase}\n")
+        response.force_close()
+        return response
+
+
+def _refusal(reason: str, retry_after: int) -> bytes:
+    body = f"Too many connections ({reason}); retry in {retry_after} s\n".encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Retry-After: {retry_after}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + body

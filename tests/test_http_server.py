@@ -1,0 +1,175 @@
+"""The HTTP limits of provider/http_server.py, against the real OAI-PMH application on a socket:
+connection caps, request and write timeouts, 414/431 for overlong requests, quiet resets."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import socket
+import struct
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from config import DatabaseSettings, OaiSettings, ServerSettings, Settings
+from provider.app import init_app
+from provider.background import serve_in_thread
+from provider.oai import LIST_GATE
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("http-limits")
+    settings = Settings(database=DatabaseSettings(url=f"sqlite:///{folder / 'catalog.sqlite3'}"))
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in demo_records(300):
+            writer.put(record)
+    catalog.close()
+    return folder / "catalog.sqlite3"
+
+
+def running(catalogue: Path, **server: object) -> tuple[object, Settings]:
+    settings = Settings(
+        database=DatabaseSettings(url=f"sqlite:///{catalogue}"),
+        server=dataclasses.replace(ServerSettings(), **server),
+        oai=OaiSettings(max_concurrent_lists=2),
+    )
+    app = init_app(settings, Catalog.open(settings))
+    return app, settings
+
+
+@pytest.fixture
+def server(catalogue: Path) -> Iterator[tuple[str, object]]:
+    app, _ = running(catalogue, http_max_connections_per_address=3, http_request_timeout=1.0,
+                     http_write_timeout=1.0)  # fmt: skip
+    with serve_in_thread(app) as base:
+        yield base, app
+
+
+def connect(base: str, source: str = "127.0.0.1") -> socket.socket:
+    port = int(base.rsplit(":", 1)[1])
+    return socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+
+
+def response_of(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def identify(base: str) -> str:
+    with urllib.request.urlopen(f"{base}/oai?verb=Identify", timeout=10) as response:
+        return response.read().decode()
+
+
+def test_connections_beyond_the_per_address_cap_get_503(server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    held = [connect(base, "127.0.0.2") for _ in range(3)]
+    extra = connect(base, "127.0.0.2")
+    answer = response_of(extra)
+    assert answer.startswith(b"HTTP/1.1 503 ")
+    assert b"Retry-After: 10" in answer and b"from one address" in answer
+    assert "<Identify>" in identify(base)  # another address is served
+    for sock in [*held, extra]:
+        sock.close()
+
+
+def test_a_request_head_sent_too_slowly_is_dropped(server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    sock = connect(base)
+    sock.sendall(b"GET /oai?verb=Identify HTTP/1.1\r\n")
+    started = time.monotonic()
+    for _ in range(30):  # a header line every 0.2 s: never done within the 1 s limit
+        try:
+            sock.sendall(b"X-Slow: yes\r\n")
+        except OSError:
+            break
+        time.sleep(0.2)
+    assert response_of(sock) == b""
+    assert time.monotonic() - started < 6  # dropped, not served after the 6 s of drip
+    sock.close()
+    assert "<Identify>" in identify(base)
+
+
+def test_a_keep_alive_connection_after_a_post_is_not_timed_out(server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    sock = connect(base)
+    body = b"verb=Identify"
+    sock.sendall(b"POST /oai HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+                 b"\r\nContent-Length: %d\r\n\r\n" % len(body))  # fmt: skip
+    time.sleep(0.2)
+    sock.sendall(body)  # the body in a packet of its own, read while the request is handled
+    first = sock.recv(65536)
+    time.sleep(2)  # longer than the 1 s request timeout, shorter than keep-alive
+    sock.sendall(b"GET /oai?verb=Identify HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    second = first + response_of(sock)
+    sock.close()
+    assert second.count(b"HTTP/1.1 200 OK") == 2
+
+
+def test_a_client_that_never_reads_loses_its_connection_and_its_list_slot(server) -> None:  # type: ignore[no-untyped-def]
+    base, app = server
+    gate = app[LIST_GATE]
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+    sock.sendall(b"GET /oai?verb=ListRecords&metadataPrefix=marc21 HTTP/1.1\r\nHost: x\r\n\r\n")
+    deadline = time.monotonic() + 20
+    while gate.active and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gate.active == 0  # held while the page was unread, then the write timeout freed it
+    with pytest.raises(OSError):  # the server has dropped the connection
+        while sock.recv(65536):
+            pass
+    sock.close()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /oai?verb=Identify&x=" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n", b"414 "),
+        (b"GET /oai HTTP/1.1\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+         b"431 "),
+        (b"GET /oai HTTP/1.1\r\nBad header\r\n\r\n", b"400 Bad Request"),
+    ],
+)  # fmt: skip
+def test_malformed_requests_get_a_short_answer_and_no_traceback(
+    server, request_bytes: bytes, status: bytes, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    base, _ = server
+    caplog.set_level(logging.INFO)
+    sock = connect(base)
+    sock.sendall(request_bytes)
+    answer = response_of(sock)
+    sock.close()
+    assert answer.split(b" ", 1)[1].startswith(status)  # HTTP/1.0 or 1.1: aiohttp chooses
+    _, _, body = answer.partition(b"\r\n\r\n")
+    assert len(body) < 64 and b"aaaa" not in body
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+def test_a_client_resetting_mid_response_logs_no_traceback(
+    server, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    base, app = server
+    for _ in range(3):
+        sock = connect(base)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.sendall(b"GET /oai?verb=ListRecords&metadataPrefix=marc21 HTTP/1.1\r\n\r\n")
+        sock.recv(100)
+        sock.close()  # linger 0: a reset
+    deadline = time.monotonic() + 20
+    while app[LIST_GATE].active and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert app[LIST_GATE].active == 0
+    assert "<Identify>" in identify(base)
+    assert not [record for record in caplog.records if record.exc_info]

@@ -1,0 +1,125 @@
+"""SRU sources against the fault-injecting server (tests/fault_provider.py, at /sru): a harvest
+through resets, 500, 503 with Retry-After, 429, timeouts and truncated XML ends with the
+catalogue a clean one gives, in each SRU version, every fault in the run's record."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy import select
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_runs
+from config import DatabaseSettings, HarvestSource, Settings
+from harvester.http_fetch import Politeness
+from harvester.runs import FAILED, SUCCEEDED, RunOptions, harvest
+from harvester.sources import SourceError
+from tests.fault_provider import FaultProvider, catalogue_of, serve
+
+FAST = Politeness(delay=0, timeout=1.0, retries=3, backoff=0.01, retry_after_max=1.5)
+RECORDS = 23
+SRU_FAULTS = {
+    "reset": "connection:",
+    "http-500": "http-500: HTTP 500",
+    "http-503": "http-503: HTTP 503, Retry-After 1",
+    "http-429": "http-429: HTTP 429, Retry-After",
+    "timeout": "timeout:",
+    "malformed": "malformed-xml: searchRetrieve:",
+    "gzip": "unannounced-gzip:",
+    "cut-gzip": "truncated-body: compressed body ended early",
+}
+
+
+@pytest.fixture(scope="module")
+def records():  # type: ignore[no-untyped-def]
+    return list(demo_records(RECORDS))
+
+
+def _catalog(tmp_path, name: str) -> Catalog:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / (name + '.sqlite3')}"
+    return Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url)))
+
+
+def _source(url: str, version: str = "") -> HarvestSource:
+    address = url.replace("/oai", "/sru") + (f"?version={version}" if version else "")
+    return HarvestSource(name="partner", url=address, protocol="sru",
+                         query="cql.allRecords=1", prefix="marcxml")
+
+
+def _harvest(catalog: Catalog, provider: FaultProvider, version: str = ""):  # type: ignore[no-untyped-def]
+    with serve(provider.app()) as url:
+        report = harvest(catalog, _source(url, version), politeness=FAST)
+    with catalog.engine.connect() as connection:
+        errors = connection.execute(
+            select(harvest_runs.c.errors).where(harvest_runs.c.id == report.run_id)
+        ).scalar_one()
+    return report, errors
+
+
+@pytest.fixture(scope="module")
+def clean(records, tmp_path_factory):  # type: ignore[no-untyped-def]
+    catalog = _catalog(tmp_path_factory.mktemp("clean"), "clean")
+    provider = FaultProvider(records, page_size=5)
+    report, errors = _harvest(catalog, provider)
+    assert report.status == SUCCEEDED and errors == ""
+    assert (report.counts.added, report.pages, report.requests) == (RECORDS, 5, 6)
+    snapshot = catalogue_of(catalog, "partner")
+    again, _ = _harvest(catalog, provider)
+    assert again.counts.unchanged == RECORDS and catalogue_of(catalog, "partner") == snapshot
+    catalog.close()
+    assert len(snapshot) == RECORDS
+    return snapshot
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2", "2.0"])
+def test_every_fault_in_one_run_ends_as_a_clean_run(  # type: ignore[no-untyped-def]
+    version: str, records, clean, tmp_path
+) -> None:
+    catalog = _catalog(tmp_path, version)
+    provider = FaultProvider(records, timeout_delay=2.0, page_size=3)
+    for page, kind in enumerate(SRU_FAULTS):
+        provider.arm(kind, page=page)
+    report, errors = _harvest(catalog, provider, version)
+    assert sorted(kind for kind, _page in provider.fired) == sorted(SRU_FAULTS)
+    assert report.status == SUCCEEDED, errors
+    for kind, evidence in SRU_FAULTS.items():
+        assert evidence in errors, kind
+    assert {r.get("version") for r in provider.requests if "query" in r} == {version}
+    assert catalogue_of(catalog, "partner") == clean
+    catalog.close()
+
+
+def test_a_fault_that_outlasts_the_retries_fails_the_run_and_keeps_the_pages(  # type: ignore[no-untyped-def]
+    records, clean, tmp_path
+) -> None:
+    catalog = _catalog(tmp_path, "down")
+    provider = FaultProvider(records, page_size=5)
+    provider.poison(provider.items[12].identifier)  # page 2 answers 500 every time
+    report, errors = _harvest(catalog, provider)
+    assert report.status == FAILED
+    assert "run failed: gave up after 4 attempts: http-500: HTTP 500" in errors
+    assert report.counts.added == 10 and len(catalogue_of(catalog, "partner")) == 10
+    catalog.close()
+
+
+def test_an_sru_source_takes_no_date_window(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    catalog = _catalog(tmp_path, "window")
+    with pytest.raises(SourceError, match="do not apply to an SRU source"):
+        harvest(catalog, _source("http://127.0.0.1:1/oai"), RunOptions(from_="2024-01-01"))
+    catalog.close()
+
+
+def test_pages_of_records_seen_again_end_the_harvest_as_a_loop(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """From page 2 on, the server claims a million hits and repeats page 2's records."""
+    catalog = _catalog(tmp_path, "loop")
+    provider = FaultProvider(records, page_size=5)
+    provider.looping_at = 2
+    report, errors = _harvest(catalog, provider)
+    assert report.status == FAILED
+    assert "run failed: 10 pages in a row held only records already seen" in errors
+    searches = [r for r in provider.requests if "query" in r]
+    assert len(searches) == 2 + 1 + 10  # pages 0 and 1, page 2, then ten repeats of it
+    assert report.counts.added == 15
+    catalog.close()

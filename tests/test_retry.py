@@ -11,7 +11,7 @@ from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
 from config import DatabaseSettings, HarvestSource, Settings
-from harvester import ingest
+from harvester import ingest, oai_pages, sru_pages
 from harvester.oai_client import Politeness
 from harvester.retry import retry_rejects
 from harvester.runs import harvest
@@ -19,6 +19,7 @@ from tests.fault_provider import FaultProvider, serve
 
 FAST = Politeness(delay=0, timeout=5.0, retries=1, backoff=0.01)
 RECORDS = 12
+MAX = 1024 * 1024
 
 
 def _catalog(tmp_path) -> Catalog:  # type: ignore[no-untyped-def]
@@ -51,11 +52,11 @@ def test_records_rejected_by_a_broken_crosswalk_go_in_once_it_is_mended(
     assert _rejects(catalog, report.run_id) == RECORDS
     monkeypatch.delitem(ingest._resolved, ingest.MARCXML_NS)  # the crosswalk is mended
 
-    counts = retry_rejects(catalog, source, report.run_id)
+    counts = retry_rejects(catalog, source, report.run_id, MAX)
     assert (counts.added, counts.rejected) == (RECORDS, 0)
     assert _rejects(catalog, report.run_id) == 0
     assert catalog.count(None) == RECORDS
-    again = retry_rejects(catalog, source, report.run_id)
+    again = retry_rejects(catalog, source, report.run_id, MAX)
     assert again.total == 0
 
 
@@ -75,9 +76,21 @@ def test_a_record_still_broken_keeps_one_reject_with_its_new_reason(
         source = HarvestSource(name="partner", url=url)
         report = harvest(catalog, source, politeness=FAST)
     monkeypatch.setitem(ingest._resolved, ingest.MARCXML_NS, broken("second bug"))
-    counts = retry_rejects(catalog, source, report.run_id)
+    counts = retry_rejects(catalog, source, report.run_id, MAX)
     assert (counts.added, counts.rejected) == (0, RECORDS)
     with catalog.engine.connect() as connection:
         reasons = connection.execute(select(harvest_rejects.c.reason)).scalars().all()
     assert len(reasons) == RECORDS  # replaced, not duplicated
     assert all("second bug" in reason for reason in reasons)
+
+
+def test_kept_sru_and_oai_records_read_again() -> None:
+    sru = (b'<record xmlns="http://docs.oasis-open.org/ns/search-ws/sruResponse">'
+           b"<recordSchema>marcxml</recordSchema><recordXMLEscaping>xml</recordXMLEscaping>"
+           b'<recordData><record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nam a2200000'
+           b' a 4500</leader><controlfield tag="001">x1</controlfield></record></recordData>'
+           b"<recordPosition>3</recordPosition></record>")
+    item = sru_pages.read_record_bytes(sru).harvested()
+    assert item.error is None and item.metadata is not None and item.where == "record 3"
+    assert sru_pages.read_record_bytes(b"<record><broken").error
+    assert oai_pages.read_record_bytes(b"<html/>").error == "html is not an OAI record"

@@ -177,7 +177,8 @@ async def post_retry(request: web.Request) -> web.Response:
                                         run.source)
     except SourceError as error:
         raise _error(web.HTTPNotFound, str(error)) from None
-    counts = await asyncio.to_thread(retry_rejects, request.app[CATALOG], entry.source, run.id)
+    counts = await asyncio.to_thread(retry_rejects, request.app[CATALOG], entry.source,
+                                    run.id, request.app[SETTINGS].limits.max_record_bytes)
     return web.json_response(counts.as_dict())
 
 

@@ -21,16 +21,11 @@ from catalog import Catalog
 from catalog.models import provenance, records
 from config.settings import CopyTarget
 from crosswalks.mrk import record_to_mrk
+from harvester.harvested import identifier_of
 from harvester.ingest import IngestTarget
 from harvester.z3950_harvest import store_batch
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
-from harvester.z3950_records import (
-    Z3950Address,
-    charset_label,
-    decode_usmarc,
-    parse_address,
-    record_identifier,
-)
+from harvester.z3950_records import Z3950Address, charset_label, decode_usmarc, parse_address
 from koprik.commands.z3950 import import_source_name
 from koprik.dashboard.access import checked_form, operator_only
 from koprik.dashboard.render import render
@@ -152,15 +147,17 @@ async def fetch_one(target: CopyTarget, query: Query, position: int, timeout: fl
 
 
 def store_copy(
-    catalog: Catalog, address: Z3950Address, present: list[RetrievedRecord], expected: str | None
+    catalog: Catalog, address: Z3950Address, present: list[RetrievedRecord],
+    expected: str | None, max_record_bytes: int,
 ) -> str | None:
-    """Store the record; return its local identifier (None when it was rejected)."""
+    """Store the record through the one ingest path; return its local identifier (a record
+    that is refused raises ValueError with the reason)."""
     source = import_source_name(address)
-    counts, reasons = store_batch(catalog, IngestTarget(source, address.url, None), present,
-                                  expected)
+    target = IngestTarget(source, address.url, None, max_record_bytes)
+    counts, reasons = store_batch(catalog, target, present, expected)
     if counts.rejected:
         raise ValueError("; ".join(reasons))
-    identifier = record_identifier(decode_usmarc(present[0].data, expected), present[0].data)
+    identifier = identifier_of(decode_usmarc(present[0].data, expected), present[0].data)
     with catalog.engine.connect() as connection:
         return connection.execute(
             select(records.c.local_id)
@@ -182,7 +179,8 @@ async def copy_import(request: web.Request) -> web.Response:
     try:
         address, present, expected = await fetch_one(target, query, position, timeout)
         local_id = await asyncio.to_thread(
-            store_copy, request.app[CATALOG], address, present, expected
+            store_copy, request.app[CATALOG], address, present, expected,
+            request.app[SETTINGS].limits.max_record_bytes,
         )
     except TimeoutError:
         return await render(request, "copy.html", status=502, terms={}, results=[],

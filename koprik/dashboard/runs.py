@@ -70,7 +70,8 @@ async def retry(request: web.Request) -> web.Response:
     settings, catalog = request.app[SETTINGS], request.app[CATALOG]
     try:
         entry = await asyncio.to_thread(find_source, settings, catalog, run.source)
-        counts = await asyncio.to_thread(retry_rejects, catalog, entry.source, run.id)
+        counts = await asyncio.to_thread(retry_rejects, catalog, entry.source, run.id,
+                                         settings.limits.max_record_bytes)
     except SourceError as error:
         raise web.HTTPSeeOther(f"/runs/{run.id}?message={quote_plus(str(error))}") from None
     summary = (f"retried: {counts.added} added, {counts.updated} updated, "

@@ -200,14 +200,15 @@ class HarvestSource:
     charset: str = ""
 
 
-COPY_PROTOCOLS = ("z3950",)
+COPY_PROTOCOLS = ("z3950", "sru")
 
 
 @dataclass(frozen=True)
 class CopyTarget:
     """A foreign catalogue the dashboard's copy cataloguing searches (``[[dashboard.targets]]``).
 
-    ``url`` is ``z3950://HOST:PORT/DATABASE`` for ``protocol = "z3950"``."""
+    ``url`` is ``z3950://HOST:PORT/DATABASE`` for ``protocol = "z3950"``, the base URL (``http://``
+    or ``https://``) for ``protocol = "sru"``; ``charset`` is Z39.50's."""
 
     name: str
     url: str
@@ -241,8 +242,10 @@ def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
     names = set()
     for index, target in enumerate(dashboard.targets):
         where = f"{origin}: dashboard.targets[{index}]"
-        if not target.url.startswith("z3950://"):
+        if target.protocol == "z3950" and not target.url.startswith("z3950://"):
             raise ConfigError(f"{where}.url: expected z3950://HOST:PORT/DATABASE")
+        if target.protocol == "sru" and not target.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.url: expected the SRU base URL, http:// or https://")
         if not target.name or target.name in names:
             raise ConfigError(f"{where}.name: empty or used twice: {target.name!r}")
         names.add(target.name)

@@ -1,6 +1,6 @@
-"""Copy cataloguing against a real Zebra, beside a target that never answers: the search goes
-to both at once, the silent one is cut at the per-target time limit, Zebra's records come back
-marked by target, and one is imported."""
+"""Copy cataloguing against a real Zebra (over Z39.50 and over SRU) beside a target that never
+answers: the search goes to all at once, the silent one is cut at the per-target time limit,
+Zebra's records come back marked by target, and one from each protocol is imported."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from config.settings import CopyTarget
-from koprik.dashboard.copycat import build_query, search_target
+from koprik.dashboard.copy_targets import cql_query, search_target
 from provider.keys import CATALOG
 from tests.conftest import DATA
-from tests.dashboard_fixtures import csrf_of, dashboard_settings, make_client, sign_in
+from tests.dashboard_fixtures import dashboard_settings, make_client, sign_in
 from tests.peers import running_zebra
 
 pytestmark = pytest.mark.interop
@@ -44,16 +44,26 @@ def silent() -> Iterator[int]:
 
 
 async def test_one_search_to_every_target_with_a_time_limit(zebra: int, silent: int) -> None:
-    query = build_query({"isbn": ISBN})
-    assert query is not None
-    good = CopyTarget("zebra", f"z3950://127.0.0.1:{zebra}/Default")
-    mute = CopyTarget("mute", f"z3950://127.0.0.1:{silent}/Default")
-    results = await asyncio.gather(search_target(good, query, 30.0),
-                                   search_target(mute, query, 1.0))
-    assert results[0].hits == 1 and results[0].error is None
-    assert results[0].records[0].title.startswith("Programming Python")
-    assert "=020  \\\\$a0596000855" in results[0].records[0].mrk
-    assert results[1].error == "no answer within 1 s" and results[1].records == []
+    terms = {"isbn": ISBN, "title": "", "author": ""}
+    targets = [
+        CopyTarget("zebra", f"z3950://127.0.0.1:{zebra}/Default"),
+        CopyTarget("zebra-sru", f"http://127.0.0.1:{zebra}/Default", protocol="sru"),
+        CopyTarget("mute", f"z3950://127.0.0.1:{silent}/Default"),
+    ]
+    results = await asyncio.gather(search_target(targets[0], terms, 30.0),
+                                   search_target(targets[1], terms, 30.0),
+                                   search_target(targets[2], terms, 1.0))
+    for result in results[:2]:
+        assert result.hits == 1 and result.error is None, result
+        assert result.records[0].title.startswith("Programming Python")
+        assert "=020  \\\\$a0596000855" in result.records[0].mrk
+    assert results[1].query == 'bath.isbn="0596000855"'
+    assert results[2].error == "no answer within 1 s" and results[2].records == []
+
+
+def test_cql_quotes_terms() -> None:
+    assert cql_query({"title": 'war "and" peace', "author": "tolstoy"}) == \
+        'dc.title="war \\"and\\" peace" and dc.creator="tolstoy"'
 
 
 async def test_search_and_import_through_the_page(
@@ -61,18 +71,20 @@ async def test_search_and_import_through_the_page(
 ) -> None:
     settings = dashboard_settings(tmp_path, copy_timeout=2.0, targets=[
         CopyTarget("zebra", f"z3950://127.0.0.1:{zebra}/Default"),
+        CopyTarget("zebra-sru", f"http://127.0.0.1:{zebra}/Default", protocol="sru"),
         CopyTarget("mute", f"z3950://127.0.0.1:{silent}/Default")])
     client = await make_client(aiohttp_client, settings)
     assert (await client.get("/copy", allow_redirects=False)).status == 303
     await sign_in(client)
     page = await (await client.get(f"/copy?isbn={ISBN}")).text()
-    assert "no answer within 2 s" in page and '<span class="tag">zebra</span>' in page
-    position = re.search(r'name="position" value="(\d+)"', page).group(1)  # type: ignore[union-attr]
-    pqf = re.search(r'name="pqf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    imported = await client.post("/copy/import", allow_redirects=False, data={
-        "csrf": csrf_of(page), "target": "zebra", "position": position,
-        "pqf": html.unescape(pqf)})
-    assert imported.status == 303, await imported.text()
-    record = await (await client.get(imported.headers["Location"])).text()
-    assert "Programming Python" in record and f"z3950://127.0.0.1:{zebra}/Default" in record
-    assert client.app[CATALOG].count(None) == 1
+    assert "no answer within 2 s" in page
+    forms = re.findall(r'<form method="post" action="/copy/import">(.*?)</form>', page, re.S)
+    assert len(forms) == 2
+    for form in forms:
+        fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))
+        imported = await client.post("/copy/import", allow_redirects=False, data={
+            name: html.unescape(value) for name, value in fields.items()})
+        assert imported.status == 303, await imported.text()
+        record = await (await client.get(imported.headers["Location"])).text()
+        assert "Programming Python" in record
+    assert client.app[CATALOG].count(None) == 2  # one per source: z3950:... and sru:...

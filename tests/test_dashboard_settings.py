@@ -20,6 +20,8 @@ def test_defaults() -> None:
     ({"targets": [{"name": "x", "url": "http://x"}]}, "dashboard.targets[0].url"),
     ({"targets": [{"name": "x", "url": "z3950://h:1/D", "protocol": "ftp"}]},
      "dashboard.targets[0].protocol"),
+    ({"targets": [{"name": "x", "url": "z3950://h:1/D", "protocol": "sru"}]},
+     "dashboard.targets[0].url"),
     ({"targets": [{"name": "x", "url": "z3950://h:1/D"}, {"name": "x", "url": "z3950://h:2/D"}]},
      "dashboard.targets[1].name"),
 ])

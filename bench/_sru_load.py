@@ -13,14 +13,19 @@ does in one round trip).
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from collections import defaultdict
+from functools import partial
 
 import aiohttp
 
-from bench._z3950_load import PRESENT_COUNT, QUERIES, Level, Samples, run_sessions
+from bench._z3950_load import (
+    PRESENT_COUNT,
+    QUERIES,
+    Level,
+    Samples,
+    run_sessions,
+    timed_loop,
+)
 
 _INDEXES = {"4": "dc.title", "1003": "dc.creator", "21": "dc.subject", "7": "bath.isbn"}
 CQL_QUERIES = tuple(
@@ -56,24 +61,11 @@ async def _session(
     url: str, offset: int, start_at: float, end_at: float
 ) -> tuple[Samples, list[str]]:
     """One client sending searchRetrieve requests from ``start_at`` until ``end_at``."""
-    latencies: Samples = defaultdict(list)
-    errors: list[str] = []
     connector = aiohttp.TCPConnector(limit=1)  # one keep-alive connection per session
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.sleep(max(0.0, start_at - time.time()))
-        n = offset
-        while time.time() < end_at:
-            query = CQL_QUERIES[n % len(CQL_QUERIES)]
-            n += 1
-            started = time.perf_counter()
-            try:
-                await _request(session, url, query)
-            except Exception as error:  # counted and reported, not timed
-                errors.append(f"{query}: {error}")
-                continue
-            latencies[query].append(time.perf_counter() - started)
-    return latencies, errors
+        return await timed_loop(CQL_QUERIES, offset, start_at, end_at,
+                                partial(_request, session, url))  # fmt: skip
 
 
 def run_level(url: str, *, clients: int, seconds: float, processes: int) -> Level:

@@ -18,9 +18,10 @@ import resource
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from catalog.demo import isbn13
@@ -113,21 +114,34 @@ async def _session(
 ) -> tuple[Samples, list[str]]:
     """One association doing pairs from ``start_at`` until ``end_at`` (``time.time()`` clock)."""
     host, port = target
+    async with await Z3950Client.connect(host, port, DATABASE, timeout=120) as client:
+        return await timed_loop(QUERIES, offset, start_at, end_at, partial(_pair, client))
+
+
+async def timed_loop(
+    queries: tuple[str, ...],
+    offset: int,
+    start_at: float,
+    end_at: float,
+    one: Callable[[str], Awaitable[object]],
+) -> tuple[Samples, list[str]]:
+    """``one(query)`` for query after query of ``queries`` (from ``offset`` on), from
+    ``start_at`` until ``end_at`` (``time.time()`` clock): latencies by query, and errors (a
+    failed one is counted and reported, not timed)."""
     latencies: Samples = defaultdict(list)
     errors: list[str] = []
-    async with await Z3950Client.connect(host, port, DATABASE, timeout=120) as client:
-        await asyncio.sleep(max(0.0, start_at - time.time()))
-        n = offset
-        while time.time() < end_at:
-            query = QUERIES[n % len(QUERIES)]
-            n += 1
-            started = time.perf_counter()
-            try:
-                await _pair(client, query)
-            except Exception as error:  # a failed pair is counted and reported, not timed
-                errors.append(f"{query}: {error}")
-                continue
-            latencies[query].append(time.perf_counter() - started)
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    n = offset
+    while time.time() < end_at:
+        query = queries[n % len(queries)]
+        n += 1
+        started = time.perf_counter()
+        try:
+            await one(query)
+        except Exception as error:
+            errors.append(f"{query}: {error}")
+            continue
+        latencies[query].append(time.perf_counter() - started)
     return latencies, errors
 
 

@@ -27,6 +27,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -60,38 +61,51 @@ def measure(
     ports: dict[str, tuple[int, int]], levels: list[int], seconds: float, processes: int
 ) -> list[tuple[str, Level, float]]:
     """Each level on each target in turn: (target, figures, server CPU seconds per pair)."""
-    rows = []
-    for clients in levels:
-        for name in TARGETS:
-            port, pid = ports[name]
-            asyncio.run(hit_counts(HOST, port, QUERIES))  # warm the target's caches
-            time.sleep(REAP_SECONDS)
-            before = process_cpu_seconds(pid)
-            level = run_level(HOST, port, clients=clients, seconds=seconds, processes=processes)
-            time.sleep(REAP_SECONDS)
-            cpu = process_cpu_seconds(pid) - before
-            rows.append((name, level, cpu / level.pairs if level.pairs else math.nan))
-            print(f"{name} x{clients}: {level.pairs_per_second:.1f} pairs/s", file=sys.stderr)
-    return rows
+    return _each_level(
+        ports, levels, "", "pairs/s",
+        warm=lambda port: asyncio.run(hit_counts(HOST, port, QUERIES)),
+        run=lambda port, clients: run_level(
+            HOST, port, clients=clients, seconds=seconds, processes=processes
+        ),
+    )  # fmt: skip
 
 
 def measure_sru(
     ports: dict[str, tuple[int, int]], levels: list[int], seconds: float, processes: int
 ) -> list[tuple[str, Level, float]]:
     """:func:`measure` for SRU searchRetrieve requests on each target's Z39.50 port."""
+    return _each_level(
+        ports, levels, " SRU", "requests/s",
+        warm=lambda port: asyncio.run(_sru_load.hit_counts(sru_url(port))),
+        run=lambda port, clients: _sru_load.run_level(
+            sru_url(port), clients=clients, seconds=seconds, processes=processes
+        ),
+    )  # fmt: skip
+
+
+def _each_level(
+    ports: dict[str, tuple[int, int]],
+    levels: list[int],
+    label: str,
+    unit: str,
+    *,
+    warm: Callable[[int], object],
+    run: Callable[[int, int], Level],
+) -> list[tuple[str, Level, float]]:
+    """``run(port, clients)`` at each level on each target in turn, after ``warm(port)`` has
+    warmed its caches, with the server's CPU time over the level per pair or request."""
     rows = []
     for clients in levels:
         for name in TARGETS:
             port, pid = ports[name]
-            url = sru_url(port)
-            asyncio.run(_sru_load.hit_counts(url))  # warm the target's caches
+            warm(port)
             time.sleep(REAP_SECONDS)
             before = process_cpu_seconds(pid)
-            level = _sru_load.run_level(url, clients=clients, seconds=seconds, processes=processes)
+            level = run(port, clients)
             time.sleep(REAP_SECONDS)
             cpu = process_cpu_seconds(pid) - before
             rows.append((name, level, cpu / level.pairs if level.pairs else math.nan))
-            print(f"{name} SRU x{clients}: {level.pairs_per_second:.1f} requests/s",
+            print(f"{name}{label} x{clients}: {level.pairs_per_second:.1f} {unit}",
                   file=sys.stderr)  # fmt: skip
     return rows
 

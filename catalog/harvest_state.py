@@ -46,6 +46,8 @@ harvest_sources = Table(
     Column("timeout", Float, nullable=False),
     Column("retries", Integer, nullable=False),
     Column("enabled", Boolean, nullable=False, default=True),
+    Column("institution_code", String(100), nullable=False, default=""),
+    Column("institution_name", String(500), nullable=False, default=""),
 )
 
 harvest_runs = Table(

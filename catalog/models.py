@@ -12,6 +12,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    or_,
 )
 
 metadata = MetaData()
@@ -37,9 +40,24 @@ records = Table(
     Column("set_specs", Text, nullable=False, default=""),
     Column("source", String(100), nullable=True),
     Column("source_identifier", String(1000), nullable=True),
+    Column("union_id", Integer, nullable=True),
+    Column("is_union", Boolean, nullable=False, default=False),
+    Column("match_profile", Text, nullable=True),
     UniqueConstraint("source", "source_identifier", name="uq_records_source_identifier"),
     Index("ix_records_datestamp_id", "datestamp", "id"),
+    Index("ix_records_union_id", "union_id"),
 )
+"""``source`` is None for the repository's own records, else a harvest source, a file source
+(``koprik import --source``) or ``003:CODE`` (a record another organization made). A member of
+a union group has ``union_id``, the id of its union record (a row with ``is_union``); members
+are not served by themselves (see :func:`hidden`). ``match_profile`` is the JSON
+:class:`catalog.match_keys.Profile` the matcher compares."""
+
+
+def hidden() -> ColumnElement[bool]:
+    """True for a row served as deleted: deleted, or a member of a union record."""
+    return or_(records.c.deleted, records.c.union_id.is_not(None))
+
 
 renditions = Table(
     "renditions",
@@ -76,6 +94,61 @@ provenance = Table(
     Column("metadata_namespace", String(500), nullable=False),
     Column("payload", LargeBinary, nullable=True),
 )
+
+match_keys = Table(
+    "match_keys",
+    metadata,
+    Column("kind", String(8), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("record_id", Integer, primary_key=True),
+    Index("ix_match_keys_record", "record_id"),
+    sqlite_with_rowid=False,
+)
+"""Each live record's match keys (:mod:`catalog.match_keys`), looked up by ``(kind, key)``."""
+
+dedup_queue = Table(
+    "dedup_queue",
+    metadata,
+    Column("record_id", Integer, primary_key=True, autoincrement=False),
+    Column("queued_at", BigInteger, nullable=False),
+)
+"""Records written (added, changed, deleted) since deduplication last looked at them."""
+
+dedup_decisions = Table(
+    "dedup_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("record_id", Integer, nullable=False),
+    Column("other_id", Integer, nullable=True),
+    Column("decision", String(16), nullable=False),
+    Column("score", Float, nullable=False, default=0.0),
+    Column("reason", Text, nullable=False),
+    Column("decided_at", BigInteger, nullable=False),
+    Index("ix_dedup_decisions_record", "record_id"),
+)
+"""Why each record is where it is: the comparisons of its last deduplication (``other_id``
+a candidate), and what operators did."""
+
+dedup_pairs = Table(
+    "dedup_pairs",
+    metadata,
+    Column("record_a", Integer, primary_key=True, autoincrement=False),
+    Column("record_b", Integer, primary_key=True, autoincrement=False),
+    Column("state", String(16), nullable=False),
+    Column("score", Float, nullable=False, default=0.0),
+    Column("reason", Text, nullable=False, default=""),
+    Column("decided_at", BigInteger, nullable=False),
+    Index("ix_dedup_pairs_state", "state"),
+)
+"""Pairs (``record_a < record_b``) awaiting review (state ``review``) or decided by an operator
+(``same``, ``different``); later runs respect the decisions."""
+
+union_ids = Table(
+    "union_ids",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+)
+"""The sequence of union record identifiers (``union:N``): a number is never given twice."""
 
 secrets = Table(
     "secrets",

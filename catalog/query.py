@@ -479,7 +479,7 @@ def _fetch_statement(size: int, with_rendition: bool) -> Select[Any]:
     """Records (and one rendition) of ``size`` ids bound as ``id0``.. (a fixed list of
     parameters: compiled once, where an expanding IN is re-rendered on every execution)."""
     r, rend = models.records, models.renditions
-    columns = [r.c.id, r.c.local_id, r.c.marc, r.c.deleted]
+    columns = [r.c.id, r.c.local_id, r.c.marc, models.hidden().label("deleted")]
     ids = r.c.id.in_([bindparam(f"id{n}") for n in range(size)])
     if not with_rendition:
         return select(*columns, null().label("data")).where(ids)

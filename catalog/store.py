@@ -43,12 +43,14 @@ from sqlalchemy import (
 
 from catalog import models
 from catalog.db import insert_rows, open_engine
+from catalog.match_keys import MatchKey, match_data
 from catalog.renditions import FORMATS, make_renditions
 from catalog.schema import ensure_current
 from catalog.search_index import TermRow, terms_of, write_terms, write_terms_many
 from catalog.sets import set_name, set_specs
 from catalog.workers import worker_pool
 from config import LimitSettings, SetRule, Settings
+from config.settings import ORG_SOURCE_PREFIX
 
 PARALLEL_BATCH = 200
 """From this many records to write at once, their renditions and terms are made in workers."""
@@ -104,11 +106,19 @@ class Entry:
 
 
 class Incoming(NamedTuple):
-    """A record to store, for :meth:`CatalogWriter.put_many`."""
+    """A record to store, for :meth:`CatalogWriter.put_many`.
+
+    A record belongs to a source: a harvested one to ``provenance.source``, one loaded from a
+    file source to ``source``, a union record (``union``, made by :mod:`catalog.union`) to
+    none; any other is the repository's own, unless its 003 names another organization (then
+    its source is ``003:CODE``, so that it never overwrites one of ours).
+    """
 
     record: Record
     local_id: str | None = None
     provenance: Provenance | None = None
+    source: str | None = None
+    union: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,23 +128,22 @@ class _Prepared:
     provenance: Provenance | None
     marc: bytes
     digest: str
+    source: str | None
+    source_identifier: str | None
+    union: bool
 
     @property
     def key(self) -> tuple[str, ...]:
-        if self.provenance is not None:
-            return ("source", self.provenance.source, self.provenance.identifier)
+        if self.source is not None and self.source_identifier is not None:
+            return ("source", self.source, self.source_identifier)
         return ("local", self.local_id)
-
-    @property
-    def source(self) -> str | None:
-        return self.provenance.source if self.provenance is not None else None
 
 
 ISO2709_MAX_BYTES = 99_999
 """The longest record ISO 2709 can describe: its length is five digits of the leader."""
 
 
-def _prepare(item: Incoming, max_bytes: int) -> _Prepared | RecordError:
+def _prepare(item: Incoming, max_bytes: int, own_code: str) -> _Prepared | RecordError:
     try:
         marc = canonical_marc(item.record)
     except Exception as error:  # pymarc raises many kinds on broken records
@@ -148,23 +157,47 @@ def _prepare(item: Incoming, max_bytes: int) -> _Prepared | RecordError:
         return RecordError(
             f"record of {len(marc)} bytes is longer than ISO 2709 allows ({ISO2709_MAX_BYTES})"
         )
+    source, identifier = item.source, None
     if item.provenance is not None:
-        local_id = item.local_id or _harvested_local_id(item.provenance)
+        source, identifier = item.provenance.source, item.provenance.identifier
+    elif not item.union:
+        organization = _organization(item.record)
+        if source is None and organization and organization != own_code:
+            source = ORG_SOURCE_PREFIX + organization
+        if source is not None:
+            identifier = local_id_of(item.record)
+    if source is not None and identifier is not None:
+        local_id = item.local_id or source_local_id(source, identifier)
     else:
         local_id = item.local_id or local_id_of(item.record)
-    return _Prepared(item.record, local_id, item.provenance, marc, hashlib.sha256(marc).hexdigest())
+    return _Prepared(item.record, local_id, item.provenance, marc,
+                     hashlib.sha256(marc).hexdigest(), source, identifier, item.union)
 
 
-_Derived = tuple[dict[str, bytes], AbstractSet[TermRow]]
+def _organization(record: Record) -> str:
+    """The organization code in 003 (spaces and control characters dropped), or ""."""
+    field = record.get("003")
+    data = (field.data or "") if field is not None else ""
+    return "".join(ch for ch in data if ch.isprintable() and not ch.isspace())[:90]
 
 
-def _derive(work: list[tuple[Record, str]]) -> list[_Derived]:
-    """The renditions and search terms of each ``(record, local_id)``; pure, run in a worker
-    process for a large batch. A record without a marc21 rendition (rejected) gets no terms."""
+_Derived = tuple[dict[str, bytes], AbstractSet[TermRow], list[MatchKey] | None, str | None]
+
+
+def _derive(work: list[tuple[Record, str, bool]], prefixes: tuple[str, ...],
+            title_chars: int) -> list[_Derived]:
+    """The renditions, search terms, match keys and match profile of each
+    ``(record, local_id, keyed)`` (no keys unless ``keyed``); pure, run in a worker process for
+    a large batch. A record without a marc21 rendition (rejected) gets no terms."""
     derived: list[_Derived] = []
-    for record, local_id in work:
+    for record, local_id, keyed in work:
         made = make_renditions(record, local_id)
-        derived.append((made, terms_of(record) if "marc21" in made else frozenset()))
+        terms = terms_of(record) if "marc21" in made else frozenset()
+        if keyed:
+            keys, profile = match_data(record, prefixes, title_chars)
+            derived.append((made, terms, keys, profile.to_json()))
+        else:
+            derived.append((made, terms, None, None))
     return derived
 
 
@@ -188,12 +221,13 @@ def local_id_of(record: Record) -> str:
     return "h" + hashlib.sha1(canonical_marc(record)).hexdigest()[:20]
 
 
-def _harvested_local_id(provenance: Provenance) -> str:
-    local_id = f"{provenance.source}:{provenance.identifier}"
+def source_local_id(source: str, identifier: str) -> str:
+    """The local identifier of record ``identifier`` of ``source``: ``SOURCE:IDENTIFIER``."""
+    local_id = f"{source}:{identifier}"
     if len(local_id) <= 255 and not any(c.isspace() for c in local_id):
         return local_id
-    digest = hashlib.sha1(provenance.identifier.encode()).hexdigest()[:24]
-    return f"{provenance.source}:{digest}"
+    digest = hashlib.sha1(identifier.encode()).hexdigest()[:24]
+    return f"{source}:{digest}"
 
 
 class Catalog:
@@ -204,12 +238,14 @@ class Catalog:
         engine: Engine,
         rules: Sequence[SetRule],
         max_record_bytes: int = LimitSettings.max_record_bytes,
+        settings: Settings | None = None,
     ) -> None:
         self.engine = engine
         self.rules = list(rules)
         self.max_record_bytes = max_record_bytes
         """Canonical MARC longer than this is refused (:class:`RecordError`), whatever the
         reader let through: the last guard of ``limits.max_record_bytes``."""
+        self.settings = settings or Settings()
         self._known_sets: set[str] = set()
         self._pool: ProcessPoolExecutor | None = None
 
@@ -225,7 +261,7 @@ class Catalog:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, settings.sets, settings.limits.max_record_bytes)
+        return cls(engine, settings.sets, settings.limits.max_record_bytes, settings)
 
     def close(self) -> None:
         """Release the database connections and stop the worker processes, if any started."""
@@ -234,7 +270,9 @@ class Catalog:
             self._pool.shutdown()
             self._pool = None
 
-    def _derive_later(self, work: list[tuple[Record, str]]) -> list[Future[list[_Derived]]]:
+    def _derive_later(
+        self, work: list[tuple[Record, str, bool]]
+    ) -> list[Future[list[_Derived]]]:
         """Start making the renditions and terms of ``work``: in the worker processes when the
         batch is large enough to pay for sending the records there, else here and now.
 
@@ -244,15 +282,17 @@ class Catalog:
         multiprocessing, a program's main script must start its work under
         ``if __name__ == "__main__":`` (the workers import it).
         """
+        dedup = self.settings.dedup
+        options = (tuple(dedup.control_prefixes), dedup.title_key_chars)
         if len(work) < PARALLEL_BATCH or WORKERS < 2 or (os.cpu_count() or 1) < 2:
             done: Future[list[_Derived]] = Future()
-            done.set_result(_derive(work))
+            done.set_result(_derive(work, *options))
             return [done]
         if self._pool is None:
             self._pool = worker_pool(WORKERS)
         size = -(-len(work) // (WORKERS * 4))  # a few parts per worker, to even out the load
         try:
-            return [self._pool.submit(_derive, work[i : i + size])
+            return [self._pool.submit(_derive, work[i : i + size], *options)
                     for i in range(0, len(work), size)]
         except BrokenProcessPool:
             self._pool = None
@@ -275,7 +315,9 @@ class Catalog:
         """The record ``local_id`` with its ``prefix`` rendition (None when it has none); a
         rendition larger than ``max_bytes`` is not read (:attr:`Entry.size` says how large)."""
         r = models.records
-        query = self._entry_select(prefix, True, max_bytes).where(r.c.local_id == local_id)
+        members = self.settings.union.serve_members
+        query = self._entry_select(prefix, True, max_bytes, members=members).where(
+            r.c.local_id == local_id)
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
         return None if row is None else _entry(row, prefix is not None)
@@ -288,7 +330,7 @@ class Catalog:
         r, rend = models.records, models.renditions
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(r.c.id, r.c.deleted).where(r.c.local_id == local_id)
+                select(r.c.id, models.hidden().label("deleted")).where(r.c.local_id == local_id)
             ).first()
             if row is None:
                 return None
@@ -323,9 +365,12 @@ class Catalog:
         it (rows are streamed from the database, so no more than that is ever held).
         """
         r = models.records
-        query = self._entry_select(prefix, with_data, max_bytes)
+        members = self._is_members_set(set_spec)
+        query = self._entry_select(prefix, with_data, max_bytes, members=members)
         key_datestamp, key_id = r.c.datestamp, r.c.id
-        if set_spec is not None:
+        if members:
+            query = query.where(r.c.union_id.is_not(None))
+        elif set_spec is not None:
             rs = models.record_sets
             query = query.join(rs, rs.c.record_id == r.c.id).where(rs.c.set_spec == set_spec)
             key_datestamp, key_id = rs.c.datestamp, rs.c.record_id
@@ -343,11 +388,23 @@ class Catalog:
                 rows = _rows_within(connection, query, max_total_bytes)
         return [_entry(row, with_data and prefix is not None) for row in rows]
 
+    def _is_members_set(self, set_spec: str | None) -> bool:
+        union = self.settings.union
+        return union.serve_members and set_spec == union.members_set
+
     def _entry_select(  # type: ignore[no-untyped-def]
-        self, prefix: str | None, with_data: bool, max_bytes: int | None = None
+        self,
+        prefix: str | None,
+        with_data: bool,
+        max_bytes: int | None = None,
+        *,
+        members: bool = False,
     ):
+        """Entries as served: a member of a union record is a deletion, except in the members
+        set (when members are served, ``union.serve_members``)."""
         r, p, rend = models.records, models.provenance, models.renditions
-        columns = [r.c.id, r.c.local_id, r.c.datestamp, r.c.deleted, r.c.set_specs]
+        deleted = r.c.deleted if members else models.hidden()
+        columns = [r.c.id, r.c.local_id, r.c.datestamp, deleted.label("deleted"), r.c.set_specs]
         columns += [p.c.source, p.c.base_url, p.c.identifier, p.c.datestamp.label("pds")]
         columns += [p.c.metadata_namespace]
         joined = r.outerjoin(p, p.c.record_id == r.c.id)
@@ -363,7 +420,7 @@ class Catalog:
             columns += [case((size <= max_bytes, rend.c.data), else_=None).label("data"),
                         size.label("size")]  # fmt: skip
         return select(*columns).select_from(joined).where(
-            or_(r.c.deleted, rend.c.record_id.is_not(None))
+            or_(deleted, rend.c.record_id.is_not(None))
         )
 
     def count(
@@ -378,7 +435,10 @@ class Catalog:
         r, rend = models.records, models.renditions
         query = select(func.count()).select_from(r)
         key_datestamp = r.c.datestamp
-        if set_spec is not None:
+        members = self._is_members_set(set_spec)
+        if members:
+            query = query.where(r.c.union_id.is_not(None))
+        elif set_spec is not None:
             rs = models.record_sets
             query = query.join(rs, rs.c.record_id == r.c.id).where(rs.c.set_spec == set_spec)
             key_datestamp = rs.c.datestamp
@@ -388,7 +448,7 @@ class Catalog:
                 .where(rend.c.record_id == r.c.id, rend.c.format == prefix)
                 .exists()
             )
-            query = query.where(or_(r.c.deleted, has_rendition))
+            query = query.where(or_(r.c.deleted if members else models.hidden(), has_rendition))
         if from_ is not None:
             query = query.where(key_datestamp >= from_)
         if until is not None:
@@ -405,14 +465,18 @@ class Catalog:
         s = models.sets
         with self.engine.connect() as connection:
             rows = connection.execute(select(s.c.spec, s.c.name).order_by(s.c.spec)).all()
-        return [(row.spec, row.name) for row in rows]
+        found = [(row.spec, row.name) for row in rows]
+        if self.settings.union.serve_members:
+            found.append((self.settings.union.members_set, "Members of union records"))
+            found.sort()
+        return found
 
     def marc_of(self, local_id: str) -> bytes | None:
         """The canonical ISO 2709 bytes of a live record."""
         r = models.records
         with self.engine.connect() as connection:
             return connection.execute(
-                select(r.c.marc).where(r.c.local_id == local_id, r.c.deleted.is_(False))
+                select(r.c.marc).where(r.c.local_id == local_id, ~models.hidden())
             ).scalar()
 
     def approximate_size(self) -> int:
@@ -503,8 +567,9 @@ class CatalogWriter:
         results: list[Outcome | RecordError] = []
         chunk: list[_Prepared] = []
         keys: set[tuple[str, ...]] = set()
+        own_code = self.catalog.settings.union.institution_code
         for item in items:
-            prepared = _prepare(item, self.catalog.max_record_bytes)
+            prepared = _prepare(item, self.catalog.max_record_bytes, own_code)
             if isinstance(prepared, RecordError):
                 results.extend(self._put_chunk(chunk))
                 chunk, keys = [], set()
@@ -537,7 +602,7 @@ class CatalogWriter:
             changed.append((len(results), item, row))
             results.append(None)
         pending = self.catalog._derive_later(
-            [(item.record, row.local_id if row is not None else item.local_id)
+            [(item.record, row.local_id if row is not None else item.local_id, not item.union)
              for _, item, row in changed]
         )
         done = 0
@@ -558,7 +623,8 @@ class CatalogWriter:
         updated: list[tuple[int, dict[str, object]]] = []
         stored: list[tuple[_Prepared, dict[str, bytes], AbstractSet[TermRow], list[str],
                            int | None]] = []
-        for (position, item, row), (made, terms) in zip(part, derived, strict=True):
+        keyed: list[tuple[int | None, list[MatchKey]]] = []
+        for (position, item, row), (made, terms, keys, profile) in zip(part, derived, strict=True):
             if "marc21" not in made:
                 results[position] = RecordError("cannot be written as MARCXML")
                 continue
@@ -571,8 +637,12 @@ class CatalogWriter:
                 "digest": item.digest,
                 "set_specs": " ".join(specs),
                 "source": item.source,
-                "source_identifier": item.provenance.identifier if item.provenance else None,
+                "source_identifier": item.source_identifier,
+                "is_union": item.union,
+                "match_profile": profile,
             }
+            if row is not None and row.union_id is not None:
+                terms = frozenset()  # a member of a union record is not searched by itself
             if row is None:
                 new_rows.append(values)
                 results[position] = Outcome.ADDED
@@ -580,11 +650,17 @@ class CatalogWriter:
                 updated.append((row.id, values))
                 results[position] = Outcome.UPDATED
             stored.append((item, made, terms, specs, row.id if row is not None else None))
+            keyed.append((row.id if row is not None else None, keys or []))
         record_ids = self._write_records(new_rows, updated)
         fresh = set(record_ids)
         ids = iter(record_ids)
         placed = [(rid if rid is not None else next(ids), item, made, terms, specs)
                   for item, made, terms, specs, rid in stored]
+        self._write_match_keys(
+            [(rid, keys) for (rid, item, *_), (_, keys) in zip(placed, keyed, strict=True)
+             if not item.union],
+            fresh=fresh,
+        )
         insert_rows(
             self.connection, models.renditions, ("record_id", "format", "data"),
             [(rid, f, data) for rid, _, made, _, _ in placed for f, data in made.items()],
@@ -609,16 +685,16 @@ class CatalogWriter:
         """The stored rows for the chunk's keys, by key."""
         r = models.records
         columns = (r.c.id, r.c.local_id, r.c.digest, r.c.deleted, r.c.source,
-                   r.c.source_identifier)
+                   r.c.source_identifier, r.c.union_id)
         found: dict[tuple[str, ...], Row] = {}
-        local_ids = [item.local_id for item in chunk if item.provenance is None]
+        local_ids = [item.local_id for item in chunk if item.key[0] == "local"]
         if local_ids:
             for row in self.connection.execute(select(*columns).where(r.c.local_id.in_(local_ids))):
                 found[("local", row.local_id)] = row
         by_source: dict[str, list[str]] = {}
         for item in chunk:
-            if item.provenance is not None:
-                by_source.setdefault(item.provenance.source, []).append(item.provenance.identifier)
+            if item.key[0] == "source":
+                by_source.setdefault(item.key[1], []).append(item.key[2])
         for source, identifiers in by_source.items():
             query = select(*columns).where(
                 r.c.source == source, r.c.source_identifier.in_(identifiers)
@@ -654,11 +730,12 @@ class CatalogWriter:
         """Mark ``local_id`` deleted (persistently: it keeps its identifier and its sets)."""
         r = models.records
         row = self.connection.execute(
-            select(r.c.id, r.c.deleted, r.c.set_specs).where(r.c.local_id == local_id)
+            select(r.c.id, r.c.deleted, r.c.set_specs, r.c.is_union)
+            .where(r.c.local_id == local_id)
         ).first()
         if row is None or row.deleted:
             return Outcome.MISSING
-        self._mark_deleted(row.id, row.set_specs)
+        self._mark_deleted(row.id, row.set_specs, queue=not row.is_union)
         return Outcome.DELETED
 
     def delete_harvested(self, provenance: Provenance) -> Outcome:
@@ -675,9 +752,59 @@ class CatalogWriter:
         self._keep_provenance(row.id, provenance)
         return Outcome.DELETED
 
-    def _mark_deleted(self, record_id: int, specs: str) -> None:
+    def _write_match_keys(
+        self, keyed: list[tuple[int, list[MatchKey]]], *, fresh: AbstractSet[int]
+    ) -> None:
+        """Replace the match keys of the records ``keyed`` and queue them for deduplication."""
+        if not keyed:
+            return
+        mk = models.match_keys
+        ids = [rid for rid, _ in keyed]
+        old = [rid for rid in ids if rid not in fresh]
+        for start in range(0, len(old), 500):
+            self.connection.execute(delete(mk).where(mk.c.record_id.in_(old[start:start + 500])))
+        rows = sorted((kind, key, rid) for rid, keys in keyed for kind, key in keys)
+        insert_rows(self.connection, mk, ("kind", "key", "record_id"), rows)
+        self.queue_dedup(ids)
+
+    def rekey(self, record_ids: Sequence[int]) -> int:
+        """Recompute the match keys and profiles of the live records ``record_ids`` and queue
+        them (after the ``[dedup]`` key settings changed, or for records written before match
+        keys existed); union records are skipped. Returns how many were rekeyed."""
+        r = models.records
+        dedup = self.catalog.settings.dedup
+        rows = self.connection.execute(
+            select(r.c.id, r.c.marc).where(r.c.id.in_(list(record_ids)), ~r.c.deleted,
+                                           ~r.c.is_union)).all()
+        keyed: list[tuple[int, list[MatchKey]]] = []
+        profiles: list[dict[str, object]] = []
+        for row in rows:
+            keys, profile = match_data(Record(data=row.marc, force_utf8=True),
+                                       dedup.control_prefixes, dedup.title_key_chars)
+            keyed.append((row.id, keys))
+            profiles.append({"record_id": row.id, "profile": profile.to_json()})
+        if profiles:
+            self.connection.execute(
+                update(r).where(r.c.id == bindparam("record_id"))
+                .values(match_profile=bindparam("profile")), profiles)
+        self._write_match_keys(keyed, fresh=frozenset())
+        return len(rows)
+
+    def queue_dedup(self, record_ids: Sequence[int]) -> None:
+        """Queue records for the next deduplication (:mod:`catalog.dedup`)."""
+        q = models.dedup_queue
+        ids = sorted(set(record_ids))
+        for start in range(0, len(ids), 500):
+            self.connection.execute(delete(q).where(q.c.record_id.in_(ids[start:start + 500])))
+        insert_rows(self.connection, q, ("record_id", "queued_at"), [(i, self.now) for i in ids])
+
+    def _mark_deleted(self, record_id: int, specs: str, *, queue: bool = True) -> None:
         r = models.records
         self.touched.add(record_id)
+        if queue:
+            mk = models.match_keys
+            self.connection.execute(delete(mk).where(mk.c.record_id == record_id))
+            self.queue_dedup([record_id])
         self.connection.execute(
             update(r)
             .where(r.c.id == record_id)
@@ -688,6 +815,19 @@ class CatalogWriter:
         )
         write_terms(self.connection, record_id, None)
         self._place_in_sets(record_id, specs.split())
+
+    def restamp(self, record_ids: Sequence[int]) -> None:
+        """Give records the writer's datestamp: they appear in or vanish from what is served
+        (a member joining a union record becomes a deletion in OAI-PMH, one leaving comes back)."""
+        r, rs = models.records, models.record_sets
+        ids = sorted(set(record_ids))
+        self.touched.update(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            self.connection.execute(update(r).where(r.c.id.in_(chunk)).values(datestamp=self.now))
+            self.connection.execute(
+                update(rs).where(rs.c.record_id.in_(chunk)).values(datestamp=self.now)
+            )
 
     def stamp_at_commit(self) -> None:
         """Give every record this transaction changed the time of its commit as datestamp.

@@ -198,6 +198,59 @@ class HarvestSource:
     retries: int = within(0, 1000, 5)
     enabled: bool = True
     charset: str = ""
+    institution_code: str = ""
+    """The holding institution's code (852 $a of union records); empty: the source's name."""
+    institution_name: str = ""
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A source of records loaded from files (``koprik import --source NAME``): its institution."""
+
+    name: str
+    institution_code: str = ""
+    """The holding institution's code (852 $a of union records); empty: the source's name."""
+    institution_name: str = ""
+
+
+@dataclass(frozen=True)
+class UnionSettings:
+    """The repository as a source of its own records, and what the union catalogue serves."""
+
+    institution_code: str = "UzNL"
+    """Our MARC organization code: local records whose 003 names another one are kept apart."""
+    institution_name: str = "National Library of Uzbekistan"
+    serve_members: bool = False
+    """Also serve the members of union records, over OAI-PMH in the set ``members_set``."""
+    members_set: str = "members"
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    """Thresholds of deduplication (catalog/matcher.py names what each one decides)."""
+
+    control_prefixes: list[str] = field(default_factory=lambda: ["(OCoLC)"])
+    """035 $a prefixes whose numbers identify a work across sources."""
+    blocked_isbns: list[str] = field(default_factory=list)
+    """ISBNs never used to match (one printed in thousands of books)."""
+    title_key_chars: int = at_least(1, 30)
+    max_candidates: int = at_least(1, 50)
+    """Most candidates read per match key (a larger block is skipped for that key)."""
+    title_min: float = within(0.0, 1.0, 0.85)
+    """Least title similarity (0-1) for a match without a shared identifier."""
+    id_title_min: float = within(0.0, 1.0, 0.6)
+    """Least title similarity for a match on a shared ISBN or other identifier."""
+    author_min: float = within(0.0, 1.0, 0.8)
+    year_tolerance: int = at_least(0, 0)
+    extent_tolerance_pages: int = at_least(0, 10)
+    extent_tolerance_ratio: float = within(0.0, 1.0, 0.1)
+    anonymous_weight: float = within(0.0, 1.0, 0.97)
+    """Confidence per title similarity of two records without authors whose extents agree."""
+    one_author_weight: float = within(0.0, 1.0, 0.93)
+    """The same when only one of the two has a main author."""
+    accept: float = within(0.0, 1.0, 0.9)
+    """Least confidence for grouping; pairs between ``review`` and this go to review."""
+    review: float = within(0.0, 1.0, 0.8)
 
 
 COPY_PROTOCOLS = ("z3950", "sru")
@@ -275,6 +328,9 @@ class Settings:
     search: SearchSettings = field(default_factory=SearchSettings)
     sets: list[SetRule] = field(default_factory=_default_sets)
     sources: list[HarvestSource] = field(default_factory=list)
+    file_sources: list[FileSource] = field(default_factory=list)
+    union: UnionSettings = field(default_factory=UnionSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
     log: LogSettings = field(default_factory=LogSettings)
     harvest: HarvestSettings = field(default_factory=HarvestSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
@@ -312,6 +368,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"got {rule.rule!r}"
             )
     _check_dashboard(settings.dashboard, origin)
+    _check_dedup(settings.dedup, origin)
     if settings.search.sru_default_records > settings.search.sru_max_records:
         raise ConfigError(
             f"{origin}: search.sru_default_records: more than search.sru_max_records "
@@ -326,6 +383,28 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
             f"such as 'oai:natlib.uz:', got {prefix!r}"
         )
     return settings
+
+
+def _check_dedup(dedup: DedupSettings, origin: str) -> None:
+    if dedup.review > dedup.accept:
+        raise ConfigError(f"{origin}: dedup.review: expected at most dedup.accept")
+
+
+def institution_of(settings: Settings, source: str | None) -> tuple[str, str]:
+    """The holding institution ``(code, name)`` of records from ``source`` (None: our own)."""
+    if source is None:
+        return settings.union.institution_code, settings.union.institution_name
+    if source.startswith(ORG_SOURCE_PREFIX):
+        code = source[len(ORG_SOURCE_PREFIX) :]
+        return code, code
+    for defined in (*settings.sources, *settings.file_sources):
+        if defined.name == source:
+            return defined.institution_code or source, defined.institution_name or source
+    return source, source
+
+
+ORG_SOURCE_PREFIX = "003:"
+"""The source of a local record whose 003 names another organization: ``003:`` + its code."""
 
 
 def _build(cls: type, data: Any, where: str) -> Any:

@@ -222,11 +222,6 @@ def _reverse() -> dict[str, _Code]:
     return codes
 
 
-def encodable(char: str) -> bool:
-    """True when ``char`` has a MARC-8 code of its own (not a reference)."""
-    return char in _reverse() or char == " " or ord(char) < 0x20
-
-
 def encode(text: str) -> bytes:
     """``text`` as MARC-8, starting and ending with ASCII in G0 and ANSEL in G1.
 

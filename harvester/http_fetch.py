@@ -32,7 +32,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, Self
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -227,6 +227,30 @@ class HttpFetcher:
                 raise _Retry(Event(kind, f"{type(error).__name__}: {error}")) from None
         _check_charset(data, charset, self.events)
         return data
+
+
+class FetchingClient:
+    """What a protocol client over one :class:`HttpFetcher` shares: it is an async context
+    manager, and it shows the fetcher's events and request count."""
+
+    _http: HttpFetcher
+
+    @property
+    def events(self) -> list[Event]:
+        """Every fault met and handled so far."""
+        return self._http.events
+
+    @property
+    def requests(self) -> int:
+        """Requests sent so far."""
+        return self._http.requests
+
+    async def __aenter__(self) -> Self:
+        await self._http.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.__aexit__(*exc)
 
 
 _XML_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")

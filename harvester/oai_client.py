@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from harvester.faults import Event, HarvestError, MalformedResponse
-from harvester.http_fetch import HttpFetcher, Politeness
+from harvester.http_fetch import FetchingClient, HttpFetcher, Politeness
 from harvester.oai_pages import (
     OAI_NS,
     OaiError,
@@ -71,8 +71,7 @@ class Identity:
     """The responseDate of the Identify answer: the provider's clock when it answered."""
 
 
-
-class OaiClient:
+class OaiClient(FetchingClient):
     """A client for one OAI-PMH base URL; use it as an async context manager.
 
     ``sleep`` is awaited with the number of seconds of each wait before a retry (backoff or
@@ -89,23 +88,6 @@ class OaiClient:
         self.base_url = base_url
         self.politeness = politeness or Politeness()
         self._http = HttpFetcher(base_url, self.politeness, user_agent=USER_AGENT, sleep=sleep)
-
-    @property
-    def events(self) -> list[Event]:
-        """Every fault met and handled so far."""
-        return self._http.events
-
-    @property
-    def requests(self) -> int:
-        """Requests sent so far."""
-        return self._http.requests
-
-    async def __aenter__(self) -> OaiClient:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._http.__aexit__(*exc)
 
     # -- requests --------------------------------------------------------------------------
 

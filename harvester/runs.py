@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Row, select, update
 
 from catalog import Catalog, CatalogWriter
+from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks
@@ -161,7 +162,9 @@ def harvest(
     settings = settings or Settings()
     politeness = politeness or politeness_of(source, settings.harvest)
     run = HarvestRun(catalog, source, options, politeness, on_page, settings)
-    return asyncio.run(run.execute())
+    report = asyncio.run(run.execute())
+    run_dedup(catalog)  # the union catalogue follows every harvest
+    return report
 
 
 @dataclass

@@ -104,14 +104,21 @@ def validate(source: HarvestSource) -> None:
 
 
 def _validate_oai(source: HarvestSource) -> None:
+    _require_http(source)
+    _refuse(source, ("query", "crosswalk", "charset"), "OAI-PMH",
+            "the crosswalk follows the metadata namespace; the document's own encoding is used")
+
+
+def _require_http(source: HarvestSource) -> None:
     if not source.url.startswith(("http://", "https://")):
         raise SourceError(f"URL {source.url!r}: expected http:// or https://")
-    for unsupported in ("query", "crosswalk", "charset"):
-        if getattr(source, unsupported):
-            raise SourceError(
-                f"{unsupported!r} is not supported for OAI-PMH sources (the crosswalk follows "
-                "the metadata namespace; the document's own encoding is used)"
-            )
+
+
+def _refuse(source: HarvestSource, keys: tuple[str, ...], protocol: str, why: str) -> None:
+    """Refuse the first of ``keys`` the source sets: ``protocol`` sources have no use for it."""
+    for key in keys:
+        if getattr(source, key):
+            raise SourceError(f"{key!r} is not supported for {protocol} sources ({why})")
 
 
 def _validate_z3950(source: HarvestSource) -> None:
@@ -130,17 +137,12 @@ def _validate_z3950(source: HarvestSource) -> None:
             charset_label(source.charset)
         except ValueError as error:
             raise SourceError(f"charset: {error}") from error
-    for unsupported in ("sets", "crosswalk"):
-        if getattr(source, unsupported):
-            raise SourceError(
-                f"{unsupported!r} is not supported for Z39.50 sources (the query selects the "
-                "records; they are presented as MARC21)"
-            )
+    _refuse(source, ("sets", "crosswalk"), "Z39.50",
+            "the query selects the records; they are presented as MARC21")
 
 
 def _validate_sru(source: HarvestSource) -> None:
-    if not source.url.startswith(("http://", "https://")):
-        raise SourceError(f"URL {source.url!r}: expected http:// or https://")
+    _require_http(source)
     try:
         SruClient(source.url)
     except ValueError as error:
@@ -149,12 +151,8 @@ def _validate_sru(source: HarvestSource) -> None:
         raise SourceError("an SRU source needs a query (CQL, e.g. 'dc.title=navoiy')")
     if source.prefix not in SRU_SCHEMAS:
         raise SourceError(f"record schema {source.prefix!r}: expected marcxml or dc")
-    for unsupported in ("sets", "crosswalk", "charset"):
-        if getattr(source, unsupported):
-            raise SourceError(
-                f"{unsupported!r} is not supported for SRU sources (the query selects the "
-                "records; the crosswalk follows the record schema)"
-            )
+    _refuse(source, ("sets", "crosswalk", "charset"), "SRU",
+            "the query selects the records; the crosswalk follows the record schema")
 
 
 def choose_prefix(formats: dict[str, str]) -> str | None:

@@ -21,8 +21,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from harvester.faults import Event
-from harvester.http_fetch import HttpFetcher, Politeness
+from harvester.http_fetch import FetchingClient, HttpFetcher, Politeness
 from harvester.sru_pages import (
     VERSIONS,
     Explain,
@@ -43,7 +42,7 @@ def split_address(url: str) -> tuple[str, dict[str, str]]:
     return base, dict(parse_qsl(parts.query))
 
 
-class SruClient:
+class SruClient(FetchingClient):
     """A client for one SRU base URL; use it as an async context manager."""
 
     def __init__(
@@ -62,21 +61,6 @@ class SruClient:
         self._http = HttpFetcher(
             self.base_url, politeness or Politeness(), user_agent=USER_AGENT, sleep=sleep
         )
-
-    @property
-    def events(self) -> list[Event]:
-        return self._http.events
-
-    @property
-    def requests(self) -> int:
-        return self._http.requests
-
-    async def __aenter__(self) -> SruClient:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._http.__aexit__(*exc)
 
     async def explain(self) -> Explain:
         """The server's explain record; sets :attr:`version` unless the address pinned it.

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import gzip
 import struct
@@ -40,8 +41,14 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 from pymarc import Record
+from sqlalchemy import select
 
+from catalog import Catalog, models
+from catalog.harvest_state import harvest_runs
+from config import DatabaseSettings, HarvestSource, Settings
 from crosswalks.marcxml import record_to_marcxml
+from harvester.http_fetch import Politeness
+from harvester.runs import RunReport, harvest
 
 FAULTS = (
     "timeout", "reset", "http-500", "http-503", "http-429", "malformed", "forbidden-char",
@@ -444,13 +451,36 @@ def serve(app: web.Application) -> Iterator[str]:
 
 def catalogue_of(catalog, source: str) -> dict[str, tuple[bool, str]]:  # type: ignore[no-untyped-def]
     """``identifier -> (deleted, MARC digest)`` of every record harvested from ``source``."""
-    from sqlalchemy import select
-
-    from catalog import models
-
     r = models.records
     with catalog.engine.connect() as connection:
         rows = connection.execute(
             select(r.c.source_identifier, r.c.deleted, r.c.digest).where(r.c.source == source)
         ).all()
     return {row.source_identifier: (bool(row.deleted), row.digest) for row in rows}
+
+
+FAST = Politeness(delay=0, timeout=1.0, retries=3, backoff=0.01, retry_after_max=1.5)
+"""Politeness for harvesting the fault provider: no delay, a one-second timeout, quick retries."""
+
+
+def sqlite_catalog(directory, name: str) -> Catalog:  # type: ignore[no-untyped-def]
+    """A new SQLite catalogue ``name``.sqlite3 in ``directory``."""
+    url = f"sqlite:///{directory / (name + '.sqlite3')}"
+    return Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url)))
+
+
+def harvest_with_errors(
+    catalog: Catalog,
+    provider: FaultProvider,
+    source: Callable[[str], HarvestSource],
+    politeness: Politeness = FAST,
+) -> tuple[RunReport, str]:
+    """Serve ``provider`` and harvest it into ``catalog`` as ``source(its /oai URL)``; the
+    report and the faults the run recorded (``harvest_runs.errors``)."""
+    with serve(provider.app()) as url:
+        report = harvest(catalog, source(url), politeness=politeness)
+    with catalog.engine.connect() as connection:
+        errors = connection.execute(
+            select(harvest_runs.c.errors).where(harvest_runs.c.id == report.run_id)
+        ).scalar_one()
+    return report, errors

@@ -61,33 +61,44 @@ def koprik_serve(
     if demo_records:
         subprocess.run(koprik.command("demo", "--records", str(demo_records)), check=True,
                        capture_output=True, timeout=600)
-    output = koprik.log
-    with output.open("wb") as out:
-        server = subprocess.Popen(koprik.command("serve", *options), stdout=out,
-                                  stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        _wait_for(f"{koprik.oai_url}?verb=Identify", server, output)
+    command = koprik.command("serve", *options)
+    with running(command, koprik.log, f"{koprik.oai_url}?verb=Identify") as server:
         yield dataclasses.replace(koprik, pid=server.pid)
+
+
+@contextmanager
+def running(
+    command: list[str], output: Path, url: str, *, start_seconds: float = 30,
+    stop_seconds: float = 20,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` running with its output in ``output`` (never a pipe nobody reads), once
+    ``url`` answers; it is sent SIGTERM at the end (SIGKILL after ``stop_seconds``)."""
+    with output.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(url, process, output, start_seconds)
+        yield process
     finally:
-        server.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
         try:
-            server.wait(timeout=20)
+            process.wait(timeout=stop_seconds)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            process.kill()
+            process.wait()
 
 
 def _wait_for(
     url: str, server: subprocess.Popen[bytes], output: Path, seconds: float = 30
 ) -> None:
     deadline = time.monotonic() + seconds
+    what = " ".join(map(str, server.args))  # type: ignore[arg-type]
     while True:
         try:
             urllib.request.urlopen(url, timeout=5).read()
             return
         except OSError:
             if server.poll() is not None:
-                raise RuntimeError(f"koprik serve exited: {output.read_text()}") from None
+                raise RuntimeError(f"{what} exited: {output.read_text()}") from None
             if time.monotonic() > deadline:
-                raise TimeoutError(f"koprik serve did not answer {url}") from None
+                raise TimeoutError(f"{what} did not answer {url}") from None
             time.sleep(0.2)

@@ -15,12 +15,19 @@ from sqlalchemy import select
 from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects, harvest_runs
-from config import DatabaseSettings, HarvestSource, Settings
+from config import HarvestSource, Settings
 from harvester.oai_client import Politeness
 from harvester.runs import PARTIAL, SUCCEEDED, harvest
-from tests.fault_provider import FAULTS, FaultProvider, catalogue_of, serve
+from tests.fault_provider import (
+    FAST,
+    FAULTS,
+    FaultProvider,
+    catalogue_of,
+    harvest_with_errors,
+    serve,
+    sqlite_catalog,
+)
 
-FAST = Politeness(delay=0, timeout=1.0, retries=3, backoff=0.01, retry_after_max=1.5)
 RECORDS = 45
 EVIDENCE = {
     "timeout": "timeout:",
@@ -49,26 +56,17 @@ def records():  # type: ignore[no-untyped-def]
     return list(demo_records(RECORDS))
 
 
-def _catalog(tmp_path, name: str) -> Catalog:  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / (name + '.sqlite3')}"
-    return Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url)))
-
-
 def _harvest(  # type: ignore[no-untyped-def]
     catalog: Catalog, provider: FaultProvider, politeness: Politeness = FAST
 ):
-    with serve(provider.app()) as url:
-        report = harvest(catalog, HarvestSource(name="partner", url=url), politeness=politeness)
-    with catalog.engine.connect() as connection:
-        errors = connection.execute(
-            select(harvest_runs.c.errors).where(harvest_runs.c.id == report.run_id)
-        ).scalar_one()
-    return report, errors
+    return harvest_with_errors(
+        catalog, provider, lambda url: HarvestSource(name="partner", url=url), politeness
+    )
 
 
 @pytest.fixture(scope="module")
 def clean(records, tmp_path_factory):  # type: ignore[no-untyped-def]
-    catalog = _catalog(tmp_path_factory.mktemp("clean"), "clean")
+    catalog = sqlite_catalog(tmp_path_factory.mktemp("clean"), "clean")
     provider = FaultProvider(records)
     provider.delete("oai:fault.test:3")
     report, errors = _harvest(catalog, provider)
@@ -90,7 +88,7 @@ get a generous one (their memory bound is shown on the process in tests/test_bod
 
 @pytest.mark.parametrize("kind", FAULTS)
 def test_one_fault_per_run(kind: str, records, clean, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    catalog = _catalog(tmp_path, kind)
+    catalog = sqlite_catalog(tmp_path, kind)
     provider = FaultProvider(records, timeout_delay=2.0)
     provider.delete("oai:fault.test:3")
     provider.arm(kind, page=2)
@@ -104,7 +102,7 @@ def test_one_fault_per_run(kind: str, records, clean, tmp_path) -> None:  # type
 
 
 def test_all_faults_in_one_run(records, clean, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    catalog = _catalog(tmp_path, "mixed")
+    catalog = sqlite_catalog(tmp_path, "mixed")
     provider = FaultProvider(records, timeout_delay=2.0, page_size=3)
     provider.delete("oai:fault.test:3")
     kinds = [kind for kind in FAULTS if kind not in HOSTILE_BODIES]
@@ -139,7 +137,7 @@ def test_a_window_that_keeps_failing_is_halved_until_the_bad_record_is_isolated(
     records, clean, tmp_path  # type: ignore[no-untyped-def]
 ) -> None:
     """A provider that answers 500 whenever one record is in the page: halving gets the rest."""
-    catalog = _catalog(tmp_path, "halving")
+    catalog = sqlite_catalog(tmp_path, "halving")
     provider = FaultProvider(records)
     provider.delete("oai:fault.test:3")
     provider.poison("oai:fault.test:30")
@@ -182,7 +180,7 @@ def test_a_page_with_an_external_entity_is_rejected_and_nothing_is_read(tmp_path
     app = web.Application()
     app.router.add_get("/oai", evil)
     app.router.add_get("/leak", evil)
-    catalog = _catalog(tmp_path, "evil")
+    catalog = sqlite_catalog(tmp_path, "evil")
     with serve(app) as url:
         report = harvest(catalog, HarvestSource(name="evil", url=url),
                          politeness=dataclasses.replace(FAST, retries=0))
@@ -238,7 +236,7 @@ def test_of_a_large_unusable_page_only_the_first_max_record_bytes_are_kept(tmp_p
 
     app = web.Application()
     app.router.add_get("/oai", broken)
-    catalog = _catalog(tmp_path, "large-page")
+    catalog = sqlite_catalog(tmp_path, "large-page")
     with serve(app) as url:
         report = harvest(catalog, HarvestSource(name="broken", url=url),
                          politeness=dataclasses.replace(FAST, retries=0))

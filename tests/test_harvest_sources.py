@@ -158,6 +158,16 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     status, out, _ = koprik("runs", "partner")
     assert status == 0 and out.splitlines()[1].split()[:3] == ["1", "partner", "succeeded"]
 
+    assert koprik("sources", "edit", "partner", "--institution-code", "UzBuRL",
+                  "--institution-name", "Buxoro viloyat kutubxonasi")[0] == 0
+    from harvester.sources import find_source
+
+    settings = load_settings(config)
+    catalog = Catalog.open(settings)
+    stored = find_source(settings, catalog, "partner").source
+    catalog.close()
+    assert (stored.institution_code, stored.institution_name) == (
+        "UzBuRL", "Buxoro viloyat kutubxonasi")
     assert koprik("sources", "edit", "partner", "--cron", "0 3 * * *")[0] == 0
     assert koprik("sources", "disable", "partner")[0] == 0
     status, out, _ = koprik("sources", "list")

@@ -126,6 +126,59 @@ def _junk(folder: Path) -> Path:
     return path
 
 
+def _write_marc(path: Path, records) -> None:
+    from crosswalks.marc_io import open_writer
+
+    with path.open("wb") as out:
+        writer = open_writer("marc21", out)
+        for record in records:
+            writer.write(record)
+        writer.close()
+
+
+def test_a_file_source_whose_001s_equal_ours_adds_and_never_overwrites(tmp_path):
+    from tests.books import book
+
+    (tmp_path / "koprik.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n'
+        '[[file_sources]]\nname = "samarqand"\ninstitution_code = "UzSaRL"\n'
+        'institution_name = "Samarqand regional library"\n'
+    )
+    ours = [book("1", "Kimyo", author="Rahimov, Botir", organization="UzNL"),
+            book("2", "Fizika", author="Olimov, Salim")]
+    theirs = [book("1", "Tarix", author="Karimov, Aziz"), book("2", "Geografiya")]
+    _write_marc(tmp_path / "ours.mrc", ours)
+    _write_marc(tmp_path / "theirs.mrc", theirs)
+    assert "2 added" in koprik(tmp_path, "import", "ours.mrc").stdout
+    result = koprik(tmp_path, "import", "--source", "samarqand", "theirs.mrc")
+    assert "import: 2 added, 0 updated, 0 unchanged" in result.stdout, result.stderr
+    catalog = open_catalog(tmp_path)
+    try:
+        assert b"Kimyo" in catalog.marc_of("1")
+        assert b"Tarix" in catalog.marc_of("samarqand:1")
+        assert catalog.count(None) == 4
+    finally:
+        catalog.close()
+    unknown = koprik(tmp_path, "import", "--source", "nowhere", "theirs.mrc")
+    assert unknown.returncode == 2 and "no such file source" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def test_a_record_whose_003_names_another_organization_never_overwrites_ours(tmp_path):
+    from tests.books import book
+
+    _write_marc(tmp_path / "ours.mrc", [book("5", "Kimyo", organization="UzNL")])
+    _write_marc(tmp_path / "loc.mrc", [book("5", "Chemistry", organization="DLC")])
+    koprik(tmp_path, "import", "ours.mrc")
+    assert "1 added" in koprik(tmp_path, "import", "loc.mrc").stdout
+    catalog = open_catalog(tmp_path)
+    try:
+        assert b"Kimyo" in catalog.marc_of("5")
+        assert b"Chemistry" in catalog.marc_of("003:DLC:5")
+    finally:
+        catalog.close()
+
+
 def test_charset_decisions_and_validator_warnings_go_to_the_report(tmp_path):
     report = tmp_path / "report.txt"
     result = koprik(tmp_path, "import", "--report", str(report), str(MARC21 / "1251.dat"))

@@ -3,7 +3,6 @@ refusals as SearchError whose codes come from the one table of provider/search/e
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,21 +11,15 @@ from sqlalchemy import Connection
 
 from catalog import Catalog
 from catalog.query import Match, Relation
-from config import DatabaseSettings, SearchSettings, Settings
+from config import SearchSettings
 from provider.search import CODES, Condition, SearchError, SearchService, SortKey
-from tests.z3950_target_fixtures import handmade_records
+from tests.z3950_target_fixtures import catalog_holding, handmade_records, sqlite_settings
 
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
     folder: Path = tmp_path_factory.mktemp("service")
-    settings = dataclasses.replace(
-        Settings(), database=DatabaseSettings(url=f"sqlite:///{folder / 'catalog.sqlite3'}")
-    )
-    catalog = Catalog.open(settings)
-    with catalog.writer() as writer:
-        for record in handmade_records():
-            writer.put(record)
+    catalog = catalog_holding(sqlite_settings(folder), handmade_records())
     yield catalog
     catalog.close()
 

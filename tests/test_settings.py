@@ -66,6 +66,34 @@ def test_bad_file_is_one_line_error_from_the_command(tmp_path, capsys):
     assert err.count("\n") == 1 and "not valid TOML" in err
 
 
+def test_union_file_sources_and_dedup_settings():
+    from config.settings import institution_of
+
+    settings = settings_from_mapping({
+        "union": {"institution_code": "UzNL", "serve_members": True},
+        "file_sources": [{"name": "sam", "institution_code": "UzSaRL",
+                          "institution_name": "Samarqand"}],
+        "sources": [{"name": "bux", "url": "http://127.0.0.1:1/oai"}],
+        "dedup": {"title_min": 0.9, "blocked_isbns": ["9789943012349"]},
+    })
+    assert settings.union.serve_members and settings.dedup.title_min == 0.9
+    assert institution_of(settings, None) == ("UzNL", settings.union.institution_name)
+    assert institution_of(settings, "sam") == ("UzSaRL", "Samarqand")
+    assert institution_of(settings, "bux") == ("bux", "bux")
+    assert institution_of(settings, "003:DLC") == ("DLC", "DLC")
+
+
+@pytest.mark.parametrize(("dedup", "message"), [
+    ({"accept": 1.5}, "dedup.accept: expected a number from 0 to 1, got 1.5"),
+    ({"review": 0.95, "accept": 0.9}, "dedup.review: expected at most dedup.accept"),
+    ({"max_candidates": 0}, "dedup.max_candidates: expected a whole number at least 1"),
+    ({"year_tolerance": -1}, "dedup.year_tolerance: expected a whole number at least 0"),
+])
+def test_dedup_thresholds_are_checked(dedup, message):
+    with pytest.raises(ConfigError, match=message):
+        settings_from_mapping({"dedup": dedup})
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

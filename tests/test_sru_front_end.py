@@ -11,7 +11,6 @@ are validated against MARC21slim, oai_dc and MODS 3.7.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import socket
 import urllib.parse
@@ -22,13 +21,17 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from catalog import Catalog
-from config import DatabaseSettings, SearchSettings, Settings
+from config import SearchSettings
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.sru.responses import SRU2, SRU2_DIAGNOSTIC, SRU2_SCAN, SRW, SRW_DIAGNOSTIC
 from tests.conftest import DATA, free_port
-from tests.z3950_target_fixtures import handmade_records, running_target
+from tests.z3950_target_fixtures import (
+    catalog_holding,
+    handmade_records,
+    running_target,
+    sqlite_settings,
+)
 
 SCHEMAS = DATA / "schemas"
 PARSER = etree.XMLParser(no_network=True)
@@ -299,13 +302,8 @@ def _read_http(sock: socket.socket) -> bytes:
 
 
 def test_sru_at_the_http_application(tmp_path: Path, schemas: dict[str, etree.XMLSchema]) -> None:
-    settings = dataclasses.replace(
-        Settings(), database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'c.sqlite3'}")
-    )
-    catalog = Catalog.open(settings)
-    with catalog.writer() as writer:
-        for record in handmade_records():
-            writer.put(record)
+    settings = sqlite_settings(tmp_path)
+    catalog = catalog_holding(settings, handmade_records())
     port = free_port()
     with serve_in_thread(init_app(settings, catalog), port=port):
         root = get(port, "/sru", query="dc.creator = navoiy", maximumRecords="10")

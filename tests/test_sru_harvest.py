@@ -4,21 +4,20 @@ catalogue a clean one gives, in each SRU version, every fault in the run's recor
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
-from sqlalchemy import select
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from catalog.harvest_state import harvest_runs
-from config import DatabaseSettings, HarvestSource, Settings
-from harvester.http_fetch import Politeness
+from config import HarvestSource
 from harvester.runs import FAILED, SUCCEEDED, RunOptions, harvest
 from harvester.sources import SourceError
-from tests.fault_provider import FaultProvider, catalogue_of, serve
+from tests.fault_provider import (
+    FaultProvider,
+    catalogue_of,
+    harvest_with_errors,
+    sqlite_catalog,
+)
 
-FAST = Politeness(delay=0, timeout=1.0, retries=3, backoff=0.01, retry_after_max=1.5)
 RECORDS = 23
 SRU_FAULTS = {
     "reset": "connection:",
@@ -37,11 +36,6 @@ def records():  # type: ignore[no-untyped-def]
     return list(demo_records(RECORDS))
 
 
-def _catalog(tmp_path, name: str) -> Catalog:  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / (name + '.sqlite3')}"
-    return Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url)))
-
-
 def _source(url: str, version: str = "") -> HarvestSource:
     address = url.replace("/oai", "/sru") + (f"?version={version}" if version else "")
     return HarvestSource(name="partner", url=address, protocol="sru",
@@ -49,18 +43,12 @@ def _source(url: str, version: str = "") -> HarvestSource:
 
 
 def _harvest(catalog: Catalog, provider: FaultProvider, version: str = ""):  # type: ignore[no-untyped-def]
-    with serve(provider.app()) as url:
-        report = harvest(catalog, _source(url, version), politeness=FAST)
-    with catalog.engine.connect() as connection:
-        errors = connection.execute(
-            select(harvest_runs.c.errors).where(harvest_runs.c.id == report.run_id)
-        ).scalar_one()
-    return report, errors
+    return harvest_with_errors(catalog, provider, lambda url: _source(url, version))
 
 
 @pytest.fixture(scope="module")
 def clean(records, tmp_path_factory):  # type: ignore[no-untyped-def]
-    catalog = _catalog(tmp_path_factory.mktemp("clean"), "clean")
+    catalog = sqlite_catalog(tmp_path_factory.mktemp("clean"), "clean")
     provider = FaultProvider(records, page_size=5)
     report, errors = _harvest(catalog, provider)
     assert report.status == SUCCEEDED and errors == ""
@@ -77,7 +65,7 @@ def clean(records, tmp_path_factory):  # type: ignore[no-untyped-def]
 def test_every_fault_in_one_run_ends_as_a_clean_run(  # type: ignore[no-untyped-def]
     version: str, records, clean, tmp_path
 ) -> None:
-    catalog = _catalog(tmp_path, version)
+    catalog = sqlite_catalog(tmp_path, version)
     provider = FaultProvider(records, timeout_delay=2.0, page_size=3)
     for page, kind in enumerate(SRU_FAULTS):
         provider.arm(kind, page=page)
@@ -94,7 +82,7 @@ def test_every_fault_in_one_run_ends_as_a_clean_run(  # type: ignore[no-untyped-
 def test_a_fault_that_outlasts_the_retries_fails_the_run_and_keeps_the_pages(  # type: ignore[no-untyped-def]
     records, clean, tmp_path
 ) -> None:
-    catalog = _catalog(tmp_path, "down")
+    catalog = sqlite_catalog(tmp_path, "down")
     provider = FaultProvider(records, page_size=5)
     provider.poison(provider.items[12].identifier)  # page 2 answers 500 every time
     report, errors = _harvest(catalog, provider)
@@ -105,7 +93,7 @@ def test_a_fault_that_outlasts_the_retries_fails_the_run_and_keeps_the_pages(  #
 
 
 def test_an_sru_source_takes_no_date_window(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    catalog = _catalog(tmp_path, "window")
+    catalog = sqlite_catalog(tmp_path, "window")
     with pytest.raises(SourceError, match="do not apply to an SRU source"):
         harvest(catalog, _source("http://127.0.0.1:1/oai"), RunOptions(from_="2024-01-01"))
     catalog.close()
@@ -113,7 +101,7 @@ def test_an_sru_source_takes_no_date_window(records, tmp_path) -> None:  # type:
 
 def test_pages_of_records_seen_again_end_the_harvest_as_a_loop(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """From page 2 on, the server claims a million hits and repeats page 2's records."""
-    catalog = _catalog(tmp_path, "loop")
+    catalog = sqlite_catalog(tmp_path, "loop")
     provider = FaultProvider(records, page_size=5)
     provider.looping_at = 2
     report, errors = _harvest(catalog, provider)

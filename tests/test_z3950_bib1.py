@@ -1,4 +1,4 @@
-"""Bib-1 diagnostics and their SRU mapping, checked against yaz's own tables (libyaz)."""
+"""Bib-1 diagnostics, checked against yaz's own table (libyaz)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,6 @@ def libyaz() -> ctypes.CDLL:
     library = ctypes.CDLL(path)
     library.diagbib1_str.restype = ctypes.c_char_p
     library.diagbib1_str.argtypes = [ctypes.c_int]
-    library.yaz_diag_bib1_to_srw.restype = ctypes.c_int
-    library.yaz_diag_bib1_to_srw.argtypes = [ctypes.c_int]
     return library
 
 
@@ -33,24 +31,16 @@ def test_codes_the_target_needs_are_present() -> None:
 
 @pytest.mark.interop
 def test_messages_match_yaz(libyaz: ctypes.CDLL) -> None:
-    for code, diagnostic in bib1.DIAGNOSTICS.items():
+    for code, message in bib1.DIAGNOSTICS.items():
         theirs = libyaz.diagbib1_str(code).decode()
         if code in OUR_WORDING:
-            assert diagnostic.message != theirs
-            assert diagnostic.message.split()[-1] == theirs.split()[-1]
+            assert message != theirs
+            assert message.split()[-1] == theirs.split()[-1]
         else:
-            assert diagnostic.message == theirs, code
-
-
-@pytest.mark.interop
-def test_sru_mapping_matches_yaz(libyaz: ctypes.CDLL) -> None:
-    for code, diagnostic in bib1.DIAGNOSTICS.items():
-        assert diagnostic.sru == libyaz.yaz_diag_bib1_to_srw(code), code
+            assert message == theirs, code
 
 
 def test_lookups() -> None:
-    assert bib1.sru_diagnostic(114) == "info:srw/diagnostic/1/16"
-    assert bib1.sru_diagnostic(99999) == "info:srw/diagnostic/1/1"
     assert bib1.diagnostic_message(239) == "Record syntax not supported"
     assert "99999" in bib1.diagnostic_message(99999)
     assert bib1.Use.TITLE == 4 and bib1.Use.AUTHOR == 1003 and bib1.Use.ANY == 1016

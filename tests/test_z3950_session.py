@@ -4,7 +4,6 @@ answering a Present from memory (same records as the database path)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,7 +14,7 @@ from sqlalchemy import Connection
 
 from catalog import Catalog
 from catalog import query as q
-from config import DatabaseSettings, ServerSettings, Settings
+from config import ServerSettings
 from protocols.z3950 import oids
 from protocols.z3950.charset import proposal_other_info
 from protocols.z3950.codec import OPTION_BITS, bit_string
@@ -24,7 +23,7 @@ from provider.search import SearchService
 from provider.search.threads import DatabaseThreads
 from provider.z3950.backend import Backend
 from provider.z3950.session import Session
-from tests.z3950_target_fixtures import handmade_records
+from tests.z3950_target_fixtures import catalog_holding, handmade_records, sqlite_settings
 
 T = TypeVar("T")
 NAVOIY = "@attr 1=1003 navoiy"  # three records: Cyrillic, 1995 Latin and ALA-LC
@@ -44,13 +43,7 @@ class CountingThreads(DatabaseThreads):
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     folder: Path = tmp_path_factory.mktemp("session")
-    settings = dataclasses.replace(
-        Settings(), database=DatabaseSettings(url=f"sqlite:///{folder / 'catalog.sqlite3'}")
-    )
-    catalog = Catalog.open(settings)
-    with catalog.writer() as writer:
-        for record in handmade_records():
-            writer.put(record)
+    catalog = catalog_holding(sqlite_settings(folder), handmade_records())
     yield catalog
     catalog.close()
 

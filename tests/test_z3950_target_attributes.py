@@ -1,4 +1,5 @@
-"""Bib-1 attributes onto the catalogue's query model: what is honoured, what is refused."""
+"""Bib-1 attributes onto the catalogue's query model: what is honoured, what is refused (a
+SearchError whose condition is the Bib-1 diagnostic asserted)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pytest
 
 from catalog.query import And, AndNot, Ids, Match, Or, Relation
 from protocols.z3950.pqf import parse_pqf
-from provider.z3950.attributes import Bib1Error, match_of, query_of, sort_index_named
+from provider.search import Condition, SearchError
+from provider.z3950.attributes import match_of, query_of, sort_index_named
 
 
 def translate(pqf: str) -> object:
@@ -59,19 +61,19 @@ def test_honoured(pqf: str, expected: object) -> None:
 )
 def test_refused_with_their_diagnostic(pqf: str, code: int, addinfo: str) -> None:
     def missing(name: str) -> list[int]:
-        raise Bib1Error(30, name)
+        raise SearchError(Condition.RESULT_SET_MISSING, name)
 
-    with pytest.raises(Bib1Error) as raised:
+    with pytest.raises(SearchError) as raised:
         query_of(parse_pqf(pqf), missing)
-    assert (raised.value.code, raised.value.addinfo) == (code, addinfo)
+    assert (raised.value.bib1, raised.value.detail) == (code, addinfo)
 
 
 def test_long_terms_and_sort_names() -> None:
-    with pytest.raises(Bib1Error) as raised:
+    with pytest.raises(SearchError) as raised:
         match_of(parse_pqf("x" * 1001))  # type: ignore[arg-type]
-    assert raised.value.code == 11
+    assert raised.value.bib1 == 11
     assert [sort_index_named(n) for n in ("Title", "1=1003", "1=31", "date")] == [
         "title", "author", "date", "date"]  # fmt: skip
-    with pytest.raises(Bib1Error) as raised:
+    with pytest.raises(SearchError) as raised:
         sort_index_named("1=1016")
-    assert raised.value.code == 207
+    assert raised.value.bib1 == 207

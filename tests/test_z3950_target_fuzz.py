@@ -20,17 +20,10 @@ from hypothesis import strategies as st
 
 from protocols.z3950 import oids
 from protocols.z3950.ber import BerIncomplete, read_length, tag_end
-from protocols.z3950.codec import OPTION_BITS, bit_string, decode_pdu, encode_pdu
+from protocols.z3950.codec import decode_pdu, encode_pdu
 from protocols.z3950.pqf import attributes_plus_term, parse_pqf, rpn_to_pdu
-from tests.hostile import maximal_search_pdu
+from tests.hostile import INIT, maximal_search_pdu
 from tests.z3950_target_fixtures import handmade_records, running_target
-
-INIT = encode_pdu("initRequest", {
-    "protocolVersion": bit_string({0, 1, 2}),
-    "options": bit_string(OPTION_BITS.values()),
-    "preferredMessageSize": 1_000_000,
-    "exceptionalRecordSize": 1_000_000,
-})  # fmt: skip
 
 
 def search_pdu(pqf: str, name: str = "default") -> bytes:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 import subprocess
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from catalog import Catalog
 from catalog.demo import isbn13
 from config import DatabaseSettings, SearchSettings, ServerSettings, Settings
 from provider.z3950 import start_target
+from tests.conftest import free_port
 
 ISBN_KHAMSA = isbn13("978994301234")  # ISBN-13 of uz-nav-cyr
 ISBN10_HERITAGE = "0521801656"  # ISBN-10 of en-heritage (a real, valid one)
@@ -91,10 +91,19 @@ def handmade_records() -> list[Record]:
     ]  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def sqlite_settings(folder: Path, **sections: object) -> Settings:
+    """Default settings (with ``sections`` replaced) over ``folder``/catalog.sqlite3."""
+    database = DatabaseSettings(url=f"sqlite:///{folder / 'catalog.sqlite3'}")
+    return dataclasses.replace(Settings(), database=database, **sections)
+
+
+def catalog_holding(settings: Settings, records: Iterable[Record]) -> Catalog:
+    """The catalogue of ``settings`` with ``records`` stored in it; the caller closes it."""
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in records:
+            writer.put(record)
+    return catalog
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,16 +119,12 @@ def running_target(
     """A Z39.50 target (which answers SRU over HTTP too) over a new SQLite catalogue holding
     ``records``, in its own thread."""
     port = free_port()
-    settings = dataclasses.replace(
-        Settings(),
-        database=DatabaseSettings(url=f"sqlite:///{folder / 'catalog.sqlite3'}"),
+    settings = sqlite_settings(
+        folder,
         server=dataclasses.replace(ServerSettings(), z3950_port=port, **server),
         search=search or SearchSettings(),
     )
-    catalog = Catalog.open(settings)
-    with catalog.writer() as writer:
-        for record in records:
-            writer.put(record)
+    catalog = catalog_holding(settings, records)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: list[asyncio.AbstractServer] = []

@@ -307,22 +307,23 @@ def _read_all(
             yield name, fmt_name, ReadItem(index, None, b"", reason)
 
 
-class _Rejects:
-    """The reject file (tab-separated, raw bytes in base64), or a short report on stderr."""
+class _SideFile:
+    """A tab-separated side file, or when none is named the first few lines on stderr and a
+    count of the rest; an empty side file is removed."""
+
+    more = ""  # what the count of lines not shown names, and the option that keeps them
 
     def __init__(self, stack: contextlib.ExitStack, path: str | None) -> None:
         self.path = path
         self.count = 0
         self.stream = None if path is None else _open_text(stack, path)
 
-    def add(self, name: str, item: ReadItem, reason: str) -> None:
+    def _write(self, line: str, shown: str) -> None:
         self.count += 1
-        reason = reason.replace("\t", " ").replace("\n", " ")
         if self.stream is not None:
-            raw = base64.b64encode(item.raw).decode("ascii")
-            self.stream.write(f"{name}\t{_position(item)}\t{reason}\t{raw}\n")
+            self.stream.write(line + "\n")
         elif self.count <= SHOWN_ON_STDERR:
-            print(f"koprik: rejected {name} record {_position(item)}: {reason}", file=sys.stderr)
+            print(f"koprik: {shown}", file=sys.stderr)
 
     def finish(self) -> None:
         if self.stream is not None:
@@ -331,21 +332,32 @@ class _Rejects:
                 Path(self.path).unlink(missing_ok=True)
         elif self.count > SHOWN_ON_STDERR:
             print(
-                f"koprik: ... and {self.count - SHOWN_ON_STDERR} more rejects "
-                "(use --rejects FILE to keep them)",
+                f"koprik: ... and {self.count - SHOWN_ON_STDERR} more {self.more}",
                 file=sys.stderr,
             )
 
 
-class _Report:
+class _Rejects(_SideFile):
+    """The reject file (tab-separated, raw bytes in base64), or a short report on stderr."""
+
+    more = "rejects (use --rejects FILE to keep them)"
+
+    def add(self, name: str, item: ReadItem, reason: str) -> None:
+        reason = reason.replace("\t", " ").replace("\n", " ")
+        raw = "" if self.stream is None else base64.b64encode(item.raw).decode("ascii")
+        position = _position(item)
+        self._write(
+            f"{name}\t{position}\t{reason}\t{raw}",
+            f"rejected {name} record {position}: {reason}",
+        )
+
+
+class _Report(_SideFile):
     """Charset decisions of the records not read as UTF-8, the notes of conversions and the
     repairs (tab-separated: input, record, charset, ``note`` or ``repaired``, then what), or a
     few on stderr."""
 
-    def __init__(self, stack: contextlib.ExitStack, path: str | None) -> None:
-        self.path = path
-        self.count = 0
-        self.stream = None if path is None else _open_text(stack, path)
+    more = "charset decisions and notes (use --report FILE to keep them)"
 
     def add(self, name: str, item: ReadItem) -> None:
         decision = item.decision
@@ -353,25 +365,10 @@ class _Report:
         lines += [f"repaired\t{repair}" for repair in item.repairs]
         if decision is not None and decision.charset != charsets.UTF8:
             lines.insert(0, f"{decision.charset}\t{decision.reason}")
+        position = _position(item)
         for line in lines:
-            self.count += 1
-            if self.stream is not None:
-                self.stream.write(f"{name}\t{_position(item)}\t{line}\n")
-            elif self.count <= SHOWN_ON_STDERR:
-                text = line.replace("\t", ": ", 1)
-                print(f"koprik: {name} record {_position(item)}: {text}", file=sys.stderr)
-
-    def finish(self) -> None:
-        if self.stream is not None:
-            self.stream.close()
-            if self.count == 0 and self.path is not None:
-                Path(self.path).unlink(missing_ok=True)
-        elif self.count > SHOWN_ON_STDERR:
-            print(
-                f"koprik: ... and {self.count - SHOWN_ON_STDERR} more charset decisions and "
-                "notes (use --report FILE to keep them)",
-                file=sys.stderr,
-            )
+            text = line.replace("\t", ": ", 1)
+            self._write(f"{name}\t{position}\t{line}", f"{name} record {position}: {text}")
 
 
 def _print_summary(stats: _Stats, output: str | None, rejects_path: str | None) -> None:

@@ -1,7 +1,10 @@
 """``koprik import``: load MARC21 files into the catalogue.
 
 Formats (ISO 2709, MARCXML, MARC-in-JSON, MarcEdit .mrk) are detected per file, character
-sets per record unless ``--charset`` names one. Each batch of records is one transaction. A
+sets per record unless ``--charset`` names one. Records are stored as the repository's own, or
+with ``--source NAME`` as those of a file source (a ``[[file_sources]]`` entry naming its
+institution), keyed by ``(source, 001)``: a regional centre's 001 never overwrites one of ours;
+deduplication runs at the end. Each batch of records is one transaction. A
 record that cannot be read or stored is written to the rejects file with its position and the
 reason, and the run goes on. The charset decision for each record not read as UTF-8 and the
 validator's warnings (:mod:`crosswalks.check`; they do not stop a record) are written to the
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from catalog import Catalog, CatalogWriter, RecordError
+from catalog.dedup import run_dedup
 from catalog.store import Incoming
 from config import load_settings
 from crosswalks import charsets
@@ -60,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="read damaged ISO 2709 records as yaz-marcdump would (repairs in the report)",
     )
     parser.add_argument(
+        "--source", metavar="NAME", help="the file source the records belong to ([[file_sources]])"
+    )
+    parser.add_argument(
         "--report",
         type=Path,
         help="charset decisions and warnings per record (default: var/import-report.txt)",
@@ -78,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise UserError(f"--charset: {error}") from None
     settings = load_settings(args.config)
+    if args.source is not None and args.source not in {s.name for s in settings.file_sources}:
+        raise UserError(
+            f"--source {args.source!r}: no such file source; define it in koprik.toml as "
+            f'[[file_sources]] name = "{args.source}" with its institution_code and name'
+        )
     rejects_path = args.rejects or Path("var/import-rejects.txt")
     report_path = args.report or Path("var/import-report.txt")
     for given, path in ((args.rejects, rejects_path), (args.report, report_path)):
@@ -93,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
             for path in args.files:
                 counts += import_file(
                     catalog, path, args.format, rejects, settings.limits.max_record_bytes,
-                    charset, report, repair=args.repair,
+                    charset, report, repair=args.repair, source=args.source,
                 )
+            deduplicated = run_dedup(catalog)
     finally:
         catalog.close()
     summary = ", ".join(
@@ -108,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     if counts["repaired"]:
         warned += f"; repaired {counts['repaired']}"
     print(f"import: {summary}" + (f"; charsets: {read_in}" if read_in else "") + warned)
+    print(f"dedup: {deduplicated.summary()}")
     if read_in or warned:
         print(f"import: charset decisions and warnings in {report_path}", file=sys.stderr)
     if counts["rejected"]:
@@ -125,11 +139,13 @@ def import_file(
     report: TextIO | None = None,
     *,
     repair: bool = False,
+    source: str | None = None,
 ) -> Counter[str]:
     """Import one file; rejected records are described on ``rejects``, charset decisions
     other than UTF-8, repairs and warnings on ``report`` (counted as ``charset NAME``,
     ``repaired`` and ``warnings``). With ``repair``, a damaged ISO 2709 record is repaired
-    (:func:`crosswalks.repair.repair_item`) rather than rejected when it can be.
+    (:func:`crosswalks.repair.repair_item`) rather than rejected when it can be. The records
+    belong to file source ``source`` (None: the repository's own).
 
     Raises :class:`UserError` for a file in which nothing looks like a record.
     """
@@ -151,7 +167,8 @@ def import_file(
             for item in batch:
                 counts += _report(report, path, item)
             with catalog.writer() as writer:
-                for item, (outcome, reason) in zip(batch, _store(writer, batch), strict=True):
+                stored = _store(writer, batch, source)
+                for item, (outcome, reason) in zip(batch, stored, strict=True):
                     counts[outcome] += 1
                     if reason is not None:
                         _write_reject(rejects, path, item, reason)
@@ -200,13 +217,15 @@ def _detected_format(path: Path, head: bytes) -> str:
     return fmt
 
 
-def _store(writer: CatalogWriter, batch: list[ReadItem]) -> list[tuple[str, str | None]]:
+def _store(
+    writer: CatalogWriter, batch: list[ReadItem], source: str | None
+) -> list[tuple[str, str | None]]:
     """For each item, in order: ``(outcome, None)``, or ``("rejected", reason)``.
 
     The readable records go to :meth:`CatalogWriter.put_many` together.
     """
     readable = [item.record for item in batch if item.record is not None]
-    stored = iter(writer.put_many([Incoming(record) for record in readable]))
+    stored = iter(writer.put_many([Incoming(record, source=source) for record in readable]))
     results: list[tuple[str, str | None]] = []
     for item in batch:
         if item.record is None:

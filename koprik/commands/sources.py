@@ -53,6 +53,9 @@ def _definition_options(parser: argparse.ArgumentParser, *, adding: bool) -> Non
                         "Z39.50, CQL for SRU")
     parser.add_argument("--charset",
                         help="Z39.50: character set to negotiate and to expect in records")
+    parser.add_argument("--institution-code",
+                        help="the holding institution's code in union records (default: the name)")
+    parser.add_argument("--institution-name", help="the holding institution's name")
     parser.add_argument("--no-check", action="store_true",
                         help="store without contacting the address")
 
@@ -91,7 +94,7 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _changes(args: argparse.Namespace) -> dict[str, object]:
     changes: dict[str, object] = {}
     for name in ("url", "prefix", "sets", "query", "charset", "every", "cron", "delay",
-                 "timeout", "retries"):
+                 "timeout", "retries", "institution_code", "institution_name"):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value

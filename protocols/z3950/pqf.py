@@ -61,13 +61,8 @@ class PqfError(ValueError):
     """PQF text that cannot be parsed; the message says where."""
 
 
-class UnsupportedQuery(ValueError):
+class UnsupportedQuery(bib1.Bib1Error):
     """A Type-1 query Koprik cannot represent, with the Bib-1 diagnostic to answer."""
-
-    def __init__(self, code: int, addinfo: str) -> None:
-        super().__init__(f"{bib1.diagnostic_message(code)}: {addinfo}")
-        self.code = code
-        self.addinfo = addinfo
 
 
 # --- PQF text -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ saying what went wrong in the service's own words; each front end renders it its
 :data:`CODES`, the one place where a condition meets its Bib-1 diagnostic (Z39.50) and its SRU
 diagnostic (``info:srw/diagnostic/1/N``). The dashboard shows :attr:`SearchError.message`.
 
->>> raise SearchError(Condition.UNSUPPORTED_INDEX, "dc.format")
+>>> error = SearchError(Condition.UNSUPPORTED_INDEX, "dc.format")
 >>> error.bib1, error.sru_uri
 (114, 'info:srw/diagnostic/1/16')
 """
@@ -32,6 +32,9 @@ class Condition(StrEnum):
     UNSUPPORTED_RELATION = "unsupported relation"
     UNSUPPORTED_RELATION_MODIFIER = "unsupported relation modifier"
     UNSUPPORTED_COMBINATION = "unsupported combination of relation, index and term"
+    UNSUPPORTED_ATTRIBUTE_TYPE = "unsupported attribute type"
+    UNSUPPORTED_STRUCTURE = "unsupported structure"
+    UNSUPPORTED_COMPLETENESS = "unsupported completeness"
     TERM_TOO_LONG = "too many characters in term"
     EMPTY_TERM = "empty term unsupported"
     MASKING_UNSUPPORTED = "masking character not supported"
@@ -78,6 +81,10 @@ CODES: dict[Condition, Codes] = {
     Condition.UNSUPPORTED_RELATION: Codes(117, 19),
     Condition.UNSUPPORTED_RELATION_MODIFIER: Codes(123, 20),
     Condition.UNSUPPORTED_COMBINATION: Codes(123, 22),
+    # Bib-1 attribute conditions CQL cannot meet; their SRU numbers are yaz's mapping.
+    Condition.UNSUPPORTED_ATTRIBUTE_TYPE: Codes(113, 10),
+    Condition.UNSUPPORTED_STRUCTURE: Codes(118, 22),
+    Condition.UNSUPPORTED_COMPLETENESS: Codes(122, 32),
     Condition.TERM_TOO_LONG: Codes(11, 23),
     Condition.EMPTY_TERM: Codes(125, 27),
     Condition.MASKING_UNSUPPORTED: Codes(120, 28),

@@ -13,6 +13,7 @@ from aiohttp import web
 from provider.keys import SETTINGS, SRU
 from provider.search import Condition
 from provider.sru.request import FORM
+from provider.sru.responses import CONTENT_TYPE
 
 PATH = "/sru"
 
@@ -40,7 +41,7 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
     pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
     host, port = _address(request)
     payload = await front.answer(pairs, host=host, port=port, refusal=refusal)
-    return web.Response(body=payload, content_type="text/xml", charset="utf-8")
+    return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE})
 
 
 def _address(request: web.Request) -> tuple[str, int]:

@@ -18,6 +18,7 @@ from config import Settings
 from provider.search import Condition
 from provider.sru.front_end import SruFrontEnd
 from provider.sru.request import FORM
+from provider.sru.responses import CONTENT_TYPE
 
 HTTP_METHODS = (b"GET ", b"POST", b"HEAD")
 _MAX_HEADERS = 100
@@ -75,7 +76,7 @@ async def serve_http(
                 query = urlsplit(target).query
             pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
             payload = await front.answer(pairs, host=str(host), port=int(port), refusal=refusal)
-            await _write(writer, 200, b"text/xml; charset=utf-8",
+            await _write(writer, 200, CONTENT_TYPE.encode("ascii"),
                          b"" if method == "HEAD" else payload, close=close,
                          length=len(payload))  # fmt: skip
             if close:

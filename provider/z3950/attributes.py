@@ -1,7 +1,8 @@
 """Bib-1 attributes onto the catalogue's query model (the published profile is in the README).
 
-Every attribute is either honoured or refused with its Bib-1 diagnostic (:class:`Bib1Error`):
-an access point or behaviour the index does not have is never silently dropped.
+Every attribute is either honoured or refused with a :class:`SearchError` whose condition's
+Bib-1 diagnostic says why (:data:`provider.search.CODES`): an access point or behaviour the
+index does not have is never silently dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from catalog.query import And, AndNot, Ids, Match, Or, Query, Relation
 from protocols.z3950 import bib1
 from protocols.z3950.pqf import Boolean, ResultSetRef, Term
 from protocols.z3950.pqf import Query as RpnQuery
+from provider.search import Condition, SearchError
 
 USE_INDEXES: dict[int, str] = {
     bib1.Use.PERSONAL_NAME: ix.AUTHOR,
@@ -63,45 +65,36 @@ _POSITIONS = {int(value) for value in bib1.Position}
 _COMPLETENESS = {int(value) for value in bib1.Completeness}
 
 
-class Bib1Error(Exception):
-    """A request the target refuses, with its Bib-1 diagnostic code and addinfo."""
-
-    def __init__(self, code: int, addinfo: str = "") -> None:
-        super().__init__(f"[{code}] {bib1.diagnostic_message(code)}: {addinfo}")
-        self.code = code
-        self.addinfo = addinfo
-
-
 def index_of(attributes: dict[int, int]) -> str:
     """The catalogue index the Use attribute names (default: any); 114 if it has none."""
     use = attributes.get(bib1.AttributeType.USE, DEFAULT_USE)
     index = USE_INDEXES.get(use)
     if index is None:
-        raise Bib1Error(bib1.UNSUPPORTED_USE_ATTRIBUTE, str(use))
+        raise SearchError(Condition.UNSUPPORTED_INDEX, str(use))
     return index
 
 
 def match_of(term: Term) -> Match:
-    """The :class:`Match` for one attributed term, or :class:`Bib1Error` for what it cannot be."""
+    """The :class:`Match` for one attributed term, or :class:`SearchError` for what it cannot be."""
     attributes = term.attributes
     if len(term.term) > MAX_QUERY_TERM_CHARS:
-        raise Bib1Error(11, str(MAX_QUERY_TERM_CHARS))  # Too many characters in search statement
+        raise SearchError(Condition.TERM_TOO_LONG, str(MAX_QUERY_TERM_CHARS))
     for kind in attributes:
         if kind not in _TYPES:
-            raise Bib1Error(bib1.UNSUPPORTED_ATTRIBUTE_TYPE, str(kind))
+            raise SearchError(Condition.UNSUPPORTED_ATTRIBUTE_TYPE, str(kind))
     index = index_of(attributes)
     relation_value = attributes.get(bib1.AttributeType.RELATION, bib1.Relation.EQUAL)
     relation = _RELATIONS.get(relation_value)
     if relation is None:
-        raise Bib1Error(bib1.UNSUPPORTED_RELATION_ATTRIBUTE, str(relation_value))
+        raise SearchError(Condition.UNSUPPORTED_RELATION, str(relation_value))
     position = attributes.get(bib1.AttributeType.POSITION, bib1.Position.ANY_POSITION_IN_FIELD)
     if position not in _POSITIONS:
-        raise Bib1Error(bib1.UNSUPPORTED_POSITION_ATTRIBUTE, str(position))
+        raise SearchError(Condition.ANCHORING_UNSUPPORTED, str(position))
     completeness = attributes.get(
         bib1.AttributeType.COMPLETENESS, bib1.Completeness.INCOMPLETE_SUBFIELD
     )
     if completeness not in _COMPLETENESS:
-        raise Bib1Error(bib1.UNSUPPORTED_COMPLETENESS_ATTRIBUTE, str(completeness))
+        raise SearchError(Condition.UNSUPPORTED_COMPLETENESS, str(completeness))
     anchored = position != bib1.Position.ANY_POSITION_IN_FIELD or (
         completeness != bib1.Completeness.INCOMPLETE_SUBFIELD
     )
@@ -109,10 +102,10 @@ def match_of(term: Term) -> Match:
     phrase = _phrase(structure, index, anchored)
     truncation_value = attributes.get(bib1.AttributeType.TRUNCATION, bib1.Truncation.NONE)
     if truncation_value not in _TRUNCATIONS:
-        raise Bib1Error(bib1.UNSUPPORTED_TRUNCATION_ATTRIBUTE, str(truncation_value))
+        raise SearchError(Condition.MASKING_UNSUPPORTED, str(truncation_value))
     if anchored and not phrase and index not in ix.KEYED:
         # First-in-field and complete field/subfield need whole-field terms; a word cannot.
-        raise Bib1Error(bib1.UNSUPPORTED_ATTRIBUTE_COMBINATION, "position/completeness with word")
+        raise SearchError(Condition.UNSUPPORTED_COMBINATION, "position/completeness with word")
     return Match(index, term.term, phrase, _TRUNCATIONS[truncation_value], relation)
 
 
@@ -125,9 +118,9 @@ def _phrase(structure: int | None, index: str, anchored: bool) -> bool:
         return False
     if structure in _DATE_STRUCTURES:
         if index != ix.DATE:
-            raise Bib1Error(bib1.UNSUPPORTED_ATTRIBUTE_COMBINATION, f"4={structure} on {index}")
+            raise SearchError(Condition.UNSUPPORTED_COMBINATION, f"4={structure} on {index}")
         return False
-    raise Bib1Error(bib1.UNSUPPORTED_STRUCTURE_ATTRIBUTE, str(structure))
+    raise SearchError(Condition.UNSUPPORTED_STRUCTURE, str(structure))
 
 
 def query_of(rpn: RpnQuery, result_set: Callable[[str], list[int]]) -> Query:
@@ -137,7 +130,7 @@ def query_of(rpn: RpnQuery, result_set: Callable[[str], list[int]]) -> Query:
     if isinstance(rpn, ResultSetRef):
         return Ids(tuple(result_set(rpn.name)))
     if not isinstance(rpn, Boolean) or rpn.op not in ("and", "or", "and-not"):
-        raise Bib1Error(bib1.OPERATOR_UNSUPPORTED, str(getattr(rpn, "op", rpn)))
+        raise SearchError(Condition.UNSUPPORTED_BOOLEAN, str(getattr(rpn, "op", rpn)))
     left, right = query_of(rpn.left, result_set), query_of(rpn.right, result_set)
     if rpn.op == "and":
         return And(left, right)
@@ -151,7 +144,7 @@ def sort_index_of(attributes: dict[int, int]) -> str:
     use = attributes.get(bib1.AttributeType.USE)
     index = USE_INDEXES.get(use) if use is not None else None
     if index not in _SORT_INDEXES:
-        raise Bib1Error(207, f"1={use}")
+        raise SearchError(Condition.UNSUPPORTED_SORT_KEY, f"1={use}")
     return index
 
 
@@ -164,4 +157,4 @@ def sort_index_named(name: str) -> str:
     kind, _, value = text.partition("=")
     if kind == "1" and value.isdigit():
         return sort_index_of({bib1.AttributeType.USE: int(value)})
-    raise Bib1Error(207, name)
+    raise SearchError(Condition.UNSUPPORTED_SORT_KEY, name)

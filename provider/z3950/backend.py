@@ -25,11 +25,11 @@ from sqlalchemy import Connection
 
 from catalog import query as q
 from protocols.z3950 import bib1
+from protocols.z3950.bib1 import Bib1Error
 from protocols.z3950.pqf import Query as RpnQuery
 from protocols.z3950.pqf import Term
-from provider.search import ResultSet, SearchError, SearchService, SortKey
+from provider.search import Condition, ResultSet, SearchError, SearchService, SortKey
 from provider.z3950.attributes import (
-    Bib1Error,
     index_of,
     query_of,
     sort_index_named,
@@ -74,9 +74,8 @@ class Backend:
     ) -> ResultSet:
         """Evaluate a Type-1 query; ``result_set(name)`` resolves ``@set`` operands. A one-term
         result holds a first window of ids; more are read as they are needed."""
-        query = query_of(rpn, result_set)
         with as_bib1():
-            return self.service.search(connection, query)
+            return self.service.search(connection, query_of(rpn, result_set))
 
     def all_ids(self, connection: Connection, results: ResultSet) -> list[int]:
         return self.service.all_ids(connection, results)
@@ -100,12 +99,12 @@ class Backend:
 
     def scan(self, connection: Connection, start: Term, count: int, position: int) -> q.ScanPage:
         """Terms of the index ``start``'s Use attribute names, from its term (4=1: phrases)."""
-        index = index_of(start.attributes)
         structure = start.attributes.get(bib1.AttributeType.STRUCTURE, bib1.Structure.WORD)
-        if structure not in (bib1.Structure.WORD, bib1.Structure.PHRASE):
-            raise Bib1Error(bib1.UNSUPPORTED_STRUCTURE_ATTRIBUTE, str(structure))
         phrase = structure == bib1.Structure.PHRASE
         with as_bib1():
+            index = index_of(start.attributes)
+            if structure not in (bib1.Structure.WORD, bib1.Structure.PHRASE):
+                raise SearchError(Condition.UNSUPPORTED_STRUCTURE, str(structure))
             return self.service.scan(connection, index, start.term, phrase=phrase, count=count,
                                      position=position)  # fmt: skip
 
@@ -116,12 +115,12 @@ class Backend:
         keys: Sequence[tuple[dict[int, int] | str, bool]],
     ) -> ResultSet:
         """``results`` ordered by ``keys`` (Use attributes or field names, descending flag)."""
-        sort_keys = [
-            SortKey(sort_index_of(key) if isinstance(key, dict) else sort_index_named(key),
-                    descending)
-            for key, descending in keys
-        ]  # fmt: skip
         with as_bib1():
+            sort_keys = [
+                SortKey(sort_index_of(key) if isinstance(key, dict) else sort_index_named(key),
+                        descending)
+                for key, descending in keys
+            ]  # fmt: skip
             return self.service.sort(connection, results, sort_keys)
 
 

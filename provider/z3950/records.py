@@ -26,8 +26,8 @@ from catalog.query import StoredRecord
 from crosswalks.charsets import record_to_iso2709_marc8
 from crosswalks.marcxml import record_to_marcxml
 from protocols.z3950 import oids
+from protocols.z3950.bib1 import Bib1Error
 from protocols.z3950.codec import make_external
-from provider.z3950.attributes import Bib1Error
 
 FULL, BRIEF, MARC8 = "f", "b", "marc8"
 BRIEF_TAGS = ("001", "008", "020", "100", "110", "111", "130", "245", "260", "264")

@@ -18,11 +18,11 @@ from sqlalchemy import Connection
 from catalog.query import ScanEntry, StoredRecord
 from config import ServerSettings
 from protocols.z3950 import bib1, oids
+from protocols.z3950.bib1 import Bib1Error
 from protocols.z3950.charset import proposed_charsets, response_other_info
 from protocols.z3950.codec import OPTION_BITS, PduError, bit_string, set_bits
-from protocols.z3950.pqf import UnsupportedQuery, rpn_from_pdu, term_from_pdu
+from protocols.z3950.pqf import rpn_from_pdu, term_from_pdu
 from provider.search import NamedSets, ResultSet
-from provider.z3950.attributes import Bib1Error
 from provider.z3950.backend import FIRST_PAGE, Backend, Fetched, rendered
 from provider.z3950.records import request_of
 
@@ -349,7 +349,7 @@ class Session:
                 raise Bib1Error(bib1.UNSUPPORTED_ATTRIBUTE_SET, attribute_set)
             if request.get("stepSize", 0) != 0:
                 raise Bib1Error(205, str(request["stepSize"]))
-            start = _term_of(request["termListAndStartPoint"])
+            start = term_from_pdu(request["termListAndStartPoint"])
             page = await self.backend.threads.run(
                 partial(self.backend.scan, start=start, count=number, position=position)
             )
@@ -427,17 +427,7 @@ def _rpn_of(query: tuple[str, Any]) -> Any:
     kind, value = query
     if kind not in ("type-1", "type-101"):
         raise Bib1Error(bib1.QUERY_TYPE_NOT_SUPPORTED, kind)
-    try:
-        return rpn_from_pdu(value)
-    except UnsupportedQuery as error:
-        raise Bib1Error(error.code, error.addinfo) from error
-
-
-def _term_of(attributes_plus_term: dict[str, Any]) -> Any:
-    try:
-        return term_from_pdu(attributes_plus_term)
-    except UnsupportedQuery as error:
-        raise Bib1Error(error.code, error.addinfo) from error
+    return rpn_from_pdu(value)  # raises UnsupportedQuery, a Bib1Error
 
 
 def _element_set_name(names: tuple[str, Any] | None) -> str | None:

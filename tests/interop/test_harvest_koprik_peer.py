@@ -64,3 +64,26 @@ def test_two_koprik_catalogues_end_equal(settings: Settings, catalog: Catalog, t
     assert (counts.added, counts.updated, counts.deleted, counts.rejected) == (1, 3, 2, 0)
     assert catalogue_of(catalog, "natlib") == _partner_state(partner, prefix)
     partner.close()
+
+
+def test_a_full_reharvest_that_returns_nothing_deletes_nothing(catalog: Catalog, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The safety valve: records missing from a full re-harvest are not inferred deleted."""
+    from harvester.runs import RunOptions
+
+    full, empty = (dataclasses.replace(Settings(), database=DatabaseSettings(
+        url=f"sqlite:///{tmp_path / f'{name}.sqlite3'}")) for name in ("full", "empty"))
+    partner = Catalog.open(full)
+    with partner.writer() as writer:
+        for record in demo_records(20):
+            writer.put(record)
+    partner.close()
+    with serve(init_app(full, Catalog.open(full))) as url:
+        assert harvest(catalog, HarvestSource(name="natlib", url=url), politeness=FAST
+                       ).counts.added == 20
+    Catalog.open(empty).close()
+    with serve(init_app(empty, Catalog.open(empty))) as url:
+        again = harvest(catalog, HarvestSource(name="natlib", url=url),
+                        RunOptions(full=True), politeness=FAST)
+    assert again.status == SUCCEEDED and again.counts.deleted == 0
+    live = [e for e in catalog.list_entries(None, limit=100) if not e.deleted]
+    assert len(live) == 20

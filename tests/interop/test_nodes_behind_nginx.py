@@ -9,14 +9,9 @@ import contextlib
 import dataclasses
 import itertools
 import shutil
-import signal
-import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,40 +21,13 @@ from catalog import Catalog
 from catalog.demo import demo_records
 from config import DatabaseSettings, Settings
 from tests.conftest import ROOT, _fresh_postgres_database, free_port
+from tests.servers import running
 
 pytestmark = [pytest.mark.interop, pytest.mark.postgres]
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 RECORDS, PAGE = 55, 10
 SAMPLE = ROOT / "contrib" / "nginx" / "koprik.conf"
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], output: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=5).read()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(output.read_text()) from None
-            time.sleep(0.2)
-
-
-@contextmanager
-def _running(command: list[str], output: Path, url: str) -> Iterator[None]:
-    with output.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait(url, process, output)
-        yield
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _nginx_config(folder: Path, listen: int, nodes: tuple[int, int]) -> Path:
@@ -99,15 +67,17 @@ def test_a_harvester_paging_through_alternating_nodes_gets_every_record_once(
                 f"[server]\nhttp_port = {port}\nz3950_port = {free_port()}\n"
                 f"[oai]\npage_size = {PAGE}\n"
             )
-            stack.enter_context(_running(
+            stack.enter_context(running(
                 [sys.executable, "-m", "koprik", "--config", str(config), "serve",
                  "--no-scheduler"],
                 tmp_path / f"node{number}.out", f"http://127.0.0.1:{port}/health",
+                start_seconds=60, stop_seconds=30,
             ))  # fmt: skip
         conf = _nginx_config(tmp_path, proxy, nodes)
-        stack.enter_context(_running(
+        stack.enter_context(running(
             [nginx, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
             tmp_path / "nginx.out", f"http://127.0.0.1:{proxy}/health",
+            start_seconds=60, stop_seconds=30,
         ))  # fmt: skip
         with urllib.request.urlopen(f"{base_url}?verb=Identify", timeout=30) as response:
             identify = etree.fromstring(response.read())

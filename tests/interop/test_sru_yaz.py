@@ -8,7 +8,6 @@ exactly the 001s both protocols must find.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import subprocess
 import urllib.parse
@@ -19,13 +18,13 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from catalog import Catalog
-from config import DatabaseSettings, Settings
 from tests.servers import RunningKoprik, koprik_serve
 from tests.z3950_target_fixtures import (
     ISBN_KHAMSA,
     ISSN_UZB_HISTORY,
+    catalog_holding,
     handmade_records,
+    sqlite_settings,
     yaz_client,
 )
 
@@ -78,14 +77,7 @@ PAIRS: list[tuple[str, str, set[str]]] = [
 @pytest.fixture(scope="module")
 def koprik(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKoprik]:
     folder = tmp_path_factory.mktemp("sru-serve")
-    settings = dataclasses.replace(
-        Settings(), database=DatabaseSettings(url=f"sqlite:///{folder / 'catalog.sqlite3'}")
-    )
-    catalog = Catalog.open(settings)
-    with catalog.writer() as writer:
-        for record in handmade_records():
-            writer.put(record)
-    catalog.close()
+    catalog_holding(sqlite_settings(folder), handmade_records()).close()
     with koprik_serve(folder) as running:
         yield running
 

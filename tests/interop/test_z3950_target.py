@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.sets import languages
 from config import load_settings
@@ -23,6 +22,7 @@ from tests.z3950_target_fixtures import (
     ISBN10_HERITAGE,
     ISBN_KHAMSA,
     ISSN_UZB_HISTORY,
+    catalog_holding,
     handmade_records,
     running_target,
     yaz_client,
@@ -274,11 +274,7 @@ def test_fifty_sessions_at_once(target: int, tmp_path: Path) -> None:
 
 def test_koprik_serve_answers_yaz_client(tmp_path: Path) -> None:
     """The same target as started by ``koprik serve`` (the CLI's wiring, port from koprik.toml)."""
-    catalog = Catalog.open(load_settings(write_config(tmp_path).config))
-    with catalog.writer() as writer:
-        for record in handmade_records():
-            writer.put(record)
-    catalog.close()
+    catalog_holding(load_settings(write_config(tmp_path).config), handmade_records()).close()
     with koprik_serve(tmp_path) as running:
         output = yaz_client(running.z3950_port, ["format sutrs", "elements B",
                                                  "find @attr 1=1003 навоий", "show 1+5"],

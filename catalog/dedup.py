@@ -1,0 +1,550 @@
+"""Deduplication: queued records grouped with their matches from other sources.
+
+Every write of a record queues it (``dedup_queue``). :func:`run_dedup` takes the queue in
+batches, one transaction each. For each record:
+
+- a deleted record leaves its group; a group left without live members loses its union record
+  (a persistent deletion);
+- a record in a group stays while it still fits (no veto against any other member, and a match
+  with at least one); otherwise it leaves and is matched again;
+- candidates are the live records of *other* sources that share a match key with it (ISBN,
+  other identifiers, title key; a key shared by more than ``dedup.max_candidates`` records, or
+  a blocked ISBN, finds none) and those an operator said are the same;
+- each candidate is compared (:func:`catalog.matcher.compare`, operator decisions first); the
+  record joins the group of the best match it fits (a group holds one record per source, and
+  none that vetoes it); another matched group that fits is merged in (the older union record
+  survives, the other becomes a deletion); a pair for review goes to ``dedup_pairs``.
+
+Every comparison is stored with its reason (``dedup_decisions``; see
+:mod:`catalog.dedup_operators` for ``explain`` and the operators' merge, split and review). At
+the end of a batch the union record of every changed group is rebuilt (:mod:`catalog.union`)
+and written like any record (renditions, search terms, sets); members that joined a group stop
+being served by themselves (they become deletions in OAI-PMH and leave the search index), and
+members that left are served again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pymarc import Record
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, text, update
+from stdnum import isbn as stdnum_isbn
+from stdnum.exceptions import ValidationError
+
+from catalog import models
+from catalog.harvest_state import harvest_sources
+from catalog.match_keys import Profile
+from catalog.matcher import Decision, Verdict, compare, veto
+from catalog.search_index import terms, write_terms_many
+from catalog.store import Catalog, CatalogWriter, Incoming, RecordError
+from catalog.union import Member, union_record
+from config.settings import Settings, institution_of
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+_CHUNK = 500
+SAME, DIFFERENT, REVIEW = "same", "different", "review"
+
+
+class DedupError(ValueError):
+    """An operator's request that cannot be carried out (the message says why)."""
+
+
+@dataclass
+class DedupReport:
+    processed: int = 0
+    joined: int = 0
+    left: int = 0
+    merged: int = 0
+    reviews: int = 0
+    unions_written: int = 0
+    unions_deleted: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: DedupReport) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def summary(self) -> str:
+        return (f"{self.processed} records looked at, {self.joined} joined a group, "
+                f"{self.left} left one, {self.merged} groups merged, {self.reviews} pairs for "
+                f"review; {self.unions_written} union records written, "
+                f"{self.unions_deleted} deleted ({self.seconds:.1f} s)")
+
+
+@dataclass
+class _Rec:
+    id: int
+    local_id: str
+    source: str | None
+    identifier: str
+    deleted: bool
+    is_union: bool
+    union_id: int | None
+    profile: Profile
+
+    @property
+    def source_key(self) -> str:
+        return self.source or ""
+
+
+def run_dedup(catalog: Catalog, *, batch: int = BATCH) -> DedupReport:
+    """Work through the queue; returns what was done."""
+    report = DedupReport()
+    started = time.monotonic()
+    while True:
+        with catalog.writer() as writer:
+            one_at_a_time(writer.connection)
+            q = models.dedup_queue
+            rows = writer.connection.execute(
+                select(q.c.record_id, q.c.queued_at).order_by(q.c.record_id).limit(batch)
+            ).all()
+            if not rows:
+                break
+            work = Batch(writer, catalog.settings)
+            work.process([row.record_id for row in rows])
+            work.finish()
+            # a record queued again meanwhile (a later queued_at) stays queued
+            writer.connection.execute(
+                delete(q).where(q.c.record_id == bindparam("rid"),
+                                q.c.queued_at == bindparam("at")),
+                [{"rid": row.record_id, "at": row.queued_at} for row in rows])
+        report.add(work.report)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+_LOCK_KEY = 0x6B6F7072  # "kopr": the advisory lock of deduplication on PostgreSQL
+
+
+def one_at_a_time(connection: Connection) -> None:
+    """Wait until no other deduplication holds the catalogue, then hold it until this
+    transaction ends: two runs at once (a scheduled harvest and ``koprik dedup``) would both
+    form the same new groups. PostgreSQL: a transaction-level advisory lock; SQLite: a write
+    statement first, so the transaction is the catalogue's one writer from here on."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    else:
+        q = models.dedup_queue
+        connection.execute(delete(q).where(q.c.record_id < 0))  # deletes nothing; takes the lock
+
+
+def pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+class Batch:
+    """One batch of deduplication on one writer: the groups it touches, kept in memory."""
+
+    def __init__(self, writer: CatalogWriter, settings: Settings) -> None:
+        self.writer = writer
+        self.connection: Connection = writer.connection
+        self.settings = settings
+        self.recs: dict[int, _Rec] = {}
+        self.keys: dict[int, set[tuple[str, str]]] = {}
+        self.pairs: dict[tuple[int, int], str] = {}
+        self.members: dict[int, set[int]] = {}
+        self.group_of: dict[int, int | None] = {}
+        self.union_local: dict[int, str] = {}
+        self.dirty: set[int] = set()
+        self.gone: set[int] = set()
+        self.next_new = -1
+        self.report = DedupReport()
+        self.decisions: list[dict[str, object]] = []
+        self.decided: set[int] = set()
+        blocked: set[str] = set()
+        for value in settings.dedup.blocked_isbns:
+            try:
+                blocked.add(stdnum_isbn.to_isbn13(stdnum_isbn.validate(value)))
+            except ValidationError:
+                blocked.add(value)
+        self.blocked = blocked
+        h = harvest_sources
+        self.institutions = {
+            row.name: row.institution_code for row in self.connection.execute(
+                select(h.c.name, h.c.institution_code).where(h.c.institution_code != ""))
+        }
+
+    def institution(self, source: str | None) -> str:
+        """The holding institution's code of ``source`` (settings, or a source added with
+        ``koprik sources add --institution-code``)."""
+        if source is not None and source in self.institutions:
+            return self.institutions[source]
+        return institution_of(self.settings, source)[0]
+
+    # -- loading ------------------------------------------------------------------------
+
+    def load(self, ids: Iterable[int]) -> None:
+        """Read the records ``ids`` not read yet, and the groups they belong to."""
+        r = models.records
+        wanted = sorted(set(ids) - self.recs.keys())
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            self._read(select(*RECORD_COLUMNS).where(r.c.id.in_(chunk)))
+        groups = {rec.union_id for rec in self.recs.values() if rec.union_id is not None}
+        self.load_groups(groups)
+
+    def _read(self, query) -> list[_Rec]:  # type: ignore[no-untyped-def]
+        found = []
+        for row in self.connection.execute(query):
+            if row.id in self.recs:
+                found.append(self.recs[row.id])
+                continue
+            rec = _Rec(row.id, row.local_id, row.source, row.source_identifier or row.local_id,
+                       bool(row.deleted), bool(row.is_union), row.union_id,
+                       Profile.from_json(row.match_profile))
+            self.recs[rec.id] = rec
+            if not rec.is_union:
+                self.group_of.setdefault(rec.id, rec.union_id)
+            found.append(rec)
+        return found
+
+    def load_groups(self, group_ids: Iterable[int]) -> None:
+        """Read the members and the union record identifier of groups not read yet."""
+        r = models.records
+        wanted = sorted(set(group_ids) - self.members.keys())
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for gid in chunk:
+                self.members[gid] = set()
+            for rec in self._read(select(*RECORD_COLUMNS).where(r.c.union_id.in_(chunk))):
+                if self.group_of.get(rec.id) == rec.union_id and rec.union_id is not None:
+                    self.members[rec.union_id].add(rec.id)
+            for row in self.connection.execute(
+                select(r.c.id, r.c.local_id).where(r.c.id.in_(chunk))
+            ):
+                self.union_local[row.id] = row.local_id
+        self.load_keys([m for gid in wanted for m in self.members[gid]])
+
+    def load_keys(self, ids: Iterable[int]) -> None:
+        mk = models.match_keys
+        wanted = sorted(set(ids) - self.keys.keys())
+        for rid in wanted:
+            self.keys[rid] = set()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for row in self.connection.execute(
+                select(mk.c.kind, mk.c.key, mk.c.record_id).where(mk.c.record_id.in_(chunk))
+            ):
+                self.keys[row.record_id].add((row.kind, row.key))
+
+    def load_pairs(self, ids: Iterable[int]) -> None:
+        p = models.dedup_pairs
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for row in self.connection.execute(
+                select(p.c.record_a, p.c.record_b, p.c.state).where(
+                    or_(p.c.record_a.in_(chunk), p.c.record_b.in_(chunk)))
+            ):
+                self.pairs[(row.record_a, row.record_b)] = row.state
+
+    def candidates(self, ids: Sequence[int]) -> dict[int, dict[int, set[str]]]:
+        """For each record of ``ids``: candidate id -> kinds of key they share."""
+        mk = models.match_keys
+        self.load_keys(ids)
+        wanted: dict[str, set[str]] = {}
+        for rid in ids:
+            for kind, key in self.keys[rid]:
+                if not (kind == "isbn" and key in self.blocked):
+                    wanted.setdefault(kind, set()).add(key)
+        postings: dict[tuple[str, str], list[int]] = {}
+        for kind, keys in wanted.items():
+            ordered = sorted(keys)
+            for start in range(0, len(ordered), _CHUNK):
+                query = select(mk.c.key, mk.c.record_id).where(
+                    mk.c.kind == kind, mk.c.key.in_(ordered[start : start + _CHUNK]))
+                for row in self.connection.execute(query):
+                    postings.setdefault((kind, row.key), []).append(row.record_id)
+        limit = self.settings.dedup.max_candidates
+        found: dict[int, dict[int, set[str]]] = {rid: {} for rid in ids}
+        for rid in ids:
+            for kind, key in self.keys[rid]:
+                posting = postings.get((kind, key), [])
+                if len(posting) > limit + 1:
+                    continue  # too common to tell records apart (a series title, "Poems")
+                for other in posting:
+                    if other != rid:
+                        found[rid].setdefault(other, set()).add(kind)
+        for (a, b), state in self.pairs.items():
+            if state == SAME:
+                for one, other in ((a, b), (b, a)):
+                    if one in found:
+                        found[one].setdefault(other, set()).add("operator")
+        return found
+
+    # -- deciding -----------------------------------------------------------------------
+
+    def process(self, ids: Sequence[int]) -> None:
+        self.load(ids)
+        self.load_pairs(ids)
+        live = [rid for rid in ids if rid in self.recs and not self.recs[rid].is_union]
+        found = self.candidates([rid for rid in live if not self.recs[rid].deleted])
+        self.load({c for cands in found.values() for c in cands})
+        self.load_pairs({c for cands in found.values() for c in cands})
+        for rid in live:
+            self.report.processed += 1
+            self.decide(self.recs[rid], found.get(rid, {}))
+
+    def decide(self, rec: _Rec, cands: dict[int, set[str]]) -> None:
+        gid = self.group_of.get(rec.id)
+        if rec.deleted:
+            if gid is not None:
+                self.leave(rec, "deleted")
+            return
+        if gid is not None:
+            others = [self.recs[m] for m in self.members[gid] if m != rec.id]
+            others = [m for m in others if not m.deleted]
+            if not others or self.stays(rec, others):
+                self.dirty.add(gid)
+                self.note(rec.id, None, "stays", 1.0, f"still fits {self.group_name(gid)}")
+                return
+            self.leave(rec, "no longer fits its group")
+        verdicts: list[tuple[_Rec, Verdict]] = []
+        for cid, kinds in sorted(cands.items()):
+            other = self.recs.get(cid)
+            if other is None or other.deleted or other.is_union:
+                continue
+            if other.source_key == rec.source_key:
+                continue
+            verdict = self.verdict(rec, other, frozenset(kinds))
+            verdicts.append((other, verdict))
+            self.note(rec.id, other.id, verdict.decision.value, verdict.score, verdict.reason)
+            if verdict.decision is Decision.REVIEW and pair(rec.id, other.id) not in self.pairs:
+                self.pairs[pair(rec.id, other.id)] = REVIEW
+                self.new_review(rec.id, other.id, verdict)
+        matches = sorted((v for v in verdicts if v[1].decision is Decision.MATCH),
+                         key=lambda v: (-v[1].score, v[0].id))
+        target: int | None = None
+        for other, _verdict in matches:
+            group = self.group_of.get(other.id)
+            members = [other] if group is None else [self.recs[m] for m in self.members[group]]
+            if self.fits(rec, members):
+                target = self.join(rec, other)
+                break
+        if target is None:
+            self.note(rec.id, None, "alone", 0.0, "no match that fits" if matches else "no match")
+            return
+        for other, _verdict in matches:
+            group = self.group_of.get(other.id)
+            if group is not None and group != target and self.fits_all(target, group):
+                target = self.merge(target, group)
+
+    def verdict(self, rec: _Rec, other: _Rec, kinds: frozenset[str]) -> Verdict:
+        state = self.pairs.get(pair(rec.id, other.id))
+        if state == SAME:
+            return Verdict(Decision.MATCH, 1.0, "an operator said these are the same")
+        if state == DIFFERENT:
+            return Verdict(Decision.DIFFERENT, 0.0, "an operator said these are different")
+        return compare(rec.profile, other.profile, kinds, self.settings.dedup)
+
+    def fits(self, rec: _Rec, members: Iterable[_Rec]) -> bool:
+        """Whether ``rec`` may join ``members``: none from its source, none that vetoes it."""
+        for member in members:
+            if member.deleted or member.id == rec.id:
+                continue
+            if member.source_key == rec.source_key:
+                return False
+            state = self.pairs.get(pair(rec.id, member.id))
+            if state == SAME:
+                continue
+            if state == DIFFERENT or veto(rec.profile, member.profile, self.settings.dedup):
+                return False
+        return True
+
+    def stays(self, rec: _Rec, others: list[_Rec]) -> bool:
+        if not self.fits(rec, others):
+            return False
+        self.load_keys([rec.id, *(m.id for m in others)])
+        for other in others:
+            kinds = frozenset(kind for kind, _ in self.keys[rec.id] & self.keys[other.id])
+            if self.verdict(rec, other, kinds).decision is Decision.MATCH:
+                return True
+        return False
+
+    def fits_all(self, target: int, group: int) -> bool:
+        members = [self.recs[m] for m in self.members[target]]
+        return all(self.fits(self.recs[m], members) for m in self.members[group])
+
+    # -- changing groups ----------------------------------------------------------------
+
+    def join(self, rec: _Rec, other: _Rec) -> int:
+        group = self.group_of.get(other.id)
+        if group is None:
+            group = self.next_new
+            self.next_new -= 1
+            self.members[group] = {other.id}
+            self.group_of[other.id] = group
+            self.report.joined += 1
+        self.members[group].add(rec.id)
+        self.group_of[rec.id] = group
+        self.dirty.add(group)
+        self.report.joined += 1
+        self.note(rec.id, other.id, "joined", 1.0, f"joined the group of {other.local_id}")
+        return group
+
+    def leave(self, rec: _Rec, why: str) -> None:
+        gid = self.group_of.get(rec.id)
+        if gid is None:
+            return
+        self.members[gid].discard(rec.id)
+        self.group_of[rec.id] = None
+        self.dirty.add(gid)
+        self.report.left += 1
+        self.note(rec.id, None, "left", 0.0, f"left {self.group_name(gid)}: {why}")
+
+    def merge(self, one: int, two: int) -> int:
+        """Merge groups ``one`` and ``two``; returns the survivor (the older union record)."""
+        real = sorted(g for g in (one, two) if g > 0)
+        survivor = real[0] if real else max(one, two)
+        loser = two if survivor == one else one
+        for member in self.members.pop(loser):
+            self.members[survivor].add(member)
+            self.group_of[member] = survivor
+        if loser > 0:
+            self.gone.add(loser)
+        self.dirty.discard(loser)
+        self.dirty.add(survivor)
+        self.report.merged += 1
+        return survivor
+
+    def group_name(self, gid: int) -> str:
+        return self.union_local.get(gid, "a new group")
+
+    def note(self, rid: int, other: int | None, decision: str, score: float, reason: str) -> None:
+        """Keep a decision about ``rid`` (its earlier ones are replaced when the batch ends)."""
+        self.decided.add(rid)
+        self.decisions.append({"record_id": rid, "other_id": other, "decision": decision,
+                               "score": score, "reason": reason[:2000],
+                               "decided_at": self.writer.now})
+
+    def new_review(self, a: int, b: int, verdict: Verdict) -> None:
+        first, second = pair(a, b)
+        self.connection.execute(insert(models.dedup_pairs).values(
+            record_a=first, record_b=second, state=REVIEW, score=verdict.score,
+            reason=verdict.reason[:2000], decided_at=self.writer.now))
+        self.report.reviews += 1
+
+    # -- writing ------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Write the union records of changed groups, the members' new places, the decisions."""
+        for gid in self.dirty:
+            live = [m for m in self.members[gid] if not self.recs[m].deleted]
+            if not live:
+                for member in list(self.members[gid]):
+                    self.group_of[member] = None
+                self.members[gid] = set()
+                if gid > 0:
+                    self.gone.add(gid)
+        # union records in order: existing ones, then new groups in the order they formed
+        groups = sorted((g for g in self.dirty if self.members.get(g)),
+                        key=lambda g: (g < 0, abs(g)))
+        placed = self.write_unions(groups)
+        for gid in sorted(self.gone):
+            self.writer.delete(self.union_local[gid])
+            self.report.unions_deleted += 1
+        self.move_members(placed)
+        self.write_decisions()
+
+    def write_decisions(self) -> None:
+        """Replace the stored decisions of every record decided on in this batch."""
+        d = models.dedup_decisions
+        decided = sorted(self.decided)
+        for start in range(0, len(decided), _CHUNK):
+            self.connection.execute(
+                delete(d).where(d.c.record_id.in_(decided[start : start + _CHUNK])))
+        if self.decisions:
+            self.connection.execute(insert(d), self.decisions)
+        self.decisions, self.decided = [], set()
+
+    def write_unions(self, groups: list[int]) -> dict[int, int]:
+        """Build and store the union records of ``groups``; returns group key -> record id."""
+        if not groups:
+            return {}
+        r = models.records
+        ids = sorted({m for gid in groups for m in self.members[gid]})
+        marc: dict[int, bytes] = {}
+        for start in range(0, len(ids), _CHUNK):
+            for row in self.connection.execute(
+                select(r.c.id, r.c.marc).where(r.c.id.in_(ids[start : start + _CHUNK]))
+            ):
+                marc[row.id] = row.marc
+        own = self.settings.union.institution_code
+        items: list[Incoming] = []
+        written: set[str] = set()
+        for gid in groups:
+            if gid < 0:
+                number = self.connection.execute(
+                    insert(models.union_ids).returning(models.union_ids.c.id), [{}]
+                ).scalar_one()
+                self.union_local[gid] = f"union:{number}"
+            members = [
+                Member(marc[m], self.institution(self.recs[m].source), self.recs[m].identifier)
+                for m in sorted(self.members[gid]) if marc.get(m) is not None
+            ]
+            local_id = self.union_local[gid]
+            items.append(Incoming(union_record(local_id, own, members), local_id, union=True))
+        for gid, item, result in zip(groups, items, self.writer.put_many(items), strict=True):
+            if isinstance(result, RecordError):
+                # the group stays as it was stored; the failure is kept where explain shows it
+                log.warning("union record %s not written: %s", item.local_id, result)
+                for member in sorted(self.members[gid]):
+                    self.note(member, None, "failed", 0.0,
+                              f"union record {item.local_id} not written: {result}")
+                continue
+            self.report.unions_written += result.value != "unchanged"
+            written.add(item.local_id)
+        by_local = {self.union_local[g]: g for g in groups if self.union_local[g] in written}
+        placed: dict[int, int] = {}
+        names = sorted(by_local)
+        for start in range(0, len(names), _CHUNK):
+            for row in self.connection.execute(
+                select(r.c.id, r.c.local_id).where(r.c.local_id.in_(names[start : start + _CHUNK]))
+            ):
+                placed[by_local[row.local_id]] = row.id
+        return placed
+
+    def move_members(self, placed: dict[int, int]) -> None:
+        """Store each changed member's union record; hide joiners, serve leavers again."""
+        r = models.records
+        joined: list[int] = []
+        left: list[int] = []
+        moves: list[dict[str, int | None]] = []
+        for rid, group in sorted(self.group_of.items()):
+            rec = self.recs[rid]
+            now = placed.get(group, group) if group is not None else None
+            if now == rec.union_id or (now is not None and now < 0):
+                continue  # unchanged, or a new group whose union record could not be written
+            moves.append({"rid": rid, "union": now})
+            if rec.deleted:
+                pass
+            elif rec.union_id is None:
+                joined.append(rid)
+            elif now is None:
+                left.append(rid)
+            rec.union_id = now
+        if moves:
+            self.connection.execute(
+                update(r).where(r.c.id == bindparam("rid")).values(union_id=bindparam("union")),
+                moves)
+        for start in range(0, len(joined), _CHUNK):
+            self.connection.execute(
+                delete(terms).where(terms.c.record_id.in_(joined[start : start + _CHUNK])))
+        if left:
+            rows = self.connection.execute(
+                select(r.c.id, r.c.marc).where(r.c.id.in_(left))).all()
+            write_terms_many(self.connection,
+                             [(row.id, Record(data=row.marc, force_utf8=True)) for row in rows])
+        self.writer.restamp(joined + left)
+
+
+RECORD_COLUMNS = (models.records.c.id, models.records.c.local_id, models.records.c.source,
+            models.records.c.source_identifier, models.records.c.deleted,
+            models.records.c.is_union, models.records.c.union_id,
+            models.records.c.match_profile)

@@ -1,0 +1,200 @@
+"""Operators' control of deduplication: merge and split by hand, the review queue, and why a
+record is where it is. Later runs of :func:`catalog.dedup.run_dedup` respect what operators
+decided (``dedup_pairs``: ``same`` and ``different``).
+
+>>> merge(catalog, ["union:12", "union:40"])    # -> "union:12" (the older survives)
+>>> split(catalog, ["bux:7"])                   # served by itself again
+>>> review_decide(catalog, "sam:1", "bux:7", same=True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, delete, insert, or_, select
+
+from catalog import models
+from catalog.dedup import (
+    DIFFERENT,
+    RECORD_COLUMNS,
+    REVIEW,
+    SAME,
+    Batch,
+    DedupError,
+    one_at_a_time,
+    pair,
+)
+from catalog.match_keys import Profile
+from catalog.store import Catalog
+
+
+def _ids_of(connection: Connection, local_ids: Sequence[str]) -> list[int]:
+    r = models.records
+    found = dict(connection.execute(
+        select(r.c.local_id, r.c.id).where(r.c.local_id.in_(list(local_ids)))).all())
+    missing = [i for i in local_ids if i not in found]
+    if missing:
+        raise DedupError(f"no record {missing[0]!r}")
+    return [found[i] for i in local_ids]
+
+
+def _set_pair(connection: Connection, a: int, b: int, state: str, now: int, reason: str) -> None:
+    p = models.dedup_pairs
+    first, second = pair(a, b)
+    connection.execute(delete(p).where(p.c.record_a == first, p.c.record_b == second))
+    connection.execute(insert(p).values(record_a=first, record_b=second, state=state,
+                                        score=1.0, reason=reason, decided_at=now))
+
+
+def merge(catalog: Catalog, local_ids: Sequence[str]) -> str:
+    """Merge the groups of the records ``local_ids`` (members or union records) into one, as an
+    operator decided; later runs keep them together. Returns the union record's identifier."""
+    with catalog.writer() as writer:
+        one_at_a_time(writer.connection)
+        work = Batch(writer, catalog.settings)
+        groups: list[int] = []
+        for rid in _ids_of(writer.connection, local_ids):
+            work.load([rid])
+            rec = work.recs[rid]
+            if rec.deleted:
+                raise DedupError(f"{rec.local_id} is deleted")
+            if rec.is_union:
+                work.load_groups([rid])
+                groups.append(rid)
+            elif work.group_of.get(rid) is not None:
+                groups.append(work.group_of[rid])  # type: ignore[arg-type]
+            else:
+                group = work.next_new
+                work.next_new -= 1
+                work.members[group] = {rid}
+                work.group_of[rid] = group
+                groups.append(group)
+        groups = list(dict.fromkeys(groups))
+        if len(groups) < 2:
+            raise DedupError("these records are already in one group")
+        members = [work.recs[m] for g in groups for m in work.members[g]]
+        live = [m for m in members if not m.deleted]
+        sources = [m.source_key for m in live]
+        if len(set(sources)) < len(sources):
+            raise DedupError("a union record holds one record per source; these groups share one")
+        for i, one in enumerate(live):
+            for other in live[i + 1 :]:
+                if work.group_of[one.id] != work.group_of[other.id]:
+                    _set_pair(writer.connection, one.id, other.id, SAME, writer.now,
+                              "merged by an operator")
+        target = groups[0]
+        for group in groups[1:]:
+            target = work.merge(target, group)
+        for member in live:
+            work.note(member.id, None, "merged", 1.0, "merged by an operator")
+        work.finish()
+        return work.union_local[target]
+
+
+def split(catalog: Catalog, local_ids: Sequence[str]) -> str | None:
+    """Take the members ``local_ids`` out of their group, as an operator decided; later runs
+    keep them apart from the others. Several members split together form a new group (with a
+    new identifier, returned); a single one is served by itself again."""
+    with catalog.writer() as writer:
+        one_at_a_time(writer.connection)
+        work = Batch(writer, catalog.settings)
+        ids = _ids_of(writer.connection, local_ids)
+        work.load(ids)
+        groups = {work.group_of.get(rid) for rid in ids}
+        if None in groups or len(groups) != 1:
+            raise DedupError("name members of one union record")
+        (gid,) = groups
+        assert gid is not None
+        rest = [m for m in work.members[gid] if m not in ids]
+        for rid in ids:
+            for other in rest:
+                _set_pair(writer.connection, rid, other, DIFFERENT, writer.now,
+                          "split by an operator")
+            work.leave(work.recs[rid], "split by an operator")
+        new_group: int | None = None
+        if len(ids) > 1:
+            new_group = work.next_new
+            work.next_new -= 1
+            work.members[new_group] = set(ids)
+            for rid in ids:
+                work.group_of[rid] = new_group
+            work.dirty.add(new_group)
+        work.finish()
+        return work.union_local[new_group] if new_group is not None else None
+
+
+def review_list(catalog: Catalog, limit: int = 100) -> list[tuple[str, str, float, str]]:
+    """Pairs awaiting review: ``(local id, local id, confidence, reason)``, most likely first."""
+    p, r = models.dedup_pairs, models.records
+    ra, rb = r.alias("ra"), r.alias("rb")
+    query = (select(ra.c.local_id, rb.c.local_id.label("other"), p.c.score, p.c.reason)
+             .select_from(p.join(ra, ra.c.id == p.c.record_a).join(rb, rb.c.id == p.c.record_b))
+             .where(p.c.state == REVIEW, ~ra.c.deleted, ~rb.c.deleted,
+                    # a pair grouped since (through other evidence) needs no review
+                    or_(ra.c.union_id.is_(None), rb.c.union_id.is_(None),
+                        ra.c.union_id != rb.c.union_id))
+             .order_by(p.c.score.desc(), p.c.record_a, p.c.record_b).limit(limit))
+    with catalog.engine.connect() as connection:
+        return [(row[0], row[1], float(row[2]), row[3]) for row in connection.execute(query)]
+
+
+def review_decide(catalog: Catalog, a: str, b: str, same: bool) -> None:
+    """An operator's answer on a pair: the same book or not. Both are queued again (run
+    :func:`run_dedup` to apply it)."""
+    with catalog.writer() as writer:
+        one, two = _ids_of(writer.connection, [a, b])
+        state = SAME if same else DIFFERENT
+        _set_pair(writer.connection, one, two, state, writer.now, f"reviewed: {state}")
+        writer.queue_dedup([one, two])
+
+
+@dataclass
+class Explanation:
+    local_id: str
+    source: str
+    union: str | None
+    members: list[str] = field(default_factory=list)
+    keys: list[tuple[str, str]] = field(default_factory=list)
+    profile: Profile = field(default_factory=Profile)
+    decisions: list[tuple[str | None, str, float, str]] = field(default_factory=list)
+    pairs: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def explain(catalog: Catalog, local_id: str) -> Explanation:
+    """Why record ``local_id`` is where it is (or, for a union record, what it holds)."""
+    r, d, p, mk = models.records, models.dedup_decisions, models.dedup_pairs, models.match_keys
+    with catalog.engine.connect() as connection:
+        row = connection.execute(select(*RECORD_COLUMNS).where(r.c.local_id == local_id)).first()
+        if row is None:
+            raise DedupError(f"no record {local_id!r}")
+        result = Explanation(local_id, row.source or "(our own)", None,
+                             profile=Profile.from_json(row.match_profile))
+        if row.is_union:
+            result.members = list(connection.execute(
+                select(r.c.local_id).where(r.c.union_id == row.id).order_by(r.c.id)).scalars())
+            return result
+        if row.union_id is not None:
+            result.union = connection.execute(
+                select(r.c.local_id).where(r.c.id == row.union_id)).scalar()
+        result.keys = [(k.kind, k.key) for k in connection.execute(
+            select(mk.c.kind, mk.c.key).where(mk.c.record_id == row.id).order_by(mk.c.kind))]
+        other = r.alias("other")
+        query = (select(other.c.local_id, d.c.decision, d.c.score, d.c.reason)
+                 .select_from(d.outerjoin(other, other.c.id == d.c.other_id))
+                 .where(d.c.record_id == row.id).order_by(d.c.id))
+        result.decisions = [(x[0], x[1], float(x[2]), x[3]) for x in connection.execute(query)]
+        me = r.alias("me")
+        joiners = (select(me.c.local_id, d.c.decision, d.c.score, d.c.reason)
+                   .select_from(d.join(me, me.c.id == d.c.record_id))
+                   .where(d.c.other_id == row.id, d.c.decision == "joined").order_by(d.c.id))
+        result.decisions += [(x[0], "joined by", float(x[2]), x[3])
+                             for x in connection.execute(joiners)]
+        ra, rb = r.alias("ra"), r.alias("rb")
+        query = (select(ra.c.local_id, rb.c.local_id, p.c.state)
+                 .select_from(p.join(ra, ra.c.id == p.c.record_a)
+                              .join(rb, rb.c.id == p.c.record_b))
+                 .where(or_(p.c.record_a == row.id, p.c.record_b == row.id)))
+        result.pairs = [(x[0], x[1], x[2]) for x in connection.execute(query)]
+        return result
+

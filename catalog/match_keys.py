@@ -1,0 +1,246 @@
+"""Match keys and the match profile of a record, computed when it is written.
+
+Keys are ``(kind, key)`` pairs stored in the indexed ``match_keys`` table; deduplication looks
+up a record's candidates by them (:mod:`catalog.dedup`):
+
+- ``isbn``: ISBN-13 of every 020 $a whose check digit is right (ISBN-10 converted). A malformed
+  or wrong-check-digit ISBN is kept aside in the profile (``bad``) with a warning, never matched.
+- ``issn`` (022 $a, checked), ``lccn`` (010 $a), ``nbn`` (015 $a), ``nba`` (016 $a with its
+  $2 agency), ``std`` (024 $a), ``ctl`` (035 $a whose ``(PREFIX)`` is in
+  ``dedup.control_prefixes``).
+- ``title``: the filing title (245 $a without the nonfiling characters ind2 names), script
+  folded (:func:`crosswalks.uzbek.fold`), truncated to ``dedup.title_key_chars``; ``tend``: the
+  end of a longer title (so that a typo early in the title does not hide a copy).
+- ``ay``: the main author's folded surname and the year (a copy whose title has a typo early
+  on, or another title proper, is still found).
+
+The profile holds what the matcher compares (:class:`catalog.matcher.Profile`): material type,
+year, extent in pages, edition, volume/part, series numbering, language, ISBNs and ISSNs, the
+folded title and the main author's folded surname. It is stored as compact JSON beside the
+record, so deduplication never parses MARC.
+
+>>> keys, profile = match_data(record, ["(OCoLC)"], 30)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from pymarc import Field, Record
+from stdnum import isbn as stdnum_isbn
+from stdnum import issn as stdnum_issn
+from stdnum.exceptions import ValidationError
+
+from catalog.sets import languages, material_type
+from crosswalks.uzbek import fold
+
+log = logging.getLogger(__name__)
+
+MAX_KEY_CHARS = 200
+_ISBN_CANDIDATE = re.compile(r"[0-9][0-9\- ]{8,16}[0-9Xx]")
+_ISSN_CANDIDATE = re.compile(r"\b\d{4}-?\d{3}[\dXx]\b")
+_YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
+_NUMBER = re.compile(r"\d+")
+_ROMAN = re.compile(r"\b([ivxlc]+)\b")
+_ROMAN_VALUES = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
+_ORDINALS = {
+    # folded ordinal words of edition statements (English, Uzbek, Russian), up to the fifth
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
+    "birinchi": 1, "ikkinchi": 2, "uchinchi": 3, "tortinchi": 4, "beshinchi": 5,
+    "pervoe": 1, "vtoroe": 2, "trete": 3, "chetvertoe": 4, "piatoe": 5, "pyatoe": 5,
+}  # fmt: skip
+
+
+@dataclass
+class Profile:
+    """What the matcher compares; ``None`` or empty means unknown."""
+
+    material: str | None = None
+    year: int | None = None
+    pages: int | None = None
+    edition: str | None = None
+    volume: str | None = None
+    series_number: str | None = None
+    language: str | None = None
+    isbns: list[str] = field(default_factory=list)
+    issns: list[str] = field(default_factory=list)
+    title: str = ""
+    title_proper: str = ""
+    author: str | None = None
+    bad: list[str] = field(default_factory=list)
+    """Identifiers kept aside (an ISBN whose check digit is wrong), for ``koprik dedup explain``."""
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if v not in (None, [], "")},
+                          ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Profile:
+        return cls(**json.loads(text)) if text else cls()
+
+
+MatchKey = tuple[str, str]
+
+
+def match_data(
+    record: Record, control_prefixes: Sequence[str], title_chars: int
+) -> tuple[list[MatchKey], Profile]:
+    """The match keys and the profile of ``record`` (pure: safe to run in a worker process)."""
+    profile = Profile(material=material_type(record))
+    keys: list[MatchKey] = []
+    for value in _subfields(record, "020", "a"):
+        for candidate in _ISBN_CANDIDATE.findall(value):
+            try:
+                isbn13 = stdnum_isbn.to_isbn13(stdnum_isbn.validate(candidate))
+            except ValidationError as error:
+                profile.bad.append(candidate)
+                log.warning("record %s: ISBN %r kept aside, not matched: %s",
+                            _control(record, "001"), candidate, error)
+                continue
+            if isbn13 not in profile.isbns:
+                profile.isbns.append(isbn13)
+    keys += [("isbn", isbn) for isbn in profile.isbns]
+    for value in _subfields(record, "022", "a"):
+        for candidate in _ISSN_CANDIDATE.findall(value):
+            try:
+                issn = stdnum_issn.validate(candidate)
+            except ValidationError:
+                profile.bad.append(candidate)
+                continue
+            if issn not in profile.issns:
+                profile.issns.append(issn)
+    keys += [("issn", issn) for issn in profile.issns]
+    keys += [("lccn", k) for k in map(_compact, _subfields(record, "010", "a")) if k]
+    keys += [("nbn", k) for k in map(_compact, _subfields(record, "015", "a")) if k]
+    for f in record.get_fields("016"):
+        agency = _compact(f.get("2") or "")
+        keys += [("nba", f"{agency}:{k}") for k in map(_compact, f.get_subfields("a")) if k]
+    keys += [("std", k) for k in map(_compact, _subfields(record, "024", "a")) if k]
+    keys += [("ctl", k) for v in _subfields(record, "035", "a")
+             if (k := control_key(v, control_prefixes))]
+    title = record.get("245")
+    if title is not None:
+        skip = nonfiling_chars(title)
+        proper = " ".join(title.get_subfields("a"))[skip:]
+        whole = " ".join([proper, *title.get_subfields("b")])
+        profile.title_proper, profile.title = fold(proper), fold(whole)
+        profile.volume = _numbering(" ".join(title.get_subfields("n", "p")))
+    if profile.title_proper:
+        start = title_key(profile.title_proper, title_chars)
+        end = profile.title_proper.replace(" ", "")[-title_chars:]
+        keys += [("title", start)] + ([("tend", end)] if end != start else [])
+    profile.author = _surname(record)
+    profile.year = _year(record)
+    if profile.author and profile.year is not None:
+        keys.append(("ay", f"{profile.author.replace(' ', '')}:{profile.year}"))
+    profile.pages = _pages(record)
+    profile.edition = _edition(" ".join(_subfields(record, "250", "a")))
+    profile.series_number = _numbering(" ".join(_subfields(record, "490", "v")
+                                                 + _subfields(record, "830", "v")))
+    found = [code for code in languages(record) if code not in ("und", "mul", "zxx")]
+    profile.language = found[0] if found else None
+    unique = list(dict.fromkeys((kind, key[:MAX_KEY_CHARS]) for kind, key in keys))
+    return unique, profile
+
+
+def title_key(folded_title: str, chars: int) -> str:
+    """The blocking key of a folded title: its letters and digits, truncated."""
+    return folded_title.replace(" ", "")[:chars]
+
+
+def control_key(value: str, prefixes: Sequence[str]) -> str | None:
+    """The key of a 035 $a whose ``(PREFIX)`` is whitelisted (``(OCoLC)ocm0012`` ->
+    ``(ocolc)12``), else None."""
+    for prefix in prefixes:
+        if value.startswith(prefix):
+            number = re.sub(r"^(ocm|ocn|on)", "", _compact(value[len(prefix):])).lstrip("0")
+            return f"{prefix.lower()}{number}" if number else None
+    return None
+
+
+def nonfiling_chars(title: Field) -> int:
+    indicator = title.indicator2
+    return int(indicator) if indicator.isdigit() else 0
+
+
+def _compact(value: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", value.lower())
+
+
+def _subfields(record: Record, tag: str, code: str) -> list[str]:
+    return [v for f in record.get_fields(tag) for v in f.get_subfields(code) if v]
+
+
+def _control(record: Record, tag: str) -> str:
+    field_ = record.get(tag)
+    return (field_.data or "") if field_ is not None else ""
+
+
+def _surname(record: Record) -> str | None:
+    for tag in ("100", "110", "111"):
+        main = record.get(tag)
+        if main is not None and main.get("a"):
+            name = main.get("a") or ""
+            if tag == "100" and "," in name:
+                name = name.split(",", 1)[0]
+            folded = fold(name)
+            return folded or None
+    return None
+
+
+def _year(record: Record) -> int | None:
+    fixed = _control(record, "008")[7:11]
+    if fixed.isdigit():
+        return int(fixed)
+    for value in _subfields(record, "260", "c") + _subfields(record, "264", "c"):
+        match = _YEAR.search(value)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _pages(record: Record) -> int | None:
+    numbers = [int(n) for v in _subfields(record, "300", "a") for n in _NUMBER.findall(v)]
+    return max(numbers) if numbers else None
+
+
+def _edition(text: str) -> str | None:
+    """The edition number of a 250 $a ("2-е изд." -> "2", "Second edition" -> "2"), its folded
+    text when it names no number, None when there is no statement."""
+    folded = fold(text)
+    if not folded:
+        return None
+    number = _NUMBER.search(folded)
+    if number:
+        return str(int(number.group()))
+    for word in folded.split():
+        if word in _ORDINALS:
+            return str(_ORDINALS[word])
+    return folded
+
+
+def _numbering(text: str) -> str | None:
+    """The number of a volume, part or series entry ("Т. 2", "2-jild", "vol. II" -> "2");
+    its folded text when it has none; None when empty."""
+    folded = fold(text)
+    if not folded:
+        return None
+    numbers = _NUMBER.findall(folded)
+    if numbers:
+        return ".".join(str(int(n)) for n in numbers)
+    roman = _ROMAN.findall(folded)
+    if roman:
+        return ".".join(str(_roman_value(r)) for r in roman)
+    return folded
+
+
+def _roman_value(text: str) -> int:
+    total = 0
+    for char, following in zip(text, [*text[1:], ""], strict=True):
+        value = _ROMAN_VALUES[char]
+        total += -value if following and _ROMAN_VALUES[following] > value else value
+    return total

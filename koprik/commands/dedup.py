@@ -1,0 +1,102 @@
+"""``koprik dedup``: group the same book from different sources into union records.
+
+``koprik dedup`` works through the queue of records written since the last run (``koprik
+import`` and every harvest run it themselves); ``--all`` recomputes every record's match keys
+(after the ``[dedup]`` key settings changed, or for a catalogue older than match keys) and
+queues them all first.
+``explain ID`` says why a record is where it is; ``review`` lists the pairs waiting for an
+operator, ``review accept|reject A B`` answers one; ``merge ID ID...`` and ``split ID...``
+regroup by hand, and later runs respect it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from sqlalchemy import select
+
+from catalog import Catalog, models
+from catalog.dedup import DedupError, run_dedup
+from catalog.dedup_operators import explain, merge, review_decide, review_list, split
+from config import load_settings
+from koprik.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("dedup", help="group duplicates into union records")
+    parser.add_argument("--all", action="store_true",
+                        help="recompute every record's match keys and look at it again")
+    parser.set_defaults(handler=run, action="run")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    why = actions.add_parser("explain", help="why a record is where it is")
+    why.add_argument("id", help="local identifier (as in OAI-PMH, after the prefix)")
+    review = actions.add_parser("review", help="pairs waiting for an operator")
+    review.add_argument("answer", nargs="?", choices=("list", "accept", "reject"), default="list")
+    review.add_argument("ids", nargs="*", metavar="ID")
+    joined = actions.add_parser("merge", help="merge the groups of these records")
+    joined.add_argument("ids", nargs="+", metavar="ID")
+    apart = actions.add_parser("split", help="take these members out of their union record")
+    apart.add_argument("ids", nargs="+", metavar="ID")
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = Catalog.open(load_settings(args.config))
+    try:
+        return _act(catalog, args)
+    except DedupError as error:
+        raise UserError(str(error)) from None
+    finally:
+        catalog.close()
+
+
+def _act(catalog: Catalog, args: argparse.Namespace) -> int:
+    if args.action == "explain":
+        _print_explanation(catalog, args.id)
+        return 0
+    if args.action == "review":
+        return _review(catalog, args.answer, args.ids)
+    if args.action == "merge":
+        print(f"dedup: merged into {merge(catalog, args.ids)}")
+    elif args.action == "split":
+        made = split(catalog, args.ids)
+        print(f"dedup: split off{' as ' + made if made else ''}")
+    elif args.all:
+        r = models.records
+        with catalog.engine.connect() as connection:
+            ids = list(connection.execute(select(r.c.id).where(~r.c.is_union)).scalars())
+        for start in range(0, len(ids), 1000):
+            with catalog.writer() as writer:
+                writer.rekey(ids[start : start + 1000])
+                writer.queue_dedup(ids[start : start + 1000])
+    print(f"dedup: {run_dedup(catalog).summary()}")
+    return 0
+
+
+def _review(catalog: Catalog, answer: str, ids: list[str]) -> int:
+    if answer == "list":
+        pairs = review_list(catalog)
+        for a, b, score, reason in pairs:
+            print(f"{a}\t{b}\t{score:.3f}\t{reason}")
+        print(f"dedup: {len(pairs)} pairs waiting for review")
+        return 0
+    if len(ids) != 2:
+        raise UserError(f"review {answer}: name the two records of the pair")
+    review_decide(catalog, ids[0], ids[1], same=answer == "accept")
+    print(f"dedup: {run_dedup(catalog).summary()}")
+    return 0
+
+
+def _print_explanation(catalog: Catalog, local_id: str) -> None:
+    why = explain(catalog, local_id)
+    print(f"{why.local_id}: source {why.source}")
+    if why.members:
+        print(f"  union record of {', '.join(why.members)}")
+        return
+    print(f"  union record: {why.union or 'none (served by itself)'}")
+    print(f"  match keys: {' '.join(f'{k}={v}' for k, v in why.keys) or 'none'}")
+    if why.profile.bad:
+        print(f"  kept aside (invalid): {' '.join(why.profile.bad)}")
+    for other, decision, score, reason in why.decisions:
+        print(f"  {decision:<9} {other or '':<24} {score:.3f}  {reason}")
+    for a, b, state in why.pairs:
+        print(f"  pair {a} / {b}: {state}")

@@ -1,0 +1,268 @@
+"""Deduplication into union records on a real catalogue (catalog/dedup.py), both engines."""
+
+import dataclasses
+
+import pytest
+from pymarc import Record
+
+from catalog import Catalog
+from catalog.dedup import DedupError, run_dedup
+from catalog.dedup_operators import explain, merge, review_decide, review_list, split
+from catalog.query import Match, search
+from catalog.store import Incoming
+from config.settings import DedupSettings, FileSource
+from tests.books import book
+
+SOURCES = [FileSource("sam", "UzSaRL", "Samarqand"), FileSource("bux", "UzBuRL", "Buxoro"),
+           FileSource("xor", "UzXoRL", "Xorazm")]
+
+
+@pytest.fixture
+def union_catalog(settings):
+    opened = Catalog.open(dataclasses.replace(settings, file_sources=SOURCES))
+    yield opened
+    opened.close()
+
+
+def put(catalog, *items):
+    with catalog.writer() as writer:
+        return writer.put_many([Incoming(record, source=source) for source, record in items])
+
+
+def history(control, *, script="latin", **extra):
+    title, author = ("Ўзбекистон тарихи", "Каримов, Алишер") if script == "cyrillic" else (
+        "O‘zbekiston tarixi", "Karimov, Alisher")
+    return book(control, title, author=author, **extra)
+
+
+def hits(catalog, index, term):
+    with catalog.engine.connect() as connection:
+        return search(connection, Match(index, term), limit=100).ids
+
+
+def marc(catalog, local_id):
+    data = catalog.marc_of(local_id)
+    return None if data is None else Record(data=data, force_utf8=True)
+
+
+def holdings(record):
+    return sorted(f.get("a") for f in record.get_fields("852"))
+
+
+def test_copies_in_two_scripts_from_three_sources_become_one_union_record(union_catalog):
+    c = union_catalog
+    put(c, (None, history("1", script="cyrillic", isbn="978-9943-01-234-9", organization="UzNL",
+                          call_number="T3(5U)", subjects=("Тарих",))),
+        ("sam", history("1", isbn="994301234X", subjects=("Tarix", "Madaniyat"))),
+        ("bux", book("77", "O'zbekiston tarixi.", author="Karimov, A.", sublocation="Main")),
+        ("sam", book("2", "Kimyo", author="Rahimov, Botir")))
+    report = run_dedup(c)
+    assert (report.processed, report.unions_written) == (4, 1)
+    union = marc(c, "union:1")
+    assert holdings(union) == ["UzBuRL", "UzNL", "UzSaRL"]
+    assert {f.get("a") for f in union.get_fields("035")} == {
+        "(UzNL)1", "(UzSaRL)1", "(UzBuRL)77"}
+    ours = next(f for f in union.get_fields("852") if f.get("a") == "UzNL")
+    assert ours.get("h") == "T3(5U)"
+    assert next(f for f in union.get_fields("852") if f.get("a") == "UzBuRL").get("b") == "Main"
+    assert len(union.get_fields("650")) == 2  # Тарих = Tarix once, and Madaniyat
+    listed = {e.local_id: e.deleted for e in c.list_entries("marc21", limit=100)}
+    assert listed == {"1": True, "sam:1": True, "bux:77": True, "sam:2": False, "union:1": False}
+    assert [c.get_entry(i, None).local_id for i in ("union:1",)] == ["union:1"]
+    assert len(hits(c, "title", "tarixi")) == 1
+    assert len(hits(c, "title", "kimyo")) == 1
+    assert marc(c, "sam:1") is None  # a member is not served by itself
+    assert run_dedup(c).processed == 0  # the queue is empty
+
+
+def test_records_of_one_source_are_never_grouped(union_catalog):
+    put(union_catalog, ("sam", history("1")), ("sam", history("2")))
+    assert run_dedup(union_catalog).unions_written == 0
+    assert union_catalog.count(None) == 2
+
+
+def test_traps_stay_apart(union_catalog):
+    put(union_catalog, (None, history("1", organization="UzNL", volume="1-jild")),
+        ("sam", history("1", volume="2-jild")),
+        ("bux", history("1", edition="2-nashr", year=2005)),
+        ("xor", book("1", "История Узбекистана", author="Каримов, Алишер", language="rus")),
+        ("xor", book("2", "O‘zbekiston tarixi", author="Rahimov, Botir")))
+    run_dedup(union_catalog)
+    assert union_catalog.marc_of("union:1") is None
+    why = explain(union_catalog, "sam:1")
+    assert any(d[3].startswith("volume/part: 2 / 1") for d in why.decisions), why.decisions
+
+
+def test_a_members_deletion_keeps_the_union_record_until_the_last_one(union_catalog):
+    c = union_catalog
+    put(c, ("sam", history("1")), ("bux", history("2")))
+    run_dedup(c)
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]
+    with c.writer() as writer:
+        writer.delete("sam:1")
+    run_dedup(c)
+    assert holdings(marc(c, "union:1")) == ["UzBuRL"]
+    with c.writer() as writer:
+        writer.delete("bux:2")
+    run_dedup(c)
+    entry = c.get_entry("union:1", "marc21")
+    assert entry.deleted and hits(c, "title", "tarixi") == []
+
+
+def test_merge_keeps_the_older_identifier_and_deletes_the_other_and_split_gives_a_new_one(
+    union_catalog,
+):
+    c = union_catalog
+    put(c, ("sam", history("1", isbn="978-9943-01-234-9")), ("bux", history("1", isbn=None)),
+        ("xor", book("1", "Tarixiy lavhalar", author="Karimov, Alisher")),
+        (None, book("9", "Tarixiy lavhalar", author="Karimov, Alisher", organization="UzNL")))
+    run_dedup(c)
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]
+    assert holdings(marc(c, "union:2")) == ["UzNL", "UzXoRL"]
+    with pytest.raises(DedupError):
+        merge(c, ["sam:1", "bux:1"])
+    assert merge(c, ["union:2", "sam:1"]) == "union:1"
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzNL", "UzSaRL", "UzXoRL"]
+    assert c.get_entry("union:2", "marc21").deleted
+    before = c.get_entry("union:1", "marc21").datestamp
+    # Later runs respect the operator: everything queued again changes nothing.
+    with c.writer() as writer:
+        writer.queue_dedup(range(1, 20))
+    run_dedup(c)
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzNL", "UzSaRL", "UzXoRL"]
+    assert c.get_entry("union:1", "marc21").datestamp == before
+
+    assert split(c, ["xor:1", "9"]) == "union:3"
+    assert holdings(marc(c, "union:3")) == ["UzNL", "UzXoRL"]
+    assert split(c, ["bux:1"]) is None
+    assert marc(c, "bux:1") is not None and holdings(marc(c, "union:1")) == ["UzSaRL"]
+    with c.writer() as writer:
+        writer.queue_dedup(range(1, 20))
+    run_dedup(c)
+    assert marc(c, "bux:1") is not None
+
+
+def test_a_record_that_changes_leaves_its_group_and_is_served_again(union_catalog):
+    c = union_catalog
+    put(c, ("sam", history("1")), ("bux", history("2")))
+    run_dedup(c)
+    put(c, ("bux", history("2", year=1990)))
+    report = run_dedup(c)
+    assert report.left == 1
+    assert marc(c, "bux:2") is not None and holdings(marc(c, "union:1")) == ["UzSaRL"]
+    assert sorted(hits(c, "title", "tarixi")) == sorted(
+        [c.get_entry("union:1", None).id, c.get_entry("bux:2", None).id])
+
+
+def test_uncertain_pairs_wait_for_review_and_an_operator_decides(union_catalog):
+    c = union_catalog
+    put(c, ("sam", book("1", "Xalq dostonlari", pages=None)),
+        ("bux", book("1", "Xalq dostonlari", pages=None)))
+    run_dedup(c)
+    assert c.marc_of("union:1") is None
+    ((a, b, score, reason),) = review_list(c)
+    assert {a, b} == {"sam:1", "bux:1"} and "no author" in reason and score < 0.9
+    review_decide(c, a, b, same=True)
+    run_dedup(c)
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]
+    assert review_list(c) == []
+    review_decide(c, a, b, same=False)
+    run_dedup(c)  # the union record keeps its identifier and its remaining member
+    assert marc(c, "sam:1") is not None and holdings(marc(c, "union:1")) == ["UzBuRL"]
+
+
+def test_a_blocked_isbn_matches_nothing(union_catalog, settings):
+    shared = "978-9943-01-234-9"
+    put(union_catalog, ("sam", book("1", "Xalq dostonlari", isbn=shared, pages=None)),
+        ("bux", book("1", "Xalq dostonlari", isbn=shared, pages=None)))
+    blocked = dataclasses.replace(settings, file_sources=SOURCES,
+                                  dedup=DedupSettings(blocked_isbns=["994301234X"]))
+    catalog = Catalog.open(blocked)
+    try:
+        run_dedup(catalog)
+        assert catalog.marc_of("union:1") is None
+        why = explain(catalog, "bux:1")
+        assert [d[1] for d in why.decisions if d[0] == "sam:1"] == ["review"]
+    finally:
+        catalog.close()
+
+
+def test_members_are_served_as_a_set_of_their_own_when_asked(settings):
+    from config.settings import UnionSettings
+
+    asked = dataclasses.replace(settings, file_sources=SOURCES,
+                                union=UnionSettings(serve_members=True))
+    c = Catalog.open(asked)
+    try:
+        put(c, ("sam", history("1")), ("bux", history("2")), ("xor", book("3", "Kimyo")))
+        run_dedup(c)
+        whole = {e.local_id: e.deleted for e in c.list_entries("marc21", limit=100)}
+        assert whole == {"sam:1": True, "bux:2": True, "xor:3": False, "union:1": False}
+        members = c.list_entries("marc21", set_spec="members", limit=100)
+        assert {e.local_id: e.deleted for e in members} == {"sam:1": False, "bux:2": False}
+        assert b"tarixi" in members[0].data
+        assert c.count("marc21", set_spec="members") == 2
+        assert ("members", "Members of union records") in c.list_sets()
+        assert not c.get_entry("sam:1", "marc21").deleted
+    finally:
+        c.close()
+    assert not [s for s, _ in Catalog.open(dataclasses.replace(settings)).list_sets()
+                if s == "members"]
+
+
+def test_rekey_gives_records_written_before_match_keys_their_keys(union_catalog):
+    from sqlalchemy import delete as sql_delete
+    from sqlalchemy import update as sql_update
+
+    from catalog import models
+
+    c = union_catalog
+    put(c, ("sam", history("1")), ("bux", history("2")))
+    with c.writer() as writer:  # as a catalogue written before match keys existed
+        writer.connection.execute(sql_delete(models.match_keys))
+        writer.connection.execute(sql_delete(models.dedup_queue))
+        writer.connection.execute(sql_update(models.records).values(match_profile=None))
+    assert run_dedup(c).processed == 0 and c.marc_of("union:1") is None
+    with c.writer() as writer:
+        assert writer.rekey([1, 2, 3]) == 2
+    assert run_dedup(c).unions_written == 1
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]
+
+
+def test_a_union_record_that_cannot_be_stored_leaves_its_members_served(settings):
+    from config.settings import LimitSettings
+
+    small = dataclasses.replace(settings, file_sources=SOURCES,
+                                limits=LimitSettings(max_record_bytes=1100))
+    c = Catalog.open(small)
+    try:
+        subjects = [tuple(f"{side} mavzu {n:02d} tarixi va madaniyati" for n in range(14))
+                    for side in ("Birinchi", "Ikkinchi")]
+        put(c, ("sam", history("1", subjects=subjects[0])),
+            ("bux", history("2", subjects=subjects[1])))
+        run_dedup(c)
+        assert c.marc_of("union:1") is None
+        assert marc(c, "sam:1") is not None and marc(c, "bux:2") is not None
+        why = explain(c, "sam:1").decisions
+        assert any(d[1] == "failed" and "limits.max_record_bytes" in d[3] for d in why), why
+        assert run_dedup(c).processed == 0  # the queue does not stick
+    finally:
+        c.close()
+
+
+def test_a_source_added_from_the_command_line_names_its_institution(union_catalog):
+    from catalog import Provenance
+    from config import HarvestSource
+    from harvester.sources import add_source
+
+    c = union_catalog
+    add_source(c.settings, c, HarvestSource(name="kar", url="http://127.0.0.1:9/oai",
+                                            institution_code="UzKaRL"), check=False)
+    with c.writer() as writer:
+        writer.put(history("1"), provenance=Provenance("kar", "http://127.0.0.1:9/oai",
+                                                       "oai:kar:1", "2024-01-01", ""))
+    put(c, ("sam", history("1")))
+    run_dedup(c)
+    union = marc(c, "union:1")
+    assert holdings(union) == ["UzKaRL", "UzSaRL"]
+    assert "(UzKaRL)oai:kar:1" in [f.get("a") for f in union.get_fields("035")]

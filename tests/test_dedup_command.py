@@ -1,0 +1,78 @@
+"""``koprik dedup`` as an operator runs it (a subprocess, one line on error)."""
+
+from tests.books import book
+from tests.test_import_command import _write_marc, koprik
+
+CONFIG = """[database]
+url = "sqlite:///{db}"
+[[file_sources]]
+name = "sam"
+institution_code = "UzSaRL"
+[[file_sources]]
+name = "bux"
+institution_code = "UzBuRL"
+"""
+
+
+def test_import_groups_then_explain_review_merge_and_split(tmp_path):
+    (tmp_path / "koprik.toml").write_text(CONFIG.format(db=tmp_path / "c.sqlite3"))
+    _write_marc(tmp_path / "sam.mrc", [
+        book("1", "O‘zbekiston tarixi", author="Karimov, Alisher", isbn="978-9943-01-234-5"),
+        book("2", "Xalq dostonlari", pages=None), book("3", "Kimyo", author="Rahimov, Botir")])
+    _write_marc(tmp_path / "bux.mrc", [
+        book("1", "Ўзбекистон тарихи", author="Каримов, Алишер"),
+        book("2", "Xalq dostonlari", pages=None),
+        book("3", "Kimyo asoslari", author="Rahimov, Botir")])
+    assert koprik(tmp_path, "import", "--source", "sam", "sam.mrc").returncode == 0
+    imported = koprik(tmp_path, "import", "--source", "bux", "bux.mrc")
+    assert "dedup: 3 records looked at, 2 joined a group" in imported.stdout, imported.stdout
+
+    why = koprik(tmp_path, "dedup", "explain", "bux:1").stdout
+    assert "union record: union:1" in why and "joined" in why and "sam:1" in why
+    sam = koprik(tmp_path, "dedup", "explain", "sam:1").stdout
+    assert "kept aside (invalid): 978-9943-01-234-5" in sam and "joined by" in sam
+    assert "union record of sam:1, bux:1" in koprik(tmp_path, "dedup", "explain", "union:1").stdout
+
+    listed = koprik(tmp_path, "dedup", "review").stdout
+    assert "sam:2\tbux:2" in listed and "1 pairs waiting" in listed
+    accepted = koprik(tmp_path, "dedup", "review", "accept", "sam:2", "bux:2")
+    assert "1 union records written" in accepted.stdout, accepted.stdout
+
+    merged = koprik(tmp_path, "dedup", "merge", "sam:3", "bux:3")
+    assert merged.stdout.startswith("dedup: merged into union:3"), merged.stdout
+    assert "split off" in koprik(tmp_path, "dedup", "split", "bux:3").stdout
+    refused = koprik(tmp_path, "dedup", "merge", "sam:1", "sam:2")
+    assert refused.returncode == 2 and "one record per source" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "0 records looked at" in koprik(tmp_path, "dedup").stdout
+    assert "records looked at" in koprik(tmp_path, "dedup", "--all").stdout
+
+
+def test_an_upgraded_catalogue_gets_its_match_keys_from_dedup_all(tmp_path):
+    import shutil
+
+    from sqlalchemy import func, select
+
+    from catalog import Catalog, models
+    from config import load_settings
+    from tests.conftest import DATA
+
+    shutil.copy(DATA / "catalog-before-revisions.sqlite3", tmp_path / "c.sqlite3")
+    (tmp_path / "koprik.toml").write_text(CONFIG.format(db=tmp_path / "c.sqlite3"))
+    assert koprik(tmp_path, "db", "upgrade").returncode == 0
+    result = koprik(tmp_path, "dedup", "--all")
+    assert result.returncode == 0, result.stderr
+    catalog = Catalog.open(load_settings(tmp_path / "koprik.toml"))
+    try:
+        with catalog.engine.connect() as connection:
+            live = connection.execute(select(func.count()).select_from(models.records)
+                                      .where(~models.records.c.deleted)).scalar_one()
+            deleted = connection.execute(select(func.count()).select_from(models.records)
+                                         .where(models.records.c.deleted)).scalar_one()
+            keyed = connection.execute(select(func.count(func.distinct(
+                models.match_keys.c.record_id)))).scalar_one()
+    finally:
+        catalog.close()
+    assert live > 0 and keyed == live
+    total = live + deleted  # every record is looked at (a deleted one leaves no group)
+    assert f"dedup: {total} records looked at, 0 joined a group" in result.stdout, result.stdout

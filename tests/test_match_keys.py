@@ -1,0 +1,70 @@
+"""Match keys and profiles computed from records (catalog/match_keys.py)."""
+
+import logging
+
+from catalog.match_keys import Profile, control_key, match_data, title_key
+from tests.books import book
+
+PREFIXES = ["(OCoLC)"]
+
+
+def keys_of(record, prefixes=PREFIXES):
+    keys, profile = match_data(record, prefixes, 30)
+    return set(keys), profile
+
+
+def test_isbn_10_and_13_give_one_key_and_a_wrong_check_digit_is_kept_aside(caplog):
+    ten, _ = keys_of(book("1", "X", isbn="994301234X (pbk.)"))
+    thirteen, _ = keys_of(book("2", "X", isbn="978-9943-01-234-9"))
+    assert ("isbn", "9789943012349") in ten & thirteen
+    with caplog.at_level(logging.WARNING, logger="catalog.match_keys"):
+        bad, profile = keys_of(book("3", "X", isbn="978-9943-01-234-5"))
+    assert not [k for k in bad if k[0] == "isbn"]
+    assert profile.bad == ["978-9943-01-234-5"] and profile.isbns == []
+    assert "kept aside" in caplog.text and "978-9943-01-234-5" in caplog.text
+
+
+def test_issn_and_national_and_control_numbers():
+    record = book("1", "X", issn="0317-8471", ids={
+        "010": "  2001012345 ", "015": "GB9912345", "024": "9780306406157",
+        "035": "(OCoLC)ocm00012345"})
+    record.add_field(book("x", "x", ids={"016": "123456"}).get("016"))
+    record["016"].add_subfield("2", "Uk")
+    other_035 = book("2", "X", ids={"035": "(RuMoRGB)12345"})
+    keys, profile = keys_of(record)
+    assert {("issn", "03178471"), ("lccn", "2001012345"), ("nbn", "gb9912345"),
+            ("std", "9780306406157"), ("ctl", "(ocolc)12345"), ("nba", "uk:123456")} <= keys
+    assert profile.issns == ["03178471"]
+    assert not [k for k in keys_of(other_035)[0] if k[0] == "ctl"]
+    assert ("ctl", "(rumorgb)12345") in keys_of(other_035, ["(RuMoRGB)"])[0]
+
+
+def test_control_key_whitelist():
+    assert control_key("(OCoLC)on1234", ["(OCoLC)"]) == "(ocolc)1234"
+    assert control_key("(DLC)1234", ["(OCoLC)"]) is None
+
+
+def test_title_key_skips_nonfiling_characters_and_folds_scripts():
+    cyrillic, a = keys_of(book("1", "Ўзбекистон тарихи", author="Каримов, Алишер"))
+    latin, b = keys_of(book("2", "O‘zbekiston tarixi", author="Karimov, Alisher"))
+    english, _ = keys_of(book("3", "The history of Uzbekistan", nonfiling=4))
+    assert ("title", "ozbekistontarixi") in cyrillic & latin
+    assert a.author == b.author == "karimov"
+    assert ("title", "historiofuzbekistan") in english
+    assert title_key("a very long title indeed", 8) == "averylon"
+    long_keys, _ = keys_of(book("4", "A very long title that goes on and on for a while"))
+    assert {("title", "averilongtitlethatgoesonandonf"),  # fold: y after a consonant is i
+            ("tend", "gtitlethatgoesonandonforawhile")} <= long_keys
+    assert not [k for k in cyrillic if k[0] == "tend"]  # a short title has one key
+    assert [k for k in cyrillic if k[0] == "ay"] == [("ay", "karimov:2001")]
+
+
+def test_profile_values():
+    _, profile = keys_of(book("1", "Asarlar", author="Navoiy, Alisher", year=1990, pages=352,
+                              edition="2-е изд., испр.", volume="Т. II",
+                              series=("Klassika", "вып. 7"), language="rus"))
+    assert (profile.year, profile.pages, profile.edition, profile.volume) == (1990, 352, "2", "2")
+    assert (profile.series_number, profile.language, profile.material) == ("7", "rus", "book")
+    _, second = keys_of(book("2", "X", edition="Second edition", year=None))
+    assert second.edition == "2" and second.year is None
+    assert Profile.from_json(profile.to_json()) == profile

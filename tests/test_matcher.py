@@ -1,0 +1,122 @@
+"""The matcher on record pairs: every veto and every accept rule (catalog/matcher.py)."""
+
+import pytest
+
+from catalog.match_keys import match_data
+from catalog.matcher import Decision, compare
+from config.settings import DedupSettings
+from tests.books import book
+
+SETTINGS = DedupSettings()
+ISBN = "978-9943-01-234-9"
+
+
+def profile(**fields):
+    fields.setdefault("author", "Karimov, Alisher")
+    title = fields.pop("title", "O‘zbekiston tarixi")
+    return match_data(book("1", title, **fields), [], 30)[1]
+
+
+def verdict(a, b, shared=("title",)):
+    return compare(profile(**a), profile(**b), frozenset(shared), SETTINGS)
+
+
+@pytest.mark.parametrize(("a", "b", "reason"), [
+    ({"type_of_record": "a"}, {"type_of_record": "e"}, "material: book / map"),
+    ({"year": 1999}, {"year": 2001}, "year: 1999 / 2001"),
+    ({"pages": 200}, {"pages": 260}, "extent: 200 / 260 pages"),
+    ({"edition": "2-nashr"}, {"edition": "3-е изд."}, "edition: 2 / 3"),
+    ({"series": ("Klassika", "5")}, {"series": ("Klassika", "6")}, "series numbering: 5 / 6"),
+    ({"volume": "1-jild"}, {"volume": "Т. 2"}, "volume/part: 1 / 2"),
+    ({"volume": "1-jild"}, {}, "volume/part: 1 / none"),
+    ({"issn": "0317-8471"}, {"issn": "1050-124X"}, "ISSN: 03178471 / 1050124X"),
+    ({"isbn": ISBN}, {"isbn": "9780306406157"}, "ISBN: none shared"),
+    ({"language": "uzb"}, {"language": "rus"}, "language: uzb / rus"),
+])
+def test_each_veto_keeps_a_shared_isbn_pair_apart(a, b, reason):
+    result = verdict({"isbn": ISBN, **a}, {"isbn": ISBN, **b}, shared=("isbn", "title"))
+    if "ISBN" in reason:
+        result = verdict(a, b)
+    assert result.decision is Decision.DIFFERENT
+    assert result.reason.startswith(reason)
+
+
+def test_tolerances_are_settings():
+    loose = DedupSettings(year_tolerance=1, extent_tolerance_pages=70)
+    a, b = profile(year=2000, pages=200), profile(year=2001, pages=260)
+    assert compare(a, b, frozenset({"title"}), loose).decision is Decision.MATCH
+    assert compare(a, b, frozenset({"title"}), SETTINGS).decision is Decision.DIFFERENT
+
+
+def test_small_differences_in_extent_are_tolerated():
+    assert verdict({"pages": 352}, {"pages": 356}).decision is Decision.MATCH
+
+
+def test_unknown_values_veto_nothing():
+    result = verdict({"language": "uzb", "year": 2001}, {"language": "und", "pages": None})
+    assert result.decision is Decision.MATCH
+
+
+def test_shared_identifier_accepts_a_retitled_copy_but_not_another_book():
+    same = verdict({"isbn": ISBN, "title": "O‘zbekiston tarixi: darslik"},
+                   {"isbn": ISBN, "title": "Ozbekiston tarixi", "author": None},
+                   shared=("isbn",))
+    assert same.decision is Decision.MATCH and same.score >= 0.95
+    assert same.reason.startswith("shared isbn")
+    wrong = verdict({"isbn": ISBN}, {"isbn": ISBN, "title": "Kimyo asoslari"}, shared=("isbn",))
+    assert wrong.decision is Decision.DIFFERENT and "despite shared isbn" in wrong.reason
+    reused = verdict({"isbn": ISBN}, {"isbn": ISBN, "author": "Rahimov, Botir"},
+                     shared=("isbn",))
+    assert reused.decision is Decision.DIFFERENT and "despite shared isbn" in reused.reason
+    assert reused.reason.startswith("author:")
+    other_id = verdict({}, {}, shared=("ctl", "title"))
+    assert other_id.decision is Decision.MATCH and "shared ctl" in other_id.reason
+
+
+def test_title_and_author_accept_copies_in_other_scripts_and_with_typos():
+    result = verdict({"title": "Ўзбекистон тарихи", "author": "Каримов, Алишер"},
+                     {"title": "O'zbekiston tarixi.", "author": "Karimov, A."})
+    assert result.decision is Decision.MATCH, result
+    typo = verdict({"title": "O‘zbekiston tarixi"}, {"title": "O‘zbekistin tarixi"})
+    assert typo.decision is Decision.MATCH
+
+
+def test_different_titles_and_different_authors_are_different():
+    title = verdict({"title": "O‘zbekiston tarixi"}, {"title": "O‘zbekiston geografiyasi"})
+    assert title.decision is Decision.DIFFERENT and title.reason.startswith("title:")
+    author = verdict({}, {"author": "Rahimov, Botir"})
+    assert author.decision is Decision.DIFFERENT and author.reason.startswith("author:")
+    one_sided = verdict({"pages": None}, {"author": None})
+    assert one_sided.decision is Decision.DIFFERENT and "none" in one_sided.reason
+
+
+def test_an_author_on_one_side_only_matches_when_the_extents_agree():
+    result = verdict({"pages": 300}, {"author": None, "pages": 302})
+    assert result.decision is Decision.MATCH and "author on one side only" in result.reason
+    strict = DedupSettings(one_author_weight=0.85)
+    a, b = profile(), profile(author=None)
+    assert compare(a, b, frozenset({"title"}), strict).decision is Decision.REVIEW
+
+
+def test_title_alone_or_an_unknown_year_goes_to_review():
+    anonymous = verdict({"author": None, "pages": None}, {"author": None})
+    assert anonymous.decision is Decision.REVIEW and "no author" in anonymous.reason
+    undated = verdict({"year": None}, {})
+    assert undated.decision is Decision.REVIEW and "year unknown" in undated.reason
+
+
+def test_anonymous_copies_whose_extents_agree_match():
+    result = verdict({"author": None, "pages": 120}, {"author": None, "pages": 121})
+    assert result.decision is Decision.MATCH and "extent agrees" in result.reason
+    weak = DedupSettings(anonymous_weight=0.85)
+    a, b = profile(author=None), profile(author=None)
+    assert compare(a, b, frozenset({"title"}), weak).decision is Decision.REVIEW
+
+
+def test_confidence_below_review_is_different_and_accept_is_a_setting():
+    strict = DedupSettings(accept=1.0, review=0.99)
+    a, b = profile(title="O‘zbekiston tarixi"), profile(title="O‘zbekistin tarixi")
+    result = compare(a, b, frozenset({"title"}), strict)
+    assert result.decision is Decision.DIFFERENT and result.reason.startswith("confidence")
+    lenient = DedupSettings(accept=1.0, review=0.5)
+    assert compare(a, b, frozenset({"title"}), lenient).decision is Decision.REVIEW

@@ -9,7 +9,16 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from koprik.dashboard import copycat, overview, records, runs, signin, sources, workbench
+from koprik.dashboard import (
+    copycat,
+    overview,
+    records,
+    review,
+    runs,
+    signin,
+    sources,
+    workbench,
+)
 from koprik.dashboard.api import setup_api
 from koprik.dashboard.harvests import Harvests
 from koprik.dashboard.keys import HARVESTS, LIMITER, METRICS, TEMPLATES
@@ -58,6 +67,9 @@ def setup_dashboard(app: web.Application) -> None:
     r.add_post("/workbench", workbench.workbench_convert)
     r.add_get("/copy", copycat.copy_page)
     r.add_post("/copy/import", copycat.copy_import)
+    r.add_get("/review", review.review_page)
+    r.add_post("/review", review.review_decision)
+    r.add_post("/union/split", review.split_members)
     r.add_get("/metrics", handle_metrics)
     r.add_static("/assets/", ASSETS)
     setup_api(app)

@@ -2,7 +2,8 @@
 
 Counts that the catalogue database already keeps are read from it at each scrape (a custom
 collector), so they are the same on every node and survive restarts: harvested records by
-source and outcome, harvest errors by source and kind, runs by status, catalogue size. Request
+source and outcome, harvest errors by source and kind, runs by status, catalogue size, the
+deduplication queue's length. Request
 counts and latencies of the protocols are measured per process: over HTTP by a middleware
 (labels limited to the protocol's own operations, so a client cannot grow them), over Z39.50
 through the target's ``observe`` hook (:meth:`Metrics.observe_z3950`).
@@ -21,7 +22,7 @@ from sqlalchemy import func, select
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_runs
-from catalog.models import records
+from catalog.models import dedup_queue, records
 
 OUTCOMES = ("added", "updated", "deleted", "unchanged", "rejected")
 PROTOCOL_PATHS = {
@@ -51,8 +52,10 @@ class CatalogueCollector(Collector):
                 select(runs.source, runs.status, func.count()).group_by(runs.source, runs.status)
             ).all()
             sizes = connection.execute(
-                select(records.c.deleted, func.count()).group_by(records.c.deleted)
+                select(records.c.deleted, records.c.union_id.is_not(None), func.count())
+                .group_by(records.c.deleted, records.c.union_id.is_not(None))
             ).all()
+            queued = connection.execute(select(func.count()).select_from(dedup_queue)).scalar()
         harvested = CounterMetricFamily(
             "koprik_harvest_records", "Records harvested, by source and outcome",
             labels=["source", "outcome"],
@@ -76,12 +79,19 @@ class CatalogueCollector(Collector):
         for row in per_source:
             errors.add_metric([row.source, "failed_run"], failed.get(row.source, 0))
         size = GaugeMetricFamily(
-            "koprik_catalogue_records", "Records in the catalogue", labels=["state"]
+            "koprik_catalogue_records", "Records in the catalogue: served (live), members of a "
+            "union record (served through it), deleted", labels=["state"],
         )
-        counted = {bool(deleted): count for deleted, count in sizes}
-        size.add_metric(["live"], counted.get(False, 0))
-        size.add_metric(["deleted"], counted.get(True, 0))
-        yield from (harvested, errors, run_counts, size)
+        counted = {"live": 0, "member": 0, "deleted": 0}
+        for deleted, member, count in sizes:
+            counted["deleted" if deleted else "member" if member else "live"] += count
+        for state, count in counted.items():
+            size.add_metric([state], count)
+        queue = GaugeMetricFamily(
+            "koprik_dedup_queue_length", "Records written since deduplication last looked at them"
+        )
+        queue.add_metric([], int(queued or 0))
+        yield from (harvested, errors, run_counts, size, queue)
 
 
 class Metrics:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, inspect, select, text
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_rejects, harvest_runs, harvest_state
-from catalog.models import record_sets, records
+from catalog.models import hidden, record_sets, records
 from catalog.renditions import FORMATS
 from config import Settings
 from harvester.scheduler import JOB_PREFIX, JOBS_TABLE
@@ -187,7 +187,10 @@ def sources(settings: Settings, catalog: Catalog) -> list[SourceView]:
 @dataclass(frozen=True)
 class Overview:
     live: int
+    """Records served (union records, and records in no union group)."""
     deleted: int
+    members: int
+    """Records grouped into a union record (served through it)."""
     sets: list[tuple[str, int]]
     formats: list[str]
     recent_problems: list[Run]
@@ -198,11 +201,17 @@ def overview(engine: Engine) -> Overview:
     since = int(time.time()) - DAY
     rs, r = record_sets.c, records.c
     with engine.connect() as connection:
-        sizes = dict(connection.execute(select(r.deleted, func.count()).group_by(r.deleted)).all())
+        served = ~hidden()
+        sizes = dict(connection.execute(
+            select(served, func.count()).select_from(records).group_by(served)).all())
+        members = connection.execute(
+            select(func.count()).select_from(records)
+            .where(r.union_id.is_not(None), r.deleted.is_(False))
+        ).scalar_one()
         by_set = connection.execute(
             select(rs.set_spec, func.count())
             .select_from(record_sets.join(records, records.c.id == rs.record_id))
-            .where(r.deleted.is_(False))
+            .where(served)
             .group_by(rs.set_spec)
             .order_by(rs.set_spec)
         ).all()
@@ -220,8 +229,9 @@ def overview(engine: Engine) -> Overview:
             .where(harvest_runs.c.started >= since)
         ).scalar_one()
     return Overview(
-        live=sizes.get(False, 0),
-        deleted=sizes.get(True, 0),
+        live=sizes.get(True, 0),
+        deleted=sizes.get(False, 0) - members,
+        members=int(members),
         sets=[(spec, count) for spec, count in by_set],
         formats=list(FORMATS),
         recent_problems=[_run(row) for row in problems],

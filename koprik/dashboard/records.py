@@ -8,11 +8,11 @@ import asyncio
 from dataclasses import dataclass
 
 from aiohttp import web
-from pymarc import Record
 from sqlalchemy import Connection, select
 
 from catalog import Catalog
-from catalog.models import provenance
+from catalog.dedup_operators import explain
+from catalog.models import provenance, records, renditions
 from catalog.query import Match
 from catalog.search_index import INDEXES
 from crosswalks.iso2709 import decode_record
@@ -103,6 +103,20 @@ async def search_page(request: web.Request) -> web.Response:
 
 
 @dataclass(frozen=True)
+class UnionView:
+    """Where a record stands in the union catalogue (:func:`catalog.dedup_operators.explain`)."""
+
+    members: list[str]
+    """For a union record: the records it groups."""
+    holdings: list[str]
+    """For a union record: its 852 fields, one per holding institution."""
+    union: str | None
+    """For a member: its union record."""
+    decisions: list[tuple[str | None, str, float, str]]
+    """The matcher's and operators' decisions about the record, with their reasons."""
+
+
+@dataclass(frozen=True)
 class RecordViews:
     local_id: str
     datestamp: int
@@ -111,48 +125,65 @@ class RecordViews:
     views: dict[str, str]
     provenance: dict[str, str] | None
     has_payload: bool
+    union: UnionView
 
 
-def _record_of(catalog: Catalog, local_id: str) -> Record | None:
-    marc = catalog.marc_of(local_id)
-    return None if marc is None else decode_record(marc)[0]
+def _row(connection: Connection, local_id: str):  # type: ignore[no-untyped-def]
+    r = records.c
+    return connection.execute(
+        select(r.id, r.marc, r.deleted).where(r.local_id == local_id)
+    ).first()
 
 
 def view_text(catalog: Catalog, local_id: str, view: str) -> str | None:
-    """One view of a live record as text, or None when there is no such record or view."""
+    """One view of a record that is not deleted (a member of a union record too, which
+    protocols no longer serve by itself), or None when there is no such record or view."""
     prefix = VIEWS[view][0]
-    if prefix is None:
-        record = _record_of(catalog, local_id)
-        return None if record is None else record_to_mrk(record)
-    entry = catalog.get_entry(local_id, prefix)
-    if entry is None or entry.data is None:
-        return None
-    return entry.data.decode("utf-8", "replace")
+    with catalog.engine.connect() as connection:
+        row = _row(connection, local_id)
+        if row is None or row.deleted or row.marc is None:
+            return None
+        if prefix is None:
+            return record_to_mrk(decode_record(row.marc)[0])
+        data = connection.execute(
+            select(renditions.c.data).where(
+                renditions.c.record_id == row.id, renditions.c.format == prefix)
+        ).scalar()
+    return None if data is None else data.decode("utf-8", "replace")
+
+
+def _union_view(catalog: Catalog, local_id: str, marc: bytes | None) -> UnionView:
+    why = explain(catalog, local_id)
+    holdings = []
+    if why.members and marc is not None:
+        for field in decode_record(marc)[0].get_fields("852"):
+            holdings.append(" ".join(f"${s.code} {s.value}" for s in field.subfields))
+    return UnionView(why.members, holdings, why.union, why.decisions)
 
 
 def record_views(catalog: Catalog, local_id: str) -> RecordViews | None:
     entry = catalog.get_entry(local_id)
     if entry is None:
         return None
+    with catalog.engine.connect() as connection:
+        row = _row(connection, local_id)
+        has_payload = connection.execute(
+            select(provenance.c.payload.is_not(None)).where(provenance.c.record_id == row.id)
+        ).scalar() or False
     views = {}
-    if not entry.deleted:
+    if not row.deleted:
         for view in VIEWS:
             text = view_text(catalog, local_id, view)
             if text is not None:
                 views[view] = text
     origin = None
-    has_payload = False
     if entry.provenance is not None:
         p = entry.provenance
         origin = {"source": p.source, "address": p.base_url, "identifier": p.identifier,
                   "datestamp at the source": p.datestamp, "format": p.metadata_namespace}
-        with catalog.engine.connect() as connection:
-            has_payload = connection.execute(
-                select(provenance.c.payload.is_not(None)).where(
-                    provenance.c.record_id == entry.id)
-            ).scalar() or False
-    return RecordViews(entry.local_id, entry.datestamp, entry.deleted, entry.set_specs, views,
-                       origin, bool(has_payload))
+    return RecordViews(entry.local_id, entry.datestamp, bool(row.deleted), entry.set_specs,
+                       views, origin, bool(has_payload),
+                       _union_view(catalog, local_id, None if row.deleted else row.marc))
 
 
 @readable("public_records")
@@ -161,7 +192,8 @@ async def record_page(request: web.Request) -> web.Response:
     found = await asyncio.to_thread(record_views, request.app[CATALOG], local_id)
     if found is None:
         raise web.HTTPNotFound(text=f"no record {local_id!r}")
-    return await render(request, "record.html", record=found)
+    return await render(request, "record.html", record=found,
+                        message=request.query.get("message"))
 
 
 @readable("public_records")

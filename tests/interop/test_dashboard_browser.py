@@ -239,14 +239,18 @@ def test_operator_and_cataloger_in_the_browser(
     expect(page.locator("#output")).to_contain_text("=245")
     shot("13-workbench")
 
+    page.goto(f"{base}/review")
+    expect(page.locator("h1")).to_contain_text("pairs to review")
+    shot("14-review")
+
     # the same pages on a phone
     phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone.goto(f"{base}/partner")
     expect(phone.locator("main")).to_contain_text(f"{base}/sru?version=1.2")
     expect(phone.locator("main")).to_contain_text(f":{koprik.z3950_port}/Default")
-    phone.screenshot(path=str(SHOTS / "14-partner-phone.png"), full_page=True)
+    phone.screenshot(path=str(SHOTS / "15-partner-phone.png"), full_page=True)
     phone.goto(record_url)
-    phone.screenshot(path=str(SHOTS / "15-record-phone.png"), full_page=True)
+    phone.screenshot(path=str(SHOTS / "16-record-phone.png"), full_page=True)
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the record page is {width} px wide on a 390 px phone"
     print(f"\nscreenshots: {SHOTS}")

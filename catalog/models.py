@@ -157,3 +157,25 @@ secrets = Table(
     Column("value", LargeBinary, nullable=False),
 )
 """Keys made once per catalogue and shared by every node on it (the OAI token key)."""
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=True, unique=True),
+    Column("created", BigInteger, nullable=False),
+)
+"""Dashboard operators: an Argon2id password hash (never the password) and the SHA-256 of
+their API token, if one was made (``koprik users``)."""
+
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user", String(100), ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("expires", BigInteger, nullable=False),
+)
+"""Signed-in dashboard sessions, by the SHA-256 of the cookie's value: any node can check one,
+and signing out ends it everywhere."""

@@ -253,6 +253,57 @@ class DedupSettings:
     review: float = within(0.0, 1.0, 0.8)
 
 
+COPY_PROTOCOLS = ("z3950", "sru")
+
+
+@dataclass(frozen=True)
+class CopyTarget:
+    """A foreign catalogue the dashboard's copy cataloguing searches (``[[dashboard.targets]]``).
+
+    ``url`` is ``z3950://HOST:PORT/DATABASE`` for ``protocol = "z3950"``, the base URL (``http://``
+    or ``https://``) for ``protocol = "sru"``; ``charset`` is Z39.50's."""
+
+    name: str
+    url: str
+    protocol: str = one_of(COPY_PROTOCOLS, "z3950")
+    charset: str = ""
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """The operators' web dashboard at ``/`` (koprik/dashboard/)."""
+
+    public_records: bool = True
+    """Record search and record pages (and the workbench) open to anyone; false: sign-in."""
+    public_partner: bool = True
+    """The overview and partner pages open to anyone; false: sign-in."""
+    session_lifetime: int = within(60, 30 * 86400, 8 * 3600)
+    """Seconds a sign-in lasts."""
+    login_attempts: int = within(1, 1000, 5)
+    """Failed sign-ins allowed per address and name within ``login_window``."""
+    login_window: int = within(1, 86400, 300)
+    """Seconds over which failed sign-ins are counted."""
+    max_upload_bytes: int = within(1024, 100 * 1024 * 1024, 5 * 1024 * 1024)
+    """Largest form body (workbench upload) accepted."""
+    copy_timeout: float = within(0.1, 300.0, 10.0)
+    """Seconds each copy-cataloguing target gets to answer a search."""
+    targets: list[CopyTarget] = field(default_factory=list)
+
+
+def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
+    """What the field bounds cannot say: target addresses and unique target names."""
+    names = set()
+    for index, target in enumerate(dashboard.targets):
+        where = f"{origin}: dashboard.targets[{index}]"
+        if target.protocol == "z3950" and not target.url.startswith("z3950://"):
+            raise ConfigError(f"{where}.url: expected z3950://HOST:PORT/DATABASE")
+        if target.protocol == "sru" and not target.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.url: expected the SRU base URL, http:// or https://")
+        if not target.name or target.name in names:
+            raise ConfigError(f"{where}.name: empty or used twice: {target.name!r}")
+        names.add(target.name)
+
+
 @dataclass(frozen=True)
 class HarvestSettings:
     """Bounds on what a partner can make the harvester spend (every protocol)."""
@@ -282,6 +333,7 @@ class Settings:
     dedup: DedupSettings = field(default_factory=DedupSettings)
     log: LogSettings = field(default_factory=LogSettings)
     harvest: HarvestSettings = field(default_factory=HarvestSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -315,6 +367,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
+    _check_dashboard(settings.dashboard, origin)
     _check_dedup(settings.dedup, origin)
     if settings.search.sru_default_records > settings.search.sru_max_records:
         raise ConfigError(

@@ -210,3 +210,15 @@ def salvage_page(raw: bytes, events: list[Event]) -> Page:
 def _response_date_text(raw: bytes) -> str:
     match = _RESPONSE_DATE.search(raw)
     return match.group(1).decode("ascii", "replace").strip() if match else ""
+
+
+def read_record_bytes(raw: bytes) -> OaiRecord:
+    """One ``<record>`` element kept as bytes (a reject's) read again; a record that still
+    cannot be read comes back with ``error`` set."""
+    try:
+        element = parse_untrusted(raw)
+    except etree.XMLSyntaxError as error:
+        return OaiRecord(None, None, False, [], None, raw, f"not well-formed XML: {error}")
+    if element.tag != f"{_O}record":
+        return OaiRecord(None, None, False, [], None, raw, f"{element.tag} is not an OAI record")
+    return _read_record(element)

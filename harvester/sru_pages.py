@@ -220,3 +220,16 @@ def _diagnostic_text(diagnostic: etree._Element) -> str:
 def _number(text: str | None) -> int | None:
     value = (text or "").strip()
     return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def read_record_bytes(raw: bytes) -> SruRecord:
+    """One ``<record>`` of a searchRetrieve response kept as bytes (a reject's) read again; a
+    record that still cannot be used comes back with ``error`` set."""
+    try:
+        element = parse_untrusted(raw)
+    except etree.XMLSyntaxError as error:
+        return SruRecord(None, "", None, raw, error=f"not well-formed XML: {error}")
+    name = etree.QName(element)
+    if name.localname != "record":
+        return SruRecord(None, "", None, raw, error=f"{element.tag} is not an SRU record")
+    return _read_record(element, f"{{{name.namespace}}}" if name.namespace else "")

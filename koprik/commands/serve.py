@@ -16,6 +16,8 @@ from aiohttp import web
 from catalog import Catalog
 from config import Settings, load_settings
 from harvester.leadership import lead_schedules
+from koprik.dashboard import setup_dashboard
+from koprik.dashboard.keys import METRICS
 from koprik.errors import UserError
 from koprik.logs import configure_logging
 from koprik.workers import default_count, run_workers
@@ -115,16 +117,19 @@ async def serve(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     app = init_app(settings, catalog)
+    setup_dashboard(app)
     runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=ACCESS_LOG)
     await runner.setup()
     shared = worker is not None
     http = await start_http(runner, settings, host, port, reuse_port=shared,
                             access_log_class=AccessLogger, access_log=ACCESS_LOG)  # fmt: skip
-    target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared)
+    target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared,
+                                observe=app[METRICS].observe_z3950)
     z3950_port = target.sockets[0].getsockname()[1]
     if not worker:
         print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)
         print(f"koprik: SRU at http://{host}:{port}/sru", flush=True)
+        print(f"koprik: dashboard at http://{host}:{port}/", flush=True)
         print(f"koprik: Z39.50 at tcp:{host}:{z3950_port}/{settings.server.z3950_database}",
               flush=True)
     harvests = await asyncio.to_thread(lead_schedules, settings, catalog) if scheduler else None

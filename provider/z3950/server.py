@@ -63,6 +63,9 @@ from provider.z3950.session import (
 
 log = logging.getLogger(__name__)
 
+Observe = Callable[[str, float], None]
+"""Told each request's PDU name (``searchRequest``...) and the seconds its answer took."""
+
 INLINE_DECODE_BYTES = 4096
 """PDUs up to this size are decoded on the event loop (3 ms at worst; Init, Search and Present
 PDUs of real clients are a few hundred bytes); larger ones on the decoder thread."""
@@ -70,12 +73,13 @@ PDUs of real clients are a few hundred bytes); larger ones on the decoder thread
 
 async def start_target(
     settings: Settings, catalog: Catalog, service: SearchService | None = None, *,
-    reuse_port: bool = False,
+    reuse_port: bool = False, observe: Observe | None = None,
 ) -> asyncio.AbstractServer:
     """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` (through
     ``service``, a new one when None) until closed, within the connection caps (module docs).
     With ``reuse_port``, other processes may listen on the same port (SO_REUSEPORT) and the
-    kernel shares connections (each process then counts its own)."""
+    kernel shares connections (each process then counts its own). ``observe`` is told of every
+    request (for /metrics)."""
     service = service or SearchService(catalog, settings.search)
     backend = Backend(service)
     sru = SruFrontEnd(service, settings, database=settings.server.z3950_database)
@@ -102,7 +106,7 @@ async def start_target(
                 return
             session = Session(backend, settings.server)
             await serve_connection(
-                session, reader, writer, lambda: connections.initialized(connection)
+                session, reader, writer, lambda: connections.initialized(connection), observe
             )
         finally:
             connections.leave(connection)
@@ -167,6 +171,7 @@ async def serve_connection(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     on_init: Callable[[], None] = lambda: None,
+    observe: Observe | None = None,
 ) -> None:
     """Answer PDUs on one connection until Close, idleness, a bad PDU or a broken socket;
     ``on_init`` is called once the association is initialised.
@@ -205,7 +210,10 @@ async def serve_connection(
                 return
             requests += 1
             try:
+                began = time.monotonic()
                 responses, done = await session.handle(name, value)
+                if observe is not None:
+                    observe(name, time.monotonic() - began)
                 if session.initialized and not initialized:
                     on_init()
                 if session_log.enabled() and name != "close":

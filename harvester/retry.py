@@ -1,0 +1,81 @@
+"""Retry the rejects of a run: ingest their kept bytes again, as they were received.
+
+Worth doing after a crosswalk was fixed or a limit raised: each reject of the run is read
+again from its raw bytes (an OAI-PMH or SRU ``<record>``; a Z39.50 source's ISO 2709 record)
+and ingested through the one ingest path of a harvest (:func:`harvester.ingest.ingest`). The
+old reject row goes in the same transaction; a record that fails again gets a new one with
+its (perhaps new) reason. Rejects that are whole pages (a malformed response) cannot be split
+into records here; they stay, and the next harvest asks for those records again.
+
+>>> counts = retry_rejects(catalog, source, run_id, max_record_bytes)
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from catalog import Catalog, CatalogWriter
+from catalog.harvest_state import harvest_rejects
+from config import HarvestSource
+from harvester import oai_pages, sru_pages
+from harvester.harvested import Harvested
+from harvester.ingest import Counts, IngestTarget, ingest
+from harvester.sources import SRU, Z3950
+from harvester.z3950_harvest import store_batch
+from harvester.z3950_origin import RetrievedRecord
+from harvester.z3950_records import charset_label, parse_address
+from protocols.z3950 import oids
+
+PAGE_PREFIX = "page:"
+"""The reason of a reject that holds a whole page (see :meth:`harvester.runs.HarvestRun`)."""
+
+
+def retry_rejects(
+    catalog: Catalog, source: HarvestSource, run_id: int, max_record_bytes: int
+) -> Counts:
+    """Ingest the rejects of run ``run_id`` of ``source`` again (records up to
+    ``max_record_bytes``, the ``[limits]`` setting); return what it did."""
+    r = harvest_rejects.c
+    with catalog.engine.connect() as connection:
+        rows = connection.execute(
+            select(r.id, r.reason, r.raw)
+            .where(r.run_id == run_id, r.source == source.name)
+            .order_by(r.id)
+        ).all()
+    counts = Counts()
+    for row in rows:
+        if row.reason.startswith(PAGE_PREFIX) or not row.raw:
+            continue
+        if source.protocol == Z3950:
+            counts.add(_retry_z3950(catalog, source, run_id, row.id, row.raw, max_record_bytes))
+            continue
+        if source.protocol == SRU:
+            item = sru_pages.read_record_bytes(row.raw).harvested()
+        else:
+            item = oai_pages.read_record_bytes(row.raw).harvested()
+        target = IngestTarget(source.name, source.url, run_id, max_record_bytes)
+        counts.add(_retry(catalog, target, row.id, item))
+    return counts
+
+
+def _forget(writer: CatalogWriter, reject_id: int) -> None:
+    writer.connection.execute(delete(harvest_rejects).where(harvest_rejects.c.id == reject_id))
+
+
+def _retry(catalog: Catalog, target: IngestTarget, reject_id: int, item: Harvested) -> Counts:
+    with catalog.writer() as writer:
+        _forget(writer, reject_id)
+        return ingest(writer, target, [item])
+
+
+def _retry_z3950(
+    catalog: Catalog, source: HarvestSource, run_id: int, reject_id: int, raw: bytes,
+    max_record_bytes: int,
+) -> Counts:
+    target = IngestTarget(source.name, parse_address(source.url).url, run_id, max_record_bytes)
+    record = RetrievedRecord(position=1, database=None, syntax=oids.USMARC, data=raw)
+    expected = charset_label(source.charset) if source.charset else None
+    counts, _reasons = store_batch(
+        catalog, target, [record], expected, lambda writer, _counts: _forget(writer, reject_id)
+    )
+    return counts

@@ -1,0 +1,97 @@
+"""``koprik users add|passwd|remove|list|token``: the operators who sign in to the dashboard.
+
+    koprik users add alice            # asks for the password twice (or reads one line of stdin)
+    koprik users token alice          # prints a new API token for /api (shown this once)
+
+Passwords are read from the terminal without echo, or as the first line of standard input when
+it is not a terminal (for scripts); they are never accepted as an argument, which would leave
+them in the shell history and the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+
+from catalog import Catalog
+from config import load_settings
+from koprik.dashboard.accounts import (
+    AccountError,
+    add_user,
+    list_users,
+    new_token,
+    remove_user,
+    set_password,
+)
+from koprik.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("users", help="dashboard operators and their API tokens")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, handler, text in (
+        ("add", add_command, "add an operator (password from a prompt or stdin)"),
+        ("passwd", passwd_command, "change an operator's password (ends their sessions)"),
+        ("remove", remove_command, "remove an operator"),
+        ("token", token_command, "make a new API token for an operator and print it"),
+    ):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("name")
+        sub.set_defaults(handler=handler)
+    actions.add_parser("list", help="list operators").set_defaults(handler=list_command)
+
+
+def read_password() -> str:
+    """The new password: typed twice without echo, or the first line of piped stdin."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise UserError("the two passwords differ")
+    return first
+
+
+def _with_catalog(args: argparse.Namespace, action) -> object:  # type: ignore[no-untyped-def]
+    catalog = Catalog.open(load_settings(args.config))
+    try:
+        return action(catalog.engine)
+    except AccountError as error:
+        raise UserError(str(error)) from None
+    finally:
+        catalog.close()
+
+
+def add_command(args: argparse.Namespace) -> int:
+    password = read_password()
+    _with_catalog(args, lambda engine: add_user(engine, args.name, password))
+    print(f"added user {args.name}")
+    return 0
+
+
+def passwd_command(args: argparse.Namespace) -> int:
+    password = read_password()
+    _with_catalog(args, lambda engine: set_password(engine, args.name, password))
+    print(f"changed the password of {args.name}")
+    return 0
+
+
+def remove_command(args: argparse.Namespace) -> int:
+    _with_catalog(args, lambda engine: remove_user(engine, args.name))
+    print(f"removed user {args.name}")
+    return 0
+
+
+def token_command(args: argparse.Namespace) -> int:
+    token = _with_catalog(args, lambda engine: new_token(engine, args.name))
+    print(token)
+    return 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    rows = _with_catalog(args, list_users)
+    for name, created, has_token in rows:  # type: ignore[attr-defined]
+        when = time.strftime("%Y-%m-%d", time.gmtime(created))
+        print(f"{name:<24} added {when}  {'api token' if has_token else ''}")
+    return 0

@@ -1,0 +1,121 @@
+"""Who is looking, and what they may do: sessions, CSRF tokens, and the guards of handlers.
+
+- Pages that change something are wrapped in :func:`operator_only`: without a live session a
+  GET is sent to the sign-in page, a POST refused the same way (303 to ``/signin``).
+- Every form carries a CSRF token; :func:`checked_form` reads a POSTed form and refuses it with
+  403 unless the token matches: the session's token for a signed-in operator, otherwise the
+  token of the anonymous ``koprik_csrf`` cookie (the sign-in form and public forms).
+- Reading pages use :func:`readable` with the setting that opens them to the public.
+- The JSON API (:mod:`koprik.dashboard.api`) uses bearer tokens instead (no cookies, so no CSRF).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import secrets
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from koprik.dashboard.accounts import Session, find_session, same_secret
+from provider.keys import CATALOG, SETTINGS
+
+SESSION_COOKIE = "koprik_session"
+ANONYMOUS_COOKIE = "koprik_csrf"
+_NONE = object()
+_VIEWER = web.RequestKey("koprik_viewer", object) if hasattr(web, "RequestKey") else "koprik_viewer"
+"""Where :func:`viewer` keeps its answer for the rest of the request (a typed key where this
+aiohttp has them)."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def viewer(request: web.Request) -> Session | None:
+    """The signed-in operator's live session, or None (looked up once per request)."""
+    cached = request.get(_VIEWER, _NONE)
+    if cached is not _NONE:
+        return cached  # type: ignore[return-value]
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    session = None
+    if cookie:
+        session = await asyncio.to_thread(find_session, request.app[CATALOG].engine, cookie)
+    request[_VIEWER] = session
+    return session
+
+
+def forget_viewer(request: web.Request) -> None:
+    request[_VIEWER] = None
+
+
+def form_token(request: web.Request, session: Session | None) -> tuple[str, bool]:
+    """The CSRF token to put in forms, and whether a new anonymous cookie must carry it."""
+    if session is not None:
+        return session.csrf, False
+    existing = request.cookies.get(ANONYMOUS_COOKIE, "")
+    if 20 <= len(existing) <= 100:
+        return existing, False
+    return secrets.token_urlsafe(32), True
+
+
+def set_anonymous_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    response.set_cookie(ANONYMOUS_COOKIE, token, httponly=True, samesite="Strict",
+                        secure=request.secure, path="/")
+
+
+def set_session_cookie(
+    request: web.Request, response: web.StreamResponse, cookie: str, lifetime: int
+) -> None:
+    response.set_cookie(SESSION_COOKIE, cookie, max_age=lifetime, httponly=True,
+                        samesite="Lax", secure=request.secure, path="/")
+
+
+async def checked_form(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
+    """The POSTed form, once its CSRF token is the expected one (403 otherwise)."""
+    form = await request.post()
+    check_csrf(request, await viewer(request), form.get("csrf"))
+    return form
+
+
+def check_csrf(request: web.Request, session: Session | None, given: object) -> None:
+    expected = session.csrf if session is not None else request.cookies.get(ANONYMOUS_COOKIE, "")
+    if not expected or not isinstance(given, str) or not same_secret(given, expected):
+        raise web.HTTPForbidden(
+            text="This form has expired or did not come from this site; reload the page and "
+            "send it again."
+        )
+
+
+def sign_in_url(request: web.Request) -> str:
+    target = request.path_qs if request.method == "GET" else "/"
+    return f"/signin?next={quote(target, safe='')}"
+
+
+def operator_only(handler: Handler) -> Handler:
+    """Only for a signed-in operator: others are sent to the sign-in page (303)."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if await viewer(request) is None:
+            raise web.HTTPSeeOther(sign_in_url(request))
+        return await handler(request)
+
+    return guarded
+
+
+def readable(setting: str) -> Callable[[Handler], Handler]:
+    """Open to anyone while ``dashboard.<setting>`` is true, else like :func:`operator_only`."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            public = getattr(request.app[SETTINGS].dashboard, setting)
+            if not public and await viewer(request) is None:
+                raise web.HTTPSeeOther(sign_in_url(request))
+            return await handler(request)
+
+        return guarded
+
+    return decorate

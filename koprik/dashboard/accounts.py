@@ -1,0 +1,180 @@
+"""Operators, their sessions and API tokens, in the catalogue database.
+
+Passwords are hashed with Argon2id (``argon2-cffi``, the maintained binding of the reference
+implementation; passlib is unmaintained and bcrypt truncates at 72 bytes) and never stored or
+logged in clear. Session cookies and API tokens are random 256-bit values; only their SHA-256
+is stored, so a copy of the database lets nobody sign in.
+
+>>> add_user(engine, "alice", "correct horse battery staple")
+>>> user = check_password(engine, "alice", "correct horse battery staple")   # None if wrong
+>>> cookie, session = open_session(engine, "alice", lifetime=3600)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, delete, insert, select, update
+
+from catalog.models import user_sessions, users
+
+_HASHER = PasswordHasher()
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}\Z")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+"""Longer passwords are refused before hashing: a megabyte 'password' is a cheap attack."""
+_DUMMY_HASH = _HASHER.hash("not a password anyone has")
+
+
+class AccountError(ValueError):
+    """A user that cannot be added or changed (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Session:
+    user: str
+    csrf: str
+    expires: int
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def add_user(engine: Engine, name: str, password: str) -> None:
+    """Store a new operator with an Argon2id hash of ``password``; AccountError if refused."""
+    if _NAME.match(name) is None:
+        raise AccountError(f"user name {name!r}: use letters, digits, '.', '_', '@' or '-'")
+    _check_password(password)
+    with engine.begin() as connection:
+        if connection.execute(select(users.c.name).where(users.c.name == name)).first():
+            raise AccountError(f"a user named {name!r} exists already")
+        connection.execute(
+            insert(users).values(
+                name=name, password_hash=_HASHER.hash(password), created=int(time.time())
+            )
+        )
+
+
+def set_password(engine: Engine, name: str, password: str) -> None:
+    _check_password(password)
+    with engine.begin() as connection:
+        changed = connection.execute(
+            update(users).where(users.c.name == name).values(password_hash=_HASHER.hash(password))
+        ).rowcount
+        connection.execute(delete(user_sessions).where(user_sessions.c.user == name))
+    if not changed:
+        raise AccountError(f"no user named {name!r}")
+
+
+def remove_user(engine: Engine, name: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(delete(user_sessions).where(user_sessions.c.user == name))
+        if not connection.execute(delete(users).where(users.c.name == name)).rowcount:
+            raise AccountError(f"no user named {name!r}")
+
+
+def list_users(engine: Engine) -> list[tuple[str, int, bool]]:
+    """``(name, created, has an API token)`` of every user, by name."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(users.c.name, users.c.created, users.c.token_hash).order_by(users.c.name)
+        ).all()
+    return [(row.name, row.created, row.token_hash is not None) for row in rows]
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise AccountError(f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+
+
+def check_password(engine: Engine, name: str, password: str) -> str | None:
+    """The user's name when ``password`` is theirs, else None (whichever part was wrong).
+
+    An unknown name costs one hash verification too, so timing does not tell names apart.
+    """
+    if len(password) > MAX_PASSWORD:
+        return None
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(users.c.password_hash).where(users.c.name == name)
+        ).scalar()
+    try:
+        _HASHER.verify(stored or _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if stored is None:
+        return None
+    if _HASHER.check_needs_rehash(stored):
+        with engine.begin() as connection:
+            connection.execute(
+                update(users).where(users.c.name == name)
+                .values(password_hash=_HASHER.hash(password))
+            )
+    return name
+
+
+def new_token(engine: Engine, name: str) -> str:
+    """Make (or replace) the user's API token; returns it (it is shown this once)."""
+    token = "kpk_" + secrets.token_urlsafe(32)
+    with engine.begin() as connection:
+        changed = connection.execute(
+            update(users).where(users.c.name == name).values(token_hash=_digest(token))
+        ).rowcount
+    if not changed:
+        raise AccountError(f"no user named {name!r}")
+    return token
+
+
+def user_of_token(engine: Engine, token: str) -> str | None:
+    if not token or len(token) > 200:
+        return None
+    with engine.connect() as connection:
+        return connection.execute(
+            select(users.c.name).where(users.c.token_hash == _digest(token))
+        ).scalar()
+
+
+def open_session(engine: Engine, name: str, lifetime: int) -> tuple[str, Session]:
+    """A new session of ``name`` for ``lifetime`` seconds: the cookie value and the session."""
+    cookie = secrets.token_urlsafe(32)
+    session = Session(name, secrets.token_urlsafe(32), int(time.time()) + lifetime)
+    now = int(time.time())
+    with engine.begin() as connection:
+        connection.execute(delete(user_sessions).where(user_sessions.c.expires < now))
+        connection.execute(
+            insert(user_sessions).values(
+                id_hash=_digest(cookie), user=name, csrf=session.csrf, expires=session.expires
+            )
+        )
+    return cookie, session
+
+
+def find_session(engine: Engine, cookie: str) -> Session | None:
+    """The live session of a cookie value, or None (unknown, ended or expired)."""
+    if not cookie or len(cookie) > 200:
+        return None
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(user_sessions).where(user_sessions.c.id_hash == _digest(cookie))
+        ).first()
+    if row is None or row.expires <= time.time():
+        return None
+    return Session(row.user, row.csrf, row.expires)
+
+
+def close_session(engine: Engine, cookie: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(delete(user_sessions).where(user_sessions.c.id_hash == _digest(cookie)))
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of two tokens."""
+    return hmac.compare_digest(given.encode(), expected.encode())

@@ -1,0 +1,195 @@
+"""The JSON API under ``/api`` for scripts: what the sources and runs pages offer.
+
+Every request needs ``Authorization: Bearer TOKEN`` (``koprik users token NAME``); without a
+valid one the answer is 401. No cookies are read here, so there is nothing to forge across
+sites and no CSRF token. Errors are ``{"error": "..."}`` with 400, 404 or 409.
+
+    GET    /api/sources                    POST /api/sources          (a source as JSON)
+    GET    /api/sources/NAME               PATCH /api/sources/NAME    (fields to change)
+    DELETE /api/sources/NAME               POST /api/sources/NAME/harvest
+    GET    /api/runs[?source=NAME]         GET  /api/runs/ID          POST /api/runs/ID/retry
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import json
+from typing import Any
+
+from aiohttp import web
+
+from config import HarvestSource
+from harvester.retry import retry_rejects
+from harvester.sources import SourceError, add_source, edit_source, find_source, remove_source
+from koprik.dashboard import reads
+from koprik.dashboard.access import Handler
+from koprik.dashboard.accounts import user_of_token
+from koprik.dashboard.harvests import StartRefused
+from koprik.dashboard.keys import HARVESTS
+from provider.keys import CATALOG, SETTINGS
+
+MAX_BODY = 64 * 1024
+_FIELDS = {f.name for f in dataclasses.fields(HarvestSource)}
+
+
+def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def token_required(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        user = None
+        if scheme.lower() == "bearer" and token:
+            user = await asyncio.to_thread(user_of_token, request.app[CATALOG].engine,
+                                           token.strip())
+        if user is None:
+            raise web.HTTPUnauthorized(
+                text='{"error": "a valid API token is needed (Authorization: Bearer TOKEN)"}',
+                content_type="application/json", headers={"WWW-Authenticate": "Bearer"},
+            )
+        return await handler(request)
+
+    return guarded
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise _error(web.HTTPRequestEntityTooLarge, f"at most {MAX_BODY} bytes")
+    try:
+        data = await request.json()
+    except ValueError:
+        raise _error(web.HTTPBadRequest, "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise _error(web.HTTPBadRequest, "expected a JSON object")
+    unknown = set(data) - _FIELDS - {"check"}
+    if unknown:
+        raise _error(web.HTTPBadRequest, f"unknown fields: {', '.join(sorted(unknown))}")
+    return data
+
+
+@token_required
+async def get_sources(request: web.Request) -> web.Response:
+    views = await asyncio.to_thread(reads.sources, request.app[SETTINGS], request.app[CATALOG])
+    return web.json_response([view.as_json() for view in views])
+
+
+@token_required
+async def get_source(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    views = await asyncio.to_thread(reads.sources, request.app[SETTINGS], request.app[CATALOG])
+    for view in views:
+        if view.entry.source.name == name:
+            return web.json_response(view.as_json())
+    raise _error(web.HTTPNotFound, f"no source named {name!r}")
+
+
+@token_required
+async def post_source(request: web.Request) -> web.Response:
+    data = await _body(request)
+    check = bool(data.pop("check", True))
+    try:
+        source = HarvestSource(**data)
+        stored, _found = await asyncio.to_thread(
+            add_source, request.app[SETTINGS], request.app[CATALOG], source, check=check
+        )
+    except TypeError as error:
+        raise _error(web.HTTPBadRequest, str(error)) from None
+    except SourceError as error:
+        raise _error(web.HTTPBadRequest, str(error)) from None
+    return web.json_response(dataclasses.asdict(stored), status=201)
+
+
+@token_required
+async def patch_source(request: web.Request) -> web.Response:
+    data = await _body(request)
+    check = bool(data.pop("check", True))
+    name = request.match_info["name"]
+    try:
+        changed = await asyncio.to_thread(
+            edit_source, request.app[SETTINGS], request.app[CATALOG], name, check=check, **data
+        )
+    except SourceError as error:
+        raise _error(web.HTTPBadRequest, str(error)) from None
+    return web.json_response(dataclasses.asdict(changed))
+
+
+@token_required
+async def delete_source(request: web.Request) -> web.Response:
+    try:
+        await asyncio.to_thread(remove_source, request.app[SETTINGS], request.app[CATALOG],
+                                request.match_info["name"])
+    except SourceError as error:
+        raise _error(web.HTTPBadRequest, str(error)) from None
+    return web.json_response({"removed": request.match_info["name"]})
+
+
+@token_required
+async def post_harvest(request: web.Request) -> web.Response:
+    try:
+        entry = await asyncio.to_thread(find_source, request.app[SETTINGS], request.app[CATALOG],
+                                        request.match_info["name"])
+        run_id = await request.app[HARVESTS].start(entry.source)
+    except SourceError as error:
+        raise _error(web.HTTPNotFound, str(error)) from None
+    except StartRefused as error:
+        raise _error(web.HTTPConflict, str(error)) from None
+    return web.json_response({"run": run_id}, status=202)
+
+
+@token_required
+async def get_runs(request: web.Request) -> web.Response:
+    runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine,
+                                   request.query.get("source") or None, 200)
+    return web.json_response([run.as_json() for run in runs])
+
+
+def _run_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["run"])
+    except ValueError:
+        raise _error(web.HTTPNotFound, "no such run") from None
+
+
+@token_required
+async def get_run(request: web.Request) -> web.Response:
+    run = await asyncio.to_thread(reads.run, request.app[CATALOG].engine, _run_id(request))
+    if run is None:
+        raise _error(web.HTTPNotFound, "no such run")
+    rejects = await asyncio.to_thread(reads.rejects, request.app[CATALOG].engine, run.id)
+    return web.json_response({
+        **run.as_json(),
+        "rejects": [{"id": r.id, "identifier": r.identifier, "reason": r.reason,
+                     "bytes": r.size} for r in rejects],
+    })
+
+
+@token_required
+async def post_retry(request: web.Request) -> web.Response:
+    run = await asyncio.to_thread(reads.run, request.app[CATALOG].engine, _run_id(request))
+    if run is None:
+        raise _error(web.HTTPNotFound, "no such run")
+    try:
+        entry = await asyncio.to_thread(find_source, request.app[SETTINGS], request.app[CATALOG],
+                                        run.source)
+    except SourceError as error:
+        raise _error(web.HTTPNotFound, str(error)) from None
+    counts = await asyncio.to_thread(retry_rejects, request.app[CATALOG], entry.source,
+                                    run.id, request.app[SETTINGS].limits.max_record_bytes)
+    return web.json_response(counts.as_dict())
+
+
+def setup_api(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/sources", get_sources)
+    r.add_post("/api/sources", post_source)
+    r.add_get("/api/sources/{name}", get_source)
+    r.add_patch("/api/sources/{name}", patch_source)
+    r.add_delete("/api/sources/{name}", delete_source)
+    r.add_post("/api/sources/{name}/harvest", post_harvest)
+    r.add_get("/api/runs", get_runs)
+    r.add_get("/api/runs/{run}", get_run)
+    r.add_post("/api/runs/{run}/retry", post_retry)

@@ -1,0 +1,81 @@
+"""Harvests started from the dashboard or the API ("harvest now"), each in its own thread.
+
+:func:`harvester.runs.harvest` blocks (it runs its own event loop), so each one runs in a
+worker thread; the run is recorded in ``harvest_runs`` like any other, and the source's
+database lock keeps it from overlapping a scheduled run (that one is then refused with
+:class:`harvester.locks.SourceBusy`, whose message the operator sees).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import func, select
+
+from catalog import Catalog
+from catalog.harvest_state import harvest_runs
+from config import HarvestSource
+from harvester.locks import SourceBusy
+from harvester.runs import harvest
+from harvester.sources import SourceError
+
+log = logging.getLogger(__name__)
+
+START_SECONDS = 60.0
+"""How long :meth:`Harvests.start` waits for the run to be recorded (the lock is taken and
+the run row written before the partner is contacted, so this is only a database delay)."""
+_POLL = 0.05
+
+
+class StartRefused(Exception):
+    """A harvest that could not start (busy, or a definition that cannot be harvested)."""
+
+
+class Harvests:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    async def start(self, source: HarvestSource) -> int:
+        """Start harvesting ``source`` now; return the id of its run once it is recorded."""
+        before = await asyncio.to_thread(self._last_run, source.name)
+        task: asyncio.Task[object] = asyncio.create_task(
+            asyncio.to_thread(harvest, self.catalog, source)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_SECONDS
+        while loop.time() < deadline:
+            if task.done() and task.exception() is not None:
+                error = task.exception()
+                if isinstance(error, SourceBusy | SourceError):
+                    raise StartRefused(str(error))
+                raise StartRefused(f"{type(error).__name__}: {error}")
+            run_id = await asyncio.to_thread(self._last_run, source.name)
+            if run_id > before:
+                return run_id
+            await asyncio.sleep(_POLL)
+        raise StartRefused("the run was not recorded in time; see the runs page")
+
+    def _finished(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("harvest started from the dashboard: %s", task.exception())
+
+    def _last_run(self, source: str) -> int:
+        with self.catalog.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(func.coalesce(func.max(harvest_runs.c.id), 0)).where(
+                        harvest_runs.c.source == source
+                    )
+                ).scalar_one()
+            )
+
+    async def wait(self) -> None:
+        """Wait for every harvest started here to end (at shutdown; each page is committed,
+        so a process killed instead loses nothing and the next run resumes)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))

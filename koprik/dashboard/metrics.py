@@ -1,0 +1,140 @@
+"""``/metrics``: Prometheus text format (prometheus-client).
+
+Counts that the catalogue database already keeps are read from it at each scrape (a custom
+collector), so they are the same on every node and survive restarts: harvested records by
+source and outcome, harvest errors by source and kind, runs by status, catalogue size, the
+deduplication queue's length. Request
+counts and latencies of the protocols are measured per process: over HTTP by a middleware
+(labels limited to the protocol's own operations, so a client cannot grow them), over Z39.50
+through the target's ``observe`` hook (:meth:`Metrics.observe_z3950`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from catalog import Catalog
+from catalog.harvest_state import harvest_runs
+from catalog.models import dedup_queue, records
+
+OUTCOMES = ("added", "updated", "deleted", "unchanged", "rejected")
+PROTOCOL_PATHS = {
+    "/oai": ("oai-pmh", "verb", frozenset(
+        {"Identify", "ListMetadataFormats", "ListSets", "ListIdentifiers", "ListRecords",
+         "GetRecord"})),
+    "/sru": ("sru", "operation", frozenset({"explain", "searchRetrieve", "scan"})),
+}
+"""path -> (protocol label, the argument naming the operation, the operations counted by name;
+anything else is counted as ``other``)."""
+
+
+class CatalogueCollector(Collector):
+    """Harvest and catalogue figures read from the database at each scrape."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        runs = harvest_runs.c
+        with self.catalog.engine.connect() as connection:
+            per_source = connection.execute(
+                select(runs.source, *(func.sum(getattr(runs, o)).label(o) for o in OUTCOMES))
+                .group_by(runs.source)
+            ).all()
+            statuses = connection.execute(
+                select(runs.source, runs.status, func.count()).group_by(runs.source, runs.status)
+            ).all()
+            sizes = connection.execute(
+                select(records.c.deleted, records.c.union_id.is_not(None), func.count())
+                .group_by(records.c.deleted, records.c.union_id.is_not(None))
+            ).all()
+            queued = connection.execute(select(func.count()).select_from(dedup_queue)).scalar()
+        harvested = CounterMetricFamily(
+            "koprik_harvest_records", "Records harvested, by source and outcome",
+            labels=["source", "outcome"],
+        )
+        errors = CounterMetricFamily(
+            "koprik_harvest_errors", "Harvest errors by source: records rejected, runs that "
+            "did not succeed", labels=["source", "kind"],
+        )
+        for row in per_source:
+            for outcome in OUTCOMES:
+                harvested.add_metric([row.source, outcome], int(getattr(row, outcome) or 0))
+            errors.add_metric([row.source, "rejected_record"], int(row.rejected or 0))
+        run_counts = CounterMetricFamily(
+            "koprik_harvest_runs", "Harvest runs by source and status", labels=["source", "status"]
+        )
+        failed: dict[str, int] = {}
+        for source, status, count in statuses:
+            run_counts.add_metric([source, status], count)
+            if status in ("failed", "partial", "interrupted"):
+                failed[source] = failed.get(source, 0) + count
+        for row in per_source:
+            errors.add_metric([row.source, "failed_run"], failed.get(row.source, 0))
+        size = GaugeMetricFamily(
+            "koprik_catalogue_records", "Records in the catalogue: served (live), members of a "
+            "union record (served through it), deleted", labels=["state"],
+        )
+        counted = {"live": 0, "member": 0, "deleted": 0}
+        for deleted, member, count in sizes:
+            counted["deleted" if deleted else "member" if member else "live"] += count
+        for state, count in counted.items():
+            size.add_metric([state], count)
+        queue = GaugeMetricFamily(
+            "koprik_dedup_queue_length", "Records written since deduplication last looked at them"
+        )
+        queue.add_metric([], int(queued or 0))
+        yield from (harvested, errors, run_counts, size, queue)
+
+
+class Metrics:
+    """The registry of one application: the catalogue collector and the protocol timings."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(CatalogueCollector(catalog))
+        self.latency = Histogram(
+            "koprik_protocol_request_seconds",
+            "Protocol requests served over HTTP and their latency, by protocol and operation",
+            ["protocol", "operation"],
+            registry=self.registry,
+        )
+
+    def observe(self, protocol: str, operation: str, seconds: float) -> None:
+        self.latency.labels(protocol, operation).observe(seconds)
+
+    def observe_z3950(self, pdu: str, seconds: float) -> None:
+        """A Z39.50 request by its PDU name (``searchRequest`` counts as ``search``; the
+        decoder knows only the PDUs of our ASN.1 module, so the labels are bounded)."""
+        self.observe("z39.50", pdu.removesuffix("Request"), seconds)
+
+
+def middleware(metrics: Metrics):  # type: ignore[no-untyped-def]
+    """An aiohttp middleware timing the requests of :data:`PROTOCOL_PATHS`."""
+
+    @web.middleware
+    async def measure(request: web.Request, handler):  # type: ignore[no-untyped-def]
+        known = PROTOCOL_PATHS.get(request.path)
+        if known is None:
+            return await handler(request)
+        protocol, argument, operations = known
+        operation = request.query.get(argument, "")
+        if request.method == "POST":
+            operation = "post"
+        elif operation not in operations:
+            operation = "other"
+        started = time.perf_counter()
+        try:
+            return await handler(request)
+        finally:
+            metrics.observe(protocol, operation, time.perf_counter() - started)
+
+    return measure
+

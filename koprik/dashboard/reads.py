@@ -1,0 +1,239 @@
+"""What the dashboard's pages and the API show, read from the catalogue database.
+
+Plain functions over an engine (each runs in a worker thread, off the event loop), returning
+plain data the templates and the JSON API both use.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, inspect, select, text
+
+from catalog import Catalog
+from catalog.harvest_state import harvest_rejects, harvest_runs, harvest_state
+from catalog.models import hidden, record_sets, records
+from catalog.renditions import FORMATS
+from config import Settings
+from harvester.scheduler import JOB_PREFIX, JOBS_TABLE
+from harvester.sources import SourceEntry, all_sources
+
+DAY = 86400
+MAX_RAW_SHOWN = 20_000
+"""Bytes of a reject shown on its page (the whole of it is downloadable)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    source: str
+    status: str
+    started: int
+    finished: int | None
+    full: bool
+    added: int
+    updated: int
+    deleted: int
+    unchanged: int
+    rejected: int
+    requests: int
+    pages: int
+    errors: list[str]
+
+    @property
+    def records(self) -> int:
+        return self.added + self.updated + self.deleted + self.unchanged + self.rejected
+
+    @property
+    def seconds(self) -> int:
+        return (self.finished or int(time.time())) - self.started
+
+    @property
+    def rate(self) -> float:
+        """Records per second so far."""
+        return self.records / self.seconds if self.seconds > 0 else float(self.records)
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(records=self.records, seconds=self.seconds, rate=round(self.rate, 1))
+        return data
+
+
+def _run(row: Any) -> Run:
+    return Run(
+        id=row.id, source=row.source, status=row.status, started=row.started,
+        finished=row.finished, full=bool(row.full), added=row.added, updated=row.updated,
+        deleted=row.deleted, unchanged=row.unchanged, rejected=row.rejected,
+        requests=row.requests, pages=row.pages, errors=row.errors.splitlines(),
+    )  # fmt: skip
+
+
+def runs(engine: Engine, source: str | None = None, limit: int = 50) -> list[Run]:
+    query = select(harvest_runs).order_by(harvest_runs.c.id.desc()).limit(limit)
+    if source is not None:
+        query = query.where(harvest_runs.c.source == source)
+    with engine.connect() as connection:
+        return [_run(row) for row in connection.execute(query)]
+
+
+def run(engine: Engine, run_id: int) -> Run | None:
+    with engine.connect() as connection:
+        row = connection.execute(select(harvest_runs).where(harvest_runs.c.id == run_id)).first()
+    return None if row is None else _run(row)
+
+
+@dataclass(frozen=True)
+class Reject:
+    id: int
+    source: str
+    run_id: int | None
+    identifier: str | None
+    reason: str
+    size: int
+    raw: bytes
+
+    @property
+    def shown(self) -> str:
+        """The raw bytes as text (invalid UTF-8 replaced), cut at :data:`MAX_RAW_SHOWN`."""
+        return self.raw[:MAX_RAW_SHOWN].decode("utf-8", "replace")
+
+
+def rejects(engine: Engine, run_id: int, limit: int = 200) -> list[Reject]:
+    r = harvest_rejects.c
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(harvest_rejects).where(r.run_id == run_id).order_by(r.id).limit(limit)
+        ).all()
+    return [Reject(row.id, row.source, row.run_id, row.identifier, row.reason, len(row.raw),
+                   row.raw) for row in rows]
+
+
+def reject(engine: Engine, reject_id: int) -> Reject | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(harvest_rejects).where(harvest_rejects.c.id == reject_id)
+        ).first()
+    if row is None:
+        return None
+    return Reject(row.id, row.source, row.run_id, row.identifier, row.reason, len(row.raw),
+                  row.raw)
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """A source with what the sources page shows beside its definition."""
+
+    entry: SourceEntry
+    last_run: Run | None
+    watermark: str | None
+    next_run: datetime | None
+
+    @property
+    def schedule(self) -> str:
+        source = self.entry.source
+        return f"every {source.every}" if source.every else (source.cron or "")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **asdict(self.entry.source),
+            "origin": self.entry.origin,
+            "watermark": self.watermark,
+            "next_run": self.next_run.isoformat() if self.next_run else None,
+            "last_run": self.last_run.as_json() if self.last_run else None,
+        }
+
+
+def next_run_times(engine: Engine) -> dict[str, datetime]:
+    """Source name -> the next scheduled run, from the scheduler's job store (shared by every
+    node; empty until a scheduler has run on this catalogue)."""
+    if not inspect(engine).has_table(JOBS_TABLE):
+        return {}
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(f"SELECT id, next_run_time FROM {JOBS_TABLE} WHERE id LIKE :prefix"),
+            {"prefix": JOB_PREFIX + "%"},
+        ).all()
+    return {
+        row.id[len(JOB_PREFIX):]: datetime.fromtimestamp(row.next_run_time, UTC)
+        for row in rows if row.next_run_time is not None
+    }
+
+
+def sources(settings: Settings, catalog: Catalog) -> list[SourceView]:
+    entries = all_sources(settings, catalog)
+    engine = catalog.engine
+    with engine.connect() as connection:
+        last_ids = select(func.max(harvest_runs.c.id)).group_by(harvest_runs.c.source)
+        last = {
+            row.source: _run(row)
+            for row in connection.execute(
+                select(harvest_runs).where(harvest_runs.c.id.in_(last_ids))
+            )
+        }
+        watermarks = dict(
+            connection.execute(select(harvest_state.c.source, harvest_state.c.watermark)).all()
+        )
+    upcoming = next_run_times(engine)
+    return [
+        SourceView(e, last.get(e.source.name), watermarks.get(e.source.name),
+                   upcoming.get(e.source.name) if e.source.enabled else None)
+        for e in entries
+    ]
+
+
+@dataclass(frozen=True)
+class Overview:
+    live: int
+    """Records served (union records, and records in no union group)."""
+    deleted: int
+    members: int
+    """Records grouped into a union record (served through it)."""
+    sets: list[tuple[str, int]]
+    formats: list[str]
+    recent_problems: list[Run]
+    rejects_today: int
+
+
+def overview(engine: Engine) -> Overview:
+    since = int(time.time()) - DAY
+    rs, r = record_sets.c, records.c
+    with engine.connect() as connection:
+        served = ~hidden()
+        sizes = dict(connection.execute(
+            select(served, func.count()).select_from(records).group_by(served)).all())
+        members = connection.execute(
+            select(func.count()).select_from(records)
+            .where(r.union_id.is_not(None), r.deleted.is_(False))
+        ).scalar_one()
+        by_set = connection.execute(
+            select(rs.set_spec, func.count())
+            .select_from(record_sets.join(records, records.c.id == rs.record_id))
+            .where(served)
+            .group_by(rs.set_spec)
+            .order_by(rs.set_spec)
+        ).all()
+        problems = connection.execute(
+            select(harvest_runs)
+            .where(harvest_runs.c.started >= since,
+                   (harvest_runs.c.errors != "") | (harvest_runs.c.rejected > 0)
+                   | harvest_runs.c.status.in_(("failed", "partial", "interrupted")))
+            .order_by(harvest_runs.c.id.desc())
+            .limit(50)
+        ).all()
+        rejects_today = connection.execute(
+            select(func.count()).select_from(harvest_rejects)
+            .join(harvest_runs, harvest_runs.c.id == harvest_rejects.c.run_id)
+            .where(harvest_runs.c.started >= since)
+        ).scalar_one()
+    return Overview(
+        live=sizes.get(True, 0),
+        deleted=sizes.get(False, 0) - members,
+        members=int(members),
+        sets=[(spec, count) for spec, count in by_set],
+        formats=list(FORMATS),
+        recent_problems=[_run(row) for row in problems],
+        rejects_today=int(rejects_today),
+    )

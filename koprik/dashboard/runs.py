@@ -1,0 +1,79 @@
+"""Runs: the history (all sources or one), a run's page (it reloads itself every
+:data:`REFRESH_SECONDS` while the run is going), its rejects with reason and raw bytes, and
+"retry rejects"."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import quote_plus
+
+from aiohttp import web
+
+from harvester.retry import retry_rejects
+from harvester.sources import SourceError, find_source
+from koprik.dashboard import reads
+from koprik.dashboard.access import checked_form, operator_only
+from koprik.dashboard.render import render
+from provider.keys import CATALOG, SETTINGS
+
+REFRESH_SECONDS = 2
+
+
+@operator_only
+async def list_runs(request: web.Request) -> web.Response:
+    source = request.query.get("source") or None
+    runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine, source, 200)
+    return await render(request, "runs.html", runs=runs, source=source)
+
+
+async def _run(request: web.Request) -> reads.Run:
+    try:
+        run_id = int(request.match_info["run"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    run = await asyncio.to_thread(reads.run, request.app[CATALOG].engine, run_id)
+    if run is None:
+        raise web.HTTPNotFound(text=f"no run #{run_id}")
+    return run
+
+
+@operator_only
+async def show_run(request: web.Request) -> web.Response:
+    run = await _run(request)
+    rejects = await asyncio.to_thread(reads.rejects, request.app[CATALOG].engine, run.id)
+    return await render(
+        request, "run.html", run=run, rejects=rejects,
+        refresh=REFRESH_SECONDS if run.status == "running" else None,
+        message=request.query.get("message"),
+    )
+
+
+@operator_only
+async def reject_raw(request: web.Request) -> web.Response:
+    try:
+        reject_id = int(request.match_info["reject"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    found = await asyncio.to_thread(reads.reject, request.app[CATALOG].engine, reject_id)
+    if found is None:
+        raise web.HTTPNotFound()
+    return web.Response(
+        body=found.raw, content_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="reject-{found.id}.bin"'},
+    )
+
+
+@operator_only
+async def retry(request: web.Request) -> web.Response:
+    await checked_form(request)
+    run = await _run(request)
+    settings, catalog = request.app[SETTINGS], request.app[CATALOG]
+    try:
+        entry = await asyncio.to_thread(find_source, settings, catalog, run.source)
+        counts = await asyncio.to_thread(retry_rejects, catalog, entry.source, run.id,
+                                         settings.limits.max_record_bytes)
+    except SourceError as error:
+        raise web.HTTPSeeOther(f"/runs/{run.id}?message={quote_plus(str(error))}") from None
+    summary = (f"retried: {counts.added} added, {counts.updated} updated, "
+               f"{counts.unchanged} unchanged, {counts.rejected} still rejected")
+    raise web.HTTPSeeOther(f"/runs/{run.id}?message={quote_plus(summary)}")

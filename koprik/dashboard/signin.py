@@ -1,0 +1,68 @@
+"""Sign in and sign out. A refused sign-in never says whether the name or the password was
+wrong; failures are logged with the address and rate-limited (:mod:`koprik.dashboard.limits`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from koprik.dashboard import access
+from koprik.dashboard.accounts import check_password, close_session, open_session
+from koprik.dashboard.keys import LIMITER
+from koprik.dashboard.render import render
+from provider.keys import CATALOG, SETTINGS
+
+log = logging.getLogger("koprik.dashboard.signin")
+REFUSED = "Wrong user name or password."
+LIMITED = "Too many failed sign-ins from here; wait a few minutes and try again."
+MAX_NAME = 100
+
+
+def _next(value: object) -> str:
+    """Where to go after signing in: a path on this site only (no open redirect)."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return "/"
+
+
+async def signin_page(request: web.Request) -> web.Response:
+    return await render(request, "signin.html", next=_next(request.query.get("next")))
+
+
+async def signin(request: web.Request) -> web.StreamResponse:
+    form = await access.checked_form(request)
+    name = str(form.get("name", ""))[:MAX_NAME].strip()
+    password = str(form.get("password", ""))
+    target = _next(form.get("next"))
+    address = request.remote or "unknown"
+    limiter = request.app[LIMITER]
+    if not limiter.allowed(address, name):
+        log.warning("sign-in refused (rate limit) for %r from %s", name, address)
+        return await render(request, "signin.html", status=429, error=LIMITED, next=target,
+                            name=name)
+    engine = request.app[CATALOG].engine
+    user = await asyncio.to_thread(check_password, engine, name, password)
+    if user is None:
+        limiter.failed(address, name)
+        log.warning("failed sign-in for %r from %s", name, address)
+        return await render(request, "signin.html", status=401, error=REFUSED, next=target,
+                            name=name)
+    limiter.succeeded(address, name)
+    lifetime = request.app[SETTINGS].dashboard.session_lifetime
+    cookie, _session = await asyncio.to_thread(open_session, engine, user, lifetime)
+    log.info("%s signed in from %s", user, address)
+    response = web.HTTPSeeOther(target)
+    access.set_session_cookie(request, response, cookie, lifetime)
+    raise response
+
+
+async def signout(request: web.Request) -> web.StreamResponse:
+    await access.checked_form(request)
+    cookie = request.cookies.get(access.SESSION_COOKIE, "")
+    if cookie:
+        await asyncio.to_thread(close_session, request.app[CATALOG].engine, cookie)
+    response = web.HTTPSeeOther("/")
+    response.del_cookie(access.SESSION_COOKIE, path="/")
+    raise response

@@ -1,0 +1,174 @@
+"""Sources: list, add, edit, enable/disable, remove, harvest now.
+
+Every change goes through :mod:`harvester.sources` (the same validation and the same check of
+the address as ``koprik sources``); its :class:`SourceError` is shown on the form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote_plus
+
+from aiohttp import web
+
+from config import HarvestSource
+from harvester.sources import (
+    FROM_DATABASE,
+    PROTOCOLS,
+    SourceError,
+    add_source,
+    edit_source,
+    find_source,
+    remove_source,
+)
+from koprik.dashboard import reads
+from koprik.dashboard.access import checked_form, operator_only
+from koprik.dashboard.harvests import StartRefused
+from koprik.dashboard.keys import HARVESTS
+from koprik.dashboard.render import render
+from provider.keys import CATALOG, SETTINGS
+
+TEXT_FIELDS = ("url", "prefix", "query", "charset", "every", "cron")
+NUMBER_FIELDS = {"delay": float, "timeout": float, "retries": int}
+
+
+def source_from_form(form: Mapping[str, Any], base: HarvestSource | None = None) -> HarvestSource:
+    """A source from the form's fields (over ``base`` when editing); SourceError for a number
+    that is not one. Validation proper is :func:`harvester.sources.validate`'s."""
+    values: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        values[name] = str(form.get(name, "")).strip()
+    values["sets"] = str(form.get("sets", "")).split()
+    for name, kind in NUMBER_FIELDS.items():
+        text = str(form.get(name, "")).strip()
+        if text:
+            try:
+                values[name] = kind(text)
+            except ValueError:
+                raise SourceError(f"{name} {text!r}: expected a number") from None
+    values["enabled"] = form.get("enabled") == "on"
+    if base is None:
+        return HarvestSource(name=str(form.get("name", "")).strip(),
+                             protocol=str(form.get("protocol", PROTOCOLS[0])), **values)
+    return dataclasses.replace(base, **values)
+
+
+@operator_only
+async def list_sources(request: web.Request) -> web.Response:
+    views = await asyncio.to_thread(
+        reads.sources, request.app[SETTINGS], request.app[CATALOG]
+    )
+    return await render(request, "sources.html", sources=views,
+                        message=request.query.get("message"))
+
+
+@operator_only
+async def new_source(request: web.Request) -> web.Response:
+    return await render(request, "source_form.html", source=None, protocols=PROTOCOLS,
+                        editable=True)
+
+
+@operator_only
+async def create_source(request: web.Request) -> web.Response:
+    form = await checked_form(request)
+    settings, catalog = request.app[SETTINGS], request.app[CATALOG]
+    try:
+        source = source_from_form(form)
+        check = form.get("check", "on") == "on"
+        stored, _found = await asyncio.to_thread(
+            add_source, settings, catalog, source, check=check
+        )
+    except SourceError as error:
+        return await render(request, "source_form.html", status=400, source=None, form=form,
+                            protocols=PROTOCOLS, error=str(error), editable=True)
+    raise web.HTTPSeeOther(f"/sources/{stored.name}")
+
+
+async def _entry(request: web.Request):  # type: ignore[no-untyped-def]
+    name = request.match_info["name"]
+    try:
+        return await asyncio.to_thread(
+            find_source, request.app[SETTINGS], request.app[CATALOG], name
+        )
+    except SourceError:
+        raise web.HTTPNotFound(text=f"no source named {name!r}") from None
+
+
+@operator_only
+async def show_source(request: web.Request) -> web.Response:
+    entry = await _entry(request)
+    runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine, entry.source.name)
+    views = await asyncio.to_thread(reads.sources, request.app[SETTINGS], request.app[CATALOG])
+    view = next(v for v in views if v.entry.source.name == entry.source.name)
+    return await render(request, "source.html", view=view, runs=runs,
+                        editable=entry.origin == FROM_DATABASE, protocols=PROTOCOLS,
+                        message=request.query.get("message"))
+
+
+@operator_only
+async def update_source(request: web.Request) -> web.Response:
+    form = await checked_form(request)
+    entry = await _entry(request)
+    name = entry.source.name
+    try:
+        changed = source_from_form(form, entry.source)
+        changes = {f.name: getattr(changed, f.name) for f in dataclasses.fields(changed)
+                   if getattr(changed, f.name) != getattr(entry.source, f.name)}
+        check = form.get("check", "on") == "on"
+        await asyncio.to_thread(
+            edit_source, request.app[SETTINGS], request.app[CATALOG], name, check=check,
+            **changes,
+        )
+    except SourceError as error:
+        raise web.HTTPSeeOther(f"/sources/{name}?message={_quoted(str(error))}") from None
+    raise web.HTTPSeeOther(f"/sources/{name}?message=saved")
+
+
+@operator_only
+async def toggle_source(request: web.Request) -> web.Response:
+    form = await checked_form(request)
+    entry = await _entry(request)
+    enabled = form.get("enabled") == "yes"
+    try:
+        await asyncio.to_thread(
+            edit_source, request.app[SETTINGS], request.app[CATALOG], entry.source.name,
+            check=False, enabled=enabled,
+        )
+    except SourceError as error:
+        raise web.HTTPSeeOther(f"/sources?message={_quoted(str(error))}") from None
+    raise web.HTTPSeeOther(
+        f"/sources?message={'enabled' if enabled else 'disabled'}+{entry.source.name}"
+    )
+
+
+@operator_only
+async def delete_source(request: web.Request) -> web.Response:
+    await checked_form(request)
+    entry = await _entry(request)
+    try:
+        await asyncio.to_thread(
+            remove_source, request.app[SETTINGS], request.app[CATALOG], entry.source.name
+        )
+    except SourceError as error:
+        raise web.HTTPSeeOther(f"/sources?message={_quoted(str(error))}") from None
+    raise web.HTTPSeeOther(f"/sources?message=removed+{entry.source.name}")
+
+
+@operator_only
+async def harvest_now(request: web.Request) -> web.Response:
+    await checked_form(request)
+    entry = await _entry(request)
+    try:
+        run_id = await request.app[HARVESTS].start(entry.source)
+    except StartRefused as error:
+        raise web.HTTPSeeOther(
+            f"/sources/{entry.source.name}?message={_quoted(str(error))}"
+        ) from None
+    raise web.HTTPSeeOther(f"/runs/{run_id}")
+
+
+def _quoted(text: str) -> str:
+    return quote_plus(text[:500])

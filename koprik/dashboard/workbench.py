@@ -1,0 +1,174 @@
+"""The crosswalk workbench: paste or upload records, choose the formats and a transliteration,
+see the result with its warnings, download it.
+
+The conversion is :mod:`crosswalks.registry`'s (the formats of ``koprik crosswalk``); the
+upload is read with a budget of ``dashboard.max_upload_bytes`` (a larger body is refused with
+413 before it is all read), and the conversion runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from pymarc import Record, Subfield
+
+from crosswalks import iso2709, marc_io, registry
+from crosswalks.uzbek import (
+    add_script_880,
+    cyrillic_to_latin,
+    latin_to_cyrillic,
+    romanize_alalc,
+)
+from koprik.dashboard.access import check_csrf, readable, viewer
+from koprik.dashboard.render import render
+from provider.keys import SETTINGS
+
+SHOWN_CHARS = 200_000
+"""Characters of the result shown on the page (the download has all of it)."""
+TEXT_FIELDS = 6
+"""Form fields other than the file (csrf, text, from, to, script, action)."""
+MAX_FIELD = 64 * 1024
+
+
+def _each_subfield(change: Callable[[str], str]) -> Callable[[Record], Record]:
+    """A step applying ``change`` to the text of every subfield (not to $0-$9 or control
+    fields, which hold codes and linkage)."""
+
+    def apply(record: Record) -> Record:
+        for data_field in record.get_fields():
+            if not data_field.is_control_field():
+                data_field.subfields = [
+                    Subfield(s.code, s.value if s.code.isdigit() else change(s.value))
+                    for s in data_field.subfields
+                ]
+        return record
+
+    return apply
+
+
+SCRIPTS: dict[str, tuple[str, Callable[[Record], Record] | None]] = {
+    "": ("as it is", None),
+    "880": ("add 880 fields in the other Uzbek script", add_script_880),
+    "latin": ("Uzbek Cyrillic to Latin (1995)", _each_subfield(cyrillic_to_latin)),
+    "cyrillic": ("Uzbek Latin to Cyrillic", _each_subfield(latin_to_cyrillic)),
+    "alalc": ("ALA-LC romanization (Uzbek)", _each_subfield(romanize_alalc)),
+}
+
+
+@dataclass
+class Conversion:
+    output: bytes = b""
+    read: int = 0
+    converted: int = 0
+    warnings: list[str] = field(default_factory=list)
+    detected: str = ""
+
+
+def convert(
+    data: bytes, from_format: str, to_format: str, script: str, max_record_bytes: int
+) -> Conversion:
+    """Convert ``data``; every record that cannot be (one over ``max_record_bytes`` among
+    them) is a warning, the rest go on."""
+    result = Conversion()
+    stream = marc_io.peekable(io.BytesIO(data))
+    if not from_format:
+        try:
+            from_format = marc_io.detect_format(stream.peek(marc_io.HEAD_BYTES))
+        except ValueError as error:
+            result.warnings.append(f"{error}; choose the input format")
+            return result
+    result.detected = from_format
+    step = SCRIPTS[script][1]
+    out = io.BytesIO()
+    writer = registry.output_format(to_format).open(out)
+    try:
+        for item in registry.input_format(from_format).read(stream, max_record_bytes):
+            result.read += 1
+            where = f"record {item.index + 1}"
+            result.warnings.extend(f"{where}: {note}" for note in item.notes)
+            if item.record is None:
+                result.warnings.append(f"{where}: {item.error or 'unreadable'}")
+                continue
+            try:
+                writer.write(step(item.record) if step else item.record)
+            except Exception as error:  # one record's failure must not end the batch
+                result.warnings.append(f"{where}: conversion failed: {iso2709.describe(error)}")
+                continue
+            result.converted += 1
+    except marc_io.NoRecords as error:
+        result.warnings.append(str(error))
+    except Exception as error:  # a reader's unforeseen failure: report it, keep what was done
+        result.warnings.append(f"reading stopped: {iso2709.describe(error)}")
+    writer.close()
+    result.output = out.getvalue()
+    return result
+
+
+async def read_upload(request: web.Request, limit: int) -> dict[str, bytes]:
+    """The form's fields as bytes, at most ``limit`` bytes in all (413 beyond)."""
+    fields: dict[str, bytes] = {}
+    if not request.content_type.startswith("multipart/"):
+        if (request.content_length or 0) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit,
+                                                actual_size=request.content_length or 0)
+        form = await request.post()  # pasted text only; also bounded by client_max_size
+        return {name: value.encode() for name, value in form.items() if isinstance(value, str)}
+    budget = limit
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if len(fields) > TEXT_FIELDS or not hasattr(part, "read_chunk"):
+            raise web.HTTPBadRequest(text="unexpected form fields")
+        chunks = []
+        while chunk := await part.read_chunk(64 * 1024):
+            budget -= len(chunk)
+            if budget < 0:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit - budget)
+            chunks.append(chunk)
+        fields[part.name or ""] = b"".join(chunks)
+    return fields
+
+
+def _formats() -> dict[str, object]:
+    return {"inputs": registry.INPUTS, "outputs": registry.OUTPUTS, "scripts": SCRIPTS}
+
+
+@readable("public_records")
+async def workbench_page(request: web.Request) -> web.Response:
+    return await render(request, "workbench.html", chosen={}, **_formats())
+
+
+@readable("public_records")
+async def workbench_convert(request: web.Request) -> web.StreamResponse:
+    limit = request.app[SETTINGS].dashboard.max_upload_bytes
+    fields = await read_upload(request, limit)
+    check_csrf(request, await viewer(request), fields.get("csrf", b"").decode("ascii", "replace"))
+    chosen = {name: fields.get(name, b"").decode("utf-8", "replace")[:100]
+              for name in ("from", "to", "script")}
+    data = fields.get("file") or fields.get("text", b"")
+    problem = None
+    if chosen["from"] and chosen["from"] not in registry.INPUTS:
+        problem = "choose an input format from the list"
+    elif chosen["to"] not in registry.OUTPUTS:
+        problem = "choose an output format from the list"
+    elif chosen["script"] not in SCRIPTS:
+        problem = "choose a transliteration from the list"
+    elif not data.strip():
+        problem = "paste records or choose a file"
+    if problem:
+        return await render(request, "workbench.html", status=400, error=problem,
+                            chosen=chosen, **_formats())
+    result = await asyncio.to_thread(
+        convert, data, chosen["from"], chosen["to"], chosen["script"],
+        request.app[SETTINGS].limits.max_record_bytes,
+    )
+    if fields.get("action") == b"download" and result.converted:
+        return web.Response(body=result.output, content_type="application/octet-stream",
+                            headers={"Content-Disposition":
+                                     f'attachment; filename="converted.{chosen["to"]}"'})
+    text = result.output.decode("utf-8", "replace")
+    return await render(request, "workbench.html", chosen=chosen, result=result,
+                        shown=text[:SHOWN_CHARS], cut=len(text) > SHOWN_CHARS, **_formats())

@@ -1,0 +1,56 @@
+"""An aiohttp test client on the whole HTTP application (provider + dashboard), with an
+operator ``alice``, and a helper that signs in through the real form."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from catalog import Catalog
+from config import DatabaseSettings, Settings
+from config.settings import DashboardSettings
+from koprik.dashboard import setup_dashboard
+from koprik.dashboard.accounts import add_user
+from provider.app import init_app
+
+PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def dashboard_settings(tmp_path: Path, **dashboard: Any) -> Settings:
+    return dataclasses.replace(
+        Settings(),
+        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'catalog.sqlite3'}"),
+        dashboard=DashboardSettings(**dashboard),
+    )
+
+
+async def make_client(aiohttp_client: Any, settings: Settings) -> Any:
+    catalog = Catalog.open(settings)
+    add_user(catalog.engine, "alice", PASSWORD)
+    app = init_app(settings, catalog)
+    setup_dashboard(app)
+    return await aiohttp_client(app)
+
+
+def csrf_of(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+async def sign_in(client: Any, name: str = "alice", password: str = PASSWORD) -> Any:
+    page = await client.get("/signin")
+    token = csrf_of(await page.text())
+    return await client.post("/signin", data={"csrf": token, "name": name,
+                                              "password": password, "next": "/sources"},
+                             allow_redirects=False)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, tmp_path: Path) -> Any:
+    return await make_client(aiohttp_client, dashboard_settings(tmp_path))

@@ -1,0 +1,90 @@
+"""Copy cataloguing against a real Zebra (over Z39.50 and over SRU) beside a target that never
+answers: the search goes to all at once, the silent one is cut at the per-target time limit,
+Zebra's records come back marked by target, and one from each protocol is imported."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from config.settings import CopyTarget
+from koprik.dashboard.copy_targets import cql_query, search_target
+from provider.keys import CATALOG
+from tests.conftest import DATA
+from tests.dashboard_fixtures import dashboard_settings, make_client, sign_in
+from tests.peers import running_zebra
+
+pytestmark = pytest.mark.interop
+ISBN = "0596000855"
+
+
+@pytest.fixture(scope="module")
+def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    base = tmp_path_factory.mktemp("zebra")
+    (base / "records").mkdir()
+    shutil.copy(DATA / "marc21" / "marc.dat", base / "records" / "marc.dat")
+    with running_zebra(base / "records", base / "work") as port:
+        yield port
+
+
+@pytest.fixture
+def silent() -> Iterator[int]:
+    """A port that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+async def test_one_search_to_every_target_with_a_time_limit(zebra: int, silent: int) -> None:
+    terms = {"isbn": ISBN, "title": "", "author": ""}
+    targets = [
+        CopyTarget("zebra", f"z3950://127.0.0.1:{zebra}/Default"),
+        CopyTarget("zebra-sru", f"http://127.0.0.1:{zebra}/Default", protocol="sru"),
+        CopyTarget("mute", f"z3950://127.0.0.1:{silent}/Default"),
+    ]
+    results = await asyncio.gather(search_target(targets[0], terms, 30.0),
+                                   search_target(targets[1], terms, 30.0),
+                                   search_target(targets[2], terms, 1.0))
+    for result in results[:2]:
+        assert result.hits == 1 and result.error is None, result
+        assert result.records[0].title.startswith("Programming Python")
+        assert "=020  \\\\$a0596000855" in result.records[0].mrk
+    assert results[1].query == 'bath.isbn="0596000855"'
+    assert results[2].error == "no answer within 1 s" and results[2].records == []
+
+
+def test_cql_quotes_terms() -> None:
+    assert cql_query({"title": 'war "and" peace', "author": "tolstoy"}) == \
+        'dc.title="war \\"and\\" peace" and dc.creator="tolstoy"'
+
+
+async def test_search_and_import_through_the_page(
+    aiohttp_client: Any, tmp_path: Any, zebra: int, silent: int
+) -> None:
+    settings = dashboard_settings(tmp_path, copy_timeout=2.0, targets=[
+        CopyTarget("zebra", f"z3950://127.0.0.1:{zebra}/Default"),
+        CopyTarget("zebra-sru", f"http://127.0.0.1:{zebra}/Default", protocol="sru"),
+        CopyTarget("mute", f"z3950://127.0.0.1:{silent}/Default")])
+    client = await make_client(aiohttp_client, settings)
+    assert (await client.get("/copy", allow_redirects=False)).status == 303
+    await sign_in(client)
+    page = await (await client.get(f"/copy?isbn={ISBN}")).text()
+    assert "no answer within 2 s" in page
+    forms = re.findall(r'<form method="post" action="/copy/import">(.*?)</form>', page, re.S)
+    assert len(forms) == 2
+    for form in forms:
+        fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))
+        imported = await client.post("/copy/import", allow_redirects=False, data={
+            name: html.unescape(value) for name, value in fields.items()})
+        assert imported.status == 303, await imported.text()
+        record = await (await client.get(imported.headers["Location"])).text()
+        assert "Programming Python" in record
+    assert client.app[CATALOG].count(None) == 2  # one per source: z3950:... and sru:...

@@ -1,0 +1,146 @@
+"""Access to the dashboard: sign-in, sessions, CSRF, write actions, the API's tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+
+from catalog.models import user_sessions, users
+from koprik.dashboard.accounts import new_token
+from koprik.dashboard.signin import LIMITED, REFUSED
+from provider.keys import CATALOG
+from tests.dashboard_fixtures import (
+    PASSWORD,
+    client,  # noqa: F401  (fixture)
+    csrf_of,
+    dashboard_settings,
+    make_client,
+    sign_in,
+)
+
+PUBLIC_POSTS = {"/signin", "/signout", "/workbench"}
+"""The dashboard's POST routes that need no operator: signing in and out, and the workbench
+(it converts, it writes nothing). The protocols' own POSTs (OAI-PMH, SRU) are not the
+dashboard's."""
+
+
+def _post_routes(app: Any) -> list[tuple[str, str]]:
+    found = []
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        ours = getattr(route.handler, "__module__", "").startswith("koprik.dashboard")
+        if ours and route.method in ("POST", "PATCH", "DELETE") and path not in PUBLIC_POSTS:
+            found.append((route.method, path.replace("{name}", "x").replace("{run}", "1")))
+    return found
+
+
+async def test_sign_in_and_out(client: Any) -> None:  # noqa: F811
+    response = await sign_in(client)
+    assert response.status == 303 and response.headers["Location"] == "/sources"
+    page = await client.get("/sources")
+    assert page.status == 200 and "alice" in await page.text()
+    token = csrf_of(await page.text())
+    out = await client.post("/signout", data={"csrf": token}, allow_redirects=False)
+    assert out.status == 303
+    after = await client.get("/sources", allow_redirects=False)
+    assert after.status == 303 and after.headers["Location"].startswith("/signin")
+
+
+async def test_a_wrong_password_and_an_unknown_name_get_the_same_answer(client: Any) -> None:  # noqa: F811
+    wrong_password = await sign_in(client, "alice", "not the password")
+    unknown_name = await sign_in(client, "mallory", PASSWORD)
+    for response in (wrong_password, unknown_name):
+        assert response.status == 401
+        text = await response.text()
+        assert REFUSED in text
+    assert (await wrong_password.text()).replace("alice", "") == (
+        await unknown_name.text()).replace("mallory", "").replace(
+            csrf_of(await unknown_name.text()), csrf_of(await wrong_password.text()))
+
+
+async def test_failed_sign_ins_are_limited(client: Any, caplog: Any) -> None:  # noqa: F811
+    for _ in range(5):
+        assert (await sign_in(client, "alice", "guess")).status == 401
+    limited = await sign_in(client, "alice", PASSWORD)  # even the right password, for now
+    assert limited.status == 429 and LIMITED in await limited.text()
+    assert "failed sign-in for 'alice'" in caplog.text
+
+
+async def test_every_write_action_needs_a_signed_in_operator(client: Any) -> None:  # noqa: F811
+    routes = _post_routes(client.app)
+    forms = [(m, p) for m, p in routes if not p.startswith("/api/")]
+    api = [(m, p) for m, p in routes if p.startswith("/api/")]
+    assert len(forms) >= 7 and len(api) >= 5
+    page = await client.get("/signin")
+    token = csrf_of(await page.text())  # even with a valid anonymous token
+    for method, path in forms:
+        response = await client.request(method, path, data={"csrf": token},
+                                        allow_redirects=False)
+        assert response.status == 303, (path, response.status)
+        assert response.headers["Location"].startswith("/signin"), path
+    for method, path in api:
+        response = await client.request(method, path, json={})
+        assert response.status == 401, (path, response.status)
+        bad = await client.request(method, path, json={},
+                                   headers={"Authorization": "Bearer kpk_forged"})
+        assert bad.status == 401, path
+
+
+async def test_a_form_without_its_csrf_token_is_refused(client: Any) -> None:  # noqa: F811
+    await sign_in(client)
+    for data in ({}, {"csrf": "forged-token-forged-token"}):
+        for path in ("/sources/x/remove", "/sources", "/signout", "/runs/1/retry"):
+            response = await client.post(path, data=data, allow_redirects=False)
+            assert response.status == 403, (path, data)
+    assert (await client.get("/sources")).status == 200  # still signed in
+    client.session.cookie_jar.clear()
+    anonymous = await client.post("/signin", data={"name": "alice", "password": PASSWORD},
+                                  allow_redirects=False)
+    assert anonymous.status == 403
+
+
+async def test_sessions_expire(client: Any) -> None:  # noqa: F811
+    await sign_in(client)
+    assert (await client.get("/sources", allow_redirects=False)).status == 200
+    engine = client.app[CATALOG].engine
+    with engine.begin() as connection:
+        connection.execute(update(user_sessions).values(expires=1))
+    assert (await client.get("/sources", allow_redirects=False)).status == 303
+
+
+async def test_passwords_and_tokens_are_not_stored_in_clear(client: Any, tmp_path: Any) -> None:  # noqa: F811
+    await sign_in(client)
+    engine = client.app[CATALOG].engine
+    token = new_token(engine, "alice")
+    with engine.connect() as connection:
+        stored = connection.execute(select(users.c.password_hash, users.c.token_hash)).one()
+    assert stored.password_hash.startswith("$argon2id$")
+    engine.dispose()
+    database = (tmp_path / "catalog.sqlite3").read_bytes()
+    for path in tmp_path.glob("catalog.sqlite3*"):
+        database += path.read_bytes()
+    assert PASSWORD.encode() not in database and token.encode() not in database
+
+
+async def test_api_token(client: Any) -> None:  # noqa: F811
+    token = new_token(client.app[CATALOG].engine, "alice")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/sources", headers=headers)).status == 200
+    assert await (await client.get("/api/runs", headers=headers)).json() == []
+    refused = await client.post("/api/sources", headers=headers,
+                                json={"name": "bad name!", "url": "http://127.0.0.1:9/oai"})
+    assert refused.status == 400 and "source name" in (await refused.json())["error"]
+
+
+async def test_records_are_public_unless_configured(aiohttp_client: Any, tmp_path: Any) -> None:
+    public = await make_client(aiohttp_client, dashboard_settings(tmp_path / "a"))
+    assert (await public.get("/records", allow_redirects=False)).status == 200
+    assert (await public.get("/partner", allow_redirects=False)).status == 200
+    closed = await make_client(aiohttp_client, dashboard_settings(
+        tmp_path / "b", public_records=False, public_partner=False))
+    for path in ("/records", "/partner", "/", "/workbench"):
+        assert (await closed.get(path, allow_redirects=False)).status == 303, path
+    await sign_in(closed)
+    assert (await closed.get("/records", allow_redirects=False)).status == 200

@@ -1,0 +1,69 @@
+"""/metrics: Prometheus text that the reference parser reads, with counters that move."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import insert
+
+from catalog.harvest_state import harvest_runs
+from harvester.z3950_origin import Z3950Client
+from koprik.dashboard.keys import METRICS
+from provider.keys import CATALOG, SERVICE, SETTINGS
+from provider.z3950.server import start_target
+from tests.dashboard_fixtures import client  # noqa: F401
+
+
+async def _samples(client: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # noqa: F811
+    response = await client.get("/metrics")
+    assert response.status == 200 and response.content_type == "text/plain"
+    samples = {}
+    for family in text_string_to_metric_families(await response.text()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+async def test_metrics_parse_and_move(client: Any) -> None:  # noqa: F811
+    before = await _samples(client)
+    assert before[("koprik_catalogue_records", (("state", "live"),))] == 0
+    with client.app[CATALOG].engine.begin() as connection:
+        connection.execute(insert(harvest_runs).values(
+            source="p", status="partial", started=1, finished=2, added=7, updated=1, deleted=0,
+            unchanged=0, rejected=2, requests=3, pages=1, errors="x"))
+    assert (await client.get("/oai?verb=Identify")).status == 200
+    assert (await client.get("/oai?verb=junk")).status == 200
+    after = await _samples(client)
+    assert after[("koprik_harvest_records_total", (("outcome", "added"), ("source", "p")))] == 7
+    assert after[("koprik_harvest_errors_total", (("kind", "rejected_record"), ("source", "p")))] \
+        == 2
+    assert after[("koprik_harvest_errors_total", (("kind", "failed_run"), ("source", "p")))] == 1
+    assert after[("koprik_harvest_runs_total", (("source", "p"), ("status", "partial")))] == 1
+    count = "koprik_protocol_request_seconds_count"
+    assert after[(count, (("operation", "Identify"), ("protocol", "oai-pmh")))] == 1
+    assert after[(count, (("operation", "other"), ("protocol", "oai-pmh")))] == 1  # bounded labels
+
+
+async def test_z3950_requests_are_counted_by_operation(client: Any) -> None:  # noqa: F811
+    settings = dataclasses.replace(
+        client.app[SETTINGS],
+        server=dataclasses.replace(client.app[SETTINGS].server, host="127.0.0.1", z3950_port=0))
+    target = await start_target(settings, client.app[CATALOG], client.app[SERVICE],
+                                observe=client.app[METRICS].observe_z3950)
+    port = target.sockets[0].getsockname()[1]
+    try:
+        origin = await Z3950Client.connect("127.0.0.1", port, "Default", "UTF-8", 30.0)
+        try:
+            assert await origin.search("@attr 1=4 navoiy") == 0
+            await origin.search("@attr 1=4 toshkent")
+        finally:
+            await origin.close()
+    finally:
+        target.close()
+        await target.wait_closed()
+    samples = await _samples(client)
+    count = "koprik_protocol_request_seconds_count"
+    assert samples[(count, (("operation", "init"), ("protocol", "z39.50")))] == 1
+    assert samples[(count, (("operation", "search"), ("protocol", "z39.50")))] == 2

@@ -1,0 +1,59 @@
+"""Record search and record pages: script folding as in Z39.50, four views, provenance."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote_plus
+
+import pytest
+from pymarc import Field, Record, Subfield
+
+from catalog import Provenance
+from provider.keys import CATALOG
+from tests.dashboard_fixtures import client  # noqa: F401
+
+
+def _record(control: str, title: str) -> Record:
+    record = Record(force_utf8=True)
+    record.leader = record.leader[:9] + "a" + record.leader[10:]
+    record.add_field(Field(tag="001", data=control))
+    record.add_field(Field(tag="245", indicators=["1", "0"], subfields=[Subfield("a", title)]))
+    return record
+
+
+@pytest.fixture
+async def filled(client: Any) -> Any:  # noqa: F811
+    catalog = client.app[CATALOG]
+    with catalog.writer() as writer:
+        writer.put(_record("c1", "Ўзбекистон тарихи"))
+        writer.put(_record("h1", "Harvested <title>"), provenance=Provenance(
+            source="partner", base_url="http://127.0.0.1:9/oai", identifier="oai:p:1",
+            datestamp="2020-01-01T00:00:00Z", metadata_namespace="http://www.loc.gov/MARC21/slim",
+            payload=b"<record>as received</record>"))
+    return client
+
+
+@pytest.mark.parametrize("query", ["oʻzbekiston tarixi", "o'zbekiston", "ŭzbekiston", "tarix*"])
+async def test_latin_queries_find_the_cyrillic_record(filled: Any, query: str) -> None:
+    page = await (await filled.get(f"/records?q={quote_plus(query)}")).text()
+    assert "1 record found" in page and "Ўзбекистон тарихи" in page
+
+
+async def test_a_record_in_four_views_with_its_provenance(filled: Any) -> None:
+    hits = await (await filled.get("/records?index=title&q=harvested")).text()
+    local_id = re.search(r'href="/record\?id=([^"]+)"', hits).group(1)  # type: ignore[union-attr]
+    page = await (await filled.get(f"/record?id={local_id}")).text()
+    for view in ("mrk", "marcxml", "dc", "mods"):
+        assert f'id="view-{view}"' in page
+    assert "Harvested &lt;title&gt;" in page and "<title>" not in page.split("</head>")[1]
+    assert "oai:p:1" in page and "http://127.0.0.1:9/oai" in page
+    mrk = await filled.get(f"/record/mrk?id={local_id}")
+    assert mrk.content_type == "text/plain" and "=245  10$aHarvested <title>" in await mrk.text()
+    dc = await filled.get(f"/record/dc?id={local_id}")
+    assert dc.content_type == "application/xml" and "dc:title" in await dc.text()
+    original = await filled.get(f"/record/original?id={local_id}")
+    assert await original.read() == b"<record>as received</record>"
+    assert (await filled.get("/record/nonsense?id=c1")).status == 404
+    assert (await filled.get("/record?id=nothing")).status == 404
+

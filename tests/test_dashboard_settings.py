@@ -1,0 +1,36 @@
+"""The ``[dashboard]`` settings: defaults, range checks, copy targets."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import ConfigError, settings_from_mapping
+
+
+def test_defaults() -> None:
+    dashboard = settings_from_mapping({}).dashboard
+    assert dashboard.public_records and dashboard.public_partner and dashboard.targets == []
+
+
+@pytest.mark.parametrize(("table", "key"), [
+    ({"session_lifetime": 5}, "dashboard.session_lifetime"),
+    ({"login_attempts": 0}, "dashboard.login_attempts"),
+    ({"max_upload_bytes": 10**12}, "dashboard.max_upload_bytes"),
+    ({"copy_timeout": 0.0}, "dashboard.copy_timeout"),
+    ({"targets": [{"name": "x", "url": "http://x"}]}, "dashboard.targets[0].url"),
+    ({"targets": [{"name": "x", "url": "z3950://h:1/D", "protocol": "ftp"}]},
+     "dashboard.targets[0].protocol"),
+    ({"targets": [{"name": "x", "url": "z3950://h:1/D", "protocol": "sru"}]},
+     "dashboard.targets[0].url"),
+    ({"targets": [{"name": "x", "url": "z3950://h:1/D"}, {"name": "x", "url": "z3950://h:2/D"}]},
+     "dashboard.targets[1].name"),
+])
+def test_a_bad_value_names_its_key(table: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        settings_from_mapping({"dashboard": table})
+
+
+def test_targets() -> None:
+    settings = settings_from_mapping({"dashboard": {"targets": [
+        {"name": "loc", "url": "z3950://127.0.0.1:2101/Default", "charset": "MARC-8"}]}})
+    assert settings.dashboard.targets[0].name == "loc"

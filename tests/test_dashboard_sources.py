@@ -1,0 +1,109 @@
+"""Sources and runs through the dashboard's forms and its JSON API, against a real Koprik
+provider on 127.0.0.1 (aiohttp test server)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_sources
+from config import DatabaseSettings, Settings
+from koprik.dashboard.accounts import new_token
+from provider.app import init_app
+from provider.keys import CATALOG
+from tests.dashboard_fixtures import client, csrf_of, sign_in  # noqa: F401
+
+RECORDS = 30
+
+
+@pytest.fixture
+async def partner(aiohttp_server: Any, tmp_path: Any) -> str:
+    url = f"sqlite:///{tmp_path / 'partner.sqlite3'}"
+    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=url))
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in demo_records(RECORDS):
+            writer.put(record)
+    server = await aiohttp_server(init_app(settings, catalog))
+    return f"http://127.0.0.1:{server.port}/oai"
+
+
+async def _form(client: Any, path: str) -> str:  # noqa: F811
+    return csrf_of(await (await client.get(path)).text())
+
+
+async def _wait_for_run(client: Any, run_url: str) -> str:  # noqa: F811
+    for _ in range(600):
+        page = await (await client.get(run_url)).text()
+        if 'id="run-status">running<' not in page:
+            return page
+        await asyncio.sleep(0.1)
+    raise AssertionError("the run did not end")
+
+
+async def test_add_harvest_toggle_and_remove_a_source(client: Any, partner: str) -> None:  # noqa: F811
+    await sign_in(client)
+    token = await _form(client, "/sources/new")
+    refused = await client.post("/sources", data={
+        "csrf": token, "name": "partner", "url": "ftp://nowhere", "prefix": "marc21",
+        "enabled": "on", "check": "on"})
+    assert refused.status == 400
+    assert "expected http:// or https://" in await refused.text()  # harvester.sources' words
+
+    added = await client.post("/sources", data={
+        "csrf": token, "name": "partner", "url": partner, "prefix": "", "every": "6h",
+        "delay": "0", "enabled": "on", "check": "on"}, allow_redirects=False)
+    assert added.status == 303 and added.headers["Location"] == "/sources/partner"
+    with client.app[CATALOG].engine.connect() as connection:
+        row = connection.execute(select(harvest_sources)).one()
+    assert (row.prefix, row.every, row.delay) == ("marc21", "6h", 0.0)  # prefix chosen by Identify
+
+    started = await client.post("/sources/partner/harvest", data={"csrf": token},
+                                allow_redirects=False)
+    assert started.status == 303 and started.headers["Location"].startswith("/runs/")
+    page = await _wait_for_run(client, started.headers["Location"])
+    assert 'id="run-status">succeeded<' in page
+    assert f'id="run-added">{RECORDS}<' in page
+
+    listed = await (await client.get("/sources")).text()
+    assert "every 6h" in listed and "succeeded" in listed
+    off = await client.post("/sources/partner/enabled", data={"csrf": token, "enabled": "no"},
+                            allow_redirects=False)
+    assert off.status == 303
+    with client.app[CATALOG].engine.connect() as connection:
+        assert connection.execute(select(harvest_sources.c.enabled)).scalar() is False
+    gone = await client.post("/sources/partner/remove", data={"csrf": token},
+                             allow_redirects=False)
+    assert gone.status == 303
+    assert (await client.get("/sources/partner")).status == 404
+
+
+async def test_the_api_offers_sources_and_runs(client: Any, partner: str) -> None:  # noqa: F811
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    created = await client.post("/api/sources", headers=headers,
+                                json={"name": "p", "url": partner, "prefix": "marc21",
+                                      "delay": 0})
+    assert created.status == 201, await created.text()
+    started = await client.post("/api/sources/p/harvest", headers=headers)
+    assert started.status == 202
+    run_id = (await started.json())["run"]
+    for _ in range(600):
+        run = await (await client.get(f"/api/runs/{run_id}", headers=headers)).json()
+        if run["status"] != "running":
+            break
+        await asyncio.sleep(0.1)
+    assert (run["status"], run["added"], run["rejects"]) == ("succeeded", RECORDS, [])
+    source = await (await client.get("/api/sources/p", headers=headers)).json()
+    assert source["last_run"]["id"] == run_id and source["watermark"]
+    changed = await client.patch("/api/sources/p", headers=headers,
+                                 json={"every": "1d", "check": False})
+    assert changed.status == 200 and (await changed.json())["every"] == "1d"
+    assert [r["id"] for r in await (await client.get("/api/runs", headers=headers)).json()] \
+        == [run_id]
+    assert (await client.delete("/api/sources/p", headers=headers)).status == 200

@@ -1,0 +1,62 @@
+"""The crosswalk workbench: conversion with warnings, transliteration, bounded uploads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import FormData
+
+from koprik.dashboard.workbench import convert
+from tests.conftest import DATA
+from tests.dashboard_fixtures import client, csrf_of, dashboard_settings, make_client  # noqa: F401
+
+MAX = 1024 * 1024
+
+
+def test_unimarc_to_mrk_with_notes() -> None:
+    result = convert((DATA / "unimarc" / "TEST1.ISO").read_bytes(), "unimarc", "mrk", "", MAX)
+    assert (result.read, result.converted) == (81, 81)
+    assert result.output.decode().count("=LDR") == 81
+    assert result.warnings  # unmapped UNIMARC fields are reported, not dropped silently
+
+
+def test_transliteration_and_a_broken_record() -> None:
+    mrk = "=LDR  00000nam a2200000 i 4500\n=001  x1\n=245  10$aТошкент табиати$6880-01\n"
+    result = convert(mrk.encode() + b"\n=LDR broken\n", "mrk", "mrk", "latin", MAX)
+    assert "Toshkent tabiati" in result.output.decode()
+    assert "$6880-01" in result.output.decode()  # linkage is not transliterated
+    assert result.converted == 1 and result.warnings and result.warnings[0].startswith("record 2")
+
+
+def test_undetectable_input_says_so() -> None:
+    result = convert(b"hello", "", "mrk", "", MAX)
+    assert result.converted == 0 and "choose the input format" in result.warnings[0]
+
+
+async def test_upload_is_bounded(aiohttp_client: Any, tmp_path: Any) -> None:
+    small = await make_client(aiohttp_client, dashboard_settings(tmp_path, max_upload_bytes=4096))
+    token = csrf_of(await (await small.get("/workbench")).text())
+    form = FormData()
+    form.add_field("csrf", token)
+    form.add_field("to", "mrk")
+    form.add_field("file", b"x" * 10_000, filename="big.mrc")
+    assert (await small.post("/workbench", data=form)).status == 413
+
+
+async def test_convert_and_download(client: Any) -> None:  # noqa: F811
+    token = csrf_of(await (await client.get("/workbench")).text())
+    data = (DATA / "unimarc" / "testunimarc.dat").read_bytes()
+    for action, expected, marker in (("show", "text/html", "&lt;collection"),
+                                     ("download", "application/octet-stream", "<collection")):
+        form = FormData()
+        for name, value in (("csrf", token), ("from", "unimarc"), ("to", "marcxml"),
+                            ("script", ""), ("action", action)):
+            form.add_field(name, value)
+        form.add_field("file", data, filename="in.iso")
+        response = await client.post("/workbench", data=form)
+        assert response.status == 200 and response.content_type == expected
+        assert marker in (await response.text())
+    missing = FormData()
+    missing.add_field("to", "mrk")
+    missing.add_field("text", "=LDR  00000nam a2200000 i 4500")
+    assert (await client.post("/workbench", data=missing)).status == 403

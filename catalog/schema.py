@@ -98,7 +98,9 @@ def ensure_current(engine: Engine) -> None:
     wanted = head()
     with engine.connect() as connection:
         found = revision_of(connection)
-    if found == EMPTY:
+    if found in (EMPTY, UNVERSIONED):
+        # Read again under the schema lock: the two reads of revision_of may straddle the
+        # commit of another process creating the catalogue, which looks unversioned.
         with _schema_transaction(engine) as connection:
             found = revision_of(connection)
             if found == EMPTY:

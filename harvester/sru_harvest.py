@@ -106,13 +106,17 @@ async def harvest_sru(
     loop_pages: int = HarvestSettings.loop_pages,
     max_record_bytes: int = LimitSettings.max_record_bytes,
     client: SruClient | None = None,
+    limit: int | None = None,
 ) -> SruHarvestResult:
     """Harvest ``source`` into ``catalog`` now; see the module docstring.
 
     ``result`` is counted into as the harvest goes (None: a new one), so a caller sees the
     counts after a failure too. ``client`` lets a caller see the client's events (it must not
-    be entered yet). Raises :class:`HarvestError` with the reason.
+    be entered yet). ``limit`` caps the records asked for (``koprik sru --import --max``).
+    Raises :class:`HarvestError` with the reason (ValueError for a negative ``limit``).
     """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit {limit} must not be negative")
     result = SruHarvestResult() if result is None else result
     target = IngestTarget(source.name, source.url, run_id, max_record_bytes)
     client = client or SruClient(source.url, politeness)
@@ -122,7 +126,7 @@ async def harvest_sru(
             result.schema = record_schema(source.prefix, explain)
             result.version = client.version or ""
             await _pages(client, source.query, catalog, target, page_size, loop_pages,
-                         on_batch, progress, result)
+                         on_batch, progress, result, limit)
         finally:
             result.requests = client.requests
     return result
@@ -138,15 +142,17 @@ async def _pages(
     on_batch: OnBatch | None,
     progress: Progress | None,
     result: SruHarvestResult,
+    limit: int | None = None,
 ) -> None:
-    """Ask for the results page after page from position 1, storing each while the next one
-    is on its way."""
+    """Ask for the results page after page from position 1 (up to ``limit`` records),
+    storing each while the next one is on its way."""
     loop = LoopGuard(loop_pages)
     start, done = 1, 0
 
     def ask(position: int) -> asyncio.Future[SruPage]:
+        maximum = page_size if limit is None else min(page_size, limit - position + 1)
         return asyncio.ensure_future(
-            client.search(query, result.schema, start=position, maximum=page_size)
+            client.search(query, result.schema, start=position, maximum=maximum)
         )
 
     pending: asyncio.Future[SruPage] | None = ask(start)
@@ -156,17 +162,20 @@ async def _pages(
             pending = None
             result.requests = client.requests
             result.hits = page.hits
-            if start > page.hits:
+            if start > page.hits or (limit is not None and start > limit):
                 return
             if not page.records:
                 raise SruHarvestError(
                     f"searchRetrieve at {start} of {page.hits} returned no records"
                 )
+            if limit is not None:  # a server may send more than maximumRecords
+                del page.records[limit - start + 1 :]
             loop.page(record.key for record in page.records)
             following = page.next_position or start + len(page.records)
             if following <= start:
                 raise ListLoop(f"nextRecordPosition {following} does not move on from {start}")
-            if following <= page.hits or page.next_position is not None:
+            more = following <= page.hits or page.next_position is not None
+            if more and (limit is None or following <= limit):
                 pending = ask(following)
             counts = await asyncio.to_thread(
                 _store, catalog, target, page, on_batch, result.rejects

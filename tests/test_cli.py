@@ -10,7 +10,8 @@ def test_every_command_registers_under_its_name():
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     assert set(commands) == set(command_modules()) >= {
-        "serve", "demo", "import", "crosswalk", "sources", "harvest", "runs", "scheduler", "z3950"
+        "serve", "demo", "import", "crosswalk", "sources", "harvest", "runs", "scheduler", "z3950",
+        "sru",
     }
 
 

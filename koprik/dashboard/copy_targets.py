@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from lxml import etree
 from pymarc import Record
@@ -29,6 +28,7 @@ from harvester.ingest import Counts, IngestError, IngestTarget, ingest, to_marc
 from harvester.sru_client import SruClient
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import Z3950Address, charset_label, decode_usmarc, parse_address
+from koprik.commands.sru import sru_source_name
 from koprik.commands.z3950 import import_source_name
 from protocols.z3950 import oids
 from protocols.z3950.pqf import Boolean, Query, Term, parse_pqf, to_pqf
@@ -39,7 +39,6 @@ FIELDS = ("isbn", "title", "author")
 MAX_TERM = 200
 BIB1_USE = {"isbn": 7, "title": 4, "author": 1003}
 CQL_INDEX = {"isbn": "bath.isbn", "title": "dc.title", "author": "dc.creator"}
-SOURCE_NAME_LENGTH = 100
 
 
 class CopyError(Exception):
@@ -198,11 +197,6 @@ async def _fetch_sru(target: CopyTarget, query: str, position: int, timeout: flo
     record = to_marc(page.records[0].data)
     identifier = item.identifier or identifier_of(record, etree.tostring(page.records[0].data))
     return Fetched(sru_source_name(target.url), target.url, item, identifier)
-
-
-def sru_source_name(url: str) -> str:
-    parts = urlsplit(url)
-    return f"sru:{parts.netloc}{parts.path}"[:SOURCE_NAME_LENGTH]
 
 
 def _now() -> str:

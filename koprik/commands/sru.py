@@ -1,0 +1,207 @@
+"""``koprik sru``: search an SRU server and show or save the records it returns.
+
+    koprik sru http://127.0.0.1:2100/Default 'bath.isbn=9780140449136' --max 5
+    koprik sru http://127.0.0.1:2100/Default 'dc.title=navoiy' --version 1.1 -o navoiy.mrc
+
+The twin of ``koprik z3950`` for SRU, with the harvester's client
+(:class:`harvester.sru_client.SruClient`: explain first, then searchRetrieve page by page, each
+response read within ``[harvest] max_response_bytes`` and ``max_decompressed_bytes``). Records,
+asked for as MARCXML or Dublin Core (``--schema``) and read as MARC21 the way a harvest reads
+them, are printed as MarcEdit ``.mrk`` text or, with ``-o``, written to the file as ISO 2709
+(UTF-8). ``--version`` pins the SRU version; without it the one the server's explain answers in
+is used.
+
+With ``--import`` the records are put into the catalogue instead, as a one-off SRU harvest
+(:func:`harvester.sru_harvest.harvest_sru`) of a source named ``sru:HOST:PORT/PATH`` (or
+``--source``): each record keyed by its recordIdentifier or 001, with its provenance and the
+bytes as sent; the command ends with the counts added, updated, unchanged and rejected.
+
+    koprik sru http://127.0.0.1:2100/Default 'dc.creator=navoiy' --max 500 --import
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pymarc import Record
+
+from catalog import Catalog
+from config import HarvestSource, Settings, load_settings
+from crosswalks.marc_io import record_to_iso2709
+from crosswalks.mrk import record_to_mrk
+from harvester.faults import HarvestError
+from harvester.http_fetch import Politeness
+from harvester.ingest import IngestError, to_marc
+from harvester.sru_client import SruClient
+from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
+from harvester.sru_pages import VERSIONS, SruRecord
+from koprik.errors import UserError
+from koprik.progress import Progress
+
+SCHEMAS = ("marcxml", "dc")
+PAGE = 50
+SOURCE_NAME_LENGTH = 100
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sru", help="search an SRU server and print or save its records"
+    )
+    parser.add_argument("url", help="the server's base URL, e.g. http://HOST:PORT/DATABASE")
+    parser.add_argument("query", help="CQL query, e.g. 'dc.title=\"war and peace\"'")
+    parser.add_argument("--version", choices=VERSIONS, help="SRU version (default: the server's)")
+    parser.add_argument("--schema", choices=SCHEMAS, default="marcxml", help="record schema")
+    parser.add_argument("--max", type=int, default=10, help="records to fetch (default 10)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument("-o", "--output", type=Path, help="write the records to this file")
+    parser.add_argument(
+        "--import",
+        dest="import_",
+        action="store_true",
+        help="put the records into the catalogue (see --config) instead",
+    )
+    parser.add_argument("--source", help="with --import: the source name (default sru:HOST/PATH)")
+    parser.set_defaults(handler=run)
+
+
+def sru_source_name(url: str) -> str:
+    """``sru:HOST:PORT/PATH``: the source records imported from an SRU server are kept under."""
+    parts = urlsplit(url)
+    return f"sru:{parts.netloc}{parts.path}"[:SOURCE_NAME_LENGTH]
+
+
+def address_of(url: str, version: str | None) -> str:
+    """The server's address with ``version`` pinned (see :mod:`harvester.sru_client`);
+    raises :class:`UserError` for what is not an HTTP URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"{url!r} is not an SRU base URL (http://HOST[:PORT]/PATH)")
+    if version is None:
+        return url
+    return f"{url}{'&' if parts.query else '?'}version={version}"
+
+
+def politeness_of(settings: Settings, timeout: float) -> Politeness:
+    """One attempt per request within ``timeout``, bodies within the harvester's bounds."""
+    bounds = settings.harvest
+    return Politeness(
+        delay=0, timeout=timeout, retries=0, max_bytes=bounds.max_response_bytes,
+        max_decompressed_bytes=bounds.max_decompressed_bytes,
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    url = address_of(args.url, args.version)
+    if args.max < 0:
+        raise UserError("--max cannot be negative")
+    if args.timeout <= 0:
+        raise UserError("--timeout must be positive")
+    if args.source is not None and not args.import_:
+        raise UserError("--source goes with --import")
+    settings = load_settings(args.config)
+    politeness = politeness_of(settings, args.timeout)
+    if args.import_:
+        return import_records(args, url, settings, politeness)
+    try:
+        hits, records = asyncio.run(_fetch(url, args.query, args.schema, args.max, politeness))
+    except HarvestError as error:
+        raise UserError(f"{args.url}: {error}") from None
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    print(f"sru: {hits} hits, {len(records)} records retrieved", file=sys.stderr)
+    failures = 0
+    stream = args.output.open("wb") if args.output else None
+    try:
+        for index, found in enumerate(records, start=1):
+            try:
+                record = _marc_of(found)
+            except ValueError as error:
+                failures += 1
+                print(f"record {found.position or index}: {error}", file=sys.stderr)
+                continue
+            if stream is not None:
+                stream.write(record_to_iso2709(record))
+            else:
+                print(record_to_mrk(record))
+    finally:
+        if stream is not None:
+            stream.close()
+    return 1 if failures else 0
+
+
+async def _fetch(
+    url: str, query: str, schema: str, maximum: int, politeness: Politeness
+) -> tuple[int, list[SruRecord]]:
+    """Explain, then up to ``maximum`` records of ``query`` page by page."""
+    async with SruClient(url, politeness) as client:
+        wanted = record_schema(schema, await client.explain())
+        records: list[SruRecord] = []
+        start = 1
+        while True:
+            count = min(PAGE, maximum - len(records))
+            page = await client.search(query, wanted, start=start, maximum=count)
+            records.extend(page.records[:count])
+            following = page.next_position or start + len(page.records)
+            if len(records) >= maximum or not page.records or following <= start:
+                return page.hits, records
+            if following > page.hits:
+                return page.hits, records
+            start = following
+
+
+def _marc_of(found: SruRecord) -> Record:
+    """The record as MARC21 (DC crosswalked); ValueError with the reason when unusable."""
+    if found.error or found.data is None:
+        raise ValueError(found.error or "no record data")
+    try:
+        return to_marc(found.data)
+    except IngestError as error:
+        raise ValueError(str(error)) from None
+
+
+def import_records(
+    args: argparse.Namespace, url: str, settings: Settings, politeness: Politeness
+) -> int:
+    """``--import``: harvest up to ``--max`` records into the catalogue and print the counts.
+    Exit status 1 when some records were rejected."""
+    if args.output is not None:
+        raise UserError("--import puts the records into the catalogue (no -o with it)")
+    name = args.source or sru_source_name(args.url)
+    if not name.strip() or len(name) > SOURCE_NAME_LENGTH:
+        raise UserError(f"--source must be 1 to {SOURCE_NAME_LENGTH} characters")
+    source = HarvestSource(
+        name=name, url=url, protocol="sru", query=args.query, prefix=args.schema,
+        timeout=args.timeout,
+    )  # fmt: skip
+    catalog = Catalog.open(settings)
+    try:
+        with Progress(f"import from {args.url}", unit="records") as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = min(total, args.max)
+                bar.advance(done - bar.count)
+
+            result = asyncio.run(
+                harvest_sru(source, catalog, politeness, limit=args.max, progress=progress,
+                            max_record_bytes=settings.limits.max_record_bytes)
+            )
+    except HarvestError as error:
+        raise UserError(f"{args.url}: {error}") from None
+    finally:
+        catalog.close()
+    print(import_summary(name, result))
+    for reason in result.rejects:
+        print(f"sru: rejected {reason}", file=sys.stderr)
+    return 1 if result.counts.rejected else 0
+
+
+def import_summary(name: str, result: SruHarvestResult) -> str:
+    c = result.counts
+    return (
+        f"sru import into {name}: {result.hits} hits; {c.added} added, {c.updated} updated, "
+        f"{c.unchanged} unchanged, {c.rejected} rejected"
+    )

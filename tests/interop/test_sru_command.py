@@ -1,0 +1,156 @@
+"""``koprik sru`` against a real Zebra (its SRU answers on its Z39.50 port): a search by ISBN and
+by title prints the record as ``.mrk`` in each SRU version, ``-o`` writes ISO 2709 that
+yaz-marcdump and our reader read back field for field, ``--import`` puts the records into the
+catalogue (again: unchanged), and an unreachable server or a CQL query Zebra refuses is one
+line on stderr with a non-zero exit."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymarc
+import pytest
+
+from catalog import Catalog
+from config import load_settings
+from tests.conftest import DATA, free_port
+from tests.interop.test_harvest_z3950_source import koprik
+from tests.interop.test_z3950_harvest import assert_same_record, read_records
+from tests.peers import running_zebra
+
+pytestmark = pytest.mark.interop
+MARC = DATA / "marc21" / "marc.dat"
+ISBN = "0596000855"
+PROGRAMMING_PYTHON = "12515882"
+LEARNING_PYTHON = "13610512"
+
+
+@pytest.fixture(scope="module")
+def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Zebra serving marc.dat (20 records); yields its SRU base URL."""
+    base = tmp_path_factory.mktemp("zebra-sru-command")
+    (base / "records").mkdir()
+    shutil.copy(MARC, base / "records" / MARC.name)
+    with running_zebra(base / "records", base / "work") as port:
+        yield f"http://127.0.0.1:{port}/Default"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "koprik.toml"
+    path.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n')
+    return path
+
+
+def originals() -> dict[str, pymarc.Record]:
+    return {record["001"].data: record for record in read_records(MARC)}
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("koprik: ")
+    return result.stderr
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2", "2.0", None])
+def test_search_by_isbn_prints_the_record_as_mrk(zebra: str, config: Path,
+                                                 version: str | None) -> None:
+    pinned = ["--version", version] if version else []
+    result = koprik(config, "sru", zebra, f"bath.isbn={ISBN}", *pinned)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "sru: 1 hits, 1 records retrieved\n"
+    assert f"=001  {PROGRAMMING_PYTHON}\n" in result.stdout
+    assert f"=020  \\\\$a{ISBN}" in result.stdout
+    assert "=245  10$aProgramming Python /" in result.stdout
+    assert result.stdout.count("=LDR  ") == 1
+
+
+def test_search_by_title_and_max(zebra: str, config: Path) -> None:
+    found = koprik(config, "sru", zebra, 'dc.title="learning python"')
+    assert found.returncode == 0, found.stderr
+    assert f"=001  {LEARNING_PYTHON}\n" in found.stdout
+    assert "$aLearning Python /" in found.stdout
+    many = koprik(config, "sru", zebra, "dc.title=python", "--max", "3", "--version", "1.1")
+    assert many.returncode == 0, many.stderr
+    hits = int(many.stderr.split()[1])
+    assert hits > 3 and many.stderr == f"sru: {hits} hits, 3 records retrieved\n"
+    assert many.stdout.count("=LDR  ") == 3
+
+
+def test_dublin_core_records_are_crosswalked_to_marc(zebra: str, config: Path) -> None:
+    result = koprik(config, "sru", zebra, f"bath.isbn={ISBN}", "--schema", "dc")
+    assert result.returncode == 0, result.stderr
+    assert "$aProgramming Python" in result.stdout and "=245  " in result.stdout
+
+
+def test_output_is_iso2709_read_back_field_for_field(zebra: str, config: Path,
+                                                     tmp_path: Path) -> None:
+    out = tmp_path / "found.mrc"
+    result = koprik(config, "sru", zebra, "dc.title=python", "--max", "50", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    ours = read_records(out)
+    assert len(ours) == int(result.stderr.split()[1]) > 5
+    expected = originals()
+    for record in ours:
+        assert_same_record(record.as_marc(), expected[record["001"].data])
+    if shutil.which("yaz-marcdump") is None:
+        pytest.skip("yaz-marcdump not installed")
+    dump = subprocess.run(["yaz-marcdump", "-i", "marc", "-o", "line", str(out)],
+                          capture_output=True, text=True, check=True, timeout=60)
+    assert dump.stderr == ""
+    assert dump.stdout.count("\n001 ") == len(ours)
+    assert "245 10 $a Programming Python /" in dump.stdout
+
+
+def test_import_puts_the_records_into_the_catalogue(zebra: str, config: Path) -> None:
+    source = "sru:" + zebra.removeprefix("http://")
+    first = koprik(config, "sru", zebra, f"bath.isbn={ISBN}", "--import")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == f"sru import into {source}: 1 hits; 1 added, 0 updated, " \
+        "0 unchanged, 0 rejected\n"
+    again = koprik(config, "sru", zebra, f"bath.isbn={ISBN}", "--import")
+    assert again.returncode == 0 and "0 added, 0 updated, 1 unchanged" in again.stdout
+    capped = koprik(config, "sru", zebra, "cql.allRecords=1", "--import", "--max", "7",
+                    "--source", "abroad", "--version", "2.0")
+    assert capped.returncode == 0, capped.stderr
+    assert capped.stdout.startswith("sru import into abroad: 20 hits; 7 added, 0 updated")
+    catalog = Catalog.open(load_settings(config))
+    try:
+        entries = catalog.list_entries(None)
+        mine = [e.local_id for e in entries if e.local_id.startswith(source)]
+        abroad = [e.local_id for e in entries if e.local_id.startswith("abroad:")]
+        assert len(mine) == 1 and len(abroad) == 7
+        stored = catalog.marc_of(mine[0])
+        assert stored is not None
+        assert_same_record(stored, originals()[PROGRAMMING_PYTHON])
+    finally:
+        catalog.close()
+
+
+def test_unreachable_server_is_one_line(config: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/Default"
+    error = one_line_error(koprik(config, "sru", url, "dc.title=x", "--timeout", "5"))
+    assert url in error
+    imported = one_line_error(koprik(config, "sru", url, "dc.title=x", "--import"))
+    assert url in imported
+
+
+def test_malformed_cql_is_the_servers_diagnostic_in_one_line(zebra: str, config: Path) -> None:
+    error = one_line_error(koprik(config, "sru", zebra, "dc.title=(python"))
+    assert "SRU diagnostic 10" in error
+    imported = one_line_error(koprik(config, "sru", zebra, "dc.title=(python", "--import"))
+    assert "SRU diagnostic 10" in imported
+
+
+def test_bad_arguments_are_one_line(config: Path) -> None:
+    assert "not an SRU base URL" in one_line_error(koprik(config, "sru", "ftp://x/y", "a=b"))
+    url = f"http://127.0.0.1:{free_port()}/Default"
+    assert "--max cannot be negative" in one_line_error(
+        koprik(config, "sru", url, "a=b", "--max", "-1"))
+    assert "--source goes with --import" in one_line_error(
+        koprik(config, "sru", url, "a=b", "--source", "x"))

@@ -2,7 +2,7 @@
 by title prints the record as ``.mrk`` in each SRU version, ``-o`` writes ISO 2709 that
 yaz-marcdump and our reader read back field for field, ``--import`` puts the records into the
 catalogue (again: unchanged), and an unreachable server or a CQL query Zebra refuses is one
-line on stderr with a non-zero exit."""
+line on stderr with a non-zero exit, as is a response past `[harvest] max_response_bytes`."""
 
 from __future__ import annotations
 
@@ -154,3 +154,17 @@ def test_bad_arguments_are_one_line(config: Path) -> None:
         koprik(config, "sru", url, "a=b", "--max", "-1"))
     assert "--source goes with --import" in one_line_error(
         koprik(config, "sru", url, "a=b", "--source", "x"))
+
+
+def test_responses_are_read_within_the_harvest_body_bound(zebra: str, tmp_path: Path) -> None:
+    """``[harvest] max_response_bytes`` bounds what the server may send: 20 MARCXML records
+    do not fit in 4 KiB (one line, with --import too), explain and one record do."""
+    config = tmp_path / "small.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n'
+                      "[harvest]\nmax_response_bytes = 4096\n")
+    everything = ("sru", zebra, "cql.allRecords=1", "--max", "20")
+    error = one_line_error(koprik(config, *everything))
+    assert "past max_response_bytes (4096)" in error
+    assert one_line_error(koprik(config, *everything, "--import")) == error
+    one = koprik(config, "sru", zebra, f"bath.isbn={ISBN}")
+    assert one.returncode == 0 and f"=001  {PROGRAMMING_PYTHON}\n" in one.stdout

@@ -179,3 +179,22 @@ user_sessions = Table(
 )
 """Signed-in dashboard sessions, by the SHA-256 of the cookie's value: any node can check one,
 and signing out ends it everywhere."""
+
+record_changes = Table(
+    "record_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("record_id", Integer, nullable=False),
+    Column("datestamp", BigInteger, nullable=False),
+    Column("outcome", String(8), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("source", String(100), nullable=True),
+    Column("run_id", Integer, nullable=True),
+    Column("previous_digest", String(64), nullable=True),
+    Index("ix_record_changes_record", "record_id", "id"),
+)
+"""Each record's change history, appended in the transaction of the change: ``outcome``
+(``added``, ``updated``, ``deleted``) at the record's commit datestamp, the ``origin`` of the
+write (``harvest``, ``import``, ``union``, ...), the record's source and, for a harvest, its run
+(a row of ``harvest_runs``), and the digest the record had before (no copy of its content).
+Unchanged writes add nothing."""

@@ -105,6 +105,26 @@ class Entry:
         return (self.datestamp, self.id)
 
 
+@dataclass(frozen=True)
+class Change:
+    """One entry of a record's change history (:meth:`Catalog.record_history`)."""
+
+    datestamp: int
+    """The record's datestamp as committed by the change."""
+    outcome: Outcome
+    origin: str
+    """The kind of work: ``harvest``, ``union``, or what the writer was opened for."""
+    source: str | None
+    run_id: int | None
+    """The harvest run (a row of ``harvest_runs``), when the write came from one."""
+    previous_digest: str | None
+    """The SHA-256 of the record's canonical MARC before the change (None: it had none)."""
+
+
+_ChangeRow = tuple[int, str, str, str | None, int | None, str | None]
+"""``(record_id, outcome, origin, source, run_id, previous_digest)``, before its datestamp."""
+
+
 class Incoming(NamedTuple):
     """A record to store, for :meth:`CatalogWriter.put_many`.
 
@@ -299,12 +319,18 @@ class Catalog:
             raise
 
     @contextmanager
-    def writer(self) -> Iterator[CatalogWriter]:
-        """A write transaction; it commits when the block ends without an exception."""
+    def writer(self, origin: str = "catalog") -> Iterator[CatalogWriter]:
+        """A write transaction; it commits when the block ends without an exception.
+
+        ``origin`` names the kind of work in each record's change history (``import``,
+        ``copy``, ...); a harvested record's change is always ``harvest``, a union record's
+        ``union``.
+        """
         with self.engine.begin() as connection:
-            writer = CatalogWriter(self, connection)
+            writer = CatalogWriter(self, connection, origin)
             yield writer
             writer.stamp_at_commit()
+            writer.write_changes()
         self._known_sets.update(writer.new_sets)
 
     # -- reading -------------------------------------------------------------------------
@@ -486,6 +512,16 @@ class Catalog:
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.max(models.records.c.id))).scalar() or 0)
 
+    def record_history(self, record_id: int) -> list[Change]:
+        """The changes of record ``record_id``, oldest first (none before history was kept)."""
+        c = models.record_changes
+        query = select(c.c.datestamp, c.c.outcome, c.c.origin, c.c.source, c.c.run_id,
+                       c.c.previous_digest).where(c.c.record_id == record_id).order_by(c.c.id)
+        with self.engine.connect() as connection:
+            return [Change(row.datestamp, Outcome(row.outcome), row.origin, row.source,
+                           row.run_id, row.previous_digest)
+                    for row in connection.execute(query)]
+
     def is_empty(self) -> bool:
         with self.engine.connect() as connection:
             return connection.execute(select(models.records.c.id).limit(1)).first() is None
@@ -532,12 +568,16 @@ def _entry(row, with_data: bool) -> Entry:  # type: ignore[no-untyped-def]
 class CatalogWriter:
     """Writes within one transaction; get one from :meth:`Catalog.writer`."""
 
-    def __init__(self, catalog: Catalog, connection: Connection) -> None:
+    def __init__(self, catalog: Catalog, connection: Connection, origin: str = "catalog") -> None:
         self.catalog = catalog
         self.connection = connection
         self.now = self.began = int(time.time())
         self.new_sets: set[str] = set()
         self.touched: set[int] = set()
+        self.origin = origin
+        self.run_id: int | None = None
+        """The harvest run whose records this transaction writes (set by the ingest path)."""
+        self._changes: list[_ChangeRow] = []
 
     def put(
         self,
@@ -624,6 +664,7 @@ class CatalogWriter:
         stored: list[tuple[_Prepared, dict[str, bytes], AbstractSet[TermRow], list[str],
                            int | None]] = []
         keyed: list[tuple[int | None, list[MatchKey]]] = []
+        prior: list[str | None] = []
         for (position, item, row), (made, terms, keys, profile) in zip(part, derived, strict=True):
             if "marc21" not in made:
                 results[position] = RecordError("cannot be written as MARCXML")
@@ -650,6 +691,7 @@ class CatalogWriter:
                 updated.append((row.id, values))
                 results[position] = Outcome.UPDATED
             stored.append((item, made, terms, specs, row.id if row is not None else None))
+            prior.append(row.digest if row is not None and not row.deleted else None)
             keyed.append((row.id if row is not None else None, keys or []))
         record_ids = self._write_records(new_rows, updated)
         fresh = set(record_ids)
@@ -673,6 +715,11 @@ class CatalogWriter:
         for rid, item, *_ in placed:
             if item.provenance is not None:
                 self._keep_provenance(rid, item.provenance)
+        for (rid, item, *_), (*_, old_id), digest in zip(placed, stored, prior, strict=True):
+            outcome = Outcome.ADDED if old_id is None else Outcome.UPDATED
+            self._changes.append(self._change(rid, outcome, item.source, digest,
+                                              harvested=item.provenance is not None,
+                                              union=item.union))
 
     def _result(self, future: Future[list[_Derived]]) -> list[_Derived]:
         try:
@@ -730,27 +777,48 @@ class CatalogWriter:
         """Mark ``local_id`` deleted (persistently: it keeps its identifier and its sets)."""
         r = models.records
         row = self.connection.execute(
-            select(r.c.id, r.c.deleted, r.c.set_specs, r.c.is_union)
+            select(r.c.id, r.c.deleted, r.c.set_specs, r.c.is_union, r.c.source, r.c.digest)
             .where(r.c.local_id == local_id)
         ).first()
         if row is None or row.deleted:
             return Outcome.MISSING
         self._mark_deleted(row.id, row.set_specs, queue=not row.is_union)
+        self._changes.append(self._change(row.id, Outcome.DELETED, row.source, row.digest,
+                                          union=row.is_union))
         return Outcome.DELETED
 
     def delete_harvested(self, provenance: Provenance) -> Outcome:
         """Apply a deletion announced by a source for its record ``provenance.identifier``."""
         r = models.records
         row = self.connection.execute(
-            select(r.c.id, r.c.deleted, r.c.set_specs).where(
+            select(r.c.id, r.c.deleted, r.c.set_specs, r.c.digest).where(
                 r.c.source == provenance.source, r.c.source_identifier == provenance.identifier
             )
         ).first()
         if row is None or row.deleted:
             return Outcome.MISSING
         self._mark_deleted(row.id, row.set_specs)
+        self._changes.append(self._change(row.id, Outcome.DELETED, provenance.source,
+                                          row.digest, harvested=True))
         self._keep_provenance(row.id, provenance)
         return Outcome.DELETED
+
+    def _change(self, record_id: int, outcome: Outcome, source: str | None,
+                previous_digest: str | None, *, harvested: bool = False,
+                union: bool = False) -> _ChangeRow:
+        origin = "harvest" if harvested else "union" if union else self.origin
+        return (record_id, outcome.value, origin, source,
+                self.run_id if harvested else None, previous_digest)
+
+    def write_changes(self) -> None:
+        """Append this transaction's changes to the records' histories, in one bulk insert, at
+        the datestamp the records commit with (call after :meth:`stamp_at_commit`)."""
+        rows = [(rid, self.now, outcome, origin, source, run_id, digest)
+                for rid, outcome, origin, source, run_id, digest in self._changes]
+        insert_rows(self.connection, models.record_changes,
+                    ("record_id", "datestamp", "outcome", "origin", "source", "run_id",
+                     "previous_digest"), rows)
+        self._changes = []
 
     def _write_match_keys(
         self, keyed: list[tuple[int, list[MatchKey]]], *, fresh: AbstractSet[int]

@@ -142,6 +142,7 @@ def ingest(
     records before it, so a page that holds a record and then its deletion ends deleted.
     """
     counts = Counts()
+    writer.run_id = target.run_id  # the records' change history names the run
     batch: list[tuple[Harvested, Incoming]] = []
 
     def refuse(item: Harvested, identifier: str | None, reason: str) -> None:

@@ -57,3 +57,26 @@ async def test_a_record_in_four_views_with_its_provenance(filled: Any) -> None:
     assert (await filled.get("/record/nonsense?id=c1")).status == 404
     assert (await filled.get("/record?id=nothing")).status == 404
 
+
+
+async def test_the_record_page_shows_the_change_history(filled: Any) -> None:
+    catalog = filled.app[CATALOG]
+    edited = _record("c1", "Ўзбекистон тарихи, 2-нашр")
+    with catalog.writer("import") as writer:
+        writer.put(edited)
+    with catalog.writer() as writer:
+        writer.run_id = 7
+        writer.delete_harvested(Provenance(
+            source="partner", base_url="http://127.0.0.1:9/oai", identifier="oai:p:1",
+            datestamp="2020-01-02T00:00:00Z", metadata_namespace="http://www.loc.gov/MARC21/slim"))
+    page = await (await filled.get("/record?id=c1")).text()
+    history = page.split("<h2>Change history</h2>")[1].split("</section>")[0]
+    rows = re.findall(r"<tr><td>[^<]+</td><td>(\w+)</td><td>(.*?)</td></tr>", history)
+    assert rows == [("added", "catalog"), ("updated", "import")]
+    harvested = await (await filled.get("/record?id=partner:oai:p:1")).text()
+    history = harvested.split("<h2>Change history</h2>")[1].split("</section>")[0]
+    rows = re.findall(r"<tr><td>[^<]+</td><td>(\w+)</td><td>(.*?)</td></tr>", history)
+    assert rows == [
+        ("added", "harvest from <code>partner</code>"),
+        ("deleted", 'harvest from <code>partner</code>, <a href="/runs/7">run #7</a>'),
+    ]

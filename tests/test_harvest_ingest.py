@@ -110,6 +110,24 @@ def test_a_record_and_then_its_deletion_in_one_page_end_deleted(catalog: Catalog
     assert catalog.marc_of("partner:oai:p:b") == canonical_marc(copy.deepcopy(first))
 
 
+def test_the_changes_of_a_page_name_the_source_and_the_run(catalog: Catalog) -> None:
+    first, second = list(demo_records(2))
+    items = [
+        _item("oai:p:a", record_to_marcxml(first)),
+        _item("oai:p:a", None, deleted=True),
+        _item("oai:p:b", record_to_marcxml(second)),
+    ]
+    with catalog.writer() as writer:
+        ingest(writer, IngestTarget("partner", "http://127.0.0.1:1/oai", 5), items)
+    for local_id, outcomes in (("partner:oai:p:a", ["added", "deleted"]),
+                               ("partner:oai:p:b", ["added"])):
+        entry = catalog.get_entry(local_id)
+        assert entry is not None
+        history = catalog.record_history(entry.id)
+        assert [(c.outcome.value, c.origin, c.source, c.run_id) for c in history] == [
+            (outcome, "harvest", "partner", 5) for outcome in outcomes]
+
+
 def test_a_harvested_record_past_max_record_bytes_is_a_reject(catalog: Catalog) -> None:
     """A partner's 9 MB record (9,000 notes) is refused with the reason; its neighbours come in."""
     from config import HarvestSource

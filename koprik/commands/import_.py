@@ -166,7 +166,7 @@ def import_file(
         while batch := _next_batch(path, items):
             for item in batch:
                 counts += _report(report, path, item)
-            with catalog.writer() as writer:
+            with catalog.writer("import") as writer:
                 stored = _store(writer, batch, source)
                 for item, (outcome, reason) in zip(batch, stored, strict=True):
                     counts[outcome] += 1

@@ -15,6 +15,7 @@ from catalog.dedup_operators import explain
 from catalog.models import provenance, records, renditions
 from catalog.query import Match
 from catalog.search_index import INDEXES
+from catalog.store import Change
 from crosswalks.iso2709 import decode_record
 from crosswalks.mrk import record_to_mrk
 from koprik.dashboard.access import readable
@@ -126,6 +127,8 @@ class RecordViews:
     provenance: dict[str, str] | None
     has_payload: bool
     union: UnionView
+    history: list[Change]
+    """The record's changes, oldest first (:meth:`catalog.store.Catalog.record_history`)."""
 
 
 def _row(connection: Connection, local_id: str):  # type: ignore[no-untyped-def]
@@ -183,7 +186,8 @@ def record_views(catalog: Catalog, local_id: str) -> RecordViews | None:
                   "datestamp at the source": p.datestamp, "format": p.metadata_namespace}
     return RecordViews(entry.local_id, entry.datestamp, bool(row.deleted), entry.set_specs,
                        views, origin, bool(has_payload),
-                       _union_view(catalog, local_id, None if row.deleted else row.marc))
+                       _union_view(catalog, local_id, None if row.deleted else row.marc),
+                       catalog.record_history(row.id))
 
 
 @readable("public_records")

@@ -77,11 +77,10 @@ def test_a_target_that_cannot_be_written_is_named(tmp_path: Path, capsys, target
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("catalog_url", ["postgresql"], indirect=True)
 def test_postgresql_gets_the_pg_dump_line_and_that_line_works(
     settings: Settings, catalog: Catalog, tmp_path: Path, capsys, _postgres_admin
 ):
-    if not settings.database.url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only")
     with catalog.writer() as writer:
         for record in demo_records(12):
             writer.put(record)

@@ -13,6 +13,7 @@ connection, such as a harvester's resumption token) commits at once or not at al
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from pymarc import Record
+from pymarc import Leader, Record
 from sqlalchemy import (
     Connection,
     Engine,
@@ -51,6 +52,7 @@ from catalog.sets import set_name, set_specs
 from catalog.workers import worker_pool
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
+from crosswalks.check import check_record
 
 PARALLEL_BATCH = 200
 """From this many records to write at once, their renditions and terms are made in workers."""
@@ -139,6 +141,9 @@ class Incoming(NamedTuple):
     provenance: Provenance | None = None
     source: str | None = None
     union: bool = False
+    check_as: int | None = None
+    """Validate the record (:func:`crosswalks.check.check_record`) as record number
+    ``check_as`` of its file, alongside the rest of its preparation (:meth:`Batch.problems`)."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,7 @@ class _Prepared:
     source: str | None
     source_identifier: str | None
     union: bool
+    check_as: int | None
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -177,6 +183,8 @@ def _prepare(item: Incoming, max_bytes: int, own_code: str) -> _Prepared | Recor
         return RecordError(
             f"record of {len(marc)} bytes is longer than ISO 2709 allows ({ISO2709_MAX_BYTES})"
         )
+    if not marc[:24].isascii():
+        return RecordError("the leader is not ASCII")
     source, identifier = item.source, None
     if item.provenance is not None:
         source, identifier = item.provenance.source, item.provenance.identifier
@@ -191,7 +199,8 @@ def _prepare(item: Incoming, max_bytes: int, own_code: str) -> _Prepared | Recor
     else:
         local_id = item.local_id or local_id_of(item.record)
     return _Prepared(item.record, local_id, item.provenance, marc,
-                     hashlib.sha256(marc).hexdigest(), source, identifier, item.union)
+                     hashlib.sha256(marc).hexdigest(), source, identifier, item.union,
+                     item.check_as)
 
 
 def _organization(record: Record) -> str:
@@ -201,33 +210,91 @@ def _organization(record: Record) -> str:
     return "".join(ch for ch in data if ch.isprintable() and not ch.isspace())[:90]
 
 
-_Derived = tuple[dict[str, bytes], AbstractSet[TermRow], list[MatchKey] | None, str | None]
+_Derived = tuple[
+    dict[str, bytes], AbstractSet[TermRow], list[MatchKey] | None, str | None, list[str]
+]
+"""A record's renditions, search terms, match keys, match profile and validator findings."""
+
+_Work = tuple[Record | bytes, str, bool, bool, int | None]
+"""What :func:`_derive` takes for one record: the record, or its canonical ISO 2709 (read again
+in a worker: sending those bytes costs a fraction of pickling a :class:`Record` and reading it
+back); its local id (for log messages); whether it gets match keys; whether it is to be stored
+(else only checked); and the record number to check it as (None: not checked)."""
 
 
-def _derive(work: list[tuple[Record, str, bool]], prefixes: tuple[str, ...],
-            title_chars: int) -> list[_Derived]:
-    """The renditions, search terms, match keys and match profile of each
-    ``(record, local_id, keyed)`` (no keys unless ``keyed``); pure, run in a worker process for
-    a large batch. A record without a marc21 rendition (rejected) gets no terms."""
+def _derive(work: list[_Work], prefixes: tuple[str, ...], title_chars: int) -> list[_Derived]:
+    """The derivations of each record of ``work``; pure, run in a worker process for a large
+    batch. A record without a marc21 rendition (rejected) gets no terms; one not to be stored
+    gets its findings only."""
     derived: list[_Derived] = []
-    for record, local_id, keyed in work:
+    for record_or_marc, local_id, keyed, store, check_as in work:
+        record = (
+            Record(data=record_or_marc, force_utf8=True, to_unicode=True)
+            if isinstance(record_or_marc, bytes) else record_or_marc
+        )
+        problems = [] if check_as is None else [str(p) for p in check_record(record, check_as)]
+        if not store:
+            derived.append(({}, frozenset(), None, None, problems))
+            continue
         made = make_renditions(record, local_id)
         terms = terms_of(record) if "marc21" in made else frozenset()
         if keyed:
             keys, profile = match_data(record, prefixes, title_chars)
-            derived.append((made, terms, keys, profile.to_json()))
+            derived.append((made, terms, keys, profile.to_json(), problems))
         else:
-            derived.append((made, terms, None, None))
+            derived.append((made, terms, None, None, problems))
     return derived
 
 
+class Batch:
+    """Records prepared for writing (:meth:`Catalog.prepare`): their canonical MARC and keys,
+    and their derivations, made in the worker processes while the caller goes on."""
+
+    def __init__(self, items: list[_Prepared | RecordError]) -> None:
+        self.items = items
+        self._parts: dict[int, tuple[Future[list[_Derived]], int, bool]] = {}
+
+    def expect(self, work: list[tuple[int, bool]], parts: list[Future[list[_Derived]]],
+               size: int) -> None:
+        """Say that the derivations of each ``items[position]`` of ``work`` (``position,
+        stored``: made to be stored, or only checked) are in ``parts``, ``size`` a part."""
+        for i, (position, stored) in enumerate(work):
+            self._parts[position] = (parts[i // size], i % size, stored)
+
+    def derivation(self, position: int) -> tuple[Future[list[_Derived]], int] | None:
+        """Where the derivations for storing ``items[position]`` are: a part and a place."""
+        found = self._parts.get(position)
+        return None if found is None or not found[2] else (found[0], found[1])
+
+    def problems(self, position: int) -> list[str]:
+        """The validator's findings for ``items[position]`` (when it asked to be checked)."""
+        found = self._parts.get(position)
+        if found is None:
+            return []
+        future, place, _stored = found
+        return future.result()[place][4]
+
+
 def canonical_marc(record: Record) -> bytes:
-    """ISO 2709 in UTF-8 with leader/09 ``a``: the catalogue's canonical bytes."""
+    """ISO 2709 in UTF-8 with leader/09 ``a``: the catalogue's canonical bytes.
+
+    The record is made to say what the bytes say, so that whatever is derived from it equals
+    what is derived from the bytes read again (as a worker process does): its leader gets the
+    record length and base address written, and a control field without data is empty (pymarc
+    would write it as the text ``None``).
+    """
     leader = str(record.leader)
     if leader[9:10] != "a":
         record.leader = leader[:9] + "a" + leader[10:]
+    for field in record.fields:
+        if field.is_control_field() and field.data is None:
+            field.data = ""
     record.force_utf8 = True
-    return record.as_marc()
+    marc: bytes = record.as_marc()
+    head = marc[:24]
+    if head.isascii() and str(record.leader) != (written := head.decode("ascii")):
+        record.leader = Leader(written)
+    return marc
 
 
 def local_id_of(record: Record) -> str:
@@ -290,11 +357,44 @@ class Catalog:
             self._pool.shutdown()
             self._pool = None
 
+    def prepare(self, items: Sequence[Incoming], connection: Connection | None = None) -> Batch:
+        """Prepare ``items`` for :meth:`CatalogWriter.put_prepared`: their canonical MARC here,
+        their derivations (renditions, terms, match keys, findings) started in the workers.
+
+        A record stored unchanged is not derived (it will not be written). Which records are
+        is read on ``connection``, or on a connection of its own: a caller may prepare its
+        next batch while the previous one is being written, since the writer looks again
+        within its transaction and derives there whatever was skipped wrongly.
+        """
+        own_code = self.settings.union.institution_code
+        prepared = [_prepare(item, self.max_record_bytes, own_code) for item in items]
+        batch = Batch(prepared)
+        ready = [p for p in prepared if not isinstance(p, RecordError)]
+        if connection is None:
+            with self.engine.connect() as reader:
+                stored = _existing(reader, ready)
+        else:
+            stored = _existing(connection, ready)
+        work: list[tuple[int, bool]] = []
+        for position, item in enumerate(prepared):
+            if isinstance(item, RecordError):
+                continue
+            row = stored.get(item.key)
+            store = row is None or row.digest != item.digest or row.deleted
+            if store or item.check_as is not None:
+                work.append((position, store))
+        parts, size = self._derive_later(
+            [(prepared[position], store) for position, store in work]  # type: ignore[misc]
+        )
+        batch.expect(work, parts, size)
+        return batch
+
     def _derive_later(
-        self, work: list[tuple[Record, str, bool]]
-    ) -> list[Future[list[_Derived]]]:
-        """Start making the renditions and terms of ``work``: in the worker processes when the
-        batch is large enough to pay for sending the records there, else here and now.
+        self, work: list[tuple[_Prepared, bool]]
+    ) -> tuple[list[Future[list[_Derived]]], int]:
+        """Start making the derivations of ``work`` (each record, and whether it is to be
+        stored): in the worker processes when the batch is large enough to pay for sending
+        the records there, else here and now. Returns the parts and the size of each.
 
         The workers are started by a fork server (never by forking this process, whose other
         threads may hold locks) and live until :meth:`close`, or until this process ends
@@ -306,14 +406,18 @@ class Catalog:
         options = (tuple(dedup.control_prefixes), dedup.title_key_chars)
         if len(work) < PARALLEL_BATCH or WORKERS < 2 or (os.cpu_count() or 1) < 2:
             done: Future[list[_Derived]] = Future()
-            done.set_result(_derive(work, *options))
-            return [done]
+            done.set_result(_derive(
+                [(p.record, p.local_id, not p.union, store, p.check_as) for p, store in work],
+                *options,
+            ))
+            return [done], max(len(work), 1)
         if self._pool is None:
             self._pool = worker_pool(WORKERS)
         size = -(-len(work) // (WORKERS * 4))  # a few parts per worker, to even out the load
+        sent = [(p.marc, p.local_id, not p.union, store, p.check_as) for p, store in work]
         try:
-            return [self._pool.submit(_derive, work[i : i + size], *options)
-                    for i in range(0, len(work), size)]
+            return [self._pool.submit(_derive, sent[i : i + size], *options)
+                    for i in range(0, len(sent), size)], size
         except BrokenProcessPool:
             self._pool = None
             raise
@@ -527,6 +631,29 @@ class Catalog:
             return connection.execute(select(models.records.c.id).limit(1)).first() is None
 
 
+def _existing(connection: Connection, chunk: list[_Prepared]) -> dict[tuple[str, ...], Row]:
+    """The stored rows for the chunk's keys, by key (read on ``connection``)."""
+    r = models.records
+    columns = (r.c.id, r.c.local_id, r.c.digest, r.c.deleted, r.c.source,
+               r.c.source_identifier, r.c.union_id)
+    found: dict[tuple[str, ...], Row] = {}
+    local_ids = [item.local_id for item in chunk if item.key[0] == "local"]
+    if local_ids:
+        for row in connection.execute(select(*columns).where(r.c.local_id.in_(local_ids))):
+            found[("local", row.local_id)] = row
+    by_source: dict[str, list[str]] = {}
+    for item in chunk:
+        if item.key[0] == "source":
+            by_source.setdefault(item.key[1], []).append(item.key[2])
+    for source, identifiers in by_source.items():
+        query = select(*columns).where(
+            r.c.source == source, r.c.source_identifier.in_(identifiers)
+        )
+        for row in connection.execute(query):
+            found[("source", row.source, row.source_identifier)] = row
+    return found
+
+
 def _rows_within(connection: Connection, query, max_total_bytes: int) -> list[Row]:  # type: ignore[no-untyped-def,type-arg]
     """The rows of ``query`` up to and including the one whose ``data`` takes the total past
     ``max_total_bytes``, streamed (a server-side cursor on PostgreSQL; SQLite steps lazily)."""
@@ -604,52 +731,63 @@ class CatalogWriter:
         are stored. Items are applied in order: when a batch holds one record twice, the later
         one is compared with the earlier, as two calls of :meth:`put` would.
         """
+        return self.put_prepared(self.catalog.prepare(items, self.connection))
+
+    def put_prepared(self, batch: Batch) -> list[Outcome | RecordError]:
+        """:meth:`put_many` for records already prepared (:meth:`Catalog.prepare`)."""
         results: list[Outcome | RecordError] = []
-        chunk: list[_Prepared] = []
+        chunk: list[int] = []
         keys: set[tuple[str, ...]] = set()
-        own_code = self.catalog.settings.union.institution_code
-        for item in items:
-            prepared = _prepare(item, self.catalog.max_record_bytes, own_code)
+        for position, prepared in enumerate(batch.items):
             if isinstance(prepared, RecordError):
-                results.extend(self._put_chunk(chunk))
+                results.extend(self._put_chunk(batch, chunk))
                 chunk, keys = [], set()
                 results.append(prepared)
                 continue
             if prepared.key in keys:
-                results.extend(self._put_chunk(chunk))
+                results.extend(self._put_chunk(batch, chunk))
                 chunk, keys = [], set()
-            chunk.append(prepared)
+            chunk.append(position)
             keys.add(prepared.key)
-        results.extend(self._put_chunk(chunk))
+        results.extend(self._put_chunk(batch, chunk))
         return results
 
-    def _put_chunk(self, chunk: list[_Prepared]) -> list[Outcome | RecordError]:
-        """Store records whose keys are all different.
+    def _put_chunk(self, batch: Batch, chunk: list[int]) -> list[Outcome | RecordError]:
+        """Store the records ``batch.items[i]`` for ``i`` in ``chunk``, whose keys all differ.
 
-        The renditions and terms are made in parts (in workers for a large chunk); each part is
-        written as soon as it is made, in order, while the workers make the next ones.
+        Their derivations are taken as the workers finish them, in order; a part is written as
+        soon as it is made, while the workers make the next ones.
         """
         if not chunk:
             return []
-        existing = self._existing(chunk)
+        items = [batch.items[i] for i in chunk]
+        existing = _existing(self.connection, items)  # type: ignore[arg-type]
         results: list[Outcome | RecordError | None] = []
-        changed: list[tuple[int, _Prepared, Row | None]] = []
-        for item in chunk:
+        waiting: list[tuple[int, _Prepared, Row | None, tuple[Future[list[_Derived]], int]]] = []
+        missing: list[tuple[int, _Prepared, Row | None]] = []
+        for position in chunk:
+            item = batch.items[position]
+            assert not isinstance(item, RecordError)
             row = existing.get(item.key)
             if row is not None and row.digest == item.digest and not row.deleted:
                 results.append(Outcome.UNCHANGED)
                 continue
-            changed.append((len(results), item, row))
+            found = batch.derivation(position)
+            if found is None:
+                missing.append((len(results), item, row))
+            else:
+                waiting.append((len(results), item, row, found))
             results.append(None)
-        pending = self.catalog._derive_later(
-            [(item.record, row.local_id if row is not None else item.local_id, not item.union)
-             for _, item, row in changed]
-        )
-        done = 0
-        for future in pending:
-            derived = self._result(future)
-            self._store_part(changed[done : done + len(derived)], derived, results)
-            done += len(derived)
+        if missing:  # derivations skipped when prepared (stored unchanged then, changed now)
+            parts, size = self.catalog._derive_later([(item, True) for _, item, _ in missing])
+            waiting.extend((at, item, row, (parts[i // size], i % size))
+                           for i, (at, item, row) in enumerate(missing))
+        # Consecutive records derived in one part are written together, as the part is done.
+        for _, group in itertools.groupby(waiting, key=lambda w: id(w[3][0])):
+            members = list(group)
+            made = self._result(members[0][3][0])
+            self._store_part([(at, item, row) for at, item, row, _ in members],
+                             [made[place] for *_, (_, place) in members], results)
         return [result for result in results if result is not None]
 
     def _store_part(
@@ -665,7 +803,8 @@ class CatalogWriter:
                            int | None]] = []
         keyed: list[tuple[int | None, list[MatchKey]]] = []
         prior: list[str | None] = []
-        for (position, item, row), (made, terms, keys, profile) in zip(part, derived, strict=True):
+        for (position, item, row), (made, terms, keys, profile, _) in zip(part, derived,
+                                                                          strict=True):
             if "marc21" not in made:
                 results[position] = RecordError("cannot be written as MARCXML")
                 continue
@@ -727,28 +866,6 @@ class CatalogWriter:
         except BrokenProcessPool:
             self.catalog._pool = None  # a worker died: start new ones for the next batch
             raise
-
-    def _existing(self, chunk: list[_Prepared]) -> dict[tuple[str, ...], Row]:
-        """The stored rows for the chunk's keys, by key."""
-        r = models.records
-        columns = (r.c.id, r.c.local_id, r.c.digest, r.c.deleted, r.c.source,
-                   r.c.source_identifier, r.c.union_id)
-        found: dict[tuple[str, ...], Row] = {}
-        local_ids = [item.local_id for item in chunk if item.key[0] == "local"]
-        if local_ids:
-            for row in self.connection.execute(select(*columns).where(r.c.local_id.in_(local_ids))):
-                found[("local", row.local_id)] = row
-        by_source: dict[str, list[str]] = {}
-        for item in chunk:
-            if item.key[0] == "source":
-                by_source.setdefault(item.key[1], []).append(item.key[2])
-        for source, identifiers in by_source.items():
-            query = select(*columns).where(
-                r.c.source == source, r.c.source_identifier.in_(identifiers)
-            )
-            for row in self.connection.execute(query):
-                found[("source", row.source, row.source_identifier)] = row
-        return found
 
     def _write_records(
         self, new_rows: list[dict[str, object]], updated: list[tuple[int, dict[str, object]]]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from catalog import Catalog, Provenance, models
 from catalog.demo import demo_records
 from catalog.search_index import terms
-from catalog.store import PARALLEL_BATCH, Incoming
+from catalog.store import PARALLEL_BATCH, Incoming, Outcome
 from config import DatabaseSettings, Settings
 from tests.conftest import DATA, _fresh_postgres_database
 
@@ -105,3 +105,52 @@ def test_bulk_writes_store_what_one_by_one_writes_store(catalog, second_catalog,
     assert all(expected[name] for name in ("records", "renditions", "record_sets", "terms"))
     for name in expected:
         assert got[name] == expected[name], name
+
+
+def test_a_batch_prepared_before_the_catalogue_changed_is_written_as_it_is_now(
+    catalog, second_catalog
+):
+    """Import prepares its next batch while the one before is written: records found stored
+    unchanged are not derived then. When the catalogue changes in between, the writer looks
+    again and derives what it must; what it stores equals a plain put_many of the batch."""
+    first = _first_round()
+    with catalog.writer() as writer:
+        writer.put_many(first)
+    with second_catalog.writer() as writer:
+        writer.put_many(_first_round())
+    batch = catalog.prepare(_first_round())
+    assert catalog._pool is not None
+    with catalog.writer() as writer:  # the catalogue changes after the batch was prepared
+        writer.put_many(_second_round())
+    with catalog.writer() as writer:
+        prepared = writer.put_prepared(batch)
+    with second_catalog.writer() as writer:
+        writer.put_many(_second_round())
+    with second_catalog.writer() as writer:
+        plain = writer.put_many(_first_round())
+    assert prepared == plain
+    assert prepared.count(Outcome.UPDATED) == len(first[: PARALLEL_BATCH + 20 : 3])
+    expected, got = _rows(second_catalog), _rows(catalog)
+    for name in ("renditions", "terms"):
+        assert got[name] == expected[name], name
+    assert sorted((spec, rid) for spec, _, rid in got["record_sets"]) == sorted(
+        (spec, rid) for spec, _, rid in expected["record_sets"]
+    )
+
+
+def test_records_prepared_for_checking_alone_get_their_findings(catalog):
+    """A record stored unchanged is not derived again, but checked when it asks to be."""
+    items = [Incoming(r) for r in demo_records(PARALLEL_BATCH + 20)]
+    with catalog.writer() as writer:
+        writer.put_many(items)
+    records = list(demo_records(PARALLEL_BATCH + 20))
+    records[0].remove_fields("008")  # a finding of the validator
+    batch = catalog.prepare([Incoming(r, check_as=n + 1) for n, r in enumerate(records)])
+    assert any("008" in problem for problem in batch.problems(0))
+    assert batch.derivation(0) is not None, "changed: derived to be stored"
+    assert batch.derivation(1) is None, "unchanged: checked only"
+    assert batch.problems(1) == []
+    with catalog.writer() as writer:
+        outcomes = writer.put_prepared(batch)
+    assert outcomes[0] is Outcome.UPDATED
+    assert set(outcomes[1:]) == {Outcome.UNCHANGED}

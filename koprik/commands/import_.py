@@ -21,12 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from catalog import Catalog, CatalogWriter, RecordError
+from catalog import Catalog, RecordError
 from catalog.dedup import run_dedup
-from catalog.store import Incoming
+from catalog.store import Batch, Incoming, Outcome
 from config import load_settings
 from crosswalks import charsets
-from crosswalks.check import check_record
 from crosswalks.marc_io import (
     HEAD_BYTES,
     NoRecords,
@@ -163,16 +162,50 @@ def import_file(
                 repair_item(item, charset) if item.record is None and item.raw else item
                 for item in items
             )
-        while batch := _next_batch(path, items):
-            for item in batch:
-                counts += _report(report, path, item)
-            with catalog.writer("import") as writer:
-                stored = _store(writer, batch, source)
-                for item, (outcome, reason) in zip(batch, stored, strict=True):
-                    counts[outcome] += 1
-                    if reason is not None:
-                        _write_reject(rejects, path, item, reason)
-            progress.advance(len(batch))
+        # Each batch is prepared (read, validated and derived, in the worker processes) while
+        # the one before it is written.
+        pending: tuple[list[ReadItem], Batch] | None = None
+        while True:
+            batch = _next_batch(path, items)
+            prepared = _prepare(catalog, batch, source) if batch else None
+            if pending is not None:
+                read, ready = pending
+                counts += _write(catalog, path, read, ready, rejects, report)
+                progress.advance(len(read))
+            if not batch or prepared is None:
+                break
+            pending = (batch, prepared)
+    return counts
+
+
+def _prepare(catalog: Catalog, batch: list[ReadItem], source: str | None) -> Batch:
+    """Start preparing the readable records of ``batch``, each checked as its record number."""
+    return catalog.prepare([
+        Incoming(item.record, source=source, check_as=item.index + 1)
+        for item in batch if item.record is not None
+    ])
+
+
+def _write(
+    catalog: Catalog,
+    path: Path,
+    batch: list[ReadItem],
+    prepared: Batch,
+    rejects: TextIO,
+    report: TextIO | None,
+) -> Counter[str]:
+    """Report and store one batch, in one transaction; count what became of each record."""
+    counts: Counter[str] = Counter()
+    readable = iter(range(len(prepared.items)))
+    for item in batch:
+        problems = prepared.problems(next(readable)) if item.record is not None else []
+        counts += _report(report, path, item, problems)
+    with catalog.writer("import") as writer:
+        stored = _stored(batch, writer.put_prepared(prepared))
+        for item, (outcome, reason) in zip(batch, stored, strict=True):
+            counts[outcome] += 1
+            if reason is not None:
+                _write_reject(rejects, path, item, reason)
     return counts
 
 
@@ -183,9 +216,11 @@ def _next_batch(path: Path, items: Iterator[ReadItem]) -> list[ReadItem]:
         raise UserError(f"{path}: {error}") from None
 
 
-def _report(report: TextIO | None, path: Path, item: ReadItem) -> Counter[str]:
-    """Write the charset decision (when not UTF-8) and the validator's warnings of one record;
-    count them as ``charset NAME`` and ``warnings``."""
+def _report(
+    report: TextIO | None, path: Path, item: ReadItem, problems: list[str]
+) -> Counter[str]:
+    """Write the charset decision (when not UTF-8) and the validator's warnings ``problems``
+    of one record; count them as ``charset NAME`` and ``warnings``."""
     counts: Counter[str] = Counter()
     lines = []
     decision = item.decision
@@ -195,10 +230,8 @@ def _report(report: TextIO | None, path: Path, item: ReadItem) -> Counter[str]:
     lines.extend(item.notes)
     lines.extend(f"repaired: {repair}" for repair in item.repairs)
     counts["repaired"] += bool(item.repairs)
-    if item.record is not None:
-        problems = check_record(item.record, item.index + 1)
-        counts["warnings"] += len(problems)
-        lines.extend(f"warning: {problem}" for problem in problems)
+    counts["warnings"] += len(problems)
+    lines.extend(f"warning: {problem}" for problem in problems)
     if report is not None:
         report.writelines(f"{path}\trecord {item.index + 1}\t{line}\n" for line in lines)
     return counts
@@ -217,15 +250,12 @@ def _detected_format(path: Path, head: bytes) -> str:
     return fmt
 
 
-def _store(
-    writer: CatalogWriter, batch: list[ReadItem], source: str | None
+def _stored(
+    batch: list[ReadItem], outcomes: list[Outcome | RecordError]
 ) -> list[tuple[str, str | None]]:
-    """For each item, in order: ``(outcome, None)``, or ``("rejected", reason)``.
-
-    The readable records go to :meth:`CatalogWriter.put_many` together.
-    """
-    readable = [item.record for item in batch if item.record is not None]
-    stored = iter(writer.put_many([Incoming(record, source=source) for record in readable]))
+    """For each item, in order: ``(outcome, None)``, or ``("rejected", reason)``; ``outcomes``
+    are those of its readable records."""
+    stored = iter(outcomes)
     results: list[tuple[str, str | None]] = []
     for item in batch:
         if item.record is None:

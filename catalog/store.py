@@ -851,9 +851,10 @@ class CatalogWriter:
             self.connection, [(rid, terms) for rid, _, _, terms, _ in placed], fresh=fresh
         )
         self._place_many_in_sets([(rid, specs) for rid, *_, specs in placed], fresh=fresh)
-        for rid, item, *_ in placed:
-            if item.provenance is not None:
-                self._keep_provenance(rid, item.provenance)
+        self._keep_provenances(
+            [(rid, item.provenance) for rid, item, *_ in placed if item.provenance is not None],
+            fresh=fresh,
+        )
         for (rid, item, *_), (*_, old_id), digest in zip(placed, stored, prior, strict=True):
             outcome = Outcome.ADDED if old_id is None else Outcome.UPDATED
             self._changes.append(self._change(rid, outcome, item.source, digest,
@@ -1071,16 +1072,23 @@ class CatalogWriter:
             self.new_sets.update(new)
 
     def _keep_provenance(self, record_id: int, provenance: Provenance) -> None:
+        self._keep_provenances([(record_id, provenance)])
+
+    def _keep_provenances(
+        self, kept: list[tuple[int, Provenance]], *, fresh: AbstractSet[int] = frozenset()
+    ) -> None:
+        """Make each ``(record_id, provenance)`` the record's provenance, in two statements;
+        ids in ``fresh`` are records inserted in this transaction, which have none yet."""
+        if not kept:
+            return
         p = models.provenance
-        self.connection.execute(delete(p).where(p.c.record_id == record_id))
-        self.connection.execute(
-            insert(p).values(
-                record_id=record_id,
-                source=provenance.source,
-                base_url=provenance.base_url,
-                identifier=provenance.identifier,
-                datestamp=provenance.datestamp,
-                metadata_namespace=provenance.metadata_namespace,
-                payload=provenance.payload,
-            )
+        old = [rid for rid, _ in kept if rid not in fresh]
+        for start in range(0, len(old), 500):
+            self.connection.execute(delete(p).where(p.c.record_id.in_(old[start:start + 500])))
+        insert_rows(
+            self.connection, p,
+            ("record_id", "source", "base_url", "identifier", "datestamp", "metadata_namespace",
+             "payload"),
+            [(rid, v.source, v.base_url, v.identifier, v.datestamp, v.metadata_namespace,
+              v.payload) for rid, v in kept],
         )

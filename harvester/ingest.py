@@ -138,12 +138,14 @@ def ingest(
     """Apply ``items`` in order on ``writer``'s transaction; rejects are written there too
     (and their reasons appended to ``reasons``, when given).
 
-    Records are stored in batches (:meth:`CatalogWriter.put_many`); a deletion first stores the
-    records before it, so a page that holds a record and then its deletion ends deleted.
+    Records are stored in batches (:meth:`CatalogWriter.put_many`); a deletion of a record in
+    the batch first stores the batch, so a page that holds a record and then its deletion ends
+    deleted (other deletions do not cut the batch short).
     """
     counts = Counts()
     writer.run_id = target.run_id  # the records' change history names the run
     batch: list[tuple[Harvested, Incoming]] = []
+    batched: set[str] = set()
 
     def refuse(item: Harvested, identifier: str | None, reason: str) -> None:
         text = f"{item.where}: {reason}" if item.where else reason
@@ -162,6 +164,7 @@ def ingest(
             else:
                 counts.count_stored(result)
         batch.clear()
+        batched.clear()
 
     for item in items:
         problem = item.error or _size_problem(item.raw, target) or _header_problem(item)
@@ -169,7 +172,8 @@ def ingest(
             refuse(item, item.identifier or _digest_identifier(item), problem)
             continue
         if item.deleted:
-            store_batch()
+            if item.identifier in batched:
+                store_batch()  # the record is deleted after it is stored
             outcome = writer.delete_harvested(_provenance(target, item, "", "", None))
             if outcome is Outcome.DELETED:
                 counts.deleted += 1
@@ -184,6 +188,7 @@ def ingest(
         identifier = item.identifier or identifier_of(record, payload)
         provenance = _provenance(target, item, identifier, namespace, payload)
         batch.append((item, Incoming(record, provenance=provenance)))
+        batched.add(identifier)
     store_batch()
     return counts
 

@@ -7,10 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
-from pymarc import Field, Indicators, Record, Subfield
+from lxml import etree
+from pymarc import Field, Indicators, Leader, Record, Subfield
 
+from catalog.demo import demo_records
 from crosswalks import marc_io
-from crosswalks.marc_io import ReadItem, detect_format, iter_records, open_writer
+from crosswalks.marc_io import (
+    ReadItem,
+    detect_format,
+    iter_records,
+    marcxml_element_to_record,
+    open_writer,
+)
 from crosswalks.marcxml import record_to_marcxml
 from tests.conftest import DATA
 
@@ -330,3 +338,55 @@ def test_writers_produce_one_document_even_when_empty() -> None:
     assert written("marcxml", []).strip().endswith(b"</collection>")
     with pytest.raises(ValueError):
         open_writer("oai_dc", io.BytesIO())
+
+
+def _pymarc_reading(element) -> Record:
+    """What pymarc's own strict SAX handler makes of a MARCXML element (the reference)."""
+    from lxml import sax
+    from pymarc.marcxml import XmlHandler
+
+    handler = XmlHandler(strict=True)
+    sax.saxify(element, handler)
+    (record,) = handler.records
+    text = str(record.leader)
+    record.leader = Leader(text[:9] + "a" + text[10:])
+    return record
+
+
+MARCXML_ODDITIES = (
+    # text in elements of another namespace counts; a comment's tail too
+    '<record xmlns="http://www.loc.gov/MARC21/slim" xmlns:x="urn:x"><leader>00000nam a2200000 a'
+    ' 4500</leader><controlfield tag="001">a<x:b>b</x:b>c<!-- d -->e</controlfield>'
+    '<datafield tag="245" ind1="1"><subfield code="a">T<x:i>i</x:i>tle</subfield>'
+    '<subfield code="">dropped</subfield><subfield code="b">kept</subfield></datafield>'
+    '<x:datafield tag="500"><x:subfield code="a">foreign</x:subfield></x:datafield></record>',
+    # no indicators; whitespace between elements; an empty subfield
+    '<record xmlns="http://www.loc.gov/MARC21/slim">\n <leader>00000cam  2200000   4500</leader>\n'
+    ' <datafield tag="650">\n  <subfield code="a"></subfield>\n </datafield>\n</record>',
+)
+
+
+def test_marcxml_elements_are_read_as_pymarc_reads_them():
+    """The direct tree walk gives what pymarc's SAX handler gives, on real MARCXML and on odd
+    but well-formed input."""
+    elements = [etree.fromstring(text.encode()) for text in MARCXML_ODDITIES]
+    for path in (DATA / "marc21" / "batch.xml", DATA / "marc21" / "utf8.xml"):
+        tree = etree.parse(str(path))
+        elements += tree.getroot().findall("{http://www.loc.gov/MARC21/slim}record")
+    for record in demo_records(50):
+        elements.append(etree.fromstring(record_to_marcxml(record)))
+    assert len(elements) > 50
+    for element in elements:
+        ours, theirs = marcxml_element_to_record(element), _pymarc_reading(element)
+        assert ours.as_marc() == theirs.as_marc()
+        assert [f.data for f in ours.fields if f.is_control_field()] == [
+            f.data for f in theirs.fields if f.is_control_field()
+        ]
+
+
+def test_a_marcxml_field_without_its_tag_is_a_one_line_error():
+    element = etree.fromstring(
+        b'<record xmlns="http://www.loc.gov/MARC21/slim"><controlfield>x</controlfield></record>'
+    )
+    with pytest.raises(ValueError, match="<controlfield> without its tag attribute"):
+        marcxml_element_to_record(element)

@@ -1,19 +1,22 @@
-"""Benchmark: how fast ``koprik demo`` fills a new catalogue.
+"""Benchmark: how fast ``koprik demo`` and ``koprik import`` fill a new catalogue.
 
     python bench/load.py                              # 10,000 and 100,000 records, SQLite
     python bench/load.py --sizes 10000 --postgres     # also on a throw-away PostgreSQL server
 
 Runs ``koprik demo --records N`` as an operator would, into a new catalogue for each size and
-engine, and prints records per second of wall time and CPU milliseconds per record of the whole
-process tree (the command, its fork server and its worker processes, sampled from /proc every
-0.2 s; not the PostgreSQL server's), which depends less than wall time on what else the machine
-is doing. Asserts nothing.
+engine; then exports those records as one ISO 2709 file (``koprik export``) and loads it with
+``koprik import`` into another new catalogue. Prints records per second of wall time, the same
+without the deduplication that ends an import (the seconds it reports), and CPU milliseconds
+per record of the whole process tree (the command, its fork server and its worker processes,
+sampled from /proc every 0.2 s; not the PostgreSQL server's), which depends less than wall time
+on what else the machine is doing. Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -54,21 +57,26 @@ def _tree_cpu(root: int, seen: dict[int, float]) -> None:
             seen[pid] = (int(fields[11]) + int(fields[12])) / tick
 
 
-def run_demo(config: Path, records: int) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (process tree) of ``koprik demo --records N``."""
+def run_koprik(config: Path, *arguments: str) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (process tree) and output of ``koprik ARGUMENTS``."""
     start = time.perf_counter()
     process = subprocess.Popen(
-        [str(KOPRIK), "--config", str(config), "demo", "--records", str(records)],
-        stdout=subprocess.DEVNULL,
+        [str(KOPRIK), "--config", str(config), *arguments],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     seen: dict[int, float] = {}
     while process.poll() is None:
         _tree_cpu(process.pid, seen)
         time.sleep(SAMPLE_SECONDS)
     wall = time.perf_counter() - start
+    output = process.stdout.read() if process.stdout is not None else ""
     if process.returncode != 0:
-        raise RuntimeError(f"koprik demo exited with {process.returncode}")
-    return wall, sum(seen.values())
+        raise RuntimeError(f"koprik {arguments[0]} exited with {process.returncode}")
+    return wall, sum(seen.values()), output
+
+
+_DEDUP_SECONDS = re.compile(r"^dedup: .*\(([\d.]+) s\)$", re.MULTILINE)
+_IMPORTED = re.compile(r"(\d+) (?:added|updated|unchanged|rejected)")
 
 
 @contextmanager
@@ -90,21 +98,34 @@ def _new_postgres_database(server: str, name: str) -> str:
     return f"{server}/{name}"
 
 
-def measure(engine: str, url: str, records: int, folder: Path) -> list[str]:
-    config = folder / f"{engine}-{records}.toml"
-    config.write_text(f'[database]\nurl = "{url}"\n')
-    wall, cpu = run_demo(config, records)
-    return [
-        engine,
-        f"{records:,}",
-        f"{wall:,.0f}",
-        f"{records / wall:,.0f}",
-        f"{cpu * 1000 / records:.2f}",
-    ]
+def measure(engine: str, urls: tuple[str, str], records: int, folder: Path) -> list[list[str]]:
+    """``koprik demo`` into the first catalogue, then ``koprik import`` of its records into
+    the second; a row for each."""
+    demo, imported = folder / f"{engine}-{records}.toml", folder / f"{engine}-{records}-i.toml"
+    demo.write_text(f'[database]\nurl = "{urls[0]}"\n')
+    imported.write_text(f'[database]\nurl = "{urls[1]}"\n')
+    wall, cpu, _ = run_koprik(demo, "demo", "--records", str(records))
+    rows = [_row(engine, "demo", records, wall, cpu, None)]
+    marc = folder / f"{engine}-{records}.mrc"
+    run_koprik(demo, "export", "--format", "marc21", "-o", str(marc))
+    wall, cpu, output = run_koprik(imported, "import", "--rejects", str(folder / "rejects"),
+                                   "--report", str(folder / "report"), str(marc))
+    found = _DEDUP_SECONDS.search(output)
+    read = sum(int(n) for n in _IMPORTED.findall(output))  # the live records exported
+    rows.append(_row(engine, "import", read, wall, cpu, float(found[1]) if found else None))
+    return rows
+
+
+def _row(engine: str, command: str, records: int, wall: float, cpu: float,
+         dedup: float | None) -> list[str]:
+    stored = f"{records / (wall - dedup):,.0f}" if dedup is not None else "-"
+    return [engine, command, f"{records:,}", f"{wall:,.0f}", f"{records / wall:,.0f}", stored,
+            f"{dedup:,.1f}" if dedup is not None else "-", f"{cpu * 1000 / records:.2f}"]
 
 
 def print_table(rows: list[list[str]]) -> None:
-    head = ["engine", "records", "seconds", "records/s", "CPU ms/record"]
+    head = ["engine", "command", "records", "seconds", "records/s", "without dedup",
+            "dedup s", "CPU ms/record"]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for row in [head, ["-" * w for w in widths], *rows]:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
@@ -119,14 +140,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="koprik-bench-load-") as name:
         folder = Path(name)
         for size in args.sizes:
-            url = f"sqlite:///{folder / f'demo-{size}.sqlite3'}"
-            rows.append(measure("sqlite", url, size, folder))
+            urls = (f"sqlite:///{folder / f'demo-{size}.sqlite3'}",
+                    f"sqlite:///{folder / f'import-{size}.sqlite3'}")
+            rows += measure("sqlite", urls, size, folder)
             print(f"  measured sqlite at {size:,}", file=sys.stderr, flush=True)
         if args.postgres:
             with postgres_server() as server:
                 for size in args.sizes:
-                    url = _new_postgres_database(server, f"demo{size}")
-                    rows.append(measure("postgresql", url, size, folder))
+                    urls = (_new_postgres_database(server, f"demo{size}"),
+                            _new_postgres_database(server, f"import{size}"))
+                    rows += measure("postgresql", urls, size, folder)
                     print(f"  measured postgresql at {size:,}", file=sys.stderr, flush=True)
     print_table(rows)
     return 0

@@ -31,7 +31,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pymarc import Record
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
@@ -253,15 +263,22 @@ class Batch:
             for kind, key in self.keys[rid]:
                 if not (kind == "isbn" and key in self.blocked):
                     wanted.setdefault(kind, set()).add(key)
+        limit = self.settings.dedup.max_candidates
         postings: dict[tuple[str, str], list[int]] = {}
         for kind, keys in wanted.items():
             ordered = sorted(keys)
             for start in range(0, len(ordered), _CHUNK):
+                # A key too common to tell records apart is not read at all (the index counts).
+                telling = (
+                    select(mk.c.key)
+                    .where(mk.c.kind == kind, mk.c.key.in_(ordered[start : start + _CHUNK]))
+                    .group_by(mk.c.key)
+                    .having(func.count() <= limit + 1)
+                )
                 query = select(mk.c.key, mk.c.record_id).where(
-                    mk.c.kind == kind, mk.c.key.in_(ordered[start : start + _CHUNK]))
+                    mk.c.kind == kind, mk.c.key.in_(telling))
                 for row in self.connection.execute(query):
                     postings.setdefault((kind, row.key), []).append(row.record_id)
-        limit = self.settings.dedup.max_candidates
         found: dict[int, dict[int, set[str]]] = {rid: {} for rid in ids}
         for rid in ids:
             for kind, key in self.keys[rid]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
-from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import pymarc
@@ -47,17 +47,24 @@ _SCRIPTS = {"LATIN": "Latn", "CYRILLIC": "Cyrl", "GREEK": "Grek", "HEBREW": "Heb
 """Unicode name prefixes of letters -> ISO 15924 script codes (for ``@script``)."""
 
 
+@lru_cache(maxsize=4096)
+def _script_of_char(char: str) -> str | None:
+    """The script code of one letter (None: not a letter, or a script not in the table);
+    cached, since looking up a character's Unicode name costs more than the rest."""
+    if not char.isalpha():
+        return None
+    return _SCRIPTS.get(unicodedata.name(char, "").split(" ")[0])
+
+
 def script_of(text: str) -> str | None:
     """The ISO 15924 code of the script most letters of ``text`` are in (None: no letters).
 
     Uzbek Latin's modifier letters (ʻ ʼ) count for no script.
     """
     counts: dict[str, int] = {}
-    for char in text:
-        if char.isalpha():
-            name = unicodedata.name(char, "").split(" ")[0]
-            if name in _SCRIPTS:
-                counts[_SCRIPTS[name]] = counts.get(_SCRIPTS[name], 0) + 1
+    for script in map(_script_of_char, text):
+        if script is not None:
+            counts[script] = counts.get(script, 0) + 1
     return max(counts, key=lambda code: counts[code]) if counts else None
 
 
@@ -106,12 +113,24 @@ def _around(field: pymarc.Field, axis: str, codes: str, *, before: bool) -> str:
 
 
 class _Builder:
-    """Builds the MODS tree for one record; one method per MODS element family."""
+    """Builds the MODS tree for one record; one method per MODS element family.
+
+    The record's fields are grouped by tag once (``by_tag``, ``linked``): the element
+    families look fields up by tag some thirty times per record, and scanning every field
+    each time cost more than building the tree.
+    """
 
     def __init__(self, record: pymarc.Record) -> None:
         self.record = record
+        self.by_tag: dict[str, list[pymarc.Field]] = {}
+        self.linked: list[tuple[str, pymarc.Field]] = []
+        """Each datafield in record order with its tag (an 880: the tag its $6 names)."""
+        for field in record.fields:
+            self.by_tag.setdefault(field.tag, []).append(field)
+            if not field.is_control_field():
+                self.linked.append((self.tag_of(field), field))
         self.leader = str(record.leader or "").ljust(24)
-        f008 = record.get("008")
+        f008 = self.get("008")
         self.f008 = (f008.data or "") if f008 is not None else ""
         self.root = etree.Element(
             _M + "mods",
@@ -119,13 +138,18 @@ class _Builder:
             nsmap={None: MODS_NS, "xsi": XSI_NS},
         )
 
-    def fields(self, *tags: str) -> Iterable[pymarc.Field]:
-        """Datafields with one of ``tags``, each followed by the 880 fields linked to it."""
-        for field in self.record.fields:
-            if field.is_control_field():
-                continue
-            if field.tag in tags or (field.tag == "880" and (_first(field, "6") or "")[:3] in tags):
-                yield field
+    def fields(self, *tags: str) -> list[pymarc.Field]:
+        """Datafields with one of ``tags`` and the 880 fields linked to one, in record order."""
+        return [field for tag, field in self.linked if tag in tags]
+
+    def get_fields(self, tag: str) -> list[pymarc.Field]:
+        """The fields tagged ``tag`` (880s as such), like ``Record.get_fields``."""
+        return self.by_tag.get(tag, [])
+
+    def get(self, tag: str) -> pymarc.Field | None:
+        """The first field tagged ``tag``, like ``Record.get``."""
+        found = self.by_tag.get(tag)
+        return found[0] if found else None
 
     @staticmethod
     def tag_of(field: pymarc.Field) -> str:
@@ -327,7 +351,7 @@ class _Builder:
         country = self.f008[15:18].strip() if len(self.f008) >= 18 else ""
         if country.replace("|", ""):
             _sub(_sub(info, "place"), "placeTerm", country, type="code", authority="marccountry")
-        f260 = self.record.get_fields("260")
+        f260 = self.get_fields("260")
         self.dates_from_008(info, chop(_first(f260[0], "c") or "") if f260 else "")
         issuance = _TABLE["issuance"].get(self.leader[7])
         if issuance:
@@ -356,9 +380,9 @@ class _Builder:
         linked = [f for f in own if _first(f, "6") is not None]
         groups = [[f] for f in linked]
         unlinked = [f for f in own if _first(f, "6") is None]
-        if unlinked or (not linked and self.record.get("008") is not None):
+        if unlinked or (not linked and self.get("008") is not None):
             groups.append(unlinked)
-        groups += [[f] for f in self.record.get_fields("880")
+        groups += [[f] for f in self.get_fields("880")
                    if (_first(f, "6") or "")[:3] in tags]
         for group in groups:
             info = _sub(self.root, "originInfo")
@@ -384,7 +408,7 @@ class _Builder:
             language = _sub(self.root, "language")
             _sub(language, "languageTerm", code008, authority="iso639-2b", type="code")
             used.append(code008.strip())
-        for field in self.record.get_fields("041"):
+        for field in self.get_fields("041"):
             for s in field.subfields:
                 if s.code not in "abdefgh":
                     continue
@@ -403,8 +427,8 @@ class _Builder:
     def physical_description(self) -> None:
         forms = [(s.value, "media" if self.tag_of(f) == "337" else "carrier", _first(f, "2"))
                  for f in self.fields("337", "338") for s in f.subfields if s.code == "a"]
-        extents = [_select(f, "abce3fg") for f in self.record.get_fields("300")]
-        media_types = [s.value for f in self.record.get_fields("856")
+        extents = [_select(f, "abce3fg") for f in self.get_fields("300")]
+        media_types = [s.value for f in self.get_fields("856")
                        for s in f.subfields if s.code == "q"]
         if not (forms or extents or media_types):
             return
@@ -438,7 +462,7 @@ class _Builder:
         self.part(info, field, simple_part_name=False)
 
     def subjects(self) -> None:
-        for field in self.record.get_fields("043"):
+        for field in self.get_fields("043"):
             codes = [(s.value, "marcgac" if s.code == "a" else "iso3166")
                      for s in field.subfields if s.code in "ac"]
             if codes:
@@ -490,7 +514,7 @@ class _Builder:
 
     def identifiers(self) -> None:
         for rule in _TABLE["identifier"]:
-            for field in self.record.get_fields(rule["tag"]):
+            for field in self.get_fields(rule["tag"]):
                 if "ind1" in rule and field.indicators[0] != rule["ind1"]:
                     continue
                 value = _first(field, rule["code"])
@@ -508,11 +532,11 @@ class _Builder:
                     identifier.set("invalid", "yes")
         kinds = {"0": "issue number", "1": "matrix number", "2": "music plate",
                  "3": "music publisher", "4": "videorecording identifier"}
-        for field in self.record.get_fields("028"):
+        for field in self.get_fields("028"):
             identifier = _sub(self.root, "identifier", _select(field, "ab"))
             if field.indicators[0] in kinds:
                 identifier.set("type", kinds[field.indicators[0]])
-        for field in self.record.get_fields("037"):
+        for field in self.get_fields("037"):
             identifier = _sub(self.root, "identifier", _select(field, "ab"), type="stock number")
             if _first(field, "c"):
                 identifier.set("displayLabel", _text(_select(field, "c")))
@@ -527,27 +551,27 @@ class _Builder:
                 self.alternate(note, field)
         for field in self.fields("500"):
             _sub(self.root, "note", _select(field, "a3"))
-        for field in self.record.get_fields("050"):
+        for field in self.get_fields("050"):
             _sub(self.root, "classification", _select(field, "ab"), authority="lcc")
-        for field in self.record.get_fields("082"):
+        for field in self.get_fields("082"):
             classification = _sub(self.root, "classification", _first(field, "a") or "",
                                   authority="ddc")
             if _first(field, "2"):
                 classification.set("edition", _text(_first(field, "2") or ""))
-        urls = [s.value for f in self.record.get_fields("856") for s in f.subfields
+        urls = [s.value for f in self.get_fields("856") for s in f.subfields
                 if s.code == "u"]
         if urls:
             location = _sub(self.root, "location")
             for url in urls:
                 _sub(location, "url", url)
         info = _sub(self.root, "recordInfo")
-        source = self.record.get("003")
+        source = self.get("003")
         if self.f008[:6].strip():
             _sub(info, "recordCreationDate", self.f008[:6], encoding="marc")
-        changed = self.record.get("005")
+        changed = self.get("005")
         if changed is not None and changed.data:
             _sub(info, "recordChangeDate", changed.data, encoding="iso8601")
-        control = self.record.get("001")
+        control = self.get("001")
         if control is not None and control.data:
             identifier = _sub(info, "recordIdentifier", control.data)
             if source is not None and source.data:
@@ -576,8 +600,9 @@ class _Builder:
     def reorder(self) -> None:
         """Move identifiers, classifications, location and recordInfo to the end (the order LoC
         writes); drop containers left empty (MODS requires content in them)."""
-        order = {"classification": 1, "identifier": 2, "location": 3, "recordInfo": 4}
-        children = sorted(self.root, key=lambda e: order.get(etree.QName(e).localname, 0))
+        order = {_M + "classification": 1, _M + "identifier": 2, _M + "location": 3,
+                 _M + "recordInfo": 4}
+        children = sorted(self.root, key=lambda e: order.get(e.tag, 0))
         self.root[:] = [child for child in children if len(child) or child.text]
 
 

@@ -169,6 +169,10 @@ def _fold_tables() -> tuple[dict[int, str | None], tuple[tuple[str, str], ...]]:
         letters[ord(char)] = None
     for mark in range(0x0300, 0x0370):  # combining diacritical marks, incl. the tie bar U+0361
         letters[mark] = None
+    for code in range(128):
+        # ASCII kept as it is, said explicitly: str.translate pays for a lookup that misses
+        # (an exception inside) at each distinct character, which made it half of fold's time.
+        letters.setdefault(code, chr(code))
     return letters, tuple(_tables()["fold_digraphs"].items())
 
 

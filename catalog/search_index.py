@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
+from functools import lru_cache
 
 from pymarc import Field, Record
 from sqlalchemy import (
@@ -273,6 +274,13 @@ letter subfield of every data field, 880 included (place of publication, notes, 
 contents...), besides the terms of every other index."""
 
 
+@lru_cache(maxsize=1024)
+def _text_indexes(tag: str) -> tuple[tuple[str, str], ...]:
+    """``(index, codes)`` of each text index that takes fields tagged ``tag`` (tags are few,
+    the question is asked for every field of every record)."""
+    return tuple((index, codes) for index, specs in TEXT_FIELDS.items() if (codes := specs(tag)))
+
+
 def terms_of(record: Record) -> set[tuple[str, str, str]]:
     """Every ``(index, kind, term)`` of ``record``; ``any`` has every text field's terms and
     repeats the other indexes' terms (ISBN and ISSN keys, years, language codes...).
@@ -284,11 +292,8 @@ def terms_of(record: Record) -> set[tuple[str, str, str]]:
     for field in record.fields:
         if field.is_control_field():
             continue
-        tag = _linked_tag(field)
-        for index, specs in TEXT_FIELDS.items():
-            codes = specs(tag)
-            if codes:
-                _add_text_terms(pairs[index], _text(field, codes))
+        for index, codes in _text_indexes(_linked_tag(field)):
+            _add_text_terms(pairs[index], _text(field, codes))
     isbns = [k for v in _subfield_values(record, ("020",), "a") for k in isbn_keys(v)]
     issns = [k for v in _subfield_values(record, ("022",), "a") for k in issn_keys(v)]
     years = _years(record)

@@ -111,9 +111,9 @@ def _around(field: pymarc.Field, axis: str, codes: str, *, before: bool) -> str:
 class _Builder:
     """Builds the MODS tree for one record; one method per MODS element family.
 
-    The record's fields are grouped by tag once (``by_tag``, ``linked``): the element
-    families look fields up by tag some thirty times per record, and scanning every field
-    each time cost more than building the tree.
+    The record's fields are grouped by tag once (``by_tag``, ``linked``, ``linked_by_tag``):
+    the element families look fields up by tag some thirty times per record, and scanning
+    every field each time cost more than building the tree.
     """
 
     def __init__(self, record: pymarc.Record) -> None:
@@ -121,10 +121,13 @@ class _Builder:
         self.by_tag: dict[str, list[pymarc.Field]] = {}
         self.linked: list[tuple[str, pymarc.Field]] = []
         """Each datafield in record order with its tag (an 880: the tag its $6 names)."""
+        self.linked_by_tag: dict[str, list[pymarc.Field]] = {}
         for field in record.fields:
             self.by_tag.setdefault(field.tag, []).append(field)
             if not field.is_control_field():
-                self.linked.append((self.tag_of(field), field))
+                tag = self.tag_of(field)
+                self.linked.append((tag, field))
+                self.linked_by_tag.setdefault(tag, []).append(field)
         self.leader = str(record.leader or "").ljust(24)
         f008 = self.get("008")
         self.f008 = (f008.data or "") if f008 is not None else ""
@@ -137,6 +140,8 @@ class _Builder:
 
     def fields(self, *tags: str) -> list[pymarc.Field]:
         """Datafields with one of ``tags`` and the 880 fields linked to one, in record order."""
+        if len(tags) == 1:
+            return self.linked_by_tag.get(tags[0], [])
         return [field for tag, field in self.linked if tag in tags]
 
     def get_fields(self, tag: str) -> list[pymarc.Field]:

@@ -99,8 +99,8 @@ def _attribute(value: str) -> str:
 
 def _write(element: Element, out: list[str]) -> None:
     out.append("<" + element.name)
-    for key, value in element.attrib.items():
-        out.append(f' {key}="{_attribute(value)}"')
+    if element.attrib:
+        out.extend([f' {key}="{_attribute(value)}"' for key, value in element.attrib.items()])
     text = element._text
     if text is None and not element.children:
         out.append("/>")

@@ -177,7 +177,13 @@ def _fold_tables() -> tuple[dict[int, str | None], tuple[tuple[str, str], ...]]:
 
 
 _NON_WORD = re.compile(r"[\W_]+")
-_CONSONANT_Y = re.compile("(?<=[bcdfghjklmnpqrstvwxz])y")
+_ASCII_SPACES = {code: char if char.isalnum() else " " for code, char in
+                 ((code, chr(code)) for code in range(128))}
+"""For ASCII text: what ``_NON_WORD`` matches made a space, the rest kept (every code has an
+entry, so that str.translate never misses); splitting on spaces then gives the words."""
+_CONSONANT_Y = re.compile("y(?<=[bcdfghjklmnpqrstvwxz]y)")
+"""A y after a consonant. The y comes first so that the engine looks for that letter instead
+of trying the look-behind at every position (three times faster on a title)."""
 
 FOLD_CACHE_SIZE = 16384
 """Distinct texts whose fold key is remembered. Indexing one record folds about fifty texts,
@@ -202,7 +208,10 @@ def fold(text: str) -> str:
         if not key.isascii():  # marks outside U+0300-U+036F
             key = "".join(c for c in key if not unicodedata.combining(c))
             key = unicodedata.normalize("NFC", key).casefold()
-    key = _NON_WORD.sub(" ", key).strip()
+    if key.isascii():  # most text: the same words as _NON_WORD gives, four times faster
+        key = " ".join(key.translate(_ASCII_SPACES).split())
+    else:
+        key = _NON_WORD.sub(" ", key).strip()
     if _any_rule().search(key) is None:  # most words: nothing more to do
         return key
     while True:

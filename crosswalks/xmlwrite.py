@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _NOT_XML = (
     "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters"
 )
@@ -38,9 +38,8 @@ _ATTRIBUTE_SPECIAL = re.compile('[&<>"\t\n\r]')
 def _checked(value: str) -> str:
     """``value`` if lxml would accept it, else lxml's exception (a surrogate fails encoding
     first, as in lxml)."""
-    if not value.isascii():
+    if _REFUSED.search(value) is not None:
         value.encode("utf-8")
-    if _FORBIDDEN.search(value) is not None:
         raise ValueError(_NOT_XML)
     return value
 

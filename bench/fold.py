@@ -14,7 +14,7 @@ import csv
 import time
 from pathlib import Path
 
-from crosswalks.uzbek import fold
+from crosswalks.uzbek import _fold  # fold without its cache, which would answer repeats
 
 TABLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "uzbek_words.tsv"
 
@@ -28,9 +28,8 @@ def words() -> list[str]:
 
 def rate(terms: list[str]) -> float:
     started = time.perf_counter()
-    uncached = fold.__wrapped__
     for term in terms:
-        uncached(term)
+        _fold(term)
     return len(terms) / (time.perf_counter() - started)
 
 

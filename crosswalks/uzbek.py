@@ -177,8 +177,7 @@ def _fold_tables() -> tuple[dict[int, str | None], tuple[tuple[str, str], ...]]:
 
 
 _NON_WORD = re.compile(r"[\W_]+")
-_ASCII_SPACES = {code: char if char.isalnum() else " " for code, char in
-                 ((code, chr(code)) for code in range(128))}
+_ASCII_SPACES = {code: chr(code) if chr(code).isalnum() else " " for code in range(128)}
 """For ASCII text: what ``_NON_WORD`` matches made a space, the rest kept (every code has an
 entry, so that str.translate never misses); splitting on spaces then gives the words."""
 _CONSONANT_Y = re.compile("y(?<=[bcdfghjklmnpqrstvwxz]y)")
@@ -186,13 +185,15 @@ _CONSONANT_Y = re.compile("y(?<=[bcdfghjklmnpqrstvwxz]y)")
 of trying the look-behind at every position (three times faster on a title)."""
 
 FOLD_CACHE_SIZE = 16384
-"""Distinct texts whose fold key is remembered. Indexing one record folds about fifty texts,
-fewer than half of them distinct (a title is an ``any`` term too, a name recurs as a subject),
-and names, places, publishers and subjects recur across a catalogue: the cache halves the
-cost of the search terms on import. Bounded, so that a worker's memory stays flat."""
+FOLD_CACHE_MAX_CHARS = 200
+"""The fold keys of the last FOLD_CACHE_SIZE distinct texts of up to FOLD_CACHE_MAX_CHARS
+characters are remembered. Indexing one record folds about fifty texts, fewer than half of
+them distinct (a title is an ``any`` term too, a name recurs as a subject), and names, places,
+publishers and subjects recur across a catalogue: the cache halves the cost of the search
+terms on import. Long texts (notes, contents) seldom recur and are not kept, so that the cache
+holds a few megabytes at most (16,384 entries of 200 characters and their keys)."""
 
 
-@lru_cache(maxsize=FOLD_CACHE_SIZE)
 def fold(text: str) -> str:
     """The search key of ``text``: Cyrillic, 1995 Latin and ALA-LC forms of a word are equal.
 
@@ -201,6 +202,13 @@ def fold(text: str) -> str:
     marks stripped), then the digraph rules (kh -> x, ts -> s, ye -> e, ...) and y after a
     consonant -> i applied until nothing changes. Idempotent: ``fold(fold(t)) == fold(t)``.
     """
+    if len(text) <= FOLD_CACHE_MAX_CHARS:
+        return _remembered_fold(text)
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
+    """:func:`fold`, worked out."""
     letters, digraphs = _fold_tables()
     key = unicodedata.normalize("NFC", text).casefold().translate(letters)
     if not key.isascii():  # precomposed letters with marks (é), other scripts
@@ -220,6 +228,9 @@ def fold(text: str) -> str:
         key = _CONSONANT_Y.sub("i", key)
         if key == before:
             return key
+
+
+_remembered_fold = lru_cache(maxsize=FOLD_CACHE_SIZE)(_fold)
 
 
 @cache

@@ -90,21 +90,22 @@ def match_data(
     record: Record, control_prefixes: Sequence[str], title_chars: int
 ) -> tuple[list[MatchKey], Profile]:
     """The match keys and the profile of ``record`` (pure: safe to run in a worker process)."""
+    fields = _by_tag(record)
     profile = Profile(material=material_type(record))
     keys: list[MatchKey] = []
-    for value in _subfields(record, "020", "a"):
+    for value in _subfields(fields, "020", "a"):
         for candidate in _ISBN_CANDIDATE.findall(value):
             try:
                 isbn13 = stdnum_isbn.to_isbn13(stdnum_isbn.validate(candidate))
             except ValidationError as error:
                 profile.bad.append(candidate)
                 log.warning("record %s: ISBN %r kept aside, not matched: %s",
-                            _control(record, "001"), candidate, error)
+                            _control(fields, "001"), candidate, error)
                 continue
             if isbn13 not in profile.isbns:
                 profile.isbns.append(isbn13)
     keys += [("isbn", isbn) for isbn in profile.isbns]
-    for value in _subfields(record, "022", "a"):
+    for value in _subfields(fields, "022", "a"):
         for candidate in _ISSN_CANDIDATE.findall(value):
             try:
                 issn = stdnum_issn.validate(candidate)
@@ -114,15 +115,15 @@ def match_data(
             if issn not in profile.issns:
                 profile.issns.append(issn)
     keys += [("issn", issn) for issn in profile.issns]
-    keys += [("lccn", k) for k in map(_compact, _subfields(record, "010", "a")) if k]
-    keys += [("nbn", k) for k in map(_compact, _subfields(record, "015", "a")) if k]
-    for f in record.get_fields("016"):
+    keys += [("lccn", k) for k in map(_compact, _subfields(fields, "010", "a")) if k]
+    keys += [("nbn", k) for k in map(_compact, _subfields(fields, "015", "a")) if k]
+    for f in fields.get("016", ()):
         agency = _compact(f.get("2") or "")
         keys += [("nba", f"{agency}:{k}") for k in map(_compact, f.get_subfields("a")) if k]
-    keys += [("std", k) for k in map(_compact, _subfields(record, "024", "a")) if k]
-    keys += [("ctl", k) for v in _subfields(record, "035", "a")
+    keys += [("std", k) for k in map(_compact, _subfields(fields, "024", "a")) if k]
+    keys += [("ctl", k) for v in _subfields(fields, "035", "a")
              if (k := control_key(v, control_prefixes))]
-    title = record.get("245")
+    title = _first(fields, "245")
     if title is not None:
         skip = nonfiling_chars(title)
         proper = " ".join(title.get_subfields("a"))[skip:]
@@ -133,14 +134,14 @@ def match_data(
         start = title_key(profile.title_proper, title_chars)
         end = profile.title_proper.replace(" ", "")[-title_chars:]
         keys += [("title", start)] + ([("tend", end)] if end != start else [])
-    profile.author = _surname(record)
-    profile.year = _year(record)
+    profile.author = _surname(fields)
+    profile.year = _year(fields)
     if profile.author and profile.year is not None:
         keys.append(("ay", f"{profile.author.replace(' ', '')}:{profile.year}"))
-    profile.pages = _pages(record)
-    profile.edition = _edition(" ".join(_subfields(record, "250", "a")))
-    profile.series_number = _numbering(" ".join(_subfields(record, "490", "v")
-                                                 + _subfields(record, "830", "v")))
+    profile.pages = _pages(fields)
+    profile.edition = _edition(" ".join(_subfields(fields, "250", "a")))
+    profile.series_number = _numbering(" ".join(_subfields(fields, "490", "v")
+                                                 + _subfields(fields, "830", "v")))
     found = [code for code in languages(record) if code not in ("und", "mul", "zxx")]
     profile.language = found[0] if found else None
     unique = list(dict.fromkeys((kind, key[:MAX_KEY_CHARS]) for kind, key in keys))
@@ -171,18 +172,36 @@ def _compact(value: str) -> str:
     return re.sub(r"[^0-9a-z]", "", value.lower())
 
 
-def _subfields(record: Record, tag: str, code: str) -> list[str]:
-    return [v for f in record.get_fields(tag) for v in f.get_subfields(code) if v]
+Fields = dict[str, list[Field]]
+"""A record's fields by tag, in record order: made once, since the keys and the profile look
+fields up by tag a dozen times and ``Record.get_fields`` scans every field each time."""
 
 
-def _control(record: Record, tag: str) -> str:
-    field_ = record.get(tag)
+def _by_tag(record: Record) -> Fields:
+    fields: Fields = {}
+    for field_ in record.fields:
+        fields.setdefault(field_.tag, []).append(field_)
+    return fields
+
+
+def _first(fields: Fields, tag: str) -> Field | None:
+    """The first field tagged ``tag``, as ``Record.get`` gives it."""
+    found = fields.get(tag)
+    return found[0] if found else None
+
+
+def _subfields(fields: Fields, tag: str, code: str) -> list[str]:
+    return [v for f in fields.get(tag, ()) for v in f.get_subfields(code) if v]
+
+
+def _control(fields: Fields, tag: str) -> str:
+    field_ = _first(fields, tag)
     return (field_.data or "") if field_ is not None else ""
 
 
-def _surname(record: Record) -> str | None:
+def _surname(fields: Fields) -> str | None:
     for tag in ("100", "110", "111"):
-        main = record.get(tag)
+        main = _first(fields, tag)
         if main is not None and main.get("a"):
             name = main.get("a") or ""
             if tag == "100" and "," in name:
@@ -192,19 +211,19 @@ def _surname(record: Record) -> str | None:
     return None
 
 
-def _year(record: Record) -> int | None:
-    fixed = _control(record, "008")[7:11]
+def _year(fields: Fields) -> int | None:
+    fixed = _control(fields, "008")[7:11]
     if fixed.isdigit():
         return int(fixed)
-    for value in _subfields(record, "260", "c") + _subfields(record, "264", "c"):
+    for value in _subfields(fields, "260", "c") + _subfields(fields, "264", "c"):
         match = _YEAR.search(value)
         if match:
             return int(match.group(1))
     return None
 
 
-def _pages(record: Record) -> int | None:
-    numbers = [int(n) for v in _subfields(record, "300", "a") for n in _NUMBER.findall(v)]
+def _pages(fields: Fields) -> int | None:
+    numbers = [int(n) for v in _subfields(fields, "300", "a") for n in _NUMBER.findall(v)]
     return max(numbers) if numbers else None
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
+from functools import lru_cache
 
 from pymarc import Field, Record
 from sqlalchemy import (
@@ -102,8 +103,11 @@ def _clip(term: str) -> str:
 
 
 def words_of(text: str) -> list[str]:
-    """The folded word terms of ``text`` (query side and record side alike)."""
-    return [_clip(word) for word in fold(text).split()]
+    """The folded word terms of ``text`` (query side and record side alike).
+
+    A word holds no space, so cutting it to length leaves nothing for :func:`_clip` to strip.
+    """
+    return [word[:MAX_TERM_CHARS] for word in fold(text).split()]
 
 
 def phrase_of(text: str) -> str:
@@ -204,14 +208,14 @@ def _data_fields(record: Record, specs: Callable[[str], str | None]) -> Iterator
             yield _text(field, codes)
 
 
-def _text_terms(fields: Iterable[tuple[str, ...]]) -> Iterator[tuple[str, str]]:
-    for whole, *phrases in fields:
-        for word in words_of(whole):
-            yield WORD, word
-        for text in phrases:
-            phrase = phrase_of(text)
-            if phrase:
-                yield PHRASE, phrase
+def _add_text_terms(pairs: set[tuple[str, str]], texts: tuple[str, ...]) -> None:
+    """Add to ``pairs`` the word terms of ``texts[0]`` and the phrase terms of the rest."""
+    whole, *phrases = texts
+    pairs.update([(WORD, word) for word in words_of(whole)])
+    for text in phrases:
+        phrase = phrase_of(text)
+        if phrase:
+            pairs.add((PHRASE, phrase))
 
 
 def _control(record: Record, tag: str) -> str:
@@ -270,30 +274,44 @@ letter subfield of every data field, 880 included (place of publication, notes, 
 contents...), besides the terms of every other index."""
 
 
+@lru_cache(maxsize=1024)
+def _text_indexes(tag: str) -> tuple[tuple[str, str], ...]:
+    """``(index, codes)`` of each text index that takes fields tagged ``tag`` (tags are few,
+    the question is asked for every field of every record)."""
+    return tuple((index, codes) for index, specs in TEXT_FIELDS.items() if (codes := specs(tag)))
+
+
 def terms_of(record: Record) -> set[tuple[str, str, str]]:
     """Every ``(index, kind, term)`` of ``record``; ``any`` has every text field's terms and
-    repeats the other indexes' terms (ISBN and ISSN keys, years, language codes...)."""
-    found: set[tuple[str, str, str]] = set()
+    repeats the other indexes' terms (ISBN and ISSN keys, years, language codes...).
 
-    def add(index: str, pairs: Iterable[tuple[str, str]]) -> None:
-        found.update((index, kind, term) for kind, term in pairs if term)
-
-    for index, specs in TEXT_FIELDS.items():
-        add(index, _text_terms(_data_fields(record, specs)))
+    The terms are gathered as ``(kind, term)`` pairs per index in one pass over the fields
+    (this runs for every record stored, and building triples index by index cost twice as
+    much), then made triples once."""
+    pairs: dict[str, set[tuple[str, str]]] = {index: set() for index in INDEXES}
+    for field in record.fields:
+        if field.is_control_field():
+            continue
+        for index, codes in _text_indexes(_linked_tag(field)):
+            _add_text_terms(pairs[index], _text(field, codes))
     isbns = [k for v in _subfield_values(record, ("020",), "a") for k in isbn_keys(v)]
     issns = [k for v in _subfield_values(record, ("022",), "a") for k in issn_keys(v)]
     years = _years(record)
-    local = words_of(_control(record, "001").strip())
-    add(ISBN, ((WORD, k) for k in isbns))
-    add(ISSN, ((WORD, k) for k in issns))
-    add(DATE, ((WORD, y) for y in years))
-    add(LANGUAGE, ((WORD, code) for code in languages(record)))
-    local_key = "".join(local)
-    add(LOCAL_NUMBER, [(WORD, local_key)])
+    local_key = "".join(words_of(_control(record, "001").strip()))
+    pairs[ISBN].update((WORD, k) for k in isbns)
+    pairs[ISSN].update((WORD, k) for k in issns)
+    pairs[DATE].update((WORD, y) for y in years)
+    pairs[LANGUAGE].update((WORD, code) for code in languages(record))
+    pairs[LOCAL_NUMBER].add((WORD, local_key))
+    pairs[IDENTIFIER].update((WORD, k) for k in (*isbns, *issns, local_key))
     others = _subfield_values(record, ("024", "035"), "a") + _subfield_values(record, ("856",), "u")
-    add(IDENTIFIER, [(WORD, k) for k in (*isbns, *issns)] + [(WORD, local_key)])
-    add(IDENTIFIER, _text_terms((value, value) for value in others))
-    found.update((ANY, kind, term) for index, kind, term in list(found))
+    for value in others:
+        _add_text_terms(pairs[IDENTIFIER], (value, value))
+    for index in INDEXES:
+        if index != ANY:
+            pairs[ANY] |= pairs[index]
+    found = {(index, kind, term) for index, found_pairs in pairs.items()
+             for kind, term in found_pairs if term}
     found.update((index, SORT, key) for index, key in _sort_keys(record, years).items())
     return found
 

@@ -128,6 +128,8 @@ def _load_table() -> tuple[dict[str, str], list[_Rule], dict[str, list[int]]]:
 _LEADER_TYPE, _RULES, _RULES_BY_TAG = _load_table()
 _FIRST_TYPE_RULE = next(i for i, r in enumerate(_RULES) if r.element == "type")
 _LAST_DATE_RULE = max(i for i, r in enumerate(_RULES) if r.element == "date")
+_ELEMENTS = [(f"<dc:{rule.element}>", f"</dc:{rule.element}>") for rule in _RULES]
+"""Each rule's start and end tag."""
 
 
 def _escape(text: str) -> str:
@@ -194,8 +196,9 @@ def marc_to_dc(record: pymarc.Record) -> bytes:
 
     parts = [_OPEN]
     for index, values in enumerate(buckets):
-        element = _RULES[index].element
-        parts.extend(f"<dc:{element}>{_escape(value)}</dc:{element}>" for value in values)
+        if values:
+            start, end = _ELEMENTS[index]
+            parts.extend([f"{start}{_escape(value)}{end}" for value in values])
         if index == _LAST_DATE_RULE:  # language follows date, as in the LoC stylesheet
             parts.extend(f"<dc:language>{code}</dc:language>" for code in marc_languages(record))
     parts.append(_CLOSE)

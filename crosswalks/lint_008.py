@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
@@ -42,18 +43,33 @@ def findings_008(record: Record) -> list[Finding]:
         data = fld.data or ""
         if len(data) != 40:
             continue  # the length is its own finding
-        for section in ("all", kind):
-            for key, allowed in _table()[section].items():
-                first, _, last = key.partition("-")
-                start, end = int(first), int(last or first) + 1
-                value = data[start:end]
-                if not _allowed(value, allowed):
-                    findings.append(Finding("008", f"/{key}", "008-value",
-                                            f"{kind} 008/{key} {value!r} is not a defined value"))
+        for key, start, end, allowed in _positions(kind):
+            value = data[start:end]
+            if not allowed(value):
+                findings.append(Finding("008", f"/{key}", "008-value",
+                                        f"{kind} 008/{key} {value!r} is not a defined value"))
     return findings
 
 
-def _allowed(value: str, allowed: object) -> bool:
+Position = tuple[str, int, int, Callable[[str], bool]]
+"""A key of the table, the slice of 008 it names, and the test of a value there."""
+
+
+@cache
+def _positions(kind: str) -> list[Position]:
+    """The positions a ``kind`` record's 008 is checked at (all materials' first), parsed
+    once: the checks run on every imported record."""
+    positions: list[Position] = []
+    for section in ("all", kind):
+        for key, allowed in _table()[section].items():
+            first, _, last = key.partition("-")
+            positions.append((key, int(first), int(last or first) + 1, _test(allowed)))
+    return positions
+
+
+def _test(allowed: object) -> Callable[[str], bool]:
+    """A pattern's full match, or: every character is one of those listed."""
     if isinstance(allowed, dict):
-        return re.fullmatch(allowed["re"], value) is not None
-    return all(char in str(allowed) for char in value)
+        pattern = re.compile(allowed["re"])
+        return lambda value: pattern.fullmatch(value) is not None
+    return frozenset(str(allowed)).issuperset

@@ -31,6 +31,13 @@ ISBD_ENDINGS = {
     "264": [("a", "b", (" :",)), ("b", "c", (",",)), ("a", "c", (",",))],
     "300": [("a", "b", (" :",)), ("a", "c", (" ;",)), ("b", "c", (" ;",))],
 }
+_ISBD_PAIRS = {
+    tag: {(before, after): [(endings, tuple(e.strip() for e in endings))
+                            for b, a, endings in rules if (b, a) == (before, after)]
+          for before, after, _endings in rules}
+    for tag, rules in ISBD_ENDINGS.items()
+}
+"""ISBD_ENDINGS by field and pair of adjacent codes: each rule's endings, and them stripped."""
 _DIMENSIONS = re.compile(r"\b\d+(?: x \d+)? ?cm\b|\bin\.$")
 
 
@@ -51,14 +58,12 @@ def _isbd(record: Record) -> list[Finding]:
     if code not in ("a", "i", "c"):
         return []
     findings = []
-    for tag, rules in ISBD_ENDINGS.items():
+    for tag, rules in _ISBD_PAIRS.items():
         for fld in record.get_fields(tag):
             pairs = list(zip(fld.subfields, fld.subfields[1:], strict=False))
             for (this, value), (following, _next) in pairs:
-                for code_before, code_after, endings in rules:
-                    if (this, following) != (code_before, code_after):
-                        continue
-                    ends = value.rstrip().endswith(tuple(e.strip() for e in endings))
+                for endings, stripped in rules.get((this, following), ()):
+                    ends = value.rstrip().endswith(stripped)
                     if code in "ai" and not ends:
                         findings.append(Finding(tag, f"${this}", "isbd-punctuation",
                                                 f"leader/18 {code!r} says ISBD punctuation, but "

@@ -7,7 +7,7 @@ judged; an 880 is judged by the field its $6 names.
 
 from __future__ import annotations
 
-from collections import Counter
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -68,7 +68,7 @@ def field_findings(record: Record) -> list[Finding]:
         findings.append(Finding("1XX", None, "1xx-count",
                                 f"Only one 1XX tag is allowed, but I found {len(main_entries)} "
                                 "of them."))
-    seen: Counter[str] = Counter()
+    seen: set[str] = set()
     for fld in record.fields:
         tag = fld.tag
         if tag == "880":
@@ -87,9 +87,9 @@ def field_findings(record: Record) -> list[Finding]:
             findings.append(Finding(fld.tag, None, "tag-undefined",
                                     f"Tag {tag} is not defined for bibliographic records."))
             continue
-        if seen[key] and not rule.repeatable:
+        if key in seen and not rule.repeatable:
             findings.append(Finding(tag, None, "field-not-repeatable", "Field is not repeatable."))
-        seen[key] += 1
+        seen.add(key)
         if fld.is_control_field():
             continue
         findings.extend(_indicator_findings(fld.tag, fld.indicators or ("", ""), rule))
@@ -112,20 +112,23 @@ def _subfield_findings(
     shown: str, subfields: Sequence[tuple[str, str]], rule: FieldRule
 ) -> list[Finding]:
     findings: list[Finding] = []
-    seen: Counter[str] = Counter()
+    seen: set[str] = set()
     for code, value in subfields:
         repeatable = rule.subfields.get(code)
         if repeatable is None:
             findings.append(Finding(shown, f"${code}", "subfield-undefined",
                                     f"Subfield _{code} is not allowed."))
-        elif seen[code] and not repeatable:
+        elif code in seen and not repeatable:
             findings.append(Finding(shown, f"${code}", "subfield-not-repeatable",
                                     f"Subfield _{code} is not repeatable."))
-        if any(char in value for char in "\t\r\n"):
+        if _CONTROL_CHARACTER.search(value) is not None:
             findings.append(Finding(shown, f"${code}", "control-character",
                                     f"Subfield _{code} has an invalid control character"))
-        seen[code] += 1
+        seen.add(code)
     return findings
+
+
+_CONTROL_CHARACTER = re.compile("[\t\r\n]")
 
 
 def _nice(allowed: str) -> str:

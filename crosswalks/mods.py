@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
-from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import pymarc
-from lxml import etree
 
 from crosswalks.xmltext import xml_safe
+from crosswalks.xmlwrite import Element, sub_element, tostring
 
 MODS_NS = "http://www.loc.gov/mods/v3"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 MODS_SCHEMA = "http://www.loc.gov/standards/mods/v3/mods-3-7.xsd"
-_M = "{" + MODS_NS + "}"
 RECORD_ORIGIN = "Converted from MARC21 to MODS 3.7 by Koprik"
-_XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 
 with (Path(__file__).resolve().parent / "tables" / "marc_to_mods.toml").open("rb") as _fh:
     _TABLE = tomllib.load(_fh)
@@ -47,17 +45,24 @@ _SCRIPTS = {"LATIN": "Latn", "CYRILLIC": "Cyrl", "GREEK": "Grek", "HEBREW": "Heb
 """Unicode name prefixes of letters -> ISO 15924 script codes (for ``@script``)."""
 
 
+@lru_cache(maxsize=4096)
+def _script_of_char(char: str) -> str | None:
+    """The script code of one letter (None: not a letter, or a script not in the table);
+    cached, since looking up a character's Unicode name costs more than the rest."""
+    if not char.isalpha():
+        return None
+    return _SCRIPTS.get(unicodedata.name(char, "").split(" ")[0])
+
+
 def script_of(text: str) -> str | None:
     """The ISO 15924 code of the script most letters of ``text`` are in (None: no letters).
 
     Uzbek Latin's modifier letters (ʻ ʼ) count for no script.
     """
     counts: dict[str, int] = {}
-    for char in text:
-        if char.isalpha():
-            name = unicodedata.name(char, "").split(" ")[0]
-            if name in _SCRIPTS:
-                counts[_SCRIPTS[name]] = counts.get(_SCRIPTS[name], 0) + 1
+    for script in map(_script_of_char, text):
+        if script is not None:
+            counts[script] = counts.get(script, 0) + 1
     return max(counts, key=lambda code: counts[code]) if counts else None
 
 
@@ -70,10 +75,8 @@ def chop(value: str, punctuation: str = _PUNCT) -> str:
     return value.rstrip(punctuation)
 
 
-def _sub(
-    parent: etree._Element, name: str, text: str | None = None, **attrs: str
-) -> etree._Element:
-    element = etree.SubElement(parent, _M + name, attrs)
+def _sub(parent: Element, name: str, text: str | None = None, **attrs: str) -> Element:
+    element = sub_element(parent, name, attrs)
     if text is not None:
         element.text = _text(text)
     return element
@@ -106,33 +109,56 @@ def _around(field: pymarc.Field, axis: str, codes: str, *, before: bool) -> str:
 
 
 class _Builder:
-    """Builds the MODS tree for one record; one method per MODS element family."""
+    """Builds the MODS tree for one record; one method per MODS element family.
+
+    The record's fields are grouped by tag once (``by_tag``, ``linked``, ``linked_by_tag``):
+    the element families look fields up by tag some thirty times per record, and scanning
+    every field each time cost more than building the tree.
+    """
 
     def __init__(self, record: pymarc.Record) -> None:
         self.record = record
+        self.by_tag: dict[str, list[pymarc.Field]] = {}
+        self.linked: list[tuple[str, pymarc.Field]] = []
+        """Each datafield in record order with its tag (an 880: the tag its $6 names)."""
+        self.linked_by_tag: dict[str, list[pymarc.Field]] = {}
+        for field in record.fields:
+            self.by_tag.setdefault(field.tag, []).append(field)
+            if not field.is_control_field():
+                tag = self.tag_of(field)
+                self.linked.append((tag, field))
+                self.linked_by_tag.setdefault(tag, []).append(field)
         self.leader = str(record.leader or "").ljust(24)
-        f008 = record.get("008")
+        f008 = self.get("008")
         self.f008 = (f008.data or "") if f008 is not None else ""
-        self.root = etree.Element(
-            _M + "mods",
-            {"version": "3.7", f"{{{XSI_NS}}}schemaLocation": f"{MODS_NS} {MODS_SCHEMA}"},
-            nsmap={None: MODS_NS, "xsi": XSI_NS},
-        )
+        self.root = Element("mods", {
+            "xmlns": MODS_NS,
+            "xmlns:xsi": XSI_NS,
+            "version": "3.7",
+            "xsi:schemaLocation": f"{MODS_NS} {MODS_SCHEMA}",
+        })
 
-    def fields(self, *tags: str) -> Iterable[pymarc.Field]:
-        """Datafields with one of ``tags``, each followed by the 880 fields linked to it."""
-        for field in self.record.fields:
-            if field.is_control_field():
-                continue
-            if field.tag in tags or (field.tag == "880" and (_first(field, "6") or "")[:3] in tags):
-                yield field
+    def fields(self, *tags: str) -> list[pymarc.Field]:
+        """Datafields with one of ``tags`` and the 880 fields linked to one, in record order."""
+        if len(tags) == 1:
+            return self.linked_by_tag.get(tags[0], [])
+        return [field for tag, field in self.linked if tag in tags]
+
+    def get_fields(self, tag: str) -> list[pymarc.Field]:
+        """The fields tagged ``tag`` (880s as such), like ``Record.get_fields``."""
+        return self.by_tag.get(tag, [])
+
+    def get(self, tag: str) -> pymarc.Field | None:
+        """The first field tagged ``tag``, like ``Record.get``."""
+        found = self.by_tag.get(tag)
+        return found[0] if found else None
 
     @staticmethod
     def tag_of(field: pymarc.Field) -> str:
         """The field's tag, or for an 880 the tag its $6 links it to."""
         return field.tag if field.tag != "880" else (_first(field, "6") or "")[:3]
 
-    def alternate(self, element: etree._Element, field: pymarc.Field) -> None:
+    def alternate(self, element: Element, field: pymarc.Field) -> None:
         """altRepGroup/script for a field in a linked pair (LoC's ``xxx880``)."""
         linkage = _first(field, "6")
         if not linkage or len(linkage) < 6:
@@ -146,7 +172,7 @@ class _Builder:
 
     # titleInfo ---------------------------------------------------------------------------
 
-    def part(self, info: etree._Element, field: pymarc.Field, simple_part_name: bool) -> None:
+    def part(self, info: Element, field: pymarc.Field, simple_part_name: bool) -> None:
         number = chop(_around(field, "n", "fgkdlmor", before=False))
         if simple_part_name:
             name = chop(_first(field, "p") or "")
@@ -157,14 +183,14 @@ class _Builder:
         if name.strip():
             _sub(info, "partName", name)
 
-    def title(self, info: etree._Element, field: pymarc.Field, title: str) -> None:
+    def title(self, info: Element, field: pymarc.Field, title: str) -> None:
         """title, with a nonSort part when the nonfiling indicator says so."""
         title = chop(_text(title))
         skip = field.indicators[1] if field.tag in ("245", "242", "880") else ""
         if skip.isdigit() and int(skip) > 0:
             nonsort = _sub(info, "nonSort")
             nonsort.text = title[: int(skip)] + " "
-            nonsort.set(_XML_SPACE, "preserve")
+            nonsort.set("xml:space", "preserve")
             title = title[int(skip) :]
         _sub(info, "title", title)
 
@@ -212,14 +238,14 @@ class _Builder:
             _sub(info, "title", chop(_select(field, "ah")))
             self.part(info, field, simple_part_name=True)
 
-    def subtitle(self, info: etree._Element, field: pymarc.Field) -> None:
+    def subtitle(self, info: Element, field: pymarc.Field) -> None:
         subtitle = _first(field, "b")
         if subtitle is not None:
             _sub(info, "subTitle", chop(subtitle))
 
     # name --------------------------------------------------------------------------------
 
-    def role(self, name: etree._Element, field: pymarc.Field) -> None:
+    def role(self, name: Element, field: pymarc.Field) -> None:
         for s in field.subfields:
             if s.code == "e":
                 _sub(_sub(name, "role"), "roleTerm", chop(s.value), type="text")
@@ -228,7 +254,7 @@ class _Builder:
                 role = _sub(name, "role")
                 _sub(role, "roleTerm", s.value, authority="marcrelator", type="code")
 
-    def personal_parts(self, name: etree._Element, field: pymarc.Field) -> None:
+    def personal_parts(self, name: Element, field: pymarc.Field) -> None:
         _sub(name, "namePart", _select(field, "aq"))
         if any(s.code in "bc" for s in field.subfields):
             _sub(name, "namePart", _select(field, "bc"), type="termsOfAddress")
@@ -239,7 +265,7 @@ class _Builder:
             if s.code == "u":
                 _sub(name, "affiliation", s.value)
 
-    def corporate_parts(self, name: etree._Element, field: pymarc.Field, rest: str) -> None:
+    def corporate_parts(self, name: Element, field: pymarc.Field, rest: str) -> None:
         for code in "ab":
             for s in field.subfields:
                 if s.code == code:
@@ -247,7 +273,7 @@ class _Builder:
         if any(s.code in rest for s in field.subfields):
             _sub(name, "namePart", _select(field, rest))
 
-    def name(self, parent: etree._Element, field: pymarc.Field, primary: bool) -> None:
+    def name(self, parent: Element, field: pymarc.Field, primary: bool) -> None:
         """One name from a 1XX/7XX field (LoC's createNameFrom100...720)."""
         kind = self.tag_of(field)[1:]
         ind1 = field.indicators[0]
@@ -284,7 +310,7 @@ class _Builder:
 
     # originInfo --------------------------------------------------------------------------
 
-    def dates_from_008(self, info: etree._Element, date_260c: str) -> None:
+    def dates_from_008(self, info: Element, date_260c: str) -> None:
         if len(self.f008) < 15:
             return
         kind, date1, date2 = self.f008[6], self.f008[7:11].strip(), self.f008[11:15].strip()
@@ -306,7 +332,7 @@ class _Builder:
         if kind == "t" and date2:
             _sub(info, "copyrightDate", date2, encoding="marc")
 
-    def imprint(self, info: etree._Element, field: pymarc.Field, chop_text: bool) -> None:
+    def imprint(self, info: Element, field: pymarc.Field, chop_text: bool) -> None:
         """place, publisher and date from one 260 (chopped) or 264 field (as recorded)."""
         manuscript = self.leader[6] in _MANUSCRIPT
         for s in field.subfields:
@@ -322,12 +348,12 @@ class _Builder:
             elif s.code == "g":
                 _sub(info, "dateCreated", s.value)
 
-    def shared_origin(self, info: etree._Element) -> None:
+    def shared_origin(self, info: Element) -> None:
         """What every originInfo repeats: 008 place and dates, issuance, 008 frequency."""
         country = self.f008[15:18].strip() if len(self.f008) >= 18 else ""
         if country.replace("|", ""):
             _sub(_sub(info, "place"), "placeTerm", country, type="code", authority="marccountry")
-        f260 = self.record.get_fields("260")
+        f260 = self.get_fields("260")
         self.dates_from_008(info, chop(_first(f260[0], "c") or "") if f260 else "")
         issuance = _TABLE["issuance"].get(self.leader[7])
         if issuance:
@@ -337,7 +363,7 @@ class _Builder:
             if frequency:
                 _sub(info, "frequency", frequency, authority="marcfrequency")
 
-    def origin_content(self, info: etree._Element, field: pymarc.Field) -> None:
+    def origin_content(self, info: Element, field: pymarc.Field) -> None:
         tag = self.tag_of(field)
         if tag == "260":
             self.imprint(info, field, chop_text=True)
@@ -356,9 +382,9 @@ class _Builder:
         linked = [f for f in own if _first(f, "6") is not None]
         groups = [[f] for f in linked]
         unlinked = [f for f in own if _first(f, "6") is None]
-        if unlinked or (not linked and self.record.get("008") is not None):
+        if unlinked or (not linked and self.get("008") is not None):
             groups.append(unlinked)
-        groups += [[f] for f in self.record.get_fields("880")
+        groups += [[f] for f in self.get_fields("880")
                    if (_first(f, "6") or "")[:3] in tags]
         for group in groups:
             info = _sub(self.root, "originInfo")
@@ -384,7 +410,7 @@ class _Builder:
             language = _sub(self.root, "language")
             _sub(language, "languageTerm", code008, authority="iso639-2b", type="code")
             used.append(code008.strip())
-        for field in self.record.get_fields("041"):
+        for field in self.get_fields("041"):
             for s in field.subfields:
                 if s.code not in "abdefgh":
                     continue
@@ -403,8 +429,8 @@ class _Builder:
     def physical_description(self) -> None:
         forms = [(s.value, "media" if self.tag_of(f) == "337" else "carrier", _first(f, "2"))
                  for f in self.fields("337", "338") for s in f.subfields if s.code == "a"]
-        extents = [_select(f, "abce3fg") for f in self.record.get_fields("300")]
-        media_types = [s.value for f in self.record.get_fields("856")
+        extents = [_select(f, "abce3fg") for f in self.get_fields("300")]
+        media_types = [s.value for f in self.get_fields("856")
                        for s in f.subfields if s.code == "q"]
         if not (forms or extents or media_types):
             return
@@ -420,25 +446,25 @@ class _Builder:
 
     # subject -----------------------------------------------------------------------------
 
-    def subject_authority(self, subject: etree._Element, field: pymarc.Field) -> None:
+    def subject_authority(self, subject: Element, field: pymarc.Field) -> None:
         ind2 = field.indicators[1]
         authority = _first(field, "2") if ind2 == "7" else _TABLE["subject_authority"].get(ind2)
         if authority:
             subject.set("authority", authority)
 
-    def subdivisions(self, subject: etree._Element, field: pymarc.Field) -> None:
+    def subdivisions(self, subject: Element, field: pymarc.Field) -> None:
         names = {"v": "genre", "x": "topic", "y": "temporal", "z": "geographic"}
         for s in field.subfields:
             if s.code in names:
                 _sub(subject, names[s.code], chop(s.value))
 
-    def subject_title(self, subject: etree._Element, field: pymarc.Field, codes: str) -> None:
+    def subject_title(self, subject: Element, field: pymarc.Field, codes: str) -> None:
         info = _sub(subject, "titleInfo")
         _sub(info, "title", chop(_select(field, codes)))
         self.part(info, field, simple_part_name=False)
 
     def subjects(self) -> None:
-        for field in self.record.get_fields("043"):
+        for field in self.get_fields("043"):
             codes = [(s.value, "marcgac" if s.code == "a" else "iso3166")
                      for s in field.subfields if s.code in "ac"]
             if codes:
@@ -490,7 +516,7 @@ class _Builder:
 
     def identifiers(self) -> None:
         for rule in _TABLE["identifier"]:
-            for field in self.record.get_fields(rule["tag"]):
+            for field in self.get_fields(rule["tag"]):
                 if "ind1" in rule and field.indicators[0] != rule["ind1"]:
                     continue
                 value = _first(field, rule["code"])
@@ -508,11 +534,11 @@ class _Builder:
                     identifier.set("invalid", "yes")
         kinds = {"0": "issue number", "1": "matrix number", "2": "music plate",
                  "3": "music publisher", "4": "videorecording identifier"}
-        for field in self.record.get_fields("028"):
+        for field in self.get_fields("028"):
             identifier = _sub(self.root, "identifier", _select(field, "ab"))
             if field.indicators[0] in kinds:
                 identifier.set("type", kinds[field.indicators[0]])
-        for field in self.record.get_fields("037"):
+        for field in self.get_fields("037"):
             identifier = _sub(self.root, "identifier", _select(field, "ab"), type="stock number")
             if _first(field, "c"):
                 identifier.set("displayLabel", _text(_select(field, "c")))
@@ -527,34 +553,34 @@ class _Builder:
                 self.alternate(note, field)
         for field in self.fields("500"):
             _sub(self.root, "note", _select(field, "a3"))
-        for field in self.record.get_fields("050"):
+        for field in self.get_fields("050"):
             _sub(self.root, "classification", _select(field, "ab"), authority="lcc")
-        for field in self.record.get_fields("082"):
+        for field in self.get_fields("082"):
             classification = _sub(self.root, "classification", _first(field, "a") or "",
                                   authority="ddc")
             if _first(field, "2"):
                 classification.set("edition", _text(_first(field, "2") or ""))
-        urls = [s.value for f in self.record.get_fields("856") for s in f.subfields
+        urls = [s.value for f in self.get_fields("856") for s in f.subfields
                 if s.code == "u"]
         if urls:
             location = _sub(self.root, "location")
             for url in urls:
                 _sub(location, "url", url)
         info = _sub(self.root, "recordInfo")
-        source = self.record.get("003")
+        source = self.get("003")
         if self.f008[:6].strip():
             _sub(info, "recordCreationDate", self.f008[:6], encoding="marc")
-        changed = self.record.get("005")
+        changed = self.get("005")
         if changed is not None and changed.data:
             _sub(info, "recordChangeDate", changed.data, encoding="iso8601")
-        control = self.record.get("001")
+        control = self.get("001")
         if control is not None and control.data:
             identifier = _sub(info, "recordIdentifier", control.data)
             if source is not None and source.data:
                 identifier.set("source", _text(source.data))
         _sub(info, "recordOrigin", RECORD_ORIGIN)
 
-    def build(self) -> etree._Element:
+    def build(self) -> Element:
         self.title_info()
         self.names()
         kind = _TABLE["type_of_resource"].get(self.leader[6])
@@ -577,15 +603,13 @@ class _Builder:
         """Move identifiers, classifications, location and recordInfo to the end (the order LoC
         writes); drop containers left empty (MODS requires content in them)."""
         order = {"classification": 1, "identifier": 2, "location": 3, "recordInfo": 4}
-        children = sorted(self.root, key=lambda e: order.get(etree.QName(e).localname, 0))
-        self.root[:] = [child for child in children if len(child) or child.text]
-
-
-def marc_to_mods_element(record: pymarc.Record) -> etree._Element:
-    """The ``mods`` element for one MARC21 bibliographic record."""
-    return _Builder(record).build()
+        children = sorted(self.root, key=lambda e: order.get(e.name, 0))
+        self.root.children = [child for child in children if len(child) or child.text]
 
 
 def marc_to_mods(record: pymarc.Record) -> bytes:
-    """One ``mods`` element (MODS 3.7, UTF-8, no XML declaration), valid against mods-3-7.xsd."""
-    return etree.tostring(marc_to_mods_element(record), encoding="utf-8")
+    """One ``mods`` element (MODS 3.7, UTF-8, no XML declaration), valid against mods-3-7.xsd.
+
+    The tree is a :mod:`crosswalks.xmlwrite` one, written as lxml would write it: this runs for
+    every record the catalogue stores, and lxml elements cost more than the mapping itself."""
+    return tostring(_Builder(record).build())

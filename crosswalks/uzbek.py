@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -169,11 +169,29 @@ def _fold_tables() -> tuple[dict[int, str | None], tuple[tuple[str, str], ...]]:
         letters[ord(char)] = None
     for mark in range(0x0300, 0x0370):  # combining diacritical marks, incl. the tie bar U+0361
         letters[mark] = None
+    for code in range(128):
+        # ASCII kept as it is, said explicitly: str.translate pays for a lookup that misses
+        # (an exception inside) at each distinct character, which made it half of fold's time.
+        letters.setdefault(code, chr(code))
     return letters, tuple(_tables()["fold_digraphs"].items())
 
 
 _NON_WORD = re.compile(r"[\W_]+")
-_CONSONANT_Y = re.compile("(?<=[bcdfghjklmnpqrstvwxz])y")
+_ASCII_SPACES = {code: chr(code) if chr(code).isalnum() else " " for code in range(128)}
+"""For ASCII text: what ``_NON_WORD`` matches made a space, the rest kept (every code has an
+entry, so that str.translate never misses); splitting on spaces then gives the words."""
+_CONSONANT_Y = re.compile("y(?<=[bcdfghjklmnpqrstvwxz]y)")
+"""A y after a consonant. The y comes first so that the engine looks for that letter instead
+of trying the look-behind at every position (three times faster on a title)."""
+
+FOLD_CACHE_SIZE = 16384
+FOLD_CACHE_MAX_CHARS = 200
+"""The fold keys of the last FOLD_CACHE_SIZE distinct texts of up to FOLD_CACHE_MAX_CHARS
+characters are remembered. Indexing one record folds about fifty texts, fewer than half of
+them distinct (a title is an ``any`` term too, a name recurs as a subject), and names, places,
+publishers and subjects recur across a catalogue: the cache halves the cost of the search
+terms on import. Long texts (notes, contents) seldom recur and are not kept, so that the cache
+holds a few megabytes at most (16,384 entries of 200 characters and their keys)."""
 
 
 def fold(text: str) -> str:
@@ -184,6 +202,13 @@ def fold(text: str) -> str:
     marks stripped), then the digraph rules (kh -> x, ts -> s, ye -> e, ...) and y after a
     consonant -> i applied until nothing changes. Idempotent: ``fold(fold(t)) == fold(t)``.
     """
+    if len(text) <= FOLD_CACHE_MAX_CHARS:
+        return _remembered_fold(text)
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
+    """:func:`fold`, worked out."""
     letters, digraphs = _fold_tables()
     key = unicodedata.normalize("NFC", text).casefold().translate(letters)
     if not key.isascii():  # precomposed letters with marks (é), other scripts
@@ -191,7 +216,10 @@ def fold(text: str) -> str:
         if not key.isascii():  # marks outside U+0300-U+036F
             key = "".join(c for c in key if not unicodedata.combining(c))
             key = unicodedata.normalize("NFC", key).casefold()
-    key = _NON_WORD.sub(" ", key).strip()
+    if key.isascii():  # most text: the same words as _NON_WORD gives, four times faster
+        key = " ".join(key.translate(_ASCII_SPACES).split())
+    else:
+        key = _NON_WORD.sub(" ", key).strip()
     if _any_rule().search(key) is None:  # most words: nothing more to do
         return key
     while True:
@@ -200,6 +228,9 @@ def fold(text: str) -> str:
         key = _CONSONANT_Y.sub("i", key)
         if key == before:
             return key
+
+
+_remembered_fold = lru_cache(maxsize=FOLD_CACHE_SIZE)(_fold)
 
 
 @cache

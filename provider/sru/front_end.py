@@ -127,6 +127,8 @@ class SruFrontEnd:
             else None
         )
         shared = (name, request.ttl) if name is not None else None
+        if made is not None and name is not None and named is None:
+            self.sets.put(made, results)  # a new set: at hand for the pages that follow
         count = made.count if made is not None else results.count
         if count == 0 or request.maximum == 0:
             return responses.search_retrieve(version, count=count, result_set=shared)
@@ -170,9 +172,7 @@ class SruFrontEnd:
             return self._evaluate(connection, query, request.sort_keys, None, now), None, None
         bound = connection.execute(select(func.max(records_table.c.id))).scalar() or 0
         results = self._evaluate(connection, query, request.sort_keys, bound, now)
-        made = SetQuery(request.query, request.sort_keys, bound, results.count)
-        self.sets.put(made, results)
-        return results, made, None
+        return results, SetQuery(request.query, request.sort_keys, bound, results.count), None
 
     def _evaluate(
         self, connection: Connection, query: CqlQuery, sort_keys: str, bound: int | None,

@@ -12,6 +12,7 @@ are validated against MARC21slim, oai_dc and MODS 3.7.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import socket
 import urllib.parse
@@ -23,7 +24,7 @@ import pytest
 from lxml import etree
 
 from catalog import Catalog
-from config import SearchSettings
+from config import SearchSettings, Settings
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.sru.responses import SRU2, SRU2_DIAGNOSTIC, SRU2_SCAN, SRW, SRW_DIAGNOSTIC
@@ -335,11 +336,12 @@ def test_sru_at_the_http_application(tmp_path: Path, schemas: dict[str, etree.XM
 
 
 def test_another_process_on_the_catalogue_answers_a_result_set_id(
-    tmp_path: Path, schemas: dict[str, etree.XMLSchema]
+    settings: Settings, schemas: dict[str, etree.XMLSchema]
 ) -> None:
-    """Each ``init_app`` over its own catalogue connection stands for one worker (or node): it
-    holds no set it did not make, so it makes a named set again from what the id says."""
-    settings = sqlite_settings(tmp_path, search=SearchSettings(sru_result_set_ttl=300))
+    """Each ``init_app`` over its own catalogue engine stands for one worker (or, on
+    PostgreSQL, one node): it holds no set it did not make, so it makes a named set again from
+    what the id says."""
+    settings = dataclasses.replace(settings, search=SearchSettings(sru_result_set_ttl=300))
     catalog = catalog_holding(settings, handmade_records())
     others = [Catalog.open(settings) for _ in range(3)]
     try:

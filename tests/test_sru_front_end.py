@@ -24,6 +24,7 @@ import pytest
 from lxml import etree
 
 from catalog import Catalog
+from catalog.demo import demo_records
 from config import SearchSettings, Settings
 from provider.app import init_app
 from provider.background import serve_in_thread
@@ -374,6 +375,52 @@ def test_another_process_on_the_catalogue_answers_a_result_set_id(
             held = get_url(first, query=f'cql.resultSetId = "{name}"', startRecord="5",
                            maximumRecords="5")  # fmt: skip
             assert locals_of(held) == [n for n in BY_DATE[4:] if n != "uz-history-cyr"]
+    finally:
+        for other in others:
+            other.close()
+        catalog.close()
+
+
+def test_a_one_term_set_read_in_windows_is_made_again_up_to_its_bound(tmp_path: Path) -> None:
+    """A one-term set is read a window at a time; made again in another process it reads on
+    from the index up to its bound, and a change is seen by the page that reaches it."""
+    settings = sqlite_settings(tmp_path, search=SearchSettings(sru_result_set_ttl=300))
+    catalog = catalog_holding(settings, demo_records(300))
+    others = [Catalog.open(settings) for _ in range(2)]
+    query = "dc.language = uzb"
+    try:
+        with contextlib.ExitStack() as stack:
+            first, second, third = (
+                stack.enter_context(serve_in_thread(init_app(settings, c), port=free_port()))
+                for c in (catalog, *others)
+            )  # fmt: skip
+            made = get_url(first, query=query, maximumRecords="0")
+            name, count = text(made, "resultSetId"), int(text(made, "numberOfRecords") or 0)
+            assert name and count > 150  # more than the first window of 100
+            listed: list[str] = []
+            while len(listed) < count:
+                page = get_url(first, query=query, startRecord=str(len(listed) + 1),
+                               maximumRecords="100")  # fmt: skip
+                listed += locals_of(page)
+            added = next(r for r in demo_records(300) if r["008"].data[35:38] == "uzb")
+            added["001"].data = "uz-added-later"
+            with catalog.writer() as writer:
+                writer.put(added)
+            assert int(text(get_url(first, query=query), "numberOfRecords") or 0) == count + 1
+            paged: list[str] = []
+            while len(paged) < count:
+                page = get_url(second, query=f'cql.resultSetId = "{name}"',
+                               startRecord=str(len(paged) + 1), maximumRecords="50")  # fmt: skip
+                assert text(page, "numberOfRecords") == str(count)
+                paged += locals_of(page)
+            assert paged == listed  # the record added since is not in it
+            with catalog.writer() as writer:
+                writer.delete(listed[-1])
+            early = get_url(third, query=f'cql.resultSetId = "{name}"', maximumRecords="50")
+            assert locals_of(early) == listed[:50]  # the change is not read yet
+            late = get_url(third, query=f'cql.resultSetId = "{name}"',
+                           startRecord=str(count - 10), maximumRecords="50")  # fmt: skip
+            assert diagnostic(late) == ("info:srw/diagnostic/1/51", name)
     finally:
         for other in others:
             other.close()

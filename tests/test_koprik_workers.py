@@ -220,8 +220,8 @@ def test_workers_end_with_a_parent_killed_outright(tmp_path: Path):
     while alive := [pid for pid in workers if _alive(pid)]:
         assert time.monotonic() < deadline, f"workers {alive} outlived their parent"
         time.sleep(0.1)
-    with socket.socket() as again:  # and the ports are free for the next start
-        again.bind(("127.0.0.1", http_port))
+    # (Whether the port can be bound again is not asked: on a busy machine another process's
+    # outgoing connection may by then hold it as its own ephemeral port.)
 
 
 def _alive(pid: int) -> bool:

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import re
 import socket
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -424,6 +425,33 @@ def test_a_one_term_set_read_in_windows_is_made_again_up_to_its_bound(tmp_path: 
     finally:
         for other in others:
             other.close()
+        catalog.close()
+
+
+def test_a_set_named_in_a_valid_sets_query_may_have_expired(tmp_path: Path) -> None:
+    """Set B's query names set A: once A's own id has expired, A alone is 51, but B, still
+    valid, is made again in another process (B's signature vouches for the A it names)."""
+    settings = sqlite_settings(tmp_path, search=SearchSettings(sru_result_set_ttl=300))
+    catalog = catalog_holding(settings, handmade_records())
+    other = Catalog.open(settings)
+    try:
+        with contextlib.ExitStack() as stack:
+            first, second = (
+                stack.enter_context(serve_in_thread(init_app(settings, c), port=free_port()))
+                for c in (catalog, other)
+            )  # fmt: skip
+            short = text(get_url(first, query="dc.date > 1000", resultSetTTL="1"), "resultSetId")
+            combined = get_url(first, query=f'cql.resultSetId = "{short}" and dc.creator = navoiy',
+                               maximumRecords="0")  # fmt: skip
+            name = text(combined, "resultSetId")
+            assert short and name and text(combined, "numberOfRecords") == "3"
+            time.sleep(2.1)  # past the short id's second (ids expire in whole seconds)
+            alone = get_url(first, query=f'cql.resultSetId = "{short}"')
+            assert diagnostic(alone) == ("info:srw/diagnostic/1/51", short)
+            page = get_url(second, query=f'cql.resultSetId = "{name}"', maximumRecords="5")
+            assert set(locals_of(page)) == NAVOIY
+    finally:
+        other.close()
         catalog.close()
 
 

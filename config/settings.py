@@ -112,7 +112,8 @@ class SearchSettings:
     sru_result_set_ttl: int = within(0, 7 * 24 * 3600, 600)
     """Seconds an SRU result set id stays usable after its last use (0: no result set ids)."""
     sru_max_result_sets: int = within(1, 1_000_000, 1000)
-    """SRU result sets kept at once across all clients; the least recently used goes first."""
+    """SRU result sets one process keeps at hand for all clients; the least recently used goes
+    first (a set named later is then made again from its id)."""
     sru_max_request_bytes: int = within(1024, 16 * 1024 * 1024, 64 * 1024)
     """Largest SRU request (a POST body, or an HTTP request on the Z39.50 port)."""
 

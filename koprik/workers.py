@@ -4,25 +4,33 @@ The parent forks ``N`` workers before it has opened anything a fork could break 
 database connection, no socket), then only supervises: each worker opens the catalogue and binds
 the HTTP and Z39.50 ports itself with ``SO_REUSEPORT``, and the kernel spreads new connections
 among them. Nothing a client depends on lives in one worker: OAI resumption tokens are signed
-with the catalogue's shared key and carry their position, so any worker answers any token;
-a Z39.50 association stays on the connection (and so the worker) that holds it.
+with the catalogue's shared key and carry their position, and SRU result set ids are signed and
+carry the query they stand for (:mod:`provider.sru.set_ids`), so any worker answers any token
+or result set; a Z39.50 association, with its named result sets, stays on the connection (and
+so the worker) that holds it, so those need nothing shared.
 
 Worker 0 alone runs the harvest schedules. A worker that dies is started again (worker 0 with
 the scheduler); one that dies within :data:`STARTUP` seconds of starting (a port in use, a
 catalogue that cannot be opened) stops them all, with the worker's exit status. SIGTERM or
-SIGINT to the parent stops every worker the way SIGTERM stops one ``koprik serve``.
+SIGINT to the parent stops every worker the way SIGTERM stops one ``koprik serve``; a parent
+that is killed outright (SIGKILL, the OOM killer) takes its workers with it the same way, so no
+orphan keeps the ports (Linux: ``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+
+from catalog.workers import PR_SET_PDEATHSIG
 
 log = logging.getLogger("koprik.workers")
 
@@ -52,7 +60,7 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
 
     def start(index: int) -> tuple[BaseProcess, float]:
-        process = context.Process(target=_worker, args=(work, index, previous),
+        process = context.Process(target=_worker, args=(work, index, previous, os.getpid()),
                                   name=f"koprik-worker-{index}")  # fmt: skip
         process.start()
         log.info("worker %d started (pid %d)", index, process.pid)
@@ -93,7 +101,23 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
     return status
 
 
-def _worker(work: Callable[[int], int], index: int, handlers: dict[int, object]) -> None:
+def _worker(
+    work: Callable[[int], int], index: int, handlers: dict[int, object], parent: int
+) -> None:
+    _end_with(parent)
     for signum, handler in handlers.items():  # not the parent's "stop supervising" handler
         signal.signal(signum, handler)  # type: ignore[arg-type]
     raise SystemExit(work(index))
+
+
+def _end_with(parent: int) -> None:
+    """Have the kernel SIGKILL this worker when its parent ends without stopping it (the
+    parent died as hard: the node went down as one). Checked after asking, so a parent that
+    ended in between is not missed."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:
+        os._exit(1)

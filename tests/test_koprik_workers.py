@@ -1,9 +1,9 @@
 """``koprik serve --workers 2`` (koprik/workers.py): two processes on the same ports.
 
 Which worker answered a request is read from the JSON access log (its ``pid``). A resumption
-token issued by one worker is asked for on new connections until the other worker has answered
-it (the kernel spreads connections by their source port: each try is a fresh coin, and the test
-allows 200 of them).
+token or an SRU result set id issued by one worker is asked for on new connections until the
+other worker has answered it (the kernel spreads connections by their source port: each try is
+a fresh coin, and the test allows 200 of them).
 """
 
 from __future__ import annotations
@@ -25,10 +25,13 @@ from lxml import etree
 from tests.conftest import free_port
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
+SRU = "{http://docs.oasis-open.org/ns/search-ws/sruResponse}"
 RECORDS, PAGE = 30, 7
 
 
-def _start(folder: Path, http_port: int, z3950_port: int) -> tuple[subprocess.Popen[bytes], Path]:
+def _start(
+    folder: Path, http_port: int, z3950_port: int, workers: tuple[str, ...] = ("--workers", "2")
+) -> tuple[subprocess.Popen[bytes], Path]:
     config = folder / "koprik.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{folder / "k.sqlite3"}"\n'
@@ -40,7 +43,7 @@ def _start(folder: Path, http_port: int, z3950_port: int) -> tuple[subprocess.Po
                    timeout=300)  # fmt: skip
     output = folder / "serve.out"
     with output.open("wb") as out:
-        server = subprocess.Popen([*koprik, "serve", "--workers", "2"],
+        server = subprocess.Popen([*koprik, "serve", *workers],
                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     return server, output
 
@@ -65,6 +68,18 @@ def _get(port: int, query: dict[str, str]) -> tuple[str, bytes]:
     path = "/oai?" + urllib.parse.urlencode(query)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
         return path, response.read()
+
+
+def _page_of(body: bytes) -> bytes:
+    """The records and list position of a ListRecords response, without what depends on the
+    second it was answered in (the next token's text and expirationDate)."""
+    listing = etree.fromstring(body).find(f"{OAI}ListRecords")
+    assert listing is not None, body
+    token = listing.find(f"{OAI}resumptionToken")
+    if token is not None:
+        token.text = None
+        token.attrib.pop("expirationDate", None)
+    return etree.tostring(listing)
 
 
 def _wait_for_workers(folder: Path, port: int, output: Path) -> set[int]:
@@ -103,7 +118,7 @@ def test_tokens_from_one_worker_are_answered_by_the_other(tmp_path: Path):
             answers: set[bytes] = set()
             for attempt in range(1, 201):
                 path, body = _get(http_port, query)
-                answers.add(etree.tostring(etree.fromstring(body).find(f"{OAI}ListRecords")))
+                answers.add(_page_of(body))
                 answerer = _answered_by(tmp_path, path, attempt)
                 if answerer != issuer:
                     crossed += 1
@@ -127,6 +142,107 @@ def test_tokens_from_one_worker_are_answered_by_the_other(tmp_path: Path):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert "Traceback" not in output.read_text()
+
+
+def test_sru_result_sets_from_one_worker_are_paged_by_either(tmp_path: Path):
+    """Each page of a result set is read with ``cql.resultSetId`` (the id the last answer gave,
+    as a client follows it) on new connections until the worker that did not answer the page
+    before answers it: every page crosses workers, and each is the slice of the full list."""
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port())
+    try:
+        workers = _wait_for_workers(tmp_path, http_port, output)
+        assert len(workers) == 2
+        query = "dc.date > 1900 sortBy dc.title"
+        everything = _sru(http_port, {"query": query, "maximumRecords": "100"})[1]
+        listed = _ids_of(everything)
+        assert len(listed) == int(everything.findtext(f"{SRU}numberOfRecords") or 0) > 20
+        path, first = _sru(http_port, {"query": query, "maximumRecords": "3"})
+        issuer = _answered_by(tmp_path, path, 1)
+        paged, name = _ids_of(first), first.findtext(f"{SRU}resultSetId")
+        answerers = {issuer}
+        while len(paged) < len(listed):
+            request = {"query": f'cql.resultSetId = "{name}"', "startRecord": str(len(paged) + 1),
+                       "maximumRecords": "3"}  # fmt: skip
+            answers = set()
+            for attempt in range(1, 201):
+                path, page = _sru(http_port, request)
+                assert page.findtext(f"{SRU}numberOfRecords") == str(len(listed))
+                answers.add(tuple(_ids_of(page)))
+                answerer = _answered_by(tmp_path, path, attempt)
+                if answerer != issuer:
+                    break
+            assert len(answers) == 1, answers  # both workers answer the page alike
+            paged += _ids_of(page)
+            issuer, name = answerer, page.findtext(f"{SRU}resultSetId")
+            answerers.add(answerer)
+        assert paged == listed and answerers == workers
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    assert "Traceback" not in output.read_text()
+
+
+def _sru(port: int, query: dict[str, str]) -> tuple[str, etree._Element]:
+    """(path, response) of an SRU 2.0 request on a new connection."""
+    path = "/sru?" + urllib.parse.urlencode(query)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
+        root = etree.fromstring(response.read())
+    assert root.find(f".//{SRU}diagnostics") is None, etree.tostring(root)
+    return path, root
+
+
+def _ids_of(root: etree._Element) -> list[str]:
+    """The 001s of the MARCXML records of an SRU response, in order."""
+    return root.xpath("//m:record/m:controlfield[@tag='001']/text()",
+                      namespaces={"m": "http://www.loc.gov/MARC21/slim"})  # fmt: skip
+
+
+@pytest.mark.parametrize("workers", [(), ("--workers", "1")])
+def test_serve_runs_one_worker_per_core_unless_told(tmp_path: Path, workers: tuple[str, ...]):
+    """No ``--workers``: one per core (default_count()); ``--workers 1``: the process itself."""
+    from koprik.workers import default_count
+
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port(), workers)
+    try:
+        started = _wait_for_workers(tmp_path, http_port, output)
+        expected = default_count() if not workers else 1
+        if expected == 1:
+            assert not started
+            for _ in range(3):
+                urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=30).read()
+            answered = {e["pid"] for e in _log(tmp_path) if e["logger"] == "koprik.access"}
+            assert answered == {server.pid}
+        else:
+            assert len(started) == expected and server.pid not in started
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+
+
+def test_workers_end_with_a_parent_killed_outright(tmp_path: Path):
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port())
+    workers = _wait_for_workers(tmp_path, http_port, output)
+    assert len(workers) == 2
+    server.send_signal(signal.SIGKILL)
+    server.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while alive := [pid for pid in workers if _alive(pid)]:
+        assert time.monotonic() < deadline, f"workers {alive} outlived their parent"
+        time.sleep(0.1)
+    # (Whether the port can be bound again is not asked: on a busy machine another process's
+    # outgoing connection may by then hold it as its own ephemeral port.)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by init, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def test_a_worker_that_cannot_start_stops_them_all_saying_why(tmp_path: Path):

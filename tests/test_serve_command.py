@@ -83,3 +83,25 @@ def test_served_base_url_names_the_host_and_port():
     assert served_base_url("127.0.0.1", 8090) == "http://127.0.0.1:8090/oai"
     assert served_base_url("::1", 8090) == "http://[::1]:8090/oai"
     assert served_base_url("0.0.0.0", 80) == f"http://{socket.getfqdn()}:80/oai"
+
+
+def test_ports_left_to_the_kernel_serve_in_one_process_unless_workers_are_asked_for(tmp_path):
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n'
+                      '[server]\nhttp_port = 0\nz3950_port = 0\n'
+                      f'[log]\nfile = "{tmp_path / "koprik.log"}"\nformat = "json"\n')
+    koprik = [sys.executable, "-m", "koprik", "--config", str(config), "serve", "--no-scheduler"]
+    refused = subprocess.run([*koprik, "--workers", "2"], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        "koprik: --workers needs fixed ports: server.http_port and server.z3950_port must not be 0"
+    ]
+    server = subprocess.Popen(koprik, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [server.stdout.readline() for _ in range(4)]
+        assert lines[-1].startswith("koprik: Z39.50 at tcp:127.0.0.1:"), lines
+        assert "koprik.workers" not in (tmp_path / "koprik.log").read_text()  # no workers
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0

@@ -11,17 +11,22 @@ are validated against MARC21slim, oai_dc and MODS 3.7.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import re
 import socket
+import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from config import SearchSettings
+from catalog import Catalog
+from catalog.demo import demo_records
+from config import SearchSettings, Settings
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.sru.responses import SRU2, SRU2_DIAGNOSTIC, SRU2_SCAN, SRW, SRW_DIAGNOSTIC
@@ -129,6 +134,9 @@ def diagnostic(root: etree._Element) -> tuple[str, str | None]:
 
 
 VERSIONS = ["1.1", "1.2", "2.0"]
+BY_DATE = ["us-nav-alalc", "ru-tolstoy", "uz-nav-cyr", "en-heritage", "us-adabiyoti",
+           "uz-history-cyr", "uz-history-lat", "uz-ovozi", "uz-nav-lat"]  # fmt: skip
+"""The handmade records matching ``dc.date > 1000``, by date."""
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -242,10 +250,14 @@ def test_a_result_set_id_pages_through_the_same_set(target: int, version: str) -
     second = get(target, version=version, operation="searchRetrieve",
                  query=f'cql.resultSetId = "{name}"', startRecord="5",
                  maximumRecords="5")  # fmt: skip
-    assert text(second, "resultSetId") == name and text(second, "numberOfRecords") == "9"
+    assert text(second, "numberOfRecords") == "9"
     ordered = locals_of(first) + locals_of(second)
-    assert ordered == ["us-nav-alalc", "ru-tolstoy", "uz-nav-cyr", "en-heritage", "us-adabiyoti",
-                       "uz-history-cyr", "uz-history-lat", "uz-ovozi", "uz-nav-lat"]  # fmt: skip
+    assert ordered == BY_DATE
+    renewed = text(second, "resultSetId")  # a fresh id for the same set, idle time anew
+    assert renewed and text(second, idle) == "300"
+    again = get(target, version=version, operation="searchRetrieve",
+                query=f'cql.resultSetId = "{renewed}"', startRecord="9")  # fmt: skip
+    assert locals_of(again) == BY_DATE[8:]
     narrowed = get(target, version=version, operation="searchRetrieve",
                    query=f'cql.resultSetId = "{name}" and dc.creator = navoiy')  # fmt: skip
     assert text(narrowed, "numberOfRecords") == "3"
@@ -323,3 +335,154 @@ def test_sru_at_the_http_application(tmp_path: Path, schemas: dict[str, etree.XM
         assert set(locals_of(paged)) == NAVOIY - {"uz-nav-lat"}
         slot = paged.find(f".//{{{SRU2}}}recordData/{{{SRU2_DIAGNOSTIC}}}diagnostic")
         assert slot is not None and diagnostic(slot) == ("info:srw/diagnostic/1/65", "uz-nav-lat")
+
+
+def test_another_process_on_the_catalogue_answers_a_result_set_id(
+    settings: Settings, schemas: dict[str, etree.XMLSchema]
+) -> None:
+    """Each ``init_app`` over its own catalogue engine stands for one worker (or, on
+    PostgreSQL, one node): it holds no set it did not make, so it makes a named set again from
+    what the id says."""
+    settings = dataclasses.replace(settings, search=SearchSettings(sru_result_set_ttl=300))
+    catalog = catalog_holding(settings, handmade_records())
+    others = [Catalog.open(settings) for _ in range(3)]
+    try:
+        with contextlib.ExitStack() as stack:
+            first, second, third, fourth = (
+                stack.enter_context(serve_in_thread(init_app(settings, c), port=free_port()))
+                for c in (catalog, *others)
+            )  # fmt: skip
+            made = get_url(first, query="dc.date > 1000 sortBy dc.date", maximumRecords="4")
+            name = text(made, "resultSetId")
+            assert name and locals_of(made) == BY_DATE[:4]
+            # a record added since does not join the set: its id is above the set's bound
+            added = handmade_records()[0]
+            added["001"].data = "uz-added-later"
+            with catalog.writer() as writer:
+                writer.put(added)
+            paged = get_url(second, query=f'cql.resultSetId = "{name}"', startRecord="5",
+                            maximumRecords="5")  # fmt: skip
+            validate(paged, schemas)
+            assert text(paged, "numberOfRecords") == "9" and locals_of(paged) == BY_DATE[4:]
+            narrowed = get_url(third, query=f'cql.resultSetId = "{name}" and dc.creator = navoiy')
+            assert text(narrowed, "numberOfRecords") == "3"
+            # a record of the set deleted: made again, the set would have shifted, so it is 51
+            with catalog.writer() as writer:
+                writer.delete("uz-history-cyr")
+            gone = get_url(fourth, query=f'cql.resultSetId = "{name}"', startRecord="5")
+            validate(gone, schemas)
+            assert diagnostic(gone) == ("info:srw/diagnostic/1/51", name)
+            # the process that holds the set still pages it, the deleted record as diagnostic 65
+            held = get_url(first, query=f'cql.resultSetId = "{name}"', startRecord="5",
+                           maximumRecords="5")  # fmt: skip
+            assert locals_of(held) == [n for n in BY_DATE[4:] if n != "uz-history-cyr"]
+    finally:
+        for other in others:
+            other.close()
+        catalog.close()
+
+
+def test_a_one_term_set_read_in_windows_is_made_again_up_to_its_bound(tmp_path: Path) -> None:
+    """A one-term set is read a window at a time; made again in another process it reads on
+    from the index up to its bound, and a change is seen by the page that reaches it."""
+    settings = sqlite_settings(tmp_path, search=SearchSettings(sru_result_set_ttl=300))
+    catalog = catalog_holding(settings, demo_records(300))
+    others = [Catalog.open(settings) for _ in range(2)]
+    query = "dc.language = uzb"
+    try:
+        with contextlib.ExitStack() as stack:
+            first, second, third = (
+                stack.enter_context(serve_in_thread(init_app(settings, c), port=free_port()))
+                for c in (catalog, *others)
+            )  # fmt: skip
+            made = get_url(first, query=query, maximumRecords="0")
+            name, count = text(made, "resultSetId"), int(text(made, "numberOfRecords") or 0)
+            assert name and count > 150  # more than the first window of 100
+            listed: list[str] = []
+            while len(listed) < count:
+                page = get_url(first, query=query, startRecord=str(len(listed) + 1),
+                               maximumRecords="100")  # fmt: skip
+                listed += locals_of(page)
+            added = next(r for r in demo_records(300) if r["008"].data[35:38] == "uzb")
+            added["001"].data = "uz-added-later"
+            with catalog.writer() as writer:
+                writer.put(added)
+            assert int(text(get_url(first, query=query), "numberOfRecords") or 0) == count + 1
+            paged: list[str] = []
+            while len(paged) < count:
+                page = get_url(second, query=f'cql.resultSetId = "{name}"',
+                               startRecord=str(len(paged) + 1), maximumRecords="50")  # fmt: skip
+                assert text(page, "numberOfRecords") == str(count)
+                paged += locals_of(page)
+            assert paged == listed  # the record added since is not in it
+            with catalog.writer() as writer:
+                writer.delete(listed[-1])
+            early = get_url(third, query=f'cql.resultSetId = "{name}"', maximumRecords="50")
+            assert locals_of(early) == listed[:50]  # the change is not read yet
+            late = get_url(third, query=f'cql.resultSetId = "{name}"',
+                           startRecord=str(count - 10), maximumRecords="50")  # fmt: skip
+            assert diagnostic(late) == ("info:srw/diagnostic/1/51", name)
+    finally:
+        for other in others:
+            other.close()
+        catalog.close()
+
+
+def test_a_set_named_in_a_valid_sets_query_may_have_expired(tmp_path: Path) -> None:
+    """Set B's query names set A: once A's own id has expired, A alone is 51, but B, still
+    valid, is made again in another process (B's signature vouches for the A it names)."""
+    settings = sqlite_settings(tmp_path, search=SearchSettings(sru_result_set_ttl=300))
+    catalog = catalog_holding(settings, handmade_records())
+    other = Catalog.open(settings)
+    try:
+        with contextlib.ExitStack() as stack:
+            first, second = (
+                stack.enter_context(serve_in_thread(init_app(settings, c), port=free_port()))
+                for c in (catalog, other)
+            )  # fmt: skip
+            short = text(get_url(first, query="dc.date > 1000", resultSetTTL="1"), "resultSetId")
+            combined = get_url(first, query=f'cql.resultSetId = "{short}" and dc.creator = navoiy',
+                               maximumRecords="0")  # fmt: skip
+            name = text(combined, "resultSetId")
+            assert short and name and text(combined, "numberOfRecords") == "3"
+            time.sleep(2.1)  # past the short id's second (ids expire in whole seconds)
+            alone = get_url(first, query=f'cql.resultSetId = "{short}"')
+            assert diagnostic(alone) == ("info:srw/diagnostic/1/51", short)
+            page = get_url(second, query=f'cql.resultSetId = "{name}"', maximumRecords="5")
+            assert set(locals_of(page)) == NAVOIY
+    finally:
+        other.close()
+        catalog.close()
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda name: name[:-2] + ("AA" if not name.endswith("AA") else "BB"),  # signature
+        lambda name: "e" + name[1:] if name[0] != "e" else "f" + name[1:],  # payload
+        lambda name: name.replace(".", ""),
+        lambda name: "x" * 5000,
+        lambda name: "",
+        lambda name: "%ff.%ff",
+    ],
+)
+def test_a_forged_or_malformed_result_set_id_is_diagnostic_51(
+    target: int, schemas: dict[str, etree.XMLSchema], forge: Callable[[str], str]
+) -> None:
+    name = text(get(target, query="dc.creator = navoiy", maximumRecords="0"), "resultSetId")
+    assert name
+    forged = forge(name)
+    for query in (f'cql.resultSetId = "{forged}"',
+                  f'dc.title = xamsa and cql.resultSetId = "{forged}"'):  # fmt: skip
+        root = get(target, query=query)
+        validate(root, schemas)
+        uri, details = diagnostic(root)
+        assert uri == "info:srw/diagnostic/1/51"
+        assert (details or "") == (forged if len(forged) <= 200 else forged[:200] + "…")
+
+
+def get_url(base: str, **params: str) -> etree._Element:
+    with urllib.request.urlopen(f"{base}/sru?{urllib.parse.urlencode(params)}",
+                                timeout=60) as response:  # fmt: skip
+        assert response.status == 200
+        return etree.fromstring(response.read(), PARSER)

@@ -46,8 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="do not run scheduled harvests here (when another node or `koprik scheduler` does)",
     )
     parser.add_argument(
-        "--workers", type=int, default=1, metavar="N",
-        help="serving processes sharing the ports (0: one per core; default 1)",
+        "--workers", type=int, metavar="N",
+        help="serving processes sharing the ports (default, or 0: one per core; 1: a single "
+             "process)",
     )  # fmt: skip
     parser.set_defaults(handler=run)
 
@@ -55,9 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.log, args.verbose)
-    if args.workers < 0:
+    if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers {args.workers}: a number of processes, or 0 for one per core")
     workers = args.workers or default_count()
+    if args.workers is None and _any_port(settings, args):
+        workers = 1  # a port 0 (any free one) is chosen per process: it cannot be shared
     if workers > 1:
         return _run_workers(settings, args, workers)
     catalog = Catalog.open(settings)
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_workers(settings: Settings, args: argparse.Namespace, count: int) -> int:
     """``count`` processes serving on the same ports (:mod:`koprik.workers`)."""
-    if (args.port or settings.server.http_port) == 0 or settings.server.z3950_port == 0:
+    if _any_port(settings, args):
         raise UserError("--workers needs fixed ports: server.http_port and server.z3950_port "
                         "must not be 0")  # fmt: skip
     Catalog.open(settings).close()  # a catalogue that cannot be used stops here, in one line
@@ -91,6 +94,11 @@ def _run_workers(settings: Settings, args: argparse.Namespace, count: int) -> in
         return 0
 
     return run_workers(count, work)
+
+
+def _any_port(settings: Settings, args: argparse.Namespace) -> bool:
+    """Whether a port is 0 (any free port, which each process would choose apart)."""
+    return (args.port or settings.server.http_port) == 0 or settings.server.z3950_port == 0
 
 
 async def serve(

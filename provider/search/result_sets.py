@@ -2,23 +2,25 @@
 
 A :class:`ResultSet` holds the matching count and the ids read so far (a compact array). For a
 one-term search only a first window of ids is read at search time; the query is kept and more
-ids are read as a later window, sort or reference needs them.
+ids are read as a later window, sort or reference needs them. A set with a ``bound`` leaves out
+ids above it (records added after the set was made; see :func:`within`).
 
 :class:`NamedSets` are a session's sets by name (Z39.50): a new set beyond the limit evicts the
 least recently used one instead of refusing the search (yaz-client names every set, so a
-refusal would end a session's searching after ``limit`` searches). :class:`SharedSets` are sets
-any later request can name by id (SRU ``resultSetId``) until they have been idle for their
-time to live; they are bounded in number across all clients.
+refusal would end a session's searching after ``limit`` searches). :class:`SharedSets` are a
+process's cache of sets any request may name (SRU, whose ids say what the set is, so a process
+that does not hold one makes it again): kept until idle for their time to live, bounded in
+number and in ids across all clients.
 """
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from array import array
+from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from catalog.query import Query
@@ -35,13 +37,15 @@ class ResultSet:
     """``count`` records matched; ``ids`` the first of them read so far, in order.
 
     ``query`` is kept while ``ids`` is only a first window of a one-term result (see
-    :meth:`wanted`); ``limit`` is the most ids the set will ever hold.
+    :meth:`wanted`); ``limit`` is the most ids the set will ever hold; ``bound``, when set, the
+    highest id it may hold (``count`` becomes the number of ids up to it once all are read).
     """
 
     ids: array[int]
     count: int
     limit: int
     query: Query | None = None
+    bound: int | None = None
     _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     """Held while more ids are read: a shared set may be paged by two requests at once."""
 
@@ -54,8 +58,13 @@ class ResultSet:
             while self.query is not None and len(self.ids) < min(end, limit):
                 after = self.ids[-1] if self.ids else 0
                 found = more(self.query, after, max(end - len(self.ids), WINDOW))
-                self.ids.extend(found[: limit - len(self.ids)])
-                if not found or len(self.ids) >= limit:
+                kept = found if self.bound is None else found[: bisect_right(found, self.bound)]
+                self.ids.extend(kept[: limit - len(self.ids)])
+                if len(kept) < len(found) or not found:  # past the bound, or no more at all
+                    self.query = None
+                    if self.bound is not None and len(self.ids) < self.limit:
+                        self.count = len(self.ids)
+                elif len(self.ids) >= limit:
                     self.query = None
 
 
@@ -92,10 +101,10 @@ class NamedSets:
 
 
 class SharedSets:
-    """Result sets named by an unguessable id, kept ``ttl`` seconds after their last use.
+    """Result sets by a key, kept ``ttl`` seconds after their last use.
 
     Thread-safe: the SRU front end reads and writes them from its database threads. At most
-    ``limit`` are kept, holding at most ``max_ids`` ids together (counted when a set is added);
+    ``limit`` are kept, holding at most ``max_ids`` ids together (counted when a set is put);
     beyond either the least recently used go first.
     """
 
@@ -111,38 +120,57 @@ class SharedSets:
         self.max_ids = max_ids
         self._clock = clock
         self._lock = threading.Lock()
-        self._sets: OrderedDict[str, tuple[ResultSet, float]] = OrderedDict()
+        self._sets: OrderedDict[Hashable, tuple[ResultSet, float]] = OrderedDict()
 
-    def add(self, results: ResultSet) -> str:
-        """Keep ``results``; returns its new id."""
-        name = secrets.token_urlsafe(12)
+    def put(self, key: Hashable, results: ResultSet) -> None:
+        """Keep ``results`` under ``key`` (replacing what was kept under it)."""
         with self._lock:
             self._expire()
-            self._sets[name] = (results, self._clock() + self.ttl)
+            self._sets.pop(key, None)
+            self._sets[key] = (results, self._clock() + self.ttl)
             held = sum(len(s.ids) for s, _ in self._sets.values())
             while len(self._sets) > self.limit or (held > self.max_ids and len(self._sets) > 1):
                 _, (dropped, _) = self._sets.popitem(last=False)
                 held -= len(dropped.ids)
-        return name
 
-    def get(self, name: str) -> ResultSet | None:
-        """The set ``name`` (its time to live starts again), or None once gone."""
+    def get(self, key: Hashable) -> ResultSet | None:
+        """The set kept under ``key`` (its time to live starts again), or None once gone."""
         with self._lock:
             self._expire()
-            found = self._sets.get(name)
+            found = self._sets.get(key)
             if found is None:
                 return None
-            self._sets[name] = (found[0], self._clock() + self.ttl)
-            self._sets.move_to_end(name)
+            self._sets[key] = (found[0], self._clock() + self.ttl)
+            self._sets.move_to_end(key)
             return found[0]
+
+    def pop(self, key: Hashable) -> None:
+        with self._lock:
+            self._sets.pop(key, None)
 
     def _expire(self) -> None:
         now = self._clock()
         while self._sets:
-            name, (_, deadline) = next(iter(self._sets.items()))
+            key, (_, deadline) = next(iter(self._sets.items()))
             if deadline > now:
                 return
-            del self._sets[name]
+            del self._sets[key]
+
+
+def within(results: ResultSet, bound: int) -> ResultSet:
+    """The records of ``results`` (a set in id order) with ids up to ``bound``.
+
+    A set made again from its query leaves out the records added since it was first made,
+    whose ids are higher. ``count`` is the number of ids up to the bound when that is known
+    (the ids read pass it, or every matching id is read), else still the whole result's count.
+    """
+    cut = bisect_right(results.ids, bound)
+    ids = results.ids[:cut]
+    if cut < len(results.ids):  # past the bound: every id up to it is read
+        return ResultSet(ids, cut, results.limit, None, bound)
+    if results.query is None and results.count <= results.limit:  # every id read
+        return ResultSet(ids, cut, results.limit, None, bound)
+    return ResultSet(ids, results.count, results.limit, results.query, bound)
 
 
 def new_set(ids: list[int], count: int, limit: int, query: Query | None = None) -> ResultSet:

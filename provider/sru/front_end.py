@@ -6,9 +6,14 @@ even an unexpected failure is diagnostic 1 (logged): the HTTP status is always 2
 database work of a request, and the writing of its document, is one job on the service's
 database threads, off the event loop.
 
-Result sets live in :class:`SharedSets`: a searchRetrieve returns a ``resultSetId`` that any
-later request can page through with ``query=cql.resultSetId="id"`` until it has been idle for
-``search.sru_result_set_ttl`` seconds.
+A searchRetrieve returns a ``resultSetId`` that later requests page through with
+``query=cql.resultSetId="id"`` (alone, or combined with other clauses). The id is signed and
+says what the set is (:mod:`provider.sru.set_ids`), so any worker of ``koprik serve --workers``
+and any node on the same catalogue answers it: a process keeps the sets it has made or been
+asked for in :class:`SharedSets` and makes a set it does not hold again from its query. Each
+answer naming a set gives a fresh id, valid ``resultSetIdleTime``/``resultSetTTL`` seconds
+(``search.sru_result_set_ttl`` at most); the id named stays valid until its own time is up. An
+id that is malformed, forged, expired or whose set has changed is diagnostic 51.
 
 >>> front = SruFrontEnd(service, settings)
 >>> body = await front.answer([("query", "dc.creator=navoiy")], host="127.0.0.1", port=8080)
@@ -17,16 +22,20 @@ later request can page through with ``query=cql.resultSetId="id"`` until it has 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from functools import partial
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
+from catalog.models import records as records_table
 from catalog.query import StoredRecord
+from catalog.secrets import stored_secret
 from config import Settings
 from protocols.cql import CqlSyntaxError, CqlTooComplex, SearchClause, parse
 from protocols.cql import Query as CqlQuery
 from provider.search import Condition, ResultSet, SearchError, SearchService, SharedSets
+from provider.search.result_sets import within
 from provider.sru import responses
 from provider.sru.cql_query import index_of, sort_keys_of, translate
 from provider.sru.explain import explain_record
@@ -41,12 +50,15 @@ from provider.sru.request import (
     request_of,
     version_of,
 )
+from provider.sru.set_ids import SetQuery, SignedSetIds, UnknownSet
 
 log = logging.getLogger(__name__)
 
 SHARED_IDS = 5_000_000
-"""Most record ids kept in SRU result sets at once across all clients (40 MB); beyond it the
-least recently used sets go first."""
+"""Most record ids one process keeps in SRU result sets at once across all clients (40 MB);
+beyond it the least recently used sets go first (and are made again if named)."""
+SECRET = "sru-result-set"
+"""The name of the catalogue's key that signs result set ids (see catalog.secrets)."""
 _PHRASE_RELATIONS = {"exact", "==", "adj"}
 
 
@@ -58,6 +70,7 @@ class SruFrontEnd:
         self.settings = settings
         self.database = database
         limits = settings.search
+        self.set_ids = SignedSetIds(stored_secret(service.catalog.engine, SECRET))
         self.sets = SharedSets(limits.sru_result_set_ttl, limits.sru_max_result_sets, SHARED_IDS)
 
     async def answer(
@@ -105,16 +118,28 @@ class SruFrontEnd:
 
     def _search(self, request: SearchRetrieve, connection: Connection) -> bytes:
         query = _parse(request.query)
-        results, name = self._results(query, request, connection)
+        now = int(time.time())
+        results, made, named = self._results(query, request, connection, now)
         version = request.version
+        name = (
+            self.set_ids.encode(made, now + request.ttl)
+            if made is not None and request.ttl
+            else None
+        )
         shared = (name, request.ttl) if name is not None else None
-        if results.count == 0 or request.maximum == 0:
-            return responses.search_retrieve(version, count=results.count, result_set=shared)
+        if made is not None and name is not None and named is None:
+            self.sets.put(made, results)  # a new set: at hand for the pages that follow
+        count = made.count if made is not None else results.count
+        if count == 0 or request.maximum == 0:
+            return responses.search_retrieve(version, count=count, result_set=shared)
         try:
             ids = self.service.window(connection, results, request.start, request.maximum)
         except SearchError as error:
-            return responses.search_retrieve(version, count=results.count, result_set=shared,
+            return responses.search_retrieve(version, count=count, result_set=shared,
                                              diagnostics=[error])  # fmt: skip
+        finally:
+            if made is not None and named is not None:
+                self._check(results, made, named)
         stored = self.service.records(connection, ids, request.schema.rendition)
         records = []
         for position, record_id in enumerate(ids, request.start):
@@ -123,17 +148,18 @@ class SruFrontEnd:
             records.append(responses.RecordOut(position, request.schema.identifier, data,
                                                _missing(record, record_id, request)))  # fmt: skip
         end = request.start + len(ids)
-        more = end <= min(results.count, results.limit)
+        more = end <= min(count, results.limit)
         return responses.search_retrieve(
-            version, count=results.count, records=records, packing=request.packing,
+            version, count=count, records=records, packing=request.packing,
             next_position=end if more else None, result_set=shared,
         )  # fmt: skip
 
     def _results(
-        self, query: CqlQuery, request: SearchRetrieve, connection: Connection
-    ) -> tuple[ResultSet, str | None]:
-        """The result set of a searchRetrieve and its id (None: not kept, TTL 0). A query that
-        only names an earlier set (``cql.resultSetId = id``) reads that set, keeping its id."""
+        self, query: CqlQuery, request: SearchRetrieve, connection: Connection, now: int
+    ) -> tuple[ResultSet, SetQuery | None, str | None]:
+        """The result set of a searchRetrieve, what it is (None: not kept, TTL 0) and the id
+        the request named. A query that only names an earlier set (``cql.resultSetId = id``)
+        reads that set."""
         root = query.root
         if (
             isinstance(root, SearchClause)
@@ -141,22 +167,72 @@ class SruFrontEnd:
             and not query.sort
             and not request.sort_keys
         ):
-            return self._shared(root.term), root.term
-        model, keys = translate(query, partial(self._shared_ids, connection))
-        keys += sort_keys_of(request.sort_keys)
+            return *self._named(connection, root.term, now), root.term
+        if request.ttl == 0:
+            return self._evaluate(connection, query, request.sort_keys, None, now), None, None
+        bound = connection.execute(select(func.max(records_table.c.id))).scalar() or 0
+        results = self._evaluate(connection, query, request.sort_keys, bound, now)
+        return results, SetQuery(request.query, request.sort_keys, bound, results.count), None
+
+    def _evaluate(
+        self, connection: Connection, query: CqlQuery, sort_keys: str, bound: int | None,
+        now: int, *, expired_too: bool = False,
+    ) -> ResultSet:  # fmt: skip
+        """The set ``query`` finds (sorted by its sortBy and ``sort_keys``), leaving out
+        records above ``bound``; sets the query names may have expired when ``expired_too``."""
+        named = partial(self._named_ids, connection, now=now, expired_too=expired_too)
+        model, keys = translate(query, named)
+        keys += sort_keys_of(sort_keys)
         results = self.service.search(connection, model)
+        if bound is not None:
+            results = within(results, bound)
         if keys:
             results = self.service.sort(connection, results, keys)
-        return results, self.sets.add(results) if request.ttl > 0 else None
-
-    def _shared(self, name: str) -> ResultSet:
-        results = self.sets.get(name)
-        if results is None:
-            raise SearchError(Condition.RESULT_SET_MISSING, name)
         return results
 
-    def _shared_ids(self, connection: Connection, name: str) -> list[int]:
-        return self.service.all_ids(connection, self._shared(name))
+    def _named(
+        self, connection: Connection, name: str, now: int, *, expired_too: bool = False
+    ) -> tuple[ResultSet, SetQuery]:
+        """The set the id ``name`` stands for: the one this process holds, or made again."""
+        try:
+            made = self.set_ids.decode(name, now, expired_too=expired_too)
+        except UnknownSet as why:
+            log.debug("sru: result set id refused (%s): %.80s", why, name)
+            raise SearchError(Condition.RESULT_SET_MISSING, _shown(name)) from None
+        results = self.sets.get(made)
+        if results is None:
+            query = _parse(made.query)
+            # The id's signature vouches for the sets its query names, however old they are.
+            results = self._evaluate(connection, query, made.sort_keys, made.bound, now,
+                                     expired_too=True)  # fmt: skip
+            if results.query is not None:  # read in windows: no further than it had
+                results.count = min(results.count, made.count)
+            self._check(results, made, name)
+            self.sets.put(made, results)
+        return results, made
+
+    def _named_ids(
+        self, connection: Connection, name: str, *, now: int, expired_too: bool
+    ) -> list[int]:
+        results, made = self._named(connection, name, now, expired_too=expired_too)
+        ids = self.service.all_ids(connection, results)
+        self._check(results, made, name)
+        return ids
+
+    def _check(self, results: ResultSet, made: SetQuery, name: str) -> None:
+        """Diagnostic 51 when what was read of ``results`` shows that the set ``made`` has
+        changed since it was made (see :mod:`provider.sru.set_ids` for what is seen)."""
+        if results.query is not None:  # not read to its end: nothing to compare yet
+            return
+        if made.count > results.limit:
+            changed = len(results.ids) < results.limit
+        else:
+            changed = results.count != made.count
+        if changed:
+            self.sets.pop(made)
+            log.info("sru: result set of %r has changed since it was made (%d records, now %d)",
+                     made.query, made.count, results.count)  # fmt: skip
+            raise SearchError(Condition.RESULT_SET_MISSING, _shown(name))
 
     # -- scan ----------------------------------------------------------------------------------
 
@@ -191,6 +267,11 @@ def _missing(
         name = record.local_id if record is not None else str(record_id)
         return SearchError(Condition.RECORD_DELETED, name)
     return SearchError(Condition.RECORD_NOT_IN_SCHEMA, f"{record.local_id}: {request.schema.name}")
+
+
+def _shown(name: str) -> str:
+    """A result set id as a diagnostic shows it (a client's text, so bounded)."""
+    return name if len(name) <= 200 else name[:200] + "…"
 
 
 def _parse(text: str) -> CqlQuery:

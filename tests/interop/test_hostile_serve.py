@@ -60,7 +60,9 @@ def koprik(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKoprik]:
     _raise_open_files(4096)  # 1,000 attacking sockets here; the server inherits the limit
     folder = tmp_path_factory.mktemp("hostile")
     extra = f"[oai]\npage_size = {RECORDS}\n"
-    with koprik_serve(folder, demo_records=RECORDS, extra=extra) as running:
+    # One process (the RSS measured is the server's; limits per address are per process).
+    with koprik_serve(folder, demo_records=RECORDS, extra=extra,
+                      options=("--workers", "1")) as running:  # fmt: skip
         with ThreadPoolExecutor(OaiSettings().max_concurrent_lists) as pool:
             assert all(pool.map(lambda _: _harvest(running) == RECORDS, range(8)))
         bystander_is_served(running)

@@ -55,6 +55,9 @@ from config.settings import ORG_SOURCE_PREFIX
 PARALLEL_BATCH = 200
 """From this many records to write at once, their renditions and terms are made in workers."""
 
+STREAM_BATCH = 64
+"""Rows :func:`_rows_within` takes from the database at a time."""
+
 WORKERS = 2
 """Worker processes a catalogue starts (on first use) to make renditions and terms."""
 
@@ -529,39 +532,50 @@ class Catalog:
 
 def _rows_within(connection: Connection, query, max_total_bytes: int) -> list[Row]:  # type: ignore[no-untyped-def,type-arg]
     """The rows of ``query`` up to and including the one whose ``data`` takes the total past
-    ``max_total_bytes``, streamed (a server-side cursor on PostgreSQL; SQLite steps lazily)."""
-    rows, total = [], 0
-    result = connection.execution_options(stream_results=True, yield_per=32).execute(query)
+    ``max_total_bytes``, streamed (a server-side cursor on PostgreSQL; SQLite steps lazily).
+
+    Rows are taken from the driver a batch at a time (at most ``STREAM_BATCH`` more than needed
+    are held), as going through the result row by row costs more than reading them."""
+    rows: list[Row] = []  # type: ignore[type-arg]
+    total = 0
+    result = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(
+        query
+    )
     try:
-        for row in result:
-            rows.append(row)
-            total += len(row.data or b"")
-            if total > max_total_bytes:
-                break
+        for batch in result.partitions():
+            for row in batch:
+                rows.append(row)
+                total += len(row.data or b"")
+                if total > max_total_bytes:
+                    return rows
     finally:
         result.close()
     return rows
 
 
 def _entry(row, with_data: bool) -> Entry:  # type: ignore[no-untyped-def]
+    """An entry from a row of :meth:`Catalog._entry_select` (unpacked by position, which is
+    much cheaper than by name: a page makes hundreds of these)."""
+    (id_, local_id, datestamp, deleted, specs, source, base_url, identifier, source_datestamp,
+     namespace, *rendition) = row  # fmt: skip
     provenance = None
-    if row.source is not None:
+    if source is not None:
         provenance = Provenance(
-            source=row.source,
-            base_url=row.base_url,
-            identifier=row.identifier,
-            datestamp=row.pds,
-            metadata_namespace=row.metadata_namespace,
+            source=source,
+            base_url=base_url,
+            identifier=identifier,
+            datestamp=source_datestamp,
+            metadata_namespace=namespace,
         )
     return Entry(
-        id=row.id,
-        local_id=row.local_id,
-        datestamp=row.datestamp,
-        deleted=bool(row.deleted),
-        set_specs=tuple(row.set_specs.split()) if row.set_specs else (),
-        data=row.data if with_data else None,
-        provenance=provenance,
-        size=getattr(row, "size", None),
+        id_,
+        local_id,
+        datestamp,
+        bool(deleted),
+        tuple(specs.split()) if specs else (),
+        rendition[0] if with_data else None,
+        provenance,
+        rendition[1] if len(rendition) > 1 else None,  # the size, read with a max_bytes
     )
 
 

@@ -32,13 +32,18 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def harvest(port: int) -> int:
-    """One harvester (a process of its own, so the client side is not one interpreter)."""
-    return Client(port).harvest("marc21").records
+def harvest(port: int) -> tuple[int, float]:
+    """One harvester (a process of its own, so the client side is not one interpreter): the
+    records it harvested and the CPU seconds it used doing so."""
+    cpu = time.process_time()
+    records = Client(port).harvest("marc21").records
+    return records, time.process_time() - cpu
 
 
-def measure(config: Path, workers: int, harvesters: int, port: int) -> tuple[int, float, float]:
-    """(records harvested in all, wall seconds, server CPU seconds)."""
+def measure(
+    config: Path, workers: int, harvesters: int, port: int
+) -> tuple[int, float, float, float]:
+    """(records harvested in all, wall seconds, server CPU seconds, client CPU seconds)."""
     server = subprocess.Popen(
         [sys.executable, "-m", "koprik", "--config", str(config), "serve", "--no-scheduler",
          "--workers", str(workers)],
@@ -62,7 +67,7 @@ def measure(config: Path, workers: int, harvesters: int, port: int) -> tuple[int
             done = list(pool.map(harvest, [port] * harvesters))
         seconds = time.perf_counter() - start
         cpu = sum(cpu_seconds(pid) for pid in processes) - cpu_before
-        return sum(done), seconds, cpu
+        return sum(n for n, _ in done), seconds, cpu, sum(c for _, c in done)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
@@ -88,11 +93,13 @@ def main() -> int:
     )
     print(f"{args.records:,} records, {args.harvesters} harvesters, marc21, page "
           f"{args.page_size}, {os.cpu_count()} cores")  # fmt: skip
-    print(f"{'workers':>7} {'records':>9} {'seconds':>8} {'records/s':>10} {'CPU s/1000':>10}")
+    print(f"{'workers':>7} {'records':>9} {'seconds':>8} {'records/s':>10} {'CPU s/1000':>10} "
+          f"{'client CPU s/1000':>17} {'cores busy':>10}")  # fmt: skip
     for workers in (1, 2):
-        records, seconds, cpu = measure(config, workers, args.harvesters, args.port)
+        records, seconds, cpu, client = measure(config, workers, args.harvesters, args.port)
         print(f"{workers:>7} {records:>9,} {seconds:>8.2f} {records / seconds:>10,.0f} "
-              f"{1000 * cpu / records:>10.3f}", flush=True)
+              f"{1000 * cpu / records:>10.3f} {1000 * client / records:>17.3f} "
+              f"{(cpu + client) / seconds:>10.2f}", flush=True)
     return 0
 
 

@@ -56,9 +56,6 @@ from config.settings import ORG_SOURCE_PREFIX
 PARALLEL_BATCH = 200
 """From this many records to write at once, their renditions and terms are made in workers."""
 
-STREAM_BATCH = 64
-"""Rows :func:`_rows_within` takes from the database at a time."""
-
 WORKERS = 2
 """Worker processes a catalogue starts (on first use) to make renditions and terms."""
 
@@ -544,6 +541,9 @@ class Catalog:
         with self.engine.connect() as connection:
             return connection.execute(select(models.records.c.id).limit(1)).first() is None
 
+
+STREAM_BATCH = 64
+"""Rows :func:`_rows_within` takes from the database at a time."""
 
 LIST_QUERIES_KEPT = 64
 _LIST_QUERIES: dict[tuple[object, ...], Select] = {}  # type: ignore[type-arg]

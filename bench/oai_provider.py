@@ -218,7 +218,7 @@ class Client:
         while True:
             body = self.get(query)
             records += len(HEADER.findall(body))
-            match = TOKEN.search(body)
+            match = TOKEN.search(body, max(0, body.rfind(b"<resumptionToken")))  # at the end
             token = html.unescape(match.group(1).decode()) if match and match.group(1) else ""
             if not token:
                 return Harvest(records, time.perf_counter() - start, tokens)

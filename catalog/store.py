@@ -30,6 +30,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    Select,
     and_,
     bindparam,
     case,
@@ -494,28 +495,42 @@ class Catalog:
         ``max_total_bytes``, reading stops after the entry whose rendition takes the total past
         it (rows are streamed from the database, so no more than that is ever held).
         """
-        r = models.records
         members = self._is_members_set(set_spec)
-        query = self._entry_select(prefix, with_data, max_bytes, members=members)
-        key_datestamp, key_id = r.c.datestamp, r.c.id
-        if members:
-            query = query.where(r.c.union_id.is_not(None))
-        elif set_spec is not None:
-            rs = models.record_sets
-            query = query.join(rs, rs.c.record_id == r.c.id).where(rs.c.set_spec == set_spec)
-            key_datestamp, key_id = rs.c.datestamp, rs.c.record_id
-        if from_ is not None:
-            query = query.where(key_datestamp >= from_)
-        if until is not None:
-            query = query.where(key_datestamp <= until)
-        if after is not None:
-            query = query.where(tuple_(key_datestamp, key_id) > tuple_(*after))
-        query = query.order_by(key_datestamp, key_id).limit(limit)
+        in_set = set_spec is not None and not members
+        shape = (prefix, with_data, max_bytes, members, in_set,
+                 from_ is not None, until is not None, after is not None)  # fmt: skip
+        query = _LIST_QUERIES.get(shape)
+        if query is None:
+            r = models.records
+            query = self._entry_select(prefix, with_data, max_bytes, members=members)
+            key_datestamp, key_id = r.c.datestamp, r.c.id
+            if members:
+                query = query.where(r.c.union_id.is_not(None))
+            elif in_set:
+                rs = models.record_sets
+                query = query.join(rs, rs.c.record_id == r.c.id).where(
+                    rs.c.set_spec == bindparam("set_spec", type_=rs.c.set_spec.type))  # fmt: skip
+                key_datestamp, key_id = rs.c.datestamp, rs.c.record_id
+            if from_ is not None:
+                query = query.where(key_datestamp >= bindparam("from_", type_=r.c.datestamp.type))
+            if until is not None:
+                query = query.where(key_datestamp <= bindparam("until", type_=r.c.datestamp.type))
+            if after is not None:
+                after_key = tuple_(bindparam("after_datestamp", type_=r.c.datestamp.type),
+                                   bindparam("after_id", type_=r.c.id.type))  # fmt: skip
+                query = query.where(tuple_(key_datestamp, key_id) > after_key)
+            query = query.order_by(key_datestamp, key_id)
+            query = query.limit(bindparam("limit", type_=r.c.id.type))
+            if len(_LIST_QUERIES) >= LIST_QUERIES_KEPT:
+                _LIST_QUERIES.clear()
+            _LIST_QUERIES[shape] = query
+        parameters = {"set_spec": set_spec, "from_": from_, "until": until, "limit": limit,
+                      "after_datestamp": after and after[0], "after_id": after and after[1]}
         with self.engine.connect() as connection:
             if max_total_bytes is None:
-                rows = connection.execute(query).all()
+                rows = connection.execute(query, parameters).all()
             else:
-                rows = _rows_within(connection, query, max_total_bytes)
+                rows = _rows_within(connection, query, parameters, max_total_bytes)
         return [_entry(row, with_data and prefix is not None) for row in rows]
 
     def _is_members_set(self, set_spec: str | None) -> bool:
@@ -654,41 +669,63 @@ def _existing(connection: Connection, chunk: list[_Prepared]) -> dict[tuple[str,
     return found
 
 
-def _rows_within(connection: Connection, query, max_total_bytes: int) -> list[Row]:  # type: ignore[no-untyped-def,type-arg]
+STREAM_BATCH = 64
+"""Rows :func:`_rows_within` takes from the database at a time."""
+
+LIST_QUERIES_KEPT = 64
+_LIST_QUERIES: dict[tuple[object, ...], Select] = {}  # type: ignore[type-arg]
+"""The statement of each shape of :meth:`Catalog.list_entries` (prefix, filters present...),
+built once with its values as parameters: building one costs as much as reading a hundred rows.
+A server uses a few shapes per format; at most :data:`LIST_QUERIES_KEPT` are kept."""
+
+
+def _rows_within(  # type: ignore[no-untyped-def]
+    connection: Connection, query, parameters: dict[str, object], max_total_bytes: int
+) -> list[Row]:  # type: ignore[type-arg]
     """The rows of ``query`` up to and including the one whose ``data`` takes the total past
-    ``max_total_bytes``, streamed (a server-side cursor on PostgreSQL; SQLite steps lazily)."""
-    rows, total = [], 0
-    result = connection.execution_options(stream_results=True, yield_per=32).execute(query)
+    ``max_total_bytes``, streamed (a server-side cursor on PostgreSQL; SQLite steps lazily).
+
+    Rows are taken from the driver a batch at a time (at most ``STREAM_BATCH`` more than needed
+    are held), as going through the result row by row costs more than reading them."""
+    rows: list[Row] = []  # type: ignore[type-arg]
+    total = 0
+    streamed = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH)
+    result = streamed.execute(query, parameters)
     try:
-        for row in result:
-            rows.append(row)
-            total += len(row.data or b"")
-            if total > max_total_bytes:
-                break
+        for batch in result.partitions():
+            for row in batch:
+                rows.append(row)
+                total += len(row.data or b"")
+                if total > max_total_bytes:
+                    return rows
     finally:
         result.close()
     return rows
 
 
 def _entry(row, with_data: bool) -> Entry:  # type: ignore[no-untyped-def]
+    """An entry from a row of :meth:`Catalog._entry_select` (unpacked by position, which is
+    much cheaper than by name: a page makes hundreds of these)."""
+    (id_, local_id, datestamp, deleted, specs, source, base_url, identifier, source_datestamp,
+     namespace, *rendition) = row  # fmt: skip
     provenance = None
-    if row.source is not None:
+    if source is not None:
         provenance = Provenance(
-            source=row.source,
-            base_url=row.base_url,
-            identifier=row.identifier,
-            datestamp=row.pds,
-            metadata_namespace=row.metadata_namespace,
+            source=source,
+            base_url=base_url,
+            identifier=identifier,
+            datestamp=source_datestamp,
+            metadata_namespace=namespace,
         )
     return Entry(
-        id=row.id,
-        local_id=row.local_id,
-        datestamp=row.datestamp,
-        deleted=bool(row.deleted),
-        set_specs=tuple(row.set_specs.split()) if row.set_specs else (),
-        data=row.data if with_data else None,
-        provenance=provenance,
-        size=getattr(row, "size", None),
+        id_,
+        local_id,
+        datestamp,
+        bool(deleted),
+        tuple(specs.split()) if specs else (),
+        rendition[0] if with_data else None,
+        provenance,
+        rendition[1] if len(rendition) > 1 else None,  # the size, read with a max_bytes
     )
 
 

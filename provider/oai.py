@@ -97,8 +97,8 @@ class Ticket:
 RESPONDER = web.AppKey("oai_responder", OaiResponder)
 LIST_GATE = web.AppKey("oai_list_gate", ListGate)
 LIST_WORKERS = web.AppKey("oai_list_workers", ThreadPoolExecutor)
-"""Threads for list pages only, one per gate slot, so that harvests in progress never keep a
-thread from Identify, GetRecord and the other short requests (asyncio's default threads)."""
+"""Threads for list pages only, so that harvests in progress never keep a thread from Identify,
+GetRecord and the other short requests (asyncio's default threads); see :func:`list_threads`."""
 
 
 def setup_oai(app: web.Application) -> None:
@@ -112,8 +112,23 @@ def setup_oai(app: web.Application) -> None:
     app.router.add_get("/static/oai2.xsl", handle_stylesheet)
 
 
+def list_threads(app: web.Application) -> int:
+    """How many list pages this process builds at once.
+
+    On SQLite a page is read in this process, and Python's ``sqlite3`` lets go of the GIL for
+    every row it steps: threads building pages side by side hand the GIL to each other row by
+    row, which costs more CPU than it overlaps (about a quarter more per record, measured with
+    ``bench/oai_workers.py``). So one thread builds the admitted pages in turn, and
+    ``koprik serve --workers`` runs the processes that use the other cores. On PostgreSQL the
+    threads mostly wait for the server, so there is one per gate slot.
+    """
+    if app[CATALOG].engine.dialect.name == "sqlite":
+        return 1
+    return app[LIST_GATE].limit
+
+
 async def _list_workers(app: web.Application) -> AsyncIterator[None]:
-    workers = ThreadPoolExecutor(app[LIST_GATE].limit, thread_name_prefix="koprik-oai-list")
+    workers = ThreadPoolExecutor(list_threads(app), thread_name_prefix="koprik-oai-list")
     app[LIST_WORKERS] = workers
     yield
     workers.shutdown(wait=False, cancel_futures=True)

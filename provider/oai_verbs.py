@@ -185,10 +185,12 @@ class OaiResponder:
             size = len(page)
         # The count is taken once; records changed since then are listed again at the end.
         size = max(size, cursor + len(page) + (1 if more else 0))
+        items: list[bytes] = []
         if verb == "ListRecords":
-            items = [oai_xml.record(entry, self.identifiers) for entry in served]
+            for entry in served:
+                oai_xml.add_record(items, entry, self.identifiers)
         else:
-            items = [oai_xml.header(entry, self.identifiers) for entry in served]
+            items += (oai_xml.header(entry, self.identifiers) for entry in served)
         if more:
             # The seek key is the last entry's (datestamp, id); with a set, the catalogue pages on
             # the set membership's copy of the same pair.

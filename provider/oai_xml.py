@@ -36,6 +36,10 @@ _LOCAL_ID_SAFE = "-_.!~*'();/?:@&=+$,"
 """Characters the oai-identifier syntax allows in a local identifier besides letters and digits
 (``%`` is its escape character, so a literal ``%`` is written ``%25``)."""
 
+_PLAIN_LOCAL_ID = re.compile(r"[A-Za-z0-9\-_.!~*'();/?:@=+$,]*")
+"""Local identifiers that are their own escaped form, in a URI and in XML text alike: the
+characters :data:`_LOCAL_ID_SAFE` allows and ``quote`` always keeps, but no ``&``."""
+
 _ATTRIBUTE_ENTITIES = {'"': "&quot;"}
 _REPOSITORY_IDENTIFIER = re.compile(r"[a-zA-Z][a-zA-Z0-9\-]*(\.[a-zA-Z][a-zA-Z0-9\-]*)+")
 
@@ -61,9 +65,19 @@ class Identifiers:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
+        self._prefix_text = text(prefix)
 
     def to_oai(self, local_id: str) -> str:
+        if _PLAIN_LOCAL_ID.fullmatch(local_id):
+            return self.prefix + local_id
         return self.prefix + quote(local_id, safe=_LOCAL_ID_SAFE)
+
+    def to_oai_text(self, local_id: str) -> str:
+        """:meth:`to_oai` as XML character data (``text(to_oai(local_id))``), without escaping
+        the prefix again for every identifier of a page."""
+        if _PLAIN_LOCAL_ID.fullmatch(local_id):
+            return self._prefix_text + local_id
+        return text(self.to_oai(local_id))
 
     def to_local(self, identifier: str) -> str | None:
         """The local identifier, or None when ``identifier`` is not one of this repository's."""
@@ -116,12 +130,16 @@ def element(name: str, content: str) -> str:
 
 def header(entry: Entry, identifiers: Identifiers) -> bytes:
     """The ``<header>`` of ``entry`` (status deleted for a deleted record)."""
+    return _header(entry, identifiers).encode()
+
+
+def _header(entry: Entry, identifiers: Identifiers) -> str:
     status = ' status="deleted"' if entry.deleted else ""
-    specs = _set_specs(entry.set_specs)
     return (
-        f"<header{status}><identifier>{text(identifiers.to_oai(entry.local_id))}</identifier>"
-        f"<datestamp>{format_datestamp(entry.datestamp)}</datestamp>{specs}</header>"
-    ).encode()
+        f"<header{status}><identifier>{identifiers.to_oai_text(entry.local_id)}</identifier>"
+        f"<datestamp>{format_datestamp(entry.datestamp)}</datestamp>"
+        f"{_set_specs(entry.set_specs)}</header>"
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -132,13 +150,24 @@ def _set_specs(specs: tuple[str, ...]) -> str:
 
 def record(entry: Entry, identifiers: Identifiers) -> bytes:
     """A ``<record>``: header, the stored rendition as metadata, and provenance when harvested."""
-    parts = [b"<record>", header(entry, identifiers)]
-    if not entry.deleted and entry.data is not None:
-        parts += (b"<metadata>", entry.data, b"</metadata>")
-    if entry.provenance is not None:
-        parts.append(about(entry.provenance, entry.datestamp))
-    parts.append(b"</record>")
+    parts: list[bytes] = []
+    add_record(parts, entry, identifiers)
     return b"".join(parts)
+
+
+def add_record(parts: list[bytes], entry: Entry, identifiers: Identifiers) -> None:
+    """Append the pieces of :func:`record` to ``parts``, for a page joined once: the stored
+    rendition is then copied only into the response, and the header is encoded in one piece
+    with the tags around it."""
+    head = _header(entry, identifiers)
+    if not entry.deleted and entry.data is not None:
+        parts += (f"<record>{head}<metadata>".encode(), entry.data)
+        tail = b"</metadata>"
+    else:
+        tail = f"<record>{head}".encode()
+    if entry.provenance is not None:
+        tail += about(entry.provenance, entry.datestamp)
+    parts.append(tail + b"</record>")
 
 
 def about(provenance: Provenance, harvested: int) -> bytes:

@@ -575,6 +575,40 @@ async def test_more_concurrent_lists_than_allowed_get_503(
     assert again.status == 200
 
 
+async def test_list_pages_are_built_one_at_a_time_on_sqlite_and_side_by_side_on_postgresql(
+    client: Client, filled_settings: Settings
+) -> None:
+    """On SQLite, page building threads would only trade the GIL row by row, so one thread builds
+    the pages in turn; on PostgreSQL each admitted page has a thread (they wait for the server).
+    The first page waits (up to 2 s) for a second one to start being built beside it."""
+    responder = client.app[RESPONDER]
+    respond = responder.respond
+    lock, second_started = threading.Lock(), threading.Event()
+    building, most = 0, 0
+
+    def watched_respond(pairs: list[tuple[str, str]], now: int | None = None) -> bytes:
+        nonlocal building, most
+        with lock:
+            building += 1
+            most = max(most, building)
+            first = building == 1
+        if first:
+            second_started.wait(2)
+        else:
+            second_started.set()
+        try:
+            return respond(pairs, now)
+        finally:
+            with lock:
+                building -= 1
+
+    responder.respond = watched_respond  # type: ignore[method-assign]
+    params = {"verb": "ListRecords", "metadataPrefix": "oai_dc"}
+    answers = await asyncio.gather(*(client.get("/oai", params=params) for _ in range(2)))
+    assert [answer.status for answer in answers] == [200, 200]
+    assert most == (1 if filled_settings.database.url.startswith("sqlite") else 2)
+
+
 async def test_post_must_be_a_form(client: Client) -> None:
     response = await client.post("/oai", data=b"verb=Identify",
                                  headers={"Content-Type": "text/plain"})

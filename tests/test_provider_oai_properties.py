@@ -25,7 +25,7 @@ from config import Settings
 from protocols.oaipmh.schema import response_schema
 from provider.app import init_app
 from provider.background import serve_in_thread
-from provider.oai_xml import Identifiers
+from provider.oai_xml import Identifiers, text
 from tests.conftest import DATA
 
 SCHEMA = response_schema(DATA / "schemas")
@@ -155,6 +155,24 @@ def test_forbidden_characters_never_reach_a_response(
     status, body = fetch(server, [("verb", "ListRecords"), ("metadataPrefix", "oai_dc"),
                                   ("set", "inst")])
     valid_root(body)
+
+
+# -- identifiers -------------------------------------------------------------------------------
+
+local_ids = st.text(st.sampled_from("aZ09-_.!~*'();/?:@&=+$,%<>\" é\t\x01") | st.characters(
+    exclude_categories=("Cs",)), max_size=20)  # fmt: skip
+
+
+@given(local_id=local_ids, prefix=st.sampled_from([PREFIX, "oai:a&b.uz:", "oai:x<y>.uz:"]))
+def test_identifiers_are_escaped_the_same_on_the_fast_path(local_id: str, prefix: str) -> None:
+    """Plain local identifiers skip quoting and re-escaping; every one is written as if quoted
+    with the oai-identifier's safe characters and then escaped as XML text."""
+    identifiers = Identifiers(prefix)
+    quoted = prefix + urllib.parse.quote(local_id, safe="-_.!~*'();/?:@&=+$,")
+    assert identifiers.to_oai(local_id) == quoted
+    assert identifiers.to_oai_text(local_id) == text(quoted)
+    if local_id and "\x00" not in local_id:  # no catalogue holds those (see to_local)
+        assert identifiers.to_local(quoted) == local_id
 
 
 # -- tokens -------------------------------------------------------------------------------------

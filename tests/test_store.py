@@ -5,7 +5,7 @@ import time
 import pytest
 from pymarc import Field, Indicators, Subfield
 
-from catalog import Outcome, Provenance
+from catalog import Outcome, Provenance, store
 from catalog.demo import demo_records
 from catalog.store import Incoming
 
@@ -66,6 +66,24 @@ def test_keyset_listing_with_sets_and_dates(catalog, monkeypatch):
     assert uzbek and all("lang:uzb" in e.set_specs for e in uzbek)
     assert catalog.count("oai_dc", set_spec="lang") == 30
     assert ("lang:uzb", "By language: Uzbek") in catalog.list_sets()
+
+
+def test_list_statements_are_reused_per_shape_with_their_values_and_kept_bounded(catalog):
+    with catalog.writer() as writer:
+        for record in demo_records(12):
+            writer.put(record)
+    everything = catalog.list_entries("marc21", limit=100)
+    by_language: dict[str, list[str]] = {}
+    for entry in everything:
+        for spec in entry.set_specs:
+            by_language.setdefault(spec, []).append(entry.local_id)
+    for spec, expected in by_language.items():  # one shape, each set's own value
+        assert [e.local_id for e in catalog.list_entries("marc21", set_spec=spec)] == expected
+    for size in range(store.LIST_QUERIES_KEPT + 10):  # a shape per size limit
+        listed = catalog.list_entries("marc21", after=everything[2].key, limit=3,
+                                      max_bytes=1_000 + size)  # fmt: skip
+        assert [e.key for e in listed] == [e.key for e in everything[3:6]]
+        assert len(store._LIST_QUERIES) <= store.LIST_QUERIES_KEPT
 
 
 def test_deletions_are_persistent_and_move_to_the_end(catalog, monkeypatch):

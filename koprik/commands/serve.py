@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import signal
 import socket
@@ -141,6 +142,10 @@ async def serve(
         print(f"koprik: Z39.50 at tcp:{host}:{z3950_port}/{settings.server.z3950_database}",
               flush=True)
     harvests = await asyncio.to_thread(lead_schedules, settings, catalog) if scheduler else None
+    # Everything made so far (modules, settings, the application) lives as long as the server:
+    # kept out of the collector's sight, it is not traversed again by every collection.
+    gc.collect()
+    gc.freeze()
     try:
         await stop.wait()
     finally:

@@ -24,11 +24,12 @@ record, so deduplication never parses MARC.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from pymarc import Field, Record
 from stdnum import isbn as stdnum_isbn
@@ -75,12 +76,18 @@ class Profile:
     """Identifiers kept aside (an ISBN whose check digit is wrong), for ``koprik dedup explain``."""
 
     def to_json(self) -> str:
-        return json.dumps({k: v for k, v in asdict(self).items() if v not in (None, [], "")},
+        # The fields read one by one: dataclasses.asdict deep-copies every list first, which
+        # cost as much as working the profile out.
+        values = {name: getattr(self, name) for name in _PROFILE_FIELDS}
+        return json.dumps({k: v for k, v in values.items() if v not in (None, [], "")},
                           ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | None) -> Profile:
         return cls(**json.loads(text)) if text else cls()
+
+
+_PROFILE_FIELDS = tuple(f.name for f in dataclasses.fields(Profile))
 
 
 MatchKey = tuple[str, str]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import unicodedata
 from pathlib import Path
 from typing import NamedTuple
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crosswalks import uzbek
 from crosswalks.unimarc import decode_unimarc, unimarc_to_marc21
 from crosswalks.uzbek import (
     add_script_880,
@@ -113,6 +115,29 @@ def test_conversions_leave_other_characters_alone() -> None:
 def test_fold_is_idempotent(text: str) -> None:
     once = fold(text)
     assert fold(once) == once
+
+
+ASCII_TEXT = st.text(alphabet=st.characters(max_codepoint=127))
+
+
+@given(ASCII_TEXT)
+def test_fold_splits_ascii_words_as_the_general_pattern_does(text: str) -> None:
+    """The translation-table shortcut for ASCII gives what the regular expression gives."""
+    shortcut = " ".join(text.translate(uzbek._ASCII_SPACES).split())
+    assert shortcut == uzbek._NON_WORD.sub(" ", text).strip()
+
+
+@given(st.text(alphabet=st.sampled_from("abkyhstz ieY")))
+def test_consonant_y_is_the_y_after_a_consonant(text: str) -> None:
+    assert uzbek._CONSONANT_Y.sub("i", text) == re.sub("(?<=[bcdfghjklmnpqrstvwxz])y", "i", text)
+
+
+def test_long_texts_are_folded_and_not_remembered() -> None:
+    long = "Навоий " * 40
+    assert len(long) > uzbek.FOLD_CACHE_MAX_CHARS
+    before = uzbek._remembered_fold.cache_info().currsize
+    assert fold(long) == " ".join(["navoiy"] * 40) == fold(long.lower())
+    assert uzbek._remembered_fold.cache_info().currsize == before
 
 
 @given(st.text(alphabet=st.characters(codec="utf-8")))

@@ -20,11 +20,11 @@ from dataclasses import dataclass, fields
 
 from lxml import etree
 from pymarc import Record
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 
-from catalog import CatalogWriter, Outcome, Provenance, RecordError
+from catalog import Catalog, CatalogWriter, Outcome, Provenance, RecordError
 from catalog.harvest_state import harvest_rejects
-from catalog.store import Incoming
+from catalog.store import Batch, Incoming
 from config import LimitSettings
 from crosswalks.marc_syntax import syntax_problems
 from harvester.harvested import Harvested, identifier_of
@@ -136,16 +136,87 @@ def ingest(
     reasons: list[str] | None = None,
 ) -> Counts:
     """Apply ``items`` in order on ``writer``'s transaction; rejects are written there too
-    (and their reasons appended to ``reasons``, when given).
+    (and their reasons appended to ``reasons``, when given). :func:`prepare` then
+    :func:`apply`, at once."""
+    plan = prepare(writer.catalog, target, items, writer.connection)
+    return apply(writer, target, plan, reasons)
 
-    Records are stored in batches (:meth:`CatalogWriter.put_many`); a deletion of a record in
-    the batch first stores the batch, so a page that holds a record and then its deletion ends
-    deleted (other deletions do not cut the batch short).
+
+@dataclass(frozen=True)
+class _Refusal:
+    item: Harvested
+    identifier: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Deletion:
+    item: Harvested
+
+
+@dataclass(frozen=True)
+class _Records:
+    items: list[tuple[Harvested, Incoming]]
+    batch: Batch
+
+
+Plan = list[_Refusal | _Deletion | _Records]
+"""What a page (or batch) of items does to the catalogue, in order (:func:`prepare`)."""
+
+
+def prepare(
+    catalog: Catalog,
+    target: IngestTarget,
+    items: Iterable[Harvested],
+    connection: Connection | None = None,
+) -> Plan:
+    """Read ``items`` into MARC21 and start their derivations (:meth:`Catalog.prepare`), writing
+    nothing: a harvester prepares its next page while the one before is being written.
+
+    Records are grouped in batches; a deletion of a record in the batch ends the batch, so a
+    page that holds a record and then its deletion ends deleted (other deletions do not cut
+    the batch short).
     """
-    counts = Counts()
-    writer.run_id = target.run_id  # the records' change history names the run
+    plan: Plan = []
     batch: list[tuple[Harvested, Incoming]] = []
     batched: set[str] = set()
+
+    def end_batch() -> None:
+        if batch:
+            prepared = catalog.prepare([incoming for _, incoming in batch], connection)
+            plan.append(_Records(list(batch), prepared))
+        batch.clear()
+        batched.clear()
+
+    for item in items:
+        problem = item.error or _size_problem(item.raw, target) or _header_problem(item)
+        if problem is not None:
+            plan.append(_Refusal(item, item.identifier or _digest_identifier(item), problem))
+            continue
+        if item.deleted:
+            if item.identifier in batched:
+                end_batch()  # the record is deleted after it is stored
+            plan.append(_Deletion(item))
+            continue
+        try:
+            record, namespace, payload = _marc_of(item)
+        except IngestError as error:
+            plan.append(_Refusal(item, item.identifier or _digest_identifier(item), str(error)))
+            continue
+        identifier = item.identifier or identifier_of(record, payload)
+        provenance = _provenance(target, item, identifier, namespace, payload)
+        batch.append((item, Incoming(record, provenance=provenance)))
+        batched.add(identifier)
+    end_batch()
+    return plan
+
+
+def apply(
+    writer: CatalogWriter, target: IngestTarget, plan: Plan, reasons: list[str] | None = None
+) -> Counts:
+    """Carry out a :func:`prepare` d plan on ``writer``'s transaction, in order."""
+    counts = Counts()
+    writer.run_id = target.run_id  # the records' change history names the run
 
     def refuse(item: Harvested, identifier: str | None, reason: str) -> None:
         text = f"{item.where}: {reason}" if item.where else reason
@@ -155,41 +226,23 @@ def ingest(
         if reasons is not None:
             reasons.append(text)
 
-    def store_batch() -> None:
-        results = writer.put_many([incoming for _item, incoming in batch])
-        for (item, incoming), result in zip(batch, results, strict=True):
-            if isinstance(result, RecordError):
-                assert incoming.provenance is not None
-                refuse(item, incoming.provenance.identifier, str(result))
-            else:
-                counts.count_stored(result)
-        batch.clear()
-        batched.clear()
-
-    for item in items:
-        problem = item.error or _size_problem(item.raw, target) or _header_problem(item)
-        if problem is not None:
-            refuse(item, item.identifier or _digest_identifier(item), problem)
-            continue
-        if item.deleted:
-            if item.identifier in batched:
-                store_batch()  # the record is deleted after it is stored
-            outcome = writer.delete_harvested(_provenance(target, item, "", "", None))
+    for step in plan:
+        if isinstance(step, _Refusal):
+            refuse(step.item, step.identifier, step.reason)
+        elif isinstance(step, _Deletion):
+            outcome = writer.delete_harvested(_provenance(target, step.item, "", "", None))
             if outcome is Outcome.DELETED:
                 counts.deleted += 1
             else:
                 counts.unchanged += 1
-            continue
-        try:
-            record, namespace, payload = _marc_of(item)
-        except IngestError as error:
-            refuse(item, item.identifier or _digest_identifier(item), str(error))
-            continue
-        identifier = item.identifier or identifier_of(record, payload)
-        provenance = _provenance(target, item, identifier, namespace, payload)
-        batch.append((item, Incoming(record, provenance=provenance)))
-        batched.add(identifier)
-    store_batch()
+        else:
+            results = writer.put_prepared(step.batch)
+            for (item, incoming), result in zip(step.items, results, strict=True):
+                if isinstance(result, RecordError):
+                    assert incoming.provenance is not None
+                    refuse(item, incoming.provenance.identifier, str(result))
+                else:
+                    counts.count_stored(result)
     return counts
 
 

@@ -56,7 +56,7 @@ from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks
 from harvester.faults import ListLoop
-from harvester.ingest import Counts, IngestTarget, ingest, reject
+from harvester.ingest import Counts, IngestTarget, Plan, apply, prepare, reject
 from harvester.oai_client import (
     HarvestError,
     Identity,
@@ -403,23 +403,30 @@ class HarvestRun:
             "ListRecords", prefix=self.source.prefix, set_spec=spec, from_=start, until=end,
             token=token,
         )
-        pending: asyncio.Future[Page] | None = asyncio.ensure_future(anext(pages))
+        target = self._target()
+
+        async def fetched() -> tuple[Page, Plan]:
+            page = await anext(pages)
+            records = [r.harvested() for r in page.records]
+            return page, await asyncio.to_thread(prepare, self.catalog, target, records)
+
+        pending: asyncio.Future[tuple[Page, Plan]] | None = asyncio.ensure_future(fetched())
         empty = 0
         loop = guards.LoopGuard(self.settings.harvest.loop_pages)
         try:
             while pending is not None:
                 try:
-                    page = await pending
+                    page, plan = await pending
                 except StopAsyncIteration:
                     break
-                # fetch the next page while this one is stored
-                pending = asyncio.ensure_future(anext(pages)) if page.token else None
+                # fetch and prepare the next page while this one is stored
+                pending = asyncio.ensure_future(fetched()) if page.token else None
                 empty = empty + 1 if page.token and not page.records else 0
                 if empty > MAX_EMPTY_PAGES:
                     raise ResumptionLoop(f"{empty} empty pages in a row, each with a token")
                 loop.page(record.identifier for record in page.records)
                 self.future.check((record.datestamp for record in page.records), guards.now())
-                await asyncio.to_thread(self._commit, page, spec, (start, end))
+                await asyncio.to_thread(self._commit, page, plan, spec, (start, end))
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
@@ -460,13 +467,12 @@ class HarvestRun:
                 ).inserted_primary_key[0]
             )
 
-    def _commit(self, page: Page, spec: str | None, window: tuple[str | None, str | None]) -> None:
+    def _commit(
+        self, page: Page, prepared: Plan, spec: str | None, window: tuple[str | None, str | None]
+    ) -> None:
         plan = self._planned()
-        target = self._target()
         with self.catalog.writer() as writer:
-            self._record_batch(
-                writer, ingest(writer, target, (r.harvested() for r in page.records))
-            )
+            self._record_batch(writer, apply(writer, self._target(), prepared))
             writer.connection.execute(
                 update(harvest_state)
                 .where(harvest_state.c.source == self.source.name)

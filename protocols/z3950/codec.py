@@ -21,7 +21,7 @@ from typing import Any
 
 import asn1tools
 
-from protocols.z3950 import oids
+from protocols.z3950 import direct, oids
 from protocols.z3950.ber import BerError, TooManyValues, to_definite
 
 #: ASN.1 type of the single-ASN1-type content of an EXTERNAL, by direct-reference.
@@ -58,8 +58,13 @@ def _compiled() -> Any:
 def encode_pdu(name: str, value: dict[str, Any]) -> bytes:
     """Return the BER encoding of the PDU alternative ``name`` with ``value``.
 
-    Raises :class:`PduError` if ``name`` is unknown or ``value`` does not fit the type.
+    Raises :class:`PduError` if ``name`` is unknown or ``value`` does not fit the type. Search
+    and Present responses are written by :mod:`protocols.z3950.direct` (the same bytes, several
+    times faster), every other PDU by asn1tools.
     """
+    encoded = direct.encode(name, value)
+    if encoded is not None:
+        return encoded
     return encode_value("PDU", (name, value))
 
 

@@ -182,18 +182,19 @@ def search(
 ) -> ResultSet:
     """Evaluate ``query``; keep at most ``limit`` ids (ascending record id, the catalogue order).
 
-    With ``window``, a query that is one exact term (the commonest search) is counted in SQL and
-    only its first ``window`` ids are read (``complete`` is then false when there are more;
-    :func:`more_ids` reads on). Raises :class:`QueryError` (a subclass saying what) for a query
-    that cannot be evaluated, :class:`QueryTooBroad` among them when its leaves would together
-    hold more than :data:`MAX_QUERY_IDS` ids.
+    With ``window``, a query that is one exact term (the commonest search) has only its first
+    ``window`` ids read, and is counted in SQL when they fill the window (``complete`` is then
+    false when there are more; :func:`more_ids` reads on). Raises :class:`QueryError` (a
+    subclass saying what) for a query that cannot be evaluated, :class:`QueryTooBroad` among
+    them when its leaves would together hold more than :data:`MAX_QUERY_IDS` ids.
     """
     if _leaves(query) > MAX_CLAUSES:
         raise QueryTooComplex(f"more than {MAX_CLAUSES} terms")
     single = _single_term(query) if window is not None else None
     if single is not None and window is not None:
-        count = _COUNT.rows(connection, single)[0][0]
-        ids = more_ids(connection, query, after=0, count=min(window, limit))
+        first = min(window, limit)
+        ids = more_ids(connection, query, after=0, count=first)
+        count = _COUNT.rows(connection, single)[0][0] if len(ids) == first else len(ids)
         return ResultSet(ids=ids, count=count, complete=len(ids) >= min(count, limit))
     found = _evaluate(connection, query, _Budget(MAX_QUERY_IDS))
     ordered = sorted(found)

@@ -20,8 +20,9 @@ as ``Connection.execute`` would.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -32,12 +33,13 @@ from sqlalchemy.exc import DBAPIError
 
 @dataclass(frozen=True)
 class _Compiled:
-    """A statement compiled for one dialect: its SQL, the names of its positional parameters
-    in order (None when the dialect takes them by name), and every parameter's default."""
+    """A statement compiled for one dialect: its SQL, every parameter's default, and what
+    picks the positional parameters in order from them (None when the dialect takes them by
+    name)."""
 
     sql: str
-    positions: tuple[str, ...] | None
     defaults: dict[str, Any]
+    positions: Callable[[dict[str, Any]], tuple[Any, ...]] | None
 
 
 class Prepared:
@@ -59,7 +61,7 @@ class Prepared:
                 return list(result.cursor.fetchall())
         parameters: Any = {**compiled.defaults, **values}
         if compiled.positions is not None:
-            parameters = tuple(parameters[name] for name in compiled.positions)
+            parameters = compiled.positions(parameters)
         if not connection.in_transaction():
             connection.begin()  # so that the job's rollback ends what the cursor begins
         cursor = connection.connection.cursor()
@@ -86,5 +88,19 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled | None:
     ):  # fmt: skip
         return None
     defaults = {name: bind.effective_value for bind, name in compiled.bind_names.items()}
-    positions = tuple(compiled.positiontup) if compiled.positional else None
-    return _Compiled(compiled.string, positions, defaults)
+    positions = None
+    if compiled.positional:
+        names = tuple(compiled.positiontup)
+        positions = _picker(names)
+    return _Compiled(compiled.string, defaults, positions)
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function giving the values of ``names`` in order as a tuple (``itemgetter`` gives a
+    bare value for one name and fails for none)."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda values: (values[name],)
+    return lambda values: ()

@@ -39,8 +39,10 @@ def test_rows_are_those_of_connection_execute(filled) -> None:  # type: ignore[n
         expected = [tuple(row) for row in connection.execute(statement, values)]
         assert Prepared(statement).rows(connection, values) == expected
         assert [row[1] for row in expected] == ["p003", "p004", "p005"]
-        count = Prepared(select(func.count()).select_from(records))
+        count = Prepared(select(func.count()).select_from(records))  # no parameter
         assert count.rows(connection, {}) == [(7,)]
+        one = Prepared(select(records.c.local_id).where(records.c.local_id == bindparam("id")))
+        assert one.rows(connection, {"id": "p006"}) == [("p006",)]
 
 
 class Upper(TypeDecorator[str]):

@@ -67,7 +67,7 @@ class Prepared:
         cursor = connection.connection.cursor()
         try:
             cursor.execute(compiled.sql, parameters)
-            return list(cursor.fetchall())
+            return cursor.fetchall()
         except dialect.loaded_dbapi.Error as error:
             raise DBAPIError.instance(
                 compiled.sql, parameters, error, dialect.loaded_dbapi.Error, dialect=dialect

@@ -109,6 +109,10 @@ def test_values_outside_the_shape_are_left_to_asn1tools(name: str, value: dict[s
 
 REFUSED = [
     {"numberOfRecordsReturned": 0, "nextResultSetPosition": 1},  # presentStatus missing
+    {"numberOfRecordsReturned": 0, "nextResultSetPosition": 1, "presentStatus": 0,
+     "records": ("responseRecords", [{"name": "Default"}])},  # a record's record missing
+    {"numberOfRecordsReturned": 0, "nextResultSetPosition": 1, "presentStatus": 0,
+     "records": ("nonSurrogateDiagnostic", {"condition": 1, "addinfo": ("v2Addinfo", "")})},
     {"numberOfRecordsReturned": 0, "nextResultSetPosition": 1, "presentStatus": None},
     {"numberOfRecordsReturned": "0", "nextResultSetPosition": 1, "presentStatus": 0},
     {"numberOfRecordsReturned": 0, "nextResultSetPosition": 1, "presentStatus": 0,

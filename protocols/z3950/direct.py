@@ -36,7 +36,7 @@ def encode(name: str, value: Any) -> bytes | None:
         return None
     try:
         return writer(value)
-    except _Unsupported:
+    except (_Unsupported, KeyError):  # KeyError: a mandatory member missing
         return None
 
 

@@ -1,5 +1,6 @@
-"""Search and Present responses written directly are byte for byte what asn1tools writes, and
-whatever is outside their shape is left to asn1tools (encoded by it, or refused as before)."""
+"""Search and Present responses written directly are byte for byte what asn1tools writes, read
+directly they are the very values asn1tools reads, and whatever is outside their shape is left
+to asn1tools (encoded or decoded by it, or refused as before)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.z3950 import direct, oids
-from protocols.z3950.codec import PduError, decode_pdu, encode_pdu, encode_value, make_external
+from protocols.z3950.ber import BerError, to_definite
+from protocols.z3950.codec import (
+    PduError,
+    _compiled,
+    decode_pdu,
+    encode_pdu,
+    encode_value,
+    make_external,
+)
 
 OIDS = st.sampled_from([oids.USMARC, oids.XML, oids.SUTRS, oids.BIB1_DIAGNOSTIC_SET, "1.2.3",
                         "2.5.4.16384"])  # fmt: skip
@@ -65,10 +74,17 @@ def by_asn1tools(name: str, value: dict[str, Any]) -> bytes:
     return encode_value("PDU", (name, value))
 
 
+def read_by_asn1tools(data: bytes) -> str:
+    """asn1tools' value, as a repr: types (bytes or bytearray) and member order count too."""
+    return repr(_compiled().decode("PDU", data))
+
+
 @settings(max_examples=300, deadline=None)
 @given(SEARCH_RESPONSES)
 def test_search_responses_are_the_bytes_asn1tools_writes(value: dict[str, Any]) -> None:
-    assert direct.encode("searchResponse", value) == by_asn1tools("searchResponse", value)
+    encoded = direct.encode("searchResponse", value)
+    assert encoded == by_asn1tools("searchResponse", value)
+    assert repr(direct.decode(encoded)) == read_by_asn1tools(encoded)
 
 
 @settings(max_examples=300, deadline=None)
@@ -76,7 +92,48 @@ def test_search_responses_are_the_bytes_asn1tools_writes(value: dict[str, Any]) 
 def test_present_responses_are_the_bytes_asn1tools_writes(value: dict[str, Any]) -> None:
     encoded = direct.encode("presentResponse", value)
     assert encoded == by_asn1tools("presentResponse", value)
+    assert repr(direct.decode(encoded)) == read_by_asn1tools(encoded)
     assert decode_pdu(encoded) == ("presentResponse", value)
+
+
+def mutated(data: bytes, changes: list[tuple[int, int]], cut: int) -> bytes:
+    out = bytearray(data)
+    for position, octet in changes:
+        out[position % len(out)] = octet
+    return bytes(out[: max(1, len(out) - cut)])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.one_of(
+        SEARCH_RESPONSES.map(lambda v: by_asn1tools("searchResponse", v)),
+        PRESENT_RESPONSES.map(lambda v: by_asn1tools("presentResponse", v)),
+    ),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=3),
+    st.integers(0, 2),
+)
+def test_bytes_read_directly_are_read_as_asn1tools_reads_them(
+    data: bytes, changes: list[tuple[int, int]], cut: int
+) -> None:
+    """Whatever the bytes, a value read directly is asn1tools' own (else None, and asn1tools
+    reads them or refuses them)."""
+    data = mutated(data, changes, cut)
+    try:
+        definite = to_definite(data)
+    except BerError:
+        return  # refused before either reader sees it
+    found = direct.decode(definite)
+    if found is not None:
+        assert repr(found) == read_by_asn1tools(definite)
+
+
+def test_responses_of_other_shapes_are_read_by_asn1tools() -> None:
+    other = encode_pdu("searchResponse", {
+        "resultCount": 1, "numberOfRecordsReturned": 0, "nextResultSetPosition": 1,
+        "searchStatus": True, "otherInfo": [{"information": ("characterInfo", "x")}]})  # fmt: skip
+    close = encode_pdu("close", {"closeReason": 0})
+    assert direct.decode(other) is None and direct.decode(close) is None
+    assert decode_pdu(other)[1]["otherInfo"] == [{"information": ("characterInfo", "x")}]
 
 
 def test_a_response_with_ten_marc_records_round_trips() -> None:

@@ -1,13 +1,15 @@
-"""BER of the PDUs a target sends most, written directly: Search and Present responses.
+"""BER of the PDUs a target sends most, written and read directly: Search and Present responses.
 
 asn1tools walks its compiled type tree for every value (about 35 Python calls per record of a
-Present response: 85 µs for ten records, more than the search itself). The responses a target
-sends for each search and present have one fixed shape, so :func:`encode` writes them straight
-from the value, byte for byte what ``asn1tools`` gives (definite minimal lengths, minimal
-integers, tags as ``z3950.asn`` declares them; ``tests/test_z3950_direct.py`` compares the two).
-Anything outside that shape — another PDU, a field or alternative it does not know, a value of
-an unexpected type — is not guessed at: :func:`encode` returns None and the codec uses
-asn1tools, which encodes it or raises its error as before.
+Present response: 85 µs for ten records to write, more than the search itself, and more to
+read). The responses a target sends for each search and present have one fixed shape, so
+:func:`encode` writes them straight from the value, byte for byte what ``asn1tools`` gives
+(definite minimal lengths, minimal integers, tags as ``z3950.asn`` declares them), and
+:func:`decode` reads such bytes (from Koprik, YAZ or Zebra) into the very value asn1tools gives
+(``tests/test_z3950_direct.py`` compares both with asn1tools). Anything outside that shape —
+another PDU, a field or alternative it does not know, a value of an unexpected type, an
+encoding other than the plain one — is not guessed at: they return None and the codec uses
+asn1tools, which handles it or raises its error as before.
 
 >>> encode("presentResponse", {"numberOfRecordsReturned": 0, "nextResultSetPosition": 1,
 ...                            "presentStatus": 0})
@@ -214,22 +216,236 @@ def _sequence(tag: bytes, members: tuple[Field, ...]) -> Callable[[dict[str, Any
 _REFERENCE_ID: Field = ("referenceId", b"\x82", _octets, True)
 _RECORDS: Field = ("records", b"", _records, True)
 
+_SEARCH_RESPONSE: tuple[Field, ...] = (  # [23] IMPLICIT SearchResponse
+    _REFERENCE_ID,
+    ("resultCount", b"\x97", _integer, False),
+    ("numberOfRecordsReturned", b"\x98", _integer, False),
+    ("nextResultSetPosition", b"\x99", _integer, False),
+    ("searchStatus", b"\x96", _boolean, False),
+    ("resultSetStatus", b"\x9a", _integer, True),
+    ("presentStatus", b"\x9b", _integer, True),
+    _RECORDS,
+)
+_PRESENT_RESPONSE: tuple[Field, ...] = (  # [25] IMPLICIT PresentResponse
+    _REFERENCE_ID,
+    ("numberOfRecordsReturned", b"\x98", _integer, False),
+    ("nextResultSetPosition", b"\x99", _integer, False),
+    ("presentStatus", b"\x9b", _integer, False),
+    _RECORDS,
+)
 _PDUS: dict[str, Callable[[dict[str, Any]], bytes]] = {
-    "searchResponse": _sequence(b"\xb7", (  # [23] IMPLICIT SearchResponse
-        _REFERENCE_ID,
-        ("resultCount", b"\x97", _integer, False),
-        ("numberOfRecordsReturned", b"\x98", _integer, False),
-        ("nextResultSetPosition", b"\x99", _integer, False),
-        ("searchStatus", b"\x96", _boolean, False),
-        ("resultSetStatus", b"\x9a", _integer, True),
-        ("presentStatus", b"\x9b", _integer, True),
-        _RECORDS,
-    )),
-    "presentResponse": _sequence(b"\xb9", (  # [25] IMPLICIT PresentResponse
-        _REFERENCE_ID,
-        ("numberOfRecordsReturned", b"\x98", _integer, False),
-        ("nextResultSetPosition", b"\x99", _integer, False),
-        ("presentStatus", b"\x9b", _integer, False),
-        _RECORDS,
-    )),
+    "searchResponse": _sequence(b"\xb7", _SEARCH_RESPONSE),
+    "presentResponse": _sequence(b"\xb9", _PRESENT_RESPONSE),
+}
+
+
+# -- Reading ----------------------------------------------------------------------------------
+
+
+def decode(data: bytes) -> tuple[str, dict[str, Any]] | None:
+    """The PDU ``(name, value)`` in ``data`` (definite lengths only, as the codec's BER check
+    leaves it), or None when it is not a Search or Present response of the plain shape."""
+    reader = _READERS.get(data[:1])
+    if reader is None:
+        return None
+    try:
+        start, end = _contents(data, 0, len(data), data[:1])
+        if end != len(data):
+            return None
+        return reader(data, start, end)
+    except Exception:  # _Unsupported, or bytes past an end: whatever it is, asn1tools decides
+        return None
+
+
+def _contents(data: bytes, offset: int, end: int, tag: bytes) -> tuple[int, int]:
+    """(start, end) of the contents of the value at ``offset`` whose tag must be ``tag``."""
+    position = offset + len(tag)
+    if data[offset:position] != tag or position >= end:
+        raise _Unsupported
+    first = data[position]
+    if first < 0x80:
+        start, length = position + 1, first
+    else:
+        count = first & 0x7F
+        if not 1 <= count <= 4:
+            raise _Unsupported
+        start = position + 1 + count
+        length = int.from_bytes(data[position + 1 : start], "big")
+    if start + length > end:
+        raise _Unsupported
+    return start, start + length
+
+
+def _read_integer(data: bytes, start: int, end: int) -> int:
+    if start == end:
+        raise _Unsupported
+    return int.from_bytes(data[start:end], "big", signed=True)
+
+
+def _read_text(data: bytes, start: int, end: int) -> str:
+    try:
+        return data[start:end].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Unsupported from None
+
+
+def _read_oid(data: bytes, start: int, end: int) -> str:
+    return _oid_text(data[start:end])
+
+
+@lru_cache(maxsize=256)
+def _oid_text(content: bytes) -> str:
+    """As asn1tools reads an OID: the first subidentifier split as 40 * X + Y whatever X (the
+    same few record syntax and diagnostic set OIDs come again and again, so cached)."""
+    arcs: list[int] = []
+    value = 0
+    for octet in content:
+        value = (value << 7) | (octet & 0x7F)
+        if not octet & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs or content[-1] & 0x80:
+        raise _Unsupported
+    first = arcs[0]
+    return ".".join(str(arc) for arc in [first // 40, first % 40, *arcs[1:]])
+
+
+def _members(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """The values inside contents ``start``..``end``: (tag, contents start, contents end); tags
+    of one octet, or of a few in the high-tag-number form."""
+    found = []
+    position = start
+    while position < end:
+        tag_end = position + 1
+        if data[position] & 0x1F == 0x1F:
+            while data[tag_end] & 0x80:
+                tag_end += 1
+            tag_end += 1
+        tag = data[position:tag_end]
+        contents, position = _contents(data, position, end, tag)
+        found.append((tag, contents, position))
+    return found
+
+
+def _read_external(data: bytes, start: int, end: int) -> dict[str, Any]:
+    members = _members(data, start, end)
+    value: dict[str, Any] = {}
+    if members and members[0][0] == b"\x06":
+        value["direct-reference"] = _read_oid(data, members[0][1], members[0][2])
+        members = members[1:]
+    if len(members) != 1:
+        raise _Unsupported
+    tag, inner, inner_end = members[0]
+    if tag == b"\x81":  # octet-aligned
+        value["encoding"] = ("octet-aligned", data[inner:inner_end])
+    elif tag == b"\xa0":  # single-ASN1-type: the one inner TLV, as a bytearray as asn1tools
+        if len(_members(data, inner, inner_end)) != 1:
+            raise _Unsupported
+        value["encoding"] = ("single-ASN1-type", bytearray(data[inner:inner_end]))
+    else:
+        raise _Unsupported
+    return value
+
+
+_ADDINFO_KINDS = {b"\x1a": "v2Addinfo", b"\x1b": "v3Addinfo"}
+
+
+def _read_diagnostic(data: bytes, start: int, end: int) -> dict[str, Any]:
+    """The contents of a DefaultDiagFormat."""
+    members = _members(data, start, end)
+    if [tag for tag, _, _ in members[:2]] != [b"\x06", b"\x02"] or len(members) != 3:
+        raise _Unsupported
+    (_, oid, oid_end), (_, code, code_end), (tag, text, text_end) = members
+    kind = _ADDINFO_KINDS.get(tag)
+    if kind is None:
+        raise _Unsupported
+    return {"diagnosticSetId": _read_oid(data, oid, oid_end),
+            "condition": _read_integer(data, code, code_end),
+            "addinfo": (kind, _read_text(data, text, text_end))}  # fmt: skip
+
+
+def _only(data: bytes, start: int, end: int, tag: bytes) -> tuple[int, int]:
+    """The contents of the one value, tagged ``tag``, filling ``start``..``end``."""
+    inner, inner_end = _contents(data, start, end, tag)
+    if inner_end != end:
+        raise _Unsupported
+    return inner, inner_end
+
+
+def _read_name_plus_record(data: bytes, start: int, end: int) -> dict[str, Any]:
+    members = _members(data, start, end)
+    value: dict[str, Any] = {}
+    if members and members[0][0] == b"\x80":
+        value["name"] = _read_text(data, members[0][1], members[0][2])
+        members = members[1:]
+    if len(members) != 1 or members[0][0] != b"\xa1":
+        raise _Unsupported
+    _, inner, inner_end = members[0]
+    if data[inner : inner + 1] == b"\xa1":  # retrievalRecord [1] External
+        external = _only(data, *_only(data, inner, inner_end, b"\xa1"), b"\x28")
+        value["record"] = ("retrievalRecord", _read_external(data, *external))
+    elif data[inner : inner + 1] == b"\xa2":  # surrogateDiagnostic [2] DiagRec: defaultFormat
+        diagnostic = _only(data, *_only(data, inner, inner_end, b"\xa2"), b"\x30")
+        value["record"] = ("surrogateDiagnostic",
+                           ("defaultFormat", _read_diagnostic(data, *diagnostic)))  # fmt: skip
+    else:
+        raise _Unsupported
+    return value
+
+
+def _read_records(data: bytes, tag: bytes, start: int, end: int) -> tuple[str, Any]:
+    if tag == b"\xbc":
+        records = []
+        for member, inner, inner_end in _members(data, start, end):
+            if member != b"\x30":
+                raise _Unsupported
+            records.append(_read_name_plus_record(data, inner, inner_end))
+        return "responseRecords", records
+    if tag == b"\xbf\x81\x02":
+        return "nonSurrogateDiagnostic", _read_diagnostic(data, start, end)
+    raise _Unsupported
+
+
+def _read_boolean(data: bytes, start: int, end: int) -> bool:
+    if end - start != 1:
+        raise _Unsupported
+    return bool(data[start])
+
+
+Reader = Callable[[bytes, int, int], Any]
+_READ_BY_KIND: dict[Callable[[Any], bytes], Reader] = {
+    _integer: _read_integer, _boolean: _read_boolean, _octets: lambda d, s, e: d[s:e],
 }  # fmt: skip
+
+
+def _reader(name: str, members: tuple[Field, ...]) -> Callable[[bytes, int, int], Any]:
+    """The reader of the SEQUENCE whose writer :func:`_sequence` makes from ``members``: each
+    member in order, optional ones left out, nothing else."""
+    tagged = [(tag, member, _READ_BY_KIND.get(content), optional)
+              for member, tag, content, optional in members if member != "records"]  # fmt: skip
+
+    def read(data: bytes, start: int, end: int) -> tuple[str, dict[str, Any]]:
+        found = _members(data, start, end)
+        value: dict[str, Any] = {}
+        index = 0
+        for tag, member, read_one, optional in tagged:
+            if index < len(found) and found[index][0] == tag and read_one is not None:
+                value[member] = read_one(data, found[index][1], found[index][2])
+                index += 1
+            elif not optional:
+                raise _Unsupported
+        if index < len(found):  # the records, last
+            tag, inner, inner_end = found[index]
+            value["records"] = _read_records(data, tag, inner, inner_end)
+            index += 1
+        if index != len(found):
+            raise _Unsupported
+        return name, value
+
+    return read
+
+
+_READERS: dict[bytes, Callable[[bytes, int, int], tuple[str, dict[str, Any]]]] = {
+    b"\xb7": _reader("searchResponse", _SEARCH_RESPONSE),
+    b"\xb9": _reader("presentResponse", _PRESENT_RESPONSE),
+}

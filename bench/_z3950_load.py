@@ -3,7 +3,9 @@
 One session is one :class:`harvester.z3950_origin.Z3950Client` association. A *pair* is a
 search for the next query of :data:`QUERIES` (each session starts at its own offset in the mix)
 followed by a Present of the first ``PRESENT_COUNT`` hits in USMARC, element set F; its latency
-is the time from sending the search to having decoded the last record. Sessions are spread over
+is the time from sending the search to having decoded the last record. Sessions propose UTF-8
+in their Init (character set negotiation), or with ``charset=None`` propose nothing, as
+yaz-client does unless told to (Koprik then sends MARC-8). Sessions are spread over
 worker processes so that the client's own BER work is not serialized behind one GIL.
 
 >>> hits = asyncio.run(hit_counts("127.0.0.1", 2100, QUERIES))
@@ -110,11 +112,13 @@ Samples = dict[str, list[float]]
 
 
 async def _session(
-    target: tuple[str, int], offset: int, start_at: float, end_at: float
+    target: tuple[str, int, str | None], offset: int, start_at: float, end_at: float
 ) -> tuple[Samples, list[str]]:
     """One association doing pairs from ``start_at`` until ``end_at`` (``time.time()`` clock)."""
-    host, port = target
-    async with await Z3950Client.connect(host, port, DATABASE, timeout=120) as client:
+    host, port, charset = target
+    async with await Z3950Client.connect(
+        host, port, DATABASE, charset=charset, timeout=120
+    ) as client:
         return await timed_loop(QUERIES, offset, start_at, end_at, partial(_pair, client))
 
 
@@ -175,9 +179,13 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_level(host: str, port: int, *, clients: int, seconds: float, processes: int) -> Level:
-    """``clients`` concurrent Z39.50 sessions for ``seconds``, spread over ``processes``."""
-    return run_sessions(_session, (host, port), clients=clients, seconds=seconds,
+def run_level(
+    host: str, port: int, *, clients: int, seconds: float, processes: int,
+    charset: str | None = "UTF-8",
+) -> Level:  # fmt: skip
+    """``clients`` concurrent Z39.50 sessions for ``seconds``, spread over ``processes``, each
+    proposing ``charset`` (None: no negotiation)."""
+    return run_sessions(_session, (host, port, charset), clients=clients, seconds=seconds,
                         processes=processes)  # fmt: skip
 
 

@@ -144,18 +144,22 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None) -> 
 
 
 @contextmanager
-def koprik_target(space: Workspace) -> Iterator[tuple[int, int]]:
-    """Run ``koprik serve`` over the catalogue; yield (Z39.50 port, server pid)."""
+def koprik_target(space: Workspace, workers: int = 1) -> Iterator[tuple[int, int]]:
+    """Run ``koprik serve --workers N`` over the catalogue; yield (Z39.50 port, server pid:
+    with several workers, their parent, whose CPU time :func:`process_cpu_seconds` counts with
+    theirs)."""
     port = free_port()
     write_config(space, http_port=free_port(), z3950_port=port)
     log = (space.folder / "serve.log").open("wb")
     process = subprocess.Popen(
-        [str(KOPRIK), "--config", str(space.config), "serve", "--no-scheduler"],
+        [str(KOPRIK), "--config", str(space.config), "serve", "--no-scheduler",
+         "--workers", str(workers)],
         stdout=log,
         stderr=log,
-    )
+    )  # fmt: skip
     try:
         wait_for_port(port, process)
+        wait_for_listeners(port, workers)
         yield port, process.pid
     finally:
         process.terminate()
@@ -249,7 +253,51 @@ def live_records(space: Workspace) -> int:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its reaped children (Linux ``/proc``);
-    Zebra forks a process per connection."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process and all its descendants, running or reaped
+    (Linux ``/proc``): Zebra forks a process per connection, ``koprik serve --workers`` one per
+    worker. A descendant that ends between two readings moves from its own count to its
+    parent's reaped-children count, so differences stay right."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+        except FileNotFoundError:  # ended since its parent listed it: counted once reaped
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        pending.extend(children(current))
+    return total
+
+
+def children(pid: int) -> list[int]:
+    """The running children of ``pid`` (those of every thread of it)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.extend(int(p) for p in (task / "children").read_text().split())
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def wait_for_listeners(port: int, count: int) -> None:
+    """Return when ``count`` sockets listen on ``port`` (``koprik serve --workers N``: each
+    worker binds its own with SO_REUSEPORT, so the kernel spreads connections over all N only
+    once all have)."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while listeners(port) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {count} sockets listen on {HOST}:{port}")
+        time.sleep(0.2)
+
+
+def listeners(port: int) -> int:
+    """How many IPv4 TCP sockets listen on ``port`` (``/proc/net/tcp``, state 0A)."""
+    local = f":{port:04X}"
+    return sum(
+        1
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if (fields := line.split())[1].endswith(local) and fields[3] == "0A"
+    )

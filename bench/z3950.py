@@ -1,21 +1,26 @@
 """Z39.50 search+present and SRU searchRetrieve throughput and latency of Koprik beside Zebra.
 
-    python bench/z3950.py [--records 100000] [--seconds 20] [--clients 1,16] [--workdir DIR]
+    python bench/z3950.py [--records 100000] [--seconds 20] [--clients 1,16,60] [--workers 2]
+                          [--no-sru] [--no-charset] [--workdir DIR]
+    python bench/z3950.py --records 20000 --seconds 8 --clients 60 --no-sru   # while developing
 
 Builds once per work dir (and reuses) a Koprik SQLite catalogue filled by ``koprik demo
 --records N``, the same live records as ISO 2709 UTF-8, and Zebra's index of them
 (``tests/data/zebra/start-zebra``, from a copy whose register areas may outgrow 100 MB);
-starts ``koprik serve`` and Zebra on loopback, and drives
+starts ``koprik serve --workers N`` and Zebra on loopback, and drives
 each in turn with the same client, :class:`harvester.z3950_origin.Z3950Client`: one association
 per concurrent client, each doing search + present (first 10 hits, USMARC, element set F) pairs
-over a fixed mix of title, author, subject, ISBN and date queries for ``--seconds`` per level.
+over a fixed mix of title, author, subject, ISBN and date queries for ``--seconds`` per level
+(sessions negotiate UTF-8; with ``--no-charset`` they propose no character set, as yaz-client
+by default, and Koprik sends MARC-8 while Zebra sends its records as stored).
 Prints pairs per second, p50/p95 pair latency and the CPU time per pair of the server (Zebra's
-with its forked per-connection processes) and of the client for each level,
+with its forked per-connection processes, Koprik's with all its workers) and of the client (on
+the same cores: what it takes is not the servers') for each level,
 the hit counts of every query on both targets (so the comparison can be judged fair), and the
 catalogue's index size beside Zebra's registers. Then the same for SRU: searchRetrieve
 requests (SRU 1.2, the first 10 hits as ``marcxml``, the same queries said in CQL) on each
-server's Z39.50 port, which both answer HTTP on (``bench/_sru_load.py``). A measurement: it
-asserts nothing.
+server's Z39.50 port, which both answer HTTP on (``bench/_sru_load.py``; ``--no-sru`` skips
+it). A measurement: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -58,14 +63,15 @@ REAP_SECONDS = 1.0
 
 
 def measure(
-    ports: dict[str, tuple[int, int]], levels: list[int], seconds: float, processes: int
-) -> list[tuple[str, Level, float]]:
+    ports: dict[str, tuple[int, int]], levels: list[int], seconds: float, processes: int,
+    charset: str | None = "UTF-8",
+) -> list[tuple[str, Level, float]]:  # fmt: skip
     """Each level on each target in turn: (target, figures, server CPU seconds per pair)."""
     return _each_level(
         ports, levels, "", "pairs/s",
         warm=lambda port: asyncio.run(hit_counts(HOST, port, QUERIES)),
         run=lambda port, clients: run_level(
-            HOST, port, clients=clients, seconds=seconds, processes=processes
+            HOST, port, clients=clients, seconds=seconds, processes=processes, charset=charset
         ),
     )  # fmt: skip
 
@@ -141,9 +147,13 @@ def print_report(
     seconds: float,
     processes: int,
     load: float,
+    workers: int,
+    charset: str | None,
 ) -> None:
-    print(f"\nZ39.50 search + present ({PRESENT_COUNT} records, USMARC F) over "
+    said = "UTF-8 negotiated" if charset else "no charset negotiated (Koprik sends MARC-8)"
+    print(f"\nZ39.50 search + present ({PRESENT_COUNT} records, USMARC F, {said}) over "
           f"{live_records(space):,} live demo records ({space.records:,} generated); "
+          f"koprik serve --workers {workers}; "
           f"{seconds:g} s per level; client Z3950Client in {processes} process(es); "
           f"{os.cpu_count()} CPUs shared by clients and server; load average {load:.1f} "
           "before the run")  # fmt: skip
@@ -173,7 +183,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=100_000, help="demo records (100000)")
     parser.add_argument("--seconds", type=float, default=20.0, help="per level and target (20)")
-    parser.add_argument("--clients", default="1,16", help="concurrency levels (1,16)")
+    parser.add_argument("--clients", default="1,16,60", help="concurrency levels (1,16,60)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="koprik serve --workers: its serving processes (2)")  # fmt: skip
+    parser.add_argument("--no-sru", action="store_true", help="measure Z39.50 only")
+    parser.add_argument(
+        "--no-charset", action="store_true",
+        help="Z39.50 clients negotiate no character set (as yaz-client by default)",
+    )  # fmt: skip
     parser.add_argument(
         "--client-processes", type=int, default=os.cpu_count() or 1,
         help="worker processes the clients are spread over (CPU count)",
@@ -186,16 +203,23 @@ def main() -> None:
     levels = [int(n) for n in args.clients.split(",")]
     space = Workspace(args.workdir.resolve(), args.records)
     space.prepare()
-    with zebra_target(space) as zebra, koprik_target(space) as koprik:
+    with zebra_target(space) as zebra, koprik_target(space, args.workers) as koprik:
         ports = {"koprik": koprik, "zebra": zebra}
         load = os.getloadavg()[0]
         hits = {name: asyncio.run(hit_counts(HOST, port, QUERIES)) for name, (port, _) in
                 ports.items()}  # fmt: skip
-        rows = measure(ports, levels, args.seconds, args.client_processes)
-        sru_hits = {name: asyncio.run(_sru_load.hit_counts(sru_url(port))) for name, (port, _)
-                    in ports.items()}  # fmt: skip
-        sru_rows = measure_sru(ports, levels, args.seconds, args.client_processes)
-    print_report(space, rows, hits, args.seconds, args.client_processes, load)
+        charset = None if args.no_charset else "UTF-8"
+        rows = measure(ports, levels, args.seconds, args.client_processes, charset)
+        if args.no_sru:
+            sru_hits, sru_rows = {}, []
+        else:
+            sru_hits = {name: asyncio.run(_sru_load.hit_counts(sru_url(port))) for name, (port, _)
+                        in ports.items()}  # fmt: skip
+            sru_rows = measure_sru(ports, levels, args.seconds, args.client_processes)
+    print_report(space, rows, hits, args.seconds, args.client_processes, load, args.workers,
+                 charset)  # fmt: skip
+    if args.no_sru:
+        return
     print(f"\nSRU searchRetrieve (SRU 1.2, {PRESENT_COUNT} records, marcxml; on each server's "
           "Z39.50 port)")  # fmt: skip
     print_table(sru_rows, "request")

@@ -25,6 +25,7 @@ from pymarc import Record
 from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, null, select
 
 from catalog import models
+from catalog.prepared import Prepared
 from catalog.search_index import (
     INDEXES,
     KEYED,
@@ -181,18 +182,19 @@ def search(
 ) -> ResultSet:
     """Evaluate ``query``; keep at most ``limit`` ids (ascending record id, the catalogue order).
 
-    With ``window``, a query that is one exact term (the commonest search) is counted in SQL and
-    only its first ``window`` ids are read (``complete`` is then false when there are more;
-    :func:`more_ids` reads on). Raises :class:`QueryError` (a subclass saying what) for a query
-    that cannot be evaluated, :class:`QueryTooBroad` among them when its leaves would together
-    hold more than :data:`MAX_QUERY_IDS` ids.
+    With ``window``, a query that is one exact term (the commonest search) has only its first
+    ``window`` ids read, and is counted in SQL when they fill the window (``complete`` is then
+    false when there are more; :func:`more_ids` reads on). Raises :class:`QueryError` (a
+    subclass saying what) for a query that cannot be evaluated, :class:`QueryTooBroad` among
+    them when its leaves would together hold more than :data:`MAX_QUERY_IDS` ids.
     """
     if _leaves(query) > MAX_CLAUSES:
         raise QueryTooComplex(f"more than {MAX_CLAUSES} terms")
     single = _single_term(query) if window is not None else None
     if single is not None and window is not None:
-        count = connection.execute(_COUNT, single).scalar_one()
-        ids = more_ids(connection, query, after=0, count=min(window, limit))
+        first = min(window, limit)
+        ids = more_ids(connection, query, after=0, count=first)
+        count = _COUNT.rows(connection, single)[0][0] if len(ids) == first else len(ids)
         return ResultSet(ids=ids, count=count, complete=len(ids) >= min(count, limit))
     found = _evaluate(connection, query, _Budget(MAX_QUERY_IDS))
     ordered = sorted(found)
@@ -205,9 +207,7 @@ def more_ids(connection: Connection, query: Query, *, after: int, count: int) ->
     single = _single_term(query)
     if single is None:
         raise QueryError("only a one-term query is read in windows")
-    result = connection.execute(_PAGE, {**single, "after": after, "n": count})
-    with result:
-        return [row[0] for row in result.cursor.fetchall()]
+    return [row[0] for row in _PAGE.rows(connection, {**single, "after": after, "n": count})]
 
 
 def _single_term(query: Query) -> dict[str, str] | None:
@@ -301,8 +301,9 @@ _SAME_TERM = (
     & (terms.c.kind == bindparam("kind"))
     & (terms.c.term == bindparam("term"))
 )
-_COUNT = select(func.count()).select_from(terms).where(_SAME_TERM)
-_PAGE = (
+# The statements of a one-term search and its pages: run on the DBAPI cursor (catalog.prepared).
+_COUNT = Prepared(select(func.count()).select_from(terms).where(_SAME_TERM))
+_PAGE = Prepared(
     select(terms.c.record_id)
     .where(_SAME_TERM, terms.c.record_id > bindparam("after"))
     .order_by(terms.c.record_id)
@@ -475,18 +476,21 @@ class StoredRecord:
 
 
 @cache
-def _fetch_statement(size: int, with_rendition: bool) -> Select[Any]:
+def _fetch_statement(size: int, with_rendition: bool) -> Prepared:
     """Records (and one rendition) of ``size`` ids bound as ``id0``.. (a fixed list of
     parameters: compiled once, where an expanding IN is re-rendered on every execution)."""
     r, rend = models.records, models.renditions
     columns = [r.c.id, r.c.local_id, r.c.marc, models.hidden().label("deleted")]
     ids = r.c.id.in_([bindparam(f"id{n}") for n in range(size)])
     if not with_rendition:
-        return select(*columns, null().label("data")).where(ids)
+        return Prepared(select(*columns, null().label("data")).where(ids))
     joined = r.outerjoin(
         rend, and_(rend.c.record_id == r.c.id, rend.c.format == bindparam("prefix"))
     )
-    return select(*columns, rend.c.data).select_from(joined).where(ids)
+    return Prepared(select(*columns, rend.c.data).select_from(joined).where(ids))
+
+
+_ID_NAMES = tuple(f"id{n}" for n in range(_CHUNK))
 
 
 def fetch(
@@ -499,13 +503,13 @@ def fetch(
         chunk = list(ids[start : start + _CHUNK])
         # Statements come in power-of-two sizes (fewer to compile); the last id fills the rest.
         size = min(_CHUNK, 1 << (len(chunk) - 1).bit_length())
-        values: dict[str, Any] = {f"id{n}": chunk[min(n, len(chunk) - 1)] for n in range(size)}
+        values: dict[str, Any] = dict(zip(_ID_NAMES, chunk, strict=False))
+        values.update(dict.fromkeys(_ID_NAMES[len(chunk) : size], chunk[-1]))
         if prefix is not None:
             values["prefix"] = prefix
-        result = connection.execute(_fetch_statement(size, prefix is not None), values)
-        with result:  # plain columns: read the DBAPI rows, skipping SQLAlchemy's Row objects
-            rows = result.cursor.fetchall()
-        for record_id, local_id, marc, deleted, data in rows:
+        for record_id, local_id, marc, deleted, data in _fetch_statement(
+            size, prefix is not None
+        ).rows(connection, values):
             found[record_id] = StoredRecord(
                 id=record_id,
                 local_id=local_id,

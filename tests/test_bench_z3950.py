@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from pymarc import MARCReader
 
 from bench._z3950_load import QUERIES, Level, percentile_ms
-from bench._z3950_targets import Workspace
+from bench._z3950_targets import Workspace, children, listeners, process_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench" / "z3950.py"
@@ -45,6 +49,44 @@ def test_zebra_gets_the_live_demo_records(tmp_path: Path) -> None:
     assert len(ids) == 198
     assert "demo0000097" not in ids and "demo0000194" not in ids
     assert ids[0] == "demo0000001" and ids[-1] == "demo0000200"
+
+
+def test_server_cpu_counts_running_children() -> None:
+    # koprik serve --workers: the parent idles while its workers (running children) serve.
+    busy = "x = 0\nwhile True: x += 1"
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
+                               f"subprocess.run([sys.executable, '-c', {busy!r}])"])  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not children(parent.pid) or process_cpu_seconds(children(parent.pid)[0]) < 0.3:
+            assert time.monotonic() < deadline, "the child never ran"
+            time.sleep(0.05)
+        child = children(parent.pid)[0]
+        os.kill(child, signal.SIGSTOP)  # its CPU time stands still while both are read
+        time.sleep(0.1)
+        assert process_cpu_seconds(parent.pid) >= process_cpu_seconds(child) >= 0.3
+    finally:
+        for pid in children(parent.pid):
+            os.kill(pid, signal.SIGKILL)
+        parent.wait(30)
+
+
+def test_listeners_counts_the_sockets_sharing_a_port() -> None:
+    sockets = []
+    try:
+        for _ in range(2):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(("127.0.0.1", sockets[0].getsockname()[1] if sockets else 0))
+            sockets.append(sock)
+        port = sockets[0].getsockname()[1]
+        assert listeners(port) == 0  # bound, not listening yet
+        for sock in sockets:
+            sock.listen()
+        assert listeners(port) == 2
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _run(workdir: Path) -> subprocess.CompletedProcess[str]:

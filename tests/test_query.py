@@ -163,6 +163,21 @@ def test_a_one_term_search_reads_a_window_and_more_on_demand(loaded) -> None:  #
     assert truncated.complete and truncated.count == 3
 
 
+def test_a_one_term_search_that_fits_its_window_is_counted_by_its_ids(loaded) -> None:  # type: ignore[no-untyped-def]
+    catalog, _ = loaded
+    author = Match("author", "navoiy")  # 3 records
+    with catalog.engine.connect() as connection:
+        everything = q.search(connection, author, limit=1000)
+        results = {window: q.search(connection, author, limit=1000, window=window)
+                   for window in (3, 4, 100)}  # fmt: skip
+        capped = q.search(connection, author, limit=2, window=100)
+        nothing = q.search(connection, Match("author", "nobody"), limit=1000, window=100)
+    for window, found in results.items():
+        assert (found.ids, found.count, found.complete) == (everything.ids, 3, True), window
+    assert (capped.ids, capped.count, capped.complete) == (everything.ids[:2], 3, True)
+    assert (nothing.ids, nothing.count, nothing.complete) == ([], 0, True)
+
+
 def test_a_query_holding_too_many_ids_in_all_is_refused(
     loaded: tuple[Catalog, dict[str, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

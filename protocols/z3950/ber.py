@@ -91,16 +91,55 @@ class _Budget:
 
 
 def to_definite(data: bytes, max_values: int | None = None) -> bytes:
-    """Return ``data`` — exactly one BER value — re-encoded with definite lengths only.
+    """Return ``data`` — exactly one BER value — re-encoded with definite lengths only (``data``
+    itself when it has no indefinite length: checked in a walk that builds nothing).
 
     Raises :class:`BerIncomplete` if the value is cut short and :class:`BerError` if it is
     malformed, nested deeper than :data:`MAX_DEPTH` or followed by other bytes, and
     :class:`TooManyValues` if it holds more than ``max_values`` values in all.
     """
-    encoded, end = _definite_value(data, 0, 0, _Budget(max_values))
+    end, indefinite = _check_value(data, 0, 0, _Budget(max_values))
     if end != len(data):
         raise BerError(f"{len(data) - end} bytes after the value")
-    return encoded
+    if not indefinite:  # the commonest case (YAZ, Koprik): nothing to rewrite
+        return data
+    return _definite_value(data, 0, 0, _Budget(None))[0]
+
+
+def _check_value(data: bytes, offset: int, depth: int, budget: _Budget) -> tuple[int, bool]:
+    """Check the value at ``offset`` as :func:`_definite_value` does, building nothing: (the
+    offset after it, whether it or a value inside has an indefinite length)."""
+    if depth > MAX_DEPTH:
+        raise BerError(f"values nested deeper than {MAX_DEPTH}")
+    budget.take()
+    # One-octet tags and short lengths (nearly every value) without the general functions.
+    if offset < len(data) and data[offset] & 0x1F != 0x1F:
+        contents = offset + 1
+    else:
+        contents = tag_end(data, offset)
+    if contents < len(data) and data[contents] < 0x80:
+        length: int | None = data[contents]
+        contents += 1
+    else:
+        length, contents = read_length(data, contents)
+    if length is not None and contents + length > len(data):
+        raise BerIncomplete("data ends inside a value")
+    if not data[offset] & CONSTRUCTED:
+        if length is None:
+            raise BerError("indefinite length on a primitive value")
+        return contents + length, False
+    indefinite = length is None
+    position = contents
+    while True:
+        if length is None:
+            if data[position : position + 2] == END_OF_CONTENTS:
+                return position + 2, True
+        elif position >= contents + length:
+            if position > contents + length:
+                raise BerError("a value overruns its enclosing value")
+            return position, indefinite
+        position, inner = _check_value(data, position, depth + 1, budget)
+        indefinite = indefinite or inner
 
 
 def _definite_value(data: bytes, offset: int, depth: int, budget: _Budget) -> tuple[bytes, int]:

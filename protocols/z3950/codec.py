@@ -21,7 +21,7 @@ from typing import Any
 
 import asn1tools
 
-from protocols.z3950 import oids
+from protocols.z3950 import direct, oids
 from protocols.z3950.ber import BerError, TooManyValues, to_definite
 
 #: ASN.1 type of the single-ASN1-type content of an EXTERNAL, by direct-reference.
@@ -58,8 +58,13 @@ def _compiled() -> Any:
 def encode_pdu(name: str, value: dict[str, Any]) -> bytes:
     """Return the BER encoding of the PDU alternative ``name`` with ``value``.
 
-    Raises :class:`PduError` if ``name`` is unknown or ``value`` does not fit the type.
+    Raises :class:`PduError` if ``name`` is unknown or ``value`` does not fit the type. Search
+    and Present responses are written by :mod:`protocols.z3950.direct` (the same bytes, several
+    times faster), every other PDU by asn1tools.
     """
+    encoded = direct.encode(name, value)
+    if encoded is not None:
+        return encoded
     return encode_value("PDU", (name, value))
 
 
@@ -70,7 +75,11 @@ def decode_pdu(data: bytes, max_values: int | None = None) -> tuple[str, dict[st
     :class:`PduTooComplex` when it holds more than ``max_values`` BER values (checked in a walk
     over the bytes before anything is decoded: decoding time and memory go with the values).
     """
-    name, value = decode_value("PDU", data, max_values)
+    definite = _definite(data, max_values)
+    found = direct.decode(definite)  # Search and Present responses, several times faster
+    if found is not None:
+        return found
+    name, value = _decode_definite("PDU", definite)
     return name, value
 
 
@@ -87,12 +96,20 @@ def encode_value(type_name: str, value: Any) -> bytes:
 def decode_value(type_name: str, data: bytes, max_values: int | None = None) -> Any:
     """Decode ``data`` as the type ``type_name`` of ``z3950.asn``; raises :class:`PduError`
     (:class:`PduTooComplex` for more than ``max_values`` BER values)."""
+    return _decode_definite(type_name, _definite(data, max_values))
+
+
+def _definite(data: bytes, max_values: int | None) -> bytes:
+    """``data`` checked and with definite lengths only (:func:`to_definite`)."""
     try:
-        definite = to_definite(bytes(data), max_values)
+        return to_definite(bytes(data), max_values)
     except TooManyValues as error:
         raise PduTooComplex(str(error)) from error
     except BerError as error:
         raise PduError(f"malformed BER: {error}") from error
+
+
+def _decode_definite(type_name: str, definite: bytes) -> Any:
     try:
         return _compiled().decode(type_name, definite)
     # Bytes from the wire are untrusted and asn1tools raises more than its own error types

@@ -189,9 +189,8 @@ async def serve_connection(
             initialized = session.initialized
             timeout = settings.z3950_idle_timeout if initialized else settings.z3950_init_timeout
             try:
-                data = await asyncio.wait_for(
-                    read_pdu(reader, settings.z3950_max_pdu_bytes), timeout
-                )
+                async with asyncio.timeout(timeout):  # no task per PDU, as wait_for makes
+                    data = await read_pdu(reader, settings.z3950_max_pdu_bytes)
                 name, value = await decode(data, settings.z3950_max_pdu_values)
             except TimeoutError:
                 reason = "lackOfActivity"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from pymarc import marc8_mapping
@@ -224,6 +224,28 @@ def _reverse() -> dict[str, _Code]:
 
 def encode(text: str) -> bytes:
     """``text`` as MARC-8, starting and ending with ASCII in G0 and ANSEL in G1.
+
+    ASCII text other than DEL is its own MARC-8; other short texts are remembered, as the same
+    names, places and subjects recur in record after record (a Z39.50 client that negotiates
+    no character set gets every record it reads in MARC-8).
+    """
+    if text.isascii() and "\x7f" not in text:
+        return text.encode("ascii")
+    if len(text) <= _REMEMBERED_CHARS:
+        return _encode_remembered(text)
+    return _encode(text)
+
+
+_REMEMBERED_CHARS = 200
+
+
+@lru_cache(maxsize=16_384)
+def _encode_remembered(text: str) -> bytes:
+    return _encode(text)
+
+
+def _encode(text: str) -> bytes:
+    """:func:`encode`, worked out.
 
     A character with a code keeps it; any other letter is decomposed (NFD) into a base and
     marks, each mark written before its base as MARC-8 requires; what is still left is

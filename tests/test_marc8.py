@@ -137,3 +137,22 @@ def test_every_table_character_yaz_writes_is_read_back(tmp_path: Path) -> None:
     values = field.split(b"\x1f")[1:]
     ours = [marc8.decode(value[1:]) for value in values]
     assert ours == [unicodedata.normalize("NFC", t) for t in texts]
+
+
+def test_the_shortcuts_of_encode_write_what_the_encoder_works_out():
+    """ASCII is written as it is (DEL excepted) and short texts are remembered: both give the
+    bytes the character-by-character encoder gives."""
+    import random
+
+    assert marc8.encode("\x7f") == marc8._encode("\x7f") != b"\x7f"
+    alphabet = [chr(i) for i in range(0x250)] + list(
+        "ЎўҚқҒғҲҳЁёЖжЧчШшЩщЪъЫыЬьЭэЮюЯя"
+    ) + ["\u0301", "\u0308", "\u0306", "\u4e2d", "\u0627", "\u05d0", "\u03b1"]
+    rnd = random.Random(7)
+    texts = [chr(i) for i in range(128)]
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 40)))
+              for _ in range(5000)]
+    texts.append("Навоий " * 40)  # longer than what is remembered
+    for text in texts:
+        first, again = marc8.encode(text), marc8.encode(text)
+        assert first == again == marc8._encode(text), repr(text)

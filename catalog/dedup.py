@@ -48,6 +48,7 @@ from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
 from catalog import models
+from catalog.db import insert_rows
 from catalog.harvest_state import harvest_sources
 from catalog.match_keys import Profile
 from catalog.matcher import Decision, Verdict, compare, veto
@@ -155,6 +156,9 @@ def one_at_a_time(connection: Connection) -> None:
         connection.execute(delete(q).where(q.c.record_id < 0))  # deletes nothing; takes the lock
 
 
+_DECISION_COLUMNS = ("record_id", "other_id", "decision", "score", "reason", "decided_at")
+
+
 def pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
 
@@ -176,7 +180,7 @@ class Batch:
         self.gone: set[int] = set()
         self.next_new = -1
         self.report = DedupReport()
-        self.decisions: list[dict[str, object]] = []
+        self.decisions: list[tuple[int, int | None, str, float, str, int]] = []
         self.decided: set[int] = set()
         blocked: set[str] = set()
         for value in settings.dedup.blocked_isbns:
@@ -439,9 +443,7 @@ class Batch:
     def note(self, rid: int, other: int | None, decision: str, score: float, reason: str) -> None:
         """Keep a decision about ``rid`` (its earlier ones are replaced when the batch ends)."""
         self.decided.add(rid)
-        self.decisions.append({"record_id": rid, "other_id": other, "decision": decision,
-                               "score": score, "reason": reason[:2000],
-                               "decided_at": self.writer.now})
+        self.decisions.append((rid, other, decision, score, reason[:2000], self.writer.now))
 
     def new_review(self, a: int, b: int, verdict: Verdict) -> None:
         first, second = pair(a, b)
@@ -479,8 +481,7 @@ class Batch:
         for start in range(0, len(decided), _CHUNK):
             self.connection.execute(
                 delete(d).where(d.c.record_id.in_(decided[start : start + _CHUNK])))
-        if self.decisions:
-            self.connection.execute(insert(d), self.decisions)
+        insert_rows(self.connection, d, _DECISION_COLUMNS, self.decisions)
         self.decisions, self.decided = [], set()
 
     def write_unions(self, groups: list[int]) -> dict[int, int]:

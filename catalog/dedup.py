@@ -264,24 +264,26 @@ class Batch:
     def candidates(self, ids: Sequence[int]) -> dict[int, dict[int, set[str]]]:
         """For each record of ``ids``: candidate id -> kinds of key they share.
 
-        A record of the same source as the one it shares a key with is no candidate (a union
-        record holds one record per source), so it is not read at all; the posting still
-        counts it towards ``dedup.max_candidates``."""
+        A key held by more than ``dedup.max_candidates`` records (of any source) finds none:
+        the index counts, the records are not read. A record of the same source is no
+        candidate (a union record holds one record per source), so it is not read either: in
+        SQL when all of ``ids`` come from one source (an import, a harvest), else here."""
         self.load_keys(ids)
         wanted: dict[str, set[str]] = {}
         for rid in ids:
             for kind, key in self.keys[rid]:
                 if not (kind == "isbn" and key in self.blocked):
                     wanted.setdefault(kind, set()).add(key)
+        sources = {self.recs[rid].source for rid in ids}
+        query, only = (_POSTINGS_OTHER, sources.pop()) if len(sources) == 1 else (_POSTINGS, None)
         limit = self.settings.dedup.max_candidates
         postings: dict[tuple[str, str], list[tuple[int, str]]] = {}
         for kind, keys in wanted.items():
             ordered = sorted(keys)
             for start in range(0, len(ordered), _CHUNK):
-                # A key too common to tell records apart is not read at all (the index counts).
                 for key, other, source in self.connection.execute(
-                    _POSTINGS, {"kind": kind, "keys": ordered[start : start + _CHUNK],
-                                "limit": limit + 1}
+                    query, {"kind": kind, "keys": ordered[start : start + _CHUNK],
+                            "limit": limit + 1, "source": only}
                 ).all():
                     postings.setdefault((kind, key), []).append((other, source or ""))
         found: dict[int, dict[int, set[str]]] = {rid: {} for rid in ids}
@@ -289,10 +291,7 @@ class Batch:
             mine = self.recs[rid].source_key
             cands = found[rid]
             for kind, key in self.keys[rid]:
-                posting = postings.get((kind, key))
-                if not posting or len(posting) > limit + 1:
-                    continue  # too common to tell records apart (a series title, "Poems")
-                for other, source in posting:
+                for other, source in postings.get((kind, key), ()):
                     if source != mine:
                         cands.setdefault(other, set()).add(kind)
         for (a, b), state in self.pairs.items():
@@ -585,9 +584,9 @@ _PAIRS_OF = select(
 ).where(or_(models.dedup_pairs.c.record_a.in_(_IDS), models.dedup_pairs.c.record_b.in_(_IDS)))
 
 
-def _postings() -> Select[Any]:
+def _postings(*, other_source: bool) -> Select[Any]:
     """The records holding keys of one kind (with their source), for the keys held by at most
-    ``limit`` records."""
+    ``limit`` records; with ``other_source``, only those not of the source ``source``."""
     mk, r = models.match_keys, models.records
     telling = (
         select(mk.c.key)
@@ -595,11 +594,13 @@ def _postings() -> Select[Any]:
         .group_by(mk.c.key)
         .having(func.count() <= bindparam("limit"))
     )
-    return (
+    query = (
         select(mk.c.key, mk.c.record_id, r.c.source)
         .select_from(mk.join(r, r.c.id == mk.c.record_id))
         .where(mk.c.kind == bindparam("kind"), mk.c.key.in_(telling))
     )
+    return query.where(r.c.source.is_distinct_from(bindparam("source"))) if other_source else query
 
 
-_POSTINGS = _postings()
+_POSTINGS = _postings(other_source=False)
+_POSTINGS_OTHER = _postings(other_source=True)

@@ -284,3 +284,20 @@ def test_a_key_too_common_counts_the_records_of_every_source(settings, limit, co
         assert {d[0] for d in why.decisions if d[0] is not None} == compared, why.decisions
     finally:
         catalog.close()
+
+
+@pytest.mark.parametrize("later", [None, "bux"])
+def test_records_of_one_source_queued_alone_find_those_of_every_other_source(union_catalog,
+                                                                             later):
+    """A batch from one source (an import of our own records, a harvest) reads only the
+    records of other sources; our own records have no source (NULL) to compare with."""
+    first = "sam" if later is None else None
+    put(union_catalog, (first, history("1", organization="UzNL" if first is None else None)),
+        (first, history("2", year=1990)))
+    assert run_dedup(union_catalog).joined == 0
+    put(union_catalog, (later, history("1", organization="UzNL" if later is None else None)),
+        (later, history("3", year=1990)))
+    report = run_dedup(union_catalog)
+    assert (report.processed, report.joined, report.unions_written) == (2, 4, 2)
+    assert holdings(marc(union_catalog, "union:1")) == sorted(
+        ["UzNL", "UzSaRL" if later is None else "UzBuRL"])

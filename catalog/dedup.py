@@ -108,8 +108,8 @@ class _Rec:
 
     @property
     def profile(self) -> Profile:
-        """The match profile, parsed when first compared: most candidates read are never
-        compared (another record of their own source, a deleted one)."""
+        """The match profile, parsed when first compared: many records read are never compared
+        (members of the groups read, candidates of their own source in a batch of several)."""
         if self._profile is None:
             self._profile = Profile.from_json(self.profile_json)
         return self._profile
@@ -154,9 +154,6 @@ def one_at_a_time(connection: Connection) -> None:
     else:
         q = models.dedup_queue
         connection.execute(delete(q).where(q.c.record_id < 0))  # deletes nothing; takes the lock
-
-
-_DECISION_COLUMNS = ("record_id", "other_id", "decision", "score", "reason", "decided_at")
 
 
 def pair(a: int, b: int) -> tuple[int, int]:
@@ -568,6 +565,8 @@ RECORD_COLUMNS = (models.records.c.id, models.records.c.local_id, models.records
             models.records.c.source_identifier, models.records.c.deleted,
             models.records.c.is_union, models.records.c.union_id,
             models.records.c.match_profile)
+
+_DECISION_COLUMNS = ("record_id", "other_id", "decision", "score", "reason", "decided_at")
 
 # Statements built once, with their lists bound as expanding parameters: compiled once per
 # run (the statement cache), not rebuilt and coerced value by value for every chunk.

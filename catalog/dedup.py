@@ -28,11 +28,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from pymarc import Record
 from sqlalchemy import (
     Connection,
+    Select,
     bindparam,
     delete,
     func,
@@ -46,6 +48,7 @@ from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
 from catalog import models
+from catalog.db import insert_rows
 from catalog.harvest_state import harvest_sources
 from catalog.match_keys import Profile
 from catalog.matcher import Decision, Verdict, compare, veto
@@ -96,11 +99,20 @@ class _Rec:
     deleted: bool
     is_union: bool
     union_id: int | None
-    profile: Profile
+    profile_json: str | None
+    _profile: Profile | None = field(default=None, repr=False)
 
     @property
     def source_key(self) -> str:
         return self.source or ""
+
+    @property
+    def profile(self) -> Profile:
+        """The match profile, parsed when first compared: many records read are never compared
+        (members of the groups read, candidates of their own source in a batch of several)."""
+        if self._profile is None:
+            self._profile = Profile.from_json(self.profile_json)
+        return self._profile
 
 
 def run_dedup(catalog: Catalog, *, batch: int = BATCH) -> DedupReport:
@@ -165,7 +177,7 @@ class Batch:
         self.gone: set[int] = set()
         self.next_new = -1
         self.report = DedupReport()
-        self.decisions: list[dict[str, object]] = []
+        self.decisions: list[tuple[int, int | None, str, float, str, int]] = []
         self.decided: set[int] = set()
         blocked: set[str] = set()
         for value in settings.dedup.blocked_isbns:
@@ -191,103 +203,94 @@ class Batch:
 
     def load(self, ids: Iterable[int]) -> None:
         """Read the records ``ids`` not read yet, and the groups they belong to."""
-        r = models.records
         wanted = sorted(set(ids) - self.recs.keys())
         for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            self._read(select(*RECORD_COLUMNS).where(r.c.id.in_(chunk)))
+            self._read(_RECORDS_BY_ID, wanted[start : start + _CHUNK])
         groups = {rec.union_id for rec in self.recs.values() if rec.union_id is not None}
         self.load_groups(groups)
 
-    def _read(self, query) -> list[_Rec]:  # type: ignore[no-untyped-def]
+    def _read(self, query: Select[Any], ids: list[int]) -> list[_Rec]:
+        """The records ``query`` finds for ``ids``; those read before are kept as they are."""
         found = []
-        for row in self.connection.execute(query):
-            if row.id in self.recs:
-                found.append(self.recs[row.id])
-                continue
-            rec = _Rec(row.id, row.local_id, row.source, row.source_identifier or row.local_id,
-                       bool(row.deleted), bool(row.is_union), row.union_id,
-                       Profile.from_json(row.match_profile))
-            self.recs[rec.id] = rec
-            if not rec.is_union:
-                self.group_of.setdefault(rec.id, rec.union_id)
+        recs, group_of = self.recs, self.group_of
+        for row in self.connection.execute(query, {"ids": ids}).all():
+            rid, local_id, source, identifier, deleted, is_union, union_id, profile = row
+            rec = recs.get(rid)
+            if rec is None:
+                rec = _Rec(rid, local_id, source, identifier or local_id, bool(deleted),
+                           bool(is_union), union_id, profile)
+                recs[rid] = rec
+                if not rec.is_union:
+                    group_of.setdefault(rid, union_id)
             found.append(rec)
         return found
 
     def load_groups(self, group_ids: Iterable[int]) -> None:
         """Read the members and the union record identifier of groups not read yet."""
-        r = models.records
         wanted = sorted(set(group_ids) - self.members.keys())
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
             for gid in chunk:
                 self.members[gid] = set()
-            for rec in self._read(select(*RECORD_COLUMNS).where(r.c.union_id.in_(chunk))):
+            for rec in self._read(_RECORDS_BY_UNION, chunk):
                 if self.group_of.get(rec.id) == rec.union_id and rec.union_id is not None:
                     self.members[rec.union_id].add(rec.id)
-            for row in self.connection.execute(
-                select(r.c.id, r.c.local_id).where(r.c.id.in_(chunk))
-            ):
-                self.union_local[row.id] = row.local_id
+            for rid, local_id in self.connection.execute(_LOCAL_IDS, {"ids": chunk}).all():
+                self.union_local[rid] = local_id
         self.load_keys([m for gid in wanted for m in self.members[gid]])
 
     def load_keys(self, ids: Iterable[int]) -> None:
-        mk = models.match_keys
         wanted = sorted(set(ids) - self.keys.keys())
+        keys = self.keys
         for rid in wanted:
-            self.keys[rid] = set()
+            keys[rid] = set()
         for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            for row in self.connection.execute(
-                select(mk.c.kind, mk.c.key, mk.c.record_id).where(mk.c.record_id.in_(chunk))
-            ):
-                self.keys[row.record_id].add((row.kind, row.key))
+            for kind, key, rid in self.connection.execute(
+                _KEYS_BY_RECORD, {"ids": wanted[start : start + _CHUNK]}
+            ).all():
+                keys[rid].add((kind, key))
 
     def load_pairs(self, ids: Iterable[int]) -> None:
-        p = models.dedup_pairs
         wanted = sorted(set(ids))
         for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            for row in self.connection.execute(
-                select(p.c.record_a, p.c.record_b, p.c.state).where(
-                    or_(p.c.record_a.in_(chunk), p.c.record_b.in_(chunk)))
-            ):
-                self.pairs[(row.record_a, row.record_b)] = row.state
+            for a, b, state in self.connection.execute(
+                _PAIRS_OF, {"ids": wanted[start : start + _CHUNK]}
+            ).all():
+                self.pairs[(a, b)] = state
 
     def candidates(self, ids: Sequence[int]) -> dict[int, dict[int, set[str]]]:
-        """For each record of ``ids``: candidate id -> kinds of key they share."""
-        mk = models.match_keys
+        """For each record of ``ids``: candidate id -> kinds of key they share.
+
+        A key held by more than ``dedup.max_candidates`` records (of any source) finds none:
+        the index counts, the records are not read. A record of the same source is no
+        candidate (a union record holds one record per source), so it is not read either: in
+        SQL when all of ``ids`` come from one source (an import, a harvest), else here."""
         self.load_keys(ids)
         wanted: dict[str, set[str]] = {}
         for rid in ids:
             for kind, key in self.keys[rid]:
                 if not (kind == "isbn" and key in self.blocked):
                     wanted.setdefault(kind, set()).add(key)
+        sources = {self.recs[rid].source for rid in ids}
+        query, only = (_POSTINGS_OTHER, sources.pop()) if len(sources) == 1 else (_POSTINGS, None)
         limit = self.settings.dedup.max_candidates
-        postings: dict[tuple[str, str], list[int]] = {}
+        postings: dict[tuple[str, str], list[tuple[int, str]]] = {}
         for kind, keys in wanted.items():
             ordered = sorted(keys)
             for start in range(0, len(ordered), _CHUNK):
-                # A key too common to tell records apart is not read at all (the index counts).
-                telling = (
-                    select(mk.c.key)
-                    .where(mk.c.kind == kind, mk.c.key.in_(ordered[start : start + _CHUNK]))
-                    .group_by(mk.c.key)
-                    .having(func.count() <= limit + 1)
-                )
-                query = select(mk.c.key, mk.c.record_id).where(
-                    mk.c.kind == kind, mk.c.key.in_(telling))
-                for row in self.connection.execute(query):
-                    postings.setdefault((kind, row.key), []).append(row.record_id)
+                for key, other, source in self.connection.execute(
+                    query, {"kind": kind, "keys": ordered[start : start + _CHUNK],
+                            "limit": limit + 1, "source": only}
+                ).all():
+                    postings.setdefault((kind, key), []).append((other, source or ""))
         found: dict[int, dict[int, set[str]]] = {rid: {} for rid in ids}
         for rid in ids:
+            mine = self.recs[rid].source_key
+            cands = found[rid]
             for kind, key in self.keys[rid]:
-                posting = postings.get((kind, key), [])
-                if len(posting) > limit + 1:
-                    continue  # too common to tell records apart (a series title, "Poems")
-                for other in posting:
-                    if other != rid:
-                        found[rid].setdefault(other, set()).add(kind)
+                for other, source in postings.get((kind, key), ()):
+                    if source != mine:
+                        cands.setdefault(other, set()).add(kind)
         for (a, b), state in self.pairs.items():
             if state == SAME:
                 for one, other in ((a, b), (b, a)):
@@ -436,9 +439,7 @@ class Batch:
     def note(self, rid: int, other: int | None, decision: str, score: float, reason: str) -> None:
         """Keep a decision about ``rid`` (its earlier ones are replaced when the batch ends)."""
         self.decided.add(rid)
-        self.decisions.append({"record_id": rid, "other_id": other, "decision": decision,
-                               "score": score, "reason": reason[:2000],
-                               "decided_at": self.writer.now})
+        self.decisions.append((rid, other, decision, score, reason[:2000], self.writer.now))
 
     def new_review(self, a: int, b: int, verdict: Verdict) -> None:
         first, second = pair(a, b)
@@ -476,8 +477,7 @@ class Batch:
         for start in range(0, len(decided), _CHUNK):
             self.connection.execute(
                 delete(d).where(d.c.record_id.in_(decided[start : start + _CHUNK])))
-        if self.decisions:
-            self.connection.execute(insert(d), self.decisions)
+        insert_rows(self.connection, d, _DECISION_COLUMNS, self.decisions)
         self.decisions, self.decided = [], set()
 
     def write_unions(self, groups: list[int]) -> dict[int, int]:
@@ -565,3 +565,41 @@ RECORD_COLUMNS = (models.records.c.id, models.records.c.local_id, models.records
             models.records.c.source_identifier, models.records.c.deleted,
             models.records.c.is_union, models.records.c.union_id,
             models.records.c.match_profile)
+
+_DECISION_COLUMNS = ("record_id", "other_id", "decision", "score", "reason", "decided_at")
+
+# Statements built once, with their lists bound as expanding parameters: compiled once per
+# run (the statement cache), not rebuilt and coerced value by value for every chunk.
+_IDS = bindparam("ids", expanding=True)
+_RECORDS_BY_ID = select(*RECORD_COLUMNS).where(models.records.c.id.in_(_IDS))
+_RECORDS_BY_UNION = select(*RECORD_COLUMNS).where(models.records.c.union_id.in_(_IDS))
+_LOCAL_IDS = select(models.records.c.id, models.records.c.local_id).where(
+    models.records.c.id.in_(_IDS))
+_KEYS_BY_RECORD = select(
+    models.match_keys.c.kind, models.match_keys.c.key, models.match_keys.c.record_id
+).where(models.match_keys.c.record_id.in_(_IDS))
+_PAIRS_OF = select(
+    models.dedup_pairs.c.record_a, models.dedup_pairs.c.record_b, models.dedup_pairs.c.state
+).where(or_(models.dedup_pairs.c.record_a.in_(_IDS), models.dedup_pairs.c.record_b.in_(_IDS)))
+
+
+def _postings(*, other_source: bool) -> Select[Any]:
+    """The records holding keys of one kind (with their source), for the keys held by at most
+    ``limit`` records; with ``other_source``, only those not of the source ``source``."""
+    mk, r = models.match_keys, models.records
+    telling = (
+        select(mk.c.key)
+        .where(mk.c.kind == bindparam("kind"), mk.c.key.in_(bindparam("keys", expanding=True)))
+        .group_by(mk.c.key)
+        .having(func.count() <= bindparam("limit"))
+    )
+    query = (
+        select(mk.c.key, mk.c.record_id, r.c.source)
+        .select_from(mk.join(r, r.c.id == mk.c.record_id))
+        .where(mk.c.kind == bindparam("kind"), mk.c.key.in_(telling))
+    )
+    return query.where(r.c.source.is_distinct_from(bindparam("source"))) if other_source else query
+
+
+_POSTINGS = _postings(other_source=False)
+_POSTINGS_OTHER = _postings(other_source=True)

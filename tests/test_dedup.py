@@ -266,3 +266,38 @@ def test_a_source_added_from_the_command_line_names_its_institution(union_catalo
     union = marc(c, "union:1")
     assert holdings(union) == ["UzKaRL", "UzSaRL"]
     assert "(UzKaRL)oai:kar:1" in [f.get("a") for f in union.get_fields("035")]
+
+
+@pytest.mark.parametrize("limit, compared", [(2, set()), (3, {"sam:1", "sam:2", "sam:3"})])
+def test_a_key_too_common_counts_the_records_of_every_source(settings, limit, compared):
+    """Records of bux:1's own source are no candidates for it, yet they count towards
+    ``max_candidates``: four records hold the title key, more than 2 + 1."""
+    catalog = Catalog.open(dataclasses.replace(settings, file_sources=SOURCES,
+                                               dedup=DedupSettings(max_candidates=limit)))
+    try:
+        put(catalog, ("bux", book("1", "She'rlar", author="Karimov, Alisher")),
+            ("sam", book("1", "She'rlar")),
+            ("sam", book("2", "She'rlar", author="Rahimov, Botir")),
+            ("sam", book("3", "She'rlar", author="Xo'jayev, Anvar")))
+        run_dedup(catalog)
+        why = explain(catalog, "bux:1")
+        assert {d[0] for d in why.decisions if d[0] is not None} == compared, why.decisions
+    finally:
+        catalog.close()
+
+
+@pytest.mark.parametrize("later", [None, "bux"])
+def test_records_of_one_source_queued_alone_find_those_of_every_other_source(union_catalog,
+                                                                             later):
+    """A batch from one source (an import of our own records, a harvest) reads only the
+    records of other sources; our own records have no source (NULL) to compare with."""
+    first = "sam" if later is None else None
+    put(union_catalog, (first, history("1", organization="UzNL" if first is None else None)),
+        (first, history("2", year=1990)))
+    assert run_dedup(union_catalog).joined == 0
+    put(union_catalog, (later, history("1", organization="UzNL" if later is None else None)),
+        (later, history("3", year=1990)))
+    report = run_dedup(union_catalog)
+    assert (report.processed, report.joined, report.unions_written) == (2, 4, 2)
+    assert holdings(marc(union_catalog, "union:1")) == sorted(
+        ["UzNL", "UzSaRL" if later is None else "UzBuRL"])

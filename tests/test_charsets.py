@@ -191,3 +191,25 @@ def test_charset_names_as_people_write_them() -> None:
     assert charsets.charset_name("ansel") == charsets.MARC8
     with pytest.raises(ValueError, match="one of utf-8, marc-8"):
         charsets.charset_name("ebcdic")
+
+
+def test_canonical_records_go_to_marc8_straight_from_their_bytes() -> None:
+    """utf8_iso2709_to_marc8 writes what pymarc's reading and record_to_iso2709_marc8 write, on
+    generated and real records; a record it cannot take plainly is left to that path."""
+    from catalog.demo import demo_records
+    from catalog.store import canonical_marc
+
+    records = list(demo_records(300))
+    for path in sorted((DATA / "marc21").glob("*.dat")):
+        with path.open("rb") as handle:
+            records += [item.record for item in iter_records(handle) if item.record is not None]
+    assert len(records) > 340
+    for record in records:
+        marc = canonical_marc(record)
+        expected = charsets.record_to_iso2709_marc8(Record(data=marc, force_utf8=True))
+        assert charsets.utf8_iso2709_to_marc8(marc) == expected
+    one = Record(force_utf8=True, leader="00000nam a2200000 a 4500")
+    one.add_field(Field("245", Indicators("1", "0"), [Subfield("a", "Navoiy")]))
+    odd = canonical_marc(one).replace(b"10\x1faNavoiy", b"1\x1faNavoiy ")  # one indicator
+    assert charsets.utf8_iso2709_to_marc8(odd) is None
+    assert charsets.utf8_iso2709_to_marc8(b"not a record") is None

@@ -5,7 +5,9 @@
 
 Runs ``koprik demo --records N`` as an operator would, into a new catalogue for each size and
 engine; then exports those records as one ISO 2709 file (``koprik export``) and loads it with
-``koprik import`` into another new catalogue. Prints records per second of wall time, the same
+``koprik import`` into another new catalogue; beside them, the peer: Index Data's ``zebraidx``
+indexing the same file (``tests/data/zebra``'s configuration, the index ``bench/z3950.py``
+searches). Prints records per second of wall time, the same
 without the deduplication that ends an import (the seconds it reports), and CPU milliseconds
 per record of the whole process tree (the command, its fork server and its worker processes,
 sampled from /proc every 0.2 s; not the PostgreSQL server's), which depends less than wall time
@@ -17,6 +19,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -32,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.postgr
 from tests.postgres import postgres_cluster
 
 KOPRIK = Path(sys.executable).parent / "koprik"
+ZEBRA = Path(__file__).resolve().parents[1] / "tests" / "data" / "zebra"
 SAMPLE_SECONDS = 0.2
 
 
@@ -113,7 +118,27 @@ def measure(engine: str, urls: tuple[str, str], records: int, folder: Path) -> l
     found = _DEDUP_SECONDS.search(output)
     read = sum(int(n) for n in _IMPORTED.findall(output))  # the live records exported
     rows.append(_row(engine, "import", read, wall, cpu, float(found[1]) if found else None))
+    if shutil.which("zebraidx"):
+        wall, cpu = zebra_index(marc, folder / f"zebra-{engine}-{records}")
+        rows.append(_row("zebra", "zebraidx", read, wall, cpu, None))
     return rows
+
+
+def zebra_index(marc: Path, work: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of Zebra indexing ``marc`` into a new register (init, update,
+    commit, as ``tests/data/zebra/start-zebra`` does)."""
+    for folder in ("reg", "shadow", "lock", "tmp"):
+        (work / "db" / folder).mkdir(parents=True, exist_ok=True)
+    for name in ("zebra.cfg", "marc21.abs"):
+        shutil.copy(ZEBRA / name, work / name)
+    base = ["zebraidx", "-c", "zebra.cfg", "-t", "grs.marcxml.marc21", "-l", "zebraidx.log"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    for command in (["init"], ["update", str(marc)], ["commit"]):
+        subprocess.run([*base, *command], cwd=work, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _row(engine: str, command: str, records: int, wall: float, cpu: float,

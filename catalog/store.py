@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
@@ -336,6 +337,7 @@ class Catalog:
         self.settings = settings or Settings()
         self._known_sets: set[str] = set()
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings) -> Catalog:
@@ -412,12 +414,14 @@ class Catalog:
                 *options,
             ))
             return [done], max(len(work), 1)
-        if self._pool is None:
-            self._pool = worker_pool(WORKERS)
+        with self._pool_lock:  # a harvest prepares its next page while it writes one
+            if self._pool is None:
+                self._pool = worker_pool(WORKERS)
+            pool = self._pool
         size = -(-len(work) // (WORKERS * 4))  # a few parts per worker, to even out the load
         sent = [(p.marc, p.local_id, not p.union, store, p.check_as) for p, store in work]
         try:
-            return [self._pool.submit(_derive, sent[i : i + size], *options)
+            return [pool.submit(_derive, sent[i : i + size], *options)
                     for i in range(0, len(sent), size)], size
         except BrokenProcessPool:
             self._pool = None

@@ -172,7 +172,7 @@ def import_file(
                 read, ready = pending
                 counts += _write(catalog, path, read, ready, rejects, report)
                 progress.advance(len(read))
-            if not batch or prepared is None:
+            if prepared is None:
                 break
             pending = (batch, prepared)
     return counts

@@ -162,7 +162,7 @@ def import_file(
                 repair_item(item, charset) if item.record is None and item.raw else item
                 for item in items
             )
-        # Each batch is prepared (read, validated and derived, in the worker processes) while
+        # Each batch is read here and validated and derived in the worker processes while
         # the one before it is written.
         pending: tuple[list[ReadItem], Batch] | None = None
         while True:

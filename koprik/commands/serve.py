@@ -125,6 +125,25 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    try:
+        await _serve_until(stop, settings, catalog, host, port, scheduler, worker)
+    finally:
+        # Before the loop closes: asyncio closes its wake-up pipe first and forgets its signal
+        # handlers after, so a SIGTERM in between (the parent stopping the workers at once)
+        # would print a traceback. From here a signal ends the process as by default.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _serve_until(
+    stop: asyncio.Event,
+    settings: Settings,
+    catalog: Catalog,
+    host: str,
+    port: int,
+    scheduler: bool,
+    worker: int | None,
+) -> None:
     app = init_app(settings, catalog)
     setup_dashboard(app)
     runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=ACCESS_LOG)

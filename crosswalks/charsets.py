@@ -304,57 +304,6 @@ def _word_score(word: list[str]) -> tuple[float, int]:
 # --- MARC-8 output -----------------------------------------------------------------------------
 
 
-def utf8_iso2709_to_marc8(marc: bytes) -> bytes | None:
-    """A UTF-8 ISO 2709 record written by pymarc (the catalogue's canonical form) as
-    :func:`record_to_iso2709_marc8` writes it, straight from its bytes; None when the record is
-    not plainly formed (indicators not two ASCII characters, a subfield code or the directory not
-    ASCII, text not UTF-8), for which the caller goes through pymarc.
-
-    A Z39.50 client that negotiates no character set gets every record it reads this way, so
-    the record is not read into pymarc objects and written out again.
-    """
-    try:
-        leader = marc[:24].decode("ascii")
-        base = int(marc[12:17])
-        directory = marc[24 : base - 1].decode("ascii")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if base <= 0 or base >= len(marc) or len(directory) % 12:
-        return None
-    entries: list[bytes] = []
-    fields: list[bytes] = []
-    offset = 0
-    try:
-        for start in range(0, len(directory), 12):
-            tag = directory[start : start + 3]
-            length = int(directory[start + 3 : start + 7])
-            at = int(directory[start + 7 : start + 12])
-            data = marc[base + at : base + at + length - 1]
-            if tag < "010" and tag.isdigit():
-                field = marc8.encode(data.decode("utf-8")) + b"\x1e"
-            else:
-                pieces = data.split(b"\x1f")
-                if len(pieces[0]) != 2 or not pieces[0].isascii():
-                    return None
-                parts = [pieces[0]]
-                for piece in pieces[1:]:
-                    if not piece:
-                        continue
-                    if piece[0] >= 0x80:
-                        return None
-                    parts.append(b"\x1f" + piece[:1] + marc8.encode(piece[1:].decode("utf-8")))
-                field = b"".join(parts) + b"\x1e"
-            entries.append(f"{tag:>03}{len(field):04d}{offset:05d}".encode("ascii"))
-            fields.append(field)
-            offset += len(field)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    head = b"".join(entries) + b"\x1e"
-    address = 24 + len(head)
-    written = f"{address + offset + 1:0>5}{leader[5:9]} {leader[10:12]}{address:0>5}{leader[17:]}"
-    return written.encode("ascii") + head + b"".join(fields) + b"\x1d"
-
-
 def record_to_iso2709_marc8(record: Record) -> bytes:
     """``record`` (Unicode) as ISO 2709 in MARC-8, leader/09 blank.
 

@@ -384,6 +384,50 @@ def flawless_fields(chunk: bytes, *, marc21: bool = True) -> list[tuple[str, byt
     return fields
 
 
+def utf8_to_marc8(marc: bytes) -> bytes | None:
+    """A UTF-8 record (the catalogue's canonical bytes) in MARC-8, as
+    :func:`crosswalks.charsets.record_to_iso2709_marc8` writes it from the record pymarc reads,
+    but straight from the bytes; None when the record is not flawless (:func:`flawless_fields`)
+    or not plainly readable (text not UTF-8, indicators or a subfield code not ASCII), for which
+    the caller goes through pymarc.
+
+    A Z39.50 client that negotiates no character set gets every record it reads this way, so
+    the record is not read into pymarc objects and written out again.
+    """
+    fields = flawless_fields(marc)
+    if fields is None or not marc[:24].isascii():
+        return None
+    entries: list[bytes] = []
+    written: list[bytes] = []
+    offset = 0
+    try:
+        for tag, data in fields:
+            if tag < "010" and tag.isdigit():
+                field = marc8.encode(data.decode("utf-8")) + b"\x1e"
+            else:
+                pieces = data.split(b"\x1f")
+                if len(pieces[0]) != 2 or not pieces[0].isascii():
+                    return None
+                parts = [pieces[0]]
+                for piece in pieces[1:]:
+                    if not piece:
+                        continue
+                    if piece[0] >= 0x80:
+                        return None
+                    parts.append(b"\x1f" + piece[:1] + marc8.encode(piece[1:].decode("utf-8")))
+                field = b"".join(parts) + b"\x1e"
+            entries.append(f"{tag:>03}{len(field):04d}{offset:05d}".encode("ascii"))
+            written.append(field)
+            offset += len(field)
+    except UnicodeDecodeError:
+        return None
+    head = b"".join(entries) + b"\x1e"
+    address = 24 + len(head)
+    leader = marc[:24].decode("ascii")
+    text = f"{address + offset + 1:0>5}{leader[5:9]} {leader[10:12]}{address:0>5}{leader[17:]}"
+    return text.encode("ascii") + head + b"".join(written) + b"\x1d"
+
+
 _new_field = Field.__new__
 _new_indicators = partial(tuple.__new__, Indicators)
 _new_subfield = partial(tuple.__new__, Subfield)

@@ -194,7 +194,7 @@ def test_charset_names_as_people_write_them() -> None:
 
 
 def test_canonical_records_go_to_marc8_straight_from_their_bytes() -> None:
-    """utf8_iso2709_to_marc8 writes what pymarc's reading and record_to_iso2709_marc8 write, on
+    """iso2709.utf8_to_marc8 writes what pymarc's reading and record_to_iso2709_marc8 write, on
     generated and real records; a record it cannot take plainly is left to that path."""
     from catalog.demo import demo_records
     from catalog.store import canonical_marc
@@ -207,9 +207,9 @@ def test_canonical_records_go_to_marc8_straight_from_their_bytes() -> None:
     for record in records:
         marc = canonical_marc(record)
         expected = charsets.record_to_iso2709_marc8(Record(data=marc, force_utf8=True))
-        assert charsets.utf8_iso2709_to_marc8(marc) == expected
+        assert iso2709.utf8_to_marc8(marc) == expected
     one = Record(force_utf8=True, leader="00000nam a2200000 a 4500")
     one.add_field(Field("245", Indicators("1", "0"), [Subfield("a", "Navoiy")]))
     odd = canonical_marc(one).replace(b"10\x1faNavoiy", b"1\x1faNavoiy ")  # one indicator
-    assert charsets.utf8_iso2709_to_marc8(odd) is None
-    assert charsets.utf8_iso2709_to_marc8(b"not a record") is None
+    assert iso2709.utf8_to_marc8(odd) is None
+    assert iso2709.utf8_to_marc8(b"not a record") is None

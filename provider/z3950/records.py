@@ -23,7 +23,8 @@ from typing import Any
 from pymarc import Record
 
 from catalog.query import StoredRecord
-from crosswalks.charsets import record_to_iso2709_marc8, utf8_iso2709_to_marc8
+from crosswalks.charsets import record_to_iso2709_marc8
+from crosswalks.iso2709 import utf8_to_marc8
 from crosswalks.marcxml import record_to_marcxml
 from protocols.z3950 import oids
 from protocols.z3950.bib1 import Bib1Error
@@ -87,7 +88,7 @@ def render(stored: StoredRecord, request: Request) -> dict[str, Any]:
     if request.verbatim:
         return make_external(oids.USMARC, stored.marc)
     if request.syntax == oids.USMARC and request.element_set != BRIEF and (
-        marc8 := utf8_iso2709_to_marc8(stored.marc)
+        marc8 := utf8_to_marc8(stored.marc)
     ) is not None:
         return make_external(oids.USMARC, marc8)  # the full record, MARC-8 (not negotiated)
     record = Record(data=stored.marc, to_unicode=True, force_utf8=True)

@@ -59,8 +59,9 @@ from crosswalks.check import check_record
 PARALLEL_BATCH = 200
 """From this many records to write at once, their renditions and terms are made in workers."""
 
-WORKERS = 2
-"""Worker processes a catalogue starts (on first use) to make renditions and terms."""
+WORKERS = max(2, (os.cpu_count() or 2) - 1)
+"""Worker processes a catalogue starts (on first use) to make renditions and terms: one for
+each core beside the process that writes (two at least, which is what a 2-core machine gets)."""
 
 
 class Outcome(StrEnum):

@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 
 from pymarc import Record
 
-from catalog import Catalog
 from config import HarvestSource, Settings, load_settings
 from crosswalks.marc_io import record_to_iso2709
 from crosswalks.mrk import record_to_mrk
@@ -39,8 +38,8 @@ from harvester.ingest import IngestError, to_marc
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
 from harvester.sru_pages import VERSIONS, SruRecord
+from koprik.commands.one_off import harvest_once, reported
 from koprik.errors import UserError
-from koprik.progress import Progress
 
 SCHEMAS = ("marcxml", "dc")
 PAGE = 50
@@ -177,26 +176,18 @@ def import_records(
         name=name, url=url, protocol="sru", query=args.query, prefix=args.schema,
         timeout=args.timeout,
     )  # fmt: skip
-    catalog = Catalog.open(settings)
     try:
-        with Progress(f"import from {args.url}", unit="records") as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = min(total, args.max)
-                bar.advance(done - bar.count)
-
-            result = asyncio.run(
-                harvest_sru(source, catalog, politeness, limit=args.max, progress=progress,
-                            max_record_bytes=settings.limits.max_record_bytes)
-            )
+        result = harvest_once(
+            settings, args.url,
+            lambda catalog, progress: harvest_sru(
+                source, catalog, politeness, limit=args.max, progress=progress,
+                max_record_bytes=settings.limits.max_record_bytes,
+            ),
+            most=args.max,
+        )  # fmt: skip
     except HarvestError as error:
         raise UserError(f"{args.url}: {error}") from None
-    finally:
-        catalog.close()
-    print(import_summary(name, result))
-    for reason in result.rejects:
-        print(f"sru: rejected {reason}", file=sys.stderr)
-    return 1 if result.counts.rejected else 0
+    return reported(result, import_summary(name, result), "sru")
 
 
 def import_summary(name: str, result: SruHarvestResult) -> str:

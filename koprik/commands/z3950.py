@@ -26,15 +26,14 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from catalog import Catalog
 from config import HarvestSource, load_settings
 from crosswalks.iso2709 import decode_record
 from crosswalks.mrk import record_to_mrk
 from harvester.z3950_harvest import Z3950HarvestError, Z3950HarvestResult, harvest_z3950
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import Z3950Address, parse_address
+from koprik.commands.one_off import harvest_once, reported
 from koprik.errors import UserError
-from koprik.progress import Progress
 from protocols.z3950.pqf import PqfError, parse_pqf
 
 FORMATS = ("usmarc", "xml", "sutrs", "opac")
@@ -143,23 +142,16 @@ def import_records(args: argparse.Namespace, address: Z3950Address) -> int:
         timeout=args.timeout,
         charset=args.charset or "",
     )
-    catalog = Catalog.open(load_settings(args.config))
     try:
-        with Progress(f"import from {address}", unit="records") as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.advance(done - bar.count)
-
-            result = asyncio.run(harvest_z3950(source, catalog, limit=args.max, progress=progress))
+        result = harvest_once(
+            load_settings(args.config), str(address),
+            lambda catalog, progress: harvest_z3950(
+                source, catalog, limit=args.max, progress=progress
+            ),
+        )  # fmt: skip
     except Z3950HarvestError as error:
         raise UserError(str(error)) from None
-    finally:
-        catalog.close()
-    print(import_summary(address, result))
-    for reason in result.rejects:
-        print(f"z3950: rejected {reason}", file=sys.stderr)
-    return 1 if result.counts.rejected else 0
+    return reported(result, import_summary(address, result), "z3950")
 
 
 def import_source_name(address: Z3950Address) -> str:

@@ -1,0 +1,60 @@
+"""A one-off harvest into the catalogue from the command line (``koprik sru --import``,
+``koprik z3950 --import``): the catalogue opened for it, a progress bar, the summary and the
+rejects printed, the exit status."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+from catalog import Catalog
+from config import Settings
+from harvester.ingest import Counts
+from koprik.progress import Progress
+
+Report = Callable[[int, int], None]
+"""Told the records done so far and how many there are."""
+
+
+class _Result(Protocol):
+    @property
+    def counts(self) -> Counts: ...
+
+    @property
+    def rejects(self) -> list[str]: ...
+
+
+R = TypeVar("R", bound=_Result)
+
+
+def harvest_once(
+    settings: Settings,
+    where: str,
+    harvest: Callable[[Catalog, Report], Awaitable[R]],
+    *,
+    most: int | None = None,
+) -> R:
+    """Run ``harvest`` on the catalogue ``settings`` name, with a progress bar of at most
+    ``most`` records (None: as many as the peer says)."""
+    catalog = Catalog.open(settings)
+    try:
+        with Progress(f"import from {where}", unit="records") as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total if most is None else min(total, most)
+                bar.advance(done - bar.count)
+
+            return asyncio.run(harvest(catalog, progress))
+    finally:
+        catalog.close()
+
+
+def reported(result: _Result, summary: str, command: str) -> int:
+    """Print ``summary`` and each reject (``COMMAND: rejected ...`` on stderr); the exit
+    status: 1 when some records were rejected."""
+    print(summary)
+    for reason in result.rejects:
+        print(f"{command}: rejected {reason}", file=sys.stderr)
+    return 1 if result.counts.rejected else 0

@@ -14,6 +14,9 @@ from config import Settings
 from harvester.ingest import Counts
 from koprik.progress import Progress
 
+SOURCE_NAME_LENGTH = 100
+"""Longest source name the catalogue keeps (its ``sources.name`` column)."""
+
 Report = Callable[[int, int], None]
 """Told the records done so far and how many there are."""
 

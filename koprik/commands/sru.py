@@ -38,12 +38,11 @@ from harvester.ingest import IngestError, to_marc
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
 from harvester.sru_pages import VERSIONS, SruRecord
-from koprik.commands.one_off import harvest_once, reported
+from koprik.commands.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 from koprik.errors import UserError
 
 SCHEMAS = ("marcxml", "dc")
 PAGE = 50
-SOURCE_NAME_LENGTH = 100
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -32,14 +32,13 @@ from crosswalks.mrk import record_to_mrk
 from harvester.z3950_harvest import Z3950HarvestError, Z3950HarvestResult, harvest_z3950
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import Z3950Address, parse_address
-from koprik.commands.one_off import harvest_once, reported
+from koprik.commands.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 from koprik.errors import UserError
 from protocols.z3950.pqf import PqfError, parse_pqf
 
 FORMATS = ("usmarc", "xml", "sutrs", "opac")
 PAGE = 50
 DEFAULT_CHARSET = "UTF-8"
-SOURCE_NAME_LENGTH = 100
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -26,11 +26,16 @@ async def list_runs(request: web.Request) -> web.Response:
     return await render(request, "runs.html", runs=runs, source=source)
 
 
-async def _run(request: web.Request) -> reads.Run:
+def _number(request: web.Request, name: str) -> int:
+    """The number in the URL's ``name`` part; a page that does not exist otherwise."""
     try:
-        run_id = int(request.match_info["run"])
+        return int(request.match_info[name])
     except ValueError:
         raise web.HTTPNotFound() from None
+
+
+async def _run(request: web.Request) -> reads.Run:
+    run_id = _number(request, "run")
     run = await asyncio.to_thread(reads.run, request.app[CATALOG].engine, run_id)
     if run is None:
         raise web.HTTPNotFound(text=f"no run #{run_id}")
@@ -50,10 +55,7 @@ async def show_run(request: web.Request) -> web.Response:
 
 @operator_only
 async def reject_raw(request: web.Request) -> web.Response:
-    try:
-        reject_id = int(request.match_info["reject"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    reject_id = _number(request, "reject")
     found = await asyncio.to_thread(reads.reject, request.app[CATALOG].engine, reject_id)
     if found is None:
         raise web.HTTPNotFound()

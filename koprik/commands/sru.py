@@ -38,8 +38,8 @@ from harvester.ingest import IngestError, to_marc
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
 from harvester.sru_pages import VERSIONS, SruRecord
-from koprik.commands.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 from koprik.errors import UserError
+from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 
 SCHEMAS = ("marcxml", "dc")
 PAGE = 50

@@ -32,8 +32,8 @@ from crosswalks.mrk import record_to_mrk
 from harvester.z3950_harvest import Z3950HarvestError, Z3950HarvestResult, harvest_z3950
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import Z3950Address, parse_address
-from koprik.commands.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 from koprik.errors import UserError
+from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 from protocols.z3950.pqf import PqfError, parse_pqf
 
 FORMATS = ("usmarc", "xml", "sutrs", "opac")

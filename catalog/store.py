@@ -12,6 +12,7 @@ connection, such as a harvester's resumption token) commits at once or not at al
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import os
@@ -150,8 +151,10 @@ class Incoming(NamedTuple):
 
 
 @dataclass(frozen=True)
-class _Prepared:
-    record: Record
+class PreparedRecord:
+    record: Record | None
+    """None when the record was prepared in another process (:class:`Preparer`): its canonical
+    MARC stands for it."""
     local_id: str
     provenance: Provenance | None
     marc: bytes
@@ -172,7 +175,23 @@ ISO2709_MAX_BYTES = 99_999
 """The longest record ISO 2709 can describe: its length is five digits of the leader."""
 
 
-def _prepare(item: Incoming, max_bytes: int, own_code: str) -> _Prepared | RecordError:
+@dataclass(frozen=True)
+class Preparer:
+    """The first step of :meth:`Catalog.prepare` (canonical MARC, digest, keys), which needs
+    no database, as a picklable callable: a process reading a large file runs it there and
+    hands the results, without the records, to :meth:`Catalog.prepare_made`."""
+
+    max_bytes: int
+    own_code: str
+
+    def __call__(self, item: Incoming) -> PreparedRecord | RecordError:
+        prepared = _prepare(item, self.max_bytes, self.own_code)
+        if isinstance(prepared, RecordError):
+            return prepared
+        return dataclasses.replace(prepared, record=None)
+
+
+def _prepare(item: Incoming, max_bytes: int, own_code: str) -> PreparedRecord | RecordError:
     try:
         marc = canonical_marc(item.record)
     except Exception as error:  # pymarc raises many kinds on broken records
@@ -201,7 +220,7 @@ def _prepare(item: Incoming, max_bytes: int, own_code: str) -> _Prepared | Recor
         local_id = item.local_id or source_local_id(source, identifier)
     else:
         local_id = item.local_id or local_id_of(item.record)
-    return _Prepared(item.record, local_id, item.provenance, marc,
+    return PreparedRecord(item.record, local_id, item.provenance, marc,
                      hashlib.sha256(marc).hexdigest(), source, identifier, item.union,
                      item.check_as)
 
@@ -214,38 +233,50 @@ def _organization(record: Record) -> str:
 
 
 _Derived = tuple[
-    dict[str, bytes], AbstractSet[TermRow], list[MatchKey] | None, str | None, list[str]
+    dict[str, bytes], AbstractSet[TermRow], list[MatchKey] | None, str | None, list[str],
+    list[str],
 ]
-"""A record's renditions, search terms, match keys, match profile and validator findings."""
+"""A record's renditions, search terms, match keys, match profile, validator findings and set
+specs."""
 
-_Work = tuple[Record | bytes, str, bool, bool, int | None]
+_Work = tuple[Record | bytes, str, bool, bool, int | None, str | None]
 """What :func:`_derive` takes for one record: the record, or its canonical ISO 2709 (read again
 in a worker: sending those bytes costs a fraction of pickling a :class:`Record` and reading it
 back); its local id (for log messages); whether it gets match keys; whether it is to be stored
-(else only checked); and the record number to check it as (None: not checked)."""
+(else only checked); the record number to check it as (None: not checked); its source."""
 
 
-def _derive(work: list[_Work], prefixes: tuple[str, ...], title_chars: int) -> list[_Derived]:
+@dataclass(frozen=True)
+class _Options:
+    """What derivations depend on besides the record: the settings they read."""
+
+    control_prefixes: tuple[str, ...]
+    title_chars: int
+    rules: tuple[SetRule, ...]
+
+
+def _derive(work: list[_Work], options: _Options) -> list[_Derived]:
     """The derivations of each record of ``work``; pure, run in a worker process for a large
     batch. A record without a marc21 rendition (rejected) gets no terms; one not to be stored
     gets its findings only."""
     derived: list[_Derived] = []
-    for record_or_marc, local_id, keyed, store, check_as in work:
+    for record_or_marc, local_id, keyed, store, check_as, source in work:
         record = (
             Record(data=record_or_marc, force_utf8=True, to_unicode=True)
             if isinstance(record_or_marc, bytes) else record_or_marc
         )
         problems = [] if check_as is None else [str(p) for p in check_record(record, check_as)]
         if not store:
-            derived.append(({}, frozenset(), None, None, problems))
+            derived.append(({}, frozenset(), None, None, problems, []))
             continue
         made = make_renditions(record, local_id)
         terms = terms_of(record) if "marc21" in made else frozenset()
+        specs = set_specs(record, options.rules, source)
         if keyed:
-            keys, profile = match_data(record, prefixes, title_chars)
-            derived.append((made, terms, keys, profile.to_json(), problems))
+            keys, profile = match_data(record, options.control_prefixes, options.title_chars)
+            derived.append((made, terms, keys, profile.to_json(), problems, specs))
         else:
-            derived.append((made, terms, None, None, problems))
+            derived.append((made, terms, None, None, problems, specs))
     return derived
 
 
@@ -253,7 +284,7 @@ class Batch:
     """Records prepared for writing (:meth:`Catalog.prepare`): their canonical MARC and keys,
     and their derivations, made in the worker processes while the caller goes on."""
 
-    def __init__(self, items: list[_Prepared | RecordError]) -> None:
+    def __init__(self, items: list[PreparedRecord | RecordError]) -> None:
         self.items = items
         self._parts: dict[int, tuple[Future[list[_Derived]], int, bool]] = {}
 
@@ -361,9 +392,14 @@ class Catalog:
             self._pool.shutdown()
             self._pool = None
 
+    def preparer(self) -> Preparer:
+        """The first step of :meth:`prepare`, to run in another process (see :class:`Preparer`)."""
+        return Preparer(self.max_record_bytes, self.settings.union.institution_code)
+
     def prepare(self, items: Sequence[Incoming], connection: Connection | None = None) -> Batch:
         """Prepare ``items`` for :meth:`CatalogWriter.put_prepared`: their canonical MARC here,
-        their derivations (renditions, terms, match keys, findings) started in the workers.
+        their derivations (renditions, terms, match keys, set specs, findings) started in the
+        workers.
 
         A record stored unchanged is not derived (it will not be written). Which records are
         is read on ``connection``, or on a connection of its own: a caller may prepare its
@@ -371,7 +407,14 @@ class Catalog:
         within its transaction and derives there whatever was skipped wrongly.
         """
         own_code = self.settings.union.institution_code
-        prepared = [_prepare(item, self.max_record_bytes, own_code) for item in items]
+        return self.prepare_made(
+            [_prepare(item, self.max_record_bytes, own_code) for item in items], connection
+        )
+
+    def prepare_made(
+        self, prepared: list[PreparedRecord | RecordError], connection: Connection | None = None
+    ) -> Batch:
+        """:meth:`prepare` for records whose first step a :meth:`preparer` has done."""
         batch = Batch(prepared)
         ready = [p for p in prepared if not isinstance(p, RecordError)]
         if connection is None:
@@ -394,7 +437,7 @@ class Catalog:
         return batch
 
     def _derive_later(
-        self, work: list[tuple[_Prepared, bool]]
+        self, work: list[tuple[PreparedRecord, bool]]
     ) -> tuple[list[Future[list[_Derived]]], int]:
         """Start making the derivations of ``work`` (each record, and whether it is to be
         stored): in the worker processes when the batch is large enough to pay for sending
@@ -407,12 +450,14 @@ class Catalog:
         ``if __name__ == "__main__":`` (the workers import it).
         """
         dedup = self.settings.dedup
-        options = (tuple(dedup.control_prefixes), dedup.title_key_chars)
+        options = _Options(tuple(dedup.control_prefixes), dedup.title_key_chars,
+                           tuple(self.rules))
         if len(work) < PARALLEL_BATCH or WORKERS < 2 or (os.cpu_count() or 1) < 2:
             done: Future[list[_Derived]] = Future()
             done.set_result(_derive(
-                [(p.record, p.local_id, not p.union, store, p.check_as) for p, store in work],
-                *options,
+                [(p.marc if p.record is None else p.record, p.local_id, not p.union, store,
+                  p.check_as, p.source) for p, store in work],
+                options,
             ))
             return [done], max(len(work), 1)
         with self._pool_lock:  # a harvest prepares its next page while it writes one
@@ -420,9 +465,10 @@ class Catalog:
                 self._pool = worker_pool(WORKERS)
             pool = self._pool
         size = -(-len(work) // (WORKERS * 4))  # a few parts per worker, to even out the load
-        sent = [(p.marc, p.local_id, not p.union, store, p.check_as) for p, store in work]
+        sent: list[_Work] = [(p.marc, p.local_id, not p.union, store, p.check_as, p.source)
+                             for p, store in work]
         try:
-            return [pool.submit(_derive, sent[i : i + size], *options)
+            return [pool.submit(_derive, sent[i : i + size], options)
                     for i in range(0, len(sent), size)], size
         except BrokenProcessPool:
             self._pool = None
@@ -651,7 +697,7 @@ class Catalog:
             return connection.execute(select(models.records.c.id).limit(1)).first() is None
 
 
-def _existing(connection: Connection, chunk: list[_Prepared]) -> dict[tuple[str, ...], Row]:
+def _existing(connection: Connection, chunk: list[PreparedRecord]) -> dict[tuple[str, ...], Row]:
     """The stored rows for the chunk's keys, by key (read on ``connection``)."""
     r = models.records
     columns = (r.c.id, r.c.local_id, r.c.digest, r.c.deleted, r.c.source,
@@ -805,8 +851,10 @@ class CatalogWriter:
         items = [batch.items[i] for i in chunk]
         existing = _existing(self.connection, items)  # type: ignore[arg-type]
         results: list[Outcome | RecordError | None] = []
-        waiting: list[tuple[int, _Prepared, Row | None, tuple[Future[list[_Derived]], int]]] = []
-        missing: list[tuple[int, _Prepared, Row | None]] = []
+        waiting: list[
+            tuple[int, PreparedRecord, Row | None, tuple[Future[list[_Derived]], int]]
+        ] = []
+        missing: list[tuple[int, PreparedRecord, Row | None]] = []
         for position in chunk:
             item = batch.items[position]
             assert not isinstance(item, RecordError)
@@ -834,23 +882,23 @@ class CatalogWriter:
 
     def _store_part(
         self,
-        part: list[tuple[int, _Prepared, Row | None]],
+        part: list[tuple[int, PreparedRecord, Row | None]],
         derived: list[_Derived],
         results: list[Outcome | RecordError | None],
     ) -> None:
         """Write changed records with their renditions and terms; fill in their results."""
         new_rows: list[dict[str, object]] = []
         updated: list[tuple[int, dict[str, object]]] = []
-        stored: list[tuple[_Prepared, dict[str, bytes], AbstractSet[TermRow], list[str],
+        stored: list[tuple[PreparedRecord, dict[str, bytes], AbstractSet[TermRow], list[str],
                            int | None]] = []
         keyed: list[tuple[int | None, list[MatchKey]]] = []
         prior: list[str | None] = []
-        for (position, item, row), (made, terms, keys, profile, _) in zip(part, derived,
-                                                                          strict=True):
+        for (position, item, row), (made, terms, keys, profile, _, specs) in zip(
+            part, derived, strict=True
+        ):
             if "marc21" not in made:
                 results[position] = RecordError("cannot be written as MARCXML")
                 continue
-            specs = set_specs(item.record, self.catalog.rules, item.source)
             values = {
                 "local_id": row.local_id if row is not None else item.local_id,
                 "datestamp": self.now,

@@ -17,25 +17,17 @@ import argparse
 import itertools
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 from catalog import Catalog, RecordError
 from catalog.dedup import run_dedup
-from catalog.store import Batch, Incoming, Outcome
+from catalog.store import Batch, Outcome
 from config import load_settings
 from crosswalks import charsets
-from crosswalks.marc_io import (
-    HEAD_BYTES,
-    NoRecords,
-    ReadItem,
-    detect_format,
-    iter_records,
-    peekable,
-)
-from crosswalks.repair import repair_item
+from crosswalks.marc_io import HEAD_BYTES, ReadItem, detect_format
 from koprik.errors import UserError
+from koprik.file_reading import Read, ReadAhead, ReadSpec
 from koprik.progress import Progress
 
 BATCH = 500
@@ -149,47 +141,38 @@ def import_file(
     Raises :class:`UserError` for a file in which nothing looks like a record.
     """
     counts: Counter[str] = Counter()
-    with path.open("rb") as raw, Progress(f"import {path.name}") as progress:
-        stream = peekable(raw)
-        fmt = fmt or _detected_format(path, stream.peek(HEAD_BYTES))
-        if charset is not None and fmt not in ("marc21", "mrk"):
-            raise UserError(f"{path}: {fmt} declares its own encoding; drop --charset")
-        if charset == charsets.MARC8 and fmt == "mrk":
-            raise UserError(f"{path}: .mrk text is read as UTF-8 or a code page, not MARC-8")
-        items = iter_records(stream, fmt, charset=charset, max_record_bytes=max_record_bytes)
-        if repair and fmt == "marc21":
-            items = (
-                repair_item(item, charset) if item.record is None and item.raw else item
-                for item in items
+    with path.open("rb") as raw:
+        fmt = fmt or _detected_format(path, raw.read(HEAD_BYTES))
+    if charset is not None and fmt not in ("marc21", "mrk"):
+        raise UserError(f"{path}: {fmt} declares its own encoding; drop --charset")
+    if charset == charsets.MARC8 and fmt == "mrk":
+        raise UserError(f"{path}: .mrk text is read as UTF-8 or a code page, not MARC-8")
+    spec = ReadSpec(path, fmt, charset, max_record_bytes, repair, source, BATCH)
+    # Each batch is read (in a process of its own for a large file), then validated and
+    # derived in the worker processes while the one before it is written.
+    with (
+        ReadAhead(spec, catalog.preparer()) as batches,
+        Progress(f"import {path.name}") as progress,
+    ):
+        pending: tuple[list[Read], Batch] | None = None
+        for batch in itertools.chain(batches, [None]):
+            prepared = None if batch is None else catalog.prepare_made(
+                [ready for _, ready in batch if ready is not None]
             )
-        # Each batch is read here and validated and derived in the worker processes while
-        # the one before it is written.
-        pending: tuple[list[ReadItem], Batch] | None = None
-        while True:
-            batch = _next_batch(path, items)
-            prepared = _prepare(catalog, batch, source) if batch else None
             if pending is not None:
                 read, ready = pending
                 counts += _write(catalog, path, read, ready, rejects, report)
                 progress.advance(len(read))
-            if prepared is None:
+            if batch is None or prepared is None:  # (the second: for the type checker)
                 break
             pending = (batch, prepared)
     return counts
 
 
-def _prepare(catalog: Catalog, batch: list[ReadItem], source: str | None) -> Batch:
-    """Start preparing the readable records of ``batch``, each checked as its record number."""
-    return catalog.prepare([
-        Incoming(item.record, source=source, check_as=item.index + 1)
-        for item in batch if item.record is not None
-    ])
-
-
 def _write(
     catalog: Catalog,
     path: Path,
-    batch: list[ReadItem],
+    batch: list[Read],
     prepared: Batch,
     rejects: TextIO,
     report: TextIO | None,
@@ -197,23 +180,16 @@ def _write(
     """Report and store one batch, in one transaction; count what became of each record."""
     counts: Counter[str] = Counter()
     readable = iter(range(len(prepared.items)))
-    for item in batch:
-        problems = prepared.problems(next(readable)) if item.record is not None else []
+    for item, ready in batch:
+        problems = prepared.problems(next(readable)) if ready is not None else []
         counts += _report(report, path, item, problems)
     with catalog.writer("import") as writer:
         stored = _stored(batch, writer.put_prepared(prepared))
-        for item, (outcome, reason) in zip(batch, stored, strict=True):
+        for (item, _), (outcome, reason) in zip(batch, stored, strict=True):
             counts[outcome] += 1
             if reason is not None:
                 _write_reject(rejects, path, item, reason)
     return counts
-
-
-def _next_batch(path: Path, items: Iterator[ReadItem]) -> list[ReadItem]:
-    try:
-        return list(itertools.islice(items, BATCH))
-    except NoRecords as error:
-        raise UserError(f"{path}: {error}") from None
 
 
 def _report(
@@ -251,14 +227,14 @@ def _detected_format(path: Path, head: bytes) -> str:
 
 
 def _stored(
-    batch: list[ReadItem], outcomes: list[Outcome | RecordError]
+    batch: list[Read], outcomes: list[Outcome | RecordError]
 ) -> list[tuple[str, str | None]]:
     """For each item, in order: ``(outcome, None)``, or ``("rejected", reason)``; ``outcomes``
     are those of its readable records."""
     stored = iter(outcomes)
     results: list[tuple[str, str | None]] = []
-    for item in batch:
-        if item.record is None:
+    for item, ready in batch:
+        if ready is None:
             results.append(("rejected", item.error or "unreadable record"))
             continue
         outcome = next(stored)

@@ -1,0 +1,162 @@
+"""Reading a file for ``koprik import``: its records in batches, each made ready for writing.
+
+Reading a record (ISO 2709 or XML, charset judged per record, perhaps repaired) and making its
+canonical MARC cost about 200 µs of CPU; the process that writes the catalogue is the one a
+large import waits for, so a file of :data:`OWN_PROCESS_BYTES` or more is read in a process of
+its own, a few batches ahead of the writer (:class:`ReadAhead`). A smaller one is read in the
+writing process, where starting another process would cost more than it saves. Either way
+:func:`read_batches` does the reading, so what becomes of a record is the same.
+
+>>> with ReadAhead(spec, catalog.preparer()) as batches:
+...     for batch in batches:              # [(item, prepared or None when unreadable), ...]
+...         ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import multiprocessing
+import queue
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from catalog import RecordError
+from catalog.store import Incoming, PreparedRecord, Preparer
+from catalog.workers import bind_to_parent
+from crosswalks.marc_io import NoRecords, ReadItem, iter_records, peekable
+from crosswalks.repair import repair_item
+from koprik.errors import UserError
+
+OWN_PROCESS_BYTES = 1 << 20
+"""Files from this size on are read in a process of their own."""
+
+AHEAD = 2
+"""Batches the reading process may have ready before the writer takes them (bounds memory)."""
+
+POLL_SECONDS = 1.0
+"""How often the writer waiting for a batch checks that the reading process still runs."""
+
+Read = tuple[ReadItem, PreparedRecord | RecordError | None]
+"""One record of a file: what was read (without the record: ``prepared`` stands for it), and
+the record prepared for writing, or why it cannot be written; None when it could not be read."""
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    """One file to read, and how."""
+
+    path: Path
+    fmt: str
+    charset: str | None
+    max_record_bytes: int
+    repair: bool
+    source: str | None
+    batch: int
+
+
+def read_batches(spec: ReadSpec, preparer: Preparer) -> Iterator[list[Read]]:
+    """The records of ``spec.path``, ``spec.batch`` at a time, each numbered as its position
+    in the file (1-based, in the validator's findings) and prepared by ``preparer``.
+
+    Raises :class:`UserError` for a file in which nothing looks like a record.
+    """
+    with spec.path.open("rb") as raw:
+        items: Iterator[ReadItem] = iter_records(
+            peekable(raw), spec.fmt, charset=spec.charset, max_record_bytes=spec.max_record_bytes
+        )
+        if spec.repair and spec.fmt == "marc21":
+            items = (
+                repair_item(item, spec.charset) if item.record is None and item.raw else item
+                for item in items
+            )
+        while True:
+            try:
+                batch = list(itertools.islice(items, spec.batch))
+            except NoRecords as error:
+                raise UserError(f"{spec.path}: {error}") from None
+            if not batch:
+                return
+            yield [_ready(item, spec.source, preparer) for item in batch]
+
+
+def _ready(item: ReadItem, source: str | None, preparer: Preparer) -> Read:
+    if item.record is None:
+        return item, None
+    prepared = preparer(Incoming(item.record, source=source, check_as=item.index + 1))
+    return dataclasses.replace(item, record=None), prepared
+
+
+class ReadAhead:
+    """The batches of :func:`read_batches`, read in a process of its own for a large file.
+
+    The process is started by the catalogue workers' fork server and ends with this one however
+    it ends (:mod:`catalog.workers`); leaving the ``with`` block early stops it. An error it
+    meets is raised here, where the batch it stopped would have been taken.
+    """
+
+    def __init__(self, spec: ReadSpec, preparer: Preparer) -> None:
+        self.spec = spec
+        self.preparer = preparer
+        self._process: Any = None
+        self._queue: Any = None
+
+    def __enter__(self) -> Iterator[list[Read]]:
+        if self.spec.path.stat().st_size < OWN_PROCESS_BYTES:
+            return read_batches(self.spec, self.preparer)
+        context = multiprocessing.get_context("forkserver")
+        self._queue = context.Queue(AHEAD)
+        self._process = context.Process(
+            target=_read_into, args=(self.spec, self.preparer, self._queue), daemon=True,
+            name="koprik-import-reader",
+        )
+        self._process.start()
+        return self._taken()
+
+    def _taken(self) -> Iterator[list[Read]]:
+        while True:
+            try:
+                kind, payload = self._queue.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    raise UserError(
+                        f"{self.spec.path}: the process reading it ended unexpectedly "
+                        f"(exit status {self._process.exitcode})"
+                    ) from None
+                continue
+            if kind == "end":
+                return
+            if kind == "error":
+                raise payload
+            yield payload
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._queue.close()
+        self._queue.join_thread()
+
+
+def _read_into(spec: ReadSpec, preparer: Preparer, batches: Any) -> None:
+    """The reading process: every batch, then ``("end", None)``, or ``("error", exception)``."""
+    bind_to_parent()
+    try:
+        for batch in read_batches(spec, preparer):
+            batches.put(("batch", batch))
+    except UserError as error:
+        batches.put(("error", error))
+    except OSError as error:
+        batches.put(("error", UserError(f"{spec.path}: {error.strerror or error}")))
+    else:
+        batches.put(("end", None))

@@ -1,0 +1,107 @@
+"""``koprik import`` reads a large file in a process of its own: with the same outcome, record
+for record, as the small files read in the writing process (koprik/file_reading.py)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from pymarc import Field, Record
+from sqlalchemy import select
+
+from catalog import Catalog, models
+from config import load_settings
+from crosswalks.marc_io import iter_records
+from koprik.file_reading import OWN_PROCESS_BYTES
+from tests.conftest import DATA
+
+MARC21 = DATA / "marc21"
+BROKEN = (MARC21 / "broken" / "bad_records.mrc").read_bytes()
+
+
+def koprik(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    config = folder / "koprik.toml"
+    if not config.exists():
+        config.write_text(f'[database]\nurl = "sqlite:///{folder / "c.sqlite3"}"\n')
+    return subprocess.run(
+        [sys.executable, "-m", "koprik", "--config", str(config), *args],
+        capture_output=True, text=True, cwd=folder, timeout=600,
+    )
+
+
+def _copies(count: int) -> list[bytes]:
+    """``count`` different records (test.dat's, each with an 001 of its own), ISO 2709."""
+    originals = [item.record for item in iter_records(MARC21 / "test.dat")]
+    made = []
+    for n in range(count):
+        record: Record = originals[n % len(originals)]
+        record.remove_fields("001")
+        record.add_ordered_field(Field(tag="001", data=f"copy{n:05d}"))
+        made.append(record.as_marc())
+    return made
+
+
+def _catalogue(folder: Path) -> set[tuple[str, str]]:
+    catalog = Catalog.open(load_settings(folder / "koprik.toml"))
+    try:
+        with catalog.engine.connect() as connection:
+            r = models.records.c
+            return set(connection.execute(select(r.local_id, r.digest)))
+    finally:
+        catalog.close()
+
+
+def _rejected(folder: Path) -> list[str]:
+    text = (folder / "rejects.txt").read_text()
+    return [line.split("\t", 1)[1] for line in text.splitlines() if not line.startswith("\t")]
+
+
+def test_a_large_file_imports_as_its_parts_do(tmp_path):
+    records = _copies(2400)
+    marc8 = (MARC21 / "marc8.dat").read_bytes()
+    # Broken records near the start, in the middle and at the end; MARC-8 among UTF-8.
+    parts = [
+        BROKEN + b"".join(records[:800]),
+        marc8 + b"".join(records[800:1600]) + BROKEN,
+        b"".join(records[1600:]) + BROKEN,
+    ]
+    assert all(len(part) < OWN_PROCESS_BYTES for part in parts)
+    whole = tmp_path / "whole.mrc"
+    whole.write_bytes(b"".join(parts))
+    assert whole.stat().st_size >= OWN_PROCESS_BYTES  # read in a process of its own
+
+    big, small = tmp_path / "big", tmp_path / "small"
+    big.mkdir()
+    small.mkdir()
+    files = []
+    for n, part in enumerate(parts):
+        files.append(small / f"part{n}.mrc")
+        files[-1].write_bytes(part)
+    at_once = koprik(big, "import", "--rejects", str(big / "rejects.txt"), str(whole))
+    in_parts = koprik(small, "import", "--rejects", str(small / "rejects.txt"), *map(str, files))
+
+    assert at_once.returncode == in_parts.returncode == 1  # some records rejected
+    assert "Traceback" not in at_once.stderr + in_parts.stderr
+    summary = at_once.stdout.splitlines()[0]
+    assert summary == in_parts.stdout.splitlines()[0]
+    assert summary.startswith("import: 2401 added, 0 updated, 0 unchanged, ")
+    assert _catalogue(big) == _catalogue(small)
+    # The same records rejected for the same reasons, numbered by their place in the file.
+    broken_count = len(_rejected(small)) // 3
+    assert broken_count > 0
+    reasons = sorted(line.split("\t", 1)[1] for line in _rejected(big))
+    assert reasons == sorted(line.split("\t", 1)[1] for line in _rejected(small))
+    numbers = [int(line.split("\t")[0].removeprefix("record ")) for line in _rejected(big)]
+    assert numbers[0] <= broken_count  # at the start
+    assert max(numbers) > 2400  # at the end of the whole file
+
+
+def test_a_large_file_without_records_is_one_line(tmp_path):
+    empty = tmp_path / "empty.xml"
+    padding = "<!-- " + "x" * OWN_PROCESS_BYTES + " -->"
+    empty.write_text(
+        '<?xml version="1.0"?>\n<collection xmlns="http://www.loc.gov/MARC21/slim">'
+        f"{padding}</collection>\n"
+    )
+    result = koprik(tmp_path, "import", str(empty))
+    assert result.returncode == 2
+    assert result.stderr == f"koprik: {empty}: no marcxml records found\n"

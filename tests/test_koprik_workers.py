@@ -17,12 +17,15 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from lxml import etree
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
+from tests.z3950_target_fixtures import yaz_client
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 SRU = "{http://docs.oasis-open.org/ns/search-ws/sruResponse}"
@@ -42,9 +45,12 @@ def _start(
     subprocess.run([*koprik, "demo", "--records", str(RECORDS)], check=True, capture_output=True,
                    timeout=300)  # fmt: skip
     output = folder / "serve.out"
+    temporary = folder / "tmp"  # serve's temporary files, where a test sees them (removed)
+    temporary.mkdir()
     with output.open("wb") as out:
-        server = subprocess.Popen([*koprik, "serve", *workers],
-                                  stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        server = subprocess.Popen([*koprik, "serve", *workers], stdout=out,
+                                  stderr=subprocess.STDOUT,
+                                  env={**os.environ, "TMPDIR": str(temporary)})  # fmt: skip
     return server, output
 
 
@@ -64,8 +70,8 @@ def _answered_by(folder: Path, path: str, nth: int) -> int:
     raise TimeoutError(f"no access line for {path}")
 
 
-def _get(port: int, query: dict[str, str]) -> tuple[str, bytes]:
-    path = "/oai?" + urllib.parse.urlencode(query)
+def _get(port: int, query: dict[str, str], at: str = "/oai") -> tuple[str, bytes]:
+    path = f"{at}?" + urllib.parse.urlencode(query)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
         return path, response.read()
 
@@ -284,3 +290,88 @@ def test_a_worker_that_dies_is_started_again(tmp_path: Path):
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
+
+
+def test_metrics_count_the_requests_of_every_worker(tmp_path: Path):
+    """Whichever worker answers a scrape of ``/metrics``, it counts the requests of both, and
+    a worker that dies and is started again takes none of its counts with it: the request
+    counts never go down. Each kind of request is sent on new connections until both workers
+    answered it (told apart by the log's ``pid``)."""
+    from koprik.workers import STARTUP
+
+    http_port, z3950_port = free_port(), free_port()
+    server, output = _start(tmp_path, http_port, z3950_port)
+    try:
+        workers = _wait_for_workers(tmp_path, http_port, output)
+        started = time.monotonic()
+        assert len(workers) == 2
+        oai = {"verb": "Identify"}
+        sru = {"version": "1.2", "operation": "searchRetrieve", "query": "dc.title = a"}
+        sent = {
+            ("oai-pmh", "Identify"): _until_each_answered(workers, lambda n: _answered_by(
+                tmp_path, _get(http_port, oai)[0], n)),
+            ("sru", "searchRetrieve"): _until_each_answered(workers, lambda n: _answered_by(
+                tmp_path, _get(http_port, sru, "/sru")[0], n)),
+        }  # fmt: skip
+        sessions = _until_each_answered(workers, lambda n: _z3950_session(tmp_path, z3950_port, n))
+        sent |= {("z39.50", "init"): sessions, ("z39.50", "search"): sessions}
+        scrapes: list[dict[tuple[str, str], float]] = []
+        _until_each_answered(workers, lambda n: _scrape(tmp_path, http_port, scrapes, n))
+        assert all(counts == sent for counts in scrapes), (sent, scrapes)
+
+        time.sleep(max(0.0, started + STARTUP + 0.5 - time.monotonic()))  # a crash, not a start
+        victim = max(workers)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while (now := _wait_for_workers(tmp_path, http_port, output)) == workers:
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.2)
+        serving = now - {victim}
+        scraped = len(scrapes)
+        _until_each_answered(serving, lambda n: _scrape(tmp_path, http_port, scrapes, scraped + n))
+        assert all(counts == sent for counts in scrapes[scraped:]), (sent, scrapes[scraped:])
+        assert len(list((tmp_path / "tmp").glob("koprik-metrics-*"))) == 1  # the workers' files
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    assert "Traceback" not in output.read_text()
+    assert not list((tmp_path / "tmp").glob("koprik-metrics-*"))  # removed when serve ended
+
+
+def _until_each_answered(workers: set[int], send: Callable[[int], int]) -> int:
+    """Call ``send(n)`` (n from 1; it returns the pid that answered) until each of ``workers``
+    answered twice (at most 200 calls); how many calls it took."""
+    answered: list[int] = []
+    while len(answered) < 200 and any(answered.count(pid) < 2 for pid in workers):
+        answered.append(send(len(answered) + 1))
+    assert set(answered) == workers, answered
+    return len(answered)
+
+
+def _z3950_session(folder: Path, port: int, nth: int) -> int:
+    """One yaz-client session (an init and a search); the pid of the worker that served it,
+    the ``nth`` Z39.50 session of the test."""
+    printed = yaz_client(port, ["find @attr 1=4 a"], folder=folder)
+    assert "Number of hits" in printed, printed
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        inits = [e for e in _log(folder)
+                 if e["logger"] == "koprik.z3950" and e.get("event") == "init"]  # fmt: skip
+        if len(inits) >= nth:
+            return int(inits[nth - 1]["pid"])
+        time.sleep(0.05)
+    raise TimeoutError("no Z39.50 init logged")
+
+
+def _scrape(folder: Path, port: int, scrapes: list[dict[tuple[str, str], float]], nth: int) -> int:
+    """Scrape ``/metrics`` on a new connection, adding its request counts by (protocol,
+    operation) to ``scrapes``; the pid of the worker that answered, the ``nth`` scrape."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    scrapes.append({
+        (sample.labels["protocol"], sample.labels["operation"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "koprik_protocol_request_seconds_count"
+    })  # fmt: skip
+    return _answered_by(folder, "/metrics", nth)

@@ -11,6 +11,7 @@ import logging
 import signal
 import socket
 import sys
+import tempfile
 
 from aiohttp import web
 
@@ -19,6 +20,7 @@ from config import Settings, load_settings
 from harvester.leadership import lead_schedules
 from koprik.dashboard import setup_dashboard
 from koprik.dashboard.keys import METRICS
+from koprik.dashboard.metrics import share_across_processes
 from koprik.errors import UserError
 from koprik.logs import configure_logging
 from koprik.workers import default_count, run_workers
@@ -94,7 +96,10 @@ def _run_workers(settings: Settings, args: argparse.Namespace, count: int) -> in
             catalog.close()
         return 0
 
-    return run_workers(count, work)
+    # Every worker's request counts go to files here, so that /metrics on any one sums them.
+    with tempfile.TemporaryDirectory(prefix="koprik-metrics-") as metrics:
+        share_across_processes(metrics)
+        return run_workers(count, work)
 
 
 def _any_port(settings: Settings, args: argparse.Namespace) -> bool:

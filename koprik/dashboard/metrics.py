@@ -3,20 +3,29 @@
 Counts that the catalogue database already keeps are read from it at each scrape (a custom
 collector), so they are the same on every node and survive restarts: harvested records by
 source and outcome, harvest errors by source and kind, runs by status, catalogue size, the
-deduplication queue's length. Request
-counts and latencies of the protocols are measured per process: over HTTP by a middleware
-(labels limited to the protocol's own operations, so a client cannot grow them), over Z39.50
-through the target's ``observe`` hook (:meth:`Metrics.observe_z3950`).
+deduplication queue's length. Request counts and latencies of the protocols are measured over
+HTTP by a middleware (labels limited to the protocol's own operations, so a client cannot grow
+them) and over Z39.50 through the target's ``observe`` hook (:meth:`Metrics.observe_z3950`).
+
+Under ``koprik serve --workers N`` those are totals over the workers, whichever answers the
+scrape: prometheus-client's multiprocess mode (:func:`share_across_processes`) has each worker
+keep its values in a file of a folder the parent made, and a scrape sums the files. A dead
+worker's file stays and is summed with the others (a new worker given a dead one's pid carries
+on counting in its file), so a worker that dies and is started again makes no counter go down.
+(Only gauges kept per process would need ``mark_process_dead``; there are none: the gauges here
+are read from the database.) A single process keeps its values in memory.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -33,6 +42,18 @@ PROTOCOL_PATHS = {
 }
 """path -> (protocol label, the argument naming the operation, the operations counted by name;
 anything else is counted as ``other``)."""
+SHARED_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
+"""The environment variable by which prometheus-client keeps values in files (multiprocess
+mode) and where."""
+
+
+def share_across_processes(folder: str) -> None:
+    """Have the processes forked from here on keep their metric values in files in ``folder``,
+    which must be empty (a file left from another run would add its counts), and report the
+    sum over them all. Call before any metric is made."""
+    os.environ[SHARED_FOLDER] = folder
+    # prometheus-client chose how to keep values when it was imported, before this was set.
+    values.ValueClass = values.get_value_class()
 
 
 class CatalogueCollector(Collector):
@@ -95,16 +116,20 @@ class CatalogueCollector(Collector):
 
 
 class Metrics:
-    """The registry of one application: the catalogue collector and the protocol timings."""
+    """The registry of one application: the catalogue collector and the protocol timings (or,
+    shared across processes, the sum of every process's timings)."""
 
     def __init__(self, catalog: Catalog) -> None:
         self.registry = CollectorRegistry()
+        shared = os.environ.get(SHARED_FOLDER)
+        if shared:
+            MultiProcessCollector(self.registry, shared)
         self.registry.register(CatalogueCollector(catalog))
         self.latency = Histogram(
             "koprik_protocol_request_seconds",
             "Protocol requests served over HTTP and their latency, by protocol and operation",
             ["protocol", "operation"],
-            registry=self.registry,
+            registry=None if shared else self.registry,  # shared: read back from the files
         )
 
     def observe(self, protocol: str, operation: str, seconds: float) -> None:

@@ -18,7 +18,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -131,16 +131,32 @@ _ChangeRow = tuple[int, str, str, str | None, int | None, str | None]
 """``(record_id, outcome, origin, source, run_id, previous_digest)``, before its datestamp."""
 
 
+@dataclass(frozen=True)
+class Unread:
+    """A record still to be read from ``data`` by ``read``, which raises with the reason when
+    it cannot be (``str(error)`` becomes the :class:`RecordError`).
+
+    :meth:`Catalog.prepare` has it read where its derivations are made, in a worker process for
+    a large batch, sparing the process that writes (a harvested MARCXML record costs about
+    200 µs to read into a :class:`Record`). ``read`` must be a module-level function, so that it
+    can be sent to a worker.
+    """
+
+    read: Callable[[bytes], Record]
+    data: bytes
+
+
 class Incoming(NamedTuple):
     """A record to store, for :meth:`CatalogWriter.put_many`.
 
     A record belongs to a source: a harvested one to ``provenance.source``, one loaded from a
     file source to ``source``, a union record (``union``, made by :mod:`catalog.union`) to
     none; any other is the repository's own, unless its 003 names another organization (then
-    its source is ``003:CODE``, so that it never overwrites one of ours).
+    its source is ``003:CODE``, so that it never overwrites one of ours). A record not yet read
+    (:class:`Unread`) comes with its provenance, which keys it.
     """
 
-    record: Record
+    record: Record | Unread
     local_id: str | None = None
     provenance: Provenance | None = None
     source: str | None = None
@@ -192,6 +208,7 @@ class Preparer:
 
 
 def _prepare(item: Incoming, max_bytes: int, own_code: str) -> PreparedRecord | RecordError:
+    assert isinstance(item.record, Record)
     try:
         marc = canonical_marc(item.record)
     except Exception as error:  # pymarc raises many kinds on broken records
@@ -280,13 +297,67 @@ def _derive(work: list[_Work], options: _Options) -> list[_Derived]:
     return derived
 
 
+_ReadWork = tuple[Unread, Provenance, str | None]
+"""What :func:`_read_and_derive` takes for one record: the record to read, its provenance
+and its local id, if given."""
+
+
+def _read_and_derive(
+    work: list[_ReadWork], max_bytes: int, own_code: str, options: _Options
+) -> list[tuple[PreparedRecord | RecordError, _Derived | None]]:
+    """Each record of ``work`` read, prepared (without the record) and derived; pure, run in a
+    worker process for a large batch. A record that cannot be read or prepared gets the
+    reason."""
+    done: list[tuple[PreparedRecord | RecordError, _Derived | None]] = []
+    for unread, provenance, local_id in work:
+        try:
+            record = unread.read(unread.data)
+        except Exception as error:  # a reader fails in as many ways as its input is broken
+            done.append((RecordError(str(error)), None))
+            continue
+        prepared = _prepare(Incoming(record, local_id, provenance), max_bytes, own_code)
+        if isinstance(prepared, RecordError):
+            done.append((prepared, None))
+            continue
+        (derived,) = _derive(
+            [(record, prepared.local_id, True, True, None, prepared.source)], options
+        )
+        done.append((dataclasses.replace(prepared, record=None), derived))
+    return done
+
+
+@dataclass(frozen=True)
+class _Unprepared:
+    """A record of a batch being read and prepared elsewhere: ``part[place]`` will say."""
+
+    part: Future[list[tuple[PreparedRecord | RecordError, _Derived | None]]]
+    place: int
+
+
 class Batch:
     """Records prepared for writing (:meth:`Catalog.prepare`): their canonical MARC and keys,
     and their derivations, made in the worker processes while the caller goes on."""
 
-    def __init__(self, items: list[PreparedRecord | RecordError]) -> None:
+    def __init__(self, items: list[PreparedRecord | RecordError | _Unprepared]) -> None:
         self.items = items
         self._parts: dict[int, tuple[Future[list[_Derived]], int, bool]] = {}
+
+    def settle(self) -> list[PreparedRecord | RecordError]:
+        """The items, once those read and prepared elsewhere are (waiting for them)."""
+        settled: list[PreparedRecord | RecordError] = []
+        derived: dict[int, Future[list[_Derived]]] = {}
+        for position, item in enumerate(self.items):
+            if isinstance(item, _Unprepared):
+                made, derivation = item.part.result()[item.place]
+                if derivation is not None:
+                    part = derived.get(id(item.part))
+                    if part is None:
+                        part = derived[id(item.part)] = Future()
+                        part.set_result([d for _, d in item.part.result()])  # type: ignore[misc]
+                    self._parts[position] = (part, item.place, True)
+                item = self.items[position] = made
+            settled.append(item)
+        return settled
 
     def expect(self, work: list[tuple[int, bool]], parts: list[Future[list[_Derived]]],
                size: int) -> None:
@@ -407,16 +478,23 @@ class Catalog:
         within its transaction and derives there whatever was skipped wrongly.
         """
         own_code = self.settings.union.institution_code
-        return self.prepare_made(
-            [_prepare(item, self.max_record_bytes, own_code) for item in items], connection
-        )
+        reading = iter(self._read_later([item for item in items
+                                         if isinstance(item.record, Unread)]))  # fmt: skip
+        return self.prepare_made([
+            next(reading) if isinstance(item.record, Unread)
+            else _prepare(item, self.max_record_bytes, own_code)
+            for item in items
+        ], connection)
 
     def prepare_made(
-        self, prepared: list[PreparedRecord | RecordError], connection: Connection | None = None
+        self,
+        prepared: Sequence[PreparedRecord | RecordError | _Unprepared],
+        connection: Connection | None = None,
     ) -> Batch:
-        """:meth:`prepare` for records whose first step a :meth:`preparer` has done."""
-        batch = Batch(prepared)
-        ready = [p for p in prepared if not isinstance(p, RecordError)]
+        """:meth:`prepare` for records whose first step a :meth:`preparer` has done (or is
+        doing, for records not yet read)."""
+        batch = Batch(list(prepared))
+        ready = [p for p in prepared if isinstance(p, PreparedRecord)]
         if connection is None:
             with self.engine.connect() as reader:
                 stored = _existing(reader, ready)
@@ -424,7 +502,7 @@ class Catalog:
             stored = _existing(connection, ready)
         work: list[tuple[int, bool]] = []
         for position, item in enumerate(prepared):
-            if isinstance(item, RecordError):
+            if not isinstance(item, PreparedRecord):
                 continue
             row = stored.get(item.key)
             store = row is None or row.digest != item.digest or row.deleted
@@ -449,30 +527,63 @@ class Catalog:
         multiprocessing, a program's main script must start its work under
         ``if __name__ == "__main__":`` (the workers import it).
         """
-        dedup = self.settings.dedup
-        options = _Options(tuple(dedup.control_prefixes), dedup.title_key_chars,
-                           tuple(self.rules))
-        if len(work) < PARALLEL_BATCH or WORKERS < 2 or (os.cpu_count() or 1) < 2:
+        pool = self._workers(len(work))
+        if pool is None:
             done: Future[list[_Derived]] = Future()
             done.set_result(_derive(
                 [(p.marc if p.record is None else p.record, p.local_id, not p.union, store,
                   p.check_as, p.source) for p, store in work],
-                options,
+                self._options(),
             ))
             return [done], max(len(work), 1)
-        with self._pool_lock:  # a harvest prepares its next page while it writes one
-            if self._pool is None:
-                self._pool = worker_pool(WORKERS)
-            pool = self._pool
         size = -(-len(work) // (WORKERS * 4))  # a few parts per worker, to even out the load
         sent: list[_Work] = [(p.marc, p.local_id, not p.union, store, p.check_as, p.source)
                              for p, store in work]
         try:
-            return [pool.submit(_derive, sent[i : i + size], options)
+            return [pool.submit(_derive, sent[i : i + size], self._options())
                     for i in range(0, len(sent), size)], size
         except BrokenProcessPool:
             self._pool = None
             raise
+
+    def _read_later(self, items: list[Incoming]) -> list[_Unprepared]:
+        """Start reading, preparing and deriving ``items``, records not yet read
+        (:class:`Unread`), as :meth:`_derive_later` derives records."""
+        work: list[_ReadWork] = []
+        for item in items:
+            assert isinstance(item.record, Unread) and item.provenance is not None
+            work.append((item.record, item.provenance, item.local_id))
+        own_code = self.settings.union.institution_code
+        pool = self._workers(len(work))
+        if pool is None:
+            done: Future[list[tuple[PreparedRecord | RecordError, _Derived | None]]] = Future()
+            done.set_result(
+                _read_and_derive(work, self.max_record_bytes, own_code, self._options())
+            )
+            return [_Unprepared(done, place) for place in range(len(work))]
+        size = -(-len(work) // (WORKERS * 4))
+        try:
+            parts = [pool.submit(_read_and_derive, work[i : i + size], self.max_record_bytes,
+                                 own_code, self._options())
+                     for i in range(0, len(work), size)]  # fmt: skip
+        except BrokenProcessPool:
+            self._pool = None
+            raise
+        return [_Unprepared(parts[i // size], i % size) for i in range(len(work))]
+
+    def _options(self) -> _Options:
+        dedup = self.settings.dedup
+        return _Options(tuple(dedup.control_prefixes), dedup.title_key_chars, tuple(self.rules))
+
+    def _workers(self, records: int) -> ProcessPoolExecutor | None:
+        """The worker processes, started on first use; None when ``records`` are too few to
+        pay for sending them there, or the machine has one core."""
+        if records < PARALLEL_BATCH or WORKERS < 2 or (os.cpu_count() or 1) < 2:
+            return None
+        with self._pool_lock:  # a harvest prepares its next page while it writes one
+            if self._pool is None:
+                self._pool = worker_pool(WORKERS)
+            return self._pool
 
     @contextmanager
     def writer(self, origin: str = "catalog") -> Iterator[CatalogWriter]:
@@ -826,7 +937,12 @@ class CatalogWriter:
         results: list[Outcome | RecordError] = []
         chunk: list[int] = []
         keys: set[tuple[str, ...]] = set()
-        for position, prepared in enumerate(batch.items):
+        try:
+            settled = batch.settle()
+        except BrokenProcessPool:
+            self.catalog._pool = None  # a worker died: start new ones for the next batch
+            raise
+        for position, prepared in enumerate(settled):
             if isinstance(prepared, RecordError):
                 results.extend(self._put_chunk(batch, chunk))
                 chunk, keys = [], set()

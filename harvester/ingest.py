@@ -24,9 +24,10 @@ from sqlalchemy import Connection, insert
 
 from catalog import Catalog, CatalogWriter, Outcome, Provenance, RecordError
 from catalog.harvest_state import harvest_rejects
-from catalog.store import Batch, Incoming
+from catalog.store import Batch, Incoming, Unread
 from config import LimitSettings
 from crosswalks.marc_syntax import syntax_problems
+from crosswalks.xmltext import parse_untrusted
 from harvester.harvested import Harvested, identifier_of
 
 MARCXML_NS = "http://www.loc.gov/MARC21/slim"
@@ -198,6 +199,20 @@ def prepare(
                 end_batch()  # the record is deleted after it is stored
             plan.append(_Deletion(item))
             continue
+        if item.metadata is not None and item.identifier is not None:
+            # Read into MARC21 where it is derived (a worker process), not here.
+            namespace = etree.QName(item.metadata).namespace or ""
+            try:
+                crosswalk_for(namespace)
+            except IngestError as error:
+                plan.append(_Refusal(item, item.identifier, str(error)))
+                continue
+            payload = etree.tostring(item.metadata)
+            provenance = _provenance(target, item, item.identifier, item.format or namespace,
+                                     payload)
+            batch.append((item, Incoming(Unread(marc_of_xml, payload), provenance=provenance)))
+            batched.add(item.identifier)
+            continue
         try:
             record, namespace, payload = _marc_of(item)
         except IngestError as error:
@@ -244,6 +259,15 @@ def apply(
                 else:
                     counts.count_stored(result)
     return counts
+
+
+def marc_of_xml(payload: bytes) -> Record:
+    """The MARC21 record for a metadata element's XML (:func:`to_marc`); raises IngestError."""
+    try:
+        metadata = parse_untrusted(payload)
+    except etree.XMLSyntaxError as error:
+        raise IngestError(f"not well-formed XML: {error}") from error
+    return to_marc(metadata)
 
 
 def _marc_of(item: Harvested) -> tuple[Record, str, bytes]:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from lxml import etree
+from pymarc import Record
 from sqlalchemy import select
 
-from catalog import Catalog
+from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
-from catalog.store import canonical_marc
+from catalog.search_index import terms, terms_of
+from catalog.store import PARALLEL_BATCH, canonical_marc
+from config import DatabaseSettings, Settings
 from crosswalks.marcxml import record_to_marcxml
 from crosswalks.mods import marc_to_mods
 from harvester.harvested import Harvested
@@ -74,13 +78,18 @@ def test_what_cannot_be_ingested_is_quarantined_with_the_reason(catalog: Catalog
     with catalog.writer() as writer:
         counts = ingest(writer, TARGET, items)
     assert (counts.added, counts.rejected) == (1, 4)
-    reasons = [(r.identifier[:12], r.reason) for r in _rejects(catalog)]
-    assert reasons[0] == ("oai:p:unknow",
-                          "no crosswalk into MARC21 for metadata namespace 'urn:example:unknown'")
-    assert reasons[1][1] == "identifier of 1206 characters (at most 1000)"
-    assert reasons[2][0] == "oai:p:leader" and "leader" in reasons[2][1]
-    assert reasons[3] == ("oai:p:raw", "malformed XML")
-    assert _rejects(catalog)[3].raw == b"<record>\x01</record>"
+    # (A record read into MARC21 in a worker is refused where its batch is written: after
+    # what was refused before reading it.)
+    reasons = {r.identifier[:12]: r.reason for r in _rejects(catalog)}
+    assert reasons == {
+        "oai:p:unknow": "no crosswalk into MARC21 for metadata namespace 'urn:example:unknown'",
+        "oai:p:xxxxxx": "identifier of 1206 characters (at most 1000)",
+        "oai:p:leader": reasons["oai:p:leader"],
+        "oai:p:raw": "malformed XML",
+    }
+    assert "leader" in reasons["oai:p:leader"]
+    (raw,) = [r.raw for r in _rejects(catalog) if r.identifier == "oai:p:raw"]
+    assert raw == b"<record>\x01</record>"
 
 
 def test_marcxml_that_pymarc_refuses_is_rejected(catalog: Catalog) -> None:
@@ -156,3 +165,42 @@ def test_a_harvested_record_past_max_record_bytes_is_a_reject(catalog: Catalog) 
     assert "larger than max_record_bytes (1048576)" in rejected.reason
     assert len(rejected.raw) == 1048576
     assert catalog.get_entry(f"partner:{giant.identifier}", "marc21") is None
+
+
+
+def test_a_large_page_is_read_in_the_workers_as_a_small_one_is_here(tmp_path) -> None:
+    """Records of a page of PARALLEL_BATCH or more are read into MARC21 in the worker
+    processes; they are stored as when small pages have them read in the writing process,
+    and one that cannot be read is refused with the same reason."""
+    records = list(demo_records(PARALLEL_BATCH + 50))
+    broken = copy.deepcopy(records[100])
+    broken.leader = "garbage leader that is far too long"
+    items = [_item(f"oai:p:{n}", record_to_marcxml(r)) for n, r in enumerate(records)]
+    items[100] = _item("oai:p:broken", record_to_marcxml(broken))
+
+    def stored(name: str, page: int) -> tuple[set, int, list]:  # type: ignore[type-arg]
+        url = f"sqlite:///{tmp_path / name}"
+        catalog = Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url)))
+        try:
+            for start in range(0, len(items), page):
+                with catalog.writer() as writer:
+                    ingest(writer, TARGET, items[start : start + page])
+            assert (catalog._pool is not None) == (page >= PARALLEL_BATCH)  # workers used
+            with catalog.engine.connect() as connection:
+                r = models.records.c
+                rows = set(connection.execute(select(r.local_id, r.digest, r.set_specs)))
+                count = len(connection.execute(select(terms.c.record_id)).all())
+                marcs = connection.execute(select(r.marc)).scalars().all()
+                renditions = len(connection.execute(select(models.renditions.c.format)).all())
+            # Every record has its terms and its three renditions.
+            assert count == sum(len(terms_of(Record(data=m, force_utf8=True))) for m in marcs)
+            assert renditions == 3 * len(marcs)
+            return rows, count, [(x.identifier, x.reason) for x in _rejects(catalog)]
+        finally:
+            catalog.close()
+
+    in_workers = stored("large.sqlite3", len(items))
+    assert in_workers == stored("small.sqlite3", 40)
+    assert len(in_workers[0]) == len(items) - 1
+    ((identifier, reason),) = in_workers[2]
+    assert identifier == "oai:p:broken" and "leader" in reason

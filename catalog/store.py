@@ -18,7 +18,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -297,9 +297,9 @@ def _derive(work: list[_Work], options: _Options) -> list[_Derived]:
     return derived
 
 
-_ReadWork = tuple[Unread, Provenance, str | None]
-"""What :func:`_read_and_derive` takes for one record: the record to read, its provenance
-and its local id, if given."""
+_ReadWork = tuple[Unread, Provenance, str | None, str | None]
+"""What :func:`_read_and_derive` takes for one record: the record to read, its provenance,
+its local id, if given, and the digest of the record stored under its key (None: none is)."""
 
 
 def _read_and_derive(
@@ -307,17 +307,18 @@ def _read_and_derive(
 ) -> list[tuple[PreparedRecord | RecordError, _Derived | None]]:
     """Each record of ``work`` read, prepared (without the record) and derived; pure, run in a
     worker process for a large batch. A record that cannot be read or prepared gets the
-    reason."""
+    reason; one stored unchanged, no derivations."""
     done: list[tuple[PreparedRecord | RecordError, _Derived | None]] = []
-    for unread, provenance, local_id in work:
+    for unread, provenance, local_id, stored_digest in work:
         try:
             record = unread.read(unread.data)
         except Exception as error:  # a reader fails in as many ways as its input is broken
             done.append((RecordError(str(error)), None))
             continue
         prepared = _prepare(Incoming(record, local_id, provenance), max_bytes, own_code)
-        if isinstance(prepared, RecordError):
-            done.append((prepared, None))
+        if isinstance(prepared, RecordError) or prepared.digest == stored_digest:
+            done.append((dataclasses.replace(prepared, record=None)
+                         if isinstance(prepared, PreparedRecord) else prepared, None))
             continue
         (derived,) = _derive(
             [(record, prepared.local_id, True, True, None, prepared.source)], options
@@ -478,8 +479,8 @@ class Catalog:
         within its transaction and derives there whatever was skipped wrongly.
         """
         own_code = self.settings.union.institution_code
-        reading = iter(self._read_later([item for item in items
-                                         if isinstance(item.record, Unread)]))  # fmt: skip
+        unread = [item for item in items if isinstance(item.record, Unread)]
+        reading = iter(self._read_later(unread, connection))
         return self.prepare_made([
             next(reading) if isinstance(item.record, Unread)
             else _prepare(item, self.max_record_bytes, own_code)
@@ -494,12 +495,9 @@ class Catalog:
         """:meth:`prepare` for records whose first step a :meth:`preparer` has done (or is
         doing, for records not yet read)."""
         batch = Batch(list(prepared))
-        ready = [p for p in prepared if isinstance(p, PreparedRecord)]
-        if connection is None:
-            with self.engine.connect() as reader:
-                stored = _existing(reader, ready)
-        else:
-            stored = _existing(connection, ready)
+        stored = self._stored(
+            [p.key for p in prepared if isinstance(p, PreparedRecord)], connection
+        )
         work: list[tuple[int, bool]] = []
         for position, item in enumerate(prepared):
             if not isinstance(item, PreparedRecord):
@@ -546,13 +544,34 @@ class Catalog:
             self._pool = None
             raise
 
-    def _read_later(self, items: list[Incoming]) -> list[_Unprepared]:
+    def _stored(
+        self, keys: list[tuple[str, ...]], connection: Connection | None
+    ) -> dict[tuple[str, ...], Row]:
+        """:func:`_existing` on ``connection``, or on a connection of its own."""
+        if not keys:
+            return {}
+        if connection is not None:
+            return _existing(connection, keys)
+        with self.engine.connect() as reader:
+            return _existing(reader, keys)
+
+    def _read_later(
+        self, items: list[Incoming], connection: Connection | None
+    ) -> list[_Unprepared]:
         """Start reading, preparing and deriving ``items``, records not yet read
-        (:class:`Unread`), as :meth:`_derive_later` derives records."""
+        (:class:`Unread`), as :meth:`_derive_later` derives records; a record found stored
+        unchanged (its digest given, looked up on ``connection``) is not derived."""
+        if not items:
+            return []
+        keys = [("source", i.provenance.source, i.provenance.identifier)  # type: ignore[union-attr]
+                for i in items]  # fmt: skip
+        stored = self._stored(keys, connection)
         work: list[_ReadWork] = []
-        for item in items:
+        for item, key in zip(items, keys, strict=True):
             assert isinstance(item.record, Unread) and item.provenance is not None
-            work.append((item.record, item.provenance, item.local_id))
+            row = stored.get(key)
+            digest = row.digest if row is not None and not row.deleted else None
+            work.append((item.record, item.provenance, item.local_id, digest))
         own_code = self.settings.union.institution_code
         pool = self._workers(len(work))
         if pool is None:
@@ -808,20 +827,25 @@ class Catalog:
             return connection.execute(select(models.records.c.id).limit(1)).first() is None
 
 
-def _existing(connection: Connection, chunk: list[PreparedRecord]) -> dict[tuple[str, ...], Row]:
-    """The stored rows for the chunk's keys, by key (read on ``connection``)."""
+def _existing(
+    connection: Connection, keys: Iterable[tuple[str, ...]]
+) -> dict[tuple[str, ...], Row]:
+    """The stored rows for ``keys`` (:attr:`PreparedRecord.key`), by key (read on
+    ``connection``)."""
     r = models.records
     columns = (r.c.id, r.c.local_id, r.c.digest, r.c.deleted, r.c.source,
                r.c.source_identifier, r.c.union_id)
     found: dict[tuple[str, ...], Row] = {}
-    local_ids = [item.local_id for item in chunk if item.key[0] == "local"]
+    by_source: dict[str, list[str]] = {}
+    local_ids: list[str] = []
+    for key in keys:
+        if key[0] == "source":
+            by_source.setdefault(key[1], []).append(key[2])
+        else:
+            local_ids.append(key[1])
     if local_ids:
         for row in connection.execute(select(*columns).where(r.c.local_id.in_(local_ids))):
             found[("local", row.local_id)] = row
-    by_source: dict[str, list[str]] = {}
-    for item in chunk:
-        if item.key[0] == "source":
-            by_source.setdefault(item.key[1], []).append(item.key[2])
     for source, identifiers in by_source.items():
         query = select(*columns).where(
             r.c.source == source, r.c.source_identifier.in_(identifiers)
@@ -965,7 +989,7 @@ class CatalogWriter:
         if not chunk:
             return []
         items = [batch.items[i] for i in chunk]
-        existing = _existing(self.connection, items)  # type: ignore[arg-type]
+        existing = _existing(self.connection, [item.key for item in items])  # type: ignore[union-attr]
         results: list[Outcome | RecordError | None] = []
         waiting: list[
             tuple[int, PreparedRecord, Row | None, tuple[Future[list[_Derived]], int]]

@@ -186,6 +186,11 @@ def test_a_large_page_is_read_in_the_workers_as_a_small_one_is_here(tmp_path) ->
                 with catalog.writer() as writer:
                     ingest(writer, TARGET, items[start : start + page])
             assert (catalog._pool is not None) == (page >= PARALLEL_BATCH)  # workers used
+            n = max(page, PARALLEL_BATCH)  # the same again: found unchanged, in workers too
+            with catalog.writer() as writer:
+                again = ingest(writer, TARGET, items[:n])
+            assert (again.added, again.updated, again.unchanged, again.rejected) == (
+                0, 0, n - 1, 1)
             with catalog.engine.connect() as connection:
                 r = models.records.c
                 rows = set(connection.execute(select(r.local_id, r.digest, r.set_specs)))
@@ -202,5 +207,5 @@ def test_a_large_page_is_read_in_the_workers_as_a_small_one_is_here(tmp_path) ->
     in_workers = stored("large.sqlite3", len(items))
     assert in_workers == stored("small.sqlite3", 40)
     assert len(in_workers[0]) == len(items) - 1
-    ((identifier, reason),) = in_workers[2]
-    assert identifier == "oai:p:broken" and "leader" in reason
+    (first, again) = in_workers[2]  # refused each time
+    assert first == again and first[0] == "oai:p:broken" and "leader" in first[1]

@@ -374,20 +374,20 @@ def write_terms_many(
 
     A change may give the record's terms already made by :func:`terms_of` instead of the record
     (so that they can be made elsewhere, in parallel). Ids in ``fresh`` are records inserted in
-    this transaction, which have no terms yet: they are not deleted first. The rows are
-    inserted in primary key order, as the index wants them.
+    this transaction, which have no terms yet: they are not deleted first. (Sorting the rows
+    into primary key order first costs more CPU than it saves SQLite: measured.)
     """
     if not changes:
         return
     old = [rid for rid, _ in changes if rid not in fresh]
     if old:
         connection.execute(delete(terms).where(terms.c.record_id.in_(old)))
-    rows = sorted(
+    rows = [
         (index, kind, term, record_id)
         for record_id, change in changes
         if change is not None
         for index, kind, term in (terms_of(change) if isinstance(change, Record) else change)
-    )
+    ]
     insert_rows(connection, terms, ("index_name", "kind", "term", "record_id"), rows)
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from catalog import Catalog
+from catalog.store import PARALLEL_BATCH
 from config import HarvestSettings, HarvestSource, LimitSettings
 from harvester.faults import HarvestError, ListLoop
 from harvester.guards import LoopGuard
@@ -44,8 +45,11 @@ from harvester.pipeline import OnBatch, overlapped, write_page
 from harvester.sru_client import SruClient
 from harvester.sru_pages import Explain, SruPage
 
-DEFAULT_PAGE = 50
-"""Records asked for in one searchRetrieve (maximumRecords), stored in one transaction."""
+DEFAULT_PAGE = PARALLEL_BATCH
+"""Records asked for in one searchRetrieve (maximumRecords), stored in one transaction: as
+many as the catalogue derives in its worker processes (a smaller page is derived in the
+harvesting process, beside the writer, which then waits on it). A server that sends fewer per
+response is followed by its nextRecordPosition."""
 MARCXML = "marcxml"
 DC = "dc"
 SCHEMAS = {"": MARCXML, "marc21": MARCXML, MARCXML: MARCXML, DC: DC}

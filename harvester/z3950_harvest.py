@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pymarc import Record
 
 from catalog import Catalog, RecordError
+from catalog.store import PARALLEL_BATCH
 from config import HarvestSource, LimitSettings
 from crosswalks import iso2709
 from harvester.faults import HarvestError
@@ -59,8 +60,10 @@ from protocols.z3950.pqf import PqfError, parse_pqf
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH = 50
-"""Records asked for in one Present request (and stored in one transaction)."""
+DEFAULT_BATCH = PARALLEL_BATCH
+"""Records asked for in one Present request (and stored in one transaction): as many as the
+catalogue derives in its worker processes (see :data:`harvester.sru_harvest.DEFAULT_PAGE`). A
+target that presents fewer is asked for the rest in the next request."""
 PROPOSED_CHARSET = "UTF-8"
 ELEMENT_SET = "F"
 

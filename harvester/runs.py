@@ -45,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Row, select, update
@@ -67,6 +67,7 @@ from harvester.oai_client import (
     Politeness,
     ResumptionLoop,
 )
+from harvester.pipeline import overlapped
 from harvester.sources import OAI_PMH, SRU, Z3950, SourceError, validate
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import harvest_sru
@@ -405,32 +406,24 @@ class HarvestRun:
         )
         target = self._target()
 
-        async def fetched() -> tuple[Page, Plan]:
-            page = await anext(pages)
-            records = [r.harvested() for r in page.records]
-            return page, await asyncio.to_thread(prepare, self.catalog, target, records)
-
-        pending: asyncio.Future[tuple[Page, Plan]] | None = asyncio.ensure_future(fetched())
-        empty = 0
-        loop = guards.LoopGuard(self.settings.harvest.loop_pages)
-        try:
-            while pending is not None:
-                try:
-                    page, plan = await pending
-                except StopAsyncIteration:
-                    break
-                # fetch and prepare the next page while this one is stored
-                pending = asyncio.ensure_future(fetched()) if page.token else None
+        async def prepared() -> AsyncGenerator[tuple[Page, Plan], None]:
+            empty = 0
+            loop = guards.LoopGuard(self.settings.harvest.loop_pages)
+            async for page in pages:  # a page's checks come before the next page is asked for
                 empty = empty + 1 if page.token and not page.records else 0
                 if empty > MAX_EMPTY_PAGES:
                     raise ResumptionLoop(f"{empty} empty pages in a row, each with a token")
                 loop.page(record.identifier for record in page.records)
                 self.future.check((record.datestamp for record in page.records), guards.now())
-                await asyncio.to_thread(self._commit, page, plan, spec, (start, end))
+                records = [r.harvested() for r in page.records]
+                yield page, await asyncio.to_thread(prepare, self.catalog, target, records)
+
+        async def store(item: tuple[Page, Plan]) -> None:
+            await asyncio.to_thread(self._commit, *item, spec, (start, end))
+
+        try:
+            await overlapped(prepared(), store)  # the next page is fetched while one is stored
         finally:
-            if pending is not None and not pending.done():
-                pending.cancel()
-                await asyncio.wait([pending])
             await pages.aclose()
 
     def _planned(self) -> _Plan:

@@ -11,11 +11,12 @@ MARC21 on the way in).
 
 Semantics, as for Z39.50 sources (:mod:`harvester.z3950_harvest`):
 
-- **Idempotent upsert** through the one ingest path (:func:`harvester.ingest.ingest`): each
+- **Idempotent upsert** through the one ingest path (:mod:`harvester.ingest`): each
   record is stored by ``(source.name, identifier)``, the identifier being the record's
   ``recordIdentifier`` if the server sends one, else its 001, else a digest of its payload. A
   second run over the same server changes nothing.
-- **One transaction per page**; the run's log is written in it (``on_batch``).
+- **One transaction per page**; the run's log is written in it (``on_batch``). While a page
+  is written, the next one is fetched and prepared (:mod:`harvester.pipeline`).
 - **Not incremental, no deletions**: SRU has no datestamps; every run asks for the whole result
   set; a record missing from a run's results is never deleted.
 - **Faults** are handled like an OAI source's: resets, 5xx, 503/429 with Retry-After and
@@ -28,24 +29,27 @@ Semantics, as for Z39.50 sources (:mod:`harvester.z3950_harvest`):
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from catalog import Catalog, CatalogWriter
+from catalog import Catalog
+from catalog.store import PARALLEL_BATCH
 from config import HarvestSettings, HarvestSource, LimitSettings
 from harvester.faults import HarvestError, ListLoop
 from harvester.guards import LoopGuard
+from harvester.harvested import Harvested
 from harvester.http_fetch import Politeness
-from harvester.ingest import Counts, IngestTarget, ingest
+from harvester.ingest import Counts, IngestTarget, Plan, prepare
+from harvester.pipeline import OnBatch, overlapped, write_page
 from harvester.sru_client import SruClient
 from harvester.sru_pages import Explain, SruPage
 
-log = logging.getLogger(__name__)
-
-DEFAULT_PAGE = 50
-"""Records asked for in one searchRetrieve (maximumRecords), stored in one transaction."""
+DEFAULT_PAGE = PARALLEL_BATCH
+"""Records asked for in one searchRetrieve (maximumRecords), stored in one transaction: as
+many as the catalogue derives in its worker processes (a smaller page is derived in the
+harvesting process, beside the writer, which then waits on it). A server that sends fewer per
+response is followed by its nextRecordPosition."""
 MARCXML = "marcxml"
 DC = "dc"
 SCHEMAS = {"": MARCXML, "marc21": MARCXML, MARCXML: MARCXML, DC: DC}
@@ -53,8 +57,6 @@ SCHEMAS = {"": MARCXML, "marc21": MARCXML, MARCXML: MARCXML, DC: DC}
 
 Progress = Callable[[int, int], None]
 """Called after each committed page with (records ingested so far, hits)."""
-OnBatch = Callable[[CatalogWriter, Counts], None]
-"""Called inside each page's transaction with its counts."""
 
 
 class SruHarvestError(HarvestError):
@@ -145,21 +147,14 @@ async def _pages(
     limit: int | None = None,
 ) -> None:
     """Ask for the results page after page from position 1 (up to ``limit`` records),
-    storing each while the next one is on its way."""
-    loop = LoopGuard(loop_pages)
-    start, done = 1, 0
+    storing each while the next one is fetched and prepared (:mod:`harvester.pipeline`)."""
 
-    def ask(position: int) -> asyncio.Future[SruPage]:
-        maximum = page_size if limit is None else min(page_size, limit - position + 1)
-        return asyncio.ensure_future(
-            client.search(query, result.schema, start=position, maximum=maximum)
-        )
-
-    pending: asyncio.Future[SruPage] | None = ask(start)
-    try:
-        while pending is not None:
-            page = await pending
-            pending = None
+    async def pages() -> AsyncGenerator[tuple[SruPage, Plan], None]:
+        loop = LoopGuard(loop_pages)
+        start = 1
+        while True:
+            maximum = page_size if limit is None else min(page_size, limit - start + 1)
+            page = await client.search(query, result.schema, start=start, maximum=maximum)
             result.requests = client.requests
             result.hits = page.hits
             if start > page.hits or (limit is not None and start > limit):
@@ -174,40 +169,32 @@ async def _pages(
             following = page.next_position or start + len(page.records)
             if following <= start:
                 raise ListLoop(f"nextRecordPosition {following} does not move on from {start}")
+            yield page, await asyncio.to_thread(prepare, catalog, target, _items(page))
             more = following <= page.hits or page.next_position is not None
-            if more and (limit is None or following <= limit):
-                pending = ask(following)
-            counts = await asyncio.to_thread(
-                _store, catalog, target, page, on_batch, result.rejects
-            )
-            result.counts.add(counts)
-            done += len(page.records)
-            if progress is not None:
-                progress(done, page.hits)
+            if not more or (limit is not None and following > limit):
+                return
             start = following
-    finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
-            await asyncio.wait([pending])
+
+    done = 0
+
+    async def store(item: tuple[SruPage, Plan]) -> None:
+        nonlocal done
+        page, plan = item
+        counts = await asyncio.to_thread(
+            write_page, catalog, target, plan, on_batch, result.rejects
+        )
+        result.counts.add(counts)
+        done += len(page.records)
+        if progress is not None:
+            progress(done, page.hits)
+
+    await overlapped(pages(), store)
 
 
-def _store(
-    catalog: Catalog,
-    target: IngestTarget,
-    page: SruPage,
-    on_batch: OnBatch | None,
-    reasons: list[str],
-) -> Counts:
-    """One page in one transaction, through the one ingest path."""
+def _items(page: SruPage) -> list[Harvested]:
+    """The page's records as ingest takes them, dated now (SRU records carry no datestamp)."""
     datestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     items = [record.harvested() for record in page.records]
     for item in items:
         item.datestamp = datestamp
-    before = len(reasons)
-    with catalog.writer() as writer:
-        counts = ingest(writer, target, items, reasons)
-        if on_batch is not None:
-            on_batch(writer, counts)
-    for reason in reasons[before:]:
-        log.warning("%s: rejected %s", target.source, reason)
-    return counts
+    return items

@@ -16,13 +16,14 @@ Semantics:
 - **Idempotent upsert.** Each record is stored by ``(source.name, identifier)``, the identifier
   being its 001 (:func:`harvester.harvested.identifier_of`), with its provenance and the
   bytes as sent. A second run over the same target changes nothing: every record is unchanged.
-- **One transaction per batch**, committed while the next batch is being presented.
+- **One transaction per batch**, committed while the next batch is being presented and
+  prepared (:mod:`harvester.pipeline`).
 - **Not incremental, no deletions.** Z39.50 has no datestamps: every run presents the whole
   result set, and unchanged records cost one digest comparison. A record missing from a run's
   results is never deleted here (DESIGN.md: deletions are never inferred from absence).
 - **Rejects.** A record that cannot be decoded, is not valid MARC21, or that the target replaced
   by a surrogate diagnostic goes to ``harvest_rejects`` with its bytes and the reason, through
-  the ingest path every protocol shares (:func:`harvester.ingest.ingest`); the harvest goes on.
+  the ingest path every protocol shares (:mod:`harvester.ingest`); the harvest goes on.
 - **Failures.** A target that cannot be reached, refuses the search, times out or ends the
   association raises :class:`Z3950HarvestError` (a :class:`harvester.oai_client.HarvestError`)
   with a one-line reason; batches committed before the failure stay.
@@ -32,19 +33,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pymarc import Record
 
-from catalog import Catalog, CatalogWriter, RecordError
+from catalog import Catalog, RecordError
+from catalog.store import PARALLEL_BATCH
 from config import HarvestSource, LimitSettings
 from crosswalks import iso2709
 from harvester.faults import HarvestError
 from harvester.harvested import Harvested, identifier_of
-from harvester.ingest import Counts, IngestTarget, ingest
+from harvester.ingest import Counts, IngestTarget, Plan, prepare
+from harvester.pipeline import OnBatch, overlapped, write_page
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import (
     Z3950Address,
@@ -57,16 +60,15 @@ from protocols.z3950.pqf import PqfError, parse_pqf
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH = 50
-"""Records asked for in one Present request (and stored in one transaction)."""
+DEFAULT_BATCH = PARALLEL_BATCH
+"""Records asked for in one Present request (and stored in one transaction): as many as the
+catalogue derives in its worker processes (see :data:`harvester.sru_harvest.DEFAULT_PAGE`). A
+target that presents fewer is asked for the rest in the next request."""
 PROPOSED_CHARSET = "UTF-8"
 ELEMENT_SET = "F"
 
 Progress = Callable[[int, int], None]
 """Called after each committed batch with (records ingested so far, records to ingest)."""
-OnBatch = Callable[[CatalogWriter, Counts], None]
-"""Called inside each batch's transaction with its counts: a run log written there commits
-with the records (or not at all)."""
 
 
 class Z3950HarvestError(HarvestError):
@@ -201,39 +203,40 @@ async def _run(
     progress: Progress | None,
     result: Z3950HarvestResult,
 ) -> None:
-    """Search, then present and store batch after batch, counting into ``result``."""
+    """Search, then present and store batch after batch, counting into ``result``: each batch
+    is stored while the next one is presented and prepared (:mod:`harvester.pipeline`)."""
     result.hits = await client.search(plan.query)
     result.requests += 1
     wanted = result.hits if plan.limit is None else min(result.hits, plan.limit)
     log.info("%s: %d hits for %s, presenting %d", plan.address, result.hits, plan.query, wanted)
 
-    def present(start: int) -> asyncio.Future[list[RetrievedRecord]]:
-        result.requests += 1
-        count = min(plan.batch, wanted - start + 1)
-        return asyncio.ensure_future(client.present(start, count, "usmarc", ELEMENT_SET))
-
-    start, done = 1, 0
-    pending = present(start) if wanted else None
-    try:
-        while pending is not None:
-            records = await pending
+    async def batches() -> AsyncGenerator[tuple[int, Plan], None]:
+        start = 1
+        while start <= wanted:
+            result.requests += 1
+            count = min(plan.batch, wanted - start + 1)
+            records = await client.present(start, count, "usmarc", ELEMENT_SET)
             if not records:
                 raise Z3950Error(f"present at {start} returned no records")
             start += len(records)
-            # the next batch travels while this one is stored
-            pending = present(start) if start <= wanted else None
-            counts, reasons = await asyncio.to_thread(
-                store_batch, catalog, plan.target, records, expected, plan.on_batch
+            yield len(records), await asyncio.to_thread(
+                prepare_batch, catalog, plan.target, records, expected
             )
-            result.counts.add(counts)
-            result.rejects.extend(reasons)
-            done += len(records)
-            if progress is not None:
-                progress(done, wanted)
-    finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
-            await asyncio.wait([pending])
+
+    done = 0
+
+    async def store(batch: tuple[int, Plan]) -> None:
+        nonlocal done
+        size, ready = batch
+        counts = await asyncio.to_thread(
+            write_page, catalog, plan.target, ready, plan.on_batch, result.rejects
+        )
+        result.counts.add(counts)
+        done += size
+        if progress is not None:
+            progress(done, wanted)
+
+    await overlapped(batches(), store)
 
 
 def _expected_charset(client: Z3950Client, configured: str | None) -> str | None:
@@ -257,16 +260,18 @@ def store_batch(
     """Store one batch of USMARC records (in charset label ``expected``, None: detect) in one
     transaction through the one ingest path; return the counts and the reasons of the rejects
     (also written to ``harvest_rejects``)."""
+    reasons: list[str] = []
+    plan = prepare_batch(catalog, target, records, expected)
+    return write_page(catalog, target, plan, on_batch, reasons), reasons
+
+
+def prepare_batch(
+    catalog: Catalog, target: IngestTarget, records: Sequence[RetrievedRecord], expected: str | None
+) -> Plan:
+    """One batch decoded and :func:`harvester.ingest.prepare` d, writing nothing."""
     datestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     items = [_harvested(retrieved, expected, datestamp) for retrieved in records]
-    reasons: list[str] = []
-    with catalog.writer() as writer:
-        counts = ingest(writer, target, items, reasons)
-        if on_batch is not None:
-            on_batch(writer, counts)
-    for reason in reasons:
-        log.warning("%s: rejected %s", target.source, reason)
-    return counts, reasons
+    return prepare(catalog, target, items)
 
 
 def _harvested(retrieved: RetrievedRecord, expected: str | None, datestamp: str) -> Harvested:

@@ -20,6 +20,7 @@ from config import HarvestSource, Settings, load_settings
 from harvester.runs import SUCCEEDED, PageInfo, RunOptions, harvest
 from harvester.scheduler import start_scheduler
 from harvester.sources import SourceError, add_source, all_sources, validate
+from harvester.z3950_harvest import DEFAULT_BATCH
 from tests.conftest import ROOT, free_port
 from tests.interop import test_z3950_harvest
 from tests.interop.test_z3950_harvest import EVERYTHING, Zebra, assert_same_record
@@ -94,7 +95,7 @@ def test_add_harvest_and_runs_commands(zebra: Zebra, tmp_path: Path) -> None:
 
     first = koprik(config, "harvest", "zebra")
     assert first.returncode == 0, first.stderr
-    batches = -(-total // 50)
+    batches = -(-total // DEFAULT_BATCH)
     assert "harvest zebra (run #1): succeeded" in first.stdout
     assert f"  {total} new, 0 updated, 0 deleted, 0 unchanged, 0 rejected; {batches} pages, " \
         f"{2 + batches} requests" in first.stdout
@@ -131,7 +132,7 @@ def test_harvest_reports_hits_as_the_total_and_a_failed_run(
     assert report.status == SUCCEEDED and report.counts.added == total
     assert report.watermark is None and report.errors == []
     assert [(p.pages, p.records, p.complete_list_size) for p in pages] == [
-        (n + 1, min(50 * (n + 1), total), total) for n in range(len(pages))]
+        (n + 1, min(DEFAULT_BATCH * (n + 1), total), total) for n in range(len(pages))]
     assert pages[-1].records == total
 
     down = z3950_source(zebra, name="down", url=f"127.0.0.1:{free_port()}/D")

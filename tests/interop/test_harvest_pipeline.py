@@ -1,0 +1,144 @@
+"""A harvest of a real Zebra, by SRU and by Z39.50, SIGKILLed between pages (while the next page
+is being fetched and prepared, harvester.pipeline) or inside a page's transaction, then run
+again: the pages committed before the kill are whole, with the run's counts beside them; nothing
+of the page in flight or in its transaction is; and the run after it leaves every one of
+Zebra's records in the catalogue once, unchanged."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from catalog import Catalog, models
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_runs
+from config import HarvestSource, Settings
+from crosswalks.marc_io import record_to_iso2709
+from harvester.http_fetch import Politeness
+from harvester.runs import INTERRUPTED, RUNNING, SUCCEEDED, harvest
+from harvester.sru_harvest import DEFAULT_PAGE
+from harvester.z3950_harvest import DEFAULT_BATCH
+from tests.conftest import ROOT
+from tests.interop.test_z3950_harvest import EVERYTHING, Zebra, assert_same_record, read_records
+from tests.peers import running_zebra
+
+pytestmark = pytest.mark.interop
+
+RECORDS = 5 * DEFAULT_PAGE + 10
+"""Six pages (the last one short)."""
+KILL_AFTER = 2
+"""Pages committed when the harvesting process kills itself."""
+QUICK = Politeness(delay=0, timeout=20, retries=1, backoff=0.1)
+
+CHILD = """
+import json, os, signal, sys
+import harvester.pipeline
+from catalog import Catalog
+from config import DatabaseSettings, HarvestSource, Settings
+from harvester.http_fetch import Politeness
+from harvester.runs import harvest
+
+url, source, politeness, kill_after, inside = sys.argv[1:]
+applied = []
+
+def kill_between_pages(info):
+    # called once a page has committed, while the next one is fetched and prepared
+    if info.pages == int(kill_after) and inside == "between":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def apply_then_kill(writer, target, plan, reasons=None):
+    # the page after them written, its transaction not yet committed
+    counts = apply(writer, target, plan, reasons)
+    applied.append(counts)
+    if len(applied) == int(kill_after) + 1 and inside == "inside":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return counts
+
+apply, harvester.pipeline.apply = harvester.pipeline.apply, apply_then_kill
+catalog = Catalog.open(Settings(database=DatabaseSettings(url=url)))
+harvest(catalog, HarvestSource(**json.loads(source)),
+        politeness=Politeness(**json.loads(politeness)), on_page=kill_between_pages)
+"""
+"""A harvest run in a process of its own that SIGKILLs itself ``between`` two pages (once
+``kill_after`` pages are committed) or ``inside`` the transaction of the page after them. argv
+is the catalogue URL, the source and the politeness (JSON), ``kill_after`` and where."""
+
+
+@pytest.fixture(scope="module")
+def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zebra]:
+    base = tmp_path_factory.mktemp("zebra-pipeline")
+    folder = base / "records"
+    folder.mkdir()
+    demo = folder / "demo.mrc"
+    demo.write_bytes(b"".join(record_to_iso2709(record) for record in demo_records(RECORDS)))
+    records = {"".join(record["001"].data.split()): record for record in read_records(demo)}
+    assert len(records) == RECORDS
+    with running_zebra(folder, base / "work") as port:
+        yield Zebra(port, records)
+
+
+def _source(zebra: Zebra, protocol: str) -> HarvestSource:
+    if protocol == "sru":
+        address, query = f"http://127.0.0.1:{zebra.port}/Default", "cql.allRecords=1"
+    else:
+        address, query = f"z3950://{zebra.address}", EVERYTHING
+    prefix = "marcxml" if protocol == "sru" else ""
+    return HarvestSource(
+        name="zebra", url=address, protocol=protocol, query=query, prefix=prefix, timeout=20.0,
+        delay=0,
+    )  # fmt: skip
+
+
+def _stored(catalog: Catalog) -> int:
+    r = models.records
+    with catalog.engine.connect() as connection:
+        return int(connection.execute(
+            select(func.count()).select_from(r).where(r.c.source == "zebra")
+        ).scalar_one())  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["between", "inside"])
+@pytest.mark.parametrize("protocol", ["sru", "z3950"])
+def test_a_harvest_killed_between_pages_then_run_again_holds_every_record_once(
+    protocol: str, where: str, zebra: Zebra, catalog_url: str, settings: Settings
+) -> None:
+    assert DEFAULT_PAGE == DEFAULT_BATCH  # RECORDS makes six pages of either
+    source = _source(zebra, protocol)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, catalog_url, json.dumps(dataclasses.asdict(source)),
+         json.dumps(dataclasses.asdict(QUICK)), str(KILL_AFTER), where],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == -signal.SIGKILL, child.stderr
+
+    catalog = Catalog.open(settings)
+    try:
+        committed = KILL_AFTER * DEFAULT_PAGE
+        with catalog.engine.connect() as connection:
+            killed = connection.execute(select(harvest_runs)).one()
+        assert (killed.status, killed.pages) == (RUNNING, KILL_AFTER)
+        assert (killed.added, killed.rejected) == (committed, 0)  # counts commit with pages
+        assert _stored(catalog) == committed  # whole pages, none of the one in flight
+
+        again = harvest(catalog, source, politeness=QUICK, settings=settings)
+        assert again.status == SUCCEEDED, again.errors
+        assert dataclasses.astuple(again.counts) == (RECORDS - committed, 0, 0, committed, 0)
+        with catalog.engine.connect() as connection:
+            statuses = connection.execute(
+                select(harvest_runs.c.status).order_by(harvest_runs.c.id)
+            ).scalars().all()  # fmt: skip
+        assert statuses == [INTERRUPTED, SUCCEEDED]
+        assert _stored(catalog) == RECORDS  # every record once
+        for identifier, original in zebra.records.items():
+            stored = catalog.marc_of(f"zebra:{identifier}")
+            assert stored is not None, identifier
+            assert_same_record(stored, original)
+    finally:
+        catalog.close()

@@ -1101,15 +1101,26 @@ class CatalogWriter:
     def _write_records(
         self, new_rows: list[dict[str, object]], updated: list[tuple[int, dict[str, object]]]
     ) -> list[int]:
-        """Insert ``new_rows`` (returning their ids, in order) and apply ``updated``."""
+        """Insert ``new_rows`` (returning their ids, in order) and apply ``updated``.
+
+        The new rows go in as one bulk insert and their ids are read back by ``local_id``
+        (unique): an INSERT ... RETURNING in parameter order is sent one row at a time on
+        SQLite, and each of those statements waits for the GIL while a harvest prepares its
+        next page in another thread.
+        """
         r = models.records
         ids: list[int] = []
         if new_rows:
-            ids = list(
-                self.connection.execute(
-                    insert(r).returning(r.c.id, sort_by_parameter_order=True), new_rows
-                ).scalars()
-            )
+            names = tuple(new_rows[0])
+            insert_rows(self.connection, r, names,
+                        [tuple(row[name] for name in names) for row in new_rows])
+            local_ids = [row["local_id"] for row in new_rows]
+            made: dict[str, int] = {
+                local_id: rid for local_id, rid in self.connection.execute(
+                    select(r.c.local_id, r.c.id).where(r.c.local_id.in_(local_ids))
+                )
+            }
+            ids = [made[local_id] for local_id in local_ids]
         if updated:
             self.connection.execute(
                 update(r).where(r.c.id == bindparam("record_id")),

@@ -1,8 +1,6 @@
 """``koprik import`` reads a large file in a process of its own: with the same outcome, record
 for record, as the small files read in the writing process (koprik/file_reading.py)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 from pymarc import Field, Record
@@ -13,19 +11,10 @@ from config import load_settings
 from crosswalks.marc_io import iter_records
 from koprik.file_reading import OWN_PROCESS_BYTES
 from tests.conftest import DATA
+from tests.test_import_command import koprik
 
 MARC21 = DATA / "marc21"
 BROKEN = (MARC21 / "broken" / "bad_records.mrc").read_bytes()
-
-
-def koprik(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    config = folder / "koprik.toml"
-    if not config.exists():
-        config.write_text(f'[database]\nurl = "sqlite:///{folder / "c.sqlite3"}"\n')
-    return subprocess.run(
-        [sys.executable, "-m", "koprik", "--config", str(config), *args],
-        capture_output=True, text=True, cwd=folder, timeout=600,
-    )
 
 
 def _copies(count: int) -> list[bytes]:

@@ -263,6 +263,18 @@ def test_a_worker_that_cannot_start_stops_them_all_saying_why(tmp_path: Path):
     assert all("address already in use" in line for line in lines)
 
 
+def _kill_one(tmp_path: Path, http_port: int, output: Path, workers: set[int]
+              ) -> tuple[int, set[int]]:
+    """SIGKILL one of ``workers``; its pid and the workers once its replacement serves."""
+    victim = max(workers)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while (now := _wait_for_workers(tmp_path, http_port, output)) == workers:
+        assert time.monotonic() < deadline, output.read_text()
+        time.sleep(0.2)
+    return victim, now
+
+
 def test_a_worker_that_dies_is_started_again(tmp_path: Path):
     from koprik.workers import STARTUP
 
@@ -271,12 +283,7 @@ def test_a_worker_that_dies_is_started_again(tmp_path: Path):
     try:
         workers = _wait_for_workers(tmp_path, http_port, output)
         time.sleep(STARTUP + 0.5)  # past start-up: a death now is a crash, not a failed start
-        victim = max(workers)
-        os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while (now := _wait_for_workers(tmp_path, http_port, output)) == workers:
-            assert time.monotonic() < deadline, output.read_text()
-            time.sleep(0.2)
+        victim, now = _kill_one(tmp_path, http_port, output, workers)
         (replacement,) = now - workers
         assert server.poll() is None  # the parent carried on
         restarted = [e["message"] for e in _log(tmp_path) if e["level"] == "warning"]
@@ -320,12 +327,7 @@ def test_metrics_count_the_requests_of_every_worker(tmp_path: Path):
         assert all(counts == sent for counts in scrapes), (sent, scrapes)
 
         time.sleep(max(0.0, started + STARTUP + 0.5 - time.monotonic()))  # a crash, not a start
-        victim = max(workers)
-        os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while (now := _wait_for_workers(tmp_path, http_port, output)) == workers:
-            assert time.monotonic() < deadline, output.read_text()
-            time.sleep(0.2)
+        victim, now = _kill_one(tmp_path, http_port, output, workers)
         serving = now - {victim}
         scraped = len(scrapes)
         _until_each_answered(serving, lambda n: _scrape(tmp_path, http_port, scrapes, scraped + n))

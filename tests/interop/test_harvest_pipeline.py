@@ -17,17 +17,14 @@ import pytest
 from sqlalchemy import func, select
 
 from catalog import Catalog, models
-from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs
 from config import HarvestSource, Settings
-from crosswalks.marc_io import record_to_iso2709
 from harvester.http_fetch import Politeness
 from harvester.runs import INTERRUPTED, RUNNING, SUCCEEDED, harvest
 from harvester.sru_harvest import DEFAULT_PAGE
 from harvester.z3950_harvest import DEFAULT_BATCH
 from tests.conftest import ROOT
-from tests.interop.test_z3950_harvest import EVERYTHING, Zebra, assert_same_record, read_records
-from tests.peers import running_zebra
+from tests.interop.test_z3950_harvest import EVERYTHING, Zebra, assert_same_record, demo_zebra
 
 pytestmark = pytest.mark.interop
 
@@ -73,15 +70,9 @@ is the catalogue URL, the source and the politeness (JSON), ``kill_after`` and w
 
 @pytest.fixture(scope="module")
 def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zebra]:
-    base = tmp_path_factory.mktemp("zebra-pipeline")
-    folder = base / "records"
-    folder.mkdir()
-    demo = folder / "demo.mrc"
-    demo.write_bytes(b"".join(record_to_iso2709(record) for record in demo_records(RECORDS)))
-    records = {"".join(record["001"].data.split()): record for record in read_records(demo)}
-    assert len(records) == RECORDS
-    with running_zebra(folder, base / "work") as port:
-        yield Zebra(port, records)
+    with demo_zebra(tmp_path_factory.mktemp("zebra-pipeline"), RECORDS) as served:
+        assert len(served.records) == RECORDS
+        yield served
 
 
 def _source(zebra: Zebra, protocol: str) -> HarvestSource:

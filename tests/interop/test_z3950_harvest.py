@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pymarc
@@ -54,19 +55,27 @@ def read_records(path: Path) -> list[pymarc.Record]:
         return list(pymarc.MARCReader(stream, to_unicode=True, force_utf8=True))
 
 
-@pytest.fixture(scope="module")
-def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zebra]:
-    base = tmp_path_factory.mktemp("zebra-harvest")
+@contextmanager
+def demo_zebra(base: Path, count: int, *others: Path) -> Iterator[Zebra]:
+    """A Zebra serving ``count`` demo records and the records of the ISO 2709 files ``others``
+    (their 001s all different), from folders below ``base``."""
     folder = base / "records"
     folder.mkdir()
     demo = folder / "demo.mrc"
-    demo.write_bytes(b"".join(record_to_iso2709(record) for record in demo_records(DEMO_RECORDS)))
-    shutil.copy(MARCCOL, folder / MARCCOL.name)
-    indexed = read_records(demo) + read_records(MARCCOL)
+    demo.write_bytes(b"".join(record_to_iso2709(record) for record in demo_records(count)))
+    for other in others:
+        shutil.copy(other, folder / other.name)
+    indexed = [record for path in (demo, *others) for record in read_records(path)]
     records = {"".join(record["001"].data.split()): record for record in indexed}
     assert len(records) == len(indexed)
     with running_zebra(folder, base / "work") as port:
         yield Zebra(port, records)
+
+
+@pytest.fixture(scope="module")
+def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zebra]:
+    with demo_zebra(tmp_path_factory.mktemp("zebra-harvest"), DEMO_RECORDS, MARCCOL) as served:
+        yield served
 
 
 def source_for(zebra: Zebra, **changes: object) -> HarvestSource:

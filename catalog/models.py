@@ -180,6 +180,21 @@ user_sessions = Table(
 """Signed-in dashboard sessions, by the SHA-256 of the cookie's value: any node can check one,
 and signing out ends it everywhere."""
 
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(64), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_login_failures_key", "address", "name", "at"),
+    Index("ix_login_failures_at", "at"),
+)
+"""Recent failed dashboard sign-ins at wall-clock UTC seconds, by address and case-folded name
+(``""`` for the address's own count), so the limit holds across workers and nodes; rows older
+than ``[dashboard] login_window`` are deleted as failures come
+(:mod:`koprik.dashboard.limits`)."""
+
 record_changes = Table(
     "record_changes",
     metadata,

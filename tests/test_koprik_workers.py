@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -377,3 +378,49 @@ def _scrape(folder: Path, port: int, scrapes: list[dict[tuple[str, str], float]]
         if sample.name == "koprik_protocol_request_seconds_count"
     })  # fmt: skip
     return _answered_by(folder, "/metrics", nth)
+
+
+def _sign_in(port: int, cookie: str, token: str) -> int:
+    """One failed sign-in (a wrong password) on a new connection; the status answered."""
+    form = urllib.parse.urlencode({"csrf": token, "name": "alice", "password": "a guess"})
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/signin", data=form.encode(),
+                                     headers={"Cookie": cookie})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def test_failed_sign_ins_are_limited_in_total_over_the_workers(tmp_path: Path):
+    """``login_attempts`` (5 by default) failures in all, whichever worker counted them: every
+    later sign-in is refused (429) by each worker, also by one that counted fewer than 5
+    itself. Sign-ins are sent until each worker has refused one (at most 200)."""
+    import re
+
+    from config import Settings
+
+    attempts = Settings().dashboard.login_attempts
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port())
+    try:
+        workers = _wait_for_workers(tmp_path, http_port, output)
+        assert len(workers) == 2
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/signin", timeout=30) as page:
+            cookie = page.headers["Set-Cookie"].split(";")[0]
+            found = re.search(r'name="csrf" value="([^"]+)"', page.read().decode())
+        assert cookie.startswith("koprik_csrf=") and found
+        statuses: list[int] = []
+        refused_by: set[int] = set()
+        while len(statuses) < 200 and refused_by != workers:
+            statuses.append(_sign_in(http_port, cookie, found.group(1)))
+            answerer = _answered_by(tmp_path, "/signin", len(statuses) + 1)  # after the GET
+            if len(statuses) > attempts:
+                assert statuses[-1] == 429, (statuses, answerer)
+                refused_by.add(answerer)
+        assert statuses[:attempts] == [401] * attempts
+        assert refused_by == workers
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    assert "Traceback" not in output.read_text()

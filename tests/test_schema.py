@@ -165,3 +165,34 @@ def test_a_revision_that_rebuilds_a_table_keeps_the_rows_referring_to_it(
                 assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_a_catalogue_at_0004_is_upgraded_to_the_shared_sign_in_failures(settings: Settings):
+    """Revision 0005 adds ``login_failures`` to a catalogue made at 0004, its users intact."""
+    from alembic import command
+    from sqlalchemy import insert
+
+    from catalog.models import users
+    from catalog.schema import alembic_config
+    from koprik.dashboard.limits import LoginLimiter
+
+    engine = open_engine(settings.database.url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0004")
+            connection.execute(insert(users).values(name="alice", password_hash="x", created=1))
+        with pytest.raises(SchemaError, match="has schema revision 0004"):
+            Catalog.open(settings)
+        assert upgrade(engine) == ("0004", head())
+        assert inspect(engine).has_table("login_failures")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT name FROM users")).scalars().all() == ["alice"]
+    finally:
+        engine.dispose()
+    catalog = Catalog.open(settings)
+    try:
+        limiter = LoginLimiter(catalog.engine, attempts=1, window=60)
+        limiter.failed("10.0.0.1", "alice", now=1)
+        assert not limiter.allowed("10.0.0.1", "alice", now=2)
+    finally:
+        catalog.close()

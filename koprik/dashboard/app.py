@@ -35,7 +35,7 @@ def setup_dashboard(app: web.Application) -> None:
     which already holds the settings and the catalogue (:func:`provider.app.init_app`)."""
     settings, catalog = app[SETTINGS], app[CATALOG]
     app[TEMPLATES] = environment()
-    app[LIMITER] = LoginLimiter(settings.dashboard.login_attempts,
+    app[LIMITER] = LoginLimiter(catalog.engine, settings.dashboard.login_attempts,
                                 settings.dashboard.login_window)
     app[HARVESTS] = Harvests(catalog)
     app[METRICS] = Metrics(catalog)

@@ -1,53 +1,84 @@
-"""Rate limiting of failed sign-ins, per (address, name) and per address."""
+"""Rate limiting of failed sign-ins, per (address, name) and per address.
+
+The failures are rows of the catalogue's ``login_failures`` table, which every ``--workers``
+process and every node on the same database shares: the allowance holds in total, however the
+attempts are spread. Times are wall-clock UTC seconds (:func:`time.time`): monotonic clocks
+differ between processes and machines. Each method is one short database transaction; call it
+from a thread (``asyncio.to_thread``), as the sign-in handler does.
+
+A check and the failure it precedes are not one transaction, so sign-ins racing each other
+(each checked before the others failed) may overshoot the allowance by the number in flight.
+"""
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict, deque
+from typing import cast
+
+from sqlalchemy import Engine, String, delete, func, insert, select
+
+from catalog.models import login_failures
 
 PER_ADDRESS_FACTOR = 4
 """An address may fail this many times the per-name allowance across all names."""
-MAX_KEYS = 10_000
-"""Most (address, name) keys remembered: the table cannot be grown without bound."""
+_ADDRESS = ""
+"""The name key of an address's count over all names."""
+_table = login_failures
+_ADDRESS_WIDTH = cast(String, _table.c.address.type).length
+_NAME_WIDTH = cast(String, _table.c.name.type).length
+
+
+def _address(address: str) -> str:
+    return address[:_ADDRESS_WIDTH]
+
+
+def _name(name: str) -> str:
+    """The name key: names are compared case-folded (folding may lengthen; cut to the column)."""
+    return name.casefold()[:_NAME_WIDTH]
 
 
 class LoginLimiter:
     """Counts failures in a sliding window; :meth:`allowed` is false once a key has too many.
 
-    The counts are per process (each ``--workers`` process keeps its own); an attacker spread
-    over processes gets at most ``workers`` times the allowance.
+    Rows older than the window are deleted on every failure, and each key keeps only its
+    newest ``limit`` rows (all a decision needs), so the table holds at most the failures of
+    one window.
     """
 
-    def __init__(self, attempts: int, window: float) -> None:
+    def __init__(self, engine: Engine, attempts: int, window: float) -> None:
+        self.engine = engine
         self.attempts = attempts
         self.window = window
-        self._failures: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        times = self._failures.get(key)
-        if times is None:
-            return deque()
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
+    def _limits(self, name: str) -> dict[str, int]:
+        """Each key of a sign-in as ``name`` -> the failures it may have in a window."""
+        return {_name(name): self.attempts, _ADDRESS: self.attempts * PER_ADDRESS_FACTOR}
 
     def allowed(self, address: str, name: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        return (
-            len(self._recent((address, name.casefold()), now)) < self.attempts
-            and len(self._recent((address, ""), now)) < self.attempts * PER_ADDRESS_FACTOR
-        )
+        now = time.time() if now is None else now
+        limits = self._limits(name)
+        with self.engine.connect() as connection:
+            counts = dict(connection.execute(
+                select(_table.c.name, func.count())
+                .where(_table.c.address == _address(address), _table.c.name.in_(list(limits)),
+                       _table.c.at > now - self.window)
+                .group_by(_table.c.name)
+            ).all())  # fmt: skip
+        return all(counts.get(key, 0) < limit for key, limit in limits.items())
 
     def failed(self, address: str, name: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        for key in ((address, name.casefold()), (address, "")):
-            times = self._failures.pop(key, None) or deque()
-            times.append(now)
-            while len(times) > self.attempts * PER_ADDRESS_FACTOR:
-                times.popleft()
-            self._failures[key] = times
-        while len(self._failures) > MAX_KEYS:
-            self._failures.popitem(last=False)
+        now = time.time() if now is None else now
+        address = _address(address)
+        with self.engine.begin() as connection:
+            connection.execute(delete(_table).where(_table.c.at <= now - self.window))
+            for key, limit in self._limits(name).items():
+                connection.execute(insert(_table).values(address=address, name=key, at=now))
+                same = (_table.c.address == address, _table.c.name == key)
+                newest = (select(_table.c.id).where(*same)
+                          .order_by(_table.c.at.desc(), _table.c.id.desc()).limit(limit))
+                connection.execute(delete(_table).where(*same, _table.c.id.not_in(newest)))
 
     def succeeded(self, address: str, name: str) -> None:
-        self._failures.pop((address, name.casefold()), None)
+        with self.engine.begin() as connection:
+            connection.execute(delete(_table).where(_table.c.address == _address(address),
+                                                    _table.c.name == _name(name)))

@@ -38,18 +38,18 @@ async def signin(request: web.Request) -> web.StreamResponse:
     target = _next(form.get("next"))
     address = request.remote or "unknown"
     limiter = request.app[LIMITER]
-    if not limiter.allowed(address, name):
+    if not await asyncio.to_thread(limiter.allowed, address, name):
         log.warning("sign-in refused (rate limit) for %r from %s", name, address)
         return await render(request, "signin.html", status=429, error=LIMITED, next=target,
                             name=name)
     engine = request.app[CATALOG].engine
     user = await asyncio.to_thread(check_password, engine, name, password)
     if user is None:
-        limiter.failed(address, name)
+        await asyncio.to_thread(limiter.failed, address, name)
         log.warning("failed sign-in for %r from %s", name, address)
         return await render(request, "signin.html", status=401, error=REFUSED, next=target,
                             name=name)
-    limiter.succeeded(address, name)
+    await asyncio.to_thread(limiter.succeeded, address, name)
     lifetime = request.app[SETTINGS].dashboard.session_lifetime
     cookie, _session = await asyncio.to_thread(open_session, engine, user, lifetime)
     log.info("%s signed in from %s", user, address)

@@ -541,7 +541,7 @@ class Catalog:
             return [pool.submit(_derive, sent[i : i + size], self._options())
                     for i in range(0, len(sent), size)], size
         except BrokenProcessPool:
-            self._pool = None
+            self._discard_broken()
             raise
 
     def _stored(
@@ -568,7 +568,9 @@ class Catalog:
         stored = self._stored(keys, connection)
         work: list[_ReadWork] = []
         for item, key in zip(items, keys, strict=True):
+            # An Unread record is a harvested one: its provenance keys it and it is not checked.
             assert isinstance(item.record, Unread) and item.provenance is not None
+            assert not item.union and item.check_as is None and item.source is None
             row = stored.get(key)
             digest = row.digest if row is not None and not row.deleted else None
             work.append((item.record, item.provenance, item.local_id, digest))
@@ -586,13 +588,27 @@ class Catalog:
                                  own_code, self._options())
                      for i in range(0, len(work), size)]  # fmt: skip
         except BrokenProcessPool:
-            self._pool = None
+            self._discard_broken()
             raise
         return [_Unprepared(parts[i // size], i % size) for i in range(len(work))]
 
     def _options(self) -> _Options:
         dedup = self.settings.dedup
         return _Options(tuple(dedup.control_prefixes), dedup.title_key_chars, tuple(self.rules))
+
+    def _discard_broken(self) -> None:
+        """Forget the worker processes if one of them died (the pool then refuses all work),
+        so that the next batch starts new ones; a pool another thread started meanwhile is
+        kept."""
+        with self._pool_lock:
+            pool = self._pool
+            if pool is None:
+                return
+            try:
+                pool.submit(int).cancel()  # a broken pool refuses work at once
+            except BrokenProcessPool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
 
     def _workers(self, records: int) -> ProcessPoolExecutor | None:
         """The worker processes, started on first use; None when ``records`` are too few to
@@ -964,7 +980,7 @@ class CatalogWriter:
         try:
             settled = batch.settle()
         except BrokenProcessPool:
-            self.catalog._pool = None  # a worker died: start new ones for the next batch
+            self.catalog._discard_broken()
             raise
         for position, prepared in enumerate(settled):
             if isinstance(prepared, RecordError):
@@ -1095,7 +1111,7 @@ class CatalogWriter:
         try:
             return future.result()
         except BrokenProcessPool:
-            self.catalog._pool = None  # a worker died: start new ones for the next batch
+            self.catalog._discard_broken()
             raise
 
     def _write_records(

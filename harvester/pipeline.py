@@ -60,6 +60,8 @@ async def overlapped(pages: AsyncGenerator[T, None], store: Callable[[T], Awaita
             except asyncio.CancelledError:
                 if not storing.done():
                     await asyncio.wait([storing])  # finish the page in progress, then stop
+                if not storing.cancelled():
+                    storing.exception()  # retrieved: the cancellation is what is raised
                 raise
     finally:
         if pending is not None:

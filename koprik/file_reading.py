@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import multiprocessing
-import queue
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +34,6 @@ from koprik.errors import UserError
 OWN_PROCESS_BYTES = 1 << 20
 """Files from this size on are read in a process of their own."""
 
-AHEAD = 2
-"""Batches the reading process may have ready before the writer takes them (bounds memory)."""
 
 POLL_SECONDS = 1.0
 """How often the writer waiting for a batch checks that the reading process still runs."""
@@ -94,39 +92,45 @@ class ReadAhead:
     """The batches of :func:`read_batches`, read in a process of its own for a large file.
 
     The process is started by the catalogue workers' fork server and ends with this one however
-    it ends (:mod:`catalog.workers`); leaving the ``with`` block early stops it. An error it
-    meets is raised here, where the batch it stopped would have been taken.
+    it ends (:mod:`catalog.workers`); leaving the ``with`` block early stops it. It sends each
+    batch through a pipe as soon as it is read, and waits while the pipe is full: at most about
+    two batches are on their way (the one in the pipe and the one being read). An error it meets
+    is raised here, where the batch it stopped would have been taken; if it dies, the pipe's end
+    says so.
     """
 
     def __init__(self, spec: ReadSpec, preparer: Preparer) -> None:
         self.spec = spec
         self.preparer = preparer
         self._process: Any = None
-        self._queue: Any = None
+        self._batches: Any = None
 
     def __enter__(self) -> Iterator[list[Read]]:
         if self.spec.path.stat().st_size < OWN_PROCESS_BYTES:
             return read_batches(self.spec, self.preparer)
         context = multiprocessing.get_context("forkserver")
-        self._queue = context.Queue(AHEAD)
+        self._batches, sending = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_read_into, args=(self.spec, self.preparer, self._queue), daemon=True,
+            target=_read_into, args=(self.spec, self.preparer, sending), daemon=True,
             name="koprik-import-reader",
         )
         self._process.start()
+        sending.close()  # the reading process holds the only sending end: its end is an EOF
         return self._taken()
 
     def _taken(self) -> Iterator[list[Read]]:
         while True:
             try:
-                kind, payload = self._queue.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                if not self._process.is_alive():
-                    raise UserError(
-                        f"{self.spec.path}: the process reading it ended unexpectedly "
-                        f"(exit status {self._process.exitcode})"
-                    ) from None
-                continue
+                while not self._batches.poll(POLL_SECONDS):
+                    if not self._process.is_alive():
+                        raise EOFError
+                kind, payload = self._batches.recv()
+            except EOFError:
+                self._process.join(POLL_SECONDS)
+                raise UserError(
+                    f"{self.spec.path}: the process reading it ended unexpectedly "
+                    f"(exit status {self._process.exitcode})"
+                ) from None
             if kind == "end":
                 return
             if kind == "error":
@@ -144,19 +148,27 @@ class ReadAhead:
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
-        self._queue.close()
-        self._queue.join_thread()
+        self._batches.close()
 
 
 def _read_into(spec: ReadSpec, preparer: Preparer, batches: Any) -> None:
-    """The reading process: every batch, then ``("end", None)``, or ``("error", exception)``."""
+    """The reading process: every batch, then ``("end", None)``, or ``("error", UserError)``.
+
+    It ignores SIGINT: a Ctrl-C reaches the whole process group, and the importing process,
+    which reports it, stops this one.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     bind_to_parent()
     try:
         for batch in read_batches(spec, preparer):
-            batches.put(("batch", batch))
+            batches.send(("batch", batch))
     except UserError as error:
-        batches.put(("error", error))
+        batches.send(("error", error))
     except OSError as error:
-        batches.put(("error", UserError(f"{spec.path}: {error.strerror or error}")))
+        batches.send(("error", UserError(f"{spec.path}: {error.strerror or error}")))
+    except Exception as error:  # a reader or a repair failing on input no test foresaw
+        batches.send(("error", UserError(f"{spec.path}: cannot be read: {error}")))
     else:
-        batches.put(("end", None))
+        batches.send(("end", None))
+    finally:
+        batches.close()

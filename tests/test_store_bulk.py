@@ -2,7 +2,10 @@
 exactly what the same records stored one put() at a time store, on SQLite and PostgreSQL."""
 
 import dataclasses
+import os
+import signal
 import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ from sqlalchemy import select
 from catalog import Catalog, Provenance, models
 from catalog.demo import demo_records
 from catalog.search_index import terms
-from catalog.store import PARALLEL_BATCH, Incoming, Outcome
+from catalog.store import PARALLEL_BATCH, Incoming, Outcome, Unread
 from config import DatabaseSettings, Settings
 from tests.conftest import DATA, _fresh_postgres_database
 
@@ -154,3 +157,34 @@ def test_records_prepared_for_checking_alone_get_their_findings(catalog):
         outcomes = writer.put_prepared(batch)
     assert outcomes[0] is Outcome.UPDATED
     assert set(outcomes[1:]) == {Outcome.UNCHANGED}
+
+
+def _die(data: bytes) -> Record:
+    """An :class:`Unread` reader that kills the worker process reading with it."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("not reached")
+
+
+def test_a_worker_that_dies_fails_its_batch_and_the_next_one_is_stored(tmp_path):
+    """A worker killed while reading a batch fails that batch's transaction (nothing of it is
+    stored) and the catalogue starts new workers for the next batch."""
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    catalog = Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url)))
+
+    def harvested(n: int) -> Provenance:
+        return Provenance("peer", "http://127.0.0.1:1/oai", f"oai:peer:{n}",
+                          "2024-01-01T00:00:00Z", "http://www.loc.gov/MARC21/slim")
+
+    try:
+        dying = [Incoming(Unread(_die, b""), provenance=harvested(n))
+                 for n in range(PARALLEL_BATCH)]
+        with pytest.raises(BrokenProcessPool), catalog.writer() as writer:
+            writer.put_prepared(catalog.prepare(dying))
+        assert catalog.is_empty()
+        fine = [Incoming(r, provenance=harvested(n))
+                for n, r in enumerate(demo_records(PARALLEL_BATCH))]
+        with catalog.writer() as writer:
+            outcomes = writer.put_prepared(catalog.prepare(fine))
+        assert outcomes == [Outcome.ADDED] * PARALLEL_BATCH
+    finally:
+        catalog.close()

@@ -158,7 +158,11 @@ def koprik_target(space: Workspace, workers: int = 1) -> Iterator[tuple[int, int
         stderr=log,
     )  # fmt: skip
     try:
-        wait_for_port(port, process)
+        try:
+            wait_for_port(port, process)
+        except RuntimeError as error:  # say why, in the server's own words
+            said = (space.folder / "serve.log").read_text(errors="replace").strip()
+            raise RuntimeError(f"{error}: {said.splitlines()[-1] if said else ''}") from None
         wait_for_listeners(port, workers)
         yield port, process.pid
     finally:

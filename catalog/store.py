@@ -25,7 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from pymarc import Leader, Record
 from sqlalchemy import (
@@ -56,6 +56,8 @@ from catalog.workers import worker_pool
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
 from crosswalks.check import check_record
+
+T = TypeVar("T")
 
 PARALLEL_BATCH = 200
 """From this many records to write at once, their renditions and terms are made in workers."""
@@ -534,15 +536,9 @@ class Catalog:
                 self._options(),
             ))
             return [done], max(len(work), 1)
-        size = -(-len(work) // (WORKERS * 4))  # a few parts per worker, to even out the load
         sent: list[_Work] = [(p.marc, p.local_id, not p.union, store, p.check_as, p.source)
                              for p, store in work]
-        try:
-            return [pool.submit(_derive, sent[i : i + size], self._options())
-                    for i in range(0, len(sent), size)], size
-        except BrokenProcessPool:
-            self._discard_broken()
-            raise
+        return self._spread(pool, _derive, sent, self._options())
 
     def _stored(
         self, keys: list[tuple[str, ...]], connection: Connection | None
@@ -582,15 +578,24 @@ class Catalog:
                 _read_and_derive(work, self.max_record_bytes, own_code, self._options())
             )
             return [_Unprepared(done, place) for place in range(len(work))]
+        parts, size = self._spread(
+            pool, _read_and_derive, work, self.max_record_bytes, own_code, self._options()
+        )
+        return [_Unprepared(parts[i // size], i % size) for i in range(len(work))]
+
+    def _spread(
+        self, pool: ProcessPoolExecutor, function: Callable[..., list[T]], work: list[Any],
+        *arguments: object,
+    ) -> tuple[list[Future[list[T]]], int]:
+        """``function(part, *arguments)`` submitted for each part of ``work``: a few parts per
+        worker, to even out the load. Returns the parts and the size of each."""
         size = -(-len(work) // (WORKERS * 4))
         try:
-            parts = [pool.submit(_read_and_derive, work[i : i + size], self.max_record_bytes,
-                                 own_code, self._options())
-                     for i in range(0, len(work), size)]  # fmt: skip
+            return [pool.submit(function, work[i : i + size], *arguments)
+                    for i in range(0, len(work), size)], size
         except BrokenProcessPool:
             self._discard_broken()
             raise
-        return [_Unprepared(parts[i // size], i % size) for i in range(len(work))]
 
     def _options(self) -> _Options:
         dedup = self.settings.dedup

@@ -90,7 +90,10 @@ def _run_workers(settings: Settings, args: argparse.Namespace, count: int) -> in
             asyncio.run(serve(settings, catalog, host=args.host, port=args.port,
                               scheduler=not args.no_scheduler and index == 0, worker=index))
         except OSError as error:  # a port in use
-            print(f"koprik: worker {index}: {error}", file=sys.stderr, flush=True)
+            # One write of the whole line: workers failing together must not interleave (print
+            # writes the text and its newline separately to an unbuffered stderr).
+            sys.stderr.write(f"koprik: worker {index}: {error}\n")
+            sys.stderr.flush()
             return 2
         finally:
             catalog.close()

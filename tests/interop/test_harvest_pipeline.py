@@ -1,8 +1,9 @@
 """A harvest of a real Zebra, by SRU and by Z39.50, SIGKILLed between pages (while the next page
 is being fetched and prepared, harvester.pipeline) or inside a page's transaction, then run
-again: the pages committed before the kill are whole, with the run's counts beside them; nothing
-of the page in flight or in its transaction is; and the run after it leaves every one of
-Zebra's records in the catalogue once, unchanged."""
+again: the pages committed before the kill are whole, with the run's counts and the resume
+position beside them; nothing of the page in flight or in its transaction is; and the run after
+it goes on from that position (asking for none of the committed pages again) and leaves every
+one of Zebra's records in the catalogue once, unchanged."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from catalog import Catalog, models
-from catalog.harvest_state import harvest_runs
+from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource, Settings
 from harvester.http_fetch import Politeness
 from harvester.runs import INTERRUPTED, RUNNING, SUCCEEDED, harvest
@@ -95,6 +96,15 @@ def _stored(catalog: Catalog) -> int:
         ).scalar_one())  # fmt: skip
 
 
+def _position(catalog: Catalog) -> tuple[object, ...]:
+    """Where the source's run stands: (run, query, next record, hits)."""
+    s = harvest_state.c
+    with catalog.engine.connect() as connection:
+        return tuple(connection.execute(
+            select(s.run_id, s.query, s.cursor, s.hits).where(s.source == "zebra")
+        ).one())  # fmt: skip
+
+
 @pytest.mark.parametrize("where", ["between", "inside"])
 @pytest.mark.parametrize("protocol", ["sru", "z3950"])
 def test_a_harvest_killed_between_pages_then_run_again_holds_every_record_once(
@@ -117,10 +127,16 @@ def test_a_harvest_killed_between_pages_then_run_again_holds_every_record_once(
         assert (killed.status, killed.pages) == (RUNNING, KILL_AFTER)
         assert (killed.added, killed.rejected) == (committed, 0)  # counts commit with pages
         assert _stored(catalog) == committed  # whole pages, none of the one in flight
+        assert _position(catalog) == (killed.id, source.query, committed + 1, RECORDS)
 
         again = harvest(catalog, source, politeness=QUICK, settings=settings)
         assert again.status == SUCCEEDED, again.errors
-        assert dataclasses.astuple(again.counts) == (RECORDS - committed, 0, 0, committed, 0)
+        assert again.errors == [f"resumed run #{killed.id} at record {committed + 1} of {RECORDS}"]
+        assert dataclasses.astuple(again.counts) == (RECORDS - committed, 0, 0, 0, 0)
+        opening = 1 if protocol == "sru" else 2  # explain; Init and Search
+        pages = -(-RECORDS // DEFAULT_PAGE)
+        assert again.requests == opening + pages - KILL_AFTER  # the pages after the committed
+        assert _position(catalog) == (None, None, None, None)  # a complete run clears it
         with catalog.engine.connect() as connection:
             statuses = connection.execute(
                 select(harvest_runs.c.status).order_by(harvest_runs.c.id)

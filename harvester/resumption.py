@@ -124,18 +124,16 @@ class ResultSetResume:
                 f"run #{row.run_id} stopped at record {row.cursor} of another query; "
                 "starting from record 1"
             )
-        elif row.cursor > row.hits:
-            notes.append(
-                f"run #{row.run_id} had stored all its {row.hits} hits; starting from record 1"
-            )
-        elif row.cursor > 1:
+        else:
             resume.saved = Saved(row.run_id, row.cursor, row.hits)
         return resume
 
     @property
-    def position(self) -> int:
-        """Where to ask first: the saved position, or 1."""
-        return self.saved.position if self.saved is not None else 1
+    def first(self) -> int:
+        """Where to ask first: the saved position, or 1. A run killed after its last page
+        saved a position past its hits, which servers refuse: the last hit is asked for then."""
+        saved = self.saved
+        return min(saved.position, saved.hits) if saved is not None else 1
 
     def start(self, hits: int) -> int:
         """The position to start at, now that the server reports ``hits`` for the query: the
@@ -151,7 +149,15 @@ class ResultSetResume:
                 f"the query now has {hits}: the result set changed, starting from record 1"
             )
             return 1
-        self.notes.append(f"resumed run #{saved.run_id} at record {saved.position} of {hits}")
+        if saved.position > hits:
+            self.notes.append(
+                f"run #{saved.run_id} stopped after its last record ({hits} hits): nothing is "
+                "left to ask for"
+            )
+        else:
+            self.notes.append(
+                f"resumed run #{saved.run_id} at record {saved.position} of {hits}"
+            )
         return saved.position
 
     def refused(self, reason: str) -> None:

@@ -160,8 +160,9 @@ async def _pages(
 
     async def pages() -> AsyncGenerator[tuple[SruPage, Plan, int], None]:
         loop = LoopGuard(loop_pages)
-        start = resume.position if resume is not None else 1
-        deciding = start > 1  # the first answer tells whether the saved position still holds
+        start = resume.first if resume is not None else 1
+        # the first answer tells whether a saved position still holds
+        deciding = resume is not None and resume.saved is not None
         while True:
             maximum = page_size if limit is None else min(page_size, limit - start + 1)
             try:
@@ -177,6 +178,8 @@ async def _pages(
             if deciding and resume is not None:
                 deciding = False
                 chosen = resume.start(page.hits)
+                if chosen > page.hits:
+                    return  # the killed run had stored every record
                 if chosen != start:
                     start = chosen
                     continue

@@ -105,6 +105,15 @@ def _position(catalog: Catalog) -> tuple[object, ...]:
         ).one())  # fmt: skip
 
 
+def _kill(source: HarvestSource, catalog_url: str, kill_after: int, where: str) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, catalog_url, json.dumps(dataclasses.asdict(source)),
+         json.dumps(dataclasses.asdict(QUICK)), str(kill_after), where],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == -signal.SIGKILL, child.stderr
+
+
 @pytest.mark.parametrize("where", ["between", "inside"])
 @pytest.mark.parametrize("protocol", ["sru", "z3950"])
 def test_a_harvest_killed_between_pages_then_run_again_holds_every_record_once(
@@ -112,13 +121,7 @@ def test_a_harvest_killed_between_pages_then_run_again_holds_every_record_once(
 ) -> None:
     assert DEFAULT_PAGE == DEFAULT_BATCH  # RECORDS makes six pages of either
     source = _source(zebra, protocol)
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, catalog_url, json.dumps(dataclasses.asdict(source)),
-         json.dumps(dataclasses.asdict(QUICK)), str(KILL_AFTER), where],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert child.returncode == -signal.SIGKILL, child.stderr
-
+    _kill(source, catalog_url, KILL_AFTER, where)
     catalog = Catalog.open(settings)
     try:
         committed = KILL_AFTER * DEFAULT_PAGE
@@ -147,5 +150,28 @@ def test_a_harvest_killed_between_pages_then_run_again_holds_every_record_once(
             stored = catalog.marc_of(f"zebra:{identifier}")
             assert stored is not None, identifier
             assert_same_record(stored, original)
+    finally:
+        catalog.close()
+
+
+@pytest.mark.parametrize("protocol", ["sru", "z3950"])
+def test_a_harvest_killed_after_its_last_page_leaves_the_next_run_nothing_to_fetch(
+    protocol: str, zebra: Zebra, catalog_url: str, settings: Settings
+) -> None:
+    """The saved position is then past the hits, which Zebra's SRU refuses (diagnostic 61):
+    the next run asks for the last hit to learn that the result set is the same, and stops."""
+    source = _source(zebra, protocol)
+    pages = -(-RECORDS // DEFAULT_PAGE)
+    _kill(source, catalog_url, pages, "between")
+    catalog = Catalog.open(settings)
+    try:
+        assert _position(catalog) == (1, source.query, RECORDS + 1, RECORDS)
+        again = harvest(catalog, source, politeness=QUICK, settings=settings)
+        assert again.status == SUCCEEDED, again.errors
+        assert again.errors == [
+            f"run #1 stopped after its last record ({RECORDS} hits): nothing is left to ask for"]
+        assert (again.counts.total, again.pages, again.requests) == (0, 0, 2)
+        assert _position(catalog) == (None, None, None, None)
+        assert _stored(catalog) == RECORDS
     finally:
         catalog.close()

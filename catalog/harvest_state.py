@@ -6,9 +6,10 @@ resumption token and the run's counts commit in one transaction with the records
 - ``harvest_sources``: sources added from the command line (those from ``koprik.toml`` are not
   stored; the file stays their only definition).
 - ``harvest_runs``: one row per run: status, counts, request count, errors, time span.
-- ``harvest_state``: one row per source: the watermark of the last successful run, the run in
-  progress (its token, cursor, set, date window and count of windows failed for good), and the
-  lock that keeps two runs of one source from overlapping.
+- ``harvest_state``: one row per source: the watermark of the last successful run, where the run
+  in progress stands (an OAI-PMH list's token, cursor, set, date window and count of windows
+  failed for good; an SRU or Z39.50 result set's query, its hits and, as ``cursor``, the next
+  record position), and the lock that keeps two runs of one source from overlapping.
 - ``harvest_rejects``: what could not be ingested, with its bytes and the reason.
 """
 
@@ -87,6 +88,8 @@ harvest_state = Table(
     Column("token", Text, nullable=True),
     Column("cursor", Integer, nullable=True),
     Column("failed_windows", Integer, nullable=False, default=0),
+    Column("query", Text, nullable=True),
+    Column("hits", Integer, nullable=True),
     Column("lock_owner", String(200), nullable=True),
     Column("lock_expires", BigInteger, nullable=True),
 )

@@ -3,10 +3,11 @@
 Every protocol's page loop (OAI-PMH in :mod:`harvester.runs`, SRU, Z39.50) has the same shape:
 an async generator fetches a page and :func:`harvester.ingest.prepare` s it in a thread
 (reading the records into MARC21 and starting their derivations); a store step writes a
-prepared page in one transaction with whatever must commit with it (the run's counts, an OAI
-list's resumption token). :func:`overlapped` runs the two side by side, so the next page's
-derivations are made (in the catalogue's worker processes, or in the preparing thread) while
-the writer commits this page, and neither waits for the other.
+prepared page in one transaction with whatever must commit with it (the run's counts, where
+the run stands: an OAI list's resumption token, a result set's next record position).
+:func:`overlapped` runs the two side by side, so the next page's derivations are made (in the
+catalogue's worker processes, or in the preparing thread) while the writer commits this page,
+and neither waits for the other.
 
 >>> await overlapped(pages(), store)   # pages() yields prepared pages; store(page) writes one
 

@@ -32,12 +32,19 @@ Semantics (DESIGN.md, Harvesting):
 - **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`).
 - **Z39.50 sources** (``protocol = "z3950"``) are harvested by
   :func:`harvester.z3950_harvest.harvest_z3950` under the same lock and run log: each batch
-  commits with the run's counts. They have no watermark and no resumption state: every run
-  presents the whole result set of the source's query (ingest is an idempotent upsert), so
-  ``--from``/``--until`` do not apply and ``--full`` changes nothing.
+  commits with the run's counts and the source's resume position (the next record, the query
+  and the hits the target reported; :class:`harvester.resumption.ResultSetResume`). They have
+  no watermark: every run asks for the whole result set of the source's query (ingest is an
+  idempotent upsert), so ``--from``/``--until`` do not apply. A run after a killed one of the
+  same query searches again and presents from the saved position, unless the hits changed
+  (the result set changed: from record 1, said in the run's errors); ``--full`` starts from
+  record 1 whatever was saved; a run that ends complete clears the position.
 - **SRU sources** (``protocol = "sru"``) likewise, by :func:`harvester.sru_harvest.harvest_sru`:
-  the CQL query's results paged by startRecord, each page committed with the run's counts,
-  with the politeness and fault handling of OAI-PMH sources.
+  the CQL query's results paged by startRecord (a resumed run's first startRecord is the saved
+  position), each page committed with the run's counts and the resume position, with the
+  politeness and fault handling of OAI-PMH sources.
+
+Where a run stands is saved and cleared for every protocol by :mod:`harvester.resumption`.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import hashlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Row, select, update
 
@@ -54,7 +62,7 @@ from catalog import Catalog, CatalogWriter
 from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSettings, HarvestSource, Settings
-from harvester import dates, guards, locks
+from harvester import dates, guards, locks, resumption
 from harvester.faults import ListLoop
 from harvester.ingest import Counts, IngestTarget, Plan, apply, prepare, reject
 from harvester.oai_client import (
@@ -262,7 +270,7 @@ class HarvestRun:
         await harvest_z3950(
             self.source, self.catalog, run_id=self.run_id, on_batch=self._record_batch,
             progress=self._progress, result=self._z3950,
-            max_record_bytes=self.settings.limits.max_record_bytes,
+            max_record_bytes=self.settings.limits.max_record_bytes, resume=self._resume(),
         )  # fmt: skip
 
     async def _harvest_sru(self) -> None:
@@ -271,8 +279,15 @@ class HarvestRun:
             self.source, self.catalog, self.politeness, run_id=self.run_id,
             on_batch=self._record_batch, progress=self._progress, client=self._sru,
             loop_pages=self.settings.harvest.loop_pages,
-            max_record_bytes=self.settings.limits.max_record_bytes,
+            max_record_bytes=self.settings.limits.max_record_bytes, resume=self._resume(),
         )  # fmt: skip
+
+    def _resume(self) -> resumption.ResultSetResume:
+        """Where a run over a result set (SRU, Z39.50) starts, and saves where it stands."""
+        with self.catalog.engine.connect() as connection:
+            return resumption.ResultSetResume.of(
+                connection, self.source, self.run_id, self.errors, ignore=self.options.full
+            )
 
     # -- planning ----------------------------------------------------------------------
 
@@ -434,11 +449,9 @@ class HarvestRun:
 
     # -- database ----------------------------------------------------------------------
 
-    def _state(self) -> Row:
+    def _state(self) -> Row[Any]:
         with self.catalog.engine.connect() as connection:
-            return connection.execute(
-                select(harvest_state).where(harvest_state.c.source == self.source.name)
-            ).one()
+            return resumption.load(connection, self.source.name)
 
     def _open_run(self) -> int:
         with self.catalog.engine.begin() as connection:
@@ -466,21 +479,19 @@ class HarvestRun:
         plan = self._planned()
         with self.catalog.writer() as writer:
             self._record_batch(writer, apply(writer, self._target(), prepared))
-            writer.connection.execute(
-                update(harvest_state)
-                .where(harvest_state.c.source == self.source.name)
-                .values(
-                    run_id=self.run_id,
-                    first_response_date=plan.first_response_date,
-                    run_from=plan.run_from,
-                    run_until=plan.run_until,
-                    set_spec=spec,
-                    window_from=window[0],
-                    window_until=window[1],
-                    token=page.token,
-                    cursor=page.cursor,
-                    failed_windows=self.failed_windows,
-                )
+            resumption.save(
+                writer.connection,
+                self.source.name,
+                run_id=self.run_id,
+                first_response_date=plan.first_response_date,
+                run_from=plan.run_from,
+                run_until=plan.run_until,
+                set_spec=spec,
+                window_from=window[0],
+                window_until=window[1],
+                token=page.token,
+                cursor=page.cursor,
+                failed_windows=self.failed_windows,
             )
         if self.on_page is not None:
             self.on_page(
@@ -547,8 +558,9 @@ class HarvestRun:
         self.counts.rejected += 1
 
     def _close_run(self, status: str) -> str | None:
-        """Record the end of the run; on success move the watermark (an OAI-PMH source's; a
-        Z39.50 source has none). Returns the watermark."""
+        """Record the end of the run; if it ended complete (succeeded, or partial with its
+        failures recorded) forget where it stood, and on success move the watermark (an OAI-PMH
+        source's; SRU and Z39.50 sources have none). Returns the watermark."""
         with self.catalog.engine.begin() as connection:
             connection.execute(
                 update(harvest_runs)
@@ -567,29 +579,13 @@ class HarvestRun:
             ).one()
             watermark = state.watermark
             plan = self._plan
-            if status not in (SUCCEEDED, PARTIAL) or plan is None:
+            if status not in (SUCCEEDED, PARTIAL):
                 return watermark
-            if status == SUCCEEDED and self._covers_watermark(plan, watermark):
-                watermark = dates.watermark_from(
-                    plan.first_response_date, self.granularity
-                )
-            connection.execute(
-                update(harvest_state)
-                .where(harvest_state.c.source == self.source.name)
-                .values(
-                    watermark=watermark,
-                    run_id=None,
-                    first_response_date=None,
-                    run_from=None,
-                    run_until=None,
-                    set_spec=None,
-                    window_from=None,
-                    window_until=None,
-                    token=None,
-                    cursor=None,
-                    failed_windows=0,
-                )
-            )
+            if plan is not None and status == SUCCEEDED and self._covers_watermark(
+                plan, watermark
+            ):
+                watermark = dates.watermark_from(plan.first_response_date, self.granularity)
+            resumption.clear(connection, self.source.name, watermark)
         return watermark
 
     def _covers_watermark(self, plan: _Plan, watermark: str | None) -> bool:

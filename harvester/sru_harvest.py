@@ -19,6 +19,10 @@ Semantics, as for Z39.50 sources (:mod:`harvester.z3950_harvest`):
   is written, the next one is fetched and prepared (:mod:`harvester.pipeline`).
 - **Not incremental, no deletions**: SRU has no datestamps; every run asks for the whole result
   set; a record missing from a run's results is never deleted.
+- **Resumable** (given a :class:`harvester.resumption.ResultSetResume`): each page commits with
+  the next record position, the query and the hits, so a run after a killed one asks from the
+  saved position (startRecord) if the server still reports the same hits, else from record 1;
+  a server that refuses the saved position (a diagnostic) is asked from record 1 too.
 - **Faults** are handled like an OAI source's: resets, 5xx, 503/429 with Retry-After and
   truncated XML are retried under the source's politeness; a record that cannot be used is a
   reject with its bytes; a page of records already seen (``loop_pages`` pages in a row), a
@@ -42,8 +46,9 @@ from harvester.harvested import Harvested
 from harvester.http_fetch import Politeness
 from harvester.ingest import Counts, IngestTarget, Plan, prepare
 from harvester.pipeline import OnBatch, overlapped, write_page
+from harvester.resumption import ResultSetResume, saving
 from harvester.sru_client import SruClient
-from harvester.sru_pages import Explain, SruPage
+from harvester.sru_pages import Explain, SruError, SruPage
 
 DEFAULT_PAGE = PARALLEL_BATCH
 """Records asked for in one searchRetrieve (maximumRecords), stored in one transaction: as
@@ -109,12 +114,14 @@ async def harvest_sru(
     max_record_bytes: int = LimitSettings.max_record_bytes,
     client: SruClient | None = None,
     limit: int | None = None,
+    resume: ResultSetResume | None = None,
 ) -> SruHarvestResult:
     """Harvest ``source`` into ``catalog`` now; see the module docstring.
 
     ``result`` is counted into as the harvest goes (None: a new one), so a caller sees the
     counts after a failure too. ``client`` lets a caller see the client's events (it must not
     be entered yet). ``limit`` caps the records asked for (``koprik sru --import --max``).
+    ``resume`` (a run's) says where to start and saves the position with each page.
     Raises :class:`HarvestError` with the reason (ValueError for a negative ``limit``).
     """
     if limit is not None and limit < 0:
@@ -128,7 +135,7 @@ async def harvest_sru(
             result.schema = record_schema(source.prefix, explain)
             result.version = client.version or ""
             await _pages(client, source.query, catalog, target, page_size, loop_pages,
-                         on_batch, progress, result, limit)
+                         on_batch, progress, result, limit, resume)
         finally:
             result.requests = client.requests
     return result
@@ -145,18 +152,37 @@ async def _pages(
     progress: Progress | None,
     result: SruHarvestResult,
     limit: int | None = None,
+    resume: ResultSetResume | None = None,
 ) -> None:
-    """Ask for the results page after page from position 1 (up to ``limit`` records),
-    storing each while the next one is fetched and prepared (:mod:`harvester.pipeline`)."""
+    """Ask for the results page after page from position 1 or where ``resume`` says (up to
+    ``limit`` records), storing each while the next one is fetched and prepared
+    (:mod:`harvester.pipeline`)."""
 
-    async def pages() -> AsyncGenerator[tuple[SruPage, Plan], None]:
+    async def pages() -> AsyncGenerator[tuple[SruPage, Plan, int], None]:
         loop = LoopGuard(loop_pages)
-        start = 1
+        start = resume.first if resume is not None else 1
+        # the first answer tells whether a saved position still holds
+        deciding = resume is not None and resume.saved is not None
         while True:
             maximum = page_size if limit is None else min(page_size, limit - start + 1)
-            page = await client.search(query, result.schema, start=start, maximum=maximum)
+            try:
+                page = await client.search(query, result.schema, start=start, maximum=maximum)
+            except SruError as error:
+                if not deciding or resume is None:
+                    raise
+                resume.refused(str(error))
+                deciding, start = False, 1
+                continue
             result.requests = client.requests
             result.hits = page.hits
+            if deciding and resume is not None:
+                deciding = False
+                chosen = resume.start(page.hits)
+                if chosen > page.hits:
+                    return  # the killed run had stored every record
+                if chosen != start:
+                    start = chosen
+                    continue
             if start > page.hits or (limit is not None and start > limit):
                 return
             if not page.records:
@@ -169,7 +195,7 @@ async def _pages(
             following = page.next_position or start + len(page.records)
             if following <= start:
                 raise ListLoop(f"nextRecordPosition {following} does not move on from {start}")
-            yield page, await asyncio.to_thread(prepare, catalog, target, _items(page))
+            yield page, await asyncio.to_thread(prepare, catalog, target, _items(page)), following
             more = following <= page.hits or page.next_position is not None
             if not more or (limit is not None and following > limit):
                 return
@@ -177,11 +203,12 @@ async def _pages(
 
     done = 0
 
-    async def store(item: tuple[SruPage, Plan]) -> None:
+    async def store(item: tuple[SruPage, Plan, int]) -> None:
         nonlocal done
-        page, plan = item
+        page, plan, following = item
+        committed = saving(on_batch, resume, following, page.hits)
         counts = await asyncio.to_thread(
-            write_page, catalog, target, plan, on_batch, result.rejects
+            write_page, catalog, target, plan, committed, result.rejects
         )
         result.counts.add(counts)
         done += len(page.records)

@@ -21,6 +21,10 @@ Semantics:
 - **Not incremental, no deletions.** Z39.50 has no datestamps: every run presents the whole
   result set, and unchanged records cost one digest comparison. A record missing from a run's
   results is never deleted here (DESIGN.md: deletions are never inferred from absence).
+- **Resumable** (given a :class:`harvester.resumption.ResultSetResume`): each batch commits
+  with the next record position, the query and the hits, so a run after a killed one searches
+  again and presents from the saved position if the target reports the same hits, else from
+  record 1.
 - **Rejects.** A record that cannot be decoded, is not valid MARC21, or that the target replaced
   by a surrogate diagnostic goes to ``harvest_rejects`` with its bytes and the reason, through
   the ingest path every protocol shares (:mod:`harvester.ingest`); the harvest goes on.
@@ -48,6 +52,7 @@ from harvester.faults import HarvestError
 from harvester.harvested import Harvested, identifier_of
 from harvester.ingest import Counts, IngestTarget, Plan, prepare
 from harvester.pipeline import OnBatch, overlapped, write_page
+from harvester.resumption import ResultSetResume, saving
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import (
     Z3950Address,
@@ -132,6 +137,7 @@ async def harvest_z3950(
     on_batch: OnBatch | None = None,
     result: Z3950HarvestResult | None = None,
     max_record_bytes: int = LimitSettings.max_record_bytes,
+    resume: ResultSetResume | None = None,
 ) -> Z3950HarvestResult:
     """Harvest ``source`` into ``catalog`` now; see the module docstring.
 
@@ -140,7 +146,8 @@ async def harvest_z3950(
     ``on_batch`` runs in each batch's transaction (see :data:`OnBatch`). ``result`` is the
     result to count into (None: a new one); a caller that passes its own sees the counts so far
     while the harvest runs and after it raises. A record larger than ``max_record_bytes`` is
-    a reject. Returns the result.
+    a reject. ``resume`` (a run's) says where to start and saves the position with each batch.
+    Returns the result.
     Raises :class:`Z3950HarvestError` (and ValueError for a bad ``batch`` or ``limit``).
     """
     plan = _plan(source, batch, limit, run_id, on_batch, max_record_bytes)
@@ -149,7 +156,7 @@ async def harvest_z3950(
         result.requests += 1
         expected = _expected_charset(client, plan.configured)
         result.charset = client.charset.charset if client.charset else None
-        await _run(client, catalog, plan, expected, progress, result)
+        await _run(client, catalog, plan, expected, progress, result, resume)
     return result
 
 
@@ -202,16 +209,20 @@ async def _run(
     expected: str | None,
     progress: Progress | None,
     result: Z3950HarvestResult,
+    resume: ResultSetResume | None = None,
 ) -> None:
-    """Search, then present and store batch after batch, counting into ``result``: each batch
-    is stored while the next one is presented and prepared (:mod:`harvester.pipeline`)."""
-    result.hits = await client.search(plan.query)
+    """Search, then present (from record 1, or where ``resume`` says) and store batch after
+    batch, counting into ``result``: each batch is stored while the next one is presented and
+    prepared (:mod:`harvester.pipeline`)."""
+    result.hits = hits = await client.search(plan.query)
     result.requests += 1
-    wanted = result.hits if plan.limit is None else min(result.hits, plan.limit)
-    log.info("%s: %d hits for %s, presenting %d", plan.address, result.hits, plan.query, wanted)
+    wanted = hits if plan.limit is None else min(hits, plan.limit)
+    first = resume.start(hits) if resume is not None else 1
+    log.info("%s: %d hits for %s, presenting %d from %d", plan.address, hits, plan.query,
+             wanted, first)
 
-    async def batches() -> AsyncGenerator[tuple[int, Plan], None]:
-        start = 1
+    async def batches() -> AsyncGenerator[tuple[int, Plan, int], None]:
+        start = first
         while start <= wanted:
             result.requests += 1
             count = min(plan.batch, wanted - start + 1)
@@ -221,15 +232,16 @@ async def _run(
             start += len(records)
             yield len(records), await asyncio.to_thread(
                 prepare_batch, catalog, plan.target, records, expected
-            )
+            ), start
 
-    done = 0
+    done = first - 1
 
-    async def store(batch: tuple[int, Plan]) -> None:
+    async def store(batch: tuple[int, Plan, int]) -> None:
         nonlocal done
-        size, ready = batch
+        size, ready, following = batch
+        committed = saving(plan.on_batch, resume, following, hits)
         counts = await asyncio.to_thread(
-            write_page, catalog, plan.target, ready, plan.on_batch, result.rejects
+            write_page, catalog, plan.target, ready, committed, result.rejects
         )
         result.counts.add(counts)
         done += size

@@ -2,9 +2,9 @@
 
 It serves ``marc21`` (MARCXML) records with seconds granularity, sets, deletions and
 resumption tokens, honours ``from``/``until``, and counts every request; at ``/sru`` the same
-records (less the deletions) answer SRU 1.1, 1.2 and 2.0 searchRetrieve, paged by startRecord,
-and explain. Faults are armed per
-page number (0 = the first page of a list) and fire once each::
+records (less the deletions) answer SRU 1.1, 1.2 and 2.0 searchRetrieve, paged by startRecord
+(a startRecord past the hits is diagnostic 61, as Zebra answers), and explain. Faults are
+armed per page number (0 = the first page of a list) and fire once each::
 
     provider = FaultProvider(records)
     provider.arm("http-503", page=2)
@@ -115,6 +115,8 @@ class FaultProvider:
         self.day_granularity = day_granularity
         self.on_list_request: Callable[[int], None] | None = None
         """Called with the number of ListRecords requests so far, as each one arrives."""
+        self.on_search_request: Callable[[int], None] | None = None
+        """Called with the number of SRU searchRetrieve requests so far, as each one arrives."""
         self.served: list[str] = []
         """Identifiers of the records (and deletions) sent, in order."""
         self.response_date: datetime | None = None
@@ -155,6 +157,10 @@ class FaultProvider:
 
     def list_requests(self) -> list[dict[str, str]]:
         return [r for r in self.requests if r.get("verb") == "ListRecords"]
+
+    def search_requests(self) -> list[dict[str, str]]:
+        """The SRU searchRetrieve requests so far (explain has no query)."""
+        return [r for r in self.requests if "query" in r]
 
     # -- serving ----------------------------------------------------------------------
 
@@ -297,6 +303,8 @@ class FaultProvider:
                 '<schema name="marcxml" identifier="info:srw/schema/1/marcxml-v1.1"/>'
                 "</schemaInfo></explain></recordData></record></explainResponse>"
             ).encode(), [])
+        if self.on_search_request is not None:
+            self.on_search_request(len(self.search_requests()))
         start = int(params.get("startRecord", "1"))
         maximum = min(int(params.get("maximumRecords", "10")), self.page_size)  # a server's cap
         kinds = self._fire((start - 1) // self.page_size)
@@ -313,6 +321,14 @@ class FaultProvider:
             batch, hits = live[first: first + maximum], 10**6
         if any(i.identifier in self.poisoned for i in batch):
             raise RuntimeError("the server chokes on this record")
+        if start > max(hits, 1):  # as YAZ's servers (Zebra) answer
+            return self._encoded((
+                f"{opening.decode()}<numberOfRecords>0</numberOfRecords><diagnostics>"
+                '<diagnostic xmlns="http://www.loc.gov/zing/srw/diagnostic/">'
+                f"<uri>info:srw/diagnostic/1/61</uri><details>{start}</details>"
+                "<message>First record position out of range</message></diagnostic>"
+                "</diagnostics></searchRetrieveResponse>"
+            ).encode(), kinds)
         self.served += [i.identifier for i in batch]
         packing = "<recordXMLEscaping>xml</recordXMLEscaping>" if version == "2.0" else \
             "<recordPacking>xml</recordPacking>"

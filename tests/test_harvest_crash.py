@@ -5,6 +5,10 @@ milliseconds after, while a page is being stored), ten times at different points
 uninterrupted run must leave the catalogue equal to an uninterrupted harvest, without duplicates.
 A run killed after a date window failed for good must leave its resumption ``partial``, with the
 watermark where it was, so that the next run harvests that window again.
+
+An SRU source's run killed mid-way (the server kills it as a chosen searchRetrieve arrives) is
+resumed by the next run at the record position saved with its last committed page, unless the
+server's hit count or the source's query changed, or the run is ``--full``: then from record 1.
 """
 
 from __future__ import annotations
@@ -16,16 +20,17 @@ import subprocess
 import sys
 import threading
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import Row, func, select
 
 from catalog import Catalog, models
 from catalog.demo import demo_records
-from catalog.harvest_state import harvest_runs
+from catalog.harvest_state import harvest_runs, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings
 from harvester.oai_client import Politeness
-from harvester.runs import INTERRUPTED, PARTIAL, SUCCEEDED, harvest
+from harvester.runs import INTERRUPTED, PARTIAL, SUCCEEDED, RunOptions, RunReport, harvest
 from tests.conftest import ROOT
-from tests.fault_provider import FaultProvider, catalogue_of, serve, stamp
+from tests.fault_provider import FaultProvider, catalogue_of, serve, sqlite_catalog, stamp
 
 RECORDS = 150
 PAGE = 5
@@ -34,12 +39,13 @@ KILLS = [(1, 0.0), (2, 0.01), (3, 0.0), (1, 0.02), (4, 0.005), (2, 0.0), (5, 0.0
 """(ListRecords request of the run at which to kill, delay in seconds after it arrives)."""
 
 
-def _config(folder, url: str, retries: int = 2) -> str:  # type: ignore[no-untyped-def]
+def _config(folder, url: str, retries: int = 2, sru: bool = False) -> str:  # type: ignore[no-untyped-def]
     path = folder / "koprik.toml"
+    kind = f'protocol = "sru"\nquery = "{SRU_QUERY}"\nprefix = "marcxml"\n' if sru else ""
     path.write_text(
         f'[database]\nurl = "sqlite:///{folder / "catalog.sqlite3"}"\n'
         f'[[sources]]\nname = "partner"\nurl = "{url}"\ndelay = 0.0\nretries = {retries}\n'
-        "timeout = 10.0\n"
+        f"timeout = 10.0\n{kind}"
     )
     return str(path)
 
@@ -149,4 +155,151 @@ def test_a_window_failed_for_good_then_a_kill_leaves_the_resumed_run_partial(tmp
         statuses = connection.execute(
             select(harvest_runs.c.status).order_by(harvest_runs.c.id)).scalars().all()
     assert statuses == [INTERRUPTED, PARTIAL, SUCCEEDED]
+    catalog.close()
+
+
+SRU_QUERY = "cql.allRecords=1"
+SRU_RECORDS = 40
+
+
+def _sru_source(url: str, query: str = SRU_QUERY) -> HarvestSource:
+    return HarvestSource(name="partner", url=url.replace("/oai", "/sru"), protocol="sru",
+                         query=query, prefix="marcxml")
+
+
+def _kill_sru_run(provider: FaultProvider, config: str, at: int) -> None:
+    """Run ``koprik harvest partner`` and SIGKILL it as its ``at``-th searchRetrieve arrives
+    (the pages two before it are committed then, the one before perhaps)."""
+    process = _koprik(config)
+    base = len(provider.search_requests())
+
+    def kill(count: int) -> None:
+        if count - base == at:
+            provider.on_search_request = None
+            os.kill(process.pid, signal.SIGKILL)
+
+    provider.on_search_request = kill
+    process.communicate(timeout=60)
+    provider.on_search_request = None
+    assert process.returncode == -signal.SIGKILL
+
+
+def _position(catalog: Catalog) -> Row:  # type: ignore[type-arg]
+    with catalog.engine.connect() as connection:
+        return connection.execute(
+            select(harvest_state).where(harvest_state.c.source == "partner")
+        ).one()
+
+
+def _starts(provider: FaultProvider, since: int) -> list[int]:
+    """The startRecord of each searchRetrieve from the ``since``-th on."""
+    return [int(r["startRecord"]) for r in provider.search_requests()[since:]]
+
+
+def _assert_each_record_once(catalog: Catalog, count: int) -> None:
+    with catalog.engine.connect() as connection:
+        rows = connection.execute(
+            select(models.records.c.source_identifier).where(models.records.c.source == "partner")
+        ).scalars().all()
+    assert sorted(rows) == [record["001"].data for record in demo_records(count)]
+
+
+def _killed_sru_source(tmp_path, provider: FaultProvider, url: str) -> tuple[Catalog, Row]:  # type: ignore[no-untyped-def, type-arg]
+    """A first run of the SRU source killed as its fourth page is asked for; the catalogue
+    and the position that run saved (checked against what it committed)."""
+    _kill_sru_run(provider, _config(tmp_path, url.replace("/oai", "/sru"), sru=True), at=4)
+    catalog = sqlite_catalog(tmp_path, "catalog")
+    saved = _position(catalog)
+    assert (saved.run_id, saved.query, saved.hits, saved.token) == (1, SRU_QUERY, SRU_RECORDS,
+                                                                    None)
+    assert saved.cursor in (2 * PAGE + 1, 3 * PAGE + 1)  # pages 1 and 2 committed, perhaps 3
+    assert len(catalogue_of(catalog, "partner")) == saved.cursor - 1  # saved with its page
+    return catalog, saved
+
+
+def _run(catalog: Catalog, source: HarvestSource, full: bool = False) -> RunReport:
+    report = harvest(catalog, source, RunOptions(full=full), politeness=Politeness(delay=0))
+    assert report.status == SUCCEEDED, report.errors
+    return report
+
+
+def _assert_cleared(catalog: Catalog) -> None:
+    state = _position(catalog)
+    assert (state.run_id, state.query, state.hits, state.cursor) == (None, None, None, None)
+
+
+def test_a_killed_sru_run_is_resumed_at_its_saved_position_and_a_complete_run_clears_it(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    provider = FaultProvider(list(demo_records(SRU_RECORDS)), page_size=PAGE)
+    with serve(provider.app()) as url:
+        catalog, saved = _killed_sru_source(tmp_path, provider, url)
+        since, served = len(provider.search_requests()), len(provider.served)
+        report = _run(catalog, _sru_source(url))
+        assert report.errors == [f"resumed run #1 at record {saved.cursor} of {SRU_RECORDS}"]
+        assert _starts(provider, since) == list(range(saved.cursor, SRU_RECORDS + 1, PAGE))
+        assert provider.served[served:] == [
+            f"oai:fault.test:{n}" for n in range(saved.cursor - 1, SRU_RECORDS)]
+        assert (report.counts.added, report.counts.unchanged) == (
+            SRU_RECORDS - saved.cursor + 1, 0)
+        _assert_cleared(catalog)
+
+        since = len(provider.search_requests())
+        again = _run(catalog, _sru_source(url))  # nothing saved: from record 1
+        assert again.errors == [] and again.counts.unchanged == SRU_RECORDS
+        assert _starts(provider, since) == list(range(1, SRU_RECORDS + 1, PAGE))
+    _assert_each_record_once(catalog, SRU_RECORDS)
+    with catalog.engine.connect() as connection:
+        statuses = connection.execute(
+            select(harvest_runs.c.status).order_by(harvest_runs.c.id)).scalars().all()
+    assert statuses == [INTERRUPTED, SUCCEEDED, SUCCEEDED]
+    catalog.close()
+
+
+def test_a_changed_hit_count_restarts_a_killed_sru_run_from_record_1(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    records = list(demo_records(SRU_RECORDS + 1))
+    provider = FaultProvider(records[:SRU_RECORDS], page_size=PAGE)
+    with serve(provider.app()) as url:
+        catalog, saved = _killed_sru_source(tmp_path, provider, url)
+        provider.add("oai:fault.test:new", records[-1])  # the result set changed
+        since = len(provider.search_requests())
+        report = _run(catalog, _sru_source(url))
+        assert report.errors == [
+            f"run #1 stopped at record {saved.cursor} of {SRU_RECORDS} hits; the query now has "
+            f"{SRU_RECORDS + 1}: the result set changed, starting from record 1"]
+        # the first answer (at the saved position) tells the hits, then from record 1
+        assert _starts(provider, since) == [saved.cursor, *range(1, SRU_RECORDS + 2, PAGE)]
+        _assert_cleared(catalog)
+    _assert_each_record_once(catalog, SRU_RECORDS + 1)
+    catalog.close()
+
+
+@pytest.mark.parametrize("case", ["another query", "--full", "position refused"])
+def test_a_killed_sru_run_is_started_again_from_record_1(case: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    provider = FaultProvider(list(demo_records(SRU_RECORDS)), page_size=PAGE)
+    with serve(provider.app()) as url:
+        catalog, saved = _killed_sru_source(tmp_path, provider, url)
+        since, expected = len(provider.search_requests()), SRU_RECORDS
+        if case == "another query":
+            report = _run(catalog, _sru_source(url, query="cql.allRecords = 1"))
+            assert report.errors == [
+                f"run #1 stopped at record {saved.cursor} of another query; starting from "
+                "record 1"]
+            assert _starts(provider, since) == list(range(1, SRU_RECORDS + 1, PAGE))
+        elif case == "--full":
+            report = _run(catalog, _sru_source(url), full=True)
+            assert report.errors == []
+            assert _starts(provider, since) == list(range(1, SRU_RECORDS + 1, PAGE))
+        else:
+            for n in range(PAGE * 2, SRU_RECORDS):  # 10 hits left: the saved position is past
+                provider.delete(f"oai:fault.test:{n}")
+            report = _run(catalog, _sru_source(url))
+            assert report.errors == [
+                f"run #1 stopped at record {saved.cursor}, which the server refuses now (SRU "
+                f"diagnostic 61: First record position out of range ({saved.cursor})): starting "
+                "from record 1"]
+            assert _starts(provider, since) == [saved.cursor, 1, PAGE + 1]
+            expected = saved.cursor - 1  # what the killed run stored; nothing is deleted
+        _assert_cleared(catalog)
+    _assert_each_record_once(catalog, expected)
     catalog.close()

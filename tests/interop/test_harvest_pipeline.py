@@ -1,8 +1,9 @@
 """A harvest of a real Zebra, by SRU and by Z39.50, SIGKILLed between pages (while the next page
 is being fetched and prepared, harvester.pipeline) or inside a page's transaction, then run
-again: the pages committed before the kill are whole, with the run's counts beside them; nothing
-of the page in flight or in its transaction is; and the run after it leaves every one of
-Zebra's records in the catalogue once, unchanged."""
+again: the pages committed before the kill are whole, with the run's counts and the resume
+position beside them; nothing of the page in flight or in its transaction is; and the run after
+it goes on from that position (asking for none of the committed pages again) and leaves every
+one of Zebra's records in the catalogue once, unchanged."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from catalog import Catalog, models
-from catalog.harvest_state import harvest_runs
+from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource, Settings
 from harvester.http_fetch import Politeness
 from harvester.runs import INTERRUPTED, RUNNING, SUCCEEDED, harvest
@@ -95,6 +96,24 @@ def _stored(catalog: Catalog) -> int:
         ).scalar_one())  # fmt: skip
 
 
+def _position(catalog: Catalog) -> tuple[object, ...]:
+    """Where the source's run stands: (run, query, next record, hits)."""
+    s = harvest_state.c
+    with catalog.engine.connect() as connection:
+        return tuple(connection.execute(
+            select(s.run_id, s.query, s.cursor, s.hits).where(s.source == "zebra")
+        ).one())  # fmt: skip
+
+
+def _kill(source: HarvestSource, catalog_url: str, kill_after: int, where: str) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, catalog_url, json.dumps(dataclasses.asdict(source)),
+         json.dumps(dataclasses.asdict(QUICK)), str(kill_after), where],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == -signal.SIGKILL, child.stderr
+
+
 @pytest.mark.parametrize("where", ["between", "inside"])
 @pytest.mark.parametrize("protocol", ["sru", "z3950"])
 def test_a_harvest_killed_between_pages_then_run_again_holds_every_record_once(
@@ -102,13 +121,7 @@ def test_a_harvest_killed_between_pages_then_run_again_holds_every_record_once(
 ) -> None:
     assert DEFAULT_PAGE == DEFAULT_BATCH  # RECORDS makes six pages of either
     source = _source(zebra, protocol)
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, catalog_url, json.dumps(dataclasses.asdict(source)),
-         json.dumps(dataclasses.asdict(QUICK)), str(KILL_AFTER), where],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert child.returncode == -signal.SIGKILL, child.stderr
-
+    _kill(source, catalog_url, KILL_AFTER, where)
     catalog = Catalog.open(settings)
     try:
         committed = KILL_AFTER * DEFAULT_PAGE
@@ -117,10 +130,16 @@ def test_a_harvest_killed_between_pages_then_run_again_holds_every_record_once(
         assert (killed.status, killed.pages) == (RUNNING, KILL_AFTER)
         assert (killed.added, killed.rejected) == (committed, 0)  # counts commit with pages
         assert _stored(catalog) == committed  # whole pages, none of the one in flight
+        assert _position(catalog) == (killed.id, source.query, committed + 1, RECORDS)
 
         again = harvest(catalog, source, politeness=QUICK, settings=settings)
         assert again.status == SUCCEEDED, again.errors
-        assert dataclasses.astuple(again.counts) == (RECORDS - committed, 0, 0, committed, 0)
+        assert again.errors == [f"resumed run #{killed.id} at record {committed + 1} of {RECORDS}"]
+        assert dataclasses.astuple(again.counts) == (RECORDS - committed, 0, 0, 0, 0)
+        opening = 1 if protocol == "sru" else 2  # explain; Init and Search
+        pages = -(-RECORDS // DEFAULT_PAGE)
+        assert again.requests == opening + pages - KILL_AFTER  # the pages after the committed
+        assert _position(catalog) == (None, None, None, None)  # a complete run clears it
         with catalog.engine.connect() as connection:
             statuses = connection.execute(
                 select(harvest_runs.c.status).order_by(harvest_runs.c.id)
@@ -131,5 +150,28 @@ def test_a_harvest_killed_between_pages_then_run_again_holds_every_record_once(
             stored = catalog.marc_of(f"zebra:{identifier}")
             assert stored is not None, identifier
             assert_same_record(stored, original)
+    finally:
+        catalog.close()
+
+
+@pytest.mark.parametrize("protocol", ["sru", "z3950"])
+def test_a_harvest_killed_after_its_last_page_leaves_the_next_run_nothing_to_fetch(
+    protocol: str, zebra: Zebra, catalog_url: str, settings: Settings
+) -> None:
+    """The saved position is then past the hits, which Zebra's SRU refuses (diagnostic 61):
+    the next run asks for the last hit to learn that the result set is the same, and stops."""
+    source = _source(zebra, protocol)
+    pages = -(-RECORDS // DEFAULT_PAGE)
+    _kill(source, catalog_url, pages, "between")
+    catalog = Catalog.open(settings)
+    try:
+        assert _position(catalog) == (1, source.query, RECORDS + 1, RECORDS)
+        again = harvest(catalog, source, politeness=QUICK, settings=settings)
+        assert again.status == SUCCEEDED, again.errors
+        assert again.errors == [
+            f"run #1 stopped after its last record ({RECORDS} hits): nothing is left to ask for"]
+        assert (again.counts.total, again.pages, again.requests) == (0, 0, 2)
+        assert _position(catalog) == (None, None, None, None)
+        assert _stored(catalog) == RECORDS
     finally:
         catalog.close()

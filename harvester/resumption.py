@@ -1,0 +1,194 @@
+"""Where a source's run stands, saved with every committed page, so that the next run (on this
+node or another one sharing the database) resumes a killed one where it stopped.
+
+The source's ``harvest_state`` row (:mod:`catalog.harvest_state`) holds it, for each protocol:
+
+- an OAI-PMH list (:mod:`harvester.runs`): the run, its first responseDate and bounds, the set,
+  the date window, the resumption token and cursor, and the count of windows failed for good;
+- an SRU or Z39.50 result set (:class:`ResultSetResume`): the run, the query, the hits the
+  server reported and, as ``cursor``, the next record position.
+
+:func:`save` writes the whole of it at once (what the protocol does not use left empty), in the
+transaction of the page it describes, so the position never runs ahead of (or behind) the
+records committed. :func:`clear` forgets it when a run has ended complete.
+
+>>> resume = ResultSetResume.of(connection, source, run_id, errors, ignore=options.full)
+>>> start = resume.start(hits)                 # the saved position, or 1 if the hits changed
+>>> resume.save(writer.connection, following, hits)        # in each page's transaction
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+
+from catalog import CatalogWriter
+from catalog.harvest_state import harvest_state
+from config import HarvestSource
+from harvester.ingest import Counts
+from harvester.pipeline import OnBatch
+
+IN_PROGRESS: dict[str, Any] = {
+    "run_id": None,
+    "first_response_date": None,
+    "run_from": None,
+    "run_until": None,
+    "set_spec": None,
+    "window_from": None,
+    "window_until": None,
+    "token": None,
+    "cursor": None,
+    "failed_windows": 0,
+    "query": None,
+    "hits": None,
+}
+"""The columns saying where the run in progress stands, and their values when none is."""
+
+
+def load(connection: Connection, source: str) -> Row[Any]:
+    """The source's row (it exists once the source's lock was taken)."""
+    return connection.execute(
+        select(harvest_state).where(harvest_state.c.source == source)
+    ).one()
+
+
+def save(connection: Connection, source: str, **values: Any) -> None:
+    """Save where the run stands (``values``; every other column of :data:`IN_PROGRESS`
+    emptied), on the caller's transaction."""
+    unknown = set(values) - set(IN_PROGRESS)
+    if unknown:
+        raise ValueError(f"not a column of a run's state: {', '.join(sorted(unknown))}")
+    connection.execute(
+        update(harvest_state)
+        .where(harvest_state.c.source == source)
+        .values({**IN_PROGRESS, **values})
+    )
+
+
+def clear(connection: Connection, source: str, watermark: str | None) -> None:
+    """Forget where the run stood (it ended complete) and set the source's ``watermark``."""
+    connection.execute(
+        update(harvest_state)
+        .where(harvest_state.c.source == source)
+        .values(watermark=watermark, **IN_PROGRESS)
+    )
+
+
+@dataclass(frozen=True)
+class Saved:
+    """The position an unfinished run over a result set left."""
+
+    run_id: int
+    position: int
+    """The next record to ask for (1-based)."""
+    hits: int
+
+
+@dataclass
+class ResultSetResume:
+    """A run over the result set of a query (SRU, Z39.50): where it starts and, saved with
+    each page, where it stands.
+
+    It starts at the position an unfinished run of the same source and the same query saved,
+    if the server still reports the hits it reported then; otherwise (another query, other
+    hits: the result set changed) at record 1. Each decision is a line in ``notes`` (the
+    run's errors), like the resumed-run line of an OAI-PMH run.
+    """
+
+    source: str
+    query: str
+    run_id: int
+    notes: list[str]
+    saved: Saved | None = None
+
+    @classmethod
+    def of(
+        cls,
+        connection: Connection,
+        source: HarvestSource,
+        run_id: int,
+        notes: list[str],
+        *,
+        ignore: bool = False,
+    ) -> ResultSetResume:
+        """The resume of a run of ``source`` from what its row holds; ``ignore`` (``--full``)
+        starts from record 1 whatever was saved."""
+        resume = cls(source.name, source.query, run_id, notes)
+        row = load(connection, source.name)
+        if ignore or None in (row.run_id, row.query, row.cursor, row.hits):
+            return resume
+        if row.query != source.query:
+            notes.append(
+                f"run #{row.run_id} stopped at record {row.cursor} of another query; "
+                "starting from record 1"
+            )
+        else:
+            resume.saved = Saved(row.run_id, row.cursor, row.hits)
+        return resume
+
+    @property
+    def first(self) -> int:
+        """Where to ask first: the saved position, or 1. A run killed after its last page
+        saved a position past its hits, which servers refuse: the last hit is asked for then."""
+        saved = self.saved
+        return min(saved.position, saved.hits) if saved is not None else 1
+
+    def start(self, hits: int) -> int:
+        """The position to start at, now that the server reports ``hits`` for the query: the
+        saved one if its hits are the same, else 1 (the line saying why is in ``notes``).
+        Called once, with the first answer of the run."""
+        saved = self.saved
+        if saved is None:
+            return 1
+        self.saved = None
+        if hits != saved.hits:
+            self.notes.append(
+                f"run #{saved.run_id} stopped at record {saved.position} of {saved.hits} hits; "
+                f"the query now has {hits}: the result set changed, starting from record 1"
+            )
+            return 1
+        if saved.position > hits:
+            self.notes.append(
+                f"run #{saved.run_id} stopped after its last record ({hits} hits): nothing is "
+                "left to ask for"
+            )
+        else:
+            self.notes.append(
+                f"resumed run #{saved.run_id} at record {saved.position} of {hits}"
+            )
+        return saved.position
+
+    def refused(self, reason: str) -> None:
+        """The server refused the saved position (``reason``): the run starts from 1."""
+        saved = self.saved
+        if saved is None:
+            return
+        self.saved = None
+        self.notes.append(
+            f"run #{saved.run_id} stopped at record {saved.position}, which the server refuses "
+            f"now ({reason}): starting from record 1"
+        )
+
+    def save(self, connection: Connection, following: int, hits: int) -> None:
+        """Save, in a page's transaction, that the run goes on at record ``following`` of
+        ``hits``."""
+        save(connection, self.source, run_id=self.run_id, query=self.query, cursor=following,
+             hits=hits)
+
+
+def saving(
+    on_batch: OnBatch | None, resume: ResultSetResume | None, following: int, hits: int
+) -> OnBatch | None:
+    """``on_batch`` followed, in the same transaction, by ``resume`` saving that the run goes
+    on at record ``following`` of ``hits`` (just ``on_batch`` without a resume)."""
+    if resume is None:
+        return on_batch
+
+    def committed(writer: CatalogWriter, counts: Counts) -> None:
+        if on_batch is not None:
+            on_batch(writer, counts)
+        resume.save(writer.connection, following, hits)
+
+    return committed

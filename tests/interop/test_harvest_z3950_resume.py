@@ -1,0 +1,177 @@
+"""A Z39.50 source's run killed mid-way, against a real Zebra (through a relay that kills the
+``koprik harvest`` process as its third Present arrives): the next run searches again and
+presents from the record position saved with the last committed batch; if the target now
+reports another hit count (another Zebra behind the same address, one record more), or the run
+is ``--full``, it starts from record 1. Each record ends in the catalogue exactly once, and a
+run that ends complete clears the position."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Row, select
+
+from catalog import Catalog, models
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_runs, harvest_state
+from config import HarvestSource, load_settings
+from harvester.runs import INTERRUPTED, SUCCEEDED, RunOptions, RunReport, harvest
+from harvester.z3950_harvest import DEFAULT_BATCH
+from tests.conftest import ROOT
+from tests.interop.test_z3950_harvest import EVERYTHING, Zebra, demo_zebra
+from tests.z3950_relay import PRESENT_REQUEST, Z3950Relay, relaying
+
+pytestmark = pytest.mark.interop
+
+RECORDS = 4 * DEFAULT_BATCH
+"""Zebra's records: four batches, so that a run killed at its third Present is half-done."""
+
+
+@pytest.fixture(scope="module")
+def zebras(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Zebra, Zebra]]:
+    """A Zebra of RECORDS demo records, and one of the same and one more."""
+    with demo_zebra(tmp_path_factory.mktemp("zebra-a"), RECORDS) as first, \
+            demo_zebra(tmp_path_factory.mktemp("zebra-b"), RECORDS + 1) as grown:
+        yield first, grown
+
+
+@pytest.fixture
+def relay(zebras: tuple[Zebra, Zebra]) -> Iterator[tuple[Z3950Relay, int]]:
+    relay = Z3950Relay(zebras[0].port)
+    with relaying(relay) as port:
+        yield relay, port
+
+
+def _config(folder: Path, port: int) -> Path:
+    path = folder / "koprik.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{folder / "catalog.sqlite3"}"\n'
+        f'[[sources]]\nname = "zebra"\nurl = "z3950://127.0.0.1:{port}/Default"\n'
+        f'protocol = "z3950"\nquery = \'{EVERYTHING}\'\ntimeout = 30.0\n'
+    )
+    return path
+
+
+def _kill_run(relay: Z3950Relay, config: Path) -> None:
+    """Run ``koprik harvest zebra`` and SIGKILL it as its third Present arrives (batch 1 is
+    committed then, batch 2 perhaps)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "koprik", "--config", str(config), "harvest", "zebra"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    presents = 0
+
+    def kill(tag: int) -> None:
+        nonlocal presents
+        presents += tag == PRESENT_REQUEST
+        if presents == 3:
+            relay.on_request = None
+            os.kill(process.pid, signal.SIGKILL)
+
+    relay.on_request = kill
+    process.communicate(timeout=120)
+    relay.on_request = None
+    assert process.returncode == -signal.SIGKILL
+
+
+def _state(catalog: Catalog) -> Row:  # type: ignore[type-arg]
+    with catalog.engine.connect() as connection:
+        return connection.execute(
+            select(harvest_state).where(harvest_state.c.source == "zebra")
+        ).one()
+
+
+def _killed(relay: Z3950Relay, config: Path, catalog: Catalog, run: int, hits: int) -> int:
+    """Kill run #``run`` mid-way; the position it saved, checked against what it committed."""
+    before = _stored(catalog)
+    _kill_run(relay, config)
+    saved = _state(catalog)
+    assert (saved.run_id, saved.query, saved.hits, saved.token) == (run, EVERYTHING, hits, None)
+    assert saved.cursor in (DEFAULT_BATCH + 1, 2 * DEFAULT_BATCH + 1)
+    if not before:
+        assert len(_stored(catalog)) == saved.cursor - 1  # the position commits with its batch
+    return int(saved.cursor)
+
+
+def _stored(catalog: Catalog) -> list[str]:
+    with catalog.engine.connect() as connection:
+        return sorted(connection.execute(
+            select(models.records.c.source_identifier).where(models.records.c.source == "zebra")
+        ).scalars())
+
+
+def _each_once(count: int) -> list[str]:
+    return [record["001"].data for record in demo_records(count)]
+
+
+def _run(catalog: Catalog, port: int, relay: Z3950Relay, presents: int,
+         full: bool = False) -> RunReport:
+    """A run through the relay that must succeed after ``presents`` Present requests."""
+    source = HarvestSource(name="zebra", url=f"z3950://127.0.0.1:{port}/Default",
+                           protocol="z3950", query=EVERYTHING, timeout=30.0)
+    since = len(relay.requests)
+    report = harvest(catalog, source, RunOptions(full=full))
+    assert report.status == SUCCEEDED, report.errors
+    assert relay.presents(since) == presents and report.requests == 2 + presents
+    state = _state(catalog)
+    assert (state.run_id, state.query, state.hits, state.cursor) == (None, None, None, None)
+    return report
+
+
+def _statuses(catalog: Catalog) -> list[str]:
+    with catalog.engine.connect() as connection:
+        return list(connection.execute(
+            select(harvest_runs.c.status).order_by(harvest_runs.c.id)).scalars())
+
+
+def test_a_killed_run_is_resumed_at_its_saved_position(
+    relay: tuple[Z3950Relay, int], tmp_path: Path
+) -> None:
+    relayed, port = relay
+    config = _config(tmp_path, port)
+    catalog = Catalog.open(load_settings(config))
+    try:
+        position = _killed(relayed, config, catalog, 1, RECORDS)
+        left = RECORDS - position + 1
+        report = _run(catalog, port, relayed, presents=-(-left // DEFAULT_BATCH))
+        assert report.errors == [f"resumed run #1 at record {position} of {RECORDS}"]
+        # nothing before the saved position was presented again
+        assert (report.counts.added, report.counts.unchanged) == (left, 0)
+        assert _stored(catalog) == sorted(_each_once(RECORDS))
+
+        again = _run(catalog, port, relayed, presents=4)  # nothing saved: from record 1
+        assert again.errors == [] and again.counts.unchanged == RECORDS
+        assert _statuses(catalog) == [INTERRUPTED, SUCCEEDED, SUCCEEDED]
+    finally:
+        catalog.close()
+
+
+def test_another_hit_count_or_full_starts_from_record_1(
+    zebras: tuple[Zebra, Zebra], relay: tuple[Z3950Relay, int], tmp_path: Path
+) -> None:
+    relayed, port = relay
+    config = _config(tmp_path, port)
+    catalog = Catalog.open(load_settings(config))
+    try:
+        position = _killed(relayed, config, catalog, 1, RECORDS)
+        relayed.target_port = zebras[1].port  # the same address now finds one record more
+        grown = _run(catalog, port, relayed, presents=5)
+        assert grown.errors == [
+            f"run #1 stopped at record {position} of {RECORDS} hits; the query now has "
+            f"{RECORDS + 1}: the result set changed, starting from record 1"]
+        assert (grown.counts.added, grown.counts.unchanged) == (
+            RECORDS + 1 - (position - 1), position - 1)
+
+        _killed(relayed, config, catalog, 3, RECORDS + 1)
+        full = _run(catalog, port, relayed, presents=5, full=True)
+        assert full.errors == [] and full.counts.unchanged == RECORDS + 1
+        assert _stored(catalog) == sorted(_each_once(RECORDS + 1))
+        assert _statuses(catalog) == [INTERRUPTED, SUCCEEDED, INTERRUPTED, SUCCEEDED]
+    finally:
+        catalog.close()

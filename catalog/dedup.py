@@ -31,7 +31,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymarc import Record
 from sqlalchemy import (
     Connection,
     Select,
@@ -52,7 +51,7 @@ from catalog.db import insert_rows
 from catalog.harvest_state import harvest_sources
 from catalog.match_keys import Profile
 from catalog.matcher import Decision, Verdict, compare, veto
-from catalog.search_index import terms, write_terms_many
+from catalog.search_index import indexed_entries, read_canonical, write_entries
 from catalog.store import Catalog, CatalogWriter, Incoming, RecordError
 from catalog.union import Member, union_record
 from config.settings import Settings, institution_of
@@ -546,18 +545,17 @@ class Batch:
             elif now is None:
                 left.append(rid)
             rec.union_id = now
+        previous = indexed_entries(self.connection, joined)
         if moves:
             self.connection.execute(
                 update(r).where(r.c.id == bindparam("rid")).values(union_id=bindparam("union")),
                 moves)
-        for start in range(0, len(joined), _CHUNK):
-            self.connection.execute(
-                delete(terms).where(terms.c.record_id.in_(joined[start : start + _CHUNK])))
+        write_entries(self.connection, [(rid, None) for rid in joined], previous=previous)
         if left:
             rows = self.connection.execute(
                 select(r.c.id, r.c.marc).where(r.c.id.in_(left))).all()
-            write_terms_many(self.connection,
-                             [(row.id, Record(data=row.marc, force_utf8=True)) for row in rows])
+            write_entries(self.connection,
+                             [(row.id, read_canonical(row.marc)) for row in rows])
         self.writer.restamp(joined + left)
 
 

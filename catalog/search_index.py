@@ -1,44 +1,52 @@
 """The search index: normalized word, phrase and sort terms of every live record, per index.
 
-Each row of ``terms`` says that record ``record_id`` has ``term`` in index ``index_name``, as a
-word (``kind`` ``w``), a whole-field phrase (``p``) or its sort key (``s``, one per record and
-sortable index). Terms are script folded with :func:`crosswalks.uzbek.fold` (NFC, case folded,
-apostrophes removed, punctuation made one space, Cyrillic, 1995 Latin and ALA-LC letters made one
-Latin skeleton), so ``Навоий``, ``Navoiy`` and ``Navoiĭ`` are one term. ISBNs are keyed without
-hyphens in both their ISBN-10 and ISBN-13 forms, ISSNs without the hyphen.
+Each row of ``terms`` says that record ``record_id`` has ``term`` in ``field``: one index's word
+terms (kind ``w``) or its whole-field phrases (``p``), numbered by :data:`FIELDS`. Each row of
+``sort_keys`` holds one record's sort keys (kind ``s``, one per sortable index). Terms are script
+folded with :func:`crosswalks.uzbek.fold` (NFC, case folded, apostrophes removed, punctuation
+made one space, Cyrillic, 1995 Latin and ALA-LC letters made one Latin skeleton), so ``Навоий``,
+``Navoiy`` and ``Navoiĭ`` are one term. ISBNs are keyed without hyphens in both their ISBN-10 and
+ISBN-13 forms, ISSNs without the hyphen.
 
-The primary key ``(index_name, kind, term, record_id)`` is the search structure: an exact term
-and a right-truncated term (a range ``prefix <= term < prefix + U+10FFFF``) are index seeks, and
-Scan reads the terms of one index in order. Terms compare in code-point order on both engines
-(``COLLATE "C"`` on PostgreSQL, SQLite's binary collation).
+The primary key ``(field, term, record_id)`` is the search structure and the only index: an
+exact term and a right-truncated term (a range ``prefix <= term < prefix + U+10FFFF``) are index
+seeks, and Scan reads the terms of one field in order. Terms compare in code-point order on both
+engines (``COLLATE "C"`` on PostgreSQL, SQLite's binary collation). There is no index by record
+(it cost a second copy of every row and a fifth of the writing): the terms a record has in the
+index are made again from its stored canonical MARC (:func:`indexed_entries`) when they are to be
+removed, which is exact because every record's terms are made from what its canonical MARC says
+(``catalog.store``: a record ISO 2709 cannot carry as given is derived from its canonical MARC
+read again). A change to how terms are made therefore comes with a schema revision that makes
+the index again, as revision 0007 does.
 
->>> rows = terms_of(record)                      # {(index, kind, term), ...}
->>> write_terms(connection, record_id, record)   # replaces the record's terms (None: deleted)
+>>> terms_of(record)                  # {(index, kind, term), ...}
+>>> entries = entries_of(record)       # the same as stored: (field, term) pairs, sort keys
+>>> before = indexed_entries(connection, [record_id])   # read before the record is changed
+>>> write_entries(connection, [(record_id, entries)], previous=before)
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
+from typing import NamedTuple
 
 from pymarc import Field, Record
 from sqlalchemy import (
     Column,
     Connection,
     Engine,
-    Index,
     Integer,
+    SmallInteger,
     String,
     Table,
     delete,
-    insert,
     select,
 )
 
 from catalog import models
-from catalog.db import insert_rows
+from catalog.db import delete_rows, insert_rows
 from catalog.models import metadata
 from catalog.sets import languages
 from crosswalks.uzbek import fold
@@ -67,20 +75,42 @@ SORTABLE = (TITLE, AUTHOR, DATE)
 KEYED = frozenset({ISBN, ISSN, DATE, LANGUAGE, LOCAL_NUMBER})
 """Indexes whose terms are whole keys: they have word terms only, and a query term is one key."""
 
+FIELDS: dict[tuple[str, str], int] = {
+    (TITLE, WORD): 1, (TITLE, PHRASE): 2,
+    (AUTHOR, WORD): 3, (AUTHOR, PHRASE): 4,
+    (SUBJECT, WORD): 5, (SUBJECT, PHRASE): 6,
+    (ISBN, WORD): 7, (ISBN, PHRASE): 8,
+    (ISSN, WORD): 9, (ISSN, PHRASE): 10,
+    (DATE, WORD): 11, (DATE, PHRASE): 12,
+    (PUBLISHER, WORD): 13, (PUBLISHER, PHRASE): 14,
+    (LANGUAGE, WORD): 15, (LANGUAGE, PHRASE): 16,
+    (LOCAL_NUMBER, WORD): 17, (LOCAL_NUMBER, PHRASE): 18,
+    (IDENTIFIER, WORD): 19, (IDENTIFIER, PHRASE): 20,
+    (ANY, WORD): 21, (ANY, PHRASE): 22,
+}  # fmt: skip
+"""The ``field`` number of each index's word and phrase terms. Stored in every row: a number
+is never changed or reused (schema revision 0007 wrote them)."""
+
 _TERM = String(MAX_TERM_CHARS).with_variant(String(MAX_TERM_CHARS, collation="C"), "postgresql")
 
 terms = Table(
     "terms",
     metadata,
-    Column("index_name", String(16), primary_key=True),
-    Column("kind", String(1), primary_key=True),
+    Column("field", SmallInteger, primary_key=True, autoincrement=False),
     Column("term", _TERM, primary_key=True),
-    Column("record_id", Integer, primary_key=True),
-    Index("ix_terms_record", "record_id"),
+    Column("record_id", Integer, primary_key=True, autoincrement=False),
     sqlite_with_rowid=False,
 )
 # No foreign key to records: a record row is never removed (deletions are persistent), and the
-# terms of a deleted record are removed by write_terms(..., None) in the same transaction.
+# terms of a deleted record are removed in the same transaction (write_entries).
+
+sort_keys = Table(
+    "sort_keys",
+    metadata,
+    Column("record_id", Integer, primary_key=True, autoincrement=False),
+    *(Column(index, _TERM) for index in SORTABLE),
+)
+"""Each indexed record's sort keys, one column per sortable index (NULL: the record has none)."""
 
 # Subfields indexed per tag (alphabetic codes only: $6 linkage, $0-$9 control data never are).
 _TITLE_FIELDS = {"245": "abfgknps", "246": "abfgnp", "130": "adfgklmnoprst",
@@ -283,11 +313,41 @@ def _text_indexes(tag: str) -> tuple[tuple[str, str], ...]:
 
 def terms_of(record: Record) -> set[tuple[str, str, str]]:
     """Every ``(index, kind, term)`` of ``record``; ``any`` has every text field's terms and
-    repeats the other indexes' terms (ISBN and ISSN keys, years, language codes...).
+    repeats the other indexes' terms (ISBN and ISSN keys, years, language codes...)."""
+    pairs, sorts = _terms_by_index(record)
+    found = {(index, kind, term) for index, found_pairs in pairs.items()
+             for kind, term in found_pairs if term}
+    found.update((index, SORT, key) for index, key in sorts.items())
+    return found
 
-    The terms are gathered as ``(kind, term)`` pairs per index in one pass over the fields
-    (this runs for every record stored, and building triples index by index cost twice as
-    much), then made triples once."""
+
+class IndexEntries(NamedTuple):
+    """What a record puts in the index: ``(field, term)`` pairs and its sort keys (one per
+    :data:`SORTABLE` index, None for none). The stored form of :func:`terms_of`, made where the
+    record is derived, so that the writing process only writes."""
+
+    terms: frozenset[tuple[int, str]]
+    sorts: tuple[str | None, ...]
+
+
+NO_ENTRIES = IndexEntries(frozenset(), (None,) * len(SORTABLE))
+
+
+def entries_of(record: Record) -> IndexEntries:
+    """The index entries of ``record`` (its :func:`terms_of`, numbered by :data:`FIELDS`)."""
+    pairs, sorts = _terms_by_index(record)
+    entries: set[tuple[int, str]] = set()
+    for index, found_pairs in pairs.items():
+        codes = {WORD: FIELDS[index, WORD], PHRASE: FIELDS[index, PHRASE]}
+        entries.update((codes[kind], term) for kind, term in found_pairs if term)
+    return IndexEntries(frozenset(entries), tuple(sorts.get(index) for index in SORTABLE))
+
+
+def _terms_by_index(record: Record) -> tuple[dict[str, set[tuple[str, str]]], dict[str, str]]:
+    """The ``(kind, term)`` pairs of each index, and the sort keys.
+
+    The pairs are gathered per index in one pass over the fields (this runs for every record
+    stored, and building triples index by index cost twice as much)."""
     pairs: dict[str, set[tuple[str, str]]] = {index: set() for index in INDEXES}
     for field in record.fields:
         if field.is_control_field():
@@ -310,10 +370,7 @@ def terms_of(record: Record) -> set[tuple[str, str, str]]:
     for index in INDEXES:
         if index != ANY:
             pairs[ANY] |= pairs[index]
-    found = {(index, kind, term) for index, found_pairs in pairs.items()
-             for kind, term in found_pairs if term}
-    found.update((index, SORT, key) for index, key in _sort_keys(record, years).items())
-    return found
+    return pairs, _sort_keys(record, years)
 
 
 _EDGE_PUNCTUATION = " \t.,:;/=+[](){}\"'«»„“”‘’`"
@@ -343,70 +400,90 @@ def forms_of(record: Record, index: str, kind: str) -> dict[str, str]:
     return forms
 
 
-def write_terms(connection: Connection, record_id: int, record: Record | None) -> None:
-    """Replace the terms of ``record_id`` with those of ``record`` (``None``: it was deleted).
-
-    Runs on the caller's connection, inside its transaction: one DELETE and one executemany
-    INSERT per record.
-    """
-    connection.execute(delete(terms).where(terms.c.record_id == record_id))
-    if record is None:
-        return
-    rows = [
-        {"index_name": index, "kind": kind, "term": term, "record_id": record_id}
-        for index, kind, term in terms_of(record)
-    ]
-    if rows:
-        connection.execute(insert(terms), rows)
+_TERM_COLUMNS = ("field", "term", "record_id")
+_SORT_COLUMNS = ("record_id", *SORTABLE)
+_CHUNK = 500  # ids per IN (...), below every engine's parameter limit
 
 
-TermRow = tuple[str, str, str]
-"""One ``(index, kind, term)`` of a record, as :func:`terms_of` gives them."""
+def read_canonical(marc: bytes) -> Record:
+    """A record read from its canonical MARC, as everything derived from it is read."""
+    return Record(data=marc, force_utf8=True, to_unicode=True)
 
 
-def write_terms_many(
+def indexed_entries(connection: Connection, record_ids: Sequence[int]) -> dict[int, IndexEntries]:
+    """The entries each of ``record_ids`` has in the index now, made again from its stored
+    canonical MARC: the live records that are not members of a union record (the others have
+    none, and are left out)."""
+    r = models.records
+    found: dict[int, IndexEntries] = {}
+    for start in range(0, len(record_ids), _CHUNK):
+        rows = connection.execute(
+            select(r.c.id, r.c.marc).where(
+                r.c.id.in_(record_ids[start : start + _CHUNK]),
+                ~models.hidden(),
+                r.c.marc.is_not(None),
+            )
+        )
+        found.update((row.id, entries_of(read_canonical(row.marc))) for row in rows)
+    return found
+
+
+def write_entries(
     connection: Connection,
-    changes: Sequence[tuple[int, Record | AbstractSet[TermRow] | None]],
+    changes: Sequence[tuple[int, Record | IndexEntries | None]],
     *,
-    fresh: AbstractSet[int] = frozenset(),
+    previous: Mapping[int, IndexEntries] | None = None,
 ) -> None:
-    """:func:`write_terms` for many records at once: one DELETE and one INSERT in all.
+    """Give records their new entries in the index, in the caller's transaction.
 
-    A change may give the record's terms already made by :func:`terms_of` instead of the record
-    (so that they can be made elsewhere, in parallel). Ids in ``fresh`` are records inserted in
-    this transaction, which have no terms yet: they are not deleted first. (Sorting the rows
-    into primary key order first costs more CPU than it saves SQLite: measured.)
+    Each change names a record and what it now puts in the index: the record itself, its
+    entries made by :func:`entries_of` (elsewhere, in parallel), or ``None`` (nothing any more:
+    deleted, or joined a union record). ``previous`` has the entries each record has in the
+    index now, as :func:`indexed_entries` reads them before the record is changed; a record not
+    in it has none (new, deleted, or a union member). Only the difference is written: an
+    updated record whose terms mostly stay costs a few rows, not all of them again.
     """
-    if not changes:
-        return
-    old = [rid for rid, _ in changes if rid not in fresh]
-    if old:
-        connection.execute(delete(terms).where(terms.c.record_id.in_(old)))
-    rows = [
-        (index, kind, term, record_id)
-        for record_id, change in changes
-        if change is not None
-        for index, kind, term in (terms_of(change) if isinstance(change, Record) else change)
-    ]
-    insert_rows(connection, terms, ("index_name", "kind", "term", "record_id"), rows)
+    removed: list[tuple[int, str, int]] = []
+    added: list[tuple[int, str, int]] = []
+    sorts_removed: list[tuple[int]] = []
+    sorts_added: list[tuple[int | str | None, ...]] = []
+    for record_id, change in changes:
+        new = entries_of(change) if isinstance(change, Record) else (change or NO_ENTRIES)
+        old = previous.get(record_id, NO_ENTRIES) if previous else NO_ENTRIES
+        if old.terms:
+            removed += [(field, term, record_id) for field, term in old.terms - new.terms]
+            added += [(field, term, record_id) for field, term in new.terms - old.terms]
+        else:
+            added += [(field, term, record_id) for field, term in new.terms]
+        if old.sorts != new.sorts:
+            if old.sorts != NO_ENTRIES.sorts:
+                sorts_removed.append((record_id,))
+            if new.sorts != NO_ENTRIES.sorts:
+                sorts_added.append((record_id, *new.sorts))
+    delete_rows(connection, terms, _TERM_COLUMNS, removed)
+    delete_rows(connection, sort_keys, ("record_id",), sorts_removed)
+    insert_rows(connection, terms, _TERM_COLUMNS, added)
+    insert_rows(connection, sort_keys, _SORT_COLUMNS, sorts_added)
 
 
 def rebuild(engine: Engine, *, batch: int = 1000) -> int:
-    """Recompute the terms of every live record, ``batch`` records per transaction; returns how
-    many. For a catalogue written before the index existed or after the extraction rules
-    changed (``koprik`` can offer it as a maintenance command)."""
+    """Make the whole index again from the stored records, ``batch`` records per transaction
+    after one emptying it; returns how many records it indexed. For a catalogue whose terms were
+    made by other rules (a schema revision that changes them calls it)."""
     r = models.records
+    with engine.begin() as connection:
+        connection.execute(delete(terms))
+        connection.execute(delete(sort_keys))
     done, after = 0, 0
     while True:
         with engine.begin() as connection:
             rows = connection.execute(
                 select(r.c.id, r.c.marc)
-                .where(r.c.id > after, r.c.deleted.is_(False))
+                .where(r.c.id > after, ~models.hidden(), r.c.marc.is_not(None))
                 .order_by(r.c.id)
                 .limit(batch)
             ).all()
-            for row in rows:
-                write_terms(connection, row.id, Record(data=row.marc, force_utf8=True))
+            write_entries(connection, [(row.id, read_canonical(row.marc)) for row in rows])
         if not rows:
             return done
         done += len(rows)

@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import itertools
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,7 +51,14 @@ from catalog.db import insert_rows, open_engine
 from catalog.match_keys import MatchKey, match_data
 from catalog.renditions import FORMATS, make_renditions
 from catalog.schema import ensure_current
-from catalog.search_index import TermRow, terms_of, write_terms, write_terms_many
+from catalog.search_index import (
+    NO_ENTRIES,
+    IndexEntries,
+    entries_of,
+    indexed_entries,
+    read_canonical,
+    write_entries,
+)
 from catalog.sets import set_name, set_specs
 from catalog.workers import worker_pool
 from config import LimitSettings, SetRule, Settings
@@ -239,9 +247,35 @@ def _prepare(item: Incoming, max_bytes: int, own_code: str) -> PreparedRecord | 
         local_id = item.local_id or source_local_id(source, identifier)
     else:
         local_id = item.local_id or local_id_of(item.record)
-    return PreparedRecord(item.record, local_id, item.provenance, marc,
+    record = item.record if _round_trips(item.record) else read_canonical(marc)
+    return PreparedRecord(record, local_id, item.provenance, marc,
                      hashlib.sha256(marc).hexdigest(), source, identifier, item.union,
                      item.check_as)
+
+
+_ISO2709_DELIMITERS = re.compile("[\x1d\x1e\x1f]")
+
+
+def _round_trips(record: Record) -> bool:
+    """Whether ``record`` says what its canonical MARC says when read again, so that what is
+    derived from it (its terms in the index above all, which are made again from the stored
+    MARC to be removed) can be made from the record itself. Not so when it holds what ISO 2709
+    cannot carry: a delimiter in a value, a tag not of three characters, a subfield code or an
+    indicator not of one."""
+    texts: list[str] = []
+    for field in record.fields:
+        if len(field.tag) != 3:
+            return False
+        if field.is_control_field():
+            texts.append(field.data or "")
+            continue
+        if len(field.indicator1 or "") != 1 or len(field.indicator2 or "") != 1:
+            return False
+        for subfield in field.subfields:
+            if len(subfield.code) != 1:
+                return False
+            texts.append(subfield.value)
+    return not _ISO2709_DELIMITERS.search("".join(texts))
 
 
 def _organization(record: Record) -> str:
@@ -252,7 +286,7 @@ def _organization(record: Record) -> str:
 
 
 _Derived = tuple[
-    dict[str, bytes], AbstractSet[TermRow], list[MatchKey] | None, str | None, list[str],
+    dict[str, bytes], IndexEntries, list[MatchKey] | None, str | None, list[str],
     list[str],
 ]
 """A record's renditions, search terms, match keys, match profile, validator findings and set
@@ -281,15 +315,15 @@ def _derive(work: list[_Work], options: _Options) -> list[_Derived]:
     derived: list[_Derived] = []
     for record_or_marc, local_id, keyed, store, check_as, source in work:
         record = (
-            Record(data=record_or_marc, force_utf8=True, to_unicode=True)
-            if isinstance(record_or_marc, bytes) else record_or_marc
+            read_canonical(record_or_marc) if isinstance(record_or_marc, bytes)
+            else record_or_marc
         )
         problems = [] if check_as is None else [str(p) for p in check_record(record, check_as)]
         if not store:
-            derived.append(({}, frozenset(), None, None, problems, []))
+            derived.append(({}, NO_ENTRIES, None, None, problems, []))
             continue
         made = make_renditions(record, local_id)
-        terms = terms_of(record) if "marc21" in made else frozenset()
+        terms = entries_of(record) if "marc21" in made else NO_ENTRIES
         specs = set_specs(record, options.rules, source)
         if keyed:
             keys, profile = match_data(record, options.control_prefixes, options.title_chars)
@@ -323,7 +357,7 @@ def _read_and_derive(
                          if isinstance(prepared, PreparedRecord) else prepared, None))
             continue
         (derived,) = _derive(
-            [(record, prepared.local_id, True, True, None, prepared.source)], options
+            [(prepared.record, prepared.local_id, True, True, None, prepared.source)], options
         )
         done.append((dataclasses.replace(prepared, record=None), derived))
     return done
@@ -1050,7 +1084,7 @@ class CatalogWriter:
         """Write changed records with their renditions and terms; fill in their results."""
         new_rows: list[dict[str, object]] = []
         updated: list[tuple[int, dict[str, object]]] = []
-        stored: list[tuple[PreparedRecord, dict[str, bytes], AbstractSet[TermRow], list[str],
+        stored: list[tuple[PreparedRecord, dict[str, bytes], IndexEntries, list[str],
                            int | None]] = []
         keyed: list[tuple[int | None, list[MatchKey]]] = []
         prior: list[str | None] = []
@@ -1073,7 +1107,7 @@ class CatalogWriter:
                 "match_profile": profile,
             }
             if row is not None and row.union_id is not None:
-                terms = frozenset()  # a member of a union record is not searched by itself
+                terms = NO_ENTRIES  # a member of a union record is not searched by itself
             if row is None:
                 new_rows.append(values)
                 results[position] = Outcome.ADDED
@@ -1083,6 +1117,7 @@ class CatalogWriter:
             stored.append((item, made, terms, specs, row.id if row is not None else None))
             prior.append(row.digest if row is not None and not row.deleted else None)
             keyed.append((row.id if row is not None else None, keys or []))
+        previous = indexed_entries(self.connection, [rid for rid, _ in updated])
         record_ids = self._write_records(new_rows, updated)
         fresh = set(record_ids)
         ids = iter(record_ids)
@@ -1098,8 +1133,8 @@ class CatalogWriter:
             [(rid, f, data) for rid, _, made, _, _ in placed for f, data in made.items()],
         )
         self.touched.update(rid for rid, *_ in placed)
-        write_terms_many(
-            self.connection, [(rid, terms) for rid, _, _, terms, _ in placed], fresh=fresh
+        write_entries(
+            self.connection, [(rid, terms) for rid, _, _, terms, _ in placed], previous=previous
         )
         self._place_many_in_sets([(rid, specs) for rid, *_, specs in placed], fresh=fresh)
         self._keep_provenances(
@@ -1249,6 +1284,7 @@ class CatalogWriter:
     def _mark_deleted(self, record_id: int, specs: str, *, queue: bool = True) -> None:
         r = models.records
         self.touched.add(record_id)
+        previous = indexed_entries(self.connection, [record_id])
         if queue:
             mk = models.match_keys
             self.connection.execute(delete(mk).where(mk.c.record_id == record_id))
@@ -1261,7 +1297,7 @@ class CatalogWriter:
         self.connection.execute(
             delete(models.renditions).where(models.renditions.c.record_id == record_id)
         )
-        write_terms(self.connection, record_id, None)
+        write_entries(self.connection, [(record_id, None)], previous=previous)
         self._place_in_sets(record_id, specs.split())
 
     def restamp(self, record_ids: Sequence[int]) -> None:

@@ -221,3 +221,28 @@ def test_revision_writes_the_next_revision_from_the_changed_tables(
         assert inspect(engine).has_table("probe")
     finally:
         engine.dispose()
+
+
+def test_an_upgraded_catalogue_has_the_index_its_records_make(config_before: Path):
+    """Revision 0007 makes the index again, in the field-numbered table with the sort keys in
+    their own: each live record then has in the index exactly what writing it now gives, and
+    nothing else is there (so later updates find and remove exactly its terms). Copying the old
+    rows over fails here: that release's rules made other terms."""
+    from catalog.search_index import read_canonical, terms_of
+    from tests.test_search_index import stored
+
+    assert main(["--config", str(config_before), "db", "upgrade"]) == 0
+    settings = load_settings(config_before)
+    engine = open_engine(settings.database.url)
+    try:
+        with engine.connect() as connection:
+            records = connection.execute(text(
+                "SELECT id, marc FROM records WHERE NOT deleted AND union_id IS NULL")).all()
+            expected = {(*term, row.id) for row in records
+                        for term in terms_of(read_canonical(row.marc))}
+            found = {(*term, row.id) for row in records for term in stored(connection, row.id)}
+            everything = len(stored(connection))
+    finally:
+        engine.dispose()
+    assert len(records) == 30 and found == expected
+    assert everything == len({entry[:3] for entry in expected})

@@ -6,13 +6,12 @@ import copy
 import dataclasses
 
 from lxml import etree
-from pymarc import Record
 from sqlalchemy import select
 
 from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
-from catalog.search_index import terms, terms_of
+from catalog.search_index import entries_of, read_canonical, terms
 from catalog.store import PARALLEL_BATCH, canonical_marc
 from config import DatabaseSettings, Settings
 from crosswalks.marcxml import record_to_marcxml
@@ -198,7 +197,7 @@ def test_a_large_page_is_read_in_the_workers_as_a_small_one_is_here(tmp_path) ->
                 marcs = connection.execute(select(r.marc)).scalars().all()
                 renditions = len(connection.execute(select(models.renditions.c.format)).all())
             # Every record has its terms and its three renditions.
-            assert count == sum(len(terms_of(Record(data=m, force_utf8=True))) for m in marcs)
+            assert count == sum(len(entries_of(read_canonical(m)).terms) for m in marcs)
             assert renditions == 3 * len(marcs)
             return rows, count, [(x.identifier, x.reason) for x in _rejects(catalog)]
         finally:

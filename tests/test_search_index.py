@@ -6,13 +6,16 @@ from pymarc import Field, Indicators, Record, Subfield
 from sqlalchemy import select
 
 from catalog.search_index import (
+    FIELDS,
     MAX_TERM_CHARS,
+    entries_of,
     forms_of,
     isbn_keys,
     issn_keys,
     phrase_of,
     query_keys,
     rebuild,
+    sort_keys,
     terms,
     terms_of,
     words_of,
@@ -23,6 +26,23 @@ from tests.z3950_target_fixtures import ISBN10_HERITAGE, handmade_records
 def records() -> dict[str, Record]:
     """Fresh hand-made records by 001 (tests may change them)."""
     return {record["001"].data: record for record in handmade_records()}
+
+
+def stored(connection, record_id: int | None = None) -> set[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    """The index's rows (of one record, or all) as ``(index, kind, term)``, sort keys too."""
+    names = {number: pair for pair, number in FIELDS.items()}
+    found = set()
+    term_rows = select(terms.c.field, terms.c.term)
+    sort_rows = select(sort_keys)
+    if record_id is not None:
+        term_rows = term_rows.where(terms.c.record_id == record_id)
+        sort_rows = sort_rows.where(sort_keys.c.record_id == record_id)
+    for field, term in connection.execute(term_rows):
+        found.add((*names[field], term))
+    for row in connection.execute(sort_rows).mappings():
+        found.update((index, "s", key) for index, key in row.items()
+                     if index != "record_id" and key is not None)
+    return found
 
 
 def index_terms(local: str, index: str, kind: str = "w") -> set[str]:
@@ -149,26 +169,64 @@ def test_long_fields_are_cut_at_the_term_limit() -> None:
     assert max(len(t) for _, _, t in terms_of(record)) <= MAX_TERM_CHARS
 
 
+def test_index_entries_are_the_terms_numbered_by_field() -> None:
+    for record in handmade_records():
+        found = terms_of(record)
+        entries = entries_of(record)
+        assert entries.terms == {(FIELDS[i, k], t) for i, k, t in found if k != "s"}
+        sorts = {i: t for i, k, t in found if k == "s"}
+        assert entries.sorts == tuple(sorts.get(i) for i in ("title", "author", "date"))
+        assert entries.terms and any(entries.sorts)
+
+
 def test_terms_follow_put_update_and_delete(catalog) -> None:  # type: ignore[no-untyped-def]
     record = records()["uz-ovozi"]
     with catalog.writer() as writer:
         writer.put(record)
     with catalog.engine.connect() as connection:
-        stored = set(connection.execute(select(terms.c.index_name, terms.c.kind, terms.c.term)))
-    assert stored == terms_of(record)
+        assert stored(connection) == terms_of(record)
 
     record["245"]["a"] = "Yangi nom"
     with catalog.writer() as writer:
         writer.put(record)
     with catalog.engine.connect() as connection:
         words = set(connection.execute(select(terms.c.term).where(
-            terms.c.index_name == "title", terms.c.kind == "w")).scalars())  # fmt: skip
+            terms.c.field == FIELDS["title", "w"])).scalars())  # fmt: skip
+        assert stored(connection) == terms_of(record)
     assert words == set(words_of("Yangi nom gazeta"))
 
     with catalog.writer() as writer:
         writer.delete("uz-ovozi")
     with catalog.engine.connect() as connection:
         assert connection.execute(select(terms.c.term)).first() is None
+        assert connection.execute(select(sort_keys)).first() is None
+
+
+def test_a_record_iso_2709_cannot_carry_is_indexed_as_stored_and_leaves_no_term(
+    catalog,  # type: ignore[no-untyped-def]
+) -> None:
+    """Terms are removed by making them again from the stored MARC, so a record is indexed as
+    its stored MARC says even when the record as given says more (a subfield delimiter inside a
+    value is a new subfield once written): after an update and a deletion nothing is left."""
+    record = records()["uz-ovozi"]
+    record["245"]["a"] = "Ikki\x1fbqism"
+    with catalog.writer() as writer:
+        writer.put(record)
+    with catalog.engine.connect() as connection:
+        as_stored = Record(data=catalog.marc_of("uz-ovozi"), force_utf8=True, to_unicode=True)
+        assert stored(connection) == terms_of(as_stored) != terms_of(record)
+        assert ("title", "w", "qism") in stored(connection)
+    record["245"]["a"] = "Boshqa nom"
+    with catalog.writer() as writer:
+        writer.put(record)
+    with catalog.engine.connect() as connection:
+        assert stored(connection) == terms_of(record)
+    record["245"]["a"] = "Uch\x1ebqism"
+    with catalog.writer() as writer:
+        writer.put(record)
+        writer.delete("uz-ovozi")
+    with catalog.engine.connect() as connection:
+        assert stored(connection) == set()
 
 
 def test_rebuild_recomputes_every_live_record(catalog) -> None:  # type: ignore[no-untyped-def]
@@ -177,8 +235,11 @@ def test_rebuild_recomputes_every_live_record(catalog) -> None:  # type: ignore[
             writer.put(record)
         writer.delete("ru-tolstoy")
     with catalog.engine.begin() as connection:
-        before = set(connection.execute(select(terms)))
-        connection.execute(terms.delete())
+        before = set(connection.execute(select(terms))), set(connection.execute(select(sort_keys)))
+        connection.execute(terms.delete().where(terms.c.record_id % 2 == 0))
+        connection.execute(terms.insert().values(field=FIELDS["title", "w"], term="stale",
+                                                 record_id=1))
     assert rebuild(catalog.engine, batch=4) == len(handmade_records()) - 1
     with catalog.engine.connect() as connection:
-        assert set(connection.execute(select(terms))) == before
+        after = set(connection.execute(select(terms))), set(connection.execute(select(sort_keys)))
+    assert after == before and before[1]

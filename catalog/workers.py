@@ -24,13 +24,21 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
 
+from config.runtime import tune_collector
+
 PR_SET_PDEATHSIG = 1
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes started by a fork server, ending with this process."""
     context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=bind_to_parent)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker)
+
+
+def start_worker() -> None:
+    """What every worker process does first (the pool's workers, the file reader...)."""
+    bind_to_parent()
+    tune_collector()
 
 
 def bind_to_parent() -> None:

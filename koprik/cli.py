@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 import koprik.commands
 from config import ConfigError, koprik_version
+from config.runtime import tune_collector
 from koprik.errors import UserError
 
 
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(only=_command_named(argv))
     args = parser.parse_args(argv)
+    tune_collector()
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

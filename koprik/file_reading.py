@@ -26,7 +26,7 @@ from typing import Any
 
 from catalog import RecordError
 from catalog.store import Incoming, PreparedRecord, Preparer
-from catalog.workers import bind_to_parent
+from catalog.workers import start_worker
 from crosswalks.marc_io import NoRecords, ReadItem, iter_records, peekable
 from crosswalks.repair import repair_item
 from koprik.errors import UserError
@@ -158,7 +158,7 @@ def _read_into(spec: ReadSpec, preparer: Preparer, batches: Any) -> None:
     which reports it, stops this one.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    bind_to_parent()
+    start_worker()
     try:
         for batch in read_batches(spec, preparer):
             batches.send(("batch", batch))

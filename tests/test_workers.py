@@ -81,3 +81,26 @@ def test_sigkilled_import_leaves_no_fork_server_and_no_worker(tmp_path):
     while (left := _group(process.pid)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not left, f"processes of the killed import still running: {left} (were {started})"
+
+
+def test_workers_and_the_command_collect_garbage_as_tuned() -> None:
+    """Every Koprik process runs with the collector settings of config.runtime: the command
+    (its main) and the catalogue's worker processes, which a fork server starts afresh."""
+    import gc
+
+    from catalog.workers import worker_pool
+    from config.runtime import YOUNGEST_COLLECTED_EVERY
+
+    tuned = (YOUNGEST_COLLECTED_EVERY, 10, 10)
+    command = subprocess.run(
+        [sys.executable, "-c", "import gc; from koprik.cli import main; "
+         "main(['--config', '/nonexistent/koprik.toml', 'runs']); print(gc.get_threshold())"],
+        capture_output=True, text=True, check=True, timeout=LIVENESS,
+    )
+    assert command.stdout.strip() == str(tuned)
+    assert "koprik: " in command.stderr  # the command ran (and said what was wrong)
+    pool = worker_pool(1)
+    try:
+        assert pool.submit(gc.get_threshold).result(timeout=LIVENESS) == tuned
+    finally:
+        pool.shutdown()

@@ -7,7 +7,7 @@ them), and the second index, by record id, goes: a record's terms are found agai
 stored MARC when they are removed. The sort keys (kind ``s``) move to ``sort_keys``, one row per
 record. The index is not copied but made again from every live record by the running Koprik's
 rules: an index made by older rules would hold terms its records no longer give, which nothing
-would then remove. About 3 minutes per 100,000 records on one core.
+would then remove. Measured on SQLite: 7.7 s for 19,794 records (about 40 s per 100,000).
 
 Revision 0007, after 0006.
 """

@@ -16,6 +16,9 @@ Semantics:
 - **Idempotent upsert.** Each record is stored by ``(source.name, identifier)``, the identifier
   being its 001 (:func:`harvester.harvested.identifier_of`), with its provenance and the
   bytes as sent. A second run over the same target changes nothing: every record is unchanged.
+  The 001 is found in the record's directory (:func:`harvester.harvested.usmarc_identifier`),
+  so that the record is decoded where the catalogue derives it (in its worker processes for a
+  large batch); a record whose 001 cannot be told so is decoded here.
 - **One transaction per batch**, committed while the next batch is being presented and
   prepared (:mod:`harvester.pipeline`).
 - **Not incremental, no deletions.** Z39.50 has no datestamps: every run presents the whole

@@ -174,8 +174,9 @@ def prepare(
     items: Iterable[Harvested],
     connection: Connection | None = None,
 ) -> Plan:
-    """Read ``items`` into MARC21 and start their derivations (:meth:`Catalog.prepare`), writing
-    nothing: a harvester prepares its next page while the one before is being written.
+    """Key ``items`` and start their reading into MARC21 and their derivations
+    (:meth:`Catalog.prepare`), writing nothing: a harvester prepares its next page while the
+    one before is being written. Only an item that cannot be keyed without it is read here.
 
     Records are grouped in batches; a deletion of a record in the batch ends the batch, so a
     page that holds a record and then its deletion ends deleted (other deletions do not cut

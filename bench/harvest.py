@@ -19,7 +19,9 @@ by SRU (``marcxml``, the version Zebra's explain answers in) and by Z39.50 (USMA
 - **koprik harvest (store)**: a full run of an SRU source, and of a Z39.50 source, into a new
   SQLite catalogue.
 
-Prints records/s for each; asserts nothing. ``--skip-oai`` runs the Zebra rows alone.
+Prints records/s and the CPU time of the benchmark's process tree (its own process and its
+worker processes, not the provider's) for each; asserts nothing.
+``--skip-oai`` runs the Zebra rows alone.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import subprocess
 import sys
 import tempfile
@@ -52,14 +55,14 @@ EVERYTHING_CQL = "cql.allRecords=1"
 EVERYTHING_PQF = '@attr 1=1016 @attr 2=103 ""'
 
 
-def sickle_rate(url: str, prefix: str) -> tuple[int, float]:
-    start = time.perf_counter()
+def sickle_rate(url: str, prefix: str) -> tuple[int, float, float]:
+    cpu, start = tree_cpu_seconds(), time.perf_counter()
     count = 0
     for _record in Sickle(url, max_retries=0, timeout=600).ListRecords(
         metadataPrefix=prefix, ignore_deleted=False
     ):
         count += 1
-    return count, time.perf_counter() - start
+    return count, time.perf_counter() - start, tree_cpu_seconds() - cpu
 
 
 async def _client_iteration(url: str, prefix: str) -> int:
@@ -70,10 +73,10 @@ async def _client_iteration(url: str, prefix: str) -> int:
     return count
 
 
-def client_rate(url: str, prefix: str) -> tuple[int, float]:
-    start = time.perf_counter()
+def client_rate(url: str, prefix: str) -> tuple[int, float, float]:
+    cpu, start = tree_cpu_seconds(), time.perf_counter()
     count = asyncio.run(_client_iteration(url, prefix))
-    return count, time.perf_counter() - start
+    return count, time.perf_counter() - start, tree_cpu_seconds() - cpu
 
 
 async def _sru_iteration(url: str) -> int:
@@ -89,29 +92,54 @@ async def _sru_iteration(url: str) -> int:
                 return count
 
 
-def sru_client_rate(url: str) -> tuple[int, float]:
-    start = time.perf_counter()
+def sru_client_rate(url: str) -> tuple[int, float, float]:
+    cpu, start = tree_cpu_seconds(), time.perf_counter()
     count = asyncio.run(_sru_iteration(url))
-    return count, time.perf_counter() - start
+    return count, time.perf_counter() - start, tree_cpu_seconds() - cpu
+
+
+def tree_cpu_seconds() -> float:
+    """CPU seconds (user and system) of this process and its living descendants (the
+    catalogue's worker processes and their fork server), read from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                text = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2 :].split()
+            stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    tree, grown = {os.getpid()}, True
+    while grown:
+        more = {pid for pid, (parent, _) in stats.items() if parent in tree} - tree
+        tree |= more
+        grown = bool(more)
+    return sum(stats[pid][1] for pid in tree if pid in stats)
 
 
 def harvest_rate(
     url: str, prefix: str, folder: Path, protocol: str = "oai-pmh", query: str = ""
-) -> tuple[int, float]:
+) -> tuple[int, float, float]:
+    """Records harvested, seconds and CPU seconds of the process tree (sampled before the
+    catalogue closes, while its worker processes live)."""
     database = folder / f"harvest-{prefix}-{time.monotonic_ns()}.sqlite3"
     settings = dataclasses.replace(
         Settings(), database=DatabaseSettings(url=f"sqlite:///{database}")
     )
+    cpu = tree_cpu_seconds()
     catalog = Catalog.open(settings)
     try:
         source = HarvestSource(name="bench", url=url, prefix=prefix, delay=0, timeout=600,
                                protocol=protocol, query=query)
         report = harvest(catalog, source)
+        cpu = tree_cpu_seconds() - cpu
     finally:
         catalog.close()
     if report.status != "succeeded":
         raise RuntimeError(f"harvest {report.status}: {report.errors[:3]}")
-    return report.counts.total, report.seconds
+    return report.counts.total, report.seconds, cpu
 
 
 def start_provider(kind: str, args: argparse.Namespace) -> subprocess.Popen[str]:
@@ -145,16 +173,18 @@ def zebra_rows(records: int, folder: Path, port: int) -> list[list[str]]:
             ("koprik harvest (store)",
              lambda: harvest_rate(sru, "marcxml", folder, "sru", EVERYTHING_CQL)),
         ):
-            count, seconds = measure()
-            rows.append(["zebra", "marcxml (SRU)", name, f"{count:,}", f"{seconds:.1f}",
-                         f"{count / seconds:,.0f}"])
+            rows.append(["zebra", "marcxml (SRU)", name, *_figures(*measure())])
         z3950 = f"z3950://127.0.0.1:{port}/Default"
-        count, seconds = harvest_rate(z3950, "", folder, "z3950", EVERYTHING_PQF)
-        rows.append(["zebra", "usmarc (Z39.50)", "koprik harvest (store)", f"{count:,}",
-                     f"{seconds:.1f}", f"{count / seconds:,.0f}"])
+        rows.append(["zebra", "usmarc (Z39.50)", "koprik harvest (store)",
+                     *_figures(*harvest_rate(z3950, "", folder, "z3950", EVERYTHING_PQF))])
     finally:
         subprocess.run([str(START_ZEBRA), "stop", str(work / "run")], check=False)
     return rows
+
+
+def _figures(count: int, seconds: float, cpu: float) -> list[str]:
+    return [f"{count:,}", f"{seconds:.1f}", f"{count / seconds:,.0f}", f"{cpu:.1f}",
+            f"{cpu / count * 1e6:,.0f}"]
 
 
 def main() -> int:
@@ -181,16 +211,16 @@ def main() -> int:
                         ("koprik client (iterate)", lambda u, p: client_rate(u, p)),
                         ("koprik harvest (store)", lambda u, p: harvest_rate(u, p, Path(scratch))),
                     ):
-                        count, seconds = measure(url, prefix)
-                        rows.append([kind, prefix, name, f"{count:,}", f"{seconds:.1f}",
-                                     f"{count / seconds:,.0f}"])
+                        count, seconds, cpu = measure(url, prefix)
+                        rows.append([kind, prefix, name, *_figures(count, seconds, cpu)])
                         print(f"  {kind} {prefix} {name}: {count / seconds:,.0f}/s",
                               file=sys.stderr, flush=True)
             finally:
                 provider.terminate()
                 provider.wait(timeout=30)
         rows += zebra_rows(args.zebra_records, Path(scratch), args.port + 1)
-    head = ["provider", "format", "harvester", "records", "seconds", "records/s"]
+    head = ["provider", "format", "harvester", "records", "seconds", "records/s", "cpu s",
+            "cpu µs/record"]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     for row in [head, ["-" * w for w in widths], *rows]:
         print("  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))

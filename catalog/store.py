@@ -148,8 +148,8 @@ class Unread:
 
     :meth:`Catalog.prepare` has it read where its derivations are made, in a worker process for
     a large batch, sparing the process that writes (a harvested MARCXML record costs about
-    200 µs to read into a :class:`Record`). ``read`` must be a module-level function, so that it
-    can be sent to a worker.
+    200 µs to read into a :class:`Record`). ``read`` must be a module-level function (or a
+    :func:`functools.partial` of one), so that it can be sent to a worker.
     """
 
     read: Callable[[bytes], Record]

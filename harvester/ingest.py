@@ -2,7 +2,10 @@
 
 Every client hands over :class:`Harvested` items, whatever its protocol: XML metadata (OAI-PMH,
 SRU) is crosswalked by its namespace (MARCXML as is, Dublin Core and MODS through their
-crosswalks); MARC already decoded (Z39.50) is taken as it is. Each record is then upserted by
+crosswalks); MARC bytes (Z39.50) are decoded by the reader they come with. A record keyed
+without reading it (its identifier given, or its 001 found cheaply) is read where the catalogue
+derives it, in a worker process for a large batch (:class:`catalog.store.Unread`); any other
+is read here. Each record is then upserted by
 ``(source, identifier)`` with its provenance and original payload, and counted in one
 :class:`Counts`. A deletion the source announces deletes the record here (persistently). A
 record that is too large, cannot be read, crosswalked or stored goes to ``harvest_rejects``
@@ -28,7 +31,7 @@ from catalog.store import Batch, Incoming, Unread
 from config import LimitSettings
 from crosswalks.marc_syntax import syntax_problems
 from crosswalks.xmltext import parse_untrusted
-from harvester.harvested import Harvested, identifier_of
+from harvester.harvested import Harvested, identifier_of, marcxml_identifier
 
 MARCXML_NS = "http://www.loc.gov/MARC21/slim"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
@@ -171,8 +174,9 @@ def prepare(
     items: Iterable[Harvested],
     connection: Connection | None = None,
 ) -> Plan:
-    """Read ``items`` into MARC21 and start their derivations (:meth:`Catalog.prepare`), writing
-    nothing: a harvester prepares its next page while the one before is being written.
+    """Key ``items`` and start their reading into MARC21 and their derivations
+    (:meth:`Catalog.prepare`), writing nothing: a harvester prepares its next page while the
+    one before is being written. Only an item that cannot be keyed without it is read here.
 
     Records are grouped in batches; a deletion of a record in the batch ends the batch, so a
     page that holds a record and then its deletion ends deleted (other deletions do not cut
@@ -199,19 +203,15 @@ def prepare(
                 end_batch()  # the record is deleted after it is stored
             plan.append(_Deletion(item))
             continue
-        if item.metadata is not None and item.identifier is not None:
-            # Read into MARC21 where it is derived (a worker process), not here.
-            namespace = etree.QName(item.metadata).namespace or ""
-            try:
-                crosswalk_for(namespace)
-            except IngestError as error:
-                plan.append(_Refusal(item, item.identifier, str(error)))
-                continue
-            payload = etree.tostring(item.metadata)
-            provenance = _provenance(target, item, item.identifier, item.format or namespace,
-                                     payload)
-            batch.append((item, Incoming(Unread(marc_of_xml, payload), provenance=provenance)))
-            batched.add(item.identifier)
+        unread = _unread(item)
+        if isinstance(unread, _Refusal):
+            plan.append(unread)
+            continue
+        if unread is not None:  # read into MARC21 where it is derived (a worker process)
+            identifier, namespace, reading = unread
+            provenance = _provenance(target, item, identifier, namespace, reading.data)
+            batch.append((item, Incoming(reading, provenance=provenance)))
+            batched.add(identifier)
             continue
         try:
             record, namespace, payload = _marc_of(item)
@@ -268,6 +268,28 @@ def marc_of_xml(payload: bytes) -> Record:
     except etree.XMLSyntaxError as error:
         raise IngestError(f"not well-formed XML: {error}") from error
     return to_marc(metadata)
+
+
+def _unread(item: Harvested) -> tuple[str, str, Unread] | _Refusal | None:
+    """The identifier, format and :class:`Unread` record of an item that can be keyed without
+    being read (its own identifier, or its 001 found cheaply: :func:`marcxml_identifier`,
+    :func:`usmarc_identifier`); a refusal when its metadata has no crosswalk; None when it
+    must be read here to be keyed (or is read already)."""
+    if item.read is not None and item.identifier is not None and item.payload is not None:
+        return item.identifier, item.format, Unread(item.read, item.payload)
+    metadata = item.metadata
+    if metadata is None or (metadata.tail and metadata.tail.strip()):
+        return None  # text after the element would make its XML unreadable on its own
+    namespace = etree.QName(metadata).namespace or ""
+    try:
+        crosswalk_for(namespace)
+    except IngestError as error:
+        return _Refusal(item, item.identifier or _digest_identifier(item), str(error))
+    payload = etree.tostring(metadata)
+    identifier = item.identifier or marcxml_identifier(metadata, payload)
+    if identifier is None:
+        return None
+    return identifier, item.format or namespace, Unread(marc_of_xml, payload)
 
 
 def _marc_of(item: Harvested) -> tuple[Record, str, bytes]:

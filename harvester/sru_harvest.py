@@ -14,7 +14,9 @@ Semantics, as for Z39.50 sources (:mod:`harvester.z3950_harvest`):
 - **Idempotent upsert** through the one ingest path (:mod:`harvester.ingest`): each
   record is stored by ``(source.name, identifier)``, the identifier being the record's
   ``recordIdentifier`` if the server sends one, else its 001, else a digest of its payload. A
-  second run over the same server changes nothing.
+  second run over the same server changes nothing. A MARCXML record's 001 is found without
+  reading it (:func:`harvester.harvested.marcxml_identifier`), so that it is read where the
+  catalogue derives it (in its worker processes for a large page).
 - **One transaction per page**; the run's log is written in it (``on_batch``). While a page
   is written, the next one is fetched and prepared (:mod:`harvester.pipeline`).
 - **Not incremental, no deletions**: SRU has no datestamps; every run asks for the whole result

@@ -16,6 +16,9 @@ Semantics:
 - **Idempotent upsert.** Each record is stored by ``(source.name, identifier)``, the identifier
   being its 001 (:func:`harvester.harvested.identifier_of`), with its provenance and the
   bytes as sent. A second run over the same target changes nothing: every record is unchanged.
+  The 001 is found in the record's directory (:func:`harvester.harvested.usmarc_identifier`),
+  so that the record is decoded where the catalogue derives it (in its worker processes for a
+  large batch); a record whose 001 cannot be told so is decoded here.
 - **One transaction per batch**, committed while the next batch is being presented and
   prepared (:mod:`harvester.pipeline`).
 - **Not incremental, no deletions.** Z39.50 has no datestamps: every run presents the whole
@@ -41,15 +44,14 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-from pymarc import Record
+from functools import partial
 
 from catalog import Catalog, RecordError
 from catalog.store import PARALLEL_BATCH
 from config import HarvestSource, LimitSettings
 from crosswalks import iso2709
 from harvester.faults import HarvestError
-from harvester.harvested import Harvested, identifier_of
+from harvester.harvested import Harvested, identifier_of, usmarc_identifier
 from harvester.ingest import Counts, IngestTarget, Plan, prepare
 from harvester.pipeline import OnBatch, overlapped, write_page
 from harvester.resumption import ResultSetResume, saving
@@ -287,27 +289,34 @@ def prepare_batch(
 
 
 def _harvested(retrieved: RetrievedRecord, expected: str | None, datestamp: str) -> Harvested:
-    """One presented record as ingest takes it: decoded, or with the reason it cannot be."""
+    """One presented record as ingest takes it: keyed by its 001 found in its directory and
+    decoded where the catalogue derives it (:func:`decode_usmarc` in ``expected``), else
+    decoded here to be keyed; or with the reason it cannot be used."""
     where = f"record {retrieved.position}"
+    data = retrieved.data
     try:
-        record = _usmarc_of(retrieved, expected)
+        _check_usmarc(retrieved)
+        identifier = usmarc_identifier(data)
+        if identifier is not None:
+            return Harvested(identifier, data, datestamp, format=retrieved.syntax, payload=data,
+                             read=partial(decode_usmarc, expected=expected), where=where)
+        record = decode_usmarc(data, expected)
     except (RecordError, iso2709.RecordError) as error:
-        return Harvested(None, retrieved.data, error=str(error), where=where)
+        return Harvested(None, data, error=str(error), where=where)
     return Harvested(
-        identifier_of(record, retrieved.data), retrieved.data, datestamp, record=record,
-        format=retrieved.syntax, payload=retrieved.data, where=where,
+        identifier_of(record, data), data, datestamp, record=record,
+        format=retrieved.syntax, payload=data, where=where,
     )  # fmt: skip
 
 
-def _usmarc_of(retrieved: RetrievedRecord, expected: str | None) -> Record:
-    """The decoded record, or RecordError when the target sent something else instead."""
+def _check_usmarc(retrieved: RetrievedRecord) -> None:
+    """Raise RecordError when the target sent something else than a USMARC record."""
     if retrieved.diagnostic is not None:
         raise RecordError(f"target sent a diagnostic: {retrieved.diagnostic}")
     if retrieved.syntax != oids.USMARC:
         raise RecordError(
             f"asked for USMARC, target sent {oids.record_syntax_name(retrieved.syntax)}"
         )
-    return decode_usmarc(retrieved.data, expected)
 
 
 def _reason(error: BaseException) -> str:

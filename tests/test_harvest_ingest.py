@@ -4,20 +4,45 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import pytest
 from lxml import etree
+from pymarc import Field, Leader, Record, Subfield
 from sqlalchemy import select
 
 from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
 from catalog.search_index import entries_of, read_canonical, terms
-from catalog.store import PARALLEL_BATCH, canonical_marc
+from catalog.store import PARALLEL_BATCH, Unread, canonical_marc
 from config import DatabaseSettings, Settings
+from crosswalks import charsets
+from crosswalks.iso2709 import RecordError
+from crosswalks.marc_io import record_to_iso2709
 from crosswalks.marcxml import record_to_marcxml
 from crosswalks.mods import marc_to_mods
-from harvester.harvested import Harvested
-from harvester.ingest import IngestTarget, ingest
+from harvester.harvested import Harvested, identifier_of
+from harvester.ingest import (
+    MARCXML_NS,
+    Counts,
+    IngestError,
+    IngestTarget,
+    Plan,
+    _Records,
+    ingest,
+    prepare,
+    to_marc,
+)
+from harvester.pipeline import write_page
+from harvester.sru_harvest import _items
+from harvester.sru_pages import read_document, read_search
+from harvester.z3950_harvest import prepare_batch, store_batch
+from harvester.z3950_origin import RetrievedRecord
+from harvester.z3950_records import decode_usmarc
+from protocols.z3950 import oids
 
 TARGET = IngestTarget("partner", "http://127.0.0.1:1/oai", None)
 
@@ -166,6 +191,45 @@ def test_a_harvested_record_past_max_record_bytes_is_a_reject(catalog: Catalog) 
     assert catalog.get_entry(f"partner:{giant.identifier}", "marc21") is None
 
 
+Ingests = Callable[[Catalog, list[Any]], Counts]
+"""Stores one page of a protocol's items in a catalogue, in one transaction."""
+
+
+def _oai_page(catalog: Catalog, items: list[Harvested]) -> Counts:
+    with catalog.writer() as writer:
+        return ingest(writer, TARGET, items)
+
+
+def _stored_in_pages(
+    folder: Path, items: list[Any], page: int, put: Ingests
+) -> tuple[set[tuple[Any, ...]], list[tuple[str, str]], Counts]:
+    """``items`` stored ``page`` at a time into a new catalogue, then the first of them again
+    (a large page, found unchanged): the records stored (local id, digest, sets, canonical
+    MARC, provenance identifier, format and payload), the rejects (identifier, reason), and
+    what the second pass did. Checks that the workers ran for a large page only, and that
+    every record has its terms and its three renditions."""
+    url = f"sqlite:///{folder / f'page-{page}.sqlite3'}"
+    catalog = Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url)))
+    try:
+        for start in range(0, len(items), page):
+            put(catalog, items[start : start + page])
+        assert (catalog._pool is not None) == (page >= PARALLEL_BATCH)  # workers used
+        again = put(catalog, items[: max(page, PARALLEL_BATCH)])  # in workers too
+        with catalog.engine.connect() as connection:
+            r, p = models.records.c, models.provenance.c
+            rows = set(connection.execute(
+                select(r.local_id, r.digest, r.set_specs, r.marc, p.identifier,
+                       p.metadata_namespace, p.payload).join(models.provenance)
+            ))  # fmt: skip
+            count = len(connection.execute(select(terms.c.record_id)).all())
+            renditions = len(connection.execute(select(models.renditions.c.format)).all())
+        marcs = [row[3] for row in rows]
+        assert count == sum(len(entries_of(read_canonical(m)).terms) for m in marcs)
+        assert renditions == 3 * len(marcs)
+        return rows, [(x.identifier, x.reason) for x in _rejects(catalog)], again
+    finally:
+        catalog.close()
+
 
 def test_a_large_page_is_read_in_the_workers_as_a_small_one_is_here(tmp_path) -> None:
     """Records of a page of PARALLEL_BATCH or more are read into MARC21 in the worker
@@ -177,34 +241,151 @@ def test_a_large_page_is_read_in_the_workers_as_a_small_one_is_here(tmp_path) ->
     items = [_item(f"oai:p:{n}", record_to_marcxml(r)) for n, r in enumerate(records)]
     items[100] = _item("oai:p:broken", record_to_marcxml(broken))
 
-    def stored(name: str, page: int) -> tuple[set, int, list]:  # type: ignore[type-arg]
-        url = f"sqlite:///{tmp_path / name}"
-        catalog = Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url)))
-        try:
-            for start in range(0, len(items), page):
-                with catalog.writer() as writer:
-                    ingest(writer, TARGET, items[start : start + page])
-            assert (catalog._pool is not None) == (page >= PARALLEL_BATCH)  # workers used
-            n = max(page, PARALLEL_BATCH)  # the same again: found unchanged, in workers too
-            with catalog.writer() as writer:
-                again = ingest(writer, TARGET, items[:n])
-            assert (again.added, again.updated, again.unchanged, again.rejected) == (
-                0, 0, n - 1, 1)
-            with catalog.engine.connect() as connection:
-                r = models.records.c
-                rows = set(connection.execute(select(r.local_id, r.digest, r.set_specs)))
-                count = len(connection.execute(select(terms.c.record_id)).all())
-                marcs = connection.execute(select(r.marc)).scalars().all()
-                renditions = len(connection.execute(select(models.renditions.c.format)).all())
-            # Every record has its terms and its three renditions.
-            assert count == sum(len(entries_of(read_canonical(m)).terms) for m in marcs)
-            assert renditions == 3 * len(marcs)
-            return rows, count, [(x.identifier, x.reason) for x in _rejects(catalog)]
-        finally:
-            catalog.close()
+    rows, rejects, again = _stored_in_pages(tmp_path, items, len(items), _oai_page)
+    small, small_rejects, small_again = _stored_in_pages(tmp_path, items, 40, _oai_page)
+    assert (rows, rejects) == (small, small_rejects)
+    assert len(rows) == len(items) - 1
+    for n, counts in ((len(items), again), (PARALLEL_BATCH, small_again)):
+        assert (counts.added, counts.updated, counts.unchanged, counts.rejected) == (
+            0, 0, n - 1, 1)
+    (first, second) = rejects  # refused each time
+    assert first == second and first[0] == "oai:p:broken" and "leader" in first[1]
 
-    in_workers = stored("large.sqlite3", len(items))
-    assert in_workers == stored("small.sqlite3", 40)
-    assert len(in_workers[0]) == len(items) - 1
-    (first, again) = in_workers[2]  # refused each time
-    assert first == again and first[0] == "oai:p:broken" and "leader" in first[1]
+
+def _sru_response(records: list[bytes]) -> bytes:
+    """A searchRetrieveResponse (SRU 1.2) holding ``records``' MARCXML, without identifiers."""
+    listed = b"".join(
+        b"<record><recordSchema>marcxml</recordSchema><recordPacking>xml</recordPacking>"
+        b"<recordData>" + data + b"</recordData><recordPosition>%d</recordPosition></record>"
+        % position
+        for position, data in enumerate(records, 1)
+    )
+    return (b'<searchRetrieveResponse xmlns="http://www.loc.gov/zing/srw/"><version>1.2'
+            b"</version><numberOfRecords>%d</numberOfRecords><records>%s</records>"
+            b"</searchRetrieveResponse>" % (len(records), listed))  # fmt: skip
+
+
+def test_a_large_sru_page_is_read_in_the_workers_as_a_small_one_is_here(tmp_path) -> None:
+    """SRU records without a recordIdentifier, keyed by their 001 (or a digest of their XML),
+    are read in the worker processes for a large page, and stored under the identifiers,
+    with the records and payloads, that reading each here gives; a record read here to be
+    keyed goes along; one that cannot be read is refused with the reason reading it gives."""
+    records = list(demo_records(PARALLEL_BATCH + 50))
+    broken = copy.deepcopy(records[100])
+    broken.leader = "garbage leader that is far too long"
+    records[100] = broken
+    for n, control in ((20, None), (30, "  spaced 001 "), (40, "   ")):
+        records[n].remove_fields("001")
+        if control is not None:
+            records[n].add_ordered_field(Field("001", data=control))
+    marcxml = [record_to_marcxml(r) for r in records]
+    marcxml[50] = marcxml[50].replace(b"demo0000051<", b"demo<!-- read here -->0000051<")
+    page = read_search(read_document(_sru_response(marcxml)))
+    items = _items(page)
+
+    # What ingest reads here, as every SRU record was read before.
+    expected, reasons = set(), []
+    for position, record in enumerate(page.records, 1):
+        assert record.data is not None and record.identifier is None
+        payload = etree.tostring(record.data)
+        try:
+            marc = to_marc(record.data)
+        except IngestError as error:
+            reasons.append(f"record {position}: {error}")
+            continue
+        identifier = identifier_of(marc, payload)
+        expected.add((identifier, canonical_marc(marc), MARCXML_NS, payload))
+
+    def put(catalog: Catalog, chunk: list[Harvested]) -> Counts:
+        return write_page(catalog, TARGET, prepare(catalog, TARGET, chunk))
+
+    assert _unread(tmp_path, lambda c: prepare(c, TARGET, items[:60])) == 60 - 1  # not #51
+
+    rows, rejects, again = _stored_in_pages(tmp_path, items, len(items), put)
+    small, small_rejects, small_again = _stored_in_pages(tmp_path, items, 40, put)
+    assert (rows, rejects) == (small, small_rejects)
+    assert {(row[4], row[3], row[5], row[6]) for row in rows} == expected
+    assert len(expected) == len(items) - 1 and {"spaced001", "demo0000051"} <= {
+        row[4] for row in rows}
+    for n, counts in ((len(items), again), (PARALLEL_BATCH, small_again)):
+        assert (counts.added, counts.updated, counts.unchanged, counts.rejected) == (
+            0, 0, n - 1, 1)
+    assert [reason for _, reason in rejects] == reasons * 2 and "leader" in reasons[0]
+    assert rejects[0][0] == "demo0000101"  # kept under the 001 it was keyed by
+
+
+def _unread(folder: Path, plan: Callable[[Catalog], Plan]) -> int:
+    """How many records of the ``plan`` a new catalogue makes are left to read where they
+    are derived."""
+    url = f"sqlite:///{folder / 'plan.sqlite3'}"
+    catalog = Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url)))
+    try:
+        return sum(isinstance(incoming.record, Unread) for step in plan(catalog)
+                   if isinstance(step, _Records) for _, incoming in step.items)  # fmt: skip
+    finally:
+        catalog.close()
+
+
+def _usmarc(title: str, control: str | None, encoded: str) -> bytes:
+    """A record with ``title`` and the 001 ``control``, in ISO 2709: UTF-8, MARC-8 or an
+    8-bit codec (as pymarc writes a record not in Unicode)."""
+    record = Record(leader=Leader("00000nam a2200000 a 4500"))
+    if control is not None:
+        record.add_field(Field(tag="001", data=control))
+    record.add_field(Field("245", ["1", "0"], [Subfield("a", title)]))
+    if encoded == "utf-8":
+        return record_to_iso2709(record)
+    if encoded == "marc-8":
+        return charsets.record_to_iso2709_marc8(record)
+    record.leader = Leader("00000nam  2200000 a 4500")
+    record["245"]["a"] = title.encode(encoded).decode("latin-1")
+    record.to_unicode = False  # else pymarc writes UTF-8 and sets leader/09
+    return record.as_marc()
+
+
+@pytest.mark.parametrize("charset", [None, charsets.UTF8, charsets.CP1251])
+def test_a_large_z3950_batch_is_read_in_the_workers_as_a_small_one_is_here(
+    tmp_path, charset: str | None
+) -> None:
+    """USMARC records keyed by the 001 in their directory are decoded in the worker processes
+    for a large batch, in the character set expected as before (MARC-8 with escapes, 8-bit
+    sets detection cannot tell, UTF-8 agreed), and stored under the identifiers, with the
+    records and payloads, that decoding each here gives; records decoded here to be keyed go
+    along; one that cannot be decoded is refused with the reason decoding it gives."""
+    data = [record_to_iso2709(r) for r in demo_records(PARALLEL_BATCH + 50)]
+    data[10] = _usmarc("Café crème", "m8 1", "marc-8")  # MARC-8, no escapes
+    data[11] = _usmarc("Война и мир", "m8 2", "marc-8")  # MARC-8 with escapes
+    data[12] = _usmarc("Я", "1251 1", "cp1251")  # one 8-bit byte: detection guesses Latin-1
+    data[13] = _usmarc("Война и мир", "1251 2", "cp1251")
+    data[20] = _usmarc("No 001", None, "utf-8")
+    data[30] = _usmarc("Blank 001", "   ", "utf-8")
+    data[40] = _usmarc("Not plain", "ü-1", "utf-8")  # decoded here to be keyed
+    data[100] = _usmarc("Bad indicator", "bad 1", "utf-8").replace(b"10", b"X0")
+    data[110] = data[110][:-5]  # not flawless: decoded here, refused with its digest
+    batch = [RetrievedRecord(n, "Default", oids.USMARC, d) for n, d in enumerate(data, 1)]
+
+    # What was done here before: decode_usmarc, then identifier_of.
+    expected, reasons = set(), []
+    for position, raw in enumerate(data, 1):
+        try:
+            record = decode_usmarc(raw, charset)
+        except RecordError as error:
+            reasons.append(f"record {position}: {error}")
+            continue
+        expected.add((identifier_of(record, raw), canonical_marc(record), oids.USMARC, raw))
+
+    def put(catalog: Catalog, chunk: list[RetrievedRecord]) -> Counts:
+        return store_batch(catalog, TARGET, chunk, charset)[0]
+
+    plan = lambda c: prepare_batch(c, TARGET, batch[:60], charset)  # noqa: E731
+    assert _unread(tmp_path, plan) == 60 - 1  # all but #41, whose 001 is not plain ASCII
+    rows, rejects, again = _stored_in_pages(tmp_path, batch, len(batch), put)
+    small, small_rejects, _ = _stored_in_pages(tmp_path, batch, 40, put)
+    assert rows == small and sorted(rejects) == sorted(small_rejects)
+    assert {(row[4], row[3], row[5], row[6]) for row in rows} == expected
+    if charset is None:
+        assert {"m81", "m82", "12511", "12512", "ü-1"} <= {row[4] for row in rows}
+    assert sorted(reason for _, reason in rejects) == sorted(reasons * 2)
+    refused = dict((reason.split(":")[0], identifier) for identifier, reason in rejects)
+    assert refused["record 101"] == "bad1" and refused["record 111"].startswith("sha1:")
+    assert again.rejected == len(reasons) and again.added == again.updated == 0

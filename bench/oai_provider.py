@@ -41,8 +41,10 @@ from oaipmh import common, error, metadata, server
 from sqlalchemy import and_, or_, select
 
 from catalog import Catalog, models
+from catalog.db import open_engine
 from catalog.demo import DemoPlan
 from catalog.renditions import FORMATS
+from catalog.schema import upgrade
 from config import DatabaseSettings, Settings
 from crosswalks.xmltext import safe_parser
 from koprik.commands.demo import load_demo
@@ -64,6 +66,12 @@ def bench_settings(folder: Path, records: int, page_size: int) -> Settings:
 
 
 def ensure_catalogue(settings: Settings, records: int) -> None:
+    """The cached demo catalogue of ``records`` records, made (or upgraded to this schema)."""
+    engine = open_engine(settings.database.url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
     catalog = Catalog.open(settings)
     try:
         if catalog.count(None) != records:

@@ -10,18 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    MetaData,
-    Table,
-    and_,
-    bindparam,
-    create_engine,
-    delete,
-    event,
-    insert,
-)
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 
 from catalog.models import metadata
@@ -171,21 +160,3 @@ def insert_rows(
         f"INSERT INTO {quote(table.name)} ({names}) VALUES ({markers})", list(rows)
     )
 
-
-def delete_rows(
-    connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
-) -> None:
-    """Delete the rows of ``table`` whose ``columns`` equal each of ``rows`` (tuples in
-    ``columns`` order), in one executemany of a DELETE by those columns: with ``columns`` the
-    primary key, one index seek per row. Values as for :func:`insert_rows`."""
-    if not rows:
-        return
-    quote = connection.dialect.identifier_preparer.quote
-    marker = _MARKERS.get(connection.dialect.paramstyle)
-    if marker is None:
-        condition = and_(*(table.c[name] == bindparam(name) for name in columns))
-        connection.execute(delete(table).where(condition),
-                           [dict(zip(columns, row, strict=True)) for row in rows])
-        return
-    where = " AND ".join(f"{quote(name)} = {marker}" for name in columns)
-    connection.exec_driver_sql(f"DELETE FROM {quote(table.name)} WHERE {where}", list(rows))

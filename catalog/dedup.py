@@ -51,7 +51,7 @@ from catalog.db import insert_rows
 from catalog.harvest_state import harvest_sources
 from catalog.match_keys import Profile
 from catalog.matcher import Decision, Verdict, compare, veto
-from catalog.search_index import indexed_entries, read_canonical, write_entries
+from catalog.search_index import read_canonical, write_entries
 from catalog.store import Catalog, CatalogWriter, Incoming, RecordError
 from catalog.union import Member, union_record
 from config.settings import Settings, institution_of
@@ -545,12 +545,11 @@ class Batch:
             elif now is None:
                 left.append(rid)
             rec.union_id = now
-        previous = indexed_entries(self.connection, joined)
         if moves:
             self.connection.execute(
                 update(r).where(r.c.id == bindparam("rid")).values(union_id=bindparam("union")),
                 moves)
-        write_entries(self.connection, [(rid, None) for rid in joined], previous=previous)
+        write_entries(self.connection, [(rid, None) for rid in joined])
         if left:
             rows = self.connection.execute(
                 select(r.c.id, r.c.marc).where(r.c.id.in_(left))).all()

@@ -8,27 +8,24 @@ made one space, Cyrillic, 1995 Latin and ALA-LC letters made one Latin skeleton)
 ``Navoiy`` and ``Navoiĭ`` are one term. ISBNs are keyed without hyphens in both their ISBN-10 and
 ISBN-13 forms, ISSNs without the hyphen.
 
-The primary key ``(field, term, record_id)`` is the search structure and the only index: an
-exact term and a right-truncated term (a range ``prefix <= term < prefix + U+10FFFF``) are index
-seeks, and Scan reads the terms of one field in order. Terms compare in code-point order on both
-engines (``COLLATE "C"`` on PostgreSQL, SQLite's binary collation). There is no index by record
-(it cost a second copy of every row and a fifth of the writing): the terms a record has in the
-index are made again from its stored canonical MARC (:func:`indexed_entries`) when they are to be
-removed, which is exact because every record's terms are made from what its canonical MARC says
-(``catalog.store``: a record ISO 2709 cannot carry as given is derived from its canonical MARC
-read again). A change to how terms are made therefore comes with a schema revision that makes
-the index again, as revision 0007 does.
+The primary key ``(field, term, record_id)`` is the search structure: an exact term and a
+right-truncated term (a range ``prefix <= term < prefix + U+10FFFF``) are index seeks, and Scan
+reads the terms of one field in order. Terms compare in code-point order on both engines
+(``COLLATE "C"`` on PostgreSQL, SQLite's binary collation). The index by record id removes a
+record's terms whatever rules (or Unicode tables, or MARC reader) made them: finding them again
+by making them anew from the stored record was measured a fifth cheaper to write, but drifts
+from what was written when any of those change, leaving false hits no one can remove.
 
 >>> terms_of(record)                  # {(index, kind, term), ...}
 >>> entries = entries_of(record)       # the same as stored: (field, term) pairs, sort keys
->>> before = indexed_entries(connection, [record_id])   # read before the record is changed
->>> write_entries(connection, [(record_id, entries)], previous=before)
+>>> write_entries(connection, [(record_id, entries)])   # replaces what the record had
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -37,6 +34,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -46,7 +44,7 @@ from sqlalchemy import (
 )
 
 from catalog import models
-from catalog.db import delete_rows, insert_rows
+from catalog.db import insert_rows
 from catalog.models import metadata
 from catalog.sets import languages
 from crosswalks.uzbek import fold
@@ -99,6 +97,7 @@ terms = Table(
     Column("field", SmallInteger, primary_key=True, autoincrement=False),
     Column("term", _TERM, primary_key=True),
     Column("record_id", Integer, primary_key=True, autoincrement=False),
+    Index("ix_terms_record", "record_id"),
     sqlite_with_rowid=False,
 )
 # No foreign key to records: a record row is never removed (deletions are persistent), and the
@@ -410,70 +409,39 @@ def read_canonical(marc: bytes) -> Record:
     return Record(data=marc, force_utf8=True, to_unicode=True)
 
 
-def indexed_entries(connection: Connection, record_ids: Sequence[int]) -> dict[int, IndexEntries]:
-    """The entries each of ``record_ids`` has in the index now, made again from its stored
-    canonical MARC: the live records that are not members of a union record (the others have
-    none, and are left out)."""
-    r = models.records
-    found: dict[int, IndexEntries] = {}
-    for start in range(0, len(record_ids), _CHUNK):
-        rows = connection.execute(
-            select(r.c.id, r.c.marc).where(
-                r.c.id.in_(record_ids[start : start + _CHUNK]),
-                ~models.hidden(),
-                r.c.marc.is_not(None),
-            )
-        )
-        found.update((row.id, entries_of(read_canonical(row.marc))) for row in rows)
-    return found
-
-
 def write_entries(
     connection: Connection,
     changes: Sequence[tuple[int, Record | IndexEntries | None]],
     *,
-    previous: Mapping[int, IndexEntries] | None = None,
+    fresh: AbstractSet[int] = frozenset(),
 ) -> None:
-    """Give records their new entries in the index, in the caller's transaction.
+    """Replace the index entries of records, in the caller's transaction.
 
     Each change names a record and what it now puts in the index: the record itself, its
     entries made by :func:`entries_of` (elsewhere, in parallel), or ``None`` (nothing any more:
-    deleted, or joined a union record). ``previous`` has the entries each record has in the
-    index now, as :func:`indexed_entries` reads them before the record is changed; a record not
-    in it has none (new, deleted, or a union member). Only the difference is written: an
-    updated record whose terms mostly stay costs a few rows, not all of them again.
+    deleted, or joined a union record). What a record had is removed by its id, whatever made
+    it; ids in ``fresh`` are records inserted in this transaction, which have nothing yet.
     """
-    removed: list[tuple[int, str, int]] = []
-    added: list[tuple[int, str, int]] = []
-    sorts_removed: list[tuple[int]] = []
-    sorts_added: list[tuple[int | str | None, ...]] = []
+    old = [record_id for record_id, _ in changes if record_id not in fresh]
+    for start in range(0, len(old), _CHUNK):
+        chunk = old[start : start + _CHUNK]
+        connection.execute(delete(terms).where(terms.c.record_id.in_(chunk)))
+        connection.execute(delete(sort_keys).where(sort_keys.c.record_id.in_(chunk)))
+    rows: list[tuple[int, str, int]] = []
+    sorts: list[tuple[int | str | None, ...]] = []
     for record_id, change in changes:
-        new = entries_of(change) if isinstance(change, Record) else (change or NO_ENTRIES)
-        old = previous.get(record_id, NO_ENTRIES) if previous else NO_ENTRIES
-        if old.terms:
-            removed += [(field, term, record_id) for field, term in old.terms - new.terms]
-            added += [(field, term, record_id) for field, term in new.terms - old.terms]
-        else:
-            added += [(field, term, record_id) for field, term in new.terms]
-        if old.sorts != new.sorts:
-            if old.sorts != NO_ENTRIES.sorts:
-                sorts_removed.append((record_id,))
-            if new.sorts != NO_ENTRIES.sorts:
-                sorts_added.append((record_id, *new.sorts))
-    delete_rows(connection, terms, _TERM_COLUMNS, removed)
-    delete_rows(connection, sort_keys, ("record_id",), sorts_removed)
-    insert_rows(connection, terms, _TERM_COLUMNS, added)
-    insert_rows(connection, sort_keys, _SORT_COLUMNS, sorts_added)
+        entries = entries_of(change) if isinstance(change, Record) else (change or NO_ENTRIES)
+        rows += [(field, term, record_id) for field, term in entries.terms]
+        if entries.sorts != NO_ENTRIES.sorts:
+            sorts.append((record_id, *entries.sorts))
+    insert_rows(connection, terms, _TERM_COLUMNS, rows)
+    insert_rows(connection, sort_keys, _SORT_COLUMNS, sorts)
 
 
 def rebuild(engine: Engine, *, batch: int = 1000) -> int:
-    """Make the whole index again from the stored records, ``batch`` records per transaction
-    after one emptying it; returns how many records it indexed. For a catalogue whose terms were
-    made by other rules (a schema revision that changes them calls it)."""
+    """Make the entries of every live record again, ``batch`` records per transaction; returns
+    how many. For a catalogue whose terms were made by other rules."""
     r = models.records
-    with engine.begin() as connection:
-        connection.execute(delete(terms))
-        connection.execute(delete(sort_keys))
     done, after = 0, 0
     while True:
         with engine.begin() as connection:

@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import itertools
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -55,7 +54,6 @@ from catalog.search_index import (
     NO_ENTRIES,
     IndexEntries,
     entries_of,
-    indexed_entries,
     read_canonical,
     write_entries,
 )
@@ -247,35 +245,9 @@ def _prepare(item: Incoming, max_bytes: int, own_code: str) -> PreparedRecord | 
         local_id = item.local_id or source_local_id(source, identifier)
     else:
         local_id = item.local_id or local_id_of(item.record)
-    record = item.record if _round_trips(item.record) else read_canonical(marc)
-    return PreparedRecord(record, local_id, item.provenance, marc,
+    return PreparedRecord(item.record, local_id, item.provenance, marc,
                      hashlib.sha256(marc).hexdigest(), source, identifier, item.union,
                      item.check_as)
-
-
-_ISO2709_DELIMITERS = re.compile("[\x1d\x1e\x1f]")
-
-
-def _round_trips(record: Record) -> bool:
-    """Whether ``record`` says what its canonical MARC says when read again, so that what is
-    derived from it (its terms in the index above all, which are made again from the stored
-    MARC to be removed) can be made from the record itself. Not so when it holds what ISO 2709
-    cannot carry: a delimiter in a value, a tag not of three characters, a subfield code or an
-    indicator not of one."""
-    texts: list[str] = []
-    for field in record.fields:
-        if len(field.tag) != 3:
-            return False
-        if field.is_control_field():
-            texts.append(field.data or "")
-            continue
-        if len(field.indicator1 or "") != 1 or len(field.indicator2 or "") != 1:
-            return False
-        for subfield in field.subfields:
-            if len(subfield.code) != 1:
-                return False
-            texts.append(subfield.value)
-    return not _ISO2709_DELIMITERS.search("".join(texts))
 
 
 def _organization(record: Record) -> str:
@@ -357,7 +329,7 @@ def _read_and_derive(
                          if isinstance(prepared, PreparedRecord) else prepared, None))
             continue
         (derived,) = _derive(
-            [(prepared.record, prepared.local_id, True, True, None, prepared.source)], options
+            [(record, prepared.local_id, True, True, None, prepared.source)], options
         )
         done.append((dataclasses.replace(prepared, record=None), derived))
     return done
@@ -1117,7 +1089,6 @@ class CatalogWriter:
             stored.append((item, made, terms, specs, row.id if row is not None else None))
             prior.append(row.digest if row is not None and not row.deleted else None)
             keyed.append((row.id if row is not None else None, keys or []))
-        previous = indexed_entries(self.connection, [rid for rid, _ in updated])
         record_ids = self._write_records(new_rows, updated)
         fresh = set(record_ids)
         ids = iter(record_ids)
@@ -1134,7 +1105,7 @@ class CatalogWriter:
         )
         self.touched.update(rid for rid, *_ in placed)
         write_entries(
-            self.connection, [(rid, terms) for rid, _, _, terms, _ in placed], previous=previous
+            self.connection, [(rid, terms) for rid, _, _, terms, _ in placed], fresh=fresh
         )
         self._place_many_in_sets([(rid, specs) for rid, *_, specs in placed], fresh=fresh)
         self._keep_provenances(
@@ -1284,7 +1255,6 @@ class CatalogWriter:
     def _mark_deleted(self, record_id: int, specs: str, *, queue: bool = True) -> None:
         r = models.records
         self.touched.add(record_id)
-        previous = indexed_entries(self.connection, [record_id])
         if queue:
             mk = models.match_keys
             self.connection.execute(delete(mk).where(mk.c.record_id == record_id))
@@ -1297,7 +1267,7 @@ class CatalogWriter:
         self.connection.execute(
             delete(models.renditions).where(models.renditions.c.record_id == record_id)
         )
-        write_entries(self.connection, [(record_id, None)], previous=previous)
+        write_entries(self.connection, [(record_id, None)])
         self._place_in_sets(record_id, specs.split())
 
     def restamp(self, record_ids: Sequence[int]) -> None:

@@ -17,6 +17,8 @@ YOUNGEST_COLLECTED_EVERY = 10_000
 
 def tune_collector() -> None:
     """Collect less often, and never again look at what the process loaded before this call
-    (modules, tables, compiled patterns: they live as long as the process)."""
+    (modules, tables, compiled patterns: they live as long as the process). Called once, as a
+    process starts: the ``koprik`` command and each worker process."""
+    gc.collect()  # what is garbage already must not be frozen with the rest
     gc.freeze()
     gc.set_threshold(YOUNGEST_COLLECTED_EVERY, 10, 10)

@@ -1,5 +1,3 @@
-import sys
+from koprik.cli import run
 
-from koprik.cli import main
-
-sys.exit(main())
+run()

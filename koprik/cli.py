@@ -73,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(only=_command_named(argv))
     args = parser.parse_args(argv)
-    tune_collector()
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -102,5 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``koprik`` program: :func:`main` in a process of its own, its collector tuned."""
+    tune_collector()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -85,18 +85,22 @@ def test_sigkilled_import_leaves_no_fork_server_and_no_worker(tmp_path):
 
 def test_workers_and_the_command_collect_garbage_as_tuned() -> None:
     """Every Koprik process runs with the collector settings of config.runtime: the command
-    (its main) and the catalogue's worker processes, which a fork server starts afresh."""
+    (its console entry) and the catalogue's worker processes, which a fork server starts
+    afresh. (A test calling ``main`` in its own process leaves the collector alone.)"""
     import gc
 
     from catalog.workers import worker_pool
     from config.runtime import YOUNGEST_COLLECTED_EVERY
 
     tuned = (YOUNGEST_COLLECTED_EVERY, 10, 10)
-    command = subprocess.run(
-        [sys.executable, "-c", "import gc; from koprik.cli import main; "
-         "main(['--config', '/nonexistent/koprik.toml', 'runs']); print(gc.get_threshold())"],
-        capture_output=True, text=True, check=True, timeout=LIVENESS,
+    program = (
+        "import gc, sys\n"
+        "sys.argv = ['koprik', '--config', '/nonexistent/koprik.toml', 'runs']\n"
+        "from koprik.cli import run\n"
+        "try:\n    run()\nexcept SystemExit:\n    print(gc.get_threshold())\n"
     )
+    command = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                             check=True, timeout=LIVENESS)
     assert command.stdout.strip() == str(tuned)
     assert "koprik: " in command.stderr  # the command ran (and said what was wrong)
     pool = worker_pool(1)

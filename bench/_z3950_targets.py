@@ -82,7 +82,16 @@ class Workspace:
         """Write Zebra's input and fill the catalogue, unless already done."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self._once("marc", self._write_marc)
+        if not self.database.exists():  # removed by hand: its marker no longer holds
+            (self.folder / "koprik.done").unlink(missing_ok=True)
         self._once("koprik", self._load_catalogue)
+        self._upgrade_catalogue()
+
+    def _upgrade_catalogue(self) -> None:
+        """Bring a catalogue cached by an earlier Koprik to this one's schema."""
+        write_config(self, http_port=0, z3950_port=0)
+        subprocess.run([str(KOPRIK), "--config", str(self.config), "db", "upgrade"],
+                       check=True, stdout=subprocess.DEVNULL)
 
     def _once(self, part: str, build: Callable[[], None]) -> None:
         marker = self.folder / f"{part}.done"

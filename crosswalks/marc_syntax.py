@@ -15,15 +15,19 @@ from pymarc import Record
 
 from crosswalks.xmltext import has_forbidden
 
+# ASCII digits only (re.ASCII): the MARCXML schema's \d admits every Unicode digit, but ISO 2709
+# carries each indicator and subfield code in one byte, so a record with another digit there
+# could be stored and never read back.
 LEADER_PATTERN = re.compile(
-    r"[\d ]{5}[\dA-Za-z ][\dA-Za-z][\dA-Za-z ]{3}[2 ][2 ][\d ]{5}[\dA-Za-z ]{3}(4500|    )\Z"
+    r"[\d ]{5}[\dA-Za-z ][\dA-Za-z][\dA-Za-z ]{3}[2 ][2 ][\d ]{5}[\dA-Za-z ]{3}(4500|    )\Z",
+    re.ASCII,
 )
 CONTROL_TAG_PATTERN = re.compile(r"00[1-9A-Za-z]\Z")
 DATA_TAG_PATTERN = re.compile(
     r"(0[1-9A-Z][0-9A-Z]|0[1-9a-z][0-9a-z]|[1-9A-Z][0-9A-Z]{2}|[1-9a-z][0-9a-z]{2})\Z"
 )
-INDICATOR_PATTERN = re.compile(r"[\da-z ]\Z")
-SUBFIELD_CODE_PATTERN = re.compile(r"[\dA-Za-z!\"#$%&'()*+,\-./:;<=>?{}_^`~\[\]\\]\Z")
+INDICATOR_PATTERN = re.compile(r"[\da-z ]\Z", re.ASCII)
+SUBFIELD_CODE_PATTERN = re.compile(r"[\dA-Za-z!\"#$%&'()*+,\-./:;<=>?{}_^`~\[\]\\]\Z", re.ASCII)
 REPLACEMENT_CHARACTER = "\ufffd"
 
 
@@ -42,7 +46,7 @@ def _leader_fault(leader: str) -> str:
     if len(leader) != 24:
         return f"{len(leader)} characters, not 24"
     for start, end, allowed, message in _LEADER_POSITIONS:
-        if not re.fullmatch(f"{allowed}{{{end - start}}}", leader[start:end]):
+        if not re.fullmatch(f"{allowed}{{{end - start}}}", leader[start:end], re.ASCII):
             return f"leader/{start:02d}: {message}"
     return "leader/20-23 must be '4500'"
 
@@ -87,8 +91,7 @@ def syntax_problems(record: Record) -> list[tuple[str | None, str]]:
 
 _ASCII_INDICATORS = frozenset(c for c in map(chr, range(128)) if INDICATOR_PATTERN.match(c))
 _ASCII_CODES = frozenset(c for c in map(chr, range(128)) if SUBFIELD_CODE_PATTERN.match(c))
-"""The ASCII values of INDICATOR_PATTERN and SUBFIELD_CODE_PATTERN (the patterns also let
-other Unicode digits through, which :func:`_plainly_valid` leaves to the full check)."""
+"""The values of INDICATOR_PATTERN and SUBFIELD_CODE_PATTERN, as sets."""
 _CODE = itemgetter(0)
 _VALUE = itemgetter(1)
 

@@ -128,6 +128,22 @@ def test_marcxml_that_pymarc_refuses_is_rejected(catalog: Catalog) -> None:
     assert reject.identifier == "oai:p:nocode" and reject.reason
 
 
+def test_an_indicator_iso_2709_cannot_carry_is_rejected(catalog: Catalog) -> None:
+    """The MARCXML schema's ``\\d`` lets an Arabic-Indic digit be an indicator; ISO 2709 has one
+    byte for it, so such a record stored could never be read back: it is refused instead."""
+    namespace = "http://www.loc.gov/MARC21/slim"
+    odd = f'<record xmlns="{namespace}"><leader>00000nam a2200000 a 4500</leader>' \
+          '<controlfield tag="001">odd1</controlfield>' \
+          '<datafield tag="245" ind1="1" ind2="\u0664"><subfield code="a">Title</subfield>' \
+          "</datafield></record>"
+    with catalog.writer() as writer:
+        counts = ingest(writer, TARGET, [_item("oai:p:odd", odd.encode())])
+    assert (counts.added, counts.rejected) == (0, 1)
+    (reject,) = _rejects(catalog)
+    assert reject.reason == (
+        "not valid MARC21: field 245: indicator 2 '\u0664' is not a digit, a-z or blank")
+
+
 def test_a_record_and_then_its_deletion_in_one_page_end_deleted(catalog: Catalog) -> None:
     first, second = list(demo_records(2))
     items = [

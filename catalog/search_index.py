@@ -438,9 +438,14 @@ def write_entries(
     insert_rows(connection, sort_keys, _SORT_COLUMNS, sorts)
 
 
-def rebuild(engine: Engine, *, batch: int = 1000) -> int:
-    """Make the entries of every live record again, ``batch`` records per transaction; returns
-    how many. For a catalogue whose terms were made by other rules."""
+def rebuild(
+    engine: Engine, *, batch: int = 1000, progress: Callable[[int], None] | None = None
+) -> int:
+    """Make the entries of every live record again, ``batch`` records per transaction (each
+    record's replaced as it goes: searches go on meanwhile); returns how many records. For a
+    catalogue whose terms were made by other rules, or other Unicode tables (another Python).
+    A record whose stored MARC cannot be read is left with none. ``progress`` is told the
+    records done so far after each batch."""
     r = models.records
     done, after = 0, 0
     while True:
@@ -451,8 +456,17 @@ def rebuild(engine: Engine, *, batch: int = 1000) -> int:
                 .order_by(r.c.id)
                 .limit(batch)
             ).all()
-            write_entries(connection, [(row.id, read_canonical(row.marc)) for row in rows])
+            write_entries(connection, [(row.id, _readable(row.marc)) for row in rows])
         if not rows:
             return done
         done += len(rows)
         after = rows[-1].id
+        if progress is not None:
+            progress(done)
+
+
+def _readable(marc: bytes) -> Record | None:
+    try:
+        return read_canonical(marc)
+    except Exception:  # pymarc raises many kinds on a record it cannot read
+        return None

@@ -246,3 +246,38 @@ def test_an_upgraded_catalogue_has_the_index_its_records_make(config_before: Pat
         engine.dispose()
     assert len(records) == 30 and found == expected
     assert everything == len({entry[:3] for entry in expected})
+
+
+def test_reindex_makes_every_records_terms_again(
+    catalog_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """``koprik db reindex`` (after a Python whose Unicode tables fold otherwise, or to repair):
+    terms lost are made again, terms no rule gives any more go."""
+    from catalog.demo import demo_records
+    from catalog.search_index import FIELDS, read_canonical, terms, terms_of
+    from tests.test_search_index import stored
+
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{catalog_url}"\n')
+    catalog = Catalog.open(load_settings(config))
+    try:
+        with catalog.writer() as writer:
+            for record in demo_records(12):
+                writer.put(record)
+        with catalog.engine.begin() as connection:
+            connection.execute(terms.delete().where(terms.c.record_id <= 3))
+            connection.execute(terms.insert().values(field=FIELDS["title", "w"],
+                                                     term="otherrules", record_id=5))
+    finally:
+        catalog.close()
+    assert main(["--config", str(config), "db", "reindex"]) == 0
+    assert capsys.readouterr().out.endswith(": the search terms of 12 records made again\n")
+    engine = open_engine(catalog_url)
+    try:
+        with engine.connect() as connection:
+            records = connection.execute(text("SELECT id, marc FROM records")).all()
+            for row in records:
+                assert stored(connection, row.id) == terms_of(read_canonical(row.marc))
+    finally:
+        engine.dispose()
+    assert len(records) == 12

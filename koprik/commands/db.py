@@ -1,7 +1,10 @@
-"""``koprik db upgrade|current|revision``: the catalogue's schema revision (Alembic).
+"""``koprik db upgrade|current|reindex|revision``: the catalogue's schema revision (Alembic), and
+its search index.
 
 ``upgrade`` moves the catalogue named by the settings to this Koprik's revision (a catalogue made
 before revisions were kept is recognised and stamped first); ``current`` tells both revisions;
+``reindex`` makes every live record's search terms again (after Koprik moved to a Python whose
+Unicode tables fold some letters otherwise, or to repair the index), with a progress bar;
 ``revision MESSAGE`` is for developers: it writes the next revision file from the difference
 between the tables in the code and the latest revision (README.md, "Upgrading").
 """
@@ -15,8 +18,10 @@ from sqlalchemy import create_engine
 
 from catalog import schema
 from catalog.db import open_engine
+from catalog.search_index import rebuild
 from config import load_settings
 from koprik.errors import UserError
+from koprik.progress import Progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("upgrade", help="upgrade the catalogue to this Koprik's schema revision")
     actions.add_parser("current", help="print the catalogue's schema revision and the needed one")
+    actions.add_parser("reindex", help="make every record's search terms again (progress bar)")
     revision = actions.add_parser(
         "revision", help="(developers) write the next revision from the changed table definitions"
     )
@@ -37,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     engine = open_engine(settings.database.url)
     try:
-        if args.action == "upgrade":
+        if args.action == "reindex":
+            schema.ensure_current(engine)
+            with Progress("reindex") as bar:
+                done = rebuild(engine, progress=lambda n: bar.advance(n - bar.count))
+            print(f"db: {schema.where(engine)}: the search terms of {done} records made again")
+        elif args.action == "upgrade":
             before, after = schema.upgrade(engine)
             if before == after:
                 print(f"db: {schema.where(engine)} is at revision {after}; nothing to do")

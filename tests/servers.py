@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import free_port
 
@@ -102,3 +104,19 @@ def _wait_for(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{what} did not answer {url}") from None
             time.sleep(0.2)
+
+
+def kill_on(process: subprocess.Popen[bytes], hook: Callable[[Callable[[Any], None] | None], None],
+            when: Callable[[Any], bool], *, timeout: float = 120.0) -> None:
+    """SIGKILL ``process`` from a peer's request hook the first time ``when(event)`` holds, and
+    wait for it to die of that. ``hook`` installs the peer's hook (None removes it)."""
+
+    def kill(event: Any) -> None:
+        if when(event):
+            hook(None)
+            os.kill(process.pid, signal.SIGKILL)
+
+    hook(kill)
+    process.communicate(timeout=timeout)
+    hook(None)
+    assert process.returncode == -signal.SIGKILL

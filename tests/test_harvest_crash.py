@@ -31,6 +31,7 @@ from harvester.oai_client import Politeness
 from harvester.runs import INTERRUPTED, PARTIAL, SUCCEEDED, RunOptions, RunReport, harvest
 from tests.conftest import ROOT
 from tests.fault_provider import FaultProvider, catalogue_of, serve, sqlite_catalog, stamp
+from tests.servers import kill_on
 
 RECORDS = 150
 PAGE = 5
@@ -172,16 +173,8 @@ def _kill_sru_run(provider: FaultProvider, config: str, at: int) -> None:
     (the pages two before it are committed then, the one before perhaps)."""
     process = _koprik(config)
     base = len(provider.search_requests())
-
-    def kill(count: int) -> None:
-        if count - base == at:
-            provider.on_search_request = None
-            os.kill(process.pid, signal.SIGKILL)
-
-    provider.on_search_request = kill
-    process.communicate(timeout=60)
-    provider.on_search_request = None
-    assert process.returncode == -signal.SIGKILL
+    kill_on(process, lambda hook: setattr(provider, "on_search_request", hook),
+            lambda count: count - base == at, timeout=60)
 
 
 def _position(catalog: Catalog) -> Row:  # type: ignore[type-arg]

@@ -7,8 +7,6 @@ run that ends complete clears the position."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ from harvester.runs import INTERRUPTED, SUCCEEDED, RunOptions, RunReport, harves
 from harvester.z3950_harvest import DEFAULT_BATCH
 from tests.conftest import ROOT
 from tests.interop.test_z3950_harvest import EVERYTHING, Zebra, demo_zebra
+from tests.servers import kill_on
 from tests.z3950_relay import PRESENT_REQUEST, Z3950Relay, relaying
 
 pytestmark = pytest.mark.interop
@@ -67,17 +66,12 @@ def _kill_run(relay: Z3950Relay, config: Path) -> None:
     )  # fmt: skip
     presents = 0
 
-    def kill(tag: int) -> None:
+    def third_present(tag: int) -> bool:
         nonlocal presents
         presents += tag == PRESENT_REQUEST
-        if presents == 3:
-            relay.on_request = None
-            os.kill(process.pid, signal.SIGKILL)
+        return presents == 3
 
-    relay.on_request = kill
-    process.communicate(timeout=120)
-    relay.on_request = None
-    assert process.returncode == -signal.SIGKILL
+    kill_on(process, lambda hook: setattr(relay, "on_request", hook), third_present)
 
 
 def _state(catalog: Catalog) -> Row:  # type: ignore[type-arg]

@@ -78,6 +78,8 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+WAL_CHECKPOINT_PAGES = 10_000
+"""WAL pages written between two automatic checkpoints (SQLite's default: 1,000)."""
 WAL_SWITCH_SECONDS = 30.0
 """How long a connection to a new SQLite catalogue keeps asking to switch it to WAL."""
 
@@ -88,6 +90,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA cache_size=-65536")
+    # Checkpoint the WAL every 10,000 pages (~40 MB) rather than 1,000: a page the writer
+    # changes again and again (the search index's) is copied into the database once per
+    # checkpoint. Measured on an import of 19,794 records, 4 alternating pairs: 13.1 against
+    # 13.6 s, the writing process 8.4 against 8.8 s CPU.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     cursor.close()
 
 

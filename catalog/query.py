@@ -21,7 +21,6 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from pymarc import Record
 from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, null, select
 
 from catalog import models
@@ -36,6 +35,7 @@ from catalog.search_index import (
     forms_of,
     phrase_of,
     query_keys,
+    read_canonical,
     sort_keys,
     terms,
     words_of,
@@ -419,7 +419,7 @@ def _display_forms(
         ).all()
     )
     records = {
-        row.id: Record(data=row.marc, to_unicode=True, force_utf8=True)
+        row.id: read_canonical(row.marc)
         for row in connection.execute(
             select(models.records.c.id, models.records.c.marc).where(
                 models.records.c.id.in_(set(firsts.values())), models.records.c.marc.is_not(None)

@@ -30,10 +30,10 @@ from catalog.harvest_state import harvest_rejects
 from catalog.store import Batch, Incoming, Unread
 from config import LimitSettings
 from crosswalks.marc_syntax import syntax_problems
+from crosswalks.marcxml import MARCXML_NS
 from crosswalks.xmltext import parse_untrusted
 from harvester.harvested import Harvested, identifier_of, marcxml_identifier
 
-MARCXML_NS = "http://www.loc.gov/MARC21/slim"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 MODS_NS = "http://www.loc.gov/mods/v3"
 SRW_DC_NS = "info:srw/schema/1/dc-schema"

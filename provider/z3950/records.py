@@ -23,6 +23,7 @@ from typing import Any
 from pymarc import Record
 
 from catalog.query import StoredRecord
+from catalog.search_index import read_canonical
 from crosswalks.charsets import record_to_iso2709_marc8
 from crosswalks.iso2709 import utf8_to_marc8
 from crosswalks.marcxml import record_to_marcxml
@@ -91,7 +92,7 @@ def render(stored: StoredRecord, request: Request) -> dict[str, Any]:
         marc8 := utf8_to_marc8(stored.marc)
     ) is not None:
         return make_external(oids.USMARC, marc8)  # the full record, MARC-8 (not negotiated)
-    record = Record(data=stored.marc, to_unicode=True, force_utf8=True)
+    record = read_canonical(stored.marc)
     if request.element_set == BRIEF:
         record = _brief(record)
     if request.syntax == oids.SUTRS:

@@ -9,7 +9,8 @@ resumption token and the run's counts commit in one transaction with the records
 - ``harvest_state``: one row per source: the watermark of the last successful run, where the run
   in progress stands (an OAI-PMH list's token, cursor, set, date window and count of windows
   failed for good; an SRU or Z39.50 result set's query, its hits and, as ``cursor``, the next
-  record position), and the lock that keeps two runs of one source from overlapping.
+  record position), what the position is a position in (``endpoint``: the protocol, address
+  and format it was asked in), and the lock that keeps two runs of one source from overlapping.
 - ``harvest_rejects``: what could not be ingested, with its bytes and the reason.
 """
 
@@ -90,6 +91,7 @@ harvest_state = Table(
     Column("failed_windows", Integer, nullable=False, default=0),
     Column("query", Text, nullable=True),
     Column("hits", Integer, nullable=True),
+    Column("endpoint", Text, nullable=True),
     Column("lock_owner", String(200), nullable=True),
     Column("lock_expires", BigInteger, nullable=True),
 )

@@ -8,6 +8,10 @@ The source's ``harvest_state`` row (:mod:`catalog.harvest_state`) holds it, for 
 - an SRU or Z39.50 result set (:class:`ResultSetResume`): the run, the query, the hits the
   server reported and, as ``cursor``, the next record position.
 
+Either way the position is one in what the source answered at one address in one format: it is
+saved with :func:`endpoint_of` the source, and a run of a source since moved to another address
+(or format) starts anew rather than skip, in another server's list, the records before it.
+
 :func:`save` writes the whole of it at once (what the protocol does not use left empty), in the
 transaction of the page it describes, so the position never runs ahead of (or behind) the
 records committed. :func:`clear` forgets it when a run has ended complete.
@@ -43,8 +47,24 @@ IN_PROGRESS: dict[str, Any] = {
     "failed_windows": 0,
     "query": None,
     "hits": None,
+    "endpoint": None,
 }
 """The columns saying where the run in progress stands, and their values when none is."""
+
+
+def endpoint_of(source: HarvestSource) -> str:
+    """What a position of ``source`` is a position in: its protocol, address and format."""
+    return f"{source.protocol} {source.url} {source.prefix}"
+
+
+def moved(saved: str | None, source: HarvestSource) -> str | None:
+    """A line saying that ``source`` is no longer asked where its position was saved
+    (``saved``, an :func:`endpoint_of`), or None: the same place, or a position saved before
+    revision 0008, which names none and is resumed as before."""
+    now = endpoint_of(source)
+    if saved is None or saved == now:
+        return None
+    return f"the position was saved for {saved}, the source is now {now}"
 
 
 def load(connection: Connection, source: str) -> Row[Any]:
@@ -91,14 +111,16 @@ class ResultSetResume:
     """A run over the result set of a query (SRU, Z39.50): where it starts and, saved with
     each page, where it stands.
 
-    It starts at the position an unfinished run of the same source and the same query saved,
-    if the server still reports the hits it reported then; otherwise (another query, other
-    hits: the result set changed) at record 1. Each decision is a line in ``notes`` (the
-    run's errors), like the resumed-run line of an OAI-PMH run.
+    It starts at the position an unfinished run of the same source and the same query saved at
+    the same address, if the server still reports the hits it reported then; otherwise
+    (another query, another address, other hits: the result set changed) at record 1. Each
+    decision is a line in ``notes`` (the run's errors), like the resumed-run line of an OAI-PMH
+    run.
     """
 
     source: str
     query: str
+    endpoint: str
     run_id: int
     notes: list[str]
     saved: Saved | None = None
@@ -115,11 +137,16 @@ class ResultSetResume:
     ) -> ResultSetResume:
         """The resume of a run of ``source`` from what its row holds; ``ignore`` (``--full``)
         starts from record 1 whatever was saved."""
-        resume = cls(source.name, source.query, run_id, notes)
+        resume = cls(source.name, source.query, endpoint_of(source), run_id, notes)
         row = load(connection, source.name)
         if ignore or None in (row.run_id, row.query, row.cursor, row.hits):
             return resume
-        if row.query != source.query:
+        if (elsewhere := moved(row.endpoint, source)) is not None:
+            notes.append(
+                f"run #{row.run_id} stopped at record {row.cursor}, but {elsewhere}; "
+                "starting from record 1"
+            )
+        elif row.query != source.query:
             notes.append(
                 f"run #{row.run_id} stopped at record {row.cursor} of another query; "
                 "starting from record 1"
@@ -175,7 +202,7 @@ class ResultSetResume:
         """Save, in a page's transaction, that the run goes on at record ``following`` of
         ``hits``."""
         save(connection, self.source, run_id=self.run_id, query=self.query, cursor=following,
-             hits=hits)
+             hits=hits, endpoint=self.endpoint)
 
 
 def saving(

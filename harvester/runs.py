@@ -298,7 +298,14 @@ class HarvestRun:
         state = self._state()
         sets: list[str | None] = list(self.source.sets) or [None]
         by_hand = self.options.full or self.options.from_ or self.options.until
-        if state.token and state.run_id and state.set_spec in sets and not by_hand:
+        unfinished = bool(state.token and state.run_id) and not by_hand
+        elsewhere = resumption.moved(state.endpoint, self.source)
+        if unfinished and elsewhere is not None:
+            self.errors.append(
+                f"run #{state.run_id} stopped at cursor {state.cursor}, but {elsewhere}: "
+                "its list is harvested anew"
+            )
+        if unfinished and elsewhere is None and state.set_spec in sets:
             plan = _Plan(
                 first_response_date=state.first_response_date or self._start(identity),
                 run_from=state.run_from,
@@ -492,6 +499,7 @@ class HarvestRun:
                 token=page.token,
                 cursor=page.cursor,
                 failed_windows=self.failed_windows,
+                endpoint=resumption.endpoint_of(self.source),
             )
         if self.on_page is not None:
             self.on_page(

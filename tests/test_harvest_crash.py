@@ -8,7 +8,9 @@ watermark where it was, so that the next run harvests that window again.
 
 An SRU source's run killed mid-way (the server kills it as a chosen searchRetrieve arrives) is
 resumed by the next run at the record position saved with its last committed page, unless the
-server's hit count or the source's query changed, or the run is ``--full``: then from record 1.
+server's hit count, the source's query or its address changed, or the run is ``--full``: then
+from record 1. An OAI-PMH run killed mid-list and then pointed at another address harvests its
+list anew rather than send the old address's resumption token.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 import threading
 
 import pytest
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, func, select, update
 
 from catalog import Catalog, models
 from catalog.demo import demo_records
@@ -159,6 +161,34 @@ def test_a_window_failed_for_good_then_a_kill_leaves_the_resumed_run_partial(tmp
     catalog.close()
 
 
+def test_a_killed_oai_run_pointed_at_another_address_harvests_its_list_anew(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The resumption token a killed run saved belongs to the address that issued it: once the
+    source is moved, the next run asks the new address for the list from its start."""
+    provider = FaultProvider(list(demo_records(30)), page_size=PAGE)
+    with serve(provider.app()) as url:
+        process = _koprik(_config(tmp_path, url))
+        base = len(provider.list_requests())
+        kill_on(process, lambda hook: setattr(provider, "on_list_request", hook),
+                lambda count: count - base == 4, timeout=60)
+        catalog = sqlite_catalog(tmp_path, "catalog")
+        saved = _position(catalog)
+        assert saved.token is not None and saved.endpoint == f"oai-pmh {url} marc21"
+        with serve(provider.app()) as moved:
+            since = len(provider.list_requests())
+            report = harvest(catalog, HarvestSource(name="partner", url=moved),
+                             politeness=Politeness(delay=0))
+        assert report.status == SUCCEEDED, report.errors
+        assert report.errors == [
+            f"run #1 stopped at cursor {saved.cursor}, but the position was saved for oai-pmh "
+            f"{url} marc21, the source is now oai-pmh {moved} marc21: its list is harvested anew"]
+        first = provider.list_requests()[since]
+        assert "resumptionToken" not in first and first["metadataPrefix"] == "marc21"
+    assert sorted(catalogue_of(catalog, "partner")) == sorted(
+        f"oai:fault.test:{n}" for n in range(30))
+    _assert_cleared(catalog)
+    catalog.close()
+
+
 SRU_QUERY = "cql.allRecords=1"
 SRU_RECORDS = 40
 
@@ -205,6 +235,7 @@ def _killed_sru_source(tmp_path, provider: FaultProvider, url: str) -> tuple[Cat
     saved = _position(catalog)
     assert (saved.run_id, saved.query, saved.hits, saved.token) == (1, SRU_QUERY, SRU_RECORDS,
                                                                     None)
+    assert saved.endpoint == f"sru {url.replace('/oai', '/sru')} marcxml"
     assert saved.cursor in (2 * PAGE + 1, 3 * PAGE + 1)  # pages 1 and 2 committed, perhaps 3
     assert len(catalogue_of(catalog, "partner")) == saved.cursor - 1  # saved with its page
     return catalog, saved
@@ -218,7 +249,8 @@ def _run(catalog: Catalog, source: HarvestSource, full: bool = False) -> RunRepo
 
 def _assert_cleared(catalog: Catalog) -> None:
     state = _position(catalog)
-    assert (state.run_id, state.query, state.hits, state.cursor) == (None, None, None, None)
+    assert (state.run_id, state.query, state.hits, state.cursor, state.endpoint) == (
+        None, None, None, None, None)
 
 
 def test_a_killed_sru_run_is_resumed_at_its_saved_position_and_a_complete_run_clears_it(
@@ -249,6 +281,20 @@ def test_a_killed_sru_run_is_resumed_at_its_saved_position_and_a_complete_run_cl
     catalog.close()
 
 
+def test_a_position_saved_before_revision_0008_names_no_address_and_is_resumed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    provider = FaultProvider(list(demo_records(SRU_RECORDS)), page_size=PAGE)
+    with serve(provider.app()) as url:
+        catalog, saved = _killed_sru_source(tmp_path, provider, url)
+        with catalog.engine.begin() as connection:  # as revision 0008 leaves a saved position
+            connection.execute(update(harvest_state).values(endpoint=None))
+        since = len(provider.search_requests())
+        report = _run(catalog, _sru_source(url))
+        assert report.errors == [f"resumed run #1 at record {saved.cursor} of {SRU_RECORDS}"]
+        assert _starts(provider, since) == list(range(saved.cursor, SRU_RECORDS + 1, PAGE))
+    _assert_each_record_once(catalog, SRU_RECORDS)
+    catalog.close()
+
+
 def test_a_changed_hit_count_restarts_a_killed_sru_run_from_record_1(tmp_path) -> None:  # type: ignore[no-untyped-def]
     records = list(demo_records(SRU_RECORDS + 1))
     provider = FaultProvider(records[:SRU_RECORDS], page_size=PAGE)
@@ -267,7 +313,8 @@ def test_a_changed_hit_count_restarts_a_killed_sru_run_from_record_1(tmp_path) -
     catalog.close()
 
 
-@pytest.mark.parametrize("case", ["another query", "--full", "position refused"])
+@pytest.mark.parametrize("case", ["another query", "another address", "--full",
+                                  "position refused"])
 def test_a_killed_sru_run_is_started_again_from_record_1(case: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     provider = FaultProvider(list(demo_records(SRU_RECORDS)), page_size=PAGE)
     with serve(provider.app()) as url:
@@ -278,6 +325,14 @@ def test_a_killed_sru_run_is_started_again_from_record_1(case: str, tmp_path) ->
             assert report.errors == [
                 f"run #1 stopped at record {saved.cursor} of another query; starting from "
                 "record 1"]
+            assert _starts(provider, since) == list(range(1, SRU_RECORDS + 1, PAGE))
+        elif case == "another address":
+            with serve(provider.app()) as moved:  # the same records, another port
+                report = _run(catalog, _sru_source(moved))
+            before, after = (u.replace("/oai", "/sru") for u in (url, moved))
+            assert report.errors == [
+                f"run #1 stopped at record {saved.cursor}, but the position was saved for sru "
+                f"{before} marcxml, the source is now sru {after} marcxml; starting from record 1"]
             assert _starts(provider, since) == list(range(1, SRU_RECORDS + 1, PAGE))
         elif case == "--full":
             report = _run(catalog, _sru_source(url), full=True)

@@ -104,7 +104,7 @@ def read_page(container: etree._Element, verb: str, date: str) -> Page:
             records.append(_read_record(element))
     else:
         for header in container.iterfind(f"{_O}header"):
-            records.append(_read_header(header, None, etree.tostring(header)))
+            records.append(_read_header(header, None, etree.tostring(header), in_record=False))
     page = Page(date, records, None)
     _read_token(container.find(f"{_O}resumptionToken"), page)
     return page
@@ -125,29 +125,53 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value is not None and value.strip().isdigit() else None
 
 
+_HEADER = f"{_O}header"
+_METADATA = f"{_O}metadata"
+_IDENTIFIER = f"{_O}identifier"
+_DATESTAMP = f"{_O}datestamp"
+_SET_SPEC = f"{_O}setSpec"
+
+
 def _read_record(element: etree._Element) -> OaiRecord:
-    header = element.find(f"{_O}header")
+    header = metadata = None
+    for child in element:  # the first <header> and the first <metadata>
+        tag = child.tag
+        if tag == _HEADER and header is None:
+            header = child
+        elif tag == _METADATA and metadata is None:
+            metadata = child
     raw = etree.tostring(element)
     if header is None:
         return OaiRecord(None, None, False, [], None, raw, "record without a header")
-    metadata = element.find(f"{_O}metadata")
     payload = None
     if metadata is not None:
         payload = next((child for child in metadata if isinstance(child.tag, str)), None)
-    return _read_header(header, payload, raw)
+    return _read_header(header, payload, raw, in_record=True)
 
 
-def _read_header(header: etree._Element, payload: etree._Element | None, raw: bytes) -> OaiRecord:
-    identifier = (header.findtext(f"{_O}identifier") or "").strip() or None
-    datestamp = (header.findtext(f"{_O}datestamp") or "").strip() or None
+def _read_header(
+    header: etree._Element, payload: etree._Element | None, raw: bytes, *, in_record: bool
+) -> OaiRecord:
+    """The record (``in_record``: a ``<record>``'s header, with its ``payload``) or header
+    (of ListIdentifiers) that ``header`` describes, read in one pass over its children: the
+    text of its first identifier and first datestamp, and of every setSpec."""
+    identifier = datestamp = None
+    specs = []
+    for child in header:
+        tag = child.tag
+        if tag == _SET_SPEC:
+            specs.append((child.text or "").strip())
+        elif tag == _IDENTIFIER and identifier is None:
+            identifier = child.text or ""
+        elif tag == _DATESTAMP and datestamp is None:
+            datestamp = child.text or ""
+    identifier = (identifier or "").strip() or None
+    datestamp = (datestamp or "").strip() or None
     deleted = header.get("status") == "deleted"
-    specs = [(s.text or "").strip() for s in header.iterfind(f"{_O}setSpec")]
     error = None
     if identifier is None:
         error = "header without an identifier"
-    elif payload is None and not deleted and header.getparent() is not None and (
-        header.getparent().tag == f"{_O}record"
-    ):
+    elif payload is None and not deleted and in_record:
         error = "record without metadata"
     return OaiRecord(identifier, datestamp, deleted, specs, payload, raw, error)
 

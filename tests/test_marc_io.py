@@ -390,3 +390,61 @@ def test_a_marcxml_field_without_its_tag_is_a_one_line_error():
     )
     with pytest.raises(ValueError, match="<controlfield> without its tag attribute"):
         marcxml_element_to_record(element)
+
+
+PLAIN_MARCXML = (
+    # a data field tagged as a control field and the reverse; a tag pymarc pads; two leaders
+    # (the last counts); an empty control field; a subfield with an empty code (dropped)
+    '<record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nam a2200000 a 4500</leader>'
+    '<leader>00000cam a2200000 i 4500</leader><controlfield tag="1">a</controlfield>'
+    '<controlfield tag="500">data</controlfield><controlfield tag="008"/>'
+    '<datafield tag="005" ind1="1" ind2="2"><subfield code="a">x</subfield></datafield>'
+    '<datafield tag="245" ind2="4">\n  <subfield code="a">The <![CDATA[<title>]]></subfield>'
+    '<subfield code="">gone</subfield><subfield code="b"/></datafield><datafield tag="650"/>'
+    "</record>",
+)
+NOT_PLAIN_MARCXML = (
+    # a comment between fields and one among subfields, a processing instruction in a
+    # subfield, a subfield with an element inside, a foreign field, a record in a record, a
+    # data field without its tag
+    '<record xmlns="http://www.loc.gov/MARC21/slim"><controlfield tag="001">a</controlfield>'
+    "<!-- c --></record>",
+    '<record xmlns="http://www.loc.gov/MARC21/slim"><datafield tag="245"><!-- c -->'
+    '<subfield code="a">a</subfield></datafield></record>',
+    '<record xmlns="http://www.loc.gov/MARC21/slim"><datafield tag="245"><subfield code="a">'
+    "a<?pi x?>b</subfield></datafield></record>",
+    '<record xmlns="http://www.loc.gov/MARC21/slim" xmlns:x="urn:x"><datafield tag="245">'
+    '<subfield code="a">a<x:i>b</x:i>c</subfield></datafield></record>',
+    '<record xmlns="http://www.loc.gov/MARC21/slim" xmlns:x="urn:x"><x:field>text</x:field>'
+    '<controlfield tag="001">a</controlfield></record>',
+    '<record xmlns="http://www.loc.gov/MARC21/slim"><controlfield tag="001">a</controlfield>'
+    '<record><controlfield tag="001">b</controlfield></record></record>',
+    '<record xmlns="http://www.loc.gov/MARC21/slim"><datafield><subfield code="a">a</subfield>'
+    "</datafield></record>",
+)
+
+
+def _every_part(record: Record) -> tuple[str, list[tuple]]:
+    """All a pymarc Record holds, the attributes ISO 2709 does not show included."""
+    return str(record.leader), [
+        (f.tag, f.control_field, f.data, f.indicators, f.subfields) for f in record.fields
+    ]
+
+
+def test_plain_marcxml_is_read_in_one_pass_as_pymarc_reads_it():
+    """The one-pass reading of a plain record gives what pymarc's SAX handler gives, to the
+    last attribute of every field; anything else is left to the general walk."""
+    plain = [etree.fromstring(text.encode()) for text in PLAIN_MARCXML]
+    plain += [etree.fromstring(record_to_marcxml(record)) for record in demo_records(20)]
+    for element in plain:
+        assert marc_io._plain_record(element) is not None
+        ours, theirs = marcxml_element_to_record(element), _pymarc_reading(element)
+        assert _every_part(ours) == _every_part(theirs)
+    *readable, untagged = [etree.fromstring(text.encode()) for text in NOT_PLAIN_MARCXML]
+    for element in [*readable, untagged]:
+        assert marc_io._plain_record(element) is None
+    for element in readable:
+        ours, theirs = marcxml_element_to_record(element), _pymarc_reading(element)
+        assert _every_part(ours) == _every_part(theirs)
+    with pytest.raises(ValueError, match="<datafield> without its tag attribute"):
+        marcxml_element_to_record(untagged)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from lxml import etree
 
@@ -57,3 +59,37 @@ def test_a_page_whose_token_is_broken_cannot_be_salvaged() -> None:
     broken = PAGE.replace(b"next&amp;1", b"next&1")
     with pytest.raises(MalformedResponse, match="resumption token"):
         salvage_page(broken, [])
+
+
+ODD = b"""<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/" xmlns:x="urn:x">
+<responseDate>2024-02-03T04:05:06Z</responseDate><request>x</request><ListRecords>
+ <record><header><!-- c --><identifier> oai:x:1 </identifier><identifier>oai:x:9</identifier>
+  <x:datestamp>2000-01-01</x:datestamp><datestamp>2024-01-01</datestamp><datestamp>1999</datestamp>
+  <setSpec> a </setSpec><setSpec/><x:setSpec>b</x:setSpec></header>
+  <metadata><!-- c --><x:dc>x</x:dc><x:other/></metadata><metadata><x:late/></metadata></record>
+ <record><header><identifier> </identifier></header><metadata><x:dc/></metadata></record>
+ <record><header><identifier>oai:x:2</identifier></header></record>
+ <record><header status="deleted"><identifier>oai:x:3</identifier></header></record>
+ <record><metadata><x:dc/></metadata></record>
+</ListRecords></OAI-PMH>"""
+
+
+def test_headers_are_read_by_their_first_identifier_and_datestamp_and_every_set_spec() -> None:
+    root = read_document(ODD)
+    first, blank, bare, deleted, headless = read_page(root[2], "ListRecords", "").records
+    assert (first.identifier, first.datestamp, first.set_specs) == ("oai:x:1", "2024-01-01",
+                                                                   ["a", ""])
+    assert first.error is None and first.metadata is not None
+    assert etree.QName(first.metadata).localname == "dc"
+    assert (blank.identifier, blank.error) == (None, "header without an identifier")
+    assert (bare.identifier, bare.datestamp, bare.error) == ("oai:x:2", None,
+                                                             "record without metadata")
+    assert deleted.deleted and deleted.error is None
+    assert headless.error == "record without a header" and headless.raw.startswith(b"<record")
+    headers_only = re.sub(rb"</?record>|<metadata>.*?</metadata>", b"", ODD, flags=re.DOTALL)
+    listed = read_document(headers_only.replace(b"ListRecords", b"ListIdentifiers"))
+    headers = read_page(listed[2], "ListIdentifiers", "").records
+    assert [(h.identifier, h.error) for h in headers] == [
+        ("oai:x:1", None), (None, "header without an identifier"), ("oai:x:2", None),
+        ("oai:x:3", None),
+    ]

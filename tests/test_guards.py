@@ -1,0 +1,63 @@
+"""harvester.guards: datestamps after our clock are counted, whatever way they are written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from harvester import dates
+from harvester.guards import CLOCK_SKEW, FutureDatestamps
+
+CLOCK = datetime(2024, 6, 15, 12, 0, 0, tzinfo=UTC)
+HORIZON = dates.render(CLOCK + CLOCK_SKEW, dates.SECONDS)  # 2024-06-15T12:05:00Z
+
+FUTURE = [
+    "2024-06-15T12:05:01Z",  # one second past the horizon
+    "2024-06-15T12:05:01.5Z",  # with a fraction
+    "2024-06-16",  # a day after ours
+    " 2024-06-15T13:00:00Z ",  # spaces around
+    "2024-06-15T1３:00:00Z",  # a fullwidth digit, which Python's strptime reads
+    "2024-06-15T13:00:00.123456Z",  # parsed from its first 19 characters
+    "2030-01-01T00:00:00Z",
+]
+NOT_FUTURE = [
+    HORIZON,  # at the horizon itself
+    "2024-06-15T12:04:59Z",
+    "2024-06-15",  # our day
+    "2024-06-15T12:05:00.999Z",  # the fraction is dropped
+    "1999-12-31T23:59:59Z",
+    "2024-13-01T00:00:00Z",  # not a date
+    "2024-06-31T00:00:00Z",
+    "2099-06-15T12:05:01",  # no Z: not a datestamp
+    "2099-06-15T12:05:01Z trailing",
+    "tomorrow",
+    "",
+]
+
+
+def test_datestamps_after_our_clock_and_the_skew_are_counted() -> None:
+    future = FutureDatestamps()
+    future.check([*NOT_FUTURE, None, *FUTURE], CLOCK)
+    assert future.count == len(FUTURE)
+    assert future.example == FUTURE[0]
+    assert future.fault() == (
+        f"future-datestamps: {len(FUTURE)} record(s) dated after our clock (e.g. {FUTURE[0]})"
+    )
+
+
+def test_each_datestamp_is_counted_as_parsing_it_says() -> None:
+    """The count agrees, one datestamp at a time, with :func:`harvester.dates.parse`."""
+    for datestamp in [*FUTURE, *NOT_FUTURE]:
+        future = FutureDatestamps()
+        future.check([datestamp], CLOCK)
+        try:
+            expected = dates.parse(datestamp) - CLOCK > CLOCK_SKEW
+        except ValueError:
+            expected = False
+        assert future.count == int(expected), datestamp
+        assert (datestamp in FUTURE) == expected
+
+
+def test_a_run_without_future_datestamps_has_no_fault() -> None:
+    future = FutureDatestamps()
+    future.check(NOT_FUTURE, CLOCK)
+    assert (future.count, future.fault()) == (0, None)

@@ -351,8 +351,12 @@ def _terms_by_index(record: Record) -> tuple[dict[str, set[tuple[str, str]]], di
     for field in record.fields:
         if field.is_control_field():
             continue
+        taken = None
         for index, codes in _text_indexes(_linked_tag(field)):
-            _add_text_terms(pairs[index], _text(field, codes))
+            texts = _text(field, codes)
+            if index != ANY or texts != taken:  # else any has these terms from that index
+                _add_text_terms(pairs[index], texts)
+            taken = texts
     isbns = [k for v in _subfield_values(record, ("020",), "a") for k in isbn_keys(v)]
     issns = [k for v in _subfield_values(record, ("022",), "a") for k in issn_keys(v)]
     years = _years(record)

@@ -47,6 +47,7 @@ from catalog import models
 from catalog.db import insert_rows
 from catalog.models import metadata
 from catalog.sets import languages
+from crosswalks.iso2709 import read_utf8
 from crosswalks.uzbek import fold
 
 MAX_TERM_CHARS = 200
@@ -410,7 +411,7 @@ _CHUNK = 500  # ids per IN (...), below every engine's parameter limit
 
 def read_canonical(marc: bytes) -> Record:
     """A record read from its canonical MARC, as everything derived from it is read."""
-    return Record(data=marc, force_utf8=True, to_unicode=True)
+    return read_utf8(marc)
 
 
 def write_entries(

@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from functools import lru_cache
+from itertools import repeat
 from typing import NamedTuple
 
 from pymarc import Field, Record
@@ -47,6 +48,7 @@ from catalog import models
 from catalog.db import insert_rows
 from catalog.models import metadata
 from catalog.sets import languages
+from crosswalks.iso2709 import read_utf8
 from crosswalks.uzbek import fold
 
 MAX_TERM_CHARS = 200
@@ -237,14 +239,32 @@ def _data_fields(record: Record, specs: Callable[[str], str | None]) -> Iterator
             yield _text(field, codes)
 
 
-def _add_text_terms(pairs: set[tuple[str, str]], texts: tuple[str, ...]) -> None:
-    """Add to ``pairs`` the word terms of ``texts[0]`` and the phrase terms of the rest."""
-    whole, *phrases = texts
-    pairs.update([(WORD, word) for word in words_of(whole)])
-    for text in phrases:
-        phrase = phrase_of(text)
-        if phrase:
-            pairs.add((PHRASE, phrase))
+_NUMBERS = {index: (FIELDS[index, WORD], FIELDS[index, PHRASE], FIELDS[ANY, WORD],
+                    FIELDS[ANY, PHRASE]) for index in INDEXES}
+"""The word and phrase field numbers of each index, then those of ``any``, which repeats them."""
+
+
+def _add_text_terms(entries: set[tuple[int, str]], index: str, texts: tuple[str, ...]) -> None:
+    """Add to ``entries`` the word terms of ``texts[0]`` and the phrase terms of the rest, in
+    ``index`` and in ``any``."""
+    whole, *texts = texts
+    words = words_of(whole)
+    phrases = [phrase for text in texts if (phrase := phrase_of(text))]
+    word_field, phrase_field, *every = _NUMBERS[index]
+    entries.update(zip(repeat(word_field), words))
+    entries.update(zip(repeat(phrase_field), phrases))
+    if index != ANY:
+        entries.update(zip(repeat(every[0]), words))
+        entries.update(zip(repeat(every[1]), phrases))
+
+
+def _add_keys(entries: set[tuple[int, str]], index: str, keys: Iterable[str]) -> None:
+    """Add ``keys`` to ``entries`` as word terms of ``index`` and of ``any`` (none empty)."""
+    word_field, _phrase_field, every, _ = _NUMBERS[index]
+    for key in keys:
+        if key:
+            entries.add((word_field, key))
+            entries.add((every, key))
 
 
 def _control(record: Record, tag: str) -> str:
@@ -313,11 +333,13 @@ def _text_indexes(tag: str) -> tuple[tuple[str, str], ...]:
 def terms_of(record: Record) -> set[tuple[str, str, str]]:
     """Every ``(index, kind, term)`` of ``record``; ``any`` has every text field's terms and
     repeats the other indexes' terms (ISBN and ISSN keys, years, language codes...)."""
-    pairs, sorts = _terms_by_index(record)
-    found = {(index, kind, term) for index, found_pairs in pairs.items()
-             for kind, term in found_pairs if term}
+    entries, sorts = _entries(record)
+    found = {(*_NAMES[field], term) for field, term in entries}
     found.update((index, SORT, key) for index, key in sorts.items())
     return found
+
+
+_NAMES = {number: pair for pair, number in FIELDS.items()}
 
 
 class IndexEntries(NamedTuple):
@@ -334,42 +356,41 @@ NO_ENTRIES = IndexEntries(frozenset(), (None,) * len(SORTABLE))
 
 def entries_of(record: Record) -> IndexEntries:
     """The index entries of ``record`` (its :func:`terms_of`, numbered by :data:`FIELDS`)."""
-    pairs, sorts = _terms_by_index(record)
-    entries: set[tuple[int, str]] = set()
-    for index, found_pairs in pairs.items():
-        codes = {WORD: FIELDS[index, WORD], PHRASE: FIELDS[index, PHRASE]}
-        entries.update((codes[kind], term) for kind, term in found_pairs if term)
+    entries, sorts = _entries(record)
     return IndexEntries(frozenset(entries), tuple(sorts.get(index) for index in SORTABLE))
 
 
-def _terms_by_index(record: Record) -> tuple[dict[str, set[tuple[str, str]]], dict[str, str]]:
-    """The ``(kind, term)`` pairs of each index, and the sort keys.
+def _entries(record: Record) -> tuple[set[tuple[int, str]], dict[str, str]]:
+    """The ``(field, term)`` pairs of ``record``, and its sort keys.
 
-    The pairs are gathered per index in one pass over the fields (this runs for every record
-    stored, and building triples index by index cost twice as much)."""
-    pairs: dict[str, set[tuple[str, str]]] = {index: set() for index in INDEXES}
+    They are gathered in one pass over the fields, each term numbered as it is found, in its
+    index and in ``any`` at once (this runs for every record stored; building triples index by
+    index cost twice as much, gathering each index's terms and numbering them after a fifth
+    more)."""
+    entries: set[tuple[int, str]] = set()
     for field in record.fields:
         if field.is_control_field():
             continue
+        taken = None
         for index, codes in _text_indexes(_linked_tag(field)):
-            _add_text_terms(pairs[index], _text(field, codes))
+            texts = _text(field, codes)
+            if index != ANY or texts != taken:  # else any has these terms from that index
+                _add_text_terms(entries, index, texts)
+            taken = texts
     isbns = [k for v in _subfield_values(record, ("020",), "a") for k in isbn_keys(v)]
     issns = [k for v in _subfield_values(record, ("022",), "a") for k in issn_keys(v)]
     years = _years(record)
     local_key = "".join(words_of(_control(record, "001").strip()))
-    pairs[ISBN].update((WORD, k) for k in isbns)
-    pairs[ISSN].update((WORD, k) for k in issns)
-    pairs[DATE].update((WORD, y) for y in years)
-    pairs[LANGUAGE].update((WORD, code) for code in languages(record))
-    pairs[LOCAL_NUMBER].add((WORD, local_key))
-    pairs[IDENTIFIER].update((WORD, k) for k in (*isbns, *issns, local_key))
+    _add_keys(entries, ISBN, isbns)
+    _add_keys(entries, ISSN, issns)
+    _add_keys(entries, DATE, years)
+    _add_keys(entries, LANGUAGE, languages(record))
+    _add_keys(entries, LOCAL_NUMBER, (local_key,))
+    _add_keys(entries, IDENTIFIER, (*isbns, *issns, local_key))
     others = _subfield_values(record, ("024", "035"), "a") + _subfield_values(record, ("856",), "u")
     for value in others:
-        _add_text_terms(pairs[IDENTIFIER], (value, value))
-    for index in INDEXES:
-        if index != ANY:
-            pairs[ANY] |= pairs[index]
-    return pairs, _sort_keys(record, years)
+        _add_text_terms(entries, IDENTIFIER, (value, value))
+    return entries, _sort_keys(record, years)
 
 
 _EDGE_PUNCTUATION = " \t.,:;/=+[](){}\"'«»„“”‘’`"
@@ -406,7 +427,7 @@ _CHUNK = 500  # ids per IN (...), below every engine's parameter limit
 
 def read_canonical(marc: bytes) -> Record:
     """A record read from its canonical MARC, as everything derived from it is read."""
-    return Record(data=marc, force_utf8=True, to_unicode=True)
+    return read_utf8(marc)
 
 
 def write_entries(

@@ -234,12 +234,27 @@ def read_record(
     decision = _charset(chunk, allow_marc8=allow_marc8, given=charset)
     record = None
     if fields is not None:
-        record = _build_record(chunk[:24].decode("ascii"), fields, decision.charset)
+        leader = chunk[:24].decode("ascii")
+        record = _build_record(leader[:9] + "a" + leader[10:], fields, decision.charset)
     if record is None:
         record = _pymarc_record(chunk, decision.charset)
     if decision.charset == charsets.MARC8:
         _decode_marc8_values(record)
     return record, decision
+
+
+def read_utf8(chunk: bytes) -> Record:
+    """What ``Record(chunk, force_utf8=True, to_unicode=True)`` reads from a record known to
+    be in UTF-8 (the catalogue's canonical bytes, read again for every record stored): the same
+    record, or the same exception. A record with a flawless structure (:func:`flawless_fields`)
+    is built here directly, in half pymarc's time; pymarc reads any other, and any record the
+    direct build meets something unusual in."""
+    fields = flawless_fields(chunk)
+    if fields is not None and chunk[:24].isascii():
+        record = _build_record(chunk[:24].decode("ascii"), fields, charsets.UTF8)
+        if record is not None:
+            return record
+    return Record(chunk, force_utf8=True, to_unicode=True)
 
 
 def decode_record_with_pymarc(chunk: bytes, *, allow_marc8: bool = True) -> tuple[Record, str]:
@@ -439,7 +454,8 @@ _NON_ASCII_CODE = re.compile("\x1f[^\x00-\x7f]")
 
 
 def _build_record(leader: str, fields: list[tuple[str, bytes]], charset: str) -> Record | None:
-    """The record pymarc would build from ``fields`` in ``charset``; None when pymarc would
+    """The record pymarc would build from ``leader`` and ``fields`` in ``charset``; None when
+    pymarc would
     meet anything unusual (undecodable bytes, non-ASCII indicators or subfield codes, other
     than two indicators), so that pymarc reads the record and gives its own reason.
 
@@ -473,7 +489,7 @@ def _build_record(leader: str, fields: list[tuple[str, bytes]], charset: str) ->
     except UnicodeDecodeError:
         return None
     record = Record(fields=built, force_utf8=charset == charsets.UTF8)
-    record.leader = Leader(leader[:9] + "a" + leader[10:])
+    record.leader = Leader(leader)
     return record
 
 

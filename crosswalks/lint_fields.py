@@ -121,7 +121,7 @@ def _subfield_findings(
         elif code in seen and not repeatable:
             findings.append(Finding(shown, f"${code}", "subfield-not-repeatable",
                                     f"Subfield _{code} is not repeatable."))
-        if _CONTROL_CHARACTER.search(value) is not None:
+        if not value.isprintable() and _CONTROL_CHARACTER.search(value) is not None:
             findings.append(Finding(shown, f"${code}", "control-character",
                                     f"Subfield _{code} has an invalid control character"))
         seen.add(code)
@@ -129,6 +129,7 @@ def _subfield_findings(
 
 
 _CONTROL_CHARACTER = re.compile("[\t\r\n]")
+"""None of them is printable: a printable value (most are) is not searched."""
 
 
 def _nice(allowed: str) -> str:

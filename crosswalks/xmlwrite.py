@@ -37,8 +37,8 @@ _ATTRIBUTE_SPECIAL = re.compile('[&<>"\t\n\r]')
 
 def _checked(value: str) -> str:
     """``value`` if lxml would accept it, else lxml's exception (a surrogate fails encoding
-    first, as in lxml)."""
-    if _REFUSED.search(value) is not None:
+    first, as in lxml). A printable value holds none (see :data:`crosswalks.xmltext._FORBIDDEN`)."""
+    if not value.isprintable() and _REFUSED.search(value) is not None:
         value.encode("utf-8")
         raise ValueError(_NOT_XML)
     return value

@@ -211,3 +211,13 @@ def test_linkage_is_checked_both_ways() -> None:
     forward.add_field(datafield("880", "1", "0", "6", "245-01", "a", "Хамса :", "b", "достонлар /",
                                 "c", "Алишер Навоий."))
     assert rules_of(forward) == []
+
+
+def test_a_tab_or_line_break_in_a_subfield_is_a_control_character() -> None:
+    """Only tab, carriage return and line feed: other characters that are not printable (a
+    no-break space, a right-to-left mark) are text."""
+    for text, found in [("Note\twith a tab.", True), ("Line\r\nbreak.", True),
+                        ("Line\nbreak.", True), ("No-break\u00a0space.", False),
+                        ("Mark \u200f here.", False), ("Plain note.", False)]:
+        record = rda_book(datafield("500", " ", " ", "a", text))
+        assert (("500", "$a", "control-character") in rules_of(record)) is found, repr(text)

@@ -5,7 +5,9 @@
 every ISO 2709 file of the shared data (MARC21, yaz, LoC, broken, UNIMARC), generated demo
 records and single-byte mutations of real records, both must give the same record (every
 slot of every field, the same types), the same charset, or the same reason for rejecting it.
-The MARC-syntax and MARCXML-writer shortcuts are compared with their full paths the same way.
+The MARC-syntax and MARCXML-writer shortcuts are compared with their full paths the same way,
+and :func:`~crosswalks.iso2709.read_utf8` (the catalogue's reading of its canonical bytes) with
+pymarc's reading of UTF-8.
 """
 
 from __future__ import annotations
@@ -135,6 +137,64 @@ def test_damaged_records_decode_as_pymarc_does(
     position = int(where * len(seed))
     chunk = seed[:position] + bytes([byte]) + seed[position + 1 :]
     assert_same_as_pymarc(chunk, allow_marc8=allow_marc8)
+
+
+def read_outcome(read, chunk: bytes) -> tuple:  # type: ignore[no-untyped-def]
+    try:
+        return ("read", state(read(chunk)))
+    except Exception as error:  # pymarc raises many kinds; both must raise the same
+        return ("raised", type(error), str(error))
+
+
+def pymarc_utf8(chunk: bytes) -> Record:
+    return Record(data=chunk, force_utf8=True, to_unicode=True)
+
+
+def assert_read_as_pymarc_reads_utf8(chunk: bytes) -> None:
+    assert read_outcome(iso2709.read_utf8, chunk) == read_outcome(pymarc_utf8, chunk)
+
+
+def test_utf8_records_read_as_pymarc_reads_them() -> None:
+    """read_utf8, on every ISO 2709 record of the shared data, the canonical form of every
+    record that decodes and of the odd records, and demo records: pymarc's record or error."""
+    read = 0
+    for path in MARC21_FILES:
+        for chunk in chunks(path):
+            assert_read_as_pymarc_reads_utf8(chunk)
+            try:
+                record = iso2709.decode_record(chunk)[0]
+            except iso2709.RecordError:
+                continue
+            assert_read_as_pymarc_reads_utf8(record_to_iso2709(record))
+            read += 1
+    for record in odd_records():
+        try:
+            chunk = record.as_marc()
+        except UnicodeEncodeError:  # a lone surrogate cannot be written
+            continue
+        assert_read_as_pymarc_reads_utf8(chunk)
+    for chunk in demo_chunks(300):
+        assert_read_as_pymarc_reads_utf8(chunk)
+    assert read >= 100
+
+
+def test_utf8_reading_takes_the_fast_path() -> None:
+    """The comparison above would pass vacuously if every record fell back to pymarc."""
+    chunk = demo_chunks(1)[0]
+    assert iso2709.flawless_fields(chunk) is not None
+    assert iso2709._build_record(chunk[:24].decode("ascii"), iso2709.flawless_fields(chunk),
+                                 "utf-8") is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seed=st.sampled_from(SEEDS),
+    where=st.floats(min_value=0, max_value=1, exclude_max=True),
+    byte=st.sampled_from(list(BYTES)),
+)
+def test_damaged_records_read_as_pymarc_reads_utf8(seed: bytes, where: float, byte: int) -> None:
+    position = int(where * len(seed))
+    assert_read_as_pymarc_reads_utf8(seed[:position] + bytes([byte]) + seed[position + 1 :])
 
 
 def full_syntax_problems(record: Record, monkeypatch: pytest.MonkeyPatch) -> list:

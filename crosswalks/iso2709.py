@@ -455,9 +455,8 @@ _NON_ASCII_CODE = re.compile("\x1f[^\x00-\x7f]")
 
 def _build_record(leader: str, fields: list[tuple[str, bytes]], charset: str) -> Record | None:
     """The record pymarc would build from ``leader`` and ``fields`` in ``charset``; None when
-    pymarc would
-    meet anything unusual (undecodable bytes, non-ASCII indicators or subfield codes, other
-    than two indicators), so that pymarc reads the record and gives its own reason.
+    pymarc would meet anything unusual (undecodable bytes, non-ASCII indicators or subfield
+    codes, other than two indicators), so that pymarc reads the record and gives its own reason.
 
     Decoding a whole field at once equals pymarc's decoding subfield by subfield: in UTF-8 the
     delimiter byte never occurs inside a multi-byte character, and the other codecs map byte

@@ -47,7 +47,7 @@ from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
 from catalog import models
-from catalog.db import insert_rows
+from catalog.db import execute_in, execute_many, insert_rows
 from catalog.harvest_state import harvest_sources
 from catalog.match_keys import Profile
 from catalog.matcher import Decision, Verdict, compare, veto
@@ -131,10 +131,10 @@ def run_dedup(catalog: Catalog, *, batch: int = BATCH) -> DedupReport:
             work.process([row.record_id for row in rows])
             work.finish()
             # a record queued again meanwhile (a later queued_at) stays queued
-            writer.connection.execute(
-                delete(q).where(q.c.record_id == bindparam("rid"),
-                                q.c.queued_at == bindparam("at")),
-                [{"rid": row.record_id, "at": row.queued_at} for row in rows])
+            execute_many(
+                writer.connection,
+                "DELETE FROM dedup_queue WHERE record_id = {p} AND queued_at = {p}",
+                [(row.record_id, row.queued_at) for row in rows])
         report.add(work.report)
     report.seconds = time.monotonic() - started
     return report
@@ -202,17 +202,16 @@ class Batch:
 
     def load(self, ids: Iterable[int]) -> None:
         """Read the records ``ids`` not read yet, and the groups they belong to."""
-        wanted = sorted(set(ids) - self.recs.keys())
-        for start in range(0, len(wanted), _CHUNK):
-            self._read(_RECORDS_BY_ID, wanted[start : start + _CHUNK])
+        self._read(_RECORDS_BY_ID, sorted(set(ids) - self.recs.keys()))
         groups = {rec.union_id for rec in self.recs.values() if rec.union_id is not None}
         self.load_groups(groups)
 
-    def _read(self, query: Select[Any], ids: list[int]) -> list[_Rec]:
-        """The records ``query`` finds for ``ids``; those read before are kept as they are."""
+    def _read(self, query: str, ids: list[int]) -> list[_Rec]:
+        """The records ``query`` (for :func:`execute_in`) finds for ``ids``; those read before
+        are kept as they are."""
         found = []
         recs, group_of = self.recs, self.group_of
-        for row in self.connection.execute(query, {"ids": ids}).all():
+        for row in execute_in(self.connection, query, ids):
             rid, local_id, source, identifier, deleted, is_union, union_id, profile = row
             rec = recs.get(rid)
             if rec is None:
@@ -243,11 +242,8 @@ class Batch:
         keys = self.keys
         for rid in wanted:
             keys[rid] = set()
-        for start in range(0, len(wanted), _CHUNK):
-            for kind, key, rid in self.connection.execute(
-                _KEYS_BY_RECORD, {"ids": wanted[start : start + _CHUNK]}
-            ).all():
-                keys[rid].add((kind, key))
+        for kind, key, rid in execute_in(self.connection, _KEYS_BY_RECORD, wanted):
+            keys[rid].add((kind, key))
 
     def load_pairs(self, ids: Iterable[int]) -> None:
         wanted = sorted(set(ids))
@@ -471,12 +467,9 @@ class Batch:
 
     def write_decisions(self) -> None:
         """Replace the stored decisions of every record decided on in this batch."""
-        d = models.dedup_decisions
-        decided = sorted(self.decided)
-        for start in range(0, len(decided), _CHUNK):
-            self.connection.execute(
-                delete(d).where(d.c.record_id.in_(decided[start : start + _CHUNK])))
-        insert_rows(self.connection, d, _DECISION_COLUMNS, self.decisions)
+        execute_in(self.connection, "DELETE FROM dedup_decisions WHERE record_id IN ({values})",
+                   sorted(self.decided))
+        insert_rows(self.connection, models.dedup_decisions, _DECISION_COLUMNS, self.decisions)
         self.decisions, self.decided = [], set()
 
     def write_unions(self, groups: list[int]) -> dict[int, int]:
@@ -565,16 +558,16 @@ RECORD_COLUMNS = (models.records.c.id, models.records.c.local_id, models.records
 
 _DECISION_COLUMNS = ("record_id", "other_id", "decision", "score", "reason", "decided_at")
 
-# Statements built once, with their lists bound as expanding parameters: compiled once per
-# run (the statement cache), not rebuilt and coerced value by value for every chunk.
+# Statements for the lists of a batch: sent to the driver (catalog.db.execute_in) for those
+# read or written for every record, else built once with their lists bound as expanding
+# parameters (compiled once per run, not rebuilt and coerced value by value for every chunk).
+_RECORD_SELECT = f"SELECT {', '.join(c.name for c in RECORD_COLUMNS)} FROM records WHERE "
+_RECORDS_BY_ID = _RECORD_SELECT + "id IN ({values})"
+_RECORDS_BY_UNION = _RECORD_SELECT + "union_id IN ({values})"
+_KEYS_BY_RECORD = 'SELECT kind, "key", record_id FROM match_keys WHERE record_id IN ({values})'
 _IDS = bindparam("ids", expanding=True)
-_RECORDS_BY_ID = select(*RECORD_COLUMNS).where(models.records.c.id.in_(_IDS))
-_RECORDS_BY_UNION = select(*RECORD_COLUMNS).where(models.records.c.union_id.in_(_IDS))
 _LOCAL_IDS = select(models.records.c.id, models.records.c.local_id).where(
     models.records.c.id.in_(_IDS))
-_KEYS_BY_RECORD = select(
-    models.match_keys.c.kind, models.match_keys.c.key, models.match_keys.c.record_id
-).where(models.match_keys.c.record_id.in_(_IDS))
 _PAIRS_OF = select(
     models.dedup_pairs.c.record_a, models.dedup_pairs.c.record_b, models.dedup_pairs.c.state
 ).where(or_(models.dedup_pairs.c.record_a.in_(_IDS), models.dedup_pairs.c.record_b.in_(_IDS)))

@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 
 from catalog import models
-from catalog.db import insert_rows, open_engine
+from catalog.db import execute_in, insert_rows, open_engine
 from catalog.match_keys import MatchKey, match_data
 from catalog.renditions import FORMATS, make_renditions
 from catalog.schema import ensure_current
@@ -520,7 +520,7 @@ class Catalog:
             if not isinstance(item, PreparedRecord):
                 continue
             row = stored.get(item.key)
-            store = row is None or row.digest != item.digest or row.deleted
+            store = row is None or row.digest != item.digest or bool(row.deleted)
             if store or item.check_as is not None:
                 work.append((position, store))
         parts, size = self._derive_later(
@@ -868,9 +868,6 @@ def _existing(
 ) -> dict[tuple[str, ...], Row]:
     """The stored rows for ``keys`` (:attr:`PreparedRecord.key`), by key (read on
     ``connection``)."""
-    r = models.records
-    columns = (r.c.id, r.c.local_id, r.c.digest, r.c.deleted, r.c.source,
-               r.c.source_identifier, r.c.union_id)
     found: dict[tuple[str, ...], Row] = {}
     by_source: dict[str, list[str]] = {}
     local_ids: list[str] = []
@@ -879,16 +876,21 @@ def _existing(
             by_source.setdefault(key[1], []).append(key[2])
         else:
             local_ids.append(key[1])
-    if local_ids:
-        for row in connection.execute(select(*columns).where(r.c.local_id.in_(local_ids))):
-            found[("local", row.local_id)] = row
+    for row in execute_in(connection, _EXISTING + "local_id IN ({values})", local_ids):
+        found[("local", row.local_id)] = row
     for source, identifiers in by_source.items():
-        query = select(*columns).where(
-            r.c.source == source, r.c.source_identifier.in_(identifiers)
-        )
-        for row in connection.execute(query):
+        for row in execute_in(
+            connection, _EXISTING + "source = {p} AND source_identifier IN ({values})",
+            identifiers, (source,),
+        ):
             found[("source", row.source, row.source_identifier)] = row
     return found
+
+
+_EXISTING = ("SELECT id, local_id, digest, deleted, source, source_identifier, union_id "
+             "FROM records WHERE ")
+"""What :func:`_existing` reads of a record (through :func:`catalog.db.execute_in`: this runs
+twice for each batch written)."""
 
 
 STREAM_BATCH = 64
@@ -1151,11 +1153,10 @@ class CatalogWriter:
             insert_rows(self.connection, r, names,
                         [tuple(row[name] for name in names) for row in new_rows])
             local_ids = [row["local_id"] for row in new_rows]
-            made: dict[str, int] = {
-                local_id: rid for local_id, rid in self.connection.execute(
-                    select(r.c.local_id, r.c.id).where(r.c.local_id.in_(local_ids))
-                )
-            }
+            made: dict[str, int] = dict(execute_in(  # type: ignore[arg-type]
+                self.connection, "SELECT local_id, id FROM records WHERE local_id IN ({values})",
+                local_ids,
+            ))
             ids = [made[local_id] for local_id in local_ids]
         if updated:
             self.connection.execute(
@@ -1228,7 +1229,7 @@ class CatalogWriter:
             self.connection.execute(delete(mk).where(mk.c.record_id.in_(old[start:start + 500])))
         rows = sorted((kind, key, rid) for rid, keys in keyed for kind, key in keys)
         insert_rows(self.connection, mk, ("kind", "key", "record_id"), rows)
-        self.queue_dedup(ids)
+        self.queue_dedup(ids, fresh=fresh)
 
     def rekey(self, record_ids: Sequence[int]) -> int:
         """Recompute the match keys and profiles of the live records ``record_ids`` and queue
@@ -1253,12 +1254,17 @@ class CatalogWriter:
         self._write_match_keys(keyed, fresh=frozenset())
         return len(rows)
 
-    def queue_dedup(self, record_ids: Sequence[int]) -> None:
-        """Queue records for the next deduplication (:mod:`catalog.dedup`)."""
+    def queue_dedup(
+        self, record_ids: Sequence[int], *, fresh: AbstractSet[int] = frozenset()
+    ) -> None:
+        """Queue records for the next deduplication (:mod:`catalog.dedup`); ids in ``fresh``
+        are records inserted in this transaction, not queued yet (record rows are never
+        removed, so no queue entry can wait for a new id)."""
         q = models.dedup_queue
         ids = sorted(set(record_ids))
-        for start in range(0, len(ids), 500):
-            self.connection.execute(delete(q).where(q.c.record_id.in_(ids[start:start + 500])))
+        old = [rid for rid in ids if rid not in fresh]
+        for start in range(0, len(old), 500):
+            self.connection.execute(delete(q).where(q.c.record_id.in_(old[start:start + 500])))
         insert_rows(self.connection, q, ("record_id", "queued_at"), [(i, self.now) for i in ids])
 
     def _mark_deleted(self, record_id: int, specs: str, *, queue: bool = True) -> None:
@@ -1282,15 +1288,9 @@ class CatalogWriter:
     def restamp(self, record_ids: Sequence[int]) -> None:
         """Give records the writer's datestamp: they appear in or vanish from what is served
         (a member joining a union record becomes a deletion in OAI-PMH, one leaving comes back)."""
-        r, rs = models.records, models.record_sets
         ids = sorted(set(record_ids))
         self.touched.update(ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            self.connection.execute(update(r).where(r.c.id.in_(chunk)).values(datestamp=self.now))
-            self.connection.execute(
-                update(rs).where(rs.c.record_id.in_(chunk)).values(datestamp=self.now)
-            )
+        self._stamp(ids, self.now)
 
     def stamp_at_commit(self) -> None:
         """Give every record this transaction changed the time of its commit as datestamp.
@@ -1306,15 +1306,14 @@ class CatalogWriter:
         now = int(time.time())
         if now == self.now:
             return
-        ids = sorted(self.touched)
-        r, rs = models.records, models.record_sets
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            self.connection.execute(update(r).where(r.c.id.in_(chunk)).values(datestamp=now))
-            self.connection.execute(
-                update(rs).where(rs.c.record_id.in_(chunk)).values(datestamp=now)
-            )
+        self._stamp(sorted(self.touched), now)
         self.now = now
+
+    def _stamp(self, ids: list[int], datestamp: int) -> None:
+        """Give the records ``ids`` and their set memberships ``datestamp``."""
+        for statement in ("UPDATE records SET datestamp = {p} WHERE id IN ({values})",
+                          "UPDATE record_sets SET datestamp = {p} WHERE record_id IN ({values})"):
+            execute_in(self.connection, statement, ids, (datestamp,))
 
     def _place_in_sets(self, record_id: int, specs: Sequence[str]) -> None:
         self._place_many_in_sets([(record_id, specs)])

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog import Catalog
-from catalog.db import DatabaseFileError, check_sqlite_file
+from catalog import Catalog, models
+from catalog.db import IN_CHUNK, DatabaseFileError, check_sqlite_file, execute_in, insert_rows
 from catalog.secrets import stored_secret
 from config import DatabaseSettings, Settings
 from koprik.cli import main
@@ -90,3 +90,19 @@ def test_a_new_sqlite_catalogue_and_its_wal_are_readable_by_the_owner_only(tmp_p
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     finally:
         catalog.close()
+
+
+def test_execute_in_reads_and_writes_a_list_in_chunks_on_each_engine(catalog: Catalog) -> None:
+    """More values than one statement takes, a parameter before the list, on SQLite and
+    PostgreSQL: every row read once; an UPDATE touches exactly the listed rows."""
+    names = [f"s{n:04d}" for n in range(IN_CHUNK * 2 + 7)]
+    with catalog.engine.begin() as connection:
+        insert_rows(connection, models.sets, ("spec", "name"), [(n, "old") for n in names])
+        listed = [*names[::2], "absent"]
+        execute_in(connection, "UPDATE sets SET name = {p} WHERE spec IN ({values})",
+                   listed, ("new",))
+        rows = execute_in(connection, "SELECT spec, name FROM sets WHERE name = {p} AND "
+                          "spec IN ({values})", [*names, "absent"], ("new",))
+        assert sorted(tuple(row) for row in rows) == [(n, "new") for n in names[::2]]
+        assert [row.spec for row in execute_in(
+            connection, "SELECT spec FROM sets WHERE spec IN ({values})", [])] == []

@@ -169,7 +169,6 @@ def insert_rows(
     )
 
 
-
 IN_CHUNK = 500
 """Values :func:`execute_in` sends in one statement."""
 

@@ -15,10 +15,12 @@ Sort and Scan. Terms reach SQL only as bound parameters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, null, select
@@ -26,7 +28,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func,
 from catalog import models
 from catalog.prepared import Prepared
 from catalog.search_index import (
-    FIELDS,
+    ANSWERING,
     INDEXES,
     KEYED,
     PHRASE,
@@ -195,7 +197,10 @@ def search(
     if single is not None and window is not None:
         first = min(window, limit)
         ids = more_ids(connection, query, after=0, count=first)
-        count = _COUNT.rows(connection, single)[0][0] if len(ids) == first else len(ids)
+        fields, key = single
+        count = len(ids)
+        if count == first:
+            count = _count(fields).rows(connection, {"term": key})[0][0]
         return ResultSet(ids=ids, count=count, complete=len(ids) >= min(count, limit))
     found = _evaluate(connection, query, _Budget(MAX_QUERY_IDS))
     ordered = sorted(found)
@@ -208,17 +213,20 @@ def more_ids(connection: Connection, query: Query, *, after: int, count: int) ->
     single = _single_term(query)
     if single is None:
         raise QueryError("only a one-term query is read in windows")
-    return [row[0] for row in _PAGE.rows(connection, {**single, "after": after, "n": count})]
+    fields, key = single
+    values = {"term": key, "after": after, "n": count}
+    return [row[0] for row in _page(fields).rows(connection, values)]
 
 
-def _single_term(query: Query) -> dict[str, str | int] | None:
-    """The bound values of a query that is one untruncated term compared for equality."""
+def _single_term(query: Query) -> tuple[tuple[int, ...], str] | None:
+    """The fields answering a query that is one untruncated term compared for equality, and
+    its key."""
     if not isinstance(query, Match) or query.truncation or query.relation != Relation.EQUAL:
         return None
     kind, keys = _keys(query)
     if len(keys) != 1:
         return None
-    return {"field": FIELDS[query.index, kind], "term": keys[0]}
+    return ANSWERING[query.index, kind], keys[0]
 
 
 def _leaves(query: Query) -> int:
@@ -273,39 +281,57 @@ def _match(connection: Connection, match: Match, budget: _Budget) -> set[int]:
     return found or set()
 
 
-def _lookup(condition: ColumnElement[bool]) -> Select[tuple[int]]:
-    """The ids of one field's terms meeting ``condition`` (bound: field and rows, the most rows
-    read)."""
-    return (
-        select(terms.c.record_id)
-        .where(terms.c.field == bindparam("field"))
-        .where(condition)
-        .limit(bindparam("rows"))
-    )
+def _in_fields(fields: tuple[int, ...]) -> ColumnElement[bool]:
+    """Rows of ``fields`` (numbers bound one by one: compiled once, no expanding IN)."""
+    if len(fields) == 1:
+        return terms.c.field == bindparam("field0", fields[0])
+    return terms.c.field.in_([bindparam(f"field{n}", field) for n, field in enumerate(fields)])
 
 
-# Built once: the statements differ only in bound values, so SQLAlchemy's compiled cache is hit
-# without rebuilding expression trees per query.
+def _ids(fields: tuple[int, ...]) -> Select[tuple[int]]:
+    """The ids of rows of ``fields``, each once: a record has a term in several of the fields
+    that answer ``any``, and in one field only once."""
+    statement = select(terms.c.record_id).where(_in_fields(fields))
+    return statement.distinct() if len(fields) > 1 else statement
+
+
 _TERM, _UPPER = bindparam("term"), bindparam("upper")
-_LOOKUPS: dict[Relation | None, Select[tuple[int]]] = {
-    None: _lookup((terms.c.term >= _TERM) & (terms.c.term < _UPPER)),  # right truncation
-    Relation.LESS: _lookup(terms.c.term < _TERM),
-    Relation.LESS_OR_EQUAL: _lookup(terms.c.term <= _TERM),
-    Relation.EQUAL: _lookup(terms.c.term == _TERM),
-    Relation.GREATER_OR_EQUAL: _lookup(terms.c.term >= _TERM),
-    Relation.GREATER: _lookup(terms.c.term > _TERM),
+_CONDITIONS: dict[Relation | None, ColumnElement[bool]] = {
+    None: (terms.c.term >= _TERM) & (terms.c.term < _UPPER),  # right truncation
+    Relation.LESS: terms.c.term < _TERM,
+    Relation.LESS_OR_EQUAL: terms.c.term <= _TERM,
+    Relation.EQUAL: terms.c.term == _TERM,
+    Relation.GREATER_OR_EQUAL: terms.c.term >= _TERM,
+    Relation.GREATER: terms.c.term > _TERM,
 }
 
 
-_SAME_TERM = (terms.c.field == bindparam("field")) & (terms.c.term == bindparam("term"))
+# Built once per fields and relation: the statements differ only in bound values, so
+# SQLAlchemy's compiled cache is hit without rebuilding expression trees per query.
+@cache
+def _lookup(fields: tuple[int, ...], relation: Relation | None) -> Select[tuple[int]]:
+    """The ids of the terms of ``fields`` meeting ``relation`` (None: right truncation) with
+    the bound term (bound: rows, the most ids read)."""
+    return _ids(fields).where(_CONDITIONS[relation]).limit(bindparam("rows"))
+
+
 # The statements of a one-term search and its pages: run on the DBAPI cursor (catalog.prepared).
-_COUNT = Prepared(select(func.count()).select_from(terms).where(_SAME_TERM))
-_PAGE = Prepared(
-    select(terms.c.record_id)
-    .where(_SAME_TERM, terms.c.record_id > bindparam("after"))
-    .order_by(terms.c.record_id)
-    .limit(bindparam("n"))
-)
+@cache
+def _count(fields: tuple[int, ...]) -> Prepared:
+    """How many records have the bound term in ``fields``."""
+    ids = terms.c.record_id.distinct() if len(fields) > 1 else terms.c.record_id
+    return Prepared(select(func.count(ids)).where(_in_fields(fields), terms.c.term == _TERM))
+
+
+@cache
+def _page(fields: tuple[int, ...]) -> Prepared:
+    """The first ``n`` ids after ``after`` of the records having the bound term in ``fields``."""
+    return Prepared(
+        _ids(fields)
+        .where(terms.c.term == _TERM, terms.c.record_id > bindparam("after"))
+        .order_by(terms.c.record_id)
+        .limit(bindparam("n"))
+    )
 
 
 def _read_ids(
@@ -318,10 +344,11 @@ def _read_ids(
     budget: _Budget,
 ) -> set[int]:
     """The ids of one key's index rows; reads no more than the leaf and query caps allow (plus
-    one row, to tell that a cap is exceeded)."""
-    statement = _LOOKUPS[None if truncated else relation]
+    one row, to tell that a cap is exceeded). Where several fields answer the index (``any``)
+    the rows read are its distinct records."""
+    statement = _lookup(ANSWERING[index, kind], None if truncated else relation)
     rows_cap = min(MAX_TERM_ROWS, max(budget.left, 0)) + 1
-    values = {"field": FIELDS[index, kind], "term": key, "upper": key + _TOP, "rows": rows_cap}
+    values = {"term": key, "upper": key + _TOP, "rows": rows_cap}
     result = connection.execute(statement, values)
     # Thousands of plain integers: read them from the DBAPI cursor, skipping SQLAlchemy's per-row
     # Row construction (measured 5x faster for 8,000 ids; the column needs no type processing).
@@ -391,8 +418,9 @@ def scan(
         kind, start = PHRASE, phrase_of(term)
     else:
         kind, start = WORD, " ".join(words_of(term))
-    before = _scan_rows(connection, index, kind, terms.c.term < start, position - 1, True)
-    after = _scan_rows(connection, index, kind, terms.c.term >= start, count - len(before), False)
+    fields = ANSWERING[index, kind]
+    before = _scan_rows(connection, fields, start, position - 1, descending=True)
+    after = _scan_rows(connection, fields, start, count - len(before), descending=False)
     entries = list(reversed(before)) + after
     forms = _display_forms(connection, index, kind, [entry.term for entry in entries])
     return ScanPage(
@@ -414,7 +442,7 @@ def _display_forms(
     firsts = dict(
         connection.execute(
             select(terms.c.term, func.min(terms.c.record_id))
-            .where(terms.c.field == FIELDS[index, kind], terms.c.term.in_(keys))
+            .where(terms.c.field.in_(ANSWERING[index, kind]), terms.c.term.in_(keys))
             .group_by(terms.c.term)
         ).all()
     )
@@ -441,24 +469,63 @@ def _display_forms(
 
 
 def _scan_rows(
-    connection: Connection,
-    index: str,
-    kind: str,
-    condition: ColumnElement[bool],
-    limit: int,
-    descending: bool,
+    connection: Connection, fields: tuple[int, ...], start: str, limit: int, *, descending: bool
 ) -> list[ScanEntry]:
+    """The first ``limit`` terms of ``fields`` from ``start`` on (descending: before it) with
+    how many records have each."""
     if limit <= 0:
         return []
-    order = terms.c.term.desc() if descending else terms.c.term
-    rows = connection.execute(
-        select(terms.c.term, func.count().label("n"))
-        .where(terms.c.field == FIELDS[index, kind], condition)
-        .group_by(terms.c.term)
-        .order_by(order)
-        .limit(limit)
+    condition = terms.c.term < start if descending else terms.c.term >= start
+    if len(fields) == 1:
+        rows = connection.execute(
+            select(terms.c.term, func.count().label("n"))
+            .where(terms.c.field == fields[0], condition)
+            .group_by(terms.c.term)
+            .order_by(terms.c.term.desc() if descending else terms.c.term)
+            .limit(limit)
+        )
+        return [ScanEntry(row.term, int(row.n)) for row in rows]
+    each = [_field_terms(connection, field, start, descending) for field in fields]
+    keys = list(islice(_once(heapq.merge(*each, reverse=descending)), limit))
+    counts = dict(
+        connection.execute(
+            select(terms.c.term, func.count(terms.c.record_id.distinct()))
+            .where(terms.c.field.in_(fields), terms.c.term.in_(keys))
+            .group_by(terms.c.term)
+        ).all()
     )
-    return [ScanEntry(row.term, int(row.n)) for row in rows]
+    return [ScanEntry(key, int(counts[key])) for key in keys]
+
+
+def _once(ordered: Iterable[str]) -> Iterator[str]:
+    """``ordered`` without repeats (equal terms are neighbours)."""
+    last = None
+    for term in ordered:
+        if term != last:
+            yield term
+        last = term
+
+
+_IN_FIELD = terms.c.field == bindparam("field")
+_FIRST_FROM = Prepared(select(func.min(terms.c.term)).where(_IN_FIELD, terms.c.term >= _TERM))
+_NEXT_AFTER = Prepared(select(func.min(terms.c.term)).where(_IN_FIELD, terms.c.term > _TERM))
+_NEXT_BEFORE = Prepared(select(func.max(terms.c.term)).where(_IN_FIELD, terms.c.term < _TERM))
+
+
+def _field_terms(connection: Connection, field: int, start: str, descending: bool) -> Iterator[str]:
+    """The distinct terms of ``field`` from ``start`` on (descending: before it), read one
+    index seek each as they are asked for: a scan of ``any`` merges the fields answering it
+    and reads only as far into each as the page needs (a term's rows are read once, when it
+    is counted)."""
+    statement = _NEXT_BEFORE if descending else _FIRST_FROM
+    term: str | None = start
+    while True:
+        term = statement.rows(connection, {"field": field, "term": term})[0][0]
+        if term is None:
+            return
+        yield term
+        if not descending:
+            statement = _NEXT_AFTER
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, null, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    func,
+    null,
+    select,
+    union,
+)
 
 from catalog import models
 from catalog.prepared import Prepared
@@ -288,13 +298,6 @@ def _in_fields(fields: tuple[int, ...]) -> ColumnElement[bool]:
     return terms.c.field.in_([bindparam(f"field{n}", field) for n, field in enumerate(fields)])
 
 
-def _ids(fields: tuple[int, ...]) -> Select[tuple[int]]:
-    """The ids of rows of ``fields``, each once: a record has a term in several of the fields
-    that answer ``any``, and in one field only once."""
-    statement = select(terms.c.record_id).where(_in_fields(fields))
-    return statement.distinct() if len(fields) > 1 else statement
-
-
 _TERM, _UPPER = bindparam("term"), bindparam("upper")
 _CONDITIONS: dict[Relation | None, ColumnElement[bool]] = {
     None: (terms.c.term >= _TERM) & (terms.c.term < _UPPER),  # right truncation
@@ -311,27 +314,44 @@ _CONDITIONS: dict[Relation | None, ColumnElement[bool]] = {
 @cache
 def _lookup(fields: tuple[int, ...], relation: Relation | None) -> Select[tuple[int]]:
     """The ids of the terms of ``fields`` meeting ``relation`` (None: right truncation) with
-    the bound term (bound: rows, the most ids read)."""
-    return _ids(fields).where(_CONDITIONS[relation]).limit(bindparam("rows"))
+    the bound term (bound: rows, the most rows read). A record is read again for each of its
+    terms that meets it, in each field: the caller keeps each id once."""
+    statement = select(terms.c.record_id).where(_in_fields(fields), _CONDITIONS[relation])
+    return statement.limit(bindparam("rows"))
 
 
 # The statements of a one-term search and its pages: run on the DBAPI cursor (catalog.prepared).
 @cache
 def _count(fields: tuple[int, ...]) -> Prepared:
-    """How many records have the bound term in ``fields``."""
+    """How many records have the bound term in ``fields``, and the first of them (lowest id)."""
     ids = terms.c.record_id.distinct() if len(fields) > 1 else terms.c.record_id
-    return Prepared(select(func.count(ids)).where(_in_fields(fields), terms.c.term == _TERM))
+    return Prepared(
+        select(func.count(ids), func.min(terms.c.record_id)).where(
+            _in_fields(fields), terms.c.term == _TERM
+        )
+    )
 
 
 @cache
 def _page(fields: tuple[int, ...]) -> Prepared:
-    """The first ``n`` ids after ``after`` of the records having the bound term in ``fields``."""
-    return Prepared(
-        _ids(fields)
-        .where(terms.c.term == _TERM, terms.c.record_id > bindparam("after"))
+    """The first ``n`` ids after ``after`` of the records having the bound term in ``fields``:
+    the first ``n`` of each field (an index seek each), each id once (a DISTINCT over all the
+    fields read every row of a common term: measured 50 times slower)."""
+    firsts = [
+        select(terms.c.record_id)
+        .where(
+            terms.c.field == bindparam(f"field{n}", field),
+            terms.c.term == _TERM,
+            terms.c.record_id > bindparam("after"),
+        )
         .order_by(terms.c.record_id)
         .limit(bindparam("n"))
-    )
+        for n, field in enumerate(fields)
+    ]
+    if len(firsts) == 1:
+        return Prepared(firsts[0])
+    every = union(*(select(first.subquery().c.record_id) for first in firsts)).subquery()
+    return Prepared(select(every.c.record_id).order_by(every.c.record_id).limit(bindparam("n")))
 
 
 def _read_ids(
@@ -422,30 +442,31 @@ def scan(
     before = _scan_rows(connection, fields, start, position - 1, descending=True)
     after = _scan_rows(connection, fields, start, count - len(before), descending=False)
     entries = list(reversed(before)) + after
-    forms = _display_forms(connection, index, kind, [entry.term for entry in entries])
+    forms = _display_forms(connection, index, kind, {e.term: e.first for e in entries})
     return ScanPage(
         [ScanEntry(e.term, e.count, forms.get(e.term, "")) for e in entries], len(before) + 1
     )
 
 
-def _display_forms(
-    connection: Connection, index: str, kind: str, keys: Sequence[str]
-) -> dict[str, str]:
-    """Each key's catalogued form, as written in the first record (lowest id) that has it.
+class _Counted(NamedTuple):
+    """A term scanned, how many records have it and the first of them (lowest id)."""
 
-    Read when a scan is answered (one query for the first records, one for their MARC), not
-    stored: the index holds folded keys only, and a form is only wanted for the few keys a scan
-    shows. A key whose first record gives no form (a keyed index) is left out.
+    term: str
+    count: int
+    first: int
+
+
+def _display_forms(
+    connection: Connection, index: str, kind: str, firsts: dict[str, int]
+) -> dict[str, str]:
+    """Each key's catalogued form, as written in the first record that has it (``firsts``).
+
+    Read when a scan is answered (one query for their MARC), not stored: the index holds folded
+    keys only, and a form is only wanted for the few keys a scan shows. A key whose first record
+    gives no form (a keyed index) is left out.
     """
-    if not keys or index in KEYED:
+    if not firsts or index in KEYED:
         return {}
-    firsts = dict(
-        connection.execute(
-            select(terms.c.term, func.min(terms.c.record_id))
-            .where(terms.c.field.in_(ANSWERING[index, kind]), terms.c.term.in_(keys))
-            .group_by(terms.c.term)
-        ).all()
-    )
     records = {
         row.id: read_canonical(row.marc)
         for row in connection.execute(
@@ -470,31 +491,27 @@ def _display_forms(
 
 def _scan_rows(
     connection: Connection, fields: tuple[int, ...], start: str, limit: int, *, descending: bool
-) -> list[ScanEntry]:
+) -> list[_Counted]:
     """The first ``limit`` terms of ``fields`` from ``start`` on (descending: before it) with
-    how many records have each."""
+    how many records have each, and the first."""
     if limit <= 0:
         return []
-    condition = terms.c.term < start if descending else terms.c.term >= start
     if len(fields) == 1:
         rows = connection.execute(
-            select(terms.c.term, func.count().label("n"))
-            .where(terms.c.field == fields[0], condition)
+            select(terms.c.term, func.count(), func.min(terms.c.record_id))
+            .where(terms.c.field == fields[0])
+            .where(terms.c.term < start if descending else terms.c.term >= start)
             .group_by(terms.c.term)
             .order_by(terms.c.term.desc() if descending else terms.c.term)
             .limit(limit)
         )
-        return [ScanEntry(row.term, int(row.n)) for row in rows]
+        return [_Counted(term, int(n), least) for term, n, least in rows]
     each = [_field_terms(connection, field, start, descending) for field in fields]
     keys = list(islice(_once(heapq.merge(*each, reverse=descending)), limit))
-    counts = dict(
-        connection.execute(
-            select(terms.c.term, func.count(terms.c.record_id.distinct()))
-            .where(terms.c.field.in_(fields), terms.c.term.in_(keys))
-            .group_by(terms.c.term)
-        ).all()
-    )
-    return [ScanEntry(key, int(counts[key])) for key in keys]
+    # One count per term: one over all the terms sorts all their rows to group them by term
+    # (the fields come one after the other), measured 1.6 times the cost.
+    counting = _count(fields)
+    return [_Counted(key, *counting.rows(connection, {"term": key})[0]) for key in keys]
 
 
 def _once(ordered: Iterable[str]) -> Iterator[str]:

@@ -246,12 +246,13 @@ def _data_fields(record: Record, specs: Callable[[str], str | None]) -> Iterator
 
 
 ANSWERING: dict[tuple[str, str], tuple[int, ...]] = {
-    (index, kind): (tuple(n for (_, k), n in FIELDS.items() if k == kind) if index == ANY
-                    else (number,))
+    (index, kind): (number, *(n for (i, k), n in FIELDS.items() if k == kind and i != ANY))
+    if index == ANY else (number,)
     for (index, kind), number in FIELDS.items()
 }  # fmt: skip
-"""The fields whose rows answer each ``(index, kind)``: its own, and for ``any`` every field of
-the kind (``any`` stores only what no other index of the kind has for the record)."""
+"""The fields whose rows answer each ``(index, kind)``: its own first, then for ``any`` every
+other field of the kind. ``any`` stores only what no other index of the kind has for the record,
+so no record has a term both in ``any``'s own field and in another (a count adds them up)."""
 
 _COPIES = {number: FIELDS[ANY, kind] for (index, kind), number in FIELDS.items() if index != ANY}
 """Each field but ``any``'s -> ``any``'s field of its kind, which answers for its terms too."""

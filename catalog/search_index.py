@@ -12,7 +12,7 @@ Index ``any`` has every term of every other index of its kind and the terms of e
 subfield of every data field, but stores only what no other index of the kind has for the
 record: it is answered from the rows of every field of the kind (:data:`ANSWERING`). Storing
 the other indexes' terms again was a third of the rows, and writing rows is most of what
-storing a record costs the writing process (a quarter less CPU there without them).
+storing a record costs the writing process (a fifth less CPU there without them).
 
 The primary key ``(field, term, record_id)`` is the search structure: an exact term and a
 right-truncated term (a range ``prefix <= term < prefix + U+10FFFF``) are index seeks, and Scan

@@ -39,6 +39,7 @@ Full = dict[str, dict[str, set[int]]]
 
 @pytest.fixture
 def demo(catalog: Catalog) -> Iterator[tuple[Catalog, Full, dict[int, Record]]]:
+    """A catalogue of demo records, the full ``any`` of its live records, and those records."""
     with catalog.writer() as writer:
         writer.put_many([Incoming(record) for record in demo_records(DEMO_RECORDS)])
     r = models.records
@@ -90,8 +91,8 @@ def _comparison(key: str, relation: Relation, truncated: bool) -> Callable[[str]
 
 def queries(full: Full, stored: dict[int, Record]) -> list[q.Query]:
     """Words and phrases met in titles, authors, subjects and notes (300, 310: ``any`` only),
-    truncated prefixes,
-    relations, keys (ISBN, year, language) and combinations, all on ``any``."""
+    truncated prefixes, relations, keys (ISBN, year, language), Cyrillic and Latin forms, and
+    combinations, all on ``any``."""
     words = sorted(full["w"])
     phrases = sorted(full["p"])
     picked = words[:: max(1, len(words) // 40)]

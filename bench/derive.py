@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from catalog.demo import demo_records  # noqa: E402
 from catalog.match_keys import match_data  # noqa: E402
-from catalog.search_index import terms_of  # noqa: E402
+from catalog.search_index import entries_of  # noqa: E402
 from catalog.store import canonical_marc  # noqa: E402
 from crosswalks import iso2709  # noqa: E402
 from crosswalks.check import check_record  # noqa: E402
@@ -85,7 +85,7 @@ STEPS: dict[str, Callable[[bytes, Record], object]] = {
     "MARCXML": lambda _chunk, record: record_to_marcxml(record),
     "oai_dc": lambda _chunk, record: marc_to_dc(record),
     "MODS": lambda _chunk, record: marc_to_mods(record),
-    "terms_of": lambda _chunk, record: terms_of(record),
+    "entries_of": lambda _chunk, record: entries_of(record),
     "match_data": lambda _chunk, record: match_data(record, PREFIXES, TITLE_CHARS)[1].to_json(),
 }
 

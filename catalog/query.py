@@ -15,18 +15,30 @@ Sort and Scan. Terms reach SQL only as bound parameters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from itertools import islice
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, null, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    func,
+    null,
+    select,
+    union,
+)
 
 from catalog import models
 from catalog.prepared import Prepared
 from catalog.search_index import (
-    FIELDS,
+    ANSWERING,
     INDEXES,
     KEYED,
     PHRASE,
@@ -195,7 +207,7 @@ def search(
     if single is not None and window is not None:
         first = min(window, limit)
         ids = more_ids(connection, query, after=0, count=first)
-        count = _COUNT.rows(connection, single)[0][0] if len(ids) == first else len(ids)
+        count = _tally(connection, *single)[0] if len(ids) == first else len(ids)
         return ResultSet(ids=ids, count=count, complete=len(ids) >= min(count, limit))
     found = _evaluate(connection, query, _Budget(MAX_QUERY_IDS))
     ordered = sorted(found)
@@ -208,17 +220,20 @@ def more_ids(connection: Connection, query: Query, *, after: int, count: int) ->
     single = _single_term(query)
     if single is None:
         raise QueryError("only a one-term query is read in windows")
-    return [row[0] for row in _PAGE.rows(connection, {**single, "after": after, "n": count})]
+    fields, key = single
+    values = {"term": key, "after": after, "n": count}
+    return [row[0] for row in _page(fields).rows(connection, values)]
 
 
-def _single_term(query: Query) -> dict[str, str | int] | None:
-    """The bound values of a query that is one untruncated term compared for equality."""
+def _single_term(query: Query) -> tuple[tuple[int, ...], str] | None:
+    """The fields answering a query that is one untruncated term compared for equality, and
+    its key."""
     if not isinstance(query, Match) or query.truncation or query.relation != Relation.EQUAL:
         return None
     kind, keys = _keys(query)
     if len(keys) != 1:
         return None
-    return {"field": FIELDS[query.index, kind], "term": keys[0]}
+    return ANSWERING[query.index, kind], keys[0]
 
 
 def _leaves(query: Query) -> int:
@@ -273,39 +288,100 @@ def _match(connection: Connection, match: Match, budget: _Budget) -> set[int]:
     return found or set()
 
 
-def _lookup(condition: ColumnElement[bool]) -> Select[tuple[int]]:
-    """The ids of one field's terms meeting ``condition`` (bound: field and rows, the most rows
-    read)."""
-    return (
-        select(terms.c.record_id)
-        .where(terms.c.field == bindparam("field"))
-        .where(condition)
-        .limit(bindparam("rows"))
-    )
+def _in_fields(fields: tuple[int, ...]) -> ColumnElement[bool]:
+    """Rows of ``fields`` (numbers bound one by one: compiled once, no expanding IN)."""
+    if len(fields) == 1:
+        return terms.c.field == bindparam("field0", fields[0])
+    return terms.c.field.in_([bindparam(f"field{n}", field) for n, field in enumerate(fields)])
 
 
-# Built once: the statements differ only in bound values, so SQLAlchemy's compiled cache is hit
-# without rebuilding expression trees per query.
 _TERM, _UPPER = bindparam("term"), bindparam("upper")
-_LOOKUPS: dict[Relation | None, Select[tuple[int]]] = {
-    None: _lookup((terms.c.term >= _TERM) & (terms.c.term < _UPPER)),  # right truncation
-    Relation.LESS: _lookup(terms.c.term < _TERM),
-    Relation.LESS_OR_EQUAL: _lookup(terms.c.term <= _TERM),
-    Relation.EQUAL: _lookup(terms.c.term == _TERM),
-    Relation.GREATER_OR_EQUAL: _lookup(terms.c.term >= _TERM),
-    Relation.GREATER: _lookup(terms.c.term > _TERM),
+_CONDITIONS: dict[Relation | None, ColumnElement[bool]] = {
+    None: (terms.c.term >= _TERM) & (terms.c.term < _UPPER),  # right truncation
+    Relation.LESS: terms.c.term < _TERM,
+    Relation.LESS_OR_EQUAL: terms.c.term <= _TERM,
+    Relation.EQUAL: terms.c.term == _TERM,
+    Relation.GREATER_OR_EQUAL: terms.c.term >= _TERM,
+    Relation.GREATER: terms.c.term > _TERM,
 }
 
 
-_SAME_TERM = (terms.c.field == bindparam("field")) & (terms.c.term == bindparam("term"))
+# Built once per fields and relation: the statements differ only in bound values, so
+# SQLAlchemy's compiled cache is hit without rebuilding expression trees per query.
+@cache
+def _lookup(fields: tuple[int, ...], relation: Relation | None) -> Select[tuple[int]]:
+    """The ids of the terms of ``fields`` meeting ``relation`` (None: right truncation) with
+    the bound term (bound: rows, the most rows read). A record is read again for each of its
+    terms that meets it, in each field: the caller keeps each id once."""
+    statement = select(terms.c.record_id).where(_in_fields(fields), _CONDITIONS[relation])
+    return statement.limit(bindparam("rows"))
+
+
 # The statements of a one-term search and its pages: run on the DBAPI cursor (catalog.prepared).
-_COUNT = Prepared(select(func.count()).select_from(terms).where(_SAME_TERM))
-_PAGE = Prepared(
-    select(terms.c.record_id)
-    .where(_SAME_TERM, terms.c.record_id > bindparam("after"))
-    .order_by(terms.c.record_id)
-    .limit(bindparam("n"))
-)
+@cache
+def _per_field(fields: tuple[int, ...]) -> Prepared:
+    """How many records have the bound term in each of ``fields``, then the first of them in
+    each (lowest id, NULL for none): one index range and one seek per field (grouping the rows
+    by field counts three times slower)."""
+    numbers = [bindparam(f"field{n}", field) for n, field in enumerate(fields)]
+    counts = [
+        select(func.count()).where(terms.c.field == number, terms.c.term == _TERM)
+        for number in numbers
+    ]
+    firsts = [
+        select(func.min(terms.c.record_id)).where(terms.c.field == number, terms.c.term == _TERM)
+        for number in numbers
+    ]
+    return Prepared(select(*(part.scalar_subquery() for part in counts + firsts)))
+
+
+@cache
+def _distinct(fields: tuple[int, ...]) -> Prepared:
+    """How many records have the bound term in ``fields``, each once."""
+    ids = terms.c.record_id.distinct()
+    return Prepared(select(func.count(ids)).where(_in_fields(fields), terms.c.term == _TERM))
+
+
+def _tally(connection: Connection, fields: tuple[int, ...], key: str) -> tuple[int, int | None]:
+    """How many records have ``key`` in ``fields`` (:data:`ANSWERING` an index), and the first
+    of them (None for none).
+
+    No record has a term both in the index's own field and in another (see ``ANSWERING``), so
+    the own field's records are added up with the others'; the others' are counted once each
+    with a DISTINCT only when two of them have the term (a DISTINCT sorts every row of it:
+    five times the cost of a plain count for a word of 11,000 records).
+    """
+    (row,) = _per_field(fields).rows(connection, {"term": key})
+    own, *others = (int(n) for n in row[: len(fields)])
+    firsts = [first for first in row[len(fields) :] if first is not None]
+    if not firsts:
+        return 0, None
+    having = [n for n in others if n]
+    if len(having) > 1:
+        return own + _distinct(fields[1:]).rows(connection, {"term": key})[0][0], min(firsts)
+    return own + sum(having), min(firsts)
+
+
+@cache
+def _page(fields: tuple[int, ...]) -> Prepared:
+    """The first ``n`` ids after ``after`` of the records having the bound term in ``fields``:
+    the first ``n`` of each field (an index seek each), each id once (a DISTINCT over all the
+    fields reads every row of the term: 50 times slower for a word of 11,000 records)."""
+    firsts = [
+        select(terms.c.record_id)
+        .where(
+            terms.c.field == bindparam(f"field{n}", field),
+            terms.c.term == _TERM,
+            terms.c.record_id > bindparam("after"),
+        )
+        .order_by(terms.c.record_id)
+        .limit(bindparam("n"))
+        for n, field in enumerate(fields)
+    ]
+    if len(firsts) == 1:
+        return Prepared(firsts[0])
+    every = union(*(select(first.subquery().c.record_id) for first in firsts)).subquery()
+    return Prepared(select(every.c.record_id).order_by(every.c.record_id).limit(bindparam("n")))
 
 
 def _read_ids(
@@ -318,10 +394,11 @@ def _read_ids(
     budget: _Budget,
 ) -> set[int]:
     """The ids of one key's index rows; reads no more than the leaf and query caps allow (plus
-    one row, to tell that a cap is exceeded)."""
-    statement = _LOOKUPS[None if truncated else relation]
+    one row, to tell that a cap is exceeded). A record having the key in several of the fields
+    answering the index (``any``) is that many rows read, each counted against the caps."""
+    statement = _lookup(ANSWERING[index, kind], None if truncated else relation)
     rows_cap = min(MAX_TERM_ROWS, max(budget.left, 0)) + 1
-    values = {"field": FIELDS[index, kind], "term": key, "upper": key + _TOP, "rows": rows_cap}
+    values = {"term": key, "upper": key + _TOP, "rows": rows_cap}
     result = connection.execute(statement, values)
     # Thousands of plain integers: read them from the DBAPI cursor, skipping SQLAlchemy's per-row
     # Row construction (measured 5x faster for 8,000 ids; the column needs no type processing).
@@ -391,33 +468,35 @@ def scan(
         kind, start = PHRASE, phrase_of(term)
     else:
         kind, start = WORD, " ".join(words_of(term))
-    before = _scan_rows(connection, index, kind, terms.c.term < start, position - 1, True)
-    after = _scan_rows(connection, index, kind, terms.c.term >= start, count - len(before), False)
+    fields = ANSWERING[index, kind]
+    before = _scan_rows(connection, fields, start, position - 1, descending=True)
+    after = _scan_rows(connection, fields, start, count - len(before), descending=False)
     entries = list(reversed(before)) + after
-    forms = _display_forms(connection, index, kind, [entry.term for entry in entries])
+    forms = _display_forms(connection, index, kind, {e.term: e.first for e in entries})
     return ScanPage(
         [ScanEntry(e.term, e.count, forms.get(e.term, "")) for e in entries], len(before) + 1
     )
 
 
-def _display_forms(
-    connection: Connection, index: str, kind: str, keys: Sequence[str]
-) -> dict[str, str]:
-    """Each key's catalogued form, as written in the first record (lowest id) that has it.
+class _Counted(NamedTuple):
+    """A term scanned, how many records have it and the first of them (lowest id)."""
 
-    Read when a scan is answered (one query for the first records, one for their MARC), not
-    stored: the index holds folded keys only, and a form is only wanted for the few keys a scan
-    shows. A key whose first record gives no form (a keyed index) is left out.
+    term: str
+    count: int
+    first: int
+
+
+def _display_forms(
+    connection: Connection, index: str, kind: str, firsts: dict[str, int]
+) -> dict[str, str]:
+    """Each key's catalogued form, as written in the first record that has it (``firsts``).
+
+    Read when a scan is answered (one query for their MARC), not stored: the index holds folded
+    keys only, and a form is only wanted for the few keys a scan shows. A key whose first record
+    gives no form (a keyed index) is left out.
     """
-    if not keys or index in KEYED:
+    if not firsts or index in KEYED:
         return {}
-    firsts = dict(
-        connection.execute(
-            select(terms.c.term, func.min(terms.c.record_id))
-            .where(terms.c.field == FIELDS[index, kind], terms.c.term.in_(keys))
-            .group_by(terms.c.term)
-        ).all()
-    )
     records = {
         row.id: read_canonical(row.marc)
         for row in connection.execute(
@@ -441,24 +520,63 @@ def _display_forms(
 
 
 def _scan_rows(
-    connection: Connection,
-    index: str,
-    kind: str,
-    condition: ColumnElement[bool],
-    limit: int,
-    descending: bool,
-) -> list[ScanEntry]:
+    connection: Connection, fields: tuple[int, ...], start: str, limit: int, *, descending: bool
+) -> list[_Counted]:
+    """The first ``limit`` terms of ``fields`` from ``start`` on (descending: before it) with
+    how many records have each, and the first."""
     if limit <= 0:
         return []
-    order = terms.c.term.desc() if descending else terms.c.term
-    rows = connection.execute(
-        select(terms.c.term, func.count().label("n"))
-        .where(terms.c.field == FIELDS[index, kind], condition)
-        .group_by(terms.c.term)
-        .order_by(order)
-        .limit(limit)
-    )
-    return [ScanEntry(row.term, int(row.n)) for row in rows]
+    if len(fields) == 1:
+        rows = connection.execute(
+            select(terms.c.term, func.count(), func.min(terms.c.record_id))
+            .where(terms.c.field == fields[0])
+            .where(terms.c.term < start if descending else terms.c.term >= start)
+            .group_by(terms.c.term)
+            .order_by(terms.c.term.desc() if descending else terms.c.term)
+            .limit(limit)
+        )
+        return [_Counted(term, int(n), least) for term, n, least in rows]
+    each = [_field_terms(connection, field, start, descending) for field in fields]
+    keys = list(islice(_once(heapq.merge(*each, reverse=descending)), limit))
+    # One count per term: one over all the terms sorts all their rows to group them by term
+    # (the fields come one after the other), measured 1.6 times the cost.
+    counted = []
+    for key in keys:
+        count, first = _tally(connection, fields, key)
+        if first is not None:  # else removed since it was read (another transaction's write)
+            counted.append(_Counted(key, count, first))
+    return counted
+
+
+def _once(ordered: Iterable[str]) -> Iterator[str]:
+    """``ordered`` without repeats (equal terms are neighbours)."""
+    last = None
+    for term in ordered:
+        if term != last:
+            yield term
+        last = term
+
+
+_IN_FIELD = terms.c.field == bindparam("field")
+_FIRST_FROM = Prepared(select(func.min(terms.c.term)).where(_IN_FIELD, terms.c.term >= _TERM))
+_NEXT_AFTER = Prepared(select(func.min(terms.c.term)).where(_IN_FIELD, terms.c.term > _TERM))
+_NEXT_BEFORE = Prepared(select(func.max(terms.c.term)).where(_IN_FIELD, terms.c.term < _TERM))
+
+
+def _field_terms(connection: Connection, field: int, start: str, descending: bool) -> Iterator[str]:
+    """The distinct terms of ``field`` from ``start`` on (descending: before it), read one
+    index seek each as they are asked for: a scan of ``any`` merges the fields answering it
+    and reads only as far into each as the page needs (a term's rows are read once, when it
+    is counted)."""
+    statement = _NEXT_BEFORE if descending else _FIRST_FROM
+    term: str | None = start
+    while True:
+        term = statement.rows(connection, {"field": field, "term": term})[0][0]
+        if term is None:
+            return
+        yield term
+        if not descending:
+            statement = _NEXT_AFTER
 
 
 @dataclass(frozen=True)

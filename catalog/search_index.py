@@ -8,6 +8,12 @@ made one space, Cyrillic, 1995 Latin and ALA-LC letters made one Latin skeleton)
 ``Navoiy`` and ``Navoiĭ`` are one term. ISBNs are keyed without hyphens in both their ISBN-10 and
 ISBN-13 forms, ISSNs without the hyphen.
 
+Index ``any`` has every term of every other index of its kind and the terms of every text
+subfield of every data field, but stores only what no other index of the kind has for the
+record: it is answered from the rows of every field of the kind (:data:`ANSWERING`). Storing
+the other indexes' terms again was a third of the rows, and writing rows is most of what
+storing a record costs the writing process (a fifth less CPU there without them).
+
 The primary key ``(field, term, record_id)`` is the search structure: an exact term and a
 right-truncated term (a range ``prefix <= term < prefix + U+10FFFF``) are index seeks, and Scan
 reads the terms of one field in order. Terms compare in code-point order on both engines
@@ -17,7 +23,7 @@ by making them anew from the stored record was measured a fifth cheaper to write
 from what was written when any of those change, leaving false hits no one can remove.
 
 >>> terms_of(record)                  # {(index, kind, term), ...}
->>> entries = entries_of(record)       # the same as stored: (field, term) pairs, sort keys
+>>> entries = entries_of(record)       # as stored: (field, term) pairs (any's residue), sort keys
 >>> write_entries(connection, [(record_id, entries)])   # replaces what the record had
 """
 
@@ -239,32 +245,31 @@ def _data_fields(record: Record, specs: Callable[[str], str | None]) -> Iterator
             yield _text(field, codes)
 
 
-_NUMBERS = {index: (FIELDS[index, WORD], FIELDS[index, PHRASE], FIELDS[ANY, WORD],
-                    FIELDS[ANY, PHRASE]) for index in INDEXES}
-"""The word and phrase field numbers of each index, then those of ``any``, which repeats them."""
+ANSWERING: dict[tuple[str, str], tuple[int, ...]] = {
+    (index, kind): (number, *(n for (i, k), n in FIELDS.items() if k == kind and i != ANY))
+    if index == ANY else (number,)
+    for (index, kind), number in FIELDS.items()
+}  # fmt: skip
+"""The fields whose rows answer each ``(index, kind)``: its own first, then for ``any`` every
+other field of the kind. ``any`` stores only what no other index of the kind has for the record,
+so no record has a term both in ``any``'s own field and in another (a count adds them up)."""
+
+_COPIES = {number: FIELDS[ANY, kind] for (index, kind), number in FIELDS.items() if index != ANY}
+"""Each field but ``any``'s -> ``any``'s field of its kind, which answers for its terms too."""
 
 
 def _add_text_terms(entries: set[tuple[int, str]], index: str, texts: tuple[str, ...]) -> None:
     """Add to ``entries`` the word terms of ``texts[0]`` and the phrase terms of the rest, in
-    ``index`` and in ``any``."""
+    ``index``."""
     whole, *texts = texts
-    words = words_of(whole)
-    phrases = [phrase for text in texts if (phrase := phrase_of(text))]
-    word_field, phrase_field, *every = _NUMBERS[index]
-    entries.update(zip(repeat(word_field), words))
-    entries.update(zip(repeat(phrase_field), phrases))
-    if index != ANY:
-        entries.update(zip(repeat(every[0]), words))
-        entries.update(zip(repeat(every[1]), phrases))
+    entries.update(zip(repeat(FIELDS[index, WORD]), words_of(whole)))
+    entries.update(zip(repeat(FIELDS[index, PHRASE]), [p for t in texts if (p := phrase_of(t))]))
 
 
 def _add_keys(entries: set[tuple[int, str]], index: str, keys: Iterable[str]) -> None:
-    """Add ``keys`` to ``entries`` as word terms of ``index`` and of ``any`` (none empty)."""
-    word_field, _phrase_field, every, _ = _NUMBERS[index]
-    for key in keys:
-        if key:
-            entries.add((word_field, key))
-            entries.add((every, key))
+    """Add ``keys`` to ``entries`` as word terms of ``index`` (none empty)."""
+    field = FIELDS[index, WORD]
+    entries.update((field, key) for key in keys if key)
 
 
 def _control(record: Record, tag: str) -> str:
@@ -332,8 +337,10 @@ def _text_indexes(tag: str) -> tuple[tuple[str, str], ...]:
 
 def terms_of(record: Record) -> set[tuple[str, str, str]]:
     """Every ``(index, kind, term)`` of ``record``; ``any`` has every text field's terms and
-    repeats the other indexes' terms (ISBN and ISSN keys, years, language codes...)."""
+    the other indexes' terms (ISBN and ISSN keys, years, language codes...), what a search of
+    ``any`` finds (:func:`entries_of` stores only the rest of it)."""
     entries, sorts = _entries(record)
+    entries |= _copies(entries)
     found = {(*_NAMES[field], term) for field, term in entries}
     found.update((index, SORT, key) for index, key in sorts.items())
     return found
@@ -355,18 +362,28 @@ NO_ENTRIES = IndexEntries(frozenset(), (None,) * len(SORTABLE))
 
 
 def entries_of(record: Record) -> IndexEntries:
-    """The index entries of ``record`` (its :func:`terms_of`, numbered by :data:`FIELDS`)."""
+    """The index entries of ``record``: its :func:`terms_of`, numbered by :data:`FIELDS`, but
+    for ``any`` only the terms no other index of the same kind has (the others' rows answer
+    for the rest, see :data:`ANSWERING`)."""
     entries, sorts = _entries(record)
-    return IndexEntries(frozenset(entries), tuple(sorts.get(index) for index in SORTABLE))
+    return IndexEntries(
+        frozenset(entries - _copies(entries)), tuple(sorts.get(index) for index in SORTABLE)
+    )
+
+
+def _copies(entries: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """The ``any`` entries repeating the other indexes' ``entries`` (what ``any`` finds through
+    their fields)."""
+    return {(_COPIES[field], term) for field, term in entries if field in _COPIES}
 
 
 def _entries(record: Record) -> tuple[set[tuple[int, str]], dict[str, str]]:
-    """The ``(field, term)`` pairs of ``record``, and its sort keys.
+    """The ``(field, term)`` pairs of ``record``, and its sort keys; ``any`` has the terms of
+    the fields that no other index takes as they are (:func:`_copies` gives the rest).
 
-    They are gathered in one pass over the fields, each term numbered as it is found, in its
-    index and in ``any`` at once (this runs for every record stored; building triples index by
-    index cost twice as much, gathering each index's terms and numbering them after a fifth
-    more)."""
+    They are gathered in one pass over the fields, each term numbered as it is found (this runs
+    for every record stored; building triples index by index cost twice as much, gathering each
+    index's terms and numbering them after a fifth more)."""
     entries: set[tuple[int, str]] = set()
     for field in record.fields:
         if field.is_control_field():
@@ -374,7 +391,7 @@ def _entries(record: Record) -> tuple[set[tuple[int, str]], dict[str, str]]:
         taken = None
         for index, codes in _text_indexes(_linked_tag(field)):
             texts = _text(field, codes)
-            if index != ANY or texts != taken:  # else any has these terms from that index
+            if index != ANY or texts != taken:  # else any has these terms as that index's
                 _add_text_terms(entries, index, texts)
             taken = texts
     isbns = [k for v in _subfield_values(record, ("020",), "a") for k in isbn_keys(v)]

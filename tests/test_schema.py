@@ -196,3 +196,49 @@ def test_a_catalogue_at_0004_is_upgraded_to_the_shared_sign_in_failures(settings
         assert not limiter.allowed("10.0.0.1", "alice", now=2)
     finally:
         catalog.close()
+
+
+def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings: Settings):
+    """Revision 0009 deletes the ``any`` rows that repeat another index's term of the record;
+    searches answer as before. It changes no table: a catalogue at 0008 is one at the head
+    whose ``any`` holds every term, as 0008's code wrote it (here from ``terms_of``)."""
+    from sqlalchemy import select
+
+    from catalog import query as q
+    from catalog.demo import demo_records
+    from catalog.search_index import FIELDS, entries_of, read_canonical, terms, terms_of
+    from catalog.store import Incoming
+    from tests.test_query_any import expected_ids, queries
+
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.writer() as writer:
+            writer.put_many([Incoming(record) for record in demo_records(150)])
+        with catalog.engine.begin() as connection:
+            stored = {row.id: read_canonical(row.marc) for row in connection.execute(
+                text("SELECT id, marc FROM records"))}  # fmt: skip
+            residue = {(f, t, i) for i, r in stored.items() for f, t in entries_of(r).terms}
+            full = {(FIELDS[index, kind], term, i) for i, r in stored.items()
+                    for index, kind, term in terms_of(r) if kind != "s"}  # fmt: skip
+            connection.execute(terms.delete())
+            connection.execute(terms.insert(), [
+                {"field": f, "term": t, "record_id": i} for f, t, i in sorted(full)])  # fmt: skip
+            connection.execute(text("UPDATE alembic_version SET version_num = '0008'"))
+    finally:
+        catalog.close()
+    whole: dict[str, dict[str, set[int]]] = {"w": {}, "p": {}}
+    for field, term, record_id in full:
+        if field in (FIELDS["any", "w"], FIELDS["any", "p"]):
+            whole["w" if field % 2 else "p"].setdefault(term, set()).add(record_id)
+    engine = open_engine(settings.database.url)
+    try:
+        assert len(residue) < len(full)
+        assert upgrade(engine) == ("0008", head())
+        with engine.connect() as connection:
+            rows = set(connection.execute(select(terms.c.field, terms.c.term, terms.c.record_id)))
+            assert rows == residue
+            for query in queries(whole, stored):
+                expected = sorted(expected_ids(whole, query))
+                assert q.search(connection, query, limit=100_000).ids == expected, query
+    finally:
+        engine.dispose()

@@ -11,7 +11,7 @@ import re
 
 from lxml import etree
 
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 """Characters XML 1.0 forbids. None of them is printable (controls, surrogates, noncharacters),
 and ``str.isprintable`` says a text has no such character at a third of a search's cost: most
 texts (no tab or line break, no unusual space) are told fit by it alone."""
@@ -22,14 +22,14 @@ MAX_XML_BYTES = 64 * 1024 * 1024
 
 def xml_safe(text: str) -> str:
     """``text`` without the characters XML 1.0 forbids (they are dropped, not escaped)."""
-    if text.isprintable() or _FORBIDDEN.search(text) is None:  # see _FORBIDDEN
+    if text.isprintable() or XML_FORBIDDEN.search(text) is None:  # see XML_FORBIDDEN
         return text
-    return _FORBIDDEN.sub("", text)
+    return XML_FORBIDDEN.sub("", text)
 
 
 def has_forbidden(text: str) -> bool:
     """True when ``text`` holds a character XML 1.0 forbids."""
-    return _FORBIDDEN.search(text) is not None
+    return XML_FORBIDDEN.search(text) is not None
 
 
 UNTRUSTED: dict[str, bool] = {

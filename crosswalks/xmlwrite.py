@@ -26,7 +26,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+from crosswalks.xmltext import XML_FORBIDDEN
+
 _NOT_XML = (
     "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters"
 )
@@ -37,8 +38,8 @@ _ATTRIBUTE_SPECIAL = re.compile('[&<>"\t\n\r]')
 
 def _checked(value: str) -> str:
     """``value`` if lxml would accept it, else lxml's exception (a surrogate fails encoding
-    first, as in lxml). A printable value holds none (see :data:`crosswalks.xmltext._FORBIDDEN`)."""
-    if not value.isprintable() and _REFUSED.search(value) is not None:
+    first, as in lxml). A printable value holds none (see :data:`XML_FORBIDDEN`)."""
+    if not value.isprintable() and XML_FORBIDDEN.search(value) is not None:
         value.encode("utf-8")
         raise ValueError(_NOT_XML)
     return value

@@ -39,6 +39,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     tuple_,
@@ -792,10 +793,14 @@ class Catalog:
         set_spec: str | None = None,
         from_: int | None = None,
         until: int | None = None,
-    ) -> int:
-        """How many entries :meth:`list_entries` would list in all with the same filters."""
+        at_most: int | None = None,
+    ) -> int | None:
+        """How many entries :meth:`list_entries` would list in all with the same filters; None
+        when there are more than ``at_most`` (counting stops there: a count reads every entry,
+        and a national catalogue's millions would cost seconds for each list a client starts).
+        """
         r, rend = models.records, models.renditions
-        query = select(func.count()).select_from(r)
+        query = select(literal(1)).select_from(r)
         key_datestamp = r.c.datestamp
         members = self._is_members_set(set_spec)
         if members:
@@ -815,8 +820,12 @@ class Catalog:
             query = query.where(key_datestamp >= from_)
         if until is not None:
             query = query.where(key_datestamp <= until)
+        if at_most is not None:
+            query = query.limit(at_most + 1)
         with self.engine.connect() as connection:
-            return int(connection.execute(query).scalar_one())
+            count = int(connection.execute(select(func.count()).select_from(query.subquery()))
+                        .scalar_one())  # fmt: skip
+        return None if at_most is not None and count > at_most else count
 
     def earliest_datestamp(self) -> int | None:
         with self.engine.connect() as connection:

@@ -30,7 +30,11 @@ from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
 from koprik.progress import Progress
 
-BATCH = 500
+BATCH = 2000
+"""Records read, derived and written (one transaction) together. A transaction's pages are
+written once however many of its records change them: storing the demo records took the
+writing process 237 µs a record in batches of 500, 216 in 1,000, 198-209 in 2,000, 194-199 in
+5,000; its peak memory was 159 MB with batches of 500, 198 MB with 2,000."""
 IMPORTABLE = ("marc21", "marcxml", "marcjson", "mrk")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +35,7 @@ RECORD_ORIGIN = "Converted from MARC21 to MODS 3.7 by Koprik"
 with (Path(__file__).resolve().parent / "tables" / "marc_to_mods.toml").open("rb") as _fh:
     _TABLE = tomllib.load(_fh)
 
+_SCRIPT_CODES: dict[str, str] = _TABLE["script"]
 _PUNCT = ".:,;/ "
 _MANUSCRIPT = "dfpt"  # leader/06 values whose dates are dates of creation
 
@@ -120,6 +122,7 @@ _MARC = attribute("encoding", "marc")
 _START = attribute("point", "start")
 _END = attribute("point", "end")
 _QUESTIONABLE = attribute("qualifier", "questionable")
+_RECORD_ORIGIN = element("recordOrigin", RECORD_ORIGIN)
 _NAME_TYPES = {kind: attribute("type", kind)
                for kind in ("personal", "family", "corporate", "conference")}
 _SUBDIVISIONS = {"v": "genre", "x": "topic", "y": "temporal", "z": "geographic"}
@@ -130,6 +133,30 @@ _ISSUE_KINDS = {ind1: attribute("type", kind)
                 for ind1, kind in (("0", "issue number"), ("1", "matrix number"),
                                    ("2", "music plate"), ("3", "music publisher"),
                                    ("4", "videorecording identifier"))}
+
+
+@dataclass(frozen=True)
+class _IdentifierRule:
+    """One ``[[identifier]]`` of the table: a subfield of fields ``tag`` (with first indicator
+    ``ind1``, if given), the text after ``after`` in it (if given), and the attributes: the
+    ``type`` read from subfield ``type_from`` (if given), then the table's own ones."""
+
+    tag: str
+    ind1: str | None
+    code: str
+    after: str | None
+    type_from: str | None
+    attributes: str
+
+
+_IDENTIFIER_RULES = tuple(
+    _IdentifierRule(
+        rule["tag"], rule.get("ind1"), rule["code"], rule.get("after"), rule.get("type_from"),
+        (attribute("type", rule["type"]) if "type_from" not in rule and rule.get("type")
+         else "") + (attribute("invalid", "yes") if rule.get("invalid") else ""),
+    )
+    for rule in _TABLE["identifier"]
+)
 
 
 class _Builder:
@@ -152,12 +179,15 @@ class _Builder:
         self.linked: list[tuple[str, pymarc.Field]] = []
         """Each datafield in record order with its tag (an 880: the tag its $6 names)."""
         self.linked_by_tag: dict[str, list[pymarc.Field]] = {}
+        by_tag, linked, linked_by_tag = self.by_tag, self.linked, self.linked_by_tag
         for field in record.fields:
-            self.by_tag.setdefault(field.tag, []).append(field)
-            if not field.is_control_field():
-                tag = self.tag_of(field)
-                self.linked.append((tag, field))
-                self.linked_by_tag.setdefault(tag, []).append(field)
+            tag = field.tag
+            by_tag.setdefault(tag, []).append(field)
+            if not field.control_field:
+                if tag == "880":
+                    tag = (_first(field, "6") or "")[:3]
+                linked.append((tag, field))
+                linked_by_tag.setdefault(tag, []).append(field)
         self.leader = str(record.leader or "").ljust(24)
         f008 = self.get("008")
         self.f008 = (f008.data or "") if f008 is not None else ""
@@ -178,6 +208,9 @@ class _Builder:
         """Datafields with one of ``tags`` and the 880 fields linked to one, in record order."""
         if len(tags) == 1:
             return self.linked_by_tag.get(tags[0], [])
+        present = [tag for tag in tags if tag in self.linked_by_tag]
+        if len(present) <= 1:
+            return self.linked_by_tag[present[0]] if present else []
         return [field for tag, field in self.linked if tag in tags]
 
     def get_fields(self, tag: str) -> list[pymarc.Field]:
@@ -200,7 +233,7 @@ class _Builder:
         if not linkage or len(linkage) < 6:
             return ""
         group = attribute("altRepGroup", linkage[4:6])
-        script = _TABLE["script"].get(linkage[7:9]) if field.tag == "880" else None
+        script = _SCRIPT_CODES.get(linkage[7:9]) if field.tag == "880" else None
         if script is None:  # no script code in $6 (a regular field never has one)
             script = script_of(" ".join(v for c, v in field.subfields if c != "6"))
         return group + attribute("script", script) if script else group
@@ -233,9 +266,8 @@ class _Builder:
             attributes = self.alternate(field)
             if _first(field, "b") is not None:
                 content = self.title(field, _around(field, "b", "afgks", before=True))
-                content += _leaf(
-                    "subTitle", chop(_text(_around(field, "b", "afgks", before=False)))
-                )
+                subtitle = chop(_text(_around(field, "b", "afgks", before=False)))
+                content += element("subTitle", subtitle)  # normalized already
             else:
                 content = self.title(field, _select(field, "abfgks"))
             self.add(top, "titleInfo", attributes,
@@ -539,21 +571,21 @@ class _Builder:
 
     def identifiers(self) -> list[str]:
         out: list[str] = []
-        for rule in _TABLE["identifier"]:
-            for field in self.get_fields(rule["tag"]):
-                if "ind1" in rule and field.indicators[0] != rule["ind1"]:
+        for rule in _IDENTIFIER_RULES:
+            for field in self.by_tag.get(rule.tag, ()):
+                if rule.ind1 is not None and field.indicators[0] != rule.ind1:
                     continue
-                value = _first(field, rule["code"])
+                value = _first(field, rule.code)
                 if value is None:
                     continue
-                if "after" in rule:
-                    if rule["after"] not in value:
+                if rule.after is not None:
+                    if rule.after not in value:
                         continue
-                    value = value.split(rule["after"], 1)[1]
-                kind = _first(field, rule["type_from"]) if "type_from" in rule else rule.get("type")
-                attributes = attribute("type", kind) if kind else ""
-                if rule.get("invalid"):
-                    attributes += attribute("invalid", "yes")
+                    value = value.split(rule.after, 1)[1]
+                attributes = rule.attributes
+                if rule.type_from is not None:
+                    kind = _first(field, rule.type_from)
+                    attributes = (attribute("type", kind) if kind else "") + attributes
                 self.add_leaf(out, "identifier", value, attributes)
         for field in self.get_fields("028"):
             self.add_leaf(out, "identifier", _select(field, "ab"),
@@ -608,7 +640,7 @@ class _Builder:
             attributes = (attribute("source", _text(source.data))
                           if source is not None and source.data else "")
             parts.append(_leaf("recordIdentifier", control.data, attributes))
-        parts.append(_leaf("recordOrigin", RECORD_ORIGIN))
+        parts.append(_RECORD_ORIGIN)
         return element("recordInfo", None, "", "".join(parts))
 
     def build(self) -> str:

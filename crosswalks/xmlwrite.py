@@ -47,7 +47,10 @@ def _checked(value: str) -> str:
 
 def text(value: str) -> str:
     """``value`` checked (see :func:`_checked`) and escaped as element text."""
-    if _TEXT_SPECIAL.search(_checked(value)) is None:
+    if value.isprintable():  # no character XML forbids, no carriage return: the common case
+        if "&" not in value and "<" not in value and ">" not in value:
+            return value
+    elif _TEXT_SPECIAL.search(_checked(value)) is None:
         return value
     return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace("\r", "&#13;"))

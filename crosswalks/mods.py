@@ -19,7 +19,7 @@ from __future__ import annotations
 import tomllib
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pymarc
@@ -114,6 +114,9 @@ _ROOT = "".join([
     attribute("xsi:schemaLocation", f"{MODS_NS} {MODS_SCHEMA}"),
 ])
 """The attributes of the ``mods`` element."""
+_fixed = cache(attribute)
+""":func:`attribute` for the writer's own values (names of types, authorities, scripts: a small
+set, so the unbounded cache stays small), which per record cost more to write than to look up."""
 _PRESERVE = attribute("xml:space", "preserve")
 _TYPE_TEXT = attribute("type", "text")
 _CODE_MARCRELATOR = attribute("authority", "marcrelator") + attribute("type", "code")
@@ -236,7 +239,7 @@ class _Builder:
         script = _SCRIPT_CODES.get(linkage[7:9]) if field.tag == "880" else None
         if script is None:  # no script code in $6 (a regular field never has one)
             script = script_of(" ".join(v for c, v in field.subfields if c != "6"))
-        return group + attribute("script", script) if script else group
+        return group + _fixed("script", script) if script else group
 
     # titleInfo ---------------------------------------------------------------------------
 
@@ -273,12 +276,12 @@ class _Builder:
             self.add(top, "titleInfo", attributes,
                      content + self.part(field, simple_part_name=False))
         for field in self.fields("210"):
-            attributes = attribute("type", "abbreviated") + self.alternate(field)
+            attributes = _fixed("type", "abbreviated") + self.alternate(field)
             content = _leaf("title", chop(_select(field, "a"))) + self.subtitle(field)
             self.add(top, "titleInfo", attributes, content)
         for field in self.fields("246"):
             kind = "translated" if field.indicators[1] == "1" else "alternative"
-            attributes = attribute("type", kind) + self.alternate(field)
+            attributes = _fixed("type", kind) + self.alternate(field)
             label = _first(field, "i")
             if label:
                 attributes += attribute("displayLabel", _text(label))
@@ -289,7 +292,7 @@ class _Builder:
             for field in self.fields(tag):
                 if tag == "730" and field.indicators[1] == "2":
                     continue
-                attributes = attribute("type", "uniform") + self.alternate(field)
+                attributes = _fixed("type", "uniform") + self.alternate(field)
                 has_part = any(s.code in "np" for s in field.subfields)
                 last_part = max((i for i, s in enumerate(field.subfields) if s.code in "np"),
                                 default=-1)
@@ -299,7 +302,7 @@ class _Builder:
                            + self.part(field, simple_part_name=tag == "730"))
                 self.add(top, "titleInfo", attributes, content)
         for field in self.fields("740"):
-            attributes = attribute("type", "alternative") + self.alternate(field)
+            attributes = _fixed("type", "alternative") + self.alternate(field)
             content = (_leaf("title", chop(_select(field, "ah")))
                        + self.part(field, simple_part_name=True))
             self.add(top, "titleInfo", attributes, content)
@@ -321,8 +324,8 @@ class _Builder:
         parts = [_leaf("namePart", _select(field, "aq"))]
         if any(s.code in "bc" for s in field.subfields):
             parts.append(_leaf("namePart", _select(field, "bc"),
-                               attribute("type", "termsOfAddress")))
-        parts += [_leaf("namePart", chop(s.value), attribute("type", "date"))
+                               _fixed("type", "termsOfAddress")))
+        parts += [_leaf("namePart", chop(s.value), _fixed("type", "date"))
                   for s in field.subfields if s.code == "d"]
         parts += [_leaf("affiliation", s.value) for s in field.subfields if s.code == "u"]
         return "".join(parts)
@@ -343,7 +346,7 @@ class _Builder:
                 return
             attributes = _NAME_TYPES["family" if ind1 == "3" else "personal"]
             if primary:
-                attributes += attribute("usage", "primary")
+                attributes += _fixed("usage", "primary")
             attributes += self.alternate(field)
             content = self.personal_parts(field)
         elif kind == "10":
@@ -413,7 +416,7 @@ class _Builder:
         country = self.f008[15:18].strip() if len(self.f008) >= 18 else ""
         if country.replace("|", ""):
             place_term = _leaf("placeTerm", country,
-                               attribute("type", "code") + attribute("authority", "marccountry"))
+                               _fixed("type", "code") + _fixed("authority", "marccountry"))
             parts.append(element("place", None, "", place_term))
         f260 = self.get_fields("260")
         parts.append(self.dates_from_008(chop(_first(f260[0], "c") or "") if f260 else ""))
@@ -424,7 +427,7 @@ class _Builder:
             frequency = _TABLE["frequency"].get(self.f008[18])
             if frequency:
                 parts.append(_leaf("frequency", frequency,
-                                   attribute("authority", "marcfrequency")))
+                                   _fixed("authority", "marcfrequency")))
         return "".join(parts)
 
     def origin_content(self, field: pymarc.Field) -> str:
@@ -481,7 +484,7 @@ class _Builder:
                         continue
                     used.append(code)
                     part = _TABLE["language_object_part"].get(s.code)
-                    attributes = attribute("objectPart", part) if part else ""
+                    attributes = _fixed("objectPart", part) if part else ""
                     self.top.append(element("language", None, attributes,
                                             _leaf("languageTerm", code, _ISO639)))
 
@@ -493,7 +496,7 @@ class _Builder:
                        for s in f.subfields if s.code == "q"]
         if not (forms or extents or media_types):
             return
-        parts = [_leaf("form", value, attribute("type", kind)
+        parts = [_leaf("form", value, _fixed("type", kind)
                        + (attribute("authority", authority) if authority else ""))
                  for value, kind, authority in forms]
         parts += [_leaf("extent", value) for value in extents]
@@ -547,7 +550,7 @@ class _Builder:
         top = self.top
         for field in self.get_fields("043"):
             codes = [_leaf("geographicCode", s.value,
-                           attribute("authority", "marcgac" if s.code == "a" else "iso3166"))
+                           _fixed("authority", "marcgac" if s.code == "a" else "iso3166"))
                      for s in field.subfields if s.code in "ac"]
             if codes:
                 top.append(element("subject", None, "", "".join(codes)))
@@ -591,7 +594,7 @@ class _Builder:
             self.add_leaf(out, "identifier", _select(field, "ab"),
                           _ISSUE_KINDS.get(field.indicators[0], ""))
         for field in self.get_fields("037"):
-            attributes = attribute("type", "stock number")
+            attributes = _fixed("type", "stock number")
             if _first(field, "c"):
                 attributes += attribute("displayLabel", _text(_select(field, "c")))
             self.add_leaf(out, "identifier", _select(field, "ab"), attributes)
@@ -603,7 +606,7 @@ class _Builder:
         for field in self.fields("245"):
             responsibility = _first(field, "c")
             if responsibility:
-                attributes = attribute("type", "statement of responsibility")
+                attributes = _fixed("type", "statement of responsibility")
                 self.add_leaf(self.top, "note", responsibility,
                               attributes + self.alternate(field))
         for field in self.fields("500"):
@@ -613,9 +616,9 @@ class _Builder:
         out: list[str] = []
         for field in self.get_fields("050"):
             self.add_leaf(out, "classification", _select(field, "ab"),
-                          attribute("authority", "lcc"))
+                          _fixed("authority", "lcc"))
         for field in self.get_fields("082"):
-            attributes = attribute("authority", "ddc")
+            attributes = _fixed("authority", "ddc")
             if _first(field, "2"):
                 attributes += attribute("edition", _text(_first(field, "2") or ""))
             self.add_leaf(out, "classification", _first(field, "a") or "", attributes)
@@ -634,7 +637,7 @@ class _Builder:
         changed = self.get("005")
         if changed is not None and changed.data:
             parts.append(_leaf("recordChangeDate", changed.data,
-                               attribute("encoding", "iso8601")))
+                               _fixed("encoding", "iso8601")))
         control = self.get("001")
         if control is not None and control.data:
             attributes = (attribute("source", _text(source.data))
@@ -649,9 +652,9 @@ class _Builder:
         self.names()
         kind = _TABLE["type_of_resource"].get(self.leader[6])
         if kind:
-            attributes = attribute("collection", "yes") if self.leader[7] == "c" else ""
+            attributes = _fixed("collection", "yes") if self.leader[7] == "c" else ""
             if self.leader[6] in _MANUSCRIPT:
-                attributes += attribute("manuscript", "yes")
+                attributes += _fixed("manuscript", "yes")
             self.add_leaf(self.top, "typeOfResource", kind, attributes)
         self.origin_info()
         self.languages()

@@ -81,6 +81,20 @@ def _leaf(name: str, value: str, attributes: str = "") -> str:
     return element(name, _text(value), attributes)
 
 
+def _add(out: list[str], name: str, attributes: str, content: str) -> None:
+    """A top-level container element appended to ``out``, unless it is empty."""
+    if content:
+        out.append(element(name, None, attributes, content))
+
+
+def _add_leaf(out: list[str], name: str, value: str, attributes: str = "") -> None:
+    """A top-level element holding ``value`` appended to ``out``, unless the value is empty
+    once normalized."""
+    value = _text(value)
+    if value:
+        out.append(element(name, value, attributes))
+
+
 def _select(field: pymarc.Field, codes: str) -> str:
     return " ".join(s.value for s in field.subfields if s.code in codes)
 
@@ -172,7 +186,7 @@ class _Builder:
     Each method returns or appends the elements it writes, as text (:mod:`crosswalks.xmlwrite`).
     The elements of ``mods`` itself go to ``top`` as they are made, except those LoC writes
     last (classification, identifier, location, recordInfo): :meth:`build` adds them after
-    the rest. A top-level element with neither content nor text is left out (:meth:`add`):
+    the rest. A top-level element with neither content nor text is left out (:func:`_add`):
     MODS requires content in them.
     """
 
@@ -187,25 +201,14 @@ class _Builder:
             tag = field.tag
             by_tag.setdefault(tag, []).append(field)
             if not field.control_field:
-                if tag == "880":
-                    tag = (_first(field, "6") or "")[:3]
+                if tag == "880":  # (the test saves a call per field)
+                    tag = self.tag_of(field)
                 linked.append((tag, field))
                 linked_by_tag.setdefault(tag, []).append(field)
         self.leader = str(record.leader or "").ljust(24)
         f008 = self.get("008")
         self.f008 = (f008.data or "") if f008 is not None else ""
         self.top: list[str] = []
-
-    def add(self, out: list[str], name: str, attributes: str, content: str) -> None:
-        """A top-level container element, unless it is empty."""
-        if content:
-            out.append(element(name, None, attributes, content))
-
-    def add_leaf(self, out: list[str], name: str, value: str, attributes: str = "") -> None:
-        """A top-level element holding text, unless the text is empty once normalized."""
-        value = _text(value)
-        if value:
-            out.append(element(name, value, attributes))
 
     def fields(self, *tags: str) -> list[pymarc.Field]:
         """Datafields with one of ``tags`` and the 880 fields linked to one, in record order."""
@@ -273,12 +276,12 @@ class _Builder:
                 content += element("subTitle", subtitle)  # normalized already
             else:
                 content = self.title(field, _select(field, "abfgks"))
-            self.add(top, "titleInfo", attributes,
+            _add(top, "titleInfo", attributes,
                      content + self.part(field, simple_part_name=False))
         for field in self.fields("210"):
             attributes = _fixed("type", "abbreviated") + self.alternate(field)
             content = _leaf("title", chop(_select(field, "a"))) + self.subtitle(field)
-            self.add(top, "titleInfo", attributes, content)
+            _add(top, "titleInfo", attributes, content)
         for field in self.fields("246"):
             kind = "translated" if field.indicators[1] == "1" else "alternative"
             attributes = _fixed("type", kind) + self.alternate(field)
@@ -287,7 +290,7 @@ class _Builder:
                 attributes += attribute("displayLabel", _text(label))
             content = (_leaf("title", chop(_select(field, "af"))) + self.subtitle(field)
                        + self.part(field, simple_part_name=False))
-            self.add(top, "titleInfo", attributes, content)
+            _add(top, "titleInfo", attributes, content)
         for tag, codes in (("240", "adfklmors"), ("130", "adfklmors"), ("730", "adfklmors")):
             for field in self.fields(tag):
                 if tag == "730" and field.indicators[1] == "2":
@@ -300,12 +303,12 @@ class _Builder:
                                  if s.code in codes and (not has_part or i < last_part))
                 content = (_leaf("title", chop(title))
                            + self.part(field, simple_part_name=tag == "730"))
-                self.add(top, "titleInfo", attributes, content)
+                _add(top, "titleInfo", attributes, content)
         for field in self.fields("740"):
             attributes = _fixed("type", "alternative") + self.alternate(field)
             content = (_leaf("title", chop(_select(field, "ah")))
                        + self.part(field, simple_part_name=True))
-            self.add(top, "titleInfo", attributes, content)
+            _add(top, "titleInfo", attributes, content)
 
     def subtitle(self, field: pymarc.Field) -> str:
         subtitle = _first(field, "b")
@@ -359,7 +362,7 @@ class _Builder:
             attributes = _NAME_TYPES["personal"] if ind1 == "1" else ""
             attributes += self.alternate(field)
             content = _leaf("namePart", _first(field, "a") or "")
-        self.add(self.top, "name", attributes, content + self.role(field))
+        _add(self.top, "name", attributes, content + self.role(field))
 
     def names(self) -> None:
         for tags, primary in ((("100", "110", "111"), True), (("700", "710", "711", "720"), False)):
@@ -456,12 +459,12 @@ class _Builder:
             if len(group) == 1 and _first(group[0], "6") is not None:
                 attributes = self.alternate(group[0])
             content = shared + "".join(self.origin_content(field) for field in group)
-            self.add(self.top, "originInfo", attributes, content)
+            _add(self.top, "originInfo", attributes, content)
         for field in self.fields("264"):
             event = _EVENTS.get(field.indicators[1])
             if event is not None:
                 attributes = event + self.alternate(field)
-                self.add(self.top, "originInfo", attributes,
+                _add(self.top, "originInfo", attributes,
                          self.imprint(field, chop_text=False))
 
     # language, physicalDescription -------------------------------------------------------
@@ -564,7 +567,7 @@ class _Builder:
             if named:  # set again, the attribute keeps its place
                 authority = attribute("authority", named)
             content = self.subject_content(tag, field) + self.subdivisions(field)
-            self.add(top, "subject", attributes + authority, content)
+            _add(top, "subject", attributes + authority, content)
         for field in self.fields("653"):
             if field.indicators[1] in (" ", ""):
                 top.extend(element("subject", None, "", _leaf("topic", s.value))
@@ -589,39 +592,39 @@ class _Builder:
                 if rule.type_from is not None:
                     kind = _first(field, rule.type_from)
                     attributes = (attribute("type", kind) if kind else "") + attributes
-                self.add_leaf(out, "identifier", value, attributes)
+                _add_leaf(out, "identifier", value, attributes)
         for field in self.get_fields("028"):
-            self.add_leaf(out, "identifier", _select(field, "ab"),
+            _add_leaf(out, "identifier", _select(field, "ab"),
                           _ISSUE_KINDS.get(field.indicators[0], ""))
         for field in self.get_fields("037"):
             attributes = _fixed("type", "stock number")
             if _first(field, "c"):
                 attributes += attribute("displayLabel", _text(_select(field, "c")))
-            self.add_leaf(out, "identifier", _select(field, "ab"), attributes)
+            _add_leaf(out, "identifier", _select(field, "ab"), attributes)
         return out
 
     def notes(self) -> None:
         for field in self.fields("520"):
-            self.add_leaf(self.top, "abstract", _select(field, "ab"))
+            _add_leaf(self.top, "abstract", _select(field, "ab"))
         for field in self.fields("245"):
             responsibility = _first(field, "c")
             if responsibility:
                 attributes = _fixed("type", "statement of responsibility")
-                self.add_leaf(self.top, "note", responsibility,
+                _add_leaf(self.top, "note", responsibility,
                               attributes + self.alternate(field))
         for field in self.fields("500"):
-            self.add_leaf(self.top, "note", _select(field, "a3"))
+            _add_leaf(self.top, "note", _select(field, "a3"))
 
     def classifications(self) -> list[str]:
         out: list[str] = []
         for field in self.get_fields("050"):
-            self.add_leaf(out, "classification", _select(field, "ab"),
+            _add_leaf(out, "classification", _select(field, "ab"),
                           _fixed("authority", "lcc"))
         for field in self.get_fields("082"):
             attributes = _fixed("authority", "ddc")
             if _first(field, "2"):
                 attributes += attribute("edition", _text(_first(field, "2") or ""))
-            self.add_leaf(out, "classification", _first(field, "a") or "", attributes)
+            _add_leaf(out, "classification", _first(field, "a") or "", attributes)
         return out
 
     def location(self) -> str:
@@ -655,7 +658,7 @@ class _Builder:
             attributes = _fixed("collection", "yes") if self.leader[7] == "c" else ""
             if self.leader[6] in _MANUSCRIPT:
                 attributes += _fixed("manuscript", "yes")
-            self.add_leaf(self.top, "typeOfResource", kind, attributes)
+            _add_leaf(self.top, "typeOfResource", kind, attributes)
         self.origin_info()
         self.languages()
         self.physical_description()

@@ -67,6 +67,7 @@ def script_of(text: str) -> str | None:
             counts[script] = counts.get(script, 0) + 1
     return max(counts, key=lambda code: counts[code]) if counts else None
 
+
 def _text(value: str) -> str:
     return " ".join(xml_safe(value).split())
 

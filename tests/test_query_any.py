@@ -192,11 +192,15 @@ def expected_scan(
 
 
 def test_scans_equal_the_full_any(demo) -> None:  # type: ignore[no-untyped-def]
+    """Pages from the start of the index, within it, past its end, and ending within the page
+    (from its fifth last term)."""
     catalog, full, stored = demo
     starts = {
         "w": ["", "a", "navoiy", "Навоий", "1990", "97899", "uzb", "toshk", "zzzz"],
         "p": ["", "a", "navoiy alisher", "Ўзбекистон", "toshkent", "zzzz"],
     }
+    for kind, texts in starts.items():
+        texts.append(sorted(full[kind])[-5])
     with catalog.engine.connect() as connection:
         for kind, texts in starts.items():
             for text in texts:

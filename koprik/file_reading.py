@@ -14,7 +14,6 @@ writing process, where starting another process would cost more than it saves. E
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import multiprocessing
 import signal
@@ -64,11 +63,12 @@ def read_batches(spec: ReadSpec, preparer: Preparer) -> Iterator[list[Read]]:
     """
     with spec.path.open("rb") as raw:
         items: Iterator[ReadItem] = iter_records(
-            peekable(raw), spec.fmt, charset=spec.charset, max_record_bytes=spec.max_record_bytes
+            peekable(raw), spec.fmt, charset=spec.charset, max_record_bytes=spec.max_record_bytes,
+            canonical=True,
         )
         if spec.repair and spec.fmt == "marc21":
             items = (
-                repair_item(item, spec.charset) if item.record is None and item.raw else item
+                repair_item(item, spec.charset) if item.error is not None and item.raw else item
                 for item in items
             )
         while True:
@@ -82,10 +82,12 @@ def read_batches(spec: ReadSpec, preparer: Preparer) -> Iterator[list[Read]]:
 
 
 def _ready(item: ReadItem, source: str | None, preparer: Preparer) -> Read:
-    if item.record is None:
+    read = item.record or item.canonical
+    if read is None:
         return item, None
-    prepared = preparer(Incoming(item.record, source=source, check_as=item.index + 1))
-    return dataclasses.replace(item, record=None), prepared
+    prepared = preparer(Incoming(read, source=source, check_as=item.index + 1))
+    item.record = item.canonical = None  # the item is ours, and ``prepared`` stands for them
+    return item, prepared
 
 
 class ReadAhead:

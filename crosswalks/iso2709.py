@@ -8,7 +8,8 @@ terminators, NUL, Ctrl-Z, line breaks) is skipped. Memory stays bounded by one r
 
 :func:`read_record` decides the character set of each record from its bytes
 (:mod:`crosswalks.charsets`) unless told, and builds the record, which always comes out as
-Unicode with leader/09 = 'a'.
+Unicode with leader/09 = 'a'. :func:`read_canonical`, for a reader that only stores records,
+reads a plain record straight into the catalogue's canonical bytes instead of building it.
 """
 
 from __future__ import annotations

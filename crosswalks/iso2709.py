@@ -491,16 +491,15 @@ def _assembled(leader: str, fields: list[tuple[str, bytes]]) -> bytes:
     """ISO 2709 of ``fields`` (tag, data without the field terminator) in their order, stored
     in that order, under ``leader`` with the record length and base address written: what
     pymarc's ``Record.as_marc`` writes for the same fields."""
-    entries: list[bytes] = []
+    entries: list[str] = []
     offset = 0
     for tag, data in fields:
-        entries.append(f"{tag:>03}{len(data) + 1:04d}{offset:05d}".encode("ascii"))
+        entries.append(f"{tag:>03}{len(data) + 1:04d}{offset:05d}")
         offset += len(data) + 1
-    address = 24 + 12 * len(entries) + 1
-    head = f"{address + offset + 1:0>5}{leader[5:12]}{address:0>5}{leader[17:]}".encode("ascii")
-    return b"".join(
-        [head, *entries, b"\x1e", b"\x1e".join([data for _tag, data in fields]), b"\x1e\x1d"]
-    )
+    directory = "".join(entries) + "\x1e"  # longer than 12 an entry when a number overflows
+    address = 24 + len(directory)
+    head = f"{address + offset + 1:0>5}{leader[5:12]}{address:0>5}{leader[17:]}{directory}"
+    return b"".join([head.encode("ascii"), *[data + b"\x1e" for _tag, data in fields], b"\x1d"])
 
 
 def _byte_class(pattern: re.Pattern[str]) -> bytes:

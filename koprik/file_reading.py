@@ -84,7 +84,7 @@ def read_batches(spec: ReadSpec, preparer: Preparer) -> Iterator[list[Read]]:
 
 
 def _ready(item: ReadItem, source: str | None, preparer: Preparer) -> Read:
-    read = item.record or item.canonical
+    read = item.record if item.record is not None else item.canonical
     if read is None:
         return item, None
     prepared = preparer(Incoming(read, source=source, check_as=item.index + 1))

@@ -171,6 +171,32 @@ def test_records_stored_in_order_are_their_own_bytes() -> None:
     assert read.marc == chunk[:9] + b"a" + chunk[10:]
 
 
+def _sharing(copies: int, body: bytes) -> bytes:
+    """A record whose 245 and ``copies`` 246 directory entries all point at one field."""
+    record = iso(ID, (b"245", body))
+    base = int(record[12:17])
+    title_entry = record[24 + 12 : 24 + 24]
+    directory = record[24 : base - 1] + (b"246" + title_entry[3:]) * copies
+    data = record[base:]  # the fields and the record terminator
+    base = 24 + len(directory) + 1
+    head = b"%05d" % (base + len(data)) + record[5:12] + b"%05d" % base + record[17:24]
+    return head + directory + b"\x1e" + data
+
+
+@pytest.mark.parametrize(
+    ("copies", "size"), [(1, 20), (12, 9000)], ids=["shared", "longer than ISO 2709 allows"]
+)
+def test_entries_sharing_their_data_are_each_written(copies: int, size: int) -> None:
+    """Each entry gets a copy of the field, as pymarc writes them: past 99,999 bytes (which
+    the catalogue then refuses) an offset takes six digits and the base address says so."""
+    chunk = _sharing(copies, b"10\x1fa" + b"x" * size)
+    assert iso2709.flawless_fields(chunk) is not None
+    made, fast = shortcut(chunk)
+    assert fast
+    assert made == reference(chunk)
+    assert isinstance(made[0], bytes) and len(made[0]) > len(chunk)
+
+
 @pytest.mark.parametrize("path", MARC21_FILES, ids=lambda p: str(p.relative_to(DATA)))
 def test_marc21_files_read_as_the_reference_reads_them(path: Path) -> None:
     with path.open("rb") as stream:

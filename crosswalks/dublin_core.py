@@ -13,8 +13,8 @@ stylesheet ``MARC21slim2DC.xsl``) with Koprik's deliberate choices, all kept as 
   script title becomes a second ``dc:title``.
 
 This runs on the catalogue's write path for every record, so it writes the XML text directly
-(every value passes :func:`crosswalks.xmltext.xml_safe` and is escaped) instead of building a
-tree.
+(every value passes :func:`crosswalks.xmltext.xml_safe` and is written by
+:func:`crosswalks.xmlwrite.element`) instead of building a tree, in one pass over the fields.
 
 >>> marc_to_dc(record)  # doctest: +SKIP
 b'<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" ...><dc:title>...'
@@ -23,13 +23,14 @@ b'<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" ...><dc:
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pymarc
 
 from crosswalks.xmltext import xml_safe
+from crosswalks.xmlwrite import element
 
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -43,7 +44,7 @@ _OPEN = (
 _CLOSE = "</oai_dc:dc>"
 _TABLE = Path(__file__).resolve().parent / "tables" / "marc_to_dc.toml"
 
-Extractor = Callable[[list[pymarc.Subfield]], Iterator[str]]
+Extractor = Callable[[list[pymarc.Subfield], list[str]], None]
 
 
 @dataclass(frozen=True)
@@ -60,43 +61,45 @@ def _normalize(text: str) -> str:
 
 
 def _extractor(spec: dict[str, object]) -> Extractor:
-    """Build the value extractor that one ``[[rule]]`` of the table describes."""
+    """Build the extractor that one ``[[rule]]`` of the table describes: it appends the
+    elements a field's subfields make to a list, written."""
     take = spec["take"]
+    name = f"dc:{spec['element']}"
     codes = str(spec.get("codes", ""))
     prefix = str(spec.get("prefix", ""))
     token = bool(spec.get("token", False))
 
-    def finish(value: str) -> Iterator[str]:
+    def finish(value: str, out: list[str]) -> None:
         value = _normalize(value)
         if token and value:
             value = value.split(" ", 1)[0]
         if value:
-            yield prefix + value
+            out.append(element(name, prefix + value))
 
     if take == "select":
 
-        def extract(subfields: list[pymarc.Subfield]) -> Iterator[str]:
-            yield from finish(" ".join(s.value for s in subfields if s.code in codes))
+        def extract(subfields: list[pymarc.Subfield], out: list[str]) -> None:
+            finish(" ".join(s.value for s in subfields if s.code in codes), out)
 
     elif take == "all":
 
-        def extract(subfields: list[pymarc.Subfield]) -> Iterator[str]:
-            yield from finish(" ".join(s.value for s in subfields if s.code.isalpha()))
+        def extract(subfields: list[pymarc.Subfield], out: list[str]) -> None:
+            finish(" ".join(s.value for s in subfields if s.code.isalpha()), out)
 
     elif take == "first":
 
-        def extract(subfields: list[pymarc.Subfield]) -> Iterator[str]:
+        def extract(subfields: list[pymarc.Subfield], out: list[str]) -> None:
             for s in subfields:
                 if s.code in codes:
-                    yield from finish(s.value)
+                    finish(s.value, out)
                     return
 
     elif take == "each":
 
-        def extract(subfields: list[pymarc.Subfield]) -> Iterator[str]:
+        def extract(subfields: list[pymarc.Subfield], out: list[str]) -> None:
             for s in subfields:
                 if s.code in codes:
-                    yield from finish(s.value)
+                    finish(s.value, out)
 
     else:
         raise ValueError(f"marc_to_dc.toml: unknown take {take!r}")
@@ -128,14 +131,6 @@ def _load_table() -> tuple[dict[str, str], list[_Rule], dict[str, list[int]]]:
 _LEADER_TYPE, _RULES, _RULES_BY_TAG = _load_table()
 _FIRST_TYPE_RULE = next(i for i, r in enumerate(_RULES) if r.element == "type")
 _LAST_DATE_RULE = max(i for i, r in enumerate(_RULES) if r.element == "date")
-_ELEMENTS = [(f"<dc:{rule.element}>", f"</dc:{rule.element}>") for rule in _RULES]
-"""Each rule's start and end tag."""
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _linked_tag(field: pymarc.Field) -> str:
     """The tag an 880 field stands for (from ``$6 245-01/(N``), or '' when it has none."""
     for s in field.subfields:
@@ -150,11 +145,15 @@ def marc_languages(record: pymarc.Record) -> list[str]:
     Old records run several codes together in one 041 subfield (``engfre``): they are split.
     Blank and fill codes are skipped.
     """
+    return _languages(record.get("008"), record.get_fields("041"))
+
+
+def _languages(f008: pymarc.Field | None, f041: list[pymarc.Field]) -> list[str]:
+    """:func:`marc_languages` from the record's first 008 and its 041 fields."""
     codes: list[str] = []
-    f008 = record.get("008")
     if f008 is not None and f008.data is not None and len(f008.data) >= 38:
         codes.append(f008.data[35:38])
-    for field in record.get_fields("041"):
+    for field in f041:
         for s in field.subfields:
             if s.code in "ad":
                 value = s.value.strip()
@@ -176,30 +175,35 @@ def marc_to_dc(record: pymarc.Record) -> bytes:
     The output is valid against ``oai_dc.xsd``. Never raises on odd data: a field without the
     subfields a rule wants simply contributes nothing.
     """
-    buckets: list[list[str]] = [[] for _ in _RULES]
+    written: list[list[str]] = [[] for _ in _RULES]
+    """The elements each rule made, in rule order (the order they are written in)."""
+    f008: pymarc.Field | None = None
+    f041: list[pymarc.Field] = []
     for field in record.fields:
-        if field.is_control_field():
-            continue
         tag = field.tag
+        if field.control_field:
+            if tag == "008" and f008 is None:
+                f008 = field
+            continue
         if tag == "880":
             tag = _linked_tag(field)
+        elif tag == "041":
+            f041.append(field)
         indexes = _RULES_BY_TAG.get(tag)
         if indexes is None:
             continue
         subfields = field.subfields
         for index in indexes:
-            buckets[index].extend(_RULES[index].extract(subfields))
+            _RULES[index].extract(subfields, written[index])
 
     leader_type = _LEADER_TYPE.get(str(record.leader)[6:7]) if record.leader else None
     if leader_type is not None:
-        buckets[_FIRST_TYPE_RULE].insert(0, leader_type)
+        written[_FIRST_TYPE_RULE].insert(0, element("dc:type", leader_type))
 
     parts = [_OPEN]
-    for index, values in enumerate(buckets):
-        if values:
-            start, end = _ELEMENTS[index]
-            parts.extend([f"{start}{_escape(value)}{end}" for value in values])
+    for index, elements in enumerate(written):
+        parts += elements
         if index == _LAST_DATE_RULE:  # language follows date, as in the LoC stylesheet
-            parts.extend(f"<dc:language>{code}</dc:language>" for code in marc_languages(record))
+            parts.extend(element("dc:language", code) for code in _languages(f008, f041))
     parts.append(_CLOSE)
     return "".join(parts).encode("utf-8")

@@ -8,7 +8,8 @@ terminators, NUL, Ctrl-Z, line breaks) is skipped. Memory stays bounded by one r
 
 :func:`read_record` decides the character set of each record from its bytes
 (:mod:`crosswalks.charsets`) unless told, and builds the record, which always comes out as
-Unicode with leader/09 = 'a'.
+Unicode with leader/09 = 'a'. :func:`read_canonical`, for a reader that only stores records,
+reads a plain record straight into the catalogue's canonical bytes instead of building it.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import logging
 import re
 import warnings
 from collections.abc import Iterator
-from functools import partial
+from dataclasses import dataclass
+from functools import cache, partial
 from typing import BinaryIO
 
 from pymarc import Field, Indicators, Leader, Record, Subfield
 from pymarc.exceptions import BadSubfieldCodeWarning
 
-from crosswalks import charsets, marc8
+from crosswalks import charsets, marc8, marc_syntax
+from crosswalks.xmltext import has_forbidden
 
 RECORD_TERMINATOR = 0x1D
 BLOCK = 64 * 1024
@@ -228,19 +231,68 @@ def read_record(
     unusual in, is built by pymarc. Both give the same record, as
     :func:`decode_record_with_pymarc` (the reference) shows in the tests.
     """
+    fields, decision = _fields_and_charset(chunk, allow_marc8=allow_marc8, charset=charset)
+    return _built(chunk, fields, decision.charset), decision
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """A MARC21 record read straight into the catalogue's canonical bytes, without building a
+    :class:`Record` (:func:`read_canonical`).
+
+    ``marc`` is what ``catalog.store.canonical_marc`` writes for the record
+    :func:`read_record` builds from the same bytes (ISO 2709 in UTF-8, leader/09 'a', lengths
+    and offsets recomputed); ``control_number`` and ``organization`` are the text of its first
+    001 and first 003 (None: it has none).
+    """
+
+    marc: bytes
+    control_number: str | None
+    organization: str | None
+
+
+def read_canonical(
+    chunk: bytes, *, charset: str | None = None
+) -> tuple[Record | Canonical, charsets.Decision]:
+    """:func:`read_record` of a MARC21 record, except that a plain one (:func:`plain_canonical`,
+    the common case) comes back as its :class:`Canonical` bytes instead of a record.
+
+    What a reader that stores records does with a record is write it out again as canonical
+    bytes (and a worker process reads those): for a plain record they are the bytes read,
+    leader/09 set to 'a', so building the record and writing it would be wasted. The record
+    built instead for any other record passes what it would have passed, and a plain one
+    passes :func:`crosswalks.marc_syntax.syntax_problems` too, so the caller treats both alike.
+    """
+    fields, decision = _fields_and_charset(chunk, allow_marc8=True, charset=charset)
+    if fields is not None and decision.charset == charsets.UTF8:
+        canonical = plain_canonical(chunk, fields)
+        if canonical is not None:
+            return canonical, decision
+    return _built(chunk, fields, decision.charset), decision
+
+
+def _fields_and_charset(
+    chunk: bytes, *, allow_marc8: bool, charset: str | None
+) -> tuple[list[tuple[str, bytes]] | None, charsets.Decision]:
+    """The fields of a flawless record (None for any other, once it is known to be readable)
+    and its charset; :class:`RecordError` when it cannot be read."""
     fields = flawless_fields(chunk, marc21=allow_marc8)
     if fields is None:
         _check_structure(chunk, marc21=allow_marc8)
-    decision = _charset(chunk, allow_marc8=allow_marc8, given=charset)
+    return fields, _charset(chunk, allow_marc8=allow_marc8, given=charset)
+
+
+def _built(chunk: bytes, fields: list[tuple[str, bytes]] | None, charset: str) -> Record:
+    """The record of ``chunk`` (its ``fields`` when flawless) in ``charset``, leader/09 'a'."""
     record = None
     if fields is not None:
         leader = chunk[:24].decode("ascii")
-        record = _build_record(leader[:9] + "a" + leader[10:], fields, decision.charset)
+        record = _build_record(leader[:9] + "a" + leader[10:], fields, charset)
     if record is None:
-        record = _pymarc_record(chunk, decision.charset)
-    if decision.charset == charsets.MARC8:
+        record = _pymarc_record(chunk, charset)
+    if charset == charsets.MARC8:
         _decode_marc8_values(record)
-    return record, decision
+    return record
 
 
 def read_utf8(chunk: bytes) -> Record:
@@ -412,35 +464,125 @@ def utf8_to_marc8(marc: bytes) -> bytes | None:
     fields = flawless_fields(marc)
     if fields is None or not marc[:24].isascii():
         return None
-    entries: list[bytes] = []
-    written: list[bytes] = []
-    offset = 0
+    written: list[tuple[str, bytes]] = []
     try:
         for tag, data in fields:
             if tag < "010" and tag.isdigit():
-                field = marc8.encode(data.decode("utf-8")) + b"\x1e"
-            else:
-                pieces = data.split(b"\x1f")
-                if len(pieces[0]) != 2 or not pieces[0].isascii():
+                written.append((tag, marc8.encode(data.decode("utf-8"))))
+                continue
+            pieces = data.split(b"\x1f")
+            if len(pieces[0]) != 2 or not pieces[0].isascii():
+                return None
+            parts = [pieces[0]]
+            for piece in pieces[1:]:
+                if not piece:
+                    continue
+                if piece[0] >= 0x80:
                     return None
-                parts = [pieces[0]]
-                for piece in pieces[1:]:
-                    if not piece:
-                        continue
-                    if piece[0] >= 0x80:
-                        return None
-                    parts.append(b"\x1f" + piece[:1] + marc8.encode(piece[1:].decode("utf-8")))
-                field = b"".join(parts) + b"\x1e"
-            entries.append(f"{tag:>03}{len(field):04d}{offset:05d}".encode("ascii"))
-            written.append(field)
-            offset += len(field)
+                parts.append(b"\x1f" + piece[:1] + marc8.encode(piece[1:].decode("utf-8")))
+            written.append((tag, b"".join(parts)))
     except UnicodeDecodeError:
         return None
-    head = b"".join(entries) + b"\x1e"
-    address = 24 + len(head)
     leader = marc[:24].decode("ascii")
-    text = f"{address + offset + 1:0>5}{leader[5:9]} {leader[10:12]}{address:0>5}{leader[17:]}"
-    return text.encode("ascii") + head + b"".join(written) + b"\x1d"
+    return _assembled(leader[:9] + " " + leader[10:], written)
+
+
+def _assembled(leader: str, fields: list[tuple[str, bytes]]) -> bytes:
+    """ISO 2709 of ``fields`` (tag, data without the field terminator) in their order, stored
+    in that order, under ``leader`` with the record length and base address written: what
+    pymarc's ``Record.as_marc`` writes for the same fields."""
+    entries: list[str] = []
+    offset = 0
+    for tag, data in fields:
+        entries.append(f"{tag:>03}{len(data) + 1:04d}{offset:05d}")
+        offset += len(data) + 1
+    directory = "".join(entries) + "\x1e"  # longer than 12 an entry when a number overflows
+    address = 24 + len(directory)
+    head = f"{address + offset + 1:0>5}{leader[5:12]}{address:0>5}{leader[17:]}{directory}"
+    return b"".join([head.encode("ascii"), *[data + b"\x1e" for _tag, data in fields], b"\x1d"])
+
+
+def _byte_class(pattern: re.Pattern[str]) -> bytes:
+    """The ASCII characters that ``pattern`` (a one-character pattern) matches, as a class."""
+    allowed = b"".join(re.escape(bytes([c])) for c in range(128) if pattern.match(chr(c)))
+    return b"[" + allowed + b"]"
+
+
+_PLAIN_TEXT = (
+    b"[^" + b"".join(re.escape(bytes([c])) for c in range(128) if has_forbidden(chr(c))) + b"]*"
+)
+"""Text that holds no ASCII character XML forbids (the others are checked once decoded)."""
+_PLAIN_CONTROL = re.compile(_PLAIN_TEXT)
+_PLAIN_DATA = re.compile(
+    _byte_class(marc_syntax.INDICATOR_PATTERN) * 2
+    + b"(?:\x1f" + _byte_class(marc_syntax.SUBFIELD_CODE_PATTERN) + _PLAIN_TEXT + b")+"
+)
+"""A data field :func:`plain_canonical` takes: two indicators, then at least one subfield, each
+a delimiter, a code and text (perhaps none); nothing before the first delimiter."""
+_NOT_TEXT = re.compile(rb"\xef\xbf[\xbd-\xbf]")
+"""U+FFFD (:data:`crosswalks.marc_syntax.REPLACEMENT_CHARACTER`), U+FFFE and U+FFFF in UTF-8:
+the non-ASCII characters :func:`crosswalks.marc_syntax.syntax_problems` rejects (surrogates,
+the others, never decode)."""
+_CONTROL, _DATA = True, False
+
+
+@cache
+def _plain_tag(tag: str) -> bool | None:
+    """:data:`_CONTROL` or :data:`_DATA` for a tag pymarc reads as such and
+    :func:`crosswalks.marc_syntax.syntax_problems` accepts as such; None for another."""
+    if tag < "010" and tag.isdigit():
+        return _CONTROL if marc_syntax.CONTROL_TAG_PATTERN.match(tag) else None
+    return _DATA if marc_syntax.DATA_TAG_PATTERN.match(tag) else None
+
+
+def plain_canonical(chunk: bytes, fields: list[tuple[str, bytes]]) -> Canonical | None:
+    """The canonical bytes of a flawless MARC21 record in UTF-8 (``fields`` from
+    :func:`flawless_fields`), when it is plain; None when it is not.
+
+    Plain means that the record built from it (:func:`_build_record`) is written out again
+    field for field by ``Record.as_marc``, and has nothing
+    :func:`crosswalks.marc_syntax.syntax_problems` finds: a valid leader; tags, indicators
+    and subfield codes that MARCXML allows; a data field is two indicators and then subfields
+    only (no text before the first delimiter, no delimiter without a code after it, which
+    pymarc would drop); no character XML forbids, nor U+FFFD. The canonical bytes are then
+    ``chunk`` with leader/09 'a' when its fields are stored in directory order one after the
+    other (the usual case), else the same fields stored so.
+    """
+    leader = chunk[:24].decode("ascii")
+    leader = leader[:9] + "a" + leader[10:]
+    if marc_syntax.LEADER_PATTERN.match(leader) is None:
+        return None
+    ascii_only = chunk.isascii()
+    if not ascii_only and _NOT_TEXT.search(chunk) is not None:
+        return None
+    directory = chunk[24 : int(leader[12:17]) - 1]
+    control_number = organization = None
+    offset = 0
+    in_place = True
+    for position, (tag, data) in enumerate(fields):
+        if not ascii_only and not data.isascii():
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        kind = _plain_tag(tag)
+        if kind is _CONTROL:
+            if _PLAIN_CONTROL.fullmatch(data) is None:
+                return None
+            if tag == "001" and control_number is None:
+                control_number = data.decode("utf-8")
+            elif tag == "003" and organization is None:
+                organization = data.decode("utf-8")
+        elif kind is None or _PLAIN_DATA.fullmatch(data) is None:
+            return None
+        start = 12 * position + 7
+        in_place = in_place and int(directory[start : start + 5]) == offset
+        offset += len(data) + 1
+    if in_place and 24 + len(directory) + 1 + offset + 1 == len(chunk):
+        marc = chunk[:9] + b"a" + chunk[10:]
+    else:
+        marc = _assembled(leader, fields)
+    return Canonical(marc, control_number, organization)
 
 
 _new_field = Field.__new__

@@ -60,6 +60,9 @@ class ReadItem:
     """For ISO 2709, the charset the record was read in and why."""
     repairs: list[str] = field(default_factory=list)
     """What :func:`crosswalks.repair.repair_item` repaired to read the record."""
+    canonical: iso2709.Canonical | None = None
+    """The record, not built but read straight into its canonical bytes, when the reader was
+    asked for them (``iter_records(canonical=True)``); ``record`` and ``error`` are then None."""
 
 
 def detect_format(head: bytes) -> str:
@@ -89,6 +92,7 @@ def iter_records(
     *,
     charset: str | None = None,
     max_record_bytes: int = MAX_RECORD_BYTES,
+    canonical: bool = False,
 ) -> Iterator[ReadItem]:
     """Yield a :class:`ReadItem` for each record of ``source`` (a path or a binary stream).
 
@@ -98,7 +102,9 @@ def iter_records(
     ``max_record_bytes`` as read is rejected without being held whole. ``charset`` (a
     :data:`crosswalks.charsets.CANDIDATES` label) says what ISO 2709 records and ``.mrk`` text
     are in; None decides per record (``.mrk`` must then be UTF-8). XML and JSON declare their
-    own encoding. Raises :class:`ValueError` for a format it cannot read, and
+    own encoding. With ``canonical``, a plain MARC21 ISO 2709 record (the common case) comes
+    as its canonical bytes, not built (:func:`crosswalks.iso2709.read_canonical`), for a
+    caller that only stores it. Raises :class:`ValueError` for a format it cannot read, and
     :class:`NoRecords` at the end of a source in which nothing looked like a record.
     """
     with ExitStack() as stack:
@@ -111,7 +117,9 @@ def iter_records(
         reader = _READERS.get(fmt)
         if reader is None:
             raise ValueError(f"iter_records reads {', '.join(_READERS)}; not {fmt}")
-        if fmt in ("marc21", "unimarc", "mrk"):
+        if fmt == "marc21":
+            items = reader(stream, max_record_bytes, charset=charset, canonical=canonical)
+        elif fmt in ("unimarc", "mrk"):
             items = reader(stream, max_record_bytes, charset=charset)
         else:
             items = reader(stream, max_record_bytes)
@@ -178,7 +186,12 @@ def checked_item(index: int, record: Record, raw: bytes, identifier: str | None 
 
 
 def _read_iso2709(
-    stream: BinaryIO, max_bytes: int, *, marc21: bool = True, charset: str | None = None
+    stream: BinaryIO,
+    max_bytes: int,
+    *,
+    marc21: bool = True,
+    charset: str | None = None,
+    canonical: bool = False,
 ) -> Iterator[ReadItem]:
     for index, (chunk, problem) in enumerate(iso2709.iter_chunks(stream)):
         if problem is None and len(chunk) > max_bytes:
@@ -187,9 +200,15 @@ def _read_iso2709(
             yield ReadItem(index, None, chunk, problem)
             continue
         try:
-            record, decision = iso2709.read_record(chunk, allow_marc8=marc21, charset=charset)
+            if canonical and marc21:
+                record, decision = iso2709.read_canonical(chunk, charset=charset)
+            else:
+                record, decision = iso2709.read_record(chunk, allow_marc8=marc21, charset=charset)
         except iso2709.RecordError as error:
             yield ReadItem(index, None, chunk, str(error))
+            continue
+        if isinstance(record, iso2709.Canonical):  # plain: passes checked_item's checks
+            yield ReadItem(index, None, chunk, None, decision=decision, canonical=record)
             continue
         item = (
             checked_item(index, record, chunk) if marc21 else ReadItem(index, record, chunk, None)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pymarc
 
 from crosswalks.xmltext import xml_safe
-from crosswalks.xmlwrite import Element, sub_element, tostring
+from crosswalks.xmlwrite import attribute, element
 
 MODS_NS = "http://www.loc.gov/mods/v3"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -34,6 +35,7 @@ RECORD_ORIGIN = "Converted from MARC21 to MODS 3.7 by Koprik"
 with (Path(__file__).resolve().parent / "tables" / "marc_to_mods.toml").open("rb") as _fh:
     _TABLE = tomllib.load(_fh)
 
+_SCRIPT_CODES: dict[str, str] = _TABLE["script"]
 _PUNCT = ".:,;/ "
 _MANUSCRIPT = "dfpt"  # leader/06 values whose dates are dates of creation
 
@@ -75,11 +77,23 @@ def chop(value: str, punctuation: str = _PUNCT) -> str:
     return value.rstrip(punctuation)
 
 
-def _sub(parent: Element, name: str, text: str | None = None, **attrs: str) -> Element:
-    element = sub_element(parent, name, attrs)
-    if text is not None:
-        element.text = _text(text)
-    return element
+def _leaf(name: str, value: str, attributes: str = "") -> str:
+    """Element ``name`` holding ``value``, its whitespace normalized (see :func:`_text`)."""
+    return element(name, _text(value), attributes)
+
+
+def _add(out: list[str], name: str, attributes: str, content: str) -> None:
+    """A top-level container element appended to ``out``, unless it is empty."""
+    if content:
+        out.append(element(name, None, attributes, content))
+
+
+def _add_leaf(out: list[str], name: str, value: str, attributes: str = "") -> None:
+    """A top-level element holding ``value`` appended to ``out``, unless the value is empty
+    once normalized."""
+    value = _text(value)
+    if value:
+        out.append(element(name, value, attributes))
 
 
 def _select(field: pymarc.Field, codes: str) -> str:
@@ -108,12 +122,73 @@ def _around(field: pymarc.Field, axis: str, codes: str, *, before: bool) -> str:
     return " ".join(values)
 
 
+_ROOT = "".join([
+    attribute("xmlns", MODS_NS),
+    attribute("xmlns:xsi", XSI_NS),
+    attribute("version", "3.7"),
+    attribute("xsi:schemaLocation", f"{MODS_NS} {MODS_SCHEMA}"),
+])
+"""The attributes of the ``mods`` element."""
+_fixed = cache(attribute)
+""":func:`attribute` for the writer's own values (names of types, authorities, scripts: a small
+set, so the unbounded cache stays small), which per record cost more to write than to look up."""
+_PRESERVE = attribute("xml:space", "preserve")
+_TYPE_TEXT = attribute("type", "text")
+_CODE_MARCRELATOR = attribute("authority", "marcrelator") + attribute("type", "code")
+_ISO639 = attribute("authority", "iso639-2b") + attribute("type", "code")
+_MARC = attribute("encoding", "marc")
+_START = attribute("point", "start")
+_END = attribute("point", "end")
+_QUESTIONABLE = attribute("qualifier", "questionable")
+_RECORD_ORIGIN = element("recordOrigin", RECORD_ORIGIN)
+_NAME_TYPES = {kind: attribute("type", kind)
+               for kind in ("personal", "family", "corporate", "conference")}
+_SUBDIVISIONS = {"v": "genre", "x": "topic", "y": "temporal", "z": "geographic"}
+_EVENTS = {ind2: attribute("eventType", event)
+           for ind2, event in (("0", "producer"), ("1", "publisher"), ("2", "distributor"),
+                               ("3", "manufacturer"))}
+_ISSUE_KINDS = {ind1: attribute("type", kind)
+                for ind1, kind in (("0", "issue number"), ("1", "matrix number"),
+                                   ("2", "music plate"), ("3", "music publisher"),
+                                   ("4", "videorecording identifier"))}
+
+
+@dataclass(frozen=True)
+class _IdentifierRule:
+    """One ``[[identifier]]`` of the table: a subfield of fields ``tag`` (with first indicator
+    ``ind1``, if given), the text after ``after`` in it (if given), and the attributes: the
+    ``type`` read from subfield ``type_from`` (if given), then the table's own ones."""
+
+    tag: str
+    ind1: str | None
+    code: str
+    after: str | None
+    type_from: str | None
+    attributes: str
+
+
+_IDENTIFIER_RULES = tuple(
+    _IdentifierRule(
+        rule["tag"], rule.get("ind1"), rule["code"], rule.get("after"), rule.get("type_from"),
+        (attribute("type", rule["type"]) if "type_from" not in rule and rule.get("type")
+         else "") + (attribute("invalid", "yes") if rule.get("invalid") else ""),
+    )
+    for rule in _TABLE["identifier"]
+)
+
+
 class _Builder:
-    """Builds the MODS tree for one record; one method per MODS element family.
+    """Writes the MODS text for one record; one method per MODS element family.
 
     The record's fields are grouped by tag once (``by_tag``, ``linked``, ``linked_by_tag``):
     the element families look fields up by tag some thirty times per record, and scanning
-    every field each time cost more than building the tree.
+    every field each time cost more than writing the XML.
+
+    Each method returns or appends the elements it writes, as text (:mod:`crosswalks.xmlwrite`).
+    The elements of ``mods`` itself go to ``top`` as they are made, except those LoC writes
+    last (classification, identifier, location, recordInfo): :meth:`build` adds them after
+    the rest. A top-level element with neither content nor text is left out (:func:`_add`):
+    MODS requires content in them.
     """
 
     def __init__(self, record: pymarc.Record) -> None:
@@ -122,26 +197,27 @@ class _Builder:
         self.linked: list[tuple[str, pymarc.Field]] = []
         """Each datafield in record order with its tag (an 880: the tag its $6 names)."""
         self.linked_by_tag: dict[str, list[pymarc.Field]] = {}
+        by_tag, linked, linked_by_tag = self.by_tag, self.linked, self.linked_by_tag
         for field in record.fields:
-            self.by_tag.setdefault(field.tag, []).append(field)
-            if not field.is_control_field():
-                tag = self.tag_of(field)
-                self.linked.append((tag, field))
-                self.linked_by_tag.setdefault(tag, []).append(field)
+            tag = field.tag
+            by_tag.setdefault(tag, []).append(field)
+            if not field.control_field:
+                if tag == "880":  # (the test saves a call per field)
+                    tag = self.tag_of(field)
+                linked.append((tag, field))
+                linked_by_tag.setdefault(tag, []).append(field)
         self.leader = str(record.leader or "").ljust(24)
         f008 = self.get("008")
         self.f008 = (f008.data or "") if f008 is not None else ""
-        self.root = Element("mods", {
-            "xmlns": MODS_NS,
-            "xmlns:xsi": XSI_NS,
-            "version": "3.7",
-            "xsi:schemaLocation": f"{MODS_NS} {MODS_SCHEMA}",
-        })
+        self.top: list[str] = []
 
     def fields(self, *tags: str) -> list[pymarc.Field]:
         """Datafields with one of ``tags`` and the 880 fields linked to one, in record order."""
         if len(tags) == 1:
             return self.linked_by_tag.get(tags[0], [])
+        present = [tag for tag in tags if tag in self.linked_by_tag]
+        if len(present) <= 1:
+            return self.linked_by_tag[present[0]] if present else []
         return [field for tag, field in self.linked if tag in tags]
 
     def get_fields(self, tag: str) -> list[pymarc.Field]:
@@ -158,221 +234,213 @@ class _Builder:
         """The field's tag, or for an 880 the tag its $6 links it to."""
         return field.tag if field.tag != "880" else (_first(field, "6") or "")[:3]
 
-    def alternate(self, element: Element, field: pymarc.Field) -> None:
-        """altRepGroup/script for a field in a linked pair (LoC's ``xxx880``)."""
+    def alternate(self, field: pymarc.Field) -> str:
+        """altRepGroup/script attributes for a field in a linked pair (LoC's ``xxx880``)."""
         linkage = _first(field, "6")
         if not linkage or len(linkage) < 6:
-            return
-        element.set("altRepGroup", linkage[4:6])
-        script = _TABLE["script"].get(linkage[7:9]) if field.tag == "880" else None
+            return ""
+        group = attribute("altRepGroup", linkage[4:6])
+        script = _SCRIPT_CODES.get(linkage[7:9]) if field.tag == "880" else None
         if script is None:  # no script code in $6 (a regular field never has one)
             script = script_of(" ".join(v for c, v in field.subfields if c != "6"))
-        if script:
-            element.set("script", script)
+        return group + _fixed("script", script) if script else group
 
     # titleInfo ---------------------------------------------------------------------------
 
-    def part(self, info: Element, field: pymarc.Field, simple_part_name: bool) -> None:
+    def part(self, field: pymarc.Field, simple_part_name: bool) -> str:
         number = chop(_around(field, "n", "fgkdlmor", before=False))
         if simple_part_name:
             name = chop(_first(field, "p") or "")
         else:
             name = chop(_around(field, "p", "fgkdlmor", before=False))
-        if number.strip():
-            _sub(info, "partNumber", number)
+        written = _leaf("partNumber", number) if number.strip() else ""
         if name.strip():
-            _sub(info, "partName", name)
+            written += _leaf("partName", name)
+        return written
 
-    def title(self, info: Element, field: pymarc.Field, title: str) -> None:
+    def title(self, field: pymarc.Field, title: str) -> str:
         """title, with a nonSort part when the nonfiling indicator says so."""
         title = chop(_text(title))
         skip = field.indicators[1] if field.tag in ("245", "242", "880") else ""
         if skip.isdigit() and int(skip) > 0:
-            nonsort = _sub(info, "nonSort")
-            nonsort.text = title[: int(skip)] + " "
-            nonsort.set("xml:space", "preserve")
-            title = title[int(skip) :]
-        _sub(info, "title", title)
+            nonsort = element("nonSort", title[: int(skip)] + " ", _PRESERVE)
+            return nonsort + _leaf("title", title[int(skip) :])
+        return _leaf("title", title)
 
     def title_info(self) -> None:
+        top = self.top
         for field in self.fields("245"):
-            info = _sub(self.root, "titleInfo")
-            self.alternate(info, field)
+            attributes = self.alternate(field)
             if _first(field, "b") is not None:
-                self.title(info, field, _around(field, "b", "afgks", before=True))
-                _sub(info, "subTitle", chop(_text(_around(field, "b", "afgks", before=False))))
+                content = self.title(field, _around(field, "b", "afgks", before=True))
+                subtitle = chop(_text(_around(field, "b", "afgks", before=False)))
+                content += element("subTitle", subtitle)  # normalized already
             else:
-                self.title(info, field, _select(field, "abfgks"))
-            self.part(info, field, simple_part_name=False)
+                content = self.title(field, _select(field, "abfgks"))
+            _add(top, "titleInfo", attributes,
+                     content + self.part(field, simple_part_name=False))
         for field in self.fields("210"):
-            info = _sub(self.root, "titleInfo", type="abbreviated")
-            self.alternate(info, field)
-            _sub(info, "title", chop(_select(field, "a")))
-            self.subtitle(info, field)
+            attributes = _fixed("type", "abbreviated") + self.alternate(field)
+            content = _leaf("title", chop(_select(field, "a"))) + self.subtitle(field)
+            _add(top, "titleInfo", attributes, content)
         for field in self.fields("246"):
             kind = "translated" if field.indicators[1] == "1" else "alternative"
-            info = _sub(self.root, "titleInfo", type=kind)
-            self.alternate(info, field)
+            attributes = _fixed("type", kind) + self.alternate(field)
             label = _first(field, "i")
             if label:
-                info.set("displayLabel", _text(label))
-            _sub(info, "title", chop(_select(field, "af")))
-            self.subtitle(info, field)
-            self.part(info, field, simple_part_name=False)
+                attributes += attribute("displayLabel", _text(label))
+            content = (_leaf("title", chop(_select(field, "af"))) + self.subtitle(field)
+                       + self.part(field, simple_part_name=False))
+            _add(top, "titleInfo", attributes, content)
         for tag, codes in (("240", "adfklmors"), ("130", "adfklmors"), ("730", "adfklmors")):
             for field in self.fields(tag):
                 if tag == "730" and field.indicators[1] == "2":
                     continue
-                info = _sub(self.root, "titleInfo", type="uniform")
-                self.alternate(info, field)
+                attributes = _fixed("type", "uniform") + self.alternate(field)
                 has_part = any(s.code in "np" for s in field.subfields)
                 last_part = max((i for i, s in enumerate(field.subfields) if s.code in "np"),
                                 default=-1)
                 title = " ".join(s.value for i, s in enumerate(field.subfields)
                                  if s.code in codes and (not has_part or i < last_part))
-                _sub(info, "title", chop(title))
-                self.part(info, field, simple_part_name=tag == "730")
+                content = (_leaf("title", chop(title))
+                           + self.part(field, simple_part_name=tag == "730"))
+                _add(top, "titleInfo", attributes, content)
         for field in self.fields("740"):
-            info = _sub(self.root, "titleInfo", type="alternative")
-            self.alternate(info, field)
-            _sub(info, "title", chop(_select(field, "ah")))
-            self.part(info, field, simple_part_name=True)
+            attributes = _fixed("type", "alternative") + self.alternate(field)
+            content = (_leaf("title", chop(_select(field, "ah")))
+                       + self.part(field, simple_part_name=True))
+            _add(top, "titleInfo", attributes, content)
 
-    def subtitle(self, info: Element, field: pymarc.Field) -> None:
+    def subtitle(self, field: pymarc.Field) -> str:
         subtitle = _first(field, "b")
-        if subtitle is not None:
-            _sub(info, "subTitle", chop(subtitle))
+        return "" if subtitle is None else _leaf("subTitle", chop(subtitle))
 
     # name --------------------------------------------------------------------------------
 
-    def role(self, name: Element, field: pymarc.Field) -> None:
-        for s in field.subfields:
-            if s.code == "e":
-                _sub(_sub(name, "role"), "roleTerm", chop(s.value), type="text")
-        for s in field.subfields:
-            if s.code == "4":
-                role = _sub(name, "role")
-                _sub(role, "roleTerm", s.value, authority="marcrelator", type="code")
+    def role(self, field: pymarc.Field) -> str:
+        roles = [element("role", None, "", _leaf("roleTerm", chop(s.value), _TYPE_TEXT))
+                 for s in field.subfields if s.code == "e"]
+        roles += [element("role", None, "", _leaf("roleTerm", s.value, _CODE_MARCRELATOR))
+                  for s in field.subfields if s.code == "4"]
+        return "".join(roles)
 
-    def personal_parts(self, name: Element, field: pymarc.Field) -> None:
-        _sub(name, "namePart", _select(field, "aq"))
+    def personal_parts(self, field: pymarc.Field) -> str:
+        parts = [_leaf("namePart", _select(field, "aq"))]
         if any(s.code in "bc" for s in field.subfields):
-            _sub(name, "namePart", _select(field, "bc"), type="termsOfAddress")
-        for s in field.subfields:
-            if s.code == "d":
-                _sub(name, "namePart", chop(s.value), type="date")
-        for s in field.subfields:
-            if s.code == "u":
-                _sub(name, "affiliation", s.value)
+            parts.append(_leaf("namePart", _select(field, "bc"),
+                               _fixed("type", "termsOfAddress")))
+        parts += [_leaf("namePart", chop(s.value), _fixed("type", "date"))
+                  for s in field.subfields if s.code == "d"]
+        parts += [_leaf("affiliation", s.value) for s in field.subfields if s.code == "u"]
+        return "".join(parts)
 
-    def corporate_parts(self, name: Element, field: pymarc.Field, rest: str) -> None:
-        for code in "ab":
-            for s in field.subfields:
-                if s.code == code:
-                    _sub(name, "namePart", s.value)
+    def corporate_parts(self, field: pymarc.Field, rest: str) -> str:
+        parts = [_leaf("namePart", s.value)
+                 for code in "ab" for s in field.subfields if s.code == code]
         if any(s.code in rest for s in field.subfields):
-            _sub(name, "namePart", _select(field, rest))
+            parts.append(_leaf("namePart", _select(field, rest)))
+        return "".join(parts)
 
-    def name(self, parent: Element, field: pymarc.Field, primary: bool) -> None:
+    def name(self, field: pymarc.Field, primary: bool) -> None:
         """One name from a 1XX/7XX field (LoC's createNameFrom100...720)."""
         kind = self.tag_of(field)[1:]
         ind1 = field.indicators[0]
         if kind == "00":
             if ind1 not in ("0", "1", "3"):
                 return
-            name = _sub(parent, "name", type="family" if ind1 == "3" else "personal")
+            attributes = _NAME_TYPES["family" if ind1 == "3" else "personal"]
             if primary:
-                name.set("usage", "primary")
-            self.alternate(name, field)
-            self.personal_parts(name, field)
+                attributes += _fixed("usage", "primary")
+            attributes += self.alternate(field)
+            content = self.personal_parts(field)
         elif kind == "10":
-            name = _sub(parent, "name", type="corporate")
-            self.alternate(name, field)
-            self.corporate_parts(name, field, "cdn")
+            attributes = _NAME_TYPES["corporate"] + self.alternate(field)
+            content = self.corporate_parts(field, "cdn")
         elif kind == "11":
-            name = _sub(parent, "name", type="conference")
-            self.alternate(name, field)
-            _sub(name, "namePart", _select(field, "acdenq"))
+            attributes = _NAME_TYPES["conference"] + self.alternate(field)
+            content = _leaf("namePart", _select(field, "acdenq"))
         else:  # 720
-            name = _sub(parent, "name")
-            if ind1 == "1":
-                name.set("type", "personal")
-            self.alternate(name, field)
-            _sub(name, "namePart", _first(field, "a") or "")
-        self.role(name, field)
+            attributes = _NAME_TYPES["personal"] if ind1 == "1" else ""
+            attributes += self.alternate(field)
+            content = _leaf("namePart", _first(field, "a") or "")
+        _add(self.top, "name", attributes, content + self.role(field))
 
     def names(self) -> None:
         for tags, primary in ((("100", "110", "111"), True), (("700", "710", "711", "720"), False)):
             for tag in tags:
                 for field in self.fields(tag):
                     if _first(field, "t") is None:
-                        self.name(self.root, field, primary and tag == "100")
+                        self.name(field, primary and tag == "100")
 
     # originInfo --------------------------------------------------------------------------
 
-    def dates_from_008(self, info: Element, date_260c: str) -> None:
+    def dates_from_008(self, date_260c: str) -> str:
         if len(self.f008) < 15:
-            return
+            return ""
         kind, date1, date2 = self.f008[6], self.f008[7:11].strip(), self.f008[11:15].strip()
         manuscript = self.leader[6] in _MANUSCRIPT
+        dates: list[str] = []
         if kind in "eprst" and date1 and date1 != date_260c:
-            _sub(info, "dateCreated" if manuscript else "dateIssued", date1, encoding="marc")
+            dates.append(_leaf("dateCreated" if manuscript else "dateIssued", date1, _MARC))
         if kind in "cdikmu":
             if date1:
-                _sub(info, "dateIssued", date1, encoding="marc", point="start")
+                dates.append(_leaf("dateIssued", date1, _MARC + _START))
             if date2:
-                _sub(info, "dateIssued", date2, encoding="marc", point="end")
+                dates.append(_leaf("dateIssued", date2, _MARC + _END))
         if kind == "q":
             if date1:
-                _sub(info, "dateIssued", date1, encoding="marc", point="start",
-                     qualifier="questionable")
+                dates.append(_leaf("dateIssued", date1, _MARC + _START + _QUESTIONABLE))
             if date2:
-                _sub(info, "dateIssued", date2, encoding="marc", point="end",
-                     qualifier="questionable")
+                dates.append(_leaf("dateIssued", date2, _MARC + _END + _QUESTIONABLE))
         if kind == "t" and date2:
-            _sub(info, "copyrightDate", date2, encoding="marc")
+            dates.append(_leaf("copyrightDate", date2, _MARC))
+        return "".join(dates)
 
-    def imprint(self, info: Element, field: pymarc.Field, chop_text: bool) -> None:
+    def imprint(self, field: pymarc.Field, chop_text: bool) -> str:
         """place, publisher and date from one 260 (chopped) or 264 field (as recorded)."""
         manuscript = self.leader[6] in _MANUSCRIPT
+        parts: list[str] = []
         for s in field.subfields:
             if s.code == "a":
                 place = chop(s.value).lstrip(".:,;/[ ") if chop_text else s.value
-                _sub(_sub(info, "place"), "placeTerm", place, type="text")
+                parts.append(element("place", None, "", _leaf("placeTerm", place, _TYPE_TEXT)))
         for s in field.subfields:
             if s.code == "b":
-                _sub(info, "publisher", chop(s.value, ":,;/ ") if chop_text else s.value)
+                parts.append(_leaf("publisher", chop(s.value, ":,;/ ") if chop_text else s.value))
             elif s.code == "c":
                 value = chop(s.value) if chop_text else s.value
-                _sub(info, "dateCreated" if manuscript else "dateIssued", value)
+                parts.append(_leaf("dateCreated" if manuscript else "dateIssued", value))
             elif s.code == "g":
-                _sub(info, "dateCreated", s.value)
+                parts.append(_leaf("dateCreated", s.value))
+        return "".join(parts)
 
-    def shared_origin(self, info: Element) -> None:
+    def shared_origin(self) -> str:
         """What every originInfo repeats: 008 place and dates, issuance, 008 frequency."""
+        parts: list[str] = []
         country = self.f008[15:18].strip() if len(self.f008) >= 18 else ""
         if country.replace("|", ""):
-            _sub(_sub(info, "place"), "placeTerm", country, type="code", authority="marccountry")
+            place_term = _leaf("placeTerm", country,
+                               _fixed("type", "code") + _fixed("authority", "marccountry"))
+            parts.append(element("place", None, "", place_term))
         f260 = self.get_fields("260")
-        self.dates_from_008(info, chop(_first(f260[0], "c") or "") if f260 else "")
+        parts.append(self.dates_from_008(chop(_first(f260[0], "c") or "") if f260 else ""))
         issuance = _TABLE["issuance"].get(self.leader[7])
         if issuance:
-            _sub(info, "issuance", issuance)
+            parts.append(_leaf("issuance", issuance))
         if self.leader[6] == "a" and self.leader[7] in "bis" and len(self.f008) > 18:
             frequency = _TABLE["frequency"].get(self.f008[18])
             if frequency:
-                _sub(info, "frequency", frequency, authority="marcfrequency")
+                parts.append(_leaf("frequency", frequency,
+                                   _fixed("authority", "marcfrequency")))
+        return "".join(parts)
 
-    def origin_content(self, info: Element, field: pymarc.Field) -> None:
+    def origin_content(self, field: pymarc.Field) -> str:
         tag = self.tag_of(field)
         if tag == "260":
-            self.imprint(info, field, chop_text=True)
-        elif tag == "250":
-            for s in field.subfields:
-                if s.code == "a":
-                    _sub(info, "edition", s.value)
-        else:  # 310, 321
-            _sub(info, "frequency", _select(field, "ab"))
+            return self.imprint(field, chop_text=True)
+        if tag == "250":
+            return "".join(_leaf("edition", s.value) for s in field.subfields if s.code == "a")
+        return _leaf("frequency", _select(field, "ab"))  # 310, 321
 
     def origin_info(self) -> None:
         """originInfo as LoC's template of that name makes it: one per linked field, one for
@@ -386,20 +454,19 @@ class _Builder:
             groups.append(unlinked)
         groups += [[f] for f in self.get_fields("880")
                    if (_first(f, "6") or "")[:3] in tags]
+        shared = self.shared_origin() if groups else ""
         for group in groups:
-            info = _sub(self.root, "originInfo")
+            attributes = ""
             if len(group) == 1 and _first(group[0], "6") is not None:
-                self.alternate(info, group[0])
-            self.shared_origin(info)
-            for field in group:
-                self.origin_content(info, field)
-        events = {"0": "producer", "1": "publisher", "2": "distributor", "3": "manufacturer"}
+                attributes = self.alternate(group[0])
+            content = shared + "".join(self.origin_content(field) for field in group)
+            _add(self.top, "originInfo", attributes, content)
         for field in self.fields("264"):
-            event = events.get(field.indicators[1])
+            event = _EVENTS.get(field.indicators[1])
             if event is not None:
-                info = _sub(self.root, "originInfo", eventType=event)
-                self.alternate(info, field)
-                self.imprint(info, field, chop_text=False)
+                attributes = event + self.alternate(field)
+                _add(self.top, "originInfo", attributes,
+                         self.imprint(field, chop_text=False))
 
     # language, physicalDescription -------------------------------------------------------
 
@@ -407,8 +474,8 @@ class _Builder:
         used: list[str] = []
         code008 = self.f008[35:38] if len(self.f008) >= 38 else ""
         if code008.replace("|", "").replace("#", "").strip():
-            language = _sub(self.root, "language")
-            _sub(language, "languageTerm", code008, authority="iso639-2b", type="code")
+            self.top.append(element("language", None, "",
+                                    _leaf("languageTerm", code008, _ISO639)))
             used.append(code008.strip())
         for field in self.get_fields("041"):
             for s in field.subfields:
@@ -420,11 +487,10 @@ class _Builder:
                     if not code or code in used:
                         continue
                     used.append(code)
-                    language = _sub(self.root, "language")
                     part = _TABLE["language_object_part"].get(s.code)
-                    if part:
-                        language.set("objectPart", part)
-                    _sub(language, "languageTerm", code, authority="iso639-2b", type="code")
+                    attributes = _fixed("objectPart", part) if part else ""
+                    self.top.append(element("language", None, attributes,
+                                            _leaf("languageTerm", code, _ISO639)))
 
     def physical_description(self) -> None:
         forms = [(s.value, "media" if self.tag_of(f) == "337" else "carrier", _first(f, "2"))
@@ -434,182 +500,180 @@ class _Builder:
                        for s in f.subfields if s.code == "q"]
         if not (forms or extents or media_types):
             return
-        description = _sub(self.root, "physicalDescription")
-        for value, kind, authority in forms:
-            form = _sub(description, "form", value, type=kind)
-            if authority:
-                form.set("authority", authority)
-        for value in extents:
-            _sub(description, "extent", value)
-        for value in media_types:
-            _sub(description, "internetMediaType", value)
+        parts = [_leaf("form", value, _fixed("type", kind)
+                       + (attribute("authority", authority) if authority else ""))
+                 for value, kind, authority in forms]
+        parts += [_leaf("extent", value) for value in extents]
+        parts += [_leaf("internetMediaType", value) for value in media_types]
+        self.top.append(element("physicalDescription", None, "", "".join(parts)))
 
     # subject -----------------------------------------------------------------------------
 
-    def subject_authority(self, subject: Element, field: pymarc.Field) -> None:
+    def subject_authority(self, field: pymarc.Field) -> str | None:
         ind2 = field.indicators[1]
-        authority = _first(field, "2") if ind2 == "7" else _TABLE["subject_authority"].get(ind2)
-        if authority:
-            subject.set("authority", authority)
+        return _first(field, "2") if ind2 == "7" else _TABLE["subject_authority"].get(ind2)
 
-    def subdivisions(self, subject: Element, field: pymarc.Field) -> None:
-        names = {"v": "genre", "x": "topic", "y": "temporal", "z": "geographic"}
-        for s in field.subfields:
-            if s.code in names:
-                _sub(subject, names[s.code], chop(s.value))
+    def subdivisions(self, field: pymarc.Field) -> str:
+        return "".join(_leaf(_SUBDIVISIONS[s.code], chop(s.value))
+                       for s in field.subfields if s.code in _SUBDIVISIONS)
 
-    def subject_title(self, subject: Element, field: pymarc.Field, codes: str) -> None:
-        info = _sub(subject, "titleInfo")
-        _sub(info, "title", chop(_select(field, codes)))
-        self.part(info, field, simple_part_name=False)
+    def subject_title(self, field: pymarc.Field, codes: str) -> str:
+        content = _leaf("title", chop(_select(field, codes)))
+        return element("titleInfo", None, "", content + self.part(field, simple_part_name=False))
+
+    def subject_content(self, tag: str, field: pymarc.Field) -> str:
+        """The elements of one 6XX field's subject, before its subdivisions."""
+        if tag == "600":
+            name = element("name", None, _NAME_TYPES["personal"],
+                           self.personal_parts(field) + self.role(field))
+            if _first(field, "t") is not None:
+                return name + self.subject_title(field, "t")
+            return name
+        if tag == "610":
+            name = element("name", None, _NAME_TYPES["corporate"],
+                           self.corporate_parts(field, "cdnp") + self.role(field))
+            if _first(field, "t") is not None:
+                return name + self.subject_title(field, "t")
+            return name
+        if tag == "611":
+            name = element("name", None, _NAME_TYPES["conference"],
+                           _leaf("namePart", _select(field, "abcdeqnp")))
+            if _first(field, "t") is not None:
+                return name + self.subject_title(field, "tpn")
+            return name
+        if tag == "630":
+            return self.subject_title(field, "adfhklor")
+        if tag == "648":
+            return _leaf("temporal", chop(_select(field, "abcd")))
+        if tag == "650":
+            return _leaf("topic", chop(_select(field, "abcd")))
+        return "".join(_leaf("geographic", chop(s.value)) for s in field.subfields
+                       if s.code == "a")
 
     def subjects(self) -> None:
+        top = self.top
         for field in self.get_fields("043"):
-            codes = [(s.value, "marcgac" if s.code == "a" else "iso3166")
+            codes = [_leaf("geographicCode", s.value,
+                           _fixed("authority", "marcgac" if s.code == "a" else "iso3166"))
                      for s in field.subfields if s.code in "ac"]
             if codes:
-                subject = _sub(self.root, "subject")
-                for value, authority in codes:
-                    _sub(subject, "geographicCode", value, authority=authority)
+                top.append(element("subject", None, "", "".join(codes)))
         for field in self.fields("600", "610", "611", "630", "648", "650", "651"):
             tag = self.tag_of(field)
-            subject = _sub(self.root, "subject")
-            self.alternate(subject, field)
+            attributes = self.alternate(field)
+            authority = ""
             if tag == "648" and _first(field, "2"):
-                subject.set("authority", _first(field, "2") or "")
-            self.subject_authority(subject, field)
-            if tag == "600":
-                name = _sub(subject, "name", type="personal")
-                self.personal_parts(name, field)
-                self.role(name, field)
-                if _first(field, "t") is not None:
-                    self.subject_title(subject, field, "t")
-            elif tag == "610":
-                name = _sub(subject, "name", type="corporate")
-                self.corporate_parts(name, field, "cdnp")
-                self.role(name, field)
-                if _first(field, "t") is not None:
-                    self.subject_title(subject, field, "t")
-            elif tag == "611":
-                name = _sub(subject, "name", type="conference")
-                _sub(name, "namePart", _select(field, "abcdeqnp"))
-                if _first(field, "t") is not None:
-                    self.subject_title(subject, field, "tpn")
-            elif tag == "630":
-                self.subject_title(subject, field, "adfhklor")
-            elif tag == "648":
-                _sub(subject, "temporal", chop(_select(field, "abcd")))
-            elif tag == "650":
-                _sub(subject, "topic", chop(_select(field, "abcd")))
-            else:
-                for s in field.subfields:
-                    if s.code == "a":
-                        _sub(subject, "geographic", chop(s.value))
-            self.subdivisions(subject, field)
+                authority = attribute("authority", _first(field, "2") or "")
+            named = self.subject_authority(field)
+            if named:  # set again, the attribute keeps its place
+                authority = attribute("authority", named)
+            content = self.subject_content(tag, field) + self.subdivisions(field)
+            _add(top, "subject", attributes + authority, content)
         for field in self.fields("653"):
             if field.indicators[1] in (" ", ""):
-                for s in field.subfields:
-                    if s.code == "a":
-                        _sub(_sub(self.root, "subject"), "topic", s.value)
+                top.extend(element("subject", None, "", _leaf("topic", s.value))
+                           for s in field.subfields if s.code == "a")
 
     # identifier, classification, notes, location, recordInfo -----------------------------
 
-    def identifiers(self) -> None:
-        for rule in _TABLE["identifier"]:
-            for field in self.get_fields(rule["tag"]):
-                if "ind1" in rule and field.indicators[0] != rule["ind1"]:
+    def identifiers(self) -> list[str]:
+        out: list[str] = []
+        for rule in _IDENTIFIER_RULES:
+            for field in self.by_tag.get(rule.tag, ()):
+                if rule.ind1 is not None and field.indicators[0] != rule.ind1:
                     continue
-                value = _first(field, rule["code"])
+                value = _first(field, rule.code)
                 if value is None:
                     continue
-                if "after" in rule:
-                    if rule["after"] not in value:
+                if rule.after is not None:
+                    if rule.after not in value:
                         continue
-                    value = value.split(rule["after"], 1)[1]
-                identifier = _sub(self.root, "identifier", value)
-                kind = _first(field, rule["type_from"]) if "type_from" in rule else rule.get("type")
-                if kind:
-                    identifier.set("type", kind)
-                if rule.get("invalid"):
-                    identifier.set("invalid", "yes")
-        kinds = {"0": "issue number", "1": "matrix number", "2": "music plate",
-                 "3": "music publisher", "4": "videorecording identifier"}
+                    value = value.split(rule.after, 1)[1]
+                attributes = rule.attributes
+                if rule.type_from is not None:
+                    kind = _first(field, rule.type_from)
+                    attributes = (attribute("type", kind) if kind else "") + attributes
+                _add_leaf(out, "identifier", value, attributes)
         for field in self.get_fields("028"):
-            identifier = _sub(self.root, "identifier", _select(field, "ab"))
-            if field.indicators[0] in kinds:
-                identifier.set("type", kinds[field.indicators[0]])
+            _add_leaf(out, "identifier", _select(field, "ab"),
+                          _ISSUE_KINDS.get(field.indicators[0], ""))
         for field in self.get_fields("037"):
-            identifier = _sub(self.root, "identifier", _select(field, "ab"), type="stock number")
+            attributes = _fixed("type", "stock number")
             if _first(field, "c"):
-                identifier.set("displayLabel", _text(_select(field, "c")))
+                attributes += attribute("displayLabel", _text(_select(field, "c")))
+            _add_leaf(out, "identifier", _select(field, "ab"), attributes)
+        return out
 
-    def notes_and_rest(self) -> None:
+    def notes(self) -> None:
         for field in self.fields("520"):
-            _sub(self.root, "abstract", _select(field, "ab"))
+            _add_leaf(self.top, "abstract", _select(field, "ab"))
         for field in self.fields("245"):
             responsibility = _first(field, "c")
             if responsibility:
-                note = _sub(self.root, "note", responsibility, type="statement of responsibility")
-                self.alternate(note, field)
+                attributes = _fixed("type", "statement of responsibility")
+                _add_leaf(self.top, "note", responsibility,
+                              attributes + self.alternate(field))
         for field in self.fields("500"):
-            _sub(self.root, "note", _select(field, "a3"))
+            _add_leaf(self.top, "note", _select(field, "a3"))
+
+    def classifications(self) -> list[str]:
+        out: list[str] = []
         for field in self.get_fields("050"):
-            _sub(self.root, "classification", _select(field, "ab"), authority="lcc")
+            _add_leaf(out, "classification", _select(field, "ab"),
+                          _fixed("authority", "lcc"))
         for field in self.get_fields("082"):
-            classification = _sub(self.root, "classification", _first(field, "a") or "",
-                                  authority="ddc")
+            attributes = _fixed("authority", "ddc")
             if _first(field, "2"):
-                classification.set("edition", _text(_first(field, "2") or ""))
-        urls = [s.value for f in self.get_fields("856") for s in f.subfields
+                attributes += attribute("edition", _text(_first(field, "2") or ""))
+            _add_leaf(out, "classification", _first(field, "a") or "", attributes)
+        return out
+
+    def location(self) -> str:
+        urls = [_leaf("url", s.value) for f in self.get_fields("856") for s in f.subfields
                 if s.code == "u"]
-        if urls:
-            location = _sub(self.root, "location")
-            for url in urls:
-                _sub(location, "url", url)
-        info = _sub(self.root, "recordInfo")
+        return element("location", None, "", "".join(urls)) if urls else ""
+
+    def record_info(self) -> str:
+        parts: list[str] = []
         source = self.get("003")
         if self.f008[:6].strip():
-            _sub(info, "recordCreationDate", self.f008[:6], encoding="marc")
+            parts.append(_leaf("recordCreationDate", self.f008[:6], _MARC))
         changed = self.get("005")
         if changed is not None and changed.data:
-            _sub(info, "recordChangeDate", changed.data, encoding="iso8601")
+            parts.append(_leaf("recordChangeDate", changed.data,
+                               _fixed("encoding", "iso8601")))
         control = self.get("001")
         if control is not None and control.data:
-            identifier = _sub(info, "recordIdentifier", control.data)
-            if source is not None and source.data:
-                identifier.set("source", _text(source.data))
-        _sub(info, "recordOrigin", RECORD_ORIGIN)
+            attributes = (attribute("source", _text(source.data))
+                          if source is not None and source.data else "")
+            parts.append(_leaf("recordIdentifier", control.data, attributes))
+        parts.append(_RECORD_ORIGIN)
+        return element("recordInfo", None, "", "".join(parts))
 
-    def build(self) -> Element:
+    def build(self) -> str:
+        """The ``mods`` element, its children in the order LoC writes them."""
         self.title_info()
         self.names()
         kind = _TABLE["type_of_resource"].get(self.leader[6])
         if kind:
-            resource = _sub(self.root, "typeOfResource", kind)
-            if self.leader[7] == "c":
-                resource.set("collection", "yes")
+            attributes = _fixed("collection", "yes") if self.leader[7] == "c" else ""
             if self.leader[6] in _MANUSCRIPT:
-                resource.set("manuscript", "yes")
+                attributes += _fixed("manuscript", "yes")
+            _add_leaf(self.top, "typeOfResource", kind, attributes)
         self.origin_info()
         self.languages()
         self.physical_description()
-        self.notes_and_rest()
+        self.notes()
         self.subjects()
-        self.identifiers()
-        self.reorder()
-        return self.root
-
-    def reorder(self) -> None:
-        """Move identifiers, classifications, location and recordInfo to the end (the order LoC
-        writes); drop containers left empty (MODS requires content in them)."""
-        order = {"classification": 1, "identifier": 2, "location": 3, "recordInfo": 4}
-        children = sorted(self.root, key=lambda e: order.get(e.name, 0))
-        self.root.children = [child for child in children if len(child) or child.text]
+        last = [*self.classifications(), *self.identifiers(), self.location(),
+                self.record_info()]
+        return element("mods", None, _ROOT, "".join(self.top) + "".join(last))
 
 
 def marc_to_mods(record: pymarc.Record) -> bytes:
     """One ``mods`` element (MODS 3.7, UTF-8, no XML declaration), valid against mods-3-7.xsd.
 
-    The tree is a :mod:`crosswalks.xmlwrite` one, written as lxml would write it: this runs for
-    every record the catalogue stores, and lxml elements cost more than the mapping itself."""
-    return tostring(_Builder(record).build())
+    Written straight as text (:mod:`crosswalks.xmlwrite`), as lxml would write the same tree:
+    this runs for every record the catalogue stores, and building a tree cost more than the
+    mapping itself."""
+    return _Builder(record).build().encode("utf-8")

@@ -1,17 +1,22 @@
 """``koprik import`` reads a large file in a process of its own: with the same outcome, record
 for record, as the small files read in the writing process (koprik/file_reading.py)."""
 
+import dataclasses
 from pathlib import Path
 
+import pytest
 from pymarc import Field, Record
 from sqlalchemy import select
 
 from catalog import Catalog, models
+from catalog.demo import demo_records
+from catalog.store import Incoming, Preparer
 from config import load_settings
-from crosswalks.marc_io import iter_records
-from koprik.file_reading import OWN_PROCESS_BYTES
+from crosswalks.marc_io import iter_records, record_to_iso2709
+from koprik.file_reading import OWN_PROCESS_BYTES, Read, ReadSpec, read_batches
 from tests.conftest import DATA
 from tests.test_import_command import koprik
+from tests.test_iso2709 import EDGE_CASES, iso
 
 MARC21 = DATA / "marc21"
 BROKEN = (MARC21 / "broken" / "bad_records.mrc").read_bytes()
@@ -94,3 +99,37 @@ def test_a_large_file_without_records_is_one_line(tmp_path):
     result = koprik(tmp_path, "import", str(empty))
     assert result.returncode == 2
     assert result.stderr == f"koprik: {empty}: no marcxml records found\n"
+
+
+def _built_and_prepared(spec: ReadSpec, preparer: Preparer) -> list[Read]:
+    """What :func:`read_batches` made of each record when every record was built."""
+    made: list[Read] = []
+    for item in iter_records(spec.path, spec.fmt, charset=spec.charset):
+        if item.record is None:
+            made.append((item, None))
+            continue
+        prepared = preparer(Incoming(item.record, source=spec.source, check_as=item.index + 1))
+        made.append((dataclasses.replace(item, record=None), prepared))
+    return made
+
+
+@pytest.mark.parametrize("source", [None, "regional"])
+def test_records_read_straight_to_bytes_are_prepared_as_built_ones(tmp_path, source):
+    """Plain records are never built (:func:`crosswalks.iso2709.read_canonical`): what is read
+    and prepared of each is what building, checking and writing it gives, over the shortcut's
+    edge cases, MARC-8 and damaged records, demo records, and records of other institutions."""
+    edge_cases = [case.values[0] for case in EDGE_CASES]
+    demo = [record_to_iso2709(record) for record in demo_records(50)]
+    path = tmp_path / "mixed.mrc"
+    path.write_bytes(b"".join([
+        *edge_cases, (MARC21 / "marc8.dat").read_bytes(), BROKEN, *demo,
+        (MARC21 / "yaz" / "marccol5.u8.marc").read_bytes(),
+        iso((b"001", b"x 1"), (b"003", b"DLC"), (b"245", b"10\x1faOther")),
+        iso((b"003", b"UzTUNL"), (b"245", b"10\x1faOurs, no 001")),
+    ]))
+    spec = ReadSpec(path, "marc21", None, 1 << 20, False, source, 7)
+    preparer = Preparer(1 << 20, "UzTUNL")
+    read = [made for batch in read_batches(spec, preparer) for made in batch]
+    assert read == _built_and_prepared(spec, preparer)
+    straight = sum(item.canonical is not None for item in iter_records(path, canonical=True))
+    assert straight >= len(demo) + len([case for case in EDGE_CASES if case.values[1]])

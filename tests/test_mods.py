@@ -124,3 +124,22 @@ def test_script_labels_come_from_the_text_when_6_has_no_code() -> None:
     root = etree.fromstring(marc_to_mods(record))
     names = root.findall("{http://www.loc.gov/mods/v3}name")
     assert [n.get("script") for n in names if n.get("altRepGroup")] == ["Cyrl", "Cyrl"]
+
+
+def test_empty_elements_of_mods_are_left_out_and_nested_ones_kept(mods_schema) -> None:
+    """A top-level element with neither content nor text is not written (MODS requires content
+    in it); an empty element within another is written, as LoC writes it."""
+    record = pymarc.Record(leader=pymarc.Leader("00000nam a2200000 a 4500"))
+    record.add_field(
+        pymarc.Field("245", pymarc.Indicators("0", "0"), [pymarc.Subfield("a", "Title")]),
+        pymarc.Field("110", pymarc.Indicators("2", " "), [pymarc.Subfield("6", "880-01")]),
+        pymarc.Field("520", pymarc.Indicators(" ", " "), [pymarc.Subfield("a", "  ")]),
+        pymarc.Field("651", pymarc.Indicators(" ", "0"), [pymarc.Subfield("9", "x")]),
+        pymarc.Field("610", pymarc.Indicators("2", "0"), [pymarc.Subfield("x", "History")]),
+    )
+    mods = marc_to_mods(record)
+    root = etree.fromstring(mods)
+    mods_schema.assertValid(root)
+    assert [etree.QName(e).localname for e in root] == [
+        "titleInfo", "typeOfResource", "subject", "recordInfo"]
+    assert b'<subject authority="lcsh"><name type="corporate"/><topic>History</topic>' in mods

@@ -192,11 +192,15 @@ def expected_scan(
 
 
 def test_scans_equal_the_full_any(demo) -> None:  # type: ignore[no-untyped-def]
+    """Pages from the start of the index, within it, past its end, and ending within the page
+    (from its fifth last term)."""
     catalog, full, stored = demo
     starts = {
         "w": ["", "a", "navoiy", "Навоий", "1990", "97899", "uzb", "toshk", "zzzz"],
         "p": ["", "a", "navoiy alisher", "Ўзбекистон", "toshkent", "zzzz"],
     }
+    for kind, texts in starts.items():
+        texts.append(sorted(full[kind])[-5])
     with catalog.engine.connect() as connection:
         for kind, texts in starts.items():
             for text in texts:
@@ -247,3 +251,31 @@ def test_a_term_in_several_indexes_of_a_record_counts_it_once(demo) -> None:  # 
             (entry,) = q.scan(connection, "any", term, phrase=kind == "p", count=1).entries
         assert (first.count, first.ids + rest) == (len(expected), expected)
         assert (entry.term, entry.count) == (term, len(expected))
+
+
+def test_a_scan_page_of_the_most_terms_equals_the_full_any(demo) -> None:  # type: ignore[no-untyped-def]
+    """A page of :data:`~catalog.query.MAX_SCAN_TERMS` terms, before a start term, after it,
+    and both: the walk from term to term goes the whole length of the page."""
+    catalog, full, stored = demo
+    most = q.MAX_SCAN_TERMS
+    middle = {kind: sorted(full[kind])[len(full[kind]) // 2] for kind in ("w", "p")}
+    pages = [("w", "", 1), ("w", middle["w"], most // 2), ("w", "zzzz", most + 1),
+             ("p", middle["p"], most // 3)]  # fmt: skip
+    with catalog.engine.connect() as connection:
+        for kind, text, position in pages:
+            start = " ".join(words_of(text)) if kind == "w" else phrase_of(text)
+            page = q.scan(connection, "any", text, phrase=kind == "p", count=most + 10,
+                          position=position)  # fmt: skip
+            want = expected_scan(full, stored, kind, start, most, position)
+            assert len(want) == most  # the demo has more terms than one page on each side
+            assert [(e.term, e.count, e.display) for e in page.entries] == want, (kind, text)
+            assert page.position == 1 + sum(term < start for term, _, _ in want)
+
+
+@pytest.mark.parametrize("index", ["any", "title", "isbn"])
+def test_a_scan_of_an_empty_index_is_empty(catalog: Catalog, index: str) -> None:
+    with catalog.engine.connect() as connection:
+        for text, phrase, count, position in (("", False, 20, 1), ("m", True, 10, 5),
+                                              ("zzzz", False, 5, 6)):  # fmt: skip
+            page = q.scan(connection, index, text, phrase=phrase, count=count, position=position)
+            assert (page.entries, page.position) == ([], 1)

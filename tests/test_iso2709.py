@@ -1,0 +1,250 @@
+"""A plain record read straight into its canonical bytes (:func:`crosswalks.iso2709.read_canonical`)
+gives what building it with :func:`~crosswalks.iso2709.read_record`, checking it as a reader does
+(:func:`~crosswalks.marc_io.checked_item`) and writing it with
+:func:`catalog.store.canonical_marc` gives: the same bytes, the same 001 and 003, the same
+charset decision; and any record it does not take comes out of it as from the reference.
+
+Each case below says whether the shortcut is to take the record, so that a shortcut that never
+fires (or fires where pymarc would write other bytes) fails here.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from catalog.demo import demo_records
+from catalog.store import canonical_marc
+from crosswalks import iso2709
+from crosswalks.marc_io import checked_item, record_to_iso2709
+from tests.conftest import DATA
+
+pytestmark = pytest.mark.filterwarnings("ignore::pymarc.exceptions.BadSubfieldCodeWarning")
+
+MARC21 = DATA / "marc21"
+MARC21_FILES = sorted(
+    [
+        *MARC21.glob("*.dat"),
+        *(MARC21 / "yaz").glob("*.marc"),
+        *(MARC21 / "loc").glob("*.mrc"),
+        *(MARC21 / "broken").glob("*.dat"),
+        *(MARC21 / "broken").glob("*.mrc"),
+    ]
+)
+
+Outcome = tuple[object, ...]
+
+
+def reference(chunk: bytes, charset: str | None = None) -> Outcome:
+    """What a reader made of ``chunk`` by building the record: the canonical bytes, the first
+    001 and 003 and the charset decision, or the reason it was rejected."""
+    try:
+        record, decision = iso2709.read_record(chunk, charset=charset)
+    except iso2709.RecordError as error:
+        return ("rejected", str(error))
+    item = checked_item(0, record, chunk)
+    if item.record is None:
+        return ("rejected", item.error)
+    marc = canonical_marc(record)
+    control, organization = record.get("001"), record.get("003")
+    return (
+        marc,
+        None if control is None else control.data,
+        None if organization is None else organization.data,
+        decision,
+    )
+
+
+def shortcut(chunk: bytes, charset: str | None = None) -> tuple[Outcome, bool]:
+    """The same through :func:`~crosswalks.iso2709.read_canonical`, and whether it took the
+    record straight to its bytes."""
+    try:
+        read, decision = iso2709.read_canonical(chunk, charset=charset)
+    except iso2709.RecordError as error:
+        return ("rejected", str(error)), False
+    if isinstance(read, iso2709.Canonical):
+        return (read.marc, read.control_number, read.organization, decision), True
+    item = checked_item(0, read, chunk)
+    if item.record is None:
+        return ("rejected", item.error), False
+    control, organization = read.get("001"), read.get("003")
+    return (
+        canonical_marc(read),
+        None if control is None else control.data,
+        None if organization is None else organization.data,
+        decision,
+    ), False
+
+
+def iso(
+    *fields: tuple[bytes, bytes],
+    leader: bytes = b"nam a22",
+    rest: bytes = b" i 4500",
+    order: list[int] | None = None,
+    gap: bytes = b"",
+) -> bytes:
+    """An ISO 2709 record of ``(tag, field bytes without the terminator)``, in directory order,
+    their data stored in ``order`` (default: the same) with ``gap`` after each."""
+    offsets: dict[int, int] = {}
+    data = b""
+    for place in order if order is not None else range(len(fields)):
+        offsets[place] = len(data)
+        data += fields[place][1] + b"\x1e" + gap
+    directory = b"".join(
+        tag + b"%04d%05d" % (len(body) + 1, offsets[place])
+        for place, (tag, body) in enumerate(fields)
+    )
+    base = 24 + len(directory) + 1
+    head = b"%05d" % (base + len(data) + 1) + leader + b"%05d" % base + rest
+    return head + directory + b"\x1e" + data + b"\x1d"
+
+
+ID = (b"001", b"id1")
+TITLE = (b"245", b"10\x1faTitle /\x1fcAuthor.")
+
+
+EDGE_CASES = [
+    pytest.param(iso(ID, (b"003", b"DLC"), TITLE), True, id="plain"),
+    pytest.param(iso(ID, (b"245", b"10\x1faTitle\x1fz")), True, id="empty subfield at end"),
+    pytest.param(iso(ID, (b"245", b"10\x1fa\x1fbTitle")), True, id="empty subfield"),
+    pytest.param(iso(ID, (b"245", b"10\x1faone\x1f\x1fbtwo")), False, id="delimiter, no code"),
+    pytest.param(iso(ID, (b"245", b"10\x1faTitle\x1f")), False, id="delimiter at the end"),
+    pytest.param(iso(ID, (b"245", b"10text\x1faTitle")), False, id="text before a delimiter"),
+    pytest.param(iso(ID, (b"245", b"10")), False, id="no subfields"),
+    pytest.param(iso(ID, (b"245", b"1#\x1faTitle")), False, id="bad indicator"),
+    pytest.param(iso(ID, (b"245", b"10\x1f aTitle")), False, id="blank subfield code"),
+    pytest.param(iso(ID, (b"245", b"10\x1f!odd code")), True, id="odd allowed code"),
+    pytest.param(iso(ID, TITLE, leader=b"nam  22"), True, id="leader/09 blank"),
+    pytest.param(
+        iso(ID, (b"245", "10\x1faТитул".encode()), leader=b"nam  22"),
+        True,
+        id="leader/09 blank, UTF-8",
+    ),
+    pytest.param(iso(ID, TITLE, leader=b"n#m a22"), False, id="bad leader/06"),
+    pytest.param(
+        iso(ID, (b"005", b"20200101"), TITLE, order=[2, 0, 1]), True, id="offsets out of order"
+    ),
+    pytest.param(iso(ID, TITLE, gap=b"  "), True, id="gaps between fields"),
+    pytest.param(iso((b"001", b" id 1\t"), TITLE), True, id="001 with blanks"),
+    pytest.param(iso((b"001", b""), (b"003", b""), TITLE), True, id="empty 001 and 003"),
+    pytest.param(
+        iso(TITLE, ID, (b"001", b"second"), (b"003", b"A"), (b"003", b"B")),
+        True,
+        id="repeated 001 and 003",
+    ),
+    pytest.param(iso((b"001", b"id\x1fa1"), TITLE), False, id="delimiter in a control field"),
+    pytest.param(iso((b"001", b"id\x01"), TITLE), False, id="control character"),
+    pytest.param(iso(ID, (b"245", b"10\x1faTab\tand\nline")), True, id="tab and line break"),
+    pytest.param(iso((b"000", b"x"), TITLE), False, id="control tag 000"),
+    pytest.param(iso(ID, (b"00A", b"10\x1fax")), False, id="data tag 00A"),
+    pytest.param(iso(ID, (b"abc", b"10\x1fax")), True, id="data tag abc"),
+    pytest.param(iso(ID, (b"245", "10\x1fa\ufffd".encode())), False, id="U+FFFD"),
+    pytest.param(iso(ID, (b"245", "10\x1fa\uffff".encode())), False, id="U+FFFF"),
+    pytest.param(iso(ID, (b"245", b"10\x1fa\x1b(NPRIVET\x1b(B")), False, id="MARC-8"),
+    pytest.param(iso(ID, (b"245", "10\x1faПривет".encode("cp1251"))), False, id="CP1251"),
+    pytest.param(iso(ID, (b"245", b"10\x1fa\xc3")), False, id="damaged UTF-8"),
+    pytest.param(iso(ID, TITLE, rest=b" i 450 "), False, id="entry map"),
+    pytest.param(iso(), False, id="no fields"),
+]
+"""Records the shortcut must tell apart, and whether it takes each."""
+
+
+@pytest.mark.parametrize(("chunk", "taken"), EDGE_CASES)
+def test_edge_cases_read_as_the_reference_reads_them(chunk: bytes, taken: bool) -> None:
+    made, fast = shortcut(chunk)
+    assert made == reference(chunk)
+    assert fast is taken
+
+
+def test_a_given_charset_reads_as_the_reference_reads_it() -> None:
+    chunk = iso(ID, (b"245", "10\x1faТитул".encode()))
+    assert shortcut(chunk, "utf-8") == (reference(chunk, "utf-8"), True)
+    assert shortcut(chunk, "cp1251") == (reference(chunk, "cp1251"), False)
+
+
+def test_records_stored_in_order_are_their_own_bytes() -> None:
+    chunk = iso(ID, TITLE, leader=b"nam  22")
+    read, _ = iso2709.read_canonical(chunk)
+    assert isinstance(read, iso2709.Canonical)
+    assert read.marc == chunk[:9] + b"a" + chunk[10:]
+
+
+def _sharing(copies: int, body: bytes) -> bytes:
+    """A record whose 245 and ``copies`` 246 directory entries all point at one field."""
+    record = iso(ID, (b"245", body))
+    base = int(record[12:17])
+    title_entry = record[24 + 12 : 24 + 24]
+    directory = record[24 : base - 1] + (b"246" + title_entry[3:]) * copies
+    data = record[base:]  # the fields and the record terminator
+    base = 24 + len(directory) + 1
+    head = b"%05d" % (base + len(data)) + record[5:12] + b"%05d" % base + record[17:24]
+    return head + directory + b"\x1e" + data
+
+
+@pytest.mark.parametrize(
+    ("copies", "size"), [(1, 20), (12, 9000)], ids=["shared", "longer than ISO 2709 allows"]
+)
+def test_entries_sharing_their_data_are_each_written(copies: int, size: int) -> None:
+    """Each entry gets a copy of the field, as pymarc writes them: past 99,999 bytes (which
+    the catalogue then refuses) an offset takes six digits and the base address says so."""
+    chunk = _sharing(copies, b"10\x1fa" + b"x" * size)
+    assert iso2709.flawless_fields(chunk) is not None
+    made, fast = shortcut(chunk)
+    assert fast
+    assert made == reference(chunk)
+    assert isinstance(made[0], bytes) and len(made[0]) > len(chunk)
+
+
+@pytest.mark.parametrize("path", MARC21_FILES, ids=lambda p: str(p.relative_to(DATA)))
+def test_marc21_files_read_as_the_reference_reads_them(path: Path) -> None:
+    with path.open("rb") as stream:
+        for chunk, problem in iso2709.iter_chunks(stream):
+            if problem is None:
+                assert shortcut(chunk)[0] == reference(chunk)
+
+
+def test_demo_records_take_the_shortcut() -> None:
+    for record in demo_records(300):
+        chunk = record_to_iso2709(record)
+        assert shortcut(chunk) == (reference(chunk), True)
+
+
+_TAGS = [b"001", b"003", b"005", b"245", b"650", b"abc", b"000", b"00A", b"0a1"]
+_PLAIN = "ab 1\té\nЖ"
+_CHARACTERS = _PLAIN + "\x1f\x1e\x01\ufffd"
+_CODES = ["a", "b", "!", " ", "", "\x1f"]
+
+
+def _generated(rng: random.Random) -> bytes:
+    """A record of a few fields made of pieces the shortcut must tell apart."""
+    def text() -> str:
+        alphabet = _CHARACTERS if rng.random() < 0.1 else _PLAIN
+        return "".join(rng.choices(alphabet, k=rng.randint(0, 6)))
+
+    fields = []
+    for _ in range(rng.randint(0, 5)):
+        tag = rng.choices(_TAGS, weights=[4, 4, 4, 4, 4, 4, 1, 1, 1])[0]
+        if tag < b"010" and rng.random() < 0.9:
+            body = text()
+        else:
+            body = "".join(rng.choices(" 01a#", weights=[8, 8, 8, 1, 1], k=2)) + "".join(
+                "\x1f" + rng.choices(_CODES, weights=[8, 8, 2, 1, 1, 1])[0] + text()
+                for _ in range(rng.randint(0, 3))
+            )
+        fields.append((tag, body.encode()))
+    order = rng.sample(range(len(fields)), len(fields))
+    leader = rng.choices([b"nam a22", b"nam  22", b"cam z22", b"n#m a22"], weights=[4, 4, 1, 1])[0]
+    return iso(*fields, leader=leader, order=order, gap=rng.choice([b"", b"", b" "]))
+
+
+def test_generated_records_read_as_the_reference_reads_them() -> None:
+    rng = random.Random(2709)
+    taken = 0
+    for _ in range(3000):
+        chunk = _generated(rng)
+        made, fast = shortcut(chunk)
+        assert made == reference(chunk), chunk
+        taken += fast
+    assert 100 < taken < 2900  # both paths compared

@@ -25,6 +25,8 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
+from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar
 
 from pymarc import Field, Leader, Record
@@ -191,8 +193,10 @@ class PreparedRecord:
     union: bool
     check_as: int | None
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, ...]:
+        """What the record is stored under: its source's identifier, else its local id (asked
+        for several times for each record a batch stores, so made once)."""
         if self.source is not None and self.source_identifier is not None:
             return ("source", self.source, self.source_identifier)
         return ("local", self.local_id)
@@ -1212,8 +1216,8 @@ class CatalogWriter:
         ids: list[int] = []
         if new_rows:
             names = tuple(new_rows[0])
-            insert_rows(self.connection, r, names,
-                        [tuple(row[name] for name in names) for row in new_rows])
+            values = itemgetter(*names)
+            insert_rows(self.connection, r, names, [values(row) for row in new_rows])
             local_ids = [row["local_id"] for row in new_rows]
             made: dict[str, int] = dict(execute_in(  # type: ignore[arg-type]
                 self.connection, "SELECT local_id, id FROM records WHERE local_id IN ({values})",

@@ -383,7 +383,7 @@ def _entries(record: Record) -> tuple[Found, dict[str, str]]:
     repeats out pair by pair, cost a tenth more."""
     found: Found = {field: set() for field in FIELDS.values()}
     for field in record.fields:
-        if field.is_control_field():
+        if field.control_field:
             continue
         taken = None
         for index, codes in _text_indexes(_linked_tag(field)):

@@ -37,6 +37,7 @@ from stdnum import issn as stdnum_issn
 from stdnum.exceptions import ValidationError
 
 from catalog.sets import languages, material_type
+from crosswalks.lint_fields import Tagged, by_tag
 from crosswalks.uzbek import fold
 
 log = logging.getLogger(__name__)
@@ -97,13 +98,14 @@ def match_data(
     record: Record, control_prefixes: Sequence[str], title_chars: int
 ) -> tuple[list[MatchKey], Profile]:
     """The match keys and the profile of ``record`` (pure: safe to run in a worker process)."""
-    fields = _by_tag(record)
+    fields = by_tag(record)
     profile = Profile(material=material_type(record))
     keys: list[MatchKey] = []
     for value in _subfields(fields, "020", "a"):
         for candidate in _ISBN_CANDIDATE.findall(value):
             try:
-                isbn13 = stdnum_isbn.to_isbn13(stdnum_isbn.validate(candidate))
+                isbn = stdnum_isbn.validate(candidate)  # compact: the ISBN-13 as it is
+                isbn13 = isbn if len(isbn) == 13 else stdnum_isbn.to_isbn13(isbn)
             except ValidationError as error:
                 profile.bad.append(candidate)
                 log.warning("record %s: ISBN %r kept aside, not matched: %s",
@@ -179,34 +181,22 @@ def _compact(value: str) -> str:
     return re.sub(r"[^0-9a-z]", "", value.lower())
 
 
-Fields = dict[str, list[Field]]
-"""A record's fields by tag, in record order: made once, since the keys and the profile look
-fields up by tag a dozen times and ``Record.get_fields`` scans every field each time."""
-
-
-def _by_tag(record: Record) -> Fields:
-    fields: Fields = {}
-    for field_ in record.fields:
-        fields.setdefault(field_.tag, []).append(field_)
-    return fields
-
-
-def _first(fields: Fields, tag: str) -> Field | None:
+def _first(fields: Tagged, tag: str) -> Field | None:
     """The first field tagged ``tag``, as ``Record.get`` gives it."""
     found = fields.get(tag)
     return found[0] if found else None
 
 
-def _subfields(fields: Fields, tag: str, code: str) -> list[str]:
+def _subfields(fields: Tagged, tag: str, code: str) -> list[str]:
     return [v for f in fields.get(tag, ()) for v in f.get_subfields(code) if v]
 
 
-def _control(fields: Fields, tag: str) -> str:
+def _control(fields: Tagged, tag: str) -> str:
     field_ = _first(fields, tag)
     return (field_.data or "") if field_ is not None else ""
 
 
-def _surname(fields: Fields) -> str | None:
+def _surname(fields: Tagged) -> str | None:
     for tag in ("100", "110", "111"):
         main = _first(fields, tag)
         if main is not None and main.get("a"):
@@ -218,7 +208,7 @@ def _surname(fields: Fields) -> str | None:
     return None
 
 
-def _year(fields: Fields) -> int | None:
+def _year(fields: Tagged) -> int | None:
     fixed = _control(fields, "008")[7:11]
     if fixed.isdigit():
         return int(fixed)
@@ -229,7 +219,7 @@ def _year(fields: Fields) -> int | None:
     return None
 
 
-def _pages(fields: Fields) -> int | None:
+def _pages(fields: Tagged) -> int | None:
     numbers = [int(n) for v in _subfields(fields, "300", "a") for n in _NUMBER.findall(v)]
     return max(numbers) if numbers else None
 

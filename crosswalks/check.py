@@ -25,7 +25,7 @@ from pymarc import Record
 from crosswalks import iso2709
 from crosswalks.lint_008 import findings_008
 from crosswalks.lint_content import content_findings
-from crosswalks.lint_fields import Finding, field_findings
+from crosswalks.lint_fields import Finding, by_tag, field_findings
 from crosswalks.marc_syntax import syntax_problems
 
 BIBLIOGRAPHIC_TYPES = frozenset("acdefgijkmoprt")
@@ -92,7 +92,8 @@ def _findings(record: Record) -> list[Finding]:
     findings: list[Finding] = []
     record_type = str(record.leader)[6:7]
     expected = FIELD_008_LENGTHS.get(record_type)
-    fields_008 = record.get_fields("008")
+    fields = by_tag(record)
+    fields_008 = fields.get("008", ())
     if not fields_008:
         findings.append(Finding("008", None, "required",
                                 "missing (fixed-length data elements are required)"))
@@ -108,10 +109,10 @@ def _findings(record: Record) -> list[Finding]:
                                 f"type of record {record_type!r} is not MARC21"))
     if record_type not in BIBLIOGRAPHIC_TYPES:
         return findings
-    if not record.get_fields("245"):
+    if "245" not in fields:
         findings.append(Finding("245", None, "required",
                                 "missing (a bibliographic record needs a title statement)"))
     findings += field_findings(record)
-    findings += findings_008(record)
-    findings += content_findings(record)
+    findings += findings_008(record, fields)
+    findings += content_findings(record, fields)
     return findings

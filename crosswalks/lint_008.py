@@ -14,7 +14,7 @@ from importlib import resources
 
 from pymarc import Record
 
-from crosswalks.lint_fields import Finding
+from crosswalks.lint_fields import Finding, Tagged
 
 _CONTINUING = frozenset("bis")
 
@@ -33,13 +33,13 @@ def material(leader: str) -> str | None:
     return kind  # type: ignore[return-value]
 
 
-def findings_008(record: Record) -> list[Finding]:
+def findings_008(record: Record, fields: Tagged) -> list[Finding]:
     """Each position of each 008 whose value is not defined for the record's material."""
     kind = material(str(record.leader))
     if kind is None:
         return []
     findings: list[Finding] = []
-    for fld in record.get_fields("008"):
+    for fld in fields.get("008", ()):
         data = fld.data or ""
         if len(data) != 40:
             continue  # the length is its own finding

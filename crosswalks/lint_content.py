@@ -20,7 +20,7 @@ from pymarc import Field, Record
 from stdnum import isbn, issn
 from stdnum.exceptions import ValidationError
 
-from crosswalks.lint_fields import Finding, is_local
+from crosswalks.lint_fields import Finding, Tagged, is_local
 
 # For each field: (code, codes that may follow, the ending ISBD puts before them).
 ISBD_ENDINGS = {
@@ -41,25 +41,26 @@ _ISBD_PAIRS = {
 _DIMENSIONS = re.compile(r"\b\d+(?: x \d+)? ?cm\b|\bin\.$")
 
 
-def content_findings(record: Record) -> list[Finding]:
+def content_findings(record: Record, fields: Tagged) -> list[Finding]:
+    """Every breach of the content rules in ``record``, whose ``fields`` by tag are given."""
     findings: list[Finding] = []
-    findings += _isbd(record)
-    findings += _standard_numbers(record)
+    findings += _isbd(record, fields)
+    findings += _standard_numbers(fields)
     findings += _linkage(record)
-    findings += _language(record)
-    findings += _rda(record)
+    findings += _language(fields)
+    findings += _rda(fields)
     findings += _tag_order(record)
-    findings += _subdivisions_and_dimensions(record)
+    findings += _subdivisions_and_dimensions(record, fields)
     return findings
 
 
-def _isbd(record: Record) -> list[Finding]:
+def _isbd(record: Record, fields: Tagged) -> list[Finding]:
     code = str(record.leader)[18:19]
     if code not in ("a", "i", "c"):
         return []
     findings = []
     for tag, rules in _ISBD_PAIRS.items():
-        for fld in record.get_fields(tag):
+        for fld in fields.get(tag, ()):
             pairs = list(zip(fld.subfields, fld.subfields[1:], strict=False))
             for (this, value), (following, _next) in pairs:
                 for endings, stripped in rules.get((this, following), ()):
@@ -76,10 +77,10 @@ def _isbd(record: Record) -> list[Finding]:
     return findings
 
 
-def _standard_numbers(record: Record) -> list[Finding]:
+def _standard_numbers(fields: Tagged) -> list[Finding]:
     findings = []
     for tag, module, name in (("020", isbn, "ISBN"), ("022", issn, "ISSN")):
-        for fld in record.get_fields(tag):
+        for fld in fields.get(tag, ()):
             for value in fld.get_subfields("a"):
                 number = value.split(" ")[0].strip()
                 try:
@@ -95,7 +96,9 @@ def _linkage(record: Record) -> list[Finding]:
     forward: dict[tuple[str, str], Field] = {}
     back: dict[tuple[str, str], Field] = {}
     for fld in record.fields:
-        for linkage in fld.get_subfields("6") if not fld.is_control_field() else []:
+        if fld.control_field:
+            continue
+        for linkage in [value for code, value in fld.subfields if code == "6"]:
             target, _, occurrence = linkage[:6].partition("-")
             if fld.tag == "880":
                 back[(target, occurrence)] = fld
@@ -116,9 +119,9 @@ def _linkage(record: Record) -> list[Finding]:
     return findings
 
 
-def _language(record: Record) -> list[Finding]:
-    fixed = record.get("008")
-    codes = [code for fld in record.get_fields("041") for code in fld.get_subfields("a")]
+def _language(fields: Tagged) -> list[Finding]:
+    fixed = fields["008"][0] if "008" in fields else None
+    codes = [code for fld in fields.get("041", ()) for code in fld.get_subfields("a")]
     if fixed is None or not codes or len(fixed.data or "") != 40:
         return []
     language = (fixed.data or "")[35:38]
@@ -129,16 +132,16 @@ def _language(record: Record) -> list[Finding]:
     return []
 
 
-def _rda(record: Record) -> list[Finding]:
-    rules = [v.lower() for fld in record.get_fields("040") for v in fld.get_subfields("e")]
+def _rda(fields: Tagged) -> list[Finding]:
+    rules = [v.lower() for fld in fields.get("040", ()) for v in fld.get_subfields("e")]
     if "rda" not in rules:
         return []
     findings = []
-    if record.get_fields("260"):
+    if "260" in fields:
         findings.append(Finding("260", None, "rda",
                                 "040 $e rda, but 260 in place of 264 for publication"))
     for tag in ("336", "337", "338"):
-        if not record.get_fields(tag):
+        if tag not in fields:
             findings.append(Finding(tag, None, "rda", f"040 $e rda, but no {tag}"))
     return findings
 
@@ -151,19 +154,20 @@ def _tag_order(record: Record) -> list[Finding]:
             continue
         if fld.tag < previous:
             findings.append(Finding(fld.tag, None, "tag-order", f"{fld.tag} after {previous}"))
-        previous = max(previous, fld.tag)
+        else:
+            previous = fld.tag
     return findings
 
 
-def _subdivisions_and_dimensions(record: Record) -> list[Finding]:
+def _subdivisions_and_dimensions(record: Record, fields: Tagged) -> list[Finding]:
     findings = []
     for fld in record.fields:
-        if fld.tag[:1] == "6" and not fld.is_control_field():
+        if fld.tag[:1] == "6" and not fld.control_field:
             for value in fld.get_subfields("a"):
                 if " -- " in value or value.endswith("--"):
                     findings.append(Finding(fld.tag, "$a", "subject-subdivision",
                                             f"$a {value!r}: subdivisions belong in $x $y $z $v"))
-    for fld in record.get_fields("300"):
+    for fld in fields.get("300", ()):
         for code, value in fld.subfields:
             if code in "ab" and _DIMENSIONS.search(value.split(";")[-1].strip()):
                 findings.append(Finding("300", f"${code}", "300-dimensions",

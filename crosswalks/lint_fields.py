@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from operator import itemgetter
 from typing import NamedTuple
 
-from pymarc import Record
+from pymarc import Field, Record
 
 
 class Finding(NamedTuple):
@@ -54,6 +55,20 @@ def definitions() -> dict[str, FieldRule]:
     return rules
 
 
+Tagged = dict[str, list[Field]]
+"""A record's fields by tag, in record order."""
+
+
+def by_tag(record: Record) -> Tagged:
+    """The fields of ``record`` by tag, made once where they are looked up by tag a dozen
+    times (the rules of a check, match keys): ``Record.get_fields`` scans every field each
+    time."""
+    tagged: Tagged = {}
+    for fld in record.fields:
+        tagged.setdefault(fld.tag, []).append(fld)
+    return tagged
+
+
 def is_local(tag: str) -> bool:
     """9XX and X9X fields are defined by each library, not by MARC 21."""
     return tag[:1] == "9" or tag[1:2] == "9"
@@ -90,11 +105,31 @@ def field_findings(record: Record) -> list[Finding]:
         if key in seen and not rule.repeatable:
             findings.append(Finding(tag, None, "field-not-repeatable", "Field is not repeatable."))
         seen.add(key)
-        if fld.is_control_field():
+        if fld.control_field:
             continue
-        findings.extend(_indicator_findings(fld.tag, fld.indicators or ("", ""), rule))
-        findings.extend(_subfield_findings(fld.tag, fld.subfields, rule))
+        indicators = tuple(fld.indicators or ("", ""))
+        if "".join(map(_VALUE, fld.subfields)).isprintable():  # no control character
+            codes = tuple(map(_CODE, fld.subfields))
+            findings.extend(_shape_findings(fld.tag, tag, indicators, codes))
+        else:
+            findings.extend(_indicator_findings(fld.tag, indicators, rule))
+            findings.extend(_subfield_findings(fld.tag, fld.subfields, rule))
     return findings
+
+
+_CODE = itemgetter(0)
+_VALUE = itemgetter(1)
+
+
+@lru_cache(maxsize=4096)
+def _shape_findings(
+    shown: str, tag: str, indicators: tuple[str, ...], codes: tuple[str, ...]
+) -> tuple[Finding, ...]:
+    """The findings of a field shown as ``shown`` and judged as ``tag`` whose values have no
+    control character: they depend on its shape alone, which recurs from record to record."""
+    rule = definitions()[tag]
+    return (*_indicator_findings(shown, indicators, rule),
+            *_subfield_findings(shown, [(code, "") for code in codes], rule))
 
 
 def _indicator_findings(shown: str, indicators: Sequence[str], rule: FieldRule) -> list[Finding]:

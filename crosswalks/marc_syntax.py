@@ -67,7 +67,7 @@ def syntax_problems(record: Record) -> list[tuple[str | None, str]]:
         problems.append((None, f"leader {leader!r}: {_leader_fault(leader)}"))
     for field in record.fields:
         tag = field.tag
-        if field.is_control_field():
+        if field.control_field:
             if not _matches(CONTROL_TAG_PATTERN, tag):
                 problems.append((tag, f"control field tag {tag!r} is not 00X"))
             problems.extend((tag, message) for message in _text_problems(field.data or "", ""))
@@ -104,7 +104,7 @@ def _plainly_valid(record: Record) -> bool:
     texts = []
     subfields: list[tuple[str, str]] = []
     for field in record.fields:
-        if field.is_control_field():
+        if field.control_field:
             if not _matches(CONTROL_TAG_PATTERN, field.tag):
                 return False
             texts.append(field.data or "")

@@ -221,3 +221,16 @@ def test_a_tab_or_line_break_in_a_subfield_is_a_control_character() -> None:
                         ("Mark \u200f here.", False), ("Plain note.", False)]:
         record = rda_book(datafield("500", " ", " ", "a", text))
         assert (("500", "$a", "control-character") in rules_of(record)) is found, repr(text)
+
+
+def test_a_field_shape_seen_before_is_judged_alike_and_control_characters_in_order() -> None:
+    """Field definitions are judged once per field shape (tag, indicators, codes) while no
+    value has a control character; a value with one is judged in full, each subfield's
+    findings in its place."""
+    plain = rda_book(datafield("500", "1", " ", "q", "Note.", "a", "Text.", "q", "Again."))
+    tabbed = rda_book(datafield("500", "1", " ", "q", "Note\t", "a", "Text.", "q", "Again."))
+    shape = [("500", "ind1", "indicator"), ("500", "$q", "subfield-undefined"),
+             ("500", "$q", "subfield-undefined")]
+    for _ in range(2):
+        assert rules_of(plain) == shape
+        assert rules_of(tabbed) == [*shape[:2], ("500", "$q", "control-character"), shape[2]]

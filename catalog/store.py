@@ -25,6 +25,8 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
+from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar
 
 from pymarc import Field, Leader, Record
@@ -39,6 +41,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     tuple_,
@@ -190,8 +193,10 @@ class PreparedRecord:
     union: bool
     check_as: int | None
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, ...]:
+        """What the record is stored under: its source's identifier, else its local id (asked
+        for several times for each record a batch stores, so made once)."""
         if self.source is not None and self.source_identifier is not None:
             return ("source", self.source, self.source_identifier)
         return ("local", self.local_id)
@@ -845,10 +850,14 @@ class Catalog:
         set_spec: str | None = None,
         from_: int | None = None,
         until: int | None = None,
-    ) -> int:
-        """How many entries :meth:`list_entries` would list in all with the same filters."""
+        at_most: int | None = None,
+    ) -> int | None:
+        """How many entries :meth:`list_entries` would list in all with the same filters; None
+        when there are more than ``at_most`` (counting stops there: a count reads every entry,
+        and a national catalogue's millions would cost seconds for each list a client starts).
+        """
         r, rend = models.records, models.renditions
-        query = select(func.count()).select_from(r)
+        query = select(literal(1)).select_from(r)
         key_datestamp = r.c.datestamp
         members = self._is_members_set(set_spec)
         if members:
@@ -868,8 +877,12 @@ class Catalog:
             query = query.where(key_datestamp >= from_)
         if until is not None:
             query = query.where(key_datestamp <= until)
+        if at_most is not None:
+            query = query.limit(at_most + 1)
         with self.engine.connect() as connection:
-            return int(connection.execute(query).scalar_one())
+            count = int(connection.execute(select(func.count()).select_from(query.subquery()))
+                        .scalar_one())  # fmt: skip
+        return None if at_most is not None and count > at_most else count
 
     def earliest_datestamp(self) -> int | None:
         with self.engine.connect() as connection:
@@ -1203,8 +1216,8 @@ class CatalogWriter:
         ids: list[int] = []
         if new_rows:
             names = tuple(new_rows[0])
-            insert_rows(self.connection, r, names,
-                        [tuple(row[name] for name in names) for row in new_rows])
+            values = itemgetter(*names)
+            insert_rows(self.connection, r, names, [values(row) for row in new_rows])
             local_ids = [row["local_id"] for row in new_rows]
             made: dict[str, int] = dict(execute_in(  # type: ignore[arg-type]
                 self.connection, "SELECT local_id, id FROM records WHERE local_id IN ({values})",

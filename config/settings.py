@@ -131,6 +131,9 @@ class OaiSettings:
     """List requests served at once; more get HTTP 503 with Retry-After."""
     max_page_bytes: int = within(1024, 1024 * 1024 * 1024, 8 * 1024 * 1024)
     """A ListRecords page ends early (with a resumptionToken) before its records pass this."""
+    max_list_count: int = within(0, 1_000_000_000, 100_000)
+    """A list's first page counts its records (completeListSize) up to this many; a longer
+    list's tokens go without completeListSize."""
     retry_after: int = within(1, 24 * 3600, 10)
     max_request_bytes: int = within(1024, 64 * 1024 * 1024, 64 * 1024)
 

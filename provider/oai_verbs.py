@@ -63,6 +63,7 @@ class OaiResponder:
         self.page_size = settings.oai.page_size
         self.max_record_bytes = settings.limits.max_record_bytes
         self.max_page_bytes = settings.oai.max_page_bytes
+        self.max_list_count = settings.oai.max_list_count
         self._verbs: Mapping[str, Callable[[Mapping[str, str], int], Body]] = {
             "Identify": self._identify,
             "ListMetadataFormats": self._list_metadata_formats,
@@ -177,14 +178,17 @@ class OaiResponder:
                 raise NoSetHierarchy("the collection has no sets yet")
             raise NoRecordsMatch()
         cursor = passed + (resumed.cursor if resumed else 0)
+        size: int | None
         if resumed:
             size = resumed.complete_list_size
         elif more:
-            size = self.catalog.count(prefix, set_spec=set_spec, from_=from_, until=until)
+            size = self.catalog.count(prefix, set_spec=set_spec, from_=from_, until=until,
+                                      at_most=self.max_list_count)  # fmt: skip
         else:
             size = len(page)
-        # The count is taken once; records changed since then are listed again at the end.
-        size = max(size, cursor + len(page) + (1 if more else 0))
+        if size is not None:
+            # The count is taken once; records changed since then are listed again at the end.
+            size = max(size, cursor + len(page) + (1 if more else 0))
         items: list[bytes] = []
         if verb == "ListRecords":
             for entry in served:

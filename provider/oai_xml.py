@@ -194,12 +194,15 @@ def about(provenance: Provenance, harvested: int) -> bytes:
 
 
 def resumption_token(
-    token: str, cursor: int, complete_list_size: int, expires: int | None
+    token: str, cursor: int, complete_list_size: int | None, expires: int | None
 ) -> bytes:
-    """A ``<resumptionToken>``; an empty ``token`` (and no expiry) marks a list's last page."""
-    expiry = f' expirationDate="{format_datestamp(expires)}"' if expires is not None else ""
+    """A ``<resumptionToken>``; an empty ``token`` (and no expiry) marks a list's last page.
+    Without a ``complete_list_size`` (not counted) it has no ``completeListSize``."""
+    attributes = f' expirationDate="{format_datestamp(expires)}"' if expires is not None else ""
+    if complete_list_size is not None:
+        attributes += f' completeListSize="{complete_list_size}"'
     return (
-        f'<resumptionToken{expiry} completeListSize="{complete_list_size}" cursor="{cursor}">'
+        f'<resumptionToken{attributes} cursor="{cursor}">'
         f"{text(token)}</resumptionToken>"
     ).encode()
 

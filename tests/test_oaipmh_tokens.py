@@ -22,7 +22,7 @@ positions = st.builds(
     until=st.none() | st.integers(0, 2**40),
     after=st.tuples(st.integers(0, 2**40), st.integers(1, 2**31)),
     cursor=st.integers(0, 10**9),
-    complete_list_size=st.integers(1, 10**9),
+    complete_list_size=st.none() | st.integers(1, 10**9),
 )
 
 

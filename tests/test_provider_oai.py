@@ -286,6 +286,27 @@ async def test_paging_is_complete_and_cursors_are_consistent(
         assert (token.get("expirationDate") is None) is final
 
 
+async def test_a_list_longer_than_the_count_limit_goes_without_its_size(
+    aiohttp_client: Any, filled_settings: Settings, shared_catalog: Catalog
+) -> None:
+    """Counting stops at ``oai.max_list_count``: a longer list is paged in full, its tokens
+    without completeListSize (optional in the schema); a list within the limit keeps it."""
+    settings = dataclasses.replace(
+        filled_settings, oai=dataclasses.replace(filled_settings.oai, max_list_count=RECORDS - 1)
+    )
+    oai = _sender(await aiohttp_client(init_app(settings, shared_catalog)), "GET")
+    seen, tokens = await harvest(oai, "ListIdentifiers", metadataPrefix="oai_dc")
+    assert len(seen) == len(set(seen)) == RECORDS
+    assert len(tokens) == -(-RECORDS // PAGE)
+    assert [token.get("completeListSize") for token in tokens] == [None] * len(tokens)
+    assert [int(token.get("cursor")) for token in tokens] == list(range(0, RECORDS, PAGE))
+    seen, tokens = await harvest(
+        oai, "ListIdentifiers", metadataPrefix="oai_dc", set="lang:uzb"
+    )
+    assert len(seen) < RECORDS - 1 and len(tokens) > 1
+    assert {int(token.get("completeListSize")) for token in tokens} == {len(seen)}
+
+
 async def test_short_list_has_no_token(oai: Oai) -> None:
     root = await oai(verb="ListIdentifiers", metadataPrefix="oai_dc", set="type:map")
     assert error_code(root) is None  # the demo sample (seed 5) holds maps, fewer than a page

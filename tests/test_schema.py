@@ -217,7 +217,7 @@ def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings:
         with catalog.engine.begin() as connection:
             stored = {row.id: read_canonical(row.marc) for row in connection.execute(
                 text("SELECT id, marc FROM records"))}  # fmt: skip
-            residue = {(f, t, i) for i, r in stored.items() for f, t in entries_of(r).terms}
+            residue = {(f, t, i) for i, r in stored.items() for f, t in entries_of(r).pairs}
             full = {(FIELDS[index, kind], term, i) for i, r in stored.items()
                     for index, kind, term in terms_of(r) if kind != "s"}  # fmt: skip
             connection.execute(terms.delete())

@@ -181,12 +181,12 @@ def test_index_entries_are_the_terms_numbered_by_field_any_only_what_no_other_in
         found = terms_of(record)
         entries = entries_of(record)
         expected = {(FIELDS[i, k], t) for i, k, t in residual(found) if k != "s"}
-        assert entries.terms == expected
+        assert entries.pairs == expected
         assert len(expected) < len([k for _, k, _ in found if k != "s"])  # copies left out
         assert {k for i, k, _ in found if i == "any"} == {"w", "p"}
         sorts = {i: t for i, k, t in found if k == "s"}
         assert entries.sorts == tuple(sorts.get(i) for i in ("title", "author", "date"))
-        assert entries.terms and any(entries.sorts)
+        assert entries.pairs and any(entries.sorts)
 
 
 def test_terms_follow_put_update_and_delete(catalog) -> None:  # type: ignore[no-untyped-def]

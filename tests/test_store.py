@@ -68,6 +68,9 @@ def test_keyset_listing_with_sets_and_dates(catalog, monkeypatch):
     uzbek = catalog.list_entries("oai_dc", set_spec="lang:uzb", limit=100)
     assert uzbek and all("lang:uzb" in e.set_specs for e in uzbek)
     assert catalog.count("oai_dc", set_spec="lang") == 30
+    assert catalog.count("oai_dc", set_spec="lang", at_most=30) == 30
+    assert catalog.count("oai_dc", set_spec="lang", at_most=29) is None
+    assert catalog.count("marc21", from_=1_000_001, until=1_000_001, at_most=9) is None
     assert ("lang:uzb", "By language: Uzbek") in catalog.list_sets()
 
 

@@ -37,7 +37,9 @@ class ListPosition:
     """The ``(datestamp, id)`` key of the last record sent; the next page starts after it."""
     cursor: int
     """How many records were sent before the next page."""
-    complete_list_size: int
+    complete_list_size: int | None
+    """How many records the whole list has; None when it was not counted (longer than the
+    provider counts)."""
 
 
 @dataclass(frozen=True)
@@ -113,5 +115,6 @@ def _well_typed(fields: list[object]) -> bool:
         and (set_spec is None or isinstance(set_spec, str))
         and (from_ is None or is_int(from_))
         and (until is None or is_int(until))
-        and all(is_int(v) for v in (datestamp, record_id, cursor, size, expires))
+        and (size is None or is_int(size))
+        and all(is_int(v) for v in (datestamp, record_id, cursor, expires))
     )

@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 
 from pymarc import Field, Record
 from stdnum import isbn as stdnum_isbn
-from stdnum import issn as stdnum_issn
 from stdnum.exceptions import ValidationError
 
 from catalog.sets import languages, material_type
 from crosswalks.lint_fields import Tagged, by_tag
+from crosswalks.standard_numbers import valid_isbn, valid_issn
 from crosswalks.uzbek import fold
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def match_data(
     for value in _subfields(fields, "020", "a"):
         for candidate in _ISBN_CANDIDATE.findall(value):
             try:
-                isbn = stdnum_isbn.validate(candidate)  # compact: the ISBN-13 as it is
+                isbn = valid_isbn(candidate)  # compact: the ISBN-13 as it is
                 isbn13 = isbn if len(isbn) == 13 else stdnum_isbn.to_isbn13(isbn)
             except ValidationError as error:
                 profile.bad.append(candidate)
@@ -117,7 +117,7 @@ def match_data(
     for value in _subfields(fields, "022", "a"):
         for candidate in _ISSN_CANDIDATE.findall(value):
             try:
-                issn = stdnum_issn.validate(candidate)
+                issn = valid_issn(candidate)
             except ValidationError:
                 profile.bad.append(candidate)
                 continue

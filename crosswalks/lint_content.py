@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 
 from pymarc import Field, Record
-from stdnum import isbn, issn
 from stdnum.exceptions import ValidationError
 
 from crosswalks.lint_fields import Finding, Tagged, is_local
+from crosswalks.standard_numbers import valid_isbn, valid_issn
 
 # For each field: (code, codes that may follow, the ending ISBD puts before them).
 ISBD_ENDINGS = {
@@ -79,12 +79,12 @@ def _isbd(record: Record, fields: Tagged) -> list[Finding]:
 
 def _standard_numbers(fields: Tagged) -> list[Finding]:
     findings = []
-    for tag, module, name in (("020", isbn, "ISBN"), ("022", issn, "ISSN")):
+    for tag, valid, name in (("020", valid_isbn, "ISBN"), ("022", valid_issn, "ISSN")):
         for fld in fields.get(tag, ()):
             for value in fld.get_subfields("a"):
                 number = value.split(" ")[0].strip()
                 try:
-                    module.validate(number)
+                    valid(number)
                 except ValidationError as error:
                     findings.append(Finding(tag, "$a", name.lower(),
                                             f"{name} {number!r} is not valid: {error}"))

@@ -70,8 +70,9 @@ def by_tag(record: Record) -> Tagged:
 
 
 def is_local(tag: str) -> bool:
-    """9XX and X9X fields are defined by each library, not by MARC 21."""
-    return tag[:1] == "9" or tag[1:2] == "9"
+    """9XX and X9X fields are defined by each library, not by MARC 21, except 490 (Series
+    Statement), which MARC 21 defines."""
+    return tag[:1] == "9" or (tag[1:2] == "9" and tag != "490")
 
 
 def field_findings(record: Record) -> list[Finding]:

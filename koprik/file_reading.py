@@ -17,7 +17,6 @@ process, where starting another process would cost more than it saves. Either wa
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any
 
 from catalog import RecordError
 from catalog.store import Incoming, PreparedRecord, Preparer
-from catalog.workers import start_worker
+from catalog.workers import forkserver_context, start_worker
 from crosswalks.marc_io import NoRecords, ReadItem, iter_records, peekable
 from crosswalks.repair import repair_item
 from koprik.errors import UserError
@@ -112,7 +111,7 @@ class ReadAhead:
     def __enter__(self) -> Iterator[list[Read]]:
         if self.spec.path.stat().st_size < OWN_PROCESS_BYTES:
             return read_batches(self.spec, self.preparer)
-        context = multiprocessing.get_context("forkserver")
+        context = forkserver_context()
         self._batches, sending = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_read_into, args=(self.spec, self.preparer, sending), daemon=True,

@@ -234,3 +234,12 @@ def test_a_field_shape_seen_before_is_judged_alike_and_control_characters_in_ord
     for _ in range(2):
         assert rules_of(plain) == shape
         assert rules_of(tabbed) == [*shape[:2], ("500", "$q", "control-character"), shape[2]]
+
+
+def test_490_is_judged_by_its_definition_other_x9x_fields_are_local() -> None:
+    """MARC 21 defines 490 (Series Statement) although X9X fields are otherwise local."""
+    series = rda_book(datafield("490", "7", "5", "a", "Series.", "q", "Odd."))
+    assert rules_of(series) == [("490", "ind1", "indicator"), ("490", "ind2", "indicator"),
+                                ("490", "$q", "subfield-undefined")]
+    assert rules_of(rda_book(datafield("490", "1", " ", "a", "Series ;", "v", "2."))) == []
+    assert rules_of(rda_book(datafield("590", "7", "5", "q", "Local note."))) == []

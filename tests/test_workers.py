@@ -108,3 +108,18 @@ def test_workers_and_the_command_collect_garbage_as_tuned() -> None:
         assert pool.submit(gc.get_threshold).result(timeout=LIVENESS) == tuned
     finally:
         pool.shutdown()
+
+
+def test_processes_start_with_what_they_run_already_imported() -> None:
+    """The fork server imports catalog.store once; a process forked from it has it before it
+    is sent anything (``eval`` imports nothing of Koprik, and this pool has no initializer)."""
+    script = (
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from catalog.workers import forkserver_context\n"
+        "pool = ProcessPoolExecutor(1, mp_context=forkserver_context())\n"
+        "print(pool.submit(eval, \"'catalog.store' in __import__('sys').modules\").result())\n"
+        "pool.shutdown()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=LIVENESS, check=True)  # fmt: skip
+    assert result.stdout.strip() == "True", result.stderr

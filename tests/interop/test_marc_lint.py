@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crosswalks.check import check_record
-from tests.test_check import SEEDED, rda_book
+from tests.test_check import SEEDED, datafield, rda_book
 
 pytestmark = [
     pytest.mark.interop,
@@ -51,3 +51,13 @@ def test_both_validators_find_the_shared_seeded_errors(tmp_path: Path) -> None:
         ours = [p for p in check_record(records[number]) if p.rule == rule]
         assert ours and theirs.get(number), (rule, theirs.get(number))
         assert {p.tag for p in ours} & {w.split(":")[0] for w in theirs[number]}, (rule, theirs)
+
+
+def test_both_judge_490_by_its_definition_and_neither_a_local_x9x_field(tmp_path: Path) -> None:
+    records = [rda_book(datafield("490", "7", " ", "a", "Series.", "q", "Odd.")),
+               rda_book(datafield("590", "7", "5", "q", "Local note."))]
+    theirs = lint(records, tmp_path)
+    assert [w.split(":")[0] for w in theirs.get(0, [])] == ["490", "490"], theirs
+    assert [(p.tag, p.rule) for p in check_record(records[0])] == [
+        ("490", "indicator"), ("490", "subfield-undefined")]
+    assert theirs.get(1, []) == [] and check_record(records[1]) == []

@@ -65,7 +65,7 @@ from catalog.workers import worker_pool
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
 from crosswalks.check import check_record
-from crosswalks.iso2709 import Canonical
+from crosswalks.iso2709 import Canonical, assembled
 
 T = TypeVar("T")
 
@@ -459,22 +459,13 @@ def _written(record: Record, leader: str) -> bytes | None:
     """
     if len(leader) != 24 or not leader.isascii():
         return None
-    entries: list[str] = []
-    fields: list[bytes] = []
-    offset = 0
+    fields: list[tuple[str, bytes]] = []
     for field in record.fields:
         tag = field.tag
         if type(field) is not Field or type(tag) is not str or len(tag) != 3 or not tag.isascii():
             return None
-        data = field.as_marc("utf-8")
-        entries.append(f"{tag}{len(data):04d}{offset:05d}")
-        fields.append(data)
-        offset += len(data)
-    directory = "".join(entries) + "\x1e"
-    base = 24 + len(directory)
-    head = f"{base + offset + 1:0>5}{leader[5:12]}{base:0>5}{leader[17:]}{directory}"
-    fields.append(b"\x1d")
-    return head.encode("ascii") + b"".join(fields)
+        fields.append((tag, field.as_marc("utf-8")))
+    return assembled(leader, fields)
 
 
 def _control_id(data: str | None) -> str | None:

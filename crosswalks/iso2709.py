@@ -468,7 +468,7 @@ def utf8_to_marc8(marc: bytes) -> bytes | None:
     try:
         for tag, data in fields:
             if tag < "010" and tag.isdigit():
-                written.append((tag, marc8.encode(data.decode("utf-8"))))
+                written.append((tag, marc8.encode(data.decode("utf-8")) + b"\x1e"))
                 continue
             pieces = data.split(b"\x1f")
             if len(pieces[0]) != 2 or not pieces[0].isascii():
@@ -480,26 +480,26 @@ def utf8_to_marc8(marc: bytes) -> bytes | None:
                 if piece[0] >= 0x80:
                     return None
                 parts.append(b"\x1f" + piece[:1] + marc8.encode(piece[1:].decode("utf-8")))
-            written.append((tag, b"".join(parts)))
+            written.append((tag, b"".join(parts) + b"\x1e"))
     except UnicodeDecodeError:
         return None
     leader = marc[:24].decode("ascii")
-    return _assembled(leader[:9] + " " + leader[10:], written)
+    return assembled(leader[:9] + " " + leader[10:], written)
 
 
-def _assembled(leader: str, fields: list[tuple[str, bytes]]) -> bytes:
-    """ISO 2709 of ``fields`` (tag, data without the field terminator) in their order, stored
-    in that order, under ``leader`` with the record length and base address written: what
-    pymarc's ``Record.as_marc`` writes for the same fields."""
+def assembled(leader: str, fields: list[tuple[str, bytes]]) -> bytes:
+    """ISO 2709 of ``fields`` (tag, data ending with the field terminator) in their order,
+    stored in that order, under ``leader`` with the record length and base address written:
+    what pymarc's ``Record.as_marc`` writes for the same fields."""
     entries: list[str] = []
     offset = 0
     for tag, data in fields:
-        entries.append(f"{tag:>03}{len(data) + 1:04d}{offset:05d}")
-        offset += len(data) + 1
+        entries.append(f"{tag:>03}{len(data):04d}{offset:05d}")
+        offset += len(data)
     directory = "".join(entries) + "\x1e"  # longer than 12 an entry when a number overflows
     address = 24 + len(directory)
     head = f"{address + offset + 1:0>5}{leader[5:12]}{address:0>5}{leader[17:]}{directory}"
-    return b"".join([head.encode("ascii"), *[data + b"\x1e" for _tag, data in fields], b"\x1d"])
+    return b"".join([head.encode("ascii"), *[data for _tag, data in fields], b"\x1d"])
 
 
 def _byte_class(pattern: re.Pattern[str]) -> bytes:
@@ -581,7 +581,7 @@ def plain_canonical(chunk: bytes, fields: list[tuple[str, bytes]]) -> Canonical 
     if in_place and 24 + len(directory) + 1 + offset + 1 == len(chunk):
         marc = chunk[:9] + b"a" + chunk[10:]
     else:
-        marc = _assembled(leader, fields)
+        marc = assembled(leader, [(tag, data + b"\x1e") for tag, data in fields])
     return Canonical(marc, control_number, organization)
 
 

@@ -43,7 +43,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
 from catalog import models
@@ -55,6 +54,7 @@ from catalog.search_index import read_canonical, write_entries
 from catalog.store import Catalog, CatalogWriter, Incoming, RecordError
 from catalog.union import Member, union_record
 from config.settings import Settings, institution_of
+from crosswalks.standard_numbers import valid_isbn13
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class Batch:
         blocked: set[str] = set()
         for value in settings.dedup.blocked_isbns:
             try:
-                blocked.add(stdnum_isbn.to_isbn13(stdnum_isbn.validate(value)))
+                blocked.add(valid_isbn13(value))
             except ValidationError:
                 blocked.add(value)
         self.blocked = blocked

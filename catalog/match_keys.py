@@ -32,12 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pymarc import Field, Record
-from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
 from catalog.sets import languages, material_type
 from crosswalks.lint_fields import Tagged, by_tag
-from crosswalks.standard_numbers import valid_isbn, valid_issn
+from crosswalks.standard_numbers import valid_isbn13, valid_issn
 from crosswalks.uzbek import fold
 
 log = logging.getLogger(__name__)
@@ -104,8 +103,7 @@ def match_data(
     for value in _subfields(fields, "020", "a"):
         for candidate in _ISBN_CANDIDATE.findall(value):
             try:
-                isbn = valid_isbn(candidate)  # compact: the ISBN-13 as it is
-                isbn13 = isbn if len(isbn) == 13 else stdnum_isbn.to_isbn13(isbn)
+                isbn13 = valid_isbn13(candidate)
             except ValidationError as error:
                 profile.bad.append(candidate)
                 log.warning("record %s: ISBN %r kept aside, not matched: %s",

@@ -17,12 +17,12 @@ import copy
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from pymarc import Field, Record, Subfield
-from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError
 
+from crosswalks.standard_numbers import valid_isbn13
 from crosswalks.uzbek import fold
 
 IDENTIFIER_TAGS = ("010", "015", "016", "020", "022", "024", "035")
@@ -128,10 +128,9 @@ def _identifier_key(field: Field) -> str:
     return field.tag + re.sub(r"[^0-9a-z()]", "", value.lower())
 
 
-@lru_cache(maxsize=4096)
 def _isbn13(value: str) -> str | None:
     try:
-        return stdnum_isbn.to_isbn13(stdnum_isbn.validate(value.split()[0]))
+        return valid_isbn13(value.split()[0])
     except (ValidationError, IndexError):
         return None
 

@@ -2,7 +2,8 @@
 
 The validator (:mod:`crosswalks.lint_content`) and the match keys (:mod:`catalog.match_keys`)
 check the same 020 and 022 values of every record stored, at about 10 µs a check; a value
-already found valid is not checked again. An invalid one raises each time (``lru_cache`` keeps
+already found valid is not checked again. Deduplication and the union records compare ISBNs
+in their ISBN-13 form (:func:`valid_isbn13`). An invalid one raises each time (``lru_cache`` keeps
 no exceptions), with stdnum's reason.
 """
 
@@ -20,6 +21,13 @@ CACHED = 4096
 def valid_isbn(number: str) -> str:
     """``number`` as a valid ISBN in compact form; raises ``stdnum.exceptions.ValidationError``."""
     return isbn.validate(number)
+
+
+@lru_cache(maxsize=CACHED)
+def valid_isbn13(number: str) -> str:
+    """``number`` as a valid ISBN in its ISBN-13 form; raises
+    ``stdnum.exceptions.ValidationError``."""
+    return isbn.to_isbn13(valid_isbn(number))
 
 
 @lru_cache(maxsize=CACHED)

@@ -46,12 +46,11 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
-    delete,
     select,
 )
 
 from catalog import models
-from catalog.db import insert_rows
+from catalog.db import execute_in, insert_rows
 from catalog.models import metadata
 from catalog.sets import languages
 from crosswalks.iso2709 import read_utf8
@@ -453,7 +452,6 @@ def forms_of(record: Record, index: str, kind: str) -> dict[str, str]:
 
 _TERM_COLUMNS = ("field", "term", "record_id")
 _SORT_COLUMNS = ("record_id", *SORTABLE)
-_CHUNK = 500  # ids per IN (...), below every engine's parameter limit
 
 
 def read_canonical(marc: bytes) -> Record:
@@ -475,10 +473,8 @@ def write_entries(
     it; ids in ``fresh`` are records inserted in this transaction, which have nothing yet.
     """
     old = [record_id for record_id, _ in changes if record_id not in fresh]
-    for start in range(0, len(old), _CHUNK):
-        chunk = old[start : start + _CHUNK]
-        connection.execute(delete(terms).where(terms.c.record_id.in_(chunk)))
-        connection.execute(delete(sort_keys).where(sort_keys.c.record_id.in_(chunk)))
+    execute_in(connection, "DELETE FROM terms WHERE record_id IN ({values})", old)
+    execute_in(connection, "DELETE FROM sort_keys WHERE record_id IN ({values})", old)
     made = [
         (record_id, entries_of(change) if isinstance(change, Record) else change or NO_ENTRIES)
         for record_id, change in changes

@@ -8,8 +8,9 @@ terminators, NUL, Ctrl-Z, line breaks) is skipped. Memory stays bounded by one r
 
 :func:`read_record` decides the character set of each record from its bytes
 (:mod:`crosswalks.charsets`) unless told, and builds the record, which always comes out as
-Unicode with leader/09 = 'a'. :func:`read_canonical`, for a reader that only stores records,
-reads a plain record straight into the catalogue's canonical bytes instead of building it.
+Unicode with leader/09 = 'a'. :func:`read_record_or_canonical`, for a reader that only stores
+records, reads a plain record straight into the catalogue's canonical bytes instead of building
+it.
 """
 
 from __future__ import annotations
@@ -238,7 +239,7 @@ def read_record(
 @dataclass(frozen=True)
 class Canonical:
     """A MARC21 record read straight into the catalogue's canonical bytes, without building a
-    :class:`Record` (:func:`read_canonical`).
+    :class:`Record` (:func:`read_record_or_canonical`).
 
     ``marc`` is what ``catalog.store.canonical_marc`` writes for the record
     :func:`read_record` builds from the same bytes (ISO 2709 in UTF-8, leader/09 'a', lengths
@@ -251,7 +252,7 @@ class Canonical:
     organization: str | None
 
 
-def read_canonical(
+def read_record_or_canonical(
     chunk: bytes, *, charset: str | None = None
 ) -> tuple[Record | Canonical, charsets.Decision]:
     """:func:`read_record` of a MARC21 record, except that a plain one (:func:`plain_canonical`,

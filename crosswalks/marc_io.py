@@ -103,7 +103,7 @@ def iter_records(
     :data:`crosswalks.charsets.CANDIDATES` label) says what ISO 2709 records and ``.mrk`` text
     are in; None decides per record (``.mrk`` must then be UTF-8). XML and JSON declare their
     own encoding. With ``canonical``, a plain MARC21 ISO 2709 record (the common case) comes
-    as its canonical bytes, not built (:func:`crosswalks.iso2709.read_canonical`), for a
+    as its canonical bytes, not built (:func:`crosswalks.iso2709.read_record_or_canonical`), for a
     caller that only stores it. Raises :class:`ValueError` for a format it cannot read, and
     :class:`NoRecords` at the end of a source in which nothing looked like a record.
     """
@@ -201,7 +201,7 @@ def _read_iso2709(
             continue
         try:
             if canonical and marc21:
-                record, decision = iso2709.read_canonical(chunk, charset=charset)
+                record, decision = iso2709.read_record_or_canonical(chunk, charset=charset)
             else:
                 record, decision = iso2709.read_record(chunk, allow_marc8=marc21, charset=charset)
         except iso2709.RecordError as error:

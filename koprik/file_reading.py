@@ -2,9 +2,9 @@
 
 Reading a record (ISO 2709 or XML, charset judged per record, perhaps repaired) and making its
 canonical MARC cost about 30 µs of CPU for a plain UTF-8 ISO 2709 record, which is never built
-but read straight into its canonical bytes (:func:`crosswalks.iso2709.read_canonical`), and
-110 µs or more for any other; the process that writes the catalogue is the one a large import
-waits for, so a file of :data:`OWN_PROCESS_BYTES` or more is read in a process of its own, a
+but read straight into its canonical bytes (:func:`crosswalks.iso2709.read_record_or_canonical`),
+and 110 µs or more for any other; the process that writes the catalogue is the one a large
+import waits for, so a file of :data:`OWN_PROCESS_BYTES` or more is read in a process of its own, a
 few batches ahead of the writer (:class:`ReadAhead`). A smaller one is read in the writing
 process, where starting another process would cost more than it saves. Either way
 :func:`read_batches` does the reading, so what becomes of a record is the same.

@@ -115,9 +115,10 @@ def _built_and_prepared(spec: ReadSpec, preparer: Preparer) -> list[Read]:
 
 @pytest.mark.parametrize("source", [None, "regional"])
 def test_records_read_straight_to_bytes_are_prepared_as_built_ones(tmp_path, source):
-    """Plain records are never built (:func:`crosswalks.iso2709.read_canonical`): what is read
-    and prepared of each is what building, checking and writing it gives, over the shortcut's
-    edge cases, MARC-8 and damaged records, demo records, and records of other institutions."""
+    """Plain records are never built (:func:`crosswalks.iso2709.read_record_or_canonical`):
+    what is read and prepared of each is what building, checking and writing it gives, over
+    the shortcut's edge cases, MARC-8 and damaged records, demo records, and records of other
+    institutions."""
     edge_cases = [case.values[0] for case in EDGE_CASES]
     demo = [record_to_iso2709(record) for record in demo_records(50)]
     path = tmp_path / "mixed.mrc"

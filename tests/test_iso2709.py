@@ -1,5 +1,6 @@
-"""A plain record read straight into its canonical bytes (:func:`crosswalks.iso2709.read_canonical`)
-gives what building it with :func:`~crosswalks.iso2709.read_record`, checking it as a reader does
+"""A plain record read straight into its canonical bytes
+(:func:`crosswalks.iso2709.read_record_or_canonical`) gives what building it with
+:func:`~crosswalks.iso2709.read_record`, checking it as a reader does
 (:func:`~crosswalks.marc_io.checked_item`) and writing it with
 :func:`catalog.store.canonical_marc` gives: the same bytes, the same 001 and 003, the same
 charset decision; and any record it does not take comes out of it as from the reference.
@@ -58,10 +59,10 @@ def reference(chunk: bytes, charset: str | None = None) -> Outcome:
 
 
 def shortcut(chunk: bytes, charset: str | None = None) -> tuple[Outcome, bool]:
-    """The same through :func:`~crosswalks.iso2709.read_canonical`, and whether it took the
-    record straight to its bytes."""
+    """The same through :func:`~crosswalks.iso2709.read_record_or_canonical`, and whether it
+    took the record straight to its bytes."""
     try:
-        read, decision = iso2709.read_canonical(chunk, charset=charset)
+        read, decision = iso2709.read_record_or_canonical(chunk, charset=charset)
     except iso2709.RecordError as error:
         return ("rejected", str(error)), False
     if isinstance(read, iso2709.Canonical):
@@ -166,7 +167,7 @@ def test_a_given_charset_reads_as_the_reference_reads_it() -> None:
 
 def test_records_stored_in_order_are_their_own_bytes() -> None:
     chunk = iso(ID, TITLE, leader=b"nam  22")
-    read, _ = iso2709.read_canonical(chunk)
+    read, _ = iso2709.read_record_or_canonical(chunk)
     assert isinstance(read, iso2709.Canonical)
     assert read.marc == chunk[:9] + b"a" + chunk[10:]
 

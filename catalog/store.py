@@ -1220,10 +1220,7 @@ class CatalogWriter:
                 update(r).where(r.c.id == bindparam("record_id")),
                 [{"record_id": rid, **values} for rid, values in updated],
             )
-            old = [rid for rid, _ in updated]
-            self.connection.execute(
-                delete(models.renditions).where(models.renditions.c.record_id.in_(old))
-            )
+            self._delete_rows_of("renditions", [rid for rid, _ in updated])
         return ids
 
     def delete(self, local_id: str) -> Outcome:
@@ -1279,13 +1276,10 @@ class CatalogWriter:
         """Replace the match keys of the records ``keyed`` and queue them for deduplication."""
         if not keyed:
             return
-        mk = models.match_keys
         ids = [rid for rid, _ in keyed]
-        old = [rid for rid in ids if rid not in fresh]
-        for start in range(0, len(old), 500):
-            self.connection.execute(delete(mk).where(mk.c.record_id.in_(old[start:start + 500])))
+        self._delete_rows_of("match_keys", [rid for rid in ids if rid not in fresh])
         rows = sorted((kind, key, rid) for rid, keys in keyed for kind, key in keys)
-        insert_rows(self.connection, mk, ("kind", "key", "record_id"), rows)
+        insert_rows(self.connection, models.match_keys, ("kind", "key", "record_id"), rows)
         self.queue_dedup(ids, fresh=fresh)
 
     def rekey(self, record_ids: Sequence[int]) -> int:
@@ -1317,12 +1311,10 @@ class CatalogWriter:
         """Queue records for the next deduplication (:mod:`catalog.dedup`); ids in ``fresh``
         are records inserted in this transaction, not queued yet (record rows are never
         removed, so no queue entry can wait for a new id)."""
-        q = models.dedup_queue
         ids = sorted(set(record_ids))
-        old = [rid for rid in ids if rid not in fresh]
-        for start in range(0, len(old), 500):
-            self.connection.execute(delete(q).where(q.c.record_id.in_(old[start:start + 500])))
-        insert_rows(self.connection, q, ("record_id", "queued_at"), [(i, self.now) for i in ids])
+        self._delete_rows_of("dedup_queue", [rid for rid in ids if rid not in fresh])
+        insert_rows(self.connection, models.dedup_queue, ("record_id", "queued_at"),
+                    [(i, self.now) for i in ids])
 
     def _mark_deleted(self, record_id: int, specs: str, *, queue: bool = True) -> None:
         r = models.records
@@ -1366,6 +1358,12 @@ class CatalogWriter:
         self._stamp(sorted(self.touched), now)
         self.now = now
 
+    def _delete_rows_of(self, table: str, record_ids: list[int]) -> None:
+        """Delete the rows of ``table`` (one keyed by ``record_id``) of the records
+        ``record_ids``."""
+        execute_in(self.connection, f"DELETE FROM {table} WHERE record_id IN ({{values}})",
+                   record_ids)  # fmt: skip
+
     def _stamp(self, ids: list[int], datestamp: int) -> None:
         """Give the records ``ids`` and their set memberships ``datestamp``."""
         for statement in ("UPDATE records SET datestamp = {p} WHERE id IN ({values})",
@@ -1384,12 +1382,10 @@ class CatalogWriter:
         """
         if not placements:
             return
-        rs = models.record_sets
-        old = [rid for rid, _ in placements if rid not in fresh]
-        if old:
-            self.connection.execute(delete(rs).where(rs.c.record_id.in_(old)))
+        self._delete_rows_of("record_sets", [rid for rid, _ in placements if rid not in fresh])
         rows = [(spec, self.now, rid) for rid, specs in placements for spec in specs]
-        insert_rows(self.connection, rs, ("set_spec", "datestamp", "record_id"), rows)
+        insert_rows(self.connection, models.record_sets, ("set_spec", "datestamp", "record_id"),
+                    rows)  # fmt: skip
         specs = {spec for spec, _, _ in rows}
         new = specs - self.catalog._known_sets - self.new_sets
         if new:
@@ -1414,12 +1410,9 @@ class CatalogWriter:
         ids in ``fresh`` are records inserted in this transaction, which have none yet."""
         if not kept:
             return
-        p = models.provenance
-        old = [rid for rid, _ in kept if rid not in fresh]
-        for start in range(0, len(old), 500):
-            self.connection.execute(delete(p).where(p.c.record_id.in_(old[start:start + 500])))
+        self._delete_rows_of("provenance", [rid for rid, _ in kept if rid not in fresh])
         insert_rows(
-            self.connection, p,
+            self.connection, models.provenance,
             ("record_id", "source", "base_url", "identifier", "datestamp", "metadata_namespace",
              "payload"),
             [(rid, v.source, v.base_url, v.identifier, v.datestamp, v.metadata_namespace,

@@ -245,7 +245,7 @@ def marcxml_element_to_record(element: etree._Element) -> Record:
     return record
 
 
-_RECORD = f"{{{MARCXML_NS}}}record"
+_RECORD = xml_records.PAYLOAD_TAGS["marcxml"]
 _LEADER = f"{{{MARCXML_NS}}}leader"
 _CONTROLFIELD = f"{{{MARCXML_NS}}}controlfield"
 _DATAFIELD = f"{{{MARCXML_NS}}}datafield"

@@ -19,12 +19,12 @@ from operator import itemgetter
 from pymarc import Record
 
 from crosswalks import xmlwrite
-from crosswalks.xmltext import XML_FORBIDDEN, xml_safe
+from crosswalks.xmltext import XML_FORBIDDEN_CHARACTERS, xml_safe
 
 MARCXML_NS = "http://www.loc.gov/MARC21/slim"
 
 
-_NEEDS_WORK = re.compile("[&<>\r" + XML_FORBIDDEN.pattern[1:])
+_NEEDS_WORK = re.compile(f"[&<>\r{XML_FORBIDDEN_CHARACTERS}]")
 """Characters to escape or (through xml_safe) drop; most values hold none and pass as they are."""
 
 

@@ -11,7 +11,9 @@ import re
 
 from lxml import etree
 
-XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+XML_FORBIDDEN_CHARACTERS = "\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
+"""The characters XML 1.0 forbids, as the inside of a regular expression's character class."""
+XML_FORBIDDEN = re.compile(f"[{XML_FORBIDDEN_CHARACTERS}]")
 """Characters XML 1.0 forbids. None of them is printable (controls, surrogates, noncharacters),
 and ``str.isprintable`` says a text has no such character at a third of a search's cost: most
 texts (no tab or line break, no unusual space) are told fit by it alone."""

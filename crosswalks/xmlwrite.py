@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from crosswalks.xmltext import XML_FORBIDDEN
+from crosswalks.xmltext import has_forbidden
 
 _NOT_XML = (
     "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters"
@@ -38,8 +38,9 @@ _ATTRIBUTE_SPECIAL = re.compile('[&<>"\t\n\r]')
 
 def _checked(value: str) -> str:
     """``value`` if lxml would accept it, else lxml's exception (a surrogate fails encoding
-    first, as in lxml). A printable value holds none (see :data:`XML_FORBIDDEN`)."""
-    if not value.isprintable() and XML_FORBIDDEN.search(value) is not None:
+    first, as in lxml). A printable value holds none (see
+    :data:`crosswalks.xmltext.XML_FORBIDDEN`)."""
+    if not value.isprintable() and has_forbidden(value):
         value.encode("utf-8")
         raise ValueError(_NOT_XML)
     return value

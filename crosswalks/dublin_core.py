@@ -131,6 +131,8 @@ def _load_table() -> tuple[dict[str, str], list[_Rule], dict[str, list[int]]]:
 _LEADER_TYPE, _RULES, _RULES_BY_TAG = _load_table()
 _FIRST_TYPE_RULE = next(i for i, r in enumerate(_RULES) if r.element == "type")
 _LAST_DATE_RULE = max(i for i, r in enumerate(_RULES) if r.element == "date")
+
+
 def _linked_tag(field: pymarc.Field) -> str:
     """The tag an 880 field stands for (from ``$6 245-01/(N``), or '' when it has none."""
     for s in field.subfields:
@@ -175,8 +177,7 @@ def marc_to_dc(record: pymarc.Record) -> bytes:
     The output is valid against ``oai_dc.xsd``. Never raises on odd data: a field without the
     subfields a rule wants simply contributes nothing.
     """
-    written: list[list[str]] = [[] for _ in _RULES]
-    """The elements each rule made, in rule order (the order they are written in)."""
+    written: list[list[str]] = [[] for _ in _RULES]  # each rule's elements, in rule order
     f008: pymarc.Field | None = None
     f041: list[pymarc.Field] = []
     for field in record.fields:

@@ -579,7 +579,7 @@ class _Builder:
     def identifiers(self) -> list[str]:
         out: list[str] = []
         for rule in _IDENTIFIER_RULES:
-            for field in self.by_tag.get(rule.tag, ()):
+            for field in self.get_fields(rule.tag):
                 if rule.ind1 is not None and field.indicators[0] != rule.ind1:
                     continue
                 value = _first(field, rule.code)

@@ -103,7 +103,7 @@ def read_page(container: etree._Element, verb: str, date: str) -> Page:
         for element in container.iterfind(f"{_O}record"):
             records.append(_read_record(element))
     else:
-        for header in container.iterfind(f"{_O}header"):
+        for header in container.iterfind(_HEADER):
             records.append(_read_header(header, None, etree.tostring(header), in_record=False))
     page = Page(date, records, None)
     _read_token(container.find(f"{_O}resumptionToken"), page)
@@ -162,7 +162,7 @@ def _read_header(
         if tag == _SET_SPEC:
             specs.append((child.text or "").strip())
         elif tag == _IDENTIFIER and identifier is None:
-            identifier = child.text or ""
+            identifier = child.text or ""  # the first, even when empty
         elif tag == _DATESTAMP and datestamp is None:
             datestamp = child.text or ""
     identifier = (identifier or "").strip() or None

@@ -13,33 +13,21 @@ starts (Linux only):
 The order makes it race-free: while step 1 runs the worker still holds the pipe, so the fork
 server cannot have ended yet; after step 2, its end kills the worker.
 
-The fork server imports what the workers run (:data:`PRELOADED`) once, as it starts; each
-process it forks has it already, instead of importing it for a third of a second of CPU.
+The fork server and what it preloads: :mod:`config.runtime`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import multiprocessing
 import os
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
 
-from config.runtime import tune_collector
+from config.runtime import forkserver_context, tune_collector
 
 PR_SET_PDEATHSIG = 1
-PRELOADED = ["__main__", "catalog.store"]
-"""Modules the fork server imports as it starts (``__main__``: multiprocessing's default)."""
-
-
-def forkserver_context() -> multiprocessing.context.ForkServerContext:
-    """The ``forkserver`` context, its server to preload :data:`PRELOADED` when it starts
-    (every process Koprik starts this way asks for it here, whichever starts first)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOADED)
-    return context
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:

@@ -15,12 +15,14 @@ import os
 import pkgutil
 import sys
 
-from sqlalchemy.exc import DBAPIError
-
 import koprik.commands
 from config import ConfigError, koprik_version
-from config.runtime import tune_collector
+from config.runtime import start_fork_server, tune_collector
 from koprik.errors import UserError
+
+STARTING_WORKERS = frozenset({"demo", "harvest", "import"})
+"""Commands that store many records, derived in worker processes: their fork server is started
+before the command's module (and the catalogue's) is imported, to preload on another core."""
 
 
 def command_modules() -> dict[str, str]:
@@ -69,9 +71,18 @@ def _loaded_errors() -> tuple[type[Exception], ...]:
     return tuple(errors)
 
 
+def _database_errors() -> tuple[type[Exception], ...]:
+    """SQLAlchemy's error for a database that cannot be used, once SQLAlchemy is loaded."""
+    exc = sys.modules.get("sqlalchemy.exc")
+    return () if exc is None else (exc.DBAPIError,)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(only=_command_named(argv))
+    command = _command_named(argv)
+    if command in STARTING_WORKERS and "--help" not in argv and "-h" not in argv:
+        start_fork_server()
+    parser = build_parser(only=command)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
@@ -82,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ConfigError, *_loaded_errors()) as error:
         print(f"koprik: {error}", file=sys.stderr)
         return 2
-    except DBAPIError as error:
+    except _database_errors() as error:
         # An unreachable or refused database (a wrong URL, a server that is down).
         reason = " ".join(str(error.orig).split()) if error.orig else type(error).__name__
         print(f"koprik: the catalogue database cannot be used: {reason}", file=sys.stderr)

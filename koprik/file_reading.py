@@ -26,7 +26,8 @@ from typing import Any
 
 from catalog import RecordError
 from catalog.store import Incoming, PreparedRecord, Preparer
-from catalog.workers import forkserver_context, start_worker
+from catalog.workers import start_worker
+from config.runtime import forkserver_context
 from crosswalks.marc_io import NoRecords, ReadItem, iter_records, peekable
 from crosswalks.repair import repair_item
 from koprik.errors import UserError
@@ -34,6 +35,10 @@ from koprik.errors import UserError
 OWN_PROCESS_BYTES = 1 << 20
 """Files from this size on are read in a process of their own."""
 
+
+RAMP = 8
+"""The first batch of a file, and the smallest part of its last, is this fraction of a full
+one."""
 
 POLL_SECONDS = 1.0
 """How often the writer waiting for a batch checks that the reading process still runs."""
@@ -57,8 +62,9 @@ class ReadSpec:
 
 
 def read_batches(spec: ReadSpec, preparer: Preparer) -> Iterator[list[Read]]:
-    """The records of ``spec.path``, ``spec.batch`` at a time, each numbered as its position
-    in the file (1-based, in the validator's findings) and prepared by ``preparer``.
+    """The records of ``spec.path`` in batches (:func:`batch_sizes`), each record numbered as
+    its position in the file (1-based, in the validator's findings) and prepared by
+    ``preparer``.
 
     Raises :class:`UserError` for a file in which nothing looks like a record.
     """
@@ -72,14 +78,45 @@ def read_batches(spec: ReadSpec, preparer: Preparer) -> Iterator[list[Read]]:
                 repair_item(item, spec.charset) if item.error is not None and item.raw else item
                 for item in items
             )
-        while True:
+        pending: list[ReadItem] = []  # read, and held until the next batch shows it is not the end
+        for size in batch_sizes(spec.batch):
             try:
-                batch = list(itertools.islice(items, spec.batch))
+                batch = list(itertools.islice(items, size))
             except NoRecords as error:
                 raise UserError(f"{spec.path}: {error}") from None
-            if not batch:
+            if len(batch) < size:
+                for part in _tapered(pending + batch, spec.batch):
+                    yield [_ready(item, spec.source, preparer) for item in part]
                 return
-            yield [_ready(item, spec.source, preparer) for item in batch]
+            if pending:
+                yield [_ready(item, spec.source, preparer) for item in pending]
+            pending = batch
+
+
+def batch_sizes(full: int) -> Iterator[int]:
+    """Batch sizes: ``full``, after smaller ones, so that the worker processes have the first
+    records to derive, and the writer the first ones to write, sooner."""
+    size = max(1, full // RAMP)
+    while size < full:
+        yield size
+        size *= 2
+    yield from itertools.repeat(full)
+
+
+def _tapered(last: list[ReadItem], full: int) -> Iterator[list[ReadItem]]:
+    """The file's last records (one batch or more) in parts, each half of what is left, down to
+    ``full / RAMP``; nothing when ``last`` is empty.
+
+    The writer writes the last batch after the worker processes have derived it, with nothing
+    else to do on the other cores: in smaller parts, all but the last part are written while
+    the workers derive the next one."""
+    if not last:
+        return
+    while len(last) > 2 * max(1, full // RAMP):
+        half = len(last) // 2
+        yield last[:half]
+        last = last[half:]
+    yield last
 
 
 def _ready(item: ReadItem, source: str | None, preparer: Preparer) -> Read:
@@ -96,8 +133,9 @@ class ReadAhead:
 
     The process is started by the catalogue workers' fork server and ends with this one however
     it ends (:mod:`catalog.workers`); leaving the ``with`` block early stops it. It sends each
-    batch through a pipe as soon as it is read, and waits while the pipe is full: at most about
-    two batches are on their way (the one in the pipe and the one being read). An error it meets
+    batch through a pipe as soon as it may (:func:`read_batches` holds one back until the next
+    is read), and waits while the pipe is full: at most about three batches are on their way
+    (the one in the pipe, the one held back, the one being read). An error it meets
     is raised here, where the batch it stopped would have been taken; if it dies, the pipe's end
     says so.
     """

@@ -134,3 +134,27 @@ def test_records_read_straight_to_bytes_are_prepared_as_built_ones(tmp_path, sou
     assert read == _built_and_prepared(spec, preparer)
     straight = sum(item.canonical is not None for item in iter_records(path, canonical=True))
     assert straight >= len(demo) + len([case for case in EDGE_CASES if case.values[1]])
+
+
+@pytest.mark.parametrize(
+    ("count", "sizes"),
+    [
+        (1, [1]),
+        (5, [1, 2, 2]),
+        (16, [1, 2, 4, 4, 2, 1, 2]),
+        (39, [1, 2, 4, 8, 8, 8, 4, 2, 2]),
+        (40, [1, 2, 4, 8, 8, 8, 4, 2, 1, 2]),
+        (41, [1, 2, 4, 8, 8, 8, 5, 2, 1, 2]),
+        (57, [1, 2, 4, 8, 8, 8, 8, 8, 5, 2, 1, 2]),
+    ],
+)
+def test_batches_grow_to_full_and_the_last_records_come_in_halves(tmp_path, count, sizes):
+    """With batches of 8: 1, 2, 4 records first, then 8s; the last full batch and what follows
+    it in halves down to 1 or 2 (so that little is left to write when the derivations end).
+    Every record comes once, in file order."""
+    path = tmp_path / "copies.mrc"
+    path.write_bytes(b"".join(_copies(count)))
+    spec = ReadSpec(path, "marc21", None, 1 << 20, False, None, 8)
+    batches = list(read_batches(spec, Preparer(1 << 20, "UzTUNL")))
+    assert [item.index for batch in batches for item, _ in batch] == list(range(count))
+    assert [len(batch) for batch in batches] == sizes

@@ -115,7 +115,7 @@ def test_processes_start_with_what_they_run_already_imported() -> None:
     is sent anything (``eval`` imports nothing of Koprik, and this pool has no initializer)."""
     script = (
         "from concurrent.futures import ProcessPoolExecutor\n"
-        "from catalog.workers import forkserver_context\n"
+        "from config.runtime import forkserver_context\n"
         "pool = ProcessPoolExecutor(1, mp_context=forkserver_context())\n"
         "print(pool.submit(eval, \"'catalog.store' in __import__('sys').modules\").result())\n"
         "pool.shutdown()\n"

@@ -82,6 +82,13 @@ def _leaf(name: str, value: str, attributes: str = "") -> str:
     return element(name, _text(value), attributes)
 
 
+def _from_record(key: str, value: str) -> str:
+    """An attribute whose value comes from the record (a $2, a $6 group, a subfield's type):
+    without the characters XML forbids, as element text is (:func:`_text`), but otherwise as
+    it is."""
+    return attribute(key, xml_safe(value))
+
+
 def _add(out: list[str], name: str, attributes: str, content: str) -> None:
     """A top-level container element appended to ``out``, unless it is empty."""
     if content:
@@ -239,7 +246,7 @@ class _Builder:
         linkage = _first(field, "6")
         if not linkage or len(linkage) < 6:
             return ""
-        group = attribute("altRepGroup", linkage[4:6])
+        group = _from_record("altRepGroup", linkage[4:6])
         script = _SCRIPT_CODES.get(linkage[7:9]) if field.tag == "880" else None
         if script is None:  # no script code in $6 (a regular field never has one)
             script = script_of(" ".join(v for c, v in field.subfields if c != "6"))
@@ -501,7 +508,7 @@ class _Builder:
         if not (forms or extents or media_types):
             return
         parts = [_leaf("form", value, _fixed("type", kind)
-                       + (attribute("authority", authority) if authority else ""))
+                       + (_from_record("authority", authority) if authority else ""))
                  for value, kind, authority in forms]
         parts += [_leaf("extent", value) for value in extents]
         parts += [_leaf("internetMediaType", value) for value in media_types]
@@ -563,10 +570,10 @@ class _Builder:
             attributes = self.alternate(field)
             authority = ""
             if tag == "648" and _first(field, "2"):
-                authority = attribute("authority", _first(field, "2") or "")
+                authority = _from_record("authority", _first(field, "2") or "")
             named = self.subject_authority(field)
             if named:  # set again, the attribute keeps its place
-                authority = attribute("authority", named)
+                authority = _from_record("authority", named)
             content = self.subject_content(tag, field) + self.subdivisions(field)
             _add(top, "subject", attributes + authority, content)
         for field in self.fields("653"):
@@ -592,7 +599,7 @@ class _Builder:
                 attributes = rule.attributes
                 if rule.type_from is not None:
                     kind = _first(field, rule.type_from)
-                    attributes = (attribute("type", kind) if kind else "") + attributes
+                    attributes = (_from_record("type", kind) if kind else "") + attributes
                 _add_leaf(out, "identifier", value, attributes)
         for field in self.get_fields("028"):
             _add_leaf(out, "identifier", _select(field, "ab"),

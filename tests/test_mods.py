@@ -143,3 +143,26 @@ def test_empty_elements_of_mods_are_left_out_and_nested_ones_kept(mods_schema) -
     assert [etree.QName(e).localname for e in root] == [
         "titleInfo", "typeOfResource", "subject", "recordInfo"]
     assert b'<subject authority="lcsh"><name type="corporate"/><topic>History</topic>' in mods
+
+
+def test_control_characters_in_values_made_attributes_are_dropped(mods_schema) -> None:
+    """A $2, a $6 group or an identifier's type holding a character XML forbids loses it, as
+    element text does: the record still has its MODS (it used to be left without)."""
+    fields = [
+        ("245", "00", [("6", "880-0\x01"), ("a", "Title")]),
+        ("024", "7 ", [("a", "10.1000/1"), ("2", "d\x02oi")]),
+        ("338", "  ", [("a", "volume"), ("2", "rda\x0bcarrier")]),
+        ("650", " 7", [("a", "Topic"), ("2", "fa\x1bst")]),
+        ("648", " 7", [("a", "1900-1999"), ("2", "fa\x1bst")]),
+    ]
+    record = pymarc.Record(leader=pymarc.Leader("00000nam a2200000 a 4500"))
+    for tag, indicators, subfields in fields:
+        record.add_field(pymarc.Field(tag, pymarc.Indicators(*indicators),
+                                      [pymarc.Subfield(code, value) for code, value in subfields]))
+    root = etree.fromstring(marc_to_mods(record))
+    mods_schema.assertValid(root)
+    ns = {"m": MODS[1:-1]}
+    assert root.xpath("m:titleInfo/@altRepGroup", namespaces=ns) == ["0"]
+    assert root.xpath("m:identifier/@type", namespaces=ns) == ["doi"]
+    assert root.xpath("m:physicalDescription/m:form/@authority", namespaces=ns) == ["rdacarrier"]
+    assert root.xpath("m:subject/@authority", namespaces=ns) == ["fast", "fast"]

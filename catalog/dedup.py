@@ -251,7 +251,8 @@ class Batch:
                 self.pairs[(a, b)] = state
 
     def candidates(self, ids: Sequence[int]) -> dict[int, dict[int, set[str]]]:
-        """For each record of ``ids``: candidate id -> kinds of key they share.
+        """For each record of ``ids`` that has candidates: candidate id -> kinds of key they
+        share.
 
         A key held by more than ``dedup.max_candidates`` records (of any source) finds none:
         the index counts, the records are not read. A record of the same source is no
@@ -275,7 +276,7 @@ class Batch:
                        else (self.postings, ()))
         # a key is telling while it has no posting past the record and max_candidates others
         skip = self.settings.dedup.max_candidates + 1
-        found: dict[int, dict[int, set[str]]] = {rid: {} for rid in ids}
+        found: dict[int, dict[int, set[str]]] = {}
         recs = self.recs
         for kind, keys in wanted.items():
             keys.sort()
@@ -285,12 +286,13 @@ class Batch:
                 source = source or ""
                 for rid in holders[(kind, key)]:
                     if recs[rid].source_key != source:
-                        found[rid].setdefault(other, set()).add(kind)
+                        found.setdefault(rid, {}).setdefault(other, set()).add(kind)
+        asked = set(ids)
         for (a, b), state in self.pairs.items():
             if state == SAME:
                 for one, other in ((a, b), (b, a)):
-                    if one in found:
-                        found[one].setdefault(other, set()).add("operator")
+                    if one in asked:
+                        found.setdefault(one, {}).setdefault(other, set()).add("operator")
         return found
 
     # -- deciding -----------------------------------------------------------------------
@@ -302,9 +304,10 @@ class Batch:
         found = self.candidates([rid for rid in live if not self.recs[rid].deleted])
         self.load({c for cands in found.values() for c in cands})
         self.load_pairs({c for cands in found.values() for c in cands})
+        self.report.processed += len(live)
+        nothing: dict[int, set[str]] = {}
         for rid in live:
-            self.report.processed += 1
-            self.decide(self.recs[rid], found.get(rid, {}))
+            self.decide(self.recs[rid], found.get(rid, nothing))
 
     def decide(self, rec: _Rec, cands: dict[int, set[str]]) -> None:
         gid = self.group_of.get(rec.id)
@@ -320,6 +323,9 @@ class Batch:
                 self.note(rec.id, None, "stays", 1.0, f"still fits {self.group_name(gid)}")
                 return
             self.leave(rec, "no longer fits its group")
+        if not cands:
+            self.note(rec.id, None, "alone", 0.0, "no match")
+            return
         verdicts: list[tuple[_Rec, Verdict]] = []
         for cid, kinds in sorted(cands.items()):
             other = self.recs.get(cid)

@@ -301,3 +301,23 @@ def test_records_of_one_source_queued_alone_find_those_of_every_other_source(uni
     assert (report.processed, report.joined, report.unions_written) == (2, 4, 2)
     assert holdings(marc(union_catalog, "union:1")) == sorted(
         ["UzNL", "UzSaRL" if later is None else "UzBuRL"])
+
+
+def test_a_record_with_no_candidate_has_its_decisions_replaced_by_one_saying_so(union_catalog):
+    """A record no key links to another one (also one that just left its group) is decided
+    alone: that decision replaces those of its run before, on every run it is queued."""
+    c = union_catalog
+    put(c, ("sam", history("1")), ("bux", history("2")), ("xor", book("1", "Kimyo")))
+    run_dedup(c)
+    alone = [(None, "alone", 0.0, "no match")]
+    assert explain(c, "xor:1").decisions == alone
+    joined_by = ("sam:1", "joined by", 1.0, "joined the group of bux:2")
+    assert explain(c, "bux:2").decisions == [
+        (None, "stays", 1.0, "still fits a new group"), joined_by]
+    put(c, ("bux", book("2", "Fizika", author="Salimov, Anvar", year=1990)))
+    with c.writer() as writer:
+        writer.queue_dedup([c.get_entry("xor:1", None).id])
+    assert run_dedup(c).processed == 2
+    assert explain(c, "bux:2").decisions == [
+        (None, "left", 0.0, "left union:1: no longer fits its group"), *alone, joined_by]
+    assert explain(c, "xor:1").decisions == alone

@@ -202,15 +202,3 @@ def execute_in(
         if result.returns_rows:
             rows.extend(result.all())
     return rows
-
-
-def execute_many(
-    connection: Connection, statement: str, rows: Sequence[tuple[object, ...]]
-) -> None:
-    """Run ``statement`` (SQL for the driver, ``{p}`` where each value goes) once per row of
-    ``rows``, in one executemany: as :func:`insert_rows`, without SQLAlchemy's processing of
-    each row's parameters."""
-    if rows:
-        connection.exec_driver_sql(
-            statement.format(p=_MARKERS[connection.dialect.paramstyle]), list(rows)
-        )

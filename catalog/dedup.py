@@ -42,7 +42,7 @@ from sqlalchemy import (
 from stdnum.exceptions import ValidationError
 
 from catalog import models
-from catalog.db import execute_in, execute_many, insert_rows
+from catalog.db import execute_in, insert_rows
 from catalog.harvest_state import harvest_sources
 from catalog.match_keys import Profile
 from catalog.matcher import Decision, Verdict, compare, veto
@@ -126,14 +126,23 @@ def run_dedup(catalog: Catalog, *, batch: int = BATCH) -> DedupReport:
             work = Batch(writer, catalog.settings)
             work.process([row.record_id for row in rows])
             work.finish()
-            # a record queued again meanwhile (a later queued_at) stays queued
-            execute_many(
-                writer.connection,
-                "DELETE FROM dedup_queue WHERE record_id = {p} AND queued_at = {p}",
-                [(row.record_id, row.queued_at) for row in rows])
+            unqueue(writer.connection, [(row.record_id, row.queued_at) for row in rows])
         report.add(work.report)
     report.seconds = time.monotonic() - started
     return report
+
+
+def unqueue(connection: Connection, entries: Sequence[tuple[int, int]]) -> None:
+    """Remove the queue entries ``(record_id, queued_at)`` read: a record queued again
+    meanwhile (a later ``queued_at``) stays queued. One statement per time of queuing (the
+    records one transaction wrote share it), not one per record: an executemany costs the
+    PostgreSQL driver more than the deletions cost the server."""
+    by_time: dict[int, list[int]] = {}
+    for record_id, queued_at in entries:
+        by_time.setdefault(queued_at, []).append(record_id)
+    for queued_at, ids in by_time.items():
+        execute_in(connection, "DELETE FROM dedup_queue WHERE queued_at = {p} AND "
+                   "record_id IN ({values})", ids, (queued_at,))
 
 
 _LOCK_KEY = 0x6B6F7072  # "kopr": the advisory lock of deduplication on PostgreSQL

@@ -4,9 +4,11 @@ import dataclasses
 
 import pytest
 from pymarc import Record
+from sqlalchemy import select
 
-from catalog import Catalog
-from catalog.dedup import DedupError, run_dedup
+from catalog import Catalog, models
+from catalog.db import insert_rows
+from catalog.dedup import DedupError, run_dedup, unqueue
 from catalog.dedup_operators import explain, merge, review_decide, review_list, split
 from catalog.query import Match, search
 from catalog.store import Incoming
@@ -321,3 +323,14 @@ def test_a_record_with_no_candidate_has_its_decisions_replaced_by_one_saying_so(
     assert explain(c, "bux:2").decisions == [
         (None, "left", 0.0, "left union:1: no longer fits its group"), *alone, joined_by]
     assert explain(c, "xor:1").decisions == alone
+
+
+def test_unqueue_removes_the_entries_read_and_keeps_those_queued_again_since(catalog):
+    q = models.dedup_queue
+    with catalog.engine.begin() as connection:
+        insert_rows(connection, q, ("record_id", "queued_at"),
+                    [(1, 100), (2, 100), (3, 101), (4, 102), (5, 100)])
+        # read as (2, 99) and (4, 100): both were queued again after they were read
+        unqueue(connection, [(1, 100), (2, 99), (3, 101), (4, 100)])
+        left = connection.execute(select(q.c.record_id, q.c.queued_at).order_by(q.c.record_id))
+        assert [tuple(row) for row in left] == [(2, 100), (4, 102), (5, 100)]

@@ -178,34 +178,27 @@ def execute_in(
     statement: str,
     values: Sequence[object],
     parameters: Sequence[object] = (),
+    after: Sequence[object] = (),
 ) -> list[Row[Any]]:
     """Run ``statement`` for ``values``, ``IN_CHUNK`` at a time; returns the rows it reads.
 
     ``statement`` is SQL for the driver, with ``{p}`` where a value of ``parameters`` goes and
     ``{values}`` where the markers of a chunk of ``values`` go, after all of ``parameters``:
-    ``"UPDATE records SET datestamp = {p} WHERE id IN ({values})"``. Like :func:`insert_rows`
-    it skips SQLAlchemy's expansion of an IN list, which names and processes every value
-    (more than the lookup itself costs for a list of hundreds), so values must be ones the
-    driver takes as they are (``str``, ``int``, ``bytes``, ``None``).
+    ``"UPDATE records SET datestamp = {p} WHERE id IN ({values})"``; or ``{rows}`` for them as
+    the rows of a ``VALUES`` list (``(VALUES {rows}) AS k``, the value ``k.column1``), and
+    ``{p}`` after it for the values of ``after``. Like :func:`insert_rows` it skips
+    SQLAlchemy's expansion of an IN list, which names and processes every value (more than the
+    lookup itself costs for a list of hundreds), so values must be ones the driver takes as
+    they are (``str``, ``int``, ``bytes``, ``None``).
     """
     marker = _MARKERS[connection.dialect.paramstyle]
     rows: list[Row[Any]] = []
     for start in range(0, len(values), IN_CHUNK):
         chunk = values[start : start + IN_CHUNK]
-        sql = statement.format(p=marker, values=", ".join([marker] * len(chunk)))
-        result = connection.exec_driver_sql(sql, (*parameters, *chunk))
+        markers = [marker] * len(chunk)
+        sql = statement.format(p=marker, values=", ".join(markers),
+                               rows=", ".join([f"({marker})"] * len(chunk)))
+        result = connection.exec_driver_sql(sql, (*parameters, *chunk, *after))
         if result.returns_rows:
             rows.extend(result.all())
     return rows
-
-
-def execute_many(
-    connection: Connection, statement: str, rows: Sequence[tuple[object, ...]]
-) -> None:
-    """Run ``statement`` (SQL for the driver, ``{p}`` where each value goes) once per row of
-    ``rows``, in one executemany: as :func:`insert_rows`, without SQLAlchemy's processing of
-    each row's parameters."""
-    if rows:
-        connection.exec_driver_sql(
-            statement.format(p=_MARKERS[connection.dialect.paramstyle]), list(rows)
-        )

@@ -29,16 +29,12 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Select,
     bindparam,
     delete,
-    func,
     insert,
-    or_,
     select,
     text,
     update,
@@ -46,7 +42,7 @@ from sqlalchemy import (
 from stdnum.exceptions import ValidationError
 
 from catalog import models
-from catalog.db import execute_in, execute_many, insert_rows
+from catalog.db import execute_in, insert_rows
 from catalog.harvest_state import harvest_sources
 from catalog.match_keys import Profile
 from catalog.matcher import Decision, Verdict, compare, veto
@@ -130,14 +126,23 @@ def run_dedup(catalog: Catalog, *, batch: int = BATCH) -> DedupReport:
             work = Batch(writer, catalog.settings)
             work.process([row.record_id for row in rows])
             work.finish()
-            # a record queued again meanwhile (a later queued_at) stays queued
-            execute_many(
-                writer.connection,
-                "DELETE FROM dedup_queue WHERE record_id = {p} AND queued_at = {p}",
-                [(row.record_id, row.queued_at) for row in rows])
+            unqueue(writer.connection, [(row.record_id, row.queued_at) for row in rows])
         report.add(work.report)
     report.seconds = time.monotonic() - started
     return report
+
+
+def unqueue(connection: Connection, entries: Sequence[tuple[int, int]]) -> None:
+    """Remove the queue entries ``(record_id, queued_at)`` read: a record queued again
+    meanwhile (a later ``queued_at``) stays queued. One statement per time of queuing (the
+    records one transaction wrote share it), not one per record: an executemany costs the
+    PostgreSQL driver more than the deletions cost the server."""
+    by_time: dict[int, list[int]] = {}
+    for record_id, queued_at in entries:
+        by_time.setdefault(queued_at, []).append(record_id)
+    for queued_at, ids in by_time.items():
+        execute_in(connection, "DELETE FROM dedup_queue WHERE queued_at = {p} AND "
+                   "record_id IN ({values})", ids, (queued_at,))
 
 
 _LOCK_KEY = 0x6B6F7072  # "kopr": the advisory lock of deduplication on PostgreSQL
@@ -185,6 +190,9 @@ class Batch:
             except ValidationError:
                 blocked.add(value)
         self.blocked = blocked
+        dialect = self.connection.dialect.name
+        self.postings = _postings(dialect, other_source=False)
+        self.postings_other = _postings(dialect, other_source=True)
         h = harvest_sources
         self.institutions = {
             row.name: row.institution_code for row in self.connection.execute(
@@ -233,7 +241,7 @@ class Batch:
             for rec in self._read(_RECORDS_BY_UNION, chunk):
                 if self.group_of.get(rec.id) == rec.union_id and rec.union_id is not None:
                     self.members[rec.union_id].add(rec.id)
-            for rid, local_id in self.connection.execute(_LOCAL_IDS, {"ids": chunk}).all():
+            for rid, local_id in execute_in(self.connection, _LOCAL_IDS, chunk):
                 self.union_local[rid] = local_id
         self.load_keys([m for gid in wanted for m in self.members[gid]])
 
@@ -247,50 +255,53 @@ class Batch:
 
     def load_pairs(self, ids: Iterable[int]) -> None:
         wanted = sorted(set(ids))
-        for start in range(0, len(wanted), _CHUNK):
-            for a, b, state in self.connection.execute(
-                _PAIRS_OF, {"ids": wanted[start : start + _CHUNK]}
-            ).all():
+        for query in _PAIRS_OF:
+            for a, b, state in execute_in(self.connection, query, wanted):
                 self.pairs[(a, b)] = state
 
     def candidates(self, ids: Sequence[int]) -> dict[int, dict[int, set[str]]]:
-        """For each record of ``ids``: candidate id -> kinds of key they share.
+        """For each record of ``ids`` that has candidates: candidate id -> kinds of key they
+        share.
 
         A key held by more than ``dedup.max_candidates`` records (of any source) finds none:
         the index counts, the records are not read. A record of the same source is no
         candidate (a union record holds one record per source), so it is not read either: in
         SQL when all of ``ids`` come from one source (an import, a harvest), else here."""
         self.load_keys(ids)
-        wanted: dict[str, set[str]] = {}
+        holders: dict[tuple[str, str], list[int]] = {}  # key -> the records of ids holding it
         for rid in ids:
-            for kind, key in self.keys[rid]:
-                if not (kind == "isbn" and key in self.blocked):
-                    wanted.setdefault(kind, set()).add(key)
+            for kind_key in self.keys[rid]:
+                held = holders.get(kind_key)
+                if held is None:
+                    holders[kind_key] = [rid]
+                else:
+                    held.append(rid)
+        wanted: dict[str, list[str]] = {}
+        for kind, key in holders:
+            if not (kind == "isbn" and key in self.blocked):
+                wanted.setdefault(kind, []).append(key)
         sources = {self.recs[rid].source for rid in ids}
-        query, only = (_POSTINGS_OTHER, sources.pop()) if len(sources) == 1 else (_POSTINGS, None)
-        limit = self.settings.dedup.max_candidates
-        postings: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        query, only = ((self.postings_other, (sources.pop(),)) if len(sources) == 1
+                       else (self.postings, ()))
+        # a key is telling while it has no posting past the record and max_candidates others
+        skip = self.settings.dedup.max_candidates + 1
+        found: dict[int, dict[int, set[str]]] = {}
+        recs = self.recs
         for kind, keys in wanted.items():
-            ordered = sorted(keys)
-            for start in range(0, len(ordered), _CHUNK):
-                for key, other, source in self.connection.execute(
-                    query, {"kind": kind, "keys": ordered[start : start + _CHUNK],
-                            "limit": limit + 1, "source": only}
-                ).all():
-                    postings.setdefault((kind, key), []).append((other, source or ""))
-        found: dict[int, dict[int, set[str]]] = {rid: {} for rid in ids}
-        for rid in ids:
-            mine = self.recs[rid].source_key
-            cands = found[rid]
-            for kind, key in self.keys[rid]:
-                for other, source in postings.get((kind, key), ()):
-                    if source != mine:
-                        cands.setdefault(other, set()).add(kind)
+            keys.sort()
+            for key, other, source in execute_in(
+                self.connection, query, keys, after=(kind, kind, skip, *only)
+            ):
+                source = source or ""
+                for rid in holders[(kind, key)]:
+                    if recs[rid].source_key != source:
+                        found.setdefault(rid, {}).setdefault(other, set()).add(kind)
+        asked = set(ids)
         for (a, b), state in self.pairs.items():
             if state == SAME:
                 for one, other in ((a, b), (b, a)):
-                    if one in found:
-                        found[one].setdefault(other, set()).add("operator")
+                    if one in asked:
+                        found.setdefault(one, {}).setdefault(other, set()).add("operator")
         return found
 
     # -- deciding -----------------------------------------------------------------------
@@ -302,9 +313,10 @@ class Batch:
         found = self.candidates([rid for rid in live if not self.recs[rid].deleted])
         self.load({c for cands in found.values() for c in cands})
         self.load_pairs({c for cands in found.values() for c in cands})
+        self.report.processed += len(live)
+        nothing: dict[int, set[str]] = {}
         for rid in live:
-            self.report.processed += 1
-            self.decide(self.recs[rid], found.get(rid, {}))
+            self.decide(self.recs[rid], found.get(rid, nothing))
 
     def decide(self, rec: _Rec, cands: dict[int, set[str]]) -> None:
         gid = self.group_of.get(rec.id)
@@ -320,6 +332,9 @@ class Batch:
                 self.note(rec.id, None, "stays", 1.0, f"still fits {self.group_name(gid)}")
                 return
             self.leave(rec, "no longer fits its group")
+        if not cands:
+            self.note(rec.id, None, "alone", 0.0, "no match")
+            return
         verdicts: list[tuple[_Rec, Verdict]] = []
         for cid, kinds in sorted(cands.items()):
             other = self.recs.get(cid)
@@ -565,31 +580,32 @@ _RECORD_SELECT = f"SELECT {', '.join(c.name for c in RECORD_COLUMNS)} FROM recor
 _RECORDS_BY_ID = _RECORD_SELECT + "id IN ({values})"
 _RECORDS_BY_UNION = _RECORD_SELECT + "union_id IN ({values})"
 _KEYS_BY_RECORD = 'SELECT kind, "key", record_id FROM match_keys WHERE record_id IN ({values})'
-_IDS = bindparam("ids", expanding=True)
-_LOCAL_IDS = select(models.records.c.id, models.records.c.local_id).where(
-    models.records.c.id.in_(_IDS))
-_PAIRS_OF = select(
-    models.dedup_pairs.c.record_a, models.dedup_pairs.c.record_b, models.dedup_pairs.c.state
-).where(or_(models.dedup_pairs.c.record_a.in_(_IDS), models.dedup_pairs.c.record_b.in_(_IDS)))
+_LOCAL_IDS = "SELECT id, local_id FROM records WHERE id IN ({values})"
+_PAIR_COLUMNS = "SELECT record_a, record_b, state FROM dedup_pairs WHERE "
+_PAIRS_OF = (_PAIR_COLUMNS + "record_a IN ({values})", _PAIR_COLUMNS + "record_b IN ({values})")
 
 
-def _postings(*, other_source: bool) -> Select[Any]:
-    """The records holding keys of one kind (with their source), for the keys held by at most
-    ``limit`` records; with ``other_source``, only those not of the source ``source``."""
-    mk, r = models.match_keys, models.records
-    telling = (
-        select(mk.c.key)
-        .where(mk.c.kind == bindparam("kind"), mk.c.key.in_(bindparam("keys", expanding=True)))
-        .group_by(mk.c.key)
-        .having(func.count() <= bindparam("limit"))
-    )
-    query = (
-        select(mk.c.key, mk.c.record_id, r.c.source)
-        .select_from(mk.join(r, r.c.id == mk.c.record_id))
-        .where(mk.c.kind == bindparam("kind"), mk.c.key.in_(telling))
-    )
-    return query.where(r.c.source.is_distinct_from(bindparam("source"))) if other_source else query
-
-
-_POSTINGS = _postings(other_source=False)
-_POSTINGS_OTHER = _postings(other_source=True)
+def _postings(dialect: str, *, other_source: bool) -> str:
+    """SQL for :func:`execute_in`: the records (with their source) holding keys of one kind
+    (``{rows}``), for the keys no more than ``skip`` records hold; with ``other_source``, only
+    the records not of the source ``source``. Parameters after the keys: kind, kind, skip and
+    source."""
+    if dialect == "postgresql":
+        # A LATERAL subquery PostgreSQL cannot flatten (OFFSET 0): each key's postings are read
+        # through the index whatever the planner estimates (its statistics lag behind a large
+        # import), never by hashing every posting of the kind.
+        postings = ('CROSS JOIN LATERAL (SELECT "key", record_id FROM match_keys '
+                    'WHERE kind = {p} AND "key" = k.column1 OFFSET 0) AS m '
+                    "JOIN records AS r ON r.id = m.record_id WHERE ")
+        distinct = "IS DISTINCT FROM"
+    else:
+        # CROSS JOIN keeps SQLite's join order: each key, then its postings, then their records.
+        postings = ("CROSS JOIN match_keys AS m CROSS JOIN records AS r "
+                    'WHERE m.kind = {p} AND m."key" = k.column1 AND r.id = m.record_id AND ')
+        distinct = "IS NOT"
+    query = ('SELECT m."key", m.record_id, r.source FROM (VALUES {rows}) AS k ' + postings
+             # counting stops at the first posting past `skip`: a key thousands of records hold
+             # costs what one `skip` records hold does (and the test runs once per key)
+             + '(NOT EXISTS (SELECT 1 FROM match_keys AS x WHERE x.kind = {p} '
+             'AND x."key" = k.column1 LIMIT 1 OFFSET {p}))')
+    return query + f" AND r.source {distinct} {{p}}" if other_source else query

@@ -106,3 +106,20 @@ def test_execute_in_reads_and_writes_a_list_in_chunks_on_each_engine(catalog: Ca
         assert sorted(tuple(row) for row in rows) == [(n, "new") for n in names[::2]]
         assert [row.spec for row in execute_in(
             connection, "SELECT spec FROM sets WHERE spec IN ({values})", [])] == []
+
+
+def test_execute_in_takes_a_list_as_the_rows_of_values_with_parameters_after_it(
+    catalog: Catalog,
+) -> None:
+    """``{rows}``: each value a row of a VALUES list, joined like a table; the ``after``
+    parameters follow it, in every chunk, on SQLite and PostgreSQL."""
+    names = [f"s{n:04d}" for n in range(IN_CHUNK * 2 + 7)]
+    with catalog.engine.begin() as connection:
+        insert_rows(connection, models.sets, ("spec", "name"),
+                    [(n, "odd" if i % 2 else "even") for i, n in enumerate(names)])
+        rows = execute_in(
+            connection, "SELECT s.spec, s.name FROM (VALUES {rows}) AS k CROSS JOIN sets AS s "
+            "WHERE s.spec = k.column1 AND s.name <> {p}",
+            [*names[::3], "absent"], after=("odd",))
+    assert sorted(tuple(row) for row in rows) == [
+        (n, "even") for i, n in enumerate(names) if i % 3 == 0 and i % 2 == 0]

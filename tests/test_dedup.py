@@ -4,9 +4,11 @@ import dataclasses
 
 import pytest
 from pymarc import Record
+from sqlalchemy import select
 
-from catalog import Catalog
-from catalog.dedup import DedupError, run_dedup
+from catalog import Catalog, models
+from catalog.db import insert_rows
+from catalog.dedup import DedupError, run_dedup, unqueue
 from catalog.dedup_operators import explain, merge, review_decide, review_list, split
 from catalog.query import Match, search
 from catalog.store import Incoming
@@ -301,3 +303,34 @@ def test_records_of_one_source_queued_alone_find_those_of_every_other_source(uni
     assert (report.processed, report.joined, report.unions_written) == (2, 4, 2)
     assert holdings(marc(union_catalog, "union:1")) == sorted(
         ["UzNL", "UzSaRL" if later is None else "UzBuRL"])
+
+
+def test_a_record_with_no_candidate_has_its_decisions_replaced_by_one_saying_so(union_catalog):
+    """A record no key links to another one (also one that just left its group) is decided
+    alone: that decision replaces those of its run before, on every run it is queued."""
+    c = union_catalog
+    put(c, ("sam", history("1")), ("bux", history("2")), ("xor", book("1", "Kimyo")))
+    run_dedup(c)
+    alone = [(None, "alone", 0.0, "no match")]
+    assert explain(c, "xor:1").decisions == alone
+    joined_by = ("sam:1", "joined by", 1.0, "joined the group of bux:2")
+    assert explain(c, "bux:2").decisions == [
+        (None, "stays", 1.0, "still fits a new group"), joined_by]
+    put(c, ("bux", book("2", "Fizika", author="Salimov, Anvar", year=1990)))
+    with c.writer() as writer:
+        writer.queue_dedup([c.get_entry("xor:1", None).id])
+    assert run_dedup(c).processed == 2
+    assert explain(c, "bux:2").decisions == [
+        (None, "left", 0.0, "left union:1: no longer fits its group"), *alone, joined_by]
+    assert explain(c, "xor:1").decisions == alone
+
+
+def test_unqueue_removes_the_entries_read_and_keeps_those_queued_again_since(catalog):
+    q = models.dedup_queue
+    with catalog.engine.begin() as connection:
+        insert_rows(connection, q, ("record_id", "queued_at"),
+                    [(1, 100), (2, 100), (3, 101), (4, 102), (5, 100)])
+        # read as (2, 99) and (4, 100): both were queued again after they were read
+        unqueue(connection, [(1, 100), (2, 99), (3, 101), (4, 100)])
+        left = connection.execute(select(q.c.record_id, q.c.queued_at).order_by(q.c.record_id))
+        assert [tuple(row) for row in left] == [(2, 100), (4, 102), (5, 100)]

@@ -38,3 +38,27 @@ def test_version(capsys):
     assert exit_.value.code == 0
     assert capsys.readouterr().out == f"koprik {koprik_version()}\n"
     assert koprik_version()[0].isdigit()
+
+
+@pytest.mark.parametrize(("command", "started"), [("import", True), ("crosswalk", False)])
+def test_a_command_storing_records_starts_its_fork_server_before_loading_the_catalogue(
+    tmp_path, command, started
+):
+    """``koprik import`` (demo, harvest) starts the fork server of its worker processes first,
+    so that its preloading runs beside the command's own imports; other commands start none."""
+    probe = (
+        "import sys\n"
+        "from multiprocessing import forkserver\n"
+        "from koprik import cli\n"
+        "parse = cli.build_parser\n"
+        "def build_parser(only=None):\n"
+        "    print(forkserver._forkserver._forkserver_pid is not None,\n"
+        "          'catalog.store' in sys.modules)\n"
+        "    return parse(only)\n"
+        "cli.build_parser = build_parser\n"
+        f"cli.main(['--config', {str(tmp_path / 'k.toml')!r}, {command!r}, "
+        f"{str(tmp_path / 'missing.mrc')!r}])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.splitlines()[0] == f"{started} False"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -530,23 +531,11 @@ class _Builder:
 
     def subject_content(self, tag: str, field: pymarc.Field) -> str:
         """The elements of one 6XX field's subject, before its subdivisions."""
-        if tag == "600":
-            name = element("name", None, _NAME_TYPES["personal"],
-                           self.personal_parts(field) + self.role(field))
+        if tag in _SUBJECT_NAMES:
+            kind, parts, title_codes = _SUBJECT_NAMES[tag]
+            name = element("name", None, _NAME_TYPES[kind], parts(self, field))
             if _first(field, "t") is not None:
-                return name + self.subject_title(field, "t")
-            return name
-        if tag == "610":
-            name = element("name", None, _NAME_TYPES["corporate"],
-                           self.corporate_parts(field, "cdnp") + self.role(field))
-            if _first(field, "t") is not None:
-                return name + self.subject_title(field, "t")
-            return name
-        if tag == "611":
-            name = element("name", None, _NAME_TYPES["conference"],
-                           _leaf("namePart", _select(field, "abcdeqnp")))
-            if _first(field, "t") is not None:
-                return name + self.subject_title(field, "tpn")
+                return name + self.subject_title(field, title_codes)
             return name
         if tag == "630":
             return self.subject_title(field, "adfhklor")
@@ -675,6 +664,15 @@ class _Builder:
         last = [*self.classifications(), *self.identifiers(), self.location(),
                 self.record_info()]
         return element("mods", None, _ROOT, "".join(self.top) + "".join(last))
+
+
+_SUBJECT_NAMES: dict[str, tuple[str, Callable[[_Builder, pymarc.Field], str], str]] = {
+    "600": ("personal", lambda b, field: b.personal_parts(field) + b.role(field), "t"),
+    "610": ("corporate", lambda b, field: b.corporate_parts(field, "cdnp") + b.role(field), "t"),
+    "611": ("conference", lambda b, field: _leaf("namePart", _select(field, "abcdeqnp")), "tpn"),
+}
+"""A name subject's tag -> the name's type, its parts, and the subfields of the titleInfo that
+follows it when the field has a $t (a name/title subject)."""
 
 
 def marc_to_mods(record: pymarc.Record) -> bytes:

@@ -517,9 +517,12 @@ class _Builder:
 
     # subject -----------------------------------------------------------------------------
 
-    def subject_authority(self, field: pymarc.Field) -> str | None:
+    def subject_authority(self, tag: str, field: pymarc.Field) -> str | None:
+        """The authority the second indicator names (7: the one $2 names); for a 648 naming
+        none, its $2 (LoC reads a 648's $2 whatever the indicator)."""
         ind2 = field.indicators[1]
-        return _first(field, "2") if ind2 == "7" else _TABLE["subject_authority"].get(ind2)
+        named = _first(field, "2") if ind2 == "7" else _TABLE["subject_authority"].get(ind2)
+        return named or (_first(field, "2") if tag == "648" else None)
 
     def subdivisions(self, field: pymarc.Field) -> str:
         return "".join(_leaf(_SUBDIVISIONS[s.code], chop(s.value))
@@ -557,14 +560,11 @@ class _Builder:
         for field in self.fields("600", "610", "611", "630", "648", "650", "651"):
             tag = self.tag_of(field)
             attributes = self.alternate(field)
-            authority = ""
-            if tag == "648" and _first(field, "2"):
-                authority = _from_record("authority", _first(field, "2") or "")
-            named = self.subject_authority(field)
-            if named:  # set again, the attribute keeps its place
-                authority = _from_record("authority", named)
+            authority = self.subject_authority(tag, field)
+            if authority:
+                attributes += _from_record("authority", authority)
             content = self.subject_content(tag, field) + self.subdivisions(field)
-            _add(top, "subject", attributes + authority, content)
+            _add(top, "subject", attributes, content)
         for field in self.fields("653"):
             if field.indicators[1] in (" ", ""):
                 top.extend(element("subject", None, "", _leaf("topic", s.value))

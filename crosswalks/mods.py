@@ -139,7 +139,9 @@ _ROOT = "".join([
 """The attributes of the ``mods`` element."""
 _fixed = cache(attribute)
 """:func:`attribute` for the writer's own values (names of types, authorities, scripts: a small
-set, so the unbounded cache stays small), which per record cost more to write than to look up."""
+set, so the unbounded cache stays small), which per record cost more to write than to look up.
+Code tables (``_EVENTS``...) map codes to plain values, as ``tables/marc_to_mods.toml`` does,
+and the attribute is written with this where it is used."""
 _PRESERVE = attribute("xml:space", "preserve")
 _TYPE_TEXT = attribute("type", "text")
 _CODE_MARCRELATOR = attribute("authority", "marcrelator") + attribute("type", "code")
@@ -149,16 +151,12 @@ _START = attribute("point", "start")
 _END = attribute("point", "end")
 _QUESTIONABLE = attribute("qualifier", "questionable")
 _RECORD_ORIGIN = element("recordOrigin", RECORD_ORIGIN)
-_NAME_TYPES = {kind: attribute("type", kind)
-               for kind in ("personal", "family", "corporate", "conference")}
 _SUBDIVISIONS = {"v": "genre", "x": "topic", "y": "temporal", "z": "geographic"}
-_EVENTS = {ind2: attribute("eventType", event)
-           for ind2, event in (("0", "producer"), ("1", "publisher"), ("2", "distributor"),
-                               ("3", "manufacturer"))}
-_ISSUE_KINDS = {ind1: attribute("type", kind)
-                for ind1, kind in (("0", "issue number"), ("1", "matrix number"),
-                                   ("2", "music plate"), ("3", "music publisher"),
-                                   ("4", "videorecording identifier"))}
+_EVENTS = {"0": "producer", "1": "publisher", "2": "distributor", "3": "manufacturer"}
+"""264 second indicator -> originInfo/@eventType."""
+_ISSUE_KINDS = {"0": "issue number", "1": "matrix number", "2": "music plate",
+                "3": "music publisher", "4": "videorecording identifier"}
+"""028 first indicator -> identifier/@type."""
 
 
 @dataclass(frozen=True)
@@ -356,19 +354,19 @@ class _Builder:
         if kind == "00":
             if ind1 not in ("0", "1", "3"):
                 return
-            attributes = _NAME_TYPES["family" if ind1 == "3" else "personal"]
+            attributes = _fixed("type", "family" if ind1 == "3" else "personal")
             if primary:
                 attributes += _fixed("usage", "primary")
             attributes += self.alternate(field)
             content = self.personal_parts(field)
         elif kind == "10":
-            attributes = _NAME_TYPES["corporate"] + self.alternate(field)
+            attributes = _fixed("type", "corporate") + self.alternate(field)
             content = self.corporate_parts(field, "cdn")
         elif kind == "11":
-            attributes = _NAME_TYPES["conference"] + self.alternate(field)
+            attributes = _fixed("type", "conference") + self.alternate(field)
             content = _leaf("namePart", _select(field, "acdenq"))
         else:  # 720
-            attributes = _NAME_TYPES["personal"] if ind1 == "1" else ""
+            attributes = _fixed("type", "personal") if ind1 == "1" else ""
             attributes += self.alternate(field)
             content = _leaf("namePart", _first(field, "a") or "")
         _add(self.top, "name", attributes, content + self.role(field))
@@ -472,7 +470,7 @@ class _Builder:
         for field in self.fields("264"):
             event = _EVENTS.get(field.indicators[1])
             if event is not None:
-                attributes = event + self.alternate(field)
+                attributes = _fixed("eventType", event) + self.alternate(field)
                 _add(self.top, "originInfo", attributes,
                          self.imprint(field, chop_text=False))
 
@@ -536,7 +534,7 @@ class _Builder:
         """The elements of one 6XX field's subject, before its subdivisions."""
         if tag in _SUBJECT_NAMES:
             kind, parts, title_codes = _SUBJECT_NAMES[tag]
-            name = element("name", None, _NAME_TYPES[kind], parts(self, field))
+            name = element("name", None, _fixed("type", kind), parts(self, field))
             if _first(field, "t") is not None:
                 return name + self.subject_title(field, title_codes)
             return name
@@ -591,8 +589,9 @@ class _Builder:
                     attributes = (_from_record("type", kind) if kind else "") + attributes
                 _add_leaf(out, "identifier", value, attributes)
         for field in self.get_fields("028"):
+            kind = _ISSUE_KINDS.get(field.indicators[0])
             _add_leaf(out, "identifier", _select(field, "ab"),
-                          _ISSUE_KINDS.get(field.indicators[0], ""))
+                      _fixed("type", kind) if kind else "")
         for field in self.get_fields("037"):
             attributes = _fixed("type", "stock number")
             if _first(field, "c"):

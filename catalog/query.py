@@ -329,13 +329,17 @@ def _lookup(fields: tuple[int, ...], relation: Relation | None) -> Select[tuple[
 
 
 # The statements of a one-term search and its pages: run on the DBAPI cursor (catalog.prepared).
+def _term_rows(fields: tuple[int, ...], term: ColumnElement[str]) -> list[ColumnElement[bool]]:
+    """The rows having ``term`` in each of ``fields``, one condition (one index range) a field:
+    a term's records are counted, paged and first found field by field."""
+    return [(terms.c.field == number) & (terms.c.term == term) for number in _numbers(fields)]
+
+
 def _field_counts(fields: tuple[int, ...], term: ColumnElement[str]) -> list[ScalarSelect[int]]:
-    """How many records have ``term`` in each of ``fields``: one index range each (grouping the
-    rows by field counts three times slower)."""
-    return [
-        select(func.count()).where(terms.c.field == number, terms.c.term == term).scalar_subquery()
-        for number in _numbers(fields)
-    ]
+    """How many records have ``term`` in each of ``fields`` (grouping the rows by field counts
+    three times slower)."""
+    counts = [select(func.count()).where(rows) for rows in _term_rows(fields, term)]
+    return [count.scalar_subquery() for count in counts]
 
 
 @cache
@@ -392,14 +396,10 @@ def _page(fields: tuple[int, ...]) -> Prepared:
     fields reads every row of the term: 50 times slower for a word of 11,000 records)."""
     firsts = [
         select(terms.c.record_id)
-        .where(
-            terms.c.field == number,
-            terms.c.term == _TERM,
-            terms.c.record_id > bindparam("after"),
-        )
+        .where(rows, terms.c.record_id > bindparam("after"))
         .order_by(terms.c.record_id)
         .limit(bindparam("n"))
-        for number in _numbers(fields)
+        for rows in _term_rows(fields, _TERM)
     ]
     if len(firsts) == 1:
         return Prepared(firsts[0])
@@ -591,10 +591,8 @@ def _walk(fields: tuple[int, ...], descending: bool, firsts: bool) -> Prepared:
     ]
     if firsts:
         lowest = [
-            select(func.min(terms.c.record_id))
-            .where(terms.c.field == number, terms.c.term == walk.c.term)
-            .scalar_subquery()
-            for number in _numbers(fields)
+            select(func.min(terms.c.record_id)).where(rows).scalar_subquery()
+            for rows in _term_rows(fields, walk.c.term)
         ]
         columns += [case((has, first)) for has, first in zip(holding, lowest, strict=True)]
     page = select(*columns).where(walk.c.phase == _ONE, walk.c.term.is_not(None))

@@ -210,7 +210,7 @@ def search(
     single = _single_term(query) if window is not None else None
     if single is not None and window is not None:
         first = min(window, limit)
-        ids = more_ids(connection, query, after=0, count=first)
+        ids = _ids_after(connection, *single, after=0, count=first)
         count = _tally(connection, *single) if len(ids) == first else len(ids)
         return ResultSet(ids=ids, count=count, complete=len(ids) >= min(count, limit))
     found = _evaluate(connection, query, _Budget(MAX_QUERY_IDS))
@@ -224,7 +224,13 @@ def more_ids(connection: Connection, query: Query, *, after: int, count: int) ->
     single = _single_term(query)
     if single is None:
         raise QueryError("only a one-term query is read in windows")
-    fields, key = single
+    return _ids_after(connection, *single, after=after, count=count)
+
+
+def _ids_after(
+    connection: Connection, fields: tuple[int, ...], key: str, *, after: int, count: int
+) -> list[int]:
+    """The first ``count`` ids after id ``after`` of the records having ``key`` in ``fields``."""
     values = {"term": key, "after": after, "n": count}
     return [row[0] for row in _page(fields).rows(connection, values)]
 

@@ -500,8 +500,9 @@ def scan(
     fields = ANSWERING[index, kind]
     shown = index not in KEYED  # a keyed index has no display forms: no first records to read
     before = _scan_rows(connection, fields, start, position - 1, descending=True, firsts=shown)
-    after = _scan_rows(connection, fields, start, count - len(before), descending=False,
-                       firsts=shown)
+    after = _scan_rows(
+        connection, fields, start, count - len(before), descending=False, firsts=shown
+    )
     entries = list(reversed(before)) + after
     firsts = {e.term: e.first for e in entries if e.first is not None}
     forms = _display_forms(connection, index, kind, firsts)

@@ -157,6 +157,13 @@ _EVENTS = {"0": "producer", "1": "publisher", "2": "distributor", "3": "manufact
 _ISSUE_KINDS = {"0": "issue number", "1": "matrix number", "2": "music plate",
                 "3": "music publisher", "4": "videorecording identifier"}
 """028 first indicator -> identifier/@type."""
+_SUBJECT_NAMES: dict[str, tuple[str, Callable[[_Builder, pymarc.Field], str], str]] = {
+    "600": ("personal", lambda b, field: b.personal_parts(field) + b.role(field), "t"),
+    "610": ("corporate", lambda b, field: b.corporate_parts(field, "cdnp") + b.role(field), "t"),
+    "611": ("conference", lambda b, field: _leaf("namePart", _select(field, "abcdeqnp")), "tpn"),
+}
+"""A name subject's tag -> the name's type, its parts, and the subfields of the titleInfo that
+follows it when the field has a $t (a name/title subject)."""
 
 
 @dataclass(frozen=True)
@@ -663,15 +670,6 @@ class _Builder:
         last = [*self.classifications(), *self.identifiers(), self.location(),
                 self.record_info()]
         return element("mods", None, _ROOT, "".join(self.top) + "".join(last))
-
-
-_SUBJECT_NAMES: dict[str, tuple[str, Callable[[_Builder, pymarc.Field], str], str]] = {
-    "600": ("personal", lambda b, field: b.personal_parts(field) + b.role(field), "t"),
-    "610": ("corporate", lambda b, field: b.corporate_parts(field, "cdnp") + b.role(field), "t"),
-    "611": ("conference", lambda b, field: _leaf("namePart", _select(field, "abcdeqnp")), "tpn"),
-}
-"""A name subject's tag -> the name's type, its parts, and the subfields of the titleInfo that
-follows it when the field has a $t (a name/title subject)."""
 
 
 def marc_to_mods(record: pymarc.Record) -> bytes:

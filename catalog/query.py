@@ -210,7 +210,7 @@ def search(
     single = _single_term(query) if window is not None else None
     if single is not None and window is not None:
         first = min(window, limit)
-        ids = more_ids(connection, query, after=0, count=first)
+        ids = _ids_after(connection, *single, after=0, count=first)
         count = _tally(connection, *single) if len(ids) == first else len(ids)
         return ResultSet(ids=ids, count=count, complete=len(ids) >= min(count, limit))
     found = _evaluate(connection, query, _Budget(MAX_QUERY_IDS))
@@ -224,7 +224,13 @@ def more_ids(connection: Connection, query: Query, *, after: int, count: int) ->
     single = _single_term(query)
     if single is None:
         raise QueryError("only a one-term query is read in windows")
-    fields, key = single
+    return _ids_after(connection, *single, after=after, count=count)
+
+
+def _ids_after(
+    connection: Connection, fields: tuple[int, ...], key: str, *, after: int, count: int
+) -> list[int]:
+    """The first ``count`` ids after id ``after`` of the records having ``key`` in ``fields``."""
     values = {"term": key, "after": after, "n": count}
     return [row[0] for row in _page(fields).rows(connection, values)]
 
@@ -329,13 +335,17 @@ def _lookup(fields: tuple[int, ...], relation: Relation | None) -> Select[tuple[
 
 
 # The statements of a one-term search and its pages: run on the DBAPI cursor (catalog.prepared).
+def _term_rows(fields: tuple[int, ...], term: ColumnElement[str]) -> list[ColumnElement[bool]]:
+    """The rows having ``term`` in each of ``fields``, one condition (one index range) a field:
+    a term's records are counted, paged and first found field by field."""
+    return [(terms.c.field == number) & (terms.c.term == term) for number in _numbers(fields)]
+
+
 def _field_counts(fields: tuple[int, ...], term: ColumnElement[str]) -> list[ScalarSelect[int]]:
-    """How many records have ``term`` in each of ``fields``: one index range each (grouping the
-    rows by field counts three times slower)."""
-    return [
-        select(func.count()).where(terms.c.field == number, terms.c.term == term).scalar_subquery()
-        for number in _numbers(fields)
-    ]
+    """How many records have ``term`` in each of ``fields`` (grouping the rows by field counts
+    three times slower)."""
+    counts = [select(func.count()).where(rows) for rows in _term_rows(fields, term)]
+    return [count.scalar_subquery() for count in counts]
 
 
 @cache
@@ -392,14 +402,10 @@ def _page(fields: tuple[int, ...]) -> Prepared:
     fields reads every row of the term: 50 times slower for a word of 11,000 records)."""
     firsts = [
         select(terms.c.record_id)
-        .where(
-            terms.c.field == number,
-            terms.c.term == _TERM,
-            terms.c.record_id > bindparam("after"),
-        )
+        .where(rows, terms.c.record_id > bindparam("after"))
         .order_by(terms.c.record_id)
         .limit(bindparam("n"))
-        for number in _numbers(fields)
+        for rows in _term_rows(fields, _TERM)
     ]
     if len(firsts) == 1:
         return Prepared(firsts[0])
@@ -492,21 +498,26 @@ def scan(
     else:
         kind, start = WORD, " ".join(words_of(term))
     fields = ANSWERING[index, kind]
-    before = _scan_rows(connection, fields, start, position - 1, descending=True)
-    after = _scan_rows(connection, fields, start, count - len(before), descending=False)
+    shown = index not in KEYED  # a keyed index has no display forms: no first records to read
+    before = _scan_rows(connection, fields, start, position - 1, descending=True, firsts=shown)
+    after = _scan_rows(
+        connection, fields, start, count - len(before), descending=False, firsts=shown
+    )
     entries = list(reversed(before)) + after
-    forms = _display_forms(connection, index, kind, {e.term: e.first for e in entries})
+    firsts = {e.term: e.first for e in entries if e.first is not None}
+    forms = _display_forms(connection, index, kind, firsts)
     return ScanPage(
         [ScanEntry(e.term, e.count, forms.get(e.term, "")) for e in entries], len(before) + 1
     )
 
 
 class _Counted(NamedTuple):
-    """A term scanned, how many records have it and the first of them (lowest id)."""
+    """A term scanned, how many records have it and the first of them (lowest id; None when
+    not read)."""
 
     term: str
     count: int
-    first: int
+    first: int | None
 
 
 def _display_forms(
@@ -516,9 +527,9 @@ def _display_forms(
 
     Read when a scan is answered (one query for their MARC), not stored: the index holds folded
     keys only, and a form is only wanted for the few keys a scan shows. A key whose first record
-    gives no form (a keyed index) is left out.
+    gives no form is left out.
     """
-    if not firsts or index in KEYED:
+    if not firsts:
         return {}
     records = {
         row.id: read_canonical(row.marc)
@@ -543,17 +554,23 @@ def _display_forms(
 
 
 def _scan_rows(
-    connection: Connection, fields: tuple[int, ...], start: str, limit: int, *, descending: bool
+    connection: Connection,
+    fields: tuple[int, ...],
+    start: str,
+    limit: int,
+    *,
+    descending: bool,
+    firsts: bool,
 ) -> list[_Counted]:
     """The first ``limit`` terms of ``fields`` from ``start`` on (descending: before it) with
-    how many records have each, and the first."""
+    how many records have each, and (``firsts``) the first."""
     if limit <= 0:
         return []
-    rows = _walk(fields, descending).rows(connection, {"term": start, "limit": limit})
+    rows = _walk(fields, descending, firsts).rows(connection, {"term": start, "limit": limit})
     width = len(fields)
     totals = _totals(connection, fields, [(row[0], row[1 : 1 + width]) for row in rows])
     return [
-        _Counted(row[0], total, min(first for first in row[1 + width :] if first is not None))
+        _Counted(row[0], total, min((f for f in row[1 + width :] if f is not None), default=None))
         for row, total in zip(rows, totals, strict=True)
     ]
 
@@ -562,10 +579,10 @@ _ZERO, _ONE = literal_column("0"), literal_column("1")
 
 
 @cache
-def _walk(fields: tuple[int, ...], descending: bool) -> Prepared:
+def _walk(fields: tuple[int, ...], descending: bool, firsts: bool) -> Prepared:
     """The first ``limit`` terms of ``fields`` from the bound term on (descending: before it),
-    in order (:func:`_merged`), each with how many records have it in each field and the first
-    of them there (0 and NULL in a field without it, which is not read).
+    in order (:func:`_merged`), each with how many records have it in each field and, with
+    ``firsts``, the first of them there (0 and NULL in a field without it, which is not read).
 
     One statement, so that a page is one round trip to the server: a scan of ``any`` that sent
     each seek and each count on its own made some 50 round trips a page, 1.3-3 times the time
@@ -575,17 +592,17 @@ def _walk(fields: tuple[int, ...], descending: bool) -> Prepared:
     walk = _merged(fields, descending)
     holding = [walk.c[f"h{n}"] == walk.c.term for n in range(len(fields))]
     counts = _field_counts(fields, walk.c.term)
-    firsts = [
-        select(func.min(terms.c.record_id))
-        .where(terms.c.field == number, terms.c.term == walk.c.term)
-        .scalar_subquery()
-        for number in _numbers(fields)
-    ]
-    page = select(
+    columns = [
         walk.c.term,
         *(case((has, count), else_=_ZERO) for has, count in zip(holding, counts, strict=True)),
-        *(case((has, first)) for has, first in zip(holding, firsts, strict=True)),
-    ).where(walk.c.phase == _ONE, walk.c.term.is_not(None))
+    ]
+    if firsts:
+        lowest = [
+            select(func.min(terms.c.record_id)).where(rows).scalar_subquery()
+            for rows in _term_rows(fields, walk.c.term)
+        ]
+        columns += [case((has, first)) for has, first in zip(holding, lowest, strict=True)]
+    page = select(*columns).where(walk.c.phase == _ONE, walk.c.term.is_not(None))
     return Prepared(page.order_by(walk.c.n))
 
 

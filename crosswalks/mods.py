@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -138,7 +139,9 @@ _ROOT = "".join([
 """The attributes of the ``mods`` element."""
 _fixed = cache(attribute)
 """:func:`attribute` for the writer's own values (names of types, authorities, scripts: a small
-set, so the unbounded cache stays small), which per record cost more to write than to look up."""
+set, so the unbounded cache stays small), which per record cost more to write than to look up.
+Code tables (``_EVENTS``...) map codes to plain values, as ``tables/marc_to_mods.toml`` does,
+and the attribute is written with this where it is used."""
 _PRESERVE = attribute("xml:space", "preserve")
 _TYPE_TEXT = attribute("type", "text")
 _CODE_MARCRELATOR = attribute("authority", "marcrelator") + attribute("type", "code")
@@ -148,16 +151,19 @@ _START = attribute("point", "start")
 _END = attribute("point", "end")
 _QUESTIONABLE = attribute("qualifier", "questionable")
 _RECORD_ORIGIN = element("recordOrigin", RECORD_ORIGIN)
-_NAME_TYPES = {kind: attribute("type", kind)
-               for kind in ("personal", "family", "corporate", "conference")}
 _SUBDIVISIONS = {"v": "genre", "x": "topic", "y": "temporal", "z": "geographic"}
-_EVENTS = {ind2: attribute("eventType", event)
-           for ind2, event in (("0", "producer"), ("1", "publisher"), ("2", "distributor"),
-                               ("3", "manufacturer"))}
-_ISSUE_KINDS = {ind1: attribute("type", kind)
-                for ind1, kind in (("0", "issue number"), ("1", "matrix number"),
-                                   ("2", "music plate"), ("3", "music publisher"),
-                                   ("4", "videorecording identifier"))}
+_EVENTS = {"0": "producer", "1": "publisher", "2": "distributor", "3": "manufacturer"}
+"""264 second indicator -> originInfo/@eventType."""
+_ISSUE_KINDS = {"0": "issue number", "1": "matrix number", "2": "music plate",
+                "3": "music publisher", "4": "videorecording identifier"}
+"""028 first indicator -> identifier/@type."""
+_SUBJECT_NAMES: dict[str, tuple[str, Callable[[_Builder, pymarc.Field], str], str]] = {
+    "600": ("personal", lambda b, field: b.personal_parts(field) + b.role(field), "t"),
+    "610": ("corporate", lambda b, field: b.corporate_parts(field, "cdnp") + b.role(field), "t"),
+    "611": ("conference", lambda b, field: _leaf("namePart", _select(field, "abcdeqnp")), "tpn"),
+}
+"""A name subject's tag -> the name's type, its parts, and the subfields of the titleInfo that
+follows it when the field has a $t (a name/title subject)."""
 
 
 @dataclass(frozen=True)
@@ -355,19 +361,19 @@ class _Builder:
         if kind == "00":
             if ind1 not in ("0", "1", "3"):
                 return
-            attributes = _NAME_TYPES["family" if ind1 == "3" else "personal"]
+            attributes = _fixed("type", "family" if ind1 == "3" else "personal")
             if primary:
                 attributes += _fixed("usage", "primary")
             attributes += self.alternate(field)
             content = self.personal_parts(field)
         elif kind == "10":
-            attributes = _NAME_TYPES["corporate"] + self.alternate(field)
+            attributes = _fixed("type", "corporate") + self.alternate(field)
             content = self.corporate_parts(field, "cdn")
         elif kind == "11":
-            attributes = _NAME_TYPES["conference"] + self.alternate(field)
+            attributes = _fixed("type", "conference") + self.alternate(field)
             content = _leaf("namePart", _select(field, "acdenq"))
         else:  # 720
-            attributes = _NAME_TYPES["personal"] if ind1 == "1" else ""
+            attributes = _fixed("type", "personal") if ind1 == "1" else ""
             attributes += self.alternate(field)
             content = _leaf("namePart", _first(field, "a") or "")
         _add(self.top, "name", attributes, content + self.role(field))
@@ -471,7 +477,7 @@ class _Builder:
         for field in self.fields("264"):
             event = _EVENTS.get(field.indicators[1])
             if event is not None:
-                attributes = event + self.alternate(field)
+                attributes = _fixed("eventType", event) + self.alternate(field)
                 _add(self.top, "originInfo", attributes,
                          self.imprint(field, chop_text=False))
 
@@ -516,9 +522,12 @@ class _Builder:
 
     # subject -----------------------------------------------------------------------------
 
-    def subject_authority(self, field: pymarc.Field) -> str | None:
+    def subject_authority(self, tag: str, field: pymarc.Field) -> str | None:
+        """The authority the second indicator names (7: the one $2 names); for a 648 naming
+        none, its $2 (LoC reads a 648's $2 whatever the indicator)."""
         ind2 = field.indicators[1]
-        return _first(field, "2") if ind2 == "7" else _TABLE["subject_authority"].get(ind2)
+        named = _first(field, "2") if ind2 == "7" else _TABLE["subject_authority"].get(ind2)
+        return named or (_first(field, "2") if tag == "648" else None)
 
     def subdivisions(self, field: pymarc.Field) -> str:
         return "".join(_leaf(_SUBDIVISIONS[s.code], chop(s.value))
@@ -530,23 +539,11 @@ class _Builder:
 
     def subject_content(self, tag: str, field: pymarc.Field) -> str:
         """The elements of one 6XX field's subject, before its subdivisions."""
-        if tag == "600":
-            name = element("name", None, _NAME_TYPES["personal"],
-                           self.personal_parts(field) + self.role(field))
+        if tag in _SUBJECT_NAMES:
+            kind, parts, title_codes = _SUBJECT_NAMES[tag]
+            name = element("name", None, _fixed("type", kind), parts(self, field))
             if _first(field, "t") is not None:
-                return name + self.subject_title(field, "t")
-            return name
-        if tag == "610":
-            name = element("name", None, _NAME_TYPES["corporate"],
-                           self.corporate_parts(field, "cdnp") + self.role(field))
-            if _first(field, "t") is not None:
-                return name + self.subject_title(field, "t")
-            return name
-        if tag == "611":
-            name = element("name", None, _NAME_TYPES["conference"],
-                           _leaf("namePart", _select(field, "abcdeqnp")))
-            if _first(field, "t") is not None:
-                return name + self.subject_title(field, "tpn")
+                return name + self.subject_title(field, title_codes)
             return name
         if tag == "630":
             return self.subject_title(field, "adfhklor")
@@ -568,14 +565,11 @@ class _Builder:
         for field in self.fields("600", "610", "611", "630", "648", "650", "651"):
             tag = self.tag_of(field)
             attributes = self.alternate(field)
-            authority = ""
-            if tag == "648" and _first(field, "2"):
-                authority = _from_record("authority", _first(field, "2") or "")
-            named = self.subject_authority(field)
-            if named:  # set again, the attribute keeps its place
-                authority = _from_record("authority", named)
+            authority = self.subject_authority(tag, field)
+            if authority:
+                attributes += _from_record("authority", authority)
             content = self.subject_content(tag, field) + self.subdivisions(field)
-            _add(top, "subject", attributes + authority, content)
+            _add(top, "subject", attributes, content)
         for field in self.fields("653"):
             if field.indicators[1] in (" ", ""):
                 top.extend(element("subject", None, "", _leaf("topic", s.value))
@@ -602,8 +596,9 @@ class _Builder:
                     attributes = (_from_record("type", kind) if kind else "") + attributes
                 _add_leaf(out, "identifier", value, attributes)
         for field in self.get_fields("028"):
+            kind = _ISSUE_KINDS.get(field.indicators[0])
             _add_leaf(out, "identifier", _select(field, "ab"),
-                          _ISSUE_KINDS.get(field.indicators[0], ""))
+                      _fixed("type", kind) if kind else "")
         for field in self.get_fields("037"):
             attributes = _fixed("type", "stock number")
             if _first(field, "c"):

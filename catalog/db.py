@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -171,6 +172,8 @@ def insert_rows(
 
 IN_CHUNK = 500
 """Values :func:`execute_in` sends in one statement."""
+_IN_LIST = re.compile(r"(?<!NOT )\bIN \(\{values\}\)", re.IGNORECASE)
+"""Where :func:`execute_in`'s values go: an ``IN`` list (not ``NOT IN``: ``<> ALL``)."""
 
 
 def execute_in(
@@ -183,22 +186,34 @@ def execute_in(
     """Run ``statement`` for ``values``, ``IN_CHUNK`` at a time; returns the rows it reads.
 
     ``statement`` is SQL for the driver, with ``{p}`` where a value of ``parameters`` goes and
-    ``{values}`` where the markers of a chunk of ``values`` go, after all of ``parameters``:
-    ``"UPDATE records SET datestamp = {p} WHERE id IN ({values})"``; or ``{rows}`` for them as
-    the rows of a ``VALUES`` list (``(VALUES {rows}) AS k``, the value ``k.column1``), and
-    ``{p}`` after it for the values of ``after``. Like :func:`insert_rows` it skips
-    SQLAlchemy's expansion of an IN list, which names and processes every value (more than the
-    lookup itself costs for a list of hundreds), so values must be ones the driver takes as
-    they are (``str``, ``int``, ``bytes``, ``None``).
+    ``IN ({values})`` where the test for a chunk of ``values`` goes, after all of
+    ``parameters``: ``"UPDATE records SET datestamp = {p} WHERE id IN ({values})"``; or
+    ``{rows}`` for them as the rows of a ``VALUES`` list (``(VALUES {rows}) AS k``, the value
+    ``k.column1``), and ``{p}`` after it for the values of ``after``. Like :func:`insert_rows`
+    it skips SQLAlchemy's expansion of an IN list, which names and processes every value (more
+    than the lookup itself costs for a list of hundreds), so values must be ones the driver
+    takes as they are (``str``, ``int``, ``bytes``, ``None``).
+
+    On PostgreSQL (psycopg) ``IN ({values})`` is sent as ``= ANY({p})``, the chunk one array
+    parameter: psycopg took 0.72 ms of CPU and 1.7 ms of wall time for a statement with 500
+    parameters, 0.22 and 0.49 ms with one array of 500.
     """
+    if "{values}" in _IN_LIST.sub("", statement):
+        raise ValueError(f"execute_in: {{values}} outside IN ({{values}}): {statement}")
     marker = _MARKERS[connection.dialect.paramstyle]
+    arrays = connection.dialect.driver == "psycopg" and "{rows}" not in statement
+    if arrays:
+        statement = _IN_LIST.sub("= ANY({p})", statement)
     rows: list[Row[Any]] = []
     for start in range(0, len(values), IN_CHUNK):
         chunk = values[start : start + IN_CHUNK]
-        markers = [marker] * len(chunk)
-        sql = statement.format(p=marker, values=", ".join(markers),
-                               rows=", ".join([f"({marker})"] * len(chunk)))
-        result = connection.exec_driver_sql(sql, (*parameters, *chunk, *after))
+        if arrays:
+            sql, sent = statement.format(p=marker), (*parameters, list(chunk), *after)
+        else:
+            sql = statement.format(p=marker, values=", ".join([marker] * len(chunk)),
+                                   rows=", ".join([f"({marker})"] * len(chunk)))
+            sent = (*parameters, *chunk, *after)
+        result = connection.exec_driver_sql(sql, sent)
         if result.returns_rows:
             rows.extend(result.all())
     return rows

@@ -123,3 +123,10 @@ def test_execute_in_takes_a_list_as_the_rows_of_values_with_parameters_after_it(
             [*names[::3], "absent"], after=("odd",))
     assert sorted(tuple(row) for row in rows) == [
         (n, "even") for i, n in enumerate(names) if i % 3 == 0 and i % 2 == 0]
+
+
+def test_execute_in_takes_its_list_only_as_an_in_list(catalog: Catalog) -> None:
+    """``{values}`` stands for an ``IN`` list only: PostgreSQL gets it as ``= ANY(array)``,
+    which no other place of a statement could take."""
+    with catalog.engine.begin() as connection, pytest.raises(ValueError, match="outside IN"):
+        execute_in(connection, "SELECT spec FROM sets WHERE spec NOT IN ({values})", ["a"])

@@ -55,7 +55,6 @@ from crosswalks.standard_numbers import valid_isbn13
 log = logging.getLogger(__name__)
 
 BATCH = 500
-_CHUNK = 500
 SAME, DIFFERENT, REVIEW = "same", "different", "review"
 
 
@@ -234,15 +233,13 @@ class Batch:
     def load_groups(self, group_ids: Iterable[int]) -> None:
         """Read the members and the union record identifier of groups not read yet."""
         wanted = sorted(set(group_ids) - self.members.keys())
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            for gid in chunk:
-                self.members[gid] = set()
-            for rec in self._read(_RECORDS_BY_UNION, chunk):
-                if self.group_of.get(rec.id) == rec.union_id and rec.union_id is not None:
-                    self.members[rec.union_id].add(rec.id)
-            for rid, local_id in execute_in(self.connection, _LOCAL_IDS, chunk):
-                self.union_local[rid] = local_id
+        for gid in wanted:
+            self.members[gid] = set()
+        for rec in self._read(_RECORDS_BY_UNION, wanted):
+            if self.group_of.get(rec.id) == rec.union_id and rec.union_id is not None:
+                self.members[rec.union_id].add(rec.id)
+        for rid, local_id in execute_in(self.connection, _LOCAL_IDS, wanted):
+            self.union_local[rid] = local_id
         self.load_keys([m for gid in wanted for m in self.members[gid]])
 
     def load_keys(self, ids: Iterable[int]) -> None:
@@ -491,14 +488,8 @@ class Batch:
         """Build and store the union records of ``groups``; returns group key -> record id."""
         if not groups:
             return {}
-        r = models.records
         ids = sorted({m for gid in groups for m in self.members[gid]})
-        marc: dict[int, bytes] = {}
-        for start in range(0, len(ids), _CHUNK):
-            for row in self.connection.execute(
-                select(r.c.id, r.c.marc).where(r.c.id.in_(ids[start : start + _CHUNK]))
-            ):
-                marc[row.id] = row.marc
+        marc: dict[int, bytes] = dict(execute_in(self.connection, _MARC_BY_ID, ids))
         own = self.settings.union.institution_code
         items: list[Incoming] = []
         written: set[str] = set()
@@ -525,14 +516,8 @@ class Batch:
             self.report.unions_written += result.value != "unchanged"
             written.add(item.local_id)
         by_local = {self.union_local[g]: g for g in groups if self.union_local[g] in written}
-        placed: dict[int, int] = {}
-        names = sorted(by_local)
-        for start in range(0, len(names), _CHUNK):
-            for row in self.connection.execute(
-                select(r.c.id, r.c.local_id).where(r.c.local_id.in_(names[start : start + _CHUNK]))
-            ):
-                placed[by_local[row.local_id]] = row.id
-        return placed
+        return {by_local[local_id]: rid
+                for rid, local_id in execute_in(self.connection, _ID_BY_LOCAL, sorted(by_local))}
 
     def move_members(self, placed: dict[int, int]) -> None:
         """Store each changed member's union record; hide joiners, serve leavers again."""
@@ -581,6 +566,8 @@ _RECORDS_BY_ID = _RECORD_SELECT + "id IN ({values})"
 _RECORDS_BY_UNION = _RECORD_SELECT + "union_id IN ({values})"
 _KEYS_BY_RECORD = 'SELECT kind, "key", record_id FROM match_keys WHERE record_id IN ({values})'
 _LOCAL_IDS = "SELECT id, local_id FROM records WHERE id IN ({values})"
+_ID_BY_LOCAL = "SELECT id, local_id FROM records WHERE local_id IN ({values})"
+_MARC_BY_ID = "SELECT id, marc FROM records WHERE id IN ({values})"
 _PAIR_COLUMNS = "SELECT record_a, record_b, state FROM dedup_pairs WHERE "
 _PAIRS_OF = (_PAIR_COLUMNS + "record_a IN ({values})", _PAIR_COLUMNS + "record_b IN ({values})")
 

@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 
 from catalog import models
+from catalog.db import execute_in
 from catalog.prepared import Prepared
 from catalog.search_index import (
     ANSWERING,
@@ -66,7 +67,7 @@ MAX_QUERY_IDS = 2_000_000
 result-set operands): bounds a query of :data:`MAX_CLAUSES` broad leaves."""
 MAX_SCAN_TERMS = 500
 """Most terms one scan returns."""
-_CHUNK = 500  # ids per IN (...) when reading sort keys; below every engine's parameter limit
+_CHUNK = 500  # ids a fetch statement takes at most; below every engine's parameter limit
 _TOP = "\U0010ffff"  # sorts after every character: the upper bound of a right-truncation range
 
 
@@ -459,16 +460,10 @@ def sort_ids(
 
 
 def _sort_values(connection: Connection, index: str, ids: Sequence[int]) -> dict[int, str]:
-    values: dict[int, str] = {}
-    key = sort_keys.c[index]
-    for start in range(0, len(ids), _CHUNK):
-        rows = connection.execute(
-            select(sort_keys.c.record_id, key).where(
-                sort_keys.c.record_id.in_(ids[start : start + _CHUNK]), key.is_not(None)
-            )
-        )
-        values.update((row[0], row[1]) for row in rows)
-    return values
+    key = connection.dialect.identifier_preparer.quote(sort_keys.c[index].name)
+    statement = (f"SELECT record_id, {key} FROM sort_keys "
+                 f"WHERE record_id IN ({{values}}) AND {key} IS NOT NULL")
+    return dict(execute_in(connection, statement, list(ids)))
 
 
 def scan(

@@ -41,4 +41,5 @@ bench: install-test
 	$(BIN)/python bench/oai_provider.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache build .mypy_cache
+	find . -name '*.so' -not -path './$(VENV)/*' -delete

@@ -260,9 +260,8 @@ Found = dict[int, set[str]]
 def _add_text_terms(found: Found, index: str, texts: tuple[str, ...]) -> None:
     """Add to ``found`` the word terms of ``texts[0]`` and the phrase terms of the rest, in
     ``index``."""
-    whole, *texts = texts
-    found[FIELDS[index, WORD]].update(words_of(whole))
-    found[FIELDS[index, PHRASE]].update([p for t in texts if (p := phrase_of(t))])
+    found[FIELDS[index, WORD]].update(words_of(texts[0]))
+    found[FIELDS[index, PHRASE]].update([p for t in texts[1:] if (p := phrase_of(t))])
 
 
 def _add_keys(found: Found, index: str, keys: Iterable[str]) -> None:

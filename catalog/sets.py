@@ -8,7 +8,7 @@ URI-unreserved characters, so values are reduced to those.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from pymarc import Record
 
@@ -115,7 +115,7 @@ def _unique(values: Iterator[str] | list[str]) -> list[str]:
     return list(seen)
 
 
-def set_specs(record: Record, rules: list[SetRule], source: str | None = None) -> list[str]:
+def set_specs(record: Record, rules: Iterable[SetRule], source: str | None = None) -> list[str]:
     """Every set spec the record belongs to, parents included, sorted."""
     specs: set[str] = set()
     for rule in rules:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from typing import cast
 
 import pymarc
 
@@ -42,7 +43,6 @@ _OPEN = (
     f'xsi:schemaLocation="{OAI_DC_NS} {OAI_DC_SCHEMA}">'
 )
 _CLOSE = "</oai_dc:dc>"
-_TABLE = Path(__file__).resolve().parent / "tables" / "marc_to_dc.toml"
 
 Extractor = Callable[[list[pymarc.Subfield], list[str]], None]
 
@@ -109,16 +109,16 @@ def _extractor(spec: dict[str, object]) -> Extractor:
 def _rule_tags(spec: dict[str, object]) -> list[str]:
     """The tags one rule applies to: its ``tags`` list or its ``range`` minus ``except``."""
     if "range" in spec:
-        low, high = (int(t) for t in spec["range"])  # type: ignore[union-attr]
-        excluded = set(spec.get("except", []))  # type: ignore[call-overload]
+        low, high = (int(t) for t in cast("list[int | str]", spec["range"]))
+        excluded = set(cast("list[str]", spec.get("except", [])))
         return [f"{n:03d}" for n in range(low, high + 1) if f"{n:03d}" not in excluded]
-    return list(spec["tags"])  # type: ignore[call-overload]
+    return list(cast("list[str]", spec["tags"]))
 
 
 def _load_table() -> tuple[dict[str, str], list[_Rule], dict[str, list[int]]]:
     """Read the mapping table: leader/06 types, rules in output order, rule indexes by tag."""
-    with _TABLE.open("rb") as fh:
-        table = tomllib.load(fh)
+    text = resources.files("crosswalks.tables").joinpath("marc_to_dc.toml").read_text("utf-8")
+    table = tomllib.loads(text)
     rules: list[_Rule] = []
     by_tag: dict[str, list[int]] = {}
     for spec in table["rule"]:

@@ -23,7 +23,7 @@ from crosswalks.lint_fields import Finding, Tagged, is_local
 from crosswalks.standard_numbers import valid_isbn, valid_issn
 
 # For each field: (code, codes that may follow, the ending ISBD puts before them).
-ISBD_ENDINGS = {
+ISBD_ENDINGS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
     "245": [("a", "b", (" :", " =", " ;")), ("a", "c", (" /",)), ("b", "c", (" /",)),
             ("n", "c", (" /",)), ("p", "c", (" /",)), ("a", "n", (".",)), ("b", "n", (".",))],
     "250": [("a", "b", (" /", " ,", " =")),],

@@ -13,7 +13,7 @@ from operator import itemgetter
 
 from pymarc import Record
 
-from crosswalks.xmltext import has_forbidden
+from crosswalks.xmltext import XML_FORBIDDEN_CHARACTERS, has_forbidden
 
 # ASCII digits only (re.ASCII): the MARCXML schema's \d admits every Unicode digit, but ISO 2709
 # carries each indicator and subfield code in one byte, so a record with another digit there
@@ -131,7 +131,8 @@ def _matches(pattern: re.Pattern[str], value: str) -> bool:
     return pattern.match(value) is not None
 
 
-_DAMAGED = re.compile("[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_DAMAGED = re.compile(f"[\ufffd{XML_FORBIDDEN_CHARACTERS}]")
+"""A character lost by an earlier conversion (U+FFFD), or one XML 1.0 forbids."""
 
 
 def _text_problems(text: str, where: str) -> list[str]:

@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from pathlib import Path
+from importlib import resources
 
 import pymarc
 
@@ -33,8 +33,9 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 MODS_SCHEMA = "http://www.loc.gov/standards/mods/v3/mods-3-7.xsd"
 RECORD_ORIGIN = "Converted from MARC21 to MODS 3.7 by Koprik"
 
-with (Path(__file__).resolve().parent / "tables" / "marc_to_mods.toml").open("rb") as _fh:
-    _TABLE = tomllib.load(_fh)
+_TABLE = tomllib.loads(
+    resources.files("crosswalks.tables").joinpath("marc_to_mods.toml").read_text("utf-8")
+)
 
 _SCRIPT_CODES: dict[str, str] = _TABLE["script"]
 _PUNCT = ".:,;/ "
@@ -274,7 +275,7 @@ class _Builder:
     def title(self, field: pymarc.Field, title: str) -> str:
         """title, with a nonSort part when the nonfiling indicator says so."""
         title = chop(_text(title))
-        skip = field.indicators[1] if field.tag in ("245", "242", "880") else ""
+        skip = field.indicator2 if field.tag in ("245", "242", "880") else ""
         if skip.isdigit() and int(skip) > 0:
             nonsort = element("nonSort", title[: int(skip)] + " ", _PRESERVE)
             return nonsort + _leaf("title", title[int(skip) :])
@@ -297,7 +298,7 @@ class _Builder:
             content = _leaf("title", chop(_select(field, "a"))) + self.subtitle(field)
             _add(top, "titleInfo", attributes, content)
         for field in self.fields("246"):
-            kind = "translated" if field.indicators[1] == "1" else "alternative"
+            kind = "translated" if field.indicator2 == "1" else "alternative"
             attributes = _fixed("type", kind) + self.alternate(field)
             label = _first(field, "i")
             if label:
@@ -307,7 +308,7 @@ class _Builder:
             _add(top, "titleInfo", attributes, content)
         for tag, codes in (("240", "adfklmors"), ("130", "adfklmors"), ("730", "adfklmors")):
             for field in self.fields(tag):
-                if tag == "730" and field.indicators[1] == "2":
+                if tag == "730" and field.indicator2 == "2":
                     continue
                 attributes = _fixed("type", "uniform") + self.alternate(field)
                 has_part = any(s.code in "np" for s in field.subfields)
@@ -357,7 +358,7 @@ class _Builder:
     def name(self, field: pymarc.Field, primary: bool) -> None:
         """One name from a 1XX/7XX field (LoC's createNameFrom100...720)."""
         kind = self.tag_of(field)[1:]
-        ind1 = field.indicators[0]
+        ind1 = field.indicator1
         if kind == "00":
             if ind1 not in ("0", "1", "3"):
                 return
@@ -475,7 +476,7 @@ class _Builder:
             content = shared + "".join(self.origin_content(field) for field in group)
             _add(self.top, "originInfo", attributes, content)
         for field in self.fields("264"):
-            event = _EVENTS.get(field.indicators[1])
+            event = _EVENTS.get(field.indicator2)
             if event is not None:
                 attributes = _fixed("eventType", event) + self.alternate(field)
                 _add(self.top, "originInfo", attributes,
@@ -525,7 +526,7 @@ class _Builder:
     def subject_authority(self, tag: str, field: pymarc.Field) -> str | None:
         """The authority the second indicator names (7: the one $2 names); for a 648 naming
         none, its $2 (LoC reads a 648's $2 whatever the indicator)."""
-        ind2 = field.indicators[1]
+        ind2 = field.indicator2
         named = _first(field, "2") if ind2 == "7" else _TABLE["subject_authority"].get(ind2)
         return named or (_first(field, "2") if tag == "648" else None)
 
@@ -571,7 +572,7 @@ class _Builder:
             content = self.subject_content(tag, field) + self.subdivisions(field)
             _add(top, "subject", attributes, content)
         for field in self.fields("653"):
-            if field.indicators[1] in (" ", ""):
+            if field.indicator2 in (" ", ""):
                 top.extend(element("subject", None, "", _leaf("topic", s.value))
                            for s in field.subfields if s.code == "a")
 
@@ -581,7 +582,7 @@ class _Builder:
         out: list[str] = []
         for rule in _IDENTIFIER_RULES:
             for field in self.get_fields(rule.tag):
-                if rule.ind1 is not None and field.indicators[0] != rule.ind1:
+                if rule.ind1 is not None and field.indicator1 != rule.ind1:
                     continue
                 value = _first(field, rule.code)
                 if value is None:
@@ -596,7 +597,7 @@ class _Builder:
                     attributes = (_from_record("type", kind) if kind else "") + attributes
                 _add_leaf(out, "identifier", value, attributes)
         for field in self.get_fields("028"):
-            kind = _ISSUE_KINDS.get(field.indicators[0])
+            kind = _ISSUE_KINDS.get(field.indicator1)
             _add_leaf(out, "identifier", _select(field, "ab"),
                       _fixed("type", kind) if kind else "")
         for field in self.get_fields("037"):

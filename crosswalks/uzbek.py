@@ -20,12 +20,10 @@ import re
 import tomllib
 import unicodedata
 from functools import cache, lru_cache
-from pathlib import Path
+from importlib import resources
 from typing import Literal
 
 import pymarc
-
-_TABLES = Path(__file__).with_name("tables") / "uzbek_scripts.toml"
 
 APOSTROPHES = "'’‘`ʻʼ′"
 """Every character accepted as the Uzbek apostrophe on input."""
@@ -39,8 +37,8 @@ _LAT_VOWELS = frozenset("aeiou")
 
 @cache
 def _tables() -> dict[str, dict[str, str]]:
-    with _TABLES.open("rb") as handle:
-        return tomllib.load(handle)
+    text = resources.files("crosswalks.tables").joinpath("uzbek_scripts.toml").read_text("utf-8")
+    return tomllib.loads(text)
 
 
 def _is_cyr_letter(char: str) -> bool:
@@ -313,8 +311,7 @@ def add_script_880(record: pymarc.Record, language: str | None = None) -> pymarc
             for sf in field.subfields
         ]
         field.subfields.insert(0, pymarc.Subfield("6", f"880-{number}"))
-        indicators = list(field.indicators)
-        added.append(pymarc.Field(tag="880", indicators=indicators, subfields=subfields))
+        added.append(pymarc.Field(tag="880", indicators=field.indicators, subfields=subfields))
     record.add_ordered_field(*added)
     if (
         added
@@ -338,7 +335,8 @@ def _mark_cyrillic_g1(record: pymarc.Record) -> None:
     present = record.get("066")
     if present is None:
         record.add_ordered_field(
-            pymarc.Field(tag="066", indicators=[" ", " "], subfields=[pymarc.Subfield("c", "(N")])
+            pymarc.Field(tag="066", indicators=pymarc.Indicators(" ", " "),
+                         subfields=[pymarc.Subfield("c", "(N")])
         )
     elif "(N" not in present.get_subfields("c"):
         present.add_subfield("c", "(N")

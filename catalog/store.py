@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import logging
 import os
 import threading
 import time
@@ -66,6 +67,8 @@ from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
 from crosswalks.check import check_record
 from crosswalks.iso2709 import Canonical, assembled
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -286,10 +289,10 @@ def _printable(text: str) -> str:
 
 _Derived = tuple[
     dict[str, bytes], IndexEntries, list[MatchKey] | None, str | None, list[str],
-    list[str],
+    list[str], str | None,
 ]
 """A record's renditions, search terms, match keys, match profile, validator findings and set
-specs."""
+specs, and why they could not be made (None: they were)."""
 
 _Work = tuple[Record | bytes, str, bool, bool, int | None, str | None]
 """What :func:`_derive` takes for one record: the record, or its canonical ISO 2709 (read again
@@ -310,26 +313,37 @@ class _Options:
 def _derive(work: list[_Work], options: _Options) -> list[_Derived]:
     """The derivations of each record of ``work``; pure, run in a worker process for a large
     batch. A record without a marc21 rendition (rejected) gets no terms; one not to be stored
-    gets its findings only."""
+    gets its findings only. A record whose derivations raise (a fault of ours that some record
+    brings out) gets the reason instead, and is rejected alone: the rest of its batch, a
+    harvested page or an import's 2,000 records, is stored."""
     derived: list[_Derived] = []
-    for record_or_marc, local_id, keyed, store, check_as, source in work:
-        record = (
-            read_canonical(record_or_marc) if isinstance(record_or_marc, bytes)
-            else record_or_marc
-        )
-        problems = [] if check_as is None else [str(p) for p in check_record(record, check_as)]
-        if not store:
-            derived.append(({}, NO_ENTRIES, None, None, problems, []))
-            continue
-        made = make_renditions(record, local_id)
-        terms = entries_of(record) if "marc21" in made else NO_ENTRIES
-        specs = set_specs(record, options.rules, source)
-        if keyed:
-            keys, profile = match_data(record, options.control_prefixes, options.title_chars)
-            derived.append((made, terms, keys, profile.to_json(), problems, specs))
-        else:
-            derived.append((made, terms, None, None, problems, specs))
+    for one in work:
+        try:
+            derived.append(_derive_one(*one, options))
+        except Exception as error:
+            log.exception("record %s: its derivations failed", one[1])
+            reason = f"its derivations failed: {type(error).__name__}: {error}"
+            derived.append(({}, NO_ENTRIES, None, None, [reason], [], reason))
     return derived
+
+
+def _derive_one(
+    record_or_marc: Record | bytes, local_id: str, keyed: bool, store: bool,
+    check_as: int | None, source: str | None, options: _Options,
+) -> _Derived:
+    record = (
+        read_canonical(record_or_marc) if isinstance(record_or_marc, bytes) else record_or_marc
+    )
+    problems = [] if check_as is None else [str(p) for p in check_record(record, check_as)]
+    if not store:
+        return {}, NO_ENTRIES, None, None, problems, [], None
+    made = make_renditions(record, local_id)
+    terms = entries_of(record) if "marc21" in made else NO_ENTRIES
+    specs = set_specs(record, options.rules, source)
+    if keyed:
+        keys, profile = match_data(record, options.control_prefixes, options.title_chars)
+        return made, terms, keys, profile.to_json(), problems, specs, None
+    return made, terms, None, None, problems, specs, None
 
 
 _ReadWork = tuple[Unread, Provenance, str | None, str | None]
@@ -1128,9 +1142,12 @@ class CatalogWriter:
                            int | None]] = []
         keyed: list[tuple[int | None, list[MatchKey]]] = []
         prior: list[str | None] = []
-        for (position, item, row), (made, terms, keys, profile, _, specs) in zip(
+        for (position, item, row), (made, terms, keys, profile, _, specs, failure) in zip(
             part, derived, strict=True
         ):
+            if failure is not None:
+                results[position] = RecordError(failure)
+                continue
             if "marc21" not in made:
                 results[position] = RecordError("cannot be written as MARCXML")
                 continue

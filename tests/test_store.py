@@ -5,9 +5,11 @@ import time
 
 import pytest
 from pymarc import Field, Indicators, Leader, RawField, Record, Subfield
+from sqlalchemy import func, select
 
-from catalog import Outcome, Provenance, store
+from catalog import Outcome, Provenance, models, store
 from catalog.demo import demo_records
+from catalog.search_index import terms
 from catalog.store import Incoming
 from crosswalks.marc_io import iter_records
 from tests.conftest import DATA
@@ -178,6 +180,38 @@ def test_a_record_over_the_size_limit_is_refused_with_the_limit_named(settings):
     assert results[0] == results[2] == Outcome.ADDED
     assert isinstance(results[1], RecordError)
     assert "larger than the limit of 2000 (limits.max_record_bytes)" in str(results[1])
+
+
+def test_a_record_whose_derivations_fail_is_rejected_alone(catalog, monkeypatch, caplog):
+    """A fault in one record's derivations (here the search terms) rejects that record with
+    the reason, logs it, and stores the rest of the batch with everything derived."""
+    from catalog import RecordError
+
+    records = list(demo_records(3))
+    broken = records[1]["001"].data
+    made_terms = store.entries_of
+
+    def terms_failing_for_one(record):
+        if record["001"].data == broken:
+            raise KeyError("no such field number")
+        return made_terms(record)
+
+    monkeypatch.setattr(store, "entries_of", terms_failing_for_one)
+    with catalog.writer() as writer:
+        results = writer.put_many([Incoming(r) for r in records])
+    assert results[0] == results[2] == Outcome.ADDED
+    assert isinstance(results[1], RecordError)
+    assert str(results[1]) == "its derivations failed: KeyError: 'no such field number'"
+    assert f"record {broken}: its derivations failed" in caplog.text
+    assert catalog.get_entry(broken) is None
+    r = models.records
+    with catalog.engine.connect() as connection:
+        for record in (records[0], records[2]):
+            local_id = record["001"].data
+            assert catalog.get_entry(local_id, "mods") is not None
+            rid = connection.execute(select(r.c.id).where(r.c.local_id == local_id)).scalar_one()
+            indexed = select(func.count()).select_from(terms).where(terms.c.record_id == rid)
+            assert connection.execute(indexed).scalar_one() > 0
 
 
 def test_a_record_longer_than_iso2709_allows_is_refused(catalog):

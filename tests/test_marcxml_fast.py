@@ -201,18 +201,6 @@ def test_damaged_records_read_as_pymarc_reads_utf8(seed: bytes, where: float, by
     assert_read_as_pymarc_reads_utf8(seed[:position] + bytes([byte]) + seed[position + 1 :])
 
 
-def full_syntax_problems(record: Record, monkeypatch: pytest.MonkeyPatch) -> list:
-    with monkeypatch.context() as patch:
-        patch.setattr(marc_syntax, "_plainly_valid", lambda _record: False)
-        return marc_syntax.syntax_problems(record)
-
-
-def full_marcxml(record: Record, monkeypatch: pytest.MonkeyPatch) -> bytes:
-    with monkeypatch.context() as patch:
-        patch.setattr(marcxml, "_needs_escaping", lambda _record: True)
-        return marcxml.record_to_marcxml(record)
-
-
 def odd_records() -> list[Record]:
     """Records breaking each rule the shortcuts check, and text that needs escaping."""
 
@@ -242,7 +230,7 @@ def odd_records() -> list[Record]:
     return cases
 
 
-def test_syntax_shortcut_agrees_with_the_full_check(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_syntax_shortcut_agrees_with_the_full_check() -> None:
     records = odd_records()
     records += [iso2709.decode_record(chunk)[0] for chunk in demo_chunks(50)]
     for path in MARC21_FILES:
@@ -252,13 +240,11 @@ def test_syntax_shortcut_agrees_with_the_full_check(monkeypatch: pytest.MonkeyPa
             except iso2709.RecordError:
                 continue
     found = [marc_syntax.syntax_problems(record) for record in records]
-    assert found == [full_syntax_problems(record, monkeypatch) for record in records]
+    assert found == [marc_syntax._syntax_problems_in_full(record) for record in records]
     assert sum(1 for problems in found if problems) >= 10
 
 
-def test_marcxml_shortcut_agrees_with_escaping_every_value(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_marcxml_shortcut_agrees_with_escaping_every_value() -> None:
     records = odd_records() + [iso2709.decode_record(chunk)[0] for chunk in demo_chunks(50)]
     for path in MARC21_FILES:
         for chunk in chunks(path):
@@ -267,7 +253,7 @@ def test_marcxml_shortcut_agrees_with_escaping_every_value(
             except iso2709.RecordError:
                 continue
     for record in records:
-        assert marcxml.record_to_marcxml(record) == full_marcxml(record, monkeypatch)
+        assert marcxml.record_to_marcxml(record) == marcxml._marcxml(record, marcxml._text)
     escaped = marcxml.record_to_marcxml(odd_records()[-2])
     assert b'R&amp;D &lt;b&gt; &#13;\n\t "q"' in escaped
 

@@ -315,26 +315,31 @@ def _derive(work: list[_Work], options: _Options) -> list[_Derived]:
     batch. A record without a marc21 rendition (rejected) gets no terms; one not to be stored
     gets its findings only. A record whose derivations raise (a fault of ours that some record
     brings out) gets the reason instead, and is rejected alone: the rest of its batch, a
-    harvested page or an import's 2,000 records, is stored."""
+    harvested page or an import's 2,000 records, is stored. The reason is one of its findings
+    only when it is not to be stored (else its rejection says it)."""
     derived: list[_Derived] = []
-    for one in work:
+    for record_or_marc, local_id, keyed, store, check_as, source in work:
+        problems: list[str] = []
         try:
-            derived.append(_derive_one(*one, options))
+            record = (read_canonical(record_or_marc) if isinstance(record_or_marc, bytes)
+                      else record_or_marc)
+            if check_as is not None:
+                problems = [str(p) for p in check_record(record, check_as)]
+            derived.append(_derivations(record, local_id, keyed, store, source, problems,
+                                        options))
         except Exception as error:
-            log.exception("record %s: its derivations failed", one[1])
+            log.exception("record %s: its derivations failed", local_id)
             reason = f"its derivations failed: {type(error).__name__}: {error}"
-            derived.append(({}, NO_ENTRIES, None, None, [reason], [], reason))
+            findings = problems if store else [*problems, reason]
+            derived.append(({}, NO_ENTRIES, None, None, findings, [], reason))
     return derived
 
 
-def _derive_one(
-    record_or_marc: Record | bytes, local_id: str, keyed: bool, store: bool,
-    check_as: int | None, source: str | None, options: _Options,
+def _derivations(
+    record: Record, local_id: str, keyed: bool, store: bool, source: str | None,
+    problems: list[str], options: _Options,
 ) -> _Derived:
-    record = (
-        read_canonical(record_or_marc) if isinstance(record_or_marc, bytes) else record_or_marc
-    )
-    problems = [] if check_as is None else [str(p) for p in check_record(record, check_as)]
+    """What :func:`_derive` makes of one record, its validator's ``problems`` found."""
     if not store:
         return {}, NO_ENTRIES, None, None, problems, [], None
     made = make_renditions(record, local_id)

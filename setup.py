@@ -9,4 +9,4 @@ from setuptools import setup
 
 PROJECT = tomllib.loads((Path(__file__).parent / "pyproject.toml").read_text("utf-8"))
 
-setup(ext_modules=mypycify(PROJECT["tool"]["koprik"]["compiled"], opt_level="3"))
+setup(ext_modules=mypycify(PROJECT["tool"]["koprik"]["compiled"]))

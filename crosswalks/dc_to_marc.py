@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import tomllib
 from collections import defaultdict
-from pathlib import Path
+from importlib import resources
 
 import pymarc
 from lxml import etree
@@ -39,8 +39,9 @@ from crosswalks.marc_build import (
 
 DC_NS = "http://purl.org/dc/elements/1.1/"
 
-with (Path(__file__).resolve().parent / "tables" / "dc_to_marc.toml").open("rb") as _fh:
-    _TABLE = tomllib.load(_fh)
+_TABLE = tomllib.loads(
+    resources.files("crosswalks.tables").joinpath("dc_to_marc.toml").read_text("utf-8")
+)
 
 
 def _field(tag: str, ind: str, *pairs: tuple[str, str]) -> pymarc.Field:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import resources
 
 import pymarc
 from lxml import etree
@@ -23,8 +23,9 @@ from crosswalks.marc_build import clean, field_008, new_record, year_of
 MODS_NS = "http://www.loc.gov/mods/v3"
 _M = "{" + MODS_NS + "}"
 
-with (Path(__file__).resolve().parent / "tables" / "mods_to_marc.toml").open("rb") as _fh:
-    _TABLE = tomllib.load(_fh)
+_TABLE = tomllib.loads(
+    resources.files("crosswalks.tables").joinpath("mods_to_marc.toml").read_text("utf-8")
+)
 
 Pairs = list[tuple[str, str]]
 

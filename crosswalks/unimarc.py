@@ -17,14 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import pymarc
 
 from crosswalks.unimarc_fields import CONVERTERS, Context, clean
 
-_TABLE = Path(__file__).with_name("tables") / "unimarc_to_marc21.toml"
 _MAIN_ENTRY_TAGS = ("700", "710", "720")
 
 
@@ -39,8 +38,9 @@ class UnimarcResult:
 @cache
 def mapping() -> dict[str, Any]:
     """The mapping table (``tables/unimarc_to_marc21.toml``), parsed once."""
-    with _TABLE.open("rb") as handle:
-        return tomllib.load(handle)
+    table = resources.files("crosswalks.tables").joinpath("unimarc_to_marc21.toml")
+    text = table.read_text("utf-8")
+    return tomllib.loads(text)
 
 
 def decode_unimarc(raw: bytes) -> pymarc.Record:

@@ -62,7 +62,7 @@ from catalog.search_index import (
     write_entries,
 )
 from catalog.sets import set_name, set_specs
-from catalog.workers import worker_pool
+from catalog.workers import WorkerPool
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
 from crosswalks.check import check_record
@@ -705,7 +705,7 @@ class Catalog:
             return None
         with self._pool_lock:  # a harvest prepares its next page while it writes one
             if self._pool is None:
-                self._pool = worker_pool(WORKERS)
+                self._pool = WorkerPool(WORKERS)
             return self._pool
 
     @contextmanager

@@ -13,6 +13,7 @@ starts (Linux only):
 The order makes it race-free: while step 1 runs the worker still holds the pipe, so the fork
 server cannot have ended yet; after step 2, its end kills the worker.
 
+What the workers log is handled by their owner's logging (:mod:`catalog.worker_logs`).
 The fork server and what it preloads: :mod:`config.runtime`.
 """
 
@@ -25,20 +26,34 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
 
+from catalog.worker_logs import LogRelay, RelaySender
 from config.runtime import forkserver_context, tune_collector
 
 PR_SET_PDEATHSIG = 1
 
 
-def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes started by a fork server, ending with this process."""
-    return ProcessPoolExecutor(workers, mp_context=forkserver_context(), initializer=start_worker)
+class WorkerPool(ProcessPoolExecutor):
+    """A pool of processes started by a fork server, ending with this process; what they log
+    is handled here until the pool is shut down."""
+
+    def __init__(self, workers: int) -> None:
+        context = forkserver_context()
+        self._relay = LogRelay(context)
+        super().__init__(workers, mp_context=context, initializer=start_worker,
+                         initargs=(self._relay.sender,))  # fmt: skip
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait, cancel_futures=cancel_futures)
+        self._relay.close()
 
 
-def start_worker() -> None:
-    """What every worker process does first (the pool's workers, the file reader...)."""
+def start_worker(logs: RelaySender | None = None) -> None:
+    """What every worker process does first (the pool's workers, the file reader...); a pool's
+    workers send what they log to ``logs``."""
     bind_to_parent()
     tune_collector()
+    if logs is not None:
+        logs.install()
 
 
 def bind_to_parent() -> None:

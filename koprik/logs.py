@@ -42,6 +42,8 @@ class JsonFormatter(logging.Formatter):
             event.update(fields)
         if record.exc_info:
             event["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # written out already: a worker process's record
+            event["exception"] = record.exc_text
         return json.dumps(event, ensure_ascii=False, default=str)
 
 

@@ -68,3 +68,31 @@ def test_serve_stops_with_one_line_naming_the_log_file(tmp_path: Path, capsys):
     assert main(["--config", str(config), "serve"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err
+
+
+def test_what_a_worker_process_logs_is_a_line_of_the_configured_log(tmp_path: Path):
+    """A record whose derivations fail in a worker process is logged there; the line lands in
+    the owner's JSON log file with the worker's process id and the exception written out."""
+    import os
+    import time
+
+    from catalog.store import _derive, _Options
+    from catalog.workers import WorkerPool
+
+    path = tmp_path / "koprik.log"
+    configure_logging(LogSettings(file=str(path), level="warning", format="json"))
+    pool = WorkerPool(1)
+    try:
+        work = [(b"00026nam a2200025 a 4500\x1e\x1d", "bad-1", True, True, None, None)]
+        (derived,) = pool.submit(_derive, work, _Options((), 40, ())).result(timeout=60)
+        assert derived[-1] is not None and derived[-1].startswith("its derivations failed")
+        deadline = time.monotonic() + 10
+        while "bad-1" not in path.read_text(encoding="utf-8") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pool.shutdown()
+    (event,) = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert event["message"] == "record bad-1: its derivations failed"
+    assert event["logger"] == "catalog.store" and event["level"] == "error"
+    assert event["pid"] != os.getpid()
+    assert event["exception"].startswith("Traceback") and "NoFieldsFound" in event["exception"]

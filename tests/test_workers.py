@@ -89,7 +89,7 @@ def test_workers_and_the_command_collect_garbage_as_tuned() -> None:
     afresh. (A test calling ``main`` in its own process leaves the collector alone.)"""
     import gc
 
-    from catalog.workers import worker_pool
+    from catalog.workers import WorkerPool
     from config.runtime import YOUNGEST_COLLECTED_EVERY
 
     tuned = (YOUNGEST_COLLECTED_EVERY, 10, 10)
@@ -103,7 +103,7 @@ def test_workers_and_the_command_collect_garbage_as_tuned() -> None:
                              check=True, timeout=LIVENESS)
     assert command.stdout.strip() == str(tuned)
     assert "koprik: " in command.stderr  # the command ran (and said what was wrong)
-    pool = worker_pool(1)
+    pool = WorkerPool(1)
     try:
         assert pool.submit(gc.get_threshold).result(timeout=LIVENESS) == tuned
     finally:
@@ -123,3 +123,36 @@ def test_processes_start_with_what_they_run_already_imported() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=LIVENESS, check=True)  # fmt: skip
     assert result.stdout.strip() == "True", result.stderr
+
+
+def test_a_worker_sends_its_owner_what_is_at_the_owners_level_and_stops_with_the_pool(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Records below the owner's level stay in the worker (one pipe keeps them in order: the
+    info would have come before the warning); an extra that cannot be pickled is dropped, not
+    the record; shutting the pool down ends the thread that hands records on."""
+    import logging
+    import threading
+
+    from catalog.workers import WorkerPool
+
+    caplog.set_level(logging.WARNING)
+    logger = logging.getLogger("koprik.test_workers")
+    pool = WorkerPool(1)
+    try:
+        pool.submit(logger.info, "below the level").result(timeout=LIVENESS)
+        logged_there = (  # a lock made in the worker cannot be pickled
+            "__import__('logging').getLogger('koprik.test_workers').warning('sent %s', 'on',"
+            " extra={'lock': __import__('threading').Lock(), 'fields': {'n': 1}})"
+        )
+        pool.submit(eval, logged_there).result(timeout=LIVENESS)
+        deadline = time.monotonic() + LIVENESS
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pool.shutdown()
+    (record,) = caplog.records
+    assert record.getMessage() == "sent on" and record.name == "koprik.test_workers"
+    assert record.fields == {"n": 1} and not hasattr(record, "lock")
+    assert record.process != os.getpid()
+    assert not [t for t in threading.enumerate() if t.name == "koprik-worker-logs"]

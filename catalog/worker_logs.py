@@ -25,6 +25,8 @@ from typing import Any
 
 POLL_SECONDS = 0.2
 """How often the relaying thread looks whether it is to stop."""
+CLOSE_SECONDS = 2.0
+"""How long closing waits for the relaying thread to end."""
 
 
 class LogRelay:
@@ -39,22 +41,27 @@ class LogRelay:
         self._thread.start()
 
     def _hand_on(self) -> None:
-        while not self._stop.is_set():
-            try:
+        try:
+            while not self._stop.is_set():
                 if not self._received.poll(POLL_SECONDS):
                     continue
                 attributes = self._received.recv()
-            except (EOFError, OSError):
-                return
-            record = logging.makeLogRecord(attributes)
-            logging.getLogger(record.name).handle(record)
+                record = logging.makeLogRecord(attributes)
+                logging.getLogger(record.name).handle(record)
+        except (EOFError, OSError):
+            pass  # every sending end is closed
+        finally:
+            self._received.close()
 
     def close(self) -> None:
-        """Stop handing on (what a worker sends later is not read) and close the pipe."""
+        """Stop handing on: what a worker sends later is not read.
+
+        The thread is waited for a moment only: a worker killed while it sent a record leaves
+        part of it in the pipe, and reading the rest then waits until every worker holding
+        the pipe has ended (the thread closes the pipe when it ends)."""
         self._stop.set()
-        self._thread.join()
-        self._received.close()
         self.sender.connection.close()
+        self._thread.join(CLOSE_SECONDS)
 
 
 class RelaySender:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import pickle
+import sys
 import threading
+import traceback
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any
@@ -43,25 +45,39 @@ class LogRelay:
     def _hand_on(self) -> None:
         try:
             while not self._stop.is_set():
-                if not self._received.poll(POLL_SECONDS):
-                    continue
-                attributes = self._received.recv()
-                record = logging.makeLogRecord(attributes)
-                logging.getLogger(record.name).handle(record)
+                if self._received.poll(POLL_SECONDS):
+                    _hand_on(self._received.recv_bytes())
         except (EOFError, OSError):
-            pass  # every sending end is closed
+            pass  # every sending end is closed, and all they sent is read
         finally:
             self._received.close()
 
-    def close(self) -> None:
-        """Stop handing on: what a worker sends later is not read.
+    def close(self, *, drain: bool = True) -> None:
+        """Stop handing on: after every record the workers sent (``drain``, when they have
+        ended), or at once (the thread then ends by itself in a moment).
 
-        The thread is waited for a moment only: a worker killed while it sent a record leaves
-        part of it in the pipe, and reading the rest then waits until every worker holding
-        the pipe has ended (the thread closes the pipe when it ends)."""
-        self._stop.set()
+        Draining waits a moment only: a worker still running holds the pipe open, and one
+        killed while it sent a record leaves part of it, whose rest is then awaited until
+        every worker holding the pipe has ended (the thread closes the pipe as it ends).
+        Closing again does nothing more."""
         self.sender.connection.close()
-        self._thread.join(CLOSE_SECONDS)
+        if drain:
+            self._thread.join(CLOSE_SECONDS)
+        self._stop.set()
+
+
+def _hand_on(data: bytes) -> None:
+    """Handle a worker's record as the logger of its name here would (its level, filters and
+    handlers); one that cannot be read or handled is reported as logging reports a handler's
+    error, and the next is read."""
+    try:
+        record = logging.makeLogRecord(pickle.loads(data))
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
+    except Exception:  # an attribute that pickles but does not unpickle, a failing filter...
+        if logging.raiseExceptions:
+            traceback.print_exc(file=sys.stderr)
 
 
 class RelaySender:

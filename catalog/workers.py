@@ -23,6 +23,7 @@ import ctypes
 import os
 import signal
 import sys
+import weakref
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
 
@@ -38,13 +39,22 @@ class WorkerPool(ProcessPoolExecutor):
 
     def __init__(self, workers: int) -> None:
         context = forkserver_context()
-        self._relay = LogRelay(context)
-        super().__init__(workers, mp_context=context, initializer=start_worker,
-                         initargs=(self._relay.sender,))  # fmt: skip
+        self._relay = relay = LogRelay(context)
+        try:
+            super().__init__(workers, mp_context=context, initializer=start_worker,
+                             initargs=(relay.sender,))  # fmt: skip
+        except BaseException:
+            relay.close(drain=False)
+            raise
+        weakref.finalize(self, relay.close, drain=False)  # a pool dropped without a shutdown
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        super().shutdown(wait, cancel_futures=cancel_futures)
-        self._relay.close()
+        """Shut the pool down, then the relay of its logs: after what the workers sent when
+        ``wait`` ed for (they have ended), else at once."""
+        try:
+            super().shutdown(wait, cancel_futures=cancel_futures)
+        finally:
+            self._relay.close(drain=wait)
 
 
 def start_worker(logs: RelaySender | None = None) -> None:

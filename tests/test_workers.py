@@ -125,34 +125,103 @@ def test_processes_start_with_what_they_run_already_imported() -> None:
     assert result.stdout.strip() == "True", result.stderr
 
 
+def _relays() -> set[int]:
+    import threading
+
+    return {t.ident or 0 for t in threading.enumerate() if t.name == "koprik-worker-logs"}
+
+
+def _run_in_worker(pool: object, program: str) -> None:
+    """Run ``program`` (a Python expression) in a worker of ``pool``."""
+    pool.submit(eval, program).result(timeout=LIVENESS)  # type: ignore[attr-defined]
+
+
 def test_a_worker_sends_its_owner_what_is_at_the_owners_level_and_stops_with_the_pool(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Records below the owner's level stay in the worker (one pipe keeps them in order: the
-    info would have come before the warning); an extra that cannot be pickled is dropped, not
-    the record; shutting the pool down ends the thread that hands records on."""
+    info would have come before the warning), and so do those of a logger set above it here;
+    an extra that cannot be pickled is dropped, not the record; shutting the pool down ends
+    the thread that hands records on."""
     import logging
-    import threading
 
     from catalog.workers import WorkerPool
 
     caplog.set_level(logging.WARNING)
-    logger = logging.getLogger("koprik.test_workers")
+    caplog.handler.setLevel(logging.NOTSET)  # whatever reaches the handler is captured
+    logging.getLogger("koprik.quiet").setLevel(logging.ERROR)
+    before = _relays()
     pool = WorkerPool(1)
     try:
-        pool.submit(logger.info, "below the level").result(timeout=LIVENESS)
-        logged_there = (  # a lock made in the worker cannot be pickled
-            "__import__('logging').getLogger('koprik.test_workers').warning('sent %s', 'on',"
+        _run_in_worker(pool, "__import__('logging').getLogger('koprik.test').info('below')")
+        _run_in_worker(pool, "__import__('logging').getLogger('koprik.quiet').warning('quiet')")
+        _run_in_worker(pool, (  # a lock made in the worker cannot be pickled
+            "__import__('logging').getLogger('koprik.test').warning('sent %s', 'on',"
             " extra={'lock': __import__('threading').Lock(), 'fields': {'n': 1}})"
-        )
-        pool.submit(eval, logged_there).result(timeout=LIVENESS)
-        deadline = time.monotonic() + LIVENESS
-        while not caplog.records and time.monotonic() < deadline:
-            time.sleep(0.05)
+        ))  # fmt: skip
+        assert _relays() - before
     finally:
         pool.shutdown()
+        logging.getLogger("koprik.quiet").setLevel(logging.NOTSET)
     (record,) = caplog.records
-    assert record.getMessage() == "sent on" and record.name == "koprik.test_workers"
+    assert record.getMessage() == "sent on" and record.name == "koprik.test"
     assert record.fields == {"n": 1} and not hasattr(record, "lock")
     assert record.process != os.getpid()
-    assert not [t for t in threading.enumerate() if t.name == "koprik-worker-logs"]
+    assert _relays() == before
+
+
+class Unrebuilt(Exception):
+    """Pickles (as its class and its args) but cannot be unpickled: its args are not what
+    its constructor takes."""
+
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(f"{a} and {b}")
+
+
+def test_a_pool_shut_down_hands_on_every_record_its_workers_sent_even_after_a_bad_one(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the workers logged just before the shutdown is all handled by the time it returns;
+    a record that pickles in the worker but cannot be read here (an exception whose arguments
+    do not rebuild it) is skipped, and the records after it still come."""
+    import logging
+
+    from catalog.workers import WorkerPool
+
+    class Slow(logging.Handler):  # handing records on falls behind the workers' sending
+        def emit(self, record: logging.LogRecord) -> None:
+            time.sleep(0.002)
+
+    caplog.set_level(logging.WARNING)
+    slow = Slow()
+    logging.getLogger("koprik.test").addHandler(slow)
+    pool = WorkerPool(2)
+    try:
+        _run_in_worker(pool, (
+            "__import__('logging').getLogger('koprik.test').warning('odd', extra={'odd':"
+            f" __import__('{__name__}', fromlist=['_']).Unrebuilt(1, 2)}})"
+        ))  # fmt: skip
+        for part in range(2):
+            pool.submit(eval, "[__import__('logging').getLogger('koprik.test').warning("
+                              f"'%s', n) for n in range({part} * 300, {part} * 300 + 300)]")
+    finally:
+        pool.shutdown()
+        logging.getLogger("koprik.test").removeHandler(slow)
+    assert sorted(int(r.getMessage()) for r in caplog.records) == list(range(600))
+    assert "TypeError" in capsys.readouterr().err  # the odd record, reported as it was skipped
+
+
+def test_a_pool_dropped_without_a_shutdown_leaves_no_relay_behind() -> None:
+    import gc
+
+    from catalog.workers import WorkerPool
+
+    before = _relays()
+    pool = WorkerPool(1)
+    assert pool.submit(int, "7").result(timeout=LIVENESS) == 7
+    del pool
+    gc.collect()
+    deadline = time.monotonic() + LIVENESS
+    while _relays() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _relays() == before

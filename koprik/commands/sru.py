@@ -12,7 +12,7 @@ them, are printed as MarcEdit ``.mrk`` text or, with ``-o``, written to the file
 is used.
 
 With ``--import`` the records are put into the catalogue instead, as a one-off SRU harvest
-(:func:`harvester.sru_harvest.harvest_sru`) of a source named ``sru:HOST:PORT/PATH`` (or
+(:func:`harvester.sru_harvest.harvest_sru`) of a source named ``sru:HOST[:PORT]/PATH`` (or
 ``--source``): each record keyed by its recordIdentifier or 001, with its provenance and the
 bytes as sent; the command ends with the counts added, updated, unchanged and rejected.
 
@@ -62,12 +62,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="put the records into the catalogue (see --config) instead",
     )
-    parser.add_argument("--source", help="with --import: the source name (default sru:HOST/PATH)")
+    parser.add_argument(
+        "--source", help="with --import: the source name (default sru:HOST[:PORT]/PATH)"
+    )
     parser.set_defaults(handler=run)
 
 
 def sru_source_name(url: str) -> str:
-    """``sru:HOST:PORT/PATH``: the source records imported from an SRU server are kept under."""
+    """``sru:HOST[:PORT]/PATH``: the source records imported from an SRU server are kept under."""
     parts = urlsplit(url)
     return f"sru:{parts.netloc}{parts.path}"[:SOURCE_NAME_LENGTH]
 

@@ -4,7 +4,7 @@
 Each protocol turns the form's terms into its query text (PQF or CQL), searches, previews up to
 :data:`MAX_RECORDS` records as ``.mrk``, and fetches one record again by its position for an
 import; the import goes through the one ingest path into the source named after the target's
-address (``z3950:HOST:PORT/DB`` as ``koprik z3950 --import`` names it, ``sru:HOST:PORT/PATH``).
+address (``z3950:HOST:PORT/DB`` as ``koprik z3950 --import`` names it, ``sru:HOST[:PORT]/PATH``).
 """
 
 from __future__ import annotations

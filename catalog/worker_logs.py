@@ -46,7 +46,7 @@ class LogRelay:
         try:
             while not self._stop.is_set():
                 if self._received.poll(POLL_SECONDS):
-                    _hand_on(self._received.recv_bytes())
+                    _handle_sent(self._received.recv_bytes())
         except (EOFError, OSError):
             pass  # every sending end is closed, and all they sent is read
         finally:
@@ -66,7 +66,7 @@ class LogRelay:
         self._stop.set()
 
 
-def _hand_on(data: bytes) -> None:
+def _handle_sent(data: bytes) -> None:
     """Handle a worker's record as the logger of its name here would (its level, filters and
     handlers); one that cannot be read or handled is reported as logging reports a handler's
     error, and the next is read."""

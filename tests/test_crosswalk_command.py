@@ -280,3 +280,24 @@ def test_repair_reads_damaged_records_and_lists_each_repair(tmp_path: Path) -> N
     assert b"repaired: " not in checked.stdout
     assert b"field 250: '2\xce\xb7 \xce\xb5\xce\xba\xce\xb4.' before the first" in checked.stdout
     assert "(repaired 1)" in summary(checked)
+
+
+@pytest.mark.parametrize("option", ["-o", "--rejects", "--report"])
+def test_an_output_that_is_an_input_is_refused_before_anything_is_written(
+    option: str, tmp_path: Path
+) -> None:
+    """Writing an input would empty it before a record of it is read: the same file, also by
+    another name (a symbolic link), is refused in one line and left as it was."""
+    records = tmp_path / "records.mrc"
+    records.write_bytes((MARC21 / "test.dat").read_bytes())
+    (tmp_path / "link.mrc").symlink_to(records)
+    before = records.read_bytes()
+    result = koprik("--to", "marcxml", records, option, tmp_path / "link.mrc",
+                    *(["-o", tmp_path / "out.xml"] if option != "-o" else []))
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert result.stderr.decode().strip() == (
+        f"koprik: {tmp_path / 'link.mrc'} is also an input: writing it would empty {records}"
+        " before it is read"
+    )
+    assert records.read_bytes() == before

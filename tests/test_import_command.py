@@ -204,3 +204,17 @@ def test_repair_imports_damaged_records_and_reports_the_repairs(tmp_path):
     assert "2 added" in result.stdout and "repaired 2" in result.stdout
     lines = report.read_text(encoding="utf-8").splitlines()
     assert f"{damaged[0]}\trecord 1\trepaired: 5 bytes before the leader skipped" in lines
+
+
+def test_a_rejects_or_report_file_that_is_being_imported_is_refused(tmp_path):
+    records = tmp_path / "records.mrc"
+    records.write_bytes((MARC21 / "test.dat").read_bytes())
+    before = records.read_bytes()
+    for option in ("--rejects", "--report"):
+        result = koprik(tmp_path, "import", option, str(records), str(records))
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.strip() == (
+            f"koprik: {records} is also an input: writing it would empty {records} before it is"
+            " read"
+        )
+    assert records.read_bytes() == before

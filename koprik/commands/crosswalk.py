@@ -45,6 +45,7 @@ from crosswalks.check import Problem, check_record
 from crosswalks.marc_io import ReadItem
 from crosswalks.repair import repair_item
 from koprik.errors import UserError
+from koprik.output_files import refuse_overwriting
 from koprik.progress import Progress
 
 STDIO = "-"
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     to_file = args.output not in (None, STDIO)
     rejects_path = args.rejects or (f"{args.output}.rejects.txt" if to_file else None)
     report_path = args.report or (f"{args.output}.report.txt" if to_file else None)
+    refuse_overwriting(inputs, [args.output, rejects_path, report_path])
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         out = _open_output(stack, args.output)

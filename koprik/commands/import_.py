@@ -28,6 +28,7 @@ from crosswalks import charsets
 from crosswalks.marc_io import HEAD_BYTES, ReadItem, detect_format
 from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
+from koprik.output_files import refuse_overwriting
 from koprik.progress import Progress
 
 BATCH = 2000
@@ -87,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         )
     rejects_path = args.rejects or Path("var/import-rejects.txt")
     report_path = args.report or Path("var/import-report.txt")
+    refuse_overwriting(args.files, [rejects_path, report_path])
     for given, path in ((args.rejects, rejects_path), (args.report, report_path)):
         if given is None:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -299,6 +299,9 @@ class Z3950Client:
             except (IncompleteRead, ConnectionError) as error:
                 self._writer.close()
                 raise Z3950Closed(f"connection lost ({error})") from error
+            except PduError as error:  # too large to read: the rest of the stream is lost
+                self._writer.close()
+                raise Z3950Error(f"unreadable answer to {name}: {error}") from error
             try:
                 answer, content = decode_pdu(data)
             except PduError as error:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from protocols.z3950 import charset, oids
 from protocols.z3950.ber import to_definite
 from protocols.z3950.codec import (
+    ERROR_CHARS,
     PduError,
     bit_string,
     decode_external,
@@ -488,3 +489,12 @@ async def test_decodes_what_yaz_client_sends(tmp_path: Path) -> None:
     assert "Number of hits: 5" in text
     assert "Handa shishi" in text
     assert "navoiy" in text and "nazm" in text
+
+
+@pytest.mark.parametrize("pdu", ["bf3503020101", "a003020101", "bf3500"])
+def test_an_undecodable_pdu_is_said_in_a_short_line(pdu: str) -> None:
+    with pytest.raises(PduError) as raised:
+        decode_pdu(bytes.fromhex(pdu))
+    message = str(raised.value)
+    assert message.startswith("not a valid PDU: ") and "\n" not in message
+    assert len(message) <= len("not a valid PDU: ") + ERROR_CHARS + 3

@@ -115,7 +115,18 @@ def _decode_definite(type_name: str, definite: bytes) -> Any:
     # Bytes from the wire are untrusted and asn1tools raises more than its own error types
     # (IndexError, UnicodeDecodeError, RecursionError...): any failure is a bad PDU.
     except Exception as error:
-        raise PduError(f"not a valid {type_name}: {error!r}") from error
+        raise PduError(f"not a valid {type_name}: {_brief(error)}") from error
+
+
+ERROR_CHARS = 200
+"""The most of a decoder's own message kept in a :class:`PduError` (it goes to logs and to
+users; an exception's ``repr`` from asn1tools holds the whole PDU type, some 17 KB)."""
+
+
+def _brief(error: Exception) -> str:
+    """The error's type and message, cut to :data:`ERROR_CHARS`."""
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return text if len(text) <= ERROR_CHARS else text[:ERROR_CHARS] + "..."
 
 
 def decode_external(external: dict[str, Any]) -> Any:

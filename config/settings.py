@@ -14,6 +14,7 @@ setting means adding one field with its default; a number's default is given wit
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -439,9 +440,20 @@ def _plain(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
+def check_bounds(settings: Any, where: str = "") -> None:
+    """Raise ConfigError for a field of the dataclass ``settings`` outside its bounds or
+    choices: what the loader checks, for settings made elsewhere (a command's options)."""
+    for setting in dataclasses.fields(settings):
+        name = f"{where}.{setting.name}" if where else setting.name
+        _check_allowed(setting, getattr(settings, setting.name), name)
+
+
 def _check_allowed(setting: dataclasses.Field[Any], value: Any, where: str) -> None:
     """Raise ConfigError for a value outside the bounds or choices the field declares
-    (:func:`at_least`, :func:`within`, :func:`one_of`)."""
+    (:func:`at_least`, :func:`within`, :func:`one_of`), and for a number that is not finite
+    (TOML has ``nan`` and ``inf``, which compare with no bound)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
     low, high = setting.metadata.get("minimum"), setting.metadata.get("maximum")
     if (low is not None and value < low) or (high is not None and value > high):
         kind = "a whole number" if isinstance(value, int) else "a number"

@@ -29,7 +29,8 @@ from sqlalchemy import delete, insert, select, update
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources
-from config import HarvestSource, Settings
+from config import ConfigError, HarvestSource, Settings
+from config.settings import check_bounds
 from harvester.faults import HarvestError
 from harvester.http_fetch import Politeness
 from harvester.oai_client import Identity, OaiClient
@@ -57,6 +58,8 @@ PREFERRED_NAMESPACES = (
 )
 """Formats in order of preference (MARCXML needs no crosswalk; MODS loses less than DC)."""
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_LONGEST_EVERY = timedelta(days=366)
+"""The longest interval between two runs (a yearly harvest); rarer ones are run by hand."""
 
 
 class SourceError(ValueError):
@@ -75,7 +78,10 @@ def parse_every(text: str) -> timedelta:
     match = _EVERY.match(text)
     if match is None or int(match.group(1)) == 0:
         raise SourceError(f"interval {text!r}: expected a number and s, m, h, d or w, e.g. 6h")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    number, unit = int(match.group(1)), _UNITS[match.group(2)]
+    if number > _LONGEST_EVERY // timedelta(**{unit: 1}):
+        raise SourceError(f"interval {text!r}: longer than {_LONGEST_EVERY.days} days")
+    return timedelta(**{unit: number})
 
 
 def validate(source: HarvestSource) -> None:
@@ -93,8 +99,10 @@ def validate(source: HarvestSource) -> None:
             CronTrigger.from_crontab(source.cron, timezone="UTC")
         except ValueError as error:
             raise SourceError(f"cron {source.cron!r}: {error}") from error
-    if source.delay < 0 or source.timeout <= 0 or source.retries < 0:
-        raise SourceError("delay and retries must be >= 0 and timeout > 0")
+    try:
+        check_bounds(source)
+    except ConfigError as error:
+        raise SourceError(str(error)) from None
     if source.protocol == Z3950:
         _validate_z3950(source)
     elif source.protocol == SRU:

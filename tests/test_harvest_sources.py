@@ -59,6 +59,29 @@ def test_intervals() -> None:
     for bad in ("6", "h", "0m", "6x", "1.5h"):
         with pytest.raises(SourceError, match="interval"):
             parse_every(bad)
+    assert parse_every("366d") == timedelta(days=366)
+    for long in ("367d", "53w", "99999999999w", "1000000000d"):  # overflowed timedelta once
+        with pytest.raises(SourceError, match=f"interval '{long}': longer than 366 days"):
+            parse_every(long)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--delay", "inf", "delay: expected a finite number, got inf"),
+    ("--delay", "nan", "delay: expected a finite number, got nan"),
+    ("--timeout", "nan", "timeout: expected a finite number, got nan"),
+    ("--timeout", "0.5", "timeout: expected a number from 1 to 86400, got 0.5"),
+    ("--retries", "5000", "retries: expected a whole number from 0 to 1000, got 5000"),
+    ("--every", "99999999999w", "interval '99999999999w': longer than 366 days"),
+])  # fmt: skip
+def test_a_source_is_held_to_the_bounds_of_the_settings_file(
+    tmp_path, option: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """A source added from the command line is refused where the same value in koprik.toml
+    would be (an infinite delay hung its harvest; a huge interval was a traceback)."""
+    status = main(["--config", _config(tmp_path), "sources", "add", "s", "--url",
+                   "http://127.0.0.1:9/oai", "--no-check", option, value])
+    assert status == 2
+    assert capsys.readouterr().err == f"koprik: source 's' refused: {message}\n"
 
 
 def test_add_checks_identify_and_the_prefix(settings: Settings, catalog: Catalog,

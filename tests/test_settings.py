@@ -113,6 +113,11 @@ def test_dedup_thresholds_are_checked(dedup, message):
         ({"log": {"level": "loud"}}, "log.level: expected one of debug, info, warning, error"),
         ({"repository": {"base_url": "oai.natlib.uz/oai"}}, "repository.base_url: expected an "
                                                             "http:// or https:// URL"),
+        # TOML's nan and inf compare with no bound: each is refused as not finite
+        ({"dedup": {"title_min": float("nan")}}, "dedup.title_min: expected a finite number, "
+                                                 "got nan"),
+        ({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai", "delay": float("inf")}]},
+         "sources[0].delay: expected a finite number, got inf"),
     ],
 )
 def test_values_out_of_range_name_the_key(data, message):

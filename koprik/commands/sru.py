@@ -38,6 +38,7 @@ from harvester.ingest import IngestError, to_marc
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
 from harvester.sru_pages import VERSIONS, SruRecord
+from koprik.arguments import seconds
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 
@@ -54,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--version", choices=VERSIONS, help="SRU version (default: the server's)")
     parser.add_argument("--schema", choices=SCHEMAS, default="marcxml", help="record schema")
     parser.add_argument("--max", type=int, default=10, help="records to fetch (default 10)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
     parser.add_argument("-o", "--output", type=Path, help="write the records to this file")
     parser.add_argument(
         "--import",
@@ -98,8 +99,6 @@ def run(args: argparse.Namespace) -> int:
     url = address_of(args.url, args.version)
     if args.max < 0:
         raise UserError("--max cannot be negative")
-    if args.timeout <= 0:
-        raise UserError("--timeout must be positive")
     if args.source is not None and not args.import_:
         raise UserError("--source goes with --import")
     settings = load_settings(args.config)

@@ -32,6 +32,7 @@ from crosswalks.mrk import record_to_mrk
 from harvester.z3950_harvest import Z3950HarvestError, Z3950HarvestResult, harvest_z3950
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import Z3950Address, parse_address
+from koprik.arguments import seconds
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 from protocols.z3950.pqf import PqfError, parse_pqf
@@ -57,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="character set to negotiate (default UTF-8); with --import also the one records "
         "are read in when the target does not agree to it (default: detected)",
     )
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
     parser.add_argument("-o", "--output", type=Path, help="write the records to this file")
     parser.add_argument(
         "--import",
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     except Z3950Error as error:
         raise UserError(f"{host}:{port}/{database}: {error}") from error
     except (OSError, TimeoutError) as error:
-        raise UserError(f"cannot talk to {host}:{port}: {error or 'timed out'}") from error
+        reason = str(error) or f"no answer within {args.timeout:g} s"
+        raise UserError(f"cannot talk to {host}:{port}: {reason}") from error
     print(f"z3950: {hits} hits, {len(records)} records retrieved", file=sys.stderr)
     failures = 0
     if args.output:

@@ -13,13 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Row, Table, create_engine, event, insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from catalog.models import metadata
 
 
 class DatabaseFileError(Exception):
     """A SQLite catalogue file or folder Koprik cannot write; the message names it."""
+
+
+class DatabaseUrlError(Exception):
+    """A ``database.url`` that names no database SQLAlchemy can open (the message says it)."""
 
 
 def open_engine(url: str, *, echo: bool = False) -> Engine:
@@ -30,7 +35,7 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
     SQLite gives its -wal and -shm files the same mode. Raises :class:`DatabaseFileError` when
     the SQLite file or its folder cannot be written.
     """
-    parsed = make_url(url)
+    parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             path = Path(parsed.database)
@@ -41,6 +46,19 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
     else:
         engine = create_engine(url, echo=echo, pool_pre_ping=True)
     return engine
+
+
+def database_url(url: str) -> URL:
+    """``url`` parsed; raises :class:`DatabaseUrlError` for one that names no database
+    SQLAlchemy can open (not a URL, an unknown dialect or driver)."""
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()  # an unknown dialect or driver fails here, not at first use
+    except (ArgumentError, ImportError) as error:
+        raise DatabaseUrlError(
+            f"database.url {url!r} is not a database URL Koprik can open ({error})"
+        ) from None
+    return parsed
 
 
 def check_sqlite_file(path: Path) -> None:

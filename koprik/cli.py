@@ -67,7 +67,7 @@ def _loaded_errors() -> tuple[type[Exception], ...]:
     if (schema := sys.modules.get("catalog.schema")) is not None:
         errors.append(schema.SchemaError)
     if (db := sys.modules.get("catalog.db")) is not None:
-        errors.append(db.DatabaseFileError)
+        errors.extend((db.DatabaseFileError, db.DatabaseUrlError))
     return tuple(errors)
 
 

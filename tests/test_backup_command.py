@@ -65,15 +65,19 @@ def test_a_catalogue_not_yet_upgraded_can_be_backed_up(tmp_path: Path):
 @pytest.mark.parametrize(
     ("target", "message"),
     [("exists.sqlite3", "exists.sqlite3 exists: name a new file"),
-     ("no-folder/copy.sqlite3", "no-folder: no such folder")],
+     ("no-folder/copy.sqlite3", "no-folder: no such folder"),
+     # SQLite cannot open the copy (here its working name is taken by a folder)
+     ("blocked.sqlite3", "cannot write the copy {tmp}/blocked.sqlite3.part: unable to open"),
+     ],
 )
 def test_a_target_that_cannot_be_written_is_named(tmp_path: Path, capsys, target, message):
     url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
     Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url))).close()
     (tmp_path / "exists.sqlite3").write_bytes(b"")
+    (tmp_path / "blocked.sqlite3.part").mkdir()
     assert main(["--config", str(_config(tmp_path, url)), "backup", str(tmp_path / target)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err
+    assert err.count("\n") == 1 and message.format(tmp=tmp_path) in err
 
 
 @pytest.mark.postgres

@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from catalog import Catalog, models
-from catalog.db import IN_CHUNK, DatabaseFileError, check_sqlite_file, execute_in, insert_rows
+from catalog.db import (
+    IN_CHUNK,
+    DatabaseFileError,
+    DatabaseUrlError,
+    check_sqlite_file,
+    execute_in,
+    insert_rows,
+    open_engine,
+)
 from catalog.secrets import stored_secret
 from config import DatabaseSettings, Settings
 from koprik.cli import main
@@ -130,3 +138,21 @@ def test_execute_in_takes_its_list_only_as_an_in_list(catalog: Catalog) -> None:
     which no other place of a statement could take."""
     with catalog.engine.begin() as connection, pytest.raises(ValueError, match="outside IN"):
         execute_in(connection, "SELECT spec FROM sets WHERE spec NOT IN ({values})", ["a"])
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("notaurl", "Could not parse SQLAlchemy URL"),
+    ("mysql+nosuchdriver://host/db", "Can't load plugin"),
+])  # fmt: skip
+def test_a_url_that_names_no_database_is_one_line(
+    url: str, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(DatabaseUrlError, match=reason):
+        open_engine(url)
+    from koprik.cli import main
+
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n')
+    assert main(["--config", str(config), "runs"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"koprik: database.url {url!r} is not a database URL Koprik can open (")

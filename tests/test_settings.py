@@ -55,15 +55,16 @@ def test_wrong_keys_name_the_key(data, message):
         settings_from_mapping(data)
 
 
-def test_bad_file_is_one_line_error_from_the_command(tmp_path, capsys):
+@pytest.mark.parametrize("content", [b"[oai]\npage_size = -\n", b"\xff\xfe\x00binary"])
+def test_bad_file_is_one_line_error_from_the_command(tmp_path, capsys, content):
     from koprik.cli import main
 
     path = tmp_path / "bad.toml"
-    path.write_text("[oai]\npage_size = -\n")
+    path.write_bytes(content)
     status = main(["--config", str(path), "demo", "--records", "1"])
     err = capsys.readouterr().err
     assert status == 2
-    assert err.count("\n") == 1 and "not valid TOML" in err
+    assert err.count("\n") == 1 and err.startswith(f"koprik: {path}: not valid TOML: ")
 
 
 def test_union_file_sources_and_dedup_settings():

@@ -10,13 +10,14 @@ for one, the command prints the line to run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
-from catalog.db import open_engine
+from catalog.db import database_url, open_engine
 from config import load_settings
 from koprik.errors import UserError
 
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    url = make_url(load_settings(args.config).database.url)
+    url = database_url(load_settings(args.config).database.url)
     if url.get_backend_name() != "sqlite":
         raise UserError(f"a PostgreSQL catalogue is backed up with pg_dump: {pg_dump_line(url)}")
     if not url.database or url.database == ":memory:":
@@ -50,11 +51,14 @@ def run(args: argparse.Namespace) -> int:
                 source.driver_connection.backup(copy)  # type: ignore[union-attr]
             finally:
                 copy.close()
+        except sqlite3.Error as error:  # SQLite's own message names no file
+            raise UserError(f"cannot write the copy {partial}: {error}") from None
         finally:
             source.close()
         os.replace(partial, target)
     finally:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            partial.unlink()  # the copy made, if any
         engine.dispose()
     print(f"backup: {url.database} copied to {target} ({target.stat().st_size:,} bytes)")
     return 0

@@ -45,6 +45,26 @@ from harvester.faults import Event, HarvestError, MalformedResponse, ResponseToo
 CHUNK = 64 * 1024
 
 
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` is no address an HTTP request can go to (None: it is one): its scheme is
+    not http or https, it names no host, its port is not a number from 0 to 65535, its IPv6
+    address is not closed, or it is not text that can be sent (undecodable bytes)."""
+    try:
+        url.encode("utf-8")
+    except UnicodeError:
+        return "not UTF-8 text"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError as error:
+        return str(error)
+    if parts.scheme not in ("http", "https"):
+        return "expected http:// or https://"
+    if not parts.hostname:
+        return "no host"
+    return None
+
+
 @dataclass(frozen=True)
 class Politeness:
     """How hard the client may push a partner, how long it waits, and how much it reads."""

@@ -32,7 +32,7 @@ from catalog.harvest_state import harvest_sources
 from config import ConfigError, HarvestSource, Settings
 from config.settings import check_bounds
 from harvester.faults import HarvestError
-from harvester.http_fetch import Politeness
+from harvester.http_fetch import Politeness, http_url_problem
 from harvester.oai_client import Identity, OaiClient
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SCHEMAS as SRU_SCHEMAS
@@ -118,8 +118,9 @@ def _validate_oai(source: HarvestSource) -> None:
 
 
 def _require_http(source: HarvestSource) -> None:
-    if not source.url.startswith(("http://", "https://")):
-        raise SourceError(f"URL {source.url!r}: expected http:// or https://")
+    problem = http_url_problem(source.url)
+    if problem is not None:
+        raise SourceError(f"URL {source.url!r}: {problem}")
 
 
 def _refuse(source: HarvestSource, keys: tuple[str, ...], protocol: str, why: str) -> None:

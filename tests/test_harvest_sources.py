@@ -28,6 +28,7 @@ from harvester.sources import (
     edit_source,
     parse_every,
     remove_source,
+    validate,
 )
 from koprik.cli import main
 from tests.conftest import ROOT, free_port
@@ -232,8 +233,6 @@ def test_scheduler_command_harvests_until_sigterm(tmp_path, provider_url: str) -
 
 
 def test_sru_definitions_are_checked_before_contacting_the_server() -> None:
-    from harvester.sources import validate
-
     good = HarvestSource(name="s", url="http://127.0.0.1:2100/Default?version=1.1",
                          protocol="sru", query="dc.title=navoiy", prefix="dc")
     validate(good)
@@ -248,3 +247,22 @@ def test_sru_definitions_are_checked_before_contacting_the_server() -> None:
     ):
         with pytest.raises(SourceError, match=reason):
             validate(dataclasses.replace(good, **changes))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("http://[::1/oai", "Invalid IPv6 URL"),
+    ("http://127.0.0.1:abc/oai", "Port could not be cast to integer value as 'abc'"),
+    ("http://127.0.0.1:99999/oai", "Port out of range 0-65535"),
+    ("http:///oai", "no host"),
+    ("http://h\udcff/oai", "not UTF-8 text"),
+])  # fmt: skip
+@pytest.mark.parametrize("protocol", ["oai-pmh", "sru"])
+def test_an_http_address_that_no_request_can_go_to_is_refused_with_the_reason(
+    url: str, reason: str, protocol: str
+) -> None:
+    """Refused when the source is defined, not at harvest time after every retry (a bad
+    port) nor as a traceback (an IPv6 address left open)."""
+    source = HarvestSource(name="s", url=url, protocol=protocol, query="a=b" * (protocol == "sru"))
+    with pytest.raises(SourceError) as refused:
+        validate(source)
+    assert str(refused.value) == f"URL {url!r}: {reason}"

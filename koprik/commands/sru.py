@@ -33,7 +33,7 @@ from config import HarvestSource, Settings, load_settings
 from crosswalks.marc_io import record_to_iso2709
 from crosswalks.mrk import record_to_mrk
 from harvester.faults import HarvestError
-from harvester.http_fetch import Politeness
+from harvester.http_fetch import Politeness, http_url_problem
 from harvester.ingest import IngestError, to_marc
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
@@ -78,9 +78,10 @@ def sru_source_name(url: str) -> str:
 def address_of(url: str, version: str | None) -> str:
     """The server's address with ``version`` pinned (see :mod:`harvester.sru_client`);
     raises :class:`UserError` for what is not an HTTP URL."""
+    problem = http_url_problem(url)
+    if problem is not None:
+        raise UserError(f"{url!r} is not an SRU base URL (http://HOST[:PORT]/PATH): {problem}")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(f"{url!r} is not an SRU base URL (http://HOST[:PORT]/PATH)")
     if version is None:
         return url
     return f"{url}{'&' if parts.query else '?'}version={version}"

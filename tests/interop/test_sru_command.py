@@ -149,6 +149,9 @@ def test_malformed_cql_is_the_servers_diagnostic_in_one_line(zebra: str, config:
 
 def test_bad_arguments_are_one_line(config: Path) -> None:
     assert "not an SRU base URL" in one_line_error(koprik(config, "sru", "ftp://x/y", "a=b"))
+    assert one_line_error(koprik(config, "sru", "http://[::1/db", "a=b")).endswith(
+        "is not an SRU base URL (http://HOST[:PORT]/PATH): Invalid IPv6 URL\n"
+    )
     url = f"http://127.0.0.1:{free_port()}/Default"
     assert "--max cannot be negative" in one_line_error(
         koprik(config, "sru", url, "a=b", "--max", "-1"))

@@ -48,9 +48,15 @@ def parse_address(text: str) -> Z3950Address:
 
     Raises :class:`ValueError` naming the problem.
     """
+    try:
+        text.encode("utf-8")
+    except UnicodeError:
+        raise ValueError(f"{text!r} is not UTF-8 text") from None
     rest = text.strip()
     if rest.lower().startswith(SCHEME):
         rest = rest[len(SCHEME) :]
+    if "://" in rest:
+        raise ValueError(f"{text!r} is not a Z39.50 address; expected HOST:PORT/DATABASE")
     address, _, database = rest.partition("/")
     host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
     if not host:

@@ -77,8 +77,23 @@ def _database_errors() -> tuple[type[Exception], ...]:
     return () if exc is None else (exc.DBAPIError,)
 
 
+def _undecodable(argv: list[str]) -> str | None:
+    """The first argument holding bytes that are not UTF-8 (Python keeps them as surrogates,
+    which neither the catalogue nor a peer takes), unless it names an existing file."""
+    for argument in argv:
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            if not os.path.lexists(argument):
+                return argument
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if (undecodable := _undecodable(argv)) is not None:
+        print(f"koprik: argument {undecodable!r} is not UTF-8 text", file=sys.stderr)
+        return 2
     command = _command_named(argv)
     if command in STARTING_WORKERS and "--help" not in argv and "-h" not in argv:
         start_fork_server()

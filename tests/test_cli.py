@@ -1,9 +1,11 @@
+import os
 import subprocess
 import sys
 
 import pytest
 
 from koprik.cli import build_parser, command_modules, main
+from tests.conftest import ROOT
 
 
 def test_every_command_registers_under_its_name():
@@ -62,3 +64,18 @@ def test_a_command_storing_records_starts_its_fork_server_before_loading_the_cat
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True, timeout=120).stdout
     assert out.splitlines()[0] == f"{started} False"
+
+
+def test_an_argument_that_is_not_utf8_is_refused_unless_it_names_a_file(tmp_path, capsys):
+    """Undecodable bytes reach Python as surrogates, which the catalogue and every peer refuse
+    (they were tracebacks); a file whose name has them is still read."""
+    assert main(["dedup", "explain", "x\udcff"]) == 2
+    assert capsys.readouterr().err == "koprik: argument 'x\\udcff' is not UTF-8 text\n"
+    named = tmp_path / "t\udce9t\udce9.mrc"
+    named.write_bytes((ROOT / "tests" / "data" / "marc21" / "test.dat").read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "koprik", "crosswalk", "--to", "marcxml", os.fsencode(named)],
+        capture_output=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(b"<?xml")

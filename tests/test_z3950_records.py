@@ -53,9 +53,16 @@ def test_parse_address(text: str, address: Z3950Address) -> None:
     assert parse_address(address.url) == address
 
 
-@pytest.mark.parametrize("text", ["", ":2100/Default", "host:port/db", "host:70000/db"])
-def test_parse_address_refuses(text: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("text", "reason"), [
+    ("", "no host"),
+    (":2100/Default", "no host"),
+    ("host:port/db", "bad port 'port'"),
+    ("host:70000/db", "port 70000 out of range"),
+    ("http://127.0.0.1:2100/db", "is not a Z39.50 address"),  # was host "http", port 210
+    ("\udcff:2100/db", "is not UTF-8 text"),  # undecodable bytes on the command line
+])  # fmt: skip
+def test_parse_address_refuses(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
         parse_address(text)
 
 

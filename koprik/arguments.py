@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 
 
 def seconds(text: str) -> float:
@@ -16,3 +17,21 @@ def seconds(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
+
+
+def whole_number(minimum: int, maximum: int) -> Callable[[str], int]:
+    """The type of an option taking a whole number from ``minimum`` to ``maximum``
+    (``--records``, ``--limit``): a number past what the catalogue holds was a traceback."""
+
+    def number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number from {minimum} to {maximum}, got {value}"
+            )
+        return value
+
+    return number

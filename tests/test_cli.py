@@ -79,3 +79,19 @@ def test_an_argument_that_is_not_utf8_is_refused_unless_it_names_a_file(tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(b"<?xml")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["demo", "--records", "-5"], "argument --records: expected a whole number from 1 to "
+                                  "10000000, got -5"),
+    (["runs", "--limit", "99999999999999999999"], "argument --limit: expected a whole number "
+                                                  "from 1 to 100000, got 99999999999999999999"),
+    (["runs", "--limit", "many"], "argument --limit: 'many' is not a whole number"),
+])  # fmt: skip
+def test_a_count_out_of_range_is_a_usage_error(argv, message, capsys):
+    """``demo --records -5`` loaded nothing and said ``demo: ``; a huge ``--limit`` was a
+    traceback from the database driver."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(message)

@@ -376,6 +376,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
             )
     _check_dashboard(settings.dashboard, origin)
     _check_dedup(settings.dedup, origin)
+    _check_names_once(settings, origin)
     if settings.search.sru_default_records > settings.search.sru_max_records:
         raise ConfigError(
             f"{origin}: search.sru_default_records: more than search.sru_max_records "
@@ -390,6 +391,17 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
             f"such as 'oai:natlib.uz:', got {prefix!r}"
         )
     return settings
+
+
+def _check_names_once(settings: Settings, origin: str) -> None:
+    """A source's name says where its records come from: two definitions of one name (a
+    harvest source and a file source alike) would be one source, whose first definition won."""
+    seen: set[str] = set()
+    for key, defined in (*(("sources", s) for s in settings.sources),
+                         *(("file_sources", s) for s in settings.file_sources)):
+        if defined.name in seen:
+            raise ConfigError(f"{origin}: {key}: the name {defined.name!r} is defined twice")
+        seen.add(defined.name)
 
 
 def _check_dedup(dedup: DedupSettings, origin: str) -> None:

@@ -90,6 +90,9 @@ def test_missing_file_is_one_line(tmp_path):
     result = koprik(tmp_path, "import", str(tmp_path / "nope.mrc"))
     assert result.returncode == 2
     assert result.stderr.strip() == f"koprik: {tmp_path / 'nope.mrc'}: no such file"
+    folder = koprik(tmp_path, "import", str(tmp_path))
+    assert folder.returncode == 2
+    assert folder.stderr.strip() == f"koprik: {tmp_path}: a folder, not a file of records"
 
 
 @pytest.mark.parametrize(

@@ -119,6 +119,11 @@ def test_dedup_thresholds_are_checked(dedup, message):
                                                  "got nan"),
         ({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai", "delay": float("inf")}]},
          "sources[0].delay: expected a finite number, got inf"),
+        ({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai"},
+                      {"name": "a", "url": "http://127.0.0.1:2/oai"}]},
+         "sources: the name 'a' is defined twice"),
+        ({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai"}],
+          "file_sources": [{"name": "a"}]}, "file_sources: the name 'a' is defined twice"),
     ],
 )
 def test_values_out_of_range_name_the_key(data, message):

@@ -40,3 +40,15 @@ def test_add_list_token_passwd_remove(config, monkeypatch, capsys, tmp_path) -> 
     assert _run(config, monkeypatch, "passwd", "alice", stdin="another-password\n") == 0
     assert _run(config, monkeypatch, "remove", "alice") == 0
     assert _run(config, monkeypatch, "remove", "alice") == 2
+
+
+def test_an_unknown_or_taken_name_is_said_before_a_password_is_asked(
+    config, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """With nothing on stdin, the name's problem is what is said (not the empty password's)."""
+    assert _run(config, monkeypatch, "passwd", "nosuch") == 2
+    assert capsys.readouterr().err == "koprik: no user named 'nosuch'\n"
+    assert _run(config, monkeypatch, "add", "alice", stdin="s3cret-password\n") == 0
+    capsys.readouterr()
+    assert _run(config, monkeypatch, "add", "alice") == 2
+    assert capsys.readouterr().err == "koprik: a user named 'alice' exists already\n"

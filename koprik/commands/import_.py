@@ -72,6 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     for path in args.files:
+        if path.is_dir():
+            raise UserError(f"{path}: a folder, not a file of records")
         if not path.is_file():
             raise UserError(f"{path}: no such file")
     charset = None

@@ -24,6 +24,7 @@ from koprik.dashboard.accounts import (
     new_token,
     remove_user,
     set_password,
+    user_exists,
 )
 from koprik.errors import UserError
 
@@ -64,6 +65,8 @@ def _with_catalog(args: argparse.Namespace, action) -> object:  # type: ignore[n
 
 
 def add_command(args: argparse.Namespace) -> int:
+    if _with_catalog(args, lambda engine: user_exists(engine, args.name)):
+        raise UserError(f"a user named {args.name!r} exists already")  # before the password
     password = read_password()
     _with_catalog(args, lambda engine: add_user(engine, args.name, password))
     print(f"added user {args.name}")
@@ -71,6 +74,8 @@ def add_command(args: argparse.Namespace) -> int:
 
 
 def passwd_command(args: argparse.Namespace) -> int:
+    if not _with_catalog(args, lambda engine: user_exists(engine, args.name)):
+        raise UserError(f"no user named {args.name!r}")  # before asking for a password
     password = read_password()
     _with_catalog(args, lambda engine: set_password(engine, args.name, password))
     print(f"changed the password of {args.name}")

@@ -63,6 +63,12 @@ def add_user(engine: Engine, name: str, password: str) -> None:
         )
 
 
+def user_exists(engine: Engine, name: str) -> bool:
+    with engine.connect() as connection:
+        found = connection.execute(select(users.c.name).where(users.c.name == name)).first()
+    return found is not None
+
+
 def set_password(engine: Engine, name: str, password: str) -> None:
     _check_password(password)
     with engine.begin() as connection:

@@ -45,6 +45,15 @@ from harvester.faults import Event, HarvestError, MalformedResponse, ResponseToo
 CHUNK = 64 * 1024
 
 
+def shown_url(url: str) -> str:
+    """``url`` as a message may show it: without the password of its user part."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
 def http_url_problem(url: str) -> str | None:
     """Why ``url`` is no address an HTTP request can go to (None: it is one): its scheme is
     not http or https, it names no host, its port is not a number from 0 to 65535, its IPv6

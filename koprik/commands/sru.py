@@ -33,7 +33,7 @@ from config import HarvestSource, Settings, load_settings
 from crosswalks.marc_io import record_to_iso2709
 from crosswalks.mrk import record_to_mrk
 from harvester.faults import HarvestError
-from harvester.http_fetch import Politeness, http_url_problem
+from harvester.http_fetch import Politeness, http_url_problem, shown_url
 from harvester.ingest import IngestError, to_marc
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
@@ -70,9 +70,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def sru_source_name(url: str) -> str:
-    """``sru:HOST[:PORT]/PATH``: the source records imported from an SRU server are kept under."""
+    """``sru:HOST[:PORT]/PATH``: the source records imported from an SRU server are kept under
+    (a user and password in the URL are not part of it)."""
     parts = urlsplit(url)
-    return f"sru:{parts.netloc}{parts.path}"[:SOURCE_NAME_LENGTH]
+    return f"sru:{parts.netloc.rpartition('@')[2]}{parts.path}"[:SOURCE_NAME_LENGTH]
 
 
 def address_of(url: str, version: str | None) -> str:
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         hits, records = asyncio.run(_fetch(url, args.query, args.schema, args.max, politeness))
     except HarvestError as error:
-        raise UserError(f"{args.url}: {error}") from None
+        raise UserError(f"{shown_url(args.url)}: {error}") from None
     except ValueError as error:
         raise UserError(str(error)) from None
     print(f"sru: {hits} hits, {len(records)} records retrieved", file=sys.stderr)
@@ -187,7 +188,7 @@ def import_records(
             most=args.max,
         )  # fmt: skip
     except HarvestError as error:
-        raise UserError(f"{args.url}: {error}") from None
+        raise UserError(f"{shown_url(args.url)}: {error}") from None
     return reported(result, import_summary(name, result), "sru")
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from catalog import Catalog
 from config import load_settings
+from koprik.commands.sru import sru_source_name
 from tests.conftest import DATA, free_port
 from tests.interop.test_harvest_z3950_source import koprik
 from tests.interop.test_z3950_harvest import assert_same_record, read_records
@@ -153,6 +154,9 @@ def test_bad_arguments_are_one_line(config: Path) -> None:
         "is not an SRU base URL (http://HOST[:PORT]/PATH): Invalid IPv6 URL\n"
     )
     url = f"http://127.0.0.1:{free_port()}/Default"
+    secret = url.replace("//", "//reader:s3cret@")
+    refused = one_line_error(koprik(config, "sru", secret, "a=b"))
+    assert "reader:***@127.0.0.1" in refused and "s3cret" not in refused
     assert "--max cannot be negative" in one_line_error(
         koprik(config, "sru", url, "a=b", "--max", "-1"))
     assert "--source goes with --import" in one_line_error(
@@ -171,3 +175,9 @@ def test_responses_are_read_within_the_harvest_body_bound(zebra: str, tmp_path: 
     assert one_line_error(koprik(config, *everything, "--import")) == error
     one = koprik(config, "sru", zebra, f"bath.isbn={ISBN}")
     assert one.returncode == 0 and f"=001  {PROGRAMMING_PYTHON}\n" in one.stdout
+
+
+def test_the_source_of_imported_records_names_no_user_nor_password() -> None:
+    assert sru_source_name("http://reader:s3cret@127.0.0.1:2100/Default") == (
+        "sru:127.0.0.1:2100/Default"
+    )

@@ -190,6 +190,21 @@ def test_current_says_when_the_catalogue_is_current(tmp_path: Path,
     assert "nothing to do" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("action", ["current", "upgrade", "reindex"])
+def test_a_catalogue_that_is_not_there_is_said_and_not_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], action: str
+):
+    """``db upgrade`` on a mistyped path made a new, empty catalogue and called it current."""
+    missing = tmp_path / "no-folder" / "k.sqlite3"
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{missing}"\n')
+    assert main(["--config", str(config), "db", action]) == 2
+    assert capsys.readouterr().err == (
+        f"koprik: no catalogue at {missing} (database.url): nothing to {action}\n"
+    )
+    assert not missing.parent.exists()
+
+
 def test_revision_writes_the_next_revision_from_the_changed_tables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):

@@ -39,6 +39,7 @@ from harvester.sru_harvest import SCHEMAS as SRU_SCHEMAS
 from harvester.sru_harvest import record_schema
 from harvester.z3950_harvest import TargetCheck, check_target
 from harvester.z3950_records import charset_label, parse_address
+from protocols.oaipmh.arguments import SYNTAX
 from protocols.z3950.pqf import PqfError, parse_pqf
 
 FROM_FILE = "koprik.toml"
@@ -113,6 +114,12 @@ def validate(source: HarvestSource) -> None:
 
 def _validate_oai(source: HarvestSource) -> None:
     _require_http(source)
+    # an empty prefix is chosen from what the provider offers when the source is added
+    for name, values in (("metadataPrefix", [source.prefix] * bool(source.prefix)),
+                         ("set", source.sets)):
+        for value in values:
+            if SYNTAX[name].fullmatch(value) is None:  # the provider would answer badArgument
+                raise SourceError(f"{name} {value!r}: not a valid OAI-PMH {name}")
     _refuse(source, ("query", "crosswalk", "charset"), "OAI-PMH",
             "the crosswalk follows the metadata namespace; the document's own encoding is used")
 

@@ -266,3 +266,19 @@ def test_an_http_address_that_no_request_can_go_to_is_refused_with_the_reason(
     with pytest.raises(SourceError) as refused:
         validate(source)
     assert str(refused.value) == f"URL {url!r}: {reason}"
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"sets": [""]}, "set '': not a valid OAI-PMH set"),
+    ({"sets": ["lang:"]}, "set 'lang:': not a valid OAI-PMH set"),
+    ({"sets": ["a b"]}, "set 'a b': not a valid OAI-PMH set"),
+    ({"prefix": "marc 21"}, "metadataPrefix 'marc 21': not a valid OAI-PMH metadataPrefix"),
+])  # fmt: skip
+def test_an_oai_set_or_prefix_the_provider_would_refuse_is_refused_when_defined(
+    changes: dict[str, object], reason: str
+) -> None:
+    source = HarvestSource(name="s", url="http://127.0.0.1:9/oai", sets=["lang:uzb"])
+    validate(source)
+    with pytest.raises(SourceError) as refused:
+        validate(dataclasses.replace(source, **changes))  # type: ignore[arg-type]
+    assert str(refused.value) == reason

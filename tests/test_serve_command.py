@@ -105,3 +105,22 @@ def test_ports_left_to_the_kernel_serve_in_one_process_unless_workers_are_asked_
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
+
+
+def test_more_workers_than_four_a_core_are_refused_before_any_starts(tmp_path):
+    """A mistyped ``--workers 100000`` forked until the machine ran out of memory."""
+    from koprik.workers import default_count
+
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n')
+    most = 4 * default_count()
+    for workers in (most + 1, 100000, -1):
+        refused = subprocess.run(
+            [sys.executable, "-m", "koprik", "--config", str(config), "serve", "--workers",
+             str(workers)], capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert refused.returncode == 2
+        assert refused.stderr.strip().splitlines() == [
+            f"koprik: --workers {workers}: a number of processes up to {most} (4 per core), or 0"
+            " for one per core"
+        ]

@@ -54,7 +54,8 @@ def _config(folder: Path, database: Path) -> str:
 
 def test_a_read_only_folder_is_named_by_every_command(tmp_path: Path, read_only, capsys):
     folder = tmp_path / "var"
-    folder.mkdir()
+    url = f"sqlite:///{folder / 'koprik.sqlite3'}"
+    Catalog.open(Settings(database=DatabaseSettings(url=url))).close()  # made, then read-only
     read_only.append(folder)
     _protect(folder, True)
     config = _config(tmp_path, folder / "koprik.sqlite3")

@@ -252,16 +252,37 @@ def _alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
-def test_a_worker_that_cannot_start_stops_them_all_saying_why(tmp_path: Path):
+def test_a_port_in_use_stops_serve_before_any_worker_starts(tmp_path: Path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         z3950_port = taken.getsockname()[1]
         server, output = _start(tmp_path, free_port(), z3950_port)
         assert server.wait(timeout=60) == 2
-    lines = output.read_text().splitlines()
-    assert lines and all(line.startswith("koprik: worker ") for line in lines)
-    assert all("address already in use" in line for line in lines)
+    assert output.read_text().splitlines() == [
+        f"koprik: server.z3950_port {z3950_port} on 127.0.0.1: Address already in use"
+    ]
+
+
+def test_a_worker_that_cannot_start_stops_them_all_saying_why() -> None:
+    """(A port taken between serve's check and the workers' binding, say.)"""
+    program = (
+        "import sys, time\n"
+        "from koprik.workers import run_workers\n"
+        "def work(index):\n"
+        "    if index == 1:\n"
+        "        sys.stderr.write('koprik: worker 1: cannot start\\n')\n"
+        "        return 2\n"
+        "    time.sleep(120)\n"
+        "    return 0\n"
+        "sys.exit(run_workers(2, work))\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert "koprik: worker 1: cannot start" in done.stderr.splitlines()
+    assert time.monotonic() - started < 60  # the sleeping worker was stopped, not waited for
 
 
 def _kill_one(tmp_path: Path, http_port: int, output: Path, workers: set[int]

@@ -124,3 +124,40 @@ def test_more_workers_than_four_a_core_are_refused_before_any_starts(tmp_path):
             f"koprik: --workers {workers}: a number of processes up to {most} (4 per core), or 0"
             " for one per core"
         ]
+
+
+def test_workers_do_not_join_another_process_listening_on_their_port(tmp_path):
+    """SO_REUSEPORT would let the workers share a port with any socket of the same user that
+    set it (another ``koprik serve --workers`` over another catalogue), splitting its clients."""
+    import socket
+
+    running = write_config(tmp_path)
+    other = socket.socket()
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    other.bind(("127.0.0.1", running.z3950_port))
+    other.listen()
+    try:
+        refused = subprocess.run(
+            [sys.executable, "-m", "koprik", "--config", str(running.config), "serve",
+             "--no-scheduler", "--workers", "2"], capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        other.close()
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"koprik: server.z3950_port {running.z3950_port} on 127.0.0.1: Address already in use"
+    ]
+
+
+def test_the_port_option_is_checked_and_0_is_any_free_port(tmp_path):
+    running = write_config(tmp_path)
+    koprik = [sys.executable, "-m", "koprik", "--config", str(running.config), "serve",
+              "--no-scheduler"]
+    for port, message in (("70000", "koprik: --port 70000: expected a port number from 0 to "
+                                    "65535"),
+                          ("0", "koprik: --workers needs fixed ports: server.http_port and "
+                                "server.z3950_port must not be 0")):
+        refused = subprocess.run([*koprik, "--port", port, "--workers", "2"],
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2
+        assert refused.stderr.strip().splitlines() == [message]

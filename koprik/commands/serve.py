@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
@@ -62,22 +63,21 @@ takes ~90 MB (a mistyped 100000 forked until the machine ran out of memory)."""
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    settings = _with_options(load_settings(args.config), args)
     configure_logging(settings.log, args.verbose)
     most = WORKERS_PER_CORE * default_count()
     if args.workers is not None and not 0 <= args.workers <= most:
         raise UserError(f"--workers {args.workers}: a number of processes up to {most} "
                         f"({WORKERS_PER_CORE} per core), or 0 for one per core")
     workers = args.workers or default_count()
-    if args.workers is None and _any_port(settings, args):
+    if args.workers is None and _any_port(settings):
         workers = 1  # a port 0 (any free one) is chosen per process: it cannot be shared
     if workers > 1:
         return _run_workers(settings, args, workers)
     catalog = Catalog.open(settings)
     try:
         asyncio.run(
-            serve(settings, catalog, host=args.host, port=args.port,
-                  scheduler=not args.no_scheduler)
+            serve(settings, catalog, scheduler=not args.no_scheduler)
         )
     finally:
         catalog.close()
@@ -86,16 +86,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_workers(settings: Settings, args: argparse.Namespace, count: int) -> int:
     """``count`` processes serving on the same ports (:mod:`koprik.workers`)."""
-    if _any_port(settings, args):
+    if _any_port(settings):
         raise UserError("--workers needs fixed ports: server.http_port and server.z3950_port "
                         "must not be 0")  # fmt: skip
+    _refuse_ports_in_use(settings)
     Catalog.open(settings).close()  # a catalogue that cannot be used stops here, in one line
 
     def work(index: int) -> int:
         catalog = Catalog.open(settings)
         try:
-            asyncio.run(serve(settings, catalog, host=args.host, port=args.port,
-                              scheduler=not args.no_scheduler and index == 0, worker=index))
+            asyncio.run(serve(settings, catalog, scheduler=not args.no_scheduler and index == 0,
+                              worker=index))
         except OSError as error:  # a port in use
             # One write of the whole line: workers failing together must not interleave (print
             # writes the text and its newline separately to an unbuffered stderr).
@@ -112,17 +113,46 @@ def _run_workers(settings: Settings, args: argparse.Namespace, count: int) -> in
         return run_workers(count, work)
 
 
-def _any_port(settings: Settings, args: argparse.Namespace) -> bool:
+def _with_options(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The settings with ``--host`` and ``--port`` in place of theirs (``--port 0`` too)."""
+    server = settings.server
+    if args.port is not None:
+        if not 0 <= args.port <= 65535:
+            raise UserError(f"--port {args.port}: expected a port number from 0 to 65535")
+        server = dataclasses.replace(server, http_port=args.port)
+    if args.host:
+        server = dataclasses.replace(server, host=args.host)
+    return dataclasses.replace(settings, server=server)
+
+
+def _any_port(settings: Settings) -> bool:
     """Whether a port is 0 (any free port, which each process would choose apart)."""
-    return (args.port or settings.server.http_port) == 0 or settings.server.z3950_port == 0
+    return settings.server.http_port == 0 or settings.server.z3950_port == 0
+
+
+def _refuse_ports_in_use(settings: Settings) -> None:
+    """Raise UserError when another process listens on a port the workers are to share.
+
+    The workers bind with SO_REUSEPORT, which the kernel grants beside any other socket bound
+    so by the same user: a second ``koprik serve --workers`` on the same ports would start and
+    take half the connections, for its own catalogue. A bind without it fails while any
+    socket holds the port; it is made and let go before the workers start.
+    """
+    server = settings.server
+    for name, port in (("server.http_port", server.http_port),
+                       ("server.z3950_port", server.z3950_port)):
+        try:
+            probe = socket.create_server((server.host, port))
+        except OSError as error:
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            raise UserError(f"{name} {port} on {server.host}: {reason}") from None
+        probe.close()
 
 
 async def serve(
     settings: Settings,
     catalog: Catalog,
     *,
-    host: str | None = None,
-    port: int | None = None,
     scheduler: bool = True,
     worker: int | None = None,
 ) -> None:
@@ -131,8 +161,7 @@ async def serve(
     As ``worker`` number N of ``koprik serve --workers``, the ports are bound with
     SO_REUSEPORT, shared with the other workers, and only worker 0 prints where it serves.
     """
-    host = host or settings.server.host
-    port = port or settings.server.http_port
+    host, port = settings.server.host, settings.server.http_port
     if not settings.repository.base_url:
         repository = dataclasses.replace(settings.repository, base_url=served_base_url(host, port))
         settings = dataclasses.replace(settings, repository=repository)

@@ -274,6 +274,8 @@ def add_source(
     validate(source)
     if any(e.source.name == source.name for e in all_sources(settings, catalog)):
         raise SourceError(f"a source named {source.name!r} exists already")
+    if any(f.name == source.name for f in settings.file_sources):  # records of one origin
+        raise SourceError(f"a file source named {source.name!r} is defined in koprik.toml")
     found = None
     if check:
         source, found = probe(source)

@@ -97,6 +97,9 @@ def test_pages_follow_each_other_without_loss(exported):
         (["--from", "yesterday"], "--from='yesterday' is not a datestamp"),
         (["--set", "nonesuch"], "no set 'nonesuch' in the catalogue"),
         (["-o", "/nonexistent-folder/x.mrc"], "/nonexistent-folder/x.mrc.part"),
+        # the copy written beside it replaced a device (as root), and could not replace a folder
+        (["-o", "/dev/null"], "koprik: /dev/null: not a regular file; name a file to write"),
+        (["-o", "/tmp"], "koprik: /tmp: a folder; name a file to write"),
     ],
 )
 def test_bad_arguments_are_one_line(exported, capsys, arguments, message):

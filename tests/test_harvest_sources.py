@@ -282,3 +282,17 @@ def test_an_oai_set_or_prefix_the_provider_would_refuse_is_refused_when_defined(
     with pytest.raises(SourceError) as refused:
         validate(dataclasses.replace(source, **changes))  # type: ignore[arg-type]
     assert str(refused.value) == reason
+
+
+def test_a_source_cannot_take_the_name_of_a_file_source(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Its records and the file's would be one source's (koprik.toml refuses the same)."""
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n'
+                      '[[file_sources]]\nname = "regional-files"\n')
+    status = main(["--config", str(config), "sources", "add", "regional-files", "--url",
+                   "http://127.0.0.1:9/oai", "--no-check", "--prefix", "marc21"])
+    assert status == 2
+    assert capsys.readouterr().err == (
+        "koprik: source 'regional-files' refused: a file source named 'regional-files' is "
+        "defined in koprik.toml\n"
+    )

@@ -1,5 +1,6 @@
 """``koprik import`` on real files, as an operator runs it (a subprocess, no traceback)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,12 @@ def test_missing_file_is_one_line(tmp_path):
     folder = koprik(tmp_path, "import", str(tmp_path))
     assert folder.returncode == 2
     assert folder.stderr.strip() == f"koprik: {tmp_path}: a folder, not a file of records"
+    pipe = tmp_path / "fifo"
+    os.mkfifo(pipe)
+    for special in (pipe, Path("/dev/zero")):
+        refused = koprik(tmp_path, "import", str(special))
+        assert refused.returncode == 2
+        assert refused.stderr.strip() == f"koprik: {special}: not a regular file"
 
 
 @pytest.mark.parametrize(

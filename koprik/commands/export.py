@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         from_, until = parse_range(args.from_, args.until)
     except BadArgument as error:
         raise UserError(str(error)) from None
+    if args.output is not None and args.output.exists() and not args.output.is_file():
+        # it would be replaced by the file written beside it (a device, as root) or not at all
+        kind = "a folder" if args.output.is_dir() else "not a regular file"
+        raise UserError(f"{args.output}: {kind}; name a file to write")
     name = args.format or ("marcxml" if args.output and args.output.suffix == ".xml" else "marc21")
     form = FORMATS[name]
     settings = load_settings(args.config)

@@ -74,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:
         if path.is_dir():
             raise UserError(f"{path}: a folder, not a file of records")
-        if not path.is_file():
+        if not path.exists():
             raise UserError(f"{path}: no such file")
+        if not path.is_file():  # a device or a pipe: its size is not known to read it
+            raise UserError(f"{path}: not a regular file")
     charset = None
     if args.charset is not None:
         try:

@@ -301,6 +301,8 @@ def edit_source(
     validate(source)
     if check and _address_of(source) != _address_of(entry.source):
         source, _found = probe(source)
+    elif not source.prefix and source.protocol == OAI_PMH:
+        raise SourceError("without the check, give the metadataPrefix")  # as add says
     with catalog.engine.begin() as connection:
         connection.execute(
             update(harvest_sources).where(harvest_sources.c.name == name).values(_to_row(source))

@@ -193,6 +193,8 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     assert (stored.institution_code, stored.institution_name) == (
         "UzBuRL", "Buxoro viloyat kutubxonasi")
     assert koprik("sources", "edit", "partner", "--cron", "0 3 * * *")[0] == 0
+    assert koprik("sources", "edit", "partner", "--prefix", "", "--no-check") == (
+        2, "", "koprik: without the check, give the metadataPrefix\n")  # left no harvest
     assert koprik("sources", "disable", "partner")[0] == 0
     status, out, _ = koprik("sources", "list")
     assert out.splitlines()[2].split()[:7] == [

@@ -153,11 +153,14 @@ def test_the_port_option_is_checked_and_0_is_any_free_port(tmp_path):
     running = write_config(tmp_path)
     koprik = [sys.executable, "-m", "koprik", "--config", str(running.config), "serve",
               "--no-scheduler"]
-    for port, message in (("70000", "koprik: --port 70000: expected a port number from 0 to "
-                                    "65535"),
-                          ("0", "koprik: --workers needs fixed ports: server.http_port and "
-                                "server.z3950_port must not be 0")):
-        refused = subprocess.run([*koprik, "--port", port, "--workers", "2"],
-                                 capture_output=True, text=True, timeout=60)
-        assert refused.returncode == 2
-        assert refused.stderr.strip().splitlines() == [message]
+    refused = subprocess.run([*koprik, "--port", "70000"], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].endswith(
+        "argument --port: expected a whole number from 0 to 65535, got 70000")
+    refused = subprocess.run([*koprik, "--port", "0", "--workers", "2"], capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "koprik: --workers needs fixed ports: server.http_port and server.z3950_port must not be 0"
+    ]

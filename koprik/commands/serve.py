@@ -19,6 +19,7 @@ from aiohttp import web
 from catalog import Catalog
 from config import Settings, load_settings
 from harvester.leadership import lead_schedules
+from koprik.arguments import whole_number
 from koprik.dashboard import setup_dashboard
 from koprik.dashboard.keys import METRICS
 from koprik.dashboard.metrics import share_across_processes
@@ -43,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve", help="serve the catalogue (OAI-PMH, SRU, Z39.50) and run harvest schedules"
     )
     parser.add_argument("--host", help="address to listen on (default from settings)")
-    parser.add_argument("--port", type=int, help="HTTP port (default from settings)")
+    parser.add_argument("--port", type=whole_number(0, 65535),
+                        help="HTTP port (default from settings; 0: any free port)")
     parser.add_argument(
         "--no-scheduler",
         action="store_true",
@@ -117,8 +119,6 @@ def _with_options(settings: Settings, args: argparse.Namespace) -> Settings:
     """The settings with ``--host`` and ``--port`` in place of theirs (``--port 0`` too)."""
     server = settings.server
     if args.port is not None:
-        if not 0 <= args.port <= 65535:
-            raise UserError(f"--port {args.port}: expected a port number from 0 to 65535")
         server = dataclasses.replace(server, http_port=args.port)
     if args.host:
         server = dataclasses.replace(server, host=args.host)

@@ -22,7 +22,7 @@ import asyncio
 import dataclasses
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import delete, insert, select, update
@@ -93,13 +93,17 @@ def validate(source: HarvestSource) -> None:
         raise SourceError(f"protocol {source.protocol!r}: expected {', '.join(PROTOCOLS)}")
     if source.every and source.cron:
         raise SourceError("give a schedule either as an interval (every) or as cron, not both")
+    if len(set(source.sets)) != len(source.sets):
+        raise SourceError("a set is given twice")
     if source.every:
         parse_every(source.every)
     if source.cron:
         try:
-            CronTrigger.from_crontab(source.cron, timezone="UTC")
+            trigger = CronTrigger.from_crontab(source.cron, timezone="UTC")
         except ValueError as error:
             raise SourceError(f"cron {source.cron!r}: {error}") from error
+        if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+            raise SourceError(f"cron {source.cron!r}: names no time that comes (31 February?)")
     try:
         check_bounds(source)
     except ConfigError as error:

@@ -298,3 +298,29 @@ def test_a_source_cannot_take_the_name_of_a_file_source(tmp_path, capsys) -> Non
         "koprik: source 'regional-files' refused: a file source named 'regional-files' is "
         "defined in koprik.toml\n"
     )
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--set", "x", "--set", "x"], "koprik: source 's' refused: a set is given twice"),
+    (["--cron", "0 0 31 2 *"], "koprik: source 's' refused: cron '0 0 31 2 *': names no time "
+                               "that comes (31 February?)"),
+    (["--every", ""], "koprik: --every is empty: give a schedule (`sources edit NAME "
+                      "--no-schedule` removes one)"),
+])  # fmt: skip
+def test_a_schedule_or_sets_that_would_not_do_what_they_say_are_refused(
+    tmp_path, capsys, options: list[str], message: str
+) -> None:  # type: ignore[no-untyped-def]
+    """An empty --every silently removed the schedule; a cron that never fires and a set given
+    twice were stored."""
+    status = main(["--config", _config(tmp_path), "sources", "add", "s", "--url",
+                   "http://127.0.0.1:9/oai", "--no-check", "--prefix", "marc21", *options])
+    assert status == 2
+    assert capsys.readouterr().err == message + "\n"
+
+
+def test_no_schedule_goes_with_neither_every_nor_cron(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as stopped:
+        main(["--config", _config(tmp_path), "sources", "edit", "s", "--every", "1h",
+              "--no-schedule"])
+    assert stopped.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err

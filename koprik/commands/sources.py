@@ -46,6 +46,8 @@ def _definition_options(parser: argparse.ArgumentParser, *, adding: bool) -> Non
     schedule = parser.add_mutually_exclusive_group()
     schedule.add_argument("--every", help="interval: 90s, 15m, 6h, 1d, 1w")
     schedule.add_argument("--cron", help="crontab expression in UTC, e.g. '0 3 * * *'")
+    if not adding:
+        schedule.add_argument("--no-schedule", action="store_true", help="remove the schedule")
     parser.add_argument("--delay", type=float, help="seconds between requests (default 1)")
     parser.add_argument("--timeout", type=float, help="seconds per request (default 60)")
     parser.add_argument("--retries", type=int, help="retries after a fault (default 5)")
@@ -74,7 +76,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     edit = actions.add_parser("edit", help="change a source added here")
     edit.add_argument("name")
     _definition_options(edit, adding=False)
-    edit.add_argument("--no-schedule", action="store_true", help="remove the schedule")
     edit.set_defaults(handler=edit_command)
     for action, handler, text in (
         ("remove", remove_command, "forget a source (its records stay)"),
@@ -92,6 +93,10 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _changes(args: argparse.Namespace) -> dict[str, object]:
+    for option, value in (("--every", args.every), ("--cron", args.cron)):
+        if value is not None and not value.strip():
+            raise UserError(f"{option} is empty: give a schedule (`sources edit NAME "
+                            "--no-schedule` removes one)")
     changes: dict[str, object] = {}
     for name in ("url", "prefix", "sets", "query", "charset", "every", "cron", "delay",
                  "timeout", "retries", "institution_code", "institution_name"):

@@ -327,9 +327,15 @@ def _address_of(source: HarvestSource) -> tuple[str, ...]:
 
 
 def _editable(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
+    """The database's source ``name``: also when koprik.toml, edited after it was added,
+    defines one of that name too (which is the one harvested), so that it can be removed."""
     entry = find_source(settings, catalog, name)
     if entry.origin == FROM_FILE:
-        raise SourceError(f"source {name!r} is defined in koprik.toml; change it there")
+        stored = [e for e in all_sources(settings, catalog)
+                  if e.origin == FROM_DATABASE and e.source.name == name]
+        if not stored:
+            raise SourceError(f"source {name!r} is defined in koprik.toml; change it there")
+        entry = stored[0]
     return entry
 
 

@@ -324,3 +324,18 @@ def test_no_schedule_goes_with_neither_every_nor_cron(tmp_path, capsys) -> None:
               "--no-schedule"])
     assert stopped.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_a_stored_source_shadowed_by_one_added_to_the_file_later_can_be_removed(
+    tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    config = _config(tmp_path)
+    assert main(["--config", config, "sources", "add", "partner", "--url",
+                 "http://127.0.0.1:9/oai", "--no-check", "--prefix", "marc21"]) == 0
+    with open(config, "a", encoding="utf-8") as file:  # the operator adds it to koprik.toml too
+        file.write('[[sources]]\nname = "partner"\nurl = "http://127.0.0.1:8/oai"\n')
+    capsys.readouterr()
+    assert main(["--config", config, "sources", "remove", "partner"]) == 0
+    assert capsys.readouterr().out == "removed source partner\n"
+    assert main(["--config", config, "sources", "remove", "partner"]) == 2
+    assert "defined in koprik.toml" in capsys.readouterr().err

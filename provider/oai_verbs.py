@@ -237,7 +237,15 @@ class OaiResponder:
             if total > self.max_page_bytes and index > 0:
                 fits = index
                 break
-        return entries[:fits], len(entries) > fits
+        more = len(entries) > fits
+        if not more and total > self.max_page_bytes:
+            # The page is one record larger than a page: the catalogue stopped reading at it,
+            # so whether any follow is asked apart (else the list would end here, unsaid).
+            more = bool(self.catalog.list_entries(
+                prefix, set_spec=set_spec, from_=from_, until=until, after=entries[0].key,
+                limit=1, with_data=False,
+            ))  # fmt: skip
+        return entries[:fits], more
 
     def _oversize(self, entry: Entry, prefix: str) -> bool:
         """Whether ``entry``'s rendition is over ``limits.max_record_bytes`` (then logged, as

@@ -498,6 +498,29 @@ def test_list_records_pages_end_before_the_page_byte_limit(
     assert all(len(page) < 5 for page in pages)  # the byte limit, not page_size, ended each
 
 
+def test_a_record_larger_than_a_page_is_a_page_of_its_own_and_the_list_goes_on(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """The catalogue stops reading at the first record past ``max_page_bytes``; when that was
+    a page's first record, the page said nothing followed and the list ended after it."""
+    with catalog.writer() as writer:
+        for number in range(4):
+            writer.put(_record(f"r{number}", "z" * 1500))  # each over the 1,024-byte page
+    limited = dataclasses.replace(settings, oai=dataclasses.replace(settings.oai,
+                                                                    max_page_bytes=1024))
+    responder = OaiResponder(limited, catalog)
+    pages: list[list[str]] = []
+    arguments = [("verb", "ListRecords"), ("metadataPrefix", "marc21")]
+    while True:
+        root = validated(responder.respond(arguments))
+        pages.append(identifiers(root))
+        token = root.findtext("o:ListRecords/o:resumptionToken", namespaces=NS)
+        if not token:
+            break
+        arguments = [("verb", "ListRecords"), ("resumptionToken", token)]
+    assert pages == [[f"{PREFIX}r{n}"] for n in range(4)]
+
+
 async def test_odd_local_identifiers_round_trip(fresh_oai: Oai, catalog: Catalog) -> None:
     local_id = 'x%y/é"&<z'
     with catalog.writer() as writer:

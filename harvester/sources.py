@@ -51,7 +51,7 @@ PROTOCOLS = (OAI_PMH, Z3950, SRU)
 CHECK_TIMEOUT = 30.0
 """The most seconds per request the check before adding a source waits."""
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
-_EVERY = re.compile(r"\s*(\d+)\s*([smhdw])\s*\Z")
+_EVERY = re.compile(r"\s*([0-9]+)\s*([smhdw])\s*\Z")
 PREFERRED_NAMESPACES = (
     "http://www.loc.gov/MARC21/slim",
     "http://www.loc.gov/mods/v3",
@@ -85,10 +85,16 @@ def parse_every(text: str) -> timedelta:
     return timedelta(**{unit: number})
 
 
+def check_name(name: str) -> None:
+    """Raise SourceError unless ``name`` is one a source may have (it becomes part of local
+    identifiers and OAI-PMH identifiers of the records)."""
+    if _NAME.match(name) is None:
+        raise SourceError(f"source name {name!r}: use letters, digits, '.', '_' or '-'")
+
+
 def validate(source: HarvestSource) -> None:
     """Check a definition without contacting it; raises SourceError naming the problem."""
-    if _NAME.match(source.name) is None:
-        raise SourceError(f"source name {source.name!r}: use letters, digits, '.', '_' or '-'")
+    check_name(source.name)
     if source.protocol not in PROTOCOLS:
         raise SourceError(f"protocol {source.protocol!r}: expected {', '.join(PROTOCOLS)}")
     if source.every and source.cron:

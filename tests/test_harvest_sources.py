@@ -57,7 +57,7 @@ def test_intervals() -> None:
     assert parse_every("6h") == timedelta(hours=6)
     assert parse_every("90s") == timedelta(seconds=90)
     assert parse_every("2w") == timedelta(weeks=2)
-    for bad in ("6", "h", "0m", "6x", "1.5h"):
+    for bad in ("6", "h", "0m", "6x", "1.5h", "\u0666h"):  # an Arabic-Indic six counted as 6
         with pytest.raises(SourceError, match="interval"):
             parse_every(bad)
     assert parse_every("366d") == timedelta(days=366)

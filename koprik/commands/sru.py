@@ -35,6 +35,7 @@ from crosswalks.mrk import record_to_mrk
 from harvester.faults import HarvestError
 from harvester.http_fetch import Politeness, http_url_problem, shown_url
 from harvester.ingest import IngestError, to_marc
+from harvester.sources import SourceError, check_name
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
 from harvester.sru_pages import VERSIONS, SruRecord
@@ -171,9 +172,12 @@ def import_records(
     Exit status 1 when some records were rejected."""
     if args.output is not None:
         raise UserError("--import puts the records into the catalogue (no -o with it)")
+    if args.source is not None:
+        try:
+            check_name(args.source)
+        except SourceError as error:
+            raise UserError(f"--source: {error}") from None
     name = args.source or sru_source_name(args.url)
-    if not name.strip() or len(name) > SOURCE_NAME_LENGTH:
-        raise UserError(f"--source must be 1 to {SOURCE_NAME_LENGTH} characters")
     source = HarvestSource(
         name=name, url=url, protocol="sru", query=args.query, prefix=args.schema,
         timeout=args.timeout,

@@ -161,6 +161,9 @@ def test_bad_arguments_are_one_line(config: Path) -> None:
         koprik(config, "sru", url, "a=b", "--max", "-1"))
     assert "--source goes with --import" in one_line_error(
         koprik(config, "sru", url, "a=b", "--source", "x"))
+    for odd in ("my source", "a/b;DROP", "", "x" * 101):  # they become record identifiers
+        assert one_line_error(koprik(config, "sru", url, "a=b", "--import", "--source", odd)) \
+            == f"koprik: --source: source name {odd!r}: use letters, digits, '.', '_' or '-'\n"
 
 
 def test_responses_are_read_within_the_harvest_body_bound(zebra: str, tmp_path: Path) -> None:

@@ -72,9 +72,9 @@ def check_sqlite_file(path: Path) -> None:
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
-        raise DatabaseFileError(
-            f"cannot create the catalogue folder {folder}: {error.strerror}"
-        ) from None
+        file = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"{file} is a file, not a folder" if file is not None else error.strerror
+        raise DatabaseFileError(f"cannot create the catalogue folder {folder}: {reason}") from None
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass

@@ -50,6 +50,8 @@ def _set_pair(connection: Connection, a: int, b: int, state: str, now: int, reas
 def merge(catalog: Catalog, local_ids: Sequence[str]) -> str:
     """Merge the groups of the records ``local_ids`` (members or union records) into one, as an
     operator decided; later runs keep them together. Returns the union record's identifier."""
+    if len(set(local_ids)) < 2:
+        raise DedupError("name at least two different records to merge")
     with catalog.writer() as writer:
         one_at_a_time(writer.connection)
         work = Batch(writer, catalog.settings)

@@ -362,7 +362,10 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 
 def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Settings:
     """Build :class:`Settings` from parsed TOML, checking every key and type."""
-    settings = _build(Settings, data, origin)
+    try:
+        settings = _build(Settings, data, "")
+    except ConfigError as error:  # the file, then the key: "koprik.toml: oai.page_size: ..."
+        raise ConfigError(f"{origin}: {error}") from None
     base_url = settings.repository.base_url
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError(
@@ -427,14 +430,17 @@ ORG_SOURCE_PREFIX = "003:"
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
+    """``cls`` from the table ``data`` found at key path ``where`` ("" for the file itself:
+    the caller names the file, :func:`settings_from_mapping`)."""
+    at = f"{where}: " if where else ""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
+        raise ConfigError(f"{at}expected a table, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:
-            raise ConfigError(f"{where}: unknown key {key!r}; expected one of {', '.join(fields)}")
+            raise ConfigError(f"{at}unknown key {key!r}; expected one of {', '.join(fields)}")
         values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
         _check_allowed(fields[key], values[key], f"{where}.{key}" if where else key)
     missing = [
@@ -445,7 +451,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         and f.default_factory is dataclasses.MISSING
     ]
     if missing:
-        raise ConfigError(f"{where}: missing key {missing[0]!r}")
+        raise ConfigError(f"{at}missing key {missing[0]!r}")
     return cls(**values)
 
 

@@ -83,9 +83,12 @@ def test_a_read_only_catalogue_file_is_named(tmp_path: Path, read_only):
 def test_a_folder_that_cannot_be_made_is_named(tmp_path: Path):
     (tmp_path / "file").write_text("not a folder")
     database = tmp_path / "file" / "var" / "koprik.sqlite3"
-    with pytest.raises(DatabaseFileError,
-                       match=f"cannot create the catalogue folder {database.parent}: "):
+    with pytest.raises(DatabaseFileError) as refused:
         check_sqlite_file(database)
+    assert str(refused.value) == (  # mkdir's own reason was "File exists"
+        f"cannot create the catalogue folder {database.parent}: {tmp_path / 'file'} is a file,"
+        " not a folder"
+    )
 
 
 def test_a_new_sqlite_catalogue_and_its_wal_are_readable_by_the_owner_only(tmp_path: Path) -> None:

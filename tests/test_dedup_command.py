@@ -44,6 +44,9 @@ def test_import_groups_then_explain_review_merge_and_split(tmp_path):
     refused = koprik(tmp_path, "dedup", "merge", "sam:1", "sam:2")
     assert refused.returncode == 2 and "one record per source" in refused.stderr
     assert "Traceback" not in refused.stderr
+    same = koprik(tmp_path, "dedup", "merge", "sam:1", "sam:1")  # said "already in one group"
+    assert (same.returncode, same.stderr) == (
+        2, "koprik: name at least two different records to merge\n")
     assert "0 records looked at" in koprik(tmp_path, "dedup").stdout
     assert "records looked at" in koprik(tmp_path, "dedup", "--all").stdout
 

@@ -169,4 +169,4 @@ def test_a_value_out_of_range_stops_serve_with_one_line(tmp_path, capsys, settin
     path.write_text(setting + "\n")
     assert main(["--config", str(path), "serve"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"koprik: {path}.")
+    assert err.count("\n") == 1 and err.startswith(f"koprik: {path}: ")  # file, then key

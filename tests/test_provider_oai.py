@@ -473,6 +473,19 @@ def test_records_over_the_size_limit_are_not_served(settings: Settings, catalog:
     assert identifiers(headers) == [PREFIX + "big1", PREFIX + "big2"]  # headers are small
 
 
+def _record_pages(responder: OaiResponder) -> Iterator[etree._Element]:
+    """Each page of ListRecords (marc21) as ``responder`` answers it, validated, following its
+    resumption tokens to the end."""
+    arguments = [("verb", "ListRecords"), ("metadataPrefix", "marc21")]
+    while True:
+        root = validated(responder.respond(arguments))
+        yield root
+        token = root.findtext("o:ListRecords/o:resumptionToken", namespaces=NS)
+        if not token:
+            return
+        arguments = [("verb", "ListRecords"), ("resumptionToken", token)]
+
+
 def test_list_records_pages_end_before_the_page_byte_limit(
     settings: Settings, catalog: Catalog
 ) -> None:
@@ -482,18 +495,11 @@ def test_list_records_pages_end_before_the_page_byte_limit(
     limited = dataclasses.replace(
         settings, oai=dataclasses.replace(settings.oai, page_size=5, max_page_bytes=2500)
     )
-    responder = OaiResponder(limited, catalog)
     pages: list[list[str]] = []
-    arguments = [("verb", "ListRecords"), ("metadataPrefix", "marc21")]
-    while True:
-        root = validated(responder.respond(arguments))
+    for root in _record_pages(OaiResponder(limited, catalog)):
         pages.append(identifiers(root))
         sizes = [len(etree.tostring(r)) for r in root.iterfind("o:ListRecords/o:record", NS)]
         assert len(sizes) == 1 or sum(sizes) <= 2500 + 400 * len(sizes)  # envelope per record
-        token = root.findtext("o:ListRecords/o:resumptionToken", namespaces=NS)
-        if not token:
-            break
-        arguments = [("verb", "ListRecords"), ("resumptionToken", token)]
     assert [i for page in pages for i in page] == [f"{PREFIX}r{n}" for n in range(9)]
     assert all(len(page) < 5 for page in pages)  # the byte limit, not page_size, ended each
 
@@ -508,16 +514,7 @@ def test_a_record_larger_than_a_page_is_a_page_of_its_own_and_the_list_goes_on(
             writer.put(_record(f"r{number}", "z" * 1500))  # each over the 1,024-byte page
     limited = dataclasses.replace(settings, oai=dataclasses.replace(settings.oai,
                                                                     max_page_bytes=1024))
-    responder = OaiResponder(limited, catalog)
-    pages: list[list[str]] = []
-    arguments = [("verb", "ListRecords"), ("metadataPrefix", "marc21")]
-    while True:
-        root = validated(responder.respond(arguments))
-        pages.append(identifiers(root))
-        token = root.findtext("o:ListRecords/o:resumptionToken", namespaces=NS)
-        if not token:
-            break
-        arguments = [("verb", "ListRecords"), ("resumptionToken", token)]
+    pages = [identifiers(root) for root in _record_pages(OaiResponder(limited, catalog))]
     assert pages == [[f"{PREFIX}r{n}"] for n in range(4)]
 
 

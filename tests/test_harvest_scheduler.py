@@ -1,9 +1,13 @@
 """Scheduled harvests: a source on a short interval runs by itself, its schedule survives a
-restart (a run missed while down runs once on start), and two runs of a source never overlap."""
+restart (a run missed while down runs once on start), two runs of a source never overlap, and
+stopping the scheduler mid-run lets the run end."""
 
 from __future__ import annotations
 
 import itertools
+import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -14,11 +18,12 @@ from sqlalchemy import select, update
 from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
-from config import HarvestSource, Settings
+from config import HarvestSource, Settings, load_settings
 from harvester import locks
 from harvester.runs import SUCCEEDED, harvest
 from harvester.scheduler import run_scheduled, start_scheduler
 from harvester.sources import add_source, edit_source
+from tests.conftest import ROOT
 from tests.fault_provider import FaultProvider, serve
 
 
@@ -108,6 +113,56 @@ def test_two_runs_of_one_source_never_overlap(
     assert runs[0].status == SUCCEEDED and runs[0].added == 30
     for earlier, later in itertools.pairwise(runs):
         assert earlier.finished is not None and earlier.finished <= later.started
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_stopping_the_scheduler_command_mid_harvest_lets_the_run_end_and_says_so(
+    tmp_path, catalog_url: str, signum: int
+) -> None:  # type: ignore[no-untyped-def]
+    """^C or SIGTERM while a scheduled run is held on its third page: the run ends complete,
+    no run starts after the signal, and `koprik scheduler` stops with one line saying what it
+    did, no traceback (the source falling due while its run was awaited once made APScheduler
+    submit it to its closed executor: "cannot schedule new futures after shutdown")."""
+    provider = FaultProvider(list(demo_records(30)), page_size=5)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(count: int) -> None:
+        if count == 3:
+            entered.set()
+            release.wait(60)
+
+    provider.on_list_request = hold
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{catalog_url}"\n')
+    settings = load_settings(config)
+    catalog = Catalog.open(settings)
+    with serve(provider.app()) as url:
+        add_source(settings, catalog, HarvestSource(name="partner", url=url, every="1s", delay=0),
+                   check=False)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "koprik", "--config", str(config), "scheduler"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert entered.wait(60)
+            process.send_signal(signum)
+            time.sleep(2.5)  # the source falls due twice while its stopped scheduler waits
+            release.set()
+            _, err = process.communicate(timeout=60)
+        finally:
+            release.set()
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    runs = _runs(catalog)
+    catalog.close()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "Error submitting" not in err, err
+    assert [(run.status, run.added) for run in runs] == [(SUCCEEDED, 30)]
+    stopped = [line for line in err.splitlines() if "harvest scheduler stopped" in line]
+    assert len(stopped) == 1, err
+    assert stopped[0].endswith("for the harvest of partner in progress to end"), stopped[0]
+    assert "started no new run and waited" in stopped[0]
 
 
 def test_the_lock_of_a_dead_process_is_taken_over(catalog: Catalog) -> None:

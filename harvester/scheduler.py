@@ -36,7 +36,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from catalog import Catalog
 from config import HarvestSource, Settings
 from harvester.locks import SourceBusy
-from harvester.runs import harvest
+from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest
 from harvester.sources import SourceError, all_sources, find_source, parse_every, validate
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 JOB_PREFIX = "harvest:"
 JOBS_TABLE = "apscheduler_jobs"
 SYNC_SECONDS = 30.0
+ERROR_CHARS = 300
+"""The most characters of a run's first error that its log line quotes."""
 
 
 @dataclass
@@ -95,10 +97,32 @@ def run_scheduled(name: str) -> None:
     finally:
         with _context_lock:
             context.running.discard(name)
-    log.info(
-        "scheduled harvest of %s: %s, %s, %d requests",
-        name, report.status, report.counts.as_dict(), report.requests,
-    )
+    if report.status == SUCCEEDED:
+        log.info(
+            "scheduled harvest of %s: %s, %s, %d requests",
+            name, report.status, report.counts.as_dict(), report.requests,
+        )
+    else:  # partial or failed: say why, in one line (every error is in the run's record)
+        log.log(
+            logging.ERROR if report.status == FAILED else logging.WARNING,
+            "scheduled harvest of %s: %s (run #%d), %s, %d requests; %s",
+            name, report.status, report.run_id, report.counts.as_dict(), report.requests,
+            first_error(report),
+        )
+
+
+def first_error(report: RunReport) -> str:
+    """The first error of a run that did not succeed, on one line of bounded length, and how
+    many more it had (``koprik runs SOURCE --errors`` shows them all)."""
+    if not report.errors:
+        return "no error recorded"
+    first = " ".join(report.errors[0].split())
+    if len(first) > ERROR_CHARS:
+        first = first[: ERROR_CHARS - 3] + "..."
+    if len(report.errors) == 1:
+        return f"error: {first}"
+    return (f"first of {len(report.errors)} errors: {first} "
+            f"(see koprik runs {report.source} --errors)")
 
 
 class _BackgroundScheduler(BackgroundScheduler):

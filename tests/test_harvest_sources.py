@@ -211,6 +211,13 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     assert status == 2 and "--from 'yesterday'" in err
     status, _, err = koprik("harvest", "nobody")
     assert status == 2 and "no source named 'nobody'" in err
+    # runs of a name that is no source: one line, as harvest says it (an empty table once)
+    assert koprik("runs", "nobody") == (
+        2, "", "koprik: no source named 'nobody' (see `koprik sources list`)\n")
+    status, out, _ = koprik("runs", "partner")  # removed: its runs are kept and shown
+    assert status == 0 and out.splitlines()[1].split()[:3] == ["1", "partner", "succeeded"]
+    status, out, _ = koprik("runs", "regional")  # defined, never run: an empty table
+    assert (status, len(out.splitlines())) == (0, 1)
 
 
 def test_scheduler_command_harvests_until_sigterm(tmp_path, provider_url: str) -> None:  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from catalog.dedup import (
     SAME,
     Batch,
     DedupError,
+    DedupReport,
     one_at_a_time,
     pair,
 )
@@ -47,9 +48,12 @@ def _set_pair(connection: Connection, a: int, b: int, state: str, now: int, reas
                                         score=1.0, reason=reason, decided_at=now))
 
 
-def merge(catalog: Catalog, local_ids: Sequence[str]) -> str:
+def merge(
+    catalog: Catalog, local_ids: Sequence[str], *, report: DedupReport | None = None
+) -> str:
     """Merge the groups of the records ``local_ids`` (members or union records) into one, as an
-    operator decided; later runs keep them together. Returns the union record's identifier."""
+    operator decided; later runs keep them together. Returns the union record's identifier;
+    what was done (groups merged, union records written and deleted) is added to ``report``."""
     if len(set(local_ids)) < 2:
         raise DedupError("name at least two different records to merge")
     with catalog.writer() as writer:
@@ -91,13 +95,18 @@ def merge(catalog: Catalog, local_ids: Sequence[str]) -> str:
         for member in live:
             work.note(member.id, None, "merged", 1.0, "merged by an operator")
         work.finish()
-        return work.union_local[target]
+    if report is not None:
+        report.add(work.report)
+    return work.union_local[target]
 
 
-def split(catalog: Catalog, local_ids: Sequence[str]) -> str | None:
+def split(
+    catalog: Catalog, local_ids: Sequence[str], *, report: DedupReport | None = None
+) -> str | None:
     """Take the members ``local_ids`` out of their group, as an operator decided; later runs
     keep them apart from the others. Several members split together form a new group (with a
-    new identifier, returned); a single one is served by itself again."""
+    new identifier, returned); a single one is served by itself again. What was done (members
+    that left, union records written and deleted) is added to ``report``."""
     with catalog.writer() as writer:
         one_at_a_time(writer.connection)
         work = Batch(writer, catalog.settings)
@@ -123,7 +132,9 @@ def split(catalog: Catalog, local_ids: Sequence[str]) -> str | None:
                 work.group_of[rid] = new_group
             work.dirty.add(new_group)
         work.finish()
-        return work.union_local[new_group] if new_group is not None else None
+    if report is not None:
+        report.add(work.report)
+    return work.union_local[new_group] if new_group is not None else None
 
 
 def review_list(catalog: Catalog, limit: int = 100) -> list[tuple[str, str, float, str]]:

@@ -12,17 +12,23 @@ without a restart. A source never has two runs at once: ``max_instances=1`` with
 and the source's database lock (:mod:`harvester.locks`) across processes and nodes (a run
 that finds the lock taken is skipped and logged). Which process runs the scheduler when several
 nodes share a PostgreSQL catalogue is decided by :mod:`harvester.leadership`.
+
+Stopping (:meth:`HarvestScheduler.shutdown`, on SIGTERM or ^C) starts no new run, waits for the
+runs in progress to end (each commits page by page, so a process killed meanwhile loses
+nothing and its next run resumes), and logs one line saying what it did.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -30,7 +36,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from catalog import Catalog
 from config import HarvestSource, Settings
 from harvester.locks import SourceBusy
-from harvester.runs import harvest
+from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest
 from harvester.sources import SourceError, all_sources, find_source, parse_every, validate
 
 log = logging.getLogger(__name__)
@@ -38,12 +44,16 @@ log = logging.getLogger(__name__)
 JOB_PREFIX = "harvest:"
 JOBS_TABLE = "apscheduler_jobs"
 SYNC_SECONDS = 30.0
+ERROR_CHARS = 300
+"""The most characters of a run's first error that its log line quotes."""
 
 
 @dataclass
 class _Context:
     settings: Settings
     catalog: Catalog
+    running: set[str] = field(default_factory=set)
+    """Sources whose scheduled run is in progress (guarded by ``_context_lock``)."""
 
 
 _context: _Context | None = None
@@ -74,6 +84,8 @@ def run_scheduled(name: str) -> None:
     if not source.enabled:
         log.info("scheduled harvest of %s skipped: the source is disabled", name)
         return
+    with _context_lock:
+        context.running.add(name)
     try:
         report = harvest(context.catalog, source, settings=context.settings)
     except SourceBusy as error:
@@ -82,10 +94,55 @@ def run_scheduled(name: str) -> None:
     except SourceError as error:
         log.error("scheduled harvest of %s refused: %s", name, error)
         return
-    log.info(
-        "scheduled harvest of %s: %s, %s, %d requests",
-        name, report.status, report.counts.as_dict(), report.requests,
-    )
+    finally:
+        with _context_lock:
+            context.running.discard(name)
+    if report.status == SUCCEEDED:
+        log.info(
+            "scheduled harvest of %s: %s, %s, %d requests",
+            name, report.status, report.counts.as_dict(), report.requests,
+        )
+    else:  # partial or failed: say why, in one line (every error is in the run's record)
+        log.log(
+            logging.ERROR if report.status == FAILED else logging.WARNING,
+            "scheduled harvest of %s: %s (run #%d), %s, %d requests; %s",
+            name, report.status, report.run_id, report.counts.as_dict(), report.requests,
+            first_error(report),
+        )
+
+
+def first_error(report: RunReport) -> str:
+    """The first error of a run that did not succeed, on one line of bounded length, and how
+    many more it had (``koprik runs SOURCE --errors`` shows them all)."""
+    if not report.errors:
+        return "no error recorded"
+    first = " ".join(report.errors[0].split())
+    if len(first) > ERROR_CHARS:
+        first = first[: ERROR_CHARS - 3] + "..."
+    if len(report.errors) == 1:
+        return f"error: {first}"
+    return (f"first of {len(report.errors)} errors: {first} "
+            f"(see koprik runs {report.source} --errors)")
+
+
+class _BackgroundScheduler(BackgroundScheduler):
+    """APScheduler's background scheduler, less a race at shutdown.
+
+    ``shutdown()`` marks the scheduler stopped, then waits for the running jobs while holding
+    the job-store lock. Its loop, woken meanwhile by a job falling due, passes its own check of
+    the state and queues for that lock; once the running harvest ended it submitted the due job
+    to the executor just shut down, which logged a traceback ("cannot schedule new futures
+    after shutdown"). Asking for the state under the same lock closes the gap: a look for due
+    jobs either ends before ``shutdown()`` takes the lock (its job is then waited for) or finds
+    the scheduler stopped and starts nothing.
+    """
+
+    def _process_jobs(self) -> float | None:
+        with self._jobstores_lock:
+            if self.state == STATE_STOPPED:
+                return None
+            wait_seconds: float | None = super()._process_jobs()
+            return wait_seconds
 
 
 class HarvestScheduler:
@@ -94,7 +151,7 @@ class HarvestScheduler:
     def __init__(self, settings: Settings, catalog: Catalog, sync_seconds: float) -> None:
         self.settings = settings
         self.catalog = catalog
-        self._scheduler = BackgroundScheduler(
+        self._scheduler = _BackgroundScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(engine=catalog.engine, tablename=JOBS_TABLE),
             },
@@ -159,14 +216,31 @@ class HarvestScheduler:
         return None if job is None else job.next_run_time
 
     def shutdown(self, wait: bool = True) -> None:
+        """Start no new run, wait for the runs in progress to end (unless ``wait`` is False),
+        stop, and log one line saying so."""
         global _context
+        started = time.monotonic()
         self._stop_sync.set()
         if self._sync_thread.is_alive():
             self._sync_thread.join()
+        with _context_lock:
+            running = sorted(_context.running) if _context is not None else []
         self._scheduler.shutdown(wait=wait)
         with _context_lock:
             if _context is not None and _context.catalog is self.catalog:
                 _context = None
+        log.info("%s", _stopped(running, wait, time.monotonic() - started))
+
+
+def _stopped(running: list[str], waited: bool, seconds: float) -> str:
+    """The line logged once the scheduler stopped: what it did with the runs in progress."""
+    if not running:
+        return "harvest scheduler stopped; no harvest was running"
+    runs = f"the harvest{'s' if len(running) > 1 else ''} of {', '.join(running)}"
+    if not waited:
+        return f"harvest scheduler stopped without waiting for {runs} in progress"
+    return (f"harvest scheduler stopped: started no new run and waited {seconds:.1f} s for "
+            f"{runs} in progress to end")
 
 
 def start_scheduler(

@@ -10,7 +10,9 @@ Identify as an OAI-PMH 2.0 repository and offer the metadataPrefix asked for; an
 marcxml or dc) must answer explain and search its query; a Z39.50 source
 (``protocol = "z3950"``, ``url = "z3950://HOST:PORT/DATABASE"``, a PQF ``query``, optionally the
 ``charset`` of its records) must accept a connection and the search of its query. Otherwise it
-is refused with the reason (:class:`SourceError`).
+is refused with the reason (:class:`SourceError`). Without contacting anyone, :func:`validate`
+checks what a definition says on its own (a Z39.50 source's PQF and an SRU source's CQL query
+are parsed), for sources of the file too (when scheduled or harvested).
 
 >>> add_source(settings, catalog, HarvestSource(name="partner", url=..., prefix="marc21"))
 >>> [entry.source.name for entry in all_sources(settings, catalog)]
@@ -39,6 +41,8 @@ from harvester.sru_harvest import SCHEMAS as SRU_SCHEMAS
 from harvester.sru_harvest import record_schema
 from harvester.z3950_harvest import TargetCheck, check_target
 from harvester.z3950_records import charset_label, parse_address
+from protocols.cql import CqlSyntaxError
+from protocols.cql import parse as parse_cql
 from protocols.oaipmh.arguments import SYNTAX
 from protocols.z3950.pqf import PqfError, parse_pqf
 
@@ -175,6 +179,10 @@ def _validate_sru(source: HarvestSource) -> None:
         raise SourceError(f"URL {source.url!r}: {error}") from error
     if not source.query.strip():
         raise SourceError("an SRU source needs a query (CQL, e.g. 'dc.title=navoiy')")
+    try:  # Koprik's own CQL parser: a query the server could only refuse is refused here
+        parse_cql(source.query)
+    except CqlSyntaxError as error:
+        raise SourceError(f"CQL query {source.query!r}: {error}") from error
     if source.prefix not in SRU_SCHEMAS:
         raise SourceError(f"record schema {source.prefix!r}: expected marcxml or dc")
     _refuse(source, ("sets", "crosswalk", "charset"), "SRU",
@@ -308,7 +316,10 @@ def edit_source(
         raise SourceError(str(error)) from error
     if source.name != name:
         raise SourceError("a source cannot be renamed; remove it and add it again")
-    validate(source)
+    try:
+        validate(source)
+    except SourceError as error:
+        raise SourceError(f"source {name!r} not changed: {error}") from error
     if check and _address_of(source) != _address_of(entry.source):
         source, _found = probe(source)
     elif not source.prefix and source.protocol == OAI_PMH:

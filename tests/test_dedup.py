@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from catalog import Catalog, models
 from catalog.db import insert_rows
-from catalog.dedup import DedupError, run_dedup, unqueue
+from catalog.dedup import DedupError, DedupReport, run_dedup, unqueue
 from catalog.dedup_operators import explain, merge, review_decide, review_list, split
 from catalog.query import Match, search
 from catalog.store import Incoming
@@ -123,7 +123,9 @@ def test_merge_keeps_the_older_identifier_and_deletes_the_other_and_split_gives_
     assert holdings(marc(c, "union:2")) == ["UzNL", "UzXoRL"]
     with pytest.raises(DedupError):
         merge(c, ["sam:1", "bux:1"])
-    assert merge(c, ["union:2", "sam:1"]) == "union:1"
+    merged = DedupReport()
+    assert merge(c, ["union:2", "sam:1"], report=merged) == "union:1"
+    assert (merged.merged, merged.unions_written, merged.unions_deleted) == (1, 1, 1)
     assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzNL", "UzSaRL", "UzXoRL"]
     assert c.get_entry("union:2", "marc21").deleted
     before = c.get_entry("union:1", "marc21").datestamp
@@ -134,7 +136,9 @@ def test_merge_keeps_the_older_identifier_and_deletes_the_other_and_split_gives_
     assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzNL", "UzSaRL", "UzXoRL"]
     assert c.get_entry("union:1", "marc21").datestamp == before
 
-    assert split(c, ["xor:1", "9"]) == "union:3"
+    parted = DedupReport()
+    assert split(c, ["xor:1", "9"], report=parted) == "union:3"
+    assert (parted.left, parted.unions_written, parted.unions_deleted) == (2, 2, 0)
     assert holdings(marc(c, "union:3")) == ["UzNL", "UzXoRL"]
     assert split(c, ["bux:1"]) is None
     assert marc(c, "bux:1") is not None and holdings(marc(c, "union:1")) == ["UzSaRL"]

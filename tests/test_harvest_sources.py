@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -210,6 +211,13 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     assert status == 2 and "--from 'yesterday'" in err
     status, _, err = koprik("harvest", "nobody")
     assert status == 2 and "no source named 'nobody'" in err
+    # runs of a name that is no source: one line, as harvest says it (an empty table once)
+    assert koprik("runs", "nobody") == (
+        2, "", "koprik: no source named 'nobody' (see `koprik sources list`)\n")
+    status, out, _ = koprik("runs", "partner")  # removed: its runs are kept and shown
+    assert status == 0 and out.splitlines()[1].split()[:3] == ["1", "partner", "succeeded"]
+    status, out, _ = koprik("runs", "regional")  # defined, never run: an empty table
+    assert (status, len(out.splitlines())) == (0, 1)
 
 
 def test_scheduler_command_harvests_until_sigterm(tmp_path, provider_url: str) -> None:  # type: ignore[no-untyped-def]
@@ -241,6 +249,9 @@ def test_sru_definitions_are_checked_before_contacting_the_server() -> None:
     validate(dataclasses.replace(good, prefix="marc21"))  # the default: MARCXML
     for changes, reason in (
         ({"query": " "}, "needs a query"),
+        ({"query": "dc.title=("}, r"CQL query 'dc.title=\(': expected a search term, found '\('"),
+        ({"query": 'dc.title="navoiy'}, "unterminated quoted string at position 10"),
+        ({"query": "navoiy and"}, "expected a search term at position 11"),
         ({"url": "z3950://h:210/D"}, "expected http:// or https://"),
         ({"url": "http://h/db?version=3.0"}, "SRU version '3.0'"),
         ({"prefix": "mods"}, "record schema 'mods'"),
@@ -249,6 +260,39 @@ def test_sru_definitions_are_checked_before_contacting_the_server() -> None:
     ):
         with pytest.raises(SourceError, match=reason):
             validate(dataclasses.replace(good, **changes))  # type: ignore[arg-type]
+
+
+def test_an_sru_query_that_is_not_cql_is_refused_naming_the_source(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A query no SRU server could parse was stored (from the command line without the check,
+    or from koprik.toml) and failed only when harvested."""
+    config = Path(_config(tmp_path))
+    config.write_text(config.read_text() + (
+        '[[sources]]\nname = "filed"\nprotocol = "sru"\nurl = "http://127.0.0.1:9/sru"\n'
+        'query = "dc.title = \\"navoiy"\nprefix = "marcxml"\n'))
+    sru = ["--protocol", "sru", "--url", "http://127.0.0.1:9/sru", "--prefix", "marcxml",
+           "--no-check"]
+    for command, message in (
+        (["sources", "add", "s", *sru, "--query", "dc.title=("],
+         "koprik: source 's' refused: CQL query 'dc.title=(': expected a search term, found '(' "
+         "at position 10"),
+        (["sources", "add", "s", *sru, "--query", "dc.title=navoiy"], None),
+        (["sources", "edit", "s", "--no-check", "--query", "navoiy and"],
+         "koprik: source 's' not changed: CQL query 'navoiy and': expected a search term at "
+         "position 11"),
+        (["harvest", "filed"],  # refused before any request to the (absent) server
+         "koprik: source 'filed' not harvested: CQL query 'dc.title = \"navoiy': unterminated "
+         "quoted string at position 12"),
+    ):  # fmt: skip
+        status = main(["--config", str(config), *command])
+        err = capsys.readouterr().err
+        assert (status, err) == ((0, "") if message is None else (2, message + "\n"))
+    settings = load_settings(config)
+    catalog = Catalog.open(settings)
+    try:
+        stored = {entry.source.name: entry.source.query for entry in all_sources(settings, catalog)}
+    finally:
+        catalog.close()
+    assert stored["s"] == "dc.title=navoiy"
 
 
 @pytest.mark.parametrize(("url", "reason"), [

@@ -12,11 +12,12 @@ regroup by hand, and later runs respect it.
 from __future__ import annotations
 
 import argparse
+import time
 
 from sqlalchemy import select
 
 from catalog import Catalog, models
-from catalog.dedup import DedupError, run_dedup
+from catalog.dedup import DedupError, DedupReport, run_dedup
 from catalog.dedup_operators import explain, merge, review_decide, review_list, split
 from config import load_settings
 from koprik.errors import UserError
@@ -55,10 +56,12 @@ def _act(catalog: Catalog, args: argparse.Namespace) -> int:
         return 0
     if args.action == "review":
         return _review(catalog, args.answer, args.ids)
+    started = time.monotonic()
+    done = DedupReport()  # the summary counts what merge or split did, then the queue's run
     if args.action == "merge":
-        print(f"dedup: merged into {merge(catalog, args.ids)}")
+        print(f"dedup: merged into {merge(catalog, args.ids, report=done)}")
     elif args.action == "split":
-        made = split(catalog, args.ids)
+        made = split(catalog, args.ids, report=done)
         print(f"dedup: split off{' as ' + made if made else ''}")
     elif args.all:
         r = models.records
@@ -68,7 +71,9 @@ def _act(catalog: Catalog, args: argparse.Namespace) -> int:
             with catalog.writer() as writer:
                 writer.rekey(ids[start : start + 1000])
                 writer.queue_dedup(ids[start : start + 1000])
-    print(f"dedup: {run_dedup(catalog).summary()}")
+    done.add(run_dedup(catalog))
+    done.seconds = time.monotonic() - started
+    print(f"dedup: {done.summary()}")
     return 0
 
 

@@ -65,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
 
             try:
                 report = harvest(catalog, source, options, on_page=on_page, settings=settings)
-            except (SourceBusy, SourceError) as error:
+            except SourceBusy as error:
                 raise UserError(str(error)) from None
+            except SourceError as error:  # a definition that cannot be harvested
+                raise UserError(f"source {source.name!r} not harvested: {error}") from None
         print(summary(report))
         return 0 if report.status == SUCCEEDED else 1
     finally:

@@ -12,10 +12,12 @@ Semantics (DESIGN.md, Harvesting):
   so a partner's clock can never push the watermark into the future. ``--full`` ignores the
   watermark; ``--from``/``--until`` bound a run by hand (such a run moves the watermark only
   if it covered everything after it).
-- **Crash-safe.** Each page commits in one transaction with its records, the run's counts and
-  the source's resumption token, cursor, set and date window. A run started after a killed one
-  resumes at the page where it stopped; if the provider rejects that token (expired), the list
-  restarts from the start of the window, which for an unsplit run is the watermark.
+- **Crash-safe.** Each page commits with its records, the run's counts and the source's
+  resumption token, cursor, set and date window (pages ready together, up to
+  :data:`harvester.pipeline.PAGES_AHEAD`, in one transaction: the token of the last). A run
+  started after a killed one resumes at the page where it stopped; if the provider rejects
+  that token (expired), the list restarts from the start of the window, which for an unsplit
+  run is the watermark.
 - **Faults.** The client retries transport faults (see :mod:`harvester.oai_client`). A
   badResumptionToken or a repeating token mid-list restarts the window (at most
   :data:`MAX_RESTARTS` times). A list whose pages hold only records already seen in it for
@@ -111,7 +113,9 @@ class PageInfo:
     """What the progress display is told after each committed page."""
 
     pages: int
+    """Pages committed by the run, this one included."""
     records: int
+    """Records done: the run's (OAI-PMH), or the position in the hits (SRU, Z39.50)."""
     complete_list_size: int | None
     set_spec: str | None
 
@@ -199,6 +203,7 @@ class HarvestRun:
     counts: Counts = field(default_factory=Counts)
     errors: list[str] = field(default_factory=list)
     pages: int = 0
+    pages_shown: int = 0
     run_id: int = 0
     granularity: str = dates.SECONDS
     earliest: str = ""
@@ -261,9 +266,11 @@ class HarvestRun:
         return self._z3950.requests if self._z3950 is not None else 0
 
     def _progress(self, done: int, wanted: int) -> None:
-        """Progress of a result-set source (Z39.50, SRU): its hits are the total."""
+        """Progress of a result-set source (Z39.50, SRU), told for each page once committed
+        (with the pages written in its transaction): its hits are the total."""
+        self.pages_shown += 1
         if self.on_page is not None:
-            self.on_page(PageInfo(self.pages, self.counts.total, wanted, None))
+            self.on_page(PageInfo(self.pages_shown, done, wanted, None))
 
     async def _harvest_z3950(self) -> None:
         self._z3950 = Z3950HarvestResult()
@@ -440,11 +447,11 @@ class HarvestRun:
                 records = [r.harvested() for r in page.records]
                 yield page, await asyncio.to_thread(prepare, self.catalog, target, records)
 
-        async def store(item: tuple[Page, Plan]) -> None:
-            await asyncio.to_thread(self._commit, *item, spec, (start, end))
+        async def store(items: list[tuple[Page, Plan]]) -> None:
+            await asyncio.to_thread(self._commit, items, spec, (start, end))
 
         try:
-            await overlapped(prepared(), store)  # the next page is fetched while one is stored
+            await overlapped(prepared(), store)  # the next pages are fetched while some are stored
         finally:
             await pages.aclose()
 
@@ -481,11 +488,20 @@ class HarvestRun:
             )
 
     def _commit(
-        self, page: Page, prepared: Plan, spec: str | None, window: tuple[str | None, str | None]
+        self, items: list[tuple[Page, Plan]], spec: str | None,
+        window: tuple[str | None, str | None],
     ) -> None:
+        """Write prepared pages in one transaction, with where the list stands after the last
+        of them (its resumption token)."""
         plan = self._planned()
+        page = items[-1][0]
+        written: list[PageInfo] = []
         with self.catalog.writer() as writer:
-            self._record_batch(writer, apply(writer, self._target(), prepared))
+            for each, prepared in items:
+                self._record_batch(writer, apply(writer, self._target(), prepared))
+                written.append(
+                    PageInfo(self.pages, self.counts.total, each.complete_list_size, spec)
+                )
             resumption.save(
                 writer.connection,
                 self.source.name,
@@ -502,9 +518,8 @@ class HarvestRun:
                 endpoint=resumption.endpoint_of(self.source),
             )
         if self.on_page is not None:
-            self.on_page(
-                PageInfo(self.pages, self.counts.total, page.complete_list_size, spec)
-            )
+            for info in written:
+                self.on_page(info)
 
     def _target(self) -> IngestTarget:
         return IngestTarget(

@@ -17,8 +17,9 @@ Semantics, as for Z39.50 sources (:mod:`harvester.z3950_harvest`):
   second run over the same server changes nothing. A MARCXML record's 001 is found without
   reading it (:func:`harvester.harvested.marcxml_identifier`), so that it is read where the
   catalogue derives it (in its worker processes for a large page).
-- **One transaction per page**; the run's log is written in it (``on_batch``). While a page
-  is written, the next one is fetched and prepared (:mod:`harvester.pipeline`).
+- **Pages commit with the run's log** (``on_batch``), those ready together in one
+  transaction. While pages are written, the next ones are fetched and prepared
+  (:mod:`harvester.pipeline`).
 - **Not incremental, no deletions**: SRU has no datestamps; every run asks for the whole result
   set; a record missing from a run's results is never deleted.
 - **Resumable** (given a :class:`harvester.resumption.ResultSetResume`): each page commits with
@@ -47,13 +48,13 @@ from harvester.guards import LoopGuard
 from harvester.harvested import Harvested
 from harvester.http_fetch import Politeness
 from harvester.ingest import Counts, IngestTarget, Plan, prepare
-from harvester.pipeline import OnBatch, overlapped, write_page
+from harvester.pipeline import OnBatch, overlapped, write_pages
 from harvester.resumption import ResultSetResume, saving
 from harvester.sru_client import SruClient
 from harvester.sru_pages import Explain, SruError, SruPage
 
 DEFAULT_PAGE = PARALLEL_BATCH
-"""Records asked for in one searchRetrieve (maximumRecords), stored in one transaction: as
+"""Records asked for in one searchRetrieve (maximumRecords), stored together: as
 many as the catalogue derives in its worker processes (a smaller page is derived in the
 harvesting process, beside the writer, which then waits on it). A server that sends fewer per
 response is followed by its nextRecordPosition."""
@@ -205,17 +206,16 @@ async def _pages(
 
     done = 0
 
-    async def store(item: tuple[SruPage, Plan, int]) -> None:
+    async def store(items: list[tuple[SruPage, Plan, int]]) -> None:
         nonlocal done
-        page, plan, following = item
-        committed = saving(on_batch, resume, following, page.hits)
-        counts = await asyncio.to_thread(
-            write_page, catalog, target, plan, committed, result.rejects
-        )
-        result.counts.add(counts)
-        done += len(page.records)
-        if progress is not None:
-            progress(done, page.hits)
+        written = [(plan, saving(on_batch, resume, following, page.hits))
+                   for page, plan, following in items]
+        stored = await asyncio.to_thread(write_pages, catalog, target, written, result.rejects)
+        for (page, _, _), counts in zip(items, stored, strict=True):
+            result.counts.add(counts)
+            done += len(page.records)
+            if progress is not None:
+                progress(done, page.hits)
 
     await overlapped(pages(), store)
 

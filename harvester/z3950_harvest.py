@@ -53,7 +53,7 @@ from crosswalks import iso2709
 from harvester.faults import HarvestError
 from harvester.harvested import Harvested, identifier_of, usmarc_identifier
 from harvester.ingest import Counts, IngestTarget, Plan, prepare
-from harvester.pipeline import OnBatch, overlapped, write_page
+from harvester.pipeline import OnBatch, overlapped, write_pages
 from harvester.resumption import ResultSetResume, saving
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import (
@@ -68,7 +68,7 @@ from protocols.z3950.pqf import PqfError, parse_pqf
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = PARALLEL_BATCH
-"""Records asked for in one Present request (and stored in one transaction): as many as the
+"""Records asked for in one Present request (and stored together): as many as the
 catalogue derives in its worker processes (see :data:`harvester.sru_harvest.DEFAULT_PAGE`). A
 target that presents fewer is asked for the rest in the next request."""
 PROPOSED_CHARSET = "UTF-8"
@@ -238,17 +238,18 @@ async def _run(
 
     done = first - 1
 
-    async def store(batch: tuple[int, Plan, int]) -> None:
+    async def store(items: list[tuple[int, Plan, int]]) -> None:
         nonlocal done
-        size, ready, following = batch
-        committed = saving(plan.on_batch, resume, following, hits)
-        counts = await asyncio.to_thread(
-            write_page, catalog, plan.target, ready, committed, result.rejects
+        written = [(ready, saving(plan.on_batch, resume, following, hits))
+                   for _, ready, following in items]
+        stored = await asyncio.to_thread(
+            write_pages, catalog, plan.target, written, result.rejects
         )
-        result.counts.add(counts)
-        done += size
-        if progress is not None:
-            progress(done, wanted)
+        for (size, _, _), counts in zip(items, stored, strict=True):
+            result.counts.add(counts)
+            done += size
+            if progress is not None:
+                progress(done, wanted)
 
     await overlapped(batches(), store)
 
@@ -276,7 +277,8 @@ def store_batch(
     (also written to ``harvest_rejects``)."""
     reasons: list[str] = []
     plan = prepare_batch(catalog, target, records, expected)
-    return write_page(catalog, target, plan, on_batch, reasons), reasons
+    (counts,) = write_pages(catalog, target, [(plan, on_batch)], reasons)
+    return counts, reasons
 
 
 def prepare_batch(

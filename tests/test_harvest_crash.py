@@ -30,6 +30,7 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings
 from harvester.oai_client import Politeness
+from harvester.pipeline import PAGES_AHEAD
 from harvester.runs import INTERRUPTED, PARTIAL, SUCCEEDED, RunOptions, RunReport, harvest
 from tests.conftest import ROOT
 from tests.fault_provider import FaultProvider, catalogue_of, serve, sqlite_catalog, stamp
@@ -133,9 +134,12 @@ def test_a_window_failed_for_good_then_a_kill_leaves_the_resumed_run_partial(tmp
             if params.get("from") == params.get("until") == poisoned_second:
                 failed_window.append(params)
             token = params.get("resumptionToken")
-            # the third page of a list after the failure: the first one, with its token, is
-            # committed (a page is fetched only once the one before the last is stored)
-            if failed_window and token is not None and int(token.rsplit("|", 1)[1]) >= 2:
+            # a page of a list after the failure far enough in for its first page, with its
+            # token, to be committed: a page is asked for only once at most PAGES_AHEAD - 1
+            # pages wait to be stored besides the (at most PAGES_AHEAD) being stored
+            if failed_window and token is not None and int(
+                token.rsplit("|", 1)[1]
+            ) >= 2 * PAGES_AHEAD:
                 provider.on_list_request = None
                 os.kill(process.pid, signal.SIGKILL)
 
@@ -205,7 +209,8 @@ def _sru_source(url: str, query: str = SRU_QUERY) -> HarvestSource:
 
 def _kill_sru_run(provider: FaultProvider, config: str, at: int) -> None:
     """Run ``koprik harvest partner`` and SIGKILL it as its ``at``-th searchRetrieve arrives
-    (the pages two before it are committed then, the one before perhaps)."""
+    (the pages up to ``2 * PAGES_AHEAD`` before it are committed then, later ones perhaps: a
+    page is asked for while up to PAGES_AHEAD are being stored and fewer wait for them)."""
     process = _koprik(config)
     base = len(provider.search_requests())
     kill_on(process, lambda hook: setattr(provider, "on_search_request", hook),
@@ -233,15 +238,18 @@ def _assert_each_record_once(catalog: Catalog, count: int) -> None:
 
 
 def _killed_sru_source(tmp_path, provider: FaultProvider, url: str) -> tuple[Catalog, Row]:  # type: ignore[no-untyped-def, type-arg]
-    """A first run of the SRU source killed as its fourth page is asked for; the catalogue
-    and the position that run saved (checked against what it committed)."""
-    _kill_sru_run(provider, _config(tmp_path, url.replace("/oai", "/sru"), sru=True), at=4)
+    """A first run of the SRU source killed as the page after its first two committed ones is
+    asked for; the catalogue and the position that run saved (checked against what it
+    committed)."""
+    at = 2 * PAGES_AHEAD + 2
+    _kill_sru_run(provider, _config(tmp_path, url.replace("/oai", "/sru"), sru=True), at=at)
     catalog = sqlite_catalog(tmp_path, "catalog")
     saved = _position(catalog)
     assert (saved.run_id, saved.query, saved.hits, saved.token) == (1, SRU_QUERY, SRU_RECORDS,
                                                                     None)
     assert saved.endpoint == f"sru {url.replace('/oai', '/sru')} marcxml"
-    assert saved.cursor in (2 * PAGE + 1, 3 * PAGE + 1)  # pages 1 and 2 committed, perhaps 3
+    # pages 1 and 2 committed, perhaps those after them but not the page asked for
+    assert saved.cursor in range(2 * PAGE + 1, (at - 1) * PAGE + 2, PAGE)
     assert len(catalogue_of(catalog, "partner")) == saved.cursor - 1  # saved with its page
     return catalog, saved
 

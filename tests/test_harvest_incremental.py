@@ -111,12 +111,14 @@ def test_an_interrupted_run_resumes_at_its_page(records, catalog, tmp_path) -> N
         with pytest.raises(Crash):
             harvest(catalog, source, politeness=FAST, on_page=_crash_after(3))
         state = _state(catalog)
-        assert state.token is not None and state.cursor == 20 and state.watermark is None
+        # page 3 committed (with its cursor, 20), and page 4 if it shared its transaction
+        assert state.token is not None and state.cursor in (20, 30) and state.watermark is None
+        left = len(records) - state.cursor - 10
         provider.requests.clear()
         resumed = harvest(catalog, source, politeness=FAST)
         reference = _fresh(tmp_path, "reference")
         harvest(reference, source, politeness=FAST)
-    assert resumed.status == SUCCEEDED and resumed.counts.added == 30 and resumed.pages == 3
+    assert resumed.status == SUCCEEDED and resumed.counts.added == left == 10 * resumed.pages
     assert provider.list_requests()[0]["resumptionToken"] == state.token
     assert catalogue_of(catalog, "partner") == catalogue_of(reference, "partner")
     with catalog.engine.connect() as connection:

@@ -36,7 +36,7 @@ from harvester.ingest import (
     prepare,
     to_marc,
 )
-from harvester.pipeline import write_page
+from harvester.pipeline import write_pages
 from harvester.sru_harvest import _items
 from harvester.sru_pages import read_document, read_search
 from harvester.z3950_harvest import prepare_batch, store_batch
@@ -313,7 +313,8 @@ def test_a_large_sru_page_is_read_in_the_workers_as_a_small_one_is_here(tmp_path
         expected.add((identifier, canonical_marc(marc), MARCXML_NS, payload))
 
     def put(catalog: Catalog, chunk: list[Harvested]) -> Counts:
-        return write_page(catalog, TARGET, prepare(catalog, TARGET, chunk))
+        (counts,) = write_pages(catalog, TARGET, [(prepare(catalog, TARGET, chunk), None)])
+        return counts
 
     assert _unread(tmp_path, lambda c: prepare(c, TARGET, items[:60])) == 60 - 1  # not #51
 

@@ -1,5 +1,5 @@
 """A Z39.50 source's run killed mid-way, against a real Zebra (through a relay that kills the
-``koprik harvest`` process as its third Present arrives): the next run searches again and
+``koprik harvest`` process as its fifth Present arrives): the next run searches again and
 presents from the record position saved with the last committed batch; if the target now
 reports another hit count (another Zebra behind the same address, one record more), or the run
 is ``--full``, it starts from record 1. Each record ends in the catalogue exactly once, and a
@@ -19,6 +19,7 @@ from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource, load_settings
+from harvester.pipeline import PAGES_AHEAD
 from harvester.runs import INTERRUPTED, SUCCEEDED, RunOptions, RunReport, harvest
 from harvester.z3950_harvest import DEFAULT_BATCH
 from tests.conftest import ROOT
@@ -28,8 +29,12 @@ from tests.z3950_relay import PRESENT_REQUEST, Z3950Relay, relaying
 
 pytestmark = pytest.mark.interop
 
-RECORDS = 4 * DEFAULT_BATCH
-"""Zebra's records: four batches, so that a run killed at its third Present is half-done."""
+KILL_AT = 2 * PAGES_AHEAD + 1
+"""The Present the run is killed at: batch 1 is committed then (a batch is asked for while up to
+PAGES_AHEAD are being stored and fewer wait for them), the ones after it perhaps."""
+BATCHES = KILL_AT + 1
+RECORDS = BATCHES * DEFAULT_BATCH
+"""Zebra's records: a batch more than the Presents a killed run asks for."""
 
 
 @pytest.fixture(scope="module")
@@ -58,20 +63,19 @@ def _config(folder: Path, port: int) -> Path:
 
 
 def _kill_run(relay: Z3950Relay, config: Path) -> None:
-    """Run ``koprik harvest zebra`` and SIGKILL it as its third Present arrives (batch 1 is
-    committed then, batch 2 perhaps)."""
+    """Run ``koprik harvest zebra`` and SIGKILL it as its ``KILL_AT``-th Present arrives."""
     process = subprocess.Popen(
         [sys.executable, "-m", "koprik", "--config", str(config), "harvest", "zebra"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     presents = 0
 
-    def third_present(tag: int) -> bool:
+    def kill_at(tag: int) -> bool:
         nonlocal presents
         presents += tag == PRESENT_REQUEST
-        return presents == 3
+        return presents == KILL_AT
 
-    kill_on(process, lambda hook: setattr(relay, "on_request", hook), third_present)
+    kill_on(process, lambda hook: setattr(relay, "on_request", hook), kill_at)
 
 
 def _state(catalog: Catalog) -> Row:  # type: ignore[type-arg]
@@ -87,7 +91,8 @@ def _killed(relay: Z3950Relay, config: Path, catalog: Catalog, run: int, hits: i
     _kill_run(relay, config)
     saved = _state(catalog)
     assert (saved.run_id, saved.query, saved.hits, saved.token) == (run, EVERYTHING, hits, None)
-    assert saved.cursor in (DEFAULT_BATCH + 1, 2 * DEFAULT_BATCH + 1)
+    last = (KILL_AT - 1) * DEFAULT_BATCH + 1  # every batch before the one asked for committed
+    assert saved.cursor in range(DEFAULT_BATCH + 1, last + 1, DEFAULT_BATCH)
     if not before:
         assert len(_stored(catalog)) == saved.cursor - 1  # the position commits with its batch
     return int(saved.cursor)
@@ -139,7 +144,7 @@ def test_a_killed_run_is_resumed_at_its_saved_position(
         assert (report.counts.added, report.counts.unchanged) == (left, 0)
         assert _stored(catalog) == sorted(_each_once(RECORDS))
 
-        again = _run(catalog, port, relayed, presents=4)  # nothing saved: from record 1
+        again = _run(catalog, port, relayed, presents=BATCHES)  # nothing saved: from 1
         assert again.errors == [] and again.counts.unchanged == RECORDS
         assert _statuses(catalog) == [INTERRUPTED, SUCCEEDED, SUCCEEDED]
     finally:
@@ -155,7 +160,7 @@ def test_another_hit_count_or_full_starts_from_record_1(
     try:
         position = _killed(relayed, config, catalog, 1, RECORDS)
         relayed.target_port = zebras[1].port  # the same address now finds one record more
-        grown = _run(catalog, port, relayed, presents=5)
+        grown = _run(catalog, port, relayed, presents=BATCHES + 1)
         assert grown.errors == [
             f"run #1 stopped at record {position} of {RECORDS} hits; the query now has "
             f"{RECORDS + 1}: the result set changed, starting from record 1"]
@@ -163,7 +168,7 @@ def test_another_hit_count_or_full_starts_from_record_1(
             RECORDS + 1 - (position - 1), position - 1)
 
         _killed(relayed, config, catalog, 3, RECORDS + 1)
-        full = _run(catalog, port, relayed, presents=5, full=True)
+        full = _run(catalog, port, relayed, presents=BATCHES + 1, full=True)
         assert full.errors == [] and full.counts.unchanged == RECORDS + 1
         assert _stored(catalog) == sorted(_each_once(RECORDS + 1))
         assert _statuses(catalog) == [INTERRUPTED, SUCCEEDED, INTERRUPTED, SUCCEEDED]

@@ -1,0 +1,54 @@
+"""How a command that harvests stops on SIGTERM or ^C: in order on the first, at once on the next.
+
+The first SIGTERM or SIGINT asks the command's harvests to stop (:class:`harvester.runs.Stop`:
+each commits the pages it is writing and is recorded ``interrupted``; its next run resumes it),
+which takes seconds. A second one while it stops ends the process at once, with one line and
+the status 128 + the signal's number: the pages being written are not committed and the next
+run asks for them again; nothing committed is lost.
+
+Signal handlers only set a flag here (or exit): the thread that acts on the first signal is
+the command's own, never a handler, which would run inside whatever the thread was doing.
+
+>>> signals = StopSignals()
+>>> signals.install()
+>>> signals.first.wait()          # until SIGTERM or ^C; a second one exits at once
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from types import FrameType
+from typing import NoReturn
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def exit_at_once(signum: int) -> NoReturn:
+    """End the process now, saying why in one line (a second stop signal)."""
+    name = signal.Signals(signum).name
+    # os.write, not print: a handler may run while this thread is inside a write to stderr
+    os.write(2, f"koprik: {name} again: stopped at once; the harvest pages being written are "
+                "asked for again by the next run, nothing committed is lost\n".encode())
+    os._exit(128 + signum)
+
+
+class StopSignals:
+    """SIGTERM and SIGINT handlers: the first sets :attr:`first` (and :attr:`signum`), the
+    next exits at once (:func:`exit_at_once`)."""
+
+    def __init__(self) -> None:
+        self.first = threading.Event()
+        self.signum = 0
+        """The first signal's number (0: none yet)."""
+
+    def install(self) -> None:
+        for signum in SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.first.is_set():
+            exit_at_once(signum)
+        self.signum = signum
+        self.first.set()

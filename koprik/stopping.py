@@ -9,9 +9,8 @@ run asks for them again; nothing committed is lost.
 Signal handlers only set a flag here (or exit): the thread that acts on the first signal is
 the command's own, never a handler, which would run inside whatever the thread was doing.
 
->>> signals = StopSignals()
->>> signals.install()
->>> signals.first.wait()          # until SIGTERM or ^C; a second one exits at once
+>>> with StopSignals() as signals:     # the handlers before are put back on leaving
+...     signals.first.wait()           # until SIGTERM or ^C; a second one exits at once
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from types import FrameType
-from typing import NoReturn
+from types import FrameType, TracebackType
+from typing import Any, NoReturn
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -35,20 +34,32 @@ def exit_at_once(signum: int) -> NoReturn:
 
 
 class StopSignals:
-    """SIGTERM and SIGINT handlers: the first sets :attr:`first` (and :attr:`signum`), the
-    next exits at once (:func:`exit_at_once`)."""
+    """SIGTERM and SIGINT handlers, while in its block (in the main thread): the first sets
+    :attr:`first` (and :attr:`signum`), the next exits at once (:func:`exit_at_once`)."""
 
     def __init__(self) -> None:
         self.first = threading.Event()
         self.signum = 0
         """The first signal's number (0: none yet)."""
+        self.woken = threading.Event()
+        """Set with :attr:`first`; a thread waiting for something else too sets it as well."""
 
-    def install(self) -> None:
-        for signum in SIGNALS:
-            signal.signal(signum, self._handle)
+        self._before: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        self._before = {signum: signal.signal(signum, self._handle) for signum in SIGNALS}
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._before.items():
+            signal.signal(signum, handler)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.first.is_set():
             exit_at_once(signum)
         self.signum = signum
         self.first.set()
+        self.woken.set()

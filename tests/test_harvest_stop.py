@@ -2,13 +2,23 @@
 list commits the pages it is writing, is recorded ``interrupted`` with a line saying so,
 releases its lock and keeps where it stood, and the next run resumes there and ends with every
 record once. OAI-PMH and SRU sources, the run in a thread as the scheduler and the dashboard
-run it, the request from another thread."""
+run it, the request from another thread.
+
+``koprik harvest`` (a real process, real signals) stops so on ^C or SIGTERM, with one line and
+the status 128 + the signal; a second signal while it stops exits at once."""
 
 from __future__ import annotations
 
+import signal
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +29,8 @@ from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource
 from harvester.oai_client import Politeness
 from harvester.runs import INTERRUPTED, SUCCEEDED, RunReport, Stop, harvest
-from tests.fault_provider import FaultProvider, catalogue_of, serve
+from tests.conftest import ROOT
+from tests.fault_provider import FaultProvider, catalogue_of, serve, sqlite_catalog
 
 RECORDS = 30
 PAGE = 5
@@ -147,3 +158,115 @@ def test_a_stop_requested_after_a_run_ended_changes_nothing(catalog: Catalog) ->
                          stop=stop)  # fmt: skip
     stop.request()  # no run watches it any more: nothing is called on a closed loop
     assert report.status == SUCCEEDED and report.counts.added == RECORDS
+
+
+@dataclass
+class _Command:
+    process: subprocess.Popen[str]
+    catalog: Catalog
+    provider: FaultProvider
+    source: HarvestSource
+    release: threading.Event
+    """Set, the provider answers the held request (it answers nothing else meanwhile)."""
+
+
+@contextmanager
+def _koprik_harvest_held(folder: Path) -> Iterator[_Command]:
+    """``koprik harvest partner`` running, held on its third list request with the two pages
+    before it committed."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
+    held, release = threading.Event(), threading.Event()
+
+    def hold(count: int) -> None:
+        if count == HELD:
+            held.set()
+            release.wait(LIVENESS)
+
+    provider.on_list_request = hold
+    with serve(provider.app()) as url:
+        config = folder / "koprik.toml"
+        config.write_text(
+            f'[database]\nurl = "sqlite:///{folder / "catalog.sqlite3"}"\n'
+            f'[[sources]]\nname = "partner"\nurl = "{url}"\ndelay = 0.0\n'
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "koprik", "--config", str(config), "harvest", "partner"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        catalog = sqlite_catalog(folder, "catalog")
+        try:
+            assert held.wait(LIVENESS)
+            _wait_for(lambda: _pages_committed(catalog) == HELD - 1)
+            yield _Command(process, catalog, provider, HarvestSource(name="partner", url=url),
+                           release)  # fmt: skip
+        finally:
+            release.set()
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+            provider.on_list_request = None
+            catalog.close()
+
+
+def _resumed_to_the_end(command: _Command) -> None:
+    since = len(command.provider.list_requests())
+    again = harvest(command.catalog, command.source, politeness=Politeness(delay=0))
+    assert again.status == SUCCEEDED, again.errors
+    assert again.errors[0].startswith("resumed run #1 at cursor")
+    assert "resumptionToken" in command.provider.list_requests()[since]
+    assert sorted(catalogue_of(command.catalog, "partner")) == sorted(
+        f"oai:fault.test:{n}" for n in range(RECORDS))
+    with command.catalog.engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(models.records)).scalar_one()
+    assert stored == RECORDS
+
+
+def _statuses(catalog: Catalog) -> list[tuple[str, int]]:
+    with catalog.engine.connect() as connection:
+        return [(row.status, row.pages) for row in connection.execute(
+            select(harvest_runs).order_by(harvest_runs.c.id))]  # fmt: skip
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_koprik_harvest_stopped_by_a_signal_records_the_run_interrupted(
+    tmp_path: Path, signum: int
+) -> None:
+    """The process ends while the provider still holds the page asked for (it is let go only
+    after), with one line on stderr and the status 128 + the signal (130 for ^C)."""
+    with _koprik_harvest_held(tmp_path) as command:
+        command.process.send_signal(signum)
+        out, err = command.process.communicate(timeout=LIVENESS)
+        command.release.set()
+        assert command.process.returncode == 128 + signum, err
+        assert out == ""
+        assert err == (f"koprik: harvest partner (run #1) stopped by the operator after page "
+                       f"{HELD - 1}; the next run resumes there\n")
+        assert _statuses(command.catalog) == [(INTERRUPTED, HELD - 1)]
+        _resumed_to_the_end(command)
+        assert _statuses(command.catalog)[-1][0] == SUCCEEDED
+
+
+def test_a_second_signal_while_koprik_harvest_stops_exits_at_once(tmp_path: Path) -> None:
+    """The first ^C stops the run, whose end cannot be recorded while another connection holds
+    the catalogue's write lock (the process would wait up to its busy timeout of 30 s); a
+    second ^C ends the process at once, with one line. The pages committed stay, and the next
+    run marks the abandoned one interrupted and resumes from their token."""
+    with _koprik_harvest_held(tmp_path) as command:
+        holder = sqlite3.connect(tmp_path / "catalog.sqlite3", isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # the write lock, until the rollback below
+            command.process.send_signal(signal.SIGINT)
+            time.sleep(1.0)  # not needed for the outcome: the second signal then finds it stopping
+            command.process.send_signal(signal.SIGINT)
+            _, err = command.process.communicate(timeout=LIVENESS)
+            command.release.set()
+        finally:
+            holder.rollback()
+            holder.close()
+        assert command.process.returncode == 130, err
+        assert err.splitlines() == [
+            "koprik: SIGINT again: stopped at once; the harvest pages being written are asked for "
+            "again by the next run, nothing committed is lost"]
+        assert _statuses(command.catalog) == [("running", HELD - 1)]
+        _resumed_to_the_end(command)
+        assert [status for status, _ in _statuses(command.catalog)] == [INTERRUPTED, SUCCEEDED]

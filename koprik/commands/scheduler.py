@@ -25,12 +25,11 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.log, args.verbose)
     catalog = Catalog.open(settings)
-    signals = StopSignals()
-    signals.install()
-    scheduler = lead_schedules(settings, catalog)
-    try:
-        signals.first.wait()
-    finally:
-        scheduler.shutdown()
-        catalog.close()
+    with StopSignals() as signals:
+        scheduler = lead_schedules(settings, catalog)
+        try:
+            signals.first.wait()
+        finally:
+            scheduler.shutdown()
+            catalog.close()
     return 0

@@ -24,12 +24,19 @@ from typing import Any, NoReturn
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def exit_at_once(signum: int) -> NoReturn:
-    """End the process now, saying why in one line (a second stop signal)."""
+def say_at_once(signum: int) -> None:
+    """The line a process stopped at once writes (a second stop signal)."""
     name = signal.Signals(signum).name
     # os.write, not print: a handler may run while this thread is inside a write to stderr
     os.write(2, f"koprik: {name} again: stopped at once; the harvest pages being written are "
                 "asked for again by the next run, nothing committed is lost\n".encode())
+
+
+def exit_at_once(signum: int, *, quiet: bool = False) -> NoReturn:
+    """End the process now with the status 128 + ``signum``, saying why in one line unless
+    ``quiet`` (a worker of ``koprik serve --workers``, whose parent says it)."""
+    if not quiet:
+        say_at_once(signum)
     os._exit(128 + signum)
 
 

@@ -145,9 +145,11 @@ class _MidHarvest:
 
 
 @contextmanager
-def _scheduler_mid_harvest(tmp_path, catalog_url: str) -> Iterator[_MidHarvest]:  # type: ignore[no-untyped-def]
-    """A `koprik scheduler` process harvesting a source due every second, held on the
-    third list request of its run with the two pages before it committed."""
+def _scheduler_mid_harvest(tmp_path, catalog_url: str, command: tuple[str, ...]  # type: ignore[no-untyped-def]
+                           ) -> Iterator[_MidHarvest]:
+    """A `koprik COMMAND` process (`scheduler`, or `serve`, which runs the scheduler too)
+    harvesting a source due every second, held on the third list request of its run with the
+    two pages before it committed."""
     provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
     entered, release = threading.Event(), threading.Event()
 
@@ -158,7 +160,8 @@ def _scheduler_mid_harvest(tmp_path, catalog_url: str) -> Iterator[_MidHarvest]:
 
     provider.on_list_request = hold
     config = tmp_path / "koprik.toml"
-    config.write_text(f'[database]\nurl = "{catalog_url}"\n')
+    config.write_text(f'[database]\nurl = "{catalog_url}"\n'
+                      f"[server]\nhttp_port = {free_port()}\nz3950_port = {free_port()}\n")
     settings = load_settings(config)
     catalog = Catalog.open(settings)
     try:
@@ -166,7 +169,7 @@ def _scheduler_mid_harvest(tmp_path, catalog_url: str) -> Iterator[_MidHarvest]:
             add_source(settings, catalog, HarvestSource(name="partner", url=url, every="1s",
                                                         delay=0), check=False)  # fmt: skip
             process = subprocess.Popen(
-                [sys.executable, "-m", "koprik", "--config", str(config), "scheduler"],
+                [sys.executable, "-m", "koprik", "--config", str(config), *command],
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
             try:
@@ -199,17 +202,25 @@ def _resumed_to_the_end(catalog: Catalog, provider: FaultProvider, url: str) -> 
     assert stored == RECORDS
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+COMMANDS = pytest.mark.parametrize("command", [("scheduler",), ("serve", "--workers", "1")],
+                                   ids=["scheduler", "serve"])
+SIGNALS = pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM],
+                                  ids=["SIGINT", "SIGTERM"])
+
+
+@COMMANDS
+@SIGNALS
 def test_stopping_the_scheduler_command_mid_harvest_stops_the_run_and_says_so(
-    tmp_path, catalog_url: str, signum: int
+    tmp_path, catalog_url: str, signum: int, command: tuple[str, ...]
 ) -> None:  # type: ignore[no-untyped-def]
     """^C or SIGTERM while a scheduled run waits for its third page: the process ends without
     that page (the provider holds it until the process has ended), the run is recorded
     interrupted with the two pages it committed, no run starts after the signal, and
-    `koprik scheduler` stops with status 0 and one line saying what it stopped, no traceback
+    `koprik scheduler` (or `koprik serve`) stops with status 0 and one line saying what it
+    stopped, no traceback
     (the source falling due while its run was awaited once made APScheduler submit it to its
     closed executor: "cannot schedule new futures after shutdown"). The next run resumes."""
-    with _scheduler_mid_harvest(tmp_path, catalog_url) as mid:
+    with _scheduler_mid_harvest(tmp_path, catalog_url, command) as mid:
         mid.process.send_signal(signum)
         _, err = mid.process.communicate(timeout=LIVENESS)
         mid.release.set()  # only now: the process ended without the held page
@@ -229,16 +240,17 @@ def test_stopping_the_scheduler_command_mid_harvest_stops_the_run_and_says_so(
         _resumed_to_the_end(catalog, mid.provider, mid.url)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@COMMANDS
+@SIGNALS
 def test_a_second_signal_while_the_scheduler_stops_exits_at_once(
-    tmp_path, signum: int
+    tmp_path, signum: int, command: tuple[str, ...]
 ) -> None:  # type: ignore[no-untyped-def]
     """The first signal stops the run, whose end cannot be recorded while another connection
     holds the SQLite catalogue's write lock (the process waits up to its busy timeout of
     30 s); a second signal ends the process at once with one line. The pages committed stay,
     and the next run marks the abandoned one interrupted and resumes from their token."""
     url = f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
-    with _scheduler_mid_harvest(tmp_path, url) as mid:
+    with _scheduler_mid_harvest(tmp_path, url, command) as mid:
         process, catalog = mid.process, mid.catalog
         holder = sqlite3.connect(tmp_path / "catalog.sqlite3", isolation_level=None)
         try:

@@ -9,6 +9,7 @@ the status 128 + the signal; a second signal while it stops exits at once."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import subprocess
@@ -158,6 +159,43 @@ def test_a_stop_requested_after_a_run_ended_changes_nothing(catalog: Catalog) ->
                          stop=stop)  # fmt: skip
     stop.request()  # no run watches it any more: nothing is called on a closed loop
     assert report.status == SUCCEEDED and report.counts.added == RECORDS
+
+
+def test_harvests_started_from_the_dashboard_are_stopped_with_the_server(
+    catalog: Catalog,
+) -> None:
+    """``koprik serve`` stops a "harvest now" run as it stops the scheduled ones (the
+    dashboard's clean-up, :meth:`Harvests.stop`), and waits for it to end."""
+    from koprik.dashboard.harvests import Harvests
+
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
+    held, release = threading.Event(), threading.Event()
+
+    def hold(count: int) -> None:
+        if count == HELD:
+            held.set()
+            release.wait(LIVENESS)
+
+    provider.on_list_request = hold
+
+    async def started_then_stopped(url: str) -> int:
+        harvests = Harvests(catalog)
+        run_id = await harvests.start(HarvestSource(name="partner", url=url, delay=0))
+        assert await asyncio.to_thread(held.wait, LIVENESS)
+        await asyncio.to_thread(_wait_for, lambda: _pages_committed(catalog) == HELD - 1)
+        await harvests.stop()
+        return run_id
+
+    with serve(provider.app()) as url:
+        try:
+            run_id = asyncio.run(started_then_stopped(url))
+        finally:
+            release.set()
+    with catalog.engine.connect() as connection:
+        row = connection.execute(select(harvest_runs)).one()
+    assert (row.id, row.status, row.pages) == (run_id, INTERRUPTED, HELD - 1)
+    assert row.errors.splitlines()[-1] == (
+        f"stopped by the operator after page {HELD - 1}; the next run resumes there")
 
 
 @dataclass

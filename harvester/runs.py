@@ -37,7 +37,8 @@ Semantics (DESIGN.md, Harvesting):
   are committed, the rest is not asked for, and the run is recorded ``interrupted`` with a line
   saying so, its lock released and where it stood kept, so the next run resumes there. The
   union catalogue is not brought up to date after a stopped run (that would take as long as
-  the records it wrote): they stay queued for the next harvest or ``koprik dedup``.
+  the records it wrote), nor further once a stop is requested while it is: the records stay
+  queued for the next harvest or ``koprik dedup``.
 - **Z39.50 sources** (``protocol = "z3950"``) are harvested by
   :func:`harvester.z3950_harvest.harvest_z3950` under the same lock and run log: each batch
   commits with the run's counts and the source's resume position (the next record, the query
@@ -233,7 +234,8 @@ def harvest(
     run = HarvestRun(catalog, source, options, politeness, on_page, settings, stop=stop)
     report = asyncio.run(run.execute())
     if report.status != INTERRUPTED:  # a stopped run's records wait in the queue
-        run_dedup(catalog)  # the union catalogue follows every harvest
+        # the union catalogue follows every harvest (until a stop is requested meanwhile)
+        run_dedup(catalog, stop=None if stop is None else lambda: stop.requested)
     return report
 
 

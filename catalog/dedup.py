@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import (
@@ -109,11 +109,15 @@ class _Rec:
         return self._profile
 
 
-def run_dedup(catalog: Catalog, *, batch: int = BATCH) -> DedupReport:
-    """Work through the queue; returns what was done."""
+def run_dedup(
+    catalog: Catalog, *, batch: int = BATCH, stop: Callable[[], bool] | None = None
+) -> DedupReport:
+    """Work through the queue; returns what was done. ``stop``, asked before each batch,
+    ends the work early when it says so (a harvest stopped by the operator): the rest stays
+    queued for the next run."""
     report = DedupReport()
     started = time.monotonic()
-    while True:
+    while stop is None or not stop():
         with catalog.writer() as writer:
             one_at_a_time(writer.connection)
             q = models.dedup_queue

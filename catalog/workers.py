@@ -59,7 +59,12 @@ class WorkerPool(ProcessPoolExecutor):
 
 def start_worker(logs: RelaySender | None = None) -> None:
     """What every worker process does first (the pool's workers, the file reader...); a pool's
-    workers send what they log to ``logs``."""
+    workers send what they log to ``logs``.
+
+    A worker ignores SIGINT: a ^C in a terminal reaches the whole process group, and the owner
+    decides what it means (a harvest stopped by it still writes the pages in progress, whose
+    derivations these workers are making). It ends with its owner all the same."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     bind_to_parent()
     tune_collector()
     if logs is not None:

@@ -5,7 +5,8 @@ only the node holding the scheduler's advisory lock (:mod:`harvester.advisory`) 
 others try again every :data:`RETRY_SECONDS` and one of them takes over within seconds of the
 leader's death (the server ends the dead leader's session, which frees the lock). The leader
 pings its lock's session as often; if the session is lost (the database restarted, the network
-failed) it stops scheduling, letting a run in progress end, and competes again. The job store
+failed) it stops scheduling, stopping a run in progress after the pages it is writing (the
+source's next run, on whichever node leads, resumes it), and competes again. The job store
 keeps each job's next run time, so a new leader runs what fell due meanwhile once.
 
 On SQLite, one host and one scheduler (the job of ``koprik serve``'s worker 0, or of
@@ -83,11 +84,11 @@ class ScheduleLeadership:
         finally:
             self.leading.clear()
             if scheduler is not None:
-                scheduler.shutdown()  # waits for a run in progress, which commits per page
+                scheduler.shutdown()  # stops a run in progress, which commits per page
             advisory.unlock(held)
 
     def shutdown(self) -> None:
-        """Stop competing; if leading, stop the scheduler (waiting for a run in progress)."""
+        """Stop competing; if leading, stop the scheduler and the runs in progress."""
         self._stop.set()
         self._thread.join()
 

@@ -32,6 +32,13 @@ Semantics (DESIGN.md, Harvesting):
   ``partial``. Every fault is
   written to the run's ``errors``.
 - **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`).
+- **Stoppable.** A run given a :class:`Stop` ends soon after :meth:`Stop.request` (from any
+  thread: a command's signal handling, a scheduler shutting down): the pages being written
+  are committed, the rest is not asked for, and the run is recorded ``interrupted`` with a line
+  saying so, its lock released and where it stood kept, so the next run resumes there. The
+  union catalogue is not brought up to date after a stopped run (that would take as long as
+  the records it wrote), nor further once a stop is requested while it is: the records stay
+  queued for the next harvest or ``koprik dedup``.
 - **Z39.50 sources** (``protocol = "z3950"``) are harvested by
   :func:`harvester.z3950_harvest.harvest_z3950` under the same lock and run log: each batch
   commits with the run's counts and the source's resume position (the next record, the query
@@ -53,8 +60,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +146,52 @@ class GiveUp(HarvestError):
     """Too many failures in one run: the partner is down or broken beyond halving."""
 
 
+class Stop:
+    """A request to stop harvest runs, made from any thread; every run given it (with
+    :func:`harvest`'s ``stop``), running or started later, ends after the pages it is writing,
+    recorded ``interrupted``::
+
+        stop = Stop()
+        threading.Thread(target=harvest, args=(catalog, source), kwargs={"stop": stop}).start()
+        stop.request()                      # the run ends within seconds, resumable
+
+    Each run's event loop is in the thread that runs it, so a request reaches it with
+    ``loop.call_soon_threadsafe``. Not to be called from a signal handler (it takes a lock the
+    interrupted thread may hold): a handler sets a flag that a thread acts on.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requested = False
+        self._cancels: list[Callable[[], None]] = []
+
+    @property
+    def requested(self) -> bool:
+        """Whether :meth:`request` was called."""
+        return self._requested
+
+    def request(self) -> None:
+        """Ask every run watching this, and every run that starts watching it later, to stop."""
+        with self._lock:  # held while calling: a run cannot close its loop in between
+            self._requested = True
+            for cancel in self._cancels:
+                cancel()
+
+    @contextmanager
+    def watching(self, cancel: Callable[[], None]) -> Iterator[None]:
+        """Within the block, a request calls ``cancel`` (at once if one was made already);
+        ``cancel`` must not block and may be called more than once."""
+        with self._lock:
+            self._cancels.append(cancel)
+            if self._requested:
+                cancel()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._cancels.remove(cancel)
+
+
 def politeness_of(source: HarvestSource, bounds: HarvestSettings) -> Politeness:
     """The politeness policy of ``source``, reading bodies within ``bounds``."""
     return Politeness(
@@ -153,11 +208,13 @@ def harvest(
     politeness: Politeness | None = None,
     on_page: Callable[[PageInfo], None] | None = None,
     settings: Settings | None = None,
+    stop: Stop | None = None,
 ) -> RunReport:
     """Run one harvest of ``source`` now (blocking) and return its report.
 
     ``settings`` gives the bounds of ``[harvest]`` and ``[limits]`` (None: the defaults);
-    ``politeness``, when given, replaces the source's own policy (tests use it).
+    ``politeness``, when given, replaces the source's own policy (tests use it). A request of
+    ``stop`` ends the run early, ``interrupted`` (see :class:`Stop`).
 
     Raises :class:`harvester.locks.SourceBusy` when another run of the source holds the lock,
     and :class:`harvester.sources.SourceError` for a definition that cannot be harvested.
@@ -174,9 +231,11 @@ def harvest(
         raise SourceError(f"source {source.name!r} has no metadataPrefix")
     settings = settings or Settings()
     politeness = politeness or politeness_of(source, settings.harvest)
-    run = HarvestRun(catalog, source, options, politeness, on_page, settings)
+    run = HarvestRun(catalog, source, options, politeness, on_page, settings, stop=stop)
     report = asyncio.run(run.execute())
-    run_dedup(catalog)  # the union catalogue follows every harvest
+    if report.status != INTERRUPTED:  # a stopped run's records wait in the queue
+        # the union catalogue follows every harvest (until a stop is requested meanwhile)
+        run_dedup(catalog, stop=None if stop is None else lambda: stop.requested)
     return report
 
 
@@ -199,6 +258,7 @@ class HarvestRun:
     politeness: Politeness
     on_page: Callable[[PageInfo], None] | None = None
     settings: Settings = field(default_factory=Settings)
+    stop: Stop | None = None
     owner: str = field(default_factory=locks.new_owner)
     counts: Counts = field(default_factory=Counts)
     errors: list[str] = field(default_factory=list)
@@ -224,17 +284,13 @@ class HarvestRun:
         try:
             self.run_id = self._open_run()
             try:
-                if self.source.protocol == Z3950:
-                    await self._harvest_z3950()
-                elif self.source.protocol == SRU:
-                    await self._harvest_sru()
+                if await self._until_stopped(self._harvest_source()):
+                    status = PARTIAL if self.failed_windows else SUCCEEDED
+                    if self.future.fault() is not None:
+                        self.errors.append(str(self.future.fault()))
                 else:
-                    async with OaiClient(self.source.url, self.politeness) as client:
-                        self._client = client
-                        await self._harvest(client)
-                status = PARTIAL if self.failed_windows else SUCCEEDED
-                if self.future.fault() is not None:
-                    self.errors.append(str(self.future.fault()))
+                    status = INTERRUPTED
+                    self.errors.append(self._stopped())
             except HarvestError as error:
                 self.errors.append(f"run failed: {error}")
             except (Exception, asyncio.CancelledError) as error:
@@ -255,6 +311,41 @@ class HarvestRun:
             seconds=time.monotonic() - started,
             watermark=watermark,
         )
+
+    async def _harvest_source(self) -> None:
+        if self.source.protocol == Z3950:
+            await self._harvest_z3950()
+        elif self.source.protocol == SRU:
+            await self._harvest_sru()
+        else:
+            async with OaiClient(self.source.url, self.politeness) as client:
+                self._client = client
+                await self._harvest(client)
+
+    async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
+        """Run ``work`` to its end (True), or until :attr:`stop` is requested (False): it is
+        then cancelled, which lets the pages being written commit (:mod:`harvester.pipeline`).
+        A cancellation of this run's own task is raised as ever."""
+        if self.stop is None:
+            await work
+            return True
+        task = asyncio.ensure_future(work)
+        loop = asyncio.get_running_loop()
+        with self.stop.watching(lambda: loop.call_soon_threadsafe(task.cancel)):
+            try:
+                await task
+            except asyncio.CancelledError:
+                itself = asyncio.current_task()
+                if not self.stop.requested or (itself is not None and itself.cancelling()):
+                    raise
+                return False
+        return True
+
+    def _stopped(self) -> str:
+        """The line a stopped run's record ends with."""
+        if not self.pages:
+            return "stopped by the operator before its first page; the next run starts where it did"
+        return f"stopped by the operator after page {self.pages}; the next run resumes there"
 
     @property
     def requests(self) -> int:

@@ -13,9 +13,11 @@ and the source's database lock (:mod:`harvester.locks`) across processes and nod
 that finds the lock taken is skipped and logged). Which process runs the scheduler when several
 nodes share a PostgreSQL catalogue is decided by :mod:`harvester.leadership`.
 
-Stopping (:meth:`HarvestScheduler.shutdown`, on SIGTERM or ^C) starts no new run, waits for the
-runs in progress to end (each commits page by page, so a process killed meanwhile loses
-nothing and its next run resumes), and logs one line saying what it did.
+Stopping (:meth:`HarvestScheduler.shutdown`, on SIGTERM or ^C) starts no new run, asks the
+runs in progress to stop (:class:`harvester.runs.Stop`: each commits the pages it is writing
+and is recorded ``interrupted``, and the source's next run resumes it), waits the seconds that
+takes, and logs one line saying what it stopped. A process killed meanwhile loses nothing
+either: each page is committed with where the run stands.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from catalog import Catalog
 from config import HarvestSource, Settings
 from harvester.locks import SourceBusy
-from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest
+from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunReport, Stop, harvest
 from harvester.sources import SourceError, all_sources, find_source, parse_every, validate
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,12 @@ ERROR_CHARS = 300
 class _Context:
     settings: Settings
     catalog: Catalog
+    stop: Stop = field(default_factory=Stop)
+    """Requested when the scheduler stops: the runs in progress end, interrupted."""
     running: set[str] = field(default_factory=set)
     """Sources whose scheduled run is in progress (guarded by ``_context_lock``)."""
+    stopped: list[RunReport] = field(default_factory=list)
+    """Reports of the runs that ended once the stop was requested (guarded likewise)."""
 
 
 _context: _Context | None = None
@@ -85,9 +91,12 @@ def run_scheduled(name: str) -> None:
         log.info("scheduled harvest of %s skipped: the source is disabled", name)
         return
     with _context_lock:
+        if context.stop.requested:  # fell due as the scheduler began to stop
+            log.info("scheduled harvest of %s not started: the scheduler is stopping", name)
+            return
         context.running.add(name)
     try:
-        report = harvest(context.catalog, source, settings=context.settings)
+        report = harvest(context.catalog, source, settings=context.settings, stop=context.stop)
     except SourceBusy as error:
         log.warning("scheduled harvest of %s skipped, a run is in progress: %s", name, error)
         return
@@ -97,7 +106,14 @@ def run_scheduled(name: str) -> None:
     finally:
         with _context_lock:
             context.running.discard(name)
-    if report.status == SUCCEEDED:
+    if context.stop.requested:
+        with _context_lock:
+            context.stopped.append(report)
+    if report.status == INTERRUPTED:
+        log.info("scheduled harvest of %s: %s (run #%d) after %d pages, %s; %s",
+                 name, report.status, report.run_id, report.pages, report.counts.as_dict(),
+                 report.errors[-1])  # fmt: skip
+    elif report.status == SUCCEEDED:
         log.info(
             "scheduled harvest of %s: %s, %s, %d requests",
             name, report.status, report.counts.as_dict(), report.requests,
@@ -146,7 +162,7 @@ class _BackgroundScheduler(BackgroundScheduler):
 
 
 class HarvestScheduler:
-    """A running scheduler; :meth:`shutdown` stops it (waiting for running harvests)."""
+    """A running scheduler; :meth:`shutdown` stops it (and the harvests it runs)."""
 
     def __init__(self, settings: Settings, catalog: Catalog, sync_seconds: float) -> None:
         self.settings = settings
@@ -159,6 +175,7 @@ class HarvestScheduler:
             timezone="UTC",
         )
         self._sync_seconds = sync_seconds
+        self._context = _Context(settings, catalog)
         self._stop_sync = threading.Event()
         self._sync_thread = threading.Thread(
             target=self._sync_until_stopped, name="harvest-schedule-sync", daemon=True
@@ -167,7 +184,7 @@ class HarvestScheduler:
     def start(self) -> None:
         global _context
         with _context_lock:
-            _context = _Context(self.settings, self.catalog)
+            _context = self._context
         # paused until the jobs match the sources, so a removed source's job never fires
         self._scheduler.start(paused=True)
         self.sync()
@@ -216,31 +233,44 @@ class HarvestScheduler:
         return None if job is None else job.next_run_time
 
     def shutdown(self, wait: bool = True) -> None:
-        """Start no new run, wait for the runs in progress to end (unless ``wait`` is False),
-        stop, and log one line saying so."""
+        """Start no new run, ask the runs in progress to stop and wait for them to end
+        (unless ``wait`` is False), and log one line saying what was stopped."""
         global _context
         started = time.monotonic()
         self._stop_sync.set()
         if self._sync_thread.is_alive():
             self._sync_thread.join()
+        context = self._context
+        context.stop.request()
         with _context_lock:
-            running = sorted(_context.running) if _context is not None else []
+            running = sorted(context.running)
         self._scheduler.shutdown(wait=wait)
         with _context_lock:
-            if _context is not None and _context.catalog is self.catalog:
+            if _context is context:
                 _context = None
-        log.info("%s", _stopped(running, wait, time.monotonic() - started))
+            stopped = sorted(context.stopped, key=lambda report: report.source)
+        seconds = time.monotonic() - started
+        log.info("%s", _stopped(stopped, seconds) if wait else _not_waited(running))
 
 
-def _stopped(running: list[str], waited: bool, seconds: float) -> str:
-    """The line logged once the scheduler stopped: what it did with the runs in progress."""
+def _stopped(reports: list[RunReport], seconds: float) -> str:
+    """The line logged once the scheduler stopped: the runs it stopped, and how."""
+    if not reports:
+        return "harvest scheduler stopped; no harvest was running"
+    runs = ", ".join(f"{r.source} (run #{r.run_id} {r.status} after {r.pages} pages)"
+                     for r in reports)  # fmt: skip
+    line = (f"harvest scheduler stopped in {seconds:.1f} s: started no new run and stopped "
+            f"the harvest{'s' if len(reports) > 1 else ''} of {runs}")
+    if any(report.status == INTERRUPTED for report in reports):
+        line += "; the next run resumes where each stopped"
+    return line
+
+
+def _not_waited(running: list[str]) -> str:
     if not running:
         return "harvest scheduler stopped; no harvest was running"
     runs = f"the harvest{'s' if len(running) > 1 else ''} of {', '.join(running)}"
-    if not waited:
-        return f"harvest scheduler stopped without waiting for {runs} in progress"
-    return (f"harvest scheduler stopped: started no new run and waited {seconds:.1f} s for "
-            f"{runs} in progress to end")
+    return f"harvest scheduler stopped without waiting for {runs} it asked to stop"
 
 
 def start_scheduler(

@@ -12,13 +12,17 @@ so the worker) that holds it, so those need nothing shared.
 Worker 0 alone runs the harvest schedules. A worker that dies is started again (worker 0 with
 the scheduler); one that dies within :data:`STARTUP` seconds of starting (a port in use, a
 catalogue that cannot be opened) stops them all, with the worker's exit status. SIGTERM or
-SIGINT to the parent stops every worker the way SIGTERM stops one ``koprik serve``; a parent
-that is killed outright (SIGKILL, the OOM killer) takes its workers with it the same way, so no
-orphan keeps the ports (Linux: ``PR_SET_PDEATHSIG``).
+SIGINT to the parent stops every worker the way SIGTERM stops one ``koprik serve`` (the
+parent sends each a SIGTERM); a second one while they stop is relayed too, which ends them at
+once (:mod:`koprik.stopping`). The workers ignore SIGINT: a ^C in a terminal reaches the whole
+process group, and a worker taking it besides its parent's SIGTERM would count two signals. A
+parent that is killed outright (SIGKILL, the OOM killer) takes its workers with it the same
+way, so no orphan keeps the ports (Linux: ``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -31,6 +35,7 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from catalog.workers import PR_SET_PDEATHSIG
+from koprik.stopping import say_at_once
 
 log = logging.getLogger("koprik.workers")
 
@@ -52,10 +57,17 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
     """
     context = multiprocessing.get_context("fork")
     stopping = False
+    signals: list[int] = []
+    told: list[BaseProcess] = []
+    """Workers sent the first SIGTERM."""
 
-    def stop(_signum: int, _frame: object) -> None:
+    def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
+        signals.append(signum)
+        if len(signals) == 2:  # while stopping: the workers stop at once, and say so once
+            say_at_once(signum)
+            _relay(told)
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
 
@@ -90,6 +102,9 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
         for process, _ in workers.values():
             if process.is_alive():
                 process.terminate()  # SIGTERM: the worker's own orderly stop
+                told.append(process)
+        if len(signals) > 1:  # the second signal came before the first was relayed
+            _relay(told)
         deadline = time.monotonic() + STOP_GRACE
         for process, _ in workers.values():
             process.join(max(0.0, deadline - time.monotonic()))
@@ -98,7 +113,15 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
                 process.join()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return status
+    return 128 + signals[1] if len(signals) > 1 else status
+
+
+def _relay(workers: list[BaseProcess]) -> None:
+    """Send SIGTERM again to ``workers`` (from a signal handler: no waiting for them)."""
+    for process in list(workers):
+        if process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
 
 
 def _worker(
@@ -107,6 +130,7 @@ def _worker(
     _end_with(parent)
     for signum, handler in handlers.items():  # not the parent's "stop supervising" handler
         signal.signal(signum, handler)  # type: ignore[arg-type]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent relays a ^C as SIGTERM
     raise SystemExit(work(index))
 
 

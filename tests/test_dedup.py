@@ -77,6 +77,23 @@ def test_copies_in_two_scripts_from_three_sources_become_one_union_record(union_
     assert run_dedup(c).processed == 0  # the queue is empty
 
 
+def test_a_stop_between_batches_leaves_the_rest_queued(union_catalog):
+    """(A harvest stopped by the operator while the union catalogue follows it.)"""
+    c = union_catalog
+    put(c, *[("sam", book(str(n), f"Kitob {n}", author="Rahimov, Botir")) for n in range(5)])
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 1  # after the first batch
+
+    assert run_dedup(c, batch=2, stop=stop).processed == 2
+    with c.engine.connect() as connection:
+        queued = connection.execute(select(models.dedup_queue.c.record_id)).scalars().all()
+    assert len(queued) == 3
+    assert run_dedup(c, batch=2).processed == 3
+
+
 def test_records_of_one_source_are_never_grouped(union_catalog):
     put(union_catalog, ("sam", history("1")), ("sam", history("2")))
     assert run_dedup(union_catalog).unions_written == 0

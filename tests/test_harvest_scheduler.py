@@ -1,31 +1,36 @@
 """Scheduled harvests: a source on a short interval runs by itself, its schedule survives a
 restart (a run missed while down runs once on start), two runs of a source never overlap, and
-stopping the scheduler mid-run lets the run end."""
+stopping the scheduler mid-run stops the run (interrupted, resumed by the next run); a second
+signal while it stops exits at once."""
 
 from __future__ import annotations
 
 import itertools
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from catalog import Catalog
+from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource, Settings, load_settings
 from harvester import locks
 from harvester.ingest import Counts
-from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest
+from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunReport, harvest
 from harvester.scheduler import ERROR_CHARS, first_error, run_scheduled, start_scheduler
 from harvester.sources import add_source, edit_source
 from tests.conftest import ROOT, free_port
-from tests.fault_provider import FaultProvider, serve
+from tests.fault_provider import FaultProvider, catalogue_of, serve
 
 
 def _runs(catalog: Catalog) -> list:  # type: ignore[type-arg]
@@ -116,54 +121,157 @@ def test_two_runs_of_one_source_never_overlap(
         assert earlier.finished is not None and earlier.finished <= later.started
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_stopping_the_scheduler_command_mid_harvest_lets_the_run_end_and_says_so(
-    tmp_path, catalog_url: str, signum: int
-) -> None:  # type: ignore[no-untyped-def]
-    """^C or SIGTERM while a scheduled run is held on its third page: the run ends complete,
-    no run starts after the signal, and `koprik scheduler` stops with one line saying what it
-    did, no traceback (the source falling due while its run was awaited once made APScheduler
-    submit it to its closed executor: "cannot schedule new futures after shutdown")."""
-    provider = FaultProvider(list(demo_records(30)), page_size=5)
+RECORDS, PAGE, HELD = 30, 5, 3
+"""The scheduler tests' list: its third request is held at the provider while the process is
+stopped, so the two pages before it are committed and the run is mid-list."""
+LIVENESS = 60.0
+"""Seconds a stopped process may take to end on a loaded machine (it takes about one)."""
+
+
+def _pages_committed(catalog: Catalog) -> int:
+    with catalog.engine.connect() as connection:
+        return int(connection.execute(select(func.coalesce(func.max(harvest_runs.c.pages), 0)))
+                   .scalar_one())  # fmt: skip
+
+
+@dataclass
+class _MidHarvest:
+    process: subprocess.Popen[str]
+    catalog: Catalog
+    provider: FaultProvider
+    url: str
+    release: threading.Event
+    """Set, the provider answers the held request (it answers nothing else meanwhile)."""
+
+
+@contextmanager
+def _scheduler_mid_harvest(tmp_path, catalog_url: str, command: tuple[str, ...]  # type: ignore[no-untyped-def]
+                           ) -> Iterator[_MidHarvest]:
+    """A `koprik COMMAND` process (`scheduler`, or `serve`, which runs the scheduler too)
+    harvesting a source due every second, held on the third list request of its run with the
+    two pages before it committed."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
     entered, release = threading.Event(), threading.Event()
 
     def hold(count: int) -> None:
-        if count == 3:
+        if count == HELD:
             entered.set()
-            release.wait(60)
+            release.wait(LIVENESS)
 
     provider.on_list_request = hold
     config = tmp_path / "koprik.toml"
-    config.write_text(f'[database]\nurl = "{catalog_url}"\n')
+    config.write_text(f'[database]\nurl = "{catalog_url}"\n'
+                      f"[server]\nhttp_port = {free_port()}\nz3950_port = {free_port()}\n")
     settings = load_settings(config)
     catalog = Catalog.open(settings)
-    with serve(provider.app()) as url:
-        add_source(settings, catalog, HarvestSource(name="partner", url=url, every="1s", delay=0),
-                   check=False)  # fmt: skip
-        process = subprocess.Popen(
-            [sys.executable, "-m", "koprik", "--config", str(config), "scheduler"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+    try:
+        with serve(provider.app()) as url:
+            add_source(settings, catalog, HarvestSource(name="partner", url=url, every="1s",
+                                                        delay=0), check=False)  # fmt: skip
+            process = subprocess.Popen(
+                [sys.executable, "-m", "koprik", "--config", str(config), *command],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            try:
+                assert entered.wait(LIVENESS)
+                assert _wait_for(lambda: _pages_committed(catalog) == HELD - 1, LIVENESS)
+                yield _MidHarvest(process, catalog, provider, url, release)
+            finally:
+                release.set()
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
+                provider.on_list_request = None
+    finally:
+        catalog.close()
+
+
+def _resumed_to_the_end(catalog: Catalog, provider: FaultProvider, url: str) -> None:
+    """The next run resumes from the token the stopped one saved and ends with every record
+    once."""
+    since = len(provider.list_requests())
+    report = harvest(catalog, HarvestSource(name="partner", url=url, delay=0))
+    assert report.status == SUCCEEDED, report.errors
+    assert report.errors[0].startswith("resumed run #1 at cursor")
+    assert "resumptionToken" in provider.list_requests()[since]
+    assert report.counts.added == RECORDS - (HELD - 1) * PAGE
+    assert sorted(catalogue_of(catalog, "partner")) == sorted(
+        f"oai:fault.test:{n}" for n in range(RECORDS))
+    with catalog.engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(models.records)).scalar_one()
+    assert stored == RECORDS
+
+
+COMMANDS = pytest.mark.parametrize("command", [("scheduler",), ("serve", "--workers", "1")],
+                                   ids=["scheduler", "serve"])
+SIGNALS = pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM],
+                                  ids=["SIGINT", "SIGTERM"])
+
+
+@COMMANDS
+@SIGNALS
+def test_stopping_the_scheduler_command_mid_harvest_stops_the_run_and_says_so(
+    tmp_path, catalog_url: str, signum: int, command: tuple[str, ...]
+) -> None:  # type: ignore[no-untyped-def]
+    """^C or SIGTERM while a scheduled run waits for its third page: the process ends without
+    that page (the provider holds it until the process has ended), the run is recorded
+    interrupted with the two pages it committed, no run starts after the signal, and
+    `koprik scheduler` (or `koprik serve`) stops with status 0 and one line saying what it
+    stopped, no traceback
+    (the source falling due while its run was awaited once made APScheduler submit it to its
+    closed executor: "cannot schedule new futures after shutdown"). The next run resumes."""
+    with _scheduler_mid_harvest(tmp_path, catalog_url, command) as mid:
+        mid.process.send_signal(signum)
+        _, err = mid.process.communicate(timeout=LIVENESS)
+        mid.release.set()  # only now: the process ended without the held page
+        process, catalog = mid.process, mid.catalog
+        runs = _runs(catalog)
+        assert process.returncode == 0, err
+        assert "Traceback" not in err and "Error submitting" not in err, err
+        assert [(run.status, run.pages, run.added) for run in runs] == [
+            (INTERRUPTED, HELD - 1, (HELD - 1) * PAGE)]
+        assert runs[0].errors.splitlines()[-1] == (
+            f"stopped by the operator after page {HELD - 1}; the next run resumes there")
+        stopped = [line for line in err.splitlines() if "harvest scheduler stopped" in line]
+        assert len(stopped) == 1, err
+        assert stopped[0].endswith(
+            f"started no new run and stopped the harvest of partner (run #1 interrupted after "
+            f"{HELD - 1} pages); the next run resumes where each stopped"), stopped[0]
+        _resumed_to_the_end(catalog, mid.provider, mid.url)
+
+
+@COMMANDS
+@SIGNALS
+def test_a_second_signal_while_the_scheduler_stops_exits_at_once(
+    tmp_path, signum: int, command: tuple[str, ...]
+) -> None:  # type: ignore[no-untyped-def]
+    """The first signal stops the run, whose end cannot be recorded while another connection
+    holds the SQLite catalogue's write lock (the process waits up to its busy timeout of
+    30 s); a second signal ends the process at once with one line. The pages committed stay,
+    and the next run marks the abandoned one interrupted and resumes from their token."""
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+    with _scheduler_mid_harvest(tmp_path, url, command) as mid:
+        process, catalog = mid.process, mid.catalog
+        holder = sqlite3.connect(tmp_path / "catalog.sqlite3", isolation_level=None)
         try:
-            assert entered.wait(60)
+            holder.execute("BEGIN IMMEDIATE")  # the write lock, until the rollback below
             process.send_signal(signum)
-            time.sleep(2.5)  # the source falls due twice while its stopped scheduler waits
-            release.set()
-            _, err = process.communicate(timeout=60)
+            time.sleep(1.0)  # not needed for the outcome: the second signal then finds it stopping
+            process.send_signal(signum)
+            _, err = process.communicate(timeout=LIVENESS)
+            mid.release.set()
         finally:
-            release.set()
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    runs = _runs(catalog)
-    catalog.close()
-    assert process.returncode == 0, err
-    assert "Traceback" not in err and "Error submitting" not in err, err
-    assert [(run.status, run.added) for run in runs] == [(SUCCEEDED, 30)]
-    stopped = [line for line in err.splitlines() if "harvest scheduler stopped" in line]
-    assert len(stopped) == 1, err
-    assert stopped[0].endswith("for the harvest of partner in progress to end"), stopped[0]
-    assert "started no new run and waited" in stopped[0]
+            holder.rollback()
+            holder.close()
+        assert process.returncode == 128 + signum, err
+        assert "Traceback" not in err, err
+        name = signal.Signals(signum).name
+        assert err.splitlines()[-1] == (
+            f"koprik: {name} again: stopped at once; the harvest pages being written are asked "
+            "for again by the next run, nothing committed is lost")
+        assert [(run.status, run.pages) for run in _runs(catalog)] == [("running", HELD - 1)]
+        _resumed_to_the_end(catalog, mid.provider, mid.url)
+        assert [run.status for run in _runs(catalog)] == [INTERRUPTED, SUCCEEDED]
 
 
 def test_a_scheduled_run_that_fails_logs_why_in_one_line(

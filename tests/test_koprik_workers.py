@@ -285,6 +285,57 @@ def test_a_worker_that_cannot_start_stops_them_all_saying_why() -> None:
     assert time.monotonic() - started < 60  # the sleeping worker was stopped, not waited for
 
 
+def test_a_terminal_stop_reaches_each_worker_once_and_a_second_one_stops_them_at_once(
+    tmp_path: Path,
+) -> None:
+    """A ^C in a terminal reaches the whole process group: the workers ignore it and take the
+    SIGTERM their parent relays, once (so a worker stopping a harvest does not take it for a
+    second signal); a second ^C is relayed as a second SIGTERM, which ends them at once (here:
+    workers that would otherwise never stop), and the parent exits 130 with one line."""
+    program = (
+        "import os, signal, sys, time\n"
+        "from koprik.workers import run_workers\n"
+        f"FOLDER = {str(tmp_path)!r}\n"
+        "def work(index):\n"
+        "    got = []\n"
+        "    def on_term(signum, frame):\n"
+        "        got.append(signum)\n"
+        "        with open(os.path.join(FOLDER, f'{index}.signals'), 'a') as out:\n"
+        "            out.write(f'{signum}\\n')\n"
+        "        if len(got) == 2:\n"
+        "            os._exit(128 + signum)\n"
+        "    signal.signal(signal.SIGTERM, on_term)\n"
+        "    open(os.path.join(FOLDER, f'{index}.ready'), 'w').close()\n"
+        "    while True:\n"
+        "        time.sleep(0.05)\n"
+        "sys.exit(run_workers(2, work))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", program], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    signals = [tmp_path / f"{index}.signals" for index in (0, 1)]
+    try:
+        deadline = time.monotonic() + 60
+        while not all((tmp_path / f"{index}.ready").exists() for index in (0, 1)):
+            assert time.monotonic() < deadline and parent.poll() is None
+            time.sleep(0.05)
+        os.killpg(parent.pid, signal.SIGINT)  # as a terminal's ^C
+        while not all(path.exists() for path in signals):
+            assert time.monotonic() < deadline and parent.poll() is None
+            time.sleep(0.05)
+        os.killpg(parent.pid, signal.SIGINT)
+        _, err = parent.communicate(timeout=60)
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+            parent.communicate()
+    assert parent.returncode == 130, err
+    assert err.splitlines() == [
+        "koprik: SIGINT again: stopped at once; the harvest pages being written are asked for "
+        "again by the next run, nothing committed is lost"]
+    for path in signals:  # two SIGTERMs each, and no ^C taken
+        assert path.read_text().split() == [str(int(signal.SIGTERM))] * 2
+
+
 def _kill_one(tmp_path: Path, http_port: int, output: Path, workers: set[int]
               ) -> tuple[int, set[int]]:
     """SIGKILL one of ``workers``; its pid and the workers once its replacement serves."""

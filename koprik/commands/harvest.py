@@ -4,20 +4,29 @@ Shows a progress line (records, rate, pages, and as the total the completeListSi
 OAI-PMH source gives it, or the hits of a Z39.50 or SRU source's query) and ends with a summary
 of the run, which is also recorded (see ``koprik runs``). ``--from``/``--until`` apply to OAI-PMH
 sources only. Exit status 0 when the run succeeded, 1 when it was partial or failed.
+
+SIGTERM or ^C stops the run after the pages it is writing (recorded ``interrupted``; the next
+run resumes it) with one line and the status 128 + the signal's number (130 for ^C); a second
+one exits at once (:mod:`koprik.stopping`). The run goes on in a thread of its own, so that
+this thread, not a signal handler, asks it to stop.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
+from collections.abc import Callable
 
 from catalog import Catalog
 from config import load_settings
 from harvester import dates
 from harvester.locks import SourceBusy
-from harvester.runs import SUCCEEDED, PageInfo, RunOptions, RunReport, harvest
+from harvester.runs import INTERRUPTED, SUCCEEDED, PageInfo, RunOptions, RunReport, Stop, harvest
 from harvester.sources import SourceError, find_source
 from koprik.errors import UserError
 from koprik.progress import Progress
+from koprik.stopping import StopSignals
 
 SHOWN_ERRORS = 20
 
@@ -64,15 +73,52 @@ def run(args: argparse.Namespace) -> int:
                 bar.advance(info.records - bar.count, extra=f"page {info.pages}")
 
             try:
-                report = harvest(catalog, source, options, on_page=on_page, settings=settings)
+                with StopSignals() as signals:
+                    report = _until_signalled(
+                        lambda stop: harvest(catalog, source, options, on_page=on_page,
+                                             settings=settings, stop=stop),
+                        signals,
+                    )  # fmt: skip
             except SourceBusy as error:
                 raise UserError(str(error)) from None
             except SourceError as error:  # a definition that cannot be harvested
                 raise UserError(f"source {source.name!r} not harvested: {error}") from None
-        print(summary(report))
+        if report.status == INTERRUPTED:
+            print(f"koprik: harvest {source.name} (run #{report.run_id}) {report.errors[-1]}",
+                  file=sys.stderr)  # fmt: skip
+        else:
+            print(summary(report))
+        if signals.signum:
+            return 128 + signals.signum
         return 0 if report.status == SUCCEEDED else 1
     finally:
         catalog.close()
+
+
+def _until_signalled(run: Callable[[Stop], RunReport], signals: StopSignals) -> RunReport:
+    """``run(stop)`` in a thread; the first of ``signals`` requests ``stop``. Returns its
+    report, or raises what it raised."""
+    stop = Stop()
+    ended: list[RunReport | BaseException] = []
+
+    def work() -> None:
+        try:
+            ended.append(run(stop))
+        except BaseException as error:  # raised again in the command's thread
+            ended.append(error)
+        finally:
+            signals.woken.set()
+
+    thread = threading.Thread(target=work, name="harvest")
+    thread.start()
+    signals.woken.wait()
+    if signals.first.is_set():
+        stop.request()
+    thread.join()
+    (outcome,) = ended
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
 def summary(report: RunReport) -> str:

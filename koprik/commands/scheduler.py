@@ -1,15 +1,19 @@
-"""``koprik scheduler``: run scheduled harvests alone (without serving) until SIGTERM or ^C."""
+"""``koprik scheduler``: run scheduled harvests alone (without serving) until SIGTERM or ^C.
+
+The first signal stops the harvests in progress after the pages they are writing (recorded
+``interrupted``, resumed by their next run) and ends the command with status 0; a second one
+exits at once (:mod:`koprik.stopping`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
 from catalog import Catalog
 from config import load_settings
 from harvester.leadership import lead_schedules
 from koprik.logs import configure_logging
+from koprik.stopping import StopSignals
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,13 +25,11 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.log, args.verbose)
     catalog = Catalog.open(settings)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    scheduler = lead_schedules(settings, catalog)
-    try:
-        stop.wait()
-    finally:
-        scheduler.shutdown()
-        catalog.close()
+    with StopSignals() as signals:
+        scheduler = lead_schedules(settings, catalog)
+        try:
+            signals.first.wait()
+        finally:
+            scheduler.shutdown()
+            catalog.close()
     return 0

@@ -25,6 +25,7 @@ from koprik.dashboard.keys import METRICS
 from koprik.dashboard.metrics import share_across_processes
 from koprik.errors import UserError
 from koprik.logs import configure_logging
+from koprik.stopping import exit_at_once
 from koprik.workers import default_count, run_workers
 from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import AccessLogger
@@ -156,7 +157,9 @@ async def serve(
     scheduler: bool = True,
     worker: int | None = None,
 ) -> None:
-    """Run every server, and the harvest scheduler, until SIGINT or SIGTERM.
+    """Run every server, and the harvest scheduler, until SIGINT or SIGTERM; the harvests in
+    progress are then stopped after the pages they are writing (recorded ``interrupted``), and
+    a second signal while stopping exits at once (:mod:`koprik.stopping`).
 
     As ``worker`` number N of ``koprik serve --workers``, the ports are bound with
     SO_REUSEPORT, shared with the other workers, and only worker 0 prints where it serves.
@@ -167,15 +170,24 @@ async def serve(
         settings = dataclasses.replace(settings, repository=repository)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+
+    def stop_on(signum: int) -> None:
+        if stop.is_set():  # a second signal while stopping
+            exit_at_once(signum, quiet=worker is not None)
+        stop.set()
+
+    # A worker takes SIGTERM from its parent only: a ^C reaches the whole process group, and
+    # the parent relays it (koprik.workers); taken here too it would count as a second signal.
+    signums = (signal.SIGTERM,) if worker is not None else (signal.SIGINT, signal.SIGTERM)
+    for signum in signums:
+        loop.add_signal_handler(signum, stop_on, signum)
     try:
         await _serve_until(stop, settings, catalog, host, port, scheduler, worker)
     finally:
         # Before the loop closes: asyncio closes its wake-up pipe first and forgets its signal
         # handlers after, so a SIGTERM in between (the parent stopping the workers at once)
         # would print a traceback. From here a signal ends the process as by default.
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in signums:
             loop.remove_signal_handler(signum)
 
 
@@ -213,8 +225,8 @@ async def _serve_until(
         await stop.wait()
     finally:
         if harvests is not None:
-            # Waits for a harvest in progress to end. Each page is committed with its
-            # resumption token, so killing the process instead loses nothing: it resumes.
+            # Stops a harvest in progress after the pages it is writing (seconds), each
+            # committed with its resumption token: its next run resumes it.
             await asyncio.to_thread(harvests.shutdown)
         target.close()
         # Python 3.12+ waits for idle Z39.50 sessions here; do not let one hold up a shutdown.

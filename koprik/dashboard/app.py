@@ -40,7 +40,7 @@ def setup_dashboard(app: web.Application) -> None:
     app[HARVESTS] = Harvests(catalog)
     app[METRICS] = Metrics(catalog)
     app.middlewares.append(middleware(app[METRICS]))
-    app.cleanup_ctx.append(_wait_for_harvests)  # cleaned up before the catalogue closes
+    app.cleanup_ctx.append(_stop_harvests)  # cleaned up before the catalogue closes
     r = app.router
     r.add_get("/", overview.overview)
     r.add_get("/partner", overview.partner)
@@ -80,6 +80,6 @@ async def handle_metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 
 
-async def _wait_for_harvests(app: web.Application) -> AsyncIterator[None]:
+async def _stop_harvests(app: web.Application) -> AsyncIterator[None]:
     yield
-    await app[HARVESTS].wait()
+    await app[HARVESTS].stop()

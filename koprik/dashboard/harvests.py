@@ -3,7 +3,9 @@
 :func:`harvester.runs.harvest` blocks (it runs its own event loop), so each one runs in a
 worker thread; the run is recorded in ``harvest_runs`` like any other, and the source's
 database lock keeps it from overlapping a scheduled run (that one is then refused with
-:class:`harvester.locks.SourceBusy`, whose message the operator sees).
+:class:`harvester.locks.SourceBusy`, whose message the operator sees). When the server stops,
+the runs still going are stopped after the pages they are writing (recorded ``interrupted``;
+the source's next run resumes them).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from catalog import Catalog
 from catalog.harvest_state import harvest_runs
 from config import HarvestSource
 from harvester.locks import SourceBusy
-from harvester.runs import harvest
+from harvester.runs import Stop, harvest
 from harvester.sources import SourceError
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,13 @@ class Harvests:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._tasks: set[asyncio.Task[object]] = set()
+        self._stop = Stop()
 
     async def start(self, source: HarvestSource) -> int:
         """Start harvesting ``source`` now; return the id of its run once it is recorded."""
         before = await asyncio.to_thread(self._last_run, source.name)
         task: asyncio.Task[object] = asyncio.create_task(
-            asyncio.to_thread(harvest, self.catalog, source)
+            asyncio.to_thread(harvest, self.catalog, source, stop=self._stop)
         )
         self._tasks.add(task)
         task.add_done_callback(self._finished)
@@ -74,8 +77,10 @@ class Harvests:
                 ).scalar_one()
             )
 
-    async def wait(self) -> None:
-        """Wait for every harvest started here to end (at shutdown; each page is committed,
-        so a process killed instead loses nothing and the next run resumes)."""
+    async def stop(self) -> None:
+        """Stop every harvest started here and wait for them to end (at shutdown: seconds,
+        the pages being written; a process killed instead loses nothing either, each page is
+        committed with where the run stands)."""
+        self._stop.request()
         if self._tasks:
             await asyncio.wait(list(self._tasks))

@@ -3,10 +3,12 @@
 presents from the record position saved with the last committed batch; if the target now
 reports another hit count (another Zebra behind the same address, one record more), or the run
 is ``--full``, it starts from record 1. Each record ends in the catalogue exactly once, and a
-run that ends complete clears the position."""
+run that ends complete clears the position. A run stopped by ^C instead (``koprik harvest``
+sent SIGINT as that Present arrives) is recorded interrupted and resumed the same way."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -172,5 +174,50 @@ def test_another_hit_count_or_full_starts_from_record_1(
         assert full.errors == [] and full.counts.unchanged == RECORDS + 1
         assert _stored(catalog) == sorted(_each_once(RECORDS + 1))
         assert _statuses(catalog) == [INTERRUPTED, SUCCEEDED, INTERRUPTED, SUCCEEDED]
+    finally:
+        catalog.close()
+
+
+def test_a_run_stopped_by_a_signal_is_interrupted_and_resumed_at_its_saved_position(
+    relay: tuple[Z3950Relay, int], tmp_path: Path
+) -> None:
+    relayed, port = relay
+    config = _config(tmp_path, port)
+    catalog = Catalog.open(load_settings(config))
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "koprik", "--config", str(config), "harvest", "zebra"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        presents = 0
+
+        def stop_at(tag: int) -> None:
+            nonlocal presents
+            presents += tag == PRESENT_REQUEST
+            if presents == KILL_AT:
+                relayed.on_request = None
+                process.send_signal(signal.SIGINT)
+
+        relayed.on_request = stop_at
+        try:
+            _, err = process.communicate(timeout=120)
+        finally:
+            relayed.on_request = None
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        assert process.returncode == 130, err
+        saved = _state(catalog)
+        pages = (saved.cursor - 1) // DEFAULT_BATCH  # every batch is full
+        assert 1 <= pages < BATCHES
+        assert err == (f"koprik: harvest zebra (run #1) stopped by the operator after page "
+                       f"{pages}; the next run resumes there\n")
+        assert _statuses(catalog) == [INTERRUPTED]
+        assert len(_stored(catalog)) == saved.cursor - 1  # the position commits with its batch
+        left = RECORDS - saved.cursor + 1
+        report = _run(catalog, port, relayed, presents=-(-left // DEFAULT_BATCH))
+        assert report.errors == [f"resumed run #1 at record {saved.cursor} of {RECORDS}"]
+        assert _stored(catalog) == sorted(_each_once(RECORDS))
+        assert _statuses(catalog) == [INTERRUPTED, SUCCEEDED]
     finally:
         catalog.close()

@@ -1,0 +1,72 @@
+"""How a command that harvests stops on SIGTERM or ^C: in order on the first, at once on the next.
+
+The first SIGTERM or SIGINT asks the command's harvests to stop (:class:`harvester.runs.Stop`:
+each commits the pages it is writing and is recorded ``interrupted``; its next run resumes it),
+which takes seconds. A second one while it stops ends the process at once, with one line and
+the status 128 + the signal's number: the pages being written are not committed and the next
+run asks for them again; nothing committed is lost.
+
+Signal handlers only set a flag here (or exit): the thread that acts on the first signal is
+the command's own, never a handler, which would run inside whatever the thread was doing.
+
+>>> with StopSignals() as signals:     # the handlers before are put back on leaving
+...     signals.first.wait()           # until SIGTERM or ^C; a second one exits at once
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from types import FrameType, TracebackType
+from typing import Any, NoReturn
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def say_at_once(signum: int) -> None:
+    """The line a process stopped at once writes (a second stop signal)."""
+    name = signal.Signals(signum).name
+    # os.write, not print: a handler may run while this thread is inside a write to stderr
+    os.write(2, f"koprik: {name} again: stopped at once; the harvest pages being written are "
+                "asked for again by the next run, nothing committed is lost\n".encode())
+
+
+def exit_at_once(signum: int, *, quiet: bool = False) -> NoReturn:
+    """End the process now with the status 128 + ``signum``, saying why in one line unless
+    ``quiet`` (a worker of ``koprik serve --workers``, whose parent says it)."""
+    if not quiet:
+        say_at_once(signum)
+    os._exit(128 + signum)
+
+
+class StopSignals:
+    """SIGTERM and SIGINT handlers, while in its block (in the main thread): the first sets
+    :attr:`first` (and :attr:`signum`), the next exits at once (:func:`exit_at_once`)."""
+
+    def __init__(self) -> None:
+        self.first = threading.Event()
+        self.signum = 0
+        """The first signal's number (0: none yet)."""
+        self.woken = threading.Event()
+        """Set with :attr:`first`; a thread waiting for something else too sets it as well."""
+
+        self._before: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        self._before = {signum: signal.signal(signum, self._handle) for signum in SIGNALS}
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._before.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.first.is_set():
+            exit_at_once(signum)
+        self.signum = signum
+        self.first.set()
+        self.woken.set()

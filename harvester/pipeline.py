@@ -14,9 +14,9 @@ neither waits for the other.
 When the writer is the slower side, the pages prepared meanwhile (up to :data:`PAGES_AHEAD`)
 are written together, in one transaction: each commit rewrites every page of the search
 index's B-tree that its records touched, and a large catalogue's index has a page for most of a
-batch's terms, so two pages a transaction write about half as much. Measured on a harvest of
-20,000 MARCXML records from Koprik's provider, 4 alternating runs each: 2,560 records/s one
-page a transaction, 2,750-2,840 with up to two or three.
+batch's terms, so two pages a transaction write about half as much. Measured on harvests of
+20,000 MARCXML records from Koprik's provider, three alternating rounds: 2,495-2,590 records/s
+one page a transaction, 2,723-2,809 up to two, 2,771-2,860 up to three.
 
 What each loop guarantees is kept: pages are written in order; a page's checks (loops, empty
 pages, bounds) run in the generator, so a page that fails them is neither written nor followed

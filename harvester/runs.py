@@ -62,6 +62,7 @@ import asyncio
 import hashlib
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -124,7 +125,7 @@ class PageInfo:
     pages: int
     """Pages committed by the run, this one included."""
     records: int
-    """Records done: the run's (OAI-PMH), or the position in the hits (SRU, Z39.50)."""
+    """Records the run has done, this page's included."""
     complete_list_size: int | None
     set_spec: str | None
 
@@ -263,7 +264,6 @@ class HarvestRun:
     counts: Counts = field(default_factory=Counts)
     errors: list[str] = field(default_factory=list)
     pages: int = 0
-    pages_shown: int = 0
     run_id: int = 0
     granularity: str = dates.SECONDS
     earliest: str = ""
@@ -274,6 +274,9 @@ class HarvestRun:
     _z3950: Z3950HarvestResult | None = None
     _sru: SruClient | None = None
     _rejected_pages: set[str] = field(default_factory=set)
+    _unshown: deque[tuple[int, int]] = field(default_factory=deque)
+    """(pages, records) of the run as each page recorded was written: told to ``on_page`` once
+    the page's transaction committed (a transaction may hold several pages)."""
     future: guards.FutureDatestamps = field(default_factory=guards.FutureDatestamps)
 
     async def execute(self) -> RunReport:
@@ -357,11 +360,15 @@ class HarvestRun:
         return self._z3950.requests if self._z3950 is not None else 0
 
     def _progress(self, done: int, wanted: int) -> None:
-        """Progress of a result-set source (Z39.50, SRU), told for each page once committed
-        (with the pages written in its transaction): its hits are the total."""
-        self.pages_shown += 1
+        """Progress of a result-set source (Z39.50, SRU), told for each page once committed:
+        its hits are the total."""
+        self._shown(wanted, None)
+
+    def _shown(self, total: int | None, spec: str | None) -> None:
+        """Tell ``on_page`` about the next page committed and not yet told."""
+        pages, records = self._unshown.popleft()
         if self.on_page is not None:
-            self.on_page(PageInfo(self.pages_shown, done, wanted, None))
+            self.on_page(PageInfo(pages, records, total, spec))
 
     async def _harvest_z3950(self) -> None:
         self._z3950 = Z3950HarvestResult()
@@ -586,13 +593,9 @@ class HarvestRun:
         of them (its resumption token)."""
         plan = self._planned()
         page = items[-1][0]
-        written: list[PageInfo] = []
         with self.catalog.writer() as writer:
-            for each, prepared in items:
+            for _, prepared in items:
                 self._record_batch(writer, apply(writer, self._target(), prepared))
-                written.append(
-                    PageInfo(self.pages, self.counts.total, each.complete_list_size, spec)
-                )
             resumption.save(
                 writer.connection,
                 self.source.name,
@@ -608,9 +611,8 @@ class HarvestRun:
                 failed_windows=self.failed_windows,
                 endpoint=resumption.endpoint_of(self.source),
             )
-        if self.on_page is not None:
-            for info in written:
-                self.on_page(info)
+        for each, _ in items:
+            self._shown(each.complete_list_size, spec)
 
     def _target(self) -> IngestTarget:
         return IngestTarget(
@@ -647,6 +649,7 @@ class HarvestRun:
         )
         self.counts.add(counts)
         self.pages += 1
+        self._unshown.append((self.pages, self.counts.total))
 
     def _reject_page(self, error: MalformedResponse) -> None:
         """Keep a page that could not be used at all, once per run per distinct content, and

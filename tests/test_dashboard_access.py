@@ -36,6 +36,24 @@ def _post_routes(app: Any) -> list[tuple[str, str]]:
     return found
 
 
+async def test_sign_in_goes_back_to_this_site_only(client: Any) -> None:  # noqa: F811
+    """A browser drops tabs and line breaks from a Location and reads a backslash as a slash:
+    ``/<TAB>/evil.example`` would send the operator to another site once signed in."""
+    token = csrf_of(await (await client.get("/signin")).text())
+    for target, expected in (("/runs/3?source=a%20b", "/runs/3?source=a%20b"),
+                             ("//evil.example", "/"), ("/\\evil.example", "/"),
+                             ("/\t/evil.example", "/"), ("/\n/evil.example", "/"),
+                             ("/\r\n/evil.example", "/"), ("/\t\\evil.example", "/"),
+                             ("https://evil.example/", "/")):
+        client.session.cookie_jar.clear_domain("127.0.0.1")
+        client.session.cookie_jar.update_cookies({"koprik_csrf": token})
+        response = await client.post("/signin", data={"csrf": token, "name": "alice",
+                                                      "password": PASSWORD, "next": target},
+                                     allow_redirects=False)
+        assert response.status == 303, target
+        assert response.headers["Location"] == expected, target
+
+
 async def test_sign_in_and_out(client: Any) -> None:  # noqa: F811
     response = await sign_in(client)
     assert response.status == 303 and response.headers["Location"] == "/sources"

@@ -12,6 +12,7 @@ from koprik.dashboard.signin import LIMITED, REFUSED
 from provider.keys import CATALOG
 from tests.dashboard_fixtures import (
     PASSWORD,
+    UNREADABLE_FORMS,
     client,  # noqa: F401  (fixture)
     csrf_of,
     dashboard_settings,
@@ -117,6 +118,23 @@ async def test_a_form_without_its_csrf_token_is_refused(client: Any) -> None:  #
     anonymous = await client.post("/signin", data={"name": "alice", "password": PASSWORD},
                                   allow_redirects=False)
     assert anonymous.status == 403
+
+
+async def test_a_form_that_cannot_be_read_is_a_bad_request(client: Any, caplog: Any) -> None:  # noqa: F811
+    anonymous = csrf_of(await (await client.get("/signin")).text())
+    for content_type, body in UNREADABLE_FORMS:
+        response = await client.post("/signin", data=body.replace(b"TOKEN", anonymous.encode()),
+                                     headers={"Content-Type": content_type})
+        text = await response.text()
+        assert response.status == 400, (content_type, body)
+        assert text.startswith("The form could not be read") and "\n" not in text.strip()
+    await sign_in(client)
+    session = csrf_of(await (await client.get("/sources")).text())
+    for content_type, body in UNREADABLE_FORMS:
+        response = await client.post("/sources", data=body.replace(b"TOKEN", session.encode()),
+                                     headers={"Content-Type": content_type})
+        assert response.status == 400, (content_type, body)
+    assert "Traceback" not in caplog.text
 
 
 async def test_sessions_expire(client: Any) -> None:  # noqa: F811

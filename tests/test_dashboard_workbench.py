@@ -8,7 +8,13 @@ from aiohttp import FormData
 
 from koprik.dashboard.workbench import convert
 from tests.conftest import DATA
-from tests.dashboard_fixtures import client, csrf_of, dashboard_settings, make_client  # noqa: F401
+from tests.dashboard_fixtures import (  # noqa: F401
+    UNREADABLE_FORMS,
+    client,
+    csrf_of,
+    dashboard_settings,
+    make_client,
+)
 
 MAX = 1024 * 1024
 
@@ -60,3 +66,12 @@ async def test_convert_and_download(client: Any) -> None:  # noqa: F811
     missing.add_field("to", "mrk")
     missing.add_field("text", "=LDR  00000nam a2200000 i 4500")
     assert (await client.post("/workbench", data=missing)).status == 403
+
+
+async def test_a_form_that_cannot_be_read_is_a_bad_request(client: Any) -> None:  # noqa: F811
+    """The last form is readable here (the workbench reads bytes), but has no records: 400."""
+    token = csrf_of(await (await client.get("/workbench")).text())
+    for content_type, body in UNREADABLE_FORMS:
+        response = await client.post("/workbench", data=body.replace(b"TOKEN", token.encode()),
+                                     headers={"Content-Type": content_type})
+        assert response.status == 400, (content_type, body)

@@ -72,9 +72,23 @@ def set_session_cookie(
                         samesite="Lax", secure=request.secure, path="/")
 
 
+def unreadable_form(error: Exception) -> web.HTTPBadRequest:
+    """The answer to a form body that cannot be read (bytes that are not UTF-8, an unknown
+    charset, a multipart body without its boundary): 400 and one line, not a 500."""
+    return web.HTTPBadRequest(text=f"The form could not be read: {error}")
+
+
+async def posted_form(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
+    """The POSTed form (400 when it cannot be read: :func:`unreadable_form`)."""
+    try:
+        return await request.post()
+    except (ValueError, LookupError) as error:  # UnicodeDecodeError is a ValueError
+        raise unreadable_form(error) from None
+
+
 async def checked_form(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
     """The POSTed form, once its CSRF token is the expected one (403 otherwise)."""
-    form = await request.post()
+    form = await posted_form(request)
     check_csrf(request, await viewer(request), form.get("csrf"))
     return form
 

@@ -23,7 +23,13 @@ from crosswalks.uzbek import (
     latin_to_cyrillic,
     romanize_alalc,
 )
-from koprik.dashboard.access import check_csrf, readable, viewer
+from koprik.dashboard.access import (
+    check_csrf,
+    posted_form,
+    readable,
+    unreadable_form,
+    viewer,
+)
 from koprik.dashboard.render import render
 from provider.keys import SETTINGS
 
@@ -115,20 +121,24 @@ async def read_upload(request: web.Request, limit: int) -> dict[str, bytes]:
         if (request.content_length or 0) > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit,
                                                 actual_size=request.content_length or 0)
-        form = await request.post()  # pasted text only; also bounded by client_max_size
+        form = await posted_form(request)  # pasted text only; also bounded by client_max_size
         return {name: value.encode() for name, value in form.items() if isinstance(value, str)}
     budget = limit
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if len(fields) > TEXT_FIELDS or not hasattr(part, "read_chunk"):
-            raise web.HTTPBadRequest(text="unexpected form fields")
-        chunks = []
-        while chunk := await part.read_chunk(64 * 1024):
-            budget -= len(chunk)
-            if budget < 0:
-                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit - budget)
-            chunks.append(chunk)
-        fields[part.name or ""] = b"".join(chunks)
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if len(fields) > TEXT_FIELDS or not hasattr(part, "read_chunk"):
+                raise web.HTTPBadRequest(text="unexpected form fields")
+            chunks = []
+            while chunk := await part.read_chunk(64 * 1024):
+                budget -= len(chunk)
+                if budget < 0:
+                    raise web.HTTPRequestEntityTooLarge(max_size=limit,
+                                                        actual_size=limit - budget)
+                chunks.append(chunk)
+            fields[part.name or ""] = b"".join(chunks)
+    except (ValueError, LookupError) as error:
+        raise unreadable_form(error) from None
     return fields
 
 

@@ -79,11 +79,16 @@ def unreadable_form(error: Exception) -> web.HTTPBadRequest:
 
 
 async def posted_form(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
-    """The POSTed form (400 when it cannot be read: :func:`unreadable_form`)."""
+    """The POSTed form (400 when it cannot be read: :func:`unreadable_form`, or when a field
+    holds a NUL, which none of ours may and PostgreSQL refuses in any text it is sent)."""
     try:
-        return await request.post()
+        form = await request.post()
     except (ValueError, LookupError) as error:  # UnicodeDecodeError is a ValueError
         raise unreadable_form(error) from None
+    for name, value in form.items():
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            raise unreadable_form(ValueError("a field holds a NUL character"))
+    return form
 
 
 async def checked_form(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:

@@ -200,6 +200,8 @@ def test_explain_and_scan_validate(
         ({"query": "x", "maximumRecords": "many"}, "6", "maximumRecords=many"),
         ({"query": "x", "queryType": "pqf"}, "6", "queryType=pqf"),
         ({"query": "x", "bogus": "1"}, "8", "bogus"),
+        ({"query": "x", "recordSchema": "on\x01ix\ufffe"}, "66", "onix"),  # XML forbids both
+        ({"query": "x", "b\x00o\ufffegus": "1"}, "8", "bogus"),
         ({}, "7", "query"),
     ],
 )

@@ -198,6 +198,8 @@ def test_explain_and_scan_validate(
         ({"query": "x", "recordXPath": "/a"}, "8", "recordXPath"),
         ({"query": "x", "stylesheet": "a.xsl"}, "8", "stylesheet"),
         ({"query": "x", "maximumRecords": "many"}, "6", "maximumRecords=many"),
+        ({"query": "x", "startRecord": "\u00b2"}, "6", "startRecord=\u00b2"),  # isdigit()
+        ({"query": "x", "maximumRecords": "\u0663"}, "6", "maximumRecords=\u0663"),
         ({"query": "x", "queryType": "pqf"}, "6", "queryType=pqf"),
         ({"query": "x", "bogus": "1"}, "8", "bogus"),
         ({"query": "x", "recordSchema": "on\x01ix\ufffe"}, "66", "onix"),  # XML forbids both

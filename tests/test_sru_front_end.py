@@ -304,12 +304,20 @@ def test_an_oversized_or_malformed_http_request_never_gets_a_5xx(target: int) ->
     with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
         sock.sendall(b"GET nonsense\r\n\r\n")
         assert _read_http(sock).startswith(b"HTTP/1.1 400")
+    for length in (b"\xb2", b"\xb9\xb2", b"-1", b"1e3"):  # "\xb2" is "²" in latin-1: isdigit()
+        with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+            sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Length: " + length + b"\r\n\r\n")
+            assert _read_http(sock).startswith(b"HTTP/1.1 400"), length
 
 
 def _read_http(sock: socket.socket) -> bytes:
+    """One response from ``sock`` (what came before the connection closed, if it did)."""
     data = b""
     while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     length = int(re.search(rb"Content-Length: (\d+)", head)[1])  # type: ignore[index]
     while len(body) < length:

@@ -349,6 +349,23 @@ def test_sru_at_the_http_application(tmp_path: Path, schemas: dict[str, etree.XM
         assert slot is not None and diagnostic(slot) == ("info:srw/diagnostic/1/65", "uz-nav-lat")
 
 
+def test_explain_names_a_hostile_host_header_safely(
+    tmp_path: Path, schemas: dict[str, etree.XMLSchema]
+) -> None:
+    """Explain names the host and port of the Host header: one with a port of "²", a byte that
+    is not UTF-8 or U+FFFE was a 500 (int() of "²"; an unencodable surrogate) or ill-formed."""
+    settings = sqlite_settings(tmp_path)
+    port = free_port()
+    with serve_in_thread(init_app(settings, catalog_holding(settings, [])), port=port):
+        for host in (b"x:\xc2\xb2", b"x:99999999", b"\xff", b"\xef\xbf\xbe", b"x:8080"):
+            with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+                sock.sendall(b"GET /sru HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+                answer = _read_http(sock)
+            assert answer.startswith(b"HTTP/1.1 200"), (host, answer[:100])
+            validate(etree.fromstring(answer.partition(b"\r\n\r\n")[2], PARSER), schemas)
+            assert (b"<port>8080</port>" in answer) == (host == b"x:8080")
+
+
 def test_another_process_on_the_catalogue_answers_a_result_set_id(
     settings: Settings, schemas: dict[str, etree.XMLSchema]
 ) -> None:

@@ -45,7 +45,9 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
 
 
 def _address(request: web.Request) -> tuple[str, int]:
+    """The host and port of the request's Host header, as explain names them (port 80 when
+    the header has none that is a port number)."""
     host, _, port = request.host.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         return request.host, 80
     return host, int(port)

@@ -435,14 +435,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
     at = f"{where}: " if where else ""
     if not isinstance(data, dict):
         raise ConfigError(f"{at}expected a table, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in fields:
-            raise ConfigError(f"{at}unknown key {key!r}; expected one of {', '.join(fields)}")
-        values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
-        _check_allowed(fields[key], values[key], f"{where}.{key}" if where else key)
+    values = checked_values(cls, data, where)
     missing = [
         name
         for name, f in fields.items()
@@ -453,6 +447,22 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if missing:
         raise ConfigError(f"{at}missing key {missing[0]!r}")
     return cls(**values)
+
+
+def checked_values(cls: type, data: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """The values of ``data`` (some fields of the dataclass ``cls``, from a table of koprik.toml
+    or a JSON object) checked and converted as the loader does: known keys, types, bounds.
+    Raises ConfigError naming the key."""
+    at = f"{where}: " if where else ""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(f"{at}unknown key {key!r}; expected one of {', '.join(fields)}")
+        values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
+        _check_allowed(fields[key], values[key], f"{where}.{key}" if where else key)
+    return values
 
 
 def _plain(number: float) -> str:

@@ -107,3 +107,25 @@ async def test_the_api_offers_sources_and_runs(client: Any, partner: str) -> Non
     assert [r["id"] for r in await (await client.get("/api/runs", headers=headers)).json()] \
         == [run_id]
     assert (await client.delete("/api/sources/p", headers=headers)).status == 200
+
+
+async def test_the_api_checks_each_fields_type(client: Any) -> None:  # noqa: F811
+    """A JSON field of the wrong type is 400 naming it, as in koprik.toml: ``"enabled": "no"``
+    was a 500 (the database refused it), ``"sets": [1]`` a 400 without the key's name; arrays
+    nested too deep for json to read were a 500 (RecursionError)."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    base = {"name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False}
+    for wrong, key in (({"enabled": "no"}, "enabled"), ({"sets": [1]}, "sets[0]"),
+                       ({"delay": "fast"}, "delay"), ({"retries": 2.5}, "retries"),
+                       ({"url": ["http://127.0.0.1:9/oai"]}, "url"), ({"check": "no"}, "check")):
+        refused = await client.post("/api/sources", headers=headers, json={**base, **wrong})
+        assert refused.status == 400, wrong
+        assert (await refused.json())["error"].startswith(f"{key}: expected"), wrong
+    for body in (b"[" * 60_000, b'{"name": ' + b"[" * 60_000 + b"}"):  # under MAX_BODY
+        deep = await client.post("/api/sources", headers=headers, data=body)
+        assert deep.status == 400 and (await deep.json())["error"] == "the body is not JSON"
+    assert await (await client.get("/api/sources", headers=headers)).json() == []
+    created = await client.post("/api/sources", headers=headers, json={**base, "delay": 0})
+    assert created.status == 201, await created.text()
+    patched = await client.patch("/api/sources/p", headers=headers, json={"enabled": "no"})
+    assert patched.status == 400 and (await patched.json())["error"].startswith("enabled:")

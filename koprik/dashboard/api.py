@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from config import HarvestSource
+from config.settings import ConfigError, checked_values
 from harvester.retry import retry_rejects
 from harvester.sources import SourceError, add_source, edit_source, find_source, remove_source
 from koprik.dashboard import reads
@@ -56,19 +57,28 @@ def token_required(handler: Handler) -> Handler:
     return guarded
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def _body(request: web.Request) -> tuple[dict[str, Any], bool]:
+    """The source fields of the JSON object sent, each of its type and within its bounds as
+    in koprik.toml (:func:`config.settings.checked_values`), and its ``check`` (default true).
+    """
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise _error(web.HTTPRequestEntityTooLarge, f"at most {MAX_BODY} bytes")
     try:
         data = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can read
         raise _error(web.HTTPBadRequest, "the body is not JSON") from None
     if not isinstance(data, dict):
         raise _error(web.HTTPBadRequest, "expected a JSON object")
-    unknown = set(data) - _FIELDS - {"check"}
+    check = data.pop("check", True)
+    if not isinstance(check, bool):
+        raise _error(web.HTTPBadRequest, f"check: expected true or false, got {check!r}")
+    unknown = set(data) - _FIELDS
     if unknown:
         raise _error(web.HTTPBadRequest, f"unknown fields: {', '.join(sorted(unknown))}")
-    return data
+    try:
+        return checked_values(HarvestSource, data), check
+    except ConfigError as error:
+        raise _error(web.HTTPBadRequest, str(error)) from None
 
 
 @token_required
@@ -89,8 +99,7 @@ async def get_source(request: web.Request) -> web.Response:
 
 @token_required
 async def post_source(request: web.Request) -> web.Response:
-    data = await _body(request)
-    check = bool(data.pop("check", True))
+    data, check = await _body(request)
     try:
         source = HarvestSource(**data)
         stored, _found = await asyncio.to_thread(
@@ -105,8 +114,7 @@ async def post_source(request: web.Request) -> web.Response:
 
 @token_required
 async def patch_source(request: web.Request) -> web.Response:
-    data = await _body(request)
-    check = bool(data.pop("check", True))
+    data, check = await _body(request)
     name = request.match_info["name"]
     try:
         changed = await asyncio.to_thread(

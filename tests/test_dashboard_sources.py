@@ -15,6 +15,7 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_sources
 from config import DatabaseSettings, Settings
 from koprik.dashboard.accounts import new_token
+from koprik.dashboard.api import MAX_BODY
 from provider.app import init_app
 from provider.keys import CATALOG
 from tests.dashboard_fixtures import client, csrf_of, sign_in  # noqa: F401
@@ -124,6 +125,9 @@ async def test_the_api_checks_each_fields_type(client: Any) -> None:  # noqa: F8
     for body in (b"[" * 60_000, b'{"name": ' + b"[" * 60_000 + b"}"):  # under MAX_BODY
         deep = await client.post("/api/sources", headers=headers, data=body)
         assert deep.status == 400 and (await deep.json())["error"] == "the body is not JSON"
+    large = await client.post("/api/sources", headers=headers,
+                              json={**base, "query": "x" * MAX_BODY})  # was a 500 (TypeError)
+    assert large.status == 413 and (await large.json())["error"] == f"at most {MAX_BODY} bytes"
     assert await (await client.get("/api/sources", headers=headers)).json() == []
     created = await client.post("/api/sources", headers=headers, json={**base, "delay": 0})
     assert created.status == 201, await created.text()

@@ -62,7 +62,9 @@ async def _body(request: web.Request) -> tuple[dict[str, Any], bool]:
     in koprik.toml (:func:`config.settings.checked_values`), and its ``check`` (default true).
     """
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise _error(web.HTTPRequestEntityTooLarge, f"at most {MAX_BODY} bytes")
+        raise web.HTTPRequestEntityTooLarge(
+            MAX_BODY, request.content_length, content_type="application/json",
+            text=json.dumps({"error": f"at most {MAX_BODY} bytes"}))
     try:
         data = await request.json()
     except (ValueError, RecursionError):  # RecursionError: nested deeper than json can read

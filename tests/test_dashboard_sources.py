@@ -18,7 +18,7 @@ from koprik.dashboard.accounts import new_token
 from koprik.dashboard.api import MAX_BODY
 from provider.app import init_app
 from provider.keys import CATALOG
-from tests.dashboard_fixtures import client, csrf_of, sign_in  # noqa: F401
+from tests.dashboard_fixtures import client, csrf_of, make_client, sign_in  # noqa: F401
 
 RECORDS = 30
 
@@ -133,3 +133,19 @@ async def test_the_api_checks_each_fields_type(client: Any) -> None:  # noqa: F8
     assert created.status == 201, await created.text()
     patched = await client.patch("/api/sources/p", headers=headers, json={"enabled": "no"})
     assert patched.status == 400 and (await patched.json())["error"].startswith("enabled:")
+
+
+async def test_the_api_refuses_a_nul_on_either_engine(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    """PostgreSQL refuses a NUL in any text: a source field holding one was a 500 there (and
+    stored as it was on SQLite)."""
+    client = await make_client(aiohttp_client, settings)  # noqa: F811
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    base = {"name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False}
+    for key in ("url", "institution_name", "institution_code"):
+        refused = await client.post("/api/sources", headers=headers,
+                                    json={**base, key: base.get(key, "") + "\x00"})
+        assert refused.status == 400, key
+        assert (await refused.json())["error"] == f"{key}: a NUL character is not allowed"
+    assert await (await client.get("/api/sources", headers=headers)).json() == []

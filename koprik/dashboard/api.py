@@ -59,8 +59,8 @@ def token_required(handler: Handler) -> Handler:
 
 async def _body(request: web.Request) -> tuple[dict[str, Any], bool]:
     """The source fields of the JSON object sent, each of its type and within its bounds as
-    in koprik.toml (:func:`config.settings.checked_values`), and its ``check`` (default true).
-    """
+    in koprik.toml (:func:`config.settings.checked_values`) and without a NUL, and its
+    ``check`` (default true)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(
             MAX_BODY, request.content_length, content_type="application/json",
@@ -78,9 +78,14 @@ async def _body(request: web.Request) -> tuple[dict[str, Any], bool]:
     if unknown:
         raise _error(web.HTTPBadRequest, f"unknown fields: {', '.join(sorted(unknown))}")
     try:
-        return checked_values(HarvestSource, data), check
+        values = checked_values(HarvestSource, data)
     except ConfigError as error:
         raise _error(web.HTTPBadRequest, str(error)) from None
+    for key, value in values.items():
+        if any("\x00" in text for text in (value if isinstance(value, list) else [value])
+               if isinstance(text, str)):  # PostgreSQL refuses it in any text it is sent
+            raise _error(web.HTTPBadRequest, f"{key}: a NUL character is not allowed")
+    return values, check
 
 
 @token_required

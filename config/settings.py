@@ -290,6 +290,8 @@ class DashboardSettings:
     """Seconds over which failed sign-ins are counted."""
     max_upload_bytes: int = within(1024, 100 * 1024 * 1024, 5 * 1024 * 1024)
     """Largest form body (workbench upload) accepted."""
+    conversions: int = within(1, 32, 2)
+    """Workbench conversions at once, each in a thread kept for them; one more is answered 503."""
     copy_timeout: float = within(0.1, 300.0, 10.0)
     """Seconds each copy-cataloguing target gets to answer a search."""
     targets: list[CopyTarget] = field(default_factory=list)

@@ -41,6 +41,7 @@ def setup_dashboard(app: web.Application) -> None:
     app[METRICS] = Metrics(catalog)
     app.middlewares.append(middleware(app[METRICS]))
     app.cleanup_ctx.append(_wait_for_harvests)  # cleaned up before the catalogue closes
+    app.cleanup_ctx.append(workbench.conversion_threads)
     r = app.router
     r.add_get("/", overview.overview)
     r.add_get("/partner", overview.partner)

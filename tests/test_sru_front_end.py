@@ -26,7 +26,7 @@ from lxml import etree
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from config import SearchSettings, Settings
+from config import SearchSettings, ServerSettings, Settings
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.sru.responses import SRU2, SRU2_DIAGNOSTIC, SRU2_SCAN, SRW, SRW_DIAGNOSTIC
@@ -347,6 +347,29 @@ def test_sru_at_the_http_application(tmp_path: Path, schemas: dict[str, etree.XM
         assert set(locals_of(paged)) == NAVOIY - {"uz-nav-lat"}
         slot = paged.find(f".//{{{SRU2}}}recordData/{{{SRU2_DIAGNOSTIC}}}diagnostic")
         assert slot is not None and diagnostic(slot) == ("info:srw/diagnostic/1/65", "uz-nav-lat")
+
+
+def test_a_post_body_is_read_whole_and_within_the_request_timeout(tmp_path: Path) -> None:
+    """A POST body arriving in two parts was cut at the first: ``query=dc.title`` was
+    answered (no records) and the rest read as the next request; a body never finished held
+    its connection for ever."""
+    settings = sqlite_settings(tmp_path, server=ServerSettings(http_request_timeout=1.0))
+    port = free_port()
+    first, rest = b"version=1.2&operation=searchRetrieve&query=dc.cre", b"ator=navoiy"
+    head = (b"POST /sru HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+            b"\r\nContent-Length: %d\r\n\r\n" % len(first + rest))
+    with serve_in_thread(init_app(settings, catalog_holding(settings, handmade_records())),
+                         port=port):
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            sock.sendall(head + first)
+            time.sleep(0.5)  # the two parts arrive apart
+            sock.sendall(rest)
+            answer = _read_http(sock)
+        root = etree.fromstring(answer.partition(b"\r\n\r\n")[2], PARSER)
+        assert text(root, "numberOfRecords") == str(len(NAVOIY))
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            sock.sendall(head + first)  # and no more
+            assert _read_http(sock).startswith(b"HTTP/1.1 408")
 
 
 def test_explain_names_a_hostile_host_header_safely(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import Any
 
 from sqlalchemy import select, update
 
 from catalog.models import user_sessions, users
+from config import ServerSettings
 from koprik.dashboard.accounts import new_token
 from koprik.dashboard.signin import LIMITED, REFUSED
 from provider.keys import CATALOG
@@ -180,3 +183,21 @@ async def test_records_are_public_unless_configured(aiohttp_client: Any, tmp_pat
         assert (await closed.get(path, allow_redirects=False)).status == 303, path
     await sign_in(closed)
     assert (await closed.get("/records", allow_redirects=False)).status == 200
+
+
+async def test_a_form_must_arrive_within_the_request_timeout(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    """A POST body trickled (or never finished) held its connection for ever: the request
+    timeout stops when the handler starts, and forms were read without a bound in time."""
+    settings = dataclasses.replace(dashboard_settings(tmp_path),
+                                   server=ServerSettings(http_request_timeout=1.0))
+    client = await make_client(aiohttp_client, settings)  # noqa: F811
+    for path, kind in (("/signin", "application/x-www-form-urlencoded"),
+                       ("/workbench", "multipart/form-data; boundary=XX")):
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
+                     f"Content-Length: 1000\r\n\r\n--XX\r\n".encode())  # and no more
+        status = await asyncio.wait_for(reader.readline(), 60)
+        assert status.startswith(b"HTTP/1.1 408"), (path, status)
+        writer.close()

@@ -29,6 +29,7 @@ from crosswalks.uzbek import (
 )
 from koprik.dashboard.access import (
     check_csrf,
+    late_body,
     posted_form,
     readable,
     unreadable_form,
@@ -165,30 +166,37 @@ def convert(
 
 
 async def read_upload(request: web.Request, limit: int) -> dict[str, bytes]:
-    """The form's fields as bytes, at most ``limit`` bytes in all (413 beyond)."""
-    fields: dict[str, bytes] = {}
+    """The form's fields as bytes, at most ``limit`` bytes in all (413 beyond), all arrived
+    within ``server.http_request_timeout`` (408 after)."""
     if not request.content_type.startswith("multipart/"):
         if (request.content_length or 0) > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit,
                                                 actual_size=request.content_length or 0)
         form = await posted_form(request)  # pasted text only; also bounded by client_max_size
         return {name: value.encode() for name, value in form.items() if isinstance(value, str)}
-    budget = limit
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if len(fields) > TEXT_FIELDS or not hasattr(part, "read_chunk"):
-                raise web.HTTPBadRequest(text="unexpected form fields")
-            chunks = []
-            while chunk := await part.read_chunk(64 * 1024):
-                budget -= len(chunk)
-                if budget < 0:
-                    raise web.HTTPRequestEntityTooLarge(max_size=limit,
-                                                        actual_size=limit - budget)
-                chunks.append(chunk)
-            fields[part.name or ""] = b"".join(chunks)
+        return await asyncio.wait_for(_read_parts(request, limit),
+                                      request.app[SETTINGS].server.http_request_timeout)
+    except TimeoutError:
+        raise late_body() from None
     except (ValueError, LookupError) as error:
         raise unreadable_form(error) from None
+
+
+async def _read_parts(request: web.Request, limit: int) -> dict[str, bytes]:
+    fields: dict[str, bytes] = {}
+    budget = limit
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if len(fields) > TEXT_FIELDS or not hasattr(part, "read_chunk"):
+            raise web.HTTPBadRequest(text="unexpected form fields")
+        chunks = []
+        while chunk := await part.read_chunk(64 * 1024):
+            budget -= len(chunk)
+            if budget < 0:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit - budget)
+            chunks.append(chunk)
+        fields[part.name or ""] = b"".join(chunks)
     return fields
 
 

@@ -193,10 +193,13 @@ async def test_a_form_must_arrive_within_the_request_timeout(
     settings = dataclasses.replace(dashboard_settings(tmp_path),
                                    server=ServerSettings(http_request_timeout=1.0))
     client = await make_client(aiohttp_client, settings)  # noqa: F811
+    token = new_token(client.app[CATALOG].engine, "alice")
     for path, kind in (("/signin", "application/x-www-form-urlencoded"),
-                       ("/workbench", "multipart/form-data; boundary=XX")):
+                       ("/workbench", "multipart/form-data; boundary=XX"),
+                       ("/api/sources", "application/json")):
         reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
         writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
+                     f"Authorization: Bearer {token}\r\n"
                      f"Content-Length: 1000\r\n\r\n--XX\r\n".encode())  # and no more
         status = await asyncio.wait_for(reader.readline(), 60)
         assert status.startswith(b"HTTP/1.1 408"), (path, status)

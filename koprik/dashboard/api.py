@@ -25,7 +25,7 @@ from config.settings import ConfigError, checked_values
 from harvester.retry import retry_rejects
 from harvester.sources import SourceError, add_source, edit_source, find_source, remove_source
 from koprik.dashboard import reads
-from koprik.dashboard.access import Handler
+from koprik.dashboard.access import Handler, late_body
 from koprik.dashboard.accounts import user_of_token
 from koprik.dashboard.harvests import StartRefused
 from koprik.dashboard.keys import HARVESTS
@@ -58,15 +58,19 @@ def token_required(handler: Handler) -> Handler:
 
 
 async def _body(request: web.Request) -> tuple[dict[str, Any], bool]:
-    """The source fields of the JSON object sent, each of its type and within its bounds as
-    in koprik.toml (:func:`config.settings.checked_values`) and without a NUL, and its
-    ``check`` (default true)."""
+    """The source fields of the JSON object sent (within ``server.http_request_timeout``),
+    each of its type and within its bounds as in koprik.toml
+    (:func:`config.settings.checked_values`) and without a NUL, and its ``check`` (default
+    true)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(
             MAX_BODY, request.content_length, content_type="application/json",
             text=json.dumps({"error": f"at most {MAX_BODY} bytes"}))
     try:
-        data = await request.json()
+        data = await asyncio.wait_for(request.json(),
+                                      request.app[SETTINGS].server.http_request_timeout)
+    except TimeoutError:
+        raise late_body() from None
     except (ValueError, RecursionError):  # RecursionError: nested deeper than json can read
         raise _error(web.HTTPBadRequest, "the body is not JSON") from None
     if not isinstance(data, dict):

@@ -38,6 +38,7 @@ def setup_dashboard(app: web.Application) -> None:
     app[LIMITER] = LoginLimiter(catalog.engine, settings.dashboard.login_attempts,
                                 settings.dashboard.login_window)
     app[HARVESTS] = Harvests(catalog)
+    app[overview.PUBLIC_SUMMARY] = overview.PublicSummary(overview.PUBLIC_SUMMARY_SECONDS)
     app[METRICS] = Metrics(catalog)
     app.middlewares.append(middleware(app[METRICS]))
     app.cleanup_ctx.append(_wait_for_harvests)  # cleaned up before the catalogue closes

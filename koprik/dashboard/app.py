@@ -42,7 +42,6 @@ def setup_dashboard(app: web.Application) -> None:
     app[METRICS] = Metrics(catalog)
     app.middlewares.append(middleware(app[METRICS]))
     app.cleanup_ctx.append(_wait_for_harvests)  # cleaned up before the catalogue closes
-    app.cleanup_ctx.append(workbench.conversion_threads)
     r = app.router
     r.add_get("/", overview.overview)
     r.add_get("/partner", overview.partner)
@@ -75,6 +74,7 @@ def setup_dashboard(app: web.Application) -> None:
     r.add_get("/metrics", handle_metrics)
     r.add_static("/assets/", ASSETS)
     setup_api(app)
+    app.cleanup_ctx.append(workbench.conversion_threads)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:

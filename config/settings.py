@@ -290,6 +290,8 @@ class DashboardSettings:
     """Seconds over which failed sign-ins are counted."""
     max_upload_bytes: int = within(1024, 100 * 1024 * 1024, 5 * 1024 * 1024)
     """Largest form body (workbench upload) accepted."""
+    conversions: int = within(1, 32, 2)
+    """Workbench conversions at once, each in a thread kept for them; one more is answered 503."""
     copy_timeout: float = within(0.1, 300.0, 10.0)
     """Seconds each copy-cataloguing target gets to answer a search."""
     targets: list[CopyTarget] = field(default_factory=list)
@@ -435,14 +437,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
     at = f"{where}: " if where else ""
     if not isinstance(data, dict):
         raise ConfigError(f"{at}expected a table, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in fields:
-            raise ConfigError(f"{at}unknown key {key!r}; expected one of {', '.join(fields)}")
-        values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
-        _check_allowed(fields[key], values[key], f"{where}.{key}" if where else key)
+    values = checked_values(cls, data, where)
     missing = [
         name
         for name, f in fields.items()
@@ -453,6 +449,22 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if missing:
         raise ConfigError(f"{at}missing key {missing[0]!r}")
     return cls(**values)
+
+
+def checked_values(cls: type, data: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """The values of ``data`` (some fields of the dataclass ``cls``, from a table of koprik.toml
+    or a JSON object) checked and converted as the loader does: known keys, types, bounds.
+    Raises ConfigError naming the key."""
+    at = f"{where}: " if where else ""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(f"{at}unknown key {key!r}; expected one of {', '.join(fields)}")
+        values[key] = _coerce(hints[key], value, f"{where}.{key}" if where else key)
+        _check_allowed(fields[key], values[key], f"{where}.{key}" if where else key)
+    return values
 
 
 def _plain(number: float) -> str:

@@ -18,6 +18,17 @@ from koprik.dashboard.accounts import add_user
 from provider.app import init_app
 
 PASSWORD = "correct horse battery"
+UNREADABLE_FORMS = (
+    ("application/x-www-form-urlencoded", b"csrf=TOKEN&name=\xff\xfe&password=\xff"),
+    ("application/x-www-form-urlencoded; charset=no-such-charset", b"csrf=TOKEN&name=a"),
+    ("multipart/form-data; boundary=XX", b"no boundary here"),
+    ("multipart/form-data", b"--XX\r\n\r\n--XX--\r\n"),
+    ("multipart/form-data; boundary=XX",
+     b'--XX\r\nContent-Disposition: form-data; name="csrf"\r\n\r\nTOKEN\r\n'
+     b'--XX\r\nContent-Disposition: form-data; name="name"\r\n\r\n\xff\xfe\r\n--XX--\r\n'),
+)
+"""Form bodies aiohttp cannot decode: bytes that are not UTF-8, an unknown charset, a multipart
+body without its boundary (each was a 500 with a traceback in the log)."""
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 

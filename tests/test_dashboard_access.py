@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import Any
 
 from sqlalchemy import select, update
 
 from catalog.models import user_sessions, users
+from config import ServerSettings
 from koprik.dashboard.accounts import new_token
 from koprik.dashboard.signin import LIMITED, REFUSED
 from provider.keys import CATALOG
 from tests.dashboard_fixtures import (
     PASSWORD,
+    UNREADABLE_FORMS,
     client,  # noqa: F401  (fixture)
     csrf_of,
     dashboard_settings,
@@ -34,6 +38,24 @@ def _post_routes(app: Any) -> list[tuple[str, str]]:
         if ours and route.method in ("POST", "PATCH", "DELETE") and path not in PUBLIC_POSTS:
             found.append((route.method, path.replace("{name}", "x").replace("{run}", "1")))
     return found
+
+
+async def test_sign_in_goes_back_to_this_site_only(client: Any) -> None:  # noqa: F811
+    """A browser drops tabs and line breaks from a Location and reads a backslash as a slash:
+    ``/<TAB>/evil.example`` would send the operator to another site once signed in."""
+    token = csrf_of(await (await client.get("/signin")).text())
+    for target, expected in (("/runs/3?source=a%20b", "/runs/3?source=a%20b"),
+                             ("//evil.example", "/"), ("/\\evil.example", "/"),
+                             ("/\t/evil.example", "/"), ("/\n/evil.example", "/"),
+                             ("/\r\n/evil.example", "/"), ("/\t\\evil.example", "/"),
+                             ("https://evil.example/", "/")):
+        client.session.cookie_jar.clear_domain("127.0.0.1")
+        client.session.cookie_jar.update_cookies({"koprik_csrf": token})
+        response = await client.post("/signin", data={"csrf": token, "name": "alice",
+                                                      "password": PASSWORD, "next": target},
+                                     allow_redirects=False)
+        assert response.status == 303, target
+        assert response.headers["Location"] == expected, target
 
 
 async def test_sign_in_and_out(client: Any) -> None:  # noqa: F811
@@ -101,6 +123,23 @@ async def test_a_form_without_its_csrf_token_is_refused(client: Any) -> None:  #
     assert anonymous.status == 403
 
 
+async def test_a_form_that_cannot_be_read_is_a_bad_request(client: Any, caplog: Any) -> None:  # noqa: F811
+    anonymous = csrf_of(await (await client.get("/signin")).text())
+    for content_type, body in UNREADABLE_FORMS:
+        response = await client.post("/signin", data=body.replace(b"TOKEN", anonymous.encode()),
+                                     headers={"Content-Type": content_type})
+        text = await response.text()
+        assert response.status == 400, (content_type, body)
+        assert text.startswith("The form could not be read") and "\n" not in text.strip()
+    await sign_in(client)
+    session = csrf_of(await (await client.get("/sources")).text())
+    for content_type, body in UNREADABLE_FORMS:
+        response = await client.post("/sources", data=body.replace(b"TOKEN", session.encode()),
+                                     headers={"Content-Type": content_type})
+        assert response.status == 400, (content_type, body)
+    assert "Traceback" not in caplog.text
+
+
 async def test_sessions_expire(client: Any) -> None:  # noqa: F811
     await sign_in(client)
     assert (await client.get("/sources", allow_redirects=False)).status == 200
@@ -144,3 +183,24 @@ async def test_records_are_public_unless_configured(aiohttp_client: Any, tmp_pat
         assert (await closed.get(path, allow_redirects=False)).status == 303, path
     await sign_in(closed)
     assert (await closed.get("/records", allow_redirects=False)).status == 200
+
+
+async def test_a_form_must_arrive_within_the_request_timeout(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    """A POST body trickled (or never finished) held its connection for ever: the request
+    timeout stops when the handler starts, and forms were read without a bound in time."""
+    settings = dataclasses.replace(dashboard_settings(tmp_path),
+                                   server=ServerSettings(http_request_timeout=1.0))
+    client = await make_client(aiohttp_client, settings)  # noqa: F811
+    token = new_token(client.app[CATALOG].engine, "alice")
+    for path, kind in (("/signin", "application/x-www-form-urlencoded"),
+                       ("/workbench", "multipart/form-data; boundary=XX"),
+                       ("/api/sources", "application/json")):
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
+                     f"Authorization: Bearer {token}\r\n"
+                     f"Content-Length: 1000\r\n\r\n--XX\r\n".encode())  # and no more
+        status = await asyncio.wait_for(reader.readline(), 60)
+        assert status.startswith(b"HTTP/1.1 408"), (path, status)
+        writer.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from catalog import Catalog
 from catalog.demo import demo_records
@@ -11,6 +12,9 @@ from config import DatabaseSettings, HarvestSource, Settings
 from harvester.scheduler import start_scheduler
 from harvester.sources import add_source
 from koprik.dashboard import reads
+from koprik.dashboard.accounts import new_token
+from provider.keys import CATALOG
+from tests.dashboard_fixtures import client, sign_in  # noqa: F401
 
 
 def test_next_run_times_come_from_the_schedulers_job_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -51,3 +55,20 @@ def test_overview_counts_sets(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert languages >= by_set["lang"]
     assert summary.formats == ["oai_dc", "marc21", "mods"]
     catalog.close()
+
+
+def test_ids_beyond_the_columns_name_nothing(catalog: Catalog) -> None:
+    """A run or reject id from a URL beyond what the key column holds is no such run, not a
+    database error (SQLite: OverflowError past 2**63; PostgreSQL: integer out of range)."""
+    for number in (0, -1, reads.LARGEST_ID + 1, 10**20):
+        assert reads.run(catalog.engine, number) is None
+        assert reads.reject(catalog.engine, number) is None
+
+
+async def test_pages_of_runs_beyond_the_columns_are_not_found(client: Any) -> None:  # noqa: F811
+    await sign_in(client)
+    token = new_token(client.app[CATALOG].engine, "alice")
+    for path in ("/runs/99999999999999999999", "/rejects/99999999999999999999",
+                 "/api/runs/99999999999999999999"):
+        response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 404, path

@@ -10,8 +10,10 @@ import pytest
 from pymarc import Field, Record, Subfield
 
 from catalog import Provenance
+from config import Settings
+from koprik.dashboard.accounts import new_token
 from provider.keys import CATALOG
-from tests.dashboard_fixtures import client  # noqa: F401
+from tests.dashboard_fixtures import client, csrf_of, make_client, sign_in  # noqa: F401
 
 
 def _record(control: str, title: str) -> Record:
@@ -80,3 +82,23 @@ async def test_the_record_page_shows_the_change_history(filled: Any) -> None:
         ("added", "harvest from <code>partner</code>"),
         ("deleted", 'harvest from <code>partner</code>, <a href="/runs/7">run #7</a>'),
     ]
+
+
+async def test_a_nul_from_the_wire_names_nothing_on_either_engine(
+    aiohttp_client: Any, settings: Settings, caplog: Any
+) -> None:
+    """A NUL in a record id, a source name or a form field is refused or found nowhere, never
+    sent to the database (PostgreSQL fails on it: the pages were 500s)."""
+    client = await make_client(aiohttp_client, settings)  # noqa: F811
+    token = new_token(client.app[CATALOG].engine, "alice")
+    for path in ("/record?id=%00", "/record/mrk?id=a%00", "/record/original?id=%00"):
+        assert (await client.get(path)).status == 404, path
+    await sign_in(client)
+    assert (await client.get("/runs?source=%00")).status == 200
+    api = await client.get("/api/runs?source=%00", headers={"Authorization": f"Bearer {token}"})
+    assert api.status == 200 and await api.json() == []
+    csrf = csrf_of(await (await client.get("/review")).text())
+    review = await client.post("/review", data={"csrf": csrf, "first": "a\x00", "second": "b",
+                                                "decision": "same"}, allow_redirects=False)
+    assert review.status == 400 and "NUL" in await review.text()
+    assert "Traceback" not in caplog.text

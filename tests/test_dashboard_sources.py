@@ -15,9 +15,10 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_sources
 from config import DatabaseSettings, Settings
 from koprik.dashboard.accounts import new_token
+from koprik.dashboard.api import MAX_BODY
 from provider.app import init_app
 from provider.keys import CATALOG
-from tests.dashboard_fixtures import client, csrf_of, sign_in  # noqa: F401
+from tests.dashboard_fixtures import client, csrf_of, make_client, sign_in  # noqa: F401
 
 RECORDS = 30
 
@@ -107,3 +108,44 @@ async def test_the_api_offers_sources_and_runs(client: Any, partner: str) -> Non
     assert [r["id"] for r in await (await client.get("/api/runs", headers=headers)).json()] \
         == [run_id]
     assert (await client.delete("/api/sources/p", headers=headers)).status == 200
+
+
+async def test_the_api_checks_each_fields_type(client: Any) -> None:  # noqa: F811
+    """A JSON field of the wrong type is 400 naming it, as in koprik.toml: ``"enabled": "no"``
+    was a 500 (the database refused it), ``"sets": [1]`` a 400 without the key's name; arrays
+    nested too deep for json to read were a 500 (RecursionError)."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    base = {"name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False}
+    for wrong, key in (({"enabled": "no"}, "enabled"), ({"sets": [1]}, "sets[0]"),
+                       ({"delay": "fast"}, "delay"), ({"retries": 2.5}, "retries"),
+                       ({"url": ["http://127.0.0.1:9/oai"]}, "url"), ({"check": "no"}, "check")):
+        refused = await client.post("/api/sources", headers=headers, json={**base, **wrong})
+        assert refused.status == 400, wrong
+        assert (await refused.json())["error"].startswith(f"{key}: expected"), wrong
+    for body in (b"[" * 60_000, b'{"name": ' + b"[" * 60_000 + b"}"):  # under MAX_BODY
+        deep = await client.post("/api/sources", headers=headers, data=body)
+        assert deep.status == 400 and (await deep.json())["error"] == "the body is not JSON"
+    large = await client.post("/api/sources", headers=headers,
+                              json={**base, "query": "x" * MAX_BODY})  # was a 500 (TypeError)
+    assert large.status == 413 and (await large.json())["error"] == f"at most {MAX_BODY} bytes"
+    assert await (await client.get("/api/sources", headers=headers)).json() == []
+    created = await client.post("/api/sources", headers=headers, json={**base, "delay": 0})
+    assert created.status == 201, await created.text()
+    patched = await client.patch("/api/sources/p", headers=headers, json={"enabled": "no"})
+    assert patched.status == 400 and (await patched.json())["error"].startswith("enabled:")
+
+
+async def test_the_api_refuses_a_nul_on_either_engine(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    """PostgreSQL refuses a NUL in any text: a source field holding one was a 500 there (and
+    stored as it was on SQLite)."""
+    client = await make_client(aiohttp_client, settings)  # noqa: F811
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    base = {"name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False}
+    for key in ("url", "institution_name", "institution_code"):
+        refused = await client.post("/api/sources", headers=headers,
+                                    json={**base, key: base.get(key, "") + "\x00"})
+        assert refused.status == 400, key
+        assert (await refused.json())["error"] == f"{key}: a NUL character is not allowed"
+    assert await (await client.get("/api/sources", headers=headers)).json() == []

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 from aiohttp import FormData
 
+from koprik.dashboard import workbench
 from koprik.dashboard.workbench import convert
 from tests.conftest import DATA
-from tests.dashboard_fixtures import client, csrf_of, dashboard_settings, make_client  # noqa: F401
+from tests.dashboard_fixtures import (  # noqa: F401
+    UNREADABLE_FORMS,
+    client,
+    csrf_of,
+    dashboard_settings,
+    make_client,
+)
 
 MAX = 1024 * 1024
 
@@ -60,3 +69,44 @@ async def test_convert_and_download(client: Any) -> None:  # noqa: F811
     missing.add_field("to", "mrk")
     missing.add_field("text", "=LDR  00000nam a2200000 i 4500")
     assert (await client.post("/workbench", data=missing)).status == 403
+
+
+async def test_a_form_that_cannot_be_read_is_a_bad_request(client: Any) -> None:  # noqa: F811
+    """The last form is readable here (the workbench reads bytes), but has no records: 400."""
+    token = csrf_of(await (await client.get("/workbench")).text())
+    for content_type, body in UNREADABLE_FORMS:
+        response = await client.post("/workbench", data=body.replace(b"TOKEN", token.encode()),
+                                     headers={"Content-Type": content_type})
+        assert response.status == 400, (content_type, body)
+
+
+async def test_conversions_have_threads_of_their_own_and_a_limit(
+    aiohttp_client: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """Conversions ran in asyncio's shared threads: a few large public uploads held up every
+    OAI-PMH Identify and dashboard page for as long as they took. Here two conversions are
+    held in progress: a third is refused (503) and OAI-PMH still answers."""
+    client = await make_client(aiohttp_client, dashboard_settings(tmp_path, conversions=2))  # noqa: F811
+    started, release, threads = threading.Semaphore(0), threading.Event(), []
+
+    def held(*_args: Any) -> workbench.Conversion:
+        threads.append(threading.current_thread().name)
+        started.release()
+        release.wait(120)
+        return workbench.Conversion()
+
+    monkeypatch.setattr(workbench, "convert", held)
+    token = csrf_of(await (await client.get("/workbench")).text())
+    form = {"csrf": token, "from": "mrk", "to": "mrk", "script": "", "text": "=LDR  x"}
+    holding = [asyncio.create_task(client.post("/workbench", data=form)) for _ in range(2)]
+    try:
+        for _ in holding:
+            assert await asyncio.to_thread(started.acquire, True, 60)
+        refused = await asyncio.wait_for(client.post("/workbench", data=form), 60)
+        assert refused.status == 503 and refused.headers["Retry-After"]
+        identify = await asyncio.wait_for(client.get("/oai?verb=Identify"), 60)
+        assert identify.status == 200
+    finally:
+        release.set()
+    assert [(await done).status for done in holding] == [200, 200]
+    assert sorted(threads) == ["koprik-workbench_0", "koprik-workbench_1"]

@@ -26,7 +26,7 @@ from lxml import etree
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from config import SearchSettings, Settings
+from config import SearchSettings, ServerSettings, Settings
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.sru.responses import SRU2, SRU2_DIAGNOSTIC, SRU2_SCAN, SRW, SRW_DIAGNOSTIC
@@ -198,8 +198,12 @@ def test_explain_and_scan_validate(
         ({"query": "x", "recordXPath": "/a"}, "8", "recordXPath"),
         ({"query": "x", "stylesheet": "a.xsl"}, "8", "stylesheet"),
         ({"query": "x", "maximumRecords": "many"}, "6", "maximumRecords=many"),
+        ({"query": "x", "startRecord": "\u00b2"}, "6", "startRecord=\u00b2"),  # isdigit()
+        ({"query": "x", "maximumRecords": "\u0663"}, "6", "maximumRecords=\u0663"),
         ({"query": "x", "queryType": "pqf"}, "6", "queryType=pqf"),
         ({"query": "x", "bogus": "1"}, "8", "bogus"),
+        ({"query": "x", "recordSchema": "on\x01ix\ufffe"}, "66", "onix"),  # XML forbids both
+        ({"query": "x", "b\x00o\ufffegus": "1"}, "8", "bogus"),
         ({}, "7", "query"),
     ],
 )
@@ -300,12 +304,20 @@ def test_an_oversized_or_malformed_http_request_never_gets_a_5xx(target: int) ->
     with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
         sock.sendall(b"GET nonsense\r\n\r\n")
         assert _read_http(sock).startswith(b"HTTP/1.1 400")
+    for length in (b"\xb2", b"\xb9\xb2", b"-1", b"1e3"):  # "\xb2" is "²" in latin-1: isdigit()
+        with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+            sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Length: " + length + b"\r\n\r\n")
+            assert _read_http(sock).startswith(b"HTTP/1.1 400"), length
 
 
 def _read_http(sock: socket.socket) -> bytes:
+    """One response from ``sock`` (what came before the connection closed, if it did)."""
     data = b""
     while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     length = int(re.search(rb"Content-Length: (\d+)", head)[1])  # type: ignore[index]
     while len(body) < length:
@@ -335,6 +347,46 @@ def test_sru_at_the_http_application(tmp_path: Path, schemas: dict[str, etree.XM
         assert set(locals_of(paged)) == NAVOIY - {"uz-nav-lat"}
         slot = paged.find(f".//{{{SRU2}}}recordData/{{{SRU2_DIAGNOSTIC}}}diagnostic")
         assert slot is not None and diagnostic(slot) == ("info:srw/diagnostic/1/65", "uz-nav-lat")
+
+
+def test_a_post_body_is_read_whole_and_within_the_request_timeout(tmp_path: Path) -> None:
+    """A POST body arriving in two parts was cut at the first: ``query=dc.title`` was
+    answered (no records) and the rest read as the next request; a body never finished held
+    its connection for ever."""
+    settings = sqlite_settings(tmp_path, server=ServerSettings(http_request_timeout=1.0))
+    port = free_port()
+    first, rest = b"version=1.2&operation=searchRetrieve&query=dc.cre", b"ator=navoiy"
+    head = (b"POST /sru HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+            b"\r\nContent-Length: %d\r\n\r\n" % len(first + rest))
+    with serve_in_thread(init_app(settings, catalog_holding(settings, handmade_records())),
+                         port=port):
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            sock.sendall(head + first)
+            time.sleep(0.5)  # the two parts arrive apart
+            sock.sendall(rest)
+            answer = _read_http(sock)
+        root = etree.fromstring(answer.partition(b"\r\n\r\n")[2], PARSER)
+        assert text(root, "numberOfRecords") == str(len(NAVOIY))
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            sock.sendall(head + first)  # and no more
+            assert _read_http(sock).startswith(b"HTTP/1.1 408")
+
+
+def test_explain_names_a_hostile_host_header_safely(
+    tmp_path: Path, schemas: dict[str, etree.XMLSchema]
+) -> None:
+    """Explain names the host and port of the Host header: one with a port of "²", a byte that
+    is not UTF-8 or U+FFFE was a 500 (int() of "²"; an unencodable surrogate) or ill-formed."""
+    settings = sqlite_settings(tmp_path)
+    port = free_port()
+    with serve_in_thread(init_app(settings, catalog_holding(settings, [])), port=port):
+        for host in (b"x:\xc2\xb2", b"x:99999999", b"\xff", b"\xef\xbf\xbe", b"x:8080"):
+            with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+                sock.sendall(b"GET /sru HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+                answer = _read_http(sock)
+            assert answer.startswith(b"HTTP/1.1 200"), (host, answer[:100])
+            validate(etree.fromstring(answer.partition(b"\r\n\r\n")[2], PARSER), schemas)
+            assert (b"<port>8080</port>" in answer) == (host == b"x:8080")
 
 
 def test_another_process_on_the_catalogue_answers_a_result_set_id(

@@ -72,9 +72,38 @@ def set_session_cookie(
                         samesite="Lax", secure=request.secure, path="/")
 
 
+def unreadable_form(error: Exception) -> web.HTTPBadRequest:
+    """The answer to a form body that cannot be read (bytes that are not UTF-8, an unknown
+    charset, a multipart body without its boundary): 400 and one line, not a 500."""
+    return web.HTTPBadRequest(text=f"The form could not be read: {error}")
+
+
+def late_body() -> web.HTTPRequestTimeout:
+    """The answer to a body not all sent within ``server.http_request_timeout``: a client
+    trickling one byte at a time held its connection (and its slot) for ever."""
+    return web.HTTPRequestTimeout(text="The request body did not arrive in time")
+
+
+async def posted_form(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
+    """The POSTed form, arrived within ``server.http_request_timeout`` (:func:`late_body`);
+    400 when it cannot be read (:func:`unreadable_form`), or when a field holds a NUL, which
+    none of ours may and PostgreSQL refuses in any text it is sent."""
+    try:
+        form = await asyncio.wait_for(request.post(),
+                                      request.app[SETTINGS].server.http_request_timeout)
+    except TimeoutError:
+        raise late_body() from None
+    except (ValueError, LookupError) as error:  # UnicodeDecodeError is a ValueError
+        raise unreadable_form(error) from None
+    for name, value in form.items():
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            raise unreadable_form(ValueError("a field holds a NUL character"))
+    return form
+
+
 async def checked_form(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
     """The POSTed form, once its CSRF token is the expected one (403 otherwise)."""
-    form = await request.post()
+    form = await posted_form(request)
     check_csrf(request, await viewer(request), form.get("csrf"))
     return form
 

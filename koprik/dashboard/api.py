@@ -21,10 +21,11 @@ from typing import Any
 from aiohttp import web
 
 from config import HarvestSource
+from config.settings import ConfigError, checked_values
 from harvester.retry import retry_rejects
 from harvester.sources import SourceError, add_source, edit_source, find_source, remove_source
 from koprik.dashboard import reads
-from koprik.dashboard.access import Handler
+from koprik.dashboard.access import Handler, late_body
 from koprik.dashboard.accounts import user_of_token
 from koprik.dashboard.harvests import StartRefused
 from koprik.dashboard.keys import HARVESTS
@@ -56,19 +57,39 @@ def token_required(handler: Handler) -> Handler:
     return guarded
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def _body(request: web.Request) -> tuple[dict[str, Any], bool]:
+    """The source fields of the JSON object sent (within ``server.http_request_timeout``),
+    each of its type and within its bounds as in koprik.toml
+    (:func:`config.settings.checked_values`) and without a NUL, and its ``check`` (default
+    true)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise _error(web.HTTPRequestEntityTooLarge, f"at most {MAX_BODY} bytes")
+        raise web.HTTPRequestEntityTooLarge(
+            MAX_BODY, request.content_length, content_type="application/json",
+            text=json.dumps({"error": f"at most {MAX_BODY} bytes"}))
     try:
-        data = await request.json()
-    except ValueError:
+        data = await asyncio.wait_for(request.json(),
+                                      request.app[SETTINGS].server.http_request_timeout)
+    except TimeoutError:
+        raise late_body() from None
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can read
         raise _error(web.HTTPBadRequest, "the body is not JSON") from None
     if not isinstance(data, dict):
         raise _error(web.HTTPBadRequest, "expected a JSON object")
-    unknown = set(data) - _FIELDS - {"check"}
+    check = data.pop("check", True)
+    if not isinstance(check, bool):
+        raise _error(web.HTTPBadRequest, f"check: expected true or false, got {check!r}")
+    unknown = set(data) - _FIELDS
     if unknown:
         raise _error(web.HTTPBadRequest, f"unknown fields: {', '.join(sorted(unknown))}")
-    return data
+    try:
+        values = checked_values(HarvestSource, data)
+    except ConfigError as error:
+        raise _error(web.HTTPBadRequest, str(error)) from None
+    for key, value in values.items():
+        if any("\x00" in text for text in (value if isinstance(value, list) else [value])
+               if isinstance(text, str)):  # PostgreSQL refuses it in any text it is sent
+            raise _error(web.HTTPBadRequest, f"{key}: a NUL character is not allowed")
+    return values, check
 
 
 @token_required
@@ -89,8 +110,7 @@ async def get_source(request: web.Request) -> web.Response:
 
 @token_required
 async def post_source(request: web.Request) -> web.Response:
-    data = await _body(request)
-    check = bool(data.pop("check", True))
+    data, check = await _body(request)
     try:
         source = HarvestSource(**data)
         stored, _found = await asyncio.to_thread(
@@ -105,8 +125,7 @@ async def post_source(request: web.Request) -> web.Response:
 
 @token_required
 async def patch_source(request: web.Request) -> web.Response:
-    data = await _body(request)
-    check = bool(data.pop("check", True))
+    data, check = await _body(request)
     name = request.match_info["name"]
     try:
         changed = await asyncio.to_thread(

@@ -38,6 +38,7 @@ def setup_dashboard(app: web.Application) -> None:
     app[LIMITER] = LoginLimiter(catalog.engine, settings.dashboard.login_attempts,
                                 settings.dashboard.login_window)
     app[HARVESTS] = Harvests(catalog)
+    app[overview.PUBLIC_SUMMARY] = overview.PublicSummary(overview.PUBLIC_SUMMARY_SECONDS)
     app[METRICS] = Metrics(catalog)
     app.middlewares.append(middleware(app[METRICS]))
     app.cleanup_ctx.append(_stop_harvests)  # cleaned up before the catalogue closes
@@ -73,6 +74,7 @@ def setup_dashboard(app: web.Application) -> None:
     r.add_get("/metrics", handle_metrics)
     r.add_static("/assets/", ASSETS)
     setup_api(app)
+    app.cleanup_ctx.append(workbench.conversion_threads)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:

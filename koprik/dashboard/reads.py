@@ -22,6 +22,9 @@ from harvester.scheduler import JOB_PREFIX, JOBS_TABLE
 from harvester.sources import SourceEntry, all_sources
 
 DAY = 86400
+LARGEST_ID = 2**31 - 1
+"""The largest id an ``Integer`` key holds on every engine (PostgreSQL's ``integer``): a larger
+number from a URL names nothing (and the database would fail on it, not miss it)."""
 MAX_RAW_SHOWN = 20_000
 """Bytes of a reject shown on its page (the whole of it is downloadable)."""
 
@@ -72,6 +75,10 @@ def _run(row: Any) -> Run:
 
 
 def runs(engine: Engine, source: str | None = None, limit: int = 50) -> list[Run]:
+    """The newest ``limit`` runs (of ``source``: none when the name holds a NUL, which no
+    source's does and PostgreSQL refuses in any text it is sent)."""
+    if source is not None and "\x00" in source:
+        return []
     query = select(harvest_runs).order_by(harvest_runs.c.id.desc()).limit(limit)
     if source is not None:
         query = query.where(harvest_runs.c.source == source)
@@ -80,6 +87,8 @@ def runs(engine: Engine, source: str | None = None, limit: int = 50) -> list[Run
 
 
 def run(engine: Engine, run_id: int) -> Run | None:
+    if not 1 <= run_id <= LARGEST_ID:
+        return None
     with engine.connect() as connection:
         row = connection.execute(select(harvest_runs).where(harvest_runs.c.id == run_id)).first()
     return None if row is None else _run(row)
@@ -112,6 +121,8 @@ def rejects(engine: Engine, run_id: int, limit: int = 200) -> list[Reject]:
 
 
 def reject(engine: Engine, reject_id: int) -> Reject | None:
+    if not 1 <= reject_id <= LARGEST_ID:
+        return None
     with engine.connect() as connection:
         row = connection.execute(
             select(harvest_rejects).where(harvest_rejects.c.id == reject_id)

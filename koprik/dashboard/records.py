@@ -190,9 +190,18 @@ def record_views(catalog: Catalog, local_id: str) -> RecordViews | None:
                        catalog.record_history(row.id))
 
 
+def requested_id(request: web.Request) -> str:
+    """The ``id`` of the URL's query: a record's local identifier, 404 when it holds a NUL,
+    which no identifier does (and PostgreSQL refuses in any text it is sent)."""
+    local_id = request.query.get("id", "")
+    if "\x00" in local_id:
+        raise web.HTTPNotFound(text="no such record")
+    return local_id
+
+
 @readable("public_records")
 async def record_page(request: web.Request) -> web.Response:
-    local_id = request.query.get("id", "")
+    local_id = requested_id(request)
     found = await asyncio.to_thread(record_views, request.app[CATALOG], local_id)
     if found is None:
         raise web.HTTPNotFound(text=f"no record {local_id!r}")
@@ -202,7 +211,7 @@ async def record_page(request: web.Request) -> web.Response:
 
 @readable("public_records")
 async def record_view(request: web.Request) -> web.Response:
-    local_id, view = request.query.get("id", ""), request.match_info["view"]
+    local_id, view = requested_id(request), request.match_info["view"]
     if view not in VIEWS:
         raise web.HTTPNotFound()
     text = await asyncio.to_thread(view_text, request.app[CATALOG], local_id, view)
@@ -225,7 +234,7 @@ def original_payload(catalog: Catalog, local_id: str) -> bytes | None:
 
 @readable("public_records")
 async def record_original(request: web.Request) -> web.Response:
-    local_id = request.query.get("id", "")
+    local_id = requested_id(request)
     payload = await asyncio.to_thread(original_payload, request.app[CATALOG], local_id)
     if payload is None:
         raise web.HTTPNotFound()

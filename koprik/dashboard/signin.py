@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 from aiohttp import web
 
@@ -18,11 +19,15 @@ log = logging.getLogger("koprik.dashboard.signin")
 REFUSED = "Wrong user name or password."
 LIMITED = "Too many failed sign-ins from here; wait a few minutes and try again."
 MAX_NAME = 100
+_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
+"""Characters no ``next`` of ours holds (it is a quoted path): browsers drop tabs and line breaks
+from a URL and read a backslash as a slash, so ``/<TAB>/evil.example`` is ``//evil.example``."""
 
 
 def _next(value: object) -> str:
     """Where to go after signing in: a path on this site only (no open redirect)."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith(("//", "/\\")):
+    if (isinstance(value, str) and value.startswith("/") and not value.startswith("//")
+            and _UNSAFE.search(value) is None):
         return value
     return "/"
 

@@ -3,15 +3,19 @@ see the result with its warnings, download it.
 
 The conversion is :mod:`crosswalks.registry`'s (the formats of ``koprik crosswalk``); the
 upload is read with a budget of ``dashboard.max_upload_bytes`` (a larger body is refused with
-413 before it is all read), and the conversion runs in a worker thread.
+413 before it is all read), and the conversion runs in a thread of :class:`Conversions`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiohttp import web
 from pymarc import Record, Subfield
@@ -23,7 +27,14 @@ from crosswalks.uzbek import (
     latin_to_cyrillic,
     romanize_alalc,
 )
-from koprik.dashboard.access import check_csrf, readable, viewer
+from koprik.dashboard.access import (
+    check_csrf,
+    late_body,
+    posted_form,
+    readable,
+    unreadable_form,
+    viewer,
+)
 from koprik.dashboard.render import render
 from provider.keys import SETTINGS
 
@@ -32,6 +43,52 @@ SHOWN_CHARS = 200_000
 TEXT_FIELDS = 6
 """Form fields other than the file (csrf, text, from, to, script, action)."""
 MAX_FIELD = 64 * 1024
+RETRY_SECONDS = 10
+"""Retry-After of a conversion refused because as many as allowed are in progress."""
+T = TypeVar("T")
+
+
+class Conversions:
+    """At most ``limit`` workbench conversions at once, in threads kept for them: a public upload
+    of 5 MB of tiny records keeps a thread busy for a minute, and in asyncio's shared threads a
+    few of them held up every OAI-PMH GetRecord and dashboard page for as long. One more
+    conversion is refused (503 with Retry-After), not queued with its upload in memory."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.executor = ThreadPoolExecutor(limit, thread_name_prefix="koprik-workbench")
+        self._active = 0
+        self._lock = threading.Lock()
+
+    async def run(self, job: Callable[[], T]) -> T:
+        """``job()`` in a conversion thread; 503 when all are busy. A slot is given back when
+        the job ends, even when the client has gone before (the thread works on)."""
+        with self._lock:
+            if self._active >= self.limit:
+                raise web.HTTPServiceUnavailable(
+                    headers={"Retry-After": str(RETRY_SECONDS)},
+                    text=f"Too many conversions at once; retry in {RETRY_SECONDS} s",
+                )
+            self._active += 1
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self._counted, job)
+
+    def _counted(self, job: Callable[[], T]) -> T:
+        try:
+            return job()
+        finally:
+            with self._lock:
+                self._active -= 1
+
+
+CONVERSIONS = web.AppKey("dashboard_conversions", Conversions)
+
+
+async def conversion_threads(app: web.Application) -> AsyncIterator[None]:
+    """``app[CONVERSIONS]`` for the application's life (a cleanup context)."""
+    app[CONVERSIONS] = Conversions(app[SETTINGS].dashboard.conversions)
+    yield
+    app[CONVERSIONS].executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _each_subfield(change: Callable[[str], str]) -> Callable[[Record], Record]:
@@ -109,14 +166,25 @@ def convert(
 
 
 async def read_upload(request: web.Request, limit: int) -> dict[str, bytes]:
-    """The form's fields as bytes, at most ``limit`` bytes in all (413 beyond)."""
-    fields: dict[str, bytes] = {}
+    """The form's fields as bytes, at most ``limit`` bytes in all (413 beyond), all arrived
+    within ``server.http_request_timeout`` (408 after)."""
     if not request.content_type.startswith("multipart/"):
         if (request.content_length or 0) > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit,
                                                 actual_size=request.content_length or 0)
-        form = await request.post()  # pasted text only; also bounded by client_max_size
+        form = await posted_form(request)  # pasted text only; also bounded by client_max_size
         return {name: value.encode() for name, value in form.items() if isinstance(value, str)}
+    try:
+        return await asyncio.wait_for(_read_parts(request, limit),
+                                      request.app[SETTINGS].server.http_request_timeout)
+    except TimeoutError:
+        raise late_body() from None
+    except (ValueError, LookupError) as error:
+        raise unreadable_form(error) from None
+
+
+async def _read_parts(request: web.Request, limit: int) -> dict[str, bytes]:
+    fields: dict[str, bytes] = {}
     budget = limit
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
@@ -161,10 +229,10 @@ async def workbench_convert(request: web.Request) -> web.StreamResponse:
     if problem:
         return await render(request, "workbench.html", status=400, error=problem,
                             chosen=chosen, **_formats())
-    result = await asyncio.to_thread(
+    result = await request.app[CONVERSIONS].run(functools.partial(
         convert, data, chosen["from"], chosen["to"], chosen["script"],
         request.app[SETTINGS].limits.max_record_bytes,
-    )
+    ))
     if fields.get("action") == b"download" and result.converted:
         return web.Response(body=result.output, content_type="application/octet-stream",
                             headers={"Content-Disposition":

@@ -1,11 +1,13 @@
 """The SRU endpoint ``/sru`` over HTTP (GET, and POST of a urlencoded form).
 
 Every answer is an HTTP 200 SRU document, refusals included (a POST body over
-``search.sru_max_request_bytes`` is diagnostic 12, a POST that is not a form diagnostic 6).
+``search.sru_max_request_bytes`` is diagnostic 12, a POST that is not a form diagnostic 6),
+except for a POST body that does not arrive within ``server.http_request_timeout`` (408).
 """
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -29,7 +31,7 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
     limit = request.app[SETTINGS].search.sru_max_request_bytes
     refusal: tuple[Condition, str] | None = None
     if request.method == "POST":
-        body = await request.content.read(limit + 1)
+        body = await _body(request, limit + 1)
         if len(body) > limit:
             refusal = (Condition.QUERY_TOO_LONG, str(limit))
         elif request.content_type != FORM:
@@ -44,8 +46,29 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE})
 
 
+async def _body(request: web.Request, most: int) -> bytes:
+    """The POST body, or its first ``most`` bytes: all of it (a read returns what has arrived,
+    which may be a part: a query cut there was answered), within the request timeout."""
+    chunks: list[bytes] = []
+    size = 0
+
+    async def read() -> None:
+        nonlocal size
+        while size < most and (chunk := await request.content.read(most - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+
+    try:
+        await asyncio.wait_for(read(), request.app[SETTINGS].server.http_request_timeout)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(text="The request body did not arrive in time") from None
+    return b"".join(chunks)
+
+
 def _address(request: web.Request) -> tuple[str, int]:
+    """The host and port of the request's Host header, as explain names them (port 80 when
+    the header has none that is a port number)."""
     host, _, port = request.host.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         return request.host, 80
     return host, int(port)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from xml.sax.saxutils import escape, quoteattr
 
 from config import Settings
+from crosswalks.xmltext import xml_safe
 from provider.sru.cql_query import CONTEXT_SETS, INDEXES
 from provider.sru.request import SCHEMAS
 
@@ -46,9 +47,10 @@ def explain_record(settings: Settings, version: str, host: str, port: int, datab
         for s in SCHEMAS
     )
     title = escape(settings.repository.name)
+    host = escape(xml_safe(host))  # from the client's Host header
     return (
         f'<explain xmlns="{ZEEREX}"><serverInfo protocol="SRU" version="{version}"'
-        f' transport="http" method="GET POST"><host>{escape(host)}</host><port>{port}</port>'
+        f' transport="http" method="GET POST"><host>{host}</host><port>{port}</port>'
         f"<database>{escape(database)}</database></serverInfo>"
         f'<databaseInfo><title lang="en" primary="true">{title}</title></databaseInfo>'
         f"<indexInfo>{sets}{''.join(indexes)}</indexInfo><schemaInfo>{schemas}</schemaInfo>"

@@ -116,7 +116,7 @@ async def _read_request(
     if "chunked" in headers.get("transfer-encoding", "").lower():
         raise BadRequest("chunked bodies are not served")
     length_text = headers.get("content-length", "0")
-    if not length_text.isdigit():
+    if not (length_text.isascii() and length_text.isdigit()):  # latin-1 has "²", a digit
         raise BadRequest("malformed Content-Length")
     length = int(length_text)
     if length > budget:  # not read: answered with diagnostic 12, and the connection closed

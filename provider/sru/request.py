@@ -178,7 +178,8 @@ def _number(params: dict[str, str], name: str, default: int, *, low: int) -> int
     text = params.get(name)
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 9 or int(text) < low:
+    # ASCII digits only: str.isdigit is also true of "²" (which int() refuses) and "٣"
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < low:
         raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
     return int(text)
 

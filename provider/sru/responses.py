@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from catalog.query import ScanEntry
+from crosswalks.xmltext import xml_safe
 from provider.search import Condition, SearchError
 
 SRW = "http://www.loc.gov/zing/srw/"
@@ -39,16 +40,22 @@ def _namespaces(version: str) -> tuple[str, str]:
     return (SRU2, SRU2_DIAGNOSTIC) if version == "2.0" else (SRW, SRW_DIAGNOSTIC)
 
 
+def _text(value: object) -> str:
+    """``value`` as XML character data: escaped, and without the characters XML 1.0 forbids
+    (a diagnostic's details quote the request, which may hold any of them)."""
+    return escape(xml_safe(str(value)))
+
+
 def _element(name: str, value: object) -> str:
-    return f"<zs:{name}>{escape(str(value))}</zs:{name}>"
+    return f"<zs:{name}>{_text(value)}</zs:{name}>"
 
 
 def _diagnostic(error: SearchError, version: str) -> str:
     _, diag = _namespaces(version)
-    details = f"<diag:details>{escape(error.detail)}</diag:details>" if error.detail else ""
+    details = f"<diag:details>{_text(error.detail)}</diag:details>" if error.detail else ""
     return (
         f'<diag:diagnostic xmlns:diag="{diag}"><diag:uri>{error.sru_uri}</diag:uri>'
-        f"{details}<diag:message>{escape(error.message)}</diag:message></diag:diagnostic>"
+        f"{details}<diag:message>{_text(error.message)}</diag:message></diag:diagnostic>"
     )
 
 

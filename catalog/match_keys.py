@@ -172,7 +172,7 @@ def control_key(value: str, prefixes: Sequence[str]) -> str | None:
 
 def nonfiling_chars(title: Field) -> int:
     indicator = title.indicator2
-    return int(indicator) if indicator.isdigit() else 0
+    return int(indicator) if indicator.isascii() and indicator.isdigit() else 0
 
 
 def _compact(value: str) -> str:
@@ -208,7 +208,7 @@ def _surname(fields: Tagged) -> str | None:
 
 def _year(fields: Tagged) -> int | None:
     fixed = _control(fields, "008")[7:11]
-    if fixed.isdigit():
+    if fixed.isascii() and fixed.isdigit():  # not "²²²²", which int() refuses
         return int(fixed)
     for value in _subfields(fields, "260", "c") + _subfields(fields, "264", "c"):
         match = _YEAR.search(value)

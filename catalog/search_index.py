@@ -160,6 +160,8 @@ def isbn_keys(text: str) -> list[str]:
     keys: list[str] = []
     for candidate in _ISBN_CANDIDATE.findall(text):
         digits = re.sub(r"[\- ]", "", candidate).lower()
+        if not digits.isascii():
+            continue
         if len(digits) == 10 and digits[:9].isdigit():
             keys += [digits, _isbn13_of(digits)]
         elif len(digits) == 13 and digits.isdigit():
@@ -231,7 +233,7 @@ def nonfiling(field: Field) -> int:
     if position is None:
         return 0
     indicator = field.indicator1 if position == 1 else field.indicator2
-    return int(indicator) if indicator.isdigit() else 0
+    return int(indicator) if indicator.isascii() and indicator.isdigit() else 0
 
 
 def _data_fields(record: Record, specs: Callable[[str], str | None]) -> Iterator[tuple[str, ...]]:
@@ -281,7 +283,7 @@ def _subfield_values(record: Record, tags: Iterable[str], code: str) -> list[str
 def _years(record: Record) -> list[str]:
     years: list[str] = []
     fixed = _control(record, "008")[7:11]
-    if fixed.isdigit():
+    if fixed.isascii() and fixed.isdigit():
         years.append(fixed)
     for text in _subfield_values(record, ("260", "264"), "c"):
         years += _YEAR.findall(text)

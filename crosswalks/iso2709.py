@@ -127,7 +127,7 @@ def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str |
     leader = chunk[:24].decode("latin-1")
     if len(leader) < 24:
         return [(None, f"record of {len(chunk)} bytes is shorter than a leader")]
-    if not leader[:5].isdigit():
+    if not (leader[:5].isascii() and leader[:5].isdigit()):  # latin-1 has "²", a digit
         problems.append((None, f"leader/00-04 record length {leader[:5]!r} is not a number"))
     elif int(leader[:5]) != len(chunk):
         problems.append((None, f"leader says {int(leader[:5])} bytes, the record has {len(chunk)}"))
@@ -143,7 +143,7 @@ def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str |
         )
     if marc21 and leader[20:24] != "4500":
         problems.append((None, f"leader/20-23 {leader[20:24]!r} should be '4500'"))
-    if not leader[12:17].isdigit():
+    if not (leader[12:17].isascii() and leader[12:17].isdigit()):
         problems.append((None, f"leader/12-16 base address {leader[12:17]!r} is not a number"))
         return problems
     base = int(leader[12:17])
@@ -154,7 +154,7 @@ def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str |
     for start in range(24, base - 1, 12):
         entry = chunk[start : start + 12].decode("latin-1")
         tag = entry[:3]
-        if not entry[3:].isdigit():
+        if not (entry[3:].isascii() and entry[3:].isdigit()):
             problems.append((tag, f"directory entry {entry!r} has a non-numeric length or offset"))
             continue
         length, offset = int(entry[3:7]), int(entry[7:12])

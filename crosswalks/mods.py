@@ -276,7 +276,7 @@ class _Builder:
         """title, with a nonSort part when the nonfiling indicator says so."""
         title = chop(_text(title))
         skip = field.indicator2 if field.tag in ("245", "242", "880") else ""
-        if skip.isdigit() and int(skip) > 0:
+        if skip.isascii() and skip.isdigit() and int(skip) > 0:
             nonsort = element("nonSort", title[: int(skip)] + " ", _PRESERVE)
             return nonsort + _leaf("title", title[int(skip) :])
         return _leaf("title", title)

@@ -43,7 +43,7 @@ def repair_record(chunk: bytes) -> tuple[bytes, list[str]]:
     if b"^" in leader:
         leader = bytearray(leader.replace(b"^", b" "))
         repairs.append('leader: "^" read as blanks')
-    count = int(chr(leader[10])) if chr(leader[10]).isdigit() and leader[10] != 0x30 else 2
+    count = leader[10] - 0x30 if 0x31 <= leader[10] <= 0x39 else 2  # an ASCII digit, not 0
     if leader[10:12] != b"22":
         repairs.append(f"leader/10-11 {bytes(leader[10:12]).decode('latin-1')!r}: fields read "
                        f"with {count} indicators, written with 2")

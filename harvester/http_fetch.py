@@ -234,7 +234,8 @@ class HttpFetcher:
                     if status != 200:
                         raise HarvestError(f"HTTP {status} from {self.base_url}")
                     declared = response.headers.get("Content-Length", "")
-                    if declared.isdigit() and int(declared) > policy.max_bytes:
+                    if (declared.isascii() and declared.isdigit()
+                            and int(declared) > policy.max_bytes):
                         raise ResponseTooLarge(
                             f"response of {declared} bytes announced, past max_response_bytes "
                             f"({policy.max_bytes})"
@@ -307,7 +308,7 @@ def _retry_after(value: str | None, policy: Politeness) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         seconds = float(value)
     else:
         try:

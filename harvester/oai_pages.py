@@ -122,7 +122,8 @@ def _read_token(element: etree._Element | None, page: Page) -> None:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value is not None and value.strip().isdigit() else None
+    text = (value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 _HEADER = f"{_O}header"

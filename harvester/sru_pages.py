@@ -219,7 +219,7 @@ def _diagnostic_text(diagnostic: etree._Element) -> str:
 
 def _number(text: str | None) -> int | None:
     value = (text or "").strip()
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 def read_record_bytes(raw: bytes) -> SruRecord:

@@ -249,3 +249,11 @@ def test_generated_records_read_as_the_reference_reads_them() -> None:
         assert made == reference(chunk), chunk
         taken += fast
     assert 100 < taken < 2900  # both paths compared
+
+
+@pytest.mark.parametrize("at", [4, 16, 27])  # record length, base address, a directory entry
+def test_a_latin_1_superscript_digit_is_a_structure_problem_not_an_error(at: int) -> None:
+    chunk = bytearray(record_to_iso2709(next(demo_records(1))))
+    chunk[at] = 0xB2  # "²" in latin-1: str.isdigit() says yes, int() says no
+    problems = iso2709.structure_problems(bytes(chunk))
+    assert problems and all("number" in text or "numeric" in text for _, text in problems[:1])

@@ -2,7 +2,9 @@
 
 import logging
 
-from catalog.match_keys import Profile, control_key, match_data, title_key
+from pymarc import Field
+
+from catalog.match_keys import Profile, control_key, match_data, nonfiling_chars, title_key
 from tests.books import book
 
 PREFIXES = ["(OCoLC)"]
@@ -68,3 +70,14 @@ def test_profile_values():
     _, second = keys_of(book("2", "X", edition="Second edition", year=None))
     assert second.edition == "2" and second.year is None
     assert Profile.from_json(profile.to_json()) == profile
+
+
+def test_digits_that_are_not_ascii_give_no_year_and_no_nonfiling_count():
+    record = book("nd1", "The title", year=None)
+    record.remove_fields("008")
+    superscripts = "\u00b2" * 4  # digits to str.isdigit(), not to int()
+    record.add_field(Field(tag="008", data=f"000000s{superscripts}    xx            000 0 eng d"))
+    record["245"].indicator2 = "\u00b2"
+    _keys, profile = match_data(record, ("(OCoLC)",), 25)
+    assert profile.year is None
+    assert nonfiling_chars(record["245"]) == 0

@@ -45,6 +45,7 @@ def test_retry_after_in_seconds_and_as_http_date_is_bounded() -> None:
     past = format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
     assert _retry_after(past, policy) == 0
     assert _retry_after("soon, please", policy) is None
+    assert _retry_after("\u00b2", policy) is None  # a digit to str.isdigit(), not to float()
 
 
 async def test_pages_follow_tokens_with_cursor_and_size(records) -> None:  # type: ignore[no-untyped-def]

@@ -93,3 +93,12 @@ def test_headers_are_read_by_their_first_identifier_and_datestamp_and_every_set_
         ("oai:x:1", None), (None, "header without an identifier"), ("oai:x:2", None),
         ("oai:x:3", None),
     ]
+
+
+def test_a_cursor_or_list_size_of_other_digits_is_no_number() -> None:
+    """"²" is a digit to Python but not to int(); "٣" is read by int() but is no XML number."""
+    for cursor, size in (("\u00b2", "\u00b3"), ("\u0663", "\u0661\u0660")):
+        page = PAGE.replace(b'cursor="0" completeListSize="9"',
+                            f'cursor="{cursor}" completeListSize="{size}"'.encode())
+        read = read_page(read_document(page)[2], "ListRecords", "2024-02-03T04:05:06Z")
+        assert (read.token, read.cursor, read.complete_list_size) == ("next&1", None, None)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from catalog.demo import demo_records
 from crosswalks import iso2709
-from crosswalks.marc_io import ReadItem, iter_records
+from crosswalks.marc_io import ReadItem, iter_records, record_to_iso2709
 from crosswalks.repair import repair_item, repair_record
 from tests.conftest import DATA
 
@@ -58,3 +59,10 @@ def test_a_sound_record_needs_no_repair() -> None:
     with (DATA / "marc21" / "marc.dat").open("rb") as stream:
         for chunk, _problem in iso2709.iter_chunks(stream):
             assert repair_record(chunk) == (chunk, [])
+
+
+def test_a_superscript_digit_as_the_indicator_count_is_read_as_two() -> None:
+    chunk = bytearray(record_to_iso2709(next(demo_records(1))))
+    chunk[10] = 0xB2  # "²" in latin-1, a digit to str.isdigit()
+    repaired, repairs = repair_record(bytes(chunk))
+    assert repaired[10:12] == b"22" and any("leader/10-11" in r for r in repairs)

@@ -248,3 +248,17 @@ def test_rebuild_recomputes_every_live_record(catalog) -> None:  # type: ignore[
     with catalog.engine.connect() as connection:
         after = set(connection.execute(select(terms))), set(connection.execute(select(sort_keys)))
     assert after == before and before[1]
+
+
+def test_digits_that_are_not_ascii_make_no_isbn_and_no_date() -> None:
+    record = records()["en-heritage"]
+    record.remove_fields("020", "008")
+    superscripts = "\u00b2" * 9  # digits to str.isdigit(), not to int()
+    record.add_field(
+        Field("020", Indicators(" ", " "), [Subfield("a", superscripts + "X")]),
+        Field(tag="008", data=f"000000s{superscripts[:4]}    xx            000 0 eng d"),
+    )
+    found = terms_of(record)
+    assert not {t for i, _, t in found if i in ("isbn", "date") and not t.isascii()}
+    assert isbn_keys(superscripts + "X") == []
+

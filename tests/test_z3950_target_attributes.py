@@ -77,3 +77,6 @@ def test_long_terms_and_sort_names() -> None:
     with pytest.raises(SearchError) as raised:
         sort_index_named("1=1016")
     assert raised.value.bib1 == 207
+    with pytest.raises(SearchError) as raised:
+        sort_index_named("1=\u00b2")  # a digit to str.isdigit(), not to int()
+    assert raised.value.bib1 == 207

@@ -155,6 +155,6 @@ def sort_index_named(name: str) -> str:
     if text in _SORT_INDEXES:
         return text
     kind, _, value = text.partition("=")
-    if kind == "1" and value.isdigit():
+    if kind == "1" and value.isascii() and value.isdigit():
         return sort_index_of({bib1.AttributeType.USE: int(value)})
     raise SearchError(Condition.UNSUPPORTED_SORT_KEY, name)

@@ -75,6 +75,22 @@ class Item:
         return self.marcxml is None
 
 
+@dataclass
+class Hold:
+    """A provider hook that holds one request: as the ``at``-th arrives, ``held`` is set and the
+    request waits until ``release`` is (at most ``patience`` seconds)."""
+
+    at: int
+    patience: float
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, count: int) -> None:
+        if count == self.at:
+            self.held.set()
+            self.release.wait(self.patience)
+
+
 def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -30,7 +30,7 @@ from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunReport, harvest
 from harvester.scheduler import ERROR_CHARS, first_error, run_scheduled, start_scheduler
 from harvester.sources import add_source, edit_source
 from tests.conftest import ROOT, free_port
-from tests.fault_provider import FaultProvider, catalogue_of, serve
+from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve
 
 
 def _runs(catalog: Catalog) -> list:  # type: ignore[type-arg]
@@ -88,14 +88,8 @@ def test_two_runs_of_one_source_never_overlap(
     settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     provider = FaultProvider(list(demo_records(30)), page_size=5)
-    entered = threading.Event()
-    release = threading.Event()
-
-    def hold(count: int) -> None:
-        if count == 2:  # the first run stalls on its second page
-            entered.set()
-            release.wait(10)
-
+    hold = Hold(2, 10)  # the first run stalls on its second page
+    entered, release = hold.held, hold.release
     provider.on_list_request = hold
     with serve(provider.app()) as url:
         source = HarvestSource(name="partner", url=url, delay=0, every="1s")
@@ -151,13 +145,8 @@ def _scheduler_mid_harvest(tmp_path, catalog_url: str, command: tuple[str, ...] 
     harvesting a source due every second, held on the third list request of its run with the
     two pages before it committed."""
     provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
-    entered, release = threading.Event(), threading.Event()
-
-    def hold(count: int) -> None:
-        if count == HELD:
-            entered.set()
-            release.wait(LIVENESS)
-
+    hold = Hold(HELD, LIVENESS)
+    entered, release = hold.held, hold.release
     provider.on_list_request = hold
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "{catalog_url}"\n'

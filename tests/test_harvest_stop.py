@@ -31,7 +31,7 @@ from config import HarvestSource
 from harvester.oai_client import Politeness
 from harvester.runs import INTERRUPTED, SUCCEEDED, RunReport, Stop, harvest
 from tests.conftest import ROOT
-from tests.fault_provider import FaultProvider, catalogue_of, serve, sqlite_catalog
+from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve, sqlite_catalog
 
 RECORDS = 30
 PAGE = 5
@@ -73,13 +73,8 @@ def test_a_run_stopped_mid_list_is_interrupted_and_the_next_run_resumes_it(
     catalog: Catalog, protocol: str
 ) -> None:
     provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
-    held, release = threading.Event(), threading.Event()
-
-    def hold(count: int) -> None:
-        if count == HELD:
-            held.set()
-            release.wait(LIVENESS)
-
+    hold = Hold(HELD, LIVENESS)
+    held, release = hold.held, hold.release
     _hook(provider, protocol, hold)
     stop = Stop()
     reports: list[RunReport] = []
@@ -169,13 +164,8 @@ def test_harvests_started_from_the_dashboard_are_stopped_with_the_server(
     from koprik.dashboard.harvests import Harvests
 
     provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
-    held, release = threading.Event(), threading.Event()
-
-    def hold(count: int) -> None:
-        if count == HELD:
-            held.set()
-            release.wait(LIVENESS)
-
+    hold = Hold(HELD, LIVENESS)
+    held, release = hold.held, hold.release
     provider.on_list_request = hold
 
     async def started_then_stopped(url: str) -> int:
@@ -213,13 +203,8 @@ def _koprik_harvest_held(folder: Path) -> Iterator[_Command]:
     """``koprik harvest partner`` running, held on its third list request with the two pages
     before it committed."""
     provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
-    held, release = threading.Event(), threading.Event()
-
-    def hold(count: int) -> None:
-        if count == HELD:
-            held.set()
-            release.wait(LIVENESS)
-
+    hold = Hold(HELD, LIVENESS)
+    held, release = hold.held, hold.release
     provider.on_list_request = hold
     with serve(provider.app()) as url:
         config = folder / "koprik.toml"

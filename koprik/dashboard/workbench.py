@@ -42,7 +42,6 @@ SHOWN_CHARS = 200_000
 """Characters of the result shown on the page (the download has all of it)."""
 TEXT_FIELDS = 6
 """Form fields other than the file (csrf, text, from, to, script, action)."""
-MAX_FIELD = 64 * 1024
 RETRY_SECONDS = 10
 """Retry-After of a conversion refused because as many as allowed are in progress."""
 T = TypeVar("T")

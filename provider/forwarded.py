@@ -94,13 +94,11 @@ def forwarded_scheme(lines: Sequence[str]) -> str | None:
     return scheme if scheme in SCHEMES else None
 
 
-def _address(text: str | None) -> Address | None:
+def _address(text: str) -> Address | None:
     """``text`` as an IP address, None if it is none. An IPv4-mapped IPv6 address (how a
     dual-stack socket names an IPv4 peer) is its IPv4 address, so that ``127.0.0.1`` in
     ``trusted_proxies`` covers ``::ffff:127.0.0.1`` and a client is one key of the sign-in
     limit whichever way it is written."""
-    if text is None:
-        return None
     try:
         address = ip_address(text.strip())
     except ValueError:

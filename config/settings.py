@@ -14,6 +14,7 @@ setting means adding one field with its default; a number's default is given wit
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import tomllib
@@ -96,6 +97,10 @@ class ServerSettings:
     """Seconds a client may go without accepting response bytes before it is disconnected."""
     http_keepalive_timeout: float = within(0.0, 3600.0, 15.0)
     """Seconds an idle keep-alive connection is kept open between requests."""
+    trusted_proxies: list[str] = field(default_factory=list)
+    """Addresses and networks (``10.0.0.0/8``, ``::1``) of proxies in front of Koprik: the
+    ``X-Forwarded-For`` and ``X-Forwarded-Proto`` of an HTTP request from one of them give its
+    client and scheme (:mod:`provider.forwarded`); from any other peer they are ignored."""
 
 
 @dataclass(frozen=True)
@@ -297,6 +302,19 @@ class DashboardSettings:
     targets: list[CopyTarget] = field(default_factory=list)
 
 
+def _check_server(server: ServerSettings, origin: str) -> None:
+    """Each of ``trusted_proxies`` is an IP address or a network, its host bits zero (a
+    ``10.0.0.1/8`` may have meant one address or the whole network: the operator says which)."""
+    for index, entry in enumerate(server.trusted_proxies):
+        try:
+            ipaddress.ip_network(entry)
+        except ValueError:
+            raise ConfigError(
+                f"{origin}: server.trusted_proxies[{index}]: expected an IP address or a network "
+                f"with its host bits zero (10.0.0.0/8, 2001:db8::/32), got {entry!r}"
+            ) from None
+
+
 def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
     """What the field bounds cannot say: target addresses and unique target names."""
     names = set()
@@ -379,6 +397,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
+    _check_server(settings.server, origin)
     _check_dashboard(settings.dashboard, origin)
     _check_dedup(settings.dedup, origin)
     _check_names_once(settings, origin)

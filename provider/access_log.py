@@ -6,9 +6,10 @@ list, for a request the router refused (404, 405) and for one a client broke off
 
     127.0.0.1 "GET /oai?verb=Identify HTTP/1.1" 200 1834 0.004s "Sickle/0.7.0"
 
-The JSON format has the same facts as fields: ``remote``, ``forwarded_for`` (the
-``X-Forwarded-For`` header a proxy adds), ``method``, ``path`` (with the query), ``status``,
-``bytes`` (sent, compressed as sent, with the response headers), ``seconds`` and
+The JSON format has the same facts as fields: ``remote`` (the client: the TCP peer, or the
+client a trusted proxy names, :mod:`provider.forwarded`), ``forwarded_for`` (the
+``X-Forwarded-For`` header as it came, whoever sent it), ``method``, ``path`` (with the query),
+``status``, ``bytes`` (sent, compressed as sent, with the response headers), ``seconds`` and
 ``user_agent``.
 """
 
@@ -18,6 +19,8 @@ import logging
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
+
+from provider.forwarded import CLIENT
 
 LOGGER = logging.getLogger("koprik.access")
 
@@ -33,7 +36,7 @@ class AccessLogger(AbstractAccessLogger):
         forwarded = request.headers.get("X-Forwarded-For", "")
         agent = request.headers.get("User-Agent", "")
         fields = {
-            "remote": request.remote or "",
+            "remote": request.get(CLIENT) or request.remote or "",
             "forwarded_for": forwarded,
             "method": request.method,
             "path": request.path_qs,

@@ -5,7 +5,9 @@
 
 Each protocol module registers its own routes (OAI-PMH: :func:`provider.oai.setup_oai`); the
 settings and the catalogue are shared under the typed keys in :mod:`provider.keys`. The
-application owns the catalogue it is given and closes it when it shuts down.
+application owns the catalogue it is given and closes it when it shuts down. A request from
+one of ``server.trusted_proxies`` is handled as from the client and with the scheme the proxy
+names (:mod:`provider.forwarded`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from aiohttp import web
 
 from catalog import Catalog
 from config import Settings
+from provider.forwarded import forwarded
 from provider.health import setup_health
 from provider.http_server import guard
 from provider.keys import CATALOG, SERVICE, SETTINGS, SRU
@@ -32,7 +35,7 @@ def init_app(settings: Settings, catalog: Catalog) -> web.Application:
     ``app[SERVICE]`` is the search service SRU stands on; ``koprik serve`` hands the same one
     to the Z39.50 target, so both ports share its database threads and SRU result sets.
     """
-    app = web.Application(middlewares=[guard])
+    app = web.Application(middlewares=[forwarded(settings.server.trusted_proxies), guard])
     app[SETTINGS] = settings
     app[CATALOG] = catalog
     app[SERVICE] = SearchService(catalog, settings.search)

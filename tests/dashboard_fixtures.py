@@ -54,12 +54,14 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-async def sign_in(client: Any, name: str = "alice", password: str = PASSWORD) -> Any:
+async def sign_in(client: Any, name: str = "alice", password: str = PASSWORD,
+                  headers: dict[str, str] | None = None) -> Any:
+    """The sign-in form's POST (``headers`` on it, not on the GET of the form), unfollowed."""
     page = await client.get("/signin")
     token = csrf_of(await page.text())
     return await client.post("/signin", data={"csrf": token, "name": name,
                                               "password": password, "next": "/sources"},
-                             allow_redirects=False)
+                             headers=headers, allow_redirects=False)
 
 
 @pytest.fixture

@@ -4,43 +4,55 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from catalog import Catalog
-from config import Settings
+from config import DatabaseSettings, ServerSettings, Settings
 from provider.access_log import LOGGER, AccessLogger
 from provider.app import init_app
 
 
-async def test_every_request_is_one_line_with_status_bytes_and_client(
-    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
-):
+async def _access_lines(
+    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture,
+    requests: list[tuple[str, dict[str, str]]],
+) -> tuple[list[logging.LogRecord], bytes]:
+    """The access lines of ``requests`` (path, headers) sent in turn to the application served
+    on a loopback port as ``koprik serve`` serves it, and the first response's body."""
     runner = web.AppRunner(init_app(settings, catalog), access_log_class=AccessLogger,
                            access_log=LOGGER)  # fmt: skip
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    headers = {"User-Agent": "harvester/1", "X-Forwarded-For": "10.1.2.3",
-               "Accept-Encoding": "identity"}
+    bodies = []
     try:
         with caplog.at_level(logging.INFO, logger="koprik.access"):
             async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
-                async with session.get("/oai?verb=Identify", headers=headers) as response:
-                    body = await response.read()
-                async with session.get("/nothing-here") as response:
-                    await response.read()
+                for path, headers in requests:
+                    async with session.get(path, headers=headers) as response:
+                        bodies.append(await response.read())
             for _ in range(100):  # the line is written just after the response is sent
-                if len([r for r in caplog.records if r.name == "koprik.access"]) == 2:
+                if len([r for r in caplog.records if r.name == "koprik.access"]) == len(requests):
                     break
                 await asyncio.sleep(0.05)
     finally:
         await runner.cleanup()
-    lines = [r for r in caplog.records if r.name == "koprik.access"]
+    return [r for r in caplog.records if r.name == "koprik.access"], bodies[0]
+
+
+async def test_every_request_is_one_line_with_status_bytes_and_client(
+    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
+):
+    headers = {"User-Agent": "harvester/1", "X-Forwarded-For": "10.1.2.3",
+               "Accept-Encoding": "identity"}
+    lines, body = await _access_lines(settings, catalog, caplog,
+                                      [("/oai?verb=Identify", headers), ("/nothing-here", {})])
     assert len(lines) == 2
     first, second = (line.fields for line in lines)  # type: ignore[attr-defined]
     assert first["method"] == "GET" and first["path"] == "/oai?verb=Identify"
@@ -52,3 +64,22 @@ async def test_every_request_is_one_line_with_status_bytes_and_client(
     assert message.startswith('127.0.0.1 (for 10.1.2.3) "GET /oai?verb=Identify HTTP/1.1" 200 ')
     assert message.endswith('"harvester/1"')
     assert second["status"] == 404 and second["path"] == "/nothing-here"
+
+
+async def test_behind_a_trusted_proxy_the_remote_is_the_client_it_names(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """The forwarded client is the line's address; the header stays as it came (here with the
+    entry the client wrote itself, which does not count)."""
+    settings = dataclasses.replace(
+        Settings(), database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'catalog.sqlite3'}"),
+        server=ServerSettings(trusted_proxies=["127.0.0.0/8"]),
+    )
+    catalog = Catalog.open(settings)  # closed by the application
+    chain = "198.51.100.1, 203.0.113.7"
+    lines, _ = await _access_lines(settings, catalog, caplog,
+                                   [("/health", {"X-Forwarded-For": chain}), ("/health", {})])
+    forwarded, direct = (line.fields for line in lines)  # type: ignore[attr-defined]
+    assert forwarded["remote"] == "203.0.113.7" and forwarded["forwarded_for"] == chain
+    assert lines[0].getMessage().startswith(f'203.0.113.7 (for {chain}) "GET /health ')
+    assert direct["remote"] == "127.0.0.1" and direct["forwarded_for"] == ""

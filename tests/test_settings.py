@@ -67,6 +67,13 @@ def test_bad_file_is_one_line_error_from_the_command(tmp_path, capsys, content):
     assert err.count("\n") == 1 and err.startswith(f"koprik: {path}: not valid TOML: ")
 
 
+def test_trusted_proxies_are_addresses_and_networks_of_either_family():
+    assert Settings().server.trusted_proxies == []
+    entries = ["127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32"]
+    settings = settings_from_mapping({"server": {"trusted_proxies": entries}})
+    assert settings.server.trusted_proxies == entries
+
+
 def test_union_file_sources_and_dedup_settings():
     from config.settings import institution_of
 
@@ -124,6 +131,13 @@ def test_dedup_thresholds_are_checked(dedup, message):
          "sources: the name 'a' is defined twice"),
         ({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai"}],
           "file_sources": [{"name": "a"}]}, "file_sources: the name 'a' is defined twice"),
+        ({"server": {"trusted_proxies": ["127.0.0.1", "nginx.local"]}},
+         "server.trusted_proxies[1]: expected an IP address or a network with its host bits "
+         "zero (10.0.0.0/8, 2001:db8::/32), got 'nginx.local'"),
+        ({"server": {"trusted_proxies": ["10.0.0.1/8"]}},
+         "server.trusted_proxies[0]: expected an IP address or a network"),
+        ({"server": {"trusted_proxies": ["2001:db8::/129"]}}, "got '2001:db8::/129'"),
+        ({"server": {"trusted_proxies": [10]}}, "server.trusted_proxies[0]: expected str, got 10"),
     ],
 )
 def test_values_out_of_range_name_the_key(data, message):

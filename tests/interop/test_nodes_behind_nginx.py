@@ -1,12 +1,14 @@
 """Two ``koprik serve`` nodes on one PostgreSQL catalogue behind nginx, configured with
 ``contrib/nginx/koprik.conf``: a harvester paging through the proxy is sent to the nodes in turn
-(round robin; nginx names the node in ``X-Koprik-Node``) and gets every record once, and
-Identify announces the proxy's address."""
+(round robin; nginx names the node in ``X-Koprik-Node``) and gets every record once, Identify
+announces the proxy's address, and a node trusting nginx (``server.trusted_proxies``) logs the
+client nginx names, not an address the client wrote itself."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import http.client
 import itertools
 import shutil
 import sys
@@ -27,6 +29,7 @@ pytestmark = [pytest.mark.interop, pytest.mark.postgres]
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 RECORDS, PAGE = 55, 10
+FORGED, CLIENT = "198.51.100.1", "127.0.0.3"
 SAMPLE = ROOT / "contrib" / "nginx" / "koprik.conf"
 
 
@@ -44,6 +47,18 @@ def _nginx_config(folder: Path, listen: int, nodes: tuple[int, int]) -> Path:
         f"proxy_temp_path {folder}/proxy;\n{sample}\n}}\n"
     )
     return config
+
+
+def _forged_health(proxy: int) -> None:
+    """GET /health through nginx from the loopback address :data:`CLIENT` (nginx reaches the
+    nodes from 127.0.0.1), with an ``X-Forwarded-For`` of the client's own making."""
+    connection = http.client.HTTPConnection("127.0.0.1", proxy, timeout=30,
+                                            source_address=(CLIENT, 0))
+    try:
+        connection.request("GET", "/health", headers={"X-Forwarded-For": FORGED})
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
 
 
 def test_a_harvester_paging_through_alternating_nodes_gets_every_record_once(
@@ -65,6 +80,7 @@ def test_a_harvester_paging_through_alternating_nodes_gets_every_record_once(
             config.write_text(
                 f'[repository]\nbase_url = "{base_url}"\n[database]\nurl = "{url}"\n'
                 f"[server]\nhttp_port = {port}\nz3950_port = {free_port()}\n"
+                'trusted_proxies = ["127.0.0.1"]\n'
                 f"[oai]\npage_size = {PAGE}\n"
             )
             stack.enter_context(running(
@@ -79,6 +95,7 @@ def test_a_harvester_paging_through_alternating_nodes_gets_every_record_once(
             tmp_path / "nginx.out", f"http://127.0.0.1:{proxy}/health",
             start_seconds=60, stop_seconds=30,
         ))  # fmt: skip
+        _forged_health(proxy)
         with urllib.request.urlopen(f"{base_url}?verb=Identify", timeout=30) as response:
             identify = etree.fromstring(response.read())
         served_by: list[str] = []
@@ -100,4 +117,6 @@ def test_a_harvester_paging_through_alternating_nodes_gets_every_record_once(
     assert len(served_by) == -(-RECORDS // PAGE)
     assert set(served_by) == {f"127.0.0.1:{port}" for port in nodes}
     assert all(a != b for a, b in itertools.pairwise(served_by))  # in turn
+    logged = "".join((tmp_path / f"node{n}.out").read_text() for n in range(len(nodes)))
+    assert f'koprik.access: {CLIENT} (for {FORGED}, {CLIENT}) "GET /health ' in logged
 

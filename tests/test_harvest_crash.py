@@ -241,6 +241,43 @@ def test_a_run_killed_between_two_sets_resumes_at_the_next_set(tmp_path) -> None
     catalog.close()
 
 
+def test_a_run_killed_between_two_halves_of_a_window_resumes_after_the_first(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The provider answers 500 to any page holding record 30: the run halves its way down to
+    that record's second, gives it up, and is killed as it asks for the half after it. The
+    next run (the provider mended) resumes after the last half whose list was finished, asks
+    for nothing before its end, and ends partial (the window given up on is recorded)."""
+    provider = FaultProvider(list(demo_records(45)), page_size=100)
+    poisoned = stamp(provider.poison("oai:fault.test:30").datestamp)
+    with serve(provider.app()) as url:
+        process = _koprik(_config(tmp_path, url, retries=0))
+        kill_on(process, lambda hook: setattr(provider, "on_list_request", hook),
+                lambda _count: provider.list_requests()[-1].get("from", "") > poisoned,
+                timeout=60)  # datestamps of one granularity compare as strings
+        catalog = sqlite_catalog(tmp_path, "catalog")
+        saved = _position(catalog)
+        assert (saved.run_id, saved.token, saved.failed_windows) == (1, None, 1)
+        assert saved.window_until < poisoned < saved.run_until
+        before = {f"oai:fault.test:{n}" for n in range(30)}
+        assert set(catalogue_of(catalog, "partner")) == before
+
+        provider.poisoned.clear()
+        since, served = len(provider.list_requests()), len(provider.served)
+        report = harvest(catalog, HarvestSource(name="partner", url=url),
+                         politeness=Politeness(delay=0))
+        assert report.errors[:2] == [
+            f"resumed run #1 after the window {saved.window_from}..{saved.window_until} of "
+            "the list", "run #1 had 1 window(s) failed for good"]
+        (first, *_) = asked = provider.list_requests()[since:]
+        assert (first["from"], first["until"]) == (
+            dates.after(saved.window_until, dates.SECONDS), saved.run_until)
+        assert all(r["from"] > saved.window_until for r in asked)
+        assert before.isdisjoint(provider.served[served:])
+        assert report.status == PARTIAL and report.watermark is None
+    assert sorted(catalogue_of(catalog, "partner")) == sorted(
+        f"oai:fault.test:{n}" for n in range(45))
+    catalog.close()
+
+
 SRU_QUERY = "cql.allRecords=1"
 SRU_RECORDS = 40
 

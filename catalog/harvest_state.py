@@ -8,9 +8,10 @@ resumption token and the run's counts commit in one transaction with the records
 - ``harvest_runs``: one row per run: status, counts, request count, errors, time span.
 - ``harvest_state``: one row per source: the watermark of the last successful run, where the run
   in progress stands (an OAI-PMH list's token, cursor, set, date window and count of windows
-  failed for good; an SRU or Z39.50 result set's query, its hits and, as ``cursor``, the next
-  record position), what the position is a position in (``endpoint``: the protocol, address
-  and format it was asked in), and the lock that keeps two runs of one source from overlapping.
+  failed for good, with no token once that list was finished; an SRU or Z39.50 result set's
+  query, its hits and, as ``cursor``, the next record position), what the position is a
+  position in (``endpoint``: the protocol, address and format it was asked in), and the lock
+  that keeps two runs of one source from overlapping.
 - ``harvest_rejects``: what could not be ingested, with its bytes and the reason.
 """
 

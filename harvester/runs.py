@@ -17,7 +17,11 @@ Semantics (DESIGN.md, Harvesting):
   :data:`harvester.pipeline.PAGES_AHEAD`, in one transaction: the token of the last). A run
   started after a killed one resumes at the page where it stopped; if the provider rejects
   that token (expired), the list restarts from the start of the window, which for an unsplit
-  run is the watermark.
+  run is the watermark. A run killed (or stopped) after a list ended, its last page committed
+  with no token, resumes after that list: at the next set of a source with several, or the
+  rest of the set after a half of a failed window; the lists finished are not asked for again.
+  A resumed run keeps the first responseDate and bounds of the run it resumes, so the
+  watermark moves, once every set is harvested, as that run's would have.
 - **Faults.** The client retries transport faults (see :mod:`harvester.oai_client`). A
   badResumptionToken or a repeating token mid-list restarts the window (at most
   :data:`MAX_RESTARTS` times). A list whose pages hold only records already seen in it for
@@ -242,6 +246,10 @@ def harvest(
 
 @dataclass
 class _Plan:
+    """What a run harvests: its span (``run_from``..``run_until``) of every set. A run that
+    resumes another (``resumed_from``) starts in the set it stood in, at ``token`` in the list
+    of ``window``, or after that list when ``token`` is None."""
+
     first_response_date: str
     run_from: str | None
     run_until: str | None
@@ -249,6 +257,24 @@ class _Plan:
     window: tuple[str | None, str | None] = (None, None)
     token: str | None = None
     resumed_from: int | None = None
+
+
+def _short_of(window_until: str, run_until: str | None) -> bool:
+    """Whether a window of a set that ends at ``window_until`` stops short of the end of the
+    run's span, ``run_until`` (None: no end): it was a half of a failed window, and the rest of
+    the set comes after it."""
+    return run_until is None or dates.parse(window_until) < dates.parse(run_until)
+
+
+def _stood(state: Row[Any]) -> str:
+    """Where a saved OAI-PMH position stands, as the run's lines say it: at the cursor of its
+    token, or (no token) after the list of a set or of a window of one (a failed window's half)."""
+    if state.token is not None:
+        return f"at cursor {state.cursor}"
+    of = f"set {state.set_spec}" if state.set_spec is not None else "the list"
+    if state.window_until is None or not _short_of(state.window_until, state.run_until):
+        return f"after {of}"
+    return f"after the window {state.window_from or 'the start'}..{state.window_until} of {of}"
 
 
 @dataclass
@@ -402,31 +428,8 @@ class HarvestRun:
         self.earliest = identity.earliest_datestamp
         state = self._state()
         sets: list[str | None] = list(self.source.sets) or [None]
-        by_hand = self.options.full or self.options.from_ or self.options.until
-        unfinished = bool(state.token and state.run_id) and not by_hand
-        elsewhere = resumption.moved(state.endpoint, self.source)
-        if unfinished and elsewhere is not None:
-            self.errors.append(
-                f"run #{state.run_id} stopped at cursor {state.cursor}, but {elsewhere}: "
-                "its list is harvested anew"
-            )
-        if unfinished and elsewhere is None and state.set_spec in sets:
-            plan = _Plan(
-                first_response_date=state.first_response_date or self._start(identity),
-                run_from=state.run_from,
-                run_until=state.run_until,
-                set_spec=state.set_spec,
-                window=(state.window_from, state.window_until),
-                token=state.token,
-                resumed_from=state.run_id,
-            )
-            self.failed_windows = state.failed_windows
-            self.errors.append(f"resumed run #{state.run_id} at cursor {state.cursor}")
-            if state.failed_windows:
-                self.errors.append(
-                    f"run #{state.run_id} had {state.failed_windows} window(s) failed for good"
-                )
-        else:
+        plan = self._resumed(state, sets)
+        if plan is None:
             run_from = self.options.from_
             if run_from is None and not self.options.full:
                 run_from = state.watermark
@@ -437,16 +440,55 @@ class HarvestRun:
         start = sets.index(plan.set_spec) if plan.resumed_from is not None else 0
         for index, spec in enumerate(sets[start:]):
             if index == 0 and plan.resumed_from is not None:
-                window_from, window_until = plan.window
-                await self._window(spec, window_from, window_until, plan.token)
-                run_until = plan.run_until
-                if window_until is not None and (
-                    run_until is None or dates.parse(window_until) < dates.parse(run_until)
-                ):
-                    rest_from = dates.after(window_until, self.granularity)
-                    await self._window(spec, rest_from, plan.run_until, None)
+                await self._rest_of_set(spec, plan)
             else:
                 await self._window(spec, plan.run_from, plan.run_until, None)
+
+    def _resumed(self, state: Row[Any], sets: list[str | None]) -> _Plan | None:
+        """The plan that goes on from where an unfinished run of the source stood (a line in
+        the run's errors says so), or None: none stood anywhere, this run is bounded by hand,
+        or the position is of another address or set list (said too, when of another address).
+
+        A run stands mid-list (the saved token) or, with no token, after the list of the saved
+        set and window: its last page was committed, so the list is not asked for again."""
+        by_hand = self.options.full or self.options.from_ or self.options.until
+        if by_hand or not (state.run_id and state.first_response_date):
+            return None  # an SRU or Z39.50 position saves no first_response_date
+        where = _stood(state)
+        elsewhere = resumption.moved(state.endpoint, self.source)
+        if elsewhere is not None:
+            self.errors.append(
+                f"run #{state.run_id} stopped {where}, but {elsewhere}: its list is harvested anew"
+            )
+            return None
+        if state.set_spec not in sets:
+            return None
+        self.failed_windows = state.failed_windows
+        self.errors.append(f"resumed run #{state.run_id} {where}")
+        if state.failed_windows:
+            self.errors.append(
+                f"run #{state.run_id} had {state.failed_windows} window(s) failed for good"
+            )
+        return _Plan(
+            first_response_date=state.first_response_date,
+            run_from=state.run_from,
+            run_until=state.run_until,
+            set_spec=state.set_spec,
+            window=(state.window_from, state.window_until),
+            token=state.token,
+            resumed_from=state.run_id,
+        )
+
+    async def _rest_of_set(self, spec: str | None, plan: _Plan) -> None:
+        """Harvest what a resumed run left of the set it stood in: its list from the saved token
+        (none if that list was finished), then the set after the list's window, if the list was
+        of a window of the set (halved)."""
+        window_from, window_until = plan.window
+        if plan.token is not None:
+            await self._window(spec, window_from, window_until, plan.token)
+        if window_until is not None and _short_of(window_until, plan.run_until):
+            rest_from = dates.after(window_until, self.granularity)
+            await self._window(spec, rest_from, plan.run_until, None)
 
     def _start(self, identity: Identity) -> str:
         """The run's start as the watermark will take it: never past our own clock."""

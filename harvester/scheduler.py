@@ -38,7 +38,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from catalog import Catalog
 from config import HarvestSource, Settings
 from harvester.locks import SourceBusy
-from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunReport, Stop, harvest
+from harvester.run_log import SCHEDULED, log_end
+from harvester.runs import INTERRUPTED, RunReport, Stop, harvest
 from harvester.sources import SourceError, all_sources, find_source, parse_every, validate
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,6 @@ log = logging.getLogger(__name__)
 JOB_PREFIX = "harvest:"
 JOBS_TABLE = "apscheduler_jobs"
 SYNC_SECONDS = 30.0
-ERROR_CHARS = 300
-"""The most characters of a run's first error that its log line quotes."""
 
 
 @dataclass
@@ -109,36 +108,7 @@ def run_scheduled(name: str) -> None:
     if context.stop.requested:
         with _context_lock:
             context.stopped.append(report)
-    if report.status == INTERRUPTED:
-        log.info("scheduled harvest of %s: %s (run #%d) after %d pages, %s; %s",
-                 name, report.status, report.run_id, report.pages, report.counts.as_dict(),
-                 report.errors[-1])  # fmt: skip
-    elif report.status == SUCCEEDED:
-        log.info(
-            "scheduled harvest of %s: %s, %s, %d requests",
-            name, report.status, report.counts.as_dict(), report.requests,
-        )
-    else:  # partial or failed: say why, in one line (every error is in the run's record)
-        log.log(
-            logging.ERROR if report.status == FAILED else logging.WARNING,
-            "scheduled harvest of %s: %s (run #%d), %s, %d requests; %s",
-            name, report.status, report.run_id, report.counts.as_dict(), report.requests,
-            first_error(report),
-        )
-
-
-def first_error(report: RunReport) -> str:
-    """The first error of a run that did not succeed, on one line of bounded length, and how
-    many more it had (``koprik runs SOURCE --errors`` shows them all)."""
-    if not report.errors:
-        return "no error recorded"
-    first = " ".join(report.errors[0].split())
-    if len(first) > ERROR_CHARS:
-        first = first[: ERROR_CHARS - 3] + "..."
-    if len(report.errors) == 1:
-        return f"error: {first}"
-    return (f"first of {len(report.errors)} errors: {first} "
-            f"(see koprik runs {report.source} --errors)")
+    log_end(log, report, SCHEDULED)
 
 
 class _BackgroundScheduler(BackgroundScheduler):

@@ -1,10 +1,11 @@
 """A small OAI-PMH and SRU server on 127.0.0.1 that misbehaves on request (a test fixture).
 
-It serves ``marc21`` (MARCXML) records with seconds granularity, sets, deletions and
-resumption tokens, honours ``from``/``until``, and counts every request; at ``/sru`` the same
-records (less the deletions) answer SRU 1.1, 1.2 and 2.0 searchRetrieve, paged by startRecord
-(a startRecord past the hits is diagnostic 61, as Zebra answers), and explain. Faults are
-armed per page number (0 = the first page of a list) and fire once each::
+It serves ``marc21`` (MARCXML) records with seconds granularity, sets (record n in the
+(n mod k)-th of k sets, by default ``even`` and ``odd``), deletions and resumption tokens,
+honours ``from``/``until``, and counts every request; at ``/sru`` the same records (less the
+deletions) answer SRU 1.1, 1.2 and 2.0 searchRetrieve, paged by startRecord (a startRecord past
+the hits is diagnostic 61, as Zebra answers), and explain. Faults are armed per page number
+(0 = the first page of a list) and fire once each::
 
     provider = FaultProvider(records)
     provider.arm("http-503", page=2)
@@ -112,13 +113,13 @@ class FaultProvider:
         page_size: int = 10,
         timeout_delay: float = 3.0,
         day_granularity: bool = False,
+        sets: tuple[str, ...] = ("even", "odd"),
     ) -> None:
         self.items: list[Item] = []
-        for n, record in enumerate(records):
-            sets = ["even" if n % 2 == 0 else "odd"]
+        for n, record in enumerate(records):  # record n in the (n mod len(sets))-th set
             self.items.append(
                 Item(f"oai:fault.test:{n}", START + timedelta(hours=n),
-                     record_to_marcxml(record), sets)
+                     record_to_marcxml(record), [sets[n % len(sets)]])
             )
         self.page_size = page_size
         self.timeout_delay = timeout_delay
@@ -173,6 +174,12 @@ class FaultProvider:
 
     def list_requests(self) -> list[dict[str, str]]:
         return [r for r in self.requests if r.get("verb") == "ListRecords"]
+
+    @staticmethod
+    def set_of(request: dict[str, str]) -> str:
+        """The set a ListRecords request asks for ('' for none): its ``set``, or its token's."""
+        token = request.get("resumptionToken")
+        return token.split("|")[0] if token is not None else request.get("set", "")
 
     def search_requests(self) -> list[dict[str, str]]:
         """The SRU searchRetrieve requests so far (explain has no query)."""

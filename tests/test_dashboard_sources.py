@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from typing import Any
 
 import pytest
@@ -18,7 +19,9 @@ from koprik.dashboard.accounts import new_token
 from koprik.dashboard.api import MAX_BODY
 from provider.app import init_app
 from provider.keys import CATALOG
+from tests.conftest import free_port
 from tests.dashboard_fixtures import client, csrf_of, make_client, sign_in  # noqa: F401
+from tests.fault_provider import FaultProvider, serve
 
 RECORDS = 30
 
@@ -108,6 +111,67 @@ async def test_the_api_offers_sources_and_runs(client: Any, partner: str) -> Non
     assert [r["id"] for r in await (await client.get("/api/runs", headers=headers)).json()] \
         == [run_id]
     assert (await client.delete("/api/sources/p", headers=headers)).status == 200
+
+
+async def _api_harvest(client: Any, url: str) -> dict[str, Any]:  # noqa: F811
+    """Add source ``p`` at ``url`` (no retries) and harvest it through the API; its run once
+    it ended."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    created = await client.post("/api/sources", headers=headers, json={
+        "name": "p", "url": url, "prefix": "marc21", "delay": 0, "retries": 0, "check": False})
+    assert created.status == 201, await created.text()
+    started = await client.post("/api/sources/p/harvest", headers=headers)
+    assert started.status == 202
+    run_id = (await started.json())["run"]
+    for _ in range(600):
+        run: dict[str, Any] = await (await client.get(f"/api/runs/{run_id}",
+                                                      headers=headers)).json()
+        if run["status"] != "running":
+            return run
+        await asyncio.sleep(0.1)
+    raise AssertionError("the run did not end")
+
+
+async def _logged_end(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
+    """The line the dashboard logs as its harvest ends (after the run's record is closed and
+    the union catalogue brought up to date, so it may come a little after)."""
+    for _ in range(600):
+        ends = [r for r in caplog.records if r.name == "koprik.dashboard.harvests"]
+        if ends:
+            (line,) = ends
+            return line
+        await asyncio.sleep(0.1)
+    raise AssertionError("the end of the run was not logged")
+
+
+@pytest.mark.parametrize("fault", ["failed", "partial"])
+async def test_a_harvest_started_through_the_api_logs_how_it_ended(
+    client: Any, caplog: pytest.LogCaptureFixture, fault: str  # noqa: F811
+) -> None:
+    """A run started from the dashboard that failed (nothing listens at the source's address)
+    or ended partial (a record the provider chokes on, whatever the window) is in the log in
+    one line, as a scheduled run is: the source, the status, the run and its first error."""
+    caplog.set_level(logging.INFO, logger="koprik.dashboard.harvests")
+    if fault == "failed":
+        port = free_port()
+        run = await _api_harvest(client, f"http://127.0.0.1:{port}/oai")
+        first = f"connection: ClientConnectorError: Cannot connect to host 127.0.0.1:{port}"
+        level = "ERROR"
+    else:
+        provider = FaultProvider(list(demo_records(12)))
+        provider.poison("oai:fault.test:5")
+        with serve(provider.app()) as url:
+            run = await _api_harvest(client, url)
+        first = "http-500: HTTP 500"
+        level = "WARNING"
+    assert run["status"] == fault
+    line = await _logged_end(caplog)
+    message = line.getMessage()
+    assert line.levelname == level and "\n" not in message
+    assert message.startswith(f"harvest of p started from the dashboard: {fault} "
+                              f"(run #{run['id']})")
+    assert f"errors: {first}" in message, message
+    assert message.endswith("(see koprik runs p --errors)")
 
 
 async def test_the_api_checks_each_fields_type(client: Any) -> None:  # noqa: F811

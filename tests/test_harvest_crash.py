@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 
 import pytest
 from sqlalchemy import Row, func, select, update
@@ -29,6 +30,7 @@ from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings
+from harvester import dates
 from harvester.oai_client import Politeness
 from harvester.pipeline import PAGES_AHEAD
 from harvester.runs import INTERRUPTED, PARTIAL, SUCCEEDED, RunOptions, RunReport, harvest
@@ -43,9 +45,12 @@ KILLS = [(1, 0.0), (2, 0.01), (3, 0.0), (1, 0.02), (4, 0.005), (2, 0.0), (5, 0.0
 """(ListRecords request of the run at which to kill, delay in seconds after it arrives)."""
 
 
-def _config(folder, url: str, retries: int = 2, sru: bool = False) -> str:  # type: ignore[no-untyped-def]
+def _config(folder, url: str, retries: int = 2, sru: bool = False,  # type: ignore[no-untyped-def]
+            sets: tuple[str, ...] = ()) -> str:
     path = folder / "koprik.toml"
     kind = f'protocol = "sru"\nquery = "{SRU_QUERY}"\nprefix = "marcxml"\n' if sru else ""
+    if sets:
+        kind += f"sets = [{', '.join(f'{spec!r}' for spec in sets)}]\n"
     path.write_text(
         f'[database]\nurl = "sqlite:///{folder / "catalog.sqlite3"}"\n'
         f'[[sources]]\nname = "partner"\nurl = "{url}"\ndelay = 0.0\nretries = {retries}\n'
@@ -195,6 +200,81 @@ def test_a_killed_oai_run_pointed_at_another_address_harvests_its_list_anew(tmp_
     assert sorted(catalogue_of(catalog, "partner")) == sorted(
         f"oai:fault.test:{n}" for n in range(30))
     _assert_cleared(catalog)
+    catalog.close()
+
+
+SETS = ("a", "b", "c")
+SET_RECORDS = 30
+
+
+def test_a_run_killed_between_two_sets_resumes_at_the_next_set(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Killed as the first page of its second set is asked for (the first set's list is
+    finished: its last page, committed, had no token), the run is resumed by the next one at
+    the second set, with the killed run's start and span; the first set is not asked for
+    again."""
+    provider = FaultProvider(list(demo_records(SET_RECORDS)), page_size=PAGE, sets=SETS)
+    pages_of_a_set = SET_RECORDS // len(SETS) // PAGE
+    with serve(provider.app()) as url:
+        process = _koprik(_config(tmp_path, url, sets=SETS))
+        kill_on(process, lambda hook: setattr(provider, "on_list_request", hook),
+                lambda _count: provider.list_requests()[-1].get("set") == "b", timeout=60)
+        catalog = sqlite_catalog(tmp_path, "catalog")
+        saved = _position(catalog)
+        assert (saved.run_id, saved.set_spec, saved.token) == (1, "a", None)
+        assert len(catalogue_of(catalog, "partner")) == SET_RECORDS // len(SETS)
+
+        since = len(provider.list_requests())
+        report = _run(catalog, HarvestSource(name="partner", url=url, sets=list(SETS)))
+        assert report.errors == ["resumed run #1 after set a"]
+        asked = Counter(provider.set_of(r) for r in provider.list_requests()[since:])
+        assert asked == {"b": pages_of_a_set, "c": pages_of_a_set}
+        assert report.watermark == dates.watermark_from(saved.first_response_date, dates.SECONDS)
+    assert sorted(catalogue_of(catalog, "partner")) == sorted(
+        f"oai:fault.test:{n}" for n in range(SET_RECORDS))
+    with catalog.engine.connect() as connection:
+        rows = connection.execute(select(func.count()).select_from(models.records)).scalar_one()
+        statuses = connection.execute(
+            select(harvest_runs.c.status).order_by(harvest_runs.c.id)).scalars().all()
+    assert rows == SET_RECORDS  # each once
+    assert statuses == [INTERRUPTED, SUCCEEDED]
+    _assert_cleared(catalog)
+    catalog.close()
+
+
+def test_a_run_killed_between_two_halves_of_a_window_resumes_after_the_first(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The provider answers 500 to any page holding record 30: the run halves its way down to
+    that record's second, gives it up, and is killed as it asks for the half after it. The
+    next run (the provider mended) resumes after the last half whose list was finished, asks
+    for nothing before its end, and ends partial (the window given up on is recorded)."""
+    provider = FaultProvider(list(demo_records(45)), page_size=100)
+    poisoned = stamp(provider.poison("oai:fault.test:30").datestamp)
+    with serve(provider.app()) as url:
+        process = _koprik(_config(tmp_path, url, retries=0))
+        kill_on(process, lambda hook: setattr(provider, "on_list_request", hook),
+                lambda _count: provider.list_requests()[-1].get("from", "") > poisoned,
+                timeout=60)  # datestamps of one granularity compare as strings
+        catalog = sqlite_catalog(tmp_path, "catalog")
+        saved = _position(catalog)
+        assert (saved.run_id, saved.token, saved.failed_windows) == (1, None, 1)
+        assert saved.window_until < poisoned < saved.run_until
+        before = {f"oai:fault.test:{n}" for n in range(30)}
+        assert set(catalogue_of(catalog, "partner")) == before
+
+        provider.poisoned.clear()
+        since, served = len(provider.list_requests()), len(provider.served)
+        report = harvest(catalog, HarvestSource(name="partner", url=url),
+                         politeness=Politeness(delay=0))
+        assert report.errors[:2] == [
+            f"resumed run #1 after the window {saved.window_from}..{saved.window_until} of "
+            "the list", "run #1 had 1 window(s) failed for good"]
+        (first, *_) = asked = provider.list_requests()[since:]
+        assert (first["from"], first["until"]) == (
+            dates.after(saved.window_until, dates.SECONDS), saved.run_until)
+        assert all(r["from"] > saved.window_until for r in asked)
+        assert before.isdisjoint(provider.served[served:])
+        assert report.status == PARTIAL and report.watermark is None
+    assert sorted(catalogue_of(catalog, "partner")) == sorted(
+        f"oai:fault.test:{n}" for n in range(45))
     catalog.close()
 
 

@@ -26,8 +26,9 @@ from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource, Settings, load_settings
 from harvester import locks
 from harvester.ingest import Counts
+from harvester.run_log import ERROR_CHARS, first_error
 from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunReport, harvest
-from harvester.scheduler import ERROR_CHARS, first_error, run_scheduled, start_scheduler
+from harvester.scheduler import run_scheduled, start_scheduler
 from harvester.sources import add_source, edit_source
 from tests.conftest import ROOT, free_port
 from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve

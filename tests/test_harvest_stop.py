@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource
+from harvester import dates
 from harvester.oai_client import Politeness
 from harvester.runs import INTERRUPTED, SUCCEEDED, RunReport, Stop, harvest
 from tests.conftest import ROOT
@@ -127,6 +129,59 @@ def test_a_run_stopped_mid_list_is_interrupted_and_the_next_run_resumes_it(
     else:
         expected = [f"oai:fault.test:{n}" for n in range(RECORDS)]
     assert sorted(catalogue_of(catalog, "partner")) == sorted(expected)
+    with catalog.engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(models.records)).scalar_one()
+    assert stored == RECORDS  # each once
+
+
+SETS = ("a", "b", "c")
+PAGES_OF_A_SET = RECORDS // len(SETS) // PAGE
+
+
+def test_a_run_stopped_between_two_sets_resumes_at_the_next_set(catalog: Catalog) -> None:
+    """Stopped as the first page of its second set is asked for (the first set's list is
+    finished, its last page committed with no token), the run is interrupted; the next run
+    asks for the first set no more, with the span and start of the stopped run, and moves the
+    watermark as that run would have."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE, sets=SETS)
+    hold = Hold(PAGES_OF_A_SET + 1, LIVENESS)  # the first request of set b
+    provider.on_list_request = hold
+    stop = Stop()
+    reports: list[RunReport] = []
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url, sets=list(SETS))
+        run = threading.Thread(target=lambda: reports.append(
+            harvest(catalog, source, politeness=Politeness(delay=0), stop=stop)))
+        run.start()
+        try:
+            assert hold.held.wait(LIVENESS)
+            held = provider.list_requests()[-1]
+            assert (held.get("set"), held.get("resumptionToken")) == ("b", None)
+            stop.request()
+            run.join(LIVENESS)
+            assert not run.is_alive()
+        finally:
+            hold.release.set()
+            run.join(LIVENESS)
+        provider.on_list_request = None
+        (stopped,) = reports
+        assert (stopped.status, stopped.pages) == (INTERRUPTED, PAGES_OF_A_SET)
+        assert stopped.errors[-1] == (
+            f"stopped by the operator after page {PAGES_OF_A_SET}; the next run resumes there")
+        with catalog.engine.connect() as connection:
+            state = connection.execute(select(harvest_state)).one()
+        assert (state.run_id, state.set_spec, state.token) == (stopped.run_id, "a", None)
+
+        since = len(provider.list_requests())
+        again = harvest(catalog, source, politeness=Politeness(delay=0))
+        assert again.status == SUCCEEDED, again.errors
+        assert again.errors == ["resumed run #1 after set a"]
+        asked = Counter(provider.set_of(r) for r in provider.list_requests()[since:])
+        assert asked == {"b": PAGES_OF_A_SET, "c": PAGES_OF_A_SET}
+        assert (again.counts.added, again.counts.unchanged) == (RECORDS * 2 // 3, 0)
+        assert again.watermark == dates.watermark_from(state.first_response_date, dates.SECONDS)
+    assert sorted(catalogue_of(catalog, "partner")) == sorted(
+        f"oai:fault.test:{n}" for n in range(RECORDS))
     with catalog.engine.connect() as connection:
         stored = connection.execute(select(func.count()).select_from(models.records)).scalar_one()
     assert stored == RECORDS  # each once

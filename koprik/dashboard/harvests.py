@@ -5,7 +5,8 @@ worker thread; the run is recorded in ``harvest_runs`` like any other, and the s
 database lock keeps it from overlapping a scheduled run (that one is then refused with
 :class:`harvester.locks.SourceBusy`, whose message the operator sees). When the server stops,
 the runs still going are stopped after the pages they are writing (recorded ``interrupted``;
-the source's next run resumes them).
+the source's next run resumes them). Each run's end is logged in one line as a scheduled run's
+is (:func:`harvester.run_log.log_end`), so a run started here that failed is in the log too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from catalog import Catalog
 from catalog.harvest_state import harvest_runs
 from config import HarvestSource
 from harvester.locks import SourceBusy
-from harvester.runs import Stop, harvest
+from harvester.run_log import FROM_DASHBOARD, log_end
+from harvester.runs import RunReport, Stop, harvest
 from harvester.sources import SourceError
 
 log = logging.getLogger(__name__)
@@ -37,13 +39,13 @@ class StartRefused(Exception):
 class Harvests:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._tasks: set[asyncio.Task[RunReport]] = set()
         self._stop = Stop()
 
     async def start(self, source: HarvestSource) -> int:
         """Start harvesting ``source`` now; return the id of its run once it is recorded."""
         before = await asyncio.to_thread(self._last_run, source.name)
-        task: asyncio.Task[object] = asyncio.create_task(
+        task: asyncio.Task[RunReport] = asyncio.create_task(
             asyncio.to_thread(harvest, self.catalog, source, stop=self._stop)
         )
         self._tasks.add(task)
@@ -62,10 +64,14 @@ class Harvests:
             await asyncio.sleep(_POLL)
         raise StartRefused("the run was not recorded in time; see the runs page")
 
-    def _finished(self, task: asyncio.Task[object]) -> None:
+    def _finished(self, task: asyncio.Task[RunReport]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            return
+        if task.exception() is not None:
             log.warning("harvest started from the dashboard: %s", task.exception())
+        else:
+            log_end(log, task.result(), FROM_DASHBOARD)
 
     def _last_run(self, source: str) -> int:
         with self.catalog.engine.connect() as connection:

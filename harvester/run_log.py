@@ -1,0 +1,55 @@
+"""The one line logged as a harvest run ends, whoever started it (the scheduler, the dashboard).
+
+An operator watching the log sees every run that ended: info when it succeeded or was
+interrupted, a warning when it ended ``partial``, an error when it ``failed``, with its first
+error on one line of bounded length (every error is in the run's record: ``koprik runs SOURCE
+--errors``)::
+
+    log_end(log, report, SCHEDULED)     # scheduled harvest of partner: failed (run #7), ...
+
+``koprik harvest`` does not log it: it prints its own summary of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunReport
+
+SCHEDULED = "scheduled harvest of {source}"
+FROM_DASHBOARD = "harvest of {source} started from the dashboard"
+"""How a run was started, as its line names it (``{source}``: the source's name)."""
+ERROR_CHARS = 300
+"""The most characters of a run's first error that its log line quotes."""
+
+
+def log_end(log: logging.Logger, report: RunReport, started: str) -> None:
+    """Log the end of the run of ``report`` on ``log`` (the caller's, beside its other lines
+    about the runs it starts), named by ``started`` (:data:`SCHEDULED`, :data:`FROM_DASHBOARD`)."""
+    run = started.format(source=report.source)
+    counts = report.counts.as_dict()
+    if report.status == INTERRUPTED:
+        log.info("%s: %s (run #%d) after %d pages, %s; %s", run, report.status, report.run_id,
+                 report.pages, counts, report.errors[-1])  # fmt: skip
+    elif report.status == SUCCEEDED:
+        log.info("%s: %s, %s, %d requests", run, report.status, counts, report.requests)
+    else:  # partial or failed: say why, in one line
+        log.log(
+            logging.ERROR if report.status == FAILED else logging.WARNING,
+            "%s: %s (run #%d), %s, %d requests; %s",
+            run, report.status, report.run_id, counts, report.requests, first_error(report),
+        )
+
+
+def first_error(report: RunReport) -> str:
+    """The first error of a run that did not succeed, on one line of bounded length, and how
+    many more it had (``koprik runs SOURCE --errors`` shows them all)."""
+    if not report.errors:
+        return "no error recorded"
+    first = " ".join(report.errors[0].split())
+    if len(first) > ERROR_CHARS:
+        first = first[: ERROR_CHARS - 3] + "..."
+    if len(report.errors) == 1:
+        return f"error: {first}"
+    return (f"first of {len(report.errors)} errors: {first} "
+            f"(see koprik runs {report.source} --errors)")

@@ -15,6 +15,7 @@ the source as it is now, its sets and its endpoint, so that an upgrade starts no
 >>> before = Coverage.of(state)              # the source's harvest_state row
 >>> before.moved(source)                     # None, or the line saying where it was moved
 >>> before.covers(spec, source)              # may this set be asked from the watermark?
+>>> specs, line = before.anew(source)         # the sets it does not cover, and why
 >>> connection.execute(update(harvest_state)...values(covering(watermark, source, specs)))
 """
 
@@ -67,10 +68,21 @@ class Coverage:
             return True
         return spec is not None and spec in self.sets
 
-    def said(self) -> str:
-        """What the watermark covers, as a run's line says it (of a recorded coverage: one
-        not recorded covers whatever the source harvests)."""
-        return "the whole repository" if not self.sets else described(sorted(self.sets))
+    def anew(self, source: HarvestSource) -> tuple[list[str | None], str | None]:
+        """The sets of ``source`` (``[None]``: the whole repository) that an incremental run
+        asks from the start, the watermark not covering them, and the line saying why (None:
+        it covers every one, or there is no watermark)."""
+        specs: list[str | None] = list(source.sets) or [None]
+        if self.watermark is None:
+            return [], None
+        if (elsewhere := self.moved(source)) is not None:
+            return specs, f"{elsewhere}: {described(specs)} harvested from the start"
+        anew = [spec for spec in specs if not self.covers(spec, source)]
+        if not anew:
+            return [], None
+        covered = sorted(self.sets or ())  # recorded: one not recorded covers every set
+        return anew, (f"the watermark {self.watermark} covers {described(covered or [None])}, "
+                      f"not {described(anew)}: harvested from the start")  # fmt: skip
 
 
 def described(specs: Iterable[str | None]) -> str:

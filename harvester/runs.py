@@ -81,7 +81,7 @@ from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks, resumption
-from harvester.coverage import Coverage, covering, described
+from harvester.coverage import Coverage, covering
 from harvester.faults import ListLoop
 from harvester.ingest import Counts, IngestTarget, Plan, apply, prepare, reject
 from harvester.oai_client import (
@@ -472,17 +472,9 @@ class HarvestRun:
         only when a run succeeds."""
         if plan.run_from is None or plan.run_from != self._in_granularity(before.watermark):
             return frozenset()
-        sets = self._sets
-        if (elsewhere := before.moved(self.source)) is not None:
-            anew = sets
-            self.errors.append(f"{elsewhere}: {described(anew)} harvested from the start")
-        else:
-            anew = [spec for spec in sets if not before.covers(spec, self.source)]
-            if anew:
-                self.errors.append(
-                    f"the watermark {before.watermark} covers {before.said()}, not "
-                    f"{described(anew)}: harvested from the start"
-                )
+        anew, why = before.anew(self.source)
+        if why is not None:
+            self.errors.append(why)
         return frozenset(anew)
 
     def _resumed(self, state: Row[Any], sets: list[str | None]) -> _Plan | None:

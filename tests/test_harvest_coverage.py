@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from catalog.harvest_state import harvest_state
 from config import HarvestSource
 from harvester.oai_client import Politeness
 from harvester.runs import INTERRUPTED, SUCCEEDED, RunReport, Stop, harvest
+from koprik.cli import main
 from tests.fault_provider import FAST, FaultProvider, Hold, catalogue_of, serve
 
 RECORDS = 30
@@ -210,3 +212,32 @@ def test_a_set_put_in_front_of_where_a_stopped_run_stood_is_not_taken_as_covered
         assert after.counts.added == RECORDS // 2
         assert _state(catalog).watermark_sets == "c a b"
     assert len(catalogue_of(catalog, "partner")) == records
+
+
+def test_sources_list_says_what_the_next_run_harvests_from_the_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The operator's way: ``koprik sources edit --set`` adds set b; ``koprik sources list``
+    then ends with a line saying that the watermark does not cover it, until a run has
+    harvested it."""
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n')
+
+    def koprik(*args: str) -> list[str]:
+        assert main(["--config", str(config), *args]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE, sets=("a", "b"))
+    with serve(provider.app()) as url:
+        koprik("sources", "add", "partner", "--url", url, "--delay", "0", "--set", "a")
+        koprik("harvest", "partner")
+        assert len(koprik("sources", "list")) == 2  # the heading and the source
+        koprik("sources", "edit", "partner", "--set", "a", "--set", "b")
+        listed = koprik("sources", "list")
+        watermark = listed[1].split()[6]
+        why = f"the watermark {watermark} covers set a, not set b: harvested from the start"
+        assert listed[2:] == [f"partner, next run: {why}"]
+        harvested = koprik("harvest", "partner")
+        assert harvested[1].startswith(f"  {RECORDS // 2} new, 0 updated")
+        assert f"  ! {why}" in harvested
+        assert len(koprik("sources", "list")) == 2

@@ -72,17 +72,17 @@ class Coverage:
         """The sets of ``source`` (``[None]``: the whole repository) that an incremental run
         asks from the start, the watermark not covering them, and the line saying why (None:
         it covers every one, or there is no watermark)."""
-        specs: list[str | None] = list(source.sets) or [None]
         if self.watermark is None:
             return [], None
+        specs: list[str | None] = list(source.sets) or [None]
         if (elsewhere := self.moved(source)) is not None:
             return specs, f"{elsewhere}: {described(specs)} harvested from the start"
         anew = [spec for spec in specs if not self.covers(spec, source)]
         if not anew:
             return [], None
-        covered = sorted(self.sets or ())  # recorded: one not recorded covers every set
-        return anew, (f"the watermark {self.watermark} covers {described(covered or [None])}, "
-                      f"not {described(anew)}: harvested from the start")  # fmt: skip
+        covered = described(sorted(self.sets or ()))  # some sets: only those leave some out
+        return anew, f"the watermark {self.watermark} covers {covered}, not {described(anew)}: " \
+            "harvested from the start"  # fmt: skip
 
 
 def described(specs: Iterable[str | None]) -> str:

@@ -6,7 +6,10 @@ resumption token and the run's counts commit in one transaction with the records
 - ``harvest_sources``: sources added from the command line (those from ``koprik.toml`` are not
   stored; the file stays their only definition).
 - ``harvest_runs``: one row per run: status, counts, request count, errors, time span.
-- ``harvest_state``: one row per source: the watermark of the last successful run, where the run
+- ``harvest_state``: one row per source: the watermark of the last successful run and what it
+  covers (``watermark_endpoint``, the protocol, address and format its lists were asked in, and
+  ``watermark_sets``, the sets harvested, space-separated, empty for the whole repository; both
+  NULL for a watermark moved before revision 0010, which recorded neither), where the run
   in progress stands (an OAI-PMH list's token, cursor, set, date window and count of windows
   failed for good, with no token once that list was finished; an SRU or Z39.50 result set's
   query, its hits and, as ``cursor``, the next record position), what the position is a
@@ -80,6 +83,8 @@ harvest_state = Table(
     metadata,
     Column("source", String(100), primary_key=True),
     Column("watermark", String(32), nullable=True),
+    Column("watermark_endpoint", Text, nullable=True),
+    Column("watermark_sets", Text, nullable=True),
     Column("run_id", Integer, nullable=True),
     Column("first_response_date", String(32), nullable=True),
     Column("run_from", String(32), nullable=True),

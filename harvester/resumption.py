@@ -89,12 +89,10 @@ def save(connection: Connection, source: str, **values: Any) -> None:
     )
 
 
-def clear(connection: Connection, source: str, watermark: str | None) -> None:
-    """Forget where the run stood (it ended complete) and set the source's ``watermark``."""
+def clear(connection: Connection, source: str) -> None:
+    """Forget where the run stood (it ended complete)."""
     connection.execute(
-        update(harvest_state)
-        .where(harvest_state.c.source == source)
-        .values(watermark=watermark, **IN_PROGRESS)
+        update(harvest_state).where(harvest_state.c.source == source).values(IN_PROGRESS)
     )
 
 

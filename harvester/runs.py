@@ -11,7 +11,9 @@ Semantics (DESIGN.md, Harvesting):
   fault in the run's record and our clock is taken instead (:func:`harvester.guards.own_clock`),
   so a partner's clock can never push the watermark into the future. ``--full`` ignores the
   watermark; ``--from``/``--until`` bound a run by hand (such a run moves the watermark only
-  if it covered everything after it).
+  if it covered everything after it). The watermark covers only the lists harvested
+  (:mod:`harvester.coverage`): a set added since is asked from the start, the others from the
+  watermark; every set is once the source was moved to another address or format.
 - **Crash-safe.** Each page commits with its records, the run's counts and the source's
   resumption token, cursor, set and date window (pages ready together, up to
   :data:`harvester.pipeline.PAGES_AHEAD`, in one transaction: the token of the last). A run
@@ -72,13 +74,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Connection, Row, update
 
 from catalog import Catalog, CatalogWriter
 from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks, resumption
+from harvester.coverage import Coverage, covering
 from harvester.faults import ListLoop
 from harvester.ingest import Counts, IngestTarget, Plan, apply, prepare, reject
 from harvester.oai_client import (
@@ -246,9 +249,10 @@ def harvest(
 
 @dataclass
 class _Plan:
-    """What a run harvests: its span (``run_from``..``run_until``) of every set. A run that
-    resumes another (``resumed_from``) starts in the set it stood in, at ``token`` in the list
-    of ``window``, or after that list when ``token`` is None."""
+    """What a run harvests: its span (``run_from``..``run_until``) of every set, but from the
+    start of the sets in ``anew``. A run that resumes another (``resumed_from``) starts in the
+    set it stood in, at ``token`` in the list of ``window``, or after that list when ``token``
+    is None."""
 
     first_response_date: str
     run_from: str | None
@@ -257,6 +261,13 @@ class _Plan:
     window: tuple[str | None, str | None] = (None, None)
     token: str | None = None
     resumed_from: int | None = None
+    anew: frozenset[str | None] = frozenset()
+    """Sets asked from the start though the span starts at the watermark: it does not cover
+    them (:meth:`HarvestRun._anew`)."""
+
+    def start_of(self, spec: str | None) -> str | None:
+        """Where the run asks set ``spec`` from (None: the start)."""
+        return None if spec in self.anew else self.run_from
 
 
 def _short_of(window_until: str, run_until: str | None) -> bool:
@@ -427,7 +438,7 @@ class HarvestRun:
         self.granularity = identity.granularity
         self.earliest = identity.earliest_datestamp
         state = self._state()
-        sets: list[str | None] = list(self.source.sets) or [None]
+        sets = self._sets
         plan = self._resumed(state, sets)
         if plan is None:
             run_from = self.options.from_
@@ -436,13 +447,35 @@ class HarvestRun:
             plan = _Plan(self._start(identity), self._in_granularity(run_from),
                          self._in_granularity(self.options.until))
             plan.window = (plan.run_from, plan.run_until)
+        plan.anew = self._anew(Coverage.of(state), plan)
         self._plan = plan
-        start = sets.index(plan.set_spec) if plan.resumed_from is not None else 0
-        for index, spec in enumerate(sets[start:]):
+        for index, spec in enumerate(sets[self._first(plan):]):
             if index == 0 and plan.resumed_from is not None:
                 await self._rest_of_set(spec, plan)
             else:
-                await self._window(spec, plan.run_from, plan.run_until, None)
+                await self._window(spec, plan.start_of(spec), plan.run_until, None)
+
+    @property
+    def _sets(self) -> list[str | None]:
+        """The sets the source harvests, in order; ``[None]``: the whole repository."""
+        return list(self.source.sets) or [None]
+
+    def _first(self, plan: _Plan) -> int:
+        """The index of the set the run of ``plan`` starts in (a resumed run's: where it stood)."""
+        return self._sets.index(plan.set_spec) if plan.resumed_from is not None else 0
+
+    def _anew(self, before: Coverage, plan: _Plan) -> frozenset[str | None]:
+        """The sets asked from the start though the span of ``plan`` starts at the watermark
+        (``before``): those it does not cover, every one if the source has moved since; a line
+        in the run's errors says why. A run from another date (``--from``, or none) is asked
+        what it was asked. A resumed run decides as the run it resumes did: the watermark moves
+        only when a run succeeds."""
+        if plan.run_from is None or plan.run_from != self._in_granularity(before.watermark):
+            return frozenset()
+        anew, why = before.anew(self.source)
+        if why is not None:
+            self.errors.append(why)
+        return frozenset(anew)
 
     def _resumed(self, state: Row[Any], sets: list[str | None]) -> _Plan | None:
         """The plan that goes on from where an unfinished run of the source stood (a line in
@@ -731,30 +764,53 @@ class HarvestRun:
                     errors="\n".join(self._error_lines()),
                 )
             )
-            state = connection.execute(
-                select(harvest_state.c.watermark).where(
-                    harvest_state.c.source == self.source.name
-                )
-            ).one()
-            watermark = state.watermark
+            before = Coverage.of(resumption.load(connection, self.source.name))
+            watermark = before.watermark
             plan = self._plan
             if status not in (SUCCEEDED, PARTIAL):
                 return watermark
-            if plan is not None and status == SUCCEEDED and self._covers_watermark(
-                plan, watermark
-            ):
-                watermark = dates.watermark_from(plan.first_response_date, self.granularity)
-            resumption.clear(connection, self.source.name, watermark)
+            if plan is not None and status == SUCCEEDED:
+                watermark = self._move_watermark(connection, plan, before)
+            resumption.clear(connection, self.source.name)
         return watermark
 
-    def _covers_watermark(self, plan: _Plan, watermark: str | None) -> bool:
-        """Did the run of ``plan`` harvest everything from ``watermark`` to the new watermark?"""
+    def _move_watermark(self, connection: Connection, plan: _Plan, before: Coverage) -> str | None:
+        """Move the watermark, on ``connection``, past the succeeded run of ``plan``, covering
+        the sets that run leaves complete, and return it; unless the run left none complete:
+        the watermark stays ``before``."""
+        covered = self._covered(plan, before)
+        if not covered:
+            return before.watermark
+        watermark = dates.watermark_from(plan.first_response_date, self.granularity)
+        connection.execute(
+            update(harvest_state)
+            .where(harvest_state.c.source == self.source.name)
+            .values(covering(watermark, self.source, covered))
+        )
+        return watermark
+
+    def _covered(self, plan: _Plan, before: Coverage) -> list[str | None]:
+        """The sets whose lists the run of ``plan`` leaves in the catalogue up to its new
+        watermark, which covers them (none: the watermark stays ``before``): each asked from
+        the start, or from no later than a watermark that covered it. A set before the one a
+        resumed run went on from counts only in the second way: the run it resumes asked for
+        it, unless the set was added since, in front of the one it stood in."""
         new = dates.parse(dates.watermark_from(plan.first_response_date, self.granularity))
         if plan.run_until is not None and dates.parse(plan.run_until) < new:
-            return False  # bounded by hand (--until) before now
-        if plan.run_from is None:
-            return True
-        return watermark is not None and dates.parse(plan.run_from) <= dates.parse(watermark)
+            return []  # bounded by hand (--until) before now
+        first = self._first(plan)
+        return [
+            spec for index, spec in enumerate(self._sets)
+            if (index >= first and plan.start_of(spec) is None)
+            or self._continues(before, spec, plan.start_of(spec))
+        ]  # fmt: skip
+
+    def _continues(self, before: Coverage, spec: str | None, start: str | None) -> bool:
+        """Whether a list of set ``spec`` from ``start`` goes on from the watermark ``before``:
+        it covers the set, and ``start`` is no later."""
+        if before.watermark is None or not before.covers(spec, self.source):
+            return False
+        return start is None or dates.parse(start) <= dates.parse(before.watermark)
 
     def _error_lines(self) -> list[str]:
         client = self._client or self._sru

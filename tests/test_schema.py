@@ -200,8 +200,9 @@ def test_a_catalogue_at_0004_is_upgraded_to_the_shared_sign_in_failures(settings
 
 def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings: Settings):
     """Revision 0009 deletes the ``any`` rows that repeat another index's term of the record;
-    searches answer as before. It changes no table: a catalogue at 0008 is one at the head
-    whose ``any`` holds every term, as 0008's code wrote it (here from ``terms_of``)."""
+    searches answer as before. It changes no table: a catalogue at 0008 is one at the head,
+    less the columns 0010 adds, whose ``any`` holds every term, as 0008's code wrote it (here
+    from ``terms_of``)."""
     from sqlalchemy import select
 
     from catalog import query as q
@@ -223,6 +224,8 @@ def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings:
             connection.execute(terms.delete())
             connection.execute(terms.insert(), [
                 {"field": f, "term": t, "record_id": i} for f, t, i in sorted(full)])  # fmt: skip
+            for column in ("watermark_endpoint", "watermark_sets"):  # added by 0010
+                connection.execute(text(f"ALTER TABLE harvest_state DROP COLUMN {column}"))
             connection.execute(text("UPDATE alembic_version SET version_num = '0008'"))
     finally:
         catalog.close()
@@ -242,3 +245,53 @@ def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings:
                 assert q.search(connection, query, limit=100_000).ids == expected, query
     finally:
         engine.dispose()
+
+
+def test_a_catalogue_at_0009_keeps_its_watermarks_covering_the_sources_as_they_are(
+    settings: Settings,
+):
+    """Revision 0010 records what a watermark covers (its sets and endpoint). A watermark of a
+    catalogue at 0009 records neither and is taken as covering the source as it is: the next
+    run asks each of its sets from the watermark (the upgrade starts no full harvest), and the
+    watermark it moves records what it covers."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from catalog.demo import demo_records
+    from catalog.harvest_state import harvest_state
+    from catalog.schema import alembic_config
+    from config import HarvestSource
+    from harvester.runs import SUCCEEDED, harvest
+    from tests.fault_provider import FAST, FaultProvider, serve
+
+    watermark = "2020-01-01T19:59:59Z"  # the provider's records are hourly from 2020-01-01
+    engine = open_engine(settings.database.url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0009")
+            connection.execute(text("INSERT INTO harvest_state (source, watermark, failed_windows)"
+                                    " VALUES ('partner', :watermark, 0)"), {"watermark": watermark})
+        with pytest.raises(SchemaError, match="has schema revision 0009"):
+            Catalog.open(settings)
+        assert upgrade(engine) == ("0009", head())
+    finally:
+        engine.dispose()
+    provider = FaultProvider(list(demo_records(30)), page_size=5, sets=("a", "b"))
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.engine.connect() as connection:
+            state = connection.execute(select(harvest_state)).one()
+        assert (state.watermark, state.watermark_endpoint, state.watermark_sets) == (
+            watermark, None, None)
+        with serve(provider.app()) as url:
+            source = HarvestSource(name="partner", url=url, sets=["a", "b"])
+            report = harvest(catalog, source, politeness=FAST)
+        assert (report.status, report.errors, report.counts.added) == (SUCCEEDED, [], 10)
+        assert [(r["set"], r["from"]) for r in provider.list_requests()] == [
+            ("a", watermark), ("b", watermark)]
+        with catalog.engine.connect() as connection:
+            state = connection.execute(select(harvest_state)).one()
+        assert (state.watermark, state.watermark_endpoint, state.watermark_sets) == (
+            report.watermark, f"oai-pmh {url} marc21", "a b")
+    finally:
+        catalog.close()

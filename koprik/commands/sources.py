@@ -7,7 +7,8 @@ otherwise. ``koprik sources add lib --protocol sru --url http://127.0.0.1:2100/D
 of the query. ``koprik sources add zebra --protocol z3950 --url z3950://127.0.0.1:2100/Default
 --query '@attr 1=4 navoiy' [--charset UTF-8]`` checks that the target accepts a connection and
 the search of the query. Sources defined in ``koprik.toml`` are listed but changed only in the
-file.
+file. ``koprik sources list`` ends with a line for each source whose watermark does not cover it
+as it is now (a set added, another address or format): what its next run harvests from the start.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from catalog import Catalog
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource, load_settings
+from harvester.coverage import Coverage
 from harvester.oai_client import Identity
 from harvester.sources import (
     OAI_PMH,
@@ -182,9 +184,9 @@ def list_sources(args: argparse.Namespace) -> int:
     try:
         entries = all_sources(settings, catalog)
         with catalog.engine.connect() as connection:
-            watermarks = dict(
-                connection.execute(select(harvest_state.c.source, harvest_state.c.watermark)).all()
-            )
+            coverages = {
+                row.source: Coverage.of(row) for row in connection.execute(select(harvest_state))
+            }
             last = dict(
                 connection.execute(
                     select(harvest_runs.c.source, harvest_runs.c.status).order_by(
@@ -196,11 +198,18 @@ def list_sources(args: argparse.Namespace) -> int:
         catalog.close()
     print(f"{'name':<16} {'from':<11} {'on':<3} {'prefix':<8} {'schedule':<14} "
           f"{'last run':<11} {'watermark':<20} url [sets] or query")
+    notes: list[str] = []
     for entry in entries:
         s = entry.source
+        coverage = coverages.get(s.name, Coverage(None, None, None))
         schedule = f"every {s.every}" if s.every else (s.cron or "-")
         sets = f" [{' '.join(s.sets)}]" if s.sets else (f" {s.query}" if s.query else "")
         print(f"{s.name[:16]:<16} {entry.origin:<11} {'yes' if s.enabled else 'no':<3} "
               f"{s.prefix or '-':<8} {schedule[:14]:<14} {last.get(s.name, '-'):<11} "
-              f"{watermarks.get(s.name) or '-':<20} {s.url}{sets}")
+              f"{coverage.watermark or '-':<20} {s.url}{sets}")
+        _, why = coverage.anew(s)
+        if why is not None:
+            notes.append(f"{s.name}, next run: {why}")
+    for note in notes:
+        print(note)
     return 0

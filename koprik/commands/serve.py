@@ -30,7 +30,7 @@ from koprik.workers import default_count, run_workers
 from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import AccessLogger
 from provider.app import init_app
-from provider.http_server import start_http
+from provider.http_server import bind_http
 from provider.keys import SERVICE
 from provider.z3950.server import start_target
 
@@ -165,9 +165,6 @@ async def serve(
     SO_REUSEPORT, shared with the other workers, and only worker 0 prints where it serves.
     """
     host, port = settings.server.host, settings.server.http_port
-    if not settings.repository.base_url:
-        repository = dataclasses.replace(settings.repository, base_url=served_base_url(host, port))
-        settings = dataclasses.replace(settings, repository=repository)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -200,13 +197,20 @@ async def _serve_until(
     scheduler: bool,
     worker: int | None,
 ) -> None:
+    shared = worker is not None
+    # The port is bound before the application is made: with port 0 (any free port) the base
+    # URL it announces (Identify, the dashboard, the lines below) names the port the kernel chose.
+    bound = await bind_http(settings, host, port, reuse_port=shared,
+                            access_log_class=AccessLogger, access_log=ACCESS_LOG)  # fmt: skip
+    port = bound.port
+    if not settings.repository.base_url:
+        repository = dataclasses.replace(settings.repository, base_url=served_base_url(host, port))
+        settings = dataclasses.replace(settings, repository=repository)
     app = init_app(settings, catalog)
     setup_dashboard(app)
     runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=ACCESS_LOG)
     await runner.setup()
-    shared = worker is not None
-    http = await start_http(runner, settings, host, port, reuse_port=shared,
-                            access_log_class=AccessLogger, access_log=ACCESS_LOG)  # fmt: skip
+    http = await bound.start(runner)
     target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared,
                                 observe=app[METRICS].observe_z3950)
     z3950_port = target.sockets[0].getsockname()[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import sqlite3
+import stat
 import subprocess
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def test_a_sqlite_catalogue_in_use_is_copied_whole(tmp_path: Path, capsys):
         assert main(["--config", str(_config(tmp_path, url)), "backup", str(copy)]) == 0
         reading.close()
         assert f"copied to {copy}" in capsys.readouterr().out
+        # private as the catalogue is: it holds the token key, password and token hashes
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600
         with sqlite3.connect(copy) as check:
             assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         copied = Catalog.open(dataclasses.replace(
@@ -66,8 +69,8 @@ def test_a_catalogue_not_yet_upgraded_can_be_backed_up(tmp_path: Path):
     ("target", "message"),
     [("exists.sqlite3", "exists.sqlite3 exists: name a new file"),
      ("no-folder/copy.sqlite3", "no-folder: no such folder"),
-     # SQLite cannot open the copy (here its working name is taken by a folder)
-     ("blocked.sqlite3", "cannot write the copy {tmp}/blocked.sqlite3.part: unable to open"),
+     # the copy cannot be created (here its working name is taken by a folder)
+     ("blocked.sqlite3", "cannot write the copy {tmp}/blocked.sqlite3.part: Is a directory"),
      ],
 )
 def test_a_target_that_cannot_be_written_is_named(tmp_path: Path, capsys, target, message):
@@ -108,3 +111,13 @@ def test_postgresql_gets_the_pg_dump_line_and_that_line_works(
             assert connection.execute(text("SELECT count(*) FROM records")).scalar() == 12
     finally:
         engine.dispose()
+
+
+def test_a_copy_left_by_a_killed_backup_is_made_private(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
+    Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url))).close()
+    (tmp_path / "copy.sqlite3.part").write_bytes(b"half a copy")
+    (tmp_path / "copy.sqlite3.part").chmod(0o644)
+    assert main(["--config", str(_config(tmp_path, url)), "backup",
+                 str(tmp_path / "copy.sqlite3")]) == 0  # fmt: skip
+    assert stat.S_IMODE((tmp_path / "copy.sqlite3").stat().st_mode) == 0o600

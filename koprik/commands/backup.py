@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if not target.parent.is_dir():
         raise UserError(f"{target.parent}: no such folder")
     partial = target.with_name(target.name + ".part")
+    _create_private(partial)
     engine = open_engine(str(url))
     try:
         source = engine.raw_connection()
@@ -62,6 +63,20 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
     print(f"backup: {url.database} copied to {target} ({target.stat().st_size:,} bytes)")
     return 0
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` readable by its owner only (0600), as the catalogue is: the copy holds
+    the token key and the password and token hashes. A file left by a copy that was killed
+    is emptied and made private too."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as error:
+        raise UserError(f"cannot write the copy {path}: {error.strerror}") from None
+    try:
+        os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
 
 
 def pg_dump_line(url: URL) -> str:

@@ -91,13 +91,12 @@ def test_postgresql_gets_the_pg_dump_line_and_that_line_works(
     with catalog.writer() as writer:
         for record in demo_records(12):
             writer.put(record)
-    assert main(["--config", str(_config(tmp_path, settings.database.url)), "backup",
-                 str(tmp_path / "x")]) == 2  # fmt: skip
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "is backed up with pg_dump: pg_dump --format=custom" in err
-    line = err.split("pg_dump: ", 1)[1].strip()
     dump = tmp_path / "koprik.dump"
-    line = line.replace("koprik-$(date +%F).dump", str(dump))
+    assert main(["--config", str(_config(tmp_path, settings.database.url)), "backup",
+                 str(dump)]) == 0  # fmt: skip
+    said, line = capsys.readouterr().out.splitlines()
+    assert said == "backup: a PostgreSQL catalogue is backed up with pg_dump; run:"
+    assert line.startswith(f"pg_dump --format=custom --file={dump} ")
     subprocess.run(f"{PG_BIN}/{line}", shell=True, check=True, capture_output=True, timeout=120)
     with _postgres_admin.connect() as connection:
         connection.execute(text("CREATE DATABASE restored"))
@@ -121,3 +120,19 @@ def test_a_copy_left_by_a_killed_backup_is_made_private(tmp_path: Path):
     assert main(["--config", str(_config(tmp_path, url)), "backup",
                  str(tmp_path / "copy.sqlite3")]) == 0  # fmt: skip
     assert stat.S_IMODE((tmp_path / "copy.sqlite3").stat().st_mode) == 0o600
+
+
+def test_the_pg_dump_line_writes_the_file_named_and_holds_no_password(tmp_path: Path, capsys):
+    """It printed ``koprik-$(date +%F).dump`` whatever FILE said, and exited 2; the password
+    was masked as ``***``, which pg_dump would have sent."""
+    url = "postgresql+psycopg://koprik:secret@dbhost:5433/koprik"
+    config = _config(tmp_path, url)
+    target = tmp_path / "nightly copy.dump"
+    assert main(["--config", str(config), "backup", str(target)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "backup: a PostgreSQL catalogue is backed up with pg_dump; run:",
+        f"pg_dump --format=custom --file='{target}' postgresql://koprik@dbhost:5433/koprik",
+    ]
+    target.write_bytes(b"")
+    assert main(["--config", str(config), "backup", str(target)]) == 2
+    assert f"{target} exists: name a new file" in capsys.readouterr().err

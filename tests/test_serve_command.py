@@ -196,3 +196,23 @@ def test_port_0_announces_the_port_bound(tmp_path):
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
     assert f"<baseURL>http://127.0.0.1:{port}/oai</baseURL>" in body
+
+
+def test_a_host_that_is_no_address_is_named_with_its_option_or_setting(tmp_path):
+    """The resolver's own "[Errno -2] Name or service not known" named neither."""
+    running = write_config(tmp_path)
+    koprik = [sys.executable, "-m", "koprik", "--config", str(running.config), "serve",
+              "--no-scheduler"]
+    refused = subprocess.run([*koprik, "--host", "999.1.1.1"], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "koprik: --host '999.1.1.1': not an address to listen on (Name or service not known)"]
+    running.config.write_text(
+        running.config.read_text().replace("[server]\n", '[server]\nhost = "999.1.1.1"\n'))
+    refused = subprocess.run([*koprik, "--workers", "2"], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "koprik: server.host '999.1.1.1': not an address to listen on (Name or service not "
+        "known)"]

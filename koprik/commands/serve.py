@@ -68,6 +68,7 @@ takes ~90 MB (a mistyped 100000 forked until the machine ran out of memory)."""
 def run(args: argparse.Namespace) -> int:
     settings = _with_options(load_settings(args.config), args)
     configure_logging(settings.log, args.verbose)
+    _check_host(settings.server.host, "--host" if args.host else "server.host")
     most = WORKERS_PER_CORE * default_count()
     if args.workers is not None and not 0 <= args.workers <= most:
         raise UserError(f"--workers {args.workers}: a number of processes up to {most} "
@@ -124,6 +125,16 @@ def _with_options(settings: Settings, args: argparse.Namespace) -> Settings:
     if args.host:
         server = dataclasses.replace(server, host=args.host)
     return dataclasses.replace(settings, server=server)
+
+
+def _check_host(host: str, named_by: str) -> None:
+    """Raise UserError when ``host`` is neither an address nor a name that resolves (the
+    resolver's own message, "Name or service not known", names neither it nor the setting)."""
+    try:
+        socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise UserError(f"{named_by} {host!r}: not an address to listen on "
+                        f"({error.strerror})") from None
 
 
 def _any_port(settings: Settings) -> bool:

@@ -109,13 +109,24 @@ def test_missing_file_is_one_line(tmp_path):
         (lambda tmp: [str(DATA / "oai/oai-caltech.xml")],
          "oai_dc records, not MARC21; convert them first"),
         (lambda tmp: ["--rejects", str(tmp / "no/such/dir/r.txt"), str(MARC21 / "test.dat")],
-         "No such file or directory"),
+         "koprik: --rejects {tmp}/no/such/dir/r.txt: no such folder {tmp}/no/such/dir\n"),
+        (lambda tmp: ["--report", str(tmp / "no/r.txt"), str(MARC21 / "test.dat")],
+         "koprik: --report {tmp}/no/r.txt: no such folder {tmp}/no\n"),
+        (lambda tmp: [str(_empty(tmp, b""))], "koprik: {tmp}/empty.mrc: the file is empty\n"),
+        (lambda tmp: [str(_empty(tmp, b"\n \r\n"))],
+         "koprik: {tmp}/empty.mrc: the file holds only blanks, no records\n"),
     ],
 )
 def test_operator_mistakes_are_one_line(tmp_path, make_args, message):
     result = koprik(tmp_path, "import", *make_args(tmp_path))
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert result.stderr.count("\n") == 1 and message.format(tmp=tmp_path) in result.stderr
+
+
+def _empty(folder: Path, content: bytes) -> Path:
+    path = folder / "empty.mrc"
+    path.write_bytes(content)
+    return path
 
 
 def test_an_unreachable_database_is_one_line(tmp_path):

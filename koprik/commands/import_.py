@@ -5,8 +5,9 @@ sets per record unless ``--charset`` names one. Records are stored as the reposi
 with ``--source NAME`` as those of a file source (a ``[[file_sources]]`` entry naming its
 institution), keyed by ``(source, 001)``: a regional centre's 001 never overwrites one of ours;
 deduplication runs at the end. Each batch of records is one transaction. A
-record that cannot be read or stored is written to the rejects file with its position and the
-reason, and the run goes on. The charset decision for each record not read as UTF-8 and the
+record that cannot be read or stored is written to the rejects file, a tab-separated line with
+the file, its position, the reason and its raw bytes in base64 (as ``koprik crosswalk`` writes
+them), and the run goes on. The charset decision for each record not read as UTF-8 and the
 validator's warnings (:mod:`crosswalks.check`; they do not stop a record) are written to the
 report file (``--report``), one tab-separated line each.
 """
@@ -14,6 +15,7 @@ report file (``--report``), one tab-separated line each.
 from __future__ import annotations
 
 import argparse
+import base64
 import itertools
 import sys
 from collections import Counter
@@ -273,5 +275,8 @@ def _stored(
 
 
 def _write_reject(rejects: TextIO, path: Path, item: ReadItem, reason: str) -> None:
-    rejects.write(f"{path}\trecord {item.index + 1}\t{reason}\n")
-    rejects.write(f"\traw: {item.raw[:2000]!r}\n")
+    """One tab-separated line: file, ``record N``, reason, and the record's raw bytes in base64
+    (as ``koprik crosswalk`` writes them: ``cut -f4 | base64 -d`` gives them back exactly)."""
+    reason = reason.replace("\t", " ").replace("\n", " ")
+    raw = base64.b64encode(item.raw).decode("ascii")
+    rejects.write(f"{path}\trecord {item.index + 1}\t{reason}\t{raw}\n")

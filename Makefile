@@ -40,6 +40,9 @@ bench: install-test
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/oai_provider.py
 
+# Removes the venv, the build products and ./var, which holds the default catalogue
+# (var/koprik.sqlite3: records, sources, users, the token key) and import reports:
+# back it up first (`koprik backup FILE`) if it matters.
 clean:
 	rm -rf $(VENV) var .pytest_cache build .mypy_cache
 	find . -name '*.so' -not -path './$(VENV)/*' -delete

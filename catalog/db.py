@@ -50,13 +50,21 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
 
 def database_url(url: str) -> URL:
     """``url`` parsed; raises :class:`DatabaseUrlError` for one that names no database
-    SQLAlchemy can open (not a URL, an unknown dialect or driver)."""
+    SQLAlchemy can open (not a URL, an unknown dialect or driver, a driver not installed)."""
     try:
         parsed = make_url(url)
-        parsed.get_dialect()  # an unknown dialect or driver fails here, not at first use
+        dialect = parsed.get_dialect()  # an unknown dialect or driver fails here
     except (ArgumentError, ImportError) as error:
         raise DatabaseUrlError(
             f"database.url {url!r} is not a database URL Koprik can open ({error})"
+        ) from None
+    try:
+        dialect.import_dbapi()  # what create_engine imports: a driver not installed fails here
+    except ImportError as error:
+        module = error.name or parsed.get_driver_name()
+        raise DatabaseUrlError(
+            f"database.url {url!r} needs the Python driver {module!r} "
+            f"({parsed.get_backend_name()}+{parsed.get_driver_name()}), which is not installed"
         ) from None
     return parsed
 

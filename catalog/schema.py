@@ -145,19 +145,33 @@ def _refusal(engine: Engine, found: str, wanted: str) -> str:
     )
 
 
-def _known(engine: Engine, found: str, wanted: str) -> None:
-    """Raise SchemaError when ``found`` is a revision this Koprik does not have (a newer one)."""
+def known(found: str) -> bool:
+    """Whether this Koprik has revision ``found`` (of :func:`current`); a catalogue upgraded by
+    a newer release is at one it does not have, and ``koprik db upgrade`` cannot move it."""
     if found in (EMPTY, UNVERSIONED):
-        return
+        return True
     scripts = ScriptDirectory.from_config(alembic_config())
     try:
         for revision in found.split(","):
             scripts.get_revision(revision)
     except CommandError:
+        return False
+    return True
+
+
+NEWER_ADVICE = (
+    "run the Koprik release that upgraded it, or restore a backup taken before that upgrade"
+)
+"""What to do about a catalogue at a revision newer than this Koprik knows."""
+
+
+def _known(engine: Engine, found: str, wanted: str) -> None:
+    """Raise SchemaError when ``found`` is a revision this Koprik does not have (a newer one)."""
+    if not known(found):
         raise SchemaError(
             f"the catalogue {where(engine)} has schema revision {found}, newer than this "
-            f"Koprik knows (up to {wanted}): run the Koprik release that upgraded it"
-        ) from None
+            f"Koprik knows (up to {wanted}): {NEWER_ADVICE}"
+        )
 
 
 def _check_baseline(engine: Engine, connection: Connection) -> None:

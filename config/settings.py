@@ -363,15 +363,25 @@ class Settings:
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Read settings from ``path``, ``$KOPRIK_CONFIG`` or ``./koprik.toml``; defaults otherwise."""
+    named_by = "--config"
     if path is None:
-        path = os.environ.get(CONFIG_ENV) or (DEFAULT_FILE if Path(DEFAULT_FILE).exists() else None)
-    if path is None:
+        named_by = f"${CONFIG_ENV}"
+        path = os.environ.get(CONFIG_ENV)
+    if not path and Path(DEFAULT_FILE).exists():
+        named_by, path = "the default", DEFAULT_FILE
+    if not path:
         return Settings()
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{path}: a folder, not a settings file ({named_by} names the koprik.toml to read)"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: the settings file cannot be read ({error.strerror})") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     except UnicodeDecodeError:

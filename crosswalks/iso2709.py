@@ -103,7 +103,7 @@ def iter_chunks(stream: BinaryIO) -> Iterator[tuple[bytes, str | None]]:
 
 def _delimiting_problem(head: bytes, length: int | None, end: int, size: int) -> str:
     if length is None:
-        return f"record length {head!r} in the leader is not a number"
+        return f"record length {head.decode('latin-1')!r} in the leader is not a number"
     if length < _MIN_RECORD:
         return f"record length {length} in the leader is too short for a record"
     if end == -1:

@@ -159,16 +159,21 @@ def _escape(data: bytes, i: int, g0: int, g1: int) -> tuple[int, int, int]:
     elif first in b")-":
         final, width, target = sequence[1:2], 3, "g1"
     else:
-        raise Marc8Error(f"invalid MARC-8 escape sequence {bytes(data[i : i + 4])!r}")
+        raise Marc8Error(f"invalid MARC-8 escape sequence ({_show(data[i : i + 4])})")
     code = final[0] if final else -1
     if code == 0x21 and final:  # ESC ( ! E: ANSEL by its ISO registration
         code = data[i + width] if i + width < len(data) else -1
         width += 1
     if code not in tables() and code != EACC:
-        raise Marc8Error(f"invalid MARC-8 escape sequence {bytes(data[i : i + width])!r}")
+        raise Marc8Error(f"invalid MARC-8 escape sequence ({_show(data[i : i + width])})")
     if target == "g0":
         return code, g1, i + width
     return g0, code, i + width
+
+
+def _show(data: bytes) -> str:
+    """Bytes as a reader of a message takes them: ``0x1b 0x28 0x58``."""
+    return " ".join(f"0x{byte:02x}" for byte in data)
 
 
 def _eacc(data: bytes, i: int) -> str:

@@ -90,7 +90,8 @@ def _entries(directory: bytes, repairs: list[str]) -> list[tuple[str, int, int]]
     for start in range(0, len(directory) - len(directory) % 12, 12):
         match = _ENTRY.fullmatch(directory[start : start + 12])
         if match is None:
-            repairs.append(f"directory entry {directory[start:start + 12]!r} left out")
+            entry = directory[start : start + 12].decode("latin-1")
+            repairs.append(f"directory entry {entry!r} left out")
             continue
         entries.append((match.group(1).decode(), int(match.group(2)), int(match.group(3))))
     if len(directory) % 12:

@@ -38,7 +38,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Metadata interoperability server: OAI-PMH, Z39.50 and MARC crosswalks.",
     )
     parser.add_argument("--version", action="version", version=f"koprik {koprik_version()}")
-    parser.add_argument("--config", help="koprik.toml to read (default: $KOPRIK_CONFIG)")
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help="the settings file to read (default: the one $KOPRIK_CONFIG names, else "
+             "./koprik.toml if there is one, else the built-in defaults)",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command, module in command_modules().items():

@@ -54,21 +54,63 @@ async def start_http(
     """Serve ``runner``'s application (set up already) on ``host:port`` within the limits;
     ``handler_options`` are aiohttp's for each connection (``access_log``...), ``reuse_port``
     lets ``koprik serve --workers`` processes share the port."""
-    server = runner.server
-    if server is None:
-        raise RuntimeError("start_http needs a runner that has been set up")
+    bound = await bind_http(settings, host, port, reuse_port=reuse_port, **handler_options)
+    return await bound.start(runner)
+
+
+async def bind_http(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+    **handler_options: Any,
+) -> BoundHttp:
+    """:func:`start_http` in two steps: the port bound and listening, answering no connection
+    until :meth:`BoundHttp.start` gives it the application. ``koprik serve --port 0`` learns
+    the port the kernel chose (:attr:`BoundHttp.port`) before it makes the application that
+    announces it."""
     limits = settings.server
     counter = ConnectionCounter(
         total=limits.http_max_connections, per_address=limits.http_max_connections_per_address
     )
     loop = asyncio.get_running_loop()
+    bound = BoundHttp()
 
     def connection() -> GuardedHandler:
-        return GuardedHandler(server, loop=loop, settings=settings, counter=counter,
+        return GuardedHandler(bound.manager(), loop=loop, settings=settings, counter=counter,
                               keepalive_timeout=limits.http_keepalive_timeout,
                               **handler_options)  # fmt: skip
 
-    return await loop.create_server(connection, host, port, reuse_port=reuse_port or None)
+    bound.server = await loop.create_server(
+        connection, host, port, reuse_port=reuse_port or None, start_serving=False
+    )
+    return bound
+
+
+class BoundHttp:
+    """An HTTP port of :func:`bind_http`, bound but not yet answering."""
+
+    server: asyncio.AbstractServer
+    _manager: web.Server | None = None
+
+    @property
+    def port(self) -> int:
+        """The port bound (the one the kernel chose for a port 0)."""
+        return int(self.server.sockets[0].getsockname()[1])
+
+    def manager(self) -> web.Server:
+        if self._manager is None:
+            raise RuntimeError("a connection before BoundHttp.start")
+        return self._manager
+
+    async def start(self, runner: web.AppRunner) -> asyncio.AbstractServer:
+        """Answer on the port with ``runner``'s application (set up already)."""
+        if runner.server is None:
+            raise RuntimeError("start_http needs a runner that has been set up")
+        self._manager = runner.server
+        await self.server.start_serving()
+        return self.server
 
 
 @web.middleware

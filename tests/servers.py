@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -71,14 +72,15 @@ def koprik_serve(
 @contextmanager
 def running(
     command: list[str], output: Path, url: str, *, start_seconds: float = 30,
-    stop_seconds: float = 20,
+    stop_seconds: float = 20, tls: ssl.SSLContext | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``command`` running with its output in ``output`` (never a pipe nobody reads), once
-    ``url`` answers; it is sent SIGTERM at the end (SIGKILL after ``stop_seconds``)."""
+    ``url`` answers (an https one checked with ``tls``); it is sent SIGTERM at the end (SIGKILL
+    after ``stop_seconds``)."""
     with output.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_for(url, process, output, start_seconds)
+        _wait_for(url, process, output, start_seconds, tls)
         yield process
     finally:
         process.send_signal(signal.SIGTERM)
@@ -90,13 +92,14 @@ def running(
 
 
 def _wait_for(
-    url: str, server: subprocess.Popen[bytes], output: Path, seconds: float = 30
+    url: str, server: subprocess.Popen[bytes], output: Path, seconds: float = 30,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     deadline = time.monotonic() + seconds
     what = " ".join(map(str, server.args))  # type: ignore[arg-type]
     while True:
         try:
-            urllib.request.urlopen(url, timeout=5).read()
+            urllib.request.urlopen(url, timeout=5, context=tls).read()
             return
         except OSError:
             if server.poll() is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import sqlite3
+import stat
 import subprocess
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def test_a_sqlite_catalogue_in_use_is_copied_whole(tmp_path: Path, capsys):
         assert main(["--config", str(_config(tmp_path, url)), "backup", str(copy)]) == 0
         reading.close()
         assert f"copied to {copy}" in capsys.readouterr().out
+        # private as the catalogue is: it holds the token key, password and token hashes
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600
         with sqlite3.connect(copy) as check:
             assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         copied = Catalog.open(dataclasses.replace(
@@ -66,8 +69,8 @@ def test_a_catalogue_not_yet_upgraded_can_be_backed_up(tmp_path: Path):
     ("target", "message"),
     [("exists.sqlite3", "exists.sqlite3 exists: name a new file"),
      ("no-folder/copy.sqlite3", "no-folder: no such folder"),
-     # SQLite cannot open the copy (here its working name is taken by a folder)
-     ("blocked.sqlite3", "cannot write the copy {tmp}/blocked.sqlite3.part: unable to open"),
+     # the copy cannot be created (here its working name is taken by a folder)
+     ("blocked.sqlite3", "cannot write the copy {tmp}/blocked.sqlite3.part: Is a directory"),
      ],
 )
 def test_a_target_that_cannot_be_written_is_named(tmp_path: Path, capsys, target, message):
@@ -88,13 +91,12 @@ def test_postgresql_gets_the_pg_dump_line_and_that_line_works(
     with catalog.writer() as writer:
         for record in demo_records(12):
             writer.put(record)
-    assert main(["--config", str(_config(tmp_path, settings.database.url)), "backup",
-                 str(tmp_path / "x")]) == 2  # fmt: skip
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "is backed up with pg_dump: pg_dump --format=custom" in err
-    line = err.split("pg_dump: ", 1)[1].strip()
     dump = tmp_path / "koprik.dump"
-    line = line.replace("koprik-$(date +%F).dump", str(dump))
+    assert main(["--config", str(_config(tmp_path, settings.database.url)), "backup",
+                 str(dump)]) == 0  # fmt: skip
+    said, line = capsys.readouterr().out.splitlines()
+    assert said == "backup: a PostgreSQL catalogue is backed up with pg_dump; run:"
+    assert line.startswith(f"pg_dump --format=custom --file={dump} ")
     subprocess.run(f"{PG_BIN}/{line}", shell=True, check=True, capture_output=True, timeout=120)
     with _postgres_admin.connect() as connection:
         connection.execute(text("CREATE DATABASE restored"))
@@ -108,3 +110,29 @@ def test_postgresql_gets_the_pg_dump_line_and_that_line_works(
             assert connection.execute(text("SELECT count(*) FROM records")).scalar() == 12
     finally:
         engine.dispose()
+
+
+def test_a_copy_left_by_a_killed_backup_is_made_private(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
+    Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url))).close()
+    (tmp_path / "copy.sqlite3.part").write_bytes(b"half a copy")
+    (tmp_path / "copy.sqlite3.part").chmod(0o644)
+    assert main(["--config", str(_config(tmp_path, url)), "backup",
+                 str(tmp_path / "copy.sqlite3")]) == 0  # fmt: skip
+    assert stat.S_IMODE((tmp_path / "copy.sqlite3").stat().st_mode) == 0o600
+
+
+def test_the_pg_dump_line_writes_the_file_named_and_holds_no_password(tmp_path: Path, capsys):
+    """It printed ``koprik-$(date +%F).dump`` whatever FILE said, and exited 2; the password
+    was masked as ``***``, which pg_dump would have sent."""
+    url = "postgresql+psycopg://koprik:secret@dbhost:5433/koprik"
+    config = _config(tmp_path, url)
+    target = tmp_path / "nightly copy.dump"
+    assert main(["--config", str(config), "backup", str(target)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "backup: a PostgreSQL catalogue is backed up with pg_dump; run:",
+        f"pg_dump --format=custom --file='{target}' postgresql://koprik@dbhost:5433/koprik",
+    ]
+    target.write_bytes(b"")
+    assert main(["--config", str(config), "backup", str(target)]) == 2
+    assert f"{target} exists: name a new file" in capsys.readouterr().err

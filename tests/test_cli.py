@@ -95,3 +95,21 @@ def test_a_count_out_of_range_is_a_usage_error(argv, message, capsys):
         main(argv)
     assert stopped.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(message)
+
+
+def test_the_help_of_config_says_every_place_settings_are_read_from(tmp_path, monkeypatch):
+    """It named only $KOPRIK_CONFIG, though ./koprik.toml is read when the variable is unset."""
+    text = " ".join(build_parser().format_help().split())
+    assert ("--config FILE the settings file to read (default: the one $KOPRIK_CONFIG names, "
+            "else ./koprik.toml if there is one, else the built-in defaults)") in text
+    from config import load_settings
+
+    monkeypatch.delenv("KOPRIK_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "koprik.toml").write_text('[repository]\nname = "Here"\n')
+    assert load_settings().repository.name == "Here"
+    other = tmp_path / "other.toml"
+    other.write_text('[repository]\nname = "Named"\n')
+    monkeypatch.setenv("KOPRIK_CONFIG", str(other))
+    assert load_settings().repository.name == "Named"
+    assert load_settings(tmp_path / "koprik.toml").repository.name == "Here"

@@ -3,6 +3,7 @@ a new one (it holds the token key) is private to its owner."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import stat
 import subprocess
@@ -160,3 +161,23 @@ def test_a_url_that_names_no_database_is_one_line(
     assert main(["--config", str(config), "runs"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"koprik: database.url {url!r} is not a database URL Koprik can open (")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("MySQLdb") is not None, reason="MySQLdb installed")
+def test_a_url_whose_driver_is_not_installed_is_one_line_exit_2(tmp_path: Path) -> None:
+    """A known dialect whose driver is missing is named before create_engine imports it: one
+    line naming database.url and the driver, exit 2 (systemd does not restart on 2)."""
+    with pytest.raises(DatabaseUrlError, match="MySQLdb"):
+        open_engine("mysql://host/db")
+    config = tmp_path / "koprik.toml"
+    config.write_text('[database]\nurl = "mysql://host/db"\n')
+    for command in (["runs"], ["db", "current"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "koprik", "--config", str(config), *command],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.splitlines() == [
+            "koprik: database.url 'mysql://host/db' needs the Python driver 'MySQLdb' "
+            "(mysql+mysqldb), which is not installed"
+        ]

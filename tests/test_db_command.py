@@ -297,3 +297,28 @@ def test_reindex_makes_every_records_terms_again(
     finally:
         engine.dispose()
     assert len(records) == 12
+
+
+def test_current_does_not_advise_an_upgrade_for_a_newer_catalogue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A catalogue stamped by a newer Koprik: ``db upgrade`` refuses it, so ``db current`` must
+    not tell to run it."""
+    database = tmp_path / "k.sqlite3"
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{database}"\n')
+    Catalog.open(load_settings(config)).close()
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    assert main(["--config", str(config), "db", "current"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        f"is at 9999; this Koprik needs {head()} (newer than this Koprik knows: run the Koprik "
+        "release that upgraded it, or restore a backup taken before that upgrade)\n"
+    )
+    assert main(["--config", str(config), "db", "upgrade"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "newer than this Koprik knows" in error
+    assert "restore a backup taken before" in error

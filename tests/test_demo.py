@@ -64,3 +64,20 @@ def test_the_demo_passes_the_validator_and_is_consistently_catalogued():
     assert {("a", "i"), ("a", "a"), ("e", "i"), ("c", "i"), ("j", "a")} <= set(kinds)
     scripts = Counter(languages(r)[0] for r in records)
     assert scripts["uzb"] and scripts["rus"] and scripts["eng"]
+
+
+def test_koprik_demo_sets_up_logging_as_serve_does(tmp_path):
+    """A log.file that cannot be opened was accepted (exit 0) by ``koprik demo``, which
+    ``make serve`` runs before ``koprik serve``."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n'
+                      f'[log]\nfile = "{tmp_path / "no" / "koprik.log"}"\n')
+    done = subprocess.run([sys.executable, "-m", "koprik", "--config", str(config), "demo",
+                           "--records", "5"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"koprik: log.file: cannot open {tmp_path / 'no' / 'koprik.log'} for appending: "
+        "No such file or directory"]

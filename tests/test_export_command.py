@@ -96,7 +96,9 @@ def test_pages_follow_each_other_without_loss(exported):
         (["--from", "2024-13-01"], "--from='2024-13-01' is not a valid date"),
         (["--from", "yesterday"], "--from='yesterday' is not a datestamp"),
         (["--set", "nonesuch"], "no set 'nonesuch' in the catalogue"),
-        (["-o", "/nonexistent-folder/x.mrc"], "/nonexistent-folder/x.mrc.part"),
+        # the path given and its folder, not the working copy beside it (x.mrc.part)
+        (["-o", "/nonexistent-folder/dir/x.mrc"],
+         "koprik: -o /nonexistent-folder/dir/x.mrc: no such folder /nonexistent-folder/dir\n"),
         # the copy written beside it replaced a device (as root), and could not replace a folder
         (["-o", "/dev/null"], "koprik: /dev/null: not a regular file; name a file to write"),
         (["-o", "/tmp"], "koprik: /tmp: a folder; name a file to write"),

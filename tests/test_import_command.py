@@ -1,5 +1,6 @@
 """``koprik import`` on real files, as an operator runs it (a subprocess, no traceback)."""
 
+import base64
 import os
 import subprocess
 import sys
@@ -82,9 +83,15 @@ def test_broken_records_go_to_the_rejects_file_and_the_run_goes_on(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "rejected" in result.stdout and " 0 rejected" not in result.stdout
-    lines = [line for line in rejects.read_text().splitlines() if not line.startswith("\t")]
+    lines = rejects.read_text().splitlines()
     assert lines and all("bad_records.mrc\trecord " in line for line in lines)
     assert "test.dat" not in rejects.read_text()
+    # One line a reject: file, record N, reason, the raw bytes in base64 (as crosswalk writes
+    # them), which give the record back exactly; it was a Python bytes repr on a line of its own.
+    broken = (MARC21 / "broken" / "bad_records.mrc").read_bytes()
+    for line in lines:
+        _file, _position, _reason, raw = line.split("\t")
+        assert base64.b64decode(raw, validate=True) in broken
 
 
 def test_missing_file_is_one_line(tmp_path):
@@ -109,13 +116,24 @@ def test_missing_file_is_one_line(tmp_path):
         (lambda tmp: [str(DATA / "oai/oai-caltech.xml")],
          "oai_dc records, not MARC21; convert them first"),
         (lambda tmp: ["--rejects", str(tmp / "no/such/dir/r.txt"), str(MARC21 / "test.dat")],
-         "No such file or directory"),
+         "koprik: --rejects {tmp}/no/such/dir/r.txt: no such folder {tmp}/no/such/dir\n"),
+        (lambda tmp: ["--report", str(tmp / "no/r.txt"), str(MARC21 / "test.dat")],
+         "koprik: --report {tmp}/no/r.txt: no such folder {tmp}/no\n"),
+        (lambda tmp: [str(_empty(tmp, b""))], "koprik: {tmp}/empty.mrc: the file is empty\n"),
+        (lambda tmp: [str(_empty(tmp, b"\n \r\n"))],
+         "koprik: {tmp}/empty.mrc: the file holds only blanks, no records\n"),
     ],
 )
 def test_operator_mistakes_are_one_line(tmp_path, make_args, message):
     result = koprik(tmp_path, "import", *make_args(tmp_path))
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert result.stderr.count("\n") == 1 and message.format(tmp=tmp_path) in result.stderr
+
+
+def _empty(folder: Path, content: bytes) -> Path:
+    path = folder / "empty.mrc"
+    path.write_bytes(content)
+    return path
 
 
 def test_an_unreachable_database_is_one_line(tmp_path):

@@ -125,7 +125,7 @@ def mixed_marcxml() -> bytes:
             (7, "not a MARC-in-JSON record"),
         ]),
         ("mixed.mrc", mixed_iso2709, [
-            (2, "record length b'12x45' in the leader is not a number"),
+            (2, "record length '12x45' in the leader is not a number"),
             (4, "leader says 100 bytes but the record terminator ends it at"),
         ]),
         ("mixed.xml", mixed_marcxml, [

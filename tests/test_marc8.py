@@ -156,3 +156,10 @@ def test_the_shortcuts_of_encode_write_what_the_encoder_works_out():
     for text in texts:
         first, again = marc8.encode(text), marc8.encode(text)
         assert first == again == marc8._encode(text), repr(text)
+
+
+def test_an_invalid_escape_sequence_is_shown_as_byte_values() -> None:
+    """It was a Python bytes repr: ``b'\\x1b(X'``."""
+    with pytest.raises(marc8.Marc8Error) as raised:
+        marc8.decode(b"ab\x1b(Xcd")
+    assert str(raised.value) == "invalid MARC-8 escape sequence (0x1b 0x28 0x58)"

@@ -66,3 +66,13 @@ def test_a_superscript_digit_as_the_indicator_count_is_read_as_two() -> None:
     chunk[10] = 0xB2  # "²" in latin-1, a digit to str.isdigit()
     repaired, repairs = repair_record(bytes(chunk))
     assert repaired[10:12] == b"22" and any("leader/10-11" in r for r in repairs)
+
+
+def test_repair_notes_are_text_not_python_bytes() -> None:
+    """A directory entry left out was shown as ``b'001001XX0000'``."""
+    chunk = bytearray(record_to_iso2709(next(demo_records(1))))
+    chunk[24 + 12 + 7 : 24 + 12 + 9] = b"XX"  # the second entry's offset
+    entry = chunk[24 + 12 : 24 + 24].decode("ascii")
+    _repaired, repairs = repair_record(bytes(chunk))
+    assert f"directory entry {entry!r} left out" in repairs
+    assert not any("b'" in repair or 'b"' in repair for repair in repairs), repairs

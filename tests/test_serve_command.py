@@ -164,3 +164,55 @@ def test_the_port_option_is_checked_and_0_is_any_free_port(tmp_path):
     assert refused.stderr.strip().splitlines() == [
         "koprik: --workers needs fixed ports: server.http_port and server.z3950_port must not be 0"
     ]
+
+
+def test_port_0_announces_the_port_bound(tmp_path):
+    """With repository.base_url unset, ``--port 0`` announces the port the kernel chose, in the
+    lines printed and in Identify (it said ``http://127.0.0.1:0/oai``)."""
+    import re
+
+    from tests.conftest import free_port
+
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n'
+                      f"[server]\nhttp_port = {free_port()}\nz3950_port = {free_port()}\n")
+    with (tmp_path / "serve.err").open("wb") as errors:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "koprik", "--config", str(config), "serve", "--no-scheduler",
+             "--port", "0"],
+            stdout=subprocess.PIPE, stderr=errors, text=True,
+        )  # fmt: skip
+    try:
+        lines = [server.stdout.readline() for _ in range(3)]
+        found = re.fullmatch(r"koprik: OAI-PMH at http://127\.0\.0\.1:(\d+)/oai\n", lines[0])
+        assert found, lines
+        port = int(found[1])
+        assert port != 0
+        assert lines[1] == f"koprik: SRU at http://127.0.0.1:{port}/sru\n"
+        assert lines[2] == f"koprik: dashboard at http://127.0.0.1:{port}/\n"
+        url = f"http://127.0.0.1:{port}/oai?verb=Identify"
+        body = urllib.request.urlopen(url, timeout=10).read().decode()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+    assert f"<baseURL>http://127.0.0.1:{port}/oai</baseURL>" in body
+
+
+def test_a_host_that_is_no_address_is_named_with_its_option_or_setting(tmp_path):
+    """The resolver's own "[Errno -2] Name or service not known" named neither."""
+    running = write_config(tmp_path)
+    koprik = [sys.executable, "-m", "koprik", "--config", str(running.config), "serve",
+              "--no-scheduler"]
+    refused = subprocess.run([*koprik, "--host", "999.1.1.1"], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "koprik: --host '999.1.1.1': not an address to listen on (Name or service not known)"]
+    running.config.write_text(
+        running.config.read_text().replace("[server]\n", '[server]\nhost = "999.1.1.1"\n'))
+    refused = subprocess.run([*koprik, "--workers", "2"], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "koprik: server.host '999.1.1.1': not an address to listen on (Name or service not "
+        "known)"]

@@ -184,3 +184,15 @@ def test_a_value_out_of_range_stops_serve_with_one_line(tmp_path, capsys, settin
     assert main(["--config", str(path), "serve"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"koprik: {path}: ")  # file, then key
+
+
+def test_a_folder_as_the_settings_file_is_named_so(tmp_path, capsys, monkeypatch):
+    from koprik.cli import main
+
+    assert main(["--config", str(tmp_path), "runs"]) == 2
+    assert capsys.readouterr().err == (
+        f"koprik: {tmp_path}: a folder, not a settings file (--config names the koprik.toml "
+        "to read)\n")
+    monkeypatch.setenv("KOPRIK_CONFIG", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"a folder, not a settings file \(\$KOPRIK_CONFIG"):
+        load_settings()

@@ -35,7 +35,8 @@ def test_each_exec_start_is_a_koprik_command():
     for unit in UNITS.glob("*.service"):
         for line in unit.read_text().splitlines():
             if line.startswith("ExecStart="):
-                line = line.replace("$(date +%%F)", "2025-01-31")  # what the shell makes of it
+                # what the shell makes of it
+                line = line.replace("$(date +%%F-%%H%%M%%S)", "2025-01-31-023000")
                 words = shlex.split(line.removeprefix("ExecStart="))
                 if words[0] == "/bin/sh":
                     words = shlex.split(words[-1].removeprefix("exec "))
@@ -44,3 +45,52 @@ def test_each_exec_start_is_a_koprik_command():
     assert sorted(c[0] for c in commands) == ["backup", "serve"]
     for arguments in commands:
         build_parser().parse_args(arguments)
+
+
+def _unit_commands(unit: str, key: str, replacements: dict[str, str]) -> list[list[str]]:
+    """The command lines of ``key`` (``ExecStart``...) in ``unit``, as systemd runs them
+    (``%%`` is ``%``), with the paths of ``replacements`` replaced."""
+    commands = []
+    for line in (UNITS / unit).read_text().splitlines():
+        if line.startswith(f"{key}="):
+            line = line.removeprefix(f"{key}=").replace("%%", "%")
+            for old, new in replacements.items():
+                line = line.replace(old, new)
+            commands.append(shlex.split(line))
+    return commands
+
+
+def test_the_backup_unit_runs_again_the_same_day_and_removes_old_copies(tmp_path: Path):
+    """A second run the same day failed (the dated name existed), and copies were never
+    removed."""
+    import os
+    import time
+
+    from catalog import Catalog
+    from config import load_settings
+
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n')
+    Catalog.open(load_settings(config)).close()
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    old = backups / "koprik-2000-01-01-023000.sqlite3"
+    old.write_bytes(b"")
+    month_ago = time.time() - 30 * 86400
+    os.utime(old, (month_ago, month_ago))
+    recent = backups / "koprik-recent.sqlite3"
+    recent.write_bytes(b"")
+    replacements = {INSTALLED: str(Path(sys.executable).with_name("koprik")),
+                    "/var/lib/koprik/backups": str(backups)}
+    environment = {**os.environ, "KOPRIK_CONFIG": str(config)}
+    for run in range(2):
+        if run:
+            time.sleep(1.1)  # the name has the time to the second
+        for key in ("ExecStart", "ExecStartPost"):
+            for command in _unit_commands("koprik-backup.service", key, replacements):
+                done = subprocess.run(command, capture_output=True, text=True, env=environment,
+                                      cwd=tmp_path, timeout=60)  # fmt: skip
+                assert done.returncode == 0, (command, done.stderr)
+    copies = sorted(path.name for path in backups.iterdir())
+    assert len(copies) == 3 and "koprik-recent.sqlite3" in copies, copies
+    assert not old.exists()

@@ -4,7 +4,7 @@ It uses SQLite's online backup API in one step: in WAL mode the copy is the cata
 moment, and writers (a harvest, an import) go on meanwhile. The copy is written beside ``FILE``
 first and renamed when complete. It works on a catalogue at any schema revision, so that one
 can be taken before ``koprik db upgrade``. A PostgreSQL catalogue is backed up with ``pg_dump``;
-for one, the command prints the line to run.
+for one, the command prints the line to run, writing ``FILE``, and exits 0 (it runs nothing).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sqlite3
 from pathlib import Path
 
@@ -30,18 +31,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     url = database_url(load_settings(args.config).database.url)
-    if url.get_backend_name() != "sqlite":
-        raise UserError(f"a PostgreSQL catalogue is backed up with pg_dump: {pg_dump_line(url)}")
-    if not url.database or url.database == ":memory:":
-        raise UserError("the catalogue is in memory: there is nothing to back up")
-    if not Path(url.database).is_file():
-        raise UserError(f"{url.database}: no such catalogue file")
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise UserError(f"database.url: a {backend} catalogue cannot be backed up by Koprik; "
+                        "use that database's own tools")
     target: Path = args.file
     if target.exists():
         raise UserError(f"{target} exists: name a new file")
     if not target.parent.is_dir():
         raise UserError(f"{target.parent}: no such folder")
+    if backend == "postgresql":
+        print("backup: a PostgreSQL catalogue is backed up with pg_dump; run:")
+        print(pg_dump_line(url, target))
+        return 0
+    if not url.database or url.database == ":memory:":
+        raise UserError("the catalogue is in memory: there is nothing to back up")
+    if not Path(url.database).is_file():
+        raise UserError(f"{url.database}: no such catalogue file")
     partial = target.with_name(target.name + ".part")
+    _create_private(partial)
     engine = open_engine(str(url))
     try:
         source = engine.raw_connection()
@@ -64,7 +72,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def pg_dump_line(url: URL) -> str:
-    """The ``pg_dump`` command for the catalogue at ``url``, password hidden (use ~/.pgpass)."""
-    address = url.set(drivername="postgresql").render_as_string(hide_password=True)
-    return f"pg_dump --format=custom --file=koprik-$(date +%F).dump '{address}'"
+def _create_private(path: Path) -> None:
+    """Create ``path`` readable by its owner only (0600), as the catalogue is: the copy holds
+    the token key and the password and token hashes. A file left by a copy that was killed
+    is emptied and made private too."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as error:
+        raise UserError(f"cannot write the copy {path}: {error.strerror}") from None
+    try:
+        os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
+
+
+def pg_dump_line(url: URL, file: Path) -> str:
+    """The ``pg_dump`` command writing the catalogue at ``url`` to ``file``, without the
+    password (pg_dump reads it from ~/.pgpass or PGPASSWORD; a masked one would be sent)."""
+    address = URL.create("postgresql", username=url.username, host=url.host, port=url.port,
+                         database=url.database, query=url.query).render_as_string()
+    return f"pg_dump --format=custom --file={shlex.quote(str(file))} {shlex.quote(address)}"

@@ -62,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
                 print(f"db: {schema.where(engine)} upgraded from {before} to revision {after}")
         else:
             found, wanted = schema.current(engine)
-            state = "current" if found == wanted else "run `koprik db upgrade`"
+            if found == wanted:
+                state = "current"
+            elif not schema.known(found):
+                state = f"newer than this Koprik knows: {schema.NEWER_ADVICE}"
+            else:
+                state = "run `koprik db upgrade`"
             print(f"db: {schema.where(engine)} is at {found}; this Koprik needs {wanted} ({state})")
     finally:
         engine.dispose()

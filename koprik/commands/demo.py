@@ -11,6 +11,7 @@ from catalog.demo import DemoPlan, demo_records
 from catalog.store import Incoming
 from config import load_settings
 from koprik.arguments import whole_number
+from koprik.logs import configure_logging
 from koprik.progress import Progress
 
 BATCH = 1000
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    configure_logging(settings.log, args.verbose)  # as serve, which `make serve` runs after it
     catalog = Catalog.open(settings)
     try:
         if args.if_empty and not catalog.is_empty():

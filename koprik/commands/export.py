@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         # it would be replaced by the file written beside it (a device, as root) or not at all
         kind = "a folder" if args.output.is_dir() else "not a regular file"
         raise UserError(f"{args.output}: {kind}; name a file to write")
+    if args.output is not None and not args.output.parent.is_dir():
+        raise UserError(f"-o {args.output}: no such folder {args.output.parent}")
     name = args.format or ("marcxml" if args.output and args.output.suffix == ".xml" else "marc21")
     form = FORMATS[name]
     settings = load_settings(args.config)
@@ -68,7 +70,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             partial = args.output.with_name(args.output.name + ".part")
             try:
-                with partial.open("wb") as out:
+                try:
+                    out = partial.open("wb")
+                except OSError as error:  # the error would name only the working copy
+                    raise UserError(f"-o {args.output}: cannot write it in "
+                                    f"{args.output.parent} ({error.strerror})") from None
+                with out:
                     written = _write(catalog, form, selection, total, out)
                 os.replace(partial, args.output)
             finally:

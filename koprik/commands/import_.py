@@ -5,8 +5,9 @@ sets per record unless ``--charset`` names one. Records are stored as the reposi
 with ``--source NAME`` as those of a file source (a ``[[file_sources]]`` entry naming its
 institution), keyed by ``(source, 001)``: a regional centre's 001 never overwrites one of ours;
 deduplication runs at the end. Each batch of records is one transaction. A
-record that cannot be read or stored is written to the rejects file with its position and the
-reason, and the run goes on. The charset decision for each record not read as UTF-8 and the
+record that cannot be read or stored is written to the rejects file, a tab-separated line with
+the file, its position, the reason and its raw bytes in base64 (as ``koprik crosswalk`` writes
+them), and the run goes on. The charset decision for each record not read as UTF-8 and the
 validator's warnings (:mod:`crosswalks.check`; they do not stop a record) are written to the
 report file (``--report``), one tab-separated line each.
 """
@@ -14,6 +15,7 @@ report file (``--report``), one tab-separated line each.
 from __future__ import annotations
 
 import argparse
+import base64
 import itertools
 import sys
 from collections import Counter
@@ -93,24 +95,21 @@ def run(args: argparse.Namespace) -> int:
     rejects_path = args.rejects or Path("var/import-rejects.txt")
     report_path = args.report or Path("var/import-report.txt")
     refuse_overwriting(args.files, [rejects_path, report_path])
-    for given, path in ((args.rejects, rejects_path), (args.report, report_path)):
-        if given is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-    catalog = Catalog.open(settings)
     counts: Counter[str] = Counter()
-    try:
-        with (
-            rejects_path.open("w", encoding="utf-8") as rejects,
-            report_path.open("w", encoding="utf-8") as report,
-        ):
+    with (
+        _open_output(rejects_path, "--rejects", args.rejects is None) as rejects,
+        _open_output(report_path, "--report", args.report is None) as report,
+    ):
+        catalog = Catalog.open(settings)
+        try:
             for path in args.files:
                 counts += import_file(
                     catalog, path, args.format, rejects, settings.limits.max_record_bytes,
                     charset, report, repair=args.repair, source=args.source,
                 )
             deduplicated = run_dedup(catalog)
-    finally:
-        catalog.close()
+        finally:
+            catalog.close()
     summary = ", ".join(
         f"{counts[k]} {k}" for k in ("added", "updated", "unchanged", "rejected")
     )
@@ -225,7 +224,25 @@ def _report(
         report.writelines(f"{path}\trecord {item.index + 1}\t{line}\n" for line in lines)
 
 
+def _open_output(path: Path, option: str, default: bool) -> TextIO:
+    """``path`` opened for writing (the folder of a ``default`` one made first); a UserError
+    naming ``option`` and ``path`` if it cannot be."""
+    named = f"{path} (the default of {option})" if default else f"{option} {path}"
+    try:
+        if default:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.parent.is_dir():
+            raise UserError(f"{named}: no such folder {path.parent}")
+        return path.open("w", encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"{named}: cannot be written ({error.strerror})") from None
+
+
 def _detected_format(path: Path, head: bytes) -> str:
+    if not head:
+        raise UserError(f"{path}: the file is empty")
+    if not head.removeprefix(b"\xef\xbb\xbf").strip(b" \t\r\n\x00"):
+        raise UserError(f"{path}: the file holds only blanks, no records")
     try:
         fmt = detect_format(head)
     except ValueError as error:
@@ -258,5 +275,8 @@ def _stored(
 
 
 def _write_reject(rejects: TextIO, path: Path, item: ReadItem, reason: str) -> None:
-    rejects.write(f"{path}\trecord {item.index + 1}\t{reason}\n")
-    rejects.write(f"\traw: {item.raw[:2000]!r}\n")
+    """One tab-separated line: file, ``record N``, reason, and the record's raw bytes in base64
+    (as ``koprik crosswalk`` writes them: ``cut -f4 | base64 -d`` gives them back exactly)."""
+    reason = reason.replace("\t", " ").replace("\n", " ")
+    raw = base64.b64encode(item.raw).decode("ascii")
+    rejects.write(f"{path}\trecord {item.index + 1}\t{reason}\t{raw}\n")

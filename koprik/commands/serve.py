@@ -30,7 +30,7 @@ from koprik.workers import default_count, run_workers
 from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import AccessLogger
 from provider.app import init_app
-from provider.http_server import start_http
+from provider.http_server import bind_http
 from provider.keys import SERVICE
 from provider.z3950.server import start_target
 
@@ -68,6 +68,7 @@ takes ~90 MB (a mistyped 100000 forked until the machine ran out of memory)."""
 def run(args: argparse.Namespace) -> int:
     settings = _with_options(load_settings(args.config), args)
     configure_logging(settings.log, args.verbose)
+    _check_host(settings.server.host, "--host" if args.host else "server.host")
     most = WORKERS_PER_CORE * default_count()
     if args.workers is not None and not 0 <= args.workers <= most:
         raise UserError(f"--workers {args.workers}: a number of processes up to {most} "
@@ -126,6 +127,16 @@ def _with_options(settings: Settings, args: argparse.Namespace) -> Settings:
     return dataclasses.replace(settings, server=server)
 
 
+def _check_host(host: str, named_by: str) -> None:
+    """Raise UserError when ``host`` is neither an address nor a name that resolves (the
+    resolver's own message, "Name or service not known", names neither it nor the setting)."""
+    try:
+        socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise UserError(f"{named_by} {host!r}: not an address to listen on "
+                        f"({error.strerror})") from None
+
+
 def _any_port(settings: Settings) -> bool:
     """Whether a port is 0 (any free port, which each process would choose apart)."""
     return settings.server.http_port == 0 or settings.server.z3950_port == 0
@@ -165,9 +176,6 @@ async def serve(
     SO_REUSEPORT, shared with the other workers, and only worker 0 prints where it serves.
     """
     host, port = settings.server.host, settings.server.http_port
-    if not settings.repository.base_url:
-        repository = dataclasses.replace(settings.repository, base_url=served_base_url(host, port))
-        settings = dataclasses.replace(settings, repository=repository)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -200,13 +208,20 @@ async def _serve_until(
     scheduler: bool,
     worker: int | None,
 ) -> None:
+    shared = worker is not None
+    # The port is bound before the application is made: with port 0 (any free port) the base
+    # URL it announces (Identify, the dashboard, the lines below) names the port the kernel chose.
+    bound = await bind_http(settings, host, port, reuse_port=shared,
+                            access_log_class=AccessLogger, access_log=ACCESS_LOG)  # fmt: skip
+    port = bound.port
+    if not settings.repository.base_url:
+        repository = dataclasses.replace(settings.repository, base_url=served_base_url(host, port))
+        settings = dataclasses.replace(settings, repository=repository)
     app = init_app(settings, catalog)
     setup_dashboard(app)
     runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=ACCESS_LOG)
     await runner.setup()
-    shared = worker is not None
-    http = await start_http(runner, settings, host, port, reuse_port=shared,
-                            access_log_class=AccessLogger, access_log=ACCESS_LOG)  # fmt: skip
+    http = await bound.start(runner)
     target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared,
                                 observe=app[METRICS].observe_z3950)
     z3950_port = target.sockets[0].getsockname()[1]

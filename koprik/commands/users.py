@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, handler, text in (
         ("add", add_command, "add an operator (password from a prompt or stdin)"),
-        ("passwd", passwd_command, "change an operator's password (ends their sessions)"),
+        ("passwd", passwd_command,
+         "change an operator's password (ends their sessions; their API token stays)"),
         ("remove", remove_command, "remove an operator"),
         ("token", token_command, "make a new API token for an operator and print it"),
     ):

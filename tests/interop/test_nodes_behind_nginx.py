@@ -1,8 +1,9 @@
 """Two ``koprik serve`` nodes on one PostgreSQL catalogue behind nginx, configured with
-``contrib/nginx/koprik.conf``: a harvester paging through the proxy is sent to the nodes in turn
-(round robin; nginx names the node in ``X-Koprik-Node``) and gets every record once, Identify
-announces the proxy's address, and a node trusting nginx (``server.trusted_proxies``) logs the
-client nginx names, not an address the client wrote itself."""
+``contrib/nginx/koprik.conf``: a harvester paging through the proxy over HTTPS is sent to the
+nodes in turn (round robin; nginx names the node in ``X-Koprik-Node``) and gets every record
+once, Identify announces the proxy's address, a node trusting nginx (``server.trusted_proxies``)
+logs the client nginx names, not an address the client wrote itself, plain HTTP is sent on to
+HTTPS, and the operators' paths answer the library's network only."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import dataclasses
 import http.client
 import itertools
 import shutil
+import ssl
+import subprocess
 import sys
 import urllib.parse
 import urllib.request
@@ -30,15 +33,41 @@ pytestmark = [pytest.mark.interop, pytest.mark.postgres]
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 RECORDS, PAGE = 55, 10
 FORGED, CLIENT = "198.51.100.1", "127.0.0.3"
+LIBRARY = "127.0.0.2"
+"""A client in the library's network (the sample's placeholder 192.0.2.0/24 made this one)."""
 SAMPLE = ROOT / "contrib" / "nginx" / "koprik.conf"
 
 
-def _nginx_config(folder: Path, listen: int, nodes: tuple[int, int]) -> Path:
-    """The sample configuration with our ports, inside the few lines a whole nginx.conf needs."""
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    certificate, key = folder / "proxy.pem", folder / "proxy.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(certificate)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return certificate, key
+
+
+def _nginx_config(
+    folder: Path, listen: int, plain: int, nodes: tuple[int, int], certificate: tuple[Path, Path]
+) -> Path:
+    """The sample configuration with our ports, certificate and network, inside the few lines a
+    whole nginx.conf needs."""
     sample = SAMPLE.read_text()
+    replacements = {
+        "listen 80;": f"listen 127.0.0.1:{plain};",
+        "listen 443 ssl;": f"listen 127.0.0.1:{listen} ssl;",
+        "/etc/ssl/certs/oai.natlib.uz.pem": str(certificate[0]),
+        "/etc/ssl/private/oai.natlib.uz.key": str(certificate[1]),
+        "allow 192.0.2.0/24;": f"allow {LIBRARY};",
+    }
     for default, port in zip((8080, 8081), nodes, strict=True):
-        sample = sample.replace(f"server 127.0.0.1:{default} ", f"server 127.0.0.1:{port} ")
-    sample = sample.replace("listen 80;", f"listen 127.0.0.1:{listen};")
+        replacements[f"server 127.0.0.1:{default} "] = f"server 127.0.0.1:{port} "
+    for old, new in replacements.items():
+        assert sample.count(old) == 1, old
+        sample = sample.replace(old, new)
     config = folder / "nginx.conf"
     config.write_text(
         f"worker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
@@ -49,14 +78,21 @@ def _nginx_config(folder: Path, listen: int, nodes: tuple[int, int]) -> Path:
     return config
 
 
-def _forged_health(proxy: int) -> None:
-    """GET /health through nginx from the loopback address :data:`CLIENT` (nginx reaches the
-    nodes from 127.0.0.1), with an ``X-Forwarded-For`` of the client's own making."""
-    connection = http.client.HTTPConnection("127.0.0.1", proxy, timeout=30,
-                                            source_address=(CLIENT, 0))
+def _get(port: int, path: str, source: str, tls: ssl.SSLContext | None,
+         headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    """GET ``path`` through nginx from the loopback address ``source`` (nginx reaches the
+    nodes from 127.0.0.1); the response, read."""
+    if tls is None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30,
+                                                source_address=(source, 0))
+    else:
+        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=30,
+                                                 source_address=(source, 0), context=tls)
     try:
-        connection.request("GET", "/health", headers={"X-Forwarded-For": FORGED})
-        assert connection.getresponse().status == 200
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        response.read()
+        return response
     finally:
         connection.close()
 
@@ -72,8 +108,10 @@ def test_a_harvester_paging_through_alternating_nodes_gets_every_record_once(
         for record in demo_records(RECORDS, seed=21):
             writer.put(record)
     catalog.close()
-    proxy, nodes = free_port(), (free_port(), free_port())
-    base_url = f"http://127.0.0.1:{proxy}/oai"
+    proxy, plain, nodes = free_port(), free_port(), (free_port(), free_port())
+    base_url = f"https://127.0.0.1:{proxy}/oai"
+    certificate = _certificate(tmp_path)
+    tls = ssl.create_default_context(cafile=str(certificate[0]))
     with contextlib.ExitStack() as stack:
         for number, port in enumerate(nodes):
             config = tmp_path / f"node{number}.toml"
@@ -89,21 +127,30 @@ def test_a_harvester_paging_through_alternating_nodes_gets_every_record_once(
                 tmp_path / f"node{number}.out", f"http://127.0.0.1:{port}/health",
                 start_seconds=60, stop_seconds=30,
             ))  # fmt: skip
-        conf = _nginx_config(tmp_path, proxy, nodes)
+        conf = _nginx_config(tmp_path, proxy, plain, nodes, certificate)
         stack.enter_context(running(
             [nginx, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
-            tmp_path / "nginx.out", f"http://127.0.0.1:{proxy}/health",
-            start_seconds=60, stop_seconds=30,
+            tmp_path / "nginx.out", f"https://127.0.0.1:{proxy}/health",
+            start_seconds=60, stop_seconds=30, tls=tls,
         ))  # fmt: skip
-        _forged_health(proxy)
-        with urllib.request.urlopen(f"{base_url}?verb=Identify", timeout=30) as response:
+        assert _get(proxy, "/health", CLIENT, tls, {"X-Forwarded-For": FORGED}).status == 200
+        redirect = _get(plain, "/oai?verb=Identify", CLIENT, None)
+        assert (redirect.status, redirect.headers["Location"]) == (
+            301, "https://127.0.0.1/oai?verb=Identify")
+        for path in ("/records", "/partner", "/sru", "/static/oai2.xsl"):  # open to everyone
+            assert _get(proxy, path, CLIENT, tls).status == 200, path
+        for path in ("/signin", "/sources", "/runs/1", "/api/sources", "/metrics"):
+            assert _get(proxy, path, CLIENT, tls).status == 403, path  # outside the library
+            assert _get(proxy, path, LIBRARY, tls).status != 403, path
+        with urllib.request.urlopen(f"{base_url}?verb=Identify", timeout=30,
+                                    context=tls) as response:  # fmt: skip
             identify = etree.fromstring(response.read())
         served_by: list[str] = []
         identifiers: list[str] = []
         query = {"verb": "ListRecords", "metadataPrefix": "marc21"}
         while True:
             with urllib.request.urlopen(f"{base_url}?{urllib.parse.urlencode(query)}",
-                                        timeout=60) as response:  # fmt: skip
+                                        timeout=60, context=tls) as response:  # fmt: skip
                 served_by.append(response.headers["X-Koprik-Node"])
                 root = etree.fromstring(response.read())
             identifiers += [h.findtext(f"{OAI}identifier") for h in root.iter(f"{OAI}header")]

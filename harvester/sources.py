@@ -71,6 +71,10 @@ class SourceError(ValueError):
     """A source that cannot be added, changed or found (the message says why)."""
 
 
+class UnknownSource(SourceError):
+    """No source has the name asked for (the API answers 404)."""
+
+
 @dataclass(frozen=True)
 class SourceEntry:
     source: HarvestSource
@@ -275,7 +279,7 @@ def find_source(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
     for entry in all_sources(settings, catalog):
         if entry.source.name == name:
             return entry
-    raise SourceError(f"no source named {name!r} (see `koprik sources list`)")
+    raise UnknownSource(f"no source named {name!r} (see `koprik sources list`)")
 
 
 def add_source(
@@ -305,10 +309,12 @@ def add_source(
 
 
 def edit_source(
-    settings: Settings, catalog: Catalog, name: str, *, check: bool = True, **changes: object
+    settings: Settings, catalog: Catalog, name: str, /, *, check: bool = True,
+    **changes: object,
 ) -> HarvestSource:
     """Change fields of a source added from the command line; re-checks a new address, prefix,
-    query or charset (see :func:`probe`)."""
+    query or charset (see :func:`probe`). ``name`` is positional only, so that a ``name`` among
+    ``changes`` (an API client's) is a change, refused as a rename."""
     entry = _editable(settings, catalog, name)
     try:
         source = dataclasses.replace(entry.source, **changes)  # type: ignore[arg-type]

@@ -56,6 +56,45 @@ def test_import_groups_then_explain_review_merge_and_split(tmp_path):
     assert "records looked at" in koprik(tmp_path, "dedup", "--all").stdout
 
 
+def test_review_accept_of_a_pair_in_two_groups_merges_them_or_says_why_not(tmp_path):
+    """``review accept`` of two records already in two groups stored "same", reported "0
+    groups merged" and exited 0 with both groups as they were."""
+    (tmp_path / "koprik.toml").write_text(CONFIG.format(db=tmp_path / "c.sqlite3")
+                                          + '[[file_sources]]\nname = "xor"\n')
+    history, pages = "O‘zbekiston tarixi", "Tarix sahifalari"  # one book; no key in common
+    _write_marc(tmp_path / "sam.mrc", [book("1", history, author="Karimov, Alisher")])
+    _write_marc(tmp_path / "bux.mrc", [book("1", history, author="Karimov, Alisher")])
+    _write_marc(tmp_path / "xor.mrc", [book("1", pages, author="Karimov, Alisher")])
+    _write_marc(tmp_path / "own.mrc", [book("9", pages, author="Karimov, Alisher"),
+                                       book("8", history, author="Karimov, Alisher", year=1990)])
+    for source in ("sam", "bux", "xor"):
+        assert koprik(tmp_path, "import", "--source", source, f"{source}.mrc").returncode == 0
+    assert koprik(tmp_path, "import", "own.mrc").returncode == 0
+    assert "union record: union:2" in koprik(tmp_path, "dedup", "explain", "xor:1").stdout
+
+    refused = koprik(tmp_path, "dedup", "review", "accept", "sam:1", "8")
+    assert refused.returncode == 2 and refused.stdout == "", refused.stdout
+    assert refused.stderr == (
+        "koprik: sam:1 and 8 not grouped: that would put bux:1 and 8 in one group, but they "
+        "differ (year: 2001 / 1990); merge the groups to override\n")
+
+    accepted = koprik(tmp_path, "dedup", "review", "accept", "sam:1", "xor:1")
+    assert accepted.returncode == 0, accepted.stderr
+    lines = accepted.stdout.splitlines()
+    assert lines[0] == "dedup: sam:1 and xor:1 are in union:1", accepted.stdout
+    assert "1 groups merged" in lines[1] and "1 deleted" in lines[1], accepted.stdout
+    assert "union record: union:1" in koprik(tmp_path, "dedup", "explain", "xor:1").stdout
+    assert "union record of sam:1, bux:1, xor:1, 9" in koprik(
+        tmp_path, "dedup", "explain", "union:1").stdout
+
+    rejected = koprik(tmp_path, "dedup", "review", "reject", "sam:1", "xor:1")
+    assert rejected.returncode == 0 and rejected.stdout.startswith(
+        "dedup: sam:1 and xor:1 kept apart\n"), rejected.stdout
+    sam, xor = (koprik(tmp_path, "dedup", "explain", i).stdout.splitlines()[1]
+                for i in ("sam:1", "xor:1"))
+    assert sam != xor, (sam, xor)
+
+
 def test_an_upgraded_catalogue_gets_its_match_keys_from_dedup_all(tmp_path):
     import shutil
 

@@ -25,7 +25,9 @@ def test_import_groups_then_explain_review_merge_and_split(tmp_path):
         book("3", "Kimyo asoslari", author="Rahimov, Botir")])
     assert koprik(tmp_path, "import", "--source", "sam", "sam.mrc").returncode == 0
     imported = koprik(tmp_path, "import", "--source", "bux", "bux.mrc")
-    assert "dedup: 3 records looked at, 2 joined a group" in imported.stdout, imported.stdout
+    # bux:1 looked at joined sam:1, which was not looked at: two records in a group
+    assert "dedup: 3 records looked at; 2 records put in a group (those looked at, and the " \
+        "ungrouped records they matched), 0 taken out of one," in imported.stdout, imported.stdout
 
     why = koprik(tmp_path, "dedup", "explain", "bux:1").stdout
     assert "union record: union:1" in why and "joined" in why and "sam:1" in why
@@ -42,10 +44,11 @@ def test_import_groups_then_explain_review_merge_and_split(tmp_path):
     assert merged.stdout.startswith("dedup: merged into union:3"), merged.stdout
     # the summary counts what the merge did (it said "0 union records written")
     assert merged.stdout.splitlines()[1].startswith(
-        "dedup: 0 records looked at, 0 joined a group, 0 left one, 1 groups merged, 0 pairs for "
+        "dedup: 0 records looked at; 0 records put in a group (those looked at, and the "
+        "ungrouped records they matched), 0 taken out of one, 1 groups merged, 0 pairs for "
         "review; 1 union records written, 0 deleted ("), merged.stdout
     parted = koprik(tmp_path, "dedup", "split", "bux:3").stdout
-    assert parted.startswith("dedup: split off\n") and "1 left one" in parted, parted
+    assert parted.startswith("dedup: split off\n") and "1 taken out of one" in parted, parted
     refused = koprik(tmp_path, "dedup", "merge", "sam:1", "sam:2")
     assert refused.returncode == 2 and "one record per source" in refused.stderr
     assert "Traceback" not in refused.stderr
@@ -122,4 +125,5 @@ def test_an_upgraded_catalogue_gets_its_match_keys_from_dedup_all(tmp_path):
         catalog.close()
     assert live > 0 and keyed == live
     total = live + deleted  # every record is looked at (a deleted one leaves no group)
-    assert f"dedup: {total} records looked at, 0 joined a group" in result.stdout, result.stdout
+    assert f"dedup: {total} records looked at; 0 records put in a group" in result.stdout, \
+        result.stdout

@@ -1,7 +1,8 @@
 """The union catalogue's review queue: candidate pairs side by side with the reason the
-matcher gave; "the same book" merges them, "different books" keeps them apart (both decisions
-are kept and applied by a dedup run at once). A union record's page offers the manual split
-(:func:`split_members`)."""
+matcher gave; "the same book" puts them in one group at once, or says why it cannot
+(:func:`catalog.dedup_operators.review_decide`, as ``koprik dedup review accept``), "different
+books" keeps them apart (applied by a dedup run at once); both decisions are kept. A union
+record's page offers the manual split (:func:`split_members`)."""
 
 from __future__ import annotations
 

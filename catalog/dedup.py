@@ -65,8 +65,13 @@ class DedupError(ValueError):
 @dataclass
 class DedupReport:
     processed: int = 0
+    """Records looked at (taken from the queue)."""
     joined: int = 0
+    """Records put in a group: those looked at that joined one, and the records they matched
+    that were in none (a new group of two counts both: a run can put twice as many records in
+    groups as it looked at)."""
     left: int = 0
+    """Records taken out of their group (deleted, changed, split off)."""
     merged: int = 0
     reviews: int = 0
     unions_written: int = 0
@@ -78,10 +83,11 @@ class DedupReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def summary(self) -> str:
-        return (f"{self.processed} records looked at, {self.joined} joined a group, "
-                f"{self.left} left one, {self.merged} groups merged, {self.reviews} pairs for "
-                f"review; {self.unions_written} union records written, "
-                f"{self.unions_deleted} deleted ({self.seconds:.1f} s)")
+        return (f"{self.processed} records looked at; {self.joined} records put in a group "
+                f"(those looked at, and the ungrouped records they matched), {self.left} taken "
+                f"out of one, {self.merged} groups merged, {self.reviews} pairs for review; "
+                f"{self.unions_written} union records written, {self.unions_deleted} deleted "
+                f"({self.seconds:.1f} s)")
 
 
 @dataclass

@@ -23,10 +23,12 @@ from catalog.dedup import (
     Batch,
     DedupError,
     DedupReport,
+    _Rec,
     one_at_a_time,
     pair,
 )
 from catalog.match_keys import Profile
+from catalog.matcher import veto
 from catalog.store import Catalog
 
 
@@ -152,14 +154,81 @@ def review_list(catalog: Catalog, limit: int = 100) -> list[tuple[str, str, floa
         return [(row[0], row[1], float(row[2]), row[3]) for row in connection.execute(query)]
 
 
-def review_decide(catalog: Catalog, a: str, b: str, same: bool) -> None:
-    """An operator's answer on a pair: the same book or not. Both are queued again (run
-    :func:`run_dedup` to apply it)."""
+def review_decide(
+    catalog: Catalog, a: str, b: str, same: bool, *, report: DedupReport | None = None
+) -> str | None:
+    """An operator's answer on a pair (waiting for review or not): the same book or not.
+
+    "The same" puts the two in one group now and returns its union record's identifier: one
+    of them joins the other's group, or their two groups merge (the older union record
+    survives). A group holds one record per source and only records that fit together, as a
+    run keeps it: so unless every other member of the one group fits every member of the
+    other (no source in both, no veto, no operator's "different"), nothing changes and
+    DedupError says which two stand in the way (an operator's :func:`merge` overrides vetoes
+    and decisions). The answer is kept (``dedup_pairs``), so later runs keep the two together.
+
+    "Different" is kept and both records are queued: the next :func:`run_dedup` takes them
+    apart if they share a group (None is returned). What was done is added to ``report``."""
+    if a == b:
+        raise DedupError("name two different records")
     with catalog.writer() as writer:
+        one_at_a_time(writer.connection)
         one, two = _ids_of(writer.connection, [a, b])
-        state = SAME if same else DIFFERENT
-        _set_pair(writer.connection, one, two, state, writer.now, f"reviewed: {state}")
-        writer.queue_dedup([one, two])
+        if not same:
+            _set_pair(writer.connection, one, two, DIFFERENT, writer.now, "reviewed: different")
+            writer.queue_dedup([one, two])
+            return None
+        work = Batch(writer, catalog.settings)
+        work.load([one, two])
+        first, second = work.recs[one], work.recs[two]
+        for rec in (first, second):
+            if rec.is_union:
+                raise DedupError(f"{rec.local_id} is a union record: name one of its members")
+            if rec.deleted:
+                raise DedupError(f"{rec.local_id} is deleted")
+        _set_pair(writer.connection, one, two, SAME, writer.now, "reviewed: same")
+        work.pairs[pair(one, two)] = SAME
+        groups = [work.group_of.get(one), work.group_of.get(two)]
+        if groups[0] is not None and groups[0] == groups[1]:
+            return work.union_local[groups[0]]
+        sides = [[work.recs[m] for m in sorted(work.members[g])] if g is not None else [rec]
+                 for g, rec in zip(groups, (first, second), strict=True)]
+        sides = [[m for m in side if not m.deleted] for side in sides]
+        work.load_pairs(m.id for side in sides for m in side)
+        _check_fit(work, sides[0], sides[1], f"{a} and {b}")
+        if groups[0] is None:
+            target = work.join(first, second)
+        elif groups[1] is None:
+            target = work.join(second, first)
+        else:
+            target = work.merge(groups[0], groups[1])
+            for member in (first, second):
+                work.note(member.id, None, "merged", 1.0, "merged: an operator said "
+                          f"{a} and {b} are the same")
+        work.finish()
+    if report is not None:
+        report.add(work.report)
+    return work.union_local[target]
+
+
+def _check_fit(work: Batch, ours: list[_Rec], theirs: list[_Rec], what: str) -> None:
+    """Raise DedupError unless each of ``ours`` may be grouped with each of ``theirs`` as a
+    run would allow it (:meth:`Batch.fits`), saying which two cannot and why."""
+    for mine in ours:
+        for other in theirs:
+            state = work.pairs.get(pair(mine.id, other.id))
+            if mine.source_key == other.source_key:
+                why = (f"both are of source {mine.source or '(our own)'} and a union record "
+                       "holds one record per source; split one off first")
+            elif state == DIFFERENT:
+                why = "an operator said they are different; merge the groups to override"
+            elif state != SAME and (reason := veto(mine.profile, other.profile,
+                                                   work.settings.dedup)) is not None:
+                why = f"they differ ({reason}); merge the groups to override"
+            else:
+                continue
+            raise DedupError(f"{what} not grouped: that would put {mine.local_id} and "
+                             f"{other.local_id} in one group, but {why}")
 
 
 @dataclass

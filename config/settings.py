@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocols.oaipmh.arguments import SYNTAX
+
 CONFIG_ENV = "KOPRIK_CONFIG"
 DEFAULT_FILE = "koprik.toml"
 
@@ -407,6 +409,12 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
+        if SYNTAX["set"].fullmatch(rule.spec) is None:  # what a harvester could ask for
+            raise ConfigError(
+                f"{origin}: sets[{index}].spec: not a valid OAI-PMH setSpec (letters, digits "
+                f"and -_.!~*'(), parts joined by ':'), got {rule.spec!r}"
+            )
+    _check_sources(settings, origin)
     _check_server(settings.server, origin)
     _check_dashboard(settings.dashboard, origin)
     _check_dedup(settings.dedup, origin)
@@ -425,6 +433,22 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
             f"such as 'oai:natlib.uz:', got {prefix!r}"
         )
     return settings
+
+
+def _check_sources(settings: Settings, origin: str) -> None:
+    """Each ``[[sources]]`` definition as :func:`harvester.sources.validate` checks a source
+    added from the command line or the dashboard (without contacting it), so that a source
+    that could never be scheduled or harvested stops start-up instead of a log line."""
+    if not settings.sources:
+        return
+    from harvester.sources import SourceError, validate  # the harvester needs config first
+
+    for index, source in enumerate(settings.sources):
+        try:
+            validate(source)
+        except SourceError as error:
+            key = f".{error.key}" if error.key else ""
+            raise ConfigError(f"{origin}: sources[{index}]{key}: {error}") from None
 
 
 def _check_names_once(settings: Settings, origin: str) -> None:

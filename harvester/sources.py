@@ -12,7 +12,9 @@ marcxml or dc) must answer explain and search its query; a Z39.50 source
 ``charset`` of its records) must accept a connection and the search of its query. Otherwise it
 is refused with the reason (:class:`SourceError`). Without contacting anyone, :func:`validate`
 checks what a definition says on its own (a Z39.50 source's PQF and an SRU source's CQL query
-are parsed), for sources of the file too (when scheduled or harvested).
+are parsed), for sources of the file too: when the file is read (a bad one stops start-up with
+one line naming ``sources[i].KEY``, :func:`config.settings.settings_from_mapping`), and again
+when a source is scheduled or harvested.
 
 >>> add_source(settings, catalog, HarvestSource(name="partner", url=..., prefix="marc21"))
 >>> [entry.source.name for entry in all_sources(settings, catalog)]
@@ -68,7 +70,16 @@ _LONGEST_EVERY = timedelta(days=366)
 
 
 class SourceError(ValueError):
-    """A source that cannot be added, changed or found (the message says why)."""
+    """A source that cannot be added, changed or found (the message says why); ``key``, when
+    :func:`validate` raised it, names the field at fault (``sources[i].KEY`` in koprik.toml)."""
+
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class UnknownSource(SourceError):
+    """No source has the name asked for (the API answers 404)."""
 
 
 @dataclass(frozen=True)
@@ -82,10 +93,11 @@ def parse_every(text: str) -> timedelta:
     """An interval such as ``90s``, ``15m``, ``6h``, ``1d`` or ``2w``; raises SourceError."""
     match = _EVERY.match(text)
     if match is None or int(match.group(1)) == 0:
-        raise SourceError(f"interval {text!r}: expected a number and s, m, h, d or w, e.g. 6h")
+        raise SourceError(f"interval {text!r}: expected a number and s, m, h, d or w, e.g. 6h",
+                          "every")
     number, unit = int(match.group(1)), _UNITS[match.group(2)]
     if number > _LONGEST_EVERY // timedelta(**{unit: 1}):
-        raise SourceError(f"interval {text!r}: longer than {_LONGEST_EVERY.days} days")
+        raise SourceError(f"interval {text!r}: longer than {_LONGEST_EVERY.days} days", "every")
     return timedelta(**{unit: number})
 
 
@@ -93,27 +105,30 @@ def check_name(name: str) -> None:
     """Raise SourceError unless ``name`` is one a source may have (it becomes part of local
     identifiers and OAI-PMH identifiers of the records)."""
     if _NAME.match(name) is None:
-        raise SourceError(f"source name {name!r}: use letters, digits, '.', '_' or '-'")
+        raise SourceError(f"source name {name!r}: use letters, digits, '.', '_' or '-'", "name")
 
 
 def validate(source: HarvestSource) -> None:
     """Check a definition without contacting it; raises SourceError naming the problem."""
     check_name(source.name)
     if source.protocol not in PROTOCOLS:
-        raise SourceError(f"protocol {source.protocol!r}: expected {', '.join(PROTOCOLS)}")
+        raise SourceError(f"protocol {source.protocol!r}: expected {', '.join(PROTOCOLS)}",
+                          "protocol")
     if source.every and source.cron:
-        raise SourceError("give a schedule either as an interval (every) or as cron, not both")
+        raise SourceError("give a schedule either as an interval (every) or as cron, not both",
+                          "cron")
     if len(set(source.sets)) != len(source.sets):
-        raise SourceError("a set is given twice")
+        raise SourceError("a set is given twice", "sets")
     if source.every:
         parse_every(source.every)
     if source.cron:
         try:
             trigger = CronTrigger.from_crontab(source.cron, timezone="UTC")
         except ValueError as error:
-            raise SourceError(f"cron {source.cron!r}: {error}") from error
+            raise SourceError(f"cron {source.cron!r}: {error}", "cron") from error
         if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
-            raise SourceError(f"cron {source.cron!r}: names no time that comes (31 February?)")
+            raise SourceError(f"cron {source.cron!r}: names no time that comes (31 February?)",
+                              "cron")
     try:
         check_bounds(source)
     except ConfigError as error:
@@ -129,11 +144,11 @@ def validate(source: HarvestSource) -> None:
 def _validate_oai(source: HarvestSource) -> None:
     _require_http(source)
     # an empty prefix is chosen from what the provider offers when the source is added
-    for name, values in (("metadataPrefix", [source.prefix] * bool(source.prefix)),
-                         ("set", source.sets)):
+    for key, name, values in (("prefix", "metadataPrefix", [source.prefix] * bool(source.prefix)),
+                              ("sets", "set", source.sets)):
         for value in values:
             if SYNTAX[name].fullmatch(value) is None:  # the provider would answer badArgument
-                raise SourceError(f"{name} {value!r}: not a valid OAI-PMH {name}")
+                raise SourceError(f"{name} {value!r}: not a valid OAI-PMH {name}", key)
     _refuse(source, ("query", "crosswalk", "charset"), "OAI-PMH",
             "the crosswalk follows the metadata namespace; the document's own encoding is used")
 
@@ -141,32 +156,33 @@ def _validate_oai(source: HarvestSource) -> None:
 def _require_http(source: HarvestSource) -> None:
     problem = http_url_problem(source.url)
     if problem is not None:
-        raise SourceError(f"URL {source.url!r}: {problem}")
+        raise SourceError(f"URL {source.url!r}: {problem}", "url")
 
 
 def _refuse(source: HarvestSource, keys: tuple[str, ...], protocol: str, why: str) -> None:
     """Refuse the first of ``keys`` the source sets: ``protocol`` sources have no use for it."""
     for key in keys:
         if getattr(source, key):
-            raise SourceError(f"{key!r} is not supported for {protocol} sources ({why})")
+            raise SourceError(f"{key!r} is not supported for {protocol} sources ({why})", key)
 
 
 def _validate_z3950(source: HarvestSource) -> None:
     try:
         parse_address(source.url)
     except ValueError as error:
-        raise SourceError(f"Z39.50 address: {error}") from error
+        raise SourceError(f"Z39.50 address: {error}", "url") from error
     if not source.query:
-        raise SourceError("a Z39.50 source needs a query (PQF, e.g. '@attr 1=4 navoiy')")
+        raise SourceError("a Z39.50 source needs a query (PQF, e.g. '@attr 1=4 navoiy')",
+                          "query")
     try:
         parse_pqf(source.query)
     except PqfError as error:
-        raise SourceError(f"query {source.query!r}: {error}") from error
+        raise SourceError(f"query {source.query!r}: {error}", "query") from error
     if source.charset:
         try:
             charset_label(source.charset)
         except ValueError as error:
-            raise SourceError(f"charset: {error}") from error
+            raise SourceError(f"charset: {error}", "charset") from error
     _refuse(source, ("sets", "crosswalk"), "Z39.50",
             "the query selects the records; they are presented as MARC21")
 
@@ -176,15 +192,15 @@ def _validate_sru(source: HarvestSource) -> None:
     try:
         SruClient(source.url)
     except ValueError as error:
-        raise SourceError(f"URL {source.url!r}: {error}") from error
+        raise SourceError(f"URL {source.url!r}: {error}", "url") from error
     if not source.query.strip():
-        raise SourceError("an SRU source needs a query (CQL, e.g. 'dc.title=navoiy')")
+        raise SourceError("an SRU source needs a query (CQL, e.g. 'dc.title=navoiy')", "query")
     try:  # Koprik's own CQL parser: a query the server could only refuse is refused here
         parse_cql(source.query)
     except CqlSyntaxError as error:
-        raise SourceError(f"CQL query {source.query!r}: {error}") from error
+        raise SourceError(f"CQL query {source.query!r}: {error}", "query") from error
     if source.prefix not in SRU_SCHEMAS:
-        raise SourceError(f"record schema {source.prefix!r}: expected marcxml or dc")
+        raise SourceError(f"record schema {source.prefix!r}: expected marcxml or dc", "prefix")
     _refuse(source, ("sets", "crosswalk", "charset"), "SRU",
             "the query selects the records; the crosswalk follows the record schema")
 
@@ -275,7 +291,7 @@ def find_source(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
     for entry in all_sources(settings, catalog):
         if entry.source.name == name:
             return entry
-    raise SourceError(f"no source named {name!r} (see `koprik sources list`)")
+    raise UnknownSource(f"no source named {name!r} (see `koprik sources list`)")
 
 
 def add_source(
@@ -305,10 +321,12 @@ def add_source(
 
 
 def edit_source(
-    settings: Settings, catalog: Catalog, name: str, *, check: bool = True, **changes: object
+    settings: Settings, catalog: Catalog, name: str, /, *, check: bool = True,
+    **changes: object,
 ) -> HarvestSource:
     """Change fields of a source added from the command line; re-checks a new address, prefix,
-    query or charset (see :func:`probe`)."""
+    query or charset (see :func:`probe`). ``name`` is positional only, so that a ``name`` among
+    ``changes`` (an API client's) is a change, refused as a rename."""
     entry = _editable(settings, catalog, name)
     try:
         source = dataclasses.replace(entry.source, **changes)  # type: ignore[arg-type]

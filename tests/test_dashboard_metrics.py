@@ -46,6 +46,25 @@ async def test_metrics_parse_and_move(client: Any) -> None:  # noqa: F811
     assert after[(count, (("operation", "other"), ("protocol", "oai-pmh")))] == 1  # bounded labels
 
 
+async def test_sru_requests_are_counted_as_what_they_were_answered_as(client: Any) -> None:  # noqa: F811
+    """SRU 2.0 needs no ``operation=``: such requests (answered as searchRetrieve, scan or
+    explain) were counted as ``other``, and every POST as ``post``."""
+    for query in ("query=dc.title%3Dnavoiy", "version=2.0&query=navoiy",
+                  "operation=searchRetrieve&version=1.2&query=navoiy", "scanClause=dc.title%3Dn",
+                  "", "operation=explain", "operation=junk", "version=1.1&query=navoiy"):
+        answer = await client.get(f"/sru?{query}")
+        assert answer.status == 200, query
+    posted = await client.post("/sru", data={"query": "navoiy", "maximumRecords": "0"})
+    assert posted.status == 200
+    samples = await _samples(client)
+    counts = {dict(labels)["operation"]: value for (name, labels), value in samples.items()
+              if name == "koprik_protocol_request_seconds_count"
+              and dict(labels)["protocol"] == "sru"}
+    # 1.1 without operation= is refused (diagnostic 7) in a searchRetrieve response; an
+    # unknown operation (diagnostic 4) in an explain response
+    assert counts == {"searchRetrieve": 5, "scan": 1, "explain": 3}
+
+
 async def test_z3950_requests_are_counted_by_operation(client: Any) -> None:  # noqa: F811
     settings = dataclasses.replace(
         client.app[SETTINGS],

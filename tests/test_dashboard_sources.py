@@ -213,3 +213,34 @@ async def test_the_api_refuses_a_nul_on_either_engine(
         assert refused.status == 400, key
         assert (await refused.json())["error"] == f"{key}: a NUL character is not allowed"
     assert await (await client.get("/api/sources", headers=headers)).json() == []
+
+
+async def test_the_api_answers_a_wrong_request_in_one_line(client: Any) -> None:  # noqa: F811
+    """A source's name in a PATCH was a 500 (edit_source got ``name`` twice), a POST without
+    a required field a 400 with Python's own words (``HarvestSource.__init__() missing 1
+    required positional argument``); a PATCH or DELETE of no source was a 400 where the GET of
+    it is a 404."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    base = {"name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False}
+    for missing, error in (("name", "missing field 'name'"), ("url", "missing field 'url'")):
+        refused = await client.post("/api/sources", headers=headers,
+                                    json={k: v for k, v in base.items() if k != missing})
+        assert refused.status == 400 and (await refused.json()) == {"error": error}
+    refused = await client.post("/api/sources", headers=headers, json={"check": False})
+    assert (await refused.json()) == {"error": "missing fields 'name', 'url'"}
+    created = await client.post("/api/sources", headers=headers, json=base)
+    assert created.status == 201, await created.text()
+    renamed = await client.patch("/api/sources/p", headers=headers, json={"name": "zz"})
+    assert renamed.status == 400
+    assert "a source cannot be renamed" in (await renamed.json())["error"]
+    same = await client.patch("/api/sources/p", headers=headers,
+                              json={"name": "p", "every": "1d"})
+    assert same.status == 200 and (await same.json())["every"] == "1d"
+    assert (await (await client.get("/api/sources/p", headers=headers)).json())["every"] == "1d"
+    for method in ("GET", "PATCH", "DELETE"):
+        answer = await client.request(method, "/api/sources/nosuch", headers=headers,
+                                      json={"every": "1d"} if method == "PATCH" else None)
+        assert answer.status == 404, method
+        assert (await answer.json())["error"].startswith("no source named 'nosuch'"), method
+    assert [s["name"] for s in await (await client.get("/api/sources", headers=headers)).json()
+            ] == ["p"]

@@ -194,6 +194,71 @@ def test_uncertain_pairs_wait_for_review_and_an_operator_decides(union_catalog):
     assert marc(c, "sam:1") is not None and holdings(marc(c, "union:1")) == ["UzBuRL"]
 
 
+def _two_groups(c, *, year=2001):
+    """union:1 = sam:1 + bux:1 and union:2 = xor:1 + our own 9: the same book twice, under two
+    titles that share no match key (so no run ever compares the two groups), the second group
+    of ``year``."""
+    put(c, ("sam", history("1")), ("bux", history("1")),
+        ("xor", book("1", "Tarix sahifalari", author="Karimov, Alisher", year=year)),
+        (None, book("9", "Tarix sahifalari", author="Karimov, Alisher", year=year,
+                    organization="UzNL")))
+    run_dedup(c)
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]
+    assert holdings(marc(c, "union:2")) == ["UzNL", "UzXoRL"]
+
+
+def test_an_accepted_pair_in_two_groups_ends_in_one(union_catalog):
+    """Accepting a pair not waiting for review, each record in a group of its own, stored
+    "same", queued them and left both groups as they were ("0 groups merged")."""
+    c = union_catalog
+    _two_groups(c)
+    done = DedupReport()
+    assert review_decide(c, "sam:1", "xor:1", same=True, report=done) == "union:1"
+    assert (done.merged, done.unions_written, done.unions_deleted) == (1, 1, 1)
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzNL", "UzSaRL", "UzXoRL"]
+    assert c.get_entry("union:2", "marc21").deleted
+    assert explain(c, "xor:1").union == "union:1"
+    with c.writer() as writer:  # later runs keep them together
+        writer.queue_dedup(range(1, 20))
+    run_dedup(c)
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzNL", "UzSaRL", "UzXoRL"]
+    assert review_decide(c, "bux:1", "9", same=True) == "union:1"  # already: nothing to do
+    # rejecting a pair of one group takes them apart at the next run
+    assert review_decide(c, "sam:1", "xor:1", same=False) is None
+    run_dedup(c)
+    assert explain(c, "sam:1").union != explain(c, "xor:1").union
+
+
+def test_an_accepted_pair_whose_groups_cannot_be_one_is_refused_with_the_reason(union_catalog):
+    """A pair is grouped as a run would group it: when another member of one group vetoes one
+    of the other, nothing changes (the pair stays as it was) and the error says why."""
+    c = union_catalog
+    _two_groups(c, year=1990)
+    with pytest.raises(DedupError, match=r"^sam:1 and xor:1 not grouped: that would put "
+                       r"(sam|bux):1 and (xor:1|9) in one group, but they differ \(year: "):
+        review_decide(c, "sam:1", "xor:1", same=True)
+    assert explain(c, "sam:1").pairs == []  # the answer is not kept either
+    assert holdings(marc(c, "union:2")) == ["UzNL", "UzXoRL"]
+
+
+def test_an_accepted_pair_is_refused_across_a_shared_source_or_an_operators_no(union_catalog):
+    c = union_catalog
+    _two_groups(c)
+    put(c, ("sam", book("7", "Tarix sahifalari", author="Karimov, Alisher")))
+    run_dedup(c)
+    assert explain(c, "sam:7").union == "union:2"
+    with pytest.raises(DedupError, match=r"^sam:1 and xor:1 not grouped: that would put sam:1 "
+                       r"and sam:7 in one group, but both are of source sam and a union record "
+                       r"holds one record per source; split one off first$"):
+        review_decide(c, "sam:1", "xor:1", same=True)
+    split(c, ["sam:7"])
+    assert review_decide(c, "bux:1", "9", same=False) is None
+    with pytest.raises(DedupError, match=r"that would put bux:1 and 9 in one group, but an "
+                       r"operator said they are different; merge the groups to override$"):
+        review_decide(c, "sam:1", "xor:1", same=True)
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]
+
+
 def test_a_blocked_isbn_matches_nothing(union_catalog, settings):
     shared = "978-9943-01-234-9"
     put(union_catalog, ("sam", book("1", "Xalq dostonlari", isbn=shared, pages=None)),

@@ -25,7 +25,9 @@ def test_import_groups_then_explain_review_merge_and_split(tmp_path):
         book("3", "Kimyo asoslari", author="Rahimov, Botir")])
     assert koprik(tmp_path, "import", "--source", "sam", "sam.mrc").returncode == 0
     imported = koprik(tmp_path, "import", "--source", "bux", "bux.mrc")
-    assert "dedup: 3 records looked at, 2 joined a group" in imported.stdout, imported.stdout
+    # bux:1 looked at joined sam:1, which was not looked at: two records in a group
+    assert "dedup: 3 records looked at; 2 records put in a group (those looked at, and the " \
+        "ungrouped records they matched), 0 taken out of one," in imported.stdout, imported.stdout
 
     why = koprik(tmp_path, "dedup", "explain", "bux:1").stdout
     assert "union record: union:1" in why and "joined" in why and "sam:1" in why
@@ -42,10 +44,11 @@ def test_import_groups_then_explain_review_merge_and_split(tmp_path):
     assert merged.stdout.startswith("dedup: merged into union:3"), merged.stdout
     # the summary counts what the merge did (it said "0 union records written")
     assert merged.stdout.splitlines()[1].startswith(
-        "dedup: 0 records looked at, 0 joined a group, 0 left one, 1 groups merged, 0 pairs for "
+        "dedup: 0 records looked at; 0 records put in a group (those looked at, and the "
+        "ungrouped records they matched), 0 taken out of one, 1 groups merged, 0 pairs for "
         "review; 1 union records written, 0 deleted ("), merged.stdout
     parted = koprik(tmp_path, "dedup", "split", "bux:3").stdout
-    assert parted.startswith("dedup: split off\n") and "1 left one" in parted, parted
+    assert parted.startswith("dedup: split off\n") and "1 taken out of one" in parted, parted
     refused = koprik(tmp_path, "dedup", "merge", "sam:1", "sam:2")
     assert refused.returncode == 2 and "one record per source" in refused.stderr
     assert "Traceback" not in refused.stderr
@@ -54,6 +57,45 @@ def test_import_groups_then_explain_review_merge_and_split(tmp_path):
         2, "koprik: name at least two different records to merge\n")
     assert "0 records looked at" in koprik(tmp_path, "dedup").stdout
     assert "records looked at" in koprik(tmp_path, "dedup", "--all").stdout
+
+
+def test_review_accept_of_a_pair_in_two_groups_merges_them_or_says_why_not(tmp_path):
+    """``review accept`` of two records already in two groups stored "same", reported "0
+    groups merged" and exited 0 with both groups as they were."""
+    (tmp_path / "koprik.toml").write_text(CONFIG.format(db=tmp_path / "c.sqlite3")
+                                          + '[[file_sources]]\nname = "xor"\n')
+    history, pages = "O‘zbekiston tarixi", "Tarix sahifalari"  # one book; no key in common
+    _write_marc(tmp_path / "sam.mrc", [book("1", history, author="Karimov, Alisher")])
+    _write_marc(tmp_path / "bux.mrc", [book("1", history, author="Karimov, Alisher")])
+    _write_marc(tmp_path / "xor.mrc", [book("1", pages, author="Karimov, Alisher")])
+    _write_marc(tmp_path / "own.mrc", [book("9", pages, author="Karimov, Alisher"),
+                                       book("8", history, author="Karimov, Alisher", year=1990)])
+    for source in ("sam", "bux", "xor"):
+        assert koprik(tmp_path, "import", "--source", source, f"{source}.mrc").returncode == 0
+    assert koprik(tmp_path, "import", "own.mrc").returncode == 0
+    assert "union record: union:2" in koprik(tmp_path, "dedup", "explain", "xor:1").stdout
+
+    refused = koprik(tmp_path, "dedup", "review", "accept", "sam:1", "8")
+    assert refused.returncode == 2 and refused.stdout == "", refused.stdout
+    assert refused.stderr == (
+        "koprik: sam:1 and 8 not grouped: that would put bux:1 and 8 in one group, but they "
+        "differ (year: 2001 / 1990); merge the groups to override\n")
+
+    accepted = koprik(tmp_path, "dedup", "review", "accept", "sam:1", "xor:1")
+    assert accepted.returncode == 0, accepted.stderr
+    lines = accepted.stdout.splitlines()
+    assert lines[0] == "dedup: sam:1 and xor:1 are in union:1", accepted.stdout
+    assert "1 groups merged" in lines[1] and "1 deleted" in lines[1], accepted.stdout
+    assert "union record: union:1" in koprik(tmp_path, "dedup", "explain", "xor:1").stdout
+    assert "union record of sam:1, bux:1, xor:1, 9" in koprik(
+        tmp_path, "dedup", "explain", "union:1").stdout
+
+    rejected = koprik(tmp_path, "dedup", "review", "reject", "sam:1", "xor:1")
+    assert rejected.returncode == 0 and rejected.stdout.startswith(
+        "dedup: sam:1 and xor:1 kept apart\n"), rejected.stdout
+    sam, xor = (koprik(tmp_path, "dedup", "explain", i).stdout.splitlines()[1]
+                for i in ("sam:1", "xor:1"))
+    assert sam != xor, (sam, xor)
 
 
 def test_an_upgraded_catalogue_gets_its_match_keys_from_dedup_all(tmp_path):
@@ -83,4 +125,5 @@ def test_an_upgraded_catalogue_gets_its_match_keys_from_dedup_all(tmp_path):
         catalog.close()
     assert live > 0 and keyed == live
     total = live + deleted  # every record is looked at (a deleted one leaves no group)
-    assert f"dedup: {total} records looked at, 0 joined a group" in result.stdout, result.stdout
+    assert f"dedup: {total} records looked at; 0 records put in a group" in result.stdout, \
+        result.stdout

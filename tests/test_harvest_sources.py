@@ -264,11 +264,18 @@ def test_sru_definitions_are_checked_before_contacting_the_server() -> None:
 
 def test_an_sru_query_that_is_not_cql_is_refused_naming_the_source(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """A query no SRU server could parse was stored (from the command line without the check,
-    or from koprik.toml) and failed only when harvested."""
+    or from koprik.toml) and failed only when harvested. In koprik.toml it stops every command
+    (the file is read first), naming the key."""
     config = Path(_config(tmp_path))
-    config.write_text(config.read_text() + (
+    good = config.read_text()
+    config.write_text(good + (
         '[[sources]]\nname = "filed"\nprotocol = "sru"\nurl = "http://127.0.0.1:9/sru"\n'
         'query = "dc.title = \\"navoiy"\nprefix = "marcxml"\n'))
+    assert main(["--config", str(config), "harvest", "filed"]) == 2
+    assert capsys.readouterr().err == (
+        f"koprik: {config}: sources[1].query: CQL query 'dc.title = \"navoiy': unterminated "
+        "quoted string at position 12\n")
+    config.write_text(good)
     sru = ["--protocol", "sru", "--url", "http://127.0.0.1:9/sru", "--prefix", "marcxml",
            "--no-check"]
     for command, message in (
@@ -279,9 +286,6 @@ def test_an_sru_query_that_is_not_cql_is_refused_naming_the_source(tmp_path, cap
         (["sources", "edit", "s", "--no-check", "--query", "navoiy and"],
          "koprik: source 's' not changed: CQL query 'navoiy and': expected a search term at "
          "position 11"),
-        (["harvest", "filed"],  # refused before any request to the (absent) server
-         "koprik: source 'filed' not harvested: CQL query 'dc.title = \"navoiy': unterminated "
-         "quoted string at position 12"),
     ):  # fmt: skip
         status = main(["--config", str(config), *command])
         err = capsys.readouterr().err

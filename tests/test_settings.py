@@ -196,3 +196,59 @@ def test_a_folder_as_the_settings_file_is_named_so(tmp_path, capsys, monkeypatch
     monkeypatch.setenv("KOPRIK_CONFIG", str(tmp_path))
     with pytest.raises(ConfigError, match=r"a folder, not a settings file \(\$KOPRIK_CONFIG"):
         load_settings()
+
+
+_SOURCE = {"name": "s1", "url": "http://127.0.0.1:9/oai"}
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"every": "6x"}, "sources[0].every: interval '6x': expected a number and s, m, h, d or w"),
+    ({"cron": "99 * * * *"}, "sources[0].cron: cron '99 * * * *': "),
+    ({"protocol": "ftp"}, "sources[0].protocol: protocol 'ftp': expected oai-pmh, z3950, sru"),
+    ({"every": "6h", "cron": "0 3 * * *"},
+     "sources[0].cron: give a schedule either as an interval (every) or as cron, not both"),
+    ({"charset": "cp1251"}, "sources[0].charset: 'charset' is not supported for OAI-PMH"),
+    ({"sets": ["x y"]}, "sources[0].sets: set 'x y': not a valid OAI-PMH set"),
+    ({"name": "a b"}, "sources[0].name: source name 'a b'"),
+    ({"url": "ftp://127.0.0.1/oai"}, "sources[0].url: URL 'ftp://127.0.0.1/oai': "),
+    ({"protocol": "sru", "query": "dc.title=("}, "sources[0].query: CQL query 'dc.title=('"),
+])  # fmt: skip
+def test_a_source_of_the_file_is_checked_as_one_added_from_the_command_line(fields, message):
+    """A source of koprik.toml that could never be scheduled or harvested was accepted: serve
+    and the scheduler started, logging only "source s1 is not scheduled"."""
+    good = {"name": "s0", "url": "http://127.0.0.1:9/oai"}
+    with pytest.raises(ConfigError) as refused:
+        settings_from_mapping({"sources": [{**_SOURCE, **fields}, good]}, origin="k.toml")
+    assert str(refused.value).startswith(f"k.toml: {message}"), str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_sources_sets_are_the_partners_any_valid_setspec_will_do():
+    settings = settings_from_mapping({"sources": [{**_SOURCE, "sets": ["nosuch", "a:b.c"]}]})
+    assert settings.sources[0].sets == ["nosuch", "a:b.c"]
+
+
+@pytest.mark.parametrize("spec", ["x y", "", "lang:", ":x", "ü"])
+def test_a_set_spec_is_an_oai_setspec(spec):
+    rule = {"spec": spec, "name": "X", "rule": "language"}
+    with pytest.raises(ConfigError, match=r"^settings: sets\[0\]\.spec: not a valid OAI-PMH "):
+        settings_from_mapping({"sets": [rule]})
+
+
+@pytest.mark.parametrize("command", [["serve"], ["scheduler"], ["sources", "list"]])
+def test_a_bad_source_stops_serve_and_the_scheduler_with_one_line(tmp_path, command):
+    """Run as the operator runs it (a process: a server that starts anyway is killed after the
+    timeout, which fails the test), on ports of the system's choosing."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "k.toml"
+    path.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n'
+                    "[server]\nhttp_port = 0\nz3950_port = 0\n"
+                    '[[sources]]\nname = "s1"\nurl = "http://127.0.0.1:9/oai"\nevery = "6x"\n')
+    done = subprocess.run([sys.executable, "-m", "koprik", "--config", str(path), *command],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", (
+        f"koprik: {path}: sources[0].every: interval '6x': expected a number and s, m, h, d or "
+        "w, e.g. 6h\n"))
+    assert not (tmp_path / "c.sqlite3").exists()

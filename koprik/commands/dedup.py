@@ -86,8 +86,11 @@ def _review(catalog: Catalog, answer: str, ids: list[str]) -> int:
         return 0
     if len(ids) != 2:
         raise UserError(f"review {answer}: name the two records of the pair")
-    review_decide(catalog, ids[0], ids[1], same=answer == "accept")
-    print(f"dedup: {run_dedup(catalog).summary()}")
+    done = DedupReport()  # what the answer did, then the queue's run
+    union = review_decide(catalog, ids[0], ids[1], same=answer == "accept", report=done)
+    done.add(run_dedup(catalog))
+    print(f"dedup: {ids[0]} and {ids[1]} " + (f"are in {union}" if union else "kept apart"))
+    print(f"dedup: {done.summary()}")
     return 0
 
 

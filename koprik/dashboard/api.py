@@ -23,7 +23,14 @@ from aiohttp import web
 from config import HarvestSource
 from config.settings import ConfigError, checked_values
 from harvester.retry import retry_rejects
-from harvester.sources import SourceError, add_source, edit_source, find_source, remove_source
+from harvester.sources import (
+    SourceError,
+    UnknownSource,
+    add_source,
+    edit_source,
+    find_source,
+    remove_source,
+)
 from koprik.dashboard import reads
 from koprik.dashboard.access import Handler, late_body
 from koprik.dashboard.accounts import user_of_token
@@ -33,6 +40,8 @@ from provider.keys import CATALOG, SETTINGS
 
 MAX_BODY = 64 * 1024
 _FIELDS = {f.name for f in dataclasses.fields(HarvestSource)}
+_REQUIRED = [f.name for f in dataclasses.fields(HarvestSource)
+             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
 
 
 def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
@@ -111,13 +120,15 @@ async def get_source(request: web.Request) -> web.Response:
 @token_required
 async def post_source(request: web.Request) -> web.Response:
     data, check = await _body(request)
+    missing = [name for name in _REQUIRED if name not in data]
+    if missing:
+        raise _error(web.HTTPBadRequest, f"missing field{'s' * (len(missing) > 1)} "
+                                         f"{', '.join(map(repr, missing))}")
     try:
-        source = HarvestSource(**data)
         stored, _found = await asyncio.to_thread(
-            add_source, request.app[SETTINGS], request.app[CATALOG], source, check=check
+            add_source, request.app[SETTINGS], request.app[CATALOG], HarvestSource(**data),
+            check=check,
         )
-    except TypeError as error:
-        raise _error(web.HTTPBadRequest, str(error)) from None
     except SourceError as error:
         raise _error(web.HTTPBadRequest, str(error)) from None
     return web.json_response(dataclasses.asdict(stored), status=201)
@@ -131,6 +142,8 @@ async def patch_source(request: web.Request) -> web.Response:
         changed = await asyncio.to_thread(
             edit_source, request.app[SETTINGS], request.app[CATALOG], name, check=check, **data
         )
+    except UnknownSource as error:
+        raise _error(web.HTTPNotFound, str(error)) from None
     except SourceError as error:
         raise _error(web.HTTPBadRequest, str(error)) from None
     return web.json_response(dataclasses.asdict(changed))
@@ -141,6 +154,8 @@ async def delete_source(request: web.Request) -> web.Response:
     try:
         await asyncio.to_thread(remove_source, request.app[SETTINGS], request.app[CATALOG],
                                 request.match_info["name"])
+    except UnknownSource as error:
+        raise _error(web.HTTPNotFound, str(error)) from None
     except SourceError as error:
         raise _error(web.HTTPBadRequest, str(error)) from None
     return web.json_response({"removed": request.match_info["name"]})

@@ -5,7 +5,8 @@ collector), so they are the same on every node and survive restarts: harvested r
 source and outcome, harvest errors by source and kind, runs by status, catalogue size, the
 deduplication queue's length. Request counts and latencies of the protocols are measured over
 HTTP by a middleware (labels limited to the protocol's own operations, so a client cannot grow
-them) and over Z39.50 through the target's ``observe`` hook (:meth:`Metrics.observe_z3950`).
+them; an SRU request by the operation it was answered as) and over Z39.50 through the target's
+``observe`` hook (:meth:`Metrics.observe_z3950`). SRU served on the Z39.50 port is not counted.
 
 Under ``koprik serve --workers N`` those are totals over the workers, whichever answers the
 scrape: prometheus-client's multiprocess mode (:func:`share_across_processes`) has each worker
@@ -32,16 +33,19 @@ from sqlalchemy import func, select
 from catalog import Catalog
 from catalog.harvest_state import harvest_runs
 from catalog.models import dedup_queue, records
+from provider.sru.app import OPERATION as SRU_OPERATION
 
 OUTCOMES = ("added", "updated", "deleted", "unchanged", "rejected")
 PROTOCOL_PATHS = {
     "/oai": ("oai-pmh", "verb", frozenset(
         {"Identify", "ListMetadataFormats", "ListSets", "ListIdentifiers", "ListRecords",
          "GetRecord"})),
-    "/sru": ("sru", "operation", frozenset({"explain", "searchRetrieve", "scan"})),
+    "/sru": ("sru", "", frozenset()),
 }
 """path -> (protocol label, the argument naming the operation, the operations counted by name;
-anything else is counted as ``other``)."""
+anything else is counted as ``other``, a POST as ``post``). No argument: the handler says what
+it answered the request as (:data:`provider.sru.app.OPERATION`: an SRU 2.0 request needs no
+``operation``, and a POST's is in its body), ``other`` when it did not get so far."""
 SHARED_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
 """The environment variable by which prometheus-client keeps values in files (multiprocess
 mode) and where."""
@@ -150,8 +154,8 @@ def middleware(metrics: Metrics):  # type: ignore[no-untyped-def]
         if known is None:
             return await handler(request)
         protocol, argument, operations = known
-        operation = request.query.get(argument, "")
-        if request.method == "POST":
+        operation = request.query.get(argument, "") if argument else ""
+        if argument and request.method == "POST":
             operation = "post"
         elif operation not in operations:
             operation = "other"
@@ -159,6 +163,8 @@ def middleware(metrics: Metrics):  # type: ignore[no-untyped-def]
         try:
             return await handler(request)
         finally:
+            if not argument:
+                operation = request.get(SRU_OPERATION, "other")
             metrics.observe(protocol, operation, time.perf_counter() - started)
 
     return measure

@@ -1,7 +1,8 @@
 """The union catalogue's review queue: candidate pairs side by side with the reason the
-matcher gave; "the same book" merges them, "different books" keeps them apart (both decisions
-are kept and applied by a dedup run at once). A union record's page offers the manual split
-(:func:`split_members`)."""
+matcher gave; "the same book" puts them in one group at once, or says why it cannot
+(:func:`catalog.dedup_operators.review_decide`, as ``koprik dedup review accept``), "different
+books" keeps them apart (applied by a dedup run at once); both decisions are kept. A union
+record's page offers the manual split (:func:`split_members`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from catalog import Catalog
 from catalog.dedup import DedupError, run_dedup
-from catalog.dedup_operators import merge, review_decide, review_list, split
+from catalog.dedup_operators import review_decide, review_list, split
 from koprik.dashboard.access import checked_form, operator_only
 from koprik.dashboard.records import view_text
 from koprik.dashboard.render import render
@@ -49,10 +50,9 @@ async def review_page(request: web.Request) -> web.Response:
 
 def decide(catalog: Catalog, first: str, second: str, same: bool) -> str:
     """Apply an operator's answer on a pair now; returns what happened, for the page."""
-    if same:
-        union = merge(catalog, [first, second])
+    union = review_decide(catalog, first, second, same=same)  # "same": grouped now
+    if union is not None:
         return f"merged into {union}"
-    review_decide(catalog, first, second, same=False)
     run_dedup(catalog)
     return "kept apart"
 

@@ -14,10 +14,13 @@ from aiohttp import web
 
 from provider.keys import SETTINGS, SRU
 from provider.search import Condition
-from provider.sru.request import FORM
+from provider.sru.request import FORM, answered_as
 from provider.sru.responses import CONTENT_TYPE
 
 PATH = "/sru"
+OPERATION = (web.RequestKey("koprik_sru_operation", str) if hasattr(web, "RequestKey")
+             else "koprik_sru_operation")
+"""What a request was answered as (explain, searchRetrieve or scan; for /metrics)."""
 
 
 def setup_sru(app: web.Application) -> None:
@@ -41,6 +44,7 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
     else:
         query = request.rel_url.raw_query_string
     pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+    request[OPERATION] = answered_as(pairs)
     host, port = _address(request)
     payload = await front.answer(pairs, host=host, port=port, refusal=refusal)
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE})

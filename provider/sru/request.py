@@ -105,6 +105,13 @@ def operation_of(params: dict[str, str]) -> str:
     return EXPLAIN
 
 
+def answered_as(pairs: Sequence[tuple[str, str]]) -> str:
+    """The operation a request with parameters ``pairs`` is answered as, served or refused
+    (:meth:`provider.sru.front_end.SruFrontEnd.answer`): :func:`operation_of` its parameters,
+    the last of one given twice as a refusal reads them (for /metrics)."""
+    return operation_of(dict(pairs))
+
+
 def parameters(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     """The request's parameters by name (6 for a parameter given twice)."""
     found: dict[str, str] = {}

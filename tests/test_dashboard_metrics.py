@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
@@ -65,12 +66,13 @@ async def test_sru_requests_are_counted_as_what_they_were_answered_as(client: An
     assert counts == {"searchRetrieve": 5, "scan": 1, "explain": 3}
 
 
-async def test_z3950_requests_are_counted_by_operation(client: Any) -> None:  # noqa: F811
+async def test_z3950_and_sru_on_its_port_are_counted_by_operation(client: Any) -> None:  # noqa: F811
     settings = dataclasses.replace(
         client.app[SETTINGS],
         server=dataclasses.replace(client.app[SETTINGS].server, host="127.0.0.1", z3950_port=0))
     target = await start_target(settings, client.app[CATALOG], client.app[SERVICE],
-                                observe=client.app[METRICS].observe_z3950)
+                                observe=client.app[METRICS].observe_z3950,
+                                observe_sru=client.app[METRICS].observe_sru)
     port = target.sockets[0].getsockname()[1]
     try:
         origin = await Z3950Client.connect("127.0.0.1", port, "Default", "UTF-8", 30.0)
@@ -79,6 +81,12 @@ async def test_z3950_requests_are_counted_by_operation(client: Any) -> None:  # 
             await origin.search("@attr 1=4 toshkent")
         finally:
             await origin.close()
+        # SRU on the same port: an SRU 2.0 search (no operation=) and an explain
+        async with aiohttp.ClientSession() as session:
+            for query in ("query=title%3Dnavoiy", ""):
+                async with session.get(f"http://127.0.0.1:{port}/Default?{query}") as answer:
+                    assert answer.status == 200
+                    await answer.read()
     finally:
         target.close()
         await target.wait_closed()
@@ -86,3 +94,5 @@ async def test_z3950_requests_are_counted_by_operation(client: Any) -> None:  # 
     count = "koprik_protocol_request_seconds_count"
     assert samples[(count, (("operation", "init"), ("protocol", "z39.50")))] == 1
     assert samples[(count, (("operation", "search"), ("protocol", "z39.50")))] == 2
+    assert samples[(count, (("operation", "searchRetrieve"), ("protocol", "sru")))] == 1
+    assert samples[(count, (("operation", "explain"), ("protocol", "sru")))] == 1

@@ -223,7 +223,8 @@ async def _serve_until(
     await runner.setup()
     http = await bound.start(runner)
     target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared,
-                                observe=app[METRICS].observe_z3950)
+                                observe=app[METRICS].observe_z3950,
+                                observe_sru=app[METRICS].observe_sru)
     z3950_port = target.sockets[0].getsockname()[1]
     if not worker:
         print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)

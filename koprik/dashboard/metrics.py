@@ -6,7 +6,8 @@ source and outcome, harvest errors by source and kind, runs by status, catalogue
 deduplication queue's length. Request counts and latencies of the protocols are measured over
 HTTP by a middleware (labels limited to the protocol's own operations, so a client cannot grow
 them; an SRU request by the operation it was answered as) and over Z39.50 through the target's
-``observe`` hook (:meth:`Metrics.observe_z3950`). SRU served on the Z39.50 port is not counted.
+``observe`` hook (:meth:`Metrics.observe_z3950`), SRU served on the Z39.50 port through its
+``observe_sru`` hook (:meth:`Metrics.observe_sru`), with the SRU served at ``/sru``.
 
 Under ``koprik serve --workers N`` those are totals over the workers, whichever answers the
 scrape: prometheus-client's multiprocess mode (:func:`share_across_processes`) has each worker
@@ -143,6 +144,10 @@ class Metrics:
         """A Z39.50 request by its PDU name (``searchRequest`` counts as ``search``; the
         decoder knows only the PDUs of our ASN.1 module, so the labels are bounded)."""
         self.observe("z39.50", pdu.removesuffix("Request"), seconds)
+
+    def observe_sru(self, operation: str, seconds: float) -> None:
+        """An SRU request served on the Z39.50 port, by the operation it was answered as."""
+        self.observe("sru", operation, seconds)
 
 
 def middleware(metrics: Metrics):  # type: ignore[no-untyped-def]

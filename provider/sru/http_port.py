@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from config import Settings
 from provider.search import Condition
 from provider.sru.front_end import SruFrontEnd
-from provider.sru.request import FORM
+from provider.sru.request import FORM, answered_as
 from provider.sru.responses import CONTENT_TYPE
 
 HTTP_METHODS = (b"GET ", b"POST", b"HEAD")
@@ -46,9 +48,10 @@ async def opens_with_http(reader: asyncio.StreamReader, timeout: float) -> bool:
 
 async def serve_http(
     front: SruFrontEnd, settings: Settings, reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
+    writer: asyncio.StreamWriter, observe: Callable[[str, float], None] | None = None,
 ) -> None:  # fmt: skip
-    """Answer SRU requests on one connection until it closes or idles."""
+    """Answer SRU requests on one connection until it closes or idles; ``observe`` is told
+    of each request answered, by the operation it was answered as (for /metrics)."""
     limit = settings.search.sru_max_request_bytes
     host, port = writer.get_extra_info("sockname")[:2]
     try:
@@ -75,7 +78,10 @@ async def serve_http(
             else:
                 query = urlsplit(target).query
             pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+            began = time.monotonic()
             payload = await front.answer(pairs, host=str(host), port=int(port), refusal=refusal)
+            if observe is not None:
+                observe(answered_as(pairs), time.monotonic() - began)
             await _write(writer, 200, CONTENT_TYPE.encode("ascii"),
                          b"" if method == "HEAD" else payload, close=close,
                          length=len(payload))  # fmt: skip

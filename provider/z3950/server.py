@@ -73,13 +73,13 @@ PDUs of real clients are a few hundred bytes); larger ones on the decoder thread
 
 async def start_target(
     settings: Settings, catalog: Catalog, service: SearchService | None = None, *,
-    reuse_port: bool = False, observe: Observe | None = None,
+    reuse_port: bool = False, observe: Observe | None = None, observe_sru: Observe | None = None,
 ) -> asyncio.AbstractServer:
     """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` (through
     ``service``, a new one when None) until closed, within the connection caps (module docs).
     With ``reuse_port``, other processes may listen on the same port (SO_REUSEPORT) and the
     kernel shares connections (each process then counts its own). ``observe`` is told of every
-    request (for /metrics)."""
+    Z39.50 request, ``observe_sru`` of every SRU request served on the port (for /metrics)."""
     service = service or SearchService(catalog, settings.search)
     backend = Backend(service)
     sru = SruFrontEnd(service, settings, database=settings.server.z3950_database)
@@ -102,7 +102,7 @@ async def start_target(
                 return  # reset before it said anything
             if http:
                 connections.initialized(connection)  # an HTTP client is never closed for room
-                await serve_http(sru, settings, reader, writer)
+                await serve_http(sru, settings, reader, writer, observe_sru)
                 return
             session = Session(backend, settings.server)
             await serve_connection(

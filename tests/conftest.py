@@ -8,6 +8,7 @@ started on a free loopback port as the ``postgres`` user when we are root, and s
 from __future__ import annotations
 
 import dataclasses
+import logging
 import socket
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,23 @@ from tests.postgres import PG_BIN, postgres_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"  # records, schemas and peer set-ups: tests/data/README.md
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger() -> Iterator[None]:
+    """Take off the root logger the handlers a test's command added, and put back its level: a
+    command run in-process (``koprik.cli.main``) sets up logging to the stderr pytest captured
+    for that test, closed after it, where a server thread of a module's fixture would later
+    fail to log. pytest's own capturing handlers, added and removed by pytest for each phase of
+    a test, are left to it."""
+    root = logging.getLogger()
+    handlers, level = set(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers and not type(handler).__module__.startswith("_pytest"):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
 
 
 def free_port() -> int:

@@ -300,4 +300,24 @@ def test_an_output_that_is_an_input_is_refused_before_anything_is_written(
         f"koprik: {tmp_path / 'link.mrc'} is also an input: writing it would empty {records}"
         " before it is read"
     )
+
+
+@pytest.mark.parametrize("name", ["TEST1.ISO", "TEST2.ISO", "ur.iso", "testunimarc.dat"])
+def test_unimarc_is_detected_without_from_and_converted(name: str) -> None:
+    path = DATA / "unimarc" / name
+    detected = koprik("--to", "mrk", path)
+    given = koprik("--from", "unimarc", "--to", "mrk", path)
+    assert_no_traceback(detected)
+    assert detected.returncode == given.returncode
+    assert detected.stdout == given.stdout  # the same crosswalk as --from unimarc
+    assert f"{path}: UNIMARC/RUSMARC detected" in detected.stderr.decode()
+    text = detected.stdout.decode()
+    assert "=245  " in text and "=200  " not in text and "=801  " not in text
+
+
+def test_marc21_iso2709_stays_marc21() -> None:
+    result = koprik("--to", "mrk", MARC21 / "test.dat")
+    assert result.returncode == 0, result.stderr
+    assert b"UNIMARC" not in result.stderr
+    assert result.stdout == koprik("--from", "marc21", "--to", "mrk", MARC21 / "test.dat").stdout
     assert records.read_bytes() == before

@@ -66,8 +66,9 @@ def cyrillic_to_latin(text: str) -> str:
     """Uzbek Cyrillic ``text`` in the official 1995 Latin alphabet; other characters unchanged.
 
     е is ``ye`` at the start of a word and after a vowel, ъ or ь; ц is ``s`` at the start of a
-    word and after a consonant and ``ts`` after a vowel; ъ becomes the tutuq belgisi ʼ (U+02BC)
-    and ь is dropped; сҳ is ``sʼh`` (Исҳоқ -> Isʼhoq), not the digraph sh; ў and ғ become oʻ
+    word and after a consonant and ``ts`` after a vowel; ъ becomes the tutuq belgisi ʼ (U+02BC),
+    but after ў it is dropped (мўъжиза -> moʻjiza: the ʻ of oʻ marks it), and ь is dropped;
+    сҳ is ``sʼh`` (Исҳоқ -> Isʼhoq), not the digraph sh; ў and ғ become oʻ
     and gʻ with U+02BB. Never raises.
     """
     table = _tables()["cyrillic_to_latin"]
@@ -82,6 +83,8 @@ def cyrillic_to_latin(text: str) -> str:
             latin = "ts" if previous in _CYR_VOWELS else "s"
         elif lower == "с" and text[index + 1 : index + 2].lower() == "ҳ":
             latin = "s" + TUTUQ
+        elif lower == "ъ" and previous == "ў":  # the ʻ of oʻ marks it already: мўъжиза, moʻjiza
+            continue
         elif lower in table:
             latin = table[lower]
         else:

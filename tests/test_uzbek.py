@@ -276,3 +276,11 @@ def test_add_script_880_leaves_no_cyrillic_in_a_romanized_880() -> None:
     for field in record.get_fields("880"):
         assert not re.search("[\u0400-\u04ff]", field.value())
 
+
+def test_tutuq_after_o_with_okina_is_dropped_elsewhere_kept() -> None:
+    assert cyrillic_to_latin("мўъжиза") == "moʻjiza"
+    assert cyrillic_to_latin("Мўъжиза") == "Moʻjiza"
+    assert cyrillic_to_latin("МЎЪЖИЗА") == "MOʻJIZA"
+    assert cyrillic_to_latin("маъно") == "maʼno"
+    assert cyrillic_to_latin("Исҳоқ") == "Isʼhoq"
+    assert latin_to_cyrillic("moʻjiza") == "мўжиза"  # the ъ cannot be told back

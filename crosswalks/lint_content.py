@@ -7,8 +7,11 @@
   field (occurrence 00 excepted: an 880 with no partner).
 - ``041-language``: 008/35-37 is the first language in 041 $a.
 - ``rda``: 040 $e rda goes with 264 (not 260) and the 336, 337 and 338 types.
-- ``tag-order``: fields in ascending tag order (880 at the end and local fields excepted).
-- ``subject-subdivision``: subdivisions of 6XX in $v $x $y $z, not "--" inside $a.
+- ``tag-order``: control fields first, in ascending tag order, then data fields in ascending
+  order of their hundreds (1XX before 2XX...; within one, such as notes and subjects, the order
+  is the cataloguer's); 880 and local fields excepted.
+- ``subject-subdivision``: subdivisions of 6XX in $v $x $y $z, not "--" inside $a (spaced or
+  not: "History -- Uzbekistan", "History--Uzbekistan").
 - ``300-dimensions``: dimensions in 300 $c, not at the end of $a or $b.
 """
 
@@ -147,16 +150,33 @@ def _rda(fields: Tagged) -> list[Finding]:
 
 
 def _tag_order(record: Record) -> list[Finding]:
+    """The order MARC 21 sets (Specifications for Record Structure, the directory): control
+    fields (00X) first, in ascending tag order, then the data fields in ascending order of the
+    first character of the tag. Within a hundreds group the order is the cataloguer's: notes
+    (5XX) and subject access (6XX) go by importance, so 505 after 511 or 630 after 650 is right
+    (MARC::Lint has no rule on it either)."""
     findings = []
-    previous = ""
+    previous, highest = "", (0, "")
     for fld in record.fields:
         if fld.tag == "880" or is_local(fld.tag):
             continue
-        if fld.tag < previous:
-            findings.append(Finding(fld.tag, None, "tag-order", f"{fld.tag} after {previous}"))
+        key = (0, fld.tag) if fld.tag[:2] == "00" else (1, fld.tag[:1])
+        if key < highest:
+            if key[0] == 1:
+                why = f"{fld.tag[:1]}XX fields come before {previous[:1]}XX fields"
+            elif highest[0] == 1:
+                why = "control fields come before data fields"
+            else:
+                why = "control fields go in ascending tag order"
+            message = f"{fld.tag} after {previous}: {why}"
+            findings.append(Finding(fld.tag, None, "tag-order", message))
         else:
-            previous = fld.tag
+            previous, highest = fld.tag, key
     return findings
+
+
+_UNSPACED_DASHES = re.compile(r"[^\W\d_]\s*--\s*[^\W\d_]")
+"""Two hyphens between letters, spaced or not (a span of years, 1941--1945, is not matched)."""
 
 
 def _subdivisions_and_dimensions(record: Record, fields: Tagged) -> list[Finding]:
@@ -164,7 +184,7 @@ def _subdivisions_and_dimensions(record: Record, fields: Tagged) -> list[Finding
     for fld in record.fields:
         if fld.tag[:1] == "6" and not fld.control_field:
             for value in fld.get_subfields("a"):
-                if " -- " in value or value.endswith("--"):
+                if " -- " in value or value.endswith("--") or _UNSPACED_DASHES.search(value):
                     findings.append(Finding(fld.tag, "$a", "subject-subdivision",
                                             f"$a {value!r}: subdivisions belong in $x $y $z $v"))
     for fld in fields.get("300", ()):

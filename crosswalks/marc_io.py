@@ -34,6 +34,7 @@ from crosswalks.framing import MAX_RECORD_BYTES, too_large
 from crosswalks.json_stream import JsonStreamError, iter_json_objects
 from crosswalks.marc_syntax import syntax_problems
 from crosswalks.marcxml import MARCXML_NS, record_to_marcxml
+from crosswalks.unimarc_sniff import looks_unimarc
 
 MARC_FORMATS = ("marc21", "marcxml", "marcjson", "mrk")
 """Formats :func:`iter_records` reads into MARC21 (plus ``unimarc``: ISO 2709 read as is)."""
@@ -68,8 +69,10 @@ class ReadItem:
 def detect_format(head: bytes) -> str:
     """The format of a file from its first bytes (a few KiB are plenty).
 
-    Returns "marc21", "marcxml", "marcjson", "mrk", "oai_dc" or "mods" (the last three also
-    when wrapped in an OAI-PMH response). Raises :class:`ValueError` when none fits.
+    Returns "marc21", "unimarc" (ISO 2709 whose first records look UNIMARC/RUSMARC:
+    :mod:`crosswalks.unimarc_sniff`), "marcxml", "marcjson", "mrk", "oai_dc" or "mods" (the
+    last three also when wrapped in an OAI-PMH response). Raises :class:`ValueError` when none
+    fits.
     """
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if text.startswith(b"<"):
@@ -82,7 +85,7 @@ def detect_format(head: bytes) -> str:
     if text.startswith(b"=LDR"):
         return "mrk"
     if _FIVE_DIGITS.match(head.lstrip(b"\x00\r\n ")):
-        return "marc21"
+        return "unimarc" if looks_unimarc(head) else "marc21"
     raise ValueError("not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text")
 
 
@@ -97,7 +100,8 @@ def iter_records(
     """Yield a :class:`ReadItem` for each record of ``source`` (a path or a binary stream).
 
     ``fmt`` is one of :data:`MARC_FORMATS` or "unimarc" (ISO 2709 whose charset is detected
-    without MARC-8 and whose leader is not held to MARC21 rules); None detects it. DC and
+    without MARC-8 and whose leader is not held to MARC21 rules); None detects it (detected
+    UNIMARC is converted to MARC21 by :mod:`crosswalks.registry`'s ``unimarc`` input). DC and
     MODS are read into MARC21 by :mod:`crosswalks.registry`. A record larger than
     ``max_record_bytes`` as read is rejected without being held whole. ``charset`` (a
     :data:`crosswalks.charsets.CANDIDATES` label) says what ISO 2709 records and ``.mrk`` text
@@ -112,18 +116,32 @@ def iter_records(
             stack.enter_context(open(source, "rb")) if isinstance(source, str | Path) else source
         )
         stream = peekable(stream)
+        detected = fmt is None
         if fmt is None:
             fmt = detect_format(stream.peek(HEAD_BYTES)[:HEAD_BYTES])
         reader = _READERS.get(fmt)
         if reader is None:
             raise ValueError(f"iter_records reads {', '.join(_READERS)}; not {fmt}")
-        if fmt == "marc21":
+        if detected and fmt == "unimarc":  # converted to MARC21, as ``--from unimarc`` does
+            items = _unimarc_as_marc21(stream, max_record_bytes, charset)
+        elif fmt == "marc21":
             items = reader(stream, max_record_bytes, charset=charset, canonical=canonical)
         elif fmt in ("unimarc", "mrk"):
             items = reader(stream, max_record_bytes, charset=charset)
         else:
             items = reader(stream, max_record_bytes)
         yield from require_records(items, fmt)
+
+
+def _unimarc_as_marc21(
+    stream: BinaryIO, max_bytes: int, charset: str | None
+) -> Iterator[ReadItem]:
+    """The records of a UNIMARC ``stream`` converted to MARC21 by :mod:`crosswalks.registry`'s
+    ``unimarc`` input (imported here: the registry imports this module)."""
+    from crosswalks.registry import input_format
+
+    read: Callable[..., Iterator[ReadItem]] = input_format("unimarc").read
+    return read(stream, max_bytes, charset=charset)
 
 
 class NoRecords(ValueError):

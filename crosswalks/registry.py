@@ -209,9 +209,20 @@ OUTPUTS: dict[str, OutputFormat] = {
 }
 
 
+def input_name(name: str) -> str | None:
+    """The name of the input format called ``name`` or aliased by it (``rusmarc``: ``unimarc``),
+    None when there is none: what every reader of a format name (the command line, the
+    workbench) accepts."""
+    name = INPUT_ALIASES.get(name, name)
+    return name if name in INPUTS else None
+
+
 def input_format(name: str) -> InputFormat:
     """The input format called ``name`` (or an alias); :class:`KeyError` when there is none."""
-    return INPUTS[INPUT_ALIASES.get(name, name)]
+    canonical = input_name(name)
+    if canonical is None:
+        raise KeyError(name)
+    return INPUTS[canonical]
 
 
 def output_format(name: str) -> OutputFormat:

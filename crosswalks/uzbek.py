@@ -66,8 +66,9 @@ def cyrillic_to_latin(text: str) -> str:
     """Uzbek Cyrillic ``text`` in the official 1995 Latin alphabet; other characters unchanged.
 
     е is ``ye`` at the start of a word and after a vowel, ъ or ь; ц is ``s`` at the start of a
-    word and after a consonant and ``ts`` after a vowel; ъ becomes the tutuq belgisi ʼ (U+02BC)
-    and ь is dropped; сҳ is ``sʼh`` (Исҳоқ -> Isʼhoq), not the digraph sh; ў and ғ become oʻ
+    word and after a consonant and ``ts`` after a vowel; ъ becomes the tutuq belgisi ʼ (U+02BC),
+    but after ў it is dropped (мўъжиза -> moʻjiza: the ʻ of oʻ marks it), and ь is dropped;
+    сҳ is ``sʼh`` (Исҳоқ -> Isʼhoq), not the digraph sh; ў and ғ become oʻ
     and gʻ with U+02BB. Never raises.
     """
     table = _tables()["cyrillic_to_latin"]
@@ -82,6 +83,8 @@ def cyrillic_to_latin(text: str) -> str:
             latin = "ts" if previous in _CYR_VOWELS else "s"
         elif lower == "с" and text[index + 1 : index + 2].lower() == "ҳ":
             latin = "s" + TUTUQ
+        elif lower == "ъ" and previous == "ў":  # the ʻ of oʻ marks it already: мўъжиза, moʻjiza
+            continue
         elif lower in table:
             latin = table[lower]
         else:
@@ -256,6 +259,8 @@ _KEEP_CODES = frozenset("0123456789uwx")
 _SCRIPT_CYRILLIC = "(N"
 _SCRIPT_LATIN = "(B"
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
+_UZBEK_LETTERS = re.compile("[ўғқҳЎҒҚҲ]")
+"""Letters of Uzbek Cyrillic that Russian has not: text holding one is Uzbek."""
 _LATIN_LETTER = re.compile("[A-Za-z]")
 
 
@@ -275,8 +280,11 @@ def add_script_880(record: pymarc.Record, language: str | None = None) -> pymarc
     """Add the other script of each Cyrillic or Uzbek-Latin heading as a linked 880 field.
 
     For the fields 1XX, 245, 250, 260, 264, 490, 5XX, 6XX and 7XX without a ``$6`` yet: a field
-    holding Cyrillic gets an 880 in Latin (1995 alphabet when the language is Uzbek, ALA-LC
-    otherwise), with ``$6 245-01/(B``; a Latin field of an Uzbek record gets an 880 in Cyrillic
+    holding Cyrillic gets an 880 in Latin, with ``$6 245-01/(B``: the 1995 alphabet when the
+    language is Uzbek or the field holds a letter only Uzbek has (ў ғ қ ҳ: Uzbek whatever
+    008 says), else ALA-LC (the Russian table, with the Uzbek table's letters); a field with
+    Cyrillic letters that neither converts (Ukrainian і, Kazakh ә...) gets no 880, so that no
+    Cyrillic is left in a romanized one; a Latin field of an Uzbek record gets an 880 in Cyrillic
     with ``$6 245-01/(N``. The original field gets ``$6 880-01`` as its first subfield. Codes
     $0-$9, $u, $w, $x are copied unchanged. ``language`` defaults to 008/35-37. A record not
     flagged UTF-8 (leader/09) gets 066 $c (N when Cyrillic is present. Returns ``record``,
@@ -295,10 +303,12 @@ def add_script_880(record: pymarc.Record, language: str | None = None) -> pymarc
             continue
         text = " ".join(sf.value for sf in field.subfields if sf.code not in _KEEP_CODES)
         if _CYRILLIC.search(text):
-            if language == "uzb":
+            if language == "uzb" or _UZBEK_LETTERS.search(text):
                 convert, script = cyrillic_to_latin, _SCRIPT_LATIN
             else:
-                convert, script = _romanize_rus, _SCRIPT_LATIN
+                convert, script = _romanize_other, _SCRIPT_LATIN
+            if _CYRILLIC.search(convert(text)):  # letters of no table we have (і, ә, ҷ...)
+                continue
         elif language == "uzb" and _LATIN_LETTER.search(text):
             convert, script = latin_to_cyrillic, _SCRIPT_CYRILLIC
         else:
@@ -327,8 +337,10 @@ def add_script_880(record: pymarc.Record, language: str | None = None) -> pymarc
     return record
 
 
-def _romanize_rus(text: str) -> str:
-    return romanize_alalc(text, "rus")
+def _romanize_other(text: str) -> str:
+    """ALA-LC with the Uzbek table's letters (Russian, plus ў ғ қ ҳ), for Cyrillic that is
+    not Uzbek."""
+    return romanize_alalc(text, "uzb")
 
 
 def _mark_cyrillic_g1(record: pymarc.Record) -> None:

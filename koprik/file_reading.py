@@ -28,6 +28,7 @@ from catalog import RecordError
 from catalog.store import Incoming, PreparedRecord, Preparer
 from catalog.workers import start_worker
 from config.runtime import forkserver_context
+from crosswalks import registry
 from crosswalks.marc_io import NoRecords, ReadItem, iter_records, peekable
 from crosswalks.repair import repair_item
 from koprik.errors import UserError
@@ -69,10 +70,16 @@ def read_batches(spec: ReadSpec, preparer: Preparer) -> Iterator[list[Read]]:
     Raises :class:`UserError` for a file in which nothing looks like a record.
     """
     with spec.path.open("rb") as raw:
-        items: Iterator[ReadItem] = iter_records(
-            peekable(raw), spec.fmt, charset=spec.charset, max_record_bytes=spec.max_record_bytes,
-            canonical=True,
-        )
+        if spec.fmt == "unimarc":  # converted to MARC21 as ``koprik crosswalk`` converts it
+            read = registry.input_format("unimarc").read
+            items: Iterator[ReadItem] = read(
+                peekable(raw), spec.max_record_bytes, charset=spec.charset
+            )
+        else:
+            items = iter_records(
+                peekable(raw), spec.fmt, charset=spec.charset,
+                max_record_bytes=spec.max_record_bytes, canonical=True,
+            )
         if spec.repair and spec.fmt == "marc21":
             items = (
                 repair_item(item, spec.charset) if item.error is not None and item.raw else item

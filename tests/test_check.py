@@ -243,3 +243,40 @@ def test_490_is_judged_by_its_definition_other_x9x_fields_are_local() -> None:
                                 ("490", "$q", "subfield-undefined")]
     assert rules_of(rda_book(datafield("490", "1", " ", "a", "Series ;", "v", "2."))) == []
     assert rules_of(rda_book(datafield("590", "7", "5", "q", "Local note."))) == []
+
+
+def test_tag_order_is_by_hundreds_and_control_fields_first() -> None:
+    def order(*tags: str) -> list[str]:
+        record = Record(leader="00000nam a2200000 i 4500")
+        for tag in tags:
+            if tag < "010":
+                record.add_field(Field(tag=tag, data="x"))
+            else:
+                record.add_field(datafield(tag, " ", " ", "a", "X."))
+        return [p.message for p in check_record(record) if p.rule == "tag-order"]
+
+    assert order("001", "008", "245", "511", "505", "650", "630", "600") == []
+    assert order("001", "245", "100") == ["100 after 245: 1XX fields come before 2XX fields"]
+    assert order("001", "020", "008") == ["008 after 020: control fields come before data fields"]
+    assert order("008", "001", "245") == ["001 after 008: control fields go in ascending tag order"]
+    assert order("001", "650", "880", "590", "700") == []  # 880 and local fields excepted
+
+
+def test_the_loc_collection_passes_the_tag_order_rule() -> None:
+    from crosswalks.marc_io import iter_records
+
+    for name in ("collection-2.xml", "collection-sandburg-1.xml"):
+        path = DATA / "marc21" / "loc" / name
+        for item in iter_records(path):
+            assert item.record is not None
+            assert "tag-order" not in {p.rule for p in check_record(item.record)}
+
+
+@pytest.mark.parametrize(
+    ("value", "flagged"),
+    [("History--Uzbekistan", True), ("History -- Uzbekistan", True), ("History --", True),
+     ("History-- Uzbekistan", True), ("World War, 1939--1945", False), ("Uzbekistan", False)],
+)  # fmt: skip
+def test_subject_subdivisions_in_a_are_flagged_spaced_or_not(value: str, flagged: bool) -> None:
+    record = rda_book(datafield("651", " ", "7", "a", value, "2", "uzbsh"))
+    assert ("subject-subdivision" in {p.rule for p in check_record(record)}) is flagged

@@ -6,8 +6,10 @@ import asyncio
 import threading
 from typing import Any
 
+import pytest
 from aiohttp import FormData
 
+from crosswalks import registry
 from koprik.dashboard import workbench
 from koprik.dashboard.workbench import convert
 from tests.conftest import DATA
@@ -110,3 +112,30 @@ async def test_conversions_have_threads_of_their_own_and_a_limit(
         release.set()
     assert [(await done).status for done in holding] == [200, 200]
     assert sorted(threads) == ["koprik-workbench_0", "koprik-workbench_1"]
+
+
+@pytest.mark.parametrize("name", ["rusmarc", "unimarc", ""])
+async def test_the_workbench_takes_the_format_names_the_command_line_takes(
+    client: Any, name: str  # noqa: F811
+) -> None:
+    token = csrf_of(await (await client.get("/workbench")).text())
+    form = FormData()
+    for field_name, value in (("csrf", token), ("from", name), ("to", "mrk"), ("script", "")):
+        form.add_field(field_name, value)
+    form.add_field("file", (DATA / "unimarc" / "TEST2.ISO").read_bytes(), filename="in.iso")
+    response = await client.post("/workbench", data=form)
+    text = await response.text()
+    assert response.status == 200, text
+    assert "=245  " in text and "=200  " not in text  # converted from UNIMARC, also detected
+    for alias in registry.INPUT_ALIASES:
+        assert registry.input_name(alias) is not None
+
+
+async def test_the_workbench_refuses_an_unknown_input_format(client: Any) -> None:  # noqa: F811
+    token = csrf_of(await (await client.get("/workbench")).text())
+    form = FormData()
+    for name, value in (("csrf", token), ("from", "onix"), ("to", "mrk"), ("script", "")):
+        form.add_field(name, value)
+    form.add_field("text", "=LDR  00000nam a2200000 i 4500")
+    response = await client.post("/workbench", data=form)
+    assert response.status == 400 and "choose an input format" in await response.text()

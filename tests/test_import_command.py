@@ -246,3 +246,26 @@ def test_a_rejects_or_report_file_that_is_being_imported_is_refused(tmp_path):
             " read"
         )
     assert records.read_bytes() == before
+
+
+def test_unimarc_is_detected_and_imported_as_marc21(tmp_path):
+    report = tmp_path / "report.txt"
+    path = DATA / "unimarc" / "TEST1.ISO"
+    result = koprik(tmp_path, "import", "--report", str(report), str(path))
+    assert result.returncode == 0, result.stderr
+    assert f"{path}: UNIMARC/RUSMARC detected" in result.stderr
+    assert "81 added" in result.stdout and "UNIMARC converted to MARC21 81" in result.stdout
+    catalog = open_catalog(tmp_path)
+    try:
+        marc = [entry.data or b"" for entry in catalog.list_entries("marc21", limit=1000)]
+    finally:
+        catalog.close()
+    assert len(marc) == 81 and all(b'tag="245"' in record for record in marc), marc[0]
+    again = koprik(tmp_path, "import", "--format", "rusmarc", str(path))
+    assert "0 added, 0 updated, 81 unchanged, 0 rejected" in again.stdout, again.stderr
+    assert "detected" not in again.stderr
+
+
+def test_marc21_file_is_not_taken_for_unimarc(tmp_path):
+    result = koprik(tmp_path, "import", str(MARC21 / "test.dat"))
+    assert result.returncode == 0 and "UNIMARC" not in result.stdout + result.stderr

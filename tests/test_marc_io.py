@@ -84,6 +84,13 @@ def written(fmt: str, items: list[Record]) -> bytes:
         (MARC21 / "one.json", "marcjson"),
         (MARC21 / "batch.json", "marcjson"),
         (DATA / "oai" / "oai-caltech.xml", "oai_dc"),
+        (DATA / "unimarc" / "TEST1.ISO", "unimarc"),
+        (DATA / "unimarc" / "TEST2.ISO", "unimarc"),
+        (DATA / "unimarc" / "ur.iso", "unimarc"),
+        (DATA / "unimarc" / "testunimarc.dat", "unimarc"),
+        (MARC21 / "1251.dat", "marc21"),
+        (MARC21 / "loc" / "sample-marc.mrc", "marc21"),
+        (MARC21 / "yaz" / "marccol1.u8.marc", "marc21"),
     ],
 )
 def test_detect_format_of_real_files(path: Path, expected: str) -> None:
@@ -448,3 +455,28 @@ def test_plain_marcxml_is_read_in_one_pass_as_pymarc_reads_it():
         assert _every_part(ours) == _every_part(theirs)
     with pytest.raises(ValueError, match="<datafield> without its tag attribute"):
         marcxml_element_to_record(untagged)
+
+
+def test_unimarc_is_told_from_marc21_by_its_tags() -> None:
+    from crosswalks.unimarc_sniff import looks_unimarc
+
+    def iso(*tags: tuple[str, bytes]) -> bytes:
+        directory, data = b"", b""
+        for tag, value in tags:
+            field = value + b"\x1e"
+            directory += tag.encode() + b"%04d%05d" % (len(field), len(data))
+            data += field
+        base = 24 + len(directory) + 1
+        body = directory + b"\x1e" + data + b"\x1d"
+        return b"%05dnam  22%05d   4500" % (24 + len(body), base) + body
+
+    general = b"  \x1fa" + b"20031126d1999    k  y0rusy50      ca"
+    unimarc = iso(("001", b"x"), ("100", general), ("200", b"1 \x1faTitle"))
+    assert looks_unimarc(unimarc) and looks_unimarc(unimarc * 3)
+    assert looks_unimarc(iso(("001", b"x"), ("200", b"1 \x1faT"), ("801", b" 0\x1faRU")))
+    marc21 = iso(("001", b"x"), ("008", b"x" * 40), ("245", b"10\x1faTitle"))
+    assert not looks_unimarc(marc21)
+    assert not looks_unimarc(unimarc + marc21)  # one MARC21 record: not UNIMARC
+    assert not looks_unimarc(iso(("001", b"x"), ("200", b"1 \x1faT")))  # no 100 nor 801
+    assert not looks_unimarc(iso(("001", b"x"), ("100", b"1 \x1faName"), ("200", b"1 \x1fbT")))
+    assert detect_format(unimarc) == "unimarc" and detect_format(marc21) == "marc21"

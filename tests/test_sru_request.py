@@ -74,3 +74,16 @@ def test_what_a_refusal_is_answered_in_and_repeated_parameters() -> None:
     with pytest.raises(SearchError) as raised:
         parameters([("query", "a"), ("query", "b")])
     assert raised.value.sru == 6
+
+
+@pytest.mark.parametrize(
+    "huge", ["99999999999999999999", "1" + "0" * 5000, "0000000000051", "51"]
+)
+def test_a_very_large_maximum_is_lowered_like_any_above_the_maximum(huge: str) -> None:
+    search = request_of({"query": "x", "maximumRecords": huge, "resultSetTTL": huge}, LIMITS)
+    asked = int(huge[:14])
+    assert isinstance(search, SearchRetrieve)
+    assert (search.maximum, search.ttl) == (50, min(asked, 600))
+    scan = request_of({"scanClause": "a", "maximumTerms": huge}, LIMITS)
+    assert isinstance(scan, Scan) and scan.maximum == min(asked, LIMITS.max_scan_terms)
+    assert request_of({"query": "x", "maximumRecords": "0000000007"}, LIMITS).maximum == 7

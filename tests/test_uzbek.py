@@ -234,3 +234,53 @@ def test_add_script_880_on_a_converted_rusmarc_record() -> None:
     assert record["245"].get_subfields("6") == ["880-" + title["6"][4:6]]
     reread = pymarc.Record(data=record.as_marc(), force_utf8=True)
     assert len(reread.get_fields("880")) == len(linked) >= 5
+
+
+def _no_008_record(*fields: pymarc.Field) -> pymarc.Record:
+    record = pymarc.Record(force_utf8=True)
+    record.leader = pymarc.Leader("00000nam a2200000 i 4500")
+    record.add_field(*fields)
+    return record
+
+
+@pytest.mark.parametrize("language", [None, "rus", "und"])
+def test_add_script_880_uzbek_letters_make_uzbek_whatever_008_says(language) -> None:
+    title = pymarc.Field(
+        tag="245",
+        indicators=["1", "0"],
+        subfields=[
+            pymarc.Subfield("a", "Ўзбекистон тарихи /"), pymarc.Subfield("c", "Ғафур Ғулом.")
+        ],
+    )
+    record = _no_008_record(title) if language is None else _record(language, title)
+    add_script_880(record)
+    (linked,) = record.get_fields("880")
+    assert linked["a"] == "Oʻzbekiston tarixi /"
+    assert linked["c"] == "Gʻafur Gʻulom."
+
+
+def test_add_script_880_leaves_no_cyrillic_in_a_romanized_880() -> None:
+    russian = pymarc.Field(
+        tag="245", indicators=["0", "0"], subfields=[pymarc.Subfield("a", "Щит и меч")]
+    )
+    ukrainian = pymarc.Field(
+        tag="246", indicators=["0", "0"], subfields=[pymarc.Subfield("a", "x")]
+    )
+    note = pymarc.Field(
+        tag="500", indicators=[" ", " "], subfields=[pymarc.Subfield("a", "Їжак і білка")]
+    )
+    record = add_script_880(_no_008_record(russian, ukrainian, note))
+    (linked,) = record.get_fields("880")
+    assert linked["a"] == "Shchit i mech"
+    assert record["500"].get_subfields("6") == []  # no table for ї and і: no 880
+    for field in record.get_fields("880"):
+        assert not re.search("[\u0400-\u04ff]", field.value())
+
+
+def test_tutuq_after_o_with_okina_is_dropped_elsewhere_kept() -> None:
+    assert cyrillic_to_latin("мўъжиза") == "moʻjiza"
+    assert cyrillic_to_latin("Мўъжиза") == "Moʻjiza"
+    assert cyrillic_to_latin("МЎЪЖИЗА") == "MOʻJIZA"
+    assert cyrillic_to_latin("маъно") == "maʼno"
+    assert cyrillic_to_latin("Исҳоқ") == "Isʼhoq"
+    assert latin_to_cyrillic("moʻjiza") == "мўжиза"  # the ъ cannot be told back

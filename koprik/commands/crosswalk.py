@@ -6,7 +6,8 @@
     koprik crosswalk --list
 
 Reads each IN (standard input when none, or ``-``), detecting its format unless ``--from``
-says, and writes one OUT (standard output when none). A record that cannot be read or
+says (ISO 2709 that looks UNIMARC/RUSMARC is converted as ``--from unimarc``, and said so
+on stderr), and writes one OUT (standard output when none). A record that cannot be read or
 converted is rejected and the run goes on. Rejects go to ``--rejects FILE`` (default
 ``OUT.rejects.txt`` next to OUT; with output on stdout, only a count and the first reasons on
 stderr): one line per reject, tab-separated ``input``, ``record number`` (1-based, as
@@ -50,6 +51,10 @@ from koprik.progress import Progress
 
 STDIO = "-"
 SHOWN_ON_STDERR = 5
+UNIMARC_DETECTED = (
+    "UNIMARC/RUSMARC detected (200 and 100/801, no 245); converted to MARC21 as with "
+    "--from unimarc"
+)
 """Rejects described on stderr when there is no reject file."""
 
 
@@ -291,6 +296,8 @@ def _read_all(
                 fmt_name = marc_io.detect_format(stream.peek(marc_io.HEAD_BYTES))
             except ValueError as error:
                 raise UserError(f"{name}: {error}; say which with --from") from None
+            if fmt_name == "unimarc":
+                print(f"koprik: {name}: {UNIMARC_DETECTED}", file=sys.stderr)
         index = 0
         fmt = _input_format(fmt_name)
         if charset is not None and not fmt.takes_charset:

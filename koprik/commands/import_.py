@@ -1,15 +1,17 @@
 """``koprik import``: load MARC21 files into the catalogue.
 
 Formats (ISO 2709, MARCXML, MARC-in-JSON, MarcEdit .mrk) are detected per file, character
-sets per record unless ``--charset`` names one. Records are stored as the repository's own, or
-with ``--source NAME`` as those of a file source (a ``[[file_sources]]`` entry naming its
-institution), keyed by ``(source, 001)``: a regional centre's 001 never overwrites one of ours;
-deduplication runs at the end. Each batch of records is one transaction. A
-record that cannot be read or stored is written to the rejects file, a tab-separated line with
-the file, its position, the reason and its raw bytes in base64 (as ``koprik crosswalk`` writes
-them), and the run goes on. The charset decision for each record not read as UTF-8 and the
-validator's warnings (:mod:`crosswalks.check`; they do not stop a record) are written to the
-report file (``--report``), one tab-separated line each.
+sets per record unless ``--charset`` names one. ISO 2709 UNIMARC/RUSMARC, detected by content
+(:mod:`crosswalks.unimarc_sniff`) or named with ``--format unimarc`` (``rusmarc``), is converted
+to MARC21 by the UNIMARC crosswalk, as ``koprik crosswalk --from unimarc`` converts it.
+Records are stored as the repository's own, or with ``--source NAME`` as those of a file source
+(a ``[[file_sources]]`` entry naming its institution), keyed by ``(source, 001)``: a regional
+centre's 001 never overwrites one of ours; deduplication runs at the end. Each batch of records
+is one transaction. A record that cannot be read or stored is written to the rejects file, a
+tab-separated line with the file, its position, the reason and its raw bytes in base64 (as
+``koprik crosswalk`` writes them), and the run goes on. The charset decision for each record
+not read as UTF-8 and the validator's warnings (:mod:`crosswalks.check`; they do not stop a
+record) are written to the report file (``--report``), one tab-separated line each.
 """
 
 from __future__ import annotations
@@ -38,14 +40,17 @@ BATCH = 2000
 written once however many of its records change them: storing the demo records took the
 writing process 237 µs a record in batches of 500, 216 in 1,000, 198-209 in 2,000, 194-199 in
 5,000; its peak memory was 159 MB with batches of 500, 198 MB with 2,000."""
-IMPORTABLE = ("marc21", "marcxml", "marcjson", "mrk")
+IMPORTABLE = ("marc21", "marcxml", "marcjson", "mrk", "unimarc")
+"""Formats read; UNIMARC (detected, or ``--format unimarc``/``rusmarc``) is converted to
+MARC21 by the crosswalk ``koprik crosswalk --from unimarc`` uses."""
+FORMAT_ALIASES = {"rusmarc": "unimarc"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("import", help="load MARC21 files into the catalogue")
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.add_argument(
-        "--format", choices=IMPORTABLE, help="skip detection"
+        "--format", choices=(*IMPORTABLE, *FORMAT_ALIASES), help="skip detection"
     )
     parser.add_argument(
         "--rejects", type=Path, help="where rejected records go (default: var/import-rejects.txt)"
@@ -103,8 +108,9 @@ def run(args: argparse.Namespace) -> int:
         catalog = Catalog.open(settings)
         try:
             for path in args.files:
+                fmt = FORMAT_ALIASES.get(args.format, args.format)
                 counts += import_file(
-                    catalog, path, args.format, rejects, settings.limits.max_record_bytes,
+                    catalog, path, fmt, rejects, settings.limits.max_record_bytes,
                     charset, report, repair=args.repair, source=args.source,
                 )
             deduplicated = run_dedup(catalog)
@@ -120,7 +126,10 @@ def run(args: argparse.Namespace) -> int:
     warned = f"; validator warnings {counts['warnings']}" if counts["warnings"] else ""
     if counts["repaired"]:
         warned += f"; repaired {counts['repaired']}"
-    print(f"import: {summary}" + (f"; charsets: {read_in}" if read_in else "") + warned)
+    unimarc = f"; UNIMARC converted to MARC21 {counts['unimarc']}" if counts["unimarc"] else ""
+    print(
+        f"import: {summary}" + unimarc + (f"; charsets: {read_in}" if read_in else "") + warned
+    )
     print(f"dedup: {deduplicated.summary()}")
     if read_in or warned:
         print(f"import: charset decisions and warnings in {report_path}", file=sys.stderr)
@@ -151,8 +160,11 @@ def import_file(
     """
     counts: Counter[str] = Counter()
     with path.open("rb") as raw:
-        fmt = fmt or _detected_format(path, raw.read(HEAD_BYTES))
-    if charset is not None and fmt not in ("marc21", "mrk"):
+        given, fmt = fmt, fmt or _detected_format(path, raw.read(HEAD_BYTES))
+    if fmt == "unimarc" and given is None:
+        print(f"import: {path}: UNIMARC/RUSMARC detected (200 and 100/801, no 245); "
+              "converting to MARC21 as with --format unimarc", file=sys.stderr)
+    if charset is not None and fmt not in ("marc21", "mrk", "unimarc"):
         raise UserError(f"{path}: {fmt} declares its own encoding; drop --charset")
     if charset == charsets.MARC8 and fmt == "mrk":
         raise UserError(f"{path}: .mrk text is read as UTF-8 or a code page, not MARC-8")
@@ -175,6 +187,8 @@ def import_file(
             if batch is None or prepared is None:  # (the second: for the type checker)
                 break
             pending = (batch, prepared)
+    if fmt == "unimarc":
+        counts["unimarc"] += sum(counts[key] for key in ("added", "updated", "unchanged"))
     return counts
 
 

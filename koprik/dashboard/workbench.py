@@ -217,6 +217,8 @@ async def workbench_convert(request: web.Request) -> web.StreamResponse:
               for name in ("from", "to", "script")}
     data = fields.get("file") or fields.get("text", b"")
     problem = None
+    if chosen["from"]:  # a name or an alias, as the command line takes them (rusmarc)
+        chosen["from"] = registry.input_name(chosen["from"]) or chosen["from"]
     if chosen["from"] and chosen["from"] not in registry.INPUTS:
         problem = "choose an input format from the list"
     elif chosen["to"] not in registry.OUTPUTS:

@@ -149,7 +149,7 @@ def request_of(params: dict[str, str], limits: SearchSettings) -> Request:
             version,
             _required(params, "scanClause"),
             _number(params, "responsePosition", 1, low=0),
-            min(_number(params, "maximumTerms", DEFAULT_SCAN_TERMS, low=1), limits.max_scan_terms),
+            _number(params, "maximumTerms", DEFAULT_SCAN_TERMS, low=1, high=limits.max_scan_terms),
         )
     query_type = params.get("queryType", "cql")
     if query_type != "cql":
@@ -160,16 +160,19 @@ def request_of(params: dict[str, str], limits: SearchSettings) -> Request:
     schema = _SCHEMAS.get(name)
     if schema is None:
         raise SearchError(Condition.UNKNOWN_SCHEMA, name)
-    maximum = _number(params, "maximumRecords", limits.sru_default_records, low=0)
-    ttl = _number(params, "resultSetTTL", limits.sru_result_set_ttl, low=0)
+    maximum = _number(
+        params, "maximumRecords", limits.sru_default_records, low=0, high=limits.sru_max_records
+    )
+    ttl = _number(params, "resultSetTTL", limits.sru_result_set_ttl, low=0,
+                  high=limits.sru_result_set_ttl)
     return SearchRetrieve(
         version=version,
         query=_required(params, "query"),
         start=_number(params, "startRecord", 1, low=1),
-        maximum=min(maximum, limits.sru_max_records),
+        maximum=maximum,
         schema=schema,
         packing=packing,
-        ttl=min(ttl, limits.sru_result_set_ttl),
+        ttl=ttl,
         sort_keys=params.get("sortKeys", ""),
     )
 
@@ -181,14 +184,26 @@ def _required(params: dict[str, str], name: str) -> str:
     return value
 
 
-def _number(params: dict[str, str], name: str, default: int, *, low: int) -> int:
+def _number(
+    params: dict[str, str], name: str, default: int, *, low: int, high: int | None = None
+) -> int:
+    """The whole number ``name`` (``default`` when absent), at least ``low``; with ``high``, a
+    larger one, however many digits it has, is lowered to ``high``. Diagnostic 6 otherwise."""
     text = params.get(name)
     if text is None:
         return default
     # ASCII digits only: str.isdigit is also true of "²" (which int() refuses) and "٣"
-    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < low:
+    if not (text.isascii() and text.isdigit()):
         raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
-    return int(text)
+    digits = text.lstrip("0") or "0"
+    if len(digits) > 9:  # very large (and never handed to int(), which limits digits)
+        if high is None:
+            raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
+        return high
+    value = int(digits)
+    if value < low:
+        raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
+    return value if high is None else min(value, high)
 
 
 def _packing(params: dict[str, str], version: str) -> str:

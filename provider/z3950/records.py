@@ -10,7 +10,9 @@ XML            F or ``marcxml`` (default), the stored MARCXML, Dublin Core (oai_
 SUTRS          F (default), B              the record as MARC mnemonic text (pymarc's ``.mrk``)
 =============  ==========================  =====================================================
 
-B, the brief record, keeps the leader, 001, 008, 020, 1XX, 245 and 260/264. An element set a
+B, the brief record, keeps the leader, 001, 008, 020, 1XX, 245 and 260/264, and the 880s linked
+to them (their text in the other script: what a reader of that script needs; 066 with them), so
+that no ``$6 880-NN`` of a kept field dangles. An element set a
 syntax does not have is diagnostic 25; a syntax not in the table is 239; a record that cannot be
 given in the syntax is a surrogate diagnostic 238 (1028 when it was deleted after the search).
 """
@@ -105,6 +107,23 @@ def render(stored: StoredRecord, request: Request) -> dict[str, Any]:
 
 
 def _brief(record: Record) -> Record:
+    """The brief record: the fields of :data:`BRIEF_TAGS`, and the 880s that hold them in the
+    other script (an 880 whose $6 names a kept tag: ``245-01/(N``), so that no kept field's
+    ``$6 880-NN`` links to nothing; with those 880s, the 066 that declares their scripts."""
+    kept = [field for field in record.get_fields() if _in_brief(field)]
+    scripts = any(field.tag == "880" for field in kept)
     brief = Record(force_utf8=True, leader=record.leader)
-    brief.add_field(*(field for field in record.get_fields() if field.tag in BRIEF_TAGS))
+    brief.add_field(*(
+        field for field in record.get_fields()
+        if field in kept or (scripts and field.tag == "066")
+    ))
     return brief
+
+
+def _in_brief(field: Any) -> bool:
+    if field.tag in BRIEF_TAGS:
+        return True
+    if field.tag != "880" or field.is_control_field():
+        return False
+    links = field.get_subfields("6")
+    return bool(links) and links[0][:3] in BRIEF_TAGS

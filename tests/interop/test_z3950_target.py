@@ -306,3 +306,23 @@ def test_large_sets_are_read_on_as_presents_sort_and_references_need(
     assert far == again and len(far) == 3
     assert len(last_sorted) == 1
     assert "[13] Present request out of range" in output.split("Sent presentRequest")[-1]
+
+
+def test_brief_records_keep_the_880s_of_the_fields_they_keep(tmp_path: Path) -> None:
+    """B keeps 100 and 245 with their 880s (the other script), drops 650 with its 880: no
+    ``$6 880-NN`` of a kept field links to nothing."""
+    from crosswalks.uzbek import add_script_880
+
+    record = next(r for r in handmade_records() if r["001"].data == "uz-nav-cyr")
+    add_script_880(record)
+    assert len(record.get_fields("880")) == 4  # 100, 245, 260 and 650
+    tmp_path.joinpath("t").mkdir()
+    with running_target(tmp_path / "t", [record]) as running:
+        commands = ["format usmarc", "elements B", "find @attr 1=12 uz-nav-cyr", "show 1+1"]
+        brief = yaz_client(running.port, commands, folder=tmp_path).split("Sent presentRequest")[1]
+    links = re.findall(r"\$6 (880-\d\d)", brief)
+    assert len(links) == 3  # 100, 245, 260
+    for link in links:
+        assert re.search(rf"^880 .*\$6 \d{{3}}-{link[4:6]}/", brief, re.M), brief
+    assert "650" not in brief and "650-" not in brief
+    assert "Navoiy, Alisher" in brief and "Xamsa :" in brief

@@ -452,9 +452,11 @@ def _utf8_leader(record: Record) -> None:
 
 
 def record_to_iso2709(record: Record) -> bytes:
-    """ISO 2709 in UTF-8 with leader/09 'a' and the record length and base address recomputed."""
+    """ISO 2709 in UTF-8 with leader/09 'a' and the record length and base address recomputed;
+    :class:`crosswalks.iso2709.TooLong` when a field or the record is longer than ISO 2709
+    can hold."""
     _utf8_leader(record)
-    return record.as_marc()
+    return iso2709.checked_length(record.as_marc(), record)
 
 
 def record_to_json(record: Record) -> str:

@@ -301,3 +301,51 @@ def test_an_output_that_is_an_input_is_refused_before_anything_is_written(
         " before it is read"
     )
     assert records.read_bytes() == before
+
+
+def huge_mrk(path: Path) -> Path:
+    """Three records: a plain one, one with a 500 of 20,000 bytes, one of 117 KB in 500s
+    (each 500 field short enough; the record is not)."""
+    head = "=LDR  00000nam a2200000 i 4500\n=001  {0}\n=245  10$aTitle {0}\n"
+    path.write_text(
+        head.format("small") + "\n"
+        + head.format("long-field") + "=500  \\\\$a" + "x" * 20_000 + "\n\n"
+        + head.format("long-record") + ("=500  \\\\$a" + "y" * 9_000 + "\n") * 13,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("to_format", ["marc21", "marc8"])
+def test_a_field_or_record_iso_2709_cannot_hold_is_rejected_with_its_size(
+    tmp_path: Path, to_format: str
+) -> None:
+    out = tmp_path / "huge.mrc"
+    result = koprik("--to", to_format, huge_mrk(tmp_path / "huge.mrk"), "-o", out)
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert "converted 1, rejected 2" in summary(result)
+    rejects = (tmp_path / "huge.mrc.rejects.txt").read_text(encoding="utf-8").splitlines()
+    reasons = [line.split("\t")[2] for line in rejects]
+    assert [line.split("\t")[1] for line in rejects] == ["2", "3"]
+    assert "field 500: 20,005 bytes, longer than ISO 2709 allows a field" in reasons[0]
+    assert "longer than ISO 2709 allows (99,999)" in reasons[1]
+    back = koprik("--to", "mrk", out)  # what was written reads back
+    assert back.returncode == 0 and back.stdout.count(b"=LDR") == 1
+
+
+def test_other_serializations_carry_what_iso_2709_cannot(tmp_path: Path) -> None:
+    out = tmp_path / "huge.xml"
+    result = koprik("--to", "marcxml", huge_mrk(tmp_path / "huge.mrk"), "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "converted 3, rejected 0" in summary(result)
+
+
+def test_check_reports_what_iso_2709_cannot_hold(tmp_path: Path) -> None:
+    result = koprik("--check", huge_mrk(tmp_path / "huge.mrk"))
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    out = result.stdout.decode()
+    assert ": record 2, field 500: 20,005 bytes, longer than ISO 2709 allows a field" in out
+    assert ": record 3: record of " in out and "(99,999) [structure]" in out
+

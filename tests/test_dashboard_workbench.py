@@ -110,3 +110,12 @@ async def test_conversions_have_threads_of_their_own_and_a_limit(
         release.set()
     assert [(await done).status for done in holding] == [200, 200]
     assert sorted(threads) == ["koprik-workbench_0", "koprik-workbench_1"]
+
+
+def test_a_field_iso_2709_cannot_hold_is_a_warning_and_marcxml_carries_it() -> None:
+    mrk = ("=LDR  00000nam a2200000 i 4500\n=001  x1\n=245  10$aBig\n=500  \\\\$a"
+           + "x" * 20_000 + "\n")
+    result = convert(mrk.encode(), "mrk", "marc21", "", MAX)
+    assert result.converted == 0 and result.output == b""
+    assert "field 500: 20,005 bytes, longer than ISO 2709 allows a field" in result.warnings[0]
+    assert convert(mrk.encode(), "mrk", "marcxml", "", MAX).converted == 1

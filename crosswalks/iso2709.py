@@ -223,6 +223,8 @@ def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str |
     if base < 25 or base > len(chunk) or (base - 25) % 12 or chunk[base - 1] != 0x1E:
         problems.append((None, f"base address {base} does not end the directory"))
         return problems
+    if base == 25:
+        problems.append((None, "no fields: the directory is empty"))
     data = chunk[base:]
     for start in range(24, base - 1, 12):
         entry = chunk[start : start + 12].decode("latin-1")
@@ -243,7 +245,11 @@ def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str |
                 )
             )
             continue
-        if (tag >= "010" or not tag.isdigit()) and b"\x1f" in field_bytes:
+        if (tag >= "010" or not tag.isdigit()) and b"\x1f" not in field_bytes:
+            if len(field_bytes) > 3:  # more than two indicators and the terminator
+                problems.append((tag, f"{NO_DELIMITER}: {len(field_bytes) - 3} bytes of text "
+                                      "after the indicators and no subfield"))
+        elif tag >= "010" or not tag.isdigit():
             indicators = field_bytes[: field_bytes.index(b"\x1f")]
             if len(indicators) > 2 and not indicators[2:].strip(b" "):
                 problems.append((tag, f"{BLANK_EXTRA_INDICATORS} ({len(indicators)}, not 2)"))
@@ -252,6 +258,7 @@ def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str |
     return problems
 
 
+NO_DELIMITER = "no subfield delimiter (0x1F)"
 ENTRY_MAP = "leader/20-23"
 BLANK_EXTRA_INDICATORS = "blank extra indicator characters"
 REPAIRABLE = (ENTRY_MAP, BLANK_EXTRA_INDICATORS)
@@ -519,7 +526,9 @@ def flawless_fields(chunk: bytes, *, marc21: bool = True) -> list[tuple[str, byt
         if end >= size or end < first or chunk[end] != 0x1E:
             return None
         data = chunk[first:end]
-        if (tag >= "010" or not tag.isdigit()) and data.find(0x1F) not in (-1, 2):
+        if (tag >= "010" or not tag.isdigit()) and (
+            data.find(0x1F) not in (-1, 2) or (len(data) > 2 and 0x1F not in data)
+        ):
             return None
         fields.append((tag, data))
     return fields
@@ -714,7 +723,28 @@ def _build_record(leader: str, fields: list[tuple[str, bytes]], charset: str) ->
 
 
 def describe(error: BaseException) -> str:
-    """A one-line reason for a reading error: pymarc's message, or the exception's name."""
+    """A one-line reason for a reading or writing error: a :class:`RecordError`'s own
+    message, pymarc's message, or the exception's name."""
+    if isinstance(error, RecordError):
+        return str(error)
+    words = _PYMARC_WORDS.get(type(error).__name__)
+    if words is not None:
+        return words
     message = " ".join(str(error).split())
     name = type(error).__name__
     return f"{name}: {message}" if message else name
+
+
+_PYMARC_WORDS = {
+    "RecordLeaderInvalid": "the leader is not 24 characters",
+    "RecordDirectoryInvalid": "the directory does not fit the record (lengths or offsets)",
+    "NoFieldsFound": "no fields: the directory is empty",
+    "BaseAddressInvalid": "base address does not end the directory",
+    "BaseAddressNotFound": "base address not found in the leader",
+    "RecordLengthInvalid": "record length in the leader is not a number",
+    "TruncatedRecord": "record truncated: shorter than its leader says",
+    "EndOfRecordNotFound": "record does not end with the record terminator 0x1D",
+    "FieldNotFound": "a field the directory names is not in the record",
+}
+"""pymarc's exceptions in words, for a record that reaches pymarc with a fault the checks
+here (:func:`structure_problems`) did not see first."""

@@ -288,7 +288,7 @@ def _plain_record(element: etree._Element) -> Record | None:
             field.data = child.text or ""
             fields.append(field)
         elif tag == _LEADER:
-            record.leader = Leader(child.text or "")
+            record.leader = _leader(child.text or "")
         else:
             return None
     return record
@@ -345,7 +345,7 @@ class _MarcxmlBuilder:
             self.records.append(record)
             self._record = None
         elif name == "leader" and record is not None:
-            record.leader = Leader(text)
+            record.leader = _leader(text)
         elif name == "controlfield" and record is not None and field is not None:
             field.data = text
             record.add_field(field)
@@ -356,6 +356,14 @@ class _MarcxmlBuilder:
         elif name == "subfield" and field is not None and self._code:
             field.add_subfield(self._code, text)
             self._code = None
+
+
+def _leader(text: str) -> Leader:
+    """A MARCXML leader; :class:`crosswalks.iso2709.RecordError` saying so when it is not the
+    24 characters a leader is."""
+    if len(text) != 24:
+        raise iso2709.RecordError(f"leader of {len(text)} characters, not 24: {text!r}")
+    return Leader(text)
 
 
 def _attribute(element: etree._Element, name: str) -> str:

@@ -32,7 +32,7 @@ NOT_MARC21 = {
     MARC21 / "yaz" / "marc2.marc": "indicator and subfield code counts must be 2 and 2",
     MARC21 / "yaz" / "marc3.marc": "field 648: 15 indicator characters, not 2",
     MARC21 / "yaz" / "marc4.marc": "leader says 914 bytes but the record terminator ends it",
-    MARC21 / "yaz" / "marc5.marc": "can't decode byte 0xce",
+    MARC21 / "yaz" / "marc5.marc": "field 250: no subfield delimiter (0x1F): 11 bytes of text",
     MARC21 / "yaz" / "marc8.marc": "leader/07: positions 07-09 must be letters",
     MARC21 / "yaz" / "marc12.marc": "invalid MARC-8",
 }
@@ -180,6 +180,15 @@ def test_yaz_files_that_are_not_marc21_are_rejected_with_a_reason(path: Path, re
 def test_bad_tag_in_marcxml_is_rejected() -> None:
     (item,) = records(MARC21 / "broken" / "bad_tag.xml")
     assert item.record is None and item.error
+    assert item.error.startswith("leader of 17 characters, not 24"), item.error
+
+
+def test_reject_reasons_are_words_not_python_exceptions() -> None:
+    reasons = [item.error or "" for item in records(MARC21 / "broken" / "bad_records.mrc")]
+    assert reasons[6] == "no fields: the directory is empty"
+    reasons += [item.error or "" for item in records(MARC21 / "yaz" / "marc5.marc")]
+    for reason in reasons:
+        assert not any(word in reason for word in ("Error", "Invalid", "NoFields", "codec")), reason
 
 
 def test_three_indicator_characters_are_not_dropped_silently() -> None:

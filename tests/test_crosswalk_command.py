@@ -170,6 +170,35 @@ def test_input_without_records_is_a_one_line_error(stdin: bytes, message: bytes)
     assert result.returncode == 2 and result.stderr == message and result.stdout == b""
 
 
+@pytest.mark.parametrize("to_format", ["marc21", "marcxml", "mrk", "marcjson"])
+def test_every_utf8_output_says_utf8_in_leader_09_and_880s_add_no_066(
+    tmp_path: Path, to_format: str
+) -> None:
+    source = tmp_path / "uzbek.mrk"
+    fixed = "200101s2020" + "\\" * 4 + "uz\\" + "\\" * 17 + "uzb" + "\\d"
+    source.write_text(
+        f"=LDR  00000nam\\\\2200000\\i\\4500\n=008  {fixed}\n=245  10$aТошкент табиати\n",
+        encoding="utf-8",
+    )
+    result = koprik("--to", to_format, "--add-script-880", source)
+    assert result.returncode == 0, result.stderr
+    back = koprik("--to", "mrk", "--from", to_format, stdin=result.stdout)
+    text = back.stdout.decode()
+    assert text.startswith("=LDR  ") and text[6 + 9] == "a", text
+    assert "=880  " in text and "=066  " not in text
+
+
+def test_marc8_output_keeps_leader_09_blank_and_marks_cyrillic_in_066(tmp_path: Path) -> None:
+    source = tmp_path / "uzbek.mrk"
+    source.write_text(
+        "=LDR  00000nam\\\\2200000\\i\\4500\n=245  10$aТошкент табиати\n", encoding="utf-8"
+    )
+    result = koprik("--to", "mrk8", "--add-script-880", source)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode()
+    assert text[6 + 9] == "\\" and "=066  \\\\$c(N" in text, text
+
+
 def test_list_names_every_format() -> None:
     result = koprik("--list")
     assert result.returncode == 0

@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
                 rejects.add(name, item, item.error or "unreadable")
                 continue
             try:
-                writer.write(_apply(item.record, steps))
+                writer.write(_apply(output.declared(item.record), steps))
             except OSError:
                 raise  # the output is gone (a closed pipe, a full disk): not this record's fault
             except Exception as error:  # one record's failure must not end the batch

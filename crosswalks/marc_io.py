@@ -39,6 +39,15 @@ MARC_FORMATS = ("marc21", "marcxml", "marcjson", "mrk")
 """Formats :func:`iter_records` reads into MARC21 (plus ``unimarc``: ISO 2709 read as is)."""
 HEAD_BYTES = 64 * 1024
 _FIVE_DIGITS = re.compile(rb"\d{5}")
+_NEXT_RECORD = re.compile(rb"\x1d[\x00\x1a\r\n ]*\d{5}[ -~]{7}\d{5}")
+"""A record terminator, then a leader's record length and base address: ISO 2709 whatever
+its first record's leader says."""
+_LEADER_SHAPE = re.compile(rb"[ -~]{10}22\d{5}[ -~]{3}4500(?:[0-9A-Za-z]{3}\d{9})+\x1e")
+"""A MARC21 leader past its record length, then directory entries and their terminator."""
+
+
+class NothingToRead(ValueError):
+    """A source that is empty, or holds only blanks: there is no format to tell."""
 
 
 @dataclass
@@ -69,8 +78,15 @@ def detect_format(head: bytes) -> str:
     """The format of a file from its first bytes (a few KiB are plenty).
 
     Returns "marc21", "marcxml", "marcjson", "mrk", "oai_dc" or "mods" (the last three also
-    when wrapped in an OAI-PMH response). Raises :class:`ValueError` when none fits.
+    when wrapped in an OAI-PMH response). Raises :class:`NothingToRead` for a source that is
+    empty or only blanks, :class:`ValueError` when no format fits. ISO 2709 is recognized by
+    its first record's length, or, should that be damaged, by the leader that follows it or
+    the next record's.
     """
+    if not head:
+        raise NothingToRead("the file is empty")
+    if not head.removeprefix(b"\xef\xbb\xbf").strip(b" \t\r\n\x00"):
+        raise NothingToRead("the file holds only blanks, no records")
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if text.startswith(b"<"):
         fmt, _wrapped = xml_records.sniff(text)
@@ -81,7 +97,8 @@ def detect_format(head: bytes) -> str:
         return "marcjson"
     if text.startswith(b"=LDR"):
         return "mrk"
-    if _FIVE_DIGITS.match(head.lstrip(b"\x00\r\n ")):
+    start = head.lstrip(b"\x00\r\n ")
+    if _FIVE_DIGITS.match(start) or _LEADER_SHAPE.match(start) or _NEXT_RECORD.search(head):
         return "marc21"
     raise ValueError("not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text")
 

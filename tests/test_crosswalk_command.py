@@ -170,6 +170,16 @@ def test_input_without_records_is_a_one_line_error(stdin: bytes, message: bytes)
     assert result.returncode == 2 and result.stderr == message and result.stdout == b""
 
 
+@pytest.mark.parametrize("args", [("--to", "mrk"), ("--check",)])
+def test_an_empty_input_is_said_to_be_empty(tmp_path: Path, args: tuple[str, ...]) -> None:
+    empty = tmp_path / "empty.mrc"
+    empty.write_bytes(b"")
+    for result, name in [(koprik(*args, empty), str(empty)), (koprik(*args), "-")]:
+        assert_no_traceback(result)
+        assert result.returncode == 2
+        assert result.stderr.decode().splitlines()[0] == f"koprik: {name}: the file is empty"
+
+
 @pytest.mark.parametrize("to_format", ["marc21", "marcxml", "mrk", "marcjson"])
 def test_every_utf8_output_says_utf8_in_leader_09_and_880s_add_no_066(
     tmp_path: Path, to_format: str

@@ -13,6 +13,7 @@ from pymarc import Field, Indicators, Leader, Record, Subfield
 from catalog.demo import demo_records
 from crosswalks import marc_io
 from crosswalks.marc_io import (
+    NothingToRead,
     ReadItem,
     detect_format,
     iter_records,
@@ -189,6 +190,21 @@ def test_reject_reasons_are_words_not_python_exceptions() -> None:
     reasons += [item.error or "" for item in records(MARC21 / "yaz" / "marc5.marc")]
     for reason in reasons:
         assert not any(word in reason for word in ("Error", "Invalid", "NoFields", "codec")), reason
+
+
+def test_the_empty_and_the_blank_have_no_format() -> None:
+    with pytest.raises(NothingToRead, match="the file is empty"):
+        detect_format(b"")
+    with pytest.raises(NothingToRead, match="only blanks"):
+        detect_format(b" \r\n\x00")
+
+
+def test_iso_2709_is_detected_when_the_first_record_length_is_damaged() -> None:
+    good = (MARC21 / "one.dat").read_bytes()
+    assert detect_format(b"0x" + good[2:] + good) == "marc21"  # the next record's leader
+    assert detect_format(b"0x" + good[2:]) == "marc21"  # the leader and directory shape
+    with pytest.raises(ValueError):
+        detect_format(b"0x345 and some text")
 
 
 def test_three_indicator_characters_are_not_dropped_silently() -> None:

@@ -289,6 +289,8 @@ def _read_all(
         if fmt_name is None:
             try:
                 fmt_name = marc_io.detect_format(stream.peek(marc_io.HEAD_BYTES))
+            except marc_io.NothingToRead as error:
+                raise UserError(f"{name}: {error}") from None
             except ValueError as error:
                 raise UserError(f"{name}: {error}; say which with --from") from None
         index = 0

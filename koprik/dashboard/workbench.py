@@ -134,6 +134,9 @@ def convert(
     if not from_format:
         try:
             from_format = marc_io.detect_format(stream.peek(marc_io.HEAD_BYTES))
+        except marc_io.NothingToRead as error:
+            result.warnings.append(str(error))
+            return result
         except ValueError as error:
             result.warnings.append(f"{error}; choose the input format")
             return result

@@ -167,7 +167,9 @@ def test_undetectable_input_asks_for_from() -> None:
 )
 def test_input_without_records_is_a_one_line_error(stdin: bytes, message: bytes) -> None:
     result = koprik("--to", "marc21", stdin=stdin)
-    assert result.returncode == 2 and result.stderr == message and result.stdout == b""
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.startswith(message)
+    assert "read 0, converted 0, rejected 0, unreadable inputs 1" in summary(result)
 
 
 @pytest.mark.parametrize("args", [("--to", "mrk"), ("--check",)])
@@ -178,6 +180,31 @@ def test_an_empty_input_is_said_to_be_empty(tmp_path: Path, args: tuple[str, ...
         assert_no_traceback(result)
         assert result.returncode == 2
         assert result.stderr.decode().splitlines()[0] == f"koprik: {name}: the file is empty"
+
+
+def test_unreadable_inputs_are_said_and_counted_and_the_others_converted(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mrc"
+    empty.write_bytes(b"")
+    out = tmp_path / "multi.xml"
+    inputs = [MARC21 / "one.dat", empty, tmp_path / "missing.mrc", tmp_path, MARC21 / "one.dat"]
+    result = koprik("--to", "marcxml", *inputs, "-o", out)
+    assert_no_traceback(result)
+    assert result.returncode == 1  # something failed, something was converted
+    lines = result.stderr.decode().splitlines()
+    assert f"koprik: {empty}: the file is empty" in lines
+    assert any(line.startswith(f"koprik: cannot read {tmp_path / 'missing.mrc'}: ")
+               for line in lines)
+    assert any(line.startswith(f"koprik: cannot read {tmp_path}: ") for line in lines)
+    assert "read 2, converted 2, rejected 0, unreadable inputs 3" in summary(result)
+    document = etree.parse(str(out), etree.XMLParser(no_network=True))  # complete
+    assert len(document.getroot()) == 2
+
+
+def test_check_goes_on_past_an_unreadable_input(tmp_path: Path) -> None:
+    result = koprik("--check", tmp_path / "missing.mrc", MARC21 / "one.dat")
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert "check: read 1," in summary(result) and "unreadable inputs 1" in summary(result)
 
 
 @pytest.mark.parametrize("to_format", ["marc21", "marcxml", "mrk", "marcjson"])

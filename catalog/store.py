@@ -66,7 +66,7 @@ from catalog.workers import WorkerPool
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
 from crosswalks.check import check_record
-from crosswalks.iso2709 import Canonical, assembled
+from crosswalks.iso2709 import Canonical, assembled, checked_length
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +450,8 @@ def canonical_marc(record: Record) -> bytes:
     The record is made to say what the bytes say, so that whatever is derived from it equals
     what is derived from the bytes read again (as a worker process does): its leader gets the
     record length and base address written, and a control field without data is empty (pymarc
-    would write it as the text ``None``).
+    would write it as the text ``None``). :class:`crosswalks.iso2709.TooLong` when a field
+    or the record is longer than ISO 2709 can hold.
     """
     leader = str(record.leader)
     if leader[9:10] != "a":
@@ -460,7 +461,7 @@ def canonical_marc(record: Record) -> bytes:
             field.data = ""
     record.force_utf8 = True
     written = _written(record, leader)
-    marc: bytes = record.as_marc() if written is None else written
+    marc: bytes = checked_length(record.as_marc(), record) if written is None else written
     head = marc[:24]
     if head.isascii() and str(record.leader) != (written := head.decode("ascii")):
         record.leader = Leader(written)

@@ -308,8 +308,11 @@ def record_to_iso2709_marc8(record: Record) -> bytes:
     """``record`` (Unicode) as ISO 2709 in MARC-8, leader/09 blank.
 
     Lengths and base address are computed by pymarc from the encoded bytes; the record given
-    is not changed.
+    is not changed. :class:`crosswalks.iso2709.TooLong` when a field or the record is longer
+    than ISO 2709 can hold.
     """
+    from crosswalks.iso2709 import checked_length  # iso2709 imports this module
+
     leader = str(record.leader)
     encoded = Record(leader=leader[:9] + " " + leader[10:], to_unicode=False)
     for field in record.fields:
@@ -326,4 +329,4 @@ def record_to_iso2709_marc8(record: Record) -> bytes:
                     ],
                 )
             )
-    return encoded.as_marc()
+    return checked_length(encoded.as_marc(), encoded)

@@ -5,7 +5,8 @@ against the bytes too) or a pymarc Record, and returns every problem found, each
 MARC::Lint's warnings: the record, the field tag and the position in it (``ind1``, ``$a``,
 ``/35-37``), the rule, and the message. The rules:
 
-- ``structure``: ISO 2709 (lengths, base address, directory, terminators, indicator count);
+- ``structure``: ISO 2709 (lengths, base address, directory, terminators, indicator count;
+  for a record built from other text, a field or record longer than ISO 2709 can hold);
   ``charset``: the bytes cannot be read; ``syntax``: tags, indicators and subfield codes
   MARCXML can carry (:mod:`crosswalks.marc_syntax`);
 - ``leader``: leader/06 is a MARC 21 type; ``required``: 008, and 245 in bibliographic
@@ -78,7 +79,10 @@ def check_record(
         problems = found
     else:
         record = record_or_raw
-        problems = []
+        problems = [  # ISO 2709 bytes cannot have them; a record built from other text can
+            Problem(index, tag, message)
+            for tag, message in iso2709.length_problems(iso2709.field_lengths(record))
+        ]
     problems.extend(
         Problem(index, tag, message, "syntax") for tag, message in syntax_problems(record)
     )

@@ -115,6 +115,79 @@ class RecordError(ValueError):
     """One ISO 2709 record cannot be read faithfully; the message is the one-line reason."""
 
 
+MAX_FIELD_BYTES = 9_999
+"""The longest field ISO 2709 can hold, its terminator counted: four digits of length."""
+MAX_RECORD_BYTES = 99_999
+"""The longest record ISO 2709 can hold: five digits of record length (and base address)."""
+
+
+class TooLong(RecordError):
+    """A record that cannot be written as ISO 2709: a field or the whole longer than the
+    directory's and leader's digits can say."""
+
+
+def length_problems(fields: list[tuple[str, int]]) -> list[tuple[str | None, str]]:
+    """``(tag or None, message)`` for each field of ``fields`` (tag, length in bytes with its
+    terminator) longer than ISO 2709 allows, and for the record they make when it is."""
+    problems: list[tuple[str | None, str]] = [
+        (tag, f"{length:,} bytes, longer than ISO 2709 allows a field "
+              f"({MAX_FIELD_BYTES:,} with its terminator)")
+        for tag, length in fields
+        if length > MAX_FIELD_BYTES
+    ]
+    size = 24 + 12 * len(fields) + 1 + sum(length for _tag, length in fields) + 1
+    if size > MAX_RECORD_BYTES:
+        problems.append((None, f"record of {size:,} bytes is longer than ISO 2709 allows "
+                               f"({MAX_RECORD_BYTES:,})"))
+    return problems
+
+
+def field_lengths(record: Record, encoding: str = "utf-8") -> list[tuple[str, int]]:
+    """``(tag, length)`` of each field of ``record`` as ISO 2709 in ``encoding`` holds it,
+    terminator counted (counted from the text: a field is not written to be measured)."""
+    lengths: list[tuple[str, int]] = []
+    for fld in record.fields:
+        if fld.is_control_field():
+            lengths.append((fld.tag, _encoded_length(fld.data, encoding) + 1))
+            continue
+        size = 3  # two indicators, the terminator
+        for sub in fld.subfields:
+            size += 1 + _encoded_length(sub.code, encoding) + _encoded_length(sub.value, encoding)
+        lengths.append((fld.tag, size))
+    return lengths
+
+
+def _encoded_length(value: str | bytes | None, encoding: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bytes):
+        return len(value)
+    return len(value) if value.isascii() else len(value.encode(encoding, "replace"))
+
+
+def _too_long(problems: list[tuple[str | None, str]]) -> TooLong:
+    tag, message = problems[0]
+    return TooLong((f"field {tag}: " if tag else "") + message)
+
+
+def checked_length(marc: bytes, record: Record, encoding: str = "utf-8") -> bytes:
+    """``marc``, written from ``record`` by pymarc's ``as_marc``; :class:`TooLong` when a
+    field or the record is longer than ISO 2709 can say (pymarc then writes numbers with too
+    many digits, which no reader can follow).
+
+    The written bytes show it at once: with every number in its digits, the base address is
+    the leader, one 12-byte entry per field and the directory's terminator."""
+    fields = len(record.fields)
+    if len(marc) <= MAX_RECORD_BYTES and marc[12:17] == f"{25 + 12 * fields:05d}".encode():
+        return marc
+    written = [(fld.tag, len(fld.as_marc(encoding))) for fld in record.fields]  # RawField too
+    problems = length_problems(written)
+    if problems:
+        raise _too_long(problems)
+    raise TooLong(f"record cannot be written as ISO 2709 ({len(marc):,} bytes, "
+                  f"{fields} fields: a tag not of three characters?)")
+
+
 def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str | None, str]]:
     """``(tag or None, message)`` for each place where ``chunk`` breaks ISO 2709 structure.
 
@@ -150,6 +223,8 @@ def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str |
     if base < 25 or base > len(chunk) or (base - 25) % 12 or chunk[base - 1] != 0x1E:
         problems.append((None, f"base address {base} does not end the directory"))
         return problems
+    if base == 25:
+        problems.append((None, "no fields: the directory is empty"))
     data = chunk[base:]
     for start in range(24, base - 1, 12):
         entry = chunk[start : start + 12].decode("latin-1")
@@ -170,7 +245,11 @@ def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str |
                 )
             )
             continue
-        if (tag >= "010" or not tag.isdigit()) and b"\x1f" in field_bytes:
+        if (tag >= "010" or not tag.isdigit()) and b"\x1f" not in field_bytes:
+            if len(field_bytes) > 3:  # more than two indicators and the terminator
+                problems.append((tag, f"{NO_DELIMITER}: {len(field_bytes) - 3} bytes of text "
+                                      "after the indicators and no subfield"))
+        elif tag >= "010" or not tag.isdigit():
             indicators = field_bytes[: field_bytes.index(b"\x1f")]
             if len(indicators) > 2 and not indicators[2:].strip(b" "):
                 problems.append((tag, f"{BLANK_EXTRA_INDICATORS} ({len(indicators)}, not 2)"))
@@ -179,6 +258,7 @@ def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str |
     return problems
 
 
+NO_DELIMITER = "no subfield delimiter (0x1F)"
 ENTRY_MAP = "leader/20-23"
 BLANK_EXTRA_INDICATORS = "blank extra indicator characters"
 REPAIRABLE = (ENTRY_MAP, BLANK_EXTRA_INDICATORS)
@@ -446,7 +526,9 @@ def flawless_fields(chunk: bytes, *, marc21: bool = True) -> list[tuple[str, byt
         if end >= size or end < first or chunk[end] != 0x1E:
             return None
         data = chunk[first:end]
-        if (tag >= "010" or not tag.isdigit()) and data.find(0x1F) not in (-1, 2):
+        if (tag >= "010" or not tag.isdigit()) and (
+            data.find(0x1F) not in (-1, 2) or (len(data) > 2 and 0x1F not in data)
+        ):
             return None
         fields.append((tag, data))
     return fields
@@ -491,14 +573,19 @@ def utf8_to_marc8(marc: bytes) -> bytes | None:
 def assembled(leader: str, fields: list[tuple[str, bytes]]) -> bytes:
     """ISO 2709 of ``fields`` (tag, data ending with the field terminator) in their order,
     stored in that order, under ``leader`` with the record length and base address written:
-    what pymarc's ``Record.as_marc`` writes for the same fields."""
+    what pymarc's ``Record.as_marc`` writes for the same fields. :class:`TooLong` when a
+    field or the record is longer than ISO 2709 can hold."""
     entries: list[str] = []
     offset = 0
     for tag, data in fields:
+        if len(data) > MAX_FIELD_BYTES:
+            raise _too_long(length_problems([(tag, len(data))]))
         entries.append(f"{tag:>03}{len(data):04d}{offset:05d}")
         offset += len(data)
-    directory = "".join(entries) + "\x1e"  # longer than 12 an entry when a number overflows
+    directory = "".join(entries) + "\x1e"
     address = 24 + len(directory)
+    if address + offset + 1 > MAX_RECORD_BYTES:
+        raise _too_long(length_problems([(tag, len(data)) for tag, data in fields]))
     head = f"{address + offset + 1:0>5}{leader[5:12]}{address:0>5}{leader[17:]}{directory}"
     return b"".join([head.encode("ascii"), *[data for _tag, data in fields], b"\x1d"])
 
@@ -636,7 +723,28 @@ def _build_record(leader: str, fields: list[tuple[str, bytes]], charset: str) ->
 
 
 def describe(error: BaseException) -> str:
-    """A one-line reason for a reading error: pymarc's message, or the exception's name."""
+    """A one-line reason for a reading or writing error: a :class:`RecordError`'s own
+    message, pymarc's message, or the exception's name."""
+    if isinstance(error, RecordError):
+        return str(error)
+    words = _PYMARC_WORDS.get(type(error).__name__)
+    if words is not None:
+        return words
     message = " ".join(str(error).split())
     name = type(error).__name__
     return f"{name}: {message}" if message else name
+
+
+_PYMARC_WORDS = {
+    "RecordLeaderInvalid": "the leader is not 24 characters",
+    "RecordDirectoryInvalid": "the directory does not fit the record (lengths or offsets)",
+    "NoFieldsFound": "no fields: the directory is empty",
+    "BaseAddressInvalid": "base address does not end the directory",
+    "BaseAddressNotFound": "base address not found in the leader",
+    "RecordLengthInvalid": "record length in the leader is not a number",
+    "TruncatedRecord": "record truncated: shorter than its leader says",
+    "EndOfRecordNotFound": "record does not end with the record terminator 0x1D",
+    "FieldNotFound": "a field the directory names is not in the record",
+}
+"""pymarc's exceptions in words, for a record that reaches pymarc with a fault the checks
+here (:func:`structure_problems`) did not see first."""

@@ -40,6 +40,15 @@ MARC_FORMATS = ("marc21", "marcxml", "marcjson", "mrk")
 """Formats :func:`iter_records` reads into MARC21 (plus ``unimarc``: ISO 2709 read as is)."""
 HEAD_BYTES = 64 * 1024
 _FIVE_DIGITS = re.compile(rb"\d{5}")
+_NEXT_RECORD = re.compile(rb"\x1d[\x00\x1a\r\n ]*\d{5}[ -~]{7}\d{5}")
+"""A record terminator, then a leader's record length and base address: ISO 2709 whatever
+its first record's leader says."""
+_LEADER_SHAPE = re.compile(rb"[ -~]{10}22\d{5}[ -~]{3}4500(?:[0-9A-Za-z]{3}\d{9})+\x1e")
+"""A MARC21 leader past its record length, then directory entries and their terminator."""
+
+
+class NothingToRead(ValueError):
+    """A source that is empty, or holds only blanks: there is no format to tell."""
 
 
 @dataclass
@@ -71,9 +80,15 @@ def detect_format(head: bytes) -> str:
 
     Returns "marc21", "unimarc" (ISO 2709 whose first records look UNIMARC/RUSMARC:
     :mod:`crosswalks.unimarc_sniff`), "marcxml", "marcjson", "mrk", "oai_dc" or "mods" (the
-    last three also when wrapped in an OAI-PMH response). Raises :class:`ValueError` when none
-    fits.
+    last three also when wrapped in an OAI-PMH response). Raises :class:`NothingToRead` for a
+    source that is empty or only blanks, :class:`ValueError` when no format fits. ISO 2709 is
+    recognized by its first record's length, or, should that be damaged, by the leader that
+    follows it or the next record's.
     """
+    if not head:
+        raise NothingToRead("the file is empty")
+    if not head.removeprefix(b"\xef\xbb\xbf").strip(b" \t\r\n\x00"):
+        raise NothingToRead("the file holds only blanks, no records")
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if text.startswith(b"<"):
         fmt, _wrapped = xml_records.sniff(text)
@@ -84,7 +99,8 @@ def detect_format(head: bytes) -> str:
         return "marcjson"
     if text.startswith(b"=LDR"):
         return "mrk"
-    if _FIVE_DIGITS.match(head.lstrip(b"\x00\r\n ")):
+    start = head.lstrip(b"\x00\r\n ")
+    if _FIVE_DIGITS.match(start) or _LEADER_SHAPE.match(start) or _NEXT_RECORD.search(head):
         return "unimarc" if looks_unimarc(head) else "marc21"
     raise ValueError("not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text")
 
@@ -306,7 +322,7 @@ def _plain_record(element: etree._Element) -> Record | None:
             field.data = child.text or ""
             fields.append(field)
         elif tag == _LEADER:
-            record.leader = Leader(child.text or "")
+            record.leader = _leader(child.text or "")
         else:
             return None
     return record
@@ -363,7 +379,7 @@ class _MarcxmlBuilder:
             self.records.append(record)
             self._record = None
         elif name == "leader" and record is not None:
-            record.leader = Leader(text)
+            record.leader = _leader(text)
         elif name == "controlfield" and record is not None and field is not None:
             field.data = text
             record.add_field(field)
@@ -374,6 +390,14 @@ class _MarcxmlBuilder:
         elif name == "subfield" and field is not None and self._code:
             field.add_subfield(self._code, text)
             self._code = None
+
+
+def _leader(text: str) -> Leader:
+    """A MARCXML leader; :class:`crosswalks.iso2709.RecordError` saying so when it is not the
+    24 characters a leader is."""
+    if len(text) != 24:
+        raise iso2709.RecordError(f"leader of {len(text)} characters, not 24: {text!r}")
+    return Leader(text)
 
 
 def _attribute(element: etree._Element, name: str) -> str:
@@ -470,9 +494,11 @@ def _utf8_leader(record: Record) -> None:
 
 
 def record_to_iso2709(record: Record) -> bytes:
-    """ISO 2709 in UTF-8 with leader/09 'a' and the record length and base address recomputed."""
+    """ISO 2709 in UTF-8 with leader/09 'a' and the record length and base address recomputed;
+    :class:`crosswalks.iso2709.TooLong` when a field or the record is longer than ISO 2709
+    can hold."""
     _utf8_leader(record)
-    return record.as_marc()
+    return iso2709.checked_length(record.as_marc(), record)
 
 
 def record_to_json(record: Record) -> str:

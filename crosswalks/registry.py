@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from pymarc import Leader, Record
+
 from crosswalks import charsets, iso2709, marc_io, xml_records
 from crosswalks.marc_io import HEAD_BYTES, FramedWriter, ReadItem
 
@@ -43,6 +45,18 @@ class OutputFormat:
     name: str
     description: str
     open: Callable[[BinaryIO], FramedWriter]
+    marc8: bool = False
+    """Whether records are written in MARC-8 (leader/09 blank), not UTF-8 (leader/09 'a')."""
+
+    def declared(self, record: Record) -> Record:
+        """``record`` with leader/09 saying what this output writes it in: 'a' (UTF-8) or,
+        for MARC-8, blank. Done before any step that looks at it (``--add-script-880`` marks
+        Cyrillic with 066 in MARC-8 only), so that every output says what it is."""
+        text = str(record.leader)
+        mark = " " if self.marc8 else "a"
+        if len(text) == 24 and text[9] != mark:
+            record.leader = Leader(text[:9] + mark + text[10:])
+        return record
 
 
 class CrosswalkUnavailable(LookupError):
@@ -180,6 +194,7 @@ OUTPUTS: dict[str, OutputFormat] = {
             "marc8",
             "MARC21 ISO 2709 in MARC-8",
             lambda out: FramedWriter(out, charsets.record_to_iso2709_marc8),
+            marc8=True,
         ),
         OutputFormat(
             "mrk8",
@@ -189,6 +204,7 @@ OUTPUTS: dict[str, OutputFormat] = {
                 lambda record: marc_io.record_to_mrk(record, mnemonics=True).encode("ascii"),
                 separator=b"\n",
             ),
+            marc8=True,
         ),
         OutputFormat(
             "oai_dc",

@@ -166,7 +166,73 @@ def test_undetectable_input_asks_for_from() -> None:
 )
 def test_input_without_records_is_a_one_line_error(stdin: bytes, message: bytes) -> None:
     result = koprik("--to", "marc21", stdin=stdin)
-    assert result.returncode == 2 and result.stderr == message and result.stdout == b""
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.startswith(message)
+    assert "read 0, converted 0, rejected 0, unreadable inputs 1" in summary(result)
+
+
+@pytest.mark.parametrize("args", [("--to", "mrk"), ("--check",)])
+def test_an_empty_input_is_said_to_be_empty(tmp_path: Path, args: tuple[str, ...]) -> None:
+    empty = tmp_path / "empty.mrc"
+    empty.write_bytes(b"")
+    for result, name in [(koprik(*args, empty), str(empty)), (koprik(*args), "-")]:
+        assert_no_traceback(result)
+        assert result.returncode == 2
+        assert result.stderr.decode().splitlines()[0] == f"koprik: {name}: the file is empty"
+
+
+def test_unreadable_inputs_are_said_and_counted_and_the_others_converted(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mrc"
+    empty.write_bytes(b"")
+    out = tmp_path / "multi.xml"
+    inputs = [MARC21 / "one.dat", empty, tmp_path / "missing.mrc", tmp_path, MARC21 / "one.dat"]
+    result = koprik("--to", "marcxml", *inputs, "-o", out)
+    assert_no_traceback(result)
+    assert result.returncode == 1  # something failed, something was converted
+    lines = result.stderr.decode().splitlines()
+    assert f"koprik: {empty}: the file is empty" in lines
+    assert any(line.startswith(f"koprik: cannot read {tmp_path / 'missing.mrc'}: ")
+               for line in lines)
+    assert any(line.startswith(f"koprik: cannot read {tmp_path}: ") for line in lines)
+    assert "read 2, converted 2, rejected 0, unreadable inputs 3" in summary(result)
+    document = etree.parse(str(out), etree.XMLParser(no_network=True))  # complete
+    assert len(document.getroot()) == 2
+
+
+def test_check_goes_on_past_an_unreadable_input(tmp_path: Path) -> None:
+    result = koprik("--check", tmp_path / "missing.mrc", MARC21 / "one.dat")
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert "check: read 1," in summary(result) and "unreadable inputs 1" in summary(result)
+
+
+@pytest.mark.parametrize("to_format", ["marc21", "marcxml", "mrk", "marcjson"])
+def test_every_utf8_output_says_utf8_in_leader_09_and_880s_add_no_066(
+    tmp_path: Path, to_format: str
+) -> None:
+    source = tmp_path / "uzbek.mrk"
+    fixed = "200101s2020" + "\\" * 4 + "uz\\" + "\\" * 17 + "uzb" + "\\d"
+    source.write_text(
+        f"=LDR  00000nam\\\\2200000\\i\\4500\n=008  {fixed}\n=245  10$aТошкент табиати\n",
+        encoding="utf-8",
+    )
+    result = koprik("--to", to_format, "--add-script-880", source)
+    assert result.returncode == 0, result.stderr
+    back = koprik("--to", "mrk", "--from", to_format, stdin=result.stdout)
+    text = back.stdout.decode()
+    assert text.startswith("=LDR  ") and text[6 + 9] == "a", text
+    assert "=880  " in text and "=066  " not in text
+
+
+def test_marc8_output_keeps_leader_09_blank_and_marks_cyrillic_in_066(tmp_path: Path) -> None:
+    source = tmp_path / "uzbek.mrk"
+    source.write_text(
+        "=LDR  00000nam\\\\2200000\\i\\4500\n=245  10$aТошкент табиати\n", encoding="utf-8"
+    )
+    result = koprik("--to", "mrk8", "--add-script-880", source)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode()
+    assert text[6 + 9] == "\\" and "=066  \\\\$c(N" in text, text
 
 
 def test_list_names_every_format() -> None:
@@ -320,3 +386,51 @@ def test_marc21_iso2709_stays_marc21() -> None:
     assert result.returncode == 0, result.stderr
     assert b"UNIMARC" not in result.stderr
     assert result.stdout == koprik("--from", "marc21", "--to", "mrk", MARC21 / "test.dat").stdout
+
+
+def huge_mrk(path: Path) -> Path:
+    """Three records: a plain one, one with a 500 of 20,000 bytes, one of 117 KB in 500s
+    (each 500 field short enough; the record is not)."""
+    head = "=LDR  00000nam a2200000 i 4500\n=001  {0}\n=245  10$aTitle {0}\n"
+    path.write_text(
+        head.format("small") + "\n"
+        + head.format("long-field") + "=500  \\\\$a" + "x" * 20_000 + "\n\n"
+        + head.format("long-record") + ("=500  \\\\$a" + "y" * 9_000 + "\n") * 13,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("to_format", ["marc21", "marc8"])
+def test_a_field_or_record_iso_2709_cannot_hold_is_rejected_with_its_size(
+    tmp_path: Path, to_format: str
+) -> None:
+    out = tmp_path / "huge.mrc"
+    result = koprik("--to", to_format, huge_mrk(tmp_path / "huge.mrk"), "-o", out)
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert "converted 1, rejected 2" in summary(result)
+    rejects = (tmp_path / "huge.mrc.rejects.txt").read_text(encoding="utf-8").splitlines()
+    reasons = [line.split("\t")[2] for line in rejects]
+    assert [line.split("\t")[1] for line in rejects] == ["2", "3"]
+    assert "field 500: 20,005 bytes, longer than ISO 2709 allows a field" in reasons[0]
+    assert "longer than ISO 2709 allows (99,999)" in reasons[1]
+    back = koprik("--to", "mrk", out)  # what was written reads back
+    assert back.returncode == 0 and back.stdout.count(b"=LDR") == 1
+
+
+def test_other_serializations_carry_what_iso_2709_cannot(tmp_path: Path) -> None:
+    out = tmp_path / "huge.xml"
+    result = koprik("--to", "marcxml", huge_mrk(tmp_path / "huge.mrk"), "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "converted 3, rejected 0" in summary(result)
+
+
+def test_check_reports_what_iso_2709_cannot_hold(tmp_path: Path) -> None:
+    result = koprik("--check", huge_mrk(tmp_path / "huge.mrk"))
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    out = result.stdout.decode()
+    assert ": record 2, field 500: 20,005 bytes, longer than ISO 2709 allows a field" in out
+    assert ": record 3: record of " in out and "(99,999) [structure]" in out
+

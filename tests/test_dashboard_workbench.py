@@ -139,3 +139,12 @@ async def test_the_workbench_refuses_an_unknown_input_format(client: Any) -> Non
     form.add_field("text", "=LDR  00000nam a2200000 i 4500")
     response = await client.post("/workbench", data=form)
     assert response.status == 400 and "choose an input format" in await response.text()
+
+
+def test_a_field_iso_2709_cannot_hold_is_a_warning_and_marcxml_carries_it() -> None:
+    mrk = ("=LDR  00000nam a2200000 i 4500\n=001  x1\n=245  10$aBig\n=500  \\\\$a"
+           + "x" * 20_000 + "\n")
+    result = convert(mrk.encode(), "mrk", "marc21", "", MAX)
+    assert result.converted == 0 and result.output == b""
+    assert "field 500: 20,005 bytes, longer than ISO 2709 allows a field" in result.warnings[0]
+    assert convert(mrk.encode(), "mrk", "marcxml", "", MAX).converted == 1

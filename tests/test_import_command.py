@@ -269,3 +269,20 @@ def test_unimarc_is_detected_and_imported_as_marc21(tmp_path):
 def test_marc21_file_is_not_taken_for_unimarc(tmp_path):
     result = koprik(tmp_path, "import", str(MARC21 / "test.dat"))
     assert result.returncode == 0 and "UNIMARC" not in result.stdout + result.stderr
+
+
+def test_a_field_longer_than_iso_2709_allows_is_rejected_naming_its_tag(tmp_path):
+    source = tmp_path / "huge.mrk"
+    source.write_text(
+        "=LDR  00000nam a2200000 i 4500\n=001  huge1\n=245  10$aBig\n"
+        "=500  \\\\$a" + "x" * 20_000 + "\n",
+        encoding="utf-8",
+    )
+    rejects = tmp_path / "rejects.txt"
+    result = koprik(tmp_path, "import", "--rejects", str(rejects), str(source))
+    assert "Traceback" not in result.stderr
+    assert result.returncode != 0
+    (line,) = rejects.read_text().splitlines()
+    reason = line.split("\t")[2]
+    assert "field 500: 20,005 bytes, longer than ISO 2709 allows a field" in reason, reason
+    assert "derivations failed" not in reason

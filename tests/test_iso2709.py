@@ -15,10 +15,11 @@ import random
 from pathlib import Path
 
 import pytest
+from pymarc import Field, Indicators, Record, Subfield
 
 from catalog.demo import demo_records
 from catalog.store import canonical_marc
-from crosswalks import iso2709
+from crosswalks import charsets, iso2709
 from crosswalks.marc_io import checked_item, record_to_iso2709
 from tests.conftest import DATA
 
@@ -184,18 +185,40 @@ def _sharing(copies: int, body: bytes) -> bytes:
     return head + directory + b"\x1e" + data
 
 
-@pytest.mark.parametrize(
-    ("copies", "size"), [(1, 20), (12, 9000)], ids=["shared", "longer than ISO 2709 allows"]
-)
-def test_entries_sharing_their_data_are_each_written(copies: int, size: int) -> None:
-    """Each entry gets a copy of the field, as pymarc writes them: past 99,999 bytes (which
-    the catalogue then refuses) an offset takes six digits and the base address says so."""
-    chunk = _sharing(copies, b"10\x1fa" + b"x" * size)
+def test_entries_sharing_their_data_are_each_written() -> None:
+    """Each entry gets a copy of the field, as pymarc writes them."""
+    chunk = _sharing(1, b"10\x1fa" + b"x" * 20)
     assert iso2709.flawless_fields(chunk) is not None
     made, fast = shortcut(chunk)
     assert fast
     assert made == reference(chunk)
     assert isinstance(made[0], bytes) and len(made[0]) > len(chunk)
+
+
+def test_entries_sharing_their_data_past_what_iso_2709_holds_are_refused_both_ways() -> None:
+    """Past 99,999 bytes an offset would take six digits: neither the shortcut nor pymarc's
+    writing makes such bytes, both say why."""
+    chunk = _sharing(12, b"10\x1fa" + b"x" * 9000)
+    assert iso2709.flawless_fields(chunk) is not None
+    too_long = r"record of 117,\d{3} bytes is longer than ISO 2709 allows \(99,999\)"
+    with pytest.raises(iso2709.TooLong, match=too_long):
+        iso2709.read_record_or_canonical(chunk)
+    record, _decision = iso2709.read_record(chunk)
+    with pytest.raises(iso2709.TooLong, match=too_long):
+        canonical_marc(record)
+
+
+def test_a_field_iso_2709_cannot_hold_is_never_written() -> None:
+    record = Record(leader="00000nam a2200000 i 4500")
+    record.add_field(Field("001", data="x1"))
+    record.add_field(Field("500", Indicators(" ", " "), [Subfield("a", "é" * 5_000)]))
+    expected = r"^field 500: 10,005 bytes, longer than ISO 2709 allows a field \(9,999"
+    for write in (record_to_iso2709, canonical_marc, charsets.record_to_iso2709_marc8):
+        with pytest.raises(iso2709.TooLong, match=expected):
+            write(record)
+    assert iso2709.length_problems(iso2709.field_lengths(record)) == [
+        ("500", "10,005 bytes, longer than ISO 2709 allows a field (9,999 with its terminator)")
+    ]
 
 
 @pytest.mark.parametrize("path", MARC21_FILES, ids=lambda p: str(p.relative_to(DATA)))

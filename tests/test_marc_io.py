@@ -13,6 +13,7 @@ from pymarc import Field, Indicators, Leader, Record, Subfield
 from catalog.demo import demo_records
 from crosswalks import marc_io
 from crosswalks.marc_io import (
+    NothingToRead,
     ReadItem,
     detect_format,
     iter_records,
@@ -32,7 +33,7 @@ NOT_MARC21 = {
     MARC21 / "yaz" / "marc2.marc": "indicator and subfield code counts must be 2 and 2",
     MARC21 / "yaz" / "marc3.marc": "field 648: 15 indicator characters, not 2",
     MARC21 / "yaz" / "marc4.marc": "leader says 914 bytes but the record terminator ends it",
-    MARC21 / "yaz" / "marc5.marc": "can't decode byte 0xce",
+    MARC21 / "yaz" / "marc5.marc": "field 250: no subfield delimiter (0x1F): 11 bytes of text",
     MARC21 / "yaz" / "marc8.marc": "leader/07: positions 07-09 must be letters",
     MARC21 / "yaz" / "marc12.marc": "invalid MARC-8",
 }
@@ -187,6 +188,30 @@ def test_yaz_files_that_are_not_marc21_are_rejected_with_a_reason(path: Path, re
 def test_bad_tag_in_marcxml_is_rejected() -> None:
     (item,) = records(MARC21 / "broken" / "bad_tag.xml")
     assert item.record is None and item.error
+    assert item.error.startswith("leader of 17 characters, not 24"), item.error
+
+
+def test_reject_reasons_are_words_not_python_exceptions() -> None:
+    reasons = [item.error or "" for item in records(MARC21 / "broken" / "bad_records.mrc")]
+    assert reasons[6] == "no fields: the directory is empty"
+    reasons += [item.error or "" for item in records(MARC21 / "yaz" / "marc5.marc")]
+    for reason in reasons:
+        assert not any(word in reason for word in ("Error", "Invalid", "NoFields", "codec")), reason
+
+
+def test_the_empty_and_the_blank_have_no_format() -> None:
+    with pytest.raises(NothingToRead, match="the file is empty"):
+        detect_format(b"")
+    with pytest.raises(NothingToRead, match="only blanks"):
+        detect_format(b" \r\n\x00")
+
+
+def test_iso_2709_is_detected_when_the_first_record_length_is_damaged() -> None:
+    good = (MARC21 / "one.dat").read_bytes()
+    assert detect_format(b"0x" + good[2:] + good) == "marc21"  # the next record's leader
+    assert detect_format(b"0x" + good[2:]) == "marc21"  # the leader and directory shape
+    with pytest.raises(ValueError):
+        detect_format(b"0x345 and some text")
 
 
 def test_three_indicator_characters_are_not_dropped_silently() -> None:

@@ -19,10 +19,13 @@ record not read as UTF-8 is listed with the decision and its reason in ``--repor
 ``input``, ``record number``, ``charset``, ``reason``; so is each note of a conversion
 (``note`` in place of the charset: unmapped UNIMARC data, unknown .mrk mnemonics) and, with
 ``--repair``, each repair that let a damaged ISO 2709 record be read (``repaired``). A
-summary line ends the run on stderr, with the count of records read in each charset.
+summary line ends the run on stderr, with the count of records read in each charset. An input
+that cannot be read at all (missing, a folder, empty, of no known format) is said in one line
+and counted, and the others are read; the output is always a complete file.
 
 Exit status: 0 every record converted (or, with ``--check``, no problem found); 1 some
-records rejected (problems found); 2 nothing converted, or bad usage.
+records rejected or some inputs unreadable (problems found); 2 nothing converted, or bad
+usage.
 """
 
 from __future__ import annotations
@@ -140,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
         rejects = _Rejects(stack, rejects_path)
         report = _Report(stack, report_path)
         progress = stack.enter_context(Progress("crosswalk", unit="records"))
-        items = _read_all(stack, inputs, args.from_format, _max_bytes(args), charset)
+        items = _read_all(
+            stack, inputs, args.from_format, _max_bytes(args), charset, stats.input_failed
+        )
         for name, fmt, item in items:
             item = stats.repaired_if_asked(args.repair, fmt, item, charset)
             stats.read += 1
@@ -151,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
                 rejects.add(name, item, item.error or "unreadable")
                 continue
             try:
-                writer.write(_apply(item.record, steps))
+                writer.write(_apply(output.declared(item.record), steps))
             except OSError:
                 raise  # the output is gone (a closed pipe, a full disk): not this record's fault
             except Exception as error:  # one record's failure must not end the batch
@@ -166,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     _print_summary(stats, args.output, rejects_path if rejects.count else None)
     if stats.converted == 0:
         return 2
-    return 1 if stats.rejected else 0
+    return 1 if stats.rejected or stats.unreadable_inputs else 0
 
 
 @dataclass
@@ -180,6 +185,13 @@ class _Stats:
     charsets: Counter[str] = field(default_factory=Counter)
     rules: Counter[str] = field(default_factory=Counter)
     repaired: int = 0
+    unreadable_inputs: int = 0
+
+    def input_failed(self, message: str) -> None:
+        """One input that could not be read at all: said in one line, counted, and the run
+        goes on with the next."""
+        self.unreadable_inputs += 1
+        print(f"koprik: {message}", file=sys.stderr)
 
     def repaired_if_asked(
         self, repair: bool, fmt: str, item: ReadItem, charset: str | None
@@ -280,40 +292,61 @@ def _read_all(
     inputs: list[str],
     from_format: str | None,
     max_bytes: int,
-    charset: str | None = None,
+    charset: str | None,
+    failed: Callable[[str], None],
 ) -> Iterator[tuple[str, str, ReadItem]]:
     """``(input name, format, item)`` for every record of every input.
 
     The format is detected per input unless given; ``charset`` is passed to the formats that
-    take one (a UserError for one that declares its own). Should a reader fail in a way it did
-    not foresee, the rest of that input is given up as one reject, and the run goes on.
+    take one. An input that cannot be read at all (missing, a folder, empty, of no format
+    known, in a format that declares its own encoding when ``charset`` is given) is passed
+    to ``failed`` in one line and the next is read. Should a reader fail in a way it did not
+    foresee, the rest of that input is given up as one reject, and the run goes on.
     """
     for name in inputs:
-        stream = marc_io.peekable(_open_input(stack, name))
-        fmt_name = from_format
-        if fmt_name is None:
-            try:
-                fmt_name = marc_io.detect_format(stream.peek(marc_io.HEAD_BYTES))
-            except ValueError as error:
-                raise UserError(f"{name}: {error}; say which with --from") from None
-            if fmt_name == "unimarc":
-                print(f"koprik: {name}: {UNIMARC_DETECTED}", file=sys.stderr)
-        index = 0
-        fmt = _input_format(fmt_name)
-        if charset is not None and not fmt.takes_charset:
-            raise UserError(f"{name}: {fmt_name} declares its own encoding; drop --charset")
-        if charset == charsets.MARC8 and fmt_name == "mrk":
-            raise UserError(f"{name}: .mrk text is read as UTF-8 or a code page, not MARC-8")
-        options = {"charset": charset} if charset is not None else {}
         try:
-            for item in fmt.read(stream, max_bytes, **options):
-                index = item.index + 1
-                yield name, fmt_name, item
-        except (registry.CrosswalkUnavailable, marc_io.NoRecords) as error:
+            yield from _read_input(stack, name, from_format, max_bytes, charset)
+        except UserError as error:
+            failed(str(error))
+        except OSError as error:  # a read error before any record (EIO, a vanished disk)
+            failed(f"cannot read {name}: {error.strerror or error}")
+
+
+def _read_input(
+    stack: contextlib.ExitStack,
+    name: str,
+    from_format: str | None,
+    max_bytes: int,
+    charset: str | None,
+) -> Iterator[tuple[str, str, ReadItem]]:
+    """The records of one input for :func:`_read_all`; a UserError when it cannot be read."""
+    stream = marc_io.peekable(_open_input(stack, name))
+    fmt_name = from_format
+    if fmt_name is None:
+        try:
+            fmt_name = marc_io.detect_format(stream.peek(marc_io.HEAD_BYTES))
+        except marc_io.NothingToRead as error:
             raise UserError(f"{name}: {error}") from None
-        except Exception as error:  # the safety net: a report, never a traceback
-            reason = f"reading stopped: {iso2709.describe(error)}"
-            yield name, fmt_name, ReadItem(index, None, b"", reason)
+        except ValueError as error:
+            raise UserError(f"{name}: {error}; say which with --from") from None
+        if fmt_name == "unimarc":
+            print(f"koprik: {name}: {UNIMARC_DETECTED}", file=sys.stderr)
+    index = 0
+    fmt = _input_format(fmt_name)
+    if charset is not None and not fmt.takes_charset:
+        raise UserError(f"{name}: {fmt_name} declares its own encoding; drop --charset")
+    if charset == charsets.MARC8 and fmt_name == "mrk":
+        raise UserError(f"{name}: .mrk text is read as UTF-8 or a code page, not MARC-8")
+    options = {"charset": charset} if charset is not None else {}
+    try:
+        for item in fmt.read(stream, max_bytes, **options):
+            index = item.index + 1
+            yield name, fmt_name, item
+    except (registry.CrosswalkUnavailable, marc_io.NoRecords) as error:
+        raise UserError(f"{name}: {error}") from None
+    except Exception as error:  # the safety net: a report, never a traceback
+        reason = f"reading stopped: {iso2709.describe(error)}"
+        yield name, fmt_name, ReadItem(index, None, b"", reason)
 
 
 class _SideFile:
@@ -386,6 +419,8 @@ def _print_summary(stats: _Stats, output: str | None, rejects_path: str | None) 
         parts.append(f"unmapped notes {stats.notes}")
     if stats.repaired:
         parts.append(f"repaired {stats.repaired}")
+    if stats.unreadable_inputs:
+        parts.append(f"unreadable inputs {stats.unreadable_inputs}")
     if stats.charset_summary():
         parts.append(stats.charset_summary())
     line = "crosswalk: " + ", ".join(parts)
@@ -404,7 +439,8 @@ def _check(
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         progress = stack.enter_context(Progress("check", unit="records"))
-        for name, fmt_name, item in _read_all(stack, inputs, from_format, max_bytes, charset):
+        items = _read_all(stack, inputs, from_format, max_bytes, charset, stats.input_failed)
+        for name, fmt_name, item in items:
             item = stats.repaired_if_asked(repair, fmt_name, item, charset)
             stats.read += 1
             progress.advance()
@@ -426,12 +462,13 @@ def _check(
     print(
         f"check: read {stats.read}, records with problems {len(stats.bad_records)}, "
         f"problems {stats.problems}" + (f" ({by_rule})" if by_rule else "")
-        + (f", {stats.charset_summary()}" if stats.charset_summary() else ""),
+        + (f", {stats.charset_summary()}" if stats.charset_summary() else "")
+        + (f", unreadable inputs {stats.unreadable_inputs}" if stats.unreadable_inputs else ""),
         file=sys.stderr,
     )
     if stats.read == 0:
         return 2
-    return 1 if stats.bad_records else 0
+    return 1 if stats.bad_records or stats.unreadable_inputs else 0
 
 
 def _position(item: ReadItem) -> int:

@@ -29,7 +29,7 @@ from catalog.dedup import run_dedup
 from catalog.store import Batch, Outcome
 from config import load_settings
 from crosswalks import charsets
-from crosswalks.marc_io import HEAD_BYTES, ReadItem, detect_format
+from crosswalks.marc_io import HEAD_BYTES, NothingToRead, ReadItem, detect_format
 from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
 from koprik.output_files import refuse_overwriting
@@ -253,12 +253,10 @@ def _open_output(path: Path, option: str, default: bool) -> TextIO:
 
 
 def _detected_format(path: Path, head: bytes) -> str:
-    if not head:
-        raise UserError(f"{path}: the file is empty")
-    if not head.removeprefix(b"\xef\xbb\xbf").strip(b" \t\r\n\x00"):
-        raise UserError(f"{path}: the file holds only blanks, no records")
     try:
         fmt = detect_format(head)
+    except NothingToRead as error:
+        raise UserError(f"{path}: {error}") from None
     except ValueError as error:
         raise UserError(f"{path}: {error}; say which with --format") from None
     if fmt not in IMPORTABLE:

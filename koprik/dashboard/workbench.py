@@ -134,13 +134,17 @@ def convert(
     if not from_format:
         try:
             from_format = marc_io.detect_format(stream.peek(marc_io.HEAD_BYTES))
+        except marc_io.NothingToRead as error:
+            result.warnings.append(str(error))
+            return result
         except ValueError as error:
             result.warnings.append(f"{error}; choose the input format")
             return result
     result.detected = from_format
     step = SCRIPTS[script][1]
     out = io.BytesIO()
-    writer = registry.output_format(to_format).open(out)
+    output = registry.output_format(to_format)
+    writer = output.open(out)
     try:
         for item in registry.input_format(from_format).read(stream, max_record_bytes):
             result.read += 1
@@ -150,7 +154,8 @@ def convert(
                 result.warnings.append(f"{where}: {item.error or 'unreadable'}")
                 continue
             try:
-                writer.write(step(item.record) if step else item.record)
+                record = output.declared(item.record)
+                writer.write(step(record) if step else record)
             except Exception as error:  # one record's failure must not end the batch
                 result.warnings.append(f"{where}: conversion failed: {iso2709.describe(error)}")
                 continue

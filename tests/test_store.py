@@ -11,6 +11,7 @@ from catalog import Outcome, Provenance, models, store
 from catalog.demo import demo_records
 from catalog.search_index import terms
 from catalog.store import Incoming
+from crosswalks.iso2709 import checked_length
 from crosswalks.marc_io import iter_records
 from tests.conftest import DATA
 
@@ -226,7 +227,8 @@ def test_a_record_longer_than_iso2709_allows_is_refused(catalog):
 
 def _canonical_by_pymarc(record: Record) -> bytes:
     """:func:`catalog.store.canonical_marc` as it was, with pymarc's ``as_marc`` writing every
-    record: the reference for its own writer."""
+    record (and refusing, as it does, bytes that break ISO 2709: a field or record too long, a
+    tag not of three characters): the reference for its own writer."""
     leader = str(record.leader)
     if leader[9:10] != "a":
         record.leader = leader[:9] + "a" + leader[10:]
@@ -234,7 +236,7 @@ def _canonical_by_pymarc(record: Record) -> bytes:
         if field.is_control_field() and field.data is None:
             field.data = ""
     record.force_utf8 = True
-    marc: bytes = record.as_marc()
+    marc: bytes = checked_length(record.as_marc(), record)
     head = marc[:24]
     if head.isascii() and str(record.leader) != (written := head.decode("ascii")):
         record.leader = Leader(written)

@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, partial
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pymarc import Field, Indicators, Leader, Record, Subfield
 from pymarc.exceptions import BadSubfieldCodeWarning
@@ -462,7 +462,7 @@ def _decode_marc8_values(record: Record) -> None:
                 field.data = marc8.decode((field.data or "").encode("latin-1"))
             else:
                 field.subfields = [
-                    _new_subfield((sub.code, marc8.decode(sub.value.encode("latin-1"))))
+                    new_subfield((sub.code, marc8.decode(sub.value.encode("latin-1"))))
                     for sub in field.subfields
                 ]
     except marc8.Marc8Error as error:
@@ -570,6 +570,49 @@ def utf8_to_marc8(marc: bytes) -> bytes | None:
     return assembled(leader[:9] + " " + leader[10:], written)
 
 
+def plain_utf8(fields: list[Any], leader: str) -> bytes | None:
+    """What pymarc's ``Record.as_marc()`` writes in UTF-8 for ``fields`` under ``leader`` (its
+    09 'a'), when the record is plain: pymarc's own :class:`Field` objects, each with a tag of
+    three ASCII characters, under a leader of 24 ASCII characters (the usual case); None for
+    any other, which pymarc writes, however it does. Each field is written as pymarc 5's
+    ``Field.as_marc`` writes it (:func:`_field_utf8`), compiled: pymarc's own writing of the
+    fields, directory and leader cost a catalogue's canonical bytes more than all the rest."""
+    if len(leader) != 24 or not leader.isascii():
+        return None
+    written: list[tuple[str, bytes]] = []
+    for field in fields:  # Any, and the tag object: the compiled code checks before it trusts
+        if type(field) is not Field:
+            return None
+        tag: object = field.tag
+        if not isinstance(tag, str) or type(tag) is not str or len(tag) != 3 or not tag.isascii():
+            return None
+        written.append((tag, _field_utf8(field)))
+    return assembled(leader, written)
+
+
+def _field_utf8(field: Field) -> bytes:
+    """``field.as_marc("utf-8")`` as pymarc 5 writes it: a control field's data, or the two
+    indicators and each subfield after its delimiter and code, each value formatted as an
+    f-string does (a stray None is written ``None``, as pymarc writes it); then the field
+    terminator."""
+    # Each value typed object: the compiled f-string then formats any value, as pymarc's does
+    # (one typed str raises on a None).
+    if field.control_field:
+        data: object = field.data
+        return f"{data}\x1e".encode()
+    indicators: Any = field._indicators
+    first: object = indicators[0] if indicators else ""
+    second: object = indicators[1] if indicators else ""
+    parts = [f"{first}{second}"]
+    subfields: Any = field.subfields
+    for subfield in subfields:
+        code: object = subfield.code
+        value: object = subfield.value
+        parts.append(f"\x1f{code}{value}")
+    parts.append("\x1e")
+    return "".join(parts).encode()
+
+
 def assembled(leader: str, fields: list[tuple[str, bytes]]) -> bytes:
     """ISO 2709 of ``fields`` (tag, data ending with the field terminator) in their order,
     stored in that order, under ``leader`` with the record length and base address written:
@@ -675,9 +718,21 @@ def plain_canonical(chunk: bytes, fields: list[tuple[str, bytes]]) -> Canonical 
 
 _new_field = Field.__new__
 _new_indicators = partial(tuple.__new__, Indicators)
-_new_subfield = partial(tuple.__new__, Subfield)
+new_subfield = partial(tuple.__new__, Subfield)
 """Field and named-tuple construction without their Python-level checks, which the bytes
 have already passed; pymarc's constructors cost more than the rest of the read."""
+
+
+def plain_data_field(tag: str, indicators: tuple[str, str], subfields: list[Subfield]) -> Field:
+    """The data field ``Field(tag, Indicators(*indicators), subfields)`` makes, built without
+    pymarc's checks (see :data:`new_subfield`): for a tag of three characters that pymarc
+    does not take for a control field's (below 010 and all digits), which its caller checks."""
+    field = _new_field(Field)
+    field.tag = tag
+    field.control_field, field.data = False, None
+    field._indicators = _new_indicators(indicators)
+    field.subfields = subfields
+    return field
 _SUBFIELD = re.compile("\x1f([^\x1f])([^\x1f]*)")
 """A subfield as pymarc reads it: delimiter, one-character code, value (empty ones skipped)."""
 _NON_ASCII_CODE = re.compile("\x1f[^\x00-\x7f]")
@@ -713,7 +768,7 @@ def _build_record(leader: str, fields: list[tuple[str, bytes]], charset: str) ->
                 return None
             field.control_field, field.data = False, None
             field._indicators = _new_indicators(indicators)
-            field.subfields = list(map(_new_subfield, _SUBFIELD.findall(text)))
+            field.subfields = list(map(new_subfield, _SUBFIELD.findall(text)))
             built.append(field)
     except UnicodeDecodeError:
         return None

@@ -309,9 +309,12 @@ def _plain_record(element: etree._Element) -> Record | None:
                 if sub.tag != _SUBFIELD or code is None or len(sub):
                     return None
                 if code:  # a subfield with an empty code is dropped
-                    subfields.append(Subfield(code, sub.text or ""))
-            indicators = Indicators(child.get("ind1", " "), child.get("ind2", " "))
-            fields.append(Field(name, indicators, subfields))
+                    subfields.append(iso2709.new_subfield((code, sub.text or "")))
+            indicators = (child.get("ind1", " "), child.get("ind2", " "))
+            if len(name) == 3 and not (name < "010" and name.isdigit()):
+                fields.append(iso2709.plain_data_field(name, indicators, subfields))
+            else:  # pymarc pads a numeric tag, and reads one below 010 as a control field's
+                fields.append(Field(name, Indicators(*indicators), subfields))
         elif len(child):
             return None
         elif tag == _CONTROLFIELD:

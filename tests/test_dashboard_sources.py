@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from catalog.harvest_state import harvest_sources
+from catalog.harvest_state import harvest_sources, harvest_state
 from config import DatabaseSettings, Settings
 from koprik.dashboard.accounts import new_token
 from koprik.dashboard.api import MAX_BODY
@@ -86,6 +86,8 @@ async def test_add_harvest_toggle_and_remove_a_source(client: Any, partner: str)
                              allow_redirects=False)
     assert gone.status == 303
     assert (await client.get("/sources/partner")).status == 404
+    with client.app[CATALOG].engine.connect() as connection:  # its watermark went with it
+        assert connection.execute(select(harvest_state)).all() == []
 
 
 async def test_the_api_offers_sources_and_runs(client: Any, partner: str) -> None:  # noqa: F811
@@ -111,6 +113,11 @@ async def test_the_api_offers_sources_and_runs(client: Any, partner: str) -> Non
     assert [r["id"] for r in await (await client.get("/api/runs", headers=headers)).json()] \
         == [run_id]
     assert (await client.delete("/api/sources/p", headers=headers)).status == 200
+    again = await client.post("/api/sources", headers=headers,
+                              json={"name": "p", "url": partner, "prefix": "marc21"})
+    assert again.status == 201  # the same source again: its old watermark is forgotten
+    assert (await (await client.get("/api/sources/p", headers=headers)).json())["watermark"] \
+        is None
 
 
 async def _api_harvest(client: Any, url: str) -> dict[str, Any]:  # noqa: F811

@@ -80,7 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _definition_options(edit, adding=False)
     edit.set_defaults(handler=edit_command)
     for action, handler, text in (
-        ("remove", remove_command, "forget a source (its records stay)"),
+        ("remove", remove_command,
+         "forget a source and its watermark (its records and runs stay)"),
         ("enable", enable_command, "enable a source"),
         ("disable", disable_command, "disable a source (no scheduled runs)"),
     ):

@@ -17,6 +17,8 @@ the source as it is now, its sets and its endpoint, so that an upgrade starts no
 >>> before.covers(spec, source)              # may this set be asked from the watermark?
 >>> specs, line = before.anew(source)         # the sets it does not cover, and why
 >>> connection.execute(update(harvest_state)...values(covering(watermark, source, specs)))
+>>> coverages(connection)["partner"].anew(source)[1]   # as `koprik sources list` and the
+...                                                    # dashboard's sources pages say it
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row, select
 
+from catalog.harvest_state import harvest_state
 from config import HarvestSource
 from harvester.resumption import endpoint_of
 
@@ -83,6 +86,17 @@ class Coverage:
         covered = described(sorted(self.sets or ()))  # some sets: only those leave some out
         return anew, f"the watermark {self.watermark} covers {covered}, not {described(anew)}: " \
             "harvested from the start"  # fmt: skip
+
+
+NOTHING = Coverage(None, None, None)
+"""The coverage of a source never harvested (or removed and added again): no watermark."""
+
+
+def coverages(connection: Connection) -> dict[str, Coverage]:
+    """Every source's saved coverage, by source name; a source without a row has none
+    (:data:`NOTHING`). What :meth:`Coverage.anew` says of each is what ``koprik sources list``
+    and the dashboard's sources pages show about the source's next run."""
+    return {row.source: Coverage.of(row) for row in connection.execute(select(harvest_state))}
 
 
 def described(specs: Iterable[str | None]) -> str:

@@ -32,9 +32,10 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import delete, insert, select, update
 
 from catalog import Catalog
-from catalog.harvest_state import harvest_sources
+from catalog.harvest_state import harvest_sources, harvest_state
 from config import ConfigError, HarvestSource, Settings
 from config.settings import check_bounds
+from harvester import locks
 from harvester.faults import HarvestError
 from harvester.http_fetch import Politeness, http_url_problem
 from harvester.oai_client import Identity, OaiClient
@@ -80,6 +81,10 @@ class SourceError(ValueError):
 
 class UnknownSource(SourceError):
     """No source has the name asked for (the API answers 404)."""
+
+
+class SourceInUse(SourceError):
+    """A run of the source holds it, so it cannot be removed now (the API answers 409)."""
 
 
 @dataclass(frozen=True)
@@ -350,10 +355,32 @@ def edit_source(
 
 
 def remove_source(settings: Settings, catalog: Catalog, name: str) -> None:
-    """Forget a source added from the command line (its harvested records stay)."""
+    """Forget a source added from the command line, and its harvest state: the watermark, where
+    an unfinished run stood, its failed windows (its harvested records stay, and its runs and
+    rejects as history). A source added again under the name is harvested from the start, as a
+    new one: an old watermark would keep it from ever asking for the records older than it.
+
+    Refused (:class:`SourceInUse`) while a run of the source holds its lock: the run would write the
+    state again. When koprik.toml defines a source of the name too (the one harvested), the
+    state is that source's and stays.
+    """
     _editable(settings, catalog, name)
-    with catalog.engine.begin() as connection:
-        connection.execute(delete(harvest_sources).where(harvest_sources.c.name == name))
+    engine = catalog.engine
+    if any(source.name == name for source in settings.sources):
+        with engine.begin() as connection:
+            connection.execute(delete(harvest_sources).where(harvest_sources.c.name == name))
+        return
+    owner = locks.new_owner()
+    try:
+        locks.acquire(engine, name, owner)
+    except locks.SourceBusy as busy:
+        raise SourceInUse(f"{busy}: not removed (remove it once the run has ended)") from None
+    try:
+        with engine.begin() as connection:
+            connection.execute(delete(harvest_sources).where(harvest_sources.c.name == name))
+            connection.execute(delete(harvest_state).where(harvest_state.c.source == name))
+    finally:
+        locks.release(engine, name, owner)
 
 
 def _address_of(source: HarvestSource) -> tuple[str, ...]:

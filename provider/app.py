@@ -7,7 +7,7 @@ Each protocol module registers its own routes (OAI-PMH: :func:`provider.oai.setu
 settings and the catalogue are shared under the typed keys in :mod:`provider.keys`. The
 application owns the catalogue it is given and closes it when it shuts down. A request from
 one of ``server.trusted_proxies`` is handled as from the client and with the scheme the proxy
-names (:mod:`provider.forwarded`).
+names (:mod:`provider.forwarded`, installed only when that list is not empty).
 """
 
 from __future__ import annotations
@@ -35,7 +35,11 @@ def init_app(settings: Settings, catalog: Catalog) -> web.Application:
     ``app[SERVICE]`` is the search service SRU stands on; ``koprik serve`` hands the same one
     to the Z39.50 target, so both ports share its database threads and SRU result sets.
     """
-    app = web.Application(middlewares=[forwarded(settings.server.trusted_proxies), guard])
+    proxies = settings.server.trusted_proxies
+    # Without a trusted proxy the middleware would only find every peer untrusted: left out,
+    # request.remote and request.scheme are the connection's, which is what it would hand on.
+    middlewares = [forwarded(proxies), guard] if proxies else [guard]
+    app = web.Application(middlewares=middlewares)
     app[SETTINGS] = settings
     app[CATALOG] = catalog
     app[SERVICE] = SearchService(catalog, settings.search)

@@ -46,13 +46,16 @@ ignored whole."""
 SCHEMES = ("http", "https")
 CLIENT = web.RequestKey("koprik_client", str) if hasattr(web, "RequestKey") else "koprik_client"
 """The client named by a trusted proxy, kept on the request aiohttp made: its access logger
-(:mod:`provider.access_log`) is given that request, not the clone the handlers see."""
+(:mod:`provider.access_log`) is given that request, not the clone the handlers see. Absent
+when no proxy named one, or none is trusted (:func:`provider.app.init_app` then installs no
+middleware): the client is ``request.remote``."""
 
 
 def forwarded(trusted_proxies: Iterable[str]) -> Middleware:
     """The middleware taking the client and scheme of requests from ``trusted_proxies`` (IP
     addresses and networks, as checked by the settings) from their ``X-Forwarded-*`` headers;
-    put it first, so that every other middleware and handler sees them."""
+    put it first, so that every other middleware and handler sees them. With no proxy trusted
+    it changes no request: leave it out then."""
     proxies = tuple(ip_network(entry) for entry in trusted_proxies)
 
     @web.middleware

@@ -49,7 +49,7 @@ from catalog.harvest_state import harvest_runs
 from config import DatabaseSettings, HarvestSource, Settings
 from crosswalks.marcxml import record_to_marcxml
 from harvester.http_fetch import Politeness
-from harvester.runs import RunReport, harvest
+from harvester.runs import RunReport, Stop, harvest
 
 FAULTS = (
     "timeout", "reset", "http-500", "http-503", "http-429", "malformed", "forbidden-char",
@@ -62,6 +62,9 @@ NS = "http://www.openarchives.org/OAI/2.0/"
 SRU_1 = "http://www.loc.gov/zing/srw/"
 SRU_2 = "http://docs.oasis-open.org/ns/search-ws/sruResponse"
 START = datetime(2020, 1, 1, tzinfo=UTC)
+PATIENCE = 60.0
+"""Seconds a held request waits to be released, and a stopped run may take to end on a loaded
+machine (it takes well under one)."""
 
 
 @dataclass
@@ -523,3 +526,58 @@ def harvest_with_errors(
             select(harvest_runs.c.errors).where(harvest_runs.c.id == report.run_id)
         ).scalar_one()
     return report, errors
+
+
+@dataclass
+class HeldRun:
+    """A harvest run whose request is held at the provider (:func:`held_then_stopped`)."""
+
+    request: dict[str, str]
+    """The held request's parameters."""
+    report: RunReport | None = None
+    """The stopped run's report, once the ``with`` block has ended."""
+
+
+@contextlib.contextmanager
+def held_then_stopped(
+    catalog: Catalog,
+    provider: FaultProvider,
+    source: HarvestSource,
+    at: int,
+    *,
+    search: bool = False,
+    patience: float = PATIENCE,
+) -> Iterator[HeldRun]:
+    """Harvest ``source`` (``provider`` served at its URL) in a thread, as the scheduler and
+    the dashboard run it, and hold its ``at``-th ListRecords request from now (``search``: SRU
+    searchRetrieve request) at the provider; enter once it is held. On leaving, the run is
+    asked to stop (:class:`harvester.runs.Stop`) while the request is still held, so it ends
+    without waiting for that answer (asserted), then the request is released. The pages before
+    the held request are in (or being written: wait for them inside the block).
+
+    >>> with held_then_stopped(catalog, provider, source, at=3) as held:
+    ...     held.request                       # the third ListRecords request's parameters
+    >>> held.report.status                     # 'interrupted'
+    """
+    before = provider.search_requests() if search else provider.list_requests()
+    hold = Hold(len(before) + at, patience)
+    hook = "on_search_request" if search else "on_list_request"
+    setattr(provider, hook, hold)
+    stop = Stop()
+    reports: list[RunReport] = []
+    run = threading.Thread(target=lambda: reports.append(
+        harvest(catalog, source, politeness=Politeness(delay=0), stop=stop)))
+    run.start()
+    try:
+        assert hold.held.wait(patience), f"the run never sent request {at}"
+        held = HeldRun(provider.requests[-1])
+        yield held
+        stop.request()
+        run.join(patience)  # the held request is abandoned: the run does not wait for it
+        assert not run.is_alive(), "the run did not stop while its request was held"
+    finally:
+        stop.request()  # as well when the block failed: the thread must end
+        hold.release.set()
+        run.join(patience)
+        setattr(provider, hook, None)
+    (held.report,) = reports

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import html
 import logging
 from typing import Any
 
@@ -13,12 +14,13 @@ from sqlalchemy import select
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from catalog.harvest_state import harvest_sources
+from catalog.harvest_state import harvest_sources, harvest_state
 from config import DatabaseSettings, Settings
+from koprik.cli import main
 from koprik.dashboard.accounts import new_token
 from koprik.dashboard.api import MAX_BODY
 from provider.app import init_app
-from provider.keys import CATALOG
+from provider.keys import CATALOG, SETTINGS
 from tests.conftest import free_port
 from tests.dashboard_fixtures import client, csrf_of, make_client, sign_in  # noqa: F401
 from tests.fault_provider import FaultProvider, serve
@@ -86,6 +88,8 @@ async def test_add_harvest_toggle_and_remove_a_source(client: Any, partner: str)
                              allow_redirects=False)
     assert gone.status == 303
     assert (await client.get("/sources/partner")).status == 404
+    with client.app[CATALOG].engine.connect() as connection:  # its watermark went with it
+        assert connection.execute(select(harvest_state)).all() == []
 
 
 async def test_the_api_offers_sources_and_runs(client: Any, partner: str) -> None:  # noqa: F811
@@ -111,15 +115,15 @@ async def test_the_api_offers_sources_and_runs(client: Any, partner: str) -> Non
     assert [r["id"] for r in await (await client.get("/api/runs", headers=headers)).json()] \
         == [run_id]
     assert (await client.delete("/api/sources/p", headers=headers)).status == 200
+    again = await client.post("/api/sources", headers=headers,
+                              json={"name": "p", "url": partner, "prefix": "marc21"})
+    assert again.status == 201  # the same source again: its old watermark is forgotten
+    assert (await (await client.get("/api/sources/p", headers=headers)).json())["watermark"] \
+        is None
 
 
-async def _api_harvest(client: Any, url: str) -> dict[str, Any]:  # noqa: F811
-    """Add source ``p`` at ``url`` (no retries) and harvest it through the API; its run once
-    it ended."""
-    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
-    created = await client.post("/api/sources", headers=headers, json={
-        "name": "p", "url": url, "prefix": "marc21", "delay": 0, "retries": 0, "check": False})
-    assert created.status == 201, await created.text()
+async def _api_run(client: Any, headers: dict[str, str]) -> dict[str, Any]:  # noqa: F811
+    """Harvest source ``p`` through the API; its run once it ended."""
     started = await client.post("/api/sources/p/harvest", headers=headers)
     assert started.status == 202
     run_id = (await started.json())["run"]
@@ -130,6 +134,16 @@ async def _api_harvest(client: Any, url: str) -> dict[str, Any]:  # noqa: F811
             return run
         await asyncio.sleep(0.1)
     raise AssertionError("the run did not end")
+
+
+async def _api_harvest(client: Any, url: str) -> dict[str, Any]:  # noqa: F811
+    """Add source ``p`` at ``url`` (no retries) and harvest it through the API; its run once
+    it ended."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    created = await client.post("/api/sources", headers=headers, json={
+        "name": "p", "url": url, "prefix": "marc21", "delay": 0, "retries": 0, "check": False})
+    assert created.status == 201, await created.text()
+    return await _api_run(client, headers)
 
 
 async def _logged_end(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
@@ -244,3 +258,41 @@ async def test_the_api_answers_a_wrong_request_in_one_line(client: Any) -> None:
         assert (await answer.json())["error"].startswith("no source named 'nosuch'"), method
     assert [s["name"] for s in await (await client.get("/api/sources", headers=headers)).json()
             ] == ["p"]
+
+
+async def test_the_sources_pages_say_what_the_next_run_harvests_from_the_start(
+    client: Any, partner: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    """A set added to a harvested source: the sources page and the source's page show its
+    watermark and the line ``koprik sources list`` ends with (one function says it), until a
+    run has harvested the set."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    created = await client.post("/api/sources", headers=headers, json={
+        "name": "p", "url": partner, "prefix": "marc21", "sets": ["type"], "delay": 0})
+    assert created.status == 201, await created.text()
+    run = await _api_run(client, headers)
+    assert run["status"] == "succeeded"
+    await sign_in(client)
+    listed = await (await client.get("/sources")).text()
+    watermark = (await (await client.get("/api/sources/p", headers=headers)).json())["watermark"]
+    assert watermark and f"<td>{watermark}</td>" in listed and "next run:" not in listed
+
+    changed = await client.patch("/api/sources/p", headers=headers,
+                                 json={"sets": ["type", "lang"], "check": False})
+    assert changed.status == 200
+    config = tmp_path / "koprik.toml"  # the operator's `koprik sources list`, same catalogue
+    config.write_text(f'[database]\nurl = "{client.app[SETTINGS].database.url}"\n')
+    assert main(["--config", str(config), "sources", "list"]) == 0
+    (note,) = capsys.readouterr().out.splitlines()[2:]
+    why = note.removeprefix("p, next run: ")
+    assert why == f"the watermark {watermark} covers set type, not set lang: harvested from " \
+        "the start"
+    for page in ("/sources", "/sources/p"):
+        text = await (await client.get(page)).text()
+        assert f'{watermark}<br><small class="anew">next run: {html.escape(why)}</small>' in text
+
+    run = await _api_run(client, headers)
+    assert run["status"] == "succeeded"
+    for page in ("/sources", "/sources/p"):
+        assert "next run:" not in await (await client.get(page)).text()
+

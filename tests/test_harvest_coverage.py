@@ -12,7 +12,6 @@ PostgreSQL, counting its requests and their ``from``.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,14 @@ from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_state
 from config import HarvestSource
-from harvester.oai_client import Politeness
-from harvester.runs import INTERRUPTED, SUCCEEDED, RunReport, Stop, harvest
+from harvester.runs import INTERRUPTED, SUCCEEDED, harvest
 from koprik.cli import main
-from tests.fault_provider import FAST, FaultProvider, Hold, catalogue_of, serve
+from tests.fault_provider import FAST, FaultProvider, catalogue_of, held_then_stopped, serve
 
 RECORDS = 30
 PAGE = 5
 PAGES_OF_A_SET = RECORDS // 2 // PAGE
 """ListRecords requests for all of one of the two sets (15 records each)."""
-LIVENESS = 60.0
 
 
 def _source(url: str, *sets: str, prefix: str = "marc21") -> HarvestSource:
@@ -143,23 +140,9 @@ def test_a_source_moved_to_another_address_or_format_is_harvested_from_the_start
 def _stop_at(catalog: Catalog, provider: FaultProvider, source: HarvestSource, at: int) -> None:
     """Run a harvest of ``source`` and stop it as its ``at``-th ListRecords request (counted by
     the provider) arrives: the run is interrupted, the pages before it are in."""
-    hold = Hold(len(provider.list_requests()) + at, LIVENESS)
-    provider.on_list_request = hold
-    stop = Stop()
-    reports: list[RunReport] = []
-    run = threading.Thread(target=lambda: reports.append(
-        harvest(catalog, source, politeness=Politeness(delay=0), stop=stop)))
-    run.start()
-    try:
-        assert hold.held.wait(LIVENESS)
-        stop.request()
-        run.join(LIVENESS)
-        assert not run.is_alive()
-    finally:
-        hold.release.set()
-        run.join(LIVENESS)
-        provider.on_list_request = None
-    assert [report.status for report in reports] == [INTERRUPTED]
+    with held_then_stopped(catalog, provider, source, at) as held:
+        pass
+    assert held.report is not None and held.report.status == INTERRUPTED
 
 
 def test_a_run_stopped_before_an_added_set_still_harvests_it_from_the_start(

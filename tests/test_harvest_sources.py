@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -17,8 +18,9 @@ from sqlalchemy import select
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from catalog.harvest_state import harvest_runs
+from catalog.harvest_state import harvest_runs, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings, load_settings
+from harvester.runs import INTERRUPTED, SUCCEEDED, harvest
 from harvester.sources import (
     FROM_DATABASE,
     FROM_FILE,
@@ -33,7 +35,7 @@ from harvester.sources import (
 )
 from koprik.cli import main
 from tests.conftest import ROOT, free_port
-from tests.fault_provider import FaultProvider, serve
+from tests.fault_provider import FAST, FaultProvider, catalogue_of, held_then_stopped, serve
 
 
 @pytest.fixture
@@ -387,3 +389,63 @@ def test_a_stored_source_shadowed_by_one_added_to_the_file_later_can_be_removed(
     assert capsys.readouterr().out == "removed source partner\n"
     assert main(["--config", config, "sources", "remove", "partner"]) == 2
     assert "defined in koprik.toml" in capsys.readouterr().err
+
+
+def test_a_source_removed_and_added_again_is_harvested_from_the_start(
+    tmp_path: Path, catalog_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Removing a source forgets its watermark and where a stopped run stood; its records,
+    runs and rejects stay. Added again with the same name, address and format, its next run
+    asks for every record (no ``from``, no resumptionToken), as a new source's run does: the
+    old watermark would have kept the records older than it from ever being asked for. While a
+    run holds the source, removing it is refused, the state kept."""
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{catalog_url}"\n')
+    records, page = 30, 5
+    provider = FaultProvider(list(demo_records(records)), page_size=page)
+
+    def koprik(*args: str) -> tuple[int, str]:
+        status = main(["--config", str(config), *args])
+        return status, capsys.readouterr().err
+
+    def state_rows() -> list[Any]:
+        with catalog.engine.connect() as connection:
+            return list(connection.execute(select(harvest_state)).all())
+
+    catalog = Catalog.open(load_settings(str(config)))
+    try:
+        with serve(provider.app()) as url:
+            add = ("sources", "add", "partner", "--url", url, "--prefix", "marc21", "--delay", "0")
+            source = HarvestSource(name="partner", url=url, prefix="marc21", delay=0)
+            assert koprik(*add)[0] == 0
+            first = harvest(catalog, source, politeness=FAST)
+            assert (first.status, first.counts.added) == (SUCCEEDED, records)
+            changed = 3 * page  # an incremental list of three pages, stopped after the first
+            for n, record in enumerate(demo_records(changed, seed=5)):
+                provider.change(f"oai:fault.test:{n}", record)
+            with held_then_stopped(catalog, provider, source, at=2):
+                status, err = koprik("sources", "remove", "partner")
+                assert status == 2
+                assert err.startswith("koprik: source 'partner' is being harvested by ")
+                assert err.endswith(": not removed (remove it once the run has ended)\n")
+            (state,) = state_rows()
+            assert (state.watermark, state.token is not None) == (first.watermark, True)
+
+            assert koprik("sources", "remove", "partner") == (0, "")
+            assert state_rows() == []
+            with catalog.engine.connect() as connection:
+                runs = connection.execute(select(harvest_runs.c.status)).scalars().all()
+            assert runs == [SUCCEEDED, INTERRUPTED]  # history stays
+            assert len(catalogue_of(catalog, "partner")) == records  # and the records
+
+            assert koprik(*add)[0] == 0
+            since = len(provider.list_requests())
+            again = harvest(catalog, source, politeness=FAST)
+            assert again.status == SUCCEEDED and again.errors == []
+            asked = provider.list_requests()[since:]
+            assert asked[0] == {"verb": "ListRecords", "metadataPrefix": "marc21"}
+            assert len(asked) == records // page
+            assert (again.counts.updated, again.counts.unchanged) == (changed - page,
+                                                                      records - changed + page)
+    finally:
+        catalog.close()

@@ -31,9 +31,16 @@ from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource
 from harvester import dates
 from harvester.oai_client import Politeness
-from harvester.runs import INTERRUPTED, SUCCEEDED, RunReport, Stop, harvest
+from harvester.runs import INTERRUPTED, SUCCEEDED, Stop, harvest
 from tests.conftest import ROOT
-from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve, sqlite_catalog
+from tests.fault_provider import (
+    FaultProvider,
+    Hold,
+    catalogue_of,
+    held_then_stopped,
+    serve,
+    sqlite_catalog,
+)
 
 RECORDS = 30
 PAGE = 5
@@ -63,40 +70,18 @@ def _wait_for(predicate: Callable[[], bool]) -> None:
         time.sleep(0.05)
 
 
-def _hook(provider: FaultProvider, protocol: str, hook: Callable[[int], None] | None) -> None:
-    if protocol == "sru":
-        provider.on_search_request = hook
-    else:
-        provider.on_list_request = hook
-
-
 @pytest.mark.parametrize("protocol", ["oai-pmh", "sru"])
 def test_a_run_stopped_mid_list_is_interrupted_and_the_next_run_resumes_it(
     catalog: Catalog, protocol: str
 ) -> None:
     provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
-    hold = Hold(HELD, LIVENESS)
-    held, release = hold.held, hold.release
-    _hook(provider, protocol, hold)
-    stop = Stop()
-    reports: list[RunReport] = []
     with serve(provider.app()) as url:
         source = _source(url, protocol)
-        run = threading.Thread(target=lambda: reports.append(
-            harvest(catalog, source, politeness=Politeness(delay=0), stop=stop)))
-        run.start()
-        try:
-            assert held.wait(LIVENESS)
+        with held_then_stopped(catalog, provider, source, HELD, search=protocol == "sru") as held:
             # the pages fetched before the held request are written before the stop
             _wait_for(lambda: _pages_committed(catalog) == HELD - 1)
-            stop.request()
-            run.join(LIVENESS)  # the held request is abandoned: the run does not wait for it
-            assert not run.is_alive()
-        finally:
-            release.set()
-            run.join(LIVENESS)
-        _hook(provider, protocol, None)
-        (stopped,) = reports
+        stopped = held.report
+        assert stopped is not None
         assert stopped.status == INTERRUPTED
         assert stopped.pages == HELD - 1 and stopped.counts.added == (HELD - 1) * PAGE
         assert stopped.errors[-1] == (
@@ -144,27 +129,13 @@ def test_a_run_stopped_between_two_sets_resumes_at_the_next_set(catalog: Catalog
     asks for the first set no more, with the span and start of the stopped run, and moves the
     watermark as that run would have."""
     provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE, sets=SETS)
-    hold = Hold(PAGES_OF_A_SET + 1, LIVENESS)  # the first request of set b
-    provider.on_list_request = hold
-    stop = Stop()
-    reports: list[RunReport] = []
     with serve(provider.app()) as url:
         source = HarvestSource(name="partner", url=url, sets=list(SETS))
-        run = threading.Thread(target=lambda: reports.append(
-            harvest(catalog, source, politeness=Politeness(delay=0), stop=stop)))
-        run.start()
-        try:
-            assert hold.held.wait(LIVENESS)
-            held = provider.list_requests()[-1]
-            assert (held.get("set"), held.get("resumptionToken")) == ("b", None)
-            stop.request()
-            run.join(LIVENESS)
-            assert not run.is_alive()
-        finally:
-            hold.release.set()
-            run.join(LIVENESS)
-        provider.on_list_request = None
-        (stopped,) = reports
+        with held_then_stopped(catalog, provider, source, PAGES_OF_A_SET + 1) as held:
+            # the first request of set b
+            assert (held.request.get("set"), held.request.get("resumptionToken")) == ("b", None)
+        stopped = held.report
+        assert stopped is not None
         assert (stopped.status, stopped.pages) == (INTERRUPTED, PAGES_OF_A_SET)
         assert stopped.errors[-1] == (
             f"stopped by the operator after page {PAGES_OF_A_SET}; the next run resumes there")

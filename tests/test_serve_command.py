@@ -216,3 +216,25 @@ def test_a_host_that_is_no_address_is_named_with_its_option_or_setting(tmp_path)
     assert refused.stderr.splitlines() == [
         "koprik: server.host '999.1.1.1': not an address to listen on (Name or service not "
         "known)"]
+
+
+def test_a_host_that_is_not_this_machines_is_named_with_its_option_or_setting(tmp_path):
+    """An address that is one but not of this machine (TEST-NET-1; nothing is sent to it): one
+    line naming the option or setting and the address, status 2, where the bind's "[Errno 99]
+    Cannot assign requested address" named neither."""
+    running = write_config(tmp_path)
+    koprik = [sys.executable, "-m", "koprik", "--config", str(running.config), "serve",
+              "--no-scheduler"]
+    refused = subprocess.run([*koprik, "--host", "192.0.2.1"], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "koprik: --host '192.0.2.1': not an address of this machine"]
+    running.config.write_text(
+        running.config.read_text().replace("[server]\n", '[server]\nhost = "192.0.2.1"\n'))
+    for workers in ("1", "2"):
+        refused = subprocess.run([*koprik, "--workers", workers], capture_output=True,
+                                 text=True, timeout=60)
+        assert refused.returncode == 2
+        assert refused.stderr.splitlines() == [
+            "koprik: server.host '192.0.2.1': not an address of this machine"]

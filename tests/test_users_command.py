@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 
 from koprik.cli import main
+from tests.dashboard_fixtures import dashboard_settings, make_client, sign_in
 
 
 @pytest.fixture
@@ -52,3 +53,30 @@ def test_an_unknown_or_taken_name_is_said_before_a_password_is_asked(
     capsys.readouterr()
     assert _run(config, monkeypatch, "add", "alice") == 2
     assert capsys.readouterr().err == "koprik: a user named 'alice' exists already\n"
+
+
+async def test_a_revoked_token_is_refused_by_the_api(
+    aiohttp_client, tmp_path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """``users revoke-token``: the token made by ``users token`` opens the API over HTTP until
+    it is revoked, then gets 401; the password still signs in. An unknown name is one line and
+    status 2, as ``passwd`` says it."""
+    settings = dashboard_settings(tmp_path)
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{settings.database.url}"\n')
+    client = await make_client(aiohttp_client, settings)  # alice, on the same catalogue
+    assert _run(config, monkeypatch, "token", "alice") == 0
+    bearer = {"Authorization": f"Bearer {capsys.readouterr().out.strip()}"}
+    assert (await client.get("/api/sources", headers=bearer)).status == 200
+
+    assert _run(config, monkeypatch, "revoke-token", "alice") == 0
+    assert capsys.readouterr().out == "revoked the API token of alice\n"
+    assert (await client.get("/api/sources", headers=bearer)).status == 401
+    assert (await sign_in(client)).status == 303  # the password is untouched
+    assert _run(config, monkeypatch, "list") == 0
+    assert "api token" not in capsys.readouterr().out
+
+    assert _run(config, monkeypatch, "revoke-token", "alice") == 0
+    assert capsys.readouterr().out == "alice had no API token: nothing to revoke\n"
+    assert _run(config, monkeypatch, "revoke-token", "nosuch") == 2
+    assert capsys.readouterr() == ("", "koprik: no user named 'nosuch'\n")

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import gc
 import logging
 import os
@@ -128,13 +129,26 @@ def _with_options(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def _check_host(host: str, named_by: str) -> None:
-    """Raise UserError when ``host`` is neither an address nor a name that resolves (the
-    resolver's own message, "Name or service not known", names neither it nor the setting)."""
+    """Raise UserError when ``host`` is neither an address nor a name that resolves, or when
+    an address it stands for is not one of this machine's (the resolver's own message, "Name
+    or service not known", and the bind's, "[Errno 99] Cannot assign requested address", name
+    neither it nor the setting). Each address is bound on a port of the kernel's choosing and
+    let go: nothing is sent."""
     try:
-        socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        found = socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)  # fmt: skip
     except socket.gaierror as error:
         raise UserError(f"{named_by} {host!r}: not an address to listen on "
                         f"({error.strerror})") from None
+    for family, kind, protocol, _, address in found:
+        try:
+            with socket.socket(family, kind, protocol) as probe:
+                probe.bind(address)
+        except OSError as error:
+            if error.errno != errno.EADDRNOTAVAIL:
+                continue  # not this check's to say: the server's own bind reports it
+            named = repr(host) if address[0] == host else f"{host!r} ({address[0]})"
+            raise UserError(f"{named_by} {named}: not an address of this machine") from None
 
 
 def _any_port(settings: Settings) -> bool:

@@ -19,9 +19,9 @@ import dataclasses
 from sqlalchemy import select
 
 from catalog import Catalog
-from catalog.harvest_state import harvest_runs, harvest_state
+from catalog.harvest_state import harvest_runs
 from config import HarvestSource, load_settings
-from harvester.coverage import Coverage
+from harvester.coverage import NOTHING, coverages
 from harvester.oai_client import Identity
 from harvester.sources import (
     OAI_PMH,
@@ -80,7 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _definition_options(edit, adding=False)
     edit.set_defaults(handler=edit_command)
     for action, handler, text in (
-        ("remove", remove_command, "forget a source (its records stay)"),
+        ("remove", remove_command,
+         "forget a source and its watermark (its records and runs stay)"),
         ("enable", enable_command, "enable a source"),
         ("disable", disable_command, "disable a source (no scheduled runs)"),
     ):
@@ -184,9 +185,7 @@ def list_sources(args: argparse.Namespace) -> int:
     try:
         entries = all_sources(settings, catalog)
         with catalog.engine.connect() as connection:
-            coverages = {
-                row.source: Coverage.of(row) for row in connection.execute(select(harvest_state))
-            }
+            saved = coverages(connection)
             last = dict(
                 connection.execute(
                     select(harvest_runs.c.source, harvest_runs.c.status).order_by(
@@ -201,7 +200,7 @@ def list_sources(args: argparse.Namespace) -> int:
     notes: list[str] = []
     for entry in entries:
         s = entry.source
-        coverage = coverages.get(s.name, Coverage(None, None, None))
+        coverage = saved.get(s.name, NOTHING)
         schedule = f"every {s.every}" if s.every else (s.cron or "-")
         sets = f" [{' '.join(s.sets)}]" if s.sets else (f" {s.query}" if s.query else "")
         print(f"{s.name[:16]:<16} {entry.origin:<11} {'yes' if s.enabled else 'no':<3} "

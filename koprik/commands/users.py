@@ -1,7 +1,9 @@
-"""``koprik users add|passwd|remove|list|token``: the operators who sign in to the dashboard.
+"""``koprik users add|passwd|remove|list|token|revoke-token``: the operators who sign in to the
+dashboard.
 
     koprik users add alice            # asks for the password twice (or reads one line of stdin)
     koprik users token alice          # prints a new API token for /api (shown this once)
+    koprik users revoke-token alice   # that token stops working; the password stays
 
 Passwords are read from the terminal without echo, or as the first line of standard input when
 it is not a terminal (for scripts); they are never accepted as an argument, which would leave
@@ -23,6 +25,7 @@ from koprik.dashboard.accounts import (
     list_users,
     new_token,
     remove_user,
+    revoke_token,
     set_password,
     user_exists,
 )
@@ -38,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
          "change an operator's password (ends their sessions; their API token stays)"),
         ("remove", remove_command, "remove an operator"),
         ("token", token_command, "make a new API token for an operator and print it"),
+        ("revoke-token", revoke_token_command,
+         "revoke an operator's API token (their password and sessions stay)"),
     ):
         sub = actions.add_parser(action, help=text)
         sub.add_argument("name")
@@ -92,6 +97,15 @@ def remove_command(args: argparse.Namespace) -> int:
 def token_command(args: argparse.Namespace) -> int:
     token = _with_catalog(args, lambda engine: new_token(engine, args.name))
     print(token)
+    return 0
+
+
+def revoke_token_command(args: argparse.Namespace) -> int:
+    had = _with_catalog(args, lambda engine: revoke_token(engine, args.name))
+    if had:
+        print(f"revoked the API token of {args.name}")
+    else:
+        print(f"{args.name} had no API token: nothing to revoke")
     return 0
 
 

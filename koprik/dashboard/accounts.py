@@ -139,6 +139,19 @@ def new_token(engine: Engine, name: str) -> str:
     return token
 
 
+def revoke_token(engine: Engine, name: str) -> bool:
+    """Clear the user's API token, so requests with it are refused from now on (the password
+    and sessions stay); returns whether there was one. AccountError for an unknown user."""
+    with engine.begin() as connection:
+        had = connection.execute(
+            select(users.c.token_hash).where(users.c.name == name)
+        ).first()
+        if had is None:
+            raise AccountError(f"no user named {name!r}")
+        connection.execute(update(users).where(users.c.name == name).values(token_hash=None))
+    return had.token_hash is not None
+
+
 def user_of_token(engine: Engine, token: str) -> str | None:
     if not token or len(token) > 200:
         return None

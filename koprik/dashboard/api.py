@@ -25,6 +25,7 @@ from config.settings import ConfigError, checked_values
 from harvester.retry import retry_rejects
 from harvester.sources import (
     SourceError,
+    SourceInUse,
     UnknownSource,
     add_source,
     edit_source,
@@ -156,6 +157,8 @@ async def delete_source(request: web.Request) -> web.Response:
                                 request.match_info["name"])
     except UnknownSource as error:
         raise _error(web.HTTPNotFound, str(error)) from None
+    except SourceInUse as error:
+        raise _error(web.HTTPConflict, str(error)) from None
     except SourceError as error:
         raise _error(web.HTTPBadRequest, str(error)) from None
     return web.json_response({"removed": request.match_info["name"]})

@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import Engine, func, inspect, select, text
 
 from catalog import Catalog
-from catalog.harvest_state import harvest_rejects, harvest_runs, harvest_state
+from catalog.harvest_state import harvest_rejects, harvest_runs
 from catalog.models import hidden, record_sets, records
 from catalog.renditions import FORMATS
 from config import Settings
+from harvester.coverage import NOTHING, Coverage, coverages
 from harvester.scheduler import JOB_PREFIX, JOBS_TABLE
 from harvester.sources import SourceEntry, all_sources
 
@@ -139,13 +140,23 @@ class SourceView:
 
     entry: SourceEntry
     last_run: Run | None
-    watermark: str | None
+    coverage: Coverage
     next_run: datetime | None
 
     @property
     def schedule(self) -> str:
         source = self.entry.source
         return f"every {source.every}" if source.every else (source.cron or "")
+
+    @property
+    def watermark(self) -> str | None:
+        return self.coverage.watermark
+
+    @property
+    def from_the_start(self) -> str | None:
+        """What the next run harvests from the start, the watermark not covering it as the
+        source is now, and why (the line ``koprik sources list`` ends with); None: nothing."""
+        return self.coverage.anew(self.entry.source)[1]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -184,12 +195,10 @@ def sources(settings: Settings, catalog: Catalog) -> list[SourceView]:
                 select(harvest_runs).where(harvest_runs.c.id.in_(last_ids))
             )
         }
-        watermarks = dict(
-            connection.execute(select(harvest_state.c.source, harvest_state.c.watermark)).all()
-        )
+        saved = coverages(connection)
     upcoming = next_run_times(engine)
     return [
-        SourceView(e, last.get(e.source.name), watermarks.get(e.source.name),
+        SourceView(e, last.get(e.source.name), saved.get(e.source.name, NOTHING),
                    upcoming.get(e.source.name) if e.source.enabled else None)
         for e in entries
     ]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from tests.authority_records import marc21_person, unimarc_book, unimarc_corporate, unimarc_person
 from tests.conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -379,6 +380,44 @@ def test_unimarc_is_detected_without_from_and_converted(name: str) -> None:
     assert f"{path}: UNIMARC/RUSMARC detected" in detected.stderr.decode()
     text = detected.stdout.decode()
     assert "=245  " in text and "=200  " not in text and "=801  " not in text
+
+
+def test_unimarc_authority_records_are_rejected_and_the_bibliographic_ones_converted(
+    tmp_path: Path,
+) -> None:
+    """Hand-built records (tests/authority_records.py): UNIMARC/Authorities entries for a
+    person (200) and a corporate body (210), around a UNIMARC book."""
+    source = tmp_path / "mixed.iso"
+    source.write_bytes(unimarc_person() + unimarc_book() + unimarc_corporate())
+    out, rejects = tmp_path / "out.mrk", tmp_path / "rejects.tsv"
+    result = koprik("--to", "mrk", source, "-o", out, "--rejects", rejects)
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert summary(result).startswith("crosswalk: read 3, converted 1, rejected 2")
+    text = out.read_text(encoding="utf-8")
+    assert text.count("=LDR") == 1 and "=001  UZ-NLU-B-1" in text and "=245  00$aСтихи" in text
+    lines = [line.split("\t") for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert [(name, number) for name, number, _, _ in lines] == [
+        (str(source), "1"), (str(source), "3")
+    ]
+    for _, _, reason, raw in lines:
+        assert reason == (
+            "UNIMARC authority record (leader/06 'x': authority entry record): the crosswalk "
+            "converts bibliographic records only"
+        )
+        assert base64.b64decode(raw) in source.read_bytes()
+    given = koprik("--from", "rusmarc", "--to", "mrk", tmp_path / "mixed.iso")
+    assert given.stdout == text.encode() and given.returncode == 1
+
+
+def test_a_marc21_authority_record_is_not_taken_for_unimarc(tmp_path: Path) -> None:
+    """A hand-built MARC21 authority record (leader/06 'z', 008, 100 heading)."""
+    source = tmp_path / "names.mrc"
+    source.write_bytes(marc21_person())
+    result = koprik("--to", "mrk", source)
+    assert result.returncode == 0, result.stderr
+    assert b"UNIMARC" not in result.stderr
+    assert b"=100  0\\$aNavoiy, Alisher,$d1441-1501" in result.stdout
 
 
 def test_marc21_iso2709_stays_marc21() -> None:

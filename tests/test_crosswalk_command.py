@@ -200,6 +200,47 @@ def test_unreadable_inputs_are_said_and_counted_and_the_others_converted(tmp_pat
     assert len(document.getroot()) == 2
 
 
+def test_unreadable_inputs_are_listed_in_the_reject_file_beside_rejected_records(
+    tmp_path: Path,
+) -> None:
+    empty, text, missing = tmp_path / "empty.mrc", tmp_path / "notes.txt", tmp_path / "gone.mrc"
+    empty.write_bytes(b"")
+    text.write_text("a list of books, not MARC\n", encoding="utf-8")
+    broken = MARC21 / "broken" / "bad_records.mrc"
+    inputs = [MARC21 / "one.dat", empty, text, missing, tmp_path, broken]
+    out, rejects = tmp_path / "out.xml", tmp_path / "rejects.tsv"
+    result = koprik("--to", "marcxml", *inputs, "-o", out, "--rejects", rejects)
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert "unreadable inputs 4" in summary(result) and f"(rejects: {rejects})" in summary(result)
+    lines = [line.split("\t") for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert all(len(line) == 4 for line in lines)  # the reject file's four columns
+    whole = {name: (number, reason, raw) for name, number, reason, raw in lines if not number}
+    assert whole == {
+        str(empty): ("", "the file is empty", ""),
+        str(text): (
+            "", "not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text; say which with --from", ""
+        ),
+        str(missing): ("", "cannot be read: No such file or directory", ""),
+        str(tmp_path): ("", "cannot be read: Is a directory", ""),
+    }
+    records = [line for line in lines if line[1]]
+    assert records and {line[0] for line in records} == {str(broken)}
+    # said on stderr as before, once each
+    assert result.stderr.decode().count(f"koprik: {empty}: the file is empty") == 1
+
+
+def test_a_run_of_unreadable_inputs_only_still_writes_them_to_the_reject_file(
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "empty.mrc"
+    empty.write_bytes(b"")
+    rejects = tmp_path / "rejects.tsv"
+    result = koprik("--to", "mrk", empty, "-o", tmp_path / "out.mrk", "--rejects", rejects)
+    assert result.returncode == 2
+    assert rejects.read_text(encoding="utf-8") == f"{empty}\t\tthe file is empty\t\n"
+
+
 def test_check_goes_on_past_an_unreadable_input(tmp_path: Path) -> None:
     result = koprik("--check", tmp_path / "missing.mrc", MARC21 / "one.dat")
     assert_no_traceback(result)

@@ -12,6 +12,7 @@ import pytest
 from lxml import etree
 
 from tests.authority_records import marc21_person, unimarc_book, unimarc_corporate, unimarc_person
+from tests.books import book
 from tests.conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -387,6 +388,38 @@ def test_repair_reads_damaged_records_and_lists_each_repair(tmp_path: Path) -> N
     assert b"repaired: " not in checked.stdout
     assert b"field 250: '2\xce\xb7 \xce\xb5\xce\xba\xce\xb4.' before the first" in checked.stdout
     assert "(repaired 1)" in summary(checked)
+
+
+BLANK_06 = "leader/06 (type of record) is blank: set it, e.g. 'a' for language material"
+
+
+def test_a_blank_type_of_record_is_rejected_saying_what_to_set_with_or_without_repair(
+    tmp_path: Path,
+) -> None:
+    """A book record built by hand whose leader/06 is blank: not guessed, even by --repair
+    (it decides how 008 and every field are read), but the reason says what to do."""
+    source = tmp_path / "blank06.mrc"
+    source.write_bytes(book("blank06", "Sarlavha", type_of_record=" ").as_marc())
+    leader = source.read_bytes()[:24].decode("ascii")
+    reasons = {}
+    for repair in ((), ("--repair",)):
+        rejects = tmp_path / f"rejects{len(repair)}.tsv"
+        result = koprik("--to", "mrk", *repair, source, "-o", tmp_path / "out.mrk",
+                        "--rejects", rejects)
+        assert_no_traceback(result)
+        assert result.returncode == 2
+        ((name, number, reasons[repair], raw),) = [
+            line.split("\t") for line in rejects.read_text(encoding="utf-8").splitlines()
+        ]
+        assert (name, number, base64.b64decode(raw)) == (str(source), "1", source.read_bytes())
+    assert reasons[()] == f"leader {leader!r}: {BLANK_06}"
+    assert reasons[("--repair",)] == f"leader {leader!r}: {BLANK_06} (--repair does not guess this)"
+    for repair in ((), ("--repair",)):
+        check = koprik("--check", *repair, source)
+        assert check.returncode == 1
+        assert check.stdout.decode().splitlines() == [
+            f"{source}: record 1: leader {leader!r}: {BLANK_06} [syntax]"
+        ]
 
 
 @pytest.mark.parametrize("option", ["-o", "--rejects", "--report"])

@@ -42,11 +42,20 @@ _LEADER_POSITIONS = (
 )
 
 
+BLANK_TYPE_OF_RECORD = (
+    "leader/06 (type of record) is blank: set it, e.g. 'a' for language material"
+)
+"""Said of a record whose leader/06 is blank. It is not guessed, not even by ``--repair``:
+the type of record decides how 008 and every field are read (a map, a score, a book)."""
+
+
 def _leader_fault(leader: str) -> str:
     if len(leader) != 24:
         return f"{len(leader)} characters, not 24"
     for start, end, allowed, message in _LEADER_POSITIONS:
         if not re.fullmatch(f"{allowed}{{{end - start}}}", leader[start:end], re.ASCII):
+            if start == 6 and leader[6] == " ":
+                return BLANK_TYPE_OF_RECORD
             return f"leader/{start:02d}: {message}"
     return "leader/20-23 must be '4500'"
 

@@ -228,7 +228,8 @@ def _assemble(leader: bytes, fields: list[tuple[str, bytes]]) -> bytes:
 
 def repair_item(item: ReadItem, charset: str | None = None) -> ReadItem:
     """A rejected ISO 2709 record read again after :func:`repair_record`, with its
-    ``repairs``. Still rejected (with both reasons) when even the repaired bytes cannot be read."""
+    ``repairs``. Still rejected (with both reasons, or the one, when the repairs left it as it
+    was) when even the repaired bytes cannot be read."""
     try:
         fixed, repairs = repair_record(item.raw)
         record, decision = iso2709.read_record(fixed, charset=charset)
@@ -236,7 +237,10 @@ def repair_item(item: ReadItem, charset: str | None = None) -> ReadItem:
         return ReadItem(item.index, None, item.raw, f"{item.error}; repair failed: {error}")
     repaired = checked_item(item.index, record, item.raw)
     if repaired.record is None:
-        repaired.error = f"{item.error}; after repair: {repaired.error}"
+        if repaired.error == item.error:  # a fault no repair touches (a blank leader/06)
+            repaired.error = f"{item.error} (--repair does not guess this)"
+        else:
+            repaired.error = f"{item.error}; after repair: {repaired.error}"
         return repaired
     repaired.decision = decision
     repaired.repairs = repairs

@@ -9,7 +9,17 @@ present):
 - a record is UNIMARC when it has a 200 (title and statement of responsibility) whose data,
   when present in the head, holds a ``$a``; no 245; and a 100 whose ``$a`` is the 36
   characters of general processing data, or an 801 (originating source);
+- a record is a UNIMARC authority record (UNIMARC/Authorities; it counts as UNIMARC) when
+  leader/06 is one of :data:`AUTHORITY_TYPES`, it has no 008, a heading of the 2XX block
+  (:data:`AUTHORITY_HEADINGS`) whose data, when present in the head, holds a ``$a``, and a 100
+  whose ``$a`` is the 24 characters of authority processing data beginning with the date
+  entered, or an 801. This is looked at first: an authority 245 is a name/collective uniform
+  title heading, not MARC21's title. MARC21 authority records (leader/06 'z') and holdings
+  records ('x', 'y') always carry an 008, so they stay MARC21;
 - the file is UNIMARC when at least one record is UNIMARC and none is MARC21; else MARC21.
+
+The bibliographic UNIMARC crosswalk refuses authority records
+(:func:`authority_refusal` gives the reason), whether detected or named with ``--from``.
 
 >>> looks_unimarc(open("TEST1.ISO", "rb").read(65536))
 True
@@ -21,6 +31,22 @@ RECORDS = 5
 """How many records of the head are looked at."""
 GENERAL_PROCESSING_LENGTH = 36
 """UNIMARC 100 $a: date entered, type of date, dates, audience, ... (36 characters)."""
+AUTHORITY_PROCESSING_LENGTH = 24
+"""UNIMARC/Authorities 100 $a: date entered on file (8 digits), status, language of
+cataloguing, transliteration, character sets, script, direction (24 characters)."""
+AUTHORITY_TYPES = {
+    "x": "authority entry record",
+    "y": "reference entry record",
+    "z": "general explanatory entry record",
+}
+"""UNIMARC/Authorities record label, position 6 (type of record). UNIMARC bibliographic
+records use other letters (a-g, i-m, r)."""
+AUTHORITY_HEADINGS = frozenset(
+    {"200", "210", "215", "216", "217", "220", "230", "235", "240", "245", "250", "260", "280"}
+)
+"""The 2XX heading block of UNIMARC/Authorities: personal, corporate, territorial, trademark,
+printer/publisher device, family names, uniform and collective uniform titles, name/title,
+name/collective title, topical subject, place access, form/genre."""
 _FIELD_TERMINATOR = 0x1E
 _SUBFIELD = b"\x1f"
 
@@ -49,11 +75,29 @@ def _records(head: bytes) -> list[bytes]:
     return records
 
 
+def authority_refusal(leader: str) -> str | None:
+    """Why the bibliographic UNIMARC crosswalk will not convert a record with ``leader``: it
+    is a UNIMARC authority record (leader/06 in :data:`AUTHORITY_TYPES`); None when it is not.
+
+    >>> authority_refusal("00235nx  a2200097   450 ")[:58]
+    "UNIMARC authority record (leader/06 'x': authority entry r"
+    """
+    kind = AUTHORITY_TYPES.get(leader[6:7])
+    if kind is None:
+        return None
+    return (
+        f"UNIMARC authority record (leader/06 {leader[6]!r}: {kind}): the crosswalk converts "
+        "bibliographic records only"
+    )
+
+
 def _flavour(record: bytes) -> str | None:
     """"marc21", "unimarc" or None (neither can be told) for one record."""
     fields = _fields(record)
     if fields is None:
         return None
+    if _is_authority(record, fields):
+        return "unimarc"
     if "245" in fields or ("008" in fields and "200" not in fields):
         return "marc21"
     if "200" not in fields:
@@ -65,6 +109,21 @@ def _flavour(record: bytes) -> str | None:
     data = None if processing is None else _subfield(processing, b"a")
     coded = data is not None and len(data) == GENERAL_PROCESSING_LENGTH
     return "unimarc" if coded or "801" in fields else None
+
+
+def _is_authority(record: bytes, fields: dict[str, bytes | None]) -> bool:
+    """Whether one record is a UNIMARC authority record, by the rule of this module."""
+    if record[6:7].decode("latin-1") not in AUTHORITY_TYPES or "008" in fields:
+        return False
+    headings = [fields[tag] for tag in AUTHORITY_HEADINGS if tag in fields]
+    if not any(data is None or _subfield(data, b"a") is not None for data in headings):
+        return False
+    processing = fields.get("100")
+    data = None if processing is None else _subfield(processing, b"a")
+    coded = (
+        data is not None and len(data) == AUTHORITY_PROCESSING_LENGTH and data[:8].isdigit()
+    )
+    return coded or "801" in fields
 
 
 def _fields(record: bytes) -> dict[str, bytes | None] | None:

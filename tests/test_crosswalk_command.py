@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from tests.authority_records import marc21_person, unimarc_book, unimarc_corporate, unimarc_person
+from tests.books import book
 from tests.conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +201,47 @@ def test_unreadable_inputs_are_said_and_counted_and_the_others_converted(tmp_pat
     assert len(document.getroot()) == 2
 
 
+def test_unreadable_inputs_are_listed_in_the_reject_file_beside_rejected_records(
+    tmp_path: Path,
+) -> None:
+    empty, text, missing = tmp_path / "empty.mrc", tmp_path / "notes.txt", tmp_path / "gone.mrc"
+    empty.write_bytes(b"")
+    text.write_text("a list of books, not MARC\n", encoding="utf-8")
+    broken = MARC21 / "broken" / "bad_records.mrc"
+    inputs = [MARC21 / "one.dat", empty, text, missing, tmp_path, broken]
+    out, rejects = tmp_path / "out.xml", tmp_path / "rejects.tsv"
+    result = koprik("--to", "marcxml", *inputs, "-o", out, "--rejects", rejects)
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert "unreadable inputs 4" in summary(result) and f"(rejects: {rejects})" in summary(result)
+    lines = [line.split("\t") for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert all(len(line) == 4 for line in lines)  # the reject file's four columns
+    whole = {name: (number, reason, raw) for name, number, reason, raw in lines if not number}
+    assert whole == {
+        str(empty): ("", "the file is empty", ""),
+        str(text): (
+            "", "not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text; say which with --from", ""
+        ),
+        str(missing): ("", "cannot be read: No such file or directory", ""),
+        str(tmp_path): ("", "cannot be read: Is a directory", ""),
+    }
+    records = [line for line in lines if line[1]]
+    assert records and {line[0] for line in records} == {str(broken)}
+    # said on stderr as before, once each
+    assert result.stderr.decode().count(f"koprik: {empty}: the file is empty") == 1
+
+
+def test_a_run_of_unreadable_inputs_only_still_writes_them_to_the_reject_file(
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "empty.mrc"
+    empty.write_bytes(b"")
+    rejects = tmp_path / "rejects.tsv"
+    result = koprik("--to", "mrk", empty, "-o", tmp_path / "out.mrk", "--rejects", rejects)
+    assert result.returncode == 2
+    assert rejects.read_text(encoding="utf-8") == f"{empty}\t\tthe file is empty\t\n"
+
+
 def test_check_goes_on_past_an_unreadable_input(tmp_path: Path) -> None:
     result = koprik("--check", tmp_path / "missing.mrc", MARC21 / "one.dat")
     assert_no_traceback(result)
@@ -347,6 +390,38 @@ def test_repair_reads_damaged_records_and_lists_each_repair(tmp_path: Path) -> N
     assert "(repaired 1)" in summary(checked)
 
 
+BLANK_06 = "leader/06 (type of record) is blank: set it, e.g. 'a' for language material"
+
+
+def test_a_blank_type_of_record_is_rejected_saying_what_to_set_with_or_without_repair(
+    tmp_path: Path,
+) -> None:
+    """A book record built by hand whose leader/06 is blank: not guessed, even by --repair
+    (it decides how 008 and every field are read), but the reason says what to do."""
+    source = tmp_path / "blank06.mrc"
+    source.write_bytes(book("blank06", "Sarlavha", type_of_record=" ").as_marc())
+    leader = source.read_bytes()[:24].decode("ascii")
+    reasons = {}
+    for repair in ((), ("--repair",)):
+        rejects = tmp_path / f"rejects{len(repair)}.tsv"
+        result = koprik("--to", "mrk", *repair, source, "-o", tmp_path / "out.mrk",
+                        "--rejects", rejects)
+        assert_no_traceback(result)
+        assert result.returncode == 2
+        ((name, number, reasons[repair], raw),) = [
+            line.split("\t") for line in rejects.read_text(encoding="utf-8").splitlines()
+        ]
+        assert (name, number, base64.b64decode(raw)) == (str(source), "1", source.read_bytes())
+    assert reasons[()] == f"leader {leader!r}: {BLANK_06}"
+    assert reasons[("--repair",)] == f"leader {leader!r}: {BLANK_06} (--repair does not guess this)"
+    for repair in ((), ("--repair",)):
+        check = koprik("--check", *repair, source)
+        assert check.returncode == 1
+        assert check.stdout.decode().splitlines() == [
+            f"{source}: record 1: leader {leader!r}: {BLANK_06} [syntax]"
+        ]
+
+
 @pytest.mark.parametrize("option", ["-o", "--rejects", "--report"])
 def test_an_output_that_is_an_input_is_refused_before_anything_is_written(
     option: str, tmp_path: Path
@@ -379,6 +454,44 @@ def test_unimarc_is_detected_without_from_and_converted(name: str) -> None:
     assert f"{path}: UNIMARC/RUSMARC detected" in detected.stderr.decode()
     text = detected.stdout.decode()
     assert "=245  " in text and "=200  " not in text and "=801  " not in text
+
+
+def test_unimarc_authority_records_are_rejected_and_the_bibliographic_ones_converted(
+    tmp_path: Path,
+) -> None:
+    """Hand-built records (tests/authority_records.py): UNIMARC/Authorities entries for a
+    person (200) and a corporate body (210), around a UNIMARC book."""
+    source = tmp_path / "mixed.iso"
+    source.write_bytes(unimarc_person() + unimarc_book() + unimarc_corporate())
+    out, rejects = tmp_path / "out.mrk", tmp_path / "rejects.tsv"
+    result = koprik("--to", "mrk", source, "-o", out, "--rejects", rejects)
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert summary(result).startswith("crosswalk: read 3, converted 1, rejected 2")
+    text = out.read_text(encoding="utf-8")
+    assert text.count("=LDR") == 1 and "=001  UZ-NLU-B-1" in text and "=245  00$aСтихи" in text
+    lines = [line.split("\t") for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert [(name, number) for name, number, _, _ in lines] == [
+        (str(source), "1"), (str(source), "3")
+    ]
+    for _, _, reason, raw in lines:
+        assert reason == (
+            "UNIMARC authority record (leader/06 'x': authority entry record): the crosswalk "
+            "converts bibliographic records only"
+        )
+        assert base64.b64decode(raw) in source.read_bytes()
+    given = koprik("--from", "rusmarc", "--to", "mrk", tmp_path / "mixed.iso")
+    assert given.stdout == text.encode() and given.returncode == 1
+
+
+def test_a_marc21_authority_record_is_not_taken_for_unimarc(tmp_path: Path) -> None:
+    """A hand-built MARC21 authority record (leader/06 'z', 008, 100 heading)."""
+    source = tmp_path / "names.mrc"
+    source.write_bytes(marc21_person())
+    result = koprik("--to", "mrk", source)
+    assert result.returncode == 0, result.stderr
+    assert b"UNIMARC" not in result.stderr
+    assert b"=100  0\\$aNavoiy, Alisher,$d1441-1501" in result.stdout
 
 
 def test_marc21_iso2709_stays_marc21() -> None:

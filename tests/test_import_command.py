@@ -10,6 +10,7 @@ import pytest
 
 from catalog import Catalog
 from config import load_settings
+from tests.authority_records import unimarc_book, unimarc_person
 from tests.conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,6 +265,26 @@ def test_unimarc_is_detected_and_imported_as_marc21(tmp_path):
     again = koprik(tmp_path, "import", "--format", "rusmarc", str(path))
     assert "0 added, 0 updated, 81 unchanged, 0 rejected" in again.stdout, again.stderr
     assert "detected" not in again.stderr
+
+
+def test_unimarc_authority_records_are_rejected_not_imported(tmp_path):
+    """Hand-built records (tests/authority_records.py): a UNIMARC/Authorities entry for a
+    person (leader/06 'x', heading 200) and a UNIMARC book."""
+    source = tmp_path / "mixed.iso"
+    source.write_bytes(unimarc_person() + unimarc_book())
+    rejects = tmp_path / "rejects.txt"
+    result = koprik(tmp_path, "import", "--rejects", str(rejects), str(source))
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    assert "1 added, 0 updated, 0 unchanged, 1 rejected" in result.stdout
+    (line,) = rejects.read_text(encoding="utf-8").splitlines()
+    name, number, reason, raw = line.split("\t")
+    assert (name, number) == (str(source), "record 1")
+    assert reason == (
+        "UNIMARC authority record (leader/06 'x': authority entry record): the crosswalk "
+        "converts bibliographic records only"
+    )
+    assert base64.b64decode(raw) == unimarc_person()
 
 
 def test_marc21_file_is_not_taken_for_unimarc(tmp_path):

@@ -5,23 +5,24 @@
     koprik crosswalk --check [--from FORMAT] [--charset NAME] [--repair] [IN ...]
     koprik crosswalk --list
 
-Reads each IN (standard input when none, or ``-``), detecting its format unless ``--from``
-says (ISO 2709 that looks UNIMARC/RUSMARC is converted as ``--from unimarc``, and said so
-on stderr), and writes one OUT (standard output when none). A record that cannot be read or
+Reads each IN (standard input when none, or ``-``), detecting its format unless ``--from`` says
+(ISO 2709 that looks UNIMARC/RUSMARC is converted as ``--from unimarc``, and said so on
+stderr), and writes one OUT (standard output when none). A record that cannot be read or
 converted is rejected and the run goes on. Rejects go to ``--rejects FILE`` (default
 ``OUT.rejects.txt`` next to OUT; with output on stdout, only a count and the first reasons on
-stderr): one line per reject, tab-separated ``input``, ``record number`` (1-based, as
-``koprik import`` counts), ``reason`` and the record's raw bytes in base64, so the bytes can
-be recovered exactly (``cut -f4 | base64 -d``). ISO 2709 and .mrk records are read in the
-charset ``--charset`` names, or else in the one judged most plausible for each record; each
-record not read as UTF-8 is listed with the decision and its reason in ``--report FILE``
+stderr): one line per reject, tab-separated ``input``, ``record number`` (1-based, as ``koprik
+import`` counts), ``reason`` and the record's raw bytes in base64, so the bytes can be
+recovered exactly (``cut -f4 | base64 -d``); an input that cannot be read at all has a line
+there too, with its reason, no record number and no bytes. ISO 2709 and .mrk records are read
+in the charset ``--charset`` names, or else in the one judged most plausible for each record;
+each record not read as UTF-8 is listed with the decision and its reason in ``--report FILE``
 (default ``OUT.report.txt``; with output on stdout, the first few on stderr), tab-separated
 ``input``, ``record number``, ``charset``, ``reason``; so is each note of a conversion
 (``note`` in place of the charset: unmapped UNIMARC data, unknown .mrk mnemonics) and, with
-``--repair``, each repair that let a damaged ISO 2709 record be read (``repaired``). A
-summary line ends the run on stderr, with the count of records read in each charset. An input
-that cannot be read at all (missing, a folder, empty, of no known format) is said in one line
-and counted, and the others are read; the output is always a complete file.
+``--repair``, each repair that let a damaged ISO 2709 record be read (``repaired``). A summary
+line ends the run on stderr, with the count of records read in each charset. An input that
+cannot be read at all (missing, a folder, empty, of no known format) is said in one line and
+counted, and the others are read; the output is always a complete file.
 
 Exit status: 0 every record converted (or, with ``--check``, no problem found); 1 some
 records rejected or some inputs unreadable (problems found); 2 nothing converted, or bad
@@ -143,8 +144,12 @@ def run(args: argparse.Namespace) -> int:
         rejects = _Rejects(stack, rejects_path)
         report = _Report(stack, report_path)
         progress = stack.enter_context(Progress("crosswalk", unit="records"))
+        def input_failed(failure: _Unreadable) -> None:
+            stats.input_failed(failure)
+            rejects.add_input(failure)
+
         items = _read_all(
-            stack, inputs, args.from_format, _max_bytes(args), charset, stats.input_failed
+            stack, inputs, args.from_format, _max_bytes(args), charset, input_failed
         )
         for name, fmt, item in items:
             item = stats.repaired_if_asked(args.repair, fmt, item, charset)
@@ -168,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         stats.rejected = rejects.count
         rejects.finish()
         report.finish()
-    _print_summary(stats, args.output, rejects_path if rejects.count else None)
+    _print_summary(stats, args.output, rejects_path if rejects.lines else None)
     if stats.converted == 0:
         return 2
     return 1 if stats.rejected or stats.unreadable_inputs else 0
@@ -187,11 +192,11 @@ class _Stats:
     repaired: int = 0
     unreadable_inputs: int = 0
 
-    def input_failed(self, message: str) -> None:
+    def input_failed(self, failure: _Unreadable) -> None:
         """One input that could not be read at all: said in one line, counted, and the run
         goes on with the next."""
         self.unreadable_inputs += 1
-        print(f"koprik: {message}", file=sys.stderr)
+        print(f"koprik: {failure}", file=sys.stderr)
 
     def repaired_if_asked(
         self, repair: bool, fmt: str, item: ReadItem, charset: str | None
@@ -279,12 +284,25 @@ def _open_input(stack: contextlib.ExitStack, name: str) -> BinaryIO:
     try:
         return stack.enter_context(open(name, "rb"))
     except OSError as error:
-        raise UserError(f"cannot read {name}: {error.strerror}") from None
+        raise _Unreadable(
+            name, f"cannot be read: {error.strerror}", f"cannot read {name}: {error.strerror}"
+        ) from None
 
 
 def _max_bytes(args: argparse.Namespace) -> int:
     """``limits.max_record_bytes`` of the configuration."""
     return load_settings(args.config).limits.max_record_bytes
+
+
+class _Unreadable(UserError):
+    """An input that cannot be read at all: its ``name``, and the ``reason`` in words (for the
+    reject file, beside the name); ``str()`` is the line said on stderr (by default
+    ``NAME: REASON``)."""
+
+    def __init__(self, name: str, reason: str, line: str | None = None) -> None:
+        super().__init__(line or f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
 
 
 def _read_all(
@@ -293,23 +311,27 @@ def _read_all(
     from_format: str | None,
     max_bytes: int,
     charset: str | None,
-    failed: Callable[[str], None],
+    failed: Callable[[_Unreadable], None],
 ) -> Iterator[tuple[str, str, ReadItem]]:
     """``(input name, format, item)`` for every record of every input.
 
     The format is detected per input unless given; ``charset`` is passed to the formats that
     take one. An input that cannot be read at all (missing, a folder, empty, of no format
     known, in a format that declares its own encoding when ``charset`` is given) is passed
-    to ``failed`` in one line and the next is read. Should a reader fail in a way it did not
-    foresee, the rest of that input is given up as one reject, and the run goes on.
+    to ``failed`` as an :class:`_Unreadable` and the next is read. Should a reader fail in a
+    way it did not foresee, the rest of that input is given up as one reject, and the run
+    goes on.
     """
     for name in inputs:
         try:
             yield from _read_input(stack, name, from_format, max_bytes, charset)
-        except UserError as error:
-            failed(str(error))
+        except _Unreadable as failure:
+            failed(failure)
+        except UserError as error:  # none is expected; said as it is, and the run goes on
+            failed(_Unreadable(name, str(error), str(error)))
         except OSError as error:  # a read error before any record (EIO, a vanished disk)
-            failed(f"cannot read {name}: {error.strerror or error}")
+            reason = error.strerror or str(error)
+            failed(_Unreadable(name, f"cannot be read: {reason}", f"cannot read {name}: {reason}"))
 
 
 def _read_input(
@@ -319,31 +341,32 @@ def _read_input(
     max_bytes: int,
     charset: str | None,
 ) -> Iterator[tuple[str, str, ReadItem]]:
-    """The records of one input for :func:`_read_all`; a UserError when it cannot be read."""
+    """The records of one input for :func:`_read_all`; :class:`_Unreadable` when it cannot be
+    read."""
     stream = marc_io.peekable(_open_input(stack, name))
     fmt_name = from_format
     if fmt_name is None:
         try:
             fmt_name = marc_io.detect_format(stream.peek(marc_io.HEAD_BYTES))
         except marc_io.NothingToRead as error:
-            raise UserError(f"{name}: {error}") from None
+            raise _Unreadable(name, str(error)) from None
         except ValueError as error:
-            raise UserError(f"{name}: {error}; say which with --from") from None
+            raise _Unreadable(name, f"{error}; say which with --from") from None
         if fmt_name == "unimarc":
             print(f"koprik: {name}: {UNIMARC_DETECTED}", file=sys.stderr)
     index = 0
     fmt = _input_format(fmt_name)
     if charset is not None and not fmt.takes_charset:
-        raise UserError(f"{name}: {fmt_name} declares its own encoding; drop --charset")
+        raise _Unreadable(name, f"{fmt_name} declares its own encoding; drop --charset")
     if charset == charsets.MARC8 and fmt_name == "mrk":
-        raise UserError(f"{name}: .mrk text is read as UTF-8 or a code page, not MARC-8")
+        raise _Unreadable(name, ".mrk text is read as UTF-8 or a code page, not MARC-8")
     options = {"charset": charset} if charset is not None else {}
     try:
         for item in fmt.read(stream, max_bytes, **options):
             index = item.index + 1
             yield name, fmt_name, item
     except (registry.CrosswalkUnavailable, marc_io.NoRecords) as error:
-        raise UserError(f"{name}: {error}") from None
+        raise _Unreadable(name, str(error)) from None
     except Exception as error:  # the safety net: a report, never a traceback
         reason = f"reading stopped: {iso2709.describe(error)}"
         yield name, fmt_name, ReadItem(index, None, b"", reason)
@@ -358,19 +381,26 @@ class _SideFile:
     def __init__(self, stack: contextlib.ExitStack, path: str | None) -> None:
         self.path = path
         self.count = 0
+        self.lines = 0
+        """Lines written to the side file (``count`` and any not counted)."""
         self.stream = None if path is None else _open_text(stack, path)
 
     def _write(self, line: str, shown: str) -> None:
         self.count += 1
         if self.stream is not None:
-            self.stream.write(line + "\n")
+            self._write_line(line)
         elif self.count <= SHOWN_ON_STDERR:
             print(f"koprik: {shown}", file=sys.stderr)
+
+    def _write_line(self, line: str) -> None:
+        assert self.stream is not None
+        self.stream.write(line + "\n")
+        self.lines += 1
 
     def finish(self) -> None:
         if self.stream is not None:
             self.stream.close()
-            if self.count == 0 and self.path is not None:
+            if self.lines == 0 and self.path is not None:
                 Path(self.path).unlink(missing_ok=True)
         elif self.count > SHOWN_ON_STDERR:
             print(
@@ -392,6 +422,14 @@ class _Rejects(_SideFile):
             f"{name}\t{position}\t{reason}\t{raw}",
             f"rejected {name} record {position}: {reason}",
         )
+
+    def add_input(self, failure: _Unreadable) -> None:
+        """An input that could not be read at all, in the reject file: its name and reason,
+        no record number and no bytes. Not counted as a rejected record, and not repeated on
+        stderr (:meth:`_Stats.input_failed` said it)."""
+        if self.stream is not None:
+            reason = failure.reason.replace("\t", " ").replace("\n", " ")
+            self._write_line(f"{failure.name}\t\t{reason}\t")
 
 
 class _Report(_SideFile):

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
+
 from tests.servers import koprik_serve, write_config
 
 
@@ -198,43 +200,32 @@ def test_port_0_announces_the_port_bound(tmp_path):
     assert f"<baseURL>http://127.0.0.1:{port}/oai</baseURL>" in body
 
 
-def test_a_host_that_is_no_address_is_named_with_its_option_or_setting(tmp_path):
-    """The resolver's own "[Errno -2] Name or service not known" named neither."""
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        # The resolver's own "[Errno -2] Name or service not known" named neither.
+        ("999.1.1.1", "not an address to listen on (Name or service not known)"),
+        # An address, but not of this machine (TEST-NET-1; nothing is sent to it): the bind's
+        # "[Errno 99] Cannot assign requested address" named neither.
+        ("192.0.2.1", "not an address of this machine"),
+    ],
+)
+def test_a_host_that_cannot_be_listened_on_is_named_with_its_option_or_setting(
+    tmp_path, host, reason
+):
+    """One line naming the option or the setting and the address, status 2, for one process
+    and for several."""
     running = write_config(tmp_path)
     koprik = [sys.executable, "-m", "koprik", "--config", str(running.config), "serve",
               "--no-scheduler"]
-    refused = subprocess.run([*koprik, "--host", "999.1.1.1"], capture_output=True, text=True,
+    refused = subprocess.run([*koprik, "--host", host], capture_output=True, text=True,
                              timeout=60)
     assert refused.returncode == 2
-    assert refused.stderr.splitlines() == [
-        "koprik: --host '999.1.1.1': not an address to listen on (Name or service not known)"]
+    assert refused.stderr.splitlines() == [f"koprik: --host {host!r}: {reason}"]
     running.config.write_text(
-        running.config.read_text().replace("[server]\n", '[server]\nhost = "999.1.1.1"\n'))
-    refused = subprocess.run([*koprik, "--workers", "2"], capture_output=True, text=True,
-                             timeout=60)
-    assert refused.returncode == 2
-    assert refused.stderr.splitlines() == [
-        "koprik: server.host '999.1.1.1': not an address to listen on (Name or service not "
-        "known)"]
-
-
-def test_a_host_that_is_not_this_machines_is_named_with_its_option_or_setting(tmp_path):
-    """An address that is one but not of this machine (TEST-NET-1; nothing is sent to it): one
-    line naming the option or setting and the address, status 2, where the bind's "[Errno 99]
-    Cannot assign requested address" named neither."""
-    running = write_config(tmp_path)
-    koprik = [sys.executable, "-m", "koprik", "--config", str(running.config), "serve",
-              "--no-scheduler"]
-    refused = subprocess.run([*koprik, "--host", "192.0.2.1"], capture_output=True, text=True,
-                             timeout=60)
-    assert refused.returncode == 2
-    assert refused.stderr.splitlines() == [
-        "koprik: --host '192.0.2.1': not an address of this machine"]
-    running.config.write_text(
-        running.config.read_text().replace("[server]\n", '[server]\nhost = "192.0.2.1"\n'))
+        running.config.read_text().replace("[server]\n", f'[server]\nhost = "{host}"\n'))
     for workers in ("1", "2"):
         refused = subprocess.run([*koprik, "--workers", workers], capture_output=True,
                                  text=True, timeout=60)
         assert refused.returncode == 2
-        assert refused.stderr.splitlines() == [
-            "koprik: server.host '192.0.2.1': not an address of this machine"]
+        assert refused.stderr.splitlines() == [f"koprik: server.host {host!r}: {reason}"]

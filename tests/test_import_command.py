@@ -131,6 +131,20 @@ def test_operator_mistakes_are_one_line(tmp_path, make_args, message):
     assert result.stderr.count("\n") == 1 and message.format(tmp=tmp_path) in result.stderr
 
 
+def test_a_file_that_cannot_be_imported_is_refused_before_any_is_imported(tmp_path):
+    """An empty file after a good one: refused in one line before the good one is stored (it
+    had been stored, left without deduplication, and the run ended with no summary)."""
+    result = koprik(tmp_path, "import", str(MARC21 / "test.dat"), str(_empty(tmp_path, b"")))
+    assert result.returncode == 2
+    assert result.stderr == f"koprik: {tmp_path}/empty.mrc: the file is empty\n"
+    assert result.stdout == ""
+    catalog = open_catalog(tmp_path)
+    try:
+        assert catalog.is_empty()
+    finally:
+        catalog.close()
+
+
 def _empty(folder: Path, content: bytes) -> Path:
     path = folder / "empty.mrc"
     path.write_bytes(content)

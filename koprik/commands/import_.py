@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
             f"--source {args.source!r}: no such file source; define it in koprik.toml as "
             f'[[file_sources]] name = "{args.source}" with its institution_code and name'
         )
+    given = FORMAT_ALIASES.get(args.format, args.format)
+    formats = [_format_of(path, given, charset) for path in args.files]  # before any is imported
     rejects_path = args.rejects or Path("var/import-rejects.txt")
     report_path = args.report or Path("var/import-report.txt")
     refuse_overwriting(args.files, [rejects_path, report_path])
@@ -107,8 +109,10 @@ def run(args: argparse.Namespace) -> int:
     ):
         catalog = Catalog.open(settings)
         try:
-            for path in args.files:
-                fmt = FORMAT_ALIASES.get(args.format, args.format)
+            for path, fmt in zip(args.files, formats, strict=True):
+                if fmt == "unimarc" and given is None:
+                    print(f"import: {path}: UNIMARC/RUSMARC detected (200 and 100/801, no 245); "
+                          "converting to MARC21 as with --format unimarc", file=sys.stderr)
                 counts += import_file(
                     catalog, path, fmt, rejects, settings.limits.max_record_bytes,
                     charset, report, repair=args.repair, source=args.source,
@@ -141,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
 def import_file(
     catalog: Catalog,
     path: Path,
-    fmt: str | None,
+    fmt: str,
     rejects: TextIO,
     max_record_bytes: int,
     charset: str | None = None,
@@ -150,24 +154,13 @@ def import_file(
     repair: bool = False,
     source: str | None = None,
 ) -> Counter[str]:
-    """Import one file; rejected records are described on ``rejects``, charset decisions
-    other than UTF-8, repairs and warnings on ``report`` (counted as ``charset NAME``,
-    ``repaired`` and ``warnings``). With ``repair``, a damaged ISO 2709 record is repaired
-    (:func:`crosswalks.repair.repair_item`) rather than rejected when it can be. The records
-    belong to file source ``source`` (None: the repository's own).
-
-    Raises :class:`UserError` for a file in which nothing looks like a record.
+    """Import one file in format ``fmt`` (:func:`_format_of`); rejected records are described
+    on ``rejects``, charset decisions other than UTF-8, repairs and warnings on ``report``
+    (counted as ``charset NAME``, ``repaired`` and ``warnings``). With ``repair``, a damaged
+    ISO 2709 record is repaired (:func:`crosswalks.repair.repair_item`) rather than rejected
+    when it can be. The records belong to file source ``source`` (None: the repository's own).
     """
     counts: Counter[str] = Counter()
-    with path.open("rb") as raw:
-        given, fmt = fmt, fmt or _detected_format(path, raw.read(HEAD_BYTES))
-    if fmt == "unimarc" and given is None:
-        print(f"import: {path}: UNIMARC/RUSMARC detected (200 and 100/801, no 245); "
-              "converting to MARC21 as with --format unimarc", file=sys.stderr)
-    if charset is not None and fmt not in ("marc21", "mrk", "unimarc"):
-        raise UserError(f"{path}: {fmt} declares its own encoding; drop --charset")
-    if charset == charsets.MARC8 and fmt == "mrk":
-        raise UserError(f"{path}: .mrk text is read as UTF-8 or a code page, not MARC-8")
     spec = ReadSpec(path, fmt, charset, max_record_bytes, repair, source, BATCH)
     # Each batch is read (in a process of its own for a large file), then validated and
     # derived in the worker processes while the one before it is written.
@@ -250,6 +243,27 @@ def _open_output(path: Path, option: str, default: bool) -> TextIO:
         return path.open("w", encoding="utf-8")
     except OSError as error:
         raise UserError(f"{named}: cannot be written ({error.strerror})") from None
+
+
+def _format_of(path: Path, given: str | None, charset: str | None) -> str:
+    """The format ``path`` is read in: ``given``, else the one detected from its head; a
+    UserError naming the file when it cannot be imported so (nothing in it looks like a
+    record, a format that is not MARC21, a ``charset`` the format does not take). Every file's
+    is settled before any is imported: a run refused half-way would leave the files before
+    stored and not deduplicated, and no summary said."""
+    fmt = given
+    if fmt is None:
+        try:
+            with path.open("rb") as raw:
+                head = raw.read(HEAD_BYTES)
+        except OSError as error:
+            raise UserError(f"{path}: cannot be read ({error.strerror})") from None
+        fmt = _detected_format(path, head)
+    if charset is not None and fmt not in ("marc21", "mrk", "unimarc"):
+        raise UserError(f"{path}: {fmt} declares its own encoding; drop --charset")
+    if charset == charsets.MARC8 and fmt == "mrk":
+        raise UserError(f"{path}: .mrk text is read as UTF-8 or a code page, not MARC-8")
+    return fmt
 
 
 def _detected_format(path: Path, head: bytes) -> str:

@@ -58,6 +58,16 @@ def looks_unimarc(head: bytes) -> bool:
     return "unimarc" in votes and "marc21" not in votes
 
 
+def detected(option: str) -> str:
+    """What ``koprik crosswalk`` and ``koprik import`` say of an input :func:`looks_unimarc`
+    took for UNIMARC/RUSMARC; ``option`` is theirs that names the format."""
+    return (
+        "UNIMARC/RUSMARC detected (a 200 or an authority heading, 100 or 801, no 245): "
+        f"bibliographic records converted to MARC21 as with {option}, authority records "
+        "rejected"
+    )
+
+
 def _records(head: bytes) -> list[bytes]:
     """Up to :data:`RECORDS` records of ``head``, split by the lengths their leaders give (the
     last possibly cut short); padding between them is skipped."""

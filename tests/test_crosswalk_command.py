@@ -468,6 +468,11 @@ def test_unimarc_authority_records_are_rejected_and_the_bibliographic_ones_conve
     assert_no_traceback(result)
     assert result.returncode == 1
     assert summary(result).startswith("crosswalk: read 3, converted 1, rejected 2")
+    assert (  # the detection line says what becomes of each kind (it had said "converted")
+        f"koprik: {source}: UNIMARC/RUSMARC detected (a 200 or an authority heading, 100 or "
+        "801, no 245): bibliographic records converted to MARC21 as with --from unimarc, "
+        "authority records rejected\n"
+    ) in result.stderr.decode()
     text = out.read_text(encoding="utf-8")
     assert text.count("=LDR") == 1 and "=001  UZ-NLU-B-1" in text and "=245  00$aСтихи" in text
     lines = [line.split("\t") for line in rejects.read_text(encoding="utf-8").splitlines()]

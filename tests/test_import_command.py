@@ -291,6 +291,8 @@ def test_unimarc_authority_records_are_rejected_not_imported(tmp_path):
     assert "Traceback" not in result.stderr
     assert result.returncode == 1
     assert "1 added, 0 updated, 0 unchanged, 1 rejected" in result.stdout
+    assert f"{source}: UNIMARC/RUSMARC detected" in result.stderr
+    assert "authority records rejected" in result.stderr
     (line,) = rejects.read_text(encoding="utf-8").splitlines()
     name, number, reason, raw = line.split("\t")
     assert (name, number) == (str(source), "record 1")

@@ -45,7 +45,7 @@ from typing import BinaryIO, TextIO
 from pymarc import Record
 
 from config import load_settings
-from crosswalks import charsets, iso2709, marc_io, registry
+from crosswalks import charsets, iso2709, marc_io, registry, unimarc_sniff
 from crosswalks.check import Problem, check_record
 from crosswalks.marc_io import ReadItem
 from crosswalks.repair import repair_item
@@ -55,10 +55,6 @@ from koprik.progress import Progress
 
 STDIO = "-"
 SHOWN_ON_STDERR = 5
-UNIMARC_DETECTED = (
-    "UNIMARC/RUSMARC detected (200 and 100/801, no 245); converted to MARC21 as with "
-    "--from unimarc"
-)
 """Rejects described on stderr when there is no reject file."""
 
 
@@ -353,7 +349,7 @@ def _read_input(
         except ValueError as error:
             raise _Unreadable(name, f"{error}; say which with --from") from None
         if fmt_name == "unimarc":
-            print(f"koprik: {name}: {UNIMARC_DETECTED}", file=sys.stderr)
+            print(f"koprik: {name}: {unimarc_sniff.detected('--from unimarc')}", file=sys.stderr)
     index = 0
     fmt = _input_format(fmt_name)
     if charset is not None and not fmt.takes_charset:

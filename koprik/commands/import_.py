@@ -28,7 +28,7 @@ from catalog import Catalog, RecordError
 from catalog.dedup import run_dedup
 from catalog.store import Batch, Outcome
 from config import load_settings
-from crosswalks import charsets
+from crosswalks import charsets, unimarc_sniff
 from crosswalks.marc_io import HEAD_BYTES, NothingToRead, ReadItem, detect_format
 from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
@@ -111,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             for path, fmt in zip(args.files, formats, strict=True):
                 if fmt == "unimarc" and given is None:
-                    print(f"import: {path}: UNIMARC/RUSMARC detected (200 and 100/801, no 245); "
-                          "converting to MARC21 as with --format unimarc", file=sys.stderr)
+                    print(f"import: {path}: {unimarc_sniff.detected('--format unimarc')}",
+                          file=sys.stderr)
                 counts += import_file(
                     catalog, path, fmt, rejects, settings.limits.max_record_bytes,
                     charset, report, repair=args.repair, source=args.source,

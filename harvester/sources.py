@@ -366,21 +366,21 @@ def remove_source(settings: Settings, catalog: Catalog, name: str) -> None:
     """
     _editable(settings, catalog, name)
     engine = catalog.engine
-    if any(source.name == name for source in settings.sources):
-        with engine.begin() as connection:
-            connection.execute(delete(harvest_sources).where(harvest_sources.c.name == name))
-        return
+    forget_state = not any(source.name == name for source in settings.sources)
     owner = locks.new_owner()
-    try:
-        locks.acquire(engine, name, owner)
-    except locks.SourceBusy as busy:
-        raise SourceInUse(f"{busy}: not removed (remove it once the run has ended)") from None
+    if forget_state:
+        try:
+            locks.acquire(engine, name, owner)
+        except locks.SourceBusy as busy:
+            raise SourceInUse(f"{busy}: not removed (remove it once the run has ended)") from None
     try:
         with engine.begin() as connection:
             connection.execute(delete(harvest_sources).where(harvest_sources.c.name == name))
-            connection.execute(delete(harvest_state).where(harvest_state.c.source == name))
+            if forget_state:
+                connection.execute(delete(harvest_state).where(harvest_state.c.source == name))
     finally:
-        locks.release(engine, name, owner)
+        if forget_state:
+            locks.release(engine, name, owner)
 
 
 def _address_of(source: HarvestSource) -> tuple[str, ...]:

@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         rejects = _Rejects(stack, rejects_path)
         report = _Report(stack, report_path)
         progress = stack.enter_context(Progress("crosswalk", unit="records"))
-        def input_failed(failure: _Unreadable) -> None:
+
+        def input_failed(failure: _Unreadable) -> None:  # said on stderr and in the reject file
             stats.input_failed(failure)
             rejects.add_input(failure)
 

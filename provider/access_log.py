@@ -1,4 +1,5 @@
-"""One access line per HTTP request, for every route (OAI-PMH, SRU, health), on ``koprik.access``.
+"""One access line per HTTP request, for every route (OAI-PMH, SRU, health), on ``koprik.access``;
+also for SRU on the Z39.50 port (:func:`log_request`).
 
 It is aiohttp's access-logger hook rather than a middleware: aiohttp calls it once the response
 has been sent, so the line has the status and the bytes actually sent, also for a streamed
@@ -33,22 +34,33 @@ class AccessLogger(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.INFO)
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        agent = request.headers.get("User-Agent", "")
-        fields = {
-            "remote": request.get(CLIENT) or request.remote or "",
-            "forwarded_for": forwarded,
-            "method": request.method,
-            "path": request.path_qs,
-            "status": response.status,
-            "bytes": response.body_length,
-            "seconds": round(time, 6),
-            "user_agent": agent,
-        }
-        via = f" (for {forwarded})" if forwarded else ""
         version = f"HTTP/{request.version.major}.{request.version.minor}"
-        self.logger.info(
-            '%s%s "%s %s %s" %d %d %.3fs "%s"',
-            fields["remote"], via, request.method, request.path_qs, version, response.status,
-            response.body_length, time, agent, extra={"fields": fields},
+        log_request(
+            request.get(CLIENT) or request.remote or "",
+            request.headers.get("X-Forwarded-For", ""), request.method, request.path_qs,
+            version, response.status, response.body_length, time,
+            request.headers.get("User-Agent", ""), self.logger,
         )  # fmt: skip
+
+
+def log_request(
+    remote: str, forwarded: str, method: str, path: str, version: str, status: int,
+    sent: int, seconds: float, agent: str, logger: logging.Logger = LOGGER,
+) -> None:  # fmt: skip
+    """One access line: for the HTTP port (:class:`AccessLogger`) and for SRU on the Z39.50
+    port (:mod:`provider.sru.http_port`), which aiohttp does not serve."""
+    fields = {
+        "remote": remote,
+        "forwarded_for": forwarded,
+        "method": method,
+        "path": path,
+        "status": status,
+        "bytes": sent,
+        "seconds": round(seconds, 6),
+        "user_agent": agent,
+    }
+    via = f" (for {forwarded})" if forwarded else ""
+    logger.info(
+        '%s%s "%s %s %s" %d %d %.3fs "%s"',
+        remote, via, method, path, version, status, sent, seconds, agent, extra={"fields": fields},
+    )  # fmt: skip

@@ -56,7 +56,7 @@ def forwarded(trusted_proxies: Iterable[str]) -> Middleware:
     addresses and networks, as checked by the settings) from their ``X-Forwarded-*`` headers;
     put it first, so that every other middleware and handler sees them. With no proxy trusted
     it changes no request: leave it out then."""
-    proxies = tuple(ip_network(entry) for entry in trusted_proxies)
+    proxies = networks(trusted_proxies)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -72,6 +72,20 @@ def forwarded(trusted_proxies: Iterable[str]) -> Middleware:
                                            scheme=scheme or request.scheme))
 
     return middleware
+
+
+def networks(trusted_proxies: Iterable[str]) -> tuple[Network, ...]:
+    """``server.trusted_proxies`` (addresses and networks, as checked by the settings) read."""
+    return tuple(ip_network(entry) for entry in trusted_proxies)
+
+
+def client_behind(peer: str, lines: Sequence[str], proxies: Sequence[Network]) -> str | None:
+    """The client a request from TCP ``peer`` with ``X-Forwarded-For`` ``lines`` comes from,
+    when ``peer`` is one of ``proxies`` and the header names one; else None (the peer is the
+    client). For the HTTP requests the middleware does not see: SRU on the Z39.50 port."""
+    if not proxies or not _trusted(peer, proxies):
+        return None
+    return forwarded_client(lines, proxies)
 
 
 def forwarded_client(lines: Sequence[str], proxies: Sequence[Network]) -> str | None:

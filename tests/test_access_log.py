@@ -1,11 +1,13 @@
 """provider/access_log.py: one line per HTTP request, through the real application as
-``koprik serve`` runs it (an AppRunner on a loopback port)."""
+``koprik serve`` runs it (an AppRunner on a loopback port), and for SRU on the Z39.50 port."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
+import socket
+import time
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +19,7 @@ from config import DatabaseSettings, ServerSettings, Settings
 from provider import forwarded
 from provider.access_log import LOGGER, AccessLogger
 from provider.app import init_app
+from tests.z3950_target_fixtures import handmade_records, running_target
 
 
 async def _access_lines(
@@ -107,3 +110,60 @@ async def test_with_no_trusted_proxy_there_is_no_forwarding_and_the_peer_is_name
     (line,) = (line.fields for line in lines)  # type: ignore[attr-defined]
     assert (line["remote"], line["forwarded_for"]) == ("127.0.0.1", "203.0.113.7")
     assert lines[0].getMessage().startswith('127.0.0.1 (for 203.0.113.7) "GET /health ')
+
+
+def _port_lines(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, requests: list[bytes], **server: object
+) -> tuple[list[logging.LogRecord], list[bytes]]:
+    """The access lines and answers of raw HTTP ``requests``, each on a connection of its own,
+    to the Z39.50 port of a running target (which answers SRU over HTTP, as YAZ does)."""
+    answers = []
+    with caplog.at_level(logging.INFO, logger="koprik.access"), \
+            running_target(tmp_path, handmade_records()[:2], **server) as target:  # fmt: skip
+        for request in requests:
+            with socket.create_connection(("127.0.0.1", target.port), timeout=30) as sock:
+                sock.sendall(request)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+                answers.append(answer)
+        for _ in range(100):
+            if len([r for r in caplog.records if r.name == "koprik.access"]) == len(requests):
+                break
+            time.sleep(0.05)
+    return [r for r in caplog.records if r.name == "koprik.access"], answers
+
+
+_EXPLAIN = (b"GET /Default?version=1.2&operation=explain HTTP/1.1\r\nHost: x\r\n"
+            b"User-Agent: yaz/5\r\nX-Forwarded-For: 198.51.100.1, 203.0.113.7\r\n"
+            b"Connection: close\r\n\r\n")
+
+
+def test_sru_on_the_z3950_port_is_logged_like_the_http_port(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """One line per SRU request on the Z39.50 port too, with the bytes sent; without a trusted
+    proxy the TCP peer is named whatever the header says, and a request that is not HTTP
+    enough to answer is a 400 line."""
+    lines, answers = _port_lines(tmp_path, caplog, [_EXPLAIN, b"GET /\r\n\r\n"])
+    assert len(lines) == 2
+    sru, bad = (line.fields for line in lines)  # type: ignore[attr-defined]
+    assert answers[0].startswith(b"HTTP/1.1 200 ") and sru["bytes"] == len(answers[0])
+    assert sru["remote"] == "127.0.0.1" and sru["forwarded_for"] == "198.51.100.1, 203.0.113.7"
+    assert (sru["method"], sru["path"], sru["status"]) == (
+        "GET", "/Default?version=1.2&operation=explain", 200)
+    assert lines[0].getMessage().startswith(
+        '127.0.0.1 (for 198.51.100.1, 203.0.113.7) '
+        '"GET /Default?version=1.2&operation=explain HTTP/1.1" 200 ')
+    assert lines[0].getMessage().endswith('"yaz/5"')
+    assert answers[1].startswith(b"HTTP/1.1 400 ") and bad["status"] == 400
+    assert bad["bytes"] == len(answers[1]) and bad["remote"] == "127.0.0.1"
+
+
+def test_sru_on_the_z3950_port_behind_a_trusted_proxy_names_the_client(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    lines, _ = _port_lines(tmp_path, caplog, [_EXPLAIN], trusted_proxies=["127.0.0.0/8"])
+    (line,) = (line.fields for line in lines)  # type: ignore[attr-defined]
+    assert line["remote"] == "203.0.113.7"
+    assert lines[0].getMessage().startswith('203.0.113.7 (for 198.51.100.1, 203.0.113.7) "GET ')

@@ -5,18 +5,25 @@ Only what SRU needs of HTTP is spoken: GET, HEAD and POST (urlencoded form) on a
 ``Content-Length`` bodies (no chunked uploads), keep-alive until the client closes, says
 ``Connection: close`` or is idle for ``server.z3950_idle_timeout``. The request line, headers
 and body together are bounded by ``search.sru_max_request_bytes``; a request that is not HTTP
-enough to answer gets a 400 and the connection is closed.
+enough to answer gets a 400 and the connection is closed. Each response is a line of the access
+log, as on the HTTP port (:mod:`provider.access_log`), naming the client a trusted proxy
+(``server.trusted_proxies``) forwards for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from config import Settings
+from provider.access_log import LOGGER as ACCESS_LOG
+from provider.access_log import log_request
+from provider.connections import peer_address
+from provider.forwarded import client_behind, networks
 from provider.search import Condition
 from provider.sru.front_end import SruFrontEnd
 from provider.sru.request import FORM, answered_as
@@ -24,6 +31,10 @@ from provider.sru.responses import CONTENT_TYPE
 
 HTTP_METHODS = (b"GET ", b"POST", b"HEAD")
 _MAX_HEADERS = 100
+
+
+def access_logged() -> bool:
+    return ACCESS_LOG.isEnabledFor(logging.INFO)
 
 
 class BadRequest(Exception):
@@ -54,6 +65,8 @@ async def serve_http(
     of each request answered, by the operation it was answered as (for /metrics)."""
     limit = settings.search.sru_max_request_bytes
     host, port = writer.get_extra_info("sockname")[:2]
+    peer = peer_address(writer.get_extra_info("peername"))
+    proxies = networks(settings.server.trusted_proxies)
     try:
         while True:
             try:
@@ -63,9 +76,12 @@ async def serve_http(
             except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                 return
             except BadRequest as error:
-                await _write(writer, 400, b"", str(error).encode(), close=True)
+                began = time.monotonic()
+                sent = await _write(writer, 400, b"", str(error).encode(), close=True)
+                if access_logged():
+                    log_request(peer, "", "-", "-", "-", 400, sent, time.monotonic() - began, "")
                 return
-            method, target, headers, body = request
+            method, target, version, headers, body = request
             refusal = None
             close = headers.get("connection", "").lower() == "close" or body is None
             if body is None:
@@ -82,9 +98,14 @@ async def serve_http(
             payload = await front.answer(pairs, host=str(host), port=int(port), refusal=refusal)
             if observe is not None:
                 observe(answered_as(pairs), time.monotonic() - began)
-            await _write(writer, 200, CONTENT_TYPE.encode("ascii"),
-                         b"" if method == "HEAD" else payload, close=close,
-                         length=len(payload))  # fmt: skip
+            sent = await _write(writer, 200, CONTENT_TYPE.encode("ascii"),
+                                b"" if method == "HEAD" else payload, close=close,
+                                length=len(payload))  # fmt: skip
+            if access_logged():
+                forwarded = headers.get("x-forwarded-for", "")
+                client = client_behind(peer, [forwarded] if forwarded else [], proxies) or peer
+                log_request(client, forwarded, method, target, version, 200, sent,
+                            time.monotonic() - began, headers.get("user-agent", ""))
             if close:
                 return
     finally:
@@ -95,16 +116,16 @@ async def serve_http(
 
 async def _read_request(
     reader: asyncio.StreamReader, limit: int
-) -> tuple[str, str, dict[str, str], bytes | None]:
-    """(method, target, headers lower-cased, body) of the next request on ``reader``; the body
-    is None when it is larger than what is left of ``limit``."""
+) -> tuple[str, str, str, dict[str, str], bytes | None]:
+    """(method, target, HTTP version, headers lower-cased, body) of the next request on
+    ``reader``; the body is None when it is larger than what is left of ``limit``."""
     budget = limit
     line = await _line(reader, budget)
     budget -= len(line)
     parts = line.decode("latin-1").split()
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise BadRequest("malformed request line")
-    method, target, _ = parts
+    method, target, version = parts
     if method not in ("GET", "POST", "HEAD"):
         raise BadRequest(f"method {method} not served")
     headers: dict[str, str] = {}
@@ -126,8 +147,8 @@ async def _read_request(
         raise BadRequest("malformed Content-Length")
     length = int(length_text)
     if length > budget:  # not read: answered with diagnostic 12, and the connection closed
-        return method, target, headers, None
-    return method, target, headers, await reader.readexactly(length)
+        return method, target, version, headers, None
+    return method, target, version, headers, await reader.readexactly(length)
 
 
 async def _line(reader: asyncio.StreamReader, budget: int) -> bytes:
@@ -143,13 +164,16 @@ async def _line(reader: asyncio.StreamReader, budget: int) -> bytes:
 async def _write(
     writer: asyncio.StreamWriter, status: int, content_type: bytes, body: bytes, *,
     close: bool, length: int | None = None,
-) -> None:  # fmt: skip
+) -> int:  # fmt: skip
+    """Send one response; returns the bytes of it written (headers included)."""
     reason = {200: b"OK", 400: b"Bad Request"}[status]
     head = [b"HTTP/1.1 %d %s" % (status, reason), b"Content-Length: %d" % (length or len(body))]
     if content_type:
         head.append(b"Content-Type: " + content_type)
     if close:
         head.append(b"Connection: close")
+    response = b"\r\n".join(head) + b"\r\n\r\n" + body
     with contextlib.suppress(ConnectionError, OSError):
-        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        writer.write(response)
         await writer.drain()
+    return len(response)

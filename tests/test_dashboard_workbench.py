@@ -10,6 +10,7 @@ import pytest
 from aiohttp import FormData
 
 from crosswalks import registry
+from crosswalks.batch import Conversion
 from koprik.dashboard import workbench
 from koprik.dashboard.workbench import convert
 from tests.conftest import DATA
@@ -91,11 +92,11 @@ async def test_conversions_have_threads_of_their_own_and_a_limit(
     client = await make_client(aiohttp_client, dashboard_settings(tmp_path, conversions=2))  # noqa: F811
     started, release, threads = threading.Semaphore(0), threading.Event(), []
 
-    def held(*_args: Any) -> workbench.Conversion:
+    def held(*_args: Any) -> Conversion:
         threads.append(threading.current_thread().name)
         started.release()
         release.wait(120)
-        return workbench.Conversion()
+        return Conversion()
 
     monkeypatch.setattr(workbench, "convert", held)
     token = csrf_of(await (await client.get("/workbench")).text())

@@ -10,23 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import io
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from aiohttp import web
-from pymarc import Record, Subfield
 
-from crosswalks import iso2709, marc_io, registry
-from crosswalks.uzbek import (
-    add_script_880,
-    cyrillic_to_latin,
-    latin_to_cyrillic,
-    romanize_alalc,
-)
+from crosswalks import registry
+from crosswalks.batch import SCRIPTS, convert
 from koprik.dashboard.access import (
     check_csrf,
     late_body,
@@ -88,85 +80,6 @@ async def conversion_threads(app: web.Application) -> AsyncIterator[None]:
     app[CONVERSIONS] = Conversions(app[SETTINGS].dashboard.conversions)
     yield
     app[CONVERSIONS].executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _each_subfield(change: Callable[[str], str]) -> Callable[[Record], Record]:
-    """A step applying ``change`` to the text of every subfield (not to $0-$9 or control
-    fields, which hold codes and linkage)."""
-
-    def apply(record: Record) -> Record:
-        for data_field in record.get_fields():
-            if not data_field.is_control_field():
-                data_field.subfields = [
-                    Subfield(s.code, s.value if s.code.isdigit() else change(s.value))
-                    for s in data_field.subfields
-                ]
-        return record
-
-    return apply
-
-
-SCRIPTS: dict[str, tuple[str, Callable[[Record], Record] | None]] = {
-    "": ("as it is", None),
-    "880": ("add 880 fields in the other Uzbek script", add_script_880),
-    "latin": ("Uzbek Cyrillic to Latin (1995)", _each_subfield(cyrillic_to_latin)),
-    "cyrillic": ("Uzbek Latin to Cyrillic", _each_subfield(latin_to_cyrillic)),
-    "alalc": ("ALA-LC romanization (Uzbek)", _each_subfield(romanize_alalc)),
-}
-
-
-@dataclass
-class Conversion:
-    output: bytes = b""
-    read: int = 0
-    converted: int = 0
-    warnings: list[str] = field(default_factory=list)
-    detected: str = ""
-
-
-def convert(
-    data: bytes, from_format: str, to_format: str, script: str, max_record_bytes: int
-) -> Conversion:
-    """Convert ``data``; every record that cannot be (one over ``max_record_bytes`` among
-    them) is a warning, the rest go on."""
-    result = Conversion()
-    stream = marc_io.peekable(io.BytesIO(data))
-    if not from_format:
-        try:
-            from_format = marc_io.detect_format(stream.peek(marc_io.HEAD_BYTES))
-        except marc_io.NothingToRead as error:
-            result.warnings.append(str(error))
-            return result
-        except ValueError as error:
-            result.warnings.append(f"{error}; choose the input format")
-            return result
-    result.detected = from_format
-    step = SCRIPTS[script][1]
-    out = io.BytesIO()
-    output = registry.output_format(to_format)
-    writer = output.open(out)
-    try:
-        for item in registry.input_format(from_format).read(stream, max_record_bytes):
-            result.read += 1
-            where = f"record {item.index + 1}"
-            result.warnings.extend(f"{where}: {note}" for note in item.notes)
-            if item.record is None:
-                result.warnings.append(f"{where}: {item.error or 'unreadable'}")
-                continue
-            try:
-                record = output.declared(item.record)
-                writer.write(step(record) if step else record)
-            except Exception as error:  # one record's failure must not end the batch
-                result.warnings.append(f"{where}: conversion failed: {iso2709.describe(error)}")
-                continue
-            result.converted += 1
-    except marc_io.NoRecords as error:
-        result.warnings.append(str(error))
-    except Exception as error:  # a reader's unforeseen failure: report it, keep what was done
-        result.warnings.append(f"reading stopped: {iso2709.describe(error)}")
-    writer.close()
-    result.output = out.getvalue()
-    return result
 
 
 async def read_upload(request: web.Request, limit: int) -> dict[str, bytes]:

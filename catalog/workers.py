@@ -15,17 +15,27 @@ server cannot have ended yet; after step 2, its end kills the worker.
 
 What the workers log is handled by their owner's logging (:mod:`catalog.worker_logs`).
 The fork server and what it preloads: :mod:`config.runtime`.
+
+One job that may run too long, or kill its process, runs in a process of its own started the
+same way (:class:`OneJob`): its time is bounded, and the process is killed at the bound; a pool's
+worker killed that way would break the whole pool.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import sys
+import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 from catalog.worker_logs import LogRelay, RelaySender
 from config.runtime import forkserver_context, tune_collector
@@ -83,3 +93,118 @@ def bind_to_parent() -> None:
     if alive is not None:
         os.close(alive)
         state._forkserver_alive_fd = None
+
+
+class JobFailed(Exception):
+    """A job of :class:`OneJob` ended without its result; the message is one line."""
+
+
+class JobOverran(JobFailed):
+    """A job of :class:`OneJob` took longer than it was given; its process was killed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"took longer than {seconds:g} s and was stopped")
+        self.seconds = seconds
+
+
+class OneJob:
+    """``job(*args)`` in a process of its own, started by the fork server as the pools' workers
+    are and ending with this process as they do (:func:`start_worker`); the result comes back
+    through a pipe, so ``job``, ``args`` and the result must pickle, and ``job``'s module is
+    imported by the process (one the fork server preloads, or a light one, starts at once).
+
+    >>> job = OneJob(convert, (data, "mrk", "marcxml", "", 100_000), "koprik-conversion")
+    >>> job.result(60)         # in a thread that may wait; JobOverran after 60 s, JobFailed
+    >>> job.stop()             # from any other thread: result() ends at once with JobFailed
+
+    The process has ended, and been waited for, when :meth:`result` returns or raises.
+    """
+
+    def __init__(self, job: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+        self._job: Callable[..., Any] | None = job
+        self._args = args
+        self._name = name
+        self._lock = threading.Lock()
+        self._process: BaseProcess | None = None
+        self._stopped = False
+        self._ended = False
+
+    def result(self, seconds: float) -> Any:
+        """Start the process and wait ``seconds`` at most for the job's result, then kill it.
+
+        Raises :class:`JobOverran` when the result has not come in time, :class:`JobFailed`
+        when the job raised (its message) or its process ended without a result (a signal,
+        the memory exhausted...) or was stopped."""
+        context = forkserver_context()
+        outcome, sending = context.Pipe(duplex=False)
+        process = context.Process(target=_run_one, args=(self._job, self._args, sending),
+                                  daemon=True, name=self._name)  # fmt: skip
+        self._job, self._args = None, ()  # the process holds them (not once it has started)
+        try:
+            with self._lock:
+                if self._stopped:
+                    raise JobFailed("stopped before it started")
+                try:
+                    process.start()
+                except OSError as error:  # no more processes, no memory for one...
+                    raise JobFailed(f"its process cannot be started: {_one_line(error)}") from None
+                self._process = process
+            sending.close()  # the process holds the only sending end: its end is an EOF
+            if not wait([outcome], seconds):
+                raise JobOverran(seconds)
+            try:
+                failed, value = outcome.recv()
+            except EOFError:
+                process.join()
+                raise JobFailed(_ended_how(process.exitcode, self._stopped)) from None
+            if failed:
+                raise JobFailed(value)
+            return value
+        finally:
+            with self._lock:
+                self._ended = True
+            if process.is_alive():
+                process.kill()
+            if self._process is not None:
+                process.join()
+            sending.close()
+            outcome.close()
+
+    def stop(self) -> None:
+        """Kill the job's process now (any thread may); it will not start if it has not yet."""
+        with self._lock:
+            self._stopped = True
+            if self._process is not None and not self._ended and self._process.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._process.pid, signal.SIGKILL)
+
+
+def _ended_how(status: int | None, stopped: bool) -> str:
+    if stopped:
+        return "stopped"
+    if status is not None and status < 0:
+        try:
+            return f"its process was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"its process was killed by signal {-status}"
+    return f"its process ended unexpectedly (exit status {status})"
+
+
+def _run_one(job: Callable[..., Any], args: tuple[Any, ...], sending: Connection) -> None:
+    """A :class:`OneJob`'s process: send ``(False, job(*args))``, or ``(True, why)`` when it
+    raised, ``why`` in one line."""
+    start_worker()
+    try:
+        outcome = (False, job(*args))
+    except Exception as error:  # any failure of the job is its owner's to report
+        outcome = (True, _one_line(error))
+    try:
+        sending.send(outcome)
+    except Exception as error:  # a result that does not pickle
+        sending.send((True, f"its result cannot be sent: {_one_line(error)}"))
+    finally:
+        sending.close()
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

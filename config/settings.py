@@ -298,7 +298,10 @@ class DashboardSettings:
     max_upload_bytes: int = within(1024, 100 * 1024 * 1024, 5 * 1024 * 1024)
     """Largest form body (workbench upload) accepted."""
     conversions: int = within(1, 32, 2)
-    """Workbench conversions at once, each in a thread kept for them; one more is answered 503."""
+    """Workbench conversions at once, each in a process of its own; one more is answered 503."""
+    conversion_seconds: int = within(1, 600, 60)
+    """Seconds a workbench conversion may take: one that takes longer is stopped (its process
+    killed) and answered 413, so that the user sends fewer records at once."""
     copy_timeout: float = within(0.1, 300.0, 10.0)
     """Seconds each copy-cataloguing target gets to answer a search."""
     targets: list[CopyTarget] = field(default_factory=list)

@@ -34,3 +34,14 @@ def test_targets() -> None:
     settings = settings_from_mapping({"dashboard": {"targets": [
         {"name": "loc", "url": "z3950://127.0.0.1:2101/Default", "charset": "MARC-8"}]}})
     assert settings.dashboard.targets[0].name == "loc"
+
+
+def test_conversion_seconds_has_a_default_and_bounds_named_in_one_line() -> None:
+    assert settings_from_mapping({}).dashboard.conversion_seconds == 60
+    chosen = settings_from_mapping({"dashboard": {"conversion_seconds": 600}})
+    assert chosen.dashboard.conversion_seconds == 600
+    for wrong in (0, 601):
+        with pytest.raises(ConfigError) as refused:
+            settings_from_mapping({"dashboard": {"conversion_seconds": wrong}})
+        assert str(refused.value) == ("settings: dashboard.conversion_seconds: expected a whole "
+                                      f"number from 1 to 600, got {wrong}")

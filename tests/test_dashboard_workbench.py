@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from typing import Any
+import os
+import time
+from collections.abc import Callable
+from multiprocessing import forkserver
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp import FormData
 
 from crosswalks import registry
+from crosswalks.batch import Conversion
 from koprik.dashboard import workbench
 from koprik.dashboard.workbench import convert
 from tests.conftest import DATA
@@ -22,6 +27,70 @@ from tests.dashboard_fixtures import (  # noqa: F401
 )
 
 MAX = 1024 * 1024
+T = TypeVar("T")
+LATE = 5.0
+"""Seconds a conversion past its limit may take to be answered (a loaded machine)."""
+
+
+def _tiny_records(count: int) -> bytes:
+    return "".join(f"=LDR  00000nam a2200000 i 4500\n=001  x{i}\n=245  10$aToshkent\n\n"
+                   for i in range(count)).encode()
+
+
+LONG = _tiny_records(120_000)
+"""7.7 MB that the pure-Python crosswalks convert to Cyrillic MARCXML in about 8 s, alone on a
+core (80,000 of them: 5.5 s)."""
+
+
+def _form(token: str, records: bytes) -> FormData:
+    form = FormData()
+    for name, value in (("csrf", token), ("from", "mrk"), ("to", "marcxml"),
+                        ("script", "cyrillic"), ("action", "show")):
+        form.add_field(name, value)
+    form.add_field("file", records, filename="in.mrk")
+    return form
+
+
+def _forked() -> set[int]:
+    """The processes the fork server started that have not ended (or not been waited for),
+    from /proc: here, conversions."""
+    server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+    found = set()
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text() if entry.isdigit() else ""
+        except OSError:
+            continue  # ended while we looked
+        if stat and int(stat[stat.rindex(")") + 2 :].split()[1]) == server:
+            found.add(int(entry))
+    return found
+
+
+async def _until(what: Callable[[], T], done: Callable[[T], bool], seconds: float = 60) -> T:
+    """``what()`` once ``done`` with it, looked at every 50 ms for ``seconds`` at most."""
+    deadline = time.monotonic() + seconds
+    while not done(found := what()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return found
+
+
+def held(data: bytes, *_args: Any) -> Conversion:
+    """A conversion held in progress until the file ``data`` names is made; it says it has
+    begun with a file beside it named after its process id."""
+    release = Path(data.decode())
+    (release.parent / f"started-{os.getpid()}").touch()
+    deadline = time.monotonic() + 120
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return Conversion()
+
+
+def dies(data: bytes, *_args: Any) -> Conversion:
+    """A conversion whose process ends at once with status 3; refused in the process ``data``
+    names (the server's)."""
+    if os.getpid() == int(data):
+        raise AssertionError("the conversion runs in the serving process")
+    os._exit(3)
 
 
 def test_unimarc_to_mrk_with_notes() -> None:
@@ -82,36 +151,86 @@ async def test_a_form_that_cannot_be_read_is_a_bad_request(client: Any) -> None:
         assert response.status == 400, (content_type, body)
 
 
-async def test_conversions_have_threads_of_their_own_and_a_limit(
-    aiohttp_client: Any, tmp_path: Any, monkeypatch: Any
+async def test_conversions_have_processes_of_their_own_and_a_limit(
+    aiohttp_client: Any, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    """Conversions ran in asyncio's shared threads: a few large public uploads held up every
-    OAI-PMH Identify and dashboard page for as long as they took. Here two conversions are
-    held in progress: a third is refused (503) and OAI-PMH still answers."""
+    """Conversions ran in threads of the serving process: a few large public uploads held up
+    every OAI-PMH Identify and dashboard page for as long as they took. Here two conversions
+    are held in progress, each in a process of its own: a third is refused (503) and OAI-PMH
+    still answers."""
     client = await make_client(aiohttp_client, dashboard_settings(tmp_path, conversions=2))  # noqa: F811
-    started, release, threads = threading.Semaphore(0), threading.Event(), []
-
-    def held(*_args: Any) -> workbench.Conversion:
-        threads.append(threading.current_thread().name)
-        started.release()
-        release.wait(120)
-        return workbench.Conversion()
-
     monkeypatch.setattr(workbench, "convert", held)
+    release = tmp_path / "release"
     token = csrf_of(await (await client.get("/workbench")).text())
-    form = {"csrf": token, "from": "mrk", "to": "mrk", "script": "", "text": "=LDR  x"}
+    form = {"csrf": token, "from": "mrk", "to": "mrk", "script": "", "text": str(release)}
     holding = [asyncio.create_task(client.post("/workbench", data=form)) for _ in range(2)]
     try:
-        for _ in holding:
-            assert await asyncio.to_thread(started.acquire, True, 60)
+        started = await _until(lambda: {int(p.name[8:]) for p in tmp_path.glob("started-*")},
+                               lambda pids: len(pids) == 2)
+        assert os.getpid() not in started and started <= _forked()
         refused = await asyncio.wait_for(client.post("/workbench", data=form), 60)
         assert refused.status == 503 and refused.headers["Retry-After"]
         identify = await asyncio.wait_for(client.get("/oai?verb=Identify"), 60)
         assert identify.status == 200
     finally:
-        release.set()
+        release.touch()
     assert [(await done).status for done in holding] == [200, 200]
-    assert sorted(threads) == ["koprik-workbench_0", "koprik-workbench_1"]
+    assert not _forked()
+
+
+async def test_a_conversion_past_its_time_is_stopped_and_the_next_one_works(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """A conversion had no time limit: 5 MB of tiny records kept the server busy a minute,
+    and could be sent again and again. Past ``conversion_seconds`` its process is killed and
+    the user told in one line; nothing is left running, and the next conversion works."""
+    client = await make_client(aiohttp_client, dashboard_settings(  # noqa: F811
+        tmp_path, conversion_seconds=1, max_upload_bytes=16 * 1024 * 1024))
+    token = csrf_of(await (await client.get("/workbench")).text())
+    begun = time.monotonic()
+    response = await client.post("/workbench", data=_form(token, LONG))
+    took = time.monotonic() - begun
+    page = await response.text()
+    assert response.status == 413, page
+    assert "the conversion took longer than 1 s and was stopped: convert fewer records" in page
+    assert took < 1 + LATE, took
+    assert not _forked()
+    response = await client.post("/workbench", data=_form(token, _tiny_records(3)))
+    assert response.status == 200 and "3 converted" in await response.text()
+
+
+async def test_a_page_is_answered_while_a_long_conversion_runs_and_stopping_leaves_none(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """While a long conversion runs (in a process of its own), OAI-PMH answers; stopping the
+    server while it runs leaves no conversion process behind."""
+    client = await make_client(aiohttp_client, dashboard_settings(  # noqa: F811
+        tmp_path, max_upload_bytes=16 * 1024 * 1024))
+    token = csrf_of(await (await client.get("/workbench")).text())
+    converting = asyncio.create_task(client.post("/workbench", data=_form(token, LONG)))
+    try:
+        assert await _until(lambda: _forked() or converting.done(), bool) and not converting.done()
+        identify = await asyncio.wait_for(client.get("/oai?verb=Identify"), 60)
+        assert identify.status == 200 and "<Identify>" in await identify.text()
+        assert not converting.done() and _forked()
+    finally:
+        await client.close()
+        converting.cancel()
+    assert not _forked()
+
+
+async def test_a_conversion_whose_process_dies_is_told_in_one_line(
+    aiohttp_client: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    client = await make_client(aiohttp_client, dashboard_settings(tmp_path))  # noqa: F811
+    monkeypatch.setattr(workbench, "convert", dies)
+    token = csrf_of(await (await client.get("/workbench")).text())
+    response = await client.post("/workbench", data=_form(token, str(os.getpid()).encode()))
+    page = await response.text()
+    assert response.status == 500, page
+    assert ("the conversion failed (its process ended unexpectedly (exit status 3)); "
+            "nothing was converted") in page and "Traceback" not in page
+    assert not _forked()
 
 
 @pytest.mark.parametrize("name", ["rusmarc", "unimarc", ""])

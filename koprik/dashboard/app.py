@@ -74,7 +74,7 @@ def setup_dashboard(app: web.Application) -> None:
     r.add_get("/metrics", handle_metrics)
     r.add_static("/assets/", ASSETS)
     setup_api(app)
-    app.cleanup_ctx.append(workbench.conversion_threads)
+    app.cleanup_ctx.append(workbench.conversion_processes)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:

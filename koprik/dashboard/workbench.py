@@ -3,30 +3,24 @@ see the result with its warnings, download it.
 
 The conversion is :mod:`crosswalks.registry`'s (the formats of ``koprik crosswalk``); the
 upload is read with a budget of ``dashboard.max_upload_bytes`` (a larger body is refused with
-413 before it is all read), and the conversion runs in a thread of :class:`Conversions`.
+413 before it is all read), and the conversion runs in a process of its own for at most
+``dashboard.conversion_seconds`` (:class:`Conversions`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import io
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
-from pymarc import Record, Subfield
 
-from crosswalks import iso2709, marc_io, registry
-from crosswalks.uzbek import (
-    add_script_880,
-    cyrillic_to_latin,
-    latin_to_cyrillic,
-    romanize_alalc,
-)
+from catalog.workers import JobFailed, JobOverran, OneJob
+from crosswalks import registry
+from crosswalks.batch import SCRIPTS, convert
 from koprik.dashboard.access import (
     check_csrf,
     late_body,
@@ -45,128 +39,88 @@ TEXT_FIELDS = 6
 RETRY_SECONDS = 10
 """Retry-After of a conversion refused because as many as allowed are in progress."""
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Conversions:
-    """At most ``limit`` workbench conversions at once, in threads kept for them: a public upload
-    of 5 MB of tiny records keeps a thread busy for a minute, and in asyncio's shared threads a
-    few of them held up every OAI-PMH GetRecord and dashboard page for as long. One more
-    conversion is refused (503 with Retry-After), not queued with its upload in memory."""
+    """At most ``limit`` workbench conversions at once, each in a process of its own for at most
+    ``seconds``.
 
-    def __init__(self, limit: int) -> None:
+    A public upload of 5 MB of tiny records keeps a CPU busy for a minute. In a thread of the
+    serving process it held a share of the GIL all that time, slowing every OAI-PMH, SRU and
+    Z39.50 request the process answered, and a client could send it again and again. In a
+    process of its own (started by the fork server, as the catalogue's workers are:
+    :class:`catalog.workers.OneJob`) it takes nothing of the serving process but a thread
+    that waits, and past ``seconds`` the process is killed (:class:`JobOverran`); what the
+    conversion builds as it goes lives there and goes with it, and only the result comes back.
+    One more conversion is refused (503 with Retry-After), not queued with its upload in
+    memory.
+
+    :meth:`close` kills every conversion in progress and waits for the processes to be gone.
+    """
+
+    def __init__(self, limit: int, seconds: float) -> None:
         self.limit = limit
+        self.seconds = seconds
         self.executor = ThreadPoolExecutor(limit, thread_name_prefix="koprik-workbench")
-        self._active = 0
+        self._active: set[OneJob] = set()
+        self._closed = False
         self._lock = threading.Lock()
 
-    async def run(self, job: Callable[[], T]) -> T:
-        """``job()`` in a conversion thread; 503 when all are busy. A slot is given back when
-        the job ends, even when the client has gone before (the thread works on)."""
+    async def run(self, job: Callable[..., T], *args: object) -> T:
+        """``job(*args)`` in a process of its own (a thread here waits for it); 503 when all
+        are busy. Raises :class:`JobOverran` past ``seconds``, :class:`JobFailed` when the job
+        raised or its process died. A request abandoned meanwhile (the client gone, the
+        server stopping) kills the process; a slot is given back when the process has ended."""
+        one = OneJob(job, args, "koprik-conversion")
         with self._lock:
-            if self._active >= self.limit:
+            if self._closed or len(self._active) >= self.limit:
                 raise web.HTTPServiceUnavailable(
                     headers={"Retry-After": str(RETRY_SECONDS)},
                     text=f"Too many conversions at once; retry in {RETRY_SECONDS} s",
                 )
-            self._active += 1
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._counted, job)
-
-    def _counted(self, job: Callable[[], T]) -> T:
+            self._active.add(one)
+        waiting = self.executor.submit(self._waited, one)
         try:
-            return job()
+            result: T = await asyncio.wrap_future(waiting)
+        except asyncio.CancelledError:
+            one.stop()
+            if waiting.cancel():  # never started: no thread gives the slot back
+                self._release(one)
+            raise
+        return result
+
+    def _waited(self, one: OneJob) -> Any:
+        try:
+            return one.result(self.seconds)
         finally:
-            with self._lock:
-                self._active -= 1
+            self._release(one)
+
+    def _release(self, one: OneJob) -> None:
+        with self._lock:
+            self._active.discard(one)
+
+    def close(self) -> None:
+        """Refuse new conversions, kill those in progress, and wait until their processes have
+        ended (a moment: they are killed)."""
+        with self._lock:
+            self._closed = True
+            active = list(self._active)
+        for one in active:
+            one.stop()
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 CONVERSIONS = web.AppKey("dashboard_conversions", Conversions)
 
 
-async def conversion_threads(app: web.Application) -> AsyncIterator[None]:
-    """``app[CONVERSIONS]`` for the application's life (a cleanup context)."""
-    app[CONVERSIONS] = Conversions(app[SETTINGS].dashboard.conversions)
+async def conversion_processes(app: web.Application) -> AsyncIterator[None]:
+    """``app[CONVERSIONS]`` for the application's life (a cleanup context): none is left
+    running after it."""
+    dashboard = app[SETTINGS].dashboard
+    app[CONVERSIONS] = Conversions(dashboard.conversions, dashboard.conversion_seconds)
     yield
-    app[CONVERSIONS].executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _each_subfield(change: Callable[[str], str]) -> Callable[[Record], Record]:
-    """A step applying ``change`` to the text of every subfield (not to $0-$9 or control
-    fields, which hold codes and linkage)."""
-
-    def apply(record: Record) -> Record:
-        for data_field in record.get_fields():
-            if not data_field.is_control_field():
-                data_field.subfields = [
-                    Subfield(s.code, s.value if s.code.isdigit() else change(s.value))
-                    for s in data_field.subfields
-                ]
-        return record
-
-    return apply
-
-
-SCRIPTS: dict[str, tuple[str, Callable[[Record], Record] | None]] = {
-    "": ("as it is", None),
-    "880": ("add 880 fields in the other Uzbek script", add_script_880),
-    "latin": ("Uzbek Cyrillic to Latin (1995)", _each_subfield(cyrillic_to_latin)),
-    "cyrillic": ("Uzbek Latin to Cyrillic", _each_subfield(latin_to_cyrillic)),
-    "alalc": ("ALA-LC romanization (Uzbek)", _each_subfield(romanize_alalc)),
-}
-
-
-@dataclass
-class Conversion:
-    output: bytes = b""
-    read: int = 0
-    converted: int = 0
-    warnings: list[str] = field(default_factory=list)
-    detected: str = ""
-
-
-def convert(
-    data: bytes, from_format: str, to_format: str, script: str, max_record_bytes: int
-) -> Conversion:
-    """Convert ``data``; every record that cannot be (one over ``max_record_bytes`` among
-    them) is a warning, the rest go on."""
-    result = Conversion()
-    stream = marc_io.peekable(io.BytesIO(data))
-    if not from_format:
-        try:
-            from_format = marc_io.detect_format(stream.peek(marc_io.HEAD_BYTES))
-        except marc_io.NothingToRead as error:
-            result.warnings.append(str(error))
-            return result
-        except ValueError as error:
-            result.warnings.append(f"{error}; choose the input format")
-            return result
-    result.detected = from_format
-    step = SCRIPTS[script][1]
-    out = io.BytesIO()
-    output = registry.output_format(to_format)
-    writer = output.open(out)
-    try:
-        for item in registry.input_format(from_format).read(stream, max_record_bytes):
-            result.read += 1
-            where = f"record {item.index + 1}"
-            result.warnings.extend(f"{where}: {note}" for note in item.notes)
-            if item.record is None:
-                result.warnings.append(f"{where}: {item.error or 'unreadable'}")
-                continue
-            try:
-                record = output.declared(item.record)
-                writer.write(step(record) if step else record)
-            except Exception as error:  # one record's failure must not end the batch
-                result.warnings.append(f"{where}: conversion failed: {iso2709.describe(error)}")
-                continue
-            result.converted += 1
-    except marc_io.NoRecords as error:
-        result.warnings.append(str(error))
-    except Exception as error:  # a reader's unforeseen failure: report it, keep what was done
-        result.warnings.append(f"reading stopped: {iso2709.describe(error)}")
-    writer.close()
-    result.output = out.getvalue()
-    return result
+    await asyncio.to_thread(app[CONVERSIONS].close)
 
 
 async def read_upload(request: web.Request, limit: int) -> dict[str, bytes]:
@@ -215,6 +169,14 @@ async def workbench_page(request: web.Request) -> web.Response:
 
 @readable("public_records")
 async def workbench_convert(request: web.Request) -> web.StreamResponse:
+    """Convert the records posted, in a process of its own (:class:`Conversions`).
+
+    A conversion stopped at ``dashboard.conversion_seconds`` is answered 413 (Content Too
+    Large: the request is more than the server is willing to process), with no Retry-After:
+    the same records would take as long again, and what the user must change is how many are
+    sent at once; 503 would invite the retries this limit is there to stop. A conversion
+    whose process died otherwise is the server's failure: 500, in one line, no traceback.
+    """
     limit = request.app[SETTINGS].dashboard.max_upload_bytes
     fields = await read_upload(request, limit)
     check_csrf(request, await viewer(request), fields.get("csrf", b"").decode("ascii", "replace"))
@@ -235,10 +197,19 @@ async def workbench_convert(request: web.Request) -> web.StreamResponse:
     if problem:
         return await render(request, "workbench.html", status=400, error=problem,
                             chosen=chosen, **_formats())
-    result = await request.app[CONVERSIONS].run(functools.partial(
-        convert, data, chosen["from"], chosen["to"], chosen["script"],
-        request.app[SETTINGS].limits.max_record_bytes,
-    ))
+    try:
+        result = await request.app[CONVERSIONS].run(
+            convert, data, chosen["from"], chosen["to"], chosen["script"],
+            request.app[SETTINGS].limits.max_record_bytes,
+        )
+    except JobOverran as error:
+        return await render(request, "workbench.html", status=413, chosen=chosen, **_formats(),
+                            error=f"the conversion {error}: convert fewer records at once, "
+                                  "or use koprik crosswalk")  # fmt: skip
+    except JobFailed as error:
+        log.warning("a workbench conversion failed: %s", error)
+        return await render(request, "workbench.html", status=500, chosen=chosen, **_formats(),
+                            error=f"the conversion failed ({error}); nothing was converted")
     if fields.get("action") == b"download" and result.converted:
         return web.Response(body=result.output, content_type="application/octet-stream",
                             headers={"Content-Disposition":

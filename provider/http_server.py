@@ -122,9 +122,14 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
     A request whose body cannot be read is malformed, answered 400 as the parser's malformed
     requests are (:meth:`GuardedHandler.handle_error`), not 500: a body that its
-    ``Content-Encoding`` (gzip, deflate) does not decode, wherever a handler reads it.
+    ``Content-Encoding`` (gzip, deflate) does not decode, wherever a handler reads it, and a
+    ``Content-Length`` that aiohttp's parser takes but ``int()`` refuses (zeros before a 5,
+    over 4,300 digits in all).
     """
-    body_bytes = request.content_length or 0
+    try:
+        body_bytes = request.content_length or 0
+    except ValueError:  # aiohttp's parser takes any digits; int() refuses over 4,300
+        return _bad_request(request, "Content-Length of too many digits")
     transport = request.transport
     protocol = transport.get_protocol() if transport is not None else None
     guarded = isinstance(protocol, GuardedHandler)

@@ -181,6 +181,22 @@ def test_a_body_its_content_encoding_does_not_decode_is_400(
     assert "<Identify>" in identify(base)
 
 
+@pytest.mark.parametrize("path", ["/oai", "/sru"])
+def test_a_content_length_of_more_digits_than_int_reads_is_400(
+    server, path: str, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    """aiohttp's parser takes 5,001 digits of leading zeros and a 5; int() refuses them."""
+    base, _ = server
+    caplog.set_level(logging.INFO)
+    sock = connect(base)
+    sock.sendall(post(path, b"verb=", "Content-Length: " + "0" * 5000 + "5"))
+    answer = response_of(sock)
+    sock.close()
+    assert answer.split(b" ", 1)[1].startswith(b"400 Bad Request")
+    assert not [record for record in caplog.records if record.exc_info]
+    assert "<Identify>" in identify(base)
+
+
 def test_a_client_resetting_mid_response_logs_no_traceback(
     server, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
 ) -> None:

@@ -310,6 +310,21 @@ def test_an_oversized_or_malformed_http_request_never_gets_a_5xx(target: int) ->
             assert _read_http(sock).startswith(b"HTTP/1.1 400"), length
 
 
+@pytest.mark.parametrize(
+    ("length", "answered"),
+    [("9" * 5000, b"info:srw/diagnostic/1/12"),  # larger than the limit, whatever its digits
+     ("0" * 5000 + "7", b"<zs:numberOfRecords>")],  # 7: int() refuses over 4,300 digits
+)  # fmt: skip
+def test_a_content_length_of_thousands_of_digits_is_read_as_a_number(
+    target: int, length: str, answered: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded"
+                     b"\r\nContent-Length: " + length.encode() + b"\r\n\r\nquery=a")  # fmt: skip
+        answer = _read_http(sock)
+    assert answer.startswith(b"HTTP/1.1 200") and answered in answer, answer[:300]
+
+
 def _read_http(sock: socket.socket) -> bytes:
     """One response from ``sock`` (what came before the connection closed, if it did)."""
     data = b""

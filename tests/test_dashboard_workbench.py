@@ -148,3 +148,34 @@ def test_a_field_iso_2709_cannot_hold_is_a_warning_and_marcxml_carries_it() -> N
     assert result.converted == 0 and result.output == b""
     assert "field 500: 20,005 bytes, longer than ISO 2709 allows a field" in result.warnings[0]
     assert convert(mrk.encode(), "mrk", "marcxml", "", MAX).converted == 1
+
+
+def _marcjson(fields: str, leader: str = '"00000nam a2200000 i 4500"') -> str:
+    return f'{{"leader": {leader}, "fields": [{fields}]}}'
+
+
+GOOD_JSON = _marcjson(
+    '{"001": "j1"}, {"245": {"ind1": "1", "ind2": "0", "subfields": [{"a": "T"}]}}'
+)
+
+
+async def _workbench_json(workbench_client: Any, text: str) -> str:
+    token = csrf_of(await (await workbench_client.get("/workbench")).text())
+    form = FormData()
+    for name, value in (("csrf", token), ("from", "marcjson"), ("to", "mrk"), ("script", "")):
+        form.add_field(name, value)
+    form.add_field("text", text)
+    response = await workbench_client.post("/workbench", data=form)
+    assert response.status == 200
+    return await response.text()
+
+
+async def test_a_json_number_of_thousands_of_digits_costs_only_its_record(client: Any) -> None:  # noqa: F811
+    """json refuses an integer of over 4,300 digits with a ValueError that is no JSONDecodeError:
+    it stopped the reading of the whole input, said as Python said it."""
+    huge = _marcjson('{"245": {"ind1": %s, "ind2": "0", "subfields": [{"a": "T"}]}}' % ("9" * 5000))
+    page = await _workbench_json(client, "\n".join([GOOD_JSON, huge, GOOD_JSON]))
+    assert "3 read as <code>marcjson</code>, 2 converted" in page
+    assert "record 2: JSON object from char" in page and "number of more than 4,300 digits" in page
+    assert "reading stopped" not in page and "ValueError" not in page
+

@@ -179,3 +179,22 @@ async def test_a_json_number_of_thousands_of_digits_costs_only_its_record(client
     assert "record 2: JSON object from char" in page and "number of more than 4,300 digits" in page
     assert "reading stopped" not in page and "ValueError" not in page
 
+
+@pytest.mark.parametrize(("record", "reason"), [
+    (_marcjson('{"245": {"ind1": 1e999, "ind2": "0", "subfields": [{"a": "T"}]}}'),
+     "field 245: ind1 is not a string"),
+    (_marcjson('{"001": "j2"}', leader="null"), "the leader is not a string"),
+    ('{"leader": "00000nam a2200000 i 4500", "fields": {"a": 1}}', "fields is not an array"),
+    (_marcjson('{"245": {"ind1": "1", "ind2": "0", "subfields": [null]}}'),
+     "field 245: subfield 1 is not an object of one code and its string"),
+    (_marcjson('{"245": "text"}'), "field 245: not an object of ind1, ind2 and subfields"),
+    (_marcjson('{"001": {"a": 1}}'), "field 001: a control field's data is not a string"),
+    (_marcjson('{"001": "x", "245": "y"}'), "field 1: not an object of one tag"),
+])  # fmt: skip
+async def test_a_marcjson_record_of_another_shape_is_said_in_words_and_costs_only_itself(
+    client: Any, record: str, reason: str  # noqa: F811
+) -> None:
+    page = await _workbench_json(client, "\n".join([GOOD_JSON, record, GOOD_JSON]))
+    assert "3 read as <code>marcjson</code>, 2 converted" in page
+    assert f"record 2: not a MARC-in-JSON record: {reason}" in page.replace("&#39;", "'")
+    assert "reading stopped" not in page and "Error" not in page

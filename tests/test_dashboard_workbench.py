@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp import FormData
+from pymarc import Field, Indicators, Record, Subfield
 
 from crosswalks import registry
 from koprik.dashboard import workbench
@@ -198,3 +199,25 @@ async def test_a_marcjson_record_of_another_shape_is_said_in_words_and_costs_onl
     assert "3 read as <code>marcjson</code>, 2 converted" in page
     assert f"record 2: not a MARC-in-JSON record: {reason}" in page.replace("&#39;", "'")
     assert "reading stopped" not in page and "Error" not in page
+
+
+def _iso2709(indicators: bytes) -> bytes:
+    record = Record(leader="00000nam a2200000 a 4500")
+    record.add_field(Field(tag="001", data="x1"))
+    record.add_field(Field(tag="245", indicators=Indicators("1", "0"),
+                           subfields=[Subfield("a", "Title")]))  # fmt: skip
+    return record.as_marc().replace(b"10\x1faTitle", indicators + b"\x1faTitle")
+
+
+async def test_an_indicator_that_is_not_ascii_is_said_in_words(client: Any) -> None:  # noqa: F811
+    """pymarc reads indicators as ASCII: its UnicodeDecodeError was the reason shown."""
+    token = csrf_of(await (await client.get("/workbench")).text())
+    form = FormData()
+    for name, value in (("csrf", token), ("from", "marc21"), ("to", "mrk"), ("script", "")):
+        form.add_field(name, value)
+    form.add_field("file", _iso2709(b"10") + _iso2709(b"\xd10") + _iso2709(b"10"),
+                   filename="in.mrc")  # fmt: skip
+    page = await (await client.post("/workbench", data=form)).text()
+    assert "3 read as <code>marc21</code>, 2 converted" in page
+    assert "record 2: field 245: indicator byte 0xd1 is not ASCII" in page
+    assert "Error" not in page

@@ -221,3 +221,23 @@ async def test_an_indicator_that_is_not_ascii_is_said_in_words(client: Any) -> N
     assert "3 read as <code>marc21</code>, 2 converted" in page
     assert "record 2: field 245: indicator byte 0xd1 is not ASCII" in page
     assert "Error" not in page
+
+
+@pytest.mark.parametrize("declaration", [
+    'xmlns:dc="}http://purl.org/dc/elements/1.1/"',  # not a URI: lxml names <dc:title> oddly
+    'Gmlns:dc="http://purl.org/dc/elements/1.1/"',  # the prefix undeclared
+])  # fmt: skip
+async def test_dublin_core_not_namespace_well_formed_is_said_by_the_parser_not_by_lxml_qname(
+    client: Any, declaration: str  # noqa: F811
+) -> None:
+    """etree.QName raised 'ValueError: Invalid tag name' for such an element's name, shown as
+    the record's reason; the parser's own message says what is wrong."""
+    token = csrf_of(await (await client.get("/workbench")).text())
+    form = FormData()
+    for name, value in (("csrf", token), ("from", "oai_dc"), ("to", "mrk"), ("script", "")):
+        form.add_field(name, value)
+    form.add_field("text", '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+                           f"{declaration}><dc:title>T</dc:title></oai_dc:dc>")  # fmt: skip
+    page = await (await client.post("/workbench", data=form)).text()
+    assert "XML not well-formed" in page
+    assert "Error" not in page and "Invalid tag name" not in page

@@ -241,3 +241,28 @@ async def test_dublin_core_not_namespace_well_formed_is_said_by_the_parser_not_b
     page = await (await client.post("/workbench", data=form)).text()
     assert "XML not well-formed" in page
     assert "Error" not in page and "Invalid tag name" not in page
+
+
+@pytest.mark.parametrize("fmt", ["marcxml", "oai_dc", "mods"])
+async def test_an_encoding_lxml_does_not_know_is_one_reason_not_a_stopped_reading(
+    client: Any, fmt: str  # noqa: F811
+) -> None:
+    """After the first parse failed, the reader started again at the next record under the
+    document's declaration, which lxml refused once more, out of the reader: 'reading stopped:
+    XMLSyntaxError: Unsupported encoding: UTF-LDR8, line 1, column 40 (<string>, line 1)'."""
+    record = {
+        "marcxml": '<record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nam a2200000 a'
+                   ' 4500</leader></record>',
+        "oai_dc": '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:'
+                  'dc="http://purl.org/dc/elements/1.1/"><dc:title>T</dc:title></oai_dc:dc>',
+        "mods": '<mods xmlns="http://www.loc.gov/mods/v3"><titleInfo><title>T</title></titleInfo>'
+                "</mods>",
+    }[fmt]
+    token = csrf_of(await (await client.get("/workbench")).text())
+    form = FormData()
+    for name, value in (("csrf", token), ("from", fmt), ("to", "mrk"), ("script", "")):
+        form.add_field(name, value)
+    form.add_field("text", f'<?xml version="1.0" encoding="UTF-LDR8"?><c>{record}{record}</c>')
+    page = await (await client.post("/workbench", data=form)).text()
+    assert "XML not well-formed: Unsupported encoding: UTF-LDR8" in page
+    assert "reading stopped" not in page and "Error" not in page and "&lt;string&gt;" not in page

@@ -325,6 +325,37 @@ def test_a_content_length_of_thousands_of_digits_is_read_as_a_number(
     assert answer.startswith(b"HTTP/1.1 200") and answered in answer, answer[:300]
 
 
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether the target closes ``sock`` within ``seconds`` (sending nothing first)."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(100) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_request_trickled_past_the_request_timeout_loses_its_connection(tmp_path: Path) -> None:
+    """A request's bytes must all arrive within server.http_request_timeout of its first, as
+    on the HTTP port: "GET " then silence held a connection slot of the Z39.50 port (never
+    closed for room: an HTTP client counts as past Init) for z3950_idle_timeout, 10 minutes."""
+    with running_target(tmp_path, handmade_records(), http_request_timeout=1.0,
+                        z3950_idle_timeout=60.0) as running:  # fmt: skip
+        with socket.create_connection(("127.0.0.1", running.port), timeout=30) as sock:
+            sock.sendall(b"GET /Default?version=1.2&operation=explain")  # the line never ends
+            assert _closed_within(sock, 10)
+        with socket.create_connection(("127.0.0.1", running.port), timeout=30) as sock:
+            request = b"GET /Default HTTP/1.1\r\nHost: x\r\n\r\n"
+            sock.sendall(request)
+            assert _read_http(sock).startswith(b"HTTP/1.1 200")
+            time.sleep(2)  # idle between requests: z3950_idle_timeout, not the request timeout
+            sock.sendall(request)
+            assert _read_http(sock).startswith(b"HTTP/1.1 200")
+            sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Length: 100\r\n\r\nquery=")
+            assert _closed_within(sock, 10)
+
+
 def _read_http(sock: socket.socket) -> bytes:
     """One response from ``sock`` (what came before the connection closed, if it did)."""
     data = b""

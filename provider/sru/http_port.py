@@ -4,8 +4,11 @@ is answered as HTTP/1.1 by the SRU front end instead of as Z39.50.
 Only what SRU needs of HTTP is spoken: GET, HEAD and POST (urlencoded form) on any path,
 ``Content-Length`` bodies (no chunked uploads), keep-alive until the client closes, says
 ``Connection: close`` or is idle for ``server.z3950_idle_timeout``. The request line, headers
-and body together are bounded by ``search.sru_max_request_bytes``; a request that is not HTTP
-enough to answer gets a 400 and the connection is closed.
+and body together are bounded by ``search.sru_max_request_bytes`` and must all arrive within
+``server.http_request_timeout`` of the request's first byte, as on the HTTP port (else the
+connection is closed: a client trickling a request held the connection, which is never
+closed for room, for the idle timeout); a request that is not HTTP enough to answer gets a
+400 and the connection is closed.
 """
 
 from __future__ import annotations
@@ -41,9 +44,20 @@ async def opens_with_http(reader: asyncio.StreamReader, timeout: float) -> bool:
         head = error.partial
     except TimeoutError:
         return False
-    # StreamReader has no peek: give back what was read, so the Z39.50 path reads it again.
-    reader._buffer[:0] = head  # type: ignore[attr-defined]
+    _unread(reader, head)  # so the Z39.50 path reads it again
     return head in HTTP_METHODS
+
+
+def _unread(reader: asyncio.StreamReader, data: bytes) -> None:
+    """Give back ``data`` just read from ``reader`` (StreamReader has no peek)."""
+    reader._buffer[:0] = data  # type: ignore[attr-defined]
+
+
+async def _request_begun(reader: asyncio.StreamReader) -> bool:
+    """Wait for the first byte of the next request (left in ``reader``); False at the end."""
+    first = await reader.read(1)
+    _unread(reader, first)
+    return bool(first)
 
 
 async def serve_http(
@@ -57,8 +71,12 @@ async def serve_http(
     try:
         while True:
             try:
+                if not await asyncio.wait_for(
+                    _request_begun(reader), settings.server.z3950_idle_timeout
+                ):
+                    return
                 request = await asyncio.wait_for(
-                    _read_request(reader, limit), settings.server.z3950_idle_timeout
+                    _read_request(reader, limit), settings.server.http_request_timeout
                 )
             except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                 return

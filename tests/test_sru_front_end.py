@@ -356,6 +356,21 @@ def test_a_request_trickled_past_the_request_timeout_loses_its_connection(tmp_pa
             assert _closed_within(sock, 10)
 
 
+def test_an_http_1_0_request_is_answered_and_the_connection_closed(target: int) -> None:
+    """HTTP/1.0 without keep-alive closes after the response (RFC 9112 9.3): a client reading
+    to the end of the stream, as HTTP/1.0 ones may, waited for the idle timeout."""
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        sock.sendall(b"GET /Default?version=1.2&operation=explain HTTP/1.0\r\nHost: x\r\n\r\n")
+        answer = _read_http(sock)
+        assert answer.startswith(b"HTTP/1.1 200") and b"Connection: close" in answer
+        assert _closed_within(sock, 10)
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        request = b"GET /Default HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
+        for _ in range(2):  # kept alive when asked
+            sock.sendall(request)
+            assert _read_http(sock).startswith(b"HTTP/1.1 200")
+
+
 def _read_http(sock: socket.socket) -> bytes:
     """One response from ``sock`` (what came before the connection closed, if it did)."""
     data = b""

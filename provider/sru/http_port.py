@@ -3,12 +3,12 @@ is answered as HTTP/1.1 by the SRU front end instead of as Z39.50.
 
 Only what SRU needs of HTTP is spoken: GET, HEAD and POST (urlencoded form) on any path,
 ``Content-Length`` bodies (no chunked uploads), keep-alive until the client closes, says
-``Connection: close`` or is idle for ``server.z3950_idle_timeout``. The request line, headers
-and body together are bounded by ``search.sru_max_request_bytes`` and must all arrive within
-``server.http_request_timeout`` of the request's first byte, as on the HTTP port (else the
-connection is closed: a client trickling a request held the connection, which is never
-closed for room, for the idle timeout); a request that is not HTTP enough to answer gets a
-400 and the connection is closed.
+``Connection: close`` (HTTP/1.0: unless it says ``Connection: keep-alive``) or is idle for
+``server.z3950_idle_timeout``. The request line, headers and body together are bounded by
+``search.sru_max_request_bytes`` and must all arrive within ``server.http_request_timeout``
+of the request's first byte, as on the HTTP port (else the connection is closed: a client
+trickling a request held the connection, which is never closed for room, for the idle
+timeout); a request that is not HTTP enough to answer gets a 400 and the connection is closed.
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ async def serve_http(
             except BadRequest as error:
                 await _write(writer, 400, b"", str(error).encode(), close=True)
                 return
-            method, target, headers, body = request
+            method, target, version, headers, body = request
             refusal = None
-            close = headers.get("connection", "").lower() == "close" or body is None
+            close = _closes(version, headers) or body is None
             if body is None:
                 refusal, body = (Condition.QUERY_TOO_LONG, str(limit)), b""
             if method == "POST":
@@ -113,16 +113,16 @@ async def serve_http(
 
 async def _read_request(
     reader: asyncio.StreamReader, limit: int
-) -> tuple[str, str, dict[str, str], bytes | None]:
-    """(method, target, headers lower-cased, body) of the next request on ``reader``; the body
-    is None when it is larger than what is left of ``limit``."""
+) -> tuple[str, str, str, dict[str, str], bytes | None]:
+    """(method, target, HTTP version, headers lower-cased, body) of the next request on
+    ``reader``; the body is None when it is larger than what is left of ``limit``."""
     budget = limit
     line = await _line(reader, budget)
     budget -= len(line)
     parts = line.decode("latin-1").split()
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise BadRequest("malformed request line")
-    method, target, _ = parts
+    method, target, version = parts
     if method not in ("GET", "POST", "HEAD"):
         raise BadRequest(f"method {method} not served")
     headers: dict[str, str] = {}
@@ -144,8 +144,18 @@ async def _read_request(
         raise BadRequest("malformed Content-Length")
     digits = length_text.lstrip("0")  # int() refuses over 4,300 digits, leading zeros too
     if len(digits) > len(str(budget)) or int(digits or "0") > budget:
-        return method, target, headers, None  # not read: diagnostic 12, the connection closed
-    return method, target, headers, await reader.readexactly(int(digits or "0"))
+        return method, target, version, headers, None  # not read: diagnostic 12, then closed
+    return method, target, version, headers, await reader.readexactly(int(digits or "0"))
+
+
+def _closes(version: str, headers: dict[str, str]) -> bool:
+    """Whether the connection ends after this request's response: ``Connection: close``, or
+    HTTP/1.0 without ``Connection: keep-alive`` (a 1.0 client may read to the end of the
+    stream for the response's end)."""
+    options = {option.strip().lower() for option in headers.get("connection", "").split(",")}
+    if version == "HTTP/1.0":
+        return "keep-alive" not in options
+    return "close" in options
 
 
 async def _line(reader: asyncio.StreamReader, budget: int) -> bytes:

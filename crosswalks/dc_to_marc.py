@@ -52,12 +52,14 @@ def _field(tag: str, ind: str, *pairs: tuple[str, str]) -> pymarc.Field:
 def dc_values(element: etree._Element) -> dict[str, list[str]]:
     """Non-empty, normalized values of each DC element under ``element``, in document order."""
     values: dict[str, list[str]] = defaultdict(list)
+    prefix = f"{{{DC_NS}}}"
     for child in element.iter(etree.Element):
-        qname = etree.QName(child)
-        if qname.namespace == DC_NS:
+        # Not etree.QName(child): it raises ValueError for the name lxml gives an element of a
+        # namespace URI that is not one ('}http://purl.org/...') or of an undeclared prefix.
+        if child.tag.startswith(prefix):
             text = clean("".join(child.itertext()))
             if text:
-                values[qname.localname].append(text)
+                values[child.tag[len(prefix):]].append(text)
     return values
 
 

@@ -193,7 +193,7 @@ def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str |
 
     Checks the leader's numbers against the record (length, base address, terminator), the
     directory (tags, lengths and offsets in bounds, each field ending with 0x1E) and that each
-    data field has exactly two indicators before its first subfield. For MARC21
+    data field has exactly two indicators, ASCII, before its first subfield. For MARC21
     (``marc21=True``) leader/10-11 must be "22" and leader/20-23 should be "4500".
     """
     problems: list[tuple[str | None, str]] = []
@@ -255,6 +255,9 @@ def structure_problems(chunk: bytes, *, marc21: bool = True) -> list[tuple[str |
                 problems.append((tag, f"{BLANK_EXTRA_INDICATORS} ({len(indicators)}, not 2)"))
             elif len(indicators) != 2:
                 problems.append((tag, f"{len(indicators)} indicator characters, not 2"))
+            elif not indicators.isascii():  # pymarc reads them as ASCII: a UnicodeDecodeError
+                byte = max(indicators)
+                problems.append((tag, f"indicator byte 0x{byte:02x} is not ASCII"))
     return problems
 
 
@@ -528,6 +531,7 @@ def flawless_fields(chunk: bytes, *, marc21: bool = True) -> list[tuple[str, byt
         data = chunk[first:end]
         if (tag >= "010" or not tag.isdigit()) and (
             data.find(0x1F) not in (-1, 2) or (len(data) > 2 and 0x1F not in data)
+            or not data[:2].isascii()
         ):
             return None
         fields.append((tag, data))

@@ -144,6 +144,8 @@ class _Scanner:
             return self.decoder.decode(text), text, None
         except json.JSONDecodeError as error:
             return None, text, f"{where} is not JSON: {error.msg} at char {error.pos} of it"
+        except ValueError:  # int() refuses a number of over 4,300 digits, no JSONDecodeError
+            return None, text[:SAMPLE_BYTES], f"{where} has a number of more than 4,300 digits"
 
 
 class _TextReader:

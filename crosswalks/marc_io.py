@@ -441,13 +441,57 @@ def _read_marcjson(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
 
 
 def _marcjson_item(index: int, value: object, raw: bytes) -> ReadItem:
+    problem = marcjson_shape_problem(value)
+    if problem is not None:
+        return ReadItem(index, None, raw, f"not a MARC-in-JSON record: {problem}")
     handler = JSONHandler()
     try:
         handler.element(value)
         (record,) = handler.records
-    except Exception as error:  # any shape that is not MARC-in-JSON
-        return ReadItem(index, None, raw, f"not a MARC-in-JSON record ({error!r})")
+    except Exception as error:  # what pymarc refuses in a record of the right shape
+        return ReadItem(index, None, raw,
+                        f"not a MARC-in-JSON record: {iso2709.describe(error)}")  # fmt: skip
     return checked_item(index, record, raw)
+
+
+def marcjson_shape_problem(value: object) -> str | None:
+    """Why ``value`` (decoded JSON) is not a MARC-in-JSON record, in words; None if it has
+    the shape: a string leader and an array of fields, each an object of one tag holding a
+    string (a control field) or ind1, ind2 strings and an array of subfields, each an object
+    of one code and its string.
+
+    pymarc's reader takes any value and fails where a part is not what it expects (a number
+    indicator, a null leader) with its own exception, or builds a field whose data is not a
+    string, which failed later, past the guard of one record, and stopped the reading.
+    """
+    if not isinstance(value, dict):
+        return "not an object"
+    if not isinstance(value.get("leader"), str):
+        return "the leader is not a string"
+    fields = value.get("fields")
+    if not isinstance(fields, list):
+        return "fields is not an array"
+    for number, item in enumerate(fields, 1):
+        if not isinstance(item, dict) or len(item) != 1:
+            return f"field {number}: not an object of one tag"
+        ((tag, content),) = item.items()
+        if Field(tag).control_field:
+            if not isinstance(content, str):
+                return f"field {tag}: a control field's data is not a string"
+            continue
+        if not isinstance(content, dict):
+            return f"field {tag}: not an object of ind1, ind2 and subfields"
+        for indicator in ("ind1", "ind2"):
+            if not isinstance(content.get(indicator), str):
+                return f"field {tag}: {indicator} is not a string"
+        subfields = content.get("subfields")
+        if not isinstance(subfields, list):
+            return f"field {tag}: subfields is not an array"
+        for place, subfield in enumerate(subfields, 1):
+            if not (isinstance(subfield, dict) and len(subfield) == 1
+                    and isinstance(next(iter(subfield.values())), str)):  # fmt: skip
+                return f"field {tag}: subfield {place} is not an object of one code and its string"
+    return None
 
 
 def _read_mrk(

@@ -124,7 +124,10 @@ class _RecordReader:
     def items(self) -> Iterator[XmlItem]:
         segment: int | None = None  # number of the start tag the parse began at; None: byte 0
         while True:
-            stop = yield from self._parse(self._parser(segment), segment)
+            parser = self._parser(segment)
+            if parser is None:  # the document's encoding, refused: its first parse said so
+                return
+            stop = yield from self._parse(parser, segment)
             if stop is None:
                 return
             passed, in_record, message = stop
@@ -135,7 +138,9 @@ class _RecordReader:
             if segment is None:
                 return
 
-    def _parser(self, segment: int | None) -> etree.XMLPullParser:
+    def _parser(self, segment: int | None) -> etree.XMLPullParser | None:
+        """A parser from byte 0, or from record start tag ``segment`` under a stand-in root
+        (None when lxml refuses the document's declaration, an encoding it does not know)."""
         parser = etree.XMLPullParser(
             events=("start", "end"), remove_blank_text=False, **UNTRUSTED
         )
@@ -145,10 +150,13 @@ class _RecordReader:
                 f" xmlns{':' + prefix if prefix else ''}={quoteattr(uri)}"
                 for prefix, uri in self.namespaces.items()
             )
-            parser.feed(
-                b'<?xml version="1.0" encoding="' + self.encoding + b'"?>' + self.doctype
-                + f"<{_RESYNC_ROOT}{declarations}>".encode("ascii", "xmlcharrefreplace")
-            )
+            try:
+                parser.feed(
+                    b'<?xml version="1.0" encoding="' + self.encoding + b'"?>' + self.doctype
+                    + f"<{_RESYNC_ROOT}{declarations}>".encode("ascii", "xmlcharrefreplace")
+                )
+            except etree.XMLSyntaxError:
+                return None
             offset = self.starts[segment - self.starts_base]
             self.pending = self.window[offset - self.window_start :]
         return parser

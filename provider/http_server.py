@@ -15,7 +15,8 @@ connection of :func:`start_http` is a :class:`GuardedHandler`, which adds those:
 - idle keep-alive connections close after ``http_keepalive_timeout`` seconds;
 - a request line longer than aiohttp's 8190 bytes is answered 414 (URI Too Long), an overlong
   header 431, other malformed requests 400, each with a one-word body and one line in the log
-  (aiohttp itself answers 400 with its parser's message and logs a traceback).
+  (aiohttp itself answers 400 with its parser's message and logs a traceback); a body that
+  cannot be read (:func:`guard`) is 400 too, not 500.
 
 >>> app = web.Application(middlewares=[guard])       # provider.app.init_app does this
 >>> runner = web.AppRunner(app, access_log=None)
@@ -33,6 +34,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.web_protocol import RequestPayloadError
 
 from config import Settings
 from provider.connections import ConnectionCounter, peer_address
@@ -116,16 +118,46 @@ class BoundHttp:
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Tells the connection's :class:`GuardedHandler` when the application is at work on a
-    request, so that bytes read meanwhile (a body) are not timed as a new request's."""
+    request, so that bytes read meanwhile (a body) are not timed as a new request's.
+
+    A request whose body cannot be read is malformed, answered 400 as the parser's malformed
+    requests are (:meth:`GuardedHandler.handle_error`), not 500: a body that its
+    ``Content-Encoding`` (gzip, deflate) does not decode, wherever a handler reads it, and a
+    ``Content-Length`` that aiohttp's parser takes but ``int()`` refuses (zeros before a 5,
+    over 4,300 digits in all).
+    """
+    try:
+        body_bytes = request.content_length or 0
+    except ValueError:  # aiohttp's parser takes any digits; int() refuses over 4,300
+        return _bad_request(request, "Content-Length of too many digits")
     transport = request.transport
     protocol = transport.get_protocol() if transport is not None else None
-    if not isinstance(protocol, GuardedHandler):
-        return await handler(request)
-    protocol.request_started()
+    guarded = isinstance(protocol, GuardedHandler)
+    if guarded:
+        protocol.request_started()
     try:
         return await handler(request)
+    except RequestPayloadError as error:
+        # The body ends here: aiohttp would read on after the answer (to keep the connection
+        # alive), meet the same error and log it with a traceback.
+        request.content.feed_eof()
+        return _bad_request(request, " ".join(str(error).split()))
     finally:
-        protocol.request_ended(request.content_length or 0)
+        if guarded:
+            protocol.request_ended(body_bytes)
+
+
+def _bad_request(request: web.Request, reason: str) -> web.Response:
+    """400 with a one-word body and one line in the log, the connection closed (what is left
+    of the body is not read)."""
+    log.info("http %s: 400 Bad Request (%s)", request.remote, reason)
+    return _short_answer(HTTPStatus.BAD_REQUEST)
+
+
+def _short_answer(status: HTTPStatus) -> web.Response:
+    response = web.Response(status=status.value, text=f"{status.phrase}\n")
+    response.force_close()
+    return response
 
 
 class GuardedHandler(web.RequestHandler):
@@ -244,9 +276,7 @@ class GuardedHandler(web.RequestHandler):
                 else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
             )  # fmt: skip
         log.info("http %s: %d %s", self._address, status.value, status.phrase)
-        response = web.Response(status=status.value, text=f"{status.phrase}\n")
-        response.force_close()
-        return response
+        return _short_answer(status)
 
 
 def _refusal(reason: str, retry_after: int) -> bytes:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 from aiohttp import FormData
+from pymarc import Field, Indicators, Record, Subfield
 
 from crosswalks import registry
 from crosswalks.batch import Conversion
@@ -267,3 +268,120 @@ def test_a_field_iso_2709_cannot_hold_is_a_warning_and_marcxml_carries_it() -> N
     assert result.converted == 0 and result.output == b""
     assert "field 500: 20,005 bytes, longer than ISO 2709 allows a field" in result.warnings[0]
     assert convert(mrk.encode(), "mrk", "marcxml", "", MAX).converted == 1
+
+
+def _marcjson(fields: str, leader: str = '"00000nam a2200000 i 4500"') -> str:
+    return f'{{"leader": {leader}, "fields": [{fields}]}}'
+
+
+GOOD_JSON = _marcjson(
+    '{"001": "j1"}, {"245": {"ind1": "1", "ind2": "0", "subfields": [{"a": "T"}]}}'
+)
+
+
+async def _workbench_json(workbench_client: Any, text: str) -> str:
+    token = csrf_of(await (await workbench_client.get("/workbench")).text())
+    form = FormData()
+    for name, value in (("csrf", token), ("from", "marcjson"), ("to", "mrk"), ("script", "")):
+        form.add_field(name, value)
+    form.add_field("text", text)
+    response = await workbench_client.post("/workbench", data=form)
+    assert response.status == 200
+    return await response.text()
+
+
+async def test_a_json_number_of_thousands_of_digits_costs_only_its_record(client: Any) -> None:  # noqa: F811
+    """json refuses an integer of over 4,300 digits with a ValueError that is no JSONDecodeError:
+    it stopped the reading of the whole input, said as Python said it."""
+    huge = _marcjson('{"245": {"ind1": %s, "ind2": "0", "subfields": [{"a": "T"}]}}' % ("9" * 5000))
+    page = await _workbench_json(client, "\n".join([GOOD_JSON, huge, GOOD_JSON]))
+    assert "3 read as <code>marcjson</code>, 2 converted" in page
+    assert "record 2: JSON object from char" in page and "number of more than 4,300 digits" in page
+    assert "reading stopped" not in page and "ValueError" not in page
+
+
+@pytest.mark.parametrize(("record", "reason"), [
+    (_marcjson('{"245": {"ind1": 1e999, "ind2": "0", "subfields": [{"a": "T"}]}}'),
+     "field 245: ind1 is not a string"),
+    (_marcjson('{"001": "j2"}', leader="null"), "the leader is not a string"),
+    ('{"leader": "00000nam a2200000 i 4500", "fields": {"a": 1}}', "fields is not an array"),
+    (_marcjson('{"245": {"ind1": "1", "ind2": "0", "subfields": [null]}}'),
+     "field 245: subfield 1 is not an object of one code and its string"),
+    (_marcjson('{"245": "text"}'), "field 245: not an object of ind1, ind2 and subfields"),
+    (_marcjson('{"001": {"a": 1}}'), "field 001: a control field's data is not a string"),
+    (_marcjson('{"001": "x", "245": "y"}'), "field 1: not an object of one tag"),
+])  # fmt: skip
+async def test_a_marcjson_record_of_another_shape_is_said_in_words_and_costs_only_itself(
+    client: Any, record: str, reason: str  # noqa: F811
+) -> None:
+    page = await _workbench_json(client, "\n".join([GOOD_JSON, record, GOOD_JSON]))
+    assert "3 read as <code>marcjson</code>, 2 converted" in page
+    assert f"record 2: not a MARC-in-JSON record: {reason}" in page.replace("&#39;", "'")
+    assert "reading stopped" not in page and "Error" not in page
+
+
+def _iso2709(indicators: bytes) -> bytes:
+    record = Record(leader="00000nam a2200000 a 4500")
+    record.add_field(Field(tag="001", data="x1"))
+    record.add_field(Field(tag="245", indicators=Indicators("1", "0"),
+                           subfields=[Subfield("a", "Title")]))  # fmt: skip
+    return record.as_marc().replace(b"10\x1faTitle", indicators + b"\x1faTitle")
+
+
+async def test_an_indicator_that_is_not_ascii_is_said_in_words(client: Any) -> None:  # noqa: F811
+    """pymarc reads indicators as ASCII: its UnicodeDecodeError was the reason shown."""
+    token = csrf_of(await (await client.get("/workbench")).text())
+    form = FormData()
+    for name, value in (("csrf", token), ("from", "marc21"), ("to", "mrk"), ("script", "")):
+        form.add_field(name, value)
+    form.add_field("file", _iso2709(b"10") + _iso2709(b"\xd10") + _iso2709(b"10"),
+                   filename="in.mrc")  # fmt: skip
+    page = await (await client.post("/workbench", data=form)).text()
+    assert "3 read as <code>marc21</code>, 2 converted" in page
+    assert "record 2: field 245: indicator byte 0xd1 is not ASCII" in page
+    assert "Error" not in page
+
+
+@pytest.mark.parametrize("declaration", [
+    'xmlns:dc="}http://purl.org/dc/elements/1.1/"',  # not a URI: lxml names <dc:title> oddly
+    'Gmlns:dc="http://purl.org/dc/elements/1.1/"',  # the prefix undeclared
+])  # fmt: skip
+async def test_dublin_core_not_namespace_well_formed_is_said_by_the_parser_not_by_lxml_qname(
+    client: Any, declaration: str  # noqa: F811
+) -> None:
+    """etree.QName raised 'ValueError: Invalid tag name' for such an element's name, shown as
+    the record's reason; the parser's own message says what is wrong."""
+    token = csrf_of(await (await client.get("/workbench")).text())
+    form = FormData()
+    for name, value in (("csrf", token), ("from", "oai_dc"), ("to", "mrk"), ("script", "")):
+        form.add_field(name, value)
+    form.add_field("text", '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+                           f"{declaration}><dc:title>T</dc:title></oai_dc:dc>")  # fmt: skip
+    page = await (await client.post("/workbench", data=form)).text()
+    assert "XML not well-formed" in page
+    assert "Error" not in page and "Invalid tag name" not in page
+
+
+@pytest.mark.parametrize("fmt", ["marcxml", "oai_dc", "mods"])
+async def test_an_encoding_lxml_does_not_know_is_one_reason_not_a_stopped_reading(
+    client: Any, fmt: str  # noqa: F811
+) -> None:
+    """After the first parse failed, the reader started again at the next record under the
+    document's declaration, which lxml refused once more, out of the reader: 'reading stopped:
+    XMLSyntaxError: Unsupported encoding: UTF-LDR8, line 1, column 40 (<string>, line 1)'."""
+    record = {
+        "marcxml": '<record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nam a2200000 a'
+                   ' 4500</leader></record>',
+        "oai_dc": '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:'
+                  'dc="http://purl.org/dc/elements/1.1/"><dc:title>T</dc:title></oai_dc:dc>',
+        "mods": '<mods xmlns="http://www.loc.gov/mods/v3"><titleInfo><title>T</title></titleInfo>'
+                "</mods>",
+    }[fmt]
+    token = csrf_of(await (await client.get("/workbench")).text())
+    form = FormData()
+    for name, value in (("csrf", token), ("from", fmt), ("to", "mrk"), ("script", "")):
+        form.add_field(name, value)
+    form.add_field("text", f'<?xml version="1.0" encoding="UTF-LDR8"?><c>{record}{record}</c>')
+    page = await (await client.post("/workbench", data=form)).text()
+    assert "XML not well-formed: Unsupported encoding: UTF-LDR8" in page
+    assert "reading stopped" not in page and "Error" not in page and "&lt;string&gt;" not in page

@@ -157,6 +157,46 @@ def test_malformed_requests_get_a_short_answer_and_no_traceback(
     assert not [record for record in caplog.records if record.exc_info]
 
 
+def post(path: str, body: bytes, *headers: str) -> bytes:
+    """A form POST with ``headers`` added (each ``"Name: value"``)."""
+    head = "".join(f"{header}\r\n" for header in headers)
+    return (f"POST {path} HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/x-www-form-urlencoded\r\n{head}\r\n").encode() + body
+
+
+@pytest.mark.parametrize("path", ["/oai", "/sru"])
+@pytest.mark.parametrize("encoding", ["deflate", "gzip"])
+def test_a_body_its_content_encoding_does_not_decode_is_400(
+    server, path: str, encoding: str, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    base, _ = server
+    caplog.set_level(logging.INFO)
+    sock = connect(base)
+    sock.sendall(post(path, b"garbage", f"Content-Encoding: {encoding}", "Content-Length: 7"))
+    answer = response_of(sock)
+    sock.close()
+    assert answer.split(b" ", 1)[1].startswith(b"400 Bad Request")
+    assert answer.partition(b"\r\n\r\n")[2] == b"Bad Request\n"
+    assert not [record for record in caplog.records if record.exc_info]
+    assert "<Identify>" in identify(base)
+
+
+@pytest.mark.parametrize("path", ["/oai", "/sru"])
+def test_a_content_length_of_more_digits_than_int_reads_is_400(
+    server, path: str, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    """aiohttp's parser takes 5,001 digits of leading zeros and a 5; int() refuses them."""
+    base, _ = server
+    caplog.set_level(logging.INFO)
+    sock = connect(base)
+    sock.sendall(post(path, b"verb=", "Content-Length: " + "0" * 5000 + "5"))
+    answer = response_of(sock)
+    sock.close()
+    assert answer.split(b" ", 1)[1].startswith(b"400 Bad Request")
+    assert not [record for record in caplog.records if record.exc_info]
+    assert "<Identify>" in identify(base)
+
+
 def test_a_client_resetting_mid_response_logs_no_traceback(
     server, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
 ) -> None:

@@ -383,6 +383,15 @@ BAD_REQUESTS = [
     ([("verb", "ListRecords")], "badArgument"),
     ([("verb", "ListSets"), ("resumptionToken", "junk")], "badResumptionToken"),
     ([("verb", "ListMetadataFormats"), ("identifier", PREFIX + "nosuch")], "idDoesNotExist"),
+    # Illegal identifiers, which the schema's anyURI cannot hold: not echoed in <request>.
+    ([("verb", "ListMetadataFormats"), ("identifier", "2026-12-01T16:34:48Z")], "idDoesNotExist"),
+    ([("verb", "ListMetadataFormats"), ("identifier", ":x")], "idDoesNotExist"),
+    ([("verb", "GetRecord"), ("identifier", "1:x"), ("metadataPrefix", "oai_dc")],
+     "idDoesNotExist"),
+    ([("verb", "GetRecord"), ("identifier", PREFIX + "%zz"), ("metadataPrefix", "oai_dc")],
+     "idDoesNotExist"),
+    ([("verb", "GetRecord"), ("identifier", "http://[x/1"), ("metadataPrefix", "oai_dc")],
+     "idDoesNotExist"),
     ([("verb", "ListMetadataFormats"), ("identifier", PREFIX + "a\x00b")], "idDoesNotExist"),
     (
         [("verb", "GetRecord"), ("identifier", PREFIX + "%00"), ("metadataPrefix", "oai_dc")],

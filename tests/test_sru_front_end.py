@@ -310,6 +310,67 @@ def test_an_oversized_or_malformed_http_request_never_gets_a_5xx(target: int) ->
             assert _read_http(sock).startswith(b"HTTP/1.1 400"), length
 
 
+@pytest.mark.parametrize(
+    ("length", "answered"),
+    [("9" * 5000, b"info:srw/diagnostic/1/12"),  # larger than the limit, whatever its digits
+     ("0" * 5000 + "7", b"<zs:numberOfRecords>")],  # 7: int() refuses over 4,300 digits
+)  # fmt: skip
+def test_a_content_length_of_thousands_of_digits_is_read_as_a_number(
+    target: int, length: str, answered: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded"
+                     b"\r\nContent-Length: " + length.encode() + b"\r\n\r\nquery=a")  # fmt: skip
+        answer = _read_http(sock)
+    assert answer.startswith(b"HTTP/1.1 200") and answered in answer, answer[:300]
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether the target closes ``sock`` within ``seconds`` (sending nothing first)."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(100) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_request_trickled_past_the_request_timeout_loses_its_connection(tmp_path: Path) -> None:
+    """A request's bytes must all arrive within server.http_request_timeout of its first, as
+    on the HTTP port: "GET " then silence held a connection slot of the Z39.50 port (never
+    closed for room: an HTTP client counts as past Init) for z3950_idle_timeout, 10 minutes."""
+    with running_target(tmp_path, handmade_records(), http_request_timeout=1.0,
+                        z3950_idle_timeout=60.0) as running:  # fmt: skip
+        with socket.create_connection(("127.0.0.1", running.port), timeout=30) as sock:
+            sock.sendall(b"GET /Default?version=1.2&operation=explain")  # the line never ends
+            assert _closed_within(sock, 10)
+        with socket.create_connection(("127.0.0.1", running.port), timeout=30) as sock:
+            request = b"GET /Default HTTP/1.1\r\nHost: x\r\n\r\n"
+            sock.sendall(request)
+            assert _read_http(sock).startswith(b"HTTP/1.1 200")
+            time.sleep(2)  # idle between requests: z3950_idle_timeout, not the request timeout
+            sock.sendall(request)
+            assert _read_http(sock).startswith(b"HTTP/1.1 200")
+            sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Length: 100\r\n\r\nquery=")
+            assert _closed_within(sock, 10)
+
+
+def test_an_http_1_0_request_is_answered_and_the_connection_closed(target: int) -> None:
+    """HTTP/1.0 without keep-alive closes after the response (RFC 9112 9.3): a client reading
+    to the end of the stream, as HTTP/1.0 ones may, waited for the idle timeout."""
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        sock.sendall(b"GET /Default?version=1.2&operation=explain HTTP/1.0\r\nHost: x\r\n\r\n")
+        answer = _read_http(sock)
+        assert answer.startswith(b"HTTP/1.1 200") and b"Connection: close" in answer
+        assert _closed_within(sock, 10)
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        request = b"GET /Default HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
+        for _ in range(2):  # kept alive when asked
+            sock.sendall(request)
+            assert _read_http(sock).startswith(b"HTTP/1.1 200")
+
+
 def _read_http(sock: socket.socket) -> bytes:
     """One response from ``sock`` (what came before the connection closed, if it did)."""
     data = b""

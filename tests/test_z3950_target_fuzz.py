@@ -381,6 +381,38 @@ def test_a_large_pdu_within_the_bounds_is_answered(target: int) -> None:
     another_session_searches(target)
 
 
+HUGE = 2**16000  # 2 KB of BER: str() of it (an addinfo) refuses its 4,817 digits
+
+
+@pytest.mark.parametrize("pdu", [
+    encode_pdu("presentRequest", {
+        "resultSetId": "default", "resultSetStartPoint": HUGE, "numberOfRecordsRequested": 1,
+        "preferredRecordSyntax": oids.USMARC}),
+    encode_pdu("scanRequest", {
+        "databaseNames": ["Default"], "attributeSet": oids.BIB1_ATTRIBUTE_SET,
+        "termListAndStartPoint": attributes_plus_term(parse_pqf("@attr 1=4 o")),  # type: ignore[arg-type]
+        "numberOfTermsRequested": 5, "preferredPositionInResponse": HUGE}),
+    encode_pdu("searchRequest", {
+        "smallSetUpperBound": 0, "largeSetLowerBound": 1, "mediumSetPresentNumber": 0,
+        "replaceIndicator": True, "resultSetName": "default", "databaseNames": ["Default"],
+        "query": ("type-1", {"attributeSet": oids.BIB1_ATTRIBUTE_SET, "rpn": ("op", ("attrTerm", {
+            "attributes": [{"attributeType": 1, "attributeValue": ("numeric", HUGE)}],
+            "term": ("general", b"navoiy")}))})}),
+], ids=["present", "scan", "search"])  # fmt: skip
+def test_an_integer_no_implementation_holds_closes_as_a_protocol_error(
+    target: int, pdu: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = Client(target)
+    client.send(INIT)
+    client.receive()
+    client.send(pdu)
+    answer = client.receive()
+    client.close()
+    assert answer == ("close", {"closeReason": 6, "diagnosticInformation": "malformed PDU"})
+    assert not [record for record in caplog.records if record.exc_info]
+    another_session_searches(target)
+
+
 def test_a_reset_connection_logs_no_traceback(
     target: int, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -111,11 +111,35 @@ def _definite(data: bytes, max_values: int | None) -> bytes:
 
 def _decode_definite(type_name: str, definite: bytes) -> Any:
     try:
-        return _compiled().decode(type_name, definite)
+        value = _compiled().decode(type_name, definite)
     # Bytes from the wire are untrusted and asn1tools raises more than its own error types
     # (IndexError, UnicodeDecodeError, RecursionError...): any failure is a bad PDU.
     except Exception as error:
         raise PduError(f"not a valid {type_name}: {_brief(error)}") from error
+    _check_integers(value, type_name)
+    return value
+
+
+INTEGER_BITS = 64
+"""INTEGERs decoded are within a signed 64-bit integer, as YAZ's (``Odr_int``): asn1tools
+reads any length, and one of 2 KB has more digits than ``str()`` writes (4,300), so a
+position or attribute value named in a diagnostic's addinfo failed the whole answer."""
+
+
+def _check_integers(value: Any, type_name: str) -> None:
+    """Raise :class:`PduError` if an INTEGER in ``value`` is outside
+    :data:`INTEGER_BITS`; a walk over the decoded value, whose size the BER values bound."""
+    low, high = -(2 ** (INTEGER_BITS - 1)), 2 ** (INTEGER_BITS - 1)
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int):
+            if not low <= item < high:
+                raise PduError(f"not a valid {type_name}: an INTEGER over {INTEGER_BITS} bits")
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
 
 
 ERROR_CHARS = 200

@@ -3,11 +3,14 @@ is answered as HTTP/1.1 by the SRU front end instead of as Z39.50.
 
 Only what SRU needs of HTTP is spoken: GET, HEAD and POST (urlencoded form) on any path,
 ``Content-Length`` bodies (no chunked uploads), keep-alive until the client closes, says
-``Connection: close`` or is idle for ``server.z3950_idle_timeout``. The request line, headers
-and body together are bounded by ``search.sru_max_request_bytes``; a request that is not HTTP
-enough to answer gets a 400 and the connection is closed. Each response is a line of the access
-log, as on the HTTP port (:mod:`provider.access_log`), naming the client a trusted proxy
-(``server.trusted_proxies``) forwards for.
+``Connection: close`` (HTTP/1.0: unless it says ``Connection: keep-alive``) or is idle for
+``server.z3950_idle_timeout``. The request line, headers and body together are bounded by
+``search.sru_max_request_bytes`` and must all arrive within ``server.http_request_timeout``
+of the request's first byte, as on the HTTP port (else the connection is closed: a client
+trickling a request held the connection, which is never closed for room, for the idle
+timeout); a request that is not HTTP enough to answer gets a 400 and the connection is closed.
+Each response is a line of the access log, as on the HTTP port (:mod:`provider.access_log`),
+naming the client a trusted proxy (``server.trusted_proxies``) forwards for.
 """
 
 from __future__ import annotations
@@ -52,9 +55,20 @@ async def opens_with_http(reader: asyncio.StreamReader, timeout: float) -> bool:
         head = error.partial
     except TimeoutError:
         return False
-    # StreamReader has no peek: give back what was read, so the Z39.50 path reads it again.
-    reader._buffer[:0] = head  # type: ignore[attr-defined]
+    _unread(reader, head)  # so the Z39.50 path reads it again
     return head in HTTP_METHODS
+
+
+def _unread(reader: asyncio.StreamReader, data: bytes) -> None:
+    """Give back ``data`` just read from ``reader`` (StreamReader has no peek)."""
+    reader._buffer[:0] = data  # type: ignore[attr-defined]
+
+
+async def _request_begun(reader: asyncio.StreamReader) -> bool:
+    """Wait for the first byte of the next request (left in ``reader``); False at the end."""
+    first = await reader.read(1)
+    _unread(reader, first)
+    return bool(first)
 
 
 async def serve_http(
@@ -70,8 +84,12 @@ async def serve_http(
     try:
         while True:
             try:
+                if not await asyncio.wait_for(
+                    _request_begun(reader), settings.server.z3950_idle_timeout
+                ):
+                    return
                 request = await asyncio.wait_for(
-                    _read_request(reader, limit), settings.server.z3950_idle_timeout
+                    _read_request(reader, limit), settings.server.http_request_timeout
                 )
             except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                 return
@@ -83,7 +101,7 @@ async def serve_http(
                 return
             method, target, version, headers, body = request
             refusal = None
-            close = headers.get("connection", "").lower() == "close" or body is None
+            close = _closes(version, headers) or body is None
             if body is None:
                 refusal, body = (Condition.QUERY_TOO_LONG, str(limit)), b""
             if method == "POST":
@@ -145,10 +163,20 @@ async def _read_request(
     length_text = headers.get("content-length", "0")
     if not (length_text.isascii() and length_text.isdigit()):  # latin-1 has "²", a digit
         raise BadRequest("malformed Content-Length")
-    length = int(length_text)
-    if length > budget:  # not read: answered with diagnostic 12, and the connection closed
-        return method, target, version, headers, None
-    return method, target, version, headers, await reader.readexactly(length)
+    digits = length_text.lstrip("0")  # int() refuses over 4,300 digits, leading zeros too
+    if len(digits) > len(str(budget)) or int(digits or "0") > budget:
+        return method, target, version, headers, None  # not read: diagnostic 12, then closed
+    return method, target, version, headers, await reader.readexactly(int(digits or "0"))
+
+
+def _closes(version: str, headers: dict[str, str]) -> bool:
+    """Whether the connection ends after this request's response: ``Connection: close``, or
+    HTTP/1.0 without ``Connection: keep-alive`` (a 1.0 client may read to the end of the
+    stream for the response's end)."""
+    options = {option.strip().lower() for option in headers.get("connection", "").split(",")}
+    if version == "HTTP/1.0":
+        return "keep-alive" not in options
+    return "close" in options
 
 
 async def _line(reader: asyncio.StreamReader, budget: int) -> bytes:

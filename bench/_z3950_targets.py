@@ -231,8 +231,9 @@ def zebra_peer(space: Workspace) -> Path:
 
 @dataclass(frozen=True)
 class CatalogueSize:
-    """The catalogue's footprint: the SQLite file (with its WAL) and the ``terms`` table with
-    its indexes (``terms_bytes`` -1 when SQLite has no ``dbstat``)."""
+    """The catalogue's footprint: the SQLite file (with its WAL) and the search index (its
+    FTS5 tables and their content table ``search_docs``; ``terms_bytes`` -1 when SQLite has no
+    ``dbstat``), which holds ``terms_rows`` terms."""
 
     file_bytes: int
     terms_bytes: int
@@ -242,11 +243,13 @@ class CatalogueSize:
 def catalogue_size(space: Workspace) -> CatalogueSize:
     files = sum(p.stat().st_size for p in space.folder.glob("catalog.sqlite3*"))
     with sqlite3.connect(f"file:{space.database}?mode=ro", uri=True) as connection:
-        rows = connection.execute("SELECT COUNT(*) FROM terms").fetchone()[0]
+        rows = sum(len(fields) for (fields,) in connection.execute(
+            "SELECT fields FROM search_docs"))  # fmt: skip
         try:
             pages = connection.execute(
                 "SELECT SUM(pgsize) FROM dbstat WHERE aggregate = TRUE AND name IN "
-                "(SELECT name FROM sqlite_schema WHERE tbl_name = 'terms')"
+                "(SELECT name FROM sqlite_schema WHERE tbl_name = 'search_docs' "
+                "OR tbl_name LIKE 'search_fts%')"
             ).fetchone()[0]
         except sqlite3.OperationalError:  # SQLite built without the dbstat table
             pages = -1

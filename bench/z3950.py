@@ -162,7 +162,7 @@ def print_report(
     terms_mb = f"{size.terms_bytes / 1e6:.1f} MB" if size.terms_bytes >= 0 else "n/a (no dbstat)"
     print("\nindex size")
     print(f"  koprik: catalogue file {size.file_bytes / 1e6:.1f} MB (records, renditions, terms); "
-          f"terms table {terms_mb}, {size.terms_rows:,} rows; "
+          f"search index {terms_mb}, {size.terms_rows:,} terms; "
           f"loaded by koprik demo in {space.build_seconds('koprik'):.0f} s")  # fmt: skip
     print(f"  zebra:  register files {zebra_register_bytes(space) / 1e6:.1f} MB; "
           f"indexed by start-zebra in {space.build_seconds('zebra'):.0f} s")  # fmt: skip

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, MetaData, Row, Table, create_engine, 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from catalog.models import metadata
+from catalog.models import ENGINES, metadata
 
 
 class DatabaseFileError(Exception):
@@ -145,17 +145,28 @@ def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
             time.sleep(0.02)
 
 
-def all_tables() -> MetaData:
-    """The catalogue's tables: every module's tables share one MetaData, filled on import."""
+def all_tables(engine: str) -> MetaData:
+    """The catalogue's tables on database ``engine`` (a dialect name): every module's tables
+    share one MetaData, filled on import, some of them on one engine only (``ENGINES``)."""
     import catalog.harvest_state
     import catalog.search_index  # noqa: F401
 
-    return metadata
+    chosen = MetaData()
+    for table in metadata.sorted_tables:
+        if engine in table.info.get(ENGINES, (engine,)):
+            table.to_metadata(chosen)
+    return chosen
 
 
 def create_schema(connection: Connection) -> None:
-    """Create every table that does not exist yet (:mod:`catalog.schema` stamps the revision)."""
-    all_tables().create_all(connection)
+    """Create every table that does not exist yet (:mod:`catalog.schema` stamps the revision),
+    and on SQLite the search index's FTS5 tables."""
+    engine = connection.dialect.name
+    all_tables(engine).create_all(connection)
+    if engine == "sqlite":
+        from catalog.search_index import create_fts
+
+        create_fts(connection)
 
 
 _MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}

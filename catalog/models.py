@@ -28,6 +28,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+ENGINES = "engines"
+"""A table's ``info`` key naming the only database engines (dialect names) that have it; a
+table without it is on every engine (:func:`catalog.db.all_tables`)."""
+
 records = Table(
     "records",
     metadata,

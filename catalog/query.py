@@ -39,7 +39,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from catalog import models
+from catalog import fts_query, models
 from catalog.db import execute_in
 from catalog.prepared import Prepared
 from catalog.search_index import (
@@ -232,8 +232,16 @@ def _ids_after(
     connection: Connection, fields: tuple[int, ...], key: str, *, after: int, count: int
 ) -> list[int]:
     """The first ``count`` ids after id ``after`` of the records having ``key`` in ``fields``."""
+    if _on_fts(connection):
+        return fts_query.ids_after(connection, fields, key, after=after, count=count)
     values = {"term": key, "after": after, "n": count}
     return [row[0] for row in _page(fields).rows(connection, values)]
+
+
+def _on_fts(connection: Connection) -> bool:
+    """Whether the search index is SQLite's FTS5 table (:mod:`catalog.fts_query`), not the
+    B-tree of PostgreSQL that the statements of this module read."""
+    return connection.dialect.name == "sqlite"
 
 
 def _single_term(query: Query) -> tuple[tuple[int, ...], str] | None:
@@ -392,6 +400,8 @@ def _tally(connection: Connection, fields: tuple[int, ...], key: str) -> int:
     when the window fills (30 µs) but cost more when it does not (25-40 µs), and SQLite more
     either way (``any``: 86 -> 138 µs for a word of 1,009 records).
     """
+    if _on_fts(connection):
+        return fts_query.tally(connection, fields, key)
     (row,) = _per_field(fields).rows(connection, {"term": key})
     return _totals(connection, fields, [(key, row)])[0]
 
@@ -426,8 +436,16 @@ def _read_ids(
     """The ids of one key's index rows; reads no more than the leaf and query caps allow (plus
     one row, to tell that a cap is exceeded). A record having the key in several of the fields
     answering the index (``any``) is that many rows read, each counted against the caps."""
-    statement = _lookup(ANSWERING[index, kind], None if truncated else relation)
     rows_cap = min(MAX_TERM_ROWS, max(budget.left, 0)) + 1
+    if _on_fts(connection):
+        equal = relation == Relation.EQUAL and not truncated
+        ids, read = fts_query.read_ids(connection, ANSWERING[index, kind], key,
+                                       None if truncated else relation, equal, rows_cap - 1)
+        if read > MAX_TERM_ROWS:
+            raise QueryTooBroad(f"more than {MAX_TERM_ROWS} index entries")
+        budget.spend(read)
+        return ids
+    statement = _lookup(ANSWERING[index, kind], None if truncated else relation)
     values = {"term": key, "upper": key + _TOP, "rows": rows_cap}
     result = connection.execute(statement, values)
     # Thousands of plain integers: read them from the DBAPI cursor, skipping SQLAlchemy's per-row
@@ -561,6 +579,9 @@ def _scan_rows(
     how many records have each, and (``firsts``) the first."""
     if limit <= 0:
         return []
+    if _on_fts(connection):
+        return [_Counted(*row) for row in fts_query.scan_rows(
+            connection, fields, start, limit, descending=descending, firsts=firsts)]
     rows = _walk(fields, descending, firsts).rows(connection, {"term": start, "limit": limit})
     width = len(fields)
     totals = _totals(connection, fields, [(row[0], row[1 : 1 + width]) for row in rows])

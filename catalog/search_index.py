@@ -1,26 +1,33 @@
 """The search index: normalized word, phrase and sort terms of every live record, per index.
 
-Each row of ``terms`` says that record ``record_id`` has ``term`` in ``field``: one index's word
-terms (kind ``w``) or its whole-field phrases (``p``), numbered by :data:`FIELDS`. Each row of
-``sort_keys`` holds one record's sort keys (kind ``s``, one per sortable index). Terms are script
-folded with :func:`crosswalks.uzbek.fold` (NFC, case folded, apostrophes removed, punctuation
-made one space, Cyrillic, 1995 Latin and ALA-LC letters made one Latin skeleton), so ``Навоий``,
-``Navoiy`` and ``Navoiĭ`` are one term. ISBNs are keyed without hyphens in both their ISBN-10 and
-ISBN-13 forms, ISSNs without the hyphen.
+A record's terms are ``(field, term)`` pairs: one index's word terms (kind ``w``) or its
+whole-field phrases (``p``), numbered by :data:`FIELDS`; its sort keys (kind ``s``, one per
+sortable index) are a row of ``sort_keys``. Terms are script folded with
+:func:`crosswalks.uzbek.fold` (NFC, case folded, apostrophes removed, punctuation made one space,
+Cyrillic, 1995 Latin and ALA-LC letters made one Latin skeleton), so ``Навоий``, ``Navoiy`` and
+``Navoiĭ`` are one term. ISBNs are keyed without hyphens in both their ISBN-10 and ISBN-13
+forms, ISSNs without the hyphen.
 
 Index ``any`` has every term of every other index of its kind and the terms of every text
 subfield of every data field, but stores only what no other index of the kind has for the
-record: it is answered from the rows of every field of the kind (:data:`ANSWERING`). Storing
-the other indexes' terms again was a third of the rows, and writing rows is most of what
-storing a record costs the writing process (a fifth less CPU there without them).
+record: it is answered from the terms of every field of the kind (:data:`ANSWERING`). Storing
+the other indexes' terms again was a third of the index, and writing the index is most of what
+storing a record costs the writing process.
 
-The primary key ``(field, term, record_id)`` is the search structure: an exact term and a
-right-truncated term (a range ``prefix <= term < prefix + U+10FFFF``) are index seeks, and Scan
-reads the terms of one field in order. Terms compare in code-point order on both engines
-(``COLLATE "C"`` on PostgreSQL, SQLite's binary collation). The index by record id removes a
-record's terms whatever rules (or Unicode tables, or MARC reader) made them: finding them again
-by making them anew from the stored record was measured a fifth cheaper to write, but drifts
-from what was written when any of those change, leaving false hits no one can remove.
+Where the pairs are kept depends on the engine; either answers an exact term, a right-truncated
+term, a relation and a Scan (the terms of one field in code-point order):
+
+- PostgreSQL: a row of ``terms`` a pair, keyed ``(field, term, record_id)`` (``COLLATE "C"``):
+  an exact or right-truncated term (a range ``prefix <= term < prefix + U+10FFFF``) is an index
+  seek. The index by record id removes a record's rows whatever rules (or Unicode tables, or
+  MARC reader) made them: finding them again by making them anew from the stored record drifts
+  from what was written when any of those change, leaving false hits no one can remove.
+- SQLite: an FTS5 table, one document a record whose tokens are its pairs (:func:`token`: the
+  field and the term's UTF-8 in hex, so a term is one token and a truncated term a token
+  prefix), read by :mod:`catalog.fts_query`. A B-tree row a pair cost SQLite 272 µs of CPU and
+  2.1 kB a record of a harvest (48 pairs); a document costs 27 µs. The FTS5 table keeps no
+  content: each record's pairs are kept in ``search_docs``, and a record is taken out of the
+  index with exactly those, whatever made them.
 
 >>> terms_of(record)                  # {(index, kind, term), ...}
 >>> entries = entries_of(record)       # as stored: (field, term) pairs (any's residue), sort keys
@@ -34,7 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from itertools import chain, repeat
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pymarc import Field, Record
 from sqlalchemy import (
@@ -43,15 +50,17 @@ from sqlalchemy import (
     Engine,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Table,
+    Text,
     select,
 )
 
 from catalog import models
 from catalog.db import execute_in, insert_rows
-from catalog.models import metadata
+from catalog.models import ENGINES, metadata
 from catalog.sets import languages
 from crosswalks.iso2709 import read_utf8
 from crosswalks.uzbek import fold
@@ -106,9 +115,73 @@ terms = Table(
     Column("record_id", Integer, primary_key=True, autoincrement=False),
     Index("ix_terms_record", "record_id"),
     sqlite_with_rowid=False,
+    info={ENGINES: ("postgresql",)},
 )
 # No foreign key to records: a record row is never removed (deletions are persistent), and the
 # terms of a deleted record are removed in the same transaction (write_entries).
+
+search_docs = Table(
+    "search_docs",
+    metadata,
+    Column("record_id", Integer, primary_key=True, autoincrement=False),
+    Column("fields", LargeBinary, nullable=False),
+    Column("terms", Text, nullable=False),
+    info={ENGINES: ("sqlite",)},
+)
+"""SQLite: each indexed record's pairs as :data:`FTS` was given them, as :class:`IndexEntries`
+holds them: a field number a byte of ``fields``, the terms joined by line feeds (a term has
+none: :func:`crosswalks.uzbek.fold` makes every run of spaces one space, keys are letters and
+digits). A record is taken out of the FTS5 index with exactly these (:func:`tokens_of`)."""
+
+FTS = "search_fts"
+VOCABULARY = "search_vocab"
+_FTS_DDL = (
+    f"CREATE VIRTUAL TABLE {FTS} USING fts5(tokens, content='', tokenize='ascii', "
+    "detail='none', columnsize=0)",
+    f"CREATE VIRTUAL TABLE {VOCABULARY} USING fts5vocab({FTS}, 'row')",
+)
+
+
+def create_fts(connection: Connection) -> None:
+    """Create the SQLite search index's FTS5 tables (over an existing ``search_docs``)."""
+    for statement in _FTS_DDL:
+        connection.exec_driver_sql(statement)
+
+
+def is_fts_table(name: str) -> bool:
+    """Whether ``name`` is one of the FTS5 tables (or the shadow tables SQLite keeps for them),
+    which SQLAlchemy's models do not describe."""
+    return name in (VOCABULARY, FTS) or name.startswith(FTS + "_")
+
+
+def token(field: int, term: str) -> str:
+    """The FTS5 token of ``term`` in ``field``: the field number in two hex digits, then the
+    term's UTF-8 in hex. Hex survives FTS5's ``ascii`` tokenizer unchanged whatever the term
+    holds (spaces of a phrase, any script), keeps the terms of a field together, and sorts as
+    the terms do (UTF-8 byte order is code-point order): a right-truncated term is a prefix."""
+    return _PREFIXES[field] + term.encode().hex()
+
+
+def field_prefix(field: int) -> str:
+    """What every token of ``field`` starts with."""
+    return _PREFIXES[field]
+
+
+def term_of(token_text: str) -> str:
+    """The term a token of :func:`token` holds."""
+    return bytes.fromhex(token_text[2:]).decode()
+
+
+def tokens_of(fields: bytes, terms: Sequence[str]) -> str:
+    """The FTS5 document of the pairs ``fields`` and ``terms`` (as :class:`IndexEntries` and
+    ``search_docs`` hold them): their tokens, space separated."""
+    pairs = zip(fields, terms, strict=True)
+    return " ".join([_PREFIXES[field] + term.encode().hex() for field, term in pairs])
+
+
+_PREFIXES = tuple(f"{field:02x}" for field in range(256))
+"""Each field number in two hex digits (formatting it each time cost the writing process 30-50
+µs a record, half of making its document)."""
 
 sort_keys = Table(
     "sort_keys",
@@ -474,17 +547,104 @@ def write_entries(
     it; ids in ``fresh`` are records inserted in this transaction, which have nothing yet.
     """
     old = [record_id for record_id, _ in changes if record_id not in fresh]
-    execute_in(connection, "DELETE FROM terms WHERE record_id IN ({values})", old)
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _forget_documents(connection, old)
+    else:
+        execute_in(connection, "DELETE FROM terms WHERE record_id IN ({values})", old)
     execute_in(connection, "DELETE FROM sort_keys WHERE record_id IN ({values})", old)
     made = [
         (record_id, entries_of(change) if isinstance(change, Record) else change or NO_ENTRIES)
         for record_id, change in changes
     ]
-    rows = list(chain.from_iterable(entries.rows(record_id) for record_id, entries in made))
+    if sqlite:
+        indexed = [(record_id, entries) for record_id, entries in made if entries.terms]
+        if indexed:
+            insert_rows(connection, search_docs, _DOCUMENT_COLUMNS, [
+                (record_id, entries.fields, "\n".join(entries.terms))
+                for record_id, entries in indexed
+            ])  # fmt: skip
+            documents = [(record_id, tokens_of(entries.fields, entries.terms))
+                         for record_id, entries in indexed]  # fmt: skip
+            connection.exec_driver_sql(_ADD_DOCUMENT, documents)  # type: ignore[arg-type]
+    else:
+        rows = list(chain.from_iterable(entries.rows(record_id) for record_id, entries in made))
+        insert_rows(connection, terms, _TERM_COLUMNS, rows)
     sorts = [(record_id, *entries.sorts) for record_id, entries in made
              if entries.sorts != NO_ENTRIES.sorts]  # fmt: skip
-    insert_rows(connection, terms, _TERM_COLUMNS, rows)
     insert_rows(connection, sort_keys, _SORT_COLUMNS, sorts)
+
+
+_DOCUMENT_COLUMNS = ("record_id", "fields", "terms")
+_ADD_DOCUMENT = f"INSERT INTO {FTS} (rowid, tokens) VALUES (?, ?)"
+_DROP_DOCUMENT = f"INSERT INTO {FTS} ({FTS}, rowid, tokens) VALUES ('delete', ?, ?)"
+
+
+def _forget_documents(connection: Connection, record_ids: Sequence[int]) -> None:
+    """Take the records ``record_ids`` out of SQLite's FTS5 index: each with the tokens it was
+    given (a contentless FTS5 table removes what it is told to, and is damaged when told other
+    tokens), then out of ``search_docs``."""
+    if not record_ids:
+        return
+    # Rows as Any: compiled, a Row (no tuple) would be checked as the tuple its type says.
+    rows: list[Any] = execute_in(
+        connection,
+        "SELECT record_id, fields, terms FROM search_docs WHERE record_id IN ({values})",
+        record_ids,
+    )
+    if rows:
+        dropped = [(row[0], _document(row[1], row[2])) for row in rows]
+        connection.exec_driver_sql(_DROP_DOCUMENT, dropped)  # type: ignore[arg-type]
+        execute_in(connection, "DELETE FROM search_docs WHERE record_id IN ({values})",
+                   [row[0] for row in rows])  # fmt: skip
+
+
+def _document(fields: bytes, texts: str) -> str:
+    """The FTS5 document of a row of ``search_docs``."""
+    return tokens_of(fields, texts.split("\n"))
+
+
+def stored_terms(
+    connection: Connection, record_ids: Sequence[int] | None = None
+) -> set[tuple[int, str, int]]:
+    """``(field, term, record_id)`` of every term the index holds (of ``record_ids`` only, when
+    given), on either engine: for checks and tests, not for searching."""
+    if connection.dialect.name != "sqlite":
+        rows = select(terms.c.field, terms.c.term, terms.c.record_id)
+        if record_ids is not None:
+            rows = rows.where(terms.c.record_id.in_(record_ids))
+        held: Sequence[Any] = connection.execute(rows).all()
+        return {(row[0], row[1], row[2]) for row in held}
+    documents = select(search_docs.c.record_id, search_docs.c.fields, search_docs.c.terms)
+    if record_ids is not None:
+        documents = documents.where(search_docs.c.record_id.in_(record_ids))
+    found: set[tuple[int, str, int]] = set()
+    read: Sequence[Any] = connection.execute(documents).all()
+    for row in read:
+        record_id: int = row[0]
+        fields: bytes = row[1]
+        texts: str = row[2]
+        found.update((field, term, record_id)
+                     for field, term in zip(fields, texts.split("\n"), strict=True))  # fmt: skip
+    return found
+
+
+def check_fts(connection: Connection) -> None:
+    """Raise if SQLite's FTS5 index is damaged (its own integrity check), or does not hold the
+    documents of ``search_docs``, token for token; nothing to check on other engines."""
+    if connection.dialect.name != "sqlite":
+        return
+    connection.exec_driver_sql(f"INSERT INTO {FTS} ({FTS}) VALUES ('integrity-check')")
+    held: dict[str, int] = {}
+    pairs = select(search_docs.c.fields, search_docs.c.terms)
+    documents: Sequence[Any] = connection.execute(pairs).all()
+    for row in documents:
+        for text in _document(row[0], row[1]).split():
+            held[text] = held.get(text, 0) + 1
+    counted: Sequence[Any] = connection.exec_driver_sql(f"SELECT term, doc FROM {VOCABULARY}").all()
+    indexed: dict[str, int] = {row[0]: row[1] for row in counted}
+    if indexed != held:
+        raise AssertionError(f"{FTS} holds other tokens than search_docs")
 
 
 def rebuild(

@@ -123,7 +123,7 @@ def test_bench_runs_both_targets_and_reuses_its_work_dir(tmp_path: Path) -> None
     assert set(hits) == set(QUERIES)
     assert all(hits[q][0] == hits[q][1] for q in SAME_ON_BOTH), hits
     assert hits["@attr 1=1003 navoiy"][0] > hits["@attr 1=1003 navoiy"][1] > 0  # folding
-    assert re.search(r"koprik: catalogue file [\d.]+ MB .*terms table [\d.]+ MB, [\d,]+ rows",
+    assert re.search(r"koprik: catalogue file [\d.]+ MB .*search index [\d.]+ MB, [\d,]+ terms",
                      first.stdout)  # fmt: skip
     assert re.search(r"zebra:  register files [\d.]+ MB", first.stdout)
 

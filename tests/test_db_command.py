@@ -210,14 +210,15 @@ def test_revision_writes_the_next_revision_from_the_changed_tables(
 ):
     from sqlalchemy import Column, Integer, Table, inspect
 
-    from catalog import schema
+    from catalog import models, schema
     from catalog.db import all_tables
 
     versions = tmp_path / "versions"
     shutil.copytree(schema.VERSION_LOCATIONS[0], versions)
     monkeypatch.setattr(schema, "VERSION_LOCATIONS", [versions])
     before = head()
-    metadata = all_tables()
+    all_tables("sqlite")  # every module's tables are defined: the probe is the only change
+    metadata = models.metadata
     probe = Table("probe", metadata, Column("id", Integer, primary_key=True))
     try:
         assert main(["db", "revision", "add the probe table"]) == 0
@@ -270,8 +271,8 @@ def test_reindex_makes_every_records_terms_again(
     """``koprik db reindex`` (after a Python whose Unicode tables fold otherwise, or to repair):
     terms lost are made again, terms no rule gives any more go."""
     from catalog.demo import demo_records
-    from catalog.search_index import FIELDS, read_canonical, terms, terms_of
-    from tests.test_search_index import residual, stored
+    from catalog.search_index import read_canonical, stored_terms, terms_of, write_entries
+    from tests.test_search_index import _add_stale, residual, stored
 
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "{catalog_url}"\n')
@@ -281,9 +282,9 @@ def test_reindex_makes_every_records_terms_again(
             for record in demo_records(12):
                 writer.put(record)
         with catalog.engine.begin() as connection:
-            connection.execute(terms.delete().where(terms.c.record_id <= 3))
-            connection.execute(terms.insert().values(field=FIELDS["title", "w"],
-                                                     term="otherrules", record_id=5))
+            held = sorted({record_id for _, _, record_id in stored_terms(connection)})
+            write_entries(connection, [(record_id, None) for record_id in held[:3]])
+            _add_stale(connection, held[4], "otherrules")
     finally:
         catalog.close()
     assert main(["--config", str(config), "db", "reindex"]) == 0

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
-from catalog.search_index import entries_of, read_canonical, terms
+from catalog.search_index import entries_of, read_canonical, stored_terms
 from catalog.store import PARALLEL_BATCH, Unread, canonical_marc
 from config import DatabaseSettings, Settings
 from crosswalks import charsets
@@ -237,7 +237,7 @@ def _stored_in_pages(
                 select(r.local_id, r.digest, r.set_specs, r.marc, p.identifier,
                        p.metadata_namespace, p.payload).join(models.provenance)
             ))  # fmt: skip
-            count = len(connection.execute(select(terms.c.record_id)).all())
+            count = len(stored_terms(connection))
             renditions = len(connection.execute(select(models.renditions.c.format)).all())
         marcs = [row[3] for row in rows]
         assert count == sum(len(entries_of(read_canonical(m)).terms) for m in marcs)

@@ -192,3 +192,18 @@ def test_a_query_holding_too_many_ids_in_all_is_refused(
     # Up to the cap is answered: 3 + 1 + 1 ids.
     within = Or(Match("author", "navoiy"), Or(Match("author", "frye"), Match("title", "mir")))
     assert run(loaded, within) == NAVOIY | {"en-heritage", "ru-tolstoy"}
+
+
+def test_a_leaf_reading_more_than_its_cap_is_refused_whatever_its_kind(
+    loaded: tuple[Catalog, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exact term, a right-truncated term and a relation each stop reading past
+    ``MAX_TERM_ROWS`` (SQLite's FTS5 index counts a range's postings in its vocabulary before
+    merging them); at the cap they are answered."""
+    monkeypatch.setattr(q, "MAX_TERM_ROWS", 2)
+    for leaf in (Match("author", "navoiy"), Match("author", "nav", truncation=True),
+                 Match("date", "1000", relation=Relation.GREATER)):  # fmt: skip
+        with pytest.raises(q.QueryTooBroad, match="more than 2 index entries"):
+            run(loaded, leaf)
+    monkeypatch.setattr(q, "MAX_TERM_ROWS", 3)
+    assert run(loaded, Match("author", "nav", truncation=True)) == NAVOIY

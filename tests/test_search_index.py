@@ -1,4 +1,4 @@
-"""Terms extracted per index, and the terms table kept in step with the record store."""
+"""Terms extracted per index, and the search index kept in step with the record store."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from sqlalchemy import select
 from catalog.search_index import (
     FIELDS,
     MAX_TERM_CHARS,
+    SORTABLE,
+    IndexEntries,
+    check_fts,
     entries_of,
     forms_of,
     isbn_keys,
@@ -16,9 +19,10 @@ from catalog.search_index import (
     query_keys,
     rebuild,
     sort_keys,
-    terms,
+    stored_terms,
     terms_of,
     words_of,
+    write_entries,
 )
 from tests.z3950_target_fixtures import ISBN10_HERITAGE, handmade_records
 
@@ -32,12 +36,11 @@ def stored(connection, record_id: int | None = None) -> set[tuple[str, str, str]
     """The index's rows (of one record, or all) as ``(index, kind, term)``, sort keys too."""
     names = {number: pair for pair, number in FIELDS.items()}
     found = set()
-    term_rows = select(terms.c.field, terms.c.term)
     sort_rows = select(sort_keys)
     if record_id is not None:
-        term_rows = term_rows.where(terms.c.record_id == record_id)
         sort_rows = sort_rows.where(sort_keys.c.record_id == record_id)
-    for field, term in connection.execute(term_rows):
+    check_fts(connection)
+    for field, term, _ in stored_terms(connection, None if record_id is None else [record_id]):
         found.add((*names[field], term))
     for row in connection.execute(sort_rows).mappings():
         found.update((index, "s", key) for index, key in row.items()
@@ -200,16 +203,15 @@ def test_terms_follow_put_update_and_delete(catalog) -> None:  # type: ignore[no
     with catalog.writer() as writer:
         writer.put(record)
     with catalog.engine.connect() as connection:
-        words = set(connection.execute(select(terms.c.term).where(
-            terms.c.field == FIELDS["title", "w"])).scalars())  # fmt: skip
+        words = {term for field, term, _ in stored_terms(connection)
+                 if field == FIELDS["title", "w"]}  # fmt: skip
         assert stored(connection) == residual(terms_of(record))
     assert words == set(words_of("Yangi nom gazeta"))
 
     with catalog.writer() as writer:
         writer.delete("uz-ovozi")
     with catalog.engine.connect() as connection:
-        assert connection.execute(select(terms.c.term)).first() is None
-        assert connection.execute(select(sort_keys)).first() is None
+        assert stored(connection) == set()
 
 
 def test_a_records_terms_go_with_it_whatever_made_them(catalog) -> None:  # type: ignore[no-untyped-def]
@@ -220,9 +222,8 @@ def test_a_records_terms_go_with_it_whatever_made_them(catalog) -> None:  # type
     with catalog.writer() as writer:
         writer.put(record)
     with catalog.engine.begin() as connection:
-        (record_id,) = connection.execute(select(terms.c.record_id).distinct()).scalars()
-        connection.execute(terms.insert().values(field=FIELDS["title", "w"], term="oldrules",
-                                                 record_id=record_id))
+        (record_id,) = {record_id for _, _, record_id in stored_terms(connection)}
+        _add_stale(connection, record_id, "oldrules")
     record["245"]["a"] = "Boshqa nom"
     with catalog.writer() as writer:
         writer.put(record)
@@ -240,14 +241,26 @@ def test_rebuild_recomputes_every_live_record(catalog) -> None:  # type: ignore[
             writer.put(record)
         writer.delete("ru-tolstoy")
     with catalog.engine.begin() as connection:
-        before = set(connection.execute(select(terms))), set(connection.execute(select(sort_keys)))
-        connection.execute(terms.delete().where(terms.c.record_id % 2 == 0))
-        connection.execute(terms.insert().values(field=FIELDS["title", "w"], term="stale",
-                                                 record_id=1))
+        before = stored_terms(connection), set(connection.execute(select(sort_keys)))
+        held = sorted({record_id for _, _, record_id in before[0]})
+        write_entries(connection, [(record_id, None) for record_id in held[::2]])
+        _add_stale(connection, held[1], "stale")
+        assert stored_terms(connection) != before[0]
     assert rebuild(catalog.engine, batch=4) == len(handmade_records()) - 1
     with catalog.engine.connect() as connection:
-        after = set(connection.execute(select(terms))), set(connection.execute(select(sort_keys)))
+        check_fts(connection)
+        after = stored_terms(connection), set(connection.execute(select(sort_keys)))
     assert after == before and before[1]
+
+
+def _add_stale(connection, record_id: int, term: str) -> None:  # type: ignore[no-untyped-def]
+    """Give record ``record_id`` a title word that its rules do not make (as other rules, or
+    other Unicode tables, might have), besides what it has."""
+    held = sorted((field, text) for field, text, _ in stored_terms(connection, [record_id]))
+    fields = bytes([field for field, _ in held] + [FIELDS["title", "w"]])
+    entries = IndexEntries(fields, (*(text for _, text in held), term), (None,) * len(SORTABLE))
+    write_entries(connection, [(record_id, entries)])
+    assert (FIELDS["title", "w"], term, record_id) in stored_terms(connection, [record_id])
 
 
 def test_digits_that_are_not_ascii_make_no_isbn_and_no_date() -> None:

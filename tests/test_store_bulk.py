@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from catalog import Catalog, Provenance, models
 from catalog.demo import demo_records
-from catalog.search_index import terms
+from catalog.search_index import stored_terms
 from catalog.store import PARALLEL_BATCH, Incoming, Outcome, Unread
 from config import DatabaseSettings, Settings
 from tests.conftest import DATA, _fresh_postgres_database
@@ -64,13 +64,14 @@ def _rows(catalog: Catalog) -> dict[str, list[tuple]]:
         models.record_sets,
         models.sets,
         models.provenance,
-        terms,
     )
     with catalog.engine.connect() as connection:
-        return {
+        rows = {
             table.name: sorted(tuple(row) for row in connection.execute(select(table)))
             for table in tables
         }
+        rows["terms"] = sorted(stored_terms(connection))
+        return rows
 
 
 @pytest.fixture

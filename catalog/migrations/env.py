@@ -10,16 +10,18 @@ from alembic import context
 
 from catalog.db import all_tables
 
-metadata = all_tables()
+connection = context.config.attributes["connection"]
+metadata = all_tables(connection.dialect.name)
 
 
 def _ours(name: str | None, type_: str, _parents: object) -> bool:
-    """Autogenerate compares only the catalogue's own tables (not APScheduler's job store)."""
+    """Autogenerate compares only the catalogue's own tables (not APScheduler's job store, nor
+    SQLite's FTS5 tables of the search index)."""
     return type_ != "table" or name in metadata.tables
 
 
 context.configure(
-    connection=context.config.attributes["connection"],
+    connection=connection,
     target_metadata=metadata,
     include_name=_ours,
     render_as_batch=True,  # SQLite changes a column by copying its table; Alembic writes that

@@ -7,8 +7,8 @@ tokens of one range of the FTS5 vocabulary. :mod:`catalog.query` asks these for 
 pages, counts and scans of a query; PostgreSQL's B-tree index answers the same questions there.
 
 Writing a record's terms as one document instead of a B-tree row each was measured on the
-terms of 19,794 harvested records (955,132 terms): 27 against 272 µs of SQLite's CPU a record,
-and 27 against 42 MB.
+terms of 19,794 harvested records (955,132 terms): about 27 against 272 µs of SQLite's CPU a
+record, and 15 against 42 MB (the pairs kept in ``search_docs`` included).
 
 Every read is bounded: a leaf reads at most ``cap`` ids, and a truncated term or a relation is
 first counted in the vocabulary (which stops once ``cap`` is passed) before its documents are

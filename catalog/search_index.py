@@ -25,9 +25,10 @@ term, a relation and a Scan (the terms of one field in code-point order):
 - SQLite: an FTS5 table, one document a record whose tokens are its pairs (:func:`token`: the
   field and the term's UTF-8 in hex, so a term is one token and a truncated term a token
   prefix), read by :mod:`catalog.fts_query`. A B-tree row a pair cost SQLite 272 µs of CPU and
-  2.1 kB a record of a harvest (48 pairs); a document costs 27 µs. The FTS5 table keeps no
-  content: each record's pairs are kept in ``search_docs``, and a record is taken out of the
-  index with exactly those, whatever made them.
+  2.1 kB a record of a harvest (48 pairs); a document costs about 27 µs and 0.8 kB, its pairs
+  in ``search_docs`` included. The FTS5 table keeps no content: each record's pairs are kept in
+  ``search_docs``, and a record is taken out of the index with exactly those, whatever made
+  them.
 
 >>> terms_of(record)                  # {(index, kind, term), ...}
 >>> entries = entries_of(record)       # as stored: (field, term) pairs (any's residue), sort keys

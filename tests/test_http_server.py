@@ -65,6 +65,13 @@ def response_of(sock: socket.socket) -> bytes:
     return data
 
 
+def answer_to(base: str, request: bytes) -> bytes:
+    """The server's answer to ``request`` sent on a connection of its own."""
+    with connect(base) as sock:
+        sock.sendall(request)
+        return response_of(sock)
+
+
 def identify(base: str) -> str:
     with urllib.request.urlopen(f"{base}/oai?verb=Identify", timeout=10) as response:
         return response.read().decode()
@@ -147,10 +154,7 @@ def test_malformed_requests_get_a_short_answer_and_no_traceback(
 ) -> None:
     base, _ = server
     caplog.set_level(logging.INFO)
-    sock = connect(base)
-    sock.sendall(request_bytes)
-    answer = response_of(sock)
-    sock.close()
+    answer = answer_to(base, request_bytes)
     assert answer.split(b" ", 1)[1].startswith(status)  # HTTP/1.0 or 1.1: aiohttp chooses
     _, _, body = answer.partition(b"\r\n\r\n")
     assert len(body) < 64 and b"aaaa" not in body
@@ -171,10 +175,8 @@ def test_a_body_its_content_encoding_does_not_decode_is_400(
 ) -> None:
     base, _ = server
     caplog.set_level(logging.INFO)
-    sock = connect(base)
-    sock.sendall(post(path, b"garbage", f"Content-Encoding: {encoding}", "Content-Length: 7"))
-    answer = response_of(sock)
-    sock.close()
+    request = post(path, b"garbage", f"Content-Encoding: {encoding}", "Content-Length: 7")
+    answer = answer_to(base, request)
     assert answer.split(b" ", 1)[1].startswith(b"400 Bad Request")
     assert answer.partition(b"\r\n\r\n")[2] == b"Bad Request\n"
     assert not [record for record in caplog.records if record.exc_info]
@@ -188,10 +190,7 @@ def test_a_content_length_of_more_digits_than_int_reads_is_400(
     """aiohttp's parser takes 5,001 digits of leading zeros and a 5; int() refuses them."""
     base, _ = server
     caplog.set_level(logging.INFO)
-    sock = connect(base)
-    sock.sendall(post(path, b"verb=", "Content-Length: " + "0" * 5000 + "5"))
-    answer = response_of(sock)
-    sock.close()
+    answer = answer_to(base, post(path, b"verb=", "Content-Length: " + "0" * 5000 + "5"))
     assert answer.split(b" ", 1)[1].startswith(b"400 Bad Request")
     assert not [record for record in caplog.records if record.exc_info]
     assert "<Identify>" in identify(base)

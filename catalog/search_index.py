@@ -181,8 +181,8 @@ def tokens_of(fields: bytes, terms: Sequence[str]) -> str:
 
 
 _PREFIXES = tuple(f"{field:02x}" for field in range(256))
-"""Each field number in two hex digits (formatting it each time cost the writing process 30-50
-µs a record, half of making its document)."""
+"""Each field number in two hex digits. Compiled, formatting it with an f-string for every pair
+made a record's document in 69 µs (measured while the machine was busy); with this table, 11."""
 
 sort_keys = Table(
     "sort_keys",

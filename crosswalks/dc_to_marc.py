@@ -28,6 +28,7 @@ from importlib import resources
 import pymarc
 from lxml import etree
 
+from crosswalks.iso2709 import new_subfield, plain_data_field
 from crosswalks.marc_build import (
     classify_identifier,
     clean,
@@ -45,8 +46,10 @@ _TABLE = tomllib.loads(
 
 
 def _field(tag: str, ind: str, *pairs: tuple[str, str]) -> pymarc.Field:
-    return pymarc.Field(tag=tag, indicators=[ind[0], ind[1]],
-                        subfields=[pymarc.Subfield(code, value) for code, value in pairs])
+    """A data field (every tag here is one): built without pymarc's checks, which a tag,
+    indicators and subfield codes of this module's own cannot fail (see
+    :func:`crosswalks.iso2709.plain_data_field`)."""
+    return plain_data_field(tag, (ind[0], ind[1]), list(map(new_subfield, pairs)))
 
 
 def dc_values(element: etree._Element) -> dict[str, list[str]]:
@@ -57,7 +60,8 @@ def dc_values(element: etree._Element) -> dict[str, list[str]]:
         # Not etree.QName(child): it raises ValueError for the name lxml gives an element of a
         # namespace URI that is not one ('}http://purl.org/...') or of an undeclared prefix.
         if child.tag.startswith(prefix):
-            text = clean("".join(child.itertext()))
+            # A leaf's text is all its text; itertext() costs more than the rest of the loop.
+            text = clean(child.text if len(child) == 0 else "".join(child.itertext()))
             if text:
                 values[child.tag[len(prefix):]].append(text)
     return values

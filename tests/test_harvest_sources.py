@@ -181,7 +181,8 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     status, out, _ = koprik("harvest", "partner")
     assert status == 0
     assert "harvest partner (run #1): succeeded" in out
-    assert "15 new, 0 updated, 0 deleted, 0 unchanged, 0 rejected; 2 pages" in out
+    assert ("15 new, 0 updated, 0 deleted, 0 unchanged, 0 deletions of records not held, "
+            "0 rejected; 2 pages") in out
     status, out, _ = koprik("runs", "partner")
     assert status == 0 and out.splitlines()[1].split()[:3] == ["1", "partner", "succeeded"]
 

@@ -5,7 +5,8 @@ resumption token and the run's counts commit in one transaction with the records
 
 - ``harvest_sources``: sources added from the command line (those from ``koprik.toml`` are not
   stored; the file stays their only definition).
-- ``harvest_runs``: one row per run: status, counts, request count, errors, time span.
+- ``harvest_runs``: one row per run: status, counts (:class:`harvester.ingest.Counts`), request
+  count, errors, time span.
 - ``harvest_state``: one row per source: the watermark of the last successful run and what it
   covers (``watermark_endpoint``, the protocol, address and format its lists were asked in, and
   ``watermark_sets``, the sets harvested, space-separated, empty for the whole repository; both
@@ -71,6 +72,7 @@ harvest_runs = Table(
     Column("updated", Integer, nullable=False, default=0),
     Column("deleted", Integer, nullable=False, default=0),
     Column("unchanged", Integer, nullable=False, default=0),
+    Column("gone", Integer, nullable=False, default=0, server_default="0"),
     Column("rejected", Integer, nullable=False, default=0),
     Column("requests", Integer, nullable=False, default=0),
     Column("pages", Integer, nullable=False, default=0),

@@ -67,6 +67,10 @@ class Counts:
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
+    gone: int = 0
+    """Deletions announced of records the catalogue does not hold (never harvested, or deleted
+    already): nothing to delete, and not an unchanged record either (an empty catalogue's first
+    harvest has none)."""
     rejected: int = 0
 
     def count_stored(self, outcome: Outcome) -> None:
@@ -249,7 +253,7 @@ def apply(
             if outcome is Outcome.DELETED:
                 counts.deleted += 1
             else:
-                counts.unchanged += 1
+                counts.gone += 1
         else:
             results = writer.put_prepared(step.batch)
             for (item, incoming), result in zip(step.items, results, strict=True):

@@ -717,6 +717,7 @@ class HarvestRun:
                 updated=runs.updated + counts.updated,
                 deleted=runs.deleted + counts.deleted,
                 unchanged=runs.unchanged + counts.unchanged,
+                gone=runs.gone + counts.gone,
                 rejected=runs.rejected + counts.rejected,
                 pages=runs.pages + 1,
                 requests=self.requests,

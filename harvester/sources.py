@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Executable, delete, insert, select, update
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
@@ -365,22 +365,51 @@ def remove_source(settings: Settings, catalog: Catalog, name: str) -> None:
     state is that source's and stays.
     """
     _editable(settings, catalog, name)
+    removal = delete(harvest_sources).where(harvest_sources.c.name == name)
+    if any(source.name == name for source in settings.sources):
+        with catalog.engine.begin() as connection:
+            connection.execute(removal)
+        return
+    _forget_state(catalog, name, "not removed (remove it once the run has ended)", removal)
+
+
+def forget_state(settings: Settings, catalog: Catalog, name: str) -> None:
+    """Forget the harvest state of a source no longer configured (a ``[[sources]]`` entry
+    dropped from koprik.toml): its watermark, where an unfinished run stood. Kept, a source added
+    again under the name goes on from it; forgotten, that source is harvested from the start,
+    as one removed with :func:`remove_source` and added again is.
+
+    Refused for a source configured (its runs use the state), for a name with no state
+    (:class:`UnknownSource`), and while a run holds the source (:class:`SourceInUse`).
+    """
+    if any(entry.source.name == name for entry in all_sources(settings, catalog)):
+        raise SourceError(f"source {name!r} is configured: its harvest state is in use")
+    with catalog.engine.connect() as connection:
+        kept = connection.execute(
+            select(harvest_state.c.source).where(harvest_state.c.source == name)
+        ).first()
+    if kept is None:
+        raise UnknownSource(f"no harvest state of a source named {name!r}")
+    _forget_state(catalog, name, "not forgotten (forget it once the run has ended)")
+
+
+def _forget_state(catalog: Catalog, name: str, refusal: str, *also: Executable) -> None:
+    """Delete the harvest state of source ``name`` (and run ``also`` in the same transaction)
+    under its lock: a run holding it would write the state again (:class:`SourceInUse`, saying
+    ``refusal``)."""
     engine = catalog.engine
-    forget_state = not any(source.name == name for source in settings.sources)
     owner = locks.new_owner()
-    if forget_state:
-        try:
-            locks.acquire(engine, name, owner)
-        except locks.SourceBusy as busy:
-            raise SourceInUse(f"{busy}: not removed (remove it once the run has ended)") from None
+    try:
+        locks.acquire(engine, name, owner)
+    except locks.SourceBusy as busy:
+        raise SourceInUse(f"{busy}: {refusal}") from None
     try:
         with engine.begin() as connection:
-            connection.execute(delete(harvest_sources).where(harvest_sources.c.name == name))
-            if forget_state:
-                connection.execute(delete(harvest_state).where(harvest_state.c.source == name))
+            for statement in also:
+                connection.execute(statement)
+            connection.execute(delete(harvest_state).where(harvest_state.c.source == name))
     finally:
-        if forget_state:
-            locks.release(engine, name, owner)
+        locks.release(engine, name, owner)
 
 
 def _address_of(source: HarvestSource) -> tuple[str, ...]:

@@ -70,7 +70,7 @@ def test_next_run_fetches_only_the_changes(records, catalog, tmp_path) -> None: 
         provider.served.clear()
         second = harvest(catalog, source, politeness=FAST)
         assert second.counts.as_dict() == {
-            "added": 1, "updated": 2, "deleted": 1, "unchanged": 0, "rejected": 0}
+            "added": 1, "updated": 2, "deleted": 1, "unchanged": 0, "gone": 0, "rejected": 0}
         assert second.requests == 2
         assert sorted(provider.served) == sorted(
             ["oai:fault.test:4", "oai:fault.test:40", "oai:fault.test:17", "oai:fault.test:new"])
@@ -220,3 +220,19 @@ def test_own_clock_takes_the_earlier_of_the_two() -> None:
     assert date == "2026-05-01T12:00:00Z" and fault is not None
     date, fault = own_clock("yesterday", ours)
     assert date == "2026-05-01T12:00:00Z" and fault is not None and "bad-response-date" in fault
+
+
+def test_a_first_harvest_counts_deletions_it_never_held_as_gone(records, catalog) -> None:  # type: ignore[no-untyped-def]
+    """A deletion announced for a record the catalogue does not hold changes nothing, but it is
+    not an unchanged record either: an empty catalogue's first harvest has none."""
+    provider = FaultProvider(records[:20], page_size=10)
+    provider.delete("oai:fault.test:3")
+    provider.delete("oai:fault.test:11")
+    with serve(provider.app()) as url:
+        first = harvest(catalog, HarvestSource(name="partner", url=url), politeness=FAST)
+    assert first.counts.as_dict() == {
+        "added": 18, "updated": 0, "deleted": 0, "unchanged": 0, "gone": 2, "rejected": 0}
+    with catalog.engine.connect() as connection:
+        row = connection.execute(
+            select(harvest_runs).where(harvest_runs.c.id == first.run_id)).one()
+    assert (row.added, row.unchanged, row.gone) == (18, 0, 2)

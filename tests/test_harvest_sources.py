@@ -181,7 +181,8 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     status, out, _ = koprik("harvest", "partner")
     assert status == 0
     assert "harvest partner (run #1): succeeded" in out
-    assert "15 new, 0 updated, 0 deleted, 0 unchanged, 0 rejected; 2 pages" in out
+    assert ("15 new, 0 updated, 0 deleted, 0 unchanged, 0 deletions of records not held, "
+            "0 rejected; 2 pages") in out
     status, out, _ = koprik("runs", "partner")
     assert status == 0 and out.splitlines()[1].split()[:3] == ["1", "partner", "succeeded"]
 
@@ -447,5 +448,61 @@ def test_a_source_removed_and_added_again_is_harvested_from_the_start(
             assert len(asked) == records // page
             assert (again.counts.updated, again.counts.unchanged) == (changed - page,
                                                                       records - changed + page)
+    finally:
+        catalog.close()
+
+
+def test_the_state_of_a_source_dropped_from_the_file_is_listed_and_can_be_forgotten(
+    tmp_path: Path, catalog_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``[[sources]]`` entry dropped from koprik.toml leaves its harvest state (watermark,
+    where a run stood): added again under its name, its next run goes on from it. ``sources
+    list`` says so, and ``sources forget`` forgets the state (refused for a source configured),
+    so that the source added again is harvested from the start."""
+    records = 12
+    provider = FaultProvider(list(demo_records(records)), page_size=5)
+    config = tmp_path / "koprik.toml"
+
+    def koprik(*args: str) -> tuple[int, str, str]:
+        status = main(["--config", str(config), *args])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    with serve(provider.app()) as url:
+        database = f'[database]\nurl = "{catalog_url}"\n'
+        entry = f'[[sources]]\nname = "regional"\nurl = "{url}"\nprefix = "marc21"\ndelay = 0\n'
+        config.write_text(database + entry)
+        assert koprik("harvest", "regional")[0] == 0
+        status, out, _ = koprik("sources", "list")
+        assert status == 0 and "not configured" not in out
+        assert koprik("sources", "forget", "regional") == (
+            2, "", "koprik: source 'regional' is configured: its harvest state is in use\n")
+
+        config.write_text(database)  # dropped from the file
+        status, out, _ = koprik("sources", "list")
+        (watermark,) = [s.watermark for s in _states(catalog_url)]
+        assert out.splitlines()[-1] == (
+            f"regional: not configured; its harvest state is kept (watermark {watermark}): "
+            "added again under this name, its runs go on from it "
+            "(`koprik sources forget regional` forgets it)")
+        assert koprik("sources", "forget", "regional") == (
+            0, "forgot the harvest state of regional\n", "")
+        assert _states(catalog_url) == []
+        assert koprik("sources", "forget", "regional") == (
+            2, "", "koprik: no harvest state of a source named 'regional'\n")
+
+        config.write_text(database + entry)  # added again: harvested from the start
+        since = len(provider.list_requests())
+        assert koprik("harvest", "regional")[0] == 0
+        asked = provider.list_requests()[since]
+        assert asked == {"verb": "ListRecords", "metadataPrefix": "marc21"}
+
+
+def _states(catalog_url: str) -> list[Any]:
+    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=catalog_url))
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.engine.connect() as connection:
+            return list(connection.execute(select(harvest_state)).all())
     finally:
         catalog.close()

@@ -205,8 +205,8 @@ def test_a_catalogue_at_0004_is_upgraded_to_the_shared_sign_in_failures(settings
 def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings: Settings):
     """Revision 0009 deletes the ``any`` rows that repeat another index's term of the record;
     searches answer as before. It changes no table: a catalogue at 0008 is one at the head, less
-    the columns 0010 adds (on SQLite with the B-tree index 0011 replaces), whose ``any`` holds
-    every term, as 0008's code wrote it (here from ``terms_of``)."""
+    the columns 0010 and 0012 add (on SQLite with the B-tree index 0011 replaces), whose ``any``
+    holds every term, as 0008's code wrote it (here from ``terms_of``)."""
     from catalog import query as q
     from catalog.demo import demo_records
     from catalog.search_index import (
@@ -240,6 +240,7 @@ def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings:
                 {"field": f, "term": t, "record_id": i} for f, t, i in sorted(full)])  # fmt: skip
             for column in ("watermark_endpoint", "watermark_sets"):  # added by 0010
                 connection.execute(text(f"ALTER TABLE harvest_state DROP COLUMN {column}"))
+            connection.execute(text("ALTER TABLE harvest_runs DROP COLUMN gone"))  # added by 0012
             connection.execute(text("UPDATE alembic_version SET version_num = '0008'"))
     finally:
         catalog.close()
@@ -309,3 +310,27 @@ def test_a_catalogue_at_0009_keeps_its_watermarks_covering_the_sources_as_they_a
             report.watermark, f"oai-pmh {url} marc21", "a b")
     finally:
         catalog.close()
+
+
+def test_a_catalogue_at_0011_keeps_its_runs_with_no_deletions_counted_gone(settings: Settings):
+    """Revision 0012 adds ``harvest_runs.gone``, the deletions of records not held. A run
+    recorded before it keeps its counts as they were (such deletions are in its ``unchanged``,
+    which cannot be told apart afterwards): none is counted gone."""
+    from alembic import command
+
+    from catalog.schema import alembic_config
+
+    engine = open_engine(settings.database.url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0011")
+            connection.execute(text(
+                "INSERT INTO harvest_runs (source, status, started, \"full\", added, updated,"
+                " deleted, unchanged, rejected, requests, pages, errors)"
+                " VALUES ('partner', 'succeeded', 1, false, 1, 2, 3, 4, 5, 6, 7, '')"))
+        assert upgrade(engine) == ("0011", head())
+        with engine.connect() as connection:
+            row = connection.execute(text("SELECT * FROM harvest_runs")).mappings().one()
+        assert (row["added"], row["unchanged"], row["gone"], row["pages"]) == (1, 4, 0, 7)
+    finally:
+        engine.dispose()

@@ -1,4 +1,4 @@
-"""``koprik sources list|add|edit|remove|enable|disable``: the partners to harvest.
+"""``koprik sources list|add|edit|remove|enable|disable|forget``: the partners to harvest.
 
 ``koprik sources add partner --url http://127.0.0.1:8081/oai --prefix marc21 --set S --every 6h``
 checks that the address answers Identify and offers the prefix, and refuses it with the reason
@@ -8,7 +8,10 @@ of the query. ``koprik sources add zebra --protocol z3950 --url z3950://127.0.0.
 --query '@attr 1=4 navoiy' [--charset UTF-8]`` checks that the target accepts a connection and
 the search of the query. Sources defined in ``koprik.toml`` are listed but changed only in the
 file. ``koprik sources list`` ends with a line for each source whose watermark does not cover it
-as it is now (a set added, another address or format): what its next run harvests from the start.
+as it is now (a set added, another address or format): what its next run harvests from the start,
+and a line for each source no longer configured whose harvest state is kept (a ``[[sources]]``
+entry dropped from koprik.toml): a source added again under its name would go on from it;
+``koprik sources forget NAME`` forgets it, so that such a source is harvested from the start.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from harvester.sources import (
     add_source,
     all_sources,
     edit_source,
+    forget_state,
     remove_source,
 )
 from harvester.z3950_harvest import TargetCheck
@@ -84,6 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
          "forget a source and its watermark (its records and runs stay)"),
         ("enable", enable_command, "enable a source"),
         ("disable", disable_command, "disable a source (no scheduled runs)"),
+        ("forget", forget_command,
+         "forget the harvest state (watermark, where a run stood) of a source no longer "
+         "configured"),
     ):
         sub = actions.add_parser(action, help=text)
         sub.add_argument("name")
@@ -158,6 +165,18 @@ def remove_command(args: argparse.Namespace) -> int:
     return _modify(args, lambda s, c: remove_source(s, c, args.name), "removed")
 
 
+def forget_command(args: argparse.Namespace) -> int:
+    settings, catalog = _open(args)
+    try:
+        forget_state(settings, catalog, args.name)
+    except SourceError as error:
+        raise UserError(str(error)) from None
+    finally:
+        catalog.close()
+    print(f"forgot the harvest state of {args.name}")
+    return 0
+
+
 def enable_command(args: argparse.Namespace) -> int:
     return _modify(args, lambda s, c: edit_source(s, c, args.name, check=False, enabled=True),
                    "enabled")
@@ -209,6 +228,13 @@ def list_sources(args: argparse.Namespace) -> int:
         _, why = coverage.anew(s)
         if why is not None:
             notes.append(f"{s.name}, next run: {why}")
+    configured = {entry.source.name for entry in entries}
+    for name in sorted(set(saved) - configured):
+        notes.append(
+            f"{name}: not configured; its harvest state is kept (watermark "
+            f"{saved[name].watermark or 'none'}): added again under this name, its runs go on "
+            f"from it (`koprik sources forget {name}` forgets it)"
+        )
     for note in notes:
         print(note)
     return 0

@@ -36,7 +36,7 @@ from catalog.harvest_state import harvest_runs
 from catalog.models import dedup_queue, records
 from provider.sru.app import OPERATION as SRU_OPERATION
 
-OUTCOMES = ("added", "updated", "deleted", "unchanged", "rejected")
+OUTCOMES = ("added", "updated", "deleted", "unchanged", "gone", "rejected")
 PROTOCOL_PATHS = {
     "/oai": ("oai-pmh", "verb", frozenset(
         {"Identify", "ListMetadataFormats", "ListSets", "ListIdentifiers", "ListRecords",

@@ -42,6 +42,7 @@ class Run:
     updated: int
     deleted: int
     unchanged: int
+    gone: int
     rejected: int
     requests: int
     pages: int
@@ -49,7 +50,7 @@ class Run:
 
     @property
     def records(self) -> int:
-        return self.added + self.updated + self.deleted + self.unchanged + self.rejected
+        return self.added + self.updated + self.deleted + self.unchanged + self.gone + self.rejected
 
     @property
     def seconds(self) -> int:
@@ -70,7 +71,7 @@ def _run(row: Any) -> Run:
     return Run(
         id=row.id, source=row.source, status=row.status, started=row.started,
         finished=row.finished, full=bool(row.full), added=row.added, updated=row.updated,
-        deleted=row.deleted, unchanged=row.unchanged, rejected=row.rejected,
+        deleted=row.deleted, unchanged=row.unchanged, gone=row.gone, rejected=row.rejected,
         requests=row.requests, pages=row.pages, errors=row.errors.splitlines(),
     )  # fmt: skip
 

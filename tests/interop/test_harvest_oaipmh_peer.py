@@ -178,7 +178,7 @@ def test_marc21_with_sets_and_deletions(backend: PeerBackend, catalog: Catalog) 
         second = harvest(catalog, source, politeness=FAST)
     assert second.status == SUCCEEDED, second.errors
     assert second.counts.as_dict() == {
-        "added": 1, "updated": 1, "deleted": 2, "unchanged": 0, "rejected": 0}
+        "added": 1, "updated": 1, "deleted": 2, "unchanged": 0, "gone": 0, "rejected": 0}
     harvested = _harvested(catalog, "peer")
     live = {i.identifier: i.record for i in backend.items if i.record is not None}
     assert {k for k, v in harvested.items() if v is not None} == set(live)

@@ -338,6 +338,27 @@ def test_a_connection_that_never_inits_is_closed_after_the_init_timeout(tmp_path
         silent.close()
 
 
+@pytest.mark.parametrize("first_bytes", [b"", b"\x30", b"\x30\x82\x01"],
+                         ids=["none", "one", "three"])  # fmt: skip
+def test_the_init_timeout_counts_from_the_connection_start(
+    tmp_path: Path, first_bytes: bytes
+) -> None:
+    """Bytes too few to tell HTTP from BER start no second wait: the connection is closed one
+    ``z3950_init_timeout`` after it opened, not two."""
+    with running_target(tmp_path, handmade_records(), z3950_init_timeout=1.0) as running:
+        silent = Client(running.port)
+        silent.sock.settimeout(30)
+        opened = time.monotonic()
+        silent.send(first_bytes)
+        assert silent.receive() == (
+            "close", {"closeReason": 7, "diagnosticInformation": "no Init"}
+        )  # fmt: skip
+        assert silent.receive() is None
+        closed = time.monotonic() - opened
+        silent.close()
+    assert 0.9 < closed < 1.8
+
+
 def test_when_full_the_oldest_connection_without_init_makes_room(tmp_path: Path) -> None:
     with running_target(tmp_path, handmade_records(), z3950_max_connections=3) as running:
         working = Client(running.port, "127.0.0.2")

@@ -6,6 +6,7 @@ carry on" is checked each time, not once.
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 import time
@@ -432,6 +433,25 @@ def test_an_integer_no_implementation_holds_closes_as_a_protocol_error(
     assert answer == ("close", {"closeReason": 6, "diagnosticInformation": "malformed PDU"})
     assert not [record for record in caplog.records if record.exc_info]
     another_session_searches(target)
+
+
+def test_the_session_log_says_why_a_pdu_is_malformed_without_a_class_name(
+    target: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Close reason logged was 'protocolError: not a valid PDU: DecodeTagError: ...'."""
+    caplog.set_level(logging.INFO, "koprik.z3950")
+    client = Client(target)
+    client.send(INIT)
+    client.receive()
+    client.send(bytes([0xB6, 0x03, 0x9A, 0x01, 0xFF]))  # a searchRequest opening with a wrong tag
+    assert client.receive() == (
+        "close", {"closeReason": 6, "diagnosticInformation": "malformed PDU"}
+    )  # fmt: skip
+    assert client.receive() is None  # the end is logged before the socket closes
+    client.close()
+    (ended,) = [r.getMessage() for r in caplog.records if "protocolError" in r.getMessage()]
+    assert "(protocolError: not a valid PDU: PDU.searchRequest.smallSetUpperBound: " in ended
+    assert "DecodeTagError" not in ended
 
 
 def test_a_reset_connection_logs_no_traceback(

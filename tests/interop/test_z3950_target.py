@@ -236,6 +236,18 @@ def test_second_named_result_set(yaz) -> None:  # type: ignore[no-untyped-def]
     assert "[30] Specified result set does not exist -- v2 addinfo '99'" in output
 
 
+def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: ignore[no-untyped-def]
+    """As YAZ's own server does: an Init on an initialised association is answered, and the
+    association starts anew, without the result sets of before."""
+    output = yaz("find @attr 1=1003 navoiy", "init", "find @set 1", "find @attr 1=4 voyna",
+                 "format sutrs", "elements B", "show 1+1")  # fmt: skip
+    assert output.count("Connection accepted by v3 target.") == 2
+    assert "[30] Specified result set does not exist -- v2 addinfo '1'" in output
+    assert hits(output) == [3, 0, 1]
+    assert found_ids(output)[2] == {"ru-tolstoy"}
+    assert "Target closed connection" not in output
+
+
 @pytest.mark.parametrize(
     ("commands", "printed"),
     [

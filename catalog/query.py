@@ -44,12 +44,14 @@ from catalog.db import execute_in
 from catalog.prepared import Prepared
 from catalog.search_index import (
     ANSWERING,
+    DATE,
     INDEXES,
     KEYED,
     PHRASE,
     SORTABLE,
     WORD,
     forms_of,
+    is_year,
     phrase_of,
     query_keys,
     read_canonical,
@@ -91,6 +93,11 @@ class UnsupportedCombination(QueryError):
     """A combination of relation, truncation and structure the index cannot answer."""
 
 
+class NotAYear(QueryError):
+    """A relation other than equality on ``date`` with a term that is not a year: the index
+    compares years, and comparing anything else as text finds what it happens to sort after."""
+
+
 class TermTooShort(QueryError):
     """A right-truncated term with nothing left before the truncation point."""
 
@@ -125,8 +132,9 @@ class Match:
     ``phrase``: the term is a whole field (or its first subfield), in word order; otherwise
     every word of the term must occur in the index (a word list). ``truncation``: the last word
     (or the phrase) is a prefix. ``relation`` compares the term with the index's terms (one word
-    or a phrase; on ``date`` the year) instead of asking for equality. Keyed indexes (ISBN,
-    ISSN, date, language, local number) compare whole keys whatever ``phrase`` says.
+    or a phrase; on ``date`` a year, else :class:`NotAYear`) instead of asking for equality.
+    Keyed indexes (ISBN, ISSN, date, language, local number) compare whole keys whatever
+    ``phrase`` says.
     """
 
     index: str
@@ -289,10 +297,8 @@ def _keys(match: Match) -> tuple[str, list[str]]:
 
 def _match(connection: Connection, match: Match, budget: _Budget) -> set[int]:
     kind, keys = _keys(match)
-    if match.relation != Relation.EQUAL and (match.truncation or len(keys) > 1):
-        raise UnsupportedCombination(
-            f"relation {match.relation} needs one untruncated term, got {match.term!r}"
-        )
+    if match.relation != Relation.EQUAL:
+        _check_comparable(match, keys)
     if not keys:
         if match.truncation:
             raise TermTooShort(f"nothing searchable before the truncation in {match.term!r}")
@@ -305,6 +311,16 @@ def _match(connection: Connection, match: Match, budget: _Budget) -> set[int]:
         if not found:
             break
     return found or set()
+
+
+def _check_comparable(match: Match, keys: list[str]) -> None:
+    """Refuse a relation leaf whose term cannot be compared with the index's terms."""
+    if match.truncation or (len(keys) > 1 and match.index != DATE):
+        raise UnsupportedCombination(
+            f"relation {match.relation} needs one untruncated term, got {match.term!r}"
+        )
+    if match.index == DATE and not (len(keys) == 1 and is_year(keys[0])):
+        raise NotAYear(f"not a year: {match.term}")
 
 
 def _numbers(fields: tuple[int, ...]) -> list[ColumnElement[int]]:

@@ -354,6 +354,11 @@ def _subfield_values(record: Record, tags: Iterable[str], code: str) -> list[str
     return [v for f in record.get_fields(*tags) for v in f.get_subfields(code) if v]
 
 
+def is_year(key: str) -> bool:
+    """Whether a query key is a year, as the date index holds them (four ASCII digits)."""
+    return _YEAR.fullmatch(key) is not None
+
+
 def _years(record: Record) -> list[str]:
     years: list[str] = []
     fixed = _control(record, "008")[7:11]

@@ -783,15 +783,14 @@ def _build_record(leader: str, fields: list[tuple[str, bytes]], charset: str) ->
 
 def describe(error: BaseException) -> str:
     """A one-line reason for a reading or writing error: a :class:`RecordError`'s own
-    message, pymarc's message, or the exception's name."""
+    message, pymarc's in words, the error's message (without its class name: the record is at
+    fault, and its reader says what is wrong), or, when it has none, the exception's name."""
     if isinstance(error, RecordError):
         return str(error)
     words = _PYMARC_WORDS.get(type(error).__name__)
     if words is not None:
         return words
-    message = " ".join(str(error).split())
-    name = type(error).__name__
-    return f"{name}: {message}" if message else name
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 _PYMARC_WORDS = {

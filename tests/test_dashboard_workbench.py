@@ -385,3 +385,18 @@ async def test_an_encoding_lxml_does_not_know_is_one_reason_not_a_stopped_readin
     page = await (await client.post("/workbench", data=form)).text()
     assert "XML not well-formed: Unsupported encoding: UTF-LDR8" in page
     assert "reading stopped" not in page and "Error" not in page and "&lt;string&gt;" not in page
+
+
+async def test_a_marcxml_field_without_its_tag_is_one_plain_reason(
+    client: Any,  # noqa: F811
+) -> None:
+    """The reason was 'ValueError: <controlfield> without its tag attribute'."""
+    token = csrf_of(await (await client.get("/workbench")).text())
+    form = FormData()
+    for name, value in (("csrf", token), ("from", "marcxml"), ("to", "mrk"), ("script", "")):
+        form.add_field(name, value)
+    form.add_field("text", '<record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nam'
+                           " a2200000 a 4500</leader><controlfield>x</controlfield></record>")
+    page = await (await client.post("/workbench", data=form)).text()
+    assert "&lt;controlfield&gt; without its tag attribute" in page
+    assert "Error" not in page

@@ -186,6 +186,9 @@ def test_explain_and_scan_validate(
     [
         ({"query": "dc.format = x"}, "16", "dc.format"),
         ({"query": "dc.title <> x"}, "19", "<>"),
+        ({"query": 'dc.date < "abc"'}, "36", "not a year: abc"),
+        ({"query": "dc.date >= 1990-05"}, "36", "not a year: 1990-05"),
+        ({"query": 'dc.date within "abc 2000"'}, "36", "not a year: abc"),
         ({"query": "dc.title any/stem x"}, "20", "stem"),
         ({"query": "dc.title any x", "recordSchema": "onix"}, "66", "onix"),
         ({"query": "dc.title and"}, "10", "position 13: expected a search term"),
@@ -215,6 +218,14 @@ def test_every_error_is_a_diagnostic_in_the_requests_version(
     validate(root, schemas)
     assert root.tag == f"{{{SRU2 if version == '2.0' else SRW}}}searchRetrieveResponse"
     assert diagnostic(root) == (f"info:srw/diagnostic/1/{uri}", details)
+
+
+def test_equality_on_date_takes_any_term(target: int) -> None:
+    """Only a comparison needs a year; ``=`` looks a term up as it is, as before."""
+    for query, count in (('dc.date = "abc"', "0"), ("dc.date = 1996", "1")):
+        root = get(target, version="1.2", operation="searchRetrieve", query=query)
+        assert root.find(".//{*}diagnostic") is None
+        assert text(root, "numberOfRecords") == count
 
 
 def test_unsupported_version_and_packing(target: int, schemas: dict[str, etree.XMLSchema]) -> None:

@@ -6,6 +6,7 @@ carry on" is checked each time, not once.
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 import time
@@ -338,6 +339,27 @@ def test_a_connection_that_never_inits_is_closed_after_the_init_timeout(tmp_path
         silent.close()
 
 
+@pytest.mark.parametrize("first_bytes", [b"", b"\x30", b"\x30\x82\x01"],
+                         ids=["none", "one", "three"])  # fmt: skip
+def test_the_init_timeout_counts_from_the_connection_start(
+    tmp_path: Path, first_bytes: bytes
+) -> None:
+    """Bytes too few to tell HTTP from BER start no second wait: the connection is closed one
+    ``z3950_init_timeout`` after it opened, not two."""
+    with running_target(tmp_path, handmade_records(), z3950_init_timeout=1.0) as running:
+        silent = Client(running.port)
+        silent.sock.settimeout(30)
+        opened = time.monotonic()
+        silent.send(first_bytes)
+        assert silent.receive() == (
+            "close", {"closeReason": 7, "diagnosticInformation": "no Init"}
+        )  # fmt: skip
+        assert silent.receive() is None
+        closed = time.monotonic() - opened
+        silent.close()
+    assert 0.9 < closed < 1.8
+
+
 def test_when_full_the_oldest_connection_without_init_makes_room(tmp_path: Path) -> None:
     with running_target(tmp_path, handmade_records(), z3950_max_connections=3) as running:
         working = Client(running.port, "127.0.0.2")
@@ -411,6 +433,25 @@ def test_an_integer_no_implementation_holds_closes_as_a_protocol_error(
     assert answer == ("close", {"closeReason": 6, "diagnosticInformation": "malformed PDU"})
     assert not [record for record in caplog.records if record.exc_info]
     another_session_searches(target)
+
+
+def test_the_session_log_says_why_a_pdu_is_malformed_without_a_class_name(
+    target: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Close reason logged was 'protocolError: not a valid PDU: DecodeTagError: ...'."""
+    caplog.set_level(logging.INFO, "koprik.z3950")
+    client = Client(target)
+    client.send(INIT)
+    client.receive()
+    client.send(bytes([0xB6, 0x03, 0x9A, 0x01, 0xFF]))  # a searchRequest opening with a wrong tag
+    assert client.receive() == (
+        "close", {"closeReason": 6, "diagnosticInformation": "malformed PDU"}
+    )  # fmt: skip
+    assert client.receive() is None  # the end is logged before the socket closes
+    client.close()
+    (ended,) = [r.getMessage() for r in caplog.records if "protocolError" in r.getMessage()]
+    assert "(protocolError: not a valid PDU: PDU.searchRequest.smallSetUpperBound: " in ended
+    assert "DecodeTagError" not in ended
 
 
 def test_a_reset_connection_logs_no_traceback(

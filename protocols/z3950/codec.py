@@ -115,7 +115,7 @@ def _decode_definite(type_name: str, definite: bytes) -> Any:
     # Bytes from the wire are untrusted and asn1tools raises more than its own error types
     # (IndexError, UnicodeDecodeError, RecursionError...): any failure is a bad PDU.
     except Exception as error:
-        raise PduError(f"not a valid {type_name}: {_brief(error)}") from error
+        raise PduError(_not_valid(type_name, error)) from error
     _check_integers(value, type_name)
     return value
 
@@ -147,10 +147,15 @@ ERROR_CHARS = 200
 users; an exception's ``repr`` from asn1tools holds the whole PDU type, some 17 KB)."""
 
 
-def _brief(error: Exception) -> str:
-    """The error's type and message, cut to :data:`ERROR_CHARS`."""
-    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return text if len(text) <= ERROR_CHARS else text[:ERROR_CHARS] + "..."
+def _not_valid(type_name: str, error: Exception) -> str:
+    """One line saying why bytes are not a valid ``type_name``: the decoder's message (which
+    names the field and what was found there), cut to :data:`ERROR_CHARS`, without the
+    exception's class name (the bytes are at fault, not the decoder)."""
+    text = " ".join(str(error).split())
+    if not text:
+        return f"not a valid {type_name}"
+    brief = text if len(text) <= ERROR_CHARS else text[:ERROR_CHARS] + "..."
+    return f"not a valid {type_name}: {brief}"
 
 
 def decode_external(external: dict[str, Any]) -> Any:

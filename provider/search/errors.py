@@ -36,6 +36,7 @@ class Condition(StrEnum):
     UNSUPPORTED_STRUCTURE = "unsupported structure"
     UNSUPPORTED_COMPLETENESS = "unsupported completeness"
     TERM_TOO_LONG = "too many characters in term"
+    TERM_INVALID_FORMAT = "term in invalid format for index or relation"
     EMPTY_TERM = "empty term unsupported"
     MASKING_UNSUPPORTED = "masking character not supported"
     MASKED_TERM_TOO_SHORT = "masked words too short"
@@ -86,6 +87,7 @@ CODES: dict[Condition, Codes] = {
     Condition.UNSUPPORTED_STRUCTURE: Codes(118, 22),
     Condition.UNSUPPORTED_COMPLETENESS: Codes(122, 32),
     Condition.TERM_TOO_LONG: Codes(11, 23),
+    Condition.TERM_INVALID_FORMAT: Codes(126, 36),  # Bib-1: illegal term value for attribute
     Condition.EMPTY_TERM: Codes(125, 27),
     Condition.MASKING_UNSUPPORTED: Codes(120, 28),
     Condition.MASKED_TERM_TOO_SHORT: Codes(9, 29),

@@ -32,6 +32,7 @@ from provider.search.threads import THREADS, DatabaseThreads
 _QUERY_CONDITIONS: dict[type[q.QueryError], Condition] = {
     q.UnknownIndex: Condition.UNSUPPORTED_INDEX,
     q.UnsupportedCombination: Condition.UNSUPPORTED_COMBINATION,
+    q.NotAYear: Condition.TERM_INVALID_FORMAT,
     q.TermTooShort: Condition.MASKED_TERM_TOO_SHORT,
     q.QueryTooComplex: Condition.QUERY_TOO_COMPLEX,
     q.QueryTooBroad: Condition.QUERY_TOO_BROAD,

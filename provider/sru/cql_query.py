@@ -9,7 +9,8 @@ is silently dropped. The mapping is the README's SRU profile; in short:
   ``rec.identifier`` search the index of the same meaning (:data:`INDEXES`);
 - ``=`` and ``all`` ask for every word, ``any`` for one of them, ``adj``, ``exact`` and ``==``
   for the whole field (or its first subfield) as a phrase (the index keeps no word positions,
-  so a phrase is what Z39.50's structure 1 finds too); ``<``..``>=`` compare one term;
+  so a phrase is what Z39.50's structure 1 finds too); ``<``..``>=`` compare one term (on
+  ``dc.date`` a year; the search answers 36 for any other term);
   ``within "a b"`` is ``>= a and <= b``;
 - a term ending in an unescaped ``*`` is right-truncated;
 - ``cql.resultSetId = id`` names an earlier result set.

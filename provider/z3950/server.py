@@ -2,11 +2,12 @@
 
 Each connection reads one PDU at a time (bounded by ``server.z3950_max_pdu_bytes``, so a length
 field claiming gigabytes ends the connection before anything is allocated), answers it, and
-waits for the next for at most ``server.z3950_idle_timeout`` seconds (``z3950_init_timeout``
-before its Init). A PDU that cannot be decoded, or any failure while answering, ends that
-connection only (with a Close PDU saying why when the socket still works); a client that resets
-its connection ends it quietly. Every other connection carries on. As in YAZ, a connection
-whose first bytes are an HTTP request is served SRU instead (:mod:`provider.sru.http_port`).
+waits for the next for at most ``server.z3950_idle_timeout`` seconds (its Init must come
+within ``z3950_init_timeout`` of connecting). A PDU that cannot be decoded, or any failure
+while answering, ends that connection only (with a Close PDU saying why when the socket still
+works); a client that resets its connection ends it quietly. Every other connection carries
+on. As in YAZ, a connection whose first bytes are an HTTP request is served SRU instead
+(:mod:`provider.sru.http_port`).
 
 Decoding BER is pure Python; its time and memory go with the number of BER values (a 1 MB tree
 of 32,768 operators has 330,000: 1-2 s to decode, and the garbage collector then stops every
@@ -93,10 +94,12 @@ async def start_target(
             log.info("z39.50 %s: %s; refused", connection.address, refusal)
             await refuse_connection(writer, refusal)
             return
+        init_timeout = settings.server.z3950_init_timeout
+        init_deadline = asyncio.get_running_loop().time() + init_timeout
         try:
             # As in YAZ, an HTTP request on this port is SRU (a BER PDU never starts with ASCII).
             try:
-                http = await opens_with_http(reader, settings.server.z3950_init_timeout)
+                http = await opens_with_http(reader, init_timeout)
             except (ConnectionError, OSError):
                 writer.close()
                 return  # reset before it said anything
@@ -106,7 +109,8 @@ async def start_target(
                 return
             session = Session(backend, settings.server)
             await serve_connection(
-                session, reader, writer, lambda: connections.initialized(connection), observe
+                session, reader, writer, lambda: connections.initialized(connection), observe,
+                init_deadline,
             )
         finally:
             connections.leave(connection)
@@ -172,9 +176,14 @@ async def serve_connection(
     writer: asyncio.StreamWriter,
     on_init: Callable[[], None] = lambda: None,
     observe: Observe | None = None,
+    init_deadline: float | None = None,
 ) -> None:
     """Answer PDUs on one connection until Close, idleness, a bad PDU or a broken socket;
     ``on_init`` is called once the association is initialised.
+
+    The Init must come by ``init_deadline`` (event-loop time; ``z3950_init_timeout`` from now
+    when None): one timeout from the connection's start, however long telling BER from HTTP
+    took.
 
     Each request, and how the connection ended, goes to the session log
     (:mod:`provider.z3950.session_log`).
@@ -184,12 +193,15 @@ async def serve_connection(
     # reason: why Koprik or the client sent Close; empty when the client just went away.
     started, requests, reason = time.monotonic(), 0, ""
     session_log.log_event(peer, "connect")
+    loop = asyncio.get_running_loop()
+    if init_deadline is None:
+        init_deadline = loop.time() + settings.z3950_init_timeout
     try:
         while True:
             initialized = session.initialized
-            timeout = settings.z3950_idle_timeout if initialized else settings.z3950_init_timeout
+            deadline = loop.time() + settings.z3950_idle_timeout if initialized else init_deadline
             try:
-                async with asyncio.timeout(timeout):  # no task per PDU, as wait_for makes
+                async with asyncio.timeout_at(deadline):  # no task per PDU, as wait_for makes
                     data = await read_pdu(reader, settings.z3950_max_pdu_bytes)
                 name, value = await decode(data, settings.z3950_max_pdu_values)
             except TimeoutError:

@@ -3,7 +3,9 @@
 :meth:`Session.handle` takes a decoded request PDU and returns the response PDUs and whether
 the association ends. Refusals become Bib-1 diagnostics inside the response (never a dropped
 connection); a PDU that has no place in a target's conversation (a response, a request before
-Init) ends the association with a Close (protocolError).
+Init) ends the association with a Close (protocolError). An Init on an initialised association
+starts it anew, without its result sets, as YAZ's generic frontend server does (it closes its
+back end and opens another).
 """
 
 from __future__ import annotations
@@ -107,7 +109,9 @@ class Session:
         """The responses to one request PDU and whether the association is over."""
         if name == "close":
             return [close_pdu(CLOSE_FINISHED)], True
-        if name == "initRequest" and not self.initialized:
+        if name == "initRequest":
+            if self.initialized:
+                self._forget()
             return [self._init(value)], False
         handler = self._handlers().get(name)
         if handler is None or not self.initialized:
@@ -128,6 +132,12 @@ class Session:
         }
 
     # -- Init --------------------------------------------------------------------------------
+
+    def _forget(self) -> None:
+        """Drop what the association negotiated and found, for an Init that starts it anew."""
+        self.utf8 = False
+        self.sets.clear()
+        self.first_page = None
 
     def _init(self, request: dict[str, Any]) -> Pdu:
         self.initialized = True

@@ -236,11 +236,27 @@ def test_second_named_result_set(yaz) -> None:  # type: ignore[no-untyped-def]
     assert "[30] Specified result set does not exist -- v2 addinfo '99'" in output
 
 
+def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: ignore[no-untyped-def]
+    """As YAZ's own server does: an Init on an initialised association is answered, and the
+    association starts anew, without the result sets of before."""
+    output = yaz("find @attr 1=1003 navoiy", "init", "find @set 1", "find @attr 1=4 voyna",
+                 "format sutrs", "elements B", "show 1+1")  # fmt: skip
+    assert output.count("Connection accepted by v3 target.") == 2
+    assert "[30] Specified result set does not exist -- v2 addinfo '1'" in output
+    assert hits(output) == [3, 0, 1]
+    assert found_ids(output)[2] == {"ru-tolstoy"}
+    assert "Target closed connection" not in output
+
+
 @pytest.mark.parametrize(
     ("commands", "printed"),
     [
         (["find @attr 1=9 x"], "[114] Unsupported Use attribute -- v2 addinfo '9'"),
         (["find @attr 2=6 @attr 1=4 x"], "[117] Unsupported Relation attribute -- v2 addinfo '6'"),
+        (["find @attr 1=31 @attr 2=1 abc"],
+         "[126] Illegal term value for attribute -- v2 addinfo 'not a year: abc'"),
+        (["find @attr 1=30 @attr 2=5 @attr 4=4 19x5"],
+         "[126] Illegal term value for attribute -- v2 addinfo 'not a year: 19x5'"),
         (["find @attr 1=4 @attr 4=105 x"], "[118] Unsupported Structure attribute"),
         (["find @attr 1=4 @attr 5=2 x"], "[120] Unsupported Truncation attribute"),
         (["find @attr 8=1 x"], "[113] Unsupported attribute type -- v2 addinfo '8'"),

@@ -234,6 +234,17 @@ async def test_a_conversion_past_its_memory_is_stopped_and_the_next_one_works(
     assert not _forked()
 
 
+async def test_the_fork_server_is_running_before_the_first_conversion(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """The fork server started with the first conversion: its preloading (1.3 s measured) was
+    waited for by the user, outside the conversion's time limit. It starts with the server."""
+    forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    await make_client(aiohttp_client, dashboard_settings(tmp_path))
+    server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+    assert server is not None and Path(f"/proc/{server}").exists()
+
+
 async def test_a_page_is_answered_while_a_long_conversion_runs_and_stopping_leaves_none(
     aiohttp_client: Any, tmp_path: Path
 ) -> None:

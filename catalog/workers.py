@@ -16,9 +16,10 @@ server cannot have ended yet; after step 2, its end kills the worker.
 What the workers log is handled by their owner's logging (:mod:`catalog.worker_logs`).
 The fork server and what it preloads: :mod:`config.runtime`.
 
-One job that may run too long, or kill its process, runs in a process of its own started the
-same way (:class:`OneJob`): its time is bounded, and the process is killed at the bound; a pool's
-worker killed that way would break the whole pool.
+One job that may run too long, take too much memory, or kill its process, runs in a process of
+its own started the same way (:class:`OneJob`): its time is bounded, and the process is killed
+at the bound; so may be its memory (:func:`limit_memory`). A pool's worker killed that way would
+break the whole pool.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import resource
 import signal
 import sys
 import threading
@@ -35,6 +37,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from catalog.worker_logs import LogRelay, RelaySender
@@ -107,23 +110,39 @@ class JobOverran(JobFailed):
         self.seconds = seconds
 
 
+class JobOutgrew(JobFailed):
+    """A job of :class:`OneJob` needed more memory than it was given (``megabytes``; None:
+    than there was); its process has ended."""
+
+    def __init__(self, megabytes: int | None) -> None:
+        needed = "more memory than there was" if megabytes is None else f"more than {megabytes} MB"
+        super().__init__(f"needed {needed} and was stopped")
+        self.megabytes = megabytes
+
+
 class OneJob:
     """``job(*args)`` in a process of its own, started by the fork server as the pools' workers
     are and ending with this process as they do (:func:`start_worker`); the result comes back
     through a pipe, so ``job``, ``args`` and the result must pickle, and ``job``'s module is
     imported by the process (one the fork server preloads, or a light one, starts at once).
 
-    >>> job = OneJob(convert, (data, "mrk", "marcxml", "", 100_000), "koprik-conversion")
-    >>> job.result(60)         # in a thread that may wait; JobOverran after 60 s, JobFailed
+    >>> job = OneJob(convert, (data, "mrk", "marcxml", "", 100_000), "koprik-conversion", 1024)
+    >>> job.result(60)         # in a thread that may wait; JobOverran after 60 s, JobOutgrew
+    ...                        # past 1024 MB more than the process started with, JobFailed
     >>> job.stop()             # from any other thread: result() ends at once with JobFailed
 
     The process has ended, and been waited for, when :meth:`result` returns or raises.
+    ``memory_mb`` None: its memory is not limited.
     """
 
-    def __init__(self, job: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+    def __init__(
+        self, job: Callable[..., Any], args: tuple[Any, ...], name: str,
+        memory_mb: int | None = None,
+    ) -> None:  # fmt: skip
         self._job: Callable[..., Any] | None = job
         self._args = args
         self._name = name
+        self._memory_mb = memory_mb
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._stopped = False
@@ -132,13 +151,16 @@ class OneJob:
     def result(self, seconds: float) -> Any:
         """Start the process and wait ``seconds`` at most for the job's result, then kill it.
 
-        Raises :class:`JobOverran` when the result has not come in time, :class:`JobFailed`
-        when the job raised (its message) or its process ended without a result (a signal,
-        the memory exhausted...) or was stopped."""
+        Raises :class:`JobOverran` when the result has not come in time, :class:`JobOutgrew`
+        when the job ran out of the memory it was given, :class:`JobFailed` when the job raised
+        (its message) or its process ended without a result (a signal: the kernel's, out of
+        memory, among them) or was stopped."""
         context = forkserver_context()
         outcome, sending = context.Pipe(duplex=False)
-        process = context.Process(target=_run_one, args=(self._job, self._args, sending),
-                                  daemon=True, name=self._name)  # fmt: skip
+        process = context.Process(
+            target=_run_one, args=(self._job, self._args, sending, self._memory_mb),
+            daemon=True, name=self._name,
+        )  # fmt: skip
         self._job, self._args = None, ()  # the process holds them (not once it has started)
         try:
             with self._lock:
@@ -153,11 +175,13 @@ class OneJob:
             if not wait([outcome], seconds):
                 raise JobOverran(seconds)
             try:
-                failed, value = outcome.recv()
+                ended, value = outcome.recv()
             except EOFError:
                 process.join()
                 raise JobFailed(_ended_how(process.exitcode, self._stopped)) from None
-            if failed:
+            if ended == _OUTGREW:
+                raise JobOutgrew(self._memory_mb)
+            if ended == _FAILED:
                 raise JobFailed(value)
             return value
         finally:
@@ -190,20 +214,52 @@ def _ended_how(status: int | None, stopped: bool) -> str:
     return f"its process ended unexpectedly (exit status {status})"
 
 
-def _run_one(job: Callable[..., Any], args: tuple[Any, ...], sending: Connection) -> None:
-    """A :class:`OneJob`'s process: send ``(False, job(*args))``, or ``(True, why)`` when it
-    raised, ``why`` in one line."""
+_DONE, _FAILED, _OUTGREW = "done", "failed", "outgrew"
+"""How a :class:`OneJob`'s job ended, sent first with its result, the reason it failed, or
+nothing."""
+
+
+def _run_one(
+    job: Callable[..., Any], args: tuple[Any, ...], sending: Connection, memory_mb: int | None
+) -> None:
+    """A :class:`OneJob`'s process: send ``(_DONE, job(*args))``, ``(_FAILED, why)`` when it
+    raised, ``why`` in one line, or ``(_OUTGREW, "")`` when it, or sending its result, ran out
+    of memory (what it held has been let go by then: the little sent still fits)."""
     start_worker()
+    if memory_mb is not None:
+        limit_memory(memory_mb)
     try:
-        outcome = (False, job(*args))
+        outcome = (_DONE, job(*args))
+    except MemoryError:
+        outcome = (_OUTGREW, "")
     except Exception as error:  # any failure of the job is its owner's to report
-        outcome = (True, _one_line(error))
+        outcome = (_FAILED, _one_line(error))
     try:
         sending.send(outcome)
+    except MemoryError:
+        sending.send((_OUTGREW, ""))
     except Exception as error:  # a result that does not pickle
-        sending.send((True, f"its result cannot be sent: {_one_line(error)}"))
+        sending.send((_FAILED, f"its result cannot be sent: {_one_line(error)}"))
     finally:
         sending.close()
+
+
+def limit_memory(megabytes: int) -> None:
+    """Let this process's address space (virtual memory) grow by ``megabytes`` at most from
+    now on (``RLIMIT_AS``; Linux only, as :func:`bind_to_parent`): an allocation past it fails,
+    in Python with MemoryError, where the kernel would otherwise let the process take the
+    machine's memory until its out-of-memory killer chose a process to kill.
+
+    Counted from what the process has now (a conversion's: 74 MB of address space, 54 MB of
+    it resident), so that the limit means the same whatever the fork server preloads."""
+    if sys.platform != "linux":
+        return
+    pages = int(Path("/proc/self/statm").read_text().split()[0])
+    limit = pages * os.sysconf("SC_PAGE_SIZE") + megabytes * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _one_line(error: BaseException) -> str:

@@ -302,6 +302,11 @@ class DashboardSettings:
     conversion_seconds: int = within(1, 600, 60)
     """Seconds a workbench conversion may take: one that takes longer is stopped (its process
     killed) and answered 413, so that the user sends fewer records at once."""
+    conversion_memory_mb: int = within(64, 65536, 1024)
+    """Megabytes of memory a workbench conversion may take beyond what its process starts with
+    (Linux: its address space, 74 MB at the start here): one that needs more fails, its process
+    ends, and it is answered 413. The whole result is held until it is sent back, and MARCXML
+    can be 17 times the upload."""
     copy_timeout: float = within(0.1, 300.0, 10.0)
     """Seconds each copy-cataloguing target gets to answer a search."""
     targets: list[CopyTarget] = field(default_factory=list)

@@ -63,7 +63,8 @@ def convert(
     data: bytes, from_format: str, to_format: str, script: str, max_record_bytes: int
 ) -> Conversion:
     """Convert ``data``; every record that cannot be (one over ``max_record_bytes`` among
-    them) is a warning, the rest go on."""
+    them) is a warning, the rest go on. MemoryError is not a record's: it ends the
+    conversion (the workbench's is limited, :class:`koprik.dashboard.workbench.Conversions`)."""
     result = Conversion()
     stream = marc_io.peekable(io.BytesIO(data))
     if not from_format:
@@ -91,12 +92,16 @@ def convert(
             try:
                 record = output.declared(item.record)
                 writer.write(step(record) if step else record)
+            except MemoryError:
+                raise  # not one record's failure: the conversion's
             except Exception as error:  # one record's failure must not end the batch
                 result.warnings.append(f"{where}: conversion failed: {iso2709.describe(error)}")
                 continue
             result.converted += 1
     except marc_io.NoRecords as error:
         result.warnings.append(str(error))
+    except MemoryError:
+        raise
     except Exception as error:  # a reader's unforeseen failure: report it, keep what was done
         result.warnings.append(f"reading stopped: {iso2709.describe(error)}")
     writer.close()

@@ -45,3 +45,14 @@ def test_conversion_seconds_has_a_default_and_bounds_named_in_one_line() -> None
             settings_from_mapping({"dashboard": {"conversion_seconds": wrong}})
         assert str(refused.value) == ("settings: dashboard.conversion_seconds: expected a whole "
                                       f"number from 1 to 600, got {wrong}")
+
+
+def test_conversion_memory_mb_has_a_default_and_bounds_named_in_one_line() -> None:
+    assert settings_from_mapping({}).dashboard.conversion_memory_mb == 1024
+    chosen = settings_from_mapping({"dashboard": {"conversion_memory_mb": 64}})
+    assert chosen.dashboard.conversion_memory_mb == 64
+    for wrong in (63, 65537):
+        with pytest.raises(ConfigError) as refused:
+            settings_from_mapping({"dashboard": {"conversion_memory_mb": wrong}})
+        assert str(refused.value) == ("settings: dashboard.conversion_memory_mb: expected a "
+                                      f"whole number from 64 to 65536, got {wrong}")

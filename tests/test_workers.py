@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from catalog.demo import demo_records
+from catalog.workers import JobFailed, JobOutgrew, OneJob
 from crosswalks.marc_io import open_writer
 
 LIVENESS = 120.0
@@ -225,3 +226,23 @@ def test_a_pool_dropped_without_a_shutdown_leaves_no_relay_behind() -> None:
     while _relays() != before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _relays() == before
+
+
+def _allocated(megabytes: int) -> int:
+    """A job taking ``megabytes`` at once (and giving it back)."""
+    return len(bytearray(megabytes * 1024 * 1024))
+
+
+def _killed() -> None:
+    """A job whose process is killed as the kernel's out-of-memory killer kills."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_job_past_its_memory_is_told_apart_in_one_line_and_one_killed_too() -> None:
+    """A job's MemoryError was one more failure, said as "MemoryError": past its memory_mb it
+    is :class:`JobOutgrew`, naming the limit. Without a limit the same job runs."""
+    with pytest.raises(JobOutgrew, match=r"^needed more than 64 MB and was stopped$"):
+        OneJob(_allocated, (256,), "koprik-test", memory_mb=64).result(LIVENESS)
+    assert OneJob(_allocated, (256,), "koprik-test").result(LIVENESS) == 256 * 1024 * 1024
+    with pytest.raises(JobFailed, match=r"^its process was killed by SIGKILL$"):
+        OneJob(_killed, (), "koprik-test", memory_mb=64).result(LIVENESS)

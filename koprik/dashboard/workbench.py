@@ -4,7 +4,8 @@ see the result with its warnings, download it.
 The conversion is :mod:`crosswalks.registry`'s (the formats of ``koprik crosswalk``); the
 upload is read with a budget of ``dashboard.max_upload_bytes`` (a larger body is refused with
 413 before it is all read), and the conversion runs in a process of its own for at most
-``dashboard.conversion_seconds`` (:class:`Conversions`).
+``dashboard.conversion_seconds``, in at most ``dashboard.conversion_memory_mb`` more than the
+process starts with (:class:`Conversions`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from catalog.workers import JobFailed, JobOverran, OneJob
+from catalog.workers import JobFailed, JobOutgrew, JobOverran, OneJob
+from config.runtime import start_fork_server
 from crosswalks import registry
 from crosswalks.batch import SCRIPTS, convert
 from koprik.dashboard.access import (
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 
 class Conversions:
     """At most ``limit`` workbench conversions at once, each in a process of its own for at most
-    ``seconds``.
+    ``seconds`` and ``memory_mb`` more than the process starts with.
 
     A public upload of 5 MB of tiny records keeps a CPU busy for a minute. In a thread of the
     serving process it held a share of the GIL all that time, slowing every OAI-PMH, SRU and
@@ -53,15 +55,19 @@ class Conversions:
     :class:`catalog.workers.OneJob`) it takes nothing of the serving process but a thread
     that waits, and past ``seconds`` the process is killed (:class:`JobOverran`); what the
     conversion builds as it goes lives there and goes with it, and only the result comes back.
+    That result is held whole until it is sent, and can be many times the upload (MARCXML of
+    empty subfields: 17 times): past ``memory_mb`` the conversion fails (:class:`JobOutgrew`)
+    instead of taking the machine's memory.
     One more conversion is refused (503 with Retry-After), not queued with its upload in
     memory.
 
     :meth:`close` kills every conversion in progress and waits for the processes to be gone.
     """
 
-    def __init__(self, limit: int, seconds: float) -> None:
+    def __init__(self, limit: int, seconds: float, memory_mb: int | None = None) -> None:
         self.limit = limit
         self.seconds = seconds
+        self.memory_mb = memory_mb
         self.executor = ThreadPoolExecutor(limit, thread_name_prefix="koprik-workbench")
         self._active: set[OneJob] = set()
         self._closed = False
@@ -69,10 +75,11 @@ class Conversions:
 
     async def run(self, job: Callable[..., T], *args: object) -> T:
         """``job(*args)`` in a process of its own (a thread here waits for it); 503 when all
-        are busy. Raises :class:`JobOverran` past ``seconds``, :class:`JobFailed` when the job
-        raised or its process died. A request abandoned meanwhile (the client gone, the
-        server stopping) kills the process; a slot is given back when the process has ended."""
-        one = OneJob(job, args, "koprik-conversion")
+        are busy. Raises :class:`JobOverran` past ``seconds``, :class:`JobOutgrew` past
+        ``memory_mb``, :class:`JobFailed` when the job raised or its process died. A request
+        abandoned meanwhile (the client gone, the server stopping) kills the process; a slot
+        is given back when the process has ended."""
+        one = OneJob(job, args, "koprik-conversion", self.memory_mb)
         with self._lock:
             if self._closed or len(self._active) >= self.limit:
                 raise web.HTTPServiceUnavailable(
@@ -116,9 +123,17 @@ CONVERSIONS = web.AppKey("dashboard_conversions", Conversions)
 
 async def conversion_processes(app: web.Application) -> AsyncIterator[None]:
     """``app[CONVERSIONS]`` for the application's life (a cleanup context): none is left
-    running after it."""
+    running after it.
+
+    The fork server that starts their processes is started here, as the application starts:
+    started by the first conversion, its preloading (1.3 s measured) was waited for by that
+    conversion's user, outside ``conversion_seconds``. Starting it takes the application 10 ms
+    (it preloads in a process of its own, on another core), and it then holds 65 MB (resident)
+    for the server's life, in each process of ``koprik serve --workers``."""
+    await asyncio.to_thread(start_fork_server)
     dashboard = app[SETTINGS].dashboard
-    app[CONVERSIONS] = Conversions(dashboard.conversions, dashboard.conversion_seconds)
+    app[CONVERSIONS] = Conversions(dashboard.conversions, dashboard.conversion_seconds,
+                                   dashboard.conversion_memory_mb)  # fmt: skip
     yield
     await asyncio.to_thread(app[CONVERSIONS].close)
 
@@ -171,9 +186,10 @@ async def workbench_page(request: web.Request) -> web.Response:
 async def workbench_convert(request: web.Request) -> web.StreamResponse:
     """Convert the records posted, in a process of its own (:class:`Conversions`).
 
-    A conversion stopped at ``dashboard.conversion_seconds`` is answered 413 (Content Too
-    Large: the request is more than the server is willing to process), with no Retry-After:
-    the same records would take as long again, and what the user must change is how many are
+    A conversion stopped at ``dashboard.conversion_seconds``, or for want of memory past
+    ``dashboard.conversion_memory_mb``, is answered 413 (Content Too Large: the request is more
+    than the server is willing to process), with no Retry-After: the same records would take
+    as long (as much) again, and what the user must change is how many are
     sent at once; 503 would invite the retries this limit is there to stop. A conversion
     whose process died otherwise is the server's failure: 500, in one line, no traceback.
     """
@@ -202,7 +218,7 @@ async def workbench_convert(request: web.Request) -> web.StreamResponse:
             convert, data, chosen["from"], chosen["to"], chosen["script"],
             request.app[SETTINGS].limits.max_record_bytes,
         )
-    except JobOverran as error:
+    except (JobOverran, JobOutgrew) as error:
         return await render(request, "workbench.html", status=413, chosen=chosen, **_formats(),
                             error=f"the conversion {error}: convert fewer records at once, "
                                   "or use koprik crosswalk")  # fmt: skip

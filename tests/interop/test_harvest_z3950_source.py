@@ -117,8 +117,8 @@ def test_add_harvest_and_runs_commands(zebra: Zebra, tmp_path: Path) -> None:
         ["2", "zebra", "succeeded"], ["1", "zebra", "succeeded"]]
     newest, oldest = runs[1].split(), runs[2].split()
     # new, upd, del, same, rej, reqs follow the date, time and seconds
-    assert newest[6:12] == ["0", "0", "0", str(total), "0", str(2 + batches)]
-    assert oldest[6:12] == [str(total), "0", "0", "0", "0", str(2 + batches)]
+    assert newest[6:13] == ["0", "0", "0", str(total), "0", "0", str(2 + batches)]
+    assert oldest[6:13] == [str(total), "0", "0", "0", "0", "0", str(2 + batches)]
 
     by_hand = koprik(config, "harvest", "zebra", "--from", "2024-01-01")
     assert by_hand.returncode == 2 and "do not apply to a Z39.50 source" in by_hand.stderr

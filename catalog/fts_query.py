@@ -82,13 +82,12 @@ def bounds(field: int, key: str, relation: str | None) -> Bounds:
 
 
 def read_ids(
-    connection: Connection, fields: tuple[int, ...], key: str, relation: str | None,
-    equal: bool, cap: int,
-) -> tuple[set[int], int]:  # fmt: skip
-    """The ids of the records having in ``fields`` the term ``key`` (``equal``), or a term
-    meeting ``relation`` with it (None: right truncation), and how many postings were read:
+    connection: Connection, fields: tuple[int, ...], key: str, relation: str | None, cap: int
+) -> tuple[set[int], int]:
+    """The ids of the records having in ``fields`` the term ``key`` (``relation`` ``=``), or a
+    term meeting ``relation`` with it (None: right truncation), and how many postings were read:
     at most ``cap`` + 1, so that more than ``cap`` tells the caller the leaf is too broad."""
-    if equal:
+    if relation == "=":
         expression = _any_of([token(field, key) for field in fields])
         found = [row[0] for row in _rows(connection, _IDS, (expression, cap + 1))]
         return set(found), len(found)

@@ -454,9 +454,8 @@ def _read_ids(
     answering the index (``any``) is that many rows read, each counted against the caps."""
     rows_cap = min(MAX_TERM_ROWS, max(budget.left, 0)) + 1
     if _on_fts(connection):
-        equal = relation == Relation.EQUAL and not truncated
         ids, read = fts_query.read_ids(connection, ANSWERING[index, kind], key,
-                                       None if truncated else relation, equal, rows_cap - 1)
+                                       None if truncated else relation, rows_cap - 1)
         if read > MAX_TERM_ROWS:
             raise QueryTooBroad(f"more than {MAX_TERM_ROWS} index entries")
         budget.spend(read)

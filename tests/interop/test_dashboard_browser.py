@@ -179,7 +179,8 @@ def test_operator_and_cataloger_in_the_browser(
     assert "running" in statuses  # the page was seen before the end, and reloaded itself
     live, deleted = _live_and_deleted(partner)
     expect(page.locator("#run-added")).to_have_text(str(live))
-    expect(page.locator("#run-unchanged")).to_have_text(str(deleted))  # deletions of nothing
+    expect(page.locator("#run-unchanged")).to_have_text("0")
+    expect(page.locator("#run-gone")).to_have_text(str(deleted))  # deletions of nothing held
     expect(page.locator("#run-rejected")).to_have_text("0")
     assert seen[-1] == live + deleted
     shot("06-run-succeeded")

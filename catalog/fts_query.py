@@ -173,11 +173,14 @@ def _last_before(
     sorts the whole range, every term of the field before ``own`` at worst), so the tokens are
     walked down the hex trie: a range is read from its start, ``limit`` + 1 tokens at most;
     one holding no more tokens than are still wanted is taken whole, a denser one is split by
-    its next hex digit (:func:`_parts`) and its parts walked from the highest down. A dense
-    part alone fills what is still wanted, so one range a level is split: the walk reads at
-    most about ``depth`` × (``limit`` + 1) + ``limit`` tokens in at most 16 × ``depth`` + 1
-    reads, ``depth`` the number of hex digits at which the tokens wanted part from the rest
-    (at most the length of the longest token), whatever the size of the vocabulary."""
+    the hex digit after the prefix all its tokens share (:func:`_shared`, :func:`_parts`) and
+    its parts walked from the highest down. A dense part alone fills what is still wanted, so
+    one range a level is split, each split costing at most 16 reads of its parts and 12 reads
+    of one token (:func:`_shared`): the walk reads at most about
+    ``depth`` × (``limit`` + 13) + ``limit`` tokens in at most 28 × ``depth`` + 1 reads,
+    ``depth`` the number of splits (at most the hex length of the longest token, whatever the
+    size of the vocabulary; a few where terms part as words do).
+    """
     found: list[tuple[str, int]] = []
     pending = [(prefix, own)]  # ranges (low, high) to walk, the highest last
     while pending and len(found) < limit:
@@ -187,8 +190,41 @@ def _last_before(
         if len(rows) <= wanted:
             found.extend(reversed(rows))
         else:
-            pending.extend(_parts(low, high))
+            pending.extend(_parts(_shared(connection, low, high, rows), high))
     return found
+
+
+def _shared(connection: Connection, low: str, high: str, first: list[tuple]) -> str:
+    """The longest prefix every token from ``low`` to ``high`` starts with (``low`` at least),
+    ``first`` their first tokens, found by bisection between ``low`` and the prefix ``first``
+    share, each step one read of a token at most; the first step asks one hex digit more than
+    ``low``, so a range that splits right there costs one read. A long prefix many terms share
+    (the headings of one subject) is then passed in a few reads, not a split of up to 16 reads
+    a hex digit."""
+    known = _common_prefix(first[0][0], first[-1][0])
+    shortest, longest = len(low), len(known)  # every token shares known[:shortest]
+    length = shortest + 1
+    while shortest < longest:
+        if _all_share(connection, known[:length], high):
+            shortest = length
+        else:
+            longest = length - 1
+        length = (shortest + longest + 1) // 2
+    return known[:shortest]
+
+
+def _common_prefix(one: str, other: str) -> str:
+    """The longest prefix of both ``one`` and ``other``."""
+    for length, (mine, theirs) in enumerate(zip(one, other, strict=False)):
+        if mine != theirs:
+            return one[:length]
+    return one[: len(other)]
+
+
+def _all_share(connection: Connection, prefix: str, high: str) -> bool:
+    """Whether no token lies past the tokens starting with ``prefix`` and before ``high``."""
+    beyond = prefix + _PAST_PREFIX
+    return beyond >= high or not _rows(connection, _RANGE + " LIMIT 1", (beyond, high))
 
 
 def _parts(prefix: str, high: str) -> list[tuple[str, str]]:

@@ -56,13 +56,16 @@ def reference(
 
 def random_documents(chance: random.Random) -> Documents:
     """Forty documents over fields 3 to 8 (some empty): short terms of a few Latin and Cyrillic
-    letters and a space, so that many share prefixes and many are a prefix of another."""
+    letters and a space, some after one of two long heads, so that many share prefixes (long
+    ones too) and many are a prefix of another."""
     letters = "abzяж "
+    heads = ["", "", "", "ozbekiston respublikasi ", "ozbekiston respublikasi tarixi "]
     documents: dict[int, set[tuple[int, str]]] = {record_id: set() for record_id in range(1, 41)}
     for field in range(3, 9):
         size = chance.choice([0, 1, 5, 40, 150, 300])
         for _ in range(size):
-            term = "".join(chance.choices(letters, k=chance.randint(1, 5)))
+            tail = "".join(chance.choices(letters, k=chance.randint(1, 5)))
+            term = chance.choice(heads) + tail
             for record_id in chance.sample(sorted(documents), chance.randint(1, 3)):
                 documents[record_id].add((field, term))
                 if chance.random() < 0.2:  # its prefix too: a token equal to a split prefix
@@ -74,7 +77,7 @@ def starts(chance: random.Random, documents: Documents) -> list[str]:
     """Start terms before, after, on and between the terms held."""
     held = sorted({term for pairs in documents.values() for _, term in pairs})
     picked = chance.sample(held, min(len(held), 25))
-    return ["", "a", "\U0010ffff", "zzzzzz", "б", *picked,
+    return ["", "a", "\U0010ffff", "zzzzzz", "б", "ozbekiston respublikasi t", *picked,
             *(term + "a" for term in picked[:10]),
             *(term[:-1] for term in picked[:10])]  # fmt: skip
 
@@ -111,8 +114,9 @@ def count_vocabulary_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     "dense",
     [
         [f"k{number:05d}" for number in range(30_000)],
+        [f"kutubxonachilik tarixi {number:05d}" for number in range(20_000)],
     ],
-    ids=["dense"],
+    ids=["dense", "dense-under-a-long-prefix"],
 )
 def test_a_descending_scan_reads_few_rows_before_a_sparse_gap(
     sqlite_catalog: Catalog, monkeypatch: pytest.MonkeyPatch, dense: list[str]

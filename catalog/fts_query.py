@@ -12,7 +12,9 @@ record, and 15 against 42 MB (the pairs kept in ``search_docs`` included).
 
 Every read is bounded: a leaf reads at most ``cap`` ids, and a truncated term or a relation is
 first counted in the vocabulary (which stops once ``cap`` is passed) before its documents are
-merged, so a term like ``a*`` costs what ``cap`` postings cost, never the whole index.
+merged, so a term like ``a*`` costs what ``cap`` postings cost, never the whole index. A Scan
+before a term reads its terms with ascending reads of a few more tokens than it shows, walked
+down their hex digits (:func:`_last_before`), never the field's terms before it.
 """
 
 from __future__ import annotations
@@ -149,17 +151,93 @@ def scan_rows(
 def _field_terms(
     connection: Connection, field: int, start: str, limit: int, descending: bool
 ) -> list[tuple[str, int]]:
-    """Up to ``limit`` tokens of ``field`` nearest ``start``: from it on, or before it.
-
-    The vocabulary reads a range in ascending order only (a descending read sorts the whole
-    range first): the tokens before ``start`` are read in ranges that share ever shorter
-    prefixes with it, one hex digit less each time, until one holds ``limit`` tokens or the
-    range is the whole field; each is about sixteen times the one before."""
+    """Up to ``limit`` tokens of ``field`` nearest ``start``: from it on, or before it (nearest
+    first), with how many documents have each."""
     first, beyond, own = field_prefix(field), field_prefix(field + 1), token(field, start)
     if not descending:
         return _rows(connection, _RANGE + " LIMIT ?", (own, beyond, limit))
-    for length in range(len(own) - 1, len(first) - 1, -1):
-        rows = _rows(connection, _RANGE, (own[:length], own))
-        if len(rows) >= limit or length == len(first):
-            return rows[::-1][:limit]
-    return []
+    return _last_before(connection, first, own, limit)
+
+
+_PAST_PREFIX = "g"
+"""What sorts after every continuation of a prefix (every hex digit)."""
+
+
+def _last_before(
+    connection: Connection, prefix: str, own: str, limit: int
+) -> list[tuple[str, int]]:
+    """The last ``limit`` tokens starting with ``prefix`` that sort before ``own``, nearest
+    first, read with ascending reads of at most ``limit`` + 1 tokens each.
+
+    The vocabulary reads a range in ascending order only (``ORDER BY term DESC`` reads and
+    sorts the whole range, every term of the field before ``own`` at worst), so the tokens are
+    walked down the hex trie: a range is read from its start, ``limit`` + 1 tokens at most;
+    one holding no more tokens than are still wanted is taken whole, a denser one is split by
+    the hex digit after the prefix all its tokens share (:func:`_shared`, :func:`_parts`) and
+    its parts walked from the highest down. A dense part alone fills what is still wanted, so
+    one range a level is split, each split costing at most 16 reads of its parts and 12 reads
+    of one token (:func:`_shared`): the walk reads at most about
+    ``depth`` × (``limit`` + 13) + ``limit`` tokens in at most 28 × ``depth`` + 1 reads,
+    ``depth`` the number of splits (at most the hex length of the longest token, whatever the
+    size of the vocabulary; a few where terms part as words do).
+    """
+    found: list[tuple[str, int]] = []
+    pending = [(prefix, own)]  # ranges (low, high) to walk, the highest last
+    while pending and len(found) < limit:
+        low, high = pending.pop()
+        wanted = limit - len(found)
+        rows = _rows(connection, _RANGE + " LIMIT ?", (low, high, wanted + 1))
+        if len(rows) <= wanted:
+            found.extend(reversed(rows))
+        else:
+            pending.extend(_parts(_shared(connection, low, high, rows), high))
+    return found
+
+
+def _shared(connection: Connection, low: str, high: str, first: list[tuple]) -> str:
+    """The longest prefix every token from ``low`` to ``high`` starts with (``low`` at least),
+    ``first`` their first tokens, found by bisection between ``low`` and the prefix ``first``
+    share, each step one read of a token at most; the first step asks one hex digit more than
+    ``low``, so a range that splits right there costs one read. A long prefix many terms share
+    (the headings of one subject) is then passed in a few reads, not a split of up to 16 reads
+    a hex digit."""
+    known = _common_prefix(first[0][0], first[-1][0])
+    shortest, longest = len(low), len(known)  # every token shares known[:shortest]
+    length = shortest + 1
+    while shortest < longest:
+        if _all_share(connection, known[:length], high):
+            shortest = length
+        else:
+            longest = length - 1
+        length = (shortest + longest + 1) // 2
+    return known[:shortest]
+
+
+def _common_prefix(one: str, other: str) -> str:
+    """The longest prefix of both ``one`` and ``other``."""
+    for length, (mine, theirs) in enumerate(zip(one, other, strict=False)):
+        if mine != theirs:
+            return one[:length]
+    return one[: len(other)]
+
+
+def _all_share(connection: Connection, prefix: str, high: str) -> bool:
+    """Whether no token lies past the tokens starting with ``prefix`` and before ``high``."""
+    beyond = prefix + _PAST_PREFIX
+    return beyond >= high or not _rows(connection, _RANGE + " LIMIT 1", (beyond, high))
+
+
+def _parts(prefix: str, high: str) -> list[tuple[str, str]]:
+    """The range of the tokens from ``prefix`` to ``high`` (which all start with ``prefix``),
+    dense, as ranges split by the next hex digit, in order.
+
+    A token equal to ``prefix`` is in none of them: it sorts before all of the range's other
+    tokens, which are at least as many as are wanted (the range holds more), so it is never
+    among the last ones wanted."""
+    parts = []
+    for digit in "0123456789abcdef":
+        low = prefix + digit
+        if low >= high:
+            break
+        parts.append((low, min(low + _PAST_PREFIX, high)))
+    return parts

@@ -486,7 +486,7 @@ def test_the_state_of_a_source_dropped_from_the_file_is_listed_and_can_be_forgot
             "added again under this name, its runs go on from it "
             "(`koprik sources forget regional` forgets it)")
         assert koprik("sources", "forget", "regional") == (
-            0, "forgot the harvest state of regional\n", "")
+            0, "forgot the harvest state of source regional\n", "")
         assert _states(catalog_url) == []
         assert koprik("sources", "forget", "regional") == (
             2, "", "koprik: no harvest state of a source named 'regional'\n")

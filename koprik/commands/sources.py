@@ -166,15 +166,8 @@ def remove_command(args: argparse.Namespace) -> int:
 
 
 def forget_command(args: argparse.Namespace) -> int:
-    settings, catalog = _open(args)
-    try:
-        forget_state(settings, catalog, args.name)
-    except SourceError as error:
-        raise UserError(str(error)) from None
-    finally:
-        catalog.close()
-    print(f"forgot the harvest state of {args.name}")
-    return 0
+    return _modify(args, lambda s, c: forget_state(s, c, args.name),
+                   "forgot the harvest state of")
 
 
 def enable_command(args: argparse.Namespace) -> int:

@@ -36,23 +36,18 @@ def test_targets() -> None:
     assert settings.dashboard.targets[0].name == "loc"
 
 
-def test_conversion_seconds_has_a_default_and_bounds_named_in_one_line() -> None:
-    assert settings_from_mapping({}).dashboard.conversion_seconds == 60
-    chosen = settings_from_mapping({"dashboard": {"conversion_seconds": 600}})
-    assert chosen.dashboard.conversion_seconds == 600
-    for wrong in (0, 601):
+@pytest.mark.parametrize(("key", "default", "low", "high"), [
+    ("conversion_seconds", 60, 1, 600),
+    ("conversion_memory_mb", 1024, 64, 65536),
+])
+def test_a_conversion_limit_has_a_default_and_bounds_named_in_one_line(
+    key: str, default: int, low: int, high: int
+) -> None:
+    assert getattr(settings_from_mapping({}).dashboard, key) == default
+    for edge in (low, high):
+        assert getattr(settings_from_mapping({"dashboard": {key: edge}}).dashboard, key) == edge
+    for wrong in (low - 1, high + 1):
         with pytest.raises(ConfigError) as refused:
-            settings_from_mapping({"dashboard": {"conversion_seconds": wrong}})
-        assert str(refused.value) == ("settings: dashboard.conversion_seconds: expected a whole "
-                                      f"number from 1 to 600, got {wrong}")
-
-
-def test_conversion_memory_mb_has_a_default_and_bounds_named_in_one_line() -> None:
-    assert settings_from_mapping({}).dashboard.conversion_memory_mb == 1024
-    chosen = settings_from_mapping({"dashboard": {"conversion_memory_mb": 64}})
-    assert chosen.dashboard.conversion_memory_mb == 64
-    for wrong in (63, 65537):
-        with pytest.raises(ConfigError) as refused:
-            settings_from_mapping({"dashboard": {"conversion_memory_mb": wrong}})
-        assert str(refused.value) == ("settings: dashboard.conversion_memory_mb: expected a "
-                                      f"whole number from 64 to 65536, got {wrong}")
+            settings_from_mapping({"dashboard": {key: wrong}})
+        assert str(refused.value) == (f"settings: dashboard.{key}: expected a whole number "
+                                      f"from {low} to {high}, got {wrong}")

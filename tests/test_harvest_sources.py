@@ -20,7 +20,8 @@ from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings, load_settings
-from harvester.runs import INTERRUPTED, SUCCEEDED, harvest
+from harvester.ingest import Counts
+from harvester.runs import INTERRUPTED, SUCCEEDED, RunReport, harvest
 from harvester.sources import (
     FROM_DATABASE,
     FROM_FILE,
@@ -34,6 +35,7 @@ from harvester.sources import (
     validate,
 )
 from koprik.cli import main
+from koprik.commands.harvest import summary
 from tests.conftest import ROOT, free_port
 from tests.fault_provider import FAST, FaultProvider, catalogue_of, held_then_stopped, serve
 
@@ -181,8 +183,7 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     status, out, _ = koprik("harvest", "partner")
     assert status == 0
     assert "harvest partner (run #1): succeeded" in out
-    assert ("15 new, 0 updated, 0 deleted, 0 unchanged, 0 deletions of records not held, "
-            "0 rejected; 2 pages") in out
+    assert "15 new, 0 updated, 0 deleted, 0 unchanged, 0 rejected; 2 pages" in out
     status, out, _ = koprik("runs", "partner")
     assert status == 0 and out.splitlines()[1].split()[:3] == ["1", "partner", "succeeded"]
 
@@ -506,3 +507,17 @@ def _states(catalog_url: str) -> list[Any]:
             return list(connection.execute(select(harvest_state)).all())
     finally:
         catalog.close()
+
+
+@pytest.mark.parametrize(("gone", "expected"), [
+    (0, "  3 new, 1 updated, 0 deleted, 2 unchanged, 4 rejected; 5 pages, 6 requests"),
+    (2, "  3 new, 1 updated, 0 deleted, 2 unchanged, 2 deletions of records not held, "
+        "4 rejected; 5 pages, 6 requests"),
+])  # fmt: skip
+def test_a_run_line_names_deletions_of_records_not_held_only_when_there_were_some(
+    gone: int, expected: str
+) -> None:
+    counts = Counts(added=3, updated=1, unchanged=2, gone=gone, rejected=4)
+    report = RunReport(run_id=7, source="partner", status=SUCCEEDED, counts=counts, requests=6,
+                       pages=5, errors=[], seconds=1.0, watermark=None)  # fmt: skip
+    assert summary(report).splitlines()[1] == expected

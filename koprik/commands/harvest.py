@@ -128,8 +128,8 @@ def summary(report: RunReport) -> str:
         f"harvest {report.source} (run #{report.run_id}): {report.status} "
         f"in {report.seconds:.1f} s",
         f"  {c.added} new, {c.updated} updated, {c.deleted} deleted, {c.unchanged} unchanged, "
-        f"{c.gone} deletions of records not held, {c.rejected} rejected; "
-        f"{report.pages} pages, {report.requests} requests",
+        + (f"{c.gone} deletions of records not held, " if c.gone else "")
+        + f"{c.rejected} rejected; {report.pages} pages, {report.requests} requests",
         f"  watermark: {report.watermark or 'none'}",
     ]
     for error in report.errors[:SHOWN_ERRORS]:

@@ -92,6 +92,7 @@ harvest_state = Table(
     Column("run_from", String(32), nullable=True),
     Column("run_until", String(32), nullable=True),
     Column("set_spec", String(255), nullable=True),
+    Column("done_sets", Text, nullable=True),
     Column("window_from", String(32), nullable=True),
     Column("window_until", String(32), nullable=True),
     Column("token", Text, nullable=True),

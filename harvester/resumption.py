@@ -4,9 +4,10 @@ node or another one sharing the database) resumes a killed one where it stopped.
 The source's ``harvest_state`` row (:mod:`catalog.harvest_state`) holds it, for each protocol:
 
 - an OAI-PMH list (:mod:`harvester.runs`): the run, its first responseDate and bounds, the set,
-  the date window, the resumption token and cursor, and the count of windows failed for good.
-  No token (the last page of the list had none) says that the list of that set and window was
-  finished: the run goes on after it (the rest of the set, then the next set);
+  the date window, the resumption token and cursor, the sets the run (and the runs it resumed)
+  finished, and the count of windows failed for good. No token (the last page of the list had
+  none) says that the list of that set and window was finished: the run goes on after it (the
+  rest of the set, then every set not finished);
 - an SRU or Z39.50 result set (:class:`ResultSetResume`): the run, the query, the hits the
   server reported and, as ``cursor``, the next record position.
 
@@ -42,6 +43,7 @@ IN_PROGRESS: dict[str, Any] = {
     "run_from": None,
     "run_until": None,
     "set_spec": None,
+    "done_sets": None,
     "window_from": None,
     "window_until": None,
     "token": None,

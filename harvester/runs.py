@@ -20,8 +20,10 @@ Semantics (DESIGN.md, Harvesting):
   started after a killed one resumes at the page where it stopped; if the provider rejects
   that token (expired), the list restarts from the start of the window, which for an unsplit
   run is the watermark. A run killed (or stopped) after a list ended, its last page committed
-  with no token, resumes after that list: at the next set of a source with several, or the
-  rest of the set after a half of a failed window; the lists finished are not asked for again.
+  with no token, resumes after that list: the rest of the set after a half of a failed window,
+  then every set of the source the run had not finished (the sets it finished are saved with
+  each page: one added to the source meanwhile, wherever in its list, is harvested too); the
+  lists finished are not asked for again.
   A resumed run keeps the first responseDate and bounds of the run it resumes, so the
   watermark moves, once every set is harvested, as that run's would have.
 - **Faults.** The client retries transport faults (see :mod:`harvester.oai_client`). A
@@ -252,7 +254,7 @@ class _Plan:
     """What a run harvests: its span (``run_from``..``run_until``) of every set, but from the
     start of the sets in ``anew``. A run that resumes another (``resumed_from``) starts in the
     set it stood in, at ``token`` in the list of ``window``, or after that list when ``token``
-    is None."""
+    is None, then goes on with every set but those in ``done``."""
 
     first_response_date: str
     run_from: str | None
@@ -261,6 +263,8 @@ class _Plan:
     window: tuple[str | None, str | None] = (None, None)
     token: str | None = None
     resumed_from: int | None = None
+    done: tuple[str, ...] = ()
+    """The sets the runs it resumes finished, saved with their pages (:meth:`HarvestRun._done`)."""
     anew: frozenset[str | None] = frozenset()
     """Sets asked from the start though the span starts at the watermark: it does not cover
     them (:meth:`HarvestRun._anew`)."""
@@ -449,20 +453,25 @@ class HarvestRun:
             plan.window = (plan.run_from, plan.run_until)
         plan.anew = self._anew(Coverage.of(state), plan)
         self._plan = plan
-        for index, spec in enumerate(sets[self._first(plan):]):
-            if index == 0 and plan.resumed_from is not None:
-                await self._rest_of_set(spec, plan)
-            else:
+        if plan.resumed_from is not None:
+            await self._rest_of_set(plan.set_spec, plan)
+            self._finished(plan.set_spec)
+        for spec in sets:
+            if spec not in plan.done and (plan.resumed_from is None or spec != plan.set_spec):
                 await self._window(spec, plan.start_of(spec), plan.run_until, None)
+                self._finished(spec)
 
     @property
     def _sets(self) -> list[str | None]:
         """The sets the source harvests, in order; ``[None]``: the whole repository."""
         return list(self.source.sets) or [None]
 
-    def _first(self, plan: _Plan) -> int:
-        """The index of the set the run of ``plan`` starts in (a resumed run's: where it stood)."""
-        return self._sets.index(plan.set_spec) if plan.resumed_from is not None else 0
+    def _finished(self, spec: str | None) -> None:
+        """Note that the lists of set ``spec`` are harvested: saved with the run's next page, so
+        that a run resuming this one does not ask for the set again (the whole repository, the
+        one "set" of a run without sets, needs no note: the run ends with it)."""
+        if spec is not None:
+            self._planned().done += (spec,)
 
     def _anew(self, before: Coverage, plan: _Plan) -> frozenset[str | None]:
         """The sets asked from the start though the span of ``plan`` starts at the watermark
@@ -510,6 +519,7 @@ class HarvestRun:
             window=(state.window_from, state.window_until),
             token=state.token,
             resumed_from=state.run_id,
+            done=tuple((state.done_sets or "").split()),
         )
 
     async def _rest_of_set(self, spec: str | None, plan: _Plan) -> None:
@@ -679,6 +689,7 @@ class HarvestRun:
                 run_from=plan.run_from,
                 run_until=plan.run_until,
                 set_spec=spec,
+                done_sets=" ".join(plan.done) or None,
                 window_from=window[0],
                 window_until=window[1],
                 token=page.token,
@@ -793,17 +804,14 @@ class HarvestRun:
     def _covered(self, plan: _Plan, before: Coverage) -> list[str | None]:
         """The sets whose lists the run of ``plan`` leaves in the catalogue up to its new
         watermark, which covers them (none: the watermark stays ``before``): each asked from
-        the start, or from no later than a watermark that covered it. A set before the one a
-        resumed run went on from counts only in the second way: the run it resumes asked for
-        it, unless the set was added since, in front of the one it stood in."""
+        the start, or from no later than a watermark that covered it. A resumed run's sets
+        were each asked by it or by a run it resumes (``plan.done``), with the same plan."""
         new = dates.parse(dates.watermark_from(plan.first_response_date, self.granularity))
         if plan.run_until is not None and dates.parse(plan.run_until) < new:
             return []  # bounded by hand (--until) before now
-        first = self._first(plan)
         return [
-            spec for index, spec in enumerate(self._sets)
-            if (index >= first and plan.start_of(spec) is None)
-            or self._continues(before, spec, plan.start_of(spec))
+            spec for spec in self._sets
+            if plan.start_of(spec) is None or self._continues(before, spec, plan.start_of(spec))
         ]  # fmt: skip
 
     def _continues(self, before: Coverage, spec: str | None, start: str | None) -> bool:

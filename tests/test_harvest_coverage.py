@@ -4,14 +4,16 @@ A set added to a source with a watermark is asked from the start (its old record
 sets the watermark covers only from it; a source that harvested some sets and now harvests the
 whole repository asks for it from the start, a watermark of the whole repository covers every
 set; a source moved to another address or format is asked for everything from the start. A run
-stopped before it reached an added set, and resumed, still asks for that set from the start; a
-set put, meanwhile, in front of the one the stopped run stood in is not taken as covered. Each
+stopped before it reached an added set, and resumed, still asks for that set from the start; one
+put, meanwhile, in front of the one the stopped run stood in is harvested by the resumed run,
+and the sets the stopped run finished are not asked for again, yet covered. Each
 run with the real fault provider (records of 2020, each in one of its sets), on SQLite and on
 PostgreSQL, counting its requests and their ``from``.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from sqlalchemy import Row, select
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from catalog.harvest_state import harvest_state
+from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource
 from harvester.runs import INTERRUPTED, SUCCEEDED, harvest
 from koprik.cli import main
@@ -40,6 +42,13 @@ def _source(url: str, *sets: str, prefix: str = "marc21") -> HarvestSource:
 def _state(catalog: Catalog) -> Row[Any]:
     with catalog.engine.connect() as connection:
         return connection.execute(select(harvest_state)).one()
+
+
+def _pages_of_last_run(catalog: Catalog) -> int:
+    with catalog.engine.connect() as connection:
+        return connection.execute(
+            select(harvest_runs.c.pages).order_by(harvest_runs.c.id.desc()).limit(1)
+        ).scalar_one()
 
 
 def _asked(provider: FaultProvider, since: int) -> Counter[tuple[str, str | None]]:
@@ -139,9 +148,12 @@ def test_a_source_moved_to_another_address_or_format_is_harvested_from_the_start
 
 def _stop_at(catalog: Catalog, provider: FaultProvider, source: HarvestSource, at: int) -> None:
     """Run a harvest of ``source`` and stop it as its ``at``-th ListRecords request (counted by
-    the provider) arrives: the run is interrupted, the pages before it are in."""
+    the provider) arrives: the run is interrupted once the pages before it are in."""
     with held_then_stopped(catalog, provider, source, at) as held:
-        pass
+        deadline = time.monotonic() + 30
+        while _pages_of_last_run(catalog) < at - 1:
+            assert time.monotonic() < deadline, "the pages before the held request never came"
+            time.sleep(0.05)
     assert held.report is not None and held.report.status == INTERRUPTED
 
 
@@ -170,31 +182,64 @@ def test_a_run_stopped_before_an_added_set_still_harvests_it_from_the_start(
     assert len(catalogue_of(catalog, "partner")) == RECORDS
 
 
-def test_a_set_put_in_front_of_where_a_stopped_run_stood_is_not_taken_as_covered(
+def test_a_set_put_in_front_of_where_a_stopped_run_stood_is_harvested_by_the_resumed_run(
     catalog: Catalog,
 ) -> None:
     """A run of sets a, b is stopped after a; c is then put in front of a. The resumed run goes
-    on at b (c is not asked for: the stopped run's list did not have it), so its watermark
-    covers a and b only, and the next run asks for c from the start."""
+    on at b and harvests c too (the stopped run had not finished it: only a is saved as
+    finished), so its watermark covers every set and the next run asks each from it."""
     records = RECORDS * 3 // 2
     provider = FaultProvider(list(demo_records(records)), page_size=PAGE, sets=("a", "b", "c"))
     with serve(provider.app()) as url:
         _stop_at(catalog, provider, _source(url, "a", "b"), at=PAGES_OF_A_SET + 1)
+        assert (_state(catalog).set_spec, _state(catalog).done_sets) == ("a", None)
         since = len(provider.list_requests())
         resumed = harvest(catalog, _source(url, "c", "a", "b"), politeness=FAST)
         assert resumed.status == SUCCEEDED
-        assert _asked(provider, since) == {("b", None): PAGES_OF_A_SET}
-        assert _state(catalog).watermark_sets == "a b"
+        assert _asked(provider, since) == {("c", None): PAGES_OF_A_SET,
+                                           ("b", None): PAGES_OF_A_SET}  # fmt: skip
+        assert resumed.counts.added == RECORDS
+        assert _state(catalog).watermark_sets == "c a b"
 
         since = len(provider.list_requests())
         after = harvest(catalog, _source(url, "c", "a", "b"), politeness=FAST)
-        assert after.errors == [f"the watermark {resumed.watermark} covers sets a, b, not set "
-                                "c: harvested from the start"]  # fmt: skip
+        assert after.errors == [] and after.counts.total == 0
         assert _asked(provider, since) == {
-            ("c", None): PAGES_OF_A_SET, ("a", resumed.watermark): 1, ("b", resumed.watermark): 1}
-        assert after.counts.added == RECORDS // 2
-        assert _state(catalog).watermark_sets == "c a b"
+            ("c", resumed.watermark): 1, ("a", resumed.watermark): 1, ("b", resumed.watermark): 1}
     assert len(catalogue_of(catalog, "partner")) == records
+
+
+@pytest.mark.parametrize("saved", ["with the run", "before revision 0013"])
+def test_the_sets_a_stopped_first_harvest_finished_are_covered_once_it_is_resumed(
+    catalog: Catalog, saved: str
+) -> None:
+    """A first harvest of sets a, b is stopped in the middle of b; the resumed run finishes b.
+    Set a, finished by the stopped run, is saved with its pages as finished: the resumed run
+    does not ask for it again, and its watermark covers a and b, so the next run asks each from
+    the watermark (it used to ask a from the start, all of it again). A position saved before
+    revision 0013 says nothing of the sets finished: the resumed run asks a again, unchanged."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE, sets=("a", "b"))
+    with serve(provider.app()) as url:
+        _stop_at(catalog, provider, _source(url, "a", "b"), at=PAGES_OF_A_SET + 2)
+        state = _state(catalog)
+        assert (state.set_spec, state.token is not None, state.done_sets) == ("b", True, "a")
+        if saved == "before revision 0013":
+            with catalog.engine.begin() as connection:
+                connection.execute(harvest_state.update().values(done_sets=None))
+        since = len(provider.list_requests())
+        resumed = harvest(catalog, _source(url, "a", "b"), politeness=FAST)
+        assert resumed.status == SUCCEEDED
+        again = {("a", None): PAGES_OF_A_SET} if saved == "before revision 0013" else {}
+        assert _asked(provider, since) == {("b", None): PAGES_OF_A_SET - 1, **again}
+        assert resumed.counts.added == RECORDS // 2 - PAGE
+        assert resumed.counts.unchanged == (RECORDS // 2 if again else 0)
+        assert _state(catalog).watermark_sets == "a b"
+
+        since = len(provider.list_requests())
+        after = harvest(catalog, _source(url, "a", "b"), politeness=FAST)
+        assert after.errors == [] and after.counts.total == 0
+        assert _asked(provider, since) == {("a", resumed.watermark): 1, ("b", resumed.watermark): 1}
+    assert len(catalogue_of(catalog, "partner")) == RECORDS
 
 
 def test_sources_list_says_what_the_next_run_harvests_from_the_start(

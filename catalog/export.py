@@ -3,7 +3,9 @@
 Records come in ``(datestamp, id)`` order, the order of OAI-PMH lists, read as keyset pages of
 ``batch`` rows, so memory stays bounded however large the catalogue is and a record changed
 during the export is met at most once more (at its new datestamp), never skipped. Deleted
-records are left out: a MARC file has no way to say "deleted".
+records are left out: a MARC file has no way to say "deleted"; so are the members of union
+records, which the union record stands for (as OAI-PMH serves them: as deletions, except in the
+members set, when it is served).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, func, not_, select, tuple_
 
 from catalog import models
 from catalog.store import Catalog
@@ -20,8 +22,11 @@ Form = Literal["iso2709", "marcxml"]
 BATCH = 1000
 
 
-def _selection(form: Form, set_spec: str | None, from_: int | None, until: int | None):  # type: ignore[no-untyped-def]
-    """The query over live records, its data column and its ``(datestamp, id)`` key columns."""
+def _selection(  # type: ignore[no-untyped-def]
+    form: Form, set_spec: str | None, from_: int | None, until: int | None, members: bool
+):
+    """The query over live records, its data column and its ``(datestamp, id)`` key columns;
+    ``members``: ``set_spec`` is the members set (:meth:`Catalog.is_members_set`)."""
     r, rend = models.records, models.renditions
     key_datestamp, key_id = r.c.datestamp, r.c.id
     if form == "iso2709":
@@ -29,13 +34,15 @@ def _selection(form: Form, set_spec: str | None, from_: int | None, until: int |
     else:
         data = rend.c.data
         source = r.join(rend, and_(rend.c.record_id == r.c.id, rend.c.format == "marc21"))
-    if set_spec is not None:
+    if members:
+        conditions = [r.c.deleted.is_(False), r.c.union_id.is_not(None), data.is_not(None)]
+    else:
+        conditions = [not_(models.hidden()), data.is_not(None)]
+    if set_spec is not None and not members:
         rs = models.record_sets
         source = source.join(rs, rs.c.record_id == r.c.id)
         key_datestamp, key_id = rs.c.datestamp, rs.c.record_id
-    conditions = [r.c.deleted.is_(False), data.is_not(None)]
-    if set_spec is not None:
-        conditions.append(models.record_sets.c.set_spec == set_spec)
+        conditions.append(rs.c.set_spec == set_spec)
     if from_ is not None:
         conditions.append(key_datestamp >= from_)
     if until is not None:
@@ -48,7 +55,8 @@ def count_live(
     until: int | None = None,
 ) -> int:
     """How many records :func:`live_records` yields with the same arguments."""
-    source, conditions, _data, _d, _i = _selection(form, set_spec, from_, until)
+    members = catalog.is_members_set(set_spec)
+    source, conditions, _data, _d, _i = _selection(form, set_spec, from_, until, members)
     with catalog.engine.connect() as connection:
         return int(connection.execute(
             select(func.count()).select_from(source).where(*conditions)
@@ -62,7 +70,10 @@ def live_records(
     """The bytes of each live record: ISO 2709 (the canonical MARC21, UTF-8) or a MARCXML
     ``<record>`` element; in set ``set_spec`` and with a datestamp within ``from_``..``until``
     (epoch seconds, inclusive) when given."""
-    source, conditions, data, key_datestamp, key_id = _selection(form, set_spec, from_, until)
+    members = catalog.is_members_set(set_spec)
+    source, conditions, data, key_datestamp, key_id = _selection(
+        form, set_spec, from_, until, members
+    )
     query = (
         select(data, key_datestamp.label("k_datestamp"), key_id.label("k_id"))
         .select_from(source)

@@ -761,7 +761,7 @@ class Catalog:
         ``max_total_bytes``, reading stops after the entry whose rendition takes the total past
         it (rows are streamed from the database, so no more than that is ever held).
         """
-        members = self._is_members_set(set_spec)
+        members = self.is_members_set(set_spec)
         in_set = set_spec is not None and not members
         shape = (prefix, with_data, max_bytes, members, in_set,
                  from_ is not None, until is not None, after is not None)  # fmt: skip
@@ -799,7 +799,9 @@ class Catalog:
                 rows = _rows_within(connection, query, parameters, max_total_bytes)
         return [_entry(row, with_data and prefix is not None) for row in rows]
 
-    def _is_members_set(self, set_spec: str | None) -> bool:
+    def is_members_set(self, set_spec: str | None) -> bool:
+        """Whether ``set_spec`` is the set of the union records' members (served only when
+        ``union.serve_members``; elsewhere a member is served as a deletion)."""
         union = self.settings.union
         return union.serve_members and set_spec == union.members_set
 
@@ -850,7 +852,7 @@ class Catalog:
         r, rend = models.records, models.renditions
         query = select(literal(1)).select_from(r)
         key_datestamp = r.c.datestamp
-        members = self._is_members_set(set_spec)
+        members = self.is_members_set(set_spec)
         if members:
             query = query.where(r.c.union_id.is_not(None))
         elif set_spec is not None:

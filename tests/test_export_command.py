@@ -11,8 +11,10 @@ from pymarc import MARCReader
 
 from catalog import Catalog
 from catalog import export as catalog_export
+from catalog.dedup import run_dedup
 from catalog.demo import demo_records
-from config import Settings
+from catalog.store import Incoming
+from config import Settings, load_settings
 from koprik.cli import main
 from protocols.oaipmh import format_datestamp
 from tests.conftest import DATA
@@ -109,3 +111,35 @@ def test_bad_arguments_are_one_line(exported, capsys, arguments, message):
     assert main(["--config", str(config), "export", *arguments]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+@pytest.mark.parametrize("serve_members", [False, True])
+def test_members_of_union_records_are_left_out_as_oai_pmh_serves_them(
+    settings: Settings, catalog: Catalog, tmp_path: Path, serve_members: bool
+) -> None:
+    """The same six books from two sources make six union records: those are exported, not
+    their twelve members (each book was written three times), unless the members set is asked
+    for (served only with ``union.serve_members``); what is exported is what OAI-PMH serves
+    live, in either case."""
+    with catalog.writer() as writer:
+        writer.put_many([Incoming(record, source=source) for source in ("aa", "bb")
+                         for record in demo_records(6, seed=4)])  # fmt: skip
+    run_dedup(catalog)
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{settings.database.url}"\n'
+                      f"[union]\nserve_members = {str(serve_members).lower()}\n")  # fmt: skip
+    served = Catalog.open(load_settings(config))
+    try:
+        out = tmp_path / "all.mrc"
+        assert main(["--config", str(config), "export", "-o", str(out)]) == 0
+        live = _live(served)
+        assert len(live) == 6 and all(not local_id.startswith(("aa:", "bb:")) for local_id in live)
+        assert out.read_bytes() == b"".join(served.marc_of(local_id) or b"" for local_id in live)
+        if serve_members:
+            arguments = ["--config", str(config), "export", "--set", "members", "-o", str(out)]
+            assert main(arguments) == 0
+            members = _live(served, set_spec="members")
+            assert len(members) == 12
+            assert len(_ids_of_marc(out.read_bytes())) == 12
+    finally:
+        served.close()

@@ -134,7 +134,8 @@ class OaiSettings:
     token_lifetime: int = within(60, 366 * 24 * 3600, 24 * 3600)
     """Seconds a resumption token stays valid."""
     token_secret: str = ""
-    """HMAC key for resumption tokens; empty means one derived from the database URL."""
+    """HMAC key for resumption tokens; empty: a random key made once and kept in the catalogue
+    (so every node on one catalogue shares it)."""
     max_concurrent_lists: int = at_least(1, 8)
     """List requests served at once; more get HTTP 503 with Retry-After."""
     max_page_bytes: int = within(1024, 1024 * 1024 * 1024, 8 * 1024 * 1024)
@@ -143,7 +144,9 @@ class OaiSettings:
     """A list's first page counts its records (completeListSize) up to this many; a longer
     list's tokens go without completeListSize."""
     retry_after: int = within(1, 24 * 3600, 10)
+    """Seconds a 503 answer (too many lists at once) asks the harvester to wait (Retry-After)."""
     max_request_bytes: int = within(1024, 64 * 1024 * 1024, 64 * 1024)
+    """The largest OAI-PMH request body (POST); a larger one is refused with 413."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 a term another index of the same kind (word or phrase) has are deleted.
 
 ``any`` is answered from every field of its kind since this revision (``ANSWERING`` in
-``catalog.search_index``), so those rows are redundant; they were two fifths of the index.
+``catalog.search_index``), so those rows are redundant; they were a third of the index.
 Field numbers are those of revision 0007 (any words 21, any phrases 22; the other indexes'
 words odd below 21, phrases even below 22). Each row is checked by one seek of
 ``ix_terms_record``. Measured on SQLite: 3.7 s for 19,794 records (1,415,737 rows, 460,605 of

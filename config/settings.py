@@ -60,6 +60,7 @@ class RepositorySettings:
     identifier_prefix: str = "oai:natlib.uz:"
     """``oai:`` + repositoryIdentifier (which must contain a dot) + ``:``."""
     description: str = ""
+    """A sentence or two about the collection, for SRU explain's ``databaseInfo``."""
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,10 @@ from lxml import etree
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from config import SearchSettings, ServerSettings, Settings
+from config import RepositorySettings, SearchSettings, ServerSettings, Settings
 from provider.app import init_app
 from provider.background import serve_in_thread
+from provider.sru.explain import explain_record
 from provider.sru.responses import SRU2, SRU2_DIAGNOSTIC, SRU2_SCAN, SRW, SRW_DIAGNOSTIC
 from tests.conftest import DATA, free_port
 from tests.z3950_target_fixtures import (
@@ -610,3 +611,17 @@ def get_url(base: str, **params: str) -> etree._Element:
                                 timeout=60) as response:  # fmt: skip
         assert response.status == 200
         return etree.fromstring(response.read(), PARSER)
+
+
+@pytest.mark.parametrize("description", ["", "Uzbek & Karakalpak books\x01, 1870-"])
+def test_explain_describes_the_collection_when_the_settings_do(description: str) -> None:
+    settings = dataclasses.replace(Settings(), repository=dataclasses.replace(
+        RepositorySettings(), description=description))  # fmt: skip
+    record = etree.fromstring(explain_record(settings, "1.2", "127.0.0.1", 210, "Default"))
+    found = record.findall("{http://explain.z3950.org/dtd/2.0/}databaseInfo/"
+                           "{http://explain.z3950.org/dtd/2.0/}description")  # fmt: skip
+    if not description:
+        assert found == []
+    else:
+        assert [(d.text, d.get("primary")) for d in found] == [
+            ("Uzbek & Karakalpak books, 1870-", "true")]

@@ -47,12 +47,16 @@ def explain_record(settings: Settings, version: str, host: str, port: int, datab
         for s in SCHEMAS
     )
     title = escape(settings.repository.name)
+    about = settings.repository.description
+    description = (f'<description lang="en" primary="true">{escape(xml_safe(about))}</description>'
+                   if about else "")  # fmt: skip
     host = escape(xml_safe(host))  # from the client's Host header
     return (
         f'<explain xmlns="{ZEEREX}"><serverInfo protocol="SRU" version="{version}"'
         f' transport="http" method="GET POST"><host>{host}</host><port>{port}</port>'
         f"<database>{escape(database)}</database></serverInfo>"
-        f'<databaseInfo><title lang="en" primary="true">{title}</title></databaseInfo>'
+        f'<databaseInfo><title lang="en" primary="true">{title}</title>{description}'
+        f"</databaseInfo>"
         f"<indexInfo>{sets}{''.join(indexes)}</indexInfo><schemaInfo>{schemas}</schemaInfo>"
         f'<configInfo><default type="numberOfRecords">{search.sru_default_records}</default>'
         f'<setting type="maximumRecords">{search.sru_max_records}</setting>'

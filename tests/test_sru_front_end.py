@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import re
 import socket
 import time
@@ -365,6 +366,28 @@ def test_a_request_trickled_past_the_request_timeout_loses_its_connection(tmp_pa
             assert _read_http(sock).startswith(b"HTTP/1.1 200")
             sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Length: 100\r\n\r\nquery=")
             assert _closed_within(sock, 10)
+
+
+def test_a_client_that_never_reads_its_responses_loses_its_connection(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A response must be taken within server.http_write_timeout, as on the HTTP port: a
+    client sending requests and reading no response kept its connection (a slot of the
+    Z39.50 port) for as long as it did not read, the idle timeout never counting."""
+    caplog.set_level(logging.INFO, "provider.connections")
+    with (
+        running_target(tmp_path, handmade_records(), http_write_timeout=1.0,
+                       z3950_idle_timeout=60.0) as running,
+        socket.socket() as sock,
+    ):  # fmt: skip
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+        sock.connect(("127.0.0.1", running.port))
+        request = b"GET /Default?query=dc.date%3E1000&maximumRecords=9 HTTP/1.1\r\n\r\n"
+        sock.sendall(request * 1000)  # 12 MB of responses: more than the buffers take
+        deadline = time.monotonic() + 20
+        while not any("connection dropped" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "the connection is still held"
+            time.sleep(0.2)
 
 
 def test_an_http_1_0_request_is_answered_and_the_connection_closed(target: int) -> None:

@@ -181,6 +181,30 @@ def test_explain_and_scan_validate(
     assert values == ["of", "ovozi", "ozbekiston"]
 
 
+@pytest.mark.parametrize(
+    ("clause", "position", "values"),
+    [
+        ("dc.title=of", "1", ["of", "ovozi", "ozbekiston"]),
+        ("dc.title=of", "0", ["ovozi", "ozbekiston", "tarixi"]),  # the term just before them
+        ("dc.title=o", "0", ["of", "ovozi", "ozbekiston"]),  # no such term: where it would be
+        ("dc.title=of", "4", ["heritage", "i", "mir"]),  # the term just after them
+    ],
+)
+def test_a_scan_response_position_from_0_to_the_terms_asked_for_plus_1(
+    target: int, schemas: dict[str, etree.XMLSchema], clause: str, position: str,
+    values: list[str],
+) -> None:  # fmt: skip
+    """SRU's responsePosition ranges from 0 (the start term right before the first term
+    returned) to maximumTerms + 1 (right after the last); 0 was refused as out of range (120)."""
+    scan = get(target, version="1.2", operation="scan", scanClause=clause, maximumTerms="3",
+               responsePosition=position)  # fmt: skip
+    validate(scan, schemas)
+    assert scan.xpath("//*[local-name()='term']/*[local-name()='value']/text()") == values
+    refused = get(target, version="1.2", operation="scan", scanClause=clause, maximumTerms="3",
+                  responsePosition="5")  # fmt: skip
+    assert diagnostic(refused) == ("info:srw/diagnostic/1/120", "5")
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize(
     ("params", "uri", "details"),

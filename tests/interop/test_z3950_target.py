@@ -212,6 +212,18 @@ def test_scan_shows_catalogued_forms_with_counts(yaz) -> None:  # type: ignore[n
     assert re.findall(r"^[* ] (\S.*) \((\d+)\)$", places, re.M) == [("Тошкент", "5")]
 
 
+def test_scan_at_position_0_starts_after_the_term(yaz) -> None:  # type: ignore[no-untyped-def]
+    """preferredPositionInResponse 0 puts the start term just before the entries (LoC's Scan
+    clarification); it was refused with 233."""
+    output = yaz("scansize 2", "scanpos 0", "scan @attr 1=4 tarixi", "scan @attr 1=4 tarix")
+    after_term, after_gap = output.split("query: ")[1:]
+    assert "2 entries, position=0" in after_term
+    assert re.findall(r"^[* ] (\S.*) \((\d+)\)$", after_term, re.M) == [("The", "1"),
+                                                                      ("Война", "1")]
+    assert [term for term, _ in re.findall(r"^[* ] (\S.*) \((\d+)\)$", after_gap, re.M)] == [
+        "тарихи", "The"]
+
+
 def test_sort_by_date_and_title(yaz) -> None:  # type: ignore[no-untyped-def]
     output = yaz("format sutrs", "elements B", "find @attr 1=1003 navoiy",
                  "sort 1=31 <", "show 1+3", "sort 1=31 >", "show 1+3",

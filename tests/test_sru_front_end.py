@@ -42,6 +42,7 @@ from tests.z3950_target_fixtures import (
 SCHEMAS = DATA / "schemas"
 PARSER = etree.XMLParser(no_network=True)
 NAVOIY = {"uz-nav-cyr", "uz-nav-lat", "us-nav-alalc"}
+YEAR_2003 = "\u0662\u0660\u0660\u0663"  # in Arabic-Indic digits, which \d and isdigit() take
 RECORD_SCHEMAS = {
     "marcxml": ("MARC21slim.xsd", "{http://www.loc.gov/MARC21/slim}record"),
     "dc": ("oai_dc.xsd", "{http://www.openarchives.org/OAI/2.0/oai_dc/}dc"),
@@ -214,6 +215,9 @@ def test_a_scan_response_position_from_0_to_the_terms_asked_for_plus_1(
         ({"query": 'dc.date < "abc"'}, "36", "not a year: abc"),
         ({"query": "dc.date >= 1990-05"}, "36", "not a year: 1990-05"),
         ({"query": 'dc.date within "abc 2000"'}, "36", "not a year: abc"),
+        # 2003 in Arabic-Indic digits was compared as text with the index's ASCII years: every
+        # record was before it, and none after
+        ({"query": f"dc.date <= {YEAR_2003}"}, "36", f"not a year: {YEAR_2003}"),
         ({"query": "dc.title any/stem x"}, "20", "stem"),
         ({"query": "dc.title any x", "recordSchema": "onix"}, "66", "onix"),
         ({"query": "dc.title and"}, "10", "position 13: expected a search term"),

@@ -269,6 +269,9 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: abc'"),
         (["find @attr 1=30 @attr 2=5 @attr 4=4 19x5"],
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: 19x5'"),
+        (["find @attr 1=31 @attr 2=2 \u0661\u0669\u0669\u0661"],  # 1991, Arabic-Indic digits
+         "[126] Illegal term value for attribute -- v2 addinfo "
+         "'not a year: \u0661\u0669\u0669\u0661'"),
         (["find @attr 1=4 @attr 4=105 x"], "[118] Unsupported Structure attribute"),
         (["find @attr 1=4 @attr 5=2 x"], "[120] Unsupported Truncation attribute"),
         (["find @attr 8=1 x"], "[113] Unsupported attribute type -- v2 addinfo '8'"),

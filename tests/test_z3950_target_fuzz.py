@@ -480,6 +480,29 @@ def test_the_session_log_says_why_a_pdu_is_malformed_without_a_class_name(
     assert "DecodeTagError" not in ended
 
 
+def test_a_clients_control_characters_are_escaped_in_the_session_log(
+    target: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A query term, set name or client name with a line break or a terminal escape went into
+    the plain log as it came: a line of the client's making, after what looked like the end of
+    the session's line."""
+    caplog.set_level(logging.INFO, "koprik.z3950")
+    client = Client(target)
+    client.send(encode_pdu("initRequest", {
+        "protocolVersion": (bytearray(b"\xe0"), 3), "options": (bytearray(b"\xe0"), 3),
+        "preferredMessageSize": 100000, "exceptionalRecordSize": 100000,
+        "implementationName": "evil\r\n127.0.0.1:1 close (finished)",
+    }))  # fmt: skip
+    client.receive()
+    client.send(search_pdu('@attr 1=4 "a\r\n127.0.0.1:1 connect\x1b[2J"', "x\ny\x00"))
+    assert client.receive()[0] == "searchResponse"  # type: ignore[index]
+    client.close()
+    described = [r.getMessage() for r in caplog.records if r.name == "koprik.z3950"]
+    assert any('"evil\\r\\n127.0.0.1:1 close (finished)"' in line for line in described)
+    assert any("\\r\\n127.0.0.1:1 connect\\x1b[2J" in line for line in described)
+    assert not any(char in line for line in described for char in "\r\n\x1b\x00")
+
+
 def test_a_reset_connection_logs_no_traceback(
     target: int, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -281,6 +281,10 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[25] Specified element set name not valid for specified database"),
         (["find @attr 1=4 xamsa", "show 4+1"], "[13] Present request out of range"),
         (["scan @attr 1=9 a"], "[114] Unsupported Use attribute"),
+        (["find @attr 1=4 xamsa", "sort 1=9999 <"],
+         "[207] Cannot sort according to sequence -- v2 addinfo '1=9999'"),
+        (["find @attr 1=4 xamsa", "sort 7=1 <"],  # was '1=None'
+         "[207] Cannot sort according to sequence -- v2 addinfo 'no Use attribute'"),
     ],
 )  # fmt: skip
 def test_diagnostics_as_yaz_prints_them(yaz, commands: list[str], printed: str) -> None:  # type: ignore[no-untyped-def]

@@ -356,7 +356,7 @@ def _subfield_values(record: Record, tags: Iterable[str], code: str) -> list[str
 
 def is_year(key: str) -> bool:
     """Whether a query key is a year, as the date index holds them (four ASCII digits)."""
-    return key.isascii() and _YEAR.fullmatch(key) is not None
+    return _YEAR.fullmatch(key) is not None
 
 
 def _years(record: Record) -> list[str]:

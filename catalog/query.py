@@ -197,7 +197,8 @@ class ScanEntry:
 @dataclass(frozen=True)
 class ScanPage:
     """Terms in index order; the start term's neighbour at 1-based ``position`` of ``entries``
-    (``len(entries) + 1`` when the index has no term at or after it)."""
+    (``len(entries) + 1`` when the index has no term at or after it; 0 when the start term
+    stands just before them)."""
 
     entries: list[ScanEntry]
     position: int
@@ -319,7 +320,9 @@ def _check_comparable(match: Match, keys: list[str]) -> None:
         raise UnsupportedCombination(
             f"relation {match.relation} needs one untruncated term, got {match.term!r}"
         )
-    if match.index == DATE and not (len(keys) == 1 and is_year(keys[0])):
+    # ASCII digits only: the index's years are, and a year in other digits (٢٠٠٣, which
+    # is_year takes) would be compared with them as text.
+    if match.index == DATE and not (len(keys) == 1 and keys[0].isascii() and is_year(keys[0])):
         raise NotAYear(f"not a year: {match.term}")
 
 
@@ -512,13 +515,15 @@ def scan(
 
     The first term at or after ``term`` (normalized like a query term) stands at 1-based
     ``position`` of the answer, so ``position - 1`` terms before it come first (fewer at the
-    start of the index). Phrase terms are scanned when ``phrase`` is true (keyed indexes have
-    only keys). ``count`` is capped at :data:`MAX_SCAN_TERMS`.
+    start of the index). At ``position`` 0, ``term`` stands just before the answer: the answer
+    starts after it (SRU's responsePosition and Z39.50's preferredPositionInResponse both run
+    from 0 to ``count + 1``). Phrase terms are scanned when ``phrase`` is true (keyed indexes
+    have only keys). ``count`` is capped at :data:`MAX_SCAN_TERMS`.
     """
     if index not in INDEXES:
         raise UnknownIndex(f"no index {index!r}")
     count = max(0, min(count, MAX_SCAN_TERMS))
-    position = max(1, min(position, count + 1))
+    position = max(0, min(position, count + 1))
     if index in KEYED:
         kind, start = WORD, "".join(query_keys(index, term))
     elif phrase:
@@ -529,13 +534,17 @@ def scan(
     shown = index not in KEYED  # a keyed index has no display forms: no first records to read
     before = _scan_rows(connection, fields, start, position - 1, descending=True, firsts=shown)
     after = _scan_rows(
-        connection, fields, start, count - len(before), descending=False, firsts=shown
-    )
+        connection, fields, start, count - len(before) + (position == 0), descending=False,
+        firsts=shown,
+    )  # fmt: skip
+    if position == 0:  # the term itself, when the index has it, is not in the answer
+        after = after[1:] if after and after[0].term == start else after[:count]
     entries = list(reversed(before)) + after
     firsts = {e.term: e.first for e in entries if e.first is not None}
     forms = _display_forms(connection, index, kind, firsts)
     return ScanPage(
-        [ScanEntry(e.term, e.count, forms.get(e.term, "")) for e in entries], len(before) + 1
+        [ScanEntry(e.term, e.count, forms.get(e.term, "")) for e in entries],
+        len(before) + 1 if position else 0,
     )
 
 

@@ -54,8 +54,10 @@ def configure_logging(settings: LogSettings, verbose: int = 0) -> None:
     """
     if settings.file:
         try:
+            # backslashreplace, as stderr writes: a client's header bytes that are no UTF-8
+            # reach the access log as surrogates, which strict UTF-8 refuses (line lost)
             handler: logging.Handler = logging.handlers.WatchedFileHandler(
-                settings.file, encoding="utf-8"
+                settings.file, encoding="utf-8", errors="backslashreplace"
             )
         except OSError as error:
             raise UserError(

@@ -1,4 +1,5 @@
-"""Admitting connections: at most so many in total and so many from one client address.
+"""Admitting connections: at most so many in total and so many from one client address; and
+writing to a stream connection without waiting for ever on a client that does not read.
 
 The Z39.50 target and the HTTP server each keep one :class:`ConnectionCounter` (with their own
 settings). It is used from one event loop only, so it needs no lock.
@@ -6,11 +7,20 @@ settings). It is used from one event loop only, so it needs no lock.
 >>> counter = ConnectionCounter(total=256, per_address=32)
 >>> refusal = counter.admit("192.0.2.7")    # None: admitted; else why not, for the client
 >>> counter.leave("192.0.2.7")              # exactly once for each admitted connection
+
+The Z39.50 port (Z39.50 and SRU) writes with :func:`write_within` and closes with
+:func:`close_within`: a client that leaves answers unread would otherwise keep its connection,
+and its slot, as long as it likes (the HTTP port has its own guard, :mod:`provider.http_server`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections import Counter
+
+log = logging.getLogger(__name__)
 
 
 class ConnectionCounter:
@@ -49,3 +59,36 @@ def peer_address(peername: object) -> str:
     if isinstance(peername, tuple) and peername:
         return str(peername[0])
     return str(peername)
+
+
+async def write_within(writer: asyncio.StreamWriter, data: bytes, timeout: float) -> bool:
+    """Write ``data``; False when the connection is gone: the peer went away (not an error), or
+    left what was written unread for ``timeout`` seconds and was cut off (:func:`drop`)."""
+    try:
+        writer.write(data)
+        async with asyncio.timeout(timeout):
+            await writer.drain()
+    except (ConnectionError, OSError):
+        return False
+    except TimeoutError:
+        drop(writer, f"answer not read in {timeout:g} s")
+        return False
+    return True
+
+
+async def close_within(writer: asyncio.StreamWriter, timeout: float) -> None:
+    """Close the connection once what was written has gone, or after ``timeout`` seconds
+    whatever is left (closing waits for the peer to read it all)."""
+    writer.close()
+    with contextlib.suppress(ConnectionError, OSError):
+        try:
+            async with asyncio.timeout(timeout):
+                await writer.wait_closed()
+        except TimeoutError:
+            drop(writer, f"last answer not read in {timeout:g} s")
+
+
+def drop(writer: asyncio.StreamWriter, reason: str) -> None:
+    """End the connection at once, dropping what the peer has not read."""
+    log.info("%s: %s; connection dropped", peer_address(writer.get_extra_info("peername")), reason)
+    writer.transport.abort()

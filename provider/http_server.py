@@ -11,7 +11,8 @@ connection of :func:`start_http` is a :class:`GuardedHandler`, which adds those:
   dropped (slow senders); a request body is bounded where it is read;
 - a response whose bytes the client does not take for ``http_write_timeout`` seconds (the
   socket's buffer stays above its high-water mark) ends the connection, so a client that never
-  reads cannot keep a response, or the slot behind it, for ever;
+  reads cannot keep a response, or the slot behind it, for ever; nor can it keep a connection
+  aiohttp has closed with bytes left to send (closing waits for them) longer than that;
 - idle keep-alive connections close after ``http_keepalive_timeout`` seconds;
 - a request line longer than aiohttp's 8190 bytes is answered 414 (URI Too Long), an overlong
   header 431, other malformed requests 400, each with a one-word body and one line in the log
@@ -173,6 +174,9 @@ class GuardedHandler(web.RequestHandler):
         self._admitted = False
         self._request_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._socket: asyncio.BaseTransport | None = None
+        """The connection's transport (aiohttp forgets its own when it closes it)."""
         self._working = False
         self._read_while_working = 0
 
@@ -186,14 +190,29 @@ class GuardedHandler(web.RequestHandler):
             transport.close()  # aiohttp never sees this connection
             return
         self._admitted = True
+        self._socket = transport
         super().connection_made(transport)
+
+    async def start(self) -> None:
+        """aiohttp's request loop; once it is over, the connection is closing, which waits for
+        the client to read what is left in the transport's buffer (below its high-water mark,
+        no write pauses to time): a client that has not done so in ``http_write_timeout``
+        seconds is dropped."""
+        try:
+            await super().start()
+        finally:
+            if self._admitted:
+                self._close_timer = self._loop.call_later(
+                    self._settings.server.http_write_timeout, self._drop,
+                    "last response not read in time",
+                )  # fmt: skip
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if not self._admitted:
             return
         self._admitted = False
         self._counter.leave(self._address)
-        for timer in (self._request_timer, self._write_timer):
+        for timer in (self._request_timer, self._write_timer, self._close_timer):
             if timer is not None:
                 timer.cancel()
         super().connection_lost(exc)
@@ -248,8 +267,8 @@ class GuardedHandler(web.RequestHandler):
 
     def _drop(self, reason: str) -> None:
         log.info("http %s: %s; connection dropped", self._address, reason)
-        if self.transport is not None:
-            self.transport.abort()
+        if isinstance(self._socket, asyncio.WriteTransport):
+            self._socket.abort()
 
     def handle_error(
         self,

@@ -167,3 +167,22 @@ def test_sru_on_the_z3950_port_behind_a_trusted_proxy_names_the_client(
     (line,) = (line.fields for line in lines)  # type: ignore[attr-defined]
     assert line["remote"] == "203.0.113.7"
     assert lines[0].getMessage().startswith('203.0.113.7 (for 198.51.100.1, 203.0.113.7) "GET ')
+
+
+@pytest.mark.parametrize("request_head", [
+    b"GET /Default HTTP/1.1\r\nUser-Agent: a\x1b[2Jb\r\nConnection: close\r\n\r\n",
+    b"GET /Default HTTP/1.1\r\nUser-Agent: a\rforged line\r\nConnection: close\r\n\r\n",
+    b"GET /Default HTTP/1.1\r\nUser-Agent: a\x00b\x7f\r\nConnection: close\r\n\r\n",
+    b"GET /Default?\x1b[2J HTTP/1.1\r\nConnection: close\r\n\r\n",
+], ids=["escape", "carriage-return", "nul-del", "in-the-target"])  # fmt: skip
+def test_control_characters_in_a_request_head_on_the_z3950_port_are_400(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, request_head: bytes
+):
+    """Control characters (but tab) in the request line or a header are a 400, as aiohttp
+    answers them on the HTTP port: they were answered 200, and went into the access line
+    as they came (a terminal's escape sequences, a carriage return forging a line)."""
+    lines, answers = _port_lines(tmp_path, caplog, [request_head])
+    assert answers[0].startswith(b"HTTP/1.1 400 ")
+    (line,) = lines
+    assert line.fields["status"] == 400  # type: ignore[attr-defined]
+    assert not any(char in line.getMessage() for char in "\x1b\r\x00\x7f")

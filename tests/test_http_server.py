@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from catalog import Catalog
 from catalog.demo import demo_records
@@ -138,6 +139,34 @@ def test_a_client_that_never_reads_loses_its_connection_and_its_list_slot(server
         while sock.recv(65536):
             pass
     sock.close()
+
+
+async def _unread_tail(request: web.Request) -> web.Response:
+    """40 KB with Connection: close, over a socket whose send buffer is made small: what the
+    kernel does not take stays with the transport, under its high-water mark (no pause)."""
+    sock = request.transport.get_extra_info("socket")  # type: ignore[union-attr]
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    response = web.Response(body=b"x" * 40_000)
+    response.force_close()
+    return response
+
+
+def test_a_closed_connection_whose_last_bytes_are_never_read_is_dropped(catalogue: Path) -> None:
+    """aiohttp closes a connection after its last response (Connection: close, the keep-alive
+    timeout) by closing the transport, which waits for its buffer to be read: a client that
+    never read kept the connection, and its slot, for ever (only a paused write was timed)."""
+    app, _ = running(catalogue, http_write_timeout=1.0)
+    app.router.add_get("/unread-tail", _unread_tail)
+    with serve_in_thread(app) as base:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+        sock.sendall(b"GET /unread-tail HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(5)  # the write timeout is 1 s
+        sock.settimeout(10)
+        received = response_of(sock)  # what the kernel held; the transport's part was dropped
+        sock.close()
+    assert received.startswith(b"HTTP/1.1 200 OK") and len(received) < 40_000
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,27 @@ def test_what_a_worker_process_logs_is_a_line_of_the_configured_log(tmp_path: Pa
     assert event["logger"] == "catalog.store" and event["level"] == "error"
     assert event["pid"] != os.getpid()
     assert event["exception"].startswith("Traceback") and "NoFieldsFound" in event["exception"]
+
+
+@pytest.mark.parametrize("form", ["plain", "json"])
+def test_a_header_byte_that_is_no_utf8_still_makes_its_access_line(tmp_path: Path, form: str):
+    """aiohttp reads a header's bytes above 127 as surrogates (\\udce9 for a Latin-1 é), which
+    the log file's strict UTF-8 could not write: the line was lost and stderr had a traceback
+    ("--- Logging error ---") for every such request. Written escaped now, as stderr writes it."""
+    from tests.servers import koprik_serve
+
+    log = tmp_path / "koprik.log"
+    extra = f'[log]\nfile = "{log}"\nformat = "{form}"\n'
+    with koprik_serve(tmp_path, extra=extra) as running:
+        with socket.create_connection(("127.0.0.1", running.http_port), timeout=30) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nUser-Agent: caf\xe9\r\n"
+                         b"Connection: close\r\n\r\n")  # fmt: skip
+            assert sock.recv(100).startswith(b"HTTP/1.1 200")
+        deadline = time.monotonic() + 30
+        while "/health" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "no access line"
+            time.sleep(0.2)
+        printed = running.log.read_text()
+    (line,) = [line for line in log.read_text().splitlines() if "/health" in line]
+    assert "caf\\udce9" in line
+    assert "Logging error" not in printed

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import re
 import socket
 import time
@@ -42,6 +43,7 @@ from tests.z3950_target_fixtures import (
 SCHEMAS = DATA / "schemas"
 PARSER = etree.XMLParser(no_network=True)
 NAVOIY = {"uz-nav-cyr", "uz-nav-lat", "us-nav-alalc"}
+YEAR_2003 = "\u0662\u0660\u0660\u0663"  # in Arabic-Indic digits, which \d and isdigit() take
 RECORD_SCHEMAS = {
     "marcxml": ("MARC21slim.xsd", "{http://www.loc.gov/MARC21/slim}record"),
     "dc": ("oai_dc.xsd", "{http://www.openarchives.org/OAI/2.0/oai_dc/}dc"),
@@ -181,6 +183,30 @@ def test_explain_and_scan_validate(
     assert values == ["of", "ovozi", "ozbekiston"]
 
 
+@pytest.mark.parametrize(
+    ("clause", "position", "values"),
+    [
+        ("dc.title=of", "1", ["of", "ovozi", "ozbekiston"]),
+        ("dc.title=of", "0", ["ovozi", "ozbekiston", "tarixi"]),  # the term just before them
+        ("dc.title=o", "0", ["of", "ovozi", "ozbekiston"]),  # no such term: where it would be
+        ("dc.title=of", "4", ["heritage", "i", "mir"]),  # the term just after them
+    ],
+)
+def test_a_scan_response_position_from_0_to_the_terms_asked_for_plus_1(
+    target: int, schemas: dict[str, etree.XMLSchema], clause: str, position: str,
+    values: list[str],
+) -> None:  # fmt: skip
+    """SRU's responsePosition ranges from 0 (the start term right before the first term
+    returned) to maximumTerms + 1 (right after the last); 0 was refused as out of range (120)."""
+    scan = get(target, version="1.2", operation="scan", scanClause=clause, maximumTerms="3",
+               responsePosition=position)  # fmt: skip
+    validate(scan, schemas)
+    assert scan.xpath("//*[local-name()='term']/*[local-name()='value']/text()") == values
+    refused = get(target, version="1.2", operation="scan", scanClause=clause, maximumTerms="3",
+                  responsePosition="5")  # fmt: skip
+    assert diagnostic(refused) == ("info:srw/diagnostic/1/120", "5")
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize(
     ("params", "uri", "details"),
@@ -190,6 +216,9 @@ def test_explain_and_scan_validate(
         ({"query": 'dc.date < "abc"'}, "36", "not a year: abc"),
         ({"query": "dc.date >= 1990-05"}, "36", "not a year: 1990-05"),
         ({"query": 'dc.date within "abc 2000"'}, "36", "not a year: abc"),
+        # 2003 in Arabic-Indic digits was compared as text with the index's ASCII years: every
+        # record was before it, and none after
+        ({"query": f"dc.date <= {YEAR_2003}"}, "36", f"not a year: {YEAR_2003}"),
         ({"query": "dc.title any/stem x"}, "20", "stem"),
         ({"query": "dc.title any x", "recordSchema": "onix"}, "66", "onix"),
         ({"query": "dc.title and"}, "10", "position 13: expected a search term"),
@@ -366,6 +395,28 @@ def test_a_request_trickled_past_the_request_timeout_loses_its_connection(tmp_pa
             assert _read_http(sock).startswith(b"HTTP/1.1 200")
             sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Length: 100\r\n\r\nquery=")
             assert _closed_within(sock, 10)
+
+
+def test_a_client_that_never_reads_its_responses_loses_its_connection(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A response must be taken within server.http_write_timeout, as on the HTTP port: a
+    client sending requests and reading no response kept its connection (a slot of the
+    Z39.50 port) for as long as it did not read, the idle timeout never counting."""
+    caplog.set_level(logging.INFO, "provider.connections")
+    with (
+        running_target(tmp_path, handmade_records(), http_write_timeout=1.0,
+                       z3950_idle_timeout=60.0) as running,
+        socket.socket() as sock,
+    ):  # fmt: skip
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+        sock.connect(("127.0.0.1", running.port))
+        request = b"GET /Default?query=dc.date%3E1000&maximumRecords=9 HTTP/1.1\r\n\r\n"
+        sock.sendall(request * 1000)  # 12 MB of responses: more than the buffers take
+        deadline = time.monotonic() + 20
+        while not any("connection dropped" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "the connection is still held"
+            time.sleep(0.2)
 
 
 def test_an_http_1_0_request_is_answered_and_the_connection_closed(target: int) -> None:

@@ -245,6 +245,32 @@ def test_an_idle_connection_is_closed(target: int) -> None:
     client.close()
 
 
+def test_a_client_that_never_reads_its_answers_is_disconnected(
+    target: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client sending Presents and reading none of the answers was held for ever (the target
+    waited for the socket to take the next answer, with no timeout): now it is cut off once an
+    answer has waited unread for the idle timeout, and its connection (a slot) is given back."""
+    caplog.set_level(logging.INFO, "koprik.z3950")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window from the start
+    sock.connect(("127.0.0.1", target))
+    host, port = sock.getsockname()
+    peer = f"{host}:{port}"
+    every_record = encode_pdu("presentRequest", {
+        "resultSetId": "all", "resultSetStartPoint": 1, "numberOfRecordsRequested": 9,
+        "preferredRecordSyntax": oids.XML,
+    })  # fmt: skip
+    # 1,000 answers of 9 records: 11 MB, more than the sockets' buffers take
+    sock.sendall(INIT + search_pdu("@attr 1=31 @attr 2=4 1000", "all") + every_record * 1000)
+    deadline = time.monotonic() + 20  # the fixture's idle timeout is 2 s
+    while not any(r.getMessage().startswith(f"{peer} disconnect") for r in caplog.records):
+        assert time.monotonic() < deadline, "the connection is still held"
+        time.sleep(0.2)
+    sock.close()
+    another_session_searches(target)
+
+
 def test_back_to_back_pdus_in_one_write_are_all_answered(target: int) -> None:
     client = Client(target)
     client.send(
@@ -452,6 +478,29 @@ def test_the_session_log_says_why_a_pdu_is_malformed_without_a_class_name(
     (ended,) = [r.getMessage() for r in caplog.records if "protocolError" in r.getMessage()]
     assert "(protocolError: not a valid PDU: PDU.searchRequest.smallSetUpperBound: " in ended
     assert "DecodeTagError" not in ended
+
+
+def test_a_clients_control_characters_are_escaped_in_the_session_log(
+    target: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A query term, set name or client name with a line break or a terminal escape went into
+    the plain log as it came: a line of the client's making, after what looked like the end of
+    the session's line."""
+    caplog.set_level(logging.INFO, "koprik.z3950")
+    client = Client(target)
+    client.send(encode_pdu("initRequest", {
+        "protocolVersion": (bytearray(b"\xe0"), 3), "options": (bytearray(b"\xe0"), 3),
+        "preferredMessageSize": 100000, "exceptionalRecordSize": 100000,
+        "implementationName": "evil\r\n127.0.0.1:1 close (finished)",
+    }))  # fmt: skip
+    client.receive()
+    client.send(search_pdu('@attr 1=4 "a\r\n127.0.0.1:1 connect\x1b[2J"', "x\ny\x00"))
+    assert client.receive()[0] == "searchResponse"  # type: ignore[index]
+    client.close()
+    described = [r.getMessage() for r in caplog.records if r.name == "koprik.z3950"]
+    assert any('"evil\\r\\n127.0.0.1:1 close (finished)"' in line for line in described)
+    assert any("\\r\\n127.0.0.1:1 connect\\x1b[2J" in line for line in described)
+    assert not any(char in line for line in described for char in "\r\n\x1b\x00")
 
 
 def test_a_reset_connection_logs_no_traceback(

@@ -123,7 +123,7 @@ class SearchService:
             raise SearchError(Condition.UNSUPPORTED_INDEX, index)
         if not 0 <= count <= self.limits.max_scan_terms:
             raise SearchError(Condition.TOO_MANY_SCAN_TERMS, str(self.limits.max_scan_terms))
-        if not 1 <= position <= count + 1:
+        if not 0 <= position <= count + 1:
             raise SearchError(Condition.SCAN_POSITION_OUT_OF_RANGE, str(position))
         return q.scan(connection, index, term, phrase=phrase, count=count, position=position)
 

@@ -247,8 +247,6 @@ class SruFrontEnd:
         if clause.relation.modifiers:
             raise SearchError(Condition.UNSUPPORTED_RELATION_MODIFIER,
                               clause.relation.modifiers[0].name)  # fmt: skip
-        if request.position == 0:
-            raise SearchError(Condition.SCAN_POSITION_OUT_OF_RANGE, "0")
         page = self.service.scan(
             connection, index, clause.term, phrase=relation in _PHRASE_RELATIONS,
             count=request.maximum, position=request.position,

@@ -9,6 +9,8 @@ Only what SRU needs of HTTP is spoken: GET, HEAD and POST (urlencoded form) on a
 of the request's first byte, as on the HTTP port (else the connection is closed: a client
 trickling a request held the connection, which is never closed for room, for the idle
 timeout); a request that is not HTTP enough to answer gets a 400 and the connection is closed.
+A client that leaves a response unread for ``server.http_write_timeout`` seconds is cut off,
+as on the HTTP port (it kept the connection for as long as it did not read).
 Each response is a line of the access log, as on the HTTP port (:mod:`provider.access_log`),
 naming the client a trusted proxy (``server.trusted_proxies``) forwards for.
 """
@@ -16,8 +18,8 @@ naming the client a trusted proxy (``server.trusted_proxies``) forwards for.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
@@ -25,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 from config import Settings
 from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import log_request
-from provider.connections import peer_address
+from provider.connections import close_within, peer_address, write_within
 from provider.forwarded import client_behind, networks
 from provider.search import Condition
 from provider.sru.front_end import SruFrontEnd
@@ -34,6 +36,9 @@ from provider.sru.responses import CONTENT_TYPE
 
 HTTP_METHODS = (b"GET ", b"POST", b"HEAD")
 _MAX_HEADERS = 100
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+"""Control characters (all but tab) no request line or header holds (RFC 9110 5.5; aiohttp
+answers them 400 on the HTTP port); taken, they went into the access log as they came."""
 
 
 def access_logged() -> bool:
@@ -81,6 +86,7 @@ async def serve_http(
     host, port = writer.get_extra_info("sockname")[:2]
     peer = peer_address(writer.get_extra_info("peername"))
     proxies = networks(settings.server.trusted_proxies)
+    unread = settings.server.http_write_timeout  # seconds a response may wait to be read
     try:
         while True:
             try:
@@ -95,7 +101,7 @@ async def serve_http(
                 return
             except BadRequest as error:
                 began = time.monotonic()
-                sent = await _write(writer, 400, b"", str(error).encode(), close=True)
+                sent, _ = await _write(writer, unread, 400, b"", str(error).encode(), close=True)
                 if access_logged():
                     log_request(peer, "", "-", "-", "-", 400, sent, time.monotonic() - began, "")
                 return
@@ -116,20 +122,18 @@ async def serve_http(
             payload = await front.answer(pairs, host=str(host), port=int(port), refusal=refusal)
             if observe is not None:
                 observe(answered_as(pairs), time.monotonic() - began)
-            sent = await _write(writer, 200, CONTENT_TYPE.encode("ascii"),
-                                b"" if method == "HEAD" else payload, close=close,
-                                length=len(payload))  # fmt: skip
+            sent, connected = await _write(writer, unread, 200, CONTENT_TYPE.encode("ascii"),
+                                           b"" if method == "HEAD" else payload, close=close,
+                                           length=len(payload))  # fmt: skip
             if access_logged():
                 forwarded = headers.get("x-forwarded-for", "")
                 client = client_behind(peer, [forwarded] if forwarded else [], proxies) or peer
                 log_request(client, forwarded, method, target, version, 200, sent,
                             time.monotonic() - began, headers.get("user-agent", ""))
-            if close:
+            if close or not connected:
                 return
     finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await writer.wait_closed()
+        await close_within(writer, unread)
 
 
 async def _read_request(
@@ -186,14 +190,18 @@ async def _line(reader: asyncio.StreamReader, budget: int) -> bytes:
         raise BadRequest("line too long") from error
     if len(line) > budget:
         raise BadRequest("request too large")
+    if _CONTROL.search(line.removesuffix(b"\n").removesuffix(b"\r")):
+        raise BadRequest("control character in the request")
     return line
 
 
 async def _write(
-    writer: asyncio.StreamWriter, status: int, content_type: bytes, body: bytes, *,
-    close: bool, length: int | None = None,
-) -> int:  # fmt: skip
-    """Send one response; returns the bytes of it written (headers included)."""
+    writer: asyncio.StreamWriter, timeout: float, status: int, content_type: bytes, body: bytes,
+    *, close: bool, length: int | None = None,
+) -> tuple[int, bool]:  # fmt: skip
+    """Send one response; returns the bytes of it written (headers included) and whether the
+    connection is still there (:func:`write_within`: not when the client left the response
+    unread for ``timeout`` seconds)."""
     reason = {200: b"OK", 400: b"Bad Request"}[status]
     head = [b"HTTP/1.1 %d %s" % (status, reason), b"Content-Length: %d" % (length or len(body))]
     if content_type:
@@ -201,7 +209,4 @@ async def _write(
     if close:
         head.append(b"Connection: close")
     response = b"\r\n".join(head) + b"\r\n\r\n" + body
-    with contextlib.suppress(ConnectionError, OSError):
-        writer.write(response)
-        await writer.drain()
-    return len(response)
+    return len(response), await write_within(writer, response, timeout)

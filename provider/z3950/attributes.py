@@ -144,7 +144,8 @@ def sort_index_of(attributes: dict[int, int]) -> str:
     use = attributes.get(bib1.AttributeType.USE)
     index = USE_INDEXES.get(use) if use is not None else None
     if index not in _SORT_INDEXES:
-        raise SearchError(Condition.UNSUPPORTED_SORT_KEY, f"1={use}")
+        named = f"1={use}" if use is not None else "no Use attribute"
+        raise SearchError(Condition.UNSUPPORTED_SORT_KEY, named)
     return index
 
 

@@ -3,7 +3,8 @@
 Each connection reads one PDU at a time (bounded by ``server.z3950_max_pdu_bytes``, so a length
 field claiming gigabytes ends the connection before anything is allocated), answers it, and
 waits for the next for at most ``server.z3950_idle_timeout`` seconds (its Init must come
-within ``z3950_init_timeout`` of connecting). A PDU that cannot be decoded, or any failure
+within ``z3950_init_timeout`` of connecting); a client that leaves an answer unread as long is
+cut off (:func:`provider.connections.write_within`). A PDU that cannot be decoded, or any failure
 while answering, ends that connection only (with a Close PDU saying why when the socket still
 works); a client that resets its connection ends it quietly. Every other connection carries
 on. As in YAZ, a connection whose first bytes are an HTTP request is served SRU instead
@@ -33,7 +34,6 @@ is closed instead, so idle sockets that never Init cannot keep real clients out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -46,7 +46,7 @@ from catalog import Catalog
 from config import ServerSettings, Settings
 from protocols.z3950.codec import PduError, PduTooComplex, decode_pdu, encode_pdu
 from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
-from provider.connections import ConnectionCounter, peer_address
+from provider.connections import ConnectionCounter, close_within, peer_address, write_within
 from provider.search import SearchService
 from provider.sru.front_end import SruFrontEnd
 from provider.sru.http_port import opens_with_http, serve_http
@@ -90,11 +90,11 @@ async def start_target(
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = Connection(peer_address(writer.get_extra_info("peername")), writer)
         refusal = connections.admit(connection)
+        init_timeout = settings.server.z3950_init_timeout
         if refusal is not None:
             log.info("z39.50 %s: %s; refused", connection.address, refusal)
-            await refuse_connection(writer, refusal)
+            await refuse_connection(writer, refusal, init_timeout)
             return
-        init_timeout = settings.server.z3950_init_timeout
         init_deadline = asyncio.get_running_loop().time() + init_timeout
         try:
             # As in YAZ, an HTTP request on this port is SRU (a BER PDU never starts with ASCII).
@@ -196,6 +196,7 @@ async def serve_connection(
     loop = asyncio.get_running_loop()
     if init_deadline is None:
         init_deadline = loop.time() + settings.z3950_init_timeout
+    unread = settings.z3950_idle_timeout  # seconds an answer may wait for the client to read it
     try:
         while True:
             initialized = session.initialized
@@ -206,18 +207,18 @@ async def serve_connection(
                 name, value = await decode(data, settings.z3950_max_pdu_values)
             except TimeoutError:
                 reason = "lackOfActivity"
-                await _send(writer, close_pdu(CLOSE_LACK_OF_ACTIVITY, "idle" if initialized
-                                                                      else "no Init"))  # fmt: skip
+                idle = "idle" if initialized else "no Init"
+                await _send(writer, close_pdu(CLOSE_LACK_OF_ACTIVITY, idle), unread)
                 return
             except (IncompleteRead, ConnectionError, OSError):
                 return  # the client went away or reset the connection: nothing to say
             except (PduTooLarge, PduTooComplex) as error:
                 reason = f"resources: {error}"
-                await _send(writer, close_pdu(CLOSE_RESOURCES, str(error)))
+                await _send(writer, close_pdu(CLOSE_RESOURCES, str(error)), unread)
                 return
             except PduError as error:
                 reason = f"protocolError: {error}"
-                await _send(writer, close_pdu(CLOSE_PROTOCOL_ERROR, "malformed PDU"))
+                await _send(writer, close_pdu(CLOSE_PROTOCOL_ERROR, "malformed PDU"), unread)
                 return
             requests += 1
             try:
@@ -230,13 +231,14 @@ async def serve_connection(
                 if session_log.enabled() and name != "close":
                     session_log.log_request(peer, name, value, responses)
                 for response in responses:
-                    await _send(writer, response)
+                    if not await _send(writer, response, unread):
+                        return
             except (ConnectionError, OSError):
                 return
             except Exception:
                 log.exception("z39.50 %s: failed answering %s; closing", peer, name)
                 reason = "systemProblem"
-                await _send(writer, close_pdu(CLOSE_SYSTEM_PROBLEM, "internal error"))
+                await _send(writer, close_pdu(CLOSE_SYSTEM_PROBLEM, "internal error"), unread)
                 return
             if done:
                 code = responses[-1][1].get("closeReason", 0) if responses else 0
@@ -244,9 +246,7 @@ async def serve_connection(
                 return
     finally:
         session_log.log_end(peer, reason, requests, time.monotonic() - started)
-        writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await writer.wait_closed()
+        await close_within(writer, unread)
 
 
 def _address(peername: object) -> str:
@@ -272,19 +272,15 @@ def _decoder() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="koprik-z3950-decode")
 
 
-async def refuse_connection(writer: asyncio.StreamWriter, reason: str) -> None:
-    """Send a Close (resources) saying ``reason`` and close the connection, reading nothing."""
+async def refuse_connection(writer: asyncio.StreamWriter, reason: str, timeout: float) -> None:
+    """Send a Close (resources) saying ``reason`` and close the connection, reading nothing
+    (and waiting at most ``timeout`` seconds for the client to take the Close)."""
     try:
-        await _send(writer, close_pdu(CLOSE_RESOURCES, reason))
+        await _send(writer, close_pdu(CLOSE_RESOURCES, reason), timeout)
     finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await writer.wait_closed()
+        await close_within(writer, timeout)
 
 
-async def _send(writer: asyncio.StreamWriter, pdu: Pdu) -> None:
-    """Write one PDU; a peer that has gone is not an error."""
-    data = encode_pdu(*pdu)
-    with contextlib.suppress(ConnectionError, OSError):
-        writer.write(data)
-        await writer.drain()
+async def _send(writer: asyncio.StreamWriter, pdu: Pdu, timeout: float) -> bool:
+    """Write one PDU; False when the connection is gone (:func:`write_within`)."""
+    return await write_within(writer, encode_pdu(*pdu), timeout)

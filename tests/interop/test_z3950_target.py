@@ -212,6 +212,18 @@ def test_scan_shows_catalogued_forms_with_counts(yaz) -> None:  # type: ignore[n
     assert re.findall(r"^[* ] (\S.*) \((\d+)\)$", places, re.M) == [("Тошкент", "5")]
 
 
+def test_scan_at_position_0_starts_after_the_term(yaz) -> None:  # type: ignore[no-untyped-def]
+    """preferredPositionInResponse 0 puts the start term just before the entries (LoC's Scan
+    clarification); it was refused with 233."""
+    output = yaz("scansize 2", "scanpos 0", "scan @attr 1=4 tarixi", "scan @attr 1=4 tarix")
+    after_term, after_gap = output.split("query: ")[1:]
+    assert "2 entries, position=0" in after_term
+    assert re.findall(r"^[* ] (\S.*) \((\d+)\)$", after_term, re.M) == [("The", "1"),
+                                                                      ("Война", "1")]
+    assert [term for term, _ in re.findall(r"^[* ] (\S.*) \((\d+)\)$", after_gap, re.M)] == [
+        "тарихи", "The"]
+
+
 def test_sort_by_date_and_title(yaz) -> None:  # type: ignore[no-untyped-def]
     output = yaz("format sutrs", "elements B", "find @attr 1=1003 navoiy",
                  "sort 1=31 <", "show 1+3", "sort 1=31 >", "show 1+3",
@@ -257,6 +269,9 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: abc'"),
         (["find @attr 1=30 @attr 2=5 @attr 4=4 19x5"],
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: 19x5'"),
+        (["find @attr 1=31 @attr 2=2 \u0661\u0669\u0669\u0661"],  # 1991, Arabic-Indic digits
+         "[126] Illegal term value for attribute -- v2 addinfo "
+         "'not a year: \u0661\u0669\u0669\u0661'"),
         (["find @attr 1=4 @attr 4=105 x"], "[118] Unsupported Structure attribute"),
         (["find @attr 1=4 @attr 5=2 x"], "[120] Unsupported Truncation attribute"),
         (["find @attr 8=1 x"], "[113] Unsupported attribute type -- v2 addinfo '8'"),
@@ -266,6 +281,10 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[25] Specified element set name not valid for specified database"),
         (["find @attr 1=4 xamsa", "show 4+1"], "[13] Present request out of range"),
         (["scan @attr 1=9 a"], "[114] Unsupported Use attribute"),
+        (["find @attr 1=4 xamsa", "sort 1=9999 <"],
+         "[207] Cannot sort according to sequence -- v2 addinfo '1=9999'"),
+        (["find @attr 1=4 xamsa", "sort 7=1 <"],  # was '1=None'
+         "[207] Cannot sort according to sequence -- v2 addinfo 'no Use attribute'"),
     ],
 )  # fmt: skip
 def test_diagnostics_as_yaz_prints_them(yaz, commands: list[str], printed: str) -> None:  # type: ignore[no-untyped-def]

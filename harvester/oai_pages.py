@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from catalog.harvest_state import LARGEST_INTEGER
 from crosswalks.xmltext import parse_untrusted, safe_parser
 from harvester.faults import Event, HarvestError, ListLoop, MalformedResponse
 from harvester.harvested import Harvested
@@ -122,8 +123,12 @@ def _read_token(element: etree._Element | None, page: Page) -> None:
 
 
 def _int_or_none(value: str | None) -> int | None:
+    """The number ``value`` says, or None: no number, or one past what the database saves."""
     text = (value or "").strip()
-    return int(text) if text.isascii() and text.isdigit() else None
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(LARGEST_INTEGER)):
+        return None  # (a string of a million digits would take seconds to convert)
+    number = int(text)
+    return number if number <= LARGEST_INTEGER else None
 
 
 _HEADER = f"{_O}header"

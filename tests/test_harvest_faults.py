@@ -8,14 +8,18 @@ quarantined with its bytes; a page refused for declaring entities is kept as a r
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
+from aiohttp import web
+from pymarc import Record
 from sqlalchemy import select
 
 from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects, harvest_runs
 from config import HarvestSource, Settings
+from crosswalks.marcxml import record_to_marcxml
 from harvester.oai_client import Politeness
 from harvester.runs import PARTIAL, SUCCEEDED, harvest
 from tests.fault_provider import (
@@ -248,3 +252,43 @@ def test_of_a_large_unusable_page_only_the_first_max_record_bytes_are_kept(tmp_p
     assert page.reason.endswith(f"(first 1048576 of {len(body)} bytes kept)")
     assert page.raw == body[:1048576]
     catalog.close()
+
+
+def _partner(list_records: Callable[[dict[str, str]], str]) -> web.Application:
+    """An OAI-PMH partner answering Identify as the fault provider does, and ListRecords with
+    the ``<ListRecords>`` content ``list_records`` gives for the request's parameters."""
+    provider = FaultProvider([])
+
+    async def answer(request: web.Request) -> web.Response:
+        params = dict(request.query)
+        if params.get("verb") == "Identify":
+            return web.Response(body=provider._identify(), content_type="text/xml")
+        body = provider._envelope(f"<ListRecords>{list_records(params)}</ListRecords>")
+        return web.Response(body=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/oai", answer)
+    return app
+
+
+def _record(identifier: str, marc: Record) -> str:
+    return (f"<record><header><identifier>{identifier}</identifier>"
+            "<datestamp>2023-01-01T00:00:00Z</datestamp></header>"
+            f"<metadata>{record_to_marcxml(marc).decode()}</metadata></record>")
+
+
+def test_a_cursor_or_list_size_too_large_to_save_is_ignored(records, catalog) -> None:  # type: ignore[no-untyped-def]
+    """The cursor is saved with each page: 2**31 does not fit PostgreSQL's integer, 30 digits
+    not SQLite's either."""
+
+    def pages(params: dict[str, str]) -> str:
+        if "resumptionToken" not in params:
+            return (_record("oai:p:1", records[0])
+                    + f'<resumptionToken cursor="{2**31}" completeListSize="{2**31}">next'
+                    "</resumptionToken>")
+        return _record("oai:p:2", records[1]) + f'<resumptionToken cursor="{"9" * 30}"/>'
+
+    with serve(_partner(pages)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    assert report.status == SUCCEEDED, report.errors
+    assert sorted(catalogue_of(catalog, "p")) == ["oai:p:1", "oai:p:2"]

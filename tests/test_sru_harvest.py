@@ -4,17 +4,24 @@ catalogue a clean one gives, in each SRU version, every fault in the run's recor
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from aiohttp import web
 
 from catalog import Catalog
 from catalog.demo import demo_records
 from config import HarvestSource
+from crosswalks.marcxml import record_to_marcxml
 from harvester.runs import FAILED, SUCCEEDED, RunOptions, harvest
 from harvester.sources import SourceError
 from tests.fault_provider import (
+    FAST,
+    SRU_1,
     FaultProvider,
     catalogue_of,
     harvest_with_errors,
+    serve,
     sqlite_catalog,
 )
 
@@ -110,4 +117,48 @@ def test_pages_of_records_seen_again_end_the_harvest_as_a_loop(records, tmp_path
     searches = [r for r in provider.requests if "query" in r]
     assert len(searches) == 2 + 1 + 10  # pages 0 and 1, page 2, then ten repeats of it
     assert report.counts.added == 15
+    catalog.close()
+
+
+def _server(page: Callable[[int, int], tuple[int, int, int | None]], records) -> web.Application:  # type: ignore[no-untyped-def]
+    """An SRU 1.2 server over ``records`` whose searchRetrieve at startRecord s for m records
+    answers ``page(s, m)``: (numberOfRecords, records sent from s, nextRecordPosition)."""
+    marcxml = [record_to_marcxml(record).decode() for record in records]
+
+    async def answer(request: web.Request) -> web.Response:
+        head = f'<searchRetrieveResponse xmlns="{SRU_1}"><version>1.2</version>'
+        if "query" not in request.query:
+            body = f'<explainResponse xmlns="{SRU_1}"><version>1.2</version></explainResponse>'
+            return web.Response(text=body, content_type="text/xml")
+        start = int(request.query["startRecord"])
+        hits, sent, following = page(start, int(request.query["maximumRecords"]))
+        body = head + f"<numberOfRecords>{hits}</numberOfRecords><records>" + "".join(
+            f"<record><recordSchema>marcxml</recordSchema><recordPacking>xml</recordPacking>"
+            f"<recordData>{marcxml[position - 1]}</recordData>"
+            f"<recordPosition>{position}</recordPosition></record>"
+            for position in range(start, start + sent)
+        ) + "</records>"
+        if following is not None:
+            body += f"<nextRecordPosition>{following}</nextRecordPosition>"
+        return web.Response(text=body + "</searchRetrieveResponse>", content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/sru", answer)
+    return app
+
+
+def test_a_next_record_position_past_the_records_sent_skips_none(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A server that sends 5 records a page but says the next is 10 further on (in the result
+    set, or far past it): the records between are asked for, not lost."""
+    hits = len(records)
+
+    def page(start: int, maximum: int) -> tuple[int, int, int | None]:
+        return hits, min(5, hits - start + 1), start + 10 if start < 11 else 3_000_000_000
+
+    catalog = sqlite_catalog(tmp_path, "skips")
+    with serve(_server(page, records)) as url:
+        report = harvest(catalog, _source(url), politeness=FAST)
+    assert report.status == SUCCEEDED, report.errors
+    assert report.counts.added == hits and len(catalogue_of(catalog, "partner")) == hits
+    assert "nextRecordPosition 11 after 5 records from 1" in "\n".join(report.errors)
     catalog.close()

@@ -162,3 +162,19 @@ def test_a_next_record_position_past_the_records_sent_skips_none(records, tmp_pa
     assert report.counts.added == hits and len(catalogue_of(catalog, "partner")) == hits
     assert "nextRecordPosition 11 after 5 records from 1" in "\n".join(report.errors)
     catalog.close()
+
+
+def test_a_hit_count_past_what_the_database_holds_is_saved_as_its_largest(records, catalog) -> None:  # type: ignore[no-untyped-def]
+    """numberOfRecords 3,000,000,000 (PostgreSQL's integer ends at 2**31 - 1): the records
+    sent are stored, and the run ends on the page that has none, in one line."""
+
+    def page(start: int, maximum: int) -> tuple[int, int, int | None]:
+        return 3_000_000_000, max(0, min(maximum, len(records) - start + 1)), None
+
+    with serve(_server(page, records)) as url:
+        report = harvest(catalog, _source(url), politeness=FAST)
+    assert report.status == FAILED
+    assert report.errors[-1] == (
+        f"run failed: searchRetrieve at {len(records) + 1} of 3000000000 returned no records"
+    )
+    assert len(catalogue_of(catalog, "partner")) == len(records)

@@ -530,6 +530,14 @@ class HarvestRun:
             self.errors.append(fault)
         return start
 
+    def _earliest(self) -> str | None:
+        """Identify's earliestDatestamp in the source's granularity; None when it gives none
+        (or text that is no datestamp: only a failed list's halving needs it)."""
+        try:
+            return self._in_granularity(self.earliest)
+        except ValueError:
+            return None
+
     def _in_granularity(self, datestamp: str | None) -> str | None:
         if datestamp is None:
             return None
@@ -574,7 +582,7 @@ class HarvestRun:
         self, spec: str | None, start: str | None, end: str | None, failure: str
     ) -> None:
         plan = self._planned()
-        low = start or self._in_granularity(self.earliest) or "1970-01-01"
+        low = start or self._earliest() or "1970-01-01"
         if end is None:
             end = dates.render(dates.parse(plan.first_response_date), self.granularity)
             plan.run_until = plan.run_until or end

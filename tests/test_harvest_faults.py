@@ -8,6 +8,7 @@ quarantined with its bytes; a page refused for declaring entities is kept as a r
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 
 import pytest
@@ -254,16 +255,26 @@ def test_of_a_large_unusable_page_only_the_first_max_record_bytes_are_kept(tmp_p
     catalog.close()
 
 
-def _partner(list_records: Callable[[dict[str, str]], str]) -> web.Application:
-    """An OAI-PMH partner answering Identify as the fault provider does, and ListRecords with
-    the ``<ListRecords>`` content ``list_records`` gives for the request's parameters."""
+def _partner(
+    list_records: Callable[[dict[str, str]], str], earliest: str | None = None
+) -> web.Application:
+    """An OAI-PMH partner answering Identify as the fault provider does (but with the
+    earliestDatestamp ``earliest``, if given), and ListRecords with the ``<ListRecords>``
+    content ``list_records`` gives for the request's parameters (an OAI error if it starts
+    with ``<error``)."""
     provider = FaultProvider([])
+    identify = provider._identify()
+    if earliest is not None:
+        identify = re.sub(rb"(<earliestDatestamp>)[^<]*", rb"\g<1>" + earliest.encode(), identify)
 
     async def answer(request: web.Request) -> web.Response:
         params = dict(request.query)
         if params.get("verb") == "Identify":
-            return web.Response(body=provider._identify(), content_type="text/xml")
-        body = provider._envelope(f"<ListRecords>{list_records(params)}</ListRecords>")
+            return web.Response(body=identify, content_type="text/xml")
+        content = list_records(params)
+        if not content.startswith("<error"):
+            content = f"<ListRecords>{content}</ListRecords>"
+        body = provider._envelope(content)
         return web.Response(body=body, content_type="text/xml")
 
     app = web.Application()
@@ -292,3 +303,24 @@ def test_a_cursor_or_list_size_too_large_to_save_is_ignored(records, catalog) ->
         report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
     assert report.status == SUCCEEDED, report.errors
     assert sorted(catalogue_of(catalog, "p")) == ["oai:p:1", "oai:p:2"]
+
+
+@pytest.mark.parametrize("earliest", ["", "the dawn of time"])
+def test_a_window_is_halved_from_1970_when_identify_gives_no_earliest_datestamp(
+    earliest: str, records, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """The list of the whole repository fails (badArgument unless a ``from`` is sent): its
+    halves start at 1970-01-01, Identify's earliestDatestamp being none."""
+
+    def pages(params: dict[str, str]) -> str:
+        if "from" not in params:
+            return '<error code="badArgument">from is required</error>'
+        return _record(f"oai:p:{params['from']}", records[0])
+
+    catalog = sqlite_catalog(tmp_path, "earliest")
+    with serve(_partner(pages, earliest)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    assert report.status == SUCCEEDED, report.errors
+    assert "window 1970-01-01..20" in report.errors[0] and "halving it" in report.errors[0]
+    assert len(catalogue_of(catalog, "p")) == 2
+    catalog.close()

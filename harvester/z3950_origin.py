@@ -342,7 +342,13 @@ class Z3950Client:
         data, bibliographic_syntax = b"", None
         if bibliographic is not None:
             bibliographic_syntax = bibliographic.get("direct-reference")
-            content = decode_external(bibliographic)
+            try:
+                content = decode_external(bibliographic)
+            except PduError as error:
+                raise Z3950Error(
+                    f"record {position}: undecodable bibliographic record of an OPAC record: "
+                    f"{error}"
+                ) from error
             data = content if isinstance(content, bytes) else b""
         holdings = [
             value for kind, value in opac.get("holdingsData", []) if kind == "holdingsAndCirc"

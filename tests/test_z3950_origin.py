@@ -6,15 +6,21 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from config import HarvestSource
+from harvester.runs import FAILED, harvest
 from koprik.cli import main
+from protocols.z3950 import oids
+from protocols.z3950.codec import OPTION_BITS, bit_string, encode_pdu, make_external
+from tests.fault_provider import sqlite_catalog
 
 
-def _target(answer: bytes) -> Iterator[int]:
-    """A target answering every connection's first request with ``answer``, then keeping the
-    connection open."""
+def _target(*answers: bytes) -> Iterator[int]:
+    """A target answering each connection's first requests with ``answers`` in turn, then
+    keeping the connection open."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.1)
     held: list[socket.socket] = []
@@ -27,8 +33,9 @@ def _target(answer: bytes) -> Iterator[int]:
             except TimeoutError:
                 continue
             held.append(connection)
-            connection.recv(65536)
-            connection.sendall(answer)
+            for answer in answers:
+                connection.recv(65536)
+                connection.sendall(answer)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -85,3 +92,35 @@ def test_an_answer_too_large_to_read_is_a_one_line_error(
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"koprik: 127.0.0.1:{lying_target}/Default: unreadable answer to ")
     assert "PDU larger than" in line
+
+
+def test_an_opac_record_whose_bibliographic_record_is_undecodable_fails_the_run_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Asked for USMARC, the target sends an OPAC record whose bibliographic record says SUTRS
+    but holds an INTEGER."""
+    opac = make_external(oids.OPAC, {"bibliographicRecord": {
+        "direct-reference": oids.SUTRS, "encoding": ("single-ASN1-type", b"\x02\x01\x05")}})
+    answers = (
+        encode_pdu("initResponse", {
+            "protocolVersion": bit_string({0, 1, 2}), "options": bit_string(OPTION_BITS.values()),
+            "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True}),
+        encode_pdu("searchResponse", {"resultCount": 1, "numberOfRecordsReturned": 0,
+                                      "nextResultSetPosition": 1, "searchStatus": True}),
+        encode_pdu("presentResponse", {
+            "numberOfRecordsReturned": 1, "nextResultSetPosition": 2, "presentStatus": 0,
+            "records": ("responseRecords", [{"record": ("retrievalRecord", opac)}])}),
+        encode_pdu("close", {"closeReason": 0}),
+    )  # fmt: skip
+    catalog = sqlite_catalog(tmp_path, "opac")
+    for port in _target(*answers):
+        source = HarvestSource(name="opac", url=f"127.0.0.1:{port}/Default", protocol="z3950",
+                               query="@attr 1=4 war", timeout=5)
+        report = harvest(catalog, source)
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: 127.0.0.1:{port}/Default: record 1: undecodable bibliographic record of an "
+        "OPAC record: not a valid SutrsRecord: SutrsRecord: Expected InternationalString"
+        "(SutrsRecord) with tag '1b', but got '02'. (At offset: 0)"
+    ]
+    catalog.close()

@@ -256,26 +256,37 @@ def test_of_a_large_unusable_page_only_the_first_max_record_bytes_are_kept(tmp_p
 
 
 def _partner(
-    list_records: Callable[[dict[str, str]], str], earliest: str | None = None
+    list_records: Callable[[dict[str, str]], str],
+    earliest: str | None = None,
+    requests: list[dict[str, str]] | None = None,
+    response_date: str | None = None,
 ) -> web.Application:
     """An OAI-PMH partner answering Identify as the fault provider does (but with the
     earliestDatestamp ``earliest``, if given), and ListRecords with the ``<ListRecords>``
     content ``list_records`` gives for the request's parameters (an OAI error if it starts
-    with ``<error``)."""
+    with ``<error``), each at ``response_date`` if given; each request's parameters are
+    appended to ``requests``."""
     provider = FaultProvider([])
     identify = provider._identify()
     if earliest is not None:
         identify = re.sub(rb"(<earliestDatestamp>)[^<]*", rb"\g<1>" + earliest.encode(), identify)
 
+    def dated(body: bytes) -> bytes:
+        if response_date is None:
+            return body
+        return re.sub(rb"(<responseDate>)[^<]*", rb"\g<1>" + response_date.encode(), body)
+
     async def answer(request: web.Request) -> web.Response:
         params = dict(request.query)
+        if requests is not None:
+            requests.append(params)
         if params.get("verb") == "Identify":
-            return web.Response(body=identify, content_type="text/xml")
+            return web.Response(body=dated(identify), content_type="text/xml")
         content = list_records(params)
         if not content.startswith("<error"):
             content = f"<ListRecords>{content}</ListRecords>"
         body = provider._envelope(content)
-        return web.Response(body=body, content_type="text/xml")
+        return web.Response(body=dated(body), content_type="text/xml")
 
     app = web.Application()
     app.router.add_get("/oai", answer)
@@ -323,4 +334,28 @@ def test_a_window_is_halved_from_1970_when_identify_gives_no_earliest_datestamp(
     assert report.status == SUCCEEDED, report.errors
     assert "window 1970-01-01..20" in report.errors[0] and "halving it" in report.errors[0]
     assert len(catalogue_of(catalog, "p")) == 2
+    catalog.close()
+
+
+@pytest.mark.parametrize(
+    ("said", "watermark"),
+    [("0999-06-01T00:00:00Z", "0999-05-31T23:59:59Z"),
+     ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z")],
+)
+def test_a_response_date_before_the_year_1000_is_a_watermark_the_next_run_reads(
+    said: str, watermark: str, records, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """A partner's clock set back centuries: its responseDate is the watermark (one second
+    earlier, where there is one), written with four digits, and asked from next time."""
+    requests: list[dict[str, str]] = []
+    app = _partner(lambda _params: _record("oai:p:1", records[0]), requests=requests,
+                   response_date=said)
+    catalog = sqlite_catalog(tmp_path, "past")
+    with serve(app) as url:
+        source = HarvestSource(name="p", url=url)
+        first = harvest(catalog, source, politeness=FAST)
+        second = harvest(catalog, source, politeness=FAST)
+    assert (first.status, first.watermark) == (SUCCEEDED, watermark), first.errors
+    assert (second.status, second.counts.unchanged) == (SUCCEEDED, 1), second.errors
+    assert requests[-1]["from"] == watermark
     catalog.close()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from catalog.harvest_state import LARGEST_INTEGER
-from crosswalks.xmltext import parse_untrusted, safe_parser
+from crosswalks.xmltext import MAX_XML_BYTES, parse_untrusted, safe_parser
 from harvester.faults import Event, HarvestError, ListLoop, MalformedResponse
 from harvester.harvested import Harvested
 
@@ -182,14 +182,21 @@ def _read_header(
     return OaiRecord(identifier, datestamp, deleted, specs, payload, raw, error)
 
 
-_ROOT_TAG = re.compile(rb"<(?:[\w.-]+:)?OAI-PMH\b[^>]*>")
+# A start tag holds no '<' (nor does an attribute value): the patterns of tags stop at one, so
+# that a page of tags left open is searched in one pass, not once to its end for each of them.
+_ROOT_TAG = re.compile(rb"<(?:[\w.-]+:)?OAI-PMH\b[^<>]*>")
 _NS_DECL = re.compile(rb"""\sxmlns(?::[\w.-]+)?\s*=\s*(?:"[^"]*"|'[^']*')""")
 _RECORD_START = re.compile(rb"<(?:[\w.-]+:)?record\s*>\s*<(?:[\w.-]+:)?header[\s>/]")
 _LIST_END = re.compile(rb"<(?:[\w.-]+:)?resumptionToken[\s>/]|</(?:[\w.-]+:)?ListRecords\s*>")
 _TOKEN = re.compile(
-    rb"<(?:[\w.-]+:)?resumptionToken\b[^>]*?(?:/>|>.*?</(?:[\w.-]+:)?resumptionToken\s*>)",
+    rb"<(?:[\w.-]+:)?resumptionToken\b[^<>]*?(?:/>|>.*?</(?:[\w.-]+:)?resumptionToken\s*>)",
     re.DOTALL,
 )
+"""The token element, matched where the list ends (only there: a search for it from there on
+would scan to the end of the page once for each token left unclosed)."""
+MAX_DECLARATION_BYTES = MAX_XML_BYTES
+"""Most bytes of the root's namespace declarations parsed again over all the records of a
+malformed page (they are parsed with each record): past it, the page is not salvaged."""
 _RESPONSE_DATE = re.compile(rb"<(?:[\w.-]+:)?responseDate\s*>([^<]{1,40})<")
 
 
@@ -205,6 +212,11 @@ def salvage_page(raw: bytes, events: list[Event]) -> Page:
         raise MalformedResponse("no OAI-PMH root element in a malformed page")
     declarations = b"".join(_NS_DECL.findall(root_tag.group(0)))
     starts = [m.start() for m in _RECORD_START.finditer(raw)]
+    if len(declarations) * len(starts) > MAX_DECLARATION_BYTES:
+        raise MalformedResponse(
+            f"malformed page of {len(starts)} records whose root declares "
+            f"{len(declarations)} bytes of namespaces: too costly to read record by record"
+        )
     end = _LIST_END.search(raw, starts[-1] if starts else 0)
     if end is None:
         raise MalformedResponse("malformed page whose list end cannot be found")
@@ -223,7 +235,7 @@ def salvage_page(raw: bytes, events: list[Event]) -> Page:
             name = identifier.group(1).decode("utf-8", "replace").strip() if identifier else None
             records.append(OaiRecord(name, None, False, [], None, chunk, f"malformed XML: {error}"))
     page = Page(_response_date_text(raw), records, None, raw_size=len(raw))
-    token = _TOKEN.search(raw, end.start())
+    token = _TOKEN.match(raw, end.start())
     if token is not None:
         try:
             wrapper = etree.fromstring(

@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 
 #: Largest PDU accepted from a target.
 MAX_PDU_BYTES = 64 * 1024 * 1024
+#: Most BER values decoded in one PDU from a target: decoded, each costs some hundred bytes of
+#: memory (64 MiB of 20-byte records would hold 13 million of them, some 2 GB), so a PDU holding
+#: more is refused before it is decoded. A Present of 500 OPAC records, each with many holdings,
+#: stays well under.
+MAX_PDU_VALUES = 1_000_000
 #: preferredMessageSize and exceptionalRecordSize proposed in the Init request.
 MESSAGE_SIZE = 16 * 1024 * 1024
 IMPLEMENTATION_NAME = "Koprik"
@@ -303,7 +308,7 @@ class Z3950Client:
                 self._writer.close()
                 raise Z3950Error(f"unreadable answer to {name}: {error}") from error
             try:
-                answer, content = decode_pdu(data)
+                answer, content = decode_pdu(data, MAX_PDU_VALUES)
             except PduError as error:
                 raise Z3950Error(f"undecodable answer to {name}: {error}") from error
         if answer == "close" and expected != "close":

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from config import HarvestSource
-from harvester.runs import FAILED, harvest
+from harvester.runs import FAILED, RunReport, harvest
+from harvester.z3950_origin import MAX_PDU_VALUES
 from koprik.cli import main
 from protocols.z3950 import oids
 from protocols.z3950.codec import OPTION_BITS, bit_string, encode_pdu, make_external
@@ -94,6 +95,27 @@ def test_an_answer_too_large_to_read_is_a_one_line_error(
     assert "PDU larger than" in line
 
 
+def _harvest_one_present(tmp_path: Path, present: bytes) -> tuple[int, RunReport]:
+    """Harvest a target that finds one record and answers the Present with ``present``: its
+    port and the run's report."""
+    answers = (
+        encode_pdu("initResponse", {
+            "protocolVersion": bit_string({0, 1, 2}), "options": bit_string(OPTION_BITS.values()),
+            "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True}),
+        encode_pdu("searchResponse", {"resultCount": 1, "numberOfRecordsReturned": 0,
+                                      "nextResultSetPosition": 1, "searchStatus": True}),
+        present,
+        encode_pdu("close", {"closeReason": 0}),
+    )  # fmt: skip
+    catalog = sqlite_catalog(tmp_path, "target")
+    for port in _target(*answers):
+        source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
+                               query="@attr 1=4 war", timeout=30)
+        report = harvest(catalog, source)
+    catalog.close()
+    return port, report
+
+
 def test_an_opac_record_whose_bibliographic_record_is_undecodable_fails_the_run_in_one_line(
     tmp_path: Path,
 ) -> None:
@@ -101,26 +123,33 @@ def test_an_opac_record_whose_bibliographic_record_is_undecodable_fails_the_run_
     but holds an INTEGER."""
     opac = make_external(oids.OPAC, {"bibliographicRecord": {
         "direct-reference": oids.SUTRS, "encoding": ("single-ASN1-type", b"\x02\x01\x05")}})
-    answers = (
-        encode_pdu("initResponse", {
-            "protocolVersion": bit_string({0, 1, 2}), "options": bit_string(OPTION_BITS.values()),
-            "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True}),
-        encode_pdu("searchResponse", {"resultCount": 1, "numberOfRecordsReturned": 0,
-                                      "nextResultSetPosition": 1, "searchStatus": True}),
-        encode_pdu("presentResponse", {
-            "numberOfRecordsReturned": 1, "nextResultSetPosition": 2, "presentStatus": 0,
-            "records": ("responseRecords", [{"record": ("retrievalRecord", opac)}])}),
-        encode_pdu("close", {"closeReason": 0}),
-    )  # fmt: skip
-    catalog = sqlite_catalog(tmp_path, "opac")
-    for port in _target(*answers):
-        source = HarvestSource(name="opac", url=f"127.0.0.1:{port}/Default", protocol="z3950",
-                               query="@attr 1=4 war", timeout=5)
-        report = harvest(catalog, source)
+    port, report = _harvest_one_present(tmp_path, encode_pdu("presentResponse", {
+        "numberOfRecordsReturned": 1, "nextResultSetPosition": 2, "presentStatus": 0,
+        "records": ("responseRecords", [{"record": ("retrievalRecord", opac)}])}))  # fmt: skip
     assert report.status == FAILED
     assert report.errors == [
         f"run failed: 127.0.0.1:{port}/Default: record 1: undecodable bibliographic record of an "
         "OPAC record: not a valid SutrsRecord: SutrsRecord: Expected InternationalString"
         "(SutrsRecord) with tag '1b', but got '02'. (At offset: 0)"
     ]
-    catalog.close()
+
+
+def test_a_present_answer_of_too_many_values_is_refused_before_it_is_decoded(
+    tmp_path: Path,
+) -> None:
+    """Asked for 1 record, the target sends 200,000 (4 MB, 1.4 million BER values): decoded,
+    each of 64 MiB of them would cost about 700 bytes of memory."""
+    one = encode_pdu("presentResponse", {
+        "numberOfRecordsReturned": 1, "nextResultSetPosition": 2, "presentStatus": 0,
+        "records": ("responseRecords", [{"record": ("retrievalRecord",
+                                                    make_external(oids.USMARC, b"x"))}])})
+    record = one[one.index(b"\x30"):]  # the NamePlusRecord, after the responseRecords tag
+    records = record * 200_000
+    body = one[2:11] + b"\xbc\x83" + len(records).to_bytes(3, "big") + records
+    present = b"\xb9\x83" + len(body).to_bytes(3, "big") + body
+    port, report = _harvest_one_present(tmp_path, present)
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: 127.0.0.1:{port}/Default: undecodable answer to presentRequest: "
+        f"more than {MAX_PDU_VALUES} BER values"
+    ]

@@ -623,7 +623,7 @@ class HarvestRun:
                 empty = empty + 1 if page.token and not page.records else 0
                 if empty > MAX_EMPTY_PAGES:
                     raise ResumptionLoop(f"{empty} empty pages in a row, each with a token")
-                loop.page(record.identifier for record in page.records)
+                loop.page(record.identifier or record.raw for record in page.records)
                 self.future.check((record.datestamp for record in page.records), guards.now())
                 records = [r.harvested() for r in page.records]
                 yield page, await asyncio.to_thread(prepare, self.catalog, target, records)

@@ -359,3 +359,27 @@ def test_a_response_date_before_the_year_1000_is_a_watermark_the_next_run_reads(
     assert (second.status, second.counts.unchanged) == (SUCCEEDED, 1), second.errors
     assert requests[-1]["from"] == watermark
     catalog.close()
+
+
+def test_a_list_of_records_without_identifiers_seen_again_is_a_loop(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every page holds the same three records, whose headers lack an identifier, and a new
+    token: told apart by their bytes, they are seen again (the partner stops after 200)."""
+    requests: list[dict[str, str]] = []
+    nameless = "".join(
+        _record("", marc).replace("<identifier></identifier>", "") for marc in records[:3]
+    )
+
+    def pages(params: dict[str, str]) -> str:
+        page = int(params.get("resumptionToken", "0"))
+        return nameless + (f"<resumptionToken>{page + 1}</resumptionToken>" if page < 200 else "")
+
+    catalog = sqlite_catalog(tmp_path, "nameless")
+    with serve(_partner(pages, requests=requests)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    assert report.status == PARTIAL
+    loop_pages = Settings().harvest.loop_pages
+    assert len(requests) == 1 + 3 * (1 + loop_pages)  # Identify, then three tries
+    assert "failed for good: 10 pages in a row held only records already seen" in "\n".join(
+        report.errors
+    )
+    catalog.close()

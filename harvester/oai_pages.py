@@ -17,7 +17,7 @@ from lxml import etree
 
 from catalog.harvest_state import LARGEST_INTEGER
 from crosswalks.xmltext import MAX_XML_BYTES, parse_untrusted, safe_parser
-from harvester.faults import Event, HarvestError, ListLoop, MalformedResponse
+from harvester.faults import Event, HarvestError, ListLoop, MalformedResponse, quoted
 from harvester.harvested import Harvested
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
@@ -89,7 +89,7 @@ def raise_oai_error(root: etree._Element) -> None:
     """Raise :class:`OaiError` if the response is an OAI-PMH error."""
     error = root.find(f"{_O}error")
     if error is not None:
-        raise OaiError(error.get("code") or "unknown", (error.text or "").strip())
+        raise OaiError(quoted(error.get("code") or "unknown"), quoted((error.text or "").strip()))
 
 
 def response_date(root: etree._Element) -> str:

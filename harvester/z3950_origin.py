@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from harvester.faults import quoted
 from protocols.z3950 import bib1, oids
 from protocols.z3950 import charset as charneg
 from protocols.z3950.codec import (
@@ -85,7 +86,7 @@ class Z3950Diagnostic(Z3950Error):
             kind, diag_rec = diag_rec
             if kind != "defaultFormat":
                 return cls(bib1.UNSPECIFIED_ERROR, "externally defined diagnostic")
-        addinfo = diag_rec.get("addinfo", ("", ""))[1]
+        addinfo = quoted(diag_rec.get("addinfo", ("", ""))[1])
         return cls(diag_rec["condition"], addinfo, diag_rec["diagnosticSetId"])
 
 

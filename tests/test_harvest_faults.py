@@ -383,3 +383,22 @@ def test_a_list_of_records_without_identifiers_seen_again_is_a_loop(records, tmp
         report.errors
     )
     catalog.close()
+
+
+def test_a_partners_long_error_message_is_quoted_in_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """badArgument with a message of 1,000,000 characters, to every request: each of the
+    window's halvings quoted all of it (65 MB in the run's record)."""
+    message = "m" * 1_000_000
+
+    def pages(_params: dict[str, str]) -> str:
+        return f'<error code="badArgument">{message}</error>'
+
+    catalog = sqlite_catalog(tmp_path, "talkative")
+    with serve(_partner(pages)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    with catalog.engine.connect() as connection:
+        errors = connection.execute(select(harvest_runs.c.errors)).scalar_one()
+    assert report.status != SUCCEEDED
+    assert "m" * 500 + "... (999500 more characters)" in errors
+    assert max(len(line) for line in report.errors) < 1000
+    catalog.close()

@@ -178,3 +178,27 @@ def test_a_hit_count_past_what_the_database_holds_is_saved_as_its_largest(record
         f"run failed: searchRetrieve at {len(records) + 1} of 3000000000 returned no records"
     )
     assert len(catalogue_of(catalog, "partner")) == len(records)
+
+
+def test_a_diagnostics_long_details_are_quoted_in_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async def answer(request: web.Request) -> web.Response:
+        if "query" not in request.query:
+            body = f'<explainResponse xmlns="{SRU_1}"><version>1.2</version></explainResponse>'
+            return web.Response(text=body, content_type="text/xml")
+        body = (f'<searchRetrieveResponse xmlns="{SRU_1}"><version>1.2</version>'
+                "<numberOfRecords>0</numberOfRecords><diagnostics><diagnostic xmlns="
+                '"http://www.loc.gov/zing/srw/diagnostic/"><uri>info:srw/diagnostic/1/1'
+                f"</uri><details>{'d' * 1_000_000}</details></diagnostic></diagnostics>"
+                "</searchRetrieveResponse>")
+        return web.Response(text=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/sru", answer)
+    catalog = sqlite_catalog(tmp_path, "talkative")
+    with serve(app) as url:
+        report = harvest(catalog, _source(url), politeness=FAST)
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: SRU diagnostic 1: ({'d' * 500}... (999500 more characters))"
+    ]
+    catalog.close()

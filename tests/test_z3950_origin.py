@@ -153,3 +153,16 @@ def test_a_present_answer_of_too_many_values_is_refused_before_it_is_decoded(
         f"run failed: 127.0.0.1:{port}/Default: undecodable answer to presentRequest: "
         f"more than {MAX_PDU_VALUES} BER values"
     ]
+
+
+def test_a_diagnostics_long_addinfo_is_quoted_in_part(tmp_path: Path) -> None:
+    port, report = _harvest_one_present(tmp_path, encode_pdu("presentResponse", {
+        "numberOfRecordsReturned": 0, "nextResultSetPosition": 1, "presentStatus": 5,
+        "records": ("nonSurrogateDiagnostic", {
+            "diagnosticSetId": oids.BIB1_DIAGNOSTIC_SET, "condition": 2,
+            "addinfo": ("v2Addinfo", "a" * 1_000_000)})}))  # fmt: skip
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: 127.0.0.1:{port}/Default: diagnostic 2: Temporary system error "
+        f"({'a' * 500}... (999500 more characters))"
+    ]

@@ -184,7 +184,7 @@ class Z3950Client:
         response = await self._request("initRequest", request, "initResponse")
         self.target_name = response.get("implementationName", "")
         if not response["result"]:
-            raise Z3950Error(f"target {self.target_name!r} rejected the Init request")
+            raise Z3950Error(f"target {quoted(self.target_name)!r} rejected the Init request")
         try:
             self.charset = charneg.negotiated_charset(response.get("otherInfo"))
         except PduError as error:
@@ -315,7 +315,7 @@ class Z3950Client:
         if answer == "close" and expected != "close":
             self._writer.close()
             reason = content.get("diagnosticInformation") or f"reason {content['closeReason']}"
-            raise Z3950Closed(reason)
+            raise Z3950Closed(quoted(reason))
         if answer != expected:
             raise Z3950Error(f"expected {expected}, target sent {answer}")
         return content

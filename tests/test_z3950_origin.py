@@ -166,3 +166,13 @@ def test_a_diagnostics_long_addinfo_is_quoted_in_part(tmp_path: Path) -> None:
         f"run failed: 127.0.0.1:{port}/Default: diagnostic 2: Temporary system error "
         f"({'a' * 500}... (999500 more characters))"
     ]
+
+
+def test_a_close_with_a_long_reason_is_quoted_in_part(tmp_path: Path) -> None:
+    port, report = _harvest_one_present(tmp_path, encode_pdu("close", {
+        "closeReason": 2, "diagnosticInformation": "c" * 1_000_000}))  # fmt: skip
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: 127.0.0.1:{port}/Default: target closed the association: "
+        f"{'c' * 500}... (999500 more characters)"
+    ]

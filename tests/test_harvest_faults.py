@@ -402,3 +402,14 @@ def test_a_partners_long_error_message_is_quoted_in_part(tmp_path) -> None:  # t
     assert "m" * 500 + "... (999500 more characters)" in errors
     assert max(len(line) for line in report.errors) < 1000
     catalog.close()
+
+
+def test_a_response_date_with_a_long_fraction_of_a_second_is_saved(records, catalog) -> None:  # type: ignore[no-untyped-def]
+    """responseDate 2024-06-01T00:00:00.000…Z with 40 digits of fraction: a datestamp, but
+    longer than the 32 characters the run's saved first responseDate holds."""
+    said = "2024-06-01T00:00:00." + "0" * 40 + "Z"
+    app = _partner(lambda _params: _record("oai:p:1", records[0]), response_date=said)
+    with serve(app) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    assert (report.status, report.watermark) == (SUCCEEDED, "2024-05-31T23:59:59Z"), report.errors
+    assert sorted(catalogue_of(catalog, "p")) == ["oai:p:1"]

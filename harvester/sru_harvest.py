@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from catalog import Catalog
 from catalog.store import PARALLEL_BATCH
 from config import HarvestSettings, HarvestSource, LimitSettings
-from harvester.faults import Event, HarvestError, ListLoop
+from harvester.faults import Event, HarvestError, ListLoop, quoted
 from harvester.guards import LoopGuard
 from harvester.harvested import Harvested
 from harvester.http_fetch import Politeness
@@ -101,7 +101,8 @@ def record_schema(prefix: str, explain: Explain) -> str:
     if prefix in ("", "marc21") and DC in offered:
         return DC
     raise SruHarvestError(
-        f"the server offers no {wanted!r} records (it offers {', '.join(sorted(offered))})"
+        f"the server offers no {wanted!r} records (it offers "
+        f"{quoted(', '.join(sorted(offered)))})"
     )
 
 

@@ -202,3 +202,26 @@ def test_a_diagnostics_long_details_are_quoted_in_part(tmp_path) -> None:  # typ
         f"run failed: SRU diagnostic 1: ({'d' * 500}... (999500 more characters))"
     ]
     catalog.close()
+
+
+def test_the_schemas_an_explain_lists_are_quoted_in_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """explain lists 20,000 record schemas, none of them MARCXML or Dublin Core."""
+    schemas = "".join(f'<schema name="s{n:05}" identifier="info:{n}"/>' for n in range(20_000))
+
+    async def answer(_request: web.Request) -> web.Response:
+        body = (f'<explainResponse xmlns="{SRU_1}"><version>1.2</version><record>'
+                "<recordPacking>xml</recordPacking><recordData>"
+                f'<explain xmlns="http://explain.z3950.org/dtd/2.0/"><schemaInfo>{schemas}'
+                "</schemaInfo></explain></recordData></record></explainResponse>")
+        return web.Response(text=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/sru", answer)
+    catalog = sqlite_catalog(tmp_path, "many-schemas")
+    with serve(app) as url:
+        report = harvest(catalog, _source(url), politeness=FAST)
+    assert report.status == FAILED
+    (line,) = report.errors
+    assert line.startswith("run failed: the server offers no 'marcxml' records (it offers s00000")
+    assert line.endswith(" more characters))") and len(line) < 700
+    catalog.close()

@@ -286,3 +286,29 @@ async def test_a_malformed_page_is_salvaged_or_refused_in_linear_time(kind: str)
             seconds = time.monotonic() - started
     assert seconds < 10, f"{len(body)} bytes took {seconds:.1f} s"
     assert all(r.error for page in pages for r in page.records)
+
+
+@pytest.mark.parametrize("when", [
+    "Fri, 31 Dec 99999999999999999999 23:59:59 GMT",   # a year past a C long
+    "Fri, 31 Dec 2024 23:59:59 +99999999999999999999",  # an offset past a C int
+])
+async def test_a_retry_after_date_out_of_every_range_is_backoff(when: str, records) -> None:  # type: ignore[no-untyped-def]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    answers = [web.Response(status=503, headers={"Retry-After": when}),
+               web.Response(body=FaultProvider(records)._identify(), content_type="text/xml")]
+
+    async def busy_then_fine(_request: web.Request) -> web.Response:
+        return answers.pop(0)
+
+    app = web.Application()
+    app.router.add_get("/oai", busy_then_fine)
+    with serve(app) as url:
+        async with OaiClient(url, FAST, sleep=sleep) as client:
+            identity = await client.identify()
+    assert identity.repository_name == "Fault provider"
+    assert len(waits) == 1 and waits[0] <= FAST.backoff  # no Retry-After read: the backoff
+    assert [e.kind for e in client.events] == ["http-503"]

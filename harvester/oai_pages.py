@@ -205,7 +205,8 @@ def salvage_page(raw: bytes, events: list[Event]) -> Page:
 
     Each ``<record>`` is cut out at the record boundaries and parsed on its own, inside the
     namespace declarations of the page's root element. The resumption token must itself be
-    well-formed, or the page is unusable and :class:`MalformedResponse` is raised.
+    well-formed and whole, or the page is unusable and :class:`MalformedResponse` is raised (a
+    page whose token is cut short is not the last page of its list).
     """
     root_tag = _ROOT_TAG.search(raw)
     if root_tag is None:
@@ -236,6 +237,8 @@ def salvage_page(raw: bytes, events: list[Event]) -> Page:
             records.append(OaiRecord(name, None, False, [], None, chunk, f"malformed XML: {error}"))
     page = Page(_response_date_text(raw), records, None, raw_size=len(raw))
     token = _TOKEN.match(raw, end.start())
+    if token is None and not raw.startswith(b"</", end.start()):  # no end of the list either
+        raise MalformedResponse("malformed page whose resumption token is cut short")
     if token is not None:
         try:
             wrapper = etree.fromstring(

@@ -312,3 +312,23 @@ async def test_a_retry_after_date_out_of_every_range_is_backoff(when: str, recor
     assert identity.repository_name == "Fault provider"
     assert len(waits) == 1 and waits[0] <= FAST.backoff  # no Retry-After read: the backoff
     assert [e.kind for e in client.events] == ["http-503"]
+
+
+async def test_a_page_cut_inside_its_resumption_token_is_no_last_page(records) -> None:  # type: ignore[no-untyped-def]
+    """Each time, the page ends in the middle of its token: read as a page without a token,
+    it ended the list (the run succeeded, its watermark moved past the pages never asked for)."""
+    provider = FaultProvider(records)
+
+    async def cut(request: web.Request) -> web.Response:
+        whole = (await provider._handle(request)).body
+        assert isinstance(whole, bytes)
+        return web.Response(body=whole[: whole.index(b"</resumptionToken>") - 2],
+                            content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/oai", cut)
+    with serve(app) as url:
+        async with OaiClient(url, FAST) as client:
+            with pytest.raises(MalformedResponse, match="resumption token is cut short"):
+                await _all(client)
+    assert [e.kind for e in client.events] == ["malformed-xml", "malformed-xml"]

@@ -37,6 +37,10 @@ from sqlalchemy import (
 
 from catalog.models import metadata
 
+LARGEST_INTEGER = 2**31 - 1
+"""The largest number an ``Integer`` column holds on every engine (PostgreSQL's ``integer``):
+a partner's cursor or hit count beyond it cannot be saved, and is no real one anyway."""
+
 harvest_sources = Table(
     "harvest_sources",
     metadata,

@@ -32,20 +32,23 @@ def step(granularity: str) -> timedelta:
 
 
 def render(moment: datetime, granularity: str) -> str:
-    """``moment`` written in ``granularity`` (UTC)."""
+    """``moment`` written in ``granularity`` (UTC), its year in four digits (``strftime``'s
+    ``%Y`` writes the year 999 as ``999``, which no datestamp is)."""
     moment = moment.astimezone(UTC)
     if granularity == DAY:
-        return moment.strftime("%Y-%m-%d")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return moment.date().isoformat()
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def watermark_from(response_date: str, granularity: str) -> str:
     """The watermark after a successful run whose first response carried ``response_date``.
 
     One granularity step earlier, so that a record changed in the same second (or day) as the
-    run started is harvested again next time rather than missed.
+    run started is harvested again next time rather than missed; but never before the first
+    moment a datetime holds (a responseDate of 0001-01-01 stays so).
     """
-    return render(parse(response_date) - step(granularity), granularity)
+    earliest = datetime.min.replace(tzinfo=UTC) + step(granularity)
+    return render(max(parse(response_date), earliest) - step(granularity), granularity)
 
 
 def split(start: str, end: str, granularity: str) -> tuple[tuple[str, str], tuple[str, str]] | None:

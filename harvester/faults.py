@@ -10,6 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_QUOTED = 500
+"""Most characters of a partner's own text (an error's message, a value it sent) a fault
+quotes: a partner may send megabytes of it, and a run may repeat the line (a window halved
+some 30 times)."""
+
+
+def quoted(text: str) -> str:
+    """``text`` from a partner as a fault quotes it: its first :data:`MAX_QUOTED` characters,
+    and how many more there were."""
+    if len(text) <= MAX_QUOTED:
+        return text
+    return f"{text[:MAX_QUOTED]}... ({len(text) - MAX_QUOTED} more characters)"
+
 
 class HarvestError(Exception):
     """A request that failed for good (after the retries the politeness policy allows)."""

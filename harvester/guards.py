@@ -32,8 +32,9 @@ def now() -> datetime:
 
 def own_clock(said: str, clock: datetime) -> tuple[str, str | None]:
     """The date a run may take as its start: the partner's responseDate ``said`` unless it is
-    unreadable or after ``clock`` (ours), then ``clock``. Returns it (seconds granularity) and
-    the fault to record, if any."""
+    unreadable or after ``clock`` (ours), then ``clock``. Returns it (seconds granularity,
+    written as Koprik writes datestamps: a responseDate may carry a fraction of a second of any
+    length) and the fault to record, if any."""
     mine = dates.render(clock, dates.SECONDS)
     try:
         theirs = dates.parse(said)
@@ -41,7 +42,7 @@ def own_clock(said: str, clock: datetime) -> tuple[str, str | None]:
         return mine, f"bad-response-date: responseDate {said[:40]!r} is not a datestamp; " \
             f"our clock ({mine}) is used"
     if theirs <= clock:
-        return said, None
+        return dates.render(theirs, dates.SECONDS), None
     if theirs - clock <= CLOCK_SKEW:
         return mine, None
     return mine, f"future-response-date: responseDate {said} is after our clock ({mine}); " \

@@ -313,7 +313,7 @@ def _retry_after(value: str | None, policy: Politeness) -> float | None:
     else:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # (a year or an offset past a C long)
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)

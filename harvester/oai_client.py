@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from harvester.faults import Event, HarvestError, MalformedResponse
+from harvester.faults import Event, HarvestError, MalformedResponse, quoted
 from harvester.http_fetch import FetchingClient, HttpFetcher, Politeness
 from harvester.oai_pages import (
     OAI_NS,
@@ -122,10 +122,12 @@ class OaiClient(FetchingClient):
         )
         if identity.protocol_version != "2.0":
             raise MalformedResponse(
-                f"protocolVersion is {identity.protocol_version!r}, not OAI-PMH 2.0"
+                f"protocolVersion is {quoted(identity.protocol_version)!r}, not OAI-PMH 2.0"
             )
         if identity.granularity not in ("YYYY-MM-DD", "YYYY-MM-DDThh:mm:ssZ"):
-            raise MalformedResponse(f"granularity {identity.granularity!r} is not OAI-PMH 2.0")
+            raise MalformedResponse(
+                f"granularity {quoted(identity.granularity)!r} is not OAI-PMH 2.0"
+            )
         return identity
 
     async def metadata_formats(self) -> dict[str, str]:

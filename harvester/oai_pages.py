@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from crosswalks.xmltext import parse_untrusted, safe_parser
-from harvester.faults import Event, HarvestError, ListLoop, MalformedResponse
+from catalog.harvest_state import LARGEST_INTEGER
+from crosswalks.xmltext import MAX_XML_BYTES, parse_untrusted, safe_parser
+from harvester.faults import Event, HarvestError, ListLoop, MalformedResponse, quoted
 from harvester.harvested import Harvested
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
@@ -88,7 +89,7 @@ def raise_oai_error(root: etree._Element) -> None:
     """Raise :class:`OaiError` if the response is an OAI-PMH error."""
     error = root.find(f"{_O}error")
     if error is not None:
-        raise OaiError(error.get("code") or "unknown", (error.text or "").strip())
+        raise OaiError(quoted(error.get("code") or "unknown"), quoted((error.text or "").strip()))
 
 
 def response_date(root: etree._Element) -> str:
@@ -122,8 +123,12 @@ def _read_token(element: etree._Element | None, page: Page) -> None:
 
 
 def _int_or_none(value: str | None) -> int | None:
+    """The number ``value`` says, or None: no number, or one past what the database saves."""
     text = (value or "").strip()
-    return int(text) if text.isascii() and text.isdigit() else None
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(LARGEST_INTEGER)):
+        return None  # (a string of a million digits would take seconds to convert)
+    number = int(text)
+    return number if number <= LARGEST_INTEGER else None
 
 
 _HEADER = f"{_O}header"
@@ -177,14 +182,21 @@ def _read_header(
     return OaiRecord(identifier, datestamp, deleted, specs, payload, raw, error)
 
 
-_ROOT_TAG = re.compile(rb"<(?:[\w.-]+:)?OAI-PMH\b[^>]*>")
+# A start tag holds no '<' (nor does an attribute value): the patterns of tags stop at one, so
+# that a page of tags left open is searched in one pass, not once to its end for each of them.
+_ROOT_TAG = re.compile(rb"<(?:[\w.-]+:)?OAI-PMH\b[^<>]*>")
 _NS_DECL = re.compile(rb"""\sxmlns(?::[\w.-]+)?\s*=\s*(?:"[^"]*"|'[^']*')""")
 _RECORD_START = re.compile(rb"<(?:[\w.-]+:)?record\s*>\s*<(?:[\w.-]+:)?header[\s>/]")
 _LIST_END = re.compile(rb"<(?:[\w.-]+:)?resumptionToken[\s>/]|</(?:[\w.-]+:)?ListRecords\s*>")
 _TOKEN = re.compile(
-    rb"<(?:[\w.-]+:)?resumptionToken\b[^>]*?(?:/>|>.*?</(?:[\w.-]+:)?resumptionToken\s*>)",
+    rb"<(?:[\w.-]+:)?resumptionToken\b[^<>]*?(?:/>|>.*?</(?:[\w.-]+:)?resumptionToken\s*>)",
     re.DOTALL,
 )
+"""The token element, matched where the list ends (only there: a search for it from there on
+would scan to the end of the page once for each token left unclosed)."""
+MAX_DECLARATION_BYTES = MAX_XML_BYTES
+"""Most bytes of the root's namespace declarations parsed again over all the records of a
+malformed page (they are parsed with each record): past it, the page is not salvaged."""
 _RESPONSE_DATE = re.compile(rb"<(?:[\w.-]+:)?responseDate\s*>([^<]{1,40})<")
 
 
@@ -193,13 +205,19 @@ def salvage_page(raw: bytes, events: list[Event]) -> Page:
 
     Each ``<record>`` is cut out at the record boundaries and parsed on its own, inside the
     namespace declarations of the page's root element. The resumption token must itself be
-    well-formed, or the page is unusable and :class:`MalformedResponse` is raised.
+    well-formed and whole, or the page is unusable and :class:`MalformedResponse` is raised (a
+    page whose token is cut short is not the last page of its list).
     """
     root_tag = _ROOT_TAG.search(raw)
     if root_tag is None:
         raise MalformedResponse("no OAI-PMH root element in a malformed page")
     declarations = b"".join(_NS_DECL.findall(root_tag.group(0)))
     starts = [m.start() for m in _RECORD_START.finditer(raw)]
+    if len(declarations) * len(starts) > MAX_DECLARATION_BYTES:
+        raise MalformedResponse(
+            f"malformed page of {len(starts)} records whose root declares "
+            f"{len(declarations)} bytes of namespaces: too costly to read record by record"
+        )
     end = _LIST_END.search(raw, starts[-1] if starts else 0)
     if end is None:
         raise MalformedResponse("malformed page whose list end cannot be found")
@@ -218,7 +236,9 @@ def salvage_page(raw: bytes, events: list[Event]) -> Page:
             name = identifier.group(1).decode("utf-8", "replace").strip() if identifier else None
             records.append(OaiRecord(name, None, False, [], None, chunk, f"malformed XML: {error}"))
     page = Page(_response_date_text(raw), records, None, raw_size=len(raw))
-    token = _TOKEN.search(raw, end.start())
+    token = _TOKEN.match(raw, end.start())
+    if token is None and not raw.startswith(b"</", end.start()):  # no end of the list either
+        raise MalformedResponse("malformed page whose resumption token is cut short")
     if token is not None:
         try:
             wrapper = etree.fromstring(

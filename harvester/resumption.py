@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select, update
 
 from catalog import CatalogWriter
-from catalog.harvest_state import harvest_state
+from catalog.harvest_state import LARGEST_INTEGER, harvest_state
 from config import HarvestSource
 from harvester.ingest import Counts
 from harvester.pipeline import OnBatch
@@ -172,7 +172,7 @@ class ResultSetResume:
         if saved is None:
             return 1
         self.saved = None
-        if hits != saved.hits:
+        if _held(hits) != saved.hits:
             self.notes.append(
                 f"run #{saved.run_id} stopped at record {saved.position} of {saved.hits} hits; "
                 f"the query now has {hits}: the result set changed, starting from record 1"
@@ -204,7 +204,13 @@ class ResultSetResume:
         """Save, in a page's transaction, that the run goes on at record ``following`` of
         ``hits``."""
         save(connection, self.source, run_id=self.run_id, query=self.query, cursor=following,
-             hits=hits, endpoint=self.endpoint)
+             hits=_held(hits), endpoint=self.endpoint)
+
+
+def _held(hits: int) -> int:
+    """``hits`` as the database holds them: a server's count past its integers (a lie: no
+    result set is that large) is saved, and compared, as the largest it holds."""
+    return min(hits, LARGEST_INTEGER)
 
 
 def saving(

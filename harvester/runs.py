@@ -540,6 +540,14 @@ class HarvestRun:
             self.errors.append(fault)
         return start
 
+    def _earliest(self) -> str | None:
+        """Identify's earliestDatestamp in the source's granularity; None when it gives none
+        (or text that is no datestamp: only a failed list's halving needs it)."""
+        try:
+            return self._in_granularity(self.earliest)
+        except ValueError:
+            return None
+
     def _in_granularity(self, datestamp: str | None) -> str | None:
         if datestamp is None:
             return None
@@ -584,7 +592,7 @@ class HarvestRun:
         self, spec: str | None, start: str | None, end: str | None, failure: str
     ) -> None:
         plan = self._planned()
-        low = start or self._in_granularity(self.earliest) or "1970-01-01"
+        low = start or self._earliest() or "1970-01-01"
         if end is None:
             end = dates.render(dates.parse(plan.first_response_date), self.granularity)
             plan.run_until = plan.run_until or end
@@ -625,7 +633,7 @@ class HarvestRun:
                 empty = empty + 1 if page.token and not page.records else 0
                 if empty > MAX_EMPTY_PAGES:
                     raise ResumptionLoop(f"{empty} empty pages in a row, each with a token")
-                loop.page(record.identifier for record in page.records)
+                loop.page(record.identifier or record.raw for record in page.records)
                 self.future.check((record.datestamp for record in page.records), guards.now())
                 records = [r.harvested() for r in page.records]
                 yield page, await asyncio.to_thread(prepare, self.catalog, target, records)

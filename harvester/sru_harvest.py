@@ -30,7 +30,9 @@ Semantics, as for Z39.50 sources (:mod:`harvester.z3950_harvest`):
   truncated XML are retried under the source's politeness; a record that cannot be used is a
   reject with its bytes; a page of records already seen (``loop_pages`` pages in a row), a
   ``nextRecordPosition`` that does not move forward, or a page without records before the
-  end of the results ends the harvest with the reason. Pages committed before stay.
+  end of the results ends the harvest with the reason. Pages committed before stay. A
+  ``nextRecordPosition`` past the records a page sent is not followed: the records between
+  are asked for next (the fault is in the run's record).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from datetime import UTC, datetime
 from catalog import Catalog
 from catalog.store import PARALLEL_BATCH
 from config import HarvestSettings, HarvestSource, LimitSettings
-from harvester.faults import HarvestError, ListLoop
+from harvester.faults import Event, HarvestError, ListLoop, quoted
 from harvester.guards import LoopGuard
 from harvester.harvested import Harvested
 from harvester.http_fetch import Politeness
@@ -99,7 +101,8 @@ def record_schema(prefix: str, explain: Explain) -> str:
     if prefix in ("", "marc21") and DC in offered:
         return DC
     raise SruHarvestError(
-        f"the server offers no {wanted!r} records (it offers {', '.join(sorted(offered))})"
+        f"the server offers no {wanted!r} records (it offers "
+        f"{quoted(', '.join(sorted(offered)))})"
     )
 
 
@@ -192,10 +195,10 @@ async def _pages(
                 raise SruHarvestError(
                     f"searchRetrieve at {start} of {page.hits} returned no records"
                 )
+            following = _following(client, page, start)  # of the records as sent
             if limit is not None:  # a server may send more than maximumRecords
                 del page.records[limit - start + 1 :]
             loop.page(record.key for record in page.records)
-            following = page.next_position or start + len(page.records)
             if following <= start:
                 raise ListLoop(f"nextRecordPosition {following} does not move on from {start}")
             yield page, await asyncio.to_thread(prepare, catalog, target, _items(page)), following
@@ -218,6 +221,19 @@ async def _pages(
                 progress(done, page.hits)
 
     await overlapped(pages(), store)
+
+
+def _following(client: SruClient, page: SruPage, start: int) -> int:
+    """The position to ask for after ``page`` (asked from ``start``): its nextRecordPosition,
+    but never past its last record. A server that points further (it sent fewer records than
+    it counted on) would have the records between skipped; the fault is recorded."""
+    sent = start + len(page.records)
+    if page.next_position is None or page.next_position <= sent:
+        return page.next_position or sent
+    client.events.append(Event("next-position", f"nextRecordPosition {page.next_position} "
+                               f"after {len(page.records)} records from {start}; {sent} is "
+                               "asked for next"))
+    return sent
 
 
 def _items(page: SruPage) -> list[Harvested]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from crosswalks.xmltext import parse_untrusted
-from harvester.faults import HarvestError, MalformedResponse
+from harvester.faults import HarvestError, MalformedResponse, quoted
 from harvester.harvested import Harvested
 
 SRU_1 = "http://www.loc.gov/zing/srw/"
@@ -203,9 +203,9 @@ def _raise_diagnostic(root: etree._Element) -> None:
         if isinstance(diagnostic.tag, str):
             d = etree.QName(diagnostic).namespace
             raise SruError(
-                (diagnostic.findtext(f"{{{d}}}uri") or "").strip(),
-                (diagnostic.findtext(f"{{{d}}}message") or "").strip(),
-                (diagnostic.findtext(f"{{{d}}}details") or "").strip(),
+                quoted((diagnostic.findtext(f"{{{d}}}uri") or "").strip()),
+                quoted((diagnostic.findtext(f"{{{d}}}message") or "").strip()),
+                quoted((diagnostic.findtext(f"{{{d}}}details") or "").strip()),
             )
 
 

@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from harvester.faults import quoted
 from protocols.z3950 import bib1, oids
 from protocols.z3950 import charset as charneg
 from protocols.z3950.codec import (
@@ -40,6 +41,11 @@ log = logging.getLogger(__name__)
 
 #: Largest PDU accepted from a target.
 MAX_PDU_BYTES = 64 * 1024 * 1024
+#: Most BER values decoded in one PDU from a target: decoded, each costs some hundred bytes of
+#: memory (64 MiB of 20-byte records would hold 13 million of them, some 2 GB), so a PDU holding
+#: more is refused before it is decoded. A Present of 500 OPAC records, each with many holdings,
+#: stays well under.
+MAX_PDU_VALUES = 1_000_000
 #: preferredMessageSize and exceptionalRecordSize proposed in the Init request.
 MESSAGE_SIZE = 16 * 1024 * 1024
 IMPLEMENTATION_NAME = "Koprik"
@@ -80,7 +86,7 @@ class Z3950Diagnostic(Z3950Error):
             kind, diag_rec = diag_rec
             if kind != "defaultFormat":
                 return cls(bib1.UNSPECIFIED_ERROR, "externally defined diagnostic")
-        addinfo = diag_rec.get("addinfo", ("", ""))[1]
+        addinfo = quoted(diag_rec.get("addinfo", ("", ""))[1])
         return cls(diag_rec["condition"], addinfo, diag_rec["diagnosticSetId"])
 
 
@@ -178,7 +184,7 @@ class Z3950Client:
         response = await self._request("initRequest", request, "initResponse")
         self.target_name = response.get("implementationName", "")
         if not response["result"]:
-            raise Z3950Error(f"target {self.target_name!r} rejected the Init request")
+            raise Z3950Error(f"target {quoted(self.target_name)!r} rejected the Init request")
         try:
             self.charset = charneg.negotiated_charset(response.get("otherInfo"))
         except PduError as error:
@@ -303,13 +309,13 @@ class Z3950Client:
                 self._writer.close()
                 raise Z3950Error(f"unreadable answer to {name}: {error}") from error
             try:
-                answer, content = decode_pdu(data)
+                answer, content = decode_pdu(data, MAX_PDU_VALUES)
             except PduError as error:
                 raise Z3950Error(f"undecodable answer to {name}: {error}") from error
         if answer == "close" and expected != "close":
             self._writer.close()
             reason = content.get("diagnosticInformation") or f"reason {content['closeReason']}"
-            raise Z3950Closed(reason)
+            raise Z3950Closed(quoted(reason))
         if answer != expected:
             raise Z3950Error(f"expected {expected}, target sent {answer}")
         return content
@@ -342,7 +348,13 @@ class Z3950Client:
         data, bibliographic_syntax = b"", None
         if bibliographic is not None:
             bibliographic_syntax = bibliographic.get("direct-reference")
-            content = decode_external(bibliographic)
+            try:
+                content = decode_external(bibliographic)
+            except PduError as error:
+                raise Z3950Error(
+                    f"record {position}: undecodable bibliographic record of an OPAC record: "
+                    f"{error}"
+                ) from error
             data = content if isinstance(content, bytes) else b""
         holdings = [
             value for kind, value in opac.get("holdingsData", []) if kind == "holdingsAndCirc"

@@ -8,14 +8,19 @@ quarantined with its bytes; a page refused for declaring entities is kept as a r
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Callable
 
 import pytest
+from aiohttp import web
+from pymarc import Record
 from sqlalchemy import select
 
 from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects, harvest_runs
 from config import HarvestSource, Settings
+from crosswalks.marcxml import record_to_marcxml
 from harvester.oai_client import Politeness
 from harvester.runs import PARTIAL, SUCCEEDED, harvest
 from tests.fault_provider import (
@@ -248,3 +253,163 @@ def test_of_a_large_unusable_page_only_the_first_max_record_bytes_are_kept(tmp_p
     assert page.reason.endswith(f"(first 1048576 of {len(body)} bytes kept)")
     assert page.raw == body[:1048576]
     catalog.close()
+
+
+def _partner(
+    list_records: Callable[[dict[str, str]], str],
+    earliest: str | None = None,
+    requests: list[dict[str, str]] | None = None,
+    response_date: str | None = None,
+) -> web.Application:
+    """An OAI-PMH partner answering Identify as the fault provider does (but with the
+    earliestDatestamp ``earliest``, if given), and ListRecords with the ``<ListRecords>``
+    content ``list_records`` gives for the request's parameters (an OAI error if it starts
+    with ``<error``), each at ``response_date`` if given; each request's parameters are
+    appended to ``requests``."""
+    provider = FaultProvider([])
+    identify = provider._identify()
+    if earliest is not None:
+        identify = re.sub(rb"(<earliestDatestamp>)[^<]*", rb"\g<1>" + earliest.encode(), identify)
+
+    def dated(body: bytes) -> bytes:
+        if response_date is None:
+            return body
+        return re.sub(rb"(<responseDate>)[^<]*", rb"\g<1>" + response_date.encode(), body)
+
+    async def answer(request: web.Request) -> web.Response:
+        params = dict(request.query)
+        if requests is not None:
+            requests.append(params)
+        if params.get("verb") == "Identify":
+            return web.Response(body=dated(identify), content_type="text/xml")
+        content = list_records(params)
+        if not content.startswith("<error"):
+            content = f"<ListRecords>{content}</ListRecords>"
+        body = provider._envelope(content)
+        return web.Response(body=dated(body), content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/oai", answer)
+    return app
+
+
+def _record(identifier: str, marc: Record) -> str:
+    return (f"<record><header><identifier>{identifier}</identifier>"
+            "<datestamp>2023-01-01T00:00:00Z</datestamp></header>"
+            f"<metadata>{record_to_marcxml(marc).decode()}</metadata></record>")
+
+
+def test_a_cursor_or_list_size_too_large_to_save_is_ignored(records, catalog) -> None:  # type: ignore[no-untyped-def]
+    """The cursor is saved with each page: 2**31 does not fit PostgreSQL's integer, 30 digits
+    not SQLite's either."""
+
+    def pages(params: dict[str, str]) -> str:
+        if "resumptionToken" not in params:
+            return (_record("oai:p:1", records[0])
+                    + f'<resumptionToken cursor="{2**31}" completeListSize="{2**31}">next'
+                    "</resumptionToken>")
+        return _record("oai:p:2", records[1]) + f'<resumptionToken cursor="{"9" * 30}"/>'
+
+    with serve(_partner(pages)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    assert report.status == SUCCEEDED, report.errors
+    assert sorted(catalogue_of(catalog, "p")) == ["oai:p:1", "oai:p:2"]
+
+
+@pytest.mark.parametrize("earliest", ["", "the dawn of time"])
+def test_a_window_is_halved_from_1970_when_identify_gives_no_earliest_datestamp(
+    earliest: str, records, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """The list of the whole repository fails (badArgument unless a ``from`` is sent): its
+    halves start at 1970-01-01, Identify's earliestDatestamp being none."""
+
+    def pages(params: dict[str, str]) -> str:
+        if "from" not in params:
+            return '<error code="badArgument">from is required</error>'
+        return _record(f"oai:p:{params['from']}", records[0])
+
+    catalog = sqlite_catalog(tmp_path, "earliest")
+    with serve(_partner(pages, earliest)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    assert report.status == SUCCEEDED, report.errors
+    assert "window 1970-01-01..20" in report.errors[0] and "halving it" in report.errors[0]
+    assert len(catalogue_of(catalog, "p")) == 2
+    catalog.close()
+
+
+@pytest.mark.parametrize(
+    ("said", "watermark"),
+    [("0999-06-01T00:00:00Z", "0999-05-31T23:59:59Z"),
+     ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z")],
+)
+def test_a_response_date_before_the_year_1000_is_a_watermark_the_next_run_reads(
+    said: str, watermark: str, records, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """A partner's clock set back centuries: its responseDate is the watermark (one second
+    earlier, where there is one), written with four digits, and asked from next time."""
+    requests: list[dict[str, str]] = []
+    app = _partner(lambda _params: _record("oai:p:1", records[0]), requests=requests,
+                   response_date=said)
+    catalog = sqlite_catalog(tmp_path, "past")
+    with serve(app) as url:
+        source = HarvestSource(name="p", url=url)
+        first = harvest(catalog, source, politeness=FAST)
+        second = harvest(catalog, source, politeness=FAST)
+    assert (first.status, first.watermark) == (SUCCEEDED, watermark), first.errors
+    assert (second.status, second.counts.unchanged) == (SUCCEEDED, 1), second.errors
+    assert requests[-1]["from"] == watermark
+    catalog.close()
+
+
+def test_a_list_of_records_without_identifiers_seen_again_is_a_loop(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every page holds the same three records, whose headers lack an identifier, and a new
+    token: told apart by their bytes, they are seen again (the partner stops after 200)."""
+    requests: list[dict[str, str]] = []
+    nameless = "".join(
+        _record("", marc).replace("<identifier></identifier>", "") for marc in records[:3]
+    )
+
+    def pages(params: dict[str, str]) -> str:
+        page = int(params.get("resumptionToken", "0"))
+        return nameless + (f"<resumptionToken>{page + 1}</resumptionToken>" if page < 200 else "")
+
+    catalog = sqlite_catalog(tmp_path, "nameless")
+    with serve(_partner(pages, requests=requests)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    assert report.status == PARTIAL
+    loop_pages = Settings().harvest.loop_pages
+    assert len(requests) == 1 + 3 * (1 + loop_pages)  # Identify, then three tries
+    assert "failed for good: 10 pages in a row held only records already seen" in "\n".join(
+        report.errors
+    )
+    catalog.close()
+
+
+def test_a_partners_long_error_message_is_quoted_in_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """badArgument with a message of 1,000,000 characters, to every request: each of the
+    window's halvings quoted all of it (65 MB in the run's record)."""
+    message = "m" * 1_000_000
+
+    def pages(_params: dict[str, str]) -> str:
+        return f'<error code="badArgument">{message}</error>'
+
+    catalog = sqlite_catalog(tmp_path, "talkative")
+    with serve(_partner(pages)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    with catalog.engine.connect() as connection:
+        errors = connection.execute(select(harvest_runs.c.errors)).scalar_one()
+    assert report.status != SUCCEEDED
+    assert "m" * 500 + "... (999500 more characters)" in errors
+    assert max(len(line) for line in report.errors) < 1000
+    catalog.close()
+
+
+def test_a_response_date_with_a_long_fraction_of_a_second_is_saved(records, catalog) -> None:  # type: ignore[no-untyped-def]
+    """responseDate 2024-06-01T00:00:00.000…Z with 40 digits of fraction: a datestamp, but
+    longer than the 32 characters the run's saved first responseDate holds."""
+    said = "2024-06-01T00:00:00." + "0" * 40 + "Z"
+    app = _partner(lambda _params: _record("oai:p:1", records[0]), response_date=said)
+    with serve(app) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    assert (report.status, report.watermark) == (SUCCEEDED, "2024-05-31T23:59:59Z"), report.errors
+    assert sorted(catalogue_of(catalog, "p")) == ["oai:p:1"]

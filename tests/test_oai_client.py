@@ -250,3 +250,85 @@ async def test_entities_are_refused_and_nothing_is_fetched(kind: str, tmp_path) 
     assert "entit" in str(caught.value)
     assert caught.value.raw.startswith(b"<?xml")
     assert "/entity" not in hits
+
+
+_OPENING = (b'<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+            b"<responseDate>2024-01-01T00:00:00Z</responseDate><request>x</request>")
+_BROKEN = b"<record><header><identifier>x</identifier></header><metadata>\x01</metadata></record>"
+SLOW_TO_SALVAGE = {
+    # each unterminated token was searched to the end of the page
+    "unterminated-tokens": _OPENING + b"<ListRecords>" + _BROKEN + b"<resumptionToken>" * 60_000,
+    # each root start tag without its '>' was searched to the end of the page
+    "unclosed-root-tags": b'<?xml version="1.0"?>' + b"<OAI-PMH" * 120_000,
+    # the root's declarations were parsed again with each of the records
+    "long-declarations": _OPENING.replace(
+        b"<OAI-PMH ", b"<OAI-PMH " + b"".join(b' xmlns:n%d="urn:%d"' % (n, n) for n in range(5000))
+    ) + b"<ListRecords>" + _BROKEN * 20_000 + b"</ListRecords></OAI-PMH>",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SLOW_TO_SALVAGE))
+async def test_a_malformed_page_is_salvaged_or_refused_in_linear_time(kind: str) -> None:
+    body = SLOW_TO_SALVAGE[kind]
+
+    async def hostile(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/oai", hostile)
+    with serve(app) as url:
+        async with OaiClient(url, FAST) as client:
+            started = time.monotonic()
+            try:
+                pages = await _all(client)
+            except MalformedResponse:
+                pages = []
+            seconds = time.monotonic() - started
+    assert seconds < 10, f"{len(body)} bytes took {seconds:.1f} s"
+    assert all(r.error for page in pages for r in page.records)
+
+
+@pytest.mark.parametrize("when", [
+    "Fri, 31 Dec 99999999999999999999 23:59:59 GMT",   # a year past a C long
+    "Fri, 31 Dec 2024 23:59:59 +99999999999999999999",  # an offset past a C int
+])
+async def test_a_retry_after_date_out_of_every_range_is_backoff(when: str, records) -> None:  # type: ignore[no-untyped-def]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    answers = [web.Response(status=503, headers={"Retry-After": when}),
+               web.Response(body=FaultProvider(records)._identify(), content_type="text/xml")]
+
+    async def busy_then_fine(_request: web.Request) -> web.Response:
+        return answers.pop(0)
+
+    app = web.Application()
+    app.router.add_get("/oai", busy_then_fine)
+    with serve(app) as url:
+        async with OaiClient(url, FAST, sleep=sleep) as client:
+            identity = await client.identify()
+    assert identity.repository_name == "Fault provider"
+    assert len(waits) == 1 and waits[0] <= FAST.backoff  # no Retry-After read: the backoff
+    assert [e.kind for e in client.events] == ["http-503"]
+
+
+async def test_a_page_cut_inside_its_resumption_token_is_no_last_page(records) -> None:  # type: ignore[no-untyped-def]
+    """Each time, the page ends in the middle of its token: read as a page without a token,
+    it ended the list (the run succeeded, its watermark moved past the pages never asked for)."""
+    provider = FaultProvider(records)
+
+    async def cut(request: web.Request) -> web.Response:
+        whole = (await provider._handle(request)).body
+        assert isinstance(whole, bytes)
+        return web.Response(body=whole[: whole.index(b"</resumptionToken>") - 2],
+                            content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/oai", cut)
+    with serve(app) as url:
+        async with OaiClient(url, FAST) as client:
+            with pytest.raises(MalformedResponse, match="resumption token is cut short"):
+                await _all(client)
+    assert [e.kind for e in client.events] == ["malformed-xml", "malformed-xml"]

@@ -4,17 +4,24 @@ catalogue a clean one gives, in each SRU version, every fault in the run's recor
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from aiohttp import web
 
 from catalog import Catalog
 from catalog.demo import demo_records
 from config import HarvestSource
+from crosswalks.marcxml import record_to_marcxml
 from harvester.runs import FAILED, SUCCEEDED, RunOptions, harvest
 from harvester.sources import SourceError
 from tests.fault_provider import (
+    FAST,
+    SRU_1,
     FaultProvider,
     catalogue_of,
     harvest_with_errors,
+    serve,
     sqlite_catalog,
 )
 
@@ -110,4 +117,111 @@ def test_pages_of_records_seen_again_end_the_harvest_as_a_loop(records, tmp_path
     searches = [r for r in provider.requests if "query" in r]
     assert len(searches) == 2 + 1 + 10  # pages 0 and 1, page 2, then ten repeats of it
     assert report.counts.added == 15
+    catalog.close()
+
+
+def _server(page: Callable[[int, int], tuple[int, int, int | None]], records) -> web.Application:  # type: ignore[no-untyped-def]
+    """An SRU 1.2 server over ``records`` whose searchRetrieve at startRecord s for m records
+    answers ``page(s, m)``: (numberOfRecords, records sent from s, nextRecordPosition)."""
+    marcxml = [record_to_marcxml(record).decode() for record in records]
+
+    async def answer(request: web.Request) -> web.Response:
+        head = f'<searchRetrieveResponse xmlns="{SRU_1}"><version>1.2</version>'
+        if "query" not in request.query:
+            body = f'<explainResponse xmlns="{SRU_1}"><version>1.2</version></explainResponse>'
+            return web.Response(text=body, content_type="text/xml")
+        start = int(request.query["startRecord"])
+        hits, sent, following = page(start, int(request.query["maximumRecords"]))
+        body = head + f"<numberOfRecords>{hits}</numberOfRecords><records>" + "".join(
+            f"<record><recordSchema>marcxml</recordSchema><recordPacking>xml</recordPacking>"
+            f"<recordData>{marcxml[position - 1]}</recordData>"
+            f"<recordPosition>{position}</recordPosition></record>"
+            for position in range(start, start + sent)
+        ) + "</records>"
+        if following is not None:
+            body += f"<nextRecordPosition>{following}</nextRecordPosition>"
+        return web.Response(text=body + "</searchRetrieveResponse>", content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/sru", answer)
+    return app
+
+
+def test_a_next_record_position_past_the_records_sent_skips_none(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A server that sends 5 records a page but says the next is 10 further on (in the result
+    set, or far past it): the records between are asked for, not lost."""
+    hits = len(records)
+
+    def page(start: int, maximum: int) -> tuple[int, int, int | None]:
+        return hits, min(5, hits - start + 1), start + 10 if start < 11 else 3_000_000_000
+
+    catalog = sqlite_catalog(tmp_path, "skips")
+    with serve(_server(page, records)) as url:
+        report = harvest(catalog, _source(url), politeness=FAST)
+    assert report.status == SUCCEEDED, report.errors
+    assert report.counts.added == hits and len(catalogue_of(catalog, "partner")) == hits
+    assert "nextRecordPosition 11 after 5 records from 1" in "\n".join(report.errors)
+    catalog.close()
+
+
+def test_a_hit_count_past_what_the_database_holds_is_saved_as_its_largest(records, catalog) -> None:  # type: ignore[no-untyped-def]
+    """numberOfRecords 3,000,000,000 (PostgreSQL's integer ends at 2**31 - 1): the records
+    sent are stored, and the run ends on the page that has none, in one line."""
+
+    def page(start: int, maximum: int) -> tuple[int, int, int | None]:
+        return 3_000_000_000, max(0, min(maximum, len(records) - start + 1)), None
+
+    with serve(_server(page, records)) as url:
+        report = harvest(catalog, _source(url), politeness=FAST)
+    assert report.status == FAILED
+    assert report.errors[-1] == (
+        f"run failed: searchRetrieve at {len(records) + 1} of 3000000000 returned no records"
+    )
+    assert len(catalogue_of(catalog, "partner")) == len(records)
+
+
+def test_a_diagnostics_long_details_are_quoted_in_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async def answer(request: web.Request) -> web.Response:
+        if "query" not in request.query:
+            body = f'<explainResponse xmlns="{SRU_1}"><version>1.2</version></explainResponse>'
+            return web.Response(text=body, content_type="text/xml")
+        body = (f'<searchRetrieveResponse xmlns="{SRU_1}"><version>1.2</version>'
+                "<numberOfRecords>0</numberOfRecords><diagnostics><diagnostic xmlns="
+                '"http://www.loc.gov/zing/srw/diagnostic/"><uri>info:srw/diagnostic/1/1'
+                f"</uri><details>{'d' * 1_000_000}</details></diagnostic></diagnostics>"
+                "</searchRetrieveResponse>")
+        return web.Response(text=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/sru", answer)
+    catalog = sqlite_catalog(tmp_path, "talkative")
+    with serve(app) as url:
+        report = harvest(catalog, _source(url), politeness=FAST)
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: SRU diagnostic 1: ({'d' * 500}... (999500 more characters))"
+    ]
+    catalog.close()
+
+
+def test_the_schemas_an_explain_lists_are_quoted_in_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """explain lists 20,000 record schemas, none of them MARCXML or Dublin Core."""
+    schemas = "".join(f'<schema name="s{n:05}" identifier="info:{n}"/>' for n in range(20_000))
+
+    async def answer(_request: web.Request) -> web.Response:
+        body = (f'<explainResponse xmlns="{SRU_1}"><version>1.2</version><record>'
+                "<recordPacking>xml</recordPacking><recordData>"
+                f'<explain xmlns="http://explain.z3950.org/dtd/2.0/"><schemaInfo>{schemas}'
+                "</schemaInfo></explain></recordData></record></explainResponse>")
+        return web.Response(text=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/sru", answer)
+    catalog = sqlite_catalog(tmp_path, "many-schemas")
+    with serve(app) as url:
+        report = harvest(catalog, _source(url), politeness=FAST)
+    assert report.status == FAILED
+    (line,) = report.errors
+    assert line.startswith("run failed: the server offers no 'marcxml' records (it offers s00000")
+    assert line.endswith(" more characters))") and len(line) < 700
     catalog.close()

@@ -6,15 +6,22 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from config import HarvestSource
+from harvester.runs import FAILED, RunReport, harvest
+from harvester.z3950_origin import MAX_PDU_VALUES
 from koprik.cli import main
+from protocols.z3950 import oids
+from protocols.z3950.codec import OPTION_BITS, bit_string, encode_pdu, make_external
+from tests.fault_provider import sqlite_catalog
 
 
-def _target(answer: bytes) -> Iterator[int]:
-    """A target answering every connection's first request with ``answer``, then keeping the
-    connection open."""
+def _target(*answers: bytes) -> Iterator[int]:
+    """A target answering each connection's first requests with ``answers`` in turn, then
+    keeping the connection open."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.1)
     held: list[socket.socket] = []
@@ -27,8 +34,9 @@ def _target(answer: bytes) -> Iterator[int]:
             except TimeoutError:
                 continue
             held.append(connection)
-            connection.recv(65536)
-            connection.sendall(answer)
+            for answer in answers:
+                connection.recv(65536)
+                connection.sendall(answer)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -85,3 +93,86 @@ def test_an_answer_too_large_to_read_is_a_one_line_error(
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"koprik: 127.0.0.1:{lying_target}/Default: unreadable answer to ")
     assert "PDU larger than" in line
+
+
+def _harvest_one_present(tmp_path: Path, present: bytes) -> tuple[int, RunReport]:
+    """Harvest a target that finds one record and answers the Present with ``present``: its
+    port and the run's report."""
+    answers = (
+        encode_pdu("initResponse", {
+            "protocolVersion": bit_string({0, 1, 2}), "options": bit_string(OPTION_BITS.values()),
+            "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True}),
+        encode_pdu("searchResponse", {"resultCount": 1, "numberOfRecordsReturned": 0,
+                                      "nextResultSetPosition": 1, "searchStatus": True}),
+        present,
+        encode_pdu("close", {"closeReason": 0}),
+    )  # fmt: skip
+    catalog = sqlite_catalog(tmp_path, "target")
+    for port in _target(*answers):
+        source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
+                               query="@attr 1=4 war", timeout=30)
+        report = harvest(catalog, source)
+    catalog.close()
+    return port, report
+
+
+def test_an_opac_record_whose_bibliographic_record_is_undecodable_fails_the_run_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Asked for USMARC, the target sends an OPAC record whose bibliographic record says SUTRS
+    but holds an INTEGER."""
+    opac = make_external(oids.OPAC, {"bibliographicRecord": {
+        "direct-reference": oids.SUTRS, "encoding": ("single-ASN1-type", b"\x02\x01\x05")}})
+    port, report = _harvest_one_present(tmp_path, encode_pdu("presentResponse", {
+        "numberOfRecordsReturned": 1, "nextResultSetPosition": 2, "presentStatus": 0,
+        "records": ("responseRecords", [{"record": ("retrievalRecord", opac)}])}))  # fmt: skip
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: 127.0.0.1:{port}/Default: record 1: undecodable bibliographic record of an "
+        "OPAC record: not a valid SutrsRecord: SutrsRecord: Expected InternationalString"
+        "(SutrsRecord) with tag '1b', but got '02'. (At offset: 0)"
+    ]
+
+
+def test_a_present_answer_of_too_many_values_is_refused_before_it_is_decoded(
+    tmp_path: Path,
+) -> None:
+    """Asked for 1 record, the target sends 200,000 (4 MB, 1.4 million BER values): decoded,
+    each of 64 MiB of them would cost about 700 bytes of memory."""
+    one = encode_pdu("presentResponse", {
+        "numberOfRecordsReturned": 1, "nextResultSetPosition": 2, "presentStatus": 0,
+        "records": ("responseRecords", [{"record": ("retrievalRecord",
+                                                    make_external(oids.USMARC, b"x"))}])})
+    record = one[one.index(b"\x30"):]  # the NamePlusRecord, after the responseRecords tag
+    records = record * 200_000
+    body = one[2:11] + b"\xbc\x83" + len(records).to_bytes(3, "big") + records
+    present = b"\xb9\x83" + len(body).to_bytes(3, "big") + body
+    port, report = _harvest_one_present(tmp_path, present)
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: 127.0.0.1:{port}/Default: undecodable answer to presentRequest: "
+        f"more than {MAX_PDU_VALUES} BER values"
+    ]
+
+
+def test_a_diagnostics_long_addinfo_is_quoted_in_part(tmp_path: Path) -> None:
+    port, report = _harvest_one_present(tmp_path, encode_pdu("presentResponse", {
+        "numberOfRecordsReturned": 0, "nextResultSetPosition": 1, "presentStatus": 5,
+        "records": ("nonSurrogateDiagnostic", {
+            "diagnosticSetId": oids.BIB1_DIAGNOSTIC_SET, "condition": 2,
+            "addinfo": ("v2Addinfo", "a" * 1_000_000)})}))  # fmt: skip
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: 127.0.0.1:{port}/Default: diagnostic 2: Temporary system error "
+        f"({'a' * 500}... (999500 more characters))"
+    ]
+
+
+def test_a_close_with_a_long_reason_is_quoted_in_part(tmp_path: Path) -> None:
+    port, report = _harvest_one_present(tmp_path, encode_pdu("close", {
+        "closeReason": 2, "diagnosticInformation": "c" * 1_000_000}))  # fmt: skip
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: 127.0.0.1:{port}/Default: target closed the association: "
+        f"{'c' * 500}... (999500 more characters)"
+    ]

@@ -315,6 +315,8 @@ def _check_usmarc(retrieved: RetrievedRecord) -> None:
     """Raise RecordError when the target sent something else than a USMARC record."""
     if retrieved.diagnostic is not None:
         raise RecordError(f"target sent a diagnostic: {retrieved.diagnostic}")
+    if retrieved.unreadable is not None:
+        raise RecordError(retrieved.unreadable)
     if retrieved.syntax != oids.USMARC:
         raise RecordError(
             f"asked for USMARC, target sent {oids.record_syntax_name(retrieved.syntax)}"

@@ -99,7 +99,9 @@ class RetrievedRecord:
     OPAC OID, ``holdings`` holds the HoldingsAndCircData values, ``bibliographic_syntax`` the
     OID of ``data``). ``text`` is the decoded text of XML and SUTRS records (None for MARC, and
     for XML not valid in the negotiated record character set). A record the target could not
-    supply has empty ``data`` and its ``diagnostic`` set.
+    supply has empty ``data`` and its ``diagnostic`` set; one it sent that cannot be decoded,
+    empty ``data`` and the reason in ``unreadable`` (that record's fault, not the Present's:
+    the records beside it are used).
     """
 
     position: int
@@ -110,6 +112,12 @@ class RetrievedRecord:
     bibliographic_syntax: str | None = None
     holdings: list[dict[str, Any]] = field(default_factory=list)
     diagnostic: Z3950Diagnostic | None = None
+    unreadable: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the record cannot be used (the target's diagnostic, or why it is unreadable)."""
+        return str(self.diagnostic) if self.diagnostic is not None else self.unreadable
 
 
 @dataclass(frozen=True)
@@ -332,7 +340,8 @@ class Z3950Client:
         try:
             payload = decode_external(content)
         except PduError as error:
-            raise Z3950Error(f"record {position}: undecodable {syntax} record: {error}") from error
+            return RetrievedRecord(position, database, syntax, b"",
+                                   unreadable=f"undecodable {syntax} record: {error}")  # fmt: skip
         if syntax == oids.OPAC:
             return self._opac_record(position, database, payload)
         if isinstance(payload, str):  # SUTRS
@@ -351,10 +360,8 @@ class Z3950Client:
             try:
                 content = decode_external(bibliographic)
             except PduError as error:
-                raise Z3950Error(
-                    f"record {position}: undecodable bibliographic record of an OPAC record: "
-                    f"{error}"
-                ) from error
+                why = f"undecodable bibliographic record of an OPAC record: {error}"
+                return RetrievedRecord(position, database, oids.OPAC, b"", unreadable=why)
             data = content if isinstance(content, bytes) else b""
         holdings = [
             value for kind, value in opac.get("holdingsData", []) if kind == "holdingsAndCirc"

@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
-from harvester.runs import FAILED, RunReport, harvest
+from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest
 from harvester.z3950_origin import MAX_PDU_VALUES
 from koprik.cli import main
 from protocols.z3950 import oids
@@ -95,14 +98,16 @@ def test_an_answer_too_large_to_read_is_a_one_line_error(
     assert "PDU larger than" in line
 
 
-def _harvest_one_present(tmp_path: Path, present: bytes) -> tuple[int, RunReport]:
-    """Harvest a target that finds one record and answers the Present with ``present``: its
-    port and the run's report."""
+def _harvest_one_present(
+    tmp_path: Path, present: bytes, hits: int = 1
+) -> tuple[int, RunReport]:
+    """Harvest a target that finds ``hits`` records and answers the Present with ``present``:
+    its port and the run's report."""
     answers = (
         encode_pdu("initResponse", {
             "protocolVersion": bit_string({0, 1, 2}), "options": bit_string(OPTION_BITS.values()),
             "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True}),
-        encode_pdu("searchResponse", {"resultCount": 1, "numberOfRecordsReturned": 0,
+        encode_pdu("searchResponse", {"resultCount": hits, "numberOfRecordsReturned": 0,
                                       "nextResultSetPosition": 1, "searchStatus": True}),
         present,
         encode_pdu("close", {"closeReason": 0}),
@@ -116,22 +121,30 @@ def _harvest_one_present(tmp_path: Path, present: bytes) -> tuple[int, RunReport
     return port, report
 
 
-def test_an_opac_record_whose_bibliographic_record_is_undecodable_fails_the_run_in_one_line(
-    tmp_path: Path,
-) -> None:
+def test_a_record_that_cannot_be_decoded_is_rejected_alone(tmp_path: Path) -> None:
     """Asked for USMARC, the target sends an OPAC record whose bibliographic record says SUTRS
-    but holds an INTEGER."""
+    but holds an INTEGER, then a good USMARC record: the first is rejected with the reason (it
+    used to end the run, and every run after it, at the same record), the second stored."""
     opac = make_external(oids.OPAC, {"bibliographicRecord": {
         "direct-reference": oids.SUTRS, "encoding": ("single-ASN1-type", b"\x02\x01\x05")}})
-    port, report = _harvest_one_present(tmp_path, encode_pdu("presentResponse", {
-        "numberOfRecordsReturned": 1, "nextResultSetPosition": 2, "presentStatus": 0,
-        "records": ("responseRecords", [{"record": ("retrievalRecord", opac)}])}))  # fmt: skip
-    assert report.status == FAILED
-    assert report.errors == [
-        f"run failed: 127.0.0.1:{port}/Default: record 1: undecodable bibliographic record of an "
-        "OPAC record: not a valid SutrsRecord: SutrsRecord: Expected InternationalString"
-        "(SutrsRecord) with tag '1b', but got '02'. (At offset: 0)"
-    ]
+    good = make_external(oids.USMARC, next(demo_records(1)).as_marc())
+    records = [{"record": ("retrievalRecord", opac)}, {"record": ("retrievalRecord", good)}]
+    _, report = _harvest_one_present(tmp_path, encode_pdu("presentResponse", {
+        "numberOfRecordsReturned": 2, "nextResultSetPosition": 3, "presentStatus": 0,
+        "records": ("responseRecords", records)}), hits=2)  # fmt: skip
+    assert report.status == SUCCEEDED, report.errors
+    assert (report.counts.added, report.counts.rejected) == (1, 1)
+    catalog = sqlite_catalog(tmp_path, "target")
+    try:
+        with catalog.engine.connect() as connection:
+            (reason,) = connection.execute(select(harvest_rejects.c.reason)).scalars()
+    finally:
+        catalog.close()
+    assert reason == (
+        "record 1: undecodable bibliographic record of an OPAC record: not a valid SutrsRecord: "
+        "SutrsRecord: Expected InternationalString(SutrsRecord) with tag '1b', but got '02'. "
+        "(At offset: 0)"
+    )
 
 
 def test_a_present_answer_of_too_many_values_is_refused_before_it_is_decoded(

@@ -175,8 +175,8 @@ def record_text(record: RetrievedRecord, syntax: str) -> str:
     """The text to print for one record: ``.mrk`` for MARC (OPAC holdings as ``#`` lines),
     the document or text itself otherwise. Raises :class:`ValueError` with the reason when the
     target sent a diagnostic instead or the MARC record cannot be read."""
-    if record.diagnostic is not None:
-        raise ValueError(str(record.diagnostic))
+    if record.problem is not None:
+        raise ValueError(record.problem)
     if syntax not in ("usmarc", "opac"):
         return record.text if record.text is not None else record.data.decode("utf-8", "replace")
     try:
@@ -189,11 +189,12 @@ def record_text(record: RetrievedRecord, syntax: str) -> str:
 
 def _write(records: list[RetrievedRecord], syntax: str, stream: BinaryIO) -> int:
     """Write the records' bytes (ISO 2709 back to back for MARC, one per line otherwise);
-    return how many had to be skipped because the target sent a diagnostic instead."""
+    return how many had to be skipped because the target sent a diagnostic instead, or a record
+    that cannot be decoded."""
     skipped = 0
     for record in records:
-        if record.diagnostic is not None:
-            print(f"record {record.position}: {record.diagnostic}", file=sys.stderr)
+        if record.problem is not None:
+            print(f"record {record.position}: {record.problem}", file=sys.stderr)
             skipped += 1
             continue
         stream.write(record.data if syntax in ("usmarc", "opac") else record.data + b"\n")

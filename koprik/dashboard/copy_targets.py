@@ -125,8 +125,8 @@ def _expected(target: CopyTarget, client: Z3950Client) -> str | None:
 
 
 def _z3950_found(target: str, retrieved: RetrievedRecord, expected: str | None) -> Found:
-    if retrieved.diagnostic is not None:
-        return _problem(target, retrieved.position, str(retrieved.diagnostic))
+    if retrieved.problem is not None:
+        return _problem(target, retrieved.position, retrieved.problem)
     try:
         return _preview(target, retrieved.position, decode_usmarc(retrieved.data, expected))
     except ValueError as error:
@@ -156,8 +156,8 @@ async def _fetch_z3950(target: CopyTarget, query: str, position: int, timeout: f
         expected = _expected(target, client)
     finally:
         await client.close()
-    if retrieved.diagnostic is not None or retrieved.syntax != oids.USMARC:
-        raise CopyError(f"the target sent no MARC record: {retrieved.diagnostic}")
+    if retrieved.problem is not None or retrieved.syntax != oids.USMARC:
+        raise CopyError(f"the target sent no MARC record: {retrieved.problem or retrieved.syntax}")
     record = decode_usmarc(retrieved.data, expected)
     identifier = identifier_of(record, retrieved.data)
     item = Harvested(identifier, retrieved.data, _now(), record=record, format=retrieved.syntax,

@@ -321,10 +321,11 @@ def _derive(work: list[_Work], options: _Options) -> list[_Derived]:
     for record_or_marc, local_id, keyed, store, check_as, source in work:
         problems: list[str] = []
         try:
-            record = (read_canonical(record_or_marc) if isinstance(record_or_marc, bytes)
-                      else record_or_marc)
+            read = isinstance(record_or_marc, bytes)
+            record = read_canonical(record_or_marc) if read else record_or_marc
             if check_as is not None:
-                problems = [str(p) for p in check_record(record, check_as)]
+                problems = [str(p) for p in check_record(record, check_as,
+                                                         read_from_iso2709=read)]
             derived.append(_derivations(record, local_id, keyed, store, source, problems,
                                         options))
         except Exception as error:

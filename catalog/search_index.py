@@ -233,7 +233,7 @@ def isbn_keys(text: str) -> list[str]:
     """
     keys: list[str] = []
     for candidate in _ISBN_CANDIDATE.findall(text):
-        digits = re.sub(r"[\- ]", "", candidate).lower()
+        digits = candidate.replace("-", "").replace(" ", "").lower()
         if not digits.isascii():
             continue
         if len(digits) == 10 and digits[:9].isdigit():

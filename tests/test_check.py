@@ -280,3 +280,20 @@ def test_the_loc_collection_passes_the_tag_order_rule() -> None:
 def test_subject_subdivisions_in_a_are_flagged_spaced_or_not(value: str, flagged: bool) -> None:
     record = rda_book(datafield("651", " ", "7", "a", value, "2", "uzbsh"))
     assert ("subject-subdivision" in {p.rule for p in check_record(record)}) is flagged
+
+
+def test_a_record_read_from_iso2709_has_the_same_problems_without_its_lengths_counted() -> None:
+    """What the catalogue checks an imported record as (its canonical MARC read again)."""
+    from catalog.search_index import read_canonical
+    from catalog.store import canonical_marc
+    from crosswalks.iso2709 import read_record
+
+    checked = 0
+    for name in ("marc.dat", "test.dat", "1251.dat", "marc8.dat", "alphatag.dat"):
+        with (MARC21 / name).open("rb") as stream:
+            for chunk, _ in iter_chunks(stream):
+                record = read_canonical(canonical_marc(read_record(chunk)[0]))
+                assert messages(check_record(record, 1, read_from_iso2709=True)) == messages(
+                    check_record(record, 1))
+                checked += 1
+    assert checked > 10

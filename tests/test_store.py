@@ -299,3 +299,29 @@ def test_canonical_marc_writes_what_pymarc_writes():
     assert len(records) > 300
     for record in records:
         assert _outcome(store.canonical_marc, record) == _outcome(_canonical_by_pymarc, record)
+
+
+def test_set_memberships_are_those_of_a_records_last_write_in_a_transaction(catalog, monkeypatch):
+    clock = [3_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    first, other = list(demo_records(2))
+    second = copy.deepcopy(first)
+    fixed = second["008"]
+    language = "rus" if fixed.data[35:38] != "rus" else "uzb"
+    fixed.data = fixed.data[:35] + language + fixed.data[38:]
+    with catalog.writer() as writer:
+        writer.put(first)
+        writer.put(other)
+        writer.now = 3_000_007  # a caller's own datestamp, from here on
+        writer.put(second)
+        clock[0] = 3_000_042.0
+    rs, r = models.record_sets, models.records
+    with catalog.engine.connect() as connection:
+        held = connection.execute(
+            select(r.c.local_id, rs.c.set_spec, rs.c.datestamp).join(r, r.c.id == rs.c.record_id)
+        ).all()
+    languages = {spec for local_id, spec, _ in held
+                 if local_id == "demo0000001" and spec.startswith("lang:")}
+    assert languages == {"lang:" + second["008"].data[35:38]}
+    assert {(local_id, datestamp) for local_id, _, datestamp in held} == {
+        ("demo0000001", 3_000_007), ("demo0000002", 3_000_000)}

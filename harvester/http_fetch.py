@@ -40,9 +40,12 @@ from lxml import etree
 
 from crosswalks.xmltext import MAX_XML_BYTES
 from harvester.bodies import BodyLimits, TruncatedBody, read_body
-from harvester.faults import Event, HarvestError, MalformedResponse, ResponseTooLarge
+from harvester.faults import Event, HarvestError, MalformedResponse, ResponseTooLarge, quoted
 
 CHUNK = 64 * 1024
+MAX_EVENTS = 500
+"""Events a fetcher keeps for the run's record (as many lines as the record shows): a partner
+may cause one on every page of a list of a million, each quoting what it sent."""
 
 
 def shown_url(url: str) -> str:
@@ -156,6 +159,8 @@ class HttpFetcher:
         self._sleep = sleep
         self.host = urlsplit(base_url).hostname or base_url
         self.events: list[Event] = []
+        self.events_dropped = 0
+        """Events met past the first :data:`MAX_EVENTS`: counted, not kept."""
         self.requests = 0
         self._session: aiohttp.ClientSession | None = None
 
@@ -184,6 +189,7 @@ class HttpFetcher:
         the root and the bytes, or ``(None, bytes)`` when ``salvage`` and the document stays
         malformed. Raises :class:`HarvestError` (:class:`MalformedResponse` for a document
         still broken after a second try)."""
+        self._bound_events()
         policy = self.politeness
         attempt = 0
         while True:
@@ -214,6 +220,14 @@ class HttpFetcher:
                     wait *= random.uniform(0.5, 1.0)
                 attempt += 1
                 await self._sleep(wait)
+
+    def _bound_events(self) -> None:
+        """Keep the first :data:`MAX_EVENTS` events, count the others (called before each
+        request: a request adds a few at most)."""
+        surplus = len(self.events) - MAX_EVENTS
+        if surplus > 0:
+            del self.events[MAX_EVENTS:]
+            self.events_dropped += surplus
 
     async def _fetch(self, params: dict[str, str]) -> bytes:
         """One HTTP GET under the host's gate; raises :class:`_Retry` for a retryable fault."""
@@ -267,8 +281,14 @@ class FetchingClient:
 
     @property
     def events(self) -> list[Event]:
-        """Every fault met and handled so far."""
+        """The faults met and handled so far (the first :data:`MAX_EVENTS`, and those of the
+        last request)."""
         return self._http.events
+
+    @property
+    def events_dropped(self) -> int:
+        """How many more faults were met than :attr:`events` keeps."""
+        return self._http.events_dropped
 
     @property
     def requests(self) -> int:
@@ -294,7 +314,7 @@ def _check_charset(data: bytes, header: str | None, events: list[Event]) -> None
     document = match.group(1).decode("ascii") if match else "utf-8"
     if _charset_name(header) != _charset_name(document):
         events.append(
-            Event("charset-header", f"header says {header}, document is {document}; "
+            Event("charset-header", f"header says {quoted(header)}, document is {document}; "
                   "the document's encoding is used")
         )
 

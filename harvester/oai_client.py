@@ -20,6 +20,7 @@ Every fault met and handled is appended to :attr:`OaiClient.events`, so a run ca
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -156,7 +157,7 @@ class OaiClient(FetchingClient):
         :class:`ResumptionLoop`; an OAI error (badResumptionToken included) raises
         :class:`OaiError`.
         """
-        seen: set[str] = set()
+        seen: set[bytes] = set()  # digests of the tokens: a list may hold a million of 10,000 bytes
         if token is None:
             params = {"metadataPrefix": prefix or ""}
             if set_spec:
@@ -167,15 +168,16 @@ class OaiClient(FetchingClient):
                 params["until"] = until
         else:
             params = {"resumptionToken": token}
-            seen.add(token)
+            seen.add(_digest(token))
         while True:
             page = await self._list_page(verb, params)
             yield page
             if page.token is None:
                 return
-            if page.token in seen:
+            digest = _digest(page.token)
+            if digest in seen:
                 raise ResumptionLoop(f"resumption token {page.token[:80]!r} came back again")
-            seen.add(page.token)
+            seen.add(digest)
             params = {"resumptionToken": page.token}
 
     async def _list_page(self, verb: str, params: dict[str, str]) -> Page:
@@ -202,3 +204,8 @@ class OaiClient(FetchingClient):
         return await self._http.document(
             {"verb": verb, **params}, read_document, what=verb, salvage=salvage
         )
+
+
+def _digest(token: str) -> bytes:
+    """What a list remembers of a resumption token to see it come back."""
+    return hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()

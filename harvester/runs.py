@@ -832,8 +832,9 @@ class HarvestRun:
     def _error_lines(self) -> list[str]:
         client = self._client or self._sru
         events = [str(event) for event in client.events] if client is not None else []
+        dropped = client.events_dropped if client is not None else 0
         lines = events + self.errors
-        if len(lines) > MAX_ERROR_LINES:
-            more = len(lines) - MAX_ERROR_LINES + 1
-            lines = [*lines[: MAX_ERROR_LINES - 1], f"... and {more} more"]
+        if len(lines) + dropped > MAX_ERROR_LINES:
+            kept = lines[: MAX_ERROR_LINES - 1]
+            lines = [*kept, f"... and {len(lines) - len(kept) + dropped} more"]
         return lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -12,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from catalog.demo import demo_records
-from harvester.http_fetch import _retry_after
+from harvester.http_fetch import MAX_EVENTS, _retry_after
 from harvester.oai_client import (
     HarvestError,
     MalformedResponse,
@@ -332,3 +333,46 @@ async def test_a_page_cut_inside_its_resumption_token_is_no_last_page(records) -
             with pytest.raises(MalformedResponse, match="resumption token is cut short"):
                 await _all(client)
     assert [e.kind for e in client.events] == ["malformed-xml", "malformed-xml"]
+
+
+async def test_a_list_of_many_pages_keeps_a_bounded_part_of_what_its_partner_sent() -> None:
+    """700 pages, each with a resumption token of 7,000 characters and a charset header of
+    7,000 that disagrees with the document: the client keeps the first MAX_EVENTS events, each
+    quoting 500 characters of the header, and counts the others; and remembers a digest of each
+    token, not the token (4.9 MB of them, before)."""
+    pages, padding = 700, "x" * 7_000
+
+    async def handler(request: web.Request) -> web.Response:
+        n = int(request.query.get("resumptionToken", "0:").partition(":")[0])
+        token = f"<resumptionToken>{n + 1}:{padding}</resumptionToken>" if n + 1 < pages else ""
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?><OAI-PMH xmlns="http://www.openarchives.org/'
+            'OAI/2.0/"><responseDate>2024-01-01T00:00:00Z</responseDate><request>x</request>'
+            f"<ListIdentifiers><header><identifier>oai:p:{n}</identifier><datestamp>2020-01-01"
+            f"</datestamp></header>{token}</ListIdentifiers></OAI-PMH>"
+        )
+        charset = "ISO-8859-1; x=" + "y" * 7_000
+        headers = {"Content-Type": f"text/xml; charset={charset}"}
+        return web.Response(body=body.encode(), headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/oai", handler)
+    seen = 0
+    tracemalloc.start()
+    try:
+        with serve(app) as url:
+            async with OaiClient(url, FAST) as client:
+                async for page in client.list_pages("ListIdentifiers", prefix="oai_dc"):
+                    seen += len(page.records)
+                    if seen == MAX_EVENTS:
+                        before, _peak = tracemalloc.get_traced_memory()
+                    if page.token is None:
+                        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen == pages
+    assert MAX_EVENTS <= len(client.events) <= MAX_EVENTS + 1
+    assert len(client.events) + client.events_dropped == pages
+    assert {event.kind for event in client.events} == {"charset-header"}
+    assert max(len(event.detail) for event in client.events) < 700
+    assert held - before < 500_000, (before, held)  # 200 tokens more: 1.4 MB, before

@@ -830,11 +830,19 @@ class HarvestRun:
         return start is None or dates.parse(start) <= dates.parse(before.watermark)
 
     def _error_lines(self) -> list[str]:
+        """The run's record: its client's events, then its own lines (what it resumed, the
+        windows it gave up, how it failed), :data:`MAX_ERROR_LINES` at most. The events are cut
+        first; the run's own lines, past half of the record, in their middle (the first and
+        the last say where the run started and how it ended)."""
         client = self._client or self._sru
         events = [str(event) for event in client.events] if client is not None else []
         dropped = client.events_dropped if client is not None else 0
-        lines = events + self.errors
-        if len(lines) + dropped > MAX_ERROR_LINES:
-            kept = lines[: MAX_ERROR_LINES - 1]
-            lines = [*kept, f"... and {len(lines) - len(kept) + dropped} more"]
-        return lines
+        own = self.errors
+        if len(own) > MAX_ERROR_LINES // 2:
+            end = MAX_ERROR_LINES // 4
+            own = [*own[:end], f"... and {len(own) - 2 * end} more", *own[-end:]]
+        room = MAX_ERROR_LINES - len(own)
+        if len(events) + dropped > room:
+            shown = events[: room - 1]
+            events = [*shown, f"... and {len(events) - len(shown) + dropped} more"]
+        return events + own

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 from aiohttp import web
@@ -21,8 +22,16 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects, harvest_runs
 from config import HarvestSource, Settings
 from crosswalks.marcxml import record_to_marcxml
+from harvester.faults import Event
 from harvester.oai_client import Politeness
-from harvester.runs import PARTIAL, SUCCEEDED, harvest
+from harvester.runs import (
+    MAX_ERROR_LINES,
+    PARTIAL,
+    SUCCEEDED,
+    HarvestRun,
+    RunOptions,
+    harvest,
+)
 from tests.fault_provider import (
     FAST,
     FAULTS,
@@ -413,3 +422,26 @@ def test_a_response_date_with_a_long_fraction_of_a_second_is_saved(records, cata
         report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
     assert (report.status, report.watermark) == (SUCCEEDED, "2024-05-31T23:59:59Z"), report.errors
     assert sorted(catalogue_of(catalog, "p")) == ["oai:p:1"]
+
+
+@pytest.mark.parametrize(("kept", "dropped", "own"), [(500, 300, 2), (10, 0, 700), (500, 0, 0)])
+def test_the_runs_own_lines_stay_in_its_record_however_many_events_its_partner_caused(
+    kept: int, dropped: int, own: int
+) -> None:
+    """A run's record holds MAX_ERROR_LINES lines at most: the partner's events are cut first
+    (500 of them, and 300 more counted, left no room for "run failed"), then the run's own
+    lines in their middle, their first and last kept."""
+    run = HarvestRun(None, HarvestSource(name="p", url="http://127.0.0.1:9/oai"),  # type: ignore[arg-type]
+                     RunOptions(), FAST)  # fmt: skip
+    events = [Event("charset-header", f"page {n}") for n in range(kept)]
+    run._client = SimpleNamespace(events=events, events_dropped=dropped)  # type: ignore[assignment]
+    run.errors = [f"line {n}" for n in range(own - 1)] + ["run failed: the end"] if own else []
+    lines = run._error_lines()
+    assert len(lines) <= MAX_ERROR_LINES
+    if own:
+        assert lines[-1] == "run failed: the end"
+        assert run.errors[0] in lines
+    if kept + dropped + own > MAX_ERROR_LINES:
+        assert any(line.startswith("... and ") for line in lines)
+    else:
+        assert lines == [str(event) for event in events] + run.errors

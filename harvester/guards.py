@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from harvester import dates
-from harvester.faults import ListLoop
+from harvester.faults import ListLoop, quoted
 
 CLOCK_SKEW = timedelta(minutes=5)
 """How far ahead of ours a partner's clock may be before it is reported (it is never used)."""
@@ -45,8 +45,8 @@ def own_clock(said: str, clock: datetime) -> tuple[str, str | None]:
         return dates.render(theirs, dates.SECONDS), None
     if theirs - clock <= CLOCK_SKEW:
         return mine, None
-    return mine, f"future-response-date: responseDate {said} is after our clock ({mine}); " \
-        "the watermark uses our clock"
+    return mine, f"future-response-date: responseDate {quoted(said)} is after our clock " \
+        f"({mine}); the watermark uses our clock"
 
 
 @dataclass
@@ -106,4 +106,4 @@ class FutureDatestamps:
         if not self.count:
             return None
         return f"future-datestamps: {self.count} record(s) dated after our clock " \
-            f"(e.g. {self.example})"
+            f"(e.g. {quoted(self.example)})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from harvester import dates
-from harvester.guards import CLOCK_SKEW, FutureDatestamps
+from harvester.guards import CLOCK_SKEW, FutureDatestamps, own_clock
 
 CLOCK = datetime(2024, 6, 15, 12, 0, 0, tzinfo=UTC)
 HORIZON = dates.render(CLOCK + CLOCK_SKEW, dates.SECONDS)  # 2024-06-15T12:05:00Z
@@ -61,3 +61,15 @@ def test_a_run_without_future_datestamps_has_no_fault() -> None:
     future = FutureDatestamps()
     future.check(NOT_FUTURE, CLOCK)
     assert (future.count, future.fault()) == (0, None)
+
+
+def test_a_partners_long_datestamp_is_quoted_in_part() -> None:
+    """A datestamp (and a responseDate) of a million characters between its date and its Z
+    is read by its first 19: the faults quote 500 characters of it, not all of it."""
+    said = "2099-01-01T00:00:00" + "x" * 1_000_000 + "Z"
+    _mine, fault = own_clock(said, CLOCK)
+    assert fault is not None and "... (999520 more characters)" in fault and len(fault) < 700
+    future = FutureDatestamps()
+    future.check([said], CLOCK)
+    line = future.fault()
+    assert line is not None and len(line) < 700

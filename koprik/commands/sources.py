@@ -25,6 +25,7 @@ from catalog import Catalog
 from catalog.harvest_state import harvest_runs
 from config import HarvestSource, load_settings
 from harvester.coverage import NOTHING, coverages
+from harvester.faults import quoted
 from harvester.oai_client import Identity
 from harvester.sources import (
     OAI_PMH,
@@ -140,7 +141,7 @@ def add_command(args: argparse.Namespace) -> int:
 def _described(source: HarvestSource, found: Identity | TargetCheck | SruCheck | None) -> str:
     """What the check before adding found, in a few words."""
     if isinstance(found, TargetCheck):
-        return f"Z39.50 target {found.target_name or 'unnamed'}, {found.hits} hits, " \
+        return f"Z39.50 target {quoted(found.target_name) or 'unnamed'}, {found.hits} hits, " \
             f"character set {found.charset or 'not negotiated'}"
     if isinstance(found, SruCheck):
         return f"SRU {found.version} server {found.title or 'untitled'}, {found.hits} hits, " \

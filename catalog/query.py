@@ -320,9 +320,7 @@ def _check_comparable(match: Match, keys: list[str]) -> None:
         raise UnsupportedCombination(
             f"relation {match.relation} needs one untruncated term, got {match.term!r}"
         )
-    # ASCII digits only: the index's years are, and a year in other digits (٢٠٠٣, which
-    # is_year takes) would be compared with them as text.
-    if match.index == DATE and not (len(keys) == 1 and keys[0].isascii() and is_year(keys[0])):
+    if match.index == DATE and not (len(keys) == 1 and is_year(keys[0])):
         raise NotAYear(f"not a year: {match.term}")
 
 

@@ -203,7 +203,8 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 """Every text subfield: what ``any`` takes from every data field (and 880)."""
 _NONFILING = {"245": 2, "240": 2, "440": 2, "130": 1}  # tag -> indicator giving nonfiling chars
 
-_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+_YEAR = re.compile(r"(?<![0-9])([0-9]{4})(?![0-9])")
+"""Four ASCII digits (``\\d`` would take ٢٠٠٣ too, which sorts after every ASCII year)."""
 _ISBN_CANDIDATE = re.compile(r"[0-9][0-9\- ]{8,16}[0-9Xx]")
 _ISSN_CANDIDATE = re.compile(r"\b(\d{4})-?(\d{3}[\dXx])\b")
 

@@ -265,13 +265,15 @@ def _add_stale(connection, record_id: int, term: str) -> None:  # type: ignore[n
 
 def test_digits_that_are_not_ascii_make_no_isbn_and_no_date() -> None:
     record = records()["en-heritage"]
-    record.remove_fields("020", "008")
+    record.remove_fields("020", "008", "260", "264")
     superscripts = "\u00b2" * 9  # digits to str.isdigit(), not to int()
     record.add_field(
         Field("020", Indicators(" ", " "), [Subfield("a", superscripts + "X")]),
         Field(tag="008", data=f"000000s{superscripts[:4]}    xx            000 0 eng d"),
+        Field("260", Indicators(" ", " "), [Subfield("c", "\u0662\u0660\u0660\u0663")]),  # ٢٠٠٣
     )
     found = terms_of(record)
     assert not {t for i, _, t in found if i in ("isbn", "date") and not t.isascii()}
+    assert not {t for i, _, t in found if i == "date"}
     assert isbn_keys(superscripts + "X") == []
 

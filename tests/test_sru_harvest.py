@@ -4,7 +4,8 @@ catalogue a clean one gives, in each SRU version, every fault in the run's recor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -192,16 +193,9 @@ def test_a_diagnostics_long_details_are_quoted_in_part(tmp_path) -> None:  # typ
                 "</searchRetrieveResponse>")
         return web.Response(text=body, content_type="text/xml")
 
-    app = web.Application()
-    app.router.add_get("/sru", answer)
-    catalog = sqlite_catalog(tmp_path, "talkative")
-    with serve(app) as url:
-        report = harvest(catalog, _source(url), politeness=FAST)
-    assert report.status == FAILED
-    assert report.errors == [
+    assert _failed_against(answer, tmp_path) == [
         f"run failed: SRU diagnostic 1: ({'d' * 500}... (999500 more characters))"
     ]
-    catalog.close()
 
 
 def test_the_schemas_an_explain_lists_are_quoted_in_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -215,13 +209,23 @@ def test_the_schemas_an_explain_lists_are_quoted_in_part(tmp_path) -> None:  # t
                 "</schemaInfo></explain></recordData></record></explainResponse>")
         return web.Response(text=body, content_type="text/xml")
 
-    app = web.Application()
-    app.router.add_get("/sru", answer)
-    catalog = sqlite_catalog(tmp_path, "many-schemas")
-    with serve(app) as url:
-        report = harvest(catalog, _source(url), politeness=FAST)
-    assert report.status == FAILED
-    (line,) = report.errors
+    (line,) = _failed_against(answer, tmp_path)
     assert line.startswith("run failed: the server offers no 'marcxml' records (it offers s00000")
     assert line.endswith(" more characters))") and len(line) < 700
-    catalog.close()
+
+
+def _failed_against(
+    answer: Callable[[web.Request], Awaitable[web.Response]], tmp_path: Path
+) -> list[str]:
+    """The errors of a harvest from an SRU server answering every request with ``answer``,
+    a run that must fail."""
+    app = web.Application()
+    app.router.add_get("/sru", answer)
+    catalog = sqlite_catalog(tmp_path, "partner")
+    try:
+        with serve(app) as url:
+            report = harvest(catalog, _source(url), politeness=FAST)
+    finally:
+        catalog.close()
+    assert report.status == FAILED
+    return report.errors

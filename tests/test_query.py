@@ -7,9 +7,7 @@ import pytest
 from catalog import Catalog
 from catalog import query as q
 from catalog.query import And, AndNot, Ids, Match, Or, Relation
-from tests.z3950_target_fixtures import handmade_records
-
-NAVOIY = {"uz-nav-cyr", "uz-nav-lat", "us-nav-alalc"}
+from tests.z3950_target_fixtures import NAVOIY, handmade_records
 
 
 @pytest.fixture

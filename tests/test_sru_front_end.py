@@ -34,6 +34,7 @@ from provider.sru.explain import explain_record
 from provider.sru.responses import SRU2, SRU2_DIAGNOSTIC, SRU2_SCAN, SRW, SRW_DIAGNOSTIC
 from tests.conftest import DATA, free_port
 from tests.z3950_target_fixtures import (
+    NAVOIY,
     catalog_holding,
     handmade_records,
     running_target,
@@ -42,7 +43,6 @@ from tests.z3950_target_fixtures import (
 
 SCHEMAS = DATA / "schemas"
 PARSER = etree.XMLParser(no_network=True)
-NAVOIY = {"uz-nav-cyr", "uz-nav-lat", "us-nav-alalc"}
 YEAR_2003 = "\u0662\u0660\u0660\u0663"  # in Arabic-Indic digits, which \d and isdigit() take
 RECORD_SCHEMAS = {
     "marcxml": ("MARC21slim.xsd", "{http://www.loc.gov/MARC21/slim}record"),

@@ -27,6 +27,12 @@ ISBN_KHAMSA = isbn13("978994301234")  # ISBN-13 of uz-nav-cyr
 ISBN10_HERITAGE = "0521801656"  # ISBN-10 of en-heritage (a real, valid one)
 ISSN_UZB_HISTORY = "0317-8471"
 
+# The 001s of the hand-made records a few searches name again and again
+NAVOIY = {"uz-nav-cyr", "uz-nav-lat", "us-nav-alalc"}
+OZBEKISTON = {"uz-history-cyr", "uz-history-lat", "uz-ovozi", "us-adabiyoti"}
+TOSHKENT = {"uz-nav-cyr", "uz-nav-lat", "uz-history-cyr", "uz-history-lat", "uz-ovozi"}
+SHARQ = {"uz-nav-cyr", "uz-nav-lat", "uz-history-lat"}
+
 
 def _record(local: str, fixed_year: str, lang: str, *fields: tuple[str, str, list[str]]) -> Record:
     record = Record(force_utf8=True)

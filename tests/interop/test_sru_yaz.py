@@ -22,6 +22,10 @@ from tests.servers import RunningKoprik, koprik_serve
 from tests.z3950_target_fixtures import (
     ISBN_KHAMSA,
     ISSN_UZB_HISTORY,
+    NAVOIY,
+    OZBEKISTON,
+    SHARQ,
+    TOSHKENT,
     catalog_holding,
     handmade_records,
     sqlite_settings,
@@ -29,11 +33,6 @@ from tests.z3950_target_fixtures import (
 )
 
 pytestmark = pytest.mark.interop
-
-NAVOIY = {"uz-nav-cyr", "uz-nav-lat", "us-nav-alalc"}
-OZBEKISTON = {"uz-history-cyr", "uz-history-lat", "uz-ovozi", "us-adabiyoti"}
-TOSHKENT = {"uz-nav-cyr", "uz-nav-lat", "uz-history-cyr", "uz-history-lat", "uz-ovozi"}
-SHARQ = {"uz-nav-cyr", "uz-nav-lat", "uz-history-lat"}
 
 # (PQF over Z39.50, CQL over SRU, the 001s both find)
 PAIRS: list[tuple[str, str, set[str]]] = [

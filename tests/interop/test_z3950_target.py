@@ -22,6 +22,9 @@ from tests.z3950_target_fixtures import (
     ISBN10_HERITAGE,
     ISBN_KHAMSA,
     ISSN_UZB_HISTORY,
+    NAVOIY,
+    OZBEKISTON,
+    TOSHKENT,
     catalog_holding,
     handmade_records,
     running_target,
@@ -29,10 +32,6 @@ from tests.z3950_target_fixtures import (
 )
 
 pytestmark = pytest.mark.interop
-
-NAVOIY = {"uz-nav-cyr", "uz-nav-lat", "us-nav-alalc"}
-OZBEKISTON = {"uz-history-cyr", "uz-history-lat", "uz-ovozi", "us-adabiyoti"}
-TOSHKENT = {"uz-nav-cyr", "uz-nav-lat", "uz-history-cyr", "uz-history-lat", "uz-ovozi"}
 
 # (PQF query, the 001s it must find)
 SEARCHES: list[tuple[str, set[str]]] = [

@@ -46,7 +46,7 @@ Semantics (DESIGN.md, Harvesting):
   saying so, its lock released and where it stood kept, so the next run resumes there. The
   union catalogue is not brought up to date after a stopped run (that would take as long as
   the records it wrote), nor further once a stop is requested while it is: the records stay
-  queued for the next harvest or ``koprik dedup``.
+  queued for the scheduler, the next harvest or ``koprik dedup``.
 - **Z39.50 sources** (``protocol = "z3950"``) are harvested by
   :func:`harvester.z3950_harvest.harvest_z3950` under the same lock and run log: each batch
   commits with the run's counts and the source's resume position (the next record, the query

@@ -10,7 +10,10 @@ while Koprik was down, the job runs once on start (``coalesce`` and no misfire l
 are re-read every :data:`SYNC_SECONDS`, so one added with ``koprik sources add`` is scheduled
 without a restart. A source never has two runs at once: ``max_instances=1`` within a process,
 and the source's database lock (:mod:`harvester.locks`) across processes and nodes (a run
-that finds the lock taken is skipped and logged). Which process runs the scheduler when several
+that finds the lock taken is skipped and logged). As often, the deduplication queue is worked
+through while no scheduled harvest runs (:func:`work_through_queue`): records written outside an
+import or a harvest (copy cataloguing, ``koprik demo``) join their union records within that
+time, not at the next harvest. Which process runs the scheduler when several
 nodes share a PostgreSQL catalogue is decided by :mod:`harvester.leadership`.
 
 Stopping (:meth:`HarvestScheduler.shutdown`, on SIGTERM or ^C) starts no new run, asks the
@@ -28,14 +31,18 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import exists, select
 
 from catalog import Catalog
+from catalog.dedup import run_dedup
+from catalog.models import dedup_queue
 from config import HarvestSource, Settings
 from harvester.locks import SourceBusy
 from harvester.run_log import SCHEDULED, log_end
@@ -45,6 +52,7 @@ from harvester.sources import SourceError, all_sources, find_source, parse_every
 log = logging.getLogger(__name__)
 
 JOB_PREFIX = "harvest:"
+DEDUP_JOB = "dedup:queue"
 JOBS_TABLE = "apscheduler_jobs"
 SYNC_SECONDS = 30.0
 
@@ -111,6 +119,21 @@ def run_scheduled(name: str) -> None:
     log_end(log, report, SCHEDULED)
 
 
+def work_through_queue() -> None:
+    """The job run every ``sync_seconds`` (kept in memory, not stored): deduplicate what
+    waits in the queue, unless a scheduled harvest is running (its end takes the queue) or
+    the scheduler is stopping; a stop requested meanwhile ends it between batches."""
+    with _context_lock:
+        context = _context
+        if context is None or context.running or context.stop.requested:
+            return
+    with context.catalog.engine.connect() as connection:
+        if not connection.execute(select(exists().select_from(dedup_queue))).scalar():
+            return
+    report = run_dedup(context.catalog, stop=lambda: context.stop.requested)
+    log.info("deduplicated the queue: %s", report.summary())
+
+
 class _BackgroundScheduler(BackgroundScheduler):
     """APScheduler's background scheduler, less a race at shutdown.
 
@@ -140,6 +163,7 @@ class HarvestScheduler:
         self._scheduler = _BackgroundScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(engine=catalog.engine, tablename=JOBS_TABLE),
+                "memory": MemoryJobStore(),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
@@ -158,6 +182,10 @@ class HarvestScheduler:
         # paused until the jobs match the sources, so a removed source's job never fires
         self._scheduler.start(paused=True)
         self.sync()
+        self._scheduler.add_job(
+            work_through_queue, IntervalTrigger(seconds=self._sync_seconds, timezone="UTC"),
+            id=DEDUP_JOB, name=DEDUP_JOB, jobstore="memory",
+        )
         self._scheduler.resume()
         self._sync_thread.start()
 

@@ -1,15 +1,18 @@
 """A one-off harvest into the catalogue from the command line (``koprik sru --import``,
-``koprik z3950 --import``): the catalogue opened for it, a progress bar, the summary and the
-rejects printed, the exit status."""
+``koprik z3950 --import``): the catalogue opened for it, a progress bar, the deduplication
+queue worked through after it (as ``koprik import`` does), the summaries and the rejects
+printed, the exit status."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from catalog import Catalog
+from catalog.dedup import DedupReport, run_dedup
 from config import Settings
 from harvester.ingest import Counts
 from koprik.progress import Progress
@@ -32,15 +35,24 @@ class _Result(Protocol):
 R = TypeVar("R", bound=_Result)
 
 
+@dataclass
+class Done(Generic[R]):
+    """What a one-off harvest did: its result, and the deduplication after it."""
+
+    result: R
+    deduplicated: DedupReport
+
+
 def harvest_once(
     settings: Settings,
     where: str,
     harvest: Callable[[Catalog, Report], Awaitable[R]],
     *,
     most: int | None = None,
-) -> R:
+) -> Done[R]:
     """Run ``harvest`` on the catalogue ``settings`` name, with a progress bar of at most
-    ``most`` records (None: as many as the peer says)."""
+    ``most`` records (None: as many as the peer says), then work through the deduplication
+    queue."""
     catalog = Catalog.open(settings)
     try:
         with Progress(f"import from {where}", unit="records") as bar:
@@ -49,15 +61,17 @@ def harvest_once(
                 bar.total = total if most is None else min(total, most)
                 bar.advance(done - bar.count)
 
-            return asyncio.run(harvest(catalog, progress))
+            result = asyncio.run(harvest(catalog, progress))
+        return Done(result, run_dedup(catalog))
     finally:
         catalog.close()
 
 
-def reported(result: _Result, summary: str, command: str) -> int:
-    """Print ``summary`` and each reject (``COMMAND: rejected ...`` on stderr); the exit
-    status: 1 when some records were rejected."""
+def reported(done: Done[R], summary: str, command: str) -> int:
+    """Print ``summary``, the deduplication's and each reject (``COMMAND: rejected ...`` on
+    stderr); the exit status: 1 when some records were rejected."""
     print(summary)
-    for reason in result.rejects:
+    print(f"dedup: {done.deduplicated.summary()}")
+    for reason in done.result.rejects:
         print(f"{command}: rejected {reason}", file=sys.stderr)
-    return 1 if result.counts.rejected else 0
+    return 1 if done.result.counts.rejected else 0

@@ -1,6 +1,7 @@
 """Deduplication into union records on a real catalogue (catalog/dedup.py), both engines."""
 
 import dataclasses
+import time
 
 import pytest
 from pymarc import Record
@@ -13,6 +14,7 @@ from catalog.dedup_operators import explain, merge, review_decide, review_list, 
 from catalog.query import Match, search
 from catalog.store import Incoming
 from config.settings import DedupSettings, FileSource
+from harvester.scheduler import start_scheduler
 from tests.books import book
 
 SOURCES = [FileSource("sam", "UzSaRL", "Samarqand"), FileSource("bux", "UzBuRL", "Buxoro"),
@@ -92,6 +94,23 @@ def test_a_stop_between_batches_leaves_the_rest_queued(union_catalog):
         queued = connection.execute(select(models.dedup_queue.c.record_id)).scalars().all()
     assert len(queued) == 3
     assert run_dedup(c, batch=2).processed == 3
+
+
+def test_the_scheduler_works_through_what_was_written_outside_a_harvest(union_catalog):
+    """Copy cataloguing and ``koprik demo`` write without deduplicating: the records waited
+    for the next import or harvest."""
+    c = union_catalog
+    put(c, ("sam", history("1")), ("bux", history("1", script="cyrillic")))
+    scheduler = start_scheduler(c.settings, c, sync_seconds=0.2)
+    try:
+        deadline = time.monotonic() + 20
+        while marc(c, "union:1") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown()
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]
+    with c.engine.connect() as connection:
+        assert connection.execute(select(models.dedup_queue.c.record_id)).all() == []
 
 
 def test_records_of_one_source_are_never_grouped(union_catalog):

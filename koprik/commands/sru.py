@@ -183,7 +183,7 @@ def import_records(
         timeout=args.timeout,
     )  # fmt: skip
     try:
-        result = harvest_once(
+        done = harvest_once(
             settings, args.url,
             lambda catalog, progress: harvest_sru(
                 source, catalog, politeness, limit=args.max, progress=progress,
@@ -193,7 +193,7 @@ def import_records(
         )  # fmt: skip
     except HarvestError as error:
         raise UserError(f"{shown_url(args.url)}: {error}") from None
-    return reported(result, import_summary(name, result), "sru")
+    return reported(done, import_summary(name, done.result), "sru")
 
 
 def import_summary(name: str, result: SruHarvestResult) -> str:

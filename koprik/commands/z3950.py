@@ -144,7 +144,7 @@ def import_records(args: argparse.Namespace, address: Z3950Address) -> int:
         charset=args.charset or "",
     )
     try:
-        result = harvest_once(
+        done = harvest_once(
             load_settings(args.config), str(address),
             lambda catalog, progress: harvest_z3950(
                 source, catalog, limit=args.max, progress=progress
@@ -152,7 +152,7 @@ def import_records(args: argparse.Namespace, address: Z3950Address) -> int:
         )  # fmt: skip
     except Z3950HarvestError as error:
         raise UserError(str(error)) from None
-    return reported(result, import_summary(address, result), "z3950")
+    return reported(done, import_summary(address, done.result), "z3950")
 
 
 def import_source_name(address: Z3950Address) -> str:

@@ -13,6 +13,10 @@ Revisions are Alembic scripts in ``catalog/migrations/versions/``, configured he
 
 Only one process creates or upgrades at a time: PostgreSQL takes an advisory lock for the
 transaction, SQLite a write lock (``BEGIN IMMEDIATE``).
+
+Alembic is imported by the functions that use it, not with this module: every process that
+imports :mod:`catalog` imports this module, and the worker processes deriving records never
+open a catalogue (importing Alembic cost each of them about half a second of CPU).
 """
 
 from __future__ import annotations
@@ -22,15 +26,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
 from catalog.db import create_schema
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_LOCATIONS: list[Path] = [MIGRATIONS / "versions"]
@@ -54,6 +57,8 @@ class SchemaError(Exception):
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration for the catalogue's revisions, running on ``connection``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("path_separator", "os")
@@ -77,11 +82,15 @@ def head() -> str:
 def _heads(_folders: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
     """The heads of the revisions (compiling them costs more than a catalogue check; the key
     changes when a folder or its contents change)."""
+    from alembic.script import ScriptDirectory
+
     return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 def revision_of(connection: Connection) -> str:
     """The revision the database is at, or :data:`EMPTY`, or :data:`UNVERSIONED`."""
+    from alembic.migration import MigrationContext
+
     heads = MigrationContext.configure(connection).get_current_heads()
     if heads:
         return ",".join(sorted(heads))
@@ -95,6 +104,8 @@ def where(engine: Engine) -> str:
 
 def ensure_current(engine: Engine) -> None:
     """Create the catalogue if the database is empty; raise SchemaError unless at the head."""
+    from alembic import command
+
     wanted = head()
     with engine.connect() as connection:
         found = revision_of(connection)
@@ -114,6 +125,8 @@ def ensure_current(engine: Engine) -> None:
 
 def upgrade(engine: Engine) -> tuple[str, str]:
     """Move the catalogue to the head revision; returns the revisions before and after."""
+    from alembic import command
+
     wanted = head()
     with _schema_transaction(engine) as connection:
         found = revision_of(connection)
@@ -148,6 +161,9 @@ def _refusal(engine: Engine, found: str, wanted: str) -> str:
 def known(found: str) -> bool:
     """Whether this Koprik has revision ``found`` (of :func:`current`); a catalogue upgraded by
     a newer release is at one it does not have, and ``koprik db upgrade`` cannot move it."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     if found in (EMPTY, UNVERSIONED):
         return True
     scripts = ScriptDirectory.from_config(alembic_config())
@@ -196,6 +212,8 @@ def _check_baseline(engine: Engine, connection: Connection) -> None:
 
 def baseline_columns() -> dict[str, set[str]]:
     """Table -> column names of the baseline revision (built in a scratch in-memory database)."""
+    from alembic import command
+
     scratch = create_engine("sqlite://")
     try:
         with scratch.begin() as connection:

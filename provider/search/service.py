@@ -33,6 +33,7 @@ _QUERY_CONDITIONS: dict[type[q.QueryError], Condition] = {
     q.UnknownIndex: Condition.UNSUPPORTED_INDEX,
     q.UnsupportedCombination: Condition.UNSUPPORTED_COMBINATION,
     q.NotAYear: Condition.TERM_INVALID_FORMAT,
+    q.EmptyTerm: Condition.EMPTY_TERM,
     q.TermTooShort: Condition.MASKED_TERM_TOO_SHORT,
     q.QueryTooComplex: Condition.QUERY_TOO_COMPLEX,
     q.QueryTooBroad: Condition.QUERY_TOO_BROAD,

@@ -273,6 +273,10 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[126] Illegal term value for attribute -- v2 addinfo "
          "'not a year: \u0661\u0669\u0669\u0661'"),
         (["find @attr 1=4 @attr 4=105 x"], "[118] Unsupported Structure attribute"),
+        # An empty term is refused as SRU refuses it (27), not answered with no records
+        (['find ""'], "[125] Malformed search term -- v2 addinfo 'empty term on any'"),
+        (['find @attr 1=4 @attr 4=1 " "'],
+         "[125] Malformed search term -- v2 addinfo 'empty term on title'"),
         (["find @attr 1=4 @attr 5=2 x"], "[120] Unsupported Truncation attribute"),
         (["find @attr 8=1 x"], "[113] Unsupported attribute type -- v2 addinfo '8'"),
         (["find @attr 1=4 xamsa", "format opac", "show 1+1"],

@@ -315,6 +315,9 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[122] Unsupported Completeness attribute -- v2 addinfo '9'"),
         (["scan @attr 1=4 @attr 3=9 a"], "[119] Unsupported Position attribute -- v2 addinfo '9'"),
         (["scan @attr 1=4 @attr 8=1 a"], "[113] Unsupported attribute type -- v2 addinfo '8'"),
+        # a negative number of terms is no request at all, not too many terms (1029)
+        (["scansize -1", "scan @attr 1=4 a"],
+         "[228] Scan: malformed scan -- v2 addinfo '-1 terms requested'"),
         (["find @attr 1=4 xamsa", "sort 1=9999 <"],
          "[207] Cannot sort according to sequence -- v2 addinfo '1=9999'"),
         (["find @attr 1=4 xamsa", "sort 7=1 <"],  # was '1=None'

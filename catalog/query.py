@@ -98,6 +98,11 @@ class NotAYear(QueryError):
     compares years, and comparing anything else as text finds what it happens to sort after."""
 
 
+class EmptyTerm(QueryError):
+    """A term of nothing but spaces: it names nothing to look for, so no answer (no records,
+    or every record) would be more than a guess."""
+
+
 class TermTooShort(QueryError):
     """A right-truncated term with nothing left before the truncation point."""
 
@@ -288,6 +293,8 @@ def _keys(match: Match) -> tuple[str, list[str]]:
     """The kind of term a leaf looks for and its keys (all must be present)."""
     if match.index not in INDEXES:
         raise UnknownIndex(f"no index {match.index!r}")
+    if not match.term.strip():
+        raise EmptyTerm(f"empty term on {match.index}")
     if match.index in KEYED:
         return WORD, [k for k in query_keys(match.index, match.term) if k]
     if match.phrase:

@@ -241,3 +241,27 @@ def test_a_client_resetting_mid_response_logs_no_traceback(
     assert app[LIST_GATE].active == 0
     assert "<Identify>" in identify(base)
     assert not [record for record in caplog.records if record.exc_info]
+
+
+@pytest.mark.parametrize(
+    ("path", "answered"),
+    [("/sru", b"info:srw/diagnostic/1/12"), ("/oai", b"HTTP/1.1 413 Request Entity Too Large")],
+)
+def test_a_body_over_the_limit_is_left_unread_and_its_connection_closed(
+    catalogue: Path, path: str, answered: bytes
+) -> None:
+    """A POST body over ``search.sru_max_request_bytes`` (SRU diagnostic 12) or
+    ``oai.max_request_bytes`` (413) is answered before it is all read, and the connection is
+    closed then, the rest unread: aiohttp read on and threw the body away for up to 10 s to keep
+    the connection alive (268 MB of a 256 MiB body in 0.4 s on loopback)."""
+    app, _ = running(catalogue, http_request_timeout=30.0)
+    head = (b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % (path.encode(), 1 << 30))  # fmt: skip
+    with serve_in_thread(app) as base, connect(base) as sock:
+        sock.sendall(head + b"query=" + b"a" * 128 * 1024)
+        answer = sock.recv(65536)
+        began = time.monotonic()
+        answer += response_of(sock)
+        closed_after = time.monotonic() - began
+    assert answered in answer and b"Connection: close" in answer
+    assert closed_after < 3, f"closed {closed_after:.1f} s after the answer"

@@ -78,6 +78,8 @@ def test_sort_orders_a_set_by_date_descending(catalog: Catalog, connection: Conn
         (lambda s, c: s.sort(c, s.search(c, Match("title", "xamsa")), [SortKey("date")] * 4),
          Condition.TOO_MANY_SORT_KEYS),
         (lambda s, c: s.scan(c, "title", "a", count=501), Condition.TOO_MANY_SCAN_TERMS),
+        (lambda s, c: s.scan(c, "title", "a", count=-1), Condition.MALFORMED_SCAN),
+        (lambda s, c: s.search(c, Match("title", " ")), Condition.EMPTY_TERM),
         (lambda s, c: s.scan(c, "title", "a", count=5, position=7),
          Condition.SCAN_POSITION_OUT_OF_RANGE),
     ],

@@ -226,6 +226,8 @@ def test_a_scan_response_position_from_0_to_the_terms_asked_for_plus_1(
         ({"query": "dc.creator = navoiy", "startRecord": "4"}, "61", "4 of 3"),
         ({"query": "dc.creator = navoiy", "startRecord": "0"}, "6", "startRecord=0"),
         ({"query": "a prox b"}, "39", "prox"),
+        ({"query": '""'}, "27", "empty term on any"),
+        ({"query": 'dc.title any "  "'}, "27", "empty term on title"),
         ({"query": " or ".join(["a"] * 300)}, "38", "more than 256 search clauses"),
         ({"query": "cql.resultSetId = nosuchset"}, "51", "nosuchset"),
         ({"query": "x", "recordXPath": "/a"}, "8", "recordXPath"),

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from catalog.query import And, AndNot, Ids, Match, Or, Relation
-from protocols.z3950.pqf import parse_pqf
+from protocols.z3950.pqf import Term, parse_pqf
 from provider.search import Condition, SearchError
-from provider.z3950.attributes import match_of, query_of, sort_index_named
+from provider.z3950.attributes import match_of, query_of, scan_start_of, sort_index_named
 
 
 def translate(pqf: str) -> object:
@@ -80,3 +80,33 @@ def test_long_terms_and_sort_names() -> None:
     with pytest.raises(SearchError) as raised:
         sort_index_named("1=\u00b2")  # a digit to str.isdigit(), not to int()
     assert raised.value.bib1 == 207
+
+
+@pytest.mark.parametrize(
+    ("pqf", "expected"),
+    [
+        ("@attr 1=4 a", ("title", False)),
+        ("@attr 1=4 @attr 2=3 @attr 3=3 @attr 5=100 @attr 6=1 a", ("title", False)),
+        ("@attr 1=4 @attr 2=102 a", ("title", False)),
+        ("@attr 1=4 @attr 4=1 a", ("title", True)),
+        ("@attr 1=4 @attr 6=3 a", ("title", True)),
+        ("@attr 1=1003 @attr 3=1 a", ("author", True)),
+        ("@attr 1=4 @attr 2=1 a", 117),
+        ("@attr 1=4 @attr 2=4 a", 117),
+        ("@attr 1=4 @attr 5=1 a", 120),
+        ("@attr 1=4 @attr 6=9 a", 122),
+        ("@attr 1=4 @attr 4=105 a", 118),
+        ("@attr 9=1 a", 113),
+    ],
+)
+def test_a_scan_start_term_is_read_as_a_search_term_from_which_terms_are_read(
+    pqf: str, expected: tuple[str, bool] | int
+) -> None:
+    term = parse_pqf(pqf)
+    assert isinstance(term, Term)
+    if isinstance(expected, int):
+        with pytest.raises(SearchError) as raised:
+            scan_start_of(term)
+        assert raised.value.bib1 == expected
+    else:
+        assert scan_start_of(term) == expected

@@ -33,6 +33,7 @@ _QUERY_CONDITIONS: dict[type[q.QueryError], Condition] = {
     q.UnknownIndex: Condition.UNSUPPORTED_INDEX,
     q.UnsupportedCombination: Condition.UNSUPPORTED_COMBINATION,
     q.NotAYear: Condition.TERM_INVALID_FORMAT,
+    q.EmptyTerm: Condition.EMPTY_TERM,
     q.TermTooShort: Condition.MASKED_TERM_TOO_SHORT,
     q.QueryTooComplex: Condition.QUERY_TOO_COMPLEX,
     q.QueryTooBroad: Condition.QUERY_TOO_BROAD,
@@ -118,10 +119,13 @@ class SearchService:
         count: int = 20,
         position: int = 1,
     ) -> q.ScanPage:
-        """``count`` terms of ``index`` around ``term``, which stands at ``position``."""
+        """``count`` terms of ``index`` around ``term``, which stands at ``position``; a
+        negative ``count`` asks for nothing a scan can be (MALFORMED_SCAN, not too many)."""
         if index not in INDEXES:
             raise SearchError(Condition.UNSUPPORTED_INDEX, index)
-        if not 0 <= count <= self.limits.max_scan_terms:
+        if count < 0:
+            raise SearchError(Condition.MALFORMED_SCAN, f"{count} terms requested")
+        if count > self.limits.max_scan_terms:
             raise SearchError(Condition.TOO_MANY_SCAN_TERMS, str(self.limits.max_scan_terms))
         if not 0 <= position <= count + 1:
             raise SearchError(Condition.SCAN_POSITION_OUT_OF_RANGE, str(position))

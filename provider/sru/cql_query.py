@@ -145,8 +145,6 @@ def _modifier(modifier: Modifier, clause: SearchClause) -> str:
 def _match(index: str, kind: str, term: str, *, masked: bool) -> ModelQuery:
     if len(term) > MAX_TERM_CHARS:
         raise SearchError(Condition.TERM_TOO_LONG, str(MAX_TERM_CHARS))
-    if not term.strip():
-        raise SearchError(Condition.EMPTY_TERM, "")
     text, truncated = _unmask(term) if masked else (term, False)
     if kind in _ORDER or kind == _WITHIN:
         if truncated:

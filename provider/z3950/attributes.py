@@ -109,6 +109,20 @@ def match_of(term: Term) -> Match:
     return Match(index, term.term, phrase, _TRUNCATIONS[truncation_value], relation)
 
 
+def scan_start_of(term: Term) -> tuple[str, bool]:
+    """The index and kind of terms (True: phrases) a Scan's start term reads: its attributes
+    honoured as a search's (:func:`match_of`), but a term list is read from its start term, so
+    a relation other than equality is 117 and truncation 120, never ignored."""
+    match = match_of(term)
+    if match.relation != Relation.EQUAL:
+        raise SearchError(Condition.UNSUPPORTED_RELATION,
+                          str(term.attributes[bib1.AttributeType.RELATION]))  # fmt: skip
+    if match.truncation:
+        raise SearchError(Condition.MASKING_UNSUPPORTED,
+                          str(term.attributes[bib1.AttributeType.TRUNCATION]))  # fmt: skip
+    return match.index, match.phrase
+
+
 def _phrase(structure: int | None, index: str, anchored: bool) -> bool:
     if structure is None:
         return anchored

@@ -24,14 +24,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from catalog import query as q
-from protocols.z3950 import bib1
 from protocols.z3950.bib1 import Bib1Error
 from protocols.z3950.pqf import Query as RpnQuery
 from protocols.z3950.pqf import Term
-from provider.search import Condition, ResultSet, SearchError, SearchService, SortKey
+from provider.search import ResultSet, SearchError, SearchService, SortKey
 from provider.z3950.attributes import (
-    index_of,
     query_of,
+    scan_start_of,
     sort_index_named,
     sort_index_of,
 )
@@ -98,13 +97,10 @@ class Backend:
         return self.service.records(connection, ids, rendition)
 
     def scan(self, connection: Connection, start: Term, count: int, position: int) -> q.ScanPage:
-        """Terms of the index ``start``'s Use attribute names, from its term (4=1: phrases)."""
-        structure = start.attributes.get(bib1.AttributeType.STRUCTURE, bib1.Structure.WORD)
-        phrase = structure == bib1.Structure.PHRASE
+        """Terms of the index ``start``'s Use attribute names, from its term (4=1: phrases;
+        attributes as :func:`provider.z3950.attributes.scan_start_of` reads them)."""
         with as_bib1():
-            index = index_of(start.attributes)
-            if structure not in (bib1.Structure.WORD, bib1.Structure.PHRASE):
-                raise SearchError(Condition.UNSUPPORTED_STRUCTURE, str(structure))
+            index, phrase = scan_start_of(start)
             return self.service.scan(connection, index, start.term, phrase=phrase, count=count,
                                      position=position)  # fmt: skip
 

@@ -211,6 +211,24 @@ def test_scan_shows_catalogued_forms_with_counts(yaz) -> None:  # type: ignore[n
     assert re.findall(r"^[* ] (\S.*) \((\d+)\)$", places, re.M) == [("Тошкент", "5")]
 
 
+def test_scan_takes_the_attributes_it_honours(yaz) -> None:  # type: ignore[no-untyped-def]
+    """Equality (3, and relevance 102 as a search reads it), no truncation (100), any position
+    and incomplete subfield are what a scan does anyway; complete field (6=3) reads phrases."""
+    def listed(*commands: str) -> list[list[tuple[str, str]]]:
+        output = yaz("scansize 2", *commands)
+        return [re.findall(r"^[* ] (\S.*) \((\d+)\)$", part, re.M)
+                for part in output.split("query: ")[1:]]  # fmt: skip
+
+    words = [("тарихи", "2"), ("The", "1")]
+    assert listed("scan @attr 1=4 tarixi",
+                  "scan @attr 1=4 @attr 2=3 @attr 3=3 @attr 5=100 @attr 6=1 tarixi",
+                  "scan @attr 1=4 @attr 2=102 tarixi") == [words] * 3  # fmt: skip
+    complete, phrases, plain = listed("scan @attr 1=4 @attr 6=3 ozbekiston",
+                                      "scan @attr 1=4 @attr 4=1 ozbekiston",
+                                      "scan @attr 1=4 ozbekiston")  # fmt: skip
+    assert complete == phrases != plain
+
+
 def test_scan_at_position_0_starts_after_the_term(yaz) -> None:  # type: ignore[no-untyped-def]
     """preferredPositionInResponse 0 puts the start term just before the entries (LoC's Scan
     clarification); it was refused with 233."""
@@ -272,6 +290,10 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[126] Illegal term value for attribute -- v2 addinfo "
          "'not a year: \u0661\u0669\u0669\u0661'"),
         (["find @attr 1=4 @attr 4=105 x"], "[118] Unsupported Structure attribute"),
+        # An empty term is refused as SRU refuses it (27), not answered with no records
+        (['find ""'], "[125] Malformed search term -- v2 addinfo 'empty term on any'"),
+        (['find @attr 1=4 @attr 4=1 " "'],
+         "[125] Malformed search term -- v2 addinfo 'empty term on title'"),
         (["find @attr 1=4 @attr 5=2 x"], "[120] Unsupported Truncation attribute"),
         (["find @attr 8=1 x"], "[113] Unsupported attribute type -- v2 addinfo '8'"),
         (["find @attr 1=4 xamsa", "format opac", "show 1+1"],
@@ -280,6 +302,21 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[25] Specified element set name not valid for specified database"),
         (["find @attr 1=4 xamsa", "show 4+1"], "[13] Present request out of range"),
         (["scan @attr 1=9 a"], "[114] Unsupported Use attribute"),
+        # A scan reads on from its start term: other relations and truncation are refused,
+        # not ignored (they were), as are the values a search refuses
+        (["scan @attr 1=4 @attr 2=1 a"], "[117] Unsupported Relation attribute -- v2 addinfo '1'"),
+        (["scan @attr 1=4 @attr 2=5 a"], "[117] Unsupported Relation attribute -- v2 addinfo '5'"),
+        (["scan @attr 1=4 @attr 5=1 a"],
+         "[120] Unsupported Truncation attribute -- v2 addinfo '1'"),
+        (["scan @attr 1=4 @attr 5=2 a"],
+         "[120] Unsupported Truncation attribute -- v2 addinfo '2'"),
+        (["scan @attr 1=4 @attr 6=9 a"],
+         "[122] Unsupported Completeness attribute -- v2 addinfo '9'"),
+        (["scan @attr 1=4 @attr 3=9 a"], "[119] Unsupported Position attribute -- v2 addinfo '9'"),
+        (["scan @attr 1=4 @attr 8=1 a"], "[113] Unsupported attribute type -- v2 addinfo '8'"),
+        # a negative number of terms is no request at all, not too many terms (1029)
+        (["scansize -1", "scan @attr 1=4 a"],
+         "[228] Scan: malformed scan -- v2 addinfo '-1 terms requested'"),
         (["find @attr 1=4 xamsa", "sort 1=9999 <"],
          "[207] Cannot sort according to sequence -- v2 addinfo '1=9999'"),
         (["find @attr 1=4 xamsa", "sort 7=1 <"],  # was '1=None'

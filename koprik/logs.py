@@ -75,5 +75,9 @@ def configure_logging(settings: LogSettings, verbose: int = 0) -> None:
         old.close()
     root.addHandler(handler)
     root.setLevel(level)
+    quiet = logging.WARNING if level > logging.DEBUG else level
     # Alembic says at INFO which database dialect it found, each time the schema is checked.
-    logging.getLogger("alembic").setLevel(logging.WARNING if level > logging.DEBUG else level)
+    logging.getLogger("alembic").setLevel(quiet)
+    # APScheduler says at INFO that each job runs and ran, every 30 s for the deduplication
+    # queue's; the jobs log what they did themselves (and APScheduler their failures, at ERROR).
+    logging.getLogger("apscheduler.executors").setLevel(quiet)

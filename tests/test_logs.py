@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from config import LogSettings
+from catalog import Catalog
+from config import DatabaseSettings, LogSettings, Settings
+from harvester.scheduler import start_scheduler
 from koprik.errors import UserError
 from koprik.logs import JsonFormatter, configure_logging
 
@@ -108,3 +110,21 @@ def test_a_header_byte_that_is_no_utf8_still_makes_its_access_line(tmp_path: Pat
     (line,) = [line for line in log.read_text().splitlines() if "/health" in line]
     assert "caf\\udce9" in line
     assert "Logging error" not in printed
+
+
+def test_the_schedulers_jobs_running_are_not_logged_at_info(tmp_path: Path):
+    """The deduplication queue's job runs every sync interval: APScheduler logged two lines
+    at INFO each time ("Running job", "executed successfully"), every 30 s of a server's life."""
+    path = tmp_path / "koprik.log"
+    configure_logging(LogSettings(file=str(path), level="info"))
+    settings = Settings(database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'c.sqlite3'}"))
+    catalog = Catalog.open(settings)
+    try:
+        scheduler = start_scheduler(settings, catalog, sync_seconds=0.1)
+        time.sleep(1)
+        scheduler.shutdown()
+    finally:
+        catalog.close()
+    logged = path.read_text()
+    assert "harvest scheduler stopped" in logged
+    assert "Running job" not in logged and "executed successfully" not in logged

@@ -39,7 +39,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    delete,
     func,
     insert,
     literal,
@@ -953,6 +952,11 @@ _EXISTING = ("SELECT id, local_id, digest, deleted, source, source_identifier, u
 twice for each batch written)."""
 
 
+_HELD = ("SELECT id, deleted, set_specs, digest, source_identifier FROM records "
+         "WHERE source = {p} AND ")
+"""What :meth:`CatalogWriter.delete_harvested_many` reads of a source's records."""
+
+
 STREAM_BATCH = 64
 """Rows :func:`_rows_within` takes from the database at a time."""
 
@@ -1241,26 +1245,50 @@ class CatalogWriter:
         ).first()
         if row is None or row.deleted:
             return Outcome.MISSING
-        self._mark_deleted(row.id, row.set_specs, queue=not row.is_union)
+        self._mark_many_deleted([(row.id, row.set_specs)], queue=not row.is_union)
         self._changes.append(self._change(row.id, Outcome.DELETED, row.source, row.digest,
                                           union=row.is_union))
         return Outcome.DELETED
 
     def delete_harvested(self, provenance: Provenance) -> Outcome:
         """Apply a deletion announced by a source for its record ``provenance.identifier``."""
-        r = models.records
-        row = self.connection.execute(
-            select(r.c.id, r.c.deleted, r.c.set_specs, r.c.digest).where(
-                r.c.source == provenance.source, r.c.source_identifier == provenance.identifier
-            )
-        ).first()
-        if row is None or row.deleted:
-            return Outcome.MISSING
-        self._mark_deleted(row.id, row.set_specs)
-        self._changes.append(self._change(row.id, Outcome.DELETED, provenance.source,
-                                          row.digest, harvested=True))
-        self._keep_provenance(row.id, provenance)
-        return Outcome.DELETED
+        (outcome,) = self.delete_harvested_many([provenance])
+        return outcome
+
+    def delete_harvested_many(self, provenances: Sequence[Provenance]) -> list[Outcome]:
+        """:meth:`delete_harvested` for a page of deletions, in order, in a handful of
+        statements for each :data:`~catalog.db.IN_CHUNK` records. A page of 100,000 deletions
+        took 356 s one at a time (40 s for records not held), 46 s (0.8 s) so; most of what
+        remains is taking the records out of the search index and its tables.
+
+        A record announced deleted twice is deleted once (the second finds it deleted), as
+        two calls of :meth:`delete_harvested` would."""
+        held: dict[tuple[str, str], Row[Any]] = {}
+        by_source: dict[str, list[str]] = {}
+        for provenance in provenances:
+            by_source.setdefault(provenance.source, []).append(provenance.identifier)
+        for source, identifiers in by_source.items():
+            for row in execute_in(self.connection, _HELD + "source_identifier IN ({values})",
+                                  identifiers, (source,)):  # fmt: skip
+                held[(source, row.source_identifier)] = row
+        outcomes: list[Outcome] = []
+        doomed: list[tuple[Row[Any], Provenance]] = []
+        done: set[int] = set()
+        for provenance in provenances:
+            row = held.get((provenance.source, provenance.identifier))
+            if row is None or row.deleted or row.id in done:
+                outcomes.append(Outcome.MISSING)
+                continue
+            done.add(row.id)
+            doomed.append((row, provenance))
+            outcomes.append(Outcome.DELETED)
+        self._mark_many_deleted([(row.id, row.set_specs) for row, _ in doomed])
+        self._changes.extend(
+            self._change(row.id, Outcome.DELETED, provenance.source, row.digest, harvested=True)
+            for row, provenance in doomed
+        )
+        self._keep_provenances([(row.id, provenance) for row, provenance in doomed])
+        return outcomes
 
     def _change(self, record_id: int, outcome: Outcome, source: str | None,
                 previous_digest: str | None, *, harvested: bool = False,
@@ -1325,23 +1353,24 @@ class CatalogWriter:
         insert_rows(self.connection, models.dedup_queue, ("record_id", "queued_at"),
                     [(i, self.now) for i in ids])
 
-    def _mark_deleted(self, record_id: int, specs: str, *, queue: bool = True) -> None:
-        r = models.records
-        self.touched.add(record_id)
+    def _mark_many_deleted(self, marked: list[tuple[int, str]], *, queue: bool = True) -> None:
+        """Delete each record of ``marked`` (``record_id, set_specs``), persistently: it keeps
+        its identifier and its sets, and loses its MARC, renditions, search entries and (when
+        ``queue``) its match keys, being queued for deduplication (which takes a deleted member
+        out of its union record)."""
+        if not marked:
+            return
+        ids = [rid for rid, _ in marked]
+        self.touched.update(ids)
         if queue:
-            mk = models.match_keys
-            self.connection.execute(delete(mk).where(mk.c.record_id == record_id))
-            self.queue_dedup([record_id])
-        self.connection.execute(
-            update(r)
-            .where(r.c.id == record_id)
-            .values(deleted=True, datestamp=self.now, marc=None, digest="deleted")
-        )
-        self.connection.execute(
-            delete(models.renditions).where(models.renditions.c.record_id == record_id)
-        )
-        write_entries(self.connection, [(record_id, None)])
-        self._place_in_sets(record_id, specs.split())
+            self._delete_rows_of("match_keys", ids)
+            self.queue_dedup(ids)
+        execute_in(self.connection,
+                   "UPDATE records SET deleted = {p}, datestamp = {p}, marc = NULL, digest = {p}"
+                   " WHERE id IN ({values})", ids, (True, self.now, "deleted"))  # fmt: skip
+        self._delete_rows_of("renditions", ids)
+        write_entries(self.connection, [(rid, None) for rid in ids])
+        self._place_many_in_sets([(rid, specs.split()) for rid, specs in marked])
 
     def restamp(self, record_ids: Sequence[int]) -> None:
         """Give records the writer's datestamp: they appear in or vanish from what is served
@@ -1388,9 +1417,6 @@ class CatalogWriter:
                    "UPDATE record_sets SET datestamp = {p} WHERE record_id IN ({values})",
                    [rid for rid in ids if rid not in held], (datestamp,))  # fmt: skip
 
-    def _place_in_sets(self, record_id: int, specs: Sequence[str]) -> None:
-        self._place_many_in_sets([(record_id, specs)])
-
     def _place_many_in_sets(
         self, placements: list[tuple[int, Sequence[str]]], *, fresh: AbstractSet[int] = frozenset()
     ) -> None:
@@ -1421,9 +1447,6 @@ class CatalogWriter:
                          for spec in missing]
                 self.connection.execute(insert(s), names)
             self.new_sets.update(new)
-
-    def _keep_provenance(self, record_id: int, provenance: Provenance) -> None:
-        self._keep_provenances([(record_id, provenance)])
 
     def _keep_provenances(
         self, kept: list[tuple[int, Provenance]], *, fresh: AbstractSet[int] = frozenset()

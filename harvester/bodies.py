@@ -8,8 +8,12 @@ against the bound before the next is made. A body past a bound raises
 
 Content-Encoding ``gzip`` and ``deflate`` (zlib-wrapped, or raw deflate as some servers send
 it) are unpacked, and so is a gzip body sent without Content-Encoding (reported as an
-:class:`~harvester.faults.Event`). A compressed body that ends before its compressed stream
-does raises :class:`TruncatedBody`, a fault worth asking again for.
+:class:`~harvester.faults.Event`). A gzip body is unpacked member after member (RFC 1952 lets
+members follow one another, as ``cat a.gz b.gz`` makes them; the first alone was kept before),
+all counted against the one bound. A compressed body that ends before its compressed stream
+does raises :class:`TruncatedBody`, a fault worth asking again for. Bytes after the end of the
+stream that do not begin a gzip member (zeros padding it, a server's stray newline) are
+ignored, as ``gzip -d`` ignores them, and reported as an event when they are not zeros.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from harvester.faults import Event, HarvestError, ResponseTooLarge
 STEP = 1024 * 1024
 """Most bytes unpacked in one step before they are counted."""
 _GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
 
 
 class TruncatedBody(HarvestError):
@@ -55,7 +60,7 @@ async def read_body(
     out = io.BytesIO()
     try:
         wire = 0
-        inflater: zlib._Decompress | None = None
+        unpacker: _Unpacker | None = None
         first = True
         async for chunk in chunks:
             wire += len(chunk)
@@ -64,52 +69,89 @@ async def read_body(
                                        f"({limits.max_bytes} bytes on the wire)")
             if first and chunk:
                 first = False
-                inflater = _inflater(encoding, chunk, events)
-            if inflater is None:
+                unpacker = _unpacker(encoding, chunk, events)
+            if unpacker is None:
                 out.write(chunk)
                 if out.tell() > limits.max_decompressed_bytes:
                     raise _bomb(limits)
                 continue
-            _inflate(inflater, chunk, out, limits)
-        if inflater is not None:
-            if not inflater.eof:
-                raise TruncatedBody(f"compressed body ended early after {wire} bytes")
-            if inflater.unused_data.strip(b"\0"):
-                events.append(Event("compressed-trailer", f"{len(inflater.unused_data)} bytes "
-                                    "after the end of a compressed body were ignored"))
+            unpacker.feed(chunk, out, limits)
+        if unpacker is not None:
+            unpacker.finish(wire, events)
     except BaseException:
         out.close()  # what was read must not live on in a traceback
         raise
     return out.getvalue()
 
 
-def _inflater(encoding: str, first: bytes, events: list[Event]) -> zlib._Decompress | None:
+def _unpacker(encoding: str, first: bytes, events: list[Event]) -> _Unpacker | None:
     """The unpacker the body needs, judged by its encoding and its first bytes."""
     if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return _Unpacker(_GZIP_WBITS)
     if encoding == "deflate":
         zlib_wrapped = (
             len(first) > 1 and first[0] & 0x0F == 8 and (first[0] * 256 + first[1]) % 31 == 0
         )
-        return zlib.decompressobj(zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS)
+        return _Unpacker(zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS)
     if first.startswith(_GZIP_MAGIC):
         events.append(Event("unannounced-gzip", "gzip body without Content-Encoding"))
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return _Unpacker(_GZIP_WBITS)
     return None
 
 
-def _inflate(inflater: zlib._Decompress, chunk: bytes, out: io.BytesIO, limits: BodyLimits) -> None:
-    """Unpack ``chunk`` into ``out`` step by step, counting each step against the bound."""
-    data = chunk
-    while data and not inflater.eof:
-        try:
-            piece = inflater.decompress(data, STEP)
-        except zlib.error as error:
-            raise HarvestError(f"compressed body that cannot be unpacked: {error}") from None
-        out.write(piece)
-        if out.tell() > limits.max_decompressed_bytes:
-            raise _bomb(limits)
-        data = inflater.unconsumed_tail
+class _Unpacker:
+    """A compressed stream unpacked as its chunks arrive, step by step, each step counted
+    against the bound; a gzip stream member after member."""
+
+    def __init__(self, wbits: int) -> None:
+        self.wbits = wbits
+        self.inflater = zlib.decompressobj(wbits)
+        self.rest = b""
+        """Bytes after a member's end too few to say whether another member begins."""
+        self.ended = False
+        """Whether the stream has ended: what follows is a trailer, not unpacked."""
+        self.trailer = 0
+        self.garbage = False
+        """Whether the trailer holds anything but zeros."""
+
+    def feed(self, data: bytes, out: io.BytesIO, limits: BodyLimits) -> None:
+        """Unpack ``data`` into ``out``."""
+        data, self.rest = self.rest + data, b""
+        while data:
+            if self.ended:
+                self._trail(data)
+                return
+            if self.inflater.eof:  # another member, or the trailer
+                gzip = self.wbits == _GZIP_WBITS
+                if gzip and len(data) < len(_GZIP_MAGIC):
+                    self.rest = data
+                    return
+                if gzip and data.startswith(_GZIP_MAGIC):
+                    self.inflater = zlib.decompressobj(self.wbits)
+                else:
+                    self.ended = True
+                    continue
+            try:
+                piece = self.inflater.decompress(data, STEP)
+            except zlib.error as error:
+                raise HarvestError(f"compressed body that cannot be unpacked: {error}") from None
+            out.write(piece)
+            if out.tell() > limits.max_decompressed_bytes:
+                raise _bomb(limits)
+            data = self.inflater.unused_data if self.inflater.eof else self.inflater.unconsumed_tail
+
+    def _trail(self, data: bytes) -> None:
+        self.trailer += len(data)
+        self.garbage = self.garbage or bool(data.strip(b"\0"))
+
+    def finish(self, wire: int, events: list[Event]) -> None:
+        """Check the end of the body, ``wire`` bytes in all."""
+        if not self.inflater.eof:
+            raise TruncatedBody(f"compressed body ended early after {wire} bytes")
+        self._trail(self.rest)
+        if self.garbage:
+            events.append(Event("compressed-trailer", f"{self.trailer} bytes after the end of "
+                                "a compressed body were ignored"))
 
 
 def _bomb(limits: BodyLimits) -> ResponseTooLarge:

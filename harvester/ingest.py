@@ -11,8 +11,9 @@ is read here. Each record is then upserted by
 record that is too large, cannot be read, crosswalked or stored goes to ``harvest_rejects``
 with its bytes and the reason (:func:`reject`, the one shape of a reject); nothing is repaired.
 
-Deletions are only ever applied one by one as the source announces them: the harvester never
-infers a deletion from a record's absence, so an empty or failed harvest can delete nothing.
+Deletions are only ever applied as the source announces them, record by record (a page's
+together): the harvester never infers a deletion from a record's absence, so an empty or failed
+harvest can delete nothing.
 """
 
 from __future__ import annotations
@@ -158,8 +159,11 @@ class _Refusal:
 
 
 @dataclass(frozen=True)
-class _Deletion:
-    item: Harvested
+class _Deletions:
+    """Deletions next to each other in a plan, applied together
+    (:meth:`CatalogWriter.delete_harvested_many`)."""
+
+    items: list[Harvested]
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ class _Records:
     batch: Batch
 
 
-Plan = list[_Refusal | _Deletion | _Records]
+Plan = list[_Refusal | _Deletions | _Records]
 """What a page (or batch) of items does to the catalogue, in order (:func:`prepare`)."""
 
 
@@ -205,7 +209,10 @@ def prepare(
         if item.deleted:
             if item.identifier in batched:
                 end_batch()  # the record is deleted after it is stored
-            plan.append(_Deletion(item))
+            if plan and isinstance(plan[-1], _Deletions):
+                plan[-1].items.append(item)
+            else:
+                plan.append(_Deletions([item]))
             continue
         unread = _unread(item)
         if isinstance(unread, _Refusal):
@@ -248,12 +255,13 @@ def apply(
     for step in plan:
         if isinstance(step, _Refusal):
             refuse(step.item, step.identifier, step.reason)
-        elif isinstance(step, _Deletion):
-            outcome = writer.delete_harvested(_provenance(target, step.item, "", "", None))
-            if outcome is Outcome.DELETED:
-                counts.deleted += 1
-            else:
-                counts.gone += 1
+        elif isinstance(step, _Deletions):
+            outcomes = writer.delete_harvested_many(
+                [_provenance(target, item, "", "", None) for item in step.items]
+            )
+            deleted = outcomes.count(Outcome.DELETED)
+            counts.deleted += deleted
+            counts.gone += len(outcomes) - deleted
         else:
             results = writer.put_prepared(step.batch)
             for (item, incoming), result in zip(step.items, results, strict=True):

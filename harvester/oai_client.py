@@ -153,7 +153,8 @@ class OaiClient(FetchingClient):
         """The pages of a ListRecords or ListIdentifiers list, following resumption tokens.
 
         With ``token``, the list resumes there (the other arguments are then not sent).
-        noRecordsMatch yields one empty page. A token that repeats raises
+        noRecordsMatch yields one empty page (answered to a token, it is also an event: the
+        list ended there, short of what its size may have said). A token that repeats raises
         :class:`ResumptionLoop`; an OAI error (badResumptionToken included) raises
         :class:`OaiError`.
         """
@@ -188,6 +189,9 @@ class OaiClient(FetchingClient):
             raise_oai_error(root)
         except OaiError as error:
             if error.code == "noRecordsMatch":
+                if "resumptionToken" in params:  # no records after a token: the list ends
+                    self.events.append(Event("noRecordsMatch", "answered to a resumption "
+                                             "token: the list ends there"))
                 return Page(response_date(root), [], None, raw_size=len(raw))
             raise
         container = root.find(f"{_O}{verb}")

@@ -153,7 +153,8 @@ class RunReport:
 
 
 class GiveUp(HarvestError):
-    """Too many failures in one run: the partner is down or broken beyond halving."""
+    """Too many failures in one run (the partner is down or broken beyond halving), or one no
+    retry can mend."""
 
 
 class Stop:
@@ -564,6 +565,8 @@ class HarvestRun:
             await self._list(spec, start, end, token)
             return
         except (OaiError, ResumptionLoop) as error:
+            if isinstance(error, OaiError) and error.code == "cannotDisseminateFormat":
+                raise self._format_not_served(error) from None
             token_fault = isinstance(error, ResumptionLoop) or error.code == "badResumptionToken"
             if token_fault and restarts < MAX_RESTARTS:
                 self.errors.append(f"{error}; restarting the list from {start or 'the start'}")
@@ -587,6 +590,13 @@ class HarvestRun:
         if self.failures > MAX_WINDOW_FAILURES:
             raise GiveUp(f"{self.failures} failed lists in one run; last: {failure}")
         await self._halve(spec, start, end, failure)
+
+    def _format_not_served(self, error: OaiError) -> GiveUp:
+        """The end of a run whose list the partner answered with cannotDisseminateFormat: it
+        does not serve the source's metadataPrefix, which no smaller window can change (halving
+        windows asked some 65 times before the run gave up)."""
+        return GiveUp(f"{self.source.name} ({self.source.url}) does not serve metadataPrefix "
+                      f"{self.source.prefix!r}: {error}")
 
     async def _halve(
         self, spec: str | None, start: str | None, end: str | None, failure: str

@@ -143,6 +143,9 @@ class FaultProvider:
         """The responseDate to claim (None: the time now), e.g. a clock set to 2998."""
         self.looping_at: int | None = None
         """From this page on, every page repeats this page's records with a new token."""
+        self.gzip_members = 0
+        """When set, every ListRecords page without a fault is sent gzipped (announced) in this
+        many members, as ``cat a.gz b.gz`` makes them."""
 
     # -- changes at the source --------------------------------------------------------
 
@@ -257,7 +260,11 @@ class FaultProvider:
                      f"{escape(next_token)}</resumptionToken>")
         elif token is not None:
             body += f'<resumptionToken cursor="{offset}" completeListSize="{len(chosen)}"/>'
-        return self._encoded(self._envelope(f"<ListRecords>{body}</ListRecords>", params), kinds)
+        page = self._envelope(f"<ListRecords>{body}</ListRecords>", params)
+        if self.gzip_members and not kinds:
+            return web.Response(body=gzip_members(page, self.gzip_members),
+                                content_type="text/xml", headers={"Content-Encoding": "gzip"})
+        return self._encoded(page, kinds)
 
     def _fire(self, page_number: int) -> list[str]:
         """The faults armed for ``page_number``, now fired (each fires once)."""
@@ -489,6 +496,12 @@ def serve(app: web.Application) -> Iterator[str]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def gzip_members(data: bytes, members: int) -> bytes:
+    """``data`` gzipped in ``members`` members (nearly equal parts), one after another."""
+    size = -(-len(data) // members)
+    return b"".join(gzip.compress(data[i : i + size]) for i in range(0, len(data), size))
 
 
 def catalogue_of(catalog, source: str) -> dict[str, tuple[bool, str]]:  # type: ignore[no-untyped-def]

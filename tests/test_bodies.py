@@ -17,11 +17,19 @@ from sqlalchemy import select
 from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs
-from config import load_settings
+from config import HarvestSource, load_settings
 from harvester.bodies import BodyLimits, TruncatedBody, read_body
 from harvester.faults import Event, HarvestError, ResponseTooLarge
+from harvester.runs import SUCCEEDED
 from tests.conftest import ROOT
-from tests.fault_provider import FaultProvider, bomb, catalogue_of, serve
+from tests.fault_provider import (
+    FaultProvider,
+    bomb,
+    catalogue_of,
+    gzip_members,
+    harvest_with_errors,
+    serve,
+)
 from tests.peak_rss import run_measured
 
 RSS_BOUND_MB = 256
@@ -73,6 +81,55 @@ async def test_each_bound_is_counted_while_the_body_streams() -> None:
     with pytest.raises(ResponseTooLarge):
         await read_body(counted(), "gzip", big, [])
     assert seen < 5 * len(segment)  # stopped within the fourth MiB unpacked, not at the end
+
+
+async def test_every_member_of_a_gzip_body_is_unpacked_within_the_bound() -> None:
+    """RFC 1952 lets gzip members follow one another (``cat a.gz b.gz``): each is unpacked,
+    whatever chunks split them, and all count against the one bound (a bomb of many small
+    members is refused at it)."""
+    text = b"<x>" + os.urandom(1500).hex().encode() + b"</x>"
+    members = gzip_members(text, 5)
+    roomy = BodyLimits(10**6, 10**6)
+    for size in (1, 2, 100, len(members)):
+        assert await read_body(_chunks(members, size), "gzip", roomy, []) == text
+    events: list[Event] = []
+    assert await read_body(_chunks(members), "", roomy, events) == text
+    assert [e.kind for e in events] == ["unannounced-gzip"]
+    small = gzip.compress(b"\0" * 1000)
+    with pytest.raises(ResponseTooLarge, match="max_decompressed_bytes"):
+        await read_body(_chunks(small * 100), "gzip", BodyLimits(10**6, 50_000), [])
+    assert len(await read_body(_chunks(small * 50), "gzip", BodyLimits(10**6, 50_000), [])) \
+        == 50_000
+
+
+def test_a_partner_gzipping_in_several_members_is_harvested_whole(catalog: Catalog) -> None:
+    provider = FaultProvider(list(demo_records(25)))
+    provider.gzip_members = 3
+    report, errors = harvest_with_errors(
+        catalog, provider, lambda url: HarvestSource(name="partner", url=url))
+    assert (report.status, errors, report.counts.added) == (SUCCEEDED, "", 25)
+    assert len(catalogue_of(catalog, "partner")) == 25
+
+
+async def test_what_follows_the_last_gzip_member() -> None:
+    """Zeros after the last member are padding; other bytes that begin no member are ignored,
+    as ``gzip -d`` ignores them, and reported; a member begun and broken is a fault."""
+    packed = gzip.compress(b"<x>text</x>")
+    roomy = BodyLimits(10**6, 10**6)
+    for trailer, kinds in ((b"\0" * 512, []), (b"\r\n", ["compressed-trailer"]),
+                           (b"\x1f", ["compressed-trailer"])):
+        for size in (1, 100):
+            events: list[Event] = []
+            body = await read_body(_chunks(packed + trailer, size), "gzip", roomy, events)
+            assert (body, [e.kind for e in events]) == (b"<x>text</x>", kinds)
+    events = []
+    await read_body(_chunks(packed + b"junk" * 100, 7), "gzip", roomy, events)
+    assert [e.detail for e in events] == [
+        "400 bytes after the end of a compressed body were ignored"]
+    with pytest.raises(HarvestError, match="cannot be unpacked"):
+        await _read(packed + b"\x1f\x8b\x08" + b"\xff" * 40, "gzip", roomy)
+    with pytest.raises(TruncatedBody):
+        await _read(packed + packed[:20], "gzip", roomy)
 
 
 async def test_a_cut_compressed_body_and_a_foreign_encoding_are_errors() -> None:

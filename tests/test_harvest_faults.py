@@ -25,6 +25,7 @@ from crosswalks.marcxml import record_to_marcxml
 from harvester.faults import Event
 from harvester.oai_client import Politeness
 from harvester.runs import (
+    FAILED,
     MAX_ERROR_LINES,
     PARTIAL,
     SUCCEEDED,
@@ -445,3 +446,41 @@ def test_the_runs_own_lines_stay_in_its_record_however_many_events_its_partner_c
         assert any(line.startswith("... and ") for line in lines)
     else:
         assert lines == [str(event) for event in events] + run.errors
+
+
+def test_a_format_the_partner_does_not_serve_ends_the_run_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """cannotDisseminateFormat to a list: no smaller window can help (halving asked some 65
+    times); the run fails at once, in one line naming the format and the partner. badArgument
+    is still ridden out by halving (test_a_partners_long_error_message_is_quoted_in_part)."""
+    requests: list[dict[str, str]] = []
+
+    def pages(_params: dict[str, str]) -> str:
+        return '<error code="cannotDisseminateFormat">only oai_dc here</error>'
+
+    catalog = sqlite_catalog(tmp_path, "formats")
+    with serve(_partner(pages, requests=requests)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url, prefix="marc21"),
+                         politeness=FAST)
+    with catalog.engine.connect() as connection:
+        errors = connection.execute(select(harvest_runs.c.errors)).scalar_one()
+    catalog.close()
+    assert report.status == FAILED
+    assert [r.get("verb") for r in requests] == ["Identify", "ListRecords"]
+    assert errors == (f"run failed: p ({url}) does not serve metadataPrefix 'marc21': "
+                      "cannotDisseminateFormat: only oai_dc here")
+
+
+def test_no_records_match_to_a_token_ends_the_list_and_says_so(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    def pages(params: dict[str, str]) -> str:
+        if "resumptionToken" in params:
+            return '<error code="noRecordsMatch"/>'
+        return _record("oai:p:1", records[0]) + "<resumptionToken>next</resumptionToken>"
+
+    catalog = sqlite_catalog(tmp_path, "ends")
+    with serve(_partner(pages)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    with catalog.engine.connect() as connection:
+        errors = connection.execute(select(harvest_runs.c.errors)).scalar_one()
+    catalog.close()
+    assert (report.status, report.counts.added) == (SUCCEEDED, 1)
+    assert errors == "noRecordsMatch: answered to a resumption token: the list ends there"

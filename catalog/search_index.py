@@ -457,11 +457,12 @@ class IndexEntries(NamedTuple):
 NO_ENTRIES = IndexEntries(b"", (), (None,) * len(SORTABLE))
 
 
-def entries_of(record: Record) -> IndexEntries:
+def entries_of(record: Record, *, language_codes: Sequence[str] | None = None) -> IndexEntries:
     """The index entries of ``record``: its :func:`terms_of`, numbered by :data:`FIELDS`, but
     for ``any`` only the terms no other index of the same kind has (the others' rows answer
-    for the rest, see :data:`ANSWERING`)."""
-    found, sorts = _entries(record)
+    for the rest, see :data:`ANSWERING`). ``language_codes``: the record's
+    :func:`catalog.sets.languages`, when the caller has them already (None: worked out here)."""
+    found, sorts = _entries(record, language_codes)
     for kind in (WORD, PHRASE):
         any_field, *others = ANSWERING[ANY, kind]
         found[any_field].difference_update(*(found[field] for field in others))
@@ -470,7 +471,9 @@ def entries_of(record: Record) -> IndexEntries:
     return IndexEntries(fields, terms, tuple(sorts.get(index) for index in SORTABLE))
 
 
-def _entries(record: Record) -> tuple[Found, dict[str, str]]:
+def _entries(
+    record: Record, language_codes: Sequence[str] | None = None
+) -> tuple[Found, dict[str, str]]:
     """The terms of ``record`` by field, and its sort keys; ``any`` has the terms of the fields
     that no other index takes as they are (the other indexes' fields of its kind have the rest).
 
@@ -495,7 +498,7 @@ def _entries(record: Record) -> tuple[Found, dict[str, str]]:
     _add_keys(found, ISBN, isbns)
     _add_keys(found, ISSN, issns)
     _add_keys(found, DATE, years)
-    _add_keys(found, LANGUAGE, languages(record))
+    _add_keys(found, LANGUAGE, languages(record) if language_codes is None else language_codes)
     _add_keys(found, LOCAL_NUMBER, (local_key,))
     _add_keys(found, IDENTIFIER, (*isbns, *issns, local_key))
     others = _subfield_values(record, ("024", "035"), "a") + _subfield_values(record, ("856",), "u")

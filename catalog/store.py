@@ -61,7 +61,7 @@ from catalog.search_index import (
     read_canonical,
     write_entries,
 )
-from catalog.sets import set_name, set_specs
+from catalog.sets import languages, set_name, set_specs
 from catalog.workers import WorkerPool
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
@@ -344,10 +344,12 @@ def _derivations(
     if not store:
         return {}, NO_ENTRIES, None, None, problems, [], None
     made = make_renditions(record, local_id)
-    terms = entries_of(record) if "marc21" in made else NO_ENTRIES
-    specs = set_specs(record, options.rules, source)
+    codes = languages(record)  # the search terms, the sets and the match profile all use them
+    terms = entries_of(record, language_codes=codes) if "marc21" in made else NO_ENTRIES
+    specs = set_specs(record, options.rules, source, language_codes=codes)
     if keyed:
-        keys, profile = match_data(record, options.control_prefixes, options.title_chars)
+        keys, profile = match_data(record, options.control_prefixes, options.title_chars,
+                                   language_codes=codes)
         return made, terms, keys, profile.to_json(), problems, specs, None
     return made, terms, None, None, problems, specs, None
 

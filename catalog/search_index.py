@@ -63,7 +63,7 @@ from catalog import models
 from catalog.db import execute_in, insert_rows
 from catalog.models import ENGINES, metadata
 from catalog.sets import languages
-from crosswalks.iso2709 import read_utf8
+from crosswalks.iso2709 import read_plain, read_utf8
 from crosswalks.uzbek import fold
 
 MAX_TERM_CHARS = 200
@@ -558,9 +558,12 @@ _TERM_COLUMNS = ("field", "term", "record_id")
 _SORT_COLUMNS = ("record_id", *SORTABLE)
 
 
-def read_canonical(marc: bytes) -> Record:
-    """A record read from its canonical MARC, as everything derived from it is read."""
-    return read_utf8(marc)
+def read_canonical(marc: bytes, *, plain: bool = False) -> Record:
+    """A record read from its canonical MARC, as everything derived from it is read. ``plain``:
+    the bytes are those of a :class:`~crosswalks.iso2709.Canonical` just made (not read back
+    from the catalogue or elsewhere), and are not checked again
+    (:func:`~crosswalks.iso2709.read_plain`)."""
+    return read_plain(marc) if plain else read_utf8(marc)
 
 
 def write_entries(

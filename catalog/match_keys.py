@@ -96,9 +96,12 @@ MatchKey = tuple[str, str]
 
 
 def match_data(
-    record: Record, control_prefixes: Sequence[str], title_chars: int
+    record: Record, control_prefixes: Sequence[str], title_chars: int, *,
+    language_codes: Sequence[str] | None = None,
 ) -> tuple[list[MatchKey], Profile]:
-    """The match keys and the profile of ``record`` (pure: safe to run in a worker process)."""
+    """The match keys and the profile of ``record`` (pure: safe to run in a worker process).
+    ``language_codes``: the record's :func:`catalog.sets.languages`, when the caller has them
+    already (None: worked out here)."""
     fields = by_tag(record)
     profile = Profile(material=material_type(record))
     keys: list[MatchKey] = []
@@ -151,7 +154,8 @@ def match_data(
     profile.edition = _edition(" ".join(_subfields(fields, "250", "a")))
     profile.series_number = _numbering(" ".join(_subfields(fields, "490", "v")
                                                  + _subfields(fields, "830", "v")))
-    found = [code for code in languages(record) if code not in ("und", "mul", "zxx")]
+    codes = languages(record) if language_codes is None else language_codes
+    found = [code for code in codes if code not in ("und", "mul", "zxx")]
     profile.language = found[0] if found else None
     unique = list(dict.fromkeys((kind, key[:MAX_KEY_CHARS]) for kind, key in keys))
     return unique, profile

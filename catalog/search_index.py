@@ -63,7 +63,7 @@ from catalog import models
 from catalog.db import execute_in, insert_rows
 from catalog.models import ENGINES, metadata
 from catalog.sets import languages
-from crosswalks.iso2709 import read_utf8
+from crosswalks.iso2709 import read_plain, read_utf8
 from crosswalks.uzbek import fold
 
 MAX_TERM_CHARS = 200
@@ -346,13 +346,27 @@ def _add_keys(found: Found, index: str, keys: Iterable[str]) -> None:
     found[FIELDS[index, WORD]].update(filter(None, keys))
 
 
-def _control(record: Record, tag: str) -> str:
-    field = record.get(tag)
-    return (field.data or "") if field is not None else ""
+_KEYED_FIELDS: dict[str, str] = {
+    "001": "001", "008": "008", "020": "020", "022": "022", "245": "245",
+    "024": "024 035", "035": "024 035", "856": "856", "260": "260 264", "264": "260 264",
+    **dict.fromkeys(_AUTHOR_FIELDS, "names"),
+}  # fmt: skip
+"""The fields the keyed indexes and the sort keys read, by the group they are read in (its
+fields in record order, as ``Record.get_fields`` gives them): gathered in the one pass over
+the fields that finds the text terms, instead of a scan of every field for each."""
+
+Grouped = dict[str, list[Field]]
+"""Fields by their group of :data:`_KEYED_FIELDS`."""
 
 
-def _subfield_values(record: Record, tags: Iterable[str], code: str) -> list[str]:
-    return [v for f in record.get_fields(*tags) for v in f.get_subfields(code) if v]
+def _control(fields: Grouped, group: str) -> str:
+    """The data of the group's first field, as ``Record.get`` finds it ("" for none)."""
+    found = fields.get(group)
+    return (found[0].data or "") if found else ""
+
+
+def _subfield_values(fields: Grouped, group: str, code: str) -> list[str]:
+    return [v for f in fields.get(group, ()) for v in f.get_subfields(code) if v]
 
 
 def is_year(key: str) -> bool:
@@ -360,24 +374,25 @@ def is_year(key: str) -> bool:
     return _YEAR.fullmatch(key) is not None
 
 
-def _years(record: Record) -> list[str]:
+def _years(fields: Grouped) -> list[str]:
     years: list[str] = []
-    fixed = _control(record, "008")[7:11]
+    fixed = _control(fields, "008")[7:11]
     if fixed.isascii() and fixed.isdigit():
         years.append(fixed)
-    for text in _subfield_values(record, ("260", "264"), "c"):
+    for text in _subfield_values(fields, "260 264", "c"):
         years += _YEAR.findall(text)
     return list(dict.fromkeys(years))
 
 
-def _sort_keys(record: Record, years: list[str]) -> dict[str, str]:
+def _sort_keys(fields: Grouped, years: list[str]) -> dict[str, str]:
     keys: dict[str, str] = {}
-    title = record.get("245")
-    if title is not None:
+    titles = fields.get("245")
+    if titles:
+        title = titles[0]
         key = phrase_of(_text(title, "abnp")[0][nonfiling(title) :])
         if key:
             keys[TITLE] = key
-    for field in record.get_fields("100", "110", "111", "700", "710", "711"):
+    for field in fields.get("names", ()):
         key = phrase_of(_text(field, _AUTHOR_FIELDS[field.tag])[0])
         if key:
             keys[AUTHOR] = key
@@ -457,11 +472,12 @@ class IndexEntries(NamedTuple):
 NO_ENTRIES = IndexEntries(b"", (), (None,) * len(SORTABLE))
 
 
-def entries_of(record: Record) -> IndexEntries:
+def entries_of(record: Record, *, language_codes: Sequence[str] | None = None) -> IndexEntries:
     """The index entries of ``record``: its :func:`terms_of`, numbered by :data:`FIELDS`, but
     for ``any`` only the terms no other index of the same kind has (the others' rows answer
-    for the rest, see :data:`ANSWERING`)."""
-    found, sorts = _entries(record)
+    for the rest, see :data:`ANSWERING`). ``language_codes``: the record's
+    :func:`catalog.sets.languages`, when the caller has them already (None: worked out here)."""
+    found, sorts = _entries(record, language_codes)
     for kind in (WORD, PHRASE):
         any_field, *others = ANSWERING[ANY, kind]
         found[any_field].difference_update(*(found[field] for field in others))
@@ -470,16 +486,23 @@ def entries_of(record: Record) -> IndexEntries:
     return IndexEntries(fields, terms, tuple(sorts.get(index) for index in SORTABLE))
 
 
-def _entries(record: Record) -> tuple[Found, dict[str, str]]:
+def _entries(
+    record: Record, language_codes: Sequence[str] | None = None
+) -> tuple[Found, dict[str, str]]:
     """The terms of ``record`` by field, and its sort keys; ``any`` has the terms of the fields
     that no other index takes as they are (the other indexes' fields of its kind have the rest).
 
     They are gathered in one pass over the fields, into one set per field (this runs for every
     record stored): what ``any`` stores and what it finds are then set operations, and the pairs
     are made once at the end. Numbering each term as it was found, then taking ``any``'s
-    repeats out pair by pair, cost a tenth more."""
+    repeats out pair by pair, cost a tenth more. The same pass keeps the fields the keyed
+    indexes and sort keys read (:data:`_KEYED_FIELDS`)."""
     found: Found = {field: set() for field in FIELDS.values()}
+    keyed: Grouped = {}
     for field in record.fields:
+        group = _KEYED_FIELDS.get(field.tag)
+        if group is not None:
+            keyed.setdefault(group, []).append(field)
         if field.control_field:
             continue
         taken = None
@@ -488,20 +511,20 @@ def _entries(record: Record) -> tuple[Found, dict[str, str]]:
             if index != ANY or texts != taken:  # else any has these terms as that index's
                 _add_text_terms(found, index, texts)
             taken = texts
-    isbns = [k for v in _subfield_values(record, ("020",), "a") for k in isbn_keys(v)]
-    issns = [k for v in _subfield_values(record, ("022",), "a") for k in issn_keys(v)]
-    years = _years(record)
-    local_key = "".join(words_of(_control(record, "001").strip()))
+    isbns = [k for v in _subfield_values(keyed, "020", "a") for k in isbn_keys(v)]
+    issns = [k for v in _subfield_values(keyed, "022", "a") for k in issn_keys(v)]
+    years = _years(keyed)
+    local_key = "".join(words_of(_control(keyed, "001").strip()))
     _add_keys(found, ISBN, isbns)
     _add_keys(found, ISSN, issns)
     _add_keys(found, DATE, years)
-    _add_keys(found, LANGUAGE, languages(record))
+    _add_keys(found, LANGUAGE, languages(record) if language_codes is None else language_codes)
     _add_keys(found, LOCAL_NUMBER, (local_key,))
     _add_keys(found, IDENTIFIER, (*isbns, *issns, local_key))
-    others = _subfield_values(record, ("024", "035"), "a") + _subfield_values(record, ("856",), "u")
+    others = _subfield_values(keyed, "024 035", "a") + _subfield_values(keyed, "856", "u")
     for value in others:
         _add_text_terms(found, IDENTIFIER, (value, value))
-    return found, _sort_keys(record, years)
+    return found, _sort_keys(keyed, years)
 
 
 _EDGE_PUNCTUATION = " \t.,:;/=+[](){}\"'«»„“”‘’`"
@@ -535,9 +558,12 @@ _TERM_COLUMNS = ("field", "term", "record_id")
 _SORT_COLUMNS = ("record_id", *SORTABLE)
 
 
-def read_canonical(marc: bytes) -> Record:
-    """A record read from its canonical MARC, as everything derived from it is read."""
-    return read_utf8(marc)
+def read_canonical(marc: bytes, *, plain: bool = False) -> Record:
+    """A record read from its canonical MARC, as everything derived from it is read. ``plain``:
+    the bytes are those of a :class:`~crosswalks.iso2709.Canonical` just made (not read back
+    from the catalogue or elsewhere), and are not checked again
+    (:func:`~crosswalks.iso2709.read_plain`)."""
+    return read_plain(marc) if plain else read_utf8(marc)
 
 
 def write_entries(

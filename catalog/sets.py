@@ -8,7 +8,7 @@ URI-unreserved characters, so values are reduced to those.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from pymarc import Record
 
@@ -115,16 +115,21 @@ def _unique(values: Iterator[str] | list[str]) -> list[str]:
     return list(seen)
 
 
-def set_specs(record: Record, rules: Iterable[SetRule], source: str | None = None) -> list[str]:
-    """Every set spec the record belongs to, parents included, sorted."""
+def set_specs(
+    record: Record, rules: Iterable[SetRule], source: str | None = None, *,
+    language_codes: Sequence[str] | None = None,
+) -> list[str]:
+    """Every set spec the record belongs to, parents included, sorted. ``language_codes``:
+    the record's :func:`languages`, when the caller has them already (None: worked out here)."""
     specs: set[str] = set()
+    values: Sequence[str]
     for rule in rules:
         if rule.rule == "collection":
             if source is not None and source in rule.sources:
                 specs.add(rule.spec)
             continue
         if rule.rule == "language":
-            values = languages(record)
+            values = languages(record) if language_codes is None else language_codes
         elif rule.rule == "material":
             material = material_type(record)
             values = [material] if material else []

@@ -60,7 +60,7 @@ from catalog.search_index import (
     read_canonical,
     write_entries,
 )
-from catalog.sets import set_name, set_specs
+from catalog.sets import languages, set_name, set_specs
 from catalog.workers import WorkerPool
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
@@ -194,6 +194,9 @@ class PreparedRecord:
     source_identifier: str | None
     union: bool
     check_as: int | None
+    plain: bool = False
+    """``marc`` is a :class:`~crosswalks.iso2709.Canonical`'s: read again without checks
+    (:func:`~crosswalks.iso2709.read_plain`)."""
 
     @cached_property
     def key(self) -> tuple[str, ...]:
@@ -226,11 +229,12 @@ class Preparer:
 
 def _prepare(item: Incoming, max_bytes: int, own_code: str) -> PreparedRecord | RecordError:
     record = item.record
+    plain = False
     if isinstance(record, Canonical):
         marc, control_number, organization = (
             record.marc, record.control_number, record.organization
         )
-        record = None
+        record, plain = None, True
     else:
         assert isinstance(record, Record)
         try:
@@ -264,7 +268,7 @@ def _prepare(item: Incoming, max_bytes: int, own_code: str) -> PreparedRecord | 
         local_id = item.local_id or _control_id(control_number) or _content_id(marc)
     return PreparedRecord(record, local_id, item.provenance, marc,
                      hashlib.sha256(marc).hexdigest(), source, identifier, item.union,
-                     item.check_as)
+                     item.check_as, plain)
 
 
 def _control_data(record: Record, tag: str) -> str | None:
@@ -293,11 +297,12 @@ _Derived = tuple[
 """A record's renditions, search terms, match keys, match profile, validator findings and set
 specs, and why they could not be made (None: they were)."""
 
-_Work = tuple[Record | bytes, str, bool, bool, int | None, str | None]
+_Work = tuple[Record | bytes, str, bool, bool, int | None, str | None, bool]
 """What :func:`_derive` takes for one record: the record, or its canonical ISO 2709 (read again
 in a worker: sending those bytes costs a fraction of pickling a :class:`Record` and reading it
 back); its local id (for log messages); whether it gets match keys; whether it is to be stored
-(else only checked); the record number to check it as (None: not checked); its source."""
+(else only checked); the record number to check it as (None: not checked); its source; whether
+its bytes are a :class:`~crosswalks.iso2709.Canonical`'s (:attr:`PreparedRecord.plain`)."""
 
 
 @dataclass(frozen=True)
@@ -317,11 +322,11 @@ def _derive(work: list[_Work], options: _Options) -> list[_Derived]:
     harvested page or an import's 2,000 records, is stored. The reason is one of its findings
     only when it is not to be stored (else its rejection says it)."""
     derived: list[_Derived] = []
-    for record_or_marc, local_id, keyed, store, check_as, source in work:
+    for record_or_marc, local_id, keyed, store, check_as, source, plain in work:
         problems: list[str] = []
         try:
             read = isinstance(record_or_marc, bytes)
-            record = read_canonical(record_or_marc) if read else record_or_marc
+            record = read_canonical(record_or_marc, plain=plain) if read else record_or_marc
             if check_as is not None:
                 problems = [str(p) for p in check_record(record, check_as,
                                                          read_from_iso2709=read)]
@@ -343,10 +348,12 @@ def _derivations(
     if not store:
         return {}, NO_ENTRIES, None, None, problems, [], None
     made = make_renditions(record, local_id)
-    terms = entries_of(record) if "marc21" in made else NO_ENTRIES
-    specs = set_specs(record, options.rules, source)
+    codes = languages(record)  # the search terms, the sets and the match profile all use them
+    terms = entries_of(record, language_codes=codes) if "marc21" in made else NO_ENTRIES
+    specs = set_specs(record, options.rules, source, language_codes=codes)
     if keyed:
-        keys, profile = match_data(record, options.control_prefixes, options.title_chars)
+        keys, profile = match_data(record, options.control_prefixes, options.title_chars,
+                                   language_codes=codes)
         return made, terms, keys, profile.to_json(), problems, specs, None
     return made, terms, None, None, problems, specs, None
 
@@ -380,7 +387,7 @@ def _read_and_derive(
             done.append((made, None))
             continue
         (derived,) = _derive(
-            [(record, prepared.local_id, True, True, None, prepared.source)], options
+            [(record, prepared.local_id, True, True, None, prepared.source, False)], options
         )
         done.append((made, derived))
     return done
@@ -596,12 +603,12 @@ class Catalog:
             done: Future[list[_Derived]] = Future()
             done.set_result(_derive(
                 [(p.marc if p.record is None else p.record, p.local_id, not p.union, store,
-                  p.check_as, p.source) for p, store in work],
+                  p.check_as, p.source, p.plain) for p, store in work],
                 self._options(),
             ))
             return [done], max(len(work), 1)
-        sent: list[_Work] = [(p.marc, p.local_id, not p.union, store, p.check_as, p.source)
-                             for p, store in work]
+        sent: list[_Work] = [(p.marc, p.local_id, not p.union, store, p.check_as, p.source,
+                              p.plain) for p, store in work]  # fmt: skip
         return self._spread(pool, _derive, sent, self._options())
 
     def _stored(

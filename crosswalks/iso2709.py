@@ -393,6 +393,22 @@ def read_utf8(chunk: bytes) -> Record:
     return Record(chunk, force_utf8=True, to_unicode=True)
 
 
+def read_plain(marc: bytes) -> Record:
+    """:func:`read_utf8` of the bytes of a :class:`Canonical` (made by :func:`plain_canonical`),
+    without checking them again as it checks bytes from elsewhere: the record it builds, in
+    two thirds of the time (pure Python). Those bytes hold their fields in directory order one
+    after the other, and no field holds a field terminator (nor any other character XML
+    forbids), so the fields are the data split at the terminators, under the directory's tags;
+    and their indicators and subfield codes are ASCII, so the record is built here (were it
+    not, :func:`read_utf8` would read it)."""
+    base = int(marc[12:17])
+    directory = marc[24 : base - 1]
+    tags = [directory[at : at + 3].decode("ascii") for at in range(0, len(directory), 12)]
+    fields = list(zip(tags, marc[base:-1].split(b"\x1e")[:-1], strict=True))
+    record = _build_record(marc[:24].decode("ascii"), fields, charsets.UTF8)
+    return read_utf8(marc) if record is None else record
+
+
 def decode_record_with_pymarc(chunk: bytes, *, allow_marc8: bool = True) -> tuple[Record, str]:
     """:func:`decode_record` with pymarc building every record: the reference for its fast path."""
     _check_structure(chunk, marc21=allow_marc8)

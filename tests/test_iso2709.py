@@ -3,7 +3,8 @@
 :func:`~crosswalks.iso2709.read_record`, checking it as a reader does
 (:func:`~crosswalks.marc_io.checked_item`) and writing it with
 :func:`catalog.store.canonical_marc` gives: the same bytes, the same 001 and 003, the same
-charset decision; and any record it does not take comes out of it as from the reference.
+charset decision; and any record it does not take comes out of it as from the reference. The
+bytes it makes read again without checks (:func:`~crosswalks.iso2709.read_plain`) as with them.
 
 Each case below says whether the shortcut is to take the record, so that a shortcut that never
 fires (or fires where pymarc would write other bytes) fails here.
@@ -67,6 +68,7 @@ def shortcut(chunk: bytes, charset: str | None = None) -> tuple[Outcome, bool]:
     except iso2709.RecordError as error:
         return ("rejected", str(error)), False
     if isinstance(read, iso2709.Canonical):
+        assert built(iso2709.read_plain(read.marc)) == built(iso2709.read_utf8(read.marc))
         return (read.marc, read.control_number, read.organization, decision), True
     item = checked_item(0, read, chunk)
     if item.record is None:
@@ -78,6 +80,12 @@ def shortcut(chunk: bytes, charset: str | None = None) -> tuple[Outcome, bool]:
         None if organization is None else organization.data,
         decision,
     ), False
+
+
+def built(record: Record) -> tuple[object, ...]:
+    """Everything of ``record`` that a reading makes."""
+    fields = [(f.tag, f.control_field, f.data, f._indicators, f.subfields) for f in record.fields]
+    return (str(record.leader), fields, record.force_utf8)
 
 
 def iso(

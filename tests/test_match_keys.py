@@ -81,3 +81,9 @@ def test_digits_that_are_not_ascii_give_no_year_and_no_nonfiling_count():
     _keys, profile = match_data(record, ("(OCoLC)",), 25)
     assert profile.year is None
     assert nonfiling_chars(record["245"]) == 0
+
+
+def test_language_codes_worked_out_once_are_taken_as_given():
+    record = book("1", "Asarlar", language="rus")
+    assert match_data(record, PREFIXES, 30)[1].language == "rus"
+    assert match_data(record, PREFIXES, 30, language_codes=["und", "kaa"])[1].language == "kaa"

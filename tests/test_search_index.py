@@ -277,3 +277,11 @@ def test_digits_that_are_not_ascii_make_no_isbn_and_no_date() -> None:
     assert not {t for i, _, t in found if i == "date"}
     assert isbn_keys(superscripts + "X") == []
 
+
+
+def test_language_codes_worked_out_once_are_taken_as_given() -> None:
+    record = records()["en-heritage"]
+    language = FIELDS["language", "w"]
+    assert {t for f, t in entries_of(record).pairs if f == language} == {"eng"}
+    given = entries_of(record, language_codes=["kaa"])
+    assert {t for f, t in given.pairs if f == language} == {"kaa"}

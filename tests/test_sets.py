@@ -46,3 +46,12 @@ def test_specs_include_parents_and_collections():
     assert "rare" not in set_specs(record, rules, source=None)
     assert set_name("lang:uzb", rules) == "By language: Uzbek"
     assert set_name("type", rules) == "By material type"
+
+
+def test_language_codes_worked_out_once_are_taken_as_given():
+    fixed = Field(tag="008", data="000101s2000    uz " + " " * 17 + "uzb d")
+    record = make("00000nam a2200000 i 4500", fixed)
+    rules = [SetRule(spec="lang", name="By language", rule="language")]
+    assert set_specs(record, rules) == ["lang", "lang:uzb"]
+    assert set_specs(record, rules, language_codes=languages(record)) == ["lang", "lang:uzb"]
+    assert set_specs(record, rules, language_codes=["kaa"]) == ["lang", "lang:kaa"]

@@ -192,10 +192,10 @@ def test_a_record_whose_derivations_fail_is_rejected_alone(catalog, monkeypatch,
     broken = records[1]["001"].data
     made_terms = store.entries_of
 
-    def terms_failing_for_one(record):
+    def terms_failing_for_one(record, **given):
         if record["001"].data == broken:
             raise KeyError("no such field number")
-        return made_terms(record)
+        return made_terms(record, **given)
 
     monkeypatch.setattr(store, "entries_of", terms_failing_for_one)
     with catalog.writer() as writer:

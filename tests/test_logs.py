@@ -73,7 +73,7 @@ def test_what_a_worker_process_logs_is_a_line_of_the_configured_log(tmp_path: Pa
     configure_logging(LogSettings(file=str(path), level="warning", format="json"))
     pool = WorkerPool(1)
     try:
-        work = [(b"00026nam a2200025 a 4500\x1e\x1d", "bad-1", True, True, None, None)]
+        work = [(b"00026nam a2200025 a 4500\x1e\x1d", "bad-1", True, True, None, None, False)]
         (derived,) = pool.submit(_derive, work, _Options((), 40, ())).result(timeout=60)
         assert derived[-1] is not None and derived[-1].startswith("its derivations failed")
         deadline = time.monotonic() + 10

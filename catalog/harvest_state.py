@@ -53,6 +53,7 @@ harvest_sources = Table(
     Column("charset", String(50), nullable=False, default=""),
     Column("every", String(50), nullable=False, default=""),
     Column("cron", String(100), nullable=False, default=""),
+    Column("crosswalk", String(20), nullable=False, default="", server_default=""),
     Column("delay", Float, nullable=False),
     Column("timeout", Float, nullable=False),
     Column("retries", Integer, nullable=False),

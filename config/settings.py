@@ -209,6 +209,8 @@ class HarvestSource:
     every: str = ""
     cron: str = ""
     crosswalk: str = ""
+    """``unimarc`` (or ``rusmarc``): the source's MARC records are UNIMARC, converted to MARC21
+    (see ``harvester.sources.SOURCE_CROSSWALKS``); empty: none is needed."""
     delay: float = within(0.0, 24 * 3600, 1.0)
     timeout: float = within(1.0, 24 * 3600, 60.0)
     retries: int = within(0, 1000, 5)

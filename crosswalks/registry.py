@@ -25,7 +25,6 @@ from pymarc import Leader, Record
 
 from crosswalks import charsets, iso2709, marc_io, xml_records
 from crosswalks.marc_io import HEAD_BYTES, FramedWriter, ReadItem
-from crosswalks.unimarc_sniff import authority_refusal
 
 
 @dataclass(frozen=True)
@@ -109,24 +108,18 @@ def _xml_reader(
 def _read_unimarc(
     stream: BinaryIO, max_bytes: int, charset: str | None = None
 ) -> Iterator[ReadItem]:
-    """UNIMARC/RUSMARC bibliographic records converted to MARC21; an authority record
-    (:func:`crosswalks.unimarc_sniff.authority_refusal`) is rejected, not converted."""
-    convert = _function("unimarc", "unimarc_to_marc21")
+    """UNIMARC/RUSMARC bibliographic records converted to MARC21 (an authority record is
+    rejected, not converted: :func:`crosswalks.unimarc.to_marc21`)."""
+    convert = _function("unimarc", "to_marc21")
     items = marc_io.iter_records(stream, "unimarc", charset=charset, max_record_bytes=max_bytes)
     for item in items:
         if item.record is None:
             yield item
             continue
-        refusal = authority_refusal(str(item.record.leader))
-        if refusal is not None:
-            item.error, item.record = refusal, None
-            yield item
-            continue
         try:
             result = convert(item.record)
-        except Exception as error:  # a crosswalk may fail on any odd record
-            item.error = f"UNIMARC to MARC21 failed: {iso2709.describe(error)}"
-            item.record = None
+        except ValueError as error:  # NotConverted: the reason, in one line
+            item.error, item.record = str(error), None
             yield item
             continue
         checked = marc_io.checked_item(item.index, result.record, item.raw)

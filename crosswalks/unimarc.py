@@ -8,6 +8,9 @@ from the coded fields 100/101/102/105/106, 040 from 801, and the report of what 
     result = unimarc_to_marc21(decode_unimarc(raw_iso2709_bytes))
     result.record.as_marc()   # MARC21, UTF-8
     result.unmapped           # ["899 $a: NLR", ...]
+
+:func:`to_marc21` is the conversion as every reader of records that come in UNIMARC uses it
+(files, harvests): an authority record is refused, and a failure is one line of reason.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from typing import Any
 
 import pymarc
 
+from crosswalks.iso2709 import describe
 from crosswalks.unimarc_fields import CONVERTERS, Context, clean
+from crosswalks.unimarc_sniff import authority_refusal
 
 _MAIN_ENTRY_TAGS = ("700", "710", "720")
 
@@ -57,6 +62,23 @@ def decode_unimarc(raw: bytes) -> pymarc.Record:
         patched = raw[:9] + b" " + raw[10:]
         return pymarc.Record(data=patched, file_encoding="cp1251")
     return pymarc.Record(data=raw, force_utf8=True)
+
+
+class NotConverted(ValueError):
+    """A UNIMARC record :func:`to_marc21` does not convert; the message is the reason."""
+
+
+def to_marc21(record: pymarc.Record) -> UnimarcResult:
+    """:func:`unimarc_to_marc21` for a record as it came in: an authority record is refused
+    (:func:`~crosswalks.unimarc_sniff.authority_refusal`), and a record the conversion fails on
+    gets the reason in one line. Raises :class:`NotConverted`."""
+    refusal = authority_refusal(str(record.leader))
+    if refusal is not None:
+        raise NotConverted(refusal)
+    try:
+        return unimarc_to_marc21(record)
+    except Exception as error:  # a crosswalk may fail on any odd record
+        raise NotConverted(f"UNIMARC to MARC21 failed: {describe(error)}") from None
 
 
 def unimarc_to_marc21(record: pymarc.Record) -> UnimarcResult:

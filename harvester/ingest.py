@@ -2,7 +2,9 @@
 
 Every client hands over :class:`Harvested` items, whatever its protocol: XML metadata (OAI-PMH,
 SRU) is crosswalked by its namespace (MARCXML as is, Dublin Core and MODS through their
-crosswalks); MARC bytes (Z39.50) are decoded by the reader they come with. A record keyed
+crosswalks); MARC bytes (Z39.50) are decoded by the reader they come with. The MARC records
+of a source whose records are UNIMARC (:attr:`IngestTarget.unimarc`) are then converted to
+MARC21 by the UNIMARC crosswalk (:func:`crosswalks.unimarc.to_marc21`). A record keyed
 without reading it (its identifier given, or its 001 found cheaply) is read where the catalogue
 derives it, in a worker process for a large batch (:class:`catalog.store.Unread`); any other
 is read here. Each record is then upserted by
@@ -21,6 +23,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
+from functools import partial
 
 from lxml import etree
 from pymarc import Record
@@ -29,9 +32,10 @@ from sqlalchemy import Connection, insert
 from catalog import Catalog, CatalogWriter, Outcome, Provenance, RecordError
 from catalog.harvest_state import harvest_rejects
 from catalog.store import Batch, Incoming, Unread
-from config import LimitSettings
+from config import HarvestSource, LimitSettings
 from crosswalks.marc_syntax import syntax_problems
 from crosswalks.marcxml import MARCXML_NS
+from crosswalks.unimarc import NotConverted, to_marc21
 from crosswalks.xmltext import parse_untrusted
 from harvester.harvested import Harvested, identifier_of, marcxml_identifier
 
@@ -112,14 +116,36 @@ def crosswalk_for(namespace: str) -> Callable[[etree._Element], Record]:
     return function
 
 
-def to_marc(metadata: etree._Element) -> Record:
-    """The MARC21 record for one metadata element; raises IngestError with the reason."""
+def to_marc(metadata: etree._Element, unimarc: bool = False) -> Record:
+    """The MARC21 record for one metadata element (``unimarc``: a MARCXML record whose content
+    is UNIMARC, converted); raises IngestError with the reason."""
     namespace = etree.QName(metadata).namespace or ""
     crosswalk = crosswalk_for(namespace)
     try:
         record = crosswalk(metadata)
     except Exception as error:  # a crosswalk fails in as many ways as its input is broken
         raise IngestError(f"crosswalk from {namespace} failed: {error}") from error
+    return marc21_of_unimarc(record) if unimarc else _valid(record)
+
+
+def from_unimarc(read: Callable[[bytes], Record], data: bytes) -> Record:
+    """The MARC21 record for ``data``, a UNIMARC record ``read`` reads (an :class:`Unread`'s
+    reading, wrapped: it runs where the record is derived); raises with the reason."""
+    return marc21_of_unimarc(read(data))
+
+
+def marc21_of_unimarc(record: Record) -> Record:
+    """``record``, UNIMARC, converted to MARC21 (:func:`crosswalks.unimarc.to_marc21`);
+    raises IngestError with the reason."""
+    try:
+        converted = to_marc21(record).record
+    except NotConverted as error:
+        raise IngestError(str(error)) from None
+    return _valid(converted)
+
+
+def _valid(record: Record) -> Record:
+    """``record``, a crosswalk's, unless it breaks the MARCXML syntax (IngestError)."""
     problems = syntax_problems(record)
     if problems:
         tag, message = problems[0]
@@ -129,13 +155,21 @@ def to_marc(metadata: etree._Element) -> Record:
 
 @dataclass(frozen=True)
 class IngestTarget:
-    """Where records of one source go: its name and base URL, and the current run; and the
-    largest record it takes (``[limits] max_record_bytes``)."""
+    """Where records of one source go: its name and base URL, and the current run; the
+    largest record it takes (``[limits] max_record_bytes``); whether its MARC records are
+    UNIMARC (its ``crosswalk``), to be converted to MARC21."""
 
     source: str
     base_url: str
     run_id: int | None
     max_record_bytes: int = LimitSettings.max_record_bytes
+    unimarc: bool = False
+
+    @classmethod
+    def of(cls, source: HarvestSource, base_url: str, run_id: int | None,
+           max_record_bytes: int) -> IngestTarget:  # fmt: skip
+        """The target of ``source``'s records (``base_url``: its address as provenance keeps it)."""
+        return cls(source.name, base_url, run_id, max_record_bytes, bool(source.crosswalk))
 
 
 def ingest(
@@ -214,7 +248,11 @@ def prepare(
             else:
                 plan.append(_Deletions([item]))
             continue
-        unread = _unread(item)
+        refusal = _not_unimarc(item, target)
+        if refusal is not None:
+            plan.append(_Refusal(item, item.identifier or _digest_identifier(item), refusal))
+            continue
+        unread = _unread(item, target.unimarc)
         if isinstance(unread, _Refusal):
             plan.append(unread)
             continue
@@ -225,7 +263,7 @@ def prepare(
             batched.add(identifier)
             continue
         try:
-            record, namespace, payload = _marc_of(item)
+            record, namespace, payload = _marc_of(item, target.unimarc)
         except IngestError as error:
             plan.append(_Refusal(item, item.identifier or _digest_identifier(item), str(error)))
             continue
@@ -273,22 +311,24 @@ def apply(
     return counts
 
 
-def marc_of_xml(payload: bytes) -> Record:
+def marc_of_xml(payload: bytes, unimarc: bool = False) -> Record:
     """The MARC21 record for a metadata element's XML (:func:`to_marc`); raises IngestError."""
     try:
         metadata = parse_untrusted(payload)
     except etree.XMLSyntaxError as error:
         raise IngestError(f"not well-formed XML: {error}") from error
-    return to_marc(metadata)
+    return to_marc(metadata, unimarc)
 
 
-def _unread(item: Harvested) -> tuple[str, str, Unread] | _Refusal | None:
+def _unread(item: Harvested, unimarc: bool) -> tuple[str, str, Unread] | _Refusal | None:
     """The identifier, format and :class:`Unread` record of an item that can be keyed without
     being read (its own identifier, or its 001 found cheaply: :func:`marcxml_identifier`,
-    :func:`usmarc_identifier`); a refusal when its metadata has no crosswalk; None when it
-    must be read here to be keyed (or is read already)."""
+    :func:`usmarc_identifier`), read as UNIMARC and converted with ``unimarc``; a refusal when
+    its metadata has no crosswalk; None when it must be read here to be keyed (or is read
+    already)."""
     if item.read is not None and item.identifier is not None and item.payload is not None:
-        return item.identifier, item.format, Unread(item.read, item.payload)
+        read = partial(from_unimarc, item.read) if unimarc else item.read
+        return item.identifier, item.format, Unread(read, item.payload)
     metadata = item.metadata
     if metadata is None or (metadata.tail and metadata.tail.strip()):
         return None  # text after the element would make its XML unreadable on its own
@@ -301,17 +341,32 @@ def _unread(item: Harvested) -> tuple[str, str, Unread] | _Refusal | None:
     identifier = item.identifier or marcxml_identifier(metadata, payload)
     if identifier is None:
         return None
-    return identifier, item.format or namespace, Unread(marc_of_xml, payload)
+    read = partial(marc_of_xml, unimarc=True) if unimarc else marc_of_xml
+    return identifier, item.format or namespace, Unread(read, payload)
 
 
-def _marc_of(item: Harvested) -> tuple[Record, str, bytes]:
-    """The item's MARC21 record, its format and its payload; raises IngestError."""
+def _not_unimarc(item: Harvested, target: IngestTarget) -> str | None:
+    """Why an item of a UNIMARC source cannot be converted: its metadata is no MARC record
+    (None: it is one, or the source is no UNIMARC source)."""
+    if not target.unimarc or item.metadata is None:
+        return None
+    namespace = etree.QName(item.metadata).namespace or ""
+    if namespace == MARCXML_NS:
+        return None
+    return f"the source's crosswalk converts UNIMARC in MARCXML, not metadata in {namespace!r}"
+
+
+def _marc_of(item: Harvested, unimarc: bool) -> tuple[Record, str, bytes]:
+    """The item's MARC21 record (converted from UNIMARC with ``unimarc``), its format and its
+    payload; raises IngestError."""
     if item.record is not None:
-        return item.record, item.format, item.payload if item.payload is not None else item.raw
+        record = marc21_of_unimarc(item.record) if unimarc else item.record
+        return record, item.format, item.payload if item.payload is not None else item.raw
     if item.metadata is None:
         raise IngestError("record without metadata")
     namespace = etree.QName(item.metadata).namespace or ""
-    return to_marc(item.metadata), item.format or namespace, etree.tostring(item.metadata)
+    return (to_marc(item.metadata, unimarc), item.format or namespace,
+            etree.tostring(item.metadata))  # fmt: skip
 
 
 def _size_problem(raw: bytes, target: IngestTarget) -> str | None:

@@ -53,7 +53,7 @@ def retry_rejects(
             item = sru_pages.read_record_bytes(row.raw).harvested()
         else:
             item = oai_pages.read_record_bytes(row.raw).harvested()
-        target = IngestTarget(source.name, source.url, run_id, max_record_bytes)
+        target = IngestTarget.of(source, source.url, run_id, max_record_bytes)
         counts.add(_retry(catalog, target, row.id, item))
     return counts
 
@@ -72,8 +72,9 @@ def _retry_z3950(
     catalog: Catalog, source: HarvestSource, run_id: int, reject_id: int, raw: bytes,
     max_record_bytes: int,
 ) -> Counts:
-    target = IngestTarget(source.name, parse_address(source.url).url, run_id, max_record_bytes)
-    record = RetrievedRecord(position=1, database=None, syntax=oids.USMARC, data=raw)
+    target = IngestTarget.of(source, parse_address(source.url).url, run_id, max_record_bytes)
+    syntax = oids.UNIMARC if target.unimarc else oids.USMARC  # as the run asked
+    record = RetrievedRecord(position=1, database=None, syntax=syntax, data=raw)
     expected = charset_label(source.charset) if source.charset else None
     counts, _reasons = store_batch(
         catalog, target, [record], expected, lambda writer, _counts: _forget(writer, reject_id)

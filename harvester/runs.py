@@ -719,8 +719,8 @@ class HarvestRun:
             self._shown(each.complete_list_size, spec)
 
     def _target(self) -> IngestTarget:
-        return IngestTarget(
-            self.source.name, self.source.url, self.run_id, self.settings.limits.max_record_bytes
+        return IngestTarget.of(
+            self.source, self.source.url, self.run_id, self.settings.limits.max_record_bytes
         )
 
     def _save_failed_windows(self) -> None:

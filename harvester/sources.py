@@ -35,6 +35,7 @@ from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
 from config import ConfigError, HarvestSource, Settings
 from config.settings import check_bounds
+from crosswalks.marcxml import MARCXML_NS
 from harvester import locks
 from harvester.faults import HarvestError
 from harvester.http_fetch import Politeness, http_url_problem
@@ -60,11 +61,16 @@ CHECK_TIMEOUT = 30.0
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 _EVERY = re.compile(r"\s*([0-9]+)\s*([smhdw])\s*\Z")
 PREFERRED_NAMESPACES = (
-    "http://www.loc.gov/MARC21/slim",
+    MARCXML_NS,
     "http://www.loc.gov/mods/v3",
     "http://www.openarchives.org/OAI/2.0/oai_dc/",
 )
 """Formats in order of preference (MARCXML needs no crosswalk; MODS loses less than DC)."""
+SOURCE_CROSSWALKS = ("unimarc", "rusmarc")
+"""What a source's ``crosswalk`` may name: its MARC records (MARCXML or ISO 2709) are UNIMARC
+(RUSMARC, its Russian profile, is converted by the same crosswalk) and are converted to MARC21
+as ``koprik import --format unimarc`` converts them. Empty: they are MARC21, or Dublin Core or
+MODS, crosswalked by their namespace."""
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _LONGEST_EVERY = timedelta(days=366)
 """The longest interval between two runs (a yearly harvest); rarer ones are run by hand."""
@@ -138,6 +144,10 @@ def validate(source: HarvestSource) -> None:
         check_bounds(source)
     except ConfigError as error:
         raise SourceError(str(error)) from None
+    if source.crosswalk and source.crosswalk not in SOURCE_CROSSWALKS:
+        named = " or ".join(SOURCE_CROSSWALKS)
+        raise SourceError(f"crosswalk {source.crosswalk!r}: expected {named} (MARC records in "
+                          "UNIMARC), or none", "crosswalk")
     if source.protocol == Z3950:
         _validate_z3950(source)
     elif source.protocol == SRU:
@@ -154,8 +164,8 @@ def _validate_oai(source: HarvestSource) -> None:
         for value in values:
             if SYNTAX[name].fullmatch(value) is None:  # the provider would answer badArgument
                 raise SourceError(f"{name} {value!r}: not a valid OAI-PMH {name}", key)
-    _refuse(source, ("query", "crosswalk", "charset"), "OAI-PMH",
-            "the crosswalk follows the metadata namespace; the document's own encoding is used")
+    _refuse(source, ("query", "charset"), "OAI-PMH",
+            "the list selects the records; the document's own encoding is used")
 
 
 def _require_http(source: HarvestSource) -> None:
@@ -188,7 +198,7 @@ def _validate_z3950(source: HarvestSource) -> None:
             charset_label(source.charset)
         except ValueError as error:
             raise SourceError(f"charset: {error}", "charset") from error
-    _refuse(source, ("sets", "crosswalk"), "Z39.50",
+    _refuse(source, ("sets",), "Z39.50",
             "the query selects the records; they are presented as MARC21")
 
 
@@ -206,8 +216,11 @@ def _validate_sru(source: HarvestSource) -> None:
         raise SourceError(f"CQL query {source.query!r}: {error}", "query") from error
     if source.prefix not in SRU_SCHEMAS:
         raise SourceError(f"record schema {source.prefix!r}: expected marcxml or dc", "prefix")
-    _refuse(source, ("sets", "crosswalk", "charset"), "SRU",
-            "the query selects the records; the crosswalk follows the record schema")
+    if source.crosswalk and source.prefix != "marcxml":
+        raise SourceError(f"crosswalk {source.crosswalk!r} reads MARC records: it needs the "
+                          f"record schema marcxml, not {source.prefix!r}", "crosswalk")
+    _refuse(source, ("sets", "charset"), "SRU",
+            "the query selects the records; the document's own encoding is used")
 
 
 def choose_prefix(formats: dict[str, str]) -> str | None:
@@ -256,6 +269,9 @@ async def check_source(source: HarvestSource) -> tuple[Identity, str]:
         raise SourceError(f"{source.url} offers no MARCXML, MODS or oai_dc (it offers {offered})")
     if prefix not in formats:
         raise SourceError(f"{source.url} does not offer {prefix!r} (it offers {offered})")
+    if source.crosswalk and formats[prefix] != MARCXML_NS:
+        raise SourceError(f"crosswalk {source.crosswalk!r} reads MARC records: {prefix!r} is "
+                          f"{formats[prefix]}, not MARCXML")
     return identity, prefix
 
 
@@ -431,8 +447,7 @@ def _editable(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
 
 
 def _to_row(source: HarvestSource) -> dict[str, object]:
-    """The ``harvest_sources`` row of a source: its fields that the table has a column for
-    (``crosswalk``, refused by :func:`validate`, has none)."""
+    """The ``harvest_sources`` row of a source."""
     fields = dataclasses.asdict(source)
     fields["sets"] = " ".join(source.sets)
     return {column.name: fields[column.name] for column in harvest_sources.columns}

@@ -133,7 +133,7 @@ async def harvest_sru(
     if limit is not None and limit < 0:
         raise ValueError(f"limit {limit} must not be negative")
     result = SruHarvestResult() if result is None else result
-    target = IngestTarget(source.name, source.url, run_id, max_record_bytes)
+    target = IngestTarget.of(source, source.url, run_id, max_record_bytes)
     client = client or SruClient(source.url, politeness)
     async with client:
         try:

@@ -9,7 +9,9 @@ The source (:class:`config.HarvestSource`) gives the target as ``url``
 :func:`harvester.z3950_records.parse_address`), the PQF query as ``query``, the seconds allowed
 per request as ``timeout`` and, as ``charset``, the character set to negotiate and to expect in
 records when the target does not agree to one (empty: propose UTF-8 and otherwise detect; see
-:mod:`harvester.z3950_records`). Records are presented in USMARC, element set F.
+:mod:`harvester.z3950_records`). Records are presented in USMARC, element set F; in UNIMARC
+when the source's ``crosswalk`` says its records are UNIMARC (they are then converted to
+MARC21 as they are ingested: :mod:`harvester.ingest`).
 
 Semantics:
 
@@ -124,7 +126,7 @@ def _plan(
         configured = charset_label(source.charset) if source.charset else None
     except (ValueError, PqfError) as error:
         raise Z3950HarvestError(f"source {source.name}: {error}") from error
-    target = IngestTarget(source.name, address.url, run_id, max_record_bytes)
+    target = IngestTarget.of(source, address.url, run_id, max_record_bytes)
     return _Plan(address, source.query, configured, target, batch, limit, on_batch)
 
 
@@ -220,6 +222,7 @@ async def _run(
     result.requests += 1
     wanted = hits if plan.limit is None else min(hits, plan.limit)
     first = resume.start(hits) if resume is not None else 1
+    syntax = "unimarc" if plan.target.unimarc else "usmarc"
     log.info("%s: %d hits for %s, presenting %d from %d", plan.address, hits, plan.query,
              wanted, first)
 
@@ -228,7 +231,7 @@ async def _run(
         while start <= wanted:
             result.requests += 1
             count = min(plan.batch, wanted - start + 1)
-            records = await client.present(start, count, "usmarc", ELEMENT_SET)
+            records = await client.present(start, count, syntax, ELEMENT_SET)
             if not records:
                 raise Z3950Error(f"present at {start} returned no records")
             start += len(records)
@@ -286,23 +289,27 @@ def prepare_batch(
 ) -> Plan:
     """One batch decoded and :func:`harvester.ingest.prepare` d, writing nothing."""
     datestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    items = [_harvested(retrieved, expected, datestamp) for retrieved in records]
+    items = [_harvested(retrieved, expected, datestamp, target.unimarc) for retrieved in records]
     return prepare(catalog, target, items)
 
 
-def _harvested(retrieved: RetrievedRecord, expected: str | None, datestamp: str) -> Harvested:
+def _harvested(
+    retrieved: RetrievedRecord, expected: str | None, datestamp: str, unimarc: bool
+) -> Harvested:
     """One presented record as ingest takes it: keyed by its 001 found in its directory and
     decoded where the catalogue derives it (:func:`decode_usmarc` in ``expected``), else
-    decoded here to be keyed; or with the reason it cannot be used."""
+    decoded here to be keyed; or with the reason it cannot be used. ``unimarc``: the record
+    was asked for in UNIMARC (ingest converts it)."""
     where = f"record {retrieved.position}"
     data = retrieved.data
     try:
-        _check_usmarc(retrieved)
+        _check_syntax(retrieved, oids.UNIMARC if unimarc else oids.USMARC)
         identifier = usmarc_identifier(data)
         if identifier is not None:
             return Harvested(identifier, data, datestamp, format=retrieved.syntax, payload=data,
-                             read=partial(decode_usmarc, expected=expected), where=where)
-        record = decode_usmarc(data, expected)
+                             read=partial(decode_usmarc, expected=expected, unimarc=unimarc),
+                             where=where)  # fmt: skip
+        record = decode_usmarc(data, expected, unimarc)
     except (RecordError, iso2709.RecordError) as error:
         return Harvested(None, data, error=str(error), where=where)
     return Harvested(
@@ -311,16 +318,15 @@ def _harvested(retrieved: RetrievedRecord, expected: str | None, datestamp: str)
     )  # fmt: skip
 
 
-def _check_usmarc(retrieved: RetrievedRecord) -> None:
-    """Raise RecordError when the target sent something else than a USMARC record."""
+def _check_syntax(retrieved: RetrievedRecord, asked: str) -> None:
+    """Raise RecordError when the target sent something else than a record in ``asked``."""
     if retrieved.diagnostic is not None:
         raise RecordError(f"target sent a diagnostic: {retrieved.diagnostic}")
     if retrieved.unreadable is not None:
         raise RecordError(retrieved.unreadable)
-    if retrieved.syntax != oids.USMARC:
-        raise RecordError(
-            f"asked for USMARC, target sent {oids.record_syntax_name(retrieved.syntax)}"
-        )
+    if retrieved.syntax != asked:
+        raise RecordError(f"asked for {oids.record_syntax_name(asked).upper()}, target sent "
+                          f"{oids.record_syntax_name(retrieved.syntax)}")
 
 
 def _reason(error: BaseException) -> str:

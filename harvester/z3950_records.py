@@ -76,8 +76,9 @@ def charset_label(name: str) -> str:
     return charsets.charset_name(name)
 
 
-def decode_usmarc(data: bytes, expected: str | None = None) -> Record:
-    """A Unicode MARC21 record from one ISO 2709 record the target sent.
+def decode_usmarc(data: bytes, expected: str | None = None, unimarc: bool = False) -> Record:
+    """A Unicode MARC21 record from one ISO 2709 record the target sent (a UNIMARC one with
+    ``unimarc``: MARC-8, which UNIMARC never uses, is then no reading).
 
     ``expected`` is a :func:`charset_label` (or None: the bytes alone decide); see the module
     docstring for how it is weighed. The record's entry map is normalized and it is checked
@@ -86,12 +87,12 @@ def decode_usmarc(data: bytes, expected: str | None = None) -> Record:
     declared = data
     if expected == charsets.UTF8 and len(data) > 9:
         declared = data[:9] + b"a" + data[10:]
-    record, found = decode_record(declared)
+    record, found = decode_record(declared, allow_marc8=not unimarc)
     if expected is not None and found != expected and found != charsets.UTF8:
         if expected == charsets.UTF8:
             raise RecordError(f"not UTF-8 as agreed: the bytes read as {found}")
         if not (found == charsets.MARC8 and charsets.has_marc8_escapes(data[24:])):
-            record, _found = decode_record(data, charset=expected)
+            record, _found = decode_record(data, allow_marc8=not unimarc, charset=expected)
     checked = checked_item(0, record, data)
     if checked.error is not None:
         raise RecordError(checked.error)

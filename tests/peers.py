@@ -44,14 +44,16 @@ def wait_for_port(port: int, seconds: float = 10.0) -> None:
 
 
 @contextmanager
-def running_zebra(records: Path, work: Path) -> Iterator[int]:
-    """Zebra serving the ISO 2709 files in ``records`` (its files in ``work``); yields the port."""
+def running_zebra(records: Path, work: Path, marc: str = "marc21") -> Iterator[int]:
+    """Zebra serving the ISO 2709 files in ``records`` (its files in ``work``); yields the port.
+    ``marc`` "unimarc": the files are UNIMARC in CP1251, served in record syntax UNIMARC."""
     if shutil.which("zebrasrv") is None or shutil.which("zebraidx") is None:
         pytest.skip("idzebra-2.0 not installed")
     port = free_port()
     subprocess.run(
-        [str(START_ZEBRA), str(records), str(port), str(work)], check=True, capture_output=True
-    )
+        [str(START_ZEBRA), str(records), str(port), str(work), marc], check=True,
+        capture_output=True,
+    )  # fmt: skip
     try:
         wait_for_port(port)
         yield port

@@ -92,6 +92,29 @@ async def test_add_harvest_toggle_and_remove_a_source(client: Any, partner: str)
         assert connection.execute(select(harvest_state)).all() == []
 
 
+async def test_a_source_of_unimarc_records_is_added_from_the_form(
+    client: Any, partner: str  # noqa: F811
+) -> None:
+    """The form's "Records in UNIMARC" is checked as ``koprik sources add --crosswalk`` is: the
+    partner's format must be MARCXML (its namespace, from ListMetadataFormats)."""
+    await sign_in(client)
+    token = await _form(client, "/sources/new")
+    refused = await client.post("/sources", data={
+        "csrf": token, "name": "koha", "url": partner, "prefix": "oai_dc",
+        "crosswalk": "unimarc", "enabled": "on", "check": "on"})
+    assert refused.status == 400
+    assert "crosswalk &#39;unimarc&#39; reads MARC records: &#39;oai_dc&#39; is" in (
+        await refused.text())
+    added = await client.post("/sources", data={
+        "csrf": token, "name": "koha", "url": partner, "prefix": "marc21",
+        "crosswalk": "rusmarc", "enabled": "on", "check": "on"}, allow_redirects=False)
+    assert added.status == 303
+    with client.app[CATALOG].engine.connect() as connection:
+        assert connection.execute(select(harvest_sources.c.crosswalk)).scalar() == "rusmarc"
+    shown = await (await client.get("/sources/koha")).text()
+    assert '<option value="rusmarc" selected>' in shown
+
+
 async def test_the_api_offers_sources_and_runs(client: Any, partner: str) -> None:  # noqa: F811
     headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
     created = await client.post("/api/sources", headers=headers,

@@ -205,8 +205,8 @@ def test_a_catalogue_at_0004_is_upgraded_to_the_shared_sign_in_failures(settings
 def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings: Settings):
     """Revision 0009 deletes the ``any`` rows that repeat another index's term of the record;
     searches answer as before. It changes no table: a catalogue at 0008 is one at the head, less
-    the columns 0010, 0012 and 0013 add (on SQLite with the B-tree index 0011 replaces), whose
-    ``any`` holds every term, as 0008's code wrote it (here from ``terms_of``)."""
+    the columns 0010, 0012, 0013 and 0014 add (on SQLite with the B-tree index 0011 replaces),
+    whose ``any`` holds every term, as 0008's code wrote it (here from ``terms_of``)."""
     from catalog import query as q
     from catalog.demo import demo_records
     from catalog.search_index import (
@@ -242,6 +242,7 @@ def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings:
                 connection.execute(text(f"ALTER TABLE harvest_state DROP COLUMN {column}"))
             connection.execute(text("ALTER TABLE harvest_runs DROP COLUMN gone"))  # added by 0012
             connection.execute(text("ALTER TABLE harvest_state DROP COLUMN done_sets"))  # by 0013
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN crosswalk"))  # 0014
             connection.execute(text("UPDATE alembic_version SET version_num = '0008'"))
     finally:
         catalog.close()

@@ -6,7 +6,9 @@ otherwise. ``koprik sources add lib --protocol sru --url http://127.0.0.1:2100/D
 'dc.title=navoiy' [--prefix marcxml|dc]`` checks that the server answers explain and the search
 of the query. ``koprik sources add zebra --protocol z3950 --url z3950://127.0.0.1:2100/Default
 --query '@attr 1=4 navoiy' [--charset UTF-8]`` checks that the target accepts a connection and
-the search of the query. Sources defined in ``koprik.toml`` are listed but changed only in the
+the search of the query; ``--crosswalk unimarc`` (or ``rusmarc``) says that a source's MARC
+records are UNIMARC, converted to MARC21 as they are harvested (Z39.50 asks for them in
+UNIMARC). Sources defined in ``koprik.toml`` are listed but changed only in the
 file. ``koprik sources list`` ends with a line for each source whose watermark does not cover it
 as it is now (a set added, another address or format): what its next run harvests from the start,
 and a line for each source no longer configured whose harvest state is kept (a ``[[sources]]``
@@ -62,6 +64,8 @@ def _definition_options(parser: argparse.ArgumentParser, *, adding: bool) -> Non
                         "Z39.50, CQL for SRU")
     parser.add_argument("--charset",
                         help="Z39.50: character set to negotiate and to expect in records")
+    parser.add_argument("--crosswalk", help="unimarc (or rusmarc): the source's MARC records "
+                        "are UNIMARC, converted to MARC21; '' for none")
     parser.add_argument("--institution-code",
                         help="the holding institution's code in union records (default: the name)")
     parser.add_argument("--institution-name", help="the holding institution's name")
@@ -109,7 +113,7 @@ def _changes(args: argparse.Namespace) -> dict[str, object]:
             raise UserError(f"{option} is empty: give a schedule (`sources edit NAME "
                             "--no-schedule` removes one)")
     changes: dict[str, object] = {}
-    for name in ("url", "prefix", "sets", "query", "charset", "every", "cron", "delay",
+    for name in ("url", "prefix", "sets", "query", "charset", "crosswalk", "every", "cron", "delay",
                  "timeout", "retries", "institution_code", "institution_name"):
         value = getattr(args, name)
         if value is not None:

@@ -31,7 +31,7 @@ from koprik.dashboard.keys import HARVESTS
 from koprik.dashboard.render import render
 from provider.keys import CATALOG, SETTINGS
 
-TEXT_FIELDS = ("url", "prefix", "query", "charset", "every", "cron")
+TEXT_FIELDS = ("url", "prefix", "query", "charset", "crosswalk", "every", "cron")
 NUMBER_FIELDS = {"delay": float, "timeout": float, "retries": int}
 
 

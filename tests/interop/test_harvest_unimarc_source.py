@@ -1,0 +1,172 @@
+"""Sources whose MARC records are UNIMARC (``crosswalk = "unimarc"`` or ``"rusmarc"``): a Z39.50
+target serving RUSMARC (a real Zebra, record syntax UNIMARC, over the National Library of
+Russia's CP1251 records), and an OAI-PMH and SRU partner serving UNIMARC in MARCXML (as Koha
+does in a UNIMARC installation). Their records reach the catalogue as MARC21, converted as
+``koprik import --format unimarc`` converts the same records from a file."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymarc
+import pytest
+from sqlalchemy import select
+
+from catalog import Catalog, models
+from catalog.harvest_state import harvest_rejects
+from config import HarvestSource
+from crosswalks import marc_io, registry
+from harvester.runs import SUCCEEDED, harvest
+from harvester.sources import SourceError, validate
+from tests.conftest import DATA, ROOT
+from tests.fault_provider import FAST, FaultProvider, serve, sqlite_catalog
+from tests.interop.test_z3950_harvest import EVERYTHING
+from tests.peers import running_zebra
+
+pytestmark = pytest.mark.interop
+
+RUSMARC = DATA / "unimarc" / "TEST1.ISO"
+"""81 RUSMARC records of the National Library of Russia, in CP1251 (tests/data/README.md)."""
+
+
+def unimarc_records() -> list[pymarc.Record]:
+    """The records of :data:`RUSMARC` as UNIMARC, decoded (what a partner holds)."""
+    with RUSMARC.open("rb") as stream:
+        return [item.record for item in marc_io.iter_records(stream, "unimarc")
+                if item.record is not None]  # fmt: skip
+
+
+def converted_by_file() -> dict[str, pymarc.Record]:
+    """The records of :data:`RUSMARC` as ``koprik import`` converts them, by 001."""
+    with RUSMARC.open("rb") as stream:
+        items = registry.input_format("unimarc").read(stream, 1 << 20)
+        return {item.record["001"].data: item.record for item in items if item.record is not None}
+
+
+def stored(catalog: Catalog, source: str) -> dict[str, pymarc.Record]:
+    """The MARC21 records the catalogue holds from ``source``, by 001."""
+    with catalog.engine.connect() as connection:
+        rows = connection.execute(
+            select(models.records.c.marc).where(models.records.c.source == source)
+        ).scalars()
+        records = [pymarc.Record(data=marc, force_utf8=True) for marc in rows]
+    return {record["001"].data: record for record in records}
+
+
+def assert_same(harvested: dict[str, pymarc.Record], expected: dict[str, pymarc.Record]) -> None:
+    """The same records, field by field (005 and 008/00-05, stamped at conversion, aside)."""
+    assert harvested.keys() == expected.keys()
+    for key, record in harvested.items():
+        ours, theirs = record.as_dict(), expected[key].as_dict()
+        for made in (ours, theirs):
+            made.pop("leader")
+            made["fields"] = [f for f in made["fields"] if "005" not in f]
+            for field in made["fields"]:
+                if "008" in field:
+                    field["008"] = field["008"][6:]
+        assert ours == theirs, key
+
+
+@pytest.fixture(scope="module")
+def rusmarc_zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A Zebra serving :data:`RUSMARC` in record syntax UNIMARC only; yields its port."""
+    work = tmp_path_factory.mktemp("zebra-unimarc")
+    (work / "records").mkdir()
+    shutil.copy(RUSMARC, work / "records" / RUSMARC.name)
+    with running_zebra(work / "records", work / "run", "unimarc") as port:
+        yield port
+
+
+def koprik(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "koprik", "--config", str(config), *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_z3950_target_of_rusmarc_is_added_and_harvested_as_marc21(
+    rusmarc_zebra: int, tmp_path: Path
+) -> None:
+    database = tmp_path / "catalog.sqlite3"
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{database}"\n')
+    url = f"z3950://127.0.0.1:{rusmarc_zebra}/Default"
+    wrong = koprik(config, "sources", "add", "nlr", "--protocol", "z3950", "--url", url,
+                   "--query", EVERYTHING, "--crosswalk", "marc8")
+    assert wrong.returncode == 2 and len(wrong.stderr.splitlines()) == 1
+    assert "crosswalk 'marc8': expected unimarc or rusmarc" in wrong.stderr
+
+    added = koprik(config, "sources", "add", "nlr", "--protocol", "z3950", "--url", url,
+                   "--query", EVERYTHING, "--crosswalk", "rusmarc")
+    assert added.returncode == 0, added.stderr
+    run = koprik(config, "harvest", "nlr")
+    assert run.returncode == 0, run.stderr
+    expected = converted_by_file()
+    assert len(expected) == 81
+    catalog = sqlite_catalog(tmp_path, "catalog")  # the one koprik.toml names
+    try:
+        harvested = stored(catalog, "nlr")
+        with catalog.engine.connect() as connection:
+            rejects = connection.execute(select(harvest_rejects.c.reason)).scalars().all()
+    finally:
+        catalog.close()
+    assert rejects == []
+    assert_same(harvested, expected)
+    assert any("ю" in str(record["245"]) for record in harvested.values())  # CP1251 read
+
+    plain = koprik(config, "sources", "add", "nlr-as-marc21", "--protocol", "z3950", "--url",
+                   url, "--query", EVERYTHING, "--no-check")
+    assert plain.returncode == 0, plain.stderr
+    refused = koprik(config, "harvest", "nlr-as-marc21")  # asks for USMARC, which is not served
+    assert refused.returncode == 1
+    assert "diagnostic 239: Record syntax not supported (1.2.840.10003.5.10)" in refused.stdout
+
+
+def test_an_oai_and_an_sru_partner_of_unimarc_in_marcxml_are_harvested_as_marc21(
+    tmp_path: Path,
+) -> None:
+    provider = FaultProvider(unimarc_records(), page_size=25)
+    expected = converted_by_file()
+    catalog = sqlite_catalog(tmp_path, "catalog")
+    try:
+        with serve(provider.app()) as url:
+            oai = HarvestSource(name="koha", url=url, prefix="marc21", delay=0, timeout=5,
+                                crosswalk="unimarc")
+            sru = HarvestSource(name="koha-sru", url=url.replace("/oai", "/sru"),
+                                protocol="sru", prefix="marcxml", query="cql.allRecords=1",
+                                delay=0, timeout=5, crosswalk="rusmarc")
+            for source in (oai, sru):
+                validate(source)
+                report = harvest(catalog, source, politeness=FAST)
+                assert report.status == SUCCEEDED, report.errors
+                assert report.counts.added == len(expected) and report.counts.rejected == 0
+                assert_same(stored(catalog, source.name), expected)
+            unconverted = dataclasses.replace(oai, name="koha-as-marc21", crosswalk="")
+            report = harvest(catalog, unconverted, politeness=FAST)  # UNIMARC taken for MARC21
+            assert report.counts.rejected == len(expected) and report.counts.added == 0
+        with catalog.engine.connect() as connection:
+            reasons = set(connection.execute(select(harvest_rejects.c.reason).where(
+                harvest_rejects.c.source == "koha-as-marc21")).scalars())  # fmt: skip
+        assert {reason.split(": leader ")[0] for reason in reasons} == {"not valid MARC21"}
+    finally:
+        catalog.close()
+
+
+def test_a_crosswalk_is_refused_where_it_cannot_apply() -> None:
+    oai = HarvestSource(name="p", url="http://127.0.0.1:1/oai", crosswalk="unimarc")
+    validate(oai)
+    for source, reason in (
+        (dataclasses.replace(oai, crosswalk="danmarc"),
+         "crosswalk 'danmarc': expected unimarc or rusmarc"),
+        (HarvestSource(name="s", url="http://127.0.0.1:1/sru", protocol="sru", query="x",
+                       prefix="dc", crosswalk="unimarc"),
+         "it needs the record schema marcxml, not 'dc'"),
+    ):
+        with pytest.raises(SourceError, match=reason) as refused:
+            validate(source)
+        assert refused.value.key == "crosswalk"

@@ -3,6 +3,10 @@
 Every answer is an HTTP 200 SRU document, refusals included (a POST body over
 ``search.sru_max_request_bytes`` is diagnostic 12, a POST that is not a form diagnostic 6),
 except for a POST body that does not arrive within ``server.http_request_timeout`` (408).
+A POST whose ``Content-Length`` is over the limit is answered 12 without its body being read;
+with ``Expect: 100-continue`` it gets that answer instead of a 100 (Continue), so the client
+never sends the body (:func:`provider.http_server.continue_within`). The diagnostic can come
+before the 100 since it needs nothing from the body: it is in SRU's default version.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from provider.http_server import continue_within
 from provider.keys import SETTINGS, SRU
 from provider.search import Condition
 from provider.sru.request import FORM, answered_as
@@ -25,8 +30,9 @@ OPERATION = (web.RequestKey("koprik_sru_operation", str) if hasattr(web, "Reques
 
 def setup_sru(app: web.Application) -> None:
     """Route ``/sru`` to the application's SRU front end (``app[SRU]``)."""
+    limit = app[SETTINGS].search.sru_max_request_bytes
     app.router.add_get(PATH, handle_sru)
-    app.router.add_post(PATH, handle_sru)
+    app.router.add_post(PATH, handle_sru, expect_handler=continue_within(limit))
 
 
 async def handle_sru(request: web.Request) -> web.StreamResponse:
@@ -34,8 +40,9 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
     limit = request.app[SETTINGS].search.sru_max_request_bytes
     refusal: tuple[Condition, str] | None = None
     if request.method == "POST":
-        body = await _body(request, limit + 1)
-        if len(body) > limit:
+        declared = request.content_length or 0
+        body = b"" if declared > limit else await _body(request, limit + 1)
+        if max(declared, len(body)) > limit:
             refusal = (Condition.QUERY_TOO_LONG, str(limit))
         elif request.content_type != FORM:
             kind = request.content_type

@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from provider.connections import peer_address
+from provider.forwarded import proxied
 from provider.http_server import continue_within
 from provider.keys import SETTINGS, SRU
 from provider.search import Condition
@@ -77,9 +79,20 @@ async def _body(request: web.Request, most: int) -> bytes:
 
 
 def _address(request: web.Request) -> tuple[str, int]:
-    """The host and port of the request's Host header, as explain names them (port 80 when
-    the header has none that is a port number)."""
+    """The host and port of the request's Host header, as explain names them. A header without
+    a port (``Host: 127.0.0.1``, or none from an HTTP/1.0 client: aiohttp takes the socket's
+    address) names the port the request arrived on, which the client reached; through a trusted
+    proxy, which reached that port itself, the default port of the request's scheme (443 for
+    ``X-Forwarded-Proto: https``, else 80)."""
     host, _, port = request.host.rpartition(":")
-    if not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
-        return request.host, 80
-    return host, int(port)
+    if host and port.isascii() and port.isdigit() and int(port) <= 65535:
+        return host, int(port)
+    default = 443 if request.scheme == "https" else 80
+    transport = request.transport
+    if transport is None:  # the client has gone
+        return request.host, default
+    peer = peer_address(transport.get_extra_info("peername"))
+    local = transport.get_extra_info("sockname")
+    if not isinstance(local, tuple) or proxied(peer, request.app[SETTINGS].server.trusted_proxies):
+        return request.host, default
+    return request.host, int(local[1])

@@ -88,6 +88,12 @@ def client_behind(peer: str, lines: Sequence[str], proxies: Sequence[Network]) -
     return forwarded_client(lines, proxies)
 
 
+def proxied(peer: str, trusted_proxies: Iterable[str]) -> bool:
+    """Whether TCP ``peer`` is one of ``trusted_proxies``: its requests' Host header is the one
+    the proxy was sent (nginx's ``proxy_set_header Host $host`` has no port)."""
+    return _trusted(peer, networks(trusted_proxies))
+
+
 def forwarded_client(lines: Sequence[str], proxies: Sequence[Network]) -> str | None:
     """The client an ``X-Forwarded-For`` names (its ``lines`` in order are one list, as RFC 9110
     joins repeated fields): the rightmost entry that is not in ``proxies``, else the leftmost;

@@ -19,7 +19,9 @@ connection of :func:`start_http` is a :class:`GuardedHandler`, which adds those:
   (aiohttp itself answers 400 with its parser's message and logs a traceback); a body that
   cannot be read (:func:`guard`) is 400 too, not 500;
 - a request answered before its body was all read (over a size limit) has its connection
-  closed after the answer, the rest of the body unread (:func:`guard`).
+  closed after the answer, the rest of the body unread (:func:`guard`); one that said
+  ``Expect: 100-continue`` with a ``Content-Length`` over its route's limit is answered without
+  the 100 (Continue) first, so its body is never sent (:func:`continue_within`).
 
 >>> app = web.Application(middlewares=[guard])       # provider.app.init_app does this
 >>> runner = web.AppRunner(app, access_log=None)
@@ -35,9 +37,10 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestPayloadError
+from aiohttp.web_urldispatcher import _default_expect_handler
 
 from config import Settings
 from provider.connections import ConnectionCounter, peer_address
@@ -45,6 +48,7 @@ from provider.connections import ConnectionCounter, peer_address
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ExpectHandler = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 
 
 async def start_http(
@@ -153,6 +157,31 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             protocol.request_ended(body_bytes)
     _close_if_unread(request, response)
     return response
+
+
+def continue_within(limit: int) -> ExpectHandler:
+    """The ``expect_handler`` of a route whose handler refuses a body of a ``Content-Length``
+    over ``limit`` bytes without reading it: ``Expect: 100-continue`` with such a length gets no
+    100 (Continue), the handler's refusal comes at once, before the client sends the body, and
+    :func:`guard` closes the connection (the body is never read as a next request). aiohttp's
+    own handler sent the 100 first, and the client sent the whole body to be refused. Any other
+    request is aiohttp's: 100 before the handler, or 417 for an expectation other than
+    100-continue; a ``Content-Length`` ``int()`` refuses gets no 100, :func:`guard` answers it.
+
+    >>> app.router.add_post("/oai", handle_oai, expect_handler=continue_within(limit))
+    """
+
+    async def expect(request: web.Request) -> web.StreamResponse | None:
+        try:
+            length = request.content_length
+        except ValueError:
+            return None
+        refused = length is not None and length > limit
+        if refused and request.headers.get(hdrs.EXPECT, "").lower() == "100-continue":
+            return None
+        return await _default_expect_handler(request)
+
+    return expect
 
 
 def _close_if_unread(request: web.Request, response: web.StreamResponse) -> None:

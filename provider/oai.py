@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from protocols.oaipmh import LIST_VERBS
+from provider.http_server import continue_within
 from provider.keys import CATALOG, SETTINGS
 from provider.oai_verbs import COMPRESSIONS, OaiResponder
 
@@ -108,7 +109,8 @@ def setup_oai(app: web.Application) -> None:
     app[LIST_GATE] = ListGate(settings.oai.max_concurrent_lists)
     app.cleanup_ctx.append(_list_workers)
     app.router.add_get("/oai", handle_oai)
-    app.router.add_post("/oai", handle_oai)
+    limit = settings.oai.max_request_bytes
+    app.router.add_post("/oai", handle_oai, expect_handler=continue_within(limit))
     app.router.add_get("/static/oai2.xsl", handle_stylesheet)
 
 

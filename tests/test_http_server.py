@@ -265,3 +265,56 @@ def test_a_body_over_the_limit_is_left_unread_and_its_connection_closed(
         closed_after = time.monotonic() - began
     assert answered in answer and b"Connection: close" in answer
     assert closed_after < 3, f"closed {closed_after:.1f} s after the answer"
+
+
+def head_of(sock: socket.socket) -> bytes:
+    """What the server sends up to the end of its first status line and headers."""
+    data = b""
+    while b"\r\n\r\n" not in data and (chunk := sock.recv(1)):
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize(
+    ("path", "answered"),
+    [("/sru", b"info:srw/diagnostic/1/12"), ("/oai", b"HTTP/1.1 413 Request Entity Too Large")],
+)
+def test_expect_100_continue_with_a_body_over_the_limit_is_refused_before_the_body(
+    server, path: str, answered: bytes  # type: ignore[no-untyped-def]
+) -> None:
+    """``Expect: 100-continue`` with a Content-Length over the limit is refused at once, with no
+    100 (Continue) first and the connection closed, the body never sent: aiohttp answered 100,
+    and the client sent its whole body to be refused."""
+    base, _ = server
+    with connect(base) as sock:
+        sock.sendall(post(path, b"", "Expect: 100-continue", f"Content-Length: {1 << 30}"))
+        first = head_of(sock)
+        answer = first + response_of(sock)
+    assert not first.startswith(b"HTTP/1.1 100"), first
+    assert answered in answer and b"Connection: close" in answer
+    assert "<Identify>" in identify(base)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "answered"),
+    [("/sru", b"operation=explain&version=1.2", b"<zs:explainResponse"),
+     ("/oai", b"verb=Identify", b"<Identify>")],
+)  # fmt: skip
+def test_expect_100_continue_with_a_body_within_the_limit_gets_100_then_its_answer(
+    server, path: str, body: bytes, answered: bytes  # type: ignore[no-untyped-def]
+) -> None:
+    base, _ = server
+    with connect(base) as sock:
+        sock.sendall(post(path, b"", "Expect: 100-continue", f"Content-Length: {len(body)}",
+                          "Connection: close"))  # fmt: skip
+        assert head_of(sock) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        answer = response_of(sock)
+    assert answer.startswith(b"HTTP/1.1 200") and answered in answer, answer[:300]
+
+
+@pytest.mark.parametrize("path", ["/oai", "/sru"])
+def test_an_expectation_other_than_100_continue_is_417(server, path: str) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    request = post(path, b"", "Expect: 200-ok", "Content-Length: 13", "Connection: close")
+    assert answer_to(base, request).startswith(b"HTTP/1.1 417")

@@ -515,6 +515,34 @@ def test_explain_names_a_hostile_host_header_safely(
             assert (b"<port>8080</port>" in answer) == (host == b"x:8080")
 
 
+@pytest.mark.parametrize(
+    ("proxies", "request_head", "named"),
+    [([], b"GET /sru HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"<host>127.0.0.1</host><port>%d<"),
+     ([], b"GET /sru HTTP/1.0\r\n", b"<host>127.0.0.1</host><port>%d<"),
+     (["127.0.0.1"], b"GET /sru HTTP/1.1\r\nHost: sru.example.org\r\n",
+      b"<host>sru.example.org</host><port>80<"),
+     (["127.0.0.1"],
+      b"GET /sru HTTP/1.1\r\nHost: sru.example.org\r\nX-Forwarded-Proto: https\r\n",
+      b"<host>sru.example.org</host><port>443<")],
+)  # fmt: skip
+def test_explain_names_the_port_a_host_header_without_one_reached(
+    tmp_path: Path, proxies: list[str], request_head: bytes, named: bytes
+) -> None:
+    """A Host header without a port (or none, from an HTTP/1.0 client) is answered with the
+    port the request arrived on, not 80; through a trusted proxy with its scheme's default
+    port (nginx's ``proxy_set_header Host $host``), where the proxy was reached."""
+    server = dataclasses.replace(ServerSettings(), trusted_proxies=proxies)
+    settings = sqlite_settings(tmp_path, server=server)
+    port = free_port()
+    app = init_app(settings, catalog_holding(settings, []))
+    with serve_in_thread(app, port=port), socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(60)
+        sock.sendall(request_head + b"Connection: close\r\n\r\n")
+        answer = _read_http(sock)
+    expected = named % port if b"%d" in named else named
+    assert answer.startswith(b"HTTP/1.") and expected in answer, answer[-600:]
+
+
 def test_another_process_on_the_catalogue_answers_a_result_set_id(
     settings: Settings, schemas: dict[str, etree.XMLSchema]
 ) -> None:

@@ -7,7 +7,9 @@ Politeness: one request at a time per host (across every client in the process),
 seconds between two requests to a host, a timeout per request, and retries with exponential
 backoff and jitter after timeouts, resets, truncated bodies and 5xx; 503 and 429 are retried
 after the Retry-After the partner asked for (seconds or an HTTP date), never longer than
-``retry_after_max``.
+``retry_after_max``. A partner still answering 503 or 429 after the retries, or one that cannot
+be connected to (refused, host not found), raises :class:`Unavailable`; the other faults
+:class:`HarvestError`.
 
 Bounds: a body is counted as it streams, on the wire and once unpacked
 (:mod:`harvester.bodies`); one past a bound is dropped at once and raises
@@ -40,7 +42,14 @@ from lxml import etree
 
 from crosswalks.xmltext import MAX_XML_BYTES
 from harvester.bodies import BodyLimits, TruncatedBody, read_body
-from harvester.faults import Event, HarvestError, MalformedResponse, ResponseTooLarge, quoted
+from harvester.faults import (
+    Event,
+    HarvestError,
+    MalformedResponse,
+    ResponseTooLarge,
+    Unavailable,
+    quoted,
+)
 
 CHUNK = 64 * 1024
 MAX_EVENTS = 500
@@ -132,10 +141,16 @@ class _HostGates:
 
 
 class _Retry(Exception):
-    def __init__(self, event: Event, wait: float | None = None) -> None:
+    """A fault worth asking again for; ``unavailable`` when it says the partner is not there
+    to answer (:class:`Unavailable` if it is still so after the retries)."""
+
+    def __init__(
+        self, event: Event, wait: float | None = None, *, unavailable: bool = False
+    ) -> None:
         super().__init__(str(event))
         self.event = event
         self.wait = wait
+        self.unavailable = unavailable
 
 
 class HttpFetcher:
@@ -188,7 +203,8 @@ class HttpFetcher:
         """Fetch with ``params`` and ``parse`` the body (which raises XMLSyntaxError); returns
         the root and the bytes, or ``(None, bytes)`` when ``salvage`` and the document stays
         malformed. Raises :class:`HarvestError` (:class:`MalformedResponse` for a document
-        still broken after a second try)."""
+        still broken after a second try, :class:`Unavailable` for a partner not there to
+        answer)."""
         self._bound_events()
         policy = self.politeness
         attempt = 0
@@ -211,9 +227,8 @@ class HttpFetcher:
             except _Retry as retry:
                 self.events.append(retry.event)
                 if attempt >= policy.retries:
-                    raise HarvestError(
-                        f"gave up after {attempt + 1} attempts: {retry.event}"
-                    ) from None
+                    fault = Unavailable if retry.unavailable else HarvestError
+                    raise fault(f"gave up after {attempt + 1} attempts: {retry.event}") from None
                 wait = retry.wait
                 if wait is None:
                     wait = min(policy.backoff_max, policy.backoff * 2**attempt)
@@ -244,7 +259,8 @@ class HttpFetcher:
                         detail = f"HTTP {status}"
                         if wait is not None:
                             detail += f", Retry-After {response.headers['Retry-After']}"
-                        raise _Retry(Event(f"http-{status}", detail), wait)
+                        busy = status in (429, 503)
+                        raise _Retry(Event(f"http-{status}", detail), wait, unavailable=busy)
                     if status != 200:
                         raise HarvestError(f"HTTP {status} from {self.base_url}")
                     declared = response.headers.get("Content-Length", "")
@@ -266,6 +282,9 @@ class HttpFetcher:
                 raise
             except TruncatedBody as error:
                 raise _Retry(Event("truncated-body", str(error))) from None
+            except aiohttp.ClientConnectorError as error:  # refused, no such host, TLS
+                event = Event("connection", f"{type(error).__name__}: {error}")
+                raise _Retry(event, unavailable=True) from None
             except (aiohttp.ClientError, TimeoutError) as error:
                 kind = "timeout" if isinstance(error, TimeoutError) else "connection"
                 raise _Retry(Event(kind, f"{type(error).__name__}: {error}")) from None

@@ -143,6 +143,9 @@ class FaultProvider:
         """The responseDate to claim (None: the time now), e.g. a clock set to 2998."""
         self.looping_at: int | None = None
         """From this page on, every page repeats this page's records with a new token."""
+        self.unavailable_after: int | None = None
+        """When set, the ListRecords requests answered before every further one is answered
+        503 with Retry-After: 0, as by a partner gone down (0: every one)."""
         self.gzip_members = 0
         """When set, every ListRecords page without a fault is sent gzipped (announced) in this
         many members, as ``cat a.gz b.gz`` makes them."""
@@ -215,6 +218,9 @@ class FaultProvider:
             return self._xml(self._envelope('<error code="badVerb">unsupported</error>'))
         if self.on_list_request is not None:
             self.on_list_request(len(self.list_requests()))
+        if self.unavailable_after is not None and (
+                len(self.list_requests()) > self.unavailable_after):
+            return web.Response(status=503, headers={"Retry-After": "0"})
         token = params.get("resumptionToken")
         if token is not None:
             try:

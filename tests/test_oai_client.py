@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from catalog.demo import demo_records
+from harvester.faults import Unavailable
 from harvester.http_fetch import MAX_EVENTS, _retry_after
 from harvester.oai_client import (
     HarvestError,
@@ -141,9 +143,20 @@ async def test_retries_are_bounded() -> None:
     app.router.add_get("/oai", always_500)
     with serve(app) as url:
         async with OaiClient(url, FAST) as client:
-            with pytest.raises(HarvestError, match="gave up after 4 attempts"):
+            with pytest.raises(HarvestError, match="gave up after 4 attempts") as raised:
                 await client.identify()
     assert client.requests == 4
+    assert not isinstance(raised.value, Unavailable)  # a 500 may be one record's: halved
+
+
+async def test_a_partner_refusing_connections_is_unavailable() -> None:
+    with socket.socket() as free:  # a port of 127.0.0.1 nothing listens on, once closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    async with OaiClient(f"http://127.0.0.1:{port}/oai", FAST) as client:
+        with pytest.raises(Unavailable, match="gave up after 4 attempts: connection: "
+                           "ClientConnectorError"):
+            await client.identify()
 
 
 async def test_token_errors_and_loops_are_raised(records) -> None:  # type: ignore[no-untyped-def]

@@ -475,8 +475,9 @@ async def _hostile_body(request: web.Request, kind: str, opening: bytes) -> web.
 
 
 @contextlib.contextmanager
-def serve(app: web.Application) -> Iterator[str]:
-    """Run ``app`` on a free 127.0.0.1 port in a thread of its own; yields its /oai URL."""
+def serve(app: web.Application, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run ``app`` on a free port of ``host`` (a loopback address) in a thread of its own;
+    yields its /oai URL."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, object] = {}
@@ -484,7 +485,7 @@ def serve(app: web.Application) -> Iterator[str]:
     async def start() -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, host, 0)
         await site.start()
         holder["runner"] = runner
         holder["port"] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
@@ -495,7 +496,7 @@ def serve(app: web.Application) -> Iterator[str]:
     asyncio.run_coroutine_threadsafe(start(), loop).result(10)
     ready.wait(10)
     try:
-        yield f"http://127.0.0.1:{holder['port']}/oai"
+        yield f"http://{host}:{holder['port']}/oai"
     finally:
         runner = holder["runner"]
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)  # type: ignore[attr-defined]

@@ -165,6 +165,23 @@ def test_a_next_record_position_past_the_records_sent_skips_none(records, tmp_pa
     catalog.close()
 
 
+def test_a_next_record_position_past_the_hit_count_is_followed(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A server that counts 10 hits but serves every record, 5 a page, each page with the
+    next record position until the last: the run ended at 10 records."""
+    served = len(records)
+
+    def page(start: int, maximum: int) -> tuple[int, int, int | None]:
+        sent = max(0, min(5, maximum, served - start + 1))
+        return 10, sent, start + sent if start + sent <= served else None
+
+    catalog = sqlite_catalog(tmp_path, "undercount")
+    with serve(_server(page, records)) as url:
+        report = harvest(catalog, _source(url), politeness=FAST)
+    assert report.status == SUCCEEDED, report.errors
+    assert report.counts.added == served and len(catalogue_of(catalog, "partner")) == served
+    catalog.close()
+
+
 def test_a_hit_count_past_what_the_database_holds_is_saved_as_its_largest(records, catalog) -> None:  # type: ignore[no-untyped-def]
     """numberOfRecords 3,000,000,000 (PostgreSQL's integer ends at 2**31 - 1): the records
     sent are stored, and the run ends on the page that has none, in one line."""

@@ -361,14 +361,17 @@ class HarvestRun:
         )
 
     async def _harvest_source(self) -> None:
-        if self.source.protocol == Z3950:
-            await self._harvest_z3950()
-        elif self.source.protocol == SRU:
-            await self._harvest_sru()
-        else:
-            async with OaiClient(self.source.url, self.politeness) as client:
-                self._client = client
-                await self._harvest(client)
+        try:
+            if self.source.protocol == Z3950:
+                await self._harvest_z3950()
+            elif self.source.protocol == SRU:
+                await self._harvest_sru()
+            else:
+                async with OaiClient(self.source.url, self.politeness) as client:
+                    self._client = client
+                    await self._harvest(client)
+        except Unavailable as error:
+            raise self._unavailable(error) from None
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
         """Run ``work`` to its end (True), or until :attr:`stop` is requested (False): it is
@@ -586,8 +589,8 @@ class HarvestRun:
         except MalformedResponse as error:
             self._reject_page(error)
             failure = str(error)
-        except Unavailable as error:
-            raise self._unavailable(error) from None
+        except Unavailable:  # no smaller window can help: the run ends (_harvest_source)
+            raise
         except HarvestError as error:
             failure = str(error)
         # only the text goes on: the error (its traceback, its page) is dropped before halving
@@ -604,10 +607,10 @@ class HarvestRun:
                       f"{self.source.prefix!r}: {error}")
 
     def _unavailable(self, error: Unavailable) -> GiveUp:
-        """The end of a run whose partner is not there to answer (503 or 429 to every retry,
-        no connection): no smaller window can help, and halving went on for up to
-        :data:`MAX_WINDOW_FAILURES` lists, each with its retries (about a day). Where the run
-        stands stays saved with its last page, for the next run to resume."""
+        """The end of a run whose partner (OAI-PMH or SRU) is not there to answer (503 or 429
+        to every retry, no connection): no smaller window can help, and halving went on for up
+        to :data:`MAX_WINDOW_FAILURES` lists, each with its retries (about a day). Where the
+        run stands stays saved with its last page, for the next run to resume."""
         return GiveUp(f"{self.source.name} ({self.source.url}) is unavailable: {error}; the "
                       "run stops; the next run resumes from where this one is")
 

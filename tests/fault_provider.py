@@ -144,8 +144,9 @@ class FaultProvider:
         self.looping_at: int | None = None
         """From this page on, every page repeats this page's records with a new token."""
         self.unavailable_after: int | None = None
-        """When set, the ListRecords requests answered before every further one is answered
-        503 with Retry-After: 0, as by a partner gone down (0: every one)."""
+        """When set, the ListRecords (or SRU searchRetrieve) requests answered before every
+        further one is answered 503 with Retry-After: 0, as by a partner gone down (0: every
+        one)."""
         self.gzip_members = 0
         """When set, every ListRecords page without a fault is sent gzipped (announced) in this
         many members, as ``cat a.gz b.gz`` makes them."""
@@ -344,6 +345,9 @@ class FaultProvider:
             ).encode(), [])
         if self.on_search_request is not None:
             self.on_search_request(len(self.search_requests()))
+        if self.unavailable_after is not None and (
+                len(self.search_requests()) > self.unavailable_after):
+            return web.Response(status=503, headers={"Retry-After": "0"})
         start = int(params.get("startRecord", "1"))
         maximum = min(int(params.get("maximumRecords", "10")), self.page_size)  # a server's cap
         kinds = self._fire((start - 1) // self.page_size)

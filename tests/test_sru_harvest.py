@@ -100,6 +100,31 @@ def test_a_fault_that_outlasts_the_retries_fails_the_run_and_keeps_the_pages(  #
     catalog.close()
 
 
+def test_a_run_stopped_by_a_partner_gone_down_is_resumed_by_the_next(  # type: ignore[no-untyped-def]
+    records, clean, tmp_path
+) -> None:
+    """503 to every retry after the first page: the run fails in one line naming the partner,
+    its page kept; the next run, the partner up again, asks from the page after it."""
+    catalog = sqlite_catalog(tmp_path, "gone")
+    provider = FaultProvider(records, page_size=5)
+    provider.unavailable_after = 1
+    with serve(provider.app()) as url:
+        source = _source(url)
+        first = harvest(catalog, source, politeness=FAST)
+        assert (first.status, first.counts.added) == (FAILED, 5)
+        assert first.errors[-1] == (
+            f"run failed: partner ({source.url}) is unavailable: gave up after 4 attempts: "
+            "http-503: HTTP 503, Retry-After 0; the run stops; the next run resumes from where "
+            "this one is")
+        provider.unavailable_after = None
+        second = harvest(catalog, source, politeness=FAST)
+    assert second.status == SUCCEEDED
+    assert second.errors == [f"resumed run #1 at record 6 of {len(clean)}"]
+    assert catalogue_of(catalog, "partner") == clean
+    assert len(provider.served) == len(set(provider.served)) == len(clean)  # each once
+    catalog.close()
+
+
 def test_an_sru_source_takes_no_date_window(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
     catalog = sqlite_catalog(tmp_path, "window")
     with pytest.raises(SourceError, match="do not apply to an SRU source"):

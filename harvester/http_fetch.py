@@ -56,7 +56,7 @@ from harvester.faults import (
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
 """Redirects followed for one request: a partner moved once or twice (http to https, a new
-host, a trailing slash) needs no more, and a loop ends at once."""
+host, a trailing slash) needs no more, and a loop ends after a few requests."""
 REDIRECTS = (301, 302, 303, 307, 308)
 """The statuses of a redirect; each is followed with a GET (every request here is one)."""
 MAX_EVENTS = 500

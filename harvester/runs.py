@@ -88,6 +88,7 @@ from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks, resumption
 from harvester.coverage import Coverage, covering
 from harvester.faults import ListLoop, Unavailable
+from harvester.http_fetch import shown_url
 from harvester.ingest import Counts, IngestTarget, Plan, apply, prepare, reject
 from harvester.oai_client import (
     HarvestError,
@@ -611,8 +612,8 @@ class HarvestRun:
         to every retry, no connection): no smaller window can help, and halving went on for up
         to :data:`MAX_WINDOW_FAILURES` lists, each with its retries (about a day). Where the
         run stands stays saved with its last page, for the next run to resume."""
-        return GiveUp(f"{self.source.name} ({self.source.url}) is unavailable: {error}; the "
-                      "run stops; the next run resumes from where this one is")
+        return GiveUp(f"{self.source.name} ({shown_url(self.source.url)}) is unavailable: "
+                      f"{error}; the run stops; the next run resumes from where this one is")
 
     async def _halve(
         self, spec: str | None, start: str | None, end: str | None, failure: str

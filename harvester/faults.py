@@ -44,6 +44,12 @@ class ResponseTooLarge(HarvestError):
     endless body, or a page too large for the settings. Asking again would bring the same."""
 
 
+class Unavailable(HarvestError):
+    """A partner not there to answer: 503 or 429 still answered after the retries, or no
+    connection at all (refused, host not found). Unlike a timeout or a 500, which a smaller
+    request may get past, no smaller request can help: a run stops at once."""
+
+
 class ListLoop(HarvestError):
     """A list that goes round: a token that comes back, or pages of records already seen."""
 

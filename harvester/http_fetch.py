@@ -4,10 +4,14 @@
 ...     root, raw = await http.document({"verb": "Identify"}, read_document, what="Identify")
 
 Politeness: one request at a time per host (across every client in the process), ``delay``
-seconds between two requests to a host, a timeout per request, and retries with exponential
+seconds between two requests to a host, a timeout per request, redirects followed by the
+fetcher itself (up to :data:`MAX_REDIRECTS`, to http and https addresses only, each under the
+gate of its own host; one to another host is an event), and retries with exponential
 backoff and jitter after timeouts, resets, truncated bodies and 5xx; 503 and 429 are retried
 after the Retry-After the partner asked for (seconds or an HTTP date), never longer than
-``retry_after_max``.
+``retry_after_max``. A partner still answering 503 or 429 after the retries, or one that cannot
+be connected to (refused, host not found), raises :class:`Unavailable`; the other faults
+:class:`HarvestError`.
 
 Bounds: a body is counted as it streams, on the wire and once unpacked
 (:mod:`harvester.bodies`); one past a bound is dropped at once and raises
@@ -33,16 +37,28 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar, Self
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from lxml import etree
 
 from crosswalks.xmltext import MAX_XML_BYTES
 from harvester.bodies import BodyLimits, TruncatedBody, read_body
-from harvester.faults import Event, HarvestError, MalformedResponse, ResponseTooLarge, quoted
+from harvester.faults import (
+    Event,
+    HarvestError,
+    MalformedResponse,
+    ResponseTooLarge,
+    Unavailable,
+    quoted,
+)
 
 CHUNK = 64 * 1024
+MAX_REDIRECTS = 5
+"""Redirects followed for one request: a partner moved once or twice (http to https, a new
+host, a trailing slash) needs no more, and a loop ends after a few requests."""
+REDIRECTS = (301, 302, 303, 307, 308)
+"""The statuses of a redirect; each is followed with a GET (every request here is one)."""
 MAX_EVENTS = 500
 """Events a fetcher keeps for the run's record (as many lines as the record shows): a partner
 may cause one on every page of a list of a million, each quoting what it sent."""
@@ -132,10 +148,16 @@ class _HostGates:
 
 
 class _Retry(Exception):
-    def __init__(self, event: Event, wait: float | None = None) -> None:
+    """A fault worth asking again for; ``unavailable`` when it says the partner is not there
+    to answer (:class:`Unavailable` if it is still so after the retries)."""
+
+    def __init__(
+        self, event: Event, wait: float | None = None, *, unavailable: bool = False
+    ) -> None:
         super().__init__(str(event))
         self.event = event
         self.wait = wait
+        self.unavailable = unavailable
 
 
 class HttpFetcher:
@@ -157,7 +179,6 @@ class HttpFetcher:
         self.politeness = politeness
         self.user_agent = user_agent
         self._sleep = sleep
-        self.host = urlsplit(base_url).hostname or base_url
         self.events: list[Event] = []
         self.events_dropped = 0
         """Events met past the first :data:`MAX_EVENTS`: counted, not kept."""
@@ -188,7 +209,8 @@ class HttpFetcher:
         """Fetch with ``params`` and ``parse`` the body (which raises XMLSyntaxError); returns
         the root and the bytes, or ``(None, bytes)`` when ``salvage`` and the document stays
         malformed. Raises :class:`HarvestError` (:class:`MalformedResponse` for a document
-        still broken after a second try)."""
+        still broken after a second try, :class:`Unavailable` for a partner not there to
+        answer)."""
         self._bound_events()
         policy = self.politeness
         attempt = 0
@@ -211,9 +233,8 @@ class HttpFetcher:
             except _Retry as retry:
                 self.events.append(retry.event)
                 if attempt >= policy.retries:
-                    raise HarvestError(
-                        f"gave up after {attempt + 1} attempts: {retry.event}"
-                    ) from None
+                    fault = Unavailable if retry.unavailable else HarvestError
+                    raise fault(f"gave up after {attempt + 1} attempts: {retry.event}") from None
                 wait = retry.wait
                 if wait is None:
                     wait = min(policy.backoff_max, policy.backoff * 2**attempt)
@@ -230,23 +251,49 @@ class HttpFetcher:
             self.events_dropped += surplus
 
     async def _fetch(self, params: dict[str, str]) -> bytes:
-        """One HTTP GET under the host's gate; raises :class:`_Retry` for a retryable fault."""
+        """The body of a GET with ``params``, its redirects followed (each hop under its own
+        host's gate, up to :data:`MAX_REDIRECTS`); raises :class:`_Retry` for a retryable fault
+        and :class:`HarvestError` for a redirect not followed."""
+        url, query = self.base_url, params
+        for _hop in range(MAX_REDIRECTS + 1):
+            answer = await self._get(url, query)
+            if isinstance(answer, bytes):
+                return answer
+            problem = http_url_problem(answer)
+            if problem is not None:
+                raise HarvestError(f"redirect from {shown_url(url)} to {quoted(shown_url(answer))} "
+                                   f"refused: {problem}")
+            if urlsplit(answer).hostname != urlsplit(url).hostname:
+                self.events.append(Event("redirect", f"to another host: {shown_url(answer)}"))
+            url, query = answer, None  # the Location is the whole address: no parameters added
+        raise HarvestError(f"more than {MAX_REDIRECTS} redirects from {shown_url(self.base_url)}, "
+                           f"the last to {shown_url(url)}")
+
+    async def _get(self, url: str, params: dict[str, str] | None) -> bytes | str:
+        """One HTTP GET of ``url`` (with ``params``) under its host's gate: the body, or the
+        absolute address a redirect points to. Raises :class:`_Retry` for a retryable fault."""
         if self._session is None:
             raise RuntimeError("requests are sent only inside `async with HttpFetcher(...)`")
         policy = self.politeness
-        async with _HostGates.turn(self.host, policy.delay):
+        async with _HostGates.turn(urlsplit(url).hostname or url, policy.delay):
             self.requests += 1
             try:
-                async with self._session.get(self.base_url, params=params) as response:
+                async with self._session.get(
+                    url, params=params, allow_redirects=False
+                ) as response:
                     status = response.status
+                    location = response.headers.get("Location")
+                    if status in REDIRECTS and location is not None:
+                        return _joined(str(response.url), location)
                     if status == 429 or status >= 500:
                         wait = _retry_after(response.headers.get("Retry-After"), policy)
                         detail = f"HTTP {status}"
                         if wait is not None:
                             detail += f", Retry-After {response.headers['Retry-After']}"
-                        raise _Retry(Event(f"http-{status}", detail), wait)
+                        busy = status in (429, 503)
+                        raise _Retry(Event(f"http-{status}", detail), wait, unavailable=busy)
                     if status != 200:
-                        raise HarvestError(f"HTTP {status} from {self.base_url}")
+                        raise HarvestError(f"HTTP {status} from {shown_url(url)}")
                     declared = response.headers.get("Content-Length", "")
                     if (declared.isascii() and declared.isdigit()
                             and int(declared) > policy.max_bytes):
@@ -266,11 +313,24 @@ class HttpFetcher:
                 raise
             except TruncatedBody as error:
                 raise _Retry(Event("truncated-body", str(error))) from None
+            except aiohttp.ClientConnectorError as error:  # refused, no such host, TLS
+                event = Event("connection", f"{type(error).__name__}: {error}")
+                raise _Retry(event, unavailable=True) from None
             except (aiohttp.ClientError, TimeoutError) as error:
                 kind = "timeout" if isinstance(error, TimeoutError) else "connection"
                 raise _Retry(Event(kind, f"{type(error).__name__}: {error}")) from None
         _check_charset(data, charset, self.events)
         return data
+
+
+def _joined(base: str, location: str) -> str:
+    """The absolute address of a redirect's ``location`` (perhaps relative) from ``base``; a
+    location that is no address at all is returned as it is, for :func:`http_url_problem`
+    to refuse."""
+    try:
+        return urljoin(base, location)
+    except ValueError:
+        return location
 
 
 class FetchingClient:

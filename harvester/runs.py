@@ -37,8 +37,11 @@ Semantics (DESIGN.md, Harvesting):
   ends ``partial`` (the watermark does not move, so the next run tries again). The count of
   such windows is saved in the source's resumption state as soon as a window fails and with
   every page, so a run that resumes a killed one after a failed window still ends
-  ``partial``. Every fault is
-  written to the run's ``errors``.
+  ``partial``. A partner not there to answer (503 or 429 still answered after the client's
+  retries, a connection refused, a host not found: :class:`harvester.faults.Unavailable`) ends
+  the run at once, ``failed``: no smaller window can help; where it stood stays saved, and the
+  next run resumes there (timeouts and 500 are still halved: a smaller window may get past
+  them). Every fault is written to the run's ``errors``.
 - **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`).
 - **Stoppable.** A run given a :class:`Stop` ends soon after :meth:`Stop.request` (from any
   thread: a command's signal handling, a scheduler shutting down): the pages being written
@@ -84,7 +87,8 @@ from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks, resumption
 from harvester.coverage import Coverage, covering
-from harvester.faults import ListLoop
+from harvester.faults import ListLoop, Unavailable
+from harvester.http_fetch import shown_url
 from harvester.ingest import Counts, IngestTarget, Plan, apply, prepare, reject
 from harvester.oai_client import (
     HarvestError,
@@ -358,14 +362,17 @@ class HarvestRun:
         )
 
     async def _harvest_source(self) -> None:
-        if self.source.protocol == Z3950:
-            await self._harvest_z3950()
-        elif self.source.protocol == SRU:
-            await self._harvest_sru()
-        else:
-            async with OaiClient(self.source.url, self.politeness) as client:
-                self._client = client
-                await self._harvest(client)
+        try:
+            if self.source.protocol == Z3950:
+                await self._harvest_z3950()
+            elif self.source.protocol == SRU:
+                await self._harvest_sru()
+            else:
+                async with OaiClient(self.source.url, self.politeness) as client:
+                    self._client = client
+                    await self._harvest(client)
+        except Unavailable as error:
+            raise self._unavailable(error) from None
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
         """Run ``work`` to its end (True), or until :attr:`stop` is requested (False): it is
@@ -583,6 +590,8 @@ class HarvestRun:
         except MalformedResponse as error:
             self._reject_page(error)
             failure = str(error)
+        except Unavailable:  # no smaller window can help: the run ends (_harvest_source)
+            raise
         except HarvestError as error:
             failure = str(error)
         # only the text goes on: the error (its traceback, its page) is dropped before halving
@@ -597,6 +606,14 @@ class HarvestRun:
         windows asked some 65 times before the run gave up)."""
         return GiveUp(f"{self.source.name} ({self.source.url}) does not serve metadataPrefix "
                       f"{self.source.prefix!r}: {error}")
+
+    def _unavailable(self, error: Unavailable) -> GiveUp:
+        """The end of a run whose partner (OAI-PMH or SRU) is not there to answer (503 or 429
+        to every retry, no connection): no smaller window can help, and halving went on for up
+        to :data:`MAX_WINDOW_FAILURES` lists, each with its retries (about a day). Where the
+        run stands stays saved with its last page, for the next run to resume."""
+        return GiveUp(f"{self.source.name} ({shown_url(self.source.url)}) is unavailable: "
+                      f"{error}; the run stops; the next run resumes from where this one is")
 
     async def _halve(
         self, spec: str | None, start: str | None, end: str | None, failure: str

@@ -32,7 +32,9 @@ Semantics, as for Z39.50 sources (:mod:`harvester.z3950_harvest`):
   ``nextRecordPosition`` that does not move forward, or a page without records before the
   end of the results ends the harvest with the reason. Pages committed before stay. A
   ``nextRecordPosition`` past the records a page sent is not followed: the records between
-  are asked for next (the fault is in the run's record).
+  are asked for next (the fault is in the run's record). One past ``numberOfRecords`` is
+  followed, within the same guards: a server may count fewer records than it serves, and
+  it says there are more.
 """
 
 from __future__ import annotations
@@ -189,9 +191,11 @@ async def _pages(
                 if chosen != start:
                     start = chosen
                     continue
-            if start > page.hits or (limit is not None and start > limit):
+            if limit is not None and start > limit:
                 return
             if not page.records:
+                if start > page.hits:
+                    return
                 raise SruHarvestError(
                     f"searchRetrieve at {start} of {page.hits} returned no records"
                 )

@@ -143,6 +143,10 @@ class FaultProvider:
         """The responseDate to claim (None: the time now), e.g. a clock set to 2998."""
         self.looping_at: int | None = None
         """From this page on, every page repeats this page's records with a new token."""
+        self.unavailable_after: int | None = None
+        """When set, the ListRecords (or SRU searchRetrieve) requests answered before every
+        further one is answered 503 with Retry-After: 0, as by a partner gone down (0: every
+        one)."""
         self.gzip_members = 0
         """When set, every ListRecords page without a fault is sent gzipped (announced) in this
         many members, as ``cat a.gz b.gz`` makes them."""
@@ -215,6 +219,9 @@ class FaultProvider:
             return self._xml(self._envelope('<error code="badVerb">unsupported</error>'))
         if self.on_list_request is not None:
             self.on_list_request(len(self.list_requests()))
+        if self.unavailable_after is not None and (
+                len(self.list_requests()) > self.unavailable_after):
+            return web.Response(status=503, headers={"Retry-After": "0"})
         token = params.get("resumptionToken")
         if token is not None:
             try:
@@ -338,6 +345,9 @@ class FaultProvider:
             ).encode(), [])
         if self.on_search_request is not None:
             self.on_search_request(len(self.search_requests()))
+        if self.unavailable_after is not None and (
+                len(self.search_requests()) > self.unavailable_after):
+            return web.Response(status=503, headers={"Retry-After": "0"})
         start = int(params.get("startRecord", "1"))
         maximum = min(int(params.get("maximumRecords", "10")), self.page_size)  # a server's cap
         kinds = self._fire((start - 1) // self.page_size)
@@ -469,8 +479,9 @@ async def _hostile_body(request: web.Request, kind: str, opening: bytes) -> web.
 
 
 @contextlib.contextmanager
-def serve(app: web.Application) -> Iterator[str]:
-    """Run ``app`` on a free 127.0.0.1 port in a thread of its own; yields its /oai URL."""
+def serve(app: web.Application, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run ``app`` on a free port of ``host`` (a loopback address) in a thread of its own;
+    yields its /oai URL."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, object] = {}
@@ -478,7 +489,7 @@ def serve(app: web.Application) -> Iterator[str]:
     async def start() -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, host, 0)
         await site.start()
         holder["runner"] = runner
         holder["port"] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
@@ -489,7 +500,7 @@ def serve(app: web.Application) -> Iterator[str]:
     asyncio.run_coroutine_threadsafe(start(), loop).result(10)
     ready.wait(10)
     try:
-        yield f"http://127.0.0.1:{holder['port']}/oai"
+        yield f"http://{host}:{holder['port']}/oai"
     finally:
         runner = holder["runner"]
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)  # type: ignore[attr-defined]

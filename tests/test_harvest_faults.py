@@ -484,3 +484,40 @@ def test_no_records_match_to_a_token_ends_the_list_and_says_so(records, tmp_path
     catalog.close()
     assert (report.status, report.counts.added) == (SUCCEEDED, 1)
     assert errors == "noRecordsMatch: answered to a resumption token: the list ends there"
+
+
+def test_a_partner_answering_503_to_every_retry_ends_the_run_at_once(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """503 to every retry: no smaller window can help (halving asked up to 65 lists, each
+    retried, before the run gave up; some 260 requests here, about a day at Retry-After 300)."""
+    provider = FaultProvider(records)
+    provider.unavailable_after = 0
+    catalog = sqlite_catalog(tmp_path, "down")
+    report, errors = _harvest(catalog, provider)
+    catalog.close()
+    assert report.status == FAILED
+    assert len(provider.list_requests()) == FAST.retries + 1
+    line = errors.splitlines()[-1]
+    assert re.fullmatch(r"run failed: partner \(http://127\.0\.0\.1:\d+/oai\) is unavailable: "
+                        r"gave up after 4 attempts: http-503: HTTP 503, Retry-After 0; the run "
+                        r"stops; the next run resumes from where this one is", line), line
+
+
+def test_a_run_stopped_by_a_partner_gone_down_is_resumed_by_the_next(  # type: ignore[no-untyped-def]
+    records, clean, tmp_path
+) -> None:
+    """The first page is kept; the next run, the partner up again, asks from its token: every
+    record arrives once."""
+    provider = FaultProvider(records)
+    provider.delete("oai:fault.test:3")
+    provider.unavailable_after = 1
+    catalog = sqlite_catalog(tmp_path, "resumed")
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        first = harvest(catalog, source, politeness=FAST)
+        assert (first.status, first.counts.added) == (FAILED, provider.page_size)
+        provider.unavailable_after = None
+        second = harvest(catalog, source, politeness=FAST)
+    assert second.status == SUCCEEDED and second.errors == ["resumed run #1 at cursor 0"]
+    assert catalogue_of(catalog, "partner") == clean
+    assert sorted(provider.served) == sorted({i.identifier for i in provider.items})
+    catalog.close()

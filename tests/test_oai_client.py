@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,8 @@ import pytest
 from aiohttp import web
 
 from catalog.demo import demo_records
-from harvester.http_fetch import MAX_EVENTS, _retry_after
+from harvester.faults import Unavailable
+from harvester.http_fetch import MAX_EVENTS, MAX_REDIRECTS, _retry_after
 from harvester.oai_client import (
     HarvestError,
     MalformedResponse,
@@ -141,9 +143,20 @@ async def test_retries_are_bounded() -> None:
     app.router.add_get("/oai", always_500)
     with serve(app) as url:
         async with OaiClient(url, FAST) as client:
-            with pytest.raises(HarvestError, match="gave up after 4 attempts"):
+            with pytest.raises(HarvestError, match="gave up after 4 attempts") as raised:
                 await client.identify()
     assert client.requests == 4
+    assert not isinstance(raised.value, Unavailable)  # a 500 may be one record's: halved
+
+
+async def test_a_partner_refusing_connections_is_unavailable() -> None:
+    with socket.socket() as free:  # a port of 127.0.0.1 nothing listens on, once closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    async with OaiClient(f"http://127.0.0.1:{port}/oai", FAST) as client:
+        with pytest.raises(Unavailable, match="gave up after 4 attempts: connection: "
+                           "ClientConnectorError"):
+            await client.identify()
 
 
 async def test_token_errors_and_loops_are_raised(records) -> None:  # type: ignore[no-untyped-def]
@@ -206,6 +219,84 @@ async def test_one_request_at_a_time_per_host_and_delay_between(records) -> None
     assert peak == 1
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= 0.14  # 0.05 s answering plus the 0.1 s delay
+
+
+def _redirecting(location: str) -> web.Application:
+    """A partner whose /oai answers every request with a redirect to ``location``."""
+
+    async def moved(_request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": location})
+
+    app = web.Application()
+    app.router.add_get("/oai", moved)
+    return app
+
+
+def _second_loopback() -> str:
+    """127.0.0.2, another host to the gates (Linux routes all of 127/8 to loopback); the test
+    is skipped where it cannot be bound."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.2", 0))
+        except OSError as error:
+            pytest.skip(f"127.0.0.2 cannot be bound: {error}")
+    return "127.0.0.2"
+
+
+async def test_a_redirect_to_another_host_is_followed_under_that_hosts_gate(records) -> None:  # type: ignore[no-untyped-def]
+    """A client of the first host, redirected to the second, takes its turn with the second
+    host's own clients: one request at a time there and the delay between (aiohttp followed
+    the redirect itself, under the first host's gate, and the second host had two at once)."""
+    active, peak, starts = 0, 0, []
+
+    async def identify(_request: web.Request) -> web.Response:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        starts.append(time.monotonic())
+        await asyncio.sleep(0.05)
+        active -= 1
+        return web.Response(body=FaultProvider(records)._identify(), content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_get("/oai", identify)
+    polite = Politeness(delay=0.1, timeout=2, retries=0)
+    with serve(app, _second_loopback()) as there, serve(_redirecting(there)) as here:
+        async with OaiClient(here, polite) as moved, OaiClient(there, polite) as direct:
+            await asyncio.gather(*(c.identify() for c in (moved, direct, moved, direct)))
+    assert peak == 1 and len(starts) == 4
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 0.14  # 0.05 s answering plus the 0.1 s delay
+    assert [str(e) for e in moved.events] == [f"redirect: to another host: {there}"] * 2
+    assert moved.requests == 4 and direct.events == []
+
+
+@pytest.mark.parametrize("location", ["ftp://127.0.0.1/oai", "file:///etc/passwd"])
+async def test_a_redirect_to_no_http_address_is_refused(location: str) -> None:
+    with serve(_redirecting(location)) as url:
+        async with OaiClient(url, FAST) as client:
+            with pytest.raises(HarvestError) as raised:
+                await client.identify()
+    assert str(raised.value) == (f"redirect from {url} to {location} refused: "
+                                 "expected http:// or https://")
+    assert client.requests == 1
+
+
+async def test_a_redirect_loop_ends_after_a_few_hops() -> None:
+    app = web.Application()
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        return web.Response(status=301, headers={"Location": "/again" if request.path == "/oai"
+                                                 else "/oai"})
+
+    app.router.add_get("/oai", elsewhere)
+    app.router.add_get("/again", elsewhere)
+    with serve(app) as url:
+        async with OaiClient(url, FAST) as client:
+            with pytest.raises(HarvestError) as raised:
+                await client.identify()
+    assert str(raised.value) == f"more than {MAX_REDIRECTS} redirects from {url}, the last to {url}"
+    assert client.requests == MAX_REDIRECTS + 1
 
 
 EVIL = {

@@ -100,6 +100,31 @@ def test_a_fault_that_outlasts_the_retries_fails_the_run_and_keeps_the_pages(  #
     catalog.close()
 
 
+def test_a_run_stopped_by_a_partner_gone_down_is_resumed_by_the_next(  # type: ignore[no-untyped-def]
+    records, clean, tmp_path
+) -> None:
+    """503 to every retry after the first page: the run fails in one line naming the partner,
+    its page kept; the next run, the partner up again, asks from the page after it."""
+    catalog = sqlite_catalog(tmp_path, "gone")
+    provider = FaultProvider(records, page_size=5)
+    provider.unavailable_after = 1
+    with serve(provider.app()) as url:
+        source = _source(url)
+        first = harvest(catalog, source, politeness=FAST)
+        assert (first.status, first.counts.added) == (FAILED, 5)
+        assert first.errors[-1] == (
+            f"run failed: partner ({source.url}) is unavailable: gave up after 4 attempts: "
+            "http-503: HTTP 503, Retry-After 0; the run stops; the next run resumes from where "
+            "this one is")
+        provider.unavailable_after = None
+        second = harvest(catalog, source, politeness=FAST)
+    assert second.status == SUCCEEDED
+    assert second.errors == [f"resumed run #1 at record 6 of {len(clean)}"]
+    assert catalogue_of(catalog, "partner") == clean
+    assert len(provider.served) == len(set(provider.served)) == len(clean)  # each once
+    catalog.close()
+
+
 def test_an_sru_source_takes_no_date_window(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
     catalog = sqlite_catalog(tmp_path, "window")
     with pytest.raises(SourceError, match="do not apply to an SRU source"):
@@ -162,6 +187,23 @@ def test_a_next_record_position_past_the_records_sent_skips_none(records, tmp_pa
     assert report.status == SUCCEEDED, report.errors
     assert report.counts.added == hits and len(catalogue_of(catalog, "partner")) == hits
     assert "nextRecordPosition 11 after 5 records from 1" in "\n".join(report.errors)
+    catalog.close()
+
+
+def test_a_next_record_position_past_the_hit_count_is_followed(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A server that counts 10 hits but serves every record, 5 a page, each page with the
+    next record position until the last: the run ended at 10 records."""
+    served = len(records)
+
+    def page(start: int, maximum: int) -> tuple[int, int, int | None]:
+        sent = max(0, min(5, maximum, served - start + 1))
+        return 10, sent, start + sent if start + sent <= served else None
+
+    catalog = sqlite_catalog(tmp_path, "undercount")
+    with serve(_server(page, records)) as url:
+        report = harvest(catalog, _source(url), politeness=FAST)
+    assert report.status == SUCCEEDED, report.errors
+    assert report.counts.added == served and len(catalogue_of(catalog, "partner")) == served
     catalog.close()
 
 

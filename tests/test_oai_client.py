@@ -198,27 +198,37 @@ async def test_responses_larger_than_the_limit_are_refused(records) -> None:  # 
     assert [e.kind for e in client.events] == ["unannounced-gzip", "response-too-large"]
 
 
-async def test_one_request_at_a_time_per_host_and_delay_between(records) -> None:  # type: ignore[no-untyped-def]
-    active, peak, starts = 0, 0, []
+class _Timed:
+    """A partner answering Identify in 0.05 s that records when each request starts and the
+    most it answered at once."""
 
-    async def identify(_request: web.Request) -> web.Response:
-        nonlocal active, peak
-        active += 1
-        peak = max(peak, active)
-        starts.append(time.monotonic())
+    def __init__(self, records) -> None:  # type: ignore[no-untyped-def]
+        self.answer = FaultProvider(records)._identify()
+        self.active = self.peak = 0
+        self.starts: list[float] = []
+        self.app = web.Application()
+        self.app.router.add_get("/oai", self._identify)
+
+    async def _identify(self, _request: web.Request) -> web.Response:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        self.starts.append(time.monotonic())
         await asyncio.sleep(0.05)
-        active -= 1
-        return web.Response(body=FaultProvider(records)._identify(), content_type="text/xml")
+        self.active -= 1
+        return web.Response(body=self.answer, content_type="text/xml")
 
-    app = web.Application()
-    app.router.add_get("/oai", identify)
+    def least_gap(self) -> float:
+        return min(b - a for a, b in itertools.pairwise(self.starts))
+
+
+async def test_one_request_at_a_time_per_host_and_delay_between(records) -> None:  # type: ignore[no-untyped-def]
+    partner = _Timed(records)
     polite = Politeness(delay=0.1, timeout=2, retries=0)
-    with serve(app) as url:
+    with serve(partner.app) as url:
         async with OaiClient(url, polite) as first, OaiClient(url, polite) as second:
             await asyncio.gather(*(c.identify() for c in (first, second, first, second)))
-    assert peak == 1
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.14  # 0.05 s answering plus the 0.1 s delay
+    assert partner.peak == 1
+    assert partner.least_gap() >= 0.14  # 0.05 s answering plus the 0.1 s delay
 
 
 def _redirecting(location: str) -> web.Application:
@@ -247,26 +257,13 @@ async def test_a_redirect_to_another_host_is_followed_under_that_hosts_gate(reco
     """A client of the first host, redirected to the second, takes its turn with the second
     host's own clients: one request at a time there and the delay between (aiohttp followed
     the redirect itself, under the first host's gate, and the second host had two at once)."""
-    active, peak, starts = 0, 0, []
-
-    async def identify(_request: web.Request) -> web.Response:
-        nonlocal active, peak
-        active += 1
-        peak = max(peak, active)
-        starts.append(time.monotonic())
-        await asyncio.sleep(0.05)
-        active -= 1
-        return web.Response(body=FaultProvider(records)._identify(), content_type="text/xml")
-
-    app = web.Application()
-    app.router.add_get("/oai", identify)
+    partner = _Timed(records)
     polite = Politeness(delay=0.1, timeout=2, retries=0)
-    with serve(app, _second_loopback()) as there, serve(_redirecting(there)) as here:
+    with serve(partner.app, _second_loopback()) as there, serve(_redirecting(there)) as here:
         async with OaiClient(here, polite) as moved, OaiClient(there, polite) as direct:
             await asyncio.gather(*(c.identify() for c in (moved, direct, moved, direct)))
-    assert peak == 1 and len(starts) == 4
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.14  # 0.05 s answering plus the 0.1 s delay
+    assert partner.peak == 1 and len(partner.starts) == 4
+    assert partner.least_gap() >= 0.14  # 0.05 s answering plus the 0.1 s delay
     assert [str(e) for e in moved.events] == [f"redirect: to another host: {there}"] * 2
     assert moved.requests == 4 and direct.events == []
 

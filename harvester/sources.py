@@ -216,11 +216,20 @@ def _validate_sru(source: HarvestSource) -> None:
         raise SourceError(f"CQL query {source.query!r}: {error}", "query") from error
     if source.prefix not in SRU_SCHEMAS:
         raise SourceError(f"record schema {source.prefix!r}: expected marcxml or dc", "prefix")
-    if source.crosswalk and source.prefix != "marcxml":
-        raise SourceError(f"crosswalk {source.crosswalk!r} reads MARC records: it needs the "
-                          f"record schema marcxml, not {source.prefix!r}", "crosswalk")
+    problem = sru_crosswalk_problem(source.crosswalk, source.prefix)
+    if problem is not None:
+        raise SourceError(problem, "crosswalk")
     _refuse(source, ("sets", "charset"), "SRU",
             "the query selects the records; the document's own encoding is used")
+
+
+def sru_crosswalk_problem(crosswalk: str, schema: str) -> str | None:
+    """Why SRU records in ``schema`` cannot go through ``crosswalk`` (None: they can, or there
+    is none): it reads MARC records, which only the record schema marcxml gives."""
+    if not crosswalk or schema == "marcxml":
+        return None
+    return (f"crosswalk {crosswalk!r} reads MARC records: it needs the record schema marcxml, "
+            f"not {schema!r}")  # fmt: skip
 
 
 def choose_prefix(formats: dict[str, str]) -> str | None:

@@ -123,6 +123,8 @@ def test_a_z3950_target_of_rusmarc_is_added_and_harvested_as_marc21(
     plain = koprik(config, "sources", "add", "nlr-as-marc21", "--protocol", "z3950", "--url",
                    url, "--query", EVERYTHING, "--no-check")
     assert plain.returncode == 0, plain.stderr
+    listed = koprik(config, "sources", "list").stdout.splitlines()
+    assert [line.split()[3] for line in listed[1:3]] == ["rusmarc", "-"]  # no prefix in Z39.50
     refused = koprik(config, "harvest", "nlr-as-marc21")  # asks for USMARC, which is not served
     assert refused.returncode == 1
     assert "diagnostic 239: Record syntax not supported (1.2.840.10003.5.10)" in refused.stdout

@@ -34,7 +34,7 @@ from sqlalchemy import Executable, delete, insert, select, update
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
 from config import ConfigError, HarvestSource, Settings
-from config.settings import check_bounds
+from config.settings import check_bounds, crosswalk_problem
 from crosswalks.marcxml import MARCXML_NS
 from harvester import locks
 from harvester.faults import HarvestError
@@ -66,11 +66,6 @@ PREFERRED_NAMESPACES = (
     "http://www.openarchives.org/OAI/2.0/oai_dc/",
 )
 """Formats in order of preference (MARCXML needs no crosswalk; MODS loses less than DC)."""
-SOURCE_CROSSWALKS = ("unimarc", "rusmarc")
-"""What a source's ``crosswalk`` may name: its MARC records (MARCXML or ISO 2709) are UNIMARC
-(RUSMARC, its Russian profile, is converted by the same crosswalk) and are converted to MARC21
-as ``koprik import --format unimarc`` converts them. Empty: they are MARC21, or Dublin Core or
-MODS, crosswalked by their namespace."""
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _LONGEST_EVERY = timedelta(days=366)
 """The longest interval between two runs (a yearly harvest); rarer ones are run by hand."""
@@ -144,10 +139,9 @@ def validate(source: HarvestSource) -> None:
         check_bounds(source)
     except ConfigError as error:
         raise SourceError(str(error)) from None
-    if source.crosswalk and source.crosswalk not in SOURCE_CROSSWALKS:
-        named = " or ".join(SOURCE_CROSSWALKS)
-        raise SourceError(f"crosswalk {source.crosswalk!r}: expected {named} (MARC records in "
-                          "UNIMARC), or none", "crosswalk")
+    problem = crosswalk_problem(source.crosswalk)
+    if problem is not None:
+        raise SourceError(f"crosswalk {source.crosswalk!r}: {problem}", "crosswalk")
     if source.protocol == Z3950:
         _validate_z3950(source)
     elif source.protocol == SRU:

@@ -33,12 +33,13 @@ from urllib.parse import urlsplit
 from pymarc import Record
 
 from config import HarvestSource, Settings, load_settings
+from config.settings import MARC_CROSSWALKS
 from crosswalks.marc_io import record_to_iso2709
 from crosswalks.mrk import record_to_mrk
 from harvester.faults import HarvestError
 from harvester.http_fetch import Politeness, http_url_problem, shown_url
 from harvester.ingest import IngestError, to_marc
-from harvester.sources import SOURCE_CROSSWALKS, SourceError, check_name, sru_crosswalk_problem
+from harvester.sources import SourceError, check_name, sru_crosswalk_problem
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
 from harvester.sru_pages import VERSIONS, SruRecord
@@ -59,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--version", choices=VERSIONS, help="SRU version (default: the server's)")
     parser.add_argument("--schema", choices=SCHEMAS, default="marcxml", help="record schema")
     parser.add_argument(
-        "--crosswalk", choices=SOURCE_CROSSWALKS,
+        "--crosswalk", choices=MARC_CROSSWALKS,
         help="the MARCXML records are UNIMARC (or RUSMARC): convert them to MARC21",
     )  # fmt: skip
     parser.add_argument("--max", type=int, default=10, help="records to fetch (default 10)")

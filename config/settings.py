@@ -210,7 +210,7 @@ class HarvestSource:
     cron: str = ""
     crosswalk: str = ""
     """``unimarc`` (or ``rusmarc``): the source's MARC records are UNIMARC, converted to MARC21
-    (see ``harvester.sources.SOURCE_CROSSWALKS``); empty: none is needed."""
+    (:data:`MARC_CROSSWALKS`); empty: none is needed."""
     delay: float = within(0.0, 24 * 3600, 1.0)
     timeout: float = within(1.0, 24 * 3600, 60.0)
     retries: int = within(0, 1000, 5)
@@ -272,6 +272,19 @@ class DedupSettings:
 
 
 COPY_PROTOCOLS = ("z3950", "sru")
+MARC_CROSSWALKS = ("unimarc", "rusmarc")
+"""What a source's or a copy target's ``crosswalk`` may name: its MARC records (MARCXML or ISO
+2709) are UNIMARC (RUSMARC, its Russian profile, is converted by the same crosswalk) and are
+converted to MARC21 as ``koprik import --format unimarc`` converts them. Empty: they are
+MARC21, or Dublin Core or MODS, crosswalked by their namespace."""
+
+
+def crosswalk_problem(name: str) -> str | None:
+    """What is wrong with a ``crosswalk`` setting (None: it is empty or one of
+    :data:`MARC_CROSSWALKS`)."""
+    if not name or name in MARC_CROSSWALKS:
+        return None
+    return f"expected {' or '.join(MARC_CROSSWALKS)} (MARC records in UNIMARC), or none"
 
 
 @dataclass(frozen=True)
@@ -279,12 +292,16 @@ class CopyTarget:
     """A foreign catalogue the dashboard's copy cataloguing searches (``[[dashboard.targets]]``).
 
     ``url`` is ``z3950://HOST:PORT/DATABASE`` for ``protocol = "z3950"``, the base URL (``http://``
-    or ``https://``) for ``protocol = "sru"``; ``charset`` is Z39.50's."""
+    or ``https://``) for ``protocol = "sru"``; ``charset`` is Z39.50's. ``crosswalk``
+    ``unimarc`` (or ``rusmarc``): its MARC records are UNIMARC (an IRBIS), asked for in record
+    syntax UNIMARC over Z39.50 (in MARCXML over SRU) and converted to MARC21 to be previewed
+    and imported, as a harvest source's are."""
 
     name: str
     url: str
     protocol: str = one_of(COPY_PROTOCOLS, "z3950")
     charset: str = ""
+    crosswalk: str = ""
 
 
 @dataclass(frozen=True)
@@ -332,7 +349,7 @@ def _check_server(server: ServerSettings, origin: str) -> None:
 
 
 def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
-    """What the field bounds cannot say: target addresses and unique target names."""
+    """What the field bounds cannot say: target addresses, unique target names, crosswalks."""
     names = set()
     for index, target in enumerate(dashboard.targets):
         where = f"{origin}: dashboard.targets[{index}]"
@@ -342,6 +359,9 @@ def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
             raise ConfigError(f"{where}.url: expected the SRU base URL, http:// or https://")
         if not target.name or target.name in names:
             raise ConfigError(f"{where}.name: empty or used twice: {target.name!r}")
+        problem = crosswalk_problem(target.crosswalk)
+        if problem is not None:
+            raise ConfigError(f"{where}.crosswalk: {problem}, got {target.crosswalk!r}")
         names.add(target.name)
 
 

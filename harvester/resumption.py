@@ -164,10 +164,12 @@ class ResultSetResume:
         saved = self.saved
         return min(saved.position, saved.hits) if saved is not None else 1
 
-    def start(self, hits: int) -> int:
+    def start(self, hits: int, further: bool = False) -> int:
         """The position to start at, now that the server reports ``hits`` for the query: the
         saved one if its hits are the same, else 1 (the line saying why is in ``notes``).
-        Called once, with the first answer of the run."""
+        Called once, with the first answer of the run; ``further``: that answer (asked at
+        :attr:`first`) points to records past ``hits``, as an SRU server that counted too few
+        does, so that a saved position past the hits is where the run goes on."""
         saved = self.saved
         if saved is None:
             return 1
@@ -178,10 +180,15 @@ class ResultSetResume:
                 f"the query now has {hits}: the result set changed, starting from record 1"
             )
             return 1
-        if saved.position > hits:
+        if saved.position > hits and not further:
             self.notes.append(
                 f"run #{saved.run_id} stopped after its last record ({hits} hits): nothing is "
                 "left to ask for"
+            )
+        elif saved.position > hits:
+            self.notes.append(
+                f"resumed run #{saved.run_id} at record {saved.position}, past the {hits} hits "
+                "the server counts (it serves records past them)"
             )
         else:
             self.notes.append(

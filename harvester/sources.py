@@ -34,7 +34,7 @@ from sqlalchemy import Executable, delete, insert, select, update
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
 from config import ConfigError, HarvestSource, Settings
-from config.settings import check_bounds
+from config.settings import check_bounds, crosswalk_problem
 from crosswalks.marcxml import MARCXML_NS
 from harvester import locks
 from harvester.faults import HarvestError
@@ -66,11 +66,6 @@ PREFERRED_NAMESPACES = (
     "http://www.openarchives.org/OAI/2.0/oai_dc/",
 )
 """Formats in order of preference (MARCXML needs no crosswalk; MODS loses less than DC)."""
-SOURCE_CROSSWALKS = ("unimarc", "rusmarc")
-"""What a source's ``crosswalk`` may name: its MARC records (MARCXML or ISO 2709) are UNIMARC
-(RUSMARC, its Russian profile, is converted by the same crosswalk) and are converted to MARC21
-as ``koprik import --format unimarc`` converts them. Empty: they are MARC21, or Dublin Core or
-MODS, crosswalked by their namespace."""
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _LONGEST_EVERY = timedelta(days=366)
 """The longest interval between two runs (a yearly harvest); rarer ones are run by hand."""
@@ -144,10 +139,9 @@ def validate(source: HarvestSource) -> None:
         check_bounds(source)
     except ConfigError as error:
         raise SourceError(str(error)) from None
-    if source.crosswalk and source.crosswalk not in SOURCE_CROSSWALKS:
-        named = " or ".join(SOURCE_CROSSWALKS)
-        raise SourceError(f"crosswalk {source.crosswalk!r}: expected {named} (MARC records in "
-                          "UNIMARC), or none", "crosswalk")
+    problem = crosswalk_problem(source.crosswalk)
+    if problem is not None:
+        raise SourceError(f"crosswalk {source.crosswalk!r}: {problem}", "crosswalk")
     if source.protocol == Z3950:
         _validate_z3950(source)
     elif source.protocol == SRU:
@@ -216,11 +210,20 @@ def _validate_sru(source: HarvestSource) -> None:
         raise SourceError(f"CQL query {source.query!r}: {error}", "query") from error
     if source.prefix not in SRU_SCHEMAS:
         raise SourceError(f"record schema {source.prefix!r}: expected marcxml or dc", "prefix")
-    if source.crosswalk and source.prefix != "marcxml":
-        raise SourceError(f"crosswalk {source.crosswalk!r} reads MARC records: it needs the "
-                          f"record schema marcxml, not {source.prefix!r}", "crosswalk")
+    problem = sru_crosswalk_problem(source.crosswalk, source.prefix)
+    if problem is not None:
+        raise SourceError(problem, "crosswalk")
     _refuse(source, ("sets", "charset"), "SRU",
             "the query selects the records; the document's own encoding is used")
+
+
+def sru_crosswalk_problem(crosswalk: str, schema: str) -> str | None:
+    """Why SRU records in ``schema`` cannot go through ``crosswalk`` (None: they can, or there
+    is none): it reads MARC records, which only the record schema marcxml gives."""
+    if not crosswalk or schema == "marcxml":
+        return None
+    return (f"crosswalk {crosswalk!r} reads MARC records: it needs the record schema marcxml, "
+            f"not {schema!r}")  # fmt: skip
 
 
 def choose_prefix(formats: dict[str, str]) -> str | None:

@@ -25,7 +25,9 @@ Semantics, as for Z39.50 sources (:mod:`harvester.z3950_harvest`):
 - **Resumable** (given a :class:`harvester.resumption.ResultSetResume`): each page commits with
   the next record position, the query and the hits, so a run after a killed one asks from the
   saved position (startRecord) if the server still reports the same hits, else from record 1;
-  a server that refuses the saved position (a diagnostic) is asked from record 1 too.
+  a server that refuses the saved position (a diagnostic) is asked from record 1 too. A saved
+  position past the hits (the killed run followed a nextRecordPosition past them) is asked
+  for when the server, asked at its last hit, still points past it; otherwise nothing is left.
 - **Faults** are handled like an OAI source's: resets, 5xx, 503/429 with Retry-After and
   truncated XML are retried under the source's politeness; a record that cannot be used is a
   reject with its bytes; a page of records already seen (``loop_pages`` pages in a row), a
@@ -185,8 +187,9 @@ async def _pages(
             result.hits = page.hits
             if deciding and resume is not None:
                 deciding = False
-                chosen = resume.start(page.hits)
-                if chosen > page.hits:
+                further = page.next_position is not None
+                chosen = resume.start(page.hits, further)
+                if chosen > page.hits and not further:
                     return  # the killed run had stored every record
                 if chosen != start:
                     start = chosen

@@ -36,6 +36,20 @@ def test_targets() -> None:
     assert settings.dashboard.targets[0].name == "loc"
 
 
+def test_a_targets_crosswalk_is_unimarc_rusmarc_or_none_in_one_line() -> None:
+    def target(crosswalk: str) -> dict[str, object]:
+        return {"targets": [{"name": "irbis", "url": "z3950://127.0.0.1:2101/IBIS",
+                             "crosswalk": crosswalk}]}  # fmt: skip
+
+    for crosswalk in ("", "unimarc", "rusmarc"):
+        assert settings_from_mapping({"dashboard": target(crosswalk)}).dashboard.targets[
+            0].crosswalk == crosswalk  # fmt: skip
+    with pytest.raises(ConfigError) as refused:
+        settings_from_mapping({"dashboard": target("marc8")})
+    assert str(refused.value) == ("settings: dashboard.targets[0].crosswalk: expected unimarc "
+                                  "or rusmarc (MARC records in UNIMARC), or none, got 'marc8'")
+
+
 @pytest.mark.parametrize(("key", "default", "low", "high"), [
     ("conversion_seconds", 60, 1, 600),
     ("conversion_memory_mb", 1024, 64, 65536),

@@ -113,6 +113,9 @@ async def test_a_source_of_unimarc_records_is_added_from_the_form(
         assert connection.execute(select(harvest_sources.c.crosswalk)).scalar() == "rusmarc"
     shown = await (await client.get("/sources/koha")).text()
     assert '<option value="rusmarc" selected>' in shown
+    assert "<tr><th>records</th><td>in RUSMARC, converted to MARC21</td></tr>" in shown
+    listed = await (await client.get("/sources")).text()
+    assert "<code>marc21</code> <small>RUSMARC, converted</small>" in listed
 
 
 async def test_the_api_offers_sources_and_runs(client: Any, partner: str) -> None:  # noqa: F811

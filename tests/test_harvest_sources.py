@@ -197,13 +197,16 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     catalog.close()
     assert (stored.institution_code, stored.institution_name) == (
         "UzBuRL", "Buxoro viloyat kutubxonasi")
-    assert koprik("sources", "edit", "partner", "--cron", "0 3 * * *")[0] == 0
+    assert koprik("sources", "edit", "partner", "--cron", "0 3 * * *", "--crosswalk",
+                  "unimarc")[0] == 0  # fmt: skip
     assert koprik("sources", "edit", "partner", "--prefix", "", "--no-check") == (
         2, "", "koprik: without the check, give the metadataPrefix\n")  # left no harvest
     assert koprik("sources", "disable", "partner")[0] == 0
     status, out, _ = koprik("sources", "list")
-    assert out.splitlines()[2].split()[:7] == [
-        "partner", "database", "no", "marc21", "0", "3", "*"]
+    header, regional, partner = out.splitlines()[:3]
+    assert partner.split()[:7] == ["partner", "database", "no", "marc21+unimarc", "0", "3", "*"]
+    column = header.index("schedule")  # the prefix column as wide as its longest
+    assert partner.index("0 3 *") == column and regional[column - 1 : column + 2] == " - "
     assert koprik("sources", "remove", "partner") == (0, "removed source partner\n", "")
 
     status, _, err = koprik("sources", "add", "gone", "--url",

@@ -207,6 +207,30 @@ def test_a_next_record_position_past_the_hit_count_is_followed(records, tmp_path
     catalog.close()
 
 
+def test_a_run_killed_past_the_hit_count_is_resumed_where_it_stood(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The server of the test above fails at record 16 (after three pages, the last one past
+    its 10 hits): the next run asks from record 16, not "nothing is left"."""
+    served, down = len(records), [True]
+
+    def page(start: int, maximum: int) -> tuple[int, int, int | None]:
+        if down[0] and start >= 16:
+            raise RuntimeError("the server fails")  # HTTP 500 to every retry
+        sent = max(0, min(5, maximum, served - start + 1))
+        return 10, sent, start + sent if start + sent <= served else None
+
+    catalog = sqlite_catalog(tmp_path, "undercount-killed")
+    with serve(_server(page, records)) as url:
+        first = harvest(catalog, _source(url), politeness=FAST)
+        assert (first.status, first.counts.added) == (FAILED, 15)
+        down[0] = False
+        second = harvest(catalog, _source(url), politeness=FAST)
+    assert second.status == SUCCEEDED, second.errors
+    assert second.errors == ["resumed run #1 at record 16, past the 10 hits the server counts "
+                             "(it serves records past them)"]  # fmt: skip
+    assert second.counts.added == served - 15 and len(catalogue_of(catalog, "partner")) == served
+    catalog.close()
+
+
 def test_a_hit_count_past_what_the_database_holds_is_saved_as_its_largest(records, catalog) -> None:  # type: ignore[no-untyped-def]
     """numberOfRecords 3,000,000,000 (PostgreSQL's integer ends at 2**31 - 1): the records
     sent are stored, and the run ends on the page that has none, in one line."""

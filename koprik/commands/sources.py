@@ -197,6 +197,13 @@ def _modify(args: argparse.Namespace, action, done: str) -> int:  # type: ignore
     return 0
 
 
+def shown_format(source: HarvestSource) -> str:
+    """The list's prefix column: the metadataPrefix or record schema, then ``+`` and the
+    crosswalk the MARC records go through (``marc21+unimarc``; a Z39.50 source's crosswalk
+    alone, ``rusmarc``: it has no prefix); ``-`` for neither."""
+    return "+".join(part for part in (source.prefix, source.crosswalk) if part) or "-"
+
+
 def list_sources(args: argparse.Namespace) -> int:
     settings, catalog = _open(args)
     try:
@@ -212,16 +219,18 @@ def list_sources(args: argparse.Namespace) -> int:
             )
     finally:
         catalog.close()
-    print(f"{'name':<16} {'from':<11} {'on':<3} {'prefix':<8} {'schedule':<14} "
+    formats = [shown_format(entry.source) for entry in entries]
+    width = max([8, *map(len, formats)])
+    print(f"{'name':<16} {'from':<11} {'on':<3} {'prefix':<{width}} {'schedule':<14} "
           f"{'last run':<11} {'watermark':<20} url [sets] or query")
     notes: list[str] = []
-    for entry in entries:
+    for entry, shown in zip(entries, formats, strict=True):
         s = entry.source
         coverage = saved.get(s.name, NOTHING)
         schedule = f"every {s.every}" if s.every else (s.cron or "-")
         sets = f" [{' '.join(s.sets)}]" if s.sets else (f" {s.query}" if s.query else "")
         print(f"{s.name[:16]:<16} {entry.origin:<11} {'yes' if s.enabled else 'no':<3} "
-              f"{s.prefix or '-':<8} {schedule[:14]:<14} {last.get(s.name, '-'):<11} "
+              f"{shown:<{width}} {schedule[:14]:<14} {last.get(s.name, '-'):<11} "
               f"{coverage.watermark or '-':<20} {s.url}{sets}")
         _, why = coverage.anew(s)
         if why is not None:

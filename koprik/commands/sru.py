@@ -9,7 +9,9 @@ response read within ``[harvest] max_response_bytes`` and ``max_decompressed_byt
 asked for as MARCXML or Dublin Core (``--schema``) and read as MARC21 the way a harvest reads
 them, are printed as MarcEdit ``.mrk`` text or, with ``-o``, written to the file as ISO 2709
 (UTF-8). ``--version`` pins the SRU version; without it the one the server's explain answers in
-is used.
+is used. ``--crosswalk unimarc`` (or ``rusmarc``) says that the MARCXML records are UNIMARC:
+they are converted to MARC21 as a source's ``crosswalk`` has them converted
+(:mod:`harvester.ingest`); it needs ``--schema marcxml``.
 
 With ``--import`` the records are put into the catalogue instead, as a one-off SRU harvest
 (:func:`harvester.sru_harvest.harvest_sru`) of a source named ``sru:HOST[:PORT]/PATH`` (or
@@ -17,6 +19,7 @@ With ``--import`` the records are put into the catalogue instead, as a one-off S
 bytes as sent; the command ends with the counts added, updated, unchanged and rejected.
 
     koprik sru http://127.0.0.1:2100/Default 'dc.creator=navoiy' --max 500 --import
+    koprik sru http://koha.example.ru/sru 'dc.title=навои' --crosswalk rusmarc --import
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from urllib.parse import urlsplit
 from pymarc import Record
 
 from config import HarvestSource, Settings, load_settings
+from config.settings import MARC_CROSSWALKS
 from crosswalks.marc_io import record_to_iso2709
 from crosswalks.mrk import record_to_mrk
 from harvester.faults import HarvestError
 from harvester.http_fetch import Politeness, http_url_problem, shown_url
 from harvester.ingest import IngestError, to_marc
-from harvester.sources import SourceError, check_name
+from harvester.sources import SourceError, check_name, sru_crosswalk_problem
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
 from harvester.sru_pages import VERSIONS, SruRecord
@@ -55,6 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("query", help="CQL query, e.g. 'dc.title=\"war and peace\"'")
     parser.add_argument("--version", choices=VERSIONS, help="SRU version (default: the server's)")
     parser.add_argument("--schema", choices=SCHEMAS, default="marcxml", help="record schema")
+    parser.add_argument(
+        "--crosswalk", choices=MARC_CROSSWALKS,
+        help="the MARCXML records are UNIMARC (or RUSMARC): convert them to MARC21",
+    )  # fmt: skip
     parser.add_argument("--max", type=int, default=10, help="records to fetch (default 10)")
     parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
     parser.add_argument("-o", "--output", type=Path, help="write the records to this file")
@@ -104,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--max cannot be negative")
     if args.source is not None and not args.import_:
         raise UserError("--source goes with --import")
+    problem = sru_crosswalk_problem(args.crosswalk or "", args.schema)
+    if problem is not None:
+        raise UserError(f"--crosswalk: {problem}")
     settings = load_settings(args.config)
     politeness = politeness_of(settings, args.timeout)
     if args.import_:
@@ -120,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for index, found in enumerate(records, start=1):
             try:
-                record = _marc_of(found)
+                record = _marc_of(found, args.crosswalk is not None)
             except ValueError as error:
                 failures += 1
                 print(f"record {found.position or index}: {error}", file=sys.stderr)
@@ -155,12 +166,13 @@ async def _fetch(
             start = following
 
 
-def _marc_of(found: SruRecord) -> Record:
-    """The record as MARC21 (DC crosswalked); ValueError with the reason when unusable."""
+def _marc_of(found: SruRecord, unimarc: bool) -> Record:
+    """The record as MARC21 (DC crosswalked; UNIMARC converted with ``unimarc``); ValueError
+    with the reason when unusable."""
     if found.error or found.data is None:
         raise ValueError(found.error or "no record data")
     try:
-        return to_marc(found.data)
+        return to_marc(found.data, unimarc)
     except IngestError as error:
         raise ValueError(str(error)) from None
 
@@ -180,7 +192,7 @@ def import_records(
     name = args.source or sru_source_name(args.url)
     source = HarvestSource(
         name=name, url=url, protocol="sru", query=args.query, prefix=args.schema,
-        timeout=args.timeout,
+        timeout=args.timeout, crosswalk=args.crosswalk or "",
     )  # fmt: skip
     try:
         done = harvest_once(

@@ -2,17 +2,21 @@
 
     koprik z3950 z3950.loc.gov:7090/Voyager '@attr 1=4 "war and peace"' --max 5
     koprik z3950 127.0.0.1:2100/Default '@attr 1=1003 navoiy' -o navoiy.mrc
+    koprik z3950 irbis.example.ru:210/IBIS '@attr 1=4 навои' --format unimarc
 
 USMARC records are printed as MarcEdit ``.mrk`` text (character set detected, MARC-8 converted)
-or, with ``-o``, written to the file as the ISO 2709 bytes the target sent. XML and SUTRS
-records are printed (or written) as they came; OPAC records as their bibliographic record
-followed by one ``#`` line per holding.
+or, with ``-o``, written to the file as the ISO 2709 bytes the target sent; UNIMARC (and
+RUSMARC) records too, as they are (character set detected without MARC-8, which UNIMARC never
+uses). XML and SUTRS records are printed (or written) as they came; OPAC records as their
+bibliographic record followed by one ``#`` line per holding.
 
 With ``--import`` the USMARC records are put into the catalogue instead, as a one-off
 Z39.50 harvest (:func:`harvester.z3950_harvest.harvest_z3950`) of a source named
 ``z3950:HOST:PORT/DATABASE``: each record keyed by its 001, with its provenance and the bytes as
 sent; the command ends with the counts added, updated, unchanged and rejected (rejects, with
-their reasons, are also kept in the catalogue's harvest rejects).
+their reasons, are also kept in the catalogue's harvest rejects). ``--format unimarc
+--import`` asks for UNIMARC records and converts them to MARC21 as they are put in, as a
+source's ``crosswalk = "unimarc"`` has them converted (:mod:`harvester.ingest`).
 
     koprik z3950 127.0.0.1:2100/Default '@attr 1=1003 navoiy' --max 500 --import
 """
@@ -37,7 +41,10 @@ from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 from protocols.z3950.pqf import PqfError, parse_pqf
 
-FORMATS = ("usmarc", "xml", "sutrs", "opac")
+FORMATS = ("usmarc", "unimarc", "xml", "sutrs", "opac")
+MARC_FORMATS = ("usmarc", "unimarc", "opac")
+"""The formats whose records are ISO 2709 (OPAC: its bibliographic record)."""
+IMPORTED = ("usmarc", "unimarc")
 PAGE = 50
 DEFAULT_CHARSET = "UTF-8"
 
@@ -64,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--import",
         dest="import_",
         action="store_true",
-        help="put the USMARC records into the catalogue (see --config) instead",
+        help="put the USMARC records (UNIMARC ones converted to MARC21) into the catalogue "
+        "(see --config) instead",
     )
     parser.set_defaults(handler=run)
 
@@ -133,8 +141,9 @@ async def _fetch(
 def import_records(args: argparse.Namespace, address: Z3950Address) -> int:
     """``--import``: harvest up to ``--max`` records into the catalogue and print the counts.
     Exit status 1 when some records were rejected."""
-    if args.format != "usmarc" or args.output is not None:
-        raise UserError("--import takes USMARC records only (no --format or -o with it)")
+    if args.format not in IMPORTED or args.output is not None:
+        raise UserError("--import takes USMARC or UNIMARC records only (no other --format, "
+                        "no -o with it)")  # fmt: skip
     source = HarvestSource(
         name=import_source_name(address),
         url=address.url,
@@ -142,6 +151,7 @@ def import_records(args: argparse.Namespace, address: Z3950Address) -> int:
         query=args.query,
         timeout=args.timeout,
         charset=args.charset or "",
+        crosswalk="unimarc" if args.format == "unimarc" else "",
     )
     try:
         done = harvest_once(
@@ -177,10 +187,10 @@ def record_text(record: RetrievedRecord, syntax: str) -> str:
     target sent a diagnostic instead or the MARC record cannot be read."""
     if record.problem is not None:
         raise ValueError(record.problem)
-    if syntax not in ("usmarc", "opac"):
+    if syntax not in MARC_FORMATS:
         return record.text if record.text is not None else record.data.decode("utf-8", "replace")
     try:
-        marc, _charset = decode_record(record.data)
+        marc, _charset = decode_record(record.data, allow_marc8=syntax != "unimarc")
     except ValueError as error:
         raise ValueError(f"cannot read MARC: {error}") from error
     holdings = "".join(f"# holding: {_holding(holding)}\n" for holding in record.holdings)
@@ -197,7 +207,7 @@ def _write(records: list[RetrievedRecord], syntax: str, stream: BinaryIO) -> int
             print(f"record {record.position}: {record.problem}", file=sys.stderr)
             skipped += 1
             continue
-        stream.write(record.data if syntax in ("usmarc", "opac") else record.data + b"\n")
+        stream.write(record.data if syntax in MARC_FORMATS else record.data + b"\n")
     return skipped
 
 

@@ -5,6 +5,9 @@ Each protocol turns the form's terms into its query text (PQF or CQL), searches,
 :data:`MAX_RECORDS` records as ``.mrk``, and fetches one record again by its position for an
 import; the import goes through the one ingest path into the source named after the target's
 address (``z3950:HOST:PORT/DB`` as ``koprik z3950 --import`` names it, ``sru:HOST[:PORT]/PATH``).
+A target whose ``crosswalk`` says its MARC records are UNIMARC is asked for record syntax
+UNIMARC (Z39.50); its records are previewed converted to MARC21 by the function ingest converts
+them with (:func:`harvester.ingest.marc21_of_unimarc`), and imported converted by ingest.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from crosswalks.mrk import record_to_mrk
 from harvester.faults import HarvestError
 from harvester.harvested import Harvested, identifier_of
 from harvester.http_fetch import Politeness
-from harvester.ingest import Counts, IngestError, IngestTarget, ingest, to_marc
+from harvester.ingest import (
+    Counts,
+    IngestError,
+    IngestTarget,
+    ingest,
+    marc21_of_unimarc,
+    to_marc,
+)
 from harvester.sru_client import SruClient
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import Z3950Address, charset_label, decode_usmarc, parse_address
@@ -72,6 +82,8 @@ class Fetched:
     base_url: str
     item: Harvested
     identifier: str
+    unimarc: bool = False
+    """The item's MARC record is UNIMARC, converted to MARC21 as it is ingested."""
 
 
 def terms_of(form: dict[str, str]) -> dict[str, str]:
@@ -124,13 +136,23 @@ def _expected(target: CopyTarget, client: Z3950Client) -> str | None:
     return charset_label(target.charset) if target.charset else None
 
 
-def _z3950_found(target: str, retrieved: RetrievedRecord, expected: str | None) -> Found:
+def _syntax(target: CopyTarget) -> str:
+    """The record syntax ``target`` is asked for: UNIMARC when its records are UNIMARC."""
+    return "unimarc" if target.crosswalk else "usmarc"
+
+
+def _z3950_found(target: CopyTarget, retrieved: RetrievedRecord, expected: str | None) -> Found:
     if retrieved.problem is not None:
-        return _problem(target, retrieved.position, retrieved.problem)
+        return _problem(target.name, retrieved.position, retrieved.problem)
     try:
-        return _preview(target, retrieved.position, decode_usmarc(retrieved.data, expected))
+        record = decode_usmarc(retrieved.data, expected, bool(target.crosswalk))
     except ValueError as error:
-        return _problem(target, retrieved.position, f"unreadable: {error}")
+        return _problem(target.name, retrieved.position, f"unreadable: {error}")
+    try:
+        converted = marc21_of_unimarc(record) if target.crosswalk else record
+    except IngestError as error:
+        return _problem(target.name, retrieved.position, str(error))
+    return _preview(target.name, retrieved.position, converted)
 
 
 async def _search_z3950(target: CopyTarget, query: str, timeout: float, result: TargetResult
@@ -139,9 +161,10 @@ async def _search_z3950(target: CopyTarget, query: str, timeout: float, result: 
     try:
         result.hits = await client.search(parse_pqf(query))
         if result.hits:
-            present = await client.present(1, min(result.hits, MAX_RECORDS), "usmarc", "F")
+            present = await client.present(1, min(result.hits, MAX_RECORDS), _syntax(target),
+                                           "F")  # fmt: skip
             expected = _expected(target, client)
-            result.records = [_z3950_found(target.name, r, expected) for r in present]
+            result.records = [_z3950_found(target, r, expected) for r in present]
     finally:
         await client.close()
 
@@ -152,17 +175,18 @@ async def _fetch_z3950(target: CopyTarget, query: str, position: int, timeout: f
         hits = await client.search(parse_pqf(query))
         if not 1 <= position <= hits:
             raise CopyError(f"the target has {hits} records for this search now")
-        (retrieved,) = await client.present(position, 1, "usmarc", "F")
+        (retrieved,) = await client.present(position, 1, _syntax(target), "F")
         expected = _expected(target, client)
     finally:
         await client.close()
-    if retrieved.problem is not None or retrieved.syntax != oids.USMARC:
+    if retrieved.problem is not None or retrieved.syntax != oids.record_syntax_oid(_syntax(target)):
         raise CopyError(f"the target sent no MARC record: {retrieved.problem or retrieved.syntax}")
-    record = decode_usmarc(retrieved.data, expected)
+    record = decode_usmarc(retrieved.data, expected, bool(target.crosswalk))
     identifier = identifier_of(record, retrieved.data)
     item = Harvested(identifier, retrieved.data, _now(), record=record, format=retrieved.syntax,
                      payload=retrieved.data)
-    return Fetched(import_source_name(address), address.url, item, identifier)
+    return Fetched(import_source_name(address), address.url, item, identifier,
+                   bool(target.crosswalk))  # fmt: skip
 
 
 # -- SRU --------------------------------------------------------------------------------------
@@ -183,7 +207,8 @@ async def _search_sru(target: CopyTarget, query: str, timeout: float, result: Ta
             result.records.append(_problem(target.name, position, found.error or "no data"))
             continue
         try:
-            result.records.append(_preview(target.name, position, to_marc(found.data)))
+            record = to_marc(found.data, bool(target.crosswalk))
+            result.records.append(_preview(target.name, position, record))
         except IngestError as error:
             result.records.append(_problem(target.name, position, str(error)))
 
@@ -194,9 +219,10 @@ async def _fetch_sru(target: CopyTarget, query: str, position: int, timeout: flo
     if not page.records or page.records[0].data is None:
         raise CopyError(f"the target has no record at {position} for this search now")
     item = page.records[0].harvested()
-    record = to_marc(page.records[0].data)
+    record = to_marc(page.records[0].data, bool(target.crosswalk))
     identifier = item.identifier or identifier_of(record, etree.tostring(page.records[0].data))
-    return Fetched(sru_source_name(target.url), target.url, item, identifier)
+    return Fetched(sru_source_name(target.url), target.url, item, identifier,
+                   bool(target.crosswalk))  # fmt: skip
 
 
 def _now() -> str:
@@ -239,7 +265,8 @@ async def fetch_one(target: CopyTarget, query: str, position: int, timeout: floa
 def store(catalog: Catalog, fetched: Fetched, max_record_bytes: int) -> str:
     """Ingest the fetched record; return its local identifier (CopyError when refused)."""
     reasons: list[str] = []
-    target = IngestTarget(fetched.source, fetched.base_url, None, max_record_bytes)
+    target = IngestTarget(fetched.source, fetched.base_url, None, max_record_bytes,
+                          fetched.unimarc)  # fmt: skip
     with catalog.writer() as writer:
         counts: Counts = ingest(writer, target, [fetched.item], reasons)
     if counts.rejected:

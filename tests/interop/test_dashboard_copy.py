@@ -1,6 +1,7 @@
 """Copy cataloguing against a real Zebra (over Z39.50 and over SRU) beside a target that never
 answers: the search goes to all at once, the silent one is cut at the per-target time limit,
-Zebra's records come back marked by target, and one from each protocol is imported."""
+Zebra's records come back marked by target, and one from each protocol is imported; and against
+a Zebra serving RUSMARC in record syntax UNIMARC (an IRBIS's), copied as MARC21."""
 
 from __future__ import annotations
 
@@ -15,10 +16,18 @@ from typing import Any
 import pytest
 
 from config.settings import CopyTarget
-from koprik.dashboard.copy_targets import cql_query, search_target
+from koprik.dashboard.copy_targets import cql_query, fetch_one, search_target, store
 from provider.keys import CATALOG
 from tests.conftest import DATA
 from tests.dashboard_fixtures import dashboard_settings, make_client, sign_in
+from tests.fault_provider import FaultProvider, serve, sqlite_catalog
+from tests.interop.test_harvest_unimarc_source import (  # noqa: F401 (a fixture)
+    assert_same,
+    converted_by_file,
+    rusmarc_zebra,
+    stored,
+    unimarc_records,
+)
 from tests.peers import running_zebra
 
 pytestmark = pytest.mark.interop
@@ -88,3 +97,48 @@ async def test_search_and_import_through_the_page(
         record = await (await client.get(imported.headers["Location"])).text()
         assert "Programming Python" in record
     assert client.app[CATALOG].count(None) == 2  # one per source: z3950:... and sru:...
+
+
+async def test_a_target_of_unimarc_records_is_copied_from_as_marc21(
+    aiohttp_client: Any, tmp_path: Any, rusmarc_zebra: int  # noqa: F811
+) -> None:
+    address = f"127.0.0.1:{rusmarc_zebra}/Default"
+    settings = dashboard_settings(tmp_path, copy_timeout=10.0, targets=[
+        CopyTarget("irbis", f"z3950://{address}", crosswalk="rusmarc"),
+        CopyTarget("irbis-as-marc21", f"z3950://{address}")])  # fmt: skip
+    client = await make_client(aiohttp_client, settings)
+    await sign_in(client)
+    raw = await (await client.get("/copy?author=Бабель")).text()
+    page = html.unescape(raw)
+    assert "diagnostic 239: Record syntax not supported" in page  # USMARC is not served
+    assert "Собрание сочинений : В 2 т. / · Бабель, И. Э." in page
+    assert "=245  10$aСобрание сочинений :$bВ 2 т. /$cИсаак Бабель." in page
+    assert "=200  " not in page  # previewed as MARC21, not as UNIMARC
+    (form,) = re.findall(r'<form method="post" action="/copy/import">(.*?)</form>', raw, re.S)
+    imported = await client.post("/copy/import", allow_redirects=False, data={
+        name: html.unescape(value)
+        for name, value in re.findall(r'name="(\w+)" value="([^"]*)"', form)})  # fmt: skip
+    assert imported.status == 303, await imported.text()
+    record = "RU\\NLR\\bibl\\340011"
+    expected = {record: converted_by_file()[record]}
+    assert_same(stored(client.app[CATALOG], f"z3950:{address}"), expected)
+
+
+async def test_an_sru_target_of_unimarc_in_marcxml_is_copied_from_as_marc21(tmp_path: Any) -> None:
+    expected = converted_by_file()
+    catalog = sqlite_catalog(tmp_path, "catalog")
+    try:
+        with serve(FaultProvider(unimarc_records(), page_size=25).app()) as url:
+            target = CopyTarget("koha", url.replace("/oai", "/sru"), protocol="sru",
+                                crosswalk="unimarc")  # fmt: skip
+            result = await search_target(target, {"title": "x"}, 10.0)
+            assert result.error is None and result.hits == 81 and len(result.records) == 10
+            assert all("=245  " in found.mrk and "=200  " not in found.mrk
+                       for found in result.records)  # fmt: skip
+            fetched = await fetch_one(target, result.query, 3, 10.0)
+        local = store(catalog, fetched, 1 << 20)
+        (identifier,) = stored(catalog, fetched.source)
+        assert_same(stored(catalog, fetched.source), {identifier: expected[identifier]})
+        assert local
+    finally:
+        catalog.close()

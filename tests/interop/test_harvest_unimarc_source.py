@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 
 import pymarc
@@ -25,7 +26,7 @@ from harvester.runs import SUCCEEDED, harvest
 from harvester.sources import SourceError, validate
 from tests.conftest import DATA, ROOT
 from tests.fault_provider import FAST, FaultProvider, serve, sqlite_catalog
-from tests.interop.test_z3950_harvest import EVERYTHING
+from tests.interop.test_z3950_harvest import EVERYTHING, run_in_process
 from tests.peers import running_zebra
 
 pytestmark = pytest.mark.interop
@@ -119,6 +120,8 @@ def test_a_z3950_target_of_rusmarc_is_added_and_harvested_as_marc21(
     plain = koprik(config, "sources", "add", "nlr-as-marc21", "--protocol", "z3950", "--url",
                    url, "--query", EVERYTHING, "--no-check")
     assert plain.returncode == 0, plain.stderr
+    listed = koprik(config, "sources", "list").stdout.splitlines()
+    assert [line.split()[3] for line in listed[1:3]] == ["rusmarc", "-"]  # no prefix in Z39.50
     refused = koprik(config, "harvest", "nlr-as-marc21")  # asks for USMARC, which is not served
     assert refused.returncode == 1
     assert "diagnostic 239: Record syntax not supported (1.2.840.10003.5.10)" in refused.stdout
@@ -167,3 +170,64 @@ def test_a_crosswalk_is_refused_where_it_cannot_apply() -> None:
         with pytest.raises(SourceError, match=reason) as refused:
             validate(source)
         assert refused.value.key == "crosswalk"
+
+
+def config_of(directory: Path) -> Path:
+    """A koprik.toml naming the catalogue :func:`sqlite_catalog` opens as "catalog"."""
+    config = directory / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{directory / "catalog.sqlite3"}"\n')
+    return config
+
+
+def test_the_z3950_command_shows_saves_and_imports_unimarc_records(
+    rusmarc_zebra: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = config_of(tmp_path)
+    target = f"127.0.0.1:{rusmarc_zebra}/Default"
+    unimarc = ("--format", "unimarc", "--max", "100")
+    assert run_in_process(config, target, EVERYTHING, *unimarc[:2], "--max", "1") == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("=LDR  ") and "=001  RU{bsol}NLR{bsol}bibl{bsol}" in printed
+    assert "=200  " in printed and "=801  " in printed and "=245  " not in printed  # UNIMARC
+
+    output = tmp_path / "nlr.iso"
+    assert run_in_process(config, target, EVERYTHING, *unimarc, "-o", str(output)) == 0
+    written = [item.record for item in marc_io.iter_records(BytesIO(output.read_bytes()),
+                                                            "unimarc")]  # fmt: skip
+    originals = {record["001"].data: record.as_dict()["fields"] for record in unimarc_records()}
+    assert {r["001"].data: r.as_dict()["fields"] for r in written if r is not None} == originals
+
+    assert run_in_process(config, target, EVERYTHING, *unimarc, "--import") == 0
+    assert f"z3950 import from {target}: 81 hits; 81 added, 0 updated, 0 unchanged, 0 " \
+        "rejected" in capsys.readouterr().out  # fmt: skip
+    catalog = sqlite_catalog(tmp_path, "catalog")
+    try:
+        assert_same(stored(catalog, f"z3950:{target}"), converted_by_file())
+    finally:
+        catalog.close()
+
+
+def test_the_sru_command_converts_and_imports_unimarc_in_marcxml(tmp_path: Path) -> None:
+    config = config_of(tmp_path)
+    expected = converted_by_file()
+    with serve(FaultProvider(unimarc_records(), page_size=25).app()) as url:
+        sru = url.replace("/oai", "/sru")
+        shown = koprik(config, "sru", sru, "cql.allRecords=1", "--crosswalk", "unimarc", "--max",
+                       "1")  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        assert "=245  " in shown.stdout and "=200  " not in shown.stdout  # MARC21
+        imported = koprik(config, "sru", sru, "cql.allRecords=1", "--crosswalk", "rusmarc",
+                          "--max", "100", "--import", "--source", "koha")  # fmt: skip
+        assert imported.returncode == 0, imported.stderr
+        assert "sru import into koha: 81 hits; 81 added, 0 updated, 0 unchanged, 0 rejected" \
+            in imported.stdout  # fmt: skip
+        refused = koprik(config, "sru", sru, "x", "--schema", "dc", "--crosswalk", "unimarc",
+                         "--import")  # fmt: skip
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip() == "koprik: --crosswalk: crosswalk 'unimarc' reads MARC " \
+        "records: it needs the record schema marcxml, not 'dc'"  # fmt: skip
+    catalog = sqlite_catalog(tmp_path, "catalog")
+    try:
+        assert_same(stored(catalog, "koha"), expected)
+    finally:
+        catalog.close()

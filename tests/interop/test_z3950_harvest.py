@@ -222,7 +222,7 @@ def test_import_command_puts_the_records_in_the_catalogue(
     finally:
         catalog.close()
 
-    with pytest.raises(UserError, match="USMARC records only"):
+    with pytest.raises(UserError, match="USMARC or UNIMARC records only"):
         run_in_process(config, zebra.address, "x", "--format", "xml", "--import")
 
 

@@ -25,6 +25,7 @@ from koprik.dashboard.keys import HARVESTS, LIMITER, METRICS, TEMPLATES
 from koprik.dashboard.limits import LoginLimiter
 from koprik.dashboard.metrics import Metrics, middleware
 from koprik.dashboard.render import environment
+from provider.http_server import continue_within
 from provider.keys import CATALOG, SETTINGS
 
 ASSETS = Path(__file__).with_name("static")
@@ -65,7 +66,8 @@ def setup_dashboard(app: web.Application) -> None:
     r.add_get("/record/original", records.record_original)
     r.add_get("/record/{view}", records.record_view)
     r.add_get("/workbench", workbench.workbench_page)
-    r.add_post("/workbench", workbench.workbench_convert)
+    r.add_post("/workbench", workbench.workbench_convert,
+               expect_handler=continue_within(settings.dashboard.max_upload_bytes))
     r.add_get("/copy", copycat.copy_page)
     r.add_post("/copy/import", copycat.copy_import)
     r.add_get("/review", review.review_page)

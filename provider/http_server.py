@@ -180,17 +180,19 @@ def asks_to_continue(expect: str, *, http11: bool) -> bool:
     return True
 
 
-def continue_within(limit: int) -> ExpectHandler:
+def continue_within(limit: int | None = None) -> ExpectHandler:
     """The ``expect_handler`` of a route whose handler refuses a body of a ``Content-Length``
-    over ``limit`` bytes without reading it: ``Expect: 100-continue`` with such a length gets no
-    100 (Continue), the handler's refusal comes at once, before the client sends the body, and
-    :func:`guard` closes the connection (the body is never read as a next request). aiohttp's
-    own handler sent the 100 first, and the client sent the whole body to be refused. Any other
-    request gets what aiohttp's would give it: 100 before the handler, or 417 for an
-    expectation other than 100-continue; a ``Content-Length`` ``int()`` refuses gets no 100,
-    :func:`guard` answers it. The 100 is written here, with aiohttp's public names only: its
-    own handler is a private name (``web_urldispatcher._default_expect_handler``) that a
-    release of aiohttp may rename, and importing it would then stop every server from starting.
+    over ``limit`` bytes without reading it (None: the request's ``client_max_size``, which
+    aiohttp's own readers, ``request.post()`` and the like, keep): ``Expect: 100-continue``
+    with such a length gets no 100 (Continue), the handler's refusal comes at once, before the
+    client sends the body, and :func:`guard` closes the connection (the body is never read as a
+    next request). aiohttp's own handler sent the 100 first, and the client sent the whole body
+    to be refused. Any other request gets what aiohttp's would give it: 100 before the
+    handler, or 417 for an expectation other than 100-continue; a ``Content-Length`` ``int()``
+    refuses gets no 100, :func:`guard` answers it. The 100 is written here, with aiohttp's
+    public names only: its own handler is a private name
+    (``web_urldispatcher._default_expect_handler``) that a release of aiohttp may rename, and
+    importing it would then stop every server from starting.
 
     >>> app.router.add_post("/oai", handle_oai, expect_handler=continue_within(limit))
     """
@@ -204,7 +206,8 @@ def continue_within(limit: int) -> ExpectHandler:
             raise web.HTTPExpectationFailed(text=f"Unknown Expect: {error}") from None
         except ValueError:
             return None
-        if wanted and (length is None or length <= limit):
+        within = request.client_max_size if limit is None else limit
+        if wanted and (length is None or length <= within):
             await request.writer.write(CONTINUE)
             # The response proper is yet to come: had a byte of it gone, an error would find
             # the connection broken instead of answering, and its size would count the 100.

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from catalog import Catalog
 from config import DatabaseSettings, Settings
@@ -52,14 +53,14 @@ async def make_client(aiohttp_client: Any, settings: Settings) -> Any:
 
 
 @contextmanager
-def served(settings: Settings) -> Iterator[str]:
+def served(settings: Settings) -> Iterator[tuple[str, web.Application]]:
     """The whole application served on a port of its own in a thread, for raw sockets
-    (tests/test_http_server.py's helpers); yields its ``http://host:port``."""
+    (tests/test_http_server.py's helpers); yields its ``http://host:port`` and itself."""
     catalog = Catalog.open(settings)
     app = init_app(settings, catalog)
     setup_dashboard(app)
     with serve_in_thread(app) as base:
-        yield base
+        yield base, app
 
 
 def csrf_of(html: str) -> str:

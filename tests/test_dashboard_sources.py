@@ -345,7 +345,7 @@ def test_expect_100_continue_with_a_body_over_the_api_limit_is_refused_before_it
     verb, path = method.split()
     request = post(path, b"", f"Authorization: Bearer {token}", "Expect: 100-continue",
                    f"Content-Length: {MAX_BODY + 1}", kind="application/json")  # fmt: skip
-    with served(settings) as base, connect(base) as sock:
+    with served(settings) as (base, _), connect(base) as sock:
         sock.sendall(request.replace(b"POST", verb.encode(), 1))
         first = head_of(sock)
         answer = first + response_of(sock)

@@ -470,7 +470,7 @@ def test_expect_100_continue_with_an_upload_over_the_limit_is_refused_before_the
     ``dashboard.max_upload_bytes`` is answered 413 at once, with no 100 (Continue) first and
     its connection closed, multipart or not: aiohttp sent the 100 and the client its whole
     upload to be refused. One within the limit still gets the 100."""
-    with served(dashboard_settings(tmp_path, max_upload_bytes=4096)) as base:
+    with served(dashboard_settings(tmp_path, max_upload_bytes=4096)) as (base, _):
         for kind in (FORM, "multipart/form-data; boundary=XX"):
             with connect(base) as sock:
                 sock.sendall(post("/workbench", b"", "Expect: 100-continue",

@@ -37,10 +37,9 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestPayloadError
-from aiohttp.web_urldispatcher import _default_expect_handler
 
 from config import Settings
 from provider.connections import ConnectionCounter, peer_address
@@ -159,14 +158,41 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-def continue_within(limit: int) -> ExpectHandler:
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+"""The interim response a client that said ``Expect: 100-continue`` waits for (or for its own
+timeout: curl's is 1 s) before it sends the body."""
+
+
+class UnknownExpectation(Exception):
+    """An ``Expect`` header other than ``100-continue``: 417 (Expectation Failed)."""
+
+
+def asks_to_continue(expect: str, *, http11: bool) -> bool:
+    """Whether a request whose ``Expect`` header is ``expect`` ("" without one) waits for a
+    100 (Continue) before it sends its body, as RFC 9110 10.1.1 has a server read it:
+    ``100-continue`` (in any case) is the only expectation defined, any other is refused
+    (:class:`UnknownExpectation`), and an HTTP/1.0 request's are ignored. Both HTTP servers
+    (aiohttp's port, :func:`continue_within`; SRU on the Z39.50 port) decide by it."""
+    if not http11 or not expect:
+        return False
+    if expect.lower() != "100-continue":
+        raise UnknownExpectation(expect)
+    return True
+
+
+def continue_within(limit: int | None = None) -> ExpectHandler:
     """The ``expect_handler`` of a route whose handler refuses a body of a ``Content-Length``
-    over ``limit`` bytes without reading it: ``Expect: 100-continue`` with such a length gets no
-    100 (Continue), the handler's refusal comes at once, before the client sends the body, and
-    :func:`guard` closes the connection (the body is never read as a next request). aiohttp's
-    own handler sent the 100 first, and the client sent the whole body to be refused. Any other
-    request is aiohttp's: 100 before the handler, or 417 for an expectation other than
-    100-continue; a ``Content-Length`` ``int()`` refuses gets no 100, :func:`guard` answers it.
+    over ``limit`` bytes without reading it (None: the request's ``client_max_size``, which
+    aiohttp's own readers, ``request.post()`` and the like, keep): ``Expect: 100-continue``
+    with such a length gets no 100 (Continue), the handler's refusal comes at once, before the
+    client sends the body, and :func:`guard` closes the connection (the body is never read as a
+    next request). aiohttp's own handler sent the 100 first, and the client sent the whole body
+    to be refused. Any other request gets what aiohttp's would give it: 100 before the
+    handler, or 417 for an expectation other than 100-continue; a ``Content-Length`` ``int()``
+    refuses gets no 100, :func:`guard` answers it. The 100 is written here, with aiohttp's
+    public names only: its own handler is a private name
+    (``web_urldispatcher._default_expect_handler``) that a release of aiohttp may rename, and
+    importing it would then stop every server from starting.
 
     >>> app.router.add_post("/oai", handle_oai, expect_handler=continue_within(limit))
     """
@@ -174,12 +200,19 @@ def continue_within(limit: int) -> ExpectHandler:
     async def expect(request: web.Request) -> web.StreamResponse | None:
         try:
             length = request.content_length
+            wanted = asks_to_continue(request.headers.get(hdrs.EXPECT, ""),
+                                      http11=request.version == HttpVersion11)  # fmt: skip
+        except UnknownExpectation as error:
+            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {error}") from None
         except ValueError:
             return None
-        refused = length is not None and length > limit
-        if refused and request.headers.get(hdrs.EXPECT, "").lower() == "100-continue":
-            return None
-        return await _default_expect_handler(request)
+        within = request.client_max_size if limit is None else limit
+        if wanted and (length is None or length <= within):
+            await request.writer.write(CONTINUE)
+            # The response proper is yet to come: had a byte of it gone, an error would find
+            # the connection broken instead of answering, and its size would count the 100.
+            request.writer.output_size = 0
+        return None
 
     return expect
 

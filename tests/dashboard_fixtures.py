@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from catalog import Catalog
 from config import DatabaseSettings, Settings
@@ -16,6 +19,7 @@ from config.settings import DashboardSettings
 from koprik.dashboard import setup_dashboard
 from koprik.dashboard.accounts import add_user
 from provider.app import init_app
+from provider.background import serve_in_thread
 
 PASSWORD = "correct horse battery"
 UNREADABLE_FORMS = (
@@ -46,6 +50,17 @@ async def make_client(aiohttp_client: Any, settings: Settings) -> Any:
     app = init_app(settings, catalog)
     setup_dashboard(app)
     return await aiohttp_client(app)
+
+
+@contextmanager
+def served(settings: Settings) -> Iterator[tuple[str, web.Application]]:
+    """The whole application served on a port of its own in a thread, for raw sockets
+    (tests/test_http_server.py's helpers); yields its ``http://host:port`` and itself."""
+    catalog = Catalog.open(settings)
+    app = init_app(settings, catalog)
+    setup_dashboard(app)
+    with serve_in_thread(app) as base:
+        yield base, app
 
 
 def csrf_of(html: str) -> str:

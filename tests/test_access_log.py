@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import socket
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +21,7 @@ from config import DatabaseSettings, ServerSettings, Settings
 from provider import forwarded
 from provider.access_log import LOGGER, AccessLogger
 from provider.app import init_app
+from tests.test_http_server import head_of, post, response_of
 from tests.z3950_target_fixtures import handmade_records, running_target
 
 
@@ -29,25 +32,35 @@ async def _access_lines(
     """The access lines of ``requests`` (path, headers) sent in turn to ``app`` (of
     :func:`init_app`) served on a loopback port as ``koprik serve`` serves it, and the first
     response's body."""
-    runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=LOGGER)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
     bodies = []
-    try:
+    async with _logged(app) as port:
         with caplog.at_level(logging.INFO, logger="koprik.access"):
             async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
                 for path, headers in requests:
                     async with session.get(path, headers=headers) as response:
                         bodies.append(await response.read())
-            for _ in range(100):  # the line is written just after the response is sent
-                if len([r for r in caplog.records if r.name == "koprik.access"]) == len(requests):
-                    break
-                await asyncio.sleep(0.05)
+            await _lines_written(caplog, len(requests))
+    return [r for r in caplog.records if r.name == "koprik.access"], bodies[0]
+
+
+@contextlib.asynccontextmanager
+async def _logged(app: web.Application) -> AsyncIterator[int]:
+    """``app`` served on a loopback port, as ``koprik serve`` serves it; yields the port."""
+    runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=LOGGER)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield runner.addresses[0][1]
     finally:
         await runner.cleanup()
-    return [r for r in caplog.records if r.name == "koprik.access"], bodies[0]
+
+
+async def _lines_written(caplog: pytest.LogCaptureFixture, count: int) -> None:
+    for _ in range(100):  # a line is written just after its response is sent
+        if len([r for r in caplog.records if r.name == "koprik.access"]) == count:
+            return
+        await asyncio.sleep(0.05)
 
 
 def _forwarding(app: web.Application) -> bool:
@@ -73,6 +86,33 @@ async def test_every_request_is_one_line_with_status_bytes_and_client(
     assert message.startswith('127.0.0.1 (for 10.1.2.3) "GET /oai?verb=Identify HTTP/1.1" 200 ')
     assert message.endswith('"harvester/1"')
     assert second["status"] == 404 and second["path"] == "/nothing-here"
+
+
+async def test_the_100_continue_before_an_answer_is_not_counted_in_its_bytes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """A POST sent with ``Expect: 100-continue`` is logged with the bytes of its answer alone,
+    and the 100 (Continue) sent before it (:func:`provider.http_server.continue_within`) is
+    not counted."""
+    settings = dataclasses.replace(
+        Settings(), database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'catalog.sqlite3'}"))
+    body = b"verb=Identify"
+
+    def exchange(port: int) -> tuple[bytes, bytes]:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(post("/oai", b"", "Expect: 100-continue",
+                              f"Content-Length: {len(body)}", "Connection: close"))
+            first = head_of(sock)
+            sock.sendall(body)
+            return first, response_of(sock)
+
+    async with _logged(init_app(settings, Catalog.open(settings))) as port:
+        with caplog.at_level(logging.INFO, logger="koprik.access"):
+            first, answer = await asyncio.to_thread(exchange, port)
+            await _lines_written(caplog, 1)
+    (line,) = (r.fields for r in caplog.records if r.name == "koprik.access")  # type: ignore[attr-defined]
+    assert first == b"HTTP/1.1 100 Continue\r\n\r\n" and answer.startswith(b"HTTP/1.1 200")
+    assert (line["method"], line["status"], line["bytes"]) == ("POST", 200, len(answer))
 
 
 async def test_behind_a_trusted_proxy_the_remote_is_the_client_it_names(

@@ -20,8 +20,10 @@ from tests.dashboard_fixtures import (
     csrf_of,
     dashboard_settings,
     make_client,
+    served,
     sign_in,
 )
+from tests.test_http_server import connect, head_of, post, response_of
 
 PUBLIC_POSTS = {"/signin", "/signout", "/workbench"}
 """The dashboard's POST routes that need no operator: signing in and out, and the workbench
@@ -204,3 +206,20 @@ async def test_a_form_must_arrive_within_the_request_timeout(
         status = await asyncio.wait_for(reader.readline(), 60)
         assert status.startswith(b"HTTP/1.1 408"), (path, status)
         writer.close()
+
+
+def test_expect_100_continue_over_the_form_limit_gets_no_100_on_any_form(tmp_path: Any) -> None:
+    """Every dashboard form (and the workbench) sent with ``Expect: 100-continue`` and a
+    Content-Length over what the route reads is answered at once, with no 100 (Continue) first
+    and its connection closed, so its body is never sent: aiohttp sent the 100, and the client
+    its body, of which aiohttp read up to client_max_size (1 MiB) to refuse it. A form anyone
+    may send (the sign-in) is 413, one that needs an operator sends the client to sign in."""
+    with served(dashboard_settings(tmp_path)) as (base, app):
+        forms = [path for _, path in _post_routes(app) if not path.startswith("/api/")]
+        for path in sorted(PUBLIC_POSTS) + forms:
+            with connect(base) as sock:
+                sock.sendall(post(path, b"", "Expect: 100-continue", f"Content-Length: {1 << 30}"))
+                first = head_of(sock)
+                assert first.startswith((b"HTTP/1.1 413", b"HTTP/1.1 303")), (path, first)
+                assert b"Connection: close" in first + response_of(sock), path
+    assert len(forms) == 9

@@ -17,13 +17,22 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_sources, harvest_state
 from config import DatabaseSettings, Settings
 from koprik.cli import main
-from koprik.dashboard.accounts import new_token
+from koprik.dashboard.accounts import add_user, new_token
 from koprik.dashboard.api import MAX_BODY
 from provider.app import init_app
 from provider.keys import CATALOG, SETTINGS
 from tests.conftest import free_port
-from tests.dashboard_fixtures import client, csrf_of, make_client, sign_in  # noqa: F401
+from tests.dashboard_fixtures import (  # noqa: F401
+    PASSWORD,
+    client,
+    csrf_of,
+    dashboard_settings,
+    make_client,
+    served,
+    sign_in,
+)
 from tests.fault_provider import FaultProvider, serve
+from tests.test_http_server import connect, head_of, post, response_of
 
 RECORDS = 30
 
@@ -322,3 +331,25 @@ async def test_the_sources_pages_say_what_the_next_run_harvests_from_the_start(
     for page in ("/sources", "/sources/p"):
         assert "next run:" not in await (await client.get(page)).text()
 
+
+
+@pytest.mark.parametrize("method", ["POST /api/sources", "PATCH /api/sources/p"])
+def test_expect_100_continue_with_a_body_over_the_api_limit_is_refused_before_it(
+    tmp_path: Any, method: str
+) -> None:
+    """A JSON body of a Content-Length over MAX_BODY sent with ``Expect: 100-continue`` is
+    answered 413 at once, with no 100 (Continue) first and its connection closed: aiohttp
+    sent the 100, and the client the whole body to be refused."""
+    settings = dashboard_settings(tmp_path)
+    catalog = Catalog.open(settings)
+    add_user(catalog.engine, "alice", PASSWORD)
+    token = new_token(catalog.engine, "alice")
+    catalog.close()
+    verb, path = method.split()
+    request = post(path, b"", f"Authorization: Bearer {token}", "Expect: 100-continue",
+                   f"Content-Length: {MAX_BODY + 1}", kind="application/json")  # fmt: skip
+    with served(settings) as (base, _), connect(base) as sock:
+        sock.sendall(request.replace(b"POST", verb.encode(), 1))
+        first = head_of(sock)
+        answer = first + response_of(sock)
+    assert first.startswith(b"HTTP/1.1 413") and b"Connection: close" in answer, first

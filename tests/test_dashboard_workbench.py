@@ -18,6 +18,7 @@ from crosswalks import registry
 from crosswalks.batch import Conversion
 from koprik.dashboard import workbench
 from koprik.dashboard.workbench import convert
+from provider.sru.request import FORM
 from tests.conftest import DATA
 from tests.dashboard_fixtures import (  # noqa: F401
     UNREADABLE_FORMS,
@@ -25,7 +26,9 @@ from tests.dashboard_fixtures import (  # noqa: F401
     csrf_of,
     dashboard_settings,
     make_client,
+    served,
 )
+from tests.test_http_server import connect, head_of, post, response_of
 
 MAX = 1024 * 1024
 T = TypeVar("T")
@@ -458,3 +461,26 @@ async def test_a_marcxml_field_without_its_tag_is_one_plain_reason(
     page = await (await client.post("/workbench", data=form)).text()
     assert "&lt;controlfield&gt; without its tag attribute" in page
     assert "Error" not in page
+
+
+def test_expect_100_continue_with_an_upload_over_the_limit_is_refused_before_the_body(
+    tmp_path: Path,
+) -> None:
+    """An upload sent with ``Expect: 100-continue`` and a Content-Length over
+    ``dashboard.max_upload_bytes`` is answered 413 at once, with no 100 (Continue) first and
+    its connection closed, multipart or not: aiohttp sent the 100 and the client its whole
+    upload to be refused. One within the limit still gets the 100."""
+    with served(dashboard_settings(tmp_path, max_upload_bytes=4096)) as (base, _):
+        for kind in (FORM, "multipart/form-data; boundary=XX"):
+            with connect(base) as sock:
+                sock.sendall(post("/workbench", b"", "Expect: 100-continue",
+                                  f"Content-Length: {1 << 30}", kind=kind))  # fmt: skip
+                first = head_of(sock)
+                answer = first + response_of(sock)
+            assert first.startswith(b"HTTP/1.1 413") and b"Connection: close" in answer, first
+        with connect(base) as sock:
+            sock.sendall(post("/workbench", b"", "Expect: 100-continue", "Content-Length: 6",
+                              "Connection: close"))  # fmt: skip
+            assert head_of(sock) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(b"text=x")
+            assert response_of(sock).startswith(b"HTTP/1.1 403")  # no CSRF token

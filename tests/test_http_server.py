@@ -21,6 +21,7 @@ from config import DatabaseSettings, OaiSettings, ServerSettings, Settings
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.oai import LIST_GATE
+from provider.sru.request import FORM
 
 
 @pytest.fixture(scope="module")
@@ -190,11 +191,11 @@ def test_malformed_requests_get_a_short_answer_and_no_traceback(
     assert not [record for record in caplog.records if record.exc_info]
 
 
-def post(path: str, body: bytes, *headers: str) -> bytes:
-    """A form POST with ``headers`` added (each ``"Name: value"``)."""
+def post(path: str, body: bytes, *headers: str, kind: str = FORM) -> bytes:
+    """A POST of a ``kind`` body (a form) with ``headers`` added (each ``"Name: value"``)."""
     head = "".join(f"{header}\r\n" for header in headers)
     return (f"POST {path} HTTP/1.1\r\nHost: x\r\n"
-            f"Content-Type: application/x-www-form-urlencoded\r\n{head}\r\n").encode() + body
+            f"Content-Type: {kind}\r\n{head}\r\n").encode() + body
 
 
 @pytest.mark.parametrize("path", ["/oai", "/sru"])

@@ -30,9 +30,11 @@ from catalog.demo import demo_records
 from config import RepositorySettings, SearchSettings, ServerSettings, Settings
 from provider.app import init_app
 from provider.background import serve_in_thread
+from provider.http_server import CONTINUE
 from provider.sru.explain import explain_record
 from provider.sru.responses import SRU2, SRU2_DIAGNOSTIC, SRU2_SCAN, SRW, SRW_DIAGNOSTIC
 from tests.conftest import DATA, free_port
+from tests.test_http_server import head_of, post, response_of
 from tests.z3950_target_fixtures import (
     NAVOIY,
     catalog_holding,
@@ -351,6 +353,46 @@ def test_an_oversized_or_malformed_http_request_never_gets_a_5xx(target: int) ->
         with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
             sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Length: " + length + b"\r\n\r\n")
             assert _read_http(sock).startswith(b"HTTP/1.1 400"), length
+
+
+def test_expect_100_continue_within_the_limit_gets_100_before_the_body(target: int) -> None:
+    """A POST that says ``Expect: 100-continue`` gets the 100 (Continue) it waits for before it
+    sends its body, then its answer, on a connection kept alive: none came, and curl waited
+    out its own timeout (1 s) before it sent the body anyway. In any case, as RFC 9110 has it."""
+    body = b"version=1.2&operation=searchRetrieve&query=dc.creator%3Dnavoiy"
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        for expect in ("100-continue", "100-Continue"):
+            sock.sendall(post("/Default", b"", f"Expect: {expect}",
+                              f"Content-Length: {len(body)}"))  # fmt: skip
+            assert head_of(sock) == CONTINUE
+            sock.sendall(body)
+            answer = _read_http(sock)
+            assert answer.startswith(b"HTTP/1.1 200") and b"<zs:numberOfRecords>3<" in answer
+
+
+def test_expect_100_continue_over_the_limit_is_refused_before_the_body(target: int) -> None:
+    """A Content-Length over search.sru_max_request_bytes gets no 100: diagnostic 12 at once,
+    the connection closed, so the body is never sent."""
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        sock.sendall(post("/Default", b"", "Expect: 100-continue", f"Content-Length: {1 << 30}"))
+        first = head_of(sock)
+        answer = first + response_of(sock)
+    assert first.startswith(b"HTTP/1.1 200") and b"info:srw/diagnostic/1/12" in answer, first
+    assert b"Connection: close" in answer
+
+
+def test_another_expectation_is_417_and_http_1_0_expects_nothing(target: int) -> None:
+    """An expectation other than 100-continue is refused 417 (Expectation Failed), as on the
+    HTTP port; an HTTP/1.0 request's are ignored (RFC 9110 10.1.1): no 100, its answer."""
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        sock.sendall(post("/Default", b"", "Expect: 200-ok", "Content-Length: 13"))
+        answer = response_of(sock)
+    assert answer.startswith(b"HTTP/1.1 417") and b"Connection: close" in answer, answer
+    body = b"version=1.2&operation=explain"
+    request = post("/Default", body, "Expect: 100-continue", f"Content-Length: {len(body)}")
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        sock.sendall(request.replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        assert response_of(sock).startswith(b"HTTP/1.1 200")
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from koprik.dashboard.accounts import Session, find_session, same_secret
+from provider.http_server import continue_within
 from provider.keys import CATALOG, SETTINGS
 
 SESSION_COOKIE = "koprik_session"
@@ -84,10 +85,19 @@ def late_body() -> web.HTTPRequestTimeout:
     return web.HTTPRequestTimeout(text="The request body did not arrive in time")
 
 
+FORM_POST = continue_within()
+"""The ``expect_handler`` of a route whose handler reads a form with :func:`posted_form`."""
+
+
 async def posted_form(request: web.Request) -> MultiDictProxy[str | bytes | web.FileField]:
     """The POSTed form, arrived within ``server.http_request_timeout`` (:func:`late_body`);
     400 when it cannot be read (:func:`unreadable_form`), or when a field holds a NUL, which
-    none of ours may and PostgreSQL refuses in any text it is sent."""
+    none of ours may and PostgreSQL refuses in any text it is sent. A ``Content-Length`` over
+    the request's ``client_max_size`` (what ``request.post()`` reads at most) is 413 unread,
+    before the 100 (Continue) of a client that waits for one (:data:`FORM_POST`)."""
+    if (request.content_length or 0) > request.client_max_size:
+        raise web.HTTPRequestEntityTooLarge(max_size=request.client_max_size,
+                                            actual_size=request.content_length or 0)
     try:
         form = await asyncio.wait_for(request.post(),
                                       request.app[SETTINGS].server.http_request_timeout)

@@ -37,6 +37,7 @@ from koprik.dashboard.access import Handler, late_body
 from koprik.dashboard.accounts import user_of_token
 from koprik.dashboard.harvests import StartRefused
 from koprik.dashboard.keys import HARVESTS
+from provider.http_server import continue_within
 from provider.keys import CATALOG, SETTINGS
 
 MAX_BODY = 64 * 1024
@@ -222,9 +223,10 @@ async def post_retry(request: web.Request) -> web.Response:
 def setup_api(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/sources", get_sources)
-    r.add_post("/api/sources", post_source)
+    within = continue_within(MAX_BODY)
+    r.add_post("/api/sources", post_source, expect_handler=within)
     r.add_get("/api/sources/{name}", get_source)
-    r.add_patch("/api/sources/{name}", patch_source)
+    r.add_patch("/api/sources/{name}", patch_source, expect_handler=within)
     r.add_delete("/api/sources/{name}", delete_source)
     r.add_post("/api/sources/{name}/harvest", post_harvest)
     r.add_get("/api/runs", get_runs)

@@ -139,12 +139,12 @@ async def conversion_processes(app: web.Application) -> AsyncIterator[None]:
 
 
 async def read_upload(request: web.Request, limit: int) -> dict[str, bytes]:
-    """The form's fields as bytes, at most ``limit`` bytes in all (413 beyond), all arrived
-    within ``server.http_request_timeout`` (408 after)."""
+    """The form's fields as bytes, at most ``limit`` bytes in all (413 beyond, at once for a
+    ``Content-Length`` over it: :func:`provider.http_server.continue_within` sends no 100
+    for it), all arrived within ``server.http_request_timeout`` (408 after)."""
+    if (request.content_length or 0) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length or 0)
     if not request.content_type.startswith("multipart/"):
-        if (request.content_length or 0) > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit,
-                                                actual_size=request.content_length or 0)
         form = await posted_form(request)  # pasted text only; also bounded by client_max_size
         return {name: value.encode() for name, value in form.items() if isinstance(value, str)}
     try:

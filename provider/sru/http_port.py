@@ -4,13 +4,16 @@ is answered as HTTP/1.1 by the SRU front end instead of as Z39.50.
 Only what SRU needs of HTTP is spoken: GET, HEAD and POST (urlencoded form) on any path,
 ``Content-Length`` bodies (no chunked uploads), keep-alive until the client closes, says
 ``Connection: close`` (HTTP/1.0: unless it says ``Connection: keep-alive``) or is idle for
-``server.z3950_idle_timeout``. The request line, headers and body together are bounded by
-``search.sru_max_request_bytes`` and must all arrive within ``server.http_request_timeout``
-of the request's first byte, as on the HTTP port (else the connection is closed: a client
-trickling a request held the connection, which is never closed for room, for the idle
-timeout); a request that is not HTTP enough to answer gets a 400 and the connection is closed.
-A client that leaves a response unread for ``server.http_write_timeout`` seconds is cut off,
-as on the HTTP port (it kept the connection for as long as it did not read).
+``server.z3950_idle_timeout``; ``Expect: 100-continue`` is answered 100 (Continue) for a body
+within the limit (a client waited out its own timeout, curl's 1 s, before sending it) and
+refused at once for one over it, as on the HTTP port; another expectation gets 417. The request
+line, headers and body together are bounded by ``search.sru_max_request_bytes`` and must all
+arrive within ``server.http_request_timeout`` of the request's first byte, as on the HTTP port
+(else the connection is closed: a client trickling a request held the connection, which is
+never closed for room, for the idle timeout); a request that is not HTTP enough to answer gets
+a 400 and the connection is closed. A client that leaves a response unread for
+``server.http_write_timeout`` seconds is cut off, as on the HTTP port (it kept the connection
+for as long as it did not read).
 Each response is a line of the access log, as on the HTTP port (:mod:`provider.access_log`),
 naming the client a trusted proxy (``server.trusted_proxies``) forwards for.
 """
@@ -29,6 +32,7 @@ from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import log_request
 from provider.connections import close_within, peer_address, write_within
 from provider.forwarded import client_behind, networks
+from provider.http_server import CONTINUE, UnknownExpectation, asks_to_continue
 from provider.search import Condition
 from provider.sru.front_end import SruFrontEnd
 from provider.sru.request import FORM, answered_as
@@ -47,6 +51,14 @@ def access_logged() -> bool:
 
 class BadRequest(Exception):
     """A request this small HTTP server cannot read (answered 400, connection closed)."""
+
+    status = 400
+
+
+class ExpectationFailed(BadRequest):
+    """An ``Expect`` header other than ``100-continue`` (answered 417, connection closed)."""
+
+    status = 417
 
 
 async def opens_with_http(reader: asyncio.StreamReader, timeout: float) -> bool:
@@ -95,15 +107,16 @@ async def serve_http(
                 ):
                     return
                 request = await asyncio.wait_for(
-                    _read_request(reader, limit), settings.server.http_request_timeout
+                    _read_request(reader, writer, limit), settings.server.http_request_timeout
                 )
             except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                 return
             except BadRequest as error:
                 began = time.monotonic()
-                sent, _ = await _write(writer, unread, 400, b"", str(error).encode(), close=True)
+                status = error.status
+                sent, _ = await _write(writer, unread, status, b"", str(error).encode(), close=True)
                 if access_logged():
-                    log_request(peer, "", "-", "-", "-", 400, sent, time.monotonic() - began, "")
+                    log_request(peer, "", "-", "-", "-", status, sent, time.monotonic() - began, "")
                 return
             method, target, version, headers, body = request
             refusal = None
@@ -137,10 +150,12 @@ async def serve_http(
 
 
 async def _read_request(
-    reader: asyncio.StreamReader, limit: int
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limit: int
 ) -> tuple[str, str, str, dict[str, str], bytes | None]:
     """(method, target, HTTP version, headers lower-cased, body) of the next request on
-    ``reader``; the body is None when it is larger than what is left of ``limit``."""
+    ``reader``; the body is None when it is larger than what is left of ``limit``. A body a
+    client waits to send until it gets a 100 (Continue) (:func:`asks_to_continue`) gets it
+    on ``writer`` when it is within the limit; one over it gets none, so it is never sent."""
     budget = limit
     line = await _line(reader, budget)
     budget -= len(line)
@@ -167,9 +182,16 @@ async def _read_request(
     length_text = headers.get("content-length", "0")
     if not (length_text.isascii() and length_text.isdigit()):  # latin-1 has "²", a digit
         raise BadRequest("malformed Content-Length")
+    try:
+        waits = asks_to_continue(headers.get("expect", ""), http11=version != "HTTP/1.0")
+    except UnknownExpectation as error:
+        raise ExpectationFailed(f"unknown Expect: {error}") from None
     digits = length_text.lstrip("0")  # int() refuses over 4,300 digits, leading zeros too
     if len(digits) > len(str(budget)) or int(digits or "0") > budget:
         return method, target, version, headers, None  # not read: diagnostic 12, then closed
+    if waits and digits:  # nothing to wait for without a body (RFC 9110 10.1.1)
+        writer.write(CONTINUE)
+        await writer.drain()
     return method, target, version, headers, await reader.readexactly(int(digits or "0"))
 
 
@@ -202,7 +224,7 @@ async def _write(
     """Send one response; returns the bytes of it written (headers included) and whether the
     connection is still there (:func:`write_within`: not when the client left the response
     unread for ``timeout`` seconds)."""
-    reason = {200: b"OK", 400: b"Bad Request"}[status]
+    reason = {200: b"OK", 400: b"Bad Request", 417: b"Expectation Failed"}[status]
     head = [b"HTTP/1.1 %d %s" % (status, reason), b"Content-Length: %d" % (length or len(body))]
     if content_type:
         head.append(b"Content-Type: " + content_type)

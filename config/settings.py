@@ -100,6 +100,13 @@ class ServerSettings:
     """Seconds a client may go without accepting response bytes before it is disconnected."""
     http_keepalive_timeout: float = within(0.0, 3600.0, 15.0)
     """Seconds an idle keep-alive connection is kept open between requests."""
+    http_keepalive_requests: int = within(1, 1_000_000, 10)
+    """Requests a keep-alive connection may bring when several processes share the HTTP port
+    (``koprik serve --workers`` N > 1); the answer to the last closes it. The kernel places a
+    connection on one process when it opens (SO_REUSEPORT), for good: a few harvesters paging
+    through long lists on one connection each may all land on one process while the others
+    idle; reconnecting, they are placed again. One process serving alone keeps connections
+    for any number of requests."""
     trusted_proxies: list[str] = field(default_factory=list)
     """Addresses and networks (``10.0.0.0/8``, ``::1``) of proxies in front of Koprik: the
     ``X-Forwarded-For`` and ``X-Forwarded-Proto`` of an HTTP request from one of them give its

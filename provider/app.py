@@ -20,7 +20,7 @@ from catalog import Catalog
 from config import Settings
 from provider.forwarded import forwarded
 from provider.health import setup_health
-from provider.http_server import guard
+from provider.http_server import close_when_last, guard
 from provider.keys import CATALOG, SERVICE, SETTINGS, SRU
 from provider.oai import setup_oai
 from provider.search import SearchService
@@ -40,6 +40,7 @@ def init_app(settings: Settings, catalog: Catalog) -> web.Application:
     # request.remote and request.scheme are the connection's, which is what it would hand on.
     middlewares = [forwarded(proxies), guard] if proxies else [guard]
     app = web.Application(middlewares=middlewares)
+    app.on_response_prepare.append(close_when_last)
     app[SETTINGS] = settings
     app[CATALOG] = catalog
     app[SERVICE] = SearchService(catalog, settings.search)

@@ -25,8 +25,11 @@ from provider.keys import SETTINGS
 
 
 @contextmanager
-def serve_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``app`` on ``host:port`` (0: any free port); yields ``http://host:port``."""
+def serve_in_thread(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False
+) -> Iterator[str]:
+    """Serve ``app`` on ``host:port`` (0: any free port), sharing it with other processes with
+    ``reuse_port`` (as ``koprik serve --workers`` does); yields ``http://host:port``."""
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, access_log=None)
     thread = threading.Thread(target=loop.run_forever, name="koprik-http", daemon=True)
@@ -36,7 +39,8 @@ def serve_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0
 
     async def start() -> str:
         await runner.setup()
-        servers.append(await start_http(runner, app[SETTINGS], host, port, access_log=None))
+        servers.append(await start_http(runner, app[SETTINGS], host, port,
+                                        reuse_port=reuse_port, access_log=None))
         bound = servers[0].sockets[0].getsockname()
         return f"http://{bound[0]}:{bound[1]}"
 

@@ -13,7 +13,8 @@ connection of :func:`start_http` is a :class:`GuardedHandler`, which adds those:
   socket's buffer stays above its high-water mark) ends the connection, so a client that never
   reads cannot keep a response, or the slot behind it, for ever; nor can it keep a connection
   aiohttp has closed with bytes left to send (closing waits for them) longer than that;
-- idle keep-alive connections close after ``http_keepalive_timeout`` seconds;
+- idle keep-alive connections close after ``http_keepalive_timeout`` seconds, and, when
+  processes share the port, after ``http_keepalive_requests`` requests (:func:`close_when_last`);
 - a request line longer than aiohttp's 8190 bytes is answered 414 (URI Too Long), an overlong
   header 431, other malformed requests 400, each with a one-word body and one line in the log
   (aiohttp itself answers 400 with its parser's message and logs a traceback); a body that
@@ -24,6 +25,7 @@ connection of :func:`start_http` is a :class:`GuardedHandler`, which adds those:
   the 100 (Continue) first, so its body is never sent (:func:`continue_within`).
 
 >>> app = web.Application(middlewares=[guard])       # provider.app.init_app does this
+>>> app.on_response_prepare.append(close_when_last)  # and this
 >>> runner = web.AppRunner(app, access_log=None)
 >>> await runner.setup()
 >>> server = await start_http(runner, settings, host, port)
@@ -85,10 +87,12 @@ async def bind_http(
     loop = asyncio.get_running_loop()
     bound = BoundHttp()
 
+    shared = limits.http_keepalive_requests if reuse_port else None
+
     def connection() -> GuardedHandler:
         return GuardedHandler(bound.manager(), loop=loop, settings=settings, counter=counter,
                               keepalive_timeout=limits.http_keepalive_timeout,
-                              **handler_options)  # fmt: skip
+                              keepalive_requests=shared, **handler_options)  # fmt: skip
 
     bound.server = await loop.create_server(
         connection, host, port, reuse_port=reuse_port or None, start_serving=False
@@ -156,6 +160,19 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             protocol.request_ended(body_bytes)
     _close_if_unread(request, response)
     return response
+
+
+async def close_when_last(request: web.Request, response: web.StreamResponse) -> None:
+    """An ``on_response_prepare`` hook: the answer to the last request a connection may bring
+    (:attr:`config.ServerSettings.http_keepalive_requests`, when processes share the port)
+    says ``Connection: close`` and closes it. Here, before the headers go, since a list page
+    is streamed: closed after its answer without saying so, the connection would be reused by
+    the client and found reset."""
+    transport = request.transport
+    protocol = transport.get_protocol() if transport is not None else None
+    if isinstance(protocol, GuardedHandler) and protocol.last_request():
+        response.force_close()  # closed after the answer; aiohttp has chosen its headers by now
+        response.headers[hdrs.CONNECTION] = "close"
 
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -243,12 +260,15 @@ class GuardedHandler(web.RequestHandler):
     """aiohttp's handler of one connection, with Koprik's caps and timeouts (module docs)."""
 
     def __init__(
-        self, manager: web.Server, *, settings: Settings, counter: ConnectionCounter, **kwargs: Any
-    ) -> None:
+        self, manager: web.Server, *, settings: Settings, counter: ConnectionCounter,
+        keepalive_requests: int | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
         # No lingering: a body left unread by its answer is not read on (:func:`guard`).
         super().__init__(manager, lingering_time=0, **kwargs)
         self._settings = settings
         self._counter = counter
+        self._requests_left = keepalive_requests
+        """Requests this connection may still bring (None: any number), see :func:`guard`."""
         self._address = ""
         self._admitted = False
         self._request_timer: asyncio.TimerHandle | None = None
@@ -304,6 +324,14 @@ class GuardedHandler(web.RequestHandler):
         elif self._request_timer is None and data:
             self._start_request_timer()
         super().data_received(data)
+
+    def last_request(self) -> bool:
+        """Count a request; whether it is the last this connection may bring (its answer then
+        closes it)."""
+        if self._requests_left is None:
+            return False
+        self._requests_left -= 1
+        return self._requests_left <= 0
 
     def request_started(self) -> None:
         self._working = True

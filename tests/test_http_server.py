@@ -4,6 +4,7 @@ connection caps, request and write timeouts, 414/431 for overlong requests, quie
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import logging
 import socket
 import struct
@@ -319,3 +320,29 @@ def test_an_expectation_other_than_100_continue_is_417(server, path: str) -> Non
     base, _ = server
     request = post(path, b"", "Expect: 200-ok", "Content-Length: 13", "Connection: close")
     assert answer_to(base, request).startswith(b"HTTP/1.1 417")
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["port shared", "port alone"])
+def test_a_keep_alive_connection_to_a_shared_port_closes_after_its_requests(
+    catalogue: Path, shared: bool
+) -> None:
+    """Where processes share the port (``koprik serve --workers``), the answer to a
+    connection's ``http_keepalive_requests``-th request says ``Connection: close`` (a streamed
+    list page too, before its headers go) and the client reconnects, to be placed again by the
+    kernel; a process serving alone keeps the connection."""
+    app, _ = running(catalogue, http_keepalive_requests=3)
+    said, ports = [], set()
+    with serve_in_thread(app, reuse_port=shared) as base:
+        client = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=10)
+        for verb in ("Identify", "ListSets", "ListRecords&metadataPrefix=marc21") * 2:
+            client.request("GET", f"/oai?verb={verb}")
+            assert client.sock is not None
+            ports.add(client.sock.getsockname()[1])  # the connection's own end
+            answer = client.getresponse()
+            assert answer.status == 200 and b"</OAI-PMH>" in answer.read()
+            said.append(answer.getheader("Connection"))
+        client.close()
+    if shared:
+        assert said == [None, None, "close"] * 2 and len(ports) == 2
+    else:
+        assert said == [None] * 6 and len(ports) == 1

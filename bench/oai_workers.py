@@ -5,9 +5,10 @@
 
 Each harvester is a process of its own with one keep-alive connection (so the kernel's
 SO_REUSEPORT spreads them over the workers; with several, each connection is closed after
-``server.http_keepalive_requests`` pages and placed again as the harvester reconnects), harvesting ListRecords in marc21 from start to end
-without compression; all start together, ``--repeats`` times against each server (a row each:
-the machine is shared, so runs differ). The table gives the records of all harvesters per
+``server.http_keepalive_requests`` pages and placed again as the harvester reconnects),
+harvesting ListRecords in marc21 from start to end without compression; all start together,
+``--repeats`` times against each server (a row each: the machine is shared, so runs differ).
+The table gives the records of all harvesters per
 second of wall time; the servers' CPU seconds per 1,000 records (all serving processes) and the
 harvesters' own (they share the cores: each counts records with a bytes scan, as cheap as
 fetching allows); how the server CPU fell to each process (how evenly SO_REUSEPORT spread the

@@ -23,8 +23,7 @@ from harvester.ingest import Counts, IngestTarget, ingest
 from harvester.sources import SRU, Z3950
 from harvester.z3950_harvest import store_batch
 from harvester.z3950_origin import RetrievedRecord
-from harvester.z3950_records import charset_label, parse_address
-from protocols.z3950 import oids
+from harvester.z3950_records import charset_label, marc_syntax, parse_address
 
 PAGE_PREFIX = "page:"
 """The reason of a reject that holds a whole page (see :meth:`harvester.runs.HarvestRun`)."""
@@ -73,7 +72,7 @@ def _retry_z3950(
     max_record_bytes: int,
 ) -> Counts:
     target = IngestTarget.of(source, parse_address(source.url).url, run_id, max_record_bytes)
-    syntax = oids.UNIMARC if target.unimarc else oids.USMARC  # as the run asked
+    syntax = marc_syntax(target.unimarc)  # as the run asked
     record = RetrievedRecord(position=1, database=None, syntax=syntax, data=raw)
     expected = charset_label(source.charset) if source.charset else None
     counts, _reasons = store_batch(

@@ -62,6 +62,7 @@ from harvester.z3950_records import (
     Z3950Address,
     charset_label,
     decode_usmarc,
+    marc_syntax,
     parse_address,
 )
 from protocols.z3950 import oids
@@ -222,7 +223,7 @@ async def _run(
     result.requests += 1
     wanted = hits if plan.limit is None else min(hits, plan.limit)
     first = resume.start(hits) if resume is not None else 1
-    syntax = "unimarc" if plan.target.unimarc else "usmarc"
+    syntax = marc_syntax(plan.target.unimarc)
     log.info("%s: %d hits for %s, presenting %d from %d", plan.address, hits, plan.query,
              wanted, first)
 
@@ -303,7 +304,7 @@ def _harvested(
     where = f"record {retrieved.position}"
     data = retrieved.data
     try:
-        _check_syntax(retrieved, oids.UNIMARC if unimarc else oids.USMARC)
+        _check_syntax(retrieved, marc_syntax(unimarc))
         identifier = usmarc_identifier(data)
         if identifier is not None:
             return Harvested(identifier, data, datestamp, format=retrieved.syntax, payload=data,

@@ -23,6 +23,7 @@ from pymarc import Record
 from crosswalks import charsets
 from crosswalks.iso2709 import RecordError, decode_record
 from crosswalks.marc_io import checked_item
+from protocols.z3950 import oids
 
 DEFAULT_PORT = 210
 DEFAULT_DATABASE = "Default"
@@ -74,6 +75,12 @@ def charset_label(name: str) -> str:
     ``MARC-8``, ``windows-1251``, ``KOI8-R``, ``ISO-8859-1`` ...). Raises :class:`ValueError`
     for a set records cannot be decoded from."""
     return charsets.charset_name(name)
+
+
+def marc_syntax(unimarc: bool) -> str:
+    """The record syntax (OID) a target is asked for MARC records in: UNIMARC for a source or
+    a copy target whose records are UNIMARC (its ``crosswalk``), else USMARC."""
+    return oids.UNIMARC if unimarc else oids.USMARC
 
 
 def decode_usmarc(data: bytes, expected: str | None = None, unimarc: bool = False) -> Record:

@@ -37,10 +37,15 @@ from harvester.ingest import (
 )
 from harvester.sru_client import SruClient
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
-from harvester.z3950_records import Z3950Address, charset_label, decode_usmarc, parse_address
+from harvester.z3950_records import (
+    Z3950Address,
+    charset_label,
+    decode_usmarc,
+    marc_syntax,
+    parse_address,
+)
 from koprik.commands.sru import sru_source_name
 from koprik.commands.z3950 import import_source_name
-from protocols.z3950 import oids
 from protocols.z3950.pqf import Boolean, Query, Term, parse_pqf, to_pqf
 
 MAX_RECORDS = 10
@@ -136,11 +141,6 @@ def _expected(target: CopyTarget, client: Z3950Client) -> str | None:
     return charset_label(target.charset) if target.charset else None
 
 
-def _syntax(target: CopyTarget) -> str:
-    """The record syntax ``target`` is asked for: UNIMARC when its records are UNIMARC."""
-    return "unimarc" if target.crosswalk else "usmarc"
-
-
 def _z3950_found(target: CopyTarget, retrieved: RetrievedRecord, expected: str | None) -> Found:
     if retrieved.problem is not None:
         return _problem(target.name, retrieved.position, retrieved.problem)
@@ -161,7 +161,8 @@ async def _search_z3950(target: CopyTarget, query: str, timeout: float, result: 
     try:
         result.hits = await client.search(parse_pqf(query))
         if result.hits:
-            present = await client.present(1, min(result.hits, MAX_RECORDS), _syntax(target),
+            present = await client.present(1, min(result.hits, MAX_RECORDS),
+                                           marc_syntax(bool(target.crosswalk)),
                                            "F")  # fmt: skip
             expected = _expected(target, client)
             result.records = [_z3950_found(target, r, expected) for r in present]
@@ -175,11 +176,11 @@ async def _fetch_z3950(target: CopyTarget, query: str, position: int, timeout: f
         hits = await client.search(parse_pqf(query))
         if not 1 <= position <= hits:
             raise CopyError(f"the target has {hits} records for this search now")
-        (retrieved,) = await client.present(position, 1, _syntax(target), "F")
+        (retrieved,) = await client.present(position, 1, marc_syntax(bool(target.crosswalk)), "F")
         expected = _expected(target, client)
     finally:
         await client.close()
-    if retrieved.problem is not None or retrieved.syntax != oids.record_syntax_oid(_syntax(target)):
+    if retrieved.problem is not None or retrieved.syntax != marc_syntax(bool(target.crosswalk)):
         raise CopyError(f"the target sent no MARC record: {retrieved.problem or retrieved.syntax}")
     record = decode_usmarc(retrieved.data, expected, bool(target.crosswalk))
     identifier = identifier_of(record, retrieved.data)

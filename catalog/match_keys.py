@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pymarc import Field, Record
 from stdnum.exceptions import ValidationError
 
-from catalog.sets import languages, material_type
+from catalog.sets import material_type
+from crosswalks.dublin_core import marc_languages
 from crosswalks.lint_fields import Tagged, by_tag
 from crosswalks.standard_numbers import valid_isbn13, valid_issn
 from crosswalks.uzbek import fold
@@ -100,8 +101,8 @@ def match_data(
     language_codes: Sequence[str] | None = None,
 ) -> tuple[list[MatchKey], Profile]:
     """The match keys and the profile of ``record`` (pure: safe to run in a worker process).
-    ``language_codes``: the record's :func:`catalog.sets.languages`, when the caller has them
-    already (None: worked out here)."""
+    ``language_codes``: the record's :func:`~crosswalks.dublin_core.marc_languages`, when the
+    caller has them already (None: worked out here)."""
     fields = by_tag(record)
     profile = Profile(material=material_type(record))
     keys: list[MatchKey] = []
@@ -154,7 +155,7 @@ def match_data(
     profile.edition = _edition(" ".join(_subfields(fields, "250", "a")))
     profile.series_number = _numbering(" ".join(_subfields(fields, "490", "v")
                                                  + _subfields(fields, "830", "v")))
-    codes = languages(record) if language_codes is None else language_codes
+    codes = marc_languages(record) if language_codes is None else language_codes
     found = [code for code in codes if code not in ("und", "mul", "zxx")]
     profile.language = found[0] if found else None
     unique = list(dict.fromkeys((kind, key[:MAX_KEY_CHARS]) for kind, key in keys))

@@ -62,7 +62,7 @@ from sqlalchemy import (
 from catalog import models
 from catalog.db import execute_in, insert_rows
 from catalog.models import ENGINES, metadata
-from catalog.sets import languages
+from crosswalks.dublin_core import marc_languages
 from crosswalks.iso2709 import read_plain, read_utf8
 from crosswalks.uzbek import fold
 
@@ -476,7 +476,8 @@ def entries_of(record: Record, *, language_codes: Sequence[str] | None = None) -
     """The index entries of ``record``: its :func:`terms_of`, numbered by :data:`FIELDS`, but
     for ``any`` only the terms no other index of the same kind has (the others' rows answer
     for the rest, see :data:`ANSWERING`). ``language_codes``: the record's
-    :func:`catalog.sets.languages`, when the caller has them already (None: worked out here)."""
+    :func:`~crosswalks.dublin_core.marc_languages`, when the caller has them already (None:
+    worked out here)."""
     found, sorts = _entries(record, language_codes)
     for kind in (WORD, PHRASE):
         any_field, *others = ANSWERING[ANY, kind]
@@ -518,7 +519,7 @@ def _entries(
     _add_keys(found, ISBN, isbns)
     _add_keys(found, ISSN, issns)
     _add_keys(found, DATE, years)
-    _add_keys(found, LANGUAGE, languages(record) if language_codes is None else language_codes)
+    _add_keys(found, LANGUAGE, marc_languages(record) if language_codes is None else language_codes)
     _add_keys(found, LOCAL_NUMBER, (local_key,))
     _add_keys(found, IDENTIFIER, (*isbns, *issns, local_key))
     others = _subfield_values(keyed, "024 035", "a") + _subfield_values(keyed, "856", "u")

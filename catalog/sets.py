@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pymarc import Record
 
 from config import SetRule
+from crosswalks.dublin_core import marc_languages
 
 _UNRESERVED = re.compile(r"[^A-Za-z0-9\-_.!~*'()]+")
 
@@ -86,19 +87,6 @@ def material_type(record: Record) -> str | None:
     return material
 
 
-def languages(record: Record) -> list[str]:
-    """Language codes from 008/35-37 and every 041 $a/$d, in order, without repeats."""
-    found: list[str] = []
-    control = record.get("008")
-    if control is not None and control.data and len(control.data) >= 38:
-        found.append(control.data[35:38])
-    for field in record.get_fields("041"):
-        for code in field.get_subfields("a", "d"):
-            # 041 $a may pack several codes together ("uzbrus"), as older records do.
-            found.extend(code[i : i + 3] for i in range(0, len(code) - 2, 3))
-    return _unique(code.strip().lower() for code in found if code.strip(" |#^"))
-
-
 def institutions(record: Record) -> list[str]:
     """Contributing institutions: 040 $a (original cataloguing agency) and 852 $a."""
     codes = [c for f in record.get_fields("040") for c in f.get_subfields("a")]
@@ -120,7 +108,8 @@ def set_specs(
     language_codes: Sequence[str] | None = None,
 ) -> list[str]:
     """Every set spec the record belongs to, parents included, sorted. ``language_codes``:
-    the record's :func:`languages`, when the caller has them already (None: worked out here)."""
+    the record's :func:`~crosswalks.dublin_core.marc_languages`, when the caller has them
+    already (None: worked out here)."""
     specs: set[str] = set()
     values: Sequence[str]
     for rule in rules:
@@ -129,7 +118,7 @@ def set_specs(
                 specs.add(rule.spec)
             continue
         if rule.rule == "language":
-            values = languages(record) if language_codes is None else language_codes
+            values = marc_languages(record) if language_codes is None else language_codes
         elif rule.rule == "material":
             material = material_type(record)
             values = [material] if material else []

@@ -60,11 +60,12 @@ from catalog.search_index import (
     read_canonical,
     write_entries,
 )
-from catalog.sets import languages, set_name, set_specs
+from catalog.sets import set_name, set_specs
 from catalog.workers import WorkerPool
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
 from crosswalks.check import check_record
+from crosswalks.dublin_core import marc_languages
 from crosswalks.iso2709 import Canonical, checked_length, plain_utf8
 
 log = logging.getLogger(__name__)
@@ -348,7 +349,7 @@ def _derivations(
     if not store:
         return {}, NO_ENTRIES, None, None, problems, [], None
     made = make_renditions(record, local_id)
-    codes = languages(record)  # the search terms, the sets and the match profile all use them
+    codes = marc_languages(record)  # the search terms, the sets and the match profile all use them
     terms = entries_of(record, language_codes=codes) if "marc21" in made else NO_ENTRIES
     specs = set_specs(record, options.rules, source, language_codes=codes)
     if keyed:

@@ -145,7 +145,9 @@ def marc_languages(record: pymarc.Record) -> list[str]:
     """Language codes of a record: 008/35-37 first, then 041 $a and $d, each code once.
 
     Old records run several codes together in one 041 subfield (``engfre``): they are split.
-    Blank and fill codes are skipped.
+    Blank and fill codes are skipped, and so is anything but ASCII letters. The one reading of
+    a record's languages: its Dublin Core, its language sets, its language search terms and
+    its match profile all use it.
     """
     return _languages(record.get("008"), record.get_fields("041"))
 
@@ -166,7 +168,7 @@ def _languages(f008: pymarc.Field | None, f041: list[pymarc.Field]) -> list[str]
     seen: list[str] = []
     for code in codes:
         code = code.strip().lower()
-        if code and "|" not in code and code not in seen and code.isalpha():
+        if code.isascii() and code.isalpha() and code not in seen:
             seen.append(code)
     return seen
 

@@ -1,7 +1,10 @@
+import re
+
 from pymarc import Field, Indicators, Leader, Record, Subfield
 
-from catalog.sets import languages, material_type, set_name, set_specs
+from catalog.sets import material_type, set_name, set_specs
 from config import SetRule, Settings
+from crosswalks.dublin_core import marc_languages, marc_to_dc
 
 
 def make(leader: str, *fields: Field) -> Record:
@@ -28,7 +31,19 @@ def test_material_from_leader():
 def test_languages_from_008_and_041():
     fixed = Field(tag="008", data="000101s2000    uz " + " " * 17 + "uzb d")
     record = make("00000nam a2200000 i 4500", fixed, f("041", "a", "uzbrus", "d", "eng"))
-    assert languages(record) == ["uzb", "rus", "eng"]
+    assert marc_languages(record) == ["uzb", "rus", "eng"]
+
+
+def test_language_sets_say_what_dublin_core_says():
+    """One reading of a record's languages: an 041 value that is not packed codes ("english")
+    is not cut into codes ("eng", "lis": Lisu), nor is a Cyrillic one taken for a code."""
+    fixed = Field(tag="008", data="000101s2000    uz " + " " * 17 + "uzb d")
+    record = make("00000nam a2200000 i 4500", fixed,
+                  f("041", "a", "english", "a", "узб", "d", "rus"))
+    rules = [SetRule(spec="lang", name="By language", rule="language")]
+    dc = [code.decode() for code in re.findall(rb"<dc:language>([^<]*)<", marc_to_dc(record))]
+    assert dc == ["uzb", "english", "rus"]
+    assert set_specs(record, rules) == sorted(["lang", *(f"lang:{code}" for code in dc)])
 
 
 def test_specs_include_parents_and_collections():
@@ -53,5 +68,5 @@ def test_language_codes_worked_out_once_are_taken_as_given():
     record = make("00000nam a2200000 i 4500", fixed)
     rules = [SetRule(spec="lang", name="By language", rule="language")]
     assert set_specs(record, rules) == ["lang", "lang:uzb"]
-    assert set_specs(record, rules, language_codes=languages(record)) == ["lang", "lang:uzb"]
+    assert set_specs(record, rules, language_codes=marc_languages(record)) == ["lang", "lang:uzb"]
     assert set_specs(record, rules, language_codes=["kaa"]) == ["lang", "lang:kaa"]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from catalog.demo import demo_records
-from catalog.sets import languages
 from config import load_settings
+from crosswalks.dublin_core import marc_languages
 from tests.servers import koprik_serve, write_config
 from tests.z3950_target_fixtures import (
     ISBN10_HERITAGE,
@@ -363,7 +363,7 @@ def test_large_sets_are_read_on_as_presents_sort_and_references_need(
     demo_target: int, tmp_path: Path
 ) -> None:
     """One-term results are read in windows: far Presents, Sort and @set still see every id."""
-    count = sum("uzb" in languages(record) for record in demo_records(400))
+    count = sum("uzb" in marc_languages(record) for record in demo_records(400))
     assert count > 250
     output = yaz_client(demo_target, ["format sutrs", "elements B",
                                       "find @attr 1=54 uzb", "show 250+3",

@@ -22,7 +22,8 @@ from catalog import Catalog, models
 from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
 from crosswalks import marc_io, registry
-from harvester.runs import SUCCEEDED, harvest
+from harvester.run_log import first_error
+from harvester.runs import FAILED, SUCCEEDED, harvest
 from harvester.sources import SourceError, validate
 from tests.conftest import DATA, ROOT
 from tests.fault_provider import FAST, FaultProvider, serve, sqlite_catalog
@@ -188,6 +189,28 @@ def test_an_oai_and_an_sru_partner_of_unimarc_in_marcxml_are_harvested_as_marc21
         assert {reason.split(": leader ")[0] for reason in reasons} == {"not valid MARC21"}
     finally:
         catalog.close()
+
+
+def test_a_failed_run_says_what_its_stored_records_left_out_after_why_it_failed(
+    tmp_path: Path,
+) -> None:
+    """A run that fails after a page of UNIMARC records counts that page's records; the line
+    comes after the line saying why the run failed, which the run's log line quotes."""
+    provider = FaultProvider(unimarc_records(), page_size=25)
+    provider.unavailable_after = 1  # the first page, then 503 to every request
+    catalog = sqlite_catalog(tmp_path, "catalog")
+    try:
+        with serve(provider.app()) as url:
+            source = HarvestSource(name="koha", url=url, prefix="marc21", delay=0, timeout=5,
+                                   crosswalk="unimarc")  # fmt: skip
+            report = harvest(catalog, source, politeness=FAST)
+    finally:
+        catalog.close()
+    assert report.status == FAILED and report.counts.added == 25
+    assert report.errors[-2].startswith("run failed: koha (")
+    assert report.errors[-1] == unmapped_line(report.errors)
+    assert report.errors[-1].startswith("25 record(s) had UNIMARC data with no place in MARC21")
+    assert "UNIMARC" not in first_error(report)
 
 
 def test_a_crosswalk_is_refused_where_it_cannot_apply() -> None:

@@ -157,8 +157,17 @@ class Unread:
     :func:`functools.partial` of one), so that it can be sent to a worker.
     """
 
-    read: Callable[[bytes], Record]
+    read: Callable[[bytes], Record | Noted]
     data: bytes
+
+
+class Noted(NamedTuple):
+    """A record an :class:`Unread`'s ``read`` made, with lines saying what of the data it was
+    made from has no place in it (a UNIMARC field with none in MARC21): they come back with
+    the prepared record (:attr:`PreparedRecord.notes`), from a worker process too."""
+
+    record: Record
+    notes: tuple[str, ...]
 
 
 class Incoming(NamedTuple):
@@ -180,6 +189,8 @@ class Incoming(NamedTuple):
     check_as: int | None = None
     """Validate the record (:func:`crosswalks.check.check_record`) as record number
     ``check_as`` of its file, alongside the rest of its preparation (:meth:`Batch.problems`)."""
+    notes: tuple[str, ...] = ()
+    """What the record's data had that it has no place for (:class:`Noted`), kept with it."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +209,8 @@ class PreparedRecord:
     plain: bool = False
     """``marc`` is a :class:`~crosswalks.iso2709.Canonical`'s: read again without checks
     (:func:`~crosswalks.iso2709.read_plain`)."""
+    notes: tuple[str, ...] = ()
+    """:attr:`Incoming.notes`, or what reading an :class:`Unread` record noted."""
 
     @cached_property
     def key(self) -> tuple[str, ...]:
@@ -269,7 +282,7 @@ def _prepare(item: Incoming, max_bytes: int, own_code: str) -> PreparedRecord | 
         local_id = item.local_id or _control_id(control_number) or _content_id(marc)
     return PreparedRecord(record, local_id, item.provenance, marc,
                      hashlib.sha256(marc).hexdigest(), source, identifier, item.union,
-                     item.check_as, plain)
+                     item.check_as, plain, item.notes)
 
 
 def _control_data(record: Record, tag: str) -> str | None:
@@ -371,15 +384,17 @@ def _read_and_derive(
     which the caller has and puts back: unpickling it with its payload cost the caller 7 of
     the 55 µs a harvested record's results cost) and derived; pure, run in a worker process
     for a large batch. A record that cannot be read or prepared gets the reason; one stored
-    unchanged, no derivations."""
+    unchanged, no derivations (but what its reading noted, as every record read)."""
     done: list[tuple[PreparedRecord | RecordError, _Derived | None]] = []
     for unread, provenance, local_id, stored_digest in work:
         try:
-            record = unread.read(unread.data)
+            read = unread.read(unread.data)
         except Exception as error:  # a reader fails in as many ways as its input is broken
             done.append((RecordError(str(error)), None))
             continue
-        prepared = _prepare(Incoming(record, local_id, provenance), max_bytes, own_code)
+        record, notes = read if isinstance(read, Noted) else (read, ())
+        prepared = _prepare(Incoming(record, local_id, provenance, notes=notes), max_bytes,
+                            own_code)
         if isinstance(prepared, RecordError):
             done.append((prepared, None))
             continue

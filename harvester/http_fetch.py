@@ -6,10 +6,11 @@
 Politeness: one request at a time per host (across every client in the process), ``delay``
 seconds between two requests to a host, a timeout per request, redirects followed by the
 fetcher itself (up to :data:`MAX_REDIRECTS`, to http and https addresses only, each under the
-gate of its own host; one to another host is an event), and retries with exponential
-backoff and jitter after timeouts, resets, truncated bodies and 5xx; 503 and 429 are retried
-after the Retry-After the partner asked for (seconds or an HTTP date), never longer than
-``retry_after_max``. A partner still answering 503 or 429 after the retries, or one that cannot
+gate of its own host; one to another host is an event, and a permanent one of the base URL
+one event a fetcher, saying where it moved: :attr:`HttpFetcher.moved_to`), and retries with
+exponential backoff and jitter after timeouts, resets, truncated bodies and 5xx; 503 and 429
+are retried after the Retry-After the partner asked for (seconds or an HTTP date), never longer
+than ``retry_after_max``. A partner still answering 503 or 429 after the retries, or one that cannot
 be connected to (refused, host not found), raises :class:`Unavailable`; the other faults
 :class:`HarvestError`.
 
@@ -37,7 +38,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar, Self
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import aiohttp
 from lxml import etree
@@ -59,6 +60,8 @@ MAX_REDIRECTS = 5
 host, a trailing slash) needs no more, and a loop ends after a few requests."""
 REDIRECTS = (301, 302, 303, 307, 308)
 """The statuses of a redirect; each is followed with a GET (every request here is one)."""
+PERMANENT = (301, 308)
+"""The statuses of a redirect that says the address has moved for good (RFC 9110 15.4)."""
 MAX_EVENTS = 500
 """Events a fetcher keeps for the run's record (as many lines as the record shows): a partner
 may cause one on every page of a list of a million, each quoting what it sent."""
@@ -183,6 +186,8 @@ class HttpFetcher:
         self.events_dropped = 0
         """Events met past the first :data:`MAX_EVENTS`: counted, not kept."""
         self.requests = 0
+        self.moved_to: str | None = None
+        """Where the base URL said it moved for good (its permanent redirects), once it did."""
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> HttpFetcher:
@@ -253,25 +258,53 @@ class HttpFetcher:
     async def _fetch(self, params: dict[str, str]) -> bytes:
         """The body of a GET with ``params``, its redirects followed (each hop under its own
         host's gate, up to :data:`MAX_REDIRECTS`); raises :class:`_Retry` for a retryable fault
-        and :class:`HarvestError` for a redirect not followed."""
+        and :class:`HarvestError` for a redirect not followed. The permanent redirects met
+        first, from the base URL on, say where the base URL moved (:meth:`_moved`, once they
+        end, whatever comes next); a hop after them to another host is an event each time."""
         url, query = self.base_url, params
-        for _hop in range(MAX_REDIRECTS + 1):
-            answer = await self._get(url, query)
-            if isinstance(answer, bytes):
-                return answer
-            problem = http_url_problem(answer)
-            if problem is not None:
-                raise HarvestError(f"redirect from {shown_url(url)} to {quoted(shown_url(answer))} "
-                                   f"refused: {problem}")
-            if urlsplit(answer).hostname != urlsplit(url).hostname:
-                self.events.append(Event("redirect", f"to another host: {shown_url(answer)}"))
-            url, query = answer, None  # the Location is the whole address: no parameters added
-        raise HarvestError(f"more than {MAX_REDIRECTS} redirects from {shown_url(self.base_url)}, "
-                           f"the last to {shown_url(url)}")
+        moving, moved = True, None  # every hop so far was a permanent one; where they lead
+        try:
+            for _hop in range(MAX_REDIRECTS + 1):
+                answer = await self._get(url, query)
+                if isinstance(answer, bytes):
+                    return answer
+                problem = http_url_problem(answer.location)
+                if problem is not None:
+                    raise HarvestError(f"redirect from {shown_url(url)} to "
+                                       f"{quoted(shown_url(answer.location))} refused: {problem}")
+                moving = moving and answer.status in PERMANENT
+                if moving:
+                    moved = _moved_base(answer, self.base_url)
+                elif urlsplit(answer.location).hostname != urlsplit(url).hostname:
+                    self.events.append(
+                        Event("redirect", f"to another host: {shown_url(answer.location)}")
+                    )
+                url, query = answer.location, None  # the whole address: no parameters added
+            moved = None  # a loop: it moved nowhere
+            raise HarvestError(f"more than {MAX_REDIRECTS} redirects from "
+                               f"{shown_url(self.base_url)}, the last to {shown_url(url)}")
+        finally:
+            if moved is not None:
+                self._moved(moved)
 
-    async def _get(self, url: str, params: dict[str, str] | None) -> bytes | str:
+    def _moved(self, address: str) -> None:
+        """Note that the base URL moved for good to ``address`` (its permanent redirects, 301
+        or 308): one event a fetcher (a run), the first time, for the operator to change the
+        source's URL; every request is redirected until then."""
+        if self.moved_to is not None:
+            return
+        self.moved_to = address
+        elsewhere = urlsplit(address).hostname != urlsplit(self.base_url).hostname
+        self.events.append(Event(
+            "moved",
+            f"{shown_url(self.base_url)} has moved permanently to {shown_url(address)}"
+            f"{' (another host)' if elsewhere else ''}; every request is redirected there until "
+            "the source's URL is changed to it",
+        ))  # fmt: skip
+
+    async def _get(self, url: str, params: dict[str, str] | None) -> bytes | _Redirect:
         """One HTTP GET of ``url`` (with ``params``) under its host's gate: the body, or the
-        absolute address a redirect points to. Raises :class:`_Retry` for a retryable fault."""
+        redirect. Raises :class:`_Retry` for a retryable fault."""
         if self._session is None:
             raise RuntimeError("requests are sent only inside `async with HttpFetcher(...)`")
         policy = self.politeness
@@ -284,7 +317,8 @@ class HttpFetcher:
                     status = response.status
                     location = response.headers.get("Location")
                     if status in REDIRECTS and location is not None:
-                        return _joined(str(response.url), location)
+                        sent = str(response.url)
+                        return _Redirect(status, _joined(sent, location), sent)
                     if status == 429 or status >= 500:
                         wait = _retry_after(response.headers.get("Retry-After"), policy)
                         detail = f"HTTP {status}"
@@ -321,6 +355,26 @@ class HttpFetcher:
                 raise _Retry(Event(kind, f"{type(error).__name__}: {error}")) from None
         _check_charset(data, charset, self.events)
         return data
+
+
+@dataclass(frozen=True)
+class _Redirect:
+    """A redirect answered to a GET of ``sent`` (with its parameters): its status and the
+    absolute address it points to."""
+
+    status: int
+    location: str
+    sent: str
+
+
+def _moved_base(redirect: _Redirect, base_url: str) -> str:
+    """The address the base URL moved to, from a permanent ``redirect`` of a request to it:
+    the Location, with the parameters the request sent (the base URL's own, then the
+    request's), if it carries them all back, given back as the base URL's own only."""
+    location, sent = urlsplit(redirect.location), urlsplit(redirect.sent)
+    if parse_qsl(location.query) != parse_qsl(sent.query):
+        return redirect.location
+    return location._replace(query=urlsplit(base_url).query, fragment="").geturl()
 
 
 def _joined(base: str, location: str) -> str:

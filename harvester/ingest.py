@@ -4,7 +4,9 @@ Every client hands over :class:`Harvested` items, whatever its protocol: XML met
 SRU) is crosswalked by its namespace (MARCXML as is, Dublin Core and MODS through their
 crosswalks); MARC bytes (Z39.50) are decoded by the reader they come with. The MARC records
 of a source whose records are UNIMARC (:attr:`IngestTarget.unimarc`) are then converted to
-MARC21 by the UNIMARC crosswalk (:func:`crosswalks.unimarc.to_marc21`). A record keyed
+MARC21 by the UNIMARC crosswalk (:func:`crosswalks.unimarc.to_marc21`); what it had no place
+for comes back with the prepared record (:attr:`catalog.store.PreparedRecord.notes`) and is
+counted for the run's record (:class:`Unmapped`). A record keyed
 without reading it (its identifier given, or its 001 found cheaply) is read where the catalogue
 derives it, in a worker process for a large batch (:class:`catalog.store.Unread`); any other
 is read here. Each record is then upserted by
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import partial
 
 from lxml import etree
@@ -31,7 +33,7 @@ from sqlalchemy import Connection, insert
 
 from catalog import Catalog, CatalogWriter, Outcome, Provenance, RecordError
 from catalog.harvest_state import harvest_rejects
-from catalog.store import Batch, Incoming, Unread
+from catalog.store import Batch, Incoming, Noted, PreparedRecord, Unread
 from config import HarvestSource, LimitSettings
 from crosswalks.marc_syntax import syntax_problems
 from crosswalks.marcxml import MARCXML_NS
@@ -99,6 +101,46 @@ class Counts:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+UNMAPPED_EXAMPLES = 3
+"""Records a run's line about UNIMARC data with no place in MARC21 names as examples."""
+EXAMPLE_CHARS = 160
+"""The most characters of one such example (an identifier and the first of its lines)."""
+
+
+@dataclass
+class Unmapped:
+    """The records of a UNIMARC source stored with data that had no place in MARC21 (the
+    lines :func:`crosswalks.unimarc.to_marc21` reports, which ``koprik import --format
+    unimarc`` writes in its report), counted over a run with the first few as examples: the
+    run's record says them in one line, bounded whatever the partner sends (:meth:`line`)."""
+
+    records: int = 0
+    lines: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def note(self, identifier: str, notes: tuple[str, ...]) -> None:
+        """Count a record stored under ``identifier`` with ``notes``, its unmapped lines."""
+        if not notes:
+            return
+        self.records += 1
+        self.lines += len(notes)
+        if len(self.examples) < UNMAPPED_EXAMPLES:
+            more = f" (and {len(notes) - 1} more)" if len(notes) > 1 else ""
+            example = f"{identifier}: {' '.join(notes[0].split())}"
+            if len(example) > EXAMPLE_CHARS:
+                example = example[: EXAMPLE_CHARS - 3] + "..."
+            self.examples.append(example + more)
+
+    def line(self) -> str | None:
+        """The run's line about them (None: every record found a place for all its data)."""
+        if not self.records:
+            return None
+        return (
+            f"{self.records} record(s) had UNIMARC data with no place in MARC21, left "
+            f"out ({self.lines} field(s) or subfield(s); first: {'; '.join(self.examples)})"
+        )
+
+
 def crosswalk_for(namespace: str) -> Callable[[etree._Element], Record]:
     """The crosswalk into MARC21 for metadata in ``namespace``; raises IngestError if none."""
     function = _resolved.get(namespace)
@@ -119,29 +161,46 @@ def crosswalk_for(namespace: str) -> Callable[[etree._Element], Record]:
 def to_marc(metadata: etree._Element, unimarc: bool = False) -> Record:
     """The MARC21 record for one metadata element (``unimarc``: a MARCXML record whose content
     is UNIMARC, converted); raises IngestError with the reason."""
+    return _noted_marc(metadata, unimarc).record
+
+
+def _noted_marc(metadata: etree._Element, unimarc: bool) -> Noted:
+    """:func:`to_marc`, with what the UNIMARC conversion had no place for."""
+    record = _crosswalked(metadata)
+    return unimarc_converted(record) if unimarc else Noted(_valid(record), ())
+
+
+def _crosswalked(metadata: etree._Element) -> Record:
+    """The record the crosswalk of the element's namespace makes of it, unchecked."""
     namespace = etree.QName(metadata).namespace or ""
     crosswalk = crosswalk_for(namespace)
     try:
-        record = crosswalk(metadata)
+        return crosswalk(metadata)
     except Exception as error:  # a crosswalk fails in as many ways as its input is broken
         raise IngestError(f"crosswalk from {namespace} failed: {error}") from error
-    return marc21_of_unimarc(record) if unimarc else _valid(record)
 
 
-def from_unimarc(read: Callable[[bytes], Record], data: bytes) -> Record:
+def from_unimarc(read: Callable[[bytes], Record], data: bytes) -> Noted:
     """The MARC21 record for ``data``, a UNIMARC record ``read`` reads (an :class:`Unread`'s
-    reading, wrapped: it runs where the record is derived); raises with the reason."""
-    return marc21_of_unimarc(read(data))
+    reading, wrapped: it runs where the record is derived), with what had no place in it;
+    raises with the reason."""
+    return unimarc_converted(read(data))
 
 
 def marc21_of_unimarc(record: Record) -> Record:
     """``record``, UNIMARC, converted to MARC21 (:func:`crosswalks.unimarc.to_marc21`);
     raises IngestError with the reason."""
+    return unimarc_converted(record).record
+
+
+def unimarc_converted(record: Record) -> Noted:
+    """:func:`marc21_of_unimarc`, with the lines of what had no place in MARC21 as its notes
+    (``"899 $a: NLR"``: :attr:`crosswalks.unimarc.UnimarcResult.unmapped`)."""
     try:
-        converted = to_marc21(record).record
+        converted = to_marc21(record)
     except NotConverted as error:
         raise IngestError(str(error)) from None
-    return _valid(converted)
+    return Noted(_valid(converted.record), tuple(converted.unmapped))
 
 
 def _valid(record: Record) -> Record:
@@ -263,22 +322,28 @@ def prepare(
             batched.add(identifier)
             continue
         try:
-            record, namespace, payload = _marc_of(item, target.unimarc)
+            (record, notes), namespace, payload = _marc_of(item, target.unimarc)
         except IngestError as error:
             plan.append(_Refusal(item, item.identifier or _digest_identifier(item), str(error)))
             continue
         identifier = item.identifier or identifier_of(record, payload)
         provenance = _provenance(target, item, identifier, namespace, payload)
-        batch.append((item, Incoming(record, provenance=provenance)))
+        batch.append((item, Incoming(record, provenance=provenance, notes=notes)))
         batched.add(identifier)
     end_batch()
     return plan
 
 
 def apply(
-    writer: CatalogWriter, target: IngestTarget, plan: Plan, reasons: list[str] | None = None
+    writer: CatalogWriter,
+    target: IngestTarget,
+    plan: Plan,
+    reasons: list[str] | None = None,
+    unmapped: Unmapped | None = None,
 ) -> Counts:
-    """Carry out a :func:`prepare` d plan on ``writer``'s transaction, in order."""
+    """Carry out a :func:`prepare` d plan on ``writer``'s transaction, in order; the records
+    stored with UNIMARC data that had no place in MARC21 are noted in ``unmapped`` (when
+    given)."""
     counts = Counts()
     writer.run_id = target.run_id  # the records' change history names the run
 
@@ -302,22 +367,34 @@ def apply(
             counts.gone += len(outcomes) - deleted
         else:
             results = writer.put_prepared(step.batch)
-            for (item, incoming), result in zip(step.items, results, strict=True):
+            for (item, incoming), result, prepared in zip(step.items, results, step.batch.items,
+                                                          strict=True):  # fmt: skip
+                assert incoming.provenance is not None
                 if isinstance(result, RecordError):
-                    assert incoming.provenance is not None
                     refuse(item, incoming.provenance.identifier, str(result))
-                else:
-                    counts.count_stored(result)
+                    continue
+                counts.count_stored(result)
+                if unmapped is not None and isinstance(prepared, PreparedRecord):
+                    unmapped.note(incoming.provenance.identifier, prepared.notes)
     return counts
 
 
-def marc_of_xml(payload: bytes, unimarc: bool = False) -> Record:
+def marc_of_xml(payload: bytes) -> Record:
     """The MARC21 record for a metadata element's XML (:func:`to_marc`); raises IngestError."""
+    return to_marc(_parsed(payload))
+
+
+def unimarc_of_xml(payload: bytes) -> Record:
+    """The UNIMARC record in a MARCXML element's XML, read as it is (to be converted:
+    :func:`from_unimarc`); raises IngestError."""
+    return _crosswalked(_parsed(payload))
+
+
+def _parsed(payload: bytes) -> etree._Element:
     try:
-        metadata = parse_untrusted(payload)
+        return parse_untrusted(payload)
     except etree.XMLSyntaxError as error:
         raise IngestError(f"not well-formed XML: {error}") from error
-    return to_marc(metadata, unimarc)
 
 
 def _unread(item: Harvested, unimarc: bool) -> tuple[str, str, Unread] | _Refusal | None:
@@ -341,7 +418,7 @@ def _unread(item: Harvested, unimarc: bool) -> tuple[str, str, Unread] | _Refusa
     identifier = item.identifier or marcxml_identifier(metadata, payload)
     if identifier is None:
         return None
-    read = partial(marc_of_xml, unimarc=True) if unimarc else marc_of_xml
+    read = partial(from_unimarc, unimarc_of_xml) if unimarc else marc_of_xml
     return identifier, item.format or namespace, Unread(read, payload)
 
 
@@ -356,16 +433,16 @@ def _not_unimarc(item: Harvested, target: IngestTarget) -> str | None:
     return f"the source's crosswalk converts UNIMARC in MARCXML, not metadata in {namespace!r}"
 
 
-def _marc_of(item: Harvested, unimarc: bool) -> tuple[Record, str, bytes]:
-    """The item's MARC21 record (converted from UNIMARC with ``unimarc``), its format and its
-    payload; raises IngestError."""
+def _marc_of(item: Harvested, unimarc: bool) -> tuple[Noted, str, bytes]:
+    """The item's MARC21 record (converted from UNIMARC with ``unimarc``, with what had no
+    place in MARC21), its format and its payload; raises IngestError."""
     if item.record is not None:
-        record = marc21_of_unimarc(item.record) if unimarc else item.record
-        return record, item.format, item.payload if item.payload is not None else item.raw
+        noted = unimarc_converted(item.record) if unimarc else Noted(item.record, ())
+        return noted, item.format, item.payload if item.payload is not None else item.raw
     if item.metadata is None:
         raise IngestError("record without metadata")
     namespace = etree.QName(item.metadata).namespace or ""
-    return (to_marc(item.metadata, unimarc), item.format or namespace,
+    return (_noted_marc(item.metadata, unimarc), item.format or namespace,
             etree.tostring(item.metadata))  # fmt: skip
 
 

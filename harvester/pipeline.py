@@ -34,7 +34,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from catalog import Catalog, CatalogWriter
-from harvester.ingest import Counts, IngestTarget, Plan, apply
+from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, apply
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +119,16 @@ def write_pages(
     target: IngestTarget,
     pages: Sequence[tuple[Plan, OnBatch | None]],
     reasons: list[str] | None = None,
+    unmapped: Unmapped | None = None,
 ) -> list[Counts]:
     """Write prepared pages in one transaction, each followed there by its ``on_batch`` (with
     its counts); return each page's counts. The rejects' reasons are logged and appended to
-    ``reasons`` (when given)."""
+    ``reasons`` (when given); UNIMARC data with no place in MARC21 noted in ``unmapped``."""
     found: list[str] = []
     done: list[Counts] = []
     with catalog.writer() as writer:
         for plan, on_batch in pages:
-            counts = apply(writer, target, plan, found)
+            counts = apply(writer, target, plan, found, unmapped)
             if on_batch is not None:
                 on_batch(writer, counts)
             done.append(counts)

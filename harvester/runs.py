@@ -89,7 +89,7 @@ from harvester import dates, guards, locks, resumption
 from harvester.coverage import Coverage, covering
 from harvester.faults import ListLoop, Unavailable
 from harvester.http_fetch import shown_url
-from harvester.ingest import Counts, IngestTarget, Plan, apply, prepare, reject
+from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, apply, prepare, reject
 from harvester.oai_client import (
     HarvestError,
     Identity,
@@ -103,7 +103,7 @@ from harvester.oai_client import (
 from harvester.pipeline import overlapped
 from harvester.sources import OAI_PMH, SRU, Z3950, SourceError, validate
 from harvester.sru_client import SruClient
-from harvester.sru_harvest import harvest_sru
+from harvester.sru_harvest import SruHarvestResult, harvest_sru
 from harvester.z3950_harvest import Z3950HarvestResult, harvest_z3950
 
 MAX_RESTARTS = 2
@@ -315,6 +315,8 @@ class HarvestRun:
     earliest: str = ""
     failures: int = 0
     failed_windows: int = 0
+    unmapped: Unmapped = field(default_factory=Unmapped)
+    """The records stored with UNIMARC data that had no place in MARC21 (a line at the end)."""
     _plan: _Plan | None = None
     _client: OaiClient | None = None
     _z3950: Z3950HarvestResult | None = None
@@ -337,13 +339,17 @@ class HarvestRun:
                     status = PARTIAL if self.failed_windows else SUCCEEDED
                     if self.future.fault() is not None:
                         self.errors.append(str(self.future.fault()))
+                    self._say_unmapped()
                 else:
                     status = INTERRUPTED
+                    self._say_unmapped()  # before the line a stopped run's record ends with
                     self.errors.append(self._stopped())
             except HarvestError as error:
                 self.errors.append(f"run failed: {error}")
+                self._say_unmapped()  # after: a failed run's first line says why it failed
             except (Exception, asyncio.CancelledError) as error:
                 self.errors.append(f"run failed: {type(error).__name__}: {error}")
+                self._say_unmapped()
                 self._close_run(FAILED)
                 raise
             watermark = self._close_run(status)
@@ -393,6 +399,15 @@ class HarvestRun:
                 return False
         return True
 
+    def _say_unmapped(self) -> None:
+        """Add the line about the records stored with UNIMARC data that had no place in MARC21
+        (:meth:`harvester.ingest.Unmapped.line`), if there were any: one line, not one a record.
+        It is neither the first line of a failed run's record (its log line and ``koprik
+        harvest`` quote that as the reason) nor the last of a stopped one's (quoted likewise)."""
+        line = self.unmapped.line()
+        if line is not None:
+            self.errors.append(line)
+
     def _stopped(self) -> str:
         """The line a stopped run's record ends with."""
         if not self.pages:
@@ -420,7 +435,7 @@ class HarvestRun:
             self.on_page(PageInfo(pages, records, total, spec))
 
     async def _harvest_z3950(self) -> None:
-        self._z3950 = Z3950HarvestResult()
+        self._z3950 = Z3950HarvestResult(unmapped=self.unmapped)
         await harvest_z3950(
             self.source, self.catalog, run_id=self.run_id, on_batch=self._record_batch,
             progress=self._progress, result=self._z3950,
@@ -432,6 +447,7 @@ class HarvestRun:
         await harvest_sru(
             self.source, self.catalog, self.politeness, run_id=self.run_id,
             on_batch=self._record_batch, progress=self._progress, client=self._sru,
+            result=SruHarvestResult(unmapped=self.unmapped),
             loop_pages=self.settings.harvest.loop_pages,
             max_record_bytes=self.settings.limits.max_record_bytes, resume=self._resume(),
         )  # fmt: skip
@@ -715,7 +731,8 @@ class HarvestRun:
         page = items[-1][0]
         with self.catalog.writer() as writer:
             for _, prepared in items:
-                self._record_batch(writer, apply(writer, self._target(), prepared))
+                counts = apply(writer, self._target(), prepared, unmapped=self.unmapped)
+                self._record_batch(writer, counts)
             resumption.save(
                 writer.connection,
                 self.source.name,

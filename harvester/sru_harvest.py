@@ -53,7 +53,7 @@ from harvester.faults import Event, HarvestError, ListLoop, quoted
 from harvester.guards import LoopGuard
 from harvester.harvested import Harvested
 from harvester.http_fetch import Politeness
-from harvester.ingest import Counts, IngestTarget, Plan, prepare
+from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, prepare
 from harvester.pipeline import OnBatch, overlapped, write_pages
 from harvester.resumption import ResultSetResume, saving
 from harvester.sru_client import SruClient
@@ -80,7 +80,8 @@ class SruHarvestError(HarvestError):
 @dataclass
 class SruHarvestResult:
     """What one harvest did: catalogue outcomes, the query's hits, requests sent, the version
-    and record schema used, the rejects' reasons."""
+    and record schema used, the rejects' reasons, the records stored with UNIMARC data that had
+    no place in MARC21."""
 
     counts: Counts = field(default_factory=Counts)
     hits: int = 0
@@ -88,6 +89,7 @@ class SruHarvestResult:
     version: str = ""
     schema: str = ""
     rejects: list[str] = field(default_factory=list)
+    unmapped: Unmapped = field(default_factory=Unmapped)
 
 
 def record_schema(prefix: str, explain: Explain) -> str:
@@ -220,7 +222,8 @@ async def _pages(
         nonlocal done
         written = [(plan, saving(on_batch, resume, following, page.hits))
                    for page, plan, following in items]
-        stored = await asyncio.to_thread(write_pages, catalog, target, written, result.rejects)
+        stored = await asyncio.to_thread(write_pages, catalog, target, written, result.rejects,
+                                         result.unmapped)
         for (page, _, _), counts in zip(items, stored, strict=True):
             result.counts.add(counts)
             done += len(page.records)

@@ -54,7 +54,7 @@ from config import HarvestSource, LimitSettings
 from crosswalks import iso2709
 from harvester.faults import HarvestError
 from harvester.harvested import Harvested, identifier_of, usmarc_identifier
-from harvester.ingest import Counts, IngestTarget, Plan, prepare
+from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, prepare
 from harvester.pipeline import OnBatch, overlapped, write_pages
 from harvester.resumption import ResultSetResume, saving
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
@@ -88,13 +88,15 @@ class Z3950HarvestError(HarvestError):
 @dataclass
 class Z3950HarvestResult:
     """What one harvest did: catalogue outcomes, the search's hit count, requests sent (Init,
-    Search and each Present), the character set agreed (None: none), the rejects' reasons."""
+    Search and each Present), the character set agreed (None: none), the rejects' reasons, the
+    records stored with UNIMARC data that had no place in MARC21."""
 
     counts: Counts = field(default_factory=Counts)
     hits: int = 0
     requests: int = 0
     charset: str | None = None
     rejects: list[str] = field(default_factory=list)
+    unmapped: Unmapped = field(default_factory=Unmapped)
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,7 @@ async def _run(
         written = [(ready, saving(plan.on_batch, resume, following, hits))
                    for _, ready, following in items]
         stored = await asyncio.to_thread(
-            write_pages, catalog, plan.target, written, result.rejects
+            write_pages, catalog, plan.target, written, result.rejects, result.unmapped
         )
         for (size, _, _), counts in zip(items, stored, strict=True):
             result.counts.add(counts)

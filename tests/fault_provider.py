@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import functools
 import gzip
+import socket
 import struct
 import threading
 import zlib
@@ -40,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
+import pytest
 from aiohttp import web
 from pymarc import Record
 from sqlalchemy import select
@@ -533,6 +535,17 @@ def sqlite_catalog(directory, name: str) -> Catalog:  # type: ignore[no-untyped-
     """A new SQLite catalogue ``name``.sqlite3 in ``directory``."""
     url = f"sqlite:///{directory / (name + '.sqlite3')}"
     return Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url)))
+
+
+def second_loopback() -> str:
+    """127.0.0.2, another host to the harvester (Linux routes all of 127/8 to loopback); the
+    test is skipped where it cannot be bound."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.2", 0))
+        except OSError as error:
+            pytest.skip(f"127.0.0.2 cannot be bound: {error}")
+    return "127.0.0.2"
 
 
 def harvest_with_errors(

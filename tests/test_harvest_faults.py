@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 
 import pytest
@@ -39,6 +39,7 @@ from tests.fault_provider import (
     FaultProvider,
     catalogue_of,
     harvest_with_errors,
+    second_loopback,
     serve,
     sqlite_catalog,
 )
@@ -521,3 +522,77 @@ def test_a_run_stopped_by_a_partner_gone_down_is_resumed_by_the_next(  # type: i
     assert catalogue_of(catalog, "partner") == clean
     assert sorted(provider.served) == sorted({i.identifier for i in provider.items})
     catalog.close()
+
+
+def _moved(status: int, to: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A handler that answers every request with a redirect of ``status`` to the same path
+    and query on ``to`` (scheme and address)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        path = request.path.removeprefix("/old")
+        location = f"{to}{path}?{request.query_string}"
+        return web.Response(status=status, headers={"Location": location})
+
+    return handler
+
+
+def test_a_base_url_moved_permanently_is_said_once_a_run(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A partner whose base URL answers 301 to the same path elsewhere on its host: every
+    request is redirected and every record harvested, and the run's record says once where
+    the source moved, that its URL should be changed (a redirect on the same host said
+    nothing)."""
+    provider = FaultProvider(records)
+    app = provider.app()
+    app.router.add_get("/old/oai", _moved(301, ""))  # a Location without scheme and host
+    catalog = sqlite_catalog(tmp_path, "moved")
+    try:
+        with serve(app) as url:
+            old = url.replace("/oai", "/old/oai")
+            report = harvest(catalog, HarvestSource(name="partner", url=old), politeness=FAST)
+        errors = _recorded(catalog, report.run_id)
+    finally:
+        catalog.close()
+    assert report.status == SUCCEEDED and report.counts.added == RECORDS
+    assert report.requests == 2 * len(provider.requests) > 4  # Identify and the list pages
+    assert errors == report.errors == [
+        f"moved: {old} has moved permanently to {url}; every request is redirected "
+        "there until the source's URL is changed to it"
+    ]
+
+
+def test_a_base_url_moved_permanently_to_another_host_is_said_once_not_twice(
+    records, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """An SRU partner's base URL answering 308 to another host: one line saying where it
+    moved, on another host, and no line a request about the other host (one a request said
+    so before, and would have been a second line about the same hop)."""
+    provider = FaultProvider(records, page_size=10)
+    source = HarvestSource(name="partner", url="", protocol="sru", prefix="marcxml",
+                           query="cql.allRecords=1", delay=0, timeout=5)  # fmt: skip
+    catalog = sqlite_catalog(tmp_path, "moved")
+    try:
+        with serve(provider.app(), second_loopback()) as there:
+            mover = web.Application()
+            mover.router.add_get("/old/sru", _moved(308, there.removesuffix("/oai")))
+            with serve(mover) as here:
+                old = here.replace("/oai", "/old/sru")
+                report = harvest(catalog, dataclasses.replace(source, url=old), politeness=FAST)
+        errors = _recorded(catalog, report.run_id)
+    finally:
+        catalog.close()
+    assert report.status == SUCCEEDED and report.counts.added == RECORDS
+    assert len(provider.requests) > 3  # explain and the pages of the search
+    assert errors == report.errors == [
+        f"moved: {old} has moved permanently to {there.replace('/oai', '/sru')} (another host); "
+        "every request is redirected there until the source's URL is changed to it"
+    ]
+
+
+def _recorded(catalog: Catalog, run_id: int) -> list[str]:
+    """The lines of run ``run_id``'s record (``harvest_runs.errors``)."""
+    with catalog.engine.connect() as connection:
+        errors = connection.execute(
+            select(harvest_runs.c.errors).where(harvest_runs.c.id == run_id)
+        ).scalar_one()
+    return str(errors).splitlines()
+

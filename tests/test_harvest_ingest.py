@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from catalog.harvest_state import harvest_rejects
 from catalog.search_index import entries_of, read_canonical, stored_terms
 from catalog.store import PARALLEL_BATCH, Unread, canonical_marc
 from config import DatabaseSettings, Settings
-from crosswalks import charsets
+from crosswalks import charsets, registry
 from crosswalks.iso2709 import RecordError
 from crosswalks.marc_io import record_to_iso2709
 from crosswalks.marcxml import record_to_marcxml
@@ -31,6 +32,7 @@ from harvester.ingest import (
     IngestError,
     IngestTarget,
     Plan,
+    Unmapped,
     _Records,
     ingest,
     prepare,
@@ -43,6 +45,7 @@ from harvester.z3950_harvest import prepare_batch, store_batch
 from harvester.z3950_origin import RetrievedRecord
 from harvester.z3950_records import decode_usmarc
 from protocols.z3950 import oids
+from tests.conftest import DATA
 
 TARGET = IngestTarget("partner", "http://127.0.0.1:1/oai", None)
 
@@ -406,3 +409,48 @@ def test_a_large_z3950_batch_is_read_in_the_workers_as_a_small_one_is_here(
     refused = dict((reason.split(":")[0], identifier) for identifier, reason in rejects)
     assert refused["record 101"] == "bad1" and refused["record 111"].startswith("sha1:")
     assert again.rejected == len(reasons) and again.added == again.updated == 0
+
+
+def test_unimarc_data_with_no_place_in_marc21_is_noted_from_the_workers_as_here(
+    tmp_path: Path,
+) -> None:
+    """The lines of what a UNIMARC record had with no place in MARC21 come back with the
+    record read in a worker process (a large batch) as with one read here: a run's
+    :class:`Unmapped` counts the same records and lines, whether stored or found unchanged,
+    and says them in one line whatever their number."""
+    rusmarc = (DATA / "unimarc" / "TEST1.ISO").read_bytes().split(b"\x1d")[:-1]
+    copies = [record.replace(b"RU\\NLR\\", b"RU\\NL%d\\" % copy) + b"\x1d"
+              for copy in range(3) for record in rusmarc]  # fmt: skip
+    assert len(copies) >= PARALLEL_BATCH
+    batch = [RetrievedRecord(n, "Default", oids.UNIMARC, d) for n, d in enumerate(copies, 1)]
+    target = dataclasses.replace(TARGET, unimarc=True)
+    expected = [registry_notes(data) for data in copies]
+    noted: list[Unmapped] = []
+
+    def put(catalog: Catalog, chunk: list[RetrievedRecord]) -> Counts:
+        unmapped = Unmapped()
+        noted.append(unmapped)
+        plan = prepare_batch(catalog, target, chunk, None)
+        (counts,) = write_pages(catalog, target, [(plan, None)], unmapped=unmapped)
+        return counts
+
+    _stored_in_pages(tmp_path, batch, len(batch), put)  # stored, then found unchanged
+    _stored_in_pages(tmp_path, batch, 40, put)
+    large, unchanged, *small = noted
+    assert (large.records, large.lines) == (len(copies), sum(len(n) for n in expected))
+    assert large.line() == unchanged.line()
+    assert sum(u.records for u in small[:-1]) == large.records  # the last: found unchanged
+    assert sum(u.lines for u in small[:-1]) == large.lines
+    line = large.line()
+    assert line is not None and line.startswith(
+        f"{len(copies)} record(s) had UNIMARC data with no place in MARC21, left out "
+        f"({large.lines} field(s) or subfield(s); first: RU\\NL0\\bibl\\3415: 010 $9: 700 "
+        f"(and {len(expected[0]) - 1} more); "
+    )
+    assert line.count("RU\\NL") == 3 and len(line) < 700
+
+
+def registry_notes(data: bytes) -> list[str]:
+    """What ``koprik import --format unimarc`` reports of the UNIMARC record ``data``."""
+    (item,) = registry.input_format("unimarc").read(BytesIO(data), 1 << 20)
+    return item.notes

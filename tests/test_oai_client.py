@@ -24,7 +24,7 @@ from harvester.oai_client import (
     Politeness,
     ResumptionLoop,
 )
-from tests.fault_provider import FaultProvider, serve
+from tests.fault_provider import FaultProvider, second_loopback, serve
 
 FAST = Politeness(delay=0, timeout=1.0, retries=3, backoff=0.01, retry_after_max=1.5)
 
@@ -242,24 +242,13 @@ def _redirecting(location: str) -> web.Application:
     return app
 
 
-def _second_loopback() -> str:
-    """127.0.0.2, another host to the gates (Linux routes all of 127/8 to loopback); the test
-    is skipped where it cannot be bound."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.2", 0))
-        except OSError as error:
-            pytest.skip(f"127.0.0.2 cannot be bound: {error}")
-    return "127.0.0.2"
-
-
 async def test_a_redirect_to_another_host_is_followed_under_that_hosts_gate(records) -> None:  # type: ignore[no-untyped-def]
     """A client of the first host, redirected to the second, takes its turn with the second
     host's own clients: one request at a time there and the delay between (aiohttp followed
     the redirect itself, under the first host's gate, and the second host had two at once)."""
     partner = _Timed(records)
     polite = Politeness(delay=0.1, timeout=2, retries=0)
-    with serve(partner.app, _second_loopback()) as there, serve(_redirecting(there)) as here:
+    with serve(partner.app, second_loopback()) as there, serve(_redirecting(there)) as here:
         async with OaiClient(here, polite) as moved, OaiClient(there, polite) as direct:
             await asyncio.gather(*(c.identify() for c in (moved, direct, moved, direct)))
     assert partner.peak == 1 and len(partner.starts) == 4
@@ -294,6 +283,7 @@ async def test_a_redirect_loop_ends_after_a_few_hops() -> None:
                 await client.identify()
     assert str(raised.value) == f"more than {MAX_REDIRECTS} redirects from {url}, the last to {url}"
     assert client.requests == MAX_REDIRECTS + 1
+    assert client.events == []  # permanent redirects, but round in a loop: moved nowhere
 
 
 EVIL = {

@@ -22,7 +22,8 @@ from catalog import Catalog, models
 from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
 from crosswalks import marc_io, registry
-from harvester.runs import SUCCEEDED, harvest
+from harvester.run_log import first_error
+from harvester.runs import FAILED, SUCCEEDED, harvest
 from harvester.sources import SourceError, validate
 from tests.conftest import DATA, ROOT
 from tests.fault_provider import FAST, FaultProvider, serve, sqlite_catalog
@@ -47,6 +48,29 @@ def converted_by_file() -> dict[str, pymarc.Record]:
     with RUSMARC.open("rb") as stream:
         items = registry.input_format("unimarc").read(stream, 1 << 20)
         return {item.record["001"].data: item.record for item in items if item.record is not None}
+
+
+def unmapped_by_import(directory: Path) -> str:
+    """How many records of :data:`RUSMARC` ``koprik import --format unimarc`` reports data
+    with no place in MARC21 for (lines of its report other than a charset decision, a repair
+    or a warning), and in how many lines, as a run's record says them; imported into a
+    catalogue of their own in ``directory``."""
+    directory.mkdir()
+    report = directory / "report.txt"
+    done = koprik(config_of(directory), "import", "--format", "unimarc", "--report", str(report),
+                  "--rejects", str(directory / "rejects.txt"), str(RUSMARC))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    noted = [record for _, record, line in (row.split("\t", 2) for row in
+                                             report.read_text("utf-8").splitlines())
+             if not line.startswith(("read as ", "repaired: ", "warning: "))]  # fmt: skip
+    return (f"{len(set(noted))} record(s) had UNIMARC data with no place in MARC21, left out "
+            f"({len(noted)} field(s) or subfield(s); first: ")
+
+
+def unmapped_line(errors: list[str]) -> str:
+    """The one line of a run's record about UNIMARC data with no place in MARC21."""
+    (line,) = [error for error in errors if "no place in MARC21" in error]
+    return line
 
 
 def stored(catalog: Catalog, source: str) -> dict[str, pymarc.Record]:
@@ -116,6 +140,14 @@ def test_a_z3950_target_of_rusmarc_is_added_and_harvested_as_marc21(
     assert rejects == []
     assert_same(harvested, expected)
     assert any("ю" in str(record["245"]) for record in harvested.values())  # CP1251 read
+    noted = unmapped_by_import(tmp_path / "import")
+    assert noted.startswith("81 record(s)")  # each of the NLR's has some (801 $a, 899...)
+    recorded = koprik(config, "runs", "nlr", "--errors").stdout.splitlines()
+    lines = [line for line in recorded if line.startswith("      ! ")]  # each run's, in full
+    assert len(lines) == 2  # one line each run, not one a record
+    for shown in ([lines[0]], [lines[1]], run.stdout.splitlines(), again.stdout.splitlines()):
+        line = unmapped_line(shown).removeprefix("      ! ").removeprefix("  ! ")
+        assert line.startswith(noted + "RU\\NLR\\bibl\\") and line.count("RU\\NLR") == 3
 
     plain = koprik(config, "sources", "add", "nlr-as-marc21", "--protocol", "z3950", "--url",
                    url, "--query", EVERYTHING, "--no-check")
@@ -140,12 +172,14 @@ def test_an_oai_and_an_sru_partner_of_unimarc_in_marcxml_are_harvested_as_marc21
             sru = HarvestSource(name="koha-sru", url=url.replace("/oai", "/sru"),
                                 protocol="sru", prefix="marcxml", query="cql.allRecords=1",
                                 delay=0, timeout=5, crosswalk="rusmarc")
+            noted = unmapped_by_import(tmp_path / "import")
             for source in (oai, sru):
                 validate(source)
                 report = harvest(catalog, source, politeness=FAST)
                 assert report.status == SUCCEEDED, report.errors
                 assert report.counts.added == len(expected) and report.counts.rejected == 0
                 assert_same(stored(catalog, source.name), expected)
+                assert unmapped_line(report.errors).startswith(noted)
             unconverted = dataclasses.replace(oai, name="koha-as-marc21", crosswalk="")
             report = harvest(catalog, unconverted, politeness=FAST)  # UNIMARC taken for MARC21
             assert report.counts.rejected == len(expected) and report.counts.added == 0
@@ -155,6 +189,28 @@ def test_an_oai_and_an_sru_partner_of_unimarc_in_marcxml_are_harvested_as_marc21
         assert {reason.split(": leader ")[0] for reason in reasons} == {"not valid MARC21"}
     finally:
         catalog.close()
+
+
+def test_a_failed_run_says_what_its_stored_records_left_out_after_why_it_failed(
+    tmp_path: Path,
+) -> None:
+    """A run that fails after a page of UNIMARC records counts that page's records; the line
+    comes after the line saying why the run failed, which the run's log line quotes."""
+    provider = FaultProvider(unimarc_records(), page_size=25)
+    provider.unavailable_after = 1  # the first page, then 503 to every request
+    catalog = sqlite_catalog(tmp_path, "catalog")
+    try:
+        with serve(provider.app()) as url:
+            source = HarvestSource(name="koha", url=url, prefix="marc21", delay=0, timeout=5,
+                                   crosswalk="unimarc")  # fmt: skip
+            report = harvest(catalog, source, politeness=FAST)
+    finally:
+        catalog.close()
+    assert report.status == FAILED and report.counts.added == 25
+    assert report.errors[-2].startswith("run failed: koha (")
+    assert report.errors[-1] == unmapped_line(report.errors)
+    assert report.errors[-1].startswith("25 record(s) had UNIMARC data with no place in MARC21")
+    assert "UNIMARC" not in first_error(report)
 
 
 def test_a_crosswalk_is_refused_where_it_cannot_apply() -> None:

@@ -67,8 +67,6 @@ MAX_TERM_ROWS = 1_000_000
 MAX_QUERY_IDS = 2_000_000
 """Most ids one query may hold in memory across all its leaves (index rows read plus the ids of
 result-set operands): bounds a query of :data:`MAX_CLAUSES` broad leaves."""
-MAX_SCAN_TERMS = 500
-"""Most terms one scan returns."""
 _CHUNK = 500  # ids a fetch statement takes at most; below every engine's parameter limit
 _TOP = "\U0010ffff"  # sorts after every character: the upper bound of a right-truncation range
 
@@ -523,11 +521,12 @@ def scan(
     start of the index). At ``position`` 0, ``term`` stands just before the answer: the answer
     starts after it (SRU's responsePosition and Z39.50's preferredPositionInResponse both run
     from 0 to ``count + 1``). Phrase terms are scanned when ``phrase`` is true (keyed indexes
-    have only keys). ``count`` is capped at :data:`MAX_SCAN_TERMS`.
+    have only keys). ``count`` is bounded by the caller: the search service refuses more than
+    ``search.max_scan_terms``.
     """
     if index not in INDEXES:
         raise UnknownIndex(f"no index {index!r}")
-    count = max(0, min(count, MAX_SCAN_TERMS))
+    count = max(0, count)
     position = max(0, min(position, count + 1))
     if index in KEYED:
         kind, start = WORD, "".join(query_keys(index, term))

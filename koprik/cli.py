@@ -35,7 +35,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or of command ``only`` (so that only its module loads)."""
     parser = argparse.ArgumentParser(
         prog="koprik",
-        description="Metadata interoperability server: OAI-PMH, Z39.50 and MARC crosswalks.",
+        description="Metadata interoperability server: OAI-PMH, SRU, Z39.50 and MARC crosswalks.",
     )
     parser.add_argument("--version", action="version", version=f"koprik {koprik_version()}")
     parser.add_argument(

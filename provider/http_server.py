@@ -197,6 +197,28 @@ def asks_to_continue(expect: str, *, http11: bool) -> bool:
     return True
 
 
+async def read_body(request: web.Request, most: int, timeout: float) -> bytes:
+    """A POST body, or its first ``most`` bytes, read from the stream within ``timeout`` seconds
+    (else 408): all of it (a read returns what has arrived, which may be a part: a query cut
+    there was answered). A route's own limit (``oai.max_request_bytes``,
+    ``search.sru_max_request_bytes``) holds, where ``request.read()`` would refuse a body past
+    the request's ``client_max_size`` (1 MiB) whatever the limit."""
+    chunks: list[bytes] = []
+    size = 0
+
+    async def read() -> None:
+        nonlocal size
+        while size < most and (chunk := await request.content.read(most - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+
+    try:
+        await asyncio.wait_for(read(), timeout)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(text="The request body did not arrive in time") from None
+    return b"".join(chunks)
+
+
 def continue_within(limit: int | None = None) -> ExpectHandler:
     """The ``expect_handler`` of a route whose handler refuses a body of a ``Content-Length``
     over ``limit`` bytes without reading it (None: the request's ``client_max_size``, which

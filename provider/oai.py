@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from protocols.oaipmh import LIST_VERBS
-from provider.http_server import continue_within
+from provider.http_server import continue_within, read_body
 from provider.keys import CATALOG, SETTINGS
 from provider.oai_verbs import COMPRESSIONS, OaiResponder
 
@@ -144,10 +144,7 @@ async def handle_oai(request: web.Request) -> web.StreamResponse:
         limit = settings.oai.max_request_bytes
         if request.content_length is not None and request.content_length > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-        try:
-            body = await asyncio.wait_for(request.read(), settings.server.http_request_timeout)
-        except TimeoutError:
-            raise web.HTTPRequestTimeout(text="The request body did not arrive in time") from None
+        body = await read_body(request, limit + 1, settings.server.http_request_timeout)
         if len(body) > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
         query = body.decode("utf-8", errors="replace")

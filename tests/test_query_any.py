@@ -30,6 +30,8 @@ from catalog.search_index import (
     words_of,
 )
 from catalog.store import Incoming
+from config import SearchSettings
+from provider.search import SearchService
 
 DEMO_RECORDS = 800
 
@@ -253,22 +255,36 @@ def test_a_term_in_several_indexes_of_a_record_counts_it_once(demo) -> None:  # 
 
 
 def test_a_scan_page_of_the_most_terms_equals_the_full_any(demo) -> None:  # type: ignore[no-untyped-def]
-    """A page of :data:`~catalog.query.MAX_SCAN_TERMS` terms, before a start term, after it,
-    and both: the walk from term to term goes the whole length of the page."""
+    """A page of the most terms a scan answers by default (``search.max_scan_terms``), before
+    a start term, after it, and both: the walk from term to term goes the whole length of the
+    page."""
     catalog, full, stored = demo
-    most = q.MAX_SCAN_TERMS
+    most = SearchSettings().max_scan_terms
     middle = {kind: sorted(full[kind])[len(full[kind]) // 2] for kind in ("w", "p")}
     pages = [("w", "", 1), ("w", middle["w"], most // 2), ("w", "zzzz", most + 1),
              ("p", middle["p"], most // 3)]  # fmt: skip
     with catalog.engine.connect() as connection:
         for kind, text, position in pages:
             start = " ".join(words_of(text)) if kind == "w" else phrase_of(text)
-            page = q.scan(connection, "any", text, phrase=kind == "p", count=most + 10,
+            page = q.scan(connection, "any", text, phrase=kind == "p", count=most,
                           position=position)  # fmt: skip
             want = expected_scan(full, stored, kind, start, most, position)
             assert len(want) == most  # the demo has more terms than one page on each side
             assert [(e.term, e.count, e.display) for e in page.entries] == want, (kind, text)
             assert page.position == 1 + sum(term < start for term, _, _ in want)
+
+
+def test_a_scan_answers_as_many_terms_as_search_max_scan_terms_allows(demo) -> None:  # type: ignore[no-untyped-def]
+    """Raised above its default, ``search.max_scan_terms`` is the most a scan answers, as the
+    README says: the catalogue cut every scan page to 500 terms whatever the setting."""
+    catalog, full, stored = demo
+    most = 2 * SearchSettings().max_scan_terms
+    service = SearchService(catalog, SearchSettings(max_scan_terms=most))
+    with catalog.engine.connect() as connection:
+        page = service.scan(connection, "any", "", count=most)
+    want = expected_scan(full, stored, "w", "", most, 1)
+    assert len(want) == most  # the demo has more word terms than that
+    assert [(e.term, e.count, e.display) for e in page.entries] == want
 
 
 @pytest.mark.parametrize("index", ["any", "title", "isbn"])

@@ -252,3 +252,45 @@ def test_a_bad_source_stops_serve_and_the_scheduler_with_one_line(tmp_path, comm
         f"koprik: {path}: sources[0].every: interval '6x': expected a number and s, m, h, d or "
         "w, e.g. 6h\n"))
     assert not (tmp_path / "c.sqlite3").exists()
+
+
+def _setting_names(cls: type, prefix: str = "") -> list[str]:
+    """Every setting under ``cls`` (the tables of an array of tables too), by its key path."""
+    import dataclasses
+    import typing
+
+    names: list[str] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        item = typing.get_args(hint)[0] if typing.get_origin(hint) is list else hint
+        if dataclasses.is_dataclass(item):
+            names += _setting_names(item, f"{prefix}{f.name}.")
+        else:
+            names.append(f"{prefix}{f.name}")
+    return names
+
+
+def test_the_readme_samples_load_together_show_the_defaults_and_name_every_setting():
+    """An operator copies README.md's koprik.toml samples into one file: it must load; the
+    tables but [repository] (an example library) show the defaults; no setting goes unnamed."""
+    import re
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    samples = tomllib.loads("\n".join(re.findall(r"```toml\n(.*?)```", readme, re.S)))
+    settings, defaults = settings_from_mapping(samples, origin="README.md"), Settings()
+    shown = [
+        f"{table}.{key}"
+        for table, values in samples.items()
+        if isinstance(values, dict) and table != "repository"
+        for key in values
+        if key != "targets" and getattr(getattr(settings, table), key)
+        != getattr(getattr(defaults, table), key)
+    ]
+    assert shown == []
+    unnamed = [name for name in _setting_names(Settings)
+               if re.search(rf"\b{name.rpartition('.')[2]}\b", readme) is None]
+    assert unnamed == []

@@ -26,7 +26,7 @@ from koprik.progress import Progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("db", help="the catalogue's schema: upgrade, current revision")
+    parser = subparsers.add_parser("db", help="the catalogue's schema: upgrade, current, reindex")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("upgrade", help="upgrade the catalogue to this Koprik's schema revision")
     actions.add_parser("current", help="print the catalogue's schema revision and the needed one")

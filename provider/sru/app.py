@@ -11,14 +11,13 @@ before the 100 since it needs nothing from the body: it is in SRU's default vers
 
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from provider.connections import peer_address
 from provider.forwarded import proxied
-from provider.http_server import continue_within
+from provider.http_server import continue_within, read_body
 from provider.keys import SETTINGS, SRU
 from provider.search import Condition
 from provider.sru.request import FORM, answered_as
@@ -43,7 +42,8 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
     refusal: tuple[Condition, str] | None = None
     if request.method == "POST":
         declared = request.content_length or 0
-        body = b"" if declared > limit else await _body(request, limit + 1)
+        timeout = request.app[SETTINGS].server.http_request_timeout
+        body = b"" if declared > limit else await read_body(request, limit + 1, timeout)
         if max(declared, len(body)) > limit:
             refusal = (Condition.QUERY_TOO_LONG, str(limit))
         elif request.content_type != FORM:
@@ -57,25 +57,6 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
     host, port = _address(request)
     payload = await front.answer(pairs, host=host, port=port, refusal=refusal)
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE})
-
-
-async def _body(request: web.Request, most: int) -> bytes:
-    """The POST body, or its first ``most`` bytes: all of it (a read returns what has arrived,
-    which may be a part: a query cut there was answered), within the request timeout."""
-    chunks: list[bytes] = []
-    size = 0
-
-    async def read() -> None:
-        nonlocal size
-        while size < most and (chunk := await request.content.read(most - size)):
-            chunks.append(chunk)
-            size += len(chunk)
-
-    try:
-        await asyncio.wait_for(read(), request.app[SETTINGS].server.http_request_timeout)
-    except TimeoutError:
-        raise web.HTTPRequestTimeout(text="The request body did not arrive in time") from None
-    return b"".join(chunks)
 
 
 def _address(request: web.Request) -> tuple[str, int]:

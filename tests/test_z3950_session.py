@@ -182,3 +182,28 @@ def test_a_query_over_the_total_id_cap_is_diagnostic_234(
     broad = "@or @attr 1=1003 navoiy @attr 1=4 @attr 5=1 xams"  # 3 + 3 ids
     assert _diagnostic(_search(session, broad)) == 234  # too many index terms processed
     assert _search(session, "@or @attr 1=1003 navoiy @attr 1=1003 frye")["resultCount"] == 4
+
+
+def test_a_present_cut_at_the_most_one_returns_is_partial_4(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fewer records than asked for because of :data:`MAX_PRESENT` is presentStatus partial-4
+    (the target ended the request, resource control), not success: a client asking for more
+    learns why it got fewer, and goes on from nextResultSetPosition."""
+    monkeypatch.setattr("provider.z3950.session.MAX_PRESENT", 2)
+    session, threads = _session(catalog)
+    _search(session, NAVOIY)
+    from_memory = _present(session, 1, 3)
+    assert threads.jobs == 1
+    assert from_memory["presentStatus"] == 4 and from_memory["numberOfRecordsReturned"] == 2
+    assert from_memory["nextResultSetPosition"] == 3
+    session.first_page = None
+    assert _present(session, 1, 3) == from_memory  # the database path says the same
+    assert _present(session, 1, 2)["presentStatus"] == 0
+    request = {"smallSetUpperBound": 5, "largeSetLowerBound": 6, "mediumSetPresentNumber": 0,
+               "replaceIndicator": True, "resultSetName": "small", "databaseNames": ["Default"],
+               "query": ("type-1", rpn_to_pdu(parse_pqf(NAVOIY))),
+               "smallSetElementSetNames": ("genericElementSetName", "F"),
+               "preferredRecordSyntax": oids.USMARC}  # fmt: skip
+    [(_, piggybacked)], _ = asyncio.run(session.handle("searchRequest", request))
+    assert piggybacked["presentStatus"] == 4 and piggybacked["numberOfRecordsReturned"] == 2

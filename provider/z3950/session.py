@@ -39,11 +39,13 @@ SUPPORTED_OPTIONS = frozenset(
 )  # fmt: skip
 MIN_MESSAGE_SIZE = 4096
 MAX_PRESENT = 1000
-"""Most records one Present (or piggybacked Search) returns."""
+"""Most records one Present (or piggybacked Search) returns; fewer than asked for because of it
+is presentStatus partial-4 (the target ended the request: resource control)."""
 
 CLOSE_FINISHED, CLOSE_SYSTEM_PROBLEM, CLOSE_PROTOCOL_ERROR = 0, 2, 6
 CLOSE_RESOURCES, CLOSE_LACK_OF_ACTIVITY = 4, 7
-PRESENT_SUCCESS, PRESENT_PARTIAL_MESSAGE_SIZE, PRESENT_FAILURE = 0, 2, 5
+PRESENT_SUCCESS, PRESENT_PARTIAL_MESSAGE_SIZE, PRESENT_PARTIAL_RESOURCES = 0, 2, 4
+PRESENT_FAILURE = 5
 SCAN_SUCCESS, SCAN_FAILURE = 0, 6
 SORT_SUCCESS, SORT_FAILURE = 0, 2
 DELETE_SUCCESS, DELETE_NO_SUCH_SET, DELETE_NOT_ALL = 0, 1, 9
@@ -288,12 +290,12 @@ class Session:
     ) -> dict[str, Any]:
         """Records ``start``.. of ``stored`` as response fields (Present and piggybacking; runs
         on a database thread)."""
-        number = min(number, MAX_PRESENT)
         if number < 0:
             raise Bib1Error(bib1.PRESENT_OUT_OF_RANGE, f"{start}+{number}")
         request = request_of(syntax, element_set, self.utf8)
-        wanted = self.backend.window(connection, stored, start, number)
-        return self._response_records(start, self.backend.fetch(connection, wanted, request))
+        wanted = self.backend.window(connection, stored, start, min(number, MAX_PRESENT))
+        fetched = self.backend.fetch(connection, wanted, request)
+        return self._response_records(start, fetched, number > MAX_PRESENT)
 
     def _records_in_memory(
         self, stored: ResultSet, start: int, number: int, syntax: str | None,
@@ -302,22 +304,26 @@ class Session:
         """Like :meth:`_records` when the records are all in the latest search's first page and
         go out verbatim (no database, no parsing: bounded work the loop can do); else None."""
         page = self.first_page
-        number = min(number, MAX_PRESENT)
+        returned = min(number, MAX_PRESENT)
         if (
             page is None
             or page.results is not stored
-            or not 1 <= start <= start + number - 1 <= page.covered
+            or not 1 <= start <= start + returned - 1 <= page.covered
         ):
             return None
         request = request_of(syntax, element_set, self.utf8)
         if not request.verbatim:
             return None
-        wanted = stored.ids[start - 1 : start - 1 + number].tolist()
-        return self._response_records(start, rendered(wanted, page.records, request))
+        wanted = stored.ids[start - 1 : start - 1 + returned].tolist()
+        fetched = rendered(wanted, page.records, request)
+        return self._response_records(start, fetched, number > MAX_PRESENT)
 
-    def _response_records(self, start: int, fetched: list[Fetched]) -> dict[str, Any]:
-        """The response fields of the records ``fetched`` from position ``start``."""
+    def _response_records(self, start: int, fetched: list[Fetched], cut: bool) -> dict[str, Any]:
+        """The response fields of the records ``fetched`` from position ``start``; ``cut``:
+        fewer were fetched than asked for, at :data:`MAX_PRESENT`."""
         records, status = self._fit(fetched)
+        if cut and status == PRESENT_SUCCESS:
+            status = PRESENT_PARTIAL_RESOURCES
         return {
             "numberOfRecordsReturned": len(records),
             "nextResultSetPosition": start + len(records),
@@ -454,9 +460,9 @@ def _piggyback_size(request: dict[str, Any], count: int) -> int:
     if count == 0:
         return 0
     if count <= request["smallSetUpperBound"]:
-        return min(count, MAX_PRESENT)
+        return count
     if count < request["largeSetLowerBound"]:
-        return min(count, request["mediumSetPresentNumber"], MAX_PRESENT)
+        return min(count, request["mediumSetPresentNumber"])
     return 0
 
 

@@ -302,6 +302,18 @@ async def check_sru(source: HarvestSource) -> SruCheck:
     return SruCheck(explain.title, client.version or "", schema, page.hits)
 
 
+def asked_format(source: HarvestSource) -> str:
+    """What a harvest of ``source`` asks for, as lists show it: an OAI-PMH source's
+    metadataPrefix, an SRU source's record schema (``marc21``, koprik.toml's default, asks for
+    ``marcxml``), nothing for a Z39.50 source (MARC records, in the syntax its crosswalk says);
+    empty when the harvest chooses (an SRU source's: MARCXML if offered, else DC)."""
+    if source.protocol == Z3950:
+        return ""
+    if source.protocol == SRU and source.prefix:
+        return SRU_SCHEMAS.get(source.prefix, source.prefix)
+    return source.prefix
+
+
 def all_sources(settings: Settings, catalog: Catalog) -> list[SourceEntry]:
     """Every source, those of the file first, then those of the database, by name."""
     entries = [SourceEntry(s, FROM_FILE) for s in settings.sources]

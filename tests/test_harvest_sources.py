@@ -152,6 +152,27 @@ def test_sources_of_the_file_are_read_only(catalog_url: str) -> None:
     catalog.close()
 
 
+def test_a_list_shows_what_each_protocol_asks_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """koprik.toml's default prefix, marc21, is an OAI-PMH metadataPrefix: the list shows what
+    an SRU source is asked for (its record schema, marcxml) and nothing for a Z39.50 source, as
+    it does for the same sources added from the command line (whose check stores those)."""
+    config = tmp_path / "koprik.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n'
+        '[[sources]]\nname = "sru"\nprotocol = "sru"\nurl = "http://127.0.0.1:9/sru"\n'
+        'query = "dc.title=navoiy"\n'
+        '[[sources]]\nname = "zebra"\nprotocol = "z3950"\nurl = "z3950://127.0.0.1:9/Default"\n'
+        'query = "navoiy"\n'
+        '[[sources]]\nname = "nlr"\nprotocol = "z3950"\nurl = "z3950://127.0.0.1:9/Default"\n'
+        'query = "navoiy"\ncrosswalk = "rusmarc"\n'
+    )
+    assert main(["--config", str(config), "sources", "list"]) == 0
+    shown = {line.split()[0]: line.split()[3] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert shown == {"sru": "marcxml", "zebra": "-", "nlr": "rusmarc"}
+
+
 def _config(tmp_path) -> str:  # type: ignore[no-untyped-def]
     path = tmp_path / "koprik.toml"
     path.write_text(

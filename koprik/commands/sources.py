@@ -36,6 +36,7 @@ from harvester.sources import (
     SruCheck,
     add_source,
     all_sources,
+    asked_format,
     edit_source,
     forget_state,
     remove_source,
@@ -198,10 +199,11 @@ def _modify(args: argparse.Namespace, action, done: str) -> int:  # type: ignore
 
 
 def shown_format(source: HarvestSource) -> str:
-    """The list's prefix column: the metadataPrefix or record schema, then ``+`` and the
-    crosswalk the MARC records go through (``marc21+unimarc``; a Z39.50 source's crosswalk
-    alone, ``rusmarc``: it has no prefix); ``-`` for neither."""
-    return "+".join(part for part in (source.prefix, source.crosswalk) if part) or "-"
+    """The list's prefix column: the metadataPrefix or record schema asked for
+    (:func:`~harvester.sources.asked_format`), then ``+`` and the crosswalk the MARC records go
+    through (``marc21+unimarc``; a Z39.50 source's crosswalk alone, ``rusmarc``: it has no
+    prefix); ``-`` for neither."""
+    return "+".join(part for part in (asked_format(source), source.crosswalk) if part) or "-"
 
 
 def list_sources(args: argparse.Namespace) -> int:

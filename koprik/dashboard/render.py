@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from harvester.sources import asked_format
 from koprik.dashboard import access
 from koprik.dashboard.keys import TEMPLATES
 from provider.keys import SETTINGS
@@ -26,6 +27,7 @@ def environment() -> Environment:
     )
     env.filters["utc"] = _utc
     env.filters["duration"] = _duration
+    env.filters["asked_format"] = asked_format
     return env
 
 

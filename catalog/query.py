@@ -331,6 +331,30 @@ def _check_comparable(match: Match, keys: list[str]) -> None:
         raise NotAYear(f"not a year: {match.term}")
 
 
+def within(index: str, first: str, second: str) -> Query:
+    """Records whose ``index`` has a term from one bound to the other, both included, in
+    whichever order the bounds come (CQL's ``within "a b"``: a range names the values between
+    its two ends; ``"2010 2000"`` asked for years >= 2010 and <= 2000, and found nothing).
+    Bounds that cannot be compared are left as given, to be refused where the leaves are
+    evaluated (:class:`NotAYear`, :class:`UnsupportedCombination`)."""
+    low, high = _comparable_key(index, first), _comparable_key(index, second)
+    if low is not None and high is not None and high < low:
+        first, second = second, first
+    return And(Match(index, first, relation=Relation.GREATER_OR_EQUAL),
+               Match(index, second, relation=Relation.LESS_OR_EQUAL))  # fmt: skip
+
+
+def _comparable_key(index: str, term: str) -> str | None:
+    """The one key a relation leaf of ``term`` on ``index`` compares with the index's terms,
+    None when it has none (several words, a date that is no year, nothing searchable)."""
+    if not term.strip():
+        return None
+    _, keys = _keys(Match(index, term, relation=Relation.GREATER_OR_EQUAL))
+    if len(keys) != 1 or (index == DATE and not is_year(keys[0])):
+        return None
+    return keys[0]
+
+
 def _numbers(fields: tuple[int, ...]) -> list[ColumnElement[int]]:
     """``fields`` written into the SQL: our own small numbers (never input), each statement
     built once for its fields. psycopg parses again at every execution a statement longer than

@@ -67,6 +67,8 @@ SPEC_EXAMPLES: list[tuple[str, str]] = [
     ("dc.title any fish prox/unit=word/distance>3 dc.title any squirrel", "diagnostic 39"),
     # Multiple dimensions
     ('date within "2002 2005"', "(date>=2002 AND date<=2005)"),
+    ('date within "2005 2002"', "(date>=2002 AND date<=2005)"),  # was <=2002: nothing
+    ('date within "2005 20x2"', "(date>=2005 AND date<=20x2)"),  # refused (36) when evaluated
     ("dateRange encloses 2003", "diagnostic 16"),
     ("dc.date encloses 2003", "diagnostic 19"),
     # Relevance (answered unranked) and other relation modifiers

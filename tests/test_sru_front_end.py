@@ -262,6 +262,17 @@ def test_equality_on_date_takes_any_term(target: int) -> None:
         assert text(root, "numberOfRecords") == count
 
 
+def test_within_takes_its_bounds_in_either_order(target: int) -> None:
+    """CQL's within names the range between its two ends: "2010 2000" found nothing (years >=
+    2010 and <= 2000), silently."""
+    def count(query: str) -> str | None:
+        root = get(target, version="1.2", operation="searchRetrieve", query=query)
+        assert root.find(".//{*}diagnostic") is None
+        return text(root, "numberOfRecords")
+
+    assert count('dc.date within "1991 1996"') == count('dc.date within "1996 1991"') == "2"
+
+
 def test_unsupported_version_and_packing(target: int, schemas: dict[str, etree.XMLSchema]) -> None:
     root = get(target, version="3.0", operation="searchRetrieve", query="x")
     validate(root, schemas)

@@ -271,6 +271,8 @@ def test_within_takes_its_bounds_in_either_order(target: int) -> None:
         return text(root, "numberOfRecords")
 
     assert count('dc.date within "1991 1996"') == count('dc.date within "1996 1991"') == "2"
+    # one word of the title from mir to mir, not a word >= mir and a word <= mir (6 records)
+    assert count('dc.title within "mir mir"') == count("dc.title = mir") == "1"
 
 
 def test_unsupported_version_and_packing(target: int, schemas: dict[str, etree.XMLSchema]) -> None:

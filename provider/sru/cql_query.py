@@ -11,7 +11,7 @@ is silently dropped. The mapping is the README's SRU profile; in short:
   for the whole field (or its first subfield) as a phrase (the index keeps no word positions,
   so a phrase is what Z39.50's structure 1 finds too); ``<``..``>=`` compare one term (on
   ``dc.date`` a year; the search answers 36 for any other term);
-  ``within "a b"`` is ``>= a and <= b``, or ``>= b and <= a`` when b comes first;
+  ``within "a b"`` asks for one term from a to b (or b to a), both included;
 - a term ending in an unescaped ``*`` is right-truncated;
 - ``cql.resultSetId = id`` names an earlier result set.
 

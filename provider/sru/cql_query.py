@@ -152,7 +152,7 @@ def _match(index: str, kind: str, term: str, *, masked: bool) -> ModelQuery:
         if kind == _WITHIN:
             bounds = text.split()
             if len(bounds) != 2:
-                raise SearchError(Condition.UNSUPPORTED_COMBINATION, f"within {term!r}")
+                raise SearchError(Condition.TERM_INVALID_FORMAT, f"within {term!r}")
             return within(index, *bounds)
         return Match(index, text, relation=_ORDER[kind])
     words = text.split()

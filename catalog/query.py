@@ -141,7 +141,9 @@ class Match:
     or a phrase; on ``date`` a year, else :class:`NotAYear`) instead of asking for equality.
     Keyed indexes (ISBN, ISSN, date, language, local number) compare whole keys whatever
     ``phrase`` says. ``within``: ``term`` and ``upper`` are the ends of a range (both included)
-    in which one of the index's terms must lie (see :func:`within`).
+    in which one of the index's terms must lie (see :func:`within`). ``leading`` (with
+    ``phrase``, equality, no truncation): the phrase begins the field or its first subfield,
+    followed by more words or not (Bib-1 position 1, "the first data in the field").
     """
 
     index: str
@@ -150,6 +152,7 @@ class Match:
     truncation: bool = False
     relation: Relation = Relation.EQUAL
     upper: str = ""
+    leading: bool = False
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,8 @@ def _single_term(query: Query) -> tuple[tuple[int, ...], str] | None:
     its key."""
     if not isinstance(query, Match) or query.truncation or query.relation != Relation.EQUAL:
         return None
+    if query.leading and query.phrase and query.index not in KEYED:
+        return None
     kind, keys = _keys(query)
     if len(keys) != 1:
         return None
@@ -315,6 +320,8 @@ def _match(connection: Connection, match: Match, budget: _Budget) -> set[int]:
         if match.truncation:
             raise TermTooShort(f"nothing searchable before the truncation in {match.term!r}")
         return set()
+    if match.leading and kind == PHRASE and match.relation == Relation.EQUAL:
+        return _leading(connection, match.index, keys[0], budget)
     found: set[int] | None = None
     for position, key in enumerate(keys):
         truncated = match.truncation and position == len(keys) - 1
@@ -324,6 +331,15 @@ def _match(connection: Connection, match: Match, budget: _Budget) -> set[int]:
         if not found:
             break
     return found or set()
+
+
+def _leading(connection: Connection, index: str, phrase: str, budget: _Budget) -> set[int]:
+    """The records whose phrase terms of ``index`` are ``phrase`` or begin with its words: the
+    phrase itself, and the phrases it starts followed by a space (not ``voynax`` for
+    ``voyna``)."""
+    exact = _read_ids(connection, index, PHRASE, phrase, Relation.EQUAL, False, budget)
+    longer = _read_ids(connection, index, PHRASE, phrase + " ", Relation.EQUAL, True, budget)
+    return exact | longer
 
 
 def _check_comparable(match: Match, keys: list[str]) -> None:

@@ -70,12 +70,15 @@ class Bounds(NamedTuple):
     to_high: str = "<"
 
 
-def bounds(field: int, key: str, relation: str | None) -> Bounds:
+def bounds(field: int, key: str, relation: str | None, upper: str | None = None) -> Bounds:
     """The tokens of ``field`` meeting ``relation`` (``<``, ``<=``, ``>``, ``>=``; None: the
-    right truncation ``key*``) with ``key``."""
+    right truncation ``key*``) with ``key``; ``within``: from ``key`` to ``upper``, both
+    included."""
     own, first, beyond = token(field, key), field_prefix(field), field_prefix(field + 1)
     if relation is None:
         return Bounds(own, own + "g")  # "g" sorts after every hex digit: every continuation
+    if relation == "within" and upper is not None:
+        return Bounds(own, token(field, upper), to_high="<=")
     if relation in ("<", "<="):
         return Bounds(first, own, to_high=relation)
     if relation == ">":
@@ -84,11 +87,17 @@ def bounds(field: int, key: str, relation: str | None) -> Bounds:
 
 
 def read_ids(
-    connection: Connection, fields: tuple[int, ...], key: str, relation: str | None, cap: int
+    connection: Connection,
+    fields: tuple[int, ...],
+    key: str,
+    relation: str | None,
+    cap: int,
+    upper: str | None = None,
 ) -> tuple[set[int], int]:
     """The ids of the records having in ``fields`` the term ``key`` (``relation`` ``=``), or a
-    term meeting ``relation`` with it (None: right truncation), and how many postings were read:
-    at most ``cap`` + 1, so that more than ``cap`` tells the caller the leaf is too broad."""
+    term meeting ``relation`` with it (None: right truncation; ``within``: a term from ``key``
+    to ``upper``), and how many postings were read: at most ``cap`` + 1, so that more than
+    ``cap`` tells the caller the leaf is too broad."""
     if relation == "=":
         expression = _any_of([token(field, key) for field in fields])
         found = [row[0] for row in _rows(connection, _IDS, (expression, cap + 1))]
@@ -96,7 +105,7 @@ def read_ids(
     tokens: list[str] = []
     postings = 0
     for field in fields:
-        for text, documents in _tokens_in(connection, bounds(field, key, relation)):
+        for text, documents in _tokens_in(connection, bounds(field, key, relation, upper)):
             tokens.append(text)
             postings += documents
             if postings > cap:

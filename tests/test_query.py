@@ -62,6 +62,34 @@ def test_relations_on_dates(loaded) -> None:  # type: ignore[no-untyped-def]
         assert run(loaded, Match("date", "1991", relation=relation)) == expected, relation
 
 
+def test_within_asks_for_one_term_in_the_range(loaded) -> None:  # type: ignore[no-untyped-def]
+    """One of the index's terms between the two ends, whichever comes first: ``>= mir`` and
+    ``<= mir`` as two leaves found every title with a word after mir and one before it (6)."""
+    assert run(loaded, q.within("title", "mir", "mir")) == run(loaded, Match("title", "mir"))
+    assert run(loaded, q.within("title", "mir", "mirz")) == {"ru-tolstoy"}
+    assert run(loaded, q.within("date", "1996", "1991")) == {"uz-nav-cyr", "en-heritage"}
+    assert run(loaded, q.within("date", "1992", "1995")) == set()
+    with pytest.raises(q.NotAYear):
+        run(loaded, q.within("date", "1991", "199x"))
+    with pytest.raises(q.UnsupportedCombination):
+        run(loaded, q.within("title", "a", "two words"))
+
+
+def test_a_leading_phrase_begins_the_field(loaded) -> None:  # type: ignore[no-untyped-def]
+    """Bib-1 position 1: the phrase, or the phrase followed by more words, never a longer
+    word (``voyn``) and never a phrase inside the field (``i mir``)."""
+    def leading(term: str) -> set[str]:
+        return run(loaded, Match("title", term, phrase=True, leading=True))
+
+    assert leading("voyna") == leading("Война и") == leading("voyna i mir") == {"ru-tolstoy"}
+    assert leading("voyn") == leading("i mir") == set()
+    catalog, _ = loaded
+    with catalog.engine.connect() as connection:
+        windowed = q.search(connection, Match("title", "voyna", phrase=True, leading=True),
+                            limit=10, window=1)  # fmt: skip
+    assert windowed.count == 1
+
+
 def test_result_sets_as_operands_and_limits(loaded) -> None:  # type: ignore[no-untyped-def]
     catalog, ids = loaded
     earlier = Ids((ids["uz-nav-cyr"], ids["ru-tolstoy"]))

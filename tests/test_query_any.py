@@ -62,13 +62,13 @@ def expected_ids(full: Full, query: q.Query) -> set[int]:
     """``query`` (of ``any`` leaves) evaluated over the full terms."""
     if isinstance(query, Match):
         if query.phrase:
-            kind, keys = "p", [phrase_of(query.term)]
+            kind, keys, upper = "p", [phrase_of(query.term)], phrase_of(query.upper)
         else:
-            kind, keys = "w", words_of(query.term)
+            kind, keys, upper = "w", words_of(query.term), " ".join(words_of(query.upper))
         found: set[int] | None = None
         for position, key in enumerate(keys):
             last = position == len(keys) - 1
-            test = _comparison(key, query.relation, query.truncation and last)
+            test = _comparison(key, query.relation, query.truncation and last, upper)
             ids = {i for term, owners in full[kind].items() if test(term) for i in owners}
             found = ids if found is None else found & ids
         return found or set()
@@ -79,9 +79,13 @@ def expected_ids(full: Full, query: q.Query) -> set[int]:
     return left | right if isinstance(query, Or) else left - right
 
 
-def _comparison(key: str, relation: Relation, truncated: bool) -> Callable[[str], bool]:
+def _comparison(
+    key: str, relation: Relation, truncated: bool, upper: str
+) -> Callable[[str], bool]:
     if truncated:
         return lambda term: term.startswith(key)
+    if relation == Relation.WITHIN:
+        return lambda term: key <= term <= upper
     return {
         Relation.LESS: lambda term: term < key,
         Relation.LESS_OR_EQUAL: lambda term: term <= key,
@@ -106,8 +110,11 @@ def queries(full: Full, stored: dict[int, Record]) -> list[q.Query]:
     leaves += [Match("any", phrase, phrase=True) for phrase in phrases[:: len(phrases) // 25]]
     leaves += [Match("any", word[:3], truncation=True) for word in picked[::4]]
     leaves += [Match("any", phrase[:5], phrase=True, truncation=True) for phrase in phrases[::97]]
-    leaves += [Match("any", words[len(words) // 2], relation=r) for r in Relation]
-    leaves += [Match("any", phrases[len(phrases) // 3], phrase=True, relation=r) for r in Relation]
+    middle, third = words[len(words) // 2], phrases[len(phrases) // 3]
+    upper = next(w for w in words[len(words) * 2 // 3 :] if words_of(w) == [w])  # one word
+    leaves += [Match("any", middle, relation=r, upper=upper) for r in Relation]
+    leaves += [Match("any", third, phrase=True, relation=r, upper=phrases[len(phrases) // 2])
+               for r in Relation]  # fmt: skip
     leaves += [
         Match("any", "Навоий"),
         Match("any", "Navoiy"),

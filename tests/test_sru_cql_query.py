@@ -24,6 +24,8 @@ def compact(query: ModelQuery) -> str:
     if isinstance(query, Match):
         term = query.term.replace("*", "\\*")
         term = f'"{term}"' if query.phrase else term
+        if query.relation == Relation.WITHIN:
+            return f"{query.index} within {query.term}..{query.upper}"
         relation = ":" if query.relation == Relation.EQUAL else str(query.relation)
         return f"{query.index}{relation}{term}{'*' if query.truncation else ''}"
     if isinstance(query, Ids):
@@ -66,7 +68,9 @@ SPEC_EXAMPLES: list[tuple[str, str]] = [
     ("ribs prox/distance>0/unit=paragraph chevrons", "diagnostic 39"),
     ("dc.title any fish prox/unit=word/distance>3 dc.title any squirrel", "diagnostic 39"),
     # Multiple dimensions
-    ('date within "2002 2005"', "(date>=2002 AND date<=2005)"),
+    ('date within "2002 2005"', "date within 2002..2005"),
+    ('date within "2005 2002"', "date within 2002..2005"),  # was >=2005 and <=2002: nothing
+    ('date within "2005 20x2"', "date within 2005..20x2"),  # refused (36) when evaluated
     ("dateRange encloses 2003", "diagnostic 16"),
     ("dc.date encloses 2003", "diagnostic 19"),
     # Relevance (answered unranked) and other relation modifiers

@@ -218,6 +218,9 @@ def test_a_scan_response_position_from_0_to_the_terms_asked_for_plus_1(
         ({"query": 'dc.date < "abc"'}, "36", "not a year: abc"),
         ({"query": "dc.date >= 1990-05"}, "36", "not a year: 1990-05"),
         ({"query": 'dc.date within "abc 2000"'}, "36", "not a year: abc"),
+        # a range needs two ends: 22 said that dc.date takes no within at all
+        ({"query": 'dc.date within "2000"'}, "36", "within '2000'"),
+        ({"query": 'dc.title within "a b c"'}, "36", "within 'a b c'"),
         # 2003 in Arabic-Indic digits was compared as text with the index's ASCII years: every
         # record was before it, and none after
         ({"query": f"dc.date <= {YEAR_2003}"}, "36", f"not a year: {YEAR_2003}"),
@@ -260,6 +263,19 @@ def test_equality_on_date_takes_any_term(target: int) -> None:
         root = get(target, version="1.2", operation="searchRetrieve", query=query)
         assert root.find(".//{*}diagnostic") is None
         assert text(root, "numberOfRecords") == count
+
+
+def test_within_takes_its_bounds_in_either_order(target: int) -> None:
+    """CQL's within names the range between its two ends: "2010 2000" found nothing (years >=
+    2010 and <= 2000), silently."""
+    def count(query: str) -> str | None:
+        root = get(target, version="1.2", operation="searchRetrieve", query=query)
+        assert root.find(".//{*}diagnostic") is None
+        return text(root, "numberOfRecords")
+
+    assert count('dc.date within "1991 1996"') == count('dc.date within "1996 1991"') == "2"
+    # one word of the title from mir to mir, not a word >= mir and a word <= mir (6 records)
+    assert count('dc.title within "mir mir"') == count("dc.title = mir") == "1"
 
 
 def test_unsupported_version_and_packing(target: int, schemas: dict[str, etree.XMLSchema]) -> None:

@@ -24,6 +24,10 @@ def translate(pqf: str) -> object:
         ('@attr 1=4 @attr 4=1 "a b"', Match("title", "a b", phrase=True)),
         ("@attr 1=4 @attr 3=1 @attr 5=1 ab", Match("title", "ab", phrase=True, truncation=True)),
         ("@attr 1=4 @attr 6=3 ab", Match("title", "ab", phrase=True)),
+        # first in field, incomplete subfield: the field begins with the phrase
+        ("@attr 1=4 @attr 3=1 ab", Match("title", "ab", phrase=True, leading=True)),
+        ("@attr 1=4 @attr 3=2 @attr 4=1 ab", Match("title", "ab", phrase=True, leading=True)),
+        ("@attr 1=4 @attr 3=1 @attr 6=3 ab", Match("title", "ab", phrase=True)),
         ("@attr 1=4 @attr 4=6 ab", Match("title", "ab")),
         ("@attr 1=31 @attr 2=5 @attr 4=4 1990", Match("date", "1990", relation=Relation.GREATER)),
         ("@attr 1=4 @attr 2=102 ab", Match("title", "ab")),

@@ -11,7 +11,7 @@ is silently dropped. The mapping is the README's SRU profile; in short:
   for the whole field (or its first subfield) as a phrase (the index keeps no word positions,
   so a phrase is what Z39.50's structure 1 finds too); ``<``..``>=`` compare one term (on
   ``dc.date`` a year; the search answers 36 for any other term);
-  ``within "a b"`` is ``>= a and <= b``;
+  ``within "a b"`` asks for one term from a to b (or b to a), both included;
 - a term ending in an unescaped ``*`` is right-truncated;
 - ``cql.resultSetId = id`` names an earlier result set.
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from catalog import search_index as ix
-from catalog.query import And, AndNot, Ids, Match, Or, Relation
+from catalog.query import And, AndNot, Ids, Match, Or, Relation, within
 from catalog.query import Query as ModelQuery
 from protocols.cql import Modifier, Node, Query, SearchClause, SortSpec
 from protocols.cql import Relation as CqlRelation
@@ -152,9 +152,8 @@ def _match(index: str, kind: str, term: str, *, masked: bool) -> ModelQuery:
         if kind == _WITHIN:
             bounds = text.split()
             if len(bounds) != 2:
-                raise SearchError(Condition.UNSUPPORTED_COMBINATION, f"within {term!r}")
-            return And(Match(index, bounds[0], relation=Relation.GREATER_OR_EQUAL),
-                       Match(index, bounds[1], relation=Relation.LESS_OR_EQUAL))  # fmt: skip
+                raise SearchError(Condition.TERM_INVALID_FORMAT, f"within {term!r}")
+            return within(index, *bounds)
         return Match(index, text, relation=_ORDER[kind])
     words = text.split()
     if kind == _ANY and len(words) > 1:

@@ -106,7 +106,12 @@ def match_of(term: Term) -> Match:
     if anchored and not phrase and index not in ix.KEYED:
         # First-in-field and complete field/subfield need whole-field terms; a word cannot.
         raise SearchError(Condition.UNSUPPORTED_COMBINATION, "position/completeness with word")
-    return Match(index, term.term, phrase, _TRUNCATIONS[truncation_value], relation)
+    truncation = _TRUNCATIONS[truncation_value]
+    # First in field/subfield, the subfield incomplete: the field begins with the phrase.
+    leading = (position != bib1.Position.ANY_POSITION_IN_FIELD and phrase and not truncation
+               and completeness == bib1.Completeness.INCOMPLETE_SUBFIELD
+               and relation == Relation.EQUAL)  # fmt: skip
+    return Match(index, term.term, phrase, truncation, relation, leading=leading)
 
 
 def scan_start_of(term: Term) -> tuple[str, bool]:

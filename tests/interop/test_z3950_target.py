@@ -68,6 +68,11 @@ SEARCHES: list[tuple[str, set[str]]] = [
     ("@attr 1=4 @attr 4=1 tarixi", set()),
     ("@attr 1=4 @attr 4=2 tarixi", {"uz-history-cyr", "uz-history-lat"}),
     ('@attr 1=4 @attr 4=1 "heritage of central asia"', {"en-heritage"}),
+    # First in field: the title begins with the words (it was the whole title), 6=3 the whole
+    ("@attr 1=4 @attr 3=1 voyna", {"ru-tolstoy"}),
+    ('@attr 1=4 @attr 3=1 @attr 4=1 "voyna i"', {"ru-tolstoy"}),
+    ("@attr 1=4 @attr 3=1 @attr 6=3 voyna", set()),
+    ("@attr 1=4 @attr 3=1 voyn", set()),
     # Right truncation
     ("@attr 1=4 @attr 5=1 ozbek", OZBEKISTON),
     ("@attr 1=4 @attr 5=100 ozbek", set()),

@@ -46,7 +46,9 @@ CLOSE_FINISHED, CLOSE_SYSTEM_PROBLEM, CLOSE_PROTOCOL_ERROR = 0, 2, 6
 CLOSE_RESOURCES, CLOSE_LACK_OF_ACTIVITY = 4, 7
 PRESENT_SUCCESS, PRESENT_PARTIAL_MESSAGE_SIZE, PRESENT_PARTIAL_RESOURCES = 0, 2, 4
 PRESENT_FAILURE = 5
-SCAN_SUCCESS, SCAN_FAILURE = 0, 6
+SCAN_SUCCESS, SCAN_PARTIAL_END_OF_LIST, SCAN_FAILURE = 0, 5, 6
+"""Scan statuses; partial-5: fewer terms than asked for, the index's list having run out before
+(or after) the start term, as YAZ's server says it."""
 SORT_SUCCESS, SORT_FAILURE = 0, 2
 DELETE_SUCCESS, DELETE_NO_SUCH_SET, DELETE_NOT_ALL = 0, 1, 9
 RESULT_SET_NONE = 3
@@ -378,7 +380,7 @@ class Session:
         entries = [("termInfo", _term_info(entry)) for entry in page.entries]
         return "scanResponse", {
             "stepSize": 0,
-            "scanStatus": SCAN_SUCCESS,
+            "scanStatus": SCAN_SUCCESS if len(entries) >= number else SCAN_PARTIAL_END_OF_LIST,
             "numberOfEntriesReturned": len(entries),
             "positionOfTerm": page.position,
             "entries": {"entries": entries},

@@ -402,3 +402,12 @@ def test_brief_records_keep_the_880s_of_the_fields_they_keep(tmp_path: Path) -> 
         assert re.search(rf"^880 .*\$6 \d{{3}}-{link[4:6]}/", brief, re.M), brief
     assert "650" not in brief and "650-" not in brief
     assert "Navoiy, Alisher" in brief and "Xamsa :" in brief
+
+
+def test_scan_past_the_end_of_the_index_is_partial_5(yaz) -> None:  # type: ignore[no-untyped-def]
+    """Fewer terms than asked for, the title index having run out, is scanStatus partial-5 as
+    YAZ's server says it; it was success. As many as asked for is success."""
+    output = yaz("scansize 50", "scan @attr 1=4 tarixi", "scansize 2", "scan @attr 1=4 tarixi")
+    short, full = output.split("query: ")[1:]
+    assert "4 entries, position=1\nScan returned code 5\n" in short
+    assert "2 entries, position=1\n" in full and "Scan returned code" not in full

@@ -161,10 +161,10 @@ def crosswalk_for(namespace: str) -> Callable[[etree._Element], Record]:
 def to_marc(metadata: etree._Element, unimarc: bool = False) -> Record:
     """The MARC21 record for one metadata element (``unimarc``: a MARCXML record whose content
     is UNIMARC, converted); raises IngestError with the reason."""
-    return _noted_marc(metadata, unimarc).record
+    return noted_marc(metadata, unimarc).record
 
 
-def _noted_marc(metadata: etree._Element, unimarc: bool) -> Noted:
+def noted_marc(metadata: etree._Element, unimarc: bool) -> Noted:
     """:func:`to_marc`, with what the UNIMARC conversion had no place for."""
     record = _crosswalked(metadata)
     return unimarc_converted(record) if unimarc else Noted(_valid(record), ())
@@ -187,15 +187,10 @@ def from_unimarc(read: Callable[[bytes], Record], data: bytes) -> Noted:
     return unimarc_converted(read(data))
 
 
-def marc21_of_unimarc(record: Record) -> Record:
-    """``record``, UNIMARC, converted to MARC21 (:func:`crosswalks.unimarc.to_marc21`);
-    raises IngestError with the reason."""
-    return unimarc_converted(record).record
-
-
 def unimarc_converted(record: Record) -> Noted:
-    """:func:`marc21_of_unimarc`, with the lines of what had no place in MARC21 as its notes
-    (``"899 $a: NLR"``: :attr:`crosswalks.unimarc.UnimarcResult.unmapped`)."""
+    """``record``, UNIMARC, converted to MARC21 (:func:`crosswalks.unimarc.to_marc21`), with
+    the lines of what had no place in MARC21 as its notes (``"899 $a: NLR"``:
+    :attr:`crosswalks.unimarc.UnimarcResult.unmapped`); raises IngestError with the reason."""
     try:
         converted = to_marc21(record)
     except NotConverted as error:
@@ -442,7 +437,7 @@ def _marc_of(item: Harvested, unimarc: bool) -> tuple[Noted, str, bytes]:
     if item.metadata is None:
         raise IngestError("record without metadata")
     namespace = etree.QName(item.metadata).namespace or ""
-    return (_noted_marc(item.metadata, unimarc), item.format or namespace,
+    return (noted_marc(item.metadata, unimarc), item.format or namespace,
             etree.tostring(item.metadata))  # fmt: skip
 
 

@@ -7,7 +7,8 @@ import; the import goes through the one ingest path into the source named after 
 address (``z3950:HOST:PORT/DB`` as ``koprik z3950 --import`` names it, ``sru:HOST[:PORT]/PATH``).
 A target whose ``crosswalk`` says its MARC records are UNIMARC is asked for record syntax
 UNIMARC (Z39.50); its records are previewed converted to MARC21 by the function ingest converts
-them with (:func:`harvester.ingest.marc21_of_unimarc`), and imported converted by ingest.
+them with (:func:`harvester.ingest.unimarc_converted`), with what the conversion left out, and
+imported converted by ingest.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from harvester.ingest import (
     IngestError,
     IngestTarget,
     ingest,
-    marc21_of_unimarc,
+    noted_marc,
     to_marc,
+    unimarc_converted,
 )
 from harvester.sru_client import SruClient
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
@@ -67,6 +69,9 @@ class Found:
     title: str
     author: str
     mrk: str
+    left_out: tuple[str, ...] = ()
+    """What the target's record had with no place in MARC21 (a UNIMARC target's), one line a
+    field or subfield, as ``koprik import --format unimarc`` reports it."""
 
 
 @dataclass
@@ -115,9 +120,11 @@ def cql_query(terms: dict[str, str]) -> str | None:
     return " and ".join(parts) or None
 
 
-def _preview(target: str, position: int, record: Record) -> Found:
+def _preview(
+    target: str, position: int, record: Record, left_out: tuple[str, ...] = ()
+) -> Found:
     return Found(target, position, record.title or "(no title)", record.author or "",
-                 record_to_mrk(record))
+                 record_to_mrk(record), left_out)
 
 
 def _problem(target: str, position: int, text: str) -> Found:
@@ -148,11 +155,13 @@ def _z3950_found(target: CopyTarget, retrieved: RetrievedRecord, expected: str |
         record = decode_usmarc(retrieved.data, expected, bool(target.crosswalk))
     except ValueError as error:
         return _problem(target.name, retrieved.position, f"unreadable: {error}")
+    if not target.crosswalk:
+        return _preview(target.name, retrieved.position, record)
     try:
-        converted = marc21_of_unimarc(record) if target.crosswalk else record
+        converted, left_out = unimarc_converted(record)
     except IngestError as error:
         return _problem(target.name, retrieved.position, str(error))
-    return _preview(target.name, retrieved.position, converted)
+    return _preview(target.name, retrieved.position, converted, left_out)
 
 
 async def _search_z3950(target: CopyTarget, query: str, timeout: float, result: TargetResult
@@ -208,8 +217,8 @@ async def _search_sru(target: CopyTarget, query: str, timeout: float, result: Ta
             result.records.append(_problem(target.name, position, found.error or "no data"))
             continue
         try:
-            record = to_marc(found.data, bool(target.crosswalk))
-            result.records.append(_preview(target.name, position, record))
+            record, left_out = noted_marc(found.data, bool(target.crosswalk))
+            result.records.append(_preview(target.name, position, record, left_out))
         except IngestError as error:
             result.records.append(_problem(target.name, position, str(error)))
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from config.settings import CopyTarget
+from crosswalks.unimarc import to_marc21
 from koprik.dashboard.copy_targets import cql_query, fetch_one, search_target, store
 from provider.keys import CATALOG
 from tests.conftest import DATA
@@ -114,6 +115,9 @@ async def test_a_target_of_unimarc_records_is_copied_from_as_marc21(
     assert "Собрание сочинений : В 2 т. / · Бабель, И. Э." in page
     assert "=245  10$aСобрание сочинений :$bВ 2 т. /$cИсаак Бабель." in page
     assert "=200  " not in page  # previewed as MARC21, not as UNIMARC
+    (babel,) = [r for r in unimarc_records() if r["001"].data == "RU\\NLR\\bibl\\340011"]
+    left_out = to_marc21(babel).unmapped  # what koprik import --format unimarc reports
+    assert left_out and re.findall(r'<li><code>(.*?)</code></li>', page) == left_out
     (form,) = re.findall(r'<form method="post" action="/copy/import">(.*?)</form>', raw, re.S)
     imported = await client.post("/copy/import", allow_redirects=False, data={
         name: html.unescape(value)
@@ -135,6 +139,9 @@ async def test_an_sru_target_of_unimarc_in_marcxml_is_copied_from_as_marc21(tmp_
             assert result.error is None and result.hits == 81 and len(result.records) == 10
             assert all("=245  " in found.mrk and "=200  " not in found.mrk
                        for found in result.records)  # fmt: skip
+            left_out = {tuple(to_marc21(record).unmapped) for record in unimarc_records()}
+            assert all(found.left_out in left_out for found in result.records)
+            assert any(found.left_out for found in result.records)
             fetched = await fetch_one(target, result.query, 3, 10.0)
         local = store(catalog, fetched, 1 << 20)
         (identifier,) = stored(catalog, fetched.source)

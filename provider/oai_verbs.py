@@ -186,9 +186,13 @@ class OaiResponder:
                                       at_most=self.max_list_count)  # fmt: skip
         else:
             size = len(page)
-        if size is not None:
+        if size is not None and not more:
+            # The last page knows the list's size: the count taken at its first page also held
+            # records that have since left it (changed after an until, or out of the set).
+            size = cursor + len(page)
+        elif size is not None:
             # The count is taken once; records changed since then are listed again at the end.
-            size = max(size, cursor + len(page) + (1 if more else 0))
+            size = max(size, cursor + len(page) + 1)
         items: list[bytes] = []
         if verb == "ListRecords":
             for entry in served:

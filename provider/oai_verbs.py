@@ -176,6 +176,13 @@ class OaiResponder:
         if not served:
             if set_spec is not None and not self.catalog.list_sets():
                 raise NoSetHierarchy("the collection has no sets yet")
+            if resumed:
+                # The schema wants a record or header before any token, so an empty rest of a
+                # list can only be noRecordsMatch; its message says that the list ends here.
+                raise NoRecordsMatch(
+                    f"the list ends here: the records after its first {resumed.cursor} have "
+                    "changed since the previous page and no longer match"
+                )
             raise NoRecordsMatch()
         cursor = passed + (resumed.cursor if resumed else 0)
         size: int | None

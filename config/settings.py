@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocols.oaipmh import EMAIL
 from protocols.oaipmh.arguments import SYNTAX
 
 CONFIG_ENV = "KOPRIK_CONFIG"
@@ -342,6 +343,19 @@ class DashboardSettings:
     targets: list[CopyTarget] = field(default_factory=list)
 
 
+def _check_admin_email(addresses: list[str], origin: str) -> None:
+    """Identify has one ``adminEmail`` or more, each of the OAI-PMH schema's emailType: an
+    Identify without one, or with another string, is not a valid response."""
+    if not addresses:
+        raise ConfigError(f"{origin}: repository.admin_email: expected at least one e-mail address")
+    for index, address in enumerate(addresses):
+        if EMAIL.fullmatch(address) is None:
+            raise ConfigError(
+                f"{origin}: repository.admin_email[{index}]: expected an e-mail address "
+                f"(name@host.domain), got {address!r}"
+            )
+
+
 def _check_server(server: ServerSettings, origin: str) -> None:
     """Each of ``trusted_proxies`` is an IP address or a network, its host bits zero (a
     ``10.0.0.1/8`` may have meant one address or the whole network: the operator says which)."""
@@ -444,6 +458,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
         raise ConfigError(
             f"{origin}: repository.base_url: expected an http:// or https:// URL, got {base_url!r}"
         )
+    _check_admin_email(settings.repository.admin_email, origin)
     for index, rule in enumerate(settings.sets):
         if rule.rule not in RULES:
             raise ConfigError(

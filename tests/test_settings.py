@@ -121,6 +121,13 @@ def test_dedup_thresholds_are_checked(dedup, message):
         ({"log": {"level": "loud"}}, "log.level: expected one of debug, info, warning, error"),
         ({"repository": {"base_url": "oai.natlib.uz/oai"}}, "repository.base_url: expected an "
                                                             "http:// or https:// URL"),
+        # Identify's adminEmail: one or more, each of the OAI-PMH schema's emailType
+        ({"repository": {"admin_email": []}}, "repository.admin_email: expected at least one "
+                                              "e-mail address"),
+        ({"repository": {"admin_email": ["oai@natlib.uz", "webmaster"]}},
+         "repository.admin_email[1]: expected an e-mail address (name@host.domain), "
+         "got 'webmaster'"),
+        ({"repository": {"admin_email": ["oai @natlib.uz"]}}, "got 'oai @natlib.uz'"),
         # TOML's nan and inf compare with no bound: each is refused as not finite
         ({"dedup": {"title_min": float("nan")}}, "dedup.title_min: expected a finite number, "
                                                  "got nan"),

@@ -26,6 +26,7 @@ from typing import Any
 
 from protocols.oaipmh import EMAIL
 from protocols.oaipmh.arguments import SYNTAX
+from protocols.oaipmh.uri import any_uri
 
 CONFIG_ENV = "KOPRIK_CONFIG"
 DEFAULT_FILE = "koprik.toml"
@@ -457,6 +458,10 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError(
             f"{origin}: repository.base_url: expected an http:// or https:// URL, got {base_url!r}"
+        )
+    if base_url and not any_uri(base_url):  # Identify's baseURL and every <request>
+        raise ConfigError(
+            f"{origin}: repository.base_url: expected a URI (RFC 3986), got {base_url!r}"
         )
     _check_admin_email(settings.repository.admin_email, origin)
     for index, rule in enumerate(settings.sets):

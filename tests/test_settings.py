@@ -121,6 +121,11 @@ def test_dedup_thresholds_are_checked(dedup, message):
         ({"log": {"level": "loud"}}, "log.level: expected one of debug, info, warning, error"),
         ({"repository": {"base_url": "oai.natlib.uz/oai"}}, "repository.base_url: expected an "
                                                             "http:// or https:// URL"),
+        # baseURL (and every response's <request>) is the schema's xs:anyURI
+        ({"repository": {"base_url": "http://oai.natlib.uz:port/oai"}},
+         "repository.base_url: expected a URI (RFC 3986), got 'http://oai.natlib.uz:port/oai'"),
+        ({"repository": {"base_url": "http://[oai.natlib.uz]/oai"}}, "expected a URI"),
+        ({"repository": {"base_url": "https://oai.natlib.uz/%zz"}}, "expected a URI"),
         # Identify's adminEmail: one or more, each of the OAI-PMH schema's emailType
         ({"repository": {"admin_email": []}}, "repository.admin_email: expected at least one "
                                               "e-mail address"),

@@ -344,6 +344,29 @@ class DashboardSettings:
     targets: list[CopyTarget] = field(default_factory=list)
 
 
+def _check_set_spec(spec: str, key: str, origin: str) -> None:
+    """A set ListSets lists must have a setSpec of the schema's syntax (what a harvester can ask
+    for)."""
+    if SYNTAX["set"].fullmatch(spec) is None:
+        raise ConfigError(
+            f"{origin}: {key}: not a valid OAI-PMH setSpec (letters, digits and -_.!~*'(), "
+            f"parts joined by ':'), got {spec!r}"
+        )
+
+
+def _check_members_set(settings: Settings, origin: str) -> None:
+    """The set of union members' spec: valid, and of no ``[[sets]]`` family (ListSets would
+    list it twice and a harvest of that set would get the members instead)."""
+    spec = settings.union.members_set
+    _check_set_spec(spec, "union.members_set", origin)
+    for rule in settings.sets:
+        if spec == rule.spec or spec.startswith(f"{rule.spec}:"):
+            raise ConfigError(
+                f"{origin}: union.members_set: {spec!r} is in the family of the sets "
+                f"{rule.spec!r}"
+            )
+
+
 def _check_admin_email(addresses: list[str], origin: str) -> None:
     """Identify has one ``adminEmail`` or more, each of the OAI-PMH schema's emailType: an
     Identify without one, or with another string, is not a valid response."""
@@ -470,11 +493,8 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
-        if SYNTAX["set"].fullmatch(rule.spec) is None:  # what a harvester could ask for
-            raise ConfigError(
-                f"{origin}: sets[{index}].spec: not a valid OAI-PMH setSpec (letters, digits "
-                f"and -_.!~*'(), parts joined by ':'), got {rule.spec!r}"
-            )
+        _check_set_spec(rule.spec, f"sets[{index}].spec", origin)
+    _check_members_set(settings, origin)
     _check_sources(settings, origin)
     _check_server(settings.server, origin)
     _check_dashboard(settings.dashboard, origin)

@@ -126,6 +126,11 @@ def test_dedup_thresholds_are_checked(dedup, message):
          "repository.base_url: expected a URI (RFC 3986), got 'http://oai.natlib.uz:port/oai'"),
         ({"repository": {"base_url": "http://[oai.natlib.uz]/oai"}}, "expected a URI"),
         ({"repository": {"base_url": "https://oai.natlib.uz/%zz"}}, "expected a URI"),
+        ({"union": {"serve_members": True, "members_set": "union members"}},
+         "union.members_set: not a valid OAI-PMH setSpec (letters, digits and -_.!~*'(), parts "
+         "joined by ':'), got 'union members'"),
+        ({"union": {"serve_members": True, "members_set": "lang:mem"}},
+         "union.members_set: 'lang:mem' is in the family of the sets 'lang'"),
         # Identify's adminEmail: one or more, each of the OAI-PMH schema's emailType
         ({"repository": {"admin_email": []}}, "repository.admin_email: expected at least one "
                                               "e-mail address"),

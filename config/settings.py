@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocols.oaipmh import EMAIL
 from protocols.oaipmh.arguments import SYNTAX
+from protocols.oaipmh.uri import any_uri
 
 CONFIG_ENV = "KOPRIK_CONFIG"
 DEFAULT_FILE = "koprik.toml"
@@ -342,6 +344,42 @@ class DashboardSettings:
     targets: list[CopyTarget] = field(default_factory=list)
 
 
+def _check_set_spec(spec: str, key: str, origin: str) -> None:
+    """A set ListSets lists must have a setSpec of the schema's syntax (what a harvester can ask
+    for)."""
+    if SYNTAX["set"].fullmatch(spec) is None:
+        raise ConfigError(
+            f"{origin}: {key}: not a valid OAI-PMH setSpec (letters, digits and -_.!~*'(), "
+            f"parts joined by ':'), got {spec!r}"
+        )
+
+
+def _check_members_set(settings: Settings, origin: str) -> None:
+    """The set of union members' spec: valid, and of no ``[[sets]]`` family (ListSets would
+    list it twice and a harvest of that set would get the members instead)."""
+    spec = settings.union.members_set
+    _check_set_spec(spec, "union.members_set", origin)
+    for rule in settings.sets:
+        if spec == rule.spec or spec.startswith(f"{rule.spec}:"):
+            raise ConfigError(
+                f"{origin}: union.members_set: {spec!r} is in the family of the sets "
+                f"{rule.spec!r}"
+            )
+
+
+def _check_admin_email(addresses: list[str], origin: str) -> None:
+    """Identify has one ``adminEmail`` or more, each of the OAI-PMH schema's emailType: an
+    Identify without one, or with another string, is not a valid response."""
+    if not addresses:
+        raise ConfigError(f"{origin}: repository.admin_email: expected at least one e-mail address")
+    for index, address in enumerate(addresses):
+        if EMAIL.fullmatch(address) is None:
+            raise ConfigError(
+                f"{origin}: repository.admin_email[{index}]: expected an e-mail address "
+                f"(name@host.domain), got {address!r}"
+            )
+
+
 def _check_server(server: ServerSettings, origin: str) -> None:
     """Each of ``trusted_proxies`` is an IP address or a network, its host bits zero (a
     ``10.0.0.1/8`` may have meant one address or the whole network: the operator says which)."""
@@ -444,17 +482,19 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
         raise ConfigError(
             f"{origin}: repository.base_url: expected an http:// or https:// URL, got {base_url!r}"
         )
+    if base_url and not any_uri(base_url):  # Identify's baseURL and every <request>
+        raise ConfigError(
+            f"{origin}: repository.base_url: expected a URI (RFC 3986), got {base_url!r}"
+        )
+    _check_admin_email(settings.repository.admin_email, origin)
     for index, rule in enumerate(settings.sets):
         if rule.rule not in RULES:
             raise ConfigError(
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
-        if SYNTAX["set"].fullmatch(rule.spec) is None:  # what a harvester could ask for
-            raise ConfigError(
-                f"{origin}: sets[{index}].spec: not a valid OAI-PMH setSpec (letters, digits "
-                f"and -_.!~*'(), parts joined by ':'), got {rule.spec!r}"
-            )
+        _check_set_spec(rule.spec, f"sets[{index}].spec", origin)
+    _check_members_set(settings, origin)
     _check_sources(settings, origin)
     _check_server(settings.server, origin)
     _check_dashboard(settings.dashboard, origin)

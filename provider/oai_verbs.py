@@ -176,6 +176,13 @@ class OaiResponder:
         if not served:
             if set_spec is not None and not self.catalog.list_sets():
                 raise NoSetHierarchy("the collection has no sets yet")
+            if resumed:
+                # The schema wants a record or header before any token, so an empty rest of a
+                # list can only be noRecordsMatch; its message says that the list ends here.
+                raise NoRecordsMatch(
+                    f"the list ends here: the records after its first {resumed.cursor} have "
+                    "changed since the previous page and no longer match"
+                )
             raise NoRecordsMatch()
         cursor = passed + (resumed.cursor if resumed else 0)
         size: int | None
@@ -186,9 +193,13 @@ class OaiResponder:
                                       at_most=self.max_list_count)  # fmt: skip
         else:
             size = len(page)
-        if size is not None:
+        if size is not None and not more:
+            # The last page knows the list's size: the count taken at its first page also held
+            # records that have since left it (changed after an until, or out of the set).
+            size = cursor + len(page)
+        elif size is not None:
             # The count is taken once; records changed since then are listed again at the end.
-            size = max(size, cursor + len(page) + (1 if more else 0))
+            size = max(size, cursor + len(page) + 1)
         items: list[bytes] = []
         if verb == "ListRecords":
             for entry in served:

@@ -101,3 +101,71 @@ async def test_harvest_during_updates(
         **{PREFIX + i: None for i in updated},
         **{PREFIX + i: "deleted" for i in deleted},
     }
+
+
+async def test_last_page_says_the_size_of_a_list_that_shrank(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog
+) -> None:
+    """Records changed during a harvest bounded by ``until`` leave the list (their datestamp is
+    now later): the last page's completeListSize is the number of records the list had, not
+    the first page's count."""
+    records = list(demo_records(RECORDS, seed=11))
+    with catalog.writer() as writer:
+        writer.now = int(time.time()) - 3600
+        for record in records:
+            writer.put(record)
+    settings = dataclasses.replace(settings, oai=dataclasses.replace(settings.oai, page_size=PAGE))
+    client = await aiohttp_client(init_app(settings, catalog))
+
+    async def page(**params: str) -> etree._Element:
+        response = await client.get("/oai", params=params)
+        root = etree.fromstring(await response.read(), PARSER)
+        assert SCHEMA.validate(root), SCHEMA.error_log
+        return root
+
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    root = await page(verb="ListIdentifiers", metadataPrefix="oai_dc", until=until)
+    first = root.find("o:ListIdentifiers/o:resumptionToken", NS)
+    assert first is not None and int(first.get("completeListSize")) == RECORDS
+    seen = root.xpath("//o:header/o:identifier/text()", namespaces=NS)
+    later = [r for r in records if PREFIX + r["001"].data not in seen][:3]
+    await asyncio.to_thread(change, catalog, later, [])
+    token = first
+    while token is not None and token.text:
+        root = await page(verb="ListIdentifiers", resumptionToken=token.text)
+        seen += root.xpath("//o:header/o:identifier/text()", namespaces=NS)
+        token = root.find("o:ListIdentifiers/o:resumptionToken", NS)
+    assert len(seen) == len(set(seen)) == RECORDS - 3
+    assert token is not None and int(token.get("completeListSize")) == RECORDS - 3
+    assert int(token.get("cursor")) + len(root.xpath("//o:header", namespaces=NS)) == RECORDS - 3
+
+
+async def test_a_list_whose_rest_left_it_ends_with_no_records_match_saying_so(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog
+) -> None:
+    """The one record past the first page is deleted during a harvest bounded by ``until``:
+    the token's page is noRecordsMatch (the schema has no empty page), and says why."""
+    records = list(demo_records(PAGE + 1, seed=11))
+    with catalog.writer() as writer:
+        writer.now = int(time.time()) - 3600
+        for record in records:
+            writer.put(record)
+    settings = dataclasses.replace(settings, oai=dataclasses.replace(settings.oai, page_size=PAGE))
+    client = await aiohttp_client(init_app(settings, catalog))
+
+    async def page(**params: str) -> etree._Element:
+        response = await client.get("/oai", params=params)
+        root = etree.fromstring(await response.read(), PARSER)
+        assert SCHEMA.validate(root), SCHEMA.error_log
+        return root
+
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    root = await page(verb="ListIdentifiers", metadataPrefix="oai_dc", until=until)
+    token = root.findtext("o:ListIdentifiers/o:resumptionToken", namespaces=NS)
+    assert token and len(root.xpath("//o:header", namespaces=NS)) == PAGE
+    await asyncio.to_thread(change, catalog, [], [records[-1]["001"].data])
+    root = await page(verb="ListIdentifiers", resumptionToken=token)
+    assert root.find("o:error", NS).get("code") == "noRecordsMatch"
+    assert f"the list ends here: the records after its first {PAGE}" in root.findtext(
+        "o:error", namespaces=NS
+    )

@@ -121,6 +121,23 @@ def test_dedup_thresholds_are_checked(dedup, message):
         ({"log": {"level": "loud"}}, "log.level: expected one of debug, info, warning, error"),
         ({"repository": {"base_url": "oai.natlib.uz/oai"}}, "repository.base_url: expected an "
                                                             "http:// or https:// URL"),
+        # baseURL (and every response's <request>) is the schema's xs:anyURI
+        ({"repository": {"base_url": "http://oai.natlib.uz:port/oai"}},
+         "repository.base_url: expected a URI (RFC 3986), got 'http://oai.natlib.uz:port/oai'"),
+        ({"repository": {"base_url": "http://[oai.natlib.uz]/oai"}}, "expected a URI"),
+        ({"repository": {"base_url": "https://oai.natlib.uz/%zz"}}, "expected a URI"),
+        ({"union": {"serve_members": True, "members_set": "union members"}},
+         "union.members_set: not a valid OAI-PMH setSpec (letters, digits and -_.!~*'(), parts "
+         "joined by ':'), got 'union members'"),
+        ({"union": {"serve_members": True, "members_set": "lang:mem"}},
+         "union.members_set: 'lang:mem' is in the family of the sets 'lang'"),
+        # Identify's adminEmail: one or more, each of the OAI-PMH schema's emailType
+        ({"repository": {"admin_email": []}}, "repository.admin_email: expected at least one "
+                                              "e-mail address"),
+        ({"repository": {"admin_email": ["oai@natlib.uz", "webmaster"]}},
+         "repository.admin_email[1]: expected an e-mail address (name@host.domain), "
+         "got 'webmaster'"),
+        ({"repository": {"admin_email": ["oai @natlib.uz"]}}, "got 'oai @natlib.uz'"),
         # TOML's nan and inf compare with no bound: each is refused as not finite
         ({"dedup": {"title_min": float("nan")}}, "dedup.title_min: expected a finite number, "
                                                  "got nan"),

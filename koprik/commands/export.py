@@ -19,6 +19,7 @@ from catalog import Catalog
 from catalog.export import Form, count_live, live_records
 from config import load_settings
 from koprik.errors import UserError
+from koprik.output_files import refuse_unwritable
 from koprik.progress import Progress
 from protocols.oaipmh import BadArgument, parse_datestamp, parse_range
 
@@ -49,12 +50,11 @@ def run(args: argparse.Namespace) -> int:
         from_, until = parse_range(args.from_, args.until)
     except BadArgument as error:
         raise UserError(str(error)) from None
-    if args.output is not None and args.output.exists() and not args.output.is_file():
-        # it would be replaced by the file written beside it (a device, as root) or not at all
-        kind = "a folder" if args.output.is_dir() else "not a regular file"
-        raise UserError(f"{args.output}: {kind}; name a file to write")
-    if args.output is not None and not args.output.parent.is_dir():
-        raise UserError(f"-o {args.output}: no such folder {args.output.parent}")
+    if args.output is not None:
+        refuse_unwritable(args.output)
+        if args.output.exists() and not args.output.is_file():
+            # it would be replaced by the file written beside it (a device, as root)
+            raise UserError(f"{args.output}: not a regular file; name a file to write")
     name = args.format or ("marcxml" if args.output and args.output.suffix == ".xml" else "marc21")
     form = FORMATS[name]
     settings = load_settings(args.config)

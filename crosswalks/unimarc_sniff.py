@@ -58,6 +58,14 @@ def looks_unimarc(head: bytes) -> bool:
     return "unimarc" in votes and "marc21" not in votes
 
 
+def looks_marc21(head: bytes) -> bool:
+    """Whether ISO 2709 ``head`` holds MARC21 records by the rule of this module (one at least,
+    and no UNIMARC one): what ``koprik import --format unimarc`` refuses, as converting them
+    would replace stored records with ones without a title."""
+    votes = [_flavour(record) for record in _records(head)]
+    return "marc21" in votes and "unimarc" not in votes
+
+
 def detected(option: str) -> str:
     """What ``koprik crosswalk`` and ``koprik import`` say of an input :func:`looks_unimarc`
     took for UNIMARC/RUSMARC; ``option`` is theirs that names the format."""

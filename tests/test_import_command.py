@@ -308,6 +308,29 @@ def test_marc21_file_is_not_taken_for_unimarc(tmp_path):
     assert result.returncode == 0 and "UNIMARC" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("named", ["unimarc", "rusmarc"])
+def test_marc21_named_unimarc_is_refused_and_the_stored_records_kept(tmp_path, named):
+    """Converted as UNIMARC, MARC21 records had no title: a second import of the catalogue's
+    own file with --format unimarc replaced all of them ("0 added, N updated")."""
+    path = MARC21 / "test.dat"
+    assert koprik(tmp_path, "import", str(path)).returncode == 0
+    catalog = open_catalog(tmp_path)
+    try:
+        before = [entry.data for entry in catalog.list_entries("marc21", limit=1000)]
+    finally:
+        catalog.close()
+    result = koprik(tmp_path, "import", "--format", named, str(path))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (f"koprik: {path}: MARC21 records (a 245, or an 008 and no 200), "
+                             f"not UNIMARC; drop --format {named}\n")  # fmt: skip
+    catalog = open_catalog(tmp_path)
+    try:
+        assert [entry.data for entry in catalog.list_entries("marc21", limit=1000)] == before
+    finally:
+        catalog.close()
+    assert before and all(b'tag="245"' in (data or b"") for data in before)
+
+
 def test_a_field_longer_than_iso_2709_allows_is_rejected_naming_its_tag(tmp_path):
     source = tmp_path / "huge.mrk"
     source.write_text(

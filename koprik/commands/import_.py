@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             f'[[file_sources]] name = "{args.source}" with its institution_code and name'
         )
     given = FORMAT_ALIASES.get(args.format, args.format)
-    formats = [_format_of(path, given, charset) for path in args.files]  # before any is imported
+    formats = [_format_of(path, given, charset, args.format) for path in args.files]  # first
     rejects_path = args.rejects or Path("var/import-rejects.txt")
     report_path = args.report or Path("var/import-report.txt")
     refuse_overwriting(args.files, [rejects_path, report_path])
@@ -245,20 +245,26 @@ def _open_output(path: Path, option: str, default: bool) -> TextIO:
         raise UserError(f"{named}: cannot be written ({error.strerror})") from None
 
 
-def _format_of(path: Path, given: str | None, charset: str | None) -> str:
-    """The format ``path`` is read in: ``given``, else the one detected from its head; a
-    UserError naming the file when it cannot be imported so (nothing in it looks like a
-    record, a format that is not MARC21, a ``charset`` the format does not take). Every file's
-    is settled before any is imported: a run refused half-way would leave the files before
-    stored and not deduplicated, and no summary said."""
+def _format_of(path: Path, given: str | None, charset: str | None, option: str | None) -> str:
+    """The format ``path`` is read in: ``given`` (named ``--format option``), else the one
+    detected from its head; a UserError naming the file when it cannot be imported so (nothing
+    in it looks like a record, a format that is not MARC21, MARC21 records named UNIMARC, a
+    ``charset`` the format does not take). Every file's is settled before any is imported: a
+    run refused half-way would leave the files before stored and not deduplicated, and no
+    summary said."""
     fmt = given
-    if fmt is None:
+    if fmt is None or fmt == "unimarc":
         try:
             with path.open("rb") as raw:
                 head = raw.read(HEAD_BYTES)
         except OSError as error:
             raise UserError(f"{path}: cannot be read ({error.strerror})") from None
-        fmt = _detected_format(path, head)
+        if fmt is None:
+            fmt = _detected_format(path, head)
+        elif unimarc_sniff.looks_marc21(head):
+            # converted, they would replace the stored records with ones without a title
+            raise UserError(f"{path}: MARC21 records (a 245, or an 008 and no 200), not "
+                            f"UNIMARC; drop --format {option}")  # fmt: skip
     if charset is not None and fmt not in ("marc21", "mrk", "unimarc"):
         raise UserError(f"{path}: {fmt} declares its own encoding; drop --charset")
     if charset == charsets.MARC8 and fmt == "mrk":

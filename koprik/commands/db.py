@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     file = url.database if url.get_backend_name() == "sqlite" else None
     if file not in (None, "", ":memory:") and not Path(file).exists():
         # an upgrade there would make a new, empty catalogue and say it is current
-        raise UserError(f"no catalogue at {file} (database.url): nothing to {args.action}")
+        missing = "it has no revision" if args.action == "current" else f"nothing to {args.action}"
+        raise UserError(f"no catalogue at {file} (database.url): {missing}")
     engine = open_engine(settings.database.url)
     try:
         if args.action == "reindex":

@@ -74,7 +74,9 @@ def test_marcxml_of_one_set_is_valid_against_the_marcxml_schema(exported, tmp_pa
     assert ids == expected and 0 < len(expected) < 24
 
 
-def test_records_changed_since_a_date_to_standard_output(exported, capfdbinary):
+def test_records_changed_since_a_date_to_standard_output(
+    exported, capfdbinary, tmp_path, monkeypatch
+):
     config, catalog = exported
     since = format_datestamp(START + DAY)[:10]
     assert main(["--config", str(config), "export", "--from", since]) == 0
@@ -83,6 +85,10 @@ def test_records_changed_since_a_date_to_standard_output(exported, capfdbinary):
     assert len(ids) == 15  # days two and three (the record deleted then is not exported)
     assert main(["--config", str(config), "export", "--from", since, "--until", since]) == 0
     assert len(_ids_of_marc(capfdbinary.readouterr().out)) == 10
+    # -o - is standard output, as for koprik crosswalk (a file named "-" was written)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--config", str(config), "export", "-o", "-", "--from", since]) == 0
+    assert _ids_of_marc(capfdbinary.readouterr().out) == ids and not Path("-").exists()
 
 
 def test_pages_follow_each_other_without_loss(exported):

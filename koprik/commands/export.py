@@ -4,7 +4,7 @@ All of them, those of one OAI set (``--set lang:uzb``), or those changed within 
 (``--from 2025-01-01``, ``--until``; UTC, a day or ``YYYY-MM-DDThh:mm:ssZ``). Records stream from
 the catalogue a page at a time, with a progress bar on a terminal. A file named with ``-o`` is
 written beside itself first (``FILE.part``) and renamed when complete, so a file of that name is
-always a whole export; without ``-o`` the records go to standard output.
+always a whole export; without ``-o`` (or with ``-o -``) the records go to standard output.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ COLLECTION_END = b"</collection>\n"
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("export", help="write records as ISO 2709 or MARCXML")
-    parser.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    parser.add_argument(
+        "-o", "--output", type=_file_or_stdout, help="file to write (default, or -: stdout)"
+    )
     parser.add_argument(
         "--format", choices=sorted(FORMATS),
         help="marc21 (ISO 2709, UTF-8) or marcxml (default: marcxml for a .xml file, else marc21)",
@@ -40,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--from", dest="from_", metavar="DATE", help="only records changed since")
     parser.add_argument("--until", metavar="DATE", help="only records changed until (inclusive)")
     parser.set_defaults(handler=run)
+
+
+def _file_or_stdout(text: str) -> Path | None:
+    """``-o``'s file; None (standard output) for ``-``, as ``koprik crosswalk`` reads it (a
+    file named ``-`` was written in the working folder)."""
+    return None if text == "-" else Path(text)
 
 
 def run(args: argparse.Namespace) -> int:

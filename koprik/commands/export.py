@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from catalog import Catalog
+from catalog.db import refuse_missing_file
 from catalog.export import Form, count_live, live_records
 from config import load_settings
 from koprik.errors import UserError
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     name = args.format or ("marcxml" if args.output and args.output.suffix == ".xml" else "marc21")
     form = FORMATS[name]
     settings = load_settings(args.config)
+    refuse_missing_file(settings.database.url, "nothing to export")
     catalog = Catalog.open(settings)
     try:
         if args.set_spec is not None and args.set_spec not in dict(catalog.list_sets()):

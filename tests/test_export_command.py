@@ -103,6 +103,12 @@ def test_pages_follow_each_other_without_loss(exported):
     [
         (["--from", "2024-13-01"], "--from='2024-13-01' is not a valid date"),
         (["--from", "yesterday"], "--from='yesterday' is not a datestamp"),
+        # the range's problems were said in OAI-PMH's words alone: "from is later than until"
+        (["--from", "2026-01-02", "--until", "2026-01-01"],
+         "koprik: --from 2026-01-02 --until 2026-01-01: from is later than until\n"),
+        (["--from", "2026-01-01", "--until", "2026-01-02T00:00:00Z"],
+         "koprik: --from 2026-01-01 --until 2026-01-02T00:00:00Z: from and until must have the "
+         "same granularity\n"),
         (["--set", "nonesuch"], "no set 'nonesuch' in the catalogue"),
         # the path given and its folder, not the working copy beside it (x.mrc.part)
         (["-o", "/nonexistent-folder/dir/x.mrc"],

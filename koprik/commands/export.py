@@ -56,9 +56,12 @@ def run(args: argparse.Namespace) -> int:
         for option, value in (("--from", args.from_), ("--until", args.until)):
             if value is not None:
                 parse_datestamp(value, option)  # so that the message names the option
-        from_, until = parse_range(args.from_, args.until)
     except BadArgument as error:
         raise UserError(str(error)) from None
+    try:
+        from_, until = parse_range(args.from_, args.until)
+    except BadArgument as error:  # OAI-PMH's words ("from is later than until"): name ours
+        raise UserError(f"--from {args.from_} --until {args.until}: {error}") from None
     if args.output is not None:
         refuse_unwritable(args.output)
         if args.output.exists() and not args.output.is_file():

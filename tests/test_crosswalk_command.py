@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -104,6 +107,33 @@ def test_output_to_dash_is_stdout_and_writes_no_reject_file(tmp_path: Path) -> N
     assert result.returncode == 2
     assert b"3 more rejects" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_run_leaves_the_output_it_would_replace_whole(tmp_path: Path) -> None:
+    """-o OUT is written beside itself and renamed when complete: a ^C emptied an earlier OUT
+    (opened for writing at once) and left it half written."""
+    out = tmp_path / "out.xml"
+    koprik("--to", "marcxml", MARC21 / "test.dat", "-o", out).check_returncode()
+    before = out.read_bytes()
+    command = [sys.executable, "-m", "koprik", "crosswalk", "--to", "marcxml", "-o", str(out)]
+    # records come on a pipe kept open: the run is under way when it is interrupted
+    running = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                               cwd=tmp_path, start_new_session=True)  # fmt: skip
+    assert running.stdin is not None
+    running.stdin.write((MARC21 / "test.dat").read_bytes())
+    running.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "out.xml.part").exists() and out.read_bytes() == before:
+        assert time.monotonic() < deadline and running.poll() is None
+        time.sleep(0.05)
+    os.killpg(running.pid, signal.SIGINT)
+    _, err = running.communicate(timeout=60)
+    assert running.returncode == 130 and err.endswith(b"koprik: interrupted\n"), err
+    assert out.read_bytes() == before
+    assert not (tmp_path / "out.xml.part").exists()
+    result = koprik("--to", "marcxml", MARC21 / "test.dat", MARC21 / "test.dat", "-o", out)
+    assert result.returncode == 0 and not (tmp_path / "out.xml.part").exists()
+    assert out.read_bytes().count(b"<record") == 2 * before.count(b"<record")
 
 
 def test_check_reports_each_problem_with_record_and_field() -> None:

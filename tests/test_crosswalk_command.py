@@ -536,6 +536,25 @@ def test_marc21_iso2709_stays_marc21() -> None:
     assert result.stdout == koprik("--from", "marc21", "--to", "mrk", MARC21 / "test.dat").stdout
 
 
+@pytest.mark.parametrize("named", ["unimarc", "rusmarc"])
+def test_marc21_named_unimarc_is_an_unreadable_input_and_the_others_converted(
+    named: str, tmp_path: Path
+) -> None:
+    """Converted as UNIMARC, MARC21 records came out without a title, exit status 0."""
+    unimarc = DATA / "unimarc" / "TEST1.ISO"
+    out = tmp_path / "out.xml"
+    result = koprik("--from", named, "--to", "marcxml", MARC21 / "test.dat", unimarc, "-o", out)
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines()[0] == (
+        f"koprik: {MARC21 / 'test.dat'}: MARC21 records (a 245, or an 008 and no 200), not "
+        f"UNIMARC; drop --from {named}"
+    )
+    assert "read 81, converted 81, rejected 0" in summary(result)
+    assert "unreadable inputs 1" in summary(result)
+    assert out.read_bytes().count(b"<record") == 81
+
+
 def huge_mrk(path: Path) -> Path:
     """Three records: a plain one, one with a 500 of 20,000 bytes, one of 117 KB in 500s
     (each 500 field short enough; the record is not)."""

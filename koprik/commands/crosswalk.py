@@ -371,6 +371,10 @@ def _read_input(
             raise _Unreadable(name, f"{error}; say which with --from") from None
         if fmt_name == "unimarc":
             print(f"koprik: {name}: {unimarc_sniff.detected('--from unimarc')}", file=sys.stderr)
+    elif registry.input_name(fmt_name) == "unimarc" and unimarc_sniff.looks_marc21(
+        stream.peek(marc_io.HEAD_BYTES)
+    ):
+        raise _Unreadable(name, unimarc_sniff.named_but_marc21(f"--from {fmt_name}"))
     index = 0
     fmt = _input_format(fmt_name)
     if charset is not None and not fmt.takes_charset:

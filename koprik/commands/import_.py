@@ -276,8 +276,7 @@ def _format_of(path: Path, given: str | None, charset: str | None, option: str |
             fmt = _detected_format(path, head)
         elif unimarc_sniff.looks_marc21(head):
             # converted, they would replace the stored records with ones without a title
-            raise UserError(f"{path}: MARC21 records (a 245, or an 008 and no 200), not "
-                            f"UNIMARC; drop --format {option}")  # fmt: skip
+            raise UserError(f"{path}: {unimarc_sniff.named_but_marc21(f'--format {option}')}")
     if charset is not None and fmt not in ("marc21", "mrk", "unimarc"):
         raise UserError(f"{path}: {fmt} declares its own encoding; drop --charset")
     if charset == charsets.MARC8 and fmt == "mrk":

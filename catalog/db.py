@@ -20,7 +20,8 @@ from catalog.models import ENGINES, metadata
 
 
 class DatabaseFileError(Exception):
-    """A SQLite catalogue file or folder Koprik cannot write; the message names it."""
+    """A SQLite catalogue file or folder Koprik cannot write, or a file that is not there
+    (:func:`refuse_missing_file`); the message names it."""
 
 
 class DatabaseUrlError(Exception):
@@ -67,6 +68,17 @@ def database_url(url: str) -> URL:
             f"({parsed.get_backend_name()}+{parsed.get_driver_name()}), which is not installed"
         ) from None
     return parsed
+
+
+def refuse_missing_file(url: str, consequence: str) -> None:
+    """Raise :class:`DatabaseFileError` when ``url`` names a SQLite catalogue file that is not
+    there: ``no catalogue at FILE (database.url): consequence``. For a command that only reads
+    the catalogue (or upgrades it): opened, a mistyped path would be made a new, empty
+    catalogue, and the command would tell of it as of the one meant (an export of 0 records)."""
+    parsed = database_url(url)
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if file not in (None, "", ":memory:") and not Path(file).exists():
+        raise DatabaseFileError(f"no catalogue at {file} (database.url): {consequence}")
 
 
 def check_sqlite_file(path: Path) -> None:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-from multiprocessing import forkserver
+import signal
+import threading
+from multiprocessing import forkserver, resource_tracker
 
 PRELOADED = ["__main__", "catalog.store"]
 """Modules the fork server imports as it starts (``__main__``: multiprocessing's default)."""
@@ -47,6 +49,28 @@ def forkserver_context() -> multiprocessing.context.ForkServerContext:
 
 def start_fork_server() -> None:
     """Start the fork server now (it preloads in a process of its own) rather than when the
-    first worker is wanted; it ends with this process."""
+    first worker is wanted; it ends with this process.
+
+    From the main thread it is started with SIGINT ignored and blocked, which it inherits: a
+    ^C reaches the whole process group, and one while it was importing :data:`PRELOADED`
+    printed a traceback of its own (multiprocessing's fork server ignores SIGINT only once it
+    has imported them), beside the command's one line. The processes it forks ignore SIGINT
+    as well (they did already, :mod:`catalog.workers`, :mod:`koprik.file_reading`): the
+    command stops them. Blocked here first, a ^C while it is started waits, and reaches this
+    process's own handler once that is back (ignored alone, it would be lost)."""
     forkserver_context()
-    forkserver.ensure_running()
+    if threading.current_thread() is not threading.main_thread():  # (signal is the main's)
+        forkserver.ensure_running()
+        return
+    # The fork server starts multiprocessing's resource tracker first unless it runs, and that
+    # unblocks SIGINT once it is started: a ^C then, ignored below, would be lost.
+    resource_tracker.ensure_running()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

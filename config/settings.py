@@ -445,6 +445,9 @@ class Settings:
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Read settings from ``path``, ``$KOPRIK_CONFIG`` or ``./koprik.toml``; defaults otherwise."""
     named_by = "--config"
+    if path is not None and not os.fspath(path):
+        # ``--config "$UNSET"``: the defaults or ./koprik.toml were read, another catalogue's
+        raise ConfigError("--config '': an empty name, naming no settings file")
     if path is None:
         named_by = f"${CONFIG_ENV}"
         path = os.environ.get(CONFIG_ENV)

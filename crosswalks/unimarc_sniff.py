@@ -58,6 +58,21 @@ def looks_unimarc(head: bytes) -> bool:
     return "unimarc" in votes and "marc21" not in votes
 
 
+def looks_marc21(head: bytes) -> bool:
+    """Whether ISO 2709 ``head`` holds MARC21 records by the rule of this module (one at least,
+    and no UNIMARC one): what ``koprik import --format unimarc`` and ``koprik crosswalk --from
+    unimarc`` refuse (:func:`named_but_marc21`): converted, they are records without a title,
+    which an import would store over the records it has."""
+    votes = [_flavour(record) for record in _records(head)]
+    return "marc21" in votes and "unimarc" not in votes
+
+
+def named_but_marc21(option: str) -> str:
+    """Why an input named UNIMARC with ``option`` (``--format unimarc``) and whose head
+    :func:`looks_marc21` is refused."""
+    return f"MARC21 records (a 245, or an 008 and no 200), not UNIMARC; drop {option}"
+
+
 def detected(option: str) -> str:
     """What ``koprik crosswalk`` and ``koprik import`` say of an input :func:`looks_unimarc`
     took for UNIMARC/RUSMARC; ``option`` is theirs that names the format."""

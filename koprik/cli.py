@@ -132,9 +132,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The ``koprik`` program: :func:`main` in a process of its own, its collector tuned."""
+    """The ``koprik`` program: :func:`main` in a process of its own, its collector tuned. A ^C
+    while the command's modules load, before :func:`main` handles one, is said as one
+    (a traceback of the import it stopped was printed)."""
     tune_collector()
-    sys.exit(main())
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        print("koprik: interrupted", file=sys.stderr)
+        status = 130
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -136,3 +136,15 @@ def test_the_pg_dump_line_writes_the_file_named_and_holds_no_password(tmp_path: 
     target.write_bytes(b"")
     assert main(["--config", str(config), "backup", str(target)]) == 2
     assert f"{target} exists: name a new file" in capsys.readouterr().err
+
+
+def test_a_catalogue_file_that_is_not_sqlite_is_named_in_one_line(tmp_path: Path, capsys):
+    database = tmp_path / "k.sqlite3"
+    database.write_bytes(b"not a database\n" * 300)
+    config = _config(tmp_path, f"sqlite:///{database}")
+    assert main(["--config", str(config), "backup", str(tmp_path / "copy.sqlite3")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"koprik: {database} (database.url): not a SQLite catalogue "
+                   "(file is not a database)\n")  # fmt: skip
+    assert not (tmp_path / "copy.sqlite3").exists()
+    assert not (tmp_path / "copy.sqlite3.part").exists()

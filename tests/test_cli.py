@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,29 @@ def test_the_help_of_config_says_every_place_settings_are_read_from(tmp_path, mo
     monkeypatch.setenv("KOPRIK_CONFIG", str(other))
     assert load_settings().repository.name == "Named"
     assert load_settings(tmp_path / "koprik.toml").repository.name == "Here"
+
+
+def test_a_ctrl_c_as_a_command_starts_is_one_line_from_it_and_none_from_its_fork_server(
+    tmp_path,
+):
+    """The ^C reaches the process group as the fork server is started (it is importing what
+    the workers run) and the command loads its modules: each printed a traceback."""
+    import signal
+    import time
+
+    from tests.conftest import DATA
+
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n')
+    command = [sys.executable, "-m", "koprik", "--config", str(config), "import",
+               str(DATA / "marc21" / "test.dat")]  # fmt: skip
+    running = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # fmt: skip
+    children = Path(f"/proc/{running.pid}/task/{running.pid}/children")
+    deadline = time.monotonic() + 60
+    while not children.read_text().strip():  # the fork server started: it is importing
+        assert time.monotonic() < deadline and running.poll() is None
+        time.sleep(0.005)
+    os.killpg(running.pid, signal.SIGINT)
+    _, err = running.communicate(timeout=60)
+    assert (running.returncode, err) == (130, "koprik: interrupted\n")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -104,6 +107,33 @@ def test_output_to_dash_is_stdout_and_writes_no_reject_file(tmp_path: Path) -> N
     assert result.returncode == 2
     assert b"3 more rejects" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_run_leaves_the_output_it_would_replace_whole(tmp_path: Path) -> None:
+    """-o OUT is written beside itself and renamed when complete: a ^C emptied an earlier OUT
+    (opened for writing at once) and left it half written."""
+    out = tmp_path / "out.xml"
+    koprik("--to", "marcxml", MARC21 / "test.dat", "-o", out).check_returncode()
+    before = out.read_bytes()
+    command = [sys.executable, "-m", "koprik", "crosswalk", "--to", "marcxml", "-o", str(out)]
+    # records come on a pipe kept open: the run is under way when it is interrupted
+    running = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                               cwd=tmp_path, start_new_session=True)  # fmt: skip
+    assert running.stdin is not None
+    running.stdin.write((MARC21 / "test.dat").read_bytes())
+    running.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "out.xml.part").exists() and out.read_bytes() == before:
+        assert time.monotonic() < deadline and running.poll() is None
+        time.sleep(0.05)
+    os.killpg(running.pid, signal.SIGINT)
+    _, err = running.communicate(timeout=60)
+    assert running.returncode == 130 and err.endswith(b"koprik: interrupted\n"), err
+    assert out.read_bytes() == before
+    assert not (tmp_path / "out.xml.part").exists()
+    result = koprik("--to", "marcxml", MARC21 / "test.dat", MARC21 / "test.dat", "-o", out)
+    assert result.returncode == 0 and not (tmp_path / "out.xml.part").exists()
+    assert out.read_bytes().count(b"<record") == 2 * before.count(b"<record")
 
 
 def test_check_reports_each_problem_with_record_and_field() -> None:
@@ -504,6 +534,25 @@ def test_marc21_iso2709_stays_marc21() -> None:
     assert result.returncode == 0, result.stderr
     assert b"UNIMARC" not in result.stderr
     assert result.stdout == koprik("--from", "marc21", "--to", "mrk", MARC21 / "test.dat").stdout
+
+
+@pytest.mark.parametrize("named", ["unimarc", "rusmarc"])
+def test_marc21_named_unimarc_is_an_unreadable_input_and_the_others_converted(
+    named: str, tmp_path: Path
+) -> None:
+    """Converted as UNIMARC, MARC21 records came out without a title, exit status 0."""
+    unimarc = DATA / "unimarc" / "TEST1.ISO"
+    out = tmp_path / "out.xml"
+    result = koprik("--from", named, "--to", "marcxml", MARC21 / "test.dat", unimarc, "-o", out)
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines()[0] == (
+        f"koprik: {MARC21 / 'test.dat'}: MARC21 records (a 245, or an 008 and no 200), not "
+        f"UNIMARC; drop --from {named}"
+    )
+    assert "read 81, converted 81, rejected 0" in summary(result)
+    assert "unreadable inputs 1" in summary(result)
+    assert out.read_bytes().count(b"<record") == 81
 
 
 def huge_mrk(path: Path) -> Path:

@@ -199,10 +199,29 @@ def test_a_catalogue_that_is_not_there_is_said_and_not_made(
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{missing}"\n')
     assert main(["--config", str(config), "db", action]) == 2
+    said = "it has no revision" if action == "current" else f"nothing to {action}"
     assert capsys.readouterr().err == (
-        f"koprik: no catalogue at {missing} (database.url): nothing to {action}\n"
-    )
+        f"koprik: no catalogue at {missing} (database.url): {said}\n"
+    )  # ("nothing to current", as db current said, is not English)
     assert not missing.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [(["export", "-o", "{tmp}/out.mrc"], "nothing to export"), (["runs"], "no runs to list")],
+)
+def test_a_reading_command_does_not_make_a_catalogue_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], said: str
+):
+    """At a mistyped path, export made a new, empty catalogue and wrote 0 records (status 0),
+    runs listed none."""
+    missing = tmp_path / "no-folder" / "k.sqlite3"
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{missing}"\n')
+    arguments = [part.format(tmp=tmp_path) for part in command]
+    assert main(["--config", str(config), *arguments]) == 2
+    assert capsys.readouterr().err == f"koprik: no catalogue at {missing} (database.url): {said}\n"
+    assert not missing.parent.exists() and not (tmp_path / "out.mrc").exists()
 
 
 def test_revision_writes_the_next_revision_from_the_changed_tables(

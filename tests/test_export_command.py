@@ -74,7 +74,9 @@ def test_marcxml_of_one_set_is_valid_against_the_marcxml_schema(exported, tmp_pa
     assert ids == expected and 0 < len(expected) < 24
 
 
-def test_records_changed_since_a_date_to_standard_output(exported, capfdbinary):
+def test_records_changed_since_a_date_to_standard_output(
+    exported, capfdbinary, tmp_path, monkeypatch
+):
     config, catalog = exported
     since = format_datestamp(START + DAY)[:10]
     assert main(["--config", str(config), "export", "--from", since]) == 0
@@ -83,6 +85,10 @@ def test_records_changed_since_a_date_to_standard_output(exported, capfdbinary):
     assert len(ids) == 15  # days two and three (the record deleted then is not exported)
     assert main(["--config", str(config), "export", "--from", since, "--until", since]) == 0
     assert len(_ids_of_marc(capfdbinary.readouterr().out)) == 10
+    # -o - is standard output, as for koprik crosswalk (a file named "-" was written)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--config", str(config), "export", "-o", "-", "--from", since]) == 0
+    assert _ids_of_marc(capfdbinary.readouterr().out) == ids and not Path("-").exists()
 
 
 def test_pages_follow_each_other_without_loss(exported):
@@ -97,6 +103,12 @@ def test_pages_follow_each_other_without_loss(exported):
     [
         (["--from", "2024-13-01"], "--from='2024-13-01' is not a valid date"),
         (["--from", "yesterday"], "--from='yesterday' is not a datestamp"),
+        # the range's problems were said in OAI-PMH's words alone: "from is later than until"
+        (["--from", "2026-01-02", "--until", "2026-01-01"],
+         "koprik: --from 2026-01-02 --until 2026-01-01: from is later than until\n"),
+        (["--from", "2026-01-01", "--until", "2026-01-02T00:00:00Z"],
+         "koprik: --from 2026-01-01 --until 2026-01-02T00:00:00Z: from and until must have the "
+         "same granularity\n"),
         (["--set", "nonesuch"], "no set 'nonesuch' in the catalogue"),
         # the path given and its folder, not the working copy beside it (x.mrc.part)
         (["-o", "/nonexistent-folder/dir/x.mrc"],

@@ -1,7 +1,9 @@
 """``koprik import`` on real files, as an operator runs it (a subprocess, no traceback)."""
 
 import base64
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -179,6 +181,52 @@ def _write_marc(path: Path, records) -> None:
         writer.close()
 
 
+def test_an_interrupted_import_says_what_it_kept_and_the_next_goes_on(tmp_path):
+    """A ^C after the first batch: the batches stored stay, said with their counts (only
+    "koprik: interrupted" was said), and the next import adds the rest, none twice."""
+    import signal
+    import time
+
+    from catalog.demo import demo_records
+
+    source = tmp_path / "many.mrc"
+    _write_marc(source, demo_records(6000, seed=5))
+    database = tmp_path / "c.sqlite3"
+    (tmp_path / "koprik.toml").write_text(f'[database]\nurl = "sqlite:///{database}"\n')
+    command = [sys.executable, "-m", "koprik", "--config", str(tmp_path / "koprik.toml"),
+               "import", str(source)]  # fmt: skip
+    running = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not _stored_count(database):  # the first batch
+        assert time.monotonic() < deadline and running.poll() is None
+        time.sleep(0.05)
+    os.killpg(running.pid, signal.SIGINT)
+    _, err = running.communicate(timeout=120)
+    assert running.returncode == 130, err
+    stored = _stored_count(database)
+    assert 0 < stored < 6000
+    assert err.splitlines()[-2:] == [
+        f"import: interrupted after {stored} added, 0 updated, 0 unchanged, 0 rejected: "
+        "those stay stored; import the files again to go on (they are found unchanged)",
+        "koprik: interrupted",
+    ]
+    again = koprik(tmp_path, "import", str(source))
+    assert again.returncode == 0, again.stderr
+    assert f"import: {6000 - stored} added, 0 updated, {stored} unchanged, 0 rejected" in (
+        again.stdout
+    )
+
+
+def _stored_count(database: Path) -> int:
+    """How many records the catalogue ``database`` holds (0 before it is made)."""
+    try:
+        with contextlib.closing(sqlite3.connect(database)) as watch:
+            return watch.execute("SELECT count(*) FROM records").fetchone()[0]
+    except sqlite3.OperationalError:  # not made yet
+        return 0
+
+
 def test_a_file_source_whose_001s_equal_ours_adds_and_never_overwrites(tmp_path):
     from tests.books import book
 
@@ -306,6 +354,29 @@ def test_unimarc_authority_records_are_rejected_not_imported(tmp_path):
 def test_marc21_file_is_not_taken_for_unimarc(tmp_path):
     result = koprik(tmp_path, "import", str(MARC21 / "test.dat"))
     assert result.returncode == 0 and "UNIMARC" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("named", ["unimarc", "rusmarc"])
+def test_marc21_named_unimarc_is_refused_and_the_stored_records_kept(tmp_path, named):
+    """Converted as UNIMARC, MARC21 records had no title: a second import of the catalogue's
+    own file with --format unimarc replaced all of them ("0 added, N updated")."""
+    path = MARC21 / "test.dat"
+    assert koprik(tmp_path, "import", str(path)).returncode == 0
+    catalog = open_catalog(tmp_path)
+    try:
+        before = [entry.data for entry in catalog.list_entries("marc21", limit=1000)]
+    finally:
+        catalog.close()
+    result = koprik(tmp_path, "import", "--format", named, str(path))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (f"koprik: {path}: MARC21 records (a 245, or an 008 and no 200), "
+                             f"not UNIMARC; drop --format {named}\n")  # fmt: skip
+    catalog = open_catalog(tmp_path)
+    try:
+        assert [entry.data for entry in catalog.list_entries("marc21", limit=1000)] == before
+    finally:
+        catalog.close()
+    assert before and all(b'tag="245"' in (data or b"") for data in before)
 
 
 def test_a_field_longer_than_iso_2709_allows_is_rejected_naming_its_tag(tmp_path):

@@ -38,18 +38,24 @@ def test_serve_exits_zero_on_sigterm(tmp_path):
     assert "Traceback" not in server.stderr.read()
 
 
-def test_a_port_in_use_is_one_line(tmp_path):
+@pytest.mark.parametrize("options", [[], ["--workers", "1"], ["--workers", "1", "--port"]])
+def test_a_port_in_use_is_one_line_naming_it(tmp_path, options):
+    """A single process (--workers 1) said only "[Errno 98] error while attempting to bind on
+    address ('127.0.0.1', PORT): address already in use"."""
     import socket
 
     koprik = write_config(tmp_path)
+    named = "--port" if "--port" in options else "server.http_port"
+    options = [*options, str(koprik.http_port)] if "--port" in options else options
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", koprik.http_port))
         taken.listen()
-        result = subprocess.run(koprik.command("serve"), capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run([*koprik.command("serve"), *options], capture_output=True,
+                                text=True, timeout=60)  # fmt: skip
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert "address already in use" in result.stderr.lower()
+    assert result.stderr == (
+        f"koprik: {named} {koprik.http_port} on 127.0.0.1: Address already in use\n"
+    )
 
 
 def test_identify_announces_the_served_address_when_base_url_is_not_set(tmp_path):

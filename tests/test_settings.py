@@ -215,6 +215,19 @@ def test_a_folder_as_the_settings_file_is_named_so(tmp_path, capsys, monkeypatch
         load_settings()
 
 
+def test_an_empty_config_name_is_refused(tmp_path, capsys, monkeypatch):
+    """``koprik --config "$UNSET" ...`` read ./koprik.toml (or the defaults) in its place."""
+    from koprik.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "koprik.toml").write_text(f'[database]\nurl = "sqlite:///{tmp_path}/k.db"\n')
+    assert main(["--config", "", "runs"]) == 2
+    err = capsys.readouterr().err
+    assert err == "koprik: --config '': an empty name, naming no settings file\n"
+    assert not (tmp_path / "k.db").exists()
+    monkeypatch.setenv("KOPRIK_CONFIG", "")  # an empty variable is one not set, as in a shell
+    assert load_settings().database.url == f"sqlite:///{tmp_path}/k.db"
+
 _SOURCE = {"name": "s1", "url": "http://127.0.0.1:9/oai"}
 
 

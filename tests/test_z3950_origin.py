@@ -189,3 +189,22 @@ def test_a_close_with_a_long_reason_is_quoted_in_part(tmp_path: Path) -> None:
         f"run failed: 127.0.0.1:{port}/Default: target closed the association: "
         f"{'c' * 500}... (999500 more characters)"
     ]
+
+
+@pytest.mark.parametrize("command", ["z3950", "sru"])
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [("no-folder/records.mrc", "-o {tmp}/no-folder/records.mrc: no such folder {tmp}/no-folder"),
+     ("folder", "{tmp}/folder: a folder; name a file to write")],
+)  # fmt: skip
+def test_an_output_that_cannot_be_written_is_refused_before_the_target_is_asked(
+    command: str, output: str, message: str, silent_target: int, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the target never answers: asked first, the command would end on its timeout instead
+    (tmp_path / "folder").mkdir()
+    target = (f"127.0.0.1:{silent_target}/Default" if command == "z3950"
+              else f"http://127.0.0.1:{silent_target}/sru")  # fmt: skip
+    status = main([command, target, "war", "--timeout", "0.5", "-o", str(tmp_path / output)])
+    assert status == 2
+    assert capsys.readouterr().err == f"koprik: {message.format(tmp=tmp_path)}\n"

@@ -16,7 +16,8 @@ import shlex
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 from catalog.db import database_url, open_engine
 from config import load_settings
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     _create_private(partial)
     engine = open_engine(str(url))
     try:
-        source = engine.raw_connection()
+        source = _connected(engine, url.database)
         try:
             copy = sqlite3.connect(partial)
             try:
@@ -70,6 +71,16 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
     print(f"backup: {url.database} copied to {target} ({target.stat().st_size:,} bytes)")
     return 0
+
+
+def _connected(engine: Engine, file: str) -> PoolProxiedConnection:
+    """A connection to the catalogue ``file``; a UserError naming it when SQLite cannot read
+    it (a file that is not a database: this raw connection is not wrapped by SQLAlchemy, whose
+    error the command line would have said in one line)."""
+    try:
+        return engine.raw_connection()
+    except sqlite3.DatabaseError as error:
+        raise UserError(f"{file} (database.url): not a SQLite catalogue ({error})") from None
 
 
 def _create_private(path: Path) -> None:

@@ -7,8 +7,9 @@
 
 Reads each IN (standard input when none, or ``-``), detecting its format unless ``--from`` says
 (ISO 2709 that looks UNIMARC/RUSMARC is converted as ``--from unimarc``, and said so on
-stderr), and writes one OUT (standard output when none). A record that cannot be read or
-converted is rejected and the run goes on. Rejects go to ``--rejects FILE`` (default
+stderr), and writes one OUT (standard output when none; a file is written as ``OUT.part``
+and renamed when complete). A record that cannot be read or converted is rejected and the run
+goes on. Rejects go to ``--rejects FILE`` (default
 ``OUT.rejects.txt`` next to OUT; with output on stdout, only a count and the first reasons on
 stderr): one line per reject, tab-separated ``input``, ``record number`` (1-based, as ``koprik
 import`` counts), ``reason`` and the record's raw bytes in base64, so the bytes can be
@@ -35,6 +36,7 @@ import argparse
 import base64
 import contextlib
 import dataclasses
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_overwriting(inputs, [args.output, rejects_path, report_path])
     stats = _Stats()
     with contextlib.ExitStack() as stack:
-        out = _open_output(stack, args.output)
+        out, partial = _open_output(stack, args.output)
         try:
             writer = output.open(out)
         except registry.CrosswalkUnavailable as error:
@@ -167,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
             stats.converted += 1
             stats.notes += len(item.notes)
         writer.close()
+        _complete(out, partial, args.output)
         stats.rejected = rejects.count
         rejects.finish()
         report.finish()
@@ -259,13 +262,30 @@ def _apply(record: Record, steps: list[Callable[[Record], Record]]) -> Record:
     return record
 
 
-def _open_output(stack: contextlib.ExitStack, path: str | None) -> BinaryIO:
+def _open_output(stack: contextlib.ExitStack, path: str | None) -> tuple[BinaryIO, str | None]:
+    """The output, and the working copy it is written as (None: written in place).
+
+    A file is written beside itself (``OUT.part``) and renamed over ``OUT`` when the run is
+    complete (:func:`_complete`); the copy of a run that fails or is interrupted is removed
+    as ``stack`` closes: ``OUT`` is always a whole output, and an earlier one is not lost
+    (it was emptied at once, and a ^C left it half written). What exists and is not a regular
+    file (a device, a pipe) is written in place: a copy renamed over it would replace it."""
     if path is None or path == STDIO:
-        return sys.stdout.buffer
+        return sys.stdout.buffer, None
+    partial = None if os.path.exists(path) and not os.path.isfile(path) else f"{path}.part"
+    if partial is not None:
+        stack.callback(Path(partial).unlink, missing_ok=True)  # (gone once renamed)
     try:
-        return stack.enter_context(open(path, "wb"))
+        return stack.enter_context(open(partial or path, "wb")), partial
     except OSError as error:
         raise UserError(f"cannot write {path}: {error.strerror}") from None
+
+
+def _complete(out: BinaryIO, partial: str | None, path: str | None) -> None:
+    """Put the whole output written to ``partial`` in place at ``path``."""
+    if partial is not None and path is not None:
+        out.close()
+        os.replace(partial, path)
 
 
 def _open_text(stack: contextlib.ExitStack, path: str) -> TextIO:
@@ -351,6 +371,10 @@ def _read_input(
             raise _Unreadable(name, f"{error}; say which with --from") from None
         if fmt_name == "unimarc":
             print(f"koprik: {name}: {unimarc_sniff.detected('--from unimarc')}", file=sys.stderr)
+    elif registry.input_name(fmt_name) == "unimarc" and unimarc_sniff.looks_marc21(
+        stream.peek(marc_io.HEAD_BYTES)
+    ):
+        raise _Unreadable(name, unimarc_sniff.named_but_marc21(f"--from {fmt_name}"))
     index = 0
     fmt = _input_format(fmt_name)
     if charset is not None and not fmt.takes_charset:

@@ -12,13 +12,12 @@ between the tables in the code and the latest revision (README.md, "Upgrading").
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from alembic import command
 from sqlalchemy import create_engine
 
 from catalog import schema
-from catalog.db import database_url, open_engine
+from catalog.db import open_engine, refuse_missing_file
 from catalog.search_index import rebuild
 from config import load_settings
 from koprik.errors import UserError
@@ -42,11 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "revision":
         return _revision(args.message)
     settings = load_settings(args.config)
-    url = database_url(settings.database.url)
-    file = url.database if url.get_backend_name() == "sqlite" else None
-    if file not in (None, "", ":memory:") and not Path(file).exists():
-        # an upgrade there would make a new, empty catalogue and say it is current
-        raise UserError(f"no catalogue at {file} (database.url): nothing to {args.action}")
+    # an upgrade there would make a new, empty catalogue and say it is current
+    refuse_missing_file(settings.database.url, "it has no revision" if args.action == "current"
+                        else f"nothing to {args.action}")  # fmt: skip
     engine = open_engine(settings.database.url)
     try:
         if args.action == "reindex":

@@ -4,7 +4,7 @@ All of them, those of one OAI set (``--set lang:uzb``), or those changed within 
 (``--from 2025-01-01``, ``--until``; UTC, a day or ``YYYY-MM-DDThh:mm:ssZ``). Records stream from
 the catalogue a page at a time, with a progress bar on a terminal. A file named with ``-o`` is
 written beside itself first (``FILE.part``) and renamed when complete, so a file of that name is
-always a whole export; without ``-o`` the records go to standard output.
+always a whole export; without ``-o`` (or with ``-o -``) the records go to standard output.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from catalog import Catalog
+from catalog.db import refuse_missing_file
 from catalog.export import Form, count_live, live_records
 from config import load_settings
 from koprik.errors import UserError
+from koprik.output_files import refuse_unwritable
 from koprik.progress import Progress
 from protocols.oaipmh import BadArgument, parse_datestamp, parse_range
 
@@ -30,7 +32,9 @@ COLLECTION_END = b"</collection>\n"
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("export", help="write records as ISO 2709 or MARCXML")
-    parser.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    parser.add_argument(
+        "-o", "--output", type=_file_or_stdout, help="file to write (default, or -: stdout)"
+    )
     parser.add_argument(
         "--format", choices=sorted(FORMATS),
         help="marc21 (ISO 2709, UTF-8) or marcxml (default: marcxml for a .xml file, else marc21)",
@@ -41,23 +45,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(handler=run)
 
 
+def _file_or_stdout(text: str) -> Path | None:
+    """``-o``'s file; None (standard output) for ``-``, as ``koprik crosswalk`` reads it (a
+    file named ``-`` was written in the working folder)."""
+    return None if text == "-" else Path(text)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         for option, value in (("--from", args.from_), ("--until", args.until)):
             if value is not None:
                 parse_datestamp(value, option)  # so that the message names the option
-        from_, until = parse_range(args.from_, args.until)
     except BadArgument as error:
         raise UserError(str(error)) from None
-    if args.output is not None and args.output.exists() and not args.output.is_file():
-        # it would be replaced by the file written beside it (a device, as root) or not at all
-        kind = "a folder" if args.output.is_dir() else "not a regular file"
-        raise UserError(f"{args.output}: {kind}; name a file to write")
-    if args.output is not None and not args.output.parent.is_dir():
-        raise UserError(f"-o {args.output}: no such folder {args.output.parent}")
+    try:
+        from_, until = parse_range(args.from_, args.until)
+    except BadArgument as error:  # OAI-PMH's words ("from is later than until"): name ours
+        raise UserError(f"--from {args.from_} --until {args.until}: {error}") from None
+    if args.output is not None:
+        refuse_unwritable(args.output)
+        if args.output.exists() and not args.output.is_file():
+            # it would be replaced by the file written beside it (a device, as root)
+            raise UserError(f"{args.output}: not a regular file; name a file to write")
     name = args.format or ("marcxml" if args.output and args.output.suffix == ".xml" else "marc21")
     form = FORMATS[name]
     settings = load_settings(args.config)
+    refuse_missing_file(settings.database.url, "nothing to export")
     catalog = Catalog.open(settings)
     try:
         if args.set_spec is not None and args.set_spec not in dict(catalog.list_sets()):

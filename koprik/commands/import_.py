@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import itertools
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             f'[[file_sources]] name = "{args.source}" with its institution_code and name'
         )
     given = FORMAT_ALIASES.get(args.format, args.format)
-    formats = [_format_of(path, given, charset) for path in args.files]  # before any is imported
+    formats = [_format_of(path, given, charset, args.format) for path in args.files]  # first
     rejects_path = args.rejects or Path("var/import-rejects.txt")
     report_path = args.report or Path("var/import-report.txt")
     refuse_overwriting(args.files, [rejects_path, report_path])
@@ -113,16 +115,21 @@ def run(args: argparse.Namespace) -> int:
                 if fmt == "unimarc" and given is None:
                     print(f"import: {path}: {unimarc_sniff.detected('--format unimarc')}",
                           file=sys.stderr)
-                counts += import_file(
+                with contextlib.closing(import_file(
                     catalog, path, fmt, rejects, settings.limits.max_record_bytes,
                     charset, report, repair=args.repair, source=args.source,
-                )
+                )) as written:  # fmt: skip
+                    for batch in written:
+                        counts += batch
             deduplicated = run_dedup(catalog)
+        except KeyboardInterrupt:
+            # what was stored stays (a transaction a batch), and its deduplication queued
+            print(f"import: interrupted after {_summary(counts)}: those stay stored; import "
+                  "the files again to go on (they are found unchanged)", file=sys.stderr)
+            raise
         finally:
             catalog.close()
-    summary = ", ".join(
-        f"{counts[k]} {k}" for k in ("added", "updated", "unchanged", "rejected")
-    )
+    summary = _summary(counts)
     read_in = ", ".join(
         f"{key.removeprefix('charset ')} {n}" for key, n in counts.items()
         if key.startswith("charset ")
@@ -142,6 +149,11 @@ def run(args: argparse.Namespace) -> int:
     return 1 if counts["rejected"] else 0
 
 
+def _summary(counts: Counter[str]) -> str:
+    """``N added, N updated, N unchanged, N rejected``."""
+    return ", ".join(f"{counts[k]} {k}" for k in ("added", "updated", "unchanged", "rejected"))
+
+
 def import_file(
     catalog: Catalog,
     path: Path,
@@ -153,14 +165,15 @@ def import_file(
     *,
     repair: bool = False,
     source: str | None = None,
-) -> Counter[str]:
-    """Import one file in format ``fmt`` (:func:`_format_of`); rejected records are described
-    on ``rejects``, charset decisions other than UTF-8, repairs and warnings on ``report``
-    (counted as ``charset NAME``, ``repaired`` and ``warnings``). With ``repair``, a damaged
-    ISO 2709 record is repaired (:func:`crosswalks.repair.repair_item`) rather than rejected
-    when it can be. The records belong to file source ``source`` (None: the repository's own).
+) -> Iterator[Counter[str]]:
+    """Import one file in format ``fmt`` (:func:`_format_of`), yielding what became of each
+    batch once it is stored, so that a run interrupted can say what it kept; rejected records
+    are described on ``rejects``, charset decisions other than UTF-8, repairs and warnings on
+    ``report`` (counted as ``charset NAME``, ``repaired`` and ``warnings``). With ``repair``, a
+    damaged ISO 2709 record is repaired (:func:`crosswalks.repair.repair_item`) rather than
+    rejected when it can be. The records belong to file source ``source`` (None: the
+    repository's own).
     """
-    counts: Counter[str] = Counter()
     spec = ReadSpec(path, fmt, charset, max_record_bytes, repair, source, BATCH)
     # Each batch is read (in a process of its own for a large file), then validated and
     # derived in the worker processes while the one before it is written.
@@ -175,14 +188,14 @@ def import_file(
             )
             if pending is not None:
                 read, ready = pending
-                counts += _write(catalog, path, read, ready, rejects, report)
+                written = _write(catalog, path, read, ready, rejects, report)
+                if fmt == "unimarc":
+                    written["unimarc"] = sum(written[k] for k in ("added", "updated", "unchanged"))
                 progress.advance(len(read))
+                yield written
             if batch is None or prepared is None:  # (the second: for the type checker)
                 break
             pending = (batch, prepared)
-    if fmt == "unimarc":
-        counts["unimarc"] += sum(counts[key] for key in ("added", "updated", "unchanged"))
-    return counts
 
 
 def _write(
@@ -245,20 +258,25 @@ def _open_output(path: Path, option: str, default: bool) -> TextIO:
         raise UserError(f"{named}: cannot be written ({error.strerror})") from None
 
 
-def _format_of(path: Path, given: str | None, charset: str | None) -> str:
-    """The format ``path`` is read in: ``given``, else the one detected from its head; a
-    UserError naming the file when it cannot be imported so (nothing in it looks like a
-    record, a format that is not MARC21, a ``charset`` the format does not take). Every file's
-    is settled before any is imported: a run refused half-way would leave the files before
-    stored and not deduplicated, and no summary said."""
+def _format_of(path: Path, given: str | None, charset: str | None, option: str | None) -> str:
+    """The format ``path`` is read in: ``given`` (named ``--format option``), else the one
+    detected from its head; a UserError naming the file when it cannot be imported so (nothing
+    in it looks like a record, a format that is not MARC21, MARC21 records named UNIMARC, a
+    ``charset`` the format does not take). Every file's is settled before any is imported: a
+    run refused half-way would leave the files before stored and not deduplicated, and no
+    summary said."""
     fmt = given
-    if fmt is None:
+    if fmt is None or fmt == "unimarc":
         try:
             with path.open("rb") as raw:
                 head = raw.read(HEAD_BYTES)
         except OSError as error:
             raise UserError(f"{path}: cannot be read ({error.strerror})") from None
-        fmt = _detected_format(path, head)
+        if fmt is None:
+            fmt = _detected_format(path, head)
+        elif unimarc_sniff.looks_marc21(head):
+            # converted, they would replace the stored records with ones without a title
+            raise UserError(f"{path}: {unimarc_sniff.named_but_marc21(f'--format {option}')}")
     if charset is not None and fmt not in ("marc21", "mrk", "unimarc"):
         raise UserError(f"{path}: {fmt} declares its own encoding; drop --charset")
     if charset == charsets.MARC8 and fmt == "mrk":

@@ -12,6 +12,7 @@ import time
 from sqlalchemy import select
 
 from catalog import Catalog
+from catalog.db import refuse_missing_file
 from catalog.harvest_state import harvest_runs
 from config import load_settings
 from koprik.arguments import whole_number
@@ -29,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    refuse_missing_file(settings.database.url, "no runs to list")
     catalog = Catalog.open(settings)
     try:
         query = select(harvest_runs).order_by(harvest_runs.c.id.desc()).limit(args.limit)

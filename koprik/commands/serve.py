@@ -77,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or default_count()
     if args.workers is None and _any_port(settings):
         workers = 1  # a port 0 (any free one) is chosen per process: it cannot be shared
+    http_named = "--port" if args.port is not None else "server.http_port"
     if workers > 1:
-        return _run_workers(settings, args, workers)
+        return _run_workers(settings, args, workers, http_named)
+    _refuse_ports_in_use(settings, http_named)  # the bind's own error names neither
     catalog = Catalog.open(settings)
     try:
         asyncio.run(
@@ -89,12 +91,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_workers(settings: Settings, args: argparse.Namespace, count: int) -> int:
-    """``count`` processes serving on the same ports (:mod:`koprik.workers`)."""
+def _run_workers(
+    settings: Settings, args: argparse.Namespace, count: int, http_named: str
+) -> int:
+    """``count`` processes serving on the same ports (:mod:`koprik.workers`); ``http_named``
+    is what set the HTTP port (``--port`` or ``server.http_port``)."""
     if _any_port(settings):
         raise UserError("--workers needs fixed ports: server.http_port and server.z3950_port "
                         "must not be 0")  # fmt: skip
-    _refuse_ports_in_use(settings)
+    _refuse_ports_in_use(settings, http_named)
     Catalog.open(settings).close()  # a catalogue that cannot be used stops here, in one line
 
     def work(index: int) -> int:
@@ -156,17 +161,23 @@ def _any_port(settings: Settings) -> bool:
     return settings.server.http_port == 0 or settings.server.z3950_port == 0
 
 
-def _refuse_ports_in_use(settings: Settings) -> None:
-    """Raise UserError when another process listens on a port the workers are to share.
+def _refuse_ports_in_use(settings: Settings, http_named: str) -> None:
+    """Raise UserError naming the setting (or ``http_named``, ``--port``) when another process
+    listens on a fixed port the server is to take (port 0, any free one, is not checked).
 
-    The workers bind with SO_REUSEPORT, which the kernel grants beside any other socket bound
-    so by the same user: a second ``koprik serve --workers`` on the same ports would start and
-    take half the connections, for its own catalogue. A bind without it fails while any
-    socket holds the port; it is made and let go before the workers start.
+    A single process's own bind fails too, but its error ("[Errno 98] error while attempting
+    to bind on address ('127.0.0.1', 8080): address already in use") names neither the
+    setting nor which of its servers failed. The workers bind with SO_REUSEPORT, which the
+    kernel grants beside any other socket bound so by the same user: a second ``koprik serve
+    --workers`` on the same ports would start and take half the connections, for its own
+    catalogue. A bind without it fails while any socket holds the port; it is made and let go
+    before the servers start.
     """
     server = settings.server
-    for name, port in (("server.http_port", server.http_port),
+    for name, port in ((http_named, server.http_port),
                        ("server.z3950_port", server.z3950_port)):
+        if port == 0:
+            continue
         try:
             probe = socket.create_server((server.host, port))
         except OSError as error:

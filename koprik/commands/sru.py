@@ -46,6 +46,7 @@ from harvester.sru_pages import VERSIONS, SruRecord
 from koprik.arguments import seconds
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
+from koprik.output_files import refuse_unwritable
 
 SCHEMAS = ("marcxml", "dc")
 PAGE = 50
@@ -112,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--max cannot be negative")
     if args.source is not None and not args.import_:
         raise UserError("--source goes with --import")
+    if args.output is not None:
+        refuse_unwritable(args.output)
     problem = sru_crosswalk_problem(args.crosswalk or "", args.schema)
     if problem is not None:
         raise UserError(f"--crosswalk: {problem}")

@@ -39,6 +39,7 @@ from harvester.z3950_records import Z3950Address, parse_address
 from koprik.arguments import seconds
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
+from koprik.output_files import refuse_unwritable
 from protocols.z3950.pqf import PqfError, parse_pqf
 
 FORMATS = ("usmarc", "unimarc", "xml", "sutrs", "opac")
@@ -95,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--max cannot be negative")
     if args.import_:
         return import_records(args, Z3950Address(host, port, database))
+    if args.output is not None:
+        refuse_unwritable(args.output)
     try:
         hits, records = asyncio.run(_fetch(args, host, port, database))
     except Z3950Error as error:

@@ -239,7 +239,8 @@ class HttpFetcher:
                 self.events.append(retry.event)
                 if attempt >= policy.retries:
                     fault = Unavailable if retry.unavailable else HarvestError
-                    raise fault(f"gave up after {attempt + 1} attempts: {retry.event}") from None
+                    tried = "1 attempt" if attempt == 0 else f"{attempt + 1} attempts"
+                    raise fault(f"gave up after {tried}: {retry.event}") from None
                 wait = retry.wait
                 if wait is None:
                     wait = min(policy.backoff_max, policy.backoff * 2**attempt)

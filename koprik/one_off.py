@@ -14,7 +14,7 @@ from typing import Generic, Protocol, TypeVar
 from catalog import Catalog
 from catalog.dedup import DedupReport, run_dedup
 from config import Settings
-from harvester.ingest import Counts
+from harvester.ingest import Counts, Unmapped
 from koprik.progress import Progress
 
 SOURCE_NAME_LENGTH = 100
@@ -30,6 +30,9 @@ class _Result(Protocol):
 
     @property
     def rejects(self) -> list[str]: ...
+
+    @property
+    def unmapped(self) -> Unmapped: ...
 
 
 R = TypeVar("R", bound=_Result)
@@ -68,10 +71,13 @@ def harvest_once(
 
 
 def reported(done: Done[R], summary: str, command: str) -> int:
-    """Print ``summary``, the deduplication's and each reject (``COMMAND: rejected ...`` on
-    stderr); the exit status: 1 when some records were rejected."""
+    """Print ``summary``, the deduplication's, the line about UNIMARC data with no place in
+    MARC21 and each reject (``COMMAND: ...`` on stderr, as a harvest run's record says them);
+    the exit status: 1 when some records were rejected."""
     print(summary)
     print(f"dedup: {done.deduplicated.summary()}")
+    if (unmapped := done.result.unmapped.line()) is not None:
+        print(f"{command}: {unmapped}", file=sys.stderr)
     for reason in done.result.rejects:
         print(f"{command}: rejected {reason}", file=sys.stderr)
     return 1 if done.result.counts.rejected else 0

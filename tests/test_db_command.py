@@ -208,13 +208,17 @@ def test_a_catalogue_that_is_not_there_is_said_and_not_made(
 
 @pytest.mark.parametrize(
     ("command", "said"),
-    [(["export", "-o", "{tmp}/out.mrc"], "nothing to export"), (["runs"], "no runs to list")],
+    [(["export", "-o", "{tmp}/out.mrc"], "nothing to export"), (["runs"], "no runs to list"),
+     (["dedup"], "nothing to deduplicate"), (["dedup", "review"], "nothing to deduplicate"),
+     (["users", "list"], "it has no operators (koprik users add makes it with the first)"),
+     (["users", "token", "alice"],
+      "it has no operators (koprik users add makes it with the first)")],
 )
 def test_a_reading_command_does_not_make_a_catalogue_that_is_not_there(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], said: str
 ):
     """At a mistyped path, export made a new, empty catalogue and wrote 0 records (status 0),
-    runs listed none."""
+    runs listed none, dedup found nothing to do and users none to list."""
     missing = tmp_path / "no-folder" / "k.sqlite3"
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{missing}"\n')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import socket
 import time
@@ -156,6 +157,10 @@ async def test_a_partner_refusing_connections_is_unavailable() -> None:
     async with OaiClient(f"http://127.0.0.1:{port}/oai", FAST) as client:
         with pytest.raises(Unavailable, match="gave up after 4 attempts: connection: "
                            "ClientConnectorError"):
+            await client.identify()
+    once = dataclasses.replace(FAST, retries=0)  # as a copy-cataloguing search asks
+    async with OaiClient(f"http://127.0.0.1:{port}/oai", once) as client:
+        with pytest.raises(Unavailable, match="gave up after 1 attempt: connection: "):
             await client.identify()
 
 

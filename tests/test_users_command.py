@@ -47,10 +47,10 @@ def test_an_unknown_or_taken_name_is_said_before_a_password_is_asked(
     config, monkeypatch, capsys
 ) -> None:  # type: ignore[no-untyped-def]
     """With nothing on stdin, the name's problem is what is said (not the empty password's)."""
-    assert _run(config, monkeypatch, "passwd", "nosuch") == 2
-    assert capsys.readouterr().err == "koprik: no user named 'nosuch'\n"
     assert _run(config, monkeypatch, "add", "alice", stdin="s3cret-password\n") == 0
     capsys.readouterr()
+    assert _run(config, monkeypatch, "passwd", "nosuch") == 2
+    assert capsys.readouterr().err == "koprik: no user named 'nosuch'\n"
     assert _run(config, monkeypatch, "add", "alice") == 2
     assert capsys.readouterr().err == "koprik: a user named 'alice' exists already\n"
 

@@ -17,6 +17,7 @@ import time
 from sqlalchemy import select
 
 from catalog import Catalog, models
+from catalog.db import refuse_missing_file
 from catalog.dedup import DedupError, DedupReport, run_dedup
 from catalog.dedup_operators import explain, merge, review_decide, review_list, split
 from config import load_settings
@@ -41,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    catalog = Catalog.open(load_settings(args.config))
+    settings = load_settings(args.config)
+    refuse_missing_file(settings.database.url, "nothing to deduplicate")
+    catalog = Catalog.open(settings)
     try:
         return _act(catalog, args)
     except DedupError as error:

@@ -18,6 +18,7 @@ import sys
 import time
 
 from catalog import Catalog
+from catalog.db import refuse_missing_file
 from config import load_settings
 from koprik.dashboard.accounts import (
     AccountError,
@@ -60,8 +61,14 @@ def read_password() -> str:
     return first
 
 
-def _with_catalog(args: argparse.Namespace, action) -> object:  # type: ignore[no-untyped-def]
-    catalog = Catalog.open(load_settings(args.config))
+def _with_catalog(args: argparse.Namespace, action, *, make: bool = False) -> object:  # type: ignore[no-untyped-def]
+    """``action(engine)`` on the catalogue; one that is not there is made only when ``make``
+    (adding the first operator before the first ``koprik serve``), else refused in one line."""
+    settings = load_settings(args.config)
+    if not make:
+        refuse_missing_file(settings.database.url, "it has no operators (koprik users add makes "
+                            "it with the first)")  # fmt: skip
+    catalog = Catalog.open(settings)
     try:
         return action(catalog.engine)
     except AccountError as error:
@@ -71,10 +78,10 @@ def _with_catalog(args: argparse.Namespace, action) -> object:  # type: ignore[n
 
 
 def add_command(args: argparse.Namespace) -> int:
-    if _with_catalog(args, lambda engine: user_exists(engine, args.name)):
+    if _with_catalog(args, lambda engine: user_exists(engine, args.name), make=True):
         raise UserError(f"a user named {args.name!r} exists already")  # before the password
     password = read_password()
-    _with_catalog(args, lambda engine: add_user(engine, args.name, password))
+    _with_catalog(args, lambda engine: add_user(engine, args.name, password), make=True)
     print(f"added user {args.name}")
     return 0
 

@@ -254,8 +254,10 @@ def test_the_z3950_command_shows_saves_and_imports_unimarc_records(
     assert {r["001"].data: r.as_dict()["fields"] for r in written if r is not None} == originals
 
     assert run_in_process(config, target, EVERYTHING, *unimarc, "--import") == 0
+    said = capsys.readouterr()
     assert f"z3950 import from {target}: 81 hits; 81 added, 0 updated, 0 unchanged, 0 " \
-        "rejected" in capsys.readouterr().out  # fmt: skip
+        "rejected" in said.out  # fmt: skip
+    assert f"z3950: {unmapped_by_import(tmp_path / 'import')}" in said.err
     catalog = sqlite_catalog(tmp_path, "catalog")
     try:
         assert_same(stored(catalog, f"z3950:{target}"), converted_by_file())
@@ -277,6 +279,7 @@ def test_the_sru_command_converts_and_imports_unimarc_in_marcxml(tmp_path: Path)
         assert imported.returncode == 0, imported.stderr
         assert "sru import into koha: 81 hits; 81 added, 0 updated, 0 unchanged, 0 rejected" \
             in imported.stdout  # fmt: skip
+        assert f"sru: {unmapped_by_import(tmp_path / 'import')}" in imported.stderr
         refused = koprik(config, "sru", sru, "x", "--schema", "dc", "--crosswalk", "unimarc",
                          "--import")  # fmt: skip
     assert refused.returncode == 2 and refused.stdout == ""

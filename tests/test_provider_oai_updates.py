@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lxml import etree
@@ -103,13 +104,11 @@ async def test_harvest_during_updates(
     }
 
 
-async def test_last_page_says_the_size_of_a_list_that_shrank(
-    aiohttp_client: Any, settings: Settings, catalog: Catalog
-) -> None:
-    """Records changed during a harvest bounded by ``until`` leave the list (their datestamp is
-    now later): the last page's completeListSize is the number of records the list had, not
-    the first page's count."""
-    records = list(demo_records(RECORDS, seed=11))
+async def _paged_an_hour_later(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog, records: list[Record]
+) -> Callable[..., Awaitable[etree._Element]]:
+    """``records`` stored an hour ago; what fetches a response (schema-valid) of a provider
+    paging them :data:`PAGE` at a time."""
     with catalog.writer() as writer:
         writer.now = int(time.time()) - 3600
         for record in records:
@@ -123,6 +122,17 @@ async def test_last_page_says_the_size_of_a_list_that_shrank(
         assert SCHEMA.validate(root), SCHEMA.error_log
         return root
 
+    return page
+
+
+async def test_last_page_says_the_size_of_a_list_that_shrank(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog
+) -> None:
+    """Records changed during a harvest bounded by ``until`` leave the list (their datestamp is
+    now later): the last page's completeListSize is the number of records the list had, not
+    the first page's count."""
+    records = list(demo_records(RECORDS, seed=11))
+    page = await _paged_an_hour_later(aiohttp_client, settings, catalog, records)
     until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
     root = await page(verb="ListIdentifiers", metadataPrefix="oai_dc", until=until)
     first = root.find("o:ListIdentifiers/o:resumptionToken", NS)
@@ -146,19 +156,7 @@ async def test_a_list_whose_rest_left_it_ends_with_no_records_match_saying_so(
     """The one record past the first page is deleted during a harvest bounded by ``until``:
     the token's page is noRecordsMatch (the schema has no empty page), and says why."""
     records = list(demo_records(PAGE + 1, seed=11))
-    with catalog.writer() as writer:
-        writer.now = int(time.time()) - 3600
-        for record in records:
-            writer.put(record)
-    settings = dataclasses.replace(settings, oai=dataclasses.replace(settings.oai, page_size=PAGE))
-    client = await aiohttp_client(init_app(settings, catalog))
-
-    async def page(**params: str) -> etree._Element:
-        response = await client.get("/oai", params=params)
-        root = etree.fromstring(await response.read(), PARSER)
-        assert SCHEMA.validate(root), SCHEMA.error_log
-        return root
-
+    page = await _paged_an_hour_later(aiohttp_client, settings, catalog, records)
     until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
     root = await page(verb="ListIdentifiers", metadataPrefix="oai_dc", until=until)
     token = root.findtext("o:ListIdentifiers/o:resumptionToken", namespaces=NS)

@@ -94,6 +94,11 @@ def test_fold_normalizes_case_punctuation_and_composition() -> None:
     assert fold("ИБН-СИНО") == fold("ibn sino")
 
 
+def test_fold_makes_the_turkish_dotless_i_its_capital_s_letter() -> None:
+    """Turkish ılık in capitals is ILIK, which case folding makes ilik: case never counts."""
+    assert fold("ılık") == fold("ILIK") == fold("ilik") == fold("İLİK") == "ilik"
+
+
 def test_fold_keeps_distinct_words_apart() -> None:
     assert fold("қол") != fold("кол")  # q and k stay distinct
     assert fold("ҳол") != fold("хол")  # h and x stay distinct

@@ -243,6 +243,29 @@ def _replace_digraphs(key: str, digraphs: tuple[tuple[str, str], ...]) -> str:
             return key
 
 
+_CUT_DIGRAPHS = {"k": "x", "z": "j"}
+"""The first letters of the digraphs :func:`fold` makes one letter of (kh -> x, zh -> j), with
+that letter: a word typed up to its k or z may have been cut inside kh or zh. (ts -> s is left
+out: a word cut after its t would then find every word with an s there.)"""
+
+
+def cut_keys(typed: str, key: str) -> list[str]:
+    """``key``, the fold key of the right-truncated term ``typed`` (or of its last word), and
+    the other keys that the words it was cut from may begin with.
+
+    When ``typed`` ends in a Latin k or z, ``key`` ending in x or j too: ``Mik*`` may be cut
+    from Mikhail (ALA-LC), whose key is ``mixail`` as Михаил's and Mixail's are.
+
+    >>> cut_keys("Mik", "mik")
+    ['mik', 'mix']
+    """
+    end = typed.rstrip()[-1:].lower()
+    last = _CUT_DIGRAPHS.get(end)
+    if last is None or not key.endswith(end):
+        return [key]
+    return [key, key[:-1] + last]
+
+
 # --- linked 880 fields ------------------------------------------------------------------------
 
 _LINKED_TAGS = re.compile(r"^(1..|245|250|260|264|490|5..|6..|7..)$")

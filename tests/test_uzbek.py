@@ -17,6 +17,7 @@ from crosswalks import uzbek
 from crosswalks.unimarc import decode_unimarc, unimarc_to_marc21
 from crosswalks.uzbek import (
     add_script_880,
+    cut_keys,
     cyrillic_to_latin,
     fold,
     latin_to_cyrillic,
@@ -120,6 +121,13 @@ def test_fold_reads_an_alalc_breve_letter_typed_without_its_breve() -> None:
 def test_the_key_of_a_word_typed_up_to_a_y_begins_the_word_s_key(typed: str, word: str) -> None:
     """What right truncation relies on: the folding of a y does not wait for the next letter."""
     assert fold(word).startswith(fold(typed))
+
+
+def test_a_word_typed_up_to_a_latin_k_or_z_may_be_cut_inside_kh_or_zh() -> None:
+    assert cut_keys("Mik", fold("Mik")) == ["mik", "mix"]  # Mikhail, Михаил, Mixail: mixail
+    assert cut_keys("voina i z", fold("voina i z")) == ["voina i z", "voina i j"]
+    assert cut_keys("Мик", fold("Мик")) == ["mik"]  # к is no half of х
+    assert cut_keys("tarixi", fold("tarixi")) == ["tarixi"]
 
 
 def test_romanize_rejects_unknown_language() -> None:

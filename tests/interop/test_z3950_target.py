@@ -98,6 +98,10 @@ SEARCHES: list[tuple[str, set[str]]] = [
     ("@attr 1=1003 tolstoi", {"ru-tolstoy"}),
     ("@attr 1=4 @attr 5=1 voi", {"ru-tolstoy"}),
     ("@attr 1=4 @attr 5=1 adabiy", {"us-adabiyoti"}),
+    # truncation inside ALA-LC's kh (1995 x, Cyrillic х)
+    ("@attr 1=4 @attr 5=1 tarik", {"uz-history-cyr", "uz-history-lat"}),
+    ("@attr 1=4 @attr 5=1 k", NAVOIY),
+    ('@attr 1=4 @attr 4=1 @attr 5=1 "ozbekiston tarik"', {"uz-history-cyr", "uz-history-lat"}),
 ]  # fmt: skip
 
 

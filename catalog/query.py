@@ -59,6 +59,7 @@ from catalog.search_index import (
     terms,
     words_of,
 )
+from crosswalks.uzbek import cut_keys
 
 MAX_CLAUSES = 64
 """Most leaves (and result-set references) one query may hold."""
@@ -322,9 +323,13 @@ def _match(connection: Connection, match: Match, budget: _Budget) -> set[int]:
         return _leading(connection, match.index, keys[0], budget)
     found: set[int] | None = None
     for position, key in enumerate(keys):
-        truncated = match.truncation and position == len(keys) - 1
-        ids = _read_ids(connection, match.index, kind, key, match.relation, truncated, budget,
-                        upper)  # fmt: skip
+        if match.truncation and position == len(keys) - 1:
+            ids: set[int] = set()
+            for cut in cut_keys(match.term, key):
+                ids |= _read_ids(connection, match.index, kind, cut, match.relation, True, budget)
+        else:
+            ids = _read_ids(connection, match.index, kind, key, match.relation, False, budget,
+                            upper)  # fmt: skip
         found = ids if found is None else found & ids
         if not found:
             break

@@ -92,6 +92,16 @@ SEARCHES: list[tuple[str, set[str]]] = [
     ("@attr 1=4 oʻzbekiston", OZBEKISTON),
     ("@attr 1=4 ўзбекистон", OZBEKISTON),
     ("@attr 1=4 Ŭzbekiston", OZBEKISTON),
+    # ALA-LC ĭ typed as i, without its breve, as é is typed e; truncation where a y stands
+    ("@attr 1=4 voina", {"ru-tolstoy"}),
+    ('@attr 1=4 @attr 4=1 "voina i mir"', {"ru-tolstoy"}),
+    ("@attr 1=1003 tolstoi", {"ru-tolstoy"}),
+    ("@attr 1=4 @attr 5=1 voi", {"ru-tolstoy"}),
+    ("@attr 1=4 @attr 5=1 adabiy", {"us-adabiyoti"}),
+    # truncation inside ALA-LC's kh (1995 x, Cyrillic х)
+    ("@attr 1=4 @attr 5=1 tarik", {"uz-history-cyr", "uz-history-lat"}),
+    ("@attr 1=4 @attr 5=1 k", NAVOIY),
+    ('@attr 1=4 @attr 4=1 @attr 5=1 "ozbekiston tarik"', {"uz-history-cyr", "uz-history-lat"}),
 ]  # fmt: skip
 
 

@@ -35,6 +35,8 @@ from catalog.db import create_schema
 if TYPE_CHECKING:
     from alembic.config import Config
 
+    from config import Settings
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_LOCATIONS: list[Path] = [MIGRATIONS / "versions"]
 """Folders revisions are read from; new revisions are written to the first."""
@@ -55,8 +57,12 @@ class SchemaError(Exception):
     """A catalogue whose schema this Koprik cannot use as it is; one line saying what to do."""
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic's configuration for the catalogue's revisions, running on ``connection``."""
+def alembic_config(
+    connection: Connection | None = None, settings: Settings | None = None
+) -> Config:
+    """Alembic's configuration for the catalogue's revisions, running on ``connection``; a
+    revision that derives from the records again reads the ``settings`` they are derived by
+    (``config.attributes["settings"]``; None: the defaults)."""
     from alembic.config import Config
 
     config = Config()
@@ -64,6 +70,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", os.pathsep.join(map(str, VERSION_LOCATIONS)))
     config.attributes["connection"] = connection
+    config.attributes["settings"] = settings
     return config
 
 
@@ -123,14 +130,15 @@ def ensure_current(engine: Engine) -> None:
     raise SchemaError(_refusal(engine, found, wanted))
 
 
-def upgrade(engine: Engine) -> tuple[str, str]:
-    """Move the catalogue to the head revision; returns the revisions before and after."""
+def upgrade(engine: Engine, settings: Settings | None = None) -> tuple[str, str]:
+    """Move the catalogue to the head revision (what the revisions derive from the records, by
+    ``settings``: see :func:`alembic_config`); returns the revisions before and after."""
     from alembic import command
 
     wanted = head()
     with _schema_transaction(engine) as connection:
         found = revision_of(connection)
-        config = alembic_config(connection)
+        config = alembic_config(connection, settings)
         if found == UNVERSIONED:
             _check_baseline(engine, connection)
             command.stamp(config, BASELINE)

@@ -689,23 +689,40 @@ def rebuild(
     catalogue whose terms were made by other rules, or other Unicode tables (another Python).
     A record whose stored MARC cannot be read is left with none. ``progress`` is told the
     records done so far after each batch."""
-    r = models.records
     done, after = 0, 0
     while True:
         with engine.begin() as connection:
-            rows = connection.execute(
-                select(r.c.id, r.c.marc)
-                .where(r.c.id > after, ~models.hidden(), r.c.marc.is_not(None))
-                .order_by(r.c.id)
-                .limit(batch)
-            ).all()
-            write_entries(connection, [(row.id, _readable(row.marc)) for row in rows])
-        if not rows:
+            ids = _rebuild_after(connection, after, batch)
+        if not ids:
             return done
-        done += len(rows)
-        after = rows[-1].id
+        done += len(ids)
+        after = ids[-1]
         if progress is not None:
             progress(done)
+
+
+def rebuild_in(connection: Connection, *, batch: int = 1000) -> int:
+    """:func:`rebuild` in the caller's transaction (a schema revision's), ``batch`` records at
+    a time; returns how many records."""
+    done, after = 0, 0
+    while ids := _rebuild_after(connection, after, batch):
+        done += len(ids)
+        after = ids[-1]
+    return done
+
+
+def _rebuild_after(connection: Connection, after: int, batch: int) -> list[int]:
+    """Make the entries of the next ``batch`` live records after id ``after`` again; their
+    ids, in order (none: no record is left)."""
+    r = models.records
+    rows = connection.execute(
+        select(r.c.id, r.c.marc)
+        .where(r.c.id > after, ~models.hidden(), r.c.marc.is_not(None))
+        .order_by(r.c.id)
+        .limit(batch)
+    ).all()
+    write_entries(connection, [(row.id, _readable(row.marc)) for row in rows])
+    return [row.id for row in rows]
 
 
 def _readable(marc: bytes) -> Record | None:

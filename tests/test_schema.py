@@ -336,3 +336,49 @@ def test_a_catalogue_at_0011_keeps_its_runs_with_no_deletions_counted_gone(setti
         assert (row["added"], row["unchanged"], row["gone"], row["pages"]) == (1, 4, 0, 7)
     finally:
         engine.dispose()
+
+
+def test_a_catalogue_at_0014_gets_the_terms_and_match_keys_of_this_release(settings: Settings):
+    """Revision 0015 makes every live record's search terms and match keys again from its
+    stored MARC by this release's folding (every y as i), and queues the records for
+    deduplication. A catalogue at 0014 is one at the head whose terms and keys were made by
+    the earlier rules: here the terms of half the records are gone and every key and profile,
+    which the revision must give back as a new catalogue has them."""
+    from catalog import models
+    from catalog.demo import demo_records
+    from catalog.search_index import stored_terms, write_entries
+    from catalog.store import Incoming
+
+    def derived(connection) -> tuple[object, ...]:  # type: ignore[no-untyped-def]
+        keys = {tuple(row) for row in connection.execute(
+            text('SELECT kind, "key", record_id FROM match_keys'))}  # fmt: skip
+        profiles = {row.id: row.match_profile for row in connection.execute(
+            text("SELECT id, match_profile FROM records"))}  # fmt: skip
+        return stored_terms(connection), keys, profiles
+
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.writer() as writer:
+            writer.put_many([Incoming(record) for record in demo_records(150)])
+        with catalog.engine.begin() as connection:
+            expected = derived(connection)
+            ids = list(connection.execute(text("SELECT id FROM records")).scalars())
+            write_entries(connection, [(record_id, None) for record_id in ids[::2]])
+            connection.execute(models.match_keys.delete())
+            connection.execute(text("UPDATE records SET match_profile = NULL"))
+            connection.execute(models.dedup_queue.delete())
+            connection.execute(text("UPDATE alembic_version SET version_num = '0014'"))
+            assert derived(connection) != expected
+    finally:
+        catalog.close()
+    engine = open_engine(settings.database.url)
+    try:
+        assert upgrade(engine, settings) == ("0014", head())
+        with engine.connect() as connection:
+            assert derived(connection) == expected
+            queued = set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
+            live = set(connection.execute(
+                text("SELECT id FROM records WHERE NOT deleted AND NOT is_union")).scalars())
+            assert queued == live and len(live) > 100
+    finally:
+        engine.dispose()

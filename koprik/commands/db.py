@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 done = rebuild(engine, progress=lambda n: bar.advance(n - bar.count))
             print(f"db: {schema.where(engine)}: the search terms of {done} records made again")
         elif args.action == "upgrade":
-            before, after = schema.upgrade(engine)
+            before, after = schema.upgrade(engine, settings)
             if before == after:
                 print(f"db: {schema.where(engine)} is at revision {after}; nothing to do")
             else:

@@ -56,9 +56,9 @@ def kill_between_pages(info):
     if info.pages == int(kill_after) and inside == "between":
         os.kill(os.getpid(), signal.SIGKILL)
 
-def apply_then_kill(writer, target, plan, reasons=None):
+def apply_then_kill(*args, **kwargs):
     # the page after them written, its transaction not yet committed
-    counts = apply(writer, target, plan, reasons)
+    counts = apply(*args, **kwargs)
     applied.append(counts)
     if len(applied) == int(kill_after) + 1 and inside == "inside":
         os.kill(os.getpid(), signal.SIGKILL)

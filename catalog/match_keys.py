@@ -73,6 +73,9 @@ class Profile:
     title: str = ""
     title_proper: str = ""
     author: str | None = None
+    forename: str | None = None
+    """The initial of the main author's forename (:func:`forename_initial`), when 100 $a has
+    one after a comma."""
     bad: list[str] = field(default_factory=list)
     """Identifiers kept aside (an ISBN whose check digit is wrong), for ``koprik dedup explain``."""
 
@@ -147,7 +150,7 @@ def match_data(
         start = title_key(profile.title_proper, title_chars)
         end = profile.title_proper.replace(" ", "")[-title_chars:]
         keys += [("title", start)] + ([("tend", end)] if end != start else [])
-    profile.author = _surname(fields)
+    profile.author, profile.forename = _main_name(fields)
     profile.year = _year(fields)
     if profile.author and profile.year is not None:
         keys.append(("ay", f"{profile.author.replace(' ', '')}:{profile.year}"))
@@ -201,16 +204,33 @@ def _control(fields: Tagged, tag: str) -> str:
     return (field_.data or "") if field_ is not None else ""
 
 
-def _surname(fields: Tagged) -> str | None:
+def _main_name(fields: Tagged) -> tuple[str | None, str | None]:
+    """The main entry's folded surname (a body's or meeting's whole name) and the initial of
+    its forename."""
     for tag in ("100", "110", "111"):
         main = _first(fields, tag)
         if main is not None and main.get("a"):
-            name = main.get("a") or ""
+            name, forename = main.get("a") or "", ""
             if tag == "100" and "," in name:
-                name = name.split(",", 1)[0]
-            folded = fold(name)
-            return folded or None
-    return None
+                name, forename = name.split(",", 1)
+            return fold(name) or None, forename_initial(forename)
+    return None, None
+
+
+_INITIAL_CLASSES = str.maketrans("xkucyew", "hqosiiv")
+"""Initials that name one letter in the forms catalogues write a Central Asian name in (folded):
+Ҳамид and its Russian form Хамид (Khamid, x), Қодир and Кодир, Ўткир and Уткир, Чори and its
+initial written C. (Ц.), Ёқуб (ioqub) and Y., Евгений (evgeniy) and Y., Wali and Vali."""
+
+
+def forename_initial(forename: str) -> str | None:
+    """The initial of a forename, alike in every script and romanization ("Alisher", "А.",
+    "ʻAlī" -> "a"; "Джамшид", "Jamshid" -> "j"; "Ҳамид", "Khamid", "Xamid" -> "h"), None when
+    there is none."""
+    folded = fold(forename)
+    if folded.startswith("dj"):  # Джамшид, Dzhamshid: the Russian forms of Jamshid
+        folded = folded[1:]
+    return folded[:1].translate(_INITIAL_CLASSES) or None
 
 
 def _year(fields: Tagged) -> int | None:

@@ -9,7 +9,8 @@ Vetoes, in order (each when both records state the value): material type, year (
 ``year_tolerance`` apart), extent (pages further apart than ``extent_tolerance_pages`` and
 ``extent_tolerance_ratio``), edition, series numbering, volume/part (also when only one names a
 volume: a volume is not its set), ISSN (none shared), ISBN (none shared: another edition or a
-translation), language. Then:
+translation), language, the main author's forename initial when the surnames are alike
+(Karimov, Alisher is not Karimov, Botir). Then:
 
 - with a shared ISBN or other identifier, the titles must be ``id_title_min`` alike and the
   main authors (when both have one) ``author_min``; confidence 0.9 + 0.1 x title similarity
@@ -83,7 +84,14 @@ def veto(a: Profile, b: Profile, s: DedupSettings) -> str | None:
         return f"ISBN: none shared ({a.isbns[0]} / {b.isbns[0]})"
     if a.language and b.language and a.language != b.language:
         return f"language: {a.language} / {b.language}"
+    if a.forename and b.forename and a.forename != b.forename and _alike(a.author, b.author, s):
+        return f"author's forename: {a.forename}. / {b.forename}."
     return None
+
+
+def _alike(a: str | None, b: str | None, s: DedupSettings) -> bool:
+    """Whether two folded surnames are ``author_min`` alike."""
+    return a is not None and b is not None and similarity(a, b) >= s.author_min
 
 
 def compare(a: Profile, b: Profile, shared: frozenset[str], s: DedupSettings) -> Verdict:

@@ -32,6 +32,7 @@ def verdict(a, b, shared=("title",)):
     ({"issn": "0317-8471"}, {"issn": "1050-124X"}, "ISSN: 03178471 / 1050124X"),
     ({"isbn": ISBN}, {"isbn": "9780306406157"}, "ISBN: none shared"),
     ({"language": "uzb"}, {"language": "rus"}, "language: uzb / rus"),
+    ({"author": "Karimov, Alisher"}, {"author": "Karimova, Dilnoza"}, "author's forename: a. / d."),
 ])
 def test_each_veto_keeps_a_shared_isbn_pair_apart(a, b, reason):
     result = verdict({"isbn": ISBN, **a}, {"isbn": ISBN, **b}, shared=("isbn", "title"))
@@ -79,6 +80,31 @@ def test_title_and_author_accept_copies_in_other_scripts_and_with_typos():
     assert result.decision is Decision.MATCH, result
     typo = verdict({"title": "O‘zbekiston tarixi"}, {"title": "O‘zbekistin tarixi"})
     assert typo.decision is Decision.MATCH
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Karimov, Alisher", "Каримов, А."), ("Navoiy, Alisher", "Navoiĭ, ʻAlī Shīr"),
+    ("Hasanov, Hamid", "Хасанов, Хамид"), ("Hasanov, Hamid", "Khasanov, Khamid"),
+    ("Rahimov, Jamshid", "Рахимов, Джамшид"), ("Qodirov, Qodir", "Кодиров, К."),
+    ("Hoshimov, Oʻtkir", "Хошимов, Уткир"), ("Yusupov, Yoqub", "I͡Usupov, I͡Akub"),
+    ("Yusupov, Y.", "Юсупов, Ёқуб"), ("Sobirov, Yelena", "Sobirov, Y."),
+    ("Sobirov, C.", "Собиров, Чори"), ("Sobirov, Wali", "Sobirov, Vali"),
+])
+def test_one_forename_in_other_scripts_and_romanizations_is_one_author(a, b):
+    result = verdict({"author": a}, {"author": b})
+    assert result.decision is Decision.MATCH, result
+
+
+def test_another_forename_under_one_surname_is_another_author():
+    # two Karimovs wrote a "Tarix" in the same year: the surname alone grouped them
+    result = verdict({"title": "Tarix", "author": "Karimov, Alisher"},
+                     {"title": "Тарих", "author": "Каримов, Ботир"})
+    assert result.decision is Decision.DIFFERENT and "forename" in result.reason
+    initial = verdict({"title": "Tarix", "author": "Karimov, A."},
+                      {"title": "Tarix", "author": "Karimov, B. X."})
+    assert initial.decision is Decision.DIFFERENT
+    other = verdict({}, {"author": "Rahimov, Botir"}, shared=("isbn",))
+    assert other.reason.startswith("author:")  # a surname unlike is said as such
 
 
 def test_different_titles_and_different_authors_are_different():

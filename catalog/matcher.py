@@ -8,7 +8,9 @@ decides) or ``different``, with its confidence and the reason in words. Every th
 Vetoes, in order (each when both records state the value): material type, year (more than
 ``year_tolerance`` apart), extent (pages further apart than ``extent_tolerance_pages`` and
 ``extent_tolerance_ratio``), edition, series numbering, volume/part (also when only one names a
-volume: a volume is not its set), ISSN (none shared), ISBN (none shared: another edition or a
+volume: a volume is not its set), the numbers in the titles with their subtitles (unless one
+title's are among the other's: "Asarlar. 1-jild" is not "Asarlar. 2-jild", a volume named in
+245 $a or $b rather than $n), ISSN (none shared), ISBN (none shared: another edition or a
 translation), language, the main author's forename initial when the surnames are alike
 (Karimov, Alisher is not Karimov, Botir). Then:
 
@@ -27,6 +29,7 @@ Confidence from ``accept`` up is a match; from ``review`` up, a pair for review.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -35,6 +38,7 @@ from rapidfuzz.fuzz import ratio
 from catalog.match_keys import Profile
 from config.settings import DedupSettings
 
+_NUMBER = re.compile(r"\d+")
 IDENTIFIER_KINDS = frozenset({"isbn", "issn", "lccn", "nbn", "nba", "std", "ctl"})
 
 
@@ -78,6 +82,9 @@ def veto(a: Profile, b: Profile, s: DedupSettings) -> str | None:
         return f"series numbering: {a.series_number} / {b.series_number}"
     if a.volume != b.volume:
         return f"volume/part: {a.volume or 'none'} / {b.volume or 'none'}"
+    numbers_a, numbers_b = _numbers(a.title), _numbers(b.title)
+    if numbers_a and numbers_b and not (numbers_a <= numbers_b or numbers_b <= numbers_a):
+        return f"title numbering: {_listed(numbers_a)} / {_listed(numbers_b)}"
     if a.issns and b.issns and not set(a.issns) & set(b.issns):
         return f"ISSN: {' '.join(a.issns)} / {' '.join(b.issns)}"
     if a.isbns and b.isbns and not set(a.isbns) & set(b.isbns):
@@ -87,6 +94,14 @@ def veto(a: Profile, b: Profile, s: DedupSettings) -> str | None:
     if a.forename and b.forename and a.forename != b.forename and _alike(a.author, b.author, s):
         return f"author's forename: {a.forename}. / {b.forename}."
     return None
+
+
+def _numbers(folded_title: str) -> set[int]:
+    return {int(n) for n in _NUMBER.findall(folded_title)}
+
+
+def _listed(numbers: set[int]) -> str:
+    return " ".join(map(str, sorted(numbers)))
 
 
 def _alike(a: str | None, b: str | None, s: DedupSettings) -> bool:

@@ -3,7 +3,7 @@
 import pytest
 
 from catalog.match_keys import match_data
-from catalog.matcher import Decision, compare
+from catalog.matcher import Decision, compare, veto
 from config.settings import DedupSettings
 from tests.books import book
 
@@ -29,6 +29,9 @@ def verdict(a, b, shared=("title",)):
     ({"series": ("Klassika", "5")}, {"series": ("Klassika", "6")}, "series numbering: 5 / 6"),
     ({"volume": "1-jild"}, {"volume": "Т. 2"}, "volume/part: 1 / 2"),
     ({"volume": "1-jild"}, {}, "volume/part: 1 / none"),
+    ({"title": "Asarlar. 1-jild"}, {"title": "Асарлар. 2-жилд"}, "title numbering: 1 / 2"),
+    ({"title": "Asarlar", "subtitle": "20 jildlik. 5-jild"},
+     {"title": "Asarlar", "subtitle": "20 jildlik. 15-jild"}, "title numbering: 5 20 / 15 20"),
     ({"issn": "0317-8471"}, {"issn": "1050-124X"}, "ISSN: 03178471 / 1050124X"),
     ({"isbn": ISBN}, {"isbn": "9780306406157"}, "ISBN: none shared"),
     ({"language": "uzb"}, {"language": "rus"}, "language: uzb / rus"),
@@ -40,6 +43,14 @@ def test_each_veto_keeps_a_shared_isbn_pair_apart(a, b, reason):
         result = verdict(a, b)
     assert result.decision is Decision.DIFFERENT
     assert result.reason.startswith(reason)
+
+
+def test_numbers_on_one_side_only_or_among_the_others_veto_nothing():
+    grade = verdict({"title": "Matematika", "subtitle": "5-sinf uchun darslik"},
+                    {"title": "Математика"})
+    assert grade.decision is Decision.MATCH, grade
+    a, b = profile(title="Asarlar", subtitle="20 jildlik. 5-jild"), profile(title="Asarlar. 5-jild")
+    assert veto(a, b, SETTINGS) is None
 
 
 def test_tolerances_are_settings():

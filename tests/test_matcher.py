@@ -106,6 +106,16 @@ def test_one_forename_in_other_scripts_and_romanizations_is_one_author(a, b):
     assert result.decision is Decision.MATCH, result
 
 
+def test_a_name_in_direct_order_meets_its_surname():
+    # "Alisher Navoiy" (100 ind1 0, no comma) as Uzbek catalogues enter him, "Navoiy, Alisher"
+    result = verdict({"title": "Xamsa", "author": "Алишер Навоий"},
+                     {"title": "Xamsa", "author": "Navoiy, Alisher"})
+    assert result.decision is Decision.MATCH, result
+    other = verdict({"title": "Xamsa", "author": "Alisher Navoiy"},
+                    {"title": "Xamsa", "author": "Karimov, Alisher"})
+    assert other.decision is Decision.DIFFERENT and other.reason.startswith("author:")
+
+
 def test_another_forename_under_one_surname_is_another_author():
     # two Karimovs wrote a "Tarix" in the same year: the surname alone grouped them
     result = verdict({"title": "Tarix", "author": "Karimov, Alisher"},

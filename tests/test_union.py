@@ -40,3 +40,12 @@ def test_one_holding_per_institution_and_a_call_number_from_090():
                                              member(two, "UzSaRL", "2")])
     assert [(f["a"], f["h"]) for f in union.get_fields("852")] == [("UzSaRL", "54 K-45")]
     assert len(union.get_fields("035")) == 2
+
+
+def test_another_members_isbn_with_a_wrong_check_digit_is_added_as_invalid():
+    right = book("1", "Kimyo", isbn="978-9943-01-234-9 (pbk.)", subjects=("Kimyo",))
+    typo = book("2", "Кимё", isbn="9789943012340", pages=None)  # the check digit mistyped
+    union = union_record("union:1", "UzNL", [member(right, "UzSaRL", "1"),
+                                             member(typo, "UzBuRL", "2")])
+    assert [(f.get("a"), f.get("z")) for f in union.get_fields("020")] == [
+        ("978-9943-01-234-9 (pbk.)", None), (None, "9789943012340")]

@@ -15,9 +15,9 @@ up a record's candidates by them (:mod:`catalog.dedup`):
   on, or another title proper, is still found).
 
 The profile holds what the matcher compares (:class:`catalog.matcher.Profile`): material type,
-year, extent in pages, edition, volume/part, series numbering, language, ISBNs and ISSNs, the
-folded title and the main author's folded surname. It is stored as compact JSON beside the
-record, so deduplication never parses MARC.
+year, extent in pages, edition, volume/part (245 $n/$p, else a volume the title names), series
+numbering, language, ISBNs and ISSNs, the folded title and the main author's folded surname.
+It is stored as compact JSON beside the record, so deduplication never parses MARC.
 
 >>> keys, profile = match_data(record, ["(OCoLC)"], 30)
 """
@@ -145,7 +145,8 @@ def match_data(
         proper = " ".join(title.get_subfields("a"))[skip:]
         whole = " ".join([proper, *title.get_subfields("b")])
         profile.title_proper, profile.title = fold(proper), fold(whole)
-        profile.volume = _numbering(" ".join(title.get_subfields("n", "p")))
+        profile.volume = (_numbering(" ".join(title.get_subfields("n", "p")))
+                          or _title_volume(profile.title))
     if profile.title_proper:
         start = title_key(profile.title_proper, title_chars)
         end = profile.title_proper.replace(" ", "")[-title_chars:]
@@ -277,6 +278,21 @@ def _numbering(text: str) -> str | None:
     if roman:
         return ".".join(str(_roman_value(r)) for r in roman)
     return folded
+
+
+_TITLE_VOLUME = re.compile(
+    r"\b(\d+) (?:jild|kitob|qism|tom|chast)\b"
+    r"|\b(?:t|tom|jild|kn|kniga|ch|chast|vol|volume|part|pt|band|bd|vip|qism|kitob) (\d+)\b")
+"""A volume or part the title names (folded): "1-jild", "2-kitob", "3-қисм" (the number first),
+"Т. 1", "Кн. 2", "Ч. 3", "vol. 4", "Part 5" (the word first); not "5 jildlik" (in five volumes)
+nor "в 2 томах"."""
+
+
+def _title_volume(folded_title: str) -> str | None:
+    """The volume/part of a title that names one ("Asarlar. 2-jild" -> "2"), for a record with
+    no 245 $n or $p: a copy catalogued with the volume in $a is the copy of that volume."""
+    numbers = [a or b for a, b in _TITLE_VOLUME.findall(folded_title)]
+    return ".".join(str(int(n)) for n in numbers) or None
 
 
 def _roman_value(text: str) -> int:

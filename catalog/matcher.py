@@ -7,11 +7,11 @@ decides) or ``different``, with its confidence and the reason in words. Every th
 
 Vetoes, in order (each when both records state the value): material type, year (more than
 ``year_tolerance`` apart), extent (pages further apart than ``extent_tolerance_pages`` and
-``extent_tolerance_ratio``), edition, series numbering, volume/part (also when only one names a
-volume: a volume is not its set), the numbers in the titles with their subtitles (unless one
-title's are among the other's: "Asarlar. 1-jild" is not "Asarlar. 2-jild", a volume named in
-245 $a or $b rather than $n), ISSN (none shared), ISBN (none shared: another edition or a
-translation), language, the main author's forename initial when the surnames are alike
+``extent_tolerance_ratio``), edition, series numbering, volume/part (245 $n/$p, else a volume the
+title names; also when only one names a volume: a volume is not its set), the numbers in the
+titles with their subtitles (unless one title's are among the other's: "Matematika : 5-sinf
+uchun" is not "Matematika : 6-sinf uchun"), ISSN (none shared), ISBN (none shared: another
+edition or a translation), language, the main author's forename initial when the surnames are alike
 (Karimov, Alisher is not Karimov, Botir). Then:
 
 - with a shared ISBN or other identifier, the titles must be ``id_title_min`` alike and the

@@ -122,12 +122,21 @@ def _add_missing(record: Record, sources: Sequence[Record], tags: Sequence[str],
 
 
 def _identifier_key(field: Field) -> str:
+    """What one identifier field says, to add it once: its $a (an ISBN as ISBN-13, one whose
+    check digit is wrong as the $z it is added as), else its first $z (cancelled or invalid);
+    empty for a field with neither."""
     value = field.get("a") or ""
-    if field.tag == "020":
+    if field.tag == "020" and value:
         isbn = _isbn13(value)
-        if isbn:
-            return "020" + isbn
-    return field.tag + re.sub(r"[^0-9a-z()]", "", value.lower())
+        return "020" + isbn if isbn else "020z" + _compact(value.split()[0])
+    if value:
+        return field.tag + _compact(value)
+    cancelled = (field.get("z") or "").split()
+    return f"{field.tag}z{_compact(cancelled[0])}" if cancelled else ""
+
+
+def _compact(value: str) -> str:
+    return re.sub(r"[^0-9a-z()]", "", value.lower())
 
 
 def _as_added(field: Field) -> Field:

@@ -1,6 +1,6 @@
 """The union record of a group of members (catalog/union.py)."""
 
-from pymarc import Record
+from pymarc import Field, Record, Subfield
 
 from catalog.store import canonical_marc
 from catalog.union import Member, completeness, union_record
@@ -49,3 +49,14 @@ def test_another_members_isbn_with_a_wrong_check_digit_is_added_as_invalid():
                                              member(typo, "UzBuRL", "2")])
     assert [(f.get("a"), f.get("z")) for f in union.get_fields("020")] == [
         ("978-9943-01-234-9 (pbk.)", None), (None, "9789943012340")]
+
+
+def test_each_members_cancelled_isbn_is_added_once():
+    records = [book(str(n), "Kimyo") for n in (1, 2, 3)]
+    for record, cancelled in zip(records, ["9789943099995", "9789943088885",
+                                           "9789943088885 (pbk.)"], strict=True):
+        record.add_field(Field(tag="020", indicators=[" ", " "],
+                               subfields=[Subfield("z", cancelled)]))
+    union = union_record("union:1", "UzNL", [member(r, f"Uz{n}", str(n))
+                                             for n, r in enumerate(records)])
+    assert sorted(f.get("z") for f in union.get_fields("020")) == ["9789943088885", "9789943099995"]

@@ -282,17 +282,19 @@ def _numbering(text: str) -> str | None:
 
 _TITLE_VOLUME = re.compile(
     r"\b(\d+) (?:jild|kitob|qism|tom|chast)\b"
-    r"|\b(?:t|tom|jild|kn|kniga|ch|chast|vol|volume|part|pt|band|bd|vip|qism|kitob) (\d+)\b")
+    r"|\b(?:t|tom|jild|kn|kniga|ch|chast|vol|volume|part|pt|band|bd|vip|qism|kitob)"
+    r" (\d+\b|[ivxlc]{2,}\b|[ivxlc]$)")
 """A volume or part the title names (folded): "1-jild", "2-kitob", "3-қисм" (the number first),
-"Т. 1", "Кн. 2", "Ч. 3", "vol. 4", "Part 5" (the word first); not "5 jildlik" (in five volumes)
-nor "в 2 томах"."""
+"Т. 1", "Кн. 2", "Ч. 3", "vol. 4", "Part 5", "Т. II", "Part IV" (the word first; a roman numeral
+of one letter ending the title only, so that "Книга и жизнь", "Книга в подарок" name none);
+not "5 jildlik" (in five volumes) nor "в 2 томах"."""
 
 
 def _title_volume(folded_title: str) -> str | None:
     """The volume/part of a title that names one ("Asarlar. 2-jild" -> "2"), for a record with
     no 245 $n or $p: a copy catalogued with the volume in $a is the copy of that volume."""
     numbers = [a or b for a, b in _TITLE_VOLUME.findall(folded_title)]
-    return ".".join(str(int(n)) for n in numbers) or None
+    return ".".join(str(int(n) if n.isdigit() else _roman_value(n)) for n in numbers) or None
 
 
 def _roman_value(text: str) -> int:

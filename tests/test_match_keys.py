@@ -75,7 +75,9 @@ def test_profile_values():
 
 @pytest.mark.parametrize(("title", "subtitle", "volume"), [
     ("Asarlar. 2-jild", None, "2"), ("Асарлар. 2-жилд", None, "2"),
-    ("Собрание сочинений. Т. 3, кн. 1", None, "3.1"),
+    ("Собрание сочинений. Т. 3, кн. 1", None, "3.1"), ("Собрание сочинений. Т. III", None, "3"),
+    ("History of Central Asia. Part II", None, "2"), ("Tarix. Part I", None, "1"),
+    ("Книга и жизнь", None, None), ("Книга в подарок", None, None),
     ("Tanlangan asarlar", "5 jildlik. 3-jild", "3"),
     ("Asarlar", "5 jildlik", None), ("Собрание сочинений в 2 томах", None, None),
     ("O‘zbekiston tarixi", "9-sinf uchun darslik", None),

@@ -15,9 +15,9 @@ up a record's candidates by them (:mod:`catalog.dedup`):
   on, or another title proper, is still found).
 
 The profile holds what the matcher compares (:class:`catalog.matcher.Profile`): material type,
-year, extent in pages, edition, volume/part, series numbering, language, ISBNs and ISSNs, the
-folded title and the main author's folded surname. It is stored as compact JSON beside the
-record, so deduplication never parses MARC.
+year, extent in pages, edition, volume/part (245 $n/$p, else a volume the title names), series
+numbering, language, ISBNs and ISSNs, the folded title and the main author's folded surname.
+It is stored as compact JSON beside the record, so deduplication never parses MARC.
 
 >>> keys, profile = match_data(record, ["(OCoLC)"], 30)
 """
@@ -73,6 +73,9 @@ class Profile:
     title: str = ""
     title_proper: str = ""
     author: str | None = None
+    forename: str | None = None
+    """The initial of the main author's forename (:func:`forename_initial`), when 100 $a has
+    one after a comma."""
     bad: list[str] = field(default_factory=list)
     """Identifiers kept aside (an ISBN whose check digit is wrong), for ``koprik dedup explain``."""
 
@@ -142,12 +145,13 @@ def match_data(
         proper = " ".join(title.get_subfields("a"))[skip:]
         whole = " ".join([proper, *title.get_subfields("b")])
         profile.title_proper, profile.title = fold(proper), fold(whole)
-        profile.volume = _numbering(" ".join(title.get_subfields("n", "p")))
+        profile.volume = (_numbering(" ".join(title.get_subfields("n", "p")))
+                          or _title_volume(profile.title))
     if profile.title_proper:
         start = title_key(profile.title_proper, title_chars)
         end = profile.title_proper.replace(" ", "")[-title_chars:]
         keys += [("title", start)] + ([("tend", end)] if end != start else [])
-    profile.author = _surname(fields)
+    profile.author, profile.forename = _main_name(fields)
     profile.year = _year(fields)
     if profile.author and profile.year is not None:
         keys.append(("ay", f"{profile.author.replace(' ', '')}:{profile.year}"))
@@ -201,16 +205,33 @@ def _control(fields: Tagged, tag: str) -> str:
     return (field_.data or "") if field_ is not None else ""
 
 
-def _surname(fields: Tagged) -> str | None:
+def _main_name(fields: Tagged) -> tuple[str | None, str | None]:
+    """The main entry's folded surname (a body's or meeting's whole name) and the initial of
+    its forename."""
     for tag in ("100", "110", "111"):
         main = _first(fields, tag)
         if main is not None and main.get("a"):
-            name = main.get("a") or ""
+            name, forename = main.get("a") or "", ""
             if tag == "100" and "," in name:
-                name = name.split(",", 1)[0]
-            folded = fold(name)
-            return folded or None
-    return None
+                name, forename = name.split(",", 1)
+            return fold(name) or None, forename_initial(forename)
+    return None, None
+
+
+_INITIAL_CLASSES = str.maketrans("xkucyew", "hqosiiv")
+"""Initials that name one letter in the forms catalogues write a Central Asian name in (folded):
+Ҳамид and its Russian form Хамид (Khamid, x), Қодир and Кодир, Ўткир and Уткир, Чори and its
+initial written C. (Ц.), Ёқуб (ioqub) and Y., Евгений (evgeniy) and Y., Wali and Vali."""
+
+
+def forename_initial(forename: str) -> str | None:
+    """The initial of a forename, alike in every script and romanization ("Alisher", "А.",
+    "ʻAlī" -> "a"; "Джамшид", "Jamshid" -> "j"; "Ҳамид", "Khamid", "Xamid" -> "h"), None when
+    there is none."""
+    folded = fold(forename)
+    if folded.startswith("dj"):  # Джамшид, Dzhamshid: the Russian forms of Jamshid
+        folded = folded[1:]
+    return folded[:1].translate(_INITIAL_CLASSES) or None
 
 
 def _year(fields: Tagged) -> int | None:
@@ -257,6 +278,23 @@ def _numbering(text: str) -> str | None:
     if roman:
         return ".".join(str(_roman_value(r)) for r in roman)
     return folded
+
+
+_TITLE_VOLUME = re.compile(
+    r"\b(\d+) (?:jild|kitob|qism|tom|chast)\b"
+    r"|\b(?:t|tom|jild|kn|kniga|ch|chast|vol|volume|part|pt|band|bd|vip|qism|kitob)"
+    r" (\d+\b|[ivxlc]{2,}\b|[ivxlc]$)")
+"""A volume or part the title names (folded): "1-jild", "2-kitob", "3-қисм" (the number first),
+"Т. 1", "Кн. 2", "Ч. 3", "vol. 4", "Part 5", "Т. II", "Part IV" (the word first; a roman numeral
+of one letter ending the title only, so that "Книга и жизнь", "Книга в подарок" name none);
+not "5 jildlik" (in five volumes) nor "в 2 томах"."""
+
+
+def _title_volume(folded_title: str) -> str | None:
+    """The volume/part of a title that names one ("Asarlar. 2-jild" -> "2"), for a record with
+    no 245 $n or $p: a copy catalogued with the volume in $a is the copy of that volume."""
+    numbers = [a or b for a, b in _TITLE_VOLUME.findall(folded_title)]
+    return ".".join(str(int(n) if n.isdigit() else _roman_value(n)) for n in numbers) or None
 
 
 def _roman_value(text: str) -> int:

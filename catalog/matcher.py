@@ -7,13 +7,16 @@ decides) or ``different``, with its confidence and the reason in words. Every th
 
 Vetoes, in order (each when both records state the value): material type, year (more than
 ``year_tolerance`` apart), extent (pages further apart than ``extent_tolerance_pages`` and
-``extent_tolerance_ratio``), edition, series numbering, volume/part (also when only one names a
-volume: a volume is not its set), ISSN (none shared), ISBN (none shared: another edition or a
-translation), language. Then:
+``extent_tolerance_ratio``), edition, series numbering, volume/part (245 $n/$p, else a volume the
+title names; also when only one names a volume: a volume is not its set), the numbers in the
+titles with their subtitles (unless one title's are among the other's: "Matematika : 5-sinf
+uchun" is not "Matematika : 6-sinf uchun"), ISSN (none shared), ISBN (none shared: another
+edition or a translation), language, the main author's forename initial when the surnames are alike
+(Karimov, Alisher is not Karimov, Botir). Then:
 
 - with a shared ISBN or other identifier, the titles must be ``id_title_min`` alike and the
-  main authors (when both have one) ``author_min``; confidence 0.9 + 0.1 x title similarity
-  (one ISBN printed in two books by other authors does not make them one);
+  main authors (when both have one; :func:`author_similarity`) ``author_min``; confidence 0.9 +
+  0.1 x title similarity (one ISBN printed in two books by other authors does not make them one);
 - otherwise (same title key) the titles must be ``title_min`` alike and the main authors'
   surnames ``author_min`` alike, and both years known; confidence is the mean of the title and
   author similarities. Without an author on either side, the title similarity times
@@ -26,6 +29,7 @@ Confidence from ``accept`` up is a match; from ``review`` up, a pair for review.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -34,6 +38,7 @@ from rapidfuzz.fuzz import ratio
 from catalog.match_keys import Profile
 from config.settings import DedupSettings
 
+_NUMBER = re.compile(r"\d+")
 IDENTIFIER_KINDS = frozenset({"isbn", "issn", "lccn", "nbn", "nba", "std", "ctl"})
 
 
@@ -77,13 +82,44 @@ def veto(a: Profile, b: Profile, s: DedupSettings) -> str | None:
         return f"series numbering: {a.series_number} / {b.series_number}"
     if a.volume != b.volume:
         return f"volume/part: {a.volume or 'none'} / {b.volume or 'none'}"
+    numbers_a, numbers_b = _numbers(a.title), _numbers(b.title)
+    if numbers_a and numbers_b and not (numbers_a <= numbers_b or numbers_b <= numbers_a):
+        return f"title numbering: {_listed(numbers_a)} / {_listed(numbers_b)}"
     if a.issns and b.issns and not set(a.issns) & set(b.issns):
         return f"ISSN: {' '.join(a.issns)} / {' '.join(b.issns)}"
     if a.isbns and b.isbns and not set(a.isbns) & set(b.isbns):
         return f"ISBN: none shared ({a.isbns[0]} / {b.isbns[0]})"
     if a.language and b.language and a.language != b.language:
         return f"language: {a.language} / {b.language}"
+    if a.forename and b.forename and a.forename != b.forename and _alike(a.author, b.author, s):
+        return f"author's forename: {a.forename}. / {b.forename}."
     return None
+
+
+def _numbers(folded_title: str) -> set[int]:
+    return {int(n) for n in _NUMBER.findall(folded_title)}
+
+
+def _listed(numbers: set[int]) -> str:
+    return " ".join(map(str, sorted(numbers)))
+
+
+def _alike(a: str | None, b: str | None, s: DedupSettings) -> bool:
+    """Whether two folded surnames are ``author_min`` alike."""
+    return a is not None and b is not None and author_similarity(a, b) >= s.author_min
+
+
+def author_similarity(a: str, b: str) -> float:
+    """Similarity of two main authors' folded names, surnames as a rule; a name written whole
+    in direct order, with no comma ("Alisher Navoiy", 100 first indicator 0), against a
+    surname ("Navoiy, Alisher") is compared word by word, its closest word counting."""
+    whole = similarity(a, b)
+    words_a, words_b = a.split(), b.split()
+    if len(words_a) > 1 and len(words_b) == 1:
+        return max(whole, *(similarity(word, b) for word in words_a))
+    if len(words_b) > 1 and len(words_a) == 1:
+        return max(whole, *(similarity(a, word) for word in words_b))
+    return whole
 
 
 def compare(a: Profile, b: Profile, shared: frozenset[str], s: DedupSettings) -> Verdict:
@@ -97,7 +133,8 @@ def compare(a: Profile, b: Profile, shared: frozenset[str], s: DedupSettings) ->
         if title < s.id_title_min:
             return _different(f"title: {title:.2f} < {s.id_title_min} despite shared "
                               f"{'/'.join(identifiers)}")
-        if a.author and b.author and (author := similarity(a.author, b.author)) < s.author_min:
+        author = author_similarity(a.author, b.author) if a.author and b.author else 1.0
+        if author < s.author_min:
             return _different(f"author: {a.author} / {b.author} ({author:.2f} < "
                               f"{s.author_min}) despite shared {'/'.join(identifiers)}")
         score = 0.9 + 0.1 * title
@@ -107,7 +144,7 @@ def compare(a: Profile, b: Profile, shared: frozenset[str], s: DedupSettings) ->
     if a.year is None or b.year is None:
         return _verdict(min(title, s.accept) - 0.01, s, f"title {title:.2f}, a year unknown")
     if a.author and b.author:
-        author = similarity(a.author, b.author)
+        author = author_similarity(a.author, b.author)
         if author < s.author_min:
             return _different(f"author: {a.author} / {b.author} ({author:.2f} < {s.author_min})")
         return _verdict((title + author) / 2, s, f"title {title:.2f}, author {author:.2f}")

@@ -3,10 +3,10 @@
 The base is the most complete member (:func:`completeness`; ties go to the oldest record); to
 it are added the identifiers (020, 022, 010, 015, 016, 024, 035) and subject headings (6XX) of
 the other members that it lacks (compared folded, so the same heading in two scripts is kept
-once), one ``035 $a (CODE)IDENTIFIER`` per member naming its institution and its identifier
-there, and one ``852`` per holding institution (``$a`` code, ``$b`` sublocation and ``$h``
-call number where the member has them, from its 852, else 090/099 for the call number). The
-members themselves are never changed.
+once; an ISBN with a wrong check digit as 020 $z), one ``035 $a (CODE)IDENTIFIER`` per member
+naming its institution and its identifier there, and one ``852`` per holding institution (``$a``
+code, ``$b`` sublocation and ``$h`` call number where the member has them, from its 852, else
+090/099 for the call number). The members themselves are never changed.
 
 >>> record = union_record("union:7", "UzNL", [Member(marc, "UzSaRL", "b123"), ...])
 """
@@ -63,7 +63,7 @@ def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Rec
     record.add_ordered_field(Field(tag="001", data=local_id))
     record.add_ordered_field(Field(tag="003", data=own_code))
     others = [m.record for i, m in enumerate(members) if i != best]
-    _add_missing(record, others, IDENTIFIER_TAGS[:-1], _identifier_key)
+    _add_missing(record, others, IDENTIFIER_TAGS[:-1], _identifier_key, _as_added)
     _add_missing(record, [members[best].record, *others], ("035",), _identifier_key)
     _add_missing(record, others, tuple(f"6{n:02d}" for n in range(100)), _heading_key)
     for member in members:
@@ -105,8 +105,10 @@ def _location(record: Record) -> tuple[str, str]:
 
 
 def _add_missing(record: Record, sources: Sequence[Record], tags: Sequence[str],
-                 key: Callable[[Field], str]) -> None:
-    """Add the ``tags`` fields of ``sources`` whose key ``record`` does not have yet."""
+                 key: Callable[[Field], str],
+                 shape: Callable[[Field], Field] = copy.deepcopy) -> None:
+    """Add the ``tags`` fields of ``sources`` whose key ``record`` does not have yet, each as
+    ``shape`` gives it (a copy)."""
     wanted = set(tags)
     present = {key(f) for f in record.get_fields() if f.tag in wanted}
     for source in sources:
@@ -116,16 +118,36 @@ def _add_missing(record: Record, sources: Sequence[Record], tags: Sequence[str],
             found = key(field)
             if found and found not in present:
                 present.add(found)
-                record.add_ordered_field(copy.deepcopy(field))
+                record.add_ordered_field(shape(field))
 
 
 def _identifier_key(field: Field) -> str:
+    """What one identifier field says, to add it once: its $a (an ISBN as ISBN-13, one whose
+    check digit is wrong as the $z it is added as), else its first $z (cancelled or invalid);
+    empty for a field with neither."""
     value = field.get("a") or ""
-    if field.tag == "020":
+    if field.tag == "020" and value:
         isbn = _isbn13(value)
-        if isbn:
-            return "020" + isbn
-    return field.tag + re.sub(r"[^0-9a-z()]", "", value.lower())
+        return "020" + isbn if isbn else "020z" + _compact(value.split()[0])
+    if value:
+        return field.tag + _compact(value)
+    cancelled = (field.get("z") or "").split()
+    return f"{field.tag}z{_compact(cancelled[0])}" if cancelled else ""
+
+
+def _compact(value: str) -> str:
+    return re.sub(r"[^0-9a-z()]", "", value.lower())
+
+
+def _as_added(field: Field) -> Field:
+    """A copy of another member's identifier field, its 020 $a that is no ISBN (a wrong check
+    digit: a typo) made $z, invalid, as the member's own match keys keep it aside: served as
+    $a it would be a number the book does not bear."""
+    added = copy.deepcopy(field)
+    if added.tag == "020":
+        added.subfields = [Subfield("z", sf.value) if sf.code == "a" and _isbn13(sf.value) is None
+                           else sf for sf in added.subfields]
+    return added
 
 
 def _isbn13(value: str) -> str | None:

@@ -7,8 +7,9 @@ subtitle, the author's forename in full or as an initial (now and then no main e
 the ISBN as ISBN-13, ISBN-10, missing or mistyped (wrong check digit), now and then a typo in
 the title, another page count or unnumbered pages, no date in 008. Among the works are traps that
 must stay apart from the work they resemble: another edition (other year and ISBN), the volumes
-of a set, a reprint (same ISBN, another year), the same title by another author, a
-translation into Russian, and another book printed with the same ISBN.
+of a set (numbered in 245 $n, or in the title itself), a reprint (same ISBN, another year), the
+same title by another author, the same book but for the author's forename (same surname, year
+and extent, no ISBN), a translation into Russian, and another book printed with the same ISBN.
 
 >>> corpus = make_corpus(works=7000, seed=1)
 >>> corpus.items[0]          # (source, record, work id)
@@ -102,9 +103,12 @@ def make_corpus(works: int, seed: int = 1) -> Corpus:
         elif trap < 0.09 and work_id + 4 < works:
             corpus.traps["volumes"] += 1
             volumes = rng.randint(2, 4)
+            in_title = rng.random() < 0.3  # "Asarlar. 2-jild": the volume in 245 $a, no $n
             for number in range(1, volumes + 1):
                 work_id += 1
-                emit({**base, "id": work_id, "volume": f"{number}-jild",
+                named = ({"title": f"{base['title']}. {number}-jild"} if in_title
+                         else {"volume": f"{number}-jild"})
+                emit({**base, "id": work_id, **named,
                       "isbn": new_isbn() if base["isbn"] else None}, holders())
         elif trap < 0.12 and work_id + 1 < works:
             work_id += 1
@@ -127,6 +131,13 @@ def make_corpus(works: int, seed: int = 1) -> Corpus:
             corpus.traps["ISBN reused for another book"] += 1
             emit({**base, "id": work_id, "title": _title(rng), "author": _author(rng),
                   "pages": rng.randint(48, 900)}, holders())
+        elif 0.21 <= trap < 0.25 and base["author"] and work_id + 1 < works:
+            work_id += 1  # the same book in all but the forename: two Karimovs' "Tarix"
+            corpus.traps["same title, same surname, other forename"] += 1
+            surname, forename = str(base["author"]).split(", ")
+            other = rng.choice([o for o in "bdflmnprtz" if o != forename[0].lower()])
+            emit({**base, "id": work_id, "author": f"{surname}, {other.upper()}{_word(rng)[1:]}",
+                  "isbn": None}, holders())
     return corpus
 
 

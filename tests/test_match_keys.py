@@ -2,6 +2,7 @@
 
 import logging
 
+import pytest
 from pymarc import Field
 
 from catalog.match_keys import Profile, control_key, match_data, nonfiling_chars, title_key
@@ -70,6 +71,19 @@ def test_profile_values():
     _, second = keys_of(book("2", "X", edition="Second edition", year=None))
     assert second.edition == "2" and second.year is None
     assert Profile.from_json(profile.to_json()) == profile
+
+
+@pytest.mark.parametrize(("title", "subtitle", "volume"), [
+    ("Asarlar. 2-jild", None, "2"), ("Асарлар. 2-жилд", None, "2"),
+    ("Собрание сочинений. Т. 3, кн. 1", None, "3.1"), ("Собрание сочинений. Т. III", None, "3"),
+    ("History of Central Asia. Part II", None, "2"), ("Tarix. Part I", None, "1"),
+    ("Книга и жизнь", None, None), ("Книга в подарок", None, None),
+    ("Tanlangan asarlar", "5 jildlik. 3-jild", "3"),
+    ("Asarlar", "5 jildlik", None), ("Собрание сочинений в 2 томах", None, None),
+    ("O‘zbekiston tarixi", "9-sinf uchun darslik", None),
+])
+def test_a_volume_the_title_names_is_the_volume_without_n(title, subtitle, volume):
+    assert keys_of(book("1", title, subtitle=subtitle))[1].volume == volume
 
 
 def test_digits_that_are_not_ascii_give_no_year_and_no_nonfiling_count():

@@ -3,7 +3,7 @@
 import pytest
 
 from catalog.match_keys import match_data
-from catalog.matcher import Decision, compare
+from catalog.matcher import Decision, compare, veto
 from config.settings import DedupSettings
 from tests.books import book
 
@@ -29,9 +29,16 @@ def verdict(a, b, shared=("title",)):
     ({"series": ("Klassika", "5")}, {"series": ("Klassika", "6")}, "series numbering: 5 / 6"),
     ({"volume": "1-jild"}, {"volume": "Т. 2"}, "volume/part: 1 / 2"),
     ({"volume": "1-jild"}, {}, "volume/part: 1 / none"),
+    ({"title": "Asarlar. 1-jild"}, {"title": "Асарлар. 2-жилд"}, "volume/part: 1 / 2"),
+    ({"title": "Asarlar", "subtitle": "20 jildlik. 5-jild"},
+     {"title": "Asarlar", "subtitle": "20 jildlik. 15-jild"}, "volume/part: 5 / 15"),
+    ({"title": "Asarlar. 1-jild"}, {"title": "Asarlar"}, "volume/part: 1 / none"),
+    ({"title": "Matematika", "subtitle": "5-sinf uchun darslik"},
+     {"title": "Математика", "subtitle": "6-синф учун дарслик"}, "title numbering: 5 / 6"),
     ({"issn": "0317-8471"}, {"issn": "1050-124X"}, "ISSN: 03178471 / 1050124X"),
     ({"isbn": ISBN}, {"isbn": "9780306406157"}, "ISBN: none shared"),
     ({"language": "uzb"}, {"language": "rus"}, "language: uzb / rus"),
+    ({"author": "Karimov, Alisher"}, {"author": "Karimova, Dilnoza"}, "author's forename: a. / d."),
 ])
 def test_each_veto_keeps_a_shared_isbn_pair_apart(a, b, reason):
     result = verdict({"isbn": ISBN, **a}, {"isbn": ISBN, **b}, shared=("isbn", "title"))
@@ -39,6 +46,14 @@ def test_each_veto_keeps_a_shared_isbn_pair_apart(a, b, reason):
         result = verdict(a, b)
     assert result.decision is Decision.DIFFERENT
     assert result.reason.startswith(reason)
+
+
+def test_numbers_on_one_side_only_or_among_the_others_veto_nothing():
+    grade = verdict({"title": "Matematika", "subtitle": "5-sinf uchun darslik"},
+                    {"title": "Математика"})
+    assert grade.decision is Decision.MATCH, grade
+    a, b = profile(title="Asarlar", subtitle="20 jildlik. 5-jild"), profile(title="Asarlar. 5-jild")
+    assert veto(a, b, SETTINGS) is None
 
 
 def test_tolerances_are_settings():
@@ -79,6 +94,41 @@ def test_title_and_author_accept_copies_in_other_scripts_and_with_typos():
     assert result.decision is Decision.MATCH, result
     typo = verdict({"title": "O‘zbekiston tarixi"}, {"title": "O‘zbekistin tarixi"})
     assert typo.decision is Decision.MATCH
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Karimov, Alisher", "Каримов, А."), ("Navoiy, Alisher", "Navoiĭ, ʻAlī Shīr"),
+    ("Hasanov, Hamid", "Хасанов, Хамид"), ("Hasanov, Hamid", "Khasanov, Khamid"),
+    ("Rahimov, Jamshid", "Рахимов, Джамшид"), ("Qodirov, Qodir", "Кодиров, К."),
+    ("Hoshimov, Oʻtkir", "Хошимов, Уткир"), ("Yusupov, Yoqub", "I͡Usupov, I͡Akub"),
+    ("Yusupov, Y.", "Юсупов, Ёқуб"), ("Sobirov, Yelena", "Sobirov, Y."),
+    ("Sobirov, C.", "Собиров, Чори"), ("Sobirov, Wali", "Sobirov, Vali"),
+])
+def test_one_forename_in_other_scripts_and_romanizations_is_one_author(a, b):
+    result = verdict({"author": a}, {"author": b})
+    assert result.decision is Decision.MATCH, result
+
+
+def test_a_name_in_direct_order_meets_its_surname():
+    # "Alisher Navoiy" (100 ind1 0, no comma) as Uzbek catalogues enter him, "Navoiy, Alisher"
+    result = verdict({"title": "Xamsa", "author": "Алишер Навоий"},
+                     {"title": "Xamsa", "author": "Navoiy, Alisher"})
+    assert result.decision is Decision.MATCH, result
+    other = verdict({"title": "Xamsa", "author": "Alisher Navoiy"},
+                    {"title": "Xamsa", "author": "Karimov, Alisher"})
+    assert other.decision is Decision.DIFFERENT and other.reason.startswith("author:")
+
+
+def test_another_forename_under_one_surname_is_another_author():
+    # two Karimovs wrote a "Tarix" in the same year: the surname alone grouped them
+    result = verdict({"title": "Tarix", "author": "Karimov, Alisher"},
+                     {"title": "Тарих", "author": "Каримов, Ботир"})
+    assert result.decision is Decision.DIFFERENT and "forename" in result.reason
+    initial = verdict({"title": "Tarix", "author": "Karimov, A."},
+                      {"title": "Tarix", "author": "Karimov, B. X."})
+    assert initial.decision is Decision.DIFFERENT
+    other = verdict({}, {"author": "Rahimov, Botir"}, shared=("isbn",))
+    assert other.reason.startswith("author:")  # a surname unlike is said as such
 
 
 def test_different_titles_and_different_authors_are_different():

@@ -1,6 +1,6 @@
 """The union record of a group of members (catalog/union.py)."""
 
-from pymarc import Record
+from pymarc import Field, Record, Subfield
 
 from catalog.store import canonical_marc
 from catalog.union import Member, completeness, union_record
@@ -40,3 +40,23 @@ def test_one_holding_per_institution_and_a_call_number_from_090():
                                              member(two, "UzSaRL", "2")])
     assert [(f["a"], f["h"]) for f in union.get_fields("852")] == [("UzSaRL", "54 K-45")]
     assert len(union.get_fields("035")) == 2
+
+
+def test_another_members_isbn_with_a_wrong_check_digit_is_added_as_invalid():
+    right = book("1", "Kimyo", isbn="978-9943-01-234-9 (pbk.)", subjects=("Kimyo",))
+    typo = book("2", "Кимё", isbn="9789943012340", pages=None)  # the check digit mistyped
+    union = union_record("union:1", "UzNL", [member(right, "UzSaRL", "1"),
+                                             member(typo, "UzBuRL", "2")])
+    assert [(f.get("a"), f.get("z")) for f in union.get_fields("020")] == [
+        ("978-9943-01-234-9 (pbk.)", None), (None, "9789943012340")]
+
+
+def test_each_members_cancelled_isbn_is_added_once():
+    records = [book(str(n), "Kimyo") for n in (1, 2, 3)]
+    for record, cancelled in zip(records, ["9789943099995", "9789943088885",
+                                           "9789943088885 (pbk.)"], strict=True):
+        record.add_field(Field(tag="020", indicators=[" ", " "],
+                               subfields=[Subfield("z", cancelled)]))
+    union = union_record("union:1", "UzNL", [member(r, f"Uz{n}", str(n))
+                                             for n, r in enumerate(records)])
+    assert sorted(f.get("z") for f in union.get_fields("020")) == ["9789943088885", "9789943099995"]

@@ -1,14 +1,16 @@
-"""Every live record's search terms and match keys made again by this release's folding.
+"""Every live record's search terms and match keys made again by this release's rules.
 
 The fold key now reads every y as i (``navoiy`` is ``navoii``, ``voyna`` and the ALA-LC ``voĭna``
 typed without its breve are ``voina``) and the Turkish dotless ı as i: the terms and the folded
 match keys (title, author) of a record holding such a letter were made by the earlier rules, so
 that ``navoiy`` or ``война`` found nothing in a catalogue indexed before, and a new copy of such
-a record was not matched with it. No table changes: the terms are made again from each stored
-record (as ``koprik db reindex`` makes them), the match keys and profiles too (by the ``[dedup]``
-settings ``koprik db upgrade`` read), and every record rekeyed is queued for deduplication,
-which the next ``koprik dedup``, import or harvest works through. Measured on SQLite, 19,794
-records: see README.md, Upgrading.
+a record was not matched with it. The match profiles gain the main author's forename initial
+and the volume a title names, which the union catalogue's vetoes compare (a profile written
+before has neither, and the veto waits for it). No table changes: the terms are made again
+from each stored record (as ``koprik db reindex`` makes them), the match keys and profiles too
+(by the ``[dedup]`` settings ``koprik db upgrade`` read), and every record rekeyed is queued
+for deduplication, which the next ``koprik dedup``, import or harvest works through. Measured
+on SQLite, 19,794 records: see README.md, Upgrading.
 
 Revision 0015, after 0014.
 """

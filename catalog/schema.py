@@ -22,7 +22,7 @@ open a catalogue (importing Alembic cost each of them about half a second of CPU
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
     from config import Settings
+
+Progress = Callable[[int, int], None]
+"""Told, as a revision goes through the records, the steps done so far and how many in all."""
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_LOCATIONS: list[Path] = [MIGRATIONS / "versions"]
@@ -58,11 +61,14 @@ class SchemaError(Exception):
 
 
 def alembic_config(
-    connection: Connection | None = None, settings: Settings | None = None
+    connection: Connection | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
 ) -> Config:
     """Alembic's configuration for the catalogue's revisions, running on ``connection``; a
     revision that derives from the records again reads the ``settings`` they are derived by
-    (``config.attributes["settings"]``; None: the defaults)."""
+    (``config.attributes["settings"]``; None: the defaults) and tells ``progress`` how far it
+    is (``config.attributes["progress"]``; None: nobody)."""
     from alembic.config import Config
 
     config = Config()
@@ -71,6 +77,7 @@ def alembic_config(
     config.set_main_option("version_locations", os.pathsep.join(map(str, VERSION_LOCATIONS)))
     config.attributes["connection"] = connection
     config.attributes["settings"] = settings
+    config.attributes["progress"] = progress
     return config
 
 
@@ -130,15 +137,18 @@ def ensure_current(engine: Engine) -> None:
     raise SchemaError(_refusal(engine, found, wanted))
 
 
-def upgrade(engine: Engine, settings: Settings | None = None) -> tuple[str, str]:
+def upgrade(
+    engine: Engine, settings: Settings | None = None, progress: Progress | None = None
+) -> tuple[str, str]:
     """Move the catalogue to the head revision (what the revisions derive from the records, by
-    ``settings``: see :func:`alembic_config`); returns the revisions before and after."""
+    ``settings``, telling ``progress``: see :func:`alembic_config`); returns the revisions
+    before and after."""
     from alembic import command
 
     wanted = head()
     with _schema_transaction(engine) as connection:
         found = revision_of(connection)
-        config = alembic_config(connection, settings)
+        config = alembic_config(connection, settings, progress)
         if found == UNVERSIONED:
             _check_baseline(engine, connection)
             command.stamp(config, BASELINE)

@@ -701,13 +701,17 @@ def rebuild(
             progress(done)
 
 
-def rebuild_in(connection: Connection, *, batch: int = 1000) -> int:
+def rebuild_in(
+    connection: Connection, *, batch: int = 1000, progress: Callable[[int], None] | None = None
+) -> int:
     """:func:`rebuild` in the caller's transaction (a schema revision's), ``batch`` records at
-    a time; returns how many records."""
+    a time; returns how many records. ``progress`` is told the records done after each batch."""
     done, after = 0, 0
     while ids := _rebuild_after(connection, after, batch):
         done += len(ids)
         after = ids[-1]
+        if progress is not None:
+            progress(done)
     return done
 
 

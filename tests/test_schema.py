@@ -373,12 +373,17 @@ def test_a_catalogue_at_0014_gets_the_terms_and_match_keys_of_this_release(setti
         catalog.close()
     engine = open_engine(settings.database.url)
     try:
-        assert upgrade(engine, settings) == ("0014", head())
+        told: list[tuple[int, int]] = []
+        assert upgrade(engine, settings, lambda done, total: told.append((done, total))) == (
+            "0014", head())  # fmt: skip
         with engine.connect() as connection:
             assert derived(connection) == expected
             queued = set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
             live = set(connection.execute(
                 text("SELECT id FROM records WHERE NOT deleted AND NOT is_union")).scalars())
             assert queued == live and len(live) > 100
+        total = told[-1][1]  # the live records indexed, then every record keyed
+        assert told[-1] == (total, total) and total >= 2 * len(live)
+        assert [done for done, _ in told] == sorted(done for done, _ in told)
     finally:
         engine.dispose()

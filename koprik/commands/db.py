@@ -52,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
                 done = rebuild(engine, progress=lambda n: bar.advance(n - bar.count))
             print(f"db: {schema.where(engine)}: the search terms of {done} records made again")
         elif args.action == "upgrade":
-            before, after = schema.upgrade(engine, settings)
+            with Progress("upgrade", unit="steps") as bar:
+
+                def report(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.advance(done - bar.count)
+
+                before, after = schema.upgrade(engine, settings, report)
             if before == after:
                 print(f"db: {schema.where(engine)} is at revision {after}; nothing to do")
             else:

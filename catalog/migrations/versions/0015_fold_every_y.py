@@ -34,13 +34,23 @@ def upgrade() -> None:
     from config import Settings
 
     connection = op.get_bind()
-    rebuild_in(connection, batch=BATCH)
-    settings = op.get_context().config.attributes.get("settings") or Settings()
-    catalog = Catalog(connection.engine, settings.sets, settings=settings)
-    writer = CatalogWriter(catalog, connection, "upgrade")
-    records = sa.table("records", sa.column("id", sa.Integer), sa.column("is_union", sa.Boolean))
+    attributes = op.get_context().config.attributes
+    settings = attributes.get("settings") or Settings()
+    report = attributes.get("progress") or (lambda _done, _total: None)
+    records = sa.table("records", sa.column("id", sa.Integer), sa.column("is_union", sa.Boolean),
+                       sa.column("deleted", sa.Boolean), sa.column("union_id", sa.Integer),
+                       sa.column("marc", sa.LargeBinary))  # fmt: skip
+    indexed = connection.execute(
+        sa.select(sa.func.count()).where(~records.c.deleted, records.c.union_id.is_(None),
+                                         records.c.marc.is_not(None))
+    ).scalar_one()  # fmt: skip
     ids = list(connection.execute(
         sa.select(records.c.id).where(~records.c.is_union).order_by(records.c.id)
     ).scalars())  # fmt: skip
+    total = indexed + len(ids)
+    rebuild_in(connection, batch=BATCH, progress=lambda done: report(done, total))
+    writer = CatalogWriter(Catalog(connection.engine, settings.sets, settings=settings),
+                           connection, "upgrade")  # fmt: skip
     for start in range(0, len(ids), BATCH):
         writer.rekey(ids[start : start + BATCH])
+        report(indexed + min(start + BATCH, len(ids)), total)

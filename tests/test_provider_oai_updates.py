@@ -48,17 +48,15 @@ def change(catalog: Catalog, updated: list[Record], deleted: list[str]) -> None:
             writer.delete(local_id)
 
 
-async def test_harvest_during_updates(
-    aiohttp_client: Any, settings: Settings, catalog: Catalog
-) -> None:
-    records = {r["001"].data: r for r in demo_records(RECORDS, seed=11)}
+async def _paged_an_hour_later(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog, records: list[Record]
+) -> Callable[..., Awaitable[etree._Element]]:
+    """``records`` stored an hour ago; what fetches a response (schema-valid) of a provider
+    paging them :data:`PAGE` at a time."""
     with catalog.writer() as writer:
         writer.now = int(time.time()) - 3600
-        for record in records.values():
+        for record in records:
             writer.put(record)
-    rng = random.Random(4)
-    chosen = rng.sample(sorted(records), RECORDS // 5)
-    updated, deleted = chosen[: RECORDS // 10], chosen[RECORDS // 10 :]
     settings = dataclasses.replace(settings, oai=dataclasses.replace(settings.oai, page_size=PAGE))
     client = await aiohttp_client(init_app(settings, catalog))
 
@@ -67,6 +65,18 @@ async def test_harvest_during_updates(
         root = etree.fromstring(await response.read(), PARSER)
         assert SCHEMA.validate(root), SCHEMA.error_log
         return root
+
+    return page
+
+
+async def test_harvest_during_updates(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog
+) -> None:
+    records = {r["001"].data: r for r in demo_records(RECORDS, seed=11)}
+    page = await _paged_an_hour_later(aiohttp_client, settings, catalog, list(records.values()))
+    rng = random.Random(4)
+    chosen = rng.sample(sorted(records), RECORDS // 5)
+    updated, deleted = chosen[: RECORDS // 10], chosen[RECORDS // 10 :]
 
     root = await page(verb="ListRecords", metadataPrefix="oai_dc")
     first_response_date = root.findtext("o:responseDate", namespaces=NS)
@@ -102,27 +112,6 @@ async def test_harvest_during_updates(
         **{PREFIX + i: None for i in updated},
         **{PREFIX + i: "deleted" for i in deleted},
     }
-
-
-async def _paged_an_hour_later(
-    aiohttp_client: Any, settings: Settings, catalog: Catalog, records: list[Record]
-) -> Callable[..., Awaitable[etree._Element]]:
-    """``records`` stored an hour ago; what fetches a response (schema-valid) of a provider
-    paging them :data:`PAGE` at a time."""
-    with catalog.writer() as writer:
-        writer.now = int(time.time()) - 3600
-        for record in records:
-            writer.put(record)
-    settings = dataclasses.replace(settings, oai=dataclasses.replace(settings.oai, page_size=PAGE))
-    client = await aiohttp_client(init_app(settings, catalog))
-
-    async def page(**params: str) -> etree._Element:
-        response = await client.get("/oai", params=params)
-        root = etree.fromstring(await response.read(), PARSER)
-        assert SCHEMA.validate(root), SCHEMA.error_log
-        return root
-
-    return page
 
 
 async def test_last_page_says_the_size_of_a_list_that_shrank(

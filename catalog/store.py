@@ -79,6 +79,10 @@ WORKERS = max(2, (os.cpu_count() or 2) - 1)
 """Worker processes a catalogue starts (on first use) to make renditions and terms: one for
 each core beside the process that writes (two at least, which is what a 2-core machine gets)."""
 
+RESTAMP_TRIES = 5
+"""How many times a writer moves its records to the second their COMMIT ended in
+(:meth:`Catalog._restamp_after_commit`); each COMMIT of a few thousand ids takes milliseconds."""
+
 
 class Outcome(StrEnum):
     ADDED = "added"
@@ -726,6 +730,33 @@ class Catalog:
             writer.stamp_at_commit()
             writer.write_changes()
         self._known_sets.update(writer.new_sets)
+        if writer.clocked and writer.touched:
+            self._restamp_after_commit(sorted(writer.touched), writer.now)
+
+    def _restamp_after_commit(self, record_ids: list[int], stamped: int) -> None:
+        """Move records committed in a later second than their datestamp ``stamped`` to the
+        second their COMMIT ended in, until a COMMIT ends in the second it stamped.
+
+        A harvest answered in between, not seeing them, gave a responseDate after their
+        datestamp; a harvester taking it as its next ``from``, as the OAI-PMH guidelines
+        suggest, would never get them. Once the final stamp's COMMIT ends in that second, every
+        response that missed it was dated in that second or before, and ``from`` is inclusive.
+        A record still at ``stamped`` only is moved (a later writer's stamp is kept); a
+        harvest that saw the first stamp gets the record once more, which harvesters take.
+        """
+        for _ in range(RESTAMP_TRIES):
+            now = int(time.time())
+            if now <= stamped:
+                return
+            with self.engine.begin() as connection:
+                for table, key in (("records", "id"), ("record_sets", "record_id"),
+                                   ("record_changes", "record_id")):
+                    execute_in(connection, f"UPDATE {table} SET datestamp = {{p}} "
+                               f"WHERE datestamp = {{p}} AND {key} IN ({{values}})",
+                               record_ids, (now, stamped))  # fmt: skip
+            stamped = now
+        log.warning("%d record(s) committed at %s, later than their datestamp: a harvest "
+                    "answered meanwhile may miss them", len(record_ids), stamped)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -1049,6 +1080,9 @@ class CatalogWriter:
         self.now = self.began = int(time.time())
         self.new_sets: set[str] = set()
         self.touched: set[int] = set()
+        self.clocked = False
+        """Whether the datestamp is the clock's at commit (:meth:`stamp_at_commit`), not one
+        the caller set."""
         self.origin = origin
         self.run_id: int | None = None
         """The harvest run whose records this transaction writes (set by the ingest path)."""
@@ -1413,7 +1447,8 @@ class CatalogWriter:
         incremental harvest from the time of their last request would never see them.
         """
         now = int(time.time())
-        if self.now == self.began and self.touched and now != self.now:
+        self.clocked = self.now == self.began
+        if self.clocked and self.touched and now != self.now:
             self._stamp(sorted(self.touched), now)
             self.now = now
         rows = [(spec, datestamp, rid)

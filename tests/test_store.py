@@ -156,6 +156,46 @@ def test_datestamps_are_the_time_of_commit_not_of_the_start(catalog, monkeypatch
     assert {e.local_id for e in in_sets} == {"demo0000001", "demo0000002"}
 
 
+def test_records_committed_in_a_later_second_move_to_it(catalog, monkeypatch):
+    """A COMMIT ending a second after its datestamp: a harvest answered in that second did not
+    see the records, and one from its responseDate would miss them, so they move to it."""
+    clock = [3_000_000.0]
+
+    records = list(demo_records(3))
+    with catalog.writer() as writer:
+        writer.put(records[0])
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    with catalog.writer() as writer:
+        writer.put(records[1])
+        writer.delete("demo0000001")
+        writer.write_changes = _then(writer.write_changes, lambda: clock.__setitem__(0, 3e6 + 1.5))
+    stamped = {e.local_id: e.datestamp for e in catalog.list_entries(None, limit=10)}
+    assert stamped == {"demo0000001": 3_000_001, "demo0000002": 3_000_001}
+    in_sets = catalog.list_entries(None, set_spec="lang", from_=3_000_001, limit=10)
+    assert {e.local_id for e in in_sets} == {"demo0000001", "demo0000002"}
+    for entry in catalog.list_entries(None, limit=10):
+        assert catalog.record_history(entry.id)[-1].datestamp == 3_000_001
+
+
+def test_a_commit_never_in_its_second_stops_moving_records(catalog, monkeypatch, caplog):
+    """A clock a second on at every reading: the writer gives up after its tries, and says so."""
+    ticks = iter(range(4_000_000, 4_000_100))
+    monkeypatch.setattr(time, "time", lambda: float(next(ticks)))
+    with catalog.writer() as writer:
+        writer.put(next(demo_records(1)))
+    assert catalog.get_entry("demo0000001").datestamp > 4_000_000 + store.RESTAMP_TRIES
+    assert "a harvest answered meanwhile may miss them" in caplog.text
+
+
+def _then(call, after):
+    """``call``, then ``after()``: what happens last before COMMIT, made to take a while."""
+    def both(*args, **kwargs):
+        result = call(*args, **kwargs)
+        after()
+        return result
+    return both
+
+
 def test_control_characters_never_reach_a_local_identifier(catalog):
     record = next(demo_records(1))
     record["001"].data = "demo\x00 12\x1f3"

@@ -19,15 +19,17 @@ def _record_id(catalog, local_id):
 def test_add_update_delete_are_three_changes_in_order(catalog, monkeypatch):
     record = next(demo_records(1))
     first_digest = hashlib.sha256(canonical_marc(record)).hexdigest()
-    clock = iter([1_000_000.0, 1_000_000.0, 1_000_010.0, 1_000_010.0, 1_000_020.0, 1_000_020.0])
-    monkeypatch.setattr(time, "time", lambda: next(clock))
+    clock = [1_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
     with catalog.writer("import") as writer:
         assert writer.put(record) == Outcome.ADDED
     record.add_field(Field(tag="500", indicators=Indicators(" ", " "),
                            subfields=[Subfield("a", "Edited note")]))
     second_digest = hashlib.sha256(canonical_marc(record)).hexdigest()
+    clock[0] = 1_000_010.0
     with catalog.writer("import") as writer:
         assert writer.put(record) == Outcome.UPDATED
+    clock[0] = 1_000_020.0
     with catalog.writer() as writer:
         assert writer.delete("demo0000001") == Outcome.DELETED
 
@@ -54,7 +56,7 @@ def test_an_unchanged_write_adds_no_change(catalog):
 
 def test_the_change_has_the_datestamp_the_record_commits_with(catalog, monkeypatch):
     clock = iter([2_000_000.0, 2_000_007.0])  # the transaction ends 7 s after it began
-    monkeypatch.setattr(time, "time", lambda: next(clock))
+    monkeypatch.setattr(time, "time", lambda: next(clock, 2_000_007.0))
     with catalog.writer() as writer:
         writer.put(next(demo_records(1)))
     entry = catalog.get_entry("demo0000001")

@@ -142,3 +142,20 @@ def test_a_present_reaching_past_the_end_says_so_for_the_positions_past_it(
         assert past.count(out_of_range) == 10 - (hits - 1), past
     assert within.count("Record type") == 1 and out_of_range not in within, within
     assert out_of_range in beyond and "Record type" not in beyond, beyond
+
+
+@pytest.mark.parametrize("server", ["koprik", "zebra"])
+def test_complete_subfield_is_answered_as_complete_field(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    """Bib-1 6=2 (complete subfield) and 6=3 (complete field) find the same records on both:
+    Zebra maps 2 to 3 (its documentation calls 2 deprecated) and indexes each subfield of a
+    MARC field as a phrase of its own, so that its complete field is any one subfield; Koprik
+    keeps the whole field and its first subfield as phrases under one field number. Telling
+    the two apart would leave a title proper searched as a complete field (as clients do for
+    an exact title) with no hits on Koprik where Zebra finds it."""
+    port = request.getfixturevalue(server)
+    for term in ("Xamsa :", "Xamsa : besh doston", "besh doston", "O'zbekiston tarixi"):
+        phrase = [(1, 4), (4, 1)]
+        assert searched(port, [*phrase, (6, 2)], term) == searched(port, [*phrase, (6, 3)], term)
+    assert searched(port, [(1, 4), (4, 1), (6, 3)], "O'zbekiston tarixi")[0] > 0

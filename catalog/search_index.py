@@ -715,6 +715,20 @@ def rebuild_in(
     return done
 
 
+def rebuild_records(connection: Connection, record_ids: Sequence[int]) -> int:
+    """Make the entries of the live records among ``record_ids`` again, in the caller's
+    transaction (a schema revision's, for the records a change of the rules concerns); returns
+    how many records."""
+    r = models.records
+    rows = connection.execute(
+        select(r.c.id, r.c.marc).where(
+            r.c.id.in_(list(record_ids)), ~models.hidden(), r.c.marc.is_not(None)
+        )
+    ).all()
+    write_entries(connection, [(row.id, _readable(row.marc)) for row in rows])
+    return len(rows)
+
+
 def _rebuild_after(connection: Connection, after: int, batch: int) -> list[int]:
     """Make the entries of the next ``batch`` live records after id ``after`` again; their
     ids, in order (none: no record is left)."""

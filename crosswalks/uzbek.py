@@ -25,8 +25,10 @@ from typing import Literal
 
 import pymarc
 
-APOSTROPHES = "'’‘`ʻʼ′"
-"""Every character accepted as the Uzbek apostrophe on input."""
+APOSTROPHES = "'’‘`ʻʼ′´ˊ"
+"""Every character accepted as the Uzbek apostrophe on input: ASCII ', the quotation marks
+’ ‘, the grave accent `, the modifier letters ʻ ʼ, the prime ′, and the acute accent as typed
+(´ U+00B4 on keyboards, ˊ U+02CA its modifier letter: oˊzbek, g´alaba)."""
 
 OKINA = "ʻ"  # U+02BB, in oʻ and gʻ
 TUTUQ = "ʼ"  # U+02BC, the tutuq belgisi
@@ -105,7 +107,7 @@ _TO_TUTUQ = str.maketrans(dict.fromkeys(APOSTROPHES, TUTUQ))
 def latin_to_cyrillic(text: str) -> str:
     """Uzbek 1995 Latin ``text`` in Cyrillic; characters outside the alphabet unchanged.
 
-    Any of ``' ’ ‘ ` ʻ ʼ`` after o or g makes ў or ғ; between other letters it is the tutuq
+    Any of :data:`APOSTROPHES` after o or g makes ў or ғ; between other letters it is the tutuq
     belgisi ъ, except in ``sʼh``, which separates с from ҳ (Isʼhoq -> Исҳоқ). ``sh``/``ch`` are
     ш/ч; ``yo yu ya ye`` are ё ю я е (but ``yoʻ`` is йў); ``e`` is э at the start of a word and
     after a vowel. ``ts`` stays тс: the Cyrillic ц of loanwords cannot be recovered.

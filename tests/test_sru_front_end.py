@@ -229,6 +229,14 @@ def test_a_scan_response_position_from_0_to_the_terms_asked_for_plus_1(
         ({"query": "dc.title and"}, "10", "position 13: expected a search term"),
         ({"query": 'dc.title = "x'}, "10", "position 12: unterminated quoted string"),
         ({"query": "dc.creator = navoiy", "startRecord": "4"}, "61", "4 of 3"),
+        # Past the end whatever the number of records asked for (none was no diagnostic), and
+        # past the end of no records but for the first position (as YAZ and Zebra answer)
+        (
+            {"query": "dc.creator = navoiy", "startRecord": "4", "maximumRecords": "0"},
+            "61",
+            "4 of 3",
+        ),
+        ({"query": "dc.creator = nosuchname", "startRecord": "2"}, "61", "2 of 0"),
         ({"query": "dc.creator = navoiy", "startRecord": "0"}, "6", "startRecord=0"),
         ({"query": "a prox b"}, "39", "prox"),
         ({"query": '""'}, "27", "empty term on any"),

@@ -88,6 +88,18 @@ def test_fold_examples_of_the_brief() -> None:
     assert fold("Толстой") == fold("Tolstoĭ") == fold("Tolstoy")
 
 
+@pytest.mark.parametrize("apostrophe", ["´", "ˊ", "`", "′"])
+def test_an_acute_or_grave_accent_or_a_prime_is_the_apostrophe(apostrophe: str) -> None:
+    """People type oʻ and gʻ with whatever their keyboard has: the acute accent ´ (U+00B4)
+    split o´zbek into two words (o, zbek) and its modifier letter ˊ (U+02CA) stayed in the key,
+    so that neither met Oʻzbekiston or Ўзбекистон."""
+    for latin, cyrillic in [("O{}zbekiston", "Ўзбекистон"), ("g{}alaba", "ғалаба"),
+                            ("ma{}no", "маъно")]:  # fmt: skip
+        typed = latin.format(apostrophe)
+        assert fold(typed) == fold(cyrillic) == fold(latin.format("ʻ")), typed
+        assert latin_to_cyrillic(typed) == cyrillic
+
+
 def test_fold_normalizes_case_punctuation_and_composition() -> None:
     assert fold("  Alisher  Navoiy: «Xamsa»!  ") == "alisher navoii xamsa"
     decomposed = unicodedata.normalize("NFD", "Navoiĭ")

@@ -207,3 +207,24 @@ def test_a_present_cut_at_the_most_one_returns_is_partial_4(
                "preferredRecordSyntax": oids.USMARC}  # fmt: skip
     [(_, piggybacked)], _ = asyncio.run(session.handle("searchRequest", request))
     assert piggybacked["presentStatus"] == 4 and piggybacked["numberOfRecordsReturned"] == 2
+
+
+def test_a_present_reaching_past_the_end_has_a_surrogate_13_for_each_position_past_it(
+    catalog: Catalog,
+) -> None:
+    """2+5 of three records: the two there are came back alone with present status success,
+    which says every record asked for did; now the three positions past the end follow, each a
+    surrogate diagnostic 13 naming its position."""
+    session, _ = _session(catalog)
+    _search(session, NAVOIY)
+    past = _present(session, 2, 5)
+    assert past["presentStatus"] == 0 and past["numberOfRecordsReturned"] == 5
+    kind, entries = past["records"]
+    assert kind == "responseRecords"
+    kinds = [e["record"][0] for e in entries]
+    assert kinds == ["retrievalRecord"] * 2 + ["surrogateDiagnostic"] * 3
+    diagnostics = [e["record"][1][1] for e in entries[2:]]
+    assert [(d["condition"], d["addinfo"]) for d in diagnostics] == [
+        (13, ("v2Addinfo", str(position))) for position in (4, 5, 6)
+    ]
+    assert _present(session, 4, 1)["presentStatus"] == 5  # from past the end: non-surrogate

@@ -130,6 +130,10 @@ class SruFrontEnd:
         if made is not None and name is not None and named is None:
             self.sets.put(made, results)  # a new set: at hand for the pages that follow
         count = made.count if made is not None else results.count
+        if request.start > max(count, 1):  # 1 of no records is no error, as in YAZ and Zebra
+            error = SearchError(Condition.START_OUT_OF_RANGE, f"{request.start} of {count}")
+            return responses.search_retrieve(version, count=count, result_set=shared,
+                                             diagnostics=[error])  # fmt: skip
         if count == 0 or request.maximum == 0:
             return responses.search_retrieve(version, count=count, result_set=shared)
         try:

@@ -291,12 +291,24 @@ class Session:
         element_set: str | None,
     ) -> dict[str, Any]:
         """Records ``start``.. of ``stored`` as response fields (Present and piggybacking; runs
-        on a database thread)."""
+        on a database thread).
+
+        Positions past the end of the set (from a ``start`` within it) are each a surrogate
+        diagnostic 13 after the records there are, its addinfo the position: one of the two
+        answers the ZIG's clarification of 1996 on Present out of range allows (since
+        Z39.50-1995), the other being one non-surrogate 13 in place of every record, as Zebra
+        answers, which would leave a client asking ``show 1+20`` of three hits with none.
+        Returning only the records there are, with present status success, said that every
+        record asked for came back. A ``start`` past the end is non-surrogate 13 either way.
+        """
         if number < 0:
             raise Bib1Error(bib1.PRESENT_OUT_OF_RANGE, f"{start}+{number}")
         request = request_of(syntax, element_set, self.utf8)
-        wanted = self.backend.window(connection, stored, start, min(number, MAX_PRESENT))
+        returned = min(number, MAX_PRESENT)
+        wanted = self.backend.window(connection, stored, start, returned)
         fetched = self.backend.fetch(connection, wanted, request)
+        past = range(start + len(wanted), start + returned)
+        fetched += [Fetched(None, Bib1Error(bib1.PRESENT_OUT_OF_RANGE, str(p)), 64) for p in past]
         return self._response_records(start, fetched, number > MAX_PRESENT)
 
     def _records_in_memory(

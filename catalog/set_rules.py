@@ -226,13 +226,28 @@ def _name_new_sets(connection: Connection, specs: set[str], rules: Sequence[SetR
 
 
 def _tidy_sets(connection: Connection, rules: Sequence[SetRule]) -> None:
-    """ListSets lists the sets of ``rules`` only, by their names now: a set of a rule taken
-    away is no longer listed (its deleted records keep their memberships), a renamed rule's
-    sets have its new name."""
+    """ListSets lists the sets of ``rules`` only: a set of a rule taken away is no longer
+    listed (its deleted records keep their memberships)."""
+    s = models.sets
+    families = {rule.spec for rule in rules}
+    for spec in connection.execute(select(s.c.spec)).scalars().all():
+        if spec.partition(":")[0] not in families:
+            connection.execute(delete(s).where(s.c.spec == spec))
+    _rename(connection, rules)
+
+
+def rename(engine: Engine, rules: Sequence[SetRule]) -> None:
+    """Give the sets ListSets lists the names ``rules`` give them now (a rule's name says
+    nothing of which records are in its sets: renaming one asks for no :func:`place_again`).
+    A few hundred rows are read; none is written unless a name changed."""
+    with engine.begin() as connection:
+        _rename(connection, rules)
+
+
+def _rename(connection: Connection, rules: Sequence[SetRule]) -> None:
     s = models.sets
     families = {rule.spec for rule in rules}
     for spec, name in connection.execute(select(s.c.spec, s.c.name)).all():
-        if spec.partition(":")[0] not in families:
-            connection.execute(delete(s).where(s.c.spec == spec))
-        elif name != (now_named := set_name(spec, list(rules))):
-            connection.execute(update(s).where(s.c.spec == spec).values(name=now_named))
+        named = set_name(spec, list(rules))
+        if spec.partition(":")[0] in families and name != named:
+            connection.execute(update(s).where(s.c.spec == spec).values(name=named))

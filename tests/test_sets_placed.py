@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from catalog import Catalog, models
 from catalog.demo import demo_records
-from catalog.set_rules import SetRulesChanged, check, place_again
+from catalog.set_rules import SetRulesChanged, check, place_again, rename
 from catalog.sets import material_type
 from config import SetRule, Settings
 from protocols.oaipmh.dates import format_datestamp
@@ -128,6 +128,20 @@ async def test_a_set_taken_away_is_left_by_its_records_and_by_list_sets(
     ask = await _harvester(aiohttp_client, new, catalog)
     specs = (await ask(verb="ListSets")).xpath("//o:setSpec/text()", namespaces=NS)
     assert specs and not [spec for spec in specs if spec.startswith("inst")]
+
+
+def test_a_rule_renamed_renames_its_sets_and_asks_for_no_placing(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """ListSets kept the names the sets had when their first record was written."""
+    _stored_an_hour_ago(catalog)
+    renamed = [dataclasses.replace(rule, name="Languages") if rule.spec == "lang" else rule
+               for rule in settings.sets]  # fmt: skip
+    check(catalog.engine, renamed)
+    rename(catalog.engine, renamed)
+    names = dict(catalog.list_sets())
+    assert names["lang"] == "Languages" and names["lang:uzb"] == "Languages: Uzbek"
+    assert names["type"] == "By material type"
 
 
 def test_a_run_stopped_midway_keeps_its_batches_and_the_next_finishes(

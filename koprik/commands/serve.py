@@ -18,7 +18,7 @@ import tempfile
 from aiohttp import web
 
 from catalog import Catalog
-from catalog.set_rules import check
+from catalog.set_rules import check, rename
 from config import Settings, load_settings
 from harvester.leadership import lead_schedules
 from koprik.arguments import whole_number
@@ -94,10 +94,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _open(settings: Settings) -> Catalog:
     """The catalogue, unless its records were placed in sets by other ``[[sets]]`` rules
-    (:func:`catalog.set_rules.check`: one line saying to run ``koprik db sets``)."""
+    (:func:`catalog.set_rules.check`: one line saying to run ``koprik db sets``), its sets
+    named as the rules name them now."""
     catalog = Catalog.open(settings)
     try:
         check(catalog.engine, settings.sets)
+        rename(catalog.engine, settings.sets)
     except BaseException:
         catalog.close()
         raise

@@ -192,3 +192,28 @@ def test_serve_refuses_records_placed_by_other_rules_until_db_sets(tmp_path) -> 
                            timeout=300)  # fmt: skip
     assert again.stdout.endswith(": 20 records placed by the [[sets]] rules, 0 of them in other "
                                  "sets than before\n")  # fmt: skip
+
+
+async def test_a_record_leaving_a_set_is_not_in_the_set_s_incremental_list(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog
+) -> None:
+    """What the README says, as OAI-PMH has no way to say it: a record whose language is
+    corrected leaves ``lang:uzb`` unseen by that set's incremental harvesters; a harvester of
+    the whole repository gets it, with its sets as they are."""
+    from crosswalks.dublin_core import marc_languages
+
+    records = list(demo_records(RECORDS, seed=5))
+    _stored_an_hour_ago(catalog)
+    last_harvest = format_datestamp(int(time.time()) - 1800)
+    record = next(r for r in records if marc_languages(r) == ["uzb"])
+    record["008"].data = record["008"].data[:35] + "rus" + record["008"].data[38:]
+    record.remove_fields("041")
+    with catalog.writer() as writer:
+        writer.put(record)
+    ask = await _harvester(aiohttp_client, settings, catalog)
+    assert _headers(await ask(verb="ListIdentifiers", metadataPrefix="oai_dc", set="lang:uzb",
+                              **{"from": last_harvest})) == []  # fmt: skip
+    whole = await ask(verb="ListIdentifiers", metadataPrefix="oai_dc", **{"from": last_harvest})
+    (header,) = whole.iterfind(".//o:header", NS)
+    specs = header.xpath("o:setSpec/text()", namespaces=NS)
+    assert "lang:rus" in specs and "lang:uzb" not in specs

@@ -217,3 +217,30 @@ async def test_a_record_leaving_a_set_is_not_in_the_set_s_incremental_list(
     (header,) = whole.iterfind(".//o:header", NS)
     specs = header.xpath("o:setSpec/text()", namespaces=NS)
     assert "lang:rus" in specs and "lang:uzb" not in specs
+
+
+def test_db_sets_runs_on_one_node_at_a_time(
+    settings: Settings, catalog: Catalog, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On PostgreSQL a second ``koprik db sets`` (another node's) is refused while one runs:
+    it would place every record twice over."""
+    from harvester import advisory
+    from koprik.cli import main
+
+    if not advisory.supported(catalog.engine):
+        pytest.skip("a SQLite catalogue has one node")
+    _stored_an_hour_ago(catalog)
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{settings.database.url}"\n')
+    held = advisory.try_lock(catalog.engine, advisory.CATALOG, advisory.key_of("sets"))
+    assert held is not None
+    try:
+        assert main(["--config", str(config), "db", "sets"]) == 2
+    finally:
+        advisory.unlock(held)
+    refused = capsys.readouterr().err
+    assert refused.startswith("koprik: postgresql") and refused.endswith(
+        ": another `koprik db sets` is placing its records now; wait for it to end\n")
+    assert main(["--config", str(config), "db", "sets"]) == 0
+    assert capsys.readouterr().out.endswith(
+        f": {RECORDS} records placed by the [[sets]] rules, 0 of them in other sets than before\n")

@@ -46,13 +46,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(handler=run)
 
 
+_NOTHING = {"current": "it has no revision", "sets": "no records to place"}
+"""What ``koprik db ACTION`` says of a catalogue file that is not there, where ``nothing to
+ACTION`` is not English."""
+
+
 def run(args: argparse.Namespace) -> int:
     if args.action == "revision":
         return _revision(args.message)
     settings = load_settings(args.config)
     # an upgrade there would make a new, empty catalogue and say it is current
-    refuse_missing_file(settings.database.url, "it has no revision" if args.action == "current"
-                        else f"nothing to {args.action}")  # fmt: skip
+    said = _NOTHING.get(args.action, f"nothing to {args.action}")
+    refuse_missing_file(settings.database.url, said)
     engine = open_engine(settings.database.url)
     try:
         if args.action == "sets":

@@ -244,3 +244,37 @@ def test_db_sets_runs_on_one_node_at_a_time(
     assert main(["--config", str(config), "db", "sets"]) == 0
     assert capsys.readouterr().out.endswith(
         f": {RECORDS} records placed by the [[sets]] rules, 0 of them in other sets than before\n")
+
+
+def test_a_record_written_while_it_is_placed_keeps_the_sets_of_what_was_written(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """A harvest page writing a record of the batch being placed: the batch waits for it and
+    places what it wrote. Read before, the batch would give the record the sets of its old
+    MARC (lang:uzb, its header) over those of the new one (lang:rus, its memberships)."""
+    import threading
+
+    from crosswalks.dublin_core import marc_languages
+
+    records = list(demo_records(RECORDS, seed=5))
+    _stored_an_hour_ago(catalog)
+    record = next(r for r in records if marc_languages(r) == ["uzb"])
+    record["008"].data = record["008"].data[:35] + "rus" + record["008"].data[38:]
+    record.remove_fields("041")
+    rules = [*settings.sets, BY_MATERIAL]
+    placing = threading.Thread(target=place_again, args=(catalog.engine, rules))
+    with catalog.writer() as writer:
+        writer.put(record)  # the row (PostgreSQL) or the catalogue (SQLite) is locked from here
+        placing.start()
+        time.sleep(1)  # the batch reads the records meanwhile, or waits for the lock
+    placing.join(timeout=60)
+    assert not placing.is_alive()
+    r, rs = models.records, models.record_sets
+    with catalog.engine.connect() as connection:
+        row = connection.execute(select(r.c.id, r.c.set_specs)
+                                 .where(r.c.local_id == record["001"].data)).one()  # fmt: skip
+        memberships = set(connection.execute(
+            select(rs.c.set_spec).where(rs.c.record_id == row.id)).scalars())  # fmt: skip
+    assert "lang:rus" in row.set_specs.split() and "lang:uzb" not in row.set_specs.split()
+    assert memberships == set(row.set_specs.split())
+    check(catalog.engine, rules)

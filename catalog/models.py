@@ -92,10 +92,9 @@ set_rules = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("rules", Text, nullable=False),
-    Column("placed", BigInteger, nullable=False),
 )
 """One row (``id`` 1): the ``[[sets]]`` rules the records' set memberships were placed by, as
-:func:`catalog.set_rules.described` says them (JSON), and when (:mod:`catalog.set_rules`)."""
+:func:`catalog.set_rules.described` says them (JSON; :mod:`catalog.set_rules`)."""
 
 provenance = Table(
     "provenance",

@@ -87,7 +87,7 @@ def adopt(engine: Engine, rules: Sequence[SetRule]) -> None:
 
 
 def _record(connection: Connection, rules: Sequence[SetRule], *, insert_row: bool) -> None:
-    values = {"rules": json.dumps(described(rules), sort_keys=True), "placed": int(time.time())}
+    values = {"rules": json.dumps(described(rules), sort_keys=True)}
     table = models.set_rules
     if insert_row:
         connection.execute(insert(table).values(id=_ROW, **values))

@@ -23,6 +23,5 @@ def upgrade() -> None:
         "set_rules",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("rules", sa.Text(), nullable=False),
-        sa.Column("placed", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )

@@ -74,7 +74,7 @@ def placed_by(connection: Connection) -> dict[str, str] | None:
 
 def adopt(engine: Engine, rules: Sequence[SetRule]) -> None:
     """Record ``rules`` as those the records were placed by, when none are recorded: a new
-    catalogue, or one made before they were kept (revision 0016). Several nodes may do this at
+    catalogue, or one made before they were kept (revision 0017). Several nodes may do this at
     once: the first one's are kept."""
     with engine.connect() as connection:
         if placed_by(connection) is not None:

@@ -2,7 +2,7 @@
 ``koprik serve`` refuses a catalogue placed by other rules and ``koprik db sets`` places every
 record again (:mod:`catalog.set_rules`).
 
-Revision 0016, after 0015. The table is left empty: the first command that opens the catalogue
+Revision 0017, after 0016. The table is left empty: the first command that opens the catalogue
 records its rules as those the records were placed by (they were, unless ``[[sets]]`` changed
 before this release, which the README's upgrade note asks to follow with ``koprik db sets``).
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

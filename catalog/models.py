@@ -87,6 +87,15 @@ sets = Table(
     Column("name", String(500), nullable=False),
 )
 
+set_rules = Table(
+    "set_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("rules", Text, nullable=False),
+)
+"""One row (``id`` 1): the ``[[sets]]`` rules the records' set memberships were placed by, as
+:func:`catalog.set_rules.described` says them (JSON; :mod:`catalog.set_rules`)."""
+
 provenance = Table(
     "provenance",
     metadata,

@@ -60,6 +60,7 @@ from catalog.search_index import (
     read_canonical,
     write_entries,
 )
+from catalog.set_rules import adopt
 from catalog.sets import set_name, set_specs
 from catalog.workers import WorkerPool
 from config import LimitSettings, SetRule, Settings
@@ -540,11 +541,14 @@ class Catalog:
     def open(cls, settings: Settings) -> Catalog:
         """Open (and create if needed) the catalogue that ``settings`` names.
 
-        Raises :class:`catalog.schema.SchemaError` when its schema is not this Koprik's.
+        Raises :class:`catalog.schema.SchemaError` when its schema is not this Koprik's. A
+        catalogue with no set rules recorded takes the settings' as those its records were
+        placed in sets by (:func:`catalog.set_rules.adopt`).
         """
         engine = open_engine(settings.database.url, echo=settings.database.echo)
         try:
             ensure_current(engine)
+            adopt(engine, settings.sets)
         except BaseException:
             engine.dispose()
             raise
@@ -821,14 +825,14 @@ class Catalog:
                  from_ is not None, until is not None, after is not None)  # fmt: skip
         query = _LIST_QUERIES.get(shape)
         if query is None:
-            r = models.records
-            query = self._entry_select(prefix, with_data, max_bytes, members=members)
+            r, rs = models.records, models.record_sets
+            query = self._entry_select(prefix, with_data, max_bytes, members=members,
+                                       in_set=in_set)  # fmt: skip
             key_datestamp, key_id = r.c.datestamp, r.c.id
             if members:
                 query = query.where(r.c.union_id.is_not(None))
             elif in_set:
-                rs = models.record_sets
-                query = query.join(rs, rs.c.record_id == r.c.id).where(
+                query = query.where(
                     rs.c.set_spec == bindparam("set_spec", type_=rs.c.set_spec.type))  # fmt: skip
                 key_datestamp, key_id = rs.c.datestamp, rs.c.record_id
             if from_ is not None:
@@ -866,15 +870,20 @@ class Catalog:
         max_bytes: int | None = None,
         *,
         members: bool = False,
+        in_set: bool = False,
     ):
         """Entries as served: a member of a union record is a deletion, except in the members
-        set (when members are served, ``union.serve_members``)."""
-        r, p, rend = models.records, models.provenance, models.renditions
+        set (when members are served, ``union.serve_members``). ``in_set``: joined with their
+        memberships of a set, whose datestamp they are served with (the time the record joined
+        the set, when the set's rule came after it: :mod:`catalog.set_rules`)."""
+        r, p, rend, rs = models.records, models.provenance, models.renditions, models.record_sets
         deleted = r.c.deleted if members else models.hidden()
-        columns = [r.c.id, r.c.local_id, r.c.datestamp, deleted.label("deleted"), r.c.set_specs]
+        datestamp = rs.c.datestamp.label("datestamp") if in_set else r.c.datestamp
+        columns = [r.c.id, r.c.local_id, datestamp, deleted.label("deleted"), r.c.set_specs]
         columns += [p.c.source, p.c.base_url, p.c.identifier, p.c.datestamp.label("pds")]
         columns += [p.c.metadata_namespace]
-        joined = r.outerjoin(p, p.c.record_id == r.c.id)
+        joined = r.join(rs, rs.c.record_id == r.c.id) if in_set else r
+        joined = joined.outerjoin(p, p.c.record_id == r.c.id)
         if prefix is None:
             return select(*columns).select_from(joined)
         joined = joined.outerjoin(rend, and_(rend.c.record_id == r.c.id, rend.c.format == prefix))

@@ -354,6 +354,24 @@ def _check_set_spec(spec: str, key: str, origin: str) -> None:
         )
 
 
+def _check_set_families(rules: list[SetRule], origin: str) -> None:
+    """Each ``[[sets]]`` rule has a family of sets of its own: a spec defined twice, or one in
+    another rule's family (``lang:uzb`` beside ``lang``), would be one set that two rules place
+    records in, and ListSets would list it twice."""
+    for index, rule in enumerate(rules):
+        for earlier in rules[:index]:
+            if rule.spec == earlier.spec:
+                raise ConfigError(
+                    f"{origin}: sets[{index}].spec: the setSpec {rule.spec!r} is defined twice"
+                )
+            inner, outer = sorted((rule.spec, earlier.spec), key=len, reverse=True)
+            if inner.startswith(f"{outer}:"):
+                raise ConfigError(
+                    f"{origin}: sets[{index}].spec: {inner!r} is in the family of the sets "
+                    f"{outer!r}"
+                )
+
+
 def _check_members_set(settings: Settings, origin: str) -> None:
     """The set of union members' spec: valid, and of no ``[[sets]]`` family (ListSets would
     list it twice and a harvest of that set would get the members instead)."""
@@ -497,6 +515,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"got {rule.rule!r}"
             )
         _check_set_spec(rule.spec, f"sets[{index}].spec", origin)
+    _check_set_families(settings.sets, origin)
     _check_members_set(settings, origin)
     _check_sources(settings, origin)
     _check_server(settings.server, origin)

@@ -31,6 +31,9 @@ SCHEDULER = 0x6B707363
 """Namespace ("kpsc") of the lock of the node that runs the harvest schedules."""
 SOURCES = 0x6B707372
 """Namespace ("kpsr") of the run locks of harvest sources, keyed by :func:`key_of`."""
+CATALOG = 0x6B70636B
+"""Namespace ("kpck") of work on the whole catalogue that one node at a time does, keyed by
+:func:`key_of` its name (``sets``: ``koprik db sets``)."""
 
 _unpooled_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 _unpooled_lock = threading.Lock()

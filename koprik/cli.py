@@ -70,6 +70,8 @@ def _loaded_errors() -> tuple[type[Exception], ...]:
     errors: list[type[Exception]] = []
     if (schema := sys.modules.get("catalog.schema")) is not None:
         errors.append(schema.SchemaError)
+    if (set_rules := sys.modules.get("catalog.set_rules")) is not None:
+        errors.append(set_rules.SetRulesChanged)
     if (db := sys.modules.get("catalog.db")) is not None:
         errors.extend((db.DatabaseFileError, db.DatabaseUrlError))
     return tuple(errors)

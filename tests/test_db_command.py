@@ -190,7 +190,7 @@ def test_current_says_when_the_catalogue_is_current(tmp_path: Path,
     assert "nothing to do" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("action", ["current", "upgrade", "reindex"])
+@pytest.mark.parametrize("action", ["current", "upgrade", "reindex", "sets"])
 def test_a_catalogue_that_is_not_there_is_said_and_not_made(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], action: str
 ):
@@ -199,10 +199,11 @@ def test_a_catalogue_that_is_not_there_is_said_and_not_made(
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{missing}"\n')
     assert main(["--config", str(config), "db", action]) == 2
-    said = "it has no revision" if action == "current" else f"nothing to {action}"
+    said = {"current": "it has no revision", "sets": "no records to place"}.get(
+        action, f"nothing to {action}")
     assert capsys.readouterr().err == (
         f"koprik: no catalogue at {missing} (database.url): {said}\n"
-    )  # ("nothing to current", as db current said, is not English)
+    )  # ("nothing to current", as db current said, is not English; nor "nothing to sets")
     assert not missing.parent.exists()
 
 

@@ -205,8 +205,9 @@ def test_a_catalogue_at_0004_is_upgraded_to_the_shared_sign_in_failures(settings
 def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings: Settings):
     """Revision 0009 deletes the ``any`` rows that repeat another index's term of the record;
     searches answer as before. It changes no table: a catalogue at 0008 is one at the head, less
-    the columns 0010, 0012, 0013 and 0014 add (on SQLite with the B-tree index 0011 replaces),
-    whose ``any`` holds every term, as 0008's code wrote it (here from ``terms_of``)."""
+    the columns 0010, 0012, 0013 and 0014 add and the table 0017 adds (on SQLite with the
+    B-tree index 0011 replaces), whose ``any`` holds every term, as 0008's code wrote it (here
+    from ``terms_of``)."""
     from catalog import query as q
     from catalog.demo import demo_records
     from catalog.search_index import (
@@ -243,6 +244,7 @@ def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings:
             connection.execute(text("ALTER TABLE harvest_runs DROP COLUMN gone"))  # added by 0012
             connection.execute(text("ALTER TABLE harvest_state DROP COLUMN done_sets"))  # by 0013
             connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN crosswalk"))  # 0014
+            connection.execute(text("DROP TABLE set_rules"))  # added by 0017
             connection.execute(text("UPDATE alembic_version SET version_num = '0008'"))
     finally:
         catalog.close()
@@ -341,9 +343,9 @@ def test_a_catalogue_at_0011_keeps_its_runs_with_no_deletions_counted_gone(setti
 def test_a_catalogue_at_0014_gets_the_terms_and_match_keys_of_this_release(settings: Settings):
     """Revision 0015 makes every live record's search terms and match keys again from its
     stored MARC by this release's folding (every y as i), and queues the records for
-    deduplication. A catalogue at 0014 is one at the head whose terms and keys were made by
-    the earlier rules: here the terms of half the records are gone and every key and profile,
-    which the revision must give back as a new catalogue has them."""
+    deduplication. A catalogue at 0014 is one at the head (less the table 0017 adds) whose
+    terms and keys were made by the earlier rules: here the terms of half the records are gone
+    and every key and profile, which the revision must give back as a new catalogue has them."""
     from catalog import models
     from catalog.demo import demo_records
     from catalog.search_index import stored_terms, write_entries
@@ -367,6 +369,7 @@ def test_a_catalogue_at_0014_gets_the_terms_and_match_keys_of_this_release(setti
             connection.execute(models.match_keys.delete())
             connection.execute(text("UPDATE records SET match_profile = NULL"))
             connection.execute(models.dedup_queue.delete())
+            connection.execute(text("DROP TABLE set_rules"))  # added by 0017
             connection.execute(text("UPDATE alembic_version SET version_num = '0014'"))
             assert derived(connection) != expected
     finally:
@@ -396,9 +399,9 @@ def test_a_catalogue_at_0015_gets_the_terms_and_keys_of_its_records_typed_with_a
     """Revision 0016 makes the search terms and match keys of the records whose MARC holds
     ´ or ˊ (the acute accent typed for the Uzbek apostrophe) again, and queues them for
     deduplication; it leaves every other record as it is. A catalogue at 0015 is one at the
-    head whose terms and keys were made by the earlier rules: here every record's are gone,
-    and only those of the two records typed with an accent must come back as a new catalogue
-    has them (found by oʻzbek as by ўзбек)."""
+    head (less the table 0017 adds) whose terms and keys were made by the earlier rules: here
+    every record's are gone, and only those of the two records typed with an accent must come
+    back as a new catalogue has them (found by oʻzbek as by ўзбек)."""
     from pymarc import Field, Record, Subfield
 
     from catalog import models
@@ -438,6 +441,7 @@ def test_a_catalogue_at_0015_gets_the_terms_and_keys_of_its_records_typed_with_a
             write_entries(connection, [(record_id, None) for record_id in ids])
             connection.execute(models.match_keys.delete())
             connection.execute(models.dedup_queue.delete())
+            connection.execute(text("DROP TABLE set_rules"))  # added by 0017
             connection.execute(text("UPDATE alembic_version SET version_num = '0015'"))
     finally:
         catalog.close()
@@ -455,5 +459,34 @@ def test_a_catalogue_at_0015_gets_the_terms_and_keys_of_its_records_typed_with_a
                 found = q.search(connection, q.Match("any", word), limit=10).ids
                 assert set(found) & accented, word
         assert told[-1] == (len(ids), len(ids))
+    finally:
+        engine.dispose()
+
+
+def test_a_catalogue_at_0016_takes_its_first_opener_s_set_rules_as_those_it_was_placed_by(
+    settings: Settings,
+):
+    """Revision 0017 adds ``set_rules``, empty: the records of a catalogue made before it were
+    placed by the rules of the time, which the first command opening it records."""
+    from alembic import command
+
+    from catalog.schema import alembic_config
+    from catalog.set_rules import SetRulesChanged, check, described, placed_by
+
+    engine = open_engine(settings.database.url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0016")
+        assert upgrade(engine) == ("0016", head())
+        with engine.connect() as connection:
+            assert placed_by(connection) is None
+        check(engine, [])  # none recorded: nothing to refuse
+        Catalog.open(settings).close()
+        with engine.connect() as connection:
+            assert placed_by(connection) == described(settings.sets) == {
+                "inst": "institution", "lang": "language", "type": "material"}
+        check(engine, settings.sets)
+        with pytest.raises(SetRulesChanged, match=r"\(lang removed\)"):
+            check(engine, settings.sets[1:])
     finally:
         engine.dispose()

@@ -235,3 +235,17 @@ def test_a_host_that_cannot_be_listened_on_is_named_with_its_option_or_setting(
                                  text=True, timeout=60)
         assert refused.returncode == 2
         assert refused.stderr.splitlines() == [f"koprik: server.host {host!r}: {reason}"]
+
+
+def test_a_set_spec_defined_twice_stops_serve_in_one_line(tmp_path):
+    """Two [[sets]] rules with one spec were both taken: the set had the records of both, and
+    ListSets listed it twice."""
+    rules = "".join(f'[[sets]]\nspec = "lang"\nname = "{name}"\nrule = "language"\n'
+                    for name in ("By language", "Languages"))
+    koprik = write_config(tmp_path, rules)
+    refused = subprocess.run(koprik.command("serve", "--no-scheduler"), capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        f"koprik: {koprik.config}: sets[1].spec: the setSpec 'lang' is defined twice\n"
+    )

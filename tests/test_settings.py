@@ -131,6 +131,14 @@ def test_dedup_thresholds_are_checked(dedup, message):
          "joined by ':'), got 'union members'"),
         ({"union": {"serve_members": True, "members_set": "lang:mem"}},
          "union.members_set: 'lang:mem' is in the family of the sets 'lang'"),
+        # each [[sets]] rule has a family of sets of its own
+        ({"sets": [{"spec": "lang", "name": "By language", "rule": "language"},
+                   {"spec": "type", "name": "By type", "rule": "material"},
+                   {"spec": "lang", "name": "Languages", "rule": "language"}]},
+         "sets[2].spec: the setSpec 'lang' is defined twice"),
+        ({"sets": [{"spec": "rare:old", "name": "Old", "rule": "collection"},
+                   {"spec": "rare", "name": "Rare", "rule": "collection"}]},
+         "sets[1].spec: 'rare:old' is in the family of the sets 'rare'"),
         # Identify's adminEmail: one or more, each of the OAI-PMH schema's emailType
         ({"repository": {"admin_email": []}}, "repository.admin_email: expected at least one "
                                               "e-mail address"),

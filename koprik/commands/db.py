@@ -1,10 +1,12 @@
-"""``koprik db upgrade|current|reindex|revision``: the catalogue's schema revision (Alembic), and
-its search index.
+"""``koprik db upgrade|current|reindex|sets|revision``: the catalogue's schema revision
+(Alembic), its search index and its set memberships.
 
 ``upgrade`` moves the catalogue named by the settings to this Koprik's revision (a catalogue made
 before revisions were kept is recognised and stamped first); ``current`` tells both revisions;
 ``reindex`` makes every live record's search terms again (after Koprik moved to a Python whose
 Unicode tables fold some letters otherwise, or to repair the index), with a progress bar;
+``sets`` places every live record in the sets the ``[[sets]]`` rules say, once they changed
+(:mod:`catalog.set_rules`; one node at a time), with a progress bar;
 ``revision MESSAGE`` is for developers: it writes the next revision file from the difference
 between the tables in the code and the latest revision (README.md, "Upgrading").
 """
@@ -14,22 +16,29 @@ from __future__ import annotations
 import argparse
 
 from alembic import command
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 
 from catalog import schema
 from catalog.db import open_engine, refuse_missing_file
 from catalog.search_index import rebuild
-from config import load_settings
+from catalog.set_rules import place_again
+from config import Settings, load_settings
+from harvester import advisory
 from koprik.errors import UserError
 from koprik.progress import Progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("db", help="the catalogue's schema: upgrade, current, reindex")
+    parser = subparsers.add_parser(
+        "db", help="the catalogue's schema: upgrade, current, reindex, sets"
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("upgrade", help="upgrade the catalogue to this Koprik's schema revision")
     actions.add_parser("current", help="print the catalogue's schema revision and the needed one")
     actions.add_parser("reindex", help="make every record's search terms again (progress bar)")
+    actions.add_parser(
+        "sets", help="place every record in the sets the [[sets]] rules say (progress bar)"
+    )
     revision = actions.add_parser(
         "revision", help="(developers) write the next revision from the changed table definitions"
     )
@@ -37,16 +46,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(handler=run)
 
 
+_NOTHING = {"current": "it has no revision", "sets": "no records to place"}
+"""What ``koprik db ACTION`` says of a catalogue file that is not there, where ``nothing to
+ACTION`` is not English."""
+
+
 def run(args: argparse.Namespace) -> int:
     if args.action == "revision":
         return _revision(args.message)
     settings = load_settings(args.config)
     # an upgrade there would make a new, empty catalogue and say it is current
-    refuse_missing_file(settings.database.url, "it has no revision" if args.action == "current"
-                        else f"nothing to {args.action}")  # fmt: skip
+    said = _NOTHING.get(args.action, f"nothing to {args.action}")
+    refuse_missing_file(settings.database.url, said)
     engine = open_engine(settings.database.url)
     try:
-        if args.action == "reindex":
+        if args.action == "sets":
+            schema.ensure_current(engine)
+            _place_in_sets(engine, settings)
+        elif args.action == "reindex":
             schema.ensure_current(engine)
             with Progress("reindex") as bar:
                 done = rebuild(engine, progress=lambda n: bar.advance(n - bar.count))
@@ -75,6 +92,29 @@ def run(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def _place_in_sets(engine: Engine, settings: Settings) -> None:
+    """``koprik db sets``: :func:`catalog.set_rules.place_again`, by one node at a time on
+    PostgreSQL (a second one is refused: the first would do the work twice over)."""
+    held = None
+    if advisory.supported(engine):
+        held = advisory.try_lock(engine, advisory.CATALOG, advisory.key_of("sets"))
+        if held is None:
+            raise UserError(f"{schema.where(engine)}: another `koprik db sets` is placing its "
+                            "records now; wait for it to end")  # fmt: skip
+    try:
+        with Progress("sets") as bar:
+
+            def report(looked: int, moved: int) -> None:
+                bar.advance(looked - bar.count, extra=f"{moved:,} in other sets")
+
+            looked, moved = place_again(engine, settings.sets, progress=report)
+    finally:
+        if held is not None:
+            advisory.unlock(held)
+    print(f"db: {schema.where(engine)}: {looked} records placed by the [[sets]] rules, {moved} "
+          "of them in other sets than before")  # fmt: skip
 
 
 def _revision(message: str) -> int:

@@ -18,6 +18,7 @@ import tempfile
 from aiohttp import web
 
 from catalog import Catalog
+from catalog.set_rules import check, rename
 from config import Settings, load_settings
 from harvester.leadership import lead_schedules
 from koprik.arguments import whole_number
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if workers > 1:
         return _run_workers(settings, args, workers, http_named)
     _refuse_ports_in_use(settings, http_named)  # the bind's own error names neither
-    catalog = Catalog.open(settings)
+    catalog = _open(settings)
     try:
         asyncio.run(
             serve(settings, catalog, scheduler=not args.no_scheduler)
@@ -89,6 +90,20 @@ def run(args: argparse.Namespace) -> int:
     finally:
         catalog.close()
     return 0
+
+
+def _open(settings: Settings) -> Catalog:
+    """The catalogue, unless its records were placed in sets by other ``[[sets]]`` rules
+    (:func:`catalog.set_rules.check`: one line saying to run ``koprik db sets``), its sets
+    named as the rules name them now."""
+    catalog = Catalog.open(settings)
+    try:
+        check(catalog.engine, settings.sets)
+        rename(catalog.engine, settings.sets)
+    except BaseException:
+        catalog.close()
+        raise
+    return catalog
 
 
 def _run_workers(
@@ -100,7 +115,7 @@ def _run_workers(
         raise UserError("--workers needs fixed ports: server.http_port and server.z3950_port "
                         "must not be 0")  # fmt: skip
     _refuse_ports_in_use(settings, http_named)
-    Catalog.open(settings).close()  # a catalogue that cannot be used stops here, in one line
+    _open(settings).close()  # a catalogue that cannot be used stops here, in one line
 
     def work(index: int) -> int:
         catalog = Catalog.open(settings)

@@ -1,0 +1,253 @@
+"""The ``[[sets]]`` rules a catalogue's set memberships were placed by, and placing every record
+again when the rules change.
+
+A record is placed in its sets when it is written, by the rules of the process writing it; a
+rule added or changed afterwards places none of the records already stored. The catalogue keeps
+the rules its records were placed by (``set_rules``, one row): the first command to open a
+catalogue that has none records its own (:func:`adopt`), ``koprik serve`` refuses to serve
+records placed by other rules (:func:`check`, one line naming the command to run), and
+``koprik db sets`` places every record again (:func:`place_again`).
+
+Datestamps. A record joining a set gets a membership at the time it is placed, which is the
+datestamp a harvest of that set sees (``record_sets.datestamp``): an incremental harvester of the
+set, past that time, gets the records that joined it. The record's own datestamp, the one a
+harvest of the whole repository pages on, is left as it was: the protocol asks for a new
+datestamp when the metadata part of the record changes (OAI-PMH 2.0, 2.7.1), which placing it in
+a set does not, and a new rule over a national catalogue would otherwise make every harvester of
+the whole repository take its millions of records again. Memberships that stay keep their
+datestamps. A record leaving a set is seen by no harvester of that set: the protocol has no way
+to say so (its deleted status is the record's, in every set), as the README says.
+
+Deleted records keep the sets they had when they were deleted (their MARC is gone: nothing can
+be worked out from it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from pymarc import Record
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from catalog import models
+from catalog.db import execute_in, insert_rows
+from catalog.search_index import read_canonical
+from catalog.sets import set_name, set_specs
+from config import SetRule
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+"""Records placed again in each transaction of :func:`place_again`."""
+
+_ROW = 1
+"""The ``id`` of the one row of ``set_rules``."""
+
+
+class SetRulesChanged(Exception):
+    """The records were placed in sets by other ``[[sets]]`` rules; one line saying what to do."""
+
+
+def described(rules: Sequence[SetRule]) -> dict[str, str]:
+    """What of each rule decides which records are in its sets, by spec: its kind, and a
+    collection's sources (its name only names the sets)."""
+    return {rule.spec: _deciding(rule) for rule in rules}
+
+
+def _deciding(rule: SetRule) -> str:
+    if rule.rule != "collection":
+        return rule.rule
+    return f"collection: {', '.join(sorted(set(rule.sources)))}"
+
+
+def placed_by(connection: Connection) -> dict[str, str] | None:
+    """The rules (:func:`described`) the records were placed by; None when none are recorded."""
+    found = connection.execute(
+        select(models.set_rules.c.rules).where(models.set_rules.c.id == _ROW)
+    ).scalar()
+    return None if found is None else dict(json.loads(found))
+
+
+def adopt(engine: Engine, rules: Sequence[SetRule]) -> None:
+    """Record ``rules`` as those the records were placed by, when none are recorded: a new
+    catalogue, or one made before they were kept (revision 0017). Several nodes may do this at
+    once: the first one's are kept."""
+    with engine.connect() as connection:
+        if placed_by(connection) is not None:
+            return
+    try:
+        with engine.begin() as connection:
+            _record(connection, rules, insert_row=True)
+    except IntegrityError:
+        pass  # another process recorded its rules between the two statements
+
+
+def _record(connection: Connection, rules: Sequence[SetRule], *, insert_row: bool) -> None:
+    values = {"rules": json.dumps(described(rules), sort_keys=True)}
+    table = models.set_rules
+    if insert_row:
+        connection.execute(insert(table).values(id=_ROW, **values))
+    else:
+        connection.execute(update(table).where(table.c.id == _ROW).values(**values))
+
+
+def differences(placed: dict[str, str], rules: Sequence[SetRule]) -> list[str]:
+    """How ``rules`` differ from those the records were ``placed`` by: ``lang added``, ``inst
+    changed``, ``type removed``, in spec order; empty when they place records alike."""
+    wanted = described(rules)
+    said: list[str] = []
+    for spec in sorted(placed.keys() | wanted.keys()):
+        if spec not in placed:
+            said.append(f"{spec} added")
+        elif spec not in wanted:
+            said.append(f"{spec} removed")
+        elif placed[spec] != wanted[spec]:
+            said.append(f"{spec} changed")
+    return said
+
+
+def check(engine: Engine, rules: Sequence[SetRule]) -> None:
+    """Raise :class:`SetRulesChanged` when the records were placed by rules other than
+    ``rules``: their sets would not hold what the rules say (a new set would hold only the
+    records written since), and ListSets would list sets no rule makes any more."""
+    with engine.connect() as connection:
+        placed = placed_by(connection)
+    changed = [] if placed is None else differences(placed, rules)
+    if changed:
+        raise SetRulesChanged(
+            f"the catalogue's records were placed in sets by other [[sets]] rules "
+            f"({', '.join(changed)}): run `koprik db sets` to place every record by these"
+        )
+
+
+def place_again(
+    engine: Engine, rules: Sequence[SetRule], *, batch: int = BATCH,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, int]:
+    """Place every live record in the sets ``rules`` say, ``batch`` records a transaction
+    (harvests and searches go on meanwhile), then record ``rules`` as those the records were
+    placed by. Returns how many records were looked at and how many changed sets; ``progress``
+    is told both after each batch.
+
+    A record's memberships that stay keep their datestamps; a set it joins gets a membership
+    dated when the batch commits (module docstring). A run that stops (a crash, an interrupt)
+    leaves its batches done and the rules unrecorded: run again, it finds the records done
+    already unchanged. A record whose stored MARC cannot be read keeps its sets.
+    """
+    after, looked, moved = 0, 0, 0
+    while True:
+        with engine.begin() as connection:
+            rows = _next_rows(connection, after, batch)
+            if not rows:
+                break
+            moved += _place(connection, rows, rules)
+        looked += len(rows)
+        after = rows[-1].id
+        if progress is not None:
+            progress(looked, moved)
+    with engine.begin() as connection:
+        _tidy_sets(connection, rules)
+        _record(connection, rules, insert_row=placed_by(connection) is None)
+    return looked, moved
+
+
+def _next_rows(connection: Connection, after: int, batch: int) -> list:  # type: ignore[type-arg]
+    """The next ``batch`` live records after id ``after``, locked until the transaction ends
+    (a harvest writing one meanwhile waits, and then places it itself, rather than have its
+    sets overwritten by those of the MARC read here): on PostgreSQL the rows, on SQLite the
+    catalogue, by a write statement first (the catalogue's one writer from here on)."""
+    r = models.records
+    if connection.dialect.name == "sqlite":
+        t = models.set_rules
+        connection.execute(delete(t).where(t.c.id < 0))  # deletes nothing; takes the lock
+    return list(connection.execute(
+        select(r.c.id, r.c.marc, r.c.source, r.c.set_specs)
+        .where(r.c.id > after, ~r.c.deleted, r.c.marc.is_not(None))
+        .order_by(r.c.id).limit(batch).with_for_update()
+    ).all())  # fmt: skip
+
+
+def _place(
+    connection: Connection, rows: Sequence, rules: Sequence[SetRule]  # type: ignore[type-arg]
+) -> int:
+    """Give each record of ``rows`` exactly the sets ``rules`` say; how many changed sets."""
+    joined: list[tuple[int, str]] = []
+    left: list[tuple[int, str]] = []
+    headers: list[dict[str, object]] = []
+    for row in rows:
+        record = _readable(row.id, row.marc)
+        if record is None:
+            continue
+        wanted = set_specs(record, rules, row.source)
+        had = set(row.set_specs.split())
+        if set(wanted) == had:
+            continue
+        joined += [(row.id, spec) for spec in wanted if spec not in had]
+        left += [(row.id, spec) for spec in had if spec not in wanted]
+        headers.append({"record_id": row.id, "specs": " ".join(wanted)})
+    if not headers:
+        return 0
+    r, rs = models.records, models.record_sets
+    connection.execute(
+        update(r).where(r.c.id == bindparam("record_id")).values(set_specs=bindparam("specs")),
+        headers,
+    )
+    for spec in {spec for _, spec in left}:
+        execute_in(connection, "DELETE FROM record_sets WHERE set_spec = {p} AND record_id IN "
+                   "({values})", [rid for rid, s in left if s == spec], (spec,))  # fmt: skip
+    _name_new_sets(connection, {spec for _, spec in joined}, rules)
+    now = int(time.time())  # as late as can be: a harvest running meanwhile must not page past it
+    insert_rows(connection, rs, ("set_spec", "datestamp", "record_id"),
+                [(spec, now, rid) for rid, spec in joined])
+    return len(headers)
+
+
+def _readable(record_id: int, marc: bytes) -> Record | None:
+    try:
+        return read_canonical(marc)
+    except Exception:  # pymarc raises many kinds on a record it cannot read
+        log.warning("record %s: its stored MARC cannot be read; its sets are left", record_id)
+        return None
+
+
+def _name_new_sets(connection: Connection, specs: set[str], rules: Sequence[SetRule]) -> None:
+    """Add the sets of ``specs`` that ListSets does not list yet, named by ``rules``."""
+    s = models.sets
+    present = {row.spec for row in execute_in(connection,
+               "SELECT spec FROM sets WHERE spec IN ({values})", sorted(specs))}  # fmt: skip
+    missing = sorted(specs - present)
+    if missing:
+        connection.execute(insert(s), [{"spec": spec, "name": set_name(spec, list(rules))}
+                                       for spec in missing])  # fmt: skip
+
+
+def _tidy_sets(connection: Connection, rules: Sequence[SetRule]) -> None:
+    """ListSets lists the sets of ``rules`` only: a set of a rule taken away is no longer
+    listed (its deleted records keep their memberships)."""
+    s = models.sets
+    families = {rule.spec for rule in rules}
+    for spec in connection.execute(select(s.c.spec)).scalars().all():
+        if spec.partition(":")[0] not in families:
+            connection.execute(delete(s).where(s.c.spec == spec))
+    _rename(connection, rules)
+
+
+def rename(engine: Engine, rules: Sequence[SetRule]) -> None:
+    """Give the sets ListSets lists the names ``rules`` give them now (a rule's name says
+    nothing of which records are in its sets: renaming one asks for no :func:`place_again`).
+    A few hundred rows are read; none is written unless a name changed."""
+    with engine.begin() as connection:
+        _rename(connection, rules)
+
+
+def _rename(connection: Connection, rules: Sequence[SetRule]) -> None:
+    s = models.sets
+    families = {rule.spec for rule in rules}
+    for spec, name in connection.execute(select(s.c.spec, s.c.name)).all():
+        named = set_name(spec, list(rules))
+        if spec.partition(":")[0] in families and name != named:
+            connection.execute(update(s).where(s.c.spec == spec).values(name=named))

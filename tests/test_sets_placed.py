@@ -1,0 +1,280 @@
+"""Set rules that change after records were stored (catalog/set_rules.py), on SQLite and
+PostgreSQL, harvested over HTTP.
+
+Records placed in sets by one set of rules; the rules change (a set added, one taken away);
+``koprik serve`` refuses the catalogue until ``koprik db sets`` has placed every record again.
+A harvester of a new set then gets the records stored before it, even incrementally from a time
+after they were stored; a harvester of the whole repository, or of a set a record stays in, is
+given nothing again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import time
+from typing import Any
+
+import pytest
+from lxml import etree
+from sqlalchemy import select
+
+from catalog import Catalog, models
+from catalog.demo import demo_records
+from catalog.set_rules import SetRulesChanged, check, place_again, rename
+from catalog.sets import material_type
+from config import SetRule, Settings
+from protocols.oaipmh.dates import format_datestamp
+from protocols.oaipmh.schema import response_schema
+from provider.app import init_app
+from tests.conftest import DATA
+from tests.servers import write_config
+
+SCHEMA = response_schema(DATA / "schemas")
+PARSER = etree.XMLParser(no_network=True, resolve_entities=False, huge_tree=False)
+NS = {"o": "http://www.openarchives.org/OAI/2.0/"}
+RECORDS = 30
+BY_MATERIAL = SetRule(spec="by", name="By material", rule="material")
+
+
+def _stored_an_hour_ago(catalog: Catalog) -> int:
+    """:data:`RECORDS` records stored an hour ago by the default rules; how many have a
+    material type (those the rule :data:`BY_MATERIAL` places)."""
+    records = list(demo_records(RECORDS, seed=5))
+    with catalog.writer() as writer:
+        writer.now = int(time.time()) - 3600
+        for record in records:
+            writer.put(record)
+    return sum(material_type(record) is not None for record in records)
+
+
+def _with_rules(settings: Settings, rules: list[SetRule]) -> Settings:
+    return dataclasses.replace(settings, sets=rules)
+
+
+async def _harvester(aiohttp_client: Any, settings: Settings, catalog: Catalog):  # type: ignore[no-untyped-def]
+    client = await aiohttp_client(init_app(settings, catalog))
+
+    async def ask(**params: str) -> etree._Element:
+        response = await client.get("/oai", params=params)
+        root = etree.fromstring(await response.read(), PARSER)
+        assert SCHEMA.validate(root), SCHEMA.error_log
+        return root
+
+    return ask
+
+
+def _headers(root: etree._Element) -> list[tuple[str, str]]:
+    """``(identifier, datestamp)`` of each header, or [] for noRecordsMatch."""
+    if root.find("o:error", NS) is not None:
+        assert root.find("o:error", NS).get("code") == "noRecordsMatch"
+        return []
+    return [(h.findtext("o:identifier", namespaces=NS), h.findtext("o:datestamp", namespaces=NS))
+            for h in root.iterfind(".//o:header", NS)]  # fmt: skip
+
+
+async def test_a_set_added_holds_the_records_stored_before_it(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog
+) -> None:
+    placed = _stored_an_hour_ago(catalog)
+    last_harvest = format_datestamp(int(time.time()) - 1800)  # after the records were stored
+    new = _with_rules(settings, [*settings.sets, BY_MATERIAL])
+    ask = await _harvester(aiohttp_client, new, catalog)
+    assert _headers(await ask(verb="ListIdentifiers", metadataPrefix="oai_dc", set="by")) == []
+    with pytest.raises(SetRulesChanged) as refused:
+        check(catalog.engine, new.sets)
+    assert str(refused.value) == (
+        "the catalogue's records were placed in sets by other [[sets]] rules (by added): run "
+        "`koprik db sets` to place every record by these"
+    )
+
+    started = format_datestamp(int(time.time()))
+    assert place_again(catalog.engine, new.sets, batch=7) == (RECORDS, placed)
+    check(catalog.engine, new.sets)
+
+    # An incremental harvester of the set, which never saw them, gets every record it holds,
+    # each with a datestamp of when it joined (within the harvest's from).
+    joined = _headers(await ask(verb="ListIdentifiers", metadataPrefix="oai_dc", set="by",
+                                **{"from": last_harvest}))  # fmt: skip
+    assert len(joined) == placed > 0
+    assert all(datestamp >= started for _, datestamp in joined)
+    one = await ask(verb="GetRecord", metadataPrefix="oai_dc", identifier=joined[0][0])
+    assert "by" in one.xpath("//o:header/o:setSpec/text()", namespaces=NS)
+    # A harvester of the whole repository, or of a set the records were in already, is given
+    # nothing again: no metadata changed.
+    assert _headers(await ask(verb="ListIdentifiers", metadataPrefix="oai_dc",
+                              **{"from": last_harvest})) == []  # fmt: skip
+    assert _headers(await ask(verb="ListIdentifiers", metadataPrefix="oai_dc", set="type",
+                              **{"from": last_harvest})) == []  # fmt: skip
+    listed = await ask(verb="ListSets")
+    specs = listed.xpath("//o:setSpec/text()", namespaces=NS)
+    assert "by" in specs and "by:book" in specs
+
+
+async def test_a_set_taken_away_is_left_by_its_records_and_by_list_sets(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog
+) -> None:
+    _stored_an_hour_ago(catalog)
+    new = _with_rules(settings, [rule for rule in settings.sets if rule.spec != "inst"])
+    with pytest.raises(SetRulesChanged, match=r"\(inst removed\)"):
+        check(catalog.engine, new.sets)
+    looked, moved = place_again(catalog.engine, new.sets)
+    assert looked == RECORDS and moved > 0
+    with catalog.engine.connect() as connection:
+        rs = models.record_sets
+        left = connection.execute(select(rs.c.record_id).where(rs.c.set_spec.like("inst%"))).all()
+        headers = connection.execute(select(models.records.c.set_specs)).scalars().all()
+    assert left == [] and not any("inst" in specs for specs in headers)
+    ask = await _harvester(aiohttp_client, new, catalog)
+    specs = (await ask(verb="ListSets")).xpath("//o:setSpec/text()", namespaces=NS)
+    assert specs and not [spec for spec in specs if spec.startswith("inst")]
+
+
+def test_a_rule_renamed_renames_its_sets_and_asks_for_no_placing(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """ListSets kept the names the sets had when their first record was written."""
+    _stored_an_hour_ago(catalog)
+    renamed = [dataclasses.replace(rule, name="Languages") if rule.spec == "lang" else rule
+               for rule in settings.sets]  # fmt: skip
+    check(catalog.engine, renamed)
+    rename(catalog.engine, renamed)
+    names = dict(catalog.list_sets())
+    assert names["lang"] == "Languages" and names["lang:uzb"] == "Languages: Uzbek"
+    assert names["type"] == "By material type"
+
+
+def test_a_run_stopped_midway_keeps_its_batches_and_the_next_finishes(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """Each batch commits by itself; the rules are recorded only once every record is placed,
+    so that a run stopped by a crash or an interrupt leaves the catalogue refused until a run
+    ends, and that run places only what the first did not."""
+    placed = _stored_an_hour_ago(catalog)
+    rules = [*settings.sets, BY_MATERIAL]
+
+    def interrupt(looked: int, moved: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        place_again(catalog.engine, rules, batch=10, progress=interrupt)
+    with pytest.raises(SetRulesChanged):
+        check(catalog.engine, rules)
+    looked, moved = place_again(catalog.engine, rules, batch=10)
+    done_first = sum(material_type(r) is not None for r in list(demo_records(RECORDS, seed=5))[:10])
+    assert (looked, moved) == (RECORDS, placed - done_first)
+    check(catalog.engine, rules)
+
+
+def test_serve_refuses_records_placed_by_other_rules_until_db_sets(tmp_path) -> None:
+    koprik = write_config(tmp_path)
+    subprocess.run(koprik.command("demo", "--records", "20"), check=True, capture_output=True,
+                   timeout=300)  # fmt: skip
+    with koprik.config.open("a") as config:
+        for spec, name, rule in (("lang", "By language", "language"),
+                                 ("by", "By material", "material")):  # fmt: skip
+            config.write(f'[[sets]]\nspec = "{spec}"\nname = "{name}"\nrule = "{rule}"\n')
+    refused = subprocess.run(koprik.command("serve", "--no-scheduler"), capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "koprik: the catalogue's records were placed in sets by other [[sets]] rules (by added, "
+        "inst removed, type removed): run `koprik db sets` to place every record by these\n"
+    )
+    placed = subprocess.run(koprik.command("db", "sets"), capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+    assert placed.stdout == (
+        f"db: {url}: 20 records placed by the [[sets]] rules, 20 of them in other sets than "
+        "before\n"
+    )
+    again = subprocess.run(koprik.command("db", "sets"), capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    assert again.stdout.endswith(": 20 records placed by the [[sets]] rules, 0 of them in other "
+                                 "sets than before\n")  # fmt: skip
+
+
+async def test_a_record_leaving_a_set_is_not_in_the_set_s_incremental_list(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog
+) -> None:
+    """What the README says, as OAI-PMH has no way to say it: a record whose language is
+    corrected leaves ``lang:uzb`` unseen by that set's incremental harvesters; a harvester of
+    the whole repository gets it, with its sets as they are."""
+    from crosswalks.dublin_core import marc_languages
+
+    records = list(demo_records(RECORDS, seed=5))
+    _stored_an_hour_ago(catalog)
+    last_harvest = format_datestamp(int(time.time()) - 1800)
+    record = next(r for r in records if marc_languages(r) == ["uzb"])
+    record["008"].data = record["008"].data[:35] + "rus" + record["008"].data[38:]
+    record.remove_fields("041")
+    with catalog.writer() as writer:
+        writer.put(record)
+    ask = await _harvester(aiohttp_client, settings, catalog)
+    assert _headers(await ask(verb="ListIdentifiers", metadataPrefix="oai_dc", set="lang:uzb",
+                              **{"from": last_harvest})) == []  # fmt: skip
+    whole = await ask(verb="ListIdentifiers", metadataPrefix="oai_dc", **{"from": last_harvest})
+    (header,) = whole.iterfind(".//o:header", NS)
+    specs = header.xpath("o:setSpec/text()", namespaces=NS)
+    assert "lang:rus" in specs and "lang:uzb" not in specs
+
+
+def test_db_sets_runs_on_one_node_at_a_time(
+    settings: Settings, catalog: Catalog, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On PostgreSQL a second ``koprik db sets`` (another node's) is refused while one runs:
+    it would place every record twice over."""
+    from harvester import advisory
+    from koprik.cli import main
+
+    if not advisory.supported(catalog.engine):
+        pytest.skip("a SQLite catalogue has one node")
+    _stored_an_hour_ago(catalog)
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{settings.database.url}"\n')
+    held = advisory.try_lock(catalog.engine, advisory.CATALOG, advisory.key_of("sets"))
+    assert held is not None
+    try:
+        assert main(["--config", str(config), "db", "sets"]) == 2
+    finally:
+        advisory.unlock(held)
+    refused = capsys.readouterr().err
+    assert refused.startswith("koprik: postgresql") and refused.endswith(
+        ": another `koprik db sets` is placing its records now; wait for it to end\n")
+    assert main(["--config", str(config), "db", "sets"]) == 0
+    assert capsys.readouterr().out.endswith(
+        f": {RECORDS} records placed by the [[sets]] rules, 0 of them in other sets than before\n")
+
+
+def test_a_record_written_while_it_is_placed_keeps_the_sets_of_what_was_written(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """A harvest page writing a record of the batch being placed: the batch waits for it and
+    places what it wrote. Read before, the batch would give the record the sets of its old
+    MARC (lang:uzb, its header) over those of the new one (lang:rus, its memberships)."""
+    import threading
+
+    from crosswalks.dublin_core import marc_languages
+
+    records = list(demo_records(RECORDS, seed=5))
+    _stored_an_hour_ago(catalog)
+    record = next(r for r in records if marc_languages(r) == ["uzb"])
+    record["008"].data = record["008"].data[:35] + "rus" + record["008"].data[38:]
+    record.remove_fields("041")
+    rules = [*settings.sets, BY_MATERIAL]
+    placing = threading.Thread(target=place_again, args=(catalog.engine, rules))
+    with catalog.writer() as writer:
+        writer.put(record)  # the row (PostgreSQL) or the catalogue (SQLite) is locked from here
+        placing.start()
+        time.sleep(1)  # the batch reads the records meanwhile, or waits for the lock
+    placing.join(timeout=60)
+    assert not placing.is_alive()
+    r, rs = models.records, models.record_sets
+    with catalog.engine.connect() as connection:
+        row = connection.execute(select(r.c.id, r.c.set_specs)
+                                 .where(r.c.local_id == record["001"].data)).one()  # fmt: skip
+        memberships = set(connection.execute(
+            select(rs.c.set_spec).where(rs.c.record_id == row.id)).scalars())  # fmt: skip
+    assert "lang:rus" in row.set_specs.split() and "lang:uzb" not in row.set_specs.split()
+    assert memberships == set(row.set_specs.split())
+    check(catalog.engine, rules)

@@ -32,7 +32,7 @@ def test_the_most_complete_member_is_the_base_and_the_others_add_what_it_lacks()
     assert tags == sorted(tags)
 
 
-def test_one_holding_per_institution_and_a_call_number_from_090():
+def test_an_institutions_holding_without_a_location_is_not_repeated_beside_one_with_it():
     one = book("1", "Kimyo")
     one.add_field(book("x", "x", ids={"090": "54 K-45"}).get("090"))
     two = book("2", "Kimyo")
@@ -40,6 +40,31 @@ def test_one_holding_per_institution_and_a_call_number_from_090():
                                              member(two, "UzSaRL", "2")])
     assert [(f["a"], f["h"]) for f in union.get_fields("852")] == [("UzSaRL", "54 K-45")]
     assert len(union.get_fields("035")) == 2
+
+
+def test_every_holding_of_every_member_is_on_the_union_record():
+    branches = book("1", "Kimyo", sublocation="Abonement", call_number="54 K-45",
+                    organization="UzSaRL")
+    branches.add_field(Field(tag="852", indicators=["8", " "], subfields=[
+        Subfield("a", "UzSaRL-2"), Subfield("b", "Filial 2"), Subfield("h", "54"),
+        Subfield("i", "K-45"), Subfield("t", "2"), Subfield("x", "shelf 3, back row")]))
+    koha = book("2", "Кимё", pages=None)
+    for branch, barcode in (("BUX1", "000123"), ("BUX2", "000124")):
+        koha.add_field(Field(tag="952", indicators=[" ", " "], subfields=[
+            Subfield("a", branch), Subfield("b", branch), Subfield("c", "GEN"),
+            Subfield("o", "54 K-45"), Subfield("p", barcode), Subfield("y", "BK")]))
+    again = book("3", "Kimyo", sublocation="Abonement", call_number="54 K-45")
+    union = union_record("union:1", "UzNL", [member(branches, "UzSaRL", "1"),
+                                             member(koha, "UzBuRL", "2"),
+                                             member(again, "UzSaRL", "3")])
+    assert [(f.indicator1, [(sf.code, sf.value) for sf in f.subfields])
+            for f in union.get_fields("852")] == [
+        (" ", [("a", "UzSaRL"), ("b", "Abonement"), ("h", "54 K-45")]),
+        ("8", [("a", "UzSaRL"), ("b", "Filial 2"), ("h", "54"), ("i", "K-45"), ("t", "2")]),
+        (" ", [("a", "UzBuRL"), ("b", "BUX1"), ("c", "GEN"), ("h", "54 K-45"), ("p", "000123")]),
+        (" ", [("a", "UzBuRL"), ("b", "BUX2"), ("c", "GEN"), ("h", "54 K-45"), ("p", "000124")]),
+    ]
+    assert union.get_fields("952") == []  # the base's own items are among the 852s
 
 
 def test_another_members_isbn_with_a_wrong_check_digit_is_added_as_invalid():

@@ -387,3 +387,56 @@ def test_a_catalogue_at_0014_gets_the_terms_and_match_keys_of_this_release(setti
         assert [done for done, _ in told] == sorted(done for done, _ in told)
     finally:
         engine.dispose()
+
+
+def test_a_catalogue_at_0015_gets_its_union_records_made_with_every_holding(settings: Settings):
+    """Revision 0016 queues the live members of every group, so that the next deduplication
+    writes each union record again with every holding of its members: here a union record
+    stored as the earlier rules made it (one 852 per institution) gets the other branch's."""
+    import dataclasses
+
+    from pymarc import Field, Record, Subfield
+
+    from catalog.dedup import run_dedup
+    from catalog.store import Incoming, canonical_marc
+    from config.settings import FileSource
+    from tests.books import book
+
+    settings = dataclasses.replace(settings, file_sources=[FileSource("sam", "UzSaRL", "S")])
+    branches = book("1", "Kimyo", author="Rahimov, Botir", sublocation="Abonement")
+    branches.add_field(Field(tag="852", indicators=[" ", " "],
+                             subfields=[Subfield("a", "X"), Subfield("b", "Filial 2")]))
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.writer() as writer:
+            writer.put_many([Incoming(branches, source="sam"),
+                             Incoming(book("7", "Кимё", author="Раҳимов, Ботир"))])
+        run_dedup(catalog)
+        union = Record(data=catalog.marc_of("union:1"), force_utf8=True)
+        union.remove_field(union.get_fields("852")[1])  # as the earlier rules made it
+        with catalog.engine.begin() as connection:
+            connection.execute(text("UPDATE records SET marc = :marc, digest = 'earlier' "
+                                    "WHERE local_id = 'union:1'"),
+                               {"marc": canonical_marc(union)})
+            connection.execute(text("DELETE FROM dedup_queue"))
+            connection.execute(text("UPDATE alembic_version SET version_num = '0015'"))
+    finally:
+        catalog.close()
+    engine = open_engine(settings.database.url)
+    try:
+        assert upgrade(engine, settings) == ("0015", head())
+        with engine.connect() as connection:
+            queued = set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
+            members = set(connection.execute(
+                text("SELECT id FROM records WHERE union_id IS NOT NULL")).scalars())
+        assert queued == members and len(members) == 2
+    finally:
+        engine.dispose()
+    catalog = Catalog.open(settings)
+    try:
+        run_dedup(catalog)
+        union = Record(data=catalog.marc_of("union:1"), force_utf8=True)
+    finally:
+        catalog.close()
+    assert [(f.get("a"), f.get("b")) for f in union.get_fields("852")] == [
+        ("UzSaRL", "Abonement"), ("UzSaRL", "Filial 2"), ("UzNL", None)]

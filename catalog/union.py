@@ -1,10 +1,11 @@
 """The union record of a group of members: one record per book, with every holding.
 
-The base is the most complete member (:func:`completeness`; ties go to the oldest record); to
-it are added the identifiers (020, 022, 010, 015, 016, 024, 035) and subject headings (6XX) of
-the other members that it lacks (compared folded, so the same heading in two scripts is kept
-once; an ISBN with a wrong check digit as 020 $z), one ``035 $a (CODE)IDENTIFIER`` per member
-naming its institution and its identifier there, and every member's holdings (:func:`holdings`):
+The base is the most complete member (:func:`completeness`; ties go to the oldest record) among
+those in the script of the oldest member's title (:func:`base`); to it are added the identifiers
+(020, 022, 010, 015, 016, 024, 035) and subject headings (6XX) of the other members that it lacks
+(compared folded, so the same heading in two scripts is kept once; an ISBN with a wrong check
+digit as 020 $z), one ``035 $a (CODE)IDENTIFIER`` per member naming its institution and its
+identifier there, and every member's holdings (:func:`holdings`):
 one ``852`` for each of its 852 (each branch, location or copy) with the institution's code as
 ``$a``, else for each Koha item (952), else one with the call number of its 090/099. The members
 themselves are never changed.
@@ -23,6 +24,7 @@ from functools import cached_property
 from pymarc import Field, Record, Subfield
 from stdnum.exceptions import ValidationError
 
+from crosswalks.mods import script_of
 from crosswalks.standard_numbers import valid_isbn13
 from crosswalks.uzbek import fold
 
@@ -55,9 +57,26 @@ def completeness(record: Record) -> int:
     return score
 
 
+def base(members: Sequence[Member]) -> int:
+    """The index of the base among ``members`` (oldest first): the most complete of those whose
+    title is in the script of the oldest's (ties to the older). A more complete copy in the
+    other script does not make the union record change script (a reader's and a harvester's
+    record flipping from Cyrillic to Latin): its identifiers and headings are added all the
+    same."""
+    script = _script(members[0].record)
+    return max((i for i, m in enumerate(members) if _script(m.record) == script),
+               key=lambda i: (completeness(members[i].record), -i))
+
+
+def _script(record: Record) -> str | None:
+    """The script of a record's title (ISO 15924: Latn, Cyrl), None when it has none."""
+    title = record.get("245")
+    return script_of(" ".join(title.get_subfields("a", "b"))) if title is not None else None
+
+
 def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Record:
     """The union record ``local_id`` of ``members`` (at least one, oldest first)."""
-    best = max(range(len(members)), key=lambda i: (completeness(members[i].record), -i))
+    best = base(members)
     record = Record(data=members[best].marc, force_utf8=True)  # a copy to build on
     for field in record.get_fields("001", "003", "005", "035", "852", "952"):
         record.remove_field(field)

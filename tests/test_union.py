@@ -3,7 +3,7 @@
 from pymarc import Field, Record, Subfield
 
 from catalog.store import canonical_marc
-from catalog.union import Member, completeness, union_record
+from catalog.union import Member, base, completeness, union_record
 from tests.books import book
 
 
@@ -85,3 +85,17 @@ def test_each_members_cancelled_isbn_is_added_once():
     union = union_record("union:1", "UzNL", [member(r, f"Uz{n}", str(n))
                                              for n, r in enumerate(records)])
     assert sorted(f.get("z") for f in union.get_fields("020")) == ["9789943088885", "9789943099995"]
+
+
+def test_the_base_stays_in_the_script_of_the_oldest_member():
+    oldest = book("1", "Кимё", pages=None)
+    richer = book("2", "Кимё", subtitle="дарслик", author="Раҳимов, Ботир")
+    richest = book("3", "Kimyo", subtitle="darslik", author="Rahimov, Botir",
+                   subjects=("Kimyo",), isbn="978-9943-01-234-9")
+    members = [member(r, f"Uz{n}", str(n)) for n, r in enumerate([oldest, richer, richest])]
+    assert max(completeness(m.record) for m in members) == completeness(richest)
+    assert base(members) == 1
+    union = union_record("union:1", "UzNL", members)
+    assert (union["245"]["a"], union["100"]["a"]) == ("Кимё :", "Раҳимов, Ботир")
+    assert [f["a"] for f in union.get_fields("020")] == ["978-9943-01-234-9"]  # added all the same
+    assert base(members[2:]) == 0 and base(members[:1]) == 0

@@ -1,11 +1,13 @@
-"""Every union record made again with every holding of its members.
+"""Every union record made again: every holding of its members, a base in one script.
 
 A union record held one 852 per institution, from its member's first 852; it now holds one for
 each 852 of each member (each branch, location or copy), else for each Koha item (952)
-(:func:`catalog.union.holdings`). A union record is made when its group changes, so those
-written before would keep their single 852 until then: the live members of every group are
-queued for deduplication, which finds each still fitting its group and writes its union record
-again (the next ``koprik dedup``, import or harvest). No table changes.
+(:func:`catalog.union.holdings`), and its base is the most complete member in the script of
+the oldest member's title (:func:`catalog.union.base`), not in any script. A union record is
+made when its group changes, so those written before would stay as they are until then: the
+live members of every group are queued for deduplication, which finds each still fitting its
+group and writes its union record again (the next ``koprik dedup``, import or harvest). No
+table changes.
 
 Revision 0016, after 0015.
 """

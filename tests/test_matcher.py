@@ -118,6 +118,9 @@ def test_title_and_author_accept_copies_in_other_scripts_and_with_typos():
     ("Hoshimov, Oʻtkir", "Хошимов, Уткир"), ("Yusupov, Yoqub", "I͡Usupov, I͡Akub"),
     ("Yusupov, Y.", "Юсупов, Ёқуб"), ("Sobirov, Yelena", "Sobirov, Y."),
     ("Sobirov, C.", "Собиров, Чори"), ("Sobirov, Wali", "Sobirov, Vali"),
+    ("Navoiy, Alisher", "Nawāʼī, ʻAlī Shīr"), ("Навоий, Алишер", "Navāʼī, ʻAlī Shīr"),
+    ("Bobur, Zahiriddin Muhammad", "Bābur, Ẓahīr al-Dīn Muḥammad"),
+    ("Forobiy, Abu Nasr", "Fārābī, Abū Naṣr"), ("Beruniy, Abu Rayhon", "Bīrūnī, Abū Rayḥān"),
 ])
 def test_one_forename_in_other_scripts_and_romanizations_is_one_author(a, b):
     result = verdict({"author": a}, {"author": b})

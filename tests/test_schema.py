@@ -389,10 +389,14 @@ def test_a_catalogue_at_0014_gets_the_terms_and_match_keys_of_this_release(setti
         engine.dispose()
 
 
-def test_a_catalogue_at_0015_gets_its_union_records_made_with_every_holding(settings: Settings):
+def test_a_catalogue_at_0015_gets_its_union_records_and_arabic_script_names_made_again(
+    settings: Settings,
+):
     """Revision 0016 queues the live members of every group, so that the next deduplication
     writes each union record again with every holding of its members: here a union record
-    stored as the earlier rules made it (one 852 per institution) gets the other branch's."""
+    stored as the earlier rules made it (one 852 per institution) gets the other branch's. It
+    rekeys the records whose main entry is romanized from the Arabic script (Nawāʼī, whose
+    profile had the author nawai), and those only."""
     import dataclasses
 
     from pymarc import Field, Record, Subfield
@@ -410,7 +414,10 @@ def test_a_catalogue_at_0015_gets_its_union_records_made_with_every_holding(sett
     try:
         with catalog.writer() as writer:
             writer.put_many([Incoming(branches, source="sam"),
-                             Incoming(book("7", "Кимё", author="Раҳимов, Ботир"))])
+                             Incoming(book("7", "Кимё", author="Раҳимов, Ботир")),
+                             Incoming(book("8", "Xamsa", author="Nawāʼī, ʻAlī Shīr")),
+                             Incoming(book("9", "Xamsa", author="Wilson, Robert", year=1990)),
+                             Incoming(book("10", "Tarix", author="Navoiy, Alisher"))])
         run_dedup(catalog)
         union = Record(data=catalog.marc_of("union:1"), force_utf8=True)
         union.remove_field(union.get_fields("852")[1])  # as the earlier rules made it
@@ -419,6 +426,8 @@ def test_a_catalogue_at_0015_gets_its_union_records_made_with_every_holding(sett
                                     "WHERE local_id = 'union:1'"),
                                {"marc": canonical_marc(union)})
             connection.execute(text("DELETE FROM dedup_queue"))
+            connection.execute(text("UPDATE records SET match_profile = replace(match_profile, "
+                                    "'navoii', 'nawai') WHERE local_id = '8'"))
             connection.execute(text("UPDATE alembic_version SET version_num = '0015'"))
     finally:
         catalog.close()
@@ -429,7 +438,11 @@ def test_a_catalogue_at_0015_gets_its_union_records_made_with_every_holding(sett
             queued = set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
             members = set(connection.execute(
                 text("SELECT id FROM records WHERE union_id IS NOT NULL")).scalars())
-        assert queued == members and len(members) == 2
+            rekeyed = dict(connection.execute(text(
+                "SELECT id, match_profile FROM records WHERE local_id IN ('8', '9')")).all())
+        assert len(members) == 2 and queued == members | set(rekeyed)
+        assert sorted('"author":"navoii"' in p or '"author":"vilson"' in p
+                      for p in rekeyed.values()) == [True, True]
     finally:
         engine.dispose()
     catalog = Catalog.open(settings)

@@ -12,7 +12,9 @@ group and writes its union record again (the next ``koprik dedup``, import or ha
 The main author of a match profile (and the ``ay`` key) is now folded from the name as Uzbek
 writes it (:func:`catalog.match_keys.uzbek_form`: Nawāʼī is Navoiy): the records whose main
 entry that changes are rekeyed (and so queued too). Only records whose bytes hold an ā, ī, w
-or combining macron are read as MARC. No table changes.
+or combining macron are read as MARC. No table changes; it tells no progress (the progress
+line of ``koprik db upgrade`` is revision 0015's): 0.9 s for the 20,917 records of the dedup
+corpus on SQLite, and the deduplication after it 15.0 s for their 20,089 members.
 
 Revision 0016, after 0015.
 """
@@ -41,22 +43,19 @@ def upgrade() -> None:
     connection = op.get_bind()
     attributes = op.get_context().config.attributes
     settings = attributes.get("settings") or Settings()
-    report = attributes.get("progress") or (lambda _done, _total: None)
     records = sa.table("records", sa.column("id", sa.Integer), sa.column("deleted", sa.Boolean),
                        sa.column("is_union", sa.Boolean), sa.column("union_id", sa.Integer),
                        sa.column("marc", sa.LargeBinary))  # fmt: skip
     live = (~records.c.deleted, ~records.c.is_union, records.c.marc.is_not(None))
-    total = connection.execute(sa.select(sa.func.count()).where(*live)).scalar_one()
     writer = CatalogWriter(Catalog(connection.engine, settings.sets, settings=settings),
                            connection, "upgrade")  # fmt: skip
-    last, done = 0, 0
+    last = 0
     while rows := connection.execute(
         sa.select(records.c.id, records.c.marc).where(*live, records.c.id > last)
         .order_by(records.c.id).limit(BATCH)
     ).all():  # fmt: skip
         writer.rekey([row.id for row in rows if _name_changes(row.marc)])
-        last, done = rows[-1].id, done + len(rows)
-        report(done, total)
+        last = rows[-1].id
     members = list(connection.execute(
         sa.select(records.c.id).where(records.c.union_id.is_not(None), ~records.c.deleted)
         .order_by(records.c.id)

@@ -16,6 +16,7 @@ themselves are never changed.
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,9 +25,12 @@ from functools import cached_property
 from pymarc import Field, Record, Subfield
 from stdnum.exceptions import ValidationError
 
+from crosswalks.iso2709 import MAX_RECORD_BYTES, field_lengths
 from crosswalks.mods import script_of
 from crosswalks.standard_numbers import valid_isbn13
 from crosswalks.uzbek import fold
+
+log = logging.getLogger(__name__)
 
 IDENTIFIER_TAGS = ("010", "015", "016", "020", "022", "024", "035")
 _KEY_TAGS = ("020", "100", "245", "250", "260", "264", "300", "490", "504", "520", "650")
@@ -91,7 +95,7 @@ def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Rec
             tag="035", indicators=[" ", " "],
             subfields=[Subfield("a", f"({member.institution}){member.identifier}")],
         ))
-    for field in holdings(members):
+    for field in _fitting(local_id, record, holdings(members)):
         record.add_ordered_field(field)
     return record
 
@@ -106,6 +110,31 @@ def holdings(members: Sequence[Member]) -> list[Field]:
     located = {field["a"] for field in made.values() if len(field.subfields) > 1}
     return [field for field in made.values()
             if len(field.subfields) > 1 or field["a"] not in located]
+
+
+def _fitting(local_id: str, record: Record, made: list[Field]) -> list[Field]:
+    """The holdings of ``made`` that ``record`` can take and still be written as ISO 2709
+    (:data:`~crosswalks.iso2709.MAX_RECORD_BYTES`), in their order: each institution's first,
+    then the others while they fit. Members of many copies each (an 852 a copy) would make a
+    union record no ISO 2709 can hold, which would not be written at all; those left out are
+    logged."""
+    size = 24 + 1 + 1 + sum(12 + length for _tag, length in field_lengths(record))
+    scratch = Record()
+    scratch.fields = list(made)
+    lengths = [12 + length for _tag, length in field_lengths(scratch)]
+    firsts: dict[str, int] = {}
+    for i, field in enumerate(made):
+        firsts.setdefault(field["a"], i)
+    first = set(firsts.values())
+    kept: set[int] = set()
+    for i in [*sorted(first), *(i for i in range(len(made)) if i not in first)]:
+        if size + lengths[i] <= MAX_RECORD_BYTES:
+            kept.add(i)
+            size += lengths[i]
+    if len(kept) < len(made):
+        log.warning("union record %s: %d of its %d holdings left out, longer than ISO 2709 "
+                    "allows a record", local_id, len(made) - len(kept), len(made))
+    return [field for i, field in enumerate(made) if i in kept]
 
 
 _DROPPED_852 = frozenset("a68x")

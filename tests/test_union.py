@@ -4,6 +4,7 @@ from pymarc import Field, Record, Subfield
 
 from catalog.store import canonical_marc
 from catalog.union import Member, base, completeness, union_record
+from crosswalks.iso2709 import MAX_RECORD_BYTES
 from tests.books import book
 
 
@@ -99,3 +100,23 @@ def test_the_base_stays_in_the_script_of_the_oldest_member():
     assert (union["245"]["a"], union["100"]["a"]) == ("Кимё :", "Раҳимов, Ботир")
     assert [f["a"] for f in union.get_fields("020")] == ["978-9943-01-234-9"]  # added all the same
     assert base(members[2:]) == 0 and base(members[:1]) == 0
+
+
+def test_holdings_past_what_iso_2709_holds_are_left_out_but_each_institutions_first(caplog):
+    def copies(control, count):
+        record = book(control, "Kimyo")
+        for n in range(count):
+            record.add_field(Field(tag="852", indicators=[" ", " "], subfields=[
+                Subfield("a", "X"), Subfield("b", f"Filial {n}"), Subfield("h", f"54 K-{n}"),
+                Subfield("p", f"{control}{n:08d}")]))
+        return record
+
+    members = [member(copies("1", 1400), "UzSaRL", "1"), member(copies("2", 1400), "UzBuRL", "2"),
+               member(copies("3", 1), "UzXoRL", "3")]
+    assert all(len(m.marc) < MAX_RECORD_BYTES for m in members)
+    union = union_record("union:1", "UzNL", members)
+    assert len(canonical_marc(union)) <= MAX_RECORD_BYTES  # it can be stored and served
+    held = [f["a"] for f in union.get_fields("852")]
+    assert set(held) == {"UzSaRL", "UzBuRL", "UzXoRL"} and len(held) < 2801
+    assert held == sorted(held, key=["UzSaRL", "UzBuRL", "UzXoRL"].index)  # in member order
+    assert f"union record union:1: {2801 - len(held)} of its 2801 holdings left out" in caplog.text

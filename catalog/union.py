@@ -33,6 +33,7 @@ from crosswalks.uzbek import fold
 log = logging.getLogger(__name__)
 
 IDENTIFIER_TAGS = ("010", "015", "016", "020", "022", "024", "035")
+_HEADING_TAGS = tuple(f"6{n:02d}" for n in range(100))
 _KEY_TAGS = ("020", "100", "245", "250", "260", "264", "300", "490", "504", "520", "650")
 
 
@@ -89,7 +90,7 @@ def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Rec
     others = [m.record for i, m in enumerate(members) if i != best]
     _add_missing(record, others, IDENTIFIER_TAGS[:-1], _identifier_key, _as_added)
     _add_missing(record, [members[best].record, *others], ("035",), _identifier_key)
-    _add_missing(record, others, tuple(f"6{n:02d}" for n in range(100)), _heading_key)
+    _add_missing(record, others, _HEADING_TAGS, _heading_key)
     for member in members:
         record.add_ordered_field(Field(
             tag="035", indicators=[" ", " "],

@@ -389,10 +389,10 @@ def test_a_catalogue_at_0014_gets_the_terms_and_match_keys_of_this_release(setti
         engine.dispose()
 
 
-def test_a_catalogue_at_0015_gets_its_union_records_and_arabic_script_names_made_again(
+def test_a_catalogue_at_0017_gets_its_union_records_and_arabic_script_names_made_again(
     settings: Settings,
 ):
-    """Revision 0016 queues the live members of every group, so that the next deduplication
+    """Revision 0018 queues the live members of every group, so that the next deduplication
     writes each union record again with every holding of its members: here a union record
     stored as the earlier rules made it (one 852 per institution) gets the other branch's. It
     rekeys the records whose main entry is romanized from the Arabic script (Nawāʼī, whose
@@ -428,12 +428,12 @@ def test_a_catalogue_at_0015_gets_its_union_records_and_arabic_script_names_made
             connection.execute(text("DELETE FROM dedup_queue"))
             connection.execute(text("UPDATE records SET match_profile = replace(match_profile, "
                                     "'navoii', 'nawai') WHERE local_id = '8'"))
-            connection.execute(text("UPDATE alembic_version SET version_num = '0015'"))
+            connection.execute(text("UPDATE alembic_version SET version_num = '0017'"))
     finally:
         catalog.close()
     engine = open_engine(settings.database.url)
     try:
-        assert upgrade(engine, settings) == ("0015", head())
+        assert upgrade(engine, settings) == ("0017", head())
         with engine.connect() as connection:
             queued = set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
             members = set(connection.execute(

@@ -13,10 +13,10 @@ The main author of a match profile (and the ``ay`` key) is now folded from the n
 writes it (:func:`catalog.match_keys.uzbek_form`: Nawāʼī is Navoiy): the records whose main
 entry that changes are rekeyed (and so queued too). Only records whose bytes hold an ā, ī, w
 or combining macron are read as MARC. No table changes; it tells no progress (the progress
-line of ``koprik db upgrade`` is revision 0015's): 0.9 s for the 20,917 records of the dedup
-corpus on SQLite, and the deduplication after it 15.0 s for their 20,089 members.
+lines of ``koprik db upgrade`` are revisions 0015 and 0016's): 0.9 s for the 20,917 records of
+the dedup corpus on SQLite, and the deduplication after it 15.0 s for their 20,089 members.
 
-Revision 0016, after 0015.
+Revision 0018, after 0017.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import unicodedata
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -28,6 +28,7 @@ import dataclasses
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -214,8 +215,22 @@ def _main_name(fields: Tagged) -> tuple[str | None, str | None]:
             name, forename = main.get("a") or "", ""
             if tag == "100" and "," in name:
                 name, forename = name.split(",", 1)
-            return fold(name) or None, forename_initial(forename)
+            return fold(uzbek_form(name)) or None, forename_initial(forename)
     return None, None
+
+
+_PERSO_ARABIC_LETTERS = str.maketrans("āĀwW", "oOvV")
+_FINAL_I = re.compile(r"ī(?!\w)")
+
+
+def uzbek_form(name: str) -> str:
+    """A name romanized from the Arabic script (ALA-LC Arabic and Persian) written as Uzbek
+    writes it, before it is folded: the long ā is o, a final ī is iy, w is v (Nawāʼī is Navoiy,
+    Bābur Bobur, Fārābī Forobiy): Nawāʼī and Navoiy were 0.55 alike (nawai and navoii), two
+    authors. Neither Uzbek Latin nor the romanizations of Cyrillic have these letters; the w
+    of another language's name is v in every copy alike."""
+    composed = unicodedata.normalize("NFC", name)  # a MARC-8 record's ā is a and a macron
+    return _FINAL_I.sub("iy", composed).translate(_PERSO_ARABIC_LETTERS)
 
 
 _INITIAL_CLASSES = str.maketrans("xkucyew", "hqosiiv")

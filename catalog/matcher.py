@@ -15,8 +15,10 @@ edition or a translation), language, the main author's forename initial when the
 (Karimov, Alisher is not Karimov, Botir). Then:
 
 - with a shared ISBN or other identifier, the titles must be ``id_title_min`` alike and the
-  main authors (when both have one; :func:`author_similarity`) ``author_min``; confidence 0.9 +
-  0.1 x title similarity (one ISBN printed in two books by other authors does not make them one);
+  main authors (when both have one; :func:`author_similarity`) ``author_min``, and when they
+  cannot be compared, the titles proper too (a subtitle both share is no evidence); confidence
+  0.9 + 0.1 x title similarity (one ISBN printed in two books by other authors does not make
+  them one);
 - otherwise (same title key) the titles must be ``title_min`` alike and the main authors'
   surnames ``author_min`` alike, and both years known; confidence is the mean of the title and
   author similarities. Without an author on either side, the title similarity times
@@ -133,6 +135,9 @@ def compare(a: Profile, b: Profile, shared: frozenset[str], s: DedupSettings) ->
         if title < s.id_title_min:
             return _different(f"title: {title:.2f} < {s.id_title_min} despite shared "
                               f"{'/'.join(identifiers)}")
+        if not (a.author and b.author) and (proper := _proper_similarity(a, b)) < s.id_title_min:
+            return _different(f"title proper: {proper:.2f} < {s.id_title_min} despite shared "
+                              f"{'/'.join(identifiers)}, no authors to compare")
         author = author_similarity(a.author, b.author) if a.author and b.author else 1.0
         if author < s.author_min:
             return _different(f"author: {a.author} / {b.author} ({author:.2f} < "
@@ -157,6 +162,15 @@ def compare(a: Profile, b: Profile, shared: frozenset[str], s: DedupSettings) ->
         return _verdict(title * s.anonymous_weight, s,
                         f"title {title:.2f}, extent agrees, no author on either")
     return _verdict(min(title, s.accept) - 0.01, s, f"title {title:.2f}, no author on either")
+
+
+def _proper_similarity(a: Profile, b: Profile) -> float:
+    """How alike the titles proper are, or one's title proper and the other's title with its
+    subtitle (a cataloguer who put the subtitle in $a): without authors to compare, a subtitle
+    the two share (a series' or a set's phrase, kept in the copy of another book printed with
+    the same ISBN) must not make their titles alike."""
+    return max(similarity(a.title_proper, b.title_proper),
+               similarity(a.title_proper, b.title), similarity(a.title, b.title_proper))
 
 
 def _verdict(score: float, s: DedupSettings, reason: str) -> Verdict:

@@ -1,12 +1,14 @@
 """The union record of a group of members: one record per book, with every holding.
 
-The base is the most complete member (:func:`completeness`; ties go to the oldest record); to
-it are added the identifiers (020, 022, 010, 015, 016, 024, 035) and subject headings (6XX) of
-the other members that it lacks (compared folded, so the same heading in two scripts is kept
-once; an ISBN with a wrong check digit as 020 $z), one ``035 $a (CODE)IDENTIFIER`` per member
-naming its institution and its identifier there, and one ``852`` per holding institution (``$a``
-code, ``$b`` sublocation and ``$h`` call number where the member has them, from its 852, else
-090/099 for the call number). The members themselves are never changed.
+The base is the most complete member (:func:`completeness`; ties go to the oldest record) among
+those in the script of the oldest member's title (:func:`base`); to it are added the identifiers
+(020, 022, 010, 015, 016, 024, 035) and subject headings (6XX) of the other members that it lacks
+(compared folded, so the same heading in two scripts is kept once; an ISBN with a wrong check
+digit as 020 $z), one ``035 $a (CODE)IDENTIFIER`` per member naming its institution and its
+identifier there, and every member's holdings (:func:`holdings`):
+one ``852`` for each of its 852 (each branch, location or copy) with the institution's code as
+``$a``, else for each Koha item (952), else one with the call number of its 090/099. The members
+themselves are never changed.
 
 >>> record = union_record("union:7", "UzNL", [Member(marc, "UzSaRL", "b123"), ...])
 """
@@ -14,6 +16,7 @@ code, ``$b`` sublocation and ``$h`` call number where the member has them, from 
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,10 +25,15 @@ from functools import cached_property
 from pymarc import Field, Record, Subfield
 from stdnum.exceptions import ValidationError
 
+from crosswalks.iso2709 import MAX_RECORD_BYTES, field_lengths
+from crosswalks.mods import script_of
 from crosswalks.standard_numbers import valid_isbn13
 from crosswalks.uzbek import fold
 
+log = logging.getLogger(__name__)
+
 IDENTIFIER_TAGS = ("010", "015", "016", "020", "022", "024", "035")
+_HEADING_TAGS = tuple(f"6{n:02d}" for n in range(100))
 _KEY_TAGS = ("020", "100", "245", "250", "260", "264", "300", "490", "504", "520", "650")
 
 
@@ -54,54 +62,116 @@ def completeness(record: Record) -> int:
     return score
 
 
+def base(members: Sequence[Member]) -> int:
+    """The index of the base among ``members`` (oldest first): the most complete of those whose
+    title is in the script of the oldest's (ties to the older). A more complete copy in the
+    other script does not make the union record change script (a reader's and a harvester's
+    record flipping from Cyrillic to Latin): its identifiers and headings are added all the
+    same."""
+    script = _script(members[0].record)
+    return max((i for i, m in enumerate(members) if _script(m.record) == script),
+               key=lambda i: (completeness(members[i].record), -i))
+
+
+def _script(record: Record) -> str | None:
+    """The script of a record's title (ISO 15924: Latn, Cyrl), None when it has none."""
+    title = record.get("245")
+    return script_of(" ".join(title.get_subfields("a", "b"))) if title is not None else None
+
+
 def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Record:
     """The union record ``local_id`` of ``members`` (at least one, oldest first)."""
-    best = max(range(len(members)), key=lambda i: (completeness(members[i].record), -i))
+    best = base(members)
     record = Record(data=members[best].marc, force_utf8=True)  # a copy to build on
-    for field in record.get_fields("001", "003", "005", "035", "852"):
+    for field in record.get_fields("001", "003", "005", "035", "852", "952"):
         record.remove_field(field)
     record.add_ordered_field(Field(tag="001", data=local_id))
     record.add_ordered_field(Field(tag="003", data=own_code))
     others = [m.record for i, m in enumerate(members) if i != best]
     _add_missing(record, others, IDENTIFIER_TAGS[:-1], _identifier_key, _as_added)
     _add_missing(record, [members[best].record, *others], ("035",), _identifier_key)
-    _add_missing(record, others, tuple(f"6{n:02d}" for n in range(100)), _heading_key)
+    _add_missing(record, others, _HEADING_TAGS, _heading_key)
     for member in members:
         record.add_ordered_field(Field(
             tag="035", indicators=[" ", " "],
             subfields=[Subfield("a", f"({member.institution}){member.identifier}")],
         ))
-    for code, member in _holdings(members).items():
-        subfields = [Subfield("a", code)]
-        sublocation, call_number = _location(member.record)
-        if sublocation:
-            subfields.append(Subfield("b", sublocation))
-        if call_number:
-            subfields.append(Subfield("h", call_number))
-        record.add_ordered_field(Field(tag="852", indicators=[" ", " "], subfields=subfields))
+    for field in _fitting(local_id, record, holdings(members)):
+        record.add_ordered_field(field)
     return record
 
 
-def _holdings(members: Sequence[Member]) -> dict[str, Member]:
-    """The first member of each holding institution, in member order."""
-    found: dict[str, Member] = {}
+def holdings(members: Sequence[Member]) -> list[Field]:
+    """The 852 fields of every member's holdings, each once, in member order: an institution's
+    holding that names no location or call number only when it has no other."""
+    made: dict[tuple[str, ...], Field] = {}
     for member in members:
-        found.setdefault(member.institution, member)
-    return found
+        for field in _member_holdings(member):
+            made.setdefault(tuple(f"{sf.code}{sf.value}" for sf in field.subfields), field)
+    located = {field["a"] for field in made.values() if len(field.subfields) > 1}
+    return [field for field in made.values()
+            if len(field.subfields) > 1 or field["a"] not in located]
 
 
-def _location(record: Record) -> tuple[str, str]:
-    """Sublocation and call number of a member: its 852 $b and $h, else 090/099 $a."""
-    sublocation = call_number = ""
-    for field in record.get_fields("852"):
-        sublocation = sublocation or (field.get("b") or "")
-        call_number = call_number or " ".join(field.get_subfields("h", "i"))
-    if not call_number:
-        for field in record.get_fields("090", "099"):
-            call_number = " ".join(field.get_subfields("a", "b"))
-            if call_number:
-                break
-    return sublocation.strip(), call_number.strip()
+def _fitting(local_id: str, record: Record, made: list[Field]) -> list[Field]:
+    """The holdings of ``made`` that ``record`` can take and still be written as ISO 2709
+    (:data:`~crosswalks.iso2709.MAX_RECORD_BYTES`), in their order: each institution's first,
+    then the others while they fit. Members of many copies each (an 852 a copy) would make a
+    union record no ISO 2709 can hold, which would not be written at all; those left out are
+    logged."""
+    size = 24 + 1 + 1 + sum(12 + length for _tag, length in field_lengths(record))
+    scratch = Record()
+    scratch.fields = list(made)
+    lengths = [12 + length for _tag, length in field_lengths(scratch)]
+    firsts: dict[str, int] = {}
+    for i, field in enumerate(made):
+        firsts.setdefault(field["a"], i)
+    first = set(firsts.values())
+    kept: set[int] = set()
+    for i in [*sorted(first), *(i for i in range(len(made)) if i not in first)]:
+        if size + lengths[i] <= MAX_RECORD_BYTES:
+            kept.add(i)
+            size += lengths[i]
+    if len(kept) < len(made):
+        log.warning("union record %s: %d of its %d holdings left out, longer than ISO 2709 "
+                    "allows a record", local_id, len(made) - len(kept), len(made))
+    return [field for i, field in enumerate(made) if i in kept]
+
+
+_DROPPED_852 = frozenset("a68x")
+"""852 subfields a member's holding does not keep: its own location code ($a, the institution's
+code instead), linkage ($6, $8: to fields of the member the union record lacks) and the
+nonpublic note ($x)."""
+_KOHA_ITEM = {"b": "a", "c": "c", "h": "o", "p": "p", "t": "t", "z": "z"}
+"""852 subfield <- Koha 952 subfield, in 852 order: the home branch as sublocation, the
+shelving location, the call number (itemcallnumber), the barcode as piece designation, the
+copy number, the public note."""
+
+
+def _member_holdings(member: Member) -> list[Field]:
+    """One 852 for each of the member's 852, else for each Koha item (952), else one with the
+    call number of its 090/099."""
+    record, code = member.record, member.institution
+    if fields := record.get_fields("852"):
+        return [_holding(code, [sf for sf in f.subfields if sf.code not in _DROPPED_852],
+                         shelving=f.indicator1) for f in fields]
+    if items := record.get_fields("952"):
+        return [_holding(code, [Subfield(to, value.strip()) for to, frm in _KOHA_ITEM.items()
+                                for value in item.get_subfields(frm) if value.strip()])
+                for item in items]
+    call_number = ""
+    for field in record.get_fields("090", "099"):
+        call_number = " ".join(field.get_subfields("a", "b")).strip()
+        if call_number:
+            break
+    return [_holding(code, [Subfield("h", call_number)] if call_number else [])]
+
+
+def _holding(code: str, subfields: list[Subfield], shelving: str = " ") -> Field:
+    """An 852 of the institution ``code``; ``shelving``: its first indicator, the shelving
+    scheme of the call number."""
+    return Field(tag="852", indicators=[shelving, " "],
+                 subfields=[Subfield("a", code), *subfields])
 
 
 def _add_missing(record: Record, sources: Sequence[Record], tags: Sequence[str],

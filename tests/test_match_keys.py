@@ -5,7 +5,14 @@ import logging
 import pytest
 from pymarc import Field
 
-from catalog.match_keys import Profile, control_key, match_data, nonfiling_chars, title_key
+from catalog.match_keys import (
+    Profile,
+    control_key,
+    match_data,
+    nonfiling_chars,
+    title_key,
+    uzbek_form,
+)
 from tests.books import book
 
 PREFIXES = ["(OCoLC)"]
@@ -101,3 +108,14 @@ def test_language_codes_worked_out_once_are_taken_as_given():
     record = book("1", "Asarlar", language="rus")
     assert match_data(record, PREFIXES, 30)[1].language == "rus"
     assert match_data(record, PREFIXES, 30, language_codes=["und", "kaa"])[1].language == "kaa"
+
+
+@pytest.mark.parametrize(("name", "written"), [
+    ("Nawāʼī", "Navoʼiy"), ("Bābur", "Bobur"), ("Fārābī, Abū Naṣr", "Forobiy, Abū Naṣr"),
+    ("Jāmī", "Jomiy"), ("Ibn Sīnā", "Ibn Sīno"), ("Nawa\u0304\u02bci\u0304", "Navoʼiy"),
+    ("Navoiy", "Navoiy"), ("Навоий", "Навоий"), ("Navoiĭ", "Navoiĭ"),
+])
+def test_a_name_romanized_from_the_arabic_script_is_read_as_uzbek_writes_it(name, written):
+    assert uzbek_form(name) == written
+    author = match_data(book("1", "Xamsa", author=f"{name}, Alisher"), [], 30)[1].author
+    assert author == match_data(book("2", "Xamsa", author=f"{written}, A."), [], 30)[1].author

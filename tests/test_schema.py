@@ -399,14 +399,16 @@ def test_a_catalogue_at_0015_gets_the_terms_and_keys_of_its_records_typed_with_a
     """Revision 0016 makes the search terms and match keys of the records whose MARC holds
     ´ or ˊ (the acute accent typed for the Uzbek apostrophe) again, and queues them for
     deduplication; it leaves every other record as it is. A catalogue at 0015 is one at the
-    head (less the table 0017 adds) whose terms and keys were made by the earlier rules: here
-    every record's are gone, and only those of the two records typed with an accent must come
-    back as a new catalogue has them (found by oʻzbek as by ўзбек)."""
+    head whose terms and keys were made by the earlier rules: here every record's are gone, and
+    only those of the two records typed with an accent must come back as a new catalogue has
+    them (found by oʻzbek as by ўзбек) when it is upgraded to 0016 (0018 rekeys others)."""
+    from alembic import command
     from pymarc import Field, Record, Subfield
 
     from catalog import models
     from catalog import query as q
     from catalog.demo import demo_records
+    from catalog.schema import alembic_config
     from catalog.search_index import stored_terms, write_entries
     from catalog.store import Incoming
 
@@ -441,15 +443,15 @@ def test_a_catalogue_at_0015_gets_the_terms_and_keys_of_its_records_typed_with_a
             write_entries(connection, [(record_id, None) for record_id in ids])
             connection.execute(models.match_keys.delete())
             connection.execute(models.dedup_queue.delete())
-            connection.execute(text("DROP TABLE set_rules"))  # added by 0017
             connection.execute(text("UPDATE alembic_version SET version_num = '0015'"))
     finally:
         catalog.close()
     engine = open_engine(settings.database.url)
     try:
         told: list[tuple[int, int]] = []
-        assert upgrade(engine, settings, lambda done, total: told.append((done, total))) == (
-            "0015", head())  # fmt: skip
+        with engine.begin() as connection:
+            config = alembic_config(connection, settings, lambda *done: told.append(done))
+            command.upgrade(config, "0016")
         with engine.connect() as connection:
             terms, keys, other_keys = derived(connection, accented)
             assert terms == expected_terms and keys == expected_keys and not other_keys
@@ -490,3 +492,69 @@ def test_a_catalogue_at_0016_takes_its_first_opener_s_set_rules_as_those_it_was_
             check(engine, settings.sets[1:])
     finally:
         engine.dispose()
+
+
+def test_a_catalogue_at_0017_gets_its_union_records_and_arabic_script_names_made_again(
+    settings: Settings,
+):
+    """Revision 0018 queues the live members of every group, so that the next deduplication
+    writes each union record again with every holding of its members: here a union record
+    stored as the earlier rules made it (one 852 per institution) gets the other branch's. It
+    rekeys the records whose main entry is romanized from the Arabic script (Nawāʼī, whose
+    profile had the author nawai), and those only."""
+    import dataclasses
+
+    from pymarc import Field, Record, Subfield
+
+    from catalog.dedup import run_dedup
+    from catalog.store import Incoming, canonical_marc
+    from config.settings import FileSource
+    from tests.books import book
+
+    settings = dataclasses.replace(settings, file_sources=[FileSource("sam", "UzSaRL", "S")])
+    branches = book("1", "Kimyo", author="Rahimov, Botir", sublocation="Abonement")
+    branches.add_field(Field(tag="852", indicators=[" ", " "],
+                             subfields=[Subfield("a", "X"), Subfield("b", "Filial 2")]))
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.writer() as writer:
+            writer.put_many([Incoming(branches, source="sam"),
+                             Incoming(book("7", "Кимё", author="Раҳимов, Ботир")),
+                             Incoming(book("8", "Xamsa", author="Nawāʼī, ʻAlī Shīr")),
+                             Incoming(book("9", "Xamsa", author="Wilson, Robert", year=1990)),
+                             Incoming(book("10", "Tarix", author="Navoiy, Alisher"))])
+        run_dedup(catalog)
+        union = Record(data=catalog.marc_of("union:1"), force_utf8=True)
+        union.remove_field(union.get_fields("852")[1])  # as the earlier rules made it
+        with catalog.engine.begin() as connection:
+            connection.execute(text("UPDATE records SET marc = :marc, digest = 'earlier' "
+                                    "WHERE local_id = 'union:1'"),
+                               {"marc": canonical_marc(union)})
+            connection.execute(text("DELETE FROM dedup_queue"))
+            connection.execute(text("UPDATE records SET match_profile = replace(match_profile, "
+                                    "'navoii', 'nawai') WHERE local_id = '8'"))
+            connection.execute(text("UPDATE alembic_version SET version_num = '0017'"))
+    finally:
+        catalog.close()
+    engine = open_engine(settings.database.url)
+    try:
+        assert upgrade(engine, settings) == ("0017", head())
+        with engine.connect() as connection:
+            queued = set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
+            members = set(connection.execute(
+                text("SELECT id FROM records WHERE union_id IS NOT NULL")).scalars())
+            rekeyed = dict(connection.execute(text(
+                "SELECT id, match_profile FROM records WHERE local_id IN ('8', '9')")).all())
+        assert len(members) == 2 and queued == members | set(rekeyed)
+        assert sorted('"author":"navoii"' in p or '"author":"vilson"' in p
+                      for p in rekeyed.values()) == [True, True]
+    finally:
+        engine.dispose()
+    catalog = Catalog.open(settings)
+    try:
+        run_dedup(catalog)
+        union = Record(data=catalog.marc_of("union:1"), force_utf8=True)
+    finally:
+        catalog.close()
+    assert [(f.get("a"), f.get("b")) for f in union.get_fields("852")] == [
+        ("UzSaRL", "Abonement"), ("UzSaRL", "Filial 2"), ("UzNL", None)]

@@ -212,13 +212,20 @@ def test_a_catalogue_that_is_not_there_is_said_and_not_made(
      (["dedup"], "nothing to deduplicate"), (["dedup", "review"], "nothing to deduplicate"),
      (["users", "list"], "it has no operators (koprik users add makes it with the first)"),
      (["users", "token", "alice"],
-      "it has no operators (koprik users add makes it with the first)")],
+      "it has no operators (koprik users add makes it with the first)"),
+     (["sources", "list"],
+      "no sources added there, no harvest state (koprik sources add makes it with the first)"),
+     *((["sources", action, "partner"], "no source partner added there")
+       for action in ("remove", "enable", "disable", "forget")),
+     (["sources", "edit", "partner", "--every", "1h"], "no source partner added there"),
+     (["harvest", "partner"], "no source partner added there")],
 )
 def test_a_reading_command_does_not_make_a_catalogue_that_is_not_there(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], said: str
 ):
     """At a mistyped path, export made a new, empty catalogue and wrote 0 records (status 0),
-    runs listed none, dedup found nothing to do and users none to list."""
+    runs listed none, dedup found nothing to do, users and sources none to list (and sources
+    none to change), harvest no source of that name."""
     missing = tmp_path / "no-folder" / "k.sqlite3"
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{missing}"\n')

@@ -24,6 +24,7 @@ import dataclasses
 from sqlalchemy import select
 
 from catalog import Catalog
+from catalog.db import refuse_missing_file
 from catalog.harvest_state import harvest_runs
 from config import HarvestSource, load_settings
 from harvester.coverage import NOTHING, coverages
@@ -103,8 +104,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         sub.set_defaults(handler=handler)
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace, missing: str | None = None):  # type: ignore[no-untyped-def]
+    """The settings and the catalogue; one that is not there is made, unless ``missing`` says
+    why a command that only reads or changes what it holds has nothing to do without it."""
     settings = load_settings(args.config)
+    if missing is not None:
+        refuse_missing_file(settings.database.url, missing)
     return settings, Catalog.open(settings)
 
 
@@ -187,7 +192,7 @@ def disable_command(args: argparse.Namespace) -> int:
 
 
 def _modify(args: argparse.Namespace, action, done: str) -> int:  # type: ignore[no-untyped-def]
-    settings, catalog = _open(args)
+    settings, catalog = _open(args, f"no source {args.name} added there")
     try:
         action(settings, catalog)
     except SourceError as error:
@@ -207,7 +212,8 @@ def shown_format(source: HarvestSource) -> str:
 
 
 def list_sources(args: argparse.Namespace) -> int:
-    settings, catalog = _open(args)
+    settings, catalog = _open(args, "no sources added there, no harvest state (koprik sources "
+                              "add makes it with the first)")  # fmt: skip
     try:
         entries = all_sources(settings, catalog)
         with catalog.engine.connect() as connection:

@@ -19,6 +19,7 @@ import koprik.commands
 from config import ConfigError, koprik_version
 from config.runtime import start_fork_server, tune_collector
 from koprik.errors import UserError
+from koprik.stopping import interrupted
 
 STARTING_WORKERS = frozenset({"demo", "harvest", "import"})
 """Commands that store many records, derived in worker processes: their fork server is started
@@ -118,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"koprik: the catalogue database cannot be used: {reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("koprik: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
     except BrokenPipeError:
         # The reader of our output went away (``koprik crosswalk ... | head``): stop quietly,
         # and keep Python from complaining again when it flushes stdout at exit.
@@ -139,8 +139,7 @@ def run() -> None:
     try:
         status = main()
     except KeyboardInterrupt:
-        print("koprik: interrupted", file=sys.stderr)
-        status = 130
+        status = interrupted()
     sys.exit(status)
 
 

@@ -27,7 +27,7 @@ from koprik.output_files import working_copy
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("backup", help="copy a SQLite catalogue while it is in use")
-    parser.add_argument("file", type=Path, metavar="FILE", help="the copy to write (a new file)")
+    parser.add_argument("file", metavar="FILE", help="the copy to write (a new file)")
     parser.set_defaults(handler=run)
 
 
@@ -37,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
     if backend not in ("sqlite", "postgresql"):
         raise UserError(f"database.url: a {backend} catalogue cannot be backed up by Koprik; "
                         "use that database's own tools")
-    target: Path = args.file
+    if args.file == "-":  # standard output elsewhere; a SQLite copy is a file
+        raise UserError("backup writes a file, not standard output: name one ('./-' for a "
+                        "file named -)")  # fmt: skip
+    target = Path(args.file)
     if target.exists():
         raise UserError(f"{target} exists: name a new file")
     if not target.parent.is_dir():

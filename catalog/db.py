@@ -75,10 +75,19 @@ def refuse_missing_file(url: str, consequence: str) -> None:
     there: ``no catalogue at FILE (database.url): consequence``. For a command that only reads
     the catalogue (or upgrades it): opened, a mistyped path would be made a new, empty
     catalogue, and the command would tell of it as of the one meant (an export of 0 records)."""
+    file = missing_file(url)
+    if file is not None:
+        raise DatabaseFileError(f"no catalogue at {file} (database.url): {consequence}")
+
+
+def missing_file(url: str) -> str | None:
+    """The SQLite catalogue file ``url`` names, when it is not there (None: it is, or the
+    catalogue is not a file)."""
     parsed = database_url(url)
     file = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if file not in (None, "", ":memory:") and not Path(file).exists():
-        raise DatabaseFileError(f"no catalogue at {file} (database.url): {consequence}")
+    if file in (None, "", ":memory:") or Path(file).exists():
+        return None
+    return file
 
 
 def check_sqlite_file(path: Path) -> None:

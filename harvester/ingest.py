@@ -231,12 +231,13 @@ def ingest(
     target: IngestTarget,
     items: Iterable[Harvested],
     reasons: list[str] | None = None,
+    unmapped: Unmapped | None = None,
 ) -> Counts:
     """Apply ``items`` in order on ``writer``'s transaction; rejects are written there too
     (and their reasons appended to ``reasons``, when given). :func:`prepare` then
-    :func:`apply`, at once."""
+    :func:`apply`, at once (UNIMARC data with no place in MARC21 noted in ``unmapped``)."""
     plan = prepare(writer.catalog, target, items, writer.connection)
-    return apply(writer, target, plan, reasons)
+    return apply(writer, target, plan, reasons, unmapped)
 
 
 @dataclass(frozen=True)

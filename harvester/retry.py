@@ -7,7 +7,9 @@ old reject row goes in the same transaction; a record that fails again gets a ne
 its (perhaps new) reason. Rejects that are whole pages (a malformed response) cannot be split
 into records here; they stay, and the next harvest asks for those records again.
 
->>> counts = retry_rejects(catalog, source, run_id, max_record_bytes)
+>>> unmapped = Unmapped()
+>>> counts = retry_rejects(catalog, source, run_id, max_record_bytes, unmapped)
+>>> unmapped.line()   # what a UNIMARC source's records had with no place in MARC21, or None
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
 from harvester import oai_pages, sru_pages
 from harvester.harvested import Harvested
-from harvester.ingest import Counts, IngestTarget, ingest
+from harvester.ingest import Counts, IngestTarget, Unmapped, ingest
 from harvester.sources import SRU, Z3950
 from harvester.z3950_harvest import store_batch
 from harvester.z3950_origin import RetrievedRecord
@@ -30,10 +32,13 @@ PAGE_PREFIX = "page:"
 
 
 def retry_rejects(
-    catalog: Catalog, source: HarvestSource, run_id: int, max_record_bytes: int
+    catalog: Catalog, source: HarvestSource, run_id: int, max_record_bytes: int,
+    unmapped: Unmapped | None = None,
 ) -> Counts:
     """Ingest the rejects of run ``run_id`` of ``source`` again (records up to
-    ``max_record_bytes``, the ``[limits]`` setting); return what it did."""
+    ``max_record_bytes``, the ``[limits]`` setting); return what it did. The records stored
+    with UNIMARC data that had no place in MARC21 are noted in ``unmapped``, for the line a
+    harvest run's record has (:meth:`harvester.ingest.Unmapped.line`)."""
     r = harvest_rejects.c
     with catalog.engine.connect() as connection:
         rows = connection.execute(
@@ -46,14 +51,15 @@ def retry_rejects(
         if row.reason.startswith(PAGE_PREFIX) or not row.raw:
             continue
         if source.protocol == Z3950:
-            counts.add(_retry_z3950(catalog, source, run_id, row.id, row.raw, max_record_bytes))
+            counts.add(_retry_z3950(catalog, source, run_id, row.id, row.raw, max_record_bytes,
+                                    unmapped))
             continue
         if source.protocol == SRU:
             item = sru_pages.read_record_bytes(row.raw).harvested()
         else:
             item = oai_pages.read_record_bytes(row.raw).harvested()
         target = IngestTarget.of(source, source.url, run_id, max_record_bytes)
-        counts.add(_retry(catalog, target, row.id, item))
+        counts.add(_retry(catalog, target, row.id, item, unmapped))
     return counts
 
 
@@ -61,21 +67,25 @@ def _forget(writer: CatalogWriter, reject_id: int) -> None:
     writer.connection.execute(delete(harvest_rejects).where(harvest_rejects.c.id == reject_id))
 
 
-def _retry(catalog: Catalog, target: IngestTarget, reject_id: int, item: Harvested) -> Counts:
+def _retry(
+    catalog: Catalog, target: IngestTarget, reject_id: int, item: Harvested,
+    unmapped: Unmapped | None,
+) -> Counts:
     with catalog.writer() as writer:
         _forget(writer, reject_id)
-        return ingest(writer, target, [item])
+        return ingest(writer, target, [item], unmapped=unmapped)
 
 
 def _retry_z3950(
     catalog: Catalog, source: HarvestSource, run_id: int, reject_id: int, raw: bytes,
-    max_record_bytes: int,
+    max_record_bytes: int, unmapped: Unmapped | None,
 ) -> Counts:
     target = IngestTarget.of(source, parse_address(source.url).url, run_id, max_record_bytes)
     syntax = marc_syntax(target.unimarc)  # as the run asked
     record = RetrievedRecord(position=1, database=None, syntax=syntax, data=raw)
     expected = charset_label(source.charset) if source.charset else None
     counts, _reasons = store_batch(
-        catalog, target, [record], expected, lambda writer, _counts: _forget(writer, reject_id)
+        catalog, target, [record], expected, lambda writer, _counts: _forget(writer, reject_id),
+        unmapped,
     )
     return counts

@@ -332,6 +332,7 @@ class HarvestRun:
         engine = self.catalog.engine
         locks.acquire(engine, self.source.name, self.owner)
         status = FAILED
+        stopped = None
         try:
             self.run_id = self._open_run()
             try:
@@ -339,20 +340,16 @@ class HarvestRun:
                     status = PARTIAL if self.failed_windows else SUCCEEDED
                     if self.future.fault() is not None:
                         self.errors.append(str(self.future.fault()))
-                    self._say_unmapped()
                 else:
                     status = INTERRUPTED
-                    self._say_unmapped()  # before the line a stopped run's record ends with
-                    self.errors.append(self._stopped())
+                    stopped = self._stopped()
             except HarvestError as error:
                 self.errors.append(f"run failed: {error}")
-                self._say_unmapped()  # after: a failed run's first line says why it failed
             except (Exception, asyncio.CancelledError) as error:
                 self.errors.append(f"run failed: {type(error).__name__}: {error}")
-                self._say_unmapped()
                 self._close_run(FAILED)
                 raise
-            watermark = self._close_run(status)
+            watermark = self._close_run(status, stopped)
         finally:
             locks.release(engine, self.source.name, self.owner)
         return RunReport(
@@ -399,14 +396,15 @@ class HarvestRun:
                 return False
         return True
 
-    def _say_unmapped(self) -> None:
-        """Add the line about the records stored with UNIMARC data that had no place in MARC21
-        (:meth:`harvester.ingest.Unmapped.line`), if there were any: one line, not one a record.
-        It is neither the first line of a failed run's record (its log line and ``koprik
-        harvest`` quote that as the reason) nor the last of a stopped one's (quoted likewise)."""
-        line = self.unmapped.line()
-        if line is not None:
-            self.errors.append(line)
+    def _end_record(self, stopped: str | None) -> None:
+        """The last lines of the run's record: the one about the records stored with UNIMARC
+        data that had no place in MARC21 (:meth:`harvester.ingest.Unmapped.line`), if there
+        were any (one line, not one a record), then ``stopped``, the line a stopped run's
+        record ends with (quoted as its end, as a failed run's first line is as its reason)."""
+        if (unmapped := self.unmapped.line()) is not None:
+            self.errors.append(unmapped)
+        if stopped is not None:
+            self.errors.append(stopped)
 
     def _stopped(self) -> str:
         """The line a stopped run's record ends with."""
@@ -813,10 +811,12 @@ class HarvestRun:
             )
         self.counts.rejected += 1
 
-    def _close_run(self, status: str) -> str | None:
-        """Record the end of the run; if it ended complete (succeeded, or partial with its
-        failures recorded) forget where it stood, and on success move the watermark (an OAI-PMH
-        source's; SRU and Z39.50 sources have none). Returns the watermark."""
+    def _close_run(self, status: str, stopped: str | None = None) -> str | None:
+        """Record the end of the run (its record ended by :meth:`_end_record`); if it ended
+        complete (succeeded, or partial with its failures recorded) forget where it stood, and
+        on success move the watermark (an OAI-PMH source's; SRU and Z39.50 sources have none).
+        Returns the watermark."""
+        self._end_record(stopped)
         with self.catalog.engine.begin() as connection:
             connection.execute(
                 update(harvest_runs)

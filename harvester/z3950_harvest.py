@@ -277,13 +277,15 @@ def store_batch(
     records: Sequence[RetrievedRecord],
     expected: str | None,
     on_batch: OnBatch | None = None,
+    unmapped: Unmapped | None = None,
 ) -> tuple[Counts, list[str]]:
     """Store one batch of USMARC records (in charset label ``expected``, None: detect) in one
     transaction through the one ingest path; return the counts and the reasons of the rejects
-    (also written to ``harvest_rejects``)."""
+    (also written to ``harvest_rejects``). UNIMARC data with no place in MARC21 is noted in
+    ``unmapped``."""
     reasons: list[str] = []
     plan = prepare_batch(catalog, target, records, expected)
-    (counts,) = write_pages(catalog, target, [(plan, on_batch)], reasons)
+    (counts,) = write_pages(catalog, target, [(plan, on_batch)], reasons, unmapped)
     return counts, reasons
 
 

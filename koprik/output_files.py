@@ -1,16 +1,27 @@
-"""Files a command writes are never files it reads, and can be written.
+"""Files a command writes are never files it reads, can be written, and are written whole.
 
 Opening an output for writing empties it at once: ``koprik crosswalk in.mrc -o in.mrc`` would
 empty its own input before reading a record of it, and so would an import whose ``--rejects``
 names the file being imported. A command checks its outputs against its inputs first, and that
 each can be made (:func:`refuse_unwritable`) before the work whose result it holds.
+
+An output file is then written beside itself (``FILE.part``) and renamed over ``FILE`` when
+complete (:func:`written_whole`, :func:`working_copy`): a file of that name is always a whole
+output, and one written before is not lost when a run fails, is interrupted (^C) or finds the
+disk full midway (it was emptied at once and left half written).
+
+>>> with written_whole(Path("records.mrc")) as out:    # None or "-": standard output
+...     out.write(data)                                   # records.mrc.part until the end
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from koprik.errors import UserError
 
@@ -37,3 +48,46 @@ def refuse_unwritable(path: Path, option: str = "-o") -> None:
         raise UserError(f"{path}: a folder; name a file to write")
     if not path.parent.is_dir():
         raise UserError(f"{option} {path}: no such folder {path.parent}")
+
+
+PART = ".part"
+"""The working copy's suffix: ``FILE.part`` beside ``FILE``."""
+
+
+@contextlib.contextmanager
+def working_copy(path: Path) -> Iterator[Path]:
+    """``path`` with :data:`PART` added, for the block to write ``path``'s content to: renamed
+    over ``path`` when the block ends, removed (if it was made) when it raises, ^C included."""
+    partial = path.with_name(path.name + PART)
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            partial.unlink()  # (gone once renamed; a folder of that name is not ours)
+
+
+@contextlib.contextmanager
+def written_whole(path: str | os.PathLike[str] | None) -> Iterator[BinaryIO]:
+    """A binary stream for the output ``path``: standard output for None or ``-``; else a file
+    put in place whole when the block ends (:func:`working_copy`), or in place at once when
+    ``path`` exists and is not a regular file (a device, a pipe: a copy renamed over it would
+    replace it). A file that cannot be opened is a UserError naming ``path``."""
+    if path is None or os.fspath(path) == "-":
+        yield sys.stdout.buffer
+        return
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        with _opened(path, path) as out:
+            yield out
+        return
+    with working_copy(path) as partial, _opened(partial, path) as out:
+        yield out
+
+
+def _opened(file: Path, path: Path) -> BinaryIO:
+    """``file`` opened for writing, written as ``path`` (the name said when it cannot be)."""
+    try:
+        return file.open("wb")
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror}") from None

@@ -148,3 +148,17 @@ def test_a_catalogue_file_that_is_not_sqlite_is_named_in_one_line(tmp_path: Path
                    "(file is not a database)\n")  # fmt: skip
     assert not (tmp_path / "copy.sqlite3").exists()
     assert not (tmp_path / "copy.sqlite3.part").exists()
+
+
+def test_a_dash_is_not_taken_for_a_file(tmp_path: Path, capsys, monkeypatch):
+    """``-`` is standard output to koprik export, crosswalk, z3950 and sru: backup made a file
+    named ``-`` of it, in the working folder."""
+    url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
+    Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url))).close()
+    monkeypatch.chdir(tmp_path)
+    assert main(["--config", str(_config(tmp_path, url)), "backup", "-"]) == 2
+    assert capsys.readouterr().err == ("koprik: backup writes a file, not standard output: "
+                                       "name one ('./-' for a file named -)\n")  # fmt: skip
+    assert not (tmp_path / "-").exists()
+    assert main(["--config", str(_config(tmp_path, url)), "backup", "./-"]) == 0
+    assert (tmp_path / "-").is_file()

@@ -213,13 +213,20 @@ def test_a_catalogue_that_is_not_there_is_said_and_not_made(
      (["dedup"], "nothing to deduplicate"), (["dedup", "review"], "nothing to deduplicate"),
      (["users", "list"], "it has no operators (koprik users add makes it with the first)"),
      (["users", "token", "alice"],
-      "it has no operators (koprik users add makes it with the first)")],
+      "it has no operators (koprik users add makes it with the first)"),
+     (["sources", "list"],
+      "no sources added there, no harvest state (koprik sources add makes it with the first)"),
+     *((["sources", action, "partner"], "no source partner added there")
+       for action in ("remove", "enable", "disable", "forget")),
+     (["sources", "edit", "partner", "--every", "1h"], "no source partner added there"),
+     (["harvest", "partner"], "no source partner added there")],
 )
 def test_a_reading_command_does_not_make_a_catalogue_that_is_not_there(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], said: str
 ):
     """At a mistyped path, export made a new, empty catalogue and wrote 0 records (status 0),
-    runs listed none, dedup found nothing to do and users none to list."""
+    runs listed none, dedup found nothing to do, users and sources none to list (and sources
+    none to change), harvest no source of that name."""
     missing = tmp_path / "no-folder" / "k.sqlite3"
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{missing}"\n')
@@ -227,6 +234,24 @@ def test_a_reading_command_does_not_make_a_catalogue_that_is_not_there(
     assert main(["--config", str(config), *arguments]) == 2
     assert capsys.readouterr().err == f"koprik: no catalogue at {missing} (database.url): {said}\n"
     assert not missing.parent.exists() and not (tmp_path / "out.mrc").exists()
+
+
+def test_sources_of_the_file_are_listed_without_making_a_catalogue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """With no catalogue at database.url, koprik sources list shows koprik.toml's sources (as
+    before a first harvest) and says there is none, and makes none."""
+    missing = tmp_path / "no-folder" / "k.sqlite3"
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{missing}"\n[[sources]]\nname = "regional"\n'
+                      'url = "http://127.0.0.1:9/oai"\nprefix = "oai_dc"\n')  # fmt: skip
+    assert main(["--config", str(config), "sources", "list"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1].split()[:6] == ["regional", "koprik.toml", "yes", "oai_dc", "-",
+                                               "-"]  # fmt: skip
+    assert err == (f"koprik: no catalogue at {missing} (database.url): the sources of "
+                   "koprik.toml alone, never harvested\n")  # fmt: skip
+    assert not missing.parent.exists()
 
 
 def test_revision_writes_the_next_revision_from_the_changed_tables(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -11,15 +15,23 @@ from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
 from config import DatabaseSettings, HarvestSource, Settings
+from crosswalks import marc_io
 from harvester import ingest, oai_pages, sru_pages
+from harvester.ingest import Counts
 from harvester.oai_client import Politeness
 from harvester.retry import retry_rejects
-from harvester.runs import harvest
+from harvester.runs import RunOptions, RunReport, harvest
+from koprik.dashboard.accounts import new_token
+from provider.keys import CATALOG
+from tests.conftest import DATA
+from tests.dashboard_fixtures import csrf_of, dashboard_settings, make_client, sign_in
 from tests.fault_provider import FaultProvider, serve
 
 FAST = Politeness(delay=0, timeout=5.0, retries=1, backoff=0.01)
 RECORDS = 12
 MAX = 1024 * 1024
+RUSMARC = DATA / "unimarc" / "TEST1.ISO"
+"""81 RUSMARC records of the National Library of Russia, in CP1251 (tests/data/README.md)."""
 
 
 def _catalog(tmp_path) -> Catalog:  # type: ignore[no-untyped-def]
@@ -94,3 +106,49 @@ def test_kept_sru_and_oai_records_read_again() -> None:
     assert item.error is None and item.metadata is not None and item.where == "record 3"
     assert sru_pages.read_record_bytes(b"<record><broken").error
     assert oai_pages.read_record_bytes(b"<html/>").error == "html is not an OAI record"
+
+
+async def test_the_retried_rejects_of_a_unimarc_source_say_what_had_no_place_in_marc21(
+    aiohttp_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry from the dashboard (its form and its API) says in one line, as a run's record
+    does, what the records it stored had with no place in MARC21: it said nothing of it."""
+    with RUSMARC.open("rb") as stream:
+        records = [item.record for item in marc_io.iter_records(stream, "unimarc")
+                   if item.record is not None]  # fmt: skip
+    provider = FaultProvider(records, page_size=25)
+
+    def broken(_element):  # type: ignore[no-untyped-def]
+        raise ValueError("crosswalk bug")
+
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="koha", url=url, prefix="marc21", crosswalk="unimarc")
+        settings = dataclasses.replace(dashboard_settings(tmp_path), sources=[source])
+        client = await make_client(aiohttp_client, settings)
+        catalog = client.app[CATALOG]
+
+        def run(crosswalk: Any) -> RunReport:
+            monkeypatch.setitem(ingest._resolved, ingest.MARCXML_NS, crosswalk)
+            return harvest(catalog, source, RunOptions(full=True), politeness=FAST)
+
+        mended = ingest.crosswalk_for(ingest.MARCXML_NS)
+        rejected = [await asyncio.to_thread(run, broken) for _ in range(2)]
+        assert [r.counts.rejected for r in rejected] == [len(records)] * 2
+        recorded = await asyncio.to_thread(run, mended)  # the line a run's record has
+    said = recorded.errors[-1]
+    assert said.startswith(f"{len(records)} record(s) had UNIMARC data with no place in MARC21")
+
+    token = new_token(catalog.engine, "alice")
+    answer = await client.post(f"/api/runs/{rejected[0].run_id}/retry",
+                               headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert answer.status == 200
+    assert await answer.json() == {**Counts(unchanged=len(records)).as_dict(), "unmapped": said}
+
+    await sign_in(client)
+    page = await client.get(f"/runs/{rejected[1].run_id}")
+    form = await client.post(f"/runs/{rejected[1].run_id}/retry",
+                             data={"csrf": csrf_of(await page.text())}, allow_redirects=False)
+    assert form.status == 303
+    message = parse_qs(urlsplit(form.headers["Location"]).query)["message"]
+    assert message == [f"retried: 0 added, 0 updated, {len(records)} unchanged, 0 still "
+                       f"rejected; {said}"]  # fmt: skip

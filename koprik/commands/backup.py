@@ -2,15 +2,15 @@
 
 It uses SQLite's online backup API in one step: in WAL mode the copy is the catalogue as of one
 moment, and writers (a harvest, an import) go on meanwhile. The copy is written beside ``FILE``
-first and renamed when complete. It works on a catalogue at any schema revision, so that one
-can be taken before ``koprik db upgrade``. A PostgreSQL catalogue is backed up with ``pg_dump``;
-for one, the command prints the line to run, writing ``FILE``, and exits 0 (it runs nothing).
+first and renamed when complete (:func:`koprik.output_files.working_copy`). It works on a
+catalogue at any schema revision, so that one can be taken before ``koprik db upgrade``. A
+PostgreSQL catalogue is backed up with ``pg_dump``; for one, the command prints the line to run,
+writing ``FILE``, and exits 0 (it runs nothing).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shlex
 import sqlite3
@@ -22,11 +22,12 @@ from sqlalchemy.pool import PoolProxiedConnection
 from catalog.db import database_url, open_engine
 from config import load_settings
 from koprik.errors import UserError
+from koprik.output_files import working_copy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("backup", help="copy a SQLite catalogue while it is in use")
-    parser.add_argument("file", type=Path, metavar="FILE", help="the copy to write (a new file)")
+    parser.add_argument("file", metavar="FILE", help="the copy to write (a new file)")
     parser.set_defaults(handler=run)
 
 
@@ -36,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
     if backend not in ("sqlite", "postgresql"):
         raise UserError(f"database.url: a {backend} catalogue cannot be backed up by Koprik; "
                         "use that database's own tools")
-    target: Path = args.file
+    if args.file == "-":  # standard output elsewhere; a SQLite copy is a file
+        raise UserError("backup writes a file, not standard output: name one ('./-' for a "
+                        "file named -)")  # fmt: skip
+    target = Path(args.file)
     if target.exists():
         raise UserError(f"{target} exists: name a new file")
     if not target.parent.is_dir():
@@ -49,28 +53,31 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("the catalogue is in memory: there is nothing to back up")
     if not Path(url.database).is_file():
         raise UserError(f"{url.database}: no such catalogue file")
-    partial = target.with_name(target.name + ".part")
-    _create_private(partial)
     engine = open_engine(str(url))
     try:
         source = _connected(engine, url.database)
         try:
-            copy = sqlite3.connect(partial)
-            try:
-                source.driver_connection.backup(copy)  # type: ignore[union-attr]
-            finally:
-                copy.close()
-        except sqlite3.Error as error:  # SQLite's own message names no file
-            raise UserError(f"cannot write the copy {partial}: {error}") from None
+            with working_copy(target) as partial:
+                _create_private(partial)
+                _copy(source, partial)
         finally:
             source.close()
-        os.replace(partial, target)
     finally:
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-            partial.unlink()  # the copy made, if any
         engine.dispose()
     print(f"backup: {url.database} copied to {target} ({target.stat().st_size:,} bytes)")
     return 0
+
+
+def _copy(source: PoolProxiedConnection, partial: Path) -> None:
+    """Copy the catalogue ``source`` is connected to into the file ``partial``, in one step."""
+    try:
+        copy = sqlite3.connect(partial)
+        try:
+            source.driver_connection.backup(copy)  # type: ignore[union-attr]
+        finally:
+            copy.close()
+    except sqlite3.Error as error:  # SQLite's own message names no file
+        raise UserError(f"cannot write the copy {partial}: {error}") from None
 
 
 def _connected(engine: Engine, file: str) -> PoolProxiedConnection:

@@ -36,7 +36,6 @@ import argparse
 import base64
 import contextlib
 import dataclasses
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -52,7 +51,7 @@ from crosswalks.check import Problem, check_record
 from crosswalks.marc_io import ReadItem
 from crosswalks.repair import repair_item
 from koprik.errors import UserError
-from koprik.output_files import refuse_overwriting
+from koprik.output_files import refuse_overwriting, written_whole
 from koprik.progress import Progress
 
 STDIO = "-"
@@ -134,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_overwriting(inputs, [args.output, rejects_path, report_path])
     stats = _Stats()
     with contextlib.ExitStack() as stack:
-        out, partial = _open_output(stack, args.output)
+        out = stack.enter_context(written_whole(args.output))  # put in place as it closes
         try:
             writer = output.open(out)
         except registry.CrosswalkUnavailable as error:
@@ -169,7 +168,6 @@ def run(args: argparse.Namespace) -> int:
             stats.converted += 1
             stats.notes += len(item.notes)
         writer.close()
-        _complete(out, partial, args.output)
         stats.rejected = rejects.count
         rejects.finish()
         report.finish()
@@ -260,32 +258,6 @@ def _apply(record: Record, steps: list[Callable[[Record], Record]]) -> Record:
     for step in steps:
         record = step(record)
     return record
-
-
-def _open_output(stack: contextlib.ExitStack, path: str | None) -> tuple[BinaryIO, str | None]:
-    """The output, and the working copy it is written as (None: written in place).
-
-    A file is written beside itself (``OUT.part``) and renamed over ``OUT`` when the run is
-    complete (:func:`_complete`); the copy of a run that fails or is interrupted is removed
-    as ``stack`` closes: ``OUT`` is always a whole output, and an earlier one is not lost
-    (it was emptied at once, and a ^C left it half written). What exists and is not a regular
-    file (a device, a pipe) is written in place: a copy renamed over it would replace it."""
-    if path is None or path == STDIO:
-        return sys.stdout.buffer, None
-    partial = None if os.path.exists(path) and not os.path.isfile(path) else f"{path}.part"
-    if partial is not None:
-        stack.callback(Path(partial).unlink, missing_ok=True)  # (gone once renamed)
-    try:
-        return stack.enter_context(open(partial or path, "wb")), partial
-    except OSError as error:
-        raise UserError(f"cannot write {path}: {error.strerror}") from None
-
-
-def _complete(out: BinaryIO, partial: str | None, path: str | None) -> None:
-    """Put the whole output written to ``partial`` in place at ``path``."""
-    if partial is not None and path is not None:
-        out.close()
-        os.replace(partial, path)
 
 
 def _open_text(stack: contextlib.ExitStack, path: str) -> TextIO:

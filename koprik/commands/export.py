@@ -3,14 +3,14 @@
 All of them, those of one OAI set (``--set lang:uzb``), or those changed within a date range
 (``--from 2025-01-01``, ``--until``; UTC, a day or ``YYYY-MM-DDThh:mm:ssZ``). Records stream from
 the catalogue a page at a time, with a progress bar on a terminal. A file named with ``-o`` is
-written beside itself first (``FILE.part``) and renamed when complete, so a file of that name is
-always a whole export; without ``-o`` (or with ``-o -``) the records go to standard output.
+written beside itself first (``FILE.part``) and renamed when complete
+(:func:`koprik.output_files.written_whole`), so a file of that name is always a whole export;
+without ``-o`` (or with ``-o -``) the records go to standard output.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import BinaryIO
@@ -20,7 +20,7 @@ from catalog.db import refuse_missing_file
 from catalog.export import Form, count_live, live_records
 from config import load_settings
 from koprik.errors import UserError
-from koprik.output_files import refuse_unwritable
+from koprik.output_files import refuse_unwritable, written_whole
 from koprik.progress import Progress
 from protocols.oaipmh import BadArgument, parse_datestamp, parse_range
 
@@ -78,21 +78,8 @@ def run(args: argparse.Namespace) -> int:
                             "takes the setSpec of ListSets)")  # fmt: skip
         selection = {"set_spec": args.set_spec, "from_": from_, "until": until}
         total = count_live(catalog, form, **selection)
-        if args.output is None:
-            written = _write(catalog, form, selection, total, sys.stdout.buffer)
-        else:
-            partial = args.output.with_name(args.output.name + ".part")
-            try:
-                try:
-                    out = partial.open("wb")
-                except OSError as error:  # the error would name only the working copy
-                    raise UserError(f"-o {args.output}: cannot write it in "
-                                    f"{args.output.parent} ({error.strerror})") from None
-                with out:
-                    written = _write(catalog, form, selection, total, out)
-                os.replace(partial, args.output)
-            finally:
-                partial.unlink(missing_ok=True)
+        with written_whole(args.output) as out:
+            written = _write(catalog, form, selection, total, out)
     finally:
         catalog.close()
     where = f" to {args.output}" if args.output else ""

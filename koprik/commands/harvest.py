@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 
 from catalog import Catalog
+from catalog.db import refuse_missing_file
 from config import load_settings
 from harvester import dates
 from harvester.locks import SourceBusy
@@ -59,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         until=_checked_date(args.until, "until"),
     )
     settings = load_settings(args.config)
-    catalog = Catalog.open(settings)
+    if all(source.name != args.source for source in settings.sources):  # one the file defines
+        refuse_missing_file(settings.database.url, f"no source {args.source} added there")
+    catalog = Catalog.open(settings)  # made for its first harvest
     try:
         try:
             source = find_source(settings, catalog, args.source).source

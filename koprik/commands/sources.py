@@ -20,18 +20,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 from sqlalchemy import select
 
 from catalog import Catalog
+from catalog.db import missing_file, refuse_missing_file
 from catalog.harvest_state import harvest_runs
-from config import HarvestSource, load_settings
-from harvester.coverage import NOTHING, coverages
+from config import HarvestSource, Settings, load_settings
+from harvester.coverage import NOTHING, Coverage, coverages
 from harvester.faults import quoted
 from harvester.oai_client import Identity
 from harvester.sources import (
+    FROM_FILE,
     OAI_PMH,
     PROTOCOLS,
+    SourceEntry,
     SourceError,
     SruCheck,
     add_source,
@@ -103,8 +107,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         sub.set_defaults(handler=handler)
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace, missing: str | None = None):  # type: ignore[no-untyped-def]
+    """The settings and the catalogue; one that is not there is made, unless ``missing`` says
+    why a command that only reads or changes what it holds has nothing to do without it."""
     settings = load_settings(args.config)
+    if missing is not None:
+        refuse_missing_file(settings.database.url, missing)
     return settings, Catalog.open(settings)
 
 
@@ -187,7 +195,7 @@ def disable_command(args: argparse.Namespace) -> int:
 
 
 def _modify(args: argparse.Namespace, action, done: str) -> int:  # type: ignore[no-untyped-def]
-    settings, catalog = _open(args)
+    settings, catalog = _open(args, f"no source {args.name} added there")
     try:
         action(settings, catalog)
     except SourceError as error:
@@ -207,20 +215,7 @@ def shown_format(source: HarvestSource) -> str:
 
 
 def list_sources(args: argparse.Namespace) -> int:
-    settings, catalog = _open(args)
-    try:
-        entries = all_sources(settings, catalog)
-        with catalog.engine.connect() as connection:
-            saved = coverages(connection)
-            last = dict(
-                connection.execute(
-                    select(harvest_runs.c.source, harvest_runs.c.status).order_by(
-                        harvest_runs.c.id
-                    )
-                ).all()
-            )
-    finally:
-        catalog.close()
+    entries, saved, last = _listed(load_settings(args.config))
     formats = [shown_format(entry.source) for entry in entries]
     width = max([8, *map(len, formats)])
     print(f"{'name':<16} {'from':<11} {'on':<3} {'prefix':<{width}} {'schedule':<14} "
@@ -247,3 +242,27 @@ def list_sources(args: argparse.Namespace) -> int:
     for note in notes:
         print(note)
     return 0
+
+
+def _listed(settings: Settings) -> tuple[list[SourceEntry], dict[str, Coverage], dict[str, str]]:
+    """The sources, their harvest state and the status of each one's last run. With no SQLite
+    catalogue where ``database.url`` says, the sources of koprik.toml alone, and a line on
+    stderr: none is made there (a mistyped path would be a new, empty catalogue), and with
+    none in the file either there is nothing to list (refused in one line)."""
+    missing = missing_file(settings.database.url)
+    if missing is not None and settings.sources:
+        print(f"koprik: no catalogue at {missing} (database.url): the sources of koprik.toml "
+              "alone, never harvested", file=sys.stderr)  # fmt: skip
+        return [SourceEntry(source, FROM_FILE) for source in settings.sources], {}, {}
+    refuse_missing_file(settings.database.url, "no sources added there, no harvest state "
+                        "(koprik sources add makes it with the first)")  # fmt: skip
+    catalog = Catalog.open(settings)
+    try:
+        entries = all_sources(settings, catalog)
+        with catalog.engine.connect() as connection:
+            saved = coverages(connection)
+            runs = select(harvest_runs.c.source, harvest_runs.c.status).order_by(harvest_runs.c.id)
+            last: dict[str, str] = dict(connection.execute(runs).tuples().all())
+    finally:
+        catalog.close()
+    return entries, saved, last

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,7 +47,7 @@ from harvester.sru_pages import VERSIONS, SruRecord
 from koprik.arguments import seconds
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
-from koprik.output_files import refuse_unwritable
+from koprik.output_files import refuse_unwritable, written_whole
 
 SCHEMAS = ("marcxml", "dc")
 PAGE = 50
@@ -66,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--max", type=int, default=10, help="records to fetch (default 10)")
     parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
-    parser.add_argument("-o", "--output", type=Path, help="write the records to this file")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="write the records to this file, whole (-: standard output)")
     parser.add_argument(
         "--import",
         dest="import_",
@@ -130,8 +132,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     print(f"sru: {hits} hits, {len(records)} records retrieved", file=sys.stderr)
     failures = 0
-    stream = args.output.open("wb") if args.output else None
-    try:
+    with written_whole(args.output) if args.output else contextlib.nullcontext() as stream:
         for index, found in enumerate(records, start=1):
             try:
                 record = _marc_of(found, args.crosswalk is not None)
@@ -143,9 +144,6 @@ def run(args: argparse.Namespace) -> int:
                 stream.write(record_to_iso2709(record))
             else:
                 print(record_to_mrk(record))
-    finally:
-        if stream is not None:
-            stream.close()
     return 1 if failures else 0
 
 

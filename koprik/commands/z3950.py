@@ -39,7 +39,7 @@ from harvester.z3950_records import Z3950Address, parse_address
 from koprik.arguments import seconds
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
-from koprik.output_files import refuse_unwritable
+from koprik.output_files import refuse_unwritable, written_whole
 from protocols.z3950.pqf import PqfError, parse_pqf
 
 FORMATS = ("usmarc", "unimarc", "xml", "sutrs", "opac")
@@ -67,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "are read in when the target does not agree to it (default: detected)",
     )
     parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
-    parser.add_argument("-o", "--output", type=Path, help="write the records to this file")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="write the records to this file, whole (-: standard output)")
     parser.add_argument(
         "--import",
         dest="import_",
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"z3950: {hits} hits, {len(records)} records retrieved", file=sys.stderr)
     failures = 0
     if args.output:
-        with args.output.open("wb") as stream:
+        with written_whole(args.output) as stream:
             failures = _write(records, args.format, stream)
     else:
         for record in records:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from config import HarvestSource
 from config.settings import ConfigError, checked_values
+from harvester.ingest import Unmapped
 from harvester.retry import retry_rejects
 from harvester.sources import (
     SourceError,
@@ -215,9 +216,11 @@ async def post_retry(request: web.Request) -> web.Response:
                                         run.source)
     except SourceError as error:
         raise _error(web.HTTPNotFound, str(error)) from None
+    unmapped = Unmapped()
     counts = await asyncio.to_thread(retry_rejects, request.app[CATALOG], entry.source,
-                                    run.id, request.app[SETTINGS].limits.max_record_bytes)
-    return web.json_response(counts.as_dict())
+                                     run.id, request.app[SETTINGS].limits.max_record_bytes,
+                                     unmapped)  # fmt: skip
+    return web.json_response({**counts.as_dict(), "unmapped": unmapped.line()})
 
 
 def setup_api(app: web.Application) -> None:

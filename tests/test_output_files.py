@@ -1,0 +1,127 @@
+"""koprik/output_files.py: an output is written whole, and one written before is not lost; the
+commands that write a file with ``-o`` (``koprik z3950``, ``koprik sru``) run as an operator
+runs them, against a real ``koprik serve``."""
+
+from __future__ import annotations
+
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymarc import MARCReader
+
+from koprik.errors import UserError
+from koprik.output_files import working_copy, written_whole
+from tests.conftest import free_port
+from tests.servers import RunningKoprik, koprik_serve
+
+EARLIER = b"the records of an earlier search\n"
+
+
+def test_a_file_is_put_in_place_when_complete(tmp_path: Path) -> None:
+    out = tmp_path / "out.mrc"
+    out.write_bytes(EARLIER)
+    with written_whole(out) as stream:
+        stream.write(b"half")
+        assert out.read_bytes() == EARLIER and (tmp_path / "out.mrc.part").exists()
+        stream.write(b" and the rest")
+    assert out.read_bytes() == b"half and the rest"
+    assert sorted(tmp_path.iterdir()) == [out]
+
+
+@pytest.mark.parametrize("stopped_by", [OSError, KeyboardInterrupt])
+def test_a_run_stopped_midway_leaves_the_earlier_file_whole(tmp_path: Path, stopped_by) -> None:
+    out = tmp_path / "out.mrc"
+    out.write_bytes(EARLIER)
+    with pytest.raises(stopped_by), written_whole(out) as stream:
+        stream.write(b"half")
+        raise stopped_by()
+    assert out.read_bytes() == EARLIER
+    assert sorted(tmp_path.iterdir()) == [out]
+
+
+def test_standard_output_and_what_is_not_a_regular_file_are_written_in_place(
+    tmp_path: Path,
+) -> None:
+    for stdout in (None, "-", Path("-")):
+        with written_whole(stdout) as stream:
+            assert stream is sys.stdout.buffer
+    with written_whole(Path("/dev/null")) as stream:  # a copy renamed over it replaced it
+        assert stream.name == "/dev/null"
+    assert not Path("/dev/null.part").exists()
+
+
+def test_a_file_that_cannot_be_made_is_a_user_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "out.mrc.part").mkdir()
+    with (pytest.raises(UserError, match=f"^cannot write {tmp_path}/out.mrc: Is a directory$"),
+          written_whole(tmp_path / "out.mrc")):  # fmt: skip
+        pass
+    assert (tmp_path / "out.mrc.part").is_dir()  # not ours to remove
+
+
+def test_a_working_copy_is_named_beside_its_file(tmp_path: Path) -> None:
+    with working_copy(tmp_path / "copy.db") as partial:
+        assert partial == tmp_path / "copy.db.part"
+        partial.write_bytes(b"copy")
+    assert (tmp_path / "copy.db").read_bytes() == b"copy" and not partial.exists()
+
+
+@pytest.fixture(scope="module")
+def koprik(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKoprik]:
+    with koprik_serve(tmp_path_factory.mktemp("serve"), demo_records=40) as running:
+        yield running
+
+
+def _searching(koprik: RunningKoprik, command: str, port: int | None = None) -> list[str]:
+    """The arguments of ``koprik z3950`` or ``koprik sru`` asking for every demo record."""
+    if command == "z3950":
+        target = f"127.0.0.1:{port or koprik.z3950_port}/Default"
+        return koprik.command("z3950", target, "@attr 1=1016 @attr 5=1 a", "--max", "40")
+    url = f"http://127.0.0.1:{port or koprik.http_port}/sru"
+    return koprik.command("sru", url, "cql.anywhere=a*", "--max", "40")
+
+
+def _limit_files_to(size: int) -> None:
+    """In the child: files of at most ``size`` bytes, a write beyond failing (EFBIG), as on a
+    full disk, rather than killing the process (SIGXFSZ)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+@pytest.mark.parametrize("command", ["z3950", "sru"])
+def test_an_output_that_cannot_be_written_whole_leaves_the_earlier_one(
+    koprik: RunningKoprik, tmp_path: Path, command: str
+) -> None:
+    """-o OUT was opened in place: a write that failed midway (a full disk) left the earlier
+    OUT emptied and half written."""
+    out = tmp_path / "found.mrc"
+    whole = subprocess.run([*_searching(koprik, command), "-o", str(out)], capture_output=True,
+                           timeout=120)  # fmt: skip
+    assert whole.returncode == 0, whole.stderr
+    records = list(MARCReader(out.read_bytes()))
+    assert len(records) > 10 and b".part" not in whole.stderr
+    out.write_bytes(EARLIER)
+    cut = subprocess.run([*_searching(koprik, command), "-o", str(out)], capture_output=True,
+                         timeout=120, preexec_fn=lambda: _limit_files_to(4096))  # fmt: skip
+    assert cut.returncode == 2
+    assert cut.stderr.splitlines()[-1] == b"koprik: [Errno 27] File too large", cut.stderr
+    assert b"Traceback" not in cut.stderr
+    assert out.read_bytes() == EARLIER
+    assert sorted(tmp_path.iterdir()) == [out]
+
+
+@pytest.mark.parametrize("command", ["z3950", "sru"])
+def test_a_search_that_fails_leaves_the_earlier_output(
+    koprik: RunningKoprik, tmp_path: Path, command: str
+) -> None:
+    out = tmp_path / "found.mrc"
+    out.write_bytes(EARLIER)
+    failed = subprocess.run([*_searching(koprik, command, free_port()), "-o", str(out),
+                             "--timeout", "5"], capture_output=True, timeout=120)  # fmt: skip
+    assert failed.returncode == 2 and failed.stderr.count(b"\n") == 1, failed.stderr
+    assert out.read_bytes() == EARLIER
+    assert sorted(tmp_path.iterdir()) == [out]

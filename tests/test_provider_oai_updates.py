@@ -12,21 +12,15 @@ import asyncio
 import dataclasses
 import random
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lxml import etree
 from pymarc import Record
 
 from catalog import Catalog
 from catalog.demo import demo_records
 from config import Settings
-from protocols.oaipmh.schema import response_schema
-from provider.app import init_app
-from tests.conftest import DATA
+from tests.oai_checked import Ask, checked_oai
 
-SCHEMA = response_schema(DATA / "schemas")
-PARSER = etree.XMLParser(no_network=True, resolve_entities=False, huge_tree=False)
 NS = {"o": "http://www.openarchives.org/OAI/2.0/"}
 PREFIX = "oai:natlib.uz:"
 RECORDS = 200
@@ -50,7 +44,7 @@ def change(catalog: Catalog, updated: list[Record], deleted: list[str]) -> None:
 
 async def _paged_an_hour_later(
     aiohttp_client: Any, settings: Settings, catalog: Catalog, records: list[Record]
-) -> Callable[..., Awaitable[etree._Element]]:
+) -> Ask:
     """``records`` stored an hour ago; what fetches a response (schema-valid) of a provider
     paging them :data:`PAGE` at a time."""
     with catalog.writer() as writer:
@@ -58,15 +52,7 @@ async def _paged_an_hour_later(
         for record in records:
             writer.put(record)
     settings = dataclasses.replace(settings, oai=dataclasses.replace(settings.oai, page_size=PAGE))
-    client = await aiohttp_client(init_app(settings, catalog))
-
-    async def page(**params: str) -> etree._Element:
-        response = await client.get("/oai", params=params)
-        root = etree.fromstring(await response.read(), PARSER)
-        assert SCHEMA.validate(root), SCHEMA.error_log
-        return root
-
-    return page
+    return await checked_oai(aiohttp_client, settings, catalog)
 
 
 async def test_harvest_during_updates(

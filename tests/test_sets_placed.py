@@ -25,13 +25,9 @@ from catalog.set_rules import SetRulesChanged, check, place_again, rename
 from catalog.sets import material_type
 from config import SetRule, Settings
 from protocols.oaipmh.dates import format_datestamp
-from protocols.oaipmh.schema import response_schema
-from provider.app import init_app
-from tests.conftest import DATA
+from tests.oai_checked import checked_oai
 from tests.servers import write_config
 
-SCHEMA = response_schema(DATA / "schemas")
-PARSER = etree.XMLParser(no_network=True, resolve_entities=False, huge_tree=False)
 NS = {"o": "http://www.openarchives.org/OAI/2.0/"}
 RECORDS = 30
 BY_MATERIAL = SetRule(spec="by", name="By material", rule="material")
@@ -52,18 +48,6 @@ def _with_rules(settings: Settings, rules: list[SetRule]) -> Settings:
     return dataclasses.replace(settings, sets=rules)
 
 
-async def _harvester(aiohttp_client: Any, settings: Settings, catalog: Catalog):  # type: ignore[no-untyped-def]
-    client = await aiohttp_client(init_app(settings, catalog))
-
-    async def ask(**params: str) -> etree._Element:
-        response = await client.get("/oai", params=params)
-        root = etree.fromstring(await response.read(), PARSER)
-        assert SCHEMA.validate(root), SCHEMA.error_log
-        return root
-
-    return ask
-
-
 def _headers(root: etree._Element) -> list[tuple[str, str]]:
     """``(identifier, datestamp)`` of each header, or [] for noRecordsMatch."""
     if root.find("o:error", NS) is not None:
@@ -79,7 +63,7 @@ async def test_a_set_added_holds_the_records_stored_before_it(
     placed = _stored_an_hour_ago(catalog)
     last_harvest = format_datestamp(int(time.time()) - 1800)  # after the records were stored
     new = _with_rules(settings, [*settings.sets, BY_MATERIAL])
-    ask = await _harvester(aiohttp_client, new, catalog)
+    ask = await checked_oai(aiohttp_client, new, catalog)
     assert _headers(await ask(verb="ListIdentifiers", metadataPrefix="oai_dc", set="by")) == []
     with pytest.raises(SetRulesChanged) as refused:
         check(catalog.engine, new.sets)
@@ -125,7 +109,7 @@ async def test_a_set_taken_away_is_left_by_its_records_and_by_list_sets(
         left = connection.execute(select(rs.c.record_id).where(rs.c.set_spec.like("inst%"))).all()
         headers = connection.execute(select(models.records.c.set_specs)).scalars().all()
     assert left == [] and not any("inst" in specs for specs in headers)
-    ask = await _harvester(aiohttp_client, new, catalog)
+    ask = await checked_oai(aiohttp_client, new, catalog)
     specs = (await ask(verb="ListSets")).xpath("//o:setSpec/text()", namespaces=NS)
     assert specs and not [spec for spec in specs if spec.startswith("inst")]
 
@@ -210,7 +194,7 @@ async def test_a_record_leaving_a_set_is_not_in_the_set_s_incremental_list(
     record.remove_fields("041")
     with catalog.writer() as writer:
         writer.put(record)
-    ask = await _harvester(aiohttp_client, settings, catalog)
+    ask = await checked_oai(aiohttp_client, settings, catalog)
     assert _headers(await ask(verb="ListIdentifiers", metadataPrefix="oai_dc", set="lang:uzb",
                               **{"from": last_harvest})) == []  # fmt: skip
     whole = await ask(verb="ListIdentifiers", metadataPrefix="oai_dc", **{"from": last_harvest})

@@ -28,10 +28,33 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 INTERRUPTED = 130
 """The exit status of a command a ^C stopped (128 + SIGINT)."""
 
+TERMINATED = 143
+"""The exit status of a command a SIGTERM stopped (128 + SIGTERM)."""
 
-def interrupted() -> int:
-    """Say in one line that a ^C stopped the command (a KeyboardInterrupt, caught); return
-    :data:`INTERRUPTED`, the status to exit with.
+
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM, raised in the main thread as a ^C raises KeyboardInterrupt (of which it is
+    one), so that a command stops on it as on a ^C: what the ^C cleans up on its way out (an
+    output's ``FILE.part``, :mod:`koprik.output_files`) it does too. By default a SIGTERM ended
+    the process at once, leaving them."""
+
+
+def stop_on_sigterm() -> None:
+    """Have a SIGTERM raise :class:`Terminated` in the main thread, unless the process was
+    started with it ignored. A command with handlers of its own (serve, harvests:
+    :class:`StopSignals`) puts them in place of this one while it runs."""
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> NoReturn:
+    raise Terminated
+
+
+def interrupted(stop: KeyboardInterrupt | None = None) -> int:
+    """Say in one line that a ^C (or a SIGTERM: ``stop`` :class:`Terminated`) stopped the
+    command (a KeyboardInterrupt, caught); return :data:`INTERRUPTED` (:data:`TERMINATED`),
+    the status to exit with.
 
     CPython (3.11) marks a KeyboardInterrupt that leaves code run by ``exec()`` of a string as
     never caught, even once it is, and then ends the process by SIGINT rather than with the
@@ -39,9 +62,10 @@ def interrupted() -> int:
     way) ended ``koprik serve`` killed by SIGINT rather than with 130 in about 8 of 115 tries
     (none in 170 since). Each ``exec()`` of a string clears that mark first, so an empty one
     here does."""
-    print("koprik: interrupted", file=sys.stderr)
+    terminated = isinstance(stop, Terminated)
+    print(f"koprik: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
     exec("")  # clears the mark (see above)
-    return INTERRUPTED
+    return TERMINATED if terminated else INTERRUPTED
 
 
 def say_at_once(signum: int) -> None:

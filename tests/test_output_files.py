@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import resource
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -151,3 +152,19 @@ def test_a_sigterm_midway_leaves_the_earlier_file_whole_in_one_line(tmp_path: Pa
             started.wait()
     assert (started.returncode, err) == (128 + signal.SIGTERM, b"koprik: terminated\n")
     assert out.read_bytes() == EARLIER and not partial.exists()
+
+
+def test_a_file_replaced_keeps_its_mode_and_a_link_to_it_stays_one(tmp_path: Path) -> None:
+    """The copy renamed over ``OUT`` had the default mode (``OUT`` read-only to others became
+    readable to them), and one renamed over a symbolic link replaced the link."""
+    target = tmp_path / "kept" / "out.mrc"
+    target.parent.mkdir()
+    target.write_bytes(EARLIER)
+    target.chmod(0o600)
+    link = tmp_path / "out.mrc"
+    link.symlink_to(target)
+    with written_whole(link) as stream:
+        stream.write(b"new")
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert set(tmp_path.rglob("*")) == {target.parent, link, target}

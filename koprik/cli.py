@@ -19,7 +19,7 @@ import koprik.commands
 from config import ConfigError, koprik_version
 from config.runtime import start_fork_server, tune_collector
 from koprik.errors import UserError
-from koprik.stopping import interrupted, stop_on_sigterm
+from koprik.stopping import interrupted, take_stop_signals
 
 STARTING_WORKERS = frozenset({"demo", "harvest", "import"})
 """Commands that store many records, derived in worker processes: their fork server is started
@@ -139,7 +139,7 @@ def run() -> None:
     (a traceback of the import it stopped was printed), and so is one while the collector goes
     through what the program loaded first (a ^C 0.05 to 0.4 s after ``koprik serve`` started
     printed the traceback of its ``gc.collect()`` and ended by SIGINT in 5 of 108 tries)."""
-    stop_on_sigterm()
+    take_stop_signals()
     try:
         tune_collector()
         status = main()

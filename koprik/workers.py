@@ -35,7 +35,7 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from catalog.workers import PR_SET_PDEATHSIG
-from koprik.stopping import say_at_once
+from koprik.stopping import raised_before, say_at_once
 
 log = logging.getLogger("koprik.workers")
 
@@ -56,7 +56,7 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
     ``work`` returns the worker's exit status (0 after a clean stop).
     """
     context = multiprocessing.get_context("fork")
-    stopping = False
+    stopping = raised_before()  # a ^C raised before, and lost on its way
     signals: list[int] = []
     told: list[BaseProcess] = []
     """Workers sent the first SIGTERM."""

@@ -19,7 +19,7 @@ import koprik.commands
 from config import ConfigError, koprik_version
 from config.runtime import start_fork_server, tune_collector
 from koprik.errors import UserError
-from koprik.stopping import interrupted
+from koprik.stopping import interrupted, take_stop_signals
 
 STARTING_WORKERS = frozenset({"demo", "harvest", "import"})
 """Commands that store many records, derived in worker processes: their fork server is started
@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         reason = " ".join(str(error.orig).split()) if error.orig else type(error).__name__
         print(f"koprik: the catalogue database cannot be used: {reason}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return interrupted()
+    except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
+        return interrupted(stop)
     except BrokenPipeError:
         # The reader of our output went away (``koprik crosswalk ... | head``): stop quietly,
         # and keep Python from complaining again when it flushes stdout at exit.
@@ -139,11 +139,12 @@ def run() -> None:
     (a traceback of the import it stopped was printed), and so is one while the collector goes
     through what the program loaded first (a ^C 0.05 to 0.4 s after ``koprik serve`` started
     printed the traceback of its ``gc.collect()`` and ended by SIGINT in 5 of 108 tries)."""
+    take_stop_signals()
     try:
         tune_collector()
         status = main()
-    except KeyboardInterrupt:
-        status = interrupted()
+    except KeyboardInterrupt as stop:
+        status = interrupted(stop)
     sys.exit(status)
 
 

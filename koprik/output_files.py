@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -57,10 +58,18 @@ PART = ".part"
 @contextlib.contextmanager
 def working_copy(path: Path) -> Iterator[Path]:
     """``path`` with :data:`PART` added, for the block to write ``path``'s content to: renamed
-    over ``path`` when the block ends, removed (if it was made) when it raises, ^C included."""
+    over ``path`` when the block ends, removed (if it was made) when it raises, ^C included.
+
+    A ``path`` that is a symbolic link is written through: the copy is made beside its target
+    and renamed over that, and the link stays (renamed over the link, it replaced it with a
+    regular file). The file replaced keeps its mode (the copy had the default one)."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     partial = path.with_name(path.name + PART)
     try:
         yield partial
+        with contextlib.suppress(FileNotFoundError):  # (none before: the copy's own mode)
+            shutil.copymode(path, partial)
         os.replace(partial, path)
     finally:
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):

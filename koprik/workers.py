@@ -35,7 +35,7 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from catalog.workers import PR_SET_PDEATHSIG
-from koprik.stopping import say_at_once
+from koprik.stopping import raised_before, say_at_once
 
 log = logging.getLogger("koprik.workers")
 
@@ -56,7 +56,7 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
     ``work`` returns the worker's exit status (0 after a clean stop).
     """
     context = multiprocessing.get_context("fork")
-    stopping = False
+    stopping = raised_before()  # a ^C raised before, and lost on its way
     signals: list[int] = []
     told: list[BaseProcess] = []
     """Workers sent the first SIGTERM."""
@@ -72,7 +72,7 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
 
     def start(index: int) -> tuple[BaseProcess, float]:
-        process = context.Process(target=_worker, args=(work, index, previous, os.getpid()),
+        process = context.Process(target=_worker, args=(work, index, os.getpid()),
                                   name=f"koprik-worker-{index}")  # fmt: skip
         process.start()
         log.info("worker %d started (pid %d)", index, process.pid)
@@ -124,13 +124,14 @@ def _relay(workers: list[BaseProcess]) -> None:
                 os.kill(process.pid, signal.SIGTERM)
 
 
-def _worker(
-    work: Callable[[int], int], index: int, handlers: dict[int, object], parent: int
-) -> None:
+def _worker(work: Callable[[int], int], index: int, parent: int) -> None:
     _end_with(parent)
-    for signum, handler in handlers.items():  # not the parent's "stop supervising" handler
-        signal.signal(signum, handler)  # type: ignore[arg-type]
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent relays a ^C as SIGTERM
+    # Not the parent's "stop supervising" handlers. The parent relays a ^C as SIGTERM, and a
+    # SIGTERM before the worker's own orderly stop is in place ends it as by default: raised
+    # as koprik.stopping.Terminated, as in the parent, it would print multiprocessing's
+    # traceback of it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise SystemExit(work(index))
 
 

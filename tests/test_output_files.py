@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import resource
 import signal
+import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +127,44 @@ def test_a_search_that_fails_leaves_the_earlier_output(
     assert failed.returncode == 2 and failed.stderr.count(b"\n") == 1, failed.stderr
     assert out.read_bytes() == EARLIER
     assert sorted(tmp_path.iterdir()) == [out]
+
+
+def test_a_sigterm_midway_leaves_the_earlier_file_whole_in_one_line(tmp_path: Path) -> None:
+    """A SIGTERM ended a command at once (its default action), leaving ``OUT.part`` beside
+    ``OUT``: it stops it as a ^C does, in one line, with the status 128 + SIGTERM. The
+    crosswalk reads its standard input, left open: it waits there, its output begun."""
+    out = tmp_path / "out.xml"
+    out.write_bytes(EARLIER)
+    partial = tmp_path / "out.xml.part"
+    command = [sys.executable, "-m", "koprik", "crosswalk", "--to", "marcxml", "-o", str(out)]
+    started = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=tmp_path)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not partial.exists() and started.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert partial.exists(), started.poll()
+        started.send_signal(signal.SIGTERM)
+        _out, err = started.communicate(timeout=30)
+    finally:
+        if started.poll() is None:
+            started.kill()
+            started.wait()
+    assert (started.returncode, err) == (128 + signal.SIGTERM, b"koprik: terminated\n")
+    assert out.read_bytes() == EARLIER and not partial.exists()
+
+
+def test_a_file_replaced_keeps_its_mode_and_a_link_to_it_stays_one(tmp_path: Path) -> None:
+    """The copy renamed over ``OUT`` had the default mode (``OUT`` read-only to others became
+    readable to them), and one renamed over a symbolic link replaced the link."""
+    target = tmp_path / "kept" / "out.mrc"
+    target.parent.mkdir()
+    target.write_bytes(EARLIER)
+    target.chmod(0o600)
+    link = tmp_path / "out.mrc"
+    link.symlink_to(target)
+    with written_whole(link) as stream:
+        stream.write(b"new")
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert set(tmp_path.rglob("*")) == {target.parent, link, target}

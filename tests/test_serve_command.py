@@ -275,10 +275,6 @@ def test_a_ctrl_c_as_serve_starts_stops_it_in_one_line(tmp_path, workers):
             time.sleep(delay)
             started.send_signal(signal.SIGINT)
             _out, err = started.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            # Not fixed yet: about once in 150 tries the ^C is lost as serve starts, and it
-            # goes on serving (its threads waiting, its loop in select, stop never set).
-            pytest.xfail(f"the ^C at {delay} s was lost: serve went on serving")
         finally:
             if started.poll() is None:
                 started.kill()
@@ -287,6 +283,36 @@ def test_a_ctrl_c_as_serve_starts_stops_it_in_one_line(tmp_path, workers):
         assert started.returncode in (0, 130), (delay, started.returncode, err)
         if started.returncode == 130:
             assert err.endswith(b"koprik: interrupted\n"), (delay, err)
+
+
+def test_a_ctrl_c_lost_on_its_way_as_serve_starts_stops_it_once_it_serves(tmp_path):
+    """A ^C whose KeyboardInterrupt was lost before serve's own handler was in place (Python
+    ignores one raised in a ``__del__``, saying so): serve went on serving, its stop never
+    set. It stops as on a ^C once its handler is in place (koprik.stopping.raised_before)."""
+    koprik = write_config(tmp_path)
+    (tmp_path / "lost.py").write_text(
+        "import os, signal, sys\n"
+        "import koprik.commands.serve as serve\n"
+        "from koprik.cli import run\n"
+        "class Lost:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        for _ in range(1000):  # the KeyboardInterrupt is raised here, and ignored\n"
+        "            pass\n"
+        "opened = serve._open\n"
+        "def _open(settings):\n"
+        "    catalog = opened(settings)\n"
+        "    Lost()\n"
+        "    return catalog\n"
+        "serve._open = _open\n"
+        f"sys.argv = ['koprik', '--config', {str(koprik.config)!r}, 'serve', '--workers', '1']\n"
+        "run()\n"
+    )
+    stopped = subprocess.run([sys.executable, str(tmp_path / "lost.py")], capture_output=True,
+                             timeout=60, preexec_fn=_sigint_as_in_a_terminal,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert b"Exception ignored in" in stopped.stderr  # (Python's own lines, lost on the way)
+    assert stopped.returncode == 0, stopped.stderr
 
 
 def test_the_line_of_a_ctrl_c_caught_leaves_the_status_130(tmp_path):

@@ -27,7 +27,7 @@ from koprik.dashboard.keys import METRICS
 from koprik.dashboard.metrics import share_across_processes
 from koprik.errors import UserError
 from koprik.logs import configure_logging
-from koprik.stopping import exit_at_once
+from koprik.stopping import exit_at_once, raised_before
 from koprik.workers import default_count, run_workers
 from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import AccessLogger
@@ -229,6 +229,8 @@ async def serve(
     signums = (signal.SIGTERM,) if worker is not None else (signal.SIGINT, signal.SIGTERM)
     for signum in signums:
         loop.add_signal_handler(signum, stop_on, signum)
+    if worker is None and raised_before():  # a ^C raised before, and lost on its way
+        stop.set()
     try:
         await _serve_until(stop, settings, catalog, host, port, scheduler, worker)
     finally:

@@ -109,6 +109,19 @@ def _wait_for(
             time.sleep(0.2)
 
 
+def stderr_after(process: subprocess.Popen[bytes], signum: int, timeout: float = 30) -> bytes:
+    """Send ``process`` (started with its output piped) ``signum`` and return its standard
+    error once it ends; it is killed if it outlives ``timeout`` (the caller's assertions on
+    its status then fail on -9)."""
+    try:
+        process.send_signal(signum)
+        return process.communicate(timeout=timeout)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def kill_on(process: subprocess.Popen[bytes], hook: Callable[[Callable[[Any], None] | None], None],
             when: Callable[[Any], bool], *, timeout: float = 120.0) -> None:
     """SIGKILL ``process`` from a peer's request hook the first time ``when(event)`` holds, and

@@ -19,7 +19,7 @@ from pymarc import MARCReader
 from koprik.errors import UserError
 from koprik.output_files import working_copy, written_whole
 from tests.conftest import free_port
-from tests.servers import RunningKoprik, koprik_serve
+from tests.servers import RunningKoprik, koprik_serve, stderr_after
 
 EARLIER = b"the records of an earlier search\n"
 
@@ -139,17 +139,12 @@ def test_a_sigterm_midway_leaves_the_earlier_file_whole_in_one_line(tmp_path: Pa
     command = [sys.executable, "-m", "koprik", "crosswalk", "--to", "marcxml", "-o", str(out)]
     started = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, cwd=tmp_path)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not partial.exists() and started.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert partial.exists(), started.poll()
-        started.send_signal(signal.SIGTERM)
-        _out, err = started.communicate(timeout=30)
-    finally:
-        if started.poll() is None:
-            started.kill()
-            started.wait()
+    deadline = time.monotonic() + 60
+    while not partial.exists() and started.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    begun = partial.exists()
+    err = stderr_after(started, signal.SIGTERM)
+    assert begun, started.returncode
     assert (started.returncode, err) == (128 + signal.SIGTERM, b"koprik: terminated\n")
     assert out.read_bytes() == EARLIER and not partial.exists()
 

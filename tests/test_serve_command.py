@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import ROOT
-from tests.servers import koprik_serve, write_config
+from tests.servers import koprik_serve, stderr_after, write_config
 
 
 def test_demo_loads_only_into_an_empty_catalogue(tmp_path):
@@ -271,14 +271,8 @@ def test_a_ctrl_c_as_serve_starts_stops_it_in_one_line(tmp_path, workers):
         started = subprocess.Popen(koprik.command("serve", "--workers", workers),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    preexec_fn=_sigint_as_in_a_terminal)  # fmt: skip
-        try:
-            time.sleep(delay)
-            started.send_signal(signal.SIGINT)
-            _out, err = started.communicate(timeout=30)
-        finally:
-            if started.poll() is None:
-                started.kill()
-                started.wait()
+        time.sleep(delay)
+        err = stderr_after(started, signal.SIGINT)
         assert b"Traceback" not in err, (delay, err)
         assert started.returncode in (0, 130), (delay, started.returncode, err)
         if started.returncode == 130:

@@ -20,7 +20,7 @@ import contextlib
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -55,19 +55,30 @@ PART = ".part"
 """The working copy's suffix: ``FILE.part`` beside ``FILE``."""
 
 
+def _always() -> bool:
+    """:func:`working_copy`'s default ``kept``: every output is kept."""
+    return True
+
+
 @contextlib.contextmanager
-def working_copy(path: Path) -> Iterator[Path]:
+def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Path]:
     """``path`` with :data:`PART` added, for the block to write ``path``'s content to: renamed
     over ``path`` when the block ends, removed (if it was made) when it raises, ^C included.
+    When ``kept()`` is false as the block ends, the copy is removed and so is ``path``: an
+    output with nothing in it (a side file without a line) is not kept, nor one before it.
 
     A ``path`` that is a symbolic link is written through: the copy is made beside its target
     and renamed over that, and the link stays (renamed over the link, it replaced it with a
     regular file). The file replaced keeps its mode (the copy had the default one)."""
+    named = path
     if path.is_symlink():
         path = Path(os.path.realpath(path))
     partial = path.with_name(path.name + PART)
     try:
         yield partial
+        if not kept():
+            named.unlink(missing_ok=True)
+            return
         with contextlib.suppress(FileNotFoundError):  # (none before: the copy's own mode)
             shutil.copymode(path, partial)
         os.replace(partial, path)
@@ -77,11 +88,13 @@ def working_copy(path: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def written_whole(path: str | os.PathLike[str] | None) -> Iterator[BinaryIO]:
+def written_whole(
+    path: str | os.PathLike[str] | None, kept: Callable[[], bool] = _always
+) -> Iterator[BinaryIO]:
     """A binary stream for the output ``path``: standard output for None or ``-``; else a file
-    put in place whole when the block ends (:func:`working_copy`), or in place at once when
-    ``path`` exists and is not a regular file (a device, a pipe: a copy renamed over it would
-    replace it). A file that cannot be opened is a UserError naming ``path``."""
+    put in place whole when the block ends (:func:`working_copy`, with ``kept``), or in place
+    at once when ``path`` exists and is not a regular file (a device, a pipe: a copy renamed
+    over it would replace it). A file that cannot be opened is a UserError naming ``path``."""
     if path is None or os.fspath(path) == "-":
         yield sys.stdout.buffer
         return
@@ -90,7 +103,7 @@ def written_whole(path: str | os.PathLike[str] | None) -> Iterator[BinaryIO]:
         with _opened(path, path) as out:
             yield out
         return
-    with working_copy(path) as partial, _opened(partial, path) as out:
+    with working_copy(path, kept) as partial, _opened(partial, path) as out:
         yield out
 
 

@@ -78,8 +78,9 @@ def raised_before() -> bool:
 
 def interrupted(stop: KeyboardInterrupt | None = None) -> int:
     """Say in one line that a ^C (or a SIGTERM: ``stop`` :class:`Terminated`) stopped the
-    command (a KeyboardInterrupt, caught); return :data:`INTERRUPTED` (:data:`TERMINATED`),
-    the status to exit with.
+    command (a KeyboardInterrupt, caught), followed by the notes the command added to ``stop``
+    on its way out (``stop.add_note``: what it kept, as ``koprik import`` says the batches it
+    stored); return :data:`INTERRUPTED` (:data:`TERMINATED`), the status to exit with.
 
     CPython (3.11) marks a KeyboardInterrupt that leaves code run by ``exec()`` of a string as
     never caught, even once it is, and then ends the process by SIGINT rather than with the
@@ -88,7 +89,8 @@ def interrupted(stop: KeyboardInterrupt | None = None) -> int:
     (none in 170 since). Each ``exec()`` of a string clears that mark first, so an empty one
     here does."""
     terminated = isinstance(stop, Terminated)
-    print(f"koprik: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+    notes = "".join(f" {note}" for note in getattr(stop, "__notes__", ()))
+    print(f"koprik: {'terminated' if terminated else 'interrupted'}{notes}", file=sys.stderr)
     exec("")  # clears the mark (see above)
     return TERMINATED if terminated else INTERRUPTED
 

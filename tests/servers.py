@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 from tests.conftest import free_port
 
@@ -109,10 +109,10 @@ def _wait_for(
             time.sleep(0.2)
 
 
-def stderr_after(process: subprocess.Popen[bytes], signum: int, timeout: float = 30) -> bytes:
-    """Send ``process`` (started with its output piped) ``signum`` and return its standard
-    error once it ends; it is killed if it outlives ``timeout`` (the caller's assertions on
-    its status then fail on -9)."""
+def stderr_after(process: subprocess.Popen[AnyStr], signum: int, timeout: float = 30) -> AnyStr:
+    """Send ``process`` (started with its output piped, as text or bytes) ``signum`` and return
+    its standard error once it ends; it is killed if it outlives ``timeout`` (the caller's
+    assertions on its status then fail on -9)."""
     try:
         process.send_signal(signum)
         return process.communicate(timeout=timeout)[1]

@@ -17,6 +17,7 @@ from lxml import etree
 from tests.authority_records import marc21_person, unimarc_book, unimarc_corporate, unimarc_person
 from tests.books import book
 from tests.conftest import DATA
+from tests.servers import stderr_after
 
 ROOT = Path(__file__).resolve().parents[1]
 MARC21 = DATA / "marc21"
@@ -134,6 +135,34 @@ def test_an_interrupted_run_leaves_the_output_it_would_replace_whole(tmp_path: P
     result = koprik("--to", "marcxml", MARC21 / "test.dat", MARC21 / "test.dat", "-o", out)
     assert result.returncode == 0 and not (tmp_path / "out.xml.part").exists()
     assert out.read_bytes().count(b"<record") == 2 * before.count(b"<record")
+
+
+@pytest.mark.parametrize(("signum", "said"), [(signal.SIGINT, b"koprik: interrupted\n"),
+                                              (signal.SIGTERM, b"koprik: terminated\n")])
+def test_a_stopped_run_leaves_the_side_files_of_the_run_before(
+    tmp_path: Path, signum: int, said: bytes
+) -> None:
+    """OUT.rejects.txt and OUT.report.txt were opened for writing at once: a ^C or a SIGTERM
+    left them emptied (or half written) beside the earlier OUT kept whole. They are written
+    whole as OUT is, and a stopped run leaves none of its own. The crosswalk waits on its
+    standard input, left open, its files begun."""
+    earlier = {name: f"{name} of the run before\n"
+               for name in ("out.xml", "out.xml.rejects.txt", "out.xml.report.txt")}  # fmt: skip
+    for name, text in earlier.items():
+        (tmp_path / name).write_text(text)
+    report = tmp_path / "out.xml.report.txt"
+    command = [sys.executable, "-m", "koprik", "crosswalk", "--to", "marcxml", "-o", "out.xml"]
+    started = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=tmp_path)  # fmt: skip
+    deadline = time.monotonic() + 60
+    begun = False  # the report, opened last, is being written (emptied, before)
+    while not begun and started.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        begun = report.with_name(report.name + ".part").exists() or report.stat().st_size == 0
+    err = stderr_after(started, signum)
+    assert begun, started.returncode
+    assert (started.returncode, err) == (128 + signum, said)
+    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == earlier
 
 
 def test_check_reports_each_problem_with_record_and_field() -> None:

@@ -32,6 +32,7 @@ from harvester.scheduler import run_scheduled, start_scheduler
 from harvester.sources import add_source, edit_source
 from tests.conftest import ROOT, free_port
 from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve
+from tests.servers import stderr_after
 
 
 def _runs(catalog: Catalog) -> list:  # type: ignore[type-arg]
@@ -211,8 +212,7 @@ def test_stopping_the_scheduler_command_mid_harvest_stops_the_run_and_says_so(
     (the source falling due while its run was awaited once made APScheduler submit it to its
     closed executor: "cannot schedule new futures after shutdown"). The next run resumes."""
     with _scheduler_mid_harvest(tmp_path, catalog_url, command) as mid:
-        mid.process.send_signal(signum)
-        _, err = mid.process.communicate(timeout=LIVENESS)
+        err = stderr_after(mid.process, signum, LIVENESS)
         mid.release.set()  # only now: the process ended without the held page
         process, catalog = mid.process, mid.catalog
         runs = _runs(catalog)

@@ -38,6 +38,7 @@ from koprik.cli import main
 from koprik.commands.harvest import summary
 from tests.conftest import ROOT, free_port
 from tests.fault_provider import FAST, FaultProvider, catalogue_of, held_then_stopped, serve
+from tests.servers import stderr_after
 
 
 @pytest.fixture
@@ -263,8 +264,7 @@ def test_scheduler_command_harvests_until_sigterm(tmp_path, provider_url: str) -
             with catalog.engine.connect() as connection:
                 runs = connection.execute(select(harvest_runs)).all()
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=20)
+        stderr_after(process, signal.SIGTERM, 20)
         catalog.close()
     assert process.returncode == 0
     assert runs and runs[0].status == "succeeded" and runs[0].added == 15

@@ -163,3 +163,13 @@ def test_a_file_replaced_keeps_its_mode_and_a_link_to_it_stays_one(tmp_path: Pat
     assert link.is_symlink() and link.resolve() == target
     assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o600
     assert set(tmp_path.rglob("*")) == {target.parent, link, target}
+
+
+def test_an_output_not_kept_removes_the_one_before_and_leaves_no_copy(tmp_path: Path) -> None:
+    """A side file with no line (``kept`` false as the block ends) is not put in place, and
+    the one an earlier run left goes too: beside the new output it would describe another."""
+    out = tmp_path / "out.rejects.txt"
+    out.write_bytes(EARLIER)
+    with written_whole(out, kept=lambda: False) as stream:
+        stream.write(b"")
+    assert list(tmp_path.iterdir()) == []

@@ -36,9 +36,9 @@ def test_serve_exits_zero_on_sigterm(tmp_path):
                               stderr=subprocess.PIPE, text=True)
     line = server.stdout.readline()
     assert f"http://127.0.0.1:{koprik.http_port}/oai" in line
-    server.send_signal(signal.SIGTERM)
-    assert server.wait(timeout=20) == 0
-    assert "Traceback" not in server.stderr.read()
+    err = stderr_after(server, signal.SIGTERM, 20)
+    assert server.returncode == 0
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("options", [[], ["--workers", "1"], ["--workers", "1", "--port"]])

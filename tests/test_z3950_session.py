@@ -4,6 +4,7 @@ answering a Present from memory (same records as the database path)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +24,13 @@ from provider.search import SearchService
 from provider.search.threads import DatabaseThreads
 from provider.z3950.backend import Backend
 from provider.z3950.session import Session
-from tests.z3950_target_fixtures import catalog_holding, handmade_records, sqlite_settings
+from tests.z3950_target_fixtures import (
+    catalog_holding,
+    handmade_records,
+    running_target,
+    sqlite_settings,
+    yaz_client,
+)
 
 T = TypeVar("T")
 NAVOIY = "@attr 1=1003 navoiy"  # three records: Cyrillic, 1995 Latin and ALA-LC
@@ -228,3 +235,21 @@ def test_a_present_reaching_past_the_end_has_a_surrogate_13_for_each_position_pa
         (13, ("v2Addinfo", str(position))) for position in (4, 5, 6)
     ]
     assert _present(session, 4, 1)["presentStatus"] == 5  # from past the end: non-surrogate
+
+
+def test_a_present_reaching_past_the_end_says_the_position_after_the_last_record(
+    tmp_path: Path,
+) -> None:
+    """yaz-client's ``show 1+1200`` of three hits: the three records, then a surrogate 13 for
+    each position past them up to the 1,000 a request returns. Its nextResultSetPosition was
+    start + entries (1001), a position the set does not reach; it is the one after the last
+    record the set has, 4, as for ``show 1+3`` (and as Zebra answers ``show 1+3``)."""
+    with running_target(tmp_path, handmade_records()) as target:
+        printed = yaz_client(
+            target.port, [f"find {NAVOIY}", "format usmarc", "show 1+1200", "show 1+3",
+                          "show 2+1"],
+            folder=tmp_path,
+        )  # fmt: skip
+    assert "Number of hits: 3" in printed, printed
+    assert printed.count("[13] Present request out of range") == 997
+    assert re.findall(r"nextResultSetPosition = (\d+)", printed) == ["4", "4", "3"]

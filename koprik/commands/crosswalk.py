@@ -7,23 +7,23 @@
 
 Reads each IN (standard input when none, or ``-``), detecting its format unless ``--from`` says
 (ISO 2709 that looks UNIMARC/RUSMARC is converted as ``--from unimarc``, and said so on
-stderr), and writes one OUT (standard output when none; a file is written as ``OUT.part``
-and renamed when complete). A record that cannot be read or converted is rejected and the run
-goes on. Rejects go to ``--rejects FILE`` (default
-``OUT.rejects.txt`` next to OUT; with output on stdout, only a count and the first reasons on
-stderr): one line per reject, tab-separated ``input``, ``record number`` (1-based, as ``koprik
-import`` counts), ``reason`` and the record's raw bytes in base64, so the bytes can be
-recovered exactly (``cut -f4 | base64 -d``); an input that cannot be read at all has a line
-there too, with its reason, no record number and no bytes. ISO 2709 and .mrk records are read
-in the charset ``--charset`` names, or else in the one judged most plausible for each record;
-each record not read as UTF-8 is listed with the decision and its reason in ``--report FILE``
-(default ``OUT.report.txt``; with output on stdout, the first few on stderr), tab-separated
-``input``, ``record number``, ``charset``, ``reason``; so is each note of a conversion
-(``note`` in place of the charset: unmapped UNIMARC data, unknown .mrk mnemonics) and, with
-``--repair``, each repair that let a damaged ISO 2709 record be read (``repaired``). A summary
-line ends the run on stderr, with the count of records read in each charset. An input that
-cannot be read at all (missing, a folder, empty, of no known format) is said in one line and
-counted, and the others are read; the output is always a complete file.
+stderr), and writes one OUT (standard output when none; a file, as each side file below, is
+written as ``FILE.part`` and renamed when complete: a run stopped leaves those before it). A
+record that cannot be read or converted is rejected and the run goes on. Rejects go to
+``--rejects FILE`` (default ``OUT.rejects.txt`` next to OUT; with output on stdout, only a
+count and the first reasons on stderr): one line per reject, tab-separated ``input``, ``record
+number`` (1-based, as ``koprik import`` counts), ``reason`` and the record's raw bytes in
+base64, so the bytes can be recovered exactly (``cut -f4 | base64 -d``); an input that cannot
+be read at all has a line there too, with its reason, no record number and no bytes. ISO 2709
+and .mrk records are read in the charset ``--charset`` names, or else in the one judged most
+plausible for each record; each record not read as UTF-8 is listed with the decision and its
+reason in ``--report FILE`` (default ``OUT.report.txt``; with output on stdout, the first few
+on stderr), tab-separated ``input``, ``record number``, ``charset``, ``reason``; so is each
+note of a conversion (``note`` in place of the charset: unmapped UNIMARC data, unknown .mrk
+mnemonics) and, with ``--repair``, each repair that let a damaged ISO 2709 record be read
+(``repaired``). A summary line ends the run on stderr, with the count of records read in each
+charset. An input that cannot be read at all (missing, a folder, empty, of no known format) is
+said in one line and counted, and the others are read; the output is always a complete file.
 
 Exit status: 0 every record converted (or, with ``--check``, no problem found); 1 some
 records rejected or some inputs unreadable (problems found); 2 nothing converted, or bad
@@ -36,11 +36,11 @@ import argparse
 import base64
 import contextlib
 import dataclasses
+import io
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from pymarc import Record
@@ -260,13 +260,6 @@ def _apply(record: Record, steps: list[Callable[[Record], Record]]) -> Record:
     return record
 
 
-def _open_text(stack: contextlib.ExitStack, path: str) -> TextIO:
-    try:
-        return stack.enter_context(open(path, "w", encoding="utf-8"))
-    except OSError as error:
-        raise UserError(f"cannot write {path}: {error.strerror}") from None
-
-
 def _open_input(stack: contextlib.ExitStack, name: str) -> BinaryIO:
     if name == STDIO:
         return sys.stdin.buffer
@@ -367,16 +360,19 @@ def _read_input(
 
 class _SideFile:
     """A tab-separated side file, or when none is named the first few lines on stderr and a
-    count of the rest; an empty side file is removed."""
+    count of the rest. The file is written whole when the run ends, as OUT is (a run stopped
+    leaves the one before it), and removed when it has no line."""
 
     more = ""  # what the count of lines not shown names, and the option that keeps them
 
     def __init__(self, stack: contextlib.ExitStack, path: str | None) -> None:
-        self.path = path
         self.count = 0
         self.lines = 0
         """Lines written to the side file (``count`` and any not counted)."""
-        self.stream = None if path is None else _open_text(stack, path)
+        self.stream: TextIO | None = None
+        if path is not None:
+            written = stack.enter_context(written_whole(path, kept=lambda: self.lines > 0))
+            self.stream = stack.enter_context(io.TextIOWrapper(written, encoding="utf-8"))
 
     def _write(self, line: str, shown: str) -> None:
         self.count += 1
@@ -393,8 +389,6 @@ class _SideFile:
     def finish(self) -> None:
         if self.stream is not None:
             self.stream.close()
-            if self.lines == 0 and self.path is not None:
-                Path(self.path).unlink(missing_ok=True)
         elif self.count > SHOWN_ON_STDERR:
             print(
                 f"koprik: ... and {self.count - SHOWN_ON_STDERR} more {self.more}",

@@ -122,10 +122,11 @@ def run(args: argparse.Namespace) -> int:
                     for batch in written:
                         counts += batch
             deduplicated = run_dedup(catalog)
-        except KeyboardInterrupt:
-            # what was stored stays (a transaction a batch), and its deduplication queued
-            print(f"import: interrupted after {_summary(counts)}: those stay stored; import "
-                  "the files again to go on (they are found unchanged)", file=sys.stderr)
+        except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
+            # what was stored stays (a transaction a batch), and its deduplication queued;
+            # said on the one line koprik.stopping.interrupted writes
+            stop.add_note(f"after {_summary(counts)}: those stay stored; import the files "
+                          "again to go on (they are found unchanged)")
             raise
         finally:
             catalog.close()

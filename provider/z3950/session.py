@@ -300,6 +300,8 @@ class Session:
         answers, which would leave a client asking ``show 1+20`` of three hits with none.
         Returning only the records there are, with present status success, said that every
         record asked for came back. A ``start`` past the end is non-surrogate 13 either way.
+        nextResultSetPosition is then the position after the set's last record, as for a
+        Present that ends on it (start + entries named a position the set does not reach).
         """
         if number < 0:
             raise Bib1Error(bib1.PRESENT_OUT_OF_RANGE, f"{start}+{number}")
@@ -309,7 +311,9 @@ class Session:
         fetched = self.backend.fetch(connection, wanted, request)
         past = range(start + len(wanted), start + returned)
         fetched += [Fetched(None, Bib1Error(bib1.PRESENT_OUT_OF_RANGE, str(p)), 64) for p in past]
-        return self._response_records(start, fetched, number > MAX_PRESENT)
+        return self._response_records(
+            start, fetched, number > MAX_PRESENT, past.start if past else None
+        )
 
     def _records_in_memory(
         self, stored: ResultSet, start: int, number: int, syntax: str | None,
@@ -332,15 +336,19 @@ class Session:
         fetched = rendered(wanted, page.records, request)
         return self._response_records(start, fetched, number > MAX_PRESENT)
 
-    def _response_records(self, start: int, fetched: list[Fetched], cut: bool) -> dict[str, Any]:
+    def _response_records(
+        self, start: int, fetched: list[Fetched], cut: bool, end: int | None = None
+    ) -> dict[str, Any]:
         """The response fields of the records ``fetched`` from position ``start``; ``cut``:
-        fewer were fetched than asked for, at :data:`MAX_PRESENT`."""
+        fewer were fetched than asked for, at :data:`MAX_PRESENT`; ``end``: the position after
+        the set's last record, when ``fetched`` goes past it."""
         records, status = self._fit(fetched)
         if cut and status == PRESENT_SUCCESS:
             status = PRESENT_PARTIAL_RESOURCES
+        following = start + len(records)
         return {
             "numberOfRecordsReturned": len(records),
-            "nextResultSetPosition": start + len(records),
+            "nextResultSetPosition": following if end is None else min(following, end),
             "presentStatus": status,
             "records": ("responseRecords", records),
         }

@@ -120,3 +120,21 @@ def test_holdings_past_what_iso_2709_holds_are_left_out_but_each_institutions_fi
     assert set(held) == {"UzSaRL", "UzBuRL", "UzXoRL"} and len(held) < 2801
     assert held == sorted(held, key=["UzSaRL", "UzBuRL", "UzXoRL"].index)  # in member order
     assert f"union record union:1: {2801 - len(held)} of its 2801 holdings left out" in caplog.text
+
+
+def test_a_rusmarc_members_holdings_reach_the_union_record_beside_a_marc21_members():
+    """A RUSMARC member (a National Library of Russia record, converted as every UNIMARC record
+    that comes in is) holds its copies in 899: the union record carries them as 852, its
+    collection, shelf mark and inventory numbers, beside the MARC21 member's."""
+    from crosswalks.unimarc import decode_unimarc, to_marc21
+    from tests.test_unimarc import raw_records
+
+    wanted = "RU\\NLR\\bibl\\340141"
+    rusmarc = next(r for r in (to_marc21(decode_unimarc(raw)).record
+                               for raw in raw_records("TEST1.ISO")) if r["001"].data == wanted)
+    marc21 = book("b7", "Kimyo", sublocation="Abonement", call_number="24 R-12")
+    union = union_record("union:1", "UzNL", [member(rusmarc, "RuSpRNB", wanted),
+                                             member(marc21, "UzBuRL", "b7")])
+    assert [[(sf.code, sf.value) for sf in f.subfields] for f in union.get_fields("852")] == [
+        [("a", "RuSpRNB"), ("b", "С"), ("j", "2002-1/555"), ("p", "377567")],
+        [("a", "UzBuRL"), ("b", "Abonement"), ("h", "24 R-12")]]

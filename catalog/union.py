@@ -117,7 +117,7 @@ class Holding:
 
     def key(self) -> tuple[str, ...]:
         """What it says, to keep it once."""
-        return tuple(f"{field.tag}{field.indicators}{sf.code}{sf.value}"
+        return tuple(f"{field.tag}{sf.code}{sf.value}"
                      for field in (self.location, *self.textual) for sf in field.subfields)
 
 

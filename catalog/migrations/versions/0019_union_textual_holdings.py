@@ -7,7 +7,9 @@ lost the other members'; it now carries every member's, linked by $8 to the 852 
 0018 does, the live members of each group one of whose members has an 866, 867 or 868 are
 queued for deduplication, which writes its union record again (the next ``koprik dedup``,
 import or harvest); the other groups' union records are as the new rules make them already.
-Only the directory of each member's bytes is read. No table changes.
+Only the directory of each member's bytes is read. No table changes; it tells no progress:
+0.66 s for the 20,917 records of the dedup corpus on SQLite, one in ten given an 866 (7,981 of
+its 20,089 members queued), and the deduplication after it 6.2 s.
 
 The RUSMARC members' 899 (now their 852, :mod:`crosswalks.unimarc`) cannot be recovered here:
 the crosswalk left it out of the MARC21 record stored; they come with the next harvest or

@@ -7,8 +7,9 @@ those in the script of the oldest member's title (:func:`base`); to it are added
 digit as 020 $z), one ``035 $a (CODE)IDENTIFIER`` per member naming its institution and its
 identifier there, and every member's holdings (:func:`holdings`):
 one ``852`` for each of its 852 (each branch, location or copy) with the institution's code as
-``$a``, else for each Koha item (952), else one with the call number of its 090/099. The members
-themselves are never changed.
+``$a``, else for each Koha item (952), else one with the call number of its 090/099, each
+followed by the member's textual holdings (866-868) that belong to it. The members themselves
+are never changed.
 
 >>> record = union_record("union:7", "UzNL", [Member(marc, "UzSaRL", "b123"), ...])
 """
@@ -83,7 +84,7 @@ def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Rec
     """The union record ``local_id`` of ``members`` (at least one, oldest first)."""
     best = base(members)
     record = Record(data=members[best].marc, force_utf8=True)  # a copy to build on
-    for field in record.get_fields("001", "003", "005", "035", "852", "952"):
+    for field in record.get_fields("001", "003", "005", "035", "852", "952", *_TEXTUAL_TAGS):
         record.remove_field(field)
     record.add_ordered_field(Field(tag="001", data=local_id))
     record.add_ordered_field(Field(tag="003", data=own_code))
@@ -96,75 +97,153 @@ def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Rec
             tag="035", indicators=[" ", " "],
             subfields=[Subfield("a", f"({member.institution}){member.identifier}")],
         ))
-    for field in _fitting(local_id, record, holdings(members)):
+    for field in _linked(_fitting(local_id, record, holdings(members))):
         record.add_ordered_field(field)
     return record
 
 
-def holdings(members: Sequence[Member]) -> list[Field]:
-    """The 852 fields of every member's holdings, each once, in member order: an institution's
-    holding that names no location or call number only when it has no other."""
-    made: dict[tuple[str, ...], Field] = {}
+@dataclass(frozen=True)
+class Holding:
+    """One holding of a union record: its 852 and the textual holdings (866-868) of that
+    location."""
+
+    location: Field
+    textual: tuple[Field, ...] = ()
+
+    @property
+    def bare(self) -> bool:
+        """Whether it says no more than its institution's code."""
+        return len(self.location.subfields) == 1 and not self.textual
+
+    def key(self) -> tuple[str, ...]:
+        """What it says, to keep it once."""
+        return tuple(f"{field.tag}{sf.code}{sf.value}"
+                     for field in (self.location, *self.textual) for sf in field.subfields)
+
+
+def holdings(members: Sequence[Member]) -> list[Holding]:
+    """Every member's holdings, each once, in member order: an institution's holding that names
+    no location, call number or textual holdings only when it has no other."""
+    made: dict[tuple[str, ...], Holding] = {}
     for member in members:
-        for field in _member_holdings(member):
-            made.setdefault(tuple(f"{sf.code}{sf.value}" for sf in field.subfields), field)
-    located = {field["a"] for field in made.values() if len(field.subfields) > 1}
-    return [field for field in made.values()
-            if len(field.subfields) > 1 or field["a"] not in located]
+        for holding in _member_holdings(member):
+            made.setdefault(holding.key(), holding)
+    located = {holding.location["a"] for holding in made.values() if not holding.bare}
+    return [holding for holding in made.values()
+            if not holding.bare or holding.location["a"] not in located]
 
 
-def _fitting(local_id: str, record: Record, made: list[Field]) -> list[Field]:
+def _linked(made: Sequence[Holding]) -> list[Field]:
+    """The fields of ``made``: each 852 that has textual holdings numbered in its $8 (1, 2...)
+    and its 866-868 given that number as the link number of their $8, the first subfield of
+    each. MARC 21 Holdings links an 852 to its 866-868 only by the record they share (a
+    bibliographic record embeds one such cluster, the others go in holdings records); a union
+    record holds many, so the 852's $8 (its sequence number) and theirs (the link number, the
+    only part of $8 that 866-868 use) carry the same number. The 866-868 have no 853-855
+    pattern here for that number to name instead."""
+    fields: list[Field] = []
+    link = 0
+    for holding in made:
+        if not holding.textual:
+            fields.append(holding.location)
+            continue
+        link += 1
+        for field in (holding.location, *holding.textual):
+            numbered = copy.deepcopy(field)
+            numbered.subfields = [Subfield("8", str(link)), *field.subfields]
+            fields.append(numbered)
+    return fields
+
+
+def _fitting(local_id: str, record: Record, made: list[Holding]) -> list[Holding]:
     """The holdings of ``made`` that ``record`` can take and still be written as ISO 2709
     (:data:`~crosswalks.iso2709.MAX_RECORD_BYTES`), in their order: each institution's first,
-    then the others while they fit. Members of many copies each (an 852 a copy) would make a
-    union record no ISO 2709 can hold, which would not be written at all; those left out are
-    logged."""
+    then the others while they fit, each with its textual holdings and their links
+    (:func:`_linked`). Members of many copies each (an 852 a copy) would make a union record no
+    ISO 2709 can hold, which would not be written at all; those left out are logged."""
     size = 24 + 1 + 1 + sum(12 + length for _tag, length in field_lengths(record))
     scratch = Record()
-    scratch.fields = list(made)
-    lengths = [12 + length for _tag, length in field_lengths(scratch)]
+    scratch.fields = _linked(made)  # links numbered among all: those kept get no larger one
+    lengths = iter(12 + length for _tag, length in field_lengths(scratch))
+    sizes = [sum(next(lengths) for _ in range(1 + len(holding.textual))) for holding in made]
     firsts: dict[str, int] = {}
-    for i, field in enumerate(made):
-        firsts.setdefault(field["a"], i)
+    for i, holding in enumerate(made):
+        firsts.setdefault(holding.location["a"], i)
     first = set(firsts.values())
     kept: set[int] = set()
     for i in [*sorted(first), *(i for i in range(len(made)) if i not in first)]:
-        if size + lengths[i] <= MAX_RECORD_BYTES:
+        if size + sizes[i] <= MAX_RECORD_BYTES:
             kept.add(i)
-            size += lengths[i]
+            size += sizes[i]
     if len(kept) < len(made):
         log.warning("union record %s: %d of its %d holdings left out, longer than ISO 2709 "
                     "allows a record", local_id, len(made) - len(kept), len(made))
-    return [field for i, field in enumerate(made) if i in kept]
+    return [holding for i, holding in enumerate(made) if i in kept]
 
 
 _DROPPED_852 = frozenset("a68x")
 """852 subfields a member's holding does not keep: its own location code ($a, the institution's
 code instead), linkage ($6, $8: to fields of the member the union record lacks) and the
 nonpublic note ($x)."""
+_TEXTUAL_TAGS = ("866", "867", "868")
+"""Textual holdings: of the basic unit, its supplements, its indexes."""
+_DROPPED_TEXTUAL = frozenset("68x")
+"""866-868 subfields a member's textual holdings do not keep: linkage ($6; $8, numbered again
+by :func:`_linked`) and the nonpublic note ($x)."""
 _KOHA_ITEM = {"b": "a", "c": "c", "h": "o", "p": "p", "t": "t", "z": "z"}
 """852 subfield <- Koha 952 subfield, in 852 order: the home branch as sublocation, the
 shelving location, the call number (itemcallnumber), the barcode as piece designation, the
 copy number, the public note."""
 
 
-def _member_holdings(member: Member) -> list[Field]:
-    """One 852 for each of the member's 852, else for each Koha item (952), else one with the
-    call number of its 090/099."""
+def _member_holdings(member: Member) -> list[Holding]:
+    """One holding for each of the member's 852, else for each Koha item (952), else one with
+    the call number of its 090/099; each with the member's 866-868 that belong to it
+    (:func:`_belonging`)."""
     record, code = member.record, member.institution
+    locations: list[Field]
     if fields := record.get_fields("852"):
-        return [_holding(code, [sf for sf in f.subfields if sf.code not in _DROPPED_852],
-                         shelving=f.indicator1) for f in fields]
-    if items := record.get_fields("952"):
-        return [_holding(code, [Subfield(to, value.strip()) for to, frm in _KOHA_ITEM.items()
-                                for value in item.get_subfields(frm) if value.strip()])
-                for item in items]
-    call_number = ""
-    for field in record.get_fields("090", "099"):
-        call_number = " ".join(field.get_subfields("a", "b")).strip()
-        if call_number:
-            break
-    return [_holding(code, [Subfield("h", call_number)] if call_number else [])]
+        locations = [_holding(code, [sf for sf in f.subfields if sf.code not in _DROPPED_852],
+                              shelving=f.indicator1) for f in fields]
+    elif items := record.get_fields("952"):
+        locations = [_holding(code, [Subfield(to, value.strip())
+                                     for to, frm in _KOHA_ITEM.items()
+                                     for value in item.get_subfields(frm) if value.strip()])
+                     for item in items]
+    else:
+        call_number = ""
+        for field in record.get_fields("090", "099"):
+            call_number = " ".join(field.get_subfields("a", "b")).strip()
+            if call_number:
+                break
+        locations = [_holding(code, [Subfield("h", call_number)] if call_number else [])]
+    textual = _belonging(record, fields)
+    return [Holding(location, tuple(textual.get(i, ()))) for i, location in enumerate(locations)]
+
+
+def _belonging(record: Record, locations: list[Field]) -> dict[int, list[Field]]:
+    """The member's 866-868 (without $6, $8, $x; those left empty dropped) by the index of the
+    852 of ``locations`` each belongs to: the one whose $8 sequence number is its $8 link number
+    (as a system embedding several holdings links them), else the first (a bibliographic record
+    embeds one 852 with its 866-868, MARC 21 Holdings says; a record of 952 items or of a call
+    number has one holding they can go with)."""
+    numbers = [_link_number(field) for field in locations]
+    found: dict[int, list[Field]] = {}
+    for field in record.get_fields(*_TEXTUAL_TAGS):
+        kept = [sf for sf in field.subfields if sf.code not in _DROPPED_TEXTUAL]
+        if not any(sf.value.strip() for sf in kept):
+            continue
+        link = _link_number(field)
+        at = numbers.index(link) if link is not None and link in numbers else 0
+        found.setdefault(at, []).append(
+            Field(tag=field.tag, indicators=list(field.indicators), subfields=kept))
+    return found
+
+
+def _link_number(field: Field) -> str | None:
+    """The link (or sequence) number of a holdings field's first $8: its whole-number part."""
+    link = (field.get("8") or "").split(".")[0].strip()
+    return link or None
 
 
 def _holding(code: str, subfields: list[Subfield], shelving: str = " ") -> Field:

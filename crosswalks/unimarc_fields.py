@@ -395,6 +395,25 @@ def convert_namesubject(source: pymarc.Field, spec: Spec, ctx: Context) -> list[
     return [made] if made else []
 
 
+def convert_holding(source: pymarc.Field, spec: Spec, ctx: Context) -> list[pymarc.Field]:
+    """RUSMARC 899 (location and shelf mark of a copy) -> 852, subfield by subfield, each value
+    as it is: a shelf mark or an inventory number takes no ISBD punctuation. A field without the
+    holding institution ($a, mandatory in RUSMARC) is another format's local 899 (the Italian
+    SBN writes its libraries in $1 and $2) and is reported whole."""
+    if not clean(source.get("a") or ""):
+        ctx.unmapped.append(f"{source.tag}: {source}")
+        return []
+    rules: Mapping[str, str] = spec["subfields"]
+    subfields = []
+    for code, value in source.subfields:
+        if code not in rules:
+            ctx.report(source.tag, code, value)
+        elif value := clean(value):
+            subfields.append(pymarc.Subfield(rules[code], value))
+    return [pymarc.Field(tag=spec["tag"], indicators=[spec.get("ind1", " "), spec.get("ind2", " ")],
+                         subfields=subfields)]
+
+
 Converter = Callable[[pymarc.Field, Spec, Context], list[pymarc.Field]]
 
 CONVERTERS: dict[str, Converter] = {
@@ -404,4 +423,5 @@ CONVERTERS: dict[str, Converter] = {
     "corporate": convert_corporate,
     "linking": convert_linking,
     "namesubject": convert_namesubject,
+    "holding": convert_holding,
 }

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pymarc import Field, Subfield
 
 from catalog.dedup import run_dedup
 from catalog.store import Incoming
@@ -25,9 +26,12 @@ async def union(aiohttp_client: Any, tmp_path: Any) -> Any:
     settings = dataclasses.replace(dashboard_settings(tmp_path), file_sources=SOURCES)
     client = await make_client(aiohttp_client, settings)
     catalog = client.app[CATALOG]
+    held = book("1", "Xalq dostonlari", pages=None, sublocation="Zal 2")
+    held.add_field(Field(tag="866", indicators=["4", "1"], subfields=[
+        Subfield("8", "0"), Subfield("a", "1-3 jild"), Subfield("z", "2-jild yo'q")]))
     with catalog.writer() as writer:
         writer.put_many([  # the same book without an author: a pair for review
-            Incoming(book("1", "Xalq dostonlari", pages=None), source="sam"),
+            Incoming(held, source="sam"),
             Incoming(book("1", "Xalq dostonlari", pages=None), source="bux"),
             Incoming(book("2", "Kimyo asoslari", pages=None), source="sam"),
             Incoming(book("2", "Kimyo asoslari", pages=None), source="bux"),
@@ -63,6 +67,7 @@ async def test_review_merge_keep_apart_and_split(union: Any) -> None:
     record = await (await union.get(f"/record?id={union_id}")).text()
     assert "Union record of 2 members" in record
     assert "$a UzSaRL" in record and "$a UzBuRL" in record  # holdings
+    assert "<code>$a UzSaRL $b Zal 2 — 866 $a 1-3 jild $z 2-jild yo&#39;q</code>" in record
     member = await (await union.get("/record?id=sam%3A1")).text()
     assert "A member of the union record" in member and 'id="view-mrk"' in member
 

@@ -558,3 +558,66 @@ def test_a_catalogue_at_0017_gets_its_union_records_and_arabic_script_names_made
         catalog.close()
     assert [(f.get("a"), f.get("b")) for f in union.get_fields("852")] == [
         ("UzSaRL", "Abonement"), ("UzSaRL", "Filial 2"), ("UzNL", None)]
+
+
+def test_a_catalogue_at_0018_gets_the_union_records_of_groups_with_textual_holdings_made_again(
+    settings: Settings,
+):
+    """Revision 0019 queues the live members of the groups one of whose members has textual
+    holdings (866-868), those only: the next deduplication writes their union record again,
+    the member's 866 linked to its 852 (here stored as the earlier rules made it, the 866
+    lost)."""
+    import dataclasses
+
+    from pymarc import Field, Record, Subfield
+
+    from catalog.dedup import run_dedup
+    from catalog.store import Incoming, canonical_marc
+    from config.settings import FileSource
+    from tests.books import book
+
+    settings = dataclasses.replace(settings, file_sources=[FileSource("sam", "UzSaRL", "S")])
+    serial = book("1", "Fan", author="Rahimov, Botir", sublocation="Davriy nashrlar", level="s")
+    serial.add_field(Field(tag="866", indicators=["4", "1"], subfields=[
+        Subfield("8", "0"), Subfield("a", "1991-2010")]))
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.writer() as writer:
+            writer.put_many([Incoming(serial, source="sam"),
+                             Incoming(book("7", "Фан", author="Раҳимов, Ботир", level="s")),
+                             Incoming(book("8", "Tarix", author="Navoiy, Alisher"),
+                                      source="sam"),
+                             Incoming(book("9", "Тарих", author="Навоий, Алишер"))])
+        run_dedup(catalog)
+        union = Record(data=catalog.marc_of("union:1"), force_utf8=True)
+        assert union.get_fields("866")
+        for field in union.get_fields("866"):
+            union.remove_field(field)  # as the earlier rules made it: only the base's, and not
+        with catalog.engine.begin() as connection:  # this base's
+            connection.execute(text("UPDATE records SET marc = :marc, digest = 'earlier' "
+                                    "WHERE local_id = 'union:1'"),
+                               {"marc": canonical_marc(union)})
+            connection.execute(text("DELETE FROM dedup_queue"))
+            connection.execute(text("UPDATE alembic_version SET version_num = '0018'"))
+            grouped = dict(connection.execute(text(
+                "SELECT local_id, id FROM records WHERE union_id IS NOT NULL")).all())
+    finally:
+        catalog.close()
+    assert sorted(grouped) == ["7", "9", "sam:1", "sam:8"]  # two groups
+    engine = open_engine(settings.database.url)
+    try:
+        assert upgrade(engine, settings) == ("0018", head())
+        with engine.connect() as connection:
+            queued = set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
+    finally:
+        engine.dispose()
+    assert queued == {grouped["sam:1"], grouped["7"]}
+    catalog = Catalog.open(settings)
+    try:
+        run_dedup(catalog)
+        union = Record(data=catalog.marc_of("union:1"), force_utf8=True)
+    finally:
+        catalog.close()
+    assert [(f.get("8"), f.get("a"), f.get("b")) for f in union.get_fields("852")] == [
+        ("1", "UzSaRL", "Davriy nashrlar"), (None, "UzNL", None)]
+    assert [(f.get("8"), f.get("a")) for f in union.get_fields("866")] == [("1", "1991-2010")]

@@ -98,10 +98,20 @@ def test_unmapped_lists_local_fields_and_nothing_that_maps(
     test1: dict[str, UnimarcResult],
 ) -> None:
     lines = [line for r in test1.values() for line in r.unmapped]
-    assert sum(line.startswith("899: ") for line in lines) == 121  # every 899 of the file
     assert any(line.startswith("686 $v: ") for line in lines)
-    mapped = ("001", "005", "200 $a", "210", "215", "606", "700", "701", "702", "010 $a")
+    mapped = ("001", "005", "200 $a", "210", "215", "606", "700", "701", "702", "010 $a", "899")
     assert not [line for line in lines if line.startswith(mapped)]
+
+
+def test_rusmarc_899_holdings_become_852(test1: dict[str, UnimarcResult]) -> None:
+    """Every 899 of the National Library of Russia's records (one a copy) is an 852: the
+    collection in $b, the shelf mark in $j, the inventory number in $p, each as it is."""
+    assert sum(len(r.record.get_fields("852")) for r in test1.values()) == 121
+    record = test1["RU\\NLR\\bibl\\340141"].record
+    assert [(f.indicators, f.subfields) for f in record.get_fields("852")] == [
+        (pymarc.Indicators(" ", " "), [pymarc.Subfield("a", "NLR"), pymarc.Subfield("b", "С"),
+                                       pymarc.Subfield("j", "2002-1/555"),
+                                       pymarc.Subfield("p", "377567")])]
 
 
 # --- named records of TEST1.ISO ---------------------------------------------------------------
@@ -266,6 +276,9 @@ def test_italian_sbn_record() -> None:
     assert values(record, "830", "v") == ["641", "4"]
     assert record["765"]["t"] == "Second foundation."
     assert any(line.startswith("790: ") for line in result.unmapped)
+    # SBN's 899 names its libraries in $1 and $2, no RUSMARC holding: reported whole
+    assert sum(line.startswith("899: ") for line in result.unmapped) == 40
+    assert record.get_fields("852") == []
     assert record.get("650") is None  # the record has no subjects
 
 

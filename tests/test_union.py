@@ -1,6 +1,6 @@
 """The union record of a group of members (catalog/union.py)."""
 
-from pymarc import Field, Record, Subfield
+from pymarc import Field, Indicators, Record, Subfield
 
 from catalog.store import canonical_marc
 from catalog.union import Member, base, completeness, union_record
@@ -120,3 +120,113 @@ def test_holdings_past_what_iso_2709_holds_are_left_out_but_each_institutions_fi
     assert set(held) == {"UzSaRL", "UzBuRL", "UzXoRL"} and len(held) < 2801
     assert held == sorted(held, key=["UzSaRL", "UzBuRL", "UzXoRL"].index)  # in member order
     assert f"union record union:1: {2801 - len(held)} of its 2801 holdings left out" in caplog.text
+
+
+def test_a_rusmarc_members_holdings_reach_the_union_record_beside_a_marc21_members():
+    """A RUSMARC member (a National Library of Russia record, converted as every UNIMARC record
+    that comes in is) holds its copies in 899: the union record carries them as 852, its
+    collection, shelf mark and inventory numbers, beside the MARC21 member's."""
+    from crosswalks.unimarc import decode_unimarc, to_marc21
+    from tests.test_unimarc import raw_records
+
+    wanted = "RU\\NLR\\bibl\\340141"
+    rusmarc = next(r for r in (to_marc21(decode_unimarc(raw)).record
+                               for raw in raw_records("TEST1.ISO")) if r["001"].data == wanted)
+    marc21 = book("b7", "Kimyo", sublocation="Abonement", call_number="24 R-12")
+    union = union_record("union:1", "UzNL", [member(rusmarc, "RuSpRNB", wanted),
+                                             member(marc21, "UzBuRL", "b7")])
+    assert [[(sf.code, sf.value) for sf in f.subfields] for f in union.get_fields("852")] == [
+        [("a", "RuSpRNB"), ("b", "С"), ("j", "2002-1/555"), ("p", "377567")],
+        [("a", "UzBuRL"), ("b", "Abonement"), ("h", "24 R-12")]]
+
+
+def _textual(tag: str, link: str | None, text: str, note: str | None = None) -> Field:
+    subfields = [Subfield("8", link)] if link is not None else []
+    subfields.append(Subfield("a", text))
+    if note:
+        subfields.append(Subfield("x", note))
+    return Field(tag=tag, indicators=["4", "1"], subfields=subfields)
+
+
+def _linked_holdings(union: Record) -> list[tuple[str, str | None, list[tuple[str, str]]]]:
+    """Each 852 of ``union`` as (institution, $b, [(tag, $a) of the 866-868 its $8 links])."""
+    textual = union.get_fields("866", "867", "868")
+    return [(f["a"], f.get("b"), [(t.tag, t["a"]) for t in textual
+                                  if f.get("8") is not None and t.get("8") == f["8"]])
+            for f in union.get_fields("852")]
+
+
+def test_each_members_textual_holdings_go_with_the_852_they_belong_to():
+    """A member's 866-868 reach the union record linked by $8 to the 852 of their location (the
+    852's $8 numbered 1, 2... among those with textual holdings, the 866-868's link number
+    the same), whatever numbers the members used: a record of one 852 (its 866 linked to no
+    pattern, $8 0), one of two branches that links its own (852 $8 2, 866 $8 2), one of Koha
+    items. Their nonpublic notes stay out, and the base's own 866 is not there twice."""
+    one = book("1", "Fan", sublocation="Davriy nashrlar", call_number="Ж 5",
+               type_of_record="a", level="s")
+    one.add_field(_textual("866", "0", "1991-2010", note="2003 yo'q, so'ralgan"),
+                  _textual("868", "0", "Ko'rsatkich 1991-2000"))
+    branches = book("2", "Fan", level="s")
+    for sequence, branch in (("1", "Markaz"), ("2", "Filial 2")):
+        branches.add_field(Field(tag="852", indicators=[" ", " "], subfields=[
+            Subfield("8", sequence), Subfield("a", "X"), Subfield("b", branch)]))
+    branches.add_field(_textual("866", "2", "2001-2015"), _textual("867", "2.1", "Ilova 2005"))
+    koha = book("3", "Фан", level="s", pages=None)
+    koha.add_field(Field(tag="952", indicators=[" ", " "], subfields=[
+        Subfield("a", "BUX1"), Subfield("b", "BUX1"), Subfield("o", "Ж 5")]))
+    koha.add_field(_textual("866", None, "2010-"))
+    union = union_record("union:1", "UzNL", [member(one, "UzSaRL", "1"),
+                                             member(branches, "UzBuRL", "2"),
+                                             member(koha, "UzXoRL", "3")])
+    assert _linked_holdings(union) == [
+        ("UzSaRL", "Davriy nashrlar", [("866", "1991-2010"), ("868", "Ko'rsatkich 1991-2000")]),
+        ("UzBuRL", "Markaz", []),
+        ("UzBuRL", "Filial 2", [("866", "2001-2015"), ("867", "Ilova 2005")]),
+        ("UzXoRL", "BUX1", [("866", "2010-")])]
+    assert [f.get("8") for f in union.get_fields("852")] == ["1", None, "2", "3"]
+    assert [f.get("8") for f in union.get_fields("866", "867", "868")] == ["1", "2", "3", "2", "1"]
+    for field in union.get_fields("852", "866", "867", "868"):
+        assert field.get("8") is None or field.subfields[0].code == "8"  # first, as MARC 21 has it
+    assert not [f for f in union.get_fields("866") if f.get("x")]
+    assert union.get_fields("866")[0].indicators == Indicators("4", "1")
+
+
+def test_the_same_location_with_other_textual_holdings_is_another_holding():
+    first = book("1", "Fan", sublocation="Zal", level="s")
+    first.add_field(_textual("866", None, "1991-2010"))
+    again = book("2", "Fan", sublocation="Zal", level="s")
+    again.add_field(_textual("866", None, "1991-2010"))
+    other = book("3", "Fan", sublocation="Zal", level="s")
+    other.add_field(_textual("866", None, "2011-"))
+    bare = book("4", "Fan", level="s")
+    union = union_record("union:1", "UzNL", [member(first, "UzSaRL", "1"),
+                                             member(again, "UzSaRL", "2"),
+                                             member(other, "UzSaRL", "3"),
+                                             member(bare, "UzSaRL", "4")])
+    assert _linked_holdings(union) == [("UzSaRL", "Zal", [("866", "1991-2010")]),
+                                       ("UzSaRL", "Zal", [("866", "2011-")])]
+
+
+def test_a_holding_left_out_past_iso_2709_takes_its_textual_holdings_with_it(caplog):
+    def copies(control, count):
+        record = book(control, "Fan", level="s")
+        for n in range(count):
+            record.add_field(Field(tag="852", indicators=[" ", " "], subfields=[
+                Subfield("8", str(n + 1)), Subfield("a", "X"), Subfield("b", f"Filial {n}"),
+                Subfield("h", f"54 K-{n}")]))
+            record.add_field(_textual("866", str(n + 1), f"{1900 + n % 100}-{control}{n:06d}"))
+        return record
+
+    members = [member(copies("1", 800), "UzSaRL", "1"), member(copies("2", 800), "UzBuRL", "2"),
+               member(copies("3", 1), "UzXoRL", "3")]
+    assert all(len(m.marc) < MAX_RECORD_BYTES for m in members)
+    union = union_record("union:1", "UzNL", members)
+    assert len(canonical_marc(union)) <= MAX_RECORD_BYTES
+    locations, textual = union.get_fields("852"), union.get_fields("866")
+    assert 3 <= len(locations) == len(textual) < 1601
+    assert {f["a"] for f in locations} == {"UzSaRL", "UzBuRL", "UzXoRL"}
+    assert [f["8"] for f in locations] == [f["8"] for f in textual] == [
+        str(n) for n in range(1, len(locations) + 1)]  # numbered again among those kept
+    assert [f["b"].split()[1] for f in locations] == [
+        t["a"].split("-")[1][-6:].lstrip("0") or "0" for t in textual]
+    assert f"{1601 - len(locations)} of its 1601 holdings left out" in caplog.text

@@ -110,7 +110,8 @@ class UnionView:
     members: list[str]
     """For a union record: the records it groups."""
     holdings: list[str]
-    """For a union record: its 852 fields, one per holding institution."""
+    """For a union record: its 852 fields, one per holding (branch, location, copy), each with
+    the textual holdings (866-868) its $8 links to it."""
     union: str | None
     """For a member: its union record."""
     decisions: list[tuple[str | None, str, float, str]]
@@ -159,8 +160,15 @@ def _union_view(catalog: Catalog, local_id: str, marc: bytes | None) -> UnionVie
     why = explain(catalog, local_id)
     holdings = []
     if why.members and marc is not None:
-        for field in decode_record(marc)[0].get_fields("852"):
-            holdings.append(" ".join(f"${s.code} {s.value}" for s in field.subfields))
+        record = decode_record(marc)[0]
+        textual = record.get_fields("866", "867", "868")
+        for field in record.get_fields("852"):
+            link = field.get("8")
+            holdings.append(" — ".join([
+                " ".join(f"${s.code} {s.value}" for s in field.subfields if s.code != "8"),
+                *(f"{t.tag} " + " ".join(f"${s.code} {s.value}" for s in t.subfields
+                                         if s.code != "8")
+                  for t in textual if link is not None and t.get("8") == link)]))
     return UnionView(why.members, holdings, why.union, why.decisions)
 
 

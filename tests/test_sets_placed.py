@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from pymarc import Field, Subfield
 from sqlalchemy import select
 
 from catalog import Catalog, models
@@ -261,4 +262,83 @@ def test_a_record_written_while_it_is_placed_keeps_the_sets_of_what_was_written(
             select(rs.c.set_spec).where(rs.c.record_id == row.id)).scalars())  # fmt: skip
     assert "lang:rus" in row.set_specs.split() and "lang:uzb" not in row.set_specs.split()
     assert memberships == set(row.set_specs.split())
+    check(catalog.engine, rules)
+
+
+def _as_russian(record: Any) -> Any:
+    """``record`` changed: in Russian (its 008 language, no 041 saying otherwise), with a
+    note saying so."""
+    record["008"].data = record["008"].data[:35] + "rus" + record["008"].data[38:]
+    record.remove_fields("041")
+    record.add_ordered_field(Field("500", [" ", " "], [Subfield("a", "Translated.")]))
+    return record
+
+
+def _until_waiting_for_a_lock(engine: Any, waiters: int) -> None:
+    """Return once ``waiters`` sessions of the database wait for a lock (60 s at most)."""
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if connection.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()")).scalar() >= waiters:  # fmt: skip
+                return
+        time.sleep(0.02)
+    raise AssertionError("no session waits for a lock")
+
+
+@pytest.mark.parametrize("aborted", ["db sets", "harvest"])
+def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
+    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture, aborted: str
+) -> None:
+    """A harvest's transaction writes the last record of the batch ``koprik db sets`` places,
+    which locks the batch's records in id order up to it and waits; the harvest then writes
+    the first record (its next page): each waits for the other, and PostgreSQL aborts one of
+    them (``aborted``, the one whose deadlock_timeout ends first). That one's transaction is
+    run again once the other has committed: both end, each record in the sets of what was
+    written, and the run is said in one warning line. Before, the aborted one failed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if catalog.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: a writer waits for the other's lock")
+    records = list(demo_records(RECORDS, seed=5))
+    _stored_an_hour_ago(catalog)
+    first, last = _as_russian(records[0]), _as_russian(records[-1])
+    rules = [*settings.sets, BY_MATERIAL]
+    runs = 0
+
+    def harvest(writer: Any) -> None:
+        nonlocal runs
+        runs += 1
+        if aborted == "harvest":  # a superuser setting: the tests' server runs as postgres
+            writer.connection.exec_driver_sql("SET LOCAL deadlock_timeout = '100ms'")
+        else:
+            writer.connection.exec_driver_sql("SET LOCAL deadlock_timeout = '10s'")
+        writer.put(last)
+        if runs == 1:
+            placing_done = pool.submit(place_again, catalog.engine, rules)
+            _until_waiting_for_a_lock(catalog.engine, 1)
+            done.append(placing_done)
+        writer.put(first)
+
+    done: list[Any] = []
+    with ThreadPoolExecutor(1) as pool:
+        catalog.write(harvest)
+        assert done[0].result(timeout=60) == (RECORDS, RECORDS)
+    assert runs == (2 if aborted == "harvest" else 1)
+    retries = [r.getMessage() for r in caplog.records if "running it again" in r.getMessage()]
+    assert len(retries) == 1 and retries[0].startswith(
+        "catalog transaction" if aborted == "harvest" else "placing records in sets")
+    assert "deadlock detected" in retries[0]
+    r, rs = models.records, models.record_sets
+    with catalog.engine.connect() as connection:
+        for record in (first, last):
+            row = connection.execute(select(r.c.id, r.c.set_specs)
+                                     .where(r.c.local_id == record["001"].data)).one()  # fmt: skip
+            memberships = set(connection.execute(
+                select(rs.c.set_spec).where(rs.c.record_id == row.id)).scalars())  # fmt: skip
+            assert "lang:rus" in row.set_specs.split()
+            assert memberships == set(row.set_specs.split())
     check(catalog.engine, rules)

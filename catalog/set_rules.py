@@ -286,8 +286,7 @@ def rename(engine: Engine, rules: Sequence[SetRule]) -> None:
     """Give the sets ListSets lists the names ``rules`` give them now (a rule's name says
     nothing of which records are in its sets: renaming one asks for no :func:`place_again`).
     A few hundred rows are read; none is written unless a name changed."""
-    with engine.begin() as connection:
-        _rename(connection, rules)
+    transaction(engine, lambda connection: _rename(connection, rules), "renaming sets")
 
 
 def _rename(connection: Connection, rules: Sequence[SetRule]) -> None:

@@ -761,13 +761,13 @@ class Catalog:
             writer.write_changes()
 
     def _after_commit(self, writer: CatalogWriter) -> None:
-        """What follows the commit of ``writer``'s transaction: its sets are known, its records
-        moved to the second the COMMIT ended in (:mod:`catalog.restamp`), its callers told."""
+        """What follows the commit of ``writer``'s transaction: its sets are known, its callers
+        told, its records moved to the second the COMMIT ended in (:mod:`catalog.restamp`)."""
         self._known_sets.update(writer.new_sets)
-        if writer.clocked and writer.touched:
-            restamp_after_commit(self.engine, sorted(writer.touched), writer.now)
         for then in writer.committed:
             then()
+        if writer.clocked and writer.touched:
+            restamp_after_commit(self.engine, sorted(writer.touched), writer.now)
 
     # -- reading -------------------------------------------------------------------------
 

@@ -151,6 +151,43 @@ def test_a_run_stopped_midway_keeps_its_batches_and_the_next_finishes(
     check(catalog.engine, rules)
 
 
+def test_memberships_committed_in_a_later_second_move_to_it(
+    settings: Settings, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose COMMIT ends a second after the datestamp of the memberships its records
+    joined: a harvest of the set answered in that second did not see them, and one from its
+    responseDate would miss them, so they move to it, as the catalogue writer's records do.
+    The records' own datestamps, and the memberships that stay, are left as they were."""
+    import catalog.set_rules as set_rules
+
+    placed = _stored_an_hour_ago(catalog)
+    r, rs = models.records, models.record_sets
+    with catalog.engine.connect() as connection:
+        before = dict(connection.execute(select(r.c.id, r.c.datestamp)).all())
+        kept = set(connection.execute(select(rs.c.record_id, rs.c.set_spec, rs.c.datestamp)).all())
+    clock = [3_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    inserting = set_rules.insert_rows
+
+    def then_a_second_passes(*args: Any) -> None:  # the last statement before COMMIT
+        inserting(*args)
+        clock[0] = 3_000_001.5
+
+    monkeypatch.setattr(set_rules, "insert_rows", then_a_second_passes)
+    assert place_again(catalog.engine, [*settings.sets, BY_MATERIAL]) == (RECORDS, placed)
+    with catalog.engine.connect() as connection:
+        after = dict(connection.execute(select(r.c.id, r.c.datestamp)).all())
+        memberships = set(connection.execute(
+            select(rs.c.record_id, rs.c.set_spec, rs.c.datestamp)).all())  # fmt: skip
+    assert after == before
+    joined = memberships - kept
+    assert len({rid for rid, _, _ in joined}) == placed > 0
+    assert {datestamp for _, _, datestamp in joined} == {3_000_001}
+    assert memberships - joined == kept
+    in_set = catalog.list_entries(None, set_spec="by", from_=3_000_001, limit=100)
+    assert len(in_set) == placed
+
+
 def test_serve_refuses_records_placed_by_other_rules_until_db_sets(tmp_path) -> None:
     koprik = write_config(tmp_path)
     subprocess.run(koprik.command("demo", "--records", "20"), check=True, capture_output=True,
@@ -304,7 +341,7 @@ def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
     if catalog.engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer at a time: a writer waits for the other's lock")
     records = list(demo_records(RECORDS, seed=5))
-    _stored_an_hour_ago(catalog)
+    placed = _stored_an_hour_ago(catalog)
     first, last = _as_russian(records[0]), _as_russian(records[-1])
     rules = [*settings.sets, BY_MATERIAL]
     runs = 0
@@ -326,7 +363,7 @@ def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
     done: list[Any] = []
     with ThreadPoolExecutor(1) as pool:
         catalog.write(harvest)
-        assert done[0].result(timeout=60) == (RECORDS, RECORDS)
+        assert done[0].result(timeout=60) == (RECORDS, placed)
     assert runs == (2 if aborted == "harvest" else 1)
     retries = [r.getMessage() for r in caplog.records if "running it again" in r.getMessage()]
     assert len(retries) == 1 and retries[0].startswith(

@@ -1295,6 +1295,10 @@ class CatalogWriter:
         (unique): an INSERT ... RETURNING in parameter order is sent one row at a time on
         SQLite, and each of those statements waits for the GIL while a harvest prepares its
         next page in another thread.
+
+        The rows are updated in the order of their ids, the order ``koprik db sets`` locks
+        them in (:func:`catalog.set_rules.place_again`): in a partner's order, a page could take
+        a record db sets wants while waiting for one db sets holds, a deadlock.
         """
         r = models.records
         ids: list[int] = []
@@ -1309,9 +1313,10 @@ class CatalogWriter:
             ))
             ids = [made[local_id] for local_id in local_ids]
         if updated:
+            in_order = sorted(updated, key=itemgetter(0))
             self.connection.execute(
                 update(r).where(r.c.id == bindparam("record_id")),
-                [{"record_id": rid, **values} for rid, values in updated],
+                [{"record_id": rid, **values} for rid, values in in_order],
             )
             self._delete_rows_of("renditions", [rid for rid, _ in updated])
         return ids

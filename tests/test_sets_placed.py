@@ -24,6 +24,7 @@ from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.set_rules import SetRulesChanged, check, place_again, rename
 from catalog.sets import material_type
+from catalog.store import Incoming
 from config import SetRule, Settings
 from protocols.oaipmh.dates import format_datestamp
 from tests.oai_checked import checked_oai
@@ -323,7 +324,11 @@ def _until_waiting_for_a_lock(engine: Any, waiters: int) -> None:
                 "AND datname = current_database()")).scalar() >= waiters:  # fmt: skip
                 return
         time.sleep(0.02)
-    raise AssertionError("no session waits for a lock")
+    with engine.connect() as connection:
+        seen = connection.execute(text(
+            "SELECT state, wait_event_type, wait_event, query FROM pg_stat_activity "
+            "WHERE datname = current_database()")).all()  # fmt: skip
+    raise AssertionError(f"fewer than {waiters} sessions wait for a lock: {seen}")
 
 
 @pytest.mark.parametrize("aborted", ["db sets", "harvest"])
@@ -379,3 +384,33 @@ def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
             assert "lang:rus" in row.set_specs.split()
             assert memberships == set(row.set_specs.split())
     check(catalog.engine, rules)
+
+
+def test_a_page_taking_records_in_its_partner_s_order_does_not_deadlock_with_db_sets(
+    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A page of two records, the later one first (its partner's order), written while db sets
+    locks its batch in id order: the page locks them in id order too, so it waits for db
+    sets (or db sets for it) and neither is aborted. In its partner's order, the page took
+    the last record and waited for the first, which db sets held while it waited for the
+    last: a deadlock, one of them run again. Made certain by a third session holding a record
+    in between, which db sets waits for while the page starts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if catalog.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: a writer waits for the other's lock")
+    records = list(demo_records(RECORDS, seed=5))
+    placed = _stored_an_hour_ago(catalog)
+    page = [Incoming(_as_russian(records[-1])), Incoming(_as_russian(records[0]))]
+    r = models.records
+    with ThreadPoolExecutor(2) as pool, catalog.engine.connect() as third:
+        middle = records[RECORDS // 2]["001"].data
+        third.execute(select(r.c.id).where(r.c.local_id == middle).with_for_update()).one()
+        placing = pool.submit(place_again, catalog.engine, [*settings.sets, BY_MATERIAL])
+        _until_waiting_for_a_lock(catalog.engine, 1)
+        writing = pool.submit(catalog.write, lambda writer: writer.put_many(page))
+        _until_waiting_for_a_lock(catalog.engine, 2)
+        third.rollback()
+        assert placing.result(timeout=60) == (RECORDS, placed)
+        assert [str(outcome) for outcome in writing.result(timeout=60)] == ["updated"] * 2
+    assert "running it again" not in caplog.text

@@ -51,6 +51,11 @@ BATCH = 1000
 _ROW = 1
 """The ``id`` of the one row of ``set_rules``."""
 
+WHAT = "placing records in sets (koprik db sets)"
+"""How :func:`place_again`'s transactions are named when one is run again."""
+JOINED = (("record_sets", "record_id"),)
+"""What :func:`place_again` stamps: the memberships records join (their own datestamps stay)."""
+
 
 class SetRulesChanged(Exception):
     """The records were placed in sets by other ``[[sets]]`` rules; one line saying what to do."""
@@ -162,12 +167,6 @@ def place_again(
             progress(looked, moved)
     transaction(engine, lambda connection: _finish(connection, rules), WHAT)
     return looked, moved
-
-
-WHAT = "placing records in sets (koprik db sets)"
-"""How :func:`place_again`'s transactions are named when one is run again."""
-JOINED = (("record_sets", "record_id"),)
-"""What :func:`place_again` stamps: the memberships records join (their own datestamps stay)."""
 
 
 class _Placed(NamedTuple):

@@ -29,6 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import (
     Connection,
@@ -124,21 +125,29 @@ def run_dedup(
     report = DedupReport()
     started = time.monotonic()
     while stop is None or not stop():
-        with catalog.writer() as writer:
-            one_at_a_time(writer.connection)
-            q = models.dedup_queue
-            rows = writer.connection.execute(
-                select(q.c.record_id, q.c.queued_at).order_by(q.c.record_id).limit(batch)
-            ).all()
-            if not rows:
-                break
-            work = Batch(writer, catalog.settings)
-            work.process([row.record_id for row in rows])
-            work.finish()
-            unqueue(writer.connection, [(row.record_id, row.queued_at) for row in rows])
-        report.add(work.report)
+        done = catalog.write(partial(_next_batch, size=batch))
+        if done is None:
+            break
+        report.add(done)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _next_batch(writer: CatalogWriter, size: int) -> DedupReport | None:
+    """Deduplicate the next ``size`` records of the queue and take them off it; what was done
+    (None: the queue is empty). Run again as a whole when the database aborts it."""
+    one_at_a_time(writer.connection)
+    q = models.dedup_queue
+    rows = writer.connection.execute(
+        select(q.c.record_id, q.c.queued_at).order_by(q.c.record_id).limit(size)
+    ).all()
+    if not rows:
+        return None
+    work = Batch(writer, writer.catalog.settings)
+    work.process([row.record_id for row in rows])
+    work.finish()
+    unqueue(writer.connection, [(row.record_id, row.queued_at) for row in rows])
+    return work.report
 
 
 def unqueue(connection: Connection, entries: Sequence[tuple[int, int]]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import Connection, delete, insert, or_, select
 
@@ -29,7 +30,9 @@ from catalog.dedup import (
 )
 from catalog.match_keys import Profile
 from catalog.matcher import veto
-from catalog.store import Catalog
+from catalog.store import Catalog, CatalogWriter
+
+T = TypeVar("T")
 
 
 def _ids_of(connection: Connection, local_ids: Sequence[str]) -> list[int]:
@@ -58,7 +61,7 @@ def merge(
     what was done (groups merged, union records written and deleted) is added to ``report``."""
     if len(set(local_ids)) < 2:
         raise DedupError("name at least two different records to merge")
-    with catalog.writer() as writer:
+    def act(writer: CatalogWriter) -> tuple[DedupReport, str]:
         one_at_a_time(writer.connection)
         work = Batch(writer, catalog.settings)
         groups: list[int] = []
@@ -97,9 +100,9 @@ def merge(
         for member in live:
             work.note(member.id, None, "merged", 1.0, "merged by an operator")
         work.finish()
-    if report is not None:
-        report.add(work.report)
-    return work.union_local[target]
+        return work.report, work.union_local[target]
+
+    return _reported(catalog.write(act), report)
 
 
 def split(
@@ -109,7 +112,7 @@ def split(
     keep them apart from the others. Several members split together form a new group (with a
     new identifier, returned); a single one is served by itself again. What was done (members
     that left, union records written and deleted) is added to ``report``."""
-    with catalog.writer() as writer:
+    def act(writer: CatalogWriter) -> tuple[DedupReport, str | None]:
         one_at_a_time(writer.connection)
         work = Batch(writer, catalog.settings)
         ids = _ids_of(writer.connection, local_ids)
@@ -134,9 +137,9 @@ def split(
                 work.group_of[rid] = new_group
             work.dirty.add(new_group)
         work.finish()
-    if report is not None:
-        report.add(work.report)
-    return work.union_local[new_group] if new_group is not None else None
+        return work.report, work.union_local[new_group] if new_group is not None else None
+
+    return _reported(catalog.write(act), report)
 
 
 def review_list(catalog: Catalog, limit: int = 100) -> list[tuple[str, str, float, str]]:
@@ -171,13 +174,13 @@ def review_decide(
     apart if they share a group (None is returned). What was done is added to ``report``."""
     if a == b:
         raise DedupError("name two different records")
-    with catalog.writer() as writer:
+    def act(writer: CatalogWriter) -> tuple[DedupReport, str | None]:
         one_at_a_time(writer.connection)
         one, two = _ids_of(writer.connection, [a, b])
         if not same:
             _set_pair(writer.connection, one, two, DIFFERENT, writer.now, "reviewed: different")
             writer.queue_dedup([one, two])
-            return None
+            return DedupReport(), None
         work = Batch(writer, catalog.settings)
         work.load([one, two])
         first, second = work.recs[one], work.recs[two]
@@ -190,7 +193,7 @@ def review_decide(
         work.pairs[pair(one, two)] = SAME
         groups = [work.group_of.get(one), work.group_of.get(two)]
         if groups[0] is not None and groups[0] == groups[1]:
-            return work.union_local[groups[0]]
+            return DedupReport(), work.union_local[groups[0]]
         sides = [[work.recs[m] for m in sorted(work.members[g])] if g is not None else [rec]
                  for g, rec in zip(groups, (first, second), strict=True)]
         sides = [[m for m in side if not m.deleted] for side in sides]
@@ -206,9 +209,16 @@ def review_decide(
                 work.note(member.id, None, "merged", 1.0, "merged: an operator said "
                           f"{a} and {b} are the same")
         work.finish()
+        return work.report, work.union_local[target]
+
+    return _reported(catalog.write(act), report)
+
+
+def _reported(done: tuple[DedupReport, T], report: DedupReport | None) -> T:
+    """What an operator's transaction returned, what it did added to ``report`` (when given)."""
     if report is not None:
-        report.add(work.report)
-    return work.union_local[target]
+        report.add(done[0])
+    return done[1]
 
 
 def _check_fit(work: Batch, ours: list[_Rec], theirs: list[_Rec], what: str) -> None:

@@ -28,6 +28,8 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import NamedTuple
 
 from pymarc import Record
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
@@ -35,8 +37,10 @@ from sqlalchemy.exc import IntegrityError
 
 from catalog import models
 from catalog.db import execute_in, insert_rows
+from catalog.restamp import restamp_after_commit
 from catalog.search_index import read_canonical
 from catalog.sets import set_name, set_specs
+from catalog.transactions import transaction
 from config import SetRule
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,11 @@ BATCH = 1000
 
 _ROW = 1
 """The ``id`` of the one row of ``set_rules``."""
+
+WHAT = "placing records in sets (koprik db sets)"
+"""How :func:`place_again`'s transactions are named when one is run again."""
+JOINED = (("record_sets", "record_id"),)
+"""What :func:`place_again` stamps: the memberships records join (their own datestamps stay)."""
 
 
 class SetRulesChanged(Exception):
@@ -134,25 +143,60 @@ def place_again(
     is told both after each batch.
 
     A record's memberships that stay keep their datestamps; a set it joins gets a membership
-    dated when the batch commits (module docstring). A run that stops (a crash, an interrupt)
-    leaves its batches done and the rules unrecorded: run again, it finds the records done
-    already unchanged. A record whose stored MARC cannot be read keeps its sets.
+    dated when the batch commits (module docstring), moved to the second its COMMIT ended in
+    as the catalogue's writer moves its records (:mod:`catalog.restamp`). A batch the database
+    aborts to break a deadlock with another writer is placed again (:mod:`catalog.transactions`):
+    it takes its records in the order of their ids, but a harvest page may not.
+
+    A run that stops (a crash, an interrupt) leaves its batches done and the rules unrecorded:
+    run again, it finds the records done already unchanged.
+    A record whose stored MARC cannot be read keeps its sets.
     """
     after, looked, moved = 0, 0, 0
     while True:
-        with engine.begin() as connection:
-            rows = _next_rows(connection, after, batch)
-            if not rows:
-                break
-            moved += _place(connection, rows, rules)
-        looked += len(rows)
-        after = rows[-1].id
+        placed = transaction(engine, partial(_place_batch, after=after, batch=batch,
+                                             rules=rules), WHAT)  # fmt: skip
+        if placed is None:
+            break
+        if placed.joined:
+            restamp_after_commit(engine, placed.joined, placed.stamped, JOINED)
+        looked += placed.looked
+        moved += placed.moved
+        after = placed.last
         if progress is not None:
             progress(looked, moved)
-    with engine.begin() as connection:
-        _tidy_sets(connection, rules)
-        _record(connection, rules, insert_row=placed_by(connection) is None)
+    transaction(engine, lambda connection: _finish(connection, rules), WHAT)
     return looked, moved
+
+
+class _Placed(NamedTuple):
+    """What a batch of :func:`place_again` did."""
+
+    last: int
+    """The id of the batch's last record."""
+    looked: int
+    moved: int
+    """How many records changed sets."""
+    joined: list[int]
+    """The records that joined a set, ..."""
+    stamped: int
+    """... their new memberships' datestamp."""
+
+
+def _place_batch(
+    connection: Connection, after: int, batch: int, rules: Sequence[SetRule]
+) -> _Placed | None:
+    """Place the next ``batch`` live records after id ``after``; None when none is left."""
+    rows = _next_rows(connection, after, batch)
+    if not rows:
+        return None
+    moved, joined, stamped = _place(connection, rows, rules)
+    return _Placed(rows[-1].id, len(rows), moved, joined, stamped)
+
+
+def _finish(connection: Connection, rules: Sequence[SetRule]) -> None:
+    _tidy_sets(connection, rules)
+    _record(connection, rules, insert_row=placed_by(connection) is None)
 
 
 def _next_rows(connection: Connection, after: int, batch: int) -> list:  # type: ignore[type-arg]
@@ -173,8 +217,9 @@ def _next_rows(connection: Connection, after: int, batch: int) -> list:  # type:
 
 def _place(
     connection: Connection, rows: Sequence, rules: Sequence[SetRule]  # type: ignore[type-arg]
-) -> int:
-    """Give each record of ``rows`` exactly the sets ``rules`` say; how many changed sets."""
+) -> tuple[int, list[int], int]:
+    """Give each record of ``rows`` exactly the sets ``rules`` say: how many changed sets, the
+    ids of those that joined one, and the datestamp of the memberships they joined."""
     joined: list[tuple[int, str]] = []
     left: list[tuple[int, str]] = []
     headers: list[dict[str, object]] = []
@@ -190,7 +235,7 @@ def _place(
         left += [(row.id, spec) for spec in had if spec not in wanted]
         headers.append({"record_id": row.id, "specs": " ".join(wanted)})
     if not headers:
-        return 0
+        return 0, [], 0
     r, rs = models.records, models.record_sets
     connection.execute(
         update(r).where(r.c.id == bindparam("record_id")).values(set_specs=bindparam("specs")),
@@ -203,7 +248,7 @@ def _place(
     now = int(time.time())  # as late as can be: a harvest running meanwhile must not page past it
     insert_rows(connection, rs, ("set_spec", "datestamp", "record_id"),
                 [(spec, now, rid) for rid, spec in joined])
-    return len(headers)
+    return len(headers), sorted({rid for rid, _ in joined}), now
 
 
 def _readable(record_id: int, marc: bytes) -> Record | None:
@@ -240,8 +285,7 @@ def rename(engine: Engine, rules: Sequence[SetRule]) -> None:
     """Give the sets ListSets lists the names ``rules`` give them now (a rule's name says
     nothing of which records are in its sets: renaming one asks for no :func:`place_again`).
     A few hundred rows are read; none is written unless a name changed."""
-    with engine.begin() as connection:
-        _rename(connection, rules)
+    transaction(engine, lambda connection: _rename(connection, rules), "renaming sets")
 
 
 def _rename(connection: Connection, rules: Sequence[SetRule]) -> None:

@@ -1,12 +1,12 @@
 """The record store: canonical MARC21, renditions, sets and provenance, written together.
 
-Writing goes through :meth:`Catalog.writer`, a transaction: everything a record needs (its MARC,
+Writing goes through :meth:`Catalog.write`, a transaction: everything a record needs (its MARC,
 its renditions, its set memberships, its provenance, and whatever the caller adds on the same
-connection, such as a harvester's resumption token) commits at once or not at all.
+connection, such as a harvester's resumption token) commits at once or not at all. A transaction
+PostgreSQL aborts to break a deadlock with another writer is run again as a whole.
 
 >>> catalog = Catalog.open(settings)
->>> with catalog.writer() as writer:
-...     writer.put(record)                       # Outcome.ADDED, UPDATED or UNCHANGED
+>>> catalog.write(lambda writer: writer.put(record))   # Outcome.ADDED, UPDATED or UNCHANGED
 >>> page = catalog.list_entries("oai_dc", limit=500)
 """
 
@@ -52,6 +52,7 @@ from catalog import models
 from catalog.db import execute_in, insert_rows, open_engine
 from catalog.match_keys import MatchKey, match_data
 from catalog.renditions import FORMATS, make_renditions
+from catalog.restamp import restamp_after_commit
 from catalog.schema import ensure_current
 from catalog.search_index import (
     NO_ENTRIES,
@@ -62,6 +63,7 @@ from catalog.search_index import (
 )
 from catalog.set_rules import adopt
 from catalog.sets import set_name, set_specs
+from catalog.transactions import retried
 from catalog.workers import WorkerPool
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
@@ -79,11 +81,6 @@ PARALLEL_BATCH = 200
 WORKERS = max(2, (os.cpu_count() or 2) - 1)
 """Worker processes a catalogue starts (on first use) to make renditions and terms: one for
 each core beside the process that writes (two at least, which is what a 2-core machine gets)."""
-
-RESTAMP_TRIES = 5
-"""How many times a writer moves its records to the second their COMMIT ended in
-(:meth:`Catalog._restamp_after_commit`); each COMMIT of a few thousand ids takes milliseconds."""
-
 
 class Outcome(StrEnum):
     ADDED = "added"
@@ -720,47 +717,57 @@ class Catalog:
                 self._pool = WorkerPool(WORKERS)
             return self._pool
 
+    def write(self, work: Callable[[CatalogWriter], T], origin: str = "catalog") -> T:
+        """``work(writer)`` in a write transaction (:meth:`writer`), run again as a whole in a
+        new one when the database aborts it to break a deadlock (:mod:`catalog.transactions`);
+        returns what ``work`` returns.
+
+        ``work`` must be repeatable: what it changes outside the transaction waits for the
+        commit (:meth:`CatalogWriter.after_commit`).
+        """
+        writer, result = retried(lambda: self._committed(work, origin), f"{origin} transaction")
+        self._after_commit(writer)
+        return result
+
     @contextmanager
     def writer(self, origin: str = "catalog") -> Iterator[CatalogWriter]:
-        """A write transaction; it commits when the block ends without an exception.
+        """A write transaction; it commits when the block ends without an exception. A block
+        is not run again when the database aborts it: :meth:`write` is.
 
         ``origin`` names the kind of work in each record's change history (``import``,
         ``copy``, ...); a harvested record's change is always ``harvest``, a union record's
         ``union``.
         """
+        with self._transaction(origin) as writer:
+            yield writer
+        self._after_commit(writer)
+
+    def _committed(
+        self, work: Callable[[CatalogWriter], T], origin: str
+    ) -> tuple[CatalogWriter, T]:
+        """``work(writer)`` in one write transaction, committed; the writer and its result."""
+        with self._transaction(origin) as writer:
+            result = work(writer)
+        return writer, result
+
+    @contextmanager
+    def _transaction(self, origin: str) -> Iterator[CatalogWriter]:
+        """A writer on a transaction of its own, which its records are stamped in and which
+        commits when the block ends without an exception (:meth:`writer`)."""
         with self.engine.begin() as connection:
             writer = CatalogWriter(self, connection, origin)
             yield writer
             writer.stamp_at_commit()
             writer.write_changes()
+
+    def _after_commit(self, writer: CatalogWriter) -> None:
+        """What follows the commit of ``writer``'s transaction: its sets are known, its callers
+        told, its records moved to the second the COMMIT ended in (:mod:`catalog.restamp`)."""
         self._known_sets.update(writer.new_sets)
+        for then in writer.committed:
+            then()
         if writer.clocked and writer.touched:
-            self._restamp_after_commit(sorted(writer.touched), writer.now)
-
-    def _restamp_after_commit(self, record_ids: list[int], stamped: int) -> None:
-        """Move records committed in a later second than their datestamp ``stamped`` to the
-        second their COMMIT ended in, until a COMMIT ends in the second it stamped.
-
-        A harvest answered in between, not seeing them, gave a responseDate after their
-        datestamp; a harvester taking it as its next ``from``, as the OAI-PMH guidelines
-        suggest, would never get them. Once the final stamp's COMMIT ends in that second, every
-        response that missed it was dated in that second or before, and ``from`` is inclusive.
-        A record still at ``stamped`` only is moved (a later writer's stamp is kept); a
-        harvest that saw the first stamp gets the record once more, which harvesters take.
-        """
-        for _ in range(RESTAMP_TRIES):
-            now = int(time.time())
-            if now <= stamped:
-                return
-            with self.engine.begin() as connection:
-                for table, key in (("records", "id"), ("record_sets", "record_id"),
-                                   ("record_changes", "record_id")):
-                    execute_in(connection, f"UPDATE {table} SET datestamp = {{p}} "
-                               f"WHERE datestamp = {{p}} AND {key} IN ({{values}})",
-                               record_ids, (now, stamped))  # fmt: skip
-            stamped = now
-        log.warning("%d record(s) committed at %s, later than their datestamp: a harvest "
-                    "answered meanwhile may miss them", len(record_ids), stamped)
+            restamp_after_commit(self.engine, sorted(writer.touched), writer.now)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -1099,6 +1106,13 @@ class CatalogWriter:
         self._memberships: dict[int, tuple[Sequence[str], int]] = {}
         """Set memberships not written yet: each record's set specs and their datestamp
         (:meth:`_place_many_in_sets`)."""
+        self.committed: list[Callable[[], None]] = []
+        """What to do once the transaction has committed (:meth:`after_commit`)."""
+
+    def after_commit(self, then: Callable[[], None]) -> None:
+        """Call ``then()`` once this transaction has committed, not before: a transaction
+        aborted and run again (:meth:`Catalog.write`) must not count, list or tell twice."""
+        self.committed.append(then)
 
     def put(
         self,
@@ -1281,6 +1295,10 @@ class CatalogWriter:
         (unique): an INSERT ... RETURNING in parameter order is sent one row at a time on
         SQLite, and each of those statements waits for the GIL while a harvest prepares its
         next page in another thread.
+
+        The rows are updated in the order of their ids, the order ``koprik db sets`` locks
+        them in (:func:`catalog.set_rules.place_again`): in a partner's order, a page could take
+        a record db sets wants while waiting for one db sets holds, a deadlock.
         """
         r = models.records
         ids: list[int] = []
@@ -1295,9 +1313,10 @@ class CatalogWriter:
             ))
             ids = [made[local_id] for local_id in local_ids]
         if updated:
+            in_order = sorted(updated, key=itemgetter(0))
             self.connection.execute(
                 update(r).where(r.c.id == bindparam("record_id")),
-                [{"record_id": rid, **values} for rid, values in updated],
+                [{"record_id": rid, **values} for rid, values in in_order],
             )
             self._delete_rows_of("renditions", [rid for rid, _ in updated])
         return ids

@@ -339,7 +339,8 @@ def apply(
 ) -> Counts:
     """Carry out a :func:`prepare` d plan on ``writer``'s transaction, in order; the records
     stored with UNIMARC data that had no place in MARC21 are noted in ``unmapped`` (when
-    given)."""
+    given), and the reasons of those refused appended to ``reasons``, once it commits (a
+    transaction run again notes them once)."""
     counts = Counts()
     writer.run_id = target.run_id  # the records' change history names the run
 
@@ -349,7 +350,7 @@ def apply(
         reject(writer, target, identifier[:MAX_IDENTIFIER] if identifier else None, text, raw)
         counts.rejected += 1
         if reasons is not None:
-            reasons.append(text)
+            writer.after_commit(partial(reasons.append, text))
 
     for step in plan:
         if isinstance(step, _Refusal):
@@ -371,7 +372,8 @@ def apply(
                     continue
                 counts.count_stored(result)
                 if unmapped is not None and isinstance(prepared, PreparedRecord):
-                    unmapped.note(incoming.provenance.identifier, prepared.notes)
+                    writer.after_commit(
+                        partial(unmapped.note, incoming.provenance.identifier, prepared.notes))
     return counts
 
 

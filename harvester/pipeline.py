@@ -42,7 +42,9 @@ T = TypeVar("T")
 
 OnBatch = Callable[[CatalogWriter, Counts], None]
 """Called inside a page's transaction with its counts: a run log written there commits with
-the records (or not at all)."""
+the records (or not at all). It is called again when the transaction is run again
+(:meth:`catalog.Catalog.write`): what it changes outside the database waits for the commit
+(:meth:`catalog.CatalogWriter.after_commit`)."""
 
 PAGES_AHEAD = 2
 """Pages fetched and prepared ahead while pages are being written, and the most written in one
@@ -125,13 +127,17 @@ def write_pages(
     its counts); return each page's counts. The rejects' reasons are logged and appended to
     ``reasons`` (when given); UNIMARC data with no place in MARC21 noted in ``unmapped``."""
     found: list[str] = []
-    done: list[Counts] = []
-    with catalog.writer() as writer:
+
+    def write(writer: CatalogWriter) -> list[Counts]:
+        done: list[Counts] = []
         for plan, on_batch in pages:
             counts = apply(writer, target, plan, found, unmapped)
             if on_batch is not None:
                 on_batch(writer, counts)
             done.append(counts)
+        return done
+
+    done = catalog.write(write)
     for reason in found:
         log.warning("%s: rejected %s", target.source, reason)
     if reasons is not None:

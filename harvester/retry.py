@@ -71,9 +71,11 @@ def _retry(
     catalog: Catalog, target: IngestTarget, reject_id: int, item: Harvested,
     unmapped: Unmapped | None,
 ) -> Counts:
-    with catalog.writer() as writer:
+    def write(writer: CatalogWriter) -> Counts:
         _forget(writer, reject_id)
         return ingest(writer, target, [item], unmapped=unmapped)
+
+    return catalog.write(write)
 
 
 def _retry_z3950(

@@ -77,6 +77,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Row, update
@@ -727,7 +728,8 @@ class HarvestRun:
         of them (its resumption token)."""
         plan = self._planned()
         page = items[-1][0]
-        with self.catalog.writer() as writer:
+
+        def write(writer: CatalogWriter) -> None:
             for _, prepared in items:
                 counts = apply(writer, self._target(), prepared, unmapped=self.unmapped)
                 self._record_batch(writer, counts)
@@ -747,6 +749,8 @@ class HarvestRun:
                 failed_windows=self.failed_windows,
                 endpoint=resumption.endpoint_of(self.source),
             )
+
+        self.catalog.write(write)
         for each, _ in items:
             self._shown(each.complete_list_size, spec)
 
@@ -767,7 +771,7 @@ class HarvestRun:
 
     def _record_batch(self, writer: CatalogWriter, counts: Counts) -> None:
         """In a page's (or batch's) transaction: renew the source's lock and add the page and
-        its counts to the run, in its row and here (the row commits with the records)."""
+        its counts to the run, in its row and, once the row commits with the records, here."""
         locks.renew(writer.connection, self.source.name, self.owner)
         runs = harvest_runs.c
         writer.connection.execute(
@@ -784,6 +788,9 @@ class HarvestRun:
                 requests=self.requests,
             )
         )
+        writer.after_commit(partial(self._count_batch, counts))
+
+    def _count_batch(self, counts: Counts) -> None:
         self.counts.add(counts)
         self.pages += 1
         self._unshown.append((self.pages, self.counts.total))
@@ -801,7 +808,7 @@ class HarvestRun:
         reason = f"page: {error}"
         if len(kept) < len(error.raw):
             reason += f" (first {len(kept)} of {len(error.raw)} bytes kept)"
-        with self.catalog.writer() as writer:
+        def write(writer: CatalogWriter) -> None:
             reject(writer, target, None, reason, kept)
             runs = harvest_runs.c
             writer.connection.execute(
@@ -809,6 +816,8 @@ class HarvestRun:
                 .where(runs.id == self.run_id)
                 .values(rejected=runs.rejected + 1)
             )
+
+        self.catalog.write(write)
         self.counts.rejected += 1
 
     def _close_run(self, status: str, stopped: str | None = None) -> str | None:

@@ -454,3 +454,72 @@ def registry_notes(data: bytes) -> list[str]:
     """What ``koprik import --format unimarc`` reports of the UNIMARC record ``data``."""
     (item,) = registry.input_format("unimarc").read(BytesIO(data), 1 << 20)
     return item.notes
+
+
+def test_a_harvest_transaction_aborted_by_a_deadlock_is_written_again_once(
+    catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store step writes two pages in one transaction: record B (page 1), then record A
+    (page 2). Another writer meanwhile writes A, then B: each waits for the other, and
+    PostgreSQL aborts the harvest's transaction (its deadlock_timeout ends first). The pages
+    are written again, as a whole, once the other has committed: the counts, the page's
+    ``on_batch`` and the reasons of the rejects are those of the one commit, not of both
+    tries, and the run's warning says so in one line. Before, the harvest failed."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    if catalog.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: a writer waits for the other's lock")
+    a, b = list(demo_records(2))
+
+    def version(record: Record, note: str) -> Harvested:
+        changed = copy.deepcopy(record)
+        changed.add_ordered_field(Field("500", [" ", " "], [Subfield("a", note)]))
+        return _item(f"oai:p:{record['001'].data}", record_to_marcxml(changed))
+
+    write_pages(catalog, TARGET, [(prepare(catalog, TARGET, [version(a, "1"), version(b, "1")]),
+                                   None)])  # fmt: skip
+    refused = _item("oai:p:broken", b"<nothing/>")
+    pages = [prepare(catalog, TARGET, [version(b, "harvest"), refused]),
+             prepare(catalog, TARGET, [version(a, "harvest")])]  # fmt: skip
+    other_done = threading.Event()
+
+    def other() -> None:
+        with catalog.writer() as writer:
+            ingest(writer, TARGET, [version(a, "other")])
+            ingest(writer, TARGET, [version(b, "other")])  # waits for the harvest's B
+        other_done.set()
+
+    tries, counted = [], []
+
+    def on_first_page(writer: Any, counts: Counts) -> None:
+        writer.connection.exec_driver_sql("SET LOCAL deadlock_timeout = '100ms'")
+        tries.append(counts)
+        writer.after_commit(lambda: counted.append(counts))
+        if len(tries) > 1:
+            return
+        threading.Thread(target=other).start()
+        deadline = time.monotonic() + 60
+        with catalog.engine.connect() as connection:
+            while connection.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()")).scalar() < 1:  # fmt: skip
+                assert time.monotonic() < deadline, "the other writer never waits for B"
+                time.sleep(0.02)
+
+    reasons: list[str] = []
+    done = write_pages(catalog, TARGET, [(pages[0], on_first_page), (pages[1], None)], reasons)
+    assert other_done.wait(60)
+    assert len(tries) == 2 and len(counted) == 1
+    assert [c.as_dict() for c in done] == [
+        {"added": 0, "updated": 1, "deleted": 0, "unchanged": 0, "gone": 0, "rejected": 1},
+        {"added": 0, "updated": 1, "deleted": 0, "unchanged": 0, "gone": 0, "rejected": 0}]
+    assert len(reasons) == 1 and len(_rejects(catalog)) == 1
+    retries = [r.getMessage() for r in caplog.records if "running it again" in r.getMessage()]
+    assert len(retries) == 1 and retries[0].startswith(
+        "catalog transaction aborted by the database (deadlock detected)")
+    for record in (a, b):
+        entry = catalog.get_entry(f"partner:oai:p:{record['001'].data}", "marc21")
+        assert entry is not None and b"harvest" in entry.data

@@ -17,12 +17,14 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from pymarc import Field, Subfield
 from sqlalchemy import select
 
 from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.set_rules import SetRulesChanged, check, place_again, rename
 from catalog.sets import material_type
+from catalog.store import Incoming
 from config import SetRule, Settings
 from protocols.oaipmh.dates import format_datestamp
 from tests.oai_checked import checked_oai
@@ -150,6 +152,43 @@ def test_a_run_stopped_midway_keeps_its_batches_and_the_next_finishes(
     check(catalog.engine, rules)
 
 
+def test_memberships_committed_in_a_later_second_move_to_it(
+    settings: Settings, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose COMMIT ends a second after the datestamp of the memberships its records
+    joined: a harvest of the set answered in that second did not see them, and one from its
+    responseDate would miss them, so they move to it, as the catalogue writer's records do.
+    The records' own datestamps, and the memberships that stay, are left as they were."""
+    import catalog.set_rules as set_rules
+
+    placed = _stored_an_hour_ago(catalog)
+    r, rs = models.records, models.record_sets
+    with catalog.engine.connect() as connection:
+        before = dict(connection.execute(select(r.c.id, r.c.datestamp)).all())
+        kept = set(connection.execute(select(rs.c.record_id, rs.c.set_spec, rs.c.datestamp)).all())
+    clock = [3_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    inserting = set_rules.insert_rows
+
+    def then_a_second_passes(*args: Any) -> None:  # the last statement before COMMIT
+        inserting(*args)
+        clock[0] = 3_000_001.5
+
+    monkeypatch.setattr(set_rules, "insert_rows", then_a_second_passes)
+    assert place_again(catalog.engine, [*settings.sets, BY_MATERIAL]) == (RECORDS, placed)
+    with catalog.engine.connect() as connection:
+        after = dict(connection.execute(select(r.c.id, r.c.datestamp)).all())
+        memberships = set(connection.execute(
+            select(rs.c.record_id, rs.c.set_spec, rs.c.datestamp)).all())  # fmt: skip
+    assert after == before
+    joined = memberships - kept
+    assert len({rid for rid, _, _ in joined}) == placed > 0
+    assert {datestamp for _, _, datestamp in joined} == {3_000_001}
+    assert memberships - joined == kept
+    in_set = catalog.list_entries(None, set_spec="by", from_=3_000_001, limit=100)
+    assert len(in_set) == placed
+
+
 def test_serve_refuses_records_placed_by_other_rules_until_db_sets(tmp_path) -> None:
     koprik = write_config(tmp_path)
     subprocess.run(koprik.command("demo", "--records", "20"), check=True, capture_output=True,
@@ -262,3 +301,116 @@ def test_a_record_written_while_it_is_placed_keeps_the_sets_of_what_was_written(
     assert "lang:rus" in row.set_specs.split() and "lang:uzb" not in row.set_specs.split()
     assert memberships == set(row.set_specs.split())
     check(catalog.engine, rules)
+
+
+def _as_russian(record: Any) -> Any:
+    """``record`` changed: in Russian (its 008 language, no 041 saying otherwise), with a
+    note saying so."""
+    record["008"].data = record["008"].data[:35] + "rus" + record["008"].data[38:]
+    record.remove_fields("041")
+    record.add_ordered_field(Field("500", [" ", " "], [Subfield("a", "Translated.")]))
+    return record
+
+
+def _until_waiting_for_a_lock(engine: Any, waiters: int) -> None:
+    """Return once ``waiters`` sessions of the database wait for a lock (60 s at most)."""
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if connection.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()")).scalar() >= waiters:  # fmt: skip
+                return
+        time.sleep(0.02)
+    with engine.connect() as connection:
+        seen = connection.execute(text(
+            "SELECT state, wait_event_type, wait_event, query FROM pg_stat_activity "
+            "WHERE datname = current_database()")).all()  # fmt: skip
+    raise AssertionError(f"fewer than {waiters} sessions wait for a lock: {seen}")
+
+
+@pytest.mark.parametrize("aborted", ["db sets", "harvest"])
+def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
+    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture, aborted: str
+) -> None:
+    """A harvest's transaction writes the last record of the batch ``koprik db sets`` places,
+    which locks the batch's records in id order up to it and waits; the harvest then writes
+    the first record (its next page): each waits for the other, and PostgreSQL aborts one of
+    them (``aborted``, the one whose deadlock_timeout ends first). That one's transaction is
+    run again once the other has committed: both end, each record in the sets of what was
+    written, and the run is said in one warning line. Before, the aborted one failed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if catalog.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: a writer waits for the other's lock")
+    records = list(demo_records(RECORDS, seed=5))
+    placed = _stored_an_hour_ago(catalog)
+    first, last = _as_russian(records[0]), _as_russian(records[-1])
+    rules = [*settings.sets, BY_MATERIAL]
+    runs = 0
+
+    def harvest(writer: Any) -> None:
+        nonlocal runs
+        runs += 1
+        if aborted == "harvest":  # a superuser setting: the tests' server runs as postgres
+            writer.connection.exec_driver_sql("SET LOCAL deadlock_timeout = '100ms'")
+        else:
+            writer.connection.exec_driver_sql("SET LOCAL deadlock_timeout = '10s'")
+        writer.put(last)
+        if runs == 1:
+            placing_done = pool.submit(place_again, catalog.engine, rules)
+            _until_waiting_for_a_lock(catalog.engine, 1)
+            done.append(placing_done)
+        writer.put(first)
+
+    done: list[Any] = []
+    with ThreadPoolExecutor(1) as pool:
+        catalog.write(harvest)
+        assert done[0].result(timeout=60) == (RECORDS, placed)
+    assert runs == (2 if aborted == "harvest" else 1)
+    retries = [r.getMessage() for r in caplog.records if "running it again" in r.getMessage()]
+    assert len(retries) == 1 and retries[0].startswith(
+        "catalog transaction" if aborted == "harvest" else "placing records in sets")
+    assert "deadlock detected" in retries[0]
+    r, rs = models.records, models.record_sets
+    with catalog.engine.connect() as connection:
+        for record in (first, last):
+            row = connection.execute(select(r.c.id, r.c.set_specs)
+                                     .where(r.c.local_id == record["001"].data)).one()  # fmt: skip
+            memberships = set(connection.execute(
+                select(rs.c.set_spec).where(rs.c.record_id == row.id)).scalars())  # fmt: skip
+            assert "lang:rus" in row.set_specs.split()
+            assert memberships == set(row.set_specs.split())
+    check(catalog.engine, rules)
+
+
+def test_a_page_taking_records_in_its_partner_s_order_does_not_deadlock_with_db_sets(
+    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A page of two records, the later one first (its partner's order), written while db sets
+    locks its batch in id order: the page locks them in id order too, so it waits for db
+    sets (or db sets for it) and neither is aborted. In its partner's order, the page took
+    the last record and waited for the first, which db sets held while it waited for the
+    last: a deadlock, one of them run again. Made certain by a third session holding a record
+    in between, which db sets waits for while the page starts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if catalog.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: a writer waits for the other's lock")
+    records = list(demo_records(RECORDS, seed=5))
+    placed = _stored_an_hour_ago(catalog)
+    page = [Incoming(_as_russian(records[-1])), Incoming(_as_russian(records[0]))]
+    r = models.records
+    with ThreadPoolExecutor(2) as pool, catalog.engine.connect() as third:
+        middle = records[RECORDS // 2]["001"].data
+        third.execute(select(r.c.id).where(r.c.local_id == middle).with_for_update()).one()
+        placing = pool.submit(place_again, catalog.engine, [*settings.sets, BY_MATERIAL])
+        _until_waiting_for_a_lock(catalog.engine, 1)
+        writing = pool.submit(catalog.write, lambda writer: writer.put_many(page))
+        _until_waiting_for_a_lock(catalog.engine, 2)
+        third.rollback()
+        assert placing.result(timeout=60) == (RECORDS, placed)
+        assert [str(outcome) for outcome in writing.result(timeout=60)] == ["updated"] * 2
+    assert "running it again" not in caplog.text

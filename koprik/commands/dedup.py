@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 from sqlalchemy import select
 
-from catalog import Catalog, models
+from catalog import Catalog, CatalogWriter, models
 from catalog.db import refuse_missing_file
 from catalog.dedup import DedupError, DedupReport, run_dedup
 from catalog.dedup_operators import explain, merge, review_decide, review_list, split
@@ -71,13 +72,17 @@ def _act(catalog: Catalog, args: argparse.Namespace) -> int:
         with catalog.engine.connect() as connection:
             ids = list(connection.execute(select(r.c.id).where(~r.c.is_union)).scalars())
         for start in range(0, len(ids), 1000):
-            with catalog.writer() as writer:
-                writer.rekey(ids[start : start + 1000])
-                writer.queue_dedup(ids[start : start + 1000])
+            catalog.write(partial(_rekeyed, ids=ids[start : start + 1000]))
     done.add(run_dedup(catalog))
     done.seconds = time.monotonic() - started
     print(f"dedup: {done.summary()}")
     return 0
+
+
+def _rekeyed(writer: CatalogWriter, ids: list[int]) -> None:
+    """Work out the match keys of the records ``ids`` again and queue them for deduplication."""
+    writer.rekey(ids)
+    writer.queue_dedup(ids)
 
 
 def _review(catalog: Catalog, answer: str, ids: list[str]) -> int:

@@ -62,11 +62,12 @@ def load_demo(catalog: Catalog, plan: DemoPlan) -> dict[str, int]:
         coming = ahead.submit(next_batch)
         while batch := coming.result():
             coming = ahead.submit(next_batch)
-            with catalog.writer("demo") as writer:
-                for outcome in writer.put_many(batch):
-                    counts[str(outcome) if isinstance(outcome, Outcome) else "rejected"] += 1
+            stored = catalog.write(lambda writer: writer.put_many(batch), "demo")
+            for outcome in stored:
+                counts[str(outcome) if isinstance(outcome, Outcome) else "rejected"] += 1
             progress.advance(len(batch))
-    with catalog.writer("demo") as writer:
-        for local_id in plan.deleted_ids():
-            counts[writer.delete(local_id).value] += 1
+    deleted = catalog.write(
+        lambda writer: [writer.delete(local_id) for local_id in plan.deleted_ids()], "demo")
+    for outcome in deleted:
+        counts[outcome.value] += 1
     return {k: v for k, v in counts.items() if v}

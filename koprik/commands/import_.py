@@ -213,12 +213,11 @@ def _write(
     for item, ready in batch:
         problems = prepared.problems(next(readable)) if ready is not None else []
         _report(report, path, item, problems, counts)
-    with catalog.writer("import") as writer:
-        stored = _stored(batch, writer.put_prepared(prepared))
-        for (item, _), (outcome, reason) in zip(batch, stored, strict=True):
-            counts[outcome] += 1
-            if reason is not None:
-                _write_reject(rejects, path, item, reason)
+    stored = _stored(batch, catalog.write(lambda writer: writer.put_prepared(prepared), "import"))
+    for (item, _), (outcome, reason) in zip(batch, stored, strict=True):
+        counts[outcome] += 1
+        if reason is not None:
+            _write_reject(rejects, path, item, reason)
     return counts
 
 

@@ -277,8 +277,7 @@ def store(catalog: Catalog, fetched: Fetched, max_record_bytes: int) -> str:
     reasons: list[str] = []
     target = IngestTarget(fetched.source, fetched.base_url, None, max_record_bytes,
                           fetched.unimarc)  # fmt: skip
-    with catalog.writer() as writer:
-        counts: Counts = ingest(writer, target, [fetched.item], reasons)
+    counts: Counts = catalog.write(lambda writer: ingest(writer, target, [fetched.item], reasons))
     if counts.rejected:
         raise CopyError("; ".join(reasons))
     with catalog.engine.connect() as connection:

@@ -1,0 +1,73 @@
+"""Running a write transaction again when PostgreSQL aborted it to break a deadlock or a
+serialization conflict.
+
+Several nodes write one PostgreSQL catalogue (harvests, ``koprik import``, ``koprik dedup``,
+``koprik db sets``). Two transactions taking the same rows in opposite orders deadlock, and
+PostgreSQL aborts one of them (SQLSTATE 40P01; 40001 for a serialization failure): that one's
+work is sound, it only has to be done again, from the start, once the other has committed.
+:func:`retried` does so for a unit of work a transaction does as a whole, a bounded number of
+times with a short jittered back-off, saying so in one warning line each time; past the bound
+the error is raised as any other (the command's one line).
+
+A unit of work must be repeatable: it begins its own transaction, reads what it needs there, and
+keeps whatever else it changes (counts, lists, files) for after the commit. A SQLite catalogue
+has one writer at a time (the others wait for its lock): it is never aborted this way.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETRIES = 5
+"""How many times a unit of work aborted by the server is run again before its error is raised."""
+BACKOFF = 0.05
+"""Seconds waited before the first retry, doubled before each next one, each wait drawn between
+half and one and a half times that (two nodes aborted together do not meet again)."""
+TRANSIENT = frozenset({"40P01", "40001"})
+"""The SQLSTATEs of a transaction aborted so that another could go on: deadlock detected,
+serialization failure."""
+
+
+def transient(error: BaseException) -> bool:
+    """Whether ``error`` is the server aborting a transaction that may succeed when run again."""
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in TRANSIENT
+
+
+def retried(work: Callable[[], T], what: str) -> T:
+    """``work()``, run again as a whole while it fails as :func:`transient` (at most
+    :data:`RETRIES` times again); ``what`` names it in the warning said before each retry."""
+    attempt = 0
+    while True:
+        try:
+            return work()
+        except DBAPIError as error:
+            if not transient(error) or attempt == RETRIES:
+                raise
+            wait = BACKOFF * 2**attempt * random.uniform(0.5, 1.5)
+            attempt += 1
+            reason = str(error.orig).partition("\n")[0]
+            log.warning("%s aborted by the database (%s); running it again in %.2f s "
+                        "(retry %d of %d)", what, reason, wait, attempt, RETRIES)  # fmt: skip
+            time.sleep(wait)
+
+
+def transaction(engine: Engine, work: Callable[[Connection], T], what: str) -> T:
+    """``work(connection)`` in a transaction of its own on ``engine``, committed when it
+    returns, and run again in a new one when the server aborts it (:func:`retried`)."""
+
+    def once() -> T:
+        with engine.begin() as connection:
+            return work(connection)
+
+    return retried(once, what)

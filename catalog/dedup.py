@@ -49,7 +49,7 @@ from catalog.matcher import Decision, Verdict, compare, veto
 from catalog.search_index import read_canonical, write_entries
 from catalog.store import Catalog, CatalogWriter, Incoming, RecordError
 from catalog.union import Member, union_record
-from config.settings import Settings, institution_of
+from config.settings import Settings, holdings_named, institution_of
 from crosswalks.standard_numbers import valid_isbn13
 
 log = logging.getLogger(__name__)
@@ -510,7 +510,8 @@ class Batch:
                 ).scalar_one()
                 self.union_local[gid] = f"union:{number}"
             members = [
-                Member(marc[m], self.institution(self.recs[m].source), self.recs[m].identifier)
+                Member(marc[m], self.institution(self.recs[m].source), self.recs[m].identifier,
+                       holdings_named(self.settings, self.recs[m].source))
                 for m in sorted(self.members[gid]) if marc.get(m) is not None
             ]
             local_id = self.union_local[gid]

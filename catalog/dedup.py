@@ -50,7 +50,7 @@ from catalog.matcher import Decision, Verdict, compare, veto
 from catalog.search_index import read_canonical, write_entries
 from catalog.store import Catalog, CatalogWriter, Incoming, RecordError
 from catalog.union import Member, union_record
-from config.settings import Settings, institution_of
+from config.settings import Settings, holdings_named, institution_of
 from crosswalks.standard_numbers import valid_isbn13
 
 log = logging.getLogger(__name__)
@@ -212,10 +212,11 @@ class Batch:
         self.postings = _postings(dialect, other_source=False)
         self.postings_other = _postings(dialect, other_source=True)
         h = harvest_sources
-        self.institutions = {
-            row.name: row.institution_code for row in self.connection.execute(
-                select(h.c.name, h.c.institution_code).where(h.c.institution_code != ""))
-        }
+        added = self.connection.execute(
+            select(h.c.name, h.c.institution_code, h.c.holdings)).all()
+        self.institutions = {row.name: row.institution_code for row in added
+                             if row.institution_code}
+        self.named = {row.name for row in added if row.holdings == "named"}
 
     def institution(self, source: str | None) -> str:
         """The holding institution's code of ``source`` (settings, or a source added with
@@ -223,6 +224,11 @@ class Batch:
         if source is not None and source in self.institutions:
             return self.institutions[source]
         return institution_of(self.settings, source)[0]
+
+    def holdings_named(self, source: str | None) -> bool:
+        """Whether the records of ``source`` name the institution holding each copy (settings,
+        or a source added with ``koprik sources add --holdings named``)."""
+        return source in self.named or holdings_named(self.settings, source)
 
     # -- loading ------------------------------------------------------------------------
 
@@ -519,7 +525,8 @@ class Batch:
                 ).scalar_one()
                 self.union_local[gid] = f"union:{number}"
             members = [
-                Member(marc[m], self.institution(self.recs[m].source), self.recs[m].identifier)
+                Member(marc[m], self.institution(self.recs[m].source), self.recs[m].identifier,
+                       self.holdings_named(self.recs[m].source))
                 for m in sorted(self.members[gid]) if marc.get(m) is not None
             ]
             local_id = self.union_local[gid]

@@ -60,6 +60,7 @@ harvest_sources = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("institution_code", String(100), nullable=False, default=""),
     Column("institution_name", String(500), nullable=False, default=""),
+    Column("holdings", String(20), nullable=False, default="source", server_default="source"),
 )
 
 harvest_runs = Table(

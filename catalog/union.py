@@ -8,8 +8,10 @@ digit as 020 $z), one ``035 $a (CODE)IDENTIFIER`` per member naming its institut
 identifier there, and every member's holdings (:func:`holdings`):
 one ``852`` for each of its 852 (each branch, location or copy) with the institution's code as
 ``$a``, else for each Koha item (952), else one with the call number of its 090/099, each
-followed by the member's textual holdings (866-868) that belong to it. The members themselves
-are never changed.
+followed by the member's textual holdings (866-868) that belong to it. The institution of a
+member's holding is its source's, unless the source's records name the holding institution
+of each copy (:attr:`Member.named`: a consortium's feed). The members themselves are never
+changed.
 
 >>> record = union_record("union:7", "UzNL", [Member(marc, "UzSaRL", "b123"), ...])
 """
@@ -40,12 +42,16 @@ _KEY_TAGS = ("020", "100", "245", "250", "260", "264", "300", "490", "504", "520
 
 @dataclass(frozen=True)
 class Member:
-    """A member (its canonical ISO 2709 bytes), its holding institution's code and its
+    """A member (its canonical ISO 2709 bytes), its source's institution code and its
     identifier at the source."""
 
     marc: bytes
     institution: str
     identifier: str
+    named: bool = False
+    """Whether its holdings name their institutions (a regional centre's feed of the records of
+    its libraries): each holding's is then the one its 852 $a, or Koha item's branch, names
+    (:data:`institution` when it names none)."""
 
     @cached_property
     def record(self) -> Record:
@@ -182,9 +188,9 @@ def _fitting(local_id: str, record: Record, made: list[Holding]) -> list[Holding
 
 
 _DROPPED_852 = frozenset("a68x")
-"""852 subfields a member's holding does not keep: its own location code ($a, the institution's
-code instead), linkage ($6, $8: to fields of the member the union record lacks) and the
-nonpublic note ($x)."""
+"""852 subfields a member's holding does not keep as they are: its location code ($a, the
+institution's code instead: this $a for a member whose holdings are named), linkage ($6, $8:
+to fields of the member the union record lacks) and the nonpublic note ($x)."""
 _TEXTUAL_TAGS = ("866", "867", "868")
 """Textual holdings: of the basic unit, its supplements, its indexes."""
 _DROPPED_TEXTUAL = frozenset("68x")
@@ -203,12 +209,15 @@ def _member_holdings(member: Member) -> list[Holding]:
     record, code = member.record, member.institution
     locations: list[Field]
     if fields := record.get_fields("852"):
-        locations = [_holding(code, [sf for sf in f.subfields if sf.code not in _DROPPED_852],
+        locations = [_holding(_named(member, f, "a"),
+                              [sf for sf in f.subfields if sf.code not in _DROPPED_852],
                               shelving=f.indicator1) for f in fields]
     elif items := record.get_fields("952"):
-        locations = [_holding(code, [Subfield(to, value.strip())
-                                     for to, frm in _KOHA_ITEM.items()
-                                     for value in item.get_subfields(frm) if value.strip()])
+        # a branch that is the holding's institution is not repeated as its sublocation
+        koha = {to: frm for to, frm in _KOHA_ITEM.items() if not (member.named and to == "b")}
+        locations = [_holding(_named(member, item, "a", "b"),
+                              [Subfield(to, value.strip()) for to, frm in koha.items()
+                               for value in item.get_subfields(frm) if value.strip()])
                      for item in items]
     else:
         call_number = ""
@@ -219,6 +228,18 @@ def _member_holdings(member: Member) -> list[Holding]:
         locations = [_holding(code, [Subfield("h", call_number)] if call_number else [])]
     textual = _belonging(record, fields)
     return [Holding(location, tuple(textual.get(i, ()))) for i, location in enumerate(locations)]
+
+
+def _named(member: Member, field: Field, *codes: str) -> str:
+    """The institution of the holding ``field`` of ``member``: the first of its subfields
+    ``codes`` that names one when the member's holdings are :attr:`~Member.named` (852 $a, the
+    location's institution; Koha's 952 $a home branch, else $b holding branch), else the
+    member's institution."""
+    if member.named:
+        for value in field.get_subfields(*codes):
+            if value.strip():
+                return value.strip()
+    return member.institution
 
 
 def _belonging(record: Record, locations: list[Field]) -> dict[int, list[Field]]:

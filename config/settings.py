@@ -205,6 +205,14 @@ def _default_sets() -> list[SetRule]:
     ]
 
 
+HOLDINGS = ("source", "named")
+"""What a source's ``holdings`` may say: ``source``, every copy of its records is its
+institution's (``institution_code``: 852 $a of union records); ``named``, its records name the
+institution holding each copy (a regional centre's feed of its libraries' records): 852 $a, or
+a Koha item's 952 $a home branch, else $b holding branch, is the 852 $a of union records,
+``institution_code`` for a copy that names none."""
+
+
 @dataclass(frozen=True)
 class HarvestSource:
     """A partner repository to harvest (see harvester/)."""
@@ -228,6 +236,8 @@ class HarvestSource:
     institution_code: str = ""
     """The holding institution's code (852 $a of union records); empty: the source's name."""
     institution_name: str = ""
+    holdings: str = one_of(HOLDINGS, "source")
+    """Whose the copies of its records are (:data:`HOLDINGS`)."""
 
 
 @dataclass(frozen=True)
@@ -238,6 +248,8 @@ class FileSource:
     institution_code: str = ""
     """The holding institution's code (852 $a of union records); empty: the source's name."""
     institution_name: str = ""
+    holdings: str = one_of(HOLDINGS, "source")
+    """Whose the copies of its records are (:data:`HOLDINGS`)."""
 
 
 @dataclass(frozen=True)
@@ -568,6 +580,13 @@ def _check_names_once(settings: Settings, origin: str) -> None:
 def _check_dedup(dedup: DedupSettings, origin: str) -> None:
     if dedup.review > dedup.accept:
         raise ConfigError(f"{origin}: dedup.review: expected at most dedup.accept")
+
+
+def holdings_named(settings: Settings, source: str | None) -> bool:
+    """Whether the records of ``source`` name the institution holding each copy (a source of
+    ``koprik.toml`` whose ``holdings`` is ``named``)."""
+    return any(defined.name == source and defined.holdings == "named"
+               for defined in (*settings.sources, *settings.file_sources))
 
 
 def institution_of(settings: Settings, source: str | None) -> tuple[str, str]:

@@ -245,6 +245,20 @@ def test_490_is_judged_by_its_definition_other_x9x_fields_are_local() -> None:
     assert rules_of(rda_book(datafield("590", "7", "5", "q", "Local note."))) == []
 
 
+def test_embedded_textual_holdings_are_judged_by_their_definition() -> None:
+    """A bibliographic record may embed holdings (MARC 21 Bibliographic, 841-88X: the union
+    catalogue's 852 with its 866-868 linked by $8); 866-868 are defined as MARC 21 Holdings
+    defines them, not undefined tags."""
+    location = datafield("852", " ", " ", "8", "1", "a", "UzSaRL", "h", "54 K-45")
+    held = [datafield(tag, "4", "1", "8", "1", "a", "v. 1-3", "z", "Some missing.",
+                      "x", "Bound.", "2", "ansi") for tag in ("866", "867", "868")]
+    assert rules_of(rda_book(location, *held)) == []
+    odd = datafield("866", "2", " ", "8", "1", "a", "v. 1", "a", "v. 2", "b", "x")
+    assert rules_of(rda_book(location, odd)) == [
+        ("866", "ind1", "indicator"), ("866", "ind2", "indicator"),
+        ("866", "$a", "subfield-not-repeatable"), ("866", "$b", "subfield-undefined")]
+
+
 def test_tag_order_is_by_hundreds_and_control_fields_first() -> None:
     def order(*tags: str) -> list[str]:
         record = Record(leader="00000nam a2200000 i 4500")

@@ -375,6 +375,30 @@ def test_a_source_added_from_the_command_line_names_its_institution(union_catalo
     assert "(UzKaRL)oai:kar:1" in [f.get("a") for f in union.get_fields("035")]
 
 
+def test_a_source_added_from_the_command_line_may_name_the_library_of_each_copy(
+    union_catalog,
+):
+    """``koprik sources add --holdings named`` (a regional centre's feed): the 852 $a of its
+    records names the library of each copy in the union record, as for a source of the file."""
+    from catalog import Provenance
+    from config import HarvestSource
+    from harvester.sources import add_source
+
+    c = union_catalog
+    add_source(c.settings, c, HarvestSource(name="kar", url="http://127.0.0.1:9/oai",
+                                            institution_code="UzKaRIK", holdings="named"),
+               check=False)
+    with c.writer() as writer:
+        writer.put(history("1", organization="UzKaRL-Nukus", call_number="63.3"),
+                   provenance=Provenance("kar", "http://127.0.0.1:9/oai", "oai:kar:1",
+                                         "2024-01-01", ""))
+    put(c, ("sam", history("1", organization="UzSaRL-Urgut", call_number="63.3")))
+    run_dedup(c)
+    union = marc(c, "union:1")
+    assert holdings(union) == ["UzKaRL-Nukus", "UzSaRL"]
+    assert "(UzKaRIK)oai:kar:1" in [f.get("a") for f in union.get_fields("035")]
+
+
 @pytest.mark.parametrize("limit, compared", [(2, set()), (3, {"sam:1", "sam:2", "sam:3"})])
 def test_a_key_too_common_counts_the_records_of_every_source(settings, limit, compared):
     """Records of bux:1's own source are no candidates for it, yet they count towards

@@ -127,3 +127,50 @@ def test_an_upgraded_catalogue_gets_its_match_keys_from_dedup_all(tmp_path):
     total = live + deleted  # every record is looked at (a deleted one leaves no group)
     assert f"dedup: {total} records looked at; 0 records put in a group" in result.stdout, \
         result.stdout
+
+
+def test_a_feed_switched_to_named_holdings_has_its_union_records_written_again(tmp_path):
+    """``holdings = "named"`` for a regional centre's feed: ``koprik dedup --all --source``
+    writes its union records again, each copy the library its 852 $a names (in the OAI set
+    ``inst`` of that library), the feed's code for a copy that names none."""
+    from pymarc import Field, Record, Subfield
+
+    from catalog import Catalog
+    from config import load_settings
+
+    config = tmp_path / "koprik.toml"
+    config.write_text(CONFIG.format(db=tmp_path / "c.sqlite3"))
+    feed = book("1", "Kimyo", author="Rahimov, Botir", call_number="54 K-45",
+                organization="UzSaRL-Urgut")
+    feed.add_field(Field(tag="852", indicators=[" ", " "],
+                         subfields=[Subfield("h", "54 K-46")]))
+    _write_marc(tmp_path / "sam.mrc", [feed])
+    _write_marc(tmp_path / "bux.mrc", [book("1", "Kimyo", author="Rahimov, Botir")])
+    for source in ("sam", "bux"):
+        assert koprik(tmp_path, "import", "--source", source, f"{source}.mrc").returncode == 0
+
+    def union() -> tuple[list[tuple[str | None, str | None]], tuple[str, ...]]:
+        catalog = Catalog.open(load_settings(config))
+        try:
+            entry = catalog.get_entry("union:1")
+            assert entry is not None
+            record = Record(data=catalog.marc_of("union:1"), force_utf8=True)
+        finally:
+            catalog.close()
+        inst = tuple(spec for spec in entry.set_specs if spec.startswith("inst:"))
+        return [(f.get("a"), f.get("h")) for f in record.get_fields("852")], inst
+
+    assert union() == ([("UzSaRL", "54 K-45"), ("UzSaRL", "54 K-46"), ("UzBuRL", None)],
+                       ("inst:UzBuRL", "inst:UzSaRL"))
+    config.write_text(config.read_text().replace(
+        'institution_code = "UzSaRL"\n', 'institution_code = "UzSaRL"\nholdings = "named"\n'))
+    again = koprik(tmp_path, "dedup", "--all", "--source", "sam").stdout
+    assert "1 records looked at;" in again and "1 union records written" in again, again
+    assert union() == ([("UzSaRL-Urgut", "54 K-45"), ("UzSaRL", "54 K-46"), ("UzBuRL", None)],
+                       ("inst:UzBuRL", "inst:UzSaRL", "inst:UzSaRL-Urgut"))
+    wrong = koprik(tmp_path, "dedup", "--all", "--source", "samarqand")
+    assert (wrong.returncode, wrong.stderr) == (
+        2, "koprik: --source samarqand: no records of that source\n")
+    alone = koprik(tmp_path, "dedup", "--source", "sam")
+    assert (alone.returncode, alone.stderr) == (
+        2, "koprik: --source names the records --all looks at again: give --all too\n")

@@ -219,6 +219,14 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     catalog.close()
     assert (stored.institution_code, stored.institution_name) == (
         "UzBuRL", "Buxoro viloyat kutubxonasi")
+    assert stored.holdings == "source"
+    assert koprik("sources", "edit", "partner", "--holdings", "named")[0] == 0
+    catalog = Catalog.open(settings)
+    assert find_source(settings, catalog, "partner").source.holdings == "named"
+    catalog.close()
+    assert koprik("sources", "edit", "partner", "--holdings", "branch") == (
+        2, "", "koprik: source 'partner' not changed: holdings: expected one of source, named, "
+               "got 'branch'\n")
     assert koprik("sources", "edit", "partner", "--cron", "0 3 * * *", "--crosswalk",
                   "unimarc")[0] == 0  # fmt: skip
     assert koprik("sources", "edit", "partner", "--prefix", "", "--no-check") == (

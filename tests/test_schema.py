@@ -205,7 +205,7 @@ def test_a_catalogue_at_0004_is_upgraded_to_the_shared_sign_in_failures(settings
 def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings: Settings):
     """Revision 0009 deletes the ``any`` rows that repeat another index's term of the record;
     searches answer as before. It changes no table: a catalogue at 0008 is one at the head, less
-    the columns 0010, 0012, 0013 and 0014 add and the table 0017 adds (on SQLite with the
+    the columns 0010, 0012, 0013, 0014 and 0020 add and the table 0017 adds (on SQLite with the
     B-tree index 0011 replaces), whose ``any`` holds every term, as 0008's code wrote it (here
     from ``terms_of``)."""
     from catalog import query as q
@@ -245,6 +245,7 @@ def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings:
             connection.execute(text("ALTER TABLE harvest_state DROP COLUMN done_sets"))  # by 0013
             connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN crosswalk"))  # 0014
             connection.execute(text("DROP TABLE set_rules"))  # added by 0017
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))  # 0020
             connection.execute(text("UPDATE alembic_version SET version_num = '0008'"))
     finally:
         catalog.close()
@@ -370,6 +371,7 @@ def test_a_catalogue_at_0014_gets_the_terms_and_match_keys_of_this_release(setti
             connection.execute(text("UPDATE records SET match_profile = NULL"))
             connection.execute(models.dedup_queue.delete())
             connection.execute(text("DROP TABLE set_rules"))  # added by 0017
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))  # 0020
             connection.execute(text("UPDATE alembic_version SET version_num = '0014'"))
             assert derived(connection) != expected
     finally:
@@ -443,6 +445,7 @@ def test_a_catalogue_at_0015_gets_the_terms_and_keys_of_its_records_typed_with_a
             write_entries(connection, [(record_id, None) for record_id in ids])
             connection.execute(models.match_keys.delete())
             connection.execute(models.dedup_queue.delete())
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))  # 0020
             connection.execute(text("UPDATE alembic_version SET version_num = '0015'"))
     finally:
         catalog.close()
@@ -533,6 +536,7 @@ def test_a_catalogue_at_0017_gets_its_union_records_and_arabic_script_names_made
             connection.execute(text("DELETE FROM dedup_queue"))
             connection.execute(text("UPDATE records SET match_profile = replace(match_profile, "
                                     "'navoii', 'nawai') WHERE local_id = '8'"))
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))  # 0020
             connection.execute(text("UPDATE alembic_version SET version_num = '0017'"))
     finally:
         catalog.close()
@@ -598,6 +602,7 @@ def test_a_catalogue_at_0018_gets_the_union_records_of_groups_with_textual_holdi
                                     "WHERE local_id = 'union:1'"),
                                {"marc": canonical_marc(union)})
             connection.execute(text("DELETE FROM dedup_queue"))
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))  # 0020
             connection.execute(text("UPDATE alembic_version SET version_num = '0018'"))
             grouped = dict(connection.execute(text(
                 "SELECT local_id, id FROM records WHERE union_id IS NOT NULL")).all())
@@ -621,3 +626,38 @@ def test_a_catalogue_at_0018_gets_the_union_records_of_groups_with_textual_holdi
     assert [(f.get("8"), f.get("a"), f.get("b")) for f in union.get_fields("852")] == [
         ("1", "UzSaRL", "Davriy nashrlar"), (None, "UzNL", None)]
     assert [(f.get("8"), f.get("a")) for f in union.get_fields("866")] == [("1", "1991-2010")]
+
+
+def test_a_catalogue_at_0019_keeps_its_sources_crediting_every_copy_to_their_institution(
+    settings: Settings,
+):
+    """Revision 0020 adds ``harvest_sources.holdings``: a source added before it is its
+    institution's (``source``), as a source of koprik.toml is without the setting; a
+    catalogue at 0019 is one at the head less that column."""
+    from config import HarvestSource
+    from harvester.sources import add_source, find_source
+
+    catalog = Catalog.open(settings)
+    try:
+        add_source(settings, catalog, HarvestSource(name="kar", url="http://127.0.0.1:9/oai",
+                                                    institution_code="UzKaRIK"), check=False)
+        with catalog.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))
+            connection.execute(text("UPDATE alembic_version SET version_num = '0019'"))
+    finally:
+        catalog.close()
+    engine = open_engine(settings.database.url)
+    try:
+        assert upgrade(engine, settings) == ("0019", head())
+    finally:
+        engine.dispose()
+    catalog = Catalog.open(settings)
+    try:
+        stored = find_source(settings, catalog, "kar").source
+        add_source(settings, catalog, HarvestSource(name="nuk", url="http://127.0.0.1:9/oai",
+                                                    holdings="named"), check=False)
+        named = find_source(settings, catalog, "nuk").source
+    finally:
+        catalog.close()
+    assert (stored.institution_code, stored.holdings) == ("UzKaRIK", "source")
+    assert named.holdings == "named"

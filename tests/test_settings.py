@@ -91,6 +91,18 @@ def test_union_file_sources_and_dedup_settings():
     assert institution_of(settings, "003:DLC") == ("DLC", "DLC")
 
 
+def test_a_source_says_whether_its_records_name_the_institution_of_each_copy():
+    from config.settings import holdings_named
+
+    settings = settings_from_mapping({
+        "file_sources": [{"name": "sam"}, {"name": "vil", "holdings": "named"}],
+        "sources": [{"name": "bux", "url": "http://127.0.0.1:1/oai", "holdings": "named"},
+                    {"name": "xor", "url": "http://127.0.0.1:1/oai", "holdings": "source"}],
+    })
+    assert [holdings_named(settings, name) for name in ("sam", "vil", "bux", "xor", None)] == [
+        False, True, True, False, False]
+
+
 @pytest.mark.parametrize(("dedup", "message"), [
     ({"accept": 1.5}, "dedup.accept: expected a number from 0 to 1, got 1.5"),
     ({"review": 0.95, "accept": 0.9}, "dedup.review: expected at most dedup.accept"),
@@ -163,6 +175,10 @@ def test_dedup_thresholds_are_checked(dedup, message):
          "server.trusted_proxies[0]: expected an IP address or a network"),
         ({"server": {"trusted_proxies": ["2001:db8::/129"]}}, "got '2001:db8::/129'"),
         ({"server": {"trusted_proxies": [10]}}, "server.trusted_proxies[0]: expected str, got 10"),
+        ({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai", "holdings": "branch"}]},
+         "sources[0].holdings: expected one of source, named, got 'branch'"),
+        ({"file_sources": [{"name": "a", "holdings": "yes"}]},
+         "file_sources[0].holdings: expected one of source, named, got 'yes'"),
     ],
 )
 def test_values_out_of_range_name_the_key(data, message):

@@ -230,3 +230,34 @@ def test_a_holding_left_out_past_iso_2709_takes_its_textual_holdings_with_it(cap
     assert [f["b"].split()[1] for f in locations] == [
         t["a"].split("-")[1][-6:].lstrip("0") or "0" for t in textual]
     assert f"{1601 - len(locations)} of its 1601 holdings left out" in caplog.text
+
+
+def test_a_feed_whose_holdings_are_named_credits_each_copy_to_the_library_it_names():
+    """A regional centre's feed (``holdings = "named"``): each 852 $a, or Koha item's branch
+    (952 $a home, else $b holding), is the holding's institution; the feed's own code goes to
+    a copy that names none, and stays in the 035 of its record. Each library's first holding is
+    kept apart from the others' (a bare one only when that library has no other)."""
+    centre = book("7", "Kimyo", sublocation="Abonement", call_number="54 K-45",
+                  organization="UzSaRL-A")
+    for code, shelf in (("UzSaRL-B", "54 K-46"), (" ", "54 K-47")):
+        centre.add_field(Field(tag="852", indicators=[" ", " "], subfields=[
+            Subfield("a", code), Subfield("h", shelf)]))
+    koha = book("8", "Kimyo", pages=None)
+    for home, holding, barcode in (("BUX1", "BUX2", "000123"), ("", "BUX3", "000124")):
+        koha.add_field(Field(tag="952", indicators=[" ", " "], subfields=[
+            Subfield("a", home), Subfield("b", holding), Subfield("c", "GEN"),
+            Subfield("p", barcode)]))
+    named = [Member(canonical_marc(centre), "UzSaRIK", "7", named=True),
+             Member(canonical_marc(koha), "UzBuRIK", "8", named=True)]
+    union = union_record("union:1", "UzNL", named)
+    assert [tuple(f.get(c) for c in "abchp") for f in union.get_fields("852")] == [
+        ("UzSaRL-A", "Abonement", None, "54 K-45", None), ("UzSaRL-B", None, None, "54 K-46", None),
+        ("UzSaRIK", None, None, "54 K-47", None), ("BUX1", None, "GEN", None, "000123"),
+        ("BUX3", None, "GEN", None, "000124")]
+    assert [f["a"] for f in union.get_fields("035")] == ["(UzSaRIK)7", "(UzBuRIK)8"]
+
+    ordinary = union_record("union:1", "UzNL", [Member(m.marc, m.institution, m.identifier)
+                                                for m in named])
+    assert [(f.get("a"), f.get("b")) for f in ordinary.get_fields("852")] == [
+        ("UzSaRIK", "Abonement"), ("UzSaRIK", None), ("UzSaRIK", None), ("UzBuRIK", "BUX1"),
+        ("UzBuRIK", None)]

@@ -3,7 +3,8 @@
 ``koprik dedup`` works through the queue of records written since the last run (``koprik
 import`` and every harvest run it themselves); ``--all`` recomputes every record's match keys
 (after the ``[dedup]`` key settings changed, or for a catalogue older than match keys) and
-queues them all first.
+queues them all first; ``--all --source NAME`` those of one source (whose ``holdings`` setting
+changed: its union records are written again).
 ``explain ID`` says why a record is where it is; ``review`` lists the pairs waiting for an
 operator, ``review accept|reject A B`` answers one; ``merge ID ID...`` and ``split ID...``
 regroup by hand, and later runs respect it.
@@ -29,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser("dedup", help="group duplicates into union records")
     parser.add_argument("--all", action="store_true",
                         help="recompute every record's match keys and look at it again")
+    parser.add_argument("--source", metavar="NAME",
+                        help="with --all: only the records of source NAME")
     parser.set_defaults(handler=run, action="run")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     why = actions.add_parser("explain", help="why a record is where it is")
@@ -60,6 +63,8 @@ def _act(catalog: Catalog, args: argparse.Namespace) -> int:
         return 0
     if args.action == "review":
         return _review(catalog, args.answer, args.ids)
+    if args.source is not None and not args.all:
+        raise UserError("--source names the records --all looks at again: give --all too")
     started = time.monotonic()
     done = DedupReport()  # the summary counts what merge or split did, then the queue's run
     if args.action == "merge":
@@ -69,8 +74,11 @@ def _act(catalog: Catalog, args: argparse.Namespace) -> int:
         print(f"dedup: split off{' as ' + made if made else ''}")
     elif args.all:
         r = models.records
+        chosen = ~r.c.is_union if args.source is None else r.c.source == args.source
         with catalog.engine.connect() as connection:
-            ids = list(connection.execute(select(r.c.id).where(~r.c.is_union)).scalars())
+            ids = list(connection.execute(select(r.c.id).where(chosen)).scalars())
+        if not ids and args.source is not None:
+            raise UserError(f"--source {args.source}: no records of that source")
         for start in range(0, len(ids), 1000):
             catalog.write(partial(_rekeyed, ids=ids[start : start + 1000]))
     done.add(run_dedup(catalog))

@@ -74,6 +74,9 @@ def _definition_options(parser: argparse.ArgumentParser, *, adding: bool) -> Non
     parser.add_argument("--institution-code",
                         help="the holding institution's code in union records (default: the name)")
     parser.add_argument("--institution-name", help="the holding institution's name")
+    parser.add_argument("--holdings", help="source (default): every copy is the institution's; "
+                        "named: the records name the library holding each copy (852 $a, Koha "
+                        "952 $a or $b)")
     parser.add_argument("--no-check", action="store_true",
                         help="store without contacting the address")
 
@@ -123,7 +126,7 @@ def _changes(args: argparse.Namespace) -> dict[str, object]:
                             "--no-schedule` removes one)")
     changes: dict[str, object] = {}
     for name in ("url", "prefix", "sets", "query", "charset", "crosswalk", "every", "cron", "delay",
-                 "timeout", "retries", "institution_code", "institution_name"):
+                 "timeout", "retries", "institution_code", "institution_name", "holdings"):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value

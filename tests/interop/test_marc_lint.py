@@ -61,3 +61,12 @@ def test_both_judge_490_by_its_definition_and_neither_a_local_x9x_field(tmp_path
     assert [(p.tag, p.rule) for p in check_record(records[0])] == [
         ("490", "indicator"), ("490", "subfield-undefined")]
     assert theirs.get(1, []) == [] and check_record(records[1]) == []
+
+
+def test_neither_finds_fault_with_embedded_textual_holdings(tmp_path: Path) -> None:
+    """MARC::Lint lists 866-868 as defined, with no rules it checks; Koprik judges them by
+    the MARC 21 Holdings definitions, which this valid 852 with its 866-868 meets."""
+    held = [datafield(tag, "4", "1", "8", "1", "a", "v. 1-3", "z", "Some missing.")
+            for tag in ("866", "867", "868")]
+    record = rda_book(datafield("852", " ", " ", "8", "1", "a", "UzSaRL"), *held)
+    assert lint([record], tmp_path) == {} and check_record(record) == []

@@ -95,8 +95,12 @@ def _deciding(rule: SetRule) -> str:
 
 def placed_by(connection: Connection) -> dict[str, str] | None:
     """The rules (:func:`described`) the records were placed by; None when none are recorded."""
+    return _read(connection, _ROW)
+
+
+def _read(connection: Connection, row: int) -> dict[str, str] | None:
     found = connection.execute(
-        select(models.set_rules.c.rules).where(models.set_rules.c.id == _ROW)
+        select(models.set_rules.c.rules).where(models.set_rules.c.id == row)
     ).scalar()
     return None if found is None else dict(json.loads(found))
 
@@ -107,13 +111,26 @@ def refuse_others(connection: Connection, rules: dict[str, str]) -> None:
     the recorded ones (none recorded: any). Read in the writer's transaction and, on
     PostgreSQL, locked until it ends (``FOR SHARE``, whose table lock ``db sets`` waits for:
     :func:`_lock`); on SQLite the writer already holds the catalogue's one write lock."""
-    t = models.set_rules
-    found = dict(connection.execute(
-        select(t.c.id, t.c.rules).where(t.c.id.in_((_ROW, _PLACING))).with_for_update(read=True)
-    ).all())  # fmt: skip
-    wanted = found.get(_PLACING, found.get(_ROW))
-    if wanted is not None and json.loads(wanted) != rules:
+    wanted = _for_writers(connection, lock=True)
+    if wanted is not None and wanted != rules:
         raise SetRulesChanged(REFUSED)
+
+
+def refused(engine: Engine, rules: Sequence[SetRule]) -> str | None:
+    """:data:`REFUSED` when a writer on ``rules`` would be refused now (:func:`refuse_others`),
+    else None: one read, for ``/health``."""
+    with engine.connect() as connection:
+        wanted = _for_writers(connection, lock=False)
+    return REFUSED if wanted is not None and wanted != described(rules) else None
+
+
+def _for_writers(connection: Connection, *, lock: bool) -> dict[str, str] | None:
+    """The rules a writer must have (:func:`refuse_others`), read ``FOR SHARE`` when ``lock``."""
+    t = models.set_rules
+    query = select(t.c.id, t.c.rules).where(t.c.id.in_((_ROW, _PLACING)))
+    found = dict(connection.execute(query.with_for_update(read=True) if lock else query).all())
+    wanted = found.get(_PLACING, found.get(_ROW))
+    return None if wanted is None else dict(json.loads(wanted))
 
 
 def _lock(connection: Connection) -> None:
@@ -182,7 +199,7 @@ def check(engine: Engine, rules: Sequence[SetRule]) -> None:
     ``koprik db sets`` places them by others (this node's writes would be refused)."""
     with engine.connect() as connection:
         placed = placed_by(connection)
-        placing = _placing(connection)
+        placing = _read(connection, _PLACING)
     changed = [] if placed is None else differences(placed, rules)
     if changed:
         raise SetRulesChanged(
@@ -196,13 +213,6 @@ def check(engine: Engine, rules: Sequence[SetRule]) -> None:
             f"rules ({', '.join(changed)}), or stopped before its end: start this node with "
             f"the current koprik.toml once it has ended"
         )
-
-
-def _placing(connection: Connection) -> dict[str, str] | None:
-    """The rules ``koprik db sets`` is placing records by (:data:`_PLACING`), if any."""
-    t = models.set_rules
-    found = connection.execute(select(t.c.rules).where(t.c.id == _PLACING)).scalar()
-    return None if found is None else dict(json.loads(found))
 
 
 def place_again(

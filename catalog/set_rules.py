@@ -75,7 +75,7 @@ class SetRulesChanged(Exception):
 
 
 REFUSED = (
-    "this node's [[sets]] rules differ from the catalogue's (`koprik db sets` placed its "
+    "this node's [[sets]] rules differ from the catalogue's (`koprik db sets` places its "
     "records by other rules): restart it with the current koprik.toml"
 )
 """What a writer whose rules are not the catalogue's is told (:func:`refuse_others`)."""

@@ -8,6 +8,16 @@ catalogue that has none records its own (:func:`adopt`), ``koprik serve`` refuse
 records placed by other rules (:func:`check`, one line naming the command to run), and
 ``koprik db sets`` places every record again (:func:`place_again`).
 
+Nodes. Several nodes write one catalogue, each placing the records it writes by its own
+``koprik.toml``. A writer whose rules are not the catalogue's is refused (:func:`refuse_others`,
+one read of this table in each transaction that places records), rather than place records
+wrongly: the rules it must have are those ``db sets`` places by while it runs (a second row,
+written before its first batch, so that a node still on the old rules stops writing from then:
+a record it wrote after the batch that placed it would keep the old rules' sets), else the
+recorded ones. The writer's read locks the table against ``db sets``' writes of it: ``db sets``
+starts placing once every transaction that read the old rules has ended, and one that reads
+after it started sees its rules.
+
 Datestamps. A record joining a set gets a membership at the time it is placed, which is the
 datestamp a harvest of that set sees (``record_sets.datestamp``): an incremental harvester of the
 set, past that time, gets the records that joined it. The record's own datestamp, the one a
@@ -49,7 +59,10 @@ BATCH = 1000
 """Records placed again in each transaction of :func:`place_again`."""
 
 _ROW = 1
-"""The ``id`` of the one row of ``set_rules``."""
+"""The ``id`` of the row of ``set_rules`` holding the rules the records were placed by."""
+_PLACING = 2
+"""The ``id`` of the row holding the rules ``koprik db sets`` places records by, from before its
+first batch until its end, when they become :data:`_ROW`'s (a run stopped midway leaves it)."""
 
 WHAT = "placing records in sets (koprik db sets)"
 """How :func:`place_again`'s transactions are named when one is run again."""
@@ -59,6 +72,13 @@ JOINED = (("record_sets", "record_id"),)
 
 class SetRulesChanged(Exception):
     """The records were placed in sets by other ``[[sets]]`` rules; one line saying what to do."""
+
+
+REFUSED = (
+    "this node's [[sets]] rules differ from the catalogue's (`koprik db sets` places its "
+    "records by other rules): restart it with the current koprik.toml"
+)
+"""What a writer whose rules are not the catalogue's is told (:func:`refuse_others`)."""
 
 
 def described(rules: Sequence[SetRule]) -> dict[str, str]:
@@ -75,10 +95,59 @@ def _deciding(rule: SetRule) -> str:
 
 def placed_by(connection: Connection) -> dict[str, str] | None:
     """The rules (:func:`described`) the records were placed by; None when none are recorded."""
+    return _read(connection, _ROW)
+
+
+def _read(connection: Connection, row: int) -> dict[str, str] | None:
     found = connection.execute(
-        select(models.set_rules.c.rules).where(models.set_rules.c.id == _ROW)
+        select(models.set_rules.c.rules).where(models.set_rules.c.id == row)
     ).scalar()
     return None if found is None else dict(json.loads(found))
+
+
+def refuse_others(connection: Connection, rules: dict[str, str]) -> None:
+    """Raise :class:`SetRulesChanged` (:data:`REFUSED`) unless ``rules`` (:func:`described`)
+    are those the records are placed by: ``db sets``' while it runs (or stopped midway), else
+    the recorded ones (none recorded: any). Read in the writer's transaction and, on
+    PostgreSQL, locked until it ends (``FOR SHARE``, whose table lock ``db sets`` waits for:
+    :func:`_lock`); on SQLite the writer already holds the catalogue's one write lock."""
+    wanted = _for_writers(connection, lock=True)
+    if wanted is not None and wanted != rules:
+        raise SetRulesChanged(REFUSED)
+
+
+def refused(engine: Engine, rules: Sequence[SetRule]) -> str | None:
+    """:data:`REFUSED` when a writer on ``rules`` would be refused now (:func:`refuse_others`),
+    else None: one read, for ``/health``."""
+    with engine.connect() as connection:
+        wanted = _for_writers(connection, lock=False)
+    return REFUSED if wanted is not None and wanted != described(rules) else None
+
+
+def _for_writers(connection: Connection, *, lock: bool) -> dict[str, str] | None:
+    """The rules a writer must have (:func:`refuse_others`), read ``FOR SHARE`` when ``lock``."""
+    t = models.set_rules
+    query = select(t.c.id, t.c.rules).where(t.c.id.in_((_ROW, _PLACING)))
+    found = dict(connection.execute(query.with_for_update(read=True) if lock else query).all())
+    wanted = found.get(_PLACING, found.get(_ROW))
+    return None if wanted is None else dict(json.loads(wanted))
+
+
+def _lock(connection: Connection) -> None:
+    """Wait for every writer that read the rules (:func:`refuse_others`) to end, and make those
+    that read them next wait for this transaction: on PostgreSQL, a lock of the table that
+    conflicts with ``FOR SHARE``'s and is granted in turn (new readers queue behind it); on
+    SQLite the transaction's first write takes the catalogue's lock."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("LOCK TABLE set_rules IN EXCLUSIVE MODE")
+
+
+def _announce(connection: Connection, rules: Sequence[SetRule]) -> None:
+    """Record ``rules`` as those ``db sets`` places by (:data:`_PLACING`)."""
+    _lock(connection)
+    t = models.set_rules
+    connection.execute(delete(t).where(t.c.id == _PLACING))
+    connection.execute(insert(t).values(id=_PLACING, rules=_said(rules)))
 
 
 def adopt(engine: Engine, rules: Sequence[SetRule]) -> None:
@@ -95,8 +164,12 @@ def adopt(engine: Engine, rules: Sequence[SetRule]) -> None:
         pass  # another process recorded its rules between the two statements
 
 
+def _said(rules: Sequence[SetRule]) -> str:
+    return json.dumps(described(rules), sort_keys=True)
+
+
 def _record(connection: Connection, rules: Sequence[SetRule], *, insert_row: bool) -> None:
-    values = {"rules": json.dumps(described(rules), sort_keys=True)}
+    values = {"rules": _said(rules)}
     table = models.set_rules
     if insert_row:
         connection.execute(insert(table).values(id=_ROW, **values))
@@ -122,14 +195,23 @@ def differences(placed: dict[str, str], rules: Sequence[SetRule]) -> list[str]:
 def check(engine: Engine, rules: Sequence[SetRule]) -> None:
     """Raise :class:`SetRulesChanged` when the records were placed by rules other than
     ``rules``: their sets would not hold what the rules say (a new set would hold only the
-    records written since), and ListSets would list sets no rule makes any more."""
+    records written since), and ListSets would list sets no rule makes any more; or when
+    ``koprik db sets`` places them by others (this node's writes would be refused)."""
     with engine.connect() as connection:
         placed = placed_by(connection)
+        placing = _read(connection, _PLACING)
     changed = [] if placed is None else differences(placed, rules)
     if changed:
         raise SetRulesChanged(
             f"the catalogue's records were placed in sets by other [[sets]] rules "
             f"({', '.join(changed)}): run `koprik db sets` to place every record by these"
+        )
+    changed = [] if placing is None else differences(placing, rules)
+    if changed:  # this node's writes would be refused (refuse_others)
+        raise SetRulesChanged(
+            f"`koprik db sets` is placing the catalogue's records in sets by other [[sets]] "
+            f"rules ({', '.join(changed)}), or stopped before its end: start this node with "
+            f"the current koprik.toml once it has ended"
         )
 
 
@@ -148,10 +230,13 @@ def place_again(
     aborts to break a deadlock with another writer is placed again (:mod:`catalog.transactions`):
     it takes its records in the order of their ids, but a harvest page may not.
 
+    Before its first batch, ``rules`` are recorded as those it places by: a writer on other
+    rules is refused from then on (module docstring), one on ``rules`` is not.
     A run that stops (a crash, an interrupt) leaves its batches done and the rules unrecorded:
     run again, it finds the records done already unchanged.
     A record whose stored MARC cannot be read keeps its sets.
     """
+    transaction(engine, lambda connection: _announce(connection, rules), WHAT)
     after, looked, moved = 0, 0, 0
     while True:
         placed = transaction(engine, partial(_place_batch, after=after, batch=batch,
@@ -195,8 +280,11 @@ def _place_batch(
 
 
 def _finish(connection: Connection, rules: Sequence[SetRule]) -> None:
+    _lock(connection)
     _tidy_sets(connection, rules)
     _record(connection, rules, insert_row=placed_by(connection) is None)
+    t = models.set_rules
+    connection.execute(delete(t).where(t.c.id == _PLACING))
 
 
 def _next_rows(connection: Connection, after: int, batch: int) -> list:  # type: ignore[type-arg]

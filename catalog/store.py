@@ -61,7 +61,7 @@ from catalog.search_index import (
     read_canonical,
     write_entries,
 )
-from catalog.set_rules import adopt
+from catalog.set_rules import adopt, described, refuse_others
 from catalog.sets import set_name, set_specs
 from catalog.transactions import retried
 from catalog.workers import WorkerPool
@@ -526,6 +526,9 @@ class Catalog:
     ) -> None:
         self.engine = engine
         self.rules = list(rules)
+        self.described_rules = described(self.rules)
+        """What of :attr:`rules` places records, compared with the catalogue's by each
+        transaction that places records (:func:`catalog.set_rules.refuse_others`)."""
         self.max_record_bytes = max_record_bytes
         """Canonical MARC longer than this is refused (:class:`RecordError`), whatever the
         reader let through: the last guard of ``limits.max_record_bytes``."""
@@ -1103,6 +1106,9 @@ class CatalogWriter:
         self.run_id: int | None = None
         """The harvest run whose records this transaction writes (set by the ingest path)."""
         self._changes: list[_ChangeRow] = []
+        self._rules_checked = False
+        """Whether this transaction found the catalogue placing records by the writer's rules
+        (:func:`catalog.set_rules.refuse_others`, once a transaction)."""
         self._memberships: dict[int, tuple[Sequence[str], int]] = {}
         """Set memberships not written yet: each record's set specs and their datestamp
         (:meth:`_place_many_in_sets`)."""
@@ -1251,6 +1257,9 @@ class CatalogWriter:
             prior.append(row.digest if row is not None and not row.deleted else None)
             keyed.append((row.id if row is not None else None, keys or []))
         record_ids = self._write_records(new_rows, updated)
+        if stored and not self._rules_checked:  # after a write: on SQLite, under its lock
+            refuse_others(self.connection, self.catalog.described_rules)
+            self._rules_checked = True
         fresh = set(record_ids)
         ids = iter(record_ids)
         placed = [(rid if rid is not None else next(ids), item, made, terms, specs)

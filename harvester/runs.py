@@ -85,6 +85,7 @@ from sqlalchemy import Connection, Row, update
 from catalog import Catalog, CatalogWriter
 from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
+from catalog.set_rules import SetRulesChanged
 from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks, resumption
 from harvester.coverage import Coverage, covering
@@ -344,7 +345,7 @@ class HarvestRun:
                 else:
                     status = INTERRUPTED
                     stopped = self._stopped()
-            except HarvestError as error:
+            except (HarvestError, SetRulesChanged) as error:  # the node's rules: no page can help
                 self.errors.append(f"run failed: {error}")
             except (Exception, asyncio.CancelledError) as error:
                 self.errors.append(f"run failed: {type(error).__name__}: {error}")

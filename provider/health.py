@@ -6,6 +6,12 @@
 HTTP 200 when the catalogue answers, 503 with ``"status": "error"`` and the reason in
 ``catalogue.error`` when it does not (within :data:`TIMEOUT` seconds). ``records`` is
 :meth:`catalog.Catalog.approximate_size`, one index lookup, so a monitor may ask often.
+
+A node whose ``[[sets]]`` rules are no longer the catalogue's (another node ran ``koprik db
+sets``) has its harvests and imports refused: ``catalogue.sets`` says so, in the line they fail
+with (:func:`catalog.set_rules.refused`, one read of a one-row table). The node still serves
+what the catalogue holds: HTTP stays 200, so that a load balancer keeps it while ``db sets``
+runs, which no node on the new rules may serve yet.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import asyncio
 
 from aiohttp import web
 
+from catalog import Catalog
+from catalog.set_rules import refused
 from config import koprik_version
 from provider.keys import CATALOG
 
@@ -29,12 +37,18 @@ async def health(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     catalogue: dict[str, object] = {"reachable": True}
     try:
-        catalogue["records"] = await asyncio.wait_for(
-            asyncio.to_thread(catalog.approximate_size), TIMEOUT
-        )
+        catalogue.update(await asyncio.wait_for(asyncio.to_thread(_looked_at, catalog), TIMEOUT))
     except Exception as error:  # any failure to reach the database makes the node unhealthy
         reason = " ".join(str(getattr(error, "orig", None) or error).split())
         catalogue = {"reachable": False, "error": reason or type(error).__name__}
     ok = bool(catalogue["reachable"])
     body = {"status": "ok" if ok else "error", "version": koprik_version(), "catalogue": catalogue}
     return web.json_response(body, status=200 if ok else 503)
+
+
+def _looked_at(catalog: Catalog) -> dict[str, object]:
+    """What ``/health`` says of a catalogue that answers."""
+    said: dict[str, object] = {"records": catalog.approximate_size()}
+    if (line := refused(catalog.engine, catalog.rules)) is not None:
+        said["sets"] = line
+    return said

@@ -54,3 +54,23 @@ async def test_health_is_503_when_the_database_is_gone(
     body = await response.json()
     assert body["status"] == "error" and body["catalogue"]["reachable"] is False
     assert f'database "{name}" does not exist' in body["catalogue"]["error"]
+
+
+async def test_health_says_when_this_node_s_set_rules_are_not_the_catalogue_s(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog
+):
+    """Another node ran ``koprik db sets`` with a rule added: this one, on the old rules,
+    still serves (200) and says its harvests and imports are refused."""
+    from catalog.set_rules import REFUSED, place_again
+    from config import SetRule
+
+    with catalog.writer() as writer:
+        for record in demo_records(12):
+            writer.put(record)
+    client = await aiohttp_client(init_app(settings, catalog))
+    assert "sets" not in (await (await client.get("/health")).json())["catalogue"]
+    place_again(catalog.engine, [*settings.sets, SetRule(spec="by", name="By", rule="material")])
+    response = await client.get("/health")
+    assert response.status == 200
+    assert (await response.json())["catalogue"] == {"reachable": True, "records": 12,
+                                                      "sets": REFUSED}  # fmt: skip

@@ -22,10 +22,10 @@ from sqlalchemy import select
 
 from catalog import Catalog, models
 from catalog.demo import demo_records
-from catalog.set_rules import SetRulesChanged, check, place_again, rename
+from catalog.set_rules import REFUSED, SetRulesChanged, check, place_again, rename
 from catalog.sets import material_type
-from catalog.store import Incoming
-from config import SetRule, Settings
+from catalog.store import Incoming, Outcome
+from config import HarvestSource, SetRule, Settings
 from protocols.oaipmh.dates import format_datestamp
 from tests.oai_checked import checked_oai
 from tests.servers import write_config
@@ -48,6 +48,11 @@ def _stored_an_hour_ago(catalog: Catalog) -> int:
 
 def _with_rules(settings: Settings, rules: list[SetRule]) -> Settings:
     return dataclasses.replace(settings, sets=rules)
+
+
+def _node(catalog: Catalog, rules: list[SetRule]) -> Catalog:
+    """Another node's handle on ``catalog``'s database, placing records by ``rules``."""
+    return Catalog(catalog.engine, rules, settings=_with_rules(catalog.settings, rules))
 
 
 def _headers(root: etree._Element) -> list[tuple[str, str]]:
@@ -135,7 +140,8 @@ def test_a_run_stopped_midway_keeps_its_batches_and_the_next_finishes(
 ) -> None:
     """Each batch commits by itself; the rules are recorded only once every record is placed,
     so that a run stopped by a crash or an interrupt leaves the catalogue refused until a run
-    ends, and that run places only what the first did not."""
+    ends (to a node on the old rules too: its writes would be refused), and that run places
+    only what the first did not."""
     placed = _stored_an_hour_ago(catalog)
     rules = [*settings.sets, BY_MATERIAL]
 
@@ -146,6 +152,13 @@ def test_a_run_stopped_midway_keeps_its_batches_and_the_next_finishes(
         place_again(catalog.engine, rules, batch=10, progress=interrupt)
     with pytest.raises(SetRulesChanged):
         check(catalog.engine, rules)
+    with pytest.raises(SetRulesChanged) as refused:  # its batches are the new rules'
+        check(catalog.engine, settings.sets)
+    assert str(refused.value) == (
+        "`koprik db sets` is placing the catalogue's records in sets by other [[sets]] rules "
+        "(by removed), or stopped before its end: start this node with the current "
+        "koprik.toml once it has ended"
+    )
     looked, moved = place_again(catalog.engine, rules, batch=10)
     done_first = sum(material_type(r) is not None for r in list(demo_records(RECORDS, seed=5))[:10])
     assert (looked, moved) == (RECORDS, placed - done_first)
@@ -312,16 +325,18 @@ def _as_russian(record: Any) -> Any:
     return record
 
 
-def _until_waiting_for_a_lock(engine: Any, waiters: int) -> None:
-    """Return once ``waiters`` sessions of the database wait for a lock (60 s at most)."""
+def _until_waiting_for_a_lock(engine: Any, waiters: int, held_by: int | None = None) -> None:
+    """Return once ``waiters`` sessions of the database wait for a lock (held by the session
+    of backend pid ``held_by``, when given; 60 s at most)."""
     from sqlalchemy import text
 
     deadline = time.monotonic() + 60
+    by = "" if held_by is None else f" AND {held_by} = ANY(pg_blocking_pids(pid))"
     while time.monotonic() < deadline:
         with engine.connect() as connection:
             if connection.execute(text(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()")).scalar() >= waiters:  # fmt: skip
+                "AND datname = current_database()" + by)).scalar() >= waiters:  # fmt: skip
                 return
         time.sleep(0.02)
     with engine.connect() as connection:
@@ -335,12 +350,14 @@ def _until_waiting_for_a_lock(engine: Any, waiters: int) -> None:
 def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
     settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture, aborted: str
 ) -> None:
-    """A harvest's transaction writes the last record of the batch ``koprik db sets`` places,
-    which locks the batch's records in id order up to it and waits; the harvest then writes
-    the first record (its next page): each waits for the other, and PostgreSQL aborts one of
-    them (``aborted``, the one whose deadlock_timeout ends first). That one's transaction is
-    run again once the other has committed: both end, each record in the sets of what was
-    written, and the run is said in one warning line. Before, the aborted one failed."""
+    """A harvest's transaction (a node on the rules ``koprik db sets`` places by) writes the
+    last record of the batch db sets places, which locks the batch's records in id order up to
+    it and waits; the harvest then writes the first record (its next page): each waits for the
+    other, and PostgreSQL aborts one of them (``aborted``, the one whose deadlock_timeout ends
+    first). That one's transaction is run again once the other has committed: both end, each
+    record in the sets of what was written, and the run is said in one warning line. Before,
+    the aborted one failed. A third session holding a record in between makes db sets wait
+    there while the harvest starts."""
     from concurrent.futures import ThreadPoolExecutor
 
     if catalog.engine.dialect.name != "postgresql":
@@ -349,7 +366,9 @@ def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
     placed = _stored_an_hour_ago(catalog)
     first, last = _as_russian(records[0]), _as_russian(records[-1])
     rules = [*settings.sets, BY_MATERIAL]
+    node = _node(catalog, rules)
     runs = 0
+    r = models.records
 
     def harvest(writer: Any) -> None:
         nonlocal runs
@@ -360,15 +379,20 @@ def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
             writer.connection.exec_driver_sql("SET LOCAL deadlock_timeout = '10s'")
         writer.put(last)
         if runs == 1:
-            placing_done = pool.submit(place_again, catalog.engine, rules)
-            _until_waiting_for_a_lock(catalog.engine, 1)
-            done.append(placing_done)
+            pid = writer.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            third.rollback()
+            _until_waiting_for_a_lock(catalog.engine, 1, held_by=pid)
         writer.put(first)
 
-    done: list[Any] = []
-    with ThreadPoolExecutor(1) as pool:
-        catalog.write(harvest)
-        assert done[0].result(timeout=60) == (RECORDS, placed)
+    with ThreadPoolExecutor(1) as pool, catalog.engine.connect() as third:
+        middle = records[RECORDS // 2]["001"].data
+        third.execute(select(r.c.id).where(r.c.local_id == middle).with_for_update()).one()
+        placing = pool.submit(place_again, catalog.engine, rules)
+        _until_waiting_for_a_lock(catalog.engine, 1)
+        node.write(harvest)
+        # run again after the harvest, db sets finds its two records placed by its rules already
+        moved = placed - (2 if aborted == "db sets" else 0)
+        assert placing.result(timeout=60) == (RECORDS, moved)
     assert runs == (2 if aborted == "harvest" else 1)
     retries = [r.getMessage() for r in caplog.records if "running it again" in r.getMessage()]
     assert len(retries) == 1 and retries[0].startswith(
@@ -389,7 +413,8 @@ def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
 def test_a_page_taking_records_in_its_partner_s_order_does_not_deadlock_with_db_sets(
     settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A page of two records, the later one first (its partner's order), written while db sets
+    """A page of two records, the later one first (its partner's order), written (by a node on
+    the rules db sets places by) while db sets
     locks its batch in id order: the page locks them in id order too, so it waits for db
     sets (or db sets for it) and neither is aborted. In its partner's order, the page took
     the last record and waited for the first, which db sets held while it waited for the
@@ -406,11 +431,124 @@ def test_a_page_taking_records_in_its_partner_s_order_does_not_deadlock_with_db_
     with ThreadPoolExecutor(2) as pool, catalog.engine.connect() as third:
         middle = records[RECORDS // 2]["001"].data
         third.execute(select(r.c.id).where(r.c.local_id == middle).with_for_update()).one()
-        placing = pool.submit(place_again, catalog.engine, [*settings.sets, BY_MATERIAL])
+        rules = [*settings.sets, BY_MATERIAL]
+        placing = pool.submit(place_again, catalog.engine, rules)
         _until_waiting_for_a_lock(catalog.engine, 1)
-        writing = pool.submit(catalog.write, lambda writer: writer.put_many(page))
+        writing = pool.submit(_node(catalog, rules).write, lambda writer: writer.put_many(page))
         _until_waiting_for_a_lock(catalog.engine, 2)
         third.rollback()
         assert placing.result(timeout=60) == (RECORDS, placed)
         assert [str(outcome) for outcome in writing.result(timeout=60)] == ["updated"] * 2
     assert "running it again" not in caplog.text
+
+
+def _contents(catalog: Catalog) -> tuple[list[Any], ...]:
+    """What the catalogue holds of its records: their rows, memberships, sets, renditions."""
+    r, rs, s, rn = models.records, models.record_sets, models.sets, models.renditions
+    with catalog.engine.connect() as connection:
+        return tuple(list(connection.execute(select(*table.c).order_by(*table.c)).all())
+                     for table in (r, rs, s, rn))  # fmt: skip
+
+
+def test_a_node_on_other_rules_than_db_sets_writes_nothing_from_its_start(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """Two nodes on one catalogue, one of them restarted with a rule added: it writes nothing
+    until ``koprik db sets`` starts placing by its rules; the other, on the old rules, writes
+    nothing from then on (a record it wrote after the batch that placed it would keep the old
+    rules' sets, silently), and is told to restart with the current koprik.toml. Before, it
+    went on placing the records it wrote by its rules."""
+    records = list(demo_records(RECORDS, seed=5))
+    _stored_an_hour_ago(catalog)
+    rules = [*settings.sets, BY_MATERIAL]
+    new = _node(catalog, rules)
+    with pytest.raises(SetRulesChanged):
+        new.write(lambda writer: writer.put(_as_russian(records[1])))
+    tried: list[int] = []
+
+    def meanwhile(looked: int, moved: int) -> None:
+        if tried:
+            return
+        tried.append(looked)
+        held = _contents(catalog)
+        with pytest.raises(SetRulesChanged) as refused:
+            catalog.write(lambda writer: writer.put(_as_russian(records[2])))
+        assert str(refused.value) == REFUSED
+        assert _contents(catalog) == held
+        assert new.write(lambda writer: writer.put(_as_russian(records[-1]))) == Outcome.UPDATED
+
+    place_again(catalog.engine, rules, batch=10, progress=meanwhile)
+    assert tried == [10]
+    held = _contents(catalog)
+    with pytest.raises(SetRulesChanged):
+        catalog.write(lambda writer: writer.put(_as_russian(records[3])))
+    assert _contents(catalog) == held
+    assert new.write(lambda writer: writer.put(records[3])) == Outcome.UPDATED
+    r = models.records
+    with catalog.engine.connect() as connection:
+        specs = connection.execute(select(r.c.set_specs).where(
+            r.c.local_id.in_([records[3]["001"].data, records[-1]["001"].data]))).scalars()
+        assert all(any(spec.startswith("by:") for spec in row.split()) for row in specs)
+    check(catalog.engine, rules)
+
+
+def test_a_harvest_on_other_rules_than_the_catalogue_s_fails_in_one_line(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """The run of a node left on the old rules after ``koprik db sets`` ends ``failed``, the
+    line in its errors (the dashboard's), and stores none of the partner's records."""
+    from harvester.runs import FAILED
+    from tests.fault_provider import FaultProvider, catalogue_of, harvest_with_errors
+
+    _stored_an_hour_ago(catalog)
+    place_again(catalog.engine, [*settings.sets, BY_MATERIAL])
+    provider = FaultProvider(list(demo_records(5, seed=9)))
+    report, errors = harvest_with_errors(
+        catalog, provider, lambda url: HarvestSource(name="partner", url=url))
+    assert (report.status, errors) == (FAILED, f"run failed: {REFUSED}")
+    assert catalogue_of(catalog, "partner") == {}
+
+
+def test_koprik_import_on_other_rules_than_the_catalogue_s_stops_in_one_line(
+    settings: Settings, catalog: Catalog, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from koprik.cli import main
+
+    _stored_an_hour_ago(catalog)
+    place_again(catalog.engine, [*settings.sets, BY_MATERIAL])
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{settings.database.url}"\n')
+    marc = tmp_path / "records.mrc"
+    marc.write_bytes(b"".join(record.as_marc() for record in demo_records(5, seed=9)))
+    held = _contents(catalog)
+    assert main(["--config", str(config), "import", str(marc)]) == 2
+    assert capsys.readouterr().err.endswith(f"koprik: {REFUSED}\n")
+    assert _contents(catalog) == held
+
+
+def test_a_record_added_on_the_old_rules_as_db_sets_starts_is_placed_by_the_new(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """A transaction of the old rules' node that read them (its first page written) before
+    ``koprik db sets`` started: db sets waits for it to end before its first batch, and places
+    what it added. Not waited for, on PostgreSQL db sets passed the record, uncommitted and
+    unseen, and the record kept the old rules' sets."""
+    import threading
+
+    _stored_an_hour_ago(catalog)
+    fresh = next(r for r in demo_records(10, seed=9) if material_type(r) is not None)
+    fresh["001"].data = "fresh-1"
+    rules = [*settings.sets, BY_MATERIAL]
+    placing = threading.Thread(target=place_again, args=(catalog.engine, rules))
+    with catalog.writer() as writer:
+        writer.put(fresh)
+        placing.start()
+        time.sleep(1)  # db sets waits for this transaction, or places every record meanwhile
+    placing.join(timeout=60)
+    assert not placing.is_alive()
+    r = models.records
+    with catalog.engine.connect() as connection:
+        specs = connection.execute(
+            select(r.c.set_specs).where(r.c.local_id == "fresh-1")).scalar_one()  # fmt: skip
+    assert any(spec.startswith("by:") for spec in specs.split())
+    check(catalog.engine, rules)

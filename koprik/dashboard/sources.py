@@ -77,7 +77,7 @@ async def create_source(request: web.Request) -> web.Response:
     settings, catalog = request.app[SETTINGS], request.app[CATALOG]
     try:
         source = source_from_form(form)
-        check = form.get("check", "on") == "on"
+        check = form.get("check") == "on"  # an unticked box is not sent
         stored, _found = await asyncio.to_thread(
             add_source, settings, catalog, source, check=check
         )
@@ -117,7 +117,7 @@ async def update_source(request: web.Request) -> web.Response:
         changed = source_from_form(form, entry.source)
         changes = {f.name: getattr(changed, f.name) for f in dataclasses.fields(changed)
                    if getattr(changed, f.name) != getattr(entry.source, f.name)}
-        check = form.get("check", "on") == "on"
+        check = form.get("check") == "on"  # an unticked box is not sent
         await asyncio.to_thread(
             edit_source, request.app[SETTINGS], request.app[CATALOG], name, check=check,
             **changes,

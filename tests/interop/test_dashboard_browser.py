@@ -255,3 +255,35 @@ def test_operator_and_cataloger_in_the_browser(
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the record page is {width} px wide on a 390 px phone"
     print(f"\nscreenshots: {SHOTS}")
+
+
+def _signed_in(browser: Any, base: str, target: str) -> Any:
+    """A page of ``target`` for alice, signed in."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/signin?next={target}")
+    page.fill("input[name=name]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main button[type=submit]")
+    playwright.expect(page).to_have_url(f"{base}{target}")
+    return page
+
+
+def test_an_unticked_check_saves_a_source_without_contacting_it(
+    koprik: RunningKoprik, browser: Any
+) -> None:
+    """The box "check the address before saving", unticked, is not sent at all: the form took
+    that for "check" and refused an address that did not answer yet."""
+    base = f"http://127.0.0.1:{koprik.http_port}"
+    page = _signed_in(browser, base, "/sources/new")
+    page.fill("input[name=name]", "later")
+    page.fill("input[name=url]", "http://127.0.0.1:9/oai")
+    page.fill("input[name=prefix]", "marc21")
+    page.uncheck("input[name=check]")
+    page.click("main button[type=submit]")
+    playwright.expect(page).to_have_url(f"{base}/sources/later")
+    page.click("details summary >> text=Edit")
+    page.fill("details input[name=url]", "http://127.0.0.1:9/oai2")
+    page.uncheck("details input[name=check]")
+    page.click("details button[type=submit]")
+    playwright.expect(page).to_have_url(f"{base}/sources/later?message=saved")
+    playwright.expect(page.locator("table.facts")).to_contain_text("http://127.0.0.1:9/oai2")

@@ -304,6 +304,7 @@ def test_the_source_form_names_the_holding_institution(
     page.fill("input[name=prefix]", "marc21")
     page.fill("input[name=institution_code]", "UzSaRC")
     page.uncheck("input[name=check]")
+    page.uncheck("input[name=enabled]")
     page.evaluate("""() => {  // what a hand-made request could send
         const select = document.querySelector("select[name=holdings]");
         select.add(new Option("copies", "copies", true, true));
@@ -312,14 +313,16 @@ def test_the_source_form_names_the_holding_institution(
     expect(page.locator(".error")).to_have_text(
         "holdings: expected one of source, named, got 'copies'")
     expect(page.locator("input[name=institution_code]")).to_have_value("UzSaRC")
+    for box in ("check", "enabled"):  # a box unticked stays so when the form comes back
+        expect(page.locator(f"input[name={box}]")).not_to_be_checked()
 
     page.select_option("select[name=holdings]", "named")
-    page.uncheck("input[name=check]")
     page.click("main button[type=submit]")
     expect(page).to_have_url(f"{base}/sources/centre")
     expect(page.locator("table.facts")).to_contain_text(
         "UzSaRC, or the library each record names for a copy")
     assert _source_row(koprik, "centre") == ("UzSaRC", "named")
+    expect(page.locator("table.facts tr:has(th:text-is('enabled')) td")).to_have_text("no")
 
     page.click("details summary >> text=Edit")
     expect(page.locator("details select[name=holdings]")).to_have_value("named")

@@ -352,7 +352,7 @@ def add_source(
     elif not source.prefix and source.protocol == OAI_PMH:
         raise SourceError("without the check, give the metadataPrefix")
     with catalog.engine.begin() as connection:
-        connection.execute(insert(harvest_sources).values(_to_row(source)))
+        connection.execute(insert(harvest_sources).values(_stored_row(source)))
     return source, found
 
 
@@ -380,7 +380,8 @@ def edit_source(
         raise SourceError("without the check, give the metadataPrefix")  # as add says
     with catalog.engine.begin() as connection:
         connection.execute(
-            update(harvest_sources).where(harvest_sources.c.name == name).values(_to_row(source))
+            update(harvest_sources).where(harvest_sources.c.name == name)
+            .values(_stored_row(source))
         )
     return source
 
@@ -466,6 +467,17 @@ def _to_row(source: HarvestSource) -> dict[str, object]:
     fields = dataclasses.asdict(source)
     fields["sets"] = " ".join(source.sets)
     return {column.name: fields[column.name] for column in harvest_sources.columns}
+
+
+def _stored_row(source: HarvestSource) -> dict[str, object]:
+    """:func:`_to_row`, once each text fits its column: PostgreSQL refuses a longer one (the
+    API answered 500) where SQLite stores it whole."""
+    row = _to_row(source)
+    for name, value in row.items():
+        limit = getattr(harvest_sources.c[name].type, "length", None)
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            raise SourceError(f"{name}: at most {limit} characters, got {len(value)}", name)
+    return row
 
 
 def _from_row(row: object) -> HarvestSource:

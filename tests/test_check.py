@@ -259,6 +259,57 @@ def test_embedded_textual_holdings_are_judged_by_their_definition() -> None:
         ("866", "$a", "subfield-not-repeatable"), ("866", "$b", "subfield-undefined")]
 
 
+def embedded_holdings() -> list[Field]:
+    """A serial's holdings as a bibliographic record may embed them (MARC 21 Holdings): coded
+    values, notes, a location, captions linked by $8 to their enumeration, and items."""
+    return [
+        datafield("841", " ", " ", "a", "y  0", "b", "0312014p    8   4001aaeng0000000", "e", "4"),
+        datafield("842", " ", " ", "a", "Microfilm"),
+        datafield("843", " ", " ", "3", "v. 1-3", "a", "Microfilm.", "b", "Toshkent :",
+                  "c", "UzNL,", "d", "2003.", "e", "3 reels ; 35 mm.", "7", "s2003    uzmr"),
+        datafield("844", " ", " ", "a", "Fond 12"),
+        datafield("845", " ", " ", "a", "Copying allowed for study.", "5", "UzNL"),
+        datafield("852", " ", " ", "8", "1", "a", "UzSaRL"),
+        datafield("853", "2", "0", "8", "1", "a", "v.", "b", "no.", "u", "12", "v", "r",
+                  "i", "(year)", "j", "(month)", "w", "m"),
+        datafield("854", "0", "3", "8", "2", "a", "v.", "o", "atlas"),
+        datafield("855", " ", " ", "8", "3", "a", "v.", "o", "index"),
+        datafield("863", "4", "1", "8", "1.1", "a", "1", "b", "1-12", "i", "2001",
+                  "z", "Some missing.", "x", "Bound."),
+        datafield("864", "3", "0", "8", "2.1", "a", "1-3"),
+        datafield("865", "5", "3", "8", "3.1", "a", "1-5", "v", "2005", "p", "39001"),
+        datafield("876", " ", " ", "8", "1.1", "a", "551", "p", "39002", "p", "39003",
+                  "j", "available", "t", "1"),
+        datafield("877", " ", " ", "8", "2.1", "p", "39004"),
+        datafield("878", " ", " ", "8", "3.1", "p", "39005", "z", "In the reading room."),
+    ]
+
+
+def test_embedded_holdings_fields_are_judged_by_their_definitions() -> None:
+    """841-845, 853-855, 863-865 and 876-878 were undefined tags: each is now defined as
+    MARC 21 Holdings defines it, and a wrong indicator, subfield or repetition is still
+    found; 855 and 865 (indexes) allow fewer indicator values than 853-854 and 863-864."""
+    assert rules_of(rda_book(*embedded_holdings())) == []
+    odd = [
+        datafield("841", " ", " ", "a", "y  0", "c", "x"),
+        datafield("841", " ", " ", "a", "y  0"),
+        datafield("853", "4", " ", "8", "1", "a", "v.", "w", "m", "w", "q"),
+        datafield("855", "2", "0", "8", "2", "a", "v."),
+        datafield("863", "4", "1", "8", "1.1", "8", "1.2", "a", "1"),
+        datafield("865", "3", "0", "8", "2.1", "a", "1"),
+        datafield("876", "1", " ", "p", "39002", "t", "1", "t", "2"),
+    ]
+    assert rules_of(rda_book(*odd)) == [
+        ("841", "$c", "subfield-undefined"), ("841", None, "field-not-repeatable"),
+        ("853", "ind1", "indicator"), ("853", "ind2", "indicator"),
+        ("853", "$w", "subfield-not-repeatable"),
+        ("855", "ind1", "indicator"), ("855", "ind2", "indicator"),
+        ("863", "$8", "subfield-not-repeatable"),
+        ("865", "ind1", "indicator"), ("865", "ind2", "indicator"),
+        ("876", "ind1", "indicator"), ("876", "$t", "subfield-not-repeatable"),
+    ]
+
+
 def test_tag_order_is_by_hundreds_and_control_fields_first() -> None:
     def order(*tags: str) -> list[str]:
         record = Record(leader="00000nam a2200000 i 4500")

@@ -264,6 +264,30 @@ async def test_the_api_refuses_a_nul_on_either_engine(
     assert await (await client.get("/api/sources", headers=headers)).json() == []
 
 
+async def test_a_text_longer_than_its_column_is_refused_on_either_engine(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    """PostgreSQL refuses a text longer than its column (institution_code holds 100
+    characters, url 1000): the API answered 500 there, and SQLite stored it whole."""
+    client = await make_client(aiohttp_client, settings)  # noqa: F811
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    base = {"name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False}
+    for key, text, limit in (("institution_code", "U" * 101, 100),
+                             ("url", "http://127.0.0.1:9/" + "o" * 982, 1000)):
+        refused = await client.post("/api/sources", headers=headers, json={**base, key: text})
+        assert refused.status == 400, key
+        assert (await refused.json())["error"] == (
+            f"{key}: at most {limit} characters, got {limit + 1}")
+    assert await (await client.get("/api/sources", headers=headers)).json() == []
+    created = await client.post("/api/sources", headers=headers,
+                                json={**base, "institution_code": "U" * 100})
+    assert created.status == 201, await created.text()
+    patched = await client.patch("/api/sources/p", headers=headers,
+                                 json={"institution_code": "U" * 101, "check": False})
+    assert patched.status == 400
+    assert (await patched.json())["error"] == "institution_code: at most 100 characters, got 101"
+
+
 async def test_the_api_answers_a_wrong_request_in_one_line(client: Any) -> None:  # noqa: F811
     """A source's name in a PATCH was a 500 (edit_source got ``name`` twice), a POST without
     a required field a 400 with Python's own words (``HarvestSource.__init__() missing 1

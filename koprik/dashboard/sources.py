@@ -15,6 +15,7 @@ from urllib.parse import quote_plus
 from aiohttp import web
 
 from config import HarvestSource
+from config.settings import HOLDINGS
 from harvester.sources import (
     FROM_DATABASE,
     PROTOCOLS,
@@ -31,7 +32,8 @@ from koprik.dashboard.keys import HARVESTS
 from koprik.dashboard.render import render
 from provider.keys import CATALOG, SETTINGS
 
-TEXT_FIELDS = ("url", "prefix", "query", "charset", "crosswalk", "every", "cron")
+TEXT_FIELDS = ("url", "prefix", "query", "charset", "crosswalk", "every", "cron",
+               "institution_code")
 NUMBER_FIELDS = {"delay": float, "timeout": float, "retries": int}
 
 
@@ -50,6 +52,8 @@ def source_from_form(form: Mapping[str, Any], base: HarvestSource | None = None)
             except ValueError:
                 raise SourceError(f"{name} {text!r}: expected a number") from None
     values["enabled"] = form.get("enabled") == "on"
+    if "holdings" in form:  # a form of before the field keeps what the source says
+        values["holdings"] = str(form["holdings"]).strip()
     if base is None:
         return HarvestSource(name=str(form.get("name", "")).strip(),
                              protocol=str(form.get("protocol", PROTOCOLS[0])), **values)
@@ -68,7 +72,7 @@ async def list_sources(request: web.Request) -> web.Response:
 @operator_only
 async def new_source(request: web.Request) -> web.Response:
     return await render(request, "source_form.html", source=None, protocols=PROTOCOLS,
-                        editable=True)
+                        holdings=HOLDINGS, editable=True)
 
 
 @operator_only
@@ -77,13 +81,14 @@ async def create_source(request: web.Request) -> web.Response:
     settings, catalog = request.app[SETTINGS], request.app[CATALOG]
     try:
         source = source_from_form(form)
-        check = form.get("check", "on") == "on"
+        check = form.get("check") == "on"  # an unticked box is not sent
         stored, _found = await asyncio.to_thread(
             add_source, settings, catalog, source, check=check
         )
     except SourceError as error:
         return await render(request, "source_form.html", status=400, source=None, form=form,
-                            protocols=PROTOCOLS, error=str(error), editable=True)
+                            protocols=PROTOCOLS, holdings=HOLDINGS, error=str(error),
+                            editable=True)
     raise web.HTTPSeeOther(f"/sources/{stored.name}")
 
 
@@ -105,6 +110,7 @@ async def show_source(request: web.Request) -> web.Response:
     view = next(v for v in views if v.entry.source.name == entry.source.name)
     return await render(request, "source.html", view=view, runs=runs,
                         editable=entry.origin == FROM_DATABASE, protocols=PROTOCOLS,
+                        holdings=HOLDINGS,
                         message=request.query.get("message"))
 
 
@@ -117,7 +123,7 @@ async def update_source(request: web.Request) -> web.Response:
         changed = source_from_form(form, entry.source)
         changes = {f.name: getattr(changed, f.name) for f in dataclasses.fields(changed)
                    if getattr(changed, f.name) != getattr(entry.source, f.name)}
-        check = form.get("check", "on") == "on"
+        check = form.get("check") == "on"  # an unticked box is not sent
         await asyncio.to_thread(
             edit_source, request.app[SETTINGS], request.app[CATALOG], name, check=check,
             **changes,

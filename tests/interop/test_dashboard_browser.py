@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pymarc import MARCReader
 from sqlalchemy import create_engine, func, select
 
+from catalog.harvest_state import harvest_sources
 from catalog.models import records
 from crosswalks.uzbek import cyrillic_to_latin
 from tests.conftest import DATA, ROOT
@@ -255,3 +256,90 @@ def test_operator_and_cataloger_in_the_browser(
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the record page is {width} px wide on a 390 px phone"
     print(f"\nscreenshots: {SHOTS}")
+
+
+def _signed_in(browser: Any, base: str, target: str) -> Any:
+    """A page of ``target`` for alice, signed in."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/signin?next={target}")
+    page.fill("input[name=name]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main button[type=submit]")
+    playwright.expect(page).to_have_url(f"{base}{target}")
+    return page
+
+
+def test_an_unticked_check_saves_a_source_without_contacting_it(
+    koprik: RunningKoprik, browser: Any
+) -> None:
+    """The box "check the address before saving", unticked, is not sent at all: the form took
+    that for "check" and refused an address that did not answer yet."""
+    base = f"http://127.0.0.1:{koprik.http_port}"
+    page = _signed_in(browser, base, "/sources/new")
+    page.fill("input[name=name]", "later")
+    page.fill("input[name=url]", "http://127.0.0.1:9/oai")
+    page.fill("input[name=prefix]", "marc21")
+    page.uncheck("input[name=check]")
+    page.click("main button[type=submit]")
+    playwright.expect(page).to_have_url(f"{base}/sources/later")
+    page.click("details summary >> text=Edit")
+    page.fill("details input[name=url]", "http://127.0.0.1:9/oai2")
+    page.uncheck("details input[name=check]")
+    page.click("details button[type=submit]")
+    playwright.expect(page).to_have_url(f"{base}/sources/later?message=saved")
+    playwright.expect(page.locator("table.facts")).to_contain_text("http://127.0.0.1:9/oai2")
+
+
+def test_the_source_form_names_the_holding_institution(
+    koprik: RunningKoprik, browser: Any
+) -> None:
+    """The form offers what ``koprik sources add --institution-code --holdings`` and the API
+    take; a holdings value none of the choices is refused in the API's one line."""
+    base = f"http://127.0.0.1:{koprik.http_port}"
+    expect = playwright.expect
+    page = _signed_in(browser, base, "/sources/new")
+    expect(page.locator("select[name=holdings]")).to_have_value("source")
+    page.fill("input[name=name]", "centre")
+    page.fill("input[name=url]", "http://127.0.0.1:9/oai")
+    page.fill("input[name=prefix]", "marc21")
+    page.fill("input[name=institution_code]", "UzSaRC")
+    page.uncheck("input[name=check]")
+    page.uncheck("input[name=enabled]")
+    page.evaluate("""() => {  // what a hand-made request could send
+        const select = document.querySelector("select[name=holdings]");
+        select.add(new Option("copies", "copies", true, true));
+    }""")
+    page.click("main button[type=submit]")
+    expect(page.locator(".error")).to_have_text(
+        "holdings: expected one of source, named, got 'copies'")
+    expect(page.locator("input[name=institution_code]")).to_have_value("UzSaRC")
+    for box in ("check", "enabled"):  # a box unticked stays so when the form comes back
+        expect(page.locator(f"input[name={box}]")).not_to_be_checked()
+
+    page.select_option("select[name=holdings]", "named")
+    page.click("main button[type=submit]")
+    expect(page).to_have_url(f"{base}/sources/centre")
+    expect(page.locator("table.facts")).to_contain_text(
+        "UzSaRC, or the library each record names for a copy")
+    assert _source_row(koprik, "centre") == ("UzSaRC", "named")
+    expect(page.locator("table.facts tr:has(th:text-is('enabled')) td")).to_have_text("no")
+
+    page.click("details summary >> text=Edit")
+    expect(page.locator("details select[name=holdings]")).to_have_value("named")
+    page.fill("details input[name=institution_code]", "UzBuRL")
+    page.select_option("details select[name=holdings]", "source")
+    page.uncheck("details input[name=check]")
+    page.click("details button[type=submit]")
+    expect(page).to_have_url(f"{base}/sources/centre?message=saved")
+    assert _source_row(koprik, "centre") == ("UzBuRL", "source")
+
+
+def _source_row(running: RunningKoprik, name: str) -> tuple[str, str]:
+    """(institution_code, holdings) of the source ``name`` as stored."""
+    engine = create_engine(_database(running))
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(harvest_sources.c.institution_code, harvest_sources.c.holdings)
+            .where(harvest_sources.c.name == name)).one()
+    engine.dispose()
+    return row.institution_code, row.holdings

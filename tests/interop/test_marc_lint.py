@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crosswalks.check import check_record
-from tests.test_check import SEEDED, datafield, rda_book
+from tests.test_check import SEEDED, datafield, embedded_holdings, rda_book
 
 pytestmark = [
     pytest.mark.interop,
@@ -70,3 +70,17 @@ def test_neither_finds_fault_with_embedded_textual_holdings(tmp_path: Path) -> N
             for tag in ("866", "867", "868")]
     record = rda_book(datafield("852", " ", " ", "8", "1", "a", "UzSaRL"), *held)
     assert lint([record], tmp_path) == {} and check_record(record) == []
+
+
+
+def test_neither_finds_fault_with_embedded_holdings_fields(tmp_path: Path) -> None:
+    """MARC::Lint lists 841-845, 853-855, 863-865 and 876-878 by name only and never checks
+    them (it loads no entry without rules, so not even a second 841, which is not
+    repeatable); Koprik judges them by the MARC 21 Holdings definitions. Neither finds fault
+    with valid ones; only Koprik finds the second 841."""
+    held = embedded_holdings()
+    records = [rda_book(*held), rda_book(held[0], *held)]
+    theirs = lint(records, tmp_path)
+    assert theirs == {} and check_record(records[0]) == []
+    assert [(p.tag, p.rule) for p in check_record(records[1])] == [
+        ("841", "field-not-repeatable")]

@@ -107,7 +107,13 @@ def uninterrupted() -> Iterator[None]:
         for signum, handler in before.items():
             signal.signal(signum, handler)
         for signum in held:
-            signal.raise_signal(signum)  # (handled before it returns)
+            handler = before[signum]
+            if callable(handler):
+                # called, not the signal raised again: a loop's handler (asyncio's) was told
+                # already, through its wake-up file descriptor, and would count it twice
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)  # its default: the process ends
 
     def hold(signum: int, _frame: FrameType | None) -> None:
         held.append(signum)

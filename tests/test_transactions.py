@@ -6,6 +6,7 @@ process's own, sent with os.kill)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -104,6 +105,25 @@ def test_a_second_signal_ends_the_section_at_once() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         done.append("after the second")
     assert done == ["after the first"] and seen == [signal.SIGTERM]
+
+
+def test_a_signal_an_event_loop_handles_reaches_it_once() -> None:
+    """As a write in koprik serve's main thread would see it: its loop is told once, as
+    without the section (twice, and serve would take it as a second signal: stop at once)."""
+    seen: list[int] = []
+
+    async def section_in_the_loop() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, seen.append, signal.SIGTERM)
+        try:
+            with transactions.uninterrupted():
+                os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(0.2)  # the loop reads its wake-up pipe
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    asyncio.run(section_in_the_loop())
+    assert seen == [signal.SIGTERM]
 
 
 def test_a_signal_at_a_commit_is_raised_once_the_commit_is_followed_through(

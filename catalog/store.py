@@ -769,7 +769,7 @@ class Catalog:
             yield writer
             writer.stamp_at_commit()
             writer.write_changes()
-            section.enter_context(uninterrupted())  # the COMMIT as this block ends, and on
+            section.enter_context(uninterrupted())  # the COMMIT, as this block ends, and after
 
     def _after_commit(self, writer: CatalogWriter) -> None:
         """What follows the commit of ``writer``'s transaction: its sets are known, its callers

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -63,7 +63,7 @@ from catalog.search_index import (
 )
 from catalog.set_rules import adopt, described, refuse_others
 from catalog.sets import set_name, set_specs
-from catalog.transactions import retried
+from catalog.transactions import retried, uninterrupted
 from catalog.workers import WorkerPool
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
@@ -728,8 +728,11 @@ class Catalog:
         ``work`` must be repeatable: what it changes outside the transaction waits for the
         commit (:meth:`CatalogWriter.after_commit`).
         """
-        writer, result = retried(lambda: self._committed(work, origin), f"{origin} transaction")
-        self._after_commit(writer)
+        section, writer, result = retried(
+            lambda: self._committed(work, origin), f"{origin} transaction"
+        )
+        with section:
+            self._after_commit(writer)
         return result
 
     @contextmanager
@@ -741,27 +744,35 @@ class Catalog:
         ``copy``, ...); a harvested record's change is always ``harvest``, a union record's
         ``union``.
         """
-        with self._transaction(origin) as writer:
-            yield writer
-        self._after_commit(writer)
+        with ExitStack() as section:
+            with self._transaction(origin, section) as writer:
+                yield writer
+            self._after_commit(writer)
 
     def _committed(
         self, work: Callable[[CatalogWriter], T], origin: str
-    ) -> tuple[CatalogWriter, T]:
-        """``work(writer)`` in one write transaction, committed; the writer and its result."""
-        with self._transaction(origin) as writer:
-            result = work(writer)
-        return writer, result
+    ) -> tuple[ExitStack, CatalogWriter, T]:
+        """``work(writer)`` in one write transaction, committed; the section its COMMIT began
+        in (:meth:`_transaction`), to be left once what follows the commit is done, the writer
+        and its result. A transaction that fails leaves the section at once."""
+        with ExitStack() as section:
+            with self._transaction(origin, section) as writer:
+                result = work(writer)
+            return section.pop_all(), writer, result
 
     @contextmanager
-    def _transaction(self, origin: str) -> Iterator[CatalogWriter]:
+    def _transaction(self, origin: str, section: ExitStack) -> Iterator[CatalogWriter]:
         """A writer on a transaction of its own, which its records are stamped in and which
-        commits when the block ends without an exception (:meth:`writer`)."""
+        commits when the block ends without an exception (:meth:`writer`). The COMMIT begins
+        an :func:`~catalog.transactions.uninterrupted` ``section``: a ^C or SIGTERM does not
+        come between it and what follows it (:meth:`_after_commit`), such as the counts of a
+        run told what the transaction kept."""
         with self.engine.begin() as connection:
             writer = CatalogWriter(self, connection, origin)
             yield writer
             writer.stamp_at_commit()
             writer.write_changes()
+            section.enter_context(uninterrupted())  # the COMMIT, as this block ends, and after
 
     def _after_commit(self, writer: CatalogWriter) -> None:
         """What follows the commit of ``writer``'s transaction: its sets are known, its callers

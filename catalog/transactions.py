@@ -12,14 +12,21 @@ the error is raised as any other (the command's one line).
 A unit of work must be repeatable: it begins its own transaction, reads what it needs there, and
 keeps whatever else it changes (counts, lists, files) for after the commit. A SQLite catalogue
 has one writer at a time (the others wait for its lock): it is never aborted this way.
+
+A COMMIT and that bookkeeping are one step to a ^C or SIGTERM (:func:`uninterrupted`): a stop
+signal between them made ``koprik import`` say it kept nothing of a batch it had stored.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -34,6 +41,8 @@ RETRIES = 5
 BACKOFF = 0.05
 """Seconds waited before the first retry, doubled before each next one, each wait drawn between
 half and one and a half times that (two nodes aborted together do not meet again)."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""The signals :func:`uninterrupted` holds."""
 TRANSIENT = frozenset({"40P01", "40001"})
 """The SQLSTATEs of a transaction aborted so that another could go on: deadlock detected,
 serialization failure."""
@@ -71,3 +80,50 @@ def transaction(engine: Engine, work: Callable[[Connection], T], what: str) -> T
             return work(connection)
 
     return retried(once, what)
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """A short section of the main thread that SIGINT and SIGTERM do not cut in two: the
+    first one that arrives is held, and handled as it would have been (a ^C raised as
+    KeyboardInterrupt, a handler's flag set, a SIGTERM not handled ending the process) as the
+    section ends, however it ends. A second one within it ends the holding at once (the
+    operator insists), both handled then. Elsewhere a no-op: Python handles signals in the
+    main thread only, and raises nothing in another.
+
+    For a COMMIT and what follows it (:meth:`catalog.Catalog.write`): counts kept in memory,
+    rejects written, the records moved to the second their COMMIT ended in (UPDATEs of a
+    batch's ids, which wait only behind another writer's lock on them). Nothing that waits on
+    the network or a person goes inside: the stop would wait for it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {signum: handler for signum in STOP_SIGNALS
+              if (handler := signal.getsignal(signum)) is not None}  # (None: not Python's)
+    held: list[int] = []
+
+    def handle_held() -> None:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        for signum in held:
+            handler = before[signum]
+            if callable(handler):
+                # called, not the signal raised again: a loop's handler (asyncio's) was told
+                # already, through its wake-up file descriptor, and would count it twice
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)  # its default: the process ends
+
+    def hold(signum: int, _frame: FrameType | None) -> None:
+        held.append(signum)
+        if len(held) == 2:
+            handle_held()
+
+    for signum in before:
+        signal.signal(signum, hold)
+    try:
+        yield
+    finally:
+        if len(held) < 2:  # (two: handled already)
+            handle_held()

@@ -1,17 +1,27 @@
 """catalog.transactions: a unit of work the database aborts as a deadlock or a serialization
 failure is run again, a bounded number of times; any other error is raised at once. The errors
-are the database's own: PostgreSQL raising the SQLSTATE asked for, SQLite failing a statement."""
+are the database's own: PostgreSQL raising the SQLSTATE asked for, SQLite failing a statement.
+A stop signal does not come between a COMMIT and what follows it (the signals are this
+process's own, sent with os.kill)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import DBAPIError
 
-from catalog import Catalog, transactions
+from catalog import Catalog, CatalogWriter, Outcome, transactions
+from tests.books import book
 
 
 def _failing(sqlstate: str) -> tuple[list[int], Callable[[Connection], None]]:
@@ -57,3 +67,84 @@ def test_another_error_is_raised_at_once(
     with pytest.raises(DBAPIError):
         transactions.transaction(catalog.engine, work, "the test's work")
     assert tries == [1] and "running it again" not in caplog.text
+
+
+@contextmanager
+def _handling(signum: int, handler: Any) -> Iterator[None]:
+    before = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signum, before)
+
+
+def test_a_ctrl_c_within_an_uninterrupted_section_is_raised_as_it_ends() -> None:
+    done = []
+    with _handling(signal.SIGINT, signal.default_int_handler):
+        with pytest.raises(KeyboardInterrupt), transactions.uninterrupted():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("the rest of the section")
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert done == ["the rest of the section"]
+
+
+def test_a_second_signal_ends_the_section_at_once() -> None:
+    seen: list[int] = []
+
+    def noted(signum: int, _frame: FrameType | None) -> None:  # as a harvest's handler
+        seen.append(signum)
+
+    done = []
+    with (
+        _handling(signal.SIGINT, signal.default_int_handler), _handling(signal.SIGTERM, noted),
+        pytest.raises(KeyboardInterrupt), transactions.uninterrupted(),
+    ):
+        os.kill(os.getpid(), signal.SIGTERM)
+        done.append("after the first")
+        assert seen == []
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("after the second")
+    assert done == ["after the first"] and seen == [signal.SIGTERM]
+
+
+def test_a_signal_an_event_loop_handles_reaches_it_once() -> None:
+    """As a write in koprik serve's main thread would see it: its loop is told once, as
+    without the section (twice, and serve would take it as a second signal: stop at once)."""
+    seen: list[int] = []
+
+    async def section_in_the_loop() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, seen.append, signal.SIGTERM)
+        try:
+            with transactions.uninterrupted():
+                os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(0.2)  # the loop reads its wake-up pipe
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    asyncio.run(section_in_the_loop())
+    assert seen == [signal.SIGTERM]
+
+
+def test_a_signal_at_a_commit_is_raised_once_the_commit_is_followed_through(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ^C as the COMMIT of Catalog.write returns: raised once what follows the commit (a
+    count kept in memory, CatalogWriter.after_commit) is done, on each engine."""
+    committed = DefaultDialect.do_commit
+    counted: list[Outcome] = []
+
+    def commit(dialect: DefaultDialect, connection: Any) -> None:
+        committed(dialect, connection)
+        monkeypatch.setattr(DefaultDialect, "do_commit", committed)  # the first one only
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def work(writer: CatalogWriter) -> None:
+        outcome = writer.put(book("1", "Kimyo"))
+        writer.after_commit(lambda: counted.append(outcome))
+
+    monkeypatch.setattr(DefaultDialect, "do_commit", commit)
+    with _handling(signal.SIGINT, signal.default_int_handler), pytest.raises(KeyboardInterrupt):
+        catalog.write(work)
+    assert counted == [Outcome.ADDED]
+    assert catalog.get_entry("1") is not None

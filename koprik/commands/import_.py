@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import itertools
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from catalog import Catalog, RecordError
+from catalog import Catalog, CatalogWriter, RecordError
 from catalog.dedup import run_dedup
 from catalog.store import Batch, Outcome
 from config import load_settings
@@ -115,12 +113,8 @@ def run(args: argparse.Namespace) -> int:
                 if fmt == "unimarc" and given is None:
                     print(f"import: {path}: {unimarc_sniff.detected('--format unimarc')}",
                           file=sys.stderr)
-                with contextlib.closing(import_file(
-                    catalog, path, fmt, rejects, settings.limits.max_record_bytes,
-                    charset, report, repair=args.repair, source=args.source,
-                )) as written:  # fmt: skip
-                    for batch in written:
-                        counts += batch
+                import_file(catalog, path, fmt, rejects, settings.limits.max_record_bytes,
+                            counts, charset, report, repair=args.repair, source=args.source)
             deduplicated = run_dedup(catalog)
         except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
             # what was stored stays (a transaction a batch), and its deduplication queued;
@@ -161,19 +155,20 @@ def import_file(
     fmt: str,
     rejects: TextIO,
     max_record_bytes: int,
+    counts: Counter[str],
     charset: str | None = None,
     report: TextIO | None = None,
     *,
     repair: bool = False,
     source: str | None = None,
-) -> Iterator[Counter[str]]:
-    """Import one file in format ``fmt`` (:func:`_format_of`), yielding what became of each
-    batch once it is stored, so that a run interrupted can say what it kept; rejected records
-    are described on ``rejects``, charset decisions other than UTF-8, repairs and warnings on
-    ``report`` (counted as ``charset NAME``, ``repaired`` and ``warnings``). With ``repair``, a
-    damaged ISO 2709 record is repaired (:func:`crosswalks.repair.repair_item`) rather than
-    rejected when it can be. The records belong to file source ``source`` (None: the
-    repository's own).
+) -> None:
+    """Import one file in format ``fmt`` (:func:`_format_of`), adding what became of each
+    batch's records to ``counts`` as it commits (:func:`_write`), so that a run interrupted
+    can say all it kept; rejected records are described on ``rejects``, charset decisions
+    other than UTF-8, repairs and warnings on ``report`` (counted as ``charset NAME``,
+    ``repaired`` and ``warnings``). With ``repair``, a damaged ISO 2709 record is repaired
+    (:func:`crosswalks.repair.repair_item`) rather than rejected when it can be. The records
+    belong to file source ``source`` (None: the repository's own).
     """
     spec = ReadSpec(path, fmt, charset, max_record_bytes, repair, source, BATCH)
     # Each batch is read (in a process of its own for a large file), then validated and
@@ -189,11 +184,9 @@ def import_file(
             )
             if pending is not None:
                 read, ready = pending
-                written = _write(catalog, path, read, ready, rejects, report)
-                if fmt == "unimarc":
-                    written["unimarc"] = sum(written[k] for k in ("added", "updated", "unchanged"))
+                _write(catalog, path, read, ready, rejects, report, counts,
+                       unimarc=fmt == "unimarc")  # fmt: skip
                 progress.advance(len(read))
-                yield written
             if batch is None or prepared is None:  # (the second: for the type checker)
                 break
             pending = (batch, prepared)
@@ -206,19 +199,35 @@ def _write(
     prepared: Batch,
     rejects: TextIO,
     report: TextIO | None,
-) -> Counter[str]:
-    """Report and store one batch, in one transaction; count what became of each record."""
-    counts: Counter[str] = Counter()
+    counts: Counter[str],
+    *,
+    unimarc: bool,
+) -> None:
+    """Report and store one batch, in one transaction. What became of each record (and, when
+    ``unimarc``, how many were converted) is added to ``counts``, and the rejects written, in
+    the step the transaction commits in (:meth:`catalog.Catalog.write`): a ^C then is raised
+    after them, so the line saying what an interrupted import kept counts the batch."""
+    reported: Counter[str] = Counter()
     readable = iter(range(len(prepared.items)))
     for item, ready in batch:
         problems = prepared.problems(next(readable)) if ready is not None else []
-        _report(report, path, item, problems, counts)
-    stored = _stored(batch, catalog.write(lambda writer: writer.put_prepared(prepared), "import"))
-    for (item, _), (outcome, reason) in zip(batch, stored, strict=True):
-        counts[outcome] += 1
-        if reason is not None:
-            _write_reject(rejects, path, item, reason)
-    return counts
+        _report(report, path, item, problems, reported)
+
+    def store(writer: CatalogWriter) -> None:
+        stored = _stored(batch, writer.put_prepared(prepared))
+
+        def kept() -> None:
+            written = reported + Counter(outcome for outcome, _ in stored)
+            if unimarc:
+                written["unimarc"] = sum(written[k] for k in ("added", "updated", "unchanged"))
+            counts.update(written)
+            for (item, _), (_, reason) in zip(batch, stored, strict=True):
+                if reason is not None:
+                    _write_reject(rejects, path, item, reason)
+
+        writer.after_commit(kept)
+
+    catalog.write(store, "import")
 
 
 def _report(

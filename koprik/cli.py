@@ -19,6 +19,7 @@ import koprik.commands
 from config import ConfigError, koprik_version
 from config.runtime import start_fork_server, tune_collector
 from koprik.errors import UserError
+from koprik.logs import PLAIN, not_a_stop
 from koprik.stopping import interrupted, take_stop_signals
 
 STARTING_WORKERS = frozenset({"demo", "harvest", "import"})
@@ -106,10 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         start_fork_server()
     parser = build_parser(only=command)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), format=PLAIN)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(not_a_stop)
     try:
         return int(args.handler(args) or 0)
     except (UserError, ConfigError, *_loaded_errors()) as error:

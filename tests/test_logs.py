@@ -42,6 +42,24 @@ def test_lines_go_to_the_file_at_the_level_asked(tmp_path: Path, form: str):
         assert lines[0].endswith("WARNING koprik.test: written")
 
 
+@pytest.mark.parametrize("form", ["plain", "json"])
+def test_a_stop_a_library_logs_on_its_way_out_is_not_written(tmp_path: Path, form: str):
+    """SQLAlchemy's pool logs a ^C that lands as it closes a connection ("Exception closing
+    connection", with its traceback) and raises it again: the command says the stop in one
+    line, the traceback was written before it. Other exceptions are written as before."""
+    path = tmp_path / "koprik.log"
+    configure_logging(LogSettings(file=str(path), level="warning", format=form))
+    pool = logging.getLogger("sqlalchemy.pool.impl.QueuePool")
+    for error in (KeyboardInterrupt(), ValueError("bad")):
+        try:
+            raise error
+        except BaseException:
+            pool.error("Exception closing connection", exc_info=True)
+    written = path.read_text()
+    assert "KeyboardInterrupt" not in written
+    assert written.count("Exception closing connection") == 1 and "ValueError" in written
+
+
 def test_a_log_file_that_cannot_be_opened_is_named(tmp_path: Path):
     path = tmp_path / "no-such-folder" / "koprik.log"
     with pytest.raises(UserError, match=f"log.file: cannot open {path} for appending"):

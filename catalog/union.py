@@ -144,7 +144,7 @@ def _linked(made: Sequence[Holding]) -> list[Field]:
     """The fields of ``made``: each 852 that has holdings fields numbered in its $8 (1, 2...)
     and its 853-868 given that number as the link number of their $8, the first subfield of
     each; an 863-865 its sequence number after it, 1, 2... for each tag in the order of the
-    member's (:func:`_belonging`). MARC 21 Holdings links an 852 to its 853-868 only by the
+    member's $8 (:func:`_belonging`). MARC 21 Holdings links an 852 to its 853-868 only by the
     record they share (a bibliographic record embeds one such cluster, the others go in
     holdings records); a union record holds many, so the 852's $8 (its sequence number) and
     theirs carry the same number: the one an 853 names its 863 by (854 its 864, 855 its

@@ -8,7 +8,8 @@ digit as 020 $z), one ``035 $a (CODE)IDENTIFIER`` per member naming its institut
 identifier there, and every member's holdings (:func:`holdings`):
 one ``852`` for each of its 852 (each branch, location or copy) with the institution's code as
 ``$a``, else for each Koha item (952), else one with the call number of its 090/099, each
-followed by the member's textual holdings (866-868) that belong to it. The institution of a
+followed by the member's holdings fields that belong to it: captions and patterns (853-855),
+enumeration and chronology (863-865), textual holdings (866-868). The institution of a
 member's holding is its source's, unless the source's records name the holding institution
 of each copy (:attr:`Member.named`: a consortium's feed). The members themselves are never
 changed.
@@ -90,7 +91,7 @@ def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Rec
     """The union record ``local_id`` of ``members`` (at least one, oldest first)."""
     best = base(members)
     record = Record(data=members[best].marc, force_utf8=True)  # a copy to build on
-    for field in record.get_fields("001", "003", "005", "035", "852", "952", *_TEXTUAL_TAGS):
+    for field in record.get_fields("001", "003", "005", "035", "852", "952", *_LINKED_TAGS):
         record.remove_field(field)
     record.add_ordered_field(Field(tag="001", data=local_id))
     record.add_ordered_field(Field(tag="003", data=own_code))
@@ -110,26 +111,26 @@ def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Rec
 
 @dataclass(frozen=True)
 class Holding:
-    """One holding of a union record: its 852 and the textual holdings (866-868) of that
-    location."""
+    """One holding of a union record: its 852 and the holdings fields of that location
+    (853-855, 863-865, 866-868: :data:`_LINKED_TAGS`), without their $8."""
 
     location: Field
-    textual: tuple[Field, ...] = ()
+    linked: tuple[Field, ...] = ()
 
     @property
     def bare(self) -> bool:
         """Whether it says no more than its institution's code."""
-        return len(self.location.subfields) == 1 and not self.textual
+        return len(self.location.subfields) == 1 and not self.linked
 
     def key(self) -> tuple[str, ...]:
         """What it says, to keep it once."""
         return tuple(f"{field.tag}{sf.code}{sf.value}"
-                     for field in (self.location, *self.textual) for sf in field.subfields)
+                     for field in (self.location, *self.linked) for sf in field.subfields)
 
 
 def holdings(members: Sequence[Member]) -> list[Holding]:
     """Every member's holdings, each once, in member order: an institution's holding that names
-    no location, call number or textual holdings only when it has no other."""
+    no location, call number or holdings fields only when it has no other."""
     made: dict[tuple[str, ...], Holding] = {}
     for member in members:
         for holding in _member_holdings(member):
@@ -140,23 +141,31 @@ def holdings(members: Sequence[Member]) -> list[Holding]:
 
 
 def _linked(made: Sequence[Holding]) -> list[Field]:
-    """The fields of ``made``: each 852 that has textual holdings numbered in its $8 (1, 2...)
-    and its 866-868 given that number as the link number of their $8, the first subfield of
-    each. MARC 21 Holdings links an 852 to its 866-868 only by the record they share (a
-    bibliographic record embeds one such cluster, the others go in holdings records); a union
-    record holds many, so the 852's $8 (its sequence number) and theirs (the link number, the
-    only part of $8 that 866-868 use) carry the same number. The 866-868 have no 853-855
-    pattern here for that number to name instead."""
+    """The fields of ``made``: each 852 that has holdings fields numbered in its $8 (1, 2...)
+    and its 853-868 given that number as the link number of their $8, the first subfield of
+    each; an 863-865 its sequence number after it, 1, 2... for each tag in the order of the
+    member's $8 (:func:`_belonging`). MARC 21 Holdings links an 852 to its 853-868 only by the
+    record they share (a bibliographic record embeds one such cluster, the others go in
+    holdings records); a union record holds many, so the 852's $8 (its sequence number) and
+    theirs carry the same number: the one an 853 names its 863 by (854 its 864, 855 its
+    865), and an 866-868 its pattern by. A member that gave one location patterns under two
+    link numbers for one tag (a change of captions) has both under its one number here, its
+    enumerations in order after them."""
     fields: list[Field] = []
     link = 0
     for holding in made:
-        if not holding.textual:
+        if not holding.linked:
             fields.append(holding.location)
             continue
         link += 1
-        for field in (holding.location, *holding.textual):
+        sequences: dict[str, int] = {}
+        for field in (holding.location, *holding.linked):
+            number = str(link)
+            if field.tag in _ENUMERATION_TAGS:
+                sequences[field.tag] = sequences.get(field.tag, 0) + 1
+                number = f"{link}.{sequences[field.tag]}"
             numbered = copy.deepcopy(field)
-            numbered.subfields = [Subfield("8", str(link)), *field.subfields]
+            numbered.subfields = [Subfield("8", number), *field.subfields]
             fields.append(numbered)
     return fields
 
@@ -164,14 +173,14 @@ def _linked(made: Sequence[Holding]) -> list[Field]:
 def _fitting(local_id: str, record: Record, made: list[Holding]) -> list[Holding]:
     """The holdings of ``made`` that ``record`` can take and still be written as ISO 2709
     (:data:`~crosswalks.iso2709.MAX_RECORD_BYTES`), in their order: each institution's first,
-    then the others while they fit, each with its textual holdings and their links
+    then the others while they fit, each with its holdings fields and their links
     (:func:`_linked`). Members of many copies each (an 852 a copy) would make a union record no
     ISO 2709 can hold, which would not be written at all; those left out are logged."""
     size = 24 + 1 + 1 + sum(12 + length for _tag, length in field_lengths(record))
     scratch = Record()
     scratch.fields = _linked(made)  # links numbered among all: those kept get no larger one
     lengths = iter(12 + length for _tag, length in field_lengths(scratch))
-    sizes = [sum(next(lengths) for _ in range(1 + len(holding.textual))) for holding in made]
+    sizes = [sum(next(lengths) for _ in range(1 + len(holding.linked))) for holding in made]
     firsts: dict[str, int] = {}
     for i, holding in enumerate(made):
         firsts.setdefault(holding.location["a"], i)
@@ -191,11 +200,20 @@ _DROPPED_852 = frozenset("a68x")
 """852 subfields a member's holding does not keep as they are: its location code ($a, the
 institution's code instead: this $a for a member whose holdings are named), linkage ($6, $8:
 to fields of the member the union record lacks) and the nonpublic note ($x)."""
+_PATTERN_TAGS = ("853", "854", "855")
+"""Captions and patterns: of the basic unit, its supplements, its indexes."""
+_ENUMERATION_TAGS = ("863", "864", "865")
+"""Enumeration and chronology: of the basic unit (its captions the 853 of their link number),
+its supplements (854), its indexes (855)."""
 _TEXTUAL_TAGS = ("866", "867", "868")
 """Textual holdings: of the basic unit, its supplements, its indexes."""
-_DROPPED_TEXTUAL = frozenset("68x")
-"""866-868 subfields a member's textual holdings do not keep: linkage ($6; $8, numbered again
+_LINKED_TAGS = (*_PATTERN_TAGS, *_ENUMERATION_TAGS, *_TEXTUAL_TAGS)
+"""The holdings fields that go with the 852 of their location, linked to it by $8."""
+_DROPPED_LINKED = frozenset("68x")
+"""863-868 subfields a member's holdings fields do not keep: linkage ($6; $8, numbered again
 by :func:`_linked`) and the nonpublic note ($x)."""
+_DROPPED_PATTERN = frozenset("68")
+"""853-855 subfields they do not keep: linkage only (their $x is the calendar change)."""
 _KOHA_ITEM = {"b": "a", "c": "c", "h": "o", "p": "p", "t": "t", "z": "z"}
 """852 subfield <- Koha 952 subfield, in 852 order: the home branch as sublocation, the
 shelving location, the call number (itemcallnumber), the barcode as piece designation, the
@@ -204,7 +222,7 @@ copy number, the public note."""
 
 def _member_holdings(member: Member) -> list[Holding]:
     """One holding for each of the member's 852, else for each Koha item (952), else one with
-    the call number of its 090/099; each with the member's 866-868 that belong to it
+    the call number of its 090/099; each with the member's 853-868 that belong to it
     (:func:`_belonging`)."""
     record, code = member.record, member.institution
     locations: list[Field]
@@ -226,8 +244,8 @@ def _member_holdings(member: Member) -> list[Holding]:
             if call_number:
                 break
         locations = [_holding(code, [Subfield("h", call_number)] if call_number else [])]
-    textual = _belonging(record, fields)
-    return [Holding(location, tuple(textual.get(i, ()))) for i, location in enumerate(locations)]
+    linked = _belonging(record, fields)
+    return [Holding(location, tuple(linked.get(i, ()))) for i, location in enumerate(locations)]
 
 
 def _named(member: Member, field: Field, *codes: str) -> str:
@@ -243,15 +261,17 @@ def _named(member: Member, field: Field, *codes: str) -> str:
 
 
 def _belonging(record: Record, locations: list[Field]) -> dict[int, list[Field]]:
-    """The member's 866-868 (without $6, $8, $x; those left empty dropped) by the index of the
-    852 of ``locations`` each belongs to: the one whose $8 sequence number is its $8 link number
-    (as a system embedding several holdings links them), else the first (a bibliographic record
-    embeds one 852 with its 866-868, MARC 21 Holdings says; a record of 952 items or of a call
-    number has one holding they can go with)."""
+    """The member's 853-868 (without $6, $8 and the 863-868's $x; those left empty dropped)
+    by the index of the 852 of ``locations`` each belongs to: the one whose $8 sequence number
+    is its $8 link number (as a system embedding several holdings links them), else the first
+    (a bibliographic record embeds one 852 with its 853-868, MARC 21 Holdings says; a record of
+    952 items or of a call number has one holding they can go with). The 863-865 of each come
+    in the order of their $8 (link number, then sequence number), the others in the member's."""
     numbers = [_link_number(field) for field in locations]
     found: dict[int, list[Field]] = {}
-    for field in record.get_fields(*_TEXTUAL_TAGS):
-        kept = [sf for sf in field.subfields if sf.code not in _DROPPED_TEXTUAL]
+    for field in sorted(record.get_fields(*_LINKED_TAGS), key=_order):
+        dropped = _DROPPED_PATTERN if field.tag in _PATTERN_TAGS else _DROPPED_LINKED
+        kept = [sf for sf in field.subfields if sf.code not in dropped]
         if not any(sf.value.strip() for sf in kept):
             continue
         link = _link_number(field)
@@ -259,6 +279,20 @@ def _belonging(record: Record, locations: list[Field]) -> dict[int, list[Field]]
         found.setdefault(at, []).append(
             Field(tag=field.tag, indicators=list(field.indicators), subfields=kept))
     return found
+
+
+def _order(field: Field) -> tuple[str, float, float]:
+    """Where a holdings field goes among a member's: by tag, an 863-865 by the link and then
+    the sequence number of its $8 (one that is no number after those that are), the others
+    as the member has them (a stable sort)."""
+    if field.tag not in _ENUMERATION_TAGS:
+        return (field.tag, 0, 0)
+    link, _dot, sequence = (field.get("8") or "").partition(".")
+    return (field.tag, _number(link), _number(sequence))
+
+
+def _number(text: str) -> float:
+    return float(text) if text.strip().isdigit() else float("inf")
 
 
 def _link_number(field: Field) -> str | None:

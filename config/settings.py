@@ -553,17 +553,28 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
 def _check_sources(settings: Settings, origin: str) -> None:
     """Each ``[[sources]]`` definition as :func:`harvester.sources.validate` checks a source
     added from the command line or the dashboard (without contacting it), so that a source
-    that could never be scheduled or harvested stops start-up instead of a log line."""
-    if not settings.sources:
+    that could never be scheduled or harvested stops start-up instead of a log line; its texts,
+    and those of each ``[[file_sources]]``, no longer than the columns a source added so is
+    stored in (:func:`harvester.sources.check_lengths`)."""
+    if not settings.sources and not settings.file_sources:
         return
-    from harvester.sources import SourceError, validate  # the harvester needs config first
+    from harvester.sources import (  # the harvester needs config first
+        SourceError,
+        check_lengths,
+        validate,
+    )
 
-    for index, source in enumerate(settings.sources):
+    for where, defined in (
+        *((f"sources[{i}]", s) for i, s in enumerate(settings.sources)),
+        *((f"file_sources[{i}]", s) for i, s in enumerate(settings.file_sources)),
+    ):
         try:
-            validate(source)
+            if isinstance(defined, HarvestSource):
+                validate(defined)
+            check_lengths(defined)
         except SourceError as error:
             key = f".{error.key}" if error.key else ""
-            raise ConfigError(f"{origin}: sources[{index}]{key}: {error}") from None
+            raise ConfigError(f"{origin}: {where}{key}: {error}") from None
 
 
 def _check_names_once(settings: Settings, origin: str) -> None:

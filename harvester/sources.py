@@ -34,7 +34,7 @@ from sqlalchemy import Executable, delete, insert, select, update
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
 from config import ConfigError, HarvestSource, Settings
-from config.settings import check_bounds, crosswalk_problem
+from config.settings import FileSource, check_bounds, crosswalk_problem
 from crosswalks.marcxml import MARCXML_NS
 from harvester import locks
 from harvester.faults import HarvestError
@@ -470,14 +470,22 @@ def _to_row(source: HarvestSource) -> dict[str, object]:
 
 
 def _stored_row(source: HarvestSource) -> dict[str, object]:
-    """:func:`_to_row`, once each text fits its column: PostgreSQL refuses a longer one (the
-    API answered 500) where SQLite stores it whole."""
-    row = _to_row(source)
-    for name, value in row.items():
-        limit = getattr(harvest_sources.c[name].type, "length", None)
+    """:func:`_to_row`, once each text fits its column (:func:`check_lengths`)."""
+    check_lengths(source)
+    return _to_row(source)
+
+
+def check_lengths(source: HarvestSource | FileSource) -> None:
+    """Raise SourceError (its key the field's) for a text of ``source`` longer than the
+    ``harvest_sources`` column of its name: PostgreSQL refuses a longer one (the API answered
+    500) where SQLite stores it whole. A source of koprik.toml is held to them too
+    (:func:`config.settings.settings_from_mapping`), a file source's name, institution code
+    and name as well: its name is the ``source`` of its records and runs, as long."""
+    for name, value in dataclasses.asdict(source).items():
+        limit = getattr(harvest_sources.c[name].type, "length", None) if (
+            name in harvest_sources.c) else None
         if isinstance(value, str) and limit is not None and len(value) > limit:
             raise SourceError(f"{name}: at most {limit} characters, got {len(value)}", name)
-    return row
 
 
 def _from_row(row: object) -> HarvestSource:

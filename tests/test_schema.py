@@ -653,6 +653,71 @@ def test_a_catalogue_at_0019_keeps_its_sources_crediting_every_copy_to_their_ins
     assert named.holdings == "named"
 
 
+def test_a_catalogue_at_0020_gets_the_union_records_of_groups_with_captions_made_again(
+    settings: Settings,
+):
+    """Revision 0021 queues the live members of the groups one of whose members has captions
+    and patterns (853-855) or enumeration and chronology (863-865), those only: the next
+    deduplication writes their union record again, the base's 853 and 863 linked to its 852
+    (here stored as the earlier rules made it: unlinked, the 863's nonpublic note kept)."""
+    import dataclasses
+
+    from pymarc import Field, Record, Subfield
+
+    from catalog.dedup import run_dedup
+    from catalog.store import Incoming, canonical_marc
+    from config.settings import FileSource
+    from tests.books import book
+
+    settings = dataclasses.replace(settings, file_sources=[FileSource("sam", "UzSaRL", "S")])
+    serial = book("1", "Fan", author="Rahimov, Botir", sublocation="Davriy nashrlar", level="s")
+    serial.add_field(
+        Field(tag="853", indicators=["2", "0"], subfields=[
+            Subfield("8", "1"), Subfield("a", "v."), Subfield("i", "(year)")]),
+        Field(tag="863", indicators=["4", "0"], subfields=[
+            Subfield("8", "1.1"), Subfield("a", "1"), Subfield("i", "2001"),
+            Subfield("x", "ichki")]))
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.writer() as writer:
+            writer.put_many([Incoming(serial, source="sam"),
+                             Incoming(book("7", "Фан", author="Раҳимов, Ботир", level="s")),
+                             Incoming(book("8", "Tarix", author="Navoiy, Alisher"),
+                                      source="sam"),
+                             Incoming(book("9", "Тарих", author="Навоий, Алишер"))])
+        run_dedup(catalog)
+        union = Record(data=catalog.marc_of("union:1"), force_utf8=True)
+        for field in union.get_fields("853", "863"):
+            union.remove_field(field)
+        union.add_ordered_field(*serial.get_fields("853", "863"))  # as the earlier rules did
+        with catalog.engine.begin() as connection:
+            connection.execute(text("UPDATE records SET marc = :marc, digest = 'earlier' "
+                                    "WHERE local_id = 'union:1'"),
+                               {"marc": canonical_marc(union)})
+            connection.execute(text("DELETE FROM dedup_queue"))
+            connection.execute(text("UPDATE alembic_version SET version_num = '0020'"))
+            grouped = dict(connection.execute(text(
+                "SELECT local_id, id FROM records WHERE union_id IS NOT NULL")).all())
+    finally:
+        catalog.close()
+    assert sorted(grouped) == ["7", "9", "sam:1", "sam:8"]  # two groups
+    engine = open_engine(settings.database.url)
+    try:
+        assert upgrade(engine, settings) == ("0020", head())
+        with engine.connect() as connection:
+            queued = set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
+    finally:
+        engine.dispose()
+    assert queued == {grouped["sam:1"], grouped["7"]}
+    union = _union_after_dedup(settings)
+    assert [(f.get("8"), f.get("a"), f.get("b")) for f in union.get_fields("852")] == [
+        ("1", "UzSaRL", "Davriy nashrlar"), (None, "UzNL", None)]
+    assert [(f.tag, [(sf.code, sf.value) for sf in f.subfields])
+            for f in union.get_fields("853", "863")] == [
+        ("853", [("8", "1"), ("a", "v."), ("i", "(year)")]),
+        ("863", [("8", "1.1"), ("a", "1"), ("i", "2001")])]
+
+
 def _union_after_dedup(settings: Settings):
     """The union record ``union:1`` once the next deduplication of the catalogue has run (what
     a revision that queues records for deduplication leads to)."""

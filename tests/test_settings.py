@@ -277,6 +277,35 @@ def test_a_source_of_the_file_is_checked_as_one_added_from_the_command_line(fiel
     assert "\n" not in str(refused.value)
 
 
+@pytest.mark.parametrize(("key", "fields", "message"), [
+    ("sources", {"institution_code": "U" * 101},
+     "sources[0].institution_code: institution_code: at most 100 characters, got 101"),
+    ("sources", {"institution_name": "N" * 501},
+     "sources[0].institution_name: institution_name: at most 500 characters, got 501"),
+    ("sources", {"url": "http://127.0.0.1:9/" + "o" * 982},
+     "sources[0].url: url: at most 1000 characters, got 1001"),
+    ("file_sources", {"institution_code": "U" * 101},
+     "file_sources[0].institution_code: institution_code: at most 100 characters, got 101"),
+    ("file_sources", {"institution_name": "N" * 501},
+     "file_sources[0].institution_name: institution_name: at most 500 characters, got 501"),
+    ("file_sources", {"name": "s" * 101},
+     "file_sources[0].name: name: at most 100 characters, got 101"),
+])  # fmt: skip
+def test_a_source_of_the_file_longer_than_its_column_is_refused_in_one_line(key, fields, message):
+    """A text of a source of koprik.toml is held to the length of its harvest_sources column
+    as one added from the command line, the API or the dashboard is; it was accepted whole
+    (a name of 101 characters, longer than the ``source`` column of its records and runs,
+    which PostgreSQL refuses to store)."""
+    good = {"name": "s0", "url": "http://127.0.0.1:9/oai"} if key == "sources" else {"name": "s0"}
+    refused_one = {**(_SOURCE if key == "sources" else {"name": "s1"}), **fields}
+    with pytest.raises(ConfigError) as refused:
+        settings_from_mapping({key: [refused_one, good]}, origin="k.toml")
+    assert str(refused.value) == f"k.toml: {message}"
+    fitting = {field: value[:-1] for field, value in fields.items()}
+    settings = settings_from_mapping({key: [{**refused_one, **fitting}, good]})
+    assert len(getattr(settings, key)) == 2
+
+
 def test_a_sources_sets_are_the_partners_any_valid_setspec_will_do():
     settings = settings_from_mapping({"sources": [{**_SOURCE, "sets": ["nosuch", "a:b.c"]}]})
     assert settings.sources[0].sets == ["nosuch", "a:b.c"]

@@ -261,3 +261,93 @@ def test_a_feed_whose_holdings_are_named_credits_each_copy_to_the_library_it_nam
     assert [(f.get("a"), f.get("b")) for f in ordinary.get_fields("852")] == [
         ("UzSaRIK", "Abonement"), ("UzSaRIK", None), ("UzSaRIK", None), ("UzBuRIK", "BUX1"),
         ("UzBuRIK", None)]
+
+
+def _holdings_field(tag: str, link: str, *subfields: str) -> Field:
+    pairs = [Subfield("8", link)] + [Subfield(subfields[i], subfields[i + 1])
+                                     for i in range(0, len(subfields), 2)]
+    return Field(tag=tag, indicators=["2" if tag < "860" else "4", "0"], subfields=pairs)
+
+
+def _cluster(union: Record, location: Field) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """The 853-868 of ``union`` whose $8 link number is the $8 of ``location`` (an 852), as
+    (tag, $8, the other subfields)."""
+    return [(f.tag, f["8"], [(sf.code, sf.value) for sf in f.subfields[1:]])
+            for f in union.get_fields(*(str(tag) for tag in range(853, 869)))
+            if f["8"].split(".")[0] == location.get("8")]
+
+
+def test_captions_and_enumerations_go_with_the_852_they_belong_to_linked_by_8():
+    """A member's 853-855 (captions and patterns) and 863-865 (enumeration and chronology),
+    the base's as every other member's, reach the union record linked by $8 to the 852 of
+    their location as its 866-868 are: the link number the 852's, so that each 853 still names
+    its 863 (854 its 864), an 863's sequence number numbered again in the order of the
+    member's (the base's given 1.2 before 1.1, the other's 2.1). The 863's nonpublic note
+    ($x) stays out, the 853's calendar change ($x) stays; the base's own are not also there
+    unlinked."""
+    serial = book("1", "Fan", author="Rahimov, Botir", sublocation="Davriy nashrlar",
+                  call_number="Ж 5", type_of_record="a", level="s")
+    serial.add_field(
+        _holdings_field("853", "1", "a", "v.", "b", "no.", "u", "12", "v", "r", "i", "(year)",
+                        "w", "m", "x", "01"),
+        _holdings_field("863", "1.2", "a", "2", "b", "1-12", "i", "2002"),
+        _holdings_field("863", "1.1", "a", "1", "b", "1-12", "i", "2001", "x", "ichki"),
+        _holdings_field("866", "0", "a", "2001-2002"))
+    branches = book("2", "Fan", level="s", pages=None)
+    for sequence, branch in (("1", "Markaz"), ("2", "Filial 2")):
+        branches.add_field(Field(tag="852", indicators=[" ", " "], subfields=[
+            Subfield("8", sequence), Subfield("a", "X"), Subfield("b", branch)]))
+    branches.add_field(
+        _holdings_field("853", "2", "a", "jild", "i", "(yil)"),
+        _holdings_field("854", "2", "a", "ilova"),
+        _holdings_field("863", "2.1", "a", "5", "i", "2005"),
+        _holdings_field("864", "2.1", "a", "1"))
+    union = union_record("union:1", "UzNL", [member(branches, "UzBuRL", "2"),
+                                             member(serial, "UzSaRL", "1")])
+    assert union["245"]["a"] == "Fan" and union["100"]["a"] == "Rahimov, Botir"  # the base
+    assert [(f.get("8"), f["a"], f.get("b")) for f in union.get_fields("852")] == [
+        (None, "UzBuRL", "Markaz"), ("1", "UzBuRL", "Filial 2"),
+        ("2", "UzSaRL", "Davriy nashrlar")]
+    markaz, filial, davriy = union.get_fields("852")
+    assert _cluster(union, markaz) == []
+    assert _cluster(union, filial) == [
+        ("853", "1", [("a", "jild"), ("i", "(yil)")]), ("854", "1", [("a", "ilova")]),
+        ("863", "1.1", [("a", "5"), ("i", "2005")]), ("864", "1.1", [("a", "1")])]
+    assert _cluster(union, davriy) == [
+        ("853", "2", [("a", "v."), ("b", "no."), ("u", "12"), ("v", "r"), ("i", "(year)"),
+                      ("w", "m"), ("x", "01")]),
+        ("863", "2.1", [("a", "1"), ("b", "1-12"), ("i", "2001")]),
+        ("863", "2.2", [("a", "2"), ("b", "1-12"), ("i", "2002")]),
+        ("866", "2", [("a", "2001-2002")])]
+    assert len(union.get_fields("853", "854", "863", "864", "866")) == 8  # none unlinked
+    for field in union.get_fields("853", "863"):
+        assert field.subfields[0].code == "8" and field.indicators == Indicators(
+            "2" if field.tag == "853" else "4", "0")
+
+
+def test_a_holding_left_out_past_iso_2709_takes_its_captions_and_enumerations_with_it(caplog):
+    def copies(control, count):
+        record = book(control, "Fan", level="s")
+        for n in range(count):
+            record.add_field(Field(tag="852", indicators=[" ", " "], subfields=[
+                Subfield("8", str(n + 1)), Subfield("a", "X"), Subfield("b", f"Filial {n}")]))
+            record.add_field(_holdings_field("853", str(n + 1), "a", "v.", "i", "(year)"),
+                             _holdings_field("863", f"{n + 1}.1", "a", f"{n}", "i", "2001"),
+                             _holdings_field("863", f"{n + 1}.2", "a", f"{control}{n:06d}"))
+        return record
+
+    members = [member(copies("1", 500), "UzSaRL", "1"), member(copies("2", 500), "UzBuRL", "2"),
+               member(copies("3", 1), "UzXoRL", "3")]
+    assert all(len(m.marc) < MAX_RECORD_BYTES for m in members)
+    union = union_record("union:1", "UzNL", members)
+    assert len(canonical_marc(union)) <= MAX_RECORD_BYTES
+    locations = union.get_fields("852")
+    assert 3 <= len(locations) < 1001
+    assert {f["a"] for f in locations} == {"UzSaRL", "UzBuRL", "UzXoRL"}
+    numbers = [str(n) for n in range(1, len(locations) + 1)]
+    assert [f["8"] for f in locations] == [f["8"] for f in union.get_fields("853")] == numbers
+    assert [f["8"] for f in union.get_fields("863")] == [
+        f"{n}.{s}" for n in numbers for s in (1, 2)]
+    assert [f["b"].split()[1] for f in locations] == [
+        f["a"] for f in union.get_fields("863") if f["8"].endswith(".1")]
+    assert f"{1001 - len(locations)} of its 1001 holdings left out" in caplog.text

@@ -33,7 +33,7 @@ from koprik.dashboard.render import render
 from provider.keys import CATALOG, SETTINGS
 
 TEXT_FIELDS = ("url", "prefix", "query", "charset", "crosswalk", "every", "cron",
-               "institution_code")
+               "institution_code", "institution_name")
 NUMBER_FIELDS = {"delay": float, "timeout": float, "retries": int}
 
 

@@ -334,12 +334,51 @@ def test_the_source_form_names_the_holding_institution(
     assert _source_row(koprik, "centre") == ("UzBuRL", "source")
 
 
-def _source_row(running: RunningKoprik, name: str) -> tuple[str, str]:
-    """(institution_code, holdings) of the source ``name`` as stored."""
+def test_the_source_form_names_the_holding_institution_in_words(
+    koprik: RunningKoprik, browser: Any
+) -> None:
+    """The form sets the holding institution's name as ``koprik sources add
+    --institution-name`` and the API do, a name longer than its column (500 characters)
+    refused in one line; the source's page shows it beside the code."""
+    base = f"http://127.0.0.1:{koprik.http_port}"
+    expect = playwright.expect
+    page = _signed_in(browser, base, "/sources/new")
+    page.fill("input[name=name]", "viloyat")
+    page.fill("input[name=url]", "http://127.0.0.1:9/oai")
+    page.fill("input[name=prefix]", "marc21")
+    page.fill("input[name=institution_code]", "UzSaVAKM")
+    page.fill("input[name=institution_name]", "M" * 501)
+    page.uncheck("input[name=check]")
+    page.click("main button[type=submit]")
+    expect(page.locator(".error")).to_have_text(
+        "institution_name: at most 500 characters, got 501")
+
+    name = "Samarqand viloyat axborot-kutubxona markazi"
+    page.fill("input[name=institution_name]", name)
+    page.uncheck("input[name=check]")
+    page.click("main button[type=submit]")
+    expect(page).to_have_url(f"{base}/sources/viloyat")
+    expect(page.locator("table.facts")).to_contain_text(f"UzSaVAKM {name}")
+    assert _source_row(koprik, "viloyat", "institution_name") == (name,)
+
+    page.click("details summary >> text=Edit")
+    expect(page.locator("details input[name=institution_name]")).to_have_value(name)
+    page.fill("details input[name=institution_name]", "Самарқанд вилоят АКМ")
+    page.uncheck("details input[name=check]")
+    page.click("details button[type=submit]")
+    expect(page).to_have_url(f"{base}/sources/viloyat?message=saved")
+    assert _source_row(koprik, "viloyat", "institution_name") == ("Самарқанд вилоят АКМ",)
+
+
+def _source_row(running: RunningKoprik, name: str,
+                *columns: str) -> tuple[str, ...]:
+    """The ``columns`` of the source ``name`` as stored (its institution_code and holdings
+    when none is named)."""
+    wanted = columns or ("institution_code", "holdings")
     engine = create_engine(_database(running))
     with engine.connect() as connection:
         row = connection.execute(
-            select(harvest_sources.c.institution_code, harvest_sources.c.holdings)
+            select(*(harvest_sources.c[column] for column in wanted))
             .where(harvest_sources.c.name == name)).one()
     engine.dispose()
-    return row.institution_code, row.holdings
+    return tuple(row)

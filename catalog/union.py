@@ -292,7 +292,7 @@ def _order(field: Field) -> tuple[str, float, float]:
 
 
 def _number(text: str) -> float:
-    return float(text) if text.strip().isdigit() else float("inf")
+    return float(text) if text.strip().isdecimal() else float("inf")
 
 
 def _link_number(field: Field) -> str | None:

@@ -351,3 +351,20 @@ def test_a_holding_left_out_past_iso_2709_takes_its_captions_and_enumerations_wi
     assert [f["b"].split()[1] for f in locations] == [
         f["a"] for f in union.get_fields("863") if f["8"].endswith(".1")]
     assert f"{1001 - len(locations)} of its 1001 holdings left out" in caplog.text
+
+
+def test_enumerations_whose_8_is_no_number_are_kept_after_the_numbered():
+    """An 863 whose $8 sequence number is no decimal number (a superscript digit, which Python
+    calls a digit but cannot read as a number, letters, nothing) does not stop its union
+    record: it is kept, after those numbered, in the member's order."""
+    serial = book("1", "Fan", level="s")
+    serial.add_field(
+        _holdings_field("853", "1", "a", "v."),
+        _holdings_field("863", "1.²", "a", "superscript"),
+        _holdings_field("863", "1.x", "a", "letter"),
+        _holdings_field("863", "1.2", "a", "two"),
+        _holdings_field("863", "²", "a", "no link"),
+        _holdings_field("863", "1.1", "a", "one"))
+    union = union_record("union:1", "UzNL", [member(serial, "UzSaRL", "1")])
+    assert [f["a"] for f in union.get_fields("863")] == [
+        "one", "two", "superscript", "letter", "no link"]

@@ -62,7 +62,7 @@ def parse_address(text: str) -> Z3950Address:
     host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
     if not host:
         raise ValueError(f"no host in {text!r}; expected HOST:PORT/DATABASE")
-    if port and not port.isdigit():
+    if port and not (port.isascii() and port.isdigit()):
         raise ValueError(f"bad port {port!r} in {text!r}")
     number = int(port) if port else DEFAULT_PORT
     if not 0 < number < 65536:

@@ -57,6 +57,7 @@ def test_parse_address(text: str, address: Z3950Address) -> None:
     ("", "no host"),
     (":2100/Default", "no host"),
     ("host:port/db", "bad port 'port'"),
+    ("host:²/db", "bad port '²'"),  # a digit to str.isdigit, not to int()
     ("host:70000/db", "port 70000 out of range"),
     ("http://127.0.0.1:2100/db", "is not a Z39.50 address"),  # was host "http", port 210
     ("\udcff:2100/db", "is not UTF-8 text"),  # undecodable bytes on the command line

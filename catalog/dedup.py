@@ -516,7 +516,7 @@ class Batch:
         ids = sorted({m for gid in groups for m in self.members[gid]})
         marc: dict[int, bytes] = dict(execute_in(self.connection, _MARC_BY_ID, ids))
         own = self.settings.union.institution_code
-        items: list[Incoming] = []
+        made: list[tuple[int, Incoming]] = []
         written: set[str] = set()
         for gid in groups:
             if gid < 0:
@@ -530,20 +530,30 @@ class Batch:
                 for m in sorted(self.members[gid]) if marc.get(m) is not None
             ]
             local_id = self.union_local[gid]
-            items.append(Incoming(union_record(local_id, own, members), local_id, union=True))
-        for gid, item, result in zip(groups, items, self.writer.put_many(items), strict=True):
+            try:
+                made.append((gid, Incoming(union_record(local_id, own, members), local_id,
+                                           union=True)))  # fmt: skip
+            except Exception as error:  # a fault of ours that some member brings out
+                log.exception("union record %s: making it failed", local_id)
+                self.not_written(gid, f"making it failed: {type(error).__name__}: {error}")
+        items = [item for _, item in made]
+        for (gid, item), result in zip(made, self.writer.put_many(items), strict=True):
             if isinstance(result, RecordError):
-                # the group stays as it was stored; the failure is kept where explain shows it
                 log.warning("union record %s not written: %s", item.local_id, result)
-                for member in sorted(self.members[gid]):
-                    self.note(member, None, "failed", 0.0,
-                              f"union record {item.local_id} not written: {result}")
+                self.not_written(gid, str(result))
                 continue
             self.report.unions_written += result.value != "unchanged"
             written.add(item.local_id)
         by_local = {self.union_local[g]: g for g in groups if self.union_local[g] in written}
         return {by_local[local_id]: rid
                 for rid, local_id in execute_in(self.connection, _ID_BY_LOCAL, sorted(by_local))}
+
+    def not_written(self, gid: int, reason: str) -> None:
+        """The union record of group ``gid`` was not written: the group stays as it was
+        stored, and the reason is kept where ``koprik dedup explain`` shows it."""
+        for member in sorted(self.members[gid]):
+            self.note(member, None, "failed", 0.0,
+                      f"union record {self.union_local[gid]} not written: {reason}")
 
     def move_members(self, placed: dict[int, int]) -> None:
         """Store each changed member's union record; hide joiners, serve leavers again."""

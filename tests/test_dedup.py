@@ -357,6 +357,35 @@ def test_a_union_record_that_cannot_be_stored_leaves_its_members_served(settings
         c.close()
 
 
+def test_a_union_record_that_cannot_be_made_leaves_its_members_served_and_others_written(
+        union_catalog, monkeypatch, caplog):
+    """A fault of ours in making one group's union record (here one member brings it out) is
+    that group's alone: its members stay served, the reason is where explain shows it, the
+    other groups of the batch get their union records, and the queue does not stick."""
+    from catalog import dedup
+
+    c = union_catalog
+    made = dedup.union_record
+
+    def failing_for_one(local_id, own, members):
+        if any(b"Kimyo" in member.marc for member in members):
+            raise KeyError("no such subfield")
+        return made(local_id, own, members)
+
+    monkeypatch.setattr(dedup, "union_record", failing_for_one)
+    put(c, ("sam", history("1")), ("bux", history("2")),
+        ("sam", book("3", "Kimyo", author="Rahimov, Botir")),
+        ("bux", book("4", "Kimyo", author="Rahimov, Botir")))
+    report = run_dedup(c)
+    assert report.unions_written == 1
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]
+    assert marc(c, "sam:3") is not None and marc(c, "bux:4") is not None
+    why = explain(c, "sam:3").decisions
+    assert any(d[1] == "failed" and "making it failed: KeyError" in d[3] for d in why), why
+    assert "making it failed" in caplog.text
+    assert run_dedup(c).processed == 0
+
+
 def test_a_source_added_from_the_command_line_names_its_institution(union_catalog):
     from catalog import Provenance
     from config import HarvestSource

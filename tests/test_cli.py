@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from koprik.cli import build_parser, command_modules, main
+from koprik.parsers.import_ import LARGE_BYTES
 from tests.conftest import DATA, ROOT
 
 
@@ -98,12 +99,25 @@ def test_version(capsys):
     assert koprik_version()[0].isdigit()
 
 
-@pytest.mark.parametrize(("command", "started"), [("import", True), ("crosswalk", False)])
+def _large_file(path: Path) -> Path:
+    """A file of MARC21 records large enough for ``koprik import`` to start its workers' fork
+    server first (:data:`koprik.parsers.import_.LARGE_BYTES`)."""
+    records = (ROOT / "tests" / "data" / "marc21" / "test.dat").read_bytes()
+    path.write_bytes(records * (LARGE_BYTES // len(records) + 1))
+    return path
+
+
+@pytest.mark.parametrize(("command", "large", "started"), [
+    ("import", True, True), ("import", False, False), ("crosswalk", True, False),
+])  # fmt: skip
 def test_a_command_storing_records_starts_its_fork_server_before_loading_the_catalogue(
-    tmp_path, command, started
+    tmp_path, command, large, started
 ):
-    """``koprik import`` (demo, harvest) starts the fork server of its worker processes first,
-    so that its preloading runs beside the command's own imports; other commands start none."""
+    """``koprik import`` of large files (demo, harvest) starts the fork server of its worker
+    processes first, so that its preloading runs beside the command's own imports; other
+    commands start none, nor does the import of a few records, which needs no worker (it
+    started one, which imported the catalogue for nothing on another core)."""
+    records = _large_file(tmp_path / "large.mrc") if large else DATA / "marc21" / "test.dat"
     probe = (
         "import sys\n"
         "from multiprocessing import forkserver\n"
@@ -113,12 +127,13 @@ def test_a_command_storing_records_starts_its_fork_server_before_loading_the_cat
         "    print('started with the catalogue loaded:', 'catalog.store' in sys.modules)\n"
         "    start()\n"
         "cli.start_fork_server = start_fork_server\n"
-        f"cli.main(['--config', {str(tmp_path / 'k.toml')!r}, {command!r}, "
-        f"{str(tmp_path / 'missing.mrc')!r}])\n"
+        f"cli.main(['--config', {str(tmp_path / 'k.toml')!r}, {command!r}, {str(records)!r}, "
+        f"'--rejects', {str(tmp_path / 'rejects.txt')!r}])\n"
         "print('running:', forkserver._forkserver._forkserver_pid is not None)\n"
     )
+    (tmp_path / "k.toml").write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n')
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True, timeout=120).stdout
+                         check=True, timeout=120, cwd=tmp_path).stdout
     said = [line for line in out.splitlines() if line.startswith(("started", "running"))]
     assert said == (["started with the catalogue loaded: False", "running: True"] if started
                     else ["running: False"])
@@ -184,7 +199,7 @@ def test_a_ctrl_c_as_a_command_starts_is_one_line_from_it_and_none_from_its_fork
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n')
     command = [sys.executable, "-m", "koprik", "--config", str(config), "import",
-               str(DATA / "marc21" / "test.dat")]  # fmt: skip
+               str(_large_file(tmp_path / "large.mrc"))]  # fmt: skip
     running = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)  # fmt: skip
     children = Path(f"/proc/{running.pid}/task/{running.pid}/children")

@@ -9,6 +9,13 @@ IMPORTABLE = ("marc21", "marcxml", "marcjson", "mrk", "unimarc")
 """Formats read; UNIMARC (detected, or ``--format unimarc``/``rusmarc``) is converted to
 MARC21 by the crosswalk ``koprik crosswalk --from unimarc`` uses."""
 FORMAT_ALIASES = {"rusmarc": "unimarc"}
+LARGE_BYTES = 32 * 1024
+"""Files that are together this large or larger are imported with the fork server of the worker
+processes started before the command's modules load. Smaller files hold a few dozen records of
+a usual size: too few to be derived in worker processes (from 200 at once,
+:data:`catalog.store.PARALLEL_BATCH`), or read in a process of their own (from 1 MB,
+:data:`koprik.file_reading.OWN_PROCESS_BYTES`); should they need one all the same (records of
+under 160 bytes), it is started then."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,5 +46,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="charset decisions and warnings per record (default: var/import-report.txt)",
     )
-    parser.set_defaults(handler="run", starts_workers=lambda args: True)
+    parser.set_defaults(handler="run", starts_workers=_large)
 
+
+def _large(args: argparse.Namespace) -> bool:
+    """Whether the files to import are :data:`LARGE_BYTES` together or more (what is not a
+    file counts for nothing: the command says so)."""
+    return sum(_size(path) for path in args.files) >= LARGE_BYTES
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0

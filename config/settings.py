@@ -292,6 +292,9 @@ class DedupSettings:
     review: float = within(0.0, 1.0, 0.8)
 
 
+HARVEST_PROTOCOLS = ("oai-pmh", "z3950", "sru")
+"""What a harvest source's ``protocol`` may name, the first its default (``koprik sources
+add``'s)."""
 COPY_PROTOCOLS = ("z3950", "sru")
 MARC_CROSSWALKS = ("unimarc", "rusmarc")
 """What a source's or a copy target's ``crosswalk`` may name: its MARC records (MARCXML or ISO

@@ -34,7 +34,7 @@ from sqlalchemy import Executable, delete, insert, select, update
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
 from config import ConfigError, HarvestSource, Settings
-from config.settings import FileSource, check_bounds, crosswalk_problem
+from config.settings import HARVEST_PROTOCOLS, FileSource, check_bounds, crosswalk_problem
 from crosswalks.marcxml import MARCXML_NS
 from harvester import locks
 from harvester.faults import HarvestError
@@ -52,10 +52,7 @@ from protocols.z3950.pqf import PqfError, parse_pqf
 
 FROM_FILE = "koprik.toml"
 FROM_DATABASE = "database"
-OAI_PMH = "oai-pmh"
-Z3950 = "z3950"
-SRU = "sru"
-PROTOCOLS = (OAI_PMH, Z3950, SRU)
+OAI_PMH, Z3950, SRU = HARVEST_PROTOCOLS
 CHECK_TIMEOUT = 30.0
 """The most seconds per request the check before adding a source waits."""
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
@@ -117,8 +114,8 @@ def check_name(name: str) -> None:
 def validate(source: HarvestSource) -> None:
     """Check a definition without contacting it; raises SourceError naming the problem."""
     check_name(source.name)
-    if source.protocol not in PROTOCOLS:
-        raise SourceError(f"protocol {source.protocol!r}: expected {', '.join(PROTOCOLS)}",
+    if source.protocol not in HARVEST_PROTOCOLS:
+        raise SourceError(f"protocol {source.protocol!r}: expected {', '.join(HARVEST_PROTOCOLS)}",
                           "protocol")
     if source.every and source.cron:
         raise SourceError("give a schedule either as an interval (every) or as cron, not both",

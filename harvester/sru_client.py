@@ -23,7 +23,6 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from harvester.http_fetch import FetchingClient, HttpFetcher, Politeness
 from harvester.sru_pages import (
-    VERSIONS,
     Explain,
     SruPage,
     read_document,
@@ -31,6 +30,7 @@ from harvester.sru_pages import (
     read_search,
     version_of,
 )
+from protocols.sru import VERSIONS
 
 USER_AGENT = "Koprik-harvester/0.1 (+SRU)"
 

@@ -18,6 +18,7 @@ from lxml import etree
 from crosswalks.xmltext import parse_untrusted
 from harvester.faults import HarvestError, MalformedResponse, quoted
 from harvester.harvested import Harvested
+from protocols.sru import VERSIONS
 
 SRU_1 = "http://www.loc.gov/zing/srw/"
 """The response namespace of SRU 1.1 and 1.2."""
@@ -27,7 +28,6 @@ DIAGNOSTIC_NAMESPACES = (
     "http://docs.oasis-open.org/ns/search-ws/diagnostic",
 )
 EXPLAIN_NS = "http://explain.z3950.org/dtd/2.0/"
-VERSIONS = ("1.1", "1.2", "2.0")
 _RESPONSES = ("explainResponse", "searchRetrieveResponse")
 
 

@@ -1,8 +1,12 @@
 """The ``koprik`` command.
 
-Each subcommand lives in its own module under :mod:`koprik.commands` and exposes
-``register(subparsers)``, which adds its parser and sets ``handler`` to a function taking the
-parsed arguments and returning an exit status. Errors an operator can act on are raised as
+Each command has its command line (arguments, help) in a module under :mod:`koprik.parsers` and
+its work in the module of the same name under :mod:`koprik.commands` (``import_`` serves
+``import``). The parser of every command is built from the former, which import next to
+nothing; the latter, and all it needs (the catalogue, aiohttp...), is imported only for the
+command that runs: ``koprik --version`` and ``--help`` took 1.2 s of CPU and 170 MB when
+building the parser imported every command's work. The command's function (``handler``)
+returns an exit status; errors an operator can act on are raised as
 :class:`koprik.errors.UserError` (or :class:`config.ConfigError`) and printed as one line.
 """
 
@@ -14,56 +18,58 @@ import logging
 import os
 import pkgutil
 import sys
+from collections.abc import Callable
+from typing import Any
 
-import koprik.commands
+import koprik.parsers
 from config import ConfigError, koprik_version
 from config.runtime import start_fork_server, tune_collector
 from koprik.errors import UserError
 from koprik.logs import PLAIN, not_a_stop
 from koprik.stopping import interrupted, take_stop_signals
 
-STARTING_WORKERS = frozenset({"demo", "harvest", "import"})
-"""Commands that store many records, derived in worker processes: their fork server is started
-before the command's module (and the catalogue's) is imported, to preload on another core."""
-
 
 def command_modules() -> dict[str, str]:
     """Command name -> module name (``import_`` serves ``import``), without importing them."""
-    names = (m.name for m in pkgutil.iter_modules(koprik.commands.__path__))
+    names = (m.name for m in pkgutil.iter_modules(koprik.parsers.__path__))
     return {name.rstrip("_"): name for name in sorted(names)}
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The parser of every command, or of command ``only`` (so that only its module loads)."""
+class _Version(argparse._VersionAction):
+    """``--version``, Koprik's version looked up only when it is asked for (reading the
+    installed distribution's metadata is no part of any other command)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        self.version = f"koprik {koprik_version()}"
+        super().__call__(parser, *args, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command (:mod:`koprik.parsers`; none of their work is imported)."""
     parser = argparse.ArgumentParser(
         prog="koprik",
         description="Metadata interoperability server: OAI-PMH, SRU, Z39.50 and MARC crosswalks.",
     )
-    parser.add_argument("--version", action="version", version=f"koprik {koprik_version()}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument(
         "--config", metavar="FILE",
         help="the settings file to read (default: the one $KOPRIK_CONFIG names, else "
              "./koprik.toml if there is one, else the built-in defaults)",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.set_defaults(starts_workers=lambda args: False)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command, module in command_modules().items():
-        if only is None or command == only:
-            importlib.import_module(f"koprik.commands.{module}").register(subparsers)
+    for module in command_modules().values():
+        importlib.import_module(f"koprik.parsers.{module}").register(subparsers)
     return parser
 
 
-def _command_named(argv: list[str]) -> str | None:
-    """The command word of ``argv`` when it names a known command (skipping global options)."""
-    takes_value = False
-    for token in argv:
-        if takes_value:
-            takes_value = False
-        elif token == "--config":
-            takes_value = True
-        elif not token.startswith("-"):
-            return token if token in command_modules() else None
-    return None
+def handler_of(args: argparse.Namespace) -> Callable[[argparse.Namespace], int | None]:
+    """The function of :mod:`koprik.commands` that runs the command ``args`` name (its module,
+    and what that imports, loaded now)."""
+    module = importlib.import_module(f"koprik.commands.{command_modules()[args.command]}")
+    handler: Callable[[argparse.Namespace], int | None] = getattr(module, args.handler)
+    return handler
 
 
 def _loaded_errors() -> tuple[type[Exception], ...]:
@@ -102,16 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     if (undecodable := _undecodable(argv)) is not None:
         print(f"koprik: argument {undecodable!r} is not UTF-8 text", file=sys.stderr)
         return 2
-    command = _command_named(argv)
-    if command in STARTING_WORKERS and "--help" not in argv and "-h" not in argv:
+    args = build_parser().parse_args(argv)
+    if args.starts_workers(args):
+        # before the command's modules load: the fork server preloads on another core meanwhile
         start_fork_server()
-    parser = build_parser(only=command)
-    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), format=PLAIN)
     for handler in logging.getLogger().handlers:
         handler.addFilter(not_a_stop)
+    run_command = handler_of(args)
     try:
-        return int(args.handler(args) or 0)
+        return int(run_command(args) or 0)
     except (UserError, ConfigError, *_loaded_errors()) as error:
         print(f"koprik: {error}", file=sys.stderr)
         return 2

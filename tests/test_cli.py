@@ -1,12 +1,16 @@
+import argparse
+import importlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from koprik.cli import build_parser, command_modules, main
-from tests.conftest import ROOT
+from koprik.parsers.import_ import LARGE_BYTES
+from tests.conftest import DATA, ROOT
 
 
 def test_every_command_registers_under_its_name():
@@ -26,6 +30,58 @@ def test_a_command_loads_only_its_own_module():
     assert out.splitlines()[-1] == "['koprik.commands.crosswalk']"
 
 
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["no-such-command"]])
+def test_the_command_line_alone_loads_no_command(argv):
+    """``koprik --version`` or ``--help`` (a cron line, a shell's completion) builds every
+    command's parser, and imported every command's module with it: SQLAlchemy, aiohttp, lxml,
+    the dashboard... 1.2 s of CPU and 170 MB."""
+    heavy = ("sqlalchemy", "aiohttp", "lxml", "alembic", "catalog", "harvester", "provider",
+             "koprik.dashboard", "koprik.commands.")
+    probe = ("import sys\nfrom koprik.cli import main\n"
+             f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+             f"print(sorted(m for m in sys.modules if m.startswith({heavy!r})))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.splitlines()[-1] == "[]"
+
+
+def _command_lines(
+    parser: argparse.ArgumentParser, words: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every command and action (``sources add``) with its parser, the words naming it."""
+    if words:
+        yield words, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for word, sub in action.choices.items():
+                yield from _command_lines(sub, (*words, word))
+
+
+COMMAND_LINES = [words for words, _ in _command_lines(build_parser())]
+
+
+@pytest.mark.parametrize("words", COMMAND_LINES, ids=" ".join)
+def test_the_help_of_every_command(words, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*words, "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: koprik {' '.join(words)} ")
+
+
+def test_every_command_names_a_function_of_its_module():
+    """A parser names the function running its command, in the module of
+    :mod:`koprik.commands` of the same name: every one it can name is there."""
+    modules = command_modules()
+    named = 0
+    for words, parser in _command_lines(build_parser()):
+        handler = parser.get_default("handler")
+        if handler is not None:
+            module = importlib.import_module(f"koprik.commands.{modules[words[0]]}")
+            assert callable(getattr(module, handler)), words
+            named += 1
+    assert named >= len(modules)
+
+
 def test_global_options_before_the_command(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--config", str(tmp_path / "k.toml"), "-v", "demo", "--help"])
@@ -43,28 +99,44 @@ def test_version(capsys):
     assert koprik_version()[0].isdigit()
 
 
-@pytest.mark.parametrize(("command", "started"), [("import", True), ("crosswalk", False)])
+def _large_file(path: Path) -> Path:
+    """A file of MARC21 records large enough for ``koprik import`` to start its workers' fork
+    server first (:data:`koprik.parsers.import_.LARGE_BYTES`)."""
+    records = (ROOT / "tests" / "data" / "marc21" / "test.dat").read_bytes()
+    path.write_bytes(records * (LARGE_BYTES // len(records) + 1))
+    return path
+
+
+@pytest.mark.parametrize(("command", "large", "started"), [
+    ("import", True, True), ("import", False, False), ("crosswalk", True, False),
+])  # fmt: skip
 def test_a_command_storing_records_starts_its_fork_server_before_loading_the_catalogue(
-    tmp_path, command, started
+    tmp_path, command, large, started
 ):
-    """``koprik import`` (demo, harvest) starts the fork server of its worker processes first,
-    so that its preloading runs beside the command's own imports; other commands start none."""
+    """``koprik import`` of large files (demo, harvest) starts the fork server of its worker
+    processes first, so that its preloading runs beside the command's own imports; other
+    commands start none, nor does the import of a few records, which needs no worker (it
+    started one, which imported the catalogue for nothing on another core)."""
+    records = _large_file(tmp_path / "large.mrc") if large else DATA / "marc21" / "test.dat"
     probe = (
         "import sys\n"
         "from multiprocessing import forkserver\n"
         "from koprik import cli\n"
-        "parse = cli.build_parser\n"
-        "def build_parser(only=None):\n"
-        "    print(forkserver._forkserver._forkserver_pid is not None,\n"
-        "          'catalog.store' in sys.modules)\n"
-        "    return parse(only)\n"
-        "cli.build_parser = build_parser\n"
-        f"cli.main(['--config', {str(tmp_path / 'k.toml')!r}, {command!r}, "
-        f"{str(tmp_path / 'missing.mrc')!r}])\n"
+        "start = cli.start_fork_server\n"
+        "def start_fork_server():\n"
+        "    print('started with the catalogue loaded:', 'catalog.store' in sys.modules)\n"
+        "    start()\n"
+        "cli.start_fork_server = start_fork_server\n"
+        f"cli.main(['--config', {str(tmp_path / 'k.toml')!r}, {command!r}, {str(records)!r}, "
+        f"'--rejects', {str(tmp_path / 'rejects.txt')!r}])\n"
+        "print('running:', forkserver._forkserver._forkserver_pid is not None)\n"
     )
+    (tmp_path / "k.toml").write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n')
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True, timeout=120).stdout
-    assert out.splitlines()[0] == f"{started} False"
+                         check=True, timeout=120, cwd=tmp_path).stdout
+    said = [line for line in out.splitlines() if line.startswith(("started", "running"))]
+    assert said == (["started with the catalogue loaded: False", "running: True"] if started
+                    else ["running: False"])
 
 
 def test_an_argument_that_is_not_utf8_is_refused_unless_it_names_a_file(tmp_path, capsys):
@@ -124,12 +196,10 @@ def test_a_ctrl_c_as_a_command_starts_is_one_line_from_it_and_none_from_its_fork
     import signal
     import time
 
-    from tests.conftest import DATA
-
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n')
     command = [sys.executable, "-m", "koprik", "--config", str(config), "import",
-               str(DATA / "marc21" / "test.dat")]  # fmt: skip
+               str(_large_file(tmp_path / "large.mrc"))]  # fmt: skip
     running = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)  # fmt: skip
     children = Path(f"/proc/{running.pid}/task/{running.pid}/children")

@@ -1,1 +1,2 @@
-"""Subcommands of ``koprik``: one module each, found by :func:`koprik.cli.build_parser`."""
+"""What each ``koprik`` command does, one module each, imported only when its command runs; its
+command line: the module of the same name under :mod:`koprik.parsers`."""

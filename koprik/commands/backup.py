@@ -25,12 +25,6 @@ from koprik.errors import UserError
 from koprik.output_files import working_copy
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("backup", help="copy a SQLite catalogue while it is in use")
-    parser.add_argument("file", metavar="FILE", help="the copy to write (a new file)")
-    parser.set_defaults(handler=run)
-
-
 def run(args: argparse.Namespace) -> int:
     url = database_url(load_settings(args.config).database.url)
     backend = url.get_backend_name()

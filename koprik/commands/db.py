@@ -27,25 +27,6 @@ from harvester import advisory
 from koprik.errors import UserError
 from koprik.progress import Progress
 
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser(
-        "db", help="the catalogue's schema: upgrade, current, reindex, sets"
-    )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("upgrade", help="upgrade the catalogue to this Koprik's schema revision")
-    actions.add_parser("current", help="print the catalogue's schema revision and the needed one")
-    actions.add_parser("reindex", help="make every record's search terms again (progress bar)")
-    actions.add_parser(
-        "sets", help="place every record in the sets the [[sets]] rules say (progress bar)"
-    )
-    revision = actions.add_parser(
-        "revision", help="(developers) write the next revision from the changed table definitions"
-    )
-    revision.add_argument("message", help="what the revision changes, in a few words")
-    parser.set_defaults(handler=run)
-
-
 _NOTHING = {"current": "it has no revision", "sets": "no records to place"}
 """What ``koprik db ACTION`` says of a catalogue file that is not there, where ``nothing to
 ACTION`` is not English."""

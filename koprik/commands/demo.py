@@ -10,24 +10,11 @@ from catalog import Catalog, Outcome
 from catalog.demo import DemoPlan, demo_records
 from catalog.store import Incoming
 from config import load_settings
-from koprik.arguments import whole_number
 from koprik.logs import configure_logging
 from koprik.progress import Progress
 
 BATCH = 1000
-MAX_RECORDS = 10_000_000
 """The most demo records one command loads."""
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="load deterministic demo records")
-    parser.add_argument("--records", type=whole_number(1, MAX_RECORDS), default=3000,
-                        help="how many (default 3000)")
-    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
-    parser.add_argument(
-        "--if-empty", action="store_true", help="do nothing when the catalogue has records"
-    )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

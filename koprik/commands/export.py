@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import BinaryIO
 
 from catalog import Catalog
@@ -21,34 +20,13 @@ from catalog.export import Form, count_live, live_records
 from config import load_settings
 from koprik.errors import UserError
 from koprik.output_files import refuse_unwritable, written_whole
+from koprik.parsers.export import FORMATS
 from koprik.progress import Progress
 from protocols.oaipmh import BadArgument, parse_datestamp, parse_range
 
-FORMATS: dict[str, Form] = {"marc21": "iso2709", "iso2709": "iso2709", "marcxml": "marcxml"}
 COLLECTION_START = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
                     b'<collection xmlns="http://www.loc.gov/MARC21/slim">\n')  # fmt: skip
 COLLECTION_END = b"</collection>\n"
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("export", help="write records as ISO 2709 or MARCXML")
-    parser.add_argument(
-        "-o", "--output", type=_file_or_stdout, help="file to write (default, or -: stdout)"
-    )
-    parser.add_argument(
-        "--format", choices=sorted(FORMATS),
-        help="marc21 (ISO 2709, UTF-8) or marcxml (default: marcxml for a .xml file, else marc21)",
-    )  # fmt: skip
-    parser.add_argument("--set", dest="set_spec", help="only the records of this OAI set")
-    parser.add_argument("--from", dest="from_", metavar="DATE", help="only records changed since")
-    parser.add_argument("--until", metavar="DATE", help="only records changed until (inclusive)")
-    parser.set_defaults(handler=run)
-
-
-def _file_or_stdout(text: str) -> Path | None:
-    """``-o``'s file; None (standard output) for ``-``, as ``koprik crosswalk`` reads it (a
-    file named ``-`` was written in the working folder)."""
-    return None if text == "-" else Path(text)
 
 
 def run(args: argparse.Namespace) -> int:

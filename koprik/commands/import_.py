@@ -33,6 +33,7 @@ from crosswalks.marc_io import HEAD_BYTES, NothingToRead, ReadItem, detect_forma
 from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
 from koprik.output_files import refuse_overwriting
+from koprik.parsers.import_ import FORMAT_ALIASES, IMPORTABLE
 from koprik.progress import Progress
 
 BATCH = 2000
@@ -40,41 +41,6 @@ BATCH = 2000
 written once however many of its records change them: storing the demo records took the
 writing process 237 µs a record in batches of 500, 216 in 1,000, 198-209 in 2,000, 194-199 in
 5,000; its peak memory was 159 MB with batches of 500, 198 MB with 2,000."""
-IMPORTABLE = ("marc21", "marcxml", "marcjson", "mrk", "unimarc")
-"""Formats read; UNIMARC (detected, or ``--format unimarc``/``rusmarc``) is converted to
-MARC21 by the crosswalk ``koprik crosswalk --from unimarc`` uses."""
-FORMAT_ALIASES = {"rusmarc": "unimarc"}
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("import", help="load MARC21 files into the catalogue")
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    parser.add_argument(
-        "--format", choices=(*IMPORTABLE, *FORMAT_ALIASES), help="skip detection"
-    )
-    parser.add_argument(
-        "--rejects", type=Path, help="where rejected records go (default: var/import-rejects.txt)"
-    )
-    parser.add_argument(
-        "--charset",
-        metavar="NAME",
-        help="what ISO 2709 or .mrk files are in: utf-8, marc-8, cp1251, koi8-r, cp866, "
-        "iso-8859-5, iso-8859-1 (default: judged per record)",
-    )
-    parser.add_argument(
-        "--repair",
-        action="store_true",
-        help="read damaged ISO 2709 records as yaz-marcdump would (repairs in the report)",
-    )
-    parser.add_argument(
-        "--source", metavar="NAME", help="the file source the records belong to ([[file_sources]])"
-    )
-    parser.add_argument(
-        "--report",
-        type=Path,
-        help="charset decisions and warnings per record (default: var/import-report.txt)",
-    )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,11 +16,6 @@ from koprik.logs import configure_logging
 from koprik.stopping import StopSignals
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("scheduler", help="run scheduled harvests until stopped")
-    parser.set_defaults(handler=run)
-
-
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.log, args.verbose)

@@ -21,7 +21,6 @@ from catalog import Catalog
 from catalog.set_rules import check, rename
 from config import Settings, load_settings
 from harvester.leadership import lead_schedules
-from koprik.arguments import whole_number
 from koprik.dashboard import setup_dashboard
 from koprik.dashboard.keys import METRICS
 from koprik.dashboard.metrics import share_across_processes
@@ -40,26 +39,6 @@ log = logging.getLogger("koprik.serve")
 
 SHUTDOWN_GRACE = 5.0
 """Seconds open sessions get to end when the server stops."""
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "serve", help="serve the catalogue (OAI-PMH, SRU, Z39.50) and run harvest schedules"
-    )
-    parser.add_argument("--host", help="address to listen on (default from settings)")
-    parser.add_argument("--port", type=whole_number(0, 65535),
-                        help="HTTP port (default from settings; 0: any free port)")
-    parser.add_argument(
-        "--no-scheduler",
-        action="store_true",
-        help="do not run scheduled harvests here (when another node or `koprik scheduler` does)",
-    )
-    parser.add_argument(
-        "--workers", type=int, metavar="N",
-        help="serving processes sharing the ports (default, or 0: one per core; 1: a single "
-             "process)",
-    )  # fmt: skip
-    parser.set_defaults(handler=run)
 
 
 WORKERS_PER_CORE = 4

@@ -28,13 +28,11 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from pymarc import Record
 
 from config import HarvestSource, Settings, load_settings
-from config.settings import MARC_CROSSWALKS
 from crosswalks.marc_io import record_to_iso2709
 from crosswalks.mrk import record_to_mrk
 from harvester.faults import HarvestError
@@ -43,42 +41,12 @@ from harvester.ingest import IngestError, to_marc
 from harvester.sources import SourceError, check_name, sru_crosswalk_problem
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
-from harvester.sru_pages import VERSIONS, SruRecord
-from koprik.arguments import seconds
+from harvester.sru_pages import SruRecord
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 from koprik.output_files import refuse_unwritable, written_whole
 
-SCHEMAS = ("marcxml", "dc")
 PAGE = 50
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "sru", help="search an SRU server and print or save its records"
-    )
-    parser.add_argument("url", help="the server's base URL, e.g. http://HOST:PORT/DATABASE")
-    parser.add_argument("query", help="CQL query, e.g. 'dc.title=\"war and peace\"'")
-    parser.add_argument("--version", choices=VERSIONS, help="SRU version (default: the server's)")
-    parser.add_argument("--schema", choices=SCHEMAS, default="marcxml", help="record schema")
-    parser.add_argument(
-        "--crosswalk", choices=MARC_CROSSWALKS,
-        help="the MARCXML records are UNIMARC (or RUSMARC): convert them to MARC21",
-    )  # fmt: skip
-    parser.add_argument("--max", type=int, default=10, help="records to fetch (default 10)")
-    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="write the records to this file, whole (-: standard output)")
-    parser.add_argument(
-        "--import",
-        dest="import_",
-        action="store_true",
-        help="put the records into the catalogue (see --config) instead",
-    )
-    parser.add_argument(
-        "--source", help="with --import: the source name (default sru:HOST[:PORT]/PATH)"
-    )
-    parser.set_defaults(handler=run)
 
 
 def sru_source_name(url: str) -> str:

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import hashlib
 import sys
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from config import HarvestSource, load_settings
@@ -36,47 +35,16 @@ from crosswalks.mrk import record_to_mrk
 from harvester.z3950_harvest import Z3950HarvestError, Z3950HarvestResult, harvest_z3950
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import Z3950Address, parse_address
-from koprik.arguments import seconds
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 from koprik.output_files import refuse_unwritable, written_whole
 from protocols.z3950.pqf import PqfError, parse_pqf
 
-FORMATS = ("usmarc", "unimarc", "xml", "sutrs", "opac")
 MARC_FORMATS = ("usmarc", "unimarc", "opac")
 """The formats whose records are ISO 2709 (OPAC: its bibliographic record)."""
 IMPORTED = ("usmarc", "unimarc")
 PAGE = 50
 DEFAULT_CHARSET = "UTF-8"
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "z3950", help="search a Z39.50 target and print or save its records"
-    )
-    parser.add_argument("target", help="HOST:PORT/DATABASE (port 210, database Default if omitted)")
-    parser.add_argument("query", help="PQF query, e.g. '@attr 1=4 \"war and peace\"'")
-    parser.add_argument("--format", choices=FORMATS, default="usmarc", help="record syntax")
-    parser.add_argument(
-        "--elements", default="F", help="element set name (default F; '' for the target's)"
-    )
-    parser.add_argument("--max", type=int, default=10, help="records to fetch (default 10)")
-    parser.add_argument(
-        "--charset",
-        help="character set to negotiate (default UTF-8); with --import also the one records "
-        "are read in when the target does not agree to it (default: detected)",
-    )
-    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="write the records to this file, whole (-: standard output)")
-    parser.add_argument(
-        "--import",
-        dest="import_",
-        action="store_true",
-        help="put the USMARC records (UNIMARC ones converted to MARC21) into the catalogue "
-        "(see --config) instead",
-    )
-    parser.set_defaults(handler=run)
 
 
 def parse_target(text: str) -> tuple[str, int, str]:

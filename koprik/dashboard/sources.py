@@ -15,10 +15,9 @@ from urllib.parse import quote_plus
 from aiohttp import web
 
 from config import HarvestSource
-from config.settings import HOLDINGS
+from config.settings import HARVEST_PROTOCOLS, HOLDINGS
 from harvester.sources import (
     FROM_DATABASE,
-    PROTOCOLS,
     SourceError,
     add_source,
     edit_source,
@@ -56,7 +55,7 @@ def source_from_form(form: Mapping[str, Any], base: HarvestSource | None = None)
         values["holdings"] = str(form["holdings"]).strip()
     if base is None:
         return HarvestSource(name=str(form.get("name", "")).strip(),
-                             protocol=str(form.get("protocol", PROTOCOLS[0])), **values)
+                             protocol=str(form.get("protocol", HARVEST_PROTOCOLS[0])), **values)
     return dataclasses.replace(base, **values)
 
 
@@ -71,7 +70,7 @@ async def list_sources(request: web.Request) -> web.Response:
 
 @operator_only
 async def new_source(request: web.Request) -> web.Response:
-    return await render(request, "source_form.html", source=None, protocols=PROTOCOLS,
+    return await render(request, "source_form.html", source=None, protocols=HARVEST_PROTOCOLS,
                         holdings=HOLDINGS, editable=True)
 
 
@@ -87,7 +86,7 @@ async def create_source(request: web.Request) -> web.Response:
         )
     except SourceError as error:
         return await render(request, "source_form.html", status=400, source=None, form=form,
-                            protocols=PROTOCOLS, holdings=HOLDINGS, error=str(error),
+                            protocols=HARVEST_PROTOCOLS, holdings=HOLDINGS, error=str(error),
                             editable=True)
     raise web.HTTPSeeOther(f"/sources/{stored.name}")
 
@@ -109,7 +108,7 @@ async def show_source(request: web.Request) -> web.Response:
     views = await asyncio.to_thread(reads.sources, request.app[SETTINGS], request.app[CATALOG])
     view = next(v for v in views if v.entry.source.name == entry.source.name)
     return await render(request, "source.html", view=view, runs=runs,
-                        editable=entry.origin == FROM_DATABASE, protocols=PROTOCOLS,
+                        editable=entry.origin == FROM_DATABASE, protocols=HARVEST_PROTOCOLS,
                         holdings=HOLDINGS,
                         message=request.query.get("message"))
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from config import SearchSettings
+from protocols.sru import VERSIONS
 from provider.search import Condition, SearchError
 
-VERSIONS = ("1.1", "1.2", "2.0")
 DEFAULT_VERSION = "2.0"
 EXPLAIN, SEARCH, SCAN = "explain", "searchRetrieve", "scan"
 XML, STRING = "xml", "string"

@@ -38,6 +38,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from functools import partial
 from typing import NamedTuple
 
@@ -157,11 +158,9 @@ def adopt(engine: Engine, rules: Sequence[SetRule]) -> None:
     with engine.connect() as connection:
         if placed_by(connection) is not None:
             return
-    try:
-        with engine.begin() as connection:
-            _record(connection, rules, insert_row=True)
-    except IntegrityError:
-        pass  # another process recorded its rules between the two statements
+    with suppress(IntegrityError):  # another process recorded its rules between the two
+        transaction(engine, partial(_record, rules=rules, insert_row=True),
+                    "recording the [[sets]] rules")  # fmt: skip
 
 
 def _said(rules: Sequence[SetRule]) -> str:

@@ -820,8 +820,11 @@ class HarvestRun:
                 .where(runs.id == self.run_id)
                 .values(rejected=runs.rejected + 1)
             )
+            writer.after_commit(self._count_rejected_page)
 
         self.catalog.write(write)
+
+    def _count_rejected_page(self) -> None:
         self.counts.rejected += 1
 
     def _close_run(self, status: str, stopped: str | None = None) -> str | None:

@@ -8,20 +8,24 @@ with the abort: a harvest run with a traceback, a command with the server's erro
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.engine.default import DefaultDialect
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from catalog.harvest_state import harvest_runs, harvest_sources, harvest_state
+from catalog.harvest_state import harvest_rejects, harvest_runs, harvest_sources, harvest_state
 from catalog.secrets import stored_secret
 from config import HarvestSource, Settings
-from harvester.runs import PARTIAL, SUCCEEDED, harvest
+from harvester.faults import MalformedResponse
+from harvester.runs import PARTIAL, SUCCEEDED, HarvestRun, RunOptions, harvest
 from harvester.sources import add_source, edit_source, remove_source
 from koprik.dashboard import accounts
 from koprik.dashboard.limits import LoginLimiter
@@ -165,3 +169,35 @@ def test_a_small_writer_aborted_once_does_its_work(
         write(settings, catalog)
     assert written() >= 2
     assert len(_said_again(caplog)) == 1
+
+
+def test_a_rejected_page_run_again_and_interrupted_at_its_commit_is_counted_once(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page no record could be read from, kept as a reject: its transaction aborted once by
+    the server, then a ^C as its COMMIT returns. The run counts the page once, as its row does;
+    before, the count was added after the write returned, past the section a ^C waits for, and
+    the page was counted in the row but not by the run."""
+    run = HarvestRun(catalog, HarvestSource(name="partner", url="http://127.0.0.1:9/oai"),
+                     RunOptions(), FAST)  # fmt: skip
+    run.run_id = run._open_run()
+    written = _aborted_once(catalog, "harvest_rejects", "INSERT")
+    committed = DefaultDialect.do_commit
+
+    def commit(dialect: DefaultDialect, connection: Any) -> None:
+        committed(dialect, connection)
+        monkeypatch.setattr(DefaultDialect, "do_commit", committed)  # the first one only
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(DefaultDialect, "do_commit", commit)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run._reject_page(MalformedResponse("malformed XML", b"<OAI-PMH><ListRecords>"))
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert written() == 2
+    with catalog.engine.connect() as connection:
+        counted = connection.execute(select(harvest_runs.c.rejected)).scalar_one()
+        kept = connection.execute(select(func.count()).select_from(harvest_rejects)).scalar_one()
+    assert (run.counts.rejected, counted, kept) == (1, 1, 1)

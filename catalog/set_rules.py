@@ -80,6 +80,9 @@ REFUSED = (
     "records by other rules): restart it with the current koprik.toml"
 )
 """What a writer whose rules are not the catalogue's is told (:func:`refuse_others`)."""
+PAUSED = f"scheduled harvests paused: {REFUSED}"
+"""What the harvest scheduler of a node refused so says once it starts no run any more
+(:mod:`harvester.scheduler`), and ``/health`` with it."""
 
 
 def described(rules: Sequence[SetRule]) -> dict[str, str]:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import chain, repeat
 from typing import Any, NamedTuple
 
@@ -62,6 +62,7 @@ from sqlalchemy import (
 from catalog import models
 from catalog.db import execute_in, insert_rows
 from catalog.models import ENGINES, metadata
+from catalog.transactions import transaction
 from crosswalks.dublin_core import marc_languages
 from crosswalks.iso2709 import read_plain, read_utf8
 from crosswalks.uzbek import fold
@@ -691,8 +692,8 @@ def rebuild(
     records done so far after each batch."""
     done, after = 0, 0
     while True:
-        with engine.begin() as connection:
-            ids = _rebuild_after(connection, after, batch)
+        ids = transaction(engine, partial(_rebuild_after, after=after, batch=batch),
+                          "making the search entries again")
         if not ids:
             return done
         done += len(ids)

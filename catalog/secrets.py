@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets as random_source
+from contextlib import suppress
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from catalog.models import secrets
+from catalog.transactions import executed
 
 
 def stored_secret(engine: Engine, name: str) -> bytes:
@@ -22,10 +24,7 @@ def stored_secret(engine: Engine, name: str) -> bytes:
     if value is not None:
         return bytes(value)
     new = random_source.token_bytes(32)
-    try:
-        with engine.begin() as connection:
-            connection.execute(insert(secrets).values(name=name, value=new))
-    except IntegrityError:
-        pass  # another node stored it first
+    with suppress(IntegrityError):  # another node stored it first
+        executed(engine, insert(secrets).values(name=name, value=new), f"storing key {name!r}")
     with engine.connect() as connection:
         return bytes(connection.execute(query).scalar_one())

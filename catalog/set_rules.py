@@ -38,6 +38,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from functools import partial
 from typing import NamedTuple
 
@@ -79,6 +80,9 @@ REFUSED = (
     "records by other rules): restart it with the current koprik.toml"
 )
 """What a writer whose rules are not the catalogue's is told (:func:`refuse_others`)."""
+PAUSED = f"scheduled harvests paused: {REFUSED}"
+"""What the harvest scheduler of a node refused so says once it starts no run any more
+(:mod:`harvester.scheduler`), and ``/health`` with it."""
 
 
 def described(rules: Sequence[SetRule]) -> dict[str, str]:
@@ -157,11 +161,9 @@ def adopt(engine: Engine, rules: Sequence[SetRule]) -> None:
     with engine.connect() as connection:
         if placed_by(connection) is not None:
             return
-    try:
-        with engine.begin() as connection:
-            _record(connection, rules, insert_row=True)
-    except IntegrityError:
-        pass  # another process recorded its rules between the two statements
+    with suppress(IntegrityError):  # another process recorded its rules between the two
+        transaction(engine, partial(_record, rules=rules, insert_row=True),
+                    "recording the [[sets]] rules")  # fmt: skip
 
 
 def _said(rules: Sequence[SetRule]) -> str:

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Executable
 from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,12 @@ def transaction(engine: Engine, work: Callable[[Connection], T], what: str) -> T
             return work(connection)
 
     return retried(once, what)
+
+
+def executed(engine: Engine, statement: Executable, what: str) -> int:
+    """``statement`` in a :func:`transaction` of its own; how many rows it changed."""
+    return transaction(engine, lambda connection: int(connection.execute(statement).rowcount),
+                       what)  # fmt: skip
 
 
 @contextmanager

@@ -19,11 +19,14 @@ import socket
 import threading
 import time
 import uuid
+from contextlib import suppress
+from functools import partial
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from catalog.harvest_state import harvest_state
+from catalog.transactions import executed, transaction
 from harvester import advisory
 
 LEASE_SECONDS = 3600
@@ -89,36 +92,42 @@ def _owner_of(engine: Engine, source: str) -> str:
 def _take_row(engine: Engine, source: str, owner: str, *, lead: bool) -> None:
     """Name ``owner`` in the source's row: if the row's owner is stale or, with ``lead`` (the
     caller holds the advisory lock), whoever it is."""
-    try:
-        with engine.begin() as connection:
-            present = connection.execute(
-                select(harvest_state.c.source).where(harvest_state.c.source == source)
-            ).first()
-            if present is None:
-                connection.execute(insert(harvest_state).values(source=source))
-    except IntegrityError:
-        pass  # created by a concurrent run just now: the row exists, which is all we need
-    now = int(time.time())
-    with engine.begin() as connection:
-        row = connection.execute(
-            select(harvest_state.c.lock_owner, harvest_state.c.lock_expires).where(
-                harvest_state.c.source == source
-            )
-        ).one()
-        if not lead and not _stale(row.lock_owner, row.lock_expires, now):
-            raise SourceBusy(f"source {source!r} is being harvested by {row.lock_owner}")
-        condition = (
-            harvest_state.c.lock_owner.is_(None)
-            if row.lock_owner is None
-            else harvest_state.c.lock_owner == row.lock_owner
-        )
-        taken = connection.execute(
-            update(harvest_state)
-            .where(harvest_state.c.source == source, condition)
-            .values(lock_owner=owner, lock_expires=now + LEASE_SECONDS)
-        ).rowcount
+    with suppress(IntegrityError):  # created by a concurrent run just now: the row is there
+        transaction(engine, partial(_add_row, source), f"adding the lock of source {source!r}")
+    taken = transaction(engine, partial(_take, source, owner, lead=lead),
+                        f"taking the lock of source {source!r}")  # fmt: skip
     if taken != 1:
         raise SourceBusy(f"source {source!r} was locked by another run just now")
+
+
+def _add_row(source: str, connection: Connection) -> None:
+    present = connection.execute(
+        select(harvest_state.c.source).where(harvest_state.c.source == source)
+    ).first()
+    if present is None:
+        connection.execute(insert(harvest_state).values(source=source))
+
+
+def _take(source: str, owner: str, connection: Connection, *, lead: bool) -> int:
+    """:func:`_take_row`'s compare-and-set on ``connection``: how many rows it took (0 or 1)."""
+    now = int(time.time())
+    row = connection.execute(
+        select(harvest_state.c.lock_owner, harvest_state.c.lock_expires).where(
+            harvest_state.c.source == source
+        )
+    ).one()
+    if not lead and not _stale(row.lock_owner, row.lock_expires, now):
+        raise SourceBusy(f"source {source!r} is being harvested by {row.lock_owner}")
+    condition = (
+        harvest_state.c.lock_owner.is_(None)
+        if row.lock_owner is None
+        else harvest_state.c.lock_owner == row.lock_owner
+    )
+    return int(connection.execute(
+        update(harvest_state)
+        .where(harvest_state.c.source == source, condition)
+        .values(lock_owner=owner, lock_expires=now + LEASE_SECONDS)
+    ).rowcount)  # fmt: skip
 
 
 def renew(connection: Connection, source: str, owner: str) -> None:
@@ -135,13 +144,11 @@ def renew(connection: Connection, source: str, owner: str) -> None:
 def release(engine: Engine, source: str, owner: str) -> None:
     with _held_lock:
         held = _held.pop(owner, None)
+    freed = (update(harvest_state)
+             .where(harvest_state.c.source == source, harvest_state.c.lock_owner == owner)
+             .values(lock_owner=None, lock_expires=None))  # fmt: skip
     try:
-        with engine.begin() as connection:
-            connection.execute(
-                update(harvest_state)
-                .where(harvest_state.c.source == source, harvest_state.c.lock_owner == owner)
-                .values(lock_owner=None, lock_expires=None)
-            )
+        executed(engine, freed, f"releasing the lock of source {source!r}")
     finally:
         if held is not None:
             advisory.unlock(held)

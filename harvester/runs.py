@@ -86,6 +86,7 @@ from catalog import Catalog, CatalogWriter
 from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
 from catalog.set_rules import SetRulesChanged
+from catalog.transactions import executed, transaction
 from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks, resumption
 from harvester.coverage import Coverage, covering
@@ -702,24 +703,28 @@ class HarvestRun:
             return resumption.load(connection, self.source.name)
 
     def _open_run(self) -> int:
-        with self.catalog.engine.begin() as connection:
+        return transaction(self.catalog.engine, self._opened,
+                           f"opening a run of {self.source.name}")
+
+    def _opened(self, connection: Connection) -> int:
+        """The run's row, added as running (a run of the source left running ends interrupted)."""
+        connection.execute(
+            update(harvest_runs)
+            .where(harvest_runs.c.source == self.source.name, harvest_runs.c.status == RUNNING)
+            .values(status=INTERRUPTED)
+        )
+        return int(
             connection.execute(
-                update(harvest_runs)
-                .where(harvest_runs.c.source == self.source.name, harvest_runs.c.status == RUNNING)
-                .values(status=INTERRUPTED)
-            )
-            return int(
-                connection.execute(
-                    harvest_runs.insert().values(
-                        source=self.source.name,
-                        status=RUNNING,
-                        started=int(time.time()),
-                        full=self.options.full,
-                        from_=self.options.from_,
-                        until=self.options.until,
-                    )
-                ).inserted_primary_key[0]
-            )
+                harvest_runs.insert().values(
+                    source=self.source.name,
+                    status=RUNNING,
+                    started=int(time.time()),
+                    full=self.options.full,
+                    from_=self.options.from_,
+                    until=self.options.until,
+                )
+            ).inserted_primary_key[0]
+        )
 
     def _commit(
         self, items: list[tuple[Page, Plan]], spec: str | None,
@@ -763,12 +768,10 @@ class HarvestRun:
     def _save_failed_windows(self) -> None:
         """Save the count of windows failed for good at once, not only with the next page: a
         run killed before that page must still not look complete when it is resumed."""
-        with self.catalog.engine.begin() as connection:
-            connection.execute(
-                update(harvest_state)
-                .where(harvest_state.c.source == self.source.name)
-                .values(failed_windows=self.failed_windows)
-            )
+        saved = (update(harvest_state).where(harvest_state.c.source == self.source.name)
+                 .values(failed_windows=self.failed_windows))  # fmt: skip
+        executed(self.catalog.engine, saved,
+                 f"saving the failed windows of the run of {self.source.name}")
 
     def _record_batch(self, writer: CatalogWriter, counts: Counts) -> None:
         """In a page's (or batch's) transaction: renew the source's lock and add the page and
@@ -817,8 +820,11 @@ class HarvestRun:
                 .where(runs.id == self.run_id)
                 .values(rejected=runs.rejected + 1)
             )
+            writer.after_commit(self._count_rejected_page)
 
         self.catalog.write(write)
+
+    def _count_rejected_page(self) -> None:
         self.counts.rejected += 1
 
     def _close_run(self, status: str, stopped: str | None = None) -> str | None:
@@ -827,25 +833,29 @@ class HarvestRun:
         on success move the watermark (an OAI-PMH source's; SRU and Z39.50 sources have none).
         Returns the watermark."""
         self._end_record(stopped)
-        with self.catalog.engine.begin() as connection:
-            connection.execute(
-                update(harvest_runs)
-                .where(harvest_runs.c.id == self.run_id)
-                .values(
-                    status=status,
-                    finished=int(time.time()),
-                    requests=self.requests,
-                    errors="\n".join(self._error_lines()),
-                )
+        return transaction(self.catalog.engine, partial(self._closed, status),
+                           f"closing the run of {self.source.name}")
+
+    def _closed(self, status: str, connection: Connection) -> str | None:
+        """:meth:`_close_run` on ``connection``, once the record is ended."""
+        connection.execute(
+            update(harvest_runs)
+            .where(harvest_runs.c.id == self.run_id)
+            .values(
+                status=status,
+                finished=int(time.time()),
+                requests=self.requests,
+                errors="\n".join(self._error_lines()),
             )
-            before = Coverage.of(resumption.load(connection, self.source.name))
-            watermark = before.watermark
-            plan = self._plan
-            if status not in (SUCCEEDED, PARTIAL):
-                return watermark
-            if plan is not None and status == SUCCEEDED:
-                watermark = self._move_watermark(connection, plan, before)
-            resumption.clear(connection, self.source.name)
+        )
+        before = Coverage.of(resumption.load(connection, self.source.name))
+        watermark = before.watermark
+        plan = self._plan
+        if status not in (SUCCEEDED, PARTIAL):
+            return watermark
+        if plan is not None and status == SUCCEEDED:
+            watermark = self._move_watermark(connection, plan, before)
+        resumption.clear(connection, self.source.name)
         return watermark
 
     def _move_watermark(self, connection: Connection, plan: _Plan, before: Coverage) -> str | None:

@@ -16,6 +16,13 @@ import or a harvest (copy cataloguing, ``koprik demo``) join their union records
 time, not at the next harvest. Which process runs the scheduler when several
 nodes share a PostgreSQL catalogue is decided by :mod:`harvester.leadership`.
 
+A node whose ``[[sets]]`` rules are no longer the catalogue's (another node ran ``koprik db
+sets``) would have every write of a run refused, each run ending failed: once a job finds so
+(:func:`catalog.set_rules.refused`, one read as it falls due), the scheduler starts no run and
+works through no queue any more, and says so in one warning line
+(:data:`catalog.set_rules.PAUSED`, which ``/health`` says too), until the node is restarted with
+the current koprik.toml.
+
 Stopping (:meth:`HarvestScheduler.shutdown`, on SIGTERM or ^C) starts no new run, asks the
 runs in progress to stop (:class:`harvester.runs.Stop`: each commits the pages it is writing
 and is recorded ``interrupted``, and the source's next run resumes it), waits the seconds that
@@ -43,6 +50,7 @@ from sqlalchemy import exists, select
 from catalog import Catalog
 from catalog.dedup import run_dedup
 from catalog.models import dedup_queue
+from catalog.set_rules import PAUSED, refused
 from config import HarvestSource, Settings
 from harvester.locks import SourceBusy
 from harvester.run_log import SCHEDULED, log_end
@@ -67,6 +75,8 @@ class _Context:
     """Sources whose scheduled run is in progress (guarded by ``_context_lock``)."""
     stopped: list[RunReport] = field(default_factory=list)
     """Reports of the runs that ended once the stop was requested (guarded likewise)."""
+    paused: bool = False
+    """Whether scheduled work is paused (:func:`_pausing`; guarded likewise)."""
 
 
 _context: _Context | None = None
@@ -88,6 +98,8 @@ def run_scheduled(name: str) -> None:
         context = _context
     if context is None:
         log.error("scheduled harvest of %s: no scheduler context in this process", name)
+        return
+    if _pausing(context):
         return
     try:
         source = find_source(context.settings, context.catalog, name).source
@@ -127,11 +139,29 @@ def work_through_queue() -> None:
         context = _context
         if context is None or context.running or context.stop.requested:
             return
+    if _pausing(context):
+        return
     with context.catalog.engine.connect() as connection:
         if not connection.execute(select(exists().select_from(dedup_queue))).scalar():
             return
     report = run_dedup(context.catalog, stop=lambda: context.stop.requested)
     log.info("deduplicated the queue: %s", report.summary())
+
+
+def _pausing(context: _Context) -> bool:
+    """Whether scheduled work is paused: from the first job that finds this node's ``[[sets]]``
+    rules are not the catalogue's (:func:`catalog.set_rules.refused`), said then in one warning
+    line, until the process ends (module docstring)."""
+    with _context_lock:
+        if context.paused:
+            return True
+    if refused(context.catalog.engine, context.catalog.rules) is None:
+        return False
+    with _context_lock:
+        first, context.paused = not context.paused, True
+    if first:
+        log.warning("%s", PAUSED)
+    return True
 
 
 class _BackgroundScheduler(BackgroundScheduler):

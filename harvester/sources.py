@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import Executable, delete, insert, select, update
+from sqlalchemy import Connection, Executable, delete, insert, select, update
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
+from catalog.transactions import executed, transaction
 from config import ConfigError, HarvestSource, Settings
 from config.settings import HARVEST_PROTOCOLS, FileSource, check_bounds, crosswalk_problem
 from crosswalks.marcxml import MARCXML_NS
@@ -348,8 +349,8 @@ def add_source(
         source, found = probe(source)
     elif not source.prefix and source.protocol == OAI_PMH:
         raise SourceError("without the check, give the metadataPrefix")
-    with catalog.engine.begin() as connection:
-        connection.execute(insert(harvest_sources).values(_stored_row(source)))
+    added = insert(harvest_sources).values(_stored_row(source))
+    executed(catalog.engine, added, f"adding source {source.name!r}")
     return source, found
 
 
@@ -375,11 +376,9 @@ def edit_source(
         source, _found = probe(source)
     elif not source.prefix and source.protocol == OAI_PMH:
         raise SourceError("without the check, give the metadataPrefix")  # as add says
-    with catalog.engine.begin() as connection:
-        connection.execute(
-            update(harvest_sources).where(harvest_sources.c.name == name)
-            .values(_stored_row(source))
-        )
+    changed = update(harvest_sources).where(harvest_sources.c.name == name).values(
+        _stored_row(source))
+    executed(catalog.engine, changed, f"changing source {name!r}")
     return source
 
 
@@ -396,8 +395,7 @@ def remove_source(settings: Settings, catalog: Catalog, name: str) -> None:
     _editable(settings, catalog, name)
     removal = delete(harvest_sources).where(harvest_sources.c.name == name)
     if any(source.name == name for source in settings.sources):
-        with catalog.engine.begin() as connection:
-            connection.execute(removal)
+        executed(catalog.engine, removal, f"removing source {name!r}")
         return
     _forget_state(catalog, name, "not removed (remove it once the run has ended)", removal)
 
@@ -432,11 +430,14 @@ def _forget_state(catalog: Catalog, name: str, refusal: str, *also: Executable) 
         locks.acquire(engine, name, owner)
     except locks.SourceBusy as busy:
         raise SourceInUse(f"{busy}: {refusal}") from None
+
+    def forget(connection: Connection) -> None:
+        for statement in also:
+            connection.execute(statement)
+        connection.execute(delete(harvest_state).where(harvest_state.c.source == name))
+
     try:
-        with engine.begin() as connection:
-            for statement in also:
-                connection.execute(statement)
-            connection.execute(delete(harvest_state).where(harvest_state.c.source == name))
+        transaction(engine, forget, f"forgetting the harvest state of source {name!r}")
     finally:
         locks.release(engine, name, owner)
 

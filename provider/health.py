@@ -11,7 +11,9 @@ A node whose ``[[sets]]`` rules are no longer the catalogue's (another node ran 
 sets``) has its harvests and imports refused: ``catalogue.sets`` says so, in the line they fail
 with (:func:`catalog.set_rules.refused`, one read of a one-row table). The node still serves
 what the catalogue holds: HTTP stays 200, so that a load balancer keeps it while ``db sets``
-runs, which no node on the new rules may serve yet.
+runs, which no node on the new rules may serve yet. A node that runs scheduled harvests
+(``koprik serve`` without ``--no-scheduler``) starts none then, and ``harvests`` says so
+(:data:`catalog.set_rules.PAUSED`, the line its scheduler logs).
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ import asyncio
 from aiohttp import web
 
 from catalog import Catalog
-from catalog.set_rules import refused
+from catalog.set_rules import PAUSED, refused
 from config import koprik_version
 from provider.keys import CATALOG
 
 TIMEOUT = 5.0
 """Seconds the catalogue gets to answer before the node is reported unhealthy."""
+SCHEDULES = web.AppKey("schedules", bool)
+"""Whether this node runs scheduled harvests (in one of its processes: ``koprik serve``'s
+first worker, while it leads on PostgreSQL, :mod:`harvester.leadership`)."""
 
 
 def setup_health(app: web.Application) -> None:
@@ -43,6 +48,8 @@ async def health(request: web.Request) -> web.Response:
         catalogue = {"reachable": False, "error": reason or type(error).__name__}
     ok = bool(catalogue["reachable"])
     body = {"status": "ok" if ok else "error", "version": koprik_version(), "catalogue": catalogue}
+    if "sets" in catalogue and request.app.get(SCHEDULES, False):
+        body["harvests"] = PAUSED
     return web.json_response(body, status=200 if ok else 503)
 
 

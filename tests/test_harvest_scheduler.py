@@ -6,16 +6,19 @@ signal while it stops exits at once."""
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -23,7 +26,8 @@ from sqlalchemy import func, select, update
 from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
-from config import HarvestSource, Settings, load_settings
+from catalog.set_rules import PAUSED, REFUSED, place_again
+from config import HarvestSource, SetRule, Settings, load_settings
 from harvester import locks
 from harvester.ingest import Counts
 from harvester.run_log import ERROR_CHARS, first_error
@@ -32,7 +36,7 @@ from harvester.scheduler import run_scheduled, start_scheduler
 from harvester.sources import add_source, edit_source
 from tests.conftest import ROOT, free_port
 from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve
-from tests.servers import stderr_after
+from tests.servers import running, stderr_after, write_config
 
 
 def _runs(catalog: Catalog) -> list:  # type: ignore[type-arg]
@@ -320,3 +324,42 @@ def test_the_lock_of_a_dead_process_is_taken_over(catalog: Catalog) -> None:
     after = locks.new_owner()
     locks.acquire(catalog.engine, "partner", after)
     locks.release(catalog.engine, "partner", after)
+
+
+def test_a_node_whose_set_rules_are_no_longer_the_catalogue_s_pauses_its_schedule(
+    tmp_path: Path,
+) -> None:
+    """``koprik serve`` harvesting a source every second; another node runs ``koprik db
+    sets`` with a rule added. This node's runs would each end failed, refused: its scheduler
+    says so in one warning line, starts no run from then on, and ``/health`` says why. Before,
+    a failed run was recorded every second until the node was restarted."""
+    koprik = write_config(tmp_path)
+    settings = load_settings(koprik.config)
+    catalog = Catalog.open(settings)
+    records = list(demo_records(40))
+    provider = FaultProvider(records[:6])
+    # every run has a record to write: one is added as each list is asked for
+    provider.on_list_request = lambda count: provider.add(f"oai:fault.test:new-{count}",
+                                                          records[6 + count % 34])
+    try:
+        with serve(provider.app()) as url:
+            add_source(settings, catalog, HarvestSource(name="partner", url=url, every="1s",
+                                                        delay=0), check=False)  # fmt: skip
+            identify = f"{koprik.oai_url}?verb=Identify"
+            with running(koprik.command("serve"), koprik.log, identify):
+                assert _wait_for(lambda: any(r.status == SUCCEEDED for r in _runs(catalog)),
+                                 LIVENESS)  # fmt: skip
+                place_again(catalog.engine, [*settings.sets,
+                                             SetRule(spec="by", name="By", rule="material")])
+                time.sleep(5)  # five times the interval
+                with urllib.request.urlopen(f"http://127.0.0.1:{koprik.http_port}/health",
+                                            timeout=10) as response:  # fmt: skip
+                    health = json.load(response)
+                runs = _runs(catalog)
+        assert sum(run.status == FAILED for run in runs) <= 1  # one running as db sets ran
+        lines = [line for line in koprik.log.read_text().splitlines() if "paused" in line]
+        assert len(lines) == 1 and lines[0].endswith(f" WARNING harvester.scheduler: {PAUSED}")
+        assert health["status"] == "ok" and health["harvests"] == PAUSED
+        assert health["catalogue"]["sets"] == REFUSED
+    finally:
+        catalog.close()

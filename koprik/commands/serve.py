@@ -31,6 +31,7 @@ from koprik.workers import default_count, run_workers
 from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import AccessLogger
 from provider.app import init_app
+from provider.health import SCHEDULES
 from provider.http_server import bind_http
 from provider.keys import SERVICE
 from provider.z3950.server import start_target
@@ -99,8 +100,7 @@ def _run_workers(
     def work(index: int) -> int:
         catalog = Catalog.open(settings)
         try:
-            asyncio.run(serve(settings, catalog, scheduler=not args.no_scheduler and index == 0,
-                              worker=index))
+            asyncio.run(serve(settings, catalog, scheduler=not args.no_scheduler, worker=index))
         except OSError as error:  # a port in use
             # One write of the whole line: workers failing together must not interleave (print
             # writes the text and its newline separately to an unbuffered stderr).
@@ -187,12 +187,14 @@ async def serve(
     scheduler: bool = True,
     worker: int | None = None,
 ) -> None:
-    """Run every server, and the harvest scheduler, until SIGINT or SIGTERM; the harvests in
-    progress are then stopped after the pages they are writing (recorded ``interrupted``), and
-    a second signal while stopping exits at once (:mod:`koprik.stopping`).
+    """Run every server, and the harvest scheduler (unless ``scheduler`` is False), until
+    SIGINT or SIGTERM; the harvests in progress are then stopped after the pages they are
+    writing (recorded ``interrupted``), and a second signal while stopping exits at once
+    (:mod:`koprik.stopping`).
 
     As ``worker`` number N of ``koprik serve --workers``, the ports are bound with
-    SO_REUSEPORT, shared with the other workers, and only worker 0 prints where it serves.
+    SO_REUSEPORT, shared with the other workers, and only worker 0 prints where it serves and
+    runs the scheduler (each one's ``/health`` speaks of it).
     """
     host, port = settings.server.host, settings.server.http_port
     stop = asyncio.Event()
@@ -239,6 +241,7 @@ async def _serve_until(
         repository = dataclasses.replace(settings.repository, base_url=served_base_url(host, port))
         settings = dataclasses.replace(settings, repository=repository)
     app = init_app(settings, catalog)
+    app[SCHEDULES] = scheduler
     setup_dashboard(app)
     runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=ACCESS_LOG)
     await runner.setup()
@@ -253,7 +256,8 @@ async def _serve_until(
         print(f"koprik: dashboard at http://{host}:{port}/", flush=True)
         print(f"koprik: Z39.50 at tcp:{host}:{z3950_port}/{settings.server.z3950_database}",
               flush=True)
-    harvests = await asyncio.to_thread(lead_schedules, settings, catalog) if scheduler else None
+    harvests = (await asyncio.to_thread(lead_schedules, settings, catalog)
+                if scheduler and not worker else None)  # fmt: skip
     # Everything made so far (modules, settings, the application) lives as long as the server:
     # kept out of the collector's sight, it is not traversed again by every collection.
     gc.collect()

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from catalog.models import user_sessions, users
+from catalog.transactions import executed, transaction
 
 _HASHER = PasswordHasher()
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}\Z")
@@ -53,14 +54,16 @@ def add_user(engine: Engine, name: str, password: str) -> None:
     if _NAME.match(name) is None:
         raise AccountError(f"user name {name!r}: use letters, digits, '.', '_', '@' or '-'")
     _check_password(password)
-    with engine.begin() as connection:
+    hashed = _HASHER.hash(password)
+
+    def add(connection: Connection) -> None:
         if connection.execute(select(users.c.name).where(users.c.name == name)).first():
             raise AccountError(f"a user named {name!r} exists already")
         connection.execute(
-            insert(users).values(
-                name=name, password_hash=_HASHER.hash(password), created=int(time.time())
-            )
+            insert(users).values(name=name, password_hash=hashed, created=int(time.time()))
         )
+
+    transaction(engine, add, f"adding user {name!r}")
 
 
 def user_exists(engine: Engine, name: str) -> bool:
@@ -71,20 +74,26 @@ def user_exists(engine: Engine, name: str) -> bool:
 
 def set_password(engine: Engine, name: str, password: str) -> None:
     _check_password(password)
-    with engine.begin() as connection:
+    hashed = _HASHER.hash(password)
+
+    def change(connection: Connection) -> int:
         changed = connection.execute(
-            update(users).where(users.c.name == name).values(password_hash=_HASHER.hash(password))
+            update(users).where(users.c.name == name).values(password_hash=hashed)
         ).rowcount
         connection.execute(delete(user_sessions).where(user_sessions.c.user == name))
-    if not changed:
+        return int(changed)
+
+    if not transaction(engine, change, f"changing the password of user {name!r}"):
         raise AccountError(f"no user named {name!r}")
 
 
 def remove_user(engine: Engine, name: str) -> None:
-    with engine.begin() as connection:
+    def remove(connection: Connection) -> None:
         connection.execute(delete(user_sessions).where(user_sessions.c.user == name))
         if not connection.execute(delete(users).where(users.c.name == name)).rowcount:
             raise AccountError(f"no user named {name!r}")
+
+    transaction(engine, remove, f"removing user {name!r}")
 
 
 def list_users(engine: Engine) -> list[tuple[str, int, bool]]:
@@ -119,22 +128,17 @@ def check_password(engine: Engine, name: str, password: str) -> str | None:
     if stored is None:
         return None
     if _HASHER.check_needs_rehash(stored):
-        with engine.begin() as connection:
-            connection.execute(
-                update(users).where(users.c.name == name)
-                .values(password_hash=_HASHER.hash(password))
-            )
+        rehashed = update(users).where(users.c.name == name).values(
+            password_hash=_HASHER.hash(password))
+        executed(engine, rehashed, f"hashing the password of user {name!r} again")
     return name
 
 
 def new_token(engine: Engine, name: str) -> str:
     """Make (or replace) the user's API token; returns it (it is shown this once)."""
     token = "kpk_" + secrets.token_urlsafe(32)
-    with engine.begin() as connection:
-        changed = connection.execute(
-            update(users).where(users.c.name == name).values(token_hash=_digest(token))
-        ).rowcount
-    if not changed:
+    made = update(users).where(users.c.name == name).values(token_hash=_digest(token))
+    if not executed(engine, made, f"making an API token of user {name!r}"):
         raise AccountError(f"no user named {name!r}")
     return token
 
@@ -142,14 +146,16 @@ def new_token(engine: Engine, name: str) -> str:
 def revoke_token(engine: Engine, name: str) -> bool:
     """Clear the user's API token, so requests with it are refused from now on (the password
     and sessions stay); returns whether there was one. AccountError for an unknown user."""
-    with engine.begin() as connection:
+    def revoke(connection: Connection) -> bool:
         had = connection.execute(
             select(users.c.token_hash).where(users.c.name == name)
         ).first()
         if had is None:
             raise AccountError(f"no user named {name!r}")
         connection.execute(update(users).where(users.c.name == name).values(token_hash=None))
-    return had.token_hash is not None
+        return had.token_hash is not None
+
+    return transaction(engine, revoke, f"revoking the API token of user {name!r}")
 
 
 def user_of_token(engine: Engine, token: str) -> str | None:
@@ -166,13 +172,16 @@ def open_session(engine: Engine, name: str, lifetime: int) -> tuple[str, Session
     cookie = secrets.token_urlsafe(32)
     session = Session(name, secrets.token_urlsafe(32), int(time.time()) + lifetime)
     now = int(time.time())
-    with engine.begin() as connection:
+
+    def open_(connection: Connection) -> None:
         connection.execute(delete(user_sessions).where(user_sessions.c.expires < now))
         connection.execute(
             insert(user_sessions).values(
                 id_hash=_digest(cookie), user=name, csrf=session.csrf, expires=session.expires
             )
         )
+
+    transaction(engine, open_, f"opening a session of user {name!r}")
     return cookie, session
 
 
@@ -190,8 +199,8 @@ def find_session(engine: Engine, cookie: str) -> Session | None:
 
 
 def close_session(engine: Engine, cookie: str) -> None:
-    with engine.begin() as connection:
-        connection.execute(delete(user_sessions).where(user_sessions.c.id_hash == _digest(cookie)))
+    closed = delete(user_sessions).where(user_sessions.c.id_hash == _digest(cookie))
+    executed(engine, closed, "closing a session")
 
 
 def same_secret(given: str, expected: str) -> bool:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 from typing import cast
 
-from sqlalchemy import Engine, String, delete, func, insert, select
+from sqlalchemy import Connection, Engine, String, delete, func, insert, select
 
 from catalog.models import login_failures
+from catalog.transactions import executed, transaction
 
 PER_ADDRESS_FACTOR = 4
 """An address may fail this many times the per-name allowance across all names."""
@@ -69,16 +70,20 @@ class LoginLimiter:
     def failed(self, address: str, name: str, now: float | None = None) -> None:
         now = time.time() if now is None else now
         address = _address(address)
-        with self.engine.begin() as connection:
+        limits = self._limits(name)
+
+        def note(connection: Connection) -> None:
             connection.execute(delete(_table).where(_table.c.at <= now - self.window))
-            for key, limit in self._limits(name).items():
+            for key, limit in limits.items():
                 connection.execute(insert(_table).values(address=address, name=key, at=now))
                 same = (_table.c.address == address, _table.c.name == key)
                 newest = (select(_table.c.id).where(*same)
                           .order_by(_table.c.at.desc(), _table.c.id.desc()).limit(limit))
                 connection.execute(delete(_table).where(*same, _table.c.id.not_in(newest)))
 
+        transaction(self.engine, note, "noting a failed sign-in")
+
     def succeeded(self, address: str, name: str) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(delete(_table).where(_table.c.address == _address(address),
-                                                    _table.c.name == _name(name)))
+        forgotten = delete(_table).where(_table.c.address == _address(address),
+                                         _table.c.name == _name(name))  # fmt: skip
+        executed(self.engine, forgotten, "forgetting the failed sign-ins of a user")

@@ -7,7 +7,10 @@ leader's death (the server ends the dead leader's session, which frees the lock)
 pings its lock's session as often; if the session is lost (the database restarted, the network
 failed) it stops scheduling, stopping a run in progress after the pages it is writing (the
 source's next run, on whichever node leads, resumes it), and competes again. The job store
-keeps each job's next run time, so a new leader runs what fell due meanwhile once.
+keeps each job's next run time, so a new leader runs what fell due meanwhile once. A leader
+whose ``[[sets]]`` rules are no longer the catalogue's (another node ran ``koprik db sets``)
+would hold the schedules paused (:attr:`HarvestScheduler.paused`) until restarted: it hands them
+over instead, and competes no more, so that a node on the current rules runs them.
 
 On SQLite, one host and one scheduler (the job of ``koprik serve``'s worker 0, or of
 ``koprik scheduler``), scheduling starts at once as before::
@@ -51,12 +54,14 @@ class ScheduleLeadership:
                                         daemon=True)  # fmt: skip
         self.leading = threading.Event()
         """Set while this process runs the schedules."""
+        self.stepped_down = threading.Event()
+        """Set once this process's ``[[sets]]`` rules kept it from running the schedules."""
 
     def start(self) -> None:
         self._thread.start()
 
     def _compete(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self.stepped_down.is_set():
             try:
                 held = advisory.try_lock(self.catalog.engine, advisory.SCHEDULER, 0)
             except SQLAlchemyError as error:  # the database is away: try again later
@@ -75,6 +80,11 @@ class ScheduleLeadership:
                                         sync_seconds=self._sync_seconds)  # fmt: skip
             self.leading.set()
             while not self._stop.wait(self._retry_seconds):
+                if scheduler.paused:
+                    log.warning("this node hands the harvest schedules over to a node on the "
+                                "catalogue's [[sets]] rules, and runs them no more")  # fmt: skip
+                    self.stepped_down.set()
+                    break
                 if not advisory.alive(held):
                     log.error("lost the harvest scheduler's lock (database session ended): "
                               "this node stops running the schedules")  # fmt: skip

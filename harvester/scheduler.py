@@ -205,6 +205,13 @@ class HarvestScheduler:
             target=self._sync_until_stopped, name="harvest-schedule-sync", daemon=True
         )
 
+    @property
+    def paused(self) -> bool:
+        """Whether its scheduled work is paused: this node's ``[[sets]]`` rules are no longer
+        the catalogue's (:func:`_pausing`)."""
+        with _context_lock:
+            return self._context.paused
+
     def start(self) -> None:
         global _context
         with _context_lock:

@@ -91,7 +91,7 @@ def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Rec
     """The union record ``local_id`` of ``members`` (at least one, oldest first)."""
     best = base(members)
     record = Record(data=members[best].marc, force_utf8=True)  # a copy to build on
-    for field in record.get_fields("001", "003", "005", "035", "852", "952", *_LINKED_TAGS):
+    for field in record.get_fields("001", "003", "005", "035", "852", "952", *LINKED_TAGS):
         record.remove_field(field)
     record.add_ordered_field(Field(tag="001", data=local_id))
     record.add_ordered_field(Field(tag="003", data=own_code))
@@ -112,7 +112,7 @@ def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Rec
 @dataclass(frozen=True)
 class Holding:
     """One holding of a union record: its 852 and the holdings fields of that location
-    (853-855, 863-865, 866-868: :data:`_LINKED_TAGS`), without their $8."""
+    (853-855, 863-865, 866-868: :data:`LINKED_TAGS`), without their $8."""
 
     location: Field
     linked: tuple[Field, ...] = ()
@@ -207,7 +207,7 @@ _ENUMERATION_TAGS = ("863", "864", "865")
 its supplements (854), its indexes (855)."""
 _TEXTUAL_TAGS = ("866", "867", "868")
 """Textual holdings: of the basic unit, its supplements, its indexes."""
-_LINKED_TAGS = (*_PATTERN_TAGS, *_ENUMERATION_TAGS, *_TEXTUAL_TAGS)
+LINKED_TAGS = (*_PATTERN_TAGS, *_ENUMERATION_TAGS, *_TEXTUAL_TAGS)
 """The holdings fields that go with the 852 of their location, linked to it by $8."""
 _DROPPED_LINKED = frozenset("68x")
 """863-868 subfields a member's holdings fields do not keep: linkage ($6; $8, numbered again
@@ -269,7 +269,7 @@ def _belonging(record: Record, locations: list[Field]) -> dict[int, list[Field]]
     in the order of their $8 (link number, then sequence number), the others in the member's."""
     numbers = [_link_number(field) for field in locations]
     found: dict[int, list[Field]] = {}
-    for field in sorted(record.get_fields(*_LINKED_TAGS), key=_order):
+    for field in sorted(record.get_fields(*LINKED_TAGS), key=_order):
         dropped = _DROPPED_PATTERN if field.tag in _PATTERN_TAGS else _DROPPED_LINKED
         kept = [sf for sf in field.subfields if sf.code not in dropped]
         if not any(sf.value.strip() for sf in kept):

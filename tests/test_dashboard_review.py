@@ -27,8 +27,13 @@ async def union(aiohttp_client: Any, tmp_path: Any) -> Any:
     client = await make_client(aiohttp_client, settings)
     catalog = client.app[CATALOG]
     held = book("1", "Xalq dostonlari", pages=None, sublocation="Zal 2")
-    held.add_field(Field(tag="866", indicators=["4", "1"], subfields=[
-        Subfield("8", "0"), Subfield("a", "1-3 jild"), Subfield("z", "2-jild yo'q")]))
+    held.add_field(
+        Field(tag="853", indicators=["2", "0"], subfields=[
+            Subfield("8", "1"), Subfield("a", "jild")]),
+        Field(tag="863", indicators=["4", "0"], subfields=[
+            Subfield("8", "1.1"), Subfield("a", "1-3")]),
+        Field(tag="866", indicators=["4", "1"], subfields=[
+            Subfield("8", "0"), Subfield("a", "1-3 jild"), Subfield("z", "2-jild yo'q")]))
     with catalog.writer() as writer:
         writer.put_many([  # the same book without an author: a pair for review
             Incoming(held, source="sam"),
@@ -67,7 +72,8 @@ async def test_review_merge_keep_apart_and_split(union: Any) -> None:
     record = await (await union.get(f"/record?id={union_id}")).text()
     assert "Union record of 2 members" in record
     assert "$a UzSaRL" in record and "$a UzBuRL" in record  # holdings
-    assert "<code>$a UzSaRL $b Zal 2 — 866 $a 1-3 jild $z 2-jild yo&#39;q</code>" in record
+    assert ("<code>$a UzSaRL $b Zal 2 — 853 $a jild — 863 $a 1-3 — 866 $a 1-3 jild "
+            "$z 2-jild yo&#39;q</code>") in record
     member = await (await union.get("/record?id=sam%3A1")).text()
     assert "A member of the union record" in member and 'id="view-mrk"' in member
 

@@ -16,6 +16,7 @@ from catalog.models import provenance, records, renditions
 from catalog.query import Match
 from catalog.search_index import INDEXES
 from catalog.store import Change
+from catalog.union import LINKED_TAGS
 from crosswalks.iso2709 import decode_record
 from crosswalks.mrk import record_to_mrk
 from koprik.dashboard.access import readable
@@ -111,7 +112,7 @@ class UnionView:
     """For a union record: the records it groups."""
     holdings: list[str]
     """For a union record: its 852 fields, one per holding (branch, location, copy), each with
-    the textual holdings (866-868) its $8 links to it."""
+    the holdings fields (853-855, 863-865, 866-868) its $8 links to it."""
     union: str | None
     """For a member: its union record."""
     decisions: list[tuple[str | None, str, float, str]]
@@ -161,14 +162,15 @@ def _union_view(catalog: Catalog, local_id: str, marc: bytes | None) -> UnionVie
     holdings = []
     if why.members and marc is not None:
         record = decode_record(marc)[0]
-        textual = record.get_fields("866", "867", "868")
+        linked = record.get_fields(*LINKED_TAGS)
         for field in record.get_fields("852"):
             link = field.get("8")
             holdings.append(" — ".join([
                 " ".join(f"${s.code} {s.value}" for s in field.subfields if s.code != "8"),
                 *(f"{t.tag} " + " ".join(f"${s.code} {s.value}" for s in t.subfields
                                          if s.code != "8")
-                  for t in textual if link is not None and t.get("8") == link)]))
+                  for t in linked
+                  if link is not None and (t.get("8") or "").split(".")[0] == link)]))
     return UnionView(why.members, holdings, why.union, why.decisions)
 
 

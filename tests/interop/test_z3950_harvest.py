@@ -4,7 +4,6 @@ changes nothing, and a target that is down is a clear one-line error."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import math
@@ -26,7 +25,7 @@ from config import DatabaseSettings, HarvestSource, Settings
 from crosswalks.marc_io import record_to_iso2709
 from harvester.ingest import Counts
 from harvester.z3950_harvest import Z3950HarvestError, harvest_z3950
-from koprik.commands import z3950 as z3950_command
+from koprik.cli import build_parser, handler_of
 from koprik.errors import UserError
 from protocols.z3950 import oids
 from tests.conftest import DATA, ROOT, free_port
@@ -187,11 +186,8 @@ def koprik(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_in_process(config: Path, *argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config")
-    z3950_command.register(parser.add_subparsers())
-    args = parser.parse_args(["--config", str(config), "z3950", *argv])
-    return int(args.handler(args))
+    args = build_parser().parse_args(["--config", str(config), "z3950", *argv])
+    return int(handler_of(args)(args))
 
 
 def test_import_command_puts_the_records_in_the_catalogue(

@@ -4,7 +4,6 @@ yaz-ztest (synthetic records, OPAC holdings, indefinite-length BER, closes on Sc
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ import pytest
 from lxml import etree
 
 from harvester.z3950_origin import Z3950Client, Z3950Closed, Z3950Diagnostic
-from koprik.commands import z3950 as z3950_command
+from koprik.cli import build_parser, handler_of
 from protocols.z3950 import oids
 from protocols.z3950.ber import to_definite
 from protocols.z3950.codec import bit_string, decode_external, decode_pdu, encode_pdu
@@ -141,10 +140,8 @@ async def test_zebra_diagnostics(zebra: int) -> None:
 
 
 def run_command(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    z3950_command.register(parser.add_subparsers())
-    args = parser.parse_args(["z3950", *argv])
-    return args.handler(args)
+    args = build_parser().parse_args(["z3950", *argv])
+    return int(handler_of(args)(args))
 
 
 def test_command_writes_iso2709_and_prints_mrk(

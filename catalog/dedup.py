@@ -197,6 +197,8 @@ class Batch:
         self.union_local: dict[int, str] = {}
         self.dirty: set[int] = set()
         self.gone: set[int] = set()
+        self.unwritten: set[int] = set()
+        """Groups whose union record could not be made or stored (:meth:`not_written`)."""
         self.next_new = -1
         self.report = DedupReport()
         self.decisions: list[tuple[int, int | None, str, float, str, int]] = []
@@ -496,10 +498,11 @@ class Batch:
         groups = sorted((g for g in self.dirty if self.members.get(g)),
                         key=lambda g: (g < 0, abs(g)))
         placed = self.write_unions(groups)
-        for gid in sorted(self.gone):
+        held = self.held_back()
+        for gid in sorted(self.gone - {self.recs[rid].union_id for rid in held}):
             self.writer.delete(self.union_local[gid])
             self.report.unions_deleted += 1
-        self.move_members(placed)
+        self.move_members(placed, held)
         self.write_decisions()
 
     def write_decisions(self) -> None:
@@ -550,13 +553,25 @@ class Batch:
 
     def not_written(self, gid: int, reason: str) -> None:
         """The union record of group ``gid`` was not written: the group stays as it was
-        stored, and the reason is kept where ``koprik dedup explain`` shows it."""
+        stored (:meth:`held_back`), and the reason is kept where ``koprik dedup explain``
+        shows it."""
+        self.unwritten.add(gid)
         for member in sorted(self.members[gid]):
             self.note(member, None, "failed", 0.0,
                       f"union record {self.union_local[gid]} not written: {reason}")
 
-    def move_members(self, placed: dict[int, int]) -> None:
-        """Store each changed member's union record; hide joiners, serve leavers again."""
+    def held_back(self) -> set[int]:
+        """The records the batch put in a group whose union record was not written
+        (:meth:`not_written`): each stays where it is stored, as the stored union records have
+        it (a joiner served by itself, the members of a group merged into that one in their
+        union record, which is not deleted), rather than be hidden behind a union record that
+        lacks it. A record leaving such a group is served again all the same: its union record
+        still carries it, but hiding it would hide what it now is."""
+        return {rid for rid, group in self.group_of.items() if group in self.unwritten}
+
+    def move_members(self, placed: dict[int, int], held: set[int]) -> None:
+        """Store each changed member's union record, but those ``held`` back; hide joiners,
+        serve leavers again."""
         r = models.records
         joined: list[int] = []
         left: list[int] = []
@@ -564,8 +579,8 @@ class Batch:
         for rid, group in sorted(self.group_of.items()):
             rec = self.recs[rid]
             now = placed.get(group, group) if group is not None else None
-            if now == rec.union_id or (now is not None and now < 0):
-                continue  # unchanged, or a new group whose union record could not be written
+            if now == rec.union_id or rid in held:
+                continue
             moves.append({"rid": rid, "union": now})
             if rec.deleted:
                 pass

@@ -386,6 +386,52 @@ def test_a_union_record_that_cannot_be_made_leaves_its_members_served_and_others
     assert run_dedup(c).processed == 0
 
 
+def _failing_with(monkeypatch, members):
+    """Make union records fail to be made for groups of ``members`` members or more."""
+    from catalog import dedup
+
+    made = dedup.union_record
+
+    def failing(local_id, own, given):
+        if len(given) >= members:
+            raise KeyError("no such subfield")
+        return made(local_id, own, given)
+
+    monkeypatch.setattr(dedup, "union_record", failing)
+
+
+def test_a_record_joining_a_group_whose_union_record_fails_stays_served(union_catalog,
+                                                                         monkeypatch):
+    """A record joining a group whose union record then cannot be made is not hidden behind
+    the stored union record, which lacks its holdings: it stays served by itself, the union
+    record as it was, and the reason where explain shows it."""
+    c = union_catalog
+    put(c, ("sam", history("1")), ("bux", history("2")))
+    run_dedup(c)
+    _failing_with(monkeypatch, 3)
+    put(c, ("xor", history("3")))
+    run_dedup(c)
+    assert marc(c, "xor:3") is not None
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]
+    assert marc(c, "sam:1") is None
+    assert any(d[1] == "failed" for d in explain(c, "xor:3").decisions)
+
+
+def test_groups_merged_into_one_whose_union_record_fails_stay_as_they_were(union_catalog,
+                                                                          monkeypatch):
+    """Two groups an operator says are one book, whose merged union record cannot be made:
+    neither union record is deleted, each keeps its members, none of which is served alone."""
+    c = union_catalog
+    _two_groups(c)
+    _failing_with(monkeypatch, 4)
+    review_decide(c, "sam:1", "xor:1", same=True)
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL"]
+    assert holdings(marc(c, "union:2")) == ["UzNL", "UzXoRL"]
+    assert not c.get_entry("union:2", "marc21").deleted
+    assert all(marc(c, m) is None for m in ("sam:1", "bux:1", "xor:1", "9"))
+    assert explain(c, "xor:1").union == "union:2"
+
+
 def test_a_source_added_from_the_command_line_names_its_institution(union_catalog):
     from catalog import Provenance
     from config import HarvestSource

@@ -10,7 +10,8 @@ source's next run, on whichever node leads, resumes it), and competes again. The
 keeps each job's next run time, so a new leader runs what fell due meanwhile once. A leader
 whose ``[[sets]]`` rules are no longer the catalogue's (another node ran ``koprik db sets``)
 would hold the schedules paused (:attr:`HarvestScheduler.paused`) until restarted: it hands them
-over instead, and competes no more, so that a node on the current rules runs them.
+over instead (a run the pause skipped left due at once), and competes no more, so that a node
+on the current rules runs them; a node on old rules that wins the lock hands it back at once.
 
 On SQLite, one host and one scheduler (the job of ``koprik serve``'s worker 0, or of
 ``koprik scheduler``), scheduling starts at once as before::
@@ -29,6 +30,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalog import Catalog
+from catalog.set_rules import refused
 from config import Settings
 from harvester import advisory
 from harvester.scheduler import SYNC_SECONDS, HarvestScheduler, start_scheduler
@@ -73,17 +75,20 @@ class ScheduleLeadership:
             self._stop.wait(self._retry_seconds)
 
     def _lead(self, held: Connection) -> None:
-        log.info("this node runs the harvest schedules")
         scheduler: HarvestScheduler | None = None
         try:
+            if refused(self.catalog.engine, self.catalog.rules) is not None:
+                self._step_down()
+                return
+            log.info("this node runs the harvest schedules")
             scheduler = start_scheduler(self.settings, self.catalog,
                                         sync_seconds=self._sync_seconds)  # fmt: skip
             self.leading.set()
             while not self._stop.wait(self._retry_seconds):
                 if scheduler.paused:
-                    log.warning("this node hands the harvest schedules over to a node on the "
-                                "catalogue's [[sets]] rules, and runs them no more")  # fmt: skip
-                    self.stepped_down.set()
+                    handing, scheduler = scheduler, None
+                    handing.hand_over()
+                    self._step_down()
                     break
                 if not advisory.alive(held):
                     log.error("lost the harvest scheduler's lock (database session ended): "
@@ -96,6 +101,11 @@ class ScheduleLeadership:
             if scheduler is not None:
                 scheduler.shutdown()  # stops a run in progress, which commits per page
             advisory.unlock(held)
+
+    def _step_down(self) -> None:
+        log.warning("this node hands the harvest schedules over to a node on the catalogue's "
+                    "[[sets]] rules, and runs them no more")  # fmt: skip
+        self.stepped_down.set()
 
     def shutdown(self) -> None:
         """Stop competing; if leading, stop the scheduler and the runs in progress."""

@@ -32,12 +32,14 @@ either: each page is committed with where the run stands.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -77,6 +79,8 @@ class _Context:
     """Reports of the runs that ended once the stop was requested (guarded likewise)."""
     paused: bool = False
     """Whether scheduled work is paused (:func:`_pausing`; guarded likewise)."""
+    skipped: set[str] = field(default_factory=set)
+    """Sources whose run fell due while paused, not started (guarded likewise)."""
 
 
 _context: _Context | None = None
@@ -100,6 +104,8 @@ def run_scheduled(name: str) -> None:
         log.error("scheduled harvest of %s: no scheduler context in this process", name)
         return
     if _pausing(context):
+        with _context_lock:
+            context.skipped.add(name)
         return
     try:
         source = find_source(context.settings, context.catalog, name).source
@@ -266,6 +272,19 @@ class HarvestScheduler:
         """When source ``name`` runs next, or None if it is not scheduled."""
         job = self._scheduler.get_job(JOB_PREFIX + name, jobstore="default")
         return None if job is None else job.next_run_time
+
+    def hand_over(self) -> None:
+        """Stop (:meth:`shutdown`), each run that fell due while paused left due at once in
+        the job store the nodes share, so that the node running the schedules next starts it
+        (APScheduler moved its next run time on as it fired)."""
+        self._scheduler.pause()
+        with _context_lock:
+            skipped = sorted(self._context.skipped)
+        for name in skipped:
+            with contextlib.suppress(JobLookupError):  # its source removed meanwhile
+                self._scheduler.modify_job(JOB_PREFIX + name, jobstore="default",
+                                           next_run_time=datetime.now(UTC))  # fmt: skip
+        self.shutdown()
 
     def shutdown(self, wait: bool = True) -> None:
         """Start no new run, ask the runs in progress to stop and wait for them to end

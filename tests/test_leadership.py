@@ -8,17 +8,20 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from catalog import Catalog
+from catalog.harvest_state import harvest_runs
 from catalog.set_rules import place_again
-from config import Settings
+from config import HarvestSource, Settings
 from config.settings import SetRule
 from harvester import advisory
 from harvester.leadership import ScheduleLeadership, lead_schedules
-from harvester.scheduler import HarvestScheduler
+from harvester.scheduler import HarvestScheduler, start_scheduler
+from harvester.sources import add_source
 
 LIVENESS = 60.0
 """Seconds anything expected may take on a loaded machine (a bound, not a measurement)."""
@@ -76,10 +79,19 @@ def test_a_leader_on_old_set_rules_hands_the_schedules_over(
     settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The leading node's ``[[sets]]`` rules stop being the catalogue's (another node ran
-    ``koprik db sets`` with a rule added): its schedules pause, and rather than hold them
-    paused, and every other node out, until it is restarted, it gives up the lock and competes
-    no more; a node on the current rules takes the schedules over."""
-    old = lead_schedules(settings, catalog, retry_seconds=0.2, sync_seconds=0.5)
+    ``koprik db sets`` with a rule added) and a source's hourly run falls due there: rather
+    than skip it and hold the schedules paused, every other node shut out, until it is
+    restarted, it leaves that run due, gives up the lock and competes no more; a node on the
+    current rules takes the schedules over and starts the run at once, not an hour later."""
+    add_source(settings, catalog, HarvestSource(name="partner", url="http://127.0.0.1:9/oai",
+                                                every="1h", delay=0, retries=0),
+               check=False)  # fmt: skip
+    made = start_scheduler(settings, catalog)  # the job, stored as a node made it earlier,
+    made._scheduler.pause()  # falling due in two seconds
+    made._scheduler.modify_job("harvest:partner", jobstore="default",
+                               next_run_time=datetime.now(UTC) + timedelta(seconds=2))
+    made.shutdown()
+    old = lead_schedules(settings, catalog, retry_seconds=0.2, sync_seconds=60)
     assert isinstance(old, ScheduleLeadership)
     current_settings = dataclasses.replace(
         settings, sets=[*settings.sets, SetRule(spec="by", name="By", rule="material")])
@@ -95,10 +107,24 @@ def test_a_leader_on_old_set_rules_hands_the_schedules_over(
             _eventually(current.leading.is_set)
         assert old.stepped_down.is_set() and not old.leading.is_set()
         assert "hands the harvest schedules over" in caplog.text
+        _eventually(lambda: _runs_of(catalog, "partner") == 1)  # started on the current node
         time.sleep(1.0)  # five of its tries, were it still trying
         assert not old.leading.is_set() and current.leading.is_set()
+        current.shutdown()
+        late = lead_schedules(settings, catalog, retry_seconds=0.2, sync_seconds=60)
+        assert isinstance(late, ScheduleLeadership)  # another node on the old rules
+        _eventually(late.stepped_down.is_set)  # wins the lock, starts no schedule
+        assert not late.leading.is_set()
+        late.shutdown()
     finally:
         old.shutdown()
         if current is not None:
             current.shutdown()
         current_catalog.close()
+
+
+def _runs_of(catalog: Catalog, source: str) -> int:
+    with catalog.engine.connect() as connection:
+        return int(connection.execute(
+            select(func.count()).select_from(harvest_runs).where(harvest_runs.c.source == source)
+        ).scalar_one())  # fmt: skip

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.worker_logs import LogRelay, RelaySender
-from config.runtime import forkserver_context, tune_collector
+from config.runtime import start_fork_server, tune_collector
 
 PR_SET_PDEATHSIG = 1
 
@@ -51,7 +51,7 @@ class WorkerPool(ProcessPoolExecutor):
     is handled here until the pool is shut down."""
 
     def __init__(self, workers: int) -> None:
-        context = forkserver_context()
+        context = start_fork_server()
         self._relay = relay = LogRelay(context)
         try:
             super().__init__(workers, mp_context=context, initializer=start_worker,
@@ -155,7 +155,7 @@ class OneJob:
         when the job ran out of the memory it was given, :class:`JobFailed` when the job raised
         (its message) or its process ended without a result (a signal: the kernel's, out of
         memory, among them) or was stopped."""
-        context = forkserver_context()
+        context = start_fork_server()
         outcome, sending = context.Pipe(duplex=False)
         process = context.Process(
             target=_run_one, args=(self._job, self._args, sending, self._memory_mb),

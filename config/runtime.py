@@ -47,9 +47,11 @@ def forkserver_context() -> multiprocessing.context.ForkServerContext:
     return context
 
 
-def start_fork_server() -> None:
-    """Start the fork server now (it preloads in a process of its own) rather than when the
-    first worker is wanted; it ends with this process.
+def start_fork_server() -> multiprocessing.context.ForkServerContext:
+    """Start the fork server unless it runs (it preloads in a process of its own; it ends with
+    this process), and return its context: a command that will want workers calls it first,
+    so that the preloading runs beside its own imports, and every process Koprik starts this
+    way is started through it.
 
     From the main thread it is started with SIGINT ignored and blocked, which it inherits: a
     ^C reaches the whole process group, and one while it was importing :data:`PRELOADED`
@@ -58,10 +60,10 @@ def start_fork_server() -> None:
     as well (they did already, :mod:`catalog.workers`, :mod:`koprik.file_reading`): the
     command stops them. Blocked here first, a ^C while it is started waits, and reaches this
     process's own handler once that is back (ignored alone, it would be lost)."""
-    forkserver_context()
+    context = forkserver_context()
     if threading.current_thread() is not threading.main_thread():  # (signal is the main's)
         forkserver.ensure_running()
-        return
+        return context
     # The fork server starts multiprocessing's resource tracker first unless it runs, and that
     # unblocks SIGINT once it is started: a ^C then, ignored below, would be lost.
     resource_tracker.ensure_running()
@@ -74,3 +76,4 @@ def start_fork_server() -> None:
             signal.signal(signal.SIGINT, previous)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    return context

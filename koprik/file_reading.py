@@ -27,7 +27,7 @@ from typing import Any
 from catalog import RecordError
 from catalog.store import Incoming, PreparedRecord, Preparer
 from catalog.workers import start_worker
-from config.runtime import forkserver_context
+from config.runtime import start_fork_server
 from crosswalks import registry
 from crosswalks.marc_io import NoRecords, ReadItem, iter_records, peekable
 from crosswalks.repair import repair_item
@@ -156,7 +156,7 @@ class ReadAhead:
     def __enter__(self) -> Iterator[list[Read]]:
         if self.spec.path.stat().st_size < OWN_PROCESS_BYTES:
             return read_batches(self.spec, self.preparer)
-        context = forkserver_context()
+        context = start_fork_server()
         self._batches, sending = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_read_into, args=(self.spec, self.preparer, sending), daemon=True,

@@ -139,6 +139,37 @@ def test_a_command_storing_records_starts_its_fork_server_before_loading_the_cat
                     else ["running: False"])
 
 
+def test_a_small_import_that_wants_workers_after_all_starts_them_as_a_large_one(tmp_path):
+    """A file under :data:`LARGE_BYTES` of records so short that a batch is derived in worker
+    processes: their fork server, started then, is started as a large import starts it
+    (:func:`config.runtime.start_fork_server`: a ^C while it preloads is not its traceback)."""
+    from pymarc import Field, Record, Subfield
+
+    records = bytearray()
+    for n in range(400):
+        record = Record(force_utf8=True, leader="00000nam a2200000 a 4500")
+        record.add_field(Field(tag="001", data=f"s{n}"),
+                         Field(tag="245", indicators=["0", "0"], subfields=[Subfield("a", "T")]))
+        records += record.as_marc()
+    assert len(records) < LARGE_BYTES
+    (tmp_path / "short.mrc").write_bytes(records)
+    probe = (
+        "from catalog import workers\n"
+        "from koprik import cli\n"
+        "start = workers.start_fork_server\n"
+        "def start_fork_server():\n"
+        "    print('workers started through start_fork_server')\n"
+        "    return start()\n"
+        "workers.start_fork_server = start_fork_server\n"
+        f"cli.main(['--config', {str(tmp_path / 'k.toml')!r}, 'import', 'short.mrc'])\n"
+    )
+    (tmp_path / "k.toml").write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n')
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120, cwd=tmp_path).stdout
+    assert "workers started through start_fork_server" in out
+    assert "import: 400 added" in out
+
+
 def test_an_argument_that_is_not_utf8_is_refused_unless_it_names_a_file(tmp_path, capsys):
     """Undecodable bytes reach Python as surrogates, which the catalogue and every peer refuse
     (they were tracebacks); a file whose name has them is still read."""

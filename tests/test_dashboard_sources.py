@@ -15,10 +15,11 @@ from sqlalchemy import select
 from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_sources, harvest_state
-from config import DatabaseSettings, Settings
+from config import DatabaseSettings, HarvestSource, Settings
 from koprik.cli import main
 from koprik.dashboard.accounts import add_user, new_token
 from koprik.dashboard.api import MAX_BODY
+from koprik.dashboard.sources import source_from_form
 from provider.app import init_app
 from provider.keys import CATALOG, SETTINGS
 from tests.conftest import free_port
@@ -377,3 +378,20 @@ def test_expect_100_continue_with_a_body_over_the_api_limit_is_refused_before_it
         first = head_of(sock)
         answer = first + response_of(sock)
     assert first.startswith(b"HTTP/1.1 413") and b"Connection: close" in answer, first
+
+
+def test_a_form_of_before_a_field_keeps_what_the_source_says() -> None:
+    """An edit form served before the institution's code and name (and holdings) were on it,
+    saved after an upgrade, keeps them as the source has them; a form that has them empty
+    clears them."""
+    base = HarvestSource(name="partner", url="http://127.0.0.1:9/oai",
+                         institution_code="UzSaRL", institution_name="Samarqand",
+                         holdings="named")  # fmt: skip
+    old_form = {"url": "http://127.0.0.1:9/oai", "every": "6h", "enabled": "on"}
+    kept = source_from_form(old_form, base)
+    assert (kept.institution_code, kept.institution_name, kept.holdings) == (
+        "UzSaRL", "Samarqand", "named")
+    assert kept.every == "6h"
+    cleared = source_from_form({**old_form, "institution_code": "", "institution_name": " "},
+                               base)  # fmt: skip
+    assert (cleared.institution_code, cleared.institution_name) == ("", "")

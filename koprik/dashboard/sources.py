@@ -34,6 +34,9 @@ from provider.keys import CATALOG, SETTINGS
 TEXT_FIELDS = ("url", "prefix", "query", "charset", "crosswalk", "every", "cron",
                "institution_code", "institution_name")
 NUMBER_FIELDS = {"delay": float, "timeout": float, "retries": int}
+LATER_FIELDS = frozenset({"institution_code", "institution_name"})
+"""Fields the form gained after it was first served: a form of before them (open in a browser
+across an upgrade) keeps what the source says rather than clear it."""
 
 
 def source_from_form(form: Mapping[str, Any], base: HarvestSource | None = None) -> HarvestSource:
@@ -41,7 +44,8 @@ def source_from_form(form: Mapping[str, Any], base: HarvestSource | None = None)
     that is not one. Validation proper is :func:`harvester.sources.validate`'s."""
     values: dict[str, Any] = {}
     for name in TEXT_FIELDS:
-        values[name] = str(form.get(name, "")).strip()
+        if name in form or name not in LATER_FIELDS:
+            values[name] = str(form.get(name, "")).strip()
     values["sets"] = str(form.get("sets", "")).split()
     for name, kind in NUMBER_FIELDS.items():
         text = str(form.get(name, "")).strip()
@@ -51,7 +55,7 @@ def source_from_form(form: Mapping[str, Any], base: HarvestSource | None = None)
             except ValueError:
                 raise SourceError(f"{name} {text!r}: expected a number") from None
     values["enabled"] = form.get("enabled") == "on"
-    if "holdings" in form:  # a form of before the field keeps what the source says
+    if "holdings" in form:  # as LATER_FIELDS
         values["holdings"] = str(form["holdings"]).strip()
     if base is None:
         return HarvestSource(name=str(form.get("name", "")).strip(),

@@ -1,10 +1,12 @@
-"""Types of command-line options that several commands share (argparse ``type=``)."""
+"""Command-line options that several commands share: their types (argparse ``type=``) and
+those of the commands that fetch records from a server (:func:`add_fetching`)."""
 
 from __future__ import annotations
 
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 
 def seconds(text: str) -> float:
@@ -35,3 +37,13 @@ def whole_number(minimum: int, maximum: int) -> Callable[[str], int]:
         return value
 
     return number
+
+
+def add_fetching(parser: argparse.ArgumentParser, import_help: str) -> None:
+    """The options of a command fetching records from a server (``koprik sru``, ``koprik
+    z3950``): the time a request may take, and where the records go, ``import_help`` saying
+    what ``--import`` puts into the catalogue."""
+    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="write the records to this file, whole (-: standard output)")
+    parser.add_argument("--import", dest="import_", action="store_true", help=import_help)

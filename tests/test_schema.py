@@ -604,14 +604,7 @@ def test_a_catalogue_at_0018_gets_the_union_records_of_groups_with_textual_holdi
     finally:
         catalog.close()
     assert sorted(grouped) == ["7", "9", "sam:1", "sam:8"]  # two groups
-    engine = open_engine(settings.database.url)
-    try:
-        assert upgrade(engine, settings) == ("0018", head())
-        with engine.connect() as connection:
-            queued = set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
-    finally:
-        engine.dispose()
-    assert queued == {grouped["sam:1"], grouped["7"]}
+    assert _queued_by_upgrade(settings, "0018") == {grouped["sam:1"], grouped["7"]}
     union = _union_after_dedup(settings)
     assert [(f.get("8"), f.get("a"), f.get("b")) for f in union.get_fields("852")] == [
         ("1", "UzSaRL", "Davriy nashrlar"), (None, "UzNL", None)]
@@ -701,14 +694,7 @@ def test_a_catalogue_at_0020_gets_the_union_records_of_groups_with_captions_made
     finally:
         catalog.close()
     assert sorted(grouped) == ["7", "9", "sam:1", "sam:8"]  # two groups
-    engine = open_engine(settings.database.url)
-    try:
-        assert upgrade(engine, settings) == ("0020", head())
-        with engine.connect() as connection:
-            queued = set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
-    finally:
-        engine.dispose()
-    assert queued == {grouped["sam:1"], grouped["7"]}
+    assert _queued_by_upgrade(settings, "0020") == {grouped["sam:1"], grouped["7"]}
     union = _union_after_dedup(settings)
     assert [(f.get("8"), f.get("a"), f.get("b")) for f in union.get_fields("852")] == [
         ("1", "UzSaRL", "Davriy nashrlar"), (None, "UzNL", None)]
@@ -716,6 +702,17 @@ def test_a_catalogue_at_0020_gets_the_union_records_of_groups_with_captions_made
             for f in union.get_fields("853", "863")] == [
         ("853", [("8", "1"), ("a", "v."), ("i", "(year)")]),
         ("863", [("8", "1.1"), ("a", "1"), ("i", "2001")])]
+
+
+def _queued_by_upgrade(settings: Settings, revision: str) -> set[int]:
+    """The records queued for deduplication once the catalogue at ``revision`` is upgraded."""
+    engine = open_engine(settings.database.url)
+    try:
+        assert upgrade(engine, settings) == (revision, head())
+        with engine.connect() as connection:
+            return set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
+    finally:
+        engine.dispose()
 
 
 def _union_after_dedup(settings: Settings):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from config.settings import MARC_CROSSWALKS
-from koprik.arguments import seconds
+from koprik.arguments import add_fetching
 from protocols.sru import VERSIONS
 
 SCHEMAS = ("marcxml", "dc")
@@ -25,15 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the MARCXML records are UNIMARC (or RUSMARC): convert them to MARC21",
     )  # fmt: skip
     parser.add_argument("--max", type=int, default=10, help="records to fetch (default 10)")
-    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="write the records to this file, whole (-: standard output)")
-    parser.add_argument(
-        "--import",
-        dest="import_",
-        action="store_true",
-        help="put the records into the catalogue (see --config) instead",
-    )
+    add_fetching(parser, "put the records into the catalogue (see --config) instead")
     parser.add_argument(
         "--source", help="with --import: the source name (default sru:HOST[:PORT]/PATH)"
     )

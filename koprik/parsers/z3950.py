@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from koprik.arguments import seconds
+from koprik.arguments import add_fetching
 
 FORMATS = ("usmarc", "unimarc", "xml", "sutrs", "opac")
 
@@ -26,14 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="character set to negotiate (default UTF-8); with --import also the one records "
         "are read in when the target does not agree to it (default: detected)",
     )
-    parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="write the records to this file, whole (-: standard output)")
-    parser.add_argument(
-        "--import",
-        dest="import_",
-        action="store_true",
-        help="put the USMARC records (UNIMARC ones converted to MARC21) into the catalogue "
-        "(see --config) instead",
-    )
+    add_fetching(parser, "put the USMARC records (UNIMARC ones converted to MARC21) into the "
+                 "catalogue (see --config) instead")
     parser.set_defaults(handler="run")

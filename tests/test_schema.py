@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from pymarc import Record
 from sqlalchemy import inspect, text
 
 from catalog import Catalog, SchemaError
@@ -566,43 +569,22 @@ def test_a_catalogue_at_0018_gets_the_union_records_of_groups_with_textual_holdi
     holdings (866-868), those only: the next deduplication writes their union record again,
     the member's 866 linked to its 852 (here stored as the earlier rules made it, the 866
     lost)."""
-    import dataclasses
+    from pymarc import Field, Subfield
 
-    from pymarc import Field, Record, Subfield
-
-    from catalog.dedup import run_dedup
-    from catalog.store import Incoming, canonical_marc
-    from config.settings import FileSource
     from tests.books import book
 
-    settings = dataclasses.replace(settings, file_sources=[FileSource("sam", "UzSaRL", "S")])
     serial = book("1", "Fan", author="Rahimov, Botir", sublocation="Davriy nashrlar", level="s")
     serial.add_field(Field(tag="866", indicators=["4", "1"], subfields=[
         Subfield("8", "0"), Subfield("a", "1991-2010")]))
-    catalog = Catalog.open(settings)
-    try:
-        with catalog.writer() as writer:
-            writer.put_many([Incoming(serial, source="sam"),
-                             Incoming(book("7", "Фан", author="Раҳимов, Ботир", level="s")),
-                             Incoming(book("8", "Tarix", author="Navoiy, Alisher"),
-                                      source="sam"),
-                             Incoming(book("9", "Тарих", author="Навоий, Алишер"))])
-        run_dedup(catalog)
-        union = Record(data=catalog.marc_of("union:1"), force_utf8=True)
+
+    def as_earlier(union: Record) -> None:  # only the base's 866, and not this base's
         assert union.get_fields("866")
         for field in union.get_fields("866"):
-            union.remove_field(field)  # as the earlier rules made it: only the base's, and not
-        with catalog.engine.begin() as connection:  # this base's
-            connection.execute(text("UPDATE records SET marc = :marc, digest = 'earlier' "
-                                    "WHERE local_id = 'union:1'"),
-                               {"marc": canonical_marc(union)})
-            connection.execute(text("DELETE FROM dedup_queue"))
-            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))  # 0020
-            connection.execute(text("UPDATE alembic_version SET version_num = '0018'"))
-            grouped = dict(connection.execute(text(
-                "SELECT local_id, id FROM records WHERE union_id IS NOT NULL")).all())
-    finally:
-        catalog.close()
+            union.remove_field(field)
+
+    settings, grouped = _stored_as_earlier(
+        settings, serial, as_earlier, "0018",
+        "ALTER TABLE harvest_sources DROP COLUMN holdings")  # 0020's
     assert sorted(grouped) == ["7", "9", "sam:1", "sam:8"]  # two groups
     assert _queued_by_upgrade(settings, "0018") == {grouped["sam:1"], grouped["7"]}
     union = _union_after_dedup(settings)
@@ -653,16 +635,10 @@ def test_a_catalogue_at_0020_gets_the_union_records_of_groups_with_captions_made
     and patterns (853-855) or enumeration and chronology (863-865), those only: the next
     deduplication writes their union record again, the base's 853 and 863 linked to its 852
     (here stored as the earlier rules made it: unlinked, the 863's nonpublic note kept)."""
-    import dataclasses
+    from pymarc import Field, Subfield
 
-    from pymarc import Field, Record, Subfield
-
-    from catalog.dedup import run_dedup
-    from catalog.store import Incoming, canonical_marc
-    from config.settings import FileSource
     from tests.books import book
 
-    settings = dataclasses.replace(settings, file_sources=[FileSource("sam", "UzSaRL", "S")])
     serial = book("1", "Fan", author="Rahimov, Botir", sublocation="Davriy nashrlar", level="s")
     serial.add_field(
         Field(tag="853", indicators=["2", "0"], subfields=[
@@ -670,6 +646,41 @@ def test_a_catalogue_at_0020_gets_the_union_records_of_groups_with_captions_made
         Field(tag="863", indicators=["4", "0"], subfields=[
             Subfield("8", "1.1"), Subfield("a", "1"), Subfield("i", "2001"),
             Subfield("x", "ichki")]))
+
+    def as_earlier(union: Record) -> None:  # the base's own, as they were
+        for field in union.get_fields("853", "863"):
+            union.remove_field(field)
+        union.add_ordered_field(*serial.get_fields("853", "863"))
+
+    settings, grouped = _stored_as_earlier(settings, serial, as_earlier, "0020")
+    assert sorted(grouped) == ["7", "9", "sam:1", "sam:8"]  # two groups
+    assert _queued_by_upgrade(settings, "0020") == {grouped["sam:1"], grouped["7"]}
+    union = _union_after_dedup(settings)
+    assert [(f.get("8"), f.get("a"), f.get("b")) for f in union.get_fields("852")] == [
+        ("1", "UzSaRL", "Davriy nashrlar"), (None, "UzNL", None)]
+    assert [(f.tag, [(sf.code, sf.value) for sf in f.subfields])
+            for f in union.get_fields("853", "863")] == [
+        ("853", [("8", "1"), ("a", "v."), ("i", "(year)")]),
+        ("863", [("8", "1.1"), ("a", "1"), ("i", "2001")])]
+
+
+def _stored_as_earlier(
+    settings: Settings, serial: Record, earlier: Callable[[Record], None], revision: str,
+    *undo: str,
+) -> tuple[Settings, dict[str, int]]:
+    """A catalogue of ``serial`` (of file source ``sam``) and three more books, deduplicated
+    into two groups, whose union record ``union:1`` is then changed by ``earlier`` and stored
+    so, as the rules before the revision after ``revision`` made it; the queue emptied, the
+    statements ``undo`` run and the catalogue marked as at ``revision``. Returns the settings
+    with that file source, and the id of each grouped record by its local id."""
+    import dataclasses
+
+    from catalog.dedup import run_dedup
+    from catalog.store import Incoming, canonical_marc
+    from config.settings import FileSource
+    from tests.books import book
+
+    settings = dataclasses.replace(settings, file_sources=[FileSource("sam", "UzSaRL", "S")])
     catalog = Catalog.open(settings)
     try:
         with catalog.writer() as writer:
@@ -680,28 +691,21 @@ def test_a_catalogue_at_0020_gets_the_union_records_of_groups_with_captions_made
                              Incoming(book("9", "Тарих", author="Навоий, Алишер"))])
         run_dedup(catalog)
         union = Record(data=catalog.marc_of("union:1"), force_utf8=True)
-        for field in union.get_fields("853", "863"):
-            union.remove_field(field)
-        union.add_ordered_field(*serial.get_fields("853", "863"))  # as the earlier rules did
+        earlier(union)
         with catalog.engine.begin() as connection:
             connection.execute(text("UPDATE records SET marc = :marc, digest = 'earlier' "
                                     "WHERE local_id = 'union:1'"),
                                {"marc": canonical_marc(union)})
             connection.execute(text("DELETE FROM dedup_queue"))
-            connection.execute(text("UPDATE alembic_version SET version_num = '0020'"))
+            for statement in undo:
+                connection.execute(text(statement))
+            connection.execute(text("UPDATE alembic_version SET version_num = :revision"),
+                               {"revision": revision})
             grouped = dict(connection.execute(text(
                 "SELECT local_id, id FROM records WHERE union_id IS NOT NULL")).all())
     finally:
         catalog.close()
-    assert sorted(grouped) == ["7", "9", "sam:1", "sam:8"]  # two groups
-    assert _queued_by_upgrade(settings, "0020") == {grouped["sam:1"], grouped["7"]}
-    union = _union_after_dedup(settings)
-    assert [(f.get("8"), f.get("a"), f.get("b")) for f in union.get_fields("852")] == [
-        ("1", "UzSaRL", "Davriy nashrlar"), (None, "UzNL", None)]
-    assert [(f.tag, [(sf.code, sf.value) for sf in f.subfields])
-            for f in union.get_fields("853", "863")] == [
-        ("853", [("8", "1"), ("a", "v."), ("i", "(year)")]),
-        ("863", [("8", "1.1"), ("a", "1"), ("i", "2001")])]
+    return settings, grouped
 
 
 def _queued_by_upgrade(settings: Settings, revision: str) -> set[int]:
@@ -715,11 +719,9 @@ def _queued_by_upgrade(settings: Settings, revision: str) -> set[int]:
         engine.dispose()
 
 
-def _union_after_dedup(settings: Settings):
+def _union_after_dedup(settings: Settings) -> Record:
     """The union record ``union:1`` once the next deduplication of the catalogue has run (what
     a revision that queues records for deduplication leads to)."""
-    from pymarc import Record
-
     from catalog.dedup import run_dedup
 
     catalog = Catalog.open(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import ssl
@@ -38,6 +39,18 @@ class RunningKoprik:
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "koprik", "--config", str(self.config), *args]
+
+
+def logged_events(path: Path) -> list[dict[str, Any]]:
+    """The JSON events a running server has written whole to the log file ``path`` so far.
+
+    A line being appended as the file is read (a worker writing it, the test reading) can be
+    read in part; only lines ended by their newline are events yet.
+    """
+    if not path.exists():
+        return []
+    *whole, _being_written = path.read_text(encoding="utf-8").split("\n")
+    return [json.loads(line) for line in whole]
 
 
 def write_config(folder: Path, extra: str = "") -> RunningKoprik:

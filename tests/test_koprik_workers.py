@@ -8,7 +8,6 @@ a fresh coin, and the test allows 200 of them).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -26,6 +25,7 @@ from lxml import etree
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
+from tests.servers import logged_events
 from tests.z3950_target_fixtures import yaz_client
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -56,8 +56,7 @@ def _start(
 
 
 def _log(folder: Path) -> list[dict]:  # type: ignore[type-arg]
-    path = folder / "koprik.log"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return logged_events(folder / "koprik.log")
 
 
 def _answered_by(folder: Path, path: str, nth: int) -> int:

@@ -203,7 +203,7 @@ def _listed(settings: Settings) -> tuple[list[SourceEntry], dict[str, Coverage],
         with catalog.engine.connect() as connection:
             saved = coverages(connection)
             runs = select(harvest_runs.c.source, harvest_runs.c.status).order_by(harvest_runs.c.id)
-            last: dict[str, str] = dict(connection.execute(runs).tuples().all())
+            last: dict[str, str] = {source: status for source, status in connection.execute(runs)}
     finally:
         catalog.close()
     return entries, saved, last

@@ -6,7 +6,6 @@ Which worker did what is read from the JSON log (``pid``).
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import urllib.error
@@ -20,7 +19,7 @@ from lxml import etree
 
 from catalog.demo import demo_records
 from tests.fault_provider import FaultProvider, serve
-from tests.servers import koprik_serve
+from tests.servers import koprik_serve, logged_events
 from tests.z3950_target_fixtures import yaz_client
 
 pytestmark = pytest.mark.interop
@@ -59,10 +58,6 @@ def _harvest_identifiers(base_url: str) -> list[str]:
         query = {"verb": "ListIdentifiers", "resumptionToken": token}
 
 
-def _events(log: Path) -> list[dict]:  # type: ignore[type-arg]
-    return [json.loads(line) for line in log.read_text().splitlines()]
-
-
 def test_sixty_z3950_sessions_and_fifty_harvesters_at_once_on_two_workers(tmp_path: Path):
     partner = FaultProvider(list(demo_records(PARTNER, seed=11)), page_size=5)
     log = tmp_path / "koprik.log"
@@ -90,7 +85,7 @@ def test_sixty_z3950_sessions_and_fifty_harvesters_at_once_on_two_workers(tmp_pa
                 outputs = list(sessions)
                 harvested = [h.result() for h in harvests]
             time.sleep(3)  # a scheduled run or two more, while both workers are up
-        events = _events(log)
+        events = logged_events(log)
     for identifiers in harvested:  # each record once; the partner's may have arrived meanwhile
         assert len(identifiers) == len(set(identifiers))
         assert set(expected) <= set(identifiers)

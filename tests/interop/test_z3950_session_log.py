@@ -3,7 +3,6 @@ and the access log of the same server, in the JSON log format written to a file.
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.request
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from protocols.z3950.pqf import parse_pqf
-from tests.servers import koprik_serve
+from tests.servers import koprik_serve, logged_events
 from tests.z3950_target_fixtures import yaz_client
 
 pytestmark = pytest.mark.interop
@@ -21,9 +20,7 @@ def _events(path: Path, logger: str, until: int, seconds: float = 30) -> list[di
     """The JSON events of ``logger`` in ``path``, waiting until there are ``until`` of them."""
     deadline = time.monotonic() + seconds
     while True:
-        lines = path.read_text().splitlines() if path.exists() else []
-        events = [json.loads(line) for line in lines]
-        found = [event for event in events if event["logger"] == logger]
+        found = [event for event in logged_events(path) if event["logger"] == logger]
         if len(found) >= until or time.monotonic() > deadline:
             return found
         time.sleep(0.2)

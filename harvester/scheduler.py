@@ -9,11 +9,12 @@ trigger did not change keeps its stored next run time across a restart; if that 
 while Koprik was down, the job runs once on start (``coalesce`` and no misfire limit). Sources
 are re-read every :data:`SYNC_SECONDS`, so one added with ``koprik sources add`` is scheduled
 without a restart. A source never has two runs at once: ``max_instances=1`` within a process,
-and the source's database lock (:mod:`harvester.locks`) across processes and nodes (a run
-that finds the lock taken is skipped and logged). As often, the deduplication queue is worked
-through while no scheduled harvest runs (:func:`work_through_queue`): records written outside an
-import or a harvest (copy cataloguing, ``koprik demo``) join their union records within that
-time, not at the next harvest. Which process runs the scheduler when several
+and the source's database lock (:mod:`harvester.locks`) across processes and nodes (a run that
+finds the lock taken is skipped and logged). A job store that fails (the database unreachable)
+is looked at again :data:`RETRY_SECONDS` later, with one error line. As often, the deduplication
+queue is worked through while no scheduled harvest runs (:func:`work_through_queue`): records
+written outside an import or a harvest (copy cataloguing, ``koprik demo``) join their union
+records within that time, not at the next harvest. Which process runs the scheduler when several
 nodes share a PostgreSQL catalogue is decided by :mod:`harvester.leadership`.
 
 A node whose ``[[sets]]`` rules are no longer the catalogue's (another node ran ``koprik db
@@ -65,6 +66,8 @@ JOB_PREFIX = "harvest:"
 DEDUP_JOB = "dedup:queue"
 JOBS_TABLE = "apscheduler_jobs"
 SYNC_SECONDS = 30.0
+RETRY_SECONDS = 5.0
+"""How soon the scheduler looks again after its job store failed (the database unreachable)."""
 
 
 @dataclass
@@ -186,7 +189,17 @@ class _BackgroundScheduler(BackgroundScheduler):
         with self._jobstores_lock:
             if self.state == STATE_STOPPED:
                 return None
-            wait_seconds: float | None = super()._process_jobs()
+            try:
+                wait_seconds: float | None = super()._process_jobs()
+            except Exception as error:
+                # APScheduler retries a failed look for due jobs, but not a failed write of the
+                # next run time or read of the next wake-up: raised here, it ended the
+                # scheduler's thread, and every schedule, for good (the database restarted as
+                # a job fell due). A job whose next run time was not written runs again then.
+                cause = getattr(error, "orig", None) or error  # a DBAPIError: the driver's
+                log.error("harvest scheduler: its job store failed (%s: %s); looking again in %g s",
+                          type(cause).__name__, str(cause).partition("\n")[0], RETRY_SECONDS)
+                return RETRY_SECONDS
             return wait_seconds
 
 
@@ -202,6 +215,7 @@ class HarvestScheduler:
                 "memory": MemoryJobStore(),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            jobstore_retry_interval=RETRY_SECONDS,
             timezone="UTC",
         )
         self._sync_seconds = sync_seconds

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -363,3 +363,63 @@ def test_a_node_whose_set_rules_are_no_longer_the_catalogue_s_pauses_its_schedul
         assert health["catalogue"]["sets"] == REFUSED
     finally:
         catalog.close()
+
+
+def _refuse_job_store_writes(catalog: Catalog) -> Callable[[], None]:
+    """Make every write of the scheduler's job store fail in the database itself, as a database
+    that went away would; the function returned lets writes through again."""
+    from harvester.scheduler import JOBS_TABLE
+
+    with catalog.engine.begin() as connection:
+        if catalog.engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER refuse BEFORE UPDATE ON {JOBS_TABLE} "
+                "BEGIN SELECT RAISE(ABORT, 'job store unavailable'); END")  # fmt: skip
+        else:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN RAISE EXCEPTION 'job store unavailable'; END $$")  # fmt: skip
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER refuse BEFORE UPDATE ON {JOBS_TABLE} FOR EACH ROW "
+                "EXECUTE FUNCTION refuse()")  # fmt: skip
+
+    def allow() -> None:
+        with catalog.engine.begin() as connection:
+            on = "" if catalog.engine.dialect.name == "sqlite" else f" ON {JOBS_TABLE}"
+            connection.exec_driver_sql(f"DROP TRIGGER refuse{on}")
+
+    return allow
+
+
+def _failures(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "job store failed" in r.getMessage()]
+
+
+def test_the_schedules_outlive_a_job_store_that_fails_as_a_job_falls_due(
+    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job falling due is started, then its next run time written: if the database fails
+    that write, APScheduler's loop raised and its thread ended, and no schedule of the node ran
+    again until a restart. It says so in one line and looks again a few seconds later."""
+    from harvester.scheduler import RETRY_SECONDS
+
+    provider = FaultProvider(list(demo_records(3)))
+    with serve(provider.app()) as url, caplog.at_level("ERROR", logger="harvester.scheduler"):
+        add_source(settings, catalog, HarvestSource(name="partner", url=url, every="1s", delay=0))
+        scheduler = start_scheduler(settings, catalog, sync_seconds=0.5)
+        try:
+            assert _wait_for(lambda: len(_runs(catalog)) >= 1, timeout=10)
+            allow = _refuse_job_store_writes(catalog)
+            refused = len(_runs(catalog))
+            # a run falls due: it starts, and the write of its next run time fails
+            assert _wait_for(lambda: len(_runs(catalog)) > refused, timeout=10)
+            time.sleep(0.5)
+            allow()
+            before = len(_runs(catalog))
+            assert _wait_for(lambda: len(_runs(catalog)) >= before + 2, timeout=RETRY_SECONDS + 5)
+        finally:
+            scheduler.shutdown()
+    message = _failures(caplog)[0]
+    assert "\n" not in message
+    assert "job store unavailable" in message
+    assert message.endswith(f"looking again in {RETRY_SECONDS:g} s")

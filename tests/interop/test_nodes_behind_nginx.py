@@ -1,7 +1,7 @@
 """Two ``koprik serve`` nodes on one PostgreSQL catalogue behind nginx, configured with
-``contrib/nginx/koprik.conf``: a harvester paging through the proxy over HTTPS is sent to the
-nodes in turn (round robin; nginx names the node in ``X-Koprik-Node``) and gets every record
-once, Identify announces the proxy's address, a node trusting nginx (``server.trusted_proxies``)
+``contrib/nginx/koprik.conf``: a harvester paging through the proxy over HTTPS is sent to
+both nodes (round robin; nginx names the node in ``X-Koprik-Node``), one answering the tokens
+the other issued, and gets every record once, Identify announces the proxy's address, a node trusting nginx (``server.trusted_proxies``)
 logs the client nginx names, not an address the client wrote itself, plain HTTP is sent on to
 HTTPS, and the operators' paths answer the library's network only."""
 
@@ -97,7 +97,7 @@ def _get(port: int, path: str, source: str, tls: ssl.SSLContext | None,
         connection.close()
 
 
-def test_a_harvester_paging_through_alternating_nodes_gets_every_record_once(
+def test_a_harvester_paging_through_both_nodes_gets_every_record_once(
     request: pytest.FixtureRequest, tmp_path: Path
 ):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -163,7 +163,9 @@ def test_a_harvester_paging_through_alternating_nodes_gets_every_record_once(
     assert len(identifiers) == len(set(identifiers)) == RECORDS
     assert len(served_by) == -(-RECORDS // PAGE)
     assert set(served_by) == {f"127.0.0.1:{port}" for port in nodes}
-    assert all(a != b for a, b in itertools.pairwise(served_by))  # in turn
+    # a token one node issued answered by the other (nginx's round robin may send two
+    # pages in a row to one node, as after a stale keepalive connection)
+    assert any(a != b for a, b in itertools.pairwise(served_by))
     logged = "".join((tmp_path / f"node{n}.out").read_text() for n in range(len(nodes)))
     assert f'koprik.access: {CLIENT} (for {FORGED}, {CLIENT}) "GET /health ' in logged
 

@@ -1,9 +1,10 @@
 """Two ``koprik serve`` nodes on one PostgreSQL catalogue behind nginx, configured with
 ``contrib/nginx/koprik.conf``: a harvester paging through the proxy over HTTPS is sent to
 both nodes (round robin; nginx names the node in ``X-Koprik-Node``), one answering the tokens
-the other issued, and gets every record once, Identify announces the proxy's address, a node trusting nginx (``server.trusted_proxies``)
-logs the client nginx names, not an address the client wrote itself, plain HTTP is sent on to
-HTTPS, and the operators' paths answer the library's network only."""
+the other issued, and gets every record once, Identify announces the proxy's address, a node
+trusting nginx (``server.trusted_proxies``) logs the client nginx names, not an address the
+client wrote itself, plain HTTP is sent on to HTTPS, and the operators' paths answer the
+library's network only."""
 
 from __future__ import annotations
 

@@ -207,6 +207,9 @@ def test_a_scan_response_position_from_0_to_the_terms_asked_for_plus_1(
     refused = get(target, version="1.2", operation="scan", scanClause=clause, maximumTerms="3",
                   responsePosition="5")  # fmt: skip
     assert diagnostic(refused) == ("info:srw/diagnostic/1/120", "5")
+    refused = get(target, version="1.2", operation="scan", scanClause=clause, maximumTerms="3",
+                  responsePosition="1" + "0" * 10)  # fmt: skip
+    assert diagnostic(refused) == ("info:srw/diagnostic/1/120", "1" + "0" * 10)  # was 6
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -243,6 +246,12 @@ def test_a_scan_response_position_from_0_to_the_terms_asked_for_plus_1(
         ({"query": 'dc.title any "  "'}, "27", "empty term on title"),
         ({"query": " or ".join(["a"] * 300)}, "38", "more than 256 search clauses"),
         ({"query": "cql.resultSetId = nosuchset"}, "51", "nosuchset"),
+        # a set is named, not compared: the relation and its modifiers were ignored
+        ({"query": "cql.resultSetId > nosuchset"}, "19", ">"),
+        ({"query": "cql.resultSetId =/stem nosuchset"}, "20", "stem"),
+        # a number past the set's end, however long, is 61 (more than 9 digits was 6)
+        ({"query": "dc.creator = navoiy", "startRecord": "1000000000"}, "61", "1000000000 of 3"),
+        ({"query": "x", "startRecord": "1" + "0" * 18}, "6", "startRecord=1" + "0" * 18),
         ({"query": "x", "recordXPath": "/a"}, "8", "recordXPath"),
         ({"query": "x", "stylesheet": "a.xsl"}, "8", "stylesheet"),
         ({"query": "x", "maximumRecords": "many"}, "6", "maximumRecords=many"),

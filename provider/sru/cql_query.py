@@ -75,6 +75,8 @@ _IGNORED_RELATION_MODIFIERS = {"relevant", "ignorecase", "ignoreaccents", "word"
 """Relation modifiers honoured as they are (relevance is answered unranked, as Z39.50's
 relation 102; the index is folded, so case and accents never count). ``string`` asks for a
 phrase and ``unmasked`` takes ``*`` literally; both are applied, not dropped."""
+_RESULT_SET_RELATIONS = {"=", "==", "exact"}
+"""A result set is named, never compared: other relations on cql.resultSetId are 19."""
 
 ResultSetIds = Callable[[str], list[int]]
 
@@ -117,9 +119,23 @@ def _context(name: str, node: Node | None, default: str) -> tuple[str, str]:
     return prefix.lower(), base.lower()
 
 
+def set_named(clause: SearchClause) -> str | None:
+    """The result set id ``clause`` names (``cql.resultSetId = id``), None when it is a search
+    of an index; 19 or 20 for a relation or modifier other than naming."""
+    if clause.index.lower() not in ("cql.resultsetid", "resultsetid"):
+        return None
+    if clause.relation.name.lower() not in _RESULT_SET_RELATIONS:
+        raise SearchError(Condition.UNSUPPORTED_RELATION, clause.relation.name)
+    if clause.relation.modifiers:
+        raise SearchError(Condition.UNSUPPORTED_RELATION_MODIFIER,
+                          clause.relation.modifiers[0].name)  # fmt: skip
+    return clause.term
+
+
 def _clause(clause: SearchClause, result_set: ResultSetIds) -> ModelQuery:
-    if clause.index.lower() in ("cql.resultsetid", "resultsetid"):
-        return Ids(tuple(result_set(clause.term)))
+    name = set_named(clause)
+    if name is not None:
+        return Ids(tuple(result_set(name)))
     index = index_of(clause.index, clause.prefixes)
     relation_name = clause.relation.name.lower()
     if "." in relation_name:

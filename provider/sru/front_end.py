@@ -37,7 +37,7 @@ from protocols.cql import Query as CqlQuery
 from provider.search import Condition, ResultSet, SearchError, SearchService, SharedSets
 from provider.search.result_sets import within
 from provider.sru import responses
-from provider.sru.cql_query import index_of, sort_keys_of, translate
+from provider.sru.cql_query import index_of, set_named, sort_keys_of, translate
 from provider.sru.explain import explain_record
 from provider.sru.request import (
     EXPLAIN,
@@ -165,13 +165,9 @@ class SruFrontEnd:
         the request named. A query that only names an earlier set (``cql.resultSetId = id``)
         reads that set."""
         root = query.root
-        if (
-            isinstance(root, SearchClause)
-            and root.index.lower() == "cql.resultsetid"
-            and not query.sort
-            and not request.sort_keys
-        ):
-            return *self._named(connection, root.term, now), root.term
+        name = set_named(root) if isinstance(root, SearchClause) else None
+        if name is not None and not query.sort and not request.sort_keys:
+            return *self._named(connection, name, now), name
         if request.ttl == 0:
             return self._evaluate(connection, query, request.sort_keys, None, now), None, None
         bound = connection.execute(select(func.max(records_table.c.id))).scalar() or 0

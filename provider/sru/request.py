@@ -24,6 +24,8 @@ DEFAULT_VERSION = "2.0"
 EXPLAIN, SEARCH, SCAN = "explain", "searchRetrieve", "scan"
 XML, STRING = "xml", "string"
 DEFAULT_SCAN_TERMS = 20
+MAX_DIGITS = 18
+"""The most digits a number parameter may have: every such number fits a 64-bit integer."""
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -188,7 +190,11 @@ def _number(
     params: dict[str, str], name: str, default: int, *, low: int, high: int | None = None
 ) -> int:
     """The whole number ``name`` (``default`` when absent), at least ``low``; with ``high``, a
-    larger one, however many digits it has, is lowered to ``high``. Diagnostic 6 otherwise."""
+    larger one, however many digits it has, is lowered to ``high``. Diagnostic 6 otherwise, and
+    for a number of more than :data:`MAX_DIGITS` digits with no ``high``.
+
+    A large number without ``high`` is kept as it is: a startRecord past the set's end is 61, a
+    responsePosition past the terms asked for 120, each checked where it is used."""
     text = params.get(name)
     if text is None:
         return default
@@ -196,7 +202,7 @@ def _number(
     if not (text.isascii() and text.isdigit()):
         raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
     digits = text.lstrip("0") or "0"
-    if len(digits) > 9:  # very large (and never handed to int(), which limits digits)
+    if len(digits) > MAX_DIGITS:  # never handed to int(), which limits digits
         if high is None:
             raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
         return high

@@ -212,6 +212,10 @@ class ScanPage:
 
     entries: list[ScanEntry]
     position: int
+    more_before: bool = False
+    """The index has terms before the first of ``entries``."""
+    more_after: bool = False
+    """The index has terms after the last of ``entries``."""
 
 
 def search(
@@ -601,19 +605,23 @@ def scan(
         kind, start = WORD, " ".join(words_of(term))
     fields = ANSWERING[index, kind]
     shown = index not in KEYED  # a keyed index has no display forms: no first records to read
-    before = _scan_rows(connection, fields, start, position - 1, descending=True, firsts=shown)
-    after = _scan_rows(
-        connection, fields, start, count - len(before) + (position == 0), descending=False,
-        firsts=shown,
-    )  # fmt: skip
-    if position == 0:  # the term itself, when the index has it, is not in the answer
-        after = after[1:] if after and after[0].term == start else after[:count]
+    # one term more each way than the answer holds says whether the index goes on past it
+    wanted = max(position - 1, 0)
+    before = _scan_rows(connection, fields, start, wanted + 1, descending=True, firsts=shown)
+    more_before, before = len(before) > wanted, before[:wanted]
+    wanted = count - len(before)
+    after = _scan_rows(connection, fields, start, wanted + 2, descending=False, firsts=shown)
+    if position == 0 and after and after[0].term == start:
+        more_before, after = True, after[1:]  # the term itself stands before the answer
+    more_after, after = len(after) > wanted, after[:wanted]
     entries = list(reversed(before)) + after
     firsts = {e.term: e.first for e in entries if e.first is not None}
     forms = _display_forms(connection, index, kind, firsts)
     return ScanPage(
         [ScanEntry(e.term, e.count, forms.get(e.term, "")) for e in entries],
         len(before) + 1 if position else 0,
+        more_before,
+        more_after,
     )
 
 

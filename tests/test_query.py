@@ -157,6 +157,17 @@ def test_scan_counts_and_position(loaded) -> None:  # type: ignore[no-untyped-de
     ]
     assert start.position == 1 and len(start.entries) == 2
     assert end.entries == [] and end.position == 1
+    # whether the index goes on past the answer, each way
+    assert (page.more_before, page.more_after) == (True, True)
+    assert (start.more_before, start.more_after) == (False, True)
+    assert (end.more_before, end.more_after) == (True, False)
+    with catalog.engine.connect() as connection:
+        first = q.scan(connection, "title", "adabiioti", count=2, position=0)
+        whole = q.scan(connection, "title", "", count=100, position=1)
+        last = q.scan(connection, "title", "xamsa", count=1, position=1)
+    assert (first.more_before, first.more_after) == (True, True)  # the term stands before
+    assert (whole.more_before, whole.more_after) == (False, False)
+    assert [e.term for e in last.entries] == ["xamsa"] and not last.more_after
 
 
 def test_fetch_keeps_order_and_marks_deleted(loaded) -> None:  # type: ignore[no-untyped-def]

@@ -212,6 +212,27 @@ def test_a_scan_response_position_from_0_to_the_terms_asked_for_plus_1(
     assert diagnostic(refused) == ("info:srw/diagnostic/1/120", "1" + "0" * 10)  # was 6
 
 
+@pytest.mark.parametrize(
+    ("clause", "terms", "position", "places"),
+    [
+        ("dc.title=of", "3", "1", ["inner", "inner", "inner"]),  # was first, inner, last
+        ("dc.title=a", "2", "1", ["first", "inner"]),  # the index's first term
+        ("dc.title=voina", "3", "1", ["inner", "last"]),  # its last: the list runs out
+        ("dc.title=xamsa", "1", "1", ["last"]),
+        ("dc.title=0", "50", "1", ["first"] + ["inner"] * 16 + ["last"]),  # the whole index
+        ("dc.title=adabiioti", "2", "0", ["inner", "inner"]),  # the first stands before them
+    ],
+)
+def test_where_in_list_places_each_term_in_the_whole_index(
+    target: int, schemas: dict[str, etree.XMLSchema], clause: str, terms: str, position: str,
+    places: list[str],
+) -> None:  # fmt: skip
+    scan = get(target, version="1.2", operation="scan", scanClause=clause, maximumTerms=terms,
+               responsePosition=position)  # fmt: skip
+    validate(scan, schemas)
+    assert scan.xpath("//*[local-name()='term']/*[local-name()='whereInList']/text()") == places
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize(
     ("params", "uri", "details"),

@@ -108,7 +108,7 @@ class SruFrontEnd:
         version = version_of(params)
         operation = operation_of(params)
         if operation == SCAN:
-            return responses.scan(version, [], [error])
+            return responses.scan(version, None, [error])
         if operation == EXPLAIN:
             record = explain_record(self.settings, version, host, port, self.database)
             return responses.explain(version, "xml", record, [error])
@@ -251,7 +251,7 @@ class SruFrontEnd:
             connection, index, clause.term, phrase=relation in _PHRASE_RELATIONS,
             count=request.maximum, position=request.position,
         )  # fmt: skip
-        return responses.scan(request.version, page.entries)
+        return responses.scan(request.version, page)
 
 
 def _missing(

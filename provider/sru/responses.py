@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from catalog.query import ScanEntry
+from catalog.query import ScanPage
 from crosswalks.xmltext import xml_safe
 from provider.search import Condition, SearchError
 
@@ -125,13 +125,18 @@ def search_retrieve(
 
 
 def scan(
-    version: str, entries: Sequence[ScanEntry], diagnostics: Sequence[SearchError] = ()
+    version: str, page: ScanPage | None, diagnostics: Sequence[SearchError] = ()
 ) -> bytes:
-    """A scanResponse listing ``entries`` (each key with its catalogued display form)."""
+    """A scanResponse listing the terms of ``page`` (each key with its catalogued display
+    form), each placed in the whole index (whereInList: ``first`` is the index's first term,
+    not the page's)."""
+    entries = page.entries if page is not None else []
     terms = []
     last = len(entries)
     for number, entry in enumerate(entries, 1):
-        where = "only" if last == 1 else "first" if number == 1 else "last" if number == last \
+        first = number == 1 and page is not None and not page.more_before
+        final = number == last and page is not None and not page.more_after
+        where = "only" if first and final else "first" if first else "last" if final \
             else "inner"  # fmt: skip
         display = entry.display or entry.term
         terms.append(

@@ -409,6 +409,29 @@ def test_an_oversized_or_malformed_http_request_never_gets_a_5xx(target: int) ->
             assert _read_http(sock).startswith(b"HTTP/1.1 400"), length
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"OPTIONS /Default HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"PUT /Default HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        b"DELETE /Default HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"PATCH /Default HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    ],
+)
+def test_a_method_sru_does_not_use_is_answered_405_in_http(
+    target: int, request_bytes: bytes
+) -> None:
+    """Any request line on the Z39.50 port is HTTP (a BER PDU never starts with a letter): one
+    with another method than GET, HEAD or POST was read as BER and got a Z39.50 Close, or (PUT)
+    nothing for 30 s."""
+    with socket.create_connection(("127.0.0.1", target), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        answer = _read_http(sock)
+    head = answer.partition(b"\r\n\r\n")[0].split(b"\r\n")
+    assert head[0] == b"HTTP/1.1 405 Method Not Allowed"
+    assert b"Allow: GET, HEAD, POST" in head and b"Connection: close" in head
+
+
 def test_expect_100_continue_within_the_limit_gets_100_before_the_body(target: int) -> None:
     """A POST that says ``Expect: 100-continue`` gets the 100 (Continue) it waits for before it
     sends its body, then its answer, on a connection kept alive: none came, and curl waited

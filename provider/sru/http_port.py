@@ -1,7 +1,8 @@
 """SRU on the Z39.50 port, as YAZ serves it: a connection that opens with an HTTP request line
 is answered as HTTP/1.1 by the SRU front end instead of as Z39.50.
 
-Only what SRU needs of HTTP is spoken: GET, HEAD and POST (urlencoded form) on any path,
+Only what SRU needs of HTTP is spoken: GET, HEAD and POST (urlencoded form) on any path (any
+other method is answered 405 and the connection closed),
 ``Content-Length`` bodies (no chunked uploads), keep-alive until the client closes, says
 ``Connection: close`` (HTTP/1.0: unless it says ``Connection: keep-alive``) or is idle for
 ``server.z3950_idle_timeout``; ``Expect: 100-continue`` is answered 100 (Continue) for a body
@@ -38,7 +39,7 @@ from provider.sru.front_end import SruFrontEnd
 from provider.sru.request import FORM, answered_as
 from provider.sru.responses import CONTENT_TYPE
 
-HTTP_METHODS = (b"GET ", b"POST", b"HEAD")
+SERVED_METHODS = ("GET", "HEAD", "POST")
 _MAX_HEADERS = 100
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 """Control characters (all but tab) no request line or header holds (RFC 9110 5.5; aiohttp
@@ -55,6 +56,12 @@ class BadRequest(Exception):
     status = 400
 
 
+class MethodNotAllowed(BadRequest):
+    """A method other than those SRU uses (answered 405, connection closed)."""
+
+    status = 405
+
+
 class ExpectationFailed(BadRequest):
     """An ``Expect`` header other than ``100-continue`` (answered 417, connection closed)."""
 
@@ -62,9 +69,11 @@ class ExpectationFailed(BadRequest):
 
 
 async def opens_with_http(reader: asyncio.StreamReader, timeout: float) -> bool:
-    """Whether the peer's first bytes are an HTTP method; the bytes read stay in ``reader``.
+    """Whether the peer's first bytes begin an HTTP request line, whatever its method; the
+    bytes read stay in ``reader``.
 
-    (A BER PDU starts with a tag octet above 0x80, never with an ASCII letter.)
+    (A BER PDU starts with a tag octet above 0x80, never with an ASCII letter, as every
+    method does.)
     """
     try:
         head = await asyncio.wait_for(reader.readexactly(4), timeout)
@@ -73,7 +82,7 @@ async def opens_with_http(reader: asyncio.StreamReader, timeout: float) -> bool:
     except TimeoutError:
         return False
     _unread(reader, head)  # so the Z39.50 path reads it again
-    return head in HTTP_METHODS
+    return head[:1].isalpha()
 
 
 def _unread(reader: asyncio.StreamReader, data: bytes) -> None:
@@ -163,8 +172,8 @@ async def _read_request(
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise BadRequest("malformed request line")
     method, target, version = parts
-    if method not in ("GET", "POST", "HEAD"):
-        raise BadRequest(f"method {method} not served")
+    if method not in SERVED_METHODS:
+        raise MethodNotAllowed(f"method {method} not served")
     headers: dict[str, str] = {}
     for _ in range(_MAX_HEADERS):
         raw = await _line(reader, budget)
@@ -224,8 +233,11 @@ async def _write(
     """Send one response; returns the bytes of it written (headers included) and whether the
     connection is still there (:func:`write_within`: not when the client left the response
     unread for ``timeout`` seconds)."""
-    reason = {200: b"OK", 400: b"Bad Request", 417: b"Expectation Failed"}[status]
+    reason = {200: b"OK", 400: b"Bad Request", 405: b"Method Not Allowed",
+              417: b"Expectation Failed"}[status]  # fmt: skip
     head = [b"HTTP/1.1 %d %s" % (status, reason), b"Content-Length: %d" % (length or len(body))]
+    if status == 405:
+        head.append(b"Allow: " + ", ".join(SERVED_METHODS).encode("ascii"))
     if content_type:
         head.append(b"Content-Type: " + content_type)
     if close:

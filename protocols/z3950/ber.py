@@ -8,8 +8,11 @@ the way, so asn1tools only ever sees well-formed definite-length BER.
 
 from __future__ import annotations
 
-#: Deepest nesting of constructed values accepted (a Type-1 query of ~30 nested operators).
-MAX_DEPTH = 100
+#: Deepest nesting of constructed values accepted: a Type-1 query of a chain of ~145 operators,
+#: well past the 64 terms a search takes, so a longer query is answered (diagnostic 6), not
+#: closed as malformed (at 100, 97 terms were). asn1tools decodes recursively, some five Python
+#: frames a level: its recursion limit falls near 190 levels.
+MAX_DEPTH = 150
 #: Longest tag accepted, in bytes (tag numbers up to 2**28).
 MAX_TAG_BYTES = 5
 #: Longest length field accepted after its first byte (lengths up to 4 GiB).

@@ -305,6 +305,11 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[126] Illegal term value for attribute -- v2 addinfo "
          "'not a year: \u0661\u0669\u0669\u0661'"),
         (["find @attr 1=4 @attr 4=105 x"], "[118] Unsupported Structure attribute"),
+        # past the 64 terms a search takes, however deeply nested (97 closed the association)
+        (["find " + "@and " * 64 + "a " * 65],
+         "[6] Too many boolean operators -- v2 addinfo 'more than 64 terms'"),
+        (["find " + "@and " * 139 + "a " * 140],
+         "[6] Too many boolean operators -- v2 addinfo 'more than 64 terms'"),
         # An empty term is refused as SRU refuses it (27), not answered with no records
         (['find ""'], "[125] Malformed search term -- v2 addinfo 'empty term on any'"),
         (['find @attr 1=4 @attr 4=1 " "'],

@@ -8,7 +8,9 @@ each can be made (:func:`refuse_unwritable`) before the work whose result it hol
 An output file is then written beside itself (``FILE.part``) and renamed over ``FILE`` when
 complete (:func:`written_whole`, :func:`working_copy`): a file of that name is always a whole
 output, and one written before is not lost when a run fails, is interrupted (^C) or finds the
-disk full midway (it was emptied at once and left half written).
+disk full midway (it was emptied at once and left half written). A file's name in a line of a
+tab-separated side file (rejects, a report) is written escaped (:func:`escaped_name`): one not
+UTF-8, or holding a tab, was a UnicodeEncodeError that lost the file, or a column too many.
 
 >>> with written_whole(Path("records.mrc")) as out:    # None or "-": standard output
 ...     out.write(data)                                   # records.mrc.part until the end
@@ -39,6 +41,22 @@ def refuse_overwriting(inputs: Iterable[str | os.PathLike[str]],
             if os.path.samefile(path, output):
                 raise UserError(f"{output} is also an input: writing it would empty {path} "
                                 "before it is read")
+
+
+_ESCAPED = {
+    **{code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]},  # control characters
+    **{0xDC00 + byte: f"\\x{byte:02x}" for byte in range(0x80, 0x100)},  # bytes not UTF-8
+    ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r", ord("\\"): "\\\\",
+}
+
+
+def escaped_name(path: str | os.PathLike[str]) -> str:
+    """The file name ``path`` as a field of a tab-separated line (a reject file, a report):
+    UTF-8 text whatever its bytes. A byte that is not UTF-8 (which Python keeps as a
+    surrogate) or a control character is written ``\\xNN``, a tab, newline or carriage return
+    ``\\t``, ``\\n``, ``\\r``, and a backslash doubled, so that each escape gives the byte
+    back: ``caf\\xe9.mrc`` is the Latin-1 name ``b'caf\\xe9.mrc'``."""
+    return os.fspath(path).translate(_ESCAPED)
 
 
 def refuse_unwritable(path: Path, option: str = "-o") -> None:

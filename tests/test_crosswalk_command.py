@@ -421,6 +421,31 @@ def test_charset_decisions_are_reported_and_charset_can_be_given(tmp_path: Path)
     assert xml.returncode == 2 and b"declares its own encoding" in xml.stderr
 
 
+def test_names_not_utf8_or_holding_a_tab_are_escaped_in_the_reject_file_and_report(
+    tmp_path: Path,
+) -> None:
+    """A name whose bytes are not UTF-8 (a Latin-1 ``café``) was a UnicodeEncodeError at its
+    first reject, the output lost; a tab in a name made a column more."""
+    latin1 = tmp_path / os.fsdecode(b"caf\xe9.mrc")
+    latin1.write_bytes((MARC21 / "broken" / "bad_records.mrc").read_bytes())
+    tabbed = tmp_path / "a\tb.mrc"
+    tabbed.write_bytes((MARC21 / "1251.dat").read_bytes())  # 6 records read as CP1251
+    out, rejects, report = tmp_path / "out.xml", tmp_path / "r.tsv", tmp_path / "p.tsv"
+    result = koprik("--to", "marcxml", latin1, tabbed, "-o", out, "--rejects", rejects,
+                    "--report", report)
+    assert_no_traceback(result)
+    assert result.returncode == 1  # some rejected, some converted
+    assert "read 14, converted 6, rejected 8" in summary(result)
+    rejected = [line.split("\t") for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert len(rejected) == 8 and all(len(line) == 4 for line in rejected)
+    assert {line[0] for line in rejected} == {f"{tmp_path}/caf\\xe9.mrc"}
+    reported = [line.split("\t") for line in report.read_text(encoding="utf-8").splitlines()]
+    assert len(reported) == 6 and all(len(line) == 4 for line in reported)
+    assert {line[0] for line in reported} == {f"{tmp_path}/a\\tb.mrc"}
+    document = etree.parse(str(out), etree.XMLParser(no_network=True))
+    assert len(document.getroot()) == 6
+
+
 def test_unknown_mrk_mnemonics_are_listed_in_the_report(tmp_path: Path) -> None:
     source = tmp_path / "in.mrk"
     source.write_text("=LDR  00000nam\\a2200000\\a\\4500\n=245  10$aA {nosuch} b\n")

@@ -4,6 +4,7 @@ runs them, against a real ``koprik serve``."""
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import stat
@@ -17,7 +18,7 @@ import pytest
 from pymarc import MARCReader
 
 from koprik.errors import UserError
-from koprik.output_files import working_copy, written_whole
+from koprik.output_files import escaped_name, working_copy, written_whole
 from tests.conftest import free_port
 from tests.servers import RunningKoprik, koprik_serve, stderr_after
 
@@ -70,6 +71,15 @@ def test_a_working_copy_is_named_beside_its_file(tmp_path: Path) -> None:
         assert partial == tmp_path / "copy.db.part"
         partial.write_bytes(b"copy")
     assert (tmp_path / "copy.db").read_bytes() == b"copy" and not partial.exists()
+
+
+def test_a_name_is_escaped_for_a_tab_separated_line_whatever_its_bytes() -> None:
+    latin1 = os.fsdecode(b"caf\xe9.mrc")  # not UTF-8: Python keeps the byte as a surrogate
+    assert escaped_name(Path("in") / latin1) == "in/caf\\xe9.mrc"
+    assert escaped_name("a\tb\nc\rd\\e\x7f\x01.mrc") == "a\\tb\\nc\\rd\\\\e\\x7f\\x01.mrc"
+    assert escaped_name("Навоий ‘asarlari’.mrc") == "Навоий ‘asarlari’.mrc"  # UTF-8 text stays
+    written = escaped_name(os.fsdecode(b"\\x41\t\xff"))  # a name that looks like an escape
+    assert written == "\\\\x41\\t\\xff"  # each escape one byte: the name can be read back
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from crosswalks.check import Problem, check_record
 from crosswalks.marc_io import ReadItem
 from crosswalks.repair import repair_item
 from koprik.errors import UserError
-from koprik.output_files import refuse_overwriting, written_whole
+from koprik.output_files import escaped_name, refuse_overwriting, written_whole
 from koprik.progress import Progress
 
 STDIO = "-"
@@ -322,6 +322,7 @@ class _Rejects(_SideFile):
     more = "rejects (use --rejects FILE to keep them)"
 
     def add(self, name: str, item: ReadItem, reason: str) -> None:
+        name = escaped_name(name)
         reason = reason.replace("\t", " ").replace("\n", " ")
         raw = "" if self.stream is None else base64.b64encode(item.raw).decode("ascii")
         position = _position(item)
@@ -336,7 +337,7 @@ class _Rejects(_SideFile):
         stderr (:meth:`_Stats.input_failed` said it)."""
         if self.stream is not None:
             reason = failure.reason.replace("\t", " ").replace("\n", " ")
-            self._write_line(f"{failure.name}\t\t{reason}\t")
+            self._write_line(f"{escaped_name(failure.name)}\t\t{reason}\t")
 
 
 class _Report(_SideFile):
@@ -347,6 +348,7 @@ class _Report(_SideFile):
     more = "charset decisions and notes (use --report FILE to keep them)"
 
     def add(self, name: str, item: ReadItem) -> None:
+        name = escaped_name(name)
         decision = item.decision
         lines = [f"note\t{note}" for note in item.notes]
         lines += [f"repaired\t{repair}" for repair in item.repairs]

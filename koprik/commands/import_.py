@@ -11,7 +11,8 @@ is one transaction. A record that cannot be read or stored is written to the rej
 tab-separated line with the file, its position, the reason and its raw bytes in base64 (as
 ``koprik crosswalk`` writes them), and the run goes on. The charset decision for each record
 not read as UTF-8 and the validator's warnings (:mod:`crosswalks.check`; they do not stop a
-record) are written to the report file (``--report``), one tab-separated line each.
+record) are written to the report file (``--report``), one tab-separated line each. The file is
+named in both as :func:`koprik.output_files.escaped_name` writes it (``caf\\xe9.mrc``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from crosswalks import charsets, unimarc_sniff
 from crosswalks.marc_io import HEAD_BYTES, NothingToRead, ReadItem, detect_format
 from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
-from koprik.output_files import refuse_overwriting
+from koprik.output_files import escaped_name, refuse_overwriting
 from koprik.parsers.import_ import FORMAT_ALIASES, IMPORTABLE
 from koprik.progress import Progress
 
@@ -216,7 +217,8 @@ def _report(
         counts["warnings"] += len(problems)
         lines.extend(f"warning: {problem}" for problem in problems)
     if report is not None and lines:
-        report.writelines(f"{path}\trecord {item.index + 1}\t{line}\n" for line in lines)
+        name = escaped_name(path)
+        report.writelines(f"{name}\trecord {item.index + 1}\t{line}\n" for line in lines)
 
 
 def _open_output(path: Path, option: str, default: bool) -> TextIO:
@@ -298,4 +300,4 @@ def _write_reject(rejects: TextIO, path: Path, item: ReadItem, reason: str) -> N
     (as ``koprik crosswalk`` writes them: ``cut -f4 | base64 -d`` gives them back exactly)."""
     reason = reason.replace("\t", " ").replace("\n", " ")
     raw = base64.b64encode(item.raw).decode("ascii")
-    rejects.write(f"{path}\trecord {item.index + 1}\t{reason}\t{raw}\n")
+    rejects.write(f"{escaped_name(path)}\trecord {item.index + 1}\t{reason}\t{raw}\n")

@@ -11,12 +11,14 @@ stderr), and writes one OUT (standard output when none; a file, as each side fil
 written as ``FILE.part`` and renamed when complete: a run stopped leaves those before it). A
 record that cannot be read or converted is rejected and the run goes on. Rejects go to
 ``--rejects FILE`` (default ``OUT.rejects.txt`` next to OUT; with output on stdout, only a
-count and the first reasons on stderr): one line per reject, tab-separated ``input``, ``record
-number`` (1-based, as ``koprik import`` counts), ``reason`` and the record's raw bytes in
-base64, so the bytes can be recovered exactly (``cut -f4 | base64 -d``); an input that cannot
-be read at all has a line there too, with its reason, no record number and no bytes. ISO 2709
-and .mrk records are read in the charset ``--charset`` names, or else in the one judged most
-plausible for each record; each record not read as UTF-8 is listed with the decision and its
+count and the first reasons on stderr): one line per reject, tab-separated ``input`` (its name
+escaped, as in the report: a byte that is not UTF-8 or a control as ``\\xNN``, a tab ``\\t``, a
+newline ``\\n``, a backslash ``\\\\``), ``record number`` (1-based, as ``koprik import``
+counts), ``reason`` and the record's raw bytes in base64, so the bytes can be recovered exactly
+(``cut -f4 | base64 -d``); an input that cannot be read at all has a line there too, with its
+reason, no record number and no bytes. ISO 2709 and .mrk records are read in the charset
+``--charset`` names, or else in the one judged most plausible for each record; each record
+not read as UTF-8 is listed with the decision and its
 reason in ``--report FILE`` (default ``OUT.report.txt``; with output on stdout, the first few
 on stderr), tab-separated ``input``, ``record number``, ``charset``, ``reason``; so is each
 note of a conversion (``note`` in place of the charset: unmapped UNIMARC data, unknown .mrk

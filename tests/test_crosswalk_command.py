@@ -110,6 +110,20 @@ def test_output_to_dash_is_stdout_and_writes_no_reject_file(tmp_path: Path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
+def test_output_to_a_device_writes_no_side_file_beside_it(tmp_path: Path) -> None:
+    """``-o /dev/null`` wrote ``/dev/null.rejects.txt`` (a file among the devices, as root): a
+    device has no side files beside it; its rejects are summarized on stderr, as on stdout."""
+    null = tmp_path / "null"
+    null.symlink_to(os.devnull)  # /dev/null by a name whose folder the test may write to
+    result = koprik("--to", "marcxml", MARC21 / "broken" / "bad_records.mrc", MARC21 / "1251.dat",
+                    "-o", null)
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert b"3 more rejects (use --rejects FILE" in result.stderr
+    assert b"1 more charset decisions and notes (use --report FILE" in result.stderr
+    assert list(tmp_path.iterdir()) == [null]
+
+
 def test_an_interrupted_run_leaves_the_output_it_would_replace_whole(tmp_path: Path) -> None:
     """-o OUT is written beside itself and renamed when complete: a ^C emptied an earlier OUT
     (opened for writing at once) and left it half written."""
@@ -504,6 +518,37 @@ def test_a_blank_type_of_record_is_rejected_saying_what_to_set_with_or_without_r
         assert check.stdout.decode().splitlines() == [
             f"{source}: record 1: leader {leader!r}: {BLANK_06} [syntax]"
         ]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        (["-o", "{tmp}/out.xml", "--rejects", "{tmp}/out.xml"],
+         "{tmp}/out.xml: named for both -o and --rejects"),
+        (["-o", "{tmp}/out.xml", "--rejects", "{tmp}/r.tsv", "--report", "{tmp}/sub/../r.tsv"],
+         "{tmp}/sub/../r.tsv: named for both --rejects and --report"),
+        (["-o", "{tmp}/out.xml", "--report", "{tmp}/link.tsv"],  # to out.xml.rejects.txt
+         "{tmp}/link.tsv: named for both the default of --rejects and --report"),
+        (["--rejects", "-"], "-: named for both the default of -o and --rejects"),
+    ],
+    ids=["same-name", "other-spelling", "link-to-a-default", "standard-output"],
+)
+def test_two_outputs_of_one_file_are_refused_before_anything_is_read(
+    outputs: list[str], message: str, tmp_path: Path
+) -> None:
+    """The same file, by any spelling or link, for two outputs: crosswalk converted every
+    record, then failed; refused in one line naming it and both options, nothing written."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.tsv").symlink_to(tmp_path / "out.xml.rejects.txt")
+    before = sorted(tmp_path.iterdir())
+    result = koprik("--to", "marcxml", MARC21 / "broken" / "bad_records.mrc",
+                    *(output.format(tmp=tmp_path) for output in outputs))
+    assert_no_traceback(result)
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode() == (
+        f"koprik: {message.format(tmp=tmp_path)}; give each output a file of its own\n"
+    )
+    assert sorted(tmp_path.iterdir()) == before
 
 
 @pytest.mark.parametrize("option", ["-o", "--rejects", "--report"])

@@ -395,6 +395,31 @@ def test_a_rejects_or_report_file_that_is_being_imported_is_refused(tmp_path):
     assert records.read_bytes() == before
 
 
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        (["--rejects", "{tmp}/out.txt", "--report", "{tmp}/sub/../out.txt"],
+         "{tmp}/sub/../out.txt: named for both --rejects and --report"),
+        (["--rejects", "var/import-report.txt"],
+         "var/import-report.txt: named for both --rejects and the default of --report"),
+    ],
+    ids=["other-spelling", "a-default"],
+)
+def test_one_file_for_the_rejects_and_the_report_is_refused_before_any_import(
+    tmp_path, outputs, message
+):
+    """Both written in one file were interleaved in it: refused in one line naming the file
+    (by any spelling) and both options, before the catalogue is opened."""
+    (tmp_path / "sub").mkdir()
+    result = koprik(tmp_path, "import", *(output.format(tmp=tmp_path) for output in outputs),
+                    str(MARC21 / "test.dat"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == (
+        f"koprik: {message.format(tmp=tmp_path)}; give each output a file of its own\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["koprik.toml", "sub"]
+
+
 def test_unimarc_is_detected_and_imported_as_marc21(tmp_path):
     report = tmp_path / "report.txt"
     path = DATA / "unimarc" / "TEST1.ISO"

@@ -22,7 +22,14 @@ from crosswalks.check import Problem, check_record
 from crosswalks.marc_io import ReadItem
 from crosswalks.repair import repair_item
 from koprik.errors import UserError
-from koprik.output_files import escaped_name, refuse_overwriting, written_whole
+from koprik.output_files import (
+    escaped_name,
+    is_regular_output,
+    option_named,
+    refuse_overwriting,
+    refuse_shared_outputs,
+    written_whole,
+)
 from koprik.progress import Progress
 
 STDIO = "-"
@@ -47,10 +54,15 @@ def run(args: argparse.Namespace) -> int:
     except KeyError:
         raise UserError(f"unknown output format {args.to_format!r} (see --list)") from None
     steps = [_script_880_step()] if args.add_script_880 else []
-    to_file = args.output not in (None, STDIO)
-    rejects_path = args.rejects or (f"{args.output}.rejects.txt" if to_file else None)
-    report_path = args.report or (f"{args.output}.report.txt" if to_file else None)
+    beside_output = is_regular_output(args.output)  # not stdout, not a device like /dev/null
+    rejects_path = args.rejects or (f"{args.output}.rejects.txt" if beside_output else None)
+    report_path = args.report or (f"{args.output}.report.txt" if beside_output else None)
     refuse_overwriting(inputs, [args.output, rejects_path, report_path])
+    refuse_shared_outputs({
+        option_named("-o", args.output): args.output or STDIO,
+        option_named("--rejects", args.rejects): rejects_path,
+        option_named("--report", args.report): report_path,
+    })
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(written_whole(args.output))  # put in place as it closes

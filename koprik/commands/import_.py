@@ -33,7 +33,12 @@ from crosswalks import charsets, unimarc_sniff
 from crosswalks.marc_io import HEAD_BYTES, NothingToRead, ReadItem, detect_format
 from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
-from koprik.output_files import escaped_name, refuse_overwriting
+from koprik.output_files import (
+    escaped_name,
+    option_named,
+    refuse_overwriting,
+    refuse_shared_outputs,
+)
 from koprik.parsers.import_ import FORMAT_ALIASES, IMPORTABLE
 from koprik.progress import Progress
 
@@ -69,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     rejects_path = args.rejects or Path("var/import-rejects.txt")
     report_path = args.report or Path("var/import-report.txt")
     refuse_overwriting(args.files, [rejects_path, report_path])
+    refuse_shared_outputs({
+        option_named("--rejects", args.rejects): rejects_path,
+        option_named("--report", args.report): report_path,
+    })
     counts: Counter[str] = Counter()
     with (
         _open_output(rejects_path, "--rejects", args.rejects is None) as rejects,

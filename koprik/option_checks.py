@@ -4,6 +4,7 @@ that the command line alone does not load: :mod:`koprik.cli`); each refuses a va
 
 from __future__ import annotations
 
+from crosswalks import charsets
 from koprik.errors import UserError
 from protocols.oaipmh import BadArgument, parse_datestamp, parse_range
 
@@ -24,3 +25,15 @@ def checked_date_range(from_: str | None, until: str | None) -> tuple[int | None
         return parse_range(from_, until)
     except BadArgument as error:  # OAI-PMH's words ("from is later than until"): name ours
         raise UserError(f"--from {from_} --until {until}: {error}") from None
+
+
+def checked_charset(name: str | None) -> str | None:
+    """The :mod:`crosswalks.charsets` label of the set ``--charset`` names (``KOI8-R``:
+    ``koi8-r``), None when not given; a set records cannot be read in is refused (``koprik
+    z3950`` without ``--import`` proposed any name to the target)."""
+    if name is None:
+        return None
+    try:
+        return charsets.charset_name(name)
+    except ValueError as error:
+        raise UserError(f"--charset: {error}") from None

@@ -22,6 +22,7 @@ from crosswalks.check import Problem, check_record
 from crosswalks.marc_io import ReadItem
 from crosswalks.repair import repair_item
 from koprik.errors import UserError
+from koprik.option_checks import checked_charset
 from koprik.output_files import (
     escaped_name,
     is_regular_output,
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = args.inputs or [STDIO]
     if args.from_format is not None:
         _input_format(args.from_format)
-    charset = _charset(args.charset)
+    charset = checked_charset(args.charset)
     if args.check:
         return _check(inputs, args.from_format, _max_bytes(args), charset, args.repair)
     if not args.to_format:
@@ -160,15 +161,6 @@ def _print_formats(stream: TextIO) -> None:
     stream.write("output formats (--to):\n")
     for out in registry.OUTPUTS.values():
         stream.write(f"  {out.name:<10} {out.description}\n")
-
-
-def _charset(name: str | None) -> str | None:
-    if name is None:
-        return None
-    try:
-        return charsets.charset_name(name)
-    except ValueError as error:
-        raise UserError(f"--charset: {error}") from None
 
 
 def _input_format(name: str) -> registry.InputFormat:

@@ -33,6 +33,7 @@ from crosswalks import charsets, unimarc_sniff
 from crosswalks.marc_io import HEAD_BYTES, NothingToRead, ReadItem, detect_format
 from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
+from koprik.option_checks import checked_charset
 from koprik.output_files import (
     escaped_name,
     option_named,
@@ -57,12 +58,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{path}: no such file")
         if not path.is_file():  # a device or a pipe: its size is not known to read it
             raise UserError(f"{path}: not a regular file")
-    charset = None
-    if args.charset is not None:
-        try:
-            charset = charsets.charset_name(args.charset)
-        except ValueError as error:
-            raise UserError(f"--charset: {error}") from None
+    charset = checked_charset(args.charset)
     settings = load_settings(args.config)
     if args.source is not None and args.source not in {s.name for s in settings.file_sources}:
         raise UserError(

@@ -2,13 +2,17 @@
 
 Opening an output for writing empties it at once: ``koprik crosswalk in.mrc -o in.mrc`` would
 empty its own input before reading a record of it, and so would an import whose ``--rejects``
-names the file being imported. A command checks its outputs against its inputs first, and that
-each can be made (:func:`refuse_unwritable`) before the work whose result it holds.
+names the file being imported; two outputs of one file would leave it holding one of them, or
+both interleaved. A command checks its outputs against its inputs (:func:`refuse_overwriting`)
+and against each other (:func:`refuse_shared_outputs`) first, and that each can be made
+(:func:`refuse_unwritable`), before the work whose result it holds.
 
 An output file is then written beside itself (``FILE.part``) and renamed over ``FILE`` when
 complete (:func:`written_whole`, :func:`working_copy`): a file of that name is always a whole
 output, and one written before is not lost when a run fails, is interrupted (^C) or finds the
-disk full midway (it was emptied at once and left half written).
+disk full midway (it was emptied at once and left half written). A file's name in a line of a
+tab-separated side file (rejects, a report) is written escaped (:func:`escaped_name`): one not
+UTF-8, or holding a tab, was a UnicodeEncodeError that lost the file, or a column too many.
 
 >>> with written_whole(Path("records.mrc")) as out:    # None or "-": standard output
 ...     out.write(data)                                   # records.mrc.part until the end
@@ -20,11 +24,14 @@ import contextlib
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 from koprik.errors import UserError
+
+STDOUT = "-"
+"""The name of standard output as an output."""
 
 
 def refuse_overwriting(inputs: Iterable[str | os.PathLike[str]],
@@ -39,6 +46,69 @@ def refuse_overwriting(inputs: Iterable[str | os.PathLike[str]],
             if os.path.samefile(path, output):
                 raise UserError(f"{output} is also an input: writing it would empty {path} "
                                 "before it is read")
+
+
+def refuse_shared_outputs(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
+    """Raise UserError when two of ``outputs`` (what names each, such as ``--rejects``, ->
+    its path; None: not written) are one file, by whatever name or link (``-`` twice: standard
+    output twice). A device or a pipe may take several (``/dev/null`` as the place of both):
+    it is written in place, not replaced."""
+    files = [
+        (named, path)
+        for named, path in outputs.items()
+        if path is not None and not _written_in_place(path)
+    ]
+    for index, (named, path) in enumerate(files):
+        for earlier, earlier_path in files[:index]:
+            if _same_file(earlier_path, path):
+                raise UserError(
+                    f"{path}: named for both {earlier} and {named}; give each output a file of "
+                    "its own"
+                )
+
+
+def option_named(option: str, given: object) -> str:
+    """How an output is named in a message of :func:`refuse_shared_outputs`: ``option`` when it
+    was ``given`` (not None), else ``the default of OPTION``."""
+    return option if given is not None else f"the default of {option}"
+
+
+def _same_file(one: str | os.PathLike[str], other: str | os.PathLike[str]) -> bool:
+    """Whether the outputs ``one`` and ``other`` are one file: the same path once links and
+    ``..`` are resolved (neither need exist yet), or hard links of one file."""
+    if STDOUT in (os.fspath(one), os.fspath(other)):
+        return os.fspath(one) == os.fspath(other)
+    if os.path.realpath(one) == os.path.realpath(other):
+        return True
+    return os.path.exists(one) and os.path.exists(other) and os.path.samefile(one, other)
+
+
+def _written_in_place(path: str | os.PathLike[str]) -> bool:
+    """Whether the output ``path`` exists and is not a regular file (a device, a pipe): it is
+    written as it is, not replaced by a file written beside it (:func:`written_whole`)."""
+    return os.fspath(path) != STDOUT and os.path.exists(path) and not os.path.isfile(path)
+
+
+def is_regular_output(path: str | os.PathLike[str] | None) -> bool:
+    """Whether the output ``path`` is a regular file, made or replaced (:func:`written_whole`):
+    not standard output (None or ``-``), nor a device or a pipe (``/dev/null``)."""
+    return path is not None and os.fspath(path) != STDOUT and not _written_in_place(path)
+
+
+_ESCAPED = {
+    **{code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]},  # control characters
+    **{0xDC00 + byte: f"\\x{byte:02x}" for byte in range(0x80, 0x100)},  # bytes not UTF-8
+    ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r", ord("\\"): "\\\\",
+}
+
+
+def escaped_name(path: str | os.PathLike[str]) -> str:
+    """The file name ``path`` as a field of a tab-separated line (a reject file, a report):
+    UTF-8 text whatever its bytes. A byte that is not UTF-8 (which Python keeps as a
+    surrogate) or a control character is written ``\\xNN``, a tab, newline or carriage return
+    ``\\t``, ``\\n``, ``\\r``, and a backslash doubled, so that each escape gives the byte
+    back: ``caf\\xe9.mrc`` is the Latin-1 name ``b'caf\\xe9.mrc'``."""
+    return os.fspath(path).translate(_ESCAPED)
 
 
 def refuse_unwritable(path: Path, option: str = "-o") -> None:
@@ -95,11 +165,11 @@ def written_whole(
     put in place whole when the block ends (:func:`working_copy`, with ``kept``), or in place
     at once when ``path`` exists and is not a regular file (a device, a pipe: a copy renamed
     over it would replace it). A file that cannot be opened is a UserError naming ``path``."""
-    if path is None or os.fspath(path) == "-":
+    if path is None or os.fspath(path) == STDOUT:
         yield sys.stdout.buffer
         return
     path = Path(path)
-    if path.exists() and not path.is_file():
+    if _written_in_place(path):
         with _opened(path, path) as out:
             yield out
         return

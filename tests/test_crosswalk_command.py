@@ -110,6 +110,20 @@ def test_output_to_dash_is_stdout_and_writes_no_reject_file(tmp_path: Path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
+def test_output_to_a_device_writes_no_side_file_beside_it(tmp_path: Path) -> None:
+    """``-o /dev/null`` wrote ``/dev/null.rejects.txt`` (a file among the devices, as root): a
+    device has no side files beside it; its rejects are summarized on stderr, as on stdout."""
+    null = tmp_path / "null"
+    null.symlink_to(os.devnull)  # /dev/null by a name whose folder the test may write to
+    result = koprik("--to", "marcxml", MARC21 / "broken" / "bad_records.mrc", MARC21 / "1251.dat",
+                    "-o", null)
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert b"3 more rejects (use --rejects FILE" in result.stderr
+    assert b"1 more charset decisions and notes (use --report FILE" in result.stderr
+    assert list(tmp_path.iterdir()) == [null]
+
+
 def test_an_interrupted_run_leaves_the_output_it_would_replace_whole(tmp_path: Path) -> None:
     """-o OUT is written beside itself and renamed when complete: a ^C emptied an earlier OUT
     (opened for writing at once) and left it half written."""
@@ -421,6 +435,31 @@ def test_charset_decisions_are_reported_and_charset_can_be_given(tmp_path: Path)
     assert xml.returncode == 2 and b"declares its own encoding" in xml.stderr
 
 
+def test_names_not_utf8_or_holding_a_tab_are_escaped_in_the_reject_file_and_report(
+    tmp_path: Path,
+) -> None:
+    """A name whose bytes are not UTF-8 (a Latin-1 ``café``) was a UnicodeEncodeError at its
+    first reject, the output lost; a tab in a name made a column more."""
+    latin1 = tmp_path / os.fsdecode(b"caf\xe9.mrc")
+    latin1.write_bytes((MARC21 / "broken" / "bad_records.mrc").read_bytes())
+    tabbed = tmp_path / "a\tb.mrc"
+    tabbed.write_bytes((MARC21 / "1251.dat").read_bytes())  # 6 records read as CP1251
+    out, rejects, report = tmp_path / "out.xml", tmp_path / "r.tsv", tmp_path / "p.tsv"
+    result = koprik("--to", "marcxml", latin1, tabbed, "-o", out, "--rejects", rejects,
+                    "--report", report)
+    assert_no_traceback(result)
+    assert result.returncode == 1  # some rejected, some converted
+    assert "read 14, converted 6, rejected 8" in summary(result)
+    rejected = [line.split("\t") for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert len(rejected) == 8 and all(len(line) == 4 for line in rejected)
+    assert {line[0] for line in rejected} == {f"{tmp_path}/caf\\xe9.mrc"}
+    reported = [line.split("\t") for line in report.read_text(encoding="utf-8").splitlines()]
+    assert len(reported) == 6 and all(len(line) == 4 for line in reported)
+    assert {line[0] for line in reported} == {f"{tmp_path}/a\\tb.mrc"}
+    document = etree.parse(str(out), etree.XMLParser(no_network=True))
+    assert len(document.getroot()) == 6
+
+
 def test_unknown_mrk_mnemonics_are_listed_in_the_report(tmp_path: Path) -> None:
     source = tmp_path / "in.mrk"
     source.write_text("=LDR  00000nam\\a2200000\\a\\4500\n=245  10$aA {nosuch} b\n")
@@ -479,6 +518,37 @@ def test_a_blank_type_of_record_is_rejected_saying_what_to_set_with_or_without_r
         assert check.stdout.decode().splitlines() == [
             f"{source}: record 1: leader {leader!r}: {BLANK_06} [syntax]"
         ]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        (["-o", "{tmp}/out.xml", "--rejects", "{tmp}/out.xml"],
+         "{tmp}/out.xml: named for both -o and --rejects"),
+        (["-o", "{tmp}/out.xml", "--rejects", "{tmp}/r.tsv", "--report", "{tmp}/sub/../r.tsv"],
+         "{tmp}/sub/../r.tsv: named for both --rejects and --report"),
+        (["-o", "{tmp}/out.xml", "--report", "{tmp}/link.tsv"],  # to out.xml.rejects.txt
+         "{tmp}/link.tsv: named for both the default of --rejects and --report"),
+        (["--rejects", "-"], "-: named for both the default of -o and --rejects"),
+    ],
+    ids=["same-name", "other-spelling", "link-to-a-default", "standard-output"],
+)
+def test_two_outputs_of_one_file_are_refused_before_anything_is_read(
+    outputs: list[str], message: str, tmp_path: Path
+) -> None:
+    """The same file, by any spelling or link, for two outputs: crosswalk converted every
+    record, then failed; refused in one line naming it and both options, nothing written."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.tsv").symlink_to(tmp_path / "out.xml.rejects.txt")
+    before = sorted(tmp_path.iterdir())
+    result = koprik("--to", "marcxml", MARC21 / "broken" / "bad_records.mrc",
+                    *(output.format(tmp=tmp_path) for output in outputs))
+    assert_no_traceback(result)
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode() == (
+        f"koprik: {message.format(tmp=tmp_path)}; give each output a file of its own\n"
+    )
+    assert sorted(tmp_path.iterdir()) == before
 
 
 @pytest.mark.parametrize("option", ["-o", "--rejects", "--report"])

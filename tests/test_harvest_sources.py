@@ -245,7 +245,7 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     status, _, err = koprik("sources", "edit", "regional", "--every", "1h")
     assert status == 2 and "koprik.toml" in err
     status, _, err = koprik("harvest", "partner", "--from", "yesterday")
-    assert status == 2 and "--from 'yesterday'" in err
+    assert status == 2 and "--from='yesterday' is not a datestamp" in err
     status, _, err = koprik("harvest", "nobody")
     assert status == 2 and "no source named 'nobody'" in err
     # runs of a name that is no source: one line, as harvest says it (an empty table once)
@@ -255,6 +255,31 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     assert status == 0 and out.splitlines()[1].split()[:3] == ["1", "partner", "succeeded"]
     status, out, _ = koprik("runs", "regional")  # defined, never run: an empty table
     assert (status, len(out.splitlines())) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("dates", "message"),
+    [
+        (["--from", "2026-01-02", "--until", "2026-01-01"],
+         "--from 2026-01-02 --until 2026-01-01: from is later than until"),
+        (["--from", "2026-01-01T00:00:01Z", "--until", "2026-01-01T00:00:00Z"],
+         "--from 2026-01-01T00:00:01Z --until 2026-01-01T00:00:00Z: from is later than until"),
+    ],
+    ids=["days", "seconds"],
+)
+def test_a_from_later_than_until_is_refused_before_the_partner_is_asked(  # type: ignore[no-untyped-def]
+    tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str], dates, message
+) -> None:
+    """It was sent to the partner (which, answering badArgument as OAI-PMH has it, left the run
+    recorded partial): refused as ``koprik export`` refuses it, before the catalogue opens."""
+    config = tmp_path / "koprik.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n'
+        f'[[sources]]\nname = "partner"\nurl = "{provider_url}"\nprefix = "marc21"\n'
+    )
+    assert main(["--config", str(config), "harvest", "partner", *dates]) == 2
+    assert capsys.readouterr().err == f"koprik: {message}\n"
+    assert not (tmp_path / "catalog.sqlite3").exists()  # no run recorded, nothing opened
 
 
 def test_scheduler_command_harvests_until_sigterm(tmp_path, provider_url: str) -> None:  # type: ignore[no-untyped-def]

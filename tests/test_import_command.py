@@ -349,6 +349,26 @@ def test_charset_decisions_and_validator_warnings_go_to_the_report(tmp_path):
     assert bad.returncode == 2 and "--charset: unknown character set 'nope'" in bad.stderr
 
 
+def test_names_not_utf8_or_holding_a_tab_are_escaped_in_the_rejects_and_report(tmp_path):
+    """A name whose bytes are not UTF-8 (a Latin-1 ``café``) was a UnicodeEncodeError as its
+    first reject was written, the rejects lost; a tab in a name made a column more."""
+    latin1 = tmp_path / os.fsdecode(b"caf\xe9.mrc")
+    latin1.write_bytes((MARC21 / "broken" / "bad_records.mrc").read_bytes())
+    tabbed = tmp_path / "a\tb.mrc"
+    tabbed.write_bytes((MARC21 / "1251.dat").read_bytes())  # 6 records read as CP1251
+    rejects, report = tmp_path / "rejects.txt", tmp_path / "report.txt"
+    result = koprik(tmp_path, "import", "--rejects", str(rejects), "--report", str(report),
+                    str(latin1), str(tabbed))
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1 and "6 added, 0 updated, 0 unchanged, 8 rejected" in result.stdout
+    rejected = [line.split("\t") for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert len(rejected) == 8 and all(len(line) == 4 for line in rejected)
+    assert {line[0] for line in rejected} == {f"{tmp_path}/caf\\xe9.mrc"}
+    reported = [line.split("\t") for line in report.read_text(encoding="utf-8").splitlines()]
+    assert reported and all(len(line) == 3 for line in reported)
+    assert {line[0] for line in reported} == {f"{tmp_path}/a\\tb.mrc"}
+
+
 def test_repair_imports_damaged_records_and_reports_the_repairs(tmp_path):
     damaged = [str(MARC21 / "yaz" / f"marc{n}.marc") for n in (4, 5)]
     plain = koprik(tmp_path, "import", *damaged)
@@ -373,6 +393,31 @@ def test_a_rejects_or_report_file_that_is_being_imported_is_refused(tmp_path):
             " read"
         )
     assert records.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        (["--rejects", "{tmp}/out.txt", "--report", "{tmp}/sub/../out.txt"],
+         "{tmp}/sub/../out.txt: named for both --rejects and --report"),
+        (["--rejects", "var/import-report.txt"],
+         "var/import-report.txt: named for both --rejects and the default of --report"),
+    ],
+    ids=["other-spelling", "a-default"],
+)
+def test_one_file_for_the_rejects_and_the_report_is_refused_before_any_import(
+    tmp_path, outputs, message
+):
+    """Both written in one file were interleaved in it: refused in one line naming the file
+    (by any spelling) and both options, before the catalogue is opened."""
+    (tmp_path / "sub").mkdir()
+    result = koprik(tmp_path, "import", *(output.format(tmp=tmp_path) for output in outputs),
+                    str(MARC21 / "test.dat"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == (
+        f"koprik: {message.format(tmp=tmp_path)}; give each output a file of its own\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["koprik.toml", "sub"]
 
 
 def test_unimarc_is_detected_and_imported_as_marc21(tmp_path):

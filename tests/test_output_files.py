@@ -4,6 +4,7 @@ runs them, against a real ``koprik serve``."""
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import stat
@@ -17,7 +18,12 @@ import pytest
 from pymarc import MARCReader
 
 from koprik.errors import UserError
-from koprik.output_files import working_copy, written_whole
+from koprik.output_files import (
+    escaped_name,
+    refuse_shared_outputs,
+    working_copy,
+    written_whole,
+)
 from tests.conftest import free_port
 from tests.servers import RunningKoprik, koprik_serve, stderr_after
 
@@ -70,6 +76,27 @@ def test_a_working_copy_is_named_beside_its_file(tmp_path: Path) -> None:
         assert partial == tmp_path / "copy.db.part"
         partial.write_bytes(b"copy")
     assert (tmp_path / "copy.db").read_bytes() == b"copy" and not partial.exists()
+
+
+def test_a_name_is_escaped_for_a_tab_separated_line_whatever_its_bytes() -> None:
+    latin1 = os.fsdecode(b"caf\xe9.mrc")  # not UTF-8: Python keeps the byte as a surrogate
+    assert escaped_name(Path("in") / latin1) == "in/caf\\xe9.mrc"
+    assert escaped_name("a\tb\nc\rd\\e\x7f\x01.mrc") == "a\\tb\\nc\\rd\\\\e\\x7f\\x01.mrc"
+    assert escaped_name("Навоий ‘asarlari’.mrc") == "Навоий ‘asarlari’.mrc"  # UTF-8 text stays
+    written = escaped_name(os.fsdecode(b"\\x41\t\xff"))  # a name that looks like an escape
+    assert written == "\\\\x41\\t\\xff"  # each escape one byte: the name can be read back
+
+
+def test_outputs_of_one_file_by_any_name_are_refused_and_a_device_may_take_several(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "rejects.txt").write_text("")
+    os.link(tmp_path / "rejects.txt", tmp_path / "hard-link.txt")
+    with pytest.raises(UserError, match=r"hard-link.txt: named for both --rejects and --report;"):
+        refuse_shared_outputs({"--rejects": tmp_path / "rejects.txt",
+                               "--report": tmp_path / "hard-link.txt"})
+    refuse_shared_outputs({"-o": None, "--rejects": os.devnull, "--report": os.devnull})
+    refuse_shared_outputs({"--rejects": tmp_path / "rejects.txt", "--report": tmp_path / "r"})
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
+from crosswalks.charsets import CANDIDATES as CHARSETS
 from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest
 from harvester.z3950_origin import MAX_PDU_VALUES
 from koprik.cli import main
@@ -208,3 +209,25 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_target_is_asked(
     status = main([command, target, "war", "--timeout", "0.5", "-o", str(tmp_path / output)])
     assert status == 2
     assert capsys.readouterr().err == f"koprik: {message.format(tmp=tmp_path)}\n"
+
+
+@pytest.mark.parametrize(
+    "options", [[], ["-o", "{tmp}/records.mrc"], ["--format", "xml"], ["--import"]],
+    ids=["printed", "written", "xml", "imported"],
+)
+def test_an_unknown_charset_is_refused_before_the_target_is_asked_whatever_the_options(
+    options: list[str], silent_target: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only ``--import`` refused it; otherwise it was proposed to the target as it was (asked
+    first, this one never answering, the command would end on its timeout instead)."""
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n')
+    status = main(["--config", str(config), "z3950", f"127.0.0.1:{silent_target}/Default", "war",
+                   "--timeout", "0.5", "--charset", "nosuch",
+                   *(option.format(tmp=tmp_path) for option in options)])
+    assert status == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"koprik: --charset: unknown character set 'nosuch'; one of {', '.join(CHARSETS)}"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["koprik.toml"]

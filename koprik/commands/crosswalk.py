@@ -22,7 +22,15 @@ from crosswalks.check import Problem, check_record
 from crosswalks.marc_io import ReadItem
 from crosswalks.repair import repair_item
 from koprik.errors import UserError
-from koprik.output_files import refuse_overwriting, written_whole
+from koprik.option_checks import checked_charset
+from koprik.output_files import (
+    escaped_name,
+    is_regular_output,
+    option_named,
+    refuse_overwriting,
+    refuse_shared_outputs,
+    written_whole,
+)
 from koprik.progress import Progress
 
 STDIO = "-"
@@ -37,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = args.inputs or [STDIO]
     if args.from_format is not None:
         _input_format(args.from_format)
-    charset = _charset(args.charset)
+    charset = checked_charset(args.charset)
     if args.check:
         return _check(inputs, args.from_format, _max_bytes(args), charset, args.repair)
     if not args.to_format:
@@ -47,10 +55,15 @@ def run(args: argparse.Namespace) -> int:
     except KeyError:
         raise UserError(f"unknown output format {args.to_format!r} (see --list)") from None
     steps = [_script_880_step()] if args.add_script_880 else []
-    to_file = args.output not in (None, STDIO)
-    rejects_path = args.rejects or (f"{args.output}.rejects.txt" if to_file else None)
-    report_path = args.report or (f"{args.output}.report.txt" if to_file else None)
+    beside_output = is_regular_output(args.output)  # not stdout, not a device like /dev/null
+    rejects_path = args.rejects or (f"{args.output}.rejects.txt" if beside_output else None)
+    report_path = args.report or (f"{args.output}.report.txt" if beside_output else None)
     refuse_overwriting(inputs, [args.output, rejects_path, report_path])
+    refuse_shared_outputs({
+        option_named("-o", args.output): args.output or STDIO,
+        option_named("--rejects", args.rejects): rejects_path,
+        option_named("--report", args.report): report_path,
+    })
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(written_whole(args.output))  # put in place as it closes
@@ -148,15 +161,6 @@ def _print_formats(stream: TextIO) -> None:
     stream.write("output formats (--to):\n")
     for out in registry.OUTPUTS.values():
         stream.write(f"  {out.name:<10} {out.description}\n")
-
-
-def _charset(name: str | None) -> str | None:
-    if name is None:
-        return None
-    try:
-        return charsets.charset_name(name)
-    except ValueError as error:
-        raise UserError(f"--charset: {error}") from None
 
 
 def _input_format(name: str) -> registry.InputFormat:
@@ -322,6 +326,7 @@ class _Rejects(_SideFile):
     more = "rejects (use --rejects FILE to keep them)"
 
     def add(self, name: str, item: ReadItem, reason: str) -> None:
+        name = escaped_name(name)
         reason = reason.replace("\t", " ").replace("\n", " ")
         raw = "" if self.stream is None else base64.b64encode(item.raw).decode("ascii")
         position = _position(item)
@@ -336,7 +341,7 @@ class _Rejects(_SideFile):
         stderr (:meth:`_Stats.input_failed` said it)."""
         if self.stream is not None:
             reason = failure.reason.replace("\t", " ").replace("\n", " ")
-            self._write_line(f"{failure.name}\t\t{reason}\t")
+            self._write_line(f"{escaped_name(failure.name)}\t\t{reason}\t")
 
 
 class _Report(_SideFile):
@@ -347,6 +352,7 @@ class _Report(_SideFile):
     more = "charset decisions and notes (use --report FILE to keep them)"
 
     def add(self, name: str, item: ReadItem) -> None:
+        name = escaped_name(name)
         decision = item.decision
         lines = [f"note\t{note}" for note in item.notes]
         lines += [f"repaired\t{repair}" for repair in item.repairs]

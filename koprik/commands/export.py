@@ -19,10 +19,10 @@ from catalog.db import refuse_missing_file
 from catalog.export import Form, count_live, live_records
 from config import load_settings
 from koprik.errors import UserError
+from koprik.option_checks import checked_date_range
 from koprik.output_files import refuse_unwritable, written_whole
 from koprik.parsers.export import FORMATS
 from koprik.progress import Progress
-from protocols.oaipmh import BadArgument, parse_datestamp, parse_range
 
 COLLECTION_START = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
                     b'<collection xmlns="http://www.loc.gov/MARC21/slim">\n')  # fmt: skip
@@ -30,16 +30,7 @@ COLLECTION_END = b"</collection>\n"
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        for option, value in (("--from", args.from_), ("--until", args.until)):
-            if value is not None:
-                parse_datestamp(value, option)  # so that the message names the option
-    except BadArgument as error:
-        raise UserError(str(error)) from None
-    try:
-        from_, until = parse_range(args.from_, args.until)
-    except BadArgument as error:  # OAI-PMH's words ("from is later than until"): name ours
-        raise UserError(f"--from {args.from_} --until {args.until}: {error}") from None
+    from_, until = checked_date_range(args.from_, args.until)
     if args.output is not None:
         refuse_unwritable(args.output)
         if args.output.exists() and not args.output.is_file():

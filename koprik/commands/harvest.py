@@ -3,7 +3,10 @@
 Shows a progress line (records, rate, pages, and as the total the completeListSize when an
 OAI-PMH source gives it, or the hits of a Z39.50 or SRU source's query) and ends with a summary
 of the run, which is also recorded (see ``koprik runs``). ``--from``/``--until`` apply to OAI-PMH
-sources only. Exit status 0 when the run succeeded, 1 when it was partial or failed.
+sources only; a date that is not one, a day beside a time, or a ``--from`` later than
+``--until`` is refused before the partner is asked, as ``koprik export`` refuses them
+(:func:`koprik.option_checks.checked_date_range`). Exit status 0 when the run succeeded, 1 when
+it was partial or failed, 2 for bad usage.
 
 SIGTERM or ^C stops the run after the pages it is writing (recorded ``interrupted``; the next
 run resumes it) with one line and the status 128 + the signal's number (130 for ^C); a second
@@ -21,35 +24,20 @@ from collections.abc import Callable
 from catalog import Catalog
 from catalog.db import refuse_missing_file
 from config import load_settings
-from harvester import dates
 from harvester.locks import SourceBusy
 from harvester.runs import INTERRUPTED, SUCCEEDED, PageInfo, RunOptions, RunReport, Stop, harvest
 from harvester.sources import SourceError, find_source
 from koprik.errors import UserError
+from koprik.option_checks import checked_date_range
 from koprik.progress import Progress
 from koprik.stopping import StopSignals
 
 SHOWN_ERRORS = 20
 
 
-def _checked_date(value: str | None, name: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        dates.parse(value)
-    except ValueError:
-        raise UserError(
-            f"--{name} {value!r}: expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"
-        ) from None
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
-    options = RunOptions(
-        full=args.full,
-        from_=_checked_date(args.from_, "from"),
-        until=_checked_date(args.until, "until"),
-    )
+    checked_date_range(args.from_, args.until)  # refused here, not by the partner
+    options = RunOptions(full=args.full, from_=args.from_, until=args.until)
     settings = load_settings(args.config)
     if all(source.name != args.source for source in settings.sources):  # one the file defines
         refuse_missing_file(settings.database.url, f"no source {args.source} added there")

@@ -11,7 +11,8 @@ is one transaction. A record that cannot be read or stored is written to the rej
 tab-separated line with the file, its position, the reason and its raw bytes in base64 (as
 ``koprik crosswalk`` writes them), and the run goes on. The charset decision for each record
 not read as UTF-8 and the validator's warnings (:mod:`crosswalks.check`; they do not stop a
-record) are written to the report file (``--report``), one tab-separated line each.
+record) are written to the report file (``--report``), one tab-separated line each. The file is
+named in both as :func:`koprik.output_files.escaped_name` writes it (``caf\\xe9.mrc``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ from crosswalks import charsets, unimarc_sniff
 from crosswalks.marc_io import HEAD_BYTES, NothingToRead, ReadItem, detect_format
 from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
-from koprik.output_files import refuse_overwriting
+from koprik.option_checks import checked_charset
+from koprik.output_files import (
+    escaped_name,
+    option_named,
+    refuse_overwriting,
+    refuse_shared_outputs,
+)
 from koprik.parsers.import_ import FORMAT_ALIASES, IMPORTABLE
 from koprik.progress import Progress
 
@@ -51,12 +58,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{path}: no such file")
         if not path.is_file():  # a device or a pipe: its size is not known to read it
             raise UserError(f"{path}: not a regular file")
-    charset = None
-    if args.charset is not None:
-        try:
-            charset = charsets.charset_name(args.charset)
-        except ValueError as error:
-            raise UserError(f"--charset: {error}") from None
+    charset = checked_charset(args.charset)
     settings = load_settings(args.config)
     if args.source is not None and args.source not in {s.name for s in settings.file_sources}:
         raise UserError(
@@ -68,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     rejects_path = args.rejects or Path("var/import-rejects.txt")
     report_path = args.report or Path("var/import-report.txt")
     refuse_overwriting(args.files, [rejects_path, report_path])
+    refuse_shared_outputs({
+        option_named("--rejects", args.rejects): rejects_path,
+        option_named("--report", args.report): report_path,
+    })
     counts: Counter[str] = Counter()
     with (
         _open_output(rejects_path, "--rejects", args.rejects is None) as rejects,
@@ -216,7 +222,8 @@ def _report(
         counts["warnings"] += len(problems)
         lines.extend(f"warning: {problem}" for problem in problems)
     if report is not None and lines:
-        report.writelines(f"{path}\trecord {item.index + 1}\t{line}\n" for line in lines)
+        name = escaped_name(path)
+        report.writelines(f"{name}\trecord {item.index + 1}\t{line}\n" for line in lines)
 
 
 def _open_output(path: Path, option: str, default: bool) -> TextIO:
@@ -298,4 +305,4 @@ def _write_reject(rejects: TextIO, path: Path, item: ReadItem, reason: str) -> N
     (as ``koprik crosswalk`` writes them: ``cut -f4 | base64 -d`` gives them back exactly)."""
     reason = reason.replace("\t", " ").replace("\n", " ")
     raw = base64.b64encode(item.raw).decode("ascii")
-    rejects.write(f"{path}\trecord {item.index + 1}\t{reason}\t{raw}\n")
+    rejects.write(f"{escaped_name(path)}\trecord {item.index + 1}\t{reason}\t{raw}\n")

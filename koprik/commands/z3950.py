@@ -37,6 +37,7 @@ from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import Z3950Address, parse_address
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
+from koprik.option_checks import checked_charset
 from koprik.output_files import refuse_unwritable, written_whole
 from protocols.z3950.pqf import PqfError, parse_pqf
 
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"bad PQF query: {error}") from error
     if args.max < 0:
         raise UserError("--max cannot be negative")
+    checked_charset(args.charset)  # proposed to the target as given; with --import, read in
     if args.import_:
         return import_records(args, Z3950Address(host, port, database))
     if args.output is not None:

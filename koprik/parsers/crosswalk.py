@@ -10,20 +10,24 @@ Reads each IN (standard input when none, or ``-``), detecting its format unless 
 stderr), and writes one OUT (standard output when none; a file, as each side file below, is
 written as ``FILE.part`` and renamed when complete: a run stopped leaves those before it). A
 record that cannot be read or converted is rejected and the run goes on. Rejects go to
-``--rejects FILE`` (default ``OUT.rejects.txt`` next to OUT; with output on stdout, only a
-count and the first reasons on stderr): one line per reject, tab-separated ``input``, ``record
-number`` (1-based, as ``koprik import`` counts), ``reason`` and the record's raw bytes in
-base64, so the bytes can be recovered exactly (``cut -f4 | base64 -d``); an input that cannot
-be read at all has a line there too, with its reason, no record number and no bytes. ISO 2709
-and .mrk records are read in the charset ``--charset`` names, or else in the one judged most
-plausible for each record; each record not read as UTF-8 is listed with the decision and its
-reason in ``--report FILE`` (default ``OUT.report.txt``; with output on stdout, the first few
+``--rejects FILE`` (default ``OUT.rejects.txt`` next to OUT; with output on stdout or a device
+such as ``/dev/null``, only a count and the first reasons on stderr): one line per reject,
+tab-separated ``input`` (its name escaped, as in the report: a byte that is not UTF-8 or a
+control as ``\\xNN``, a tab ``\\t``, a newline ``\\n``, a backslash ``\\\\``), ``record number``
+(1-based, as ``koprik import`` counts), ``reason`` and the record's raw bytes in base64, so the
+bytes can be recovered exactly (``cut -f4 | base64 -d``); an input that cannot be read at all
+has a line there too, with its reason, no record number and no bytes. ISO 2709 and .mrk
+records are read in the charset ``--charset`` names, or else in the one judged most plausible
+for each record; each record not read as UTF-8 is listed with the decision and its reason in
+``--report FILE`` (default ``OUT.report.txt``; with output on stdout or a device, the first few
 on stderr), tab-separated ``input``, ``record number``, ``charset``, ``reason``; so is each
 note of a conversion (``note`` in place of the charset: unmapped UNIMARC data, unknown .mrk
 mnemonics) and, with ``--repair``, each repair that let a damaged ISO 2709 record be read
 (``repaired``). A summary line ends the run on stderr, with the count of records read in each
 charset. An input that cannot be read at all (missing, a folder, empty, of no known format) is
 said in one line and counted, and the others are read; the output is always a complete file.
+Two outputs of one file (``-o`` and ``--rejects``, say; by any name or link) are refused before
+anything is read.
 
 Exit status: 0 every record converted (or, with ``--check``, no problem found); 1 some
 records rejected or some inputs unreadable (problems found); 2 nothing converted, or bad
@@ -54,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--rejects",
         metavar="FILE",
-        help="reject file (default: OUT.rejects.txt, or a summary on stderr)",
+        help="reject file (default: OUT.rejects.txt when OUT is a file, else a summary on stderr)",
     )
     parser.add_argument(
         "--charset",
@@ -70,7 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--report",
         metavar="FILE",
-        help="charset decisions, notes and repairs per record (default: OUT.report.txt)",
+        help="charset decisions, notes and repairs per record (default: OUT.report.txt when OUT "
+        "is a file, else the first few on stderr)",
     )
     parser.add_argument(
         "--check",

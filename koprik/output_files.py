@@ -30,17 +30,17 @@ from typing import BinaryIO
 
 from koprik.errors import UserError
 
-STDOUT = "-"
-"""The name of standard output as an output."""
+STDIO = "-"
+"""The name of standard input as an input, and of standard output as an output."""
 
 
 def refuse_overwriting(inputs: Iterable[str | os.PathLike[str]],
                        outputs: Iterable[str | os.PathLike[str] | None]) -> None:
     """Raise UserError when an output (None: standard output) is one of the inputs (the same
     file, by whatever name or link; ``-`` is standard input or output, never a file)."""
-    read = [path for path in inputs if os.fspath(path) != "-" and os.path.exists(path)]
+    read = [path for path in inputs if os.fspath(path) != STDIO and os.path.exists(path)]
     for output in outputs:
-        if output is None or os.fspath(output) == "-" or not os.path.exists(output):
+        if output is None or os.fspath(output) == STDIO or not os.path.exists(output):
             continue
         for path in read:
             if os.path.samefile(path, output):
@@ -76,7 +76,7 @@ def option_named(option: str, given: object) -> str:
 def _same_file(one: str | os.PathLike[str], other: str | os.PathLike[str]) -> bool:
     """Whether the outputs ``one`` and ``other`` are one file: the same path once links and
     ``..`` are resolved (neither need exist yet), or hard links of one file."""
-    if STDOUT in (os.fspath(one), os.fspath(other)):
+    if STDIO in (os.fspath(one), os.fspath(other)):
         return os.fspath(one) == os.fspath(other)
     if os.path.realpath(one) == os.path.realpath(other):
         return True
@@ -86,13 +86,13 @@ def _same_file(one: str | os.PathLike[str], other: str | os.PathLike[str]) -> bo
 def _written_in_place(path: str | os.PathLike[str]) -> bool:
     """Whether the output ``path`` exists and is not a regular file (a device, a pipe): it is
     written as it is, not replaced by a file written beside it (:func:`written_whole`)."""
-    return os.fspath(path) != STDOUT and os.path.exists(path) and not os.path.isfile(path)
+    return os.fspath(path) != STDIO and os.path.exists(path) and not os.path.isfile(path)
 
 
 def is_regular_output(path: str | os.PathLike[str] | None) -> bool:
     """Whether the output ``path`` is a regular file, made or replaced (:func:`written_whole`):
     not standard output (None or ``-``), nor a device or a pipe (``/dev/null``)."""
-    return path is not None and os.fspath(path) != STDOUT and not _written_in_place(path)
+    return path is not None and os.fspath(path) != STDIO and not _written_in_place(path)
 
 
 _ESCAPED = {
@@ -165,7 +165,7 @@ def written_whole(
     put in place whole when the block ends (:func:`working_copy`, with ``kept``), or in place
     at once when ``path`` exists and is not a regular file (a device, a pipe: a copy renamed
     over it would replace it). A file that cannot be opened is a UserError naming ``path``."""
-    if path is None or os.fspath(path) == STDOUT:
+    if path is None or os.fspath(path) == STDIO:
         yield sys.stdout.buffer
         return
     path = Path(path)

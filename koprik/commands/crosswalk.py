@@ -24,6 +24,7 @@ from crosswalks.repair import repair_item
 from koprik.errors import UserError
 from koprik.option_checks import checked_charset
 from koprik.output_files import (
+    STDIO,
     escaped_name,
     is_regular_output,
     option_named,
@@ -33,7 +34,6 @@ from koprik.output_files import (
 )
 from koprik.progress import Progress
 
-STDIO = "-"
 SHOWN_ON_STDERR = 5
 """Rejects described on stderr when there is no reject file."""
 

@@ -474,7 +474,7 @@ class HarvestRun:
             if run_from is None and not self.options.full:
                 run_from = state.watermark
             plan = _Plan(self._start(identity), self._in_granularity(run_from),
-                         self._in_granularity(self.options.until))
+                         self._until_in_granularity(self.options.until))
             plan.window = (plan.run_from, plan.run_until)
         plan.anew = self._anew(Coverage.of(state), plan)
         self._plan = plan
@@ -577,6 +577,16 @@ class HarvestRun:
         if datestamp is None:
             return None
         return dates.render(dates.parse(datestamp), self.granularity)
+
+    def _until_in_granularity(self, until: str | None) -> str | None:
+        """``--until`` in the source's granularity, inclusive: a day asked of a source of
+        seconds is that day's last second (its first, as it was, left out the rest of it)."""
+        if until is None:
+            return None
+        moment = dates.parse(until)
+        if len(until.strip()) == len("YYYY-MM-DD"):
+            moment += dates.step(dates.DAY) - dates.step(dates.SECONDS)
+        return dates.render(moment, self.granularity)
 
     # -- lists -------------------------------------------------------------------------
 

@@ -182,6 +182,17 @@ def test_runs_bounded_by_hand_move_the_watermark_only_when_they_cover_it(records
     catalog.close()
 
 
+def test_an_until_day_takes_all_of_that_day_from_a_source_of_seconds(records, catalog) -> None:  # type: ignore[no-untyped-def]
+    """``--until 2020-01-01`` is inclusive: a source of seconds was asked until
+    2020-01-01T00:00:00Z, which left out the rest of the day."""
+    provider = FaultProvider(records[:30])
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        day = harvest(catalog, source, RunOptions(until="2020-01-01"), politeness=FAST)
+    assert day.status == SUCCEEDED and day.counts.added == 30 - 6  # all but 2020-01-02's 6
+    assert provider.list_requests()[0]["until"] == "2020-01-01T23:59:59Z"
+
+
 def test_a_future_response_date_never_becomes_the_watermark(records, catalog) -> None:  # type: ignore[no-untyped-def]
     """A partner whose clock says 2998: the fault is recorded, the watermark is our clock, and
     a record changed later still arrives in the next incremental run."""

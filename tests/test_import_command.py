@@ -505,3 +505,15 @@ def test_two_imports_of_the_same_records_at_once_both_succeed_and_store_each_onc
         assert tuple(stored) == (records, records)
     finally:
         catalog.close()
+
+
+@pytest.mark.parametrize("option", ["--rejects", "--report"])
+def test_a_side_file_on_a_full_disk_is_one_line_naming_it(tmp_path, option):
+    """A rejects or report file every write of which fails as on a full disk (``/dev/full``,
+    ENOSPC): one line naming it, no traceback; it said "[Errno 28] No space left on device".
+    The records of the batches committed stay stored."""
+    broken = MARC21 / "broken" / "bad_indicator.dat"
+    result = koprik(tmp_path, "import", option, "/dev/full", str(broken), str(MARC21 / "1251.dat"))
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["koprik: /dev/full: No space left on device"]

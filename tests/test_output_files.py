@@ -110,7 +110,7 @@ def test_an_output_that_cannot_be_written_whole_leaves_the_earlier_one(
     cut = subprocess.run([*_searching(koprik, command), "-o", str(out)], capture_output=True,
                          timeout=120, preexec_fn=lambda: _limit_files_to(4096))  # fmt: skip
     assert cut.returncode == 2
-    assert cut.stderr.splitlines()[-1] == b"koprik: [Errno 27] File too large", cut.stderr
+    assert cut.stderr.splitlines()[-1] == f"koprik: {out}: File too large".encode(), cut.stderr
     assert b"Traceback" not in cut.stderr
     assert out.read_bytes() == EARLIER
     assert sorted(tmp_path.iterdir()) == [out]

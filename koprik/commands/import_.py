@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import itertools
 import sys
 from collections import Counter
@@ -32,7 +33,7 @@ from crosswalks import charsets, unimarc_sniff
 from crosswalks.marc_io import HEAD_BYTES, NothingToRead, ReadItem, detect_format
 from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
-from koprik.output_files import refuse_overwriting
+from koprik.output_files import opened_for_writing, refuse_overwriting
 from koprik.parsers.import_ import FORMAT_ALIASES, IMPORTABLE
 from koprik.progress import Progress
 
@@ -228,7 +229,7 @@ def _open_output(path: Path, option: str, default: bool) -> TextIO:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.parent.is_dir():
             raise UserError(f"{named}: no such folder {path.parent}")
-        return path.open("w", encoding="utf-8")
+        return io.TextIOWrapper(opened_for_writing(path), encoding="utf-8")
     except OSError as error:
         raise UserError(f"{named}: cannot be written ({error.strerror})") from None
 

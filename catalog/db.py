@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Row, Table, create_engine, event, insert
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from catalog.models import ENGINES, metadata
 
@@ -210,13 +210,7 @@ def insert_rows(
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
     if connection.dialect.driver == "psycopg":
-        cursor = connection.connection.cursor()
-        try:
-            with cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        finally:
-            cursor.close()
+        _copy_rows(connection, f"COPY {quote(table.name)} ({names}) FROM STDIN", rows)
         return
     marker = _MARKERS.get(connection.dialect.paramstyle)
     if marker is None:
@@ -226,6 +220,24 @@ def insert_rows(
     connection.exec_driver_sql(
         f"INSERT INTO {quote(table.name)} ({names}) VALUES ({markers})", list(rows)
     )
+
+
+def _copy_rows(connection: Connection, statement: str, rows: Sequence[tuple[object, ...]]) -> None:
+    """``rows`` sent by the COPY ``statement`` on ``connection``'s psycopg connection. Its
+    error is raised as SQLAlchemy's (:class:`~sqlalchemy.exc.DBAPIError`), as that of any other
+    statement: the driver's own, raised past SQLAlchemy, was neither a transaction to run again
+    when the server aborted it (:mod:`catalog.transactions`) nor said in one line."""
+    driver_error = connection.dialect.loaded_dbapi.Error
+    cursor = connection.connection.cursor()
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except driver_error as error:
+        raise DBAPIError.instance(statement, None, error, driver_error,
+                                  dialect=connection.dialect) from error  # fmt: skip
+    finally:
+        cursor.close()
 
 
 IN_CHUNK = 500

@@ -63,7 +63,7 @@ from catalog.search_index import (
 )
 from catalog.set_rules import adopt, described, refuse_others
 from catalog.sets import set_name, set_specs
-from catalog.transactions import retried, uninterrupted
+from catalog.transactions import hold_writes, retried, uninterrupted
 from catalog.workers import WorkerPool
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
@@ -766,8 +766,10 @@ class Catalog:
         commits when the block ends without an exception (:meth:`writer`). The COMMIT begins
         an :func:`~catalog.transactions.uninterrupted` ``section``: a ^C or SIGTERM does not
         come between it and what follows it (:meth:`_after_commit`), such as the counts of a
-        run told what the transaction kept."""
+        run told what the transaction kept. It is the catalogue's one writer from its start
+        (:func:`~catalog.transactions.hold_writes`)."""
         with self.engine.begin() as connection:
+            hold_writes(connection)
             writer = CatalogWriter(self, connection, origin)
             yield writer
             writer.stamp_at_commit()

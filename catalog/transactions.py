@@ -13,6 +13,12 @@ A unit of work must be repeatable: it begins its own transaction, reads what it 
 keeps whatever else it changes (counts, lists, files) for after the commit. A SQLite catalogue
 has one writer at a time (the others wait for its lock): it is never aborted this way.
 
+Every transaction of the catalogue's writer (:meth:`catalog.Catalog.write`: imports, harvest
+pages, deduplication, the dashboard's copies) is the catalogue's one writer from its start
+(:func:`hold_writes`): it looks for the records it is given and stores them with no other
+writer in between. Two ``koprik import`` runs of one file both looked before either stored, and
+the second stopped on the unique key of the records the first had added meanwhile.
+
 A COMMIT and that bookkeeping are one step to a ^C or SIGTERM (:func:`uninterrupted`): a stop
 signal between them made ``koprik import`` say it kept nothing of a batch it had stored.
 """
@@ -29,7 +35,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, Executable
+from sqlalchemy import Connection, Engine, Executable, text
 from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
@@ -46,6 +52,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 TRANSIENT = frozenset({"40P01", "40001"})
 """The SQLSTATEs of a transaction aborted so that another could go on: deadlock detected,
 serialization failure."""
+
+WRITE_LOCK = 0x6B6F7077
+"""The key ("kopw") of the PostgreSQL advisory lock :func:`hold_writes` takes (the one-bigint
+form, as :mod:`catalog.schema`'s; not the key of that lock)."""
 
 
 def transient(error: BaseException) -> bool:
@@ -86,6 +96,24 @@ def executed(engine: Engine, statement: Executable, what: str) -> int:
     """``statement`` in a :func:`transaction` of its own; how many rows it changed."""
     return transaction(engine, lambda connection: int(connection.execute(statement).rowcount),
                        what)  # fmt: skip
+
+
+def hold_writes(connection: Connection) -> None:
+    """Make the transaction that ``connection`` has just begun the catalogue's one writer until
+    it ends, waiting while another holds it: SQLite's write lock (``BEGIN IMMEDIATE``, waited
+    for up to the busy timeout), a PostgreSQL transaction-level advisory lock.
+
+    SQLite has one writer at a time anyway: this only takes the lock before the transaction's
+    first read rather than at its first write, so what it read is still true when it writes.
+    On PostgreSQL it puts the writers of all nodes one after another, a transaction (a batch,
+    a harvest page) at a time; records are read and derived in worker processes, started
+    before the transaction, which go on in parallel meanwhile. A transaction waiting here
+    holds nothing yet, so it adds no deadlock.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # (pysqlite began none: no SQL yet)
+    elif connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
 
 
 @contextmanager

@@ -135,8 +135,20 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except OSError as error:
         # A file that cannot be opened or written, a port already in use.
-        print(f"koprik: {error}", file=sys.stderr)
+        print(f"koprik: {os_error_line(error)}", file=sys.stderr)
         return 2
+
+
+def os_error_line(error: OSError) -> str:
+    """``FILE: reason`` for an error that names its file (``FILE -> OTHER: reason`` for two),
+    else Python's words (which put the file last, quoted: "[Errno 2] No such file or
+    directory: 'FILE'"). An error writing a file names it only when the command opened it so
+    (:func:`koprik.output_files.opened_for_writing`): a full disk named none."""
+    if error.filename is None or error.strerror is None:
+        return str(error)
+    files = f"{error.filename}" if error.filename2 is None else (
+        f"{error.filename} -> {error.filename2}")
+    return f"{files}: {error.strerror}"
 
 
 def run() -> None:

@@ -21,14 +21,18 @@ UTF-8, or holding a tab, was a UnicodeEncodeError that lost the file, or a colum
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from koprik.errors import UserError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 STDIO = "-"
 """The name of standard input as an input, and of standard output as an output."""
@@ -180,6 +184,29 @@ def written_whole(
 def _opened(file: Path, path: Path) -> BinaryIO:
     """``file`` opened for writing, written as ``path`` (the name said when it cannot be)."""
     try:
-        return file.open("wb")
+        return opened_for_writing(file, path)
     except OSError as error:
         raise UserError(f"cannot write {path}: {error.strerror}") from None
+
+
+def opened_for_writing(file: Path, shown: Path | None = None) -> BinaryIO:
+    """``file`` opened for writing (emptied), buffered; an error writing it, the disk full,
+    names ``shown`` (by default ``file``) as its ``filename``, which the command line says
+    (:func:`koprik.cli.os_error_line`): it said "[Errno 28] No space left on device", naming
+    no file. The error keeps its type: a closed pipe is still a BrokenPipeError."""
+    return io.BufferedWriter(_NamedFile(file, file if shown is None else shown))
+
+
+class _NamedFile(io.FileIO):
+    """A file written whose write errors name ``shown``."""
+
+    def __init__(self, file: Path, shown: Path) -> None:
+        super().__init__(os.fspath(file), "wb")
+        self.shown = os.fspath(shown)
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        try:
+            return super().write(data)
+        except OSError as error:
+            error.filename = self.shown
+            raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import resource
 import signal
 import ssl
 import subprocess
@@ -120,6 +121,13 @@ def _wait_for(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{what} did not answer {url}") from None
             time.sleep(0.2)
+
+
+def limit_files_to(size: int) -> None:
+    """In a child process (``preexec_fn``): files of at most ``size`` bytes, a write beyond
+    failing (EFBIG), as on a full disk, rather than killing the process (SIGXFSZ)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
 
 def stderr_after(process: subprocess.Popen[AnyStr], signum: int, timeout: float = 30) -> AnyStr:

@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,12 @@ from sqlalchemy import create_engine, text
 
 from catalog import Catalog
 from catalog.demo import demo_records
+from catalog.store import Incoming
 from config import DatabaseSettings, Settings
 from koprik.cli import main
 from tests.conftest import DATA
 from tests.postgres import PG_BIN
+from tests.servers import limit_files_to
 
 
 def _config(folder: Path, url: str) -> Path:
@@ -162,3 +165,31 @@ def test_a_dash_is_not_taken_for_a_file(tmp_path: Path, capsys, monkeypatch):
     assert not (tmp_path / "-").exists()
     assert main(["--config", str(_config(tmp_path, url)), "backup", "./-"]) == 0
     assert (tmp_path / "-").is_file()
+
+
+def test_a_backup_that_fails_midway_leaves_nothing_but_its_one_line(tmp_path: Path):
+    """The copy cannot be written whole (files limited to 64 KiB: a write fails as on a full
+    disk): one line naming it, exit 2, and nothing left in the folder of the copy. SQLite's
+    rollback journal of the copy, ``copy.sqlite3.part-journal``, was left there when the copy
+    was larger than its page cache (2 MiB), written before the commit."""
+    url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
+    catalog = Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url)))
+    try:
+        with catalog.writer() as writer:
+            writer.put_many([Incoming(record) for record in demo_records(400)])
+    finally:
+        catalog.close()
+    assert (tmp_path / "k.sqlite3").stat().st_size > 3 << 20  # more than the copy's cache
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    failed = subprocess.run(
+        [sys.executable, "-m", "koprik", "--config", str(_config(tmp_path, url)), "backup",
+         str(folder / "copy.sqlite3")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        preexec_fn=lambda: limit_files_to(65536),
+    )  # fmt: skip
+    assert failed.returncode == 2, failed.stderr
+    assert failed.stderr.splitlines() == [
+        f"koprik: cannot write the copy {folder}/copy.sqlite3.part: disk I/O error"]
+    assert list(folder.iterdir()) == []
+

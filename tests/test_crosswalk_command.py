@@ -700,3 +700,14 @@ def test_check_reports_what_iso_2709_cannot_hold(tmp_path: Path) -> None:
     assert ": record 2, field 500: 20,005 bytes, longer than ISO 2709 allows a field" in out
     assert ": record 3: record of " in out and "(99,999) [structure]" in out
 
+
+
+def test_an_output_on_a_full_disk_is_one_line_naming_it(tmp_path: Path) -> None:
+    """``-o /dev/full`` (every write fails as on a full disk, ENOSPC): exit 2 with one line
+    naming the output; it said "[Errno 28] No space left on device", naming no file."""
+    result = koprik("--to", "marcxml", MARC21 / "test.dat", "-o", "/dev/full",
+                    "--rejects", tmp_path / "rejects.txt", "--report", tmp_path / "report.txt")
+    assert_no_traceback(result)
+    assert result.returncode == 2
+    assert result.stderr.decode().splitlines() == [
+        "koprik: /dev/full: No space left on device"]

@@ -460,11 +460,13 @@ def test_a_harvest_transaction_aborted_by_a_deadlock_is_written_again_once(
     catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The store step writes two pages in one transaction: record B (page 1), then record A
-    (page 2). Another writer meanwhile writes A, then B: each waits for the other, and
-    PostgreSQL aborts the harvest's transaction (its deadlock_timeout ends first). The pages
-    are written again, as a whole, once the other has committed: the counts, the page's
-    ``on_batch`` and the reasons of the rejects are those of the one commit, not of both
-    tries, and the run's warning says so in one line. Before, the harvest failed."""
+    (page 2). A transaction that is not the catalogue's writer (``koprik db sets`` placing
+    records in sets: writers take turns, :func:`catalog.transactions.hold_writes`) meanwhile
+    takes A, then B: each waits for the other, and PostgreSQL aborts the harvest's transaction
+    (its deadlock_timeout ends first). The pages are written again, as a whole, once the other
+    has committed: the counts, the page's ``on_batch`` and the reasons of the rejects are those
+    of the one commit, not of both tries, and the run's warning says so in one line. Before,
+    the harvest failed."""
     import threading
     import time
 
@@ -487,9 +489,11 @@ def test_a_harvest_transaction_aborted_by_a_deadlock_is_written_again_once(
     other_done = threading.Event()
 
     def other() -> None:
-        with catalog.writer() as writer:
-            ingest(writer, TARGET, [version(a, "other")])
-            ingest(writer, TARGET, [version(b, "other")])  # waits for the harvest's B
+        with catalog.engine.begin() as connection:
+            for record in (a, b):  # B waits for the harvest's
+                connection.execute(text("UPDATE records SET set_specs = set_specs "
+                                        "WHERE local_id = :id"),
+                                   {"id": f"partner:oai:p:{record['001'].data}"})  # fmt: skip
         other_done.set()
 
     tries, counted = [], []

@@ -503,3 +503,62 @@ def test_a_field_longer_than_iso_2709_allows_is_rejected_naming_its_tag(tmp_path
     reason = line.split("\t")[2]
     assert "field 500: 20,005 bytes, longer than ISO 2709 allows a field" in reason, reason
     assert "derivations failed" not in reason
+
+
+def test_two_imports_of_the_same_records_at_once_both_succeed_and_store_each_once(
+    tmp_path, catalog_url
+):
+    """Two ``koprik import`` runs of one file into one catalogue, started together: both end
+    0, and the catalogue holds each record once, the records one run added found by the other
+    (unchanged). Each writer transaction holds the catalogue's write lock from its start
+    (:func:`catalog.transactions.hold_writes`); before, both looked for the records before
+    either had stored them, and the second to insert them stopped: on SQLite with "the
+    catalogue database cannot be used: UNIQUE constraint failed", on PostgreSQL with a
+    UniqueViolation traceback."""
+    from catalog.demo import demo_records
+
+    records = 1500
+    source = tmp_path / "many.mrc"
+    _write_marc(source, demo_records(records, seed=11))
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{catalog_url}"\n')
+    settings = load_settings(config)
+    Catalog.open(settings).close()  # the schema made first: the runs race on records only
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "koprik", "--config", str(config), "import",
+             "--rejects", str(tmp_path / f"rejects{n}.txt"),
+             "--report", str(tmp_path / f"report{n}.txt"), str(source)],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for n in (1, 2)
+    ]  # fmt: skip
+    ended = [run.communicate(timeout=300) for run in runs]
+    for run, (_, err) in zip(runs, ended, strict=True):
+        assert run.returncode == 0, err
+        assert "Traceback" not in err
+    counts = [out.split("import: ")[1].split(",")[:3] for out, _ in ended]
+    added = [int(run[0].split()[0]) for run in counts]
+    found = [int(run[1].split()[0]) + int(run[2].split()[0]) for run in counts]
+    assert sum(added) == records and [a + f for a, f in zip(added, found, strict=True)] == [
+        records, records]
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.engine.connect() as connection:
+            stored = connection.exec_driver_sql("SELECT count(*), count(DISTINCT local_id) "
+                                                "FROM records").one()  # fmt: skip
+        assert tuple(stored) == (records, records)
+    finally:
+        catalog.close()
+
+
+@pytest.mark.parametrize("option", ["--rejects", "--report"])
+def test_a_side_file_on_a_full_disk_is_one_line_naming_it(tmp_path, option):
+    """A rejects or report file every write of which fails as on a full disk (``/dev/full``,
+    ENOSPC): one line naming it, no traceback; it said "[Errno 28] No space left on device".
+    The records of the batches committed stay stored."""
+    broken = MARC21 / "broken" / "bad_indicator.dat"
+    result = koprik(tmp_path, "import", option, "/dev/full", str(broken), str(MARC21 / "1251.dat"))
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["koprik: /dev/full: No space left on device"]

@@ -5,7 +5,6 @@ runs them, against a real ``koprik serve``."""
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import stat
 import subprocess
@@ -25,7 +24,7 @@ from koprik.output_files import (
     written_whole,
 )
 from tests.conftest import free_port
-from tests.servers import RunningKoprik, koprik_serve, stderr_after
+from tests.servers import RunningKoprik, koprik_serve, limit_files_to, stderr_after
 
 EARLIER = b"the records of an earlier search\n"
 
@@ -114,13 +113,6 @@ def _searching(koprik: RunningKoprik, command: str, port: int | None = None) -> 
     return koprik.command("sru", url, "cql.anywhere=a*", "--max", "40")
 
 
-def _limit_files_to(size: int) -> None:
-    """In the child: files of at most ``size`` bytes, a write beyond failing (EFBIG), as on a
-    full disk, rather than killing the process (SIGXFSZ)."""
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-
-
 @pytest.mark.parametrize("command", ["z3950", "sru"])
 def test_an_output_that_cannot_be_written_whole_leaves_the_earlier_one(
     koprik: RunningKoprik, tmp_path: Path, command: str
@@ -135,9 +127,9 @@ def test_an_output_that_cannot_be_written_whole_leaves_the_earlier_one(
     assert len(records) > 10 and b".part" not in whole.stderr
     out.write_bytes(EARLIER)
     cut = subprocess.run([*_searching(koprik, command), "-o", str(out)], capture_output=True,
-                         timeout=120, preexec_fn=lambda: _limit_files_to(4096))  # fmt: skip
+                         timeout=120, preexec_fn=lambda: limit_files_to(4096))  # fmt: skip
     assert cut.returncode == 2
-    assert cut.stderr.splitlines()[-1] == b"koprik: [Errno 27] File too large", cut.stderr
+    assert cut.stderr.splitlines()[-1] == f"koprik: {out}: File too large".encode(), cut.stderr
     assert b"Traceback" not in cut.stderr
     assert out.read_bytes() == EARLIER
     assert sorted(tmp_path.iterdir()) == [out]

@@ -171,6 +171,37 @@ def test_a_small_writer_aborted_once_does_its_work(
     assert len(_said_again(caplog)) == 1
 
 
+def test_koprik_import_whose_bulk_copy_is_aborted_once_stores_its_records(
+    settings: Settings, catalog: Catalog, tmp_path: Any
+) -> None:
+    """``koprik import`` whose COPY of new records PostgreSQL aborts once: the batch is written
+    again, the command ends 0 with one warning line, each record stored once. Before, the COPY's
+    error, raised by psycopg past SQLAlchemy (:func:`catalog.db.insert_rows`), was not seen as
+    an abort to run again, and the command ended with its traceback."""
+    from crosswalks.marc_io import open_writer
+
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{settings.database.url}"\n')
+    source = tmp_path / "few.mrc"
+    with source.open("wb") as out:
+        writer = open_writer("marc21", out)
+        for record in demo_records(5):
+            writer.write(record)
+        writer.close()
+    written = _aborted_once(catalog, "records", "INSERT")
+    done = subprocess.run([sys.executable, "-m", "koprik", "--config", str(config), "import",
+                           str(source)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert " WARNING catalog.transactions: import transaction aborted by the database (could " \
+        "not serialize access due to concurrent update); running it again in " in line
+    assert "import: 5 added, 0 updated, 0 unchanged, 0 rejected" in done.stdout
+    assert written() >= 2
+    with catalog.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM records").scalar_one() == 5
+
+
 def test_a_rejected_page_run_again_and_interrupted_at_its_commit_is_counted_once(
     catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:

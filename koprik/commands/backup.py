@@ -63,7 +63,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _copy(source: PoolProxiedConnection, partial: Path) -> None:
-    """Copy the catalogue ``source`` is connected to into the file ``partial``, in one step."""
+    """Copy the catalogue ``source`` is connected to into the file ``partial``, in one step.
+
+    A copy that fails leaves no rollback journal beside ``partial`` (removed as ``partial`` is,
+    by :func:`~koprik.output_files.working_copy`): a write that failed (a full disk) once the
+    copy had outgrown its page cache left ``FILE.part-journal``, which SQLite keeps for the
+    next opening of the file to roll back."""
+    journal = partial.with_name(partial.name + "-journal")
     try:
         copy = sqlite3.connect(partial)
         try:
@@ -72,6 +78,8 @@ def _copy(source: PoolProxiedConnection, partial: Path) -> None:
             copy.close()
     except sqlite3.Error as error:  # SQLite's own message names no file
         raise UserError(f"cannot write the copy {partial}: {error}") from None
+    finally:
+        journal.unlink(missing_ok=True)  # (none once the copy is made)
 
 
 def _connected(engine: Engine, file: str) -> PoolProxiedConnection:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import itertools
 import sys
 from collections import Counter
@@ -36,6 +37,7 @@ from koprik.file_reading import Read, ReadAhead, ReadSpec
 from koprik.option_checks import checked_charset
 from koprik.output_files import (
     escaped_name,
+    opened_for_writing,
     option_named,
     refuse_overwriting,
     refuse_shared_outputs,
@@ -235,7 +237,7 @@ def _open_output(path: Path, option: str, default: bool) -> TextIO:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.parent.is_dir():
             raise UserError(f"{named}: no such folder {path.parent}")
-        return path.open("w", encoding="utf-8")
+        return io.TextIOWrapper(opened_for_writing(path), encoding="utf-8")
     except OSError as error:
         raise UserError(f"{named}: cannot be written ({error.strerror})") from None
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import koprik.parsers
-from config import ConfigError, koprik_version
+from config import ConfigError, koprik_version, load_settings
 from config.runtime import start_fork_server, tune_collector
 from koprik.errors import UserError
 from koprik.logs import PLAIN, not_a_stop
@@ -91,6 +91,20 @@ def _database_errors() -> tuple[type[Exception], ...]:
     return () if exc is None else (exc.DBAPIError,)
 
 
+def _catalogue_named(args: argparse.Namespace) -> str:
+    """The URL of the catalogue database the command's settings name, without its password
+    ("" when they cannot be read): a full disk or a refused login said which database only
+    when the driver's words did."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = load_settings(getattr(args, "config", None)).database.url
+        return make_url(url).render_as_string(hide_password=True)
+    except (ConfigError, OSError, ArgumentError):
+        return ""
+
+
 def _undecodable(argv: list[str]) -> str | None:
     """The first argument holding bytes that are not UTF-8 (Python keeps them as surrogates,
     which neither the catalogue nor a peer takes), unless it names an existing file."""
@@ -122,9 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"koprik: {error}", file=sys.stderr)
         return 2
     except _database_errors() as error:
-        # An unreachable or refused database (a wrong URL, a server that is down).
+        # An unreachable or refused database (a wrong URL, a server that is down, a full disk).
         reason = " ".join(str(error.orig).split()) if error.orig else type(error).__name__
-        print(f"koprik: the catalogue database cannot be used: {reason}", file=sys.stderr)
+        named = _catalogue_named(args)
+        print(f"koprik: the catalogue database {named}{' ' if named else ''}cannot be used: "
+              f"{reason}", file=sys.stderr)  # fmt: skip
         return 2
     except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
         return interrupted(stop)

@@ -158,12 +158,15 @@ def _empty(folder: Path, content: bytes) -> Path:
 def test_an_unreachable_database_is_one_line(tmp_path):
     from tests.conftest import free_port
 
+    port = free_port()
     (tmp_path / "koprik.toml").write_text(
-        f'[database]\nurl = "postgresql+psycopg://koprik@127.0.0.1:{free_port()}/x"\n'
+        f'[database]\nurl = "postgresql+psycopg://koprik:secret@127.0.0.1:{port}/x"\n'
     )
     result = koprik(tmp_path, "import", str(MARC21 / "test.dat"))
     assert result.returncode == 2
-    assert result.stderr.startswith("koprik: the catalogue database cannot be used:")
+    assert result.stderr.startswith(  # which database, its password hidden
+        f"koprik: the catalogue database postgresql+psycopg://koprik:***@127.0.0.1:{port}/x "
+        "cannot be used:")  # fmt: skip
     assert result.stderr.count("\n") == 1
 
 

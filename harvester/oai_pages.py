@@ -185,8 +185,10 @@ def _read_header(
 # A start tag holds no '<' (nor does an attribute value): the patterns of tags stop at one, so
 # that a page of tags left open is searched in one pass, not once to its end for each of them.
 _ROOT_TAG = re.compile(rb"<(?:[\w.-]+:)?OAI-PMH\b[^<>]*>")
-_NS_DECL = re.compile(rb"""\sxmlns(?::[\w.-]+)?\s*=\s*(?:"[^"]*"|'[^']*')""")
-_RECORD_START = re.compile(rb"<(?:[\w.-]+:)?record\s*>\s*<(?:[\w.-]+:)?header[\s>/]")
+_LIST_TAG = re.compile(rb"<(?:[\w.-]+:)?ListRecords\b[^<>]*>")
+_NS_DECL = re.compile(rb"""\s(xmlns(?::[\w.-]+)?)\s*=\s*(?:"[^"]*"|'[^']*')""")
+_RECORD_START = re.compile(rb"<(?:[\w.-]+:)?record\b[^<>]*>\s*<(?:[\w.-]+:)?header[\s>/]")
+_HEADER_TAG = re.compile(rb"<(?:[\w.-]+:)?header[\s>/]")
 _LIST_END = re.compile(rb"<(?:[\w.-]+:)?resumptionToken[\s>/]|</(?:[\w.-]+:)?ListRecords\s*>")
 _TOKEN = re.compile(
     rb"<(?:[\w.-]+:)?resumptionToken\b[^<>]*?(?:/>|>.*?</(?:[\w.-]+:)?resumptionToken\s*>)",
@@ -195,24 +197,30 @@ _TOKEN = re.compile(
 """The token element, matched where the list ends (only there: a search for it from there on
 would scan to the end of the page once for each token left unclosed)."""
 MAX_DECLARATION_BYTES = MAX_XML_BYTES
-"""Most bytes of the root's namespace declarations parsed again over all the records of a
-malformed page (they are parsed with each record): past it, the page is not salvaged."""
+"""Most bytes of the records' ancestors' namespace declarations parsed again over all the
+records of a malformed page (they are parsed with each record): past it, the page is not
+salvaged."""
 _RESPONSE_DATE = re.compile(rb"<(?:[\w.-]+:)?responseDate\s*>([^<]{1,40})<")
 
 
 def salvage_page(raw: bytes, events: list[Event]) -> Page:
     """Parse a malformed ListRecords page record by record; broken records keep their bytes.
 
-    Each ``<record>`` is cut out at the record boundaries and parsed on its own, inside the
-    namespace declarations of the page's root element. The resumption token must itself be
-    well-formed and whole, or the page is unusable and :class:`MalformedResponse` is raised (a
-    page whose token is cut short is not the last page of its list).
+    Each ``<record>`` (whatever its attributes) is cut out at the record boundaries and parsed
+    on its own, inside the namespace declarations of its ancestors (the root and
+    ``ListRecords``). The resumption token must itself be well-formed and whole, or the page is
+    unusable and :class:`MalformedResponse` is raised (a page whose token is cut short is not
+    the last page of its list), as it is when no record can be cut out of a page holding
+    headers: read as a page of no records, its records were lost without a reject.
     """
     root_tag = _ROOT_TAG.search(raw)
     if root_tag is None:
         raise MalformedResponse("no OAI-PMH root element in a malformed page")
-    declarations = b"".join(_NS_DECL.findall(root_tag.group(0)))
+    list_tag = _LIST_TAG.search(raw, root_tag.end())
+    declarations = _declarations(root_tag.group(0), list_tag.group(0) if list_tag else b"")
     starts = [m.start() for m in _RECORD_START.finditer(raw)]
+    if not starts and _HEADER_TAG.search(raw):
+        raise MalformedResponse("malformed page whose records cannot be told apart")
     if len(declarations) * len(starts) > MAX_DECLARATION_BYTES:
         raise MalformedResponse(
             f"malformed page of {len(starts)} records whose root declares "
@@ -250,6 +258,16 @@ def salvage_page(raw: bytes, events: list[Event]) -> Page:
     bad = sum(1 for r in records if r.error)
     events.append(Event("quarantined", f"{bad} of {len(records)} records of a malformed page"))
     return page
+
+
+def _declarations(*tags: bytes) -> bytes:
+    """The namespace declarations of the start ``tags``, outermost first, each prefix once (an
+    inner declaration of a prefix replaces an outer one, as in the document)."""
+    found: dict[bytes, bytes] = {}
+    for tag in tags:
+        for match in _NS_DECL.finditer(tag):
+            found[match.group(1)] = match.group(0)
+    return b"".join(found.values())
 
 
 def _response_date_text(raw: bytes) -> str:

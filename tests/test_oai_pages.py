@@ -55,6 +55,42 @@ def test_a_malformed_record_is_cut_out_with_its_bytes_and_the_rest_read() -> Non
     assert [str(e) for e in events] == ["quarantined: 1 of 3 records of a malformed page"]
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # each record declares its namespace (equivalent XML): none was found, and the page
+        # was read as one of no records, its records lost without a reject
+        lambda page: page.replace(
+            b"<oai:record>", b'<oai:record xmlns:oai="http://www.openarchives.org/OAI/2.0/">'
+        ),
+        # a prefix declared below the root, on ListRecords (and again, the same, on the root):
+        # the good records were rejected as "Namespace prefix marc on record is not defined"
+        lambda page: page.replace(
+            b"<oai:ListRecords>",
+            b'<oai:ListRecords xmlns:marc="http://www.loc.gov/MARC21/slim">',
+        ),
+        lambda page: page.replace(b'xmlns:marc="http://www.loc.gov/MARC21/slim"', b"").replace(
+            b"<oai:ListRecords>",
+            b"<oai:ListRecords\n xmlns:marc='http://www.loc.gov/MARC21/slim'>",
+        ),
+    ],
+)
+def test_records_are_salvaged_with_every_namespace_their_ancestors_declare(edit) -> None:  # type: ignore[no-untyped-def]
+    broken = edit(PAGE).replace(b"BROKEN", b"bad \x02 char")
+    page = salvage_page(broken, [])
+    assert [r.identifier for r in page.records] == ["oai:x:1", "oai:x:2", "oai:x:3"]
+    assert [r.error is None for r in page.records] == [True, False, True]
+    assert page.records[0].metadata is not None
+
+
+def test_a_malformed_page_whose_records_cannot_be_cut_out_is_refused_not_read_as_empty() -> None:
+    broken = PAGE.replace(b"BROKEN", b"bad \x02 char").replace(
+        b"<oai:record><oai:header", b"<oai:record><!-- c --><oai:header"
+    )
+    with pytest.raises(MalformedResponse, match="records cannot be told apart"):
+        salvage_page(broken, [])
+
+
 def test_a_page_whose_token_is_broken_cannot_be_salvaged() -> None:
     broken = PAGE.replace(b"next&amp;1", b"next&1")
     with pytest.raises(MalformedResponse, match="resumption token"):

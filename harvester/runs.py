@@ -601,6 +601,8 @@ class HarvestRun:
         except (OaiError, ResumptionLoop) as error:
             if isinstance(error, OaiError) and error.code == "cannotDisseminateFormat":
                 raise self._format_not_served(error) from None
+            if isinstance(error, OaiError) and error.code == "noSetHierarchy":
+                raise self._sets_not_served(error) from None
             token_fault = isinstance(error, ResumptionLoop) or error.code == "badResumptionToken"
             if token_fault and restarts < MAX_RESTARTS:
                 self.errors.append(f"{error}; restarting the list from {start or 'the start'}")
@@ -633,6 +635,13 @@ class HarvestRun:
         windows asked some 65 times before the run gave up)."""
         return GiveUp(f"{self.source.name} ({self.source.url}) does not serve metadataPrefix "
                       f"{self.source.prefix!r}: {error}")
+
+    def _sets_not_served(self, error: OaiError) -> GiveUp:
+        """The end of a run whose list of a set the partner answered with noSetHierarchy: it
+        has no sets, which no smaller window can change (as :meth:`_format_not_served`)."""
+        sets = ", ".join(repr(spec) for spec in self.source.sets)
+        return GiveUp(f"{self.source.name} ({self.source.url}) has no sets, so none of {sets} "
+                      f"can be harvested: {error}")
 
     def _unavailable(self, error: Unavailable) -> GiveUp:
         """The end of a run whose partner (OAI-PMH or SRU) is not there to answer (503 or 429

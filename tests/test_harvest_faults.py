@@ -471,6 +471,27 @@ def test_a_format_the_partner_does_not_serve_ends_the_run_at_once(tmp_path) -> N
                       "cannotDisseminateFormat: only oai_dc here")
 
 
+def test_a_partner_without_sets_ends_a_run_of_a_set_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """noSetHierarchy to a list of a set: the partner has no sets, which no smaller window
+    changes (the run halved its window 65 times, a minute of requests at the default delay)."""
+    requests: list[dict[str, str]] = []
+
+    def pages(_params: dict[str, str]) -> str:
+        return '<error code="noSetHierarchy">no sets here</error>'
+
+    catalog = sqlite_catalog(tmp_path, "sets")
+    with serve(_partner(pages, requests=requests)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url, sets=("books",)),
+                         politeness=FAST)
+    with catalog.engine.connect() as connection:
+        errors = connection.execute(select(harvest_runs.c.errors)).scalar_one()
+    catalog.close()
+    assert report.status == FAILED
+    assert [r.get("verb") for r in requests] == ["Identify", "ListRecords"]
+    assert errors == (f"run failed: p ({url}) has no sets, so none of 'books' can be "
+                      "harvested: noSetHierarchy: no sets here")
+
+
 def test_no_records_match_to_a_token_ends_the_list_and_says_so(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
     def pages(params: dict[str, str]) -> str:
         if "resumptionToken" in params:

@@ -63,6 +63,8 @@ BOMB_MIB = 1024
 NS = "http://www.openarchives.org/OAI/2.0/"
 SRU_1 = "http://www.loc.gov/zing/srw/"
 SRU_2 = "http://docs.oasis-open.org/ns/search-ws/sruResponse"
+SRU_1_DIAGNOSTIC = "http://www.loc.gov/zing/srw/diagnostic/"
+SRU_2_DIAGNOSTIC = "http://docs.oasis-open.org/ns/search-ws/diagnostic"
 START = datetime(2020, 1, 1, tzinfo=UTC)
 PATIENCE = 60.0
 """Seconds a held request waits to be released, and a stopped run may take to end on a loaded
@@ -149,6 +151,9 @@ class FaultProvider:
         """When set, the ListRecords (or SRU searchRetrieve) requests answered before every
         further one is answered 503 with Retry-After: 0, as by a partner gone down (0: every
         one)."""
+        self.sru_diagnostic: tuple[int, str] | None = None
+        """When set, a non-surrogate diagnostic (its number and message) sent beside the
+        records of every searchRetrieve page, as by a server that cannot sort them."""
         self.gzip_members = 0
         """When set, every ListRecords page without a fault is sent gzipped (announced) in this
         many members, as ``cat a.gz b.gz`` makes them."""
@@ -369,7 +374,7 @@ class FaultProvider:
         if start > max(hits, 1):  # as YAZ's servers (Zebra) answer
             return self._encoded((
                 f"{opening.decode()}<numberOfRecords>0</numberOfRecords><diagnostics>"
-                '<diagnostic xmlns="http://www.loc.gov/zing/srw/diagnostic/">'
+                f'<diagnostic xmlns="{SRU_1_DIAGNOSTIC}">'
                 f"<uri>info:srw/diagnostic/1/61</uri><details>{start}</details>"
                 "<message>First record position out of range</message></diagnostic>"
                 "</diagnostics></searchRetrieveResponse>"
@@ -386,9 +391,10 @@ class FaultProvider:
         following = start + len(batch)
         more = f"<nextRecordPosition>{following}</nextRecordPosition>" \
             if following <= hits else ""
-        body = f"<numberOfRecords>{hits}</numberOfRecords><records>{records}</records>"
-        return self._encoded((opening.decode() + body + more +
-                              "</searchRetrieveResponse>").encode(), kinds)
+        body = f"<numberOfRecords>{hits}</numberOfRecords><records>{records}</records>{more}"
+        if self.sru_diagnostic is not None:
+            body += _sru_diagnostic(version, *self.sru_diagnostic)
+        return self._encoded(f"{opening.decode()}{body}</searchRetrieveResponse>".encode(), kinds)
 
     def _record(self, item: Item, break_it: bool) -> str:
         if item.identifier in self.poisoned:
@@ -431,6 +437,13 @@ class FaultProvider:
     @staticmethod
     def _xml(data: bytes) -> web.Response:
         return web.Response(body=data, content_type="text/xml", charset="utf-8")
+
+
+def _sru_diagnostic(version: str, number: int, message: str) -> str:
+    """``<diagnostics>`` holding diagnostic ``number`` in the namespace of SRU ``version``."""
+    namespace = SRU_2_DIAGNOSTIC if version == "2.0" else SRU_1_DIAGNOSTIC
+    return (f'<diagnostics><diagnostic xmlns="{namespace}"><uri>info:srw/diagnostic/1/{number}'
+            f"</uri><message>{escape(message)}</message></diagnostic></diagnostics>")
 
 
 @functools.cache

@@ -151,6 +151,10 @@ class FaultProvider:
         """When set, the ListRecords (or SRU searchRetrieve) requests answered before every
         further one is answered 503 with Retry-After: 0, as by a partner gone down (0: every
         one)."""
+        self.list_ends_after: int | None = None
+        """When set, a ListRecords list ends after this many pages: the last one's
+        resumptionToken is empty, its cursor and completeListSize still the whole list's, as
+        by a partner that loses the rest of a list."""
         self.sru_diagnostic: tuple[int, str] | None = None
         """When set, a non-surrogate diagnostic (its number and message) sent beside the
         records of every searchRetrieve page, as by a server that cannot sort them."""
@@ -266,13 +270,17 @@ class FaultProvider:
             next_token = f"{spec}|{start}|{end}|{offset + self.page_size}"
         if "token-loop" in kinds and token is not None:
             next_token = token
+        cut_short = self.list_ends_after is not None and next_token is not None \
+            and page_number + 1 >= self.list_ends_after
+        if cut_short:
+            next_token = None
         body = "".join(self._record(i, "forbidden-char" in kinds and n == 0)
                        for n, i in enumerate(batch))
         self.served += [i.identifier for i in batch]
         if next_token is not None:
             body += (f'<resumptionToken cursor="{offset}" completeListSize="{len(chosen)}">'
                      f"{escape(next_token)}</resumptionToken>")
-        elif token is not None:
+        elif token is not None or cut_short:
             body += f'<resumptionToken cursor="{offset}" completeListSize="{len(chosen)}"/>'
         page = self._envelope(f"<ListRecords>{body}</ListRecords>", params)
         if self.gzip_members and not kinds:

@@ -7,6 +7,9 @@
   loop, whatever its resumption tokens say (tokens whose text changes on every page would
   otherwise be followed forever).
 - :class:`FutureDatestamps`: records dated after our clock are counted for the run's record.
+- :class:`ListSize`: a list whose last, empty, resumption token says it held more records than
+  it sent ended short (its partner lost the rest), which a list ended by any empty token would
+  otherwise hide: the watermark would move past the records never sent.
 """
 
 from __future__ import annotations
@@ -107,3 +110,37 @@ class FutureDatestamps:
             return None
         return f"future-datestamps: {self.count} record(s) dated after our clock " \
             f"(e.g. {quoted(self.example)})"
+
+
+@dataclass
+class ListSize:
+    """The entries of one list, held against the ``completeListSize`` of its last, empty,
+    resumption token.
+
+    The entries the list delivered are its last token's ``cursor`` (the entries before that
+    page) and the page's own, or the entries counted here (``seen``) if more: records and
+    deletions alike, both being entries of the list. Partners count ``completeListSize``
+    approximately, so only a shortfall is a fault, never an excess; a last token without it
+    (or a list ended by noRecordsMatch, which has no token) says nothing.
+    """
+
+    seen: int | None = 0
+    """Entries of the list seen so far; None for a list taken up at a token (a resumed run),
+    whose first pages were not seen."""
+
+    def page(
+        self, entries: int, token: str | None, cursor: int | None, size: int | None
+    ) -> str | None:
+        """Note a page of ``entries`` with its resumption ``token``, ``cursor`` and
+        completeListSize (``size``); at the end of the list (``token`` None), the line for the
+        run's record if it delivered fewer than ``size``, else None."""
+        if self.seen is not None:
+            self.seen += entries
+        if token is not None or size is None:
+            return None
+        counts = [n for n in (self.seen, None if cursor is None else cursor + entries)
+                  if n is not None]
+        if not counts or max(counts) >= size:
+            return None
+        return f"the list ended at {max(counts)} of the {size} records its completeListSize " \
+            "announced"

@@ -34,10 +34,12 @@ Semantics (DESIGN.md, Harvesting):
   A window whose list still fails otherwise is halved and each half harvested, down to one
   granularity step, so one bad record cannot block a source (only the error's text is kept,
   never a response); a window that cannot be split any more is recorded as failed and the run
-  ends ``partial`` (the watermark does not move, so the next run tries again). The count of
-  such windows is saved in the source's resumption state as soon as a window fails and with
-  every page, so a run that resumes a killed one after a failed window still ends
-  ``partial``. A partner not there to answer (503 or 429 still answered after the client's
+  ends ``partial`` (the watermark does not move, so the next run tries again). So is a list
+  that ends, by an empty resumption token, short of the completeListSize that token announces
+  (:class:`harvester.guards.ListSize`): the records it lost are asked for by the next run.
+  The count of such windows is saved in the source's resumption state as soon as a window
+  fails and with every page, so a run that resumes a killed one after a failed window still
+  ends ``partial``. A partner not there to answer (503 or 429 still answered after the client's
   retries, a connection refused, a host not found: :class:`harvester.faults.Unavailable`) ends
   the run at once, ``failed``: no smaller window can help; where it stood stays saved, and the
   next run resumes there (timeouts and 500 are still halved: a smaller window may get past
@@ -287,6 +289,12 @@ def _short_of(window_until: str, run_until: str | None) -> bool:
     run's span, ``run_until`` (None: no end): it was a half of a failed window, and the rest of
     the set comes after it."""
     return run_until is None or dates.parse(window_until) < dates.parse(run_until)
+
+
+def _window_named(spec: str | None, start: str | None, end: str | None) -> str:
+    """A window of a set as the run's lines name it."""
+    where = f"set {spec} " if spec else ""
+    return f"window {where}{start or 'the start'}..{end or 'now'}"
 
 
 def _stood(state: Row[Any]) -> str:
@@ -673,10 +681,19 @@ class HarvestRun:
     ) -> None:
         """Record a window given up on: the run ends partial and the watermark stays."""
         self.failed_windows += 1
-        where = f"set {spec} " if spec else ""
-        window = f"{start or 'the start'}..{end or 'now'}"
-        self.errors.append(f"window {where}{window} failed for good: {failure}")
+        self.errors.append(f"{_window_named(spec, start, end)} failed for good: {failure}")
         await asyncio.to_thread(self._save_failed_windows)
+
+    def _short_list(
+        self, spec: str | None, start: str | None, end: str | None, shortfall: str
+    ) -> None:
+        """Record a list that ended short of its completeListSize (``shortfall`` says by how
+        much) as a window failed for good: the run ends partial and the watermark stays, so
+        the next run asks for the window again. Counted before the list's last page is
+        written, which saves the count with it (a run resuming this one ends partial too)."""
+        self.failed_windows += 1
+        self.errors.append(f"{_window_named(spec, start, end)}: {shortfall}; the run ends "
+                           "partial, its watermark unmoved")
 
     async def _list(
         self, spec: str | None, start: str | None, end: str | None, token: str | None
@@ -692,11 +709,16 @@ class HarvestRun:
         async def prepared() -> AsyncGenerator[tuple[Page, Plan], None]:
             empty = 0
             loop = guards.LoopGuard(self.settings.harvest.loop_pages)
+            size = guards.ListSize(seen=0 if token is None else None)
             async for page in pages:  # a page's checks come before the next page is asked for
                 empty = empty + 1 if page.token and not page.records else 0
                 if empty > MAX_EMPTY_PAGES:
                     raise ResumptionLoop(f"{empty} empty pages in a row, each with a token")
                 loop.page(record.identifier or record.raw for record in page.records)
+                shortfall = size.page(len(page.records), page.token, page.cursor,
+                                      page.complete_list_size)
+                if shortfall is not None:
+                    self._short_list(spec, start, end, shortfall)
                 self.future.check((record.datestamp for record in page.records), guards.now())
                 records = [r.harvested() for r in page.records]
                 yield page, await asyncio.to_thread(prepare, self.catalog, target, records)

@@ -12,7 +12,8 @@ records sent as escaped strings are read too.
 
 Politeness, bounds on bodies, retries after resets, 5xx, 503/429 with Retry-After and malformed
 XML are those of :class:`harvester.http_fetch.HttpFetcher`; every fault met is in
-:attr:`SruClient.events`.
+:attr:`SruClient.events`, a diagnostic that came beside records (not fatal, see
+:mod:`harvester.sru_pages`) once per diagnostic URI however many pages carry it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from harvester.faults import Event
 from harvester.http_fetch import FetchingClient, HttpFetcher, Politeness
 from harvester.sru_pages import (
     Explain,
@@ -61,6 +63,8 @@ class SruClient(FetchingClient):
         self._http = HttpFetcher(
             self.base_url, politeness or Politeness(), user_agent=USER_AGENT, sleep=sleep
         )
+        self._diagnostics_said: set[str] = set()
+        """URIs of the non-fatal diagnostics already in :attr:`events`."""
 
     async def explain(self) -> Explain:
         """The server's explain record; sets :attr:`version` unless the address pinned it.
@@ -91,4 +95,15 @@ class SruClient(FetchingClient):
         params.update(self.pinned)
         root, _raw = await self._http.document(params, read_document, what="searchRetrieve")
         assert root is not None
-        return read_search(root)
+        page = read_search(root)
+        self._say_diagnostics(page, start)
+        return page
+
+    def _say_diagnostics(self, page: SruPage, start: int) -> None:
+        """An event for each diagnostic beside the records of ``page`` (asked from ``start``)
+        not said before in this client's harvest."""
+        for diagnostic in page.diagnostics:
+            if diagnostic.uri not in self._diagnostics_said:
+                self._diagnostics_said.add(diagnostic.uri)
+                self.events.append(Event("diagnostic", f"{diagnostic}, beside the records "
+                                         f"from {start} (not fatal: they are taken)"))

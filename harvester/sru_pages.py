@@ -7,6 +7,16 @@ whole request raises :class:`SruError`, a response without what its operation mu
 :class:`~harvester.faults.MalformedResponse`; a surrogate diagnostic in place of one record, or a
 record whose data cannot be read, becomes that record's ``error`` (it is then quarantined with
 its bytes, and the harvest goes on). Nothing here repairs a document.
+
+Diagnostics in ``<diagnostics>`` (non-surrogate ones) are fatal or not. SRU 1.2 defines a fatal
+one as a request that could not be carried out, with no records to return, and a non-fatal
+one as something else gone wrong while some or all of the records are there (a sort the server
+cannot do is its example); both kinds come in the ``diagnostics`` parameter (SRU 1.2,
+Diagnostics: https://www.loc.gov/standards/sru/diagnostics/). SRU 2.0 (OASIS searchRetrieve
+Part 3) keeps that parameter; its own wording was not checked here, and it is read the same
+way. A response does not say which kind it sends, so a searchRetrieve response is read by
+the definition: a diagnostic that came with records is not fatal (the page is read, the
+diagnostic in :attr:`SruPage.diagnostics`); one without records is (:class:`SruError`).
 """
 
 from __future__ import annotations
@@ -88,6 +98,8 @@ class SruPage:
     hits: int
     records: list[SruRecord]
     next_position: int | None = None
+    diagnostics: list[SruError] = field(default_factory=list)
+    """Non-fatal diagnostics that came beside the records (not raised)."""
 
 
 def read_document(raw: bytes) -> etree._Element:
@@ -111,7 +123,8 @@ def version_of(root: etree._Element) -> str:
 
 def read_explain(root: etree._Element) -> Explain:
     """The explain response's version, title, database and record schemas; raises SruError."""
-    _raise_diagnostic(root)
+    for fatal in _diagnostics(root):
+        raise fatal
     namespace = etree.QName(root).namespace
     if etree.QName(root).localname != "explainResponse":
         raise MalformedResponse("the answer to explain is not an explainResponse")
@@ -132,18 +145,22 @@ def read_explain(root: etree._Element) -> Explain:
 
 
 def read_search(root: etree._Element) -> SruPage:
-    """The searchRetrieve page in ``root``; raises SruError for a diagnostic of the request."""
-    _raise_diagnostic(root)
+    """The searchRetrieve page in ``root``; raises SruError for a diagnostic that came
+    without records (a fatal one, see the module's docstring)."""
     namespace = etree.QName(root).namespace
     s = f"{{{namespace}}}"
+    diagnostics = _diagnostics(root)
+    elements = root.findall(f"{s}records/{s}record")
+    if diagnostics and not elements:
+        raise diagnostics[0]
     if etree.QName(root).localname != "searchRetrieveResponse":
         raise MalformedResponse("the answer to searchRetrieve is not a searchRetrieveResponse")
     hits = _number(root.findtext(f"{s}numberOfRecords"))
     if hits is None:
         raise MalformedResponse("searchRetrieveResponse without numberOfRecords")
-    records = [_read_record(element, s) for element in root.iterfind(f"{s}records/{s}record")]
+    records = [_read_record(element, s) for element in elements]
     following = _number(root.findtext(f"{s}nextRecordPosition"))
-    return SruPage(version_of(root), hits, records, following)
+    return SruPage(version_of(root), hits, records, following, diagnostics)
 
 
 def _read_record(element: etree._Element, s: str) -> SruRecord:
@@ -194,19 +211,21 @@ def _payload(data: etree._Element, packing: str) -> etree._Element | None:
     return next((child for child in data if isinstance(child.tag, str)), None)
 
 
-def _raise_diagnostic(root: etree._Element) -> None:
+def _diagnostics(root: etree._Element) -> list[SruError]:
+    """The diagnostics in the response's ``<diagnostics>`` (non-surrogate ones), in order, the
+    first of each URI (a partner may repeat one for every record)."""
     namespace = etree.QName(root).namespace
-    diagnostics = root.find(f"{{{namespace}}}diagnostics")
-    if diagnostics is None:
-        return
-    for diagnostic in diagnostics:
-        if isinstance(diagnostic.tag, str):
-            d = etree.QName(diagnostic).namespace
-            raise SruError(
-                quoted((diagnostic.findtext(f"{{{d}}}uri") or "").strip()),
+    found: dict[str, SruError] = {}
+    for diagnostic in root.iterfind(f"{{{namespace}}}diagnostics/*"):
+        d = etree.QName(diagnostic).namespace
+        uri = quoted((diagnostic.findtext(f"{{{d}}}uri") or "").strip())
+        if uri not in found:
+            found[uri] = SruError(
+                uri,
                 quoted((diagnostic.findtext(f"{{{d}}}message") or "").strip()),
                 quoted((diagnostic.findtext(f"{{{d}}}details") or "").strip()),
             )
+    return list(found.values())
 
 
 def _diagnostic_text(diagnostic: etree._Element) -> str:

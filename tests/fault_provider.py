@@ -63,6 +63,8 @@ BOMB_MIB = 1024
 NS = "http://www.openarchives.org/OAI/2.0/"
 SRU_1 = "http://www.loc.gov/zing/srw/"
 SRU_2 = "http://docs.oasis-open.org/ns/search-ws/sruResponse"
+SRU_1_DIAGNOSTIC = "http://www.loc.gov/zing/srw/diagnostic/"
+SRU_2_DIAGNOSTIC = "http://docs.oasis-open.org/ns/search-ws/diagnostic"
 START = datetime(2020, 1, 1, tzinfo=UTC)
 PATIENCE = 60.0
 """Seconds a held request waits to be released, and a stopped run may take to end on a loaded
@@ -149,6 +151,13 @@ class FaultProvider:
         """When set, the ListRecords (or SRU searchRetrieve) requests answered before every
         further one is answered 503 with Retry-After: 0, as by a partner gone down (0: every
         one)."""
+        self.list_ends_after: int | None = None
+        """When set, a ListRecords list ends after this many pages: the last one's
+        resumptionToken is empty, its cursor and completeListSize still the whole list's, as
+        by a partner that loses the rest of a list."""
+        self.sru_diagnostic: tuple[int, str] | None = None
+        """When set, a non-surrogate diagnostic (its number and message) sent beside the
+        records of every searchRetrieve page, as by a server that cannot sort them."""
         self.gzip_members = 0
         """When set, every ListRecords page without a fault is sent gzipped (announced) in this
         many members, as ``cat a.gz b.gz`` makes them."""
@@ -261,13 +270,17 @@ class FaultProvider:
             next_token = f"{spec}|{start}|{end}|{offset + self.page_size}"
         if "token-loop" in kinds and token is not None:
             next_token = token
+        cut_short = self.list_ends_after is not None and next_token is not None \
+            and page_number + 1 >= self.list_ends_after
+        if cut_short:
+            next_token = None
         body = "".join(self._record(i, "forbidden-char" in kinds and n == 0)
                        for n, i in enumerate(batch))
         self.served += [i.identifier for i in batch]
         if next_token is not None:
             body += (f'<resumptionToken cursor="{offset}" completeListSize="{len(chosen)}">'
                      f"{escape(next_token)}</resumptionToken>")
-        elif token is not None:
+        elif token is not None or cut_short:
             body += f'<resumptionToken cursor="{offset}" completeListSize="{len(chosen)}"/>'
         page = self._envelope(f"<ListRecords>{body}</ListRecords>", params)
         if self.gzip_members and not kinds:
@@ -369,7 +382,7 @@ class FaultProvider:
         if start > max(hits, 1):  # as YAZ's servers (Zebra) answer
             return self._encoded((
                 f"{opening.decode()}<numberOfRecords>0</numberOfRecords><diagnostics>"
-                '<diagnostic xmlns="http://www.loc.gov/zing/srw/diagnostic/">'
+                f'<diagnostic xmlns="{SRU_1_DIAGNOSTIC}">'
                 f"<uri>info:srw/diagnostic/1/61</uri><details>{start}</details>"
                 "<message>First record position out of range</message></diagnostic>"
                 "</diagnostics></searchRetrieveResponse>"
@@ -386,9 +399,10 @@ class FaultProvider:
         following = start + len(batch)
         more = f"<nextRecordPosition>{following}</nextRecordPosition>" \
             if following <= hits else ""
-        body = f"<numberOfRecords>{hits}</numberOfRecords><records>{records}</records>"
-        return self._encoded((opening.decode() + body + more +
-                              "</searchRetrieveResponse>").encode(), kinds)
+        body = f"<numberOfRecords>{hits}</numberOfRecords><records>{records}</records>{more}"
+        if self.sru_diagnostic is not None:
+            body += _sru_diagnostic(version, *self.sru_diagnostic)
+        return self._encoded(f"{opening.decode()}{body}</searchRetrieveResponse>".encode(), kinds)
 
     def _record(self, item: Item, break_it: bool) -> str:
         if item.identifier in self.poisoned:
@@ -431,6 +445,13 @@ class FaultProvider:
     @staticmethod
     def _xml(data: bytes) -> web.Response:
         return web.Response(body=data, content_type="text/xml", charset="utf-8")
+
+
+def _sru_diagnostic(version: str, number: int, message: str) -> str:
+    """``<diagnostics>`` holding diagnostic ``number`` in the namespace of SRU ``version``."""
+    namespace = SRU_2_DIAGNOSTIC if version == "2.0" else SRU_1_DIAGNOSTIC
+    return (f'<diagnostics><diagnostic xmlns="{namespace}"><uri>info:srw/diagnostic/1/{number}'
+            f"</uri><message>{escape(message)}</message></diagnostic></diagnostics>")
 
 
 @functools.cache

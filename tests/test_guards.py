@@ -1,11 +1,12 @@
-"""harvester.guards: datestamps after our clock are counted, whatever way they are written."""
+"""harvester.guards: datestamps after our clock are counted, whatever way they are written; a
+list short of its completeListSize is said."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from harvester import dates
-from harvester.guards import CLOCK_SKEW, FutureDatestamps, own_clock
+from harvester.guards import CLOCK_SKEW, FutureDatestamps, ListSize, own_clock
 
 CLOCK = datetime(2024, 6, 15, 12, 0, 0, tzinfo=UTC)
 HORIZON = dates.render(CLOCK + CLOCK_SKEW, dates.SECONDS)  # 2024-06-15T12:05:00Z
@@ -73,3 +74,18 @@ def test_a_partners_long_datestamp_is_quoted_in_part() -> None:
     future.check([said], CLOCK)
     line = future.fault()
     assert line is not None and len(line) < 700
+
+
+def test_a_list_short_of_its_complete_list_size_is_said_and_an_excess_is_not() -> None:
+    size = ListSize()
+    assert size.page(10, "t1", 0, 30) is None
+    assert size.page(10, None, 10, 30) == (
+        "the list ended at 20 of the 30 records its completeListSize announced")
+    assert ListSize().page(12, None, None, 10) is None  # more than announced: no fault
+    assert ListSize().page(5, None, 0, None) is None  # nothing announced
+    assert ListSize().page(30, None, None, 30) is None  # one page, no cursor: the count seen
+    assert ListSize(seen=None).page(10, None, 20, 30) is None  # resumed: its cursor counts
+    assert ListSize(seen=None).page(5, None, None, 30) is None  # nothing to hold it against
+    wrong = ListSize()  # a cursor that says less than was seen: the entries seen count
+    assert wrong.page(10, "t1", 0, 20) is None
+    assert wrong.page(10, None, 0, 20) is None

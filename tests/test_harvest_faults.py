@@ -508,6 +508,31 @@ def test_no_records_match_to_a_token_ends_the_list_and_says_so(records, tmp_path
     assert errors == "noRecordsMatch: answered to a resumption token: the list ends there"
 
 
+def test_a_list_ended_short_of_its_complete_list_size_leaves_the_watermark(  # type: ignore[no-untyped-def]
+    records, clean, tmp_path
+) -> None:
+    """The second page's token is empty though its completeListSize says 45 (a deletion among
+    them): the run ends partial with a line saying so, its watermark unmoved, and the next run
+    asks for the whole list again, so the records the list lost arrive."""
+    provider = FaultProvider(records)
+    provider.delete("oai:fault.test:3")
+    provider.list_ends_after = 2
+    catalog = sqlite_catalog(tmp_path, "short")
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        short = harvest(catalog, source, politeness=FAST)
+        provider.list_ends_after = None
+        again = harvest(catalog, source, politeness=FAST)
+    assert (short.status, short.counts.added, short.watermark) == (PARTIAL, 20, None)
+    assert short.errors == ["window the start..now: the list ended at 20 of the 45 records its "
+                            "completeListSize announced; the run ends partial, its watermark "
+                            "unmoved"]
+    assert "from" not in provider.list_requests()[-5]  # the second run's first request
+    assert (again.status, again.errors) == (SUCCEEDED, [])
+    assert catalogue_of(catalog, "partner") == clean
+    catalog.close()
+
+
 def test_a_partner_answering_503_to_every_retry_ends_the_run_at_once(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """503 to every retry: no smaller window can help (halving asked up to 65 lists, each
     retried, before the run gave up; some 260 requests here, about a day at Retry-After 300)."""

@@ -125,6 +125,23 @@ def test_a_run_stopped_by_a_partner_gone_down_is_resumed_by_the_next(  # type: i
     catalog.close()
 
 
+@pytest.mark.parametrize("version", ["1.2", "2.0"])
+def test_a_diagnostic_beside_the_records_is_said_once_and_the_records_are_taken(  # type: ignore[no-untyped-def]
+    version: str, records, clean, tmp_path
+) -> None:
+    """Every page answers its records with diagnostic 80 beside them (a non-fatal one: the
+    server cannot sort): the run takes every record and says the diagnostic once."""
+    catalog = sqlite_catalog(tmp_path, version)
+    provider = FaultProvider(records, page_size=5)
+    provider.sru_diagnostic = (80, "Sort not supported")
+    report, errors = _harvest(catalog, provider, version)
+    assert report.status == SUCCEEDED, errors
+    assert errors == ("diagnostic: SRU diagnostic 80: Sort not supported, beside the records "
+                      "from 1 (not fatal: they are taken)")
+    assert catalogue_of(catalog, "partner") == clean
+    catalog.close()
+
+
 def test_an_sru_source_takes_no_date_window(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
     catalog = sqlite_catalog(tmp_path, "window")
     with pytest.raises(SourceError, match="do not apply to an SRU source"):

@@ -69,3 +69,18 @@ def test_a_diagnostic_for_the_request_and_a_foreign_document_are_errors() -> Non
         read_document(b'<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"/>')
     with pytest.raises(MalformedResponse, match="not an explainResponse"):
         read_explain(read_document(_response("<numberOfRecords>0</numberOfRecords>")))
+
+
+@pytest.mark.parametrize(("namespace", "diagnostics"), [
+    (SRU_1, DIAG_1), (SRU_2, "http://docs.oasis-open.org/ns/search-ws/diagnostic"),
+])
+def test_a_diagnostic_beside_records_is_not_fatal(namespace: str, diagnostics: str) -> None:
+    body = ("<numberOfRecords>1</numberOfRecords><records><record><recordSchema>marcxml"
+            f"</recordSchema><recordData>{MARC}</recordData></record></records>"
+            f'<diagnostics><diagnostic xmlns="{diagnostics}"><uri>info:srw/diagnostic/1/80'
+            "</uri><message>Sort not supported</message></diagnostic></diagnostics>")
+    page = read_search(read_document(_response(body, namespace)))
+    assert page.records[0].data is not None
+    (diagnostic,) = page.diagnostics
+    assert (diagnostic.uri, str(diagnostic)) == (
+        "info:srw/diagnostic/1/80", "SRU diagnostic 80: Sort not supported")

@@ -449,47 +449,38 @@ def test_the_runs_own_lines_stay_in_its_record_however_many_events_its_partner_c
         assert lines == [str(event) for event in events] + run.errors
 
 
-def test_a_format_the_partner_does_not_serve_ends_the_run_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """cannotDisseminateFormat to a list: no smaller window can help (halving asked some 65
-    times); the run fails at once, in one line naming the format and the partner. badArgument
-    is still ridden out by halving (test_a_partners_long_error_message_is_quoted_in_part)."""
+@pytest.mark.parametrize(
+    ("error", "source", "said"),
+    [
+        ('<error code="cannotDisseminateFormat">only oai_dc here</error>', {"prefix": "marc21"},
+         "does not serve metadataPrefix 'marc21': cannotDisseminateFormat: only oai_dc here"),
+        # a partner without sets asked for one: halved 65 times, a minute at the default delay
+        ('<error code="noSetHierarchy">no sets here</error>', {"sets": ("books",)},
+         "has no sets, so none of 'books' can be harvested: noSetHierarchy: no sets here"),
+    ],
+)
+def test_a_list_error_no_smaller_window_helps_ends_the_run_at_once(
+    tmp_path, error: str, source: dict[str, object], said: str
+) -> None:  # type: ignore[no-untyped-def]
+    """cannotDisseminateFormat, or noSetHierarchy, to a list: no smaller window can help
+    (halving asked some 65 times); the run fails at once, in one line naming the partner and
+    what it lacks. badArgument is still ridden out by halving
+    (test_a_partners_long_error_message_is_quoted_in_part)."""
     requests: list[dict[str, str]] = []
 
     def pages(_params: dict[str, str]) -> str:
-        return '<error code="cannotDisseminateFormat">only oai_dc here</error>'
+        return error
 
-    catalog = sqlite_catalog(tmp_path, "formats")
+    catalog = sqlite_catalog(tmp_path, "lacks")
     with serve(_partner(pages, requests=requests)) as url:
-        report = harvest(catalog, HarvestSource(name="p", url=url, prefix="marc21"),
-                         politeness=FAST)
+        report = harvest(catalog, HarvestSource(name="p", url=url, **source),  # type: ignore[arg-type]
+                         politeness=FAST)  # fmt: skip
     with catalog.engine.connect() as connection:
         errors = connection.execute(select(harvest_runs.c.errors)).scalar_one()
     catalog.close()
     assert report.status == FAILED
     assert [r.get("verb") for r in requests] == ["Identify", "ListRecords"]
-    assert errors == (f"run failed: p ({url}) does not serve metadataPrefix 'marc21': "
-                      "cannotDisseminateFormat: only oai_dc here")
-
-
-def test_a_partner_without_sets_ends_a_run_of_a_set_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """noSetHierarchy to a list of a set: the partner has no sets, which no smaller window
-    changes (the run halved its window 65 times, a minute of requests at the default delay)."""
-    requests: list[dict[str, str]] = []
-
-    def pages(_params: dict[str, str]) -> str:
-        return '<error code="noSetHierarchy">no sets here</error>'
-
-    catalog = sqlite_catalog(tmp_path, "sets")
-    with serve(_partner(pages, requests=requests)) as url:
-        report = harvest(catalog, HarvestSource(name="p", url=url, sets=("books",)),
-                         politeness=FAST)
-    with catalog.engine.connect() as connection:
-        errors = connection.execute(select(harvest_runs.c.errors)).scalar_one()
-    catalog.close()
-    assert report.status == FAILED
-    assert [r.get("verb") for r in requests] == ["Identify", "ListRecords"]
-    assert errors == (f"run failed: p ({url}) has no sets, so none of 'books' can be "
-                      "harvested: noSetHierarchy: no sets here")
+    assert errors == f"run failed: p ({url}) {said}"
 
 
 def test_no_records_match_to_a_token_ends_the_list_and_says_so(records, tmp_path) -> None:  # type: ignore[no-untyped-def]

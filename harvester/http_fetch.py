@@ -351,9 +351,11 @@ class HttpFetcher:
             except aiohttp.ClientConnectorError as error:  # refused, no such host, TLS
                 event = Event("connection", f"{type(error).__name__}: {error}")
                 raise _Retry(event, unavailable=True) from None
-            except (aiohttp.ClientError, TimeoutError) as error:
-                kind = "timeout" if isinstance(error, TimeoutError) else "connection"
-                raise _Retry(Event(kind, f"{type(error).__name__}: {error}")) from None
+            except TimeoutError:  # aiohttp's own are TimeoutErrors too, saying nothing
+                detail = f"no whole answer from {shown_url(url)} within {policy.timeout:g} s"
+                raise _Retry(Event("timeout", detail)) from None
+            except aiohttp.ClientError as error:
+                raise _Retry(Event("connection", f"{type(error).__name__}: {error}")) from None
         _check_charset(data, charset, self.events)
         return data
 

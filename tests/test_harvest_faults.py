@@ -46,7 +46,7 @@ from tests.fault_provider import (
 
 RECORDS = 45
 EVIDENCE = {
-    "timeout": "timeout:",
+    "timeout": "timeout: no whole answer from http://127.0.0.1:",  # was "TimeoutError: "
     "reset": "connection:",
     "http-500": "http-500: HTTP 500",
     "http-503": "http-503: HTTP 503, Retry-After 1",

@@ -41,6 +41,7 @@ from harvester import locks
 from harvester.faults import HarvestError
 from harvester.http_fetch import Politeness, http_url_problem
 from harvester.oai_client import Identity, OaiClient
+from harvester.oai_pages import OaiError
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SCHEMAS as SRU_SCHEMAS
 from harvester.sru_harvest import record_schema
@@ -262,8 +263,12 @@ async def check_source(source: HarvestSource) -> tuple[Identity, str]:
         async with OaiClient(source.url, politeness) as client:
             identity = await client.identify()
             formats = await client.metadata_formats()
+            no_sets = await _no_sets(client) if source.sets else None
     except HarvestError as error:
         raise SourceError(f"{source.url} does not answer Identify correctly: {error}") from error
+    if no_sets is not None:
+        sets = ", ".join(repr(spec) for spec in source.sets)
+        raise SourceError(f"{source.url} has no sets ({no_sets}): {sets} cannot be harvested")
     offered = ", ".join(sorted(formats)) or "none"
     prefix = source.prefix or choose_prefix(formats)
     if prefix is None:
@@ -274,6 +279,16 @@ async def check_source(source: HarvestSource) -> tuple[Identity, str]:
         raise SourceError(f"crosswalk {source.crosswalk!r} reads MARC records: {prefix!r} is "
                           f"{formats[prefix]}, not MARCXML")
     return identity, prefix
+
+
+async def _no_sets(client: OaiClient) -> OaiError | None:
+    """The partner's noSetHierarchy answer to ListSets, None when it has sets (or answers
+    otherwise: a list of sets may be long, and the source's are not looked for in it)."""
+    try:
+        await client.request("ListSets")
+    except OaiError as error:
+        return error if error.code == "noSetHierarchy" else None
+    return None
 
 
 @dataclass(frozen=True)

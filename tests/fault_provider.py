@@ -126,8 +126,10 @@ class FaultProvider:
         for n, record in enumerate(records):  # record n in the (n mod len(sets))-th set
             self.items.append(
                 Item(f"oai:fault.test:{n}", START + timedelta(hours=n),
-                     record_to_marcxml(record), [sets[n % len(sets)]])
+                     record_to_marcxml(record), [sets[n % len(sets)]] if sets else [])
             )
+        self.sets = sets
+        """The partner's sets; none: ListSets answers noSetHierarchy."""
         self.page_size = page_size
         self.timeout_delay = timeout_delay
         self.armed: dict[int, list[str]] = {}
@@ -226,6 +228,11 @@ class FaultProvider:
                 "<schema>http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd</schema>"
                 "<metadataNamespace>http://www.loc.gov/MARC21/slim</metadataNamespace>"
                 "</metadataFormat></ListMetadataFormats>"))
+        if verb == "ListSets":
+            listed = "".join(f"<set><setSpec>{spec}</setSpec><setName>{spec}</setName></set>"
+                             for spec in self.sets)  # fmt: skip
+            return self._xml(self._envelope(f"<ListSets>{listed}</ListSets>" if listed else
+                                            '<error code="noSetHierarchy">no sets</error>'))
         if verb != "ListRecords":
             return self._xml(self._envelope('<error code="badVerb">unsupported</error>'))
         if self.on_list_request is not None:

@@ -105,6 +105,22 @@ def test_add_checks_identify_and_the_prefix(settings: Settings, catalog: Catalog
     assert entry.origin == FROM_DATABASE and entry.source.url == provider_url
 
 
+def test_sets_asked_of_a_partner_without_sets_are_refused(settings: Settings,
+                                                          catalog: Catalog) -> None:
+    """A partner whose ListSets says noSetHierarchy: each run of the source's sets would fail
+    (it was added, and its runs halved their windows 65 times)."""
+    with serve(FaultProvider(list(demo_records(3)), sets=()).app()) as url:
+        with pytest.raises(SourceError, match=r"has no sets \(noSetHierarchy: no sets\): "
+                                              r"'books' cannot be harvested"):
+            add_source(settings, catalog, HarvestSource(name="p", url=url, sets=("books",)))
+        stored, _ = add_source(settings, catalog, HarvestSource(name="p", url=url))
+    assert not stored.sets
+    with serve(FaultProvider(list(demo_records(3))).app()) as url:  # sets: even and odd
+        stored, _ = add_source(settings, catalog,
+                               HarvestSource(name="q", url=url, sets=("even",)))  # fmt: skip
+    assert list(stored.sets) == ["even"]
+
+
 def _html_app() -> web.Application:
     async def page(_request: web.Request) -> web.Response:
         return web.Response(text="<html><body>Welcome</body></html>", content_type="text/html")

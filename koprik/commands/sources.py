@@ -1,9 +1,10 @@
 """``koprik sources list|add|edit|remove|enable|disable|forget``: the partners to harvest.
 
 ``koprik sources add partner --url http://127.0.0.1:8081/oai --prefix marc21 --set S --every 6h``
-checks that the address answers Identify and offers the prefix, and refuses it with the reason
-otherwise. ``koprik sources add lib --protocol sru --url http://127.0.0.1:2100/Default --query
-'dc.title=navoiy' [--prefix marcxml|dc]`` checks that the server answers explain and the search
+checks that the address answers Identify and offers the prefix (and, with sets, that ListSets
+does not answer noSetHierarchy), and refuses it with the reason otherwise. ``koprik sources
+add lib --protocol sru --url http://127.0.0.1:2100/Default --query 'dc.title=navoiy' [--prefix
+marcxml|dc]`` checks that the server answers explain and the search
 of the query. ``koprik sources add zebra --protocol z3950 --url z3950://127.0.0.1:2100/Default
 --query '@attr 1=4 navoiy' [--charset UTF-8]`` checks that the target accepts a connection and
 the search of the query; ``--crosswalk unimarc`` (or ``rusmarc``) says that a source's MARC

@@ -123,8 +123,8 @@ def version_of(root: etree._Element) -> str:
 
 def read_explain(root: etree._Element) -> Explain:
     """The explain response's version, title, database and record schemas; raises SruError."""
-    for fatal in _diagnostics(root):
-        raise fatal
+    if diagnostics := _diagnostics(root):
+        raise diagnostics[0]
     namespace = etree.QName(root).namespace
     if etree.QName(root).localname != "explainResponse":
         raise MalformedResponse("the answer to explain is not an explainResponse")

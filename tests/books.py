@@ -1,6 +1,10 @@
-"""A small builder of MARC21 book records for the match key, matcher, dedup and union tests."""
+"""A small builder of MARC21 book records for the match key, matcher, dedup and union tests, and
+:func:`write_marc`, which writes records as one ISO 2709 file for the commands that read one."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
 
 from pymarc import Field, Indicators, Leader, Record, Subfield
 
@@ -75,3 +79,14 @@ def _field(tag: str, ind1: str, ind2: str, *codes_and_values: str) -> Field:
     pairs = zip(codes_and_values[::2], codes_and_values[1::2], strict=True)
     return Field(tag=tag, indicators=Indicators(ind1, ind2),
                  subfields=[Subfield(code, value) for code, value in pairs])
+
+
+def write_marc(path: Path, records: Iterable[Record]) -> None:
+    """Write ``records`` to ``path`` as one ISO 2709 (MARC21) file."""
+    from crosswalks.marc_io import open_writer
+
+    with path.open("wb") as out:
+        writer = open_writer("marc21", out)
+        for record in records:
+            writer.write(record)
+        writer.close()

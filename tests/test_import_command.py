@@ -14,6 +14,7 @@ import pytest
 from catalog import Catalog
 from config import load_settings
 from tests.authority_records import unimarc_book, unimarc_person
+from tests.books import write_marc
 from tests.conftest import DATA
 from tests.servers import stderr_after
 
@@ -55,10 +56,7 @@ def test_an_edited_record_is_updated_with_a_new_datestamp(tmp_path):
 
     records = [item.record for item in iter_records(MARC21 / "test.dat")]
     original = tmp_path / "one.mrc"
-    with original.open("wb") as out:
-        writer = open_writer("marc21", out)
-        writer.write(records[0])
-        writer.close()
+    write_marc(original, records[:1])
     assert koprik(tmp_path, "import", str(original)).returncode == 0
     catalog = open_catalog(tmp_path)
     (before,) = catalog.list_entries("marc21", limit=10)
@@ -176,16 +174,6 @@ def _junk(folder: Path) -> Path:
     return path
 
 
-def _write_marc(path: Path, records) -> None:
-    from crosswalks.marc_io import open_writer
-
-    with path.open("wb") as out:
-        writer = open_writer("marc21", out)
-        for record in records:
-            writer.write(record)
-        writer.close()
-
-
 @pytest.mark.parametrize(("signum", "word"), [(signal.SIGINT, "interrupted"),
                                               (signal.SIGTERM, "terminated")])
 def test_an_interrupted_import_says_what_it_kept_and_the_next_goes_on(tmp_path, signum, word):
@@ -198,7 +186,7 @@ def test_an_interrupted_import_says_what_it_kept_and_the_next_goes_on(tmp_path, 
     from catalog.demo import demo_records
 
     source = tmp_path / "many.mrc"
-    _write_marc(source, demo_records(6000, seed=5))
+    write_marc(source, demo_records(6000, seed=5))
     database = tmp_path / "c.sqlite3"
     (tmp_path / "koprik.toml").write_text(f'[database]\nurl = "sqlite:///{database}"\n')
     command = [sys.executable, "-m", "koprik", "--config", str(tmp_path / "koprik.toml"),
@@ -240,7 +228,7 @@ def test_a_stop_signal_just_after_a_batch_commits_counts_that_batch(tmp_path, si
     from catalog.demo import demo_records
 
     source = tmp_path / "many.mrc"
-    _write_marc(source, demo_records(100, seed=5))
+    write_marc(source, demo_records(100, seed=5))
     database = tmp_path / "c.sqlite3"
     (tmp_path / "koprik.toml").write_text(f'[database]\nurl = "sqlite:///{database}"\n')
     (tmp_path / "stopped.py").write_text(
@@ -305,8 +293,8 @@ def test_a_file_source_whose_001s_equal_ours_adds_and_never_overwrites(tmp_path)
     ours = [book("1", "Kimyo", author="Rahimov, Botir", organization="UzNL"),
             book("2", "Fizika", author="Olimov, Salim")]
     theirs = [book("1", "Tarix", author="Karimov, Aziz"), book("2", "Geografiya")]
-    _write_marc(tmp_path / "ours.mrc", ours)
-    _write_marc(tmp_path / "theirs.mrc", theirs)
+    write_marc(tmp_path / "ours.mrc", ours)
+    write_marc(tmp_path / "theirs.mrc", theirs)
     assert "2 added" in koprik(tmp_path, "import", "ours.mrc").stdout
     result = koprik(tmp_path, "import", "--source", "samarqand", "theirs.mrc")
     assert "import: 2 added, 0 updated, 0 unchanged" in result.stdout, result.stderr
@@ -325,8 +313,8 @@ def test_a_file_source_whose_001s_equal_ours_adds_and_never_overwrites(tmp_path)
 def test_a_record_whose_003_names_another_organization_never_overwrites_ours(tmp_path):
     from tests.books import book
 
-    _write_marc(tmp_path / "ours.mrc", [book("5", "Kimyo", organization="UzNL")])
-    _write_marc(tmp_path / "loc.mrc", [book("5", "Chemistry", organization="DLC")])
+    write_marc(tmp_path / "ours.mrc", [book("5", "Kimyo", organization="UzNL")])
+    write_marc(tmp_path / "loc.mrc", [book("5", "Chemistry", organization="DLC")])
     koprik(tmp_path, "import", "ours.mrc")
     assert "1 added" in koprik(tmp_path, "import", "loc.mrc").stdout
     catalog = open_catalog(tmp_path)
@@ -522,7 +510,7 @@ def test_two_imports_of_the_same_records_at_once_both_succeed_and_store_each_onc
 
     records = 1500
     source = tmp_path / "many.mrc"
-    _write_marc(source, demo_records(records, seed=11))
+    write_marc(source, demo_records(records, seed=11))
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "{catalog_url}"\n')
     settings = load_settings(config)

@@ -29,6 +29,7 @@ from harvester.runs import PARTIAL, SUCCEEDED, HarvestRun, RunOptions, harvest
 from harvester.sources import add_source, edit_source, remove_source
 from koprik.dashboard import accounts
 from koprik.dashboard.limits import LoginLimiter
+from tests.books import write_marc
 from tests.conftest import ROOT
 from tests.fault_provider import FAST, FaultProvider, catalogue_of, serve
 
@@ -178,16 +179,10 @@ def test_koprik_import_whose_bulk_copy_is_aborted_once_stores_its_records(
     again, the command ends 0 with one warning line, each record stored once. Before, the COPY's
     error, raised by psycopg past SQLAlchemy (:func:`catalog.db.insert_rows`), was not seen as
     an abort to run again, and the command ended with its traceback."""
-    from crosswalks.marc_io import open_writer
-
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "{settings.database.url}"\n')
     source = tmp_path / "few.mrc"
-    with source.open("wb") as out:
-        writer = open_writer("marc21", out)
-        for record in demo_records(5):
-            writer.write(record)
-        writer.close()
+    write_marc(source, demo_records(5))
     written = _aborted_once(catalog, "records", "INSERT")
     done = subprocess.run([sys.executable, "-m", "koprik", "--config", str(config), "import",
                            str(source)], cwd=tmp_path, capture_output=True, text=True,

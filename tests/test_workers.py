@@ -11,7 +11,7 @@ import pytest
 
 from catalog.demo import demo_records
 from catalog.workers import JobFailed, JobOutgrew, OneJob
-from crosswalks.marc_io import open_writer
+from tests.books import write_marc
 
 LIVENESS = 120.0
 """Seconds allowed (generously, on a loaded machine) for workers to start or to end."""
@@ -50,11 +50,7 @@ def _descendants(root: int) -> set[int]:
 @pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
 def test_sigkilled_import_leaves_no_fork_server_and_no_worker(tmp_path):
     big = tmp_path / "big.mrc"
-    with big.open("wb") as out:
-        writer = open_writer("marc21", out)
-        for record in demo_records(20_000):
-            writer.write(record)
-        writer.close()
+    write_marc(big, demo_records(20_000))
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
     command = [sys.executable, "-m", "koprik", "--config", str(config), "import", str(big)]

@@ -1,7 +1,7 @@
 """``koprik dedup`` as an operator runs it (a subprocess, one line on error)."""
 
-from tests.books import book
-from tests.test_import_command import _write_marc, koprik
+from tests.books import book, write_marc
+from tests.test_import_command import koprik
 
 CONFIG = """[database]
 url = "sqlite:///{db}"
@@ -16,10 +16,10 @@ institution_code = "UzBuRL"
 
 def test_import_groups_then_explain_review_merge_and_split(tmp_path):
     (tmp_path / "koprik.toml").write_text(CONFIG.format(db=tmp_path / "c.sqlite3"))
-    _write_marc(tmp_path / "sam.mrc", [
+    write_marc(tmp_path / "sam.mrc", [
         book("1", "O‘zbekiston tarixi", author="Karimov, Alisher", isbn="978-9943-01-234-5"),
         book("2", "Xalq dostonlari", pages=None), book("3", "Kimyo", author="Rahimov, Botir")])
-    _write_marc(tmp_path / "bux.mrc", [
+    write_marc(tmp_path / "bux.mrc", [
         book("1", "Ўзбекистон тарихи", author="Каримов, Алишер"),
         book("2", "Xalq dostonlari", pages=None),
         book("3", "Kimyo asoslari", author="Rahimov, Botir")])
@@ -65,10 +65,10 @@ def test_review_accept_of_a_pair_in_two_groups_merges_them_or_says_why_not(tmp_p
     (tmp_path / "koprik.toml").write_text(CONFIG.format(db=tmp_path / "c.sqlite3")
                                           + '[[file_sources]]\nname = "xor"\n')
     history, pages = "O‘zbekiston tarixi", "Tarix sahifalari"  # one book; no key in common
-    _write_marc(tmp_path / "sam.mrc", [book("1", history, author="Karimov, Alisher")])
-    _write_marc(tmp_path / "bux.mrc", [book("1", history, author="Karimov, Alisher")])
-    _write_marc(tmp_path / "xor.mrc", [book("1", pages, author="Karimov, Alisher")])
-    _write_marc(tmp_path / "own.mrc", [book("9", pages, author="Karimov, Alisher"),
+    write_marc(tmp_path / "sam.mrc", [book("1", history, author="Karimov, Alisher")])
+    write_marc(tmp_path / "bux.mrc", [book("1", history, author="Karimov, Alisher")])
+    write_marc(tmp_path / "xor.mrc", [book("1", pages, author="Karimov, Alisher")])
+    write_marc(tmp_path / "own.mrc", [book("9", pages, author="Karimov, Alisher"),
                                        book("8", history, author="Karimov, Alisher", year=1990)])
     for source in ("sam", "bux", "xor"):
         assert koprik(tmp_path, "import", "--source", source, f"{source}.mrc").returncode == 0
@@ -144,8 +144,8 @@ def test_a_feed_switched_to_named_holdings_has_its_union_records_written_again(t
                 organization="UzSaRL-Urgut")
     feed.add_field(Field(tag="852", indicators=[" ", " "],
                          subfields=[Subfield("h", "54 K-46")]))
-    _write_marc(tmp_path / "sam.mrc", [feed])
-    _write_marc(tmp_path / "bux.mrc", [book("1", "Kimyo", author="Rahimov, Botir")])
+    write_marc(tmp_path / "sam.mrc", [feed])
+    write_marc(tmp_path / "bux.mrc", [book("1", "Kimyo", author="Rahimov, Botir")])
     for source in ("sam", "bux"):
         assert koprik(tmp_path, "import", "--source", source, f"{source}.mrc").returncode == 0
 

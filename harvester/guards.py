@@ -114,33 +114,43 @@ class FutureDatestamps:
 
 @dataclass
 class ListSize:
-    """The entries of one list, held against the ``completeListSize`` of its last, empty,
-    resumption token.
+    """The entries of one list, held against the last ``completeListSize`` its resumption
+    tokens announced.
 
-    The entries the list delivered are its last token's ``cursor`` (the entries before that
-    page) and the page's own, or the entries counted here (``seen``) if more: records and
-    deletions alike, both being entries of the list. Partners count ``completeListSize``
-    approximately, so only a shortfall is a fault, never an excess; a last token without it
-    (or a list ended by noRecordsMatch, which has no token) says nothing.
+    The entries the list delivered are the last ``cursor`` a token gave (the entries before
+    its page) and the entries of the pages since, or the entries counted here (``seen``) if
+    more: records and deletions alike, both being entries of the list. Partners count
+    ``completeListSize`` approximately, so only a shortfall is a fault, never an excess. A
+    list ended by noRecordsMatch answered to a token (it has no last token) is held against
+    what the tokens before announced; a list whose tokens announced nothing says nothing.
     """
 
     seen: int | None = 0
     """Entries of the list seen so far; None for a list taken up at a token (a resumed run),
     whose first pages were not seen."""
+    reached: int | None = None
+    """Entries delivered by the last page whose token gave a cursor, and by the pages since."""
+    announced: int | None = None
+    """The last completeListSize a token of the list gave."""
 
     def page(
         self, entries: int, token: str | None, cursor: int | None, size: int | None
     ) -> str | None:
         """Note a page of ``entries`` with its resumption ``token``, ``cursor`` and
         completeListSize (``size``); at the end of the list (``token`` None), the line for the
-        run's record if it delivered fewer than ``size``, else None."""
+        run's record if it delivered fewer than announced, else None."""
         if self.seen is not None:
             self.seen += entries
-        if token is not None or size is None:
+        if cursor is not None:
+            self.reached = cursor + entries
+        elif self.reached is not None:
+            self.reached += entries
+        if size is not None:
+            self.announced = size
+        if token is not None or self.announced is None:
             return None
-        counts = [n for n in (self.seen, None if cursor is None else cursor + entries)
-                  if n is not None]
-        if not counts or max(counts) >= size:
+        counts = [n for n in (self.seen, self.reached) if n is not None]
+        if not counts or max(counts) >= self.announced:
             return None
-        return f"the list ended at {max(counts)} of the {size} records its completeListSize " \
-            "announced"
+        return f"the list ended at {max(counts)} of the {self.announced} records its " \
+            "completeListSize announced"

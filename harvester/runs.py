@@ -35,8 +35,9 @@ Semantics (DESIGN.md, Harvesting):
   granularity step, so one bad record cannot block a source (only the error's text is kept,
   never a response); a window that cannot be split any more is recorded as failed and the run
   ends ``partial`` (the watermark does not move, so the next run tries again). So is a list
-  that ends, by an empty resumption token, short of the completeListSize that token announces
-  (:class:`harvester.guards.ListSize`): the records it lost are asked for by the next run.
+  that ends (by an empty resumption token, or by noRecordsMatch answered to a token) short of
+  the completeListSize its tokens announced (:class:`harvester.guards.ListSize`): the records it
+  lost are asked for by the next run.
   The count of such windows is saved in the source's resumption state as soon as a window
   fails and with every page, so a run that resumes a killed one after a failed window still
   ends ``partial``. A partner not there to answer (503 or 429 still answered after the client's

@@ -89,3 +89,17 @@ def test_a_list_short_of_its_complete_list_size_is_said_and_an_excess_is_not() -
     wrong = ListSize()  # a cursor that says less than was seen: the entries seen count
     assert wrong.page(10, "t1", 0, 20) is None
     assert wrong.page(10, None, 0, 20) is None
+
+
+def test_a_list_ended_by_no_records_match_is_held_against_what_its_tokens_announced() -> None:
+    ended = ListSize()  # noRecordsMatch answered to the second token: an empty last page
+    assert ended.page(10, "t1", 0, 30) is None
+    assert ended.page(0, None, None, None) == (
+        "the list ended at 10 of the 30 records its completeListSize announced")
+    resumed = ListSize(seen=None)  # taken up at a token: the cursor and the pages since count
+    assert resumed.page(10, "t2", 10, 30) is None
+    assert resumed.page(5, None, None, None) == (
+        "the list ended at 25 of the 30 records its completeListSize announced")
+    whole = ListSize()
+    assert whole.page(10, "t1", 0, 20) is None
+    assert whole.page(10, None, None, None) is None  # the last token says nothing: 20 of 20

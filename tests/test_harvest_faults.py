@@ -499,6 +499,28 @@ def test_no_records_match_to_a_token_ends_the_list_and_says_so(records, tmp_path
     assert errors == "noRecordsMatch: answered to a resumption token: the list ends there"
 
 
+def test_no_records_match_to_a_token_short_of_the_announced_size_ends_the_run_partial(  # type: ignore[no-untyped-def]
+    records, tmp_path
+) -> None:
+    """The first token announces 3 records; the next page is noRecordsMatch: two were lost, so
+    the watermark stays where it was and the next run asks again."""
+    def pages(params: dict[str, str]) -> str:
+        if "resumptionToken" in params:
+            return '<error code="noRecordsMatch"/>'
+        return _record("oai:p:1", records[0]) + (
+            '<resumptionToken completeListSize="3" cursor="0">next</resumptionToken>')
+
+    catalog = sqlite_catalog(tmp_path, "lost")
+    with serve(_partner(pages)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url), politeness=FAST)
+    catalog.close()
+    assert (report.status, report.counts.added, report.watermark) == (PARTIAL, 1, None)
+    assert report.errors == [
+        "noRecordsMatch: answered to a resumption token: the list ends there",
+        "window the start..now: the list ended at 1 of the 3 records its completeListSize "
+        "announced; the run ends partial, its watermark unmoved"]
+
+
 def test_a_list_ended_short_of_its_complete_list_size_leaves_the_watermark(  # type: ignore[no-untyped-def]
     records, clean, tmp_path
 ) -> None:

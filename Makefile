@@ -31,7 +31,7 @@ serve: install
 
 test: install-test
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -14,6 +14,11 @@ disk full midway (it was emptied at once and left half written). A file's name i
 tab-separated side file (rejects, a report) is written escaped (:func:`escaped_name`): one not
 UTF-8, or holding a tab, was a UnicodeEncodeError that lost the file, or a column too many.
 
+A file being written is locked (:func:`claimed`) while it is: a second run naming the same
+output at the same time (two imports started in one folder, each with the default rejects
+file) is refused in one line, where both wrote it at once, or one renamed the other's working
+copy away.
+
 >>> with written_whole(Path("records.mrc")) as out:    # None or "-": standard output
 ...     out.write(data)                                   # records.mrc.part until the end
 """
@@ -21,6 +26,7 @@ UTF-8, or holding a tab, was a UnicodeEncodeError that lost the file, or a colum
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import shutil
@@ -143,11 +149,20 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
 
     A ``path`` that is a symbolic link is written through: the copy is made beside its target
     and renamed over that, and the link stays (renamed over the link, it replaced it with a
-    regular file). The file replaced keeps its mode (the copy had the default one)."""
+    regular file). The file replaced keeps its mode (the copy had the default one).
+
+    The copy is made empty and locked (:func:`claimed`) before the block: one that another run
+    is writing is a UserError, and is left to it. One that cannot be made is a UserError naming
+    it."""
     named = path
     if path.is_symlink():
         path = Path(os.path.realpath(path))
     partial = path.with_name(path.name + PART)
+    try:
+        lock = claimed(partial, str(named))
+    except OSError as error:
+        raise UserError(f"cannot write {partial}: {error.strerror}") from None
+    renamed = False
     try:
         yield partial
         if not kept():
@@ -156,9 +171,30 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
         with contextlib.suppress(FileNotFoundError):  # (none before: the copy's own mode)
             shutil.copymode(path, partial)
         os.replace(partial, path)
+        renamed = True  # a copy of that name now is another run's
     finally:
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-            partial.unlink()  # (gone once renamed; a folder of that name is not ours)
+        if not renamed:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+        os.close(lock)
+
+
+def claimed(path: Path, shown: str) -> int:
+    """A descriptor of the file ``path``, made if need be and emptied, opened for writing and
+    locked (``flock``) for as long as it is open; a UserError naming ``shown`` when another
+    run holds the lock. The lock goes with its process: a run killed leaves none behind."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise UserError(f"{shown}: being written by another koprik run now; wait for it to end, "
+                        "or name another file") from None
+    except BaseException:
+        os.close(descriptor)
+        raise
+    os.ftruncate(descriptor, 0)
+    return descriptor
 
 
 @contextlib.contextmanager
@@ -189,20 +225,29 @@ def _opened(file: Path, path: Path) -> BinaryIO:
         raise UserError(f"cannot write {path}: {error.strerror}") from None
 
 
-def opened_for_writing(file: Path, shown: Path | None = None) -> BinaryIO:
+def opened_for_writing(file: Path, shown: Path | None = None, *, claim: str = "") -> BinaryIO:
     """``file`` opened for writing (emptied), buffered; an error writing it, the disk full,
     names ``shown`` (by default ``file``) as its ``filename``, which the command line says
     (:func:`koprik.cli.os_error_line`): it said "[Errno 28] No space left on device", naming
-    no file. The error keeps its type: a closed pipe is still a BrokenPipeError."""
-    return io.BufferedWriter(_NamedFile(file, file if shown is None else shown))
+    no file. The error keeps its type: a closed pipe is still a BrokenPipeError.
+
+    With ``claim`` (how a refusal names the file), a regular file written in place is locked
+    while it is open (:func:`claimed`); a device or a pipe (``/dev/null``) is not."""
+    shown = file if shown is None else shown
+    if claim and not _written_in_place(file):
+        return io.BufferedWriter(_NamedFile(claimed(file, claim), shown))
+    return io.BufferedWriter(_NamedFile(file, shown))
 
 
 class _NamedFile(io.FileIO):
-    """A file written whose write errors name ``shown``."""
+    """A file written whose write errors name ``shown`` (given by path, or as a descriptor
+    opened for writing, which it then owns)."""
 
-    def __init__(self, file: Path, shown: Path) -> None:
-        super().__init__(os.fspath(file), "wb")
+    def __init__(self, file: Path | int, shown: Path) -> None:
+        super().__init__(file if isinstance(file, int) else os.fspath(file), "wb")
         self.shown = os.fspath(shown)
+        if isinstance(file, int):
+            self.name = self.shown
 
     def write(self, data: ReadableBuffer, /) -> int:
         try:

@@ -73,7 +73,7 @@ def test_a_catalogue_not_yet_upgraded_can_be_backed_up(tmp_path: Path):
     [("exists.sqlite3", "exists.sqlite3 exists: name a new file"),
      ("no-folder/copy.sqlite3", "no-folder: no such folder"),
      # the copy cannot be created (here its working name is taken by a folder)
-     ("blocked.sqlite3", "cannot write the copy {tmp}/blocked.sqlite3.part: Is a directory"),
+     ("blocked.sqlite3", "cannot write {tmp}/blocked.sqlite3.part: Is a directory"),
      ],
 )
 def test_a_target_that_cannot_be_written_is_named(tmp_path: Path, capsys, target, message):

@@ -411,6 +411,32 @@ def test_one_file_for_the_rejects_and_the_report_is_refused_before_any_import(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["koprik.toml", "sub"]
 
 
+def test_a_rejects_file_another_run_is_writing_is_refused_and_left_whole(tmp_path):
+    """Another run holds ``var/import-rejects.txt`` (the default of two imports started in one
+    folder; the test holds its lock as that run would): the import is refused in one line
+    naming it, before opening the catalogue, and the other run's lines stay. Both wrote it at
+    once before, each emptying it and then writing over the other's lines."""
+    import fcntl
+
+    rejects = tmp_path / "var" / "import-rejects.txt"
+    rejects.parent.mkdir()
+    rejects.write_text("other.mrc\trecord 1\tleader too short\tAAAA\n")
+    with rejects.open("r+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = koprik(tmp_path, "import", str(MARC21 / "test.dat"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == (
+        "koprik: var/import-rejects.txt (the default of --rejects): being written by another "
+        "koprik run now; wait for it to end, or name another file\n")
+    assert rejects.read_text() == "other.mrc\trecord 1\tleader too short\tAAAA\n"
+    assert not (tmp_path / "c.sqlite3").exists()
+    with open("/dev/null", "rb") as device:  # a device is written in place, never held
+        fcntl.flock(device, fcntl.LOCK_EX)
+        quiet = koprik(tmp_path, "import", "--rejects", "/dev/null", "--report", "/dev/null",
+                       str(MARC21 / "test.dat"))
+    assert quiet.returncode == 0, quiet.stderr
+
+
 def test_unimarc_is_detected_and_imported_as_marc21(tmp_path):
     report = tmp_path / "report.txt"
     path = DATA / "unimarc" / "TEST1.ISO"

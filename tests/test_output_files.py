@@ -64,10 +64,33 @@ def test_standard_output_and_what_is_not_a_regular_file_are_written_in_place(
 
 def test_a_file_that_cannot_be_made_is_a_user_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / "out.mrc.part").mkdir()
-    with (pytest.raises(UserError, match=f"^cannot write {tmp_path}/out.mrc: Is a directory$"),
+    with (pytest.raises(UserError, match=f"^cannot write {tmp_path}/out.mrc.part: Is a directory$"),
           written_whole(tmp_path / "out.mrc")):  # fmt: skip
         pass
     assert (tmp_path / "out.mrc.part").is_dir()  # not ours to remove
+
+
+def test_a_working_copy_another_run_is_writing_is_refused_and_left_to_it(
+    tmp_path: Path,
+) -> None:
+    """``out.mrc.part`` held by another run (its lock taken here as that run's would be): a
+    UserError naming ``out.mrc``, and the other run's copy neither emptied nor removed (it was
+    emptied, and removed as the refused run ended, so the other's rename failed)."""
+    import fcntl
+
+    partial = tmp_path / "out.mrc.part"
+    partial.write_bytes(b"half of another export")
+    with partial.open("rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with (pytest.raises(UserError, match=f"^{tmp_path}/out.mrc: being written by another "
+                                             "koprik run now; wait for it to end, or name "
+                                             "another file$"),
+              written_whole(tmp_path / "out.mrc")):  # fmt: skip
+            pass
+    assert partial.read_bytes() == b"half of another export"
+    with written_whole(tmp_path / "out.mrc") as out:  # the other run gone: its lock with it
+        out.write(b"whole")
+    assert (tmp_path / "out.mrc").read_bytes() == b"whole" and not partial.exists()
 
 
 def test_a_working_copy_is_named_beside_its_file(tmp_path: Path) -> None:

@@ -229,15 +229,16 @@ def _report(
 
 
 def _open_output(path: Path, option: str, default: bool) -> TextIO:
-    """``path`` opened for writing (the folder of a ``default`` one made first); a UserError
-    naming ``option`` and ``path`` if it cannot be."""
+    """``path`` opened for writing and held while it is (the folder of a ``default`` one made
+    first); a UserError naming ``option`` and ``path`` if it cannot be, or if another run is
+    writing it (two imports started in one folder wrote their rejects into one file at once)."""
     named = f"{path} (the default of {option})" if default else f"{option} {path}"
     try:
         if default:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.parent.is_dir():
             raise UserError(f"{named}: no such folder {path.parent}")
-        return io.TextIOWrapper(opened_for_writing(path), encoding="utf-8")
+        return io.TextIOWrapper(opened_for_writing(path, claim=named), encoding="utf-8")
     except OSError as error:
         raise UserError(f"{named}: cannot be written ({error.strerror})") from None
 

@@ -113,8 +113,7 @@ def test_pages_follow_each_other_without_loss(exported):
         # the path given and its folder, not the working copy beside it (x.mrc.part)
         (["-o", "/nonexistent-folder/dir/x.mrc"],
          "koprik: -o /nonexistent-folder/dir/x.mrc: no such folder /nonexistent-folder/dir\n"),
-        # the copy written beside it replaced a device (as root), and could not replace a folder
-        (["-o", "/dev/null"], "koprik: /dev/null: not a regular file; name a file to write"),
+        # the copy written beside it could not replace a folder
         (["-o", "/tmp"], "koprik: /tmp: a folder; name a file to write"),
     ],
 )
@@ -123,6 +122,16 @@ def test_bad_arguments_are_one_line(exported, capsys, arguments, message):
     assert main(["--config", str(config), "export", *arguments]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_a_device_is_written_in_place(exported, capsys):
+    """``-o /dev/null`` (a trial run, as ``koprik crosswalk`` takes it) is written, not
+    refused, and nothing is made beside it (its working copy replaced the device, as root)."""
+    config, catalog = exported
+    assert main(["--config", str(config), "export", "-o", "/dev/null"]) == 0
+    assert capsys.readouterr().err.endswith(
+        f"export: {len(_live(catalog))} records as marc21 to /dev/null\n")
+    assert Path("/dev/null").is_char_device() and not Path("/dev/null.part").exists()
 
 
 @pytest.mark.parametrize("serve_members", [False, True])

@@ -5,7 +5,8 @@ All of them, those of one OAI set (``--set lang:uzb``), or those changed within 
 the catalogue a page at a time, with a progress bar on a terminal. A file named with ``-o`` is
 written beside itself first (``FILE.part``) and renamed when complete
 (:func:`koprik.output_files.written_whole`), so a file of that name is always a whole export;
-without ``-o`` (or with ``-o -``) the records go to standard output.
+without ``-o`` (or with ``-o -``) the records go to standard output, and a device or a pipe
+named with ``-o`` (``/dev/null``, a FIFO) is written in place, as ``koprik crosswalk`` writes it.
 """
 
 from __future__ import annotations
@@ -33,9 +34,6 @@ def run(args: argparse.Namespace) -> int:
     from_, until = checked_date_range(args.from_, args.until)
     if args.output is not None:
         refuse_unwritable(args.output)
-        if args.output.exists() and not args.output.is_file():
-            # it would be replaced by the file written beside it (a device, as root)
-            raise UserError(f"{args.output}: not a regular file; name a file to write")
     name = args.format or ("marcxml" if args.output and args.output.suffix == ".xml" else "marc21")
     form = FORMATS[name]
     settings = load_settings(args.config)

@@ -110,6 +110,10 @@ def test_missing_file_is_one_line(tmp_path):
         refused = koprik(tmp_path, "import", str(special))
         assert refused.returncode == 2
         assert refused.stderr.strip() == f"koprik: {special}: not a regular file"
+    dash = koprik(tmp_path, "import", "-")  # standard input elsewhere; here no file of that name
+    assert (dash.returncode, dash.stderr) == (2, "koprik: -: koprik import reads files, not "
+                                              "standard input; save the records to a file and "
+                                              "name it\n")
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ import argparse
 import base64
 import io
 import itertools
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -36,6 +37,7 @@ from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
 from koprik.option_checks import checked_charset
 from koprik.output_files import (
+    STDIO,
     escaped_name,
     opened_for_writing,
     option_named,
@@ -54,6 +56,9 @@ writing process 237 µs a record in batches of 500, 216 in 1,000, 198-209 in 2,0
 
 def run(args: argparse.Namespace) -> int:
     for path in args.files:
+        if os.fspath(path) == STDIO and not path.exists():
+            raise UserError("-: koprik import reads files, not standard input; save the "
+                            "records to a file and name it")
         if path.is_dir():
             raise UserError(f"{path}: a folder, not a file of records")
         if not path.exists():

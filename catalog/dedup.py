@@ -34,10 +34,8 @@ from functools import partial
 from sqlalchemy import (
     Connection,
     bindparam,
-    delete,
     insert,
     select,
-    text,
     update,
 )
 from stdnum.exceptions import ValidationError
@@ -135,8 +133,10 @@ def run_dedup(
 
 def _next_batch(writer: CatalogWriter, size: int) -> DedupReport | None:
     """Deduplicate the next ``size`` records of the queue and take them off it; what was done
-    (None: the queue is empty). Run again as a whole when the database aborts it."""
-    one_at_a_time(writer.connection)
+    (None: the queue is empty). Run again as a whole when the database aborts it. Two runs
+    at once (a scheduled harvest's and ``koprik dedup``) take turns: the transaction is the
+    catalogue's one writer from its start (:func:`catalog.transactions.hold_writes`), so no
+    two form the same new groups."""
     q = models.dedup_queue
     rows = writer.connection.execute(
         select(q.c.record_id, q.c.queued_at).order_by(q.c.record_id).limit(size)
@@ -161,21 +161,6 @@ def unqueue(connection: Connection, entries: Sequence[tuple[int, int]]) -> None:
     for queued_at, ids in by_time.items():
         execute_in(connection, "DELETE FROM dedup_queue WHERE queued_at = {p} AND "
                    "record_id IN ({values})", ids, (queued_at,))
-
-
-_LOCK_KEY = 0x6B6F7072  # "kopr": the advisory lock of deduplication on PostgreSQL
-
-
-def one_at_a_time(connection: Connection) -> None:
-    """Wait until no other deduplication holds the catalogue, then hold it until this
-    transaction ends: two runs at once (a scheduled harvest and ``koprik dedup``) would both
-    form the same new groups. PostgreSQL: a transaction-level advisory lock; SQLite: a write
-    statement first, so the transaction is the catalogue's one writer from here on."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    else:
-        q = models.dedup_queue
-        connection.execute(delete(q).where(q.c.record_id < 0))  # deletes nothing; takes the lock
 
 
 def pair(a: int, b: int) -> tuple[int, int]:

@@ -25,7 +25,6 @@ from catalog.dedup import (
     DedupError,
     DedupReport,
     _Rec,
-    one_at_a_time,
     pair,
 )
 from catalog.match_keys import Profile
@@ -62,7 +61,6 @@ def merge(
     if len(set(local_ids)) < 2:
         raise DedupError("name at least two different records to merge")
     def act(writer: CatalogWriter) -> tuple[DedupReport, str]:
-        one_at_a_time(writer.connection)
         work = Batch(writer, catalog.settings)
         groups: list[int] = []
         for rid in _ids_of(writer.connection, local_ids):
@@ -113,7 +111,6 @@ def split(
     new identifier, returned); a single one is served by itself again. What was done (members
     that left, union records written and deleted) is added to ``report``."""
     def act(writer: CatalogWriter) -> tuple[DedupReport, str | None]:
-        one_at_a_time(writer.connection)
         work = Batch(writer, catalog.settings)
         ids = _ids_of(writer.connection, local_ids)
         work.load(ids)
@@ -175,7 +172,6 @@ def review_decide(
     if a == b:
         raise DedupError("name two different records")
     def act(writer: CatalogWriter) -> tuple[DedupReport, str | None]:
-        one_at_a_time(writer.connection)
         one, two = _ids_of(writer.connection, [a, b])
         if not same:
             _set_pair(writer.connection, one, two, DIFFERENT, writer.now, "reviewed: different")

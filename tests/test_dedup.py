@@ -226,6 +226,35 @@ def _two_groups(c, *, year=2001):
     assert holdings(marc(c, "union:2")) == ["UzNL", "UzXoRL"]
 
 
+def test_two_runs_at_once_form_each_group_once(union_catalog, settings):
+    """Two deduplications of one queue at once (a scheduled harvest's and ``koprik dedup``,
+    here two catalogues open on one database, in two threads) take turns batch by batch:
+    each book's two copies end in one union record, none in two."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    titles = [f"Kitob {word}" for word in ("alfa", "bravo", "charli", "delta", "ekho", "fokstrot",
+                                           "golf", "hotel", "indiya", "juliet", "kilo", "lima")]
+    put(union_catalog, *((source, book(str(n), title, author="Karimov, Alisher",
+                                       year=1990 + n))
+                         for source in ("sam", "bux") for n, title in enumerate(titles)))
+    other = Catalog.open(dataclasses.replace(settings, file_sources=SOURCES))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            runs = [pool.submit(run_dedup, each, batch=2) for each in (union_catalog, other)]
+            reports = [run.result() for run in runs]
+    finally:
+        other.close()
+    assert sum(report.processed for report in reports) == 2 * len(titles)
+    with union_catalog.engine.connect() as connection:
+        r = models.records
+        unions = connection.execute(select(r.c.local_id).where(
+            r.c.local_id.like("union:%"), r.c.deleted.is_(False))).scalars().all()
+        members = connection.execute(select(r.c.union_id).where(
+            r.c.source.in_(["sam", "bux"]))).scalars().all()
+    assert len(unions) == len(titles)
+    assert len(set(members)) == len(titles) and None not in members
+
+
 def test_an_accepted_pair_in_two_groups_ends_in_one(union_catalog):
     """Accepting a pair not waiting for review, each record in a group of its own, stored
     "same", queued them and left both groups as they were ("0 groups merged")."""

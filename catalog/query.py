@@ -610,7 +610,8 @@ def scan(
     before = _scan_rows(connection, fields, start, wanted + 1, descending=True, firsts=shown)
     more_before, before = len(before) > wanted, before[:wanted]
     wanted = count - len(before)
-    after = _scan_rows(connection, fields, start, wanted + 2, descending=False, firsts=shown)
+    extra = 2 if position == 0 else 1  # at 0 the term itself may come first, and is dropped
+    after = _scan_rows(connection, fields, start, wanted + extra, descending=False, firsts=shown)
     if position == 0 and after and after[0].term == start:
         more_before, after = True, after[1:]  # the term itself stands before the answer
     more_after, after = len(after) > wanted, after[:wanted]

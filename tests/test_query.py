@@ -168,6 +168,14 @@ def test_scan_counts_and_position(loaded) -> None:  # type: ignore[no-untyped-de
     assert (first.more_before, first.more_after) == (True, True)  # the term stands before
     assert (whole.more_before, whole.more_after) == (False, False)
     assert [e.term for e in last.entries] == ["xamsa"] and not last.more_after
+    terms = [e.term for e in whole.entries]
+    with catalog.engine.connect() as connection:  # answers that end just at, or before, the end
+        to_end = q.scan(connection, "title", terms[-2], count=2, position=1)
+        short = q.scan(connection, "title", terms[-3], count=2, position=1)
+        after_term = q.scan(connection, "title", terms[-3], count=2, position=0)
+    assert [e.term for e in to_end.entries] == terms[-2:] and not to_end.more_after
+    assert [e.term for e in short.entries] == terms[-3:-1] and short.more_after
+    assert [e.term for e in after_term.entries] == terms[-2:] and not after_term.more_after
 
 
 def test_fetch_keeps_order_and_marks_deleted(loaded) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""Agreement of the PyPI package alifbo and of crosswalks.uzbek with the hand-written word table
+"""Agreement of the Python package alifbo and of crosswalks.uzbek with the hand-written word table
 tests/data/uzbek_words.tsv (1995 Latin alphabet).
 
 alifbo targets the 2026 alphabet, so the 1995 forms go through its old-Latin converters. Prints,

@@ -1,7 +1,7 @@
 """protocols/cql/parser.py: the CQL 1.2 grammar, written back as CQL, and malformed queries
 refused with the position of the fault.
 
-The PyPI ``cql-parser`` 1.0.2 was judged on the specification's examples first: it parses them,
+The package ``cql-parser`` 1.0.2 was judged on the specification's examples first: it parses them,
 but it regenerates its PLY tables at import, prints parser state to stdout on every syntax error
 (a server's log is not the place) and reports some faults without a position, so Koprik keeps
 its own small recursive-descent parser instead (no dependency).

@@ -175,7 +175,7 @@ class _RecordReader:
                 else:
                     parser.close()
             except etree.XMLSyntaxError as error:
-                yield from self._events(parser, segment)
+                yield from self._events(parser, segment, ended=not data)
                 if not self.unclosed:
                     message = _POSITION.sub("", error.msg or str(error))
                     return self.passed, self.inside > 0, message
@@ -188,7 +188,12 @@ class _RecordReader:
             if self.inside and self.fed - self.began > self.max_bytes + 2 * BLOCK:
                 self.refused = True  # from now on its parts are released as they end
 
-    def _events(self, parser: etree.XMLPullParser, segment: int | None) -> Iterator[XmlItem]:
+    def _events(
+        self, parser: etree.XMLPullParser, segment: int | None, *, ended: bool = False
+    ) -> Iterator[XmlItem]:
+        """Handle the parser's events; ``ended``: its end of data failed. libxml2 (2.14 on)
+        then reports the ends of the elements left open, closing them for itself: a record among
+        them is not complete but cut off, and stays open to be rejected as such."""
         for event, element in parser.read_events():
             tag = element.tag
             if event == "start":
@@ -203,6 +208,8 @@ class _RecordReader:
                         self.began, self.refused = self.fed - BLOCK, False
                         if segment is None and not self.namespaces:
                             self.namespaces = dict(element.nsmap)
+            elif tag == self.tag and self.inside and ended:
+                _release(element)
             elif tag == self.tag and self.inside:
                 self.inside -= 1
                 if self.inside == 0:

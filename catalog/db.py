@@ -80,6 +80,23 @@ def refuse_missing_file(url: str, consequence: str) -> None:
         raise DatabaseFileError(f"no catalogue at {file} (database.url): {consequence}")
 
 
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+"""What SQLite keeps beside a catalogue file, by suffix."""
+
+
+def sqlite_files(url: str) -> list[str]:
+    """The files of the SQLite catalogue ``url`` names, with those SQLite keeps beside it
+    (none when the catalogue is not a file)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # a command that does not open the catalogue need not fail on it
+        return []
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if file in (None, "", ":memory:"):
+        return []
+    return [file, *(file + suffix for suffix in SQLITE_SIDE_FILES)]
+
+
 def missing_file(url: str) -> str | None:
     """The SQLite catalogue file ``url`` names, when it is not there (None: it is, or the
     catalogue is not a file)."""

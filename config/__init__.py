@@ -14,6 +14,7 @@ from config.settings import (
     SetRule,
     Settings,
     load_settings,
+    settings_file,
     settings_from_mapping,
 )
 from config.version import koprik_version
@@ -33,5 +34,6 @@ __all__ = [
     "Settings",
     "koprik_version",
     "load_settings",
+    "settings_file",
     "settings_from_mapping",
 ]

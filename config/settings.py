@@ -475,8 +475,11 @@ class Settings:
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Read settings from ``path``, ``$KOPRIK_CONFIG`` or ``./koprik.toml``; defaults otherwise."""
+def settings_file(
+    path: str | os.PathLike[str] | None = None,
+) -> tuple[str | os.PathLike[str] | None, str]:
+    """The settings file :func:`load_settings` reads for ``path`` (None: none, the defaults
+    apply), and what names it (``--config``, ``$KOPRIK_CONFIG`` or the default)."""
     named_by = "--config"
     if path is not None and not os.fspath(path):
         # ``--config "$UNSET"``: the defaults or ./koprik.toml were read, another catalogue's
@@ -486,7 +489,13 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         path = os.environ.get(CONFIG_ENV)
     if not path and Path(DEFAULT_FILE).exists():
         named_by, path = "the default", DEFAULT_FILE
-    if not path:
+    return path or None, named_by
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read settings from ``path``, ``$KOPRIK_CONFIG`` or ``./koprik.toml``; defaults otherwise."""
+    path, named_by = settings_file(path)
+    if path is None:
         return Settings()
     try:
         with open(path, "rb") as handle:

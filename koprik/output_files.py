@@ -3,8 +3,9 @@
 Opening an output for writing empties it at once: ``koprik crosswalk in.mrc -o in.mrc`` would
 empty its own input before reading a record of it, and so would an import whose ``--rejects``
 names the file being imported; two outputs of one file would leave it holding one of them, or
-both interleaved. A command checks its outputs against its inputs (:func:`refuse_overwriting`)
-and against each other (:func:`refuse_shared_outputs`) first, and that each can be made
+both interleaved. A command checks its outputs against its inputs (:func:`refuse_overwriting`),
+against the settings file and the catalogue (:func:`refuse_own_files`), and against each
+other (:func:`refuse_shared_outputs`) first, and that each can be made
 (:func:`refuse_unwritable`), before the work whose result it holds.
 
 An output file is then written beside itself (``FILE.part``) and renamed over ``FILE`` when
@@ -35,6 +36,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from catalog.db import sqlite_files
+from config import settings_file
 from koprik.errors import UserError
 
 if TYPE_CHECKING:
@@ -56,6 +59,24 @@ def refuse_overwriting(inputs: Iterable[str | os.PathLike[str]],
             if os.path.samefile(path, output):
                 raise UserError(f"{output} is also an input: writing it would empty {path} "
                                 "before it is read")
+
+
+def refuse_own_files(outputs: Iterable[str | os.PathLike[str] | None],
+                     config: str | os.PathLike[str] | None, database: str) -> None:
+    """Raise UserError when an output (None: standard output) is the settings file ``config``
+    names (:func:`config.settings_file`) or a file of the SQLite catalogue at ``database``
+    (its ``-wal`` and ``-shm`` included): ``koprik export -o catalogue.sqlite3`` replaced the
+    catalogue with its own records, and said it had exported them."""
+    settings, named_by = settings_file(config)
+    own = [(f"the settings file ({named_by})", path) for path in [settings] if path is not None]
+    own += [(f"the catalogue's file {path} (database.url)", path)
+            for path in sqlite_files(database)]  # fmt: skip
+    for output in outputs:
+        if output is None or os.fspath(output) == STDIO:
+            continue
+        for said, path in own:
+            if _same_file(path, output):
+                raise UserError(f"{output}: {said}; name another file to write")
 
 
 def refuse_shared_outputs(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:

@@ -164,3 +164,34 @@ def test_members_of_union_records_are_left_out_as_oai_pmh_serves_them(
             assert len(_ids_of_marc(out.read_bytes())) == 12
     finally:
         served.close()
+
+
+@pytest.mark.parametrize("command", [
+    ["export", "-o"],
+    ["import", "{records}", "--rejects"],
+    ["crosswalk", "{records}", "--to", "marcxml", "-o"],
+])  # fmt: skip
+def test_the_catalogue_and_the_settings_file_are_never_written_as_an_output(
+    exported, tmp_path, capsys, command
+):
+    """``koprik export -o catalog.sqlite3`` replaced the catalogue with its own records (and
+    said it had exported them); an import's rejects or a crosswalk's output could do the same,
+    to the catalogue or to the settings file."""
+    config, catalog = exported
+    records = tmp_path / "records.mrc"
+    assert main(["--config", str(config), "export", "-o", str(records)]) == 0
+    capsys.readouterr()
+    database = catalog.engine.url.database
+    own = [(config, "the settings file (--config)")]
+    if catalog.engine.dialect.name == "sqlite":  # (on PostgreSQL the catalogue is no file)
+        own += [(Path(database), "the catalogue's file"),
+                (Path(database + "-wal"), "the catalogue's file")]  # fmt: skip
+    settings_text, live = config.read_text(), _live(catalog)
+    for path, said in own:
+        before = path.read_bytes() if path.exists() else None
+        arguments = [part.format(records=records) for part in command]
+        assert main(["--config", str(config), *arguments, str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"koprik: {path}: {said}") and err.count("\n") == 1, err
+        assert (path.read_bytes() if path.exists() else None) == before
+    assert config.read_text() == settings_text and _live(catalog) == live

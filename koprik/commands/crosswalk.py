@@ -29,6 +29,7 @@ from koprik.output_files import (
     is_regular_output,
     option_named,
     refuse_overwriting,
+    refuse_own_files,
     refuse_shared_outputs,
     written_whole,
 )
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     rejects_path = args.rejects or (f"{args.output}.rejects.txt" if beside_output else None)
     report_path = args.report or (f"{args.output}.report.txt" if beside_output else None)
     refuse_overwriting(inputs, [args.output, rejects_path, report_path])
+    refuse_own_files([args.output, rejects_path, report_path], args.config,
+                     load_settings(args.config).database.url)
     refuse_shared_outputs({
         option_named("-o", args.output): args.output or STDIO,
         option_named("--rejects", args.rejects): rejects_path,

@@ -21,7 +21,7 @@ from catalog.export import Form, count_live, live_records
 from config import load_settings
 from koprik.errors import UserError
 from koprik.option_checks import checked_date_range
-from koprik.output_files import refuse_unwritable, written_whole
+from koprik.output_files import refuse_own_files, refuse_unwritable, written_whole
 from koprik.parsers.export import FORMATS
 from koprik.progress import Progress
 
@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     name = args.format or ("marcxml" if args.output and args.output.suffix == ".xml" else "marc21")
     form = FORMATS[name]
     settings = load_settings(args.config)
+    refuse_own_files([args.output], args.config, settings.database.url)
     refuse_missing_file(settings.database.url, "nothing to export")
     catalog = Catalog.open(settings)
     try:

@@ -42,6 +42,7 @@ from koprik.output_files import (
     opened_for_writing,
     option_named,
     refuse_overwriting,
+    refuse_own_files,
     refuse_shared_outputs,
 )
 from koprik.parsers.import_ import FORMAT_ALIASES, IMPORTABLE
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     rejects_path = args.rejects or Path("var/import-rejects.txt")
     report_path = args.report or Path("var/import-report.txt")
     refuse_overwriting(args.files, [rejects_path, report_path])
+    refuse_own_files([rejects_path, report_path], args.config, settings.database.url)
     refuse_shared_outputs({
         option_named("--rejects", args.rejects): rejects_path,
         option_named("--report", args.report): report_path,

@@ -44,7 +44,7 @@ from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
 from harvester.sru_pages import SruRecord
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
-from koprik.output_files import refuse_unwritable, written_whole
+from koprik.output_files import refuse_own_files, refuse_unwritable, written_whole
 
 PAGE = 50
 
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         raise UserError(f"--crosswalk: {problem}")
     settings = load_settings(args.config)
+    refuse_own_files([args.output], args.config, settings.database.url)
     politeness = politeness_of(settings, args.timeout)
     if args.import_:
         return import_records(args, url, settings, politeness)

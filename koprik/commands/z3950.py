@@ -38,7 +38,7 @@ from harvester.z3950_records import Z3950Address, parse_address
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 from koprik.option_checks import checked_charset
-from koprik.output_files import refuse_unwritable, written_whole
+from koprik.output_files import refuse_own_files, refuse_unwritable, written_whole
 from protocols.z3950.pqf import PqfError, parse_pqf
 
 MARC_FORMATS = ("usmarc", "unimarc", "opac")
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         return import_records(args, Z3950Address(host, port, database))
     if args.output is not None:
         refuse_unwritable(args.output)
+        refuse_own_files([args.output], args.config, load_settings(args.config).database.url)
     try:
         hits, records = asyncio.run(_fetch(args, host, port, database))
     except Z3950Error as error:

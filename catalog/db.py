@@ -38,10 +38,10 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
     """
     parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            path = Path(parsed.database)
-            check_sqlite_file(path)
-            _create_private(path)
+        file = sqlite_file(parsed)
+        if file is not None:
+            check_sqlite_file(Path(file))
+            _create_private(Path(file))
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
@@ -84,27 +84,28 @@ SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 """What SQLite keeps beside a catalogue file, by suffix."""
 
 
+def sqlite_file(url: URL) -> str | None:
+    """The file of the SQLite catalogue ``url`` (None: not SQLite, or in memory)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
+
+
 def sqlite_files(url: str) -> list[str]:
     """The files of the SQLite catalogue ``url`` names, with those SQLite keeps beside it
     (none when the catalogue is not a file)."""
     try:
-        parsed = make_url(url)
+        file = sqlite_file(make_url(url))
     except ArgumentError:  # a command that does not open the catalogue need not fail on it
         return []
-    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if file in (None, "", ":memory:"):
-        return []
-    return [file, *(file + suffix for suffix in SQLITE_SIDE_FILES)]
+    return [] if file is None else [file, *(file + suffix for suffix in SQLITE_SIDE_FILES)]
 
 
 def missing_file(url: str) -> str | None:
     """The SQLite catalogue file ``url`` names, when it is not there (None: it is, or the
     catalogue is not a file)."""
-    parsed = database_url(url)
-    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if file in (None, "", ":memory:") or Path(file).exists():
-        return None
-    return file
+    file = sqlite_file(database_url(url))
+    return None if file is None or Path(file).exists() else file
 
 
 def check_sqlite_file(path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
-from catalog.db import database_url, open_engine
+from catalog.db import database_url, open_engine, sqlite_file
 from config import load_settings
 from koprik.errors import UserError
 from koprik.output_files import working_copy
@@ -43,13 +43,14 @@ def run(args: argparse.Namespace) -> int:
         print("backup: a PostgreSQL catalogue is backed up with pg_dump; run:")
         print(pg_dump_line(url, target))
         return 0
-    if not url.database or url.database == ":memory:":
+    file = sqlite_file(url)
+    if file is None:
         raise UserError("the catalogue is in memory: there is nothing to back up")
-    if not Path(url.database).is_file():
-        raise UserError(f"{url.database}: no such catalogue file")
+    if not Path(file).is_file():
+        raise UserError(f"{file}: no such catalogue file")
     engine = open_engine(str(url))
     try:
-        source = _connected(engine, url.database)
+        source = _connected(engine, file)
         try:
             with working_copy(target) as partial:
                 _create_private(partial)
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             source.close()
     finally:
         engine.dispose()
-    print(f"backup: {url.database} copied to {target} ({target.stat().st_size:,} bytes)")
+    print(f"backup: {file} copied to {target} ({target.stat().st_size:,} bytes)")
     return 0
 
 

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         _input_format(args.from_format)
     charset = checked_charset(args.charset)
     if args.check:
-        return _check(inputs, args.from_format, _max_bytes(args), charset, args.repair)
+        max_bytes = load_settings(args.config).limits.max_record_bytes
+        return _check(inputs, args.from_format, max_bytes, charset, args.repair)
     if not args.to_format:
         raise UserError("say which format to write with --to (see --list)")
     try:
@@ -60,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     rejects_path = args.rejects or (f"{args.output}.rejects.txt" if beside_output else None)
     report_path = args.report or (f"{args.output}.report.txt" if beside_output else None)
     refuse_overwriting(inputs, [args.output, rejects_path, report_path])
+    settings = load_settings(args.config)
     refuse_own_files([args.output, rejects_path, report_path], args.config,
-                     load_settings(args.config).database.url)
+                     settings.database.url)
     refuse_shared_outputs({
         option_named("-o", args.output): args.output or STDIO,
         option_named("--rejects", args.rejects): rejects_path,
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             rejects.add_input(failure)
 
         items = _read_all(
-            stack, inputs, args.from_format, _max_bytes(args), charset, input_failed
+            stack, inputs, args.from_format, settings.limits.max_record_bytes, charset, input_failed
         )
         for name, fmt, item in items:
             item = stats.repaired_if_asked(args.repair, fmt, item, charset)
@@ -196,11 +198,6 @@ def _open_input(stack: contextlib.ExitStack, name: str) -> BinaryIO:
         raise _Unreadable(
             name, f"cannot be read: {error.strerror}", f"cannot read {name}: {error.strerror}"
         ) from None
-
-
-def _max_bytes(args: argparse.Namespace) -> int:
-    """``limits.max_record_bytes`` of the configuration."""
-    return load_settings(args.config).limits.max_record_bytes
 
 
 class _Unreadable(UserError):

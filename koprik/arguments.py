@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
-from pathlib import Path
 
 
 def seconds(text: str) -> float:
@@ -39,11 +39,23 @@ def whole_number(minimum: int, maximum: int) -> Callable[[str], int]:
     return number
 
 
+def file_to_write(text: str) -> str:
+    """The name of a file to write, as given (``-``: standard output; ``./-``: a file named
+    ``-``). A name whose last part is empty, ``.`` or ``..`` (``new/``, ``new/.``) names a
+    folder, existing or not: ``Path`` drops that part, and ``koprik backup new/`` wrote a file
+    ``new``."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name; name a file to write")
+    if os.path.basename(text) in ("", ".", ".."):
+        raise argparse.ArgumentTypeError(f"{text}: names a folder; name a file to write")
+    return text
+
+
 def add_fetching(parser: argparse.ArgumentParser, import_help: str) -> None:
     """The options of a command fetching records from a server (``koprik sru``, ``koprik
     z3950``): the time a request may take, and where the records go, ``import_help`` saying
     what ``--import`` puts into the catalogue."""
     parser.add_argument("--timeout", type=seconds, default=30.0, help="seconds per request")
-    parser.add_argument("-o", "--output", type=Path,
+    parser.add_argument("-o", "--output", type=file_to_write,
                         help="write the records to this file, whole (-: standard output)")
     parser.add_argument("--import", dest="import_", action="store_true", help=import_help)

@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(not_a_stop)
     run_command = handler_of(args)
     try:
-        return int(run_command(args) or 0)
+        status = int(run_command(args) or 0)
+        _flush_standard_output()
+        return status
     except (UserError, ConfigError, *_loaded_errors()) as error:
         print(f"koprik: {error}", file=sys.stderr)
         return 2
@@ -153,6 +155,26 @@ def main(argv: list[str] | None = None) -> int:
         # A file that cannot be opened or written, a port already in use.
         print(f"koprik: {os_error_line(error)}", file=sys.stderr)
         return 2
+
+
+def _flush_standard_output() -> None:
+    """Write what the command left in standard output's buffer now, where an error is said in
+    one line naming it: ``koprik backup copy.sqlite3 > /dev/full`` made the copy, then Python,
+    flushing at exit, printed "Exception ignored ... No space left on device" and ended with
+    status 120 (with ``PYTHONUNBUFFERED`` set, the failed write is the command's own error,
+    said without the file's name). A closed pipe stays a BrokenPipeError (a reader that went
+    away)."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        error.filename = "standard output"
+        # what stays in the buffer would fail again as Python flushes it at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise
 
 
 def os_error_line(error: OSError) -> str:

@@ -142,10 +142,11 @@ def escaped_name(path: str | os.PathLike[str]) -> str:
     return os.fspath(path).translate(_ESCAPED)
 
 
-def refuse_unwritable(path: Path, option: str = "-o") -> None:
-    """Raise UserError when the file ``path`` (named with ``option``) cannot be made: it is a
+def refuse_unwritable(named: str | os.PathLike[str], option: str = "-o") -> None:
+    """Raise UserError when the file ``named`` (with ``option``) cannot be made: it is a
     folder, or its folder does not exist. Checked before the work: ``koprik z3950 -o`` and
     ``koprik sru -o`` fetched every record first, and then lost them to a raw OS error."""
+    path = Path(named)
     if path.is_dir():
         raise UserError(f"{path}: a folder; name a file to write")
     if not path.parent.is_dir():
@@ -227,6 +228,8 @@ def written_whole(
     at once when ``path`` exists and is not a regular file (a device, a pipe: a copy renamed
     over it would replace it). A file that cannot be opened is a UserError naming ``path``."""
     if path is None or os.fspath(path) == STDIO:
+        if sys.stdout is None:  # started with it closed (``>&-``)
+            raise UserError("standard output is closed: name a file to write with -o")
         yield sys.stdout.buffer
         return
     path = Path(path)

@@ -241,3 +241,64 @@ def test_a_ctrl_c_as_a_command_starts_is_one_line_from_it_and_none_from_its_fork
     os.killpg(running.pid, signal.SIGINT)
     _, err = running.communicate(timeout=60)
     assert (running.returncode, err) == (130, "koprik: interrupted\n")
+
+
+@pytest.mark.parametrize(("argv", "option"), [
+    (["backup", "{new}/"], "FILE"),
+    (["export", "-o", "{new}/"], "-o/--output"),
+    (["export", "-o", "{new}/."], "-o/--output"),
+    (["crosswalk", "-o", "{new}/"], "-o/--output"),
+    (["crosswalk", "--rejects", "{new}/"], "--rejects"),
+    (["crosswalk", "--report", "{new}//"], "--report"),
+    (["import", "in.mrc", "--rejects", "{new}/"], "--rejects"),
+    (["import", "in.mrc", "--report", "{new}/.."], "--report"),
+    (["sru", "http://127.0.0.1:9/sru", "x", "-o", "{new}/"], "-o/--output"),
+    (["z3950", "127.0.0.1:9/db", "x", "-o", "{new}/"], "-o/--output"),
+])  # fmt: skip
+def test_a_file_to_write_named_as_a_folder_is_refused_before_any_work(
+    argv, option, tmp_path, capsys
+):
+    """``koprik backup new/`` and ``koprik export -o new/`` wrote a file ``new`` (``Path``
+    drops the slash) where the name says a folder, which does not exist."""
+    new = tmp_path / "new"
+    argv = [word.format(new=new) for word in argv]
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    named = next(word for word in argv if word.startswith(str(new)))
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        f"error: argument {option}: {named}: names a folder; name a file to write")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _koprik_shell(line: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """``koprik`` run by the shell in ``folder`` (``line``: its arguments and redirections),
+    with standard output buffered as an operator's is (the test run may set
+    PYTHONUNBUFFERED)."""
+    environment = {key: value for key, value in os.environ.items()
+                   if key != "PYTHONUNBUFFERED"}  # fmt: skip
+    return subprocess.run(["sh", "-c", f"exec {sys.executable} -m koprik {line}"], cwd=folder,
+                          env=environment, capture_output=True, text=True, timeout=120)
+
+
+def test_output_on_a_full_disk_is_one_line_naming_standard_output(tmp_path):
+    """``koprik backup copy.sqlite3 > /dev/full`` made the copy, then Python, flushing standard
+    output at exit, said "Exception ignored ... No space left on device" and ended with 120."""
+    (tmp_path / "koprik.toml").write_text('[database]\nurl = "sqlite:///k.sqlite3"\n')
+    made = _koprik_shell("demo --records 5 > /dev/full", tmp_path)
+    assert (made.returncode, made.stderr) == (
+        2, "koprik: standard output: No space left on device\n")
+    copied = _koprik_shell("backup copy.sqlite3 > /dev/full", tmp_path)
+    assert (copied.returncode, copied.stderr) == (
+        2, "koprik: standard output: No space left on device\n")
+    assert (tmp_path / "copy.sqlite3").stat().st_size > 0  # the copy is made all the same
+
+
+def test_a_closed_standard_output_is_one_line(tmp_path):
+    """``koprik export >&-`` (no -o, standard output closed) was a traceback: AttributeError,
+    'NoneType' object has no attribute 'buffer'."""
+    (tmp_path / "koprik.toml").write_text('[database]\nurl = "sqlite:///k.sqlite3"\n')
+    assert _koprik_shell("demo --records 5", tmp_path).returncode == 0
+    closed = _koprik_shell("export >&-", tmp_path)
+    assert (closed.returncode, closed.stderr) == (
+        2, "koprik: standard output is closed: name a file to write with -o\n")

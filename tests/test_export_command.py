@@ -124,6 +124,16 @@ def test_bad_arguments_are_one_line(exported, capsys, arguments, message):
     assert err.count("\n") == 1 and message in err
 
 
+@pytest.mark.parametrize("name", ["up.XML", "mixed.Xml", "plain.xml"])
+def test_a_file_named_xml_in_any_case_gets_marcxml(exported, tmp_path, capsys, name):
+    """``-o UP.XML`` was written as ISO 2709: only a lower-case ``.xml`` made MARCXML."""
+    config, _catalog = exported
+    out = tmp_path / name
+    assert main(["--config", str(config), "export", "-o", str(out)]) == 0
+    assert capsys.readouterr().err == f"export: 24 records as marcxml to {out}\n"
+    assert etree.parse(str(out)).getroot().tag == "{http://www.loc.gov/MARC21/slim}collection"
+
+
 def test_a_device_is_written_in_place(exported, capsys):
     """``-o /dev/null`` (a trial run, as ``koprik crosswalk`` takes it) is written, not
     refused, and nothing is made beside it (its working copy replaced the device, as root)."""

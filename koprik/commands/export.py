@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import BinaryIO
 
 from catalog import Catalog
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from_, until = checked_date_range(args.from_, args.until)
     if args.output is not None:
         refuse_unwritable(args.output)
-    name = args.format or ("marcxml" if args.output and args.output.suffix == ".xml" else "marc21")
+    name = args.format or ("marcxml" if _named_xml(args.output) else "marc21")
     form = FORMATS[name]
     settings = load_settings(args.config)
     refuse_own_files([args.output], args.config, settings.database.url)
@@ -53,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
     where = f" to {args.output}" if args.output else ""
     print(f"export: {written} records as {name}{where}", file=sys.stderr)
     return 0
+
+
+def _named_xml(output: str | None) -> bool:
+    """Whether the file ``output`` is named ``*.xml``, in any case (``UP.XML`` was written as
+    ISO 2709)."""
+    return output is not None and Path(output).suffix.lower() == ".xml"
 
 
 def _write(

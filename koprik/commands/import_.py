@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         )
     given = FORMAT_ALIASES.get(args.format, args.format)
     formats = [_format_of(path, given, charset, args.format) for path in args.files]  # first
-    rejects_path = args.rejects or Path("var/import-rejects.txt")
-    report_path = args.report or Path("var/import-report.txt")
+    rejects_path = Path(args.rejects or "var/import-rejects.txt")
+    report_path = Path(args.report or "var/import-report.txt")
     refuse_overwriting(args.files, [rejects_path, report_path])
     refuse_own_files([rejects_path, report_path], args.config, settings.database.url)
     refuse_shared_outputs({

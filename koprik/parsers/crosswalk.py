@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 
+from koprik.arguments import file_to_write
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -54,10 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FORMAT",
         help="input format (default: detected per file)",
     )
-    parser.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    parser.add_argument(
+        "-o", "--output", metavar="OUT", type=file_to_write, help="output file (default: stdout)"
+    )
     parser.add_argument(
         "--rejects",
         metavar="FILE",
+        type=file_to_write,
         help="reject file (default: OUT.rejects.txt when OUT is a file, else a summary on stderr)",
     )
     parser.add_argument(
@@ -74,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--report",
         metavar="FILE",
+        type=file_to_write,
         help="charset decisions, notes and repairs per record (default: OUT.report.txt when OUT "
         "is a file, else the first few on stderr)",
     )

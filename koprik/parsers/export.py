@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from koprik.arguments import file_to_write
 
 if TYPE_CHECKING:
     from catalog.export import Form
@@ -20,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument(
         "--format", choices=sorted(FORMATS),
-        help="marc21 (ISO 2709, UTF-8) or marcxml (default: marcxml for a .xml file, else marc21)",
+        help="marc21 (ISO 2709, UTF-8) or marcxml (default: marcxml for a .xml or .XML file, "
+        "else marc21)",
     )  # fmt: skip
     parser.add_argument("--set", dest="set_spec", help="only the records of this OAI set")
     parser.add_argument("--from", dest="from_", metavar="DATE", help="only records changed since")
@@ -28,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(handler="run")
 
 
-def _file_or_stdout(text: str) -> Path | None:
-    """``-o``'s file; None (standard output) for ``-``, as ``koprik crosswalk`` reads it (a
-    file named ``-`` was written in the working folder)."""
-    return None if text == "-" else Path(text)
+def _file_or_stdout(text: str) -> str | None:
+    """``-o``'s file (:func:`~koprik.arguments.file_to_write`); None (standard output) for
+    ``-``, as ``koprik crosswalk`` reads it (a file named ``-`` was written in the working
+    folder)."""
+    return None if text == "-" else file_to_write(text)

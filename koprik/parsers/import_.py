@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from koprik.arguments import file_to_write
+
 IMPORTABLE = ("marc21", "marcxml", "marcjson", "mrk", "unimarc")
 """Formats read; UNIMARC (detected, or ``--format unimarc``/``rusmarc``) is converted to
 MARC21 by the crosswalk ``koprik crosswalk --from unimarc`` uses."""
@@ -25,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format", choices=(*IMPORTABLE, *FORMAT_ALIASES), help="skip detection"
     )
     parser.add_argument(
-        "--rejects", type=Path, help="where rejected records go (default: var/import-rejects.txt)"
+        "--rejects",
+        type=file_to_write,
+        help="where rejected records go (default: var/import-rejects.txt)",
     )
     parser.add_argument(
         "--charset",
@@ -43,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--report",
-        type=Path,
+        type=file_to_write,
         help="charset decisions and warnings per record (default: var/import-report.txt)",
     )
     parser.set_defaults(handler="run", starts_workers=_large)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocols.shown import escaped_controls
+
 MAX_QUOTED = 500
 """Most characters of a partner's own text (an error's message, a value it sent) a fault
 quotes: a partner may send megabytes of it, and a run may repeat the line (a window halved
@@ -18,10 +20,12 @@ some 30 times)."""
 
 def quoted(text: str) -> str:
     """``text`` from a partner as a fault quotes it: its first :data:`MAX_QUOTED` characters,
-    and how many more there were."""
+    and how many more there were, on one line (:func:`~protocols.shown.escaped_controls`: a
+    target's addinfo reached the run's record, ``koprik runs`` and the terminal as it came,
+    escape sequences and line breaks included)."""
     if len(text) <= MAX_QUOTED:
-        return text
-    return f"{text[:MAX_QUOTED]}... ({len(text) - MAX_QUOTED} more characters)"
+        return escaped_controls(text)
+    return f"{escaped_controls(text[:MAX_QUOTED])}... ({len(text) - MAX_QUOTED} more characters)"
 
 
 class HarvestError(Exception):

@@ -182,6 +182,22 @@ def test_a_diagnostics_long_addinfo_is_quoted_in_part(tmp_path: Path) -> None:
     ]
 
 
+def test_a_diagnostics_control_characters_are_quoted_escaped(tmp_path: Path) -> None:
+    """A target's own text reached the run's errors, ``koprik runs`` and the terminal as it
+    came: an escape sequence (``ESC [ 2 J`` clears an operator's screen), a carriage return
+    over the line, a newline splitting one error into two."""
+    port, report = _harvest_one_present(tmp_path, encode_pdu("presentResponse", {
+        "numberOfRecordsReturned": 0, "nextResultSetPosition": 1, "presentStatus": 5,
+        "records": ("nonSurrogateDiagnostic", {
+            "diagnosticSetId": oids.BIB1_DIAGNOSTIC_SET, "condition": 2,
+            "addinfo": ("v2Addinfo", "x\x1b[2J\rall fine\nrun 2\x9b1m")})}))  # fmt: skip
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: 127.0.0.1:{port}/Default: diagnostic 2: Temporary system error "
+        "(x\\x1b[2J\\rall fine\\nrun 2\\x9b1m)"
+    ]
+
+
 def test_a_close_with_a_long_reason_is_quoted_in_part(tmp_path: Path) -> None:
     port, report = _harvest_one_present(tmp_path, encode_pdu("close", {
         "closeReason": 2, "diagnosticInformation": "c" * 1_000_000}))  # fmt: skip

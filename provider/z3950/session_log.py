@@ -19,14 +19,13 @@ costs no database work.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
+from protocols.shown import escaped_controls
 from protocols.z3950 import oids
 from protocols.z3950.pqf import UnsupportedQuery, rpn_from_pdu, to_pqf
 
 LOGGER = logging.getLogger("koprik.z3950")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 CLOSE_REASONS = {0: "finished", 1: "shutdown", 2: "systemProblem", 3: "costLimit",
                  4: "resources", 5: "securityViolation", 6: "protocolError",
@@ -42,7 +41,7 @@ def log_event(peer: str, event: str, text: str = "", **fields: Any) -> None:
     the client: its terms, set names, name) escaped as in Python (``\\r``, ``\\x1b``), so
     that a client cannot break the line or write to the terminal showing it; ``fields`` go to
     the JSON format (which escapes them itself)."""
-    text = _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+    text = escaped_controls(text)
     LOGGER.info("%s %s%s", peer, event, f" {text}" if text else "",
                 extra={"fields": {"peer": peer, "event": event, **fields}})  # fmt: skip
 

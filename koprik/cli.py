@@ -119,6 +119,11 @@ def _undecodable(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if sys.stderr is None:
+        # Started with standard error closed (``2>&-``): Python left it None, and every
+        # ``print(..., file=sys.stderr)`` then wrote to standard output (into the records of
+        # ``koprik export > out.mrc``), and a progress bar's isatty() stopped the command.
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for as long as the process runs)
     if (undecodable := _undecodable(argv)) is not None:
         print(f"koprik: argument {undecodable!r} is not UTF-8 text", file=sys.stderr)
         return 2
@@ -161,9 +166,8 @@ def _flush_standard_output() -> None:
     """Write what the command left in standard output's buffer now, where an error is said in
     one line naming it: ``koprik backup copy.sqlite3 > /dev/full`` made the copy, then Python,
     flushing at exit, printed "Exception ignored ... No space left on device" and ended with
-    status 120 (with ``PYTHONUNBUFFERED`` set, the failed write is the command's own error,
-    said without the file's name). A closed pipe stays a BrokenPipeError (a reader that went
-    away)."""
+    status 120 (:func:`koprik.output_files.standard_output_failed`). A closed pipe stays a
+    BrokenPipeError (a reader that went away)."""
     if sys.stdout is None:
         return
     try:
@@ -171,10 +175,9 @@ def _flush_standard_output() -> None:
     except BrokenPipeError:
         raise
     except OSError as error:
-        error.filename = "standard output"
-        # what stays in the buffer would fail again as Python flushes it at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise
+        from koprik.output_files import standard_output_failed
+
+        raise standard_output_failed(error) from None
 
 
 def os_error_line(error: OSError) -> str:

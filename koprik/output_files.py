@@ -230,7 +230,14 @@ def written_whole(
     if path is None or os.fspath(path) == STDIO:
         if sys.stdout is None:  # started with it closed (``>&-``)
             raise UserError("standard output is closed: name a file to write with -o")
-        yield sys.stdout.buffer
+        try:
+            yield sys.stdout.buffer
+        except BrokenPipeError:  # a reader that went away: said by the command line as such
+            raise
+        except OSError as error:
+            if error.filename is None:  # a write to it failed ("No space left on device")
+                raise standard_output_failed(error) from None
+            raise
         return
     path = Path(path)
     if _written_in_place(path):
@@ -239,6 +246,17 @@ def written_whole(
         return
     with working_copy(path, kept) as partial, _opened(partial, path) as out:
         yield out
+
+
+def standard_output_failed(error: OSError) -> OSError:
+    """``error``, met writing standard output, named so (the command line says it as
+    ``standard output: No space left on device``; it named no file), with standard output
+    pointed at /dev/null: what stays in its buffer would fail again as Python flushes it at
+    exit ("Exception ignored ...", status 120)."""
+    error.filename = "standard output"
+    if sys.stdout is not None:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return error
 
 
 def _opened(file: Path, path: Path) -> BinaryIO:

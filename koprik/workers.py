@@ -93,7 +93,8 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
                 if time.monotonic() - started < STARTUP:
                     log.error("worker %d exited with status %d while starting; stopping",
                               index, code)  # fmt: skip
-                    stopping, status = True, code or 1
+                    # killed by a signal (a negative code): 1, not 256 less the signal
+                    stopping, status = True, code if code > 0 else 1
                     break
                 log.warning("worker %d (pid %d) exited with status %d; starting it again",
                             index, process.pid, code)  # fmt: skip

@@ -21,6 +21,7 @@ import logging
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
+from protocols.shown import escaped_controls
 from provider.forwarded import CLIENT
 
 LOGGER = logging.getLogger("koprik.access")
@@ -59,8 +60,15 @@ def log_request(
         "seconds": round(seconds, 6),
         "user_agent": agent,
     }
-    via = f" (for {forwarded})" if forwarded else ""
+    via = f" (for {_field(forwarded)})" if forwarded else ""
     logger.info(
-        '%s%s "%s %s %s" %d %d %.3fs "%s"',
-        remote, via, method, path, version, status, sent, seconds, agent, extra={"fields": fields},
+        '%s%s "%s %s %s" %d %d %.3fs "%s"', remote, via, _field(method), _field(path), version,
+        status, sent, seconds, _field(agent), extra={"fields": fields},
     )  # fmt: skip
+
+
+def _field(text: str) -> str:
+    """A client's text in the plain line as nginx writes it: a backslash and a double quote as
+    ``\\x5c`` and ``\\x22``, control characters escaped (:func:`escaped_controls`). A
+    User-Agent ``a" 500 9 "b`` wrote fields of its own into the line."""
+    return escaped_controls(text.replace("\\", "\\x5c")).replace('"', "\\x22")

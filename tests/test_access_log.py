@@ -88,6 +88,21 @@ async def test_every_request_is_one_line_with_status_bytes_and_client(
     assert second["status"] == 404 and second["path"] == "/nothing-here"
 
 
+async def test_a_clients_quotes_cannot_write_fields_into_the_plain_line(
+    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
+):
+    """A User-Agent ``a" 500 9 "b`` made the line end ``"a" 500 9 "b"``: fields the client
+    wrote. Quotes, backslashes and control characters are escaped as nginx escapes them; the
+    JSON fields keep the text as it came (JSON escapes it itself)."""
+    agent = 'a" 500 9 "b \\'
+    lines, _ = await _access_lines(init_app(settings, catalog), caplog,
+                                   [("/health", {"User-Agent": agent, "X-Forwarded-For": 'x"y'})])
+    message = lines[0].getMessage()
+    assert message.startswith('127.0.0.1 (for x\\x22y) "GET /health HTTP/1.1" 200 ')
+    assert message.endswith('"a\\x22 500 9 \\x22b \\x5c"')
+    assert lines[0].fields["user_agent"] == agent  # type: ignore[attr-defined]
+
+
 async def test_the_100_continue_before_an_answer_is_not_counted_in_its_bytes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):

@@ -153,6 +153,30 @@ def test_a_catalogue_file_that_is_not_sqlite_is_named_in_one_line(tmp_path: Path
     assert not (tmp_path / "copy.sqlite3.part").exists()
 
 
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+def test_a_copy_named_as_a_file_of_the_catalogue_is_refused(tmp_path: Path, capsys, suffix):
+    """``koprik backup k.sqlite3-wal`` wrote the copy over the catalogue's write-ahead log,
+    which SQLite then removed ("No such file or directory"); ``-journal`` left a database
+    posing as the catalogue's rollback journal, and said it had backed it up."""
+    url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
+    Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url))).close()
+    target = tmp_path / f"k.sqlite3{suffix}"
+    assert main(["--config", str(_config(tmp_path, url)), "backup", str(target)]) == 2
+    assert capsys.readouterr().err == (f"koprik: {target}: the catalogue's file {target} "
+                                       "(database.url); name another file to write\n")
+    assert not target.with_name(target.name + ".part").exists()
+
+
+def test_a_catalogue_path_that_is_a_folder_is_said_to_be_one(tmp_path: Path, capsys):
+    """It said "no such catalogue file", where every other command says it is a folder."""
+    (tmp_path / "k.sqlite3").mkdir()
+    url = f"sqlite:///{tmp_path / 'k.sqlite3'}"
+    assert main(["--config", str(_config(tmp_path, url)), "backup",
+                 str(tmp_path / "copy.sqlite3")]) == 2  # fmt: skip
+    assert capsys.readouterr().err == (
+        f"koprik: {tmp_path / 'k.sqlite3'} (database.url): a folder, not a catalogue file\n")
+
+
 def test_a_dash_is_not_taken_for_a_file(tmp_path: Path, capsys, monkeypatch):
     """``-`` is standard output to koprik export, crosswalk, z3950 and sru: backup made a file
     named ``-`` of it, in the working folder."""

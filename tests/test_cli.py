@@ -271,12 +271,16 @@ def test_a_file_to_write_named_as_a_folder_is_refused_before_any_work(
     assert list(tmp_path.iterdir()) == []
 
 
-def _koprik_shell(line: str, folder: Path) -> subprocess.CompletedProcess[str]:
+def _koprik_shell(
+    line: str, folder: Path, *, buffered: bool = True
+) -> subprocess.CompletedProcess[str]:
     """``koprik`` run by the shell in ``folder`` (``line``: its arguments and redirections),
-    with standard output buffered as an operator's is (the test run may set
-    PYTHONUNBUFFERED)."""
+    with standard output ``buffered`` as an operator's is (the test run may set
+    PYTHONUNBUFFERED), or not."""
     environment = {key: value for key, value in os.environ.items()
                    if key != "PYTHONUNBUFFERED"}  # fmt: skip
+    if not buffered:
+        environment["PYTHONUNBUFFERED"] = "1"
     return subprocess.run(["sh", "-c", f"exec {sys.executable} -m koprik {line}"], cwd=folder,
                           env=environment, capture_output=True, text=True, timeout=120)
 
@@ -302,3 +306,28 @@ def test_a_closed_standard_output_is_one_line(tmp_path):
     closed = _koprik_shell("export >&-", tmp_path)
     assert (closed.returncode, closed.stderr) == (
         2, "koprik: standard output is closed: name a file to write with -o\n")
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_records_written_to_a_full_standard_output_name_it(tmp_path, buffered):
+    """``koprik export > /dev/full``: the write of the records failed inside the command and
+    said "[Errno 28] No space left on device", naming nothing (``-o /dev/full`` named it)."""
+    (tmp_path / "koprik.toml").write_text('[database]\nurl = "sqlite:///k.sqlite3"\n')
+    assert _koprik_shell("demo --records 300", tmp_path).returncode == 0
+    full = _koprik_shell("export > /dev/full", tmp_path, buffered=buffered)
+    assert (full.returncode, full.stderr) == (
+        2, "koprik: standard output: No space left on device\n")
+
+
+def test_a_closed_standard_error_changes_nothing_else(tmp_path):
+    """``2>&-``: Python leaves sys.stderr None; each status line meant for it went to standard
+    output (into the records of ``koprik export > out.mrc``), and a progress bar's isatty()
+    stopped ``export -o``, ``demo`` and ``db reindex`` with status 1, silently."""
+    (tmp_path / "koprik.toml").write_text('[database]\nurl = "sqlite:///k.sqlite3"\n')
+    assert _koprik_shell("demo --records 5 2>&-", tmp_path).returncode == 0
+    assert _koprik_shell("export -o a.mrc 2>&-", tmp_path).returncode == 0
+    assert _koprik_shell("export > b.mrc 2>&-", tmp_path).returncode == 0
+    assert _koprik_shell("db reindex 2>&-", tmp_path).returncode == 0
+    records = (tmp_path / "a.mrc").read_bytes()
+    assert records.count(b"\x1d") == 5 and records.endswith(b"\x1d")
+    assert (tmp_path / "b.mrc").read_bytes() == records

@@ -284,6 +284,24 @@ def test_a_worker_that_cannot_start_stops_them_all_saying_why() -> None:
     assert time.monotonic() - started < 60  # the sleeping worker was stopped, not waited for
 
 
+def test_a_worker_killed_while_starting_ends_serve_with_status_1() -> None:
+    """Killed by a signal (code -9), it made serve exit with sys.exit(-9): status 247."""
+    program = (
+        "import os, signal, sys, time\n"
+        "from koprik.workers import run_workers\n"
+        "def work(index):\n"
+        "    if index == 1:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    time.sleep(120)\n"
+        "    return 0\n"
+        "sys.exit(run_workers(2, work))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert "worker 1 exited with status -9 while starting; stopping" in done.stderr
+
+
 def test_a_terminal_stop_reaches_each_worker_once_and_a_second_one_stops_them_at_once(
     tmp_path: Path,
 ) -> None:

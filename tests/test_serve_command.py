@@ -61,6 +61,46 @@ def test_a_port_in_use_is_one_line_naming_it(tmp_path, options):
     )
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_one_port_for_both_servers_is_refused_in_one_line(tmp_path, workers):
+    """``server.z3950_port`` equal to the HTTP port: with ``--workers 2`` (SO_REUSEPORT) both
+    servers took it, and connections went to either at random (an OAI request answered by the
+    Z39.50 port's SRU); with one worker the bind's error named no setting."""
+    koprik = write_config(tmp_path)
+    result = subprocess.run([*koprik.command("serve"), "--workers", workers, "--port",
+                             str(koprik.z3950_port)], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert (result.returncode, result.stderr) == (
+        2, f"koprik: --port and server.z3950_port are both {koprik.z3950_port}: give each "
+           "server a port of its own\n")
+
+
+def test_serve_listens_on_ipv6_loopback(tmp_path):
+    """``--host ::1`` said "--port N on ::1: Unknown error -9" (its ports were probed as IPv4)
+    and did not start; the lines it prints and Identify name it in brackets."""
+    import socket
+
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError as error:
+        pytest.skip(f"no IPv6 loopback here: {error}")
+    koprik = write_config(tmp_path)
+    koprik.config.write_text(koprik.config.read_text().replace(
+        f'base_url = "http://127.0.0.1:{koprik.http_port}/oai"\n', ""))
+    with (tmp_path / "serve.err").open("wb") as errors:
+        server = subprocess.Popen([*koprik.command("serve"), "--host", "::1", "--workers", "1"],
+                                  stdout=subprocess.PIPE, stderr=errors, text=True)  # fmt: skip
+    try:
+        first = server.stdout.readline()
+        url = f"http://[::1]:{koprik.http_port}/oai"
+        assert first == f"koprik: OAI-PMH at {url}\n", (tmp_path / "serve.err").read_text()
+        body = urllib.request.urlopen(f"{url}?verb=Identify", timeout=10).read().decode()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+    assert f"<baseURL>{url}</baseURL>" in body
+
+
 def test_identify_announces_the_served_address_when_base_url_is_not_set(tmp_path):
     from tests.conftest import free_port
     from tests.servers import _wait_for

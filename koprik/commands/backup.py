@@ -22,11 +22,12 @@ from sqlalchemy.pool import PoolProxiedConnection
 from catalog.db import database_url, open_engine, sqlite_file
 from config import load_settings
 from koprik.errors import UserError
-from koprik.output_files import working_copy
+from koprik.output_files import refuse_own_files, working_copy
 
 
 def run(args: argparse.Namespace) -> int:
-    url = database_url(load_settings(args.config).database.url)
+    settings = load_settings(args.config)
+    url = database_url(settings.database.url)
     backend = url.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise UserError(f"database.url: a {backend} catalogue cannot be backed up by Koprik; "
@@ -35,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("backup writes a file, not standard output: name one ('./-' for a "
                         "file named -)")  # fmt: skip
     target = Path(args.file)
+    # a copy named as the catalogue's -wal or -shm was renamed over it, then removed by SQLite
+    refuse_own_files([target], args.config, settings.database.url)
     if target.exists():
         raise UserError(f"{target} exists: name a new file")
     if not target.parent.is_dir():
@@ -46,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     file = sqlite_file(url)
     if file is None:
         raise UserError("the catalogue is in memory: there is nothing to back up")
+    if Path(file).is_dir():
+        raise UserError(f"{file} (database.url): a folder, not a catalogue file")
     if not Path(file).is_file():
         raise UserError(f"{file}: no such catalogue file")
     engine = open_engine(str(url))

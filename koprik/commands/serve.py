@@ -168,16 +168,35 @@ def _refuse_ports_in_use(settings: Settings, http_named: str) -> None:
     before the servers start.
     """
     server = settings.server
+    if server.http_port == server.z3950_port != 0:
+        raise UserError(f"{http_named} and server.z3950_port are both {server.http_port}: give "
+                        "each server a port of its own")  # fmt: skip
     for name, port in ((http_named, server.http_port),
                        ("server.z3950_port", server.z3950_port)):
         if port == 0:
             continue
-        try:
-            probe = socket.create_server((server.host, port))
-        except OSError as error:
-            reason = os.strerror(error.errno) if error.errno else str(error)
-            raise UserError(f"{name} {port} on {server.host}: {reason}") from None
-        probe.close()
+        for family, address in _listening_addresses(server.host, port, name):
+            try:
+                probe = socket.create_server(address, family=family)
+            except OSError as error:
+                reason = os.strerror(error.errno) if error.errno else str(error)
+                raise UserError(f"{name} {port} on {server.host}: {reason}") from None
+            probe.close()
+
+
+def _listening_addresses(
+    host: str, port: int, name: str
+) -> list[tuple[socket.AddressFamily, tuple[str, int]]]:
+    """The addresses the server listens on for ``host`` (IPv4 and IPv6 alike, as asyncio
+    resolves it): probing ``::1`` as IPv4 said "Unknown error -9" and refused to start."""
+    try:
+        found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)  # fmt: skip
+    except socket.gaierror as error:
+        raise UserError(f"{name} {port} on {host}: {error.strerror}") from None
+    addresses = {(family, (str(address[0]), int(address[1])))
+                 for family, _type, _proto, _name, address in found}  # fmt: skip
+    return sorted(addresses)
 
 
 async def serve(
@@ -251,10 +270,11 @@ async def _serve_until(
                                 observe_sru=app[METRICS].observe_sru)
     z3950_port = target.sockets[0].getsockname()[1]
     if not worker:
-        print(f"koprik: OAI-PMH at http://{host}:{port}/oai", flush=True)
-        print(f"koprik: SRU at http://{host}:{port}/sru", flush=True)
-        print(f"koprik: dashboard at http://{host}:{port}/", flush=True)
-        print(f"koprik: Z39.50 at tcp:{host}:{z3950_port}/{settings.server.z3950_database}",
+        shown = host_in_url(host)
+        print(f"koprik: OAI-PMH at http://{shown}:{port}/oai", flush=True)
+        print(f"koprik: SRU at http://{shown}:{port}/sru", flush=True)
+        print(f"koprik: dashboard at http://{shown}:{port}/", flush=True)
+        print(f"koprik: Z39.50 at tcp:{shown}:{z3950_port}/{settings.server.z3950_database}",
               flush=True)
     harvests = (await asyncio.to_thread(lead_schedules, settings, catalog)
                 if scheduler and not worker else None)  # fmt: skip
@@ -279,9 +299,14 @@ async def _serve_until(
 
 def served_base_url(host: str, port: int) -> str:
     """The OAI-PMH base URL of this server when ``repository.base_url`` is not set: its host
-    (this machine's name when it listens on every address) and port."""
+    (:func:`host_in_url`) and port."""
+    return f"http://{host_in_url(host)}:{port}/oai"
+
+
+def host_in_url(host: str) -> str:
+    """The listening ``host`` as a URL names it: this machine's name when it listens on every
+    address (``server.host = ""`` printed ``http://:8080/oai``), an IPv6 address in brackets
+    (``http://::1:8080/oai`` is not a URL)."""
     if host in ("", "0.0.0.0", "::"):
         host = socket.getfqdn()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}/oai"
+    return f"[{host}]" if ":" in host else host

@@ -40,6 +40,10 @@ IDENTIFIER_TAGS = ("010", "015", "016", "020", "022", "024", "035")
 _HEADING_TAGS = tuple(f"6{n:02d}" for n in range(100))
 _KEY_TAGS = ("020", "100", "245", "250", "260", "264", "300", "490", "504", "520", "650")
 
+UNION_SOURCE = "union"
+"""The source part of a union record's local id (``union:7``), which no harvest or file source
+may be named: its records' ids (``SOURCE:001``) would be the union records' own."""
+
 
 @dataclass(frozen=True)
 class Member:

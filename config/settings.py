@@ -573,6 +573,7 @@ def _check_sources(settings: Settings, origin: str) -> None:
     from harvester.sources import (  # the harvester needs config first
         SourceError,
         check_lengths,
+        check_name,
         validate,
     )
 
@@ -584,6 +585,8 @@ def _check_sources(settings: Settings, origin: str) -> None:
             if isinstance(defined, HarvestSource):
                 validate(defined)
             check_lengths(defined)
+            if not isinstance(defined, HarvestSource):
+                check_name(defined.name)  # a file source's records are SOURCE:001 too
         except SourceError as error:
             key = f".{error.key}" if error.key else ""
             raise ConfigError(f"{origin}: {where}{key}: {error}") from None

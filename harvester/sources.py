@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Executable, delete, insert, select, update
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
 from catalog.transactions import executed, transaction
+from catalog.union import UNION_SOURCE
 from config import ConfigError, HarvestSource, Settings
 from config.settings import HARVEST_PROTOCOLS, FileSource, check_bounds, crosswalk_problem
 from crosswalks.marcxml import MARCXML_NS
@@ -111,6 +112,10 @@ def check_name(name: str) -> None:
     identifiers and OAI-PMH identifiers of the records)."""
     if _NAME.match(name) is None:
         raise SourceError(f"source name {name!r}: use letters, digits, '.', '_' or '-'", "name")
+    if name == UNION_SOURCE:
+        # a source "union" had its records overwritten by union records, or its runs failed
+        raise SourceError(f"source name {name!r}: the union records' own; name it otherwise",
+                          "name")  # fmt: skip
 
 
 def validate(source: HarvestSource) -> None:

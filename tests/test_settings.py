@@ -179,6 +179,13 @@ def test_dedup_thresholds_are_checked(dedup, message):
          "sources[0].holdings: expected one of source, named, got 'branch'"),
         ({"file_sources": [{"name": "a", "holdings": "yes"}]},
          "file_sources[0].holdings: expected one of source, named, got 'yes'"),
+        # a source "union" had its records' ids (union:001) taken by the union records' own
+        ({"sources": [{"name": "union", "url": "http://127.0.0.1:1/oai"}]},
+         "sources[0].name: source name 'union': the union records' own; name it otherwise"),
+        ({"file_sources": [{"name": "union"}]},
+         "file_sources[0].name: source name 'union': the union records' own; name it otherwise"),
+        ({"file_sources": [{"name": "a b"}]},
+         "file_sources[0].name: source name 'a b': use letters, digits, '.', '_' or '-'"),
     ],
 )
 def test_values_out_of_range_name_the_key(data, message):

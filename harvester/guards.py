@@ -8,8 +8,9 @@
   otherwise be followed forever).
 - :class:`FutureDatestamps`: records dated after our clock are counted for the run's record.
 - :class:`ListSize`: a list whose last, empty, resumption token says it held more records than
-  it sent ended short (its partner lost the rest), which a list ended by any empty token would
-  otherwise hide: the watermark would move past the records never sent.
+  it sent ended short (its partner lost the rest, or counts records it does not serve), which
+  a list ended by any empty token would otherwise hide: the watermark would move past the
+  records never sent. The :class:`Shortfall` says by how much.
 """
 
 from __future__ import annotations
@@ -135,10 +136,10 @@ class ListSize:
 
     def page(
         self, entries: int, token: str | None, cursor: int | None, size: int | None
-    ) -> str | None:
+    ) -> Shortfall | None:
         """Note a page of ``entries`` with its resumption ``token``, ``cursor`` and
-        completeListSize (``size``); at the end of the list (``token`` None), the line for the
-        run's record if it delivered fewer than announced, else None."""
+        completeListSize (``size``); at the end of the list (``token`` None), its shortfall if
+        it delivered fewer than announced, else None."""
         if self.seen is not None:
             self.seen += entries
         if cursor is not None:
@@ -152,5 +153,21 @@ class ListSize:
         counts = [n for n in (self.seen, self.reached) if n is not None]
         if not counts or max(counts) >= self.announced:
             return None
-        return f"the list ended at {max(counts)} of the {self.announced} records its " \
+        return Shortfall(max(counts), self.announced)
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A list that ended at ``delivered`` of the ``announced`` entries of its last
+    completeListSize."""
+
+    delivered: int
+    announced: int
+
+    @property
+    def missing(self) -> int:
+        return self.announced - self.delivered
+
+    def __str__(self) -> str:
+        return f"the list ended at {self.delivered} of the {self.announced} records its " \
             "completeListSize announced"

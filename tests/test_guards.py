@@ -79,8 +79,9 @@ def test_a_partners_long_datestamp_is_quoted_in_part() -> None:
 def test_a_list_short_of_its_complete_list_size_is_said_and_an_excess_is_not() -> None:
     size = ListSize()
     assert size.page(10, "t1", 0, 30) is None
-    assert size.page(10, None, 10, 30) == (
-        "the list ended at 20 of the 30 records its completeListSize announced")
+    shortfall = size.page(10, None, 10, 30)
+    assert shortfall is not None and (shortfall.missing, str(shortfall)) == (
+        10, "the list ended at 20 of the 30 records its completeListSize announced")
     assert ListSize().page(12, None, None, 10) is None  # more than announced: no fault
     assert ListSize().page(5, None, 0, None) is None  # nothing announced
     assert ListSize().page(30, None, None, 30) is None  # one page, no cursor: the count seen
@@ -94,11 +95,11 @@ def test_a_list_short_of_its_complete_list_size_is_said_and_an_excess_is_not() -
 def test_a_list_ended_by_no_records_match_is_held_against_what_its_tokens_announced() -> None:
     ended = ListSize()  # noRecordsMatch answered to the second token: an empty last page
     assert ended.page(10, "t1", 0, 30) is None
-    assert ended.page(0, None, None, None) == (
+    assert str(ended.page(0, None, None, None)) == (
         "the list ended at 10 of the 30 records its completeListSize announced")
     resumed = ListSize(seen=None)  # taken up at a token: the cursor and the pages since count
     assert resumed.page(10, "t2", 10, 30) is None
-    assert resumed.page(5, None, None, None) == (
+    assert str(resumed.page(5, None, None, None)) == (
         "the list ended at 25 of the 30 records its completeListSize announced")
     whole = ListSize()
     assert whole.page(10, "t1", 0, 20) is None

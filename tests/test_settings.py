@@ -48,6 +48,8 @@ def test_file_named_by_environment(monkeypatch, tmp_path):
         ({"harvest": {"max_decompressed_bytes": 2**30}}, "harvest.max_decompressed_bytes"),
         ({"harvest": {"loop_pages": 1}},
          "harvest.loop_pages: expected a whole number from 2 to 100000, got 1"),
+        ({"harvest": {"tolerated_shortfall": -1}},
+         "harvest.tolerated_shortfall: expected a whole number from 0 to 1000000000, got -1"),
     ],
 )
 def test_wrong_keys_name_the_key(data, message):

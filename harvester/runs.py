@@ -82,6 +82,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -94,7 +95,7 @@ from catalog.set_rules import SetRulesChanged
 from catalog.transactions import executed, transaction
 from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks, resumption
-from harvester.coverage import Coverage, covering
+from harvester.coverage import NOTHING, Coverage, coverages, covering
 from harvester.faults import ListLoop, Unavailable
 from harvester.http_fetch import shown_url
 from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, apply, prepare, reject
@@ -252,6 +253,8 @@ def harvest(
         )
     if source.protocol == OAI_PMH and not source.prefix:
         raise SourceError(f"source {source.name!r} has no metadataPrefix")
+    if source.protocol == OAI_PMH and options.until and not (options.from_ or options.full):
+        _refuse_until_before_watermark(catalog, source, options.until)
     settings = settings or Settings()
     politeness = politeness or politeness_of(source, settings.harvest)
     run = HarvestRun(catalog, source, options, politeness, on_page, settings, stop=stop)
@@ -260,6 +263,31 @@ def harvest(
         # the union catalogue follows every harvest (until a stop is requested meanwhile)
         run_dedup(catalog, stop=None if stop is None else lambda: stop.requested)
     return report
+
+
+def _refuse_until_before_watermark(catalog: Catalog, source: HarvestSource, until: str) -> None:
+    """Refuse an ``--until`` before the watermark a run without ``--from`` asks from (for the
+    sets it covers): the partner was asked a ``from`` later than ``until``, answered
+    badArgument, and the run ended partial."""
+    with catalog.engine.connect() as connection:
+        before = coverages(connection).get(source.name, NOTHING)
+    if before.watermark is None or not any(
+        before.covers(spec, source) for spec in list(source.sets) or [None]
+    ):
+        return
+    if dates.parse(before.watermark) > _last_moment(until):
+        raise SourceError(
+            f"--until {until} is before its watermark {before.watermark}: give --from (or "
+            "--full) to harvest up to it"
+        )
+
+
+def _last_moment(until: str) -> datetime:
+    """The last moment ``--until`` includes: a day's last second."""
+    moment = dates.parse(until)
+    if len(until.strip()) == len(dates.DAY):
+        moment += dates.step(dates.DAY) - dates.step(dates.SECONDS)
+    return moment
 
 
 @dataclass
@@ -594,10 +622,7 @@ class HarvestRun:
         seconds is that day's last second (its first, as it was, left out the rest of it)."""
         if until is None:
             return None
-        moment = dates.parse(until)
-        if len(until.strip()) == len("YYYY-MM-DD"):
-            moment += dates.step(dates.DAY) - dates.step(dates.SECONDS)
-        return dates.render(moment, self.granularity)
+        return dates.render(_last_moment(until), self.granularity)
 
     # -- lists -------------------------------------------------------------------------
 

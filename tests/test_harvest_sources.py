@@ -298,6 +298,34 @@ def test_a_from_later_than_until_is_refused_before_the_partner_is_asked(  # type
     assert not (tmp_path / "catalog.sqlite3").exists()  # no run recorded, nothing opened
 
 
+def test_an_until_before_the_watermark_is_refused_before_the_partner_is_asked(  # type: ignore[no-untyped-def]
+    tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without ``--from`` a run asks from the watermark: an ``--until`` before it was sent to
+    the partner as a ``from`` later than ``until`` (badArgument, the run recorded partial)."""
+    config = tmp_path / "koprik.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n'
+        f'[[sources]]\nname = "partner"\nurl = "{provider_url}"\nprefix = "marc21"\n'
+    )
+    assert main(["--config", str(config), "harvest", "partner"]) == 0
+    catalog = Catalog.open(load_settings(config))
+    with catalog.engine.connect() as connection:
+        watermark = connection.execute(select(harvest_state.c.watermark)).scalar_one()
+    catalog.close()
+    capsys.readouterr()
+    assert main(["--config", str(config), "harvest", "partner", "--until", "2000-01-01"]) == 2
+    assert capsys.readouterr().err == (
+        f"koprik: source 'partner' not harvested: --until 2000-01-01 is before its watermark "
+        f"{watermark}: give --from (or --full) to harvest up to it\n")
+    assert main(["--config", str(config), "runs", "partner"]) == 0  # no run asked the partner
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    # --from or --full says where the run starts; an --until not before the watermark is asked
+    for options in (["--from", "1999-01-01"], ["--full"], []):
+        assert main(["--config", str(config), "harvest", "partner", *options,
+                     "--until", "2000-01-01" if options else watermark]) == 0
+
+
 def test_scheduler_command_harvests_until_sigterm(tmp_path, provider_url: str) -> None:  # type: ignore[no-untyped-def]
     config = _config(tmp_path)
     assert main(["--config", config, "sources", "add", "partner", "--url", provider_url,

@@ -5,8 +5,9 @@ OAI-PMH source gives it, or the hits of a Z39.50 or SRU source's query) and ends
 of the run, which is also recorded (see ``koprik runs``). ``--from``/``--until`` apply to OAI-PMH
 sources only; a date that is not one, a day beside a time, or a ``--from`` later than
 ``--until`` is refused before the partner is asked, as ``koprik export`` refuses them
-(:func:`koprik.option_checks.checked_date_range`). Exit status 0 when the run succeeded, 1 when
-it was partial or failed, 2 for bad usage.
+(:func:`koprik.option_checks.checked_date_range`), and so is an ``--until`` before the
+watermark a run without ``--from`` or ``--full`` asks from. Exit status 0 when the run
+succeeded, 1 when it was partial or failed, 2 for bad usage.
 
 SIGTERM or ^C stops the run after the pages it is writing (recorded ``interrupted``; the next
 run resumes it) with one line and the status 128 + the signal's number (130 for ^C); a second

@@ -326,6 +326,29 @@ def test_an_until_before_the_watermark_is_refused_before_the_partner_is_asked(  
                      "--until", "2000-01-01" if options else watermark]) == 0
 
 
+def test_long_source_names_are_listed_whole(  # type: ignore[no-untyped-def]
+    tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sources list`` and ``runs`` cut names to 16 characters: two names alike in their
+    first 16 looked the same."""
+    long, longer = "national-library-main", "national-library-music-collection"
+    config = tmp_path / "koprik.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n'
+        f'[[sources]]\nname = "{long}"\nurl = "{provider_url}"\nprefix = "marc21"\n'
+        f'[[sources]]\nname = "{longer}"\nurl = "{provider_url}"\nprefix = "marc21"\n'
+    )
+    assert main(["--config", str(config), "harvest", long]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config), "sources", "list"]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == [long, longer]
+    assert all(line.index(" koprik.toml ") == header.index(" from ") for line in lines)
+    assert main(["--config", str(config), "runs"]) == 0
+    header, line = capsys.readouterr().out.splitlines()
+    assert line.split()[1] == long and line.index(" succeeded") == header.index(" status")
+
+
 def test_scheduler_command_harvests_until_sigterm(tmp_path, provider_url: str) -> None:  # type: ignore[no-untyped-def]
     config = _config(tmp_path)
     assert main(["--config", config, "sources", "add", "partner", "--url", provider_url,

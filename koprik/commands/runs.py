@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(str(error)) from None
     finally:
         catalog.close()
-    print(f"{'run':>5} {'source':<16} {'status':<11} {'started (UTC)':<19} {'secs':>6} "
+    names = max([16, *(len(row.source) for row in rows)])  # each name whole
+    print(f"{'run':>5} {'source':<{names}} {'status':<11} {'started (UTC)':<19} {'secs':>6} "
           f"{'new':>6} {'upd':>6} {'del':>5} {'same':>6} {'gone':>5} {'rej':>4} {'reqs':>5}"
           "  errors")
     for row in rows:
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         seconds = "-" if row.finished is None else str(row.finished - row.started)
         errors = row.errors.splitlines()
         first = f"{len(errors)}: {errors[0][:60]}" if errors else ""
-        print(f"{row.id:>5} {row.source[:16]:<16} {row.status:<11} {started:<19} {seconds:>6} "
+        print(f"{row.id:>5} {row.source:<{names}} {row.status:<11} {started:<19} {seconds:>6} "
               f"{row.added:>6} {row.updated:>6} {row.deleted:>5} {row.unchanged:>6} {row.gone:>5} "
               f"{row.rejected:>4} {row.requests:>5}  {first}")
         if args.errors:

@@ -159,8 +159,9 @@ def shown_format(source: HarvestSource) -> str:
 def list_sources(args: argparse.Namespace) -> int:
     entries, saved, last = _listed(load_settings(args.config))
     formats = [shown_format(entry.source) for entry in entries]
+    names = max([16, *(len(entry.source.name) for entry in entries)])  # each name whole
     width = max([8, *map(len, formats)])
-    print(f"{'name':<16} {'from':<11} {'on':<3} {'prefix':<{width}} {'schedule':<14} "
+    print(f"{'name':<{names}} {'from':<11} {'on':<3} {'prefix':<{width}} {'schedule':<14} "
           f"{'last run':<11} {'watermark':<20} url [sets] or query")
     notes: list[str] = []
     for entry, shown in zip(entries, formats, strict=True):
@@ -168,7 +169,7 @@ def list_sources(args: argparse.Namespace) -> int:
         coverage = saved.get(s.name, NOTHING)
         schedule = f"every {s.every}" if s.every else (s.cron or "-")
         sets = f" [{' '.join(s.sets)}]" if s.sets else (f" {s.query}" if s.query else "")
-        print(f"{s.name[:16]:<16} {entry.origin:<11} {'yes' if s.enabled else 'no':<3} "
+        print(f"{s.name:<{names}} {entry.origin:<11} {'yes' if s.enabled else 'no':<3} "
               f"{shown:<{width}} {schedule[:14]:<14} {last.get(s.name, '-'):<11} "
               f"{coverage.watermark or '-':<20} {s.url}{sets}")
         _, why = coverage.anew(s)

@@ -58,7 +58,10 @@ FROM_DATABASE = "database"
 OAI_PMH, Z3950, SRU = HARVEST_PROTOCOLS
 CHECK_TIMEOUT = 30.0
 """The most seconds per request the check before adding a source waits."""
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
+_NAME_CHARACTERS = re.compile(r"[A-Za-z0-9_.-]*\Z")
+_NAME_START = re.compile(r"[A-Za-z0-9]")
+_LONGEST_NAME = 100
+"""The length of the ``harvest_sources.name`` column."""
 _EVERY = re.compile(r"\s*([0-9]+)\s*([smhdw])\s*\Z")
 PREFERRED_NAMESPACES = (
     MARCXML_NS,
@@ -98,10 +101,12 @@ class SourceEntry:
 def parse_every(text: str) -> timedelta:
     """An interval such as ``90s``, ``15m``, ``6h``, ``1d`` or ``2w``; raises SourceError."""
     match = _EVERY.match(text)
-    if match is None or int(match.group(1)) == 0:
+    if match is None:
         raise SourceError(f"interval {text!r}: expected a number and s, m, h, d or w, e.g. 6h",
                           "every")
     number, unit = int(match.group(1)), _UNITS[match.group(2)]
+    if number == 0:
+        raise SourceError(f"interval {text!r}: must be more than zero", "every")
     if number > _LONGEST_EVERY // timedelta(**{unit: 1}):
         raise SourceError(f"interval {text!r}: longer than {_LONGEST_EVERY.days} days", "every")
     return timedelta(**{unit: number})
@@ -110,8 +115,13 @@ def parse_every(text: str) -> timedelta:
 def check_name(name: str) -> None:
     """Raise SourceError unless ``name`` is one a source may have (it becomes part of local
     identifiers and OAI-PMH identifiers of the records)."""
-    if _NAME.match(name) is None:
+    if _NAME_CHARACTERS.match(name) is None:
         raise SourceError(f"source name {name!r}: use letters, digits, '.', '_' or '-'", "name")
+    if _NAME_START.match(name) is None:
+        raise SourceError(f"source name {name!r}: start with a letter or a digit", "name")
+    if len(name) > _LONGEST_NAME:
+        raise SourceError(f"source name {name!r}: at most {_LONGEST_NAME} characters, got "
+                          f"{len(name)}", "name")  # fmt: skip
     if name == UNION_SOURCE:
         # a source "union" had its records overwritten by union records, or its runs failed
         raise SourceError(f"source name {name!r}: the union records' own; name it otherwise",

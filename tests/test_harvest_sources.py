@@ -28,6 +28,7 @@ from harvester.sources import (
     SourceError,
     add_source,
     all_sources,
+    check_name,
     choose_prefix,
     edit_source,
     parse_every,
@@ -66,10 +67,29 @@ def test_intervals() -> None:
     for bad in ("6", "h", "0m", "6x", "1.5h", "\u0666h"):  # an Arabic-Indic six counted as 6
         with pytest.raises(SourceError, match="interval"):
             parse_every(bad)
+    for zero in ("0s", "0m", " 00h"):  # the form is right, zero is what is refused
+        with pytest.raises(SourceError, match=f"interval '{zero}': must be more than zero"):
+            parse_every(zero)
     assert parse_every("366d") == timedelta(days=366)
     for long in ("367d", "53w", "99999999999w", "1000000000d"):  # overflowed timedelta once
         with pytest.raises(SourceError, match=f"interval '{long}': longer than 366 days"):
             parse_every(long)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("a b", "use letters, digits, '.', '_' or '-'"),
+    ("-a", "start with a letter or a digit"),
+    (".a", "start with a letter or a digit"),
+    ("_a", "start with a letter or a digit"),
+    ("", "start with a letter or a digit"),
+    ("x" * 101, "at most 100 characters, got 101"),
+])
+def test_a_refused_source_name_names_the_rule_it_breaks(name: str, message: str) -> None:
+    """Each was told to use letters, digits, '.', '_' or '-', which it did."""
+    with pytest.raises(SourceError) as error:
+        check_name(name)
+    assert str(error.value) == f"source name {name!r}: {message}"
+    check_name("x" * 100)
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [

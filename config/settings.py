@@ -414,8 +414,13 @@ def _check_admin_email(addresses: list[str], origin: str) -> None:
 
 
 def _check_server(server: ServerSettings, origin: str) -> None:
-    """Each of ``trusted_proxies`` is an IP address or a network, its host bits zero (a
-    ``10.0.0.1/8`` may have meant one address or the whole network: the operator says which)."""
+    """``z3950_database`` is a name (Z39.50 clients ask for it, SRU's explain names it; empty,
+    no client could), and each of ``trusted_proxies`` is an IP address or a network, its host
+    bits zero (a ``10.0.0.1/8`` may have meant one address or the whole network: the operator
+    says which)."""
+    if not server.z3950_database.strip():
+        raise ConfigError(f"{origin}: server.z3950_database: expected a database name (Default), "
+                          f"got {server.z3950_database!r}")  # fmt: skip
     for index, entry in enumerate(server.trusted_proxies):
         try:
             ipaddress.ip_network(entry)

@@ -130,6 +130,11 @@ def test_dedup_thresholds_are_checked(dedup, message):
         ({"server": {"z3950_max_pdu_bytes": 100}}, "server.z3950_max_pdu_bytes: expected a whole "
                                                    "number from 4096 to 67108864, got 100"),
         ({"server": {"http_write_timeout": 0}}, "server.http_write_timeout: expected a number"),
+        # the database Z39.50 clients name and the SRU front end's path: was taken empty
+        ({"server": {"z3950_database": ""}}, "server.z3950_database: expected a database "
+                                             "name (Default), got ''"),
+        ({"server": {"z3950_database": " "}}, "server.z3950_database: expected a database "
+                                              "name (Default), got ' '"),
         ({"oai": {"max_page_bytes": 10}}, "oai.max_page_bytes: expected a whole number from 1024"),
         ({"log": {"format": "xml"}}, "log.format: expected one of plain, json, got 'xml'"),
         ({"log": {"level": "loud"}}, "log.level: expected one of debug, info, warning, error"),

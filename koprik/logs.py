@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import os
 import sys
 import time
 from typing import Any
 
-from config import LogSettings
+from config import LogSettings, settings_file
 from koprik.errors import UserError
 
 PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -56,10 +57,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(event, ensure_ascii=False, default=str)
 
 
-def configure_logging(settings: LogSettings, verbose: int = 0) -> None:
+def configure_logging(
+    settings: LogSettings, verbose: int = 0, config: str | os.PathLike[str] | None = None
+) -> None:
     """Send every log line where ``settings`` say (``-v`` on the command line lowers the level).
 
-    Raises UserError naming the log file when it cannot be opened for appending.
+    Raises UserError naming the log file, the settings file ``config`` names
+    (:func:`config.settings_file`) and the key when it cannot be opened for appending.
     """
     if settings.file:
         try:
@@ -69,8 +73,10 @@ def configure_logging(settings: LogSettings, verbose: int = 0) -> None:
                 settings.file, encoding="utf-8", errors="backslashreplace"
             )
         except OSError as error:
+            origin, _ = settings_file(config)
+            key = "log.file" if origin is None else f"{origin}: log.file"
             raise UserError(
-                f"log.file: cannot open {settings.file} for appending: {error.strerror}"
+                f"{key}: cannot open {settings.file} for appending: {error.strerror}"
             ) from None
     else:
         handler = logging.StreamHandler(sys.stderr)

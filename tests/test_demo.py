@@ -80,5 +80,5 @@ def test_koprik_demo_sets_up_logging_as_serve_does(tmp_path):
                            "--records", "5"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        f"koprik: log.file: cannot open {tmp_path / 'no' / 'koprik.log'} for appending: "
+        f"koprik: {config}: log.file: cannot open {tmp_path / 'no' / 'koprik.log'} for appending: "
         "No such file or directory"]

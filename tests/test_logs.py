@@ -73,9 +73,12 @@ def test_serve_stops_with_one_line_naming_the_log_file(tmp_path: Path, capsys):
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n'
                       f'[log]\nfile = "{path}"\n')
-    assert main(["--config", str(config), "serve"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and str(path) in err
+    for command in ("serve", "scheduler", "demo"):  # each command that logs to it
+        assert main(["--config", str(config), command]) == 2
+        # the settings file and the key, as the other settings' errors name them
+        assert capsys.readouterr().err == (
+            f"koprik: {config}: log.file: cannot open {path} for appending: No such file or "
+            "directory\n")
 
 
 def test_what_a_worker_process_logs_is_a_line_of_the_configured_log(tmp_path: Path):

@@ -19,7 +19,8 @@ BATCH = 1000
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    configure_logging(settings.log, args.verbose)  # as serve, which `make serve` runs after it
+    # as serve, which `make serve` runs after it
+    configure_logging(settings.log, args.verbose, args.config)
     catalog = Catalog.open(settings)
     try:
         if args.if_empty and not catalog.is_empty():

@@ -18,7 +18,7 @@ from koprik.stopping import StopSignals
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    configure_logging(settings.log, args.verbose)
+    configure_logging(settings.log, args.verbose, args.config)
     catalog = Catalog.open(settings)
     with StopSignals() as signals:
         scheduler = lead_schedules(settings, catalog)

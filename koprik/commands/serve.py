@@ -49,7 +49,7 @@ takes ~90 MB (a mistyped 100000 forked until the machine ran out of memory)."""
 
 def run(args: argparse.Namespace) -> int:
     settings = _with_options(load_settings(args.config), args)
-    configure_logging(settings.log, args.verbose)
+    configure_logging(settings.log, args.verbose, args.config)
     _check_host(settings.server.host, "--host" if args.host else "server.host")
     most = WORKERS_PER_CORE * default_count()
     if args.workers is not None and not 0 <= args.workers <= most:

@@ -231,7 +231,8 @@ def main() -> int:
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/koprik-oai-bench"))
     parser.add_argument("--port", type=int, default=18_490)
-    parser.add_argument("--zebra-records", type=int, default=10_000)
+    parser.add_argument("--zebra-records", type=int, default=10_000,
+                        help="0: no Zebra rows")
     parser.add_argument("--skip-oai", action="store_true", help="run the Zebra rows alone")
     args = parser.parse_args()
     tune_collector()
@@ -257,7 +258,8 @@ def main() -> int:
             finally:
                 provider.terminate()
                 provider.wait(timeout=30)
-        rows += zebra_rows(args.zebra_records, Path(scratch), args.port + 1)
+        if args.zebra_records:
+            rows += zebra_rows(args.zebra_records, Path(scratch), args.port + 1)
     head = ["provider", "format", "harvester", "records", "seconds", "records/s", "cpu s",
             "cpu µs/record"]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]

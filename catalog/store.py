@@ -800,8 +800,9 @@ class Catalog:
             row = connection.execute(query).first()
         return None if row is None else _entry(row, prefix is not None)
 
-    def formats_of(self, local_id: str) -> list[str] | None:
-        """The rendition formats record ``local_id`` is available in; None if there is no such id.
+    def formats_of(self, local_id: str, max_bytes: int | None = None) -> list[str] | None:
+        """The rendition formats record ``local_id`` is available in (those of at most
+        ``max_bytes``, when given); None if there is no such id.
 
         A deleted record is available in every format (as a header with status deleted).
         """
@@ -814,11 +815,10 @@ class Catalog:
                 return None
             if row.deleted:
                 return list(FORMATS)
-            available = set(
-                connection.execute(
-                    select(rend.c.format).where(rend.c.record_id == row.id)
-                ).scalars()
-            )
+            query = select(rend.c.format).where(rend.c.record_id == row.id)
+            if max_bytes is not None:
+                query = query.where(func.length(rend.c.data) <= max_bytes)
+            available = set(connection.execute(query).scalars())
             return [f for f in FORMATS if f in available]
 
     def list_entries(
@@ -912,6 +912,8 @@ class Catalog:
         joined = joined.outerjoin(rend, and_(rend.c.record_id == r.c.id, rend.c.format == prefix))
         if not with_data:
             columns.append(rend.c.format)
+            if max_bytes is not None:  # the length alone: no rendition is read
+                columns.append(func.length(rend.c.data).label("size"))
         elif max_bytes is None:
             columns.append(rend.c.data)
         else:

@@ -277,7 +277,7 @@ class OaiResponder:
         return local_id
 
     def _formats_of(self, identifier: str) -> list[str]:
-        formats = self.catalog.formats_of(self._local_id(identifier))
+        formats = self.catalog.formats_of(self._local_id(identifier), self.max_record_bytes)
         if formats is None:
             raise IdDoesNotExist(f"no record {identifier}")
         return formats

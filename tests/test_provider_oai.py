@@ -29,6 +29,7 @@ from pymarc import Field, Record, Subfield
 
 from catalog import Catalog, Provenance
 from catalog.demo import demo_records
+from catalog.renditions import FORMATS
 from config import DatabaseSettings, LimitSettings, Settings
 from protocols.oaipmh import format_datestamp
 from protocols.oaipmh.schema import response_schema
@@ -478,8 +479,13 @@ def test_records_over_the_size_limit_are_not_served(settings: Settings, catalog:
                           identifier=PREFIX + "big1")) == "cannotDisseminateFormat"  # fmt: skip
     assert identifiers(ask(verb="GetRecord", metadataPrefix="marc21",
                            identifier=PREFIX + "small1")) == [PREFIX + "small1"]  # fmt: skip
+    # A harvester listing identifiers, then asking for each, is told only of records served
     headers = ask(verb="ListIdentifiers", metadataPrefix="marc21")
-    assert identifiers(headers) == [PREFIX + "big1", PREFIX + "big2"]  # headers are small
+    assert identifiers(headers) == [PREFIX + "small1", PREFIX + "small2"]
+    assert error_code(ask(verb="ListMetadataFormats",
+                          identifier=PREFIX + "big1")) == "noMetadataFormats"  # fmt: skip
+    formats = ask(verb="ListMetadataFormats", identifier=PREFIX + "small1")
+    assert [e.text for e in formats.iterfind(".//o:metadataPrefix", NS)] == list(FORMATS)
 
 
 def _record_pages(responder: OaiResponder) -> Iterator[etree._Element]:

@@ -707,6 +707,43 @@ def test_another_process_on_the_catalogue_answers_a_result_set_id(
         catalog.close()
 
 
+def test_a_sorted_set_made_again_in_another_order_is_51_and_never_taken_for_a_newer_one(
+    settings: Settings, schemas: dict[str, etree.XMLSchema]
+) -> None:
+    """A record retitled so that it sorts last: the same records, as many, in another order.
+    Made again elsewhere, the old id's set would be shifted, so it is 51; and the new search's
+    id, paged in the process that holds the old set (its query, bound and count the same), is
+    the new order (two workers served a page each of either order, records twice and missed)."""
+    settings = dataclasses.replace(settings, search=SearchSettings(sru_result_set_ttl=300))
+    catalog = catalog_holding(settings, handmade_records())
+    other = Catalog.open(settings)
+    query = "dc.date > 1000 sortBy dc.title"
+    try:
+        with contextlib.ExitStack() as stack:
+            first, second = (
+                stack.enter_context(serve_in_thread(init_app(settings, c), port=free_port()))
+                for c in (catalog, other)
+            )  # fmt: skip
+            before = get_url(first, query=query, maximumRecords="20")
+            name, order = text(before, "resultSetId"), locals_of(before)
+            assert name and len(order) == 9
+            moved = next(r for r in handmade_records() if r["001"].data == order[0])
+            moved["245"]["a"] = "The zzzz :"  # after its 4 nonfiling characters
+            with catalog.writer() as writer:
+                writer.put(moved)
+            again = get_url(second, query=f'cql.resultSetId = "{name}"', startRecord="2")
+            validate(again, schemas)
+            assert diagnostic(again) == ("info:srw/diagnostic/1/51", name)
+            after = get_url(second, query=query, maximumRecords="1")
+            newer = text(after, "resultSetId")
+            assert newer and newer != name
+            paged = get_url(first, query=f'cql.resultSetId = "{newer}"', maximumRecords="20")
+            assert locals_of(paged) == [*order[1:], order[0]]
+    finally:
+        other.close()
+        catalog.close()
+
+
 def test_a_one_term_set_read_in_windows_is_made_again_up_to_its_bound(tmp_path: Path) -> None:
     """A one-term set is read a window at a time; made again in another process it reads on
     from the index up to its bound, and a change is seen by the page that reaches it."""

@@ -15,6 +15,7 @@ number and in ids across all clients.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from array import array
@@ -48,6 +49,13 @@ class ResultSet:
     bound: int | None = None
     _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     """Held while more ids are read: a shared set may be paged by two requests at once."""
+
+    def order(self) -> str:
+        """A digest of the ids in order once every one is read (``query`` None), else "":
+        what tells a set made again in another order from the set as it was made."""
+        if self.query is not None:
+            return ""
+        return hashlib.blake2b(self.ids.tobytes(), digest_size=12).hexdigest()
 
     def wanted(self, end: int, more: MoreIds) -> None:
         """Make sure ids up to position ``end`` (or the end of the set) are read (blocking)."""

@@ -172,7 +172,8 @@ class SruFrontEnd:
             return self._evaluate(connection, query, request.sort_keys, None, now), None, None
         bound = connection.execute(select(func.max(records_table.c.id))).scalar() or 0
         results = self._evaluate(connection, query, request.sort_keys, bound, now)
-        return results, SetQuery(request.query, request.sort_keys, bound, results.count), None
+        made = SetQuery(request.query, request.sort_keys, bound, results.count, results.order())
+        return results, made, None
 
     def _evaluate(
         self, connection: Connection, query: CqlQuery, sort_keys: str, bound: int | None,
@@ -207,7 +208,7 @@ class SruFrontEnd:
                                      expired_too=True)  # fmt: skip
             if results.query is not None:  # read in windows: no further than it had
                 results.count = min(results.count, made.count)
-            self._check(results, made, name)
+            self._check(results, made, name, made_again=True)
             self.sets.put(made, results)
         return results, made
 
@@ -219,15 +220,20 @@ class SruFrontEnd:
         self._check(results, made, name)
         return ids
 
-    def _check(self, results: ResultSet, made: SetQuery, name: str) -> None:
+    def _check(
+        self, results: ResultSet, made: SetQuery, name: str, *, made_again: bool = False
+    ) -> None:
         """Diagnostic 51 when what was read of ``results`` shows that the set ``made`` has
-        changed since it was made (see :mod:`provider.sru.set_ids` for what is seen)."""
+        changed since it was made (see :mod:`provider.sru.set_ids` for what is seen); the
+        order of its ids is compared when it was ``made_again`` (a set held is the one made)."""
         if results.query is not None:  # not read to its end: nothing to compare yet
             return
         if made.count > results.limit:
             changed = len(results.ids) < results.limit
         else:
             changed = results.count != made.count
+        if made_again and made.order and not changed:
+            changed = results.order() != made.order
         if changed:
             self.sets.pop(made)
             log.info("sru: result set of %r has changed since it was made (%d records, now %d)",

@@ -19,10 +19,15 @@ the bound). A record of the set that was deleted, or edited so that it no longer
 the set made again smaller, which the front end sees once it has read that far (at once for a
 sorted or combined query, by the page that passes the change for a one-term query) and answers
 diagnostic 51 rather than a shifted page; the process that made the set keeps serving it as it
-was, with diagnostic 65 in the slot of a deleted record. Not seen: one record leaving while
-another up to the bound starts matching, which shifts positions after theirs; on PostgreSQL, a
-record whose id was drawn before the set was made but committed after it counts as such a
-joiner. A client that must not miss a record under changes harvests with OAI-PMH instead.
+was, with diagnostic 65 in the slot of a deleted record. A sorted or combined query reads every
+id when it is made, so its id also carries a digest of them in order (its *order*): made again
+in an order of its own (a record edited so that it sorts elsewhere, one leaving while another
+joins), the set is 51 too, and two sets of one query made before and after such an edit are
+never taken for each other. Not seen, for a one-term query (read a window at a time, in id
+order): one record leaving while another up to the bound starts matching, which shifts positions
+after theirs; on PostgreSQL, a record whose id was drawn before the set was made but committed
+after it counts as such a joiner. A client that must not miss a record under changes harvests
+with OAI-PMH instead.
 
 >>> ids = SignedSetIds(b"key")
 >>> text = ids.encode(SetQuery("dc.title = sea", "", bound=812, count=40), expires=1700000600)
@@ -36,7 +41,7 @@ from dataclasses import dataclass
 
 from protocols.sealed import Forged, Malformed, Seal
 
-_VERSION = 1
+_VERSION = 2
 MAX_ID_CHARS = 2000
 """Longest result set id issued or read: a query whose id would be longer gets none (the client
 pages by repeating the query), and a longer text is refused before it is decoded."""
@@ -58,6 +63,9 @@ class SetQuery:
     """The highest record id when the set was made: records above it are left out."""
     count: int
     """How many records the set had (its numberOfRecords)."""
+    order: str = ""
+    """A digest of the set's ids in order when all were read as it was made
+    (:meth:`~provider.search.result_sets.ResultSet.order`), else ""."""
 
 
 class SignedSetIds:
@@ -71,7 +79,8 @@ class SignedSetIds:
     def encode(self, made: SetQuery, expires: int) -> str | None:
         """The id of ``made``, accepted until ``expires`` (epoch seconds); None if it would be
         longer than :data:`MAX_ID_CHARS`."""
-        fields = [_VERSION, made.query, made.sort_keys, made.bound, made.count, expires]
+        fields = [_VERSION, made.query, made.sort_keys, made.bound, made.count, made.order,
+                  expires]
         text = self._seal.close(fields, ascii_only=False)
         return text if len(text) <= MAX_ID_CHARS else None
 
@@ -90,19 +99,20 @@ class SignedSetIds:
         except Malformed:
             raise UnknownSet("malformed") from None
         try:
-            version, query, sort_keys, bound, count, expires = fields  # type: ignore[misc]
+            version, query, sort_keys, bound, count, order, expires = fields  # type: ignore[misc]
         except (ValueError, TypeError):
             raise UnknownSet("malformed") from None
         if (
             version != _VERSION
             or not isinstance(query, str)
             or not isinstance(sort_keys, str)
+            or not isinstance(order, str)
             or not all(_is_int(v) for v in (bound, count, expires))
         ):
             raise UnknownSet("malformed")
         if expires < now and not expired_too:
             raise UnknownSet("expired")
-        return SetQuery(query, sort_keys, bound, count)
+        return SetQuery(query, sort_keys, bound, count, order)
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)

@@ -280,8 +280,16 @@ def _prepare(item: Incoming, max_bytes: int, own_code: str) -> PreparedRecord | 
             identifier = _control_id(control_number) or _content_id(marc)
     if source is not None and identifier is not None:
         local_id = item.local_id or source_local_id(source, identifier)
+    elif item.local_id is not None:
+        local_id = item.local_id
     else:
-        local_id = item.local_id or _control_id(control_number) or _content_id(marc)
+        local_id = _control_id(control_number) or _content_id(marc)
+        if ID_SEPARATOR in local_id:
+            return RecordError(
+                f"001 {local_id!r} has a {ID_SEPARATOR!r}, which only the ids of other sources' "
+                "records (SOURCE:ID) and of union records have: stored as ours, it would "
+                "replace one of them; load it as a source's record (koprik import --source NAME)"
+            )
     return PreparedRecord(record, local_id, item.provenance, marc,
                      hashlib.sha256(marc).hexdigest(), source, identifier, item.union,
                      item.check_as, plain, item.notes)
@@ -505,13 +513,19 @@ def _content_id(marc: bytes) -> str:
     return "h" + hashlib.sha1(marc).hexdigest()[:20]
 
 
+ID_SEPARATOR = ":"
+"""What separates a source from its record's identifier in a local identifier (``SOURCE:ID``;
+union records are ``union:N``): the repository's own records, keyed by their bare 001, may not
+have it, so that one of them never takes the id of another source's record."""
+
+
 def source_local_id(source: str, identifier: str) -> str:
     """The local identifier of record ``identifier`` of ``source``: ``SOURCE:IDENTIFIER``."""
-    local_id = f"{source}:{identifier}"
+    local_id = f"{source}{ID_SEPARATOR}{identifier}"
     if len(local_id) <= 255 and not any(c.isspace() for c in local_id):
         return local_id
     digest = hashlib.sha1(identifier.encode()).hexdigest()[:24]
-    return f"{source}:{digest}"
+    return f"{source}{ID_SEPARATOR}{digest}"
 
 
 class Catalog:

@@ -205,6 +205,25 @@ def test_control_characters_never_reach_a_local_identifier(catalog):
     assert catalog.get_entry("demo123", "oai_dc") is not None
 
 
+def test_a_record_of_ours_never_takes_the_id_of_another_sources_record(catalog):
+    """Our records are keyed by their bare 001, another source's by SOURCE:001: a 001 of ours
+    written 'sam:sam0003' replaced Samarqand's record (its source then NULL), and one written
+    first made Samarqand's own import fail on a UNIQUE constraint. It is refused, alone."""
+    theirs, ours, other = (copy.deepcopy(r) for r in demo_records(3))
+    theirs["001"].data = "sam0003"
+    ours["001"].data = "sam:sam0003"
+    with catalog.writer() as writer:
+        assert writer.put_many([Incoming(theirs, source="sam")]) == [Outcome.ADDED]
+        first, second = writer.put_many([Incoming(ours), Incoming(other)])
+    assert isinstance(first, store.RecordError) and second == Outcome.ADDED
+    assert str(first).startswith("001 'sam:sam0003' has a ':', which only the ids of other "
+                                 "sources' records (SOURCE:ID) and of union records have")
+    with catalog.engine.connect() as connection:
+        row = connection.execute(select(models.records.c.source, models.records.c.marc).where(
+            models.records.c.local_id == "sam:sam0003")).one()
+    assert row.source == "sam" and row.marc == store.canonical_marc(theirs)
+
+
 def test_a_record_over_the_size_limit_is_refused_with_the_limit_named(settings):
     import dataclasses
 

@@ -65,6 +65,7 @@ from catalog.set_rules import adopt, described, refuse_others
 from catalog.sets import set_name, set_specs
 from catalog.transactions import hold_writes, retried, uninterrupted
 from catalog.workers import WorkerPool
+from catalog.written_ids import WrittenIds
 from config import LimitSettings, SetRule, Settings
 from config.settings import ORG_SOURCE_PREFIX
 from crosswalks.check import check_record
@@ -1143,6 +1144,10 @@ class CatalogWriter:
         (:meth:`_place_many_in_sets`)."""
         self.committed: list[Callable[[], None]] = []
         """What to do once the transaction has committed (:meth:`after_commit`)."""
+        self._once: WrittenIds | None = None
+        """The run's records stored before this transaction (:meth:`put_prepared`)."""
+        self._once_here: set[int] = set()
+        """The run's records stored in this transaction, marked in ``_once`` at its commit."""
 
     def after_commit(self, then: Callable[[], None]) -> None:
         """Call ``then()`` once this transaction has committed, not before: a transaction
@@ -1176,8 +1181,18 @@ class CatalogWriter:
         """
         return self.put_prepared(self.catalog.prepare(items, self.connection))
 
-    def put_prepared(self, batch: Batch) -> list[Outcome | RecordError]:
-        """:meth:`put_many` for records already prepared (:meth:`Catalog.prepare`)."""
+    def put_prepared(
+        self, batch: Batch, once: WrittenIds | None = None
+    ) -> list[Outcome | RecordError]:
+        """:meth:`put_many` for records already prepared (:meth:`Catalog.prepare`).
+
+        With ``once``, the records a run has stored so far (:mod:`catalog.written_ids`): a
+        record under the key of one of them is refused, the first kept, and those stored here
+        are marked in it once this transaction commits.
+        """
+        if once is not None and self._once is None:
+            self._once = once
+            self.after_commit(lambda: once.add_all(self._once_here))
         results: list[Outcome | RecordError] = []
         chunk: list[int] = []
         keys: set[tuple[str, ...]] = set()
@@ -1219,7 +1234,15 @@ class CatalogWriter:
             item = batch.items[position]
             assert not isinstance(item, RecordError)
             row = existing.get(item.key)
+            if row is not None and self._once is not None and (
+                row.id in self._once or row.id in self._once_here
+            ):
+                results.append(RecordError(f"its id {item.local_id} is that of a record stored "
+                                           "earlier in this run, which is kept"))  # fmt: skip
+                continue
             if row is not None and row.digest == item.digest and not row.deleted:
+                if self._once is not None:
+                    self._once_here.add(row.id)
                 results.append(Outcome.UNCHANGED)
                 continue
             found = batch.derivation(position)
@@ -1293,6 +1316,8 @@ class CatalogWriter:
         ids = iter(record_ids)
         placed = [(rid if rid is not None else next(ids), item, made, terms, specs)
                   for item, made, terms, specs, rid in stored]
+        if self._once is not None:
+            self._once_here.update(rid for rid, *_ in placed)
         self._write_match_keys(
             [(rid, keys) for (rid, item, *_), (_, keys) in zip(placed, keyed, strict=True)
              if not item.union],

@@ -244,9 +244,9 @@ def test_a_stop_signal_just_after_a_batch_commits_counts_that_batch(tmp_path, si
         "import_.BATCH = 25\n"
         "batches = []\n"
         "put_prepared, do_commit = store.CatalogWriter.put_prepared, DefaultDialect.do_commit\n"
-        "def put(self, prepared):\n"
+        "def put(self, prepared, once=None):\n"
         "    batches.append(len(prepared.items))\n"
-        "    return put_prepared(self, prepared)\n"
+        "    return put_prepared(self, prepared, once)\n"
         "def commit(self, connection):\n"
         "    do_commit(self, connection)\n"
         "    if len(batches) == 2:  # the second batch's COMMIT has returned: the signal now\n"
@@ -312,6 +312,39 @@ def test_a_file_source_whose_001s_equal_ours_adds_and_never_overwrites(tmp_path)
     unknown = koprik(tmp_path, "import", "--source", "nowhere", "theirs.mrc")
     assert unknown.returncode == 2 and "no such file source" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def test_a_second_record_under_one_001_is_rejected_and_the_first_kept_at_every_import(
+    tmp_path,
+):
+    """Two books under one 001, in one file and across two files of one run: the first is
+    stored, the later ones rejected with the reason (the later one replaced the first, unsaid,
+    and each import again wrote both, one over the other, with new datestamps)."""
+    from tests.books import book
+
+    write_marc(tmp_path / "one.mrc", [book("7", "Kimyo"), book("8", "Fizika"),
+                                      book("7", "Tarix")])  # fmt: skip
+    write_marc(tmp_path / "two.mrc", [book("8", "Geografiya"), book("9", "Adabiyot")])
+    rejects = tmp_path / "rejects.txt"
+    for run in range(2):
+        result = koprik(tmp_path, "import", "--rejects", str(rejects), "one.mrc", "two.mrc")
+        assert result.returncode == 1, result.stderr
+        expected = "3 added, 0 updated, 0 unchanged" if run == 0 else (
+            "0 added, 0 updated, 3 unchanged")
+        assert f"import: {expected}, 2 rejected" in result.stdout, result.stdout
+        lines = [line.split("\t")[:3] for line in rejects.read_text().splitlines()]
+        assert lines == [
+            ["one.mrc", "record 3", "its id 7 is that of a record stored earlier in this run, "
+                                    "which is kept"],
+            ["two.mrc", "record 1", "its id 8 is that of a record stored earlier in this run, "
+                                    "which is kept"],
+        ]
+    catalog = open_catalog(tmp_path)
+    try:
+        assert b"Kimyo" in catalog.marc_of("7") and b"Fizika" in catalog.marc_of("8")
+        assert catalog.count(None) == 3
+    finally:
+        catalog.close()
 
 
 def test_a_record_whose_003_names_another_organization_never_overwrites_ours(tmp_path):

@@ -30,6 +30,7 @@ from typing import TextIO
 from catalog import Catalog, CatalogWriter, RecordError
 from catalog.dedup import run_dedup
 from catalog.store import Batch, Outcome
+from catalog.written_ids import WrittenIds
 from config import load_settings
 from crosswalks import charsets, unimarc_sniff
 from crosswalks.marc_io import HEAD_BYTES, NothingToRead, ReadItem, detect_format
@@ -89,13 +90,15 @@ def run(args: argparse.Namespace) -> int:
         _open_output(report_path, "--report", args.report is None) as report,
     ):
         catalog = Catalog.open(settings)
+        once = WrittenIds()  # a record met twice (one 001 for two books) is stored once
         try:
             for path, fmt in zip(args.files, formats, strict=True):
                 if fmt == "unimarc" and given is None:
                     print(f"import: {path}: {unimarc_sniff.detected('--format unimarc')}",
                           file=sys.stderr)
                 import_file(catalog, path, fmt, rejects, settings.limits.max_record_bytes,
-                            counts, charset, report, repair=args.repair, source=args.source)
+                            counts, charset, report, repair=args.repair, source=args.source,
+                            once=once)
             deduplicated = run_dedup(catalog)
         except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
             # what was stored stays (a transaction a batch), and its deduplication queued;
@@ -142,6 +145,7 @@ def import_file(
     *,
     repair: bool = False,
     source: str | None = None,
+    once: WrittenIds | None = None,
 ) -> None:
     """Import one file in format ``fmt`` (:func:`_format_of`), adding what became of each
     batch's records to ``counts`` as it commits (:func:`_write`), so that a run interrupted
@@ -149,7 +153,8 @@ def import_file(
     other than UTF-8, repairs and warnings on ``report`` (counted as ``charset NAME``,
     ``repaired`` and ``warnings``). With ``repair``, a damaged ISO 2709 record is repaired
     (:func:`crosswalks.repair.repair_item`) rather than rejected when it can be. The records
-    belong to file source ``source`` (None: the repository's own).
+    belong to file source ``source`` (None: the repository's own). A record under the key of
+    one stored earlier in the run ``once`` (:mod:`catalog.written_ids`) is rejected.
     """
     spec = ReadSpec(path, fmt, charset, max_record_bytes, repair, source, BATCH)
     # Each batch is read (in a process of its own for a large file), then validated and
@@ -166,7 +171,7 @@ def import_file(
             if pending is not None:
                 read, ready = pending
                 _write(catalog, path, read, ready, rejects, report, counts,
-                       unimarc=fmt == "unimarc")  # fmt: skip
+                       unimarc=fmt == "unimarc", once=once)  # fmt: skip
                 progress.advance(len(read))
             if batch is None or prepared is None:  # (the second: for the type checker)
                 break
@@ -183,6 +188,7 @@ def _write(
     counts: Counter[str],
     *,
     unimarc: bool,
+    once: WrittenIds | None = None,
 ) -> None:
     """Report and store one batch, in one transaction. What became of each record (and, when
     ``unimarc``, how many were converted) is added to ``counts``, and the rejects written, in
@@ -195,7 +201,7 @@ def _write(
         _report(report, path, item, problems, reported)
 
     def store(writer: CatalogWriter) -> None:
-        stored = _stored(batch, writer.put_prepared(prepared))
+        stored = _stored(batch, writer.put_prepared(prepared, once))
 
         def kept() -> None:
             written = reported + Counter(outcome for outcome, _ in stored)

@@ -662,6 +662,21 @@ def test_explain_names_the_port_a_host_header_without_one_reached(
     assert answer.startswith(b"HTTP/1.") and expected in answer, answer[-600:]
 
 
+@contextlib.contextmanager
+def _processes(settings: Settings, catalog: Catalog, count: int) -> Iterator[list[int]]:
+    """The ports of ``count`` apps on one catalogue, the first over ``catalog``, each other over
+    a catalogue engine of its own: each stands for one worker (or, on PostgreSQL, one node),
+    holding no set it did not make."""
+    others = [Catalog.open(settings) for _ in range(count - 1)]
+    try:
+        with contextlib.ExitStack() as stack:
+            yield [stack.enter_context(serve_in_thread(init_app(settings, c), port=free_port()))
+                   for c in (catalog, *others)]  # fmt: skip
+    finally:
+        for other in others:
+            other.close()
+
+
 def test_another_process_on_the_catalogue_answers_a_result_set_id(
     settings: Settings, schemas: dict[str, etree.XMLSchema]
 ) -> None:
@@ -670,13 +685,8 @@ def test_another_process_on_the_catalogue_answers_a_result_set_id(
     what the id says."""
     settings = dataclasses.replace(settings, search=SearchSettings(sru_result_set_ttl=300))
     catalog = catalog_holding(settings, handmade_records())
-    others = [Catalog.open(settings) for _ in range(3)]
     try:
-        with contextlib.ExitStack() as stack:
-            first, second, third, fourth = (
-                stack.enter_context(serve_in_thread(init_app(settings, c), port=free_port()))
-                for c in (catalog, *others)
-            )  # fmt: skip
+        with _processes(settings, catalog, 4) as (first, second, third, fourth):
             made = get_url(first, query="dc.date > 1000 sortBy dc.date", maximumRecords="4")
             name = text(made, "resultSetId")
             assert name and locals_of(made) == BY_DATE[:4]
@@ -702,8 +712,6 @@ def test_another_process_on_the_catalogue_answers_a_result_set_id(
                            maximumRecords="5")  # fmt: skip
             assert locals_of(held) == [n for n in BY_DATE[4:] if n != "uz-history-cyr"]
     finally:
-        for other in others:
-            other.close()
         catalog.close()
 
 
@@ -716,14 +724,9 @@ def test_a_sorted_set_made_again_in_another_order_is_51_and_never_taken_for_a_ne
     the new order (two workers served a page each of either order, records twice and missed)."""
     settings = dataclasses.replace(settings, search=SearchSettings(sru_result_set_ttl=300))
     catalog = catalog_holding(settings, handmade_records())
-    other = Catalog.open(settings)
     query = "dc.date > 1000 sortBy dc.title"
     try:
-        with contextlib.ExitStack() as stack:
-            first, second = (
-                stack.enter_context(serve_in_thread(init_app(settings, c), port=free_port()))
-                for c in (catalog, other)
-            )  # fmt: skip
+        with _processes(settings, catalog, 2) as (first, second):
             before = get_url(first, query=query, maximumRecords="20")
             name, order = text(before, "resultSetId"), locals_of(before)
             assert name and len(order) == 9
@@ -740,7 +743,6 @@ def test_a_sorted_set_made_again_in_another_order_is_51_and_never_taken_for_a_ne
             paged = get_url(first, query=f'cql.resultSetId = "{newer}"', maximumRecords="20")
             assert locals_of(paged) == [*order[1:], order[0]]
     finally:
-        other.close()
         catalog.close()
 
 
@@ -749,14 +751,9 @@ def test_a_one_term_set_read_in_windows_is_made_again_up_to_its_bound(tmp_path: 
     from the index up to its bound, and a change is seen by the page that reaches it."""
     settings = sqlite_settings(tmp_path, search=SearchSettings(sru_result_set_ttl=300))
     catalog = catalog_holding(settings, demo_records(300))
-    others = [Catalog.open(settings) for _ in range(2)]
     query = "dc.language = uzb"
     try:
-        with contextlib.ExitStack() as stack:
-            first, second, third = (
-                stack.enter_context(serve_in_thread(init_app(settings, c), port=free_port()))
-                for c in (catalog, *others)
-            )  # fmt: skip
+        with _processes(settings, catalog, 3) as (first, second, third):
             made = get_url(first, query=query, maximumRecords="0")
             name, count = text(made, "resultSetId"), int(text(made, "numberOfRecords") or 0)
             assert name and count > 150  # more than the first window of 100
@@ -785,8 +782,6 @@ def test_a_one_term_set_read_in_windows_is_made_again_up_to_its_bound(tmp_path: 
                            startRecord=str(count - 10), maximumRecords="50")  # fmt: skip
             assert diagnostic(late) == ("info:srw/diagnostic/1/51", name)
     finally:
-        for other in others:
-            other.close()
         catalog.close()
 
 
@@ -795,13 +790,8 @@ def test_a_set_named_in_a_valid_sets_query_may_have_expired(tmp_path: Path) -> N
     valid, is made again in another process (B's signature vouches for the A it names)."""
     settings = sqlite_settings(tmp_path, search=SearchSettings(sru_result_set_ttl=300))
     catalog = catalog_holding(settings, handmade_records())
-    other = Catalog.open(settings)
     try:
-        with contextlib.ExitStack() as stack:
-            first, second = (
-                stack.enter_context(serve_in_thread(init_app(settings, c), port=free_port()))
-                for c in (catalog, other)
-            )  # fmt: skip
+        with _processes(settings, catalog, 2) as (first, second):
             short = text(get_url(first, query="dc.date > 1000", resultSetTTL="1"), "resultSetId")
             combined = get_url(first, query=f'cql.resultSetId = "{short}" and dc.creator = navoiy',
                                maximumRecords="0")  # fmt: skip
@@ -813,7 +803,6 @@ def test_a_set_named_in_a_valid_sets_query_may_have_expired(tmp_path: Path) -> N
             page = get_url(second, query=f'cql.resultSetId = "{name}"', maximumRecords="5")
             assert set(locals_of(page)) == NAVOIY
     finally:
-        other.close()
         catalog.close()
 
 

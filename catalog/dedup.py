@@ -46,7 +46,7 @@ from catalog.harvest_state import harvest_sources
 from catalog.match_keys import Profile
 from catalog.matcher import Decision, Verdict, compare, veto
 from catalog.search_index import read_canonical, write_entries
-from catalog.store import Catalog, CatalogWriter, Incoming, RecordError
+from catalog.store import Catalog, CatalogWriter, Incoming, RecordError, source_local_id
 from catalog.union import UNION_SOURCE, Member, union_record
 from config.settings import Settings, holdings_named, institution_of
 from crosswalks.standard_numbers import valid_isbn13
@@ -511,7 +511,7 @@ class Batch:
                 number = self.connection.execute(
                     insert(models.union_ids).returning(models.union_ids.c.id), [{}]
                 ).scalar_one()
-                self.union_local[gid] = f"{UNION_SOURCE}:{number}"
+                self.union_local[gid] = source_local_id(UNION_SOURCE, str(number))
             members = [
                 Member(marc[m], self.institution(self.recs[m].source), self.recs[m].identifier,
                        self.holdings_named(self.recs[m].source))

@@ -271,9 +271,9 @@ async def _serve_until(
     z3950_port = target.sockets[0].getsockname()[1]
     if not worker:
         shown = host_in_url(host)
-        print(f"koprik: OAI-PMH at http://{shown}:{port}/oai", flush=True)
-        print(f"koprik: SRU at http://{shown}:{port}/sru", flush=True)
-        print(f"koprik: dashboard at http://{shown}:{port}/", flush=True)
+        base = f"http://{shown}:{port}"
+        for name, path in (("OAI-PMH", "/oai"), ("SRU", "/sru"), ("dashboard", "/")):
+            print(f"koprik: {name} at {base}{path}", flush=True)
         print(f"koprik: Z39.50 at tcp:{shown}:{z3950_port}/{settings.server.z3950_database}",
               flush=True)
     harvests = (await asyncio.to_thread(lead_schedules, settings, catalog)

@@ -194,6 +194,10 @@ class Incoming(NamedTuple):
     ``check_as`` of its file, alongside the rest of its preparation (:meth:`Batch.problems`)."""
     notes: tuple[str, ...] = ()
     """What the record's data had that it has no place for (:class:`Noted`), kept with it."""
+    deletes: bool = False
+    """A record whose leader/05 says it is deleted (``d``) deletes the record stored under its
+    key instead of being stored: a library system's export sends its deletions so
+    (:attr:`PreparedRecord.deletion`)."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,9 @@ class PreparedRecord:
     (:func:`~crosswalks.iso2709.read_plain`)."""
     notes: tuple[str, ...] = ()
     """:attr:`Incoming.notes`, or what reading an :class:`Unread` record noted."""
+    deletion: bool = False
+    """The record is a deletion of the one stored under its key (:attr:`Incoming.deletes`):
+    it is neither derived nor checked nor stored."""
 
     @cached_property
     def key(self) -> tuple[str, ...]:
@@ -223,6 +230,9 @@ class PreparedRecord:
             return ("source", self.source, self.source_identifier)
         return ("local", self.local_id)
 
+
+DELETED_STATUS = b"d"
+"""Leader/05 of a deleted record, in MARC21 (and in UNIMARC, whose crosswalk keeps it)."""
 
 ISO2709_MAX_BYTES = 99_999
 """The longest record ISO 2709 can describe: its length is five digits of the leader."""
@@ -292,8 +302,9 @@ def _prepare(item: Incoming, max_bytes: int, own_code: str) -> PreparedRecord | 
                 "replace one of them; load it as a source's record (koprik import --source NAME)"
             )
     return PreparedRecord(record, local_id, item.provenance, marc,
-                     hashlib.sha256(marc).hexdigest(), source, identifier, item.union,
-                     item.check_as, plain, item.notes)
+                          hashlib.sha256(marc).hexdigest(), source, identifier, item.union,
+                          item.check_as, plain, item.notes,
+                          deletion=item.deletes and marc[5:6] == DELETED_STATUS)
 
 
 def _control_data(record: Record, tag: str) -> str | None:
@@ -612,7 +623,7 @@ class Catalog:
         )
         work: list[tuple[int, bool]] = []
         for position, item in enumerate(prepared):
-            if not isinstance(item, PreparedRecord):
+            if not isinstance(item, PreparedRecord) or item.deletion:
                 continue
             row = stored.get(item.key)
             store = row is None or row.digest != item.digest or bool(row.deleted)
@@ -1230,6 +1241,7 @@ class CatalogWriter:
             tuple[int, PreparedRecord, Row | None, tuple[Future[list[_Derived]], int]]
         ] = []
         missing: list[tuple[int, PreparedRecord, Row | None]] = []
+        doomed: list[Row] = []
         for position in chunk:
             item = batch.items[position]
             assert not isinstance(item, RecordError)
@@ -1239,6 +1251,15 @@ class CatalogWriter:
             ):
                 results.append(RecordError(f"its id {item.local_id} is that of a record stored "
                                            "earlier in this run, which is kept"))  # fmt: skip
+                continue
+            if item.deletion:
+                if row is not None and self._once is not None:
+                    self._once_here.add(row.id)
+                if row is None or row.deleted:
+                    results.append(Outcome.MISSING)
+                else:
+                    doomed.append(row)
+                    results.append(Outcome.DELETED)
                 continue
             if row is not None and row.digest == item.digest and not row.deleted:
                 if self._once is not None:
@@ -1251,6 +1272,7 @@ class CatalogWriter:
             else:
                 waiting.append((len(results), item, row, found))
             results.append(None)
+        self._delete_records(doomed)
         if missing:  # derivations skipped when prepared (stored unchanged then, changed now)
             parts, size = self.catalog._derive_later([(item, True) for _, item, _ in missing])
             waiting.extend((at, item, row, (parts[i // size], i % size))
@@ -1397,6 +1419,17 @@ class CatalogWriter:
         self._changes.append(self._change(row.id, Outcome.DELETED, row.source, row.digest,
                                           union=row.is_union))
         return Outcome.DELETED
+
+    def _delete_records(self, rows: list[Row]) -> None:
+        """Delete the live records ``rows`` (:func:`_existing`'s), whose files said so."""
+        if not rows:
+            return
+        specs = dict(execute_in(self.connection,  # type: ignore[arg-type]
+                                "SELECT id, set_specs FROM records WHERE id IN ({values})",
+                                [row.id for row in rows]))
+        self._mark_many_deleted([(row.id, specs[row.id]) for row in rows])
+        self._changes.extend(self._change(row.id, Outcome.DELETED, row.source, row.digest)
+                             for row in rows)
 
     def delete_harvested(self, provenance: Provenance) -> Outcome:
         """Apply a deletion announced by a source for its record ``provenance.identifier``."""

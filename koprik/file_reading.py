@@ -130,7 +130,7 @@ def _ready(item: ReadItem, source: str | None, preparer: Preparer) -> Read:
     read = item.record if item.record is not None else item.canonical
     if read is None:
         return item, None
-    prepared = preparer(Incoming(read, source=source, check_as=item.index + 1))
+    prepared = preparer(Incoming(read, source=source, check_as=item.index + 1, deletes=True))
     item.record = item.canonical = None  # the item is ours, and ``prepared`` stands for them
     return item, prepared
 

@@ -347,6 +347,66 @@ def test_a_second_record_under_one_001_is_rejected_and_the_first_kept_at_every_i
         catalog.close()
 
 
+def test_a_record_marked_deleted_deletes_the_stored_one_and_leaves_its_union_record(tmp_path):
+    """A regional centre's export carries its deletions as records with leader/05 ``d``: the
+    record stored under that key is deleted (and leaves its union record, whose holdings lose
+    that centre's), one never held is counted as such, and nothing is stored for either (they
+    were stored live, a deleted book served on as the centre's holding)."""
+    from tests.books import book
+
+    (tmp_path / "koprik.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n'
+        '[union]\ninstitution_code = "UzNL"\n'
+        + "".join(f'[[file_sources]]\nname = "{name}"\ninstitution_code = "{code}"\n'
+                  f'institution_name = "{name}"\n'
+                  for name, code in (("samarqand", "UzSaRL"), ("buxoro", "UzBuRL")))
+    )
+    isbn = "9789943001234"
+    copies = {"ours": book("1", "Kimyo", author="Rahimov, Botir", isbn=isbn),
+              "samarqand": book("s1", "Kimyo", author="Rahimov, Botir", isbn=isbn),
+              "buxoro": book("b1", "Kimyo", author="Rahimov, Botir", isbn=isbn)}
+    for name, record in copies.items():
+        write_marc(tmp_path / f"{name}.mrc", [record])
+        source = [] if name == "ours" else ["--source", name]
+        assert koprik(tmp_path, "import", *source, f"{name}.mrc").returncode == 0
+    gone = copies["samarqand"]
+    gone.leader = gone.leader[:5] + "d" + gone.leader[6:]
+    never = book("s9", "Fizika")
+    never.leader = never.leader[:5] + "d" + never.leader[6:]
+    write_marc(tmp_path / "deleted.mrc", [gone, never])
+    for run in range(2):
+        result = koprik(tmp_path, "import", "--source", "samarqand", "deleted.mrc")
+        assert result.returncode == 0, result.stderr
+        said = ("1 deleted, 1 deletions of records not held" if run == 0
+                else "0 deleted, 2 deletions of records not held")
+        assert f"import: 0 added, 0 updated, 0 unchanged, {said}, 0 rejected" in result.stdout
+    with contextlib.closing(sqlite3.connect(tmp_path / "c.sqlite3")) as db:
+        rows = {local_id: (deleted, union_id) for local_id, deleted, union_id in db.execute(
+            "SELECT local_id, deleted, union_id FROM records")}
+        ((union_id, marc),) = db.execute("SELECT id, marc FROM records WHERE is_union = 1"
+                                         " AND deleted = 0")
+    assert rows["samarqand:s1"] == (1, None)
+    assert rows["1"] == (0, union_id) and rows["buxoro:b1"] == (0, union_id)
+    assert "samarqand:s9" not in rows
+    assert b"UzBuRL" in marc and b"UzSaRL" not in marc
+
+
+def test_a_deletion_of_a_record_stored_earlier_in_the_run_is_rejected(tmp_path):
+    """A book and its deletion under one 001 in one run say two things of one record: as for
+    two books under one 001, the first is kept and the later rejected with the reason."""
+    from tests.books import book
+
+    deleted = book("7", "Kimyo")
+    deleted.leader = deleted.leader[:5] + "d" + deleted.leader[6:]
+    write_marc(tmp_path / "both.mrc", [book("7", "Kimyo"), deleted])
+    rejects = tmp_path / "rejects.txt"
+    result = koprik(tmp_path, "import", "--rejects", str(rejects), "both.mrc")
+    assert result.returncode == 1
+    assert "import: 1 added, 0 updated, 0 unchanged, 1 rejected" in result.stdout
+    assert rejects.read_text().split("\t")[1:3] == [
+        "record 2", "its id 7 is that of a record stored earlier in this run, which is kept"]
+
+
 def test_a_record_whose_003_names_another_organization_never_overwrites_ours(tmp_path):
     from tests.books import book
 

@@ -6,13 +6,15 @@ sets per record unless ``--charset`` names one. ISO 2709 UNIMARC/RUSMARC, detect
 to MARC21 by the UNIMARC crosswalk, as ``koprik crosswalk --from unimarc`` converts it.
 Records are stored as the repository's own, or with ``--source NAME`` as those of a file source
 (a ``[[file_sources]]`` entry naming its institution), keyed by ``(source, 001)``: a regional
-centre's 001 never overwrites one of ours; deduplication runs at the end. Each batch of records
-is one transaction. A record that cannot be read or stored is written to the rejects file, a
-tab-separated line with the file, its position, the reason and its raw bytes in base64 (as
-``koprik crosswalk`` writes them), and the run goes on. The charset decision for each record
-not read as UTF-8 and the validator's warnings (:mod:`crosswalks.check`; they do not stop a
-record) are written to the report file (``--report``), one tab-separated line each. The file is
-named in both as :func:`koprik.output_files.escaped_name` writes it (``caf\\xe9.mrc``).
+centre's 001 never overwrites one of ours; a record whose leader/05 is ``d`` (deleted), as
+library systems export their deletions, deletes the record stored under that key (and takes it
+out of its union record) rather than being stored; deduplication runs at the end. Each batch of
+records is one transaction. A record that cannot be read or stored is written to the rejects
+file, a tab-separated line with the file, its position, the reason and its raw bytes in base64
+(as ``koprik crosswalk`` writes them), and the run goes on. The charset decision for each
+record not read as UTF-8 and the validator's warnings (:mod:`crosswalks.check`; they do not
+stop a record) are written to the report file (``--report``), one tab-separated line each. The
+file is named in both as :func:`koprik.output_files.escaped_name` writes it (``caf\\xe9.mrc``).
 """
 
 from __future__ import annotations
@@ -129,8 +131,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(counts: Counter[str]) -> str:
-    """``N added, N updated, N unchanged, N rejected``."""
-    return ", ".join(f"{counts[k]} {k}" for k in ("added", "updated", "unchanged", "rejected"))
+    """``N added, N updated, N unchanged, N rejected``, with ``N deleted, N deletions of
+    records not held`` before the rejected when the files had deletions."""
+    said = [f"{counts[k]} {k}" for k in ("added", "updated", "unchanged")]
+    if counts["deleted"] or counts["missing"]:
+        said.append(f"{counts['deleted']} deleted")
+    if counts["missing"]:
+        said.append(f"{counts['missing']} deletions of records not held")
+    return ", ".join([*said, f"{counts['rejected']} rejected"])
 
 
 def import_file(
@@ -206,7 +214,8 @@ def _write(
         def kept() -> None:
             written = reported + Counter(outcome for outcome, _ in stored)
             if unimarc:
-                written["unimarc"] = sum(written[k] for k in ("added", "updated", "unchanged"))
+                written["unimarc"] = sum(written[k] for k in ("added", "updated", "unchanged",
+                                                              "deleted", "missing"))
             counts.update(written)
             for (item, _), (_, reason) in zip(batch, stored, strict=True):
                 if reason is not None:

@@ -1272,7 +1272,7 @@ class CatalogWriter:
             else:
                 waiting.append((len(results), item, row, found))
             results.append(None)
-        self._delete_records(doomed)
+        self.delete_ids([row.id for row in doomed])
         if missing:  # derivations skipped when prepared (stored unchanged then, changed now)
             parts, size = self.catalog._derive_later([(item, True) for _, item, _ in missing])
             waiting.extend((at, item, row, (parts[i // size], i % size))
@@ -1420,16 +1420,18 @@ class CatalogWriter:
                                           union=row.is_union))
         return Outcome.DELETED
 
-    def _delete_records(self, rows: list[Row]) -> None:
-        """Delete the live records ``rows`` (:func:`_existing`'s), whose files said so."""
-        if not rows:
-            return
-        specs = dict(execute_in(self.connection,  # type: ignore[arg-type]
-                                "SELECT id, set_specs FROM records WHERE id IN ({values})",
-                                [row.id for row in rows]))
-        self._mark_many_deleted([(row.id, specs[row.id]) for row in rows])
+    def delete_ids(self, record_ids: Sequence[int]) -> int:
+        """Delete the records ``record_ids`` that are live, as a file's deletions or a run
+        replacing a source's records ask (never a union record: its members decide it);
+        returns how many were deleted."""
+        rows = execute_in(self.connection,
+                          "SELECT id, set_specs, source, digest FROM records "
+                          "WHERE NOT deleted AND NOT is_union AND id IN ({values})",
+                          sorted(set(record_ids)))  # fmt: skip
+        self._mark_many_deleted([(row.id, row.set_specs) for row in rows])
         self._changes.extend(self._change(row.id, Outcome.DELETED, row.source, row.digest)
                              for row in rows)
+        return len(rows)
 
     def delete_harvested(self, provenance: Provenance) -> Outcome:
         """Apply a deletion announced by a source for its record ``provenance.identifier``."""

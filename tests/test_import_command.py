@@ -407,6 +407,52 @@ def test_a_deletion_of_a_record_stored_earlier_in_the_run_is_rejected(tmp_path):
         "record 2", "its id 7 is that of a record stored earlier in this run, which is kept"]
 
 
+def test_replace_deletes_the_sources_records_its_whole_catalogue_no_longer_holds(tmp_path):
+    """A centre sending its whole catalogue each time sends no deletions: a withdrawn book is
+    just absent. With --replace the source's records not in the files are deleted (and leave
+    their union record); nothing is deleted when a record was rejected, nor of other
+    sources; --replace without --source is refused."""
+    from tests.books import book
+
+    (tmp_path / "koprik.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n'
+        '[union]\ninstitution_code = "UzNL"\n'
+        '[[file_sources]]\nname = "samarqand"\ninstitution_code = "UzSaRL"\n'
+        'institution_name = "Samarqand"\n'
+    )
+    isbn = "9789943001234"
+    write_marc(tmp_path / "ours.mrc", [book("1", "Kimyo", author="Rahimov, Botir", isbn=isbn),
+                                       book("2", "Tarix")])  # fmt: skip
+    theirs = [book("s1", "Kimyo", author="Rahimov, Botir", isbn=isbn), book("s2", "Fizika"),
+              book("s3", "Geografiya")]
+    write_marc(tmp_path / "all.mrc", theirs)
+    assert koprik(tmp_path, "import", "ours.mrc").returncode == 0
+    assert koprik(tmp_path, "import", "--source", "samarqand", "all.mrc").returncode == 0
+    with contextlib.closing(sqlite3.connect(tmp_path / "c.sqlite3")) as db:
+        ((union,),) = db.execute("SELECT marc FROM records WHERE is_union AND NOT deleted")
+    assert b"UzSaRL" in union
+
+    write_marc(tmp_path / "later.mrc", [theirs[1], book("s4", "Adabiyot")])  # s1, s3 gone
+    write_marc(tmp_path / "broken.mrc", [theirs[1], theirs[1], book("s4", "Kimyo")])
+    refused = koprik(tmp_path, "import", "--replace", "later.mrc")
+    assert refused.returncode == 2 and refused.stderr.startswith("koprik: --replace needs")
+    kept = koprik(tmp_path, "import", "--source", "samarqand", "--replace", "broken.mrc")
+    assert kept.returncode == 1
+    assert "replace: nothing deleted: the run rejected records (1)" in kept.stdout
+    result = koprik(tmp_path, "import", "--source", "samarqand", "--replace", "later.mrc")
+    assert result.returncode == 0, result.stderr
+    assert "import: 0 added, 1 updated, 1 unchanged, 0 rejected" in result.stdout
+    assert "replace: records of samarqand that the files do not hold: 2 deleted" in result.stdout
+    with contextlib.closing(sqlite3.connect(tmp_path / "c.sqlite3")) as db:
+        rows = dict(db.execute("SELECT local_id, deleted FROM records WHERE NOT is_union"))
+        ((union,),) = db.execute("SELECT marc FROM records WHERE is_union AND NOT deleted")
+    assert b"UzNL" in union and b"UzSaRL" not in union  # samarqand:s1 left it
+    assert rows == {"1": 0, "2": 0, "samarqand:s1": 1, "samarqand:s2": 0, "samarqand:s3": 1,
+                    "samarqand:s4": 0}
+    again = koprik(tmp_path, "import", "--source", "samarqand", "--replace", "later.mrc")
+    assert "replace: records of samarqand that the files do not hold: 0 deleted" in again.stdout
+
+
 def test_a_record_whose_003_names_another_organization_never_overwrites_ours(tmp_path):
     from tests.books import book
 

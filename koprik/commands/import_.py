@@ -25,12 +25,14 @@ import io
 import itertools
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
 from catalog import Catalog, CatalogWriter, RecordError
 from catalog.dedup import run_dedup
+from catalog.replace import delete_unmet
 from catalog.store import Batch, Outcome
 from catalog.written_ids import WrittenIds
 from config import load_settings
@@ -76,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
             f"--source {args.source!r}: no such file source; define it in koprik.toml as "
             f'[[file_sources]] name = "{args.source}" with its institution_code and name'
         )
+    if args.replace and args.source is None:
+        raise UserError("--replace needs --source NAME: it deletes that file source's records "
+                        "the files do not hold")
     given = FORMAT_ALIASES.get(args.format, args.format)
     formats = [_format_of(path, given, charset, args.format) for path in args.files]  # first
     rejects_path = Path(args.rejects or "var/import-rejects.txt")
@@ -93,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         catalog = Catalog.open(settings)
         once = WrittenIds()  # a record met twice (one 001 for two books) is stored once
+        began = int(time.time())
         try:
             for path, fmt in zip(args.files, formats, strict=True):
                 if fmt == "unimarc" and given is None:
@@ -101,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
                 import_file(catalog, path, fmt, rejects, settings.limits.max_record_bytes,
                             counts, charset, report, repair=args.repair, source=args.source,
                             once=once)
+            replaced = _replace(catalog, args.source, once, began, counts) if args.replace else ""
             deduplicated = run_dedup(catalog)
         except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
             # what was stored stays (a transaction a batch), and its deduplication queued;
@@ -122,12 +129,29 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"import: {summary}" + unimarc + (f"; charsets: {read_in}" if read_in else "") + warned
     )
+    if replaced:
+        print(f"replace: {replaced}")
     print(f"dedup: {deduplicated.summary()}")
     if read_in or warned:
         print(f"import: charset decisions and warnings in {report_path}", file=sys.stderr)
     if counts["rejected"]:
         print(f"import: rejected records and reasons in {rejects_path}", file=sys.stderr)
     return 1 if counts["rejected"] else 0
+
+
+def _replace(
+    catalog: Catalog, source: str, met: WrittenIds, began: int, counts: Counter[str]
+) -> str:
+    """Delete the records of ``source`` stored before ``began`` that the run did not meet
+    (:func:`catalog.replace.delete_unmet`), unless it rejected a record, which may be one of
+    those; says what was done."""
+    if counts["rejected"]:
+        return (f"nothing deleted: the run rejected records ({counts['rejected']}), and a "
+                "rejected record may be one the source still holds; mend them and import "
+                "again")  # fmt: skip
+    with Progress(f"replace {source}") as progress:
+        deleted = delete_unmet(catalog, source, met, began, progress.advance)
+    return f"records of {source} that the files do not hold: {deleted} deleted"
 
 
 def _summary(counts: Counter[str]) -> str:

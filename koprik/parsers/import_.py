@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--source", metavar="NAME", help="the file source the records belong to ([[file_sources]])"
     )
     parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="the files are the --source's whole catalogue: its records not in them are "
+        "deleted (unless a record is rejected)",
+    )
+    parser.add_argument(
         "--report",
         type=file_to_write,
         help="charset decisions and warnings per record (default: var/import-report.txt)",

@@ -61,6 +61,7 @@ harvest_sources = Table(
     Column("institution_code", String(100), nullable=False, default=""),
     Column("institution_name", String(500), nullable=False, default=""),
     Column("holdings", String(20), nullable=False, default="source", server_default="source"),
+    Column("tolerated_shortfall", Integer, nullable=False, default=0, server_default="0"),
 )
 
 harvest_runs = Table(

@@ -238,6 +238,11 @@ class HarvestSource:
     institution_name: str = ""
     holdings: str = one_of(HOLDINGS, "source")
     """Whose the copies of its records are (:data:`HOLDINGS`)."""
+    tolerated_shortfall: int = within(0, 1_000_000_000, 0)
+    """Records an OAI-PMH list of this source may end short of its last completeListSize and
+    still be taken as whole (the watermark moves): a partner that counts records it never
+    serves (withdrawn, hidden) is short by the same few on every run. One partner's, so that
+    another's lost records still end its run partial."""
 
 
 @dataclass(frozen=True)
@@ -459,10 +464,6 @@ class HarvestSettings:
     loop_pages: int = within(2, 100_000, 10)
     """Pages in a row holding only records already seen in the same list before the list is
     taken for a loop (whatever its resumption tokens say) and abandoned as a fault."""
-    tolerated_shortfall: int = within(0, 1_000_000_000, 0)
-    """Records an OAI-PMH list may end short of its last completeListSize and still be taken
-    as whole (the watermark moves); a partner that counts records it never serves (withdrawn,
-    hidden) is short by the same few on every run."""
 
 
 

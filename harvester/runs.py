@@ -37,8 +37,8 @@ Semantics (DESIGN.md, Harvesting):
   ends ``partial`` (the watermark does not move, so the next run tries again). So is a list
   that ends (by an empty resumption token, or by noRecordsMatch answered to a token) short of
   the completeListSize its tokens announced (:class:`harvester.guards.ListSize`): the records it
-  lost are asked for by the next run. A list short by no more than ``[harvest]
-  tolerated_shortfall`` records is taken as whole, with a line saying so (a partner that counts
+  lost are asked for by the next run. A list short by no more than the source's
+  ``tolerated_shortfall`` records is taken as whole, with a line saying so (a partner that counts
   records it never serves would otherwise keep every run partial and the watermark unmoved).
   The count of such windows is saved in the source's resumption state as soon as a window
   fails and with every page, so a run that resumes a killed one after a failed window still
@@ -715,15 +715,15 @@ class HarvestRun:
     def _short_list(
         self, spec: str | None, start: str | None, end: str | None, shortfall: guards.Shortfall
     ) -> None:
-        """Record a list that ended short of its completeListSize: by no more than ``[harvest]
-        tolerated_shortfall`` records, as a line only; by more, as a window failed for good:
+        """Record a list that ended short of its completeListSize: by no more than the source's
+        ``tolerated_shortfall`` records, as a line only; by more, as a window failed for good:
         the run ends partial and the watermark stays, so the next run asks for the window
         again. Counted before the list's last page is written, which saves the count with it
         (a run resuming this one ends partial too)."""
         window = _window_named(spec, start, end)
-        tolerated = self.settings.harvest.tolerated_shortfall
+        tolerated = self.source.tolerated_shortfall
         if shortfall.missing <= tolerated:
-            self.errors.append(f"{window}: {shortfall}; no more than harvest."
+            self.errors.append(f"{window}: {shortfall}; no more than the source's "
                                f"tolerated_shortfall ({tolerated}) short: taken as whole")
             return
         self.failed_windows += 1

@@ -189,6 +189,11 @@ def _refuse(source: HarvestSource, keys: tuple[str, ...], protocol: str, why: st
             raise SourceError(f"{key!r} is not supported for {protocol} sources ({why})", key)
 
 
+def _refuse_shortfall(source: HarvestSource, protocol: str) -> None:
+    _refuse(source, ("tolerated_shortfall",), protocol,
+            "it is what an OAI-PMH list may end short of its completeListSize")
+
+
 def _validate_z3950(source: HarvestSource) -> None:
     try:
         parse_address(source.url)
@@ -208,6 +213,7 @@ def _validate_z3950(source: HarvestSource) -> None:
             raise SourceError(f"charset: {error}", "charset") from error
     _refuse(source, ("sets",), "Z39.50",
             "the query selects the records; they are presented as MARC21")
+    _refuse_shortfall(source, "Z39.50")
 
 
 def _validate_sru(source: HarvestSource) -> None:
@@ -229,6 +235,7 @@ def _validate_sru(source: HarvestSource) -> None:
         raise SourceError(problem, "crosswalk")
     _refuse(source, ("sets", "charset"), "SRU",
             "the query selects the records; the document's own encoding is used")
+    _refuse_shortfall(source, "SRU")
 
 
 def sru_crosswalk_problem(crosswalk: str, schema: str) -> str | None:

@@ -381,16 +381,17 @@ def test_expect_100_continue_with_a_body_over_the_api_limit_is_refused_before_it
 
 
 def test_a_form_of_before_a_field_keeps_what_the_source_says() -> None:
-    """An edit form served before the institution's code and name (and holdings) were on it,
-    saved after an upgrade, keeps them as the source has them; a form that has them empty
-    clears them."""
+    """An edit form served before the institution's code and name (and holdings, and the
+    tolerated shortfall) were on it, saved after an upgrade, keeps them as the source has them;
+    a form that has them empty clears them."""
     base = HarvestSource(name="partner", url="http://127.0.0.1:9/oai",
                          institution_code="UzSaRL", institution_name="Samarqand",
-                         holdings="named")  # fmt: skip
+                         holdings="named", tolerated_shortfall=2)  # fmt: skip
     old_form = {"url": "http://127.0.0.1:9/oai", "every": "6h", "enabled": "on"}
     kept = source_from_form(old_form, base)
-    assert (kept.institution_code, kept.institution_name, kept.holdings) == (
-        "UzSaRL", "Samarqand", "named")
+    assert (kept.institution_code, kept.institution_name, kept.holdings,
+            kept.tolerated_shortfall) == ("UzSaRL", "Samarqand", "named", 2)
+    assert source_from_form({**old_form, "tolerated_shortfall": "4"}, base).tolerated_shortfall == 4
     assert kept.every == "6h"
     cleared = source_from_form({**old_form, "institution_code": "", "institution_name": " "},
                                base)  # fmt: skip

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects, harvest_runs
-from config import HarvestSettings, HarvestSource, Settings
+from config import HarvestSource, Settings
 from crosswalks.marcxml import record_to_marcxml
 from harvester.faults import Event
 from harvester.oai_client import Politeness
@@ -550,9 +550,10 @@ def test_a_list_short_by_no_more_than_the_tolerated_shortfall_is_whole(  # type:
     records, tmp_path
 ) -> None:
     """A partner that announces two records more than it ever serves (it counts hidden ones):
-    with ``tolerated_shortfall = 2`` the run succeeds and moves its watermark, with a line
+    with its ``tolerated_shortfall = 2`` the run succeeds and moves its watermark, with a line
     saying the list was short, and the next, incremental, run asks from it; one record
-    further short is partial, its watermark unmoved."""
+    further short is partial, its watermark unmoved; so is a list as short of another source,
+    which tolerates none."""
     def pages(announced: int) -> Callable[[dict[str, str]], str]:
         def page(params: dict[str, str]) -> str:
             if "resumptionToken" in params:
@@ -563,23 +564,24 @@ def test_a_list_short_by_no_more_than_the_tolerated_shortfall_is_whole(  # type:
                 "</resumptionToken>")
         return page
 
-    tolerant = Settings(harvest=HarvestSettings(tolerated_shortfall=2))
     catalog = sqlite_catalog(tmp_path, "tolerated")
     with serve(_partner(pages(4))) as url:
-        source = HarvestSource(name="p", url=url)
-        first = harvest(catalog, source, politeness=FAST, settings=tolerant)
-        second = harvest(catalog, source, politeness=FAST, settings=tolerant)
+        source = HarvestSource(name="p", url=url, tolerated_shortfall=2)
+        first = harvest(catalog, source, politeness=FAST)
+        second = harvest(catalog, source, politeness=FAST)
+        strict = harvest(catalog, HarvestSource(name="r", url=url), politeness=FAST)
     with serve(_partner(pages(5))) as url:
-        source = HarvestSource(name="q", url=url)
-        short = harvest(catalog, source, politeness=FAST, settings=tolerant)
+        source = HarvestSource(name="q", url=url, tolerated_shortfall=2)
+        short = harvest(catalog, source, politeness=FAST)
     catalog.close()
     assert (first.status, first.counts.added, first.watermark is not None) == (
         SUCCEEDED, 2, True)
     assert first.errors == ["window the start..now: the list ended at 2 of the 4 records its "
-                            "completeListSize announced; no more than "
-                            "harvest.tolerated_shortfall (2) short: taken as whole"]
+                            "completeListSize announced; no more than the source's "
+                            "tolerated_shortfall (2) short: taken as whole"]
     assert second.status == SUCCEEDED and second.counts.unchanged == 2
     assert second.errors[0].startswith(f"window {first.watermark}..now: the list ended at 2")
+    assert (strict.status, strict.watermark) == (PARTIAL, None)
     assert (short.status, short.watermark) == (PARTIAL, None)
     assert short.errors == ["window the start..now: the list ended at 2 of the 5 records its "
                             "completeListSize announced; the run ends partial, its watermark "

@@ -263,6 +263,13 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     assert koprik("sources", "edit", "partner", "--holdings", "branch") == (
         2, "", "koprik: source 'partner' not changed: holdings: expected one of source, named, "
                "got 'branch'\n")
+    assert koprik("sources", "edit", "partner", "--tolerated-shortfall", "3")[0] == 0
+    catalog = Catalog.open(settings)
+    assert find_source(settings, catalog, "partner").source.tolerated_shortfall == 3
+    catalog.close()
+    assert koprik("sources", "edit", "partner", "--tolerated-shortfall", "-1") == (
+        2, "", "koprik: source 'partner' not changed: tolerated_shortfall: expected a whole "
+               "number from 0 to 1000000000, got -1\n")
     assert koprik("sources", "edit", "partner", "--cron", "0 3 * * *", "--crosswalk",
                   "unimarc")[0] == 0  # fmt: skip
     assert koprik("sources", "edit", "partner", "--prefix", "", "--no-check") == (
@@ -405,6 +412,7 @@ def test_sru_definitions_are_checked_before_contacting_the_server() -> None:
         ({"prefix": "mods"}, "record schema 'mods'"),
         ({"sets": ["a"]}, "'sets' is not supported for SRU"),
         ({"charset": "UTF-8"}, "'charset' is not supported for SRU"),
+        ({"tolerated_shortfall": 2}, "'tolerated_shortfall' is not supported for SRU"),
     ):
         with pytest.raises(SourceError, match=reason):
             validate(dataclasses.replace(good, **changes))  # type: ignore[arg-type]

@@ -207,10 +207,10 @@ def test_a_catalogue_at_0004_is_upgraded_to_the_shared_sign_in_failures(settings
 
 def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings: Settings):
     """Revision 0009 deletes the ``any`` rows that repeat another index's term of the record;
-    searches answer as before. It changes no table: a catalogue at 0008 is one at the head, less
-    the columns 0010, 0012, 0013, 0014 and 0020 add and the table 0017 adds (on SQLite with the
-    B-tree index 0011 replaces), whose ``any`` holds every term, as 0008's code wrote it (here
-    from ``terms_of``)."""
+    searches answer as before. It changes no table: a catalogue at 0008 is one at the head,
+    less the columns 0010, 0012, 0013, 0014, 0020 and 0022 add and the table 0017 adds (on
+    SQLite with the B-tree index 0011 replaces), whose ``any`` holds every term, as 0008's code
+    wrote it (here from ``terms_of``)."""
     from catalog import query as q
     from catalog.demo import demo_records
     from catalog.search_index import (
@@ -249,6 +249,8 @@ def test_a_catalogue_at_0008_keeps_of_any_only_what_no_other_index_has(settings:
             connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN crosswalk"))  # 0014
             connection.execute(text("DROP TABLE set_rules"))  # added by 0017
             connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))  # 0020
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN "
+                                    "tolerated_shortfall"))  # 0022
             connection.execute(text("UPDATE alembic_version SET version_num = '0008'"))
     finally:
         catalog.close()
@@ -375,6 +377,8 @@ def test_a_catalogue_at_0014_gets_the_terms_and_match_keys_of_this_release(setti
             connection.execute(models.dedup_queue.delete())
             connection.execute(text("DROP TABLE set_rules"))  # added by 0017
             connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))  # 0020
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN "
+                                    "tolerated_shortfall"))  # 0022
             connection.execute(text("UPDATE alembic_version SET version_num = '0014'"))
             assert derived(connection) != expected
     finally:
@@ -449,6 +453,8 @@ def test_a_catalogue_at_0015_gets_the_terms_and_keys_of_its_records_typed_with_a
             connection.execute(models.match_keys.delete())
             connection.execute(models.dedup_queue.delete())
             connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))  # 0020
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN "
+                                    "tolerated_shortfall"))  # 0022
             connection.execute(text("UPDATE alembic_version SET version_num = '0015'"))
     finally:
         catalog.close()
@@ -540,6 +546,8 @@ def test_a_catalogue_at_0017_gets_its_union_records_and_arabic_script_names_made
             connection.execute(text("UPDATE records SET match_profile = replace(match_profile, "
                                     "'navoii', 'nawai') WHERE local_id = '8'"))
             connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))  # 0020
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN "
+                                    "tolerated_shortfall"))  # 0022
             connection.execute(text("UPDATE alembic_version SET version_num = '0017'"))
     finally:
         catalog.close()
@@ -584,7 +592,8 @@ def test_a_catalogue_at_0018_gets_the_union_records_of_groups_with_textual_holdi
 
     settings, grouped = _stored_as_earlier(
         settings, serial, as_earlier, "0018",
-        "ALTER TABLE harvest_sources DROP COLUMN holdings")  # 0020's
+        "ALTER TABLE harvest_sources DROP COLUMN holdings",  # 0020's
+        "ALTER TABLE harvest_sources DROP COLUMN tolerated_shortfall")  # 0022's
     assert sorted(grouped) == ["7", "9", "sam:1", "sam:8"]  # two groups
     assert _queued_by_upgrade(settings, "0018") == {grouped["sam:1"], grouped["7"]}
     union = _union_after_dedup(settings)
@@ -598,7 +607,7 @@ def test_a_catalogue_at_0019_keeps_its_sources_crediting_every_copy_to_their_ins
 ):
     """Revision 0020 adds ``harvest_sources.holdings``: a source added before it is its
     institution's (``source``), as a source of koprik.toml is without the setting; a
-    catalogue at 0019 is one at the head less that column."""
+    catalogue at 0019 is one at the head less that column (and 0022's)."""
     from config import HarvestSource
     from harvester.sources import add_source, find_source
 
@@ -608,6 +617,8 @@ def test_a_catalogue_at_0019_keeps_its_sources_crediting_every_copy_to_their_ins
                                                     institution_code="UzKaRIK"), check=False)
         with catalog.engine.begin() as connection:
             connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN holdings"))
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN "
+                                    "tolerated_shortfall"))  # 0022
             connection.execute(text("UPDATE alembic_version SET version_num = '0019'"))
     finally:
         catalog.close()
@@ -652,7 +663,9 @@ def test_a_catalogue_at_0020_gets_the_union_records_of_groups_with_captions_made
             union.remove_field(field)
         union.add_ordered_field(*serial.get_fields("853", "863"))
 
-    settings, grouped = _stored_as_earlier(settings, serial, as_earlier, "0020")
+    settings, grouped = _stored_as_earlier(
+        settings, serial, as_earlier, "0020",
+        "ALTER TABLE harvest_sources DROP COLUMN tolerated_shortfall")  # 0022's
     assert sorted(grouped) == ["7", "9", "sam:1", "sam:8"]  # two groups
     assert _queued_by_upgrade(settings, "0020") == {grouped["sam:1"], grouped["7"]}
     union = _union_after_dedup(settings)
@@ -662,6 +675,37 @@ def test_a_catalogue_at_0020_gets_the_union_records_of_groups_with_captions_made
             for f in union.get_fields("853", "863")] == [
         ("853", [("8", "1"), ("a", "v."), ("i", "(year)")]),
         ("863", [("8", "1.1"), ("a", "1"), ("i", "2001")])]
+
+
+def test_a_catalogue_at_0021_keeps_its_sources_tolerating_no_shortfall(settings: Settings):
+    """Revision 0022 adds ``harvest_sources.tolerated_shortfall``: a source added before it
+    tolerates none (as every source did without the ``[harvest]`` setting it replaces); a
+    catalogue at 0021 is one at the head less that column."""
+    from config import HarvestSource
+    from harvester.sources import add_source, edit_source, find_source
+
+    catalog = Catalog.open(settings)
+    try:
+        add_source(settings, catalog, HarvestSource(name="kar", url="http://127.0.0.1:9/oai",
+                                                    prefix="marc21"), check=False)
+        with catalog.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE harvest_sources DROP COLUMN "
+                                    "tolerated_shortfall"))
+            connection.execute(text("UPDATE alembic_version SET version_num = '0021'"))
+    finally:
+        catalog.close()
+    engine = open_engine(settings.database.url)
+    try:
+        assert upgrade(engine, settings) == ("0021", head())
+    finally:
+        engine.dispose()
+    catalog = Catalog.open(settings)
+    try:
+        assert find_source(settings, catalog, "kar").source.tolerated_shortfall == 0
+        edit_source(settings, catalog, "kar", check=False, tolerated_shortfall=3)
+        assert find_source(settings, catalog, "kar").source.tolerated_shortfall == 3
+    finally:
+        catalog.close()
 
 
 def _stored_as_earlier(

@@ -48,8 +48,10 @@ def test_file_named_by_environment(monkeypatch, tmp_path):
         ({"harvest": {"max_decompressed_bytes": 2**30}}, "harvest.max_decompressed_bytes"),
         ({"harvest": {"loop_pages": 1}},
          "harvest.loop_pages: expected a whole number from 2 to 100000, got 1"),
-        ({"harvest": {"tolerated_shortfall": -1}},
-         "harvest.tolerated_shortfall: expected a whole number from 0 to 1000000000, got -1"),
+        ({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai",
+                       "tolerated_shortfall": -1}]},
+         "sources[0].tolerated_shortfall: expected a whole number from 0 to 1000000000, got -1"),
+        ({"harvest": {"tolerated_shortfall": 2}}, "harvest: unknown key 'tolerated_shortfall'"),
     ],
 )
 def test_wrong_keys_name_the_key(data, message):
@@ -276,6 +278,9 @@ _SOURCE = {"name": "s1", "url": "http://127.0.0.1:9/oai"}
     ({"every": "6h", "cron": "0 3 * * *"},
      "sources[0].cron: give a schedule either as an interval (every) or as cron, not both"),
     ({"charset": "cp1251"}, "sources[0].charset: 'charset' is not supported for OAI-PMH"),
+    ({"protocol": "z3950", "url": "z3950://127.0.0.1:9/Default", "query": "@attr 1=4 a",
+      "tolerated_shortfall": 1},
+     "sources[0].tolerated_shortfall: 'tolerated_shortfall' is not supported for Z39.50"),
     ({"sets": ["x y"]}, "sources[0].sets: set 'x y': not a valid OAI-PMH set"),
     ({"name": "a b"}, "sources[0].name: source name 'a b'"),
     ({"url": "ftp://127.0.0.1/oai"}, "sources[0].url: URL 'ftp://127.0.0.1/oai': "),

@@ -65,7 +65,8 @@ def _changes(args: argparse.Namespace) -> dict[str, object]:
                             "--no-schedule` removes one)")
     changes: dict[str, object] = {}
     for name in ("url", "prefix", "sets", "query", "charset", "crosswalk", "every", "cron", "delay",
-                 "timeout", "retries", "institution_code", "institution_name", "holdings"):
+                 "timeout", "retries", "institution_code", "institution_name", "holdings",
+                 "tolerated_shortfall"):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value

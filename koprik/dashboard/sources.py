@@ -33,7 +33,7 @@ from provider.keys import CATALOG, SETTINGS
 
 TEXT_FIELDS = ("url", "prefix", "query", "charset", "crosswalk", "every", "cron",
                "institution_code", "institution_name")
-NUMBER_FIELDS = {"delay": float, "timeout": float, "retries": int}
+NUMBER_FIELDS = {"delay": float, "timeout": float, "retries": int, "tolerated_shortfall": int}
 LATER_FIELDS = frozenset({"institution_code", "institution_name"})
 """Fields the form gained after it was first served: a form of before them (open in a browser
 across an upgrade) keeps what the source says rather than clear it."""

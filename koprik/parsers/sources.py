@@ -35,6 +35,10 @@ def _definition_options(parser: argparse.ArgumentParser, *, adding: bool) -> Non
     parser.add_argument("--holdings", help="source (default): every copy is the institution's; "
                         "named: the records name the library holding each copy (852 $a, Koha "
                         "952 $a or $b)")
+    parser.add_argument("--tolerated-shortfall", type=int, metavar="N",
+                        help="OAI-PMH: records a list may end short of its completeListSize "
+                        "and still be whole (default 0: a partner that counts records it never "
+                        "serves)")
     parser.add_argument("--no-check", action="store_true",
                         help="store without contacting the address")
 

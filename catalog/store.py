@@ -822,8 +822,9 @@ class Catalog:
         members = self.settings.union.serve_members
         query = self._entry_select(prefix, True, max_bytes, members=members).where(
             r.c.local_id == local_id)
+        parameters = {"members_set": self.settings.union.members_set}
         with self.engine.connect() as connection:
-            row = connection.execute(query).first()
+            row = connection.execute(query, parameters).first()
         return None if row is None else _entry(row, prefix is not None)
 
     def formats_of(self, local_id: str, max_bytes: int | None = None) -> list[str] | None:
@@ -898,7 +899,8 @@ class Catalog:
                 _LIST_QUERIES.clear()
             _LIST_QUERIES[shape] = query
         parameters = {"set_spec": set_spec, "from_": from_, "until": until, "limit": limit,
-                      "after_datestamp": after and after[0], "after_id": after and after[1]}
+                      "after_datestamp": after and after[0], "after_id": after and after[1],
+                      "members_set": self.settings.union.members_set}
         with self.engine.connect() as connection:
             if max_total_bytes is None:
                 rows = connection.execute(query, parameters).all()
@@ -921,14 +923,21 @@ class Catalog:
         members: bool = False,
         in_set: bool = False,
     ):
-        """Entries as served: a member of a union record is a deletion, except in the members
-        set (when members are served, ``union.serve_members``). ``in_set``: joined with their
-        memberships of a set, whose datestamp they are served with (the time the record joined
-        the set, when the set's rule came after it: :mod:`catalog.set_rules`)."""
+        """Entries as served: a member of a union record is a deletion, except where members
+        are served (``members``: in the members set, and to GetRecord, when
+        ``union.serve_members``), live, with the members set (the bound parameter
+        ``members_set``) among its sets: GetRecord gives it the header of the one list that
+        serves it live. ``in_set``: joined with their memberships of a set, whose datestamp they
+        are served with (the time the record joined the set, when the set's rule came after it:
+        :mod:`catalog.set_rules`)."""
         r, p, rend, rs = models.records, models.provenance, models.renditions, models.record_sets
         deleted = r.c.deleted if members else models.hidden()
         datestamp = rs.c.datestamp.label("datestamp") if in_set else r.c.datestamp
-        columns = [r.c.id, r.c.local_id, datestamp, deleted.label("deleted"), r.c.set_specs]
+        specs = r.c.set_specs
+        if members:
+            members_set = bindparam("members_set", type_=specs.type)
+            specs = case((r.c.union_id.is_not(None), specs + " " + members_set), else_=specs)
+        columns = [r.c.id, r.c.local_id, datestamp, deleted.label("deleted"), specs]
         columns += [p.c.source, p.c.base_url, p.c.identifier, p.c.datestamp.label("pds")]
         columns += [p.c.metadata_namespace]
         joined = r.join(rs, rs.c.record_id == r.c.id) if in_set else r

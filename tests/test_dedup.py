@@ -346,6 +346,29 @@ def test_members_are_served_as_a_set_of_their_own_when_asked(settings):
                 if s == "members"]
 
 
+def test_a_served_member_has_the_header_of_the_members_set_in_get_record_too(settings):
+    """A served member's header (live) did not name the members set, neither in the set's
+    lists nor in GetRecord: the set's list is the one that serves it live, so both name it."""
+    from config.settings import UnionSettings
+
+    asked = dataclasses.replace(settings, file_sources=SOURCES,
+                                union=UnionSettings(serve_members=True, members_set="copies"))
+    c = Catalog.open(asked)
+    try:
+        put(c, ("sam", history("1")), ("bux", history("2")), ("xor", book("3", "Kimyo")))
+        run_dedup(c)
+        listed = {e.local_id: (e.deleted, e.set_specs)
+                  for e in c.list_entries("marc21", set_spec="copies", limit=100)}
+        assert listed["sam:1"] == (False, ("lang", "lang:uzb", "type", "type:book", "copies"))
+        for local_id, header in listed.items():
+            got = c.get_entry(local_id, "marc21")
+            assert (got.deleted, got.set_specs) == header
+        assert "copies" not in c.get_entry("xor:3", "marc21").set_specs
+        assert "copies" not in c.get_entry("union:1", "marc21").set_specs
+    finally:
+        c.close()
+
+
 def test_rekey_gives_records_written_before_match_keys_their_keys(union_catalog):
     from sqlalchemy import delete as sql_delete
     from sqlalchemy import update as sql_update

@@ -72,6 +72,7 @@ class DedupReport:
     left: int = 0
     """Records taken out of their group (deleted, changed, split off)."""
     merged: int = 0
+    """Groups merged into another (a record in no group that joins one is ``joined``)."""
     reviews: int = 0
     unions_written: int = 0
     unions_deleted: int = 0
@@ -84,9 +85,9 @@ class DedupReport:
     def summary(self) -> str:
         return (f"{self.processed} records looked at; {self.joined} records put in a group "
                 f"(those looked at, and the ungrouped records they matched), {self.left} taken "
-                f"out of one, {self.merged} groups merged, {self.reviews} pairs for review; "
-                f"{self.unions_written} union records written, {self.unions_deleted} deleted "
-                f"({self.seconds:.1f} s)")
+                f"out of one, {self.merged} groups merged into another, {self.reviews} pairs "
+                f"for review; {self.unions_written} union records written, "
+                f"{self.unions_deleted} deleted ({self.seconds:.1f} s)")
 
 
 @dataclass
@@ -415,17 +416,26 @@ class Batch:
     def join(self, rec: _Rec, other: _Rec) -> int:
         group = self.group_of.get(other.id)
         if group is None:
-            group = self.next_new
-            self.next_new -= 1
-            self.members[group] = {other.id}
-            self.group_of[other.id] = group
-            self.report.joined += 1
-        self.members[group].add(rec.id)
-        self.group_of[rec.id] = group
-        self.dirty.add(group)
-        self.report.joined += 1
+            group = self.new_group()
+            self.put_in(group, other.id)
+        self.put_in(group, rec.id)
         self.note(rec.id, other.id, "joined", 1.0, f"joined the group of {other.local_id}")
         return group
+
+    def new_group(self) -> int:
+        """An empty group, numbered below the others made in this batch (it has no union
+        record yet)."""
+        group = self.next_new
+        self.next_new -= 1
+        self.members[group] = set()
+        return group
+
+    def put_in(self, group: int, rid: int) -> None:
+        """Put the record ``rid``, in no group, in ``group`` (counted as joined)."""
+        self.members[group].add(rid)
+        self.group_of[rid] = group
+        self.dirty.add(group)
+        self.report.joined += 1
 
     def leave(self, rec: _Rec, why: str) -> None:
         gid = self.group_of.get(rec.id)

@@ -57,12 +57,14 @@ def merge(
 ) -> str:
     """Merge the groups of the records ``local_ids`` (members or union records) into one, as an
     operator decided; later runs keep them together. Returns the union record's identifier;
-    what was done (groups merged, union records written and deleted) is added to ``report``."""
+    what was done (groups merged, records in none put in one, union records written and
+    deleted) is added to ``report``."""
     if len(set(local_ids)) < 2:
         raise DedupError("name at least two different records to merge")
     def act(writer: CatalogWriter) -> tuple[DedupReport, str]:
         work = Batch(writer, catalog.settings)
         groups: list[int] = []
+        alone: list[int] = []  # records in no group, put in the merged one
         for rid in _ids_of(writer.connection, local_ids):
             work.load([rid])
             rec = work.recs[rid]
@@ -74,27 +76,26 @@ def merge(
             elif work.group_of.get(rid) is not None:
                 groups.append(work.group_of[rid])  # type: ignore[arg-type]
             else:
-                group = work.next_new
-                work.next_new -= 1
-                work.members[group] = {rid}
-                work.group_of[rid] = group
-                groups.append(group)
+                alone.append(rid)
         groups = list(dict.fromkeys(groups))
-        if len(groups) < 2:
+        if len(groups) + len(alone) < 2:
             raise DedupError("these records are already in one group")
         members = [work.recs[m] for g in groups for m in work.members[g]]
-        live = [m for m in members if not m.deleted]
+        live = [m for m in members if not m.deleted] + [work.recs[rid] for rid in alone]
         sources = [m.source_key for m in live]
         if len(set(sources)) < len(sources):
             raise DedupError("a union record holds one record per source; these groups share one")
         for i, one in enumerate(live):
             for other in live[i + 1 :]:
-                if work.group_of[one.id] != work.group_of[other.id]:
+                place = work.group_of.get(one.id)
+                if place is None or place != work.group_of.get(other.id):
                     _set_pair(writer.connection, one.id, other.id, SAME, writer.now,
                               "merged by an operator")
-        target = groups[0]
+        target = groups[0] if groups else work.new_group()
         for group in groups[1:]:
             target = work.merge(target, group)
+        for rid in alone:
+            work.put_in(target, rid)
         for member in live:
             work.note(member.id, None, "merged", 1.0, "merged by an operator")
         work.finish()
@@ -127,9 +128,8 @@ def split(
             work.leave(work.recs[rid], "split by an operator")
         new_group: int | None = None
         if len(ids) > 1:
-            new_group = work.next_new
-            work.next_new -= 1
-            work.members[new_group] = set(ids)
+            new_group = work.new_group()
+            work.members[new_group].update(ids)
             for rid in ids:
                 work.group_of[rid] = new_group
             work.dirty.add(new_group)

@@ -184,6 +184,27 @@ def test_merge_keeps_the_older_identifier_and_deletes_the_other_and_split_gives_
     assert marc(c, "bux:1") is not None
 
 
+def test_a_merge_counts_the_records_it_puts_in_a_group_apart_from_the_groups_it_merges(
+    union_catalog,
+):
+    """A record in no group merged into a group (or with another such record) was counted
+    as a group merged ("1 groups merged", "0 records put in a group"): it is put in a group,
+    as ``review accept`` counts it, and no group is merged."""
+    c = union_catalog
+    put(c, ("sam", history("1")), ("bux", history("2")), ("xor", book("3", "Kimyo")),
+        ("sam", book("4", "Fizika")), ("bux", book("5", "Geometriya")))
+    run_dedup(c)
+    joined = DedupReport()
+    assert merge(c, ["union:1", "xor:3"], report=joined) == "union:1"
+    assert (joined.joined, joined.merged, joined.unions_written) == (1, 0, 1)
+    assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzSaRL", "UzXoRL"]
+    paired = DedupReport()
+    assert merge(c, ["sam:4", "bux:5"], report=paired) == "union:2"
+    assert (paired.joined, paired.merged, paired.unions_written) == (2, 0, 1)
+    assert holdings(marc(c, "union:2")) == ["UzBuRL", "UzSaRL"]
+    assert marc(c, "sam:4") is None and explain(c, "bux:5").union == "union:2"
+
+
 def test_a_record_that_changes_leaves_its_group_and_is_served_again(union_catalog):
     c = union_catalog
     put(c, ("sam", history("1")), ("bux", history("2")))

@@ -42,11 +42,12 @@ def test_import_groups_then_explain_review_merge_and_split(tmp_path):
 
     merged = koprik(tmp_path, "dedup", "merge", "sam:3", "bux:3")
     assert merged.stdout.startswith("dedup: merged into union:3"), merged.stdout
-    # the summary counts what the merge did (it said "0 union records written")
+    # the summary counts what the merge did (it said "0 union records written", then "0
+    # records put in a group" and "1 groups merged" for two records in none)
     assert merged.stdout.splitlines()[1].startswith(
-        "dedup: 0 records looked at; 0 records put in a group (those looked at, and the "
-        "ungrouped records they matched), 0 taken out of one, 1 groups merged, 0 pairs for "
-        "review; 1 union records written, 0 deleted ("), merged.stdout
+        "dedup: 0 records looked at; 2 records put in a group (those looked at, and the "
+        "ungrouped records they matched), 0 taken out of one, 0 groups merged into another, "
+        "0 pairs for review; 1 union records written, 0 deleted ("), merged.stdout
     parted = koprik(tmp_path, "dedup", "split", "bux:3").stdout
     assert parted.startswith("dedup: split off\n") and "1 taken out of one" in parted, parted
     refused = koprik(tmp_path, "dedup", "merge", "sam:1", "sam:2")
@@ -85,7 +86,7 @@ def test_review_accept_of_a_pair_in_two_groups_merges_them_or_says_why_not(tmp_p
     assert accepted.returncode == 0, accepted.stderr
     lines = accepted.stdout.splitlines()
     assert lines[0] == "dedup: sam:1 and xor:1 are in union:1", accepted.stdout
-    assert "1 groups merged" in lines[1] and "1 deleted" in lines[1], accepted.stdout
+    assert "1 groups merged into another" in lines[1] and "1 deleted" in lines[1], accepted.stdout
     assert "union record: union:1" in koprik(tmp_path, "dedup", "explain", "xor:1").stdout
     assert "union record of sam:1, bux:1, xor:1, 9" in koprik(
         tmp_path, "dedup", "explain", "union:1").stdout

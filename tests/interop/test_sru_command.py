@@ -115,8 +115,9 @@ def test_import_puts_the_records_into_the_catalogue(zebra: str, config: Path) ->
     assert first.stdout.splitlines() == [
         f"sru import into {source}: 1 hits; 1 added, 0 updated, 0 unchanged, 0 rejected",
         "dedup: 1 records looked at; 0 records put in a group (those looked at, and the ungrouped "
-        "records they matched), 0 taken out of one, 0 groups merged, 0 pairs for review; 0 union "
-        "records written, 0 deleted" + first.stdout.split("0 deleted", 1)[1].rstrip("\n")]
+        "records they matched), 0 taken out of one, 0 groups merged into another, 0 pairs for "
+        "review; 0 union records written, 0 deleted"
+        + first.stdout.split("0 deleted", 1)[1].rstrip("\n")]
     again = koprik(config, "sru", zebra, f"bath.isbn={ISBN}", "--import")
     assert again.returncode == 0 and "0 added, 0 updated, 1 unchanged" in again.stdout
     catalog = Catalog.open(load_settings(config))

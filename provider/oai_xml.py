@@ -25,6 +25,7 @@ from protocols.oaipmh import (
     parse_datestamp,
 )
 from protocols.oaipmh.uri import any_uri
+from protocols.shown import escaped_controls
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 STYLESHEET = "/static/oai2.xsl"
@@ -125,7 +126,12 @@ def document(
 
 
 def error(problem: OaiError) -> bytes:
-    return f'<error code="{problem.code}">{text(problem.message)}</error>'.encode()
+    """The ``<error>`` of ``problem``, the control characters of its message escaped
+    (:func:`~protocols.shown.escaped_controls`): XML 1.0 holds few of them, and the
+    identifier (or other text of the client's) it quotes without them is not the one asked
+    for."""
+    message = text(escaped_controls(problem.message))
+    return f'<error code="{problem.code}">{message}</error>'.encode()
 
 
 def element(name: str, content: str) -> str:

@@ -427,6 +427,29 @@ async def test_bad_requests(oai_both: Oai, pairs: list[tuple[str, str]], code: s
         assert request.get("verb") == dict(pairs)["verb"]
 
 
+@pytest.mark.parametrize(
+    ("identifier", "message"),
+    [
+        (PREFIX + "a\x01b", f"no record {PREFIX}a\\x01b"),
+        (PREFIX + "a\tb\x85", f"no record {PREFIX}a\\tb\\x85"),
+        ("x\x1b[2Jy", "x\\x1b[2Jy is not an identifier of this repository"),
+    ],
+)
+@pytest.mark.parametrize("verb", ["GetRecord", "ListMetadataFormats"])
+async def test_an_unknown_identifier_is_named_with_its_control_characters_escaped(
+    oai: Oai, verb: str, identifier: str, message: str
+) -> None:
+    """idDoesNotExist named an identifier with its control characters dropped (XML 1.0 cannot
+    hold most of them), so not the identifier asked for: they are escaped, as Python writes
+    them."""
+    pairs = [("verb", verb), ("identifier", identifier)]
+    if verb == "GetRecord":
+        pairs.append(("metadataPrefix", "oai_dc"))
+    root = await oai(*pairs)
+    assert error_code(root) == "idDoesNotExist"
+    assert root.findtext("o:error", namespaces=NS) == message
+
+
 async def test_dates_in_other_digits_are_bad_arguments_never_echoed(oai_both: Oai) -> None:
     root = await oai_both(verb="ListRecords", metadataPrefix="oai_dc", **{"from": "٢٠٢٠-01-01"})
     assert error_code(root) == "badArgument"

@@ -213,6 +213,26 @@ def test_a_scan_response_position_from_0_to_the_terms_asked_for_plus_1(
 
 
 @pytest.mark.parametrize(
+    ("position", "answer"),
+    [
+        ("-1", ("info:srw/diagnostic/1/120", "-1")),  # was 6: a position, before the range
+        ("-" + "1" * 10, ("info:srw/diagnostic/1/120", "-" + "1" * 10)),
+        ("x", ("info:srw/diagnostic/1/6", "responsePosition=x")),  # no number at all
+        ("-x", ("info:srw/diagnostic/1/6", "responsePosition=-x")),
+        ("+1", ("info:srw/diagnostic/1/6", "responsePosition=+1")),
+    ],
+)
+def test_a_negative_response_position_is_out_of_range_as_one_past_the_terms_is(
+    target: int, position: str, answer: tuple[str, str]
+) -> None:
+    """The range of responsePosition's values is 0 to maximumTerms + 1 (SRU 1.2 scan), and
+    120 is a position out of it, below as above; what is no whole number is 6."""
+    refused = get(target, version="1.2", operation="scan", scanClause="dc.title=of",
+                  maximumTerms="3", responsePosition=position)  # fmt: skip
+    assert diagnostic(refused) == answer
+
+
+@pytest.mark.parametrize(
     ("clause", "terms", "position", "places"),
     [
         ("dc.title=of", "3", "1", ["inner", "inner", "inner"]),  # was first, inner, last

@@ -150,7 +150,7 @@ def request_of(params: dict[str, str], limits: SearchSettings) -> Request:
         return Scan(
             version,
             _required(params, "scanClause"),
-            _number(params, "responsePosition", 1, low=0),
+            _number(params, "responsePosition", 1, low=None),
             _number(params, "maximumTerms", DEFAULT_SCAN_TERMS, low=1, high=limits.max_scan_terms),
         )
     query_type = params.get("queryType", "cql")
@@ -187,27 +187,31 @@ def _required(params: dict[str, str], name: str) -> str:
 
 
 def _number(
-    params: dict[str, str], name: str, default: int, *, low: int, high: int | None = None
+    params: dict[str, str], name: str, default: int, *, low: int | None, high: int | None = None
 ) -> int:
-    """The whole number ``name`` (``default`` when absent), at least ``low``; with ``high``, a
-    larger one, however many digits it has, is lowered to ``high``. Diagnostic 6 otherwise, and
-    for a number of more than :data:`MAX_DIGITS` digits with no ``high``.
+    """The whole number ``name`` (``default`` when absent), at least ``low`` (with None, a
+    negative one too, written with a ``-``); with ``high``, a larger one, however many digits it
+    has, is lowered to ``high``. Diagnostic 6 otherwise, and for a number of more than
+    :data:`MAX_DIGITS` digits with no ``high``.
 
-    A large number without ``high`` is kept as it is: a startRecord past the set's end is 61, a
-    responsePosition past the terms asked for 120, each checked where it is used."""
+    A number out of range without ``high`` (or ``low``) is kept as it is: a startRecord past
+    the set's end is 61, a responsePosition before 0 or past the terms asked for 120 (SRU's
+    range of its values), each checked where it is used."""
     text = params.get(name)
     if text is None:
         return default
+    negative = low is None and text.startswith("-")
+    unsigned = text[1:] if negative else text
     # ASCII digits only: str.isdigit is also true of "²" (which int() refuses) and "٣"
-    if not (text.isascii() and text.isdigit()):
+    if not (unsigned.isascii() and unsigned.isdigit()):
         raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
-    digits = text.lstrip("0") or "0"
+    digits = unsigned.lstrip("0") or "0"
     if len(digits) > MAX_DIGITS:  # never handed to int(), which limits digits
         if high is None:
             raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
         return high
-    value = int(digits)
-    if value < low:
+    value = -int(digits) if negative else int(digits)
+    if low is not None and value < low:
         raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
     return value if high is None else min(value, high)
 

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
 from catalog import Entry, Provenance
-from crosswalks.xmltext import xml_safe
+from crosswalks.xmltext import has_forbidden, xml_safe
 from protocols.oaipmh import (
     OAI_NAMESPACE,
     OAI_SCHEMA,
@@ -42,7 +42,9 @@ _PLAIN_LOCAL_ID = re.compile(r"[A-Za-z0-9\-_.!~*'();/?:@=+$,]*")
 """Local identifiers that are their own escaped form, in a URI and in XML text alike: the
 characters :data:`_LOCAL_ID_SAFE` allows and ``quote`` always keeps, but no ``&``."""
 
-_ATTRIBUTE_ENTITIES = {'"': "&quot;"}
+_ATTRIBUTE_ENTITIES = {'"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
+"""Besides markup: white space other than a space as character references, which a parser
+gives back as they are (a literal tab or line end in an attribute is read as a space)."""
 _REPOSITORY_IDENTIFIER = re.compile(r"[a-zA-Z][a-zA-Z0-9\-]*(\.[a-zA-Z][a-zA-Z0-9\-]*)+")
 
 
@@ -107,12 +109,13 @@ def document(
     ``verb`` and ``arguments`` are echoed as attributes of ``<request>``; pass None and an
     empty mapping for badVerb and badArgument answers, which echo only the base URL. An
     ``identifier`` that is no URI (:func:`any_uri`; the answer is idDoesNotExist, "unknown or
-    illegal") is not echoed: the schema's identifierType is xs:anyURI.
+    illegal") is not echoed: the schema's identifierType is xs:anyURI; nor is one holding a
+    character XML cannot (echoed without it, it is not the identifier asked for).
     """
     attributes = "".join(
         f' {name}="{attribute(value)}"'
         for name, value in ({"verb": verb, **arguments} if verb else {}).items()
-        if name != "identifier" or any_uri(xml_safe(value))
+        if name != "identifier" or (any_uri(value) and not has_forbidden(value))
     )
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'

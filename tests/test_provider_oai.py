@@ -448,6 +448,8 @@ async def test_an_unknown_identifier_is_named_with_its_control_characters_escape
     root = await oai(*pairs)
     assert error_code(root) == "idDoesNotExist"
     assert root.findtext("o:error", namespaces=NS) == message
+    # <request> echoes the identifier asked for, or none (it echoed "a\x01b" as "ab")
+    assert root.find("o:request", NS).get("identifier") in (identifier, None)
 
 
 async def test_dates_in_other_digits_are_bad_arguments_never_echoed(oai_both: Oai) -> None:

@@ -309,7 +309,7 @@ class Z3950Client:
             self._writer.write(encode_pdu(name, value))
             try:
                 await self._writer.drain()
-                data = await read_pdu(self._reader, MAX_PDU_BYTES)
+                data = await read_pdu(self._reader, MAX_PDU_BYTES, MAX_PDU_VALUES)
             except (IncompleteRead, ConnectionError) as error:
                 self._writer.close()
                 raise Z3950Closed(f"connection lost ({error})") from error

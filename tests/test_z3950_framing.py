@@ -9,8 +9,14 @@ import tracemalloc
 import pytest
 
 from protocols.z3950 import oids
-from protocols.z3950.codec import PduError, decode_pdu, encode_pdu, make_external
-from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
+from protocols.z3950.codec import (
+    PduError,
+    PduTooComplex,
+    decode_pdu,
+    encode_pdu,
+    make_external,
+)
+from protocols.z3950.framing import YIELD_EVERY, IncompleteRead, PduTooLarge, read_pdu
 
 CLOSE = encode_pdu("close", {"closeReason": 0, "diagnosticInformation": "Xayr"})
 PRESENT = encode_pdu(
@@ -108,3 +114,36 @@ async def test_indefinite_primitive_is_malformed() -> None:
 async def test_five_octet_length_is_malformed() -> None:
     with pytest.raises(PduError):
         await read_pdu(stream_of(bytes.fromhex("bf30850000000001") + b"\x00"), 1 << 20)
+
+
+# a searchRequest [22] of indefinite length holding NULL values: 2 bytes each, nothing to decode
+def _flood(values: int) -> bytes:
+    return b"\xb6\x80" + b"\x05\x00" * values + b"\x00\x00"
+
+
+async def test_values_of_indefinite_length_are_refused_past_the_bound_as_they_are_read() -> None:
+    """A megabyte of two-byte values in indefinite lengths was walked whole, value by value,
+    before the decoder's bound refused it: seconds of the event loop (every other client
+    waited) and tens of megabytes a PDU. The walk stops at the bound, the rest unread."""
+    reader = stream_of(_flood(100_000))
+    with pytest.raises(PduTooComplex, match="more than 1000 BER values"):
+        await read_pdu(reader, 1 << 20, 1000)
+    assert len(await reader.read()) > 190_000  # left in the stream
+    assert await read_pdu(stream_of(_flood(998)), 1 << 20, 1000) == _flood(998)
+
+
+async def test_a_long_walk_lets_other_tasks_run() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    running = asyncio.create_task(ticker())
+    try:
+        assert await read_pdu(stream_of(_flood(20_000)), 1 << 20) == _flood(20_000)
+    finally:
+        running.cancel()
+    assert ticks >= 20_000 // YIELD_EVERY

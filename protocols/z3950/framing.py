@@ -4,6 +4,12 @@ Z39.50 over TCP has no framing of its own: PDUs follow each other back to back, 
 of one is known only from its BER lengths (definite or indefinite). :func:`read_pdu` reads
 exactly one, never more than ``max_bytes`` of it, and never allocates for a length it has not
 checked against that bound.
+
+A definite length is read in one piece; an indefinite one is followed value by value, which
+costs the event loop a few microseconds a value: a megabyte of two-byte values in indefinite
+lengths held up every other client for seconds. So such a walk counts its values against
+``max_values`` (the bound the decoder holds a PDU to: one with more is refused as soon as it is
+known, not once read whole) and lets other tasks run every :data:`YIELD_EVERY` values.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ from protocols.z3950.ber import (
     MAX_LENGTH_BYTES,
     MAX_TAG_BYTES,
 )
-from protocols.z3950.codec import PduError
+from protocols.z3950.codec import PduError, PduTooComplex
+
+YIELD_EVERY = 256
+"""Values an indefinite-length walk reads before it lets the event loop run other tasks."""
 
 
 class PduTooLarge(PduError):
@@ -29,31 +38,47 @@ class IncompleteRead(PduError):
 
 
 class _Budget:
-    """Bytes still allowed for the PDU being read."""
+    """Bytes still allowed for the PDU being read, and values read one by one."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, max_values: int | None) -> None:
         self.max_bytes = max_bytes
         self.left = max_bytes
+        self.max_values = max_values
+        self.values = 0
 
     def take(self, count: int) -> None:
         if count > self.left:
             raise PduTooLarge(f"PDU larger than {self.max_bytes} bytes")
         self.left -= count
 
+    async def count_value(self) -> None:
+        """Count a value read by itself; refuse one too many, and let others run now and
+        then."""
+        self.values += 1
+        if self.max_values is not None and self.values > self.max_values:
+            raise PduTooComplex(f"more than {self.max_values} BER values")
+        if self.values % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
 
-async def read_pdu(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
+
+async def read_pdu(
+    reader: asyncio.StreamReader, max_bytes: int, max_values: int | None = None
+) -> bytes:
     """Read and return the bytes of exactly one BER value from ``reader``.
 
     Raises :class:`PduTooLarge` once the value is known to exceed ``max_bytes`` (before reading
-    or allocating its contents), :class:`IncompleteRead` if the stream ends inside it (or before
-    it starts: a closed connection), and :class:`PduError` if the bytes are not BER.
+    or allocating its contents), :class:`~protocols.z3950.codec.PduTooComplex` once values of
+    indefinite length are found to hold more than ``max_values`` values, :class:`IncompleteRead`
+    if the stream ends inside it (or before it starts: a closed connection), and
+    :class:`PduError` if the bytes are not BER.
     """
-    return await _read_value(reader, _Budget(max_bytes), 0)
+    return await _read_value(reader, _Budget(max_bytes, max_values), 0)
 
 
 async def _read_value(reader: asyncio.StreamReader, budget: _Budget, depth: int) -> bytes:
     if depth > MAX_DEPTH:
         raise PduError(f"values nested deeper than {MAX_DEPTH}")
+    await budget.count_value()
     header = bytearray(await _read(reader, 1, budget))
     if header[0] & 0x1F == 0x1F:
         while True:

@@ -203,7 +203,8 @@ async def serve_connection(
             deadline = loop.time() + settings.z3950_idle_timeout if initialized else init_deadline
             try:
                 async with asyncio.timeout_at(deadline):  # no task per PDU, as wait_for makes
-                    data = await read_pdu(reader, settings.z3950_max_pdu_bytes)
+                    data = await read_pdu(reader, settings.z3950_max_pdu_bytes,
+                                          settings.z3950_max_pdu_values)
                 name, value = await decode(data, settings.z3950_max_pdu_values)
             except TimeoutError:
                 reason = "lackOfActivity"

@@ -766,10 +766,50 @@ def test_a_sorted_set_made_again_in_another_order_is_51_and_never_taken_for_a_ne
         catalog.close()
 
 
-def test_a_one_term_set_read_in_windows_is_made_again_up_to_its_bound(tmp_path: Path) -> None:
-    """A one-term set is read a window at a time; made again in another process it reads on
-    from the index up to its bound, and a change is seen by the page that reaches it."""
+def test_a_one_term_set_of_more_than_a_page_stays_as_made_or_is_51(tmp_path: Path) -> None:
+    """A set of more than 100 records had only its first 100 ids read when made: paged on
+    after a record of it was deleted, the process that made it shifted every position after
+    it (no 65 in its slot), and another process made it again shifted too, without a
+    diagnostic. Its ids are now read when it is made: the first process pages it as it was,
+    a deleted record 65 in its slot (as does one that made the same set before the deletion),
+    and a process making it again finds it changed: 51."""
     settings = sqlite_settings(tmp_path, search=SearchSettings(sru_result_set_ttl=300))
+    catalog = catalog_holding(settings, demo_records(300))
+    query = "dc.language = uzb"
+    try:
+        with _processes(settings, catalog, 3) as (first, second, third):
+            made = get_url(first, query=query, maximumRecords="100")
+            name, count = text(made, "resultSetId"), int(text(made, "numberOfRecords") or 0)
+            assert name and count > 150
+            listed = locals_of(made)
+            while len(listed) < count:  # as another client paging the same query sees them
+                listed += locals_of(get_url(second, query=query, startRecord=str(len(listed) + 1),
+                                            maximumRecords="100"))  # fmt: skip
+            with catalog.writer() as writer:
+                writer.delete(listed[149])  # position 150
+            page = get_url(first, query=f'cql.resultSetId = "{name}"', startRecord="149",
+                           maximumRecords="3")  # fmt: skip
+            assert text(page, "numberOfRecords") == str(count)
+            assert locals_of(page) == [listed[148], listed[150]]
+            slot = page.find(f".//{{{SRU2}}}recordData/{{{SRU2_DIAGNOSTIC}}}diagnostic")
+            assert slot is not None
+            assert diagnostic(slot) == ("info:srw/diagnostic/1/65", listed[149])
+            held = get_url(second, query=f'cql.resultSetId = "{name}"', startRecord="149",
+                           maximumRecords="3")  # fmt: skip
+            assert locals_of(held) == [listed[148], listed[150]]
+            elsewhere = get_url(third, query=f'cql.resultSetId = "{name}"', startRecord="149",
+                                maximumRecords="3")  # fmt: skip
+            assert diagnostic(elsewhere) == ("info:srw/diagnostic/1/51", name)
+    finally:
+        catalog.close()
+
+
+def test_a_one_term_set_read_in_windows_is_made_again_up_to_its_bound(tmp_path: Path) -> None:
+    """A one-term set of more records than are read at search time is read a window at a
+    time; made again in another process it reads on from the index up to its bound, and a
+    change is seen by the page that reaches it."""
+    settings = sqlite_settings(tmp_path, search=SearchSettings(sru_result_set_ttl=300,
+                                                               snapshot_ids=100))
     catalog = catalog_holding(settings, demo_records(300))
     query = "dc.language = uzb"
     try:

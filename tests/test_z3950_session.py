@@ -253,3 +253,39 @@ def test_a_present_reaching_past_the_end_says_the_position_after_the_last_record
     assert "Number of hits: 3" in printed, printed
     assert printed.count("[13] Present request out of range") == 997
     assert re.findall(r"nextResultSetPosition = (\d+)", printed) == ["4", "4", "3"]
+
+
+def test_a_set_stays_as_it_was_searched_a_record_deleted_since_being_1028_in_its_slot(
+    tmp_path: Path,
+) -> None:
+    """A set of more than 100 records had only its first 100 ids read at search time and the
+    rest read as presents came, from the catalogue as it was then: a record deleted after the
+    search vanished, the positions after it shifted, the last ones answered 13 inside the hit
+    count. The set's ids are now read at search time (up to ``search.snapshot_ids``)."""
+    from catalog.demo import demo_records
+
+    catalog = catalog_holding(sqlite_settings(tmp_path), demo_records(300))
+    try:
+        session, _ = _session(catalog)
+        count = _search(session, "@attr 1=54 uzb")["resultCount"]
+        assert count > 150
+        assert _records(_present(session, 1, 1, "B"))  # the set is not read further
+        reader, _ = _session(catalog)  # the records at positions 101.. as searched
+        _search(reader, "@attr 1=54 uzb")
+        before = [r["001"].data for r in _records(_present(reader, 101, count - 100, "B"))]
+        with catalog.writer() as writer:
+            writer.delete(before[10])  # position 111
+            later = list(demo_records(400))[300:]  # a record entering the set: not in it
+            writer.put(next(r for r in later if r["008"].data[35:38] == "uzb"))
+        after = _present(session, 101, count - 100, "B")
+        assert after["numberOfRecordsReturned"] == count - 100
+        _, entries = after["records"]
+        kinds = [e["record"][0] for e in entries]
+        assert kinds == ["retrievalRecord"] * 10 + ["surrogateDiagnostic"] + [
+            "retrievalRecord"] * (count - 111)
+        assert entries[10]["record"][1][1]["condition"] == 1028
+        shown = [r["001"].data for r in _records({"records": ("responseRecords",
+                 [e for e in entries if e["record"][0] == "retrievalRecord"])})]
+        assert shown == before[:10] + before[11:]
+    finally:
+        catalog.close()

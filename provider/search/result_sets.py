@@ -1,8 +1,9 @@
 """Result sets: what a search found, and the two ways they are kept.
 
 A :class:`ResultSet` holds the matching count and the ids read so far (a compact array). For a
-one-term search only a first window of ids is read at search time; the query is kept and more
-ids are read as a later window, sort or reference needs them. A set with a ``bound`` leaves out
+one-term search of more records than ``search.snapshot_ids`` only a first window of ids is read
+at search time; the query is kept and more ids are read as a later window, sort or reference
+needs them. A set with a ``bound`` leaves out
 ids above it (records added after the set was made; see :func:`within`).
 
 :class:`NamedSets` are a session's sets by name (Z39.50): a new set beyond the limit evicts the
@@ -27,7 +28,8 @@ from dataclasses import dataclass, field
 from catalog.query import Query
 
 WINDOW = 100
-"""Ids of a one-term result read at search time; more are read as they are needed."""
+"""Ids of a one-term result read at a time once it is larger than was read at search time
+(``search.snapshot_ids``)."""
 
 MoreIds = Callable[[Query, int, int], list[int]]
 """``more(query, after, count)``: the next ``count`` ids after id ``after`` of ``query``."""

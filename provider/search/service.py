@@ -26,7 +26,7 @@ from catalog import query as q
 from catalog.search_index import INDEXES, SORTABLE
 from config import SearchSettings
 from provider.search.errors import Condition, SearchError
-from provider.search.result_sets import WINDOW, MoreIds, ResultSet, new_set
+from provider.search.result_sets import MoreIds, ResultSet, new_set
 from provider.search.threads import THREADS, DatabaseThreads
 
 _QUERY_CONDITIONS: dict[type[q.QueryError], Condition] = {
@@ -60,9 +60,13 @@ class SearchService:
 
     # -- search ------------------------------------------------------------------------------
 
-    def search(self, connection: Connection, query: q.Query, *, window: int = WINDOW) -> ResultSet:
-        """The result set of ``query``; a one-term query reads only its first ``window`` ids."""
+    def search(
+        self, connection: Connection, query: q.Query, *, window: int | None = None
+    ) -> ResultSet:
+        """The result set of ``query``; a one-term query reads only its first ``window`` ids
+        (default ``search.snapshot_ids``)."""
         limit = self.limits.max_result_set
+        window = self.limits.snapshot_ids if window is None else window
         try:
             result = q.search(connection, query, limit=limit, window=window)
         except q.QueryError as error:

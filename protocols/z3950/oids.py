@@ -21,7 +21,7 @@ UNIMARC = f"{Z3950}.5.1"
 SUTRS = f"{Z3950}.5.101"
 OPAC = f"{Z3950}.5.102"
 XML = f"{Z3950}.5.109.10"  # text-XML
-APPLICATION_XML = f"{Z3950}.5.109.3"
+APPLICATION_XML = f"{Z3950}.5.109.11"  # .109.3 is HTML
 
 RECORD_SYNTAXES: dict[str, str] = {
     "usmarc": USMARC,

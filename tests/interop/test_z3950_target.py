@@ -207,6 +207,18 @@ def test_present_xml(yaz, element_set: str, expected: str) -> None:  # type: ign
     assert expected in record
 
 
+def test_application_xml_is_xml_and_html_is_refused(yaz) -> None:  # type: ignore[no-untyped-def]
+    """application-xml (1.2.840.10003.5.109.11) is XML as text-xml (.10) is; html (.109.3) is
+    a syntax we do not have (.109.3 was taken for application-xml: html got MARCXML, and
+    application-xml 239)."""
+    output = yaz("find @attr 1=12 uz-nav-cyr", "format application-xml", "show 1+1",
+                 "format html", "show 1+1")  # fmt: skip
+    as_xml, as_html = output.split("Sent presentRequest")[1:]
+    assert '<controlfield tag="001">uz-nav-cyr</controlfield>' in as_xml
+    assert ("[239] Record syntax not supported -- v2 addinfo '1.2.840.10003.5.109.3'"
+            in as_html)  # fmt: skip
+
+
 def test_present_sutrs(yaz) -> None:  # type: ignore[no-untyped-def]
     output = yaz("format sutrs", "find @attr 1=12 ru-tolstoy", "show 1+1")
     record = unescape(output.split("Sent presentRequest")[1])

@@ -413,6 +413,29 @@ def test_when_full_the_oldest_connection_without_init_makes_room(tmp_path: Path)
             client.close()
 
 
+def test_at_the_per_address_cap_that_addresss_oldest_connection_without_init_makes_room(
+    tmp_path: Path,
+) -> None:
+    """Sockets from one address that never Init cannot keep that address's real clients out
+    (they did: the newcomer was refused, 'more than 2 connections from one address')."""
+    with running_target(tmp_path, handmade_records(),
+                        z3950_max_connections_per_address=2) as running:  # fmt: skip
+        elsewhere = Client(running.port, "127.0.0.3")  # before the others: the oldest of all
+        idle = [Client(running.port, "127.0.0.2") for _ in range(2)]
+        time.sleep(0.2)  # the target has admitted them all before the next one comes
+        newcomer = Client(running.port, "127.0.0.2")
+        newcomer.send(INIT)
+        assert newcomer.receive()[0] == "initResponse"  # type: ignore[index]
+        assert idle[0].receive() == ("close", {"closeReason": 4,
+                                               "diagnosticInformation": "no Init"})  # fmt: skip
+        assert idle[0].receive() is None
+        healthy_search(newcomer)
+        elsewhere.send(INIT)  # another address's connection is not the one closed
+        assert elsewhere.receive()[0] == "initResponse"  # type: ignore[index]
+        for client in [elsewhere, *idle, newcomer]:
+            client.close()
+
+
 def test_a_pdu_with_too_many_values_closes_for_resources(target: int) -> None:
     client = Client(target)
     client.send(INIT)

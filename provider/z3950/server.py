@@ -23,8 +23,9 @@ however many clients send one.
 At most ``server.z3950_max_connections`` connections are served at once, and
 ``z3950_max_connections_per_address`` from one client address. A connection beyond a cap is
 sent a Close (resources) straight away, before anything it sends is read, and closed, except
-that when the total is reached and some connection has not sent its Init yet, the oldest such
-is closed instead, so idle sockets that never Init cannot keep real clients out.
+that when a connection that has not sent its Init yet can make room, the oldest such is closed
+instead (of the same address when it is that address's cap that is reached), so idle sockets
+that never Init cannot keep real clients out.
 
 >>> server = await start_target(settings, catalog)   # koprik serve
 >>> async with server:
@@ -143,12 +144,9 @@ class Connections:
     def admit(self, connection: Connection) -> str | None:
         """Count ``connection`` in (None), or say why it is refused."""
         counter = self.counter
-        if counter.open >= counter.total and self.before_init and counter.allows(
-            connection.address
-        ):
-            oldest = next(iter(self.before_init))
-            log.info("z39.50 %s: %d connections open; closing one that has not sent Init",
-                     oldest.address, counter.open)  # fmt: skip
+        if (oldest := self._making_room(connection.address)) is not None:
+            log.info("z39.50 %s: %d connections open; closing one that has not sent Init for "
+                     "one from %s", oldest.address, counter.open, connection.address)  # fmt: skip
             self.leave(oldest)
             oldest.writer.write(encode_pdu(*close_pdu(CLOSE_RESOURCES, "no Init")))
             oldest.writer.close()  # its reader ends: serve_connection returns
@@ -158,6 +156,18 @@ class Connections:
         else:
             connection.counted = False
         return refusal
+
+    def _making_room(self, address: str) -> Connection | None:
+        """The connection to close so that one more from ``address`` is within both caps: the
+        oldest that has not sent Init, of ``address`` when that address is at its cap (only
+        one of its own makes room there), else of all when the total is reached; None when
+        there is room, or none can make it."""
+        counter = self.counter
+        if not counter.allows(address):
+            return next((c for c in self.before_init if c.address == address), None)
+        if counter.open >= counter.total:
+            return next(iter(self.before_init), None)
+        return None
 
     def initialized(self, connection: Connection) -> None:
         self.before_init.pop(connection, None)

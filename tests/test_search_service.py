@@ -95,6 +95,24 @@ def test_refusals_are_search_errors(
     assert raised.value.condition == condition
 
 
+@pytest.mark.parametrize(
+    ("limits", "start", "detail"),
+    [
+        (SearchSettings(), 0, "0 of 3"),  # was 0 of 1, the ids read so far
+        (SearchSettings(), 4, "4 of 3"),
+        (SearchSettings(max_result_set=2), 3, "3 of 2"),  # positions past the limit are none
+    ],
+)
+def test_a_start_out_of_range_names_the_positions_the_set_has(
+    catalog: Catalog, connection: Connection, limits: SearchSettings, start: int, detail: str
+) -> None:
+    service = SearchService(catalog, limits)
+    results = service.search(connection, Match("author", "navoiy"), window=1)
+    with pytest.raises(SearchError) as raised:
+        service.window(connection, results, start, 1)
+    assert raised.value.detail == detail
+
+
 def test_limits_come_from_settings(catalog: Catalog, connection: Connection) -> None:
     service = SearchService(catalog, SearchSettings(max_result_set=2, max_scan_terms=3))
     results = service.search(connection, Match("author", "navoiy"))

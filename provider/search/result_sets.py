@@ -52,6 +52,11 @@ class ResultSet:
     _reading: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     """Held while more ids are read: a shared set may be paged by two requests at once."""
 
+    @property
+    def positions(self) -> int:
+        """The positions the set has: ``count``, at most ``limit`` (ids past it are never read)."""
+        return min(self.count, self.limit)
+
     def order(self) -> str:
         """A digest of the ids in order once every one is read (``query`` None), else "":
         what tells a set made again in another order from the set as it was made."""
@@ -61,7 +66,7 @@ class ResultSet:
 
     def wanted(self, end: int, more: MoreIds) -> None:
         """Make sure ids up to position ``end`` (or the end of the set) are read (blocking)."""
-        limit = min(self.count, self.limit)
+        limit = self.positions
         if self.query is None or len(self.ids) >= min(end, limit):
             return
         with self._reading:

@@ -84,12 +84,13 @@ class SearchService:
     ) -> list[int]:
         """The ids at 1-based positions ``start``..``start + count - 1`` (fewer at the end).
 
-        A ``start`` past the end of a non-empty set (or below 1) is START_OUT_OF_RANGE.
+        A ``start`` past the end of a non-empty set (or below 1) is START_OUT_OF_RANGE, naming
+        the set's positions (not the ids read so far: for a start of 0, a first window).
         """
         if count > 0:
             results.wanted(start - 1 + count, self._more(connection))
         if start < 1 or (count > 0 and start > len(results.ids)):
-            raise SearchError(Condition.START_OUT_OF_RANGE, f"{start} of {len(results.ids)}")
+            raise SearchError(Condition.START_OUT_OF_RANGE, f"{start} of {results.positions}")
         return results.ids[start - 1 : start - 1 + max(count, 0)].tolist()
 
     def records(

@@ -429,6 +429,22 @@ def test_an_oversized_or_malformed_http_request_never_gets_a_5xx(target: int) ->
             assert _read_http(sock).startswith(b"HTTP/1.1 400"), length
 
 
+@pytest.mark.parametrize("lengths", [(50, 5), (5, 50), (50, 50)])
+def test_a_repeated_content_length_is_answered_400(
+    target: int, lengths: tuple[int, int]
+) -> None:
+    """Two Content-Length headers are a 400 and the connection closed, as on the HTTP port
+    (RFC 9112 6.3: differing values are an unrecoverable error): the later one was read, so
+    where the body ended depended on which one we believed."""
+    body = b"version=1.2&operation=searchRetrieve&query=navoiy".ljust(50, b"&")
+    first, second = lengths
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        sock.sendall(post("/Default", body, f"Content-Length: {first}",
+                          f"Content-Length: {second}"))  # fmt: skip
+        answer = _read_http(sock)
+    assert answer.startswith(b"HTTP/1.1 400") and b"Connection: close" in answer, answer[:300]
+
+
 @pytest.mark.parametrize(
     "request_bytes",
     [

@@ -11,10 +11,10 @@ refused at once for one over it, as on the HTTP port; another expectation gets 4
 line, headers and body together are bounded by ``search.sru_max_request_bytes`` and must all
 arrive within ``server.http_request_timeout`` of the request's first byte, as on the HTTP port
 (else the connection is closed: a client trickling a request held the connection, which is
-never closed for room, for the idle timeout); a request that is not HTTP enough to answer gets
-a 400 and the connection is closed. A client that leaves a response unread for
-``server.http_write_timeout`` seconds is cut off, as on the HTTP port (it kept the connection
-for as long as it did not read).
+never closed for room, for the idle timeout); a request that is not HTTP enough to answer
+(among them one with two ``Content-Length`` headers) gets a 400 and the connection is closed.
+A client that leaves a response unread for ``server.http_write_timeout`` seconds is cut off, as
+on the HTTP port (it kept the connection for as long as it did not read).
 Each response is a line of the access log, as on the HTTP port (:mod:`provider.access_log`),
 naming the client a trusted proxy (``server.trusted_proxies``) forwards for.
 """
@@ -183,7 +183,12 @@ async def _read_request(
         name, colon, value = raw.decode("latin-1").partition(":")
         if not colon:
             raise BadRequest("malformed header")
-        headers[name.strip().lower()] = value.strip()
+        name = name.strip().lower()
+        # Where the body ends must not depend on which of two lengths is believed (RFC 9112
+        # 6.3); a repeat of the same value is refused too, as aiohttp does on the HTTP port.
+        if name == "content-length" and name in headers:
+            raise BadRequest("repeated Content-Length")
+        headers[name] = value.strip()
     else:
         raise BadRequest("too many headers")
     if "chunked" in headers.get("transfer-encoding", "").lower():

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, insert
 from catalog import Catalog, CatalogWriter, Outcome, Provenance, RecordError
 from catalog.harvest_state import harvest_rejects
 from catalog.store import Batch, Incoming, Noted, PreparedRecord, Unread
+from catalog.written_ids import WrittenIds
 from config import HarvestSource, LimitSettings
 from crosswalks.marc_syntax import syntax_problems
 from crosswalks.marcxml import MARCXML_NS
@@ -218,12 +219,20 @@ class IngestTarget:
     run_id: int | None
     max_record_bytes: int = LimitSettings.max_record_bytes
     unimarc: bool = False
+    once: WrittenIds | None = field(default=None, compare=False)
+    """The records the run has stored (:mod:`catalog.written_ids`), when a second record under
+    one key is to be rejected rather than replace the first: a Z39.50 or SRU record is keyed by
+    its 001, which a partner serving several institutions' records may give two of them (the
+    later replaced the earlier, unsaid, and each run wrote both again, one over the other). An
+    OAI-PMH list may carry one record twice (updated meanwhile): None."""
 
     @classmethod
     def of(cls, source: HarvestSource, base_url: str, run_id: int | None,
-           max_record_bytes: int) -> IngestTarget:  # fmt: skip
-        """The target of ``source``'s records (``base_url``: its address as provenance keeps it)."""
-        return cls(source.name, base_url, run_id, max_record_bytes, bool(source.crosswalk))
+           max_record_bytes: int, *, once: bool = False) -> IngestTarget:  # fmt: skip
+        """The target of ``source``'s records (``base_url``: its address as provenance keeps it),
+        with a new :attr:`once` when ``once``."""
+        return cls(source.name, base_url, run_id, max_record_bytes, bool(source.crosswalk),
+                   WrittenIds() if once else None)
 
 
 def ingest(
@@ -363,7 +372,7 @@ def apply(
             counts.deleted += deleted
             counts.gone += len(outcomes) - deleted
         else:
-            results = writer.put_prepared(step.batch)
+            results = writer.put_prepared(step.batch, target.once)
             for (item, incoming), result, prepared in zip(step.items, results, step.batch.items,
                                                           strict=True):  # fmt: skip
                 assert incoming.provenance is not None

@@ -139,7 +139,7 @@ async def harvest_sru(
     if limit is not None and limit < 0:
         raise ValueError(f"limit {limit} must not be negative")
     result = SruHarvestResult() if result is None else result
-    target = IngestTarget.of(source, source.url, run_id, max_record_bytes)
+    target = IngestTarget.of(source, source.url, run_id, max_record_bytes, once=True)
     client = client or SruClient(source.url, politeness)
     async with client:
         try:

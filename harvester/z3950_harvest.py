@@ -129,7 +129,7 @@ def _plan(
         configured = charset_label(source.charset) if source.charset else None
     except (ValueError, PqfError) as error:
         raise Z3950HarvestError(f"source {source.name}: {error}") from error
-    target = IngestTarget.of(source, address.url, run_id, max_record_bytes)
+    target = IngestTarget.of(source, address.url, run_id, max_record_bytes, once=True)
     return _Plan(address, source.query, configured, target, batch, limit, on_batch)
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from sqlalchemy import select
 
 from catalog import Catalog
 from catalog.demo import demo_records
+from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
 from crosswalks.marcxml import record_to_marcxml
 from harvester.runs import FAILED, SUCCEEDED, RunOptions, harvest
@@ -312,3 +314,36 @@ def _failed_against(
         catalog.close()
     assert report.status == FAILED
     return report.errors
+
+
+def test_a_second_record_under_one_001_is_rejected_and_the_first_kept_at_every_run(  # type: ignore[no-untyped-def]
+    records, tmp_path
+) -> None:
+    """A partner serving several institutions' records may give two of them one 001 (the key
+    of a Z39.50 or SRU record): the later replaced the earlier, unsaid, and every run wrote
+    both again, one over the other, each with a new datestamp (harvesters of ours fetched
+    them again). The later is rejected with the reason; a run again changes nothing."""
+    import copy
+
+    twin = copy.deepcopy(records[7])
+    twin["001"].data = records[3]["001"].data
+    twin["245"]["a"] = "Boshqa kitob"
+    served = [*records[:10], twin]
+
+    def page(start: int, maximum: int) -> tuple[int, int, int | None]:
+        sent = min(maximum, len(served) - start + 1)
+        return len(served), sent, start + sent if start + sent <= len(served) else None
+
+    catalog = sqlite_catalog(tmp_path, "twins")
+    with serve(_server(page, served)) as url:
+        first = harvest(catalog, _source(url), politeness=FAST)
+        again = harvest(catalog, _source(url), politeness=FAST)
+    held = catalogue_of(catalog, "partner")
+    with catalog.engine.connect() as connection:
+        reasons = connection.execute(select(harvest_rejects.c.reason)).scalars().all()
+    catalog.close()
+    assert (first.counts.added, first.counts.updated, first.counts.rejected) == (10, 0, 1)
+    assert (again.counts.unchanged, again.counts.updated, again.counts.rejected) == (10, 0, 1)
+    assert len(held) == 10 and len(reasons) == 2
+    assert all(f"its id partner:{twin['001'].data} is that of a record stored earlier in this run"
+               in reason for reason in reasons), reasons

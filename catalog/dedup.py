@@ -340,26 +340,13 @@ class Batch:
             if not others or self.stays(rec, others):
                 self.dirty.add(gid)
                 self.note(rec.id, None, "stays", 1.0, f"still fits {self.group_name(gid)}")
+                self.gather(rec, gid, cands)
                 return
             self.leave(rec, "no longer fits its group")
         if not cands:
             self.note(rec.id, None, "alone", 0.0, "no match")
             return
-        verdicts: list[tuple[_Rec, Verdict]] = []
-        for cid, kinds in sorted(cands.items()):
-            other = self.recs.get(cid)
-            if other is None or other.deleted or other.is_union:
-                continue
-            if other.source_key == rec.source_key:
-                continue
-            verdict = self.verdict(rec, other, frozenset(kinds))
-            verdicts.append((other, verdict))
-            self.note(rec.id, other.id, verdict.decision.value, verdict.score, verdict.reason)
-            if verdict.decision is Decision.REVIEW and pair(rec.id, other.id) not in self.pairs:
-                self.pairs[pair(rec.id, other.id)] = REVIEW
-                self.new_review(rec.id, other.id, verdict)
-        matches = sorted((v for v in verdicts if v[1].decision is Decision.MATCH),
-                         key=lambda v: (-v[1].score, v[0].id))
+        matches = self.matches(rec, cands)
         target: int | None = None
         for other, _verdict in matches:
             group = self.group_of.get(other.id)
@@ -374,6 +361,44 @@ class Batch:
             group = self.group_of.get(other.id)
             if group is not None and group != target and self.fits_all(target, group):
                 target = self.merge(target, group)
+
+    def gather(self, rec: _Rec, gid: int, cands: dict[int, set[str]]) -> None:
+        """Bring into ``gid``, the group ``rec`` stays in, the records outside it that match
+        ``rec`` and fit the group, and merge the groups of those that are in one: a copy of
+        another source that left the group (or came while ``rec`` did not match it) and
+        matches it again when ``rec`` changes stayed apart, the book served twice, until
+        ``koprik dedup --all``."""
+        outside = {c: kinds for c, kinds in cands.items() if self.group_of.get(c) != gid}
+        for other, _verdict in self.matches(rec, outside):
+            group = self.group_of.get(other.id)
+            if group == gid:  # brought in by an earlier merge
+                continue
+            if group is None:
+                if self.fits(other, [self.recs[m] for m in self.members[gid]]):
+                    self.put_in(gid, other.id)
+                    self.note(other.id, rec.id, "joined", 1.0,
+                              f"joined the group of {rec.local_id}")  # fmt: skip
+            elif self.fits_all(gid, group):
+                gid = self.merge(gid, group)
+
+    def matches(self, rec: _Rec, cands: dict[int, set[str]]) -> list[tuple[_Rec, Verdict]]:
+        """The candidates of ``rec`` (another source's live records) it matches, best first;
+        each verdict noted, and an uncertain pair put up for review."""
+        verdicts: list[tuple[_Rec, Verdict]] = []
+        for cid, kinds in sorted(cands.items()):
+            other = self.recs.get(cid)
+            if other is None or other.deleted or other.is_union:
+                continue
+            if other.source_key == rec.source_key:
+                continue
+            verdict = self.verdict(rec, other, frozenset(kinds))
+            verdicts.append((other, verdict))
+            self.note(rec.id, other.id, verdict.decision.value, verdict.score, verdict.reason)
+            if verdict.decision is Decision.REVIEW and pair(rec.id, other.id) not in self.pairs:
+                self.pairs[pair(rec.id, other.id)] = REVIEW
+                self.new_review(rec.id, other.id, verdict)
+        return sorted((v for v in verdicts if v[1].decision is Decision.MATCH),
+                      key=lambda v: (-v[1].score, v[0].id))
 
     def verdict(self, rec: _Rec, other: _Rec, kinds: frozenset[str]) -> Verdict:
         state = self.pairs.get(pair(rec.id, other.id))

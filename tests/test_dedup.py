@@ -217,6 +217,23 @@ def test_a_record_that_changes_leaves_its_group_and_is_served_again(union_catalo
         [c.get_entry("union:1", None).id, c.get_entry("bux:2", None).id])
 
 
+def test_a_record_that_stays_in_its_group_brings_in_a_matching_copy_left_apart(union_catalog):
+    """sam:1 and bux:2 are one book; bux:2 is retitled and leaves; sam:1 is retitled the same
+    way and stays in its group (of itself alone), and bux:2 matches it again: sam:1 stayed
+    without looking at its candidates, so the two were served apart until `dedup --all`."""
+    c = union_catalog
+    put(c, ("sam", history("1")), ("bux", history("2")))
+    run_dedup(c)
+    retitled = {"title": "Buxoro amirligi tarixi"}
+    put(c, ("bux", book("2", **retitled, author="Karimov, Alisher")))
+    assert run_dedup(c).left == 1
+    put(c, ("sam", book("1", **retitled, author="Karimov, Alisher")))
+    run_dedup(c)
+    union = marc(c, "union:1")
+    assert union is not None and holdings(union) == ["UzBuRL", "UzSaRL"]
+    assert hits(c, "title", "amirligi") == [c.get_entry("union:1", None).id]
+
+
 def test_uncertain_pairs_wait_for_review_and_an_operator_decides(union_catalog):
     c = union_catalog
     put(c, ("sam", book("1", "Xalq dostonlari", pages=None)),

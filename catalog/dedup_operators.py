@@ -109,7 +109,9 @@ def split(
 ) -> str | None:
     """Take the members ``local_ids`` out of their group, as an operator decided; later runs
     keep them apart from the others. Several members split together form a new group (with a
-    new identifier, returned); a single one is served by itself again. What was done (members
+    new identifier, returned); a single one is served by itself again. Every member of a group
+    of several is refused (:class:`DedupError`): it would be the same group under a new
+    identifier, a deletion and a new record to harvesters. What was done (members
     that left, union records written and deleted) is added to ``report``."""
     def act(writer: CatalogWriter) -> tuple[DedupReport, str | None]:
         work = Batch(writer, catalog.settings)
@@ -121,6 +123,9 @@ def split(
         (gid,) = groups
         assert gid is not None
         rest = [m for m in work.members[gid] if m not in ids]
+        if not rest and len(ids) > 1:  # split off whole, it would only take a new identifier
+            raise DedupError(f"those are all the members of {work.group_name(gid)}: name the "
+                             "ones to split off (the others stay in it)")
         for rid in ids:
             for other in rest:
                 _set_pair(writer.connection, rid, other, DIFFERENT, writer.now,

@@ -172,6 +172,10 @@ def test_merge_keeps_the_older_identifier_and_deletes_the_other_and_split_gives_
     assert holdings(marc(c, "union:1")) == ["UzBuRL", "UzNL", "UzSaRL", "UzXoRL"]
     assert c.get_entry("union:1", "marc21").datestamp == before
 
+    # every member of a group: the same group under a new identifier (union:1 deleted)
+    with pytest.raises(DedupError, match=r"^those are all the members of union:1: name the "):
+        split(c, ["sam:1", "bux:1", "xor:1", "9"])
+    assert not c.get_entry("union:1", "marc21").deleted
     parted = DedupReport()
     assert split(c, ["xor:1", "9"], report=parted) == "union:3"
     assert (parted.left, parted.unions_written, parted.unions_deleted) == (2, 2, 0)

@@ -43,6 +43,7 @@ STARTUP = 5.0
 """A worker that exits sooner than this after starting is failing, not crashing by chance."""
 STOP_GRACE = 30.0
 """Seconds the workers get to stop on SIGTERM before they are killed."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def default_count() -> int:
@@ -69,12 +70,19 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
             say_at_once(signum)
             _relay(told)
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
 
     def start(index: int) -> tuple[BaseProcess, float]:
         process = context.Process(target=_worker, args=(work, index, os.getpid()),
                                   name=f"koprik-worker-{index}")  # fmt: skip
-        process.start()
+        # Held until the worker has its own handlers (and here until it is started): a SIGTERM
+        # between its fork and them ran this process's handler in it, and it served on until
+        # killed STOP_GRACE later (a ^C as serve --workers 2 started took 30 s to end).
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         log.info("worker %d started (pid %d)", index, process.pid)
         return process, time.monotonic()
 
@@ -133,6 +141,7 @@ def _worker(work: Callable[[int], int], index: int, parent: int) -> None:
     # traceback of it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent to here
     raise SystemExit(work(index))
 
 

@@ -59,6 +59,13 @@ CROSSWALKS: dict[str, str] = {
 MAX_IDENTIFIER = 1000
 """Longest original identifier kept (the catalogue's column); longer ones are rejected."""
 MAX_DATESTAMP = 32
+MAX_REASON = 4000
+"""Longest reason kept with a reject (the column)."""
+CUT_NOTE = "; its first bytes are kept"
+"""How the reason of a reject ends when its kept bytes are only the first ``max_record_bytes``
+of its record (one larger than the limit of the time): retried from them
+(:mod:`harvester.retry`) it could only be rejected again as broken, so the record itself must
+be harvested again."""
 
 _resolved: dict[str, Callable[[etree._Element], Record]] = {}
 
@@ -356,6 +363,8 @@ def apply(
     def refuse(item: Harvested, identifier: str | None, reason: str) -> None:
         text = f"{item.where}: {reason}" if item.where else reason
         raw = item.raw[: target.max_record_bytes]
+        if len(raw) < len(item.raw):
+            text = text[: MAX_REASON - len(CUT_NOTE)] + CUT_NOTE
         reject(writer, target, identifier[:MAX_IDENTIFIER] if identifier else None, text, raw)
         counts.rejected += 1
         if reasons is not None:
@@ -457,9 +466,8 @@ def _size_problem(raw: bytes, target: IngestTarget) -> str | None:
     if len(raw) <= target.max_record_bytes:
         return None
     return (
-        f"record of {len(raw)} bytes, larger than max_record_bytes ({target.max_record_bytes});"
-        " its first bytes are kept"
-    )
+        f"record of {len(raw)} bytes, larger than max_record_bytes ({target.max_record_bytes})"
+    )  # its reject keeps its first bytes, and says so (CUT_NOTE)
 
 
 def _header_problem(item: Harvested) -> str | None:
@@ -490,7 +498,7 @@ def reject(
             source=target.source,
             run_id=target.run_id,
             identifier=identifier,
-            reason=reason[:4000],
+            reason=reason[:MAX_REASON],
             raw=raw,
         )
     )

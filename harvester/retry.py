@@ -5,14 +5,23 @@ again from its raw bytes (an OAI-PMH or SRU ``<record>``; a Z39.50 source's ISO 
 and ingested through the one ingest path of a harvest (:func:`harvester.ingest.ingest`). The
 old reject row goes in the same transaction; a record that fails again gets a new one with
 its (perhaps new) reason. Rejects that are whole pages (a malformed response) cannot be split
-into records here; they stay, and the next harvest asks for those records again.
+into records here; they stay, and the next harvest asks for those records again. Nor can
+a record larger than the limit of its time (only its first bytes are kept, and its reason
+says so: :data:`harvester.ingest.CUT_NOTE`): read again from them it would be rejected as
+broken XML or MARC, its real reason gone. Such rejects stay as they are, counted in
+:class:`Cut`, whose line says how to fetch their records again (an OAI-PMH source's with
+``koprik harvest NAME --full``: its watermark is past them; a Z39.50 or SRU source's next run
+asks for the whole result set anyway).
 
->>> unmapped = Unmapped()
->>> counts = retry_rejects(catalog, source, run_id, max_record_bytes, unmapped)
+>>> unmapped, cut = Unmapped(), Cut()
+>>> counts = retry_rejects(catalog, source, run_id, max_record_bytes, unmapped, cut)
 >>> unmapped.line()   # what a UNIMARC source's records had with no place in MARC21, or None
+>>> cut.line()        # the rejects of records too large to retry, and what to do, or None
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
@@ -21,7 +30,7 @@ from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
 from harvester import oai_pages, sru_pages
 from harvester.harvested import Harvested
-from harvester.ingest import Counts, IngestTarget, Unmapped, ingest
+from harvester.ingest import CUT_NOTE, Counts, IngestTarget, Unmapped, ingest
 from harvester.sources import SRU, Z3950
 from harvester.z3950_harvest import store_batch
 from harvester.z3950_origin import RetrievedRecord
@@ -31,14 +40,42 @@ PAGE_PREFIX = "page:"
 """The reason of a reject that holds a whole page (see :meth:`harvester.runs.HarvestRun`)."""
 
 
+@dataclass
+class Cut:
+    """The rejects a retry left as they were because they keep only the first bytes of a
+    record larger than the limit of the time (:data:`harvester.ingest.CUT_NOTE`), and how
+    their source gets those records again (set by :func:`retry_rejects`)."""
+
+    rejects: int = 0
+    again: str = ""
+
+    def line(self) -> str | None:
+        """What a retry's report says of them; None when there were none."""
+        if not self.rejects:
+            return None
+        return (f"{self.rejects} reject(s) of records larger than max_record_bytes when "
+                "harvested were kept as they were (only their first bytes are kept): "
+                f"{self.again}")
+
+
+def _again(source: HarvestSource) -> str:
+    """How ``source`` gets its records again (:attr:`Cut.again`)."""
+    if source.protocol in (Z3950, SRU):
+        return (f"the next harvest of {source.name} fetches them again (it asks for the whole "
+                "result set)")
+    return (f"harvest the source with --full to fetch them again (koprik harvest "
+            f"{source.name} --full; an incremental harvest does not ask for them)")
+
+
 def retry_rejects(
     catalog: Catalog, source: HarvestSource, run_id: int, max_record_bytes: int,
-    unmapped: Unmapped | None = None,
+    unmapped: Unmapped | None = None, cut: Cut | None = None,
 ) -> Counts:
     """Ingest the rejects of run ``run_id`` of ``source`` again (records up to
     ``max_record_bytes``, the ``[limits]`` setting); return what it did. The records stored
     with UNIMARC data that had no place in MARC21 are noted in ``unmapped``, for the line a
-    harvest run's record has (:meth:`harvester.ingest.Unmapped.line`)."""
+    harvest run's record has (:meth:`harvester.ingest.Unmapped.line`); the rejects left as
+    they were because only the first bytes of their records are kept, in ``cut``."""
     r = harvest_rejects.c
     with catalog.engine.connect() as connection:
         rows = connection.execute(
@@ -49,6 +86,11 @@ def retry_rejects(
     counts = Counts()
     for row in rows:
         if row.reason.startswith(PAGE_PREFIX) or not row.raw:
+            continue
+        if row.reason.endswith(CUT_NOTE):
+            if cut is not None:
+                cut.rejects += 1
+                cut.again = _again(source)
             continue
         if source.protocol == Z3950:
             counts.add(_retry_z3950(catalog, source, run_id, row.id, row.raw, max_record_bytes,

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
-from config import DatabaseSettings, HarvestSource, Settings
+from config import DatabaseSettings, HarvestSource, LimitSettings, Settings
 from crosswalks import marc_io
 from harvester import ingest, oai_pages, sru_pages
 from harvester.ingest import Counts
@@ -96,6 +96,59 @@ def test_a_record_still_broken_keeps_one_reject_with_its_new_reason(
     assert all("second bug" in reason for reason in reasons)
 
 
+async def test_rejects_of_records_larger_than_the_limit_stay_and_the_retry_says_to_harvest_them(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """Only the first bytes of a record larger than max_record_bytes are kept: a retry after
+    the limit was raised leaves its reject as it was, reason and all, and says (API and form)
+    that the record must be harvested again with --full, which brings it in. It was retried from
+    its cut bytes: rejected again as "not well-formed XML", the partner blamed."""
+    provider = FaultProvider(list(demo_records(RECORDS)))
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        raised = dataclasses.replace(dashboard_settings(tmp_path), sources=[source])
+        small = dataclasses.replace(raised, limits=LimitSettings(max_record_bytes=1100))
+        client = await make_client(aiohttp_client, raised)
+        catalog = client.app[CATALOG]
+        report = await asyncio.to_thread(harvest, catalog, source, settings=small,
+                                         politeness=FAST)  # fmt: skip
+        assert (report.counts.added, report.counts.rejected) == (0, RECORDS)
+        with catalog.engine.connect() as connection:
+            before = connection.execute(select(harvest_rejects.c.reason)).scalars().all()
+        assert all("larger than max_record_bytes (1100)" in reason for reason in before)
+
+        token = new_token(catalog.engine, "alice")
+        answer = await client.post(f"/api/runs/{report.run_id}/retry",
+                                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        assert answer.status == 200
+        with catalog.engine.connect() as connection:
+            after = connection.execute(select(harvest_rejects.c.reason)).scalars().all()
+        assert after == before  # kept as they were, their reasons intact
+        said = await answer.json()
+        assert (said["added"], said["rejected"], said["cut"]) == (0, 0, RECORDS)
+        assert said["cut_line"] == (
+            f"{RECORDS} reject(s) of records larger than max_record_bytes when harvested were "
+            "kept as they were (only their first bytes are kept): harvest the source with --full"
+            " to fetch them again (koprik harvest partner --full; an incremental harvest does "
+            "not ask for them)")
+        await sign_in(client)
+        page = await client.get(f"/runs/{report.run_id}")
+        form = await client.post(f"/runs/{report.run_id}/retry",
+                                 data={"csrf": csrf_of(await page.text())}, allow_redirects=False)
+        message = parse_qs(urlsplit(form.headers["Location"]).query)["message"]
+        assert message == ["retried: 0 added, 0 updated, 0 unchanged, 0 still rejected; "
+                           + said["cut_line"]]
+        with catalog.engine.connect() as connection:
+            assert connection.execute(select(harvest_rejects.c.reason)).scalars().all() == before
+
+        incremental = await asyncio.to_thread(harvest, catalog, source, settings=raised,
+                                              politeness=FAST)  # fmt: skip
+        assert incremental.counts.added == 0  # the watermark is past them
+        full = await asyncio.to_thread(harvest, catalog, source, RunOptions(full=True),
+                                       settings=raised, politeness=FAST)  # fmt: skip
+        assert full.counts.added == RECORDS
+
+
 def test_kept_sru_and_oai_records_read_again() -> None:
     sru = (b'<record xmlns="http://docs.oasis-open.org/ns/search-ws/sruResponse">'
            b"<recordSchema>marcxml</recordSchema><recordXMLEscaping>xml</recordXMLEscaping>"
@@ -142,7 +195,8 @@ async def test_the_retried_rejects_of_a_unimarc_source_say_what_had_no_place_in_
     answer = await client.post(f"/api/runs/{rejected[0].run_id}/retry",
                                headers={"Authorization": f"Bearer {token}"})  # fmt: skip
     assert answer.status == 200
-    assert await answer.json() == {**Counts(unchanged=len(records)).as_dict(), "unmapped": said}
+    assert await answer.json() == {**Counts(unchanged=len(records)).as_dict(), "unmapped": said,
+                                   "cut": 0, "cut_line": None}
 
     await sign_in(client)
     page = await client.get(f"/runs/{rejected[1].run_id}")

@@ -23,7 +23,7 @@ from aiohttp import web
 from config import HarvestSource
 from config.settings import ConfigError, checked_values
 from harvester.ingest import Unmapped
-from harvester.retry import retry_rejects
+from harvester.retry import Cut, retry_rejects
 from harvester.sources import (
     SourceError,
     SourceInUse,
@@ -216,11 +216,12 @@ async def post_retry(request: web.Request) -> web.Response:
                                         run.source)
     except SourceError as error:
         raise _error(web.HTTPNotFound, str(error)) from None
-    unmapped = Unmapped()
+    unmapped, cut = Unmapped(), Cut()
     counts = await asyncio.to_thread(retry_rejects, request.app[CATALOG], entry.source,
                                      run.id, request.app[SETTINGS].limits.max_record_bytes,
-                                     unmapped)  # fmt: skip
-    return web.json_response({**counts.as_dict(), "unmapped": unmapped.line()})
+                                     unmapped, cut)  # fmt: skip
+    return web.json_response({**counts.as_dict(), "unmapped": unmapped.line(),
+                              "cut": cut.rejects, "cut_line": cut.line()})
 
 
 def setup_api(app: web.Application) -> None:

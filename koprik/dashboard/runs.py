@@ -10,7 +10,7 @@ from urllib.parse import quote_plus
 from aiohttp import web
 
 from harvester.ingest import Unmapped
-from harvester.retry import retry_rejects
+from harvester.retry import Cut, retry_rejects
 from harvester.sources import SourceError, find_source
 from koprik.dashboard import reads
 from koprik.dashboard.access import checked_form, operator_only
@@ -73,13 +73,15 @@ async def retry(request: web.Request) -> web.Response:
     settings, catalog = request.app[SETTINGS], request.app[CATALOG]
     try:
         entry = await asyncio.to_thread(find_source, settings, catalog, run.source)
-        unmapped = Unmapped()
+        unmapped, cut = Unmapped(), Cut()
         counts = await asyncio.to_thread(retry_rejects, catalog, entry.source, run.id,
-                                         settings.limits.max_record_bytes, unmapped)
+                                         settings.limits.max_record_bytes, unmapped, cut)
     except SourceError as error:
         raise web.HTTPSeeOther(f"/runs/{run.id}?message={quote_plus(str(error))}") from None
     summary = (f"retried: {counts.added} added, {counts.updated} updated, "
                f"{counts.unchanged} unchanged, {counts.rejected} still rejected")
     if (line := unmapped.line()) is not None:  # as the run's record says it
+        summary += f"; {line}"
+    if (line := cut.line()) is not None:
         summary += f"; {line}"
     raise web.HTTPSeeOther(f"/runs/{run.id}?message={quote_plus(summary)}")

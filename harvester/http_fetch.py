@@ -3,16 +3,16 @@
 >>> async with HttpFetcher("http://127.0.0.1:8081/oai", Politeness(delay=0.5)) as http:
 ...     root, raw = await http.document({"verb": "Identify"}, read_document, what="Identify")
 
-Politeness: one request at a time per host (across every client in the process), ``delay``
-seconds between two requests to a host, a timeout per request, redirects followed by the
-fetcher itself (up to :data:`MAX_REDIRECTS`, to http and https addresses only, each under the
-gate of its own host; one to another host is an event, and a permanent one of the base URL
-one event a fetcher, saying where it moved: :attr:`HttpFetcher.moved_to`), and retries with
-exponential backoff and jitter after timeouts, resets, truncated bodies and 5xx; 503 and 429
-are retried after the Retry-After the partner asked for (seconds or an HTTP date), never longer
-than ``retry_after_max``. A partner still answering 503 or 429 after the retries, or one that cannot
-be connected to (refused, host not found), raises :class:`Unavailable`; the other faults
-:class:`HarvestError`.
+Politeness: one request at a time per host (across every client in the process, the Z39.50
+origin's requests too: :func:`host_turn`), ``delay`` seconds between two requests to a host, a
+timeout per request, redirects followed by the fetcher itself (up to :data:`MAX_REDIRECTS`, to
+http and https addresses only, each under the gate of its own host; one to another host is an
+event, and a permanent one of the base URL one event a fetcher, saying where it moved:
+:attr:`HttpFetcher.moved_to`), and retries with exponential backoff and jitter after timeouts,
+resets, truncated bodies and 5xx; 503 and 429 are retried after the Retry-After the partner
+asked for (seconds or an HTTP date), never longer than ``retry_after_max``. A partner still
+answering 503 or 429 after the retries, or one that cannot be connected to (refused, host not
+found), raises :class:`Unavailable`; the other faults :class:`HarvestError`.
 
 Bounds: a body is counted as it streams, on the wire and once unpacked
 (:mod:`harvester.bodies`); one past a bound is dropped at once and raises
@@ -148,6 +148,13 @@ class _HostGates:
         finally:
             gate.last_end = time.monotonic()
             gate.lock.release()
+
+
+def host_turn(host: str, delay: float) -> contextlib.AbstractAsyncContextManager[None]:
+    """A request's turn at ``host``: inside the block it is the one request to the host in the
+    process, sent at least ``delay`` seconds after the previous one ended. The one gate of every
+    harvest client (HTTP and Z39.50 alike), so a host shared by two sources is paced once."""
+    return _HostGates.turn(host.lower(), delay)
 
 
 class _Retry(Exception):
@@ -309,7 +316,7 @@ class HttpFetcher:
         if self._session is None:
             raise RuntimeError("requests are sent only inside `async with HttpFetcher(...)`")
         policy = self.politeness
-        async with _HostGates.turn(urlsplit(url).hostname or url, policy.delay):
+        async with host_turn(urlsplit(url).hostname or url, policy.delay):
             self.requests += 1
             try:
                 async with self._session.get(

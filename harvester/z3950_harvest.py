@@ -54,6 +54,7 @@ from config import HarvestSource, LimitSettings
 from crosswalks import iso2709
 from harvester.faults import HarvestError
 from harvester.harvested import Harvested, identifier_of, usmarc_identifier
+from harvester.http_fetch import Politeness
 from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, prepare
 from harvester.pipeline import OnBatch, overlapped, write_pages
 from harvester.resumption import ResultSetResume, saving
@@ -145,6 +146,7 @@ async def harvest_z3950(
     result: Z3950HarvestResult | None = None,
     max_record_bytes: int = LimitSettings.max_record_bytes,
     resume: ResultSetResume | None = None,
+    politeness: Politeness | None = None,
 ) -> Z3950HarvestResult:
     """Harvest ``source`` into ``catalog`` now; see the module docstring.
 
@@ -154,12 +156,13 @@ async def harvest_z3950(
     result to count into (None: a new one); a caller that passes its own sees the counts so far
     while the harvest runs and after it raises. A record larger than ``max_record_bytes`` is
     a reject. ``resume`` (a run's) says where to start and saves the position with each batch.
+    ``politeness`` paces the requests (its ``delay``; None: none).
     Returns the result.
     Raises :class:`Z3950HarvestError` (and ValueError for a bad ``batch`` or ``limit``).
     """
     plan = _plan(source, batch, limit, run_id, on_batch, max_record_bytes)
     result = Z3950HarvestResult() if result is None else result
-    async with _association(plan.address, source) as client:
+    async with _association(plan.address, source, politeness) as client:
         result.requests += 1
         expected = _expected_charset(client, plan.configured)
         result.charset = client.charset.charset if client.charset else None
@@ -191,13 +194,16 @@ async def check_target(source: HarvestSource) -> TargetCheck:
 
 
 @asynccontextmanager
-async def _association(address: Z3950Address, source: HarvestSource) -> AsyncIterator[Z3950Client]:
-    """An open association with the source's target (closed on leaving); transport and
-    protocol faults inside become :class:`Z3950HarvestError` with a one-line reason."""
+async def _association(
+    address: Z3950Address, source: HarvestSource, politeness: Politeness | None = None
+) -> AsyncIterator[Z3950Client]:
+    """An open association with the source's target (closed on leaving), its requests paced by
+    ``politeness``; transport and protocol faults inside become :class:`Z3950HarvestError`
+    with a one-line reason."""
     try:
         client = await Z3950Client.connect(
             address.host, address.port, address.database, source.charset or PROPOSED_CHARSET,
-            source.timeout,
+            source.timeout, politeness,
         )
     except (OSError, TimeoutError, Z3950Error) as error:
         raise Z3950HarvestError(f"cannot open {address}: {_reason(error)}") from error

@@ -14,16 +14,22 @@ One client is one association, used for one request at a time::
 A target's diagnostics are raised as :class:`Z3950Diagnostic`; a target that closes the
 association (a Close PDU, or just the connection) raises :class:`Z3950Closed`; anything else
 unexpected on the wire is a :class:`Z3950Error`. Time limits raise :class:`TimeoutError`.
+
+Given a :class:`harvester.http_fetch.Politeness`, the client waits its turn at the host for
+each request but Close, as the HTTP clients do (:func:`harvester.http_fetch.host_turn`): one
+request at a time per host, ``delay`` seconds between the end of one and the next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from harvester.faults import quoted
+from harvester.http_fetch import Politeness, host_turn
 from protocols.z3950 import bib1, oids
 from protocols.z3950 import charset as charneg
 from protocols.z3950.codec import (
@@ -138,11 +144,16 @@ class Z3950Client:
         writer: asyncio.StreamWriter,
         database: str,
         timeout: float,
+        host: str = "",
+        politeness: Politeness | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self.database = database
         self.timeout = timeout
+        self.host = host
+        self.politeness = politeness
+        """Paces the requests to ``host`` (None: sent at once)."""
         self.target_name = ""
         self.charset: charneg.Agreement | None = None
         self.result_sets: dict[str, int] = {}
@@ -156,14 +167,16 @@ class Z3950Client:
         database: str,
         charset: str | None = "UTF-8",
         timeout: float = DEFAULT_TIMEOUT,
+        politeness: Politeness | None = None,
     ) -> Z3950Client:
-        """Open a TCP connection and initialize; propose ``charset`` (None: no negotiation).
+        """Open a TCP connection and initialize; propose ``charset`` (None: no negotiation);
+        ``politeness`` paces the requests (Init too; None: none).
 
         Raises :class:`Z3950Error` if the target rejects the Init, :class:`OSError` if the
         connection fails, :class:`TimeoutError` past ``timeout`` seconds.
         """
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        client = cls(reader, writer, database, timeout)
+        client = cls(reader, writer, database, timeout, host, politeness)
         try:
             await client._init(charset)
         except BaseException:
@@ -302,8 +315,14 @@ class Z3950Client:
             except OSError as error:
                 log.debug("closing %s: %s", self.target_name, error)
 
+    def _turn(self, name: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """The request's turn at the host under the politeness policy (Close goes at once)."""
+        if self.politeness is None or name == "close":
+            return contextlib.nullcontext()
+        return host_turn(self.host, self.politeness.delay)
+
     async def _request(self, name: str, value: dict[str, Any], expected: str) -> dict[str, Any]:
-        async with self._lock, asyncio.timeout(self.timeout):
+        async with self._lock, self._turn(name), asyncio.timeout(self.timeout):
             if self._writer.is_closing():
                 raise Z3950Closed("connection already closed")
             self._writer.write(encode_pdu(name, value))

@@ -6,6 +6,8 @@ nothing; the scheduler runs a Z39.50 source on its interval."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from sqlalchemy import select
 from catalog import Catalog
 from catalog.harvest_state import harvest_runs
 from config import HarvestSource, Settings, load_settings
+from harvester import runs, z3950_harvest
 from harvester.runs import SUCCEEDED, PageInfo, RunOptions, harvest
 from harvester.scheduler import start_scheduler
 from harvester.sources import SourceError, add_source, all_sources, validate
@@ -24,6 +27,7 @@ from harvester.z3950_harvest import DEFAULT_BATCH
 from tests.conftest import ROOT, free_port
 from tests.interop import test_z3950_harvest
 from tests.interop.test_z3950_harvest import EVERYTHING, Zebra, assert_same_record
+from tests.z3950_relay import INIT_REQUEST, PRESENT_REQUEST, SEARCH_REQUEST, Z3950Relay, relaying
 
 pytestmark = pytest.mark.interop
 zebra = test_z3950_harvest.zebra
@@ -165,3 +169,27 @@ def test_the_scheduler_runs_a_z3950_source(
     assert (first.status, first.added, first.unchanged) == (SUCCEEDED, total, 0)
     assert (second.status, second.added, second.unchanged) == (SUCCEEDED, 0, total)
     assert first.finished <= second.started
+
+
+def test_a_run_waits_the_sources_delay_between_its_requests(
+    zebra: Zebra, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Init, Search and each Present reach the target at least ``delay`` apart (the politeness
+    of every source: they came at once)."""
+    batch, delay = 10, 0.2
+    monkeypatch.setattr(runs, "harvest_z3950",
+                        functools.partial(z3950_harvest.harvest_z3950, batch=batch))
+    relay = Z3950Relay(zebra.port)
+    arrived: list[tuple[int, float]] = []
+    relay.on_request = lambda tag: arrived.append((tag, time.monotonic()))
+    with relaying(relay) as port:
+        source = z3950_source(zebra, url=f"z3950://127.0.0.1:{port}/Default", delay=delay)
+        report = harvest(catalog, source)
+    assert report.status == SUCCEEDED and report.counts.added == len(zebra.records)
+    presents = -(-len(zebra.records) // batch)
+    paced = [(tag, at) for tag, at in arrived
+             if tag in (INIT_REQUEST, SEARCH_REQUEST, PRESENT_REQUEST)]
+    tags = [INIT_REQUEST, SEARCH_REQUEST, *[PRESENT_REQUEST] * presents]
+    assert [tag for tag, _ in paced] == tags
+    gaps = [later - earlier for (_, earlier), (_, later) in itertools.pairwise(paced)]
+    assert min(gaps) >= delay, gaps

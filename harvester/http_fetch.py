@@ -120,6 +120,11 @@ class Politeness:
     def body_limits(self) -> BodyLimits:
         return BodyLimits(self.max_bytes, self.max_decompressed_bytes)
 
+    def backoff_wait(self, attempt: int) -> float:
+        """Seconds to wait before retry ``attempt + 1``: ``backoff`` doubled ``attempt`` times,
+        at most ``backoff_max``, with jitter (half of it to all of it)."""
+        return min(self.backoff_max, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+
 
 @dataclass
 class _Gate:
@@ -250,8 +255,7 @@ class HttpFetcher:
                     raise fault(f"gave up after {tried}: {retry.event}") from None
                 wait = retry.wait
                 if wait is None:
-                    wait = min(policy.backoff_max, policy.backoff * 2**attempt)
-                    wait *= random.uniform(0.5, 1.0)
+                    wait = policy.backoff_wait(attempt)
                 attempt += 1
                 await self._sleep(wait)
 

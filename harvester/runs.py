@@ -974,7 +974,7 @@ class HarvestRun:
         windows it gave up, how it failed), :data:`MAX_ERROR_LINES` at most. The events are cut
         first; the run's own lines, past half of the record, in their middle (the first and
         the last say where the run started and how it ended)."""
-        client = self._client or self._sru
+        client = self._client or self._sru or self._z3950
         events = [str(event) for event in client.events] if client is not None else []
         dropped = client.events_dropped if client is not None else 0
         own = self.errors

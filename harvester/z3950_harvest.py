@@ -36,13 +36,22 @@ Semantics:
 - **Failures.** A target that cannot be reached, refuses the search, times out or ends the
   association raises :class:`Z3950HarvestError` (a :class:`harvester.oai_client.HarvestError`)
   with a one-line reason; batches committed before the failure stay.
+- **Retries.** A Present whose association is lost (the connection dropped, the target closed
+  it, or the request timed out) is asked again, up to the politeness's ``retries`` times after
+  its backoff, on a new association searched again: from the same position if the target
+  reports the same hits, else the harvest fails (the next run starts from record 1). Each
+  retry is one of the result's ``events``.
+- **Politeness** (given a :class:`harvester.http_fetch.Politeness`, a run's): Init, Search and
+  each Present wait their turn at the host, ``delay`` seconds after the previous request to it
+  ended, as an OAI-PMH or SRU source's requests do (:func:`harvester.http_fetch.host_turn`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,13 +61,13 @@ from catalog import Catalog, RecordError
 from catalog.store import PARALLEL_BATCH
 from config import HarvestSource, LimitSettings
 from crosswalks import iso2709
-from harvester.faults import HarvestError
+from harvester.faults import Event, HarvestError
 from harvester.harvested import Harvested, identifier_of, usmarc_identifier
-from harvester.http_fetch import Politeness
+from harvester.http_fetch import MAX_EVENTS, Politeness
 from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, prepare
 from harvester.pipeline import OnBatch, overlapped, write_pages
 from harvester.resumption import ResultSetResume, saving
-from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
+from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Closed, Z3950Error
 from harvester.z3950_records import (
     Z3950Address,
     charset_label,
@@ -98,6 +107,15 @@ class Z3950HarvestResult:
     charset: str | None = None
     rejects: list[str] = field(default_factory=list)
     unmapped: Unmapped = field(default_factory=Unmapped)
+    events: list[Event] = field(default_factory=list)
+    """The faults met and retried, for the run's record (:data:`MAX_EVENTS` at most)."""
+    events_dropped: int = 0
+
+    def event(self, event: Event) -> None:
+        if len(self.events) < MAX_EVENTS:
+            self.events.append(event)
+        else:
+            self.events_dropped += 1
 
 
 @dataclass(frozen=True)
@@ -162,12 +180,41 @@ async def harvest_z3950(
     """
     plan = _plan(source, batch, limit, run_id, on_batch, max_record_bytes)
     result = Z3950HarvestResult() if result is None else result
-    async with _association(plan.address, source, politeness) as client:
+    async with contextlib.AsyncExitStack() as reopened, \
+            _association(plan.address, source, politeness) as client:
         result.requests += 1
         expected = _expected_charset(client, plan.configured)
         result.charset = client.charset.charset if client.charset else None
-        await _run(client, catalog, plan, expected, progress, result, resume)
+
+        async def reopen() -> Z3950Client:
+            """A new association, searched again; closed when the harvest ends."""
+            again = await Z3950Client.connect(
+                plan.address.host, plan.address.port, plan.address.database,
+                source.charset or PROPOSED_CHARSET, source.timeout, politeness,
+            )  # fmt: skip
+            reopened.push_async_callback(again.close)
+            result.requests += 1
+            hits = await again.search(plan.query)
+            result.requests += 1
+            if hits != result.hits:
+                raise Z3950Error(f"searched again after a fault, the target reports {hits} hits, "
+                                 f"not {result.hits}: the result set changed")
+            return again
+
+        retries = politeness.retries if politeness is not None else 0
+        await _run(client, catalog, plan, expected, progress, result, resume,
+                   _Retrying(reopen, retries, politeness))
     return result
+
+
+@dataclass(frozen=True)
+class _Retrying:
+    """How a Present whose association is lost is asked again: on the association ``reopen``
+    gives, up to ``retries`` times, after ``politeness``'s backoff."""
+
+    reopen: Callable[[], Awaitable[Z3950Client]]
+    retries: int
+    politeness: Politeness | None
 
 
 @dataclass(frozen=True)
@@ -223,10 +270,12 @@ async def _run(
     progress: Progress | None,
     result: Z3950HarvestResult,
     resume: ResultSetResume | None = None,
+    retrying: _Retrying | None = None,
 ) -> None:
     """Search, then present (from record 1, or where ``resume`` says) and store batch after
     batch, counting into ``result``: each batch is stored while the next one is presented and
-    prepared (:mod:`harvester.pipeline`)."""
+    prepared (:mod:`harvester.pipeline`). A Present whose association is lost is asked again
+    as ``retrying`` says (None: never)."""
     result.hits = hits = await client.search(plan.query)
     result.requests += 1
     wanted = hits if plan.limit is None else min(hits, plan.limit)
@@ -235,12 +284,39 @@ async def _run(
     log.info("%s: %d hits for %s, presenting %d from %d", plan.address, hits, plan.query,
              wanted, first)
 
+    current: Z3950Client | None = client
+
+    async def present(start: int, count: int) -> list[RetrievedRecord]:
+        nonlocal current
+        attempt = 0
+        while True:
+            try:
+                if current is None:
+                    assert retrying is not None
+                    current = await retrying.reopen()
+                result.requests += 1
+                return await current.present(start, count, syntax, ELEMENT_SET)
+            except (Z3950Closed, OSError, TimeoutError) as error:
+                if retrying is None or retrying.politeness is None:
+                    raise
+                if attempt >= retrying.retries:
+                    if attempt == 0:
+                        raise
+                    raise Z3950Error(f"present at {start}: gave up after {attempt + 1} "
+                                     f"attempts: {_reason(error)}") from error
+                result.event(Event("z3950-retry", f"present at {start}: {_reason(error)}; "
+                                                  "asked again on a new association"))
+                if current is not None:
+                    await current.close()
+                    current = None
+                await asyncio.sleep(retrying.politeness.backoff_wait(attempt))
+                attempt += 1
+
     async def batches() -> AsyncGenerator[tuple[int, Plan, int], None]:
         start = first
         while start <= wanted:
-            result.requests += 1
             count = min(plan.batch, wanted - start + 1)
-            records = await client.present(start, count, syntax, ELEMENT_SET)
+            records = await present(start, count)
             if not records:
                 raise Z3950Error(f"present at {start} returned no records")
             start += len(records)

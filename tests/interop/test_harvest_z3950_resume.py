@@ -221,3 +221,38 @@ def test_a_run_stopped_by_a_signal_is_interrupted_and_resumed_at_its_saved_posit
         assert _statuses(catalog) == [INTERRUPTED, SUCCEEDED]
     finally:
         catalog.close()
+
+
+def test_a_retry_that_finds_other_hits_fails_the_run_and_the_next_starts_from_record_1(
+    zebras: tuple[Zebra, Zebra], relay: tuple[Z3950Relay, int], tmp_path: Path
+) -> None:
+    """A Present whose connection drops is asked again on a new association only if its search
+    finds the same hits (another target behind the address now: one record more)."""
+    relayed, port = relay
+    catalog = Catalog.open(load_settings(_config(tmp_path, port)))
+    try:
+        presents = 0
+
+        def drop_and_grow(tag: int) -> None:
+            nonlocal presents
+            presents += tag == PRESENT_REQUEST
+            if tag == PRESENT_REQUEST and presents == 2:
+                relayed.target_port = zebras[1].port
+                raise ConnectionResetError("dropped by the test")
+
+        relayed.on_request = drop_and_grow
+        source = HarvestSource(name="zebra", url=f"z3950://127.0.0.1:{port}/Default",
+                               protocol="z3950", query=EVERYTHING, timeout=30.0, delay=0.0,
+                               retries=1)
+        failed = harvest(catalog, source)
+        relayed.on_request = None
+        assert failed.status == "failed" and relayed.presents() == 2
+        assert failed.errors[-1].endswith(
+            f"searched again after a fault, the target reports {RECORDS + 1} hits, not "
+            f"{RECORDS}: the result set changed")
+        assert failed.requests == 2 + 2 + 2
+        again = _run(catalog, port, relayed, presents=BATCHES + 1)
+        assert again.errors[0].endswith("the result set changed, starting from record 1")
+        assert _stored(catalog) == sorted(_each_once(RECORDS + 1))
+    finally:
+        catalog.close()

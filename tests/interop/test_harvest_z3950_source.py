@@ -193,3 +193,69 @@ def test_a_run_waits_the_sources_delay_between_its_requests(
     assert [tag for tag, _ in paced] == tags
     gaps = [later - earlier for (_, earlier), (_, later) in itertools.pairwise(paced)]
     assert min(gaps) >= delay, gaps
+
+
+def _drop_present(relay: Z3950Relay, *which: int) -> None:
+    """Have ``relay`` drop its connection as the ``which``-th Presents arrive (counting all)."""
+    presents = 0
+
+    def drop(tag: int) -> None:
+        nonlocal presents
+        presents += tag == PRESENT_REQUEST
+        if tag == PRESENT_REQUEST and presents in which:
+            raise ConnectionResetError("dropped by the test")
+
+    relay.on_request = drop
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_present_whose_connection_drops_is_asked_again_within_the_retries(
+    zebra: Zebra, catalog: Catalog, monkeypatch: pytest.MonkeyPatch, retries: int
+) -> None:
+    """Retries on a new association, searched again, from the same position (the run failed at
+    the first fault whatever the source's retries); with no retries the run fails as before."""
+    batch = 10
+    monkeypatch.setattr(runs, "harvest_z3950",
+                        functools.partial(z3950_harvest.harvest_z3950, batch=batch))
+    relay = Z3950Relay(zebra.port)
+    _drop_present(relay, 2)
+    with relaying(relay) as port:
+        source = z3950_source(zebra, url=f"z3950://127.0.0.1:{port}/Default", delay=0.0,
+                              retries=retries)
+        report = harvest(catalog, source)
+    tags = [tag for tag in relay.requests if tag in (INIT_REQUEST, SEARCH_REQUEST, PRESENT_REQUEST)]
+    if retries == 0:
+        assert report.status == "failed" and report.counts.added == batch
+        assert tags == [INIT_REQUEST, SEARCH_REQUEST, PRESENT_REQUEST, PRESENT_REQUEST]
+        (error,) = report.errors
+        assert "target closed the association: connection lost" in error
+        return
+    assert report.status == SUCCEEDED, report.errors
+    assert report.counts.added == len(zebra.records)
+    presents = -(-len(zebra.records) // batch)
+    assert tags == [INIT_REQUEST, SEARCH_REQUEST, PRESENT_REQUEST, PRESENT_REQUEST,
+                    INIT_REQUEST, SEARCH_REQUEST, *[PRESENT_REQUEST] * (presents - 1)]
+    assert report.requests == 2 + 2 + presents + 1  # the dropped Present is one
+    (event,) = report.errors
+    assert event.startswith(f"z3950-retry: present at {batch + 1}: target closed the association")
+    assert event.endswith("; asked again on a new association")
+
+
+def test_a_present_still_dropped_after_the_retries_fails_the_run(
+    zebra: Zebra, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = 10
+    monkeypatch.setattr(runs, "harvest_z3950",
+                        functools.partial(z3950_harvest.harvest_z3950, batch=batch))
+    relay = Z3950Relay(zebra.port)
+    _drop_present(relay, 2, 3)
+    with relaying(relay) as port:
+        source = z3950_source(zebra, url=f"z3950://127.0.0.1:{port}/Default", delay=0.0,
+                              retries=1)
+        report = harvest(catalog, source)
+    assert report.status == "failed" and report.counts.added == batch
+    assert relay.presents() == 3 and report.requests == 2 + 2 + 3
+    retried, failed = report.errors
+    assert retried.startswith(f"z3950-retry: present at {batch + 1}: ")
+    assert failed.startswith(f"run failed: 127.0.0.1:{port}/Default: present at {batch + 1}: "
+                             "gave up after 2 attempts: target closed the association: ")

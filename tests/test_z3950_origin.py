@@ -116,7 +116,7 @@ def _harvest_one_present(
     catalog = sqlite_catalog(tmp_path, "target")
     for port in _target(*answers):
         source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
-                               query="@attr 1=4 war", timeout=30)
+                               query="@attr 1=4 war", timeout=30, retries=0)  # one association
         report = harvest(catalog, source)
     catalog.close()
     return port, report

@@ -122,7 +122,7 @@ def test_a_z3950_target_of_rusmarc_is_added_and_harvested_as_marc21(
     assert "crosswalk 'marc8': expected unimarc or rusmarc" in wrong.stderr
 
     added = koprik(config, "sources", "add", "nlr", "--protocol", "z3950", "--url", url,
-                   "--query", EVERYTHING, "--crosswalk", "rusmarc")
+                   "--query", EVERYTHING, "--crosswalk", "rusmarc", "--delay", "0")
     assert added.returncode == 0, added.stderr
     run = koprik(config, "harvest", "nlr")
     assert run.returncode == 0, run.stderr

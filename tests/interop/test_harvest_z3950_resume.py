@@ -115,7 +115,7 @@ def _run(catalog: Catalog, port: int, relay: Z3950Relay, presents: int,
          full: bool = False) -> RunReport:
     """A run through the relay that must succeed after ``presents`` Present requests."""
     source = HarvestSource(name="zebra", url=f"z3950://127.0.0.1:{port}/Default",
-                           protocol="z3950", query=EVERYTHING, timeout=30.0)
+                           protocol="z3950", query=EVERYTHING, timeout=30.0, delay=0.0)
     since = len(relay.requests)
     report = harvest(catalog, source, RunOptions(full=full))
     assert report.status == SUCCEEDED, report.errors

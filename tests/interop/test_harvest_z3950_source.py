@@ -88,7 +88,7 @@ def test_add_harvest_and_runs_commands(zebra: Zebra, tmp_path: Path) -> None:
 
     added = koprik(config, "sources", "add", "zebra", "--protocol", "z3950", "--url",
                    f"z3950://{zebra.address}", "--query", EVERYTHING, "--charset", "UTF-8",
-                   "--every", "6h")
+                   "--every", "6h", "--delay", "0")
     assert added.returncode == 0, added.stderr
     assert added.stdout.startswith("added source zebra (Z39.50 target ")
     assert added.stdout.endswith(f", {total} hits, character set UTF-8)\n")

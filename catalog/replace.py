@@ -8,18 +8,22 @@ unchanged or deleted alike); afterwards the source's live records it did not mee
 as a harvest applies a partner's deletions, and leave their union records at the deduplication
 that follows.
 
-Only records stored before the run began are deleted: one another run of the same source
-stores meanwhile has a later datestamp, and is left alone.
+A record added or changed after the run began (a row of its change history newer than
+:func:`latest_change` then: another run of the same source, a cataloguer) is left alone. The
+history, not the datestamp, tells it: a datestamp moves too when the deduplication of another
+source's records puts a record in a group, and it counts whole seconds, so a record stored in
+the second the run began would look like the run's own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from catalog import models
+from catalog.db import execute_in
 from catalog.store import Catalog, CatalogWriter
 from catalog.written_ids import WrittenIds
 
@@ -27,21 +31,29 @@ CHUNK = 2000
 """Records looked at, and those of them deleted in one transaction, at a time."""
 
 
+def latest_change(catalog: Catalog) -> int:
+    """The id of the newest row of the records' change history, 0 when it is empty; every
+    change written after this call has a greater one (rows are appended, never removed)."""
+    with catalog.engine.connect() as connection:
+        return connection.execute(select(func.max(models.record_changes.c.id))).scalar() or 0
+
+
 def delete_unmet(
     catalog: Catalog,
     source: str,
     met: WrittenIds,
-    before: int,
-    looked_at: Callable[[int], None] = lambda n: None,
+    after_change: int,
+    progress: Callable[[int, int], None] = lambda looked_at, deleted: None,
 ) -> int:
-    """Delete the live records of ``source`` with a datestamp before ``before`` that are not in
-    ``met``, :data:`CHUNK` at a time in the order of their ids, calling ``looked_at`` with the
-    number of records looked at after each chunk. Returns how many were deleted. Interrupted,
-    the chunks done stay done, and a run again goes on (it meets the same records)."""
+    """Delete the live records of ``source`` that are not in ``met`` and have not changed since
+    the change ``after_change`` (:func:`latest_change` when the run began), :data:`CHUNK` at a
+    time in the order of their ids, calling ``progress`` with the records looked at and those
+    deleted after each chunk. Returns how many were deleted. Interrupted, the chunks done stay
+    done, and a run again goes on (it meets the same records)."""
     r = models.records
     query = (
         select(r.c.id)
-        .where(r.c.source == source, ~r.c.deleted, ~r.c.is_union, r.c.datestamp < before)
+        .where(r.c.source == source, ~r.c.deleted, ~r.c.is_union)
         .order_by(r.c.id)
         .limit(CHUNK)
     )
@@ -54,6 +66,18 @@ def delete_unmet(
             return deleted
         last = ids[-1]
         unmet = [record_id for record_id in ids if record_id not in met]
-        if unmet:
-            deleted += catalog.write(partial(CatalogWriter.delete_ids, record_ids=unmet), "import")
-        looked_at(len(ids))
+        done = catalog.write(partial(_delete_unchanged, record_ids=unmet,
+                                     after_change=after_change), "import") if unmet else 0
+        deleted += done
+        progress(len(ids), done)
+
+
+def _delete_unchanged(writer: CatalogWriter, record_ids: Sequence[int], after_change: int) -> int:
+    """Delete those of ``record_ids`` with no change after ``after_change``, in the writer's
+    transaction (so a change committed meanwhile is seen); how many were deleted."""
+    changed = {row[0] for row in execute_in(
+        writer.connection,
+        "SELECT DISTINCT record_id FROM record_changes WHERE id > {p} AND record_id IN ({values})",
+        record_ids, (after_change,),
+    )}
+    return writer.delete_ids([record_id for record_id in record_ids if record_id not in changed])

@@ -453,6 +453,79 @@ def test_replace_deletes_the_sources_records_its_whole_catalogue_no_longer_holds
     assert "replace: records of samarqand that the files do not hold: 0 deleted" in again.stdout
 
 
+def _samarqand(tmp_path: Path) -> None:
+    (tmp_path / "koprik.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n'
+        '[[file_sources]]\nname = "samarqand"\ninstitution_code = "UzSaRL"\n'
+        'institution_name = "Samarqand"\n'
+    )
+
+
+def test_replace_deletes_what_the_files_no_longer_hold_even_if_stored_the_same_second(tmp_path):
+    """Records stored by an import in the second the --replace run begins are the source's
+    earlier records, not another run's: it deleted none of them (it told them by datestamp)."""
+    from tests.books import book
+
+    _samarqand(tmp_path)
+    write_marc(tmp_path / "all.mrc", [book(f"s{n}", f"Kitob {n}") for n in range(1, 6)])
+    write_marc(tmp_path / "later.mrc", [book(f"s{n}", f"Kitob {n}") for n in range(1, 4)])
+    config = str(tmp_path / "koprik.toml")
+    (tmp_path / "twice.py").write_text(
+        "from koprik.cli import main\n"
+        f"base = ['--config', {config!r}, 'import', '--source', 'samarqand']\n"
+        "assert main([*base, 'all.mrc']) == 0\n"
+        "assert main([*base, '--replace', 'later.mrc']) == 0\n"
+    )
+    done = subprocess.run([sys.executable, "twice.py"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert "replace: records of samarqand that the files do not hold: 2 deleted" in done.stdout
+    with contextlib.closing(sqlite3.connect(tmp_path / "c.sqlite3")) as db:
+        live = {row[0] for row in db.execute("SELECT local_id FROM records WHERE NOT deleted")}
+    assert live == {"samarqand:s1", "samarqand:s2", "samarqand:s3"}
+
+
+def test_an_interrupted_replace_says_how_many_it_had_deleted(tmp_path):
+    """A ^C while --replace deletes: the chunks deleted stay deleted, and the line says so (it
+    gave the import's counts alone, as if nothing had been deleted); a run again goes on."""
+    from tests.books import book
+
+    _samarqand(tmp_path)
+    write_marc(tmp_path / "all.mrc", [book(f"s{n}", f"Kitob {n}") for n in range(1, 8)])
+    write_marc(tmp_path / "later.mrc", [book("s1", "Kitob 1")])
+    assert koprik(tmp_path, "import", "--source", "samarqand", "all.mrc").returncode == 0
+    (tmp_path / "stopped.py").write_text(
+        "import os, signal, sys\n"
+        "import catalog.replace\n"
+        "import koprik.commands.import_ as import_\n"
+        "from koprik.cli import run\n"
+        "catalog.replace.CHUNK = 2\n"
+        "delete_unmet = import_.delete_unmet\n"
+        "def stopping(catalog, source, met, after_change, progress):\n"
+        "    def then(looked_at, deleted):\n"
+        "        progress(looked_at, deleted)\n"
+        "        if deleted:  # a chunk's deletions are committed: ^C now\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return delete_unmet(catalog, source, met, after_change, then)\n"
+        "import_.delete_unmet = stopping\n"
+        f"sys.argv = ['koprik', '--config', {str(tmp_path / 'koprik.toml')!r}, 'import', "
+        "'--source', 'samarqand', '--replace', 'later.mrc']\n"
+        "run()\n"
+    )
+    stopped = subprocess.run([sys.executable, "stopped.py"], capture_output=True, text=True,
+                             cwd=tmp_path, timeout=120, preexec_fn=_signals_as_default,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert stopped.returncode == 128 + signal.SIGINT, stopped.stderr
+    assert stopped.stderr.splitlines()[-1] == (
+        "koprik: interrupted after 0 added, 0 updated, 1 unchanged, 0 rejected, and deleted 1 of "
+        "the source's records the files do not hold (`koprik dedup` takes them out of their "
+        "union records): "
+        "those stay stored; import the files again to go on (they are found unchanged)"
+    ), stopped.stderr
+    again = koprik(tmp_path, "import", "--source", "samarqand", "--replace", "later.mrc")
+    assert "replace: records of samarqand that the files do not hold: 5 deleted" in again.stdout
+
+
 def test_a_record_whose_003_names_another_organization_never_overwrites_ours(tmp_path):
     from tests.books import book
 

@@ -25,14 +25,13 @@ import io
 import itertools
 import os
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
 from catalog import Catalog, CatalogWriter, RecordError
 from catalog.dedup import run_dedup
-from catalog.replace import delete_unmet
+from catalog.replace import delete_unmet, latest_change
 from catalog.store import Batch, Outcome
 from catalog.written_ids import WrittenIds
 from config import load_settings
@@ -98,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         catalog = Catalog.open(settings)
         once = WrittenIds()  # a record met twice (one 001 for two books) is stored once
-        began = int(time.time())
+        began = latest_change(catalog) if args.replace else 0
         try:
             for path, fmt in zip(args.files, formats, strict=True):
                 if fmt == "unimarc" and given is None:
@@ -112,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
             # what was stored stays (a transaction a batch), and its deduplication queued;
             # said on the one line koprik.stopping.interrupted writes
-            stop.add_note(f"after {_summary(counts)}: those stay stored; import the files "
-                          "again to go on (they are found unchanged)")
+            stop.add_note(f"after {_summary(counts)}{_replaced_so_far(counts)}: those stay "
+                          "stored; import the files again to go on (they are found unchanged)")
             raise
         finally:
             catalog.close()
@@ -142,16 +141,30 @@ def run(args: argparse.Namespace) -> int:
 def _replace(
     catalog: Catalog, source: str, met: WrittenIds, began: int, counts: Counter[str]
 ) -> str:
-    """Delete the records of ``source`` stored before ``began`` that the run did not meet
-    (:func:`catalog.replace.delete_unmet`), unless it rejected a record, which may be one of
-    those; says what was done."""
+    """Delete the records of ``source`` the run did not meet and nothing changed since the
+    change ``began`` (:func:`catalog.replace.delete_unmet`), unless it rejected a record, which
+    may be one of those; says what was done. ``counts["replaced"]`` counts the deletions as
+    they are committed."""
     if counts["rejected"]:
         return (f"nothing deleted: the run rejected records ({counts['rejected']}), and a "
                 "rejected record may be one the source still holds; mend them and import "
                 "again")  # fmt: skip
     with Progress(f"replace {source}") as progress:
-        deleted = delete_unmet(catalog, source, met, began, progress.advance)
-    return f"records of {source} that the files do not hold: {deleted} deleted"
+
+        def advance(looked_at: int, deleted: int) -> None:
+            progress.advance(looked_at)
+            counts["replaced"] += deleted
+
+        delete_unmet(catalog, source, met, began, advance)
+    return f"records of {source} that the files do not hold: {counts['replaced']} deleted"
+
+
+def _replaced_so_far(counts: Counter[str]) -> str:
+    """What an interrupted ``--replace`` had deleted, for the line saying it stopped."""
+    if not counts["replaced"]:
+        return ""
+    return (f", and deleted {counts['replaced']} of the source's records the files do not "
+            "hold (`koprik dedup` takes them out of their union records)")
 
 
 def _summary(counts: Counter[str]) -> str:

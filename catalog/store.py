@@ -1258,8 +1258,14 @@ class CatalogWriter:
             if row is not None and self._once is not None and (
                 row.id in self._once or row.id in self._once_here
             ):
-                results.append(RecordError(f"its id {item.local_id} is that of a record stored "
-                                           "earlier in this run, which is kept"))  # fmt: skip
+                if row.deleted and item.deletion:  # deleted twice: the second changes nothing
+                    results.append(Outcome.MISSING)
+                elif row.deleted:
+                    results.append(RecordError(f"its id {item.local_id} is that of a record "
+                                               "deleted earlier in this run, which stays deleted"))
+                else:
+                    results.append(RecordError(f"its id {item.local_id} is that of a record "
+                                               "stored earlier in this run, which is kept"))
                 continue
             if item.deletion:
                 if row is not None and self._once is not None:

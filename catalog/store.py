@@ -280,6 +280,9 @@ def _prepare(item: Incoming, max_bytes: int, own_code: str) -> PreparedRecord | 
         )
     if not marc[:24].isascii():
         return RecordError("the leader is not ASCII")
+    deletion = item.deletes and marc[5:6] == DELETED_STATUS
+    if deletion and item.provenance is None and _control_id(control_number) is None:
+        return RecordError("a deletion (leader/05 d) without a 001 names no record")
     source, identifier = item.source, None
     if item.provenance is not None:
         source, identifier = item.provenance.source, item.provenance.identifier
@@ -303,8 +306,7 @@ def _prepare(item: Incoming, max_bytes: int, own_code: str) -> PreparedRecord | 
             )
     return PreparedRecord(record, local_id, item.provenance, marc,
                           hashlib.sha256(marc).hexdigest(), source, identifier, item.union,
-                          item.check_as, plain, item.notes,
-                          deletion=item.deletes and marc[5:6] == DELETED_STATUS)
+                          item.check_as, plain, item.notes, deletion=deletion)
 
 
 def _control_data(record: Record, tag: str) -> str | None:

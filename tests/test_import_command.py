@@ -412,21 +412,28 @@ def test_a_deletion_met_again_in_the_run_changes_nothing_and_a_book_after_it_is_
 ):
     """A deletion sent twice is harmless (the second was rejected, and blocked --replace); a
     book under the id of a record the run deleted is rejected saying so (it was said to be "a
-    record stored earlier in this run, which is kept")."""
+    record stored earlier in this run, which is kept"); a deletion without a 001 is rejected
+    (it was counted as a deletion of a record not held: it can name none)."""
     from tests.books import book
 
     deleted = book("8", "Kimyo")
     deleted.leader = deleted.leader[:5] + "d" + deleted.leader[6:]
     write_marc(tmp_path / "held.mrc", [book("8", "Kimyo")])
-    write_marc(tmp_path / "log.mrc", [deleted, deleted, book("8", "Kimyo")])
+    nameless = book("9", "Fizika")
+    nameless.remove_fields("001")
+    nameless.leader = deleted.leader
+    write_marc(tmp_path / "log.mrc", [deleted, deleted, book("8", "Kimyo"), nameless])
     assert koprik(tmp_path, "import", "held.mrc").returncode == 0
     rejects = tmp_path / "rejects.txt"
     result = koprik(tmp_path, "import", "--rejects", str(rejects), "log.mrc")
     assert result.returncode == 1
     assert ("import: 0 added, 0 updated, 0 unchanged, 1 deleted, 1 deletions of records not "
-            "held, 1 rejected") in result.stdout
-    assert rejects.read_text().split("\t")[1:3] == [
-        "record 3", "its id 8 is that of a record deleted earlier in this run, which stays deleted"]
+            "held, 2 rejected") in result.stdout
+    reasons = [line.split("\t")[1:3] for line in rejects.read_text().splitlines()]
+    assert reasons == [
+        ["record 3",
+         "its id 8 is that of a record deleted earlier in this run, which stays deleted"],
+        ["record 4", "a deletion (leader/05 d) without a 001 names no record"]]
 
 
 def test_replace_deletes_the_sources_records_its_whole_catalogue_no_longer_holds(tmp_path):

@@ -11,7 +11,8 @@ resumption token and the run's counts commit in one transaction with the records
   covers (``watermark_endpoint``, the protocol, address and format its lists were asked in, and
   ``watermark_sets``, the sets harvested, space-separated, empty for the whole repository; both
   NULL for a watermark moved before revision 0010, which recorded neither), where the run
-  in progress stands (an OAI-PMH list's token, cursor, set, date window and count of windows
+  in progress stands (an OAI-PMH list's token, as ``cursor`` the entries the list delivered
+  up to it when known, its set, date window and count of windows
   failed for good, with no token once that list was finished; an SRU or Z39.50 result set's
   query, its hits and, as ``cursor``, the next record position), what the position is a
   position in (``endpoint``: the protocol, address and format it was asked in), and the lock

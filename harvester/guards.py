@@ -130,7 +130,8 @@ class ListSize:
     """Entries of the list seen so far; None for a list taken up at a token (a resumed run),
     whose first pages were not seen."""
     reached: int | None = None
-    """Entries delivered by the last page whose token gave a cursor, and by the pages since."""
+    """Entries delivered by the last page whose token gave a cursor, and by the pages since;
+    for a resumed list, from the entries the interrupted run had (:attr:`delivered`)."""
     announced: int | None = None
     """The last completeListSize a token of the list gave."""
 
@@ -150,10 +151,18 @@ class ListSize:
             self.announced = size
         if token is not None or self.announced is None:
             return None
-        counts = [n for n in (self.seen, self.reached) if n is not None]
-        if not counts or max(counts) >= self.announced:
+        delivered = self.delivered
+        if delivered is None or delivered >= self.announced:
             return None
-        return Shortfall(max(counts), self.announced)
+        return Shortfall(delivered, self.announced)
+
+    @property
+    def delivered(self) -> int | None:
+        """The entries the list delivered so far, None when not known (a resumed list of a
+        partner giving no cursor, whose interrupted run did not know them either). Saved with
+        the list's token, so that a run resuming it goes on counting."""
+        counts = [n for n in (self.seen, self.reached) if n is not None]
+        return max(counts) if counts else None
 
 
 @dataclass(frozen=True)

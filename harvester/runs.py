@@ -84,7 +84,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, update
 
@@ -303,6 +303,8 @@ class _Plan:
     set_spec: str | None = None
     window: tuple[str | None, str | None] = (None, None)
     token: str | None = None
+    delivered: int | None = None
+    """The entries the list had delivered up to ``token``, when known."""
     resumed_from: int | None = None
     done: tuple[str, ...] = ()
     """The sets the runs it resumes finished, saved with their pages (:meth:`HarvestRun._done`)."""
@@ -328,11 +330,21 @@ def _window_named(spec: str | None, start: str | None, end: str | None) -> str:
     return f"window {where}{start or 'the start'}..{end or 'now'}"
 
 
+class _Listed(NamedTuple):
+    """A page of a list, with the entries the list had delivered up to its end when known
+    (:attr:`harvester.guards.ListSize.delivered`), saved with its token."""
+
+    page: Page
+    delivered: int | None
+
+
 def _stood(state: Row[Any]) -> str:
-    """Where a saved OAI-PMH position stands, as the run's lines say it: at the cursor of its
-    token, or (no token) after the list of a set or of a window of one (a failed window's half)."""
+    """Where a saved OAI-PMH position stands, as the run's lines say it: after the entries its
+    list delivered up to its token (:attr:`harvester.guards.ListSize.delivered`), or (no token)
+    after the list of a set or of a window of one (a failed window's half)."""
     if state.token is not None:
-        return f"at cursor {state.cursor}"
+        return f"after {state.cursor} records of its list" if state.cursor is not None \
+            else "at a token of its list"
     of = f"set {state.set_spec}" if state.set_spec is not None else "the list"
     if state.window_until is None or not _short_of(state.window_until, state.run_until):
         return f"after {of}"
@@ -583,6 +595,7 @@ class HarvestRun:
             set_spec=state.set_spec,
             window=(state.window_from, state.window_until),
             token=state.token,
+            delivered=state.cursor,
             resumed_from=state.run_id,
             done=tuple((state.done_sets or "").split()),
         )
@@ -593,7 +606,7 @@ class HarvestRun:
         of a window of the set (halved)."""
         window_from, window_until = plan.window
         if plan.token is not None:
-            await self._window(spec, window_from, window_until, plan.token)
+            await self._window(spec, window_from, window_until, plan.token, plan.delivered)
         if window_until is not None and _short_of(window_until, plan.run_until):
             rest_from = dates.after(window_until, self.granularity)
             await self._window(spec, rest_from, plan.run_until, None)
@@ -629,11 +642,12 @@ class HarvestRun:
 
     async def _window(
         self, spec: str | None, start: str | None, end: str | None, token: str | None,
-        restarts: int = 0,
+        delivered: int | None = None, restarts: int = 0,
     ) -> None:
-        """Harvest one date window of one set, restarting or halving it after failures."""
+        """Harvest one date window of one set, restarting or halving it after failures; a list
+        taken up at ``token`` had ``delivered`` entries before it, if known."""
         try:
-            await self._list(spec, start, end, token)
+            await self._list(spec, start, end, token, delivered)
             return
         except (OaiError, ResumptionLoop) as error:
             if isinstance(error, OaiError) and error.code == "cannotDisseminateFormat":
@@ -643,13 +657,13 @@ class HarvestRun:
             token_fault = isinstance(error, ResumptionLoop) or error.code == "badResumptionToken"
             if token_fault and restarts < MAX_RESTARTS:
                 self.errors.append(f"{error}; restarting the list from {start or 'the start'}")
-                await self._window(spec, start, end, None, restarts + 1)
+                await self._window(spec, start, end, None, restarts=restarts + 1)
                 return
             failure = str(error)
         except ListLoop as error:  # records seen again: halving a loop cannot help
             if restarts < MAX_RESTARTS:
                 self.errors.append(f"{error}; restarting the list from {start or 'the start'}")
-                await self._window(spec, start, end, None, restarts + 1)
+                await self._window(spec, start, end, None, restarts=restarts + 1)
                 return
             await self._failed_for_good(spec, start, end, str(error))
             return
@@ -731,7 +745,8 @@ class HarvestRun:
         self.errors.append(f"{window}: {shortfall}; the run ends partial, its watermark unmoved")
 
     async def _list(
-        self, spec: str | None, start: str | None, end: str | None, token: str | None
+        self, spec: str | None, start: str | None, end: str | None, token: str | None,
+        delivered: int | None,
     ) -> None:
         if self._client is None:
             raise RuntimeError("a list was asked for outside the run's OAI-PMH client")
@@ -741,10 +756,11 @@ class HarvestRun:
         )
         target = self._target()
 
-        async def prepared() -> AsyncGenerator[tuple[Page, Plan], None]:
+        async def prepared() -> AsyncGenerator[tuple[_Listed, Plan], None]:
             empty = 0
             loop = guards.LoopGuard(self.settings.harvest.loop_pages)
-            size = guards.ListSize(seen=0 if token is None else None)
+            size = guards.ListSize(seen=0, reached=None) if token is None else \
+                guards.ListSize(seen=None, reached=delivered)
             async for page in pages:  # a page's checks come before the next page is asked for
                 empty = empty + 1 if page.token and not page.records else 0
                 if empty > MAX_EMPTY_PAGES:
@@ -756,9 +772,10 @@ class HarvestRun:
                     self._short_list(spec, start, end, shortfall)
                 self.future.check((record.datestamp for record in page.records), guards.now())
                 records = [r.harvested() for r in page.records]
-                yield page, await asyncio.to_thread(prepare, self.catalog, target, records)
+                plan = await asyncio.to_thread(prepare, self.catalog, target, records)
+                yield _Listed(page, size.delivered), plan
 
-        async def store(items: list[tuple[Page, Plan]]) -> None:
+        async def store(items: list[tuple[_Listed, Plan]]) -> None:
             await asyncio.to_thread(self._commit, items, spec, (start, end))
 
         try:
@@ -803,13 +820,13 @@ class HarvestRun:
         )
 
     def _commit(
-        self, items: list[tuple[Page, Plan]], spec: str | None,
+        self, items: list[tuple[_Listed, Plan]], spec: str | None,
         window: tuple[str | None, str | None],
     ) -> None:
         """Write prepared pages in one transaction, with where the list stands after the last
-        of them (its resumption token)."""
+        of them (its resumption token, and the entries delivered up to it)."""
         plan = self._planned()
-        page = items[-1][0]
+        page, delivered = items[-1][0]
 
         def write(writer: CatalogWriter) -> None:
             for _, prepared in items:
@@ -827,14 +844,14 @@ class HarvestRun:
                 window_from=window[0],
                 window_until=window[1],
                 token=page.token,
-                cursor=page.cursor,
+                cursor=delivered,
                 failed_windows=self.failed_windows,
                 endpoint=resumption.endpoint_of(self.source),
             )
 
         self.catalog.write(write)
         for each, _ in items:
-            self._shown(each.complete_list_size, spec)
+            self._shown(each.page.complete_list_size, spec)
 
     def _target(self) -> IngestTarget:
         return IngestTarget.of(

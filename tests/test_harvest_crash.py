@@ -158,7 +158,7 @@ def test_a_window_failed_for_good_then_a_kill_leaves_the_resumed_run_partial(tmp
             Settings(), database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'catalog.sqlite3'}")))
         source = HarvestSource(name="partner", url=url)
         resumed = harvest(catalog, source, politeness=Politeness(delay=0))
-        assert "resumed run #1 at cursor" in resumed.errors[0]
+        assert "resumed run #1 after" in resumed.errors[0]
         assert "run #1 had 1 window(s) failed for good" in resumed.errors
         assert resumed.status == PARTIAL and resumed.watermark is None
         assert "oai:fault.test:30" not in catalogue_of(catalog, "partner")
@@ -193,8 +193,9 @@ def test_a_killed_oai_run_pointed_at_another_address_harvests_its_list_anew(tmp_
                              politeness=Politeness(delay=0))
         assert report.status == SUCCEEDED, report.errors
         assert report.errors == [
-            f"run #1 stopped at cursor {saved.cursor}, but the position was saved for oai-pmh "
-            f"{url} marc21, the source is now oai-pmh {moved} marc21: its list is harvested anew"]
+            f"run #1 stopped after {saved.cursor} records of its list, but the position was "
+            f"saved for oai-pmh {url} marc21, the source is now oai-pmh {moved} marc21: its list "
+            "is harvested anew"]
         first = provider.list_requests()[since]
         assert "resumptionToken" not in first and first["metadataPrefix"] == "marc21"
     assert sorted(catalogue_of(catalog, "partner")) == sorted(

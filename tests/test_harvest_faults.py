@@ -30,6 +30,7 @@ from harvester.runs import (
     PARTIAL,
     SUCCEEDED,
     HarvestRun,
+    PageInfo,
     RunOptions,
     harvest,
 )
@@ -588,6 +589,39 @@ def test_a_list_short_by_no_more_than_the_tolerated_shortfall_is_whole(  # type:
                             "unmoved"]
 
 
+def test_a_resumed_list_of_a_partner_giving_no_cursor_is_still_held_to_its_size(  # type: ignore[no-untyped-def]
+    records, tmp_path
+) -> None:
+    """A partner whose tokens give completeListSize but no cursor: a run interrupted after its
+    first page (the list's end not fetched yet) saves the entries delivered with the token, and
+    the run resuming it finds the list short (it knew none of the entries before its token, and
+    succeeded, losing a record without a word)."""
+    def page(params: dict[str, str]) -> str:  # 8 pages of a record, tokens 2..8
+        n = int(params.get("resumptionToken", "1"))
+        following = str(n + 1) if n < 8 else ""
+        return _record(f"oai:p:{n}", records[n]) + (
+            f'<resumptionToken completeListSize="9">{following}</resumptionToken>')
+
+    class Stop(Exception):
+        pass
+
+    def stop(info: PageInfo) -> None:
+        raise Stop
+
+    catalog = sqlite_catalog(tmp_path, "resumed")
+    with serve(_partner(page)) as url:
+        source = HarvestSource(name="p", url=url)
+        with pytest.raises(Stop):
+            harvest(catalog, source, politeness=FAST, on_page=stop)
+        resumed = harvest(catalog, source, politeness=FAST)
+    catalog.close()
+    assert (resumed.status, resumed.watermark) == (PARTIAL, None)
+    assert re.fullmatch(r"resumed run #1 after [1-3] records of its list", resumed.errors[0])
+    assert resumed.errors[1:] == ["window the start..now: the list ended at 8 of the 9 records "
+                                  "its completeListSize announced; the run ends partial, its "
+                                  "watermark unmoved"]
+
+
 def test_a_partner_answering_503_to_every_retry_ends_the_run_at_once(records, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """503 to every retry: no smaller window can help (halving asked up to 65 lists, each
     retried, before the run gave up; some 260 requests here, about a day at Retry-After 300)."""
@@ -619,7 +653,8 @@ def test_a_run_stopped_by_a_partner_gone_down_is_resumed_by_the_next(  # type: i
         assert (first.status, first.counts.added) == (FAILED, provider.page_size)
         provider.unavailable_after = None
         second = harvest(catalog, source, politeness=FAST)
-    assert second.status == SUCCEEDED and second.errors == ["resumed run #1 at cursor 0"]
+    assert second.status == SUCCEEDED and second.errors == [
+        f"resumed run #1 after {provider.page_size} records of its list"]
     assert catalogue_of(catalog, "partner") == clean
     assert sorted(provider.served) == sorted({i.identifier for i in provider.items})
     catalog.close()

@@ -187,7 +187,7 @@ def _resumed_to_the_end(catalog: Catalog, provider: FaultProvider, url: str) -> 
     since = len(provider.list_requests())
     report = harvest(catalog, HarvestSource(name="partner", url=url, delay=0))
     assert report.status == SUCCEEDED, report.errors
-    assert report.errors[0].startswith("resumed run #1 at cursor")
+    assert report.errors[0].startswith("resumed run #1 after")
     assert "resumptionToken" in provider.list_requests()[since]
     assert report.counts.added == RECORDS - (HELD - 1) * PAGE
     assert sorted(catalogue_of(catalog, "partner")) == sorted(

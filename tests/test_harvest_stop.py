@@ -106,7 +106,7 @@ def test_a_run_stopped_mid_list_is_interrupted_and_the_next_run_resumes_it(
                                     f"{RECORDS}"]
             assert first["startRecord"] == str((HELD - 1) * PAGE + 1)
         else:
-            assert again.errors[0].startswith("resumed run #1 at cursor")
+            assert again.errors[0].startswith("resumed run #1 after")
             assert "resumptionToken" in first
         assert again.counts.added == RECORDS - (HELD - 1) * PAGE
     if protocol == "sru":  # SRU records are known by their 001
@@ -261,7 +261,7 @@ def _resumed_to_the_end(command: _Command) -> None:
     since = len(command.provider.list_requests())
     again = harvest(command.catalog, command.source, politeness=Politeness(delay=0))
     assert again.status == SUCCEEDED, again.errors
-    assert again.errors[0].startswith("resumed run #1 at cursor")
+    assert again.errors[0].startswith("resumed run #1 after")
     assert "resumptionToken" in command.provider.list_requests()[since]
     assert sorted(catalogue_of(command.catalog, "partner")) == sorted(
         f"oai:fault.test:{n}" for n in range(RECORDS))

@@ -280,6 +280,8 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     assert partner.split()[:7] == ["partner", "database", "no", "marc21+unimarc", "0", "3", "*"]
     column = header.index("schedule")  # the prefix column as wide as its longest
     assert partner.index("0 3 *") == column and regional[column - 1 : column + 2] == " - "
+    assert ("partner: a list short of its completeListSize by up to 3 records is taken as whole "
+            "(tolerated_shortfall)") in out.splitlines()
     assert koprik("sources", "remove", "partner") == (0, "removed source partner\n", "")
 
     status, _, err = koprik("sources", "add", "gone", "--url",

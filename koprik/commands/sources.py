@@ -176,6 +176,10 @@ def list_sources(args: argparse.Namespace) -> int:
         _, why = coverage.anew(s)
         if why is not None:
             notes.append(f"{s.name}, next run: {why}")
+        if s.tolerated_shortfall:
+            notes.append(f"{s.name}: a list short of its completeListSize by up to "
+                         f"{s.tolerated_shortfall} records is taken as whole "
+                         "(tolerated_shortfall)")
     configured = {entry.source.name for entry in entries}
     for name in sorted(set(saved) - configured):
         notes.append(

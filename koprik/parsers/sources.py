@@ -37,8 +37,8 @@ def _definition_options(parser: argparse.ArgumentParser, *, adding: bool) -> Non
                         "952 $a or $b)")
     parser.add_argument("--tolerated-shortfall", type=int, metavar="N",
                         help="OAI-PMH: records a list may end short of its completeListSize "
-                        "and still be whole (default 0: a partner that counts records it never "
-                        "serves)")
+                        "and still be whole (default 0), for a partner that counts records it "
+                        "never serves, such as hidden ones")
     parser.add_argument("--no-check", action="store_true",
                         help="store without contacting the address")
 

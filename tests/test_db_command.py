@@ -120,7 +120,7 @@ async def test_a_catalogue_from_before_revisions_is_upgraded_and_serves_the_same
     assert "was made before schema revisions were kept" in refusal
     assert "run `koprik db upgrade`" in refusal
 
-    assert main(["--config", str(config_before), "db", "current"]) == 0
+    assert main(["--config", str(config_before), "db", "current"]) == 1  # not current
     assert "is at (before revisions)" in capsys.readouterr().out
     assert main(["--config", str(config_before), "db", "upgrade"]) == 0
     assert f"upgraded from (before revisions) to revision {head()}" in capsys.readouterr().out
@@ -362,7 +362,7 @@ def test_current_does_not_advise_an_upgrade_for_a_newer_catalogue(
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     engine.dispose()
-    assert main(["--config", str(config), "db", "current"]) == 0
+    assert main(["--config", str(config), "db", "current"]) == 1
     out = capsys.readouterr().out
     assert out.endswith(
         f"is at 9999; this Koprik needs {head()} (newer than this Koprik knows: run the Koprik "

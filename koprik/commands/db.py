@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 state = "run `koprik db upgrade`"
             print(f"db: {schema.where(engine)} is at {found}; this Koprik needs {wanted} ({state})")
+            if found != wanted:
+                return 1  # a script may check before starting the service
     finally:
         engine.dispose()
     return 0

@@ -30,6 +30,8 @@ def translate(pqf: str) -> object:
         ("@attr 1=4 @attr 3=1 @attr 6=3 ab", Match("title", "ab", phrase=True)),
         ("@attr 1=4 @attr 4=6 ab", Match("title", "ab")),
         ("@attr 1=31 @attr 2=5 @attr 4=4 1990", Match("date", "1990", relation=Relation.GREATER)),
+        ("@attr 1=31 @attr 4=4 1990", Match("date", "1990")),
+        ("@attr 1=31 @attr 4=4 @attr 5=1 199", Match("date", "199", truncation=True)),
         ("@attr 1=4 @attr 2=102 ab", Match("title", "ab")),
         ("@attr 1=7 978", Match("isbn", "978")),
         ("@attr 1=12 x", Match("local", "x")),
@@ -56,6 +58,8 @@ def test_honoured(pqf: str, expected: object) -> None:
         ("@attr 3=4 x", 119, "4"),
         ("@attr 4=101 x", 118, "101"),
         ("@attr 1=4 @attr 4=4 x", 123, "4=4 on title"),
+        # structure year with a term that is not one (it found nothing, no diagnostic)
+        ("@attr 1=31 @attr 4=4 abc", 126, "not a year: abc"),
         ("@attr 1=4 @attr 3=1 @attr 4=2 x", 123, "position/completeness with word"),
         ("@attr 5=3 x", 120, "3"),
         ("@attr 6=9 x", 122, "9"),

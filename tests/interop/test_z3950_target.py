@@ -311,6 +311,8 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
         (["find @attr 2=6 @attr 1=4 x"], "[117] Unsupported Relation attribute -- v2 addinfo '6'"),
         (["find @attr 1=31 @attr 2=1 abc"],
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: abc'"),
+        (["find @attr 1=31 @attr 4=4 abc"],
+         "[126] Illegal term value for attribute -- v2 addinfo 'not a year: abc'"),
         (["find @attr 1=30 @attr 2=5 @attr 4=4 19x5"],
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: 19x5'"),
         (["find @attr 1=31 @attr 2=2 \u0661\u0669\u0669\u0661"],  # 1991, Arabic-Indic digits

@@ -309,6 +309,20 @@ def test_small_result_sets_are_piggybacked_on_the_search_response(target: int) -
     assert all(r["record"][0] == "retrievalRecord" for r in records)
 
 
+def test_a_sort_with_no_sort_keys_is_diagnostic_207(target: int) -> None:
+    """A Sort naming no key cannot be carried out as asked (it answered success)."""
+    client = Client(target)
+    client.send(INIT + VALID[1] + encode_pdu("sortRequest", {
+        "inputResultSetNames": ["default"], "sortedResultSetName": "sorted",
+        "sortSequence": []}))  # fmt: skip
+    answers = [client.receive() for _ in range(3)]
+    client.close()
+    name, response = answers[2]  # type: ignore[misc]
+    assert name == "sortResponse" and response["sortStatus"] == 2  # failure
+    (_, diagnostic), = response["diagnostics"]
+    assert diagnostic["condition"] == 207 and diagnostic["addinfo"][1] == "no sort keys"
+
+
 def test_connections_beyond_the_cap_are_closed_for_resources(tmp_path: Path) -> None:
     with running_target(tmp_path, handmade_records(), z3950_max_connections=2) as running:
         served = [Client(running.port), Client(running.port)]

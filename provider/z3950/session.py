@@ -419,6 +419,8 @@ class Session:
                 raise Bib1Error(bib1.RESULT_SET_DOES_NOT_EXIST, inputs[0])
             if output != inputs[0]:
                 self._check_new_set(output, True)
+            if not request["sortSequence"]:
+                raise Bib1Error(207, "no sort keys")  # cannot sort according to sequence
             keys = [_sort_key(spec) for spec in request["sortSequence"]]
             ordered = await self.backend.threads.run(
                 partial(self.backend.sort, results=stored, keys=keys)

@@ -305,6 +305,8 @@ def _keys(match: Match) -> tuple[str, list[str]]:
     if match.index not in INDEXES:
         raise UnknownIndex(f"no index {match.index!r}")
     if not match.term.strip():
+        if match.truncation:  # CQL's "*" alone: as Z39.50's right truncation of nothing
+            raise TermTooShort(f"nothing before the truncation on {match.index}")
         raise EmptyTerm(f"empty term on {match.index}")
     if match.index in KEYED:
         return WORD, [k for k in query_keys(match.index, match.term) if k]

@@ -285,6 +285,8 @@ def test_where_in_list_places_each_term_in_the_whole_index(
         ({"query": "a prox b"}, "39", "prox"),
         ({"query": '""'}, "27", "empty term on any"),
         ({"query": 'dc.title any "  "'}, "27", "empty term on title"),
+        # a mask alone is masked words too short, as Z39.50's right truncation of nothing (9)
+        ({"query": "dc.title = *"}, "29", "nothing before the truncation on title"),
         ({"query": " or ".join(["a"] * 300)}, "38", "more than 256 search clauses"),
         ({"query": "cql.resultSetId = nosuchset"}, "51", "nosuchset"),
         # a set is named, not compared: the relation and its modifiers were ignored

@@ -88,8 +88,9 @@ class Outcome(StrEnum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
     DELETED = "deleted"
-    MISSING = "missing"
-    """A deletion of a record the catalogue never had (or had already deleted)."""
+    GONE = "gone"
+    """A deletion of a record the catalogue never had (or had already deleted): a harvest's
+    :attr:`harvester.ingest.Counts.gone`, an import's "deletions of records not held"."""
 
 
 class RecordError(ValueError):
@@ -1261,7 +1262,7 @@ class CatalogWriter:
                 row.id in self._once or row.id in self._once_here
             ):
                 if row.deleted and item.deletion:  # deleted twice: the second changes nothing
-                    results.append(Outcome.MISSING)
+                    results.append(Outcome.GONE)
                 elif row.deleted:
                     results.append(RecordError(f"its id {item.local_id} is that of a record "
                                                "deleted earlier in this run, which stays deleted"))
@@ -1273,7 +1274,7 @@ class CatalogWriter:
                 if row is not None and self._once is not None:
                     self._once_here.add(row.id)
                 if row is None or row.deleted:
-                    results.append(Outcome.MISSING)
+                    results.append(Outcome.GONE)
                 else:
                     doomed.append(row)
                     results.append(Outcome.DELETED)
@@ -1431,7 +1432,7 @@ class CatalogWriter:
             .where(r.c.local_id == local_id)
         ).first()
         if row is None or row.deleted:
-            return Outcome.MISSING
+            return Outcome.GONE
         self._mark_many_deleted([(row.id, row.set_specs)], queue=not row.is_union)
         self._changes.append(self._change(row.id, Outcome.DELETED, row.source, row.digest,
                                           union=row.is_union))
@@ -1477,7 +1478,7 @@ class CatalogWriter:
         for provenance in provenances:
             row = held.get((provenance.source, provenance.identifier))
             if row is None or row.deleted or row.id in done:
-                outcomes.append(Outcome.MISSING)
+                outcomes.append(Outcome.GONE)
                 continue
             done.add(row.id)
             doomed.append((row, provenance))

@@ -105,7 +105,7 @@ def test_deletions_are_persistent_and_move_to_the_end(catalog, monkeypatch):
     monkeypatch.setattr(time, "time", lambda: 2_000_010.0)
     with catalog.writer() as writer:
         assert writer.delete("demo0000002") == Outcome.DELETED
-        assert writer.delete("demo0000002") == Outcome.MISSING
+        assert writer.delete("demo0000002") == Outcome.GONE
     listed = catalog.list_entries("mods", limit=10)
     assert listed[-1].local_id == "demo0000002" and listed[-1].deleted
     assert listed[-1].data is None and listed[-1].datestamp == 2_000_010

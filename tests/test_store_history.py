@@ -48,7 +48,7 @@ def test_an_unchanged_write_adds_no_change(catalog):
         writer.put_many([Incoming(r) for r in records])
     with catalog.writer() as writer:
         assert set(writer.put_many([Incoming(r) for r in records])) == {Outcome.UNCHANGED}
-        assert writer.delete("nope") == Outcome.MISSING
+        assert writer.delete("nope") == Outcome.GONE
     for record in records:
         history = catalog.record_history(_record_id(catalog, record["001"].data))
         assert [c.outcome for c in history] == [Outcome.ADDED]

@@ -171,10 +171,10 @@ def _summary(counts: Counter[str]) -> str:
     """``N added, N updated, N unchanged, N rejected``, with ``N deleted, N deletions of
     records not held`` before the rejected when the files had deletions."""
     said = [f"{counts[k]} {k}" for k in ("added", "updated", "unchanged")]
-    if counts["deleted"] or counts["missing"]:
+    if counts["deleted"] or counts["gone"]:
         said.append(f"{counts['deleted']} deleted")
-    if counts["missing"]:
-        said.append(f"{counts['missing']} deletions of records not held")
+    if counts["gone"]:
+        said.append(f"{counts['gone']} deletions of records not held")
     return ", ".join([*said, f"{counts['rejected']} rejected"])
 
 
@@ -252,7 +252,7 @@ def _write(
             written = reported + Counter(outcome for outcome, _ in stored)
             if unimarc:
                 written["unimarc"] = sum(written[k] for k in ("added", "updated", "unchanged",
-                                                              "deleted", "missing"))
+                                                              "deleted", "gone"))
             counts.update(written)
             for (item, _), (_, reason) in zip(batch, stored, strict=True):
                 if reason is not None:

@@ -38,8 +38,8 @@ def _locals(service: SearchService, connection: Connection, ids: list[int]) -> l
 def test_a_one_term_search_reads_a_window_and_later_windows_read_on(
     catalog: Catalog, connection: Connection
 ) -> None:
-    service = SearchService(catalog)
-    results = service.search(connection, Match("author", "navoiy"), window=1)
+    service = SearchService(catalog, SearchSettings(snapshot_ids=1))
+    results = service.search(connection, Match("author", "navoiy"))
     assert (results.count, len(results.ids), results.query is not None) == (3, 1, True)
     assert len(service.window(connection, results, 2, 2)) == 2
     assert len(service.all_ids(connection, results)) == 3
@@ -98,16 +98,16 @@ def test_refusals_are_search_errors(
 @pytest.mark.parametrize(
     ("limits", "start", "detail"),
     [
-        (SearchSettings(), 0, "0 of 3"),  # was 0 of 1, the ids read so far
-        (SearchSettings(), 4, "4 of 3"),
-        (SearchSettings(max_result_set=2), 3, "3 of 2"),  # positions past the limit are none
+        (SearchSettings(snapshot_ids=1), 0, "0 of 3"),  # was 0 of 1, the ids read so far
+        (SearchSettings(snapshot_ids=1), 4, "4 of 3"),
+        (SearchSettings(snapshot_ids=1, max_result_set=2), 3, "3 of 2"),  # none past the limit
     ],
 )
 def test_a_start_out_of_range_names_the_positions_the_set_has(
     catalog: Catalog, connection: Connection, limits: SearchSettings, start: int, detail: str
 ) -> None:
     service = SearchService(catalog, limits)
-    results = service.search(connection, Match("author", "navoiy"), window=1)
+    results = service.search(connection, Match("author", "navoiy"))
     with pytest.raises(SearchError) as raised:
         service.window(connection, results, start, 1)
     assert raised.value.detail == detail

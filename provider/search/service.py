@@ -60,15 +60,12 @@ class SearchService:
 
     # -- search ------------------------------------------------------------------------------
 
-    def search(
-        self, connection: Connection, query: q.Query, *, window: int | None = None
-    ) -> ResultSet:
-        """The result set of ``query``; a one-term query reads only its first ``window`` ids
-        (default ``search.snapshot_ids``)."""
+    def search(self, connection: Connection, query: q.Query) -> ResultSet:
+        """The result set of ``query``; a one-term query reads only its first
+        ``search.snapshot_ids`` ids."""
         limit = self.limits.max_result_set
-        window = self.limits.snapshot_ids if window is None else window
         try:
-            result = q.search(connection, query, limit=limit, window=window)
+            result = q.search(connection, query, limit=limit, window=self.limits.snapshot_ids)
         except q.QueryError as error:
             condition = _QUERY_CONDITIONS.get(type(error), Condition.UNSUPPORTED_COMBINATION)
             raise SearchError(condition, str(error)) from error

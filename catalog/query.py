@@ -94,8 +94,9 @@ class UnsupportedCombination(QueryError):
 
 
 class NotAYear(QueryError):
-    """A relation other than equality on ``date`` with a term that is not a year: the index
-    compares years, and comparing anything else as text finds what it happens to sort after."""
+    """A relation other than equality on ``date``, or a :attr:`Match.year` leaf, with a term
+    that is not a year: the index compares years, and comparing anything else as text finds
+    what it happens to sort after (or, asked for equality, nothing, and says nothing)."""
 
 
 class EmptyTerm(QueryError):
@@ -143,6 +144,9 @@ class Match:
     in which one of the index's terms must lie (see :func:`within`). ``leading`` (with
     ``phrase``, equality, no truncation): the phrase begins the field or its first subfield,
     followed by more words or not (Bib-1 position 1, "the first data in the field").
+    ``year``: the term is a year (Bib-1 structure year), with ``truncation`` the beginning of
+    one; anything else is :class:`NotAYear`, judged on the keys the term looks for, as for a
+    relation (so ``[1991]`` is the year 1991).
     """
 
     index: str
@@ -152,6 +156,7 @@ class Match:
     relation: Relation = Relation.EQUAL
     upper: str = ""
     leading: bool = False
+    year: bool = False
 
 
 @dataclass(frozen=True)
@@ -309,11 +314,15 @@ def _keys(match: Match) -> tuple[str, list[str]]:
             raise TermTooShort(f"nothing before the truncation on {match.index}")
         raise EmptyTerm(f"empty term on {match.index}")
     if match.index in KEYED:
-        return WORD, [k for k in query_keys(match.index, match.term) if k]
-    if match.phrase:
+        kind, keys = WORD, [k for k in query_keys(match.index, match.term) if k]
+    elif match.phrase:
         phrase = phrase_of(match.term)
-        return PHRASE, [phrase] if phrase else []
-    return WORD, words_of(match.term)
+        kind, keys = PHRASE, [phrase] if phrase else []
+    else:
+        kind, keys = WORD, words_of(match.term)
+    if match.year:
+        _check_year(match, keys)
+    return kind, keys
 
 
 def _match(connection: Connection, match: Match, budget: _Budget) -> set[int]:
@@ -357,7 +366,15 @@ def _check_comparable(match: Match, keys: list[str]) -> None:
         raise UnsupportedCombination(
             f"relation {match.relation} needs one untruncated term, got {match.term!r}"
         )
-    if match.index == DATE and not (len(keys) == 1 and is_year(keys[0])):
+    if match.index == DATE:
+        _check_year(match, keys)
+
+
+def _check_year(match: Match, keys: list[str]) -> None:
+    """Refuse a term whose keys are not one year (truncated: the first digits of one)."""
+    key = keys[0] if len(keys) == 1 else ""
+    begun = match.truncation and 0 < len(key) < 4 and key.isascii() and key.isdigit()
+    if not (begun or is_year(key)):
         raise NotAYear(f"not a year: {match.term}")
 
 

@@ -62,6 +62,22 @@ def test_relations_on_dates(loaded) -> None:  # type: ignore[no-untyped-def]
         assert run(loaded, Match("date", "1991", relation=relation)) == expected, relation
 
 
+def test_a_year_leaf_is_one_year_or_the_beginning_of_one(loaded) -> None:  # type: ignore[no-untyped-def]
+    """Bib-1 structure year: the term's keys judged as a relation's are (``[1991]`` is 1991,
+    and an empty term is empty, 125, not 'not a year'); truncated, the first digits of one."""
+    def year(term: str, truncation: bool = False) -> set[str]:
+        return run(loaded, Match("date", term, truncation=truncation, year=True))
+
+    assert year("1991") == year("[1991]") == {"uz-nav-cyr"}
+    assert year("201", truncation=True) == {"uz-ovozi", "uz-nav-lat"}
+    for term, truncation in [("abc", False), ("abc", True), ("1991 1992", False),
+                             ("19915", True), ("\u0661\u0669\u0669\u0661", False)]:  # fmt: skip
+        with pytest.raises(q.NotAYear):
+            year(term, truncation)
+    with pytest.raises(q.EmptyTerm):
+        year(" ")
+
+
 def test_within_asks_for_one_term_in_the_range(loaded) -> None:  # type: ignore[no-untyped-def]
     """One of the index's terms between the two ends, whichever comes first: ``>= mir`` and
     ``<= mir`` as two leaves found every title with a word after mir and one before it (6)."""

@@ -107,14 +107,12 @@ def match_of(term: Term) -> Match:
         # First-in-field and complete field/subfield need whole-field terms; a word cannot.
         raise SearchError(Condition.UNSUPPORTED_COMBINATION, "position/completeness with word")
     truncation = _TRUNCATIONS[truncation_value]
-    if structure == bib1.Structure.YEAR and not truncation and not ix.is_year(term.term.strip()):
-        # as a relation other than equality on the date index refuses it (catalog.query)
-        raise SearchError(Condition.TERM_INVALID_FORMAT, f"not a year: {term.term}")
     # First in field/subfield, the subfield incomplete: the field begins with the phrase.
     leading = (position != bib1.Position.ANY_POSITION_IN_FIELD and phrase and not truncation
                and completeness == bib1.Completeness.INCOMPLETE_SUBFIELD
                and relation == Relation.EQUAL)  # fmt: skip
-    return Match(index, term.term, phrase, truncation, relation, leading=leading)
+    year = structure == bib1.Structure.YEAR  # a term that is no year: 126 (catalog.query)
+    return Match(index, term.term, phrase, truncation, relation, leading=leading, year=year)
 
 
 def scan_start_of(term: Term) -> tuple[str, bool]:

@@ -83,6 +83,10 @@ SEARCHES: list[tuple[str, set[str]]] = [
     ("@attr 1=31 @attr 2=3 1991", {"uz-nav-cyr"}),
     ("@attr 1=31 @attr 2=4 2010", {"uz-ovozi", "uz-nav-lat"}),
     ("@attr 1=31 @attr 2=5 2010", {"uz-nav-lat"}),
+    # Structure year: the year as the date index reads it, as a relation takes it (it was
+    # judged as typed, so "[1991]" was 126); truncated, the beginning of a year
+    ("@attr 1=31 @attr 4=4 [1991]", {"uz-nav-cyr"}),
+    ("@attr 1=31 @attr 4=4 @attr 5=1 201", {"uz-ovozi", "uz-nav-lat"}),
     # Script-blind search
     ("@attr 1=1003 navoiy", NAVOIY),
     ("@attr 1=1003 навоий", NAVOIY),
@@ -313,6 +317,9 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: abc'"),
         (["find @attr 1=31 @attr 4=4 abc"],
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: abc'"),
+        # truncated, it begins no year (it found nothing and said nothing)
+        (["find @attr 1=31 @attr 4=4 @attr 5=1 abc"],
+         "[126] Illegal term value for attribute -- v2 addinfo 'not a year: abc'"),
         (["find @attr 1=30 @attr 2=5 @attr 4=4 19x5"],
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: 19x5'"),
         (["find @attr 1=31 @attr 2=2 \u0661\u0669\u0669\u0661"],  # 1991, Arabic-Indic digits
@@ -328,6 +335,8 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
         (['find ""'], "[125] Malformed search term -- v2 addinfo 'empty term on any'"),
         (['find @attr 1=4 @attr 4=1 " "'],
          "[125] Malformed search term -- v2 addinfo 'empty term on title'"),
+        (['find @attr 1=31 @attr 4=4 ""'],  # was 126, 'not a year: '
+         "[125] Malformed search term -- v2 addinfo 'empty term on date'"),
         (["find @attr 1=4 @attr 5=2 x"], "[120] Unsupported Truncation attribute"),
         (["find @attr 8=1 x"], "[113] Unsupported attribute type -- v2 addinfo '8'"),
         (["find @attr 1=4 xamsa", "format opac", "show 1+1"],

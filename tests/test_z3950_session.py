@@ -18,7 +18,7 @@ from catalog import query as q
 from config import ServerSettings
 from protocols.z3950 import oids
 from protocols.z3950.charset import proposal_other_info
-from protocols.z3950.codec import OPTION_BITS, bit_string
+from protocols.z3950.codec import OPTION_BITS, bit_string, set_bits
 from protocols.z3950.pqf import parse_pqf, rpn_to_pdu
 from provider.search import SearchService
 from provider.search.threads import DatabaseThreads
@@ -105,6 +105,18 @@ def _records(response: dict[str, Any]) -> list[Record]:
         _, content = external["encoding"]
         out.append(Record(data=content, to_unicode=True))  # leader/09 says UTF-8 or MARC-8
     return out
+
+
+def test_an_init_proposing_version_1_alone_is_accepted_as_version_1(catalog: Catalog) -> None:
+    """Version 1 is version 2 (Z39.50-1995 and -2003, 1.2 note 2: for compatibility with
+    ISO 10163, "implementations which support version 2 automatically support version 1"),
+    so it is no reason to refuse; YAZ's generic frontend server answers it so too."""
+    session = Session(Backend(SearchService(catalog)), ServerSettings())
+    init = {"protocolVersion": bit_string({0}), "options": bit_string(OPTION_BITS.values()),
+            "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20}  # fmt: skip
+    [(name, response)], ended = asyncio.run(session.handle("initRequest", init))
+    assert name == "initResponse" and not ended
+    assert response["result"] is True and set_bits(response["protocolVersion"]) == {0}
 
 
 def test_a_present_in_the_first_page_is_answered_without_a_database_job(catalog: Catalog) -> None:

@@ -150,6 +150,7 @@ class Session:
         self.exceptional_record_size = max(
             self.preferred_message_size, _clamp(request["exceptionalRecordSize"], limit)
         )
+        # Version 1 is taken as version 2 (the standard's 1.2, note 2), as YAZ's GFS takes it.
         versions = set_bits(request["protocolVersion"]) & {0, 1, 2}
         options = set_bits(request["options"]) & SUPPORTED_OPTIONS
         response: dict[str, Any] = {

@@ -23,21 +23,27 @@ ERROR_CHARS = 300
 """The most characters of a run's first error that its log line quotes."""
 
 
+def counted(number: int, noun: str) -> str:
+    """``number`` and ``noun``, plural unless one: "1 page", "5 pages"."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def log_end(log: logging.Logger, report: RunReport, started: str) -> None:
     """Log the end of the run of ``report`` on ``log`` (the caller's, beside its other lines
     about the runs it starts), named by ``started`` (:data:`SCHEDULED`, :data:`FROM_DASHBOARD`)."""
     run = started.format(source=report.source)
     counts = report.counts.as_dict()
     if report.status == INTERRUPTED:
-        log.info("%s: %s (run #%d) after %d pages, %s; %s", run, report.status, report.run_id,
-                 report.pages, counts, report.errors[-1])  # fmt: skip
+        log.info("%s: %s (run #%d) after %s, %s; %s", run, report.status, report.run_id,
+                 counted(report.pages, "page"), counts, report.errors[-1])  # fmt: skip
     elif report.status == SUCCEEDED:
-        log.info("%s: %s, %s, %d requests", run, report.status, counts, report.requests)
+        log.info("%s: %s, %s, %s", run, report.status, counts, counted(report.requests, "request"))
     else:  # partial or failed: say why, in one line
         log.log(
             logging.ERROR if report.status == FAILED else logging.WARNING,
-            "%s: %s (run #%d), %s, %d requests; %s",
-            run, report.status, report.run_id, counts, report.requests, first_error(report),
+            "%s: %s (run #%d), %s, %s; %s",
+            run, report.status, report.run_id, counts, counted(report.requests, "request"),
+            first_error(report),
         )
 
 

@@ -56,7 +56,7 @@ from catalog.models import dedup_queue
 from catalog.set_rules import PAUSED, refused
 from config import HarvestSource, Settings
 from harvester.locks import SourceBusy
-from harvester.run_log import SCHEDULED, log_end
+from harvester.run_log import SCHEDULED, counted, log_end
 from harvester.runs import INTERRUPTED, RunReport, Stop, harvest
 from harvester.sources import SourceError, all_sources, find_source, parse_every, validate
 
@@ -325,7 +325,7 @@ def _stopped(reports: list[RunReport], seconds: float) -> str:
     """The line logged once the scheduler stopped: the runs it stopped, and how."""
     if not reports:
         return "harvest scheduler stopped; no harvest was running"
-    runs = ", ".join(f"{r.source} (run #{r.run_id} {r.status} after {r.pages} pages)"
+    runs = ", ".join(f"{r.source} (run #{r.run_id} {r.status} after {counted(r.pages, 'page')})"
                      for r in reports)  # fmt: skip
     line = (f"harvest scheduler stopped in {seconds:.1f} s: started no new run and stopped "
             f"the harvest{'s' if len(reports) > 1 else ''} of {runs}")

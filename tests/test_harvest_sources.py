@@ -663,15 +663,18 @@ def _states(catalog_url: str) -> list[Any]:
         catalog.close()
 
 
-@pytest.mark.parametrize(("gone", "expected"), [
-    (0, "  3 new, 1 updated, 0 deleted, 2 unchanged, 4 rejected; 5 pages, 6 requests"),
-    (2, "  3 new, 1 updated, 0 deleted, 2 unchanged, 2 deletions of records not held, "
-        "4 rejected; 5 pages, 6 requests"),
+@pytest.mark.parametrize(("gone", "pages", "requests", "expected"), [
+    (0, 5, 6, "  3 new, 1 updated, 0 deleted, 2 unchanged, 4 rejected; 5 pages, 6 requests"),
+    (2, 5, 6, "  3 new, 1 updated, 0 deleted, 2 unchanged, 2 deletions of records not held, "
+              "4 rejected; 5 pages, 6 requests"),
+    (0, 1, 1, "  3 new, 1 updated, 0 deleted, 2 unchanged, 4 rejected; 1 page, 1 request"),
+    (0, 0, 1, "  3 new, 1 updated, 0 deleted, 2 unchanged, 4 rejected; 0 pages, 1 request"),
 ])  # fmt: skip
 def test_a_run_line_names_deletions_of_records_not_held_only_when_there_were_some(
-    gone: int, expected: str
+    gone: int, pages: int, requests: int, expected: str
 ) -> None:
+    """... and says "1 page", "1 request" of one."""
     counts = Counts(added=3, updated=1, unchanged=2, gone=gone, rejected=4)
-    report = RunReport(run_id=7, source="partner", status=SUCCEEDED, counts=counts, requests=6,
-                       pages=5, errors=[], seconds=1.0, watermark=None)  # fmt: skip
+    report = RunReport(run_id=7, source="partner", status=SUCCEEDED, counts=counts,
+                       requests=requests, pages=pages, errors=[], seconds=1.0, watermark=None)
     assert summary(report).splitlines()[1] == expected

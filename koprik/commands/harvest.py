@@ -26,6 +26,7 @@ from catalog import Catalog
 from catalog.db import refuse_missing_file
 from config import load_settings
 from harvester.locks import SourceBusy
+from harvester.run_log import counted
 from harvester.runs import INTERRUPTED, SUCCEEDED, PageInfo, RunOptions, RunReport, Stop, harvest
 from harvester.sources import SourceError, find_source
 from koprik.errors import UserError
@@ -112,7 +113,8 @@ def summary(report: RunReport) -> str:
         f"in {report.seconds:.1f} s",
         f"  {c.added} new, {c.updated} updated, {c.deleted} deleted, {c.unchanged} unchanged, "
         + (f"{c.gone} deletions of records not held, " if c.gone else "")
-        + f"{c.rejected} rejected; {report.pages} pages, {report.requests} requests",
+        + f"{c.rejected} rejected; {counted(report.pages, 'page')}, "
+        f"{counted(report.requests, 'request')}",
         f"  watermark: {report.watermark or 'none'}",
     ]
     for error in report.errors[:SHOWN_ERRORS]:

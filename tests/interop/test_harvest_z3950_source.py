@@ -101,7 +101,8 @@ def test_add_harvest_and_runs_commands(zebra: Zebra, tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     batches = -(-total // DEFAULT_BATCH)
     assert "harvest zebra (run #1): succeeded" in first.stdout
-    assert f"  {total} new, 0 updated, 0 deleted, 0 unchanged, 0 rejected; {batches} pages, " \
+    pages = "1 page" if batches == 1 else f"{batches} pages"
+    assert f"  {total} new, 0 updated, 0 deleted, 0 unchanged, 0 rejected; {pages}, " \
         f"{2 + batches} requests" in first.stdout
     catalog = Catalog.open(load_settings(config))
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from lxml import etree
@@ -56,6 +56,8 @@ __all__ = [
 
 _O = f"{{{OAI_NS}}}"
 USER_AGENT = "Koprik-harvester/0.1 (+OAI-PMH)"
+MAX_SET_PAGES = 100
+"""Pages of ListSets read when looking for a source's sets in it."""
 
 
 @dataclass
@@ -139,6 +141,34 @@ class OaiClient(FetchingClient):
                 (element.findtext(f"{_O}metadataNamespace") or "").strip()
             for element in root.iter(f"{_O}metadataFormat")
         }
+
+    async def named_sets(
+        self, specs: Collection[str], max_pages: int = MAX_SET_PAGES
+    ) -> set[str] | None:
+        """The setSpecs of ``specs`` that ListSets names, following its resumption tokens for
+        at most ``max_pages`` pages (None: some not found in them, and the list goes on). A
+        partner without sets raises :class:`OaiError` noSetHierarchy."""
+        wanted, found = set(specs), set()
+        params: dict[str, str] = {}
+        seen: set[bytes] = set()
+        for _ in range(max_pages):
+            root = await self.request("ListSets", **params)
+            container = root.find(f"{_O}ListSets")
+            if container is None:
+                raise MalformedResponse("the answer to ListSets has no <ListSets> element")
+            for element in container.iter(f"{_O}set"):
+                spec = (element.findtext(f"{_O}setSpec") or "").strip()
+                if spec in wanted:
+                    found.add(spec)
+            token = (container.findtext(f"{_O}resumptionToken") or "").strip()
+            if not token or found == wanted:
+                return found
+            digest = _digest(token)
+            if digest in seen:
+                raise ResumptionLoop(f"resumption token {token[:80]!r} came back again")
+            seen.add(digest)
+            params = {"resumptionToken": token}
+        return None
 
     async def list_pages(
         self,

@@ -756,7 +756,10 @@ class HarvestRun:
         )
         target = self._target()
 
+        received = 0
+
         async def prepared() -> AsyncGenerator[tuple[_Listed, Plan], None]:
+            nonlocal received
             empty = 0
             loop = guards.LoopGuard(self.settings.harvest.loop_pages)
             size = guards.ListSize(seen=0, reached=None) if token is None else \
@@ -766,6 +769,7 @@ class HarvestRun:
                 if empty > MAX_EMPTY_PAGES:
                     raise ResumptionLoop(f"{empty} empty pages in a row, each with a token")
                 loop.page(record.identifier or record.raw for record in page.records)
+                received += len(page.records)
                 shortfall = size.page(len(page.records), page.token, page.cursor,
                                       page.complete_list_size)
                 if shortfall is not None:
@@ -782,6 +786,28 @@ class HarvestRun:
             await overlapped(prepared(), store)  # the next pages are fetched while some are stored
         finally:
             await pages.aclose()
+        if spec is not None and start is None and token is None and not received:
+            await self._check_listed(self._client, spec, end)
+
+    async def _check_listed(self, client: OaiClient, spec: str, end: str | None) -> None:
+        """See that the partner's ListSets names a set whose whole list was empty: most
+        partners answer a misspelt setSpec with noRecordsMatch, and a source harvesting it
+        would succeed, empty, at every run. A set not named is a window failed for good (the
+        run ends partial, its watermark unmoved); a ListSets that cannot be read, or too long
+        to read through, is let be."""
+        try:
+            named = await client.named_sets({spec})
+        except OaiError as error:
+            if error.code == "noSetHierarchy":
+                raise self._sets_not_served(error) from None
+            named = None
+        except HarvestError:
+            named = None
+        if named is not None and spec not in named:
+            await self._failed_for_good(
+                spec, None, end, f"no records, and the partner's ListSets does not name the set "
+                f"{spec!r}: is the source's setSpec misspelt?"
+            )
 
     def _planned(self) -> _Plan:
         """The run's plan; raises RuntimeError if called before :meth:`_harvest` made it."""

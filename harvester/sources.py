@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -285,12 +286,16 @@ async def check_source(source: HarvestSource) -> tuple[Identity, str]:
         async with OaiClient(source.url, politeness) as client:
             identity = await client.identify()
             formats = await client.metadata_formats()
-            no_sets = await _no_sets(client) if source.sets else None
+            unnamed = await _unnamed_sets(client, source.sets) if source.sets else []
     except HarvestError as error:
         raise SourceError(f"{source.url} does not answer Identify correctly: {error}") from error
-    if no_sets is not None:
+    if isinstance(unnamed, OaiError):
         sets = ", ".join(repr(spec) for spec in source.sets)
-        raise SourceError(f"{source.url} has no sets ({no_sets}): {sets} cannot be harvested")
+        raise SourceError(f"{source.url} has no sets ({unnamed}): {sets} cannot be harvested")
+    if unnamed:
+        sets = ", ".join(repr(spec) for spec in unnamed)
+        raise SourceError(f"{source.url} names no set {sets} in its ListSets: is the setSpec "
+                          "misspelt?")
     offered = ", ".join(sorted(formats)) or "none"
     prefix = source.prefix or choose_prefix(formats)
     if prefix is None:
@@ -303,14 +308,15 @@ async def check_source(source: HarvestSource) -> tuple[Identity, str]:
     return identity, prefix
 
 
-async def _no_sets(client: OaiClient) -> OaiError | None:
-    """The partner's noSetHierarchy answer to ListSets, None when it has sets (or answers
-    otherwise: a list of sets may be long, and the source's are not looked for in it)."""
+async def _unnamed_sets(client: OaiClient, specs: Sequence[str]) -> list[str] | OaiError:
+    """The sets of ``specs`` the partner's ListSets does not name (none when it is too long to
+    read through: :func:`OaiClient.named_sets`), or its noSetHierarchy answer; a ListSets that
+    fails otherwise is let be (a partner may serve sets it does not list well)."""
     try:
-        await client.request("ListSets")
+        named = await client.named_sets(specs)
     except OaiError as error:
-        return error if error.code == "noSetHierarchy" else None
-    return None
+        return error if error.code == "noSetHierarchy" else []
+    return [] if named is None else [spec for spec in specs if spec not in named]
 
 
 @dataclass(frozen=True)

@@ -276,8 +276,8 @@ def _partner(
     """An OAI-PMH partner answering Identify as the fault provider does (but with the
     earliestDatestamp ``earliest``, if given), and ListRecords with the ``<ListRecords>``
     content ``list_records`` gives for the request's parameters (an OAI error if it starts
-    with ``<error``), each at ``response_date`` if given; each request's parameters are
-    appended to ``requests``."""
+    with ``<error``, the whole answer to ListSets if it starts with ``<ListSets>``), each at
+    ``response_date`` if given; each request's parameters are appended to ``requests``."""
     provider = FaultProvider([])
     identify = provider._identify()
     if earliest is not None:
@@ -295,7 +295,7 @@ def _partner(
         if params.get("verb") == "Identify":
             return web.Response(body=dated(identify), content_type="text/xml")
         content = list_records(params)
-        if not content.startswith("<error"):
+        if not content.startswith(("<error", "<ListSets>")):
             content = f"<ListRecords>{content}</ListRecords>"
         body = provider._envelope(content)
         return web.Response(body=dated(body), content_type="text/xml")
@@ -482,6 +482,54 @@ def test_a_list_error_no_smaller_window_helps_ends_the_run_at_once(
     assert report.status == FAILED
     assert [r.get("verb") for r in requests] == ["Identify", "ListRecords"]
     assert errors == f"run failed: p ({url}) {said}"
+
+
+@pytest.mark.parametrize(("second_set", "list_sets", "status"), [
+    ("books", "listed on its second page", SUCCEEDED),  # an empty set of the partner's
+    ("boks", "listed on neither page", PARTIAL),  # misspelt
+    ("boks", '<error code="badArgument">not now</error>', SUCCEEDED),  # cannot tell: let be
+])  # fmt: skip
+def test_a_set_harvested_from_the_start_and_empty_is_looked_for_in_list_sets(
+    records, tmp_path, second_set: str, list_sets: str, status: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Most partners answer a misspelt setSpec with noRecordsMatch, and the run harvesting it
+    succeeded, empty, every time. A set whose list from the start is empty is looked for in
+    ListSets (through its resumption tokens): a set it does not name ends the run partial, its
+    watermark unmoved, with a line saying so; a set it names is empty, and a ListSets that
+    cannot be read changes nothing. The set that has records is harvested either way."""
+    requests: list[dict[str, str]] = []
+
+    def answers(params: dict[str, str]) -> str:
+        if params["verb"] == "ListSets":
+            if list_sets.startswith("<error"):
+                return list_sets
+            if "resumptionToken" not in params:
+                return ("<ListSets><set><setSpec>maps</setSpec><setName>Maps</setName></set>"
+                        "<resumptionToken>2</resumptionToken></ListSets>")
+            return "<ListSets><set><setSpec>books</setSpec><setName>Books</setName></set>" \
+                "<resumptionToken/></ListSets>"
+        if params.get("set") == "maps":
+            return _record("oai:p:1", records[0])
+        return '<error code="noRecordsMatch"/>'
+
+    catalog = sqlite_catalog(tmp_path, "sets")
+    with serve(_partner(answers, requests=requests)) as url:
+        report = harvest(catalog, HarvestSource(name="p", url=url, sets=("maps", second_set)),
+                         politeness=FAST)  # fmt: skip
+    with catalog.engine.connect() as connection:
+        errors = connection.execute(select(harvest_runs.c.errors)).scalar_one()
+    catalog.close()
+    assert (report.status, report.counts.added) == (status, 1)
+    asked = [r.get("resumptionToken") for r in requests if r["verb"] == "ListSets"]
+    assert asked == ([None] if list_sets.startswith("<error") else [None, "2"])
+    if status == PARTIAL:
+        assert report.watermark is None
+        assert errors == (
+            "window set boks the start..now failed for good: no records, and the partner's "
+            "ListSets does not name the set 'boks': is the source's setSpec misspelt?"
+        )
+    else:
+        assert report.watermark is not None and not errors
 
 
 def test_no_records_match_to_a_token_ends_the_list_and_says_so(records, tmp_path) -> None:  # type: ignore[no-untyped-def]

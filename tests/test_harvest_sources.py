@@ -141,6 +141,20 @@ def test_sets_asked_of_a_partner_without_sets_are_refused(settings: Settings,
     assert list(stored.sets) == ["even"]
 
 
+def test_sets_the_partner_does_not_list_are_refused(settings: Settings,
+                                                    catalog: Catalog) -> None:
+    """A misspelt setSpec is answered noRecordsMatch by most partners: a source harvesting it
+    would succeed, empty, at every run. The check looks for the sets in ListSets."""
+    with serve(FaultProvider(list(demo_records(3))).app()) as url:  # sets: even and odd
+        with pytest.raises(SourceError, match=r"names no set 'evne', 'od' in its ListSets: "
+                                              r"is the setSpec misspelt\?$"):
+            add_source(settings, catalog,
+                       HarvestSource(name="q", url=url, sets=("evne", "odd", "od")))
+        stored, _ = add_source(settings, catalog, HarvestSource(name="q", url=url,
+                                                                sets=("odd", "even")))
+    assert list(stored.sets) == ["odd", "even"]
+
+
 def _html_app() -> web.Application:
     async def page(_request: web.Request) -> web.Response:
         return web.Response(text="<html><body>Welcome</body></html>", content_type="text/html")

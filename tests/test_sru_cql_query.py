@@ -96,7 +96,14 @@ SPEC_EXAMPLES: list[tuple[str, str]] = [
     ('"cat" sortBy dc.title', "any:cat sortBy title+"),
     ('"dinosaur" sortBy dc.date/sort.descending dc.title/sort.ascending',
      "any:dinosaur sortBy date- title+"),
-    ("dc.title any fish sortBy dc.date/sort.descending/sort.missingLow", "diagnostic 91"),
+    # records without a date come last: missingLow descending, missingHigh ascending; case
+    # is ignored
+    ("dc.title any fish sortBy dc.date/sort.descending/sort.missingLow", "title:fish sortBy date-"),
+    ("fish sortBy dc.date/sort.missingHigh", "any:fish sortBy date+"),
+    ("fish sortBy dc.date/sort.missingLow", "diagnostic 92"),
+    ("fish sortBy dc.date/sort.missingOmit/sort.descending", "diagnostic 92"),
+    ('fish sortBy dc.date/sort.missingValue="1900"', "diagnostic 92"),
+    ("fish sortBy dc.title/sort.respectCase", "diagnostic 91"),
     # Masking
     ("dc.title = fish*", "title:fish*"),
     ("dc.title = f*sh", "diagnostic 28"),
@@ -128,3 +135,20 @@ def test_sru_1_1_sort_keys() -> None:
     with pytest.raises(SearchError) as raised:
         sort_keys_of("dc.identifier,,1")
     assert raised.value.sru == 82
+    keys = sort_keys_of("dc.date,,0,0,lowValue title,,1,,highValue")
+    assert [(k.index, k.descending) for k in keys] == [("date", True), ("title", False)]
+
+
+@pytest.mark.parametrize(("keys", "code"), [
+    ("dc.date,,1,,omit", 92), ("dc.date,,0,,highValue", 92), ("dc.date,,1,,lowValue", 92),
+    ("dc.date,,1,,abort", 92), ('dc.date,,1,,"1900"', 92), ("dc.title,,1,1", 91),
+])  # fmt: skip
+def test_sru_1_1_sort_keys_asking_for_what_the_sort_does_not_do_are_refused(
+    keys: str, code: int
+) -> None:
+    """Records without a value for a key come last, in either direction, and case is ignored:
+    a ``missingValue`` asking for anything else is 92 (unsupported missing value action), and
+    ``caseSensitive`` 1 is 91 (unsupported case value); both were accepted and not done."""
+    with pytest.raises(SearchError) as raised:
+        sort_keys_of(keys)
+    assert raised.value.sru == code

@@ -58,6 +58,7 @@ class Condition(StrEnum):
     TOO_MANY_SORT_KEYS = "too many sort keys"
     UNSUPPORTED_SORT_DIRECTION = "unsupported sort direction"
     UNSUPPORTED_SORT_MODIFIER = "unsupported sort modifier"
+    UNSUPPORTED_SORT_MISSING = "unsupported missing value action"
     MALFORMED_SCAN = "malformed scan request"
     SCAN_POSITION_OUT_OF_RANGE = "response position out of range"
     TOO_MANY_SCAN_TERMS = "too many terms requested"
@@ -109,7 +110,8 @@ CODES: dict[Condition, Codes] = {
     Condition.UNSUPPORTED_SORT_KEY: Codes(207, 82),
     Condition.TOO_MANY_SORT_KEYS: Codes(211, 84),
     Condition.UNSUPPORTED_SORT_DIRECTION: Codes(214, 90),
-    Condition.UNSUPPORTED_SORT_MODIFIER: Codes(215, 91),
+    Condition.UNSUPPORTED_SORT_MODIFIER: Codes(215, 91),  # SRU: unsupported case value
+    Condition.UNSUPPORTED_SORT_MISSING: Codes(213, 92),
     Condition.MALFORMED_SCAN: Codes(228, 6),  # SRU: the parameter's value is unsupported
     Condition.SCAN_POSITION_OUT_OF_RANGE: Codes(233, 120),
     Condition.TOO_MANY_SCAN_TERMS: Codes(1029, 121),

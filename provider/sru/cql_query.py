@@ -208,9 +208,15 @@ def _unmask(term: str) -> tuple[str, bool]:
 _SORT_INDEXES = {ix.TITLE, ix.AUTHOR, ix.DATE}
 _SORT_MODIFIERS = {"ascending": False, "descending": True}
 _SORT_IGNORED = {"ignorecase", "ignoreaccents"}
+_MISSING_LAST = {False: "missinghigh", True: "missinglow"}
+"""The missing-value modifier (by descending) that says what a sort does: records without a
+value for the key come last, in either direction (:func:`catalog.query.sort_ids`)."""
 
 
 def _sort_key(spec: SortSpec) -> SortKey:
+    """A CQL ``sortBy`` key; a modifier asking for another treatment of records without a value
+    (``sort.missingOmit``, ``sort.missingHigh`` when descending...) is 92, one asking to
+    respect case or another unsupported one 91."""
     try:
         index = index_of(spec.index)
     except SearchError:
@@ -218,26 +224,37 @@ def _sort_key(spec: SortSpec) -> SortKey:
     if index not in _SORT_INDEXES:
         raise SearchError(Condition.UNSUPPORTED_SORT_KEY, spec.index)
     descending = False
+    missing: list[str] = []
     for modifier in spec.modifiers:
         _, base = _context(modifier.name, None, "sort")
         if base in _SORT_MODIFIERS:
             descending = _SORT_MODIFIERS[base]
+        elif base.startswith("missing"):
+            missing.append(modifier.name)
         elif base not in _SORT_IGNORED:
             raise SearchError(Condition.UNSUPPORTED_SORT_MODIFIER, modifier.name)
+    for name in missing:
+        if _context(name, None, "sort")[1] != _MISSING_LAST[descending]:
+            raise SearchError(Condition.UNSUPPORTED_SORT_MISSING, name)
     return SortKey(index, descending)
 
 
 def sort_keys_of(text: str) -> list[SortKey]:
     """SRU 1.1 ``sortKeys``: space-separated ``path,schema,ascending[,caseSensitive[,missing]]``
-    with ``ascending`` 1 (default) or 0; the path is an index name as in CQL."""
+    with ``ascending`` 1 (default) or 0; the path is an index name as in CQL. Sorting ignores
+    case (``caseSensitive`` 1 is 91) and puts records without a value last (``missingValue``
+    other than the one saying so in the key's direction is 92)."""
     keys: list[SortKey] = []
     for item in text.split():
         path, *rest = item.split(",")
         ascending = rest[1] if len(rest) > 1 else "1"
         if ascending not in ("0", "1", ""):
             raise SearchError(Condition.UNSUPPORTED_SORT_DIRECTION, ascending)
-        if len(rest) > 3 and rest[3] not in ("", "highValue", "lowValue", "omit"):
-            raise SearchError(Condition.UNSUPPORTED_SORT_MODIFIER, rest[3])
+        if len(rest) > 2 and rest[2] not in ("", "0"):
+            raise SearchError(Condition.UNSUPPORTED_SORT_MODIFIER, rest[2])
+        last = "lowValue" if ascending == "0" else "highValue"
+        if len(rest) > 3 and rest[3] not in ("", last):
+            raise SearchError(Condition.UNSUPPORTED_SORT_MISSING, rest[3])
         direction = () if ascending != "0" else (Modifier("sort.descending"),)
         keys.append(_sort_key(SortSpec(path, direction)))
     return keys

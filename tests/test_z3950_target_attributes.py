@@ -35,6 +35,9 @@ def translate(pqf: str) -> object:
         ("@attr 1=31 @attr 4=4 1990", Match("date", "1990", year=True)),
         ("@attr 1=31 @attr 4=4 @attr 5=1 199", Match("date", "199", truncation=True, year=True)),
         ("@attr 1=31 @attr 4=4 abc", Match("date", "abc", year=True)),
+        # structure date (normalized) too: the date index holds years
+        ("@attr 1=31 @attr 4=5 1991", Match("date", "1991", year=True)),
+        ("@attr 1=30 @attr 4=5 1991-05-12", Match("date", "1991-05-12", year=True)),
         ("@attr 1=4 @attr 2=102 ab", Match("title", "ab")),
         ("@attr 1=7 978", Match("isbn", "978")),
         ("@attr 1=12 x", Match("local", "x")),

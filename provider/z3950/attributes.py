@@ -111,7 +111,8 @@ def match_of(term: Term) -> Match:
     leading = (position != bib1.Position.ANY_POSITION_IN_FIELD and phrase and not truncation
                and completeness == bib1.Completeness.INCOMPLETE_SUBFIELD
                and relation == Relation.EQUAL)  # fmt: skip
-    year = structure == bib1.Structure.YEAR  # a term that is no year: 126 (catalog.query)
+    # The date index holds years: a year or a date that is no year is 126 (catalog.query)
+    year = structure in _DATE_STRUCTURES
     return Match(index, term.term, phrase, truncation, relation, leading=leading, year=year)
 
 

@@ -87,6 +87,7 @@ SEARCHES: list[tuple[str, set[str]]] = [
     # judged as typed, so "[1991]" was 126); truncated, the beginning of a year
     ("@attr 1=31 @attr 4=4 [1991]", {"uz-nav-cyr"}),
     ("@attr 1=31 @attr 4=4 @attr 5=1 201", {"uz-ovozi", "uz-nav-lat"}),
+    ("@attr 1=31 @attr 4=5 1991", {"uz-nav-cyr"}),  # structure date (normalized): a year too
     # Script-blind search
     ("@attr 1=1003 navoiy", NAVOIY),
     ("@attr 1=1003 навоий", NAVOIY),
@@ -317,6 +318,9 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: abc'"),
         (["find @attr 1=31 @attr 4=4 abc"],
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: abc'"),
+        # structure date (normalized): the date index holds years; a whole date found nothing
+        (["find @attr 1=31 @attr 4=5 1991-05-12"],
+         "[126] Illegal term value for attribute -- v2 addinfo 'not a year: 1991-05-12'"),
         # truncated, it begins no year (it found nothing and said nothing)
         (["find @attr 1=31 @attr 4=4 @attr 5=1 abc"],
          "[126] Illegal term value for attribute -- v2 addinfo 'not a year: abc'"),

@@ -53,6 +53,7 @@ from catalog.search_index import (
     forms_of,
     is_year,
     phrase_of,
+    phrase_terms,
     query_keys,
     read_canonical,
     sort_keys,
@@ -146,7 +147,9 @@ class Match:
     followed by more words or not (Bib-1 position 1, "the first data in the field").
     ``year``: the term is a year (Bib-1 structure year), with ``truncation`` the beginning of
     one; anything else is :class:`NotAYear`, judged on the keys the term looks for, as for a
-    relation (so ``[1991]`` is the year 1991).
+    relation (so ``[1991]`` is the year 1991). ``inside`` (with ``phrase``, equality, no
+    truncation): the phrase may stand anywhere in a field, its words in order and next to each
+    other (Bib-1 structure phrase at any position in an incomplete subfield, CQL ``adj``).
     """
 
     index: str
@@ -157,6 +160,7 @@ class Match:
     upper: str = ""
     leading: bool = False
     year: bool = False
+    inside: bool = False
 
 
 @dataclass(frozen=True)
@@ -277,7 +281,7 @@ def _single_term(query: Query) -> tuple[tuple[int, ...], str] | None:
     its key."""
     if not isinstance(query, Match) or query.truncation or query.relation != Relation.EQUAL:
         return None
-    if query.leading and query.phrase and query.index not in KEYED:
+    if (query.leading or query.inside) and query.phrase and query.index not in KEYED:
         return None
     kind, keys = _keys(query)
     if len(keys) != 1:
@@ -336,6 +340,9 @@ def _match(connection: Connection, match: Match, budget: _Budget) -> set[int]:
         return set()
     if match.leading and kind == PHRASE and match.relation == Relation.EQUAL:
         return _leading(connection, match.index, keys[0], budget)
+    if (match.inside and kind == PHRASE and match.relation == Relation.EQUAL
+            and not match.truncation):
+        return _inside(connection, match, keys[0], budget)
     found: set[int] | None = None
     for position, key in enumerate(keys):
         if match.truncation and position == len(keys) - 1:
@@ -358,6 +365,28 @@ def _leading(connection: Connection, index: str, phrase: str, budget: _Budget) -
     exact = _read_ids(connection, index, PHRASE, phrase, Relation.EQUAL, False, budget)
     longer = _read_ids(connection, index, PHRASE, phrase + " ", Relation.EQUAL, True, budget)
     return exact | longer
+
+
+def _inside(connection: Connection, match: Match, phrase: str, budget: _Budget) -> set[int]:
+    """The records having ``phrase`` anywhere in a field of ``match.index``, at word
+    boundaries: those whose field it is, and those having every word of it in the index whose
+    fields' phrases hold it (read for them alone, each counted against the query's ids)."""
+    found = _read_ids(connection, match.index, PHRASE, phrase, Relation.EQUAL, False, budget)
+    candidates: set[int] | None = None
+    for word in words_of(match.term):
+        ids = _read_ids(connection, match.index, WORD, word, Relation.EQUAL, False, budget)
+        candidates = ids if candidates is None else candidates & ids
+        if not candidates:
+            return found
+    if candidates is None:
+        return found
+    candidates -= found
+    budget.spend(len(candidates))
+    spaced = f" {phrase} "
+    found.update(record_id for record_id, held in phrase_terms(
+        connection, ANSWERING[match.index, PHRASE], sorted(candidates)
+    ) if spaced in f" {held} ")  # fmt: skip
+    return found
 
 
 def _check_comparable(match: Match, keys: list[str]) -> None:

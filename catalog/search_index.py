@@ -664,6 +664,36 @@ def stored_terms(
     return found
 
 
+def phrase_terms(
+    connection: Connection, fields: tuple[int, ...], record_ids: Sequence[int]
+) -> list[tuple[int, str]]:
+    """``(record_id, term)`` of the terms the records ``record_ids`` have in ``fields``, on
+    either engine (each record's own entries: an index lookup by record)."""
+    if connection.dialect.name != "sqlite":
+        numbers = ", ".join([str(number) for number in fields])
+        rows: Sequence[Any] = execute_in(
+            connection,
+            f"SELECT record_id, term FROM terms WHERE field IN ({numbers}) "
+            "AND record_id IN ({values})",
+            record_ids,
+        )
+        return [(row[0], row[1]) for row in rows]
+    wanted = frozenset(fields)
+    found: list[tuple[int, str]] = []
+    documents: Sequence[Any] = execute_in(
+        connection,
+        "SELECT record_id, fields, terms FROM search_docs WHERE record_id IN ({values})",
+        record_ids,
+    )
+    for document in documents:
+        record_id: int = document[0]
+        codes: bytes = document[1]
+        texts: str = document[2]
+        found.extend((record_id, term) for code, term in zip(codes, texts.split("\n"), strict=True)
+                     if code in wanted)  # fmt: skip
+    return found
+
+
 def check_fts(connection: Connection) -> None:
     """Raise if SQLite's FTS5 index is damaged (its own integrity check), or does not hold the
     documents of ``search_docs``, token for token; nothing to check on other engines."""

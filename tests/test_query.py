@@ -106,6 +106,24 @@ def test_a_leading_phrase_begins_the_field(loaded) -> None:  # type: ignore[no-u
     assert windowed.count == 1
 
 
+def test_a_phrase_inside_stands_anywhere_in_a_field_word_for_word(loaded) -> None:  # type: ignore[no-untyped-def]
+    """Bib-1 structure phrase at any position, CQL adj: the phrase's words next to each other and
+    in order, anywhere in a field (a whole field among them), in either script; never its
+    words apart, in another order, or a longer word. Counted against the query's ids."""
+    def inside(term: str, index: str = "title") -> set[str]:
+        return run(loaded, Match(index, term, phrase=True, inside=True))
+
+    assert inside("i mir") == inside("И мир") == inside("voyna i mir") == {"ru-tolstoy"}
+    assert inside("besh doston") == inside("беш достон") == {"uz-nav-cyr", "uz-nav-lat"}
+    assert inside("mir i") == inside("voyna mir") == inside("i mi") == set()
+    assert inside("mir") == inside("mir", "any") == {"ru-tolstoy"}
+    catalog, _ = loaded
+    with catalog.engine.connect() as connection:
+        windowed = q.search(connection, Match("title", "i mir", phrase=True, inside=True),
+                            limit=10, window=1)  # fmt: skip
+    assert windowed.count == 1
+
+
 def test_result_sets_as_operands_and_limits(loaded) -> None:  # type: ignore[no-untyped-def]
     catalog, ids = loaded
     earlier = Ids((ids["uz-nav-cyr"], ids["ru-tolstoy"]))

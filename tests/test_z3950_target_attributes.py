@@ -21,7 +21,10 @@ def translate(pqf: str) -> object:
         ("navoiy", Match("any", "navoiy")),
         ("@attr 1=1003 navoiy", Match("author", "navoiy")),
         ("@attr 1=1 navoiy", Match("author", "navoiy")),
-        ('@attr 1=4 @attr 4=1 "a b"', Match("title", "a b", phrase=True)),
+        # a phrase anywhere in the field (position any, incomplete subfield)
+        ('@attr 1=4 @attr 4=1 "a b"', Match("title", "a b", phrase=True, inside=True)),
+        ('@attr 1=4 @attr 4=1 @attr 5=1 "a b"',
+         Match("title", "a b", phrase=True, truncation=True, inside=True)),
         ("@attr 1=4 @attr 3=1 @attr 5=1 ab", Match("title", "ab", phrase=True, truncation=True)),
         ("@attr 1=4 @attr 6=3 ab", Match("title", "ab", phrase=True)),
         # first in field, incomplete subfield: the field begins with the phrase

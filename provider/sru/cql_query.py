@@ -7,9 +7,9 @@ is silently dropped. The mapping is the README's SRU profile; in short:
 
 - ``cql.serverChoice`` and ``cql.anywhere`` search ``any``; ``dc.*``, ``bath.*`` and
   ``rec.identifier`` search the index of the same meaning (:data:`INDEXES`);
-- ``=`` and ``all`` ask for every word, ``any`` for one of them, ``adj``, ``exact`` and ``==``
-  for the whole field (or its first subfield) as a phrase (the index keeps no word positions,
-  so a phrase is what Z39.50's structure 1 finds too); ``<``..``>=`` compare one term (on
+- ``=`` and ``all`` ask for every word, ``any`` for one of them, ``adj`` for them next to each
+  other anywhere in a field (as Z39.50's structure 1), ``exact`` and ``==`` for the whole field
+  (or its first subfield) as a phrase; ``<``..``>=`` compare one term (on
   ``dc.date`` a year; the search answers 36 for any other term);
   ``within "a b"`` asks for one term from a to b (or b to a), both included;
 - a term ending in an unescaped ``*`` is right-truncated;
@@ -177,8 +177,9 @@ def _match(index: str, kind: str, term: str, *, masked: bool) -> ModelQuery:
         for position, word in enumerate(words[1:], 2):
             query = Or(query, Match(index, word, truncation=truncated and position == len(words)))
         return query
-    phrase = kind == _EXACT or (kind == _ADJ and len(words) > 1)
-    return Match(index, text, phrase=phrase, truncation=truncated)
+    adjacent = kind == _ADJ and len(words) > 1  # anywhere in a field, next to each other
+    return Match(index, text, phrase=kind == _EXACT or adjacent, truncation=truncated,
+                 inside=adjacent)
 
 
 def _unmask(term: str) -> tuple[str, bool]:

@@ -113,7 +113,10 @@ def match_of(term: Term) -> Match:
                and relation == Relation.EQUAL)  # fmt: skip
     # The date index holds years: a year or a date that is no year is 126 (catalog.query)
     year = structure in _DATE_STRUCTURES
-    return Match(index, term.term, phrase, truncation, relation, leading=leading, year=year)
+    # A phrase at any position of an incomplete subfield may stand anywhere in the field.
+    inside = structure == bib1.Structure.PHRASE and not anchored
+    return Match(index, term.term, phrase, truncation, relation, leading=leading, year=year,
+                 inside=inside)
 
 
 def scan_start_of(term: Term) -> tuple[str, bool]:

@@ -65,9 +65,17 @@ SEARCHES: list[tuple[str, set[str]]] = [
     ("@not @attr 1=1003 navoiy @attr 1=31 1991", {"uz-nav-lat", "us-nav-alalc"}),
     # Phrase against word
     ('@attr 1=4 @attr 4=1 "ozbekiston tarixi"', {"uz-history-cyr", "uz-history-lat"}),
-    ("@attr 1=4 @attr 4=1 tarixi", set()),
     ("@attr 1=4 @attr 4=2 tarixi", {"uz-history-cyr", "uz-history-lat"}),
     ('@attr 1=4 @attr 4=1 "heritage of central asia"', {"en-heritage"}),
+    # a phrase stands anywhere in the field, its words next to each other and in order, as in
+    # Zebra (it had to be the whole field: "besh doston" found nothing); 6=3: the whole field
+    ("@attr 1=4 @attr 4=1 tarixi", {"uz-history-cyr", "uz-history-lat"}),
+    ('@attr 1=4 @attr 4=1 "besh doston"', {"uz-nav-cyr", "uz-nav-lat"}),
+    ('@attr 1=4 @attr 4=1 "of central"', {"en-heritage"}),
+    ('@attr 1=4 @attr 4=1 "central of"', set()),
+    ('@attr 1=4 @attr 4=1 "heritage central"', set()),
+    ('@attr 1=4 @attr 4=1 "asia from"', {"en-heritage"}),
+    ("@attr 1=4 @attr 4=1 @attr 6=3 tarixi", set()),
     # First in field: the title begins with the words (it was the whole title), 6=3 the whole
     ("@attr 1=4 @attr 3=1 voyna", {"ru-tolstoy"}),
     ('@attr 1=4 @attr 3=1 @attr 4=1 "voyna i"', {"ru-tolstoy"}),

@@ -295,8 +295,7 @@ def test_where_in_list_places_each_term_in_the_whole_index(
         # a number past the set's end, however long, is 61 (more than 9 digits was 6)
         ({"query": "dc.creator = navoiy", "startRecord": "1000000000"}, "61", "1000000000 of 3"),
         ({"query": "x", "startRecord": "1" + "0" * 18}, "6", "startRecord=1" + "0" * 18),
-        ({"query": "x", "recordXPath": "/a"}, "8", "recordXPath"),
-        ({"query": "x", "stylesheet": "a.xsl"}, "8", "stylesheet"),
+        ({"query": "x", "stylesheet": "a.xsl"}, "110", "a.xsl"),  # was 8, unsupported parameter
         ({"query": "x", "maximumRecords": "many"}, "6", "maximumRecords=many"),
         ({"query": "x", "startRecord": "\u00b2"}, "6", "startRecord=\u00b2"),  # isdigit()
         ({"query": "x", "maximumRecords": "\u0663"}, "6", "maximumRecords=\u0663"),
@@ -399,6 +398,28 @@ def test_sort_keys_in_1_1_and_sort_by_in_later_versions(target: int) -> None:
         refused = get(target, version=version, operation="searchRetrieve",
                       query="dc.creator=navoiy", sortKeys="dc.date,,0")  # fmt: skip
         assert diagnostic(refused) == ("info:srw/diagnostic/1/8", "sortKeys")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_stylesheet_and_record_xpath_have_their_own_diagnostics(
+    target: int, schemas: dict[str, etree.XMLSchema], version: str
+) -> None:
+    """stylesheet, a parameter of every operation, is 110 (stylesheets not supported) and SRU
+    1.1's recordXPath 72 (XPath retrieval unsupported); both were 8, unsupported parameter.
+    recordXPath is no parameter of 1.2 and 2.0: there it stays 8."""
+    for operation, params in (("explain", {}), ("scan", {"scanClause": "dc.title=o"})):
+        root = get(target, version=version, operation=operation, stylesheet="a.xsl", **params)
+        validate(root, schemas)
+        assert diagnostic(root) == ("info:srw/diagnostic/1/110", "a.xsl")
+        assert root.findtext(".//{*}diagnostic/{*}message") == "stylesheets not supported"
+    root = get(target, version=version, operation="searchRetrieve", query="dc.creator=navoiy",
+               recordXPath="/a")  # fmt: skip
+    validate(root, schemas)
+    if version == "1.1":
+        assert diagnostic(root) == ("info:srw/diagnostic/1/72", "/a")
+        assert root.findtext(".//{*}diagnostic/{*}message") == "XPath retrieval unsupported"
+    else:
+        assert diagnostic(root) == ("info:srw/diagnostic/1/8", "recordXPath")
 
 
 def test_post_keep_alive_and_z3950_on_the_same_port(target: int) -> None:

@@ -53,6 +53,19 @@ def test_limits_lower_what_a_client_asks_for() -> None:
         ({"scanClause": "a", "maximumTerms": "0"}, 6, "maximumTerms=0"),
         ({"query": "x", "sortKeys": "dc.title"}, 8, "sortKeys"),
         ({"query": "x", "scanClause": "y"}, 8, "scanClause"),
+        # stylesheet is a parameter of every operation in every version (110, not 8)
+        ({"query": "x", "stylesheet": "a.xsl"}, 110, "a.xsl"),
+        ({"version": "1.2", "operation": "explain", "stylesheet": "a.xsl"}, 110, "a.xsl"),
+        ({"version": "1.1", "operation": "scan", "scanClause": "a", "stylesheet": "a.xsl"},
+         110, "a.xsl"),
+        # recordXPath is SRU 1.1's alone (72, not 8); 1.2 and 2.0 have no such parameter
+        ({"version": "1.1", "operation": "searchRetrieve", "query": "x", "recordXPath": "/a"},
+         72, "/a"),
+        ({"version": "1.2", "operation": "searchRetrieve", "query": "x", "recordXPath": "/a"},
+         8, "recordXPath"),
+        ({"query": "x", "recordXPath": "/a"}, 8, "recordXPath"),
+        ({"version": "1.1", "operation": "scan", "scanClause": "a", "recordXPath": "/a"},
+         8, "recordXPath"),
     ],
 )  # fmt: skip
 def test_refusals(params: dict[str, str], sru: int, details: str) -> None:

@@ -3,8 +3,9 @@
 :func:`request_of` turns the (GET or POST form) parameters into an :class:`Explain`,
 :class:`SearchRetrieve` or :class:`Scan` with every value checked, or raises
 :class:`SearchError` (7 missing, 8 unsupported parameter, 6 bad value, 5 version, 4 operation,
-71 packing, 66 schema). The version and operation a refusal is answered in come from
-:func:`version_of` and :func:`operation_of`, which never fail.
+71 packing, 66 schema, 110 stylesheet, 72 SRU 1.1's recordXPath). The version and operation
+a refusal is answered in come from :func:`version_of` and :func:`operation_of`, which never
+fail.
 
 Versions 1.1, 1.2 and 2.0 are served; a request without a version is answered as 2.0, and in
 2.0 the operation follows from the parameters when ``operation`` is absent (a ``query`` is
@@ -139,10 +140,12 @@ def request_of(params: dict[str, str], limits: SearchSettings) -> Request:
     for name in params:
         if name not in _ALLOWED[operation] and not name.startswith("x-"):
             raise SearchError(Condition.UNSUPPORTED_PARAMETER, name)
-    if "stylesheet" in params:
-        raise SearchError(Condition.UNSUPPORTED_PARAMETER, "stylesheet")
-    if "recordXPath" in params:
-        raise SearchError(Condition.UNSUPPORTED_PARAMETER, "recordXPath")
+    if "stylesheet" in params:  # a parameter of every operation in every version
+        raise SearchError(Condition.STYLESHEETS_UNSUPPORTED, params["stylesheet"])
+    if "recordXPath" in params:  # SRU 1.1's alone: 1.2 and 2.0 dropped it
+        if version != "1.1":
+            raise SearchError(Condition.UNSUPPORTED_PARAMETER, "recordXPath")
+        raise SearchError(Condition.XPATH_UNSUPPORTED, params["recordXPath"])
     packing = _packing(params, version)
     if operation == EXPLAIN:
         return Explain(version, packing)

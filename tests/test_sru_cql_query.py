@@ -113,6 +113,10 @@ SPEC_EXAMPLES: list[tuple[str, str]] = [
     # Result sets and our own context sets
     ("cql.resultSetId = rs1 and dc.title = fish", "(set[7, 9] AND title:fish)"),
     ("cql.anywhere = toshkent", "any:toshkent"),
+    # the cql context set's allIndexes searches them all, as anywhere does (it was 16)
+    ("cql.allIndexes = toshkent", "any:toshkent"),
+    ("allIndexes any toshkent", "any:toshkent"),
+    ("cql.allRecords = 1", "diagnostic 16"),  # the query model has no "every record"
     ("bath.isbn = 9789943012349", "isbn:9789943012349"),
     ("rec.identifier = uz-ovozi", "local:uz-ovozi"),
     ("dc.creator = navoiy", "author:navoiy"),

@@ -5,8 +5,10 @@ Every index, relation, modifier and boolean is either honoured or refused with t
 relation modifier, 28 masking, 39 proximity, 46 boolean modifier, 15 context set...): nothing
 is silently dropped. The mapping is the README's SRU profile; in short:
 
-- ``cql.serverChoice`` and ``cql.anywhere`` search ``any``; ``dc.*``, ``bath.*`` and
-  ``rec.identifier`` search the index of the same meaning (:data:`INDEXES`);
+- ``cql.serverChoice``, ``cql.anywhere`` and ``cql.allIndexes`` search ``any`` (every field
+  and the keys of every index); ``cql.allRecords`` is 16 (the query model has no "every
+  record"); ``dc.*``, ``bath.*`` and ``rec.identifier`` search the index of the same meaning
+  (:data:`INDEXES`);
 - ``=`` and ``all`` ask for every word, ``any`` for one of them, ``adj`` for them next to each
   other anywhere in a field (as Z39.50's structure 1), ``exact`` and ``==`` for the whole field
   (or its first subfield) as a phrase; ``<``..``>=`` compare one term (on
@@ -52,7 +54,8 @@ UNPREFIXED = ("dc", "cql", "bath", "rec")
 ``dc.title``, ``anywhere`` is ``cql.anywhere``, ``isbn`` is ``bath.isbn``)."""
 
 INDEXES: dict[str, dict[str, str]] = {
-    "cql": {"serverchoice": ix.ANY, "anywhere": ix.ANY, "keywords": ix.ANY},
+    "cql": {"serverchoice": ix.ANY, "anywhere": ix.ANY, "keywords": ix.ANY,
+            "allindexes": ix.ANY},
     "dc": {"title": ix.TITLE, "creator": ix.AUTHOR, "contributor": ix.AUTHOR,
            "subject": ix.SUBJECT, "date": ix.DATE, "publisher": ix.PUBLISHER,
            "language": ix.LANGUAGE, "identifier": ix.IDENTIFIER},

@@ -14,7 +14,8 @@ from provider.sru.request import SCHEMAS
 ZEEREX = "http://explain.z3950.org/dtd/2.0/"
 _SORTABLE = {"title", "author", "date"}
 _INDEX_NAMES = {
-    "cql": {"serverchoice": "serverChoice", "anywhere": "anywhere", "keywords": "keywords"},
+    "cql": {"serverchoice": "serverChoice", "anywhere": "anywhere", "keywords": "keywords",
+            "allindexes": "allIndexes"},
     "bath": {"personalname": "personalName", "corporatename": "corporateName",
              "conferencename": "conferenceName", "keytitle": "keyTitle",
              "uniformtitle": "uniformTitle", "seriestitle": "seriesTitle",

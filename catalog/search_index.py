@@ -530,11 +530,49 @@ def _entries(
 
 
 _EDGE_PUNCTUATION = " \t.,:;/=+[](){}\"'«»„“”‘’`"
+_BRACKETS = {"(": ")", "[": "]", "{": "}"}
+_OPENERS = {close: open_ for open_, close in _BRACKETS.items()}
+
+
+def _unpaired(text: str) -> tuple[list[str], list[str]]:
+    """The brackets ``text`` opens and does not close (innermost last), and those it closes
+    without opening them (leftmost first)."""
+    opened: list[str] = []
+    unopened: list[str] = []
+    for char in text:
+        if char in _BRACKETS:
+            opened.append(char)
+        elif char in _OPENERS:
+            if opened and opened[-1] == _OPENERS[char]:
+                opened.pop()
+            else:
+                unopened.append(char)
+    return opened, unopened
+
+
+def display_form(text: str) -> str:
+    """``text`` without the punctuation around it (ISBD ``:`` ``/``, a closing ``,``...), but
+    for a bracket that pairs with one inside what is kept: ``Амшоков, Х. Х. (Хасанби
+    Хажбеталович),`` keeps its ``)``, ``[Тошкент]`` loses both."""
+    start = len(text) - len(text.lstrip(_EDGE_PUNCTUATION))
+    end = len(text.rstrip(_EDGE_PUNCTUATION))
+    while start < end:  # text[:start] and text[end:] hold nothing but edge punctuation
+        opened, unopened = _unpaired(text[start:end])
+        close = text.find(_BRACKETS[opened[-1]], end) if opened else -1
+        if close >= 0:
+            end = close + 1
+            continue
+        open_ = text.rfind(_OPENERS[unopened[0]], 0, start) if unopened else -1
+        if open_ < 0:
+            break
+        start = open_
+    return text[start:end]
 
 
 def forms_of(record: Record, index: str, kind: str) -> dict[str, str]:
     """Each term ``record`` has in ``index`` (of ``kind``) with the form it was catalogued in:
-    the word or phrase as written, without the punctuation around it (ISBD ``:`` ``/``...).
+    the word or phrase as written, without the punctuation around it (ISBD ``:`` ``/``...;
+    :func:`display_form`).
     The first form met wins. Keyed indexes (ISBN, date...) have no forms: {} for them."""
     specs = TEXT_FIELDS.get(index)
     forms: dict[str, str] = {}
@@ -543,13 +581,13 @@ def forms_of(record: Record, index: str, kind: str) -> dict[str, str]:
     for whole, *phrases in _data_fields(record, specs):
         if kind == PHRASE:
             for text in phrases:
-                form = text.strip(_EDGE_PUNCTUATION)
+                form = display_form(text)
                 key = phrase_of(text)
                 if key and form:
                     forms.setdefault(key, form)
             continue
         for token in whole.split():
-            form = token.strip(_EDGE_PUNCTUATION)
+            form = display_form(token)
             keys = words_of(form)
             if len(keys) == 1 and form:
                 forms.setdefault(keys[0], form)

@@ -156,6 +156,29 @@ def test_forms_are_the_words_and_phrases_as_catalogued() -> None:
     assert forms_of(record, "isbn", "w") == {}
 
 
+def test_a_form_keeps_a_closing_bracket_it_opened() -> None:
+    """Punctuation around a form goes, but not the parenthesis or bracket closing one the form
+    opens: ``(Хасанби Хажбеталович),`` lost its ``)`` with the ``,``."""
+    record = Record(force_utf8=True)
+    for tag, subfields in (
+        ("700", [("a", "Амшоков, Х. Х."), ("q", "(Хасанби Хажбеталович),")]),
+        ("710", [("a", "Фан (Тошкент :"), ("b", "нашриёт Н.)."), ("c", "[Ташкент]")]),
+        ("700", [("a", "[Навоий]")]),
+    ):
+        record.add_field(Field(tag=tag, indicators=Indicators("1", " "),
+                               subfields=[Subfield(c, v) for c, v in subfields]))  # fmt: skip
+    phrases = forms_of(record, "author", "p")
+    assert phrases[phrase_of("Амшоков Х Х Хасанби Хажбеталович")] == (
+        "Амшоков, Х. Х. (Хасанби Хажбеталович)")
+    assert phrases[phrase_of("Амшоков Х Х")] == "Амшоков, Х. Х"
+    assert phrases[phrase_of("Фан Тошкент нашриёт Н Ташкент")] == (
+        "Фан (Тошкент : нашриёт Н.). [Ташкент]")
+    assert phrases[phrase_of("Навоий")] == "Навоий"  # a bracket around it all still goes
+    words = forms_of(record, "author", "w")
+    assert [words[words_of(w)[0]] for w in ("Хажбеталович", "Н", "Ташкент")] == [
+        "Хажбеталович", "Н", "Ташкент"]  # a word's own brackets still go: (Хасанби, Н.).
+
+
 def test_sort_keys_are_one_per_index() -> None:
     found = terms_of(records()["en-heritage"])
     sort_keys = {i: t for i, k, t in found if k == "s"}

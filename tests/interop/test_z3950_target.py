@@ -8,11 +8,15 @@ the 001, so the test reads which records came back from what yaz-client printed.
 from __future__ import annotations
 
 import re
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from lxml import etree
+from pymarc import Field, Indicators, Leader, Record, Subfield
 
 from catalog.demo import demo_records
 from config import load_settings
@@ -249,6 +253,29 @@ def test_scan_shows_catalogued_forms_with_counts(yaz) -> None:  # type: ignore[n
     assert ("Ўзбекистон тарихи", "2") in re.findall(r"^[* ] (\S.*) \((\d+)\)$", phrases, re.M)
     places = yaz("scansize 1", "scan @attr 1=1016 toshkent")
     assert re.findall(r"^[* ] (\S.*) \((\d+)\)$", places, re.M) == [("Тошкент", "5")]
+
+
+def test_scan_keeps_the_parenthesis_a_display_term_closes(tmp_path: Path) -> None:
+    """A name whose 700 $q closes its parenthesis before the field's comma is shown with it,
+    in Z39.50 (yaz-client) and SRU scans alike: the ``)`` went with the ``,``."""
+    record = Record(force_utf8=True)
+    record.leader = Leader("00000nam a2200000 i 4500")
+    record.add_field(Field(tag="001", data="ru-amshokov"))
+    for tag, codes in (("245", ["a", "Сборник"]),
+                       ("700", ["a", "Амшоков, Х. Х.", "q", "(Хасанби Хажбеталович),"])):
+        record.add_field(Field(tag=tag, indicators=Indicators("1", " "),
+                               subfields=[Subfield(c, v) for c, v in zip(codes[::2], codes[1::2],
+                                                                       strict=True)]))
+    shown = "Амшоков, Х. Х. (Хасанби Хажбеталович)"
+    with running_target(tmp_path, [record]) as running:
+        output = yaz_client(running.port, ["scan @attr 1=1003 @attr 4=1 а"], folder=tmp_path)
+        query = urllib.parse.urlencode({"version": "1.2", "operation": "scan",
+                                        "scanClause": 'dc.creator adj "а"'})
+        url = f"http://127.0.0.1:{running.port}/Default?{query}"
+        with urllib.request.urlopen(url, timeout=60) as response:
+            sru = etree.fromstring(response.read())
+    assert (shown, "1") in re.findall(r"^[* ] (\S.*) \((\d+)\)$", output, re.M)
+    assert shown in sru.xpath("//*[local-name()='displayTerm']/text()")
 
 
 def test_scan_takes_the_attributes_it_honours(yaz) -> None:  # type: ignore[no-untyped-def]

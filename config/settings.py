@@ -162,7 +162,8 @@ class OaiSettings:
     """A list's first page counts its records (completeListSize) up to this many; a longer
     list's tokens go without completeListSize."""
     retry_after: int = within(1, 24 * 3600, 10)
-    """Seconds a 503 answer (too many lists at once) asks the harvester to wait (Retry-After)."""
+    """Seconds a 503 answer (too many lists or connections at once, the catalogue database
+    unreachable) asks the client to wait (Retry-After)."""
     max_request_bytes: int = within(1024, 64 * 1024 * 1024, 64 * 1024)
     """The largest OAI-PMH request body (POST); a larger one is refused with 413."""
 

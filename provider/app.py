@@ -7,7 +7,9 @@ Each protocol module registers its own routes (OAI-PMH: :func:`provider.oai.setu
 settings and the catalogue are shared under the typed keys in :mod:`provider.keys`. The
 application owns the catalogue it is given and closes it when it shuts down. A request from
 one of ``server.trusted_proxies`` is handled as from the client and with the scheme the proxy
-names (:mod:`provider.forwarded`, installed only when that list is not empty).
+names (:mod:`provider.forwarded`, installed only when that list is not empty). A request that
+finds the catalogue database unreachable is answered 503 with Retry-After
+(:func:`provider.http_server.database_unavailable`), whichever part of the application it asked.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from catalog import Catalog
 from config import Settings
 from provider.forwarded import forwarded
 from provider.health import setup_health
-from provider.http_server import close_when_last, guard
+from provider.http_server import close_when_last, database_unavailable, guard
 from provider.keys import CATALOG, SERVICE, SETTINGS, SRU
 from provider.oai import setup_oai
 from provider.search import SearchService
@@ -39,6 +41,8 @@ def init_app(settings: Settings, catalog: Catalog) -> web.Application:
     # Without a trusted proxy the middleware would only find every peer untrusted: left out,
     # request.remote and request.scheme are the connection's, which is what it would hand on.
     middlewares = [forwarded(proxies), guard] if proxies else [guard]
+    # Innermost of these, outside the dashboard's: any handler that finds the database gone.
+    middlewares.append(database_unavailable(settings.oai.retry_after))
     app = web.Application(middlewares=middlewares)
     app.on_response_prepare.append(close_when_last)
     app[SETTINGS] = settings

@@ -22,9 +22,11 @@ connection of :func:`start_http` is a :class:`GuardedHandler`, which adds those:
 - a request answered before its body was all read (over a size limit) has its connection
   closed after the answer, the rest of the body unread (:func:`guard`); one that said
   ``Expect: 100-continue`` with a ``Content-Length`` over its route's limit is answered without
-  the 100 (Continue) first, so its body is never sent (:func:`continue_within`).
+  the 100 (Continue) first, so its body is never sent (:func:`continue_within`);
+- a request that finds the catalogue database unreachable (:func:`database_unavailable`) is
+  answered 503 with Retry-After and one line in the log, so a proxy tries another node.
 
->>> app = web.Application(middlewares=[guard])       # provider.app.init_app does this
+>>> app = web.Application(middlewares=[guard, database_unavailable(10)])  # init_app does this
 >>> app.on_response_prepare.append(close_when_last)  # and this
 >>> runner = web.AppRunner(app, access_log=None)
 >>> await runner.setup()
@@ -42,6 +44,7 @@ from typing import Any
 from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestPayloadError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from config import Settings
 from provider.connections import ConnectionCounter, peer_address
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ExpectHandler = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 async def start_http(
@@ -160,6 +164,47 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             protocol.request_ended(body_bytes)
     _close_if_unread(request, response)
     return response
+
+
+def database_unavailable(retry_after: int) -> Middleware:
+    """A middleware: a request whose handler finds the catalogue database unreachable is
+    answered 503 (Service Unavailable) with ``Retry-After: retry_after`` (``oai.retry_after``)
+    and one line in the log, where it was aiohttp's 500 with SQLAlchemy's traceback: a proxy
+    (nginx's ``proxy_next_upstream http_503``) then asks another node, and a harvester waits
+    and asks again.
+
+    Unreachable is what :func:`lost_database` says; any other database error (a constraint,
+    a statement the database refuses) is a fault of ours, left to be a 500 with its traceback.
+    """
+
+    @web.middleware
+    async def unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except DBAPIError as error:
+            if not lost_database(error) or request.writer.output_size:
+                raise  # a fault of ours; or an answer under way, which a 503 cannot replace
+            reason = str(error.orig or error).partition("\n")[0].strip()
+            log.warning("http %s: 503 Service Unavailable (catalogue database unavailable: %s)",
+                        request.remote, reason)  # fmt: skip
+            return web.Response(
+                status=HTTPStatus.SERVICE_UNAVAILABLE.value,
+                headers={"Retry-After": str(retry_after)},
+                text=f"The catalogue database is unavailable; retry in {retry_after} s\n",
+            )
+
+    return unavailable
+
+
+def lost_database(error: DBAPIError) -> bool:
+    """Whether ``error`` says the database cannot be used now, rather than that a statement
+    was wrong: an ``OperationalError`` (PEP 249: "related to the database's operation and not
+    necessarily under the control of the programmer": a connection refused or lost, the server
+    shutting down, too many connections, a timeout, SQLite's file locked or unreadable), an
+    ``InterfaceError`` (the driver's connection unusable, closed under it), or any error
+    SQLAlchemy took for a disconnect (``connection_invalidated``), whatever the driver called
+    it. Integrity, programming and data errors are not: another node would fail the same way."""
+    return isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
 
 
 async def close_when_last(request: web.Request, response: web.StreamResponse) -> None:

@@ -51,23 +51,31 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
 
 def database_url(url: str) -> URL:
     """``url`` parsed; raises :class:`DatabaseUrlError` for one that names no database
-    SQLAlchemy can open (not a URL, an unknown dialect or driver, a driver not installed)."""
+    SQLAlchemy can open (not a URL, a port that is not a number, an unknown dialect or driver,
+    a driver not installed, a parameter the driver takes of another type)."""
     try:
-        parsed = make_url(url)
+        parsed = make_url(url)  # a port that is not a number fails here (int())
         dialect = parsed.get_dialect()  # an unknown dialect or driver fails here
-    except (ArgumentError, ImportError) as error:
-        raise DatabaseUrlError(
-            f"database.url {url!r} is not a database URL Koprik can open ({error})"
-        ) from None
+    except (ArgumentError, ImportError, ValueError) as error:
+        raise _not_openable(url, error) from None
     try:
-        dialect.import_dbapi()  # what create_engine imports: a driver not installed fails here
+        dbapi = dialect.import_dbapi()  # what create_engine imports: a driver not installed
     except ImportError as error:
         module = error.name or parsed.get_driver_name()
         raise DatabaseUrlError(
             f"database.url {url!r} needs the Python driver {module!r} "
             f"({parsed.get_backend_name()}+{parsed.get_driver_name()}), which is not installed"
         ) from None
+    try:
+        # What create_engine does next: SQLite's ?timeout=abc fails here (float()).
+        dialect(dbapi=dbapi).create_connect_args(parsed)
+    except (ArgumentError, ValueError) as error:
+        raise _not_openable(url, error) from None
     return parsed
+
+
+def _not_openable(url: str, error: Exception) -> DatabaseUrlError:
+    return DatabaseUrlError(f"database.url {url!r} is not a database URL Koprik can open ({error})")
 
 
 def refuse_missing_file(url: str, consequence: str) -> None:
@@ -96,7 +104,8 @@ def sqlite_files(url: str) -> list[str]:
     (none when the catalogue is not a file)."""
     try:
         file = sqlite_file(make_url(url))
-    except ArgumentError:  # a command that does not open the catalogue need not fail on it
+    except (ArgumentError, ValueError):  # a command that does not open the catalogue need not
+        # fail on it (ValueError: a port that is not a number)
         return []
     return [] if file is None else [file, *(file + suffix for suffix in SQLITE_SIDE_FILES)]
 

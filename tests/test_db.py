@@ -163,6 +163,36 @@ def test_a_url_that_names_no_database_is_one_line(
     assert line.startswith(f"koprik: database.url {url!r} is not a database URL Koprik can open (")
 
 
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://koprik@127.0.0.1:notaport/koprik",
+    "postgresql+psycopg://koprik@127.0.0.1:/koprik",
+    "postgresql+psycopg://koprik@[::1:21050/koprik",
+    "sqlite:///{tmp}/catalog.sqlite3?timeout=abc",
+])  # fmt: skip
+def test_a_url_with_a_port_or_parameter_that_is_no_number_is_one_line_exit_2(
+    url: str, tmp_path: Path
+) -> None:
+    """make_url's int() of the port, or the SQLite dialect's float() of ``timeout``, was a
+    ValueError traceback and exit status 1, which systemd restarts (2 it does not)."""
+    from tests.servers import write_config
+
+    url = url.format(tmp=tmp_path)
+    with pytest.raises(DatabaseUrlError, match="is not a database URL Koprik can open"):
+        open_engine(url)
+    koprik = write_config(tmp_path)
+    koprik.config.write_text(koprik.config.read_text().replace(
+        f"sqlite:///{tmp_path / 'catalog.sqlite3'}", url))  # fmt: skip
+    for command in (["db", "current"], ["export", "-o", str(tmp_path / "out.mrc")], ["serve"]):
+        done = subprocess.run(koprik.command(*command), capture_output=True, text=True,
+                              timeout=60)  # fmt: skip
+        assert done.returncode == 2, (command, done.stderr)
+        (line,) = done.stderr.splitlines()
+        assert line.startswith(
+            f"koprik: database.url {url!r} is not a database URL Koprik can open ("
+        ), command
+    assert not (tmp_path / "out.mrc").exists()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("MySQLdb") is not None, reason="MySQLdb installed")
 def test_a_url_whose_driver_is_not_installed_is_one_line_exit_2(tmp_path: Path) -> None:
     """A known dialect whose driver is missing is named before create_engine imports it: one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import sqlite3
 import stat
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from catalog import Catalog
 from catalog.demo import demo_records
@@ -89,7 +91,7 @@ def test_a_target_that_cannot_be_written_is_named(tmp_path: Path, capsys, target
 @pytest.mark.postgres
 @pytest.mark.parametrize("catalog_url", ["postgresql"], indirect=True)
 def test_postgresql_gets_the_pg_dump_line_and_that_line_works(
-    settings: Settings, catalog: Catalog, tmp_path: Path, capsys, _postgres_admin
+    settings: Settings, catalog: Catalog, tmp_path: Path, capsys
 ):
     with catalog.writer() as writer:
         for record in demo_records(12):
@@ -99,14 +101,21 @@ def test_postgresql_gets_the_pg_dump_line_and_that_line_works(
                  str(dump)]) == 0  # fmt: skip
     said, line = capsys.readouterr().out.splitlines()
     assert said == "backup: a PostgreSQL catalogue is backed up with pg_dump; run:"
-    assert line.startswith(f"pg_dump --format=custom --file={dump} ")
-    subprocess.run(f"{PG_BIN}/{line}", shell=True, check=True, capture_output=True, timeout=120)
-    with _postgres_admin.connect() as connection:
-        connection.execute(text("CREATE DATABASE restored"))
+    assert line.startswith(f"(umask 077 && pg_dump --format=custom --file={dump} ")
+    # The line as printed, in sh, with the umask of a shell that makes files world-readable;
+    # then README's restore: createdb, pg_restore into it.
+    path = {**os.environ, "PATH": f"{PG_BIN}:{os.environ['PATH']}"}
+    subprocess.run(["sh", "-c", f"umask 022 && {line}"], env=path,
+                   check=True, capture_output=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600  # it holds the secrets and users tables
     restored = settings.database.url.rsplit("/", 1)[0] + "/restored"
-    address = restored.replace("+psycopg", "")
-    subprocess.run([str(PG_BIN / "pg_restore"), "--dbname", address, str(dump)], check=True,
-                   capture_output=True, timeout=120)  # fmt: skip
+    address = make_url(restored.replace("+psycopg", ""))
+    for command in (
+        f"createdb --host={address.host} --port={address.port} --username=koprik restored",
+        f"pg_restore --dbname='{address.render_as_string()}' {dump}",
+    ):
+        subprocess.run(["sh", "-c", command], env=path, check=True, capture_output=True,
+                       timeout=120)  # fmt: skip
     engine = create_engine(restored)
     try:
         with engine.connect() as connection:
@@ -134,7 +143,8 @@ def test_the_pg_dump_line_writes_the_file_named_and_holds_no_password(tmp_path: 
     assert main(["--config", str(config), "backup", str(target)]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "backup: a PostgreSQL catalogue is backed up with pg_dump; run:",
-        f"pg_dump --format=custom --file='{target}' postgresql://koprik@dbhost:5433/koprik",
+        f"(umask 077 && pg_dump --format=custom --file='{target}' "
+        "postgresql://koprik@dbhost:5433/koprik)",
     ]
     target.write_bytes(b"")
     assert main(["--config", str(config), "backup", str(target)]) == 2

@@ -5,7 +5,7 @@ moment, and writers (a harvest, an import) go on meanwhile. The copy is written 
 first and renamed when complete (:func:`koprik.output_files.working_copy`). It works on a
 catalogue at any schema revision, so that one can be taken before ``koprik db upgrade``. A
 PostgreSQL catalogue is backed up with ``pg_dump``; for one, the command prints the line to run,
-writing ``FILE``, and exits 0 (it runs nothing).
+writing ``FILE`` readable by its owner only, and exits 0 (it runs nothing).
 """
 
 from __future__ import annotations
@@ -114,7 +114,12 @@ def _create_private(path: Path) -> None:
 
 def pg_dump_line(url: URL, file: Path) -> str:
     """The ``pg_dump`` command writing the catalogue at ``url`` to ``file``, without the
-    password (pg_dump reads it from ~/.pgpass or PGPASSWORD; a masked one would be sent)."""
+    password (pg_dump reads it from ~/.pgpass or PGPASSWORD; a masked one would be sent).
+
+    It runs in a subshell with ``umask 077``, so the dump is readable by its owner only, as a
+    SQLite copy is (:func:`_create_private`): it holds the token key and the password and
+    token hashes. pg_dump creates its file as the umask lets it (0644 under the usual 022)."""
     address = URL.create("postgresql", username=url.username, host=url.host, port=url.port,
                          database=url.database, query=url.query).render_as_string()
-    return f"pg_dump --format=custom --file={shlex.quote(str(file))} {shlex.quote(address)}"
+    dump = f"pg_dump --format=custom --file={shlex.quote(str(file))} {shlex.quote(address)}"
+    return f"(umask 077 && {dump})"

@@ -23,7 +23,7 @@ from catalog.schema import BASELINE, alembic_config, head
 from config import load_settings
 from koprik.cli import main
 from provider.app import init_app
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 
 BEFORE = DATA / "catalog-before-revisions.sqlite3"
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -188,6 +188,46 @@ def test_current_says_when_the_catalogue_is_current(tmp_path: Path,
     assert capsys.readouterr().out.endswith(expected)
     assert main(["--config", str(config), "db", "upgrade"]) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("state", "status"), [
+    ("current", 0), ("newer", 1), ("empty", 1), ("missing", 2), ("unreachable", 2),
+])  # fmt: skip
+def test_db_current_exits_as_the_readme_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], state: str, status: int
+):
+    """README said "exit status 0 only when it is at this release's revision, 1 otherwise",
+    while a catalogue file that is not there (or a database not reached) is 2, one line, as
+    for every command: what ``db upgrade`` cannot mend is not a catalogue to upgrade."""
+    database = tmp_path / "k.sqlite3"
+    url = f"sqlite:///{database}"
+    if state == "unreachable":
+        from tests.conftest import free_port
+
+        url = f"postgresql+psycopg://koprik@127.0.0.1:{free_port()}/koprik"
+    elif state == "empty":
+        database.touch()
+    elif state != "missing":
+        Catalog.open(load_settings(_config(tmp_path, url))).close()
+    if state == "newer":
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        engine.dispose()
+    assert main(["--config", str(_config(tmp_path, url)), "db", "current"]) == status
+    said = capsys.readouterr()
+    assert (said.err if status == 2 else said.out).count("\n") == 1
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert ("exit status 0 only when it is at this release's revision; 1 when it is at another "
+            "(older, newer, or none yet: an empty database, which `koprik db upgrade` brings to "
+            "it); 2, with one line, when it cannot tell: no catalogue file where `database.url` "
+            "says") in readme  # fmt: skip
+
+
+def _config(folder: Path, url: str) -> Path:
+    config = folder / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n')
+    return config
 
 
 @pytest.mark.parametrize("action", ["current", "upgrade", "reindex", "sets"])

@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                 state = "run `koprik db upgrade`"
             print(f"db: {schema.where(engine)} is at {found}; this Koprik needs {wanted} ({state})")
             if found != wanted:
-                return 1  # a script may check before starting the service
+                return 1  # a script may check before starting the service (2: no catalogue
+                # file there, a database not reached: one line, as from any command)
     finally:
         engine.dispose()
     return 0

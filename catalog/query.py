@@ -69,6 +69,10 @@ MAX_TERM_ROWS = 1_000_000
 MAX_QUERY_IDS = 2_000_000
 """Most ids one query may hold in memory across all its leaves (index rows read plus the ids of
 result-set operands): bounds a query of :data:`MAX_CLAUSES` broad leaves."""
+MAX_PHRASE_RECORDS = 50_000
+"""Most records a phrase standing anywhere in a field (:attr:`Match.inside`) reads the phrases
+of: those having every word of it. A phrase of common words only, in a large catalogue, is
+refused as too broad rather than read for a million records."""
 _CHUNK = 500  # ids a fetch statement takes at most; below every engine's parameter limit
 _TOP = "\U0010ffff"  # sorts after every character: the upper bound of a right-truncation range
 
@@ -373,14 +377,20 @@ def _inside(connection: Connection, match: Match, phrase: str, budget: _Budget) 
     fields' phrases hold it (read for them alone, each counted against the query's ids)."""
     found = _read_ids(connection, match.index, PHRASE, phrase, Relation.EQUAL, False, budget)
     candidates: set[int] | None = None
-    for word in words_of(match.term):
+    words = words_of(match.term)
+    for word in words:
         ids = _read_ids(connection, match.index, WORD, word, Relation.EQUAL, False, budget)
         candidates = ids if candidates is None else candidates & ids
         if not candidates:
             return found
     if candidates is None:
         return found
+    if len(words) == 1:  # a word of the field: where it stands does not matter
+        return found | candidates
     candidates -= found
+    if len(candidates) > MAX_PHRASE_RECORDS:
+        raise QueryTooBroad(f"more than {MAX_PHRASE_RECORDS} records have every word of "
+                            f"the phrase {match.term!r}")
     budget.spend(len(candidates))
     spaced = f" {phrase} "
     found.update(record_id for record_id, held in phrase_terms(

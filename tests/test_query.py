@@ -124,6 +124,20 @@ def test_a_phrase_inside_stands_anywhere_in_a_field_word_for_word(loaded) -> Non
     assert windowed.count == 1
 
 
+def test_a_phrase_inside_reads_the_phrases_of_a_bounded_number_of_records(
+    loaded: tuple[Catalog, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The records having every word of the phrase are read for their phrases, at most
+    MAX_PHRASE_RECORDS of them (a phrase of common words in a large catalogue is too broad);
+    a one-word phrase is its word, whatever the number of records."""
+    monkeypatch.setattr(q, "MAX_PHRASE_RECORDS", 1)
+    with pytest.raises(q.QueryTooBroad, match="more than 1 records have every word of the "
+                                              "phrase 'besh doston'"):
+        run(loaded, Match("title", "besh doston", phrase=True, inside=True))
+    assert run(loaded, Match("title", "i mir", phrase=True, inside=True)) == {"ru-tolstoy"}
+    assert run(loaded, Match("author", "navoiy", phrase=True, inside=True)) == NAVOIY
+
+
 def test_result_sets_as_operands_and_limits(loaded) -> None:  # type: ignore[no-untyped-def]
     catalog, ids = loaded
     earlier = Ids((ids["uz-nav-cyr"], ids["ru-tolstoy"]))

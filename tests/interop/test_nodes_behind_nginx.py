@@ -146,6 +146,10 @@ def test_a_harvester_paging_through_both_nodes_gets_every_record_once(
         with urllib.request.urlopen(f"{base_url}?verb=Identify", timeout=30,
                                     context=tls) as response:  # fmt: skip
             identify = etree.fromstring(response.read())
+        # SRU explain names the address the client reached: the proxy's port, not 443
+        with urllib.request.urlopen(f"https://127.0.0.1:{proxy}/sru", timeout=30,
+                                    context=tls) as response:  # fmt: skip
+            explain = response.read()
         served_by: list[str] = []
         identifiers: list[str] = []
         query = {"verb": "ListRecords", "metadataPrefix": "marc21"}
@@ -160,6 +164,7 @@ def test_a_harvester_paging_through_both_nodes_gets_every_record_once(
                 break
             query = {"verb": "ListRecords", "resumptionToken": token}
     assert identify.findtext(f".//{OAI}baseURL") == base_url
+    assert f"<host>127.0.0.1</host><port>{proxy}</port>".encode() in explain, explain
     assert root.findtext(f"{OAI}request") == base_url
     assert len(identifiers) == len(set(identifiers)) == RECORDS
     assert len(served_by) == -(-RECORDS // PAGE)

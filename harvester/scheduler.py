@@ -321,10 +321,15 @@ class HarvestScheduler:
         log.info("%s", _stopped(stopped, seconds) if wait else _not_waited(running))
 
 
+NOTHING_SCHEDULED_RAN = "harvest scheduler stopped; no scheduled harvest was running"
+"""The scheduler's stopping line when none of its runs was in progress (a harvest started from
+the dashboard is not the scheduler's: it logs its own line as it ends)."""
+
+
 def _stopped(reports: list[RunReport], seconds: float) -> str:
     """The line logged once the scheduler stopped: the runs it stopped, and how."""
     if not reports:
-        return "harvest scheduler stopped; no harvest was running"
+        return NOTHING_SCHEDULED_RAN
     runs = ", ".join(f"{r.source} (run #{r.run_id} {r.status} after {counted(r.pages, 'page')})"
                      for r in reports)  # fmt: skip
     line = (f"harvest scheduler stopped in {seconds:.1f} s: started no new run and stopped "
@@ -336,7 +341,7 @@ def _stopped(reports: list[RunReport], seconds: float) -> str:
 
 def _not_waited(running: list[str]) -> str:
     if not running:
-        return "harvest scheduler stopped; no harvest was running"
+        return NOTHING_SCHEDULED_RAN
     runs = f"the harvest{'s' if len(running) > 1 else ''} of {', '.join(running)}"
     return f"harvest scheduler stopped without waiting for {runs} it asked to stop"
 

@@ -305,7 +305,8 @@ def _word_score(word: list[str]) -> tuple[float, int]:
 
 
 def record_to_iso2709_marc8(record: Record) -> bytes:
-    """``record`` (Unicode) as ISO 2709 in MARC-8, leader/09 blank.
+    """``record`` (Unicode) as ISO 2709 in MARC-8, leader/09 blank, with field 066 naming the
+    character sets other than ASCII and ANSEL it uses (:func:`crosswalks.marc8.character_sets`).
 
     Lengths and base address are computed by pymarc from the encoded bytes; the record given
     is not changed. :class:`crosswalks.iso2709.TooLong` when a field or the record is longer
@@ -315,18 +316,33 @@ def record_to_iso2709_marc8(record: Record) -> bytes:
 
     leader = str(record.leader)
     encoded = Record(leader=leader[:9] + " " + leader[10:], to_unicode=False)
+    texts: list[bytes] = []
     for field in record.fields:
+        if field.tag == marc8.CHARACTER_SETS_TAG:  # the record's own, of another encoding
+            continue
         if field.is_control_field():
-            encoded.add_field(RawField(tag=field.tag, data=marc8.encode(field.data or "")))
+            texts.append(marc8.encode(field.data or ""))
+            encoded.add_field(RawField(tag=field.tag, data=texts[-1]))
         else:
+            values = [marc8.encode(sub.value) for sub in field.subfields]
+            texts.extend(values)
             encoded.add_field(
                 RawField(
                     tag=field.tag,
                     indicators=Indicators(*(field.indicators or (" ", " "))),
                     subfields=[
-                        Subfield(code=sub.code, value=marc8.encode(sub.value))  # type: ignore[arg-type]
-                        for sub in field.subfields
+                        Subfield(code=sub.code, value=value)  # type: ignore[arg-type]
+                        for sub, value in zip(field.subfields, values, strict=True)
                     ],
                 )
             )
+    sets = marc8.character_sets(b"".join(texts))
+    if sets:
+        at = next((i for i, field in enumerate(encoded.fields)
+                   if field.tag > marc8.CHARACTER_SETS_TAG), len(encoded.fields))  # fmt: skip
+        encoded.fields.insert(at, RawField(
+            tag=marc8.CHARACTER_SETS_TAG, indicators=Indicators(" ", " "),
+            subfields=[Subfield(code="c", value=designation)  # type: ignore[arg-type]
+                       for designation in sets],
+        ))
     return checked_length(encoded.as_marc(), encoded)

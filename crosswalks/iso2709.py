@@ -555,8 +555,9 @@ def flawless_fields(chunk: bytes, *, marc21: bool = True) -> list[tuple[str, byt
 
 
 def utf8_to_marc8(marc: bytes) -> bytes | None:
-    """A UTF-8 record (the catalogue's canonical bytes) in MARC-8, as
-    :func:`crosswalks.charsets.record_to_iso2709_marc8` writes it from the record pymarc reads,
+    """A UTF-8 record (the catalogue's canonical bytes) in MARC-8, with its field 066 (sets
+    present), as :func:`crosswalks.charsets.record_to_iso2709_marc8` writes it from the record
+    pymarc reads,
     but straight from the bytes; None when the record is not flawless (:func:`flawless_fields`)
     or not plainly readable (text not UTF-8, indicators or a subfield code not ASCII), for which
     the caller goes through pymarc.
@@ -570,6 +571,8 @@ def utf8_to_marc8(marc: bytes) -> bytes | None:
     written: list[tuple[str, bytes]] = []
     try:
         for tag, data in fields:
+            if tag == marc8.CHARACTER_SETS_TAG:  # the record's own, of another encoding
+                continue
             if tag < "010" and tag.isdigit():
                 written.append((tag, marc8.encode(data.decode("utf-8")) + b"\x1e"))
                 continue
@@ -586,6 +589,12 @@ def utf8_to_marc8(marc: bytes) -> bytes | None:
             written.append((tag, b"".join(parts) + b"\x1e"))
     except UnicodeDecodeError:
         return None
+    sets = marc8.character_sets(b"".join([data for _, data in written]))
+    if sets:
+        at = next((i for i, (tag, _) in enumerate(written) if tag > marc8.CHARACTER_SETS_TAG),
+                  len(written))
+        data = b"  " + b"".join([b"\x1fc" + designation for designation in sets]) + b"\x1e"
+        written.insert(at, (marc8.CHARACTER_SETS_TAG, data))
     leader = marc[:24].decode("ascii")
     return assembled(leader[:9] + " " + leader[10:], written)
 

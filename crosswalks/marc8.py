@@ -227,6 +227,25 @@ def _reverse() -> dict[str, _Code]:
     return codes
 
 
+_DESIGNATION = re.compile(rb"\x1b(\$[()\-,]?[0-~]|[()\-,][!-/]?[0-~]|[gbp])")
+"""An escape sequence designating a set (what follows ESC), as :func:`encode` and other
+writers use them; ``ESC s`` (back to ASCII) is none."""
+_DEFAULT_SETS = {b"(B", b")!E", b"(!E"}
+"""ASCII in G0 and ANSEL in G1, which field 066 does not name."""
+CHARACTER_SETS_TAG = "066"
+
+
+def character_sets(encoded: bytes) -> list[bytes]:
+    """What field 066 (Character Sets Present) of a record whose fields are ``encoded`` in
+    MARC-8 holds, one ``$c`` each: the sets other than ASCII and ANSEL its escape sequences
+    designate, each the sequence without its ESC (``(N`` Basic Cyrillic, ``$1`` CJK, ``p``
+    superscripts), in the order first met; none, no field."""
+    if ESC not in encoded:
+        return []
+    met = dict.fromkeys(m.group(1) for m in _DESIGNATION.finditer(encoded))
+    return [designation for designation in met if designation not in _DEFAULT_SETS]
+
+
 def encode(text: str) -> bytes:
     """``text`` as MARC-8, starting and ending with ASCII in G0 and ANSEL in G1.
 

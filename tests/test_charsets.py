@@ -193,6 +193,36 @@ def test_charset_names_as_people_write_them() -> None:
         charsets.charset_name("ebcdic")
 
 
+def test_a_marc8_record_names_the_sets_it_uses_in_066() -> None:
+    """MARC 21 field 066 (Character Sets Present): a $c for each set other than ASCII and
+    ANSEL the record's escape sequences designate, the sequence without its ESC, in the order
+    first met, after the 0XX fields before it; a record in ASCII and ANSEL has none, and a
+    record's own 066 (of another encoding) is replaced. Both writers agree."""
+    from catalog.store import canonical_marc
+
+    def written(*fields: Field) -> list[bytes]:
+        record = Record(force_utf8=True, leader="00000nam a2200000 a 4500")
+        for field in fields:
+            record.add_field(field)
+        marc = canonical_marc(record)
+        out = charsets.record_to_iso2709_marc8(Record(data=marc, force_utf8=True))
+        assert iso2709.utf8_to_marc8(marc) == out
+        fields = iso2709.flawless_fields(out)
+        assert fields is not None
+        return [tag.encode() + (b"=" + data[4:].replace(b"\x1fc", b"|") if tag == "066" else b"")
+                for tag, data in fields]
+
+    control = Field("001", data="x1")
+    title = Field("245", Indicators("1", "0"), [Subfield("a", "Ўткан кунлар"), Subfield("c", "x²")])
+    note = Field("500", Indicators(" ", " "), [Subfield("a", "Навоий, 中文")])
+    assert written(control, Field("020", Indicators(" ", " "), [Subfield("a", "1")]), title,
+                   note) == [b"001", b"020", b"066=(Q|(N|p|$1", b"245", b"500"]
+    own = Field("066", Indicators(" ", " "), [Subfield("c", "(3")])
+    assert written(control, own, note) == [b"001", b"066=(N|$1", b"500"]
+    latin = Field("245", Indicators("1", "0"), [Subfield("a", "Café crème")])
+    assert written(control, own, latin) == [b"001", b"245"]
+
+
 def test_canonical_records_go_to_marc8_straight_from_their_bytes() -> None:
     """iso2709.utf8_to_marc8 writes what pymarc's reading and record_to_iso2709_marc8 write, on
     generated and real records; a record it cannot take plainly is left to that path."""

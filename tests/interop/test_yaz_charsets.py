@@ -123,6 +123,10 @@ def test_koprik_marc8_reads_in_yaz_as_the_original(demo) -> None:
                "-o", str(ours)]
     subprocess.run(command, capture_output=True, cwd=ROOT, timeout=600, check=True)
     by_yaz = crosswalk(yaz(ours, path.with_name("koprik.utf8"), "marc8", "utf-8"))
+    # yaz keeps a MARC-8 record's 066 (the sets it uses: Cyrillic here) as it converts it
+    assert sum(any("066" in field for field in record) for _, record in by_yaz) > 0
+    by_yaz = [(leader, [field for field in record if "066" not in field])
+              for leader, record in by_yaz]  # fmt: skip
     kept = [i for i, r in enumerate(demo[1]) if representable(r, "marc8")]
     original = crosswalk(path)
     normalized = [json.loads(unicodedata.normalize("NFC", json.dumps(by_yaz[i],

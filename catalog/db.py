@@ -14,7 +14,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Row, Table, create_engine, event, insert
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from catalog.models import ENGINES, metadata
 
@@ -47,6 +54,28 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
     else:
         engine = create_engine(url, echo=echo, pool_pre_ping=True)
     return engine
+
+
+def unavailable(error: SQLAlchemyError) -> str | None:
+    """Why the database cannot be used now, in one line, when ``error`` says so; None when it
+    says a statement was wrong.
+
+    Unavailable: an ``OperationalError`` (PEP 249: "related to the database's operation and not
+    necessarily under the control of the programmer": a connection refused or lost, the server
+    shutting down, too many connections, a timeout, SQLite's file locked or unreadable), an
+    ``InterfaceError`` (the driver's connection unusable, closed under it), any error SQLAlchemy
+    took for a disconnect (``connection_invalidated``), whatever the driver called it, and the
+    connection pool's timeout (every connection in use for ``pool_timeout`` seconds). Integrity,
+    programming and data errors are not: another node, or a moment later, would fail the same
+    way.
+    """
+    if isinstance(error, PoolTimeout):
+        return "no connection free in the pool"
+    if not isinstance(error, DBAPIError) or not (
+        isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
+    ):
+        return None
+    return " ".join(str(error.orig or error).split("\n", 1)[0].split()) or type(error).__name__
 
 
 def database_url(url: str) -> URL:

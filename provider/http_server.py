@@ -44,8 +44,9 @@ from typing import Any
 from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestPayloadError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
+from catalog.db import unavailable
 from config import Settings
 from provider.connections import ConnectionCounter, peer_address
 
@@ -173,18 +174,21 @@ def database_unavailable(retry_after: int) -> Middleware:
     (nginx's ``proxy_next_upstream http_503``) then asks another node, and a harvester waits
     and asks again.
 
-    Unreachable is what :func:`lost_database` says; any other database error (a constraint,
-    a statement the database refuses) is a fault of ours, left to be a 500 with its traceback.
+    Unavailable is what :func:`catalog.db.unavailable` says (a connection refused or lost, the
+    pool's connections all in use); any other database error (a constraint, a statement the
+    database refuses) is a fault of ours, left to be a 500 with its traceback.
     """
 
     @web.middleware
-    async def unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def unavailable_database(
+        request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
         try:
             return await handler(request)
-        except DBAPIError as error:
-            if not lost_database(error) or request.writer.output_size:
+        except SQLAlchemyError as error:
+            reason = unavailable(error)
+            if reason is None or request.writer.output_size:
                 raise  # a fault of ours; or an answer under way, which a 503 cannot replace
-            reason = str(error.orig or error).partition("\n")[0].strip()
             log.warning("http %s: 503 Service Unavailable (catalogue database unavailable: %s)",
                         request.remote, reason)  # fmt: skip
             return web.Response(
@@ -193,18 +197,7 @@ def database_unavailable(retry_after: int) -> Middleware:
                 text=f"The catalogue database is unavailable; retry in {retry_after} s\n",
             )
 
-    return unavailable
-
-
-def lost_database(error: DBAPIError) -> bool:
-    """Whether ``error`` says the database cannot be used now, rather than that a statement
-    was wrong: an ``OperationalError`` (PEP 249: "related to the database's operation and not
-    necessarily under the control of the programmer": a connection refused or lost, the server
-    shutting down, too many connections, a timeout, SQLite's file locked or unreadable), an
-    ``InterfaceError`` (the driver's connection unusable, closed under it), or any error
-    SQLAlchemy took for a disconnect (``connection_invalidated``), whatever the driver called
-    it. Integrity, programming and data errors are not: another node would fail the same way."""
-    return isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
+    return unavailable_database
 
 
 async def close_when_last(request: web.Request, response: web.StreamResponse) -> None:

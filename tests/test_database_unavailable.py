@@ -1,21 +1,28 @@
 """A catalogue database that stops answering: HTTP 503 with Retry-After and one log line
-(provider.http_server.database_unavailable), not aiohttp's 500 with a traceback."""
+(provider.http_server.database_unavailable), not aiohttp's 500 with a traceback; SRU and
+Z39.50 answer their "temporarily unavailable" diagnostic (provider.search.threads), Z39.50
+keeping the session open."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.pool import QueuePool
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from config import DatabaseSettings, Settings
+from config import DatabaseSettings, ServerSettings, Settings
 from koprik.dashboard import setup_dashboard
 from provider.app import init_app
+from provider.z3950 import start_target
 from tests.conftest import free_port
 from tests.postgres import postgres_cluster
+from tests.z3950_target_fixtures import yaz_client
 
 PATHS = (
     "/oai?verb=Identify",
@@ -27,12 +34,15 @@ PATHS = (
 
 @pytest.mark.postgres
 async def test_a_stopped_postgresql_is_503_with_retry_after_and_one_line(
-    aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+    aiohttp_client: Any, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
+    z3950_port = free_port()
+    search = ["find @attr 1=4 jild", "find @attr 1=1003 yusuf"]  # two searches of one session
     with postgres_cluster(free_port(), durable=False) as server:
         settings = dataclasses.replace(
-            Settings(), database=DatabaseSettings(url=f"{server}/postgres")
-        )
+            Settings(), database=DatabaseSettings(url=f"{server}/postgres"),
+            server=dataclasses.replace(ServerSettings(), z3950_port=z3950_port),
+        )  # fmt: skip
         catalog = Catalog.open(settings)
         with catalog.writer() as writer:
             for record in demo_records(3):
@@ -45,6 +55,9 @@ async def test_a_stopped_postgresql_is_503_with_retry_after_and_one_line(
         identifier = listed.split("<identifier>")[1].split("</identifier>")[0]
         for path in PATHS:
             assert (await client.get(path)).status == 200, path
+        target = await start_target(settings, catalog)
+        found = await asyncio.to_thread(yaz_client, z3950_port, search, folder=tmp_path)
+        assert "Number of hits: 2," in found and "Number of hits: 1," in found, found
     # The cluster is stopped (and gone): every connection of the pool is dead.
     caplog.clear()
     caplog.set_level(logging.INFO)
@@ -61,5 +74,45 @@ async def test_a_stopped_postgresql_is_503_with_retry_after_and_one_line(
         assert "503 Service Unavailable (catalogue database unavailable:" in lines[0]
     health = await client.get("/health")
     assert health.status == 503
+    caplog.clear()
     sru = await client.get("/sru?operation=searchRetrieve&version=1.2&query=navoiy")
-    assert sru.status == 200 and "info:srw/diagnostic/1/1<" in await sru.text()
+    document = await sru.text()
+    assert sru.status == 200 and "info:srw/diagnostic/1/2<" in document  # temporarily unavailable
+    assert "Connection refused" in document  # the diagnostic's details
+    assert not [record for record in caplog.records if record.exc_info]
+    assert [
+        r.getMessage()[:39] for r in caplog.records if r.levelno >= logging.WARNING
+    ] == ["search: catalogue database unavailable:"]
+    caplog.clear()
+    refused = await asyncio.to_thread(yaz_client, z3950_port, search, folder=tmp_path)
+    assert refused.count("[2] Temporary system error") == 2, refused  # the session went on
+    assert "Connection refused" in refused
+    assert not [record for record in caplog.records if record.exc_info]
+    target.close()
+    await target.wait_closed()
+
+
+async def test_a_pool_with_no_free_connection_is_503_not_a_traceback(
+    aiohttp_client: Any, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    settings = dataclasses.replace(
+        Settings(), database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'catalog.sqlite3'}")
+    )
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in demo_records(3):
+            writer.put(record)
+    engine = catalog.engine  # one connection, waited for a tenth of a second
+    engine.pool = QueuePool(engine.pool._creator, pool_size=1, max_overflow=0, timeout=0.1)
+    client = await aiohttp_client(init_app(settings, catalog))
+    path = "/oai?verb=ListRecords&metadataPrefix=oai_dc"
+    assert (await client.get(path)).status == 200
+    caplog.clear()
+    with engine.connect():  # the pool's one connection, in use
+        response = await client.get(path)
+    assert response.status == 503
+    assert response.headers["Retry-After"] == str(settings.oai.retry_after)
+    assert not [record for record in caplog.records if record.exc_info]
+    assert "(catalogue database unavailable: no connection free in the pool)" in caplog.text
+    assert (await client.get(path)).status == 200
+    catalog.close()

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from catalog.db import open_engine
+from provider.search.errors import Condition, SearchError
 from provider.search.threads import DatabaseThreads
 
 
@@ -56,8 +57,10 @@ def test_a_failed_connection_is_replaced(engine: Engine) -> None:
     async def main() -> tuple[object, object, object]:
         before = await threads.run(dbapi)
         kept = await threads.run(dbapi)
-        with pytest.raises(OperationalError):
+        with pytest.raises(SearchError) as refused:  # the database is unavailable: say so
             await threads.run(broken)
+        assert refused.value.condition is Condition.DATABASE_UNAVAILABLE
+        assert refused.value.detail == "disk I/O error"
         return before, kept, await threads.run(dbapi)
 
     before, kept, after = asyncio.run(main())

@@ -56,9 +56,9 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 
 def _session(catalog: Catalog, utf8: bool = True) -> tuple[Session, CountingThreads]:
-    backend = Backend(SearchService(catalog))
-    threads = CountingThreads(catalog.engine)
-    backend.threads = threads
+    service = SearchService(catalog)
+    threads = service.threads = CountingThreads(catalog.engine)
+    backend = Backend(service)
     session = Session(backend, ServerSettings())
     init: dict[str, Any] = {
         "protocolVersion": bit_string({0, 1, 2}),

@@ -20,6 +20,7 @@ class Condition(StrEnum):
     """What went wrong, independent of the protocol that asked."""
 
     SYSTEM_ERROR = "system error"
+    DATABASE_UNAVAILABLE = "system temporarily unavailable"
     UNSUPPORTED_OPERATION = "unsupported operation"
     UNSUPPORTED_VERSION = "unsupported version"
     UNSUPPORTED_PARAMETER_VALUE = "unsupported parameter value"
@@ -74,6 +75,7 @@ class Codes(NamedTuple):
 
 CODES: dict[Condition, Codes] = {
     Condition.SYSTEM_ERROR: Codes(1, 1),
+    Condition.DATABASE_UNAVAILABLE: Codes(2, 2),  # Bib-1: temporary system error
     Condition.UNSUPPORTED_OPERATION: Codes(100, 4),
     Condition.UNSUPPORTED_VERSION: Codes(100, 5),
     Condition.UNSUPPORTED_PARAMETER_VALUE: Codes(100, 6),

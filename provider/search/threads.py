@@ -9,7 +9,11 @@ checkout, reset or thread-pool bookkeeping.
 Threads start when jobs wait and no thread is idle, and end (closing their connection) after
 ``idle_seconds`` without work, so a target that is not used holds no thread and no connection.
 A job's transaction ends with it (rolled back: jobs only read), so no snapshot or lock outlives
-a request; a connection that failed is discarded and the next job opens a new one.
+a request; a connection that failed is discarded and the next job opens a new one. A job that
+finds the database unavailable (:func:`catalog.db.unavailable`: the server stopped, the
+connection lost) raises :class:`SearchError` (``DATABASE_UNAVAILABLE``: Bib-1 2, SRU 2) after
+one warning line, where it raised SQLAlchemy's error: a front end answers it as any refusal,
+and the client may ask again.
 
 >>> threads = DatabaseThreads(catalog.engine, size=4)
 >>> count = await threads.run(lambda connection: q.search(connection, query, limit=10).count)
@@ -27,6 +31,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
+
+from catalog.db import unavailable
+from provider.search.errors import Condition, SearchError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -119,6 +126,9 @@ class DatabaseThreads:
                 connection.rollback()
         except SQLAlchemyError as failure:
             error = failure
+            if (reason := unavailable(failure)) is not None:
+                log.warning("search: catalogue database unavailable: %s", reason)
+                error = SearchError(Condition.DATABASE_UNAVAILABLE, reason)
             if connection is not None:  # not back to the pool: the engine opens a new one
                 try:
                     connection.invalidate()

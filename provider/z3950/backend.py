@@ -5,13 +5,13 @@ Everything a search, present, scan or sort does is the service's (:mod:`provider
 this module only says it in Z39.50: RPN is translated by :mod:`provider.z3950.attributes`, a
 :class:`SearchError` becomes the :class:`Bib1Error` of its condition, and records become
 EXTERNALs (:mod:`provider.z3950.records`). The methods run on the service's database threads
-(:attr:`Backend.threads`), all the database work of one request in one job.
+(:meth:`Backend.run`), all the database work of one request in one job.
 
 >>> backend = Backend(SearchService(catalog))
 >>> def job(connection):
 ...     results = backend.search(connection, parse_pqf("@attr 1=1003 navoiy"), sets.get)
 ...     return backend.fetch(connection, backend.window(connection, results, 1, 10), request)
->>> fetched = await backend.threads.run(job)
+>>> fetched = await backend.run(job)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -35,6 +35,8 @@ from provider.z3950.attributes import (
     sort_index_of,
 )
 from provider.z3950.records import Request, render
+
+T = TypeVar("T")
 
 FIRST_PAGE = 10
 """Records a search reads with its result (the page most clients present next)."""
@@ -59,11 +61,16 @@ class Fetched:
 
 
 class Backend:
-    """The search service as Z39.50 asks for it; ``threads`` runs the work off the loop."""
+    """The search service as Z39.50 asks for it; :meth:`run` runs the work off the loop."""
 
     def __init__(self, service: SearchService) -> None:
         self.service = service
-        self.threads = service.threads
+
+    async def run(self, job: Callable[[Connection], T]) -> T:
+        """The result of ``job(connection)`` on one of the service's database threads; what
+        the threads refuse (the database unavailable) as its Bib-1 diagnostic."""
+        with as_bib1():
+            return await self.service.threads.run(job)
 
     def search(
         self,

@@ -184,7 +184,7 @@ class Session:
             self._check_new_set(name, request["replaceIndicator"])
             replacing = True
             rpn = _rpn_of(request["query"])
-            page, records = await self.backend.threads.run(partial(self._search_job, rpn, request))
+            page, records = await self.backend.run(partial(self._search_job, rpn, request))
         except Bib1Error as error:
             if replacing:  # a refused search (21: the set exists) leaves the set as it was
                 self.sets.pop(name)
@@ -276,7 +276,7 @@ class Session:
                     self._records, stored=stored, start=start, number=number, syntax=syntax,
                     element_set=element_set,
                 )  # fmt: skip
-                response = await self.backend.threads.run(job)
+                response = await self.backend.run(job)
         except Bib1Error as error:
             return "presentResponse", {**failed, "records": ("nonSurrogateDiagnostic",
                                                              diag_rec(error))}  # fmt: skip
@@ -389,7 +389,7 @@ class Session:
             if request.get("stepSize", 0) != 0:
                 raise Bib1Error(205, str(request["stepSize"]))
             start = term_from_pdu(request["termListAndStartPoint"])
-            page = await self.backend.threads.run(
+            page = await self.backend.run(
                 partial(self.backend.scan, start=start, count=number, position=position)
             )
         except Bib1Error as error:
@@ -423,7 +423,7 @@ class Session:
             if not request["sortSequence"]:
                 raise Bib1Error(207, "no sort keys")  # cannot sort according to sequence
             keys = [_sort_key(spec) for spec in request["sortSequence"]]
-            ordered = await self.backend.threads.run(
+            ordered = await self.backend.run(
                 partial(self.backend.sort, results=stored, keys=keys)
             )
         except Bib1Error as error:

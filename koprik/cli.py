@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         return status
     except (UserError, ConfigError, *_loaded_errors()) as error:
         print(f"koprik: {error}", file=sys.stderr)
-        return 2
+        return error.status if isinstance(error, UserError) else 2
     except _database_errors() as error:
         # An unreachable or refused database (a wrong URL, a server that is down, a full disk).
         reason = " ".join(str(error.orig).split()) if error.orig else type(error).__name__

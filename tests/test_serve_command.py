@@ -55,7 +55,7 @@ def test_a_port_in_use_is_one_line_naming_it(tmp_path, options):
         taken.listen()
         result = subprocess.run([*koprik.command("serve"), *options], capture_output=True,
                                 text=True, timeout=60)  # fmt: skip
-    assert result.returncode == 2
+    assert result.returncode == 1  # may pass (the holder stopping): systemd starts it again
     assert result.stderr == (
         f"koprik: {named} {koprik.http_port} on 127.0.0.1: Address already in use\n"
     )
@@ -194,7 +194,7 @@ def test_workers_do_not_join_another_process_listening_on_their_port(tmp_path):
         )  # fmt: skip
     finally:
         other.close()
-    assert refused.returncode == 2
+    assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [
         f"koprik: server.z3950_port {running.z3950_port} on 127.0.0.1: Address already in use"
     ]

@@ -24,7 +24,7 @@ from harvester.leadership import lead_schedules
 from koprik.dashboard import setup_dashboard
 from koprik.dashboard.keys import METRICS
 from koprik.dashboard.metrics import share_across_processes
-from koprik.errors import UserError
+from koprik.errors import NotNow, UserError
 from koprik.logs import configure_logging
 from koprik.stopping import exit_at_once, raised_before
 from koprik.workers import default_count, run_workers
@@ -106,7 +106,7 @@ def _run_workers(
             # writes the text and its newline separately to an unbuffered stderr).
             sys.stderr.write(f"koprik: worker {index}: {error}\n")
             sys.stderr.flush()
-            return 2
+            return 1 if error.errno == errno.EADDRINUSE else 2  # as _refuse_ports_in_use
         finally:
             catalog.close()
         return 0
@@ -157,7 +157,9 @@ def _any_port(settings: Settings) -> bool:
 
 def _refuse_ports_in_use(settings: Settings, http_named: str) -> None:
     """Raise UserError naming the setting (or ``http_named``, ``--port``) when another process
-    listens on a fixed port the server is to take (port 0, any free one, is not checked).
+    listens on a fixed port the server is to take (port 0, any free one, is not checked): a
+    :class:`NotNow` (exit status 1, restarted by systemd) when the port is in use, since the
+    process holding it may be on its way out.
 
     A single process's own bind fails too, but its error ("[Errno 98] error while attempting
     to bind on address ('127.0.0.1', 8080): address already in use") names neither the
@@ -180,7 +182,8 @@ def _refuse_ports_in_use(settings: Settings, http_named: str) -> None:
                 probe = socket.create_server(address, family=family)
             except OSError as error:
                 reason = os.strerror(error.errno) if error.errno else str(error)
-                raise UserError(f"{name} {port} on {server.host}: {reason}") from None
+                refusal = NotNow if error.errno == errno.EADDRINUSE else UserError
+                raise refusal(f"{name} {port} on {server.host}: {reason}") from None
             probe.close()
 
 

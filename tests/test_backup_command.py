@@ -9,6 +9,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,7 @@ def test_postgresql_gets_the_pg_dump_line_and_that_line_works(
             writer.put(record)
     dump = tmp_path / "koprik.dump"
     assert main(["--config", str(_config(tmp_path, settings.database.url)), "backup",
-                 str(dump)]) == 0  # fmt: skip
+                 str(dump)]) == 1  # fmt: skip  # nothing copied: a nightly timer fails
     said, line = capsys.readouterr().out.splitlines()
     assert said == "backup: a PostgreSQL catalogue is backed up with pg_dump; run:"
     assert line.startswith(f"(umask 077 && pg_dump --format=custom --file={dump} ")
@@ -136,11 +137,12 @@ def test_a_copy_left_by_a_killed_backup_is_made_private(tmp_path: Path):
 
 def test_the_pg_dump_line_writes_the_file_named_and_holds_no_password(tmp_path: Path, capsys):
     """It printed ``koprik-$(date +%F).dump`` whatever FILE said, and exited 2; the password
-    was masked as ``***``, which pg_dump would have sent."""
+    was masked as ``***``, which pg_dump would have sent. It exits 1: it copied nothing (it
+    exited 0, and the nightly backup unit said it succeeded on a PostgreSQL catalogue)."""
     url = "postgresql+psycopg://koprik:secret@dbhost:5433/koprik"
     config = _config(tmp_path, url)
     target = tmp_path / "nightly copy.dump"
-    assert main(["--config", str(config), "backup", str(target)]) == 0
+    assert main(["--config", str(config), "backup", str(target)]) == 1
     assert capsys.readouterr().out.splitlines() == [
         "backup: a PostgreSQL catalogue is backed up with pg_dump; run:",
         f"(umask 077 && pg_dump --format=custom --file='{target}' "
@@ -227,3 +229,60 @@ def test_a_backup_that_fails_midway_leaves_nothing_but_its_one_line(tmp_path: Pa
         f"koprik: cannot write the copy {folder}/copy.sqlite3.part: disk I/O error"]
     assert list(folder.iterdir()) == []
 
+
+
+def _stale_wal(database: Path) -> None:
+    """Leave ``database``'s -wal and -shm behind as a killed writer does: commit in WAL mode,
+    then end the process without closing (no checkpoint, no removal)."""
+    program = (
+        "import os, sqlite3, sys\n"
+        "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "db.execute('PRAGMA wal_autocheckpoint = 0')\n"
+        "for n in range(200):\n"
+        "    db.execute('UPDATE records SET datestamp = datestamp + 1')\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", program, str(database)], check=True, timeout=120)
+    assert Path(f"{database}-wal").stat().st_size > 0
+
+
+@pytest.mark.parametrize("as_readme_says", [True, False])
+def test_a_copy_restored_as_the_readme_says_is_whole(tmp_path: Path, as_readme_says: bool):
+    """README's restore, after a stop that was cut short: remove the catalogue's -wal and -shm,
+    then put the copy in place. Put in place beside the old -wal (as README once said: "stop
+    Koprik and put the copy in place"), the copy was read through that WAL: corrupt, while
+    ``db current`` and /health said all was well."""
+    database = tmp_path / "koprik.sqlite3"
+    url = f"sqlite:///{database}"
+    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=url))
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in demo_records(40):
+            writer.put(record)
+    catalog.close()
+    copy = tmp_path / "backups-koprik.sqlite3"
+    assert main(["--config", str(_config(tmp_path, url)), "backup", str(copy)]) == 0
+    catalog = Catalog.open(settings)  # the catalogue grows on after the copy
+    with catalog.writer() as writer:
+        for record in islice(demo_records(400), 40, None):
+            writer.put(record)
+    catalog.close()
+    _stale_wal(database)
+    if as_readme_says:
+        for leftover in ("koprik.sqlite3-wal", "koprik.sqlite3-shm"):
+            (tmp_path / leftover).unlink(missing_ok=True)
+    shutil.copyfile(copy, database)
+    with sqlite3.connect(database) as check:
+        try:
+            checked = check.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.DatabaseError as error:
+            checked = [(str(error),)]
+    if not as_readme_says:
+        assert checked != [("ok",)]  # why README says to remove them
+        return
+    assert checked == [("ok",)]
+    restored = Catalog.open(settings)
+    try:
+        assert len(restored.list_entries("marc21", limit=100)) == 40
+    finally:
+        restored.close()

@@ -5,7 +5,8 @@ moment, and writers (a harvest, an import) go on meanwhile. The copy is written 
 first and renamed when complete (:func:`koprik.output_files.working_copy`). It works on a
 catalogue at any schema revision, so that one can be taken before ``koprik db upgrade``. A
 PostgreSQL catalogue is backed up with ``pg_dump``; for one, the command prints the line to run,
-writing ``FILE`` readable by its owner only, and exits 0 (it runs nothing).
+writing ``FILE`` readable by its owner only, and exits 1: it copied nothing, and a timer running
+it nightly (``contrib/systemd/koprik-backup.service``) must fail where it said it succeeded.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if backend == "postgresql":
         print("backup: a PostgreSQL catalogue is backed up with pg_dump; run:")
         print(pg_dump_line(url, target))
-        return 0
+        return 1  # nothing copied
     file = sqlite_file(url)
     if file is None:
         raise UserError("the catalogue is in memory: there is nothing to back up")

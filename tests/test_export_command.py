@@ -205,3 +205,13 @@ def test_the_catalogue_and_the_settings_file_are_never_written_as_an_output(
         assert err.startswith(f"koprik: {path}: {said}") and err.count("\n") == 1, err
         assert (path.read_bytes() if path.exists() else None) == before
     assert config.read_text() == settings_text and _live(catalog) == live
+
+
+def test_one_record_exported_is_said_in_the_singular(settings, catalog, tmp_path, capsys):
+    with catalog.writer() as writer:
+        writer.put(next(demo_records(1)))
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{settings.database.url}"\n')
+    out = tmp_path / "one.mrc"
+    assert main(["--config", str(config), "export", "-o", str(out)]) == 0
+    assert capsys.readouterr().err == f"export: 1 record as marc21 to {out}\n"  # "1 records"

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         catalog.close()
     where = f" to {args.output}" if args.output else ""
-    print(f"export: {written} records as {name}{where}", file=sys.stderr)
+    records = "1 record" if written == 1 else f"{written} records"
+    print(f"export: {records} as {name}{where}", file=sys.stderr)
     return 0
 
 

@@ -9,7 +9,8 @@ diagnostic of a refusal, the Close reason::
     127.0.0.1:40222 search Default set default OK 12 hits: @attr 1=4 "navoiy"
     127.0.0.1:40222 present set default 1+10 usmarc OK 10 records
     127.0.0.1:40222 search Default set default ERROR 114 (1=9999): @attr 1=9999 "x"
-    127.0.0.1:40222 close (finished) after 4 requests, 2.1s
+    127.0.0.1:40222 scan OK 20 terms: @attr 1=1003 "navoiy"
+    127.0.0.1:40222 close (finished) after 5 requests, 2.1s
 
 The JSON log format has the same facts as fields (``peer``, ``event``, ``status``, ``hits``,
 ``query``, ``diagnostic``...). Only what the session already decoded is described: describing
@@ -23,7 +24,7 @@ from typing import Any
 
 from protocols.shown import escaped_controls
 from protocols.z3950 import oids
-from protocols.z3950.pqf import UnsupportedQuery, rpn_from_pdu, to_pqf
+from protocols.z3950.pqf import UnsupportedQuery, rpn_from_pdu, term_from_pdu, to_pqf
 
 LOGGER = logging.getLogger("koprik.z3950")
 
@@ -127,13 +128,20 @@ def _present(request: dict[str, Any], response: dict[str, Any]) -> tuple[str, st
 
 
 def _scan(request: dict[str, Any], response: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """The start term with its attributes, in PQF as a search's query (the term alone did not
+    say which index was scanned)."""
     status, fields = _diagnostic(response)
     returned = response.get("numberOfEntriesReturned", 0)
-    term = request.get("termListAndStartPoint", {}).get("term", ("", b""))[1]
+    start = request.get("termListAndStartPoint", {})
+    term = start.get("term", ("", b""))[1]
     if isinstance(term, bytes):
         term = term.decode("utf-8", "replace")
-    text = f'"{term}" {status} {returned} terms'
-    return "scan", text, {**fields, "term": term, "returned": returned}
+    try:
+        query = to_pqf(term_from_pdu(start))
+    except (UnsupportedQuery, KeyError, TypeError, ValueError):
+        query = "(a scan term Koprik does not support)"
+    text = f"{status} {returned} terms: {query}"
+    return "scan", text, {**fields, "term": str(term), "query": query, "returned": returned}
 
 
 def _sort(request: dict[str, Any], response: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:

@@ -94,3 +94,16 @@ def test_the_backup_unit_runs_again_the_same_day_and_removes_old_copies(tmp_path
     copies = sorted(path.name for path in backups.iterdir())
     assert len(copies) == 3 and "koprik-recent.sqlite3" in copies, copies
     assert not old.exists()
+
+
+def test_the_documentation_a_unit_names_is_installed_by_the_readme():
+    """``systemctl help koprik`` opened /opt/koprik/README.md, which nothing installed."""
+    readme = (ROOT / "README.md").read_text()
+    install = readme.split("## Running as a service", 1)[1].split("```sh", 1)[1].split("```")[0]
+    for unit in UNITS.glob("*.service"):
+        for line in unit.read_text().splitlines():
+            if line.startswith("Documentation=file:"):
+                path = line.removeprefix("Documentation=file:")
+                commands = [row.split("#")[0].split() for row in install.splitlines()]
+                assert [path] in [words[-1:] for words in commands if words[:1] == ["install"]], (
+                    unit.name, path)

@@ -15,8 +15,9 @@ Sort and Scan. Terms reach SQL only as bound parameters.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 from typing import Any, NamedTuple
@@ -44,7 +45,9 @@ from catalog.db import execute_in
 from catalog.prepared import Prepared
 from catalog.search_index import (
     ANSWERING,
+    ANY,
     DATE,
+    IDENTIFIER,
     INDEXES,
     KEYED,
     PHRASE,
@@ -52,6 +55,8 @@ from catalog.search_index import (
     WORD,
     forms_of,
     is_year,
+    isbn_keys,
+    issn_keys,
     phrase_of,
     phrase_terms,
     query_keys,
@@ -250,9 +255,65 @@ def search(
         ids = _ids_after(connection, *single, after=0, count=first)
         count = _tally(connection, *single) if len(ids) == first else len(ids)
         return ResultSet(ids=ids, count=count, complete=len(ids) >= min(count, limit))
-    found = _evaluate(connection, query, _Budget(MAX_QUERY_IDS))
+    found = _evaluate(connection, _with_number_keys(query), _Budget(MAX_QUERY_IDS))
     ordered = sorted(found)
     return ResultSet(ids=ordered[:limit], count=len(ordered))
+
+
+_HYPHENATED_NUMBER = re.compile(r"(?<![\w-])[0-9]+(?:-[0-9]+)*-[0-9]*[0-9Xx](?![\w-])")
+"""Digits with hyphens between them, as ISBNs and ISSNs are written."""
+_NUMBERED = (IDENTIFIER, ANY)
+"""The word indexes holding ISBN and ISSN keys among other words."""
+
+
+def number_keys(text: str) -> str | None:
+    """``text`` with each ISBN and ISSN written with hyphens (``978-9943-000-22-3``,
+    ``2354-354X``) put as its key, the one word the ``identifier`` and ``any`` indexes hold for
+    it (:func:`catalog.search_index.isbn_keys`); None when ``text`` holds none. As words, the
+    number's groups would each be a word that no record has for it.
+
+    >>> number_keys("Navoiy 978-9943-000-22-3")
+    'Navoiy 9789943000223'
+    """
+    changed = False
+
+    def keyed(match: re.Match[str]) -> str:
+        nonlocal changed
+        written = match.group()
+        digits = written.replace("-", "")
+        if len(digits) == 8 and digits[:7].isdigit():
+            keys = issn_keys(f"{digits[:4]}-{digits[4:]}")
+        elif len(digits) in (10, 13):
+            keys = isbn_keys(digits)
+        else:
+            keys = []
+        changed = changed or bool(keys)
+        return keys[0] if keys else written
+
+    keyed_text = _HYPHENATED_NUMBER.sub(keyed, text)
+    return keyed_text if changed else None
+
+
+def _with_number_keys(query: Query) -> Query:
+    """``query`` where a word-list leaf of ``identifier`` or ``any`` holding an ISBN or ISSN
+    written with hyphens also matches with the number as the index keys it
+    (:func:`number_keys`): either form finds the record. Both are asked for because some text
+    may read like a number and not be one (``1990-1992`` is a well-formed ISSN and a range of
+    years, words of a note)."""
+    if isinstance(query, And | Or | AndNot):
+        left, right = _with_number_keys(query.left), _with_number_keys(query.right)
+        if left is query.left and right is query.right:
+            return query
+        return type(query)(left, right)
+    if (
+        not isinstance(query, Match)
+        or query.index not in _NUMBERED
+        or query.phrase
+        or query.relation != Relation.EQUAL
+    ):
+        return query
+    keyed = number_keys(query.term)
+    return query if keyed is None else Or(query, replace(query, term=keyed))
 
 
 def more_ids(connection: Connection, query: Query, *, after: int, count: int) -> list[int]:
@@ -660,7 +721,8 @@ def scan(
     elif phrase:
         kind, start = PHRASE, phrase_of(term)
     else:
-        kind, start = WORD, " ".join(words_of(term))
+        keyed = number_keys(term) if index in _NUMBERED else None
+        kind, start = WORD, " ".join(words_of(term if keyed is None else keyed))
     fields = ANSWERING[index, kind]
     shown = index not in KEYED  # a keyed index has no display forms: no first records to read
     # one term more each way than the answer holds says whether the index goes on past it

@@ -34,6 +34,8 @@ from tests.z3950_target_fixtures import (
 
 pytestmark = pytest.mark.interop
 
+HYPHENATED_KHAMSA = f"{ISBN_KHAMSA[:3]}-{ISBN_KHAMSA[3:7]}-{ISBN_KHAMSA[7:12]}-{ISBN_KHAMSA[12]}"
+
 # (PQF over Z39.50, CQL over SRU, the 001s both find)
 PAIRS: list[tuple[str, str, set[str]]] = [
     ("@attr 1=4 xamsa", "dc.title = xamsa", NAVOIY),
@@ -49,6 +51,12 @@ PAIRS: list[tuple[str, str, set[str]]] = [
     ("@attr 1=12 uz-ovozi", "rec.identifier = uz-ovozi", {"uz-ovozi"}),
     ('@attr 1=1007 "(OCoLC)123456789"', 'dc.identifier = "(OCoLC)123456789"',
      {"uz-history-lat"}),
+    # an ISBN or ISSN written with hyphens, as catalogued, in the identifier and any indexes
+    # (which hold it without them): the groups were sought as words, and nothing was found
+    (f"@attr 1=1007 {HYPHENATED_KHAMSA}", f"dc.identifier = {HYPHENATED_KHAMSA}",
+     {"uz-nav-cyr"}),
+    (f"@attr 1=1016 {ISSN_UZB_HISTORY}", ISSN_UZB_HISTORY, {"uz-history-cyr"}),
+    (f"@attr 1=1016 {HYPHENATED_KHAMSA}", f'"xamsa {HYPHENATED_KHAMSA}"', {"uz-nav-cyr"}),
     ("@attr 1=1016 sharq", "cql.anywhere = sharq", SHARQ),
     ("@attr 1=1016 toshkent", "cql.anywhere = toshkent", TOSHKENT),
     ("тошкент", "тошкент", TOSHKENT),

@@ -37,6 +37,8 @@ from tests.z3950_target_fixtures import (
 
 pytestmark = pytest.mark.interop
 
+HYPHENATED_KHAMSA = f"{ISBN_KHAMSA[:3]}-{ISBN_KHAMSA[3:7]}-{ISBN_KHAMSA[7:12]}-{ISBN_KHAMSA[12]}"
+
 # (PQF query, the 001s it must find)
 SEARCHES: list[tuple[str, set[str]]] = [
     # Use attributes
@@ -44,8 +46,7 @@ SEARCHES: list[tuple[str, set[str]]] = [
     ("@attr 1=4 tarixi", {"uz-history-cyr", "uz-history-lat"}),
     ("@attr 1=1003 frye", {"en-heritage"}),
     ("@attr 1=1003 толстой", {"ru-tolstoy"}),
-    (f"@attr 1=7 {ISBN_KHAMSA[:3]}-{ISBN_KHAMSA[3:7]}-{ISBN_KHAMSA[7:12]}-{ISBN_KHAMSA[12]}",
-     {"uz-nav-cyr"}),
+    (f"@attr 1=7 {HYPHENATED_KHAMSA}", {"uz-nav-cyr"}),
     (f"@attr 1=7 {ISBN10_HERITAGE}", {"en-heritage"}),
     ("@attr 1=7 9780521801652", {"en-heritage"}),
     (f"@attr 1=8 {ISSN_UZB_HISTORY}", {"uz-history-cyr"}),
@@ -57,6 +58,14 @@ SEARCHES: list[tuple[str, set[str]]] = [
     ('@attr 1=1007 "(OCoLC)123456789"', {"uz-history-lat"}),
     (f"@attr 1=1007 {ISBN10_HERITAGE}", {"en-heritage"}),
     ("@attr 1=1007 https://example.org/heritage", {"en-heritage"}),
+    # an ISBN or ISSN written with hyphens, as catalogued, finds the record in the identifier
+    # and any indexes too, which hold it without them, as Zebra finds it (nothing was found)
+    (f"@attr 1=1007 {HYPHENATED_KHAMSA}", {"uz-nav-cyr"}),
+    (f"@attr 1=1016 {HYPHENATED_KHAMSA}", {"uz-nav-cyr"}),
+    (f"@attr 1=1007 {ISSN_UZB_HISTORY}", {"uz-history-cyr"}),
+    ("@attr 1=1007 0-521-80165-6", {"en-heritage"}),
+    # ... while text that reads like an ISSN is still found as the words it is
+    ("@attr 1=1016 1441-1501", NAVOIY),
     ("@attr 1=1016 sharq", {"uz-nav-cyr", "uz-nav-lat", "uz-history-lat"}),
     ("@attr 1=1016 1441", NAVOIY),
     # "any" is every text field: place of publication (260/264 $a) too, in any script
@@ -253,6 +262,9 @@ def test_scan_shows_catalogued_forms_with_counts(yaz) -> None:  # type: ignore[n
     assert ("Ўзбекистон тарихи", "2") in re.findall(r"^[* ] (\S.*) \((\d+)\)$", phrases, re.M)
     places = yaz("scansize 1", "scan @attr 1=1016 toshkent")
     assert re.findall(r"^[* ] (\S.*) \((\d+)\)$", places, re.M) == [("Тошкент", "5")]
+    # an ISBN written with hyphens starts the scan at its key (it started at the key of "978")
+    numbers = yaz("scansize 1", f"scan @attr 1=1007 {HYPHENATED_KHAMSA}")
+    assert re.findall(r"^[* ] (\S.*) \((\d+)\)$", numbers, re.M) == [(ISBN_KHAMSA, "1")]
 
 
 def test_scan_keeps_the_parenthesis_a_display_term_closes(tmp_path: Path) -> None:

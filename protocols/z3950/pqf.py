@@ -180,10 +180,12 @@ def rpn_from_pdu(rpn: dict[str, Any]) -> Query:
     """Return the query model of a decoded RPNQuery value.
 
     Raises :class:`UnsupportedQuery` with the Bib-1 diagnostic a target should answer:
-    121 for another attribute set, 246 for complex attribute values, 247 for a per-attribute
-    set, 245 for restriction operands, 110 for proximity, 229 for term types other than
-    general, characterString and numeric, 125 for general terms that are not UTF-8. An
-    attribute type given more than once counts as given first (see :func:`term_from_pdu`).
+    121 for another attribute set (for the query, or for one attribute: Bib-1 named there is
+    taken, as Zebra takes it, so 247, per-attribute sets unsupported, would be untrue), 246 for
+    complex attribute values, 245 for restriction operands, 110 for proximity, 229 for term
+    types other than general, characterString and numeric, 125 for general terms that are not
+    UTF-8. An attribute type given more than once counts as given first (see
+    :func:`term_from_pdu`).
     """
     if rpn.get("attributeSet") != oids.BIB1_ATTRIBUTE_SET:
         raise UnsupportedQuery(bib1.UNSUPPORTED_ATTRIBUTE_SET, str(rpn.get("attributeSet")))
@@ -209,7 +211,7 @@ def term_from_pdu(attributes_plus_term: dict[str, Any]) -> Term:
     """Return the :class:`Term` of a decoded AttributesPlusTerm (see :func:`rpn_from_pdu`).
 
     Of an attribute type listed more than once, the first value counts (the others are still
-    checked for 246 and 247), as Zebra answers: neither Z39.50 nor Bib-1 gives a repeated type
+    checked for 246 and 121), as Zebra answers: neither Z39.50 nor Bib-1 gives a repeated type
     a meaning, and YAZ's clients (yaz-client, ZOOM under Koha and MarcEdit) never send one
     (their PQF keeps the innermost of ``@attr 1=4 @attr 1=1003``, their CCL the first), so such
     a list comes from another client, which Zebra answers and 123 would have refused.
@@ -218,7 +220,7 @@ def term_from_pdu(attributes_plus_term: dict[str, Any]) -> Term:
     for element in attributes_plus_term["attributes"]:
         kind = element["attributeType"]
         if element.get("attributeSet", oids.BIB1_ATTRIBUTE_SET) != oids.BIB1_ATTRIBUTE_SET:
-            raise UnsupportedQuery(247, element["attributeSet"])
+            raise UnsupportedQuery(bib1.UNSUPPORTED_ATTRIBUTE_SET, str(element["attributeSet"]))
         value_kind, value = element["attributeValue"]
         if value_kind != "numeric":
             raise UnsupportedQuery(246, f"type {kind}")

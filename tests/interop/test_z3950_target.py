@@ -390,6 +390,10 @@ def test_a_second_init_reinitializes_the_association(yaz) -> None:  # type: igno
          "[125] Malformed search term -- v2 addinfo 'empty term on date'"),
         (["find @attr 1=4 @attr 5=2 x"], "[120] Unsupported Truncation attribute"),
         (["find @attr 8=1 x"], "[113] Unsupported attribute type -- v2 addinfo '8'"),
+        # another attribute set, for the query or for one attribute, as Zebra answers both
+        (["find @attrset gils @attr 1=4 x"], "[121] Unsupported Attribute Set"),
+        (["find @attr gils 1=4 x"],
+         "[121] Unsupported Attribute Set -- v2 addinfo '1.2.840.10003.3.5'"),
         (["find @attr 1=4 xamsa", "format opac", "show 1+1"],
          "[239] Record syntax not supported -- v2 addinfo 'opac'"),
         (["find @attr 1=4 xamsa", "format usmarc", "elements dc", "show 1+1"],

@@ -69,8 +69,18 @@ _CYRILLIC_WEIGHT = {
 }
 """A letter's weight: positive above 0.75 per cent, the rarest (ъ, э, ё) slightly negative;
 at most 1.5, so that a few Cyrillic letters do not outweigh a word gone wrong."""
-_MODIFIERS = frozenset("ʻʼʹʺ")
-"""Uzbek Latin oʻ gʻ and the tutuq belgisi; ALA-LC soft and hard signs."""
+_MODIFIERS = frozenset("ʻʼʹʺʾʿ")
+"""Uzbek Latin oʻ gʻ and the tutuq belgisi; ALA-LC soft and hard signs, alif and ayn (MARC-8
+AE and B0: Arabic, Hebrew, the Armenian aspirate ``tʿ``)."""
+_MARKS = frozenset(("Mn", "Mc"))
+"""Marks, part of the word they stand in: the spacing vowel signs of Indic scripts (Mc) too,
+which are neither letters nor combining in Python's sense."""
+_TIE_MARKS = frozenset("\u0360\u0361\ufe20\ufe21\ufe22\ufe23")
+"""Marks that join two letters in ALA-LC romanization (``t͡s``, ``i͡a``): the double tilde and
+double inverted breve, and the ligature and double tilde halves MARC-8 has (EB/EC, FA/FB).
+Not loose: they stand on a letter by design, none of them making a precomposed one."""
+_APOSTROPHES = frozenset("‘’")
+"""Quotation marks written as apostrophes inside Latin words (English, Uzbek Latin)."""
 _CATALOGUE_SIGNS = frozenset("«»„“”‘’‚–—…№©℗°·±×§¿¡£€\u00a0")
 """Signs that occur in catalogue text, fine between words (not inside one)."""
 _NON_SORT = frozenset("\u0088\u0089\u0098\u009c")
@@ -228,15 +238,18 @@ def _token_score(token: str) -> tuple[float, int]:
     word: list[str] = []
     previous_letter = False
     for index, char in enumerate(token):
-        if char.isalpha() or unicodedata.combining(char):
+        if char.isalpha() or unicodedata.category(char) in _MARKS:
             word.append(char)
             previous_letter = True
             continue
+        following = token[index + 1 : index + 2]
+        if char in _APOSTROPHES and word and word[-1].isascii() and _latin_letter(following):
+            continue  # an apostrophe between Latin letters: ``Gorskii’s``, ``o‘zbek``
         if word:
             score, fault = _word_score(word)
             total, faults, word = total + score, faults + fault, []
         if ord(char) >= 0x80 and not char.isspace():
-            penalty = _sign_penalty(char, previous_letter, token[index + 1 : index + 2])
+            penalty = _sign_penalty(char, previous_letter, following)
             total += penalty
             faults += penalty < 0
         previous_letter = False
@@ -244,6 +257,10 @@ def _token_score(token: str) -> tuple[float, int]:
         score, fault = _word_score(word)
         total, faults = total + score, faults + fault
     return total, faults
+
+
+def _latin_letter(char: str) -> bool:
+    return char.isascii() and char.isalpha()
 
 
 def _sign_penalty(char: str, after_letter: bool, following: str) -> float:
@@ -266,6 +283,8 @@ def _word_score(word: list[str]) -> tuple[float, int]:
     base_script = ""
     for char in word:
         if unicodedata.combining(char):
+            if char in _TIE_MARKS:
+                continue
             if base_script in ("", "LATIN", "CYRILLIC"):  # Indic viramas are no fault
                 total, faults = total + LOOSE_MARK, faults + 1
             continue
@@ -291,7 +310,7 @@ def _word_score(word: list[str]) -> tuple[float, int]:
         elif script == "LATIN":
             accented_latin += 1
     if accented_latin:
-        alone = plain_latin < accented_latin and len(word) > 1
+        alone = 2 * plain_latin < accented_latin and len(word) > 1
         total += accented_latin * (ACCENTS_ALONE if alone else 1.0)
         faults += alone
     if len(scripts) > 1:

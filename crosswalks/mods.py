@@ -2,11 +2,11 @@
 
 Follows the Library of Congress stylesheet ``MARC21slim2MODS3-7.xsl`` for the elements a
 catalogue exchanges: titleInfo, name, typeOfResource, originInfo, language,
-physicalDescription, abstract, note, subject, classification, identifier, location and
-recordInfo. Code lists are data in ``tables/marc_to_mods.toml``. Linked 880 fields become
-alternate forms (``altRepGroup`` and ``script``) of the element their $6 names, as in LoC;
-where $6 carries no script code (always so in the regular field, which LoC labels "Latn"
-whatever it holds), ``script`` is read from the text itself (:func:`script_of`).
+physicalDescription, abstract, accessCondition, note, subject, classification, identifier,
+location and recordInfo. Code lists are data in ``tables/marc_to_mods.toml``. Linked 880
+fields become alternate forms (``altRepGroup`` and ``script``) of the element their $6 names,
+as in LoC; where $6 carries no script code (always so in the regular field, which LoC labels
+"Latn" whatever it holds), ``script`` is read from the text itself (:func:`script_of`).
 What LoC derives from coded 007/008 positions beyond dates, place, language and frequency
 (form, digitalOrigin, genre, targetAudience...) is not written; ``tables/README.md`` lists it.
 
@@ -38,6 +38,12 @@ _TABLE = tomllib.loads(
 )
 
 _SCRIPT_CODES: dict[str, str] = _TABLE["script"]
+NOTE_TYPES: dict[str, str] = _TABLE["note_type"]
+_NOTE_LEFT_OUT = {"508": "u368", "518": "368", "530": "u368"}
+"""Subfields a note leaves out besides $6 and $8 (LoC's createNoteFrom508, 518, 530)."""
+ACCESS_CONDITIONS = {"506": ("restriction on access", "abcd35"),
+                      "540": ("use and reproduction", "abcde35")}
+"""accessCondition/@type and the subfields taken (LoC's createAccessConditionFrom506, 540)."""
 _PUNCT = ".:,;/ "
 _MANUSCRIPT = "dfpt"  # leader/06 values whose dates are dates of creation
 
@@ -608,16 +614,27 @@ class _Builder:
         return out
 
     def notes(self) -> None:
+        """abstract, accessCondition and note elements, as LoC writes them (the notes of 362
+        and 5XX in record order, where LoC groups them by tag)."""
         for field in self.fields("520"):
             _add_leaf(self.top, "abstract", _select(field, "ab"))
+        for field in self.fields(*ACCESS_CONDITIONS):
+            kind, codes = ACCESS_CONDITIONS[self.tag_of(field)]
+            _add_leaf(self.top, "accessCondition", _select(field, codes),
+                      _fixed("type", kind) + self.alternate(field))
         for field in self.fields("245"):
             responsibility = _first(field, "c")
             if responsibility:
                 attributes = _fixed("type", "statement of responsibility")
                 _add_leaf(self.top, "note", responsibility,
                               attributes + self.alternate(field))
-        for field in self.fields("500"):
-            _add_leaf(self.top, "note", _select(field, "a3"))
+        for field in self.fields(*NOTE_TYPES):
+            tag = self.tag_of(field)
+            kind = NOTE_TYPES[tag]
+            left_out = _NOTE_LEFT_OUT.get(tag, "68")
+            text = " ".join(s.value for s in field.subfields if s.code not in left_out)
+            _add_leaf(self.top, "note", text,
+                      (_fixed("type", kind) if kind else "") + self.alternate(field))
 
     def classifications(self) -> list[str]:
         out: list[str] = []

@@ -19,6 +19,7 @@ import pymarc
 from lxml import etree
 
 from crosswalks.marc_build import clean, field_008, new_record, year_of
+from crosswalks.mods import ACCESS_CONDITIONS, NOTE_TYPES
 
 MODS_NS = "http://www.loc.gov/mods/v3"
 _M = "{" + MODS_NS + "}"
@@ -26,6 +27,9 @@ _M = "{" + MODS_NS + "}"
 _TABLE = tomllib.loads(
     resources.files("crosswalks.tables").joinpath("mods_to_marc.toml").read_text("utf-8")
 )
+_NOTE_TAGS = {kind: tag for tag, kind in NOTE_TYPES.items() if kind}
+"""note/@type -> the 5XX (or 362) it comes from (each type has one); an untyped note is 500."""
+_CONDITION_TAGS = {kind: tag for tag, (kind, _) in ACCESS_CONDITIONS.items()}
 
 Pairs = list[tuple[str, str]]
 
@@ -288,7 +292,11 @@ def mods_to_marc(element: etree._Element) -> pymarc.Record:
                     marc_field.add_subfield("c", _text(note))
                     break
         else:
-            draft.add("500", "  ", [("a", _text(note))])
+            draft.add(_NOTE_TAGS.get(note.get("type") or "", "500"), "  ", [("a", _text(note))])
+    for condition in _kids(mods, "accessCondition"):
+        tag = _CONDITION_TAGS.get(condition.get("type") or "")
+        if tag is not None:
+            draft.add(tag, "  ", [("a", _text(condition))])
     for subject in _kids(mods, "subject"):
         _subject(draft, subject)
     for classification in _kids(mods, "classification"):

@@ -12,8 +12,9 @@ such as yaz-marcdump makes are made here, and said (:func:`repair_record`):
 - a directory length that contradicts the field terminator gives way to the terminator;
 - text between the indicators and the first delimiter (or a field with no delimiter) becomes
   $a; a control field holding subfields keeps their values joined by blanks;
-- control characters (form feeds and the like) are left out; a delimiter not followed by a
-  subfield code MARCXML can carry (danMARC's å, a blank) is read as text;
+- control characters are left out, those separating words (tab, form feed...) made a space
+  outside MARC-8 escaped text; a delimiter not followed by a subfield code MARCXML can carry
+  (danMARC's å, a blank) is read as text;
 - in MARC-8, codes no set defines are left out.
 
 The repaired bytes are then read as any record is (:func:`crosswalks.iso2709.read_record`).
@@ -115,15 +116,27 @@ def _field_data(
     return chunk[start:found]
 
 
+_WHITESPACE = frozenset(b"\t\n\x0b\x0c\r")
+"""Control characters that separate words: a repair makes them a space (``Title with\ttab``
+left out read ``Title withtab``)."""
+
+
 def _without_controls(tag: str, data: bytes, repairs: list[str]) -> bytes:
-    """``data`` without C0 control characters, which no record may carry (ESC, the MARC-8
-    escape, and the delimiter stay)."""
+    """``data`` without C0 control characters, which no record may carry: the whitespace ones
+    made spaces, the others left out (ESC, the MARC-8 escape, and the delimiter stay)."""
     found = sorted({byte for byte in data if byte < 0x20 and byte not in (0x1B, DELIMITER)})
     if not found:
         return data
-    repairs.append(f"field {tag}: control characters left out "
-                   f"({', '.join(f'0x{byte:02x}' for byte in found)})")
-    return bytes(byte for byte in data if byte >= 0x20 or byte in (0x1B, DELIMITER))
+    # in MARC-8 escaped text a control may sit inside a multibyte character: a space there
+    # would cut it, so every control is left out, as before
+    spacing = _WHITESPACE if 0x1B not in data else frozenset()
+    spaced = [byte for byte in found if byte in spacing]
+    dropped = [byte for byte in found if byte not in spacing]
+    said = [f"{what} ({', '.join(f'0x{byte:02x}' for byte in bytes_)})"
+            for what, bytes_ in (("made spaces", spaced), ("left out", dropped)) if bytes_]
+    repairs.append(f"field {tag}: control characters {'; '.join(said)}")
+    return bytes(0x20 if byte in spacing else byte for byte in data
+                 if byte >= 0x20 or byte in (0x1B, DELIMITER) or byte in spacing)
 
 
 def _subfield_codes(tag: str, data: bytes, repairs: list[str]) -> bytes:

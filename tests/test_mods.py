@@ -1,9 +1,10 @@
 """MARC21 -> MODS 3.7: schema validity, and agreement with the LoC stylesheet MARC21slim2MODS3-7.
 
-Agreement is checked on titleInfo, name, originInfo, language, subject, identifier and
-physicalDescription: each output is reduced to the multiset of its leaves under those elements,
-as (path from the top element, the leaf's type/authority attributes, normalized text). Leaves
-that LoC derives from coded data we do not map are listed in INTENDED, with the reason.
+Agreement is checked on titleInfo, name, originInfo, language, subject, identifier,
+physicalDescription, note and accessCondition: each output is reduced to the multiset of its
+leaves under those elements, as (path from the top element, the leaf's type/authority
+attributes, normalized text). Leaves that LoC derives from coded data we do not map are listed
+in INTENDED, with the reason.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tests.test_dublin_core import (
 
 MODS = "{http://www.loc.gov/mods/v3}"
 COMPARED = {"titleInfo", "name", "originInfo", "language", "subject", "identifier",
-            "physicalDescription"}
+            "physicalDescription", "note", "accessCondition"}
 
 INTENDED: dict[str, str] = {
     "physicalDescription/form[marcform]": "from 008 form of item: not mapped",

@@ -3,7 +3,10 @@ read, each repair listed; records that need none are not touched."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from pymarc import Field, Indicators, Subfield
 
 from catalog.demo import demo_records
 from crosswalks import iso2709
@@ -25,7 +28,7 @@ EXPECTED = {
     "marc5": ["field 250: '2η εκδ.' before the first subfield taken as $a"],
     "marc8": ['leader: "^" read as blanks'],
     "marc12": ["field 880: MARC-8 codes no set defines left out (0xfd, 0xfd)",
-               "field 880: control characters left out (0x0c, 0x1a)"],
+               "field 880: control characters left out (0x0c, 0x1a)"],  # in MARC-8 CJK
 }
 
 
@@ -76,3 +79,18 @@ def test_repair_notes_are_text_not_python_bytes() -> None:
     _repaired, repairs = repair_record(bytes(chunk))
     assert f"directory entry {entry!r} left out" in repairs
     assert not any("b'" in repair or 'b"' in repair for repair in repairs), repairs
+
+
+def test_whitespace_controls_become_spaces_and_others_are_left_out() -> None:
+    """A tab or vertical tab between words was left out, joining them (``Title withtab``)."""
+    record = next(demo_records(1))
+    record["245"]["a"] = "Title with\ttab and vt\x0bend"
+    record.add_field(Field("500", Indicators(" ", " "), [Subfield("a", "bell\x07 here")]))
+    (item,) = iter_records(io.BytesIO(record_to_iso2709(record)))
+    assert item.record is None  # rejected as it is
+    repaired = repair_item(item)
+    assert repaired.record is not None
+    assert repaired.record["245"]["a"] == "Title with tab and vt end"
+    assert repaired.record["500"]["a"] == "bell here"
+    assert "field 245: control characters made spaces (0x09, 0x0b)" in repaired.repairs
+    assert "field 500: control characters left out (0x07)" in repaired.repairs

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 from pymarc import Field, Indicators, Leader, Record, Subfield
 from pymarc.exceptions import BadSubfieldCodeWarning
+from pymarc.field import RawField
 
 from crosswalks import charsets, marc8, marc_syntax
 from crosswalks.xmltext import has_forbidden
@@ -180,7 +181,9 @@ def checked_length(marc: bytes, record: Record, encoding: str = "utf-8") -> byte
     fields = len(record.fields)
     if len(marc) <= MAX_RECORD_BYTES and marc[12:17] == f"{25 + 12 * fields:05d}".encode():
         return marc
-    written = [(fld.tag, len(fld.as_marc(encoding))) for fld in record.fields]  # RawField too
+    # a RawField (MARC-8 output) holds its bytes: asked for an encoding, pymarc logs a warning
+    written = [(fld.tag, len(fld.as_marc() if isinstance(fld, RawField) else fld.as_marc(encoding)))
+               for fld in record.fields]  # fmt: skip
     problems = length_problems(written)
     if problems:
         raise _too_long(problems)

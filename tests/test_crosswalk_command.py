@@ -681,6 +681,8 @@ def test_a_field_or_record_iso_2709_cannot_hold_is_rejected_with_its_size(
     assert [line.split("\t")[1] for line in rejects] == ["2", "3"]
     assert "field 500: 20,005 bytes, longer than ISO 2709 allows a field" in reasons[0]
     assert "longer than ISO 2709 allows (99,999)" in reasons[1]
+    # pymarc's "Attempt to force a RawField into encoding utf-8" came with MARC-8, 14 lines
+    assert result.stderr.count(b"\n") == 1, result.stderr  # the summary alone
     back = koprik("--to", "mrk", out)  # what was written reads back
     assert back.returncode == 0 and back.stdout.count(b"=LDR") == 1
 

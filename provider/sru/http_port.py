@@ -38,6 +38,7 @@ from provider.search import Condition
 from provider.sru.front_end import SruFrontEnd
 from provider.sru.request import FORM, answered_as
 from provider.sru.responses import CONTENT_TYPE
+from provider.sru.soap import FAULT, FAULT_CONTENT_TYPE, FAULT_STATUS, is_soap
 
 SERVED_METHODS = ("GET", "HEAD", "POST")
 _MAX_HEADERS = 100
@@ -132,25 +133,32 @@ async def serve_http(
             close = _closes(version, headers) or body is None
             if body is None:
                 refusal, body = (Condition.QUERY_TOO_LONG, str(limit)), b""
+            soap = False
             if method == "POST":
                 kind = headers.get("content-type", "").split(";")[0].strip().lower()
+                soap = is_soap(kind) and refusal is None
                 if kind != FORM and refusal is None:
                     refusal = (Condition.UNSUPPORTED_PARAMETER_VALUE, f"Content-Type {kind}")
                 query = body.decode("utf-8", errors="replace")
             else:
                 query = urlsplit(target).query
-            pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
             began = time.monotonic()
-            payload = await front.answer(pairs, host=str(host), port=int(port), refusal=refusal)
-            if observe is not None:
-                observe(answered_as(pairs), time.monotonic() - began)
-            sent, connected = await _write(writer, unread, 200, CONTENT_TYPE.encode("ascii"),
+            if soap:
+                status, content_type, payload = FAULT_STATUS, FAULT_CONTENT_TYPE, FAULT
+            else:
+                pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+                payload = await front.answer(pairs, host=str(host), port=int(port),
+                                             refusal=refusal)  # fmt: skip
+                if observe is not None:
+                    observe(answered_as(pairs), time.monotonic() - began)
+                status, content_type = 200, CONTENT_TYPE
+            sent, connected = await _write(writer, unread, status, content_type.encode("ascii"),
                                            b"" if method == "HEAD" else payload, close=close,
                                            length=len(payload))  # fmt: skip
             if access_logged():
                 forwarded = headers.get("x-forwarded-for", "")
                 client = client_behind(peer, [forwarded] if forwarded else [], proxies) or peer
-                log_request(client, forwarded, method, target, version, 200, sent,
+                log_request(client, forwarded, method, target, version, status, sent,
                             time.monotonic() - began, headers.get("user-agent", ""))
             if close or not connected:
                 return
@@ -239,7 +247,7 @@ async def _write(
     connection is still there (:func:`write_within`: not when the client left the response
     unread for ``timeout`` seconds)."""
     reason = {200: b"OK", 400: b"Bad Request", 405: b"Method Not Allowed",
-              417: b"Expectation Failed"}[status]  # fmt: skip
+              417: b"Expectation Failed", 500: b"Internal Server Error"}[status]  # fmt: skip
     head = [b"HTTP/1.1 %d %s" % (status, reason), b"Content-Length: %d" % (length or len(body))]
     if status == 405:
         head.append(b"Allow: " + ", ".join(SERVED_METHODS).encode("ascii"))

@@ -147,3 +147,18 @@ def test_yaz_client_in_sru_mode(koprik: RunningKoprik, tmp_path: Path, mode: str
     assert re.search(r"^Ўзбекистон: 4 \w+ ozbekiston$", output, re.M), output
     assert "SRW diagnostic info:srw/diagnostic/1/10" in output
     assert "Details: position 10: unexpected end of query" in output
+
+
+@pytest.mark.parametrize("port", ["http", "z3950"])
+def test_a_soap_request_gets_a_soap_fault(koprik: RunningKoprik, tmp_path: Path, port: str) -> None:
+    """SRU's SOAP binding is not served: yaz-client's ``sru soap`` got an SRU 2.0 explain
+    record where it waited for its search; now a SOAP fault saying how to ask."""
+    where = {"http": f"{koprik.http_port}/sru", "z3950": f"{koprik.z3950_port}/Default"}[port]
+    path = tmp_path / "soap.cmd"
+    path.write_text(f"sru soap 1.2\nopen http://127.0.0.1:{where}\nfind dc.creator=navoiy\n"
+                    "quit\n", encoding="utf-8")  # fmt: skip
+    done = subprocess.run(["yaz-client", "-f", str(path)], capture_output=True, timeout=120,
+                          check=False)  # fmt: skip
+    output = done.stdout.decode("utf-8", errors="replace")
+    assert "SRU over SOAP is not served here" in output, output
+    assert "explain" not in output.lower()

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pymarc import Record
+from pymarc import Leader, Record
 
 from catalog.query import StoredRecord
 from catalog.search_index import read_canonical
@@ -117,6 +117,9 @@ def _brief(record: Record) -> Record:
         field for field in record.get_fields()
         if field in kept or (scripts and field.tag == "066")
     ))
+    # the leader's record length and base address as the brief record's own, in every syntax
+    # (ISO 2709 writes them anew; MARCXML and SUTRS showed the full record's)
+    brief.leader = Leader(brief.as_marc()[:24].decode("ascii"))
     return brief
 
 

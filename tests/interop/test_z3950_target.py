@@ -201,6 +201,15 @@ def test_present_usmarc_in_utf8_and_brief(yaz) -> None:  # type: ignore[no-untyp
     assert re.search(r"^\d{5}nam a", full, re.M)  # leader/09 a: UTF-8
     assert "245 10 $a Хамса : $b беш достон" in brief
     assert "650" not in brief and "020" in brief and "260" in brief
+    # every syntax's brief record has the leader of the brief record: in XML and SUTRS it was
+    # the full record's (its length and base address)
+    usmarc_leader = re.search(r"^(\d{5}nam a\d{7}.{7})$", brief, re.M)
+    assert usmarc_leader is not None, brief
+    others = yaz("find @attr 1=12 uz-nav-cyr", "elements B", "format xml", "show 1+1",
+                 "format sutrs", "show 1+1")  # fmt: skip
+    xml, sutrs = others.split("Sent presentRequest")[1:]
+    assert f"<leader>{usmarc_leader[1]}</leader>" in xml
+    assert f"=LDR  {usmarc_leader[1]}" in sutrs
 
 
 def test_present_usmarc_in_marc8(yaz) -> None:  # type: ignore[no-untyped-def]

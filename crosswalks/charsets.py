@@ -75,10 +75,14 @@ AE and B0: Arabic, Hebrew, the Armenian aspirate ``tʿ``)."""
 _MARKS = frozenset(("Mn", "Mc"))
 """Marks, part of the word they stand in: the spacing vowel signs of Indic scripts (Mc) too,
 which are neither letters nor combining in Python's sense."""
-_TIE_MARKS = frozenset("\u0360\u0361\ufe20\ufe21\ufe22\ufe23")
-"""Marks that join two letters in ALA-LC romanization (``t͡s``, ``i͡a``): the double tilde and
-double inverted breve, and the ligature and double tilde halves MARC-8 has (EB/EC, FA/FB).
-Not loose: they stand on a letter by design, none of them making a precomposed one."""
+_DOUBLE_MARKS = frozenset("\u0360\u0361")
+"""The double tilde and double inverted breve, which join two letters in ALA-LC romanization
+(``t͡s``, ``i͡a``): not loose, standing on a letter by design. No byte of a legacy code page
+reads as one (MARC-8 writes them as ``&#x0361;``)."""
+_HALF_MARKS = {"\ufe20": "\ufe21", "\ufe21": "\ufe20", "\ufe22": "\ufe23", "\ufe23": "\ufe22"}
+"""MARC-8's halves of those marks (EB/EC, FA/FB), each with its other half: not loose when
+both stand in the word, as they do in ALA-LC (``t︠s︡``). Alone they are Latin-1's ë ì ú û read
+as MARC-8 (``Raúl``, ``Noël``), which must count against that reading."""
 _APOSTROPHES = frozenset("‘’")
 """Quotation marks written as apostrophes inside Latin words (English, Uzbek Latin)."""
 _CATALOGUE_SIGNS = frozenset("«»„“”‘’‚–—…№©℗°·±×§¿¡£€\u00a0")
@@ -95,6 +99,9 @@ REPLACEMENT = -6.0
 OTHER_CYRILLIC = -2.0
 ACCENTS_ALONE = -1.5
 COMPOSED_MARK = 1.0
+PAIRED_HALF = 2.0
+"""For each MARC-8 ligature or double tilde half whose other half is in the same word: strong
+evidence (Latin-1 text would need ë and ì, or ú and û, in one word)."""
 FAULT = -2.0
 """Added for each thing that looks wrong, on top of its own penalty."""
 
@@ -283,7 +290,10 @@ def _word_score(word: list[str]) -> tuple[float, int]:
     base_script = ""
     for char in word:
         if unicodedata.combining(char):
-            if char in _TIE_MARKS:
+            if char in _DOUBLE_MARKS:
+                continue
+            if base_script and _HALF_MARKS.get(char, "") in word:  # on a letter
+                total += PAIRED_HALF
                 continue
             if base_script in ("", "LATIN", "CYRILLIC"):  # Indic viramas are no fault
                 total, faults = total + LOOSE_MARK, faults + 1

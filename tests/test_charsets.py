@@ -63,6 +63,20 @@ def test_latin1_letters_are_not_taken_for_marc8_marks() -> None:
     assert detect_charset("Strækøvelser, oversætte".encode("latin-1")) == charsets.LATIN1
     assert detect_charset("Müller café".encode("latin-1")) == charsets.LATIN1
     assert detect_charset(b"M\xe8uller caf\xe2e") == charsets.MARC8
+    # ë ì ú û are the bytes of MARC-8's ligature and double tilde halves: alone in a word, no
+    # ALA-LC romanization (where they come in pairs), so no excuse for the MARC-8 reading
+    for text in ("\x1faAçúcar /\x1e\x1faSão Paulo :", "\x1faRaúl Núñez\x1e\x1faMontevidéu",
+                 "\x1faLe Noël de Zoë\x1e\x1faParis", "\x1faLunedì goût\x1e\x1faRoma"):
+        assert detect_charset(text.encode("latin-1")) == charsets.LATIN1, text
+
+
+def test_marc8_ligature_halves_in_pairs_on_letters_are_ala_lc() -> None:
+    # MARC-8 EB/EC around two letters: ALA-LC's i͡a, t͡s (Latin-1 would need ë and ì in a word)
+    zapiski = b"\x1faZapiski \xebi\xecakutskogo kraevedcheskogo muzeia\x1e\x1faMoskva"
+    assert detect_charset(zapiski) == charsets.MARC8
+    assert detect_charset(b"\x1fa\xebT\xecsvetaeva, Marina") == charsets.MARC8
+    # ... but not two halves standing on nothing: KOI8-R capitals are those bytes too
+    assert detect_charset("\x1faКЛ".encode("koi8-r")) == charsets.KOI8R
 
 
 def test_utf8_with_invalid_bytes_is_broken_not_guessed() -> None:

@@ -27,8 +27,13 @@ _M = "{" + MODS_NS + "}"
 _TABLE = tomllib.loads(
     resources.files("crosswalks.tables").joinpath("mods_to_marc.toml").read_text("utf-8")
 )
-_NOTE_TAGS = {kind: tag for tag, kind in NOTE_TYPES.items() if kind}
-"""note/@type -> the 5XX (or 362) it comes from (each type has one); an untyped note is 500."""
+_NOTE_TAGS = {kind: tag for tag, kind in NOTE_TYPES.items() if kind and tag != "535"}
+"""note/@type -> the 5XX (or 362) it comes from (each type has one); an untyped note is 500,
+and so is 535's, whose first indicator (holder of originals or of duplicates) the note does not
+say."""
+_NOTE_INDICATORS = {"362": "1 ", "511": "0 "}
+"""Indicators of the notes whose first indicator MARC defines without a blank: 362 as an
+unformatted note, 511 with no display constant."""
 _CONDITION_TAGS = {kind: tag for tag, (kind, _) in ACCESS_CONDITIONS.items()}
 
 Pairs = list[tuple[str, str]]
@@ -292,11 +297,12 @@ def mods_to_marc(element: etree._Element) -> pymarc.Record:
                     marc_field.add_subfield("c", _text(note))
                     break
         else:
-            draft.add(_NOTE_TAGS.get(note.get("type") or "", "500"), "  ", [("a", _text(note))])
+            tag = _NOTE_TAGS.get(note.get("type") or "", "500")
+            draft.add(tag, _NOTE_INDICATORS.get(tag, "  "), [("a", _text(note))], note)
     for condition in _kids(mods, "accessCondition"):
         tag = _CONDITION_TAGS.get(condition.get("type") or "")
         if tag is not None:
-            draft.add(tag, "  ", [("a", _text(condition))])
+            draft.add(tag, "  ", [("a", _text(condition))], condition)
     for subject in _kids(mods, "subject"):
         _subject(draft, subject)
     for classification in _kids(mods, "classification"):

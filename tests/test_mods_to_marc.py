@@ -11,11 +11,12 @@ import pymarc
 import pytest
 from lxml import etree
 
-from crosswalks.mods import marc_to_mods
+from crosswalks.mods import NOTE_TYPES, marc_to_mods
 from crosswalks.mods_to_marc import mods_to_marc
 from tests.test_dublin_core import SAMPLES
 
 _WORD = re.compile(r"\w+")
+TYPED_NOTES = [tag for tag, kind in NOTE_TYPES.items() if kind and tag != "535"]
 
 
 def words(field: pymarc.Field, codes: str) -> tuple[str, ...]:
@@ -45,6 +46,10 @@ def essentials(record: pymarc.Record) -> Counter:
             kept[("identifier", tag, words(f, "a"))] += 1
     for f in record.get_fields("010"):
         kept[("lccn", words(f, "a"))] += 1
+    for f in record.get_fields(*TYPED_NOTES):  # each back in its own tag
+        left_out = {"508": "u368", "518": "368", "530": "u368"}.get(f.tag, "68")
+        codes = "".join(sorted({s.code for s in f.subfields} - set(left_out)))
+        kept[("note", f.tag, words(f, codes))] += 1
     return Counter({k: n for k, n in kept.items() if k[-1]})
 
 
@@ -86,3 +91,22 @@ def test_sandburg_fields() -> None:
     assert back["001"].data == "92005291"
     assert [f.indicators[1] for f in back.get_fields("650")] == ["0", "0", "1", "1", "1"]
     assert back.leader[6:8] == "am"
+
+
+def test_notes_come_back_in_their_tags_linked_and_with_valid_indicators() -> None:
+    record = pymarc.Record(force_utf8=True, leader="00000nam a2200000 a 4500")
+    record.add_field(pymarc.Field("008", data="990101s1999    uz            000 0 uzb d"))
+    record.add_field(pymarc.Field("245", ["1", "0"], [pymarc.Subfield("a", "Xamsa")]))
+    for tag, ind, text in (("362", "0 ", "Vol. 1"), ("511", "1 ", "Karimov"),
+                           ("546", "  ", "Matn oʻzbek tilida."), ("506", "  ", "Cheklangan.")):
+        record.add_field(pymarc.Field(tag, list(ind), [pymarc.Subfield("6", "880-0" + tag[2]),
+                                                        pymarc.Subfield("a", text)]))
+    record.add_field(pymarc.Field("880", [" ", " "], [pymarc.Subfield("6", "546-06/(N"),
+                                                       pymarc.Subfield("a", "Матн ўзбек тилида.")]))
+    back = round_trip(record)
+    assert back["362"].indicators[0] == "1" and back["511"].indicators[0] == "0"
+    assert back["546"]["a"] == "Matn oʻzbek tilida." and back["506"]["a"] == "Cheklangan."
+    link = back["546"]["6"]  # the alternate script is an 880 again, linked both ways
+    (linked,) = [f for f in back.get_fields("880") if f["6"].startswith("546-" + link[4:6])]
+    assert linked["a"] == "Матн ўзбек тилида."
+

@@ -119,6 +119,9 @@ def _field_data(
 _WHITESPACE = frozenset(b"\t\n\x0b\x0c\r")
 """Control characters that separate words: a repair makes them a space (``Title with\ttab``
 left out read ``Title withtab``)."""
+_AS_SPACE = bytes.maketrans(bytes(sorted(_WHITESPACE)), b" " * len(_WHITESPACE))
+_WHITESPACE_RUN = re.compile(rb" *[\t\n\x0b\x0c\r][ \t\n\x0b\x0c\r]*")
+_WHITESPACE_AT_END = re.compile(rb"[\t\n\x0b\x0c\r][ \t\n\x0b\x0c\r]*\Z")
 
 
 def _without_controls(tag: str, data: bytes, repairs: list[str]) -> bytes:
@@ -135,8 +138,22 @@ def _without_controls(tag: str, data: bytes, repairs: list[str]) -> bytes:
     said = [f"{what} ({', '.join(f'0x{byte:02x}' for byte in bytes_)})"
             for what, bytes_ in (("made spaces", spaced), ("left out", dropped)) if bytes_]
     repairs.append(f"field {tag}: control characters {'; '.join(said)}")
-    return bytes(0x20 if byte in spacing else byte for byte in data
+    kept = bytes(byte for byte in data
                  if byte >= 0x20 or byte in (0x1B, DELIMITER) or byte in spacing)
+    if not spaced:
+        return kept
+    # before the first delimiter (a control field, indicators) each one a space, positions
+    # kept; in a subfield a run of them (a CR LF) one space, and none at either end
+    head, *subfields = kept.split(bytes([DELIMITER]))
+    pieces = [head.translate(_AS_SPACE)]
+    for piece in subfields:
+        text = _WHITESPACE_RUN.sub(b" ", piece[1:])
+        if _WHITESPACE_RUN.match(piece[1:]):
+            text = text[1:]
+        if _WHITESPACE_AT_END.search(piece[1:]):
+            text = text[:-1]
+        pieces.append(piece[:1] + text)
+    return bytes([DELIMITER]).join(pieces)
 
 
 def _subfield_codes(tag: str, data: bytes, repairs: list[str]) -> bytes:

@@ -86,11 +86,15 @@ def test_whitespace_controls_become_spaces_and_others_are_left_out() -> None:
     record = next(demo_records(1))
     record["245"]["a"] = "Title with\ttab and vt\x0bend"
     record.add_field(Field("500", Indicators(" ", " "), [Subfield("a", "bell\x07 here")]))
+    # Windows line ends: one space between the lines, none left at the end of a subfield
+    record.add_field(Field("504", Indicators(" ", " "), [Subfield("a", "line1\r\nline2 \r\n"),
+                                                       Subfield("b", "\r\nnext")]))
     (item,) = iter_records(io.BytesIO(record_to_iso2709(record)))
     assert item.record is None  # rejected as it is
     repaired = repair_item(item)
     assert repaired.record is not None
     assert repaired.record["245"]["a"] == "Title with tab and vt end"
     assert repaired.record["500"]["a"] == "bell here"
+    assert repaired.record["504"]["a"] == "line1 line2" and repaired.record["504"]["b"] == "next"
     assert "field 245: control characters made spaces (0x09, 0x0b)" in repaired.repairs
     assert "field 500: control characters left out (0x07)" in repaired.repairs

@@ -22,7 +22,7 @@ from provider.keys import SETTINGS, SRU
 from provider.search import Condition
 from provider.sru.request import FORM, answered_as
 from provider.sru.responses import CONTENT_TYPE
-from provider.sru.soap import FAULT, FAULT_CONTENT_TYPE, FAULT_STATUS, is_soap
+from provider.sru.soap import FAULTS
 
 PATH = "/sru"
 OPERATION = (web.RequestKey("koprik_sru_operation", str) if hasattr(web, "RequestKey")
@@ -47,9 +47,9 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
         body = b"" if declared > limit else await read_body(request, limit + 1, timeout)
         if max(declared, len(body)) > limit:
             refusal = (Condition.QUERY_TOO_LONG, str(limit))
-        elif is_soap(request.content_type):
-            return web.Response(status=FAULT_STATUS, body=FAULT,
-                                headers={"Content-Type": FAULT_CONTENT_TYPE})  # fmt: skip
+        elif (fault := FAULTS.get(request.content_type)) is not None:
+            return web.Response(status=fault.status, body=fault.body,
+                                headers={"Content-Type": fault.content_type})  # fmt: skip
         elif request.content_type != FORM:
             kind = request.content_type
             refusal = (Condition.UNSUPPORTED_PARAMETER_VALUE, f"Content-Type {kind}")

@@ -38,7 +38,7 @@ from provider.search import Condition
 from provider.sru.front_end import SruFrontEnd
 from provider.sru.request import FORM, answered_as
 from provider.sru.responses import CONTENT_TYPE
-from provider.sru.soap import FAULT, FAULT_CONTENT_TYPE, FAULT_STATUS, is_soap
+from provider.sru.soap import FAULTS
 
 SERVED_METHODS = ("GET", "HEAD", "POST")
 _MAX_HEADERS = 100
@@ -133,18 +133,18 @@ async def serve_http(
             close = _closes(version, headers) or body is None
             if body is None:
                 refusal, body = (Condition.QUERY_TOO_LONG, str(limit)), b""
-            soap = False
+            fault = None
             if method == "POST":
                 kind = headers.get("content-type", "").split(";")[0].strip().lower()
-                soap = is_soap(kind) and refusal is None
+                fault = FAULTS.get(kind) if refusal is None else None
                 if kind != FORM and refusal is None:
                     refusal = (Condition.UNSUPPORTED_PARAMETER_VALUE, f"Content-Type {kind}")
                 query = body.decode("utf-8", errors="replace")
             else:
                 query = urlsplit(target).query
             began = time.monotonic()
-            if soap:
-                status, content_type, payload = FAULT_STATUS, FAULT_CONTENT_TYPE, FAULT
+            if fault is not None:
+                status, content_type, payload = fault
             else:
                 pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
                 payload = await front.answer(pairs, host=str(host), port=int(port),

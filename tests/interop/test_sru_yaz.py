@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -162,3 +163,22 @@ def test_a_soap_request_gets_a_soap_fault(koprik: RunningKoprik, tmp_path: Path,
     output = done.stdout.decode("utf-8", errors="replace")
     assert "SRU over SOAP is not served here" in output, output
     assert "explain" not in output.lower()
+
+
+@pytest.mark.parametrize("port", ["http", "z3950"])
+def test_a_soap_12_request_gets_a_soap_12_fault(koprik: RunningKoprik, port: str) -> None:
+    """A SOAP 1.2 client reads a 1.1 envelope as a version mismatch: its fault is in 1.2."""
+    where = {"http": f"{koprik.http_port}/sru", "z3950": f"{koprik.z3950_port}/Default"}[port]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{where}", method="POST",
+        data=b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"/>',
+        headers={"Content-Type": "application/soap+xml; charset=utf-8"},
+    )  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=60)
+    assert answer.value.code == 400
+    assert answer.value.headers["Content-Type"].startswith("application/soap+xml")
+    envelope = etree.fromstring(answer.value.read())
+    assert envelope.tag == "{http://www.w3.org/2003/05/soap-envelope}Envelope"
+    assert "not served here" in "".join(envelope.itertext())
+

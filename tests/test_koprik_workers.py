@@ -9,15 +9,17 @@ a fresh coin, and the test allows 200 of them).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,20 @@ from tests.z3950_target_fixtures import yaz_client
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 SRU = "{http://docs.oasis-open.org/ns/search-ws/sruResponse}"
 RECORDS, PAGE = 30, 7
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A folder with a short path, in place of pytest's.
+
+    serve's fork server listens on a Unix socket in a folder under TMPDIR (here ``tmp_path/tmp``),
+    and the kernel bounds such a path at 107 bytes: under a parallel run pytest's own folders
+    (``.../popen-gw0/test_<name>0/``) bring it to that bound, and serve stops with "AF_UNIX path
+    too long".
+    """
+    folder = Path(tempfile.mkdtemp(prefix="koprik-workers-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _start(

@@ -16,6 +16,9 @@ from provider.keys import CATALOG, SERVICE, SETTINGS
 from provider.z3950.server import start_target
 from tests.dashboard_fixtures import client  # noqa: F401
 
+SOAP = b'<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"/>'
+SOAP_TYPE = {"Content-Type": "text/xml; charset=utf-8"}
+
 
 async def _samples(client: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # noqa: F811
     response = await client.get("/metrics")
@@ -57,13 +60,14 @@ async def test_sru_requests_are_counted_as_what_they_were_answered_as(client: An
         assert answer.status == 200, query
     posted = await client.post("/sru", data={"query": "navoiy", "maximumRecords": "0"})
     assert posted.status == 200
+    assert (await client.post("/sru", data=SOAP, headers=SOAP_TYPE)).status == 500
     samples = await _samples(client)
     counts = {dict(labels)["operation"]: value for (name, labels), value in samples.items()
               if name == "koprik_protocol_request_seconds_count"
               and dict(labels)["protocol"] == "sru"}
     # 1.1 without operation= is refused (diagnostic 7) in a searchRetrieve response; an
     # unknown operation (diagnostic 4) in an explain response
-    assert counts == {"searchRetrieve": 5, "scan": 1, "explain": 3}
+    assert counts == {"searchRetrieve": 5, "scan": 1, "explain": 3, "other": 1}  # other: SOAP
 
 
 async def test_z3950_and_sru_on_its_port_are_counted_by_operation(client: Any) -> None:  # noqa: F811
@@ -87,6 +91,11 @@ async def test_z3950_and_sru_on_its_port_are_counted_by_operation(client: Any) -
                 async with session.get(f"http://127.0.0.1:{port}/Default?{query}") as answer:
                     assert answer.status == 200
                     await answer.read()
+            # a SOAP request, answered with a fault: counted on this port as on the HTTP port
+            async with session.post(f"http://127.0.0.1:{port}/Default", data=SOAP,
+                                    headers=SOAP_TYPE) as answer:  # fmt: skip
+                assert answer.status == 500
+                await answer.read()
     finally:
         target.close()
         await target.wait_closed()
@@ -96,3 +105,4 @@ async def test_z3950_and_sru_on_its_port_are_counted_by_operation(client: Any) -
     assert samples[(count, (("operation", "search"), ("protocol", "z39.50")))] == 2
     assert samples[(count, (("operation", "searchRetrieve"), ("protocol", "sru")))] == 1
     assert samples[(count, (("operation", "explain"), ("protocol", "sru")))] == 1
+    assert samples[(count, (("operation", "other"), ("protocol", "sru")))] == 1

@@ -145,13 +145,14 @@ async def serve_http(
             began = time.monotonic()
             if fault is not None:
                 status, content_type, payload = fault
+                operation = "other"  # as the HTTP port's /metrics counts it
             else:
                 pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
                 payload = await front.answer(pairs, host=str(host), port=int(port),
                                              refusal=refusal)  # fmt: skip
-                if observe is not None:
-                    observe(answered_as(pairs), time.monotonic() - began)
-                status, content_type = 200, CONTENT_TYPE
+                status, content_type, operation = 200, CONTENT_TYPE, answered_as(pairs)
+            if observe is not None:
+                observe(operation, time.monotonic() - began)
             sent, connected = await _write(writer, unread, status, content_type.encode("ascii"),
                                            b"" if method == "HEAD" else payload, close=close,
                                            length=len(payload))  # fmt: skip

@@ -48,7 +48,16 @@ _LEADER_SHAPE = re.compile(rb"[ -~]{10}22\d{5}[ -~]{3}4500(?:[0-9A-Za-z]{3}\d{9}
 
 
 class NothingToRead(ValueError):
-    """A source that is empty, or holds only blanks: there is no format to tell."""
+    """A source that is empty, holds only blanks, or is compressed: there is no format to tell
+    (a compressed file's records are inside it, for the user to take out)."""
+
+
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"), (b"7z\xbc\xaf\x27\x1c", "7z"),
+)  # fmt: skip
+"""The first bytes of the compressed files and archives a record file comes in, and their
+names (no format Koprik reads begins so)."""
 
 
 @dataclass
@@ -81,14 +90,17 @@ def detect_format(head: bytes) -> str:
     Returns "marc21", "unimarc" (ISO 2709 whose first records look UNIMARC/RUSMARC:
     :mod:`crosswalks.unimarc_sniff`), "marcxml", "marcjson", "mrk", "oai_dc" or "mods" (the
     last three also when wrapped in an OAI-PMH response). Raises :class:`NothingToRead` for a
-    source that is empty or only blanks, :class:`ValueError` when no format fits. ISO 2709 is
-    recognized by its first record's length, or, should that be damaged, by the leader that
-    follows it or the next record's.
+    source that is empty, only blanks or compressed, :class:`ValueError` when no format fits.
+    ISO 2709 is recognized by its first record's length, or, should that be damaged, by the
+    leader that follows it or the next record's.
     """
     if not head:
         raise NothingToRead("the file is empty")
     if not head.removeprefix(b"\xef\xbb\xbf").strip(b" \t\r\n\x00"):
         raise NothingToRead("the file holds only blanks, no records")
+    for magic, kind in _COMPRESSED:
+        if head.startswith(magic):
+            raise NothingToRead(f"compressed ({kind}); decompress it first")
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if text.startswith(b"<"):
         fmt, _wrapped = xml_records.sniff(text)

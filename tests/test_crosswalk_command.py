@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import signal
@@ -281,12 +282,14 @@ def test_unreadable_inputs_are_listed_in_the_reject_file_beside_rejected_records
     empty.write_bytes(b"")
     text.write_text("a list of books, not MARC\n", encoding="utf-8")
     broken = MARC21 / "broken" / "bad_records.mrc"
-    inputs = [MARC21 / "one.dat", empty, text, missing, tmp_path, broken]
+    packed = tmp_path / "one.mrc.gz"  # read as one record, or as ISO 2709 fragments, it was not
+    packed.write_bytes(gzip.compress((MARC21 / "one.dat").read_bytes()))
+    inputs = [MARC21 / "one.dat", empty, text, missing, tmp_path, broken, packed]
     out, rejects = tmp_path / "out.xml", tmp_path / "rejects.tsv"
     result = koprik("--to", "marcxml", *inputs, "-o", out, "--rejects", rejects)
     assert_no_traceback(result)
     assert result.returncode == 1
-    assert "unreadable inputs 4" in summary(result) and f"(rejects: {rejects})" in summary(result)
+    assert "unreadable inputs 5" in summary(result) and f"(rejects: {rejects})" in summary(result)
     lines = [line.split("\t") for line in rejects.read_text(encoding="utf-8").splitlines()]
     assert all(len(line) == 4 for line in lines)  # the reject file's four columns
     whole = {name: (number, reason, raw) for name, number, reason, raw in lines if not number}
@@ -297,6 +300,7 @@ def test_unreadable_inputs_are_listed_in_the_reject_file_beside_rejected_records
         ),
         str(missing): ("", "cannot be read: No such file or directory", ""),
         str(tmp_path): ("", "cannot be read: Is a directory", ""),
+        str(packed): ("", "compressed (gzip); decompress it first", ""),
     }
     records = [line for line in lines if line[1]]
     assert records and {line[0] for line in records} == {str(broken)}

@@ -1,6 +1,7 @@
 """``koprik import`` on real files, as an operator runs it (a subprocess, no traceback)."""
 
 import base64
+import bz2
 import contextlib
 import os
 import signal
@@ -129,6 +130,8 @@ def test_missing_file_is_one_line(tmp_path):
         (lambda tmp: [str(_empty(tmp, b""))], "koprik: {tmp}/empty.mrc: the file is empty\n"),
         (lambda tmp: [str(_empty(tmp, b"\n \r\n"))],
          "koprik: {tmp}/empty.mrc: the file holds only blanks, no records\n"),
+        (lambda tmp: [str(_packed(tmp))],
+         "koprik: {tmp}/books.mrc.bz2: compressed (bzip2); decompress it first\n"),
     ],
 )
 def test_operator_mistakes_are_one_line(tmp_path, make_args, message):
@@ -149,6 +152,13 @@ def test_a_file_that_cannot_be_imported_is_refused_before_any_is_imported(tmp_pa
         assert catalog.is_empty()
     finally:
         catalog.close()
+
+
+def _packed(folder: Path) -> Path:
+    """Records as they come from a partner's archive: compressed (they were read as junk)."""
+    path = folder / "books.mrc.bz2"
+    path.write_bytes(bz2.compress((MARC21 / "test.dat").read_bytes()))
+    return path
 
 
 def _empty(folder: Path, content: bytes) -> Path:

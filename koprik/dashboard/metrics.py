@@ -35,6 +35,7 @@ from catalog import Catalog
 from catalog.harvest_state import harvest_runs
 from catalog.models import dedup_queue, records
 from provider.sru.app import OPERATION as SRU_OPERATION
+from provider.sru.request import NO_OPERATION
 
 OUTCOMES = ("added", "updated", "deleted", "unchanged", "gone", "rejected")
 PROTOCOL_PATHS = {
@@ -46,7 +47,8 @@ PROTOCOL_PATHS = {
 """path -> (protocol label, the argument naming the operation, the operations counted by name;
 anything else is counted as ``other``, a POST as ``post``). No argument: the handler says what
 it answered the request as (:data:`provider.sru.app.OPERATION`: an SRU 2.0 request needs no
-``operation``, and a POST's is in its body), ``other`` when it did not get so far."""
+``operation``, and a POST's is in its body), ``other`` when it did not get so far
+(:data:`provider.sru.request.NO_OPERATION`)."""
 SHARED_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
 """The environment variable by which prometheus-client keeps values in files (multiprocess
 mode) and where."""
@@ -169,7 +171,7 @@ def middleware(metrics: Metrics):  # type: ignore[no-untyped-def]
             return await handler(request)
         finally:
             if not argument:
-                operation = request.get(SRU_OPERATION, "other")
+                operation = request.get(SRU_OPERATION, NO_OPERATION)
             metrics.observe(protocol, operation, time.perf_counter() - started)
 
     return measure

@@ -36,7 +36,7 @@ from provider.forwarded import client_behind, networks
 from provider.http_server import CONTINUE, UnknownExpectation, asks_to_continue
 from provider.search import Condition
 from provider.sru.front_end import SruFrontEnd
-from provider.sru.request import FORM, answered_as
+from provider.sru.request import FORM, NO_OPERATION, answered_as
 from provider.sru.responses import CONTENT_TYPE
 from provider.sru.soap import FAULTS
 
@@ -145,7 +145,7 @@ async def serve_http(
             began = time.monotonic()
             if fault is not None:
                 status, content_type, payload = fault
-                operation = "other"  # as the HTTP port's /metrics counts it
+                operation = NO_OPERATION
             else:
                 pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
                 payload = await front.answer(pairs, host=str(host), port=int(port),

@@ -115,6 +115,11 @@ def answered_as(pairs: Sequence[tuple[str, str]]) -> str:
     return operation_of(dict(pairs))
 
 
+NO_OPERATION = "other"
+"""What /metrics counts an SRU request as when it was answered as no operation: a SOAP request,
+given a fault (:mod:`provider.sru.soap`), on either port."""
+
+
 def parameters(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     """The request's parameters by name (6 for a parameter given twice)."""
     found: dict[str, str] = {}

@@ -127,7 +127,9 @@ def uninterrupted() -> Iterator[None]:
 
     For a COMMIT and what follows it (:meth:`catalog.Catalog.write`): counts kept in memory,
     rejects written, the records moved to the second their COMMIT ended in (UPDATEs of a
-    batch's ids, which wait only behind another writer's lock on them). Nothing that waits on
+    batch's ids, which wait only behind another writer's lock on them). For an output's working
+    copy made and noted as the run's to remove (:func:`koprik.output_files.working_copy`): a ^C
+    between the two left ``OUT.part`` beside an interrupted crosswalk. Nothing that waits on
     the network or a person goes inside: the stop would wait for it.
     """
     if threading.current_thread() is not threading.main_thread():

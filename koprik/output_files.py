@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from catalog.db import sqlite_files
+from catalog.transactions import uninterrupted
 from config import settings_file
 from koprik.errors import UserError
 
@@ -180,12 +181,14 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
     if path.is_symlink():
         path = Path(os.path.realpath(path))
     partial = path.with_name(path.name + PART)
-    try:
-        lock = claimed(partial, str(named))
-    except OSError as error:
-        raise UserError(f"cannot write {partial}: {error.strerror}") from None
+    lock = -1  # the copy is this run's to remove once it holds its lock
     renamed = False
     try:
+        with uninterrupted():  # a ^C as the copy is made is raised once it is ours
+            try:
+                lock = claimed(partial, str(named))
+            except OSError as error:
+                raise UserError(f"cannot write {partial}: {error.strerror}") from None
         yield partial
         if not kept():
             named.unlink(missing_ok=True)
@@ -195,10 +198,11 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
         os.replace(partial, path)
         renamed = True  # a copy of that name now is another run's
     finally:
-        if not renamed:
-            with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
-        os.close(lock)
+        if lock >= 0:
+            if not renamed:
+                with contextlib.suppress(FileNotFoundError):
+                    partial.unlink()
+            os.close(lock)
 
 
 def claimed(path: Path, shown: str) -> int:

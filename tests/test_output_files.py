@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from pymarc import MARCReader
 
+from koprik import output_files, stopping
 from koprik.errors import UserError
 from koprik.output_files import (
     escaped_name,
@@ -47,6 +48,45 @@ def test_a_run_stopped_midway_leaves_the_earlier_file_whole(tmp_path: Path, stop
     with pytest.raises(stopped_by), written_whole(out) as stream:
         stream.write(b"half")
         raise stopped_by()
+    assert out.read_bytes() == EARLIER
+    assert sorted(tmp_path.iterdir()) == [out]
+
+
+@pytest.fixture
+def stop_signals_raised() -> Iterator[None]:
+    """^C and SIGTERM raised in this process as a command's are (koprik.stopping)."""
+    before = {signum: signal.getsignal(signum) for signum in stopping.SIGNALS}
+    for signum in stopping.SIGNALS:
+        signal.signal(signum, stopping._raise)
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+
+
+def _signalled(signum: int) -> None:
+    """Send ``signum`` to this process, and give Python the moment to run its handler."""
+    os.kill(os.getpid(), signum)
+    for _ in range(1000):  # a loop's jump back is where Python runs a signal's handler
+        pass
+
+
+def test_a_stop_as_the_working_copy_is_made_removes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_signals_raised: None
+) -> None:
+    """A ^C the moment ``OUT.part`` was made, before the run had noted it as its own, left it
+    beside an interrupted crosswalk: seen once in a run of the suite, made certain here."""
+    made = output_files.claimed
+
+    def claimed_then_stopped(path: Path, shown: str) -> int:
+        descriptor = made(path, shown)
+        _signalled(signal.SIGINT)
+        return descriptor
+
+    monkeypatch.setattr(output_files, "claimed", claimed_then_stopped)
+    out = tmp_path / "out.mrc"
+    out.write_bytes(EARLIER)
+    with pytest.raises(KeyboardInterrupt), written_whole(out) as stream:
+        stream.write(b"never")
     assert out.read_bytes() == EARLIER
     assert sorted(tmp_path.iterdir()) == [out]
 

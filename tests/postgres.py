@@ -10,9 +10,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -49,3 +51,27 @@ def postgres_cluster(port: int, *, durable: bool) -> Iterator[str]:
         _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", mode, "stop"])
         # rm removed a test run's cluster (hundreds of databases) in half of rmtree's time
         subprocess.run(["rm", "-rf", "--", str(base)], check=False)
+
+
+def until_waiting_for_a_lock(engine: Any, waiters: int, held_by: int | None = None) -> None:
+    """Return once ``waiters`` sessions of ``engine``'s database wait for a lock (held by the
+    session of backend pid ``held_by``, when given; 60 s at most). Each look is a transaction
+    of its own: PostgreSQL shows a transaction one view of ``pg_stat_activity``, taken at its
+    first look, so looks within one never saw a wait that began after it (a test waited its
+    60 s for a lock wait that had come)."""
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + 60
+    by = "" if held_by is None else f" AND {held_by} = ANY(pg_blocking_pids(pid))"
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if connection.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()" + by)).scalar() >= waiters:  # fmt: skip
+                return
+        time.sleep(0.02)
+    with engine.connect() as connection:
+        seen = connection.execute(text(
+            "SELECT state, wait_event_type, wait_event, query FROM pg_stat_activity "
+            "WHERE datname = current_database()")).all()  # fmt: skip
+    raise AssertionError(f"fewer than {waiters} sessions wait for a lock: {seen}")

@@ -46,6 +46,7 @@ from harvester.z3950_origin import RetrievedRecord
 from harvester.z3950_records import decode_usmarc
 from protocols.z3950 import oids
 from tests.conftest import DATA
+from tests.postgres import until_waiting_for_a_lock
 
 TARGET = IngestTarget("partner", "http://127.0.0.1:1/oai", None)
 
@@ -468,7 +469,6 @@ def test_a_harvest_transaction_aborted_by_a_deadlock_is_written_again_once(
     of the one commit, not of both tries, and the run's warning says so in one line. Before,
     the harvest failed."""
     import threading
-    import time
 
     from sqlalchemy import text
 
@@ -505,13 +505,7 @@ def test_a_harvest_transaction_aborted_by_a_deadlock_is_written_again_once(
         if len(tries) > 1:
             return
         threading.Thread(target=other).start()
-        deadline = time.monotonic() + 60
-        with catalog.engine.connect() as connection:
-            while connection.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()")).scalar() < 1:  # fmt: skip
-                assert time.monotonic() < deadline, "the other writer never waits for B"
-                time.sleep(0.02)
+        until_waiting_for_a_lock(catalog.engine, 1)  # for B
 
     reasons: list[str] = []
     done = write_pages(catalog, TARGET, [(pages[0], on_first_page), (pages[1], None)], reasons)

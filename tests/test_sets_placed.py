@@ -28,6 +28,7 @@ from catalog.store import Incoming, Outcome
 from config import HarvestSource, SetRule, Settings
 from protocols.oaipmh.dates import format_datestamp
 from tests.oai_checked import checked_oai
+from tests.postgres import until_waiting_for_a_lock
 from tests.servers import write_config
 
 NS = {"o": "http://www.openarchives.org/OAI/2.0/"}
@@ -325,27 +326,6 @@ def _as_russian(record: Any) -> Any:
     return record
 
 
-def _until_waiting_for_a_lock(engine: Any, waiters: int, held_by: int | None = None) -> None:
-    """Return once ``waiters`` sessions of the database wait for a lock (held by the session
-    of backend pid ``held_by``, when given; 60 s at most)."""
-    from sqlalchemy import text
-
-    deadline = time.monotonic() + 60
-    by = "" if held_by is None else f" AND {held_by} = ANY(pg_blocking_pids(pid))"
-    while time.monotonic() < deadline:
-        with engine.connect() as connection:
-            if connection.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()" + by)).scalar() >= waiters:  # fmt: skip
-                return
-        time.sleep(0.02)
-    with engine.connect() as connection:
-        seen = connection.execute(text(
-            "SELECT state, wait_event_type, wait_event, query FROM pg_stat_activity "
-            "WHERE datname = current_database()")).all()  # fmt: skip
-    raise AssertionError(f"fewer than {waiters} sessions wait for a lock: {seen}")
-
-
 @pytest.mark.parametrize("aborted", ["db sets", "harvest"])
 def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
     settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture, aborted: str
@@ -381,14 +361,14 @@ def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
         if runs == 1:
             pid = writer.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
             third.rollback()
-            _until_waiting_for_a_lock(catalog.engine, 1, held_by=pid)
+            until_waiting_for_a_lock(catalog.engine, 1, held_by=pid)
         writer.put(first)
 
     with ThreadPoolExecutor(1) as pool, catalog.engine.connect() as third:
         middle = records[RECORDS // 2]["001"].data
         third.execute(select(r.c.id).where(r.c.local_id == middle).with_for_update()).one()
         placing = pool.submit(place_again, catalog.engine, rules)
-        _until_waiting_for_a_lock(catalog.engine, 1)
+        until_waiting_for_a_lock(catalog.engine, 1)
         node.write(harvest)
         # run again after the harvest, db sets finds its two records placed by its rules already
         moved = placed - (2 if aborted == "db sets" else 0)
@@ -433,9 +413,9 @@ def test_a_page_taking_records_in_its_partner_s_order_does_not_deadlock_with_db_
         third.execute(select(r.c.id).where(r.c.local_id == middle).with_for_update()).one()
         rules = [*settings.sets, BY_MATERIAL]
         placing = pool.submit(place_again, catalog.engine, rules)
-        _until_waiting_for_a_lock(catalog.engine, 1)
+        until_waiting_for_a_lock(catalog.engine, 1)
         writing = pool.submit(_node(catalog, rules).write, lambda writer: writer.put_many(page))
-        _until_waiting_for_a_lock(catalog.engine, 2)
+        until_waiting_for_a_lock(catalog.engine, 2)
         third.rollback()
         assert placing.result(timeout=60) == (RECORDS, placed)
         assert [str(outcome) for outcome in writing.result(timeout=60)] == ["updated"] * 2

@@ -30,6 +30,7 @@ from crosswalks.xmlwrite import attribute, element
 
 MODS_NS = "http://www.loc.gov/mods/v3"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+XLINK_NS = "http://www.w3.org/1999/xlink"
 MODS_SCHEMA = "http://www.loc.gov/standards/mods/v3/mods-3-7.xsd"
 RECORD_ORIGIN = "Converted from MARC21 to MODS 3.7 by Koprik"
 
@@ -41,6 +42,10 @@ _SCRIPT_CODES: dict[str, str] = _TABLE["script"]
 NOTE_TYPES: dict[str, str] = _TABLE["note_type"]
 _NOTE_LEFT_OUT = {"508": "u368", "518": "368", "530": "u368"}
 """Subfields a note leaves out besides $6 and $8 (LoC's createNoteFrom508, 518, 530)."""
+ABSTRACT_LABELS = {"0": "Subject", "1": "Review", "2": "Scope and content", "3": "Abstract",
+                    "4": "Content advice", "8": ""}
+"""520 first indicator -> abstract/@displayLabel ("": none; any other: Summary), as LoC's
+createAbstractFrom520."""
 ACCESS_CONDITIONS = {"506": ("restriction on access", "abcd35"),
                       "540": ("use and reproduction", "abcde35")}
 """accessCondition/@type and the subfields taken (LoC's createAccessConditionFrom506, 540)."""
@@ -122,6 +127,16 @@ def _first(field: pymarc.Field, code: str) -> str | None:
     return None
 
 
+def _link(field: pymarc.Field) -> str:
+    """The field's last $u or $0 as the element's ``xlink:href`` (LoC's template ``uri``, which
+    sets it for each in turn), its namespace declared with it; none without either."""
+    link = ""
+    for s in field.subfields:
+        if s.code == "u" or s.code == "0":
+            link = s.value
+    return _XLINK + _from_record("xlink:href", link) if link else ""
+
+
 def _around(field: pymarc.Field, axis: str, codes: str, *, before: bool) -> str:
     """Subfields in ``codes`` standing before the last (or after the first) ``$axis``, joined;
     ``$axis`` itself is included when looking after it (LoC's ``specialSubfieldSelect``)."""
@@ -149,6 +164,7 @@ _fixed = cache(attribute)
 set, so the unbounded cache stays small), which per record cost more to write than to look up.
 Code tables (``_EVENTS``...) map codes to plain values, as ``tables/marc_to_mods.toml`` does,
 and the attribute is written with this where it is used."""
+_XLINK = attribute("xmlns:xlink", XLINK_NS)
 _PRESERVE = attribute("xml:space", "preserve")
 _TYPE_TEXT = attribute("type", "text")
 _CODE_MARCRELATOR = attribute("authority", "marcrelator") + attribute("type", "code")
@@ -617,7 +633,10 @@ class _Builder:
         """abstract, accessCondition and note elements, as LoC writes them (the notes of 362
         and 5XX in record order, where LoC groups them by tag)."""
         for field in self.fields("520"):
-            _add_leaf(self.top, "abstract", _select(field, "ab"))
+            label = ABSTRACT_LABELS.get(field.indicator1, "Summary")
+            _add_leaf(self.top, "abstract", _select(field, "ab"),
+                      (_fixed("displayLabel", label) if label else "") + self.alternate(field)
+                      + _link(field))
         for field in self.fields(*ACCESS_CONDITIONS):
             kind, codes = ACCESS_CONDITIONS[self.tag_of(field)]
             _add_leaf(self.top, "accessCondition", _select(field, codes),
@@ -634,7 +653,8 @@ class _Builder:
             left_out = _NOTE_LEFT_OUT.get(tag, "68")
             text = " ".join(s.value for s in field.subfields if s.code not in left_out)
             _add_leaf(self.top, "note", text,
-                      (_fixed("type", kind) if kind else "") + self.alternate(field))
+                      (_fixed("type", kind) if kind else "") + self.alternate(field)
+                      + _link(field))
 
     def classifications(self) -> list[str]:
         out: list[str] = []

@@ -19,7 +19,7 @@ import pymarc
 from lxml import etree
 
 from crosswalks.marc_build import clean, field_008, new_record, year_of
-from crosswalks.mods import ACCESS_CONDITIONS, NOTE_TYPES
+from crosswalks.mods import ABSTRACT_LABELS, ACCESS_CONDITIONS, NOTE_TYPES, XLINK_NS
 
 MODS_NS = "http://www.loc.gov/mods/v3"
 _M = "{" + MODS_NS + "}"
@@ -35,6 +35,9 @@ _NOTE_INDICATORS = {"362": "1 ", "511": "0 "}
 """Indicators of the notes whose first indicator MARC defines without a blank: 362 as an
 unformatted note, 511 with no display constant."""
 _CONDITION_TAGS = {kind: tag for tag, (kind, _) in ACCESS_CONDITIONS.items()}
+_ABSTRACT_INDICATORS = {label: ind for ind, label in ABSTRACT_LABELS.items() if label}
+"""abstract/@displayLabel -> 520's first indicator (blank for another, or none)."""
+_HREF = "{" + XLINK_NS + "}href"
 
 Pairs = list[tuple[str, str]]
 
@@ -289,7 +292,9 @@ def mods_to_marc(element: etree._Element) -> pymarc.Record:
     codes = _languages(draft, mods)
     _physical(draft, mods)
     for abstract in _kids(mods, "abstract"):
-        draft.add("520", "  ", [("a", _text(abstract))])
+        first = _ABSTRACT_INDICATORS.get(abstract.get("displayLabel") or "", " ")
+        draft.add("520", first + " ", [("a", _text(abstract)), ("u", abstract.get(_HREF) or "")],
+                  abstract)
     for note in _kids(mods, "note"):
         if note.get("type") == "statement of responsibility":
             for marc_field, _ in draft.fields:

@@ -1,10 +1,10 @@
 """MARC21 -> MODS 3.7: schema validity, and agreement with the LoC stylesheet MARC21slim2MODS3-7.
 
 Agreement is checked on titleInfo, name, originInfo, language, subject, identifier,
-physicalDescription, note and accessCondition: each output is reduced to the multiset of its
-leaves under those elements, as (path from the top element, the leaf's type/authority
-attributes, normalized text). Leaves that LoC derives from coded data we do not map are listed
-in INTENDED, with the reason.
+physicalDescription, note, abstract and accessCondition: each output is reduced to the multiset
+of its leaves under those elements, as (path from the top element, the leaf's type/authority,
+displayLabel and xlink:href attributes, normalized text). Leaves that LoC derives from coded
+data we do not map are listed in INTENDED, with the reason.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from tests.test_dublin_core import (
 
 MODS = "{http://www.loc.gov/mods/v3}"
 COMPARED = {"titleInfo", "name", "originInfo", "language", "subject", "identifier",
-            "physicalDescription", "note", "accessCondition"}
+            "physicalDescription", "note", "abstract", "accessCondition"}
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 
 INTENDED: dict[str, str] = {
     "physicalDescription/form[marcform]": "from 008 form of item: not mapped",
@@ -58,6 +59,9 @@ def leaves(root: etree._Element) -> Counter[tuple[str, str]]:
                             for e in reversed([element, *element.iterancestors()])
                             if e is not root)
             attrs = element.get("authority") or element.get("type") or ""
+            for shown, name in (("label", "displayLabel"), ("href", XLINK_HREF)):
+                if element.get(name) is not None:
+                    attrs += f" {shown}={element.get(name)}"
             found[(f"{path}[{attrs}]", norm(element.text))] += 1
     return found
 
@@ -91,6 +95,37 @@ def test_agrees_with_loc_stylesheet(label: str, record: pymarc.Record, loc_mods)
     ours = Counter({k: n for k, n in ours.items() if k[1]})
     assert loc - ours == Counter(), f"{label}: LoC has, we lack: {loc - ours}"
     assert ours - loc == Counter(), f"{label}: we have, LoC lacks: {ours - loc}"
+
+
+@pytest.mark.interop
+def test_links_and_labels_of_notes_and_abstracts_agree_with_loc(loc_mods, mods_schema) -> None:
+    """A note's or an abstract's $u or $0 is its xlink:href (the last one), and a 520's first
+    indicator its displayLabel, as LoC writes them: both were left out."""
+    record = pymarc.Record()
+    record.add_field(
+        pymarc.Field("245", ["1", "0"], [pymarc.Subfield("a", "Navoiy")]),
+        pymarc.Field("500", [" ", " "], [pymarc.Subfield("a", "Online note."),
+                                         pymarc.Subfield("u", "http://example.org/note")]),
+        pymarc.Field("504", [" ", " "], [pymarc.Subfield("a", "Bibliography."),
+                                         pymarc.Subfield("u", "http://example.org/first"),
+                                         pymarc.Subfield("u", "http://example.org/last")]),
+        pymarc.Field("530", [" ", " "], [pymarc.Subfield("a", "Also online."),
+                                         pymarc.Subfield("u", "http://example.org/online"),
+                                         pymarc.Subfield("0", "(uzNL)n2026-17")]),
+        pymarc.Field("520", ["3", " "], [pymarc.Subfield("a", "An abstract &amp; <more>."),
+                                         pymarc.Subfield("u", "http://example.org/a?b=1&c=2")]),
+        pymarc.Field("520", ["8", " "], [pymarc.Subfield("a", "No label.")]),
+        pymarc.Field("520", [" ", " "], [pymarc.Subfield("a", "A summary.")]),
+    )
+    record, document = as_peer_sees(record)
+    root = etree.fromstring(marc_to_mods(record))
+    mods_schema.assertValid(root)
+    ours, loc = leaves(root), leaves(loc_mods(document).getroot())
+    assert ours == Counter({k: n for k, n in loc.items() if k[0] not in INTENDED and k[1]})
+    assert ("note[bibliography href=http://example.org/last]",
+            "Bibliography. http://example.org/first http://example.org/last") in ours
+    assert ("abstract[ label=Abstract href=http://example.org/a?b=1&c=2]",
+            "An abstract &amp; <more>.") in ours
 
 
 def test_sandburg_values() -> None:

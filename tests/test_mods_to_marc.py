@@ -110,3 +110,24 @@ def test_notes_come_back_in_their_tags_linked_and_with_valid_indicators() -> Non
     (linked,) = [f for f in back.get_fields("880") if f["6"].startswith("546-" + link[4:6])]
     assert linked["a"] == "Матн ўзбек тилида."
 
+
+
+def test_an_abstract_comes_back_with_its_indicator_link_and_linked_880() -> None:
+    """A 520's first indicator (the abstract's displayLabel) and $u (its xlink:href) came back
+    as a 520 with blank indicators and no link, its 880 unlinked."""
+    record = pymarc.Record(force_utf8=True, leader="00000nam a2200000 a 4500")
+    record.add_field(pymarc.Field("008", data="990101s1999    uz            000 0 uzb d"))
+    record.add_field(pymarc.Field("245", ["1", "0"], [pymarc.Subfield("a", "Xamsa")]))
+    record.add_field(pymarc.Field("520", ["3", " "], [pymarc.Subfield("6", "880-01"),
+                                                      pymarc.Subfield("a", "Besh doston."),
+                                                      pymarc.Subfield("u", "http://example.org/x")]))
+    record.add_field(pymarc.Field("880", ["3", " "], [pymarc.Subfield("6", "520-01/(N"),
+                                                      pymarc.Subfield("a", "Беш достон.")]))
+    record.add_field(pymarc.Field("520", [" ", " "], [pymarc.Subfield("a", "Summary.")]))
+    back = round_trip(record)
+    first, second = back.get_fields("520")
+    assert first.indicators[0] == "3" and first["a"] == "Besh doston."
+    assert first["u"] == "http://example.org/x"
+    (linked,) = [f for f in back.get_fields("880") if f["6"].startswith("520-" + first["6"][4:6])]
+    assert linked["a"] == "Беш достон."
+    assert second.indicators[0] == " " and second.get("u") is None

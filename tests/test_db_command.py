@@ -230,7 +230,7 @@ def _config(folder: Path, url: str) -> Path:
     return config
 
 
-@pytest.mark.parametrize("action", ["current", "upgrade", "reindex", "sets"])
+@pytest.mark.parametrize("action", ["current", "upgrade", "reindex", "renditions", "sets"])
 def test_a_catalogue_that_is_not_there_is_said_and_not_made(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], action: str
 ):
@@ -239,8 +239,8 @@ def test_a_catalogue_that_is_not_there_is_said_and_not_made(
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{missing}"\n')
     assert main(["--config", str(config), "db", action]) == 2
-    said = {"current": "it has no revision", "sets": "no records to place"}.get(
-        action, f"nothing to {action}")
+    said = {"current": "it has no revision", "sets": "no records to place",
+            "renditions": "no records to make the formats of"}.get(action, f"nothing to {action}")
     assert capsys.readouterr().err == (
         f"koprik: no catalogue at {missing} (database.url): {said}\n"
     )  # ("nothing to current", as db current said, is not English; nor "nothing to sets")

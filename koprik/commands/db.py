@@ -1,10 +1,13 @@
-"""``koprik db upgrade|current|reindex|sets|revision``: the catalogue's schema revision
+"""``koprik db upgrade|current|reindex|renditions|sets|revision``: the catalogue's schema revision
 (Alembic), its search index and its set memberships.
 
 ``upgrade`` moves the catalogue named by the settings to this Koprik's revision (a catalogue made
 before revisions were kept is recognised and stamped first); ``current`` tells both revisions;
 ``reindex`` makes every live record's search terms again (after Koprik moved to a Python whose
 Unicode tables fold some letters otherwise, or to repair the index), with a progress bar;
+``renditions`` makes every live record's served formats (oai_dc, marc21, mods) again after
+Koprik's crosswalks changed, and gives the records whose formats changed a new datestamp
+(:mod:`catalog.renditions_again`), with a progress bar;
 ``sets`` places every live record in the sets the ``[[sets]]`` rules say, once they changed
 (:mod:`catalog.set_rules`; one node at a time), with a progress bar;
 ``revision MESSAGE`` is for developers: it writes the next revision file from the difference
@@ -20,6 +23,7 @@ from sqlalchemy import Engine, create_engine
 
 from catalog import schema
 from catalog.db import open_engine, refuse_missing_file
+from catalog.renditions_again import Remade, make_again
 from catalog.search_index import rebuild
 from catalog.set_rules import place_again
 from config import Settings, load_settings
@@ -27,7 +31,8 @@ from harvester import advisory
 from koprik.errors import UserError
 from koprik.progress import Progress
 
-_NOTHING = {"current": "it has no revision", "sets": "no records to place"}
+_NOTHING = {"current": "it has no revision", "sets": "no records to place",
+            "renditions": "no records to make the formats of"}
 """What ``koprik db ACTION`` says of a catalogue file that is not there, where ``nothing to
 ACTION`` is not English."""
 
@@ -49,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
             with Progress("reindex") as bar:
                 done = rebuild(engine, progress=lambda n: bar.advance(n - bar.count))
             print(f"db: {schema.where(engine)}: the search terms of {done} records made again")
+        elif args.action == "renditions":
+            schema.ensure_current(engine)
+            _make_renditions_again(engine)
         elif args.action == "upgrade":
             with Progress("upgrade", unit="steps") as bar:
 
@@ -99,6 +107,22 @@ def _place_in_sets(engine: Engine, settings: Settings) -> None:
             advisory.unlock(held)
     print(f"db: {schema.where(engine)}: {looked} records placed by the [[sets]] rules, {moved} "
           "of them in other sets than before")  # fmt: skip
+
+
+def _make_renditions_again(engine: Engine) -> None:
+    """``koprik db renditions``: :func:`catalog.renditions_again.make_again`."""
+    with Progress("renditions") as bar:
+
+        def report(done: Remade) -> None:
+            bar.advance(done.looked - bar.count, extra=f"{done.changed:,} changed")
+
+        done = make_again(engine, progress=report)
+    changed = (f"{done.changed} changed, given new datestamps (harvesters take them again)"
+               if done.changed else "none changed")
+    unreadable = (f"; {done.unreadable} whose stored MARC could not be read left as they were "
+                  "(the log names them)") if done.unreadable else ""
+    print(f"db: {schema.where(engine)}: the formats of {done.looked} records made again; "
+          f"{changed}{unreadable}")
 
 
 def _revision(message: str) -> int:

@@ -1,0 +1,162 @@
+"""Making every stored record's served formats again, once Koprik's crosswalks have changed.
+
+A record's renditions (:mod:`catalog.renditions`: oai_dc, marc21, mods) are made once, when it
+is written, and served as stored. A crosswalk improved later (a MODS note's ``xlink:href``, an
+abstract's ``displayLabel``) reaches the records written after it only. ``koprik db
+renditions`` (:func:`make_again`) makes those of every live record again from its canonical
+MARC and writes the ones that come out otherwise.
+
+Datestamps. A record whose served metadata changes gets a new datestamp, as the protocol asks
+(OAI-PMH 2.0, 2.7.1), and so do its set memberships: an incremental harvester takes it again.
+A record whose formats come out as stored keeps its datestamp and its history: a run after an
+upgrade that changed no crosswalk writes nothing, and a run stopped midway (a crash, a ^C)
+and started again finds its batches done unchanged. Each record changed gets an ``updated``
+change of origin ``renditions`` in its history, at its new datestamp.
+
+Each batch is a transaction that is the catalogue's one writer (:func:`hold_writes`): a
+harvest or an import writing one of its records waits, and then writes that record's
+renditions of its own, from the MARC it brings. A second run at once, on another node, finds
+the batches the first wrote unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import NamedTuple
+
+from sqlalchemy import Connection, Engine, Row, select
+
+from catalog import models
+from catalog.db import execute_in, insert_rows
+from catalog.renditions import make_renditions
+from catalog.restamp import restamp_after_commit
+from catalog.search_index import read_canonical
+from catalog.store import Outcome
+from catalog.transactions import hold_writes, transaction
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+"""Records made again in each transaction of :func:`make_again`."""
+
+ORIGIN = "renditions"
+"""The origin of the changes :func:`make_again` adds to records' histories."""
+
+WHAT = "making the records' formats again"
+
+
+class Remade(NamedTuple):
+    """What :func:`make_again` did."""
+
+    looked: int
+    """The live records whose formats were made again."""
+    changed: int
+    """Those whose formats came out otherwise than stored (each with a new datestamp)."""
+    unreadable: int
+    """Those whose stored MARC could not be read, or made no marc21: left as they were."""
+
+
+def make_again(
+    engine: Engine, *, batch: int = BATCH,
+    progress: Callable[[Remade], None] | None = None,
+) -> Remade:
+    """Make the renditions of every live record again, ``batch`` records a transaction
+    (harvests and searches go on meanwhile), writing those that changed (module docstring).
+    ``progress`` is told the counts so far after each batch."""
+    after, done = 0, Remade(0, 0, 0)
+    while True:
+        step = transaction(engine, partial(_make_batch, after=after, batch=batch), WHAT)
+        if step is None:
+            return done
+        if step.changed:
+            restamp_after_commit(engine, step.changed, step.stamped)
+        done = Remade(done.looked + step.looked, done.changed + len(step.changed),
+                      done.unreadable + step.unreadable)  # fmt: skip
+        after = step.last
+        if progress is not None:
+            progress(done)
+
+
+class _Step(NamedTuple):
+    """What one batch of :func:`make_again` did."""
+
+    last: int
+    """The id of the batch's last record."""
+    looked: int
+    unreadable: int
+    changed: list[int]
+    """The ids of the records whose renditions were written, ..."""
+    stamped: int
+    """... and their new datestamp."""
+
+
+def _make_batch(connection: Connection, after: int, batch: int) -> _Step | None:
+    """Make the renditions of the next ``batch`` live records after id ``after`` again, and
+    write those that changed; None when no record is left."""
+    hold_writes(connection)
+    r = models.records
+    rows = connection.execute(
+        select(r.c.id, r.c.local_id, r.c.marc, r.c.digest, r.c.source)
+        .where(r.c.id > after, ~r.c.deleted, r.c.marc.is_not(None))
+        .order_by(r.c.id).limit(batch)
+    ).all()  # fmt: skip
+    if not rows:
+        return None
+    stored: dict[int, dict[str, bytes]] = {}
+    for rendition in execute_in(connection, "SELECT record_id, format, data FROM renditions "
+                                "WHERE record_id IN ({values})", [row.id for row in rows]):
+        stored.setdefault(rendition.record_id, {})[rendition.format] = bytes(rendition.data)
+    changed: list[tuple[Row, dict[str, bytes]]] = []  # type: ignore[type-arg]
+    unreadable = 0
+    for row in rows:
+        made = _made(row.id, row.local_id, row.marc)
+        if made is None:
+            unreadable += 1
+        elif made != stored.get(row.id, {}):
+            changed.append((row, made))
+    now = _write(connection, changed)
+    return _Step(rows[-1].id, len(rows), unreadable, [row.id for row, _ in changed], now)
+
+
+def _made(record_id: int, local_id: str, marc: bytes) -> dict[str, bytes] | None:
+    """The renditions of the stored MARC ``marc``; None (said in the log) when it cannot be
+    read or makes no marc21, the format every record is served in: its renditions are left."""
+    try:
+        record = read_canonical(marc)
+    except Exception:  # pymarc raises many kinds on a record it cannot read
+        log.warning("record %s: its stored MARC cannot be read; its formats are left", record_id)
+        return None
+    made = make_renditions(record, local_id)
+    if "marc21" not in made:
+        log.warning("record %s: no marc21 made of its stored MARC; its formats are left",
+                    record_id)
+        return None
+    return made
+
+
+def _write(
+    connection: Connection, changed: Sequence[tuple[Row, dict[str, bytes]]]  # type: ignore[type-arg]
+) -> int:
+    """Replace the renditions of the records ``changed`` (each row with what was made of it),
+    give them and their set memberships a new datestamp, and add the change to their
+    histories; returns the datestamp."""
+    now = int(time.time())  # as late as can be: a harvest running meanwhile must not page past it
+    if not changed:
+        return now
+    ids = [row.id for row, _ in changed]
+    execute_in(connection, "DELETE FROM renditions WHERE record_id IN ({values})", ids)
+    insert_rows(connection, models.renditions, ("record_id", "format", "data"),
+                [(row.id, prefix, data) for row, made in changed for prefix, data in made.items()])
+    execute_in(connection, "UPDATE records SET datestamp = {p} WHERE id IN ({values})", ids,
+               (now,))  # fmt: skip
+    execute_in(connection, "UPDATE record_sets SET datestamp = {p} WHERE record_id IN ({values})",
+               ids, (now,))  # fmt: skip
+    insert_rows(connection, models.record_changes,
+                ("record_id", "datestamp", "outcome", "origin", "source", "run_id",
+                 "previous_digest"),
+                [(row.id, now, str(Outcome.UPDATED), ORIGIN, row.source, None, row.digest)
+                 for row, _ in changed])  # fmt: skip
+    return now

@@ -1,0 +1,128 @@
+"""``koprik db renditions`` (catalog/renditions_again.py): every live record's served formats
+made again from its stored MARC; those that changed written, with new datestamps for the
+record and its set memberships and a change in its history; the rest left as they were
+(SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from catalog import Catalog
+from catalog.db import open_engine
+from catalog.demo import demo_records
+from catalog.renditions import make_renditions
+from catalog.search_index import read_canonical
+from config import load_settings
+from koprik.cli import main
+
+BEFORE = 1_000_000_000
+"""The datestamp every record is moved back to before the run (2001-09-09)."""
+
+
+def _catalogue(catalog_url: str, folder: Path, records: int) -> Path:
+    """A settings file naming ``catalog_url``, filled with ``records`` demo records, every one
+    of them and its set memberships dated :data:`BEFORE`."""
+    config = folder / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{catalog_url}"\n')
+    catalog = Catalog.open(load_settings(config))
+    try:
+        with catalog.writer() as writer:
+            for record in demo_records(records):
+                writer.put(record)
+        with catalog.engine.begin() as connection:
+            connection.execute(text("UPDATE records SET datestamp = :t"), {"t": BEFORE})
+            connection.execute(text("UPDATE record_sets SET datestamp = :t"), {"t": BEFORE})
+    finally:
+        catalog.close()
+    return config
+
+
+def _state(catalog_url: str) -> dict[int, tuple[int, dict[str, bytes], set[int], list[str]]]:
+    """Each record's datestamp, renditions, its memberships' datestamps and the origins of its
+    history's changes."""
+    engine = open_engine(catalog_url)
+    try:
+        with engine.connect() as connection:
+            state = {row.id: (row.datestamp, {}, set(), []) for row in connection.execute(
+                text("SELECT id, datestamp FROM records"))}  # fmt: skip
+            for row in connection.execute(text("SELECT record_id, format, data FROM renditions")):
+                state[row.record_id][1][row.format] = bytes(row.data)
+            for row in connection.execute(text("SELECT record_id, datestamp FROM record_sets")):
+                state[row.record_id][2].add(row.datestamp)
+            for row in connection.execute(
+                text("SELECT record_id, origin FROM record_changes ORDER BY id")
+            ):
+                state[row.record_id][3].append(row.origin)
+    finally:
+        engine.dispose()
+    return state
+
+
+def test_formats_made_otherwise_are_written_with_new_datestamps_and_the_rest_left(
+    catalog_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _catalogue(catalog_url, tmp_path, 12)
+    engine = open_engine(catalog_url)
+    try:
+        with engine.begin() as connection:
+            ids = list(connection.execute(text("SELECT id FROM records ORDER BY id")).scalars())
+            older, lacking, unreadable = ids[1], ids[4], ids[7]
+            connection.execute(text("UPDATE renditions SET data = :old WHERE record_id = :id "
+                                    "AND format = 'mods'"),
+                               {"old": b"<mods>an older crosswalk's</mods>", "id": older})
+            connection.execute(text("DELETE FROM renditions WHERE record_id = :id AND "
+                                    "format = 'oai_dc'"), {"id": lacking})  # fmt: skip
+            connection.execute(text("UPDATE records SET marc = :marc WHERE id = :id"),
+                               {"marc": b"not ISO 2709", "id": unreadable})
+            marc = {row.id: bytes(row.marc) for row in connection.execute(
+                text("SELECT id, marc FROM records"))}  # fmt: skip
+    finally:
+        engine.dispose()
+    before = _state(catalog_url)
+    history = {record_id: changes for record_id, (_, _, _, changes) in before.items()}
+
+    assert main(["--config", str(config), "db", "renditions"]) == 0
+    said = capsys.readouterr().out
+    assert said.endswith(": the formats of 12 records made again; 2 changed, given new "
+                         "datestamps (harvesters take them again); 1 whose stored MARC could not "
+                         "be read left as they were (the log names them)\n"), said
+    after = _state(catalog_url)
+    for record_id, (datestamp, renditions, memberships, changes) in after.items():
+        if record_id == unreadable:
+            assert after[record_id] == before[record_id]
+            continue
+        assert renditions == make_renditions(read_canonical(marc[record_id]), "")
+        if record_id in (older, lacking):
+            assert datestamp > BEFORE and memberships == {datestamp}
+            assert changes == [*history[record_id], "renditions"]
+        else:
+            assert after[record_id] == before[record_id]  # its datestamp and history with it
+    assert after[older][1]["mods"] != before[older][1]["mods"]
+    assert set(after[lacking][1]) == {"oai_dc", "marc21", "mods"}
+    assert before[lacking][2] == {BEFORE}  # (it was in sets: their datestamps moved)
+
+    assert main(["--config", str(config), "db", "renditions"]) == 0  # again: nothing to do
+    assert capsys.readouterr().out.endswith(
+        ": the formats of 12 records made again; none changed; 1 whose stored MARC could not be "
+        "read left as they were (the log names them)\n")
+    assert _state(catalog_url) == after
+
+
+def test_deleted_records_are_not_looked_at(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+    config = _catalogue(url, tmp_path, 3)
+    catalog = Catalog.open(load_settings(config))
+    try:
+        with catalog.engine.connect() as connection:
+            first = connection.execute(text("SELECT min(local_id) FROM records")).scalar_one()
+        with catalog.writer() as writer:
+            writer.delete(first)
+    finally:
+        catalog.close()
+    assert main(["--config", str(config), "db", "renditions"]) == 0
+    assert capsys.readouterr().out.endswith(
+        ": the formats of 2 records made again; none changed\n")

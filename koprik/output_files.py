@@ -212,6 +212,7 @@ def claimed(path: Path, shown: str) -> int:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(descriptor, 0)  # (a device cannot be: EINVAL)
     except BlockingIOError:
         os.close(descriptor)
         raise UserError(f"{shown}: being written by another koprik run now; wait for it to end, "
@@ -219,7 +220,6 @@ def claimed(path: Path, shown: str) -> int:
     except BaseException:
         os.close(descriptor)
         raise
-    os.ftruncate(descriptor, 0)
     return descriptor
 
 

@@ -110,6 +110,21 @@ def test_a_file_that_cannot_be_made_is_a_user_error_naming_it(tmp_path: Path) ->
     assert (tmp_path / "out.mrc.part").is_dir()  # not ours to remove
 
 
+def test_a_working_copy_that_cannot_be_emptied_is_a_user_error_and_no_descriptor_is_left(
+    tmp_path: Path,
+) -> None:
+    """``out.mrc.part`` a link to a device, which cannot be emptied (EINVAL): its descriptor
+    was left open."""
+    (tmp_path / "out.mrc.part").symlink_to(os.devnull)
+    open_before = len(os.listdir("/proc/self/fd"))
+    with (pytest.raises(UserError, match=f"^cannot write {tmp_path}/out.mrc.part: Invalid "
+                                         "argument$"),
+          written_whole(tmp_path / "out.mrc")):  # fmt: skip
+        pass
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    assert (tmp_path / "out.mrc.part").is_symlink()  # not ours to remove
+
+
 def test_a_working_copy_another_run_is_writing_is_refused_and_left_to_it(
     tmp_path: Path,
 ) -> None:

@@ -35,7 +35,7 @@ from catalog.renditions import make_renditions
 from catalog.restamp import restamp_after_commit
 from catalog.search_index import read_canonical
 from catalog.store import Outcome
-from catalog.transactions import hold_writes, transaction
+from catalog.transactions import hold_writes, transaction_then
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +68,21 @@ def make_again(
     ``progress`` is told the counts so far after each batch."""
     after, done = 0, Remade(0, 0, 0)
     while True:
-        step = transaction(engine, partial(_make_batch, after=after, batch=batch), WHAT)
+        step = transaction_then(engine, partial(_make_batch, after=after, batch=batch),
+                                partial(_restamped, engine), WHAT)  # fmt: skip
         if step is None:
             return done
-        if step.changed:
-            restamp_after_commit(engine, step.changed, step.stamped)
         done = Remade(done.looked + step.looked, done.changed + len(step.changed),
                       done.unreadable + step.unreadable)  # fmt: skip
         after = step.last
         if progress is not None:
             progress(done)
+
+
+def _restamped(engine: Engine, step: _Step | None) -> None:
+    """A batch's changed records moved to the second its COMMIT ended in."""
+    if step is not None and step.changed:
+        restamp_after_commit(engine, step.changed, step.stamped)
 
 
 class _Step(NamedTuple):
@@ -143,13 +148,13 @@ def _write(
     """Replace the renditions of the records ``changed`` (each row with what was made of it),
     give them and their set memberships a new datestamp, and add the change to their
     histories; returns the datestamp."""
-    now = int(time.time())  # as late as can be: a harvest running meanwhile must not page past it
     if not changed:
-        return now
+        return 0
     ids = [row.id for row, _ in changed]
     execute_in(connection, "DELETE FROM renditions WHERE record_id IN ({values})", ids)
     insert_rows(connection, models.renditions, ("record_id", "format", "data"),
                 [(row.id, prefix, data) for row, made in changed for prefix, data in made.items()])
+    now = int(time.time())  # as late as can be: a harvest running meanwhile must not page past it
     execute_in(connection, "UPDATE records SET datestamp = {p} WHERE id IN ({values})", ids,
                (now,))  # fmt: skip
     execute_in(connection, "UPDATE record_sets SET datestamp = {p} WHERE record_id IN ({values})",

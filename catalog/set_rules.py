@@ -51,7 +51,7 @@ from catalog.db import execute_in, insert_rows
 from catalog.restamp import restamp_after_commit
 from catalog.search_index import read_canonical
 from catalog.sets import set_name, set_specs
-from catalog.transactions import transaction
+from catalog.transactions import transaction, transaction_then
 from config import SetRule
 
 log = logging.getLogger(__name__)
@@ -241,12 +241,11 @@ def place_again(
     transaction(engine, lambda connection: _announce(connection, rules), WHAT)
     after, looked, moved = 0, 0, 0
     while True:
-        placed = transaction(engine, partial(_place_batch, after=after, batch=batch,
-                                             rules=rules), WHAT)  # fmt: skip
+        placed = transaction_then(engine, partial(_place_batch, after=after, batch=batch,
+                                                  rules=rules),
+                                  partial(_restamped, engine), WHAT)  # fmt: skip
         if placed is None:
             break
-        if placed.joined:
-            restamp_after_commit(engine, placed.joined, placed.stamped, JOINED)
         looked += placed.looked
         moved += placed.moved
         after = placed.last
@@ -254,6 +253,12 @@ def place_again(
             progress(looked, moved)
     transaction(engine, lambda connection: _finish(connection, rules), WHAT)
     return looked, moved
+
+
+def _restamped(engine: Engine, placed: _Placed | None) -> None:
+    """A batch's new memberships moved to the second its COMMIT ended in."""
+    if placed is not None and placed.joined:
+        restamp_after_commit(engine, placed.joined, placed.stamped, JOINED)
 
 
 class _Placed(NamedTuple):

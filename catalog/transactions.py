@@ -31,7 +31,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from types import FrameType
 from typing import TypeVar
 
@@ -90,6 +90,28 @@ def transaction(engine: Engine, work: Callable[[Connection], T], what: str) -> T
             return work(connection)
 
     return retried(once, what)
+
+
+def transaction_then(
+    engine: Engine, work: Callable[[Connection], T], then: Callable[[T], None], what: str
+) -> T:
+    """:func:`transaction`, and ``then(result)`` once it committed: the COMMIT and ``then`` are
+    one :func:`uninterrupted` section, as the catalogue's writer makes its COMMIT and what
+    follows it (:meth:`catalog.Catalog.write`). For a batch whose rows are moved to the second
+    their COMMIT ended in (:func:`catalog.restamp.restamp_after_commit`): a ^C between the
+    two left them at their datestamp, which a harvest answered meanwhile had paged past."""
+
+    def once() -> tuple[ExitStack, T]:
+        with ExitStack() as section:
+            with engine.begin() as connection:
+                result = work(connection)
+                section.enter_context(uninterrupted())  # the COMMIT, as this block ends
+            return section.pop_all(), result
+
+    section, result = retried(once, what)
+    with section:
+        then(result)
+    return result
 
 
 def executed(engine: Engine, statement: Executable, what: str) -> int:

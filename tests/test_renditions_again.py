@@ -5,6 +5,8 @@ record and its set memberships and a change in its history; the rest left as the
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,37 @@ def test_deleted_records_are_not_looked_at(tmp_path: Path,
     assert main(["--config", str(config), "db", "renditions"]) == 0
     assert capsys.readouterr().out.endswith(
         ": the formats of 2 records made again; none changed\n")
+
+
+def test_a_stop_as_a_batch_commits_waits_for_its_records_to_be_restamped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ^C between a batch's COMMIT and the move of its records to the second the COMMIT
+    ended in (catalog/restamp.py) left them at a datestamp a harvest may have paged past, and
+    a run again found nothing to write, so they stayed there."""
+    from catalog import renditions_again
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+    _catalogue(url, tmp_path, 3)
+    engine = open_engine(url)
+    restamped: list[list[int]] = []
+    restamp = renditions_again.restamp_after_commit
+
+    def stopped_then_restamped(engine: object, ids: list[int], stamped: int) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # where Python would run the ^C's handler
+            pass
+        restamp(engine, ids, stamped)  # type: ignore[arg-type]
+        restamped.append(ids)
+
+    monkeypatch.setattr(renditions_again, "restamp_after_commit", stopped_then_restamped)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE renditions SET data = :old"), {"old": b"<old/>"})
+        with pytest.raises(KeyboardInterrupt):
+            renditions_again.make_again(engine)
+    finally:
+        signal.signal(signal.SIGINT, before)
+        engine.dispose()
+    assert len(restamped) == 1 and len(restamped[0]) == 3

@@ -12,11 +12,12 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import DBAPIError
 
@@ -148,3 +149,30 @@ def test_a_signal_at_a_commit_is_raised_once_the_commit_is_followed_through(
         catalog.write(work)
     assert counted == [Outcome.ADDED]
     assert catalog.get_entry("1") is not None
+
+
+def test_a_ctrl_c_as_a_transaction_commits_waits_for_what_follows_the_commit(
+    tmp_path: Path,
+) -> None:
+    """transaction_then: a ^C as the COMMIT ends is raised once ``then`` (a batch's restamp,
+    :mod:`catalog.restamp`) has run whole; it cut it short, leaving rows at a datestamp a
+    harvest had paged past (``koprik db renditions``, ``koprik db sets``)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    done: list[object] = []
+
+    def then(result: int) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # where Python would run the ^C's handler
+            pass
+        done.append(result)
+
+    try:
+        with _handling(signal.SIGINT, signal.default_int_handler), pytest.raises(
+            KeyboardInterrupt
+        ):
+            transactions.transaction_then(
+                engine, lambda connection: connection.exec_driver_sql("SELECT 7").scalar(),
+                then, "a test")  # fmt: skip
+    finally:
+        engine.dispose()
+    assert done == [7]

@@ -9,7 +9,9 @@ as a harvest applies a partner's deletions, and leave their union records at the
 that follows.
 
 A record added or changed after the run began (a row of its change history newer than
-:func:`latest_change` then: another run of the same source, a cataloguer) is left alone. The
+:func:`latest_change` then: another run of the same source, a cataloguer) is left alone; one
+whose formats alone were made again meanwhile (``koprik db renditions``: its MARC is as it was)
+is not. The
 history, not the datestamp, tells it: a datestamp moves too when the deduplication of another
 source's records puts a record in a group, and it counts whole seconds, so a record stored in
 the second the run began would look like the run's own.
@@ -24,6 +26,7 @@ from sqlalchemy import func, select
 
 from catalog import models
 from catalog.db import execute_in
+from catalog.renditions_again import ORIGIN as RENDITIONS
 from catalog.store import Catalog, CatalogWriter
 from catalog.written_ids import WrittenIds
 
@@ -77,7 +80,7 @@ def _delete_unchanged(writer: CatalogWriter, record_ids: Sequence[int], after_ch
     transaction (so a change committed meanwhile is seen); how many were deleted."""
     changed = {row[0] for row in execute_in(
         writer.connection,
-        "SELECT DISTINCT record_id FROM record_changes WHERE id > {p} AND record_id IN ({values})",
-        record_ids, (after_change,),
+        "SELECT DISTINCT record_id FROM record_changes WHERE id > {p} AND origin <> {p} AND "
+        "record_id IN ({values})", record_ids, (after_change, RENDITIONS),
     )}
     return writer.delete_ids([record_id for record_id in record_ids if record_id not in changed])

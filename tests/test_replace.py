@@ -53,3 +53,24 @@ def test_only_the_sources_live_records_not_met_and_unchanged_since_the_run_began
     assert delete_unmet(catalog, "sam", met, began, lambda *n: seen.append(n)) == 0
     assert seen == [(2, 0)]  # sam:0 and sam:5 are all that is live
     assert delete_unmet(catalog, "sam", met, latest_change(catalog)) == 1  # sam:5, unchanged since
+
+
+def test_a_record_whose_formats_alone_were_made_again_is_still_deleted(catalog) -> None:
+    """``koprik db renditions`` adds an ``updated`` change to the records whose formats it
+    writes, with their MARC as it was: one met by no replace run meanwhile was kept, and
+    served, until the next run."""
+    from catalog.renditions_again import make_again
+
+    with catalog.writer("import") as writer:
+        writer.put_many([Incoming(book(f"{n}", f"Kitob {n}"), source="sam") for n in range(2)])
+    states = _states(catalog)
+    began = latest_change(catalog)
+    with catalog.engine.begin() as connection:
+        connection.execute(models.renditions.update().values(data=b"<old/>"))
+    assert make_again(catalog.engine).changed == 2
+    with catalog.writer("import") as writer:  # and a record changed by another run meanwhile
+        writer.put_many([Incoming(book("1", "Kitob 1, ikkinchi nashr"), source="sam")])
+    assert delete_unmet(catalog, "sam", WrittenIds(), began) == 1
+    deleted = {local_id: state[1] for local_id, state in _states(catalog).items()}
+    assert deleted == {"sam:0": True, "sam:1": False}
+    assert states.keys() == deleted.keys()

@@ -25,7 +25,7 @@ from importlib import resources
 
 import pymarc
 
-from crosswalks.xmltext import xml_safe
+from crosswalks.xmltext import as_any_uri, xml_safe
 from crosswalks.xmlwrite import attribute, element
 
 MODS_NS = "http://www.loc.gov/mods/v3"
@@ -129,12 +129,23 @@ def _first(field: pymarc.Field, code: str) -> str | None:
 
 def _link(field: pymarc.Field) -> str:
     """The field's last $u or $0 as the element's ``xlink:href`` (LoC's template ``uri``, which
-    sets it for each in turn), its namespace declared with it; none without either."""
+    sets it for each in turn), its namespace declared with it; none without either, or when
+    it is no URI even escaped (:func:`as_any_uri`): the record's MODS would be invalid."""
     link = ""
     for s in field.subfields:
         if s.code == "u" or s.code == "0":
             link = s.value
-    return _XLINK + _from_record("xlink:href", link) if link else ""
+    uri = as_any_uri(link) if link else None
+    return _XLINK + attribute("xlink:href", uri) if uri else ""
+
+
+def _add_linked(out: list[str], name: str, value: str, attributes: str, link: str) -> None:
+    """:func:`_add_leaf` with the attributes ``link`` (:func:`_link`): an element with a link
+    is written without text too, as LoC writes a 530 of a $u alone."""
+    if link and not _text(value):
+        out.append(element(name, None, attributes + link))
+    else:
+        _add_leaf(out, name, value, attributes + link)
 
 
 def _around(field: pymarc.Field, axis: str, codes: str, *, before: bool) -> str:
@@ -634,9 +645,9 @@ class _Builder:
         and 5XX in record order, where LoC groups them by tag)."""
         for field in self.fields("520"):
             label = ABSTRACT_LABELS.get(field.indicator1, "Summary")
-            _add_leaf(self.top, "abstract", _select(field, "ab"),
-                      (_fixed("displayLabel", label) if label else "") + self.alternate(field)
-                      + _link(field))
+            _add_linked(self.top, "abstract", _select(field, "ab"),
+                        (_fixed("displayLabel", label) if label else "") + self.alternate(field),
+                        _link(field))
         for field in self.fields(*ACCESS_CONDITIONS):
             kind, codes = ACCESS_CONDITIONS[self.tag_of(field)]
             _add_leaf(self.top, "accessCondition", _select(field, codes),
@@ -652,9 +663,9 @@ class _Builder:
             kind = NOTE_TYPES[tag]
             left_out = _NOTE_LEFT_OUT.get(tag, "68")
             text = " ".join(s.value for s in field.subfields if s.code not in left_out)
-            _add_leaf(self.top, "note", text,
-                      (_fixed("type", kind) if kind else "") + self.alternate(field)
-                      + _link(field))
+            _add_linked(self.top, "note", text,
+                        (_fixed("type", kind) if kind else "") + self.alternate(field),
+                        _link(field))
 
     def classifications(self) -> list[str]:
         out: list[str] = []

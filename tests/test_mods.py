@@ -116,16 +116,41 @@ def test_links_and_labels_of_notes_and_abstracts_agree_with_loc(loc_mods, mods_s
                                          pymarc.Subfield("u", "http://example.org/a?b=1&c=2")]),
         pymarc.Field("520", ["8", " "], [pymarc.Subfield("a", "No label.")]),
         pymarc.Field("520", [" ", " "], [pymarc.Subfield("a", "A summary.")]),
+        pymarc.Field("530", [" ", " "], [pymarc.Subfield("u", "http://example.org/alone")]),
     )
     record, document = as_peer_sees(record)
     root = etree.fromstring(marc_to_mods(record))
     mods_schema.assertValid(root)
     ours, loc = leaves(root), leaves(loc_mods(document).getroot())
-    assert ours == Counter({k: n for k, n in loc.items() if k[0] not in INTENDED and k[1]})
+    assert ours == Counter({k: n for k, n in loc.items() if k[0] not in INTENDED})
+    assert ("note[additional physical form href=http://example.org/alone]", "") in ours
     assert ("note[bibliography href=http://example.org/last]",
             "Bibliography. http://example.org/first http://example.org/last") in ours
     assert ("abstract[ label=Abstract href=http://example.org/a?b=1&c=2]",
             "An abstract &amp; <more>.") in ours
+
+
+@pytest.mark.parametrize(("link", "href"), [
+    ("50%", "50%25"), ("http://a.example/b#c#d", "http://a.example/b#c%23d"),
+    ("http://[bad", "http://%5Bbad"), ("%zz", "%25zz"), ("http://[::1]/x", "http://[::1]/x"),
+    ("(DLC)n79021164", "(DLC)n79021164"), ("a b|c", "a b|c"),
+])
+def test_a_link_that_is_no_uri_is_escaped_and_the_mods_stays_valid(
+    link: str, href: str, mods_schema
+) -> None:
+    """LoC copies a $u into xlink:href as it stands: ``50%`` made the whole record's MODS
+    invalid (xs:anyURI)."""
+    record = pymarc.Record()
+    record.add_field(
+        pymarc.Field("245", ["1", "0"], [pymarc.Subfield("a", "Navoiy")]),
+        pymarc.Field("500", [" ", " "], [pymarc.Subfield("a", "A note."),
+                                         pymarc.Subfield("u", link)]),
+        pymarc.Field("520", [" ", " "], [pymarc.Subfield("a", "An abstract."),
+                                         pymarc.Subfield("0", link)]),
+    )
+    root = etree.fromstring(marc_to_mods(record))
+    mods_schema.assertValid(root)
+    assert [e.get(XLINK_HREF) for e in root.iter(MODS + "note", MODS + "abstract")] == [href] * 2
 
 
 def test_sandburg_values() -> None:

@@ -8,6 +8,7 @@ carriage return; lone surrogates; U+FFFE/U+FFFF). Every XML writer in Koprik pas
 from __future__ import annotations
 
 import re
+import threading
 
 from lxml import etree
 
@@ -64,11 +65,13 @@ def parse_untrusted(data: bytes) -> etree._Element:
     return root
 
 
-_ANY_URI = etree.XMLSchema(etree.XML(
-    b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
-    b'<xs:element name="uri" type="xs:anyURI"/></xs:schema>'))
+_ANY_URI_SCHEMA = (b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+                   b'<xs:element name="uri" type="xs:anyURI"/></xs:schema>')
 """A schema of one ``xs:anyURI`` element: what libxml2, which validates our output against the
 official schemas, and so most harvesters' checks, accept as a URI."""
+_PER_THREAD = threading.local()
+"""Each thread's validator of :data:`_ANY_URI_SCHEMA` (lxml's validators keep an error log of
+their own, not made to be shared by threads validating at once)."""
 
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
@@ -88,6 +91,9 @@ def as_any_uri(value: str) -> str | None:
 
 
 def _is_any_uri(value: str) -> bool:
+    schema = getattr(_PER_THREAD, "any_uri", None)
+    if schema is None:
+        schema = _PER_THREAD.any_uri = etree.XMLSchema(etree.XML(_ANY_URI_SCHEMA))
     uri = etree.Element("uri")
     uri.text = value
-    return bool(_ANY_URI.validate(uri))
+    return bool(schema.validate(uri))

@@ -11,10 +11,9 @@ that follows.
 A record added or changed after the run began (a row of its change history newer than
 :func:`latest_change` then: another run of the same source, a cataloguer) is left alone; one
 whose formats alone were made again meanwhile (``koprik db renditions``: its MARC is as it was)
-is not. The
-history, not the datestamp, tells it: a datestamp moves too when the deduplication of another
-source's records puts a record in a group, and it counts whole seconds, so a record stored in
-the second the run began would look like the run's own.
+is not. The history, not the datestamp, tells it: a datestamp moves too when the deduplication
+of another source's records puts a record in a group, and it counts whole seconds, so a record
+stored in the second the run began would look like the run's own.
 """
 
 from __future__ import annotations

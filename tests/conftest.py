@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -39,6 +40,14 @@ def _restore_root_logger() -> Iterator[None]:
             root.removeHandler(handler)
             handler.close()
     root.setLevel(level)
+
+
+def signalled(signum: int) -> None:
+    """Send ``signum`` to this process, and give Python the moment to run its handler here
+    (a loop's jump back is where it runs one), not some statements later."""
+    os.kill(os.getpid(), signum)
+    for _ in range(1000):
+        pass
 
 
 def free_port() -> int:

@@ -24,7 +24,7 @@ from koprik.output_files import (
     working_copy,
     written_whole,
 )
-from tests.conftest import free_port
+from tests.conftest import free_port, signalled
 from tests.servers import RunningKoprik, koprik_serve, limit_files_to, stderr_after
 
 EARLIER = b"the records of an earlier search\n"
@@ -63,13 +63,6 @@ def stop_signals_raised() -> Iterator[None]:
         signal.signal(signum, handler)
 
 
-def _signalled(signum: int) -> None:
-    """Send ``signum`` to this process, and give Python the moment to run its handler."""
-    os.kill(os.getpid(), signum)
-    for _ in range(1000):  # a loop's jump back is where Python runs a signal's handler
-        pass
-
-
 def test_a_stop_as_the_working_copy_is_made_removes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_signals_raised: None
 ) -> None:
@@ -79,7 +72,7 @@ def test_a_stop_as_the_working_copy_is_made_removes_it(
 
     def claimed_then_stopped(path: Path, shown: str) -> int:
         descriptor = made(path, shown)
-        _signalled(signal.SIGINT)
+        signalled(signal.SIGINT)
         return descriptor
 
     monkeypatch.setattr(output_files, "claimed", claimed_then_stopped)

@@ -5,7 +5,6 @@ record and its set memberships and a change in its history; the rest left as the
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from catalog.renditions import make_renditions
 from catalog.search_index import read_canonical
 from config import load_settings
 from koprik.cli import main
+from tests.conftest import signalled
 
 BEFORE = 1_000_000_000
 """The datestamp every record is moved back to before the run (2001-09-09)."""
@@ -145,9 +145,7 @@ def test_a_stop_as_a_batch_commits_waits_for_its_records_to_be_restamped(
     restamp = renditions_again.restamp_after_commit
 
     def stopped_then_restamped(engine: object, ids: list[int], stamped: int) -> None:
-        os.kill(os.getpid(), signal.SIGINT)
-        for _ in range(1000):  # where Python would run the ^C's handler
-            pass
+        signalled(signal.SIGINT)
         restamp(engine, ids, stamped)  # type: ignore[arg-type]
         restamped.append(ids)
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from catalog import Catalog, CatalogWriter, Outcome, transactions
 from tests.books import book
+from tests.conftest import signalled
 
 
 def _failing(sqlstate: str) -> tuple[list[int], Callable[[Connection], None]]:
@@ -161,9 +162,7 @@ def test_a_ctrl_c_as_a_transaction_commits_waits_for_what_follows_the_commit(
     done: list[object] = []
 
     def then(result: int) -> None:
-        os.kill(os.getpid(), signal.SIGINT)
-        for _ in range(1000):  # where Python would run the ^C's handler
-            pass
+        signalled(signal.SIGINT)
         done.append(result)
 
     try:

@@ -680,8 +680,12 @@ class _Builder:
         return out
 
     def location(self) -> str:
-        urls = [_leaf("url", s.value) for f in self.get_fields("856") for s in f.subfields
-                if s.code == "u"]
+        """Each 856 $u as a ``url``, escaped as a link is (:func:`as_any_uri`), or left out when
+        it is no URI even escaped: ``url`` is an ``xs:anyURI``, and LoC's copy of ``50%`` made
+        the whole record invalid."""
+        uris = (as_any_uri(s.value) for f in self.get_fields("856") for s in f.subfields
+                if s.code == "u")
+        urls = [_leaf("url", uri) for uri in uris if uri and _text(uri)]
         return element("location", None, "", "".join(urls)) if urls else ""
 
     def record_info(self) -> str:

@@ -18,6 +18,7 @@ from importlib import resources
 import pymarc
 from lxml import etree
 
+from crosswalks.lint_fields import definitions
 from crosswalks.marc_build import clean, field_008, new_record, year_of
 from crosswalks.mods import ABSTRACT_LABELS, ACCESS_CONDITIONS, NOTE_TYPES, XLINK_NS
 
@@ -72,6 +73,21 @@ class _Draft:
         if pairs:
             subfields = [pymarc.Subfield(c, v) for c, v in pairs]
             self.fields.append((pymarc.Field(tag, [ind[0], ind[1]], subfields), source))
+
+
+def _note_pairs(tag: str, note: etree._Element) -> Pairs:
+    """A note's text as $a and its ``xlink:href`` as $u, where MARC defines a $u for the tag
+    (530, 538...; 500 and 362 have none). The link's own text, which the note holds after the
+    rest (LoC writes every subfield but a 530's $u into it), is taken off $a."""
+    text, href = _text(note), note.get(_HREF)
+    rule = definitions().get(tag)
+    if not href or rule is None or "u" not in rule.subfields:
+        return [("a", text)]
+    if text == href:
+        text = ""
+    elif text.endswith(" " + href):
+        text = text[: -len(href) - 1]
+    return [("a", text), ("u", href)]
 
 
 def _title(draft: _Draft, info: etree._Element, has_main_name: bool) -> None:
@@ -303,7 +319,7 @@ def mods_to_marc(element: etree._Element) -> pymarc.Record:
                     break
         else:
             tag = _NOTE_TAGS.get(note.get("type") or "", "500")
-            draft.add(tag, _NOTE_INDICATORS.get(tag, "  "), [("a", _text(note))], note)
+            draft.add(tag, _NOTE_INDICATORS.get(tag, "  "), _note_pairs(tag, note), note)
     for condition in _kids(mods, "accessCondition"):
         tag = _CONDITION_TAGS.get(condition.get("type") or "")
         if tag is not None:

@@ -147,10 +147,12 @@ def test_a_link_that_is_no_uri_is_escaped_and_the_mods_stays_valid(
                                          pymarc.Subfield("u", link)]),
         pymarc.Field("520", [" ", " "], [pymarc.Subfield("a", "An abstract."),
                                          pymarc.Subfield("0", link)]),
+        pymarc.Field("856", ["4", "0"], [pymarc.Subfield("u", link)]),
     )
     root = etree.fromstring(marc_to_mods(record))
     mods_schema.assertValid(root)
     assert [e.get(XLINK_HREF) for e in root.iter(MODS + "note", MODS + "abstract")] == [href] * 2
+    assert [e.text for e in root.iter(MODS + "url")] == [href]
 
 
 def test_sandburg_values() -> None:

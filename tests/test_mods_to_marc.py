@@ -131,3 +131,21 @@ def test_an_abstract_comes_back_with_its_indicator_link_and_linked_880() -> None
     (linked,) = [f for f in back.get_fields("880") if f["6"].startswith("520-" + first["6"][4:6])]
     assert linked["a"] == "Беш достон."
     assert second.indicators[0] == " " and second.get("u") is None
+
+
+def test_a_notes_link_comes_back_as_its_u_where_marc_defines_one() -> None:
+    """A note's xlink:href (from $u) was lost on the way back: 530 and 538 came back without
+    their $u (538's in its $a), and a 538 of a link alone as that link in $a."""
+    record = pymarc.Record(force_utf8=True, leader="00000nam a2200000 a 4500")
+    record.add_field(pymarc.Field("008", data="990101s1999    uz            000 0 uzb d"))
+    record.add_field(pymarc.Field("245", ["1", "0"], [pymarc.Subfield("a", "Xamsa")]))
+    record.add_field(pymarc.Field("530", [" ", " "], [pymarc.Subfield("a", "Onlayn."),
+                                                      pymarc.Subfield("u", "http://example.org/a")]))
+    record.add_field(pymarc.Field("538", [" ", " "], [pymarc.Subfield("u", "http://example.org/b")]))
+    record.add_field(pymarc.Field("500", [" ", " "], [pymarc.Subfield("a", "Izoh."),
+                                                      pymarc.Subfield("0", "http://example.org/c")]))
+    back = round_trip(record)
+    assert (back["530"]["a"], back["530"]["u"]) == ("Onlayn.", "http://example.org/a")
+    assert back["538"].subfields == [pymarc.Subfield("u", "http://example.org/b")]
+    # 500 defines no $u: the link stays in the text, where the note holds it
+    assert back["500"].subfields == [pymarc.Subfield("a", "Izoh. http://example.org/c")]

@@ -573,8 +573,9 @@ def record_to_mrk(record: Record, *, mnemonics: bool = False) -> str:
 class FramedWriter:
     """Writes ``header``, the serialized records with ``separator`` between, and ``footer``.
 
-    The header is written with the first record (or at close when there was none), so an
-    output file is complete and well-formed however many records went into it.
+    The header is written with the first record, and nothing at all when there was none: an
+    empty container is not always a valid document (a MODS ``modsCollection`` must hold one
+    ``mods``), and a conversion that converted nothing has no output to give.
     """
 
     def __init__(
@@ -600,9 +601,8 @@ class FramedWriter:
         self.count += 1
 
     def close(self) -> None:
-        if not self.count:
-            self.out.write(self.header)
-        self.out.write(self.footer)
+        if self.count:
+            self.out.write(self.footer)
         self.out.flush()
 
 

@@ -55,7 +55,26 @@ def test_broken_files_give_rejects_with_reasons_and_say_so(path: Path, tmp_path:
         numbers.append(int(number))
     assert numbers[0] == 1  # record numbers count from 1, as `koprik import` reports them
     assert "rejected" in summary(result)
-    etree.parse(str(out), etree.XMLParser(no_network=True))  # still a complete document
+    assert not out.exists()  # nothing converted, nothing written
+
+
+@pytest.mark.parametrize("fmt", ["mods", "marcxml", "oai_dc", "marcjson", "marc21", "mrk"])
+def test_a_run_that_converts_nothing_writes_no_output(tmp_path: Path, fmt: str) -> None:
+    """Every record of the input rejected: no OUT (an empty ``modsCollection`` was written,
+    which mods-3-7.xsd refuses: it must hold one ``mods``), the one an earlier run wrote
+    removed as the side files are, and nothing on standard output."""
+    data = (MARC21 / "broken" / "bad_records.mrc").read_bytes()
+    out = tmp_path / "out.xml"
+    out.write_bytes(b"an earlier run's output")
+    result = koprik("--to", fmt, "-o", out, stdin=data)
+    assert_no_traceback(result)
+    assert result.returncode == 2
+    assert summary(result).endswith(f"converted 0, rejected 8, {out} not written (rejects: "
+                                    f"{out}.rejects.txt)")
+    assert not out.exists() and not Path(f"{out}.part").exists()
+    assert (tmp_path / "out.xml.rejects.txt").read_text().count("\n") == 8
+    piped = koprik("--to", fmt, stdin=data)
+    assert piped.returncode == 2 and piped.stdout == b""
 
 
 def test_partly_convertible_run_exits_1_and_keeps_going(tmp_path: Path) -> None:

@@ -365,9 +365,14 @@ def test_iso_files_have_no_line_breaks_so_their_round_trip_includes_mrk() -> Non
         assert not any(has_line_breaks(i.record) for i in records(path) if i.record)
 
 
-def test_writers_produce_one_document_even_when_empty() -> None:
-    assert json.loads(written("marcjson", [])) == []
-    assert written("marcxml", []).strip().endswith(b"</collection>")
+def test_writers_write_nothing_without_a_record() -> None:
+    """Not an empty container: a conversion that converted nothing has no output (and an
+    empty MODS ``modsCollection`` would be invalid)."""
+    for fmt in marc_io.MARC_FORMATS:
+        assert written(fmt, []) == b""
+    book = next(demo_records(1))
+    assert len(json.loads(written("marcjson", [book, book]))) == 2
+    assert written("marcxml", [book]).strip().endswith(b"</collection>")
     with pytest.raises(ValueError):
         open_writer("oai_dc", io.BytesIO())
 

@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     })
     stats = _Stats()
     with contextlib.ExitStack() as stack:
-        out = stack.enter_context(written_whole(args.output))  # put in place as it closes
+        # put in place as it closes, or none when nothing was converted (none before it kept)
+        out = stack.enter_context(written_whole(args.output, kept=lambda: stats.converted > 0))
         try:
             writer = output.open(out)
         except registry.CrosswalkUnavailable as error:
@@ -375,8 +376,8 @@ def _print_summary(stats: _Stats, output: str | None, rejects_path: str | None) 
     if stats.charset_summary():
         parts.append(stats.charset_summary())
     line = "crosswalk: " + ", ".join(parts)
-    if output:
-        line += f" -> {output}"
+    if output and output != STDIO:
+        line += f" -> {output}" if stats.converted else f", {output} not written"
     if rejects_path:
         line += f" (rejects: {rejects_path})"
     print(line, file=sys.stderr)

@@ -25,7 +25,8 @@ note of a conversion (``note`` in place of the charset: unmapped UNIMARC data, u
 mnemonics) and, with ``--repair``, each repair that let a damaged ISO 2709 record be read
 (``repaired``). A summary line ends the run on stderr, with the count of records read in each
 charset. An input that cannot be read at all (missing, a folder, empty, of no known format) is
-said in one line and counted, and the others are read; the output is always a complete file.
+said in one line and counted, and the others are read; the output is a complete file, or
+none when nothing was converted.
 Two outputs of one file (``-o`` and ``--rejects``, say; by any name or link) are refused before
 anything is read.
 

@@ -33,6 +33,9 @@ _IDS_AFTER = f"SELECT rowid FROM {FTS} WHERE {FTS} MATCH ? AND rowid > ? ORDER B
 _COUNT = f"SELECT count(*) FROM {FTS} WHERE {FTS} MATCH ?"
 _FIRST = f"SELECT rowid FROM {FTS} WHERE {FTS} MATCH ? ORDER BY rowid LIMIT 1"
 _RANGE = f"SELECT term, doc FROM {VOCABULARY} WHERE term >= ? AND term < ? ORDER BY term"
+_DOCUMENTS_AFTER = ("SELECT record_id FROM search_docs WHERE record_id > ? "
+                    "ORDER BY record_id LIMIT ?")
+_DOCUMENTS = "SELECT count(*) FROM search_docs"
 
 
 def _any_of(tokens: Sequence[str]) -> str:
@@ -52,6 +55,17 @@ def ids_after(
     """The first ``count`` ids after ``after`` of the records having ``key`` in ``fields``."""
     expression = _any_of([token(field, key) for field in fields])
     return [row[0] for row in _rows(connection, _IDS_AFTER, (expression, after, count))]
+
+
+def documents_after(connection: Connection, *, after: int, count: int) -> list[int]:
+    """The first ``count`` ids after ``after`` of the records the index holds (a document
+    each, its pairs a row of ``search_docs``, keyed by record id)."""
+    return [row[0] for row in _rows(connection, _DOCUMENTS_AFTER, (after, count))]
+
+
+def documents(connection: Connection) -> int:
+    """How many records the index holds."""
+    return int(_rows(connection, _DOCUMENTS, ())[0][0])
 
 
 def tally(connection: Connection, fields: tuple[int, ...], key: str) -> int:

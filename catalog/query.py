@@ -1,7 +1,8 @@
 """One query model over the search index, for every protocol (Z39.50 Type-1, SRU CQL).
 
 A query is a tree of :class:`Match` leaves joined by :class:`And`, :class:`Or` and
-:class:`AndNot`; :class:`Ids` stands for an earlier result set. Protocol front ends translate
+:class:`AndNot`; :class:`Ids` stands for an earlier result set, :class:`Every` for every record
+a search can find. Protocol front ends translate
 their attributes or indexes into this model (refusing what it cannot express with their own
 diagnostics) and evaluate it with :func:`search`; :func:`sort_ids` and :func:`scan` serve
 Sort and Scan. Terms reach SQL only as bound parameters.
@@ -197,7 +198,15 @@ class Ids:
     ids: tuple[int, ...]
 
 
-Query = Match | And | Or | AndNot | Ids
+@dataclass(frozen=True)
+class Every:
+    """Every record the search index holds, which is every record a search can find (live,
+    not a member of a union record): CQL's ``cql.allRecords``, with which SRU harvesters page
+    through a repository. Alone it is read a window at a time, as one term is; in a larger
+    query its ids count against :data:`MAX_QUERY_IDS` as a leaf's do."""
+
+
+Query = Match | And | Or | AndNot | Ids | Every
 
 
 @dataclass(frozen=True)
@@ -241,19 +250,19 @@ def search(
 ) -> ResultSet:
     """Evaluate ``query``; keep at most ``limit`` ids (ascending record id, the catalogue order).
 
-    With ``window``, a query that is one exact term (the commonest search) has only its first
-    ``window`` ids read, and is counted in SQL when they fill the window (``complete`` is then
+    With ``window``, a query that is one exact term (the commonest search), or :class:`Every`,
+    has only its first ``window`` ids read, and is counted in SQL when they fill the window (``complete`` is then
     false when there are more; :func:`more_ids` reads on). Raises :class:`QueryError` (a
     subclass saying what) for a query that cannot be evaluated, :class:`QueryTooBroad` among
     them when its leaves would together hold more than :data:`MAX_QUERY_IDS` ids.
     """
     if _leaves(query) > MAX_CLAUSES:
         raise QueryTooComplex(f"more than {MAX_CLAUSES} terms")
-    single = _single_term(query) if window is not None else None
-    if single is not None and window is not None:
+    windowed = _windowed(query) if window is not None else None
+    if windowed is not None and window is not None:
         first = min(window, limit)
-        ids = _ids_after(connection, *single, after=0, count=first)
-        count = _tally(connection, *single) if len(ids) == first else len(ids)
+        ids = windowed.ids_after(connection, 0, first)
+        count = windowed.count(connection) if len(ids) == first else len(ids)
         return ResultSet(ids=ids, count=count, complete=len(ids) >= min(count, limit))
     found = _evaluate(connection, _with_number_keys(query), _Budget(MAX_QUERY_IDS))
     ordered = sorted(found)
@@ -312,12 +321,62 @@ def _with_number_keys(query: Query) -> Query:
 
 
 def more_ids(connection: Connection, query: Query, *, after: int, count: int) -> list[int]:
-    """The next ``count`` ids after id ``after`` of a one-exact-term query (see :func:`search`
-    with a window): an index seek, since the index orders a term's records by id."""
+    """The next ``count`` ids after id ``after`` of a one-exact-term query or :class:`Every`
+    (see :func:`search` with a window): an index seek, since the index orders a term's records
+    by id."""
+    windowed = _windowed(query)
+    if windowed is None:
+        raise QueryError("only a one-term query is read in windows")
+    return windowed.ids_after(connection, after, count)
+
+
+class _Windowed(NamedTuple):
+    """How a query read a window at a time reads its ids after an id, and counts them."""
+
+    ids_after: Callable[[Connection, int, int], list[int]]
+    count: Callable[[Connection], int]
+
+
+def _windowed(query: Query) -> _Windowed | None:
+    """The reading of a query that is one exact term, or every record; None for another."""
+    if isinstance(query, Every):
+        return _Windowed(_every_after, _every_count)
     single = _single_term(query)
     if single is None:
-        raise QueryError("only a one-term query is read in windows")
-    return _ids_after(connection, *single, after=after, count=count)
+        return None
+    fields, key = single
+    return _Windowed(
+        lambda connection, after, count: _ids_after(
+            connection, fields, key, after=after, count=count
+        ),
+        lambda connection: _tally(connection, fields, key),
+    )
+
+
+_EVERY_AFTER = Prepared(
+    select(terms.c.record_id)
+    .where(terms.c.record_id > bindparam("after"))
+    .distinct()
+    .order_by(terms.c.record_id)
+    .limit(bindparam("n"))
+)
+"""PostgreSQL: the first ``n`` indexed records after id ``after``, read off the index of the
+terms by record id in order."""
+_EVERY_COUNT = Prepared(select(func.count(terms.c.record_id.distinct())))
+
+
+def _every_after(connection: Connection, after: int, count: int) -> list[int]:
+    """The first ``count`` ids after ``after`` of the records the search index holds."""
+    if _on_fts(connection):
+        return fts_query.documents_after(connection, after=after, count=count)
+    return [row[0] for row in _EVERY_AFTER.rows(connection, {"after": after, "n": count})]
+
+
+def _every_count(connection: Connection) -> int:
+    """How many records the search index holds."""
+    if _on_fts(connection):
+        return fts_query.documents(connection)
+    return int(_EVERY_COUNT.rows(connection, {})[0][0])
 
 
 def _ids_after(
@@ -350,7 +409,7 @@ def _single_term(query: Query) -> tuple[tuple[int, ...], str] | None:
 
 
 def _leaves(query: Query) -> int:
-    if isinstance(query, Match | Ids):
+    if isinstance(query, Match | Ids | Every):
         return 1
     return _leaves(query.left) + _leaves(query.right)
 
@@ -359,6 +418,10 @@ def _evaluate(connection: Connection, query: Query, budget: _Budget) -> set[int]
     if isinstance(query, Ids):
         budget.spend(len(query.ids))
         return set(query.ids)
+    if isinstance(query, Every):
+        ids = _every_after(connection, 0, budget.left + 1)  # one more than allowed: refused
+        budget.spend(len(ids))
+        return set(ids)
     if isinstance(query, Match):
         return _match(connection, query, budget)
     left = _evaluate(connection, query.left, budget)

@@ -6,7 +6,7 @@ import pytest
 
 from catalog import Catalog
 from catalog import query as q
-from catalog.query import And, AndNot, Ids, Match, Or, Relation
+from catalog.query import And, AndNot, Every, Ids, Match, Or, Relation
 from tests.z3950_target_fixtures import NAVOIY, handmade_records
 
 
@@ -269,6 +269,35 @@ def test_a_one_term_search_that_fits_its_window_is_counted_by_its_ids(loaded) ->
         assert (found.ids, found.count, found.complete) == (everything.ids, 3, True), window
     assert (capped.ids, capped.count, capped.complete) == (everything.ids[:2], 3, True)
     assert (nothing.ids, nothing.count, nothing.complete) == ([], 0, True)
+
+
+def test_every_record_is_each_one_the_index_holds_read_a_window_at_a_time(  # type: ignore[no-untyped-def]
+    loaded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Every`` (CQL's cql.allRecords): every live record, not a deleted one; alone, read a
+    window at a time and counted as one term is; in a larger query, evaluated whole, its ids
+    counted against the query's."""
+    catalog, ids = loaded
+    with catalog.writer() as writer:
+        writer.delete("ru-tolstoy")
+    live = set(ids) - {"ru-tolstoy"}
+    every = Every()
+    assert run(loaded, every) == live
+    assert run(loaded, AndNot(every, Match("author", "navoiy"))) == live - NAVOIY
+    with catalog.engine.connect() as connection:
+        everything = q.search(connection, every, limit=1000)
+        first = q.search(connection, every, limit=1000, window=3)
+        rest = q.more_ids(connection, every, after=first.ids[-1], count=1000)
+        capped = q.search(connection, every, limit=2, window=100)
+        whole = q.search(connection, every, limit=1000, window=100)
+    assert everything.count == len(live) and everything.complete
+    assert (first.count, len(first.ids), first.complete) == (len(live), 3, False)
+    assert first.ids + rest == everything.ids
+    assert (capped.ids, capped.count) == (everything.ids[:2], len(live))
+    assert (whole.ids, whole.count, whole.complete) == (everything.ids, len(live), True)
+    monkeypatch.setattr(q, "MAX_QUERY_IDS", len(live) - 1)
+    with pytest.raises(q.QueryTooBroad):
+        run(loaded, AndNot(every, Match("author", "navoiy")))
 
 
 def test_a_query_holding_too_many_ids_in_all_is_refused(

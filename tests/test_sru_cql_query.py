@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.query import And, AndNot, Ids, Match, Or, Relation
+from catalog.query import And, AndNot, Every, Ids, Match, Or, Relation
 from catalog.query import Query as ModelQuery
 from protocols.cql import parse
 from provider.search import SearchError
@@ -30,6 +30,8 @@ def compact(query: ModelQuery) -> str:
         return f"{query.index}{relation}{term}{'*' if query.truncation else ''}"
     if isinstance(query, Ids):
         return f"set{list(query.ids)}"
+    if isinstance(query, Every):
+        return "every"
     op = {And: "AND", Or: "OR", AndNot: "NOT"}[type(query)]
     return f"({compact(query.left)} {op} {compact(query.right)})"
 
@@ -116,7 +118,13 @@ SPEC_EXAMPLES: list[tuple[str, str]] = [
     # the cql context set's allIndexes searches them all, as anywhere does (it was 16)
     ("cql.allIndexes = toshkent", "any:toshkent"),
     ("allIndexes any toshkent", "any:toshkent"),
-    ("cql.allRecords = 1", "diagnostic 16"),  # the query model has no "every record"
+    # every record, whatever the relation and term (it was 16: SRU harvesters page with it)
+    ("cql.allRecords = 1", "every"),
+    ("allRecords = 1", "every"),
+    ('cql.allRecords any "whatever"', "every"),
+    ("cql.allRecords = 1 not dc.title = fish", "(every NOT title:fish)"),
+    ('> "info:srw/cql-context-set/1/dc-v1.1" allRecords = 1', "diagnostic 16"),
+    ("dc.allRecords = 1", "diagnostic 16"),
     ("bath.isbn = 9789943012349", "isbn:9789943012349"),
     ("rec.identifier = uz-ovozi", "local:uz-ovozi"),
     ("dc.creator = navoiy", "author:navoiy"),

@@ -175,8 +175,11 @@ def test_explain_and_scan_validate(
     validate(explain, schemas)
     names = explain.xpath("//z:index/z:map/z:name/text()",
                           namespaces={"z": "http://explain.z3950.org/dtd/2.0/"})  # fmt: skip
-    assert {"creator", "title", "anywhere", "serverChoice", "allIndexes", "isbn",
+    assert {"creator", "title", "anywhere", "serverChoice", "allIndexes", "allRecords", "isbn",
             "identifier"} <= set(names)  # fmt: skip
+    every = explain.xpath("//z:index[z:map/z:name = 'allRecords']",
+                          namespaces={"z": "http://explain.z3950.org/dtd/2.0/"})  # fmt: skip
+    assert [index.get("scan") for index in every] == ["false"]
     sets = explain.xpath("//z:set/@name", namespaces={"z": "http://explain.z3950.org/dtd/2.0/"})
     assert set(sets) == {"cql", "dc", "bath", "rec"}
     scan = get(target, version=version, operation="scan", scanClause="dc.title=o",

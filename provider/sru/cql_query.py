@@ -6,9 +6,9 @@ relation modifier, 28 masking, 39 proximity, 46 boolean modifier, 15 context set
 is silently dropped. The mapping is the README's SRU profile; in short:
 
 - ``cql.serverChoice``, ``cql.anywhere`` and ``cql.allIndexes`` search ``any`` (every field
-  and the keys of every index); ``cql.allRecords`` is 16 (the query model has no "every
-  record"); ``dc.*``, ``bath.*`` and ``rec.identifier`` search the index of the same meaning
-  (:data:`INDEXES`);
+  and the keys of every index); ``cql.allRecords`` matches every record whatever its relation
+  and term (CQL 1.2; ``cql.allRecords = 1`` is the usual form); ``dc.*``, ``bath.*`` and
+  ``rec.identifier`` search the index of the same meaning (:data:`INDEXES`);
 - ``=`` and ``all`` ask for every word, ``any`` for one of them, ``adj`` for them next to each
   other anywhere in a field (as Z39.50's structure 1), ``exact`` and ``==`` for the whole field
   (or its first subfield) as a phrase; ``<``..``>=`` compare one term (on
@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from catalog import search_index as ix
-from catalog.query import And, AndNot, Ids, Match, Or, Relation, within
+from catalog.query import And, AndNot, Every, Ids, Match, Or, Relation, within
 from catalog.query import Query as ModelQuery
 from protocols.cql import Modifier, Node, Query, SearchClause, SortSpec
 from protocols.cql import Relation as CqlRelation
@@ -139,6 +139,8 @@ def _clause(clause: SearchClause, result_set: ResultSetIds) -> ModelQuery:
     name = set_named(clause)
     if name is not None:
         return Ids(tuple(result_set(name)))
+    if _names_every_record(clause):
+        return Every()
     index = index_of(clause.index, clause.prefixes)
     relation_name = clause.relation.name.lower()
     if "." in relation_name:
@@ -152,6 +154,18 @@ def _clause(clause: SearchClause, result_set: ResultSetIds) -> ModelQuery:
     if "string" in modifiers and kind == _WORDS:
         kind = _EXACT
     return _match(index, kind, clause.term, masked="unmasked" not in modifiers)
+
+
+def _names_every_record(clause: SearchClause) -> bool:
+    """Whether ``clause`` is on ``cql.allRecords`` (``allRecords`` unprefixed, unless the query
+    gives unprefixed indexes another context set), which CQL 1.2 says matches every record
+    "no matter what values are provided for the relation and term"."""
+    if "." in clause.index:
+        return _context(clause.index, clause, "") == ("cql", "allrecords")
+    unnamed = dict(clause.prefixes).get("")
+    return clause.index.lower() == "allrecords" and (
+        unnamed is None or _BY_URI.get(unnamed) == "cql"
+    )
 
 
 def _modifier(modifier: Modifier, clause: SearchClause) -> str:

@@ -42,6 +42,10 @@ def explain_record(settings: Settings, version: str, host: str, port: int, datab
                 f'<index search="true" scan="true"{sort}><title>{escape(index)}</title>'
                 f"<map><name set={quoteattr(context)}>{escape(name)}</name></map></index>"
             )
+    indexes.append(  # matches every record (cql_query.Every): searched, never scanned
+        '<index search="true" scan="false"><title>every record</title>'
+        '<map><name set="cql">allRecords</name></map></index>'
+    )
     schemas = "".join(
         f"<schema identifier={quoteattr(s.identifier)} name={quoteattr(s.name)}"
         f' retrieve="true"><title>{escape(s.name)}</title></schema>'

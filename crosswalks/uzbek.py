@@ -271,7 +271,21 @@ def cut_keys(typed: str, key: str) -> list[str]:
 # --- linked 880 fields ------------------------------------------------------------------------
 
 _LINKED_TAGS = re.compile(r"^(1..|245|250|260|264|490|5..|6..|7..)$")
-_KEEP_CODES = frozenset("0123456789uwx")
+_KEEP_CODES = frozenset("0123456789uw")
+"""Subfields of codes and links, copied unchanged into an 880 ($0-$9, $u URI, $w control
+number); :func:`_kept` adds the numbers some fields hold in $x and $z."""
+_LINKING_ENTRY = re.compile(r"^7[6-8].$")
+
+
+def _kept(tag: str, code: str) -> bool:
+    """Whether subfield ``code`` of ``tag`` is copied unchanged into an 880: a code, a link, or
+    an ISSN ($x but in 6XX, where it is a subject subdivision, text) or ISBN ($z of 534 and the
+    linking entries 760-787, whose check character X must not become Cyrillic Х)."""
+    if code in _KEEP_CODES:
+        return True
+    if code == "x":
+        return not tag.startswith("6")
+    return code == "z" and (tag == "534" or _LINKING_ENTRY.match(tag) is not None)
 _SCRIPT_CYRILLIC = "(N"
 _SCRIPT_LATIN = "(B"
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
@@ -300,11 +314,11 @@ def add_script_880(record: pymarc.Record, language: str | None = None) -> pymarc
     language is Uzbek or the field holds a letter only Uzbek has (ў ғ қ ҳ: Uzbek whatever
     008 says), else ALA-LC (the Russian table, with the Uzbek table's letters); a field with
     Cyrillic letters that neither converts (Ukrainian і, Kazakh ә...) gets no 880, so that no
-    Cyrillic is left in a romanized one; a Latin field of an Uzbek record gets an 880 in Cyrillic
-    with ``$6 245-01/(N``. The original field gets ``$6 880-01`` as its first subfield. Codes
-    $0-$9, $u, $w, $x are copied unchanged. ``language`` defaults to 008/35-37. A record not
-    flagged UTF-8 (leader/09) gets 066 $c (N when Cyrillic is present. Returns ``record``,
-    changed in place.
+    Cyrillic is left in a romanized one; a Latin field of an Uzbek record gets an 880 in
+    Cyrillic with ``$6 245-01/(N``. The original field gets ``$6 880-01`` as its first
+    subfield. Codes and numbers are copied unchanged (:func:`_kept`). ``language`` defaults to
+    008/35-37. A record not flagged UTF-8 (leader/09) gets 066 $c (N when Cyrillic is present.
+    Returns ``record``, changed in place.
     """
     if language is None:
         control = record.get("008")
@@ -317,7 +331,7 @@ def add_script_880(record: pymarc.Record, language: str | None = None) -> pymarc
             continue
         if field.get_subfields("6"):
             continue
-        text = " ".join(sf.value for sf in field.subfields if sf.code not in _KEEP_CODES)
+        text = " ".join(sf.value for sf in field.subfields if not _kept(field.tag, sf.code))
         if _CYRILLIC.search(text):
             if language == "uzb" or _UZBEK_LETTERS.search(text):
                 convert, script = cyrillic_to_latin, _SCRIPT_LATIN
@@ -333,7 +347,7 @@ def add_script_880(record: pymarc.Record, language: str | None = None) -> pymarc
         occurrence += 1
         subfields = [pymarc.Subfield("6", f"{field.tag}-{number}/{script}")]
         subfields += [
-            sf if sf.code in _KEEP_CODES else pymarc.Subfield(sf.code, convert(sf.value))
+            sf if _kept(field.tag, sf.code) else pymarc.Subfield(sf.code, convert(sf.value))
             for sf in field.subfields
         ]
         field.subfields.insert(0, pymarc.Subfield("6", f"880-{number}"))

@@ -261,6 +261,27 @@ def test_add_script_880_leaves_linked_and_latin_foreign_fields() -> None:
     assert len(record.get_fields("880")) == 1
 
 
+def test_add_script_880_converts_a_subject_subdivision_and_keeps_numbers() -> None:
+    """$x is text in 6XX (a general subdivision: left Cyrillic in the Latin 880 before) and an
+    ISSN elsewhere; $z of a linking entry is an ISBN, whose X stays Latin."""
+    def field(tag: str, *pairs: tuple[str, str]) -> pymarc.Field:
+        return pymarc.Field(tag=tag, indicators=[" ", "7"],
+                            subfields=[pymarc.Subfield(c, v) for c, v in pairs])  # fmt: skip
+
+    cyrillic = _record("uzb", field("651", ("a", "Ўзбекистон"), ("x", "Тарих."), ("2", "uzbsh")),
+                       field("490", ("a", "Тарих"), ("x", "1234-567X")))  # fmt: skip
+    add_script_880(cyrillic)
+    linked = {f.get_subfields("6")[0][:3]: f for f in cyrillic.get_fields("880")}
+    assert linked["651"].get_subfields("a", "x", "2") == ["Oʻzbekiston", "Tarix.", "uzbsh"]
+    assert linked["490"].get_subfields("a", "x") == ["Tarix", "1234-567X"]
+    latin = _record("uzb", field("650", ("a", "Tarix"), ("x", "Manbalar")),
+                    field("776", ("t", "Tarix"), ("z", "978994301234X"), ("x", "1234-567X")))
+    add_script_880(latin)
+    linked = {f.get_subfields("6")[0][:3]: f for f in latin.get_fields("880")}
+    assert linked["650"].get_subfields("a", "x") == ["Тарих", "Манбалар"]
+    assert linked["776"].get_subfields("t", "z", "x") == ["Тарих", "978994301234X", "1234-567X"]
+
+
 def test_add_script_880_on_a_converted_rusmarc_record() -> None:
     data = DATA / "unimarc"
     raw = (data / "TEST2.ISO").read_bytes()

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 from aiohttp import FormData
+from lxml import html
 from pymarc import Field, Indicators, Record, Subfield
 
 from crosswalks import registry
@@ -154,6 +155,28 @@ async def test_convert_and_download(client: Any) -> None:  # noqa: F811
     missing.add_field("to", "mrk")
     missing.add_field("text", "=LDR  00000nam a2200000 i 4500")
     assert (await client.post("/workbench", data=missing)).status == 403
+
+
+async def test_the_records_pasted_are_shown_again_to_be_mended(client: Any) -> None:  # noqa: F811
+    """The textarea came back empty after every conversion, a refused one too: a broken record
+    had to be pasted again to be mended. A download of nothing says why nothing came."""
+    token = csrf_of(await (await client.get("/workbench")).text())
+    pasted = "\n=LDR  broken <&> Тошкент\n"
+    for script, action, status, said in (
+        ("klingon", "show", 400, "choose a transliteration from the list"),
+        ("", "show", 200, "0 converted"),
+        ("", "download", 200, "nothing was converted, so there is nothing to download"),
+    ):
+        form = FormData()
+        for name, value in (("csrf", token), ("from", "mrk"), ("to", "mods"),
+                            ("script", script), ("action", action), ("text", pasted)):
+            form.add_field(name, value)
+        response = await client.post("/workbench", data=form)
+        assert (response.status, response.content_type) == (status, "text/html"), script
+        page = html.fromstring(await response.text())
+        shown = page.xpath("string(//textarea[@name='text'])")
+        assert shown.removeprefix("\n") == pasted  # a browser drops the line feed after the tag
+        assert said in page.text_content()
 
 
 async def test_a_form_that_cannot_be_read_is_a_bad_request(client: Any) -> None:  # noqa: F811

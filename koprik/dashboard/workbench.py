@@ -199,6 +199,7 @@ async def workbench_convert(request: web.Request) -> web.StreamResponse:
     chosen = {name: fields.get(name, b"").decode("utf-8", "replace")[:100]
               for name in ("from", "to", "script")}
     data = fields.get("file") or fields.get("text", b"")
+    chosen["text"] = fields.get("text", b"").decode("utf-8", "replace")  # shown again, to mend
     problem = None
     if chosen["from"]:  # a name or an alias, as the command line takes them (rusmarc)
         chosen["from"] = registry.input_name(chosen["from"]) or chosen["from"]
@@ -226,10 +227,12 @@ async def workbench_convert(request: web.Request) -> web.StreamResponse:
         log.warning("a workbench conversion failed: %s", error)
         return await render(request, "workbench.html", status=500, chosen=chosen, **_formats(),
                             error=f"the conversion failed ({error}); nothing was converted")
-    if fields.get("action") == b"download" and result.converted:
+    download = fields.get("action") == b"download"
+    if download and result.converted:
         return web.Response(body=result.output, content_type="application/octet-stream",
                             headers={"Content-Disposition":
                                      f'attachment; filename="converted.{chosen["to"]}"'})
     text = result.output.decode("utf-8", "replace")
-    return await render(request, "workbench.html", chosen=chosen, result=result,
+    error = "nothing was converted, so there is nothing to download" if download else None
+    return await render(request, "workbench.html", chosen=chosen, result=result, error=error,
                         shown=text[:SHOWN_CHARS], cut=len(text) > SHOWN_CHARS, **_formats())

@@ -263,6 +263,28 @@ def _record_info(draft: _Draft, info: etree._Element) -> None:
         draft.entered = _text(created)
 
 
+def _titles_of(draft: _Draft, notes: list[etree._Element]) -> list[pymarc.Field | None]:
+    """The 245 each statement of responsibility belongs to, as its $c: the first, or for a note
+    of an altRepGroup the title of that group in the same place (the second note of group 02,
+    in Latin, to the second title of 02, which becomes the Latin 880; both went to the first
+    245, which then had two $c, and the 880 none)."""
+    titles = [(f, source) for f, source in draft.fields if f.tag == "245"]
+    first = titles[0][0] if titles else None
+    seen: dict[str, int] = {}
+    found: list[pymarc.Field | None] = []
+    for note in notes:
+        group = note.get("altRepGroup")
+        if not group:
+            found.append(first)
+            continue
+        place = seen.get(group, 0)
+        seen[group] = place + 1
+        grouped = [f for f, source in titles
+                   if source is not None and source.get("altRepGroup") == group]  # fmt: skip
+        found.append(grouped[place] if place < len(grouped) else first)
+    return found
+
+
 def _link_alternates(draft: _Draft) -> None:
     """Turn the second and later members of each altRepGroup into linked 880 fields."""
     first_of: dict[tuple[str, str], pymarc.Field] = {}
@@ -311,13 +333,13 @@ def mods_to_marc(element: etree._Element) -> pymarc.Record:
         first = _ABSTRACT_INDICATORS.get(abstract.get("displayLabel") or "", " ")
         draft.add("520", first + " ", [("a", _text(abstract)), ("u", abstract.get(_HREF) or "")],
                   abstract)
+    responsibilities = [n for n in _kids(mods, "note")
+                        if n.get("type") == "statement of responsibility"]  # fmt: skip
+    for note, title in zip(responsibilities, _titles_of(draft, responsibilities), strict=True):
+        if title is not None:
+            title.add_subfield("c", _text(note))
     for note in _kids(mods, "note"):
-        if note.get("type") == "statement of responsibility":
-            for marc_field, _ in draft.fields:
-                if marc_field.tag == "245":
-                    marc_field.add_subfield("c", _text(note))
-                    break
-        else:
+        if note.get("type") != "statement of responsibility":
             tag = _NOTE_TAGS.get(note.get("type") or "", "500")
             draft.add(tag, _NOTE_INDICATORS.get(tag, "  "), _note_pairs(tag, note), note)
     for condition in _kids(mods, "accessCondition"):

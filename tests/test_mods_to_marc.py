@@ -78,6 +78,24 @@ def test_original_script_becomes_linked_880() -> None:
     assert titles[0]["6"] == "245-02/$1"
 
 
+def test_each_script_of_a_statement_of_responsibility_comes_back_in_its_own_title() -> None:
+    """The Latin $c of a 245's 880 came back as a second $c of the Cyrillic 245 (not
+    repeatable), its 880 without one."""
+    record = pymarc.Record(force_utf8=True, leader="00000nam a2200000 i 4500")
+    record.add_field(pymarc.Field("008", data="200101s2020    uz            000 0 uzb d"))
+    for tag, six, title, part, responsibility in (
+        ("245", "880-02", "Бухоро ва Хива", "11-жилд", "Алишер Навоий."),
+        ("880", "245-02/(B", "Buxoro va Xiva", "11-jild", "Alisher Navoiy."),
+    ):
+        record.add_field(pymarc.Field(tag, ["1", "0"], [
+            pymarc.Subfield("6", six), pymarc.Subfield("a", title), pymarc.Subfield("n", part),
+            pymarc.Subfield("c", responsibility)]))  # fmt: skip
+    back = round_trip(record)
+    assert back["245"].get_subfields("c") == ["Алишер Навоий."]
+    (linked,) = back.get_fields("880")
+    assert linked["6"] == "245-02/(B" and linked.get_subfields("c") == ["Alisher Navoiy."]
+
+
 def test_sandburg_fields() -> None:
     record = dict(SAMPLES)["collection-sandburg-1.xml#0"]
     back = round_trip(record)

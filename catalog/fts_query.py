@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection
 
-from catalog.search_index import FTS, VOCABULARY, field_prefix, term_of, token
+from catalog.search_index import FTS, VOCABULARY, field_prefix, search_docs, term_of, token
 
 _OR_CHUNK = 200
 """Tokens OR-ed in one MATCH when a range's terms are read together."""
@@ -33,9 +33,9 @@ _IDS_AFTER = f"SELECT rowid FROM {FTS} WHERE {FTS} MATCH ? AND rowid > ? ORDER B
 _COUNT = f"SELECT count(*) FROM {FTS} WHERE {FTS} MATCH ?"
 _FIRST = f"SELECT rowid FROM {FTS} WHERE {FTS} MATCH ? ORDER BY rowid LIMIT 1"
 _RANGE = f"SELECT term, doc FROM {VOCABULARY} WHERE term >= ? AND term < ? ORDER BY term"
-_DOCUMENTS_AFTER = ("SELECT record_id FROM search_docs WHERE record_id > ? "
+_DOCUMENTS_AFTER = (f"SELECT record_id FROM {search_docs.name} WHERE record_id > ? "
                     "ORDER BY record_id LIMIT ?")
-_DOCUMENTS = "SELECT count(*) FROM search_docs"
+_DOCUMENTS = f"SELECT count(*) FROM {search_docs.name}"
 
 
 def _any_of(tokens: Sequence[str]) -> str:

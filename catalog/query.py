@@ -367,11 +367,7 @@ terms by record id in order."""
 _EVERY_COUNT = Prepared(
     select(func.count())
     .select_from(models.records)
-    .where(
-        ~models.records.c.deleted,
-        models.records.c.union_id.is_(None),
-        exists().where(terms.c.record_id == models.records.c.id),
-    )
+    .where(~models.hidden(), exists().where(terms.c.record_id == models.records.c.id))
 )
 """PostgreSQL: how many records have terms. Only a live record that is no union's member has
 any, so those are probed, one index seek each: 53 ms for 20,000 demo records, where counting

@@ -333,12 +333,12 @@ def mods_to_marc(element: etree._Element) -> pymarc.Record:
         first = _ABSTRACT_INDICATORS.get(abstract.get("displayLabel") or "", " ")
         draft.add("520", first + " ", [("a", _text(abstract)), ("u", abstract.get(_HREF) or "")],
                   abstract)
-    responsibilities = [n for n in _kids(mods, "note")
-                        if n.get("type") == "statement of responsibility"]  # fmt: skip
+    notes = _kids(mods, "note")
+    responsibilities = [n for n in notes if n.get("type") == "statement of responsibility"]
     for note, title in zip(responsibilities, _titles_of(draft, responsibilities), strict=True):
         if title is not None:
             title.add_subfield("c", _text(note))
-    for note in _kids(mods, "note"):
+    for note in notes:
         if note.get("type") != "statement of responsibility":
             tag = _NOTE_TAGS.get(note.get("type") or "", "500")
             draft.add(tag, _NOTE_INDICATORS.get(tag, "  "), _note_pairs(tag, note), note)

@@ -275,6 +275,12 @@ _KEEP_CODES = frozenset("0123456789uw")
 """Subfields of codes and links, copied unchanged into an 880 ($0-$9, $u URI, $w control
 number); :func:`_kept` adds the numbers some fields hold in $x and $z."""
 _LINKING_ENTRY = re.compile(r"^7[6-8].$")
+_SCRIPT_CYRILLIC = "(N"
+_SCRIPT_LATIN = "(B"
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_UZBEK_LETTERS = re.compile("[ўғқҳЎҒҚҲ]")
+"""Letters of Uzbek Cyrillic that Russian has not: text holding one is Uzbek."""
+_LATIN_LETTER = re.compile("[A-Za-z]")
 
 
 def _kept(tag: str, code: str) -> bool:
@@ -286,12 +292,6 @@ def _kept(tag: str, code: str) -> bool:
     if code == "x":
         return not tag.startswith("6")
     return code == "z" and (tag == "534" or _LINKING_ENTRY.match(tag) is not None)
-_SCRIPT_CYRILLIC = "(N"
-_SCRIPT_LATIN = "(B"
-_CYRILLIC = re.compile("[\u0400-\u04ff]")
-_UZBEK_LETTERS = re.compile("[ўғқҳЎҒҚҲ]")
-"""Letters of Uzbek Cyrillic that Russian has not: text holding one is Uzbek."""
-_LATIN_LETTER = re.compile("[A-Za-z]")
 
 
 def _next_occurrence(record: pymarc.Record) -> int:

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     })
     stats = _Stats()
     with contextlib.ExitStack() as stack:
-        # put in place as it closes, or none when nothing was converted (none before it kept)
+        # put in place as it closes; none when nothing was converted (an earlier one removed)
         out = stack.enter_context(written_whole(args.output, kept=lambda: stats.converted > 0))
         try:
             writer = output.open(out)

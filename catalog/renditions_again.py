@@ -8,6 +8,9 @@ MARC and writes the ones that come out otherwise.
 
 Datestamps. A record whose served metadata changes gets a new datestamp, as the protocol asks
 (OAI-PMH 2.0, 2.7.1), and so do its set memberships: an incremental harvester takes it again.
+A member of a union record is served as deleted (its union record is served instead), which
+its new formats do not change: they are written and it keeps its datestamp, so that harvesters
+are not sent the deletion of every member again.
 A record whose formats come out as stored keeps its datestamp and its history: a run after an
 upgrade that changed no crosswalk writes nothing, and a run stopped midway (a crash, a ^C)
 and started again finds its batches done unchanged. Each record changed gets an ``updated``
@@ -54,7 +57,10 @@ class Remade(NamedTuple):
     looked: int
     """The live records whose formats were made again."""
     changed: int
-    """Those whose formats came out otherwise than stored (each with a new datestamp)."""
+    """Those whose formats came out otherwise than stored (each with a new datestamp, but
+    for a union record's member)..."""
+    members: int
+    """... of which members of a union record, which keep their datestamps."""
     unreadable: int
     """Those whose stored MARC could not be read, or made no marc21: left as they were."""
 
@@ -66,14 +72,14 @@ def make_again(
     """Make the renditions of every live record again, ``batch`` records a transaction
     (harvests and searches go on meanwhile), writing those that changed (module docstring).
     ``progress`` is told the counts so far after each batch."""
-    after, done = 0, Remade(0, 0, 0)
+    after, done = 0, Remade(0, 0, 0, 0)
     while True:
         step = transaction_then(engine, partial(_make_batch, after=after, batch=batch),
                                 partial(_restamped, engine), WHAT)  # fmt: skip
         if step is None:
             return done
         done = Remade(done.looked + step.looked, done.changed + len(step.changed),
-                      done.unreadable + step.unreadable)  # fmt: skip
+                      done.members + step.members, done.unreadable + step.unreadable)  # fmt: skip
         after = step.last
         if progress is not None:
             progress(done)
@@ -95,7 +101,9 @@ class _Step(NamedTuple):
     changed: list[int]
     """The ids of the records whose renditions were written, ..."""
     stamped: int
-    """... and their new datestamp."""
+    """... and their new datestamp (not a union member's)."""
+    members: int
+    """How many of them are members of a union record."""
 
 
 def _make_batch(connection: Connection, after: int, batch: int) -> _Step | None:
@@ -104,7 +112,7 @@ def _make_batch(connection: Connection, after: int, batch: int) -> _Step | None:
     hold_writes(connection)
     r = models.records
     rows = connection.execute(
-        select(r.c.id, r.c.local_id, r.c.marc, r.c.digest, r.c.source)
+        select(r.c.id, r.c.local_id, r.c.marc, r.c.digest, r.c.source, r.c.union_id)
         .where(r.c.id > after, ~r.c.deleted, r.c.marc.is_not(None))
         .order_by(r.c.id).limit(batch)
     ).all()  # fmt: skip
@@ -123,7 +131,9 @@ def _make_batch(connection: Connection, after: int, batch: int) -> _Step | None:
         elif made != stored.get(row.id, {}):
             changed.append((row, made))
     now = _write(connection, changed)
-    return _Step(rows[-1].id, len(rows), unreadable, [row.id for row, _ in changed], now)
+    members = sum(row.union_id is not None for row, _ in changed)
+    return _Step(rows[-1].id, len(rows), unreadable, [row.id for row, _ in changed], now,
+                 members)
 
 
 def _made(record_id: int, local_id: str, marc: bytes) -> dict[str, bytes] | None:
@@ -146,8 +156,8 @@ def _write(
     connection: Connection, changed: Sequence[tuple[Row, dict[str, bytes]]]  # type: ignore[type-arg]
 ) -> int:
     """Replace the renditions of the records ``changed`` (each row with what was made of it),
-    give them and their set memberships a new datestamp, and add the change to their
-    histories; returns the datestamp."""
+    give those served (no union's members) and their set memberships a new datestamp, and add
+    the change to every one's history; returns the datestamp."""
     if not changed:
         return 0
     ids = [row.id for row, _ in changed]
@@ -155,10 +165,11 @@ def _write(
     insert_rows(connection, models.renditions, ("record_id", "format", "data"),
                 [(row.id, prefix, data) for row, made in changed for prefix, data in made.items()])
     now = int(time.time())  # as late as can be: a harvest running meanwhile must not page past it
-    execute_in(connection, "UPDATE records SET datestamp = {p} WHERE id IN ({values})", ids,
+    served = [row.id for row, _ in changed if row.union_id is None]
+    execute_in(connection, "UPDATE records SET datestamp = {p} WHERE id IN ({values})", served,
                (now,))  # fmt: skip
     execute_in(connection, "UPDATE record_sets SET datestamp = {p} WHERE record_id IN ({values})",
-               ids, (now,))  # fmt: skip
+               served, (now,))  # fmt: skip
     insert_rows(connection, models.record_changes,
                 ("record_id", "datestamp", "outcome", "origin", "source", "run_id",
                  "previous_digest"),

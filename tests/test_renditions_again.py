@@ -5,6 +5,7 @@ record and its set memberships and a change in its history; the rest left as the
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from pathlib import Path
 
@@ -13,11 +14,15 @@ from sqlalchemy import text
 
 from catalog import Catalog
 from catalog.db import open_engine
+from catalog.dedup import run_dedup
 from catalog.demo import demo_records
 from catalog.renditions import make_renditions
 from catalog.search_index import read_canonical
+from catalog.store import Incoming
 from config import load_settings
+from config.settings import FileSource
 from koprik.cli import main
+from tests.books import book
 from tests.conftest import signalled
 
 BEFORE = 1_000_000_000
@@ -111,6 +116,53 @@ def test_formats_made_otherwise_are_written_with_new_datestamps_and_the_rest_lef
         ": the formats of 12 records made again; none changed; 1 whose stored MARC could not be "
         "read left as they were (the log names them)\n")
     assert _state(catalog_url) == after
+
+
+def test_a_union_members_formats_are_written_and_it_keeps_its_datestamp(
+    catalog_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{catalog_url}"\n')
+    sources = [FileSource("sam", "UzSaRL", "Samarqand"), FileSource("bux", "UzBuRL", "Buxoro")]
+    catalog = Catalog.open(dataclasses.replace(load_settings(config), file_sources=sources))
+    try:
+        with catalog.writer() as writer:
+            writer.put_many([
+                Incoming(book("1", "O‘zbekiston tarixi", author="Karimov, Alisher",
+                              isbn="978-9943-01-234-9"), source="sam"),
+                Incoming(book("1", "O‘zbekiston tarixi", author="Karimov, Alisher",
+                              isbn="978-9943-01-234-9"), source="bux"),
+            ])  # fmt: skip
+        run_dedup(catalog)
+    finally:
+        catalog.close()
+    engine = open_engine(catalog_url)
+    try:
+        with engine.begin() as connection:
+            rows = connection.execute(
+                text("SELECT id, union_id, is_union FROM records ORDER BY id")).all()
+            (union,) = [row.id for row in rows if row.is_union]
+            member = next(row.id for row in rows if row.union_id == union)
+            connection.execute(text("UPDATE renditions SET data = :old WHERE format = 'mods' "
+                                    "AND record_id IN (:a, :b)"),
+                               {"old": b"<mods>an older crosswalk's</mods>", "a": union,
+                                "b": member})  # fmt: skip
+            connection.execute(text("UPDATE records SET datestamp = :t"), {"t": BEFORE})
+            connection.execute(text("UPDATE record_sets SET datestamp = :t"), {"t": BEFORE})
+    finally:
+        engine.dispose()
+    before = _state(catalog_url)
+
+    assert main(["--config", str(config), "db", "renditions"]) == 0
+    assert capsys.readouterr().out.endswith(
+        ": the formats of 3 records made again; 2 changed: 1 given new datestamps (harvesters "
+        "take them again), 1 members of a union record keeping theirs (the union record is "
+        "served)\n")
+    after = _state(catalog_url)
+    assert after[union][0] > BEFORE and after[union][2] == {after[union][0]}
+    assert after[member][1]["mods"] != before[member][1]["mods"]
+    assert after[member][0] == BEFORE and after[member][2] <= {BEFORE}
+    assert after[member][3] == [*before[member][3], "renditions"]
 
 
 def test_deleted_records_are_not_looked_at(tmp_path: Path,

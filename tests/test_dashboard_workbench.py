@@ -157,6 +157,33 @@ async def test_convert_and_download(client: Any) -> None:  # noqa: F811
     assert (await client.post("/workbench", data=missing)).status == 403
 
 
+@pytest.mark.parametrize(("to", "extension"), [
+    ("marc21", "mrc"), ("marc8", "mrc"), ("marcxml", "xml"), ("mods", "xml"), ("oai_dc", "xml"),
+    ("mrk", "mrk"), ("marcjson", "json")])
+async def test_a_download_is_named_by_its_format_and_says_what_was_rejected(
+    client: Any, to: str, extension: str  # noqa: F811
+) -> None:
+    """A download was ``converted.marc21`` (``.mods``...), and gave no sign of the records left
+    out: it is ``converted.mrc`` (``.xml``...), ``converted-1-rejected.mrc`` when one of those
+    read could not be converted, which its headers count too."""
+    token = csrf_of(await (await client.get("/workbench")).text())
+    good = "=LDR  00000nam a2200000 i 4500\n=001  x1\n=245  10$aToshkent\n\n"
+    for pasted, name, rejected in ((good, "converted", "0"),
+                                   (good + "=LDR  broken\n\n" + good,
+                                    "converted-1-rejected", "1")):
+        form = FormData()
+        for field, value in (("csrf", token), ("from", "mrk"), ("to", to), ("script", ""),
+                             ("action", "download"), ("text", pasted)):
+            form.add_field(field, value)
+        response = await client.post("/workbench", data=form)
+        assert response.status == 200 and response.content_type == "application/octet-stream"
+        assert response.headers["Content-Disposition"] == \
+            f'attachment; filename="{name}.{extension}"'
+        assert response.headers["X-Records-Rejected"] == rejected
+        assert response.headers["X-Records-Converted"] == str(1 + int(rejected))
+    assert set(workbench.EXTENSIONS) == set(registry.OUTPUTS)  # a format added has its own
+
+
 async def test_the_records_pasted_are_shown_again_to_be_mended(client: Any) -> None:  # noqa: F811
     """The textarea came back empty after every conversion, a refused one too: a broken record
     had to be pasted again to be mended. A download of nothing says why nothing came."""

@@ -22,7 +22,7 @@ from aiohttp import web
 from catalog.workers import JobFailed, JobOutgrew, JobOverran, OneJob
 from config.runtime import start_fork_server
 from crosswalks import registry
-from crosswalks.batch import SCRIPTS, convert
+from crosswalks.batch import SCRIPTS, Conversion, convert
 from koprik.dashboard.access import (
     check_csrf,
     late_body,
@@ -40,6 +40,9 @@ TEXT_FIELDS = 6
 """Form fields other than the file (csrf, text, from, to, script, action)."""
 RETRY_SECONDS = 10
 """Retry-After of a conversion refused because as many as allowed are in progress."""
+EXTENSIONS = {"marc21": "mrc", "marc8": "mrc", "marcxml": "xml", "marcjson": "json",
+              "mrk": "mrk", "mrk8": "mrk", "oai_dc": "xml", "mods": "xml"}
+"""The usual file extension of each output format of :data:`crosswalks.registry.OUTPUTS`."""
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -229,10 +232,21 @@ async def workbench_convert(request: web.Request) -> web.StreamResponse:
                             error=f"the conversion failed ({error}); nothing was converted")
     download = fields.get("action") == b"download"
     if download and result.converted:
-        return web.Response(body=result.output, content_type="application/octet-stream",
-                            headers={"Content-Disposition":
-                                     f'attachment; filename="converted.{chosen["to"]}"'})
+        return _download(result, chosen["to"])
     text = result.output.decode("utf-8", "replace")
     error = "nothing was converted, so there is nothing to download" if download else None
     return await render(request, "workbench.html", chosen=chosen, result=result, error=error,
                         shown=text[:SHOWN_CHARS], cut=len(text) > SHOWN_CHARS, **_formats())
+
+
+def _download(result: Conversion, to: str) -> web.Response:
+    """The converted records as a file named with its format's extension; a download that
+    left records out says how many in its name (``converted-2-rejected.mrc``), as its
+    ``X-Records-Rejected`` header does: the records read that were not converted (their
+    reasons are the warnings a conversion shown on the page lists)."""
+    rejected = result.read - result.converted
+    name = f"converted-{rejected}-rejected" if rejected else "converted"
+    return web.Response(body=result.output, content_type="application/octet-stream", headers={
+        "Content-Disposition": f'attachment; filename="{name}.{EXTENSIONS[to]}"',
+        "X-Records-Converted": str(result.converted),
+        "X-Records-Rejected": str(rejected)})

@@ -3,7 +3,8 @@ at once, each within ``dashboard.copy_timeout`` seconds; the results merged and 
 target, each previewed as ``.mrk``; one action imports a record into the catalogue.
 
 The protocols (Z39.50, SRU) are :mod:`koprik.dashboard.copy_targets`'. An import asks the
-target again for the record at its position (nothing of the preview is kept between requests).
+target again for the record at its position (nothing of the preview is kept between requests);
+an import that fails shows why above its search, sent to the targets again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from config.settings import CopyTarget
 from harvester.faults import HarvestError
 from harvester.z3950_origin import Z3950Error
 from koprik.dashboard.access import checked_form, operator_only
-from koprik.dashboard.copy_targets import CopyError, fetch_one, search_target, store, terms_of
+from koprik.dashboard.copy_targets import (
+    FIELDS,
+    CopyError,
+    TargetResult,
+    fetch_one,
+    search_target,
+    store,
+    terms_of,
+)
 from koprik.dashboard.render import render
 from protocols.z3950.pqf import PqfError
 from provider.keys import CATALOG, SETTINGS
@@ -25,15 +34,20 @@ from provider.keys import CATALOG, SETTINGS
 
 @operator_only
 async def copy_page(request: web.Request) -> web.Response:
-    dashboard = request.app[SETTINGS].dashboard
     terms = terms_of(dict(request.query))
-    results = []
-    if any(terms.values()):
-        results = list(await asyncio.gather(
-            *(search_target(t, terms, dashboard.copy_timeout) for t in dashboard.targets)
-        ))
-    return await render(request, "copy.html", terms=terms, targets=dashboard.targets,
-                        results=results)
+    return await render(request, "copy.html", terms=terms,
+                        targets=request.app[SETTINGS].dashboard.targets,
+                        results=await _search(request, terms))
+
+
+async def _search(request: web.Request, terms: dict[str, str]) -> list[TargetResult]:
+    """Every target's answer to ``terms`` (none when no term is given)."""
+    dashboard = request.app[SETTINGS].dashboard
+    if not any(terms.values()):
+        return []
+    return list(await asyncio.gather(
+        *(search_target(t, terms, dashboard.copy_timeout) for t in dashboard.targets)
+    ))
 
 
 def _target_named(request: web.Request, name: str) -> CopyTarget:
@@ -65,5 +79,7 @@ async def copy_import(request: web.Request) -> web.Response:
         problem = str(error) or type(error).__name__
     else:
         raise web.HTTPSeeOther(f"/record?{urlencode({'id': local_id})}")
-    return await render(request, "copy.html", status=502, terms={}, results=[],
+    terms = terms_of({name: str(form.get(name, "")) for name in FIELDS})
+    return await render(request, "copy.html", status=502, terms=terms,
+                        results=await _search(request, terms),
                         targets=settings.dashboard.targets, error=f"{target.name}: {problem}")

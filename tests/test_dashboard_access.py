@@ -223,3 +223,29 @@ def test_expect_100_continue_over_the_form_limit_gets_no_100_on_any_form(tmp_pat
                 assert first.startswith((b"HTTP/1.1 413", b"HTTP/1.1 303")), (path, first)
                 assert b"Connection: close" in first + response_of(sock), path
     assert len(forms) == 9
+
+
+async def test_a_page_shows_only_the_messages_the_server_gave(client: Any) -> None:  # noqa: F811
+    """``?message=`` showed any text a link put in it (escaped, but a page of ours saying what
+    a stranger wrote). A message is shown when a redirect of the server gave it to this
+    operator (signed for the session), or when it is one of the fixed few ("saved")."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    created = await client.post("/api/sources", headers=headers, json={
+        "name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False})
+    assert created.status == 201, await created.text()
+    await sign_in(client)
+    forged = "/sources?message=Your+password+expired%3A+mail+it+to+evil%40example.org"
+    assert "evil@example.org" not in await (await client.get(forged)).text()
+    token = csrf_of(await (await client.get("/sources")).text())
+    off = await client.post("/sources/p/enabled", data={"csrf": token, "enabled": "no"},
+                            allow_redirects=False)
+    given = off.headers["Location"]
+    assert '<p class="message" role="status">disabled p</p>' in await (
+        await client.get(given)).text()
+    tampered = given.replace("disabled+p", "disabled+p+and+mail+your+password")
+    assert 'class="message"' not in await (await client.get(tampered)).text()
+    assert '<p class="message" role="status">saved</p>' in await (
+        await client.get("/sources/p?message=saved")).text()
+    await client.post("/signout", data={"csrf": token})
+    await sign_in(client)  # another session: the message was not given to it
+    assert 'class="message"' not in await (await client.get(given)).text()

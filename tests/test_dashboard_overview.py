@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
+from sqlalchemy import insert
+
+from catalog.harvest_state import harvest_runs
 from koprik.dashboard import reads
+from provider.keys import CATALOG
 from tests.dashboard_fixtures import client, sign_in  # noqa: F401
 
 
@@ -28,3 +33,14 @@ async def test_the_public_overview_reads_the_catalogue_once_for_many(
     await sign_in(client)
     assert (await client.get("/")).status == 200
     assert len(readings) == 2  # an operator sees the figures fresh
+
+
+async def test_a_problem_of_a_removed_source_says_it_was_removed(client: Any) -> None:  # noqa: F811
+    """A run of the last day whose source was since removed says so: its "the next run resumes
+    there" will never come true."""
+    with client.app[CATALOG].engine.begin() as connection:
+        connection.execute(insert(harvest_runs).values(
+            source="gone", status="interrupted", started=int(time.time()), pages=3,
+            errors="stopped by the operator after page 3; the next run resumes there"))
+    page = await (await client.get("/")).text()
+    assert "of <b>gone</b> <small>(source since removed)</small> at" in page

@@ -12,7 +12,8 @@ from pymarc import Field, Record, Subfield
 from catalog import Provenance
 from config import Settings
 from koprik.dashboard.accounts import new_token
-from provider.keys import CATALOG
+from koprik.dashboard.records import PAGE_SIZE
+from provider.keys import CATALOG, SERVICE
 from tests.dashboard_fixtures import client, csrf_of, make_client, sign_in  # noqa: F401
 
 
@@ -40,6 +41,31 @@ async def filled(client: Any) -> Any:  # noqa: F811
 async def test_latin_queries_find_the_cyrillic_record(filled: Any, query: str) -> None:
     page = await (await filled.get(f"/records?q={quote_plus(query)}")).text()
     assert "1 record found" in page and "Ўзбекистон тарихи" in page
+
+
+@pytest.mark.parametrize("query", ["*", "...", "« »", "-*"])
+async def test_a_query_of_no_word_says_so(filled: Any, query: str) -> None:
+    """A query with nothing to search for ran no search, yet the page said "0 records found"."""
+    page = await (await filled.get(f"/records?q={quote_plus(query)}")).text()
+    assert "nothing to search for: the query has no letter or digit" in page
+    assert "found." not in page
+
+
+@pytest.mark.parametrize("number", ["99999999999999999999", "0", "-1", "2a", "５", "past"])
+async def test_a_page_number_out_of_range_is_refused_in_one_line(
+    filled: Any, number: str
+) -> None:
+    """A page number of 20 digits was shown as it was (the list's first number, too); the
+    pages of the largest result set are the only ones."""
+    last = filled.app[SERVICE].limits.max_result_set // PAGE_SIZE
+    number = str(last + 1) if number == "past" else number
+    response = await filled.get(f"/records?q=tarix*&page={quote_plus(number)}")
+    assert response.status == 400
+    page = await response.text()
+    assert f"there is no such page: pages are numbered from 1 to {last:,}" in page
+    assert "<ol" not in page and "found." not in page  # no list numbered from it
+    kept = await (await filled.get(f"/records?q=tarix*&page={last}")).text()
+    assert "1 record found." in kept and "there is no such page" not in kept
 
 
 async def test_a_record_in_four_views_with_its_provenance(filled: Any) -> None:

@@ -14,6 +14,7 @@ from pymarc import Field, Subfield
 from catalog.dedup import run_dedup
 from catalog.store import Incoming
 from config.settings import FileSource
+from koprik.dashboard import review
 from provider.keys import CATALOG
 from tests.books import book
 from tests.dashboard_fixtures import csrf_of, dashboard_settings, make_client, sign_in
@@ -86,3 +87,27 @@ async def test_review_merge_keep_apart_and_split(union: Any) -> None:
 
     metrics = await (await union.get("/metrics")).text()
     assert _gauge(metrics, "koprik_dedup_queue_length") == 0
+
+
+async def test_the_queue_says_when_more_pairs_wait_than_it_shows(
+    union: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page showed the first pairs (50) with no sign that more were waiting."""
+    monkeypatch.setattr(review, "SHOWN_PAIRS", 1)
+    page = await (await union.get("/review")).text()
+    assert page.count("The same book: merge") == 1
+    assert "Showing the 1 most likely pair; more are waiting behind them" in page
+    monkeypatch.setattr(review, "SHOWN_PAIRS", 2)
+    page = await (await union.get("/review")).text()
+    assert page.count("The same book: merge") == 2 and 'id="more"' not in page
+
+
+async def test_a_union_records_provenance_is_its_members(union: Any) -> None:
+    """A union record's page said it was "imported or catalogued here"."""
+    token = csrf_of(await (await union.get("/review")).text())
+    merged = await union.post("/review", allow_redirects=False, data={
+        "csrf": token, "first": "sam:1", "second": "bux:1", "decision": "same"})
+    union_id = re.search(r"union:\d+", merged.headers["Location"]).group(0)  # type: ignore[union-attr]
+    record = await (await union.get(f"/record?id={union_id}")).text()
+    assert "<tr><th>provenance</th><td>a union record, made here of its members" in record
+    assert "imported or catalogued here" not in record

@@ -94,12 +94,47 @@ async def test_add_harvest_toggle_and_remove_a_source(client: Any, partner: str)
     assert off.status == 303
     with client.app[CATALOG].engine.connect() as connection:
         assert connection.execute(select(harvest_sources.c.enabled)).scalar() is False
-    gone = await client.post("/sources/partner/remove", data={"csrf": token},
+    asked = await client.post("/sources/partner/remove", data={"csrf": token},
+                              allow_redirects=False)  # the Remove button asks first
+    assert asked.status == 200
+    assert "Remove the source partner? Its schedule and harvest state" in await asked.text()
+    assert (await client.get("/sources/partner")).status == 200  # nothing removed yet
+    gone = await client.post("/sources/partner/remove", data={"csrf": token, "confirm": "yes"},
                              allow_redirects=False)
     assert gone.status == 303
     assert (await client.get("/sources/partner")).status == 404
     with client.app[CATALOG].engine.connect() as connection:  # its watermark went with it
         assert connection.execute(select(harvest_state)).all() == []
+
+
+async def test_a_refused_edit_shows_the_form_again_as_typed(client: Any) -> None:  # noqa: F811
+    """An edit with one value refused is the source's page again (400) with the error and every
+    value the operator typed, the edit form open; nothing is saved. It redirected to the page
+    as it was, losing every edit."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    created = await client.post("/api/sources", headers=headers, json={
+        "name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False})
+    assert created.status == 201, await created.text()
+    await sign_in(client)
+    token = await _form(client, "/sources/p")
+    refused = await client.post("/sources/p", allow_redirects=False, data={
+        "csrf": token, "url": "ftp://nowhere", "prefix": "oai_dc", "sets": "lang type",
+        "every": "12h", "institution_name": 'Kutubxona "Navoiy"', "holdings": "named",
+        "delay": "2.5", "retries": "7"})  # fmt: skip
+    assert refused.status == 400
+    page = await refused.text()
+    assert '<p class="error" role="alert">' in page and "expected http:// or https://" in page
+    for typed in ('name="url" required value="ftp://nowhere"', 'value="oai_dc"',
+                  'value="lang type"', 'value="12h"', 'value="Kutubxona &#34;Navoiy&#34;"',
+                  '<option value="named" selected>', 'value="2.5"', 'value="7"'):
+        assert typed in page, typed
+    assert '<input type="checkbox" name="enabled" checked>' not in page  # unticked, as sent
+    assert "<details open><summary>Edit</summary>" in page
+    with client.app[CATALOG].engine.connect() as connection:
+        row = connection.execute(select(harvest_sources)).one()
+    assert (row.url, row.prefix, row.every) == ("http://127.0.0.1:9/oai", "marc21", "")
+    shown = await (await client.get("/sources/p")).text()
+    assert "<details><summary>Edit</summary>" in shown and 'value="marc21"' in shown
 
 
 async def test_a_source_of_unimarc_records_is_added_from_the_form(
@@ -170,6 +205,24 @@ async def _api_run(client: Any, headers: dict[str, str]) -> dict[str, Any]:  # n
             return run
         await asyncio.sleep(0.1)
     raise AssertionError("the run did not end")
+
+
+async def test_the_run_page_of_a_removed_source_does_not_link_to_it(
+    client: Any, partner: str  # noqa: F811
+) -> None:
+    """A run of a source since removed names it without a link (its page is a 404)."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    created = await client.post("/api/sources", headers=headers, json={
+        "name": "p", "url": partner, "prefix": "marc21", "delay": 0})
+    assert created.status == 201, await created.text()
+    run = await _api_run(client, headers)
+    await sign_in(client)
+    kept = await (await client.get(f"/runs/{run['id']}")).text()
+    assert f'<h1>Run #{run["id"]} of <a href="/sources/p">p</a></h1>' in kept
+    assert (await client.delete("/api/sources/p", headers=headers)).status == 200
+    removed = await (await client.get(f"/runs/{run['id']}")).text()
+    assert f'<h1>Run #{run["id"]} of p <small>(source since removed)</small></h1>' in removed
+    assert 'href="/sources/p"' not in removed
 
 
 async def _api_harvest(client: Any, url: str) -> dict[str, Any]:  # noqa: F811

@@ -19,6 +19,7 @@ from catalog.store import Change
 from catalog.union import LINKED_TAGS
 from crosswalks.iso2709 import decode_record
 from crosswalks.mrk import record_to_mrk
+from crosswalks.uzbek import fold
 from koprik.dashboard.access import readable
 from koprik.dashboard.render import render
 from provider.keys import CATALOG, SERVICE
@@ -85,23 +86,37 @@ async def search_page(request: web.Request) -> web.Response:
     index = request.query.get("index", "any")
     if index not in INDEXES:
         index = "any"
-    try:
-        page = max(1, int(request.query.get("page", "1")))
-    except ValueError:
-        page = 1
-    count, hits, error = 0, [], None
-    if text.strip().rstrip("*"):
-        service, query = request.app[SERVICE], parse_query(text, index)
+    limit = request.app[SERVICE].limits.max_result_set
+    last = max(1, -(-limit // PAGE_SIZE))
+    page = _page(request.query.get("page", "1"), last)
+    count, hits, error, searched = 0, [], None, False
+    query = parse_query(text, index)
+    if page is None:
+        error = f"there is no such page: pages are numbered from 1 to {last:,}"
+    elif text.strip() and not fold(query.term):
+        error = "nothing to search for: the query has no letter or digit"
+    elif text.strip():
+        service = request.app[SERVICE]
         try:
             count, hits = await service.threads.run(
                 lambda connection: run_search(service, connection, query, page)
             )
+            searched = True
         except SearchError as problem:
             error = f"{problem.message}: {problem.detail}" if problem.detail else problem.message
-    limit = request.app[SERVICE].limits.max_result_set
     pages = -(-min(count, limit) // PAGE_SIZE)
-    return await render(request, "records.html", q=text, index=index, indexes=INDEXES,
-                        hits=hits, count=count, page=page, pages=pages, error=error)
+    return await render(request, "records.html", status=400 if page is None else 200, q=text,
+                        index=index, indexes=INDEXES, hits=hits, count=count, page=page or 1,
+                        pages=pages, error=error, searched=searched)
+
+
+def _page(text: str, last: int) -> int | None:
+    """The page number ``text`` asks for, None when it is not one from 1 to ``last`` (the
+    pages of the largest result set a search gives)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(last))):
+        return None
+    page = int(text)
+    return page if 1 <= page <= last else None
 
 
 @dataclass(frozen=True)
@@ -215,8 +230,7 @@ async def record_page(request: web.Request) -> web.Response:
     found = await asyncio.to_thread(record_views, request.app[CATALOG], local_id)
     if found is None:
         raise web.HTTPNotFound(text=f"no record {local_id!r}")
-    return await render(request, "record.html", record=found,
-                        message=request.query.get("message"))
+    return await render(request, "record.html", record=found)
 
 
 @readable("public_records")

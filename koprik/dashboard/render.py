@@ -1,21 +1,29 @@
-"""Pages from Jinja2 templates, with what every page needs (the operator, the CSRF token)."""
+"""Pages from Jinja2 templates, with what every page needs (the operator, the CSRF token, the
+message a redirect carries)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from harvester.sources import asked_format
 from koprik.dashboard import access
+from koprik.dashboard.accounts import Session
 from koprik.dashboard.keys import TEMPLATES
 from provider.keys import SETTINGS
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
+MAX_MESSAGE = 500
+FIXED_MESSAGES = frozenset({"saved"})
+"""Messages shown unsigned (a link may make a page say them: they say nothing of substance)."""
 
 
 def environment() -> Environment:
@@ -48,12 +56,44 @@ def _duration(seconds: int | float | None) -> str:
     return f"{seconds // 3600} h {seconds // 60 % 60} min"
 
 
+async def said(request: web.Request, path: str, text: str) -> str:
+    """``path`` with ``text`` for its page to show, signed for the signed-in operator.
+    :func:`render` shows a message so signed for the session looking, or one of
+    :data:`FIXED_MESSAGES`, and no other: a link from elsewhere cannot make a page of ours
+    say what it likes."""
+    text = text[:MAX_MESSAGE]
+    query = {"message": text}
+    session = await access.viewer(request)
+    if text not in FIXED_MESSAGES and session is not None:
+        query["signed"] = _signature(session, text)
+    return f"{path}{'&' if '?' in path else '?'}{urlencode(query)}"
+
+
+def _signature(session: Session, text: str) -> str:
+    """The HMAC of ``text`` keyed by the session's CSRF token (a secret of that session)."""
+    return hmac.new(session.csrf.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def _message(request: web.Request, session: Session | None) -> str | None:
+    """The URL's message when :func:`said` gave it to this session (or it is a fixed one)."""
+    text = request.query.get("message")
+    if text is None or text in FIXED_MESSAGES:
+        return text
+    signed = request.query.get("signed", "")
+    if session is None or not hmac.compare_digest(signed.encode(),
+                                                  _signature(session, text).encode()):
+        return None
+    return text
+
+
 async def render(
     request: web.Request, template: str, *, status: int = 200, **context: Any
 ) -> web.Response:
-    """The page ``template`` with ``context``, the signed-in operator and a CSRF token."""
+    """The page ``template`` with ``context``, the signed-in operator, a CSRF token and the
+    message of the redirect that led here (:func:`said`)."""
     session = await access.viewer(request)
     token, new_cookie = access.form_token(request, session)
+    context.setdefault("message", _message(request, session))
     page = request.app[TEMPLATES].get_template(template).render(
         operator=session.user if session else None,
         csrf=token,

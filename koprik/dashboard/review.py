@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -17,7 +17,7 @@ from catalog.dedup import DedupError, run_dedup
 from catalog.dedup_operators import review_decide, review_list, split
 from koprik.dashboard.access import checked_form, operator_only
 from koprik.dashboard.records import view_text
-from koprik.dashboard.render import render
+from koprik.dashboard.render import render, said
 from provider.keys import CATALOG
 
 SHOWN_PAIRS = 50
@@ -33,19 +33,20 @@ class Candidate:
     second_mrk: str
 
 
-def candidates(catalog: Catalog) -> list[Candidate]:
+def candidates(catalog: Catalog) -> tuple[list[Candidate], bool]:
+    """The :data:`SHOWN_PAIRS` most likely pairs, and whether more are waiting behind them."""
+    pairs = review_list(catalog, SHOWN_PAIRS + 1)
     return [
         Candidate(a, b, score, reason, view_text(catalog, a, "mrk") or "",
                   view_text(catalog, b, "mrk") or "")
-        for a, b, score, reason in review_list(catalog, SHOWN_PAIRS)
-    ]
+        for a, b, score, reason in pairs[:SHOWN_PAIRS]
+    ], len(pairs) > SHOWN_PAIRS
 
 
 @operator_only
 async def review_page(request: web.Request) -> web.Response:
-    pairs = await asyncio.to_thread(candidates, request.app[CATALOG])
-    return await render(request, "review.html", pairs=pairs,
-                        message=request.query.get("message"))
+    pairs, more = await asyncio.to_thread(candidates, request.app[CATALOG])
+    return await render(request, "review.html", pairs=pairs, more=more)
 
 
 def decide(catalog: Catalog, first: str, second: str, same: bool) -> str:
@@ -69,7 +70,7 @@ async def review_decision(request: web.Request) -> web.Response:
                                        decision == "same")
     except DedupError as error:
         done = str(error)
-    raise web.HTTPSeeOther(f"/review?message={quote_plus(f'{first} and {second}: {done}')}")
+    raise web.HTTPSeeOther(await said(request, "/review", f"{first} and {second}: {done}"))
 
 
 @operator_only
@@ -83,4 +84,4 @@ async def split_members(request: web.Request) -> web.Response:
         message = str(error)
     else:
         message = f"split off into {new}" if new else "split off"
-    raise web.HTTPSeeOther(f"/record?{urlencode({'id': union, 'message': message})}")
+    raise web.HTTPSeeOther(await said(request, f"/record?{urlencode({'id': union})}", message))

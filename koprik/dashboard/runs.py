@@ -5,16 +5,17 @@
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import quote_plus
 
 from aiohttp import web
 
+from catalog import Catalog
+from config import Settings
 from harvester.ingest import Unmapped
 from harvester.retry import Cut, retry_rejects
 from harvester.sources import SourceError, find_source
 from koprik.dashboard import reads
 from koprik.dashboard.access import checked_form, operator_only
-from koprik.dashboard.render import render
+from koprik.dashboard.render import render, said
 from provider.keys import CATALOG, SETTINGS
 
 REFRESH_SECONDS = 2
@@ -49,9 +50,19 @@ async def show_run(request: web.Request) -> web.Response:
     rejects = await asyncio.to_thread(reads.rejects, request.app[CATALOG].engine, run.id)
     return await render(
         request, "run.html", run=run, rejects=rejects,
+        source_kept=await asyncio.to_thread(
+            _source_kept, request.app[SETTINGS], request.app[CATALOG], run.source),
         refresh=REFRESH_SECONDS if run.status == "running" else None,
-        message=request.query.get("message"),
     )
+
+
+def _source_kept(settings: Settings, catalog: Catalog, name: str) -> bool:
+    """Whether a run's source is still defined (a removed one has no page)."""
+    try:
+        find_source(settings, catalog, name)
+    except SourceError:
+        return False
+    return True
 
 
 @operator_only
@@ -77,11 +88,11 @@ async def retry(request: web.Request) -> web.Response:
         counts = await asyncio.to_thread(retry_rejects, catalog, entry.source, run.id,
                                          settings.limits.max_record_bytes, unmapped, cut)
     except SourceError as error:
-        raise web.HTTPSeeOther(f"/runs/{run.id}?message={quote_plus(str(error))}") from None
+        raise web.HTTPSeeOther(await said(request, f"/runs/{run.id}", str(error))) from None
     summary = (f"retried: {counts.added} added, {counts.updated} updated, "
                f"{counts.unchanged} unchanged, {counts.rejected} still rejected")
     if (line := unmapped.line()) is not None:  # as the run's record says it
         summary += f"; {line}"
     if (line := cut.line()) is not None:
         summary += f"; {line}"
-    raise web.HTTPSeeOther(f"/runs/{run.id}?message={quote_plus(summary)}")
+    raise web.HTTPSeeOther(await said(request, f"/runs/{run.id}", summary))

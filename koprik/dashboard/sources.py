@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote_plus
 
 from aiohttp import web
 
@@ -18,6 +17,7 @@ from config import HarvestSource
 from config.settings import HARVEST_PROTOCOLS, HOLDINGS
 from harvester.sources import (
     FROM_DATABASE,
+    SourceEntry,
     SourceError,
     add_source,
     edit_source,
@@ -28,7 +28,7 @@ from koprik.dashboard import reads
 from koprik.dashboard.access import checked_form, operator_only
 from koprik.dashboard.harvests import StartRefused
 from koprik.dashboard.keys import HARVESTS
-from koprik.dashboard.render import render
+from koprik.dashboard.render import render, said
 from provider.keys import CATALOG, SETTINGS
 
 TEXT_FIELDS = ("url", "prefix", "query", "charset", "crosswalk", "every", "cron",
@@ -68,8 +68,7 @@ async def list_sources(request: web.Request) -> web.Response:
     views = await asyncio.to_thread(
         reads.sources, request.app[SETTINGS], request.app[CATALOG]
     )
-    return await render(request, "sources.html", sources=views,
-                        message=request.query.get("message"))
+    return await render(request, "sources.html", sources=views)
 
 
 @operator_only
@@ -95,7 +94,7 @@ async def create_source(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/sources/{stored.name}")
 
 
-async def _entry(request: web.Request):  # type: ignore[no-untyped-def]
+async def _entry(request: web.Request) -> SourceEntry:
     name = request.match_info["name"]
     try:
         return await asyncio.to_thread(
@@ -107,14 +106,20 @@ async def _entry(request: web.Request):  # type: ignore[no-untyped-def]
 
 @operator_only
 async def show_source(request: web.Request) -> web.Response:
-    entry = await _entry(request)
+    return await _source_page(request, await _entry(request))
+
+
+async def _source_page(
+    request: web.Request, entry: SourceEntry, *, status: int = 200, **context: Any
+) -> web.Response:
+    """The page of ``entry``'s source; ``form`` and ``error`` in ``context`` show a refused
+    edit with what the operator typed."""
     runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine, entry.source.name)
     views = await asyncio.to_thread(reads.sources, request.app[SETTINGS], request.app[CATALOG])
     view = next(v for v in views if v.entry.source.name == entry.source.name)
-    return await render(request, "source.html", view=view, runs=runs,
+    return await render(request, "source.html", status=status, view=view, runs=runs,
                         editable=entry.origin == FROM_DATABASE, protocols=HARVEST_PROTOCOLS,
-                        holdings=HOLDINGS,
-                        message=request.query.get("message"))
+                        holdings=HOLDINGS, **context)
 
 
 @operator_only
@@ -131,9 +136,9 @@ async def update_source(request: web.Request) -> web.Response:
             edit_source, request.app[SETTINGS], request.app[CATALOG], name, check=check,
             **changes,
         )
-    except SourceError as error:
-        raise web.HTTPSeeOther(f"/sources/{name}?message={_quoted(str(error))}") from None
-    raise web.HTTPSeeOther(f"/sources/{name}?message=saved")
+    except SourceError as error:  # shown on the form again, with every value as typed
+        return await _source_page(request, entry, status=400, form=form, error=str(error))
+    raise web.HTTPSeeOther(await said(request, f"/sources/{name}", "saved"))
 
 
 @operator_only
@@ -147,23 +152,26 @@ async def toggle_source(request: web.Request) -> web.Response:
             check=False, enabled=enabled,
         )
     except SourceError as error:
-        raise web.HTTPSeeOther(f"/sources?message={_quoted(str(error))}") from None
-    raise web.HTTPSeeOther(
-        f"/sources?message={'enabled' if enabled else 'disabled'}+{entry.source.name}"
-    )
+        raise web.HTTPSeeOther(await said(request, "/sources", str(error))) from None
+    done = "enabled" if enabled else "disabled"
+    raise web.HTTPSeeOther(await said(request, "/sources", f"{done} {entry.source.name}"))
 
 
 @operator_only
 async def delete_source(request: web.Request) -> web.Response:
-    await checked_form(request)
+    """Remove a source once the operator has confirmed it: the source page's Remove asks (the
+    page again, saying what goes and what stays), its "Yes, remove" removes."""
+    form = await checked_form(request)
     entry = await _entry(request)
+    if form.get("confirm") != "yes":
+        return await _source_page(request, entry, confirm_remove=True)
     try:
         await asyncio.to_thread(
             remove_source, request.app[SETTINGS], request.app[CATALOG], entry.source.name
         )
     except SourceError as error:
-        raise web.HTTPSeeOther(f"/sources?message={_quoted(str(error))}") from None
-    raise web.HTTPSeeOther(f"/sources?message=removed+{entry.source.name}")
+        raise web.HTTPSeeOther(await said(request, "/sources", str(error))) from None
+    raise web.HTTPSeeOther(await said(request, "/sources", f"removed {entry.source.name}"))
 
 
 @operator_only
@@ -174,10 +182,7 @@ async def harvest_now(request: web.Request) -> web.Response:
         run_id = await request.app[HARVESTS].start(entry.source)
     except StartRefused as error:
         raise web.HTTPSeeOther(
-            f"/sources/{entry.source.name}?message={_quoted(str(error))}"
+            await said(request, f"/sources/{entry.source.name}", str(error))
         ) from None
     raise web.HTTPSeeOther(f"/runs/{run_id}")
 
-
-def _quoted(text: str) -> str:
-    return quote_plus(text[:500])

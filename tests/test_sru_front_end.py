@@ -633,6 +633,70 @@ def _read_http(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
+NAVOIY_1251 = "Навоий".encode("cp1251")
+"""Навоий in windows-1251, a code page Cyrillic catalogues were kept in."""
+
+
+def _answered(sock: socket.socket, request: bytes) -> etree._Element:
+    sock.sendall(request)
+    head, _, body = _read_http(sock).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return etree.fromstring(body, PARSER)
+
+
+def _not_utf8(root: etree._Element, schemas: dict[str, etree.XMLSchema], name: str) -> None:
+    """``root`` is a valid SRU 1.2 searchRetrieve response refusing ``name`` as not UTF-8."""
+    validate(root, schemas)
+    assert root.tag == f"{{{SRW}}}searchRetrieveResponse"
+    assert diagnostic(root) == ("info:srw/diagnostic/1/6", f"{name} is not UTF-8")
+
+
+def _not_utf8_requests(path: str) -> list[bytes]:
+    """Requests for ``path`` with a parameter not in UTF-8: %-escaped in a URL, raw and
+    %-escaped in a form."""
+    fields = b"version=1.2&operation=searchRetrieve&query="
+    return [
+        f"GET {path}?version=1.2&operation=searchRetrieve&query=%FF%FEabc HTTP/1.1\r\n"
+        "Host: x\r\n\r\n".encode(),
+        post(path, fields + NAVOIY_1251, f"Content-Length: {len(fields) + 6}"),
+        post(path, fields + urllib.parse.quote_from_bytes(NAVOIY_1251).encode(),
+             f"Content-Length: {len(fields) + 18}"),
+    ]
+
+
+def test_a_parameter_not_in_utf_8_is_diagnostic_6_on_the_z3950_port(
+    target: int, schemas: dict[str, etree.XMLSchema]
+) -> None:
+    """SRU's parameters are UTF-8; bytes of another code page were searched as U+FFFD (a client
+    sending windows-1251 was told "no hits"). Raw UTF-8 in a URL, which should be %-escaped, is
+    read as UTF-8 (it was read as Latin-1, so that Навоий found nothing)."""
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        for request in _not_utf8_requests("/Default"):
+            _not_utf8(_answered(sock, request), schemas, "query")
+        raw = ("GET /Default?version=1.2&operation=searchRetrieve&maximumRecords=5&query="
+               "Навоий HTTP/1.1\r\nHost: x\r\n\r\n").encode()
+        found = _answered(sock, raw)
+    validate(found, schemas)
+    assert set(locals_of(found)) == NAVOIY
+
+
+def test_a_parameter_not_in_utf_8_is_diagnostic_6_at_the_http_application(
+    tmp_path: Path, schemas: dict[str, etree.XMLSchema]
+) -> None:
+    settings = sqlite_settings(tmp_path)
+    catalog = catalog_holding(settings, handmade_records())
+    port = free_port()
+    with (serve_in_thread(init_app(settings, catalog), port=port),
+          socket.create_connection(("127.0.0.1", port), timeout=60) as sock):
+        for request in _not_utf8_requests("/sru"):
+            _not_utf8(_answered(sock, request), schemas, "query")
+        escaped = urllib.parse.quote("Навоий").encode()
+        fields = b"version=1.2&operation=searchRetrieve&maximumRecords=5&query=" + escaped
+        found = _answered(sock, post("/sru", fields, f"Content-Length: {len(fields)}"))
+    validate(found, schemas)
+    assert set(locals_of(found)) == NAVOIY
+
+
 def test_sru_at_the_http_application(tmp_path: Path, schemas: dict[str, etree.XMLSchema]) -> None:
     settings = sqlite_settings(tmp_path)
     catalog = catalog_holding(settings, handmade_records())

@@ -11,8 +11,6 @@ before the 100 since it needs nothing from the body: it is in SRU's default vers
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from aiohttp import web
 
 from provider.connections import peer_address
@@ -20,7 +18,7 @@ from provider.forwarded import proxied
 from provider.http_server import continue_within, read_body
 from provider.keys import SETTINGS, SRU
 from provider.search import Condition
-from provider.sru.request import FORM, answered_as
+from provider.sru.request import FORM, answered_as, form_pairs
 from provider.sru.responses import CONTENT_TYPE
 from provider.sru.soap import FAULTS
 
@@ -53,10 +51,11 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
         elif request.content_type != FORM:
             kind = request.content_type
             refusal = (Condition.UNSUPPORTED_PARAMETER_VALUE, f"Content-Type {kind}")
-        query = body.decode("utf-8", errors="replace")
+        form: bytes | str = body
     else:
-        query = request.rel_url.raw_query_string
-    pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+        form = request.rel_url.raw_query_string
+    pairs, not_utf8 = form_pairs(form)
+    refusal = refusal or not_utf8
     request[OPERATION] = answered_as(pairs)
     host, port = _address(request)
     payload = await front.answer(pairs, host=host, port=port, refusal=refusal)

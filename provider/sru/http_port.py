@@ -26,7 +26,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from config import Settings
 from provider.access_log import LOGGER as ACCESS_LOG
@@ -36,7 +36,7 @@ from provider.forwarded import client_behind, networks
 from provider.http_server import CONTINUE, UnknownExpectation, asks_to_continue
 from provider.search import Condition
 from provider.sru.front_end import SruFrontEnd
-from provider.sru.request import FORM, NO_OPERATION, answered_as
+from provider.sru.request import FORM, NO_OPERATION, answered_as, form_pairs
 from provider.sru.responses import CONTENT_TYPE
 from provider.sru.soap import FAULTS
 
@@ -139,17 +139,18 @@ async def serve_http(
                 fault = FAULTS.get(kind) if refusal is None else None
                 if kind != FORM and refusal is None:
                     refusal = (Condition.UNSUPPORTED_PARAMETER_VALUE, f"Content-Type {kind}")
-                query = body.decode("utf-8", errors="replace")
-            else:
-                query = urlsplit(target).query
+                form: bytes | str = body
+            else:  # the line was read as Latin-1, a character a byte: its bytes again, so that
+                # raw bytes past ASCII (a URL should %-escape them) are read as UTF-8 too
+                form = urlsplit(target).query.encode("latin-1")
             began = time.monotonic()
             if fault is not None:
                 status, content_type, payload = fault
                 operation = NO_OPERATION
             else:
-                pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+                pairs, not_utf8 = form_pairs(form)
                 payload = await front.answer(pairs, host=str(host), port=int(port),
-                                             refusal=refusal)  # fmt: skip
+                                             refusal=refusal or not_utf8)  # fmt: skip
                 status, content_type, operation = 200, CONTENT_TYPE, answered_as(pairs)
             if observe is not None:
                 observe(operation, time.monotonic() - began)

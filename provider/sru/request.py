@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from config import SearchSettings
 from protocols.sru import VERSIONS
@@ -118,6 +119,36 @@ def answered_as(pairs: Sequence[tuple[str, str]]) -> str:
 NO_OPERATION = "other"
 """What /metrics counts an SRU request as when it was answered as no operation: a SOAP request,
 given a fault (:mod:`provider.sru.soap`), on either port."""
+
+
+def form_pairs(form: bytes | str) -> tuple[list[tuple[str, str]], tuple[Condition, str] | None]:
+    """The parameters of a query string or an urlencoded form body, and a refusal (6) naming the
+    first one that is not UTF-8, as SRU's parameters are (bytes of another code page, raw or
+    %-escaped, were searched as U+FFFD, so that a client sending Cyrillic in windows-1251 was
+    told "no hits"). Such a byte becomes U+FFFD in what is echoed."""
+    text = form.decode("utf-8", "surrogateescape") if isinstance(form, bytes) else form
+    pairs = parse_qsl(text, keep_blank_values=True, errors="surrogateescape")
+    refusal = None
+    for name, value in pairs:
+        if not (_utf8(name) and _utf8(value)):
+            refusal = (Condition.UNSUPPORTED_PARAMETER_VALUE, f"{_shown(name)} is not UTF-8")
+            break
+    if refusal is None:
+        return pairs, None
+    return [(_shown(name), _shown(value)) for name, value in pairs], refusal
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` holds no byte that was not UTF-8 (each is a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def parameters(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:

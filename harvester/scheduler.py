@@ -58,7 +58,15 @@ from config import HarvestSource, Settings
 from harvester.locks import SourceBusy
 from harvester.run_log import SCHEDULED, counted, log_end
 from harvester.runs import INTERRUPTED, RunReport, Stop, harvest
-from harvester.sources import SourceError, all_sources, find_source, parse_every, validate
+from harvester.sources import (
+    SourceError,
+    all_sources,
+    find_source,
+    hidden,
+    hidden_note,
+    parse_every,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +227,8 @@ class HarvestScheduler:
             timezone="UTC",
         )
         self._sync_seconds = sync_seconds
+        self._hidden_said: set[str] = set()
+        """The sources :func:`harvester.sources.hidden` whose warning is in the log."""
         self._context = _Context(settings, catalog)
         self._stop_sync = threading.Event()
         self._sync_thread = threading.Thread(
@@ -259,7 +269,15 @@ class HarvestScheduler:
     def sync(self) -> None:
         """Make the jobs match the enabled, scheduled sources (unchanged jobs are kept as is)."""
         wanted: dict[str, tuple[HarvestSource, BaseTrigger]] = {}
-        for entry in all_sources(self.settings, self.catalog):
+        entries = all_sources(self.settings, self.catalog)
+        shadowed = hidden(entries)
+        for entry in shadowed:
+            if entry.source.name not in self._hidden_said:
+                log.warning("%s", hidden_note(entry.source.name))
+        self._hidden_said = {entry.source.name for entry in shadowed}
+        for entry in entries:
+            if any(entry is other for other in shadowed):
+                continue  # its schedule ran koprik.toml's source, whose runs were its own
             try:
                 validate(entry.source)
             except SourceError as error:

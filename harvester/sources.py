@@ -364,6 +364,23 @@ def all_sources(settings: Settings, catalog: Catalog) -> list[SourceEntry]:
     return entries
 
 
+def hidden(entries: Sequence[SourceEntry]) -> list[SourceEntry]:
+    """The database's sources among ``entries`` (:func:`all_sources`) that koprik.toml, edited
+    after they were added, defines under the same name: the file's is the one harvested, by
+    hand and on its schedule alike; the database's is left until it is removed
+    (:func:`remove_source`)."""
+    in_file = {entry.source.name for entry in entries if entry.origin == FROM_FILE}
+    return [entry for entry in entries
+            if entry.origin == FROM_DATABASE and entry.source.name in in_file]
+
+
+def hidden_note(name: str) -> str:
+    """What is said of a source of the database :func:`hidden` by koprik.toml's."""
+    return (f"{name}: the source of this name added with `koprik sources add` is not harvested: "
+            f"koprik.toml defines one too, which is (`koprik sources remove {name}` removes the "
+            "added one)")
+
+
 def find_source(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
     for entry in all_sources(settings, catalog):
         if entry.source.name == name:

@@ -5,8 +5,10 @@ signal while it stops exits at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import logging
 import signal
 import sqlite3
 import subprocess
@@ -33,7 +35,7 @@ from harvester.ingest import Counts
 from harvester.run_log import ERROR_CHARS, first_error
 from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunReport, harvest
 from harvester.scheduler import run_scheduled, start_scheduler
-from harvester.sources import add_source, edit_source
+from harvester.sources import add_source, edit_source, hidden_note
 from tests.conftest import ROOT, free_port
 from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve
 from tests.servers import running, stderr_after, write_config
@@ -88,6 +90,29 @@ def test_a_scheduled_source_runs_by_itself_and_its_schedule_survives_a_restart(
             assert _wait_for(lambda: scheduler.next_run_time("partner") is None, timeout=3)
         finally:
             scheduler.shutdown()
+
+
+def test_a_source_added_then_defined_in_koprik_toml_too_is_scheduled_as_the_file_says(
+    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    """koprik.toml's source is the one harvested (``koprik harvest``, Harvest now): the
+    schedule of the database's source of the same name ran it, which the operator never
+    scheduled, and its failures were shown as the added source's. Now the file's schedule
+    (none here) is kept, and the log says which source is not harvested."""
+    add_source(settings, catalog, HarvestSource(name="partner", url="http://127.0.0.1:9/oai",
+                                                every="1s", delay=0), check=False)  # fmt: skip
+    in_file = HarvestSource(name="partner", url="http://127.0.0.1:8/oai", prefix="marc21")
+    both = dataclasses.replace(settings, sources=[in_file])
+    with caplog.at_level(logging.WARNING, logger="harvester.scheduler"):
+        scheduler = start_scheduler(both, catalog, sync_seconds=0.2)
+        try:
+            time.sleep(1.5)
+            assert scheduler.next_run_time("partner") is None
+        finally:
+            scheduler.shutdown()
+    assert _runs(catalog) == []
+    said = [r.getMessage() for r in caplog.records if "not harvested" in r.getMessage()]
+    assert said == [hidden_note("partner")]  # once, not at every sync
 
 
 def test_two_runs_of_one_source_never_overlap(

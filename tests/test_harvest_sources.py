@@ -31,6 +31,7 @@ from harvester.sources import (
     check_name,
     choose_prefix,
     edit_source,
+    hidden_note,
     parse_every,
     remove_source,
     validate,
@@ -555,6 +556,8 @@ def test_a_stored_source_shadowed_by_one_added_to_the_file_later_can_be_removed(
     with open(config, "a", encoding="utf-8") as file:  # the operator adds it to koprik.toml too
         file.write('[[sources]]\nname = "partner"\nurl = "http://127.0.0.1:8/oai"\n')
     capsys.readouterr()
+    assert main(["--config", config, "sources", "list"]) == 0
+    assert capsys.readouterr().out.endswith(hidden_note("partner") + "\n")
     assert main(["--config", config, "sources", "remove", "partner"]) == 0
     assert capsys.readouterr().out == "removed source partner\n"
     assert main(["--config", config, "sources", "remove", "partner"]) == 2

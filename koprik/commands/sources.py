@@ -43,6 +43,8 @@ from harvester.sources import (
     asked_format,
     edit_source,
     forget_state,
+    hidden,
+    hidden_note,
     remove_source,
 )
 from harvester.z3950_harvest import TargetCheck
@@ -180,6 +182,7 @@ def list_sources(args: argparse.Namespace) -> int:
             notes.append(f"{s.name}: a list short of its completeListSize by up to "
                          f"{s.tolerated_shortfall} records is taken as whole "
                          "(tolerated_shortfall)")
+    notes += [hidden_note(entry.source.name) for entry in hidden(entries)]
     configured = {entry.source.name for entry in entries}
     for name in sorted(set(saved) - configured):
         notes.append(

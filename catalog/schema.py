@@ -4,9 +4,10 @@ Revisions are Alembic scripts in ``catalog/migrations/versions/``, configured he
 ``alembic.ini``). A catalogue records its revision in Alembic's ``alembic_version`` table.
 
 - :func:`ensure_current` runs whenever a command opens the catalogue: a database without any
-  catalogue table gets every table of the current models and is stamped with the head revision;
-  one at the head revision is used; anything else raises :class:`SchemaError`, one line that
-  names the catalogue and says to run ``koprik db upgrade``.
+  table gets every table of the current models and is stamped with the head revision; one at
+  the head revision is used; one holding only another application's tables is refused, left
+  as it is; anything else raises :class:`SchemaError`, one line that names the catalogue and
+  says to run ``koprik db upgrade``.
 - :func:`upgrade` (``koprik db upgrade``) moves a catalogue to the head revision. A catalogue
   made before revisions were kept (the tables, no ``alembic_version``) is first checked against
   the baseline revision and stamped with it.
@@ -51,6 +52,10 @@ EMPTY = "(empty)"
 """:func:`revision_of` a database with no catalogue table."""
 UNVERSIONED = "(before revisions)"
 """:func:`revision_of` a catalogue made before revisions were kept."""
+FOREIGN = "(not a catalogue)"
+""":func:`revision_of` a database holding tables, none of them a catalogue's: another
+application's, which no command of Koprik may write to (a ``database.url`` naming the wrong
+file had a catalogue's tables made beside that application's by ``koprik runs``)."""
 
 _MARKER_TABLE = "records"
 _ADVISORY_LOCK = 0x6B6F7072  # "kopr": one schema change at a time on a PostgreSQL server
@@ -102,13 +107,27 @@ def _heads(_folders: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
 
 
 def revision_of(connection: Connection) -> str:
-    """The revision the database is at, or :data:`EMPTY`, or :data:`UNVERSIONED`."""
+    """The revision the database is at, or :data:`EMPTY`, :data:`UNVERSIONED` or
+    :data:`FOREIGN`."""
     from alembic.migration import MigrationContext
 
     heads = MigrationContext.configure(connection).get_current_heads()
     if heads:
         return ",".join(sorted(heads))
-    return UNVERSIONED if inspect(connection).has_table(_MARKER_TABLE) else EMPTY
+    found = inspect(connection)
+    if found.has_table(_MARKER_TABLE):
+        return UNVERSIONED
+    return FOREIGN if found.get_table_names() else EMPTY
+
+
+def _refuse_foreign(engine: Engine, connection: Connection) -> None:
+    """Raise SchemaError for a database of another application's tables (:data:`FOREIGN`)."""
+    names = sorted(inspect(connection).get_table_names())
+    shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+    raise SchemaError(
+        f"{where(engine)} is not a Koprik catalogue: it holds another application's tables "
+        f"({shown}), left as they are; give database.url a database of its own"
+    )
 
 
 def where(engine: Engine) -> str:
@@ -123,11 +142,16 @@ def ensure_current(engine: Engine) -> None:
     wanted = head()
     with engine.connect() as connection:
         found = revision_of(connection)
+        if found == FOREIGN:
+            _refuse_foreign(engine, connection)
     if found in (EMPTY, UNVERSIONED):
         # Read again under the schema lock: the two reads of revision_of may straddle the
-        # commit of another process creating the catalogue, which looks unversioned.
+        # commit of another process creating the catalogue, which looks unversioned (or, its
+        # first table made, another application's).
         with _schema_transaction(engine) as connection:
             found = revision_of(connection)
+            if found == FOREIGN:
+                _refuse_foreign(engine, connection)
             if found == EMPTY:
                 create_schema(connection)
                 command.stamp(alembic_config(connection), wanted)
@@ -148,6 +172,8 @@ def upgrade(
     wanted = head()
     with _schema_transaction(engine) as connection:
         found = revision_of(connection)
+        if found == FOREIGN:
+            _refuse_foreign(engine, connection)
         config = alembic_config(connection, settings, progress)
         if found == UNVERSIONED:
             _check_baseline(engine, connection)
@@ -161,7 +187,10 @@ def upgrade(
 def current(engine: Engine) -> tuple[str, str]:
     """The revision the catalogue is at, and the one this Koprik needs."""
     with engine.connect() as connection:
-        return revision_of(connection), head()
+        found = revision_of(connection)
+        if found == FOREIGN:
+            _refuse_foreign(engine, connection)
+        return found, head()
 
 
 def _refusal(engine: Engine, found: str, wanted: str) -> str:

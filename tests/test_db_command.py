@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from sqlalchemy import MetaData, create_engine, select, text
+from sqlalchemy import MetaData, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from catalog import Catalog
@@ -412,3 +412,29 @@ def test_current_does_not_advise_an_upgrade_for_a_newer_catalogue(
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "newer than this Koprik knows" in error
     assert "restore a backup taken before" in error
+
+
+@pytest.mark.parametrize("command", [["runs"], ["export", "-o", "-"], ["db", "current"],
+                                     ["db", "upgrade"], ["demo", "--records", "3"]])
+def test_another_applications_database_is_refused_and_left_as_it_is(
+    catalog_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """A ``database.url`` naming another application's database: ``koprik runs`` (a command
+    that only reads) made a catalogue's tables beside that application's, ``db current``
+    called it empty, ``export`` wrote 0 records."""
+    engine = create_engine(catalog_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE invoices (id INTEGER)"))
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{catalog_url}"\n')
+    assert main(["--config", str(config), *command]) == 2
+    shown = make_url(catalog_url).render_as_string(hide_password=True)
+    assert capsys.readouterr().err == (
+        f"koprik: {shown} is not a Koprik catalogue: it holds another application's tables "
+        "(invoices), left as they are; give database.url a database of its own\n")
+    try:
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+    finally:
+        engine.dispose()
+    assert tables == {"invoices"}

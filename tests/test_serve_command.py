@@ -41,6 +41,22 @@ def test_serve_exits_zero_on_sigterm(tmp_path):
     assert "Traceback" not in err
 
 
+def test_a_catalogue_made_by_serve_is_said_in_the_log(tmp_path):
+    """At a mistyped database.url, serve made a new, empty catalogue and published it without a
+    word (/health said "ok", 0 records); the log says so, once: the next start finds it."""
+    koprik = write_config(tmp_path)
+    made = tmp_path / "catalog.sqlite3"
+    said = (f"WARNING koprik.serve: no catalogue was at {made} (database.url): a new, empty "
+            "one is made there and served")
+    for first in (True, False):
+        server = subprocess.Popen(koprik.command("serve", "--workers", "2"),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert f"http://127.0.0.1:{koprik.http_port}/oai" in server.stdout.readline()
+        err = stderr_after(server, signal.SIGTERM, 30)
+        assert server.returncode == 0, err
+        assert (said in err) == first, err
+
+
 @pytest.mark.parametrize("options", [[], ["--workers", "1"], ["--workers", "1", "--port"]])
 def test_a_port_in_use_is_one_line_naming_it(tmp_path, options):
     """A single process (--workers 1) said only "[Errno 98] error while attempting to bind on

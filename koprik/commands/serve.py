@@ -18,6 +18,7 @@ import tempfile
 from aiohttp import web
 
 from catalog import Catalog
+from catalog.db import missing_file
 from catalog.set_rules import check, rename
 from config import Settings, load_settings
 from harvester.leadership import lead_schedules
@@ -75,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
 def _open(settings: Settings) -> Catalog:
     """The catalogue, unless its records were placed in sets by other ``[[sets]]`` rules
     (:func:`catalog.set_rules.check`: one line saying to run ``koprik db sets``), its sets
-    named as the rules name them now."""
+    named as the rules name them now. A SQLite catalogue that was not there is made, and the
+    log says so: at a mistyped ``database.url`` the server would otherwise publish an empty
+    repository without a word (and harvest into it)."""
+    made = missing_file(settings.database.url)
     catalog = Catalog.open(settings)
     try:
         check(catalog.engine, settings.sets)
@@ -83,6 +87,9 @@ def _open(settings: Settings) -> Catalog:
     except BaseException:
         catalog.close()
         raise
+    if made is not None:
+        log.warning("no catalogue was at %s (database.url): a new, empty one is made there and "
+                    "served", made)
     return catalog
 
 

@@ -76,10 +76,14 @@ class SetRulesChanged(Exception):
 
 
 REFUSED = (
-    "this node's [[sets]] rules differ from the catalogue's (`koprik db sets` places its "
-    "records by other rules): restart it with the current koprik.toml"
+    "this node's [[sets]] rules differ from those the catalogue's records are placed by: after "
+    "a change of [[sets]] in koprik.toml, run `koprik db sets`; else (another node ran it) "
+    "restart this one with the current koprik.toml"
 )
-"""What a writer whose rules are not the catalogue's is told (:func:`refuse_others`)."""
+"""What a writer whose rules are not the catalogue's is told (:func:`refuse_others`). Which
+side is current cannot be told here: a koprik.toml changed before ``koprik db sets`` ran, or a
+node left on the old one after it ran (the line said only the latter, to an operator who had
+changed koprik.toml)."""
 PAUSED = f"scheduled harvests paused: {REFUSED}"
 """What the harvest scheduler of a node refused so says once it starts no run any more
 (:mod:`harvester.scheduler`), and ``/health`` with it."""
@@ -206,7 +210,8 @@ def check(engine: Engine, rules: Sequence[SetRule]) -> None:
     if changed:
         raise SetRulesChanged(
             f"the catalogue's records were placed in sets by other [[sets]] rules "
-            f"({', '.join(changed)}): run `koprik db sets` to place every record by these"
+            f"({', '.join(changed)}): run `koprik db sets` to place every record by these, or "
+            "start this node with the koprik.toml they were placed by"
         )
     changed = [] if placing is None else differences(placing, rules)
     if changed:  # this node's writes would be refused (refuse_others)

@@ -77,7 +77,8 @@ async def test_a_set_added_holds_the_records_stored_before_it(
         check(catalog.engine, new.sets)
     assert str(refused.value) == (
         "the catalogue's records were placed in sets by other [[sets]] rules (by added): run "
-        "`koprik db sets` to place every record by these"
+        "`koprik db sets` to place every record by these, or start this node with the "
+        "koprik.toml they were placed by"
     )
 
     started = format_datestamp(int(time.time()))
@@ -216,7 +217,8 @@ def test_serve_refuses_records_placed_by_other_rules_until_db_sets(tmp_path) -> 
     assert refused.returncode == 2
     assert refused.stderr == (
         "koprik: the catalogue's records were placed in sets by other [[sets]] rules (by added, "
-        "inst removed, type removed): run `koprik db sets` to place every record by these\n"
+        "inst removed, type removed): run `koprik db sets` to place every record by these, or "
+        "start this node with the koprik.toml they were placed by\n"
     )
     placed = subprocess.run(koprik.command("db", "sets"), capture_output=True, text=True,
                             timeout=300)  # fmt: skip
@@ -504,6 +506,25 @@ def test_koprik_import_on_other_rules_than_the_catalogue_s_stops_in_one_line(
     assert main(["--config", str(config), "import", str(marc)]) == 2
     assert capsys.readouterr().err.endswith(f"koprik: {REFUSED}\n")
     assert _contents(catalog) == held
+
+
+def test_koprik_import_after_koprik_toml_s_rules_changed_says_to_run_db_sets(
+    settings: Settings, catalog: Catalog, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The operator changed [[sets]] and imported before running ``koprik db sets``: the line
+    said only to restart with the current koprik.toml, which was the one given."""
+    from koprik.cli import main
+
+    _stored_an_hour_ago(catalog)
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{settings.database.url}"\n'
+                      '[[sets]]\nspec = "lang"\nname = "By language"\n'
+                      'rule = "language"\n')  # fmt: skip
+    marc = tmp_path / "records.mrc"
+    marc.write_bytes(b"".join(record.as_marc() for record in demo_records(5, seed=9)))
+    assert main(["--config", str(config), "import", str(marc)]) == 2
+    assert "after a change of [[sets]] in koprik.toml, run `koprik db sets`" in (
+        capsys.readouterr().err)
 
 
 def test_a_record_added_on_the_old_rules_as_db_sets_starts_is_placed_by_the_new(

@@ -108,6 +108,12 @@ class Counts:
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def line(self) -> str:
+        """The counts as a run's summary and log say them: ``3 new, 0 updated, ...``."""
+        gone = f"{self.gone} deletions of records not held, " if self.gone else ""
+        return (f"{self.added} new, {self.updated} updated, {self.deleted} deleted, "
+                f"{self.unchanged} unchanged, {gone}{self.rejected} rejected")
+
 
 UNMAPPED_EXAMPLES = 3
 """Records a run's line about UNIMARC data with no place in MARC21 names as examples."""

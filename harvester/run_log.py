@@ -32,7 +32,7 @@ def log_end(log: logging.Logger, report: RunReport, started: str) -> None:
     """Log the end of the run of ``report`` on ``log`` (the caller's, beside its other lines
     about the runs it starts), named by ``started`` (:data:`SCHEDULED`, :data:`FROM_DASHBOARD`)."""
     run = started.format(source=report.source)
-    counts = report.counts.as_dict()
+    counts = report.counts.line()
     if report.status == INTERRUPTED:
         log.info("%s: %s (run #%d) after %s, %s; %s", run, report.status, report.run_id,
                  counted(report.pages, "page"), counts, report.errors[-1])  # fmt: skip

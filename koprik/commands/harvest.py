@@ -107,13 +107,10 @@ def _until_signalled(run: Callable[[Stop], RunReport], signals: StopSignals) -> 
 
 def summary(report: RunReport) -> str:
     """The lines printed at the end of a run."""
-    c = report.counts
     lines = [
         f"harvest {report.source} (run #{report.run_id}): {report.status} "
         f"in {report.seconds:.1f} s",
-        f"  {c.added} new, {c.updated} updated, {c.deleted} deleted, {c.unchanged} unchanged, "
-        + (f"{c.gone} deletions of records not held, " if c.gone else "")
-        + f"{c.rejected} rejected; {counted(report.pages, 'page')}, "
+        f"  {report.counts.line()}; {counted(report.pages, 'page')}, "
         f"{counted(report.requests, 'request')}",
         f"  watermark: {report.watermark or 'none'}",
     ]

@@ -204,6 +204,9 @@ class SetRule:
 
 
 RULES = ("language", "material", "institution", "collection")
+MIN_SECRET_CHARS = 16
+"""The shortest ``oai.token_secret`` taken: a key of a few characters is guessed, and with it
+any resumption token forged."""
 
 
 def _default_sets() -> list[SetRule]:
@@ -557,6 +560,12 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
                 f"{origin}: sets[{index}].rule: expected one of {', '.join(RULES)}, "
                 f"got {rule.rule!r}"
             )
+        if (rule.rule == "collection") != bool(rule.sources):
+            raise ConfigError(
+                f"{origin}: sets[{index}].sources: a collection's sources are the records it "
+                f"holds, and only a collection has sources (rule {rule.rule!r}, "
+                f"{len(rule.sources)} sources)"
+            )
         _check_set_spec(rule.spec, f"sets[{index}].spec", origin)
     _check_set_families(settings.sets, origin)
     _check_members_set(settings, origin)
@@ -565,6 +574,15 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
     _check_dashboard(settings.dashboard, origin)
     _check_dedup(settings.dedup, origin)
     _check_names_once(settings, origin)
+    secret = settings.oai.token_secret
+    if secret and len(secret) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            f"{origin}: oai.token_secret: at least {MIN_SECRET_CHARS} characters (it signs the "
+            f"resumption tokens; empty: a random key kept in the catalogue), got {len(secret)}"
+        )
+    if not settings.union.institution_code.strip():
+        raise ConfigError(f"{origin}: union.institution_code: expected the library's MARC "
+                          "organization code (852 $a of its copies), got ''")  # fmt: skip
     if settings.search.sru_default_records > settings.search.sru_max_records:
         raise ConfigError(
             f"{origin}: search.sru_default_records: more than search.sru_max_records "

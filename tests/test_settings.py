@@ -157,8 +157,8 @@ def test_dedup_thresholds_are_checked(dedup, message):
                    {"spec": "type", "name": "By type", "rule": "material"},
                    {"spec": "lang", "name": "Languages", "rule": "language"}]},
          "sets[2].spec: the setSpec 'lang' is defined twice"),
-        ({"sets": [{"spec": "rare:old", "name": "Old", "rule": "collection"},
-                   {"spec": "rare", "name": "Rare", "rule": "collection"}]},
+        ({"sets": [{"spec": "rare:old", "name": "Old", "rule": "collection", "sources": ["a"]},
+                   {"spec": "rare", "name": "Rare", "rule": "collection", "sources": ["a"]}]},
          "sets[1].spec: 'rare:old' is in the family of the sets 'rare'"),
         # Identify's adminEmail: one or more, each of the OAI-PMH schema's emailType
         ({"repository": {"admin_email": []}}, "repository.admin_email: expected at least one "
@@ -195,6 +195,20 @@ def test_dedup_thresholds_are_checked(dedup, message):
          "file_sources[0].name: source name 'union': the union records' own; name it otherwise"),
         ({"file_sources": [{"name": "a b"}]},
          "file_sources[0].name: source name 'a b': use letters, digits, '.', '_' or '-'"),
+        # accepted without a word: a key guessed in a few tries, a set no record can be in, a
+        # list of sources a rule ignores, holdings of no library
+        ({"oai": {"token_secret": "x"}},
+         "oai.token_secret: at least 16 characters (it signs the resumption tokens; empty: a "
+         "random key kept in the catalogue), got 1"),
+        ({"sets": [{"spec": "rare", "name": "Rare", "rule": "collection"}]},
+         "sets[0].sources: a collection's sources are the records it holds, and only a "
+         "collection has sources (rule 'collection', 0 sources)"),
+        ({"sets": [{"spec": "lang", "name": "L", "rule": "language", "sources": ["a"]}]},
+         "sets[0].sources: a collection's sources are the records it holds, and only a "
+         "collection has sources (rule 'language', 1 sources)"),
+        ({"union": {"institution_code": " "}},
+         "union.institution_code: expected the library's MARC organization code (852 $a of its "
+         "copies), got ''"),
     ],
 )
 def test_values_out_of_range_name_the_key(data, message):

@@ -162,7 +162,8 @@ def test_ports_left_to_the_kernel_serve_in_one_process_unless_workers_are_asked_
                              timeout=60)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.strip().splitlines() == [
-        "koprik: --workers needs fixed ports: server.http_port and server.z3950_port must not be 0"
+        "koprik: --workers needs fixed ports: server.http_port and server.z3950_port must not be 0 "
+        "(any free port, which each process would choose apart)"
     ]
     server = subprocess.Popen(koprik, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -227,9 +228,10 @@ def test_the_port_option_is_checked_and_0_is_any_free_port(tmp_path):
         "argument --port: expected a whole number from 0 to 65535, got 70000")
     refused = subprocess.run([*koprik, "--port", "0", "--workers", "2"], capture_output=True,
                              text=True, timeout=60)
-    assert refused.returncode == 2
+    assert refused.returncode == 2  # (the Z39.50 port was fixed: it named both settings)
     assert refused.stderr.strip().splitlines() == [
-        "koprik: --workers needs fixed ports: server.http_port and server.z3950_port must not be 0"
+        "koprik: --workers needs fixed ports: --port must not be 0 (any free port, which each "
+        "process would choose apart)"
     ]
 
 

@@ -99,8 +99,11 @@ def _run_workers(
     """``count`` processes serving on the same ports (:mod:`koprik.workers`); ``http_named``
     is what set the HTTP port (``--port`` or ``server.http_port``)."""
     if _any_port(settings):
-        raise UserError("--workers needs fixed ports: server.http_port and server.z3950_port "
-                        "must not be 0")  # fmt: skip
+        named = [name for name, port in ((http_named, settings.server.http_port),
+                                         ("server.z3950_port", settings.server.z3950_port))
+                 if port == 0]  # fmt: skip
+        raise UserError(f"--workers needs fixed ports: {' and '.join(named)} must not be 0 "
+                        "(any free port, which each process would choose apart)")  # fmt: skip
     _refuse_ports_in_use(settings, http_named)
     _open(settings).close()  # a catalogue that cannot be used stops here, in one line
 

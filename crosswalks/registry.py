@@ -45,6 +45,8 @@ class OutputFormat:
     name: str
     description: str
     open: Callable[[BinaryIO], FramedWriter]
+    extension: str
+    """The usual extension of a file in this format, without its dot (``mrc``, ``xml``)."""
     marc8: bool = False
     """Whether records are written in MARC-8 (leader/09 blank), not UTF-8 (leader/09 'a')."""
 
@@ -187,14 +189,15 @@ INPUT_ALIASES = {"rusmarc": "unimarc"}
 OUTPUTS: dict[str, OutputFormat] = {
     fmt.name: fmt
     for fmt in (
-        OutputFormat("marc21", "MARC21 ISO 2709 in UTF-8", _marc_writer("marc21")),
-        OutputFormat("marcxml", "MARCXML collection", _marc_writer("marcxml")),
-        OutputFormat("marcjson", "MARC-in-JSON array", _marc_writer("marcjson")),
-        OutputFormat("mrk", "MarcEdit mnemonic text", _marc_writer("mrk")),
+        OutputFormat("marc21", "MARC21 ISO 2709 in UTF-8", _marc_writer("marc21"), "mrc"),
+        OutputFormat("marcxml", "MARCXML collection", _marc_writer("marcxml"), "xml"),
+        OutputFormat("marcjson", "MARC-in-JSON array", _marc_writer("marcjson"), "json"),
+        OutputFormat("mrk", "MarcEdit mnemonic text", _marc_writer("mrk"), "mrk"),
         OutputFormat(
             "marc8",
             "MARC21 ISO 2709 in MARC-8",
             lambda out: FramedWriter(out, charsets.record_to_iso2709_marc8),
+            "mrc",
             marc8=True,
         ),
         OutputFormat(
@@ -205,12 +208,14 @@ OUTPUTS: dict[str, OutputFormat] = {
                 lambda record: marc_io.record_to_mrk(record, mnemonics=True).encode("ascii"),
                 separator=b"\n",
             ),
+            "mrk",
             marc8=True,
         ),
         OutputFormat(
             "oai_dc",
             "Dublin Core records in a <collection>",
             _xml_collection("dublin_core", "marc_to_dc", b"<collection>\n", b"</collection>\n"),
+            "xml",
         ),
         OutputFormat(
             "mods",
@@ -221,6 +226,7 @@ OUTPUTS: dict[str, OutputFormat] = {
                 b'<modsCollection xmlns="http://www.loc.gov/mods/v3">\n',
                 b"</modsCollection>\n",
             ),
+            "xml",
         ),
     )
 }

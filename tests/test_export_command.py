@@ -115,6 +115,11 @@ def test_pages_follow_each_other_without_loss(exported):
          "koprik: -o /nonexistent-folder/dir/x.mrc: no such folder /nonexistent-folder/dir\n"),
         # the copy written beside it could not replace a folder
         (["-o", "/tmp"], "koprik: /tmp: a folder; name a file to write"),
+        # another format's extension: x.mrk was written as ISO 2709 without a word
+        (["-o", "x.mrk"], "koprik: x.mrk: named as mrk or mrk8, which koprik export does not "
+                          "write (it writes marc21 or marcxml, --format says which; `koprik "
+                          "crosswalk --to mrk` converts what it writes)"),
+        (["-o", "x.JSON"], "koprik: x.JSON: named as marcjson"),
     ],
 )
 def test_bad_arguments_are_one_line(exported, capsys, arguments, message):

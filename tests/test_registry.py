@@ -39,7 +39,8 @@ def test_a_missing_crosswalk_is_reported_when_used_not_when_loaded(
         registry.OUTPUTS,
         "oai_dc",
         registry.OutputFormat(
-            "oai_dc", "test", registry._xml_collection("no_such_module", "f", b"<c>", b"</c>")
+            "oai_dc", "test", registry._xml_collection("no_such_module", "f", b"<c>", b"</c>"),
+            "xml",
         ),
     )
     with pytest.raises(registry.CrosswalkUnavailable, match="no_such_module"):

@@ -20,6 +20,7 @@ from catalog import Catalog
 from catalog.db import refuse_missing_file
 from catalog.export import Form, count_live, live_records
 from config import load_settings
+from crosswalks import registry
 from koprik.errors import UserError
 from koprik.option_checks import checked_date_range
 from koprik.output_files import refuse_own_files, refuse_unwritable, written_whole
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from_, until = checked_date_range(args.from_, args.until)
     if args.output is not None:
         refuse_unwritable(args.output)
-    name = args.format or ("marcxml" if _named_xml(args.output) else "marc21")
+    name = args.format or _format_named(args.output)
     form = FORMATS[name]
     settings = load_settings(args.config)
     refuse_own_files([args.output], args.config, settings.database.url)
@@ -57,10 +58,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _named_xml(output: str | None) -> bool:
-    """Whether the file ``output`` is named ``*.xml``, in any case (``UP.XML`` was written as
-    ISO 2709)."""
-    return output is not None and Path(output).suffix.lower() == ".xml"
+def _format_named(output: str | None) -> str:
+    """The format the name of the file ``output`` asks for: marcxml for ``*.xml`` in any case
+    (``UP.XML`` was written as ISO 2709), else marc21; a name of another format's extension is
+    refused (``x.mrk`` was written as ISO 2709 without a word)."""
+    suffix = Path(output).suffix.lower().lstrip(".") if output is not None else ""
+    if suffix == "xml":
+        return "marcxml"
+    other = sorted(f.name for f in registry.OUTPUTS.values()
+                   if f.extension == suffix and f.extension not in ("mrc", "xml"))  # fmt: skip
+    if other:
+        raise UserError(
+            f"{output}: named as {' or '.join(other)}, which koprik export does not write (it "
+            f"writes marc21 or marcxml, --format says which; `koprik crosswalk --to {other[0]}` "
+            "converts what it writes)"
+        )
+    return "marc21"
 
 
 def _write(

@@ -40,9 +40,6 @@ TEXT_FIELDS = 6
 """Form fields other than the file (csrf, text, from, to, script, action)."""
 RETRY_SECONDS = 10
 """Retry-After of a conversion refused because as many as allowed are in progress."""
-EXTENSIONS = {"marc21": "mrc", "marc8": "mrc", "marcxml": "xml", "marcjson": "json",
-              "mrk": "mrk", "mrk8": "mrk", "oai_dc": "xml", "mods": "xml"}
-"""The usual file extension of each output format of :data:`crosswalks.registry.OUTPUTS`."""
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -246,7 +243,8 @@ def _download(result: Conversion, to: str) -> web.Response:
     reasons are the warnings a conversion shown on the page lists)."""
     rejected = result.read - result.converted
     name = f"converted-{rejected}-rejected" if rejected else "converted"
+    extension = registry.output_format(to).extension
     return web.Response(body=result.output, content_type="application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="{name}.{EXTENSIONS[to]}"',
+        "Content-Disposition": f'attachment; filename="{name}.{extension}"',
         "X-Records-Converted": str(result.converted),
         "X-Records-Rejected": str(rejected)})

@@ -54,7 +54,6 @@ class Condition(StrEnum):
     RECORD_NOT_IN_SCHEMA = "record not available in this schema"
     UNSUPPORTED_PACKING = "unsupported record packing"
     XPATH_UNSUPPORTED = "XPath retrieval unsupported"
-    STYLESHEETS_UNSUPPORTED = "stylesheets not supported"
     RECORD_TOO_LARGE = "record too large to send"
     RECORD_UNREADABLE = "record cannot be presented"
     UNSUPPORTED_SORT_KEY = "unsupported sort key"
@@ -110,7 +109,6 @@ CODES: dict[Condition, Codes] = {
     Condition.RECORD_NOT_IN_SCHEMA: Codes(238, 67),
     Condition.UNSUPPORTED_PACKING: Codes(239, 71),
     Condition.XPATH_UNSUPPORTED: Codes(100, 72),  # SRU parameters (1.1's recordXPath, stylesheet)
-    Condition.STYLESHEETS_UNSUPPORTED: Codes(100, 110),
     Condition.RECORD_TOO_LARGE: Codes(17, 70),
     Condition.RECORD_UNREADABLE: Codes(14, 63),
     Condition.UNSUPPORTED_SORT_KEY: Codes(207, 82),

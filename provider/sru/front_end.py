@@ -48,6 +48,7 @@ from provider.sru.request import (
     operation_of,
     parameters,
     request_of,
+    stylesheet_of,
     version_of,
 )
 from provider.sru.set_ids import SetQuery, SignedSetIds, UnknownSet
@@ -84,6 +85,14 @@ class SruFrontEnd:
         """The response document to the request with parameters ``pairs`` (or, when the
         transport already refused it, the document carrying ``refusal``)."""
         params = dict(pairs)
+        return responses.with_stylesheet(
+            await self._answer(pairs, params, host, port, refusal), stylesheet_of(params)
+        )
+
+    async def _answer(
+        self, pairs: Sequence[tuple[str, str]], params: dict[str, str], host: str, port: int,
+        refusal: tuple[Condition, str] | None,
+    ) -> bytes:
         try:
             if refusal is not None:
                 raise SearchError(*refusal)

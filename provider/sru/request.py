@@ -3,7 +3,7 @@
 :func:`request_of` turns the (GET or POST form) parameters into an :class:`Explain`,
 :class:`SearchRetrieve` or :class:`Scan` with every value checked, or raises
 :class:`SearchError` (7 missing, 8 unsupported parameter, 6 bad value, 5 version, 4 operation,
-71 packing, 66 schema, 110 stylesheet, 72 SRU 1.1's recordXPath). The version and operation
+71 packing, 66 schema, 72 SRU 1.1's recordXPath). The version and operation
 a refusal is answered in come from :func:`version_of` and :func:`operation_of`, which never
 fail.
 
@@ -29,6 +29,8 @@ DEFAULT_SCAN_TERMS = 20
 MAX_DIGITS = 18
 """The most digits a number parameter may have: every such number fits a 64-bit integer."""
 FORM = "application/x-www-form-urlencoded"
+MAX_STYLESHEET_CHARS = 2000
+"""The longest ``stylesheet`` URL returned in a response."""
 
 
 @dataclass(frozen=True)
@@ -176,8 +178,8 @@ def request_of(params: dict[str, str], limits: SearchSettings) -> Request:
     for name in params:
         if name not in _ALLOWED[operation] and not name.startswith("x-"):
             raise SearchError(Condition.UNSUPPORTED_PARAMETER, name)
-    if "stylesheet" in params:  # a parameter of every operation in every version
-        raise SearchError(Condition.STYLESHEETS_UNSUPPORTED, params["stylesheet"])
+    if "stylesheet" in params and stylesheet_of(params) is None:  # of every operation
+        raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, "stylesheet")
     if "recordXPath" in params:  # SRU 1.1's alone: 1.2 and 2.0 dropped it
         if version != "1.1":
             raise SearchError(Condition.UNSUPPORTED_PARAMETER, "recordXPath")
@@ -216,6 +218,14 @@ def request_of(params: dict[str, str], limits: SearchSettings) -> Request:
         ttl=ttl,
         sort_keys=params.get("sortKeys", ""),
     )
+
+
+def stylesheet_of(params: dict[str, str]) -> str | None:
+    """The ``stylesheet`` URL to return in the response
+    (:func:`provider.sru.responses.with_stylesheet`); None without one, or for one that is
+    not printable or longer than :data:`MAX_STYLESHEET_CHARS` (refused: 6)."""
+    url = params.get("stylesheet", "")
+    return url if url and url.isprintable() and len(url) <= MAX_STYLESHEET_CHARS else None
 
 
 def _required(params: dict[str, str], name: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from catalog.query import ScanPage
 from crosswalks.xmltext import xml_safe
@@ -95,6 +95,19 @@ def _document(root: str, version: str, body: str, namespace: str | None = None) 
     ns = namespace or _namespaces(version)[0]
     head = "" if version == "2.0" else _element("version", version)
     return (f'{_DECLARATION}<zs:{root} xmlns:zs="{ns}">{head}{body}</zs:{root}>').encode()
+
+
+def with_stylesheet(document: bytes, url: str | None) -> bytes:
+    """``document`` with an ``xml-stylesheet`` processing instruction naming ``url`` after its
+    declaration: what SRU's ``stylesheet`` parameter asks for (the client, a browser, renders
+    the response with it). ``url`` is :func:`provider.sru.request.stylesheet_of`'s, printable;
+    escaped as an attribute, it holds no ``?>``."""
+    if not url:
+        return document
+    head = _DECLARATION.encode()
+    rest = document[len(head):] if document.startswith(head) else document
+    sheet = f"<?xml-stylesheet type=\"text/xsl\" href={quoteattr(url)}?>\n".encode()
+    return head + sheet + rest
 
 
 def search_retrieve(

@@ -301,6 +301,7 @@ def test_where_in_list_places_each_term_in_the_whole_index(
         ({"query": "dc.creator = navoiy", "startRecord": "1000000000"}, "61", "1000000000 of 3"),
         ({"query": "x", "startRecord": "1" + "0" * 18}, "6", "startRecord=1" + "0" * 18),
         ({"query": "x", "stylesheet": "a\u0007.xsl"}, "6", "stylesheet"),  # not printable
+        ({"query": "x", "stylesheet": "", "maximumRecords": "-1"}, "6", "maximumRecords=-1"),
         ({"query": "x", "maximumRecords": "many"}, "6", "maximumRecords=many"),
         ({"query": "x", "startRecord": "\u00b2"}, "6", "startRecord=\u00b2"),  # isdigit()
         ({"query": "x", "maximumRecords": "\u0663"}, "6", "maximumRecords=\u0663"),
@@ -687,8 +688,13 @@ def test_a_parameter_not_in_utf_8_is_diagnostic_6_on_the_z3950_port(
         raw = ("GET /Default?version=1.2&operation=searchRetrieve&maximumRecords=5&query="
                "Навоий HTTP/1.1\r\nHost: x\r\n\r\n").encode()
         found = _answered(sock, raw)
+        # х is D1 85 in UTF-8, and \x85 a space to str.split()
+        raw = ("GET /Default?version=1.2&operation=searchRetrieve&maximumRecords=5&query="
+               "тарихи HTTP/1.1\r\nHost: x\r\n\r\n").encode()
+        history = _answered(sock, raw)
     validate(found, schemas)
     assert set(locals_of(found)) == NAVOIY
+    assert "uz-history-cyr" in locals_of(history)
 
 
 def test_a_parameter_not_in_utf_8_is_diagnostic_6_at_the_http_application(

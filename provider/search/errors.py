@@ -108,7 +108,7 @@ CODES: dict[Condition, Codes] = {
     Condition.UNKNOWN_SCHEMA: Codes(25, 66),
     Condition.RECORD_NOT_IN_SCHEMA: Codes(238, 67),
     Condition.UNSUPPORTED_PACKING: Codes(239, 71),
-    Condition.XPATH_UNSUPPORTED: Codes(100, 72),  # SRU parameters (1.1's recordXPath, stylesheet)
+    Condition.XPATH_UNSUPPORTED: Codes(100, 72),  # SRU 1.1's recordXPath parameter
     Condition.RECORD_TOO_LARGE: Codes(17, 70),
     Condition.RECORD_UNREADABLE: Codes(14, 63),
     Condition.UNSUPPORTED_SORT_KEY: Codes(207, 82),

@@ -178,7 +178,9 @@ async def _read_request(
     budget = limit
     line = await _line(reader, budget)
     budget -= len(line)
-    parts = line.decode("latin-1").split()
+    # split as bytes, on ASCII white space alone: str.split() also splits on \x85 and \xa0, bytes
+    # of raw UTF-8 in a target (х is D1 85, Р is D0 A0)
+    parts = [part.decode("latin-1") for part in line.split()]
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise BadRequest("malformed request line")
     method, target, version = parts

@@ -178,7 +178,7 @@ def request_of(params: dict[str, str], limits: SearchSettings) -> Request:
     for name in params:
         if name not in _ALLOWED[operation] and not name.startswith("x-"):
             raise SearchError(Condition.UNSUPPORTED_PARAMETER, name)
-    if "stylesheet" in params and stylesheet_of(params) is None:  # of every operation
+    if params.get("stylesheet") and stylesheet_of(params) is None:  # of every operation
         raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, "stylesheet")
     if "recordXPath" in params:  # SRU 1.1's alone: 1.2 and 2.0 dropped it
         if version != "1.1":
@@ -222,8 +222,8 @@ def request_of(params: dict[str, str], limits: SearchSettings) -> Request:
 
 def stylesheet_of(params: dict[str, str]) -> str | None:
     """The ``stylesheet`` URL to return in the response
-    (:func:`provider.sru.responses.with_stylesheet`); None without one, or for one that is
-    not printable or longer than :data:`MAX_STYLESHEET_CHARS` (refused: 6)."""
+    (:func:`provider.sru.responses.with_stylesheet`); None without one (or an empty one), or
+    for one that is not printable or longer than :data:`MAX_STYLESHEET_CHARS` (refused: 6)."""
     url = params.get("stylesheet", "")
     return url if url and url.isprintable() and len(url) <= MAX_STYLESHEET_CHARS else None
 

@@ -86,9 +86,9 @@ def make_again(
 
 
 def _restamped(engine: Engine, step: _Step | None) -> None:
-    """A batch's changed records moved to the second its COMMIT ended in."""
-    if step is not None and step.changed:
-        restamp_after_commit(engine, step.changed, step.stamped)
+    """A batch's records given a new datestamp moved to the second its COMMIT ended in."""
+    if step is not None and step.served:
+        restamp_after_commit(engine, step.served, step.stamped)
 
 
 class _Step(NamedTuple):
@@ -100,10 +100,15 @@ class _Step(NamedTuple):
     unreadable: int
     changed: list[int]
     """The ids of the records whose renditions were written, ..."""
+    served: list[int]
+    """... those of them not members of a union record, ..."""
     stamped: int
-    """... and their new datestamp (not a union member's)."""
-    members: int
-    """How many of them are members of a union record."""
+    """... and the new datestamp of these."""
+
+    @property
+    def members(self) -> int:
+        """How many records changed are members of a union record (their datestamps kept)."""
+        return len(self.changed) - len(self.served)
 
 
 def _make_batch(connection: Connection, after: int, batch: int) -> _Step | None:
@@ -130,10 +135,9 @@ def _make_batch(connection: Connection, after: int, batch: int) -> _Step | None:
             unreadable += 1
         elif made != stored.get(row.id, {}):
             changed.append((row, made))
-    now = _write(connection, changed)
-    members = sum(row.union_id is not None for row, _ in changed)
-    return _Step(rows[-1].id, len(rows), unreadable, [row.id for row, _ in changed], now,
-                 members)
+    served = [row.id for row, _ in changed if row.union_id is None]
+    now = _write(connection, changed, served)
+    return _Step(rows[-1].id, len(rows), unreadable, [row.id for row, _ in changed], served, now)
 
 
 def _made(record_id: int, local_id: str, marc: bytes) -> dict[str, bytes] | None:
@@ -153,11 +157,13 @@ def _made(record_id: int, local_id: str, marc: bytes) -> dict[str, bytes] | None
 
 
 def _write(
-    connection: Connection, changed: Sequence[tuple[Row, dict[str, bytes]]]  # type: ignore[type-arg]
+    connection: Connection,
+    changed: Sequence[tuple[Row, dict[str, bytes]]],  # type: ignore[type-arg]
+    served: Sequence[int],
 ) -> int:
     """Replace the renditions of the records ``changed`` (each row with what was made of it),
-    give those served (no union's members) and their set memberships a new datestamp, and add
-    the change to every one's history; returns the datestamp."""
+    give those ``served`` (no union's members) and their set memberships a new datestamp, and
+    add the change to every one's history; returns the datestamp."""
     if not changed:
         return 0
     ids = [row.id for row, _ in changed]
@@ -165,7 +171,6 @@ def _write(
     insert_rows(connection, models.renditions, ("record_id", "format", "data"),
                 [(row.id, prefix, data) for row, made in changed for prefix, data in made.items()])
     now = int(time.time())  # as late as can be: a harvest running meanwhile must not page past it
-    served = [row.id for row, _ in changed if row.union_id is None]
     execute_in(connection, "UPDATE records SET datestamp = {p} WHERE id IN ({values})", served,
                (now,))  # fmt: skip
     execute_in(connection, "UPDATE record_sets SET datestamp = {p} WHERE record_id IN ({values})",

@@ -114,10 +114,10 @@ def revision_of(connection: Connection) -> str:
     heads = MigrationContext.configure(connection).get_current_heads()
     if heads:
         return ",".join(sorted(heads))
-    found = inspect(connection)
-    if found.has_table(_MARKER_TABLE):
+    tables = inspect(connection).get_table_names()
+    if _MARKER_TABLE in tables:
         return UNVERSIONED
-    return FOREIGN if found.get_table_names() else EMPTY
+    return FOREIGN if tables else EMPTY
 
 
 def _refuse_foreign(engine: Engine, connection: Connection) -> None:
@@ -142,12 +142,10 @@ def ensure_current(engine: Engine) -> None:
     wanted = head()
     with engine.connect() as connection:
         found = revision_of(connection)
-        if found == FOREIGN:
-            _refuse_foreign(engine, connection)
-    if found in (EMPTY, UNVERSIONED):
-        # Read again under the schema lock: the two reads of revision_of may straddle the
-        # commit of another process creating the catalogue, which looks unversioned (or, its
-        # first table made, another application's).
+    if found in (EMPTY, UNVERSIONED, FOREIGN):
+        # Read again under the schema lock: the reads of revision_of may straddle the commit
+        # of another process creating the catalogue, which looks unversioned (or, its first
+        # tables made, another application's).
         with _schema_transaction(engine) as connection:
             found = revision_of(connection)
             if found == FOREIGN:

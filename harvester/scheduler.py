@@ -59,6 +59,7 @@ from harvester.locks import SourceBusy
 from harvester.run_log import SCHEDULED, counted, log_end
 from harvester.runs import INTERRUPTED, RunReport, Stop, harvest
 from harvester.sources import (
+    FROM_DATABASE,
     SourceError,
     all_sources,
     find_source,
@@ -276,7 +277,7 @@ class HarvestScheduler:
                 log.warning("%s", hidden_note(entry.source.name))
         self._hidden_said = {entry.source.name for entry in shadowed}
         for entry in entries:
-            if any(entry is other for other in shadowed):
+            if entry.origin == FROM_DATABASE and entry.source.name in self._hidden_said:
                 continue  # its schedule ran koprik.toml's source, whose runs were its own
             try:
                 validate(entry.source)

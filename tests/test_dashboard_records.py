@@ -57,7 +57,7 @@ async def test_a_page_number_out_of_range_is_refused_in_one_line(
 ) -> None:
     """A page number of 20 digits was shown as it was (the list's first number, too); the
     pages of the largest result set are the only ones."""
-    last = filled.app[SERVICE].limits.max_result_set // PAGE_SIZE
+    last = -(-filled.app[SERVICE].limits.max_result_set // PAGE_SIZE)
     number = str(last + 1) if number == "past" else number
     response = await filled.get(f"/records?q=tarix*&page={quote_plus(number)}")
     assert response.status == 400

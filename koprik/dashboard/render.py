@@ -3,8 +3,6 @@ message a redirect carries)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import time
 from pathlib import Path
@@ -18,6 +16,7 @@ from harvester.sources import asked_format
 from koprik.dashboard import access
 from koprik.dashboard.accounts import Session
 from koprik.dashboard.keys import TEMPLATES
+from protocols.sealed import Forged, Malformed, Seal
 from provider.keys import SETTINGS
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
@@ -65,13 +64,13 @@ async def said(request: web.Request, path: str, text: str) -> str:
     query = {"message": text}
     session = await access.viewer(request)
     if text not in FIXED_MESSAGES and session is not None:
-        query["signed"] = _signature(session, text)
+        query["signed"] = _seal(session).close(text)
     return f"{path}{'&' if '?' in path else '?'}{urlencode(query)}"
 
 
-def _signature(session: Session, text: str) -> str:
-    """The HMAC of ``text`` keyed by the session's CSRF token (a secret of that session)."""
-    return hmac.new(session.csrf.encode(), text.encode(), hashlib.sha256).hexdigest()
+def _seal(session: Session) -> Seal:
+    """A seal keyed by the session's CSRF token (a secret of that session)."""
+    return Seal(session.csrf.encode())
 
 
 def _message(request: web.Request, session: Session | None) -> str | None:
@@ -79,11 +78,13 @@ def _message(request: web.Request, session: Session | None) -> str | None:
     text = request.query.get("message")
     if text is None or text in FIXED_MESSAGES:
         return text
-    signed = request.query.get("signed", "")
-    if session is None or not hmac.compare_digest(signed.encode(),
-                                                  _signature(session, text).encode()):
+    if session is None:
         return None
-    return text
+    try:
+        sealed = _seal(session).open(request.query.get("signed", ""))
+    except (Forged, Malformed):
+        return None
+    return text if sealed == text else None
 
 
 async def render(

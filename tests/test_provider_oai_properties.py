@@ -189,8 +189,12 @@ def first_token(server: str) -> str:
 @given(data=st.data())
 def test_tampered_tokens_are_refused(server: str, data: st.DataObject) -> None:
     token = first_token(server)
-    index = data.draw(st.integers(0, len(token) - 1))
-    other = data.draw(st.sampled_from("AQgw-_.0z").filter(lambda c: c != token[index]))
+    # What is drawn must not depend on the token, which changes with the clock: Hypothesis,
+    # replaying an example, found other draws (FlakyStrategyDefinition, once in CI).
+    index = data.draw(st.integers(0, 10_000)) % len(token)
+    other = data.draw(st.sampled_from("AQgw-_.0z"))
+    if other == token[index]:
+        other = "B"  # (none of those drawn)
     tampered = token[:index] + other + token[index + 1 :]
     root = valid_root(fetch(server, [("verb", "ListRecords"), ("resumptionToken", tampered)])[1])
     assert error_code(root) == "badResumptionToken"

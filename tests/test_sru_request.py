@@ -53,11 +53,12 @@ def test_limits_lower_what_a_client_asks_for() -> None:
         ({"scanClause": "a", "maximumTerms": "0"}, 6, "maximumTerms=0"),
         ({"query": "x", "sortKeys": "dc.title"}, 8, "sortKeys"),
         ({"query": "x", "scanClause": "y"}, 8, "scanClause"),
-        # stylesheet is a parameter of every operation in every version (110, not 8)
-        ({"query": "x", "stylesheet": "a.xsl"}, 110, "a.xsl"),
-        ({"version": "1.2", "operation": "explain", "stylesheet": "a.xsl"}, 110, "a.xsl"),
-        ({"version": "1.1", "operation": "scan", "scanClause": "a", "stylesheet": "a.xsl"},
-         110, "a.xsl"),
+        # stylesheet is a parameter of every operation in every version (not 8), returned
+        # in the response unless it cannot be (6)
+        ({"query": "x", "stylesheet": "a\n.xsl"}, 6, "stylesheet"),
+        ({"version": "1.2", "operation": "explain", "stylesheet": "a" * 2001}, 6, "stylesheet"),
+        ({"version": "1.1", "operation": "scan", "scanClause": "a", "stylesheet": "\x00"},
+         6, "stylesheet"),
         # recordXPath is SRU 1.1's alone (72, not 8); 1.2 and 2.0 have no such parameter
         ({"version": "1.1", "operation": "searchRetrieve", "query": "x", "recordXPath": "/a"},
          72, "/a"),
@@ -72,6 +73,13 @@ def test_refusals(params: dict[str, str], sru: int, details: str) -> None:
     with pytest.raises(SearchError) as raised:
         request_of(params, LIMITS)
     assert (raised.value.sru, raised.value.detail) == (sru, details)
+
+
+def test_a_stylesheet_is_taken_in_every_operation() -> None:
+    for params in ({"query": "x"}, {"version": "1.2", "operation": "explain"},
+                   {"version": "1.1", "operation": "scan", "scanClause": "a"}):
+        for sheet in ("a.xsl", "", "a" * 2000):
+            request_of({**params, "stylesheet": sheet}, LIMITS)
 
 
 def test_extension_parameters_are_accepted_and_sort_keys_belong_to_1_1() -> None:

@@ -117,14 +117,14 @@ def _make_renditions_again(engine: Engine) -> None:
             bar.advance(done.looked - bar.count, extra=f"{done.changed:,} changed")
 
         done = make_again(engine, progress=report)
-    members = done.members
-    stamped = done.changed - members
-    changed = "none changed" if not done.changed else (
-        f"{done.changed} changed, given new datestamps (harvesters take them again)"
-        if not members else
-        f"{done.changed} changed: {stamped} given new datestamps (harvesters take them again), "
-        f"{members} members of a union record keeping theirs (the union record is served)"
-    )
+    if not done.changed:
+        changed = "none changed"
+    elif not done.members:
+        changed = f"{done.changed} changed, given new datestamps (harvesters take them again)"
+    else:
+        changed = (f"{done.changed} changed: {done.changed - done.members} given new datestamps "
+                   f"(harvesters take them again), {done.members} members of a union record "
+                   "keeping theirs (the union record is served)")  # fmt: skip
     unreadable = (f"; {done.unreadable} whose stored MARC could not be read left as they were "
                   "(the log names them)") if done.unreadable else ""
     print(f"db: {schema.where(engine)}: the formats of {done.looked} records made again; "

@@ -65,8 +65,10 @@ def _format_named(output: str | None) -> str:
     suffix = Path(output).suffix.lower().lstrip(".") if output is not None else ""
     if suffix == "xml":
         return "marcxml"
+    written = {registry.output_format(name).extension for name in FORMATS
+               if name in registry.OUTPUTS}  # fmt: skip
     other = sorted(f.name for f in registry.OUTPUTS.values()
-                   if f.extension == suffix and f.extension not in ("mrc", "xml"))  # fmt: skip
+                   if f.extension == suffix and suffix not in written)  # fmt: skip
     if other:
         raise UserError(
             f"{output}: named as {' or '.join(other)}, which koprik export does not write (it "

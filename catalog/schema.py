@@ -120,8 +120,12 @@ def revision_of(connection: Connection) -> str:
     return FOREIGN if tables else EMPTY
 
 
-def _refuse_foreign(engine: Engine, connection: Connection) -> None:
-    """Raise SchemaError for a database of another application's tables (:data:`FOREIGN`)."""
+def _catalogue_revision(engine: Engine, connection: Connection) -> str:
+    """:func:`revision_of`, raising SchemaError for a database of another application's tables
+    (:data:`FOREIGN`), which is left as it is."""
+    found = revision_of(connection)
+    if found != FOREIGN:
+        return found
     names = sorted(inspect(connection).get_table_names())
     shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
     raise SchemaError(
@@ -147,9 +151,7 @@ def ensure_current(engine: Engine) -> None:
         # of another process creating the catalogue, which looks unversioned (or, its first
         # tables made, another application's).
         with _schema_transaction(engine) as connection:
-            found = revision_of(connection)
-            if found == FOREIGN:
-                _refuse_foreign(engine, connection)
+            found = _catalogue_revision(engine, connection)
             if found == EMPTY:
                 create_schema(connection)
                 command.stamp(alembic_config(connection), wanted)
@@ -169,9 +171,7 @@ def upgrade(
 
     wanted = head()
     with _schema_transaction(engine) as connection:
-        found = revision_of(connection)
-        if found == FOREIGN:
-            _refuse_foreign(engine, connection)
+        found = _catalogue_revision(engine, connection)
         config = alembic_config(connection, settings, progress)
         if found == UNVERSIONED:
             _check_baseline(engine, connection)
@@ -185,10 +185,7 @@ def upgrade(
 def current(engine: Engine) -> tuple[str, str]:
     """The revision the catalogue is at, and the one this Koprik needs."""
     with engine.connect() as connection:
-        found = revision_of(connection)
-        if found == FOREIGN:
-            _refuse_foreign(engine, connection)
-        return found, head()
+        return _catalogue_revision(engine, connection), head()
 
 
 def _refusal(engine: Engine, found: str, wanted: str) -> str:

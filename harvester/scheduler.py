@@ -271,13 +271,12 @@ class HarvestScheduler:
         """Make the jobs match the enabled, scheduled sources (unchanged jobs are kept as is)."""
         wanted: dict[str, tuple[HarvestSource, BaseTrigger]] = {}
         entries = all_sources(self.settings, self.catalog)
-        shadowed = hidden(entries)
-        for entry in shadowed:
-            if entry.source.name not in self._hidden_said:
-                log.warning("%s", hidden_note(entry.source.name))
-        self._hidden_said = {entry.source.name for entry in shadowed}
+        shadowed = {entry.source.name for entry in hidden(entries)}
+        for name in sorted(shadowed - self._hidden_said):
+            log.warning("%s", hidden_note(name))
+        self._hidden_said = shadowed
         for entry in entries:
-            if entry.origin == FROM_DATABASE and entry.source.name in self._hidden_said:
+            if entry.origin == FROM_DATABASE and entry.source.name in shadowed:
                 continue  # its schedule ran koprik.toml's source, whose runs were its own
             try:
                 validate(entry.source)

@@ -99,9 +99,7 @@ def _run_workers(
     """``count`` processes serving on the same ports (:mod:`koprik.workers`); ``http_named``
     is what set the HTTP port (``--port`` or ``server.http_port``)."""
     if _any_port(settings):
-        named = [name for name, port in ((http_named, settings.server.http_port),
-                                         ("server.z3950_port", settings.server.z3950_port))
-                 if port == 0]  # fmt: skip
+        named = [name for name, port in _ports(settings, http_named) if port == 0]
         raise UserError(f"--workers needs fixed ports: {' and '.join(named)} must not be 0 "
                         "(any free port, which each process would choose apart)")  # fmt: skip
     _refuse_ports_in_use(settings, http_named)
@@ -165,6 +163,13 @@ def _any_port(settings: Settings) -> bool:
     return settings.server.http_port == 0 or settings.server.z3950_port == 0
 
 
+def _ports(settings: Settings, http_named: str) -> tuple[tuple[str, int], ...]:
+    """Each port the server takes, with what set it (``http_named``: ``--port`` or
+    ``server.http_port``)."""
+    return ((http_named, settings.server.http_port),
+            ("server.z3950_port", settings.server.z3950_port))  # fmt: skip
+
+
 def _refuse_ports_in_use(settings: Settings, http_named: str) -> None:
     """Raise UserError naming the setting (or ``http_named``, ``--port``) when another process
     listens on a fixed port the server is to take (port 0, any free one, is not checked): a
@@ -183,8 +188,7 @@ def _refuse_ports_in_use(settings: Settings, http_named: str) -> None:
     if server.http_port == server.z3950_port != 0:
         raise UserError(f"{http_named} and server.z3950_port are both {server.http_port}: give "
                         "each server a port of its own")  # fmt: skip
-    for name, port in ((http_named, server.http_port),
-                       ("server.z3950_port", server.z3950_port)):
+    for name, port in _ports(settings, http_named):
         if port == 0:
             continue
         for family, address in _listening_addresses(server.host, port, name):

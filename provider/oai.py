@@ -18,10 +18,10 @@ import zlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from protocols.forms import form_pairs
 from protocols.oaipmh import LIST_VERBS
 from provider.http_server import continue_within, read_body
 from provider.keys import CATALOG, SETTINGS
@@ -147,10 +147,10 @@ async def handle_oai(request: web.Request) -> web.StreamResponse:
         body = await read_body(request, limit + 1, settings.server.http_request_timeout)
         if len(body) > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
-        query = body.decode("utf-8", errors="replace")
+        form: bytes | str = body
     else:
-        query = request.rel_url.raw_query_string
-    pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+        form = request.rel_url.raw_query_string
+    pairs = form_pairs(form)
     encoding = choose_encoding(request.headers.get("Accept-Encoding", ""))
     responder = request.app[RESPONDER]
     gate = request.app[LIST_GATE]

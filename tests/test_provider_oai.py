@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
 import pytest
+import yarl
 from aiohttp.test_utils import TestClient
 from lxml import etree
 from pymarc import Field, Record, Subfield
@@ -34,7 +35,7 @@ from config import DatabaseSettings, LimitSettings, Settings
 from protocols.oaipmh import format_datestamp
 from protocols.oaipmh.schema import response_schema
 from provider.app import init_app
-from provider.oai import RESPONDER, STYLESHEET_FILE, choose_encoding
+from provider.oai import FORM, RESPONDER, STYLESHEET_FILE, choose_encoding
 from provider.oai_verbs import OaiResponder
 from tests.conftest import DATA
 
@@ -456,6 +457,33 @@ async def test_dates_in_other_digits_are_bad_arguments_never_echoed(oai_both: Oa
     root = await oai_both(verb="ListRecords", metadataPrefix="oai_dc", **{"from": "٢٠٢٠-01-01"})
     assert error_code(root) == "badArgument"
     assert "٢" not in etree.tostring(root, encoding="unicode")
+
+
+@pytest.mark.parametrize(
+    ("form", "code", "message"),
+    [
+        # Навоий in windows-1251, %-escaped: it was read as U+FFFD and answered idDoesNotExist
+        (f"verb=GetRecord&metadataPrefix=oai_dc&identifier={PREFIX}%CD%E0%E2%EE%E8%E9".encode(),
+         "badArgument", "argument 'identifier' is not UTF-8"),
+        (b"verb=ListRecords&metadataPrefix=oai_dc&set=lang:%A2%E7%E1", "badArgument",
+         "argument 'set' is not UTF-8"),
+        (b"verb=ListRecords&metadataPrefix=oai_dc&s%E9t=x", "badArgument",
+         "argument 's\ufffdt' is not UTF-8"),
+        (b"verb=Identify%FF", "badVerb", "the verb 'Identify\ufffd' is not UTF-8"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_an_argument_not_in_utf_8_is_refused_by_name(
+    client: Client, method: str, form: bytes, code: str, message: str
+) -> None:
+    if method == "GET":
+        response = await client.get(yarl.URL("/oai?" + form.decode(), encoded=True))
+    else:
+        response = await client.post("/oai", data=form, headers={"Content-Type": FORM})
+    root = validated(await response.read())
+    assert error_code(root) == code
+    assert root.findtext("o:error", namespaces=NS) == message
+    assert dict(root.find("o:request", NS).attrib) == {}
 
 
 async def test_until_a_year_before_earliest_datestamp_matches_nothing(oai_both: Oai) -> None:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from protocols.forms import first_not_utf8
 from protocols.oaipmh.errors import BadArgument, BadVerb
 
 
@@ -74,8 +75,16 @@ class OaiRequest:
 def parse_request(pairs: Iterable[tuple[str, str]]) -> OaiRequest:
     """Check the request's argument pairs (query string or form, in order) against the schema.
 
-    Raises :class:`BadVerb` or :class:`BadArgument`.
+    Raises :class:`BadVerb` or :class:`BadArgument`, which is also what an argument holding a
+    byte that is not UTF-8 gets (:func:`protocols.forms.form_pairs`).
     """
+    pairs = list(pairs)
+    not_utf8 = first_not_utf8(pairs)
+    if not_utf8 is not None:
+        name, value = not_utf8
+        if name == "verb":
+            raise BadVerb(f"the verb {value!r} is not UTF-8")
+        raise BadArgument(f"argument {name!r} is not UTF-8")
     verbs: list[str] = []
     arguments: dict[str, str] = {}
     repeated: list[str] = []

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 from config import SearchSettings
+from protocols import forms
 from protocols.sru import VERSIONS
 from provider.search import Condition, SearchError
 
@@ -125,32 +125,14 @@ given a fault (:mod:`provider.sru.soap`), on either port."""
 
 def form_pairs(form: bytes | str) -> tuple[list[tuple[str, str]], tuple[Condition, str] | None]:
     """The parameters of a query string or an urlencoded form body, and a refusal (6) naming the
-    first one that is not UTF-8, as SRU's parameters are (bytes of another code page, raw or
-    %-escaped, were searched as U+FFFD, so that a client sending Cyrillic in windows-1251 was
-    told "no hits"). Such a byte becomes U+FFFD in what is echoed."""
-    text = form.decode("utf-8", "surrogateescape") if isinstance(form, bytes) else form
-    pairs = parse_qsl(text, keep_blank_values=True, errors="surrogateescape")
-    refusal = None
-    for name, value in pairs:
-        if not (_utf8(name) and _utf8(value)):
-            refusal = (Condition.UNSUPPORTED_PARAMETER_VALUE, f"{_shown(name)} is not UTF-8")
-            break
-    if refusal is None:
+    first one that is not UTF-8, as SRU's parameters are. Such a byte becomes U+FFFD in what is
+    echoed."""
+    pairs = forms.form_pairs(form)
+    not_utf8 = forms.first_not_utf8(pairs)
+    if not_utf8 is None:
         return pairs, None
-    return [(_shown(name), _shown(value)) for name, value in pairs], refusal
-
-
-def _utf8(text: str) -> bool:
-    """Whether ``text`` holds no byte that was not UTF-8 (each is a lone surrogate)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _shown(text: str) -> str:
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    shown = [(forms.shown(name), forms.shown(value)) for name, value in pairs]
+    return shown, (Condition.UNSUPPORTED_PARAMETER_VALUE, f"{not_utf8[0]} is not UTF-8")
 
 
 def parameters(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:

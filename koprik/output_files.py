@@ -67,13 +67,15 @@ def refuse_own_files(outputs: Iterable[str | os.PathLike[str] | None],
     """Raise UserError when an output (None: standard output) is the settings file ``config``
     names (:func:`config.settings_file`) or a file of the SQLite catalogue at ``database``
     (its ``-wal`` and ``-shm`` included): ``koprik export -o catalogue.sqlite3`` replaced the
-    catalogue with its own records, and said it had exported them."""
+    catalogue with its own records, and said it had exported them. A device or a pipe is
+    written in place, never emptied nor replaced: ``koprik --config /dev/null export -o
+    /dev/null``, how operators try a command out, was refused as writing the settings file."""
     settings, named_by = settings_file(config)
     own = [(f"the settings file ({named_by})", path) for path in [settings] if path is not None]
     own += [(f"the catalogue's file {path} (database.url)", path)
             for path in sqlite_files(database)]  # fmt: skip
     for output in outputs:
-        if output is None or os.fspath(output) == STDIO:
+        if output is None or os.fspath(output) == STDIO or _written_in_place(output):
             continue
         for said, path in own:
             if _same_file(path, output):

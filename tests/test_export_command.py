@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,21 @@ def test_the_catalogue_and_the_settings_file_are_never_written_as_an_output(
         assert err.startswith(f"koprik: {path}: {said}") and err.count("\n") == 1, err
         assert (path.read_bytes() if path.exists() else None) == before
     assert config.read_text() == settings_text and _live(catalog) == live
+
+
+def test_a_device_is_written_though_it_is_the_settings_file(tmp_path, monkeypatch, capsys):
+    """``koprik --config /dev/null export -o /dev/null`` (the defaults, the records thrown
+    away: how operators try it out) was refused as writing the settings file; /dev/null is
+    written in place, neither emptied nor replaced."""
+    monkeypatch.delenv("KOPRIK_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    Path("var").mkdir()  # the default catalogue's folder (database.url)
+    catalog = Catalog.open(Settings())
+    with catalog.writer() as writer:
+        writer.put(next(demo_records(1)))
+    catalog.close()
+    assert main(["--config", os.devnull, "export", "-o", os.devnull]) == 0
+    assert capsys.readouterr().err == f"export: 1 record as marc21 to {os.devnull}\n"
 
 
 def test_one_record_exported_is_said_in_the_singular(settings, catalog, tmp_path, capsys):

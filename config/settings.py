@@ -573,6 +573,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
     _check_server(settings.server, origin)
     _check_dashboard(settings.dashboard, origin)
     _check_dedup(settings.dedup, origin)
+    _check_harvest(settings.harvest, origin)
     _check_names_once(settings, origin)
     secret = settings.oai.token_secret
     if secret and len(secret) < MIN_SECRET_CHARS:
@@ -643,6 +644,20 @@ def _check_names_once(settings: Settings, origin: str) -> None:
 def _check_dedup(dedup: DedupSettings, origin: str) -> None:
     if dedup.review > dedup.accept:
         raise ConfigError(f"{origin}: dedup.review: expected at most dedup.accept")
+
+
+def _check_harvest(harvest: HarvestSettings, origin: str) -> None:
+    """``max_decompressed_bytes`` bounds every body, an uncompressed one as it arrives too
+    (:class:`harvester.bodies.BodyLimits`), and one sent compressed unpacks to more bytes (a
+    few fewer at most, when nothing in it compresses): below ``max_response_bytes`` it made
+    that setting bound nothing, and a body sent uncompressed was refused as "past
+    max_decompressed_bytes (N bytes unpacked)"."""
+    if harvest.max_decompressed_bytes < harvest.max_response_bytes:
+        raise ConfigError(
+            f"{origin}: harvest.max_decompressed_bytes: less than harvest.max_response_bytes "
+            f"({harvest.max_response_bytes}), which it bounds too: a body as large on the wire "
+            "is as large or larger unpacked; lower max_response_bytes or raise this"
+        )
 
 
 def holdings_named(settings: Settings, source: str | None) -> bool:

@@ -209,6 +209,13 @@ def test_dedup_thresholds_are_checked(dedup, message):
         ({"union": {"institution_code": " "}},
          "union.institution_code: expected the library's MARC organization code (852 $a of its "
          "copies), got ''"),
+        # a body past max_decompressed_bytes on the wire is past it unpacked: the larger
+        # max_response_bytes bounded nothing
+        ({"harvest": {"max_decompressed_bytes": 16 * 1024 * 1024}},
+         "harvest.max_decompressed_bytes: less than harvest.max_response_bytes (33554432), "
+         "which it bounds too: a body as large on the wire is as large or larger unpacked"),
+        ({"harvest": {"max_response_bytes": 2**27}},
+         "harvest.max_decompressed_bytes: less than harvest.max_response_bytes (134217728)"),
     ],
 )
 def test_values_out_of_range_name_the_key(data, message):

@@ -495,6 +495,11 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     harvest: HarvestSettings = field(default_factory=HarvestSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    file: str = field(default=DEFAULT_FILE, metadata={"key": False})
+    """The settings file these were read from, as it was named (:func:`load_settings`; when
+    none was, :data:`DEFAULT_FILE`, the one that would be), for a message to say which file to
+    change: they said koprik.toml whichever file ``--config`` named. No key of the file sets
+    it."""
 
 
 def settings_file(
@@ -534,8 +539,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid TOML: not UTF-8 text") from None
-    settings = settings_from_mapping(data, origin=str(path))
-    return settings
+    return dataclasses.replace(settings_from_mapping(data, origin=str(path)), file=str(path))
 
 
 def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Settings:
@@ -710,7 +714,7 @@ def checked_values(cls: type, data: dict[str, Any], where: str = "") -> dict[str
     Raises ConfigError naming the key."""
     at = f"{where}: " if where else ""
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("key", True)}
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:

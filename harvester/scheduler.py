@@ -273,7 +273,7 @@ class HarvestScheduler:
         entries = all_sources(self.settings, self.catalog)
         shadowed = {entry.source.name for entry in hidden(entries)}
         for name in sorted(shadowed - self._hidden_said):
-            log.warning("%s", hidden_note(name))
+            log.warning("%s", hidden_note(name, self.settings.file))
         self._hidden_said = shadowed
         for entry in entries:
             if entry.origin == FROM_DATABASE and entry.source.name in shadowed:

@@ -374,10 +374,11 @@ def hidden(entries: Sequence[SourceEntry]) -> list[SourceEntry]:
             if entry.origin == FROM_DATABASE and entry.source.name in in_file]
 
 
-def hidden_note(name: str) -> str:
-    """What is said of a source of the database :func:`hidden` by koprik.toml's."""
+def hidden_note(name: str, file: str) -> str:
+    """What is said of a source of the database :func:`hidden` by one of the settings ``file``
+    (:attr:`config.Settings.file`)."""
     return (f"{name}: the source of this name added with `koprik sources add` is not harvested: "
-            f"koprik.toml defines one too, which is (`koprik sources remove {name}` removes the "
+            f"{file} defines one too, which is (`koprik sources remove {name}` removes the "
             "added one)")
 
 
@@ -403,7 +404,7 @@ def add_source(
     if any(e.source.name == source.name for e in all_sources(settings, catalog)):
         raise SourceError(f"a source named {source.name!r} exists already")
     if any(f.name == source.name for f in settings.file_sources):  # records of one origin
-        raise SourceError(f"a file source named {source.name!r} is defined in koprik.toml")
+        raise SourceError(f"a file source named {source.name!r} is defined in {settings.file}")
     found = None
     if check:
         source, found = probe(source)
@@ -515,7 +516,7 @@ def _editable(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
         stored = [e for e in all_sources(settings, catalog)
                   if e.origin == FROM_DATABASE and e.source.name == name]
         if not stored:
-            raise SourceError(f"source {name!r} is defined in koprik.toml; change it there")
+            raise SourceError(f"source {name!r} is defined in {settings.file}; change it there")
         entry = stored[0]
     return entry
 

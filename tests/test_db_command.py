@@ -282,7 +282,7 @@ def test_sources_of_the_file_are_listed_without_making_a_catalogue(
     """With no catalogue at database.url, koprik sources list shows koprik.toml's sources (as
     before a first harvest) and says there is none, and makes none."""
     missing = tmp_path / "no-folder" / "k.sqlite3"
-    config = tmp_path / "koprik.toml"
+    config = tmp_path / "other.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{missing}"\n[[sources]]\nname = "regional"\n'
                       'url = "http://127.0.0.1:9/oai"\nprefix = "oai_dc"\n')  # fmt: skip
     assert main(["--config", str(config), "sources", "list"]) == 0
@@ -290,7 +290,7 @@ def test_sources_of_the_file_are_listed_without_making_a_catalogue(
     assert out.splitlines()[1].split()[:6] == ["regional", "koprik.toml", "yes", "oai_dc", "-",
                                                "-"]  # fmt: skip
     assert err == (f"koprik: no catalogue at {missing} (database.url): the sources of "
-                   "koprik.toml alone, never harvested\n")  # fmt: skip
+                   f"{config} alone, never harvested\n")  # fmt: skip
     assert not missing.parent.exists()
 
 

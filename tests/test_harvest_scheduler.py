@@ -112,7 +112,7 @@ def test_a_source_added_then_defined_in_koprik_toml_too_is_scheduled_as_the_file
             scheduler.shutdown()
     assert _runs(catalog) == []
     said = [r.getMessage() for r in caplog.records if "not harvested" in r.getMessage()]
-    assert said == [hidden_note("partner")]  # once, not at every sync
+    assert said == [hidden_note("partner", settings.file)]  # once, not at every sync
 
 
 def test_two_runs_of_one_source_never_overlap(

@@ -31,7 +31,6 @@ from harvester.sources import (
     check_name,
     choose_prefix,
     edit_source,
-    hidden_note,
     parse_every,
     remove_source,
     validate,
@@ -508,8 +507,9 @@ def test_an_oai_set_or_prefix_the_provider_would_refuse_is_refused_when_defined(
 
 
 def test_a_source_cannot_take_the_name_of_a_file_source(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """Its records and the file's would be one source's (koprik.toml refuses the same)."""
-    config = tmp_path / "koprik.toml"
+    """Its records and the file's would be one source's (koprik.toml refuses the same). The
+    file is named as --config named it (it was "koprik.toml" whatever its name)."""
+    config = tmp_path / "other.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n'
                       '[[file_sources]]\nname = "regional-files"\n')
     status = main(["--config", str(config), "sources", "add", "regional-files", "--url",
@@ -517,7 +517,7 @@ def test_a_source_cannot_take_the_name_of_a_file_source(tmp_path, capsys) -> Non
     assert status == 2
     assert capsys.readouterr().err == (
         "koprik: source 'regional-files' refused: a file source named 'regional-files' is "
-        "defined in koprik.toml\n"
+        f"defined in {config}\n"
     )
 
 
@@ -550,18 +550,22 @@ def test_no_schedule_goes_with_neither_every_nor_cron(tmp_path, capsys) -> None:
 def test_a_stored_source_shadowed_by_one_added_to_the_file_later_can_be_removed(
     tmp_path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
-    config = _config(tmp_path)
+    config = str(Path(_config(tmp_path)).rename(tmp_path / "other.toml"))
     assert main(["--config", config, "sources", "add", "partner", "--url",
                  "http://127.0.0.1:9/oai", "--no-check", "--prefix", "marc21"]) == 0
-    with open(config, "a", encoding="utf-8") as file:  # the operator adds it to koprik.toml too
+    with open(config, "a", encoding="utf-8") as file:  # the operator adds it to the file too
         file.write('[[sources]]\nname = "partner"\nurl = "http://127.0.0.1:8/oai"\n')
     capsys.readouterr()
     assert main(["--config", config, "sources", "list"]) == 0
-    assert capsys.readouterr().out.endswith(hidden_note("partner") + "\n")
+    assert capsys.readouterr().out.endswith(
+        f"partner: the source of this name added with `koprik sources add` is not harvested: "
+        f"{config} defines one too, which is (`koprik sources remove partner` removes the added "
+        "one)\n")
     assert main(["--config", config, "sources", "remove", "partner"]) == 0
     assert capsys.readouterr().out == "removed source partner\n"
     assert main(["--config", config, "sources", "remove", "partner"]) == 2
-    assert "defined in koprik.toml" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"koprik: source 'partner' is defined in {config}; change it there\n")
 
 
 def test_a_source_removed_and_added_again_is_harvested_from_the_start(

@@ -98,6 +98,20 @@ def test_broken_records_go_to_the_rejects_file_and_the_run_goes_on(tmp_path):
         assert base64.b64decode(raw, validate=True) in broken
 
 
+def test_a_source_not_in_the_settings_file_names_the_file_read(tmp_path, capsys):
+    """It said "define it in koprik.toml" whichever file --config named."""
+    from koprik.cli import main
+
+    config = tmp_path / "other.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
+    status = main(["--config", str(config), "import", "--source", "nowhere",
+                   str(MARC21 / "test.dat")])
+    assert status == 2
+    assert capsys.readouterr().err == (
+        f"koprik: --source 'nowhere': no such file source; define it in {config} as "
+        '[[file_sources]] name = "nowhere" with its institution_code and name\n')
+
+
 def test_missing_file_is_one_line(tmp_path):
     result = koprik(tmp_path, "import", str(tmp_path / "nope.mrc"))
     assert result.returncode == 2

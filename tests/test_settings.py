@@ -12,6 +12,19 @@ def test_defaults_need_no_file(monkeypatch, tmp_path):
     assert settings.database.url.startswith("sqlite:///var/")
 
 
+def test_settings_keep_the_name_of_the_file_they_were_read_from(monkeypatch, tmp_path):
+    """For messages to name it: they said koprik.toml whichever file --config named."""
+    monkeypatch.delenv("KOPRIK_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().file == "koprik.toml"  # none read: the one that would be
+    other = tmp_path / "other.toml"
+    other.write_text("")
+    assert load_settings(other).file == str(other)
+    with pytest.raises(ConfigError, match=r"^settings: unknown key 'file'; expected one of "
+                                          r"repository, .*, dashboard$"):
+        settings_from_mapping({"file": "x.toml"})  # no key of the file sets it
+
+
 def test_file_named_by_environment(monkeypatch, tmp_path):
     path = tmp_path / "k.toml"
     path.write_text(

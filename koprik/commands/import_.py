@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if args.source is not None and args.source not in {s.name for s in settings.file_sources}:
         raise UserError(
-            f"--source {args.source!r}: no such file source; define it in koprik.toml as "
+            f"--source {args.source!r}: no such file source; define it in {settings.file} as "
             f'[[file_sources]] name = "{args.source}" with its institution_code and name'
         )
     if args.replace and args.source is None:

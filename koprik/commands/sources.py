@@ -160,7 +160,8 @@ def shown_format(source: HarvestSource) -> str:
 
 
 def list_sources(args: argparse.Namespace) -> int:
-    entries, saved, last = _listed(load_settings(args.config))
+    settings = load_settings(args.config)
+    entries, saved, last = _listed(settings)
     formats = [shown_format(entry.source) for entry in entries]
     names = max([16, *(len(entry.source.name) for entry in entries)])  # each name whole
     width = max([8, *map(len, formats)])
@@ -182,7 +183,7 @@ def list_sources(args: argparse.Namespace) -> int:
             notes.append(f"{s.name}: a list short of its completeListSize by up to "
                          f"{s.tolerated_shortfall} records is taken as whole "
                          "(tolerated_shortfall)")
-    notes += [hidden_note(entry.source.name) for entry in hidden(entries)]
+    notes += [hidden_note(entry.source.name, settings.file) for entry in hidden(entries)]
     configured = {entry.source.name for entry in entries}
     for name in sorted(set(saved) - configured):
         notes.append(
@@ -202,8 +203,8 @@ def _listed(settings: Settings) -> tuple[list[SourceEntry], dict[str, Coverage],
     none in the file either there is nothing to list (refused in one line)."""
     missing = missing_file(settings.database.url)
     if missing is not None and settings.sources:
-        print(f"koprik: no catalogue at {missing} (database.url): the sources of koprik.toml "
-              "alone, never harvested", file=sys.stderr)  # fmt: skip
+        print(f"koprik: no catalogue at {missing} (database.url): the sources of "
+              f"{settings.file} alone, never harvested", file=sys.stderr)  # fmt: skip
         return [SourceEntry(source, FROM_FILE) for source in settings.sources], {}, {}
     refuse_missing_file(settings.database.url, "no sources added there, no harvest state "
                         "(koprik sources add makes it with the first)")  # fmt: skip

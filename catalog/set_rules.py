@@ -75,18 +75,23 @@ class SetRulesChanged(Exception):
     """The records were placed in sets by other ``[[sets]]`` rules; one line saying what to do."""
 
 
-REFUSED = (
-    "this node's [[sets]] rules differ from those the catalogue's records are placed by: after "
-    "a change of [[sets]] in koprik.toml, run `koprik db sets`; else (another node ran it) "
-    "restart this one with the current koprik.toml"
-)
-"""What a writer whose rules are not the catalogue's is told (:func:`refuse_others`). Which
-side is current cannot be told here: a koprik.toml changed before ``koprik db sets`` ran, or a
-node left on the old one after it ran (the line said only the latter, to an operator who had
-changed koprik.toml)."""
-PAUSED = f"scheduled harvests paused: {REFUSED}"
-"""What the harvest scheduler of a node refused so says once it starts no run any more
-(:mod:`harvester.scheduler`), and ``/health`` with it."""
+def refusal(file: str) -> str:
+    """What a writer whose rules are not the catalogue's is told (:func:`refuse_others`),
+    ``file`` the settings file it read them from (:attr:`config.Settings.file`; the line said
+    koprik.toml whichever file ``--config`` named). Which side is current cannot be told here:
+    a settings file changed before ``koprik db sets`` ran, or a node left on the old one after
+    it ran (the line said only the latter, to an operator who had changed the file)."""
+    return (
+        "this node's [[sets]] rules differ from those the catalogue's records are placed by: "
+        f"after a change of [[sets]] in {file}, run `koprik db sets`; else (another node ran "
+        f"it) restart this one with the current {file}"
+    )
+
+
+def paused(file: str) -> str:
+    """What the harvest scheduler of a node refused so says once it starts no run any more
+    (:mod:`harvester.scheduler`), and ``/health`` with it (:func:`refusal`)."""
+    return f"scheduled harvests paused: {refusal(file)}"
 
 
 def described(rules: Sequence[SetRule]) -> dict[str, str]:
@@ -113,23 +118,24 @@ def _read(connection: Connection, row: int) -> dict[str, str] | None:
     return None if found is None else dict(json.loads(found))
 
 
-def refuse_others(connection: Connection, rules: dict[str, str]) -> None:
-    """Raise :class:`SetRulesChanged` (:data:`REFUSED`) unless ``rules`` (:func:`described`)
-    are those the records are placed by: ``db sets``' while it runs (or stopped midway), else
-    the recorded ones (none recorded: any). Read in the writer's transaction and, on
-    PostgreSQL, locked until it ends (``FOR SHARE``, whose table lock ``db sets`` waits for:
-    :func:`_lock`); on SQLite the writer already holds the catalogue's one write lock."""
+def refuse_others(connection: Connection, rules: dict[str, str], file: str) -> None:
+    """Raise :class:`SetRulesChanged` (:func:`refusal` naming the settings ``file``) unless
+    ``rules`` (:func:`described`) are those the records are placed by: ``db sets``' while it
+    runs (or stopped midway), else the recorded ones (none recorded: any). Read in the
+    writer's transaction and, on PostgreSQL, locked until it ends (``FOR SHARE``, whose table
+    lock ``db sets`` waits for: :func:`_lock`); on SQLite the writer already holds the
+    catalogue's one write lock."""
     wanted = _for_writers(connection, lock=True)
     if wanted is not None and wanted != rules:
-        raise SetRulesChanged(REFUSED)
+        raise SetRulesChanged(refusal(file))
 
 
-def refused(engine: Engine, rules: Sequence[SetRule]) -> str | None:
-    """:data:`REFUSED` when a writer on ``rules`` would be refused now (:func:`refuse_others`),
-    else None: one read, for ``/health``."""
+def refused(engine: Engine, rules: Sequence[SetRule], file: str) -> str | None:
+    """:func:`refusal` naming the settings ``file`` when a writer on ``rules`` would be
+    refused now (:func:`refuse_others`), else None: one read, for ``/health``."""
     with engine.connect() as connection:
         wanted = _for_writers(connection, lock=False)
-    return REFUSED if wanted is not None and wanted != described(rules) else None
+    return refusal(file) if wanted is not None and wanted != described(rules) else None
 
 
 def _for_writers(connection: Connection, *, lock: bool) -> dict[str, str] | None:
@@ -198,11 +204,12 @@ def differences(placed: dict[str, str], rules: Sequence[SetRule]) -> list[str]:
     return said
 
 
-def check(engine: Engine, rules: Sequence[SetRule]) -> None:
+def check(engine: Engine, rules: Sequence[SetRule], file: str) -> None:
     """Raise :class:`SetRulesChanged` when the records were placed by rules other than
     ``rules``: their sets would not hold what the rules say (a new set would hold only the
     records written since), and ListSets would list sets no rule makes any more; or when
-    ``koprik db sets`` places them by others (this node's writes would be refused)."""
+    ``koprik db sets`` places them by others (this node's writes would be refused). The line
+    names the settings ``file`` the rules were read from."""
     with engine.connect() as connection:
         placed = placed_by(connection)
         placing = _read(connection, _PLACING)
@@ -211,14 +218,14 @@ def check(engine: Engine, rules: Sequence[SetRule]) -> None:
         raise SetRulesChanged(
             f"the catalogue's records were placed in sets by other [[sets]] rules "
             f"({', '.join(changed)}): run `koprik db sets` to place every record by these, or "
-            "start this node with the koprik.toml they were placed by"
+            f"start this node with the {file} they were placed by"
         )
     changed = [] if placing is None else differences(placing, rules)
     if changed:  # this node's writes would be refused (refuse_others)
         raise SetRulesChanged(
             f"`koprik db sets` is placing the catalogue's records in sets by other [[sets]] "
             f"rules ({', '.join(changed)}), or stopped before its end: start this node with "
-            f"the current koprik.toml once it has ended"
+            f"the current {file} once it has ended"
         )
 
 

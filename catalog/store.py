@@ -1350,7 +1350,8 @@ class CatalogWriter:
             keyed.append((row.id if row is not None else None, keys or []))
         record_ids = self._write_records(new_rows, updated)
         if stored and not self._rules_checked:  # after a write: on SQLite, under its lock
-            refuse_others(self.connection, self.catalog.described_rules)
+            refuse_others(self.connection, self.catalog.described_rules,
+                          self.catalog.settings.file)
             self._rules_checked = True
         fresh = set(record_ids)
         ids = iter(record_ids)

@@ -77,7 +77,8 @@ class ScheduleLeadership:
     def _lead(self, held: Connection) -> None:
         scheduler: HarvestScheduler | None = None
         try:
-            if refused(self.catalog.engine, self.catalog.rules) is not None:
+            catalog = self.catalog
+            if refused(catalog.engine, catalog.rules, catalog.settings.file) is not None:
                 self._step_down()
                 return
             log.info("this node runs the harvest schedules")

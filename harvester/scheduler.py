@@ -21,8 +21,8 @@ A node whose ``[[sets]]`` rules are no longer the catalogue's (another node ran 
 sets``) would have every write of a run refused, each run ending failed: once a job finds so
 (:func:`catalog.set_rules.refused`, one read as it falls due), the scheduler starts no run and
 works through no queue any more, and says so in one warning line
-(:data:`catalog.set_rules.PAUSED`, which ``/health`` says too), until the node is restarted with
-the current koprik.toml.
+(:func:`catalog.set_rules.paused`, which ``/health`` says too), until the node is restarted with
+the current settings file.
 
 Stopping (:meth:`HarvestScheduler.shutdown`, on SIGTERM or ^C) starts no new run, asks the
 runs in progress to stop (:class:`harvester.runs.Stop`: each commits the pages it is writing
@@ -53,7 +53,7 @@ from sqlalchemy import exists, select
 from catalog import Catalog
 from catalog.dedup import run_dedup
 from catalog.models import dedup_queue
-from catalog.set_rules import PAUSED, refused
+from catalog.set_rules import paused, refused
 from config import HarvestSource, Settings
 from harvester.locks import SourceBusy
 from harvester.run_log import SCHEDULED, counted, log_end
@@ -173,12 +173,13 @@ def _pausing(context: _Context) -> bool:
     with _context_lock:
         if context.paused:
             return True
-    if refused(context.catalog.engine, context.catalog.rules) is None:
+    file = context.catalog.settings.file
+    if refused(context.catalog.engine, context.catalog.rules, file) is None:
         return False
     with _context_lock:
         first, context.paused = not context.paused, True
     if first:
-        log.warning("%s", PAUSED)
+        log.warning("%s", paused(file))
     return True
 
 

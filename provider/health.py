@@ -13,7 +13,7 @@ with (:func:`catalog.set_rules.refused`, one read of a one-row table). The node 
 what the catalogue holds: HTTP stays 200, so that a load balancer keeps it while ``db sets``
 runs, which no node on the new rules may serve yet. A node that runs scheduled harvests
 (``koprik serve`` without ``--no-scheduler``) starts none then, and ``harvests`` says so
-(:data:`catalog.set_rules.PAUSED`, the line its scheduler logs).
+(:func:`catalog.set_rules.paused`, the line its scheduler logs).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import asyncio
 from aiohttp import web
 
 from catalog import Catalog
-from catalog.set_rules import PAUSED, refused
+from catalog.set_rules import paused, refused
 from config import koprik_version
 from provider.keys import CATALOG
 
@@ -49,13 +49,13 @@ async def health(request: web.Request) -> web.Response:
     ok = bool(catalogue["reachable"])
     body = {"status": "ok" if ok else "error", "version": koprik_version(), "catalogue": catalogue}
     if "sets" in catalogue and request.app.get(SCHEDULES, False):
-        body["harvests"] = PAUSED
+        body["harvests"] = paused(catalog.settings.file)
     return web.json_response(body, status=200 if ok else 503)
 
 
 def _looked_at(catalog: Catalog) -> dict[str, object]:
     """What ``/health`` says of a catalogue that answers."""
     said: dict[str, object] = {"records": catalog.approximate_size()}
-    if (line := refused(catalog.engine, catalog.rules)) is not None:
+    if (line := refused(catalog.engine, catalog.rules, catalog.settings.file)) is not None:
         said["sets"] = line
     return said

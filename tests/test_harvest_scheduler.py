@@ -28,7 +28,7 @@ from sqlalchemy import func, select, update
 from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
-from catalog.set_rules import PAUSED, REFUSED, place_again
+from catalog.set_rules import paused, place_again, refusal
 from config import HarvestSource, SetRule, Settings, load_settings
 from harvester import locks
 from harvester.ingest import Counts
@@ -384,9 +384,10 @@ def test_a_node_whose_set_rules_are_no_longer_the_catalogue_s_pauses_its_schedul
                 runs = _runs(catalog)
         assert sum(run.status == FAILED for run in runs) <= 1  # one running as db sets ran
         lines = [line for line in koprik.log.read_text().splitlines() if "paused" in line]
-        assert len(lines) == 1 and lines[0].endswith(f" WARNING harvester.scheduler: {PAUSED}")
-        assert health["status"] == "ok" and health["harvests"] == PAUSED
-        assert health["catalogue"]["sets"] == REFUSED
+        assert len(lines) == 1 and lines[0].endswith(
+            f" WARNING harvester.scheduler: {paused(settings.file)}")
+        assert health["status"] == "ok" and health["harvests"] == paused(settings.file)
+        assert health["catalogue"]["sets"] == refusal(settings.file)
     finally:
         catalog.close()
 

@@ -61,7 +61,7 @@ async def test_health_says_when_this_node_s_set_rules_are_not_the_catalogue_s(
 ):
     """Another node ran ``koprik db sets`` with a rule added: this one, on the old rules,
     still serves (200) and says its harvests and imports are refused."""
-    from catalog.set_rules import REFUSED, place_again
+    from catalog.set_rules import place_again, refusal
     from config import SetRule
 
     with catalog.writer() as writer:
@@ -73,4 +73,4 @@ async def test_health_says_when_this_node_s_set_rules_are_not_the_catalogue_s(
     response = await client.get("/health")
     assert response.status == 200
     assert (await response.json())["catalogue"] == {"reachable": True, "records": 12,
-                                                      "sets": REFUSED}  # fmt: skip
+                                                      "sets": refusal(settings.file)}  # fmt: skip

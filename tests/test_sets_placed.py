@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from catalog import Catalog, models
 from catalog.demo import demo_records
-from catalog.set_rules import REFUSED, SetRulesChanged, check, place_again, rename
+from catalog.set_rules import SetRulesChanged, check, place_again, refusal, rename
 from catalog.sets import material_type
 from catalog.store import Incoming, Outcome
 from config import HarvestSource, SetRule, Settings
@@ -74,7 +74,7 @@ async def test_a_set_added_holds_the_records_stored_before_it(
     ask = await checked_oai(aiohttp_client, new, catalog)
     assert _headers(await ask(verb="ListIdentifiers", metadataPrefix="oai_dc", set="by")) == []
     with pytest.raises(SetRulesChanged) as refused:
-        check(catalog.engine, new.sets)
+        check(catalog.engine, new.sets, catalog.settings.file)
     assert str(refused.value) == (
         "the catalogue's records were placed in sets by other [[sets]] rules (by added): run "
         "`koprik db sets` to place every record by these, or start this node with the "
@@ -83,7 +83,7 @@ async def test_a_set_added_holds_the_records_stored_before_it(
 
     started = format_datestamp(int(time.time()))
     assert place_again(catalog.engine, new.sets, batch=7) == (RECORDS, placed)
-    check(catalog.engine, new.sets)
+    check(catalog.engine, new.sets, catalog.settings.file)
 
     # An incremental harvester of the set, which never saw them, gets every record it holds,
     # each with a datestamp of when it joined (within the harvest's from).
@@ -110,7 +110,7 @@ async def test_a_set_taken_away_is_left_by_its_records_and_by_list_sets(
     _stored_an_hour_ago(catalog)
     new = _with_rules(settings, [rule for rule in settings.sets if rule.spec != "inst"])
     with pytest.raises(SetRulesChanged, match=r"\(inst removed\)"):
-        check(catalog.engine, new.sets)
+        check(catalog.engine, new.sets, catalog.settings.file)
     looked, moved = place_again(catalog.engine, new.sets)
     assert looked == RECORDS and moved > 0
     with catalog.engine.connect() as connection:
@@ -130,7 +130,7 @@ def test_a_rule_renamed_renames_its_sets_and_asks_for_no_placing(
     _stored_an_hour_ago(catalog)
     renamed = [dataclasses.replace(rule, name="Languages") if rule.spec == "lang" else rule
                for rule in settings.sets]  # fmt: skip
-    check(catalog.engine, renamed)
+    check(catalog.engine, renamed, catalog.settings.file)
     rename(catalog.engine, renamed)
     names = dict(catalog.list_sets())
     assert names["lang"] == "Languages" and names["lang:uzb"] == "Languages: Uzbek"
@@ -153,9 +153,9 @@ def test_a_run_stopped_midway_keeps_its_batches_and_the_next_finishes(
     with pytest.raises(KeyboardInterrupt):
         place_again(catalog.engine, rules, batch=10, progress=interrupt)
     with pytest.raises(SetRulesChanged):
-        check(catalog.engine, rules)
+        check(catalog.engine, rules, catalog.settings.file)
     with pytest.raises(SetRulesChanged) as refused:  # its batches are the new rules'
-        check(catalog.engine, settings.sets)
+        check(catalog.engine, settings.sets, catalog.settings.file)
     assert str(refused.value) == (
         "`koprik db sets` is placing the catalogue's records in sets by other [[sets]] rules "
         "(by removed), or stopped before its end: start this node with the current "
@@ -164,7 +164,7 @@ def test_a_run_stopped_midway_keeps_its_batches_and_the_next_finishes(
     looked, moved = place_again(catalog.engine, rules, batch=10)
     done_first = sum(material_type(r) is not None for r in list(demo_records(RECORDS, seed=5))[:10])
     assert (looked, moved) == (RECORDS, placed - done_first)
-    check(catalog.engine, rules)
+    check(catalog.engine, rules, catalog.settings.file)
 
 
 def test_memberships_committed_in_a_later_second_move_to_it(
@@ -218,7 +218,7 @@ def test_serve_refuses_records_placed_by_other_rules_until_db_sets(tmp_path) -> 
     assert refused.stderr == (
         "koprik: the catalogue's records were placed in sets by other [[sets]] rules (by added, "
         "inst removed, type removed): run `koprik db sets` to place every record by these, or "
-        "start this node with the koprik.toml they were placed by\n"
+        f"start this node with the {koprik.config} they were placed by\n"
     )
     placed = subprocess.run(koprik.command("db", "sets"), capture_output=True, text=True,
                             timeout=300)  # fmt: skip
@@ -316,7 +316,7 @@ def test_a_record_written_while_it_is_placed_keeps_the_sets_of_what_was_written(
             select(rs.c.set_spec).where(rs.c.record_id == row.id)).scalars())  # fmt: skip
     assert "lang:rus" in row.set_specs.split() and "lang:uzb" not in row.set_specs.split()
     assert memberships == set(row.set_specs.split())
-    check(catalog.engine, rules)
+    check(catalog.engine, rules, catalog.settings.file)
 
 
 def _as_russian(record: Any) -> Any:
@@ -389,7 +389,7 @@ def test_db_sets_and_a_harvest_taking_records_in_opposite_orders_both_finish(
                 select(rs.c.set_spec).where(rs.c.record_id == row.id)).scalars())  # fmt: skip
             assert "lang:rus" in row.set_specs.split()
             assert memberships == set(row.set_specs.split())
-    check(catalog.engine, rules)
+    check(catalog.engine, rules, catalog.settings.file)
 
 
 def test_a_page_taking_records_in_its_partner_s_order_does_not_deadlock_with_db_sets(
@@ -455,7 +455,7 @@ def test_a_node_on_other_rules_than_db_sets_writes_nothing_from_its_start(
         held = _contents(catalog)
         with pytest.raises(SetRulesChanged) as refused:
             catalog.write(lambda writer: writer.put(_as_russian(records[2])))
-        assert str(refused.value) == REFUSED
+        assert str(refused.value) == refusal(catalog.settings.file)
         assert _contents(catalog) == held
         assert new.write(lambda writer: writer.put(_as_russian(records[-1]))) == Outcome.UPDATED
 
@@ -471,7 +471,7 @@ def test_a_node_on_other_rules_than_db_sets_writes_nothing_from_its_start(
         specs = connection.execute(select(r.c.set_specs).where(
             r.c.local_id.in_([records[3]["001"].data, records[-1]["001"].data]))).scalars()
         assert all(any(spec.startswith("by:") for spec in row.split()) for row in specs)
-    check(catalog.engine, rules)
+    check(catalog.engine, rules, catalog.settings.file)
 
 
 def test_a_harvest_on_other_rules_than_the_catalogue_s_fails_in_one_line(
@@ -487,7 +487,7 @@ def test_a_harvest_on_other_rules_than_the_catalogue_s_fails_in_one_line(
     provider = FaultProvider(list(demo_records(5, seed=9)))
     report, errors = harvest_with_errors(
         catalog, provider, lambda url: HarvestSource(name="partner", url=url))
-    assert (report.status, errors) == (FAILED, f"run failed: {REFUSED}")
+    assert (report.status, errors) == (FAILED, f"run failed: {refusal(catalog.settings.file)}")
     assert catalogue_of(catalog, "partner") == {}
 
 
@@ -498,13 +498,16 @@ def test_koprik_import_on_other_rules_than_the_catalogue_s_stops_in_one_line(
 
     _stored_an_hour_ago(catalog)
     place_again(catalog.engine, [*settings.sets, BY_MATERIAL])
-    config = tmp_path / "koprik.toml"
+    config = tmp_path / "other.toml"  # named as --config names it (it said koprik.toml)
     config.write_text(f'[database]\nurl = "{settings.database.url}"\n')
     marc = tmp_path / "records.mrc"
     marc.write_bytes(b"".join(record.as_marc() for record in demo_records(5, seed=9)))
     held = _contents(catalog)
     assert main(["--config", str(config), "import", str(marc)]) == 2
-    assert capsys.readouterr().err.endswith(f"koprik: {REFUSED}\n")
+    assert capsys.readouterr().err.endswith(
+        "koprik: this node's [[sets]] rules differ from those the catalogue's records are placed "
+        f"by: after a change of [[sets]] in {config}, run `koprik db sets`; else (another node "
+        f"ran it) restart this one with the current {config}\n")
     assert _contents(catalog) == held
 
 
@@ -516,14 +519,14 @@ def test_koprik_import_after_koprik_toml_s_rules_changed_says_to_run_db_sets(
     from koprik.cli import main
 
     _stored_an_hour_ago(catalog)
-    config = tmp_path / "koprik.toml"
+    config = tmp_path / "other.toml"
     config.write_text(f'[database]\nurl = "{settings.database.url}"\n'
                       '[[sets]]\nspec = "lang"\nname = "By language"\n'
                       'rule = "language"\n')  # fmt: skip
     marc = tmp_path / "records.mrc"
     marc.write_bytes(b"".join(record.as_marc() for record in demo_records(5, seed=9)))
     assert main(["--config", str(config), "import", str(marc)]) == 2
-    assert "after a change of [[sets]] in koprik.toml, run `koprik db sets`" in (
+    assert f"after a change of [[sets]] in {config}, run `koprik db sets`" in (
         capsys.readouterr().err)
 
 
@@ -552,4 +555,4 @@ def test_a_record_added_on_the_old_rules_as_db_sets_starts_is_placed_by_the_new(
         specs = connection.execute(
             select(r.c.set_specs).where(r.c.local_id == "fresh-1")).scalar_one()  # fmt: skip
     assert any(spec.startswith("by:") for spec in specs.split())
-    check(catalog.engine, rules)
+    check(catalog.engine, rules, catalog.settings.file)

@@ -82,7 +82,7 @@ def _open(settings: Settings) -> Catalog:
     made = missing_file(settings.database.url)
     catalog = Catalog.open(settings)
     try:
-        check(catalog.engine, settings.sets)
+        check(catalog.engine, settings.sets, settings.file)
         rename(catalog.engine, settings.sets)
     except BaseException:
         catalog.close()

@@ -469,8 +469,9 @@ def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
 class HarvestSettings:
     """Bounds on what a partner can make the harvester spend (every protocol)."""
 
-    max_response_bytes: int = within(1024, 1024**3, 32 * 1024 * 1024)
-    """One response body as it arrives (compressed or not), counted while it streams."""
+    max_response_bytes: int = within(1024, 64 * 1024 * 1024, 32 * 1024 * 1024)
+    """One response body as it arrives (compressed or not), counted while it streams; at most
+    ``max_decompressed_bytes``, which bounds a body unpacked or not (:func:`_check_harvest`)."""
     max_decompressed_bytes: int = within(1024, 64 * 1024 * 1024, 64 * 1024 * 1024)
     """One response body once gzip or deflate is unpacked (at most the XML parser's 64 MiB)."""
     loop_pages: int = within(2, 100_000, 10)

@@ -57,7 +57,7 @@ def test_file_named_by_environment(monkeypatch, tmp_path):
         ({"limits": {"max_record_bytes": 10}},
          "limits.max_record_bytes: expected a whole number from 1024 to"),
         ({"harvest": {"max_response_bytes": 10}},
-         "harvest.max_response_bytes: expected a whole number from 1024 to 1073741824, got 10"),
+         "harvest.max_response_bytes: expected a whole number from 1024 to 67108864, got 10"),
         ({"harvest": {"max_decompressed_bytes": 2**30}}, "harvest.max_decompressed_bytes"),
         ({"harvest": {"loop_pages": 1}},
          "harvest.loop_pages: expected a whole number from 2 to 100000, got 1"),
@@ -227,8 +227,11 @@ def test_dedup_thresholds_are_checked(dedup, message):
         ({"harvest": {"max_decompressed_bytes": 16 * 1024 * 1024}},
          "harvest.max_decompressed_bytes: less than harvest.max_response_bytes (33554432), "
          "which it bounds too: a body as large on the wire is as large or larger unpacked"),
+        ({"harvest": {"max_response_bytes": 2**25 + 1, "max_decompressed_bytes": 2**25}},
+         "harvest.max_decompressed_bytes: less than harvest.max_response_bytes (33554433)"),
         ({"harvest": {"max_response_bytes": 2**27}},
-         "harvest.max_decompressed_bytes: less than harvest.max_response_bytes (134217728)"),
+         "harvest.max_response_bytes: expected a whole number from 1024 to 67108864, got "
+         "134217728"),
     ],
 )
 def test_values_out_of_range_name_the_key(data, message):

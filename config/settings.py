@@ -497,10 +497,10 @@ class Settings:
     harvest: HarvestSettings = field(default_factory=HarvestSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
     file: str = field(default=DEFAULT_FILE, metadata={"key": False})
-    """The settings file these were read from, as it was named (:func:`load_settings`; when
-    none was, :data:`DEFAULT_FILE`, the one that would be), for a message to say which file to
-    change: they said koprik.toml whichever file ``--config`` named. No key of the file sets
-    it."""
+    """The settings file :func:`load_settings` read these from, as it was named (when none
+    was, and for settings made otherwise, :data:`DEFAULT_FILE`, the one that would be), for a
+    message to say which file to change: they said koprik.toml whichever file ``--config``
+    named. No key of the file sets it."""
 
 
 def settings_file(
@@ -660,8 +660,8 @@ def _check_harvest(harvest: HarvestSettings, origin: str) -> None:
     if harvest.max_decompressed_bytes < harvest.max_response_bytes:
         raise ConfigError(
             f"{origin}: harvest.max_decompressed_bytes: less than harvest.max_response_bytes "
-            f"({harvest.max_response_bytes}), which it bounds too: a body as large on the wire "
-            "is as large or larger unpacked; lower max_response_bytes or raise this"
+            f"({harvest.max_response_bytes}), which it bounds too: a body unpacks to about as "
+            "many bytes as it has on the wire, or more; lower max_response_bytes or raise this"
         )
 
 

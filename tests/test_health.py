@@ -60,10 +60,14 @@ async def test_health_says_when_this_node_s_set_rules_are_not_the_catalogue_s(
     aiohttp_client: Any, settings: Settings, catalog: Catalog
 ):
     """Another node ran ``koprik db sets`` with a rule added: this one, on the old rules,
-    still serves (200) and says its harvests and imports are refused."""
+    still serves (200) and says its harvests and imports are refused, naming its settings file
+    without the folder (``/health`` answers anyone)."""
+    import dataclasses
+
     from catalog.set_rules import place_again, refusal
     from config import SetRule
 
+    catalog.settings = dataclasses.replace(catalog.settings, file="/etc/koprik/node-a.toml")
     with catalog.writer() as writer:
         for record in demo_records(12):
             writer.put(record)
@@ -73,4 +77,4 @@ async def test_health_says_when_this_node_s_set_rules_are_not_the_catalogue_s(
     response = await client.get("/health")
     assert response.status == 200
     assert (await response.json())["catalogue"] == {"reachable": True, "records": 12,
-                                                      "sets": refusal(settings.file)}  # fmt: skip
+                                                      "sets": refusal("node-a.toml")}  # fmt: skip

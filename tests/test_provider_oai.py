@@ -470,6 +470,9 @@ async def test_dates_in_other_digits_are_bad_arguments_never_echoed(oai_both: Oa
         (b"verb=ListRecords&metadataPrefix=oai_dc&s%E9t=x", "badArgument",
          "argument 's\ufffdt' is not UTF-8"),
         (b"verb=Identify%FF", "badVerb", "the verb 'Identify\ufffd' is not UTF-8"),
+        # without a legal verb, the verb is what is wrong
+        (b"identifier=%FF", "badVerb", "the verb argument is missing"),
+        (b"verb=Foo&x=%FF", "badVerb", "'Foo' is not an OAI-PMH verb"),
     ],
 )
 @pytest.mark.parametrize("method", ["GET", "POST"])

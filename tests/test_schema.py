@@ -494,14 +494,14 @@ def test_a_catalogue_at_0016_takes_its_first_opener_s_set_rules_as_those_it_was_
         assert upgrade(engine) == ("0016", head())
         with engine.connect() as connection:
             assert placed_by(connection) is None
-        check(engine, [])  # none recorded: nothing to refuse
+        check(engine, [], "koprik.toml")  # none recorded: nothing to refuse
         Catalog.open(settings).close()
         with engine.connect() as connection:
             assert placed_by(connection) == described(settings.sets) == {
                 "inst": "institution", "lang": "language", "type": "material"}
-        check(engine, settings.sets)
+        check(engine, settings.sets, "koprik.toml")
         with pytest.raises(SetRulesChanged, match=r"\(lang removed\)"):
-            check(engine, settings.sets[1:])
+            check(engine, settings.sets[1:], "koprik.toml")
     finally:
         engine.dispose()
 

@@ -226,7 +226,8 @@ def test_dedup_thresholds_are_checked(dedup, message):
         # max_response_bytes bounded nothing
         ({"harvest": {"max_decompressed_bytes": 16 * 1024 * 1024}},
          "harvest.max_decompressed_bytes: less than harvest.max_response_bytes (33554432), "
-         "which it bounds too: a body as large on the wire is as large or larger unpacked"),
+         "which it bounds too: a body unpacks to about as many bytes as it has on the wire, "
+         "or more"),
         ({"harvest": {"max_response_bytes": 2**25 + 1, "max_decompressed_bytes": 2**25}},
          "harvest.max_decompressed_bytes: less than harvest.max_response_bytes (33554433)"),
         ({"harvest": {"max_response_bytes": 2**27}},
@@ -249,6 +250,8 @@ def _numeric_settings(cls: type, prefix: str = "") -> dict[str, object]:
     found: dict[str, object] = {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if not f.metadata.get("key", True):  # no key sets it (Settings.file)
+            continue
         hint = hints[f.name]
         item = typing.get_args(hint)[0] if typing.get_origin(hint) is list else hint
         if dataclasses.is_dataclass(item):
@@ -401,6 +404,8 @@ def _setting_names(cls: type, prefix: str = "") -> list[str]:
     names: list[str] = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if not f.metadata.get("key", True):  # no key sets it (Settings.file)
+            continue
         hint = hints[f.name]
         item = typing.get_args(hint)[0] if typing.get_origin(hint) is list else hint
         if dataclasses.is_dataclass(item):

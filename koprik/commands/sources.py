@@ -198,7 +198,7 @@ def list_sources(args: argparse.Namespace) -> int:
 
 def _listed(settings: Settings) -> tuple[list[SourceEntry], dict[str, Coverage], dict[str, str]]:
     """The sources, their harvest state and the status of each one's last run. With no SQLite
-    catalogue where ``database.url`` says, the sources of koprik.toml alone, and a line on
+    catalogue where ``database.url`` says, the sources of the settings file alone, and a line on
     stderr: none is made there (a mistyped path would be a new, empty catalogue), and with
     none in the file either there is nothing to list (refused in one line)."""
     missing = missing_file(settings.database.url)

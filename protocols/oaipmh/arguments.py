@@ -8,9 +8,9 @@ valid argument sets:
 ...                ("metadataPrefix", "oai_dc")]).arguments["identifier"]
 'oai:natlib.uz:1'
 
-A missing, repeated or unknown verb is :class:`BadVerb`; a repeated, unknown, missing or empty
-argument, an argument of illegal syntax, or an exclusive argument given with others, is
-:class:`BadArgument`.
+A missing, repeated or unknown verb, or one not in UTF-8, is :class:`BadVerb`; a repeated,
+unknown, missing or empty argument, an argument of illegal syntax or not in UTF-8, or an
+exclusive argument given with others, is :class:`BadArgument`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from protocols.forms import first_not_utf8
+from protocols.forms import first_not_utf8, is_utf8, shown
 from protocols.oaipmh.errors import BadArgument, BadVerb
 
 
@@ -75,16 +75,12 @@ class OaiRequest:
 def parse_request(pairs: Iterable[tuple[str, str]]) -> OaiRequest:
     """Check the request's argument pairs (query string or form, in order) against the schema.
 
-    Raises :class:`BadVerb` or :class:`BadArgument`, which is also what an argument holding a
-    byte that is not UTF-8 gets (:func:`protocols.forms.form_pairs`).
+    Raises :class:`BadVerb` or :class:`BadArgument`: a verb holding a byte that is not UTF-8
+    (:func:`protocols.forms.form_pairs` keeps such bytes) is a BadVerb, any other argument
+    holding one a BadArgument once the verb is known (a request without a legal verb is a
+    BadVerb, whatever else is wrong).
     """
     pairs = list(pairs)
-    not_utf8 = first_not_utf8(pairs)
-    if not_utf8 is not None:
-        name, value = not_utf8
-        if name == "verb":
-            raise BadVerb(f"the verb {value!r} is not UTF-8")
-        raise BadArgument(f"argument {name!r} is not UTF-8")
     verbs: list[str] = []
     arguments: dict[str, str] = {}
     repeated: list[str] = []
@@ -100,9 +96,14 @@ def parse_request(pairs: Iterable[tuple[str, str]]) -> OaiRequest:
     if len(verbs) > 1:
         raise BadVerb("the verb argument is repeated")
     verb = verbs[0]
+    if not is_utf8(verb):
+        raise BadVerb(f"the verb {shown(verb)!r} is not UTF-8")
     schema = VERBS.get(verb)
     if schema is None:
         raise BadVerb(f"{verb!r} is not an OAI-PMH verb")
+    not_utf8 = first_not_utf8(pairs)
+    if not_utf8 is not None:
+        raise BadArgument(f"argument {not_utf8[0]!r} is not UTF-8")
     if repeated:
         raise BadArgument(f"argument {repeated[0]!r} is repeated")
     unknown = sorted(set(arguments) - schema.allowed)

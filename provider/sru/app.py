@@ -18,7 +18,7 @@ from provider.forwarded import proxied
 from provider.http_server import continue_within, read_body
 from provider.keys import SETTINGS, SRU
 from provider.search import Condition
-from provider.sru.request import FORM, answered_as, form_pairs
+from provider.sru.request import FORM, answered_as, checked_pairs
 from provider.sru.responses import CONTENT_TYPE
 from provider.sru.soap import FAULTS
 
@@ -54,7 +54,7 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
         form: bytes | str = body
     else:
         form = request.rel_url.raw_query_string
-    pairs, not_utf8 = form_pairs(form)
+    pairs, not_utf8 = checked_pairs(form)
     refusal = refusal or not_utf8
     request[OPERATION] = answered_as(pairs)
     host, port = _address(request)

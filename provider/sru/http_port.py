@@ -36,7 +36,7 @@ from provider.forwarded import client_behind, networks
 from provider.http_server import CONTINUE, UnknownExpectation, asks_to_continue
 from provider.search import Condition
 from provider.sru.front_end import SruFrontEnd
-from provider.sru.request import FORM, NO_OPERATION, answered_as, form_pairs
+from provider.sru.request import FORM, NO_OPERATION, answered_as, checked_pairs
 from provider.sru.responses import CONTENT_TYPE
 from provider.sru.soap import FAULTS
 
@@ -148,7 +148,7 @@ async def serve_http(
                 status, content_type, payload = fault
                 operation = NO_OPERATION
             else:
-                pairs, not_utf8 = form_pairs(form)
+                pairs, not_utf8 = checked_pairs(form)
                 payload = await front.answer(pairs, host=str(host), port=int(port),
                                              refusal=refusal or not_utf8)  # fmt: skip
                 status, content_type, operation = 200, CONTENT_TYPE, answered_as(pairs)

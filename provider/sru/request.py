@@ -123,7 +123,9 @@ NO_OPERATION = "other"
 given a fault (:mod:`provider.sru.soap`), on either port."""
 
 
-def form_pairs(form: bytes | str) -> tuple[list[tuple[str, str]], tuple[Condition, str] | None]:
+def checked_pairs(
+    form: bytes | str,
+) -> tuple[list[tuple[str, str]], tuple[Condition, str] | None]:
     """The parameters of a query string or an urlencoded form body, and a refusal (6) naming the
     first one that is not UTF-8, as SRU's parameters are. Such a byte becomes U+FFFD in what is
     echoed."""

@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--workers {args.workers}: a number of processes up to {most} "
                         f"({WORKERS_PER_CORE} per core), or 0 for one per core")
     workers = args.workers or default_count()
-    if args.workers is None and _any_port(settings):
-        workers = 1  # a port 0 (any free one) is chosen per process: it cannot be shared
     http_named = "--port" if args.port is not None else "server.http_port"
+    if args.workers is None and _free_ports(settings, http_named):
+        workers = 1  # a port 0 (any free one) is chosen per process: it cannot be shared
     if workers > 1:
         return _run_workers(settings, args, workers, http_named)
     _refuse_ports_in_use(settings, http_named)  # the bind's own error names neither
@@ -98,8 +98,7 @@ def _run_workers(
 ) -> int:
     """``count`` processes serving on the same ports (:mod:`koprik.workers`); ``http_named``
     is what set the HTTP port (``--port`` or ``server.http_port``)."""
-    if _any_port(settings):
-        named = [name for name, port in _ports(settings, http_named) if port == 0]
+    if named := _free_ports(settings, http_named):
         raise UserError(f"--workers needs fixed ports: {' and '.join(named)} must not be 0 "
                         "(any free port, which each process would choose apart)")  # fmt: skip
     _refuse_ports_in_use(settings, http_named)
@@ -158,16 +157,16 @@ def _check_host(host: str, named_by: str) -> None:
             raise UserError(f"{named_by} {named}: not an address of this machine") from None
 
 
-def _any_port(settings: Settings) -> bool:
-    """Whether a port is 0 (any free port, which each process would choose apart)."""
-    return settings.server.http_port == 0 or settings.server.z3950_port == 0
-
-
 def _ports(settings: Settings, http_named: str) -> tuple[tuple[str, int], ...]:
     """Each port the server takes, with what set it (``http_named``: ``--port`` or
     ``server.http_port``)."""
     return ((http_named, settings.server.http_port),
             ("server.z3950_port", settings.server.z3950_port))  # fmt: skip
+
+
+def _free_ports(settings: Settings, http_named: str) -> list[str]:
+    """What set each port that is 0 (any free port, which each process would choose apart)."""
+    return [name for name, port in _ports(settings, http_named) if port == 0]
 
 
 def _refuse_ports_in_use(settings: Settings, http_named: str) -> None:

@@ -14,6 +14,9 @@ by ``bench/oai_provider.py``'s loader, which also serves it): Koprik's own provi
   (pages ready together in one transaction, :mod:`harvester.pipeline`). It runs in a Python
   process of its own, as ``koprik harvest`` does (:func:`harvest_rate`).
 
+Koprik's provider also answers SRU: **koprik sru client (iterate)** pages through
+``cql.allRecords`` there by ``startRecord``, as through Zebra below.
+
 Then a Zebra (``tests/data/zebra/start-zebra``) over ``--zebra-records`` demo records, harvested
 by SRU (``marcxml``, the version Zebra's explain answers in) and by Z39.50 (USMARC):
 
@@ -255,6 +258,10 @@ def main() -> int:
                         rows.append([kind, prefix, name, *_figures(count, seconds, cpu)])
                         print(f"  {kind} {prefix} {name}: {count / seconds:,.0f}/s",
                               file=sys.stderr, flush=True)
+                if kind == "koprik":  # its SRU, paged by startRecord as SRU harvesters do
+                    count, seconds, cpu = sru_client_rate(f"http://127.0.0.1:{args.port}/sru")
+                    rows.append([kind, "marcxml (SRU)", "koprik sru client (iterate)",
+                                 *_figures(count, seconds, cpu)])
             finally:
                 provider.terminate()
                 provider.wait(timeout=30)

@@ -24,12 +24,16 @@ from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from catalog.query import Query
 
 WINDOW = 100
 """Ids of a one-term result read at a time once it is larger than was read at search time
 (``search.snapshot_ids``)."""
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 MoreIds = Callable[[Query, int, int], list[int]]
 """``more(query, after, count)``: the next ``count`` ids after id ``after`` of ``query``."""
@@ -170,6 +174,36 @@ class SharedSets:
             if deadline > now:
                 return
             del self._sets[key]
+
+
+class LatestMade(Generic[K, V]):
+    """What each key last made (least recently used first out past ``limit``), thread-safe.
+
+    The SRU front end keeps, by query, what the set the query last made is (the key it holds
+    the set under in :class:`SharedSets`), so that a request for a later page of the same
+    query reads on in that set as a request naming it would, where making it again would read
+    every id before the page. Only a set that gets an id is kept: its query is at most the
+    id's 2,000 characters, so ``limit`` entries take a few megabytes at most.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._made: OrderedDict[K, V] = OrderedDict()
+
+    def put(self, key: K, made: V) -> None:
+        with self._lock:
+            self._made.pop(key, None)
+            self._made[key] = made
+            while len(self._made) > self.limit:
+                self._made.popitem(last=False)
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            made = self._made.get(key)
+            if made is not None:
+                self._made.move_to_end(key)
+            return made
 
 
 def within(results: ResultSet, bound: int) -> ResultSet:

@@ -15,6 +15,14 @@ answer naming a set gives a fresh id, valid ``resultSetIdleTime``/``resultSetTTL
 (``search.sru_result_set_ttl`` at most); the id named stays valid until its own time is up. An
 id that is malformed, forged, expired or whose set has changed is diagnostic 51.
 
+A request for a later page (``startRecord`` above 1) of the query whose set the process holds,
+no record having been added since (the highest record id is the set's bound), reads on in that
+set as a request naming it would: SRU harvesters page with ``startRecord`` alone, and a set made
+again for each page read every id before the page (on PostgreSQL, 54 ms of 90 for page 101 of
+``cql.allRecords`` over 20,000 records, and growing with the page). Such a page is, as a named
+set's, of the set as the first page saw it: a record deleted since is diagnostic 65 in its place.
+A request from the first record makes the set anew.
+
 >>> front = SruFrontEnd(service, settings)
 >>> body = await front.answer([("query", "dc.creator=navoiy")], host="127.0.0.1", port=8080)
 """
@@ -35,7 +43,7 @@ from config import Settings
 from protocols.cql import CqlSyntaxError, CqlTooComplex, SearchClause, parse
 from protocols.cql import Query as CqlQuery
 from provider.search import Condition, ResultSet, SearchError, SearchService, SharedSets
-from provider.search.result_sets import within
+from provider.search.result_sets import LatestMade, within
 from provider.sru import responses
 from provider.sru.cql_query import index_of, set_named, sort_keys_of, translate
 from provider.sru.explain import explain_record
@@ -73,6 +81,9 @@ class SruFrontEnd:
         limits = settings.search
         self.set_ids = SignedSetIds(stored_secret(service.catalog.engine, SECRET))
         self.sets = SharedSets(limits.sru_result_set_ttl, limits.sru_max_result_sets, SHARED_IDS)
+        self.latest: LatestMade[tuple[str, str, int], SetQuery] = LatestMade(
+            limits.sru_max_result_sets
+        )
 
     async def answer(
         self,
@@ -138,6 +149,7 @@ class SruFrontEnd:
         shared = (name, request.ttl) if name is not None else None
         if made is not None and name is not None and named is None:
             self.sets.put(made, results)  # a new set: at hand for the pages that follow
+            self.latest.put((made.query, made.sort_keys, made.bound), made)
         count = made.count if made is not None else results.count
         if request.start > max(count, 1):  # 1 of no records is no error, as in YAZ and Zebra
             error = SearchError(Condition.START_OUT_OF_RANGE, f"{request.start} of {count}")
@@ -180,6 +192,11 @@ class SruFrontEnd:
         if request.ttl == 0:
             return self._evaluate(connection, query, request.sort_keys, None, now), None, None
         bound = connection.execute(select(func.max(records_table.c.id))).scalar() or 0
+        if request.start > 1:  # a later page: read on in the set the query made, if held
+            made = self.latest.get((request.query, request.sort_keys, bound))
+            results = self.sets.get(made) if made is not None else None
+            if made is not None and results is not None:
+                return results, made, None
         results = self._evaluate(connection, query, request.sort_keys, bound, now)
         made = SetQuery(request.query, request.sort_keys, bound, results.count, results.order())
         return results, made, None

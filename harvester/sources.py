@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import PurePath
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Executable, delete, insert, select, update
@@ -55,6 +56,8 @@ from protocols.oaipmh.arguments import SYNTAX
 from protocols.z3950.pqf import PqfError, parse_pqf
 
 FROM_FILE = "koprik.toml"
+"""The origin of a source of the settings file (whatever its name: lists show that,
+:func:`shown_origin`)."""
 FROM_DATABASE = "database"
 OAI_PMH, Z3950, SRU = HARVEST_PROTOCOLS
 CHECK_TIMEOUT = 30.0
@@ -97,6 +100,12 @@ class SourceEntry:
     source: HarvestSource
     origin: str
     """:data:`FROM_FILE` or :data:`FROM_DATABASE`."""
+
+
+def shown_origin(entry: SourceEntry, file: str) -> str:
+    """Where ``entry`` is defined, as a list shows it: the name of the settings file (``file``,
+    its path) or "database"."""
+    return PurePath(file).name if entry.origin == FROM_FILE else entry.origin
 
 
 def parse_every(text: str) -> timedelta:

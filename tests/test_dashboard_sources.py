@@ -411,6 +411,22 @@ async def test_the_sources_pages_say_what_the_next_run_harvests_from_the_start(
 
 
 
+async def test_the_pages_name_the_settings_file_a_source_comes_from(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    """A source of the settings file was tagged "(koprik.toml)", and its page said to change
+    it in koprik.toml, whatever the file's name."""
+    file = str(tmp_path / "national-catalogue.toml")
+    source = HarvestSource(name="regional", url="http://127.0.0.1:9/oai", prefix="marc21")
+    settings = dataclasses.replace(dashboard_settings(tmp_path), sources=[source], file=file)
+    dashboard = await make_client(aiohttp_client, settings)
+    await sign_in(dashboard)
+    listed = await (await dashboard.get("/sources")).text()
+    assert "<small>(national-catalogue.toml)</small>" in listed and "koprik.toml" not in listed
+    page = await (await dashboard.get("/sources/regional")).text()
+    assert f"<td>{html.escape(file)} (change it there)</td>" in page
+
+
 @pytest.mark.parametrize("method", ["POST /api/sources", "PATCH /api/sources/p"])
 def test_expect_100_continue_with_a_body_over_the_api_limit_is_refused_before_it(
     tmp_path: Any, method: str

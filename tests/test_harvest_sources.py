@@ -369,6 +369,18 @@ def test_an_until_before_the_watermark_is_refused_before_the_partner_is_asked(  
                      "--until", "2000-01-01" if options else watermark]) == 0
 
 
+def test_a_list_names_the_settings_file_its_sources_come_from(  # type: ignore[no-untyped-def]
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The "from" column said koprik.toml for a source of the settings file whatever the
+    file's name (``--config``); now its name, the column as wide as it."""
+    config = Path(_config(tmp_path)).rename(tmp_path / "national-catalogue.toml")
+    assert main(["--config", str(config), "sources", "list"]) == 0
+    header, line = capsys.readouterr().out.splitlines()
+    assert line.split()[:3] == ["regional", "national-catalogue.toml", "yes"]
+    assert header.index(" on ") == line.index(" yes ")
+
+
 def test_long_source_names_are_listed_whole(  # type: ignore[no-untyped-def]
     tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -46,6 +46,7 @@ from harvester.sources import (
     hidden,
     hidden_note,
     remove_source,
+    shown_origin,
 )
 from harvester.z3950_harvest import TargetCheck
 from koprik.errors import UserError
@@ -165,15 +166,17 @@ def list_sources(args: argparse.Namespace) -> int:
     formats = [shown_format(entry.source) for entry in entries]
     names = max([16, *(len(entry.source.name) for entry in entries)])  # each name whole
     width = max([8, *map(len, formats)])
-    print(f"{'name':<{names}} {'from':<11} {'on':<3} {'prefix':<{width}} {'schedule':<14} "
+    origins = [shown_origin(entry, settings.file) for entry in entries]
+    wide = max([11, *map(len, origins)])
+    print(f"{'name':<{names}} {'from':<{wide}} {'on':<3} {'prefix':<{width}} {'schedule':<14} "
           f"{'last run':<11} {'watermark':<20} url [sets] or query")
     notes: list[str] = []
-    for entry, shown in zip(entries, formats, strict=True):
+    for entry, shown, origin in zip(entries, formats, origins, strict=True):
         s = entry.source
         coverage = saved.get(s.name, NOTHING)
         schedule = f"every {s.every}" if s.every else (s.cron or "-")
         sets = f" [{' '.join(s.sets)}]" if s.sets else (f" {s.query}" if s.query else "")
-        print(f"{s.name:<{names}} {entry.origin:<11} {'yes' if s.enabled else 'no':<3} "
+        print(f"{s.name:<{names}} {origin:<{wide}} {'yes' if s.enabled else 'no':<3} "
               f"{shown:<{width}} {schedule[:14]:<14} {last.get(s.name, '-'):<11} "
               f"{coverage.watermark or '-':<20} {s.url}{sets}")
         _, why = coverage.anew(s)

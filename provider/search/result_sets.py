@@ -24,16 +24,12 @@ from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
 
 from catalog.query import Query
 
 WINDOW = 100
 """Ids of a one-term result read at a time once it is larger than was read at search time
 (``search.snapshot_ids``)."""
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 MoreIds = Callable[[Query, int, int], list[int]]
 """``more(query, after, count)``: the next ``count`` ids after id ``after`` of ``query``."""
@@ -125,6 +121,11 @@ class SharedSets:
     Thread-safe: the SRU front end reads and writes them from its database threads. At most
     ``limit`` are kept, holding at most ``max_ids`` ids together (counted when a set is put);
     beyond either the least recently used go first.
+
+    A set may also be found by an ``alias`` given when it is put (:meth:`find`), for as long as
+    it is kept and no later set took the alias: the SRU front end keeps a set under what its
+    id says (:class:`provider.sru.set_ids.SetQuery`) and finds it by the query that made it,
+    so that a request for a later page of the same query reads on in that set.
     """
 
     def __init__(
@@ -139,71 +140,64 @@ class SharedSets:
         self.max_ids = max_ids
         self._clock = clock
         self._lock = threading.Lock()
-        self._sets: OrderedDict[Hashable, tuple[ResultSet, float]] = OrderedDict()
+        self._sets: OrderedDict[Hashable, tuple[ResultSet, float, Hashable]] = OrderedDict()
+        self._keys: dict[Hashable, Hashable] = {}
+        """The key of the set each alias stands for."""
 
-    def put(self, key: Hashable, results: ResultSet) -> None:
-        """Keep ``results`` under ``key`` (replacing what was kept under it)."""
+    def put(self, key: Hashable, results: ResultSet, alias: Hashable = None) -> None:
+        """Keep ``results`` under ``key`` (replacing what was kept under it), also found by
+        ``alias`` when given."""
         with self._lock:
             self._expire()
-            self._sets.pop(key, None)
-            self._sets[key] = (results, self._clock() + self.ttl)
-            held = sum(len(s.ids) for s, _ in self._sets.values())
+            self._drop(key)
+            self._sets[key] = (results, self._clock() + self.ttl, alias)
+            if alias is not None:
+                self._keys[alias] = key
+            held = sum(len(s.ids) for s, _, _ in self._sets.values())
             while len(self._sets) > self.limit or (held > self.max_ids and len(self._sets) > 1):
-                _, (dropped, _) = self._sets.popitem(last=False)
-                held -= len(dropped.ids)
+                oldest = next(iter(self._sets))
+                held -= len(self._sets[oldest][0].ids)
+                self._drop(oldest)
 
     def get(self, key: Hashable) -> ResultSet | None:
         """The set kept under ``key`` (its time to live starts again), or None once gone."""
         with self._lock:
             self._expire()
-            found = self._sets.get(key)
-            if found is None:
-                return None
-            self._sets[key] = (found[0], self._clock() + self.ttl)
-            self._sets.move_to_end(key)
-            return found[0]
+            return self._used(key)
+
+    def find(self, alias: Hashable) -> tuple[Hashable, ResultSet] | None:
+        """The key and the set last put with ``alias`` (its time to live starts again), or
+        None once gone."""
+        with self._lock:
+            self._expire()
+            key = self._keys.get(alias)
+            results = None if key is None else self._used(key)
+            return None if results is None else (key, results)
 
     def pop(self, key: Hashable) -> None:
         with self._lock:
-            self._sets.pop(key, None)
+            self._drop(key)
+
+    def _used(self, key: Hashable) -> ResultSet | None:
+        found = self._sets.get(key)
+        if found is None:
+            return None
+        self._sets[key] = (found[0], self._clock() + self.ttl, found[2])
+        self._sets.move_to_end(key)
+        return found[0]
+
+    def _drop(self, key: Hashable) -> None:
+        found = self._sets.pop(key, None)
+        if found is not None and found[2] is not None and self._keys.get(found[2]) == key:
+            del self._keys[found[2]]
 
     def _expire(self) -> None:
         now = self._clock()
         while self._sets:
-            key, (_, deadline) = next(iter(self._sets.items()))
+            key, (_, deadline, _) = next(iter(self._sets.items()))
             if deadline > now:
                 return
-            del self._sets[key]
-
-
-class LatestMade(Generic[K, V]):
-    """What each key last made (least recently used first out past ``limit``), thread-safe.
-
-    The SRU front end keeps, by query, what the set the query last made is (the key it holds
-    the set under in :class:`SharedSets`), so that a request for a later page of the same
-    query reads on in that set as a request naming it would, where making it again would read
-    every id before the page. Only a set that gets an id is kept: its query is at most the
-    id's 2,000 characters, so ``limit`` entries take a few megabytes at most.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._lock = threading.Lock()
-        self._made: OrderedDict[K, V] = OrderedDict()
-
-    def put(self, key: K, made: V) -> None:
-        with self._lock:
-            self._made.pop(key, None)
-            self._made[key] = made
-            while len(self._made) > self.limit:
-                self._made.popitem(last=False)
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            made = self._made.get(key)
-            if made is not None:
-                self._made.move_to_end(key)
-            return made
+            self._drop(key)
 
 
 def within(results: ResultSet, bound: int) -> ResultSet:

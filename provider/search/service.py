@@ -90,6 +90,21 @@ class SearchService:
             raise SearchError(Condition.START_OUT_OF_RANGE, f"{start} of {results.positions}")
         return results.ids[start - 1 : start - 1 + max(count, 0)].tolist()
 
+    def read_to(self, connection: Connection, results: ResultSet, position: int) -> None:
+        """Read the ids of ``results`` up to ``position`` (or its end: a set with a bound, read
+        to its end short of its count, then counts what it holds)."""
+        results.wanted(position, self._more(connection))
+
+    def grew(self, connection: Connection, query: q.Query, results: ResultSet) -> bool:
+        """Whether ``query``, which ``results`` (a set with a bound) was read from in windows,
+        now finds a record after the last id the set holds, within its bound and its limit:
+        a record joined the part not yet read while the set was paged, and the set, which
+        stops at the count it was made with, left out its last record."""
+        if not results.ids or len(results.ids) < results.count or results.count >= results.limit:
+            return False
+        after = q.more_ids(connection, query, after=results.ids[-1], count=1)
+        return bool(after) and (results.bound is None or after[0] <= results.bound)
+
     def records(
         self, connection: Connection, ids: Sequence[int], rendition: str | None = None
     ) -> dict[int, q.StoredRecord]:

@@ -16,12 +16,15 @@ answer naming a set gives a fresh id, valid ``resultSetIdleTime``/``resultSetTTL
 id that is malformed, forged, expired or whose set has changed is diagnostic 51.
 
 A request for a later page (``startRecord`` above 1) of the query whose set the process holds,
-no record having been added since (the highest record id is the set's bound), reads on in that
-set as a request naming it would: SRU harvesters page with ``startRecord`` alone, and a set made
-again for each page read every id before the page (on PostgreSQL, 54 ms of 90 for page 101 of
-``cql.allRecords`` over 20,000 records, and growing with the page). Such a page is, as a named
-set's, of the set as the first page saw it: a record deleted since is diagnostic 65 in its place.
-A request from the first record makes the set anew.
+the highest record id being still the set's bound (no record added since), reads on in that set:
+SRU harvesters page with ``startRecord`` alone, and a set made again for each page read every id
+before the page (on PostgreSQL, 54 ms of 90 for page 101 of ``cql.allRecords`` over 20,000
+records, and growing with the page). Such a page is of the set as it was read: a record deleted
+from what was read is diagnostic 65 in its place. A set larger than ``search.snapshot_ids`` is
+read as it is paged: a record deleted from the part not yet read is not in it, and its count
+becomes what it holds once read to its end (a page offers the next position only once read); a
+record that joined that part would push the set's last record out, so the set is then made
+anew. A request from the first record makes the set anew.
 
 >>> front = SruFrontEnd(service, settings)
 >>> body = await front.answer([("query", "dc.creator=navoiy")], host="127.0.0.1", port=8080)
@@ -33,6 +36,7 @@ import logging
 import time
 from collections.abc import Sequence
 from functools import partial
+from typing import cast
 
 from sqlalchemy import Connection, func, select
 
@@ -43,7 +47,7 @@ from config import Settings
 from protocols.cql import CqlSyntaxError, CqlTooComplex, SearchClause, parse
 from protocols.cql import Query as CqlQuery
 from provider.search import Condition, ResultSet, SearchError, SearchService, SharedSets
-from provider.search.result_sets import LatestMade, within
+from provider.search.result_sets import within
 from provider.sru import responses
 from provider.sru.cql_query import index_of, set_named, sort_keys_of, translate
 from provider.sru.explain import explain_record
@@ -81,9 +85,6 @@ class SruFrontEnd:
         limits = settings.search
         self.set_ids = SignedSetIds(stored_secret(service.catalog.engine, SECRET))
         self.sets = SharedSets(limits.sru_result_set_ttl, limits.sru_max_result_sets, SHARED_IDS)
-        self.latest: LatestMade[tuple[str, str, int], SetQuery] = LatestMade(
-            limits.sru_max_result_sets
-        )
 
     async def answer(
         self,
@@ -136,10 +137,12 @@ class SruFrontEnd:
 
     # -- searchRetrieve ------------------------------------------------------------------------
 
-    def _search(self, request: SearchRetrieve, connection: Connection) -> bytes:
+    def _search(
+        self, request: SearchRetrieve, connection: Connection, *, reuse: bool = True
+    ) -> bytes:
         query = _parse(request.query)
         now = int(time.time())
-        results, made, named = self._results(query, request, connection, now)
+        results, made, named, reused = self._results(query, request, connection, now, reuse)
         version = request.version
         name = (
             self.set_ids.encode(made, now + request.ttl)
@@ -148,23 +151,35 @@ class SruFrontEnd:
         )
         shared = (name, request.ttl) if name is not None else None
         if made is not None and name is not None and named is None:
-            self.sets.put(made, results)  # a new set: at hand for the pages that follow
-            self.latest.put((made.query, made.sort_keys, made.bound), made)
-        count = made.count if made is not None else results.count
+            # a new set: at hand for the pages that follow, by its id or its query
+            self.sets.put(made, results, (made.query, made.sort_keys, made.bound))
+        count = made.count if named is not None and made is not None else results.count
         if request.start > max(count, 1):  # 1 of no records is no error, as in YAZ and Zebra
             error = SearchError(Condition.START_OUT_OF_RANGE, f"{request.start} of {count}")
             return responses.search_retrieve(version, count=count, result_set=shared,
                                              diagnostics=[error])  # fmt: skip
         if count == 0 or request.maximum == 0:
             return responses.search_retrieve(version, count=count, result_set=shared)
+        reading = results.query  # a set read in windows, not yet to its end
         try:
             ids = self.service.window(connection, results, request.start, request.maximum)
+            if named is None and results.query is not None:
+                # The next position is offered only once read: a set read to its end short of
+                # its count (records deleted from the part not yet read) counts what it holds.
+                self.service.read_to(connection, results, request.start + len(ids))
         except SearchError as error:
             return responses.search_retrieve(version, count=count, result_set=shared,
                                              diagnostics=[error])  # fmt: skip
         finally:
             if made is not None and named is not None:
                 self._check(results, made, named)
+        if reused and reading is not None and results.query is None and made is not None and (
+            self.service.grew(connection, reading, results)
+        ):  # a record joined the part not yet read: the set as made would leave one out
+            self.sets.pop(made)
+            return self._search(request, connection, reuse=False)
+        if named is None:
+            count = results.count
         stored = self.service.records(connection, ids, request.schema.rendition)
         records = []
         for position, record_id in enumerate(ids, request.start):
@@ -180,26 +195,29 @@ class SruFrontEnd:
         )  # fmt: skip
 
     def _results(
-        self, query: CqlQuery, request: SearchRetrieve, connection: Connection, now: int
-    ) -> tuple[ResultSet, SetQuery | None, str | None]:
-        """The result set of a searchRetrieve, what it is (None: not kept, TTL 0) and the id
-        the request named. A query that only names an earlier set (``cql.resultSetId = id``)
-        reads that set."""
+        self, query: CqlQuery, request: SearchRetrieve, connection: Connection, now: int,
+        reuse: bool,
+    ) -> tuple[ResultSet, SetQuery | None, str | None, bool]:  # fmt: skip
+        """The result set of a searchRetrieve, what it is (None: not kept, TTL 0), the id
+        the request named and whether it is the set an earlier page made (looked for with
+        ``reuse``). A query that only names an earlier set (``cql.resultSetId = id``) reads
+        that set."""
         root = query.root
         name = set_named(root) if isinstance(root, SearchClause) else None
         if name is not None and not query.sort and not request.sort_keys:
-            return *self._named(connection, name, now), name
+            return *self._named(connection, name, now), name, False
         if request.ttl == 0:
-            return self._evaluate(connection, query, request.sort_keys, None, now), None, None
+            return (self._evaluate(connection, query, request.sort_keys, None, now), None, None,
+                    False)  # fmt: skip
         bound = connection.execute(select(func.max(records_table.c.id))).scalar() or 0
-        if request.start > 1:  # a later page: read on in the set the query made, if held
-            made = self.latest.get((request.query, request.sort_keys, bound))
-            results = self.sets.get(made) if made is not None else None
-            if made is not None and results is not None:
-                return results, made, None
+        if reuse and request.start > 1:  # a later page: read on in the set the query made
+            found = self.sets.find((request.query, request.sort_keys, bound))
+            if found is not None:
+                held, results = found
+                return results, cast(SetQuery, held), None, True
         results = self._evaluate(connection, query, request.sort_keys, bound, now)
         made = SetQuery(request.query, request.sort_keys, bound, results.count, results.order())
-        return results, made, None
+        return results, made, None, False
 
     def _evaluate(
         self, connection: Connection, query: CqlQuery, sort_keys: str, bound: int | None,

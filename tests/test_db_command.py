@@ -279,15 +279,15 @@ def test_a_reading_command_does_not_make_a_catalogue_that_is_not_there(
 def test_sources_of_the_file_are_listed_without_making_a_catalogue(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    """With no catalogue at database.url, koprik sources list shows koprik.toml's sources (as
-    before a first harvest) and says there is none, and makes none."""
+    """With no catalogue at database.url, koprik sources list shows the settings file's
+    sources (as before a first harvest) and says there is none, and makes none."""
     missing = tmp_path / "no-folder" / "k.sqlite3"
     config = tmp_path / "other.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{missing}"\n[[sources]]\nname = "regional"\n'
                       'url = "http://127.0.0.1:9/oai"\nprefix = "oai_dc"\n')  # fmt: skip
     assert main(["--config", str(config), "sources", "list"]) == 0
     out, err = capsys.readouterr()
-    assert out.splitlines()[1].split()[:6] == ["regional", "koprik.toml", "yes", "oai_dc", "-",
+    assert out.splitlines()[1].split()[:6] == ["regional", "other.toml", "yes", "oai_dc", "-",
                                                "-"]  # fmt: skip
     assert err == (f"koprik: no catalogue at {missing} (database.url): the sources of "
                    f"{config} alone, never harvested\n")  # fmt: skip

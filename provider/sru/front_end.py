@@ -168,6 +168,7 @@ class SruFrontEnd:
                 # its count (records deleted from the part not yet read) counts what it holds.
                 self.service.read_to(connection, results, request.start + len(ids))
         except SearchError as error:
+            count = count if named is not None else results.count  # read to its end, maybe
             return responses.search_retrieve(version, count=count, result_set=shared,
                                              diagnostics=[error])  # fmt: skip
         finally:

@@ -392,10 +392,19 @@ def hidden_note(name: str, file: str) -> str:
 
 
 def find_source(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
-    for entry in all_sources(settings, catalog):
-        if entry.source.name == name:
-            return entry
-    raise UnknownSource(f"no source named {name!r} (see `koprik sources list`)")
+    """The source ``name``: the settings file's, else the database's (the one harvested, as
+    :func:`hidden` says), reading its row alone: the scheduler looks a source up at each of
+    its runs, and a national catalogue has a source for each of thousands of institutions."""
+    for source in settings.sources:
+        if source.name == name:
+            return SourceEntry(source, FROM_FILE)
+    with catalog.engine.connect() as connection:
+        row = connection.execute(
+            select(harvest_sources).where(harvest_sources.c.name == name)
+        ).first()
+    if row is None:
+        raise UnknownSource(f"no source named {name!r} (see `koprik sources list`)")
+    return SourceEntry(_from_row(row), FROM_DATABASE)
 
 
 def add_source(

@@ -502,6 +502,12 @@ class Settings:
     message to say which file to change: they said koprik.toml whichever file ``--config``
     named. No key of the file sets it."""
 
+    @property
+    def file_name(self) -> str:
+        """:attr:`file` without its folder: what a list shows, and what ``/health``, which
+        answers anyone, says (the folders of the node's files are none of their business)."""
+        return Path(self.file).name
+
 
 def settings_file(
     path: str | os.PathLike[str] | None = None,

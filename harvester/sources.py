@@ -28,7 +28,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import PurePath
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Executable, delete, insert, select, update
@@ -102,10 +101,10 @@ class SourceEntry:
     """:data:`FROM_FILE` or :data:`FROM_DATABASE`."""
 
 
-def shown_origin(entry: SourceEntry, file: str) -> str:
-    """Where ``entry`` is defined, as a list shows it: the name of the settings file (``file``,
-    its path) or "database"."""
-    return PurePath(file).name if entry.origin == FROM_FILE else entry.origin
+def shown_origin(entry: SourceEntry, settings: Settings) -> str:
+    """Where ``entry`` is defined, as a list shows it: the settings file's name or
+    "database"."""
+    return settings.file_name if entry.origin == FROM_FILE else entry.origin
 
 
 def parse_every(text: str) -> timedelta:

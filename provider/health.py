@@ -19,7 +19,6 @@ runs, which no node on the new rules may serve yet. A node that runs scheduled h
 from __future__ import annotations
 
 import asyncio
-from pathlib import PurePath
 
 from aiohttp import web
 
@@ -50,19 +49,13 @@ async def health(request: web.Request) -> web.Response:
     ok = bool(catalogue["reachable"])
     body = {"status": "ok" if ok else "error", "version": koprik_version(), "catalogue": catalogue}
     if "sets" in catalogue and request.app.get(SCHEDULES, False):
-        body["harvests"] = paused(_file_named(catalog))
+        body["harvests"] = paused(catalog.settings.file_name)
     return web.json_response(body, status=200 if ok else 503)
 
 
 def _looked_at(catalog: Catalog) -> dict[str, object]:
     """What ``/health`` says of a catalogue that answers."""
     said: dict[str, object] = {"records": catalog.approximate_size()}
-    if (line := refused(catalog.engine, catalog.rules, _file_named(catalog))) is not None:
+    if (line := refused(catalog.engine, catalog.rules, catalog.settings.file_name)) is not None:
         said["sets"] = line
     return said
-
-
-def _file_named(catalog: Catalog) -> str:
-    """The settings file's name without its folder: ``/health`` answers anyone, and the
-    folders of the node's files are none of their business."""
-    return PurePath(catalog.settings.file).name

@@ -166,7 +166,7 @@ def list_sources(args: argparse.Namespace) -> int:
     formats = [shown_format(entry.source) for entry in entries]
     names = max([16, *(len(entry.source.name) for entry in entries)])  # each name whole
     width = max([8, *map(len, formats)])
-    origins = [shown_origin(entry, settings.file) for entry in entries]
+    origins = [shown_origin(entry, settings) for entry in entries]
     wide = max([11, *map(len, origins)])
     print(f"{'name':<{names}} {'from':<{wide}} {'on':<3} {'prefix':<{width}} {'schedule':<14} "
           f"{'last run':<11} {'watermark':<20} url [sets] or query")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,7 +35,6 @@ def environment() -> Environment:
     env.filters["utc"] = _utc
     env.filters["duration"] = _duration
     env.filters["asked_format"] = asked_format
-    env.filters["file_name"] = lambda path: PurePath(path).name
     return env
 
 

@@ -99,6 +99,12 @@ def coverages(connection: Connection) -> dict[str, Coverage]:
     return {row.source: Coverage.of(row) for row in connection.execute(select(harvest_state))}
 
 
+def coverage_of(connection: Connection, source: str) -> Coverage:
+    """The saved coverage of ``source`` alone (:func:`coverages`), read from its row."""
+    row = connection.execute(select(harvest_state).where(harvest_state.c.source == source)).first()
+    return NOTHING if row is None else Coverage.of(row)
+
+
 def described(specs: Iterable[str | None]) -> str:
     """``set a``, ``sets a, b`` or ``the whole repository`` (``[None]``)."""
     named = [spec for spec in specs if spec is not None]

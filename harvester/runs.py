@@ -95,7 +95,7 @@ from catalog.set_rules import SetRulesChanged
 from catalog.transactions import executed, transaction
 from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks, resumption
-from harvester.coverage import NOTHING, Coverage, coverages, covering
+from harvester.coverage import Coverage, coverage_of, covering
 from harvester.faults import ListLoop, Unavailable
 from harvester.http_fetch import shown_url
 from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, apply, prepare, reject
@@ -270,7 +270,7 @@ def _refuse_until_before_watermark(catalog: Catalog, source: HarvestSource, unti
     sets it covers): the partner was asked a ``from`` later than ``until``, answered
     badArgument, and the run ended partial."""
     with catalog.engine.connect() as connection:
-        before = coverages(connection).get(source.name, NOTHING)
+        before = coverage_of(connection, source.name)
     if before.watermark is None or not any(
         before.covers(spec, source) for spec in list(source.sets) or [None]
     ):

@@ -397,10 +397,12 @@ def find_source(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
     for source in settings.sources:
         if source.name == name:
             return SourceEntry(source, FROM_FILE)
-    with catalog.engine.connect() as connection:
-        row = connection.execute(
-            select(harvest_sources).where(harvest_sources.c.name == name)
-        ).first()
+    row = None
+    if "\x00" not in name:  # no source's name has one, and PostgreSQL refuses it in any text
+        with catalog.engine.connect() as connection:
+            row = connection.execute(
+                select(harvest_sources).where(harvest_sources.c.name == name)
+            ).first()
     if row is None:
         raise UnknownSource(f"no source named {name!r} (see `koprik sources list`)")
     return SourceEntry(_from_row(row), FROM_DATABASE)

@@ -37,6 +37,10 @@ def test_next_run_times_come_from_the_schedulers_job_store(tmp_path) -> None:  #
     views = {view.entry.source.name: view for view in reads.sources(settings, catalog)}
     assert views["daily"].next_run == upcoming["daily"] and views["manual"].next_run is None
     assert views["daily"].schedule == "every 1d"
+    for name, view in views.items():  # a source's page reads its own rows alone, to the same
+        assert reads.source(catalog, view.entry) == view
+        assert reads.next_run_times(catalog.engine, name) == {
+            key: value for key, value in upcoming.items() if key == name}
     catalog.close()
 
 

@@ -123,6 +123,11 @@ async def test_a_nul_from_the_wire_names_nothing_on_either_engine(
     assert (await client.get("/runs?source=%00")).status == 200
     api = await client.get("/api/runs?source=%00", headers={"Authorization": f"Bearer {token}"})
     assert api.status == 200 and await api.json() == []
+    assert (await client.get("/sources/a%00")).status == 404
+    for method, path in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/harvest")):
+        api = await client.request(method, f"/api/sources/a%00{path}", json={"delay": 1},
+                                   headers={"Authorization": f"Bearer {token}"})
+        assert api.status == 404, (method, path)
     csrf = csrf_of(await (await client.get("/review")).text())
     review = await client.post("/review", data={"csrf": csrf, "first": "a\x00", "second": "b",
                                                 "decision": "same"}, allow_redirects=False)

@@ -112,12 +112,13 @@ async def get_sources(request: web.Request) -> web.Response:
 
 @token_required
 async def get_source(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    views = await asyncio.to_thread(reads.sources, request.app[SETTINGS], request.app[CATALOG])
-    for view in views:
-        if view.entry.source.name == name:
-            return web.json_response(view.as_json())
-    raise _error(web.HTTPNotFound, f"no source named {name!r}")
+    settings, catalog = request.app[SETTINGS], request.app[CATALOG]
+    try:
+        entry = await asyncio.to_thread(find_source, settings, catalog, request.match_info["name"])
+    except UnknownSource as error:
+        raise _error(web.HTTPNotFound, str(error)) from None
+    view = await asyncio.to_thread(reads.source, catalog, entry)
+    return web.json_response(view.as_json())
 
 
 @token_required

@@ -18,7 +18,7 @@ from catalog.harvest_state import harvest_rejects, harvest_runs
 from catalog.models import hidden, record_sets, records
 from catalog.renditions import FORMATS
 from config import Settings
-from harvester.coverage import NOTHING, Coverage, coverages
+from harvester.coverage import NOTHING, Coverage, coverage_of, coverages
 from harvester.scheduler import JOB_PREFIX, JOBS_TABLE
 from harvester.sources import SourceEntry, all_sources
 
@@ -169,16 +169,20 @@ class SourceView:
         }
 
 
-def next_run_times(engine: Engine) -> dict[str, datetime]:
-    """Source name -> the next scheduled run, from the scheduler's job store (shared by every
-    node; empty until a scheduler has run on this catalogue)."""
+def next_run_times(engine: Engine, source: str | None = None) -> dict[str, datetime]:
+    """Source name -> the next scheduled run (of ``source`` alone, when given), from the
+    scheduler's job store (shared by every node; empty until a scheduler has run on this
+    catalogue)."""
     if not inspect(engine).has_table(JOBS_TABLE):
         return {}
+    if source is None:
+        query = text(f"SELECT id, next_run_time FROM {JOBS_TABLE} WHERE id LIKE :prefix")
+        values = {"prefix": JOB_PREFIX + "%"}
+    else:
+        query = text(f"SELECT id, next_run_time FROM {JOBS_TABLE} WHERE id = :id")
+        values = {"id": JOB_PREFIX + source}
     with engine.connect() as connection:
-        rows = connection.execute(
-            text(f"SELECT id, next_run_time FROM {JOBS_TABLE} WHERE id LIKE :prefix"),
-            {"prefix": JOB_PREFIX + "%"},
-        ).all()
+        rows = connection.execute(query, values).all()
     return {
         row.id[len(JOB_PREFIX):]: datetime.fromtimestamp(row.next_run_time, UTC)
         for row in rows if row.next_run_time is not None
@@ -203,6 +207,20 @@ def sources(settings: Settings, catalog: Catalog) -> list[SourceView]:
                    upcoming.get(e.source.name) if e.source.enabled else None)
         for e in entries
     ]
+
+
+def source(catalog: Catalog, entry: SourceEntry) -> SourceView:
+    """``entry``'s view (as :func:`sources` makes it), reading that source's rows alone: its
+    page (refreshed while it runs) and the API ask for one source of thousands."""
+    name = entry.source.name
+    with catalog.engine.connect() as connection:
+        last = connection.execute(
+            select(harvest_runs).where(harvest_runs.c.source == name)
+            .order_by(harvest_runs.c.id.desc()).limit(1)
+        ).first()
+        coverage = coverage_of(connection, name)
+    upcoming = next_run_times(catalog.engine, name).get(name) if entry.source.enabled else None
+    return SourceView(entry, None if last is None else _run(last), coverage, upcoming)
 
 
 @dataclass(frozen=True)

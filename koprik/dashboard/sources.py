@@ -115,8 +115,7 @@ async def _source_page(
     """The page of ``entry``'s source; ``form`` and ``error`` in ``context`` show a refused
     edit with what the operator typed."""
     runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine, entry.source.name)
-    views = await asyncio.to_thread(reads.sources, request.app[SETTINGS], request.app[CATALOG])
-    view = next(v for v in views if v.entry.source.name == entry.source.name)
+    view = await asyncio.to_thread(reads.source, request.app[CATALOG], entry)
     return await render(request, "source.html", status=status, view=view, runs=runs,
                         editable=entry.origin == FROM_DATABASE, protocols=HARVEST_PROTOCOLS,
                         holdings=HOLDINGS, **context)

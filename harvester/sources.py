@@ -397,15 +397,27 @@ def find_source(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
     for source in settings.sources:
         if source.name == name:
             return SourceEntry(source, FROM_FILE)
-    row = None
-    if "\x00" not in name:  # no source's name has one, and PostgreSQL refuses it in any text
-        with catalog.engine.connect() as connection:
-            row = connection.execute(
-                select(harvest_sources).where(harvest_sources.c.name == name)
-            ).first()
-    if row is None:
+    stored = _stored_source(catalog, name)
+    if stored is None:
         raise UnknownSource(f"no source named {name!r} (see `koprik sources list`)")
-    return SourceEntry(_from_row(row), FROM_DATABASE)
+    return SourceEntry(stored, FROM_DATABASE)
+
+
+def _stored_source(catalog: Catalog, name: str) -> HarvestSource | None:
+    """The database's source ``name`` (its row alone), or None."""
+    if "\x00" in name:  # no source's name has one, and PostgreSQL refuses it in any text
+        return None
+    with catalog.engine.connect() as connection:
+        row = connection.execute(
+            select(harvest_sources).where(harvest_sources.c.name == name)
+        ).first()
+    return None if row is None else _from_row(row)
+
+
+def _named(settings: Settings, catalog: Catalog, name: str) -> bool:
+    """Whether a source is named ``name``, in the settings file or the database."""
+    return any(s.name == name for s in settings.sources) or \
+        _stored_source(catalog, name) is not None
 
 
 def add_source(
@@ -420,7 +432,7 @@ def add_source(
     or what the search of its query found (Z39.50).
     """
     validate(source)
-    if any(e.source.name == source.name for e in all_sources(settings, catalog)):
+    if _named(settings, catalog, source.name):
         raise SourceError(f"a source named {source.name!r} exists already")
     if any(f.name == source.name for f in settings.file_sources):  # records of one origin
         raise SourceError(f"a file source named {source.name!r} is defined in {settings.file}")
@@ -489,7 +501,7 @@ def forget_state(settings: Settings, catalog: Catalog, name: str) -> None:
     Refused for a source configured (its runs use the state), for a name with no state
     (:class:`UnknownSource`), and while a run holds the source (:class:`SourceInUse`).
     """
-    if any(entry.source.name == name for entry in all_sources(settings, catalog)):
+    if _named(settings, catalog, name):
         raise SourceError(f"source {name!r} is configured: its harvest state is in use")
     with catalog.engine.connect() as connection:
         kept = connection.execute(
@@ -532,11 +544,10 @@ def _editable(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
     defines one of that name too (which is the one harvested), so that it can be removed."""
     entry = find_source(settings, catalog, name)
     if entry.origin == FROM_FILE:
-        stored = [e for e in all_sources(settings, catalog)
-                  if e.origin == FROM_DATABASE and e.source.name == name]
-        if not stored:
+        stored = _stored_source(catalog, name)
+        if stored is None:
             raise SourceError(f"source {name!r} is defined in {settings.file}; change it there")
-        entry = stored[0]
+        entry = SourceEntry(stored, FROM_DATABASE)
     return entry
 
 

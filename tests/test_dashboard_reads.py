@@ -6,11 +6,14 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, insert
+
 from catalog import Catalog
 from catalog.demo import demo_records
+from catalog.harvest_state import harvest_runs, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings
-from harvester.scheduler import start_scheduler
-from harvester.sources import add_source
+from harvester.scheduler import JOB_PREFIX, JOBS_TABLE, start_scheduler
+from harvester.sources import add_source, find_source
 from koprik.dashboard import reads
 from koprik.dashboard.accounts import new_token
 from provider.keys import CATALOG
@@ -41,6 +44,46 @@ def test_next_run_times_come_from_the_schedulers_job_store(tmp_path) -> None:  #
         assert reads.source(catalog, view.entry) == view
         assert reads.next_run_times(catalog.engine, name) == {
             key: value for key, value in upcoming.items() if key == name}
+    catalog.close()
+
+
+
+def test_a_sources_own_view_is_what_the_list_shows_of_it(settings: Settings) -> None:
+    """A source's page reads its own rows alone (:func:`reads.source`): its last run, its
+    watermark and its next run are what the list (:func:`reads.sources`) shows of it, with
+    several runs, a watermark, a disabled source with a job left, a name ``_`` would match as
+    a LIKE pattern, and a source of the settings file hiding one of the database."""
+    catalog = Catalog.open(settings)
+    url = "http://127.0.0.1:9/oai"
+    for name, enabled in (("a_b", True), ("aXb", True), ("off", False), ("on", True)):
+        add_source(settings, catalog, HarvestSource(name=name, url=url, prefix="marc21",
+                                                    every="1d", enabled=enabled), check=False)
+    filed = dataclasses.replace(settings, sources=[
+        HarvestSource(name="a_b", url="http://127.0.0.1:8/oai", prefix="oai_dc", every="3d"),
+        HarvestSource(name="filed", url=url, prefix="marc21", every="1d")])
+    jobs = Table(JOBS_TABLE, MetaData(), Column("id", String(191), primary_key=True),
+                 Column("next_run_time", Float, index=True),
+                 Column("job_state", LargeBinary, nullable=False))  # as the scheduler's store
+    jobs.create(catalog.engine)
+    with catalog.engine.begin() as connection:
+        for i, name in enumerate(("a_b", "aXb", "off", "on", "filed")):
+            connection.execute(insert(jobs).values(id=JOB_PREFIX + name,
+                                                   next_run_time=1.9e9 + i, job_state=b""))
+        for i, name in enumerate(("a_b", "aXb", "on", "a_b", "off", "aXb", "gone")):
+            connection.execute(insert(harvest_runs).values(
+                source=name, status="succeeded", started=i, finished=i + 1, added=i))
+        for name, watermark in (("a_b", "2020-01-01"), ("off", "2021-01-01"), ("gone", "x")):
+            connection.execute(insert(harvest_state).values(source=name, watermark=watermark))
+    listed: dict[str, reads.SourceView] = {}
+    for view in reads.sources(filed, catalog):
+        listed.setdefault(view.entry.source.name, view)  # the file's first, as harvested
+    assert set(listed) == {"a_b", "aXb", "off", "on", "filed"}
+    for name, view in listed.items():
+        assert reads.source(catalog, find_source(filed, catalog, name)) == view, name
+    assert listed["a_b"].entry.source.prefix == "oai_dc" and listed["a_b"].watermark
+    assert listed["a_b"].last_run is not None and listed["a_b"].last_run.added == 3
+    assert listed["off"].next_run is None and listed["aXb"].next_run is not None
+    assert reads.next_run_times(catalog.engine, "a%") == {}
     catalog.close()
 
 

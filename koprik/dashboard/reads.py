@@ -213,14 +213,11 @@ def source(catalog: Catalog, entry: SourceEntry) -> SourceView:
     """``entry``'s view (as :func:`sources` makes it), reading that source's rows alone: its
     page (refreshed while it runs) and the API ask for one source of thousands."""
     name = entry.source.name
+    last = runs(catalog.engine, name, limit=1)
     with catalog.engine.connect() as connection:
-        last = connection.execute(
-            select(harvest_runs).where(harvest_runs.c.source == name)
-            .order_by(harvest_runs.c.id.desc()).limit(1)
-        ).first()
         coverage = coverage_of(connection, name)
     upcoming = next_run_times(catalog.engine, name).get(name) if entry.source.enabled else None
-    return SourceView(entry, None if last is None else _run(last), coverage, upcoming)
+    return SourceView(entry, last[0] if last else None, coverage, upcoming)
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,13 @@ class SruFrontEnd:
         if made is not None and name is not None and named is None:
             # a new set: at hand for the pages that follow, by its id or its query
             self.sets.put(made, results, (made.query, made.sort_keys, made.bound))
-        count = made.count if named is not None and made is not None else results.count
+
+        def counted() -> int:
+            """A set named by its id counts what it was made with; any other what it holds
+            (one read in windows counts less once read to its end short of its count)."""
+            return made.count if named is not None and made is not None else results.count
+
+        count = counted()
         if request.start > max(count, 1):  # 1 of no records is no error, as in YAZ and Zebra
             error = SearchError(Condition.START_OUT_OF_RANGE, f"{request.start} of {count}")
             return responses.search_retrieve(version, count=count, result_set=shared,
@@ -168,8 +174,7 @@ class SruFrontEnd:
                 # its count (records deleted from the part not yet read) counts what it holds.
                 self.service.read_to(connection, results, request.start + len(ids))
         except SearchError as error:
-            count = count if named is not None else results.count  # read to its end, maybe
-            return responses.search_retrieve(version, count=count, result_set=shared,
+            return responses.search_retrieve(version, count=counted(), result_set=shared,
                                              diagnostics=[error])  # fmt: skip
         finally:
             if made is not None and named is not None:
@@ -179,8 +184,7 @@ class SruFrontEnd:
         ):  # a record joined the part not yet read: the set as made would leave one out
             self.sets.pop(made)
             return self._search(request, connection, reuse=False)
-        if named is None:
-            count = results.count
+        count = counted()  # read to its end, maybe
         stored = self.service.records(connection, ids, request.schema.rendition)
         records = []
         for position, record_id in enumerate(ids, request.start):

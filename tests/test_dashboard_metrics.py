@@ -77,7 +77,7 @@ async def test_z3950_and_sru_on_its_port_are_counted_by_operation(client: Any) -
     target = await start_target(settings, client.app[CATALOG], client.app[SERVICE],
                                 observe=client.app[METRICS].observe_z3950,
                                 observe_sru=client.app[METRICS].observe_sru)
-    port = target.sockets[0].getsockname()[1]
+    port = target.port
     try:
         origin = await Z3950Client.connect("127.0.0.1", port, "Default", "UTF-8", 30.0)
         try:
@@ -97,8 +97,7 @@ async def test_z3950_and_sru_on_its_port_are_counted_by_operation(client: Any) -
                 assert answer.status == 500
                 await answer.read()
     finally:
-        target.close()
-        await target.wait_closed()
+        await target.stop(1.0)
     samples = await _samples(client)
     count = "koprik_protocol_request_seconds_count"
     assert samples[(count, (("operation", "init"), ("protocol", "z39.50")))] == 1

@@ -88,8 +88,7 @@ async def test_a_stopped_postgresql_is_503_with_retry_after_and_one_line(
     assert refused.count("[2] Temporary system error") == 2, refused  # the session went on
     assert "Connection refused" in refused
     assert not [record for record in caplog.records if record.exc_info]
-    target.close()
-    await target.wait_closed()
+    await target.stop(1.0)
 
 
 async def test_a_pool_with_no_free_connection_is_503_not_a_traceback(

@@ -1,5 +1,6 @@
 """``koprik demo --if-empty`` and ``koprik serve`` as ``make serve`` runs them."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -9,7 +10,10 @@ import urllib.request
 
 import pytest
 
+from protocols.z3950.codec import decode_pdu
+from protocols.z3950.framing import read_pdu
 from tests.conftest import ROOT
+from tests.hostile import INIT
 from tests.servers import koprik_serve, stderr_after, write_config
 
 
@@ -39,6 +43,38 @@ def test_serve_exits_zero_on_sigterm(tmp_path):
     err = stderr_after(server, signal.SIGTERM, 20)
     assert server.returncode == 0
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stop_ends_an_idle_z3950_session_with_a_close_saying_shutdown(tmp_path, workers):
+    """SIGTERM with a Z39.50 client between requests: the client was dropped without a Close,
+    and Python 3.11 logged the session's cancelled task as an asyncio ERROR with a traceback.
+    Now the client is told (Close, shutdown) and the server stops cleanly."""
+    koprik = write_config(tmp_path)
+    server = subprocess.Popen(koprik.command("serve", "--workers", workers),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    async def session() -> tuple[str, dict]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", koprik.z3950_port)
+        writer.write(INIT)
+        assert decode_pdu(await read_pdu(reader, 1 << 20))[0] == "initResponse"
+        server.send_signal(signal.SIGTERM)
+        told = decode_pdu(await asyncio.wait_for(read_pdu(reader, 1 << 20), 20))
+        writer.close()
+        return told
+
+    try:
+        assert "/oai" in server.stdout.readline()
+        name, close = asyncio.run(session())
+        _, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert (name, close["closeReason"]) == ("close", 1)  # shutdown
+    assert server.returncode == 0, err
+    assert "Traceback" not in err and "ERROR" not in err, err
+    assert "close (shutdown) after 1 requests" in err, err
 
 
 def test_a_catalogue_made_by_serve_is_said_in_the_log(tmp_path):

@@ -21,6 +21,7 @@ from catalog import Catalog
 from catalog.demo import isbn13
 from config import DatabaseSettings, SearchSettings, ServerSettings, Settings
 from provider.z3950 import start_target
+from provider.z3950.server import Target
 from tests.conftest import free_port
 
 ISBN_KHAMSA = isbn13("978994301234")  # ISBN-13 of uz-nav-cyr
@@ -133,12 +134,12 @@ def running_target(
     catalog = catalog_holding(settings, records)
     loop = asyncio.new_event_loop()
     started = threading.Event()
-    holder: list[asyncio.AbstractServer] = []
+    holder: list[Target] = []
 
     async def serve() -> None:
         holder.append(await start_target(settings, catalog))
         started.set()
-        await holder[0].serve_forever()
+        await holder[0].server.serve_forever()
 
     thread = threading.Thread(target=lambda: _run(loop, serve()), daemon=True)
     thread.start()
@@ -147,7 +148,7 @@ def running_target(
     try:
         yield RunningTarget(port, catalog)
     finally:
-        loop.call_soon_threadsafe(holder[0].close)
+        loop.call_soon_threadsafe(holder[0].server.close)
         thread.join(30)
         catalog.close()
 

@@ -27,14 +27,21 @@ that when a connection that has not sent its Init yet can make room, the oldest 
 instead (of the same address when it is that address's cap that is reached), so idle sockets
 that never Init cannot keep real clients out.
 
->>> server = await start_target(settings, catalog)   # koprik serve
->>> async with server:
-...     await server.serve_forever()
+When the server stops (:meth:`Target.stop`), a session waiting for its client's next PDU is sent
+a Close (shutdown) at once, and one being answered gets its answer and then the Close; one still
+busy after the grace period is cut off, as is an SRU connection on the port at once. Python 3.11
+logs a connection's task that ends cancelled as an error with a traceback (asyncio's
+``start_server``), so none does.
+
+>>> target = await start_target(settings, catalog)   # koprik serve
+>>> ...
+>>> await target.stop(grace=5.0)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -57,6 +64,7 @@ from provider.z3950.session import (
     CLOSE_LACK_OF_ACTIVITY,
     CLOSE_PROTOCOL_ERROR,
     CLOSE_RESOURCES,
+    CLOSE_SHUTDOWN,
     CLOSE_SYSTEM_PROBLEM,
     Pdu,
     Session,
@@ -68,6 +76,8 @@ log = logging.getLogger(__name__)
 Observe = Callable[[str, float], None]
 """Told each request's PDU name (``searchRequest``...) and the seconds its answer took."""
 
+STOP_WRITE = 1.0
+"""Seconds a stopping server waits for a client to take its Close before dropping it."""
 INLINE_DECODE_BYTES = 4096
 """PDUs up to this size are decoded on the event loop (3 ms at worst; Init, Search and Present
 PDUs of real clients are a few hundred bytes); larger ones on the decoder thread."""
@@ -76,7 +86,7 @@ PDUs of real clients are a few hundred bytes); larger ones on the decoder thread
 async def start_target(
     settings: Settings, catalog: Catalog, service: SearchService | None = None, *,
     reuse_port: bool = False, observe: Observe | None = None, observe_sru: Observe | None = None,
-) -> asyncio.AbstractServer:
+) -> Target:
     """Listen on ``server.host``:``server.z3950_port`` and serve ``catalog`` (through
     ``service``, a new one when None) until closed, within the connection caps (module docs).
     With ``reuse_port``, other processes may listen on the same port (SO_REUSEPORT) and the
@@ -90,6 +100,22 @@ async def start_target(
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = Connection(peer_address(writer.get_extra_info("peername")), writer)
+        if connections.stopping:  # accepted just before the port closed
+            writer.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        connections.serving[task] = connection
+        try:
+            await serve(connection, reader, writer)
+        except asyncio.CancelledError:
+            pass  # cut off by a stop (module docs): ends quietly
+        finally:
+            del connections.serving[task]
+
+    async def serve(
+        connection: Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         refusal = connections.admit(connection)
         init_timeout = settings.server.z3950_init_timeout
         if refusal is not None:
@@ -97,6 +123,7 @@ async def start_target(
             await refuse_connection(writer, refusal, init_timeout)
             return
         init_deadline = asyncio.get_running_loop().time() + init_timeout
+        connection.waiting = True  # for its first bytes
         try:
             # As in YAZ, an HTTP request on this port is SRU (a BER PDU never starts with ASCII).
             try:
@@ -110,16 +137,48 @@ async def start_target(
                 return
             session = Session(backend, settings.server)
             await serve_connection(
-                session, reader, writer, lambda: connections.initialized(connection), observe,
-                init_deadline,
+                session, reader, writer, connection, lambda: connections.initialized(connection),
+                observe, init_deadline,
             )
         finally:
             connections.leave(connection)
 
-    return await asyncio.start_server(
+    server = await asyncio.start_server(
         on_connection, settings.server.host, settings.server.z3950_port,
         reuse_port=reuse_port or None,
     )
+    return Target(server, connections)
+
+
+@dataclass
+class Target:
+    """The listening port and the connections being served on it."""
+
+    server: asyncio.Server
+    connections: Connections
+
+    @property
+    def port(self) -> int:
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self, grace: float) -> None:
+        """Stop listening, and end every connection (module docs) within ``grace`` seconds
+        and :data:`STOP_WRITE`."""
+        self.server.close()
+        serving = self.connections.serving
+        self.connections.stopping = True
+        for task, connection in serving.items():
+            connection.stopping = True
+            if connection.waiting:
+                task.cancel()
+        if serving:
+            _, late = await asyncio.wait(list(serving), timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=STOP_WRITE)
+        with contextlib.suppress(TimeoutError):  # Python 3.12+ waits for connections here
+            await asyncio.wait_for(self.server.wait_closed(), STOP_WRITE)
 
 
 @dataclass(eq=False)
@@ -129,6 +188,10 @@ class Connection:
     address: str
     writer: asyncio.StreamWriter
     counted: bool = True
+    waiting: bool = False
+    """Waiting for the client's next request: a stop ends the connection at once."""
+    stopping: bool = False
+    """The server stops: the connection ends after the answer being made."""
 
 
 class Connections:
@@ -140,6 +203,9 @@ class Connections:
             per_address=settings.z3950_max_connections_per_address,
         )
         self.before_init: dict[Connection, None] = {}
+        self.serving: dict[asyncio.Task[None], Connection] = {}
+        """Every connection's task, admitted or being refused."""
+        self.stopping = False
 
     def admit(self, connection: Connection) -> str | None:
         """Count ``connection`` in (None), or say why it is refused."""
@@ -184,12 +250,14 @@ async def serve_connection(
     session: Session,
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
+    connection: Connection,
     on_init: Callable[[], None] = lambda: None,
     observe: Observe | None = None,
     init_deadline: float | None = None,
 ) -> None:
-    """Answer PDUs on one connection until Close, idleness, a bad PDU or a broken socket;
-    ``on_init`` is called once the association is initialised.
+    """Answer PDUs on one connection until Close, idleness, a bad PDU, a broken socket or a
+    stop of the server (told by ``connection``); ``on_init`` is called once the association is
+    initialised.
 
     The Init must come by ``init_deadline`` (event-loop time; ``z3950_init_timeout`` from now
     when None): one timeout from the connection's start, however long telling BER from HTTP
@@ -212,10 +280,18 @@ async def serve_connection(
             initialized = session.initialized
             deadline = loop.time() + settings.z3950_idle_timeout if initialized else init_deadline
             try:
+                if connection.stopping:  # it stopped while this answer was made
+                    raise asyncio.CancelledError
+                connection.waiting = True
                 async with asyncio.timeout_at(deadline):  # no task per PDU, as wait_for makes
                     data = await read_pdu(reader, settings.z3950_max_pdu_bytes,
                                           settings.z3950_max_pdu_values)
+                connection.waiting = False
                 name, value = await decode(data, settings.z3950_max_pdu_values)
+            except asyncio.CancelledError:  # the server stops (Target.stop)
+                reason, unread = "shutdown", STOP_WRITE
+                await _send(writer, close_pdu(CLOSE_SHUTDOWN, "the server stops"), unread)
+                return
             except TimeoutError:
                 reason = "lackOfActivity"
                 idle = "idle" if initialized else "no Init"
@@ -256,8 +332,9 @@ async def serve_connection(
                 reason = session_log.close_reason(code)
                 return
     finally:
+        connection.waiting = False
         session_log.log_end(peer, reason, requests, time.monotonic() - started)
-        await close_within(writer, unread)
+        await close_within(writer, STOP_WRITE if connection.stopping else unread)
 
 
 def _address(peername: object) -> str:

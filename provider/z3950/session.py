@@ -42,7 +42,7 @@ MAX_PRESENT = 1000
 """Most records one Present (or piggybacked Search) returns; fewer than asked for because of it
 is presentStatus partial-4 (the target ended the request: resource control)."""
 
-CLOSE_FINISHED, CLOSE_SYSTEM_PROBLEM, CLOSE_PROTOCOL_ERROR = 0, 2, 6
+CLOSE_FINISHED, CLOSE_SHUTDOWN, CLOSE_SYSTEM_PROBLEM, CLOSE_PROTOCOL_ERROR = 0, 1, 2, 6
 CLOSE_RESOURCES, CLOSE_LACK_OF_ACTIVITY = 4, 7
 PRESENT_SUCCESS, PRESENT_PARTIAL_MESSAGE_SIZE, PRESENT_PARTIAL_RESOURCES = 0, 2, 4
 PRESENT_FAILURE = 5

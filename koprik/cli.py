@@ -139,16 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         status = int(run_command(args) or 0)
         _flush_standard_output()
         return status
-    except (UserError, ConfigError, *_loaded_errors()) as error:
-        print(f"koprik: {error}", file=sys.stderr)
-        return error.status if isinstance(error, UserError) else 2
-    except _database_errors() as error:
-        # An unreachable or refused database (a wrong URL, a server that is down, a full disk).
-        reason = " ".join(str(error.orig).split()) if error.orig else type(error).__name__
-        named = _catalogue_named(args)
-        print(f"koprik: the catalogue database {named}{' ' if named else ''}cannot be used: "
-              f"{reason}", file=sys.stderr)  # fmt: skip
-        return 2
     except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
         return interrupted(stop)
     except BrokenPipeError:
@@ -156,10 +146,30 @@ def main(argv: list[str] | None = None) -> int:
         # and keep Python from complaining again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except OSError as error:
-        # A file that cannot be opened or written, a port already in use.
-        print(f"koprik: {os_error_line(error)}", file=sys.stderr)
-        return 2
+    except Exception as error:
+        said = failure(error, args)
+        if said is None:
+            raise  # a fault of Koprik's own: its traceback
+        status, line = said
+        print(f"koprik: {line}", file=sys.stderr)
+        return status
+
+
+def failure(error: Exception, args: argparse.Namespace) -> tuple[int, str] | None:
+    """The exit status of a command that ``error`` ended and the line saying why (to follow
+    "koprik: "); None when the error is no user's, a database's or a file's but a fault of
+    Koprik's own."""
+    if isinstance(error, (UserError, ConfigError, *_loaded_errors())):
+        return (error.status if isinstance(error, UserError) else 2), str(error)
+    if isinstance(error, _database_errors()):
+        # An unreachable or refused database (a wrong URL, a server that is down, a full disk).
+        orig = error.orig  # type: ignore[attr-defined]
+        reason = " ".join(str(orig).split()) if orig else type(error).__name__
+        named = _catalogue_named(args)
+        return 2, f"the catalogue database {named}{' ' if named else ''}cannot be used: {reason}"
+    if isinstance(error, OSError):  # a file that cannot be opened or written, a port in use
+        return 2, os_error_line(error)
+    return None
 
 
 def _flush_standard_output() -> None:

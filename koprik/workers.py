@@ -10,8 +10,10 @@ or result set; a Z39.50 association, with its named result sets, stays on the co
 so the worker) that holds it, so those need nothing shared.
 
 Worker 0 alone runs the harvest schedules. A worker that dies is started again (worker 0 with
-the scheduler); one that dies within :data:`STARTUP` seconds of starting (a port in use, a
-catalogue that cannot be opened) stops them all, with the worker's exit status. SIGTERM or
+the scheduler), after a pause of :data:`STARTUP` seconds when it died within as many of
+starting (killed as it starts, again and again, it is not started in a tight loop); one that
+fails within them by itself, saying why (a port in use, a catalogue that cannot be opened or is
+gone), stops them all, with the worker's exit status. SIGTERM or
 SIGINT to the parent stops every worker the way SIGTERM stops one ``koprik serve`` (the
 parent sends each a SIGTERM); a second one while they stop is relayed too, which ends them at
 once (:mod:`koprik.stopping`). The workers ignore SIGINT: a ^C in a terminal reaches the whole
@@ -40,7 +42,8 @@ from koprik.stopping import raised_before, say_at_once
 log = logging.getLogger("koprik.workers")
 
 STARTUP = 5.0
-"""A worker that exits sooner than this after starting is failing, not crashing by chance."""
+"""A worker that exits with an error sooner than this after starting is failing, not crashing
+by chance; one killed sooner is started again this much later."""
 STOP_GRACE = 30.0
 """Seconds the workers get to stop on SIGTERM before they are killed."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -87,10 +90,17 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
         return process, time.monotonic()
 
     workers = {index: start(index) for index in range(count)}
+    due: dict[int, float] = {}
+    """Workers that died as they started, and when they are started again."""
     status = 0
     try:
         while not stopping:
-            sentinels = {process.sentinel: index for index, (process, _) in workers.items()}
+            for index, when in list(due.items()):
+                if when <= time.monotonic():
+                    del due[index]
+                    workers[index] = start(index)
+            sentinels = {process.sentinel: index for index, (process, _) in workers.items()
+                         if index not in due}  # fmt: skip
             for sentinel in multiprocessing.connection.wait(list(sentinels), timeout=0.5):
                 index = sentinels[sentinel]  # type: ignore[index]
                 process, started = workers[index]
@@ -98,12 +108,17 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
                 code = process.exitcode or 0
                 if stopping:
                     break
-                if time.monotonic() - started < STARTUP:
+                starting = time.monotonic() - started < STARTUP
+                if starting and code > 0:
                     log.error("worker %d exited with status %d while starting; stopping",
                               index, code)  # fmt: skip
-                    # killed by a signal (a negative code): 1, not 256 less the signal
-                    stopping, status = True, code if code > 0 else 1
+                    stopping, status = True, code
                     break
+                if starting:  # killed by a signal (a negative code), or stopped from outside
+                    log.warning("worker %d (pid %d) exited with status %d while starting; "
+                                "starting it again in %g s", index, process.pid, code, STARTUP)
+                    due[index] = time.monotonic() + STARTUP
+                    continue
                 log.warning("worker %d (pid %d) exited with status %d; starting it again",
                             index, process.pid, code)  # fmt: skip
                 workers[index] = start(index)

@@ -8,6 +8,7 @@ a fresh coin, and the test allows 200 of them).
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -300,22 +301,44 @@ def test_a_worker_that_cannot_start_stops_them_all_saying_why() -> None:
     assert time.monotonic() - started < 60  # the sleeping worker was stopped, not waited for
 
 
-def test_a_worker_killed_while_starting_ends_serve_with_status_1() -> None:
-    """Killed by a signal (code -9), it made serve exit with sys.exit(-9): status 247."""
+def test_a_worker_killed_while_starting_is_started_again_after_a_pause(tmp_path: Path) -> None:
+    """Killed by a signal as it started (the OOM killer, an operator), it stopped every worker
+    and serve with it, however long the others had served; a worker failing by itself as it
+    starts still does (test above)."""
+    from koprik.workers import STARTUP
+
     program = (
         "import os, signal, sys, time\n"
         "from koprik.workers import run_workers\n"
+        f"FOLDER = {str(tmp_path)!r}\n"
         "def work(index):\n"
-        "    if index == 1:\n"
-        "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        "    time.sleep(120)\n"
-        "    return 0\n"
+        "    with open(os.path.join(FOLDER, f'{index}.starts'), 'a') as out:\n"
+        "        out.write(f'{time.monotonic()}\\n')\n"
+        "    if index == 1 and len(open(os.path.join(FOLDER, '1.starts')).readlines()) < 3:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)  # the first two starts\n"
+        "    while True:\n"
+        "        time.sleep(0.05)\n"
         "sys.exit(run_workers(2, work))\n"
     )
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 1
-    assert "worker 1 exited with status -9 while starting; stopping" in done.stderr
+    parent = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    starts = tmp_path / "1.starts"
+    try:
+        deadline = time.monotonic() + 60
+        while not starts.exists() or len(starts.read_text().split()) < 3:
+            assert time.monotonic() < deadline and parent.poll() is None
+            time.sleep(0.05)
+        parent.send_signal(signal.SIGTERM)
+        _, err = parent.communicate(timeout=60)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.communicate()
+    assert parent.returncode == 0, err
+    times = [float(t) for t in starts.read_text().split()]
+    assert len(times) == 3 and all(b - a >= STARTUP for a, b in itertools.pairwise(times)), times
+    assert len((tmp_path / "0.starts").read_text().split()) == 1  # worker 0 served on
+    assert err.count("worker 1 (pid ") == 2 and "starting it again in 5 s" in err, err
 
 
 def test_a_terminal_stop_reaches_each_worker_once_and_a_second_one_stops_them_at_once(
@@ -403,6 +426,33 @@ def test_a_worker_that_dies_is_started_again(tmp_path: Path):
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
+
+
+def test_a_worker_started_again_makes_no_catalogue_where_it_was_removed(tmp_path: Path):
+    """The catalogue file removed while serving (the workers still serve it, open), a worker
+    started again made a new, empty one and served it (/health "ok", 0 records) beside a worker
+    serving the records; now it says so in one line and serve ends, status 2."""
+    from koprik.workers import STARTUP
+
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port())
+    try:
+        workers = _wait_for_workers(tmp_path, http_port, output)
+        time.sleep(STARTUP + 0.5)  # a crash, not a failed start
+        for path in tmp_path.glob("k.sqlite3*"):
+            path.unlink()
+        os.kill(max(workers), signal.SIGKILL)
+        assert server.wait(timeout=60) == 2
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    said = output.read_text()
+    gone = tmp_path / "k.sqlite3"
+    assert not gone.exists()
+    assert (f": no catalogue is at {gone} (database.url) any more; a worker makes none: start "
+            "koprik serve again to have one made\n") in said, said
+    assert "Traceback" not in said
 
 
 def test_metrics_count_the_requests_of_every_worker(tmp_path: Path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import errno
 import gc
@@ -22,6 +21,7 @@ from catalog.db import missing_file
 from catalog.set_rules import check, rename
 from config import Settings, load_settings
 from harvester.leadership import lead_schedules
+from koprik.cli import failure
 from koprik.dashboard import setup_dashboard
 from koprik.dashboard.keys import METRICS
 from koprik.dashboard.metrics import share_across_processes
@@ -105,15 +105,17 @@ def _run_workers(
     _open(settings).close()  # a catalogue that cannot be used stops here, in one line
 
     def work(index: int) -> int:
-        catalog = Catalog.open(settings)
+        try:
+            catalog = _reopened(settings)
+        except Exception as error:
+            said = failure(error, args)
+            if said is None:
+                raise
+            return _said(index, *said)
         try:
             asyncio.run(serve(settings, catalog, scheduler=not args.no_scheduler, worker=index))
-        except OSError as error:  # a port in use
-            # One write of the whole line: workers failing together must not interleave (print
-            # writes the text and its newline separately to an unbuffered stderr).
-            sys.stderr.write(f"koprik: worker {index}: {error}\n")
-            sys.stderr.flush()
-            return 1 if error.errno == errno.EADDRINUSE else 2  # as _refuse_ports_in_use
+        except OSError as error:  # a port in use: statuses as _refuse_ports_in_use's
+            return _said(index, 1 if error.errno == errno.EADDRINUSE else 2, str(error))
         finally:
             catalog.close()
         return 0
@@ -122,6 +124,25 @@ def _run_workers(
     with tempfile.TemporaryDirectory(prefix="koprik-metrics-") as metrics:
         share_across_processes(metrics)
         return run_workers(count, work)
+
+
+def _reopened(settings: Settings) -> Catalog:
+    """The catalogue as a worker opens it, started or started again: one that is no longer
+    there is an error, not made anew (a worker started again after the file was removed made an
+    empty one and served it, beside workers serving the records of the removed one)."""
+    if (gone := missing_file(settings.database.url)) is not None:
+        raise UserError(f"no catalogue is at {gone} (database.url) any more; a worker makes "
+                        "none: start koprik serve again to have one made")  # fmt: skip
+    return Catalog.open(settings)
+
+
+def _said(index: int, status: int, line: str) -> int:
+    """Say why worker ``index`` ends, in one write of the whole line (workers failing together
+    must not interleave: print writes the text and its newline separately to an unbuffered
+    stderr); ``status``."""
+    sys.stderr.write(f"koprik: worker {index}: {line}\n")
+    sys.stderr.flush()
+    return status
 
 
 def _with_options(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -284,7 +305,7 @@ async def _serve_until(
     target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared,
                                 observe=app[METRICS].observe_z3950,
                                 observe_sru=app[METRICS].observe_sru)
-    z3950_port = target.sockets[0].getsockname()[1]
+    z3950_port = target.port
     if not worker:
         shown = host_in_url(host)
         base = f"http://{shown}:{port}"
@@ -305,10 +326,7 @@ async def _serve_until(
             # Stops a harvest in progress after the pages it is writing (seconds), each
             # committed with its resumption token: its next run resumes it.
             await asyncio.to_thread(harvests.shutdown)
-        target.close()
-        # Python 3.12+ waits for idle Z39.50 sessions here; do not let one hold up a shutdown.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(target.wait_closed(), SHUTDOWN_GRACE)
+        await target.stop(SHUTDOWN_GRACE)
         http.close()
         await runner.cleanup()
 

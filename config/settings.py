@@ -281,6 +281,14 @@ class UnionSettings:
     members_set: str = "members"
 
 
+MAX_CANDIDATES = 10_000
+"""The largest ``dedup.max_candidates``: the records one record is compared with for one match
+key, each read and scored in turn (a key held by 10,000 records is no identifier but a word of
+titles, or an ISBN printed in thousands of books: :attr:`DedupSettings.blocked_isbns`). It
+reaches SQL, plus one, as a bound parameter: past 2**63 - 1 SQLite and PostgreSQL refused it,
+and ``koprik dedup`` and ``koprik import`` ended in a traceback."""
+
+
 @dataclass(frozen=True)
 class DedupSettings:
     """Thresholds of deduplication (catalog/matcher.py names what each one decides)."""
@@ -290,8 +298,9 @@ class DedupSettings:
     blocked_isbns: list[str] = field(default_factory=list)
     """ISBNs never used to match (one printed in thousands of books)."""
     title_key_chars: int = at_least(1, 30)
-    max_candidates: int = at_least(1, 50)
-    """Most candidates read per match key (a larger block is skipped for that key)."""
+    max_candidates: int = within(1, MAX_CANDIDATES, 50)
+    """Most candidates read per match key (a larger block is skipped for that key); at most
+    :data:`MAX_CANDIDATES`."""
     title_min: float = within(0.0, 1.0, 0.85)
     """Least title similarity (0-1) for a match without a shared identifier."""
     id_title_min: float = within(0.0, 1.0, 0.6)
@@ -533,7 +542,9 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         return Settings()
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            # utf-8-sig: a byte-order mark before the first table (Notepad saves one) is none
+            # of the TOML, which tomllib refused as "Invalid statement (at line 1, column 1)"
+            data = tomllib.loads(handle.read().decode("utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
     except IsADirectoryError:
@@ -546,7 +557,30 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid TOML: not UTF-8 text") from None
-    return dataclasses.replace(settings_from_mapping(data, origin=str(path)), file=str(path))
+    settings = settings_from_mapping(data, origin=str(path))
+    _check_kept(settings.database.url, str(path))
+    return dataclasses.replace(settings, file=str(path))
+
+
+def _check_kept(url: str, origin: str) -> None:
+    """A settings file's ``database.url`` names a catalogue that outlives the command: one in
+    SQLite's memory (``sqlite://``, ``sqlite:///``, ``sqlite:///:memory:``) was accepted, and
+    ``koprik import`` reported records added, status 0, all gone at exit. Settings made in code
+    (tests, benchmarks) may keep theirs in memory: only the file is refused."""
+    if not url.startswith("sqlite"):
+        return  # not SQLite: never in memory (and SQLAlchemy need not be loaded for it)
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from catalog.db import sqlite_file  # the catalogue needs config first
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # left to open_engine to say, as for any other URL
+        return
+    if parsed.get_backend_name() == "sqlite" and sqlite_file(parsed) is None:
+        raise ConfigError(f"{origin}: database.url: {url!r} is a catalogue in memory, which "
+                          "keeps nothing; name a file (sqlite:///path/to/koprik.sqlite3)")
 
 
 def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Settings:

@@ -123,7 +123,8 @@ def test_a_source_says_whether_its_records_name_the_institution_of_each_copy():
 @pytest.mark.parametrize(("dedup", "message"), [
     ({"accept": 1.5}, "dedup.accept: expected a number from 0 to 1, got 1.5"),
     ({"review": 0.95, "accept": 0.9}, "dedup.review: expected at most dedup.accept"),
-    ({"max_candidates": 0}, "dedup.max_candidates: expected a whole number at least 1"),
+    ({"max_candidates": 0}, "dedup.max_candidates: expected a whole number from 1 to 10000, "
+                            "got 0"),
     ({"year_tolerance": -1}, "dedup.year_tolerance: expected a whole number at least 0"),
 ])
 def test_dedup_thresholds_are_checked(dedup, message):
@@ -438,3 +439,100 @@ def test_the_readme_samples_load_together_show_the_defaults_and_name_every_setti
     unnamed = [name for name in _setting_names(Settings)
                if re.search(rf"\b{name.rpartition('.')[2]}\b", readme) is None]
     assert unnamed == []
+
+
+@pytest.mark.parametrize("value", [2**63 - 1, 10**20, 10_001])
+def test_max_candidates_has_an_upper_bound(value):
+    """It reaches SQL (plus one) as a bound parameter: past 2**63 - 1 ``koprik dedup`` and
+    ``koprik import`` ended in a 57-line OverflowError from SQLite."""
+    with pytest.raises(ConfigError, match=rf"^k.toml: dedup.max_candidates: expected a whole "
+                                          rf"number from 1 to 10000, got {value}$"):
+        settings_from_mapping({"dedup": {"max_candidates": value}}, origin="k.toml")
+    assert settings_from_mapping({"dedup": {"max_candidates": 10_000}}).dedup.max_candidates == (
+        10_000)
+
+
+@pytest.mark.parametrize("command", [["dedup", "--all"], ["import", "marc.dat"]])
+def test_max_candidates_too_large_stops_dedup_and_import_with_one_line(tmp_path, capsys,
+                                                                        monkeypatch, command):
+    """Both went on to an OverflowError traceback (SQLite INTEGER) on a catalogue with records."""
+    from koprik.cli import main
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)  # import's report, should it get that far
+    url = f'[database]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n'
+    (tmp_path / "good.toml").write_text(url)
+    assert main(["--config", str(tmp_path / "good.toml"), "demo", "--records", "20"]) == 0
+    path = tmp_path / "k.toml"
+    path.write_text(f"{url}[dedup]\nmax_candidates = {2**63 - 1}\n")
+    capsys.readouterr()
+    command = [str(ROOT / "tests" / "data" / "marc21" / word) if word.endswith(".dat") else word
+               for word in command]
+    assert main(["--config", str(path), *command]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"koprik: {path}: dedup.max_candidates: expected a whole number from 1 to "
+                   f"10000, got {2**63 - 1}\n")
+
+
+UNBOUNDED_ABOVE = {
+    # compared in Python only, never a bound parameter of SQL nor a count of things allocated
+    "server.z3950_max_connections", "server.z3950_max_connections_per_address",
+    "server.http_max_connections", "server.http_max_connections_per_address",
+    "oai.max_concurrent_lists", "dedup.title_key_chars", "dedup.year_tolerance",
+    "dedup.extent_tolerance_pages",
+}
+"""Whole-number settings with no upper bound: any other reaching SQL past 2**63 - 1 failed
+with an OverflowError traceback (``dedup.max_candidates``); a new one needs a thought."""
+
+
+def test_whole_number_settings_without_an_upper_bound_are_those_that_need_none():
+    unbounded = {name for name, f in _numeric_settings(Settings).items()
+                 if "maximum" not in f.metadata and f.type in (int, "int")}  # type: ignore[attr-defined]
+    assert unbounded == UNBOUNDED_ABOVE
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:",
+                                 "sqlite+pysqlite:///:memory:"])
+def test_a_settings_file_naming_a_catalogue_in_memory_is_refused(tmp_path, monkeypatch, url):
+    """``koprik import`` reported records added, status 0, and all was gone at exit."""
+    message = (f"database.url: {url!r} is a catalogue in memory, which keeps nothing; name a "
+               "file (sqlite:///path/to/koprik.sqlite3)")
+    path = tmp_path / "k.toml"
+    path.write_text(f'[database]\nurl = "{url}"\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert str(error.value) == f"{path}: {message}"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "koprik.toml").write_text(path.read_text())
+    monkeypatch.delenv("KOPRIK_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="is a catalogue in memory"):
+        load_settings()  # the default ./koprik.toml
+    # settings made in code (tests, benchmarks) may keep their catalogue in memory
+    assert settings_from_mapping({"database": {"url": url}}).database.url == url
+
+
+def test_a_catalogue_in_memory_stops_import_with_one_line(tmp_path, capsys, monkeypatch):
+    from koprik.cli import main
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)  # import's report, should it get that far
+    path = tmp_path / "k.toml"
+    path.write_text('[database]\nurl = "sqlite://"\n')
+    status = main(["--config", str(path), "import",
+                   str(ROOT / "tests" / "data" / "marc21" / "marc.dat")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err == (f"koprik: {path}: database.url: 'sqlite://' is a catalogue in memory, which "
+                   "keeps nothing; name a file (sqlite:///path/to/koprik.sqlite3)\n")
+
+
+def test_a_settings_file_may_start_with_a_byte_order_mark(tmp_path):
+    """Editors on Windows (Notepad) save UTF-8 with one: it was "not valid TOML: Invalid
+    statement (at line 1, column 1)"."""
+    path = tmp_path / "k.toml"
+    path.write_bytes(f'\ufeff[database]\nurl = "sqlite:///{tmp_path}/k.sqlite3"\n'
+                     .encode())
+    assert load_settings(path).database.url == f"sqlite:///{tmp_path}/k.sqlite3"
+    path.write_bytes(b"\xef\xbb\xbf[database]\nurl = \"sqlite:///\xff.sqlite3\"\n")
+    with pytest.raises(ConfigError, match=r"^.*k.toml: not valid TOML: not UTF-8 text$"):
+        load_settings(path)

@@ -162,14 +162,19 @@ def failure(error: Exception, args: argparse.Namespace) -> tuple[int, str] | Non
     if isinstance(error, (UserError, ConfigError, *_loaded_errors())):
         return (error.status if isinstance(error, UserError) else 2), str(error)
     if isinstance(error, _database_errors()):
-        # An unreachable or refused database (a wrong URL, a server that is down, a full disk).
-        orig = error.orig  # type: ignore[attr-defined]
-        reason = " ".join(str(orig).split()) if orig else type(error).__name__
-        named = _catalogue_named(args)
-        return 2, f"the catalogue database {named}{' ' if named else ''}cannot be used: {reason}"
+        return 2, database_line(error, _catalogue_named(args))
     if isinstance(error, OSError):  # a file that cannot be opened or written, a port in use
         return 2, os_error_line(error)
     return None
+
+
+def database_line(error: Exception, named: str) -> str:
+    """The line saying that the catalogue database ``named`` (its URL without its password;
+    "" when not known) cannot be used, and why (SQLAlchemy's ``error``): unreachable or refused
+    (a wrong URL, a server that is down, a full disk)."""
+    orig = getattr(error, "orig", None)
+    reason = " ".join(str(orig).split()) if orig else type(error).__name__
+    return f"the catalogue database {named}{' ' if named else ''}cannot be used: {reason}"
 
 
 def _flush_standard_output() -> None:

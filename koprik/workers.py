@@ -10,16 +10,16 @@ or result set; a Z39.50 association, with its named result sets, stays on the co
 so the worker) that holds it, so those need nothing shared.
 
 Worker 0 alone runs the harvest schedules. A worker that dies is started again (worker 0 with
-the scheduler), after a pause of :data:`STARTUP` seconds when it died within as many of
-starting (killed as it starts, again and again, it is not started in a tight loop); one that
-fails within them by itself, saying why (a port in use, a catalogue that cannot be opened or is
-gone), stops them all, with the worker's exit status. SIGTERM or
-SIGINT to the parent stops every worker the way SIGTERM stops one ``koprik serve`` (the
-parent sends each a SIGTERM); a second one while they stop is relayed too, which ends them at
-once (:mod:`koprik.stopping`). The workers ignore SIGINT: a ^C in a terminal reaches the whole
-process group, and a worker taking it besides its parent's SIGTERM would count two signals. A
-parent that is killed outright (SIGKILL, the OOM killer) takes its workers with it the same
-way, so no orphan keeps the ports (Linux: ``PR_SET_PDEATHSIG``).
+the scheduler), after a pause of :data:`STARTUP` seconds when it died within as many of starting
+(killed as it starts, it is not started again in a tight loop, and :data:`QUICK_DEATHS` such
+deaths in a row stop them all); one that fails within them by itself, saying why (a port in use,
+a catalogue that cannot be opened or is gone), stops them all, with the worker's exit status.
+SIGTERM or SIGINT to the parent stops every worker the way SIGTERM stops one ``koprik serve``
+(the parent sends each a SIGTERM); a second one while they stop is relayed too, which ends them
+at once (:mod:`koprik.stopping`). The workers ignore SIGINT: a ^C in a terminal reaches the
+whole process group, and a worker taking it besides its parent's SIGTERM would count two
+signals. A parent that is killed outright (SIGKILL, the OOM killer) takes its workers with it
+the same way, so no orphan keeps the ports (Linux: ``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ log = logging.getLogger("koprik.workers")
 STARTUP = 5.0
 """A worker that exits with an error sooner than this after starting is failing, not crashing
 by chance; one killed sooner is started again this much later."""
+QUICK_DEATHS = 3
+"""A worker that dies within :data:`STARTUP` seconds of starting this many times in a row stops
+them all (status 1): one that crashes as it starts (a fault in a library) is not started again
+for ever, with no one told."""
 STOP_GRACE = 30.0
 """Seconds the workers get to stop on SIGTERM before they are killed."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -92,6 +96,8 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
     workers = {index: start(index) for index in range(count)}
     due: dict[int, float] = {}
     """Workers that died as they started, and when they are started again."""
+    quick = dict.fromkeys(workers, 0)
+    """How many times in a row each worker died as it started."""
     status = 0
     try:
         while not stopping:
@@ -113,6 +119,12 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
                     log.error("worker %d exited with status %d while starting; stopping",
                               index, code)  # fmt: skip
                     stopping, status = True, code
+                    break
+                quick[index] = quick[index] + 1 if starting else 0
+                if quick[index] >= QUICK_DEATHS:
+                    log.error("worker %d died as it started %d times in a row; stopping",
+                              index, QUICK_DEATHS)  # fmt: skip
+                    stopping, status = True, 1
                     break
                 if starting:  # killed by a signal (a negative code), or stopped from outside
                     log.warning("worker %d (pid %d) exited with status %d while starting; "

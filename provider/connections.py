@@ -76,9 +76,14 @@ async def write_within(writer: asyncio.StreamWriter, data: bytes, timeout: float
     return True
 
 
+STOP_WRITE = 1.0
+"""Seconds a stopping server waits for a client to take what it was sent before dropping it."""
+
+
 async def close_within(writer: asyncio.StreamWriter, timeout: float) -> None:
     """Close the connection once what was written has gone, or after ``timeout`` seconds
-    whatever is left (closing waits for the peer to read it all)."""
+    whatever is left (closing waits for the peer to read it all); cancelled meanwhile (a
+    server stopping), at once."""
     writer.close()
     with contextlib.suppress(ConnectionError, OSError):
         try:
@@ -86,6 +91,9 @@ async def close_within(writer: asyncio.StreamWriter, timeout: float) -> None:
                 await writer.wait_closed()
         except TimeoutError:
             drop(writer, f"last answer not read in {timeout:g} s")
+        except asyncio.CancelledError:
+            drop(writer, "the server stops")
+            raise
 
 
 def drop(writer: asyncio.StreamWriter, reason: str) -> None:

@@ -341,6 +341,28 @@ def test_a_worker_killed_while_starting_is_started_again_after_a_pause(tmp_path:
     assert err.count("worker 1 (pid ") == 2 and "starting it again in 5 s" in err, err
 
 
+def test_a_worker_that_dies_each_time_it_starts_stops_them_all_at_last() -> None:
+    """(A library crashing as the worker starts: it was started again every 5 s for ever.)"""
+    from koprik.workers import QUICK_DEATHS
+
+    program = (
+        "import os, signal, sys, time\n"
+        "from koprik.workers import run_workers\n"
+        "def work(index):\n"
+        "    if index == 1:\n"
+        "        os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "    time.sleep(120)\n"
+        "    return 0\n"
+        "sys.exit(run_workers(2, work))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.count("exited with status -11 while starting; starting it again") == (
+        QUICK_DEATHS - 1), done.stderr
+    assert f"worker 1 died as it started {QUICK_DEATHS} times in a row; stopping" in done.stderr
+
+
 def test_a_terminal_stop_reaches_each_worker_once_and_a_second_one_stops_them_at_once(
     tmp_path: Path,
 ) -> None:

@@ -77,6 +77,26 @@ def test_a_stop_ends_an_idle_z3950_session_with_a_close_saying_shutdown(tmp_path
     assert "close (shutdown) after 1 requests" in err, err
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_database_that_does_not_answer_stops_serve_with_status_1(tmp_path, workers):
+    """Status 1, which systemd starts again (PostgreSQL starting after Koprik); it was 2,
+    never retried, as for a setting at fault."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    koprik = write_config(tmp_path)
+    koprik.config.write_text(koprik.config.read_text().replace(
+        f'url = "sqlite:///{tmp_path / "catalog.sqlite3"}"',
+        f'url = "postgresql+psycopg://koprik:secret@127.0.0.1:{port}/x"'))
+    result = subprocess.run(koprik.command("serve", "--workers", workers), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(
+        f"koprik: the catalogue database postgresql+psycopg://koprik:***@127.0.0.1:{port}/x "
+        "cannot be used:"), result.stderr
+    assert result.stderr.count("\n") == 1
+
+
 def test_a_catalogue_made_by_serve_is_said_in_the_log(tmp_path):
     """At a mistyped database.url, serve made a new, empty catalogue and published it without a
     word (/health said "ok", 0 records); the log says so, once: the next start finds it."""

@@ -15,13 +15,15 @@ import sys
 import tempfile
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from catalog import Catalog
 from catalog.db import missing_file
 from catalog.set_rules import check, rename
 from config import Settings, load_settings
 from harvester.leadership import lead_schedules
-from koprik.cli import failure
+from koprik.cli import database_line, failure
 from koprik.dashboard import setup_dashboard
 from koprik.dashboard.keys import METRICS
 from koprik.dashboard.metrics import share_across_processes
@@ -80,7 +82,7 @@ def _open(settings: Settings) -> Catalog:
     log says so: at a mistyped ``database.url`` the server would otherwise publish an empty
     repository without a word (and harvest into it)."""
     made = missing_file(settings.database.url)
-    catalog = Catalog.open(settings)
+    catalog = _opened(settings)
     try:
         check(catalog.engine, settings.sets, settings.file)
         rename(catalog.engine, settings.sets)
@@ -133,7 +135,18 @@ def _reopened(settings: Settings) -> Catalog:
     if (gone := missing_file(settings.database.url)) is not None:
         raise UserError(f"no catalogue is at {gone} (database.url) any more; a worker makes "
                         "none: start koprik serve again to have one made")  # fmt: skip
-    return Catalog.open(settings)
+    return _opened(settings)
+
+
+def _opened(settings: Settings) -> Catalog:
+    """The catalogue; a database that does not answer (PostgreSQL starting after Koprik, a
+    network gone for a moment) may answer later: a :class:`NotNow`, exit status 1, which a
+    service manager starts again, where status 2 (any other command's) it does not."""
+    try:
+        return Catalog.open(settings)
+    except DBAPIError as error:
+        url = make_url(settings.database.url).render_as_string(hide_password=True)
+        raise NotNow(database_line(error, url)) from None
 
 
 def _said(index: int, status: int, line: str) -> int:

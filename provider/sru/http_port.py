@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from config import Settings
 from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import log_request
-from provider.connections import close_within, peer_address, write_within
+from provider.connections import STOP_WRITE, close_within, peer_address, write_within
 from provider.forwarded import client_behind, networks
 from provider.http_server import CONTINUE, UnknownExpectation, asks_to_continue
 from provider.search import Condition
@@ -101,9 +101,12 @@ async def _request_begun(reader: asyncio.StreamReader) -> bool:
 async def serve_http(
     front: SruFrontEnd, settings: Settings, reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter, observe: Callable[[str, float], None] | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> None:  # fmt: skip
     """Answer SRU requests on one connection until it closes or idles; ``observe`` is told
-    of each request answered, by the operation it was answered as (for /metrics)."""
+    of each request answered, by the operation it was answered as (for /metrics). Cancelled,
+    it ends, waiting :data:`~provider.connections.STOP_WRITE` seconds at most for the client to
+    take what it was sent when ``stopping()`` (the server stops)."""
     limit = settings.search.sru_max_request_bytes
     host, port = writer.get_extra_info("sockname")[:2]
     peer = peer_address(writer.get_extra_info("peername"))
@@ -165,7 +168,7 @@ async def serve_http(
             if close or not connected:
                 return
     finally:
-        await close_within(writer, unread)
+        await close_within(writer, STOP_WRITE if stopping() else unread)
 
 
 async def _read_request(

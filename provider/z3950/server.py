@@ -28,10 +28,10 @@ instead (of the same address when it is that address's cap that is reached), so 
 that never Init cannot keep real clients out.
 
 When the server stops (:meth:`Target.stop`), a session waiting for its client's next PDU is sent
-a Close (shutdown) at once, and one being answered gets its answer and then the Close; one still
-busy after the grace period is cut off, as is an SRU connection on the port at once. Python 3.11
-logs a connection's task that ends cancelled as an error with a traceback (asyncio's
-``start_server``), so none does.
+a Close (shutdown) at once (a PDU sent and not yet read goes unanswered), and one being answered
+gets its answer and then the Close; one still busy after the grace period is cut off, as is an
+SRU connection on the port at once. Python 3.11 logs a connection's task that ends cancelled as
+an error with a traceback (asyncio's ``start_server``), so none does.
 
 >>> target = await start_target(settings, catalog)   # koprik serve
 >>> ...
@@ -54,7 +54,13 @@ from catalog import Catalog
 from config import ServerSettings, Settings
 from protocols.z3950.codec import PduError, PduTooComplex, decode_pdu, encode_pdu
 from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
-from provider.connections import ConnectionCounter, close_within, peer_address, write_within
+from provider.connections import (
+    STOP_WRITE,
+    ConnectionCounter,
+    close_within,
+    peer_address,
+    write_within,
+)
 from provider.search import SearchService
 from provider.sru.front_end import SruFrontEnd
 from provider.sru.http_port import opens_with_http, serve_http
@@ -76,8 +82,6 @@ log = logging.getLogger(__name__)
 Observe = Callable[[str, float], None]
 """Told each request's PDU name (``searchRequest``...) and the seconds its answer took."""
 
-STOP_WRITE = 1.0
-"""Seconds a stopping server waits for a client to take its Close before dropping it."""
 INLINE_DECODE_BYTES = 4096
 """PDUs up to this size are decoded on the event loop (3 ms at worst; Init, Search and Present
 PDUs of real clients are a few hundred bytes); larger ones on the decoder thread."""
@@ -133,7 +137,8 @@ async def start_target(
                 return  # reset before it said anything
             if http:
                 connections.initialized(connection)  # an HTTP client is never closed for room
-                await serve_http(sru, settings, reader, writer, observe_sru)
+                await serve_http(sru, settings, reader, writer, observe_sru,
+                                 lambda: connection.stopping)
                 return
             session = Session(backend, settings.server)
             await serve_connection(
@@ -163,7 +168,7 @@ class Target:
 
     async def stop(self, grace: float) -> None:
         """Stop listening, and end every connection (module docs) within ``grace`` seconds
-        and :data:`STOP_WRITE`."""
+        and twice :data:`~provider.connections.STOP_WRITE`."""
         self.server.close()
         serving = self.connections.serving
         self.connections.stopping = True
@@ -189,7 +194,8 @@ class Connection:
     writer: asyncio.StreamWriter
     counted: bool = True
     waiting: bool = False
-    """Waiting for the client's next request: a stop ends the connection at once."""
+    """Waiting for what the client sends next (for the whole of an SRU connection on the port):
+    a stop ends the connection at once."""
     stopping: bool = False
     """The server stops: the connection ends after the answer being made."""
 
@@ -283,10 +289,12 @@ async def serve_connection(
                 if connection.stopping:  # it stopped while this answer was made
                     raise asyncio.CancelledError
                 connection.waiting = True
-                async with asyncio.timeout_at(deadline):  # no task per PDU, as wait_for makes
-                    data = await read_pdu(reader, settings.z3950_max_pdu_bytes,
-                                          settings.z3950_max_pdu_values)
-                connection.waiting = False
+                try:
+                    async with asyncio.timeout_at(deadline):  # no task per PDU, as wait_for makes
+                        data = await read_pdu(reader, settings.z3950_max_pdu_bytes,
+                                              settings.z3950_max_pdu_values)
+                finally:
+                    connection.waiting = False
                 name, value = await decode(data, settings.z3950_max_pdu_values)
             except asyncio.CancelledError:  # the server stops (Target.stop)
                 reason, unread = "shutdown", STOP_WRITE
@@ -332,7 +340,6 @@ async def serve_connection(
                 reason = session_log.close_reason(code)
                 return
     finally:
-        connection.waiting = False
         session_log.log_end(peer, reason, requests, time.monotonic() - started)
         await close_within(writer, STOP_WRITE if connection.stopping else unread)
 

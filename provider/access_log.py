@@ -20,6 +20,7 @@ import logging
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
+from aiohttp.web_protocol import ERROR as UNREAD
 
 from protocols.shown import escaped_controls
 from provider.forwarded import CLIENT
@@ -35,11 +36,19 @@ class AccessLogger(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.INFO)
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        version = f"HTTP/{request.version.major}.{request.version.minor}"
+        if request.headers is UNREAD.headers:
+            # A request aiohttp could not read (400, 414, 431) is answered for one it made up
+            # (its message UNREAD, told by its very headers: Request.message is deprecated),
+            # "UNKNOWN / HTTP/1.0", which the line showed as what the client asked; it is
+            # "- - -", as on the Z39.50 port (provider.sru.http_port).
+            method = path = version = "-"
+        else:
+            method, path = request.method, request.path_qs
+            version = f"HTTP/{request.version.major}.{request.version.minor}"
         log_request(
             request.get(CLIENT) or request.remote or "",
-            request.headers.get("X-Forwarded-For", ""), request.method, request.path_qs,
-            version, response.status, response.body_length, time,
+            request.headers.get("X-Forwarded-For", ""), method, path, version,
+            response.status, response.body_length, time,
             request.headers.get("User-Agent", ""), self.logger,
         )  # fmt: skip
 

@@ -88,6 +88,30 @@ async def test_every_request_is_one_line_with_status_bytes_and_client(
     assert second["status"] == 404 and second["path"] == "/nothing-here"
 
 
+@pytest.mark.parametrize("head", [
+    b"GET /oai?verb=Identify\xff\xfe HTTP/1.1\r\n\r\n",
+    b"GET /oai?" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nX-Big: " + b"b" * 10_000 + b"\r\n\r\n",
+], ids=["not-utf-8", "long-target", "long-header"])  # fmt: skip
+async def test_a_request_that_cannot_be_read_is_logged_without_a_made_up_request_line(
+    settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture, head: bytes
+):
+    """aiohttp answers it (400, 414, 431) for a request it made up, which the line showed as
+    the client's: "UNKNOWN / HTTP/1.0"."""
+    async with _logged(init_app(settings, catalog)) as port:
+        with caplog.at_level(logging.INFO, logger="koprik.access"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head)
+            answer = await reader.read()
+            writer.close()
+            await _lines_written(caplog, 1)
+    status = int(answer.split()[1])
+    assert status in (400, 414, 431)
+    (line,) = [r for r in caplog.records if r.name == "koprik.access"]
+    assert line.fields["method"] == line.fields["path"] == "-"  # type: ignore[attr-defined]
+    assert f'"- - -" {status} ' in line.getMessage()
+
+
 async def test_a_clients_quotes_cannot_write_fields_into_the_plain_line(
     settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ):

@@ -27,10 +27,12 @@ copy away.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -66,10 +68,12 @@ def refuse_own_files(outputs: Iterable[str | os.PathLike[str] | None],
                      config: str | os.PathLike[str] | None, database: str) -> None:
     """Raise UserError when an output (None: standard output) is the settings file ``config``
     names (:func:`config.settings_file`) or a file of the SQLite catalogue at ``database``
-    (its ``-wal`` and ``-shm`` included): ``koprik export -o catalogue.sqlite3`` replaced the
-    catalogue with its own records, and said it had exported them. A device or a pipe is
-    written in place, never emptied nor replaced: ``koprik --config /dev/null export -o
-    /dev/null``, how operators try a command out, was refused as writing the settings file."""
+    (its ``-wal`` and ``-shm`` included), or has one as its working copy (:func:`working_copy`):
+    ``koprik export -o catalogue.sqlite3`` replaced the catalogue with its own records, and
+    said it had exported them, and ``koprik export -o c4`` or ``koprik backup c4`` did so to
+    a catalogue named ``c4.part``. A device or a pipe is written in place, never emptied nor
+    replaced: ``koprik --config /dev/null export -o /dev/null``, how operators try a command
+    out, was refused as writing the settings file."""
     settings, named_by = settings_file(config)
     own = [(f"the settings file ({named_by})", path) for path in [settings] if path is not None]
     own += [(f"the catalogue's file {path} (database.url)", path)
@@ -77,9 +81,13 @@ def refuse_own_files(outputs: Iterable[str | os.PathLike[str] | None],
     for output in outputs:
         if output is None or os.fspath(output) == STDIO or _written_in_place(output):
             continue
+        partial = _working_copy_of(Path(output))
         for said, path in own:
             if _same_file(path, output):
                 raise UserError(f"{output}: {said}; name another file to write")
+            if _same_file(path, partial):
+                raise UserError(f"{output}: its working copy {partial} is {said}; name another "
+                                "file to write")
 
 
 def refuse_shared_outputs(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
@@ -160,6 +168,14 @@ PART = ".part"
 """The working copy's suffix: ``FILE.part`` beside ``FILE``."""
 
 
+def _working_copy_of(path: Path) -> Path:
+    """The working copy ``path`` is written as: ``FILE.part`` beside it, or beside its target
+    when it is a symbolic link (:func:`working_copy`)."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    return path.with_name(path.name + PART)
+
+
 def _always() -> bool:
     """:func:`working_copy`'s default ``kept``: every output is kept."""
     return True
@@ -178,19 +194,25 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
 
     The copy is made empty and locked (:func:`claimed`) before the block: one that another run
     is writing is a UserError, and is left to it. One that cannot be made is a UserError naming
-    it."""
+    it, and so is one that is not a regular file of that one name (a symbolic link, a hard link
+    of another file, a pipe, left or planted there), and it is left as it is: one was
+    followed, and the file it named (a live catalogue, the settings file) emptied and written."""
     named = path
+    partial = _working_copy_of(path)
     if path.is_symlink():
         path = Path(os.path.realpath(path))
-    partial = path.with_name(path.name + PART)
     lock = -1  # the copy is this run's to remove once it holds its lock
     renamed = False
     try:
         with uninterrupted():  # a ^C as the copy is made is raised once it is ours
             try:
-                lock = claimed(partial, str(named))
+                lock = claimed(partial, str(named), own=True)
             except OSError as error:
-                raise UserError(f"cannot write {partial}: {error.strerror}") from None
+                said = _NOT_OURS.get(error.errno)
+                if said is None:
+                    raise UserError(f"cannot write {partial}: {error.strerror}") from None
+                raise UserError(f"cannot write {partial}: {said} and not a working copy of "
+                                "koprik's; remove it") from None
         yield partial
         if not kept():
             named.unlink(missing_ok=True)
@@ -207,12 +229,33 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
             os.close(lock)
 
 
-def claimed(path: Path, shown: str) -> int:
+_NOT_OURS = {
+    errno.ELOOP: "it is a symbolic link",
+    errno.ENXIO: "it is not a regular file",  # a pipe no one reads (opened without waiting)
+    errno.EMLINK: "it is a file of other names too",
+}
+"""What a working copy :func:`claimed` with ``own`` refuses is, by the error it is refused with."""
+
+
+def claimed(path: Path, shown: str, *, own: bool = False) -> int:
     """A descriptor of the file ``path``, made if need be and emptied, opened for writing and
     locked (``flock``) for as long as it is open; a UserError naming ``shown`` when another
-    run holds the lock. The lock goes with its process: a run killed leaves none behind."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    run holds the lock. The lock goes with its process: a run killed leaves none behind.
+
+    With ``own`` (a working copy), ``path`` must be a regular file of that one name: a symbolic
+    link is not followed (ELOOP), a pipe not waited on, and one that is not a regular file, or
+    has other names (hard links), an OSError (ENXIO, EMLINK), each before anything is emptied.
+    Without it, a symbolic link is written through (an output written in place)."""
+    how = os.O_NOFOLLOW | os.O_NONBLOCK if own else 0
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | how, 0o666)
     try:
+        if own:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):
+                raise OSError(errno.ENXIO, os.strerror(errno.ENXIO), os.fspath(path))
+            if status.st_nlink != 1:
+                raise OSError(errno.EMLINK, os.strerror(errno.EMLINK), os.fspath(path))
+            os.set_blocking(descriptor, True)
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.ftruncate(descriptor, 0)  # (a device cannot be: EINVAL)
     except BlockingIOError:

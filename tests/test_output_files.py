@@ -4,6 +4,7 @@ runs them, against a real ``koprik serve``."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import stat
@@ -16,7 +17,10 @@ from pathlib import Path
 import pytest
 from pymarc import MARCReader
 
+from catalog import Catalog
+from config import DatabaseSettings, Settings
 from koprik import output_files, stopping
+from koprik.cli import main
 from koprik.errors import UserError
 from koprik.output_files import (
     escaped_name,
@@ -70,8 +74,8 @@ def test_a_stop_as_the_working_copy_is_made_removes_it(
     beside an interrupted crosswalk: seen once in a run of the suite, made certain here."""
     made = output_files.claimed
 
-    def claimed_then_stopped(path: Path, shown: str) -> int:
-        descriptor = made(path, shown)
+    def claimed_then_stopped(path: Path, shown: str, **how: bool) -> int:
+        descriptor = made(path, shown, **how)
         signalled(signal.SIGINT)
         return descriptor
 
@@ -103,19 +107,101 @@ def test_a_file_that_cannot_be_made_is_a_user_error_naming_it(tmp_path: Path) ->
     assert (tmp_path / "out.mrc.part").is_dir()  # not ours to remove
 
 
-def test_a_working_copy_that_cannot_be_emptied_is_a_user_error_and_no_descriptor_is_left(
+NOT_OURS = "and not a working copy of koprik's; remove it$"
+
+
+@pytest.mark.parametrize(
+    ("planted", "said"),
+    [(lambda partial, other: partial.symlink_to(other), "it is a symbolic link"),
+     (lambda partial, other: os.link(other, partial), "it is a file of other names too")],
+    ids=["symbolic link", "hard link"],
+)
+def test_a_working_copy_that_is_another_file_by_a_link_is_refused_and_nothing_is_emptied(
+    tmp_path: Path, planted, said: str
+) -> None:
+    """``out.part`` a link to another file (a live catalogue, the settings file), left or
+    planted: it was followed, the file emptied and written, and the link renamed to ``out``."""
+    other = tmp_path / "live.sqlite3"
+    other.write_bytes(EARLIER)
+    partial = tmp_path / "out.part"
+    planted(partial, other)
+    open_before = len(os.listdir("/proc/self/fd"))
+    with (pytest.raises(UserError, match=f"^cannot write {partial}: {said} {NOT_OURS}"),
+          written_whole(tmp_path / "out")):  # fmt: skip
+        pass
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    assert other.read_bytes() == EARLIER
+    assert not (tmp_path / "out").exists() and os.path.lexists(partial)  # not ours to remove
+
+
+def test_a_working_copy_that_is_a_link_to_a_device_is_refused_and_no_descriptor_is_left(
     tmp_path: Path,
 ) -> None:
     """``out.mrc.part`` a link to a device, which cannot be emptied (EINVAL): its descriptor
     was left open."""
     (tmp_path / "out.mrc.part").symlink_to(os.devnull)
     open_before = len(os.listdir("/proc/self/fd"))
-    with (pytest.raises(UserError, match=f"^cannot write {tmp_path}/out.mrc.part: Invalid "
-                                         "argument$"),
+    with (pytest.raises(UserError, match=f"^cannot write {tmp_path}/out.mrc.part: it is a "
+                                         f"symbolic link {NOT_OURS}"),
           written_whole(tmp_path / "out.mrc")):  # fmt: skip
         pass
     assert len(os.listdir("/proc/self/fd")) == open_before
     assert (tmp_path / "out.mrc.part").is_symlink()  # not ours to remove
+
+
+@pytest.mark.parametrize("read", [False, True], ids=["no reader", "a reader"])
+def test_a_working_copy_that_is_a_pipe_is_refused_without_waiting(
+    tmp_path: Path, read: bool
+) -> None:
+    """``out.mrc.part`` a named pipe: opened for writing it waited for a reader, for ever."""
+    partial = tmp_path / "out.mrc.part"
+    os.mkfifo(partial)
+    reader = os.open(partial, os.O_RDONLY | os.O_NONBLOCK) if read else -1
+
+    def waited(signum: int, frame: object) -> None:
+        raise TimeoutError("the open waited for a reader")
+
+    before = signal.signal(signal.SIGALRM, waited)
+    try:
+        signal.alarm(10)  # a blocking open fails the test, not the run
+        with (pytest.raises(UserError, match=f"^cannot write {partial}: it is not a regular "
+                                             f"file {NOT_OURS}"),
+              written_whole(tmp_path / "out.mrc")):  # fmt: skip
+            pass
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)
+        if reader >= 0:
+            os.close(reader)
+    assert stat.S_ISFIFO(partial.lstat().st_mode) and not (tmp_path / "out.mrc").exists()
+
+
+def test_a_working_copy_a_killed_run_left_is_used_again(tmp_path: Path) -> None:
+    partial = tmp_path / "out.mrc.part"
+    partial.write_bytes(b"half of a killed export, longer than the next")
+    with written_whole(tmp_path / "out.mrc") as out:
+        out.write(b"whole")
+    assert (tmp_path / "out.mrc").read_bytes() == b"whole" and not partial.exists()
+
+
+@pytest.mark.parametrize("command", [["export", "-o"], ["backup"]], ids=["export", "backup"])
+def test_an_output_whose_working_copy_is_the_catalogue_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """A catalogue named ``c4.part`` was the working copy of ``koprik export -o c4`` and of
+    ``koprik backup c4``: emptied, written, and renamed to ``c4``."""
+    catalogue = tmp_path / "c4.part"
+    url = f"sqlite:///{catalogue}"
+    Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url))).close()
+    before = catalogue.read_bytes()
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n')
+    assert main(["--config", str(config), *command, str(tmp_path / "c4")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"koprik: {tmp_path}/c4: its working copy {catalogue} is the catalogue's file "
+                   f"{catalogue} (database.url); name another file to write\n")
+    assert catalogue.read_bytes() == before
+    assert sorted(tmp_path.iterdir()) == [catalogue, config]
 
 
 def test_a_working_copy_another_run_is_writing_is_refused_and_left_to_it(

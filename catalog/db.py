@@ -81,12 +81,18 @@ def unavailable(error: SQLAlchemyError) -> str | None:
 def database_url(url: str) -> URL:
     """``url`` parsed; raises :class:`DatabaseUrlError` for one that names no database
     SQLAlchemy can open (not a URL, a port that is not a number, an unknown dialect or driver,
-    a driver not installed, a parameter the driver takes of another type)."""
+    a driver not installed, a parameter the driver takes of another type) or one that is not
+    SQLite or PostgreSQL."""
     try:
         parsed = make_url(url)  # a port that is not a number fails here (int())
         dialect = parsed.get_dialect()  # an unknown dialect or driver fails here
     except (ArgumentError, ImportError, ValueError) as error:
         raise _not_openable(url, error) from None
+    if (backend := parsed.get_backend_name()) not in ("sqlite", "postgresql"):
+        # (it said to install the driver of MySQL, as if Koprik would then keep it there)
+        raise DatabaseUrlError(f"database.url {url!r} names a {backend} database: Koprik keeps "
+                               "its catalogue in SQLite (sqlite:///FILE) or PostgreSQL "
+                               "(postgresql+psycopg://...)")  # fmt: skip
     try:
         dbapi = dialect.import_dbapi()  # what create_engine imports: a driver not installed
     except ImportError as error:

@@ -193,21 +193,28 @@ def test_a_url_with_a_port_or_parameter_that_is_no_number_is_one_line_exit_2(
     assert not (tmp_path / "out.mrc").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("MySQLdb") is not None, reason="MySQLdb installed")
-def test_a_url_whose_driver_is_not_installed_is_one_line_exit_2(tmp_path: Path) -> None:
+@pytest.mark.skipif(importlib.util.find_spec("psycopg2") is not None, reason="psycopg2 installed")
+@pytest.mark.parametrize(("url", "said"), [
+    ("postgresql+psycopg2://host/db", "needs the Python driver 'psycopg2' "
+     "(postgresql+psycopg2), which is not installed"),
+    ("mysql://host/db", "names a mysql database: Koprik keeps its catalogue in SQLite "
+     "(sqlite:///FILE) or PostgreSQL (postgresql+psycopg://...)"),
+])  # fmt: skip
+def test_a_url_whose_driver_is_not_installed_is_one_line_exit_2(
+    tmp_path: Path, url: str, said: str
+) -> None:
     """A known dialect whose driver is missing is named before create_engine imports it: one
-    line naming database.url and the driver, exit 2 (systemd does not restart on 2)."""
-    with pytest.raises(DatabaseUrlError, match="MySQLdb"):
-        open_engine("mysql://host/db")
+    line naming database.url and the driver, exit 2 (systemd does not restart on 2). A database
+    other than SQLite or PostgreSQL is said to be none Koprik keeps its catalogue in: it was
+    said to need its driver, as if Koprik would then keep it there."""
+    with pytest.raises(DatabaseUrlError):
+        open_engine(url)
     config = tmp_path / "koprik.toml"
-    config.write_text('[database]\nurl = "mysql://host/db"\n')
+    config.write_text(f'[database]\nurl = "{url}"\n')
     for command in (["runs"], ["db", "current"]):
         done = subprocess.run(
             [sys.executable, "-m", "koprik", "--config", str(config), *command],
             capture_output=True, text=True, timeout=60,
         )
         assert done.returncode == 2, done.stderr
-        assert done.stderr.splitlines() == [
-            "koprik: database.url 'mysql://host/db' needs the Python driver 'MySQLdb' "
-            "(mysql+mysqldb), which is not installed"
-        ]
+        assert done.stderr.splitlines() == [f"koprik: database.url {url!r} {said}"]

@@ -100,6 +100,19 @@ def test_round_trip_through_dc_keeps_core_elements(caltech) -> None:
         assert resolver <= {v for (e, v) in after if e == "identifier"}
 
 
+@pytest.mark.parametrize("leader_type", "atefcdijkgrmp")
+def test_the_type_a_record_has_in_dc_is_read_back_to_its_leader(leader_type: str) -> None:
+    """The dc:type labels marc_to_dc writes (LoC's) were not all read: a sound recording, an
+    image, a film, an object harvested as oai_dc from another Koprik came back a book, and the
+    union catalogue kept it out of its group (material: book / music). What DC cannot tell
+    apart comes back as one: a (t), e (f), c (d), i (j)."""
+    record = pymarc.Record(leader=f"00000n{leader_type}m a2200000uu 4500")
+    record.add_field(pymarc.Field("245", ["0", "0"], [pymarc.Subfield("a", "Title")]))
+    back = dc_to_marc(etree.fromstring(marc_to_dc(record)))
+    assert back.leader[6] == {"t": "a", "f": "e", "d": "c", "j": "i"}.get(leader_type,
+                                                                          leader_type)
+
+
 def test_identifiers_languages_and_untitled() -> None:
     dc = etree.fromstring(
         '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '

@@ -48,6 +48,7 @@ _ISBN_CANDIDATE = re.compile(r"[0-9][0-9\- ]{8,16}[0-9Xx]")
 _ISSN_CANDIDATE = re.compile(r"\b\d{4}-?\d{3}[\dXx]\b")
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 _NUMBER = re.compile(r"\d+")
+_EXTENT_END = re.compile(r"\s[:;+]")
 _ROMAN = re.compile(r"\b([ivxlc]+)\b")
 _ROMAN_VALUES = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
 _ORDINALS = {
@@ -261,7 +262,12 @@ def _year(fields: Tagged) -> int | None:
 
 
 def _pages(fields: Tagged) -> int | None:
-    numbers = [int(n) for v in _subfields(fields, "300", "a") for n in _NUMBER.findall(v)]
+    """The largest number of the extent (300 $a), up to where ISBD's other details (" :"),
+    dimensions (" ;") or accompanying material (" +") begin: a whole statement in $a, as MODS's
+    ``extent`` is read into MARC ("1 map : col. ; 60 x 90 cm"), counted the 90 cm as 90 pages,
+    and its own record's "1 map" vetoed it as another edition."""
+    extents = [_EXTENT_END.split(v, 1)[0] for v in _subfields(fields, "300", "a")]
+    numbers = [int(n) for v in extents for n in _NUMBER.findall(v)]
     return max(numbers) if numbers else None
 
 

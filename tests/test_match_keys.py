@@ -3,7 +3,7 @@
 import logging
 
 import pytest
-from pymarc import Field
+from pymarc import Field, Subfield
 
 from catalog.match_keys import (
     Profile,
@@ -67,6 +67,19 @@ def test_title_key_skips_nonfiling_characters_and_folds_scripts():
             ("tend", "gtitlethatgoesonandonforawhile")} <= long_keys
     assert not [k for k in cyrillic if k[0] == "tend"]  # a short title has one key
     assert [k for k in cyrillic if k[0] == "ay"] == [("ay", "karimov:2001")]
+
+
+@pytest.mark.parametrize(("extent", "pages"), [
+    ("1 map : col. ; 60 x 90 cm", 1), ("xii, 352 p. : ill. ; 21 cm + 1 CD-ROM", 352),
+    ("352 p.", 352), ("3 v. (1200 p.)", 1200), ("60 x 90 cm", 90),
+])  # fmt: skip
+def test_the_extent_is_read_up_to_its_other_details(extent: str, pages: int) -> None:
+    """A whole ISBD statement in 300 $a (MODS's extent read into MARC) counted its dimensions
+    as pages: a map harvested as MODS, 90 pages, was another edition of its MARC copy's 1."""
+    record = book("1", "Map")
+    record.remove_fields("300")
+    record.add_field(Field("300", [" ", " "], [Subfield("a", extent)]))
+    assert keys_of(record)[1].pages == pages
 
 
 def test_profile_values():

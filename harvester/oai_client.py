@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from harvester.faults import Event, HarvestError, MalformedResponse, quoted
-from harvester.http_fetch import FetchingClient, HttpFetcher, Politeness
+from harvester.http_fetch import FetchingClient, HttpFetcher, Politeness, shown_url
 from harvester.oai_pages import (
     OAI_NS,
     OaiError,
@@ -105,8 +105,17 @@ class OaiClient(FetchingClient):
         return root
 
     async def identify(self) -> Identity:
-        """Identify, checked: raises :class:`HarvestError` when the answer is not usable."""
-        root = await self.request("Identify")
+        """Identify, checked: raises :class:`HarvestError` when the answer is not usable; one
+        that is no OAI-PMH document says so, naming the base URL (the parser's words alone,
+        "Start tag expected, '<' not found", did not tell of a URL that is not the partner's
+        OAI-PMH endpoint)."""
+        try:
+            root = await self.request("Identify")
+        except MalformedResponse as error:
+            raise MalformedResponse(
+                f"{error}: {shown_url(self.base_url)} answered no OAI-PMH document; is it the "
+                "partner's OAI-PMH base URL?", error.raw
+            ) from None
         element = root.find(f"{_O}Identify")
         if element is None:
             raise MalformedResponse("the answer to Identify has no <Identify> element")

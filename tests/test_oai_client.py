@@ -291,6 +291,35 @@ async def test_a_redirect_loop_ends_after_a_few_hops() -> None:
     assert client.events == []  # permanent redirects, but round in a loop: moved nowhere
 
 
+@pytest.mark.parametrize(("body", "content_type", "said"), [
+    (b"<!DOCTYPE html><html><body><p>Koprik<br></body></html>", "text/html",
+     "malformed-xml: Identify: "),
+    (b"<?xml version='1.0'?><explainResponse xmlns='http://www.loc.gov/zing/srw/'/>", "text/xml",
+     "malformed-xml: Identify: root element is "),
+    (b'{"status": "ok"}', "application/json", "malformed-xml: Identify: "),
+])  # fmt: skip
+async def test_an_answer_to_identify_that_is_no_oai_pmh_names_the_base_url(
+    body: bytes, content_type: str, said: str
+) -> None:
+    """A source added at a URL that is not the partner's OAI-PMH endpoint (its home page, its
+    SRU, its /health) failed with the parser's words alone."""
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_get("/oai", page)
+    with serve(app) as url:
+        async with OaiClient(url, FAST) as client:
+            with pytest.raises(MalformedResponse) as raised:
+                await client.identify()
+    message = str(raised.value)
+    assert message.startswith(said), message
+    assert message.endswith(f": {url} answered no OAI-PMH document; is it the partner's "
+                            "OAI-PMH base URL?"), message
+    assert "\n" not in message
+
+
 EVIL = {
     "external-file": b"""<?xml version="1.0"?>
 <!DOCTYPE OAI-PMH [<!ENTITY secret SYSTEM "file://SECRET">]>

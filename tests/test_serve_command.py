@@ -97,6 +97,16 @@ def test_a_database_that_does_not_answer_stops_serve_with_status_1(tmp_path, wor
     assert result.stderr.count("\n") == 1
 
 
+def test_a_catalogue_file_that_is_no_database_stops_serve_with_status_2(tmp_path):
+    """Not retried: asking again brings the same (a database that does not answer is, above)."""
+    koprik = write_config(tmp_path)
+    (tmp_path / "catalog.sqlite3").write_bytes(b"these are not the pages of a database" * 200)
+    result = subprocess.run(koprik.command("serve"), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("koprik: the catalogue database "), result.stderr
+    assert result.stderr.endswith("cannot be used: file is not a database\n"), result.stderr
+
+
 def test_a_catalogue_made_by_serve_is_said_in_the_log(tmp_path):
     """At a mistyped database.url, serve made a new, empty catalogue and published it without a
     word (/health said "ok", 0 records); the log says so, once: the next start finds it."""

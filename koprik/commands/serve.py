@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from catalog import Catalog
-from catalog.db import missing_file
+from catalog.db import missing_file, unavailable
 from catalog.set_rules import check, rename
 from config import Settings, load_settings
 from harvester.leadership import lead_schedules
@@ -138,15 +138,25 @@ def _reopened(settings: Settings) -> Catalog:
     return _opened(settings)
 
 
+_REFUSED_FOR_GOOD = frozenset({"28000", "28P01", "3D000"})
+"""PostgreSQL's SQLSTATEs of a login refused and of a database that does not exist: the
+settings are at fault, and asking again brings the same."""
+
+
 def _opened(settings: Settings) -> Catalog:
-    """The catalogue; a database that does not answer (PostgreSQL starting after Koprik, a
-    network gone for a moment) may answer later: a :class:`NotNow`, exit status 1, which a
-    service manager starts again, where status 2 (any other command's) it does not."""
+    """The catalogue; a PostgreSQL server that does not answer (starting after Koprik, its
+    network gone for a moment, starting up) may answer later: a :class:`NotNow`, exit status 1,
+    which a service manager starts again, where status 2 (any other command's, and a corrupt
+    SQLite file's, a refused login's) it does not."""
     try:
         return Catalog.open(settings)
     except DBAPIError as error:
-        url = make_url(settings.database.url).render_as_string(hide_password=True)
-        raise NotNow(database_line(error, url)) from None
+        url = make_url(settings.database.url)
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        if (url.get_backend_name() != "postgresql" or unavailable(error) is None
+                or sqlstate in _REFUSED_FOR_GOOD):  # fmt: skip
+            raise
+        raise NotNow(database_line(error, url.render_as_string(hide_password=True))) from None
 
 
 def _said(index: int, status: int, line: str) -> int:

@@ -193,10 +193,11 @@ def test_a_url_with_a_port_or_parameter_that_is_no_number_is_one_line_exit_2(
     assert not (tmp_path / "out.mrc").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("psycopg2") is not None, reason="psycopg2 installed")
 @pytest.mark.parametrize(("url", "said"), [
-    ("postgresql+psycopg2://host/db", "needs the Python driver 'psycopg2' "
-     "(postgresql+psycopg2), which is not installed"),
+    pytest.param("postgresql+psycopg2://host/db", "needs the Python driver 'psycopg2' "
+                 "(postgresql+psycopg2), which is not installed",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("psycopg2") is not None,
+                                          reason="psycopg2 installed")),
     ("mysql://host/db", "names a mysql database: Koprik keeps its catalogue in SQLite "
      "(sqlite:///FILE) or PostgreSQL (postgresql+psycopg://...)"),
 ])  # fmt: skip

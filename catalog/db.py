@@ -24,6 +24,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from catalog.models import ENGINES, metadata
+from config.settings import in_memory
 
 
 class DatabaseFileError(Exception):
@@ -129,7 +130,7 @@ SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 def sqlite_file(url: URL) -> str | None:
     """The file of the SQLite catalogue ``url`` (None: not SQLite, or in memory)."""
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    if url.get_backend_name() != "sqlite" or in_memory(url):
         return None
     return url.database
 

@@ -22,11 +22,14 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protocols.oaipmh import EMAIL
 from protocols.oaipmh.arguments import SYNTAX
 from protocols.oaipmh.uri import any_uri
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 CONFIG_ENV = "KOPRIK_CONFIG"
 DEFAULT_FILE = "koprik.toml"
@@ -562,6 +565,12 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     return dataclasses.replace(settings, file=str(path))
 
 
+def in_memory(url: URL) -> bool:
+    """Whether ``url`` names a SQLite database kept in memory, in no file (``sqlite://``,
+    ``sqlite:///``, ``sqlite:///:memory:``)."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
 def _check_kept(url: str, origin: str) -> None:
     """A settings file's ``database.url`` names a catalogue that outlives the command: one in
     SQLite's memory (``sqlite://``, ``sqlite:///``, ``sqlite:///:memory:``) was accepted, and
@@ -572,13 +581,11 @@ def _check_kept(url: str, origin: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from catalog.db import sqlite_file  # the catalogue needs config first
-
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):  # left to open_engine to say, as for any other URL
         return
-    if parsed.get_backend_name() == "sqlite" and sqlite_file(parsed) is None:
+    if in_memory(parsed):
         raise ConfigError(f"{origin}: database.url: {url!r} is a catalogue in memory, which "
                           "keeps nothing; name a file (sqlite:///path/to/koprik.sqlite3)")
 

@@ -112,8 +112,8 @@ async def start_target(
         connections.serving[task] = connection
         try:
             await serve(connection, reader, writer)
-        except asyncio.CancelledError:
-            pass  # cut off by a stop (module docs): ends quietly
+        except asyncio.CancelledError:  # cut off by a stop (module docs): ends quietly
+            writer.transport.abort()  # (one waiting for its first bytes was left open)
         finally:
             del connections.serving[task]
 

@@ -86,7 +86,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, update
+from sqlalchemy import Connection, Row, case, update
 
 from catalog import Catalog, CatalogWriter
 from catalog.dedup import run_dedup
@@ -131,6 +131,9 @@ RUNNING, SUCCEEDED, PARTIAL, FAILED, INTERRUPTED = (
     "failed",
     "interrupted",
 )
+_ENDED_UNSAID = ("the process running it ended before the run did (killed, or its node gone); "
+                 "found by the source's next run")
+"""The line a run left running ends with when the next run of its source finds it."""
 
 
 @dataclass(frozen=True)
@@ -826,11 +829,14 @@ class HarvestRun:
                            f"opening a run of {self.source.name}")
 
     def _opened(self, connection: Connection) -> int:
-        """The run's row, added as running (a run of the source left running ends interrupted)."""
+        """The run's row, added as running (a run of the source left running ends interrupted,
+        with a line saying so: it said nothing of why, as if stopped by the operator)."""
+        errors = harvest_runs.c.errors
         connection.execute(
             update(harvest_runs)
             .where(harvest_runs.c.source == self.source.name, harvest_runs.c.status == RUNNING)
-            .values(status=INTERRUPTED)
+            .values(status=INTERRUPTED, errors=case((errors == "", _ENDED_UNSAID),
+                                                    else_=errors + "\n" + _ENDED_UNSAID))
         )
         return int(
             connection.execute(

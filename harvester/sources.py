@@ -181,8 +181,8 @@ def _validate_oai(source: HarvestSource) -> None:
         for value in values:
             if SYNTAX[name].fullmatch(value) is None:  # the provider would answer badArgument
                 raise SourceError(f"{name} {value!r}: not a valid OAI-PMH {name}", key)
-    _refuse(source, ("query", "charset"), "OAI-PMH",
-            "the list selects the records; the document's own encoding is used")
+    _refuse(source, {"query": "the list selects the records",
+                     "charset": _OWN_ENCODING}, "OAI-PMH")
 
 
 def _require_http(source: HarvestSource) -> None:
@@ -191,16 +191,20 @@ def _require_http(source: HarvestSource) -> None:
         raise SourceError(f"URL {source.url!r}: {problem}", "url")
 
 
-def _refuse(source: HarvestSource, keys: tuple[str, ...], protocol: str, why: str) -> None:
-    """Refuse the first of ``keys`` the source sets: ``protocol`` sources have no use for it."""
-    for key in keys:
+_OWN_ENCODING = "the document's own encoding is used"
+
+
+def _refuse(source: HarvestSource, keys: dict[str, str], protocol: str) -> None:
+    """Refuse the first of ``keys`` the source sets, saying why ``protocol`` sources have no
+    use for it (one reason a key: one reason for two said both, of a key set alone)."""
+    for key, why in keys.items():
         if getattr(source, key):
             raise SourceError(f"{key!r} is not supported for {protocol} sources ({why})", key)
 
 
 def _refuse_shortfall(source: HarvestSource, protocol: str) -> None:
-    _refuse(source, ("tolerated_shortfall",), protocol,
-            "it is what an OAI-PMH list may end short of its completeListSize")
+    _refuse(source, {"tolerated_shortfall":
+                     "it is what an OAI-PMH list may end short of its completeListSize"}, protocol)
 
 
 def _validate_z3950(source: HarvestSource) -> None:
@@ -220,8 +224,8 @@ def _validate_z3950(source: HarvestSource) -> None:
             charset_label(source.charset)
         except ValueError as error:
             raise SourceError(f"charset: {error}", "charset") from error
-    _refuse(source, ("sets",), "Z39.50",
-            "the query selects the records; they are presented as MARC21")
+    _refuse(source, {"sets": "the query selects the records; they are presented as MARC21"},
+            "Z39.50")
     _refuse_shortfall(source, "Z39.50")
 
 
@@ -242,8 +246,7 @@ def _validate_sru(source: HarvestSource) -> None:
     problem = sru_crosswalk_problem(source.crosswalk, source.prefix)
     if problem is not None:
         raise SourceError(problem, "crosswalk")
-    _refuse(source, ("sets", "charset"), "SRU",
-            "the query selects the records; the document's own encoding is used")
+    _refuse(source, {"sets": "the query selects the records", "charset": _OWN_ENCODING}, "SRU")
     _refuse_shortfall(source, "SRU")
 
 

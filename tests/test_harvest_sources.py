@@ -438,8 +438,10 @@ def test_sru_definitions_are_checked_before_contacting_the_server() -> None:
         ({"url": "z3950://h:210/D"}, "expected http:// or https://"),
         ({"url": "http://h/db?version=3.0"}, "SRU version '3.0'"),
         ({"prefix": "mods"}, "record schema 'mods'"),
-        ({"sets": ["a"]}, "'sets' is not supported for SRU"),
-        ({"charset": "UTF-8"}, "'charset' is not supported for SRU"),
+        ({"sets": ["a"]}, r"'sets' is not supported for SRU sources \(the query selects the "
+                          r"records\)$"),
+        ({"charset": "UTF-8"}, r"'charset' is not supported for SRU sources \(the document's own "
+                               r"encoding is used\)$"),
         ({"tolerated_shortfall": 2}, "'tolerated_shortfall' is not supported for SRU"),
     ):
         with pytest.raises(SourceError, match=reason):

@@ -328,9 +328,10 @@ def _short_of(window_until: str, run_until: str | None) -> bool:
 
 
 def _window_named(spec: str | None, start: str | None, end: str | None) -> str:
-    """A window of a set as the run's lines name it."""
-    where = f"set {spec} " if spec else ""
-    return f"window {where}{start or 'the start'}..{end or 'now'}"
+    """A window of a set as the run's lines name it ("window set boks the start..now" read as
+    a set named "boks the start")."""
+    of = f" of set {spec}" if spec else ""
+    return f"window {start or 'the start'}..{end or 'now'}{of}"
 
 
 class _Listed(NamedTuple):

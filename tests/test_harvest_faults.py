@@ -525,7 +525,7 @@ def test_a_set_harvested_from_the_start_and_empty_is_looked_for_in_list_sets(
     if status == PARTIAL:
         assert report.watermark is None
         assert errors == (
-            "window set boks the start..now failed for good: no records, and the partner's "
+            "window the start..now of set boks failed for good: no records, and the partner's "
             "ListSets does not name the set 'boks': is the source's setSpec misspelt?"
         )
     else:

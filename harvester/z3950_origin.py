@@ -338,6 +338,9 @@ class Z3950Client:
             try:
                 answer, content = decode_pdu(data, MAX_PDU_VALUES)
             except PduError as error:
+                if data.startswith(b"HTTP/"):  # (the codec's words said nothing of it)
+                    raise Z3950Error(f"the target answered {name} in HTTP, not in Z39.50: is "
+                                     "the address a web server's?") from error
                 raise Z3950Error(f"undecodable answer to {name}: {error}") from error
         if answer == "close" and expected != "close":
             self._writer.close()

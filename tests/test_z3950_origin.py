@@ -65,6 +65,25 @@ def silent_target() -> Iterator[int]:
     yield from _target(b"")
 
 
+@pytest.fixture
+def web_server() -> Iterator[int]:
+    """What a web server answers bytes that are not HTTP."""
+    yield from _target(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                       b"Content-Length: 11\r\nConnection: close\r\n\r\nBad Request")
+
+
+def test_a_web_server_at_a_z3950_address_is_said_to_be_one(
+    web_server: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was "undecodable answer to initRequest: PDU: Expected CHOICE(PDU) with tags [...] but
+    got '48'", the codec's words."""
+    assert main(["z3950", f"127.0.0.1:{web_server}/Default", "war", "--timeout", "5"]) == 2
+    assert capsys.readouterr().err == (
+        f"koprik: 127.0.0.1:{web_server}/Default: the target answered initRequest in HTTP, "
+        "not in Z39.50: is the address a web server's?\n"
+    )
+
+
 def test_a_target_that_never_answers_is_a_one_line_error_with_the_time_waited(
     silent_target: int, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -575,9 +575,13 @@ class HarvestRun:
         A run stands mid-list (the saved token) or, with no token, after the list of the saved
         set and window: its last page was committed, so the list is not asked for again."""
         by_hand = self.options.full or self.options.from_ or self.options.until
-        if by_hand or not (state.run_id and state.first_response_date):
+        if not (state.run_id and state.first_response_date):
             return None  # an SRU or Z39.50 position saves no first_response_date
         where = _stood(state)
+        if by_hand:  # (it set the position aside without a word)
+            self.errors.append(f"run #{state.run_id} stopped {where}; a run asked for with "
+                               "--full, --from or --until harvests its own list instead")
+            return None
         elsewhere = resumption.moved(state.endpoint, self.source)
         if elsewhere is not None:
             self.errors.append(

@@ -31,7 +31,7 @@ from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource
 from harvester import dates
 from harvester.oai_client import Politeness
-from harvester.runs import INTERRUPTED, SUCCEEDED, Stop, harvest
+from harvester.runs import INTERRUPTED, SUCCEEDED, RunOptions, Stop, harvest
 from tests.conftest import ROOT
 from tests.fault_provider import (
     FaultProvider,
@@ -68,6 +68,25 @@ def _wait_for(predicate: Callable[[], bool]) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_a_run_asked_for_by_hand_after_a_stopped_one_says_it_does_not_go_on_from_it(
+    catalog: Catalog,
+) -> None:
+    """A --full (--from, --until) run set the stopped run's position aside without a word, and
+    the next run did not resume it (nothing lost: the by-hand run took the whole list)."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
+    with serve(provider.app()) as url:
+        source = _source(url, "oai-pmh")
+        with held_then_stopped(catalog, provider, source, HELD, search=False):
+            _wait_for(lambda: _pages_committed(catalog) == HELD - 1)
+        full = harvest(catalog, source, RunOptions(full=True), politeness=Politeness(delay=0))
+    assert full.status == SUCCEEDED, full.errors
+    assert full.errors[0] == (
+        f"run #1 stopped after {(HELD - 1) * PAGE} records of its list; a run asked for with "
+        "--full, --from or --until harvests its own list instead")
+    assert sorted(catalogue_of(catalog, "partner")) == sorted(
+        f"oai:fault.test:{n}" for n in range(RECORDS))
 
 
 @pytest.mark.parametrize("protocol", ["oai-pmh", "sru"])

@@ -168,12 +168,16 @@ PART = ".part"
 """The working copy's suffix: ``FILE.part`` beside ``FILE``."""
 
 
+def _written(path: Path) -> Path:
+    """The file an output ``path`` puts in place: ``path``, or its target when it is a symbolic
+    link (:func:`working_copy`)."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def _working_copy_of(path: Path) -> Path:
-    """The working copy ``path`` is written as: ``FILE.part`` beside it, or beside its target
-    when it is a symbolic link (:func:`working_copy`)."""
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
-    return path.with_name(path.name + PART)
+    """The working copy ``path`` is written as: ``FILE.part`` beside the file it puts in place."""
+    written = _written(path)
+    return written.with_name(written.name + PART)
 
 
 def _always() -> bool:
@@ -197,10 +201,7 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
     it, and so is one that is not a regular file of that one name (a symbolic link, a hard link
     of another file, a pipe, left or planted there), and it is left as it is: one was
     followed, and the file it named (a live catalogue, the settings file) emptied and written."""
-    named = path
-    partial = _working_copy_of(path)
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
+    named, path, partial = path, _written(path), _working_copy_of(path)
     lock = -1  # the copy is this run's to remove once it holds its lock
     renamed = False
     try:

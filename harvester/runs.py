@@ -153,6 +153,19 @@ class PageInfo:
     """Records the run has done, this page's included."""
     complete_list_size: int | None
     set_spec: str | None
+    delivered: int | None = None
+    """Entries of the current list (or result set) delivered up to this page when known: a
+    resumed run's list began before the run."""
+
+    @property
+    def expected(self) -> int | None:
+        """Records the run will have done when its current list ends, by the partner's count
+        (for a progress bar: a resumed run's, too, ends at its total)."""
+        if self.complete_list_size is None:
+            return None
+        if self.delivered is None:
+            return self.complete_list_size
+        return self.records + max(0, self.complete_list_size - self.delivered)
 
 
 @dataclass
@@ -481,14 +494,14 @@ class HarvestRun:
 
     def _progress(self, done: int, wanted: int) -> None:
         """Progress of a result-set source (Z39.50, SRU), told for each page once committed:
-        its hits are the total."""
-        self._shown(wanted, None)
+        its hits are the total, ``done`` the position reached in them."""
+        self._shown(wanted, None, done)
 
-    def _shown(self, total: int | None, spec: str | None) -> None:
+    def _shown(self, total: int | None, spec: str | None, delivered: int | None) -> None:
         """Tell ``on_page`` about the next page committed and not yet told."""
         pages, records = self._unshown.popleft()
         if self.on_page is not None:
-            self.on_page(PageInfo(pages, records, total, spec))
+            self.on_page(PageInfo(pages, records, total, spec, delivered))
 
     async def _harvest_z3950(self) -> None:
         self._z3950 = Z3950HarvestResult(unmapped=self.unmapped)
@@ -888,7 +901,7 @@ class HarvestRun:
 
         self.catalog.write(write)
         for each, _ in items:
-            self._shown(each.page.complete_list_size, spec)
+            self._shown(each.page.complete_list_size, spec, each.delivered)
 
     def _target(self) -> IngestTarget:
         return IngestTarget.of(

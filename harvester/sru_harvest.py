@@ -70,7 +70,7 @@ SCHEMAS = {"": MARCXML, "marc21": MARCXML, MARCXML: MARCXML, DC: DC}
 """A source's ``prefix`` -> the recordSchema asked for."""
 
 Progress = Callable[[int, int], None]
-"""Called after each committed page with (records ingested so far, hits)."""
+"""Called after each committed page with (the position reached in the result set, hits)."""
 
 
 class SruHarvestError(HarvestError):
@@ -216,19 +216,15 @@ async def _pages(
                 return
             start = following
 
-    done = 0
-
     async def store(items: list[tuple[SruPage, Plan, int]]) -> None:
-        nonlocal done
         written = [(plan, saving(on_batch, resume, following, page.hits))
                    for page, plan, following in items]
         stored = await asyncio.to_thread(write_pages, catalog, target, written, result.rejects,
                                          result.unmapped)
-        for (page, _, _), counts in zip(items, stored, strict=True):
+        for (page, _, following), counts in zip(items, stored, strict=True):
             result.counts.add(counts)
-            done += len(page.records)
             if progress is not None:
-                progress(done, page.hits)
+                progress(following - 1, page.hits)  # the position reached
 
     await overlapped(pages(), store)
 

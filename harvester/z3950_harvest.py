@@ -88,7 +88,8 @@ PROPOSED_CHARSET = "UTF-8"
 ELEMENT_SET = "F"
 
 Progress = Callable[[int, int], None]
-"""Called after each committed batch with (records ingested so far, records to ingest)."""
+"""Called after each committed batch with (the position reached in the result set, the last
+position to ingest)."""
 
 
 class Z3950HarvestError(HarvestError):

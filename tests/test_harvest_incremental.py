@@ -117,7 +117,8 @@ def test_an_interrupted_run_resumes_at_its_page(records, catalog, tmp_path) -> N
         assert state.token is not None and state.cursor in (30, 40) and state.watermark is None
         left = len(records) - state.cursor
         provider.requests.clear()
-        resumed = harvest(catalog, source, politeness=FAST)
+        pages: list[PageInfo] = []
+        resumed = harvest(catalog, source, politeness=FAST, on_page=pages.append)
         listed = provider.list_requests()
         reference = _fresh(tmp_path, "reference")
         harvest(reference, source, politeness=FAST)
@@ -126,6 +127,8 @@ def test_an_interrupted_run_resumes_at_its_page(records, catalog, tmp_path) -> N
     # those it was storing may reach the provider after the log was cleared (seen in CI: the
     # first request logged asked for |||40, the resumed run's first for |||30).
     assert listed[-resumed.pages]["resumptionToken"] == state.token
+    # what a progress bar is told: the records the resumed run will have done, not the list's
+    assert [page.expected for page in pages] == [left] * resumed.pages
     assert catalogue_of(catalog, "partner") == catalogue_of(reference, "partner")
     with catalog.engine.connect() as connection:
         statuses = connection.execute(

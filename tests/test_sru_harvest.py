@@ -16,7 +16,7 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
 from crosswalks.marcxml import record_to_marcxml
-from harvester.runs import FAILED, SUCCEEDED, RunOptions, harvest
+from harvester.runs import FAILED, SUCCEEDED, PageInfo, RunOptions, harvest
 from harvester.sources import SourceError
 from tests.fault_provider import (
     FAST,
@@ -119,9 +119,12 @@ def test_a_run_stopped_by_a_partner_gone_down_is_resumed_by_the_next(  # type: i
             "http-503: HTTP 503, Retry-After 0; the run stops; the next run resumes from where "
             "this one is")
         provider.unavailable_after = None
-        second = harvest(catalog, source, politeness=FAST)
+        pages: list[PageInfo] = []
+        second = harvest(catalog, source, politeness=FAST, on_page=pages.append)
     assert second.status == SUCCEEDED
     assert second.errors == [f"resumed run #1 at record 6 of {len(clean)}"]
+    # a progress bar of the resumed run ends at its own records
+    assert [page.expected for page in pages] == [len(clean) - 5] * len(pages)
     assert catalogue_of(catalog, "partner") == clean
     assert len(provider.served) == len(set(provider.served)) == len(clean)  # each once
     catalog.close()

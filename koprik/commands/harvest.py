@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         with Progress(f"harvest {source.name}", unit="records") as bar:
 
             def on_page(info: PageInfo) -> None:
-                if info.complete_list_size is not None:
-                    bar.total = info.complete_list_size
+                if info.expected is not None:
+                    bar.total = info.expected
                 bar.advance(info.records - bar.count, extra=f"page {info.pages}")
 
             try:

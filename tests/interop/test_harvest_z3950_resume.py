@@ -22,7 +22,7 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource, load_settings
 from harvester.pipeline import PAGES_AHEAD
-from harvester.runs import INTERRUPTED, SUCCEEDED, RunOptions, RunReport, harvest
+from harvester.runs import INTERRUPTED, SUCCEEDED, PageInfo, RunOptions, RunReport, harvest
 from harvester.z3950_harvest import DEFAULT_BATCH
 from tests.conftest import ROOT
 from tests.interop.test_z3950_harvest import EVERYTHING, Zebra, demo_zebra
@@ -113,12 +113,15 @@ def _each_once(count: int) -> list[str]:
 
 def _run(catalog: Catalog, port: int, relay: Z3950Relay, presents: int,
          full: bool = False) -> RunReport:
-    """A run through the relay that must succeed after ``presents`` Present requests."""
+    """A run through the relay that must succeed after ``presents`` Present requests, each
+    page telling a progress bar the records the run will have done."""
     source = HarvestSource(name="zebra", url=f"z3950://127.0.0.1:{port}/Default",
                            protocol="z3950", query=EVERYTHING, timeout=30.0, delay=0.0)
     since = len(relay.requests)
-    report = harvest(catalog, source, RunOptions(full=full))
+    pages: list[PageInfo] = []
+    report = harvest(catalog, source, RunOptions(full=full), on_page=pages.append)
     assert report.status == SUCCEEDED, report.errors
+    assert {page.expected for page in pages} == {report.counts.total}
     assert relay.presents(since) == presents and report.requests == 2 + presents
     state = _state(catalog)
     assert (state.run_id, state.query, state.hits, state.cursor) == (None, None, None, None)

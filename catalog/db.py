@@ -66,17 +66,26 @@ def unavailable(error: SQLAlchemyError) -> str | None:
     shutting down, too many connections, a timeout, SQLite's file locked or unreadable), an
     ``InterfaceError`` (the driver's connection unusable, closed under it), any error SQLAlchemy
     took for a disconnect (``connection_invalidated``), whatever the driver called it, and the
-    connection pool's timeout (every connection in use for ``pool_timeout`` seconds). Integrity,
-    programming and data errors are not: another node, or a moment later, would fail the same
-    way.
+    connection pool's timeout (every connection in use for ``pool_timeout`` seconds), and a SQLite
+    file found corrupt or no database (SQLITE_CORRUPT, SQLITE_NOTADB: the file must be restored;
+    until then no request can be answered, which a 503 says where a 500 said a fault of ours).
+    Integrity, programming and data errors are not: another node, or a moment later, would fail
+    the same way.
     """
     if isinstance(error, PoolTimeout):
         return "no connection free in the pool"
     if not isinstance(error, DBAPIError) or not (
         isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
+        or _sqlite_code(error.orig) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
     ):
         return None
     return " ".join(str(error.orig or error).split("\n", 1)[0].split()) or type(error).__name__
+
+
+def _sqlite_code(error: BaseException | None) -> int | None:
+    """SQLite's primary result code of a ``sqlite3`` error (its extended code's low byte)."""
+    code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.Error) else None
+    return None if code is None else code & 0xFF
 
 
 def database_url(url: str) -> URL:

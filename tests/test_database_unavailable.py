@@ -115,3 +115,39 @@ async def test_a_pool_with_no_free_connection_is_503_not_a_traceback(
     assert "(catalogue database unavailable: no connection free in the pool)" in caplog.text
     assert (await client.get(path)).status == 200
     catalog.close()
+
+
+async def test_a_corrupt_sqlite_file_is_503_and_one_line_not_a_traceback(
+    aiohttp_client: Any, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """SQLite finding its file corrupt (SQLITE_CORRUPT) answers as an unreachable database
+    does: the file must be restored, no request can be answered until then (it was a 500 with
+    a traceback for every OAI request, and SRU's diagnostic 1, a general system error)."""
+    file = tmp_path / "catalog.sqlite3"
+    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=f"sqlite:///{file}"))
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in demo_records(300):
+            writer.put(record)
+    catalog.close()  # the last connection closed: the WAL is written back into the file
+    size = file.stat().st_size
+    with file.open("r+b") as damaged:  # the second half of the file overwritten
+        damaged.seek(size // 2)
+        damaged.write(b"\x55" * (size // 2))
+    catalog = Catalog.open(settings)
+    client = await aiohttp_client(init_app(settings, catalog))
+    caplog.clear()
+    response = await client.get("/oai?verb=ListRecords&metadataPrefix=oai_dc")
+    assert response.status == 503
+    assert response.headers["Retry-After"] == str(settings.oai.retry_after)
+    assert not [record for record in caplog.records if record.exc_info]
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines == [
+        "http 127.0.0.1: 503 Service Unavailable (catalogue database unavailable: database disk "
+        "image is malformed)"]
+    caplog.clear()
+    sru = await client.get("/sru?operation=searchRetrieve&version=1.2&query=navoiy")
+    document = await sru.text()
+    assert sru.status == 200 and "info:srw/diagnostic/1/2<" in document  # temporarily unavailable
+    assert not [record for record in caplog.records if record.exc_info]
+    catalog.close()

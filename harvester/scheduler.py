@@ -8,8 +8,9 @@ Each enabled source with a schedule (``every`` or ``cron``) is one persistent jo
 trigger did not change keeps its stored next run time across a restart; if that time passed
 while Koprik was down, the job runs once on start (``coalesce`` and no misfire limit). Sources
 are re-read every :data:`SYNC_SECONDS`, so one added with ``koprik sources add`` is scheduled
-without a restart. A source never has two runs at once: ``max_instances=1`` within a process,
-and the source's database lock (:mod:`harvester.locks`) across processes and nodes (a run that
+without a restart. A source never has two runs at once: ``max_instances=1`` within a process (a
+trigger falling due during the run is said once in the log, :func:`_overran`), and the
+source's database lock (:mod:`harvester.locks`) across processes and nodes (a run that
 finds the lock taken is skipped and logged). A job store that fails (the database unreachable)
 is looked at again :data:`RETRY_SECONDS` later, with one error line. As often, the deduplication
 queue is worked through while no scheduled harvest runs (:func:`work_through_queue`): records
@@ -40,6 +41,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -93,6 +95,9 @@ class _Context:
     """Whether scheduled work is paused (:func:`_pausing`; guarded likewise)."""
     skipped: set[str] = field(default_factory=set)
     """Sources whose run fell due while paused, not started (guarded likewise)."""
+    overran: set[str] = field(default_factory=set)
+    """Running sources whose schedule fell due again during the run, said in the log (guarded
+    likewise)."""
 
 
 _context: _Context | None = None
@@ -143,6 +148,7 @@ def run_scheduled(name: str) -> None:
     finally:
         with _context_lock:
             context.running.discard(name)
+            context.overran.discard(name)
     if context.stop.requested:
         with _context_lock:
             context.stopped.append(report)
@@ -181,6 +187,36 @@ def _pausing(context: _Context) -> bool:
     if first:
         log.warning("%s", paused(file))
     return True
+
+
+class _NoOverrunWarning(logging.Filter):
+    """Drops APScheduler's warning that a job fell due while it was still running ("Execution
+    of job ... skipped: maximum number of running instances reached"), which it logs at every
+    trigger: a schedule shorter than its harvest (``every = "1m"``, a first harvest of hours)
+    filled the log with a line a minute. :func:`_overran` says it once a run instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in str(record.msg)
+
+
+_apscheduler_log = logging.getLogger("apscheduler.scheduler.harvests")
+_apscheduler_log.addFilter(_NoOverrunWarning())
+
+
+def _overran(event: JobSubmissionEvent) -> None:
+    """A scheduled harvest fell due while its run goes on (the run is not started twice):
+    said once a run, in one line."""
+    if not event.job_id.startswith(JOB_PREFIX):
+        return  # the queue's deduplication, due again while it works: its next turn comes
+    name = event.job_id.removeprefix(JOB_PREFIX)
+    with _context_lock:
+        context = _context
+        if context is None or name not in context.running or name in context.overran:
+            return
+        context.overran.add(name)
+    log.warning("scheduled harvest of %s fell due again while its run goes on: that run is "
+                "not started twice, and its schedule is skipped until the run ends (a schedule "
+                "shorter than the source's harvests?)", name)  # fmt: skip
 
 
 class _BackgroundScheduler(BackgroundScheduler):
@@ -227,7 +263,9 @@ class HarvestScheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             jobstore_retry_interval=RETRY_SECONDS,
             timezone="UTC",
+            logger=_apscheduler_log,
         )
+        self._scheduler.add_listener(_overran, EVENT_JOB_MAX_INSTANCES)
         self._sync_seconds = sync_seconds
         self._hidden_said: set[str] = set()
         """The sources :func:`harvester.sources.hidden` whose warning is in the log."""

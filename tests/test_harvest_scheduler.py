@@ -130,11 +130,17 @@ def test_two_runs_of_one_source_never_overlap(
             assert entered.wait(10)
             with pytest.raises(locks.SourceBusy):
                 harvest(catalog, source)  # by hand, while the scheduled run goes on
+            with caplog.at_level("WARNING"):
+                time.sleep(2.5)  # the interval passes twice: max_instances keeps it to one
+            assert len(_runs(catalog)) == 1
+            # said once for the run, not at each trigger by APScheduler
+            assert [r.getMessage() for r in caplog.records] == [
+                "scheduled harvest of partner fell due again while its run goes on: that run "
+                "is not started twice, and its schedule is skipped until the run ends (a "
+                "schedule shorter than the source's harvests?)"]
             with caplog.at_level("WARNING", logger="harvester.scheduler"):
                 run_scheduled("partner")  # as a second scheduler process would
             assert "skipped, a run is in progress" in caplog.text
-            time.sleep(1.2)  # the interval passes: max_instances keeps it to one
-            assert len(_runs(catalog)) == 1
             release.set()
             assert _wait_for(lambda: _runs(catalog)[0].finished is not None, timeout=5)
         finally:
@@ -193,7 +199,11 @@ def _scheduler_mid_harvest(tmp_path, catalog_url: str, command: tuple[str, ...] 
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
             try:
-                assert entered.wait(LIVENESS)
+                assert _wait_for(lambda: entered.is_set() or process.poll() is not None,
+                                 LIVENESS), "the scheduled run never reached the partner"
+                if process.poll() is not None:
+                    pytest.fail(f"koprik {' '.join(command)} ended (status {process.returncode}) "
+                                f"before its run reached the partner:\n{process.communicate()[1]}")
                 assert _wait_for(lambda: _pages_committed(catalog) == HELD - 1, LIVENESS)
                 yield _MidHarvest(process, catalog, provider, url, release)
             finally:

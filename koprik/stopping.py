@@ -15,6 +15,7 @@ the command's own, never a handler, which would run inside whatever the thread w
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -114,6 +115,23 @@ def interrupted(stop: KeyboardInterrupt | None = None) -> int:
     print(f"koprik: {'terminated' if terminated else 'interrupted'}{notes}", file=sys.stderr)
     exec("")  # clears the mark (see above)
     return TERMINATED if terminated else INTERRUPTED
+
+
+HANGUP_LINE = ("SIGHUP: nothing to reload, serving on (settings are read at start: restart to "
+               "change them; a log file logrotate moved away is reopened by itself)")
+
+
+def take_hangups() -> None:
+    """Have a SIGHUP said in one log line and otherwise ignored, in the commands that run as a
+    service (``serve``, its workers ignoring it, ``scheduler``). By default it ended the
+    process without a word, which systemd's ``Restart=on-failure`` takes for a clean stop: the
+    ``kill -HUP`` customary after a log rotation took the service down until someone
+    noticed."""
+    signal.signal(signal.SIGHUP, _hangup)
+
+
+def _hangup(_signum: int, _frame: FrameType | None) -> None:
+    logging.getLogger("koprik").warning("%s", HANGUP_LINE)
 
 
 def say_at_once(signum: int) -> None:

@@ -168,6 +168,7 @@ def _worker(work: Callable[[int], int], index: int, parent: int) -> None:
     # traceback of it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent says it once (``systemctl kill``)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent to here
     raise SystemExit(work(index))
 

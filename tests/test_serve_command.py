@@ -452,3 +452,53 @@ def test_the_line_of_a_ctrl_c_caught_leaves_the_status_130(tmp_path):
                              cwd=tmp_path, timeout=60,
                              env={**os.environ, "PYTHONPATH": f"{tmp_path}:{ROOT}"})  # fmt: skip
     assert (stopped.returncode, stopped.stderr) == (130, b"koprik: interrupted\n")
+
+
+def _children(pid: int) -> list[int]:
+    tasks = f"/proc/{pid}/task"
+    return [int(child) for task in os.listdir(tasks)
+            for child in open(f"{tasks}/{task}/children").read().split()]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_sighup_is_said_once_and_serving_goes_on(tmp_path, workers):
+    """SIGHUP (a logrotate ``postrotate``'s ``kill -HUP``, ``systemctl kill -s HUP``, which
+    signals every process of the service) ended serve without a word, which systemd's
+    Restart=on-failure takes for a clean stop: the service was down for good."""
+    from koprik.stopping import HANGUP_LINE
+
+    with koprik_serve(tmp_path, demo_records=5, options=("--workers", workers)) as koprik:
+        for pid in (koprik.pid, *_children(koprik.pid)):  # as systemctl kill does
+            os.kill(pid, signal.SIGHUP)
+        time.sleep(1.0)
+        url = f"{koprik.oai_url}?verb=ListIdentifiers&metadataPrefix=oai_dc"
+        for _ in range(4):  # whichever worker answers
+            assert urllib.request.urlopen(url, timeout=10).read().count(b"<identifier>") == 5
+        if workers == "2":
+            assert len(_children(koprik.pid)) == 2  # none ended (to be started again)
+    log = (tmp_path / "serve.out").read_text()
+    assert log.count(HANGUP_LINE) == 1, log
+    assert "Traceback" not in log
+
+
+def test_the_scheduler_says_a_sighup_and_goes_on(tmp_path):
+    from koprik.stopping import HANGUP_LINE
+
+    koprik = write_config(tmp_path)
+    scheduler = subprocess.Popen(koprik.command("scheduler"), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "catalog.sqlite3").exists():  # opened after its handlers are set
+            assert scheduler.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        scheduler.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert scheduler.poll() is None
+        err = stderr_after(scheduler, signal.SIGTERM, 30)
+    finally:
+        if scheduler.poll() is None:
+            scheduler.kill()
+            scheduler.wait()
+    assert scheduler.returncode == 0, err
+    assert err.count(HANGUP_LINE) == 1, err

@@ -13,12 +13,13 @@ from catalog import Catalog
 from config import load_settings
 from harvester.leadership import lead_schedules
 from koprik.logs import configure_logging
-from koprik.stopping import StopSignals
+from koprik.stopping import StopSignals, take_hangups
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.log, args.verbose, args.config)
+    take_hangups()
     catalog = Catalog.open(settings)
     with StopSignals() as signals:
         scheduler = lead_schedules(settings, catalog)

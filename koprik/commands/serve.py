@@ -29,7 +29,7 @@ from koprik.dashboard.keys import METRICS
 from koprik.dashboard.metrics import share_across_processes
 from koprik.errors import NotNow, UserError
 from koprik.logs import configure_logging
-from koprik.stopping import exit_at_once, raised_before
+from koprik.stopping import exit_at_once, raised_before, take_hangups
 from koprik.workers import default_count, run_workers
 from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import AccessLogger
@@ -53,6 +53,7 @@ takes ~90 MB (a mistyped 100000 forked until the machine ran out of memory)."""
 def run(args: argparse.Namespace) -> int:
     settings = _with_options(load_settings(args.config), args)
     configure_logging(settings.log, args.verbose, args.config)
+    take_hangups()
     _check_host(settings.server.host, "--host" if args.host else "server.host")
     most = WORKERS_PER_CORE * default_count()
     if args.workers is not None and not 0 <= args.workers <= most:

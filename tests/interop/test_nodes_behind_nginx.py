@@ -119,7 +119,7 @@ def test_a_harvester_paging_through_both_nodes_gets_every_record_once(
             config.write_text(
                 f'[repository]\nbase_url = "{base_url}"\n[database]\nurl = "{url}"\n'
                 f"[server]\nhttp_port = {port}\nz3950_port = {free_port()}\n"
-                'trusted_proxies = ["127.0.0.1"]\n'
+                'trusted_proxies = ["127.0.0.1"]\nhttp_max_connections_per_address = 512\n'
                 f"[oai]\npage_size = {PAGE}\n"
             )
             stack.enter_context(running(

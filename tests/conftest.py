@@ -8,8 +8,10 @@ started on a free loopback port as the ``postgres`` user when we are root, and s
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
+import random
 import socket
 import uuid
 from collections.abc import Iterator
@@ -50,10 +52,38 @@ def signalled(signum: int) -> None:
         pass
 
 
+def _port_range() -> range:
+    """Ports for this test process to hand out: below the kernel's ephemeral range, so that no
+    client connection of a parallel test takes one as its own end between :func:`free_port` and
+    the bind of the server it is for (a kernel-chosen free port could be; a server then failed
+    to start with its port in use), and a share of their own for each pytest-xdist worker."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    start = 10000 if low > 12000 else 1024
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    share = (low - start) // max(workers, 1)
+    return range(start + worker * share, start + (worker + 1) * share)
+
+
+_PORTS = _port_range()
+_next_port = itertools.count(random.randrange(len(_PORTS)))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, not handed out before by this process (the ports
+    of its share are taken in turn)."""
+    for _ in range(len(_PORTS)):
+        port = _PORTS[next(_next_port) % len(_PORTS)]
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORTS}")
 
 
 @pytest.fixture(scope="session")

@@ -277,10 +277,10 @@ def test_workers_do_not_join_another_process_listening_on_their_port(tmp_path):
         )  # fmt: skip
     finally:
         other.close()
-    assert refused.returncode == 1
+    assert refused.returncode == 1, refused.stderr
     assert refused.stderr.strip().splitlines() == [
         f"koprik: server.z3950_port {running.z3950_port} on 127.0.0.1: Address already in use"
-    ]
+    ], refused.stderr
 
 
 def test_the_port_option_is_checked_and_0_is_any_free_port(tmp_path):

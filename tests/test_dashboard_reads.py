@@ -119,3 +119,31 @@ async def test_pages_of_runs_beyond_the_columns_are_not_found(client: Any) -> No
                  "/api/runs/99999999999999999999"):
         response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
         assert response.status == 404, path
+
+
+async def test_a_run_whose_end_nobody_saw_has_no_duration(client: Any) -> None:  # noqa: F811
+    """A run left ``running`` by a killed process, marked interrupted by the next run, has no
+    finish: its duration and rate are not known (they were counted to now, so a run killed
+    after 6 s showed 11 min and 0.4 records/s, growing)."""
+    await sign_in(client)
+    engine = client.app[CATALOG].engine
+    now = int(datetime.now(UTC).timestamp())
+    with engine.begin() as connection:
+        ids = [connection.execute(insert(harvest_runs).values(
+            source="partner", status=status, started=now - 600, finished=finished, added=60,
+        )).inserted_primary_key[0] for status, finished in (
+            ("interrupted", None), ("running", None), ("succeeded", now - 540))]
+    token = new_token(engine, "alice")
+    said = []
+    for run_id in ids:
+        response = await client.get(f"/api/runs/{run_id}",
+                                    headers={"Authorization": f"Bearer {token}"})
+        body = await response.json()
+        said.append((body["seconds"], body["rate"]))
+    killed, running, ended = said
+    assert killed == (None, None)
+    assert running[0] >= 600 and running[1] == round(60 / running[0], 1)
+    assert ended == (60, 1.0)
+    page = await (await client.get(f"/runs/{ids[0]}")).text()
+    assert '<b id="run-rate">-</b> records/s' in page
+    assert "<tr><th>duration</th><td>-</td></tr>" in page

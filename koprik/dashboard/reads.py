@@ -19,6 +19,7 @@ from catalog.models import hidden, record_sets, records
 from catalog.renditions import FORMATS
 from config import Settings
 from harvester.coverage import NOTHING, Coverage, coverage_of, coverages
+from harvester.runs import RUNNING
 from harvester.scheduler import JOB_PREFIX, JOBS_TABLE
 from harvester.sources import SourceEntry, all_sources
 
@@ -53,17 +54,27 @@ class Run:
         return self.added + self.updated + self.deleted + self.unchanged + self.gone + self.rejected
 
     @property
-    def seconds(self) -> int:
-        return (self.finished or int(time.time())) - self.started
+    def seconds(self) -> int | None:
+        """How long it ran, or has run so far; None for a run that ended without a finish (its
+        process killed: the next run marked it interrupted), whose end nobody saw (counted to
+        now, a run killed after seconds showed minutes, then hours)."""
+        if self.finished is not None:
+            return self.finished - self.started
+        return int(time.time()) - self.started if self.status == RUNNING else None
 
     @property
-    def rate(self) -> float:
-        """Records per second so far."""
-        return self.records / self.seconds if self.seconds > 0 else float(self.records)
+    def rate(self) -> float | None:
+        """Records per second (so far), None when :attr:`seconds` is not known."""
+        seconds = self.seconds
+        if seconds is None:
+            return None
+        return self.records / seconds if seconds > 0 else float(self.records)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(records=self.records, seconds=self.seconds, rate=round(self.rate, 1))
+        rate = self.rate
+        data.update(records=self.records, seconds=self.seconds,
+                    rate=None if rate is None else round(rate, 1))
         return data
 
 

@@ -117,7 +117,7 @@ def interrupted(stop: KeyboardInterrupt | None = None) -> int:
     return TERMINATED if terminated else INTERRUPTED
 
 
-HANGUP_LINE = ("SIGHUP: nothing to reload, serving on (settings are read at start: restart to "
+HANGUP_LINE = ("SIGHUP: nothing to reload, going on (settings are read at start: restart to "
                "change them; a log file logrotate moved away is reopened by itself)")
 
 

@@ -110,7 +110,7 @@ from harvester.oai_client import (
     ResumptionLoop,
 )
 from harvester.pipeline import overlapped
-from harvester.sources import OAI_PMH, SRU, Z3950, SourceError, validate
+from harvester.sources import OAI_PMH, SRU, Z3950, SourceError, still_added, validate
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru
 from harvester.z3950_harvest import Z3950HarvestResult, harvest_z3950
@@ -249,12 +249,17 @@ def harvest(
     on_page: Callable[[PageInfo], None] | None = None,
     settings: Settings | None = None,
     stop: Stop | None = None,
+    added: bool = False,
 ) -> RunReport:
     """Run one harvest of ``source`` now (blocking) and return its report.
 
     ``settings`` gives the bounds of ``[harvest]`` and ``[limits]`` (None: the defaults);
     ``politeness``, when given, replaces the source's own policy (tests use it). A request of
-    ``stop`` ends the run early, ``interrupted`` (see :class:`Stop`).
+    ``stop`` ends the run early, ``interrupted`` (see :class:`Stop`). ``added`` says the source
+    is one of the database's (``koprik sources add``): once the run holds the source's lock, it
+    checks the source is still there, and starts no run of one removed meanwhile (a removal
+    forgets the harvest state under that lock; a run started at the same moment, from the
+    dashboard, wrote the state of the removed source again).
 
     Raises :class:`harvester.locks.SourceBusy` when another run of the source holds the lock,
     and :class:`harvester.sources.SourceError` for a definition that cannot be harvested.
@@ -273,7 +278,8 @@ def harvest(
         _refuse_until_before_watermark(catalog, source, options.until)
     settings = settings or Settings()
     politeness = politeness or politeness_of(source, settings.harvest)
-    run = HarvestRun(catalog, source, options, politeness, on_page, settings, stop=stop)
+    run = HarvestRun(catalog, source, options, politeness, on_page, settings, stop=stop,
+                     added=added)
     report = asyncio.run(run.execute())
     if report.status != INTERRUPTED:  # a stopped run's records wait in the queue
         # the union catalogue follows every harvest (until a stop is requested meanwhile)
@@ -377,6 +383,8 @@ class HarvestRun:
     on_page: Callable[[PageInfo], None] | None = None
     settings: Settings = field(default_factory=Settings)
     stop: Stop | None = None
+    added: bool = False
+    """Whether the source is one of the database's, checked to be still there (:func:`harvest`)."""
     owner: str = field(default_factory=locks.new_owner)
     counts: Counts = field(default_factory=Counts)
     errors: list[str] = field(default_factory=list)
@@ -402,6 +410,9 @@ class HarvestRun:
         started = time.monotonic()
         engine = self.catalog.engine
         locks.acquire(engine, self.source.name, self.owner)
+        if self.added and not still_added(self.catalog, self.source.name):
+            locks.release(engine, self.source.name, self.owner)
+            raise SourceError(f"source {self.source.name!r} was removed meanwhile")
         status = FAILED
         stopped = None
         try:

@@ -125,10 +125,11 @@ def run_scheduled(name: str) -> None:
             context.skipped.add(name)
         return
     try:
-        source = find_source(context.settings, context.catalog, name).source
+        entry = find_source(context.settings, context.catalog, name)
     except SourceError as error:
         log.warning("scheduled harvest skipped: %s", error)
         return
+    source = entry.source
     if not source.enabled:
         log.info("scheduled harvest of %s skipped: the source is disabled", name)
         return
@@ -138,7 +139,8 @@ def run_scheduled(name: str) -> None:
             return
         context.running.add(name)
     try:
-        report = harvest(context.catalog, source, settings=context.settings, stop=context.stop)
+        report = harvest(context.catalog, source, settings=context.settings, stop=context.stop,
+                         added=entry.origin == FROM_DATABASE)
     except SourceBusy as error:
         log.warning("scheduled harvest of %s skipped, a run is in progress: %s", name, error)
         return

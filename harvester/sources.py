@@ -417,6 +417,11 @@ def _stored_source(catalog: Catalog, name: str) -> HarvestSource | None:
     return None if row is None else _from_row(row)
 
 
+def still_added(catalog: Catalog, name: str) -> bool:
+    """Whether source ``name`` is (still) one of the database's."""
+    return _stored_source(catalog, name) is not None
+
+
 def _named(settings: Settings, catalog: Catalog, name: str) -> bool:
     """Whether a source is named ``name``, in the settings file or the database."""
     return any(s.name == name for s in settings.sources) or \

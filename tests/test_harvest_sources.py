@@ -642,6 +642,33 @@ def test_a_source_removed_and_added_again_is_harvested_from_the_start(
         catalog.close()
 
 
+def test_a_run_of_a_source_removed_after_it_was_read_is_not_started(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """"Harvest now" and "remove" at the same moment (the dashboard, two workers): the harvest
+    read the source, the removal then forgot its state under the source's lock, and the run,
+    taking the lock next, wrote a watermark for the removed source, which a source added again
+    under its name went on from. Now the run checks, under the lock, that its source is still
+    there."""
+    provider = FaultProvider(list(demo_records(10)), page_size=5)
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url, prefix="marc21", delay=0)
+        add_source(settings, catalog, source, check=False)
+        (entry,) = all_sources(settings, catalog)  # what the harvest read
+        assert entry.origin == FROM_DATABASE
+        remove_source(settings, catalog, "partner")  # what the removal did meanwhile
+        with pytest.raises(SourceError, match=r"^source 'partner' was removed meanwhile$"):
+            harvest(catalog, entry.source, settings=settings, added=True)
+        assert provider.list_requests() == []
+        with catalog.engine.connect() as connection:
+            states = connection.execute(select(harvest_state)).all()  # (the lock's row)
+            assert [(row.watermark, row.token) for row in states] in ([], [(None, None)])
+            assert connection.execute(select(harvest_runs)).all() == []
+        add_source(settings, catalog, source, check=False)  # still there: harvested
+        report = harvest(catalog, source, settings=settings, added=True)
+    assert (report.status, report.counts.added) == (SUCCEEDED, 10)
+
+
 def test_the_state_of_a_source_dropped_from_the_file_is_listed_and_can_be_forgotten(
     tmp_path: Path, catalog_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,6 +32,7 @@ from config import HarvestSource
 from harvester import dates
 from harvester.oai_client import Politeness
 from harvester.runs import INTERRUPTED, SUCCEEDED, RunOptions, Stop, harvest
+from harvester.sources import FROM_FILE, SourceEntry
 from tests.conftest import ROOT
 from tests.fault_provider import (
     FaultProvider,
@@ -215,7 +216,8 @@ def test_harvests_started_from_the_dashboard_are_stopped_with_the_server(
 
     async def started_then_stopped(url: str) -> int:
         harvests = Harvests(catalog)
-        run_id = await harvests.start(HarvestSource(name="partner", url=url, delay=0))
+        partner = HarvestSource(name="partner", url=url, delay=0)
+        run_id = await harvests.start(SourceEntry(partner, FROM_FILE))
         assert await asyncio.to_thread(held.wait, LIVENESS)
         await asyncio.to_thread(_wait_for, lambda: _pages_committed(catalog) == HELD - 1)
         await harvests.stop()

@@ -28,7 +28,7 @@ from config import load_settings
 from harvester.locks import SourceBusy
 from harvester.run_log import counted
 from harvester.runs import INTERRUPTED, SUCCEEDED, PageInfo, RunOptions, RunReport, Stop, harvest
-from harvester.sources import SourceError, find_source
+from harvester.sources import FROM_DATABASE, SourceError, find_source
 from koprik.errors import UserError
 from koprik.option_checks import checked_date_range
 from koprik.progress import Progress
@@ -46,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
     catalog = Catalog.open(settings)  # made for its first harvest
     try:
         try:
-            source = find_source(settings, catalog, args.source).source
+            entry = find_source(settings, catalog, args.source)
         except SourceError as error:
             raise UserError(str(error)) from None
+        source = entry.source
         with Progress(f"harvest {source.name}", unit="records") as bar:
 
             def on_page(info: PageInfo) -> None:
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
                 with StopSignals() as signals:
                     report = _until_signalled(
                         lambda stop: harvest(catalog, source, options, on_page=on_page,
-                                             settings=settings, stop=stop),
+                                             settings=settings, stop=stop,
+                                             added=entry.origin == FROM_DATABASE),
                         signals,
                     )  # fmt: skip
             except SourceBusy as error:

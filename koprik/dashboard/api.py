@@ -172,7 +172,7 @@ async def post_harvest(request: web.Request) -> web.Response:
     try:
         entry = await asyncio.to_thread(find_source, request.app[SETTINGS], request.app[CATALOG],
                                         request.match_info["name"])
-        run_id = await request.app[HARVESTS].start(entry.source)
+        run_id = await request.app[HARVESTS].start(entry)
     except SourceError as error:
         raise _error(web.HTTPNotFound, str(error)) from None
     except StartRefused as error:

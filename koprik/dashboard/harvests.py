@@ -18,11 +18,10 @@ from sqlalchemy import func, select
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_runs
-from config import HarvestSource
 from harvester.locks import SourceBusy
 from harvester.run_log import FROM_DASHBOARD, log_end
 from harvester.runs import RunReport, Stop, harvest
-from harvester.sources import SourceError
+from harvester.sources import FROM_DATABASE, SourceEntry, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +41,14 @@ class Harvests:
         self._tasks: set[asyncio.Task[RunReport]] = set()
         self._stop = Stop()
 
-    async def start(self, source: HarvestSource) -> int:
-        """Start harvesting ``source`` now; return the id of its run once it is recorded."""
+    async def start(self, entry: SourceEntry) -> int:
+        """Start harvesting ``entry``'s source now; return the id of its run once it is
+        recorded."""
+        source = entry.source
         before = await asyncio.to_thread(self._last_run, source.name)
-        task: asyncio.Task[RunReport] = asyncio.create_task(
-            asyncio.to_thread(harvest, self.catalog, source, stop=self._stop)
-        )
+        task: asyncio.Task[RunReport] = asyncio.create_task(asyncio.to_thread(
+            harvest, self.catalog, source, stop=self._stop, added=entry.origin == FROM_DATABASE
+        ))  # fmt: skip
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         loop = asyncio.get_running_loop()

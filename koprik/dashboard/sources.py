@@ -178,7 +178,7 @@ async def harvest_now(request: web.Request) -> web.Response:
     await checked_form(request)
     entry = await _entry(request)
     try:
-        run_id = await request.app[HARVESTS].start(entry.source)
+        run_id = await request.app[HARVESTS].start(entry)
     except StartRefused as error:
         raise web.HTTPSeeOther(
             await said(request, f"/sources/{entry.source.name}", str(error))

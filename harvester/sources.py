@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Executable, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
@@ -450,7 +451,12 @@ def add_source(
     elif not source.prefix and source.protocol == OAI_PMH:
         raise SourceError("without the check, give the metadataPrefix")
     added = insert(harvest_sources).values(_stored_row(source))
-    executed(catalog.engine, added, f"adding source {source.name!r}")
+    try:
+        executed(catalog.engine, added, f"adding source {source.name!r}")
+    except IntegrityError:  # added meanwhile (a form sent twice at once, two operators)
+        if _stored_source(catalog, source.name) is None:
+            raise
+        raise SourceError(f"a source named {source.name!r} exists already") from None
     return source, found
 
 

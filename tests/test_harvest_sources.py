@@ -20,6 +20,7 @@ from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings, load_settings
+from harvester import sources
 from harvester.ingest import Counts
 from harvester.runs import INTERRUPTED, SUCCEEDED, RunReport, harvest
 from harvester.sources import (
@@ -109,6 +110,18 @@ def test_a_source_is_held_to_the_bounds_of_the_settings_file(
                    "http://127.0.0.1:9/oai", "--no-check", option, value])
     assert status == 2
     assert capsys.readouterr().err == f"koprik: source 's' refused: {message}\n"
+
+
+def test_a_source_added_twice_at_once_is_refused_in_one_line(
+    settings: Settings, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two adds of one name at once (a form sent twice, the API): both found no source of
+    the name, and the second insert failed on the name's key, a 500 with a traceback."""
+    source = HarvestSource(name="partner", url="http://127.0.0.1:1/oai", prefix="marc21")
+    add_source(settings, catalog, source, check=False)
+    monkeypatch.setattr(sources, "_named", lambda *_: False)  # looked before the first insert
+    with pytest.raises(SourceError, match=r"^a source named 'partner' exists already$"):
+        add_source(settings, catalog, source, check=False)
 
 
 def test_add_checks_identify_and_the_prefix(settings: Settings, catalog: Catalog,

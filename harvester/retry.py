@@ -105,8 +105,18 @@ def retry_rejects(
     return counts
 
 
+class _Taken(Exception):
+    """The reject was retried meanwhile, by a retry of the run at the same moment."""
+
+
 def _forget(writer: CatalogWriter, reject_id: int) -> None:
-    writer.connection.execute(delete(harvest_rejects).where(harvest_rejects.c.id == reject_id))
+    """Delete the reject being retried, in the transaction that ingests its record again;
+    raise :class:`_Taken` (undoing the transaction) when another retry took it first. Two
+    retries of a run at once (a button pressed twice, two workers) each ingested every reject
+    again, and each record rejected again had two rejects, then four."""
+    taken = delete(harvest_rejects).where(harvest_rejects.c.id == reject_id)
+    if writer.connection.execute(taken).rowcount != 1:
+        raise _Taken
 
 
 def _retry(
@@ -117,7 +127,10 @@ def _retry(
         _forget(writer, reject_id)
         return ingest(writer, target, [item], unmapped=unmapped)
 
-    return catalog.write(write)
+    try:
+        return catalog.write(write)
+    except _Taken:
+        return Counts()
 
 
 def _retry_z3950(
@@ -128,8 +141,11 @@ def _retry_z3950(
     syntax = marc_syntax(target.unimarc)  # as the run asked
     record = RetrievedRecord(position=1, database=None, syntax=syntax, data=raw)
     expected = charset_label(source.charset) if source.charset else None
-    counts, _reasons = store_batch(
-        catalog, target, [record], expected, lambda writer, _counts: _forget(writer, reject_id),
-        unmapped,
-    )
+    try:
+        counts, _reasons = store_batch(
+            catalog, target, [record], expected,
+            lambda writer, _counts: _forget(writer, reject_id), unmapped,
+        )  # fmt: skip
+    except _Taken:
+        return Counts()
     return counts

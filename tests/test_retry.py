@@ -96,6 +96,37 @@ def test_a_record_still_broken_keeps_one_reject_with_its_new_reason(
     assert all("second bug" in reason for reason in reasons)
 
 
+def test_two_retries_at_once_retry_each_reject_once(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry sent twice at once (a button pressed twice, two workers): each read the run's
+    rejects and ingested every one again, so that each record still rejected had two rejects,
+    four after the next double retry. Now a reject another retry took meanwhile is left to it."""
+    catalog = _catalog(tmp_path)
+    provider = FaultProvider(list(demo_records(RECORDS)))
+
+    def broken(_element):  # type: ignore[no-untyped-def]
+        raise ValueError("crosswalk bug")
+
+    monkeypatch.setitem(ingest._resolved, ingest.MARCXML_NS, broken)
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        report = harvest(catalog, source, politeness=FAST)
+    write, meanwhile = catalog.write, []
+
+    def after_another_retry(*args: Any, **kwargs: Any) -> Any:
+        """The first write of the first retry, once the other retry has done all of its."""
+        monkeypatch.setattr(catalog, "write", write)
+        meanwhile.append(retry_rejects(catalog, source, report.run_id, MAX))
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(catalog, "write", after_another_retry)
+    first = retry_rejects(catalog, source, report.run_id, MAX)
+    (other,) = meanwhile
+    assert (other.rejected, first.total) == (RECORDS, 0)
+    assert _rejects(catalog, report.run_id) == RECORDS  # one each, not two
+
+
 async def test_rejects_of_records_larger_than_the_limit_stay_and_the_retry_says_to_harvest_them(
     aiohttp_client: Any, tmp_path: Path
 ) -> None:

@@ -468,6 +468,10 @@ def edit_source(
     query or charset (see :func:`probe`). ``name`` is positional only, so that a ``name`` among
     ``changes`` (an API client's) is a change, refused as a rename."""
     entry = _editable(settings, catalog, name)
+    if any(source.name == name for source in settings.sources):  # the one harvested
+        raise SourceError(f"source {name!r} is defined in {settings.file} too, which is the one "
+                          f"harvested: change it there (`koprik sources remove {name}` removes "
+                          "the added one)")  # (changed, the added one still was not harvested)
     try:
         source = dataclasses.replace(entry.source, **changes)  # type: ignore[arg-type]
     except TypeError as error:

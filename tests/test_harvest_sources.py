@@ -588,6 +588,11 @@ def test_a_stored_source_shadowed_by_one_added_to_the_file_later_can_be_removed(
         f"partner: the source of this name added with `koprik sources add` is not harvested: "
         f"{config} defines one too, which is (`koprik sources remove partner` removes the added "
         "one)\n")
+    # an edit would change the source not harvested: refused, as the file's own are
+    assert main(["--config", config, "sources", "edit", "partner", "--delay", "3"]) == 2
+    assert capsys.readouterr().err == (
+        f"koprik: source 'partner' is defined in {config} too, which is the one harvested: "
+        "change it there (`koprik sources remove partner` removes the added one)\n")
     assert main(["--config", config, "sources", "remove", "partner"]) == 0
     assert capsys.readouterr().out == "removed source partner\n"
     assert main(["--config", config, "sources", "remove", "partner"]) == 2

@@ -486,9 +486,13 @@ def edit_source(
         source, _found = probe(source)
     elif not source.prefix and source.protocol == OAI_PMH:
         raise SourceError("without the check, give the metadataPrefix")  # as add says
-    changed = update(harvest_sources).where(harvest_sources.c.name == name).values(
-        _stored_row(source))
-    executed(catalog.engine, changed, f"changing source {name!r}")
+    # Only the columns this edit changes: two edits at once of other fields both hold (each
+    # wrote its whole row, and one undid the other's change).
+    before, after = _to_row(entry.source), _stored_row(source)
+    columns = {column: value for column, value in after.items() if before.get(column) != value}
+    if columns:
+        changed = update(harvest_sources).where(harvest_sources.c.name == name).values(columns)
+        executed(catalog.engine, changed, f"changing source {name!r}")
     return source
 
 

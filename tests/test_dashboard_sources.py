@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import html
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -135,6 +136,32 @@ async def test_a_refused_edit_shows_the_form_again_as_typed(client: Any) -> None
     assert (row.url, row.prefix, row.every) == ("http://127.0.0.1:9/oai", "marc21", "")
     shown = await (await client.get("/sources/p")).text()
     assert "<details><summary>Edit</summary>" in shown and 'value="marc21"' in shown
+
+
+async def test_a_form_shown_before_another_edit_is_refused_not_saved(client: Any) -> None:  # noqa: F811
+    """alice and bob open the source's page; alice saves a delay of 7; bob saves a schedule
+    from his form, which still shows the old delay: it answered "saved" and put the old delay
+    back. Now bob's form is refused (409) and the page shows the source as it is now."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    created = await client.post("/api/sources", headers=headers, json={
+        "name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False})
+    assert created.status == 201, await created.text()
+    await sign_in(client)
+    page = await (await client.get("/sources/p")).text()
+    token, version = csrf_of(page), re.search(r'name="version" value="(\w+)"', page)[1]
+    form = {"csrf": token, "version": version, "url": "http://127.0.0.1:9/oai",
+            "prefix": "marc21", "delay": "1", "retries": "3", "enabled": "on"}
+    saved = await client.post("/sources/p", data={**form, "delay": "7"}, allow_redirects=False)
+    assert saved.status == 303
+    stale = await client.post("/sources/p", data={**form, "every": "2h"}, allow_redirects=False)
+    assert stale.status == 409
+    text = await stale.text()
+    assert ("source p was changed since this form was shown: it is shown as it is now; make "
+            "your change again") in text
+    assert 'value="7.0"' in text  # the delay as it is now
+    with client.app[CATALOG].engine.connect() as connection:
+        row = connection.execute(select(harvest_sources)).one()
+    assert (row.delay, row.every) == (7.0, "")
 
 
 async def test_a_source_of_unimarc_records_is_added_from_the_form(

@@ -124,6 +124,22 @@ def test_a_source_added_twice_at_once_is_refused_in_one_line(
         add_source(settings, catalog, source, check=False)
 
 
+def test_two_edits_at_once_of_other_fields_both_hold(
+    settings: Settings, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two operators (or API clients) changing other fields of a source at once: each edit
+    wrote its whole row, as it had read it, and undid the other's change."""
+    source = HarvestSource(name="partner", url="http://127.0.0.1:1/oai", prefix="marc21")
+    add_source(settings, catalog, source, check=False)
+    (read,) = all_sources(settings, catalog)  # what the first edit read
+    edit_source(settings, catalog, "partner", check=False, retries=9)  # the other, meanwhile
+    monkeypatch.setattr(sources, "_editable", lambda *_: read)
+    edit_source(settings, catalog, "partner", check=False, delay=7.0)
+    monkeypatch.undo()
+    (now,) = all_sources(settings, catalog)
+    assert (now.source.delay, now.source.retries) == (7.0, 9)
+
+
 def test_add_checks_identify_and_the_prefix(settings: Settings, catalog: Catalog,
                                             provider_url: str) -> None:
     stored, identity = add_source(

@@ -6,6 +6,8 @@ plain data the templates and the JSON API both use.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -17,7 +19,7 @@ from catalog import Catalog
 from catalog.harvest_state import harvest_rejects, harvest_runs
 from catalog.models import hidden, record_sets, records
 from catalog.renditions import FORMATS
-from config import Settings
+from config import HarvestSource, Settings
 from harvester.coverage import NOTHING, Coverage, coverage_of, coverages
 from harvester.runs import RUNNING
 from harvester.scheduler import JOB_PREFIX, JOBS_TABLE
@@ -146,6 +148,14 @@ def reject(engine: Engine, reject_id: int) -> Reject | None:
                   row.raw)
 
 
+def version_of(source: HarvestSource) -> str:
+    """A digest of ``source``'s definition, sent back with its edit form: a form shown before
+    the source was changed (by another operator) is told apart
+    (:func:`koprik.dashboard.sources.update_source`)."""
+    shown = json.dumps(asdict(source), sort_keys=True, default=str)
+    return hashlib.sha256(shown.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class SourceView:
     """A source with what the sources page shows beside its definition."""
@@ -154,6 +164,10 @@ class SourceView:
     last_run: Run | None
     coverage: Coverage
     next_run: datetime | None
+
+    @property
+    def version(self) -> str:
+        return version_of(self.entry.source)
 
     @property
     def schedule(self) -> str:

@@ -126,6 +126,12 @@ async def update_source(request: web.Request) -> web.Response:
     form = await checked_form(request)
     entry = await _entry(request)
     name = entry.source.name
+    shown = form.get("version")
+    if shown is not None and shown != reads.version_of(entry.source):
+        # Its unchanged fields would undo what was changed since (by another operator).
+        return await _source_page(request, entry, status=409, error=(
+            f"source {name} was changed since this form was shown: it is shown as it is now; "
+            "make your change again"))
     try:
         changed = source_from_form(form, entry.source)
         changes = {f.name: getattr(changed, f.name) for f in dataclasses.fields(changed)

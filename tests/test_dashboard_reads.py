@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import html
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +12,7 @@ from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, inse
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from catalog.harvest_state import harvest_runs, harvest_state
+from catalog.harvest_state import harvest_rejects, harvest_runs, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings
 from harvester.scheduler import JOB_PREFIX, JOBS_TABLE, start_scheduler
 from harvester.sources import add_source, find_source
@@ -147,3 +149,54 @@ async def test_a_run_whose_end_nobody_saw_has_no_duration(client: Any) -> None: 
     page = await (await client.get(f"/runs/{ids[0]}")).text()
     assert '<b id="run-rate">-</b> records/s' in page
     assert "<tr><th>duration</th><td>-</td></tr>" in page
+
+
+async def test_runs_beyond_the_200_newest_are_paged_to(client: Any) -> None:  # noqa: F811
+    """Runs past the 200 newest were cut off without a word (``?page=`` did nothing): the page
+    and the API say there are older ones and link to them."""
+    await sign_in(client)
+    engine = client.app[CATALOG].engine
+    now = int(datetime.now(UTC).timestamp())
+    with engine.begin() as connection:
+        connection.execute(insert(harvest_runs), [
+            {"source": "partner", "status": "succeeded", "started": now, "finished": now}
+            for _ in range(reads.RUNS_SHOWN + 5)])
+    first = await (await client.get("/runs")).text()
+    assert first.count('<tr><td><a href="/runs/') == reads.RUNS_SHOWN
+    older = re.search(r'are shown: <a href="([^"]+)">older runs</a>', first)
+    assert older is not None and older[1] == "/runs?before=6"  # runs 205..6 shown
+    rest = await (await client.get(html.unescape(older[1]))).text()
+    assert rest.count('<tr><td><a href="/runs/') == 5 and "older runs" not in rest
+    refused = await client.get("/runs?before=abc")
+    assert (refused.status, await refused.text()) == (
+        400, "before: expected a run's number, got 'abc'")
+
+    token = new_token(engine, "alice")
+    headers = {"Authorization": f"Bearer {token}"}
+    listed = await client.get("/api/runs?source=partner", headers=headers)
+    assert len(await listed.json()) == reads.RUNS_SHOWN
+    assert listed.headers["Link"] == '</api/runs?before=6&source=partner>; rel="next"'
+    following = await client.get("/api/runs?before=6&source=partner", headers=headers)
+    assert [run["id"] for run in await following.json()] == [5, 4, 3, 2, 1]
+    assert "Link" not in following.headers
+    bad = await client.get("/api/runs?before=-1", headers=headers)
+    assert (bad.status, await bad.json()) == (
+        400, {"error": "before: expected a run's number, got '-1'"})
+
+
+def test_rejects_listed_carry_what_their_page_shows_of_a_record(catalog: Catalog) -> None:
+    """A page of a run's rejects read each reject's record whole (up to max_record_bytes, a
+    megabyte by default: 200 of them at once); it reads the first bytes it shows."""
+    record = b"<record>" + b"x" * (2 * reads.MAX_RAW_SHOWN) + b"</record>"
+    with catalog.engine.begin() as connection:
+        run_id = connection.execute(insert(harvest_runs).values(
+            source="partner", status="succeeded", started=1, finished=2,
+        )).inserted_primary_key[0]
+        connection.execute(insert(harvest_rejects), [
+            {"source": "partner", "run_id": run_id, "identifier": f"oai:x:{n}",
+             "reason": "broken", "raw": record} for n in range(3)])
+    listed = reads.rejects(catalog.engine, run_id, 2)
+    assert [(r.identifier, r.size, r.raw) for r in listed] == [
+        (f"oai:x:{n}", len(record), record[: reads.MAX_RAW_SHOWN]) for n in range(2)]
+    (whole,) = [reads.reject(catalog.engine, listed[0].id)]
+    assert whole is not None and whole.raw == record

@@ -182,9 +182,20 @@ async def post_harvest(request: web.Request) -> web.Response:
 
 @token_required
 async def get_runs(request: web.Request) -> web.Response:
-    runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine,
-                                   request.query.get("source") or None, 200)
-    return web.json_response([run.as_json() for run in runs])
+    source = request.query.get("source") or None
+    try:
+        before = reads.runs_before(request.query.get("before"))
+    except ValueError as error:
+        raise _error(web.HTTPBadRequest, str(error)) from None
+    runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine, source,
+                                   reads.RUNS_SHOWN + 1, before)  # fmt: skip
+    response = web.json_response([run.as_json() for run in runs[: reads.RUNS_SHOWN]])
+    if len(runs) > reads.RUNS_SHOWN:  # the next page (RFC 8288)
+        query = {"before": str(runs[reads.RUNS_SHOWN - 1].id)}
+        if source is not None:
+            query["source"] = source
+        response.headers["Link"] = f'<{request.rel_url.with_query(query)}>; rel="next"'
+    return response
 
 
 def _run_id(request: web.Request) -> int:
@@ -199,11 +210,13 @@ async def get_run(request: web.Request) -> web.Response:
     run = await asyncio.to_thread(reads.run, request.app[CATALOG].engine, _run_id(request))
     if run is None:
         raise _error(web.HTTPNotFound, "no such run")
-    rejects = await asyncio.to_thread(reads.rejects, request.app[CATALOG].engine, run.id)
+    rejects = await asyncio.to_thread(reads.rejects, request.app[CATALOG].engine, run.id,
+                                      reads.REJECTS_SHOWN + 1)  # fmt: skip
     return web.json_response({
         **run.as_json(),
         "rejects": [{"id": r.id, "identifier": r.identifier, "reason": r.reason,
-                     "bytes": r.size} for r in rejects],
+                     "bytes": r.size} for r in rejects[: reads.REJECTS_SHOWN]],
+        "more_rejects": len(rejects) > reads.REJECTS_SHOWN,
     })
 
 

@@ -89,16 +89,35 @@ def _run(row: Any) -> Run:
     )  # fmt: skip
 
 
-def runs(engine: Engine, source: str | None = None, limit: int = 50) -> list[Run]:
+def runs(
+    engine: Engine, source: str | None = None, limit: int = 50, before: int | None = None
+) -> list[Run]:
     """The newest ``limit`` runs (of ``source``: none when the name holds a NUL, which no
-    source's does and PostgreSQL refuses in any text it is sent)."""
+    source's does and PostgreSQL refuses in any text it is sent), of those before run
+    ``before`` when given (the next page of a list)."""
     if source is not None and "\x00" in source:
         return []
     query = select(harvest_runs).order_by(harvest_runs.c.id.desc()).limit(limit)
     if source is not None:
         query = query.where(harvest_runs.c.source == source)
+    if before is not None:
+        query = query.where(harvest_runs.c.id < before)
     with engine.connect() as connection:
         return [_run(row) for row in connection.execute(query)]
+
+
+RUNS_SHOWN = 200
+"""Runs a page of runs (and of the API's) lists; the next page is of those before its last."""
+
+
+def runs_before(value: str | None) -> int | None:
+    """The run a page of runs begins before: a URL's ``before``, None when not given; raises
+    ValueError, saying why in one line, for one that is not a run's number."""
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value[:12]) <= LARGEST_ID + 1:
+        raise ValueError(f"before: expected a run's number, got {value[:40]!r}")
+    return int(value)
 
 
 def run(engine: Engine, run_id: int) -> Run | None:
@@ -118,6 +137,8 @@ class Reject:
     reason: str
     size: int
     raw: bytes
+    """The record's bytes as received; of a reject listed (:func:`rejects`), the first
+    :data:`MAX_RAW_SHOWN` of them."""
 
     @property
     def shown(self) -> str:
@@ -125,14 +146,24 @@ class Reject:
         return self.raw[:MAX_RAW_SHOWN].decode("utf-8", "replace")
 
 
-def rejects(engine: Engine, run_id: int, limit: int = 200) -> list[Reject]:
+REJECTS_SHOWN = 200
+"""Rejects a run's page (and the API's run) lists; each one's page has all of it."""
+
+
+def rejects(engine: Engine, run_id: int, limit: int = REJECTS_SHOWN) -> list[Reject]:
+    """The first ``limit`` rejects of run ``run_id``, each with the first
+    :data:`MAX_RAW_SHOWN` bytes of its record, what a page shows of it (read whole, a page of
+    200 rejects of records up to ``max_record_bytes`` took up to that many megabytes)."""
     r = harvest_rejects.c
+    listed = select(r.id, r.source, r.run_id, r.identifier, r.reason,
+                    func.length(r.raw).label("size"),
+                    func.substr(r.raw, 1, MAX_RAW_SHOWN).label("head"))  # fmt: skip
     with engine.connect() as connection:
         rows = connection.execute(
-            select(harvest_rejects).where(r.run_id == run_id).order_by(r.id).limit(limit)
+            listed.where(r.run_id == run_id).order_by(r.id).limit(limit)
         ).all()
-    return [Reject(row.id, row.source, row.run_id, row.identifier, row.reason, len(row.raw),
-                   row.raw) for row in rows]
+    return [Reject(row.id, row.source, row.run_id, row.identifier, row.reason, row.size,
+                   bytes(row.head or b"")) for row in rows]
 
 
 def reject(engine: Engine, reject_id: int) -> Reject | None:

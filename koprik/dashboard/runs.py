@@ -24,8 +24,18 @@ REFRESH_SECONDS = 2
 @operator_only
 async def list_runs(request: web.Request) -> web.Response:
     source = request.query.get("source") or None
-    runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine, source, 200)
-    return await render(request, "runs.html", runs=runs, source=source)
+    try:
+        before = reads.runs_before(request.query.get("before"))
+    except ValueError as error:
+        raise web.HTTPBadRequest(text=str(error)) from None
+    runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine, source,
+                                   reads.RUNS_SHOWN + 1, before)  # fmt: skip
+    older = None
+    if len(runs) > reads.RUNS_SHOWN:
+        query = {"before": str(runs[reads.RUNS_SHOWN - 1].id)}
+        older = str(request.rel_url.with_query({**query, "source": source} if source else query))
+    return await render(request, "runs.html", runs=runs[: reads.RUNS_SHOWN], source=source,
+                        before=before, older=older)
 
 
 def _number(request: web.Request, name: str) -> int:
@@ -47,9 +57,11 @@ async def _run(request: web.Request) -> reads.Run:
 @operator_only
 async def show_run(request: web.Request) -> web.Response:
     run = await _run(request)
-    rejects = await asyncio.to_thread(reads.rejects, request.app[CATALOG].engine, run.id)
+    rejects = await asyncio.to_thread(reads.rejects, request.app[CATALOG].engine, run.id,
+                                      reads.REJECTS_SHOWN + 1)  # fmt: skip
     return await render(
-        request, "run.html", run=run, rejects=rejects,
+        request, "run.html", run=run, rejects=rejects[: reads.REJECTS_SHOWN],
+        more_rejects=len(rejects) > reads.REJECTS_SHOWN,
         source_kept=await asyncio.to_thread(
             _source_kept, request.app[SETTINGS], request.app[CATALOG], run.source),
         refresh=REFRESH_SECONDS if run.status == "running" else None,

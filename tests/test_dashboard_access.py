@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 from typing import Any
 
 from sqlalchemy import select, update
@@ -12,7 +13,7 @@ from catalog.models import user_sessions, users
 from config import ServerSettings
 from koprik.dashboard.accounts import new_token
 from koprik.dashboard.signin import LIMITED, REFUSED
-from provider.keys import CATALOG
+from provider.keys import CATALOG, SETTINGS
 from tests.dashboard_fixtures import (
     PASSWORD,
     UNREADABLE_FORMS,
@@ -89,6 +90,8 @@ async def test_failed_sign_ins_are_limited(client: Any, caplog: Any) -> None:  #
         assert (await sign_in(client, "alice", "guess")).status == 401
     limited = await sign_in(client, "alice", PASSWORD)  # even the right password, for now
     assert limited.status == 429 and LIMITED in await limited.text()
+    window = client.app[SETTINGS].dashboard.login_window
+    assert limited.headers["Retry-After"] == str(math.ceil(window))
     assert "failed sign-in for 'alice'" in caplog.text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 
 from aiohttp import web
@@ -45,8 +46,11 @@ async def signin(request: web.Request) -> web.StreamResponse:
     limiter = request.app[LIMITER]
     if not await asyncio.to_thread(limiter.allowed, address, name):
         log.warning("sign-in refused (rate limit) for %r from %s", name, address)
-        return await render(request, "signin.html", status=429, error=LIMITED, next=target,
-                            name=name)
+        page = await render(request, "signin.html", status=429, error=LIMITED, next=target,
+                            name=name)  # fmt: skip
+        # at the latest, the failures counted have left the window (RFC 6585: may say when)
+        page.headers["Retry-After"] = str(math.ceil(limiter.window))
+        return page
     engine = request.app[CATALOG].engine
     user = await asyncio.to_thread(check_password, engine, name, password)
     if user is None:

@@ -492,3 +492,15 @@ def test_a_form_of_before_a_field_keeps_what_the_source_says() -> None:
     cleared = source_from_form({**old_form, "institution_code": "", "institution_name": " "},
                                base)  # fmt: skip
     assert (cleared.institution_code, cleared.institution_name) == ("", "")
+
+
+async def test_an_api_path_or_method_it_does_not_have_is_answered_in_json(client: Any) -> None:  # noqa: F811
+    """A script reads every error of the API the same way: aiohttp answered these in text."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    missing = await client.get("/api/nothing", headers=headers)
+    assert (missing.status, await missing.json()) == (404, {"error": "no such path in the API"})
+    refused = await client.put("/api/sources/x", headers=headers)
+    assert refused.status == 405 and "PATCH" in refused.headers["Allow"]
+    assert (await refused.json())["error"].startswith("PUT is not taken here (it takes ")
+    page = await client.get("/nothing")  # the dashboard's pages are not the API
+    assert page.status == 404 and page.content_type == "text/plain"

@@ -2,7 +2,7 @@
 
 Every request needs ``Authorization: Bearer TOKEN`` (``koprik users token NAME``); without a
 valid one the answer is 401. No cookies are read here, so there is nothing to forge across
-sites and no CSRF token. Errors are ``{"error": "..."}`` with 400, 404 or 409.
+sites and no CSRF token. Errors are ``{"error": "..."}`` with 400, 404, 405 or 409.
 
     GET    /api/sources                    POST /api/sources          (a source as JSON)
     GET    /api/sources/NAME               PATCH /api/sources/NAME    (fields to change)
@@ -238,7 +238,29 @@ async def post_retry(request: web.Request) -> web.Response:
                               "cut": cut.rejects, "cut_line": cut.line()})
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An error under ``/api`` that aiohttp answers in text (a path the API does not have,
+    404; a method a path does not take, 405, with its ``Allow`` header) in JSON, as the API's
+    own are: a script reads every error the same way."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400 or error.content_type == "application/json" or not (
+            request.path == "/api" or request.path.startswith("/api/")
+        ):
+            raise
+        said = {web.HTTPNotFound.status_code: "no such path in the API",
+                web.HTTPMethodNotAllowed.status_code:
+                    f"{request.method[:20]} is not taken here (it takes "
+                    f"{error.headers.get('Allow', 'no method')})"}  # fmt: skip
+        message = said.get(error.status, error.reason)
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        return web.json_response({"error": message}, status=error.status, headers=headers)
+
+
 def setup_api(app: web.Application) -> None:
+    app.middlewares.append(json_errors)
     r = app.router
     r.add_get("/api/sources", get_sources)
     within = continue_within(MAX_BODY)

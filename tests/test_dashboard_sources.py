@@ -17,6 +17,7 @@ from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_sources, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings
+from harvester import locks
 from koprik.cli import main
 from koprik.dashboard.accounts import add_user, new_token
 from koprik.dashboard.api import MAX_BODY
@@ -504,3 +505,24 @@ async def test_an_api_path_or_method_it_does_not_have_is_answered_in_json(client
     assert (await refused.json())["error"].startswith("PUT is not taken here (it takes ")
     page = await client.get("/nothing")  # the dashboard's pages are not the API
     assert page.status == 404 and page.content_type == "text/plain"
+
+
+async def test_a_harvest_asked_for_while_one_runs_is_refused_and_logged_so(
+    client: Any, caplog: pytest.LogCaptureFixture  # noqa: F811
+) -> None:
+    engine = client.app[CATALOG].engine
+    headers = {"Authorization": f"Bearer {new_token(engine, 'alice')}"}
+    created = await client.post("/api/sources", headers=headers, json={
+        "name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False})
+    assert created.status == 201
+    owner = locks.new_owner()
+    locks.acquire(engine, "p", owner)  # a run elsewhere
+    try:
+        refused = await client.post("/api/sources/p/harvest", headers=headers)
+    finally:
+        locks.release(engine, "p", owner)
+    assert refused.status == 409
+    said = (await refused.json())["error"]
+    assert said.startswith("source 'p' is being harvested by ")
+    lines = [r.getMessage() for r in caplog.records if r.name == "koprik.dashboard.harvests"]
+    assert lines == [f"harvest asked for from the dashboard not started: {said}"]

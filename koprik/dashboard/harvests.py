@@ -69,8 +69,12 @@ class Harvests:
         self._tasks.discard(task)
         if task.cancelled():
             return
-        if task.exception() is not None:
-            log.warning("harvest started from the dashboard: %s", task.exception())
+        error = task.exception()
+        if isinstance(error, SourceBusy | SourceError):  # (the one asking is told why)
+            log.warning("harvest asked for from the dashboard not started: %s", error)
+        elif error is not None:
+            log.warning("harvest started from the dashboard failed: %s: %s",
+                        type(error).__name__, error)  # fmt: skip
         else:
             log_end(log, task.result(), FROM_DASHBOARD)
 

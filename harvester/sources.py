@@ -125,13 +125,13 @@ def parse_every(text: str) -> timedelta:
 def check_name(name: str) -> None:
     """Raise SourceError unless ``name`` is one a source may have (it becomes part of local
     identifiers and OAI-PMH identifiers of the records)."""
+    if len(name) > _LONGEST_NAME:  # (its first characters: the message is one line to read)
+        raise SourceError(f"source name {name[:20]!r}...: at most {_LONGEST_NAME} characters, "
+                          f"got {len(name)}", "name")  # fmt: skip
     if _NAME_CHARACTERS.match(name) is None:
         raise SourceError(f"source name {name!r}: use letters, digits, '.', '_' or '-'", "name")
     if _NAME_START.match(name) is None:
         raise SourceError(f"source name {name!r}: start with a letter or a digit", "name")
-    if len(name) > _LONGEST_NAME:
-        raise SourceError(f"source name {name!r}: at most {_LONGEST_NAME} characters, got "
-                          f"{len(name)}", "name")  # fmt: skip
     if name == UNION_SOURCE:
         # a source "union" had its records overwritten by union records, or its runs failed
         raise SourceError(f"source name {name!r}: the union records' own; name it otherwise",

@@ -83,7 +83,6 @@ def test_intervals() -> None:
     (".a", "start with a letter or a digit"),
     ("_a", "start with a letter or a digit"),
     ("", "start with a letter or a digit"),
-    ("x" * 101, "at most 100 characters, got 101"),
 ])
 def test_a_refused_source_name_names_the_rule_it_breaks(name: str, message: str) -> None:
     """Each was told to use letters, digits, '.', '_' or '-', which it did."""
@@ -91,6 +90,14 @@ def test_a_refused_source_name_names_the_rule_it_breaks(name: str, message: str)
         check_name(name)
     assert str(error.value) == f"source name {name!r}: {message}"
     check_name("x" * 100)
+
+
+@pytest.mark.parametrize("length", [101, 5000])
+def test_a_name_too_long_is_quoted_by_its_start(length: int) -> None:
+    """A name of 5,000 characters was said back whole."""
+    with pytest.raises(SourceError) as error:
+        check_name("x" * (length - 1) + " ")  # (its characters would be refused too)
+    assert str(error.value) == f"source name '{'x' * 20}'...: at most 100 characters, got {length}"
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [

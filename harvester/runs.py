@@ -747,7 +747,8 @@ class HarvestRun:
         if halves is None:
             await self._failed_for_good(spec, low, end, failure)
             return
-        self.errors.append(f"window {where}{low}..{end} failed ({failure}); halving it")
+        self.errors.append(f"window {where}{low}..{end} failed ({failure}); halving it (what "
+                           "it delivered before the failure is asked for and counted again)")
         for half_from, half_until in halves:
             await self._window(spec, half_from, half_until, None)
 

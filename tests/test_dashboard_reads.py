@@ -182,6 +182,10 @@ async def test_runs_beyond_the_200_newest_are_paged_to(client: Any) -> None:  # 
     bad = await client.get("/api/runs?before=-1", headers=headers)
     assert (bad.status, await bad.json()) == (
         400, {"error": "before: expected a run's number, got '-1'"})
+    huge = "000000000001" + "9" * 25  # (SQLite cannot hold it: a 500 when taken for 1...)
+    assert (await client.get(f"/api/runs?before={huge}", headers=headers)).status == 400
+    padded = await client.get("/api/runs?before=0000000000006", headers=headers)
+    assert [run["id"] for run in await padded.json()] == [5, 4, 3, 2, 1]
 
 
 def test_rejects_listed_carry_what_their_page_shows_of_a_record(catalog: Catalog) -> None:

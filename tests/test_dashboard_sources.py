@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import pytest
+from aiohttp import web
 from sqlalchemy import select
 
 from catalog import Catalog
@@ -19,8 +20,9 @@ from catalog.harvest_state import harvest_sources, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings
 from harvester import locks
 from koprik.cli import main
+from koprik.dashboard.access import late_body
 from koprik.dashboard.accounts import add_user, new_token
-from koprik.dashboard.api import MAX_BODY
+from koprik.dashboard.api import MAX_BODY, json_errors
 from koprik.dashboard.sources import source_from_form
 from provider.app import init_app
 from provider.keys import CATALOG, SETTINGS
@@ -505,6 +507,17 @@ async def test_an_api_path_or_method_it_does_not_have_is_answered_in_json(client
     assert (await refused.json())["error"].startswith("PUT is not taken here (it takes ")
     page = await client.get("/nothing")  # the dashboard's pages are not the API
     assert page.status == 404 and page.content_type == "text/plain"
+
+
+async def test_an_api_error_answered_in_text_keeps_its_words_in_json(aiohttp_client: Any) -> None:
+    async def slow(_request: web.Request) -> web.Response:
+        raise late_body()
+
+    app = web.Application(middlewares=[json_errors])
+    app.router.add_post("/api/sources", slow)
+    answered = await (await aiohttp_client(app)).post("/api/sources", data=b"{")
+    assert (answered.status, await answered.json()) == (
+        408, {"error": "The request body did not arrive in time"})
 
 
 async def test_a_harvest_asked_for_while_one_runs_is_refused_and_logged_so(

@@ -254,7 +254,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
                 web.HTTPMethodNotAllowed.status_code:
                     f"{request.method[:20]} is not taken here (it takes "
                     f"{error.headers.get('Allow', 'no method')})"}  # fmt: skip
-        message = said.get(error.status, error.reason)
+        message = said.get(error.status) or (error.text or error.reason).strip()
         headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
         return web.json_response({"error": message}, status=error.status, headers=headers)
 

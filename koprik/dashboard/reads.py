@@ -115,9 +115,11 @@ def runs_before(value: str | None) -> int | None:
     ValueError, saying why in one line, for one that is not a run's number."""
     if value is None or value == "":
         return None
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value[:12]) <= LARGEST_ID + 1:
+    digits = value.lstrip("0")  # (a number of a million digits takes a while to convert)
+    if not (value.isascii() and value.isdigit()) or not 0 < len(digits) <= len(str(LARGEST_ID)) \
+            or int(digits) > LARGEST_ID + 1:
         raise ValueError(f"before: expected a run's number, got {value[:40]!r}")
-    return int(value)
+    return int(digits)
 
 
 def run(engine: Engine, run_id: int) -> Run | None:

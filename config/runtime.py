@@ -17,10 +17,12 @@ command loads its own modules: ``koprik import`` was 0.3 s sooner to its first b
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import signal
 import threading
+from collections.abc import Iterator
 from multiprocessing import forkserver, resource_tracker
 
 PRELOADED = ["__main__", "catalog.store"]
@@ -61,19 +63,35 @@ def start_fork_server() -> multiprocessing.context.ForkServerContext:
     command stops them. Blocked here first, a ^C while it is started waits, and reaches this
     process's own handler once that is back (ignored alone, it would be lost)."""
     context = forkserver_context()
-    if threading.current_thread() is not threading.main_thread():  # (signal is the main's)
-        forkserver.ensure_running()
-        return context
-    # The fork server starts multiprocessing's resource tracker first unless it runs, and that
-    # unblocks SIGINT once it is started: a ^C then, ignored below, would be lost.
-    resource_tracker.ensure_running()
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
+    with _hangups_blocked():
+        if threading.current_thread() is not threading.main_thread():  # (signal is the main's)
             forkserver.ensure_running()
+            return context
+        # The fork server starts multiprocessing's resource tracker first unless it runs, and
+        # that unblocks SIGINT once it is started: a ^C then, ignored below, would be lost.
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                forkserver.ensure_running()
+            finally:
+                signal.signal(signal.SIGINT, previous)
         finally:
-            signal.signal(signal.SIGINT, previous)
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     return context
+
+
+@contextlib.contextmanager
+def _hangups_blocked() -> Iterator[None]:
+    """SIGHUP blocked in this thread while the fork server and the resource tracker start,
+    so that they (and the processes the fork server forks) keep it blocked: ``systemctl kill
+    -s HUP`` signals every process of the service, and a process started by ``exec`` takes
+    the default action of a signal the command catches (``serve`` says a SIGHUP and goes on,
+    :func:`koprik.stopping.take_hangups`), which ended the fork server and the harvest's
+    workers with it."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

@@ -51,6 +51,9 @@ for ever, with no one told."""
 STOP_GRACE = 30.0
 """Seconds the workers get to stop on SIGTERM before they are killed."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+HELD_SIGNALS = (*STOP_SIGNALS, signal.SIGHUP)
+"""Held from a worker's fork until it has its own handlers (a SIGHUP between would run the
+parent's, :func:`koprik.stopping.take_hangups`, and be said twice)."""
 
 
 def default_count() -> int:
@@ -85,11 +88,11 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
         # Held until the worker has its own handlers (and here until it is started): a SIGTERM
         # between its fork and them ran this process's handler in it, and it served on until
         # killed STOP_GRACE later (a ^C as serve --workers 2 started took 30 s to end).
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
         try:
             process.start()
         finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
         log.info("worker %d started (pid %d)", index, process.pid)
         return process, time.monotonic()
 
@@ -169,7 +172,7 @@ def _worker(work: Callable[[int], int], index: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent says it once (``systemctl kill``)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent to here
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)  # blocked by the parent to here
     raise SystemExit(work(index))
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -468,9 +469,14 @@ def test_a_sighup_is_said_once_and_serving_goes_on(tmp_path, workers):
     from koprik.stopping import HANGUP_LINE
 
     with koprik_serve(tmp_path, demo_records=5, options=("--workers", workers)) as koprik:
-        for pid in (koprik.pid, *_children(koprik.pid)):  # as systemctl kill does
+        signalled = (koprik.pid, *_children(koprik.pid))  # the fork server and resource tracker
+        assert len(signalled) >= 3, signalled             # among them (they ended on it)
+        for pid in signalled:  # as systemctl kill does
             os.kill(pid, signal.SIGHUP)
         time.sleep(1.0)
+        for pid in signalled:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            assert stat.rpartition(")")[2].split()[0] != "Z", stat  # (ended, not waited for)
         url = f"{koprik.oai_url}?verb=ListIdentifiers&metadataPrefix=oai_dc"
         for _ in range(4):  # whichever worker answers
             assert urllib.request.urlopen(url, timeout=10).read().count(b"<identifier>") == 5

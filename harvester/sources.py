@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Executable, delete, insert, select, update
@@ -35,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
-from catalog.transactions import executed, transaction
+from catalog.transactions import executed, hold_writes, transaction
 from catalog.union import UNION_SOURCE
 from config import ConfigError, HarvestSource, Settings
 from config.settings import HARVEST_PROTOCOLS, FileSource, check_bounds, crosswalk_problem
@@ -486,13 +487,32 @@ def edit_source(
         source, _found = probe(source)
     elif not source.prefix and source.protocol == OAI_PMH:
         raise SourceError("without the check, give the metadataPrefix")  # as add says
-    # Only the columns this edit changes: two edits at once of other fields both hold (each
-    # wrote its whole row, and one undid the other's change).
-    before, after = _to_row(entry.source), _stored_row(source)
+    edited = {field.name: getattr(source, field.name) for field in dataclasses.fields(source)
+              if getattr(source, field.name) != getattr(entry.source, field.name)}
+    return transaction(catalog.engine, partial(_edited, name, edited), f"changing source {name!r}")
+
+
+def _edited(name: str, edited: dict[str, object], connection: Connection) -> HarvestSource:
+    """The fields ``edited`` (with what the check chose) put on source ``name`` as it is now,
+    the catalogue's one writer meanwhile, and checked again: two edits at once each wrote the
+    whole row it had read, one undoing the other's change, and each was checked against that
+    row alone (one set ``every``, the other ``cron``: stored both, never scheduled again)."""
+    hold_writes(connection)
+    row = connection.execute(select(harvest_sources).where(harvest_sources.c.name == name)).first()
+    if row is None:
+        raise UnknownSource(f"no source named {name!r} (removed meanwhile)")
+    now = _from_row(row)
+    source = dataclasses.replace(now, **edited)  # type: ignore[arg-type]
+    try:
+        validate(source)
+    except SourceError as error:
+        raise SourceError(f"source {name!r} not changed: {error} (with the change made "
+                          "meanwhile)") from error
+    before, after = _to_row(now), _stored_row(source)
     columns = {column: value for column, value in after.items() if before.get(column) != value}
     if columns:
-        changed = update(harvest_sources).where(harvest_sources.c.name == name).values(columns)
-        executed(catalog.engine, changed, f"changing source {name!r}")
+        connection.execute(
+            update(harvest_sources).where(harvest_sources.c.name == name).values(columns))
     return source
 
 

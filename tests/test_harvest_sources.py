@@ -147,6 +147,25 @@ def test_two_edits_at_once_of_other_fields_both_hold(
     assert (now.source.delay, now.source.retries) == (7.0, 9)
 
 
+def test_an_edit_that_clashes_with_one_made_meanwhile_is_refused(
+    settings: Settings, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each edit was checked against the row it had read: one set a schedule ``every``, the
+    other, meanwhile, ``cron``; both were stored, a source the scheduler then never ran."""
+    source = HarvestSource(name="partner", url="http://127.0.0.1:1/oai", prefix="marc21")
+    add_source(settings, catalog, source, check=False)
+    (read,) = all_sources(settings, catalog)
+    edit_source(settings, catalog, "partner", check=False, cron="0 3 * * *")  # meanwhile
+    monkeypatch.setattr(sources, "_editable", lambda *_: read)
+    with pytest.raises(SourceError, match=r"^source 'partner' not changed: .* \(with the change "
+                                          r"made meanwhile\)$"):
+        edit_source(settings, catalog, "partner", check=False, every="6h")
+    monkeypatch.undo()
+    (now,) = all_sources(settings, catalog)
+    assert (now.source.every, now.source.cron) == ("", "0 3 * * *")
+    validate(now.source)
+
+
 def test_add_checks_identify_and_the_prefix(settings: Settings, catalog: Catalog,
                                             provider_url: str) -> None:
     stored, identity = add_source(

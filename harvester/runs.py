@@ -86,7 +86,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, case, update
+from sqlalchemy import Connection, Row, case, delete, update
 
 from catalog import Catalog, CatalogWriter
 from catalog.dedup import run_dedup
@@ -110,7 +110,7 @@ from harvester.oai_client import (
     ResumptionLoop,
 )
 from harvester.pipeline import overlapped
-from harvester.sources import OAI_PMH, SRU, Z3950, SourceError, still_added, validate
+from harvester.sources import OAI_PMH, SRU, Z3950, SourceError, added_source, validate
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru
 from harvester.z3950_harvest import Z3950HarvestResult, harvest_z3950
@@ -410,9 +410,8 @@ class HarvestRun:
         started = time.monotonic()
         engine = self.catalog.engine
         locks.acquire(engine, self.source.name, self.owner)
-        if self.added and not still_added(self.catalog, self.source.name):
-            locks.release(engine, self.source.name, self.owner)
-            raise SourceError(f"source {self.source.name!r} was removed meanwhile")
+        if self.added:
+            self._still_as_read()
         status = FAILED
         stopped = None
         try:
@@ -853,6 +852,23 @@ class HarvestRun:
     def _state(self) -> Row[Any]:
         with self.catalog.engine.connect() as connection:
             return resumption.load(connection, self.source.name)
+
+    def _still_as_read(self) -> None:
+        """Under the source's lock, refuse the run (SourceError) of a source of the database
+        removed or changed since it was read (:func:`harvest`): a removed one's state, which
+        the lock's row began anew, is forgotten again; a changed one is to be asked for
+        again, as it is now."""
+        engine, name = self.catalog.engine, self.source.name
+        now = added_source(self.catalog, name)
+        if now == self.source:
+            return
+        if now is None:
+            mine = (harvest_state.c.source == name) & (harvest_state.c.lock_owner == self.owner)
+            executed(engine, delete(harvest_state).where(mine),
+                     f"forgetting the lock of removed source {name!r}")  # fmt: skip
+        locks.release(engine, name, self.owner)
+        raise SourceError(f"source {name!r} was {'removed' if now is None else 'changed'} "
+                          "meanwhile")
 
     def _open_run(self) -> int:
         return transaction(self.catalog.engine, self._opened,

@@ -419,9 +419,9 @@ def _stored_source(catalog: Catalog, name: str) -> HarvestSource | None:
     return None if row is None else _from_row(row)
 
 
-def still_added(catalog: Catalog, name: str) -> bool:
-    """Whether source ``name`` is (still) one of the database's."""
-    return _stored_source(catalog, name) is not None
+def added_source(catalog: Catalog, name: str) -> HarvestSource | None:
+    """The database's source ``name`` as it is now, or None."""
+    return _stored_source(catalog, name)
 
 
 def _named(settings: Settings, catalog: Catalog, name: str) -> bool:

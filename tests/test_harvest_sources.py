@@ -720,12 +720,15 @@ def test_a_run_of_a_source_removed_after_it_was_read_is_not_started(
         with pytest.raises(SourceError, match=r"^source 'partner' was removed meanwhile$"):
             harvest(catalog, entry.source, settings=settings, added=True)
         assert provider.list_requests() == []
-        with catalog.engine.connect() as connection:
-            states = connection.execute(select(harvest_state)).all()  # (the lock's row)
-            assert [(row.watermark, row.token) for row in states] in ([], [(None, None)])
+        with catalog.engine.connect() as connection:  # (the lock's row is gone again)
+            assert connection.execute(select(harvest_state)).all() == []
             assert connection.execute(select(harvest_runs)).all() == []
-        add_source(settings, catalog, source, check=False)  # still there: harvested
-        report = harvest(catalog, source, settings=settings, added=True)
+        add_source(settings, catalog, source, check=False)
+        edit_source(settings, catalog, "partner", check=False, delay=0.5)  # after the read
+        with pytest.raises(SourceError, match=r"^source 'partner' was changed meanwhile$"):
+            harvest(catalog, source, settings=settings, added=True)
+        report = harvest(catalog, dataclasses.replace(source, delay=0.5), settings=settings,
+                         added=True)  # as it is now: harvested
     assert (report.status, report.counts.added) == (SUCCEEDED, 10)
 
 

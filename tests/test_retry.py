@@ -47,9 +47,11 @@ def _rejects(catalog: Catalog, run_id: int) -> int:
         ).scalar_one()
 
 
-def test_records_rejected_by_a_broken_crosswalk_go_in_once_it_is_mended(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _rejected_by_a_broken_crosswalk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Catalog, HarvestSource, RunReport]:
+    """A catalogue whose harvest of RECORDS records rejected each (its MARCXML crosswalk
+    broken until the test mends it), the source and the run's report."""
     catalog = _catalog(tmp_path)
     provider = FaultProvider(list(demo_records(RECORDS)))
 
@@ -60,6 +62,13 @@ def test_records_rejected_by_a_broken_crosswalk_go_in_once_it_is_mended(
     with serve(provider.app()) as url:
         source = HarvestSource(name="partner", url=url)
         report = harvest(catalog, source, politeness=FAST)
+    return catalog, source, report
+
+
+def test_records_rejected_by_a_broken_crosswalk_go_in_once_it_is_mended(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog, source, report = _rejected_by_a_broken_crosswalk(tmp_path, monkeypatch)
     assert report.counts.rejected == RECORDS and report.counts.added == 0
     assert _rejects(catalog, report.run_id) == RECORDS
     monkeypatch.delitem(ingest._resolved, ingest.MARCXML_NS)  # the crosswalk is mended
@@ -102,16 +111,7 @@ def test_two_retries_at_once_retry_each_reject_once(
     """A retry sent twice at once (a button pressed twice, two workers): each read the run's
     rejects and ingested every one again, so that each record still rejected had two rejects,
     four after the next double retry. Now a reject another retry took meanwhile is left to it."""
-    catalog = _catalog(tmp_path)
-    provider = FaultProvider(list(demo_records(RECORDS)))
-
-    def broken(_element):  # type: ignore[no-untyped-def]
-        raise ValueError("crosswalk bug")
-
-    monkeypatch.setitem(ingest._resolved, ingest.MARCXML_NS, broken)
-    with serve(provider.app()) as url:
-        source = HarvestSource(name="partner", url=url)
-        report = harvest(catalog, source, politeness=FAST)
+    catalog, source, report = _rejected_by_a_broken_crosswalk(tmp_path, monkeypatch)
     write, meanwhile = catalog.write, []
 
     def after_another_retry(*args: Any, **kwargs: Any) -> Any:

@@ -126,7 +126,10 @@ def take_hangups() -> None:
     service (``serve``, its workers ignoring it, ``scheduler``). By default it ended the
     process without a word, which systemd's ``Restart=on-failure`` takes for a clean stop: the
     ``kill -HUP`` customary after a log rotation took the service down until someone
-    noticed."""
+    noticed. Run from a terminal (standard error is one), the command keeps the default: the
+    terminal's hang-up ends it, rather than leaving it serving with nobody to see it."""
+    if sys.stderr.isatty():
+        return
     signal.signal(signal.SIGHUP, _hangup)
 
 

@@ -487,6 +487,35 @@ def test_a_sighup_is_said_once_and_serving_goes_on(tmp_path, workers):
     assert "Traceback" not in log
 
 
+def test_a_serve_in_a_terminal_ends_on_its_hang_up(tmp_path):
+    """Run from a terminal, serve keeps SIGHUP's default: closing the terminal ends it (it is
+    not left serving, writing to a terminal nobody has)."""
+    import pty
+
+    koprik = write_config(tmp_path)
+    controller, terminal = pty.openpty()
+    server = subprocess.Popen(koprik.command("serve", "--workers", "1", "--no-scheduler"),
+                              stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    try:
+        url = f"{koprik.oai_url}?verb=Identify"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=5).read()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        server.send_signal(signal.SIGHUP)
+        assert server.wait(timeout=30) == -signal.SIGHUP
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        os.close(controller)
+
+
 def test_the_scheduler_says_a_sighup_and_goes_on(tmp_path):
     from koprik.stopping import HANGUP_LINE
 

@@ -173,12 +173,12 @@ def test_bad_arguments_are_one_line(config: Path) -> None:
         koprik(config, "sru", url, "a=b", "--max", "-1"))
     assert "--source goes with --import" in one_line_error(
         koprik(config, "sru", url, "a=b", "--source", "x"))
-    for odd, rule in (("my source", "use letters, digits, '.', '_' or '-'"),
-                      ("a/b;DROP", "use letters, digits, '.', '_' or '-'"),
-                      ("", "start with a letter or a digit"),
-                      ("x" * 101, "at most 100 characters, got 101")):  # record identifiers
+    for odd, rule in (("my source", "'my source': use letters, digits, '.', '_' or '-'"),
+                      ("a/b;DROP", "'a/b;DROP': use letters, digits, '.', '_' or '-'"),
+                      ("", "'': start with a letter or a digit"),
+                      ("x" * 101, f"'{'x' * 20}'...: at most 100 characters, got 101")):
         assert one_line_error(koprik(config, "sru", url, "a=b", "--import", "--source", odd)) \
-            == f"koprik: --source: source name {odd!r}: {rule}\n"
+            == f"koprik: --source: source name {rule}\n"  # (in record identifiers)
 
 
 def test_responses_are_read_within_the_harvest_body_bound(zebra: str, tmp_path: Path) -> None:

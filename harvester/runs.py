@@ -257,9 +257,9 @@ def harvest(
     ``politeness``, when given, replaces the source's own policy (tests use it). A request of
     ``stop`` ends the run early, ``interrupted`` (see :class:`Stop`). ``added`` says the source
     is one of the database's (``koprik sources add``): once the run holds the source's lock, it
-    checks the source is still there, and starts no run of one removed meanwhile (a removal
-    forgets the harvest state under that lock; a run started at the same moment, from the
-    dashboard, wrote the state of the removed source again).
+    checks the source is as it was read, and starts no run of one removed or changed meanwhile
+    (a removal forgets the harvest state under that lock; a run started at the same moment,
+    from the dashboard, wrote the state of the removed source again).
 
     Raises :class:`harvester.locks.SourceBusy` when another run of the source holds the lock,
     and :class:`harvester.sources.SourceError` for a definition that cannot be harvested.
@@ -384,7 +384,7 @@ class HarvestRun:
     settings: Settings = field(default_factory=Settings)
     stop: Stop | None = None
     added: bool = False
-    """Whether the source is one of the database's, checked to be still there (:func:`harvest`)."""
+    """Whether the source is one of the database's, checked to be as read (:func:`harvest`)."""
     owner: str = field(default_factory=locks.new_owner)
     counts: Counts = field(default_factory=Counts)
     errors: list[str] = field(default_factory=list)

@@ -38,6 +38,7 @@ from koprik.dashboard.access import Handler, late_body
 from koprik.dashboard.accounts import user_of_token
 from koprik.dashboard.harvests import StartRefused
 from koprik.dashboard.keys import HARVESTS
+from koprik.dashboard.runs import next_page
 from provider.http_server import continue_within
 from provider.keys import CATALOG, SETTINGS
 
@@ -187,14 +188,11 @@ async def get_runs(request: web.Request) -> web.Response:
         before = reads.runs_before(request.query.get("before"))
     except ValueError as error:
         raise _error(web.HTTPBadRequest, str(error)) from None
-    runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine, source,
-                                   reads.RUNS_SHOWN + 1, before)  # fmt: skip
-    response = web.json_response([run.as_json() for run in runs[: reads.RUNS_SHOWN]])
-    if len(runs) > reads.RUNS_SHOWN:  # the next page (RFC 8288)
-        query = {"before": str(runs[reads.RUNS_SHOWN - 1].id)}
-        if source is not None:
-            query["source"] = source
-        response.headers["Link"] = f'<{request.rel_url.with_query(query)}>; rel="next"'
+    runs, following = await asyncio.to_thread(reads.runs_page, request.app[CATALOG].engine,
+                                              source, before)  # fmt: skip
+    response = web.json_response([run.as_json() for run in runs])
+    if (older := next_page(request, following, source)) is not None:
+        response.headers["Link"] = f'<{older}>; rel="next"'  # RFC 8288
     return response
 
 
@@ -210,13 +208,13 @@ async def get_run(request: web.Request) -> web.Response:
     run = await asyncio.to_thread(reads.run, request.app[CATALOG].engine, _run_id(request))
     if run is None:
         raise _error(web.HTTPNotFound, "no such run")
-    rejects = await asyncio.to_thread(reads.rejects, request.app[CATALOG].engine, run.id,
-                                      reads.REJECTS_SHOWN + 1)  # fmt: skip
+    rejects, more = await asyncio.to_thread(reads.rejects_shown, request.app[CATALOG].engine,
+                                            run.id)  # fmt: skip
     return web.json_response({
         **run.as_json(),
         "rejects": [{"id": r.id, "identifier": r.identifier, "reason": r.reason,
-                     "bytes": r.size} for r in rejects[: reads.REJECTS_SHOWN]],
-        "more_rejects": len(rejects) > reads.REJECTS_SHOWN,
+                     "bytes": r.size} for r in rejects],
+        "more_rejects": more,
     })
 
 

@@ -122,6 +122,17 @@ def runs_before(value: str | None) -> int | None:
     return int(digits)
 
 
+def runs_page(
+    engine: Engine, source: str | None, before: int | None
+) -> tuple[list[Run], int | None]:
+    """A page of :func:`runs` (:data:`RUNS_SHOWN` of them, before run ``before`` when given),
+    and the run the next page begins before (None: this is the last)."""
+    found = runs(engine, source, RUNS_SHOWN + 1, before)
+    if len(found) <= RUNS_SHOWN:
+        return found, None
+    return found[:RUNS_SHOWN], found[RUNS_SHOWN - 1].id
+
+
 def run(engine: Engine, run_id: int) -> Run | None:
     if not 1 <= run_id <= LARGEST_ID:
         return None
@@ -166,6 +177,13 @@ def rejects(engine: Engine, run_id: int, limit: int = REJECTS_SHOWN) -> list[Rej
         ).all()
     return [Reject(row.id, row.source, row.run_id, row.identifier, row.reason, row.size,
                    bytes(row.head or b"")) for row in rows]
+
+
+def rejects_shown(engine: Engine, run_id: int) -> tuple[list[Reject], bool]:
+    """The first :data:`REJECTS_SHOWN` :func:`rejects` of run ``run_id``, and whether it has
+    more."""
+    found = rejects(engine, run_id, REJECTS_SHOWN + 1)
+    return found[:REJECTS_SHOWN], len(found) > REJECTS_SHOWN
 
 
 def reject(engine: Engine, reject_id: int) -> Reject | None:

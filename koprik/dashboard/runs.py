@@ -28,14 +28,18 @@ async def list_runs(request: web.Request) -> web.Response:
         before = reads.runs_before(request.query.get("before"))
     except ValueError as error:
         raise web.HTTPBadRequest(text=str(error)) from None
-    runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine, source,
-                                   reads.RUNS_SHOWN + 1, before)  # fmt: skip
-    older = None
-    if len(runs) > reads.RUNS_SHOWN:
-        query = {"before": str(runs[reads.RUNS_SHOWN - 1].id)}
-        older = str(request.rel_url.with_query({**query, "source": source} if source else query))
-    return await render(request, "runs.html", runs=runs[: reads.RUNS_SHOWN], source=source,
-                        before=before, older=older)
+    runs, following = await asyncio.to_thread(reads.runs_page, request.app[CATALOG].engine,
+                                              source, before)  # fmt: skip
+    return await render(request, "runs.html", runs=runs, source=source, before=before,
+                        older=next_page(request, following, source))
+
+
+def next_page(request: web.Request, following: int | None, source: str | None) -> str | None:
+    """The address of the page of runs before run ``following`` (of ``source``), if any."""
+    if following is None:
+        return None
+    query = {"before": str(following)} | ({"source": source} if source is not None else {})
+    return str(request.rel_url.with_query(query))
 
 
 def _number(request: web.Request, name: str) -> int:
@@ -57,11 +61,10 @@ async def _run(request: web.Request) -> reads.Run:
 @operator_only
 async def show_run(request: web.Request) -> web.Response:
     run = await _run(request)
-    rejects = await asyncio.to_thread(reads.rejects, request.app[CATALOG].engine, run.id,
-                                      reads.REJECTS_SHOWN + 1)  # fmt: skip
+    rejects, more = await asyncio.to_thread(reads.rejects_shown, request.app[CATALOG].engine,
+                                            run.id)  # fmt: skip
     return await render(
-        request, "run.html", run=run, rejects=rejects[: reads.REJECTS_SHOWN],
-        more_rejects=len(rejects) > reads.REJECTS_SHOWN,
+        request, "run.html", run=run, rejects=rejects, more_rejects=more,
         source_kept=await asyncio.to_thread(
             _source_kept, request.app[SETTINGS], request.app[CATALOG], run.source),
         refresh=REFRESH_SECONDS if run.status == "running" else None,

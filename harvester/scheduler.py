@@ -61,7 +61,6 @@ from harvester.locks import SourceBusy
 from harvester.run_log import SCHEDULED, counted, log_end
 from harvester.runs import INTERRUPTED, RunReport, Stop, harvest
 from harvester.sources import (
-    FROM_DATABASE,
     SourceError,
     all_sources,
     find_source,
@@ -140,7 +139,7 @@ def run_scheduled(name: str) -> None:
         context.running.add(name)
     try:
         report = harvest(context.catalog, source, settings=context.settings, stop=context.stop,
-                         added=entry.origin == FROM_DATABASE)
+                         added=entry.added)
     except SourceBusy as error:
         log.warning("scheduled harvest of %s skipped, a run is in progress: %s", name, error)
         return
@@ -317,7 +316,7 @@ class HarvestScheduler:
             log.warning("%s", hidden_note(name, self.settings.file))
         self._hidden_said = shadowed
         for entry in entries:
-            if entry.origin == FROM_DATABASE and entry.source.name in shadowed:
+            if entry.added and entry.source.name in shadowed:
                 continue  # its schedule ran koprik.toml's source, whose runs were its own
             try:
                 validate(entry.source)

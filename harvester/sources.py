@@ -102,6 +102,11 @@ class SourceEntry:
     origin: str
     """:data:`FROM_FILE` or :data:`FROM_DATABASE`."""
 
+    @property
+    def added(self) -> bool:
+        """Whether the source is one of the database's (``koprik sources add``)."""
+        return self.origin == FROM_DATABASE
+
 
 def shown_origin(entry: SourceEntry, settings: Settings) -> str:
     """Where ``entry`` is defined, as a list shows it: the settings file's name or
@@ -402,13 +407,13 @@ def find_source(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
     for source in settings.sources:
         if source.name == name:
             return SourceEntry(source, FROM_FILE)
-    stored = _stored_source(catalog, name)
+    stored = added_source(catalog, name)
     if stored is None:
         raise UnknownSource(f"no source named {name!r} (see `koprik sources list`)")
     return SourceEntry(stored, FROM_DATABASE)
 
 
-def _stored_source(catalog: Catalog, name: str) -> HarvestSource | None:
+def added_source(catalog: Catalog, name: str) -> HarvestSource | None:
     """The database's source ``name`` (its row alone), or None."""
     if "\x00" in name:  # no source's name has one, and PostgreSQL refuses it in any text
         return None
@@ -419,15 +424,10 @@ def _stored_source(catalog: Catalog, name: str) -> HarvestSource | None:
     return None if row is None else _from_row(row)
 
 
-def added_source(catalog: Catalog, name: str) -> HarvestSource | None:
-    """The database's source ``name`` as it is now, or None."""
-    return _stored_source(catalog, name)
-
-
 def _named(settings: Settings, catalog: Catalog, name: str) -> bool:
     """Whether a source is named ``name``, in the settings file or the database."""
     return any(s.name == name for s in settings.sources) or \
-        _stored_source(catalog, name) is not None
+        added_source(catalog, name) is not None
 
 
 def add_source(
@@ -455,7 +455,7 @@ def add_source(
     try:
         executed(catalog.engine, added, f"adding source {source.name!r}")
     except IntegrityError:  # added meanwhile (a form sent twice at once, two operators)
-        if _stored_source(catalog, source.name) is None:
+        if added_source(catalog, source.name) is None:
             raise
         raise SourceError(f"a source named {source.name!r} exists already") from None
     return source, found
@@ -586,7 +586,7 @@ def _editable(settings: Settings, catalog: Catalog, name: str) -> SourceEntry:
     defines one of that name too (which is the one harvested), so that it can be removed."""
     entry = find_source(settings, catalog, name)
     if entry.origin == FROM_FILE:
-        stored = _stored_source(catalog, name)
+        stored = added_source(catalog, name)
         if stored is None:
             raise SourceError(f"source {name!r} is defined in {settings.file}; change it there")
         entry = SourceEntry(stored, FROM_DATABASE)

@@ -28,7 +28,7 @@ from config import load_settings
 from harvester.locks import SourceBusy
 from harvester.run_log import counted
 from harvester.runs import INTERRUPTED, SUCCEEDED, PageInfo, RunOptions, RunReport, Stop, harvest
-from harvester.sources import FROM_DATABASE, SourceError, find_source
+from harvester.sources import SourceError, find_source
 from koprik.errors import UserError
 from koprik.option_checks import checked_date_range
 from koprik.progress import Progress
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                     report = _until_signalled(
                         lambda stop: harvest(catalog, source, options, on_page=on_page,
                                              settings=settings, stop=stop,
-                                             added=entry.origin == FROM_DATABASE),
+                                             added=entry.added),
                         signals,
                     )  # fmt: skip
             except SourceBusy as error:

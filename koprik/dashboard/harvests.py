@@ -21,7 +21,7 @@ from catalog.harvest_state import harvest_runs
 from harvester.locks import SourceBusy
 from harvester.run_log import FROM_DASHBOARD, log_end
 from harvester.runs import RunReport, Stop, harvest
-from harvester.sources import FROM_DATABASE, SourceEntry, SourceError
+from harvester.sources import SourceEntry, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Harvests:
         source = entry.source
         before = await asyncio.to_thread(self._last_run, source.name)
         task: asyncio.Task[RunReport] = asyncio.create_task(asyncio.to_thread(
-            harvest, self.catalog, source, stop=self._stop, added=entry.origin == FROM_DATABASE
+            harvest, self.catalog, source, stop=self._stop, added=entry.added
         ))  # fmt: skip
         self._tasks.add(task)
         task.add_done_callback(self._finished)

@@ -16,7 +16,6 @@ from aiohttp import web
 from config import HarvestSource
 from config.settings import HARVEST_PROTOCOLS, HOLDINGS
 from harvester.sources import (
-    FROM_DATABASE,
     SourceEntry,
     SourceError,
     add_source,
@@ -117,7 +116,7 @@ async def _source_page(
     runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine, entry.source.name)
     view = await asyncio.to_thread(reads.source, request.app[CATALOG], entry)
     return await render(request, "source.html", status=status, view=view, runs=runs,
-                        editable=entry.origin == FROM_DATABASE, protocols=HARVEST_PROTOCOLS,
+                        editable=entry.added, protocols=HARVEST_PROTOCOLS,
                         holdings=HOLDINGS, **context)
 
 

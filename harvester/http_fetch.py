@@ -360,7 +360,7 @@ class HttpFetcher:
             except TruncatedBody as error:
                 raise _Retry(Event("truncated-body", str(error))) from None
             except aiohttp.ClientConnectorError as error:  # refused, no such host, TLS
-                event = Event("connection", f"{type(error).__name__}: {error}")
+                event = Event("connection", not_connected(error))
                 raise _Retry(event, unavailable=True) from None
             except TimeoutError:  # aiohttp's own are TimeoutErrors too, saying nothing
                 detail = f"no whole answer from {shown_url(url)} within {policy.timeout:g} s"
@@ -369,6 +369,22 @@ class HttpFetcher:
                 raise _Retry(Event("connection", f"{type(error).__name__}: {error}")) from None
         _check_charset(data, charset, self.events)
         return data
+
+
+def not_connected(error: aiohttp.ClientConnectorError) -> str:
+    """Why no connection to a partner could be made, in the words an operator acts on
+    (aiohttp's own name the exception class and the SSL context: ``ClientConnectorError:
+    Cannot connect to host h:80 ssl:default [Connect call failed ('h', 80)]``)."""
+    where = f"{error.host}:{error.port}"
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return f"no such host {error.host!r} ({error.strerror or 'its name is not resolved'})"
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return f"the TLS certificate of {where} is not accepted: {error.certificate_error}"
+    if isinstance(error, aiohttp.ClientConnectorSSLError):
+        return f"no TLS connection with {where}: {error.os_error}"
+    if isinstance(error.os_error, ConnectionRefusedError):
+        return f"{where} refused the connection (nothing listens there)"
+    return f"cannot connect to {where}: {error.strerror or type(error.os_error).__name__}"
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from config import ConfigError, HarvestSource, Settings
 from config.settings import HARVEST_PROTOCOLS, FileSource, check_bounds, crosswalk_problem
 from crosswalks.marcxml import MARCXML_NS
 from harvester import locks
-from harvester.faults import HarvestError
+from harvester.faults import HarvestError, Unavailable
 from harvester.http_fetch import Politeness, http_url_problem
 from harvester.oai_client import Identity, OaiClient
 from harvester.oai_pages import OaiError
@@ -305,6 +305,8 @@ async def check_source(source: HarvestSource) -> tuple[Identity, str]:
             identity = await client.identify()
             formats = await client.metadata_formats()
             unnamed = await _unnamed_sets(client, source.sets) if source.sets else []
+    except Unavailable as error:  # no answer at all: there is nothing to say of its Identify
+        raise SourceError(f"{source.url} is unavailable: {error}") from error
     except HarvestError as error:
         raise SourceError(f"{source.url} does not answer Identify correctly: {error}") from error
     if isinstance(unnamed, OaiError):
@@ -356,6 +358,8 @@ async def check_sru(source: HarvestSource) -> SruCheck:
             explain = await client.explain()
             schema = record_schema(source.prefix, explain)
             page = await client.search(source.query, schema, start=1, maximum=0)
+    except Unavailable as error:
+        raise SourceError(f"{source.url} is unavailable: {error}") from error
     except HarvestError as error:
         raise SourceError(f"{source.url} does not answer SRU correctly: {error}") from error
     return SruCheck(explain.title, client.version or "", schema, page.hits)

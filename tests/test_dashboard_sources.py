@@ -288,7 +288,7 @@ async def test_a_harvest_started_through_the_api_logs_how_it_ended(
     if fault == "failed":
         port = free_port()
         run = await _api_harvest(client, f"http://127.0.0.1:{port}/oai")
-        first = f"connection: ClientConnectorError: Cannot connect to host 127.0.0.1:{port}"
+        first = f"connection: 127.0.0.1:{port} refused the connection"
         level = "ERROR"
     else:
         provider = FaultProvider(list(demo_records(12)))

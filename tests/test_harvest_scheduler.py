@@ -321,8 +321,8 @@ def test_a_scheduled_run_that_fails_logs_why_in_one_line(
     assert "\n" not in message
     assert message.startswith(f"scheduled harvest of gone: failed (run #{_runs(catalog)[-1].id}), "
                               "0 new, 0 updated, 0 deleted, 0 unchanged, 0 rejected, ")
-    assert f"first of 2 errors: connection: ClientConnectorError: Cannot connect to host " \
-        f"127.0.0.1:{gone.split(':')[2].split('/')[0]}" in message
+    assert f"first of 2 errors: connection: " \
+        f"127.0.0.1:{gone.split(':')[2].split('/')[0]} refused the connection" in message
     assert message.endswith("(see koprik runs gone --errors)")
 
 

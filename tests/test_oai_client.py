@@ -11,12 +11,14 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.client_reqrep import ConnectionKey
 
 from catalog.demo import demo_records
 from harvester.faults import Unavailable
-from harvester.http_fetch import MAX_EVENTS, MAX_REDIRECTS, _retry_after
+from harvester.http_fetch import MAX_EVENTS, MAX_REDIRECTS, _retry_after, not_connected
 from harvester.oai_client import (
     HarvestError,
     MalformedResponse,
@@ -156,12 +158,27 @@ async def test_a_partner_refusing_connections_is_unavailable() -> None:
         port = free.getsockname()[1]
     async with OaiClient(f"http://127.0.0.1:{port}/oai", FAST) as client:
         with pytest.raises(Unavailable, match="gave up after 4 attempts: connection: "
-                           "ClientConnectorError"):
+                           f"127.0.0.1:{port} refused the connection"):
             await client.identify()
     once = dataclasses.replace(FAST, retries=0)  # as a copy-cataloguing search asks
     async with OaiClient(f"http://127.0.0.1:{port}/oai", once) as client:
         with pytest.raises(Unavailable, match="gave up after 1 attempt: connection: "):
             await client.identify()
+
+
+async def test_a_partner_speaking_no_tls_where_its_address_says_https_is_said_so() -> None:
+    with serve(FaultProvider(list(demo_records(2))).app()) as url:  # plain HTTP
+        https = url.replace("http://", "https://")
+        async with OaiClient(https, dataclasses.replace(FAST, retries=0)) as client:
+            with pytest.raises(Unavailable, match=r"gave up after 1 attempt: connection: no TLS "
+                               r"connection with 127\.0\.0\.1:\d+: \[SSL"):
+                await client.identify()
+
+
+def test_a_host_whose_name_is_not_resolved_is_said_so() -> None:
+    key = ConnectionKey("nowhere.invalid", 80, False, True, None, None, None, None)
+    error = aiohttp.ClientConnectorDNSError(key, OSError(-2, "Name or service not known"))
+    assert not_connected(error) == "no such host 'nowhere.invalid' (Name or service not known)"
 
 
 async def test_token_errors_and_loops_are_raised(records) -> None:  # type: ignore[no-untyped-def]

@@ -94,7 +94,7 @@ def test_sources_add_checks_an_sru_source_and_harvest_runs_it(
                   f"http://127.0.0.1:{free_port()}/Default", "--query", EVERYTHING)
     assert down.returncode == 2 and down.stdout == "" and len(down.stderr.splitlines()) == 1
     assert "source 'down' refused: http://127.0.0.1:" in down.stderr
-    assert "does not answer SRU correctly" in down.stderr
+    assert "/Default is unavailable: gave up after 1 attempt: connection: " in down.stderr
     unknown = koprik(config, "sources", "add", "bad", "--protocol", "sru", "--url", url,
                      "--query", "foo.bar=x")
     assert unknown.returncode == 2 and "SRU diagnostic 15: Unsupported context set" \

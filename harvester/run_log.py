@@ -1,4 +1,5 @@
-"""The one line logged as a harvest run ends, whoever started it (the scheduler, the dashboard).
+"""The one line logged as a harvest run ends, whoever started it (the scheduler, the dashboard,
+the API).
 
 An operator watching the log sees every run that ended: info when it succeeded or was
 interrupted, a warning when it ended ``partial``, an error when it ``failed``, with its first
@@ -17,8 +18,7 @@ import logging
 from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunReport
 
 SCHEDULED = "scheduled harvest of {source}"
-FROM_DASHBOARD = "harvest of {source} started from the dashboard"
-"""How a run was started, as its line names it (``{source}``: the source's name)."""
+"""How a scheduled run is named in its line (``{source}``: the source's name)."""
 ERROR_CHARS = 300
 """The most characters of a run's first error that its log line quotes."""
 
@@ -30,7 +30,8 @@ def counted(number: int, noun: str) -> str:
 
 def log_end(log: logging.Logger, report: RunReport, started: str) -> None:
     """Log the end of the run of ``report`` on ``log`` (the caller's, beside its other lines
-    about the runs it starts), named by ``started`` (:data:`SCHEDULED`, :data:`FROM_DASHBOARD`)."""
+    about the runs it starts), named by ``started`` (:data:`SCHEDULED`, or ``harvest of {source}
+    started from the dashboard``)."""
     run = started.format(source=report.source)
     counts = report.counts.line()
     if report.status == INTERRUPTED:

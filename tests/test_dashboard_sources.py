@@ -67,7 +67,10 @@ async def _wait_for_run(client: Any, run_url: str) -> str:  # noqa: F811
     raise AssertionError("the run did not end")
 
 
-async def test_add_harvest_toggle_and_remove_a_source(client: Any, partner: str) -> None:  # noqa: F811
+async def test_add_harvest_toggle_and_remove_a_source(
+    client: Any, partner: str, caplog: pytest.LogCaptureFixture  # noqa: F811
+) -> None:
+    caplog.set_level(logging.INFO, logger="koprik.dashboard.harvests")
     await sign_in(client)
     token = await _form(client, "/sources/new")
     refused = await client.post("/sources", data={
@@ -90,6 +93,8 @@ async def test_add_harvest_toggle_and_remove_a_source(client: Any, partner: str)
     page = await _wait_for_run(client, started.headers["Location"])
     assert 'id="run-status">succeeded<' in page
     assert f'id="run-added">{RECORDS}<' in page
+    assert (await _logged_end(caplog)).getMessage().startswith(
+        f"harvest of partner started from the dashboard: succeeded, {RECORDS} new, ")
 
     listed = await (await client.get("/sources")).text()
     assert "every 6h" in listed and "succeeded" in listed
@@ -281,7 +286,7 @@ async def _logged_end(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
 async def test_a_harvest_started_through_the_api_logs_how_it_ended(
     client: Any, caplog: pytest.LogCaptureFixture, fault: str  # noqa: F811
 ) -> None:
-    """A run started from the dashboard that failed (nothing listens at the source's address)
+    """A run started through the API that failed (nothing listens at the source's address)
     or ended partial (a record the provider chokes on, whatever the window) is in the log in
     one line, as a scheduled run is: the source, the status, the run and its first error."""
     caplog.set_level(logging.INFO, logger="koprik.dashboard.harvests")
@@ -301,7 +306,7 @@ async def test_a_harvest_started_through_the_api_logs_how_it_ended(
     line = await _logged_end(caplog)
     message = line.getMessage()
     assert line.levelname == level and "\n" not in message
-    assert message.startswith(f"harvest of p started from the dashboard: {fault} "
+    assert message.startswith(f"harvest of p started through the API: {fault} "
                               f"(run #{run['id']})")
     assert f"errors: {first}" in message, message
     assert message.endswith("(see koprik runs p --errors)")
@@ -538,4 +543,4 @@ async def test_a_harvest_asked_for_while_one_runs_is_refused_and_logged_so(
     said = (await refused.json())["error"]
     assert said.startswith("source 'p' is being harvested by ")
     lines = [r.getMessage() for r in caplog.records if r.name == "koprik.dashboard.harvests"]
-    assert lines == [f"harvest asked for from the dashboard not started: {said}"]
+    assert lines == [f"harvest asked for through the API not started: {said}"]

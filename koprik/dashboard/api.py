@@ -36,7 +36,7 @@ from harvester.sources import (
 from koprik.dashboard import reads
 from koprik.dashboard.access import Handler, late_body
 from koprik.dashboard.accounts import user_of_token
-from koprik.dashboard.harvests import StartRefused
+from koprik.dashboard.harvests import API, StartRefused
 from koprik.dashboard.keys import HARVESTS
 from koprik.dashboard.runs import next_page
 from provider.http_server import continue_within
@@ -173,7 +173,7 @@ async def post_harvest(request: web.Request) -> web.Response:
     try:
         entry = await asyncio.to_thread(find_source, request.app[SETTINGS], request.app[CATALOG],
                                         request.match_info["name"])
-        run_id = await request.app[HARVESTS].start(entry)
+        run_id = await request.app[HARVESTS].start(entry, API)
     except SourceError as error:
         raise _error(web.HTTPNotFound, str(error)) from None
     except StartRefused as error:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 from sqlalchemy import func, select
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_runs
 from harvester.locks import SourceBusy
-from harvester.run_log import FROM_DASHBOARD, log_end
+from harvester.run_log import log_end
 from harvester.runs import RunReport, Stop, harvest
 from harvester.sources import SourceEntry, SourceError
 
@@ -29,6 +30,10 @@ START_SECONDS = 60.0
 """How long :meth:`Harvests.start` waits for the run to be recorded (the lock is taken and
 the run row written before the partner is contacted, so this is only a database delay)."""
 _POLL = 0.05
+DASHBOARD = "from the dashboard"
+API = "through the API"
+"""Where a run was asked for, as the lines logged of it say (``harvest of p started through the
+API: failed ...``)."""
 
 
 class StartRefused(Exception):
@@ -41,16 +46,16 @@ class Harvests:
         self._tasks: set[asyncio.Task[RunReport]] = set()
         self._stop = Stop()
 
-    async def start(self, entry: SourceEntry) -> int:
-        """Start harvesting ``entry``'s source now; return the id of its run once it is
-        recorded."""
+    async def start(self, entry: SourceEntry, via: str) -> int:
+        """Start harvesting ``entry``'s source now, asked for ``via`` (:data:`DASHBOARD`,
+        :data:`API`); return the id of its run once it is recorded."""
         source = entry.source
         before = await asyncio.to_thread(self._last_run, source.name)
         task: asyncio.Task[RunReport] = asyncio.create_task(asyncio.to_thread(
             harvest, self.catalog, source, stop=self._stop, added=entry.added
         ))  # fmt: skip
         self._tasks.add(task)
-        task.add_done_callback(self._finished)
+        task.add_done_callback(partial(self._finished, via))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_SECONDS
         while loop.time() < deadline:
@@ -65,18 +70,17 @@ class Harvests:
             await asyncio.sleep(_POLL)
         raise StartRefused("the run was not recorded in time; see the runs page")
 
-    def _finished(self, task: asyncio.Task[RunReport]) -> None:
+    def _finished(self, via: str, task: asyncio.Task[RunReport]) -> None:
         self._tasks.discard(task)
         if task.cancelled():
             return
         error = task.exception()
         if isinstance(error, SourceBusy | SourceError):  # (the one asking is told why)
-            log.warning("harvest asked for from the dashboard not started: %s", error)
+            log.warning("harvest asked for %s not started: %s", via, error)
         elif error is not None:
-            log.warning("harvest started from the dashboard failed: %s: %s",
-                        type(error).__name__, error)  # fmt: skip
+            log.warning("harvest started %s failed: %s: %s", via, type(error).__name__, error)
         else:
-            log_end(log, task.result(), FROM_DASHBOARD)
+            log_end(log, task.result(), f"harvest of {{source}} started {via}")
 
     def _last_run(self, source: str) -> int:
         with self.catalog.engine.connect() as connection:

@@ -25,7 +25,7 @@ from harvester.sources import (
 )
 from koprik.dashboard import reads
 from koprik.dashboard.access import checked_form, operator_only
-from koprik.dashboard.harvests import StartRefused
+from koprik.dashboard.harvests import DASHBOARD, StartRefused
 from koprik.dashboard.keys import HARVESTS
 from koprik.dashboard.render import render, said
 from provider.keys import CATALOG, SETTINGS
@@ -183,7 +183,7 @@ async def harvest_now(request: web.Request) -> web.Response:
     await checked_form(request)
     entry = await _entry(request)
     try:
-        run_id = await request.app[HARVESTS].start(entry)
+        run_id = await request.app[HARVESTS].start(entry, DASHBOARD)
     except StartRefused as error:
         raise web.HTTPSeeOther(
             await said(request, f"/sources/{entry.source.name}", str(error))

@@ -92,6 +92,15 @@ class UnknownSource(SourceError):
     """No source has the name asked for (the API answers 404)."""
 
 
+class SourceChanged(SourceError):
+    """The source was changed since the one asking for a change read it (the dashboard answers
+    409 and shows it as it is now)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"source {name} was changed since this form was shown: it is shown as "
+                         "it is now; make your change again")
+
+
 class SourceInUse(SourceError):
     """A run of the source holds it, so it cannot be removed now (the API answers 409)."""
 
@@ -467,11 +476,13 @@ def add_source(
 
 def edit_source(
     settings: Settings, catalog: Catalog, name: str, /, *, check: bool = True,
-    **changes: object,
+    as_read: HarvestSource | None = None, **changes: object,
 ) -> HarvestSource:
     """Change fields of a source added from the command line; re-checks a new address, prefix,
     query or charset (see :func:`probe`). ``name`` is positional only, so that a ``name`` among
-    ``changes`` (an API client's) is a change, refused as a rename."""
+    ``changes`` (an API client's) is a change, refused as a rename. With ``as_read``, the
+    source as a form showed it, the change is refused (:class:`SourceChanged`) unless the
+    source is still so as it is made."""
     entry = _editable(settings, catalog, name)
     if any(source.name == name for source in settings.sources):  # the one harvested
         raise SourceError(f"source {name!r} is defined in {settings.file} too, which is the one "
@@ -493,19 +504,26 @@ def edit_source(
         raise SourceError("without the check, give the metadataPrefix")  # as add says
     edited = {field.name: getattr(source, field.name) for field in dataclasses.fields(source)
               if getattr(source, field.name) != getattr(entry.source, field.name)}
-    return transaction(catalog.engine, partial(_edited, name, edited), f"changing source {name!r}")
+    return transaction(catalog.engine, partial(_edited, name, edited, as_read),
+                       f"changing source {name!r}")
 
 
-def _edited(name: str, edited: dict[str, object], connection: Connection) -> HarvestSource:
+def _edited(
+    name: str, edited: dict[str, object], as_read: HarvestSource | None, connection: Connection
+) -> HarvestSource:
     """The fields ``edited`` (with what the check chose) put on source ``name`` as it is now,
     the catalogue's one writer meanwhile, and checked again: two edits at once each wrote the
     whole row it had read, one undoing the other's change, and each was checked against that
-    row alone (one set ``every``, the other ``cron``: stored both, never scheduled again)."""
+    row alone (one set ``every``, the other ``cron``: stored both, never scheduled again).
+    Refused when the source is no longer ``as_read`` (given): two forms shown alike and sent
+    at once each passed a comparison made before either wrote."""
     hold_writes(connection)
     row = connection.execute(select(harvest_sources).where(harvest_sources.c.name == name)).first()
     if row is None:
         raise UnknownSource(f"no source named {name!r} (removed meanwhile)")
     now = _from_row(row)
+    if as_read is not None and now != as_read:
+        raise SourceChanged(name)
     source = dataclasses.replace(now, **edited)  # type: ignore[arg-type]
     try:
         validate(source)

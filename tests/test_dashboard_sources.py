@@ -19,7 +19,9 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_sources, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings
 from harvester import locks
+from harvester.sources import SourceEntry
 from koprik.cli import main
+from koprik.dashboard import sources as dashboard_sources
 from koprik.dashboard.access import late_body
 from koprik.dashboard.accounts import add_user, new_token
 from koprik.dashboard.api import MAX_BODY, json_errors
@@ -170,6 +172,43 @@ async def test_a_form_shown_before_another_edit_is_refused_not_saved(client: Any
     with client.app[CATALOG].engine.connect() as connection:
         row = connection.execute(select(harvest_sources)).one()
     assert (row.delay, row.every) == (7.0, "")
+
+
+async def test_of_two_forms_shown_alike_and_sent_at_once_one_is_saved(
+    client: Any, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """The version of the form is compared before the change is made: two forms sent at the
+    same instant both passed that comparison, and the second undid the first's change. Here
+    each request reads the source, then waits for the other to have read it too."""
+    both_read, reads = asyncio.Barrier(2), []
+
+    async def read_together(request: web.Request) -> SourceEntry:
+        entry = await entry_of(request)
+        if request.method == "POST":
+            reads.append(request)
+            if len(reads) <= 2:  # each request's first read
+                await asyncio.wait_for(both_read.wait(), 30)
+        return entry
+
+    entry_of = dashboard_sources._entry
+    monkeypatch.setattr(dashboard_sources, "_entry", read_together)
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    created = await client.post("/api/sources", headers=headers, json={
+        "name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False})
+    assert created.status == 201, await created.text()
+    await sign_in(client)
+    page = await (await client.get("/sources/p")).text()
+    token, version = csrf_of(page), re.search(r'name="version" value="(\w+)"', page)[1]
+    form = {"csrf": token, "version": version, "url": "http://127.0.0.1:9/oai",
+            "prefix": "marc21", "delay": "1", "retries": "3", "enabled": "on"}
+    answers = await asyncio.gather(
+        client.post("/sources/p", data={**form, "delay": "7"}, allow_redirects=False),
+        client.post("/sources/p", data={**form, "every": "2h"}, allow_redirects=False),
+    )
+    assert sorted(answer.status for answer in answers) == [303, 409]
+    with client.app[CATALOG].engine.connect() as connection:
+        row = connection.execute(select(harvest_sources)).one()
+    assert (row.delay, row.every) in ((7.0, ""), (1.0, "2h"))  # one change, whole
 
 
 async def test_a_source_of_unimarc_records_is_added_from_the_form(

@@ -26,12 +26,14 @@ from harvester.runs import INTERRUPTED, SUCCEEDED, RunReport, harvest
 from harvester.sources import (
     FROM_DATABASE,
     FROM_FILE,
+    SourceChanged,
     SourceError,
     add_source,
     all_sources,
     check_name,
     choose_prefix,
     edit_source,
+    find_source,
     parse_every,
     remove_source,
     validate,
@@ -806,3 +808,18 @@ def test_a_run_line_names_deletions_of_records_not_held_only_when_there_were_som
     report = RunReport(run_id=7, source="partner", status=SUCCEEDED, counts=counts,
                        requests=requests, pages=pages, errors=[], seconds=1.0, watermark=None)
     assert summary(report).splitlines()[1] == expected
+
+
+def test_an_edit_of_a_source_no_longer_as_read_is_refused(
+    settings: Settings, catalog: Catalog
+) -> None:
+    add_source(settings, catalog, HarvestSource(name="p", url="http://127.0.0.1:9/oai",
+                                                prefix="marc21"), check=False)  # fmt: skip
+    read = find_source(settings, catalog, "p").source
+    edit_source(settings, catalog, "p", check=False, delay=7.0)
+    with pytest.raises(SourceChanged, match=r"^source p was changed since this form was shown"):
+        edit_source(settings, catalog, "p", check=False, as_read=read, every="2h")
+    edit_source(settings, catalog, "p", check=False, as_read=find_source(settings, catalog, "p")
+                .source, every="2h")  # fmt: skip
+    assert (find_source(settings, catalog, "p").source.every,
+            find_source(settings, catalog, "p").source.delay) == ("2h", 7.0)

@@ -16,6 +16,7 @@ from aiohttp import web
 from config import HarvestSource
 from config.settings import HARVEST_PROTOCOLS, HOLDINGS
 from harvester.sources import (
+    SourceChanged,
     SourceEntry,
     SourceError,
     add_source,
@@ -126,11 +127,10 @@ async def update_source(request: web.Request) -> web.Response:
     entry = await _entry(request)
     name = entry.source.name
     shown = form.get("version")
+    # A form shown before another operator's change would undo it with its unchanged fields.
+    stale = SourceChanged(name)
     if shown is not None and shown != reads.version_of(entry.source):
-        # Its unchanged fields would undo what was changed since (by another operator).
-        return await _source_page(request, entry, status=409, error=(
-            f"source {name} was changed since this form was shown: it is shown as it is now; "
-            "make your change again"))
+        return await _source_page(request, entry, status=409, error=str(stale))
     try:
         changed = source_from_form(form, entry.source)
         changes = {f.name: getattr(changed, f.name) for f in dataclasses.fields(changed)
@@ -138,8 +138,11 @@ async def update_source(request: web.Request) -> web.Response:
         check = form.get("check") == "on"  # an unticked box is not sent
         await asyncio.to_thread(
             edit_source, request.app[SETTINGS], request.app[CATALOG], name, check=check,
-            **changes,
+            as_read=entry.source if shown is not None else None, **changes,
         )
+    except SourceChanged:  # meanwhile (the check of the version above was before it)
+        entry = await _entry(request)
+        return await _source_page(request, entry, status=409, error=str(stale))
     except SourceError as error:  # shown on the form again, with every value as typed
         return await _source_page(request, entry, status=400, form=form, error=str(error))
     raise web.HTTPSeeOther(await said(request, f"/sources/{name}", "saved"))

@@ -15,6 +15,7 @@ import json
 import logging
 import logging.handlers
 import os
+import re
 import sys
 import time
 from typing import Any
@@ -23,6 +24,7 @@ from config import LogSettings, settings_file
 from koprik.errors import UserError
 
 PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def not_a_stop(record: logging.LogRecord) -> bool:
@@ -54,7 +56,12 @@ class JsonFormatter(logging.Formatter):
             event["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:  # written out already: a worker process's record
             event["exception"] = record.exc_text
-        return json.dumps(event, ensure_ascii=False, default=str)
+        line = json.dumps(event, ensure_ascii=False, default=str)
+        # A client's bytes that are no UTF-8 reach a line as lone surrogates (aiohttp's
+        # reading of a header): written as the text \udce9, its backslash escaped, so that the
+        # line is UTF-8 and JSON that any parser reads alike (JSON's escape of a lone
+        # surrogate, jq reads as U+FFFD: which byte it was is lost).
+        return _SURROGATE.sub(lambda found: f"\\\\u{ord(found.group()):04x}", line)
 
 
 def configure_logging(

@@ -113,7 +113,9 @@ def test_what_a_worker_process_logs_is_a_line_of_the_configured_log(tmp_path: Pa
 def test_a_header_byte_that_is_no_utf8_still_makes_its_access_line(tmp_path: Path, form: str):
     """aiohttp reads a header's bytes above 127 as surrogates (\\udce9 for a Latin-1 é), which
     the log file's strict UTF-8 could not write: the line was lost and stderr had a traceback
-    ("--- Logging error ---") for every such request. Written escaped now, as stderr writes it."""
+    ("--- Logging error ---") for every such request. Written escaped now, as stderr writes it;
+    in JSON as the text \\udce9, where it was JSON's escape of a lone surrogate (which jq
+    reads as U+FFFD: which byte it was is lost)."""
     from tests.servers import koprik_serve
 
     log = tmp_path / "koprik.log"
@@ -129,7 +131,11 @@ def test_a_header_byte_that_is_no_utf8_still_makes_its_access_line(tmp_path: Pat
             time.sleep(0.2)
         printed = running.log.read_text()
     (line,) = [line for line in log.read_text().splitlines() if "/health" in line]
-    assert "caf\\udce9" in line
+    if form == "plain":
+        assert "caf\\udce9" in line
+    else:  # the text \udce9, not JSON's escape of a lone surrogate
+        assert json.loads(line)["user_agent"] == "caf\\udce9"
+        assert '"user_agent": "caf\\\\udce9"' in line
     assert "Logging error" not in printed
 
 

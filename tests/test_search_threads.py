@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from catalog.db import open_engine
 from provider.search.errors import Condition, SearchError
 from provider.search.threads import DatabaseThreads
+from tests.conftest import _fresh_postgres_database
 
 
 @pytest.fixture
@@ -66,6 +67,40 @@ def test_a_failed_connection_is_replaced(engine: Engine) -> None:
     before, kept, after = asyncio.run(main())
     assert kept is before
     assert after is not before
+
+
+@pytest.mark.postgres
+def test_a_kept_connection_the_server_closed_is_replaced_and_the_job_answered(
+    request: pytest.FixtureRequest,
+) -> None:
+    """A PostgreSQL restarted (or an administrator's pg_terminate_backend) closes every kept
+    connection: each thread's first search after it failed ("terminating connection due to
+    administrator command"), for seconds after the database was back."""
+    engine = open_engine(_fresh_postgres_database(request))
+    admin = request.getfixturevalue("_postgres_admin")
+    threads = DatabaseThreads(engine, size=1)
+
+    def backend(connection: Connection) -> int:
+        return connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+    try:
+        before = asyncio.run(threads.run(backend))
+        with admin.connect() as connection:
+            assert connection.execute(text("SELECT pg_terminate_backend(:pid)"),
+                                      {"pid": before}).scalar_one()  # fmt: skip
+        after = asyncio.run(threads.run(backend))  # answered, on a new connection
+        assert after != before
+        assert asyncio.run(threads.run(backend)) == after  # which is kept in turn
+
+        def broken(connection: Connection) -> None:  # a job failing so on a new connection
+            connection.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+        asyncio.run(threads.run(backend))
+        with pytest.raises(SearchError) as refused:  # tried twice, then said unavailable
+            asyncio.run(threads.run(broken))
+        assert refused.value.condition is Condition.DATABASE_UNAVAILABLE
+    finally:
+        engine.dispose()
 
 
 def test_at_most_size_threads_and_the_loop_runs_meanwhile(engine: Engine) -> None:

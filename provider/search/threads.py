@@ -10,6 +10,10 @@ Threads start when jobs wait and no thread is idle, and end (closing their conne
 ``idle_seconds`` without work, so a target that is not used holds no thread and no connection.
 A job's transaction ends with it (rolled back: jobs only read), so no snapshot or lock outlives
 a request; a connection that failed is discarded and the next job opens a new one. A job that
+finds its thread's kept connection closed by the server meanwhile (a PostgreSQL restarted, an
+administrator's ``pg_terminate_backend``, an idle timeout) runs once more on a new one: each
+thread's first search after a restart failed ("terminating connection due to administrator
+command"), for seconds after the database was back. A job that
 finds the database unavailable (:func:`catalog.db.unavailable`: the server stopped, the
 connection lost) raises :class:`SearchError` (``DATABASE_UNAVAILABLE``: Bib-1 2, SRU 2) after
 one warning line, where it raised SQLAlchemy's error: a front end answers it as any refusal,
@@ -30,7 +34,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from catalog.db import unavailable
 from provider.search.errors import Condition, SearchError
@@ -118,23 +122,24 @@ class DatabaseThreads:
         result: Any = None
         error: BaseException | None = None
         try:
-            if connection is None:
-                connection = self.engine.connect()
+            kept = connection is not None
             try:
-                result = job(connection)
-            finally:
-                connection.rollback()
+                connection = connection or self.engine.connect()
+                result = _once(connection, job)
+            except DBAPIError as failure:
+                if not (kept and failure.connection_invalidated):
+                    raise
+                _discard(connection)  # closed by the server while kept: see the module docs
+                connection = None
+                connection = self.engine.connect()
+                result = _once(connection, job)
         except SQLAlchemyError as failure:
             error = failure
             if (reason := unavailable(failure)) is not None:
                 log.warning("search: catalogue database unavailable: %s", reason)
                 error = SearchError(Condition.DATABASE_UNAVAILABLE, reason)
             if connection is not None:  # not back to the pool: the engine opens a new one
-                try:
-                    connection.invalidate()
-                    connection.close()
-                except Exception:  # already unusable: the job's own error is what matters
-                    log.debug("discarding a failed connection failed", exc_info=True)
+                _discard(connection)
             connection = None
         except Exception as failure:
             error = failure
@@ -142,6 +147,25 @@ class DatabaseThreads:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_settle, future, result, error)
         return connection
+
+
+def _once(connection: Connection, job: Callable[[Connection], T]) -> T:
+    """``job(connection)`` in a transaction of its own, rolled back."""
+    try:
+        return job(connection)
+    finally:
+        connection.rollback()
+
+
+def _discard(connection: Connection | None) -> None:
+    """Close ``connection`` without giving it back to the pool."""
+    if connection is None:
+        return
+    try:
+        connection.invalidate()
+        connection.close()
+    except Exception:  # already unusable: the job's own error is what matters
+        log.debug("discarding a failed connection failed", exc_info=True)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

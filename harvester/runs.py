@@ -131,8 +131,8 @@ RUNNING, SUCCEEDED, PARTIAL, FAILED, INTERRUPTED = (
     "failed",
     "interrupted",
 )
-_ENDED_UNSAID = ("the process running it ended before the run did (killed, or its node gone); "
-                 "found by the source's next run")
+_ENDED_UNSAID = ("it ended without its end recorded (its process killed, its node gone, or the "
+                 "catalogue database lost meanwhile); found by the source's next run")
 """The line a run left running ends with when the next run of its source finds it."""
 
 

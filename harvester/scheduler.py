@@ -38,6 +38,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -51,8 +52,10 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import exists, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from catalog import Catalog
+from catalog.db import unavailable
 from catalog.dedup import run_dedup
 from catalog.models import dedup_queue
 from catalog.set_rules import paused, refused
@@ -123,6 +126,12 @@ def run_scheduled(name: str) -> None:
         with _context_lock:
             context.skipped.add(name)
         return
+    with _unless_unavailable(f"scheduled harvest of {name}", "the source's next run resumes it"):
+        _run(context, name)
+
+
+def _run(context: _Context, name: str) -> None:
+    """The scheduled run of source ``name``, unless it cannot run now; its end logged."""
     try:
         entry = find_source(context.settings, context.catalog, name)
     except SourceError as error:
@@ -166,11 +175,29 @@ def work_through_queue() -> None:
             return
     if _pausing(context):
         return
-    with context.catalog.engine.connect() as connection:
-        if not connection.execute(select(exists().select_from(dedup_queue))).scalar():
-            return
-    report = run_dedup(context.catalog, stop=lambda: context.stop.requested)
-    log.info("deduplicated the queue: %s", report.summary())
+    with _unless_unavailable("deduplicating the queue", "it goes on at its next turn"):
+        with context.catalog.engine.connect() as connection:
+            if not connection.execute(select(exists().select_from(dedup_queue))).scalar():
+                return
+        report = run_dedup(context.catalog, stop=lambda: context.stop.requested)
+        log.info("deduplicated the queue: %s", report.summary())
+
+
+@contextlib.contextmanager
+def _unless_unavailable(work: str, after: str) -> Iterator[None]:
+    """Run the block (a job's ``work``); if the catalogue database is unavailable
+    (:func:`catalog.db.unavailable`: stopped, restarted, out of connections), say in one
+    line that ``work`` stopped, and what comes ``after``: a job that raised it was logged by
+    APScheduler with a traceback of each chained exception (four for a harvest whose
+    database stopped, some 375 lines). Any other error is raised."""
+    try:
+        yield
+    except SQLAlchemyError as error:
+        reason = unavailable(error)
+        if reason is None:
+            raise
+        log.error("%s stopped: the catalogue database is unavailable (%s); %s",
+                  work, reason, after)  # fmt: skip
 
 
 def _pausing(context: _Context) -> bool:
@@ -190,18 +217,26 @@ def _pausing(context: _Context) -> bool:
     return True
 
 
-class _NoOverrunWarning(logging.Filter):
+class _SchedulerLines(logging.Filter):
     """Drops APScheduler's warning that a job fell due while it was still running ("Execution
     of job ... skipped: maximum number of running instances reached"), which it logs at every
     trigger: a schedule shorter than its harvest (``every = "1m"``, a first harvest of hours)
-    filled the log with a line a minute. :func:`_overran` says it once a run instead."""
+    filled the log with a line a minute. :func:`_overran` says it once a run instead.
+
+    Its other lines are made one line each: a failed look for due jobs quoted SQLAlchemy's
+    whole message (the driver's lines, a hint, a link)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "maximum number of running instances" not in str(record.msg)
+        if "maximum number of running instances" in str(record.msg):
+            return False
+        message = record.getMessage()
+        if "\n" in message:
+            record.msg, record.args = message.partition("\n")[0], ()
+        return True
 
 
 _apscheduler_log = logging.getLogger("apscheduler.scheduler.harvests")
-_apscheduler_log.addFilter(_NoOverrunWarning())
+_apscheduler_log.addFilter(_SchedulerLines())
 
 
 def _overran(event: JobSubmissionEvent) -> None:
@@ -303,8 +338,10 @@ class HarvestScheduler:
         job would deadlock with it."""
         while not self._stop_sync.wait(self._sync_seconds):
             try:
-                self.sync()
-            except Exception:  # a database hiccup must not end scheduling for good
+                with _unless_unavailable("re-reading the harvest sources",
+                                         f"read again in {self._sync_seconds:g} s"):
+                    self.sync()
+            except Exception:  # a fault of ours must not end scheduling for good either
                 log.exception("could not re-read the harvest sources")
 
     def sync(self) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def _as_postgres(args: list[str]) -> None:
+def run_as_postgres(args: list[str]) -> None:
+    """Run a PostgreSQL program (``initdb``, ``pg_ctl``), as the ``postgres`` user when root."""
     if os.geteuid() == 0:
         args = ["runuser", "-u", "postgres", "--", *args]
     subprocess.run(args, check=True, capture_output=True, text=True)
@@ -38,17 +39,17 @@ def postgres_cluster(port: int, *, durable: bool) -> Iterator[str]:
     data.mkdir()
     if os.geteuid() == 0:
         shutil.chown(data, "postgres")
-    _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "koprik"])
+    run_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "koprik"])
     options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
     if not durable:
         options += " -c fsync=off"
-    _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options,
+    run_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options,
                   "-l", str(data / "log"), "-w", "start"])  # fmt: skip
     try:
         yield f"postgresql+psycopg://koprik@127.0.0.1:{port}"
     finally:
         mode = "fast" if durable else "immediate"
-        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", mode, "stop"])
+        run_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", mode, "stop"])
         # rm removed a test run's cluster (hundreds of databases) in half of rmtree's time
         subprocess.run(["rm", "-rf", "--", str(base)], check=False)
 

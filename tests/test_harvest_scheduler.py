@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from catalog import Catalog, models
 from catalog.demo import demo_records
@@ -38,6 +38,7 @@ from harvester.scheduler import run_scheduled, start_scheduler
 from harvester.sources import add_source, edit_source, hidden_note
 from tests.conftest import ROOT, free_port
 from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve
+from tests.postgres import PG_BIN, postgres_cluster, run_as_postgres
 from tests.servers import running, stderr_after, write_config
 
 
@@ -461,3 +462,33 @@ def test_the_schedules_outlive_a_job_store_that_fails_as_a_job_falls_due(
     assert "\n" not in message
     assert "job store unavailable" in message
     assert message.endswith(f"looking again in {RETRY_SECONDS:g} s")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", [("scheduler",), ("serve", "--workers", "1")])
+def test_a_scheduled_run_cut_by_the_database_going_away_is_one_line(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """PostgreSQL stopped under a scheduled run: its job raised, and APScheduler logged it with
+    four chained tracebacks (and the queue's job and the sources' re-reading theirs); each is
+    one line now. Once the database is back, the next run resumes the list."""
+    port = free_port()
+    with (postgres_cluster(port, durable=False) as server,
+          _scheduler_mid_harvest(tmp_path, f"{server}/postgres", command) as mid):
+        with mid.catalog.engine.connect() as connection:
+            data = connection.execute(text("SHOW data_directory")).scalar_one()
+        mid.catalog.engine.dispose()
+        pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", data]
+        run_as_postgres([*pg_ctl, "-m", "fast", "stop"])
+        try:
+            mid.release.set()  # the held page is answered: the run writes it, or fails to
+            time.sleep(8)
+            err = stderr_after(mid.process, signal.SIGTERM, LIVENESS)
+        finally:
+            run_as_postgres([*pg_ctl, "-o", f"-p {port} -k {data} -c listen_addresses="
+                             "127.0.0.1 -c fsync=off", "-l", f"{data}/log", "-w", "start"])
+        assert "Traceback" not in err, err
+        lost = [line for line in err.splitlines()
+                if "scheduled harvest of partner stopped: the catalogue database" in line]
+        assert len(lost) == 1, err
+        _resumed_to_the_end(mid.catalog, mid.provider, mid.url)

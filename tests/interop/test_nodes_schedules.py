@@ -179,8 +179,8 @@ def test_schedules_fire_once_across_nodes_and_a_dead_nodes_harvest_is_resumed(
     ended = next(r for r in runs if r.id == interrupted.id)
     assert ended.status == "interrupted"
     assert ended.errors.splitlines()[-1] == (  # it said nothing of why
-        "the process running it ended before the run did (killed, or its node gone); found by "
-        "the source's next run")
+        "it ended without its end recorded (its process killed, its node gone, or the "
+        "catalogue database lost meanwhile); found by the source's next run")
     after = [r for r in provider.requests[requests_before:] if r.get("verb") == "ListRecords"]
     assert after[0] == {"verb": "ListRecords", "resumptionToken": held[0]}  # where it stopped
     wanted = {item.identifier for item in provider.items}

@@ -464,6 +464,22 @@ def test_the_schedules_outlive_a_job_store_that_fails_as_a_job_falls_due(
     assert message.endswith(f"looking again in {RETRY_SECONDS:g} s")
 
 
+@contextmanager
+def _database_stopped(mid: _MidHarvest, port: int) -> Iterator[None]:
+    """The PostgreSQL cluster on ``port`` of ``mid``'s catalogue stopped (``pg_ctl -m fast``)
+    while the block runs, then started again."""
+    with mid.catalog.engine.connect() as connection:
+        data = connection.execute(text("SHOW data_directory")).scalar_one()
+    mid.catalog.engine.dispose()
+    pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", data]
+    run_as_postgres([*pg_ctl, "-m", "fast", "stop"])
+    try:
+        yield
+    finally:
+        run_as_postgres([*pg_ctl, "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1 "
+                         "-c fsync=off", "-l", f"{data}/log", "-w", "start"])
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("command", [("scheduler",), ("serve", "--workers", "1")])
 def test_a_scheduled_run_cut_by_the_database_going_away_is_one_line(
@@ -475,20 +491,33 @@ def test_a_scheduled_run_cut_by_the_database_going_away_is_one_line(
     port = free_port()
     with (postgres_cluster(port, durable=False) as server,
           _scheduler_mid_harvest(tmp_path, f"{server}/postgres", command) as mid):
-        with mid.catalog.engine.connect() as connection:
-            data = connection.execute(text("SHOW data_directory")).scalar_one()
-        mid.catalog.engine.dispose()
-        pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", data]
-        run_as_postgres([*pg_ctl, "-m", "fast", "stop"])
-        try:
-            mid.release.set()  # the held page is answered: the run writes it, or fails to
+        with _database_stopped(mid, port):
+            mid.release.set()  # the held page is answered: the run fails to write it
             time.sleep(8)
             err = stderr_after(mid.process, signal.SIGTERM, LIVENESS)
-        finally:
-            run_as_postgres([*pg_ctl, "-o", f"-p {port} -k {data} -c listen_addresses="
-                             "127.0.0.1 -c fsync=off", "-l", f"{data}/log", "-w", "start"])
         assert "Traceback" not in err, err
         lost = [line for line in err.splitlines()
                 if "scheduled harvest of partner stopped: the catalogue database" in line]
         assert len(lost) == 1, err
+        assert lost[0].endswith("the source's next run resumes it")
+        _resumed_to_the_end(mid.catalog, mid.provider, mid.url)
+
+
+@pytest.mark.postgres
+def test_a_harvest_command_cut_by_the_database_going_away_ends_in_one_line_status_1(
+    tmp_path: Path,
+) -> None:
+    """It ended with status 2 ("a source or setting it cannot use") and the catalogue's URL
+    said "cannot be used", which is what a wrong URL says."""
+    port = free_port()
+    with (postgres_cluster(port, durable=False) as server,
+          _scheduler_mid_harvest(tmp_path, f"{server}/postgres", ("harvest", "partner")) as mid):
+        with _database_stopped(mid, port):
+            mid.release.set()
+            _, err = mid.process.communicate(timeout=LIVENESS)
+        assert mid.process.returncode == 1, err
+        assert err.splitlines()[-1].startswith(
+            "koprik: harvest partner stopped: the catalogue database is unavailable (")
+        assert err.splitlines()[-1].endswith("); the next run resumes it")
+        assert "Traceback" not in err
         _resumed_to_the_end(mid.catalog, mid.provider, mid.url)

@@ -22,14 +22,16 @@ import sys
 import threading
 from collections.abc import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from catalog import Catalog
-from catalog.db import refuse_missing_file
+from catalog.db import refuse_missing_file, unavailable
 from config import load_settings
 from harvester.locks import SourceBusy
 from harvester.run_log import counted
 from harvester.runs import INTERRUPTED, SUCCEEDED, PageInfo, RunOptions, RunReport, Stop, harvest
 from harvester.sources import SourceError, find_source
-from koprik.errors import UserError
+from koprik.errors import NotNow, UserError
 from koprik.option_checks import checked_date_range
 from koprik.progress import Progress
 from koprik.stopping import StopSignals
@@ -69,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(str(error)) from None
             except SourceError as error:  # a definition that cannot be harvested
                 raise UserError(f"source {source.name!r} not harvested: {error}") from None
+            except SQLAlchemyError as error:  # the database went away under the run
+                if (reason := unavailable(error)) is None:
+                    raise
+                raise NotNow(f"harvest {source.name} stopped: the catalogue database is "
+                             f"unavailable ({reason}); the next run resumes it") from None
         if report.status == INTERRUPTED:
             print(f"koprik: harvest {source.name} (run #{report.run_id}) {report.errors[-1]}",
                   file=sys.stderr)  # fmt: skip

@@ -24,7 +24,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from catalog.models import ENGINES, metadata
-from config.settings import in_memory
+from config.settings import DatabaseSettings, in_memory
 
 
 class DatabaseFileError(Exception):
@@ -36,8 +36,11 @@ class DatabaseUrlError(Exception):
     """A ``database.url`` that names no database SQLAlchemy can open (the message says it)."""
 
 
-def open_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url``; for a SQLite file its folder is created and WAL switched on.
+def open_engine(url: str, *, echo: bool = False, pool: DatabaseSettings | None = None) -> Engine:
+    """An engine for ``url``; for a SQLite file its folder is created and WAL switched on. A
+    PostgreSQL engine's pool keeps ``pool.pool_size`` connections and opens up to
+    ``pool.max_overflow`` more (each checked with a ping as it is taken); the defaults of
+    :class:`config.DatabaseSettings` without ``pool``.
 
     A new SQLite file is created readable by its owner only (0600), in a folder only its owner
     can enter if the folder is new: it holds the resumption token key (:mod:`catalog.secrets`).
@@ -53,7 +56,9 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, echo=echo, pool_pre_ping=True)
+        pool = pool or DatabaseSettings()
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool.pool_size,
+                               max_overflow=pool.max_overflow)  # fmt: skip
     return engine
 
 

@@ -574,7 +574,8 @@ class Catalog:
         catalogue with no set rules recorded takes the settings' as those its records were
         placed in sets by (:func:`catalog.set_rules.adopt`).
         """
-        engine = open_engine(settings.database.url, echo=settings.database.echo)
+        engine = open_engine(settings.database.url, echo=settings.database.echo,
+                             pool=settings.database)  # fmt: skip
         try:
             ensure_current(engine)
             adopt(engine, settings.sets)

@@ -73,6 +73,13 @@ class DatabaseSettings:
     url: str = "sqlite:///var/koprik.sqlite3"
     """SQLAlchemy URL. SQLite (WAL) by default; ``postgresql+psycopg://...`` for a national node."""
     echo: bool = False
+    pool_size: int = within(1, 1000, 5)
+    """PostgreSQL: connections each process keeps open between requests."""
+    max_overflow: int = within(0, 1000, 10)
+    """PostgreSQL: connections each process may open beyond ``pool_size`` while busy, closed
+    as they are given back. A process never holds more than the two together (and one per
+    harvest it runs, and the schedules' lock): PostgreSQL's ``max_connections`` must exceed
+    that times every process of every node, or a node answers 503 until connections free."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
 
 from catalog import Catalog
@@ -20,7 +21,7 @@ from config import DatabaseSettings, ServerSettings, Settings
 from koprik.dashboard import setup_dashboard
 from provider.app import init_app
 from provider.z3950 import start_target
-from tests.conftest import free_port
+from tests.conftest import _fresh_postgres_database, free_port
 from tests.postgres import postgres_cluster
 from tests.z3950_target_fixtures import yaz_client
 
@@ -115,6 +116,33 @@ async def test_a_pool_with_no_free_connection_is_503_not_a_traceback(
     assert "(catalogue database unavailable: no connection free in the pool)" in caplog.text
     assert (await client.get(path)).status == 200
     catalog.close()
+
+
+@pytest.mark.postgres
+def test_the_connections_a_process_holds_are_the_settings_pool(
+    request: pytest.FixtureRequest,
+) -> None:
+    """A low PostgreSQL ``max_connections`` with a few nodes of workers, each holding up to 15
+    connections: some found none free (503) while others held theirs. The pool is set."""
+    url = _fresh_postgres_database(request)
+    database = url.rsplit("/", 1)[1]
+    settings = dataclasses.replace(
+        Settings(), database=DatabaseSettings(url=url, pool_size=1, max_overflow=1))
+    catalog = Catalog.open(settings)
+    admin = request.getfixturevalue("_postgres_admin")
+    count = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name")
+    try:
+        assert catalog.engine.pool.size() == 1
+        with catalog.engine.connect() as first, catalog.engine.connect() as second:
+            for connection in (first, second):
+                connection.execute(text("SELECT 1"))
+            assert catalog.engine.pool.overflow() == 1  # the most: 1 + 1
+            with admin.connect() as looking:
+                assert looking.execute(count, {"name": database}).scalar_one() == 2
+        with admin.connect() as looking:  # the overflow's closed as it was given back
+            assert looking.execute(count, {"name": database}).scalar_one() == 1
+    finally:
+        catalog.close()
 
 
 async def test_a_corrupt_sqlite_file_is_503_and_one_line_not_a_traceback(

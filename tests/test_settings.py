@@ -231,6 +231,10 @@ def test_dedup_thresholds_are_checked(dedup, message):
          "or more"),
         ({"harvest": {"max_response_bytes": 2**25 + 1, "max_decompressed_bytes": 2**25}},
          "harvest.max_decompressed_bytes: less than harvest.max_response_bytes (33554433)"),
+        ({"database": {"pool_size": 0}},
+         "database.pool_size: expected a whole number from 1 to 1000, got 0"),
+        ({"database": {"max_overflow": -1}},
+         "database.max_overflow: expected a whole number from 0 to 1000, got -1"),
         ({"harvest": {"max_response_bytes": 2**27}},
          "harvest.max_response_bytes: expected a whole number from 1024 to 67108864, got "
          "134217728"),

@@ -61,7 +61,7 @@ from catalog.models import dedup_queue
 from catalog.set_rules import paused, refused
 from config import HarvestSource, Settings
 from harvester.locks import SourceBusy
-from harvester.run_log import SCHEDULED, counted, log_end
+from harvester.run_log import RESUMES, SCHEDULED, counted, log_end, log_lost
 from harvester.runs import INTERRUPTED, RunReport, Stop, harvest
 from harvester.sources import (
     SourceError,
@@ -126,7 +126,7 @@ def run_scheduled(name: str) -> None:
         with _context_lock:
             context.skipped.add(name)
         return
-    with _unless_unavailable(f"scheduled harvest of {name}", "the source's next run resumes it"):
+    with _unless_unavailable(SCHEDULED.format(source=name), RESUMES):
         _run(context, name)
 
 
@@ -196,8 +196,7 @@ def _unless_unavailable(work: str, after: str) -> Iterator[None]:
         reason = unavailable(error)
         if reason is None:
             raise
-        log.error("%s stopped: the catalogue database is unavailable (%s); %s",
-                  work, reason, after)  # fmt: skip
+        log_lost(log, work, reason, after)
 
 
 def _pausing(context: _Context) -> bool:

@@ -8,23 +8,27 @@ import dataclasses
 import html
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from catalog import Catalog
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_sources, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings
 from harvester import locks
+from harvester.runs import RunReport
 from harvester.sources import SourceEntry
 from koprik.cli import main
 from koprik.dashboard import sources as dashboard_sources
 from koprik.dashboard.access import late_body
 from koprik.dashboard.accounts import add_user, new_token
 from koprik.dashboard.api import MAX_BODY, json_errors
+from koprik.dashboard.harvests import API, Harvests
 from koprik.dashboard.sources import source_from_form
 from provider.app import init_app
 from provider.keys import CATALOG, SETTINGS
@@ -583,3 +587,26 @@ async def test_a_harvest_asked_for_while_one_runs_is_refused_and_logged_so(
     assert said.startswith("source 'p' is being harvested by ")
     lines = [r.getMessage() for r in caplog.records if r.name == "koprik.dashboard.harvests"]
     assert lines == [f"harvest asked for through the API not started: {said}"]
+
+
+async def test_a_harvest_asked_for_whose_database_went_away_is_one_line(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """Its end was logged with SQLAlchemy's whole message (the statement, its parameters, a
+    link), as a failure of ours would be."""
+    settings = Settings(database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'c.sqlite3'}"))
+    catalog = Catalog.open(settings)
+    try:
+        async def lost() -> RunReport:
+            raise OperationalError("INSERT INTO harvest_runs ...", {"source": "p"},
+                                   Exception("server closed the connection unexpectedly"))
+
+        task = asyncio.create_task(lost())
+        await asyncio.wait([task])
+        with caplog.at_level(logging.INFO, logger="koprik.dashboard.harvests"):
+            Harvests(catalog)._finished("p", API, task)
+    finally:
+        catalog.close()
+    assert [r.getMessage() for r in caplog.records if r.name == "koprik.dashboard.harvests"] == [
+        "harvest of p started through the API stopped: the catalogue database is unavailable "
+        "(server closed the connection unexpectedly); the source's next run resumes it"]

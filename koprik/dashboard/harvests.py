@@ -16,11 +16,13 @@ import logging
 from functools import partial
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from catalog import Catalog
+from catalog.db import unavailable
 from catalog.harvest_state import harvest_runs
 from harvester.locks import SourceBusy
-from harvester.run_log import log_end
+from harvester.run_log import RESUMES, log_end, log_lost
 from harvester.runs import RunReport, Stop, harvest
 from harvester.sources import SourceEntry, SourceError
 
@@ -55,7 +57,7 @@ class Harvests:
             harvest, self.catalog, source, stop=self._stop, added=entry.added
         ))  # fmt: skip
         self._tasks.add(task)
-        task.add_done_callback(partial(self._finished, via))
+        task.add_done_callback(partial(self._finished, source.name, via))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_SECONDS
         while loop.time() < deadline:
@@ -70,17 +72,20 @@ class Harvests:
             await asyncio.sleep(_POLL)
         raise StartRefused("the run was not recorded in time; see the runs page")
 
-    def _finished(self, via: str, task: asyncio.Task[RunReport]) -> None:
+    def _finished(self, name: str, via: str, task: asyncio.Task[RunReport]) -> None:
         self._tasks.discard(task)
         if task.cancelled():
             return
         error = task.exception()
+        started = f"harvest of {{source}} started {via}"
         if isinstance(error, SourceBusy | SourceError):  # (the one asking is told why)
             log.warning("harvest asked for %s not started: %s", via, error)
+        elif isinstance(error, SQLAlchemyError) and (reason := unavailable(error)) is not None:
+            log_lost(log, started.format(source=name), reason, RESUMES)
         elif error is not None:
             log.warning("harvest started %s failed: %s: %s", via, type(error).__name__, error)
         else:
-            log_end(log, task.result(), f"harvest of {{source}} started {via}")
+            log_end(log, task.result(), started)
 
     def _last_run(self, source: str) -> int:
         with self.catalog.engine.connect() as connection:

@@ -17,6 +17,7 @@ import dataclasses
 import ipaddress
 import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -468,7 +469,8 @@ def _check_server(server: ServerSettings, origin: str) -> None:
 
 
 def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
-    """What the field bounds cannot say: target addresses, unique target names, crosswalks."""
+    """What the field bounds cannot say: target addresses, unique target names, crosswalks,
+    character sets."""
     names = set()
     for index, target in enumerate(dashboard.targets):
         where = f"{origin}: dashboard.targets[{index}]"
@@ -481,6 +483,13 @@ def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
         problem = crosswalk_problem(target.crosswalk)
         if problem is not None:
             raise ConfigError(f"{where}.crosswalk: {problem}, got {target.crosswalk!r}")
+        if target.charset:
+            from crosswalks.charsets import charset_name  # (as a source's is checked)
+
+            try:
+                charset_name(target.charset)
+            except ValueError as error:
+                raise ConfigError(f"{where}.charset: {error}") from None
         names.add(target.name)
 
 
@@ -830,4 +839,14 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected a whole number, got {value!r}")
     if not isinstance(value, hint):
         raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+    if hint is str and (control := _CONTROL.search(value)) is not None:
+        raise ConfigError(f"{where}: a control character (U+{ord(control.group()):04X}) is not "
+                          f"allowed, got {value!r}")
     return value
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+"""What no setting (nor a field of the dashboard's API) may hold: a control character other than
+a tab or a line break (a NUL in a file name ended ``koprik serve`` in a traceback, one in a name
+reached SRU explain's XML, and PostgreSQL refuses one in any text), or a lone surrogate (JSON's
+``\\ud800``)."""

@@ -78,8 +78,9 @@ def shown_url(url: str) -> str:
 
 def http_url_problem(url: str) -> str | None:
     """Why ``url`` is no address an HTTP request can go to (None: it is one): its scheme is
-    not http or https, it names no host, its port is not a number from 0 to 65535, its IPv6
-    address is not closed, or it is not text that can be sent (undecodable bytes)."""
+    not http or https, it names no host or one with a space, its port is not a number from 0
+    to 65535, its IPv6 address is not closed, or it is not text that can be sent (undecodable
+    bytes)."""
     try:
         url.encode("utf-8")
     except UnicodeError:
@@ -93,6 +94,8 @@ def http_url_problem(url: str) -> str | None:
         return "expected http:// or https://"
     if not parts.hostname:
         return "no host"
+    if any(character.isspace() for character in parts.netloc):
+        return f"a space in its host {parts.netloc!r}"  # no host has one: no run could reach it
     return None
 
 

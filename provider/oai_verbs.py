@@ -38,6 +38,10 @@ from provider import oai_xml
 from provider.oai_xml import Identifiers, element
 
 COMPRESSIONS = ("gzip", "deflate")
+PAGE_ENVELOPE = 4096
+"""Bytes of a ListRecords page kept for what is not its records: the XML declaration, the
+root element, responseDate, the request echoed (a resumption token of ours, or a few short
+arguments) and the next resumption token (about 1 KB in all)."""
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +188,11 @@ class OaiResponder:
                     "changed since the previous page and no longer match"
                 )
             raise NoRecordsMatch()
+        items: list[bytes] = []
+        if verb == "ListRecords":
+            page, more = self._add_records(items, page, served, more)
+        else:
+            items += (oai_xml.header(entry, self.identifiers) for entry in served)
         cursor = passed + (resumed.cursor if resumed else 0)
         size: int | None
         if resumed:
@@ -200,12 +209,6 @@ class OaiResponder:
         elif size is not None:
             # The count is taken once; records changed since then are listed again at the end.
             size = max(size, cursor + len(page) + 1)
-        items: list[bytes] = []
-        if verb == "ListRecords":
-            for entry in served:
-                oai_xml.add_record(items, entry, self.identifiers)
-        else:
-            items += (oai_xml.header(entry, self.identifiers) for entry in served)
         if more:
             # The seek key is the last entry's (datestamp, id); with a set, the catalogue pages on
             # the set membership's copy of the same pair.
@@ -257,6 +260,25 @@ class OaiResponder:
                 limit=1, with_data=False,
             ))  # fmt: skip
         return entries[:fits], more
+
+    def _add_records(
+        self, items: list[bytes], page: list[Entry], served: list[Entry], more: bool
+    ) -> tuple[list[Entry], bool]:
+        """Append the ``<record>`` s of ``served`` (the entries of ``page`` served) to
+        ``items`` while the page stays within ``oai.max_page_bytes`` with what wraps each
+        rendition (its header, provenance) and :data:`PAGE_ENVELOPE` for the response's own:
+        :meth:`_page` counted the renditions alone, and 5,000 MODS records' headers took a page
+        1.3 MB past the bound. Returns the page as cut, and whether more entries follow."""
+        room, used = self.max_page_bytes - PAGE_ENVELOPE, 0
+        for index, entry in enumerate(served):
+            start = len(items)
+            oai_xml.add_record(items, entry, self.identifiers)
+            used += sum(len(part) for part in items[start:])
+            if used > room and index > 0:  # (a first record larger than a page is a page)
+                del items[start:]
+                end = next(place for place, listed in enumerate(page) if listed is entry)
+                return page[:end], True
+        return page, more
 
     def _oversize(self, entry: Entry, prefix: str) -> bool:
         """Whether ``entry``'s rendition is over ``limits.max_record_bytes`` (then logged, as

@@ -120,6 +120,10 @@ class ServerSettings:
     through long lists on one connection each may all land on one process while the others
     idle; reconnecting, they are placed again. One process serving alone keeps connections
     for any number of requests."""
+    worker_timeout: float = within(2.0, 3600.0, 30.0)
+    """Seconds a worker of ``koprik serve --workers`` may go without a sign of life (its event
+    loop turning) before the parent kills it, to start it again: a hung worker (stopped, stuck)
+    kept the connections the kernel gave it unanswered."""
     trusted_proxies: list[str] = field(default_factory=list)
     """Addresses and networks (``10.0.0.0/8``, ``::1``) of proxies in front of Koprik: the
     ``X-Forwarded-For`` and ``X-Forwarded-Proto`` of an HTTP request from one of them give its

@@ -14,6 +14,11 @@ the scheduler), after a pause of :data:`STARTUP` seconds when it died within as 
 (killed as it starts, it is not started again in a tight loop, and :data:`QUICK_DEATHS` such
 deaths in a row stop them all); one that fails within them by itself, saying why (a port in use,
 a catalogue that cannot be opened or is gone), stops them all, with the worker's exit status.
+A worker that gives no sign of life for ``server.worker_timeout`` seconds is killed and so
+started again: each writes the time into memory it shares with the parent every
+:data:`HEARTBEAT` seconds from its event loop (:func:`heartbeat`), so a worker stopped
+(SIGSTOP), swapped out for good or stuck in its loop, which kept the connections the kernel
+gave it unanswered, is told apart from one that is merely busy (its loop turns between requests).
 SIGTERM or SIGINT to the parent stops every worker the way SIGTERM stops one ``koprik serve``
 (the parent sends each a SIGTERM); a second one while they stop is relayed too, which ends them
 at once (:mod:`koprik.stopping`). The workers ignore SIGINT: a ^C in a terminal reaches the
@@ -24,6 +29,7 @@ the same way, so no orphan keeps the ports (Linux: ``PR_SET_PDEATHSIG``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import logging
@@ -35,6 +41,7 @@ import sys
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from catalog.workers import PR_SET_PDEATHSIG
 from koprik.stopping import raised_before, say_at_once
@@ -50,6 +57,8 @@ them all (status 1): one that crashes as it starts (a fault in a library) is not
 for ever, with no one told."""
 STOP_GRACE = 30.0
 """Seconds the workers get to stop on SIGTERM before they are killed."""
+HEARTBEAT = 1.0
+"""Seconds between a worker's signs of life (:func:`heartbeat`)."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 HELD_SIGNALS = (*STOP_SIGNALS, signal.SIGHUP)
 """Held from a worker's fork until it has its own handlers (a SIGHUP between would run the
@@ -61,10 +70,25 @@ def default_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def run_workers(count: int, work: Callable[[int], int]) -> int:
+_beat: Any = None
+"""This worker's clock shared with the parent (None outside a worker of :func:`run_workers`)."""
+
+
+async def heartbeat() -> None:
+    """In a worker of :func:`run_workers`, while it serves: write the time where the parent
+    looks, every :data:`HEARTBEAT` seconds (outside one: return at once)."""
+    if _beat is None:
+        return
+    while True:
+        _beat.value = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process
+        await asyncio.sleep(HEARTBEAT)
+
+
+def run_workers(count: int, work: Callable[[int], int], timeout: float = 30.0) -> int:
     """Run ``work(index)`` in ``count`` forked processes until SIGTERM/SIGINT; the exit status.
 
-    ``work`` returns the worker's exit status (0 after a clean stop).
+    ``work`` returns the worker's exit status (0 after a clean stop). A worker whose
+    :func:`heartbeat` has begun and then stops for ``timeout`` seconds is killed.
     """
     context = multiprocessing.get_context("fork")
     stopping = raised_before()  # a ^C raised before, and lost on its way
@@ -82,8 +106,12 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
 
     previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
 
+    beats: dict[int, Any] = {}
+    """Each worker's last sign of life (0.0: none yet, or killed for want of one)."""
+
     def start(index: int) -> tuple[BaseProcess, float]:
-        process = context.Process(target=_worker, args=(work, index, os.getpid()),
+        beats[index] = context.RawValue("d", 0.0)
+        process = context.Process(target=_worker, args=(work, index, os.getpid(), beats[index]),
                                   name=f"koprik-worker-{index}")  # fmt: skip
         # Held until the worker has its own handlers (and here until it is started): a SIGTERM
         # between its fork and them ran this process's handler in it, and it served on until
@@ -110,6 +138,7 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
                     workers[index] = start(index)
             sentinels = {process.sentinel: index for index, (process, _) in workers.items()
                          if index not in due}  # fmt: skip
+            _kill_the_silent(workers, beats, timeout)
             for sentinel in multiprocessing.connection.wait(list(sentinels), timeout=0.5):
                 index = sentinels[sentinel]  # type: ignore[index]
                 process, started = workers[index]
@@ -155,6 +184,22 @@ def run_workers(count: int, work: Callable[[int], int]) -> int:
     return 128 + signals[1] if len(signals) > 1 else status
 
 
+def _kill_the_silent(
+    workers: dict[int, tuple[BaseProcess, float]], beats: dict[int, Any], timeout: float
+) -> None:
+    """SIGKILL each worker whose last sign of life is older than ``timeout`` seconds (its
+    death is then seen, and it is started again, as any other's)."""
+    now = time.monotonic()
+    for index, (process, _) in workers.items():
+        last = beats[index].value
+        if last and now - last > timeout and process.pid is not None:
+            beats[index].value = 0.0  # once
+            log.error("worker %d (pid %d) gave no sign of life for %.0f s (stopped, or stuck): "
+                      "killing it, to start it again", index, process.pid, now - last)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+
+
 def _relay(workers: list[BaseProcess]) -> None:
     """Send SIGTERM again to ``workers`` (from a signal handler: no waiting for them)."""
     for process in list(workers):
@@ -163,7 +208,9 @@ def _relay(workers: list[BaseProcess]) -> None:
                 os.kill(process.pid, signal.SIGTERM)
 
 
-def _worker(work: Callable[[int], int], index: int, parent: int) -> None:
+def _worker(work: Callable[[int], int], index: int, parent: int, beat: Any) -> None:
+    global _beat
+    _beat = beat
     _end_with(parent)
     # Not the parent's "stop supervising" handlers. The parent relays a ^C as SIGTERM, and a
     # SIGTERM before the worker's own orderly stop is in place ends it as by default: raised

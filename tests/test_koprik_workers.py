@@ -51,12 +51,13 @@ def tmp_path() -> Iterator[Path]:
 
 
 def _start(
-    folder: Path, http_port: int, z3950_port: int, workers: tuple[str, ...] = ("--workers", "2")
+    folder: Path, http_port: int, z3950_port: int, workers: tuple[str, ...] = ("--workers", "2"),
+    server_settings: str = "",
 ) -> tuple[subprocess.Popen[bytes], Path]:
     config = folder / "koprik.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{folder / "k.sqlite3"}"\n'
-        f"[server]\nhttp_port = {http_port}\nz3950_port = {z3950_port}\n"
+        f"[server]\nhttp_port = {http_port}\nz3950_port = {z3950_port}\n{server_settings}"
         f'[oai]\npage_size = {PAGE}\n[log]\nfile = "{folder / "koprik.log"}"\nformat = "json"\n'
     )
     koprik = [sys.executable, "-m", "koprik", "--config", str(config)]
@@ -445,6 +446,42 @@ def test_a_worker_that_dies_is_started_again(tmp_path: Path):
             if replacement in answered:
                 break
         assert replacement in answered
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+
+
+def test_a_worker_silent_past_worker_timeout_is_killed_and_started_again(tmp_path: Path):
+    """A stopped worker (SIGSTOP; a hung one alike) kept the connections the kernel gave it
+    unanswered (half of them, with two workers), and its parent never noticed."""
+    from koprik.workers import STARTUP
+
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port(),
+                            server_settings="worker_timeout = 3.0\n")  # fmt: skip
+    try:
+        workers = _wait_for_workers(tmp_path, http_port, output)
+        time.sleep(STARTUP + 0.5)  # past start-up, and beating
+        victim = max(workers)
+        os.kill(victim, signal.SIGSTOP)
+        deadline = time.monotonic() + 60
+        while (now := _wait_for_workers(tmp_path, http_port, output)) == workers:
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.2)
+        assert not _alive(victim) and server.poll() is None
+        said = [e["message"] for e in _log(tmp_path) if e["level"] == "error"]
+        assert len(said) == 1 and said[0].startswith("worker "), said
+        assert f" (pid {victim}) gave no sign of life for " in said[0]
+        assert said[0].endswith(" s (stopped, or stuck): killing it, to start it again")
+        (replacement,) = now - workers
+        for _ in range(200):  # the new worker serves
+            urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=30).read()
+            if replacement in {e["pid"] for e in _log(tmp_path) if e["logger"] == "koprik.access"}:
+                break
+        else:
+            raise AssertionError("the new worker answered nothing")
+        time.sleep(5)  # busy or idle, a worker that beats is left alone
+        assert not [e for e in _log(tmp_path) if e["level"] == "error"][1:]
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0

@@ -30,7 +30,7 @@ from koprik.dashboard.metrics import share_across_processes
 from koprik.errors import NotNow, UserError
 from koprik.logs import configure_logging
 from koprik.stopping import exit_at_once, raised_before, take_hangups
-from koprik.workers import default_count, run_workers
+from koprik.workers import default_count, heartbeat, run_workers
 from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import AccessLogger
 from provider.app import init_app
@@ -126,7 +126,7 @@ def _run_workers(
     # Every worker's request counts go to files here, so that /metrics on any one sums them.
     with tempfile.TemporaryDirectory(prefix="koprik-metrics-") as metrics:
         share_across_processes(metrics)
-        return run_workers(count, work)
+        return run_workers(count, work, settings.server.worker_timeout)
 
 
 def _reopened(settings: Settings) -> Catalog:
@@ -343,6 +343,9 @@ async def _serve_until(
     # kept out of the collector's sight, it is not traversed again by every collection.
     gc.collect()
     gc.freeze()
+    # A worker's signs of life, for its parent: until it has stopped, so that a stop that
+    # takes long (a harvest writing its pages) is not taken for a hang.
+    beating = asyncio.create_task(heartbeat())
     try:
         await stop.wait()
     finally:
@@ -353,6 +356,7 @@ async def _serve_until(
         await target.stop(SHUTDOWN_GRACE)
         http.close()
         await runner.cleanup()
+        beating.cancel()
 
 
 def served_base_url(host: str, port: int) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 
+from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 from aiohttp.web_protocol import ERROR as UNREAD
@@ -26,6 +27,12 @@ from protocols.shown import escaped_controls
 from provider.forwarded import CLIENT
 
 LOGGER = logging.getLogger("koprik.access")
+STARTED = (web.RequestKey("koprik_started", StreamResponse) if hasattr(web, "RequestKey")
+           else "koprik_started")  # fmt: skip
+"""A response a handler sent the head of itself (``await response.prepare(request)``): when
+writing its body fails (a client that stopped reading, cut at ``http_write_timeout``), aiohttp
+logs a 500 it made up, of 0 bytes, for a response whose 200 and first megabytes were sent; the
+line says what was sent, as nginx's does."""
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -45,6 +52,7 @@ class AccessLogger(AbstractAccessLogger):
         else:
             method, path = request.method, request.path_qs
             version = f"HTTP/{request.version.major}.{request.version.minor}"
+        response = request.get(STARTED) or response
         log_request(
             request.get(CLIENT) or request.remote or "",
             request.headers.get("X-Forwarded-For", ""), method, path, version,

@@ -54,12 +54,14 @@ def logged_events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in whole]
 
 
-def write_config(folder: Path, extra: str = "") -> RunningKoprik:
+def write_config(folder: Path, extra: str = "", server: str = "") -> RunningKoprik:
+    """A koprik.toml in ``folder`` on free ports, with ``server`` lines in its [server] table
+    and the tables of ``extra``."""
     http_port, z3950_port = free_port(), free_port()
     config = folder / "koprik.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{folder / "catalog.sqlite3"}"\n'
-        f"[server]\nhttp_port = {http_port}\nz3950_port = {z3950_port}\n"
+        f"[server]\nhttp_port = {http_port}\nz3950_port = {z3950_port}\n{server}"
         f'[repository]\nbase_url = "http://127.0.0.1:{http_port}/oai"\n{extra}'
     )
     return RunningKoprik(config, http_port, z3950_port)
@@ -67,14 +69,15 @@ def write_config(folder: Path, extra: str = "") -> RunningKoprik:
 
 @contextmanager
 def koprik_serve(
-    folder: Path, *, demo_records: int = 0, extra: str = "", options: tuple[str, ...] = ()
+    folder: Path, *, demo_records: int = 0, extra: str = "", options: tuple[str, ...] = (),
+    server: str = "",
 ) -> Iterator[RunningKoprik]:
     """A ``koprik serve [options]`` on free loopback ports over a new catalogue in ``folder``.
 
     What it prints (and logs: a line per request) goes to ``folder/serve.out``, never to a pipe
     nobody reads, which would stop the server once full.
     """
-    koprik = write_config(folder, extra)
+    koprik = write_config(folder, extra, server)
     if demo_records:
         subprocess.run(koprik.command("demo", "--records", str(demo_records)), check=True,
                        capture_output=True, timeout=600)

@@ -15,6 +15,7 @@ from config import DatabaseSettings, LogSettings, Settings
 from harvester.scheduler import start_scheduler
 from koprik.errors import UserError
 from koprik.logs import JsonFormatter, configure_logging
+from tests.servers import logged_events
 
 
 def test_json_lines_carry_the_fields_of_the_event():
@@ -156,3 +157,27 @@ def test_the_schedulers_jobs_running_are_not_logged_at_info(tmp_path: Path):
     # of its own runs, none was running (a run started from the dashboard logs its own line)
     assert "harvest scheduler stopped; no scheduled harvest was running" in logged
     assert "Running job" not in logged and "executed successfully" not in logged
+
+
+def test_a_list_whose_reader_stopped_reading_is_logged_with_what_was_sent(tmp_path: Path):
+    """A ListRecords page cut at http_write_timeout (its client stopped reading) was logged
+    "500 0": a status aiohttp made up, for a response whose 200 and first bytes were sent."""
+    from tests.servers import koprik_serve
+
+    log = tmp_path / "koprik.log"
+    # a page large enough that its writing waits for the client (a smaller one is handed
+    # to the transport's buffer whole, and logged 200 at once)
+    extra = f'[log]\nfile = "{log}"\nformat = "json"\n[oai]\npage_size = 4000\n'
+    with (koprik_serve(tmp_path, demo_records=4000, extra=extra,
+                       server="http_write_timeout = 1.0\n") as running,
+          socket.socket() as sock):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", running.http_port))
+        sock.sendall(b"GET /oai?verb=ListRecords&metadataPrefix=marc21 HTTP/1.1\r\n"
+                     b"Host: x\r\n\r\n")  # and never read
+        deadline = time.monotonic() + 30
+        while "ListRecords" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "no access line"
+            time.sleep(0.2)
+    (line,) = [event for event in logged_events(log) if "ListRecords" in event.get("path", "")]
+    assert line["status"] == 200 and line["bytes"] > 0, line

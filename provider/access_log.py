@@ -17,6 +17,7 @@ client a trusted proxy names, :mod:`provider.forwarded`), ``forwarded_for`` (the
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -27,12 +28,22 @@ from protocols.shown import escaped_controls
 from provider.forwarded import CLIENT
 
 LOGGER = logging.getLogger("koprik.access")
-STARTED = (web.RequestKey("koprik_started", StreamResponse) if hasattr(web, "RequestKey")
+
+
+@dataclass
+class Started:
+    """A response a handler sent the head of itself (``await response.prepare(request)``),
+    and the bytes of its body handed to the connection so far. When writing the
+    rest fails (a client that stopped reading, cut at ``http_write_timeout``), aiohttp logs a
+    500 it made up, of 0 bytes, for a response whose 200 and first megabytes were sent; the
+    line says what was sent, as nginx's does."""
+
+    response: StreamResponse
+    sent: int = 0
+
+
+STARTED = (web.RequestKey("koprik_started", Started) if hasattr(web, "RequestKey")
            else "koprik_started")  # fmt: skip
-"""A response a handler sent the head of itself (``await response.prepare(request)``): when
-writing its body fails (a client that stopped reading, cut at ``http_write_timeout``), aiohttp
-logs a 500 it made up, of 0 bytes, for a response whose 200 and first megabytes were sent; the
-line says what was sent, as nginx's does."""
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -52,11 +63,13 @@ class AccessLogger(AbstractAccessLogger):
         else:
             method, path = request.method, request.path_qs
             version = f"HTTP/{request.version.major}.{request.version.minor}"
-        response = request.get(STARTED) or response
+        status, sent = response.status, response.body_length
+        if (started := request.get(STARTED)) is not None and response is not started.response:
+            status, sent = started.response.status, started.sent  # (response: made up)
         log_request(
             request.get(CLIENT) or request.remote or "",
             request.headers.get("X-Forwarded-For", ""), method, path, version,
-            response.status, response.body_length, time,
+            status, sent, time,
             request.headers.get("User-Agent", ""), self.logger,
         )  # fmt: skip
 

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from protocols.forms import form_pairs
 from protocols.oaipmh import LIST_VERBS
-from provider.access_log import STARTED
+from provider.access_log import STARTED, Started
 from provider.http_server import continue_within, read_body
 from provider.keys import CATALOG, SETTINGS
 from provider.oai_verbs import COMPRESSIONS, OaiResponder
@@ -179,10 +179,12 @@ async def handle_oai(request: web.Request) -> web.StreamResponse:
         if encoding:
             response.headers["Content-Encoding"] = encoding
         await response.prepare(request)
-        request[STARTED] = response  # its status and bytes sent, whatever happens next
+        request[STARTED] = started = Started(response)  # for the access line
         body = memoryview(payload)
         for start in range(0, len(body), WRITE_CHUNK):  # each returns once the socket took it
-            await response.write(body[start : start + WRITE_CHUNK])
+            chunk = body[start : start + WRITE_CHUNK]
+            await response.write(chunk)
+            started.sent += len(chunk)
         await response.write_eof()
         return response
     finally:

@@ -390,10 +390,12 @@ def test_a_connection_that_never_inits_is_closed_after_the_init_timeout(tmp_path
 @pytest.mark.parametrize("first_bytes", [b"", b"\x30", b"\x30\x82\x01"],
                          ids=["none", "one", "three"])  # fmt: skip
 def test_the_init_timeout_counts_from_the_connection_start(
-    tmp_path: Path, first_bytes: bytes
+    tmp_path: Path, first_bytes: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Bytes too few to tell HTTP from BER start no second wait: the connection is closed one
-    ``z3950_init_timeout`` after it opened, not two."""
+    ``z3950_init_timeout`` after it opened, not two; its session log says so (it said 0.0 s
+    of a connection that sent nothing: counted from its first bytes)."""
+    caplog.set_level(logging.INFO, logger="koprik.z3950")
     with running_target(tmp_path, handmade_records(), z3950_init_timeout=1.0) as running:
         silent = Client(running.port)
         silent.sock.settimeout(30)
@@ -406,9 +408,16 @@ def test_the_init_timeout_counts_from_the_connection_start(
         closed = time.monotonic() - opened
         silent.close()
     assert 0.9 < closed < 1.8
+    (end,) = [r.getMessage() for r in caplog.records if " close (" in r.getMessage()]
+    seconds = float(end.rpartition(", ")[2].removesuffix("s"))
+    assert end.endswith("close (lackOfActivity) after 0 requests, " f"{seconds:.1f}s")
+    assert 0.9 < seconds < 1.8, end
 
 
-def test_when_full_the_oldest_connection_without_init_makes_room(tmp_path: Path) -> None:
+def test_when_full_the_oldest_connection_without_init_makes_room(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="koprik.z3950")
     with running_target(tmp_path, handmade_records(), z3950_max_connections=3) as running:
         working = Client(running.port, "127.0.0.2")
         working.send(INIT)
@@ -425,6 +434,10 @@ def test_when_full_the_oldest_connection_without_init_makes_room(tmp_path: Path)
         healthy_search(working)  # an initialised session is never the one closed
         for client in [working, *idle, newcomer]:
             client.close()
+    # its session log's last line says why (it said "disconnect", as of a client gone away)
+    ended = [r.getMessage() for r in caplog.records if r.getMessage().startswith("127.0.0.3:")]
+    assert " close (resources: no Init, its place taken by a new connection) after 0 " \
+        "requests, " in ended[-1], ended
 
 
 def test_at_the_per_address_cap_that_addresss_oldest_connection_without_init_makes_room(

@@ -46,7 +46,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -198,6 +198,12 @@ class Connection:
     a stop ends the connection at once."""
     stopping: bool = False
     """The server stops: the connection ends after the answer being made."""
+    closed: str = ""
+    """Why the target closed the connection from outside its own task (a Close reason, for its
+    session log's last line): another's admission took its place before its Init."""
+    accepted: float = field(default_factory=time.monotonic)
+    """When the connection was accepted (its session's length counts from there, not from its
+    first bytes: one that sent none was logged as lasting 0.0 s)."""
 
 
 class Connections:
@@ -220,6 +226,7 @@ class Connections:
             log.info("z39.50 %s: %d connections open; closing one that has not sent Init for "
                      "one from %s", oldest.address, counter.open, connection.address)  # fmt: skip
             self.leave(oldest)
+            oldest.closed = "resources: no Init, its place taken by a new connection"
             oldest.writer.write(encode_pdu(*close_pdu(CLOSE_RESOURCES, "no Init")))
             oldest.writer.close()  # its reader ends: serve_connection returns
         refusal = counter.admit(connection.address)
@@ -275,7 +282,7 @@ async def serve_connection(
     peer = _address(writer.get_extra_info("peername"))
     settings = session.settings
     # reason: why Koprik or the client sent Close; empty when the client just went away.
-    started, requests, reason = time.monotonic(), 0, ""
+    started, requests, reason = connection.accepted, 0, ""
     session_log.log_event(peer, "connect")
     loop = asyncio.get_running_loop()
     if init_deadline is None:
@@ -306,7 +313,10 @@ async def serve_connection(
                 await _send(writer, close_pdu(CLOSE_LACK_OF_ACTIVITY, idle), unread)
                 return
             except (IncompleteRead, ConnectionError, OSError):
-                return  # the client went away or reset the connection: nothing to say
+                # the client went away or reset the connection (nothing to say), or the target
+                # closed it for another's place
+                reason = connection.closed
+                return
             except (PduTooLarge, PduTooComplex) as error:
                 reason = f"resources: {error}"
                 await _send(writer, close_pdu(CLOSE_RESOURCES, str(error)), unread)

@@ -167,6 +167,10 @@ def run_workers(count: int, work: Callable[[int], int], timeout: float = 30.0) -
                             index, process.pid, code)  # fmt: skip
                 workers[index] = start(index)
     finally:
+        asked = time.monotonic()
+        if signals:  # (said here, not in the handler: logging there could deadlock)
+            log.info("%s: stopping the workers; each ends the requests it is answering, and a "
+                     "harvest the pages it is writing", signal.Signals(signals[0]).name)
         for process, _ in workers.values():
             if process.is_alive():
                 process.terminate()  # SIGTERM: the worker's own orderly stop
@@ -177,8 +181,12 @@ def run_workers(count: int, work: Callable[[int], int], timeout: float = 30.0) -
         for process, _ in workers.values():
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
+                log.warning("worker %s (pid %d) still running %g s after SIGTERM: killed",
+                            process.name.rpartition("-")[2], process.pid, STOP_GRACE)
                 process.kill()
                 process.join()
+        if signals:
+            log.info("workers stopped in %.1f s", time.monotonic() - asked)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 128 + signals[1] if len(signals) > 1 else status

@@ -449,6 +449,10 @@ def test_a_worker_that_dies_is_started_again(tmp_path: Path):
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
+    said = [e["message"] for e in _log(tmp_path) if e["logger"] == "koprik.workers"]
+    assert ("SIGTERM: stopping the workers; each ends the requests it is answering, and a "
+            "harvest the pages it is writing") in said, said
+    assert said[-1].startswith("workers stopped in "), said
 
 
 def test_a_worker_silent_past_worker_timeout_is_killed_and_started_again(tmp_path: Path):

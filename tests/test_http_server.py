@@ -3,6 +3,7 @@ connection caps, request and write timeouts, 414/431 for overlong requests, quie
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.client
 import logging
@@ -107,6 +108,41 @@ def test_a_request_head_sent_too_slowly_is_dropped(server) -> None:  # type: ign
     assert time.monotonic() - started < 6  # dropped, not served after the 6 s of drip
     sock.close()
     assert "<Identify>" in identify(base)
+
+
+def test_a_request_head_still_arriving_is_bounded_by_the_request_timeout_not_keep_alive(
+    catalogue: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp took a connection through which a head was arriving for idle, and closed it at
+    ``http_keepalive_timeout`` (15 s by default, before the 30 s of ``http_request_timeout``),
+    without a word: a slow but honest client was cut, and the log said nothing."""
+    caplog.set_level(logging.INFO, logger="provider.http_server")
+    app, _ = running(catalogue, http_request_timeout=4.0, http_keepalive_timeout=1.0)
+    with serve_in_thread(app) as base:
+        with connect(base) as sock:  # 2 s to send its head: past keep-alive, within the limit
+            for part in (b"GET /oai?verb=Identify HTTP/1.1\r\n", b"Host: x\r\n",
+                         b"X-Slow: yes\r\n", b"Connection: close\r\n", b"\r\n"):
+                sock.sendall(part)
+                time.sleep(0.5)
+            assert response_of(sock).startswith(b"HTTP/1.1 200 ")
+        with connect(base) as sock:  # one slower than the limit is dropped at it, and said
+            sock.sendall(b"GET /oai?verb=Identify HTTP/1.1\r\n")
+            started = time.monotonic()
+            sock.settimeout(0.25)
+            with contextlib.suppress(OSError):
+                while time.monotonic() - started < 10 and not _closed(sock):
+                    sock.sendall(b"X-Slow: yes\r\n")
+            assert 3.5 < time.monotonic() - started < 8
+    assert any("request not sent in time; connection dropped" in r.getMessage()
+               for r in caplog.records)
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Whether the server closed ``sock`` (waiting up to its timeout for a sign of it)."""
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
 
 
 def test_a_keep_alive_connection_after_a_post_is_not_timed_out(server) -> None:  # type: ignore[no-untyped-def]

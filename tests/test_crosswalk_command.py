@@ -736,3 +736,19 @@ def test_an_output_on_a_full_disk_is_one_line_naming_it(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.decode().splitlines() == [
         "koprik: /dev/full: No space left on device"]
+
+
+@pytest.mark.parametrize("option", ["-o", "--rejects", "--report"])
+def test_an_output_in_a_folder_that_does_not_exist_is_named_before_any_work(
+    tmp_path: Path, option: str
+) -> None:
+    """It was said as its working copy's name ("cannot write /nodir/o.xml.part"), a file the
+    operator never named, as the other commands' -o is not."""
+    missing = tmp_path / "nodir" / "o.xml"
+    outputs = {"-o": tmp_path / "out.xml", option: missing}
+    result = koprik("--to", "marcxml", MARC21 / "1251.dat",
+                    *[part for pair in outputs.items() for part in map(str, pair)])
+    assert result.returncode == 2
+    said = f"koprik: {option} {missing}: no such folder {missing.parent}\n"
+    assert result.stderr.decode() == said
+    assert list(tmp_path.iterdir()) == []

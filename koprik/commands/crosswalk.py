@@ -31,6 +31,7 @@ from koprik.output_files import (
     refuse_overwriting,
     refuse_own_files,
     refuse_shared_outputs,
+    refuse_unwritable,
     written_whole,
 )
 from koprik.progress import Progress
@@ -69,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
         option_named("--rejects", args.rejects): rejects_path,
         option_named("--report", args.report): report_path,
     })
+    for option, path in (("-o", args.output), ("--rejects", rejects_path),
+                         ("--report", report_path)):  # fmt: skip
+        if path is not None and path != STDIO:  # (its working copy's name was said)
+            refuse_unwritable(path, option)
     stats = _Stats()
     with contextlib.ExitStack() as stack:
         # put in place as it closes; none when nothing was converted (an earlier one removed)

@@ -171,7 +171,7 @@ class OaiSettings:
     (so every node on one catalogue shares it)."""
     max_concurrent_lists: int = at_least(1, 8)
     """List requests served at once; more get HTTP 503 with Retry-After."""
-    max_page_bytes: int = within(1024, 1024 * 1024 * 1024, 8 * 1024 * 1024)
+    max_page_bytes: int = within(16 * 1024, 1024 * 1024 * 1024, 8 * 1024 * 1024)
     """A ListRecords page ends early (with a resumptionToken) before its records pass this."""
     max_list_count: int = within(0, 1_000_000_000, 100_000)
     """A list's first page counts its records (completeListSize) up to this many; a longer
@@ -646,6 +646,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
     _check_dashboard(settings.dashboard, origin)
     _check_dedup(settings.dedup, origin)
     _check_harvest(settings.harvest, origin)
+    _check_database(settings.database, origin)
     _check_names_once(settings, origin)
     secret = settings.oai.token_secret
     if secret and len(secret) < MIN_SECRET_CHARS:
@@ -716,6 +717,22 @@ def _check_names_once(settings: Settings, origin: str) -> None:
 def _check_dedup(dedup: DedupSettings, origin: str) -> None:
     if dedup.review > dedup.accept:
         raise ConfigError(f"{origin}: dedup.review: expected at most dedup.accept")
+
+
+POOL_AT_LEAST = 6
+"""The fewest connections a process's pool may hold: the search service's threads keep one
+each (4), and OAI-PMH, the dashboard and harvests need theirs besides."""
+
+
+def _check_database(database: DatabaseSettings, origin: str) -> None:
+    """A pool too small for the search service's threads and the rest besides: OAI-PMH and
+    the dashboard waited out the pool's timeout and answered 503 while searches held it."""
+    pool = database.pool_size + database.max_overflow
+    if pool < POOL_AT_LEAST:
+        raise ConfigError(
+            f"{origin}: database.max_overflow: pool_size + max_overflow must be at least "
+            f"{POOL_AT_LEAST} (the search service's threads keep 4 connections), got {pool}"
+        )
 
 
 def _check_harvest(harvest: HarvestSettings, origin: str) -> None:
@@ -829,7 +846,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if origin is list:
         (item,) = typing.get_args(hint)
         if isinstance(value, str) and item is str:
-            return [value]
+            value = [value]  # (checked as the list's one item)
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]

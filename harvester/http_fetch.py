@@ -78,7 +78,7 @@ def shown_url(url: str) -> str:
 
 def http_url_problem(url: str) -> str | None:
     """Why ``url`` is no address an HTTP request can go to (None: it is one): its scheme is
-    not http or https, it names no host or one with a space, its port is not a number from 0
+    not http or https, it names no host or one with white space, its port is not a number from 0
     to 65535, its IPv6 address is not closed, or it is not text that can be sent (undecodable
     bytes)."""
     try:
@@ -94,8 +94,8 @@ def http_url_problem(url: str) -> str | None:
         return "expected http:// or https://"
     if not parts.hostname:
         return "no host"
-    if any(character.isspace() for character in parts.netloc):
-        return f"a space in its host {parts.netloc!r}"  # no host has one: no run could reach it
+    if any(character.isspace() for character in parts.hostname):
+        return f"white space in its host {parts.hostname!r}"  # no run could reach it
     return None
 
 
@@ -387,7 +387,8 @@ def not_connected(error: aiohttp.ClientConnectorError) -> str:
         return f"no TLS connection with {where}: {error.os_error}"
     if isinstance(error.os_error, ConnectionRefusedError):
         return f"{where} refused the connection (nothing listens there)"
-    return f"cannot connect to {where}: {error.strerror or type(error.os_error).__name__}"
+    reason = error.strerror or str(error.os_error) or type(error.os_error).__name__
+    return f"cannot connect to {where}: {reason}"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ keeping the session open."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from pathlib import Path
@@ -123,22 +124,23 @@ def test_the_connections_a_process_holds_are_the_settings_pool(
     request: pytest.FixtureRequest,
 ) -> None:
     """A low PostgreSQL ``max_connections`` with a few nodes of workers, each holding up to 15
-    connections: some found none free (503) while others held theirs. The pool is set."""
+    connections: some found none free (503) while others held theirs. The pool is set (its
+    smallest: 6 in all)."""
     url = _fresh_postgres_database(request)
     database = url.rsplit("/", 1)[1]
     settings = dataclasses.replace(
-        Settings(), database=DatabaseSettings(url=url, pool_size=1, max_overflow=1))
+        Settings(), database=DatabaseSettings(url=url, pool_size=1, max_overflow=5))
     catalog = Catalog.open(settings)
     admin = request.getfixturevalue("_postgres_admin")
     count = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name")
     try:
         assert catalog.engine.pool.size() == 1
-        with catalog.engine.connect() as first, catalog.engine.connect() as second:
-            for connection in (first, second):
-                connection.execute(text("SELECT 1"))
-            assert catalog.engine.pool.overflow() == 1  # the most: 1 + 1
+        with contextlib.ExitStack() as held:
+            for _ in range(6):
+                held.enter_context(catalog.engine.connect()).execute(text("SELECT 1"))
+            assert catalog.engine.pool.overflow() == 5  # the most: 1 + 5
             with admin.connect() as looking:
-                assert looking.execute(count, {"name": database}).scalar_one() == 2
+                assert looking.execute(count, {"name": database}).scalar_one() == 6
         with admin.connect() as looking:  # the overflow's closed as it was given back
             assert looking.execute(count, {"name": database}).scalar_one() == 1
     finally:

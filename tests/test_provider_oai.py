@@ -36,7 +36,7 @@ from protocols.oaipmh import format_datestamp
 from protocols.oaipmh.schema import response_schema
 from provider.app import init_app
 from provider.oai import FORM, RESPONDER, STYLESHEET_FILE, choose_encoding
-from provider.oai_verbs import PAGE_ENVELOPE, OaiResponder
+from provider.oai_verbs import OaiResponder
 from tests.conftest import DATA
 
 SCHEMA = response_schema(DATA / "schemas")
@@ -565,8 +565,8 @@ def test_list_records_pages_end_before_the_page_byte_limit(
     MODS records was 1.3 MB past the bound), and the response's own (PAGE_ENVELOPE)."""
     with catalog.writer() as writer:
         for number in range(30):
-            writer.put(_record(f"r{number:02}", "z" * (300 + 40 * number)))
-    bound = PAGE_ENVELOPE + 5000
+            writer.put(_record(f"r{number:02}", "z" * (600 + 80 * number)))
+    bound = 16 * 1024  # the least it may be: room for 12 KB of records
     limited = dataclasses.replace(
         settings, oai=dataclasses.replace(settings.oai, page_size=50, max_page_bytes=bound)
     )
@@ -585,9 +585,13 @@ def test_a_record_larger_than_a_page_is_a_page_of_its_own_and_the_list_goes_on(
     a page's first record, the page said nothing followed and the list ended after it."""
     with catalog.writer() as writer:
         for number in range(4):
-            writer.put(_record(f"r{number}", "z" * 1500))  # each over the 1,024-byte page
+            record = _record(f"r{number}", "z" * 9000)  # each over the 16 KB page
+            for note in ("y" * 9000, "x" * 9000):
+                record.add_field(Field(tag="500", indicators=[" ", " "],
+                                       subfields=[Subfield("a", note)]))  # type: ignore[arg-type]
+            writer.put(record)
     limited = dataclasses.replace(settings, oai=dataclasses.replace(settings.oai,
-                                                                    max_page_bytes=1024))
+                                                                    max_page_bytes=16 * 1024))
     pages = [identifiers(root) for root, _ in _record_pages(OaiResponder(limited, catalog))]
     assert pages == [[f"{PREFIX}r{n}"] for n in range(4)]
 

@@ -151,7 +151,7 @@ def test_dedup_thresholds_are_checked(dedup, message):
                                              "name (Default), got ''"),
         ({"server": {"z3950_database": " "}}, "server.z3950_database: expected a database "
                                               "name (Default), got ' '"),
-        ({"oai": {"max_page_bytes": 10}}, "oai.max_page_bytes: expected a whole number from 1024"),
+        ({"oai": {"max_page_bytes": 10}}, "oai.max_page_bytes: expected a whole number from 16384"),
         ({"log": {"format": "xml"}}, "log.format: expected one of plain, json, got 'xml'"),
         ({"log": {"level": "loud"}}, "log.level: expected one of debug, info, warning, error"),
         ({"repository": {"base_url": "oai.natlib.uz/oai"}}, "repository.base_url: expected an "
@@ -244,10 +244,18 @@ def test_dedup_thresholds_are_checked(dedup, message):
          "dedup.control_prefixes[0]: a control character (U+007F) is not allowed"),
         # a host with a space was taken, and each run failed after its retries
         ({"sources": [{"name": "a", "url": "http://h h/oai"}]},
-         "sources[0].url: URL 'http://h h/oai': a space in its host 'h h'"),
+         "sources[0].url: URL 'http://h h/oai': white space in its host 'h h'"),
+        ({"sources": [{"name": "a", "url": "http://127.0.0.1 :8080/oai"}]},
+         "sources[0].url: URL 'http://127.0.0.1 :8080/oai': white space in its host "
+         "'127.0.0.1 '"),
+        ({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai", "sets": "a\x00b"}]},
+         "sources[0].sets[0]: a control character (U+0000) is not allowed"),
         ({"dashboard": {"targets": [{"name": "t", "url": "z3950://127.0.0.1:1/D",
                                      "charset": "nosuch"}]}},
          "dashboard.targets[0].charset: unknown character set 'nosuch'; one of utf-8, "),
+        ({"database": {"pool_size": 3, "max_overflow": 2}},
+         "database.max_overflow: pool_size + max_overflow must be at least 6 (the search "
+         "service's threads keep 4 connections), got 5"),
         ({"database": {"pool_size": 0}},
          "database.pool_size: expected a whole number from 1 to 1000, got 0"),
         ({"database": {"max_overflow": -1}},

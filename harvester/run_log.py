@@ -51,11 +51,13 @@ def log_end(log: logging.Logger, report: RunReport, started: str) -> None:
 RESUMES = "the source's next run resumes it"
 
 
-def log_lost(log: logging.Logger, work: str, reason: str, after: str) -> None:
-    """Log in one line that ``work`` (``scheduled harvest of p``) stopped because the catalogue
-    database is unavailable (``reason``: :func:`catalog.db.unavailable`'s), and what comes
-    ``after`` (:data:`RESUMES`)."""
-    log.error("%s stopped: the catalogue database is unavailable (%s); %s", work, reason, after)
+def log_lost(
+    log: logging.Logger, work: str, reason: str, after: str, ended: str = "stopped"
+) -> None:
+    """Log in one line that ``work`` (``scheduled harvest of p``) ``ended`` (``stopped``, ``not
+    started``) because the catalogue database is unavailable (``reason``:
+    :func:`catalog.db.unavailable`'s), and what comes ``after`` (:data:`RESUMES`)."""
+    log.error("%s %s: the catalogue database is unavailable (%s); %s", work, ended, reason, after)
 
 
 def first_error(report: RunReport) -> str:

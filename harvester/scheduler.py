@@ -64,6 +64,7 @@ from harvester.locks import SourceBusy
 from harvester.run_log import RESUMES, SCHEDULED, counted, log_end, log_lost
 from harvester.runs import INTERRUPTED, RunReport, Stop, harvest
 from harvester.sources import (
+    SourceEntry,
     SourceError,
     all_sources,
     find_source,
@@ -122,21 +123,24 @@ def run_scheduled(name: str) -> None:
     if context is None:
         log.error("scheduled harvest of %s: no scheduler context in this process", name)
         return
-    if _pausing(context):
-        with _context_lock:
-            context.skipped.add(name)
-        return
-    with _unless_unavailable(SCHEDULED.format(source=name), RESUMES):
-        _run(context, name)
+    work = SCHEDULED.format(source=name)
+    with _unless_unavailable(work, "it runs at its next trigger", "not started"):
+        if _pausing(context):
+            with _context_lock:
+                context.skipped.add(name)
+            return
+        try:
+            entry = find_source(context.settings, context.catalog, name)
+        except SourceError as error:
+            log.warning("scheduled harvest skipped: %s", error)
+            return
+    with _unless_unavailable(work, RESUMES):
+        _run(context, name, entry)
 
 
-def _run(context: _Context, name: str) -> None:
-    """The scheduled run of source ``name``, unless it cannot run now; its end logged."""
-    try:
-        entry = find_source(context.settings, context.catalog, name)
-    except SourceError as error:
-        log.warning("scheduled harvest skipped: %s", error)
-        return
+def _run(context: _Context, name: str, entry: SourceEntry) -> None:
+    """The scheduled run of source ``name`` (``entry``), unless it cannot run now; its end
+    logged."""
     source = entry.source
     if not source.enabled:
         log.info("scheduled harvest of %s skipped: the source is disabled", name)
@@ -173,9 +177,9 @@ def work_through_queue() -> None:
         context = _context
         if context is None or context.running or context.stop.requested:
             return
-    if _pausing(context):
-        return
     with _unless_unavailable("deduplicating the queue", "it goes on at its next turn"):
+        if _pausing(context):
+            return
         with context.catalog.engine.connect() as connection:
             if not connection.execute(select(exists().select_from(dedup_queue))).scalar():
                 return
@@ -184,10 +188,10 @@ def work_through_queue() -> None:
 
 
 @contextlib.contextmanager
-def _unless_unavailable(work: str, after: str) -> Iterator[None]:
+def _unless_unavailable(work: str, after: str, ended: str = "stopped") -> Iterator[None]:
     """Run the block (a job's ``work``); if the catalogue database is unavailable
     (:func:`catalog.db.unavailable`: stopped, restarted, out of connections), say in one
-    line that ``work`` stopped, and what comes ``after``: a job that raised it was logged by
+    line that ``work`` ``ended``, and what comes ``after``: a job that raised it was logged by
     APScheduler with a traceback of each chained exception (four for a harvest whose
     database stopped, some 375 lines). Any other error is raised."""
     try:
@@ -196,7 +200,7 @@ def _unless_unavailable(work: str, after: str) -> Iterator[None]:
         reason = unavailable(error)
         if reason is None:
             raise
-        log_lost(log, work, reason, after)
+        log_lost(log, work, reason, after, ended)
 
 
 def _pausing(context: _Context) -> bool:

@@ -29,7 +29,7 @@ from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
 from catalog.set_rules import paused, place_again, refusal
-from config import HarvestSource, SetRule, Settings, load_settings
+from config import DatabaseSettings, HarvestSource, SetRule, Settings, load_settings
 from harvester import locks
 from harvester.ingest import Counts
 from harvester.run_log import ERROR_CHARS, first_error
@@ -465,12 +465,12 @@ def test_the_schedules_outlive_a_job_store_that_fails_as_a_job_falls_due(
 
 
 @contextmanager
-def _database_stopped(mid: _MidHarvest, port: int) -> Iterator[None]:
-    """The PostgreSQL cluster on ``port`` of ``mid``'s catalogue stopped (``pg_ctl -m fast``)
-    while the block runs, then started again."""
-    with mid.catalog.engine.connect() as connection:
+def _database_stopped(catalog: Catalog, port: int) -> Iterator[None]:
+    """The PostgreSQL cluster on ``port`` of ``catalog`` stopped (``pg_ctl -m fast``) while the
+    block runs, then started again."""
+    with catalog.engine.connect() as connection:
         data = connection.execute(text("SHOW data_directory")).scalar_one()
-    mid.catalog.engine.dispose()
+    catalog.engine.dispose()
     pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", data]
     run_as_postgres([*pg_ctl, "-m", "fast", "stop"])
     try:
@@ -491,7 +491,7 @@ def test_a_scheduled_run_cut_by_the_database_going_away_is_one_line(
     port = free_port()
     with (postgres_cluster(port, durable=False) as server,
           _scheduler_mid_harvest(tmp_path, f"{server}/postgres", command) as mid):
-        with _database_stopped(mid, port):
+        with _database_stopped(mid.catalog, port):
             mid.release.set()  # the held page is answered: the run fails to write it
             time.sleep(8)
             err = stderr_after(mid.process, signal.SIGTERM, LIVENESS)
@@ -512,7 +512,7 @@ def test_a_harvest_command_cut_by_the_database_going_away_ends_in_one_line_statu
     port = free_port()
     with (postgres_cluster(port, durable=False) as server,
           _scheduler_mid_harvest(tmp_path, f"{server}/postgres", ("harvest", "partner")) as mid):
-        with _database_stopped(mid, port):
+        with _database_stopped(mid.catalog, port):
             mid.release.set()
             _, err = mid.process.communicate(timeout=LIVENESS)
         assert mid.process.returncode == 1, err
@@ -521,3 +521,34 @@ def test_a_harvest_command_cut_by_the_database_going_away_ends_in_one_line_statu
         assert err.splitlines()[-1].endswith("); the next run resumes it")
         assert "Traceback" not in err
         _resumed_to_the_end(mid.catalog, mid.provider, mid.url)
+
+
+@pytest.mark.postgres
+def test_the_schedulers_own_jobs_say_a_database_gone_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The queue's deduplication (a job of the scheduler's memory, run while the database's job
+    store fails) raised as it looked whether the set rules paused it, and APScheduler logged
+    each turn with its traceback; the sources' re-reading likewise."""
+    port = free_port()
+    with postgres_cluster(port, durable=False) as server:
+        settings = Settings(database=DatabaseSettings(url=f"{server}/postgres"))
+        catalog = Catalog.open(settings)
+        try:
+            scheduler = start_scheduler(settings, catalog, sync_seconds=0.2)
+            caplog.set_level(logging.INFO)
+            try:
+                with _database_stopped(catalog, port):
+                    time.sleep(7)  # past the scheduler's look again (5 s) at its job stores
+                    traced = [r for r in caplog.records if r.exc_info]
+                    said = [r.getMessage() for r in caplog.records]
+            finally:
+                scheduler.shutdown()
+        finally:
+            catalog.close()
+    assert not traced, [r.getMessage() for r in traced]
+    assert any(line.startswith("deduplicating the queue stopped: the catalogue database is "
+                               "unavailable (") for line in said), said
+    assert any(line.startswith("re-reading the harvest sources stopped: the catalogue database "
+                               "is unavailable (") for line in said), said
+    assert all("\n" not in line for line in said)

@@ -59,6 +59,9 @@ STOP_GRACE = 30.0
 """Seconds the workers get to stop on SIGTERM before they are killed."""
 HEARTBEAT = 1.0
 """Seconds between a worker's signs of life (:func:`heartbeat`)."""
+PAUSED = 5.0
+"""Seconds between two looks of the parent (every half second) past which it was stopped
+itself, and so were its workers: their silence then is not theirs."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 HELD_SIGNALS = (*STOP_SIGNALS, signal.SIGHUP)
 """Held from a worker's fork until it has its own handlers (a SIGHUP between would run the
@@ -130,6 +133,7 @@ def run_workers(count: int, work: Callable[[int], int], timeout: float = 30.0) -
     quick = dict.fromkeys(workers, 0)
     """How many times in a row each worker died as it started."""
     status = 0
+    looked = resumed = time.monotonic()
     try:
         while not stopping:
             for index, when in list(due.items()):
@@ -138,7 +142,11 @@ def run_workers(count: int, work: Callable[[int], int], timeout: float = 30.0) -
                     workers[index] = start(index)
             sentinels = {process.sentinel: index for index, (process, _) in workers.items()
                          if index not in due}  # fmt: skip
-            _kill_the_silent(workers, beats, timeout)
+            now = time.monotonic()
+            if now - looked > PAUSED:  # this process too was stopped (^Z, a frozen cgroup)
+                resumed = now  # every worker gets the timeout afresh to beat again
+            looked = now
+            _kill_the_silent(workers, beats, timeout, resumed)
             for sentinel in multiprocessing.connection.wait(list(sentinels), timeout=0.5):
                 index = sentinels[sentinel]  # type: ignore[index]
                 process, started = workers[index]
@@ -193,14 +201,17 @@ def run_workers(count: int, work: Callable[[int], int], timeout: float = 30.0) -
 
 
 def _kill_the_silent(
-    workers: dict[int, tuple[BaseProcess, float]], beats: dict[int, Any], timeout: float
+    workers: dict[int, tuple[BaseProcess, float]], beats: dict[int, Any], timeout: float,
+    resumed: float,
 ) -> None:
-    """SIGKILL each worker whose last sign of life is older than ``timeout`` seconds (its
-    death is then seen, and it is started again, as any other's)."""
+    """SIGKILL each living worker whose last sign of life is older than ``timeout`` seconds,
+    and than ``resumed`` (when this process last went on after being stopped itself: the
+    whole process group was, and its workers have not had their turn yet). Its death is then
+    seen, and it is started again, as any other's."""
     now = time.monotonic()
     for index, (process, _) in workers.items():
         last = beats[index].value
-        if last and now - last > timeout and process.pid is not None:
+        if last and now - max(last, resumed) > timeout and process.is_alive():
             beats[index].value = 0.0  # once
             log.error("worker %d (pid %d) gave no sign of life for %.0f s (stopped, or stuck): "
                       "killing it, to start it again", index, process.pid, now - last)

@@ -8,6 +8,7 @@ a fresh coin, and the test allows 200 of them).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -487,6 +488,35 @@ def test_a_worker_silent_past_worker_timeout_is_killed_and_started_again(tmp_pat
         time.sleep(5)  # busy or idle, a worker that beats is left alone
         assert not [e for e in _log(tmp_path) if e["level"] == "error"][1:]
     finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+
+
+def test_workers_stopped_with_their_parent_are_not_taken_for_hung(tmp_path: Path):
+    """^Z in a terminal, a frozen cgroup, a paused container: the parent and its workers stop
+    together and go on together, the parent first perhaps, before the workers beat again."""
+    from koprik.workers import STARTUP
+
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port(),
+                            server_settings="worker_timeout = 3.0\n")  # fmt: skip
+    try:
+        workers = _wait_for_workers(tmp_path, http_port, output)
+        time.sleep(STARTUP + 0.5)
+        for pid in (server.pid, *workers):
+            os.kill(pid, signal.SIGSTOP)
+        time.sleep(5)  # past worker_timeout
+        os.kill(server.pid, signal.SIGCONT)  # the parent first
+        time.sleep(1)
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(2)
+        assert all(_alive(pid) for pid in workers)
+        assert not [e for e in _log(tmp_path) if e["level"] == "error"]
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
 

@@ -142,9 +142,11 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     over 4,300 digits in all).
     """
     try:
-        body_bytes = request.content_length or 0
+        body_bytes: int | None = request.content_length or 0
     except ValueError:  # aiohttp's parser takes any digits; int() refuses over 4,300
         return _bad_request(request, "Content-Length of too many digits")
+    if "chunked" in request.headers.get(hdrs.TRANSFER_ENCODING, "").lower():
+        body_bytes = None  # its length on the wire (with the chunks' framing) is not known
     transport = request.transport
     protocol = transport.get_protocol() if transport is not None else None
     guarded = isinstance(protocol, GuardedHandler)
@@ -398,11 +400,14 @@ class GuardedHandler(web.RequestHandler):
         self._read_while_working = 0
         self._stop_request_timer()
 
-    def request_ended(self, body_bytes: int) -> None:
+    def request_ended(self, body_bytes: int | None) -> None:
         """The application is done with a request whose body was ``body_bytes`` long: more
-        bytes than that read meanwhile are (a part of) the next request, which is timed."""
+        bytes than that read meanwhile are (a part of) the next request, which is timed. None
+        (a chunked body): how many were its own is not known, and none is timed (an idle
+        connection kept for a request never coming was dropped at the request timeout, said
+        as a request not sent in time)."""
         self._working = False
-        if self._read_while_working > body_bytes and self._admitted:
+        if body_bytes is not None and self._read_while_working > body_bytes and self._admitted:
             self._start_request_timer()
 
     def eof_received(self) -> None:

@@ -137,6 +137,28 @@ def test_a_request_head_still_arriving_is_bounded_by_the_request_timeout_not_kee
                for r in caplog.records)
 
 
+def test_a_keep_alive_connection_after_a_chunked_post_closes_as_idle(
+    catalogue: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chunked body's bytes, read while its request was answered, were taken for the next
+    request's: the idle connection was kept to the request timeout, then dropped as a request
+    "not sent in time"."""
+    caplog.set_level(logging.INFO, logger="provider.http_server")
+    app, _ = running(catalogue, http_request_timeout=6.0, http_keepalive_timeout=1.0)
+    with serve_in_thread(app) as base, connect(base) as sock:
+        body = b"verb=Identify"
+        sock.sendall(b"POST /oai HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
+        time.sleep(0.3)  # the body comes while the request is being answered
+        sock.sendall(f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+        started = time.monotonic()
+        answer = response_of(sock)  # until the server closes the connection
+        closed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"<Identify>" in answer
+    assert closed < 4, closed  # at the keep-alive timeout (1 s), not the request one (6 s)
+    assert not any("not sent in time" in r.getMessage() for r in caplog.records)
+
+
 def _closed(sock: socket.socket) -> bool:
     """Whether the server closed ``sock`` (waiting up to its timeout for a sign of it)."""
     try:

@@ -207,7 +207,7 @@ def test_harvests_started_from_the_dashboard_are_stopped_with_the_server(
 ) -> None:
     """``koprik serve`` stops a "harvest now" run as it stops the scheduled ones (the
     dashboard's clean-up, :meth:`Harvests.stop`), and waits for it to end."""
-    from koprik.dashboard.harvests import Harvests
+    from koprik.dashboard.harvests import DASHBOARD, Harvests
 
     provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
     hold = Hold(HELD, LIVENESS)
@@ -217,7 +217,7 @@ def test_harvests_started_from_the_dashboard_are_stopped_with_the_server(
     async def started_then_stopped(url: str) -> int:
         harvests = Harvests(catalog)
         partner = HarvestSource(name="partner", url=url, delay=0)
-        run_id = await harvests.start(SourceEntry(partner, FROM_FILE))
+        run_id = await harvests.start(SourceEntry(partner, FROM_FILE), DASHBOARD)
         assert await asyncio.to_thread(held.wait, LIVENESS)
         await asyncio.to_thread(_wait_for, lambda: _pages_committed(catalog) == HELD - 1)
         await harvests.stop()

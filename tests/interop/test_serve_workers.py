@@ -94,7 +94,8 @@ def test_sixty_z3950_sessions_and_fifty_harvesters_at_once_on_two_workers(tmp_pa
         assert re.findall(r"Number of hits: (\d+)", output) == ["1", "1"], output[-500:]
         assert f"001 {OURS}" in output and f"001 {_ours(n)}" in output
     workers = {int(m.split("(pid ")[1].rstrip(")")) for m in
-               (e["message"] for e in events if e["logger"] == "koprik.workers")}  # fmt: skip
+               (e["message"] for e in events if e["logger"] == "koprik.workers")
+               if " started (pid " in m}  # fmt: skip
     z3950_pids = {e["pid"] for e in events if e["logger"] == "koprik.z3950"}
     http_pids = {e["pid"] for e in events if e["logger"] == "koprik.access"}
     assert len(workers) == 2 and z3950_pids == http_pids == workers  # both carried load

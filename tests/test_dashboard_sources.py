@@ -152,10 +152,9 @@ async def test_a_refused_edit_shows_the_form_again_as_typed(client: Any) -> None
     assert "<details><summary>Edit</summary>" in shown and 'value="marc21"' in shown
 
 
-async def test_a_form_shown_before_another_edit_is_refused_not_saved(client: Any) -> None:  # noqa: F811
-    """alice and bob open the source's page; alice saves a delay of 7; bob saves a schedule
-    from his form, which still shows the old delay: it answered "saved" and put the old delay
-    back. Now bob's form is refused (409) and the page shows the source as it is now."""
+async def _edit_form(client: Any) -> dict[str, str]:  # noqa: F811
+    """Source ``p`` added (through the API), and its edit form as the page shows it to an
+    operator signed in."""
     headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
     created = await client.post("/api/sources", headers=headers, json={
         "name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False})
@@ -163,8 +162,15 @@ async def test_a_form_shown_before_another_edit_is_refused_not_saved(client: Any
     await sign_in(client)
     page = await (await client.get("/sources/p")).text()
     token, version = csrf_of(page), re.search(r'name="version" value="(\w+)"', page)[1]
-    form = {"csrf": token, "version": version, "url": "http://127.0.0.1:9/oai",
+    return {"csrf": token, "version": version, "url": "http://127.0.0.1:9/oai",
             "prefix": "marc21", "delay": "1", "retries": "3", "enabled": "on"}
+
+
+async def test_a_form_shown_before_another_edit_is_refused_not_saved(client: Any) -> None:  # noqa: F811
+    """alice and bob open the source's page; alice saves a delay of 7; bob saves a schedule
+    from his form, which still shows the old delay: it answered "saved" and put the old delay
+    back. Now bob's form is refused (409) and the page shows the source as it is now."""
+    form = await _edit_form(client)
     saved = await client.post("/sources/p", data={**form, "delay": "7"}, allow_redirects=False)
     assert saved.status == 303
     stale = await client.post("/sources/p", data={**form, "every": "2h"}, allow_redirects=False)
@@ -196,15 +202,7 @@ async def test_of_two_forms_shown_alike_and_sent_at_once_one_is_saved(
 
     entry_of = dashboard_sources._entry
     monkeypatch.setattr(dashboard_sources, "_entry", read_together)
-    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
-    created = await client.post("/api/sources", headers=headers, json={
-        "name": "p", "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "check": False})
-    assert created.status == 201, await created.text()
-    await sign_in(client)
-    page = await (await client.get("/sources/p")).text()
-    token, version = csrf_of(page), re.search(r'name="version" value="(\w+)"', page)[1]
-    form = {"csrf": token, "version": version, "url": "http://127.0.0.1:9/oai",
-            "prefix": "marc21", "delay": "1", "retries": "3", "enabled": "on"}
+    form = await _edit_form(client)
     answers = await asyncio.gather(
         client.post("/sources/p", data={**form, "delay": "7"}, allow_redirects=False),
         client.post("/sources/p", data={**form, "every": "2h"}, allow_redirects=False),

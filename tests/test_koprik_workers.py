@@ -416,11 +416,12 @@ def test_a_terminal_stop_reaches_each_worker_once_and_a_second_one_stops_them_at
         assert path.read_text().split() == [str(int(signal.SIGTERM))] * 2
 
 
-def _kill_one(tmp_path: Path, http_port: int, output: Path, workers: set[int]
-              ) -> tuple[int, set[int]]:
-    """SIGKILL one of ``workers``; its pid and the workers once its replacement serves."""
+def _kill_one(tmp_path: Path, http_port: int, output: Path, workers: set[int],
+              signum: int = signal.SIGKILL) -> tuple[int, set[int]]:  # fmt: skip
+    """Send one of ``workers`` ``signum`` (SIGKILL; SIGSTOP: the parent is to kill it); its
+    pid and the workers once its replacement serves."""
     victim = max(workers)
-    os.kill(victim, signal.SIGKILL)
+    os.kill(victim, signum)
     deadline = time.monotonic() + 60
     while (now := _wait_for_workers(tmp_path, http_port, output)) == workers:
         assert time.monotonic() < deadline, output.read_text()
@@ -467,12 +468,7 @@ def test_a_worker_silent_past_worker_timeout_is_killed_and_started_again(tmp_pat
     try:
         workers = _wait_for_workers(tmp_path, http_port, output)
         time.sleep(STARTUP + 0.5)  # past start-up, and beating
-        victim = max(workers)
-        os.kill(victim, signal.SIGSTOP)
-        deadline = time.monotonic() + 60
-        while (now := _wait_for_workers(tmp_path, http_port, output)) == workers:
-            assert time.monotonic() < deadline, output.read_text()
-            time.sleep(0.2)
+        victim, now = _kill_one(tmp_path, http_port, output, workers, signal.SIGSTOP)
         assert not _alive(victim) and server.poll() is None
         said = [e["message"] for e in _log(tmp_path) if e["level"] == "error"]
         assert len(said) == 1 and said[0].startswith("worker "), said

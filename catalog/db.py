@@ -19,7 +19,6 @@ from sqlalchemy.exc import (
     DBAPIError,
     InterfaceError,
     OperationalError,
-    SQLAlchemyError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -62,9 +61,9 @@ def open_engine(url: str, *, echo: bool = False, pool: DatabaseSettings | None =
     return engine
 
 
-def unavailable(error: SQLAlchemyError) -> str | None:
+def unavailable(error: BaseException) -> str | None:
     """Why the database cannot be used now, in one line, when ``error`` says so; None when it
-    says a statement was wrong.
+    says a statement was wrong, or is no database's error.
 
     Unavailable: an ``OperationalError`` (PEP 249: "related to the database's operation and not
     necessarily under the control of the programmer": a connection refused or lost, the server

@@ -44,6 +44,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from catalog.workers import PR_SET_PDEATHSIG
+from config import ServerSettings
 from koprik.stopping import raised_before, say_at_once
 
 log = logging.getLogger("koprik.workers")
@@ -87,7 +88,9 @@ async def heartbeat() -> None:
         await asyncio.sleep(HEARTBEAT)
 
 
-def run_workers(count: int, work: Callable[[int], int], timeout: float = 30.0) -> int:
+def run_workers(
+    count: int, work: Callable[[int], int], timeout: float = ServerSettings.worker_timeout
+) -> int:
     """Run ``work(index)`` in ``count`` forked processes until SIGTERM/SIGINT; the exit status.
 
     ``work`` returns the worker's exit status (0 after a clean stop). A worker whose
@@ -186,11 +189,11 @@ def run_workers(count: int, work: Callable[[int], int], timeout: float = 30.0) -
         if len(signals) > 1:  # the second signal came before the first was relayed
             _relay(told)
         deadline = time.monotonic() + STOP_GRACE
-        for process, _ in workers.values():
+        for index, (process, _) in workers.items():
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
-                log.warning("worker %s (pid %d) still running %g s after SIGTERM: killed",
-                            process.name.rpartition("-")[2], process.pid, STOP_GRACE)
+                log.warning("worker %d (pid %d) still running %g s after SIGTERM: killed",
+                            index, process.pid, STOP_GRACE)
                 process.kill()
                 process.join()
         if signals:

@@ -16,7 +16,6 @@ import logging
 from functools import partial
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from catalog import Catalog
 from catalog.db import unavailable
@@ -80,7 +79,7 @@ class Harvests:
         started = f"harvest of {{source}} started {via}"
         if isinstance(error, SourceBusy | SourceError):  # (the one asking is told why)
             log.warning("harvest asked for %s not started: %s", via, error)
-        elif isinstance(error, SQLAlchemyError) and (reason := unavailable(error)) is not None:
+        elif error is not None and (reason := unavailable(error)) is not None:
             log_lost(log, started.format(source=name), reason, RESUMES)
         elif error is not None:
             log.warning("harvest started %s failed: %s: %s", via, type(error).__name__, error)

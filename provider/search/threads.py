@@ -130,7 +130,7 @@ class DatabaseThreads:
                 if not (kept and failure.connection_invalidated):
                     raise
                 _discard(connection)  # closed by the server while kept: see the module docs
-                connection = None
+                connection = None  # (a new one that fails to open leaves none to discard)
                 connection = self.engine.connect()
                 result = _once(connection, job)
         except SQLAlchemyError as failure:

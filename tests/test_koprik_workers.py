@@ -66,7 +66,7 @@ def _start(
                    timeout=300)  # fmt: skip
     output = folder / "serve.out"
     temporary = folder / "tmp"  # serve's temporary files, where a test sees them (removed)
-    temporary.mkdir()
+    temporary.mkdir(exist_ok=True)
     with output.open("wb") as out:
         server = subprocess.Popen([*koprik, "serve", *workers], stdout=out,
                                   stderr=subprocess.STDOUT,
@@ -259,6 +259,30 @@ def test_workers_end_with_a_parent_killed_outright(tmp_path: Path):
         time.sleep(0.1)
     # (Whether the port can be bound again is not asked: on a busy machine another process's
     # outgoing connection may by then hold it as its own ephemeral port.)
+
+
+def test_the_metrics_folder_of_a_serve_killed_outright_is_removed_by_the_next(tmp_path: Path):
+    """A parent killed outright (SIGKILL, the OOM killer) cannot remove its metrics folder:
+    each stayed in the temporary folder for good (47 of them on a test machine)."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a pid no process has now
+    left = tmp_path / "tmp" / "koprik-metrics-left"
+    left.mkdir(parents=True)
+    (left / "owner").write_text(str(ended.pid))
+    (left / "histogram_1.db").write_bytes(b"\0" * 16)
+    being_made = tmp_path / "tmp" / "koprik-metrics-new"  # no owner file yet: left alone
+    being_made.mkdir()
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port())
+    try:
+        _wait_for_workers(tmp_path, http_port, output)
+        assert not left.exists() and being_made.exists()
+        (own,) = set((tmp_path / "tmp").glob("koprik-metrics-*")) - {being_made}
+        assert (own / "owner").read_text() == str(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    assert not own.exists()
 
 
 def _alive(pid: int) -> bool:

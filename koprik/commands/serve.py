@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 
 from aiohttp import web
 from sqlalchemy.engine import make_url
@@ -26,7 +25,7 @@ from harvester.leadership import lead_schedules
 from koprik.cli import database_line, failure
 from koprik.dashboard import setup_dashboard
 from koprik.dashboard.keys import METRICS
-from koprik.dashboard.metrics import share_across_processes
+from koprik.dashboard.metrics import shared_metrics
 from koprik.errors import NotNow, UserError
 from koprik.logs import configure_logging
 from koprik.stopping import exit_at_once, raised_before, take_hangups
@@ -124,8 +123,7 @@ def _run_workers(
         return 0
 
     # Every worker's request counts go to files here, so that /metrics on any one sums them.
-    with tempfile.TemporaryDirectory(prefix="koprik-metrics-") as metrics:
-        share_across_processes(metrics)
+    with shared_metrics():
         return run_workers(count, work, settings.server.worker_timeout)
 
 

@@ -20,9 +20,13 @@ are read from the database.) A single process keeps its values in memory.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram, values
@@ -52,6 +56,40 @@ it answered the request as (:data:`provider.sru.app.OPERATION`: an SRU 2.0 reque
 SHARED_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
 """The environment variable by which prometheus-client keeps values in files (multiprocess
 mode) and where."""
+
+
+FOLDER_PREFIX = "koprik-metrics-"
+OWNER_FILE = "owner"
+"""The file of a metrics folder naming the process that made it (its pid)."""
+
+
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[str]:
+    """A new folder in which the processes forked from here on keep their metrics
+    (:func:`share_across_processes`), removed at the end. The folders of earlier processes
+    killed outright (SIGKILL, the out-of-memory killer: no clean-up ran) are removed first,
+    told by their owner file naming no living process: each was left in the temporary folder
+    for good."""
+    _remove_orphaned()
+    with tempfile.TemporaryDirectory(prefix=FOLDER_PREFIX) as folder:
+        Path(folder, OWNER_FILE).write_text(str(os.getpid()), encoding="ascii")
+        share_across_processes(folder)
+        yield folder
+
+
+def _remove_orphaned() -> None:
+    """Remove this user's metrics folders whose owner is no longer a process (one being made,
+    with no owner file yet, or another user's, is left alone)."""
+    for folder in Path(tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
+        try:
+            if folder.stat().st_uid != os.getuid():
+                continue
+            owner = int((folder / OWNER_FILE).read_text(encoding="ascii"))
+            os.kill(owner, 0)  # raises ProcessLookupError when no process has that pid
+        except (OSError, ValueError) as error:
+            if not isinstance(error, ProcessLookupError):
+                continue  # no owner file (yet), unreadable, or a process of another user
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def share_across_processes(folder: str) -> None:

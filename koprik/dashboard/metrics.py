@@ -85,11 +85,14 @@ def _remove_orphaned() -> None:
             if folder.stat().st_uid != os.getuid():
                 continue
             owner = int((folder / OWNER_FILE).read_text(encoding="ascii"))
-            os.kill(owner, 0)  # raises ProcessLookupError when no process has that pid
-        except (OSError, ValueError) as error:
-            if not isinstance(error, ProcessLookupError):
-                continue  # no owner file (yet), unreadable, or a process of another user
+        except (OSError, ValueError):  # no owner file (yet), or one unreadable
+            continue
+        try:
+            os.kill(owner, 0)  # signal 0: only whether a process has that pid
+        except ProcessLookupError:
             shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # another user's process has it now
+            continue
 
 
 def share_across_processes(folder: str) -> None:

@@ -459,7 +459,7 @@ def _check_server(server: ServerSettings, origin: str) -> None:
     no client could), and each of ``trusted_proxies`` is an IP address or a network, its host
     bits zero (a ``10.0.0.1/8`` may have meant one address or the whole network: the operator
     says which)."""
-    if not server.z3950_database.strip():
+    if not server.z3950_database:
         raise ConfigError(f"{origin}: server.z3950_database: expected a database name (Default), "
                           f"got {server.z3950_database!r}")  # fmt: skip
     for index, entry in enumerate(server.trusted_proxies):
@@ -654,7 +654,7 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
             f"{origin}: oai.token_secret: at least {MIN_SECRET_CHARS} characters (it signs the "
             f"resumption tokens; empty: a random key kept in the catalogue), got {len(secret)}"
         )
-    if not settings.union.institution_code.strip():
+    if not settings.union.institution_code:
         raise ConfigError(f"{origin}: union.institution_code: expected the library's MARC "
                           "organization code (852 $a of its copies), got ''")  # fmt: skip
     if settings.search.sru_default_records > settings.search.sru_max_records:
@@ -846,9 +846,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if origin is list:
         (item,) = typing.get_args(hint)
         if isinstance(value, str) and item is str:
-            value = [value]  # (checked as the list's one item)
+            value = [value] if value else []  # (checked as the list's one item)
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if item is str and "" in value:  # dedup.control_prefixes [""] took every 035 number
+            raise ConfigError(f"{where}[{value.index('')}]: an empty item; leave it out")
         return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin in (typing.Union, types.UnionType):
         return value
@@ -863,6 +865,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if hint is str and (control := _CONTROL.search(value)) is not None:
         raise ConfigError(f"{where}: a control character (U+{ord(control.group()):04X}) is not "
                           f"allowed, got {value!r}")
+    # a log.file of spaces was a file of that name, and a token_secret of 16 spaces signed
+    # every resumption token with a key anyone guesses
+    if hint is str and value and value.isspace():
+        raise ConfigError(f"{where}: only white space; leave it empty (or out) or give a "
+                          f"value, got {value!r}")
     return value
 
 

@@ -149,8 +149,7 @@ def test_dedup_thresholds_are_checked(dedup, message):
         # the database Z39.50 clients name and the SRU front end's path: was taken empty
         ({"server": {"z3950_database": ""}}, "server.z3950_database: expected a database "
                                              "name (Default), got ''"),
-        ({"server": {"z3950_database": " "}}, "server.z3950_database: expected a database "
-                                              "name (Default), got ' '"),
+        ({"server": {"z3950_database": " "}}, "server.z3950_database: only white space"),
         ({"oai": {"max_page_bytes": 10}}, "oai.max_page_bytes: expected a whole number from 16384"),
         ({"log": {"format": "xml"}}, "log.format: expected one of plain, json, got 'xml'"),
         ({"log": {"level": "loud"}}, "log.level: expected one of debug, info, warning, error"),
@@ -220,9 +219,20 @@ def test_dedup_thresholds_are_checked(dedup, message):
         ({"sets": [{"spec": "lang", "name": "L", "rule": "language", "sources": ["a"]}]},
          "sets[0].sources: a collection's sources are the records it holds, and only a "
          "collection has sources (rule 'language', 1 sources)"),
-        ({"union": {"institution_code": " "}},
+        ({"union": {"institution_code": ""}},
          "union.institution_code: expected the library's MARC organization code (852 $a of its "
          "copies), got ''"),
+        # white space only: a log file named "  ", a key anyone guesses, an 035 prefix that
+        # every number has (records of different sources matched on their local numbers)
+        ({"union": {"institution_code": " "}},
+         "union.institution_code: only white space; leave it empty (or out) or give a value, "
+         "got ' '"),
+        ({"log": {"file": "  "}}, "log.file: only white space"),
+        ({"oai": {"token_secret": " " * 16}}, "oai.token_secret: only white space"),
+        ({"dedup": {"control_prefixes": ["(OCoLC)", ""]}},
+         "dedup.control_prefixes[1]: an empty item; leave it out"),
+        ({"dedup": {"control_prefixes": [" "]}}, "dedup.control_prefixes[0]: only white space"),
+        ({"server": {"trusted_proxies": [""]}}, "server.trusted_proxies[0]: an empty item"),
         # a body past max_decompressed_bytes on the wire is past it unpacked: the larger
         # max_response_bytes bounded nothing
         ({"harvest": {"max_decompressed_bytes": 16 * 1024 * 1024}},

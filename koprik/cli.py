@@ -19,7 +19,7 @@ import os
 import pkgutil
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import koprik.parsers
 from config import ConfigError, koprik_version, load_settings
@@ -44,9 +44,18 @@ class _Version(argparse._VersionAction):
         super().__call__(parser, *args, **kwargs)
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A command line refused in one line, as koprik says every other error: argparse printed
+    its usage block first (five lines for ``koprik import``), the error last. The parsers of
+    the commands are of this class too (``add_subparsers`` makes its own kind)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command (:mod:`koprik.parsers`; none of their work is imported)."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="koprik",
         description="Metadata interoperability server: OAI-PMH, SRU, Z39.50 and MARC crosswalks.",
     )

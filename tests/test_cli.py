@@ -198,7 +198,22 @@ def test_a_count_out_of_range_is_a_usage_error(argv, message, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(argv)
     assert stopped.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1].endswith(message)
+    assert capsys.readouterr().err == f"koprik {argv[0]}: {message} (see koprik {argv[0]} --help)\n"
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["import"], "koprik import: the following arguments are required: FILE"),
+    (["sources", "add"], "koprik sources add: the following arguments are required: name, --url"),
+    (["nosuch"], "koprik: argument COMMAND: invalid choice: 'nosuch'"),
+    (["serve", "--workers", "x"], "koprik serve: argument --workers: invalid int value: 'x'"),
+])  # fmt: skip
+def test_a_refused_command_line_is_one_line(argv, line, capsys):
+    """argparse printed its usage block first (five lines for ``koprik import``)."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    said = capsys.readouterr().err
+    assert said.startswith(line) and said.endswith(" --help)\n") and said.count("\n") == 1
 
 
 def test_the_help_of_config_says_every_place_settings_are_read_from(tmp_path, monkeypatch):
@@ -266,8 +281,9 @@ def test_a_file_to_write_named_as_a_folder_is_refused_before_any_work(
         main(argv)
     assert stopped.value.code == 2
     named = next(word for word in argv if word.startswith(str(new)))
-    assert capsys.readouterr().err.splitlines()[-1].endswith(
-        f"error: argument {option}: {named}: names a folder; name a file to write")
+    assert capsys.readouterr().err.splitlines() == [
+        f"koprik {argv[0]}: argument {option}: {named}: names a folder; name a file to write "
+        f"(see koprik {argv[0]} --help)"]
     assert list(tmp_path.iterdir()) == []
 
 

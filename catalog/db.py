@@ -8,6 +8,7 @@ import re
 import sqlite3
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.exc import (
     DBAPIError,
     InterfaceError,
     OperationalError,
+    SAWarning,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -116,15 +118,21 @@ def database_url(url: str) -> URL:
             f"({parsed.get_backend_name()}+{parsed.get_driver_name()}), which is not installed"
         ) from None
     try:
-        # What create_engine does next: SQLite's ?timeout=abc fails here (float()).
-        dialect(dbapi=dbapi).create_connect_args(parsed)
-    except (ArgumentError, ValueError) as error:
+        # What create_engine does next: SQLite's ?timeout=abc fails here (float()), and a
+        # parameter the driver ignores is a warning (printed, with ?mode=ro, above a line
+        # saying a new catalogue was made where a read-only one was meant): refused.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SAWarning)
+            dialect(dbapi=dbapi).create_connect_args(parsed)
+    except (ArgumentError, ValueError, SAWarning) as error:
         raise _not_openable(url, error) from None
     return parsed
 
 
 def _not_openable(url: str, error: Exception) -> DatabaseUrlError:
-    return DatabaseUrlError(f"database.url {url!r} is not a database URL Koprik can open ({error})")
+    reason = str(error).split(" (Background on ", 1)[0]  # SQLAlchemy's link to its docs
+    return DatabaseUrlError(f"database.url {url!r} is not a database URL Koprik can open "
+                            f"({reason})")
 
 
 def refuse_missing_file(url: str, consequence: str) -> None:

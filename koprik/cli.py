@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 import koprik.parsers
 from config import ConfigError, koprik_version, load_settings
 from config.runtime import start_fork_server, tune_collector
+from config.settings import settings_file
 from koprik.errors import UserError
 from koprik.logs import PLAIN, not_a_stop
 from koprik.stopping import interrupted, take_stop_signals
@@ -169,12 +170,27 @@ def failure(error: Exception, args: argparse.Namespace) -> tuple[int, str] | Non
     "koprik: "); None when the error is no user's, a database's or a file's but a fault of
     Koprik's own."""
     if isinstance(error, (UserError, ConfigError, *_loaded_errors())):
-        return (error.status if isinstance(error, UserError) else 2), str(error)
+        return (error.status if isinstance(error, UserError) else 2), _in_file(error, args)
     if isinstance(error, _database_errors()):
         return 2, database_line(error, _catalogue_named(args))
     if isinstance(error, OSError):  # a file that cannot be opened or written, a port in use
         return 2, os_error_line(error)
     return None
+
+
+def _in_file(error: Exception, args: argparse.Namespace) -> str:
+    """The line of ``error``, preceded by the settings file it concerns when it is about
+    ``database.url`` (which is checked as the catalogue is opened, not as the file is read):
+    "database.url 'nosuch://x' is not a database URL..." did not say which file to mend."""
+    line = str(error)
+    db = sys.modules.get("catalog.db")
+    if db is None or not isinstance(error, db.DatabaseUrlError):
+        return line
+    try:
+        file, _ = settings_file(getattr(args, "config", None))
+    except ConfigError:
+        return line
+    return line if file is None else f"{os.fspath(file)}: {line}"
 
 
 def database_line(error: Exception, named: str) -> str:

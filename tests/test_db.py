@@ -160,7 +160,8 @@ def test_a_url_that_names_no_database_is_one_line(
     config.write_text(f'[database]\nurl = "{url}"\n')
     assert main(["--config", str(config), "runs"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"koprik: database.url {url!r} is not a database URL Koprik can open (")
+    assert line.startswith(
+        f"koprik: {config}: database.url {url!r} is not a database URL Koprik can open (")
 
 
 @pytest.mark.parametrize("url", [
@@ -168,12 +169,16 @@ def test_a_url_that_names_no_database_is_one_line(
     "postgresql+psycopg://koprik@127.0.0.1:/koprik",
     "postgresql+psycopg://koprik@[::1:21050/koprik",
     "sqlite:///{tmp}/catalog.sqlite3?timeout=abc",
+    # ignored with a warning above the output: a new catalogue made where a read-only one
+    # was meant
+    "sqlite:///{tmp}/catalog.sqlite3?mode=ro",
 ])  # fmt: skip
 def test_a_url_with_a_port_or_parameter_that_is_no_number_is_one_line_exit_2(
     url: str, tmp_path: Path
 ) -> None:
     """make_url's int() of the port, or the SQLite dialect's float() of ``timeout``, was a
-    ValueError traceback and exit status 1, which systemd restarts (2 it does not)."""
+    ValueError traceback and exit status 1, which systemd restarts (2 it does not). The line
+    names the settings file holding the URL."""
     from tests.servers import write_config
 
     url = url.format(tmp=tmp_path)
@@ -188,9 +193,11 @@ def test_a_url_with_a_port_or_parameter_that_is_no_number_is_one_line_exit_2(
         assert done.returncode == 2, (command, done.stderr)
         (line,) = done.stderr.splitlines()
         assert line.startswith(
-            f"koprik: database.url {url!r} is not a database URL Koprik can open ("
+            f"koprik: {koprik.config}: database.url {url!r} is not a database URL Koprik can "
+            "open ("
         ), command
     assert not (tmp_path / "out.mrc").exists()
+    assert not (tmp_path / "catalog.sqlite3").exists()
 
 
 @pytest.mark.parametrize(("url", "said"), [
@@ -218,4 +225,4 @@ def test_a_url_whose_driver_is_not_installed_is_one_line_exit_2(
             capture_output=True, text=True, timeout=60,
         )
         assert done.returncode == 2, done.stderr
-        assert done.stderr.splitlines() == [f"koprik: database.url {url!r} {said}"]
+        assert done.stderr.splitlines() == [f"koprik: {config}: database.url {url!r} {said}"]

@@ -49,6 +49,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from catalog.db import unavailable
 from config import Settings
 from provider.connections import ConnectionCounter, peer_address
+from provider.damped_log import Damped
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ async def bind_http(
     counter = ConnectionCounter(
         total=limits.http_max_connections, per_address=limits.http_max_connections_per_address
     )
+    refusals = Damped(log, "http connections refused")
     loop = asyncio.get_running_loop()
     bound = BoundHttp()
 
@@ -96,7 +98,7 @@ async def bind_http(
 
     def connection() -> GuardedHandler:
         return GuardedHandler(bound.manager(), loop=loop, settings=settings, counter=counter,
-                              keepalive_timeout=limits.http_keepalive_timeout,
+                              refusals=refusals, keepalive_timeout=limits.http_keepalive_timeout,
                               keepalive_requests=shared, **handler_options)  # fmt: skip
 
     bound.server = await loop.create_server(
@@ -323,12 +325,13 @@ class GuardedHandler(web.RequestHandler):
 
     def __init__(
         self, manager: web.Server, *, settings: Settings, counter: ConnectionCounter,
-        keepalive_requests: int | None = None, **kwargs: Any,
+        refusals: Damped, keepalive_requests: int | None = None, **kwargs: Any,
     ) -> None:  # fmt: skip
         # No lingering: a body left unread by its answer is not read on (:func:`guard`).
         super().__init__(manager, lingering_time=0, **kwargs)
         self._settings = settings
         self._counter = counter
+        self._refusals = refusals
         self._requests_left = keepalive_requests
         """Requests this connection may still bring (None: any number), see :func:`guard`."""
         self._address = ""
@@ -345,7 +348,7 @@ class GuardedHandler(web.RequestHandler):
         self._address = peer_address(transport.get_extra_info("peername"))
         refusal = self._counter.admit(self._address)
         if refusal is not None:
-            log.info("http %s: %s; refused", self._address, refusal)
+            self._refusals.info("http %s: %s; refused", self._address, refusal)
             assert isinstance(transport, asyncio.WriteTransport)
             transport.write(_refusal(refusal, self._settings.oai.retry_after))
             transport.close()  # aiohttp never sees this connection

@@ -20,6 +20,7 @@ from aiohttp import web
 from catalog import Catalog
 from catalog.demo import demo_records
 from config import DatabaseSettings, OaiSettings, SearchSettings, ServerSettings, Settings
+from provider import damped_log
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.oai import LIST_GATE
@@ -91,6 +92,41 @@ def test_connections_beyond_the_per_address_cap_get_503(server) -> None:  # type
     assert "<Identify>" in identify(base)  # another address is served
     for sock in [*held, extra]:
         sock.close()
+
+
+def logged_refusals(caplog: pytest.LogCaptureFixture, what: str) -> tuple[int, list[int]]:
+    """The refusal lines logged one by one, and the counts the damped lines said (in the
+    words of :class:`provider.damped_log.Damped`)."""
+    one_by_one = sum(r.getMessage().endswith("; refused") for r in caplog.records)
+    held = [int(r.getMessage().split(": ")[1].split()[0]) for r in caplog.records
+            if r.getMessage().startswith(f"{what}: ")]
+    return one_by_one, held
+
+
+def test_a_flood_of_refused_connections_is_logged_in_a_bounded_number_of_lines(
+    server, caplog, monkeypatch  # type: ignore[no-untyped-def]
+) -> None:
+    """Each refusal was a line: a flood wrote them as fast as the kernel accepted connections.
+    The first few of a window are logged, the rest counted in one line as it ends."""
+    monkeypatch.setattr(damped_log, "WINDOW", 1.0)  # read as the window opens
+    monkeypatch.setattr(damped_log, "BURST", 5)
+    caplog.set_level(logging.INFO, logger="provider.http_server")
+    base, _ = server
+    held = [connect(base, "127.0.0.2") for _ in range(3)]
+    flood = 200
+    for _ in range(flood):
+        with connect(base, "127.0.0.2") as extra:
+            assert response_of(extra).startswith(b"HTTP/1.1 503 ")
+    deadline = time.monotonic() + 10  # the last window's count is said as it ends
+    one_by_one, counted = logged_refusals(caplog, "http connections refused")
+    while one_by_one + sum(counted) < flood:
+        assert time.monotonic() < deadline, (one_by_one, counted)
+        time.sleep(0.1)
+        one_by_one, counted = logged_refusals(caplog, "http connections refused")
+    for sock in held:
+        sock.close()
+    assert one_by_one + sum(counted) == flood
+    assert one_by_one <= 5 * (len(counted) + 1) and counted
 
 
 def test_a_request_head_sent_too_slowly_is_dropped(server) -> None:  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ from protocols.z3950 import oids
 from protocols.z3950.ber import BerIncomplete, read_length, tag_end
 from protocols.z3950.codec import decode_pdu, encode_pdu
 from protocols.z3950.pqf import attributes_plus_term, parse_pqf, rpn_to_pdu
+from provider import damped_log
 from tests.hostile import INIT, maximal_search_pdu
 from tests.z3950_target_fixtures import handmade_records, running_target
 
@@ -374,6 +375,43 @@ def test_connections_beyond_the_per_address_cap_are_closed(tmp_path: Path) -> No
         healthy_search(other)
         for client in [*served, extra, other]:
             client.close()
+
+
+def test_a_flood_of_refused_connections_is_logged_in_a_bounded_number_of_lines(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each refusal was a line: a flood wrote them as fast as the kernel accepted connections.
+    The first few of a window are logged, the rest counted in one line as it ends."""
+    monkeypatch.setattr(damped_log, "WINDOW", 1.0)  # read as the window opens
+    monkeypatch.setattr(damped_log, "BURST", 5)
+    caplog.set_level(logging.INFO, logger="provider.z3950.server")
+    flood = 200
+    with running_target(tmp_path, handmade_records(),
+                        z3950_max_connections_per_address=1) as running:  # fmt: skip
+        served = Client(running.port, "127.0.0.2")
+        served.send(INIT)
+        assert served.receive()[0] == "initResponse"  # type: ignore[index]
+        for _ in range(flood):
+            extra = Client(running.port, "127.0.0.2")
+            assert extra.receive()[0] == "close"  # type: ignore[index]
+            extra.close()
+        deadline = time.monotonic() + 10  # the last window's count is said as it ends
+        while (said := _refusals_logged(caplog))[0] + sum(said[1]) < flood:
+            assert time.monotonic() < deadline, said
+            time.sleep(0.1)
+        healthy_search(served)
+        served.close()
+    one_by_one, counted = said
+    assert one_by_one + sum(counted) == flood
+    assert one_by_one <= 5 * (len(counted) + 1) and counted
+
+
+def _refusals_logged(caplog: pytest.LogCaptureFixture) -> tuple[int, list[int]]:
+    """The refusal lines logged one by one, and the counts the damped lines said."""
+    messages = [r.getMessage() for r in caplog.records]
+    return (sum(m.endswith("; refused") for m in messages),
+            [int(m.split(": ")[1].split()[0]) for m in messages
+             if m.startswith("z39.50 connections refused: ")])  # fmt: skip
 
 
 def test_a_connection_that_never_inits_is_closed_after_the_init_timeout(tmp_path: Path) -> None:

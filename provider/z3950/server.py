@@ -61,6 +61,7 @@ from provider.connections import (
     peer_address,
     write_within,
 )
+from provider.damped_log import Damped
 from provider.search import SearchService
 from provider.sru.front_end import SruFrontEnd
 from provider.sru.http_port import opens_with_http, serve_http
@@ -123,7 +124,7 @@ async def start_target(
         refusal = connections.admit(connection)
         init_timeout = settings.server.z3950_init_timeout
         if refusal is not None:
-            log.info("z39.50 %s: %s; refused", connection.address, refusal)
+            connections.refusals.info("z39.50 %s: %s; refused", connection.address, refusal)
             await refuse_connection(writer, refusal, init_timeout)
             return
         init_deadline = asyncio.get_running_loop().time() + init_timeout
@@ -218,13 +219,16 @@ class Connections:
         self.serving: dict[asyncio.Task[None], Connection] = {}
         """Every connection's task, admitted or being refused."""
         self.stopping = False
+        self.refusals = Damped(log, "z39.50 connections refused")
+        self.evictions = Damped(log, "z39.50 connections without Init closed to make room")
 
     def admit(self, connection: Connection) -> str | None:
         """Count ``connection`` in (None), or say why it is refused."""
         counter = self.counter
         if (oldest := self._making_room(connection.address)) is not None:
-            log.info("z39.50 %s: %d connections open; closing one that has not sent Init for "
-                     "one from %s", oldest.address, counter.open, connection.address)  # fmt: skip
+            self.evictions.info("z39.50 %s: %d connections open; closing one that has not "
+                                "sent Init for one from %s", oldest.address, counter.open,
+                                connection.address)  # fmt: skip
             self.leave(oldest)
             oldest.closed = "resources: no Init, its place taken by a new connection"
             oldest.writer.write(encode_pdu(*close_pdu(CLOSE_RESOURCES, "no Init")))

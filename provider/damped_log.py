@@ -1,0 +1,49 @@
+"""Log lines a peer can cause at will, bounded: a connection refused over the caps costs its
+client one ``connect()`` and the server one line of log, so a flood of them wrote lines as fast
+as the kernel accepted connections (about 90 bytes each, gigabytes an hour on disk).
+
+:class:`Damped` logs the first :data:`BURST` lines of its kind in each :data:`WINDOW` seconds
+one by one, counts the rest, and says the count in one line as the window ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+BURST = 20
+"""Lines of one kind logged one by one in a window."""
+
+WINDOW = 60.0
+"""Seconds of a window."""
+
+
+class Damped:
+    """One kind of line (``what``: "z39.50 connections refused"), logged at INFO by ``log``
+    from the event loop's thread."""
+
+    def __init__(self, log: logging.Logger, what: str) -> None:
+        self._log = log
+        self._what = what
+        self._window_ends = float("-inf")
+        self._said = 0
+        self._held = 0
+        self._summary: asyncio.TimerHandle | None = None
+
+    def info(self, message: str, *args: object) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now >= self._window_ends and self._summary is None:
+            self._window_ends, self._said = now + WINDOW, 0
+        if self._said < BURST:
+            self._said += 1
+            self._log.info(message, *args)
+            return
+        self._held += 1
+        if self._summary is None:
+            self._summary = loop.call_at(self._window_ends, self._say_held)
+
+    def _say_held(self) -> None:
+        self._log.info("%s: %d more in the last %g s, not logged one by one", self._what,
+                       self._held, WINDOW)  # fmt: skip
+        self._held, self._summary = 0, None

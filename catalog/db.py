@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -9,9 +10,9 @@ import sqlite3
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, MetaData, Row, Table, create_engine, event, insert
 from sqlalchemy.engine import URL, make_url
@@ -27,10 +28,29 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from catalog.models import ENGINES, metadata
 from config.settings import DatabaseSettings, in_memory
 
+T = TypeVar("T")
 
 class DatabaseFileError(Exception):
     """A SQLite catalogue file or folder Koprik cannot write, or a file that is not there
     (:func:`refuse_missing_file`); the message names it."""
+
+
+class NoAnswer(Exception):
+    """The catalogue database did not answer within ``database.answer_timeout`` seconds (the
+    message says how many); the statement may still be running."""
+
+
+async def answered_within(seconds: float, awaitable: Awaitable[T]) -> T:
+    """What ``awaitable`` (work on the catalogue database, in a thread) gives, or
+    :class:`NoAnswer` after ``seconds``; the thread is left to finish."""
+    deadline = asyncio.timeout(seconds)
+    try:
+        async with deadline:
+            return await awaitable
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # the work's own
+        raise NoAnswer(f"no answer in {seconds:g} s") from None
 
 
 class DatabaseUrlError(Exception):
@@ -72,7 +92,8 @@ def unavailable(error: BaseException) -> str | None:
     shutting down, too many connections, a timeout, SQLite's file locked or unreadable), an
     ``InterfaceError`` (the driver's connection unusable, closed under it), any error SQLAlchemy
     took for a disconnect (``connection_invalidated``), whatever the driver called it, and the
-    connection pool's timeout (every connection in use for ``pool_timeout`` seconds), and a SQLite
+    connection pool's timeout (every connection in use for ``pool_timeout`` seconds), no answer
+    within ``database.answer_timeout`` (:class:`NoAnswer`), and a SQLite
     file found corrupt or no database (SQLITE_CORRUPT, SQLITE_NOTADB: the file must be restored;
     until then no request can be answered, which a 503 says where a 500 said a fault of ours).
     Integrity, programming and data errors are not: another node, or a moment later, would fail
@@ -80,6 +101,8 @@ def unavailable(error: BaseException) -> str | None:
     """
     if isinstance(error, PoolTimeout):
         return "no connection free in the pool"
+    if isinstance(error, NoAnswer):
+        return str(error)
     if not isinstance(error, DBAPIError) or not (
         isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
         or _sqlite_code(error.orig) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)

@@ -81,6 +81,11 @@ class DatabaseSettings:
     as they are given back. A process never holds more than the two together (and one per
     harvest it runs, and the schedules' lock): PostgreSQL's ``max_connections`` must exceed
     that times every process of every node, or a node answers 503 until connections free."""
+    answer_timeout: float = within(1.0, 3600.0, 30.0)
+    """Seconds an OAI-PMH request, a search or a present waits for the catalogue database before
+    its client is told the database is unavailable (HTTP 503, diagnostic 2): a server that
+    stops answering without closing its connections (frozen, its disk hung) kept them waiting
+    for as long as it hung, and nothing was logged."""
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestPayloadError
 from sqlalchemy.exc import SQLAlchemyError
 
-from catalog.db import unavailable
+from catalog.db import NoAnswer, unavailable
 from config import Settings
 from provider.connections import ConnectionCounter, peer_address
 from provider.damped_log import Damped
@@ -189,7 +189,7 @@ def database_unavailable(retry_after: int) -> Middleware:
     ) -> web.StreamResponse:
         try:
             return await handler(request)
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, NoAnswer) as error:
             reason = unavailable(error)
             if reason is None or request.writer.output_size:
                 raise  # a fault of ours; or an answer under way, which a 503 cannot replace

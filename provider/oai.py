@@ -21,6 +21,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from catalog.db import answered_within
 from protocols.forms import form_pairs
 from protocols.oaipmh import LIST_VERBS
 from provider.access_log import STARTED, Started
@@ -166,12 +167,12 @@ async def handle_oai(request: web.Request) -> web.StreamResponse:
             )
     try:
         if ticket is None:
-            payload = await asyncio.to_thread(_answer, responder, pairs, encoding, None)
+            answering = asyncio.to_thread(_answer, responder, pairs, encoding, None)
         else:
-            workers = request.app[LIST_WORKERS]
-            payload = await asyncio.get_running_loop().run_in_executor(
-                workers, _answer, responder, pairs, encoding, ticket
+            answering = asyncio.get_running_loop().run_in_executor(
+                request.app[LIST_WORKERS], _answer, responder, pairs, encoding, ticket
             )
+        payload = await answered_within(settings.database.answer_timeout, answering)
         response = web.StreamResponse(headers={"Vary": "Accept-Encoding"})
         response.content_type = "text/xml"
         response.charset = "utf-8"

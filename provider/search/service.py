@@ -56,7 +56,8 @@ class SearchService:
     ) -> None:
         self.catalog = catalog
         self.limits = limits or SearchSettings()
-        self.threads = DatabaseThreads(catalog.engine, size=threads)
+        self.threads = DatabaseThreads(catalog.engine, size=threads,
+                                       answer_timeout=catalog.settings.database.answer_timeout)
 
     # -- search ------------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ command"), for seconds after the database was back. A job that
 finds the database unavailable (:func:`catalog.db.unavailable`: the server stopped, the
 connection lost) raises :class:`SearchError` (``DATABASE_UNAVAILABLE``: Bib-1 2, SRU 2) after
 one warning line, where it raised SQLAlchemy's error: a front end answers it as any refusal,
-and the client may ask again.
+and the client may ask again. So does a job not done within ``answer_timeout`` seconds (a
+database that hangs without closing its connections); its thread finishes it when the database
+answers, and skips a job given up before it started.
 
 >>> threads = DatabaseThreads(catalog.engine, size=4)
 >>> count = await threads.run(lambda connection: q.search(connection, query, limit=10).count)
@@ -36,7 +38,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from catalog.db import unavailable
+from catalog.db import NoAnswer, answered_within, unavailable
 from provider.search.errors import Condition, SearchError
 
 T = TypeVar("T")
@@ -53,13 +55,16 @@ class DatabaseThreads:
     """Runs blocking jobs ``job(connection)`` for coroutines of any event loop."""
 
     def __init__(
-        self, engine: Engine, *, size: int = THREADS, idle_seconds: float = IDLE_SECONDS
-    ) -> None:
+        self, engine: Engine, *, size: int = THREADS, idle_seconds: float = IDLE_SECONDS,
+        answer_timeout: float = 30.0,
+    ) -> None:  # fmt: skip
         if size < 1:
             raise ValueError("at least one database thread is needed")
         self.engine = engine
         self.size = size
         self.idle_seconds = idle_seconds
+        self.answer_timeout = answer_timeout
+        """Seconds a job is waited for (queued or running) before it fails as unavailable."""
         self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
@@ -71,7 +76,8 @@ class DatabaseThreads:
         return self._threads
 
     async def run(self, job: Callable[[Connection], T]) -> T:
-        """The result of ``job(connection)`` run on a database thread (its exception, raised)."""
+        """The result of ``job(connection)`` run on a database thread (its exception, raised);
+        :class:`SearchError` (unavailable) when it has not come within ``answer_timeout``."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
@@ -79,7 +85,11 @@ class DatabaseThreads:
             if self._jobs.qsize() > self._idle and self._threads < self.size:
                 self._threads += 1
                 threading.Thread(target=self._work, name="koprik-z3950-db", daemon=True).start()
-        return await future
+        try:
+            return await answered_within(self.answer_timeout, future)
+        except NoAnswer as silence:
+            log.warning("search: catalogue database unavailable: %s", silence)
+            raise SearchError(Condition.DATABASE_UNAVAILABLE, str(silence)) from None
 
     def _work(self) -> None:
         connection: Connection | None = None
@@ -100,6 +110,8 @@ class DatabaseThreads:
                     continue
                 with self._lock:
                     self._idle -= 1
+                if future.cancelled():  # given up while it waited (a database hung meanwhile)
+                    continue
                 connection = self._run(connection, loop, future, job)
         finally:
             if counted:  # ended by something other than idleness

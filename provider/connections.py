@@ -19,8 +19,11 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Hashable
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
+C = TypeVar("C", bound=Hashable)
 
 
 class ConnectionCounter:
@@ -52,6 +55,35 @@ class ConnectionCounter:
         self._by_address[address] -= 1
         if not self._by_address[address]:
             del self._by_address[address]
+
+
+class Waiting(Generic[C]):
+    """Admitted connections that have sent nothing of a request yet (Z39.50: no Init), oldest
+    first, with their client addresses. When a cap is reached, the oldest of them makes room
+    for a new connection: a flood of connections that send nothing shut real clients out until
+    each timed out."""
+
+    def __init__(self, counter: ConnectionCounter) -> None:
+        self._counter = counter
+        self._address: dict[C, str] = {}
+
+    def add(self, connection: C, address: str) -> None:
+        self._address[connection] = address
+
+    def discard(self, connection: C) -> None:
+        self._address.pop(connection, None)
+
+    def making_room(self, address: str) -> C | None:
+        """The connection to close so that one more from ``address`` is within both caps: the
+        oldest waiting one of ``address`` when that address is at its cap (only one of its own
+        makes room there), else of all when the total is reached; None when there is room, or
+        none can make it."""
+        counter = self._counter
+        if not counter.allows(address):
+            return next((c for c, at in self._address.items() if at == address), None)
+        if counter.open >= counter.total:
+            return next(iter(self._address), None)
+        return None
 
 
 def peer_address(peername: object) -> str:

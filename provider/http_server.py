@@ -5,7 +5,9 @@ long a client may leave response bytes unread, nor how many connections it may o
 connection of :func:`start_http` is a :class:`GuardedHandler`, which adds those:
 
 - at most ``http_max_connections`` connections, and ``http_max_connections_per_address`` from
-  one client address; one more is answered 503 with Retry-After and closed, unread;
+  one client address; one more is answered 503 with Retry-After and closed, unread, unless a
+  connection that has sent no byte yet makes room for it (the oldest, of its address when
+  that address is at its cap), as on the Z39.50 port;
 - a request must arrive within ``http_request_timeout`` seconds from its first byte until the
   application starts on it (:func:`guard` tells the connection), else the connection is
   dropped (slow senders); a request body is bounded where it is read;
@@ -38,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -48,7 +51,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from catalog.db import NoAnswer, unavailable
 from config import Settings
-from provider.connections import ConnectionCounter, peer_address
+from provider.connections import ConnectionCounter, Waiting, peer_address
 from provider.damped_log import Damped
 
 log = logging.getLogger(__name__)
@@ -90,15 +93,16 @@ async def bind_http(
     counter = ConnectionCounter(
         total=limits.http_max_connections, per_address=limits.http_max_connections_per_address
     )
-    refusals = Damped(log, "http connections refused")
+    door = Door(counter, Waiting(counter), Damped(log, "http connections refused"),
+                Damped(log, "http connections that sent nothing closed to make room"))
     loop = asyncio.get_running_loop()
     bound = BoundHttp()
 
     shared = limits.http_keepalive_requests if reuse_port else None
 
     def connection() -> GuardedHandler:
-        return GuardedHandler(bound.manager(), loop=loop, settings=settings, counter=counter,
-                              refusals=refusals, keepalive_timeout=limits.http_keepalive_timeout,
+        return GuardedHandler(bound.manager(), loop=loop, settings=settings, door=door,
+                              keepalive_timeout=limits.http_keepalive_timeout,
                               keepalive_requests=shared, **handler_options)  # fmt: skip
 
     bound.server = await loop.create_server(
@@ -320,18 +324,32 @@ def _short_answer(status: HTTPStatus) -> web.Response:
     return response
 
 
+@dataclass
+class Door:
+    """What the connections of one HTTP port share: the count against the caps, those that
+    have sent nothing yet (which make room for new ones when a cap is reached), and the lines
+    said of refusals and of room made (damped: a peer causes them at will)."""
+
+    counter: ConnectionCounter
+    waiting: Waiting[GuardedHandler]
+    refusals: Damped
+    evictions: Damped
+
+
 class GuardedHandler(web.RequestHandler):
     """aiohttp's handler of one connection, with Koprik's caps and timeouts (module docs)."""
 
     def __init__(
-        self, manager: web.Server, *, settings: Settings, counter: ConnectionCounter,
-        refusals: Damped, keepalive_requests: int | None = None, **kwargs: Any,
+        self, manager: web.Server, *, settings: Settings, door: Door,
+        keepalive_requests: int | None = None, **kwargs: Any,
     ) -> None:  # fmt: skip
         # No lingering: a body left unread by its answer is not read on (:func:`guard`).
         super().__init__(manager, lingering_time=0, **kwargs)
         self._settings = settings
-        self._counter = counter
-        self._refusals = refusals
+        self._door = door
+        self._counted = False
+        """Whether this connection counts against the caps (admitted, and not closed to make
+        room for another)."""
         self._requests_left = keepalive_requests
         """Requests this connection may still bring (None: any number), see :func:`guard`."""
         self._address = ""
@@ -346,16 +364,37 @@ class GuardedHandler(web.RequestHandler):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._address = peer_address(transport.get_extra_info("peername"))
-        refusal = self._counter.admit(self._address)
+        door = self._door
+        if (oldest := door.waiting.making_room(self._address)) is not None:
+            door.evictions.info("http %s: %d connections open; closing one that has sent "
+                                "nothing for one from %s", oldest._address, door.counter.open,
+                                self._address)  # fmt: skip
+            oldest._make_room()
+        refusal = door.counter.admit(self._address)
+        assert isinstance(transport, asyncio.WriteTransport)
         if refusal is not None:
-            self._refusals.info("http %s: %s; refused", self._address, refusal)
-            assert isinstance(transport, asyncio.WriteTransport)
+            door.refusals.info("http %s: %s; refused", self._address, refusal)
             transport.write(_refusal(refusal, self._settings.oai.retry_after))
             transport.close()  # aiohttp never sees this connection
             return
-        self._admitted = True
+        self._admitted = self._counted = True
+        door.waiting.add(self, self._address)
         self._socket = transport
         super().connection_made(transport)
+
+    def _make_room(self) -> None:
+        """Close this connection, which has sent nothing, for a new one: it counts no more."""
+        self._leave()
+        assert isinstance(self._socket, asyncio.WriteTransport)
+        self._socket.write(_refusal("its place taken by a new one, as it sent nothing",
+                                    self._settings.oai.retry_after))  # fmt: skip
+        self._socket.close()
+
+    def _leave(self) -> None:
+        if self._counted:
+            self._counted = False
+            self._door.waiting.discard(self)
+            self._door.counter.leave(self._address)
 
     async def start(self) -> None:
         """aiohttp's request loop; once it is over, the connection is closing, which waits for
@@ -375,7 +414,7 @@ class GuardedHandler(web.RequestHandler):
         if not self._admitted:
             return
         self._admitted = False
-        self._counter.leave(self._address)
+        self._leave()
         for timer in (self._request_timer, self._write_timer, self._close_timer):
             if timer is not None:
                 timer.cancel()
@@ -384,6 +423,8 @@ class GuardedHandler(web.RequestHandler):
     def data_received(self, data: bytes) -> None:
         if not self._admitted:
             return
+        if data:
+            self._door.waiting.discard(self)
         if self._working:
             self._read_while_working += len(data)
         elif self._request_timer is None and data:

@@ -82,16 +82,60 @@ def identify(base: str) -> str:
         return response.read().decode()
 
 
+def kept_alive(base: str, source: str) -> http.client.HTTPConnection:
+    """A connection from ``source`` that has had a request answered, kept open (idle)."""
+    port = int(base.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                            source_address=(source, 0))  # fmt: skip
+    connection.request("GET", "/oai?verb=Identify")
+    assert connection.getresponse().read().count(b"<Identify>") == 1
+    return connection
+
+
 def test_connections_beyond_the_per_address_cap_get_503(server) -> None:  # type: ignore[no-untyped-def]
     base, _ = server
-    held = [connect(base, "127.0.0.2") for _ in range(3)]
+    held = [kept_alive(base, "127.0.0.2") for _ in range(3)]
     extra = connect(base, "127.0.0.2")
     answer = response_of(extra)
     assert answer.startswith(b"HTTP/1.1 503 ")
     assert b"Retry-After: 10" in answer and b"from one address" in answer
     assert "<Identify>" in identify(base)  # another address is served
-    for sock in [*held, extra]:
+    extra.close()
+    for connection in held:
+        connection.close()
+
+
+def test_a_connection_that_has_sent_nothing_makes_room_for_a_new_one(
+    server, caplog  # type: ignore[no-untyped-def]
+) -> None:
+    """A flood of connections that send nothing kept every slot until each timed out, and
+    real clients were answered 503 meanwhile. At a cap, the oldest connection that has sent
+    nothing (of the new one's address when that address is at its cap) is closed for the new
+    one, told why; a connection that is sending its request, or kept alive between requests,
+    is not."""
+    caplog.set_level(logging.INFO, logger="provider.http_server")
+    base, _ = server
+    idle = kept_alive(base, "127.0.0.2")
+    silent = [connect(base, "127.0.0.2") for _ in range(2)]
+    other = connect(base, "127.0.0.3")  # another address: its connection makes no room here
+    time.sleep(0.2)  # (each accepted in turn)
+    newcomer = connect(base, "127.0.0.2")
+    newcomer.sendall(b"GET /oai?verb=Identify HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = response_of(newcomer)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"<Identify>" in answer
+    told = response_of(silent[0])  # the oldest of those that sent nothing
+    assert told.startswith(b"HTTP/1.1 503 ") and b"as it sent nothing" in told
+    assert any(m.getMessage().startswith("http 127.0.0.2: ") and
+               m.getMessage().endswith("closing one that has sent nothing for one from "
+                                       "127.0.0.2") for m in caplog.records)  # fmt: skip
+    silent[1].settimeout(0.5)
+    with pytest.raises(TimeoutError):  # still open, and still waited for
+        silent[1].recv(1)
+    idle.request("GET", "/oai?verb=Identify")  # the kept-alive connection goes on
+    assert idle.getresponse().read().count(b"<Identify>") == 1
+    for sock in [*silent, other, newcomer]:
         sock.close()
+    idle.close()
 
 
 def logged_refusals(caplog: pytest.LogCaptureFixture, what: str) -> tuple[int, list[int]]:
@@ -112,7 +156,7 @@ def test_a_flood_of_refused_connections_is_logged_in_a_bounded_number_of_lines(
     monkeypatch.setattr(damped_log, "BURST", 5)
     caplog.set_level(logging.INFO, logger="provider.http_server")
     base, _ = server
-    held = [connect(base, "127.0.0.2") for _ in range(3)]
+    held = [kept_alive(base, "127.0.0.2") for _ in range(3)]
     flood = 200
     for _ in range(flood):
         with connect(base, "127.0.0.2") as extra:
@@ -123,8 +167,8 @@ def test_a_flood_of_refused_connections_is_logged_in_a_bounded_number_of_lines(
         assert time.monotonic() < deadline, (one_by_one, counted)
         time.sleep(0.1)
         one_by_one, counted = logged_refusals(caplog, "http connections refused")
-    for sock in held:
-        sock.close()
+    for connection in held:
+        connection.close()
     assert one_by_one + sum(counted) == flood
     assert one_by_one <= 5 * (len(counted) + 1) and counted
 

@@ -57,6 +57,7 @@ from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
 from provider.connections import (
     STOP_WRITE,
     ConnectionCounter,
+    Waiting,
     close_within,
     peer_address,
     write_within,
@@ -215,7 +216,7 @@ class Connections:
             total=settings.z3950_max_connections,
             per_address=settings.z3950_max_connections_per_address,
         )
-        self.before_init: dict[Connection, None] = {}
+        self.before_init: Waiting[Connection] = Waiting(self.counter)
         self.serving: dict[asyncio.Task[None], Connection] = {}
         """Every connection's task, admitted or being refused."""
         self.stopping = False
@@ -225,7 +226,7 @@ class Connections:
     def admit(self, connection: Connection) -> str | None:
         """Count ``connection`` in (None), or say why it is refused."""
         counter = self.counter
-        if (oldest := self._making_room(connection.address)) is not None:
+        if (oldest := self.before_init.making_room(connection.address)) is not None:
             self.evictions.info("z39.50 %s: %d connections open; closing one that has not "
                                 "sent Init for one from %s", oldest.address, counter.open,
                                 connection.address)  # fmt: skip
@@ -235,31 +236,19 @@ class Connections:
             oldest.writer.close()  # its reader ends: serve_connection returns
         refusal = counter.admit(connection.address)
         if refusal is None:
-            self.before_init[connection] = None
+            self.before_init.add(connection, connection.address)
         else:
             connection.counted = False
         return refusal
 
-    def _making_room(self, address: str) -> Connection | None:
-        """The connection to close so that one more from ``address`` is within both caps: the
-        oldest that has not sent Init, of ``address`` when that address is at its cap (only
-        one of its own makes room there), else of all when the total is reached; None when
-        there is room, or none can make it."""
-        counter = self.counter
-        if not counter.allows(address):
-            return next((c for c in self.before_init if c.address == address), None)
-        if counter.open >= counter.total:
-            return next(iter(self.before_init), None)
-        return None
-
     def initialized(self, connection: Connection) -> None:
-        self.before_init.pop(connection, None)
+        self.before_init.discard(connection)
 
     def leave(self, connection: Connection) -> None:
         """``connection`` no longer counts (once, whether it ended or was closed for another)."""
         if connection.counted:
             connection.counted = False
-            self.before_init.pop(connection, None)
+            self.before_init.discard(connection)
             self.counter.leave(connection.address)
 
 

@@ -304,7 +304,8 @@ def _encode(text: str) -> bytes:
         in_g0 = designate(code.final)
         out.append(code.byte if in_g0 else code.byte | 0x80)
 
-    for cluster in _clusters(unicodedata.normalize("NFC", text)):
+    text = _DOUBLE_MARK.sub(_halves, unicodedata.normalize("NFC", text))
+    for cluster in _clusters(text):
         base, marks = cluster[0], cluster[1:]
         if base not in codes and base != " " and ord(base) >= 0x20:
             decomposed = unicodedata.normalize("NFD", base)
@@ -331,6 +332,20 @@ def _encode(text: str) -> bytes:
             out.extend(_reference(mark))
     designate(ASCII)
     return bytes(out)
+
+
+_DOUBLE_MARK = re.compile("([\u0360\u0361])(.)", re.DOTALL)
+"""A double diacritic over two letters (ALA-LC's ligature tie ``t͡s``, the double tilde): MARC-8
+has none, only its halves, one on each letter (ANSEL EB and EC, FA and FB; LoC's mapping reads
+them as U+FE20 and U+FE21, U+FE22 and U+FE23). It was written as ``&#x0361;``, which a MARC-8
+system shows as it stands."""
+
+_HALVES = {"\u0361": ("\ufe20", "\ufe21"), "\u0360": ("\ufe22", "\ufe23")}
+
+
+def _halves(match: re.Match[str]) -> str:
+    first, second = _HALVES[match[1]]
+    return f"{first}{match[2]}{second}"
 
 
 def _clusters(text: str) -> list[str]:

@@ -163,3 +163,16 @@ def test_an_invalid_escape_sequence_is_shown_as_byte_values() -> None:
     with pytest.raises(marc8.Marc8Error) as raised:
         marc8.decode(b"ab\x1b(Xcd")
     assert str(raised.value) == "invalid MARC-8 escape sequence (0x1b 0x28 0x58)"
+
+
+@yaz
+def test_a_double_diacritic_is_written_as_its_halves(tmp_path: Path) -> None:
+    """ALA-LC's tie over two letters (U+0361, as Koprik's romanization writes it) and the
+    double tilde (U+0360) have no MARC-8 code, only their halves (ANSEL EB and EC, FA and FB),
+    one before each letter: they were written as ``&#x0361;``, shown as it stands by a MARC-8
+    system. yaz reads the halves back as the one double mark; LoC's table as U+FE20/U+FE21."""
+    assert marc8.encode("dli\u0361a") == b"dl\xebi\xeca"
+    assert marc8.encode("spet\u0361sial n\u0360g") == b"spe\xebt\xecsial \xfan\xfbg"
+    assert marc8.decode(marc8.encode("dli\u0361a")) == "dli\ufe20a\ufe21"
+    assert yaz_read(tmp_path, [marc8.encode("dli\u0361a"), marc8.encode("Ni\u0361u")]) == [
+        "dli\u0361a", "Ni\u0361u"]

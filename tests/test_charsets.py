@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import unicodedata
@@ -167,8 +168,14 @@ def test_romanized_records_written_as_marc8_are_read_back_as_marc8(name: str) ->
         written = [f for f in item.record.fields if f.tag != "066"]  # the sets MARC-8 used
         for mine, read in zip(ours.fields, written, strict=True):  # type: ignore[union-attr]
             assert unicodedata.normalize("NFC", read.value()) == unicodedata.normalize(
-                "NFC", mine.value()
+                "NFC", _tie_halves(mine.value())
             ), mine.tag
+
+
+def _tie_halves(text: str) -> str:
+    """``text`` with each tie over two letters (U+0361) as the halves MARC-8 has for it,
+    which LoC's table reads back (U+FE20 on the first letter, U+FE21 on the second)."""
+    return re.sub("\u0361(.)", "\ufe20\\1\ufe21", text)
 
 
 def legacy_record(text: str, codec: str) -> bytes:

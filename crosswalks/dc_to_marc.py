@@ -28,6 +28,7 @@ from importlib import resources
 import pymarc
 from lxml import etree
 
+from crosswalks.dublin_core import type_of_leader
 from crosswalks.iso2709 import new_subfield, plain_data_field
 from crosswalks.marc_build import (
     classify_identifier,
@@ -131,7 +132,11 @@ def dc_to_marc(element: etree._Element) -> pymarc.Record:
     record.add_field(*(_field("540", "  ", ("a", r)) for r in dc.get("rights", [])))
     record.add_field(*(_field("546", "  ", ("a", n)) for n in language_notes))
     record.add_field(*(_subject_field(s) for s in dc.get("subject", [])))
-    record.add_field(*(_field("655", " 7", ("a", t), ("2", "local")) for t in types))
+    # A type leader/06 says as MARC -> DC writes it back ("text") is not a 655 as well: each
+    # round trip through MARC added one more dc:type of it.
+    said = type_of_leader(leader_type)
+    record.add_field(*(_field("655", " 7", ("a", t), ("2", "local")) for t in types
+                       if t.lower() != said))
     record.add_field(*(_name_field("700", c) for c in creators[1:]))
     record.add_field(*(_name_field("700", c) for c in dc.get("contributor", [])))
     record.add_field(*(_field("786", "0 ", ("n", s)) for s in dc.get("source", [])))

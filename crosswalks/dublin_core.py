@@ -129,6 +129,13 @@ def _load_table() -> tuple[dict[str, str], list[_Rule], dict[str, list[int]]]:
 
 
 _LEADER_TYPE, _RULES, _RULES_BY_TAG = _load_table()
+
+
+def type_of_leader(code: str) -> str | None:
+    """The ``dc:type`` written for leader/06 ``code`` (None: none is)."""
+    return _LEADER_TYPE.get(code)
+
+
 _FIRST_TYPE_RULE = next(i for i, r in enumerate(_RULES) if r.element == "type")
 _LAST_DATE_RULE = max(i for i, r in enumerate(_RULES) if r.element == "date")
 

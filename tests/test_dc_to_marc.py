@@ -143,3 +143,15 @@ def test_identifiers_languages_and_untitled() -> None:
 ])
 def test_classify_identifier(value: str, expected: str) -> None:
     assert classify_identifier(value)[0] == expected
+
+
+def test_a_type_the_leader_says_is_not_added_again_by_each_round_trip(caltech) -> None:
+    """DC -> MARC put a DCMI type both in leader/06 and in a 655, and MARC -> DC wrote both
+    back: each trip through MARC added one more ``<dc:type>text</dc:type>``."""
+    ns = {"dc": "http://purl.org/dc/elements/1.1/"}
+    for element in caltech[:20]:
+        once = etree.fromstring(marc_to_dc(dc_to_marc(element)))
+        twice = etree.fromstring(marc_to_dc(dc_to_marc(once)))
+        types = once.xpath("dc:type/text()", namespaces=ns)
+        assert types.count("text") == 1, types
+        assert twice.xpath("dc:type/text()", namespaces=ns) == types

@@ -91,8 +91,8 @@ def _note_pairs(tag: str, note: etree._Element) -> Pairs:
 
 
 def _title(draft: _Draft, info: etree._Element, has_main_name: bool) -> None:
-    nonsort = "".join(e.text or "" for e in _kids(info, "nonSort"))
-    title = nonsort + _text(info.find(_M + "title"))
+    nonsort = _nonfiling("".join(e.text or "" for e in _kids(info, "nonSort")))
+    title = nonsort + _text(info.find(_M + "title")).lstrip()
     pairs: Pairs = [("a", title), ("b", _text(info.find(_M + "subTitle")))]
     pairs += [("n", _text(e)) for e in _kids(info, "partNumber")]
     pairs += [("p", _text(e)) for e in _kids(info, "partName")]
@@ -106,6 +106,16 @@ def _title(draft: _Draft, info: etree._Element, has_main_name: bool) -> None:
         draft.add("210", "0 ", pairs, info)
     else:
         draft.add("246", "11" if kind == "translated" else "13", pairs, info)
+
+
+def _nonfiling(nonsort: str) -> str:
+    """The nonfiling characters a ``nonSort`` stands for, as 245's second indicator counts them:
+    an article and the one space after it ("The "), or an elided one with none ("L'", "al-").
+    LoC's MARC -> MODS stylesheet, and ours, add a space to the article's ("The  ", "L' "),
+    which came back as 5 and cut the title's first letter off on the next trip; other writers
+    leave the article's out ("The")."""
+    kept = nonsort.rstrip()
+    return kept + " " if kept[-1:].isalnum() else kept
 
 
 def _name_pairs(name: etree._Element) -> Pairs:

@@ -291,8 +291,9 @@ def test_the_port_option_is_checked_and_0_is_any_free_port(tmp_path):
     refused = subprocess.run([*koprik, "--port", "70000"], capture_output=True, text=True,
                              timeout=60)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert refused.stderr.strip().splitlines()[-1].endswith(
-        "argument --port: expected a whole number from 0 to 65535, got 70000")
+    assert refused.stderr.splitlines() == [
+        "koprik serve: argument --port: expected a whole number from 0 to 65535, got 70000 "
+        "(see koprik serve --help)"]
     refused = subprocess.run([*koprik, "--port", "0", "--workers", "2"], capture_output=True,
                              text=True, timeout=60)
     assert refused.returncode == 2  # (the Z39.50 port was fixed: it named both settings)

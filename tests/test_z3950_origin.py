@@ -102,10 +102,10 @@ def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_refused(
     with pytest.raises(SystemExit) as stopped:
         main([command, target, "x", "--timeout", timeout])
     assert stopped.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1].endswith(
-        f"argument --timeout: expected a positive number of seconds, got {timeout!r}"
-        if timeout != "soon" else "argument --timeout: 'soon' is not a number of seconds"
-    )
+    said = (f"expected a positive number of seconds, got {timeout!r}" if timeout != "soon"
+            else "'soon' is not a number of seconds")  # fmt: skip
+    assert capsys.readouterr().err == (
+        f"koprik {command}: argument --timeout: {said} (see koprik {command} --help)\n")
 
 
 def test_an_answer_too_large_to_read_is_a_one_line_error(

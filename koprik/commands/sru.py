@@ -105,14 +105,13 @@ def run(args: argparse.Namespace) -> int:
         for index, found in enumerate(records, start=1):
             try:
                 record = _marc_of(found, args.crosswalk is not None)
+                if stream is not None:
+                    stream.write(record_to_iso2709(record))  # TooLong: no ISO 2709 holds it
+                else:
+                    print(record_to_mrk(record))
             except ValueError as error:
                 failures += 1
                 print(f"record {found.position or index}: {error}", file=sys.stderr)
-                continue
-            if stream is not None:
-                stream.write(record_to_iso2709(record))
-            else:
-                print(record_to_mrk(record))
     return 1 if failures else 0
 
 

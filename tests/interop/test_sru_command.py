@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pymarc
 import pytest
 
 from catalog import Catalog
 from config import load_settings
+from koprik.cli import main
 from koprik.commands.sru import sru_source_name
 from tests.conftest import DATA, free_port
 from tests.interop.test_harvest_z3950_source import koprik
@@ -199,3 +204,76 @@ def test_the_source_of_imported_records_names_no_user_nor_password() -> None:
     assert sru_source_name("http://reader:s3cret@127.0.0.1:2100/Default") == (
         "sru:127.0.0.1:2100/Default"
     )
+
+
+SRW = "http://www.loc.gov/zing/srw/"
+Page = Callable[[int, int], tuple[int, list[tuple[int, str]]]]
+"""A fake server's answer to startRecord and maximumRecords: its hits and its records, each
+its recordPosition and its MARCXML."""
+
+
+def marcxml(number: int, padding: int = 0) -> str:
+    """A MARCXML record whose 001 is ``number``, with a 500 of ``padding`` letters."""
+    note = f'<datafield tag="500" ind1=" " ind2=" "><subfield code="a">{"a" * padding}' \
+        "</subfield></datafield>" if padding else ""
+    return ('<record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nam a2200000 a 4500'
+            f'</leader><controlfield tag="001">{number}</controlfield><datafield tag="245" '
+            f'ind1="0" ind2="0"><subfield code="a">Title {number}</subfield></datafield>'
+            f"{note}</record>")
+
+
+def _answer(query: dict[str, list[str]], page: Page) -> bytes:
+    if query.get("operation", ["explain"])[0] == "explain" and "query" not in query:
+        return (f'<explainResponse xmlns="{SRW}"><version>1.2</version></explainResponse>'
+                ).encode()
+    hits, records = page(int(query["startRecord"][0]), int(query["maximumRecords"][0]))
+    listed = "".join(
+        f"<record><recordSchema>marcxml</recordSchema><recordPacking>xml</recordPacking>"
+        f"<recordData>{data}</recordData><recordPosition>{position}</recordPosition></record>"
+        for position, data in records)
+    return (f'<searchRetrieveResponse xmlns="{SRW}"><version>1.2</version><numberOfRecords>'
+            f"{hits}</numberOfRecords><records>{listed}</records></searchRetrieveResponse>"
+            ).encode()
+
+
+@contextmanager
+def fake_sru(page: Page) -> Iterator[str]:
+    """An SRU 1.2 server on loopback answering searchRetrieve with ``page``; yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = _answer(parse_qs(urlsplit(self.path).query), page)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/Default"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_record_too_long_for_iso2709_is_rejected_in_one_line_the_others_written(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Record 2 has a field of 12,000 bytes, more than ISO 2709's four digits say: -o ended in
+    a traceback (crosswalks.iso2709.TooLong) and wrote nothing."""
+    records = [(1, marcxml(1)), (2, marcxml(2, 12_000)), (3, marcxml(3))]
+    out = tmp_path / "out.mrc"
+    with fake_sru(lambda start, most: (3, records[start - 1:start - 1 + most])) as url:
+        status = main(["--config", str(config), "sru", url, "x=y", "-o", str(out)])
+    err = capsys.readouterr().err.splitlines()
+    assert status == 1
+    assert err[0] == "sru: 3 hits, 3 records retrieved"
+    assert err[1].startswith("record 2: ") and "500" in err[1] and len(err) == 2
+    assert [record["001"].data for record in read_records(out)] == ["1", "3"]

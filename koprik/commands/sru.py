@@ -28,6 +28,8 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from collections.abc import Callable
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from pymarc import Record
@@ -35,7 +37,7 @@ from pymarc import Record
 from config import HarvestSource, Settings, load_settings
 from crosswalks.marc_io import record_to_iso2709
 from crosswalks.mrk import record_to_mrk
-from harvester.faults import HarvestError
+from harvester.faults import HarvestError, MalformedResponse
 from harvester.http_fetch import Politeness, http_url_problem, shown_url
 from harvester.ingest import IngestError, to_marc
 from harvester.sources import SourceError, check_name, sru_crosswalk_problem
@@ -93,53 +95,94 @@ def run(args: argparse.Namespace) -> int:
     politeness = politeness_of(settings, args.timeout)
     if args.import_:
         return import_records(args, url, settings, politeness)
+    put = _Put(args.crosswalk is not None, settings.limits.max_record_bytes)
     try:
-        hits, records = asyncio.run(_fetch(url, args.query, args.schema, args.max, politeness))
+        with written_whole(args.output) if args.output else contextlib.nullcontext() as stream:
+            put.stream = stream
+            hits = asyncio.run(_fetch(url, args.query, args.schema, args.max, politeness, put))
     except HarvestError as error:
         raise UserError(f"{shown_url(args.url)}: {error}") from None
     except ValueError as error:
         raise UserError(str(error)) from None
-    print(f"sru: {hits} hits, {len(records)} records retrieved", file=sys.stderr)
-    failures = 0
-    with written_whole(args.output) if args.output else contextlib.nullcontext() as stream:
-        for index, found in enumerate(records, start=1):
+    print(f"sru: {hits} hits, {put.retrieved} records retrieved", file=sys.stderr)
+    return 1 if put.failures else 0
+
+
+class _Put:
+    """Where each page's records go as it comes (printed, or written to ``stream``), so that
+    no more than one page is held whatever ``--max`` is; counts them and those rejected."""
+
+    def __init__(self, unimarc: bool, max_record_bytes: int) -> None:
+        self.unimarc = unimarc
+        self.max_record_bytes = max_record_bytes
+        self.stream: BinaryIO | None = None
+        self.retrieved = 0
+        self.failures = 0
+
+    def __call__(self, records: list[SruRecord]) -> None:
+        for found in records:
+            self.retrieved += 1
             try:
-                record = _marc_of(found, args.crosswalk is not None)
-                if stream is not None:
-                    stream.write(record_to_iso2709(record))  # TooLong: no ISO 2709 holds it
+                record = _marc_of(found, self.unimarc, self.max_record_bytes)
+                if self.stream is not None:
+                    self.stream.write(record_to_iso2709(record))  # TooLong: no ISO 2709 holds it
                 else:
                     print(record_to_mrk(record))
             except ValueError as error:
-                failures += 1
-                print(f"record {found.position or index}: {error}", file=sys.stderr)
-    return 1 if failures else 0
+                self.failures += 1
+                print(f"record {found.position or self.retrieved}: {error}", file=sys.stderr)
 
 
 async def _fetch(
-    url: str, query: str, schema: str, maximum: int, politeness: Politeness
-) -> tuple[int, list[SruRecord]]:
-    """Explain, then up to ``maximum`` records of ``query`` page by page."""
+    url: str,
+    query: str,
+    schema: str,
+    maximum: int,
+    politeness: Politeness,
+    put: Callable[[list[SruRecord]], None],
+) -> int:
+    """Explain, then up to ``maximum`` records of ``query`` page by page, each page ``put`` as
+    it comes; the number of hits. A page whose records are not those asked for (a server that
+    ignores startRecord sends the first ones again on every page) is a MalformedResponse."""
     async with SruClient(url, politeness) as client:
         wanted = record_schema(schema, await client.explain())
-        records: list[SruRecord] = []
+        retrieved = 0
         start = 1
         while True:
-            count = min(PAGE, maximum - len(records))
+            count = min(PAGE, maximum - retrieved)
             page = await client.search(query, wanted, start=start, maximum=count)
-            records.extend(page.records[:count])
+            records = page.records[:count]
+            _check_positions(records, start)
+            put(records)
+            retrieved += len(records)
             following = page.next_position or start + len(page.records)
-            if len(records) >= maximum or not page.records or following <= start:
-                return page.hits, records
+            if retrieved >= maximum or not page.records or following <= start:
+                return page.hits
             if following > page.hits:
-                return page.hits, records
+                return page.hits
             start = following
 
 
-def _marc_of(found: SruRecord, unimarc: bool) -> Record:
+def _check_positions(records: list[SruRecord], start: int) -> None:
+    """MalformedResponse when a record's recordPosition is not its place in the page asked
+    from ``start`` (those that say none are taken at their place)."""
+    for expected, found in enumerate(records, start=start):
+        if found.position is not None and found.position != expected:
+            raise MalformedResponse(
+                f"asked for the records from {start}, the server sent record "
+                f"{found.position} in place of record {expected} (does it ignore startRecord?)"
+            )
+
+
+def _marc_of(found: SruRecord, unimarc: bool, max_record_bytes: int) -> Record:
     """The record as MARC21 (DC crosswalked; UNIMARC converted with ``unimarc``); ValueError
-    with the reason when unusable."""
+    with the reason when unusable, or larger than ``max_record_bytes`` as import refuses it."""
     if found.error or found.data is None:
         raise ValueError(found.error or "no record data")
+    if len(found.raw) > max_record_bytes:
+        raise ValueError(
+            f"record of {len(found.raw)} bytes, larger than max_record_bytes ({max_record_bytes})"
+        )
     try:
         return to_marc(found.data, unimarc)
     except IngestError as error:

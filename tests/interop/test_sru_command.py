@@ -274,6 +274,55 @@ def test_a_record_too_long_for_iso2709_is_rejected_in_one_line_the_others_writte
         status = main(["--config", str(config), "sru", url, "x=y", "-o", str(out)])
     err = capsys.readouterr().err.splitlines()
     assert status == 1
-    assert err[0] == "sru: 3 hits, 3 records retrieved"
-    assert err[1].startswith("record 2: ") and "500" in err[1] and len(err) == 2
+    assert err[0] == ("record 2: field 500: 12,005 bytes, longer than ISO 2709 allows a field "
+                      "(9,999 with its terminator)")
+    assert err[1:] == ["sru: 3 hits, 3 records retrieved"]
     assert [record["001"].data for record in read_records(out)] == ["1", "3"]
+
+
+def test_a_server_that_ignores_start_record_is_one_error_line_and_no_file(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server sends records 1 and 2 on every page and claims 10^12 hits: --max 1000 wrote
+    500 copies of each. The retrieval stops at the second page; the earlier file is kept."""
+    out = tmp_path / "out.mrc"
+    out.write_bytes(b"earlier")
+    first = [(1, marcxml(1)), (2, marcxml(2))]
+    with fake_sru(lambda start, most: (10**12, first)) as url:
+        status = main(["--config", str(config), "sru", url, "x=y", "--max", "1000",
+                       "-o", str(out)])  # fmt: skip
+    assert status == 2
+    assert capsys.readouterr().err == (
+        f"koprik: {url}: asked for the records from 3, the server sent record 1 in place of "
+        "record 3 (does it ignore startRecord?)\n"
+    )
+    assert out.read_bytes() == b"earlier"
+    assert not list(tmp_path.glob("out.mrc?*"))
+
+
+def test_records_past_max_record_bytes_are_rejected_and_pages_not_all_held(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """limits.max_record_bytes was not applied: a record past it is rejected in one line as
+    import rejects it. Each page is written as it comes: while page 2 is asked for, page 1's
+    records are already out of memory, in the working copy."""
+    config = tmp_path / "k.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n'
+                      "[limits]\nmax_record_bytes = 2000\n")  # fmt: skip
+    out = tmp_path / "out.mrc"
+    written: list[int] = []
+
+    def page(start: int, most: int) -> tuple[int, list[tuple[int, str]]]:
+        partial = [path for path in tmp_path.iterdir() if path.name.startswith("out.mrc")]
+        written.append(sum(path.stat().st_size for path in partial))
+        return 60, [(n, marcxml(n, 3000 if n == 7 else 200)) for n in range(start, start + most)]
+
+    with fake_sru(page) as url:
+        status = main(["--config", str(config), "sru", url, "x=y", "--max", "60", "-o", str(out)])
+    err = capsys.readouterr().err.splitlines()
+    assert status == 1
+    assert err[0].startswith("record 7: record of ") and err[0].endswith(
+        " bytes, larger than max_record_bytes (2000)")
+    assert err[1:] == ["sru: 60 hits, 60 records retrieved"]
+    assert len(read_records(out)) == 59
+    assert written[0] == 0 and written[1] > 0

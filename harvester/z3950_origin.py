@@ -45,15 +45,18 @@ from protocols.z3950.pqf import Query, Term, attributes_plus_term, parse_pqf, rp
 
 log = logging.getLogger(__name__)
 
-#: Largest PDU accepted from a target.
-MAX_PDU_BYTES = 64 * 1024 * 1024
+#: preferredMessageSize and exceptionalRecordSize proposed in the Init request.
+MESSAGE_SIZE = 16 * 1024 * 1024
+#: Largest PDU accepted from a target: the message size proposed in Init, which a target may
+#: not exceed (a Present response holds records up to preferredMessageSize, or a single one up
+#: to exceptionalRecordSize), and room for the PDU's envelope. It bounds the memory one Present
+#: costs, whatever the number of records asked for.
+MAX_PDU_BYTES = MESSAGE_SIZE + 1024 * 1024
 #: Most BER values decoded in one PDU from a target: decoded, each costs some hundred bytes of
 #: memory (64 MiB of 20-byte records would hold 13 million of them, some 2 GB), so a PDU holding
 #: more is refused before it is decoded. A Present of 500 OPAC records, each with many holdings,
 #: stays well under.
 MAX_PDU_VALUES = 1_000_000
-#: preferredMessageSize and exceptionalRecordSize proposed in the Init request.
-MESSAGE_SIZE = 16 * 1024 * 1024
 IMPLEMENTATION_NAME = "Koprik"
 DEFAULT_TIMEOUT = 30.0
 _OPTIONS = ("search", "present", "delSet", "scan", "sort", "namedResultSets")
@@ -157,6 +160,8 @@ class Z3950Client:
         self.target_name = ""
         self.charset: charneg.Agreement | None = None
         self.result_sets: dict[str, int] = {}
+        self.surplus = 0
+        """Records targets sent past those a Present asked for (dropped)."""
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -265,7 +270,12 @@ class Z3950Client:
             if response["presentStatus"] == 5:  # failure
                 raise Z3950Diagnostic(bib1.UNSPECIFIED_ERROR, "present failed without diagnostic")
             return []
-        return [self._retrieved(start + offset, named) for offset, named in enumerate(records[1])]
+        sent = records[1]
+        if len(sent) > count:  # the first ``count`` are those asked for (YAZ's ZOOM takes them)
+            self.surplus += len(sent) - count
+            log.warning("%s sent %d records more than the %d asked for; they are dropped",
+                        self.target_name or self.host, len(sent) - count, count)  # fmt: skip
+        return [self._retrieved(start + offset, named) for offset, named in enumerate(sent[:count])]
 
     async def scan(
         self, term: str | Term, count: int = 20, position: int = 1, step: int = 0

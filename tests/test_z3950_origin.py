@@ -266,3 +266,61 @@ def test_an_unknown_charset_is_refused_before_the_target_is_asked_whatever_the_o
         f"koprik: --charset: unknown character set 'nosuch'; one of {', '.join(CHARSETS)}"
     )
     assert sorted(path.name for path in tmp_path.iterdir()) == ["koprik.toml"]
+
+
+def _command(
+    tmp_path: Path, present: bytes, *options: str, hits: int = 1, config: str = ""
+) -> tuple[int, int]:
+    """``koprik z3950`` against a target that finds ``hits`` records and answers the first
+    Present with ``present``: its status and the target's port."""
+    answers = (
+        encode_pdu("initResponse", {
+            "protocolVersion": bit_string({0, 1, 2}), "options": bit_string(OPTION_BITS.values()),
+            "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True}),
+        encode_pdu("searchResponse", {"resultCount": hits, "numberOfRecordsReturned": 0,
+                                      "nextResultSetPosition": 1, "searchStatus": True}),
+        present,
+        encode_pdu("close", {"closeReason": 0}),
+    )  # fmt: skip
+    settings = tmp_path / "koprik.toml"
+    settings.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n{config}')
+    for port in _target(*answers):
+        status = main(["--config", str(settings), "z3950", f"127.0.0.1:{port}/Default", "war",
+                       "--timeout", "2", *options])  # fmt: skip
+    return status, port
+
+
+def _present(*records: dict[str, object]) -> bytes:
+    listed = [{"record": ("retrievalRecord", record)} for record in records]
+    return encode_pdu("presentResponse", {
+        "numberOfRecordsReturned": len(listed), "nextResultSetPosition": len(listed) + 1,
+        "presentStatus": 0, "records": ("responseRecords", listed)})  # fmt: skip
+
+
+GOOD = next(demo_records(1)).as_marc()
+
+
+def test_records_past_those_asked_for_are_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Asked for 2 records (all there are), the target sends 7: they were all kept, "2 hits,
+    7 records retrieved"."""
+    out = tmp_path / "out.mrc"
+    present = _present(*[make_external(oids.USMARC, GOOD)] * 7)
+    status, _ = _command(tmp_path, present, "--max", "25", "-o", str(out), hits=2)
+    assert status == 0
+    assert capsys.readouterr().err.splitlines()[-1] == "z3950: 2 hits, 2 records retrieved"
+    assert out.read_bytes() == GOOD * 2
+
+
+def test_a_present_answer_past_the_message_size_proposed_is_refused_as_it_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Init proposes 16 MiB messages, but answers of up to 64 MiB were read: a Present answer
+    said to be of 20 MiB is now refused at its header (it was waited for)."""
+    header = b"\xb9\x84" + (20 << 20).to_bytes(4, "big")
+    status, port = _command(tmp_path, header + b"\0" * 64)
+    assert status == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"koprik: 127.0.0.1:{port}/Default: unreadable answer to present")
+    assert "PDU larger than" in line

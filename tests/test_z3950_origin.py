@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pymarc import Field, Subfield
 from sqlalchemy import select
 
 from catalog.demo import demo_records
@@ -20,6 +21,7 @@ from harvester.z3950_origin import MAX_PDU_VALUES
 from koprik.cli import main
 from protocols.z3950 import oids
 from protocols.z3950.codec import OPTION_BITS, bit_string, encode_pdu, make_external
+from tests.conftest import free_port
 from tests.fault_provider import sqlite_catalog
 
 
@@ -300,7 +302,31 @@ def _present(*records: dict[str, object]) -> bytes:
 GOOD = next(demo_records(1)).as_marc()
 
 
-def test_records_past_those_asked_for_are_dropped(
+def test_output_holds_only_the_records_that_printing_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Asked for USMARC, the target sends SUTRS, a record whose field terminators are broken,
+    then a good record: -o wrote all three with exit 0; printing said the first two cannot be
+    read (exit 1). Now -o says the same lines and writes only the third."""
+    out = tmp_path / "out.mrc"
+    present = _present(make_external(oids.SUTRS, "plain text"),
+                       make_external(oids.USMARC, GOOD.replace(b"\x1e", b"x")),
+                       make_external(oids.USMARC, GOOD))  # fmt: skip
+    status, _ = _command(tmp_path, present, "-o", str(out), hits=3)
+    written = capsys.readouterr().err.splitlines()
+    assert status == 1 and out.read_bytes() == GOOD
+    status, _ = _command(tmp_path, present, hits=3)
+    printed = capsys.readouterr()
+    assert status == 1 and printed.out.count("=LDR  ") == 1
+    assert written == printed.err.splitlines() == [
+        "record 1: cannot read MARC: record of 10 bytes is shorter than a leader",
+        f"record 2: cannot read MARC: base address {GOOD[12:17].decode().lstrip('0')} does not "
+        "end the directory",
+        "z3950: 3 hits, 3 records retrieved",
+    ]
+
+
+def test_records_past_those_asked_for_are_dropped_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Asked for 2 records (all there are), the target sends 7: they were all kept, "2 hits,
@@ -309,8 +335,30 @@ def test_records_past_those_asked_for_are_dropped(
     present = _present(*[make_external(oids.USMARC, GOOD)] * 7)
     status, _ = _command(tmp_path, present, "--max", "25", "-o", str(out), hits=2)
     assert status == 0
-    assert capsys.readouterr().err.splitlines()[-1] == "z3950: 2 hits, 2 records retrieved"
+    assert capsys.readouterr().err.splitlines() == [
+        "z3950: the target sent 5 records more than asked for; they were dropped",
+        "z3950: 2 hits, 2 records retrieved",
+    ]
     assert out.read_bytes() == GOOD * 2
+
+
+def test_a_record_past_max_record_bytes_is_rejected_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """limits.max_record_bytes was not applied by the command (import and harvest apply it)."""
+    out = tmp_path / "out.mrc"
+    big = next(demo_records(1))
+    big.add_field(Field("500", [" ", " "], [Subfield("a", "a" * 2000)]))
+    present = _present(make_external(oids.USMARC, GOOD),
+                       make_external(oids.USMARC, big.as_marc()))  # fmt: skip
+    status, _ = _command(tmp_path, present, "-o", str(out), hits=2,
+                         config="[limits]\nmax_record_bytes = 1024\n")  # fmt: skip
+    assert status == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"record 2: record of {len(big.as_marc())} bytes, larger than max_record_bytes (1024)",
+        "z3950: 2 hits, 2 records retrieved",
+    ]
+    assert out.read_bytes() == GOOD
 
 
 def test_a_present_answer_past_the_message_size_proposed_is_refused_as_it_is_read(
@@ -324,3 +372,24 @@ def test_a_present_answer_past_the_message_size_proposed_is_refused_as_it_is_rea
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"koprik: 127.0.0.1:{port}/Default: unreadable answer to present")
     assert "PDU larger than" in line
+
+
+def test_a_target_silent_after_the_search_is_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was "cannot talk to 127.0.0.1:PORT: no answer within 2 s", as if no association had
+    been made."""
+    status, port = _command(tmp_path, b"")
+    assert status == 2
+    assert capsys.readouterr().err == (
+        f"koprik: 127.0.0.1:{port}/Default: no answer to the present within 2 s\n"
+    )
+
+
+def test_a_refused_connection_is_said_as_sru_says_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """It was "cannot talk to 127.0.0.1:PORT: [Errno 111] Connect call failed (...)"."""
+    port = free_port()
+    assert main(["z3950", f"127.0.0.1:{port}/Default", "war", "--timeout", "5"]) == 2
+    assert capsys.readouterr().err == (
+        f"koprik: 127.0.0.1:{port} refused the connection (nothing listens there)\n"
+    )

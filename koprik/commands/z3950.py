@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import sys
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from config import HarvestSource, load_settings
@@ -67,48 +69,92 @@ def run(args: argparse.Namespace) -> int:
     checked_charset(args.charset)  # proposed to the target as given; with --import, read in
     if args.import_:
         return import_records(args, Z3950Address(host, port, database))
+    settings = load_settings(args.config)
     if args.output is not None:
         refuse_unwritable(args.output)
-        refuse_own_files([args.output], args.config, load_settings(args.config).database.url)
+        refuse_own_files([args.output], args.config, settings.database.url)
+    put = _Put(args.format, settings.limits.max_record_bytes)
+    with written_whole(args.output) if args.output else contextlib.nullcontext() as stream:
+        put.stream = stream
+        hits, surplus = asyncio.run(_fetch(args, host, port, database, put))
+    if surplus:
+        print(f"z3950: the target sent {surplus} records more than asked for; they were "
+              "dropped", file=sys.stderr)  # fmt: skip
+    print(f"z3950: {hits} hits, {put.retrieved} records retrieved", file=sys.stderr)
+    return 1 if put.failures else 0
+
+
+class _Put:
+    """Where each Present's records go as they come (printed, or written to ``stream``), so
+    that no more than one Present's are held whatever ``--max`` is. A record is checked as it
+    is printed (:func:`record_text`) before it is written, and one past ``max_record_bytes``
+    is rejected as import rejects it; each rejected is one line and counted."""
+
+    def __init__(self, syntax: str, max_record_bytes: int) -> None:
+        self.syntax = syntax
+        self.max_record_bytes = max_record_bytes
+        self.stream: BinaryIO | None = None
+        self.retrieved = 0
+        self.failures = 0
+
+    def __call__(self, records: list[RetrievedRecord]) -> None:
+        for record in records:
+            self.retrieved += 1
+            try:
+                if len(record.data) > self.max_record_bytes:
+                    raise ValueError(f"record of {len(record.data)} bytes, larger than "
+                                     f"max_record_bytes ({self.max_record_bytes})")  # fmt: skip
+                text = record_text(record, self.syntax)
+            except ValueError as error:
+                self.failures += 1
+                print(f"record {record.position}: {error}", file=sys.stderr)
+                continue
+            if self.stream is None:
+                print(text)
+            else:
+                marc = self.syntax in MARC_FORMATS
+                self.stream.write(record.data if marc else record.data + b"\n")
+
+
+async def _fetch(
+    args: argparse.Namespace,
+    host: str,
+    port: int,
+    database: str,
+    put: Callable[[list[RetrievedRecord]], None],
+) -> tuple[int, int]:
+    """Search, then present up to ``--max`` records, each Present's ``put`` as it comes; the
+    hits and how many records the target sent past those asked for. A fault is a UserError
+    saying what went unanswered: the connection, or a request of the association."""
+    charset = args.charset or DEFAULT_CHARSET
     try:
-        hits, records = asyncio.run(_fetch(args, host, port, database))
+        client = await Z3950Client.connect(host, port, database, charset, args.timeout)
+    except ConnectionRefusedError:
+        raise UserError(f"{host}:{port} refused the connection (nothing listens there)") from None
     except Z3950Error as error:
         raise UserError(f"{host}:{port}/{database}: {error}") from error
     except (OSError, TimeoutError) as error:
         reason = str(error) or f"no answer within {args.timeout:g} s"
         raise UserError(f"cannot talk to {host}:{port}: {reason}") from error
-    print(f"z3950: {hits} hits, {len(records)} records retrieved", file=sys.stderr)
-    failures = 0
-    if args.output:
-        with written_whole(args.output) as stream:
-            failures = _write(records, args.format, stream)
-    else:
-        for record in records:
-            try:
-                print(record_text(record, args.format))
-            except ValueError as error:
-                failures += 1
-                print(f"record {record.position}: {error}", file=sys.stderr)
-    return 1 if failures else 0
-
-
-async def _fetch(
-    args: argparse.Namespace, host: str, port: int, database: str
-) -> tuple[int, list[RetrievedRecord]]:
-    charset = args.charset or DEFAULT_CHARSET
-    client = await Z3950Client.connect(host, port, database, charset, args.timeout)
+    doing = "search"
     try:
         hits = await client.search(args.query)
-        records: list[RetrievedRecord] = []
         wanted = min(hits, args.max)
-        while len(records) < wanted:
-            count = min(PAGE, wanted - len(records))
-            start = len(records) + 1
-            page = await client.present(start, count, args.format, args.elements or None)
+        retrieved = 0
+        doing = "present"
+        while retrieved < wanted:
+            count = min(PAGE, wanted - retrieved)
+            page = await client.present(retrieved + 1, count, args.format, args.elements or None)
             if not page:
                 break
-            records.extend(page)
-        return hits, records
+            put(page)
+            retrieved += len(page)
+        return hits, client.surplus
+    except Z3950Error as error:
+        raise UserError(f"{host}:{port}/{database}: {error}") from error
+    except (OSError, TimeoutError) as error:
+        reason = str(error) or f"no answer to the {doing} within {args.timeout:g} s"
+        raise UserError(f"{host}:{port}/{database}: {reason}") from error
     finally:
         await client.close()
 
@@ -170,20 +216,6 @@ def record_text(record: RetrievedRecord, syntax: str) -> str:
         raise ValueError(f"cannot read MARC: {error}") from error
     holdings = "".join(f"# holding: {_holding(holding)}\n" for holding in record.holdings)
     return record_to_mrk(marc) + holdings
-
-
-def _write(records: list[RetrievedRecord], syntax: str, stream: BinaryIO) -> int:
-    """Write the records' bytes (ISO 2709 back to back for MARC, one per line otherwise);
-    return how many had to be skipped because the target sent a diagnostic instead, or a record
-    that cannot be decoded."""
-    skipped = 0
-    for record in records:
-        if record.problem is not None:
-            print(f"record {record.position}: {record.problem}", file=sys.stderr)
-            skipped += 1
-            continue
-        stream.write(record.data if syntax in MARC_FORMATS else record.data + b"\n")
-    return skipped
 
 
 def _holding(holding: dict[str, Any]) -> str:

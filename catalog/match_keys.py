@@ -4,7 +4,7 @@ Keys are ``(kind, key)`` pairs stored in the indexed ``match_keys`` table; dedup
 up a record's candidates by them (:mod:`catalog.dedup`):
 
 - ``isbn``: ISBN-13 of every 020 $a whose check digit is right (ISBN-10 converted). A malformed
-  or wrong-check-digit ISBN is kept aside in the profile (``bad``) with a warning, never matched.
+  or wrong-check-digit ISBN is kept aside in the profile (``bad``), never matched.
 - ``issn`` (022 $a, checked), ``lccn`` (010 $a), ``nbn`` (015 $a), ``nba`` (016 $a with its
   $2 agency), ``std`` (024 $a), ``ctl`` (035 $a whose ``(PREFIX)`` is in
   ``dedup.control_prefixes``).
@@ -117,8 +117,11 @@ def match_data(
                 isbn13 = valid_isbn13(candidate)
             except ValidationError as error:
                 profile.bad.append(candidate)
-                log.warning("record %s: ISBN %r kept aside, not matched: %s",
-                            _control(fields, "001"), candidate, error)
+                # debug, not a warning: a record's data, which the import's report and the
+                # validator say, and `koprik dedup explain` shows; a warning a record wrote
+                # thousands of lines to standard error, and to the log of every harvest
+                log.debug("record %s: ISBN %r kept aside, not matched: %s",
+                          _control(fields, "001"), candidate, error)
                 continue
             if isbn13 not in profile.isbns:
                 profile.isbns.append(isbn13)

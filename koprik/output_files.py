@@ -161,7 +161,17 @@ def refuse_unwritable(named: str | os.PathLike[str], option: str = "-o") -> None
     if path.is_dir():
         raise UserError(f"{path}: a folder; name a file to write")
     if not path.parent.is_dir():
-        raise UserError(f"{option} {path}: no such folder {path.parent}")
+        raise UserError(f"{option} {path}: {no_folder(path.parent)}")
+
+
+def no_folder(folder: Path) -> str:
+    """Why ``folder`` (not a folder) cannot hold a new file: ``no such folder FOLDER``, or
+    ``FILE is a file, not a folder`` when the nearest part of it that exists is a file
+    (``koprik backup copy.mrc/x.db`` said "copy.mrc: no such folder" of a file that is there)."""
+    there = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if there is not None and not there.is_dir():
+        return f"{there} is a file, not a folder"
+    return f"no such folder {folder}"
 
 
 PART = ".part"

@@ -74,7 +74,10 @@ def test_a_catalogue_not_yet_upgraded_can_be_backed_up(tmp_path: Path):
 @pytest.mark.parametrize(
     ("target", "message"),
     [("exists.sqlite3", "exists.sqlite3 exists: name a new file"),
-     ("no-folder/copy.sqlite3", "no-folder: no such folder"),
+     ("no-folder/copy.sqlite3", "no-folder/copy.sqlite3: no such folder {tmp}/no-folder"),
+     # a file named as a folder was said to be no folder, though it is there
+     ("exists.sqlite3/copy.sqlite3", "exists.sqlite3/copy.sqlite3: {tmp}/exists.sqlite3 is a "
+      "file, not a folder"),
      # the copy cannot be created (here its working name is taken by a folder)
      ("blocked.sqlite3", "cannot write {tmp}/blocked.sqlite3.part: Is a directory"),
      ],

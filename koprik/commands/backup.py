@@ -23,7 +23,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from catalog.db import database_url, open_engine, sqlite_file
 from config import load_settings
 from koprik.errors import UserError
-from koprik.output_files import refuse_own_files, working_copy
+from koprik.output_files import no_folder, refuse_own_files, working_copy
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if target.exists():
         raise UserError(f"{target} exists: name a new file")
     if not target.parent.is_dir():
-        raise UserError(f"{target.parent}: no such folder")
+        raise UserError(f"{target}: {no_folder(target.parent)}")
     if backend == "postgresql":
         print("backup: a PostgreSQL catalogue is backed up with pg_dump; run:")
         print(pg_dump_line(url, target))

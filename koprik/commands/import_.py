@@ -43,6 +43,7 @@ from koprik.option_checks import checked_charset
 from koprik.output_files import (
     STDIO,
     escaped_name,
+    no_folder,
     opened_for_writing,
     option_named,
     refuse_overwriting,
@@ -296,7 +297,7 @@ def _open_output(path: Path, option: str, default: bool) -> TextIO:
         if default:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.parent.is_dir():
-            raise UserError(f"{named}: no such folder {path.parent}")
+            raise UserError(f"{named}: {no_folder(path.parent)}")
         return io.TextIOWrapper(opened_for_writing(path, claim=named), encoding="utf-8")
     except OSError as error:
         raise UserError(f"{named}: cannot be written ({error.strerror})") from None

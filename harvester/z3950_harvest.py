@@ -8,7 +8,8 @@ The source (:class:`config.HarvestSource`) gives the target as ``url``
 (``z3950://HOST:PORT/DATABASE``, or ``HOST:PORT/DATABASE``; see
 :func:`harvester.z3950_records.parse_address`), the PQF query as ``query``, the seconds allowed
 per request as ``timeout`` and, as ``charset``, the character set to negotiate and to expect in
-records when the target does not agree to one (empty: propose UTF-8 and otherwise detect; see
+records when the target does not agree to one (empty: propose UTF-8 and otherwise detect;
+MARC-8 is expected but not proposed: :func:`protocols.z3950.charset.negotiable`; see
 :mod:`harvester.z3950_records`). Records are presented in USMARC, element set F; in UNIMARC
 when the source's ``crosswalk`` says its records are UNIMARC (they are then converted to
 MARC21 as they are ingested: :mod:`harvester.ingest`).

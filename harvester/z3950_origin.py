@@ -174,7 +174,8 @@ class Z3950Client:
         timeout: float = DEFAULT_TIMEOUT,
         politeness: Politeness | None = None,
     ) -> Z3950Client:
-        """Open a TCP connection and initialize; propose ``charset`` (None: no negotiation);
+        """Open a TCP connection and initialize; propose ``charset`` (None, or MARC-8, which is
+        read from the records and never proposed (:func:`charset.negotiable`): no negotiation);
         ``politeness`` paces the requests (Init too; None: none).
 
         Raises :class:`Z3950Error` if the target rejects the Init, :class:`OSError` if the
@@ -203,7 +204,7 @@ class Z3950Client:
             "exceptionalRecordSize": MESSAGE_SIZE,
             "implementationName": IMPLEMENTATION_NAME,
         }
-        if proposed_charset:
+        if proposed_charset and charneg.negotiable(proposed_charset):
             options = [*_OPTIONS, "negotiationModel"]
             request["options"] = bit_string(OPTION_BITS[name] for name in options)
             request["otherInfo"] = charneg.proposal_other_info(proposed_charset)

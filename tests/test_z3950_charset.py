@@ -7,6 +7,7 @@ import pytest
 from protocols.z3950 import oids
 from protocols.z3950.charset import (
     Agreement,
+    negotiable,
     negotiated_charset,
     proposal_other_info,
     proposed_charsets,
@@ -24,6 +25,16 @@ def through_the_wire(other_info: list) -> list:
 def test_proposal_round_trip(name: str) -> None:
     names, records = proposed_charsets(through_the_wire(proposal_other_info(name, records=False)))
     assert names == [name.upper()] and records is False
+
+
+@pytest.mark.parametrize(
+    ("name", "proposed"),
+    [("UTF-8", True), ("cp1251", True), ("ISO-8859-1", True), ("marc-8", False),
+     ("MARC8", False), ("marc_8", False), ("ANSEL", False)],
+)  # fmt: skip
+def test_marc8_is_never_proposed(name: str, proposed: bool) -> None:
+    # Zebra selects a proposed MARC-8 and then cannot encode its Init response
+    assert negotiable(name) is proposed
 
 
 def test_utf8_is_proposed_as_iso10646_like_yaz() -> None:

@@ -23,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--charset",
         help="character set to negotiate: utf-8, marc-8, cp1251, koi8-r, cp866, iso-8859-5, "
-        "iso-8859-1 (default UTF-8); with --import also the one records are read in when the "
-        "target does not agree to it (default: detected)",
+        "iso-8859-1 (default UTF-8; marc-8 is not proposed, only read from the records); with "
+        "--import also the one records are read in when the target does not agree to it "
+        "(default: detected)",
     )
     add_fetching(parser, "put the USMARC records (UNIMARC ones converted to MARC21) into the "
                  "catalogue (see --config) instead")

@@ -9,6 +9,15 @@ private externally specified set (``1.2.840.10003.15.1000.81.1``, the name octet
     names, records = proposed_charsets(other_info)            # target: ["UTF-8"], True
     reply = response_other_info("UTF-8", records=True)        # target, in the Init response
     agreed = negotiated_charset(reply)                        # origin: Agreement("UTF-8", True)
+
+MARC-8 is never proposed (:func:`negotiable`): it is the character set MARC21 records are in
+when their leader says nothing (Leader/09 blank), the one a MARC21 target sends without any
+negotiation, and not one a target can be trusted to write its Init response in. Zebra
+(2.2.7, YAZ 5.34) selects it, converts the strings of its Init response to MARC-8, and fails on
+its own two-character implementationId ``81`` (YAZ's MARC-8 encoder wants ten bytes free for each
+character it holds back; the ODR gives a string of n characters 4n + 2): it answers with a Close
+(systemProblem) whose text begins with that held-back ``1`` (``1Unknown Error``). yaz-client
+proposing ``marc-8`` gets the same Close; yaz-ztest ignores the proposal.
 """
 
 from __future__ import annotations
@@ -21,6 +30,15 @@ from protocols.z3950.codec import decode_external, make_external
 #: ISO 10646 transfer-syntax forms (last arc of 1.0.10646.1.0.N) and their names.
 _ISO10646_FORMS = {"2": "UCS-2", "4": "UCS-4", "5": "UTF-16", "8": "UTF-8"}
 _ISO10646_PREFIX = "1.0.10646.1.0."
+
+
+_MARC8_NAMES = frozenset({"marc8", "marc8s", "marc8lossy", "marc8lossless", "ansel"})
+
+
+def negotiable(charset: str) -> bool:
+    """Whether ``charset`` is proposed in the Init at all: every set but MARC-8 (see the module
+    docstring), which an origin gets by proposing nothing and reads from the records."""
+    return charset.lower().replace("-", "").replace("_", "") not in _MARC8_NAMES
 
 
 class Agreement(NamedTuple):

@@ -149,6 +149,21 @@ async def test_harvest_limit_and_a_narrow_query(zebra: Zebra, catalog: Catalog) 
     assert capped.requests == 2 + 3
 
 
+async def test_a_marc8_source_is_harvested_without_proposing_marc8(
+    zebra: Zebra, catalog: Catalog
+) -> None:
+    """Zebra selects a proposed MARC-8 and then closes (it cannot encode its Init response in
+    it): MARC-8 is expected in the records, not proposed; these ones read as the UTF-8 they are."""
+    result = await harvest_z3950(source_for(zebra, charset="marc-8"), catalog)
+    total = len(zebra.records)
+    assert result.hits == total and result.charset is None
+    assert result.counts == Counts(added=total)
+    for identifier, original in zebra.records.items():
+        stored = catalog.marc_of(f"zebra:{identifier}")
+        assert stored is not None
+        assert_same_record(stored, original)
+
+
 async def test_target_down_or_refusing_is_a_clear_error(zebra: Zebra, catalog: Catalog) -> None:
     down = source_for(zebra, url=f"127.0.0.1:{free_port()}/Default")
     with pytest.raises(Z3950HarvestError, match="connection refused"):

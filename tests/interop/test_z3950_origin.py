@@ -15,6 +15,7 @@ import pytest
 from lxml import etree
 
 from harvester.z3950_origin import Z3950Client, Z3950Closed, Z3950Diagnostic
+from harvester.z3950_records import decode_usmarc
 from koprik.cli import build_parser, handler_of
 from protocols.z3950 import oids
 from protocols.z3950.ber import to_definite
@@ -139,6 +140,21 @@ async def test_zebra_diagnostics(zebra: int) -> None:
         assert database.value.code in (109, 235)
 
 
+async def test_zebra_marc8_is_asked_for_without_negotiation(zebra: int) -> None:
+    """Zebra selects a proposed MARC-8 and then cannot encode its Init response (its
+    implementationId "81" is too short for YAZ's MARC-8 encoder): it closed with
+    '1Unknown Error'. MARC-8 is not proposed; the records are read as they come."""
+    titles = source_titles()
+    async with await Z3950Client.connect("127.0.0.1", zebra, "Default", "marc-8") as client:
+        assert client.charset is None
+        hits = await client.search("@attr 1=1016 @attr 5=1 a")
+        assert hits > 3
+        records = await client.present(1, hits, syntax="usmarc")
+    for retrieved in records:
+        record = decode_usmarc(retrieved.data, "marc-8")
+        assert record["245"]["a"] == titles[record["001"].data]
+
+
 def run_command(*argv: str) -> int:
     args = build_parser().parse_args(["z3950", *argv])
     return int(handler_of(args)(args))
@@ -158,6 +174,16 @@ def test_command_writes_iso2709_and_prints_mrk(
     printed = capsys.readouterr().out
     assert "=245  10$aHanda shishi." in printed or "$aHanda shishi." in printed
     assert printed.startswith("=LDR  ")
+
+
+def test_command_with_marc8_prints_the_records(
+    zebra: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = f"127.0.0.1:{zebra}/Default"
+    assert run_command(target, '@attr 1=4 "Handa shishi"', "--charset", "marc-8") == 0
+    captured = capsys.readouterr()
+    assert "$aHanda shishi." in captured.out
+    assert captured.err.startswith("z3950: 1 hits, 1 records retrieved")
 
 
 # --- yaz-ztest ------------------------------------------------------------------------------

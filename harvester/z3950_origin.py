@@ -74,6 +74,22 @@ class Z3950Closed(Z3950Error):
         self.reason = reason
 
 
+CLOSE_REASONS = {0: "finished", 1: "shutdown", 2: "system problem", 3: "cost limit",
+                 4: "resources", 5: "security violation", 6: "protocol error",
+                 7: "lack of activity", 8: "peer abort", 9: "unspecified"}  # fmt: skip
+"""Z39.50 CloseReason values, as said to people."""
+
+
+def close_reason(close: dict[str, Any]) -> str:
+    """Why a Close PDU says the target closed: its reason named (and numbered), and its
+    diagnosticInformation quoted apart (``system problem (reason 2), saying "1Unknown
+    Error"``), the target's words being kept as they came."""
+    code = close["closeReason"]
+    said = f"{CLOSE_REASONS[code]} (reason {code})" if code in CLOSE_REASONS else f"reason {code}"
+    text = close.get("diagnosticInformation")
+    return f'{said}, saying "{quoted(text)}"' if text else said
+
+
 class Z3950Diagnostic(Z3950Error):
     """A diagnostic from the target (Bib-1 codes unless ``diagnostic_set`` says otherwise)."""
 
@@ -355,8 +371,7 @@ class Z3950Client:
                 raise Z3950Error(f"undecodable answer to {name}: {error}") from error
         if answer == "close" and expected != "close":
             self._writer.close()
-            reason = content.get("diagnosticInformation") or f"reason {content['closeReason']}"
-            raise Z3950Closed(quoted(reason))
+            raise Z3950Closed(close_reason(content))
         if answer != expected:
             raise Z3950Error(f"expected {expected}, target sent {answer}")
         return content

@@ -17,7 +17,7 @@ from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
 from crosswalks.charsets import CANDIDATES as CHARSETS
 from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest
-from harvester.z3950_origin import MAX_PDU_VALUES
+from harvester.z3950_origin import MAX_PDU_VALUES, close_reason
 from koprik.cli import main
 from protocols.z3950 import oids
 from protocols.z3950.codec import OPTION_BITS, bit_string, encode_pdu, make_external
@@ -219,13 +219,25 @@ def test_a_diagnostics_control_characters_are_quoted_escaped(tmp_path: Path) -> 
     ]
 
 
+@pytest.mark.parametrize(
+    ("close", "said"),
+    [({"closeReason": 2, "diagnosticInformation": "1Unknown Error"},
+      'system problem (reason 2), saying "1Unknown Error"'),
+     ({"closeReason": 7}, "lack of activity (reason 7)"),
+     ({"closeReason": 42, "diagnosticInformation": "bye\n"}, 'reason 42, saying "bye\\n"')],
+)  # fmt: skip
+def test_a_close_says_its_reason_apart_from_the_targets_text(close: dict, said: str) -> None:
+    # Zebra's "1Unknown Error" read as a reason number glued to a message
+    assert close_reason(close) == said
+
+
 def test_a_close_with_a_long_reason_is_quoted_in_part(tmp_path: Path) -> None:
     port, report = _harvest_one_present(tmp_path, encode_pdu("close", {
         "closeReason": 2, "diagnosticInformation": "c" * 1_000_000}))  # fmt: skip
     assert report.status == FAILED
     assert report.errors == [
         f"run failed: 127.0.0.1:{port}/Default: target closed the association: "
-        f"{'c' * 500}... (999500 more characters)"
+        f"system problem (reason 2), saying \"{'c' * 500}... (999500 more characters)\""
     ]
 
 

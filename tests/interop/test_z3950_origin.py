@@ -19,7 +19,14 @@ from harvester.z3950_records import decode_usmarc
 from koprik.cli import build_parser, handler_of
 from protocols.z3950 import oids
 from protocols.z3950.ber import to_definite
-from protocols.z3950.codec import bit_string, decode_external, decode_pdu, encode_pdu
+from protocols.z3950.charset import proposal_other_info
+from protocols.z3950.codec import (
+    OPTION_BITS,
+    bit_string,
+    decode_external,
+    decode_pdu,
+    encode_pdu,
+)
 from protocols.z3950.framing import read_pdu
 from protocols.z3950.pqf import Term, parse_pqf, rpn_to_pdu
 from tests.conftest import DATA, free_port
@@ -153,6 +160,26 @@ async def test_zebra_marc8_is_asked_for_without_negotiation(zebra: int) -> None:
     for retrieved in records:
         record = decode_usmarc(retrieved.data, "marc-8")
         assert record["245"]["a"] == titles[record["001"].data]
+
+
+async def test_zebra_close_names_its_reason_apart_from_its_text(zebra: int) -> None:
+    """What Zebra answers a MARC-8 proposal (yaz-client's proposal, byte for byte): a Close whose
+    text starts with the "1" of "81" left in its MARC-8 encoder; its reason is said apart."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", zebra)
+    client = Z3950Client(reader, writer, "Default", 10.0)
+    init = {
+        "protocolVersion": bit_string([0, 1, 2]),
+        "options": bit_string([OPTION_BITS["search"], OPTION_BITS["negotiationModel"]]),
+        "preferredMessageSize": 1 << 20,
+        "exceptionalRecordSize": 1 << 20,
+        "otherInfo": proposal_other_info("marc-8"),
+    }
+    with pytest.raises(Z3950Closed) as closed:
+        await client._request("initRequest", init, "initResponse")
+    said = str(closed.value)
+    assert said.startswith('target closed the association: system problem (reason 2), saying "')
+    assert said.endswith('Unknown Error"')
+    await client.close()
 
 
 def run_command(*argv: str) -> int:

@@ -23,6 +23,7 @@ request at a time per host, ``delay`` seconds between the end of one and the nex
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import logging
 from dataclasses import dataclass, field
@@ -248,7 +249,7 @@ class Z3950Client:
             "replaceIndicator": True,
             "resultSetName": result_set,
             "databaseNames": [self.database],
-            "query": ("type-1", rpn_to_pdu(model)),
+            "query": ("type-1", rpn_to_pdu(model, self._term_encoding())),
         }
         response = await self._request("searchRequest", request, "searchResponse")
         _raise_records_diagnostic(response.get("records"))
@@ -310,7 +311,7 @@ class Z3950Client:
         request = {
             "databaseNames": [self.database],
             "attributeSet": oids.BIB1_ATTRIBUTE_SET,
-            "termListAndStartPoint": attributes_plus_term(term),
+            "termListAndStartPoint": attributes_plus_term(term, self._term_encoding()),
             "stepSize": step,
             "numberOfTermsRequested": count,
             "preferredPositionInResponse": position,
@@ -423,6 +424,18 @@ class Z3950Client:
             holdings=holdings,
         )
 
+    def _term_encoding(self) -> str:
+        """The encoding of query and scan terms: the character set agreed in Init (a target
+        that agreed to one reads terms in it: Zebra found 0 hits for ``hsüan`` sent in UTF-8
+        under ISO 8859-1, 2 in ISO 8859-1), else UTF-8."""
+        agreed = self.charset.charset if self.charset else None
+        if agreed is None:
+            return "utf-8"
+        try:
+            return codecs.lookup(agreed).name
+        except LookupError:  # a set Python has no codec for: UTF-8, as before any agreement
+            return "utf-8"
+
     def _record_text(self, data: bytes) -> str | None:
         agreed = self.charset
         encoding = agreed.charset if agreed and agreed.records and agreed.charset else "utf-8"
@@ -431,14 +444,13 @@ class Z3950Client:
         except (UnicodeDecodeError, LookupError):
             return None
 
-    @staticmethod
-    def _scan_entry(entry: tuple[str, Any]) -> ScanEntry | None:
+    def _scan_entry(self, entry: tuple[str, Any]) -> ScanEntry | None:
         kind, value = entry
         if kind != "termInfo":
             return None
         term_kind, term = value["term"]
-        if term_kind == "general":
-            text = bytes(term).decode("utf-8", errors="replace")
+        if term_kind == "general":  # in the set its terms are sent in
+            text = bytes(term).decode(self._term_encoding(), errors="replace")
         else:
             text = str(term)
         return ScanEntry(text, value.get("globalOccurrences"), value.get("displayTerm"))

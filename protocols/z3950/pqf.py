@@ -152,28 +152,36 @@ def _parse_attribute(
 # --- PDU form (RPNQuery values of codec.encode_pdu) ------------------------------------------
 
 
-def rpn_to_pdu(query: Query) -> dict[str, Any]:
+def rpn_to_pdu(query: Query, encoding: str = "utf-8") -> dict[str, Any]:
     """Return the RPNQuery value (Bib-1 attribute set) for ``query``; terms are sent as
-    ``general`` octets in UTF-8, as yaz-client sends them."""
-    return {"attributeSet": oids.BIB1_ATTRIBUTE_SET, "rpn": _structure_to_pdu(query)}
+    ``general`` octets in ``encoding``: UTF-8, or the character set agreed in Init, as
+    yaz-client and ZOOM send them."""
+    return {"attributeSet": oids.BIB1_ATTRIBUTE_SET, "rpn": _structure_to_pdu(query, encoding)}
 
 
-def _structure_to_pdu(query: Query) -> tuple[str, Any]:
+def _structure_to_pdu(query: Query, encoding: str) -> tuple[str, Any]:
     if isinstance(query, Boolean):
-        operands = {"rpn1": _structure_to_pdu(query.left), "rpn2": _structure_to_pdu(query.right)}
+        operands = {"rpn1": _structure_to_pdu(query.left, encoding),
+                    "rpn2": _structure_to_pdu(query.right, encoding)}  # fmt: skip
         return "rpnRpnOp", {**operands, "op": (query.op, None)}
     if isinstance(query, ResultSetRef):
         return "op", ("resultSet", query.name)
-    return "op", ("attrTerm", attributes_plus_term(query))
+    return "op", ("attrTerm", attributes_plus_term(query, encoding))
 
 
-def attributes_plus_term(term: Term) -> dict[str, Any]:
-    """Return the AttributesPlusTerm value for ``term`` (also the start point of a Scan)."""
+def attributes_plus_term(term: Term, encoding: str = "utf-8") -> dict[str, Any]:
+    """Return the AttributesPlusTerm value for ``term`` (also the start point of a Scan), its
+    term in ``encoding``; :class:`PqfError` when the term has a character ``encoding`` lacks."""
     attributes = [
         {"attributeType": kind, "attributeValue": ("numeric", value)}
         for kind, value in term.attributes.items()
     ]
-    return {"attributes": attributes, "term": ("general", term.term.encode("utf-8"))}
+    try:
+        octets = term.term.encode(encoding)
+    except UnicodeEncodeError as error:
+        raise PqfError(f"the term {term.term!r} has {term.term[error.start]!r}, which the "
+                       f"character set agreed with the target ({encoding}) lacks") from None
+    return {"attributes": attributes, "term": ("general", octets)}
 
 
 def rpn_from_pdu(rpn: dict[str, Any]) -> Query:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from protocols.z3950.codec import (
     encode_pdu,
 )
 from protocols.z3950.framing import read_pdu
-from protocols.z3950.pqf import Term, parse_pqf, rpn_to_pdu
+from protocols.z3950.pqf import PqfError, Term, parse_pqf, rpn_to_pdu
 from tests.conftest import DATA, free_port
 from tests.peers import running_zebra, wait_for_port
 
@@ -89,6 +90,22 @@ async def test_zebra_usmarc_titles_match_the_source(zebra: int) -> None:
         assert retrieved.syntax == oids.USMARC
         record = pymarc.Record(retrieved.data, force_utf8=True)
         assert record["245"]["a"] == titles[record["001"].data]
+
+
+@pytest.mark.parametrize("charset", ["UTF-8", "iso-8859-1"])
+async def test_terms_are_sent_in_the_character_set_agreed(zebra: int, charset: str) -> None:
+    """A target that agreed to a character set reads query and scan terms in it: under
+    ISO 8859-1 Zebra found nothing for ``hsüan`` sent in UTF-8 (2 under UTF-8)."""
+    async with await Z3950Client.connect("127.0.0.1", zebra, "Default", charset) as client:
+        assert client.charset is not None and client.charset.charset == charset
+        assert await client.search("@attr 1=4 hsüan") == 2
+        if charset == "UTF-8":  # (under another set, the display terms of Zebra's answer
+            # are in it, which the codec, reading every InternationalString as UTF-8, refuses)
+            entries = await client.scan("@attr 1=4 hsüan", count=3)
+            assert unicodedata.normalize("NFC", entries[0].term) == "hsüan"
+        else:  # a term the set cannot carry is refused, not sent mangled
+            with pytest.raises(PqfError, match="'Ч', which the character set agreed"):
+                await client.search("@attr 1=4 Чўлпон")
 
 
 async def test_zebra_title_search_finds_the_record(zebra: int) -> None:

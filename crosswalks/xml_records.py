@@ -19,7 +19,7 @@ from xml.sax.saxutils import quoteattr
 from lxml import etree
 
 from crosswalks.framing import MAX_RECORD_BYTES, SAMPLE_BYTES, too_large
-from crosswalks.xmltext import UNTRUSTED
+from crosswalks.xmltext import UNTRUSTED, xml_error_said
 
 MARCXML_NS = "http://www.loc.gov/MARC21/slim"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
@@ -133,7 +133,7 @@ class _RecordReader:
             passed, in_record, message = stop
             # a restarted parse ends in the document's own closing tags: that is no fault
             if in_record or segment is None or passed == 0:
-                yield XmlItem(None, b"", None, f"XML not well-formed: {message}")
+                yield XmlItem(None, b"", None, f"XML not well-formed: {xml_error_said(message)}")
             segment = self._reach(passed if segment is None else segment + max(passed, 1))
             if segment is None:
                 return

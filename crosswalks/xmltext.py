@@ -65,6 +65,27 @@ def parse_untrusted(data: bytes) -> etree._Element:
     return root
 
 
+_LIBXML_LIMITS = (
+    (re.compile(r"Resource limit exceeded: Text node too long, try XML_PARSE_HUGE"),
+     "a text longer than the 10,000,000 bytes libxml2 reads"),
+    (re.compile(r"Maximum entity amplification factor exceeded, see "
+                r"xmlCtxtSetMaxAmplification\.?"),
+     "entities expanding far past the document's own size (refused)"),
+    (re.compile(r"Excessive depth in document: (\d+) use XML_PARSE_HUGE option"),
+     r"elements nested more than \1 deep (refused)"),
+)
+
+
+def xml_error_said(error: etree.XMLSyntaxError | str) -> str:
+    """An XML parser's message in a reader's words: libxml2's resource limits said as what they
+    refuse, not by the parse option or call that lifts them ("try XML_PARSE_HUGE", "see
+    xmlCtxtSetMaxAmplification"), which Koprik never sets (:data:`UNTRUSTED`)."""
+    message = str(error)
+    for pattern, said in _LIBXML_LIMITS:
+        message = pattern.sub(said, message)
+    return message
+
+
 _ANY_URI_SCHEMA = (b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
                    b'<xs:element name="uri" type="xs:anyURI"/></xs:schema>')
 """A schema of one ``xs:anyURI`` element: what libxml2, which validates our output against the

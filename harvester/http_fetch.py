@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 import aiohttp
 from lxml import etree
 
-from crosswalks.xmltext import MAX_XML_BYTES
+from crosswalks.xmltext import MAX_XML_BYTES, xml_error_said
 from harvester.bodies import BodyLimits, TruncatedBody, read_body
 from harvester.faults import (
     Event,
@@ -240,7 +240,7 @@ class HttpFetcher:
                 try:
                     return parse(raw), raw
                 except etree.XMLSyntaxError as error:
-                    event = Event("malformed-xml", f"{what}: {error}")
+                    event = Event("malformed-xml", f"{what}: {xml_error_said(error)}")
                     if b"<!ENTITY" in raw:  # refused on purpose: asking again is useless
                         self.events.append(event)
                         raise MalformedResponse(str(event), raw) from None

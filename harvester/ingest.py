@@ -39,7 +39,7 @@ from config import HarvestSource, LimitSettings
 from crosswalks.marc_syntax import syntax_problems
 from crosswalks.marcxml import MARCXML_NS
 from crosswalks.unimarc import NotConverted, to_marc21
-from crosswalks.xmltext import parse_untrusted
+from crosswalks.xmltext import parse_untrusted, xml_error_said
 from harvester.harvested import Harvested, identifier_of, marcxml_identifier
 
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
@@ -416,7 +416,7 @@ def _parsed(payload: bytes) -> etree._Element:
     try:
         return parse_untrusted(payload)
     except etree.XMLSyntaxError as error:
-        raise IngestError(f"not well-formed XML: {error}") from error
+        raise IngestError(f"not well-formed XML: {xml_error_said(error)}") from error
 
 
 def _unread(item: Harvested, unimarc: bool) -> tuple[str, str, Unread] | _Refusal | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from catalog.harvest_state import LARGEST_INTEGER
-from crosswalks.xmltext import MAX_XML_BYTES, parse_untrusted, safe_parser
+from crosswalks.xmltext import MAX_XML_BYTES, parse_untrusted, safe_parser, xml_error_said
 from harvester.faults import Event, HarvestError, ListLoop, MalformedResponse, quoted
 from harvester.harvested import Harvested
 
@@ -281,7 +281,8 @@ def read_record_bytes(raw: bytes) -> OaiRecord:
     try:
         element = parse_untrusted(raw)
     except etree.XMLSyntaxError as error:
-        return OaiRecord(None, None, False, [], None, raw, f"not well-formed XML: {error}")
+        said = f"not well-formed XML: {xml_error_said(error)}"
+        return OaiRecord(None, None, False, [], None, raw, said)
     if element.tag != f"{_O}record":
         return OaiRecord(None, None, False, [], None, raw, f"{element.tag} is not an OAI record")
     return _read_record(element)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from crosswalks.xmltext import parse_untrusted
+from crosswalks.xmltext import parse_untrusted, xml_error_said
 from harvester.faults import HarvestError, MalformedResponse, quoted
 from harvester.harvested import Harvested
 from protocols.sru import VERSIONS
@@ -179,7 +179,7 @@ def _read_record(element: etree._Element, s: str) -> SruRecord:
     try:
         payload = _payload(data, _packing(element, s[1:-1]))
     except etree.XMLSyntaxError as error:
-        record.error = f"recordData that is not well-formed XML: {error}"
+        record.error = f"recordData that is not well-formed XML: {xml_error_said(error)}"
         return record
     if payload is None:
         record.error = "empty recordData"
@@ -247,7 +247,7 @@ def read_record_bytes(raw: bytes) -> SruRecord:
     try:
         element = parse_untrusted(raw)
     except etree.XMLSyntaxError as error:
-        return SruRecord(None, "", None, raw, error=f"not well-formed XML: {error}")
+        return SruRecord(None, "", None, raw, error=f"not well-formed XML: {xml_error_said(error)}")
     name = etree.QName(element)
     if name.localname != "record":
         return SruRecord(None, "", None, raw, error=f"{element.tag} is not an SRU record")

@@ -752,3 +752,33 @@ def test_an_output_in_a_folder_that_does_not_exist_is_named_before_any_work(
     said = f"koprik: {option} {missing}: no such folder {missing.parent}\n"
     assert result.stderr.decode() == said
     assert list(tmp_path.iterdir()) == []
+
+
+_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE c [<!ENTITY a "' + b"ha" * 50 + b'">'
+           + b"".join(b'<!ENTITY %c "%s">' % (ord("b") + i, b"&%c;" % (ord("a") + i) * 10)
+                      for i in range(8))
+           + b']><collection xmlns="http://www.loc.gov/MARC21/slim"><record><leader>'
+           + b'00000nam a2200000 a 4500</leader><datafield tag="245" ind1="0" ind2="0">'
+           + b'<subfield code="a">&i;</subfield></datafield></record></collection>')
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    (b'<collection xmlns="http://www.loc.gov/MARC21/slim"><record><leader>00000nam a2200000 a '
+     b'4500</leader><datafield tag="500" ind1=" " ind2=" "><subfield code="a">'
+     + b"x" * 10_000_100 + b"</subfield></datafield></record></collection>",
+     "a text longer than the 10,000,000 bytes libxml2 reads"),
+    (_LAUGHS, "entities expanding far past the document's own size (refused)"),
+])  # fmt: skip
+def test_xml_past_libxml2s_limits_is_said_in_a_readers_words(
+    tmp_path: Path, data: bytes, said: str
+) -> None:
+    """libxml2 named the parse option that lifts its limit ("try XML_PARSE_HUGE", "see
+    xmlCtxtSetMaxAmplification"), which means nothing to a cataloguer and which Koprik never
+    sets."""
+    source = tmp_path / "in.xml"
+    source.write_bytes(data)
+    result = koprik("--to", "mrk", source)
+    assert_no_traceback(result)
+    assert result.returncode != 0
+    err = result.stderr.decode()
+    assert said in err and "XML_PARSE_HUGE" not in err and "xmlCtxt" not in err, err

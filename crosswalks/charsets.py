@@ -191,7 +191,9 @@ def decide(data: bytes, *, declared_utf8: bool = False) -> Decision:
     best = max(scores, key=lambda charset: scores[charset])  # first of equals wins
     if utf8 is None:
         valid, invalid = _utf8_sequences(data)
-        if valid and (valid >= invalid or scores[best] < 0):
+        # (a record that says UTF-8 need not have a good sequence for its claim to count when
+        # no other reading is plausible: "Caf\xc3 \xff\xfe ok" was read as KOI8-R, "Cafц ЪЧ")
+        if (valid or declared_utf8) and (valid >= invalid or scores[best] < 0):
             return Decision(BROKEN_UTF8, f"invalid UTF-8 ({invalid} bad bytes beside {valid} "
                             f"good sequences; best other reading {best} {scores[best]:.0f})")
     others = sorted((score, name) for name, score in scores.items() if name != best)

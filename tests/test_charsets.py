@@ -86,6 +86,17 @@ def test_utf8_with_invalid_bytes_is_broken_not_guessed() -> None:
     assert item.record is None and "invalid UTF-8" in (item.error or "")
 
 
+def test_a_record_saying_utf8_without_a_good_sequence_is_broken_when_nothing_reads_it() -> None:
+    """Its bad bytes read as KOI8-R were taken ("Cafц ЪЧ ok", exit 0), though no reading was
+    plausible; a record that says nothing is still read by the best reading."""
+    data = b"\x1faCaf\xc3 \xff\xfe ok\x1e"
+    assert charsets.decide(data, declared_utf8=True).charset == charsets.BROKEN_UTF8
+    assert charsets.decide(data).charset == charsets.KOI8R
+    # a record in CP1251 that says UTF-8 by mistake is still read as CP1251
+    cp1251 = "\x1faЧўлпон. Кеча ва кундуз\x1e".encode("cp1251")
+    assert charsets.decide(cp1251, declared_utf8=True).charset == charsets.CP1251
+
+
 def iter_bytes(text: bytes) -> io.BytesIO:
     """One ISO 2709 record whose 245$a holds the bytes ``text``."""
     record = Record(leader="00000nam a2200000 a 4500")

@@ -164,6 +164,17 @@ def unqueue(connection: Connection, entries: Sequence[tuple[int, int]]) -> None:
                    "record_id IN ({values})", ids, (queued_at,))
 
 
+def blocked_isbns(settings: Settings) -> set[str]:
+    """The ISBN keys ``dedup.blocked_isbns`` names (as ISBN-13 where valid): never matched on."""
+    blocked: set[str] = set()
+    for value in settings.dedup.blocked_isbns:
+        try:
+            blocked.add(valid_isbn13(value))
+        except ValidationError:
+            blocked.add(value)
+    return blocked
+
+
 def pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
 
@@ -189,13 +200,7 @@ class Batch:
         self.report = DedupReport()
         self.decisions: list[tuple[int, int | None, str, float, str, int]] = []
         self.decided: set[int] = set()
-        blocked: set[str] = set()
-        for value in settings.dedup.blocked_isbns:
-            try:
-                blocked.add(valid_isbn13(value))
-            except ValidationError:
-                blocked.add(value)
-        self.blocked = blocked
+        self.blocked = blocked_isbns(settings)
         dialect = self.connection.dialect.name
         self.postings = _postings(dialect, other_source=False)
         self.postings_other = _postings(dialect, other_source=True)

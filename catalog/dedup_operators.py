@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy import Connection, delete, insert, or_, select
+from sqlalchemy import Connection, delete, func, insert, or_, select
 
 from catalog import models
 from catalog.dedup import (
@@ -25,6 +25,7 @@ from catalog.dedup import (
     DedupError,
     DedupReport,
     _Rec,
+    blocked_isbns,
     pair,
 )
 from catalog.match_keys import Profile
@@ -252,6 +253,13 @@ class Explanation:
     profile: Profile = field(default_factory=Profile)
     decisions: list[tuple[str | None, str, float, str]] = field(default_factory=list)
     pairs: list[tuple[str, str, str]] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+    """Why each of its keys that finds no candidates is not used, as the settings now stand
+    (held by more records than ``dedup.max_candidates`` besides it, or a blocked ISBN)."""
+    usable: int = 0
+    """How many of its keys find candidates now (held by another record, not too many): the
+    stored decisions are those of the run that last looked at it, whose settings and records
+    may have been others."""
 
 
 def explain(catalog: Catalog, local_id: str) -> Explanation:
@@ -272,6 +280,7 @@ def explain(catalog: Catalog, local_id: str) -> Explanation:
                 select(r.c.local_id).where(r.c.id == row.union_id)).scalar()
         result.keys = [(k.kind, k.key) for k in connection.execute(
             select(mk.c.kind, mk.c.key).where(mk.c.record_id == row.id).order_by(mk.c.kind))]
+        result.unused, result.usable = _unused_keys(connection, catalog, result.keys)
         other = r.alias("other")
         query = (select(other.c.local_id, d.c.decision, d.c.score, d.c.reason)
                  .select_from(d.outerjoin(other, other.c.id == d.c.other_id))
@@ -291,3 +300,28 @@ def explain(catalog: Catalog, local_id: str) -> Explanation:
         result.pairs = [(x[0], x[1], x[2]) for x in connection.execute(query)]
         return result
 
+
+
+def _unused_keys(connection: Connection, catalog: Catalog,
+                 keys: list[tuple[str, str]]) -> tuple[list[str], int]:
+    """Why each of ``keys`` that a run finds no candidates by is not used, and how many are
+    used and held by another record, with the catalogue's
+    settings and records as they now stand: a key held by more than ``dedup.max_candidates``
+    records besides the record (a word of titles, not an identifier: by design, the records
+    sharing only such keys stay apart), or an ISBN of ``dedup.blocked_isbns``."""
+    mk = models.match_keys
+    most = catalog.settings.dedup.max_candidates
+    blocked = blocked_isbns(catalog.settings)
+    unused, usable = [], 0
+    for kind, key in keys:
+        if kind == "isbn" and key in blocked:
+            unused.append(f"key '{kind} {key}' is in dedup.blocked_isbns: not used")
+            continue
+        held = connection.execute(select(func.count()).select_from(mk).where(
+            mk.c.kind == kind, mk.c.key == key)).scalar_one()
+        if held > most + 1:
+            unused.append(f"key '{kind} {key}' held by {held} records, more than "
+                          f"dedup.max_candidates ({most}) besides this one: not used")
+        elif held > 1:
+            usable += 1
+    return unused, usable

@@ -586,6 +586,38 @@ def test_a_key_too_common_counts_the_records_of_every_source(settings, limit, co
         catalog.close()
 
 
+def test_explain_says_which_keys_are_too_common_to_be_used(settings):
+    """A record whose keys were all held by more records than ``max_candidates`` was
+    explained as "alone, no match" with no reason; a larger ``max_candidates`` changed
+    nothing in the explanation, which is the stored decision of the run that last looked at
+    the record: the explanation now says which keys are not used as the settings stand, and
+    that a key is used now when one is."""
+    def opened(limit):
+        return Catalog.open(dataclasses.replace(settings, file_sources=SOURCES,
+                                                dedup=DedupSettings(max_candidates=limit)))
+    catalog = opened(2)
+    try:
+        put(catalog, ("bux", book("1", "She'rlar", author="Karimov, Alisher")),
+            ("sam", book("1", "She'rlar")),
+            ("sam", book("2", "She'rlar", author="Rahimov, Botir")),
+            ("xor", book("3", "She'rlar", author="Xo'jayev, Anvar")))
+        run_dedup(catalog)
+        why = explain(catalog, "bux:1")
+        assert why.union is None and [d[1] for d in why.decisions] == ["alone"], why.decisions
+        assert why.unused == [
+            "key 'title sherlar' held by 4 records, more than dedup.max_candidates (2) "
+            "besides this one: not used"], why.unused
+        assert why.usable == 0
+    finally:
+        catalog.close()
+    catalog = opened(3)
+    try:
+        why = explain(catalog, "bux:1")
+        assert why.unused == [] and why.usable == 1, (why.unused, why.usable)
+    finally:
+        catalog.close()
+
+
 @pytest.mark.parametrize("later", [None, "bux"])
 def test_records_of_one_source_queued_alone_find_those_of_every_other_source(union_catalog,
                                                                              later):

@@ -101,6 +101,11 @@ def _print_explanation(catalog: Catalog, local_id: str) -> None:
     print(f"  match keys: {' '.join(f'{k}={v}' for k, v in why.keys) or 'none'}")
     if why.profile.bad:
         print(f"  kept aside (invalid): {' '.join(why.profile.bad)}")
+    for reason in why.unused:
+        print(f"  {reason}")
+    if why.usable and any(decision == "alone" for _, decision, _, _ in why.decisions):
+        print("  decisions of the run that last looked at it; a key is used now (settings or "
+              "records changed since): koprik dedup --all looks at it again")
     for other, decision, score, reason in why.decisions:
         print(f"  {decision:<9} {other or '':<24} {score:.3f}  {reason}")
     for a, b, state in why.pairs:

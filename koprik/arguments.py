@@ -51,6 +51,14 @@ def file_to_write(text: str) -> str:
     return text
 
 
+def name(text: str) -> str:
+    """A name that is not empty (a source's): ``koprik runs ''`` listed every run, as if no
+    source had been named."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name")
+    return text
+
+
 def add_fetching(parser: argparse.ArgumentParser, import_help: str) -> None:
     """The options of a command fetching records from a server (``koprik sru``, ``koprik
     z3950``): the time a request may take, and where the records go, ``import_help`` saying

@@ -279,6 +279,14 @@ def claimed(path: Path, shown: str, *, own: bool = False) -> int:
     return descriptor
 
 
+def refuse_closed_standard_output(advice: str | None = None) -> None:
+    """A UserError when the command was started with standard output closed (``>&-``: Python
+    makes ``sys.stdout`` None, and ``print`` then writes nothing, silently), with ``advice``
+    after the message when given. The one home of that message for every command."""
+    if sys.stdout is None:
+        raise UserError("standard output is closed" + (f": {advice}" if advice else ""))
+
+
 @contextlib.contextmanager
 def written_whole(
     path: str | os.PathLike[str] | None, kept: Callable[[], bool] = _always
@@ -288,8 +296,7 @@ def written_whole(
     at once when ``path`` exists and is not a regular file (a device, a pipe: a copy renamed
     over it would replace it). A file that cannot be opened is a UserError naming ``path``."""
     if path is None or os.fspath(path) == STDIO:
-        if sys.stdout is None:  # started with it closed (``>&-``)
-            raise UserError("standard output is closed: name a file to write with -o")
+        refuse_closed_standard_output("name a file to write with -o")
         try:
             yield sys.stdout.buffer
         except BrokenPipeError:  # a reader that went away: said by the command line as such

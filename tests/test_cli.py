@@ -347,3 +347,20 @@ def test_a_closed_standard_error_changes_nothing_else(tmp_path):
     records = (tmp_path / "a.mrc").read_bytes()
     assert records.count(b"\x1d") == 5 and records.endswith(b"\x1d")
     assert (tmp_path / "b.mrc").read_bytes() == records
+
+
+def test_runs_with_standard_output_closed_is_one_line(tmp_path):
+    """``koprik runs >&-`` ended with status 0 having written nothing (``print`` to a closed
+    standard output writes nothing); ``koprik export >&-`` says so in one line, status 2."""
+    (tmp_path / "koprik.toml").write_text('[database]\nurl = "sqlite:///k.sqlite3"\n')
+    assert _koprik_shell("demo --records 5", tmp_path).returncode == 0
+    closed = _koprik_shell("runs >&-", tmp_path)
+    assert (closed.returncode, closed.stderr) == (2, "koprik: standard output is closed\n")
+
+
+def test_runs_of_an_empty_source_name_is_a_usage_error(capsys):
+    """``koprik runs ''`` listed every run, as if no source had been named."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["runs", ""])
+    assert stopped.value.code == 2
+    assert "argument source: an empty name" in capsys.readouterr().err

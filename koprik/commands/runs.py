@@ -16,9 +16,11 @@ from catalog.db import refuse_missing_file
 from catalog.harvest_state import harvest_runs
 from config import load_settings
 from koprik.errors import UserError
+from koprik.output_files import refuse_closed_standard_output
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_closed_standard_output()  # else nothing listed, and status 0
     settings = load_settings(args.config)
     refuse_missing_file(settings.database.url, "no runs to list")
     catalog = Catalog.open(settings)

@@ -18,8 +18,13 @@ def config(tmp_path):  # type: ignore[no-untyped-def]
     return path
 
 
-def _run(config, monkeypatch, *args: str, stdin: str = "") -> int:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+def _run(config, monkeypatch, *args: str, stdin: str | bytes | None = "") -> int:  # type: ignore[no-untyped-def]
+    """``koprik users ARGS`` with ``stdin`` piped (bytes as they are, text in UTF-8; None: it
+    is closed, as with ``<&-``)."""
+    if isinstance(stdin, str):
+        stdin = stdin.encode()
+    piped = None if stdin is None else io.TextIOWrapper(io.BytesIO(stdin), errors="surrogateescape")
+    monkeypatch.setattr("sys.stdin", piped)
     return main(["--config", str(config), "users", *args])
 
 
@@ -53,6 +58,38 @@ def test_an_unknown_or_taken_name_is_said_before_a_password_is_asked(
     assert capsys.readouterr().err == "koprik: no user named 'nosuch'\n"
     assert _run(config, monkeypatch, "add", "alice") == 2
     assert capsys.readouterr().err == "koprik: a user named 'alice' exists already\n"
+
+
+@pytest.mark.parametrize(("stdin", "message"), [
+    (b"\xfflongpassword\n", "the password on standard input is not UTF-8 text"),
+    (bytes(range(256)) * 4096, "the password on standard input is longer than 1024 characters"),
+    (b"longpassword\nsecond line\n", "the password on standard input has more than one line: "
+                                      "pipe the password alone, as one line"),
+    (None, "there is no standard input to read the password from (it is closed)"),
+])  # fmt: skip
+@pytest.mark.parametrize("action", ["add", "passwd"])
+def test_a_password_that_cannot_be_read_whole_is_one_line(
+    config, monkeypatch, capsys, stdin, message, action
+) -> None:  # type: ignore[no-untyped-def]
+    """A piped password that was not UTF-8 (``printf '\\xff...'``, 1 MB of /dev/urandom) was a
+    traceback at the hash, "surrogates not allowed"; a closed standard input (``<&-``) one
+    from ``isatty``; a second line piped was dropped without a word. Each is now one line,
+    status 2, and nothing is changed."""
+    if action == "passwd":
+        assert _run(config, monkeypatch, "add", "alice", stdin="s3cret-password\n") == 0
+    name = "alice" if action == "passwd" else "bob"
+    capsys.readouterr()
+    assert _run(config, monkeypatch, action, name, stdin=stdin) == 2
+    assert capsys.readouterr().err == f"koprik: {message}\n"
+    assert _run(config, monkeypatch, "list") == 0
+    assert "bob" not in capsys.readouterr().out
+
+
+def test_a_piped_password_may_end_its_line_or_not(config, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One line, with ``\n``, ``\r\n`` or no line end, is the password (UTF-8 beyond ASCII too)."""
+    assert _run(config, monkeypatch, "add", "a", stdin="pässwörd-1\r\n") == 0
+    assert _run(config, monkeypatch, "add", "b", stdin="pässwörd-2") == 0
+    assert _run(config, monkeypatch, "passwd", "b", stdin="pässwörd-3\n") == 0
 
 
 async def test_a_revoked_token_is_refused_by_the_api(

@@ -1,13 +1,14 @@
 """``koprik users add|passwd|remove|list|token|revoke-token``: the operators who sign in to the
 dashboard.
 
-    koprik users add alice            # asks for the password twice (or reads one line of stdin)
+    koprik users add alice            # asks for the password twice (or reads it from stdin)
     koprik users token alice          # prints a new API token for /api (shown this once)
     koprik users revoke-token alice   # that token stops working; the password stays
 
-Passwords are read from the terminal without echo, or as the first line of standard input when
-it is not a terminal (for scripts); they are never accepted as an argument, which would leave
-them in the shell history and the process list.
+Passwords are read from the terminal without echo, or as the one line of standard input when
+it is not a terminal (for scripts; more than one line, or bytes that are not UTF-8, are
+refused); they are never accepted as an argument, which would leave them in the shell history
+and the process list.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from catalog import Catalog
 from catalog.db import refuse_missing_file
 from config import load_settings
 from koprik.dashboard.accounts import (
+    MAX_PASSWORD,
     AccountError,
     add_user,
     list_users,
@@ -32,14 +34,41 @@ from koprik.dashboard.accounts import (
 )
 from koprik.errors import UserError
 
+_PIPED_BYTES = 4 * MAX_PASSWORD + 2
+"""The most read of a piped password: MAX_PASSWORD characters of four UTF-8 bytes each, and a
+line end (``\r\n``). More is refused unread (1 MB of noise is no password)."""
+
 
 def read_password() -> str:
-    """The new password: typed twice without echo, or the first line of piped stdin."""
+    """The new password: typed twice without echo, or piped on standard input as one line.
+
+    Piped, the whole input is read and must be one line of UTF-8 text (its line end optional):
+    a second line is refused, not dropped, since the operator would not know which line became
+    the password. Bytes that are not UTF-8 are refused here (they reached the hash as lone
+    surrogates: a traceback), and so is a closed standard input (``<&-``)."""
+    if sys.stdin is None:
+        raise UserError("there is no standard input to read the password from (it is closed)")
     if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n")
+        data = sys.stdin.buffer.read(_PIPED_BYTES + 1)
+        if len(data) > _PIPED_BYTES:
+            raise UserError(f"the password on standard input is longer than {MAX_PASSWORD} "
+                            "characters")  # fmt: skip
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError("the password on standard input is not UTF-8 text") from None
+        password = text.removesuffix("\n").removesuffix("\r")
+        if "\n" in password or "\r" in password:
+            raise UserError("the password on standard input has more than one line: pipe the "
+                            "password alone, as one line")  # fmt: skip
+        return password
     first = getpass.getpass("password: ")
     if getpass.getpass("again: ") != first:
         raise UserError("the two passwords differ")
+    try:
+        first.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the terminal's encoding could not decode
+        raise UserError("the password typed is not UTF-8 text") from None
     return first
 
 

@@ -168,6 +168,26 @@ def test_a_file_that_cannot_be_imported_is_refused_before_any_is_imported(tmp_pa
         catalog.close()
 
 
+def test_a_file_named_twice_is_refused_before_any_work(tmp_path):
+    """``import a.mrc a.mrc`` (or ``a.mrc ./a.mrc``, or a link to it) read it twice: each
+    record was rejected the second time as having the id of one stored earlier in the run, and
+    the run ended with status 1. Now it is one line naming the file, status 2, nothing stored."""
+    books = tmp_path / "a.mrc"
+    books.write_bytes((MARC21 / "test.dat").read_bytes())
+    (tmp_path / "b.mrc").hardlink_to(books)
+    for names, line in (
+        (["a.mrc", "a.mrc"], "koprik: a.mrc: named twice; name each file once\n"),
+        (["a.mrc", "./a.mrc"], "koprik: a.mrc: named twice; name each file once\n"),
+        ([str(books), "a.mrc"],
+         f"koprik: a.mrc: named twice (as {books} too); name each file once\n"),
+        ([str(books), "b.mrc"],
+         f"koprik: b.mrc: named twice (as {books} too); name each file once\n"),
+    ):
+        result = koprik(tmp_path, "import", *names)
+        assert (result.returncode, result.stderr, result.stdout) == (2, line, "")
+    assert not (tmp_path / "c.sqlite3").exists() or _stored_count(tmp_path / "c.sqlite3") == 0
+
+
 def _packed(folder: Path) -> Path:
     """Records as they come from a partner's archive: compressed (they were read as junk)."""
     path = folder / "books.mrc.bz2"

@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{path}: no such file")
         if not path.is_file():  # a device or a pipe: its size is not known to read it
             raise UserError(f"{path}: not a regular file")
+    _refuse_named_twice(args.files)
     charset = checked_charset(args.charset)
     settings = load_settings(args.config)
     if args.source is not None and args.source not in {s.name for s in settings.file_sources}:
@@ -137,6 +138,21 @@ def run(args: argparse.Namespace) -> int:
     if counts["rejected"]:
         print(f"import: rejected records and reasons in {rejects_path}", file=sys.stderr)
     return 1 if counts["rejected"] else 0
+
+
+def _refuse_named_twice(paths: list[Path]) -> None:
+    """A UserError naming a file named twice (``a.mrc a.mrc``, ``a.mrc ./a.mrc``, a link to
+    it: the same device and inode), before any work. Read twice, each of its records was
+    rejected the second time as having the id of one stored earlier in the run, and the run
+    ended with status 1. It is refused rather than read once: a file named twice is most
+    often a slip for another file, which reading it once would leave unimported unsaid."""
+    seen: dict[tuple[int, int], Path] = {}
+    for path in paths:
+        status = path.stat()
+        first = seen.setdefault((status.st_dev, status.st_ino), path)
+        if first is not path:
+            also = "" if os.fspath(first) == os.fspath(path) else f" (as {first} too)"
+            raise UserError(f"{path}: named twice{also}; name each file once")
 
 
 def _replace(

@@ -34,6 +34,7 @@ from functools import partial
 from sqlalchemy import (
     Connection,
     bindparam,
+    func,
     insert,
     select,
     update,
@@ -116,11 +117,17 @@ class _Rec:
 
 
 def run_dedup(
-    catalog: Catalog, *, batch: int = BATCH, stop: Callable[[], bool] | None = None
+    catalog: Catalog,
+    *,
+    batch: int = BATCH,
+    stop: Callable[[], bool] | None = None,
+    advance: Callable[[int], None] | None = None,
 ) -> DedupReport:
     """Work through the queue; returns what was done. ``stop``, asked before each batch,
     ends the work early when it says so (a harvest stopped by the operator): the rest stays
-    queued for the next run."""
+    queued for the next run. ``advance`` is told how many records each batch looked at, once
+    it is committed (a progress display: :func:`queued` says how many there are to start
+    with)."""
     report = DedupReport()
     started = time.monotonic()
     while stop is None or not stop():
@@ -128,8 +135,18 @@ def run_dedup(
         if done is None:
             break
         report.add(done)
+        if advance is not None:
+            advance(done.processed)
     report.seconds = time.monotonic() - started
     return report
+
+
+def queued(catalog: Catalog) -> int:
+    """How many records wait in the deduplication queue."""
+    with catalog.engine.connect() as connection:
+        return connection.execute(
+            select(func.count()).select_from(models.dedup_queue)
+        ).scalar_one()
 
 
 def _next_batch(writer: CatalogWriter, size: int) -> DedupReport | None:

@@ -1,4 +1,4 @@
-"""A progress line for long batch work (import, crosswalk, harvest).
+"""A progress line for long batch work (import, crosswalk, harvest, dedup).
 
 On a terminal it redraws one line on stderr at most a few times a second; elsewhere (CI, pipes)
 it stays silent so logs are not flooded. The caller owns the summary at the end.

@@ -1,5 +1,8 @@
 """``koprik dedup`` as an operator runs it (a subprocess, one line on error)."""
 
+import io
+
+from koprik.cli import main
 from tests.books import book, write_marc
 from tests.test_import_command import koprik
 
@@ -175,3 +178,52 @@ def test_a_feed_switched_to_named_holdings_has_its_union_records_written_again(t
     alone = koprik(tmp_path, "dedup", "--source", "sam")
     assert (alone.returncode, alone.stderr) == (
         2, "koprik: --source names the records --all looks at again: give --all too\n")
+
+
+class _Terminal(io.StringIO):
+    """Standard error as a terminal shows it (progress is drawn only on one)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _config(tmp_path):  # type: ignore[no-untyped-def]
+    config = tmp_path / "koprik.toml"
+    config.write_text(CONFIG.format(db=tmp_path / "c.sqlite3"))
+    return str(config)
+
+
+def test_dedup_all_shows_its_progress_on_a_terminal_only(tmp_path, monkeypatch, capsys):
+    """``koprik dedup --all`` (42 s on 120,000 records) showed nothing but its summary at the
+    end, even on a terminal; now both its steps (match keys, then the queue) draw a progress
+    line there, as the import's reading does, and nothing more is written elsewhere."""
+    config = _config(tmp_path)
+    assert main(["--config", config, "demo", "--records", "1200"]) == 0
+    capsys.readouterr()
+    assert main(["--config", config, "dedup", "--all"]) == 0
+    assert capsys.readouterr().err == ""  # not a terminal
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["--config", config, "dedup", "--all"]) == 0
+    shown = terminal.getvalue()
+    assert "\r\x1b[Kmatch keys: 1,200/1,200 records 100.0%" in shown, shown
+    assert "\r\x1b[Kdedup: 1,200/1,200 records 100.0%" in shown, shown
+    assert shown.endswith("\n")
+
+
+def test_the_deduplication_ending_an_import_shows_its_progress_on_a_terminal(
+    tmp_path, monkeypatch
+):
+    """After the import's progress line stopped, its deduplication (27-128 s on a large file)
+    showed nothing; now it has a line of its own."""
+    config = _config(tmp_path)
+    write_marc(tmp_path / "sam.mrc", [book(str(n), f"Kitob {n}") for n in range(1, 40)])
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["--config", config, "import", "--source", "sam",
+                 "--rejects", str(tmp_path / "r.txt"), "--report", str(tmp_path / "p.txt"),
+                 str(tmp_path / "sam.mrc")]) == 0  # fmt: skip
+    shown = terminal.getvalue()
+    assert "\r\x1b[Kimport sam.mrc: 39 records" in shown, shown
+    assert "\n\r\x1b[Kdedup: 39/39 records 100.0%" in shown, shown
+

@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import TextIO
 
 from catalog import Catalog, CatalogWriter, RecordError
-from catalog.dedup import run_dedup
 from catalog.replace import delete_unmet, latest_change
 from catalog.store import Batch, Outcome
 from catalog.written_ids import WrittenIds
 from config import load_settings
 from crosswalks import charsets, unimarc_sniff
 from crosswalks.marc_io import HEAD_BYTES, NothingToRead, ReadItem, detect_format
+from koprik.commands.dedup import deduplicated
 from koprik.errors import UserError
 from koprik.file_reading import Read, ReadAhead, ReadSpec
 from koprik.option_checks import checked_charset
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                             counts, charset, report, repair=args.repair, source=args.source,
                             once=once)
             replaced = _replace(catalog, args.source, once, began, counts) if args.replace else ""
-            deduplicated = run_dedup(catalog)
+            grouped = deduplicated(catalog)
         except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
             # what was stored stays (a transaction a batch), and its deduplication queued;
             # said on the one line koprik.stopping.interrupted writes
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if replaced:
         print(f"replace: {replaced}")
-    print(f"dedup: {deduplicated.summary()}")
+    print(f"dedup: {grouped.summary()}")
     if read_in or warned:
         print(f"import: charset decisions and warnings in {report_path}", file=sys.stderr)
     if counts["rejected"]:

@@ -227,3 +227,27 @@ def test_the_deduplication_ending_an_import_shows_its_progress_on_a_terminal(
     assert "\r\x1b[Kimport sam.mrc: 39 records" in shown, shown
     assert "\n\r\x1b[Kdedup: 39/39 records 100.0%" in shown, shown
 
+
+def test_an_import_interrupted_while_grouping_says_koprik_dedup_finishes_it(
+    tmp_path, monkeypatch, capsys
+):
+    """A ^C once the files were read, while their records were grouped into union records,
+    said "import the files again to go on", nothing of the grouping cut short: the catalogue
+    then served duplicates until ``koprik dedup`` ran. Now the line says so."""
+    config = _config(tmp_path)
+    write_marc(tmp_path / "sam.mrc", [book(str(n), f"Kitob {n}") for n in range(1, 4)])
+
+    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("catalog.dedup._next_batch", interrupted)
+    assert main(["--config", config, "import", "--source", "sam",
+                 "--rejects", str(tmp_path / "r.txt"), "--report", str(tmp_path / "p.txt"),
+                 str(tmp_path / "sam.mrc")]) == 130  # fmt: skip
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "koprik: interrupted after 3 added, 0 updated, 0 unchanged, 0 rejected: those stay "
+        "stored, but grouping them into union records was interrupted: `koprik dedup` "
+        "finishes it")
+    monkeypatch.undo()
+    assert main(["--config", config, "dedup"]) == 0
+    assert "dedup: 3 records looked at" in capsys.readouterr().out

@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         catalog = Catalog.open(settings)
         once = WrittenIds()  # a record met twice (one 001 for two books) is stored once
         began = latest_change(catalog) if args.replace else 0
+        grouping = False  # the last step: reading (and --replace) done
         try:
             for path, fmt in zip(args.files, formats, strict=True):
                 if fmt == "unimarc" and given is None:
@@ -109,12 +110,19 @@ def run(args: argparse.Namespace) -> int:
                             counts, charset, report, repair=args.repair, source=args.source,
                             once=once)
             replaced = _replace(catalog, args.source, once, began, counts) if args.replace else ""
+            grouping = True
             grouped = deduplicated(catalog)
         except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
             # what was stored stays (a transaction a batch), and its deduplication queued;
             # said on the one line koprik.stopping.interrupted writes
-            stop.add_note(f"after {_summary(counts)}{_replaced_so_far(counts)}: those stay "
-                          "stored; import the files again to go on (they are found unchanged)")
+            if grouping:  # the union records lack them (duplicates served) until it is done
+                stop.add_note(f"after {_summary(counts)}{_replaced_so_far(counts)}: those stay "
+                              "stored, but grouping them into union records was interrupted: "
+                              "`koprik dedup` finishes it")  # fmt: skip
+            else:
+                stop.add_note(f"after {_summary(counts)}{_replaced_so_far(counts)}: those stay "
+                              "stored; import the files again to go on (they are found "
+                              "unchanged)")  # fmt: skip
             raise
         finally:
             catalog.close()

@@ -21,6 +21,7 @@ import contextlib
 import gc
 import multiprocessing
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from multiprocessing import forkserver, resource_tracker
@@ -65,11 +66,12 @@ def start_fork_server() -> multiprocessing.context.ForkServerContext:
     context = forkserver_context()
     with _hangups_blocked():
         if threading.current_thread() is not threading.main_thread():  # (signal is the main's)
+            start_resource_tracker()
             forkserver.ensure_running()
             return context
         # The fork server starts multiprocessing's resource tracker first unless it runs, and
         # that unblocks SIGINT once it is started: a ^C then, ignored below, would be lost.
-        resource_tracker.ensure_running()
+        start_resource_tracker()
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -80,6 +82,28 @@ def start_fork_server() -> multiprocessing.context.ForkServerContext:
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     return context
+
+
+TRACKER_QUIET = "ignore:resource_tracker:UserWarning"
+"""The warnings filter (``-W``) of multiprocessing's resource tracker: it says nothing of the
+semaphores it unlinks when this process ends without having released them."""
+
+
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker unless it runs, with :data:`TRACKER_QUIET`.
+
+    Killed (SIGKILL, the OOM killer), a process with a pool of workers leaves its queues'
+    semaphores registered; the tracker unlinks them as it should, but also printed
+    "resource_tracker: There appear to be 6 leaked semaphore objects to clean up at
+    shutdown", after the command had ended, to a terminal that had nothing else to say (the
+    data was fine). The tracker takes its warnings filters from ``sys.warnoptions`` as it is
+    started (``-W``), so the filter is there only for that moment, this process's own
+    warnings untouched."""
+    sys.warnoptions.append(TRACKER_QUIET)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.warnoptions.remove(TRACKER_QUIET)
 
 
 @contextlib.contextmanager

@@ -208,8 +208,23 @@ def _read_into(spec: ReadSpec, preparer: Preparer, batches: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     start_worker()
     try:
+        _send_batches(spec, preparer, batches)
+    except BrokenPipeError:
+        # the importing process is gone (killed: it would have stopped this one otherwise),
+        # and so is the pipe's reading end: nobody to tell; this one ends without a word (it
+        # printed two tracebacks, the BrokenPipeError of a batch and that of its error after it)
+        pass
+    finally:
+        batches.close()
+
+
+def _send_batches(spec: ReadSpec, preparer: Preparer, batches: Any) -> None:
+    """What :func:`_read_into` sends; a BrokenPipeError sending any of it is raised."""
+    try:
         for batch in read_batches(spec, preparer):
             batches.send(("batch", batch))
+    except BrokenPipeError:
+        raise
     except UserError as error:
         batches.send(("error", error))
     except OSError as error:
@@ -218,5 +233,3 @@ def _read_into(spec: ReadSpec, preparer: Preparer, batches: Any) -> None:
         batches.send(("error", UserError(f"{spec.path}: cannot be read: {error}")))
     else:
         batches.send(("end", None))
-    finally:
-        batches.close()

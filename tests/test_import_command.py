@@ -868,3 +868,32 @@ def test_a_side_file_on_a_full_disk_is_one_line_naming_it(tmp_path, option):
     assert "Traceback" not in result.stderr
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["koprik: /dev/full: No space left on device"]
+
+
+def test_the_reader_of_an_import_killed_ends_quietly(tmp_path):
+    """``koprik import`` of a large file killed (SIGKILL) while it reads: the reading process
+    (koprik-import-reader), its pipe's reader gone, printed two tracebacks of BrokenPipeError,
+    and multiprocessing's resource tracker "There appear to be 6 leaked semaphore objects".
+    Now every process it left ends without a word: standard error, which they share, closes
+    with nothing written."""
+    import time
+
+    from catalog.demo import demo_records
+
+    source = tmp_path / "many.mrc"
+    write_marc(source, demo_records(20000, seed=5))
+    assert source.stat().st_size > 2 << 20  # read in a process of its own
+    database = tmp_path / "c.sqlite3"
+    (tmp_path / "koprik.toml").write_text(f'[database]\nurl = "sqlite:///{database}"\n')
+    command = [sys.executable, "-m", "koprik", "--config", str(tmp_path / "koprik.toml"),
+               "import", str(source)]  # fmt: skip
+    running = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not _stored_count(database):  # reading (and the reader sending batches)
+        assert time.monotonic() < deadline and running.poll() is None
+        time.sleep(0.05)
+    running.kill()
+    said = running.stderr.read()  # to its end: every process holding it has ended
+    running.wait(timeout=60)
+    assert said == b"", said.decode(errors="replace")

@@ -26,8 +26,9 @@ import asyncio
 import codecs
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from harvester.faults import quoted
 from harvester.http_fetch import Politeness, host_turn
@@ -45,6 +46,7 @@ from protocols.z3950.framing import IncompleteRead, read_pdu
 from protocols.z3950.pqf import Query, Term, attributes_plus_term, parse_pqf, rpn_to_pdu
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: preferredMessageSize and exceptionalRecordSize proposed in the Init request.
 MESSAGE_SIZE = 16 * 1024 * 1024
@@ -249,7 +251,7 @@ class Z3950Client:
             "replaceIndicator": True,
             "resultSetName": result_set,
             "databaseNames": [self.database],
-            "query": ("type-1", rpn_to_pdu(model, self._term_encoding())),
+            "query": ("type-1", self._in_agreed_set(lambda encoding: rpn_to_pdu(model, encoding))),
         }
         response = await self._request("searchRequest", request, "searchResponse")
         _raise_records_diagnostic(response.get("records"))
@@ -290,9 +292,11 @@ class Z3950Client:
             return []
         sent = records[1]
         if len(sent) > count:  # the first ``count`` are those asked for (YAZ's ZOOM takes them)
+            if not self.surplus:  # once an association: koprik z3950 says the count at its end
+                log.info("%s sent %d records more than the %d asked for; they are dropped "
+                         "(and any more it sends)", self.target_name or self.host,
+                         len(sent) - count, count)  # fmt: skip
             self.surplus += len(sent) - count
-            log.warning("%s sent %d records more than the %d asked for; they are dropped",
-                        self.target_name or self.host, len(sent) - count, count)  # fmt: skip
         return [self._retrieved(start + offset, named) for offset, named in enumerate(sent[:count])]
 
     async def scan(
@@ -311,7 +315,8 @@ class Z3950Client:
         request = {
             "databaseNames": [self.database],
             "attributeSet": oids.BIB1_ATTRIBUTE_SET,
-            "termListAndStartPoint": attributes_plus_term(term, self._term_encoding()),
+            "termListAndStartPoint": self._in_agreed_set(
+                lambda encoding: attributes_plus_term(term, encoding)),
             "stepSize": step,
             "numberOfTermsRequested": count,
             "preferredPositionInResponse": position,
@@ -423,6 +428,18 @@ class Z3950Client:
             bibliographic_syntax=bibliographic_syntax,
             holdings=holdings,
         )
+
+    def _in_agreed_set(self, build: Callable[[str], T]) -> T:
+        """``build(encoding)`` (a query or a scan's start term, its terms in the set agreed);
+        a term that set cannot carry is a :class:`Z3950Error`, which every caller says in one
+        line, not sent mangled."""
+        try:
+            return build(self._term_encoding())
+        except UnicodeEncodeError as error:
+            agreed = self.charset.charset if self.charset else "UTF-8"
+            raise Z3950Error(
+                f"the term {error.object!r} has {error.object[error.start]!r}, which the "
+                f"character set agreed with the target ({agreed}) lacks") from None
 
     def _term_encoding(self) -> str:
         """The encoding of query and scan terms: the character set agreed in Init (a target

@@ -3,6 +3,7 @@ targets, Zebra and yaz-ztest, are in tests/interop/test_z3950_origin.py)."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -405,3 +406,25 @@ def test_a_refused_connection_is_said_as_sru_says_it(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err == (
         f"koprik: 127.0.0.1:{port} refused the connection (nothing listens there)\n"
     )
+
+
+async def test_records_past_those_asked_for_are_said_once_an_association(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each Present holding more than asked for was a warning: 20 lines for a --max 1000, and
+    one a batch in a harvest's log."""
+    from harvester.z3950_origin import Z3950Client
+
+    init = encode_pdu("initResponse", {
+        "protocolVersion": bit_string({0, 1, 2}), "options": bit_string(OPTION_BITS.values()),
+        "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True})
+    three = _present(*[make_external(oids.USMARC, GOOD)] * 3)  # fmt: skip
+    caplog.set_level(logging.INFO, logger="harvester.z3950_origin")
+    for port in _target(init, three, three):
+        async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
+            for start in (1, 2):
+                assert len(await client.present(start, 1)) == 1
+            assert client.surplus == 4
+    said = [r.getMessage() for r in caplog.records if "more than the" in r.getMessage()]
+    assert said == ["127.0.0.1 sent 2 records more than the 1 asked for; they are dropped "
+                    "(and any more it sends)"]

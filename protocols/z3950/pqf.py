@@ -17,6 +17,7 @@ understood.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -171,17 +172,14 @@ def _structure_to_pdu(query: Query, encoding: str) -> tuple[str, Any]:
 
 def attributes_plus_term(term: Term, encoding: str = "utf-8") -> dict[str, Any]:
     """Return the AttributesPlusTerm value for ``term`` (also the start point of a Scan), its
-    term in ``encoding``; :class:`PqfError` when the term has a character ``encoding`` lacks."""
+    term in ``encoding`` (composed first for any but UTF-8, sent as typed: a legacy set has
+    ``ü`` only precomposed); UnicodeEncodeError for a character ``encoding`` lacks."""
     attributes = [
         {"attributeType": kind, "attributeValue": ("numeric", value)}
         for kind, value in term.attributes.items()
     ]
-    try:
-        octets = term.term.encode(encoding)
-    except UnicodeEncodeError as error:
-        raise PqfError(f"the term {term.term!r} has {term.term[error.start]!r}, which the "
-                       f"character set agreed with the target ({encoding}) lacks") from None
-    return {"attributes": attributes, "term": ("general", octets)}
+    text = term.term if encoding == "utf-8" else unicodedata.normalize("NFC", term.term)
+    return {"attributes": attributes, "term": ("general", text.encode(encoding))}
 
 
 def rpn_from_pdu(rpn: dict[str, Any]) -> Query:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import sys
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pymarc
 import pytest
 from lxml import etree
 
-from harvester.z3950_origin import Z3950Client, Z3950Closed, Z3950Diagnostic
+from harvester.z3950_origin import Z3950Client, Z3950Closed, Z3950Diagnostic, Z3950Error
 from harvester.z3950_records import decode_usmarc
 from koprik.cli import build_parser, handler_of
 from protocols.z3950 import oids
@@ -29,7 +30,7 @@ from protocols.z3950.codec import (
     encode_pdu,
 )
 from protocols.z3950.framing import read_pdu
-from protocols.z3950.pqf import PqfError, Term, parse_pqf, rpn_to_pdu
+from protocols.z3950.pqf import Term, parse_pqf, rpn_to_pdu
 from tests.conftest import DATA, free_port
 from tests.peers import running_zebra, wait_for_port
 
@@ -104,7 +105,8 @@ async def test_terms_are_sent_in_the_character_set_agreed(zebra: int, charset: s
             entries = await client.scan("@attr 1=4 hsüan", count=3)
             assert unicodedata.normalize("NFC", entries[0].term) == "hsüan"
         else:  # a term the set cannot carry is refused, not sent mangled
-            with pytest.raises(PqfError, match="'Ч', which the character set agreed"):
+            with pytest.raises(Z3950Error, match="'Ч', which the character set agreed with "
+                               f"the target \\({charset}\\) lacks"):
                 await client.search("@attr 1=4 Чўлпон")
 
 
@@ -304,3 +306,21 @@ async def test_ztest_sends_indefinite_lengths_that_decode(ztest: int) -> None:
     assert name == "presentResponse" and response["numberOfRecordsReturned"] == 2
     opac = decode_external(response["records"][1][0]["record"][1])
     assert opac["holdingsData"][0][1]["nucCode"] == "s-FM/GC"
+
+
+def test_command_with_a_term_the_agreed_set_lacks_is_one_line(
+    zebra: int, tmp_path: Path
+) -> None:
+    """The refusal came after the association was open, where neither the command nor a
+    harvest expected it: a traceback."""
+    config = tmp_path / "k.toml"
+    config.write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "koprik", "--config", str(config), "z3950",
+         f"127.0.0.1:{zebra}/Default", "@attr 1=4 Чўлпон", "--charset", "iso-8859-1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"koprik: 127.0.0.1:{zebra}/Default: the term 'Чўлпон' has 'Ч', which the character "
+        "set agreed with the target (iso-8859-1) lacks"], done.stderr

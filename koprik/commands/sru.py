@@ -164,14 +164,22 @@ async def _fetch(
 
 
 def _check_positions(records: list[SruRecord], start: int) -> None:
-    """MalformedResponse when a record's recordPosition is not its place in the page asked
-    from ``start`` (those that say none are taken at their place)."""
-    for expected, found in enumerate(records, start=start):
-        if found.position is not None and found.position != expected:
+    """MalformedResponse when the recordPositions of a page asked from ``start`` go below it
+    or do not rise (a server ignoring startRecord sent records 1 and 2 on every page); those
+    that say none are taken as they come. A position skipped is no fault: a server may leave
+    out a record it cannot render, keeping the true positions of the others."""
+    previous = start - 1
+    for found in records:
+        if found.position is None:
+            continue
+        if found.position <= previous:
             raise MalformedResponse(
-                f"asked for the records from {start}, the server sent record "
-                f"{found.position} in place of record {expected} (does it ignore startRecord?)"
+                f"asked for the records from {start}, the server sent record {found.position} "
+                f"after record {previous} (does it ignore startRecord?)" if previous >= start
+                else f"asked for the records from {start}, the server sent record "
+                f"{found.position} (does it ignore startRecord?)"
             )
+        previous = found.position
 
 
 def _marc_of(found: SruRecord, unimarc: bool, max_record_bytes: int) -> Record:

@@ -293,11 +293,31 @@ def test_a_server_that_ignores_start_record_is_one_error_line_and_no_file(
                        "-o", str(out)])  # fmt: skip
     assert status == 2
     assert capsys.readouterr().err == (
-        f"koprik: {url}: asked for the records from 3, the server sent record 1 in place of "
-        "record 3 (does it ignore startRecord?)\n"
+        f"koprik: {url}: asked for the records from 3, the server sent record 1 (does it "
+        "ignore startRecord?)\n"
     )
     assert out.read_bytes() == b"earlier"
     assert not list(tmp_path.glob("out.mrc?*"))
+
+
+def test_records_a_server_leaves_out_keep_the_others_positions(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server may leave out a record it cannot render, the others keeping their true
+    positions (1, 2, 4, 5): taken, as the harvest takes them; a position that does not rise
+    (a repeat) is refused."""
+    out = tmp_path / "out.mrc"
+    kept = [(1, marcxml(1)), (2, marcxml(2)), (4, marcxml(4)), (5, marcxml(5))]
+    with fake_sru(lambda start, most: (5, kept[:most] if start == 1 else [])) as url:
+        assert main(["--config", str(config), "sru", url, "x=y", "-o", str(out)]) == 0
+    assert [r["001"].data for r in read_records(out)] == ["1", "2", "4", "5"]
+    capsys.readouterr()
+    again = [(1, marcxml(1)), (2, marcxml(2)), (2, marcxml(2))]
+    with fake_sru(lambda start, most: (3, again)) as url:
+        assert main(["--config", str(config), "sru", url, "x=y", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"koprik: {url}: asked for the records from 1, the server sent record 2 after record "
+        "2 (does it ignore startRecord?)\n")
 
 
 def test_records_past_max_record_bytes_are_rejected_and_pages_not_all_held(

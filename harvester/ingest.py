@@ -313,7 +313,8 @@ def prepare(
         batched.clear()
 
     for item in items:
-        problem = item.error or _size_problem(item.raw, target) or _header_problem(item)
+        problem = (item.error or size_problem(item.raw, target.max_record_bytes)
+                   or _header_problem(item))
         if problem is not None:
             plan.append(_Refusal(item, item.identifier or _digest_identifier(item), problem))
             continue
@@ -468,12 +469,13 @@ def _marc_of(item: Harvested, unimarc: bool) -> tuple[Noted, str, bytes]:
             etree.tostring(item.metadata))  # fmt: skip
 
 
-def _size_problem(raw: bytes, target: IngestTarget) -> str | None:
-    if len(raw) <= target.max_record_bytes:
+def size_problem(raw: bytes, max_record_bytes: int) -> str | None:
+    """Why a record of ``raw`` bytes is refused (None: it is not) by ``limits.max_record_bytes``,
+    as a harvest, ``koprik sru`` and ``koprik z3950`` say it."""
+    if len(raw) <= max_record_bytes:
         return None
-    return (
-        f"record of {len(raw)} bytes, larger than max_record_bytes ({target.max_record_bytes})"
-    )  # its reject keeps its first bytes, and says so (CUT_NOTE)
+    return f"record of {len(raw)} bytes, larger than max_record_bytes ({max_record_bytes})"
+    # (a harvest's reject keeps its first bytes, and says so: CUT_NOTE)
 
 
 def _header_problem(item: Harvested) -> str | None:

@@ -39,7 +39,7 @@ from crosswalks.marc_io import record_to_iso2709
 from crosswalks.mrk import record_to_mrk
 from harvester.faults import HarvestError, MalformedResponse
 from harvester.http_fetch import Politeness, http_url_problem, shown_url
-from harvester.ingest import IngestError, to_marc
+from harvester.ingest import IngestError, size_problem, to_marc
 from harvester.sources import SourceError, check_name, sru_crosswalk_problem
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru, record_schema
@@ -187,10 +187,8 @@ def _marc_of(found: SruRecord, unimarc: bool, max_record_bytes: int) -> Record:
     with the reason when unusable, or larger than ``max_record_bytes`` as import refuses it."""
     if found.error or found.data is None:
         raise ValueError(found.error or "no record data")
-    if len(found.raw) > max_record_bytes:
-        raise ValueError(
-            f"record of {len(found.raw)} bytes, larger than max_record_bytes ({max_record_bytes})"
-        )
+    if (too_large := size_problem(found.raw, max_record_bytes)) is not None:
+        raise ValueError(too_large)
     try:
         return to_marc(found.data, unimarc)
     except IngestError as error:

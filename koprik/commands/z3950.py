@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 from config import HarvestSource, load_settings
 from crosswalks.iso2709 import decode_record
 from crosswalks.mrk import record_to_mrk
+from harvester.ingest import size_problem
 from harvester.z3950_harvest import Z3950HarvestError, Z3950HarvestResult, harvest_z3950
 from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
 from harvester.z3950_records import Z3950Address, parse_address
@@ -101,9 +102,8 @@ class _Put:
         for record in records:
             self.retrieved += 1
             try:
-                if len(record.data) > self.max_record_bytes:
-                    raise ValueError(f"record of {len(record.data)} bytes, larger than "
-                                     f"max_record_bytes ({self.max_record_bytes})")  # fmt: skip
+                if (too_large := size_problem(record.data, self.max_record_bytes)) is not None:
+                    raise ValueError(too_large)
                 text = record_text(record, self.syntax)
             except ValueError as error:
                 self.failures += 1

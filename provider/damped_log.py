@@ -33,7 +33,10 @@ class Damped:
     def info(self, message: str, *args: object) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if now >= self._window_ends and self._summary is None:
+        if now >= self._window_ends:
+            if self._summary is not None:  # due, but not yet run (a busy loop): said now, so
+                self._summary.cancel()  # that its count is of its window alone
+                self._say_held()
             self._window_ends, self._said = now + WINDOW, 0
         if self._said < BURST:
             self._said += 1

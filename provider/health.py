@@ -23,6 +23,7 @@ import asyncio
 from aiohttp import web
 
 from catalog import Catalog
+from catalog.db import answered_within
 from catalog.set_rules import paused, refused
 from config import koprik_version
 from provider.keys import CATALOG
@@ -42,7 +43,7 @@ async def health(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     catalogue: dict[str, object] = {"reachable": True}
     try:
-        catalogue.update(await asyncio.wait_for(asyncio.to_thread(_looked_at, catalog), TIMEOUT))
+        catalogue.update(await answered_within(TIMEOUT, asyncio.to_thread(_looked_at, catalog)))
     except Exception as error:  # any failure to reach the database makes the node unhealthy
         reason = " ".join(str(getattr(error, "orig", None) or error).split())
         catalogue = {"reachable": False, "error": reason or type(error).__name__}

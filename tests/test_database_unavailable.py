@@ -259,6 +259,10 @@ async def test_a_postgresql_that_hangs_is_503_and_diagnostic_2_after_answer_time
                 "search: catalogue database unavailable: no answer in 2 s"]
             refused = await asyncio.to_thread(yaz_client, z3950_port, search, folder=tmp_path)
             assert "[2] Temporary system error" in refused, refused
+            health = await client.get("/health")  # (it said the bare "TimeoutError")
+            assert health.status == 503
+            assert (await health.json())["catalogue"] == {"reachable": False,
+                                                          "error": "no answer in 5 s"}
         finally:
             for pid in stopped:
                 os.kill(pid, signal.SIGCONT)

@@ -31,6 +31,12 @@ class Damped:
         self._summary: asyncio.TimerHandle | None = None
 
     def info(self, message: str, *args: object) -> None:
+        if self.admits():
+            self._log.info(message, *args)
+
+    def admits(self) -> bool:
+        """Whether one more line of this kind is said now (else it is counted): for a line
+        said otherwise than by :meth:`info` (a session log's)."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         if now >= self._window_ends:
@@ -40,11 +46,11 @@ class Damped:
             self._window_ends, self._said = now + WINDOW, 0
         if self._said < BURST:
             self._said += 1
-            self._log.info(message, *args)
-            return
+            return True
         self._held += 1
         if self._summary is None:
             self._summary = loop.call_at(self._window_ends, self._say_held)
+        return False
 
     def _say_held(self) -> None:
         self._log.info("%s: %d more in the last %g s, not logged one by one", self._what,

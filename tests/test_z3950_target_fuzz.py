@@ -406,6 +406,40 @@ def test_a_flood_of_refused_connections_is_logged_in_a_bounded_number_of_lines(
     assert one_by_one <= 5 * (len(counted) + 1) and counted
 
 
+def test_a_flood_of_connections_ending_before_a_request_is_logged_in_bounded_lines(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each connection's session log said ``connect`` and how it ended: a flood of connections
+    that send nothing, each closed for the next one's room, wrote two lines each however the
+    refusals were damped. ``connect`` now comes with the first request, and the ends of
+    connections without one are damped."""
+    monkeypatch.setattr(damped_log, "WINDOW", 1.0)
+    monkeypatch.setattr(damped_log, "BURST", 5)
+    caplog.set_level(logging.INFO)
+    flood = 200
+    with running_target(tmp_path, handmade_records()) as running:
+        for _ in range(flood):
+            Client(running.port).close()
+        deadline = time.monotonic() + 10
+        while True:
+            messages = [r.getMessage() for r in caplog.records]
+            ends = sum(" disconnect after 0 requests" in m for m in messages)
+            counted = [int(m.split(": ")[1].split()[0]) for m in messages
+                       if m.startswith("z39.50 connections ended before any request: ")]
+            if ends + sum(counted) >= flood:
+                break
+            assert time.monotonic() < deadline, (ends, counted)
+            time.sleep(0.1)
+        served = Client(running.port)
+        served.send(INIT)
+        assert served.receive()[0] == "initResponse"  # type: ignore[index]
+        healthy_search(served)
+        served.close()
+    assert ends + sum(counted) == flood and ends <= 5 * (len(counted) + 1) and counted
+    assert not [m for m in messages if m.endswith(" connect")]  # none made a request
+    assert any(r.getMessage().endswith(" connect") for r in caplog.records)  # the served one
+
+
 def _refusals_logged(caplog: pytest.LogCaptureFixture) -> tuple[int, list[int]]:
     """The refusal lines logged one by one, and the counts the damped lines said."""
     messages = [r.getMessage() for r in caplog.records]

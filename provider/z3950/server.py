@@ -145,7 +145,7 @@ async def start_target(
             session = Session(backend, settings.server)
             await serve_connection(
                 session, reader, writer, connection, lambda: connections.initialized(connection),
-                observe, init_deadline,
+                observe, init_deadline, connections.unheard,
             )
         finally:
             connections.leave(connection)
@@ -222,6 +222,9 @@ class Connections:
         self.stopping = False
         self.refusals = Damped(log, "z39.50 connections refused")
         self.evictions = Damped(log, "z39.50 connections without Init closed to make room")
+        self.unheard = Damped(log, "z39.50 connections ended before any request")
+        """The session log's lines of connections that ended before their first request (a
+        flood of them, each closed for the next one's room, wrote two lines each)."""
 
     def admit(self, connection: Connection) -> str | None:
         """Count ``connection`` in (None), or say why it is refused."""
@@ -260,10 +263,13 @@ async def serve_connection(
     on_init: Callable[[], None] = lambda: None,
     observe: Observe | None = None,
     init_deadline: float | None = None,
+    unheard: Damped | None = None,
 ) -> None:
     """Answer PDUs on one connection until Close, idleness, a bad PDU, a broken socket or a
     stop of the server (told by ``connection``); ``on_init`` is called once the association is
-    initialised.
+    initialised. The session log's ``connect`` line comes with the first request; a connection
+    that ends before one has its end said as ``unheard`` lets it (damped: every line, when
+    None).
 
     The Init must come by ``init_deadline`` (event-loop time; ``z3950_init_timeout`` from now
     when None): one timeout from the connection's start, however long telling BER from HTTP
@@ -276,7 +282,6 @@ async def serve_connection(
     settings = session.settings
     # reason: why Koprik or the client sent Close; empty when the client just went away.
     started, requests, reason = connection.accepted, 0, ""
-    session_log.log_event(peer, "connect")
     loop = asyncio.get_running_loop()
     if init_deadline is None:
         init_deadline = loop.time() + settings.z3950_init_timeout
@@ -319,6 +324,8 @@ async def serve_connection(
                 await _send(writer, close_pdu(CLOSE_PROTOCOL_ERROR, "malformed PDU"), unread)
                 return
             requests += 1
+            if requests == 1:
+                session_log.log_event(peer, "connect")
             try:
                 began = time.monotonic()
                 responses, done = await session.handle(name, value)
@@ -343,7 +350,8 @@ async def serve_connection(
                 reason = session_log.close_reason(code)
                 return
     finally:
-        session_log.log_end(peer, reason, requests, time.monotonic() - started)
+        if requests or unheard is None or unheard.admits():
+            session_log.log_end(peer, reason, requests, time.monotonic() - started)
         await close_within(writer, STOP_WRITE if connection.stopping else unread)
 
 

@@ -85,7 +85,9 @@ class DatabaseSettings:
     """Seconds an OAI-PMH request, a search or a present waits for the catalogue database before
     its client is told the database is unavailable (HTTP 503, diagnostic 2): a server that
     stops answering without closing its connections (frozen, its disk hung) kept them waiting
-    for as long as it hung, and nothing was logged."""
+    for as long as it hung, and nothing was logged. The wait for a free database thread counts
+    too, and the statement is not cancelled: a search slower than this is answered so while
+    its thread finishes it."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,20 @@ PATHS = (
 )
 
 
+def _three_records(url: str, z3950_port: int, **database: Any) -> tuple[Settings, Catalog]:
+    """Settings for the catalogue at ``url`` (``database`` settings besides), and that
+    catalogue opened holding three demo records."""
+    settings = dataclasses.replace(
+        Settings(), database=DatabaseSettings(url=url, **database),
+        server=dataclasses.replace(ServerSettings(), z3950_port=z3950_port),
+    )  # fmt: skip
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in demo_records(3):
+            writer.put(record)
+    return settings, catalog
+
+
 @pytest.mark.postgres
 async def test_a_stopped_postgresql_is_503_with_retry_after_and_one_line(
     aiohttp_client: Any, caplog: pytest.LogCaptureFixture, tmp_path: Path
@@ -44,14 +58,7 @@ async def test_a_stopped_postgresql_is_503_with_retry_after_and_one_line(
     z3950_port = free_port()
     search = ["find @attr 1=4 jild", "find @attr 1=1003 yusuf"]  # two searches of one session
     with postgres_cluster(free_port(), durable=False) as server:
-        settings = dataclasses.replace(
-            Settings(), database=DatabaseSettings(url=f"{server}/postgres"),
-            server=dataclasses.replace(ServerSettings(), z3950_port=z3950_port),
-        )  # fmt: skip
-        catalog = Catalog.open(settings)
-        with catalog.writer() as writer:
-            for record in demo_records(3):
-                writer.put(record)
+        settings, catalog = _three_records(f"{server}/postgres", z3950_port)
         app = init_app(settings, catalog)
         setup_dashboard(app)
         client = await aiohttp_client(app)
@@ -224,14 +231,7 @@ async def test_a_postgresql_that_hangs_is_503_and_diagnostic_2_after_answer_time
     ``database.answer_timeout``, with one line logged; all are answered once it is back."""
     port, z3950_port = free_port(), free_port()
     with postgres_cluster(port, durable=False) as server:
-        settings = dataclasses.replace(
-            Settings(), database=DatabaseSettings(url=f"{server}/postgres", answer_timeout=2.0),
-            server=dataclasses.replace(ServerSettings(), z3950_port=z3950_port),
-        )  # fmt: skip
-        catalog = Catalog.open(settings)
-        with catalog.writer() as writer:
-            for record in demo_records(3):
-                writer.put(record)
+        settings, catalog = _three_records(f"{server}/postgres", z3950_port, answer_timeout=2.0)
         client = await aiohttp_client(init_app(settings, catalog))
         listed = await (await client.get("/oai?verb=ListIdentifiers&metadataPrefix=oai_dc")).text()
         identifier = listed.split("<identifier>")[1].split("</identifier>")[0]

@@ -121,20 +121,28 @@ def test_an_answer_too_large_to_read_is_a_one_line_error(
     assert "PDU larger than" in line
 
 
-def _harvest_one_present(
-    tmp_path: Path, present: bytes, hits: int = 1
-) -> tuple[int, RunReport]:
-    """Harvest a target that finds ``hits`` records and answers the Present with ``present``:
-    its port and the run's report."""
-    answers = (
-        encode_pdu("initResponse", {
-            "protocolVersion": bit_string({0, 1, 2}), "options": bit_string(OPTION_BITS.values()),
-            "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True}),
+INIT_RESPONSE = encode_pdu("initResponse", {
+    "protocolVersion": bit_string({0, 1, 2}), "options": bit_string(OPTION_BITS.values()),
+    "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True})  # fmt: skip
+
+
+def _answers(present: bytes, hits: int) -> tuple[bytes, ...]:
+    """A target's answers: Init, a search finding ``hits`` records, ``present``, Close."""
+    return (
+        INIT_RESPONSE,
         encode_pdu("searchResponse", {"resultCount": hits, "numberOfRecordsReturned": 0,
                                       "nextResultSetPosition": 1, "searchStatus": True}),
         present,
         encode_pdu("close", {"closeReason": 0}),
     )  # fmt: skip
+
+
+def _harvest_one_present(
+    tmp_path: Path, present: bytes, hits: int = 1
+) -> tuple[int, RunReport]:
+    """Harvest a target that finds ``hits`` records and answers the Present with ``present``:
+    its port and the run's report."""
+    answers = _answers(present, hits)
     catalog = sqlite_catalog(tmp_path, "target")
     for port in _target(*answers):
         source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
@@ -288,15 +296,7 @@ def _command(
 ) -> tuple[int, int]:
     """``koprik z3950`` against a target that finds ``hits`` records and answers the first
     Present with ``present``: its status and the target's port."""
-    answers = (
-        encode_pdu("initResponse", {
-            "protocolVersion": bit_string({0, 1, 2}), "options": bit_string(OPTION_BITS.values()),
-            "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True}),
-        encode_pdu("searchResponse", {"resultCount": hits, "numberOfRecordsReturned": 0,
-                                      "nextResultSetPosition": 1, "searchStatus": True}),
-        present,
-        encode_pdu("close", {"closeReason": 0}),
-    )  # fmt: skip
+    answers = _answers(present, hits)
     settings = tmp_path / "koprik.toml"
     settings.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n{config}')
     for port in _target(*answers):
@@ -415,12 +415,9 @@ async def test_records_past_those_asked_for_are_said_once_an_association(
     one a batch in a harvest's log."""
     from harvester.z3950_origin import Z3950Client
 
-    init = encode_pdu("initResponse", {
-        "protocolVersion": bit_string({0, 1, 2}), "options": bit_string(OPTION_BITS.values()),
-        "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True})
-    three = _present(*[make_external(oids.USMARC, GOOD)] * 3)  # fmt: skip
+    three = _present(*[make_external(oids.USMARC, GOOD)] * 3)
     caplog.set_level(logging.INFO, logger="harvester.z3950_origin")
-    for port in _target(init, three, three):
+    for port in _target(INIT_RESPONSE, three, three):
         async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
             for start in (1, 2):
                 assert len(await client.present(start, 1)) == 1

@@ -558,6 +558,11 @@ def catalogue_of(catalog, source: str) -> dict[str, tuple[bool, str]]:  # type: 
 FAST = Politeness(delay=0, timeout=1.0, retries=3, backoff=0.01, retry_after_max=1.5)
 """Politeness for harvesting the fault provider: no delay, a one-second timeout, quick retries."""
 
+STEADY = dataclasses.replace(FAST, timeout=10.0)
+"""FAST with a timeout no page of a run that injects none reaches: on a loaded machine (CI's two
+cores) a page took more than FAST's second, and the run said a timeout where the test held its
+errors to be exactly its own faults."""
+
 
 def sqlite_catalog(directory, name: str) -> Catalog:  # type: ignore[no-untyped-def]
     """A new SQLite catalogue ``name``.sqlite3 in ``directory``."""

@@ -37,6 +37,7 @@ from harvester.runs import (
 from tests.fault_provider import (
     FAST,
     FAULTS,
+    STEADY,
     FaultProvider,
     catalogue_of,
     harvest_with_errors,
@@ -86,7 +87,7 @@ def clean(records, tmp_path_factory):  # type: ignore[no-untyped-def]
     catalog = sqlite_catalog(tmp_path_factory.mktemp("clean"), "clean")
     provider = FaultProvider(records)
     provider.delete("oai:fault.test:3")
-    report, errors = _harvest(catalog, provider)
+    report, errors = _harvest(catalog, provider, STEADY)
     assert report.status == SUCCEEDED and errors == ""
     snapshot = catalogue_of(catalog, "partner")
     catalog.close()

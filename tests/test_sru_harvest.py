@@ -16,11 +16,13 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
 from crosswalks.marcxml import record_to_marcxml
+from harvester.http_fetch import Politeness
 from harvester.runs import FAILED, SUCCEEDED, PageInfo, RunOptions, harvest
 from harvester.sources import SourceError
 from tests.fault_provider import (
     FAST,
     SRU_1,
+    STEADY,
     FaultProvider,
     catalogue_of,
     harvest_with_errors,
@@ -52,19 +54,21 @@ def _source(url: str, version: str = "") -> HarvestSource:
                          query="cql.allRecords=1", prefix="marcxml")
 
 
-def _harvest(catalog: Catalog, provider: FaultProvider, version: str = ""):  # type: ignore[no-untyped-def]
-    return harvest_with_errors(catalog, provider, lambda url: _source(url, version))
+def _harvest(  # type: ignore[no-untyped-def]
+    catalog: Catalog, provider: FaultProvider, version: str = "", politeness: Politeness = FAST
+):
+    return harvest_with_errors(catalog, provider, lambda url: _source(url, version), politeness)
 
 
 @pytest.fixture(scope="module")
 def clean(records, tmp_path_factory):  # type: ignore[no-untyped-def]
     catalog = sqlite_catalog(tmp_path_factory.mktemp("clean"), "clean")
     provider = FaultProvider(records, page_size=5)
-    report, errors = _harvest(catalog, provider)
+    report, errors = _harvest(catalog, provider, politeness=STEADY)
     assert report.status == SUCCEEDED and errors == ""
     assert (report.counts.added, report.pages, report.requests) == (RECORDS, 5, 6)
     snapshot = catalogue_of(catalog, "partner")
-    again, _ = _harvest(catalog, provider)
+    again, _ = _harvest(catalog, provider, politeness=STEADY)
     assert again.counts.unchanged == RECORDS and catalogue_of(catalog, "partner") == snapshot
     catalog.close()
     assert len(snapshot) == RECORDS
@@ -139,7 +143,7 @@ def test_a_diagnostic_beside_the_records_is_said_once_and_the_records_are_taken(
     catalog = sqlite_catalog(tmp_path, version)
     provider = FaultProvider(records, page_size=5)
     provider.sru_diagnostic = (80, "Sort not supported")
-    report, errors = _harvest(catalog, provider, version)
+    report, errors = _harvest(catalog, provider, version, STEADY)
     assert report.status == SUCCEEDED, errors
     assert errors == ("diagnostic: SRU diagnostic 80: Sort not supported, beside the records "
                       "from 1 (not fatal: they are taken)")

@@ -181,6 +181,13 @@ def unqueue(connection: Connection, entries: Sequence[tuple[int, int]]) -> None:
                    "record_id IN ({values})", ids, (queued_at,))
 
 
+def most_holders(settings: Settings) -> int:
+    """The most records a key may be held by and still be used: the record and
+    ``dedup.max_candidates`` others (a key held by more is a word of titles, not an
+    identifier)."""
+    return settings.dedup.max_candidates + 1
+
+
 def blocked_isbns(settings: Settings) -> set[str]:
     """The ISBN keys ``dedup.blocked_isbns`` names (as ISBN-13 where valid): never matched on."""
     blocked: set[str] = set()
@@ -315,8 +322,7 @@ class Batch:
         sources = {self.recs[rid].source for rid in ids}
         query, only = ((self.postings_other, (sources.pop(),)) if len(sources) == 1
                        else (self.postings, ()))
-        # a key is telling while it has no posting past the record and max_candidates others
-        skip = self.settings.dedup.max_candidates + 1
+        skip = most_holders(self.settings)
         found: dict[int, dict[int, set[str]]] = {}
         recs = self.recs
         for kind, keys in wanted.items():

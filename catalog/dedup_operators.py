@@ -26,6 +26,7 @@ from catalog.dedup import (
     DedupReport,
     _Rec,
     blocked_isbns,
+    most_holders,
     pair,
 )
 from catalog.match_keys import Profile
@@ -301,7 +302,6 @@ def explain(catalog: Catalog, local_id: str) -> Explanation:
         return result
 
 
-
 def _unused_keys(connection: Connection, catalog: Catalog,
                  keys: list[tuple[str, str]]) -> tuple[list[str], int]:
     """Why each of ``keys`` that a run finds no candidates by is not used, and how many are
@@ -310,7 +310,7 @@ def _unused_keys(connection: Connection, catalog: Catalog,
     records besides the record (a word of titles, not an identifier: by design, the records
     sharing only such keys stay apart), or an ISBN of ``dedup.blocked_isbns``."""
     mk = models.match_keys
-    most = catalog.settings.dedup.max_candidates
+    most = most_holders(catalog.settings)
     blocked = blocked_isbns(catalog.settings)
     unused, usable = [], 0
     for kind, key in keys:
@@ -319,9 +319,9 @@ def _unused_keys(connection: Connection, catalog: Catalog,
             continue
         held = connection.execute(select(func.count()).select_from(mk).where(
             mk.c.kind == kind, mk.c.key == key)).scalar_one()
-        if held > most + 1:
+        if held > most:
             unused.append(f"key '{kind} {key}' held by {held} records, more than "
-                          f"dedup.max_candidates ({most}) besides this one: not used")
+                          f"dedup.max_candidates ({most - 1}) besides this one: not used")
         elif held > 1:
             usable += 1
     return unused, usable

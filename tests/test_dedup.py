@@ -568,12 +568,17 @@ def test_a_source_added_from_the_command_line_may_name_the_library_of_each_copy(
     assert "(UzKaRIK)oai:kar:1" in [f.get("a") for f in union.get_fields("035")]
 
 
+def _limited(settings, limit):  # type: ignore[no-untyped-def]
+    """The catalogue of ``settings`` with the file sources and ``max_candidates`` = ``limit``."""
+    return Catalog.open(dataclasses.replace(settings, file_sources=SOURCES,
+                                            dedup=DedupSettings(max_candidates=limit)))
+
+
 @pytest.mark.parametrize("limit, compared", [(2, set()), (3, {"sam:1", "sam:2", "sam:3"})])
 def test_a_key_too_common_counts_the_records_of_every_source(settings, limit, compared):
     """Records of bux:1's own source are no candidates for it, yet they count towards
     ``max_candidates``: four records hold the title key, more than 2 + 1."""
-    catalog = Catalog.open(dataclasses.replace(settings, file_sources=SOURCES,
-                                               dedup=DedupSettings(max_candidates=limit)))
+    catalog = _limited(settings, limit)
     try:
         put(catalog, ("bux", book("1", "She'rlar", author="Karimov, Alisher")),
             ("sam", book("1", "She'rlar")),
@@ -592,10 +597,7 @@ def test_explain_says_which_keys_are_too_common_to_be_used(settings):
     nothing in the explanation, which is the stored decision of the run that last looked at
     the record: the explanation now says which keys are not used as the settings stand, and
     that a key is used now when one is."""
-    def opened(limit):
-        return Catalog.open(dataclasses.replace(settings, file_sources=SOURCES,
-                                                dedup=DedupSettings(max_candidates=limit)))
-    catalog = opened(2)
+    catalog = _limited(settings, 2)
     try:
         put(catalog, ("bux", book("1", "She'rlar", author="Karimov, Alisher")),
             ("sam", book("1", "She'rlar")),
@@ -610,7 +612,7 @@ def test_explain_says_which_keys_are_too_common_to_be_used(settings):
         assert why.usable == 0
     finally:
         catalog.close()
-    catalog = opened(3)
+    catalog = _limited(settings, 3)
     try:
         why = explain(catalog, "bux:1")
         assert why.unused == [] and why.usable == 1, (why.unused, why.usable)

@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from catalog.db import NoAnswer, answered_within, unavailable
+from config import DatabaseSettings
 from provider.search.errors import Condition, SearchError
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ class DatabaseThreads:
 
     def __init__(
         self, engine: Engine, *, size: int = THREADS, idle_seconds: float = IDLE_SECONDS,
-        answer_timeout: float = 30.0,
+        answer_timeout: float = DatabaseSettings.answer_timeout,
     ) -> None:  # fmt: skip
         if size < 1:
             raise ValueError("at least one database thread is needed")

@@ -4,7 +4,8 @@ both nodes (round robin; nginx names the node in ``X-Koprik-Node``), one answeri
 the other issued, and gets every record once, Identify announces the proxy's address, a node
 trusting nginx (``server.trusted_proxies``) logs the client nginx names, not an address the
 client wrote itself, plain HTTP is sent on to HTTPS, and the operators' paths answer the
-library's network only."""
+library's network only. With the database gone, clients get the nodes' 503 and its Retry-After
+through the proxy, not nginx's 502 once it took both nodes for failed."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from lxml import etree
 from catalog import Catalog
 from catalog.demo import demo_records
 from config import DatabaseSettings, Settings
-from tests.conftest import ROOT, _fresh_postgres_database, free_port
+from tests.conftest import ROOT, free_port
+from tests.postgres import postgres_cluster
 from tests.servers import running
 
 pytestmark = [pytest.mark.interop, pytest.mark.postgres]
@@ -98,22 +100,21 @@ def _get(port: int, path: str, source: str, tls: ssl.SSLContext | None,
         connection.close()
 
 
-def test_a_harvester_paging_through_both_nodes_gets_every_record_once(
-    request: pytest.FixtureRequest, tmp_path: Path
-):
+def test_a_harvester_paging_through_both_nodes_gets_every_record_once(tmp_path: Path):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    url = _fresh_postgres_database(request)
-    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=url))
-    catalog = Catalog.open(settings)
-    with catalog.writer() as writer:
-        for record in demo_records(RECORDS, seed=21):
-            writer.put(record)
-    catalog.close()
     proxy, plain, nodes = free_port(), free_port(), (free_port(), free_port())
     base_url = f"https://127.0.0.1:{proxy}/oai"
     certificate = _certificate(tmp_path)
     tls = ssl.create_default_context(cafile=str(certificate[0]))
-    with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:  # the nodes and nginx, which outlive the database
+        database = stack.enter_context(contextlib.ExitStack())
+        url = f"{database.enter_context(postgres_cluster(free_port(), durable=False))}/postgres"
+        settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=url))
+        catalog = Catalog.open(settings)
+        with catalog.writer() as writer:
+            for record in demo_records(RECORDS, seed=21):
+                writer.put(record)
+        catalog.close()
         for number, port in enumerate(nodes):
             config = tmp_path / f"node{number}.toml"
             config.write_text(
@@ -163,6 +164,10 @@ def test_a_harvester_paging_through_both_nodes_gets_every_record_once(
             if not token:
                 break
             query = {"verb": "ListRecords", "resumptionToken": token}
+        database.close()  # the cluster stopped: each node answers 503, with when to ask again
+        answers = [_get(proxy, "/oai?verb=Identify", CLIENT, tls) for _ in range(8)]
+        assert [a.status for a in answers] == [503] * 8
+        assert {a.headers["Retry-After"] for a in answers} == {str(settings.oai.retry_after)}
     assert identify.findtext(f".//{OAI}baseURL") == base_url
     assert f"<host>127.0.0.1</host><port>{proxy}</port>".encode() in explain, explain
     assert root.findtext(f"{OAI}request") == base_url

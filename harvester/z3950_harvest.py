@@ -42,6 +42,11 @@ Semantics:
   its backoff, on a new association searched again: from the same position if the target
   reports the same hits, else the harvest fails (the next run starts from record 1). Each
   retry is one of the result's ``events``.
+- **Answers too large.** A Present whose answer is larger than the origin reads
+  (:data:`harvester.z3950_origin.MAX_PDU_BYTES`) is asked again in halves, on a new
+  association searched again, down to one record
+  (:func:`harvester.z3950_origin.present_in_halves`); a record too large alone is a reject,
+  and the harvest goes on.
 - **Politeness** (given a :class:`harvester.http_fetch.Politeness`, a run's): Init, Search and
   each Present wait their turn at the host, ``delay`` seconds after the previous request to it
   ended, as an OAI-PMH or SRU source's requests do (:func:`harvester.http_fetch.host_turn`).
@@ -68,7 +73,14 @@ from harvester.http_fetch import MAX_EVENTS, Politeness
 from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, prepare
 from harvester.pipeline import OnBatch, overlapped, write_pages
 from harvester.resumption import ResultSetResume, saving
-from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Closed, Z3950Error
+from harvester.z3950_origin import (
+    RetrievedRecord,
+    Z3950Client,
+    Z3950Closed,
+    Z3950Error,
+    Z3950TooLarge,
+    present_in_halves,
+)
 from harvester.z3950_records import (
     Z3950Address,
     charset_label,
@@ -298,6 +310,12 @@ async def _run(
                     current = await retrying.reopen()
                 result.requests += 1
                 return await current.present(start, count, syntax, ELEMENT_SET)
+            except Z3950TooLarge as error:  # its association is gone: present_in_halves
+                current = None  # asks again, in halves
+                if count > 1:
+                    result.event(Event("z3950-retry", f"present of {count} at {start}: "
+                                                      f"{error}; asked again in halves"))
+                raise
             except (Z3950Closed, OSError, TimeoutError) as error:
                 if retrying is None or retrying.politeness is None:
                     raise
@@ -318,7 +336,7 @@ async def _run(
         start = first
         while start <= wanted:
             count = min(plan.batch, wanted - start + 1)
-            records = await present(start, count)
+            records = await present_in_halves(present, start, count)
             if not records:
                 raise Z3950Error(f"present at {start} returned no records")
             start += len(records)

@@ -26,7 +26,7 @@ import asyncio
 import codecs
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -42,7 +42,7 @@ from protocols.z3950.codec import (
     decode_pdu,
     encode_pdu,
 )
-from protocols.z3950.framing import IncompleteRead, read_pdu
+from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
 from protocols.z3950.pqf import Query, Term, attributes_plus_term, parse_pqf, rpn_to_pdu
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,11 @@ class Z3950Closed(Z3950Error):
     def __init__(self, reason: str) -> None:
         super().__init__(f"target closed the association: {reason}")
         self.reason = reason
+
+
+class Z3950TooLarge(Z3950Error):
+    """An answer larger than :data:`MAX_PDU_BYTES`: refused unread, and the association with
+    it (the rest of the answer is still on the wire)."""
 
 
 CLOSE_REASONS = {0: "finished", 1: "shutdown", 2: "system problem", 3: "cost limit",
@@ -367,7 +372,8 @@ class Z3950Client:
                 raise Z3950Closed(f"connection lost ({error})") from error
             except PduError as error:  # too large to read: the rest of the stream is lost
                 self._writer.close()
-                raise Z3950Error(f"unreadable answer to {name}: {error}") from error
+                unreadable = Z3950TooLarge if isinstance(error, PduTooLarge) else Z3950Error
+                raise unreadable(f"unreadable answer to {name}: {error}") from error
             try:
                 answer, content = decode_pdu(data, MAX_PDU_VALUES)
             except PduError as error:
@@ -471,6 +477,32 @@ class Z3950Client:
         else:
             text = str(term)
         return ScanEntry(text, value.get("globalOccurrences"), value.get("displayTerm"))
+
+
+async def present_in_halves(
+    present: Callable[[int, int], Awaitable[list[RetrievedRecord]]], start: int, count: int
+) -> list[RetrievedRecord]:
+    """``present(start, count)``, its range presented again in halves while the answer is
+    too large to read (:class:`Z3950TooLarge`: large records, or a target ignoring the
+    message size proposed), down to one record; a record too large alone comes back
+    ``unreadable`` (that record's fault, as an undecodable one) and the others are read.
+
+    ``present`` must present on an open association, opening a new one when the too-large
+    answer closed the last. Returns the records from ``start`` on, fewer than ``count`` when
+    the target sent fewer (the caller asks for the rest, as after any short Present).
+    """
+    try:
+        return await present(start, count)
+    except Z3950TooLarge:
+        if count == 1:
+            return [RetrievedRecord(start, None, "", b"", unreadable=(
+                f"presented alone, its answer is larger than {MAX_PDU_BYTES} bytes "
+                "(the most read)"))]
+    half = count // 2
+    first = await present_in_halves(present, start, half)
+    if len(first) < half:
+        return first
+    return first + await present_in_halves(present, start + half, count - half)
 
 
 def _raise_records_diagnostic(records: tuple[str, Any] | None) -> None:

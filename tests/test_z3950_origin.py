@@ -3,6 +3,7 @@ targets, Zebra and yaz-ztest, are in tests/interop/test_z3950_origin.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -17,11 +18,19 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
 from crosswalks.charsets import CANDIDATES as CHARSETS
+from harvester import z3950_origin
+from harvester.http_fetch import Politeness
 from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest
-from harvester.z3950_origin import MAX_PDU_VALUES, close_reason
+from harvester.z3950_origin import MAX_PDU_BYTES, MAX_PDU_VALUES, close_reason
 from koprik.cli import main
 from protocols.z3950 import oids
-from protocols.z3950.codec import OPTION_BITS, bit_string, encode_pdu, make_external
+from protocols.z3950.codec import (
+    OPTION_BITS,
+    bit_string,
+    decode_pdu,
+    encode_pdu,
+    make_external,
+)
 from tests.conftest import free_port
 from tests.fault_provider import sqlite_catalog
 
@@ -378,13 +387,16 @@ def test_a_present_answer_past_the_message_size_proposed_is_refused_as_it_is_rea
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Init proposes 16 MiB messages, but answers of up to 64 MiB were read: a Present answer
-    said to be of 20 MiB is now refused at its header (it was waited for)."""
+    said to be of 20 MiB is now refused at its header (it was waited for), its one record
+    said unread."""
     header = b"\xb9\x84" + (20 << 20).to_bytes(4, "big")
-    status, port = _command(tmp_path, header + b"\0" * 64)
-    assert status == 2
-    (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"koprik: 127.0.0.1:{port}/Default: unreadable answer to present")
-    assert "PDU larger than" in line
+    status, _ = _command(tmp_path, header + b"\0" * 64)
+    assert status == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"record 1: presented alone, its answer is larger than {MAX_PDU_BYTES} bytes "
+        "(the most read)",
+        "z3950: 1 hits, 1 records retrieved",
+    ]
 
 
 def test_a_target_silent_after_the_search_is_said_so(
@@ -425,3 +437,105 @@ async def test_records_past_those_asked_for_are_said_once_an_association(
     said = [r.getMessage() for r in caplog.records if "more than the" in r.getMessage()]
     assert said == ["127.0.0.1 sent 2 records more than the 1 asked for; they are dropped "
                     "(and any more it sends)"]
+
+
+def _presenting_target(records: list[bytes], presents: list[tuple[int, int]]) -> Iterator[int]:
+    """A target whose result set is ``records`` (USMARC), answering each Present with the
+    records asked for, however large, and noting its (start, count) in ``presents``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer(name: str, request: dict) -> bytes:
+        if name == "searchRequest":
+            return _answers(b"", len(records))[1]
+        if name == "presentRequest":
+            start, count = request["resultSetStartPoint"], request["numberOfRecordsRequested"]
+            presents.append((start, count))
+            return _present(*[make_external(oids.USMARC, record)
+                              for record in records[start - 1 : start - 1 + count]])
+        return INIT_RESPONSE if name == "initRequest" else encode_pdu("close", {"closeReason": 0})
+
+    def serve(connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError), connection.makefile("rb") as stream:
+            while tag := stream.read(1):
+                while tag[0] & 0x1F == 0x1F and (len(tag) == 1 or tag[-1] & 0x80):
+                    tag += stream.read(1)  # Close's tag is [48], of two octets
+                length = stream.read(1)  # the requests are small: short-form lengths
+                name, request = decode_pdu(tag + length + stream.read(length[0]))
+                connection.sendall(answer(name, request))
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def _one_too_large(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Four records, the third too large to be presented within the size the origin reads,
+    made 4 KB (17 MiB in earnest)."""
+    monkeypatch.setattr(z3950_origin, "MAX_PDU_BYTES", 4096)
+    small = [record.as_marc() for record in demo_records(4)]
+    big = next(demo_records(1))
+    big.add_field(Field("500", [" ", " "], [Subfield("a", "a" * 5000)]))
+    return [small[0], small[1], big.as_marc(), small[3]]
+
+
+HALVED = [(1, 4), (1, 2), (3, 2), (3, 1), (4, 1)]
+"""The Presents of :func:`_one_too_large`'s records asked for together, then in halves."""
+
+
+def test_a_present_answer_too_large_is_asked_again_in_halves_and_a_record_too_large_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Present answer over the size the origin reads failed the whole harvest. Now the range
+    is presented again in halves, each on a new association, down to the one record too large
+    alone, which is rejected; the others are stored."""
+    records = _one_too_large(monkeypatch)
+    presents: list[tuple[int, int]] = []
+    catalog = sqlite_catalog(tmp_path, "target")
+    for port in _presenting_target(records, presents):
+        source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
+                               query="@attr 1=4 war", timeout=30)
+        report = harvest(catalog, source, politeness=Politeness(delay=0, retries=0))
+    try:
+        with catalog.engine.connect() as connection:
+            (reason,) = connection.execute(select(harvest_rejects.c.reason)).scalars()
+    finally:
+        catalog.close()
+    assert report.status == SUCCEEDED, report.errors
+    assert (report.counts.added, report.counts.rejected) == (3, 1)
+    assert reason == (
+        "record 3: presented alone, its answer is larger than 4096 bytes (the most read)")
+    assert presents == HALVED
+    said = "unreadable answer to presentRequest: PDU larger than 4096 bytes"
+    assert report.errors == [  # the run's record
+        f"z3950-retry: present of 4 at 1: {said}; asked again in halves",
+        f"z3950-retry: present of 2 at 3: {said}; asked again in halves",
+    ]
+
+
+def test_koprik_z3950_presents_an_answer_too_large_again_in_halves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As a harvest does: the record too large alone is one line, the others written."""
+    records = _one_too_large(monkeypatch)
+    presents: list[tuple[int, int]] = []
+    out = tmp_path / "out.mrc"
+    settings = tmp_path / "koprik.toml"
+    settings.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
+    for port in _presenting_target(records, presents):
+        status = main(["--config", str(settings), "z3950", f"127.0.0.1:{port}/Default", "war",
+                       "--timeout", "5", "-o", str(out)])  # fmt: skip
+    assert status == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "record 3: presented alone, its answer is larger than 4096 bytes (the most read)",
+        "z3950: 4 hits, 4 records retrieved",
+    ]
+    assert out.read_bytes() == records[0] + records[1] + records[3]
+    assert presents == HALVED

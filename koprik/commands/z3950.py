@@ -36,7 +36,13 @@ from crosswalks.iso2709 import decode_record
 from crosswalks.mrk import record_to_mrk
 from harvester.ingest import size_problem
 from harvester.z3950_harvest import Z3950HarvestError, Z3950HarvestResult, harvest_z3950
-from harvester.z3950_origin import RetrievedRecord, Z3950Client, Z3950Error
+from harvester.z3950_origin import (
+    RetrievedRecord,
+    Z3950Client,
+    Z3950Error,
+    Z3950TooLarge,
+    present_in_halves,
+)
 from harvester.z3950_records import Z3950Address, parse_address
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
@@ -137,26 +143,68 @@ async def _fetch(
         reason = str(error) or f"no answer within {args.timeout:g} s"
         raise UserError(f"cannot talk to {host}:{port}: {reason}") from error
     doing = "search"
+    presenting = _Presenting(args, Z3950Address(host, port, database), client)
     try:
-        hits = await client.search(args.query)
+        hits = presenting.hits = await client.search(args.query)
         wanted = min(hits, args.max)
         retrieved = 0
         doing = "present"
         while retrieved < wanted:
             count = min(PAGE, wanted - retrieved)
-            page = await client.present(retrieved + 1, count, args.format, args.elements or None)
+            page = await present_in_halves(presenting.present, retrieved + 1, count)
             if not page:
                 break
             put(page)
             retrieved += len(page)
-        return hits, client.surplus
+        return hits, presenting.surplus
     except Z3950Error as error:
         raise UserError(f"{host}:{port}/{database}: {error}") from error
     except (OSError, TimeoutError) as error:
         reason = str(error) or f"no answer to the {doing} within {args.timeout:g} s"
         raise UserError(f"{host}:{port}/{database}: {reason}") from error
     finally:
-        await client.close()
+        await presenting.close()
+
+
+class _Presenting:
+    """The command's Presents, on ``client`` and, once an answer too large to read has closed
+    an association, on a new one searched again, as
+    :func:`~harvester.z3950_origin.present_in_halves` asks again."""
+
+    def __init__(self, args: argparse.Namespace, address: Z3950Address, client: Z3950Client):
+        self.args = args
+        self.address = address
+        self.client: Z3950Client | None = client
+        self.hits = 0
+        """Those of the first search, which a new association's must be."""
+        self.closed_surplus = 0
+        """Records sent past those asked for on the associations closed."""
+
+    @property
+    def surplus(self) -> int:
+        """Records the target sent past those asked for (dropped), all associations."""
+        return self.closed_surplus + (self.client.surplus if self.client is not None else 0)
+
+    async def present(self, start: int, count: int) -> list[RetrievedRecord]:
+        args = self.args
+        if self.client is None:
+            host, port, database = self.address
+            self.client = await Z3950Client.connect(
+                host, port, database, args.charset or DEFAULT_CHARSET, args.timeout)
+            if (hits := await self.client.search(args.query)) != self.hits:
+                raise Z3950Error(f"searched again after an answer too large, the target "
+                                 f"reports {hits} hits, not {self.hits}: the result set changed")
+        client = self.client
+        try:
+            return await client.present(start, count, args.format, args.elements or None)
+        except Z3950TooLarge:
+            self.closed_surplus += client.surplus
+            self.client = None
+            raise
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
 
 
 def import_records(args: argparse.Namespace, address: Z3950Address) -> int:

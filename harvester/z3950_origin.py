@@ -375,7 +375,7 @@ class Z3950Client:
                 unreadable = Z3950TooLarge if isinstance(error, PduTooLarge) else Z3950Error
                 raise unreadable(f"unreadable answer to {name}: {error}") from error
             try:
-                answer, content = decode_pdu(data, MAX_PDU_VALUES)
+                answer, content = decode_pdu(data, MAX_PDU_VALUES, self._agreed_encoding())
             except PduError as error:
                 if data.startswith(b"HTTP/"):  # (the codec's words said nothing of it)
                     raise Z3950Error(f"the target answered {name} in HTTP, not in Z39.50: is "
@@ -398,7 +398,7 @@ class Z3950Client:
             raise Z3950Error(f"segmented records ({kind}) are not supported")
         syntax = content.get("direct-reference", "")
         try:
-            payload = decode_external(content)
+            payload = decode_external(content, self._record_encoding())
         except PduError as error:
             return RetrievedRecord(position, database, syntax, b"",
                                    unreadable=f"undecodable {syntax} record: {error}")  # fmt: skip
@@ -418,7 +418,7 @@ class Z3950Client:
         if bibliographic is not None:
             bibliographic_syntax = bibliographic.get("direct-reference")
             try:
-                content = decode_external(bibliographic)
+                content = decode_external(bibliographic, self._record_encoding())
             except PduError as error:
                 why = f"undecodable bibliographic record of an OPAC record: {error}"
                 return RetrievedRecord(position, database, oids.OPAC, b"", unreadable=why)
@@ -440,17 +440,19 @@ class Z3950Client:
         a term that set cannot carry is a :class:`Z3950Error`, which every caller says in one
         line, not sent mangled."""
         try:
-            return build(self._term_encoding())
+            return build(self._agreed_encoding())
         except UnicodeEncodeError as error:
             agreed = self.charset.charset if self.charset else "UTF-8"
             raise Z3950Error(
                 f"the term {error.object!r} has {error.object[error.start]!r}, which the "
                 f"character set agreed with the target ({agreed}) lacks") from None
 
-    def _term_encoding(self) -> str:
-        """The encoding of query and scan terms: the character set agreed in Init (a target
+    def _agreed_encoding(self) -> str:
+        """The encoding of query and scan terms, and of the target's InternationalStrings
+        (display terms, addinfo, a Close's reason): the character set agreed in Init (a target
         that agreed to one reads terms in it: Zebra found 0 hits for ``hsüan`` sent in UTF-8
-        under ISO 8859-1, 2 in ISO 8859-1), else UTF-8."""
+        under ISO 8859-1, 2 in ISO 8859-1; and its Scan answer's display terms are in it),
+        else UTF-8."""
         agreed = self.charset.charset if self.charset else None
         if agreed is None:
             return "utf-8"
@@ -459,12 +461,21 @@ class Z3950Client:
         except LookupError:  # a set Python has no codec for: UTF-8, as before any agreement
             return "utf-8"
 
-    def _record_text(self, data: bytes) -> str | None:
+    def _record_encoding(self) -> str | None:
+        """The encoding of the records' text (XML, SUTRS, OPAC holdings): the character set
+        agreed when it covers records, else UTF-8; None for a set Python has no codec for."""
         agreed = self.charset
         encoding = agreed.charset if agreed and agreed.records and agreed.charset else "utf-8"
         try:
-            return data.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
+            return codecs.lookup(encoding).name
+        except LookupError:
+            return None
+
+    def _record_text(self, data: bytes) -> str | None:
+        encoding = self._record_encoding()
+        try:
+            return data.decode(encoding) if encoding is not None else None
+        except UnicodeDecodeError:
             return None
 
     def _scan_entry(self, entry: tuple[str, Any]) -> ScanEntry | None:
@@ -473,7 +484,7 @@ class Z3950Client:
             return None
         term_kind, term = value["term"]
         if term_kind == "general":  # in the set its terms are sent in
-            text = bytes(term).decode(self._term_encoding(), errors="replace")
+            text = bytes(term).decode(self._agreed_encoding(), errors="replace")
         else:
             text = str(term)
         return ScanEntry(text, value.get("globalOccurrences"), value.get("displayTerm"))

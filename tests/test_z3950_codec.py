@@ -332,6 +332,20 @@ def test_invalid_utf8_string_is_pdu_error() -> None:
         decode_pdu(data)
 
 
+@pytest.mark.parametrize(
+    ("strings", "reason"),
+    [("iso8859-1", "ÿüß"), ("cp1251", "яьЯ"), ("utf-8", "\ufffd\ufffd\ufffd")],
+)
+def test_strings_are_read_in_the_set_agreed_bytes_not_in_it_replaced(
+    strings: str, reason: str
+) -> None:
+    """A Close's reason in ISO 8859-1 (a target that agreed to it) was a PduError."""
+    data = encode_pdu("close", {"closeReason": 0, "diagnosticInformation": "abc"})
+    data = data.replace(b"abc", "ÿüß".encode("iso8859-1"))
+    assert decode_pdu(data, strings=strings) == (
+        "close", {"closeReason": 0, "diagnosticInformation": reason})
+
+
 # --- property tests ------------------------------------------------------------------------
 
 VALID = [encode_pdu(name, value) for name, value in PDUS]

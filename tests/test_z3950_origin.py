@@ -237,6 +237,23 @@ def test_a_diagnostics_control_characters_are_quoted_escaped(tmp_path: Path) -> 
     ]
 
 
+def test_a_diagnostics_bytes_not_in_the_set_agreed_are_read_as_replacement_characters(
+    tmp_path: Path,
+) -> None:
+    """An addinfo not in UTF-8 (a Latin-1 ``ü``) made the whole answer "undecodable": the
+    diagnostic is now said, that byte as U+FFFD."""
+    present = encode_pdu("presentResponse", {
+        "numberOfRecordsReturned": 0, "nextResultSetPosition": 1, "presentStatus": 5,
+        "records": ("nonSurrogateDiagnostic", {
+            "diagnosticSetId": oids.BIB1_DIAGNOSTIC_SET, "condition": 2,
+            "addinfo": ("v2Addinfo", "sü")})})  # fmt: skip
+    port, report = _harvest_one_present(tmp_path, present.replace("ü".encode(), b"\xfc!"))
+    assert report.status == FAILED
+    assert report.errors == [
+        f"run failed: 127.0.0.1:{port}/Default: diagnostic 2: Temporary system error (s\ufffd!)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("close", "said"),
     [({"closeReason": 2, "diagnosticInformation": "1Unknown Error"},

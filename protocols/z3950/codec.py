@@ -14,6 +14,7 @@ direct-reference, and :func:`make_external` builds one for encoding.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
@@ -49,10 +50,22 @@ class PduTooComplex(PduError):
     """The PDU holds more BER values than the decoder was allowed to decode."""
 
 
+def _source() -> str:
+    return resources.files("protocols.z3950").joinpath("z3950.asn").read_text("utf-8")
+
+
 @cache
 def _compiled() -> Any:
-    source = resources.files("protocols.z3950").joinpath("z3950.asn").read_text("utf-8")
-    return asn1tools.compile_string(source, "ber")
+    return asn1tools.compile_string(_source(), "ber")
+
+
+@cache
+def _compiled_bytewise() -> Any:
+    """``z3950.asn`` with its UTF-8 strings (InternationalString, version 2 addinfo) read as
+    asn1tools reads GeneralString, one character a byte (latin-1), which never fails: each is
+    then read again in the set its sender agreed to (:func:`_read_strings_in`)."""
+    return asn1tools.compile_string(
+        _source().replace("IMPLICIT UTF8String", "IMPLICIT GeneralString"), "ber")
 
 
 def encode_pdu(name: str, value: dict[str, Any]) -> bytes:
@@ -68,18 +81,27 @@ def encode_pdu(name: str, value: dict[str, Any]) -> bytes:
     return encode_value("PDU", (name, value))
 
 
-def decode_pdu(data: bytes, max_values: int | None = None) -> tuple[str, dict[str, Any]]:
+def decode_pdu(
+    data: bytes, max_values: int | None = None, strings: str | None = None
+) -> tuple[str, dict[str, Any]]:
     """Decode exactly one PDU (definite or indefinite lengths) into ``(name, value)``.
+
+    ``strings`` is the encoding (a Python codec name) of the character set the sender agreed
+    to send its InternationalStrings in, whose bytes not in it are read as U+FFFD (an origin's
+    reading: a target's display term or addinfo in ISO 8859-1 failed the whole Scan or
+    Search); None: UTF-8, and bytes not in it are a :class:`PduError` (a target's reading of
+    its origins' requests).
 
     Raises :class:`PduError`, and no other exception, whatever the bytes:
     :class:`PduTooComplex` when it holds more than ``max_values`` BER values (checked in a walk
     over the bytes before anything is decoded: decoding time and memory go with the values).
     """
     definite = _definite(data, max_values)
-    found = direct.decode(definite)  # Search and Present responses, several times faster
-    if found is not None:
-        return found
-    name, value = _decode_definite("PDU", definite)
+    if strings is None or _is_utf8(strings):
+        found = direct.decode(definite)  # Search and Present responses, several times faster
+        if found is not None:  # (its strings were valid UTF-8)
+            return found
+    name, value = _decode_definite("PDU", definite, strings)
     return name, value
 
 
@@ -93,10 +115,13 @@ def encode_value(type_name: str, value: Any) -> bytes:
         raise PduError(f"cannot encode {type_name}: {error!r}") from error
 
 
-def decode_value(type_name: str, data: bytes, max_values: int | None = None) -> Any:
-    """Decode ``data`` as the type ``type_name`` of ``z3950.asn``; raises :class:`PduError`
+def decode_value(
+    type_name: str, data: bytes, max_values: int | None = None, strings: str | None = None
+) -> Any:
+    """Decode ``data`` as the type ``type_name`` of ``z3950.asn``, its strings read as
+    :func:`decode_pdu` reads them in ``strings``; raises :class:`PduError`
     (:class:`PduTooComplex` for more than ``max_values`` BER values)."""
-    return _decode_definite(type_name, _definite(data, max_values))
+    return _decode_definite(type_name, _definite(data, max_values), strings)
 
 
 def _definite(data: bytes, max_values: int | None) -> bytes:
@@ -109,14 +134,42 @@ def _definite(data: bytes, max_values: int | None) -> bytes:
         raise PduError(f"malformed BER: {error}") from error
 
 
-def _decode_definite(type_name: str, definite: bytes) -> Any:
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+def _decode_definite(type_name: str, definite: bytes, strings: str | None = None) -> Any:
+    if strings is not None and _is_utf8(strings):
+        try:  # as UTF-8 is almost always valid: no second compiling (0.4 s) for nothing
+            return _decode_definite(type_name, definite)
+        except PduError:
+            pass  # bytes not in UTF-8, or not a value at all (said by the reading below)
     try:
-        value = _compiled().decode(type_name, definite)
+        if strings is None:
+            value = _compiled().decode(type_name, definite)
+        else:
+            value = _read_strings_in(_compiled_bytewise().decode(type_name, definite), strings)
     # Bytes from the wire are untrusted and asn1tools raises more than its own error types
     # (IndexError, UnicodeDecodeError, RecursionError...): any failure is a bad PDU.
     except Exception as error:
         raise PduError(_not_valid(type_name, error)) from error
     _check_integers(value, type_name)
+    return value
+
+
+def _read_strings_in(value: Any, encoding: str) -> Any:
+    """``value`` decoded by :func:`_compiled_bytewise`, its strings read again in
+    ``encoding``, bytes not in it as U+FFFD. Those in ASCII are left as they are: the names of
+    CHOICE alternatives, OIDs, and the text of every character set a target may agree to
+    (:func:`protocols.z3950.charset.negotiable`: each is ASCII-compatible)."""
+    if isinstance(value, str):
+        return value if value.isascii() else value.encode("latin-1").decode(encoding, "replace")
+    if isinstance(value, dict):
+        return {key: _read_strings_in(item, encoding) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_read_strings_in(item, encoding) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_read_strings_in(item, encoding) for item in value)
     return value
 
 
@@ -158,13 +211,14 @@ def _not_valid(type_name: str, error: Exception) -> str:
     return f"not a valid {type_name}: {brief}"
 
 
-def decode_external(external: dict[str, Any]) -> Any:
+def decode_external(external: dict[str, Any], strings: str | None = None) -> Any:
     """Return the content of a decoded EXTERNAL.
 
     octet-aligned content is returned as bytes; single-ASN1-type content is decoded as the
     type its direct-reference names (:data:`SINGLE_TYPE_BY_OID`: SUTRS gives ``str``, OPAC and
-    charset negotiation give their decoded values) and is returned as raw TLV bytes when the
-    OID is not one Koprik knows. Raises :class:`PduError` on undecodable content.
+    charset negotiation give their decoded values; their strings read as :func:`decode_pdu`
+    reads them in ``strings``) and is returned as raw TLV bytes when the OID is not one Koprik
+    knows. Raises :class:`PduError` on undecodable content.
     """
     kind, content = external["encoding"]
     if kind != "single-ASN1-type":
@@ -172,7 +226,7 @@ def decode_external(external: dict[str, Any]) -> Any:
     type_name = SINGLE_TYPE_BY_OID.get(external.get("direct-reference", ""))
     if type_name is None:
         return bytes(content)
-    return decode_value(type_name, content)
+    return decode_value(type_name, content, strings=strings)
 
 
 def make_external(oid: str, content: Any) -> dict[str, Any]:

@@ -846,6 +846,10 @@ def _check_allowed(setting: dataclasses.Field[Any], value: Any, where: str) -> N
         raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
 
 
+_KINDS = {str: "text in quotes", float: "a number"}
+"""What a setting's type is called in its error line (Python's names said ``expected str``)."""
+
+
 def _coerce(hint: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
@@ -868,7 +872,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"{where}: expected a whole number, got {value!r}")
     if not isinstance(value, hint):
-        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+        raise ConfigError(f"{where}: expected {_KINDS.get(hint, hint.__name__)}, got {value!r}")
     if hint is str and (control := _CONTROL.search(value)) is not None:
         raise ConfigError(f"{where}: a control character (U+{ord(control.group()):04X}) is not "
                           f"allowed, got {value!r}")

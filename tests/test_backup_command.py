@@ -74,6 +74,7 @@ def test_a_catalogue_not_yet_upgraded_can_be_backed_up(tmp_path: Path):
 @pytest.mark.parametrize(
     ("target", "message"),
     [("exists.sqlite3", "exists.sqlite3 exists: name a new file"),
+     ("folder", "folder is a folder: name a new file (in it, say)"),  # was 'folder exists'
      ("no-folder/copy.sqlite3", "no-folder/copy.sqlite3: no such folder {tmp}/no-folder"),
      # a file named as a folder was said to be no folder, though it is there
      ("exists.sqlite3/copy.sqlite3", "exists.sqlite3/copy.sqlite3: {tmp}/exists.sqlite3 is a "
@@ -87,6 +88,7 @@ def test_a_target_that_cannot_be_written_is_named(tmp_path: Path, capsys, target
     Catalog.open(dataclasses.replace(Settings(), database=DatabaseSettings(url=url))).close()
     (tmp_path / "exists.sqlite3").write_bytes(b"")
     (tmp_path / "blocked.sqlite3.part").mkdir()
+    (tmp_path / "folder").mkdir()
     assert main(["--config", str(_config(tmp_path, url)), "backup", str(tmp_path / target)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message.format(tmp=tmp_path) in err

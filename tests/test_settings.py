@@ -196,7 +196,11 @@ def test_dedup_thresholds_are_checked(dedup, message):
         ({"server": {"trusted_proxies": ["10.0.0.1/8"]}},
          "server.trusted_proxies[0]: expected an IP address or a network"),
         ({"server": {"trusted_proxies": ["2001:db8::/129"]}}, "got '2001:db8::/129'"),
-        ({"server": {"trusted_proxies": [10]}}, "server.trusted_proxies[0]: expected str, got 10"),
+        ({"server": {"trusted_proxies": [10]}},
+         "server.trusted_proxies[0]: expected text in quotes, got 10"),
+        ({"log": {"level": 3}}, "log.level: expected text in quotes, got 3"),  # was 'str'
+        ({"database": {"answer_timeout": "5"}},
+         "database.answer_timeout: expected a number, got '5'"),
         ({"sources": [{"name": "a", "url": "http://127.0.0.1:1/oai", "holdings": "branch"}]},
          "sources[0].holdings: expected one of source, named, got 'branch'"),
         ({"file_sources": [{"name": "a", "holdings": "yes"}]},

@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.file)
     # a copy named as the catalogue's -wal or -shm was renamed over it, then removed by SQLite
     refuse_own_files([target], args.config, settings.database.url)
+    if target.is_dir():
+        raise UserError(f"{target} is a folder: name a new file (in it, say)")
     if target.exists():
         raise UserError(f"{target} exists: name a new file")
     if not target.parent.is_dir():

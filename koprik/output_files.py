@@ -207,11 +207,17 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
     regular file). The file replaced keeps its mode (the copy had the default one).
 
     The copy is made empty and locked (:func:`claimed`) before the block: one that another run
-    is writing is a UserError, and is left to it. One that cannot be made is a UserError naming
-    it, and so is one that is not a regular file of that one name (a symbolic link, a hard link
-    of another file, a pipe, left or planted there), and it is left as it is: one was
-    followed, and the file it named (a live catalogue, the settings file) emptied and written."""
+    is writing is a UserError, and is left to it. One that is not a regular file of that one
+    name (a folder, a symbolic link, a hard link of another file, a pipe, left or planted
+    there) is a UserError naming it, and it is left as it is: one was followed, and the file it
+    named (a live catalogue, the settings file) emptied and written.
+
+    A copy that cannot be made, written (an OSError of the block naming ``path`` or the copy:
+    a full disk), or put in place (its folder removed meanwhile) is a UserError naming
+    ``path`` (:func:`not_written`): such lines named ``FILE.part``, a file the operator never
+    named, and did not say that ``FILE`` was not written."""
     named, path, partial = path, _written(path), _working_copy_of(path)
+    existed = path.exists()
     lock = -1  # the copy is this run's to remove once it holds its lock
     renamed = False
     try:
@@ -221,16 +227,24 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
             except OSError as error:
                 said = _NOT_OURS.get(error.errno)
                 if said is None:
-                    raise UserError(f"cannot write {partial}: {error.strerror}") from None
+                    raise not_written(named, existed, error) from None
                 raise UserError(f"cannot write {partial}: {said} and not a working copy of "
                                 "koprik's; remove it") from None
-        yield partial
+        try:
+            yield partial
+        except OSError as error:
+            if error.filename not in (os.fspath(named), os.fspath(partial)):
+                raise  # not this output's (an input that cannot be read)
+            raise not_written(named, existed, error) from None
         if not kept():
             named.unlink(missing_ok=True)
             return
-        with contextlib.suppress(FileNotFoundError):  # (none before: the copy's own mode)
-            shutil.copymode(path, partial)
-        os.replace(partial, path)
+        try:
+            with contextlib.suppress(FileNotFoundError):  # (none before: the copy's own mode)
+                shutil.copymode(path, partial)
+            os.replace(partial, path)
+        except OSError as error:
+            raise not_written(named, existed, error) from None
         renamed = True  # a copy of that name now is another run's
     finally:
         if lock >= 0:
@@ -240,7 +254,17 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
             os.close(lock)
 
 
+def not_written(named: str | os.PathLike[str], existed: bool, error: OSError | str) -> UserError:
+    """The UserError saying that the output ``named`` was not written, because of ``error``
+    (its words), and, when it ``existed`` before the run, that the file of that name is left as
+    it was (an output is put in place only whole: :func:`working_copy`)."""
+    reason = error if isinstance(error, str) else error.strerror or str(error)
+    left = "; the file of that name before the run is left unchanged" if existed else ""
+    return UserError(f"{os.fspath(named)}: not written ({reason}){left}")
+
+
 _NOT_OURS = {
+    errno.EISDIR: "it is a folder",
     errno.ELOOP: "it is a symbolic link",
     errno.ENXIO: "it is not a regular file",  # a pipe no one reads (opened without waiting)
     errno.EMLINK: "it is a file of other names too",

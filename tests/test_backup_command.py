@@ -80,7 +80,8 @@ def test_a_catalogue_not_yet_upgraded_can_be_backed_up(tmp_path: Path):
      ("exists.sqlite3/copy.sqlite3", "exists.sqlite3/copy.sqlite3: {tmp}/exists.sqlite3 is a "
       "file, not a folder"),
      # the copy cannot be created (here its working name is taken by a folder)
-     ("blocked.sqlite3", "cannot write {tmp}/blocked.sqlite3.part: Is a directory"),
+     ("blocked.sqlite3", "cannot write {tmp}/blocked.sqlite3.part: it is a folder and not a "
+      "working copy of koprik's; remove it"),
      ],
 )
 def test_a_target_that_cannot_be_written_is_named(tmp_path: Path, capsys, target, message):
@@ -231,7 +232,7 @@ def test_a_backup_that_fails_midway_leaves_nothing_but_its_one_line(tmp_path: Pa
     )  # fmt: skip
     assert failed.returncode == 2, failed.stderr
     assert failed.stderr.splitlines() == [
-        f"koprik: cannot write the copy {folder}/copy.sqlite3.part: disk I/O error"]
+        f"koprik: {folder}/copy.sqlite3: not written (disk I/O error)"]
     assert list(folder.iterdir()) == []
 
 

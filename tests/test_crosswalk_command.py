@@ -18,7 +18,7 @@ from lxml import etree
 from tests.authority_records import marc21_person, unimarc_book, unimarc_corporate, unimarc_person
 from tests.books import book
 from tests.conftest import DATA
-from tests.servers import stderr_after
+from tests.servers import limit_files_to, stderr_after
 
 ROOT = Path(__file__).resolve().parents[1]
 MARC21 = DATA / "marc21"
@@ -169,6 +169,57 @@ def test_an_interrupted_run_leaves_the_output_it_would_replace_whole(tmp_path: P
     result = koprik("--to", "marcxml", MARC21 / "test.dat", MARC21 / "test.dat", "-o", out)
     assert result.returncode == 0 and not (tmp_path / "out.xml.part").exists()
     assert out.read_bytes().count(b"<record") == 2 * before.count(b"<record")
+
+
+def test_an_output_whose_folder_is_removed_midway_is_named_as_asked(tmp_path: Path) -> None:
+    """The folder of -o OUT removed while the run reads: OUT.part could not be renamed, and
+    the line said "OUT.part -> OUT: No such file or directory", naming a file the operator
+    never named. It names OUT, and says it was not written."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    out, rejects = folder / "out.xml", tmp_path / "rejects.txt"
+    command = [sys.executable, "-m", "koprik", "crosswalk", "--to", "marcxml", "-o", str(out),
+               "--rejects", str(rejects), "--report", "/dev/null"]  # fmt: skip
+    running = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                               cwd=tmp_path)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "rejects.txt.part").exists():  # made once OUT.part is the run's
+        assert time.monotonic() < deadline and running.poll() is None
+        time.sleep(0.05)
+    for file in folder.iterdir():
+        file.unlink()
+    folder.rmdir()
+    _, err = running.communicate((MARC21 / "test.dat").read_bytes(), timeout=60)
+    assert running.returncode == 2
+    assert err.decode().splitlines() == [f"koprik: {out}: not written (No such file or directory)"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option", ["-o", "--rejects"])
+def test_an_output_cut_short_names_the_file_asked_for_and_leaves_the_earlier_one(
+    tmp_path: Path, option: str
+) -> None:
+    """A write that fails midway (files limited to 4 KiB: as on a full disk) is one line naming
+    the file the operator named, saying it was not written and that the earlier file of that
+    name is left as it was."""
+    earlier = b"the output of the run before\n"
+    named = tmp_path / "named"
+    named.write_bytes(earlier)
+    outputs = {"-o": "/dev/null", "--report": "/dev/null", option: str(named)}
+    broken = [str(path) for path in BROKEN] * 4  # rejects enough to outgrow 4 KiB
+    result = subprocess.run(
+        [sys.executable, "-m", "koprik", "crosswalk", "--to", "marcxml",
+         *(MARC21 / "marc.dat", *broken),
+         *[part for pair in outputs.items() for part in pair]],
+        capture_output=True, cwd=tmp_path, timeout=120, preexec_fn=lambda: limit_files_to(4096),
+    )  # fmt: skip
+    assert_no_traceback(result)
+    assert result.returncode == 2
+    assert result.stderr.decode().splitlines()[-1] == (
+        f"koprik: {named}: not written (File too large); the file of that name before the run is "
+        "left unchanged")
+    assert named.read_bytes() == earlier
+    assert sorted(tmp_path.iterdir()) == [named]
 
 
 @pytest.mark.parametrize(("signum", "said"), [(signal.SIGINT, b"koprik: interrupted\n"),

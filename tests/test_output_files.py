@@ -99,15 +99,15 @@ def test_standard_output_and_what_is_not_a_regular_file_are_written_in_place(
     assert not Path("/dev/null.part").exists()
 
 
+NOT_OURS = "and not a working copy of koprik's; remove it$"
+
+
 def test_a_file_that_cannot_be_made_is_a_user_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / "out.mrc.part").mkdir()
-    with (pytest.raises(UserError, match=f"^cannot write {tmp_path}/out.mrc.part: Is a directory$"),
-          written_whole(tmp_path / "out.mrc")):  # fmt: skip
+    with (pytest.raises(UserError, match=f"^cannot write {tmp_path}/out.mrc.part: it is a folder "
+                        f"{NOT_OURS}"), written_whole(tmp_path / "out.mrc")):  # fmt: skip
         pass
     assert (tmp_path / "out.mrc.part").is_dir()  # not ours to remove
-
-
-NOT_OURS = "and not a working copy of koprik's; remove it$"
 
 
 @pytest.mark.parametrize(
@@ -286,7 +286,9 @@ def test_an_output_that_cannot_be_written_whole_leaves_the_earlier_one(
     cut = subprocess.run([*_searching(koprik, command), "-o", str(out)], capture_output=True,
                          timeout=120, preexec_fn=lambda: limit_files_to(4096))  # fmt: skip
     assert cut.returncode == 2
-    assert cut.stderr.splitlines()[-1] == f"koprik: {out}: File too large".encode(), cut.stderr
+    assert cut.stderr.splitlines()[-1] == (f"koprik: {out}: not written (File too large); the "
+                                           "file of that name before the run is left "
+                                           "unchanged").encode(), cut.stderr
     assert b"Traceback" not in cut.stderr
     assert out.read_bytes() == EARLIER
     assert sorted(tmp_path.iterdir()) == [out]

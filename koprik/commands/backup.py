@@ -23,7 +23,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from catalog.db import database_url, open_engine, sqlite_file
 from config import load_settings
 from koprik.errors import UserError
-from koprik.output_files import no_folder, refuse_own_files, working_copy
+from koprik.output_files import no_folder, not_written, refuse_own_files, working_copy
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         source = _connected(engine, file)
         try:
             with working_copy(target) as partial:
-                _create_private(partial)
-                _copy(source, partial)
+                _create_private(partial, target)
+                _copy(source, partial, target)
         finally:
             source.close()
     finally:
@@ -71,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _copy(source: PoolProxiedConnection, partial: Path) -> None:
-    """Copy the catalogue ``source`` is connected to into the file ``partial``, in one step.
+def _copy(source: PoolProxiedConnection, partial: Path, target: Path) -> None:
+    """Copy the catalogue ``source`` is connected to into the file ``partial``, in one step; a
+    UserError naming ``target``, the copy's own name, when it cannot be written.
 
     A copy that fails leaves no rollback journal beside ``partial`` (removed as ``partial`` is,
     by :func:`~koprik.output_files.working_copy`): a write that failed (a full disk) once the
@@ -86,7 +87,7 @@ def _copy(source: PoolProxiedConnection, partial: Path) -> None:
         finally:
             copy.close()
     except sqlite3.Error as error:  # SQLite's own message names no file
-        raise UserError(f"cannot write the copy {partial}: {error}") from None
+        raise not_written(target, False, str(error)) from None
     finally:
         journal.unlink(missing_ok=True)  # (none once the copy is made)
 
@@ -101,14 +102,14 @@ def _connected(engine: Engine, file: str) -> PoolProxiedConnection:
         raise UserError(f"{file} (database.url): not a SQLite catalogue ({error})") from None
 
 
-def _create_private(path: Path) -> None:
-    """Create ``path`` readable by its owner only (0600), as the catalogue is: the copy holds
-    the token key and the password and token hashes. A file left by a copy that was killed
-    is emptied and made private too."""
+def _create_private(path: Path, target: Path) -> None:
+    """Create ``path`` (the working copy of ``target``) readable by its owner only (0600), as
+    the catalogue is: the copy holds the token key and the password and token hashes. A file
+    left by a copy that was killed is emptied and made private too."""
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     except OSError as error:
-        raise UserError(f"cannot write the copy {path}: {error.strerror}") from None
+        raise not_written(target, False, error) from None
     try:
         os.fchmod(descriptor, 0o600)
     finally:

@@ -2,9 +2,10 @@
 
 :func:`iter_chunks` reads a stream in blocks and cuts it by the record length in the leader,
 checked against the record terminator (0x1D). When the two disagree it resynchronizes on the
-next terminator, so one bad record costs only itself; padding between records (extra
-terminators, NUL, Ctrl-Z, line breaks) is skipped. Memory stays bounded by one record
-(at most :data:`MAX_SCAN` bytes are searched for a terminator).
+next terminator that a record length follows, so one bad record costs only itself, and a run
+of junk is one reject (of at most :data:`MAX_SCAN` bytes, of which a sample is kept); padding
+between records (extra terminators, NUL, Ctrl-Z, line breaks) is skipped. Memory stays bounded
+by one record (at most :data:`MAX_SCAN` bytes are searched for a terminator).
 
 :func:`read_record` decides the character set of each record from its bytes
 (:mod:`crosswalks.charsets`) unless told, and builds the record, which always comes out as
@@ -29,6 +30,7 @@ from pymarc.exceptions import BadSubfieldCodeWarning
 from pymarc.field import RawField
 
 from crosswalks import charsets, marc8, marc_syntax
+from crosswalks.framing import SAMPLE_BYTES
 from crosswalks.xmltext import has_forbidden
 
 RECORD_TERMINATOR = 0x1D
@@ -37,6 +39,17 @@ MAX_SCAN = 200_000
 """Bytes searched for a record terminator before a run of garbage is cut off as one reject."""
 _PADDING = frozenset(b"\x1d\x1a\x00\r\n\t ")
 _MIN_RECORD = 25  # leader and terminator
+LONGEST_RECORD = 99_999
+"""The most bytes a record can have: its length is the leader's first five digits."""
+MAX_JUNK = 64
+"""Bytes before a leader that may still be part of its record (``--repair`` skips them:
+:func:`crosswalks.repair.repair_record`)."""
+_NEXT_START = re.compile(rb"\x1d(?=[^\x1d]{0,%d}?\d{5})" % MAX_JUNK)
+"""A record terminator, then a record length within :data:`MAX_JUNK` bytes."""
+_NEXT_START_OR_END = re.compile(rb"\x1d(?=[^\x1d]{0,%d}?\d{5}|[\x1d\x1a\x00\r\n\t ]*\Z)"
+                                % MAX_JUNK)  # fmt: skip
+_LOOKAHEAD = MAX_JUNK + 5
+"""Bytes read past :data:`MAX_SCAN` to see whether a terminator before it starts a record."""
 
 
 class _Buffer:
@@ -64,17 +77,19 @@ class _Buffer:
                 return
             self.fill(1)
 
-    def find_terminator(self) -> int:
-        """Index of the first record terminator, reading on as needed; -1 when none is near."""
-        searched = 0
-        while True:
-            found = self.data.find(RECORD_TERMINATOR, searched)
-            if found != -1:
-                return found
-            if self.eof or len(self.data) >= MAX_SCAN:
-                return -1
-            searched = len(self.data)
-            self.fill(len(self.data) + BLOCK)
+    def find_record_end(self) -> int:
+        """Index of the record terminator that ends bytes the leader could not delimit: the
+        first one followed by what may be the next record (:data:`_NEXT_START`), or by nothing
+        but padding at the end of the stream; -1 when none is within :data:`MAX_SCAN` bytes.
+
+        The first terminator alone cut junk forced as ISO 2709 (a binary file) at each 0x1D
+        byte, one in 256 of random bytes, into a reject each, whose lines (reason, bytes in
+        base64) made a reject file 1.6 times the size of the file read."""
+        self.fill(MAX_SCAN + _LOOKAHEAD)
+        whole = self.eof and len(self.data) <= MAX_SCAN + _LOOKAHEAD  # (its end is the end)
+        ends = _NEXT_START_OR_END if whole else _NEXT_START
+        found = ends.search(self.data, 0, MAX_SCAN + _LOOKAHEAD)
+        return found.start() if found is not None and found.start() < MAX_SCAN else -1
 
     def take(self, size: int) -> bytes:
         chunk = bytes(self.data[:size])
@@ -97,9 +112,23 @@ def iter_chunks(stream: BinaryIO) -> Iterator[tuple[bytes, str | None]]:
             if len(buffer.data) >= length and buffer.data[length - 1] == RECORD_TERMINATOR:
                 yield buffer.take(length), None
                 continue
-        end = buffer.find_terminator()
+        end = buffer.find_record_end()
         chunk = buffer.take(end + 1 if end != -1 else MAX_SCAN)
-        yield chunk, _delimiting_problem(head, length, end, len(chunk))
+        yield _sampled(chunk, _delimiting_problem(head, length, end, len(chunk)))
+
+
+def _sampled(chunk: bytes, problem: str) -> tuple[bytes, str]:
+    """Bytes that could not be delimited as a record, with the ``problem``: all of them when
+    they may be one (damaged: ``--repair`` may mend it, or an operator), else only their
+    first :data:`~crosswalks.framing.SAMPLE_BYTES`, the reason saying how many were left out.
+    Kept whole, junk forced as ISO 2709 was written to the reject file whole, in base64: a
+    third larger than the file read."""
+    if len(chunk) <= LONGEST_RECORD:
+        return chunk, problem
+    left_out = len(chunk) - SAMPLE_BYTES
+    return chunk[:SAMPLE_BYTES], (f"{problem} ({len(chunk)} bytes, more than a record can "
+                                  f"have: the first {SAMPLE_BYTES} are kept, {left_out} left "
+                                  "out)")
 
 
 def _delimiting_problem(head: bytes, length: int | None, end: int, size: int) -> str:

@@ -30,8 +30,6 @@ from crosswalks.marc_syntax import SUBFIELD_CODE_PATTERN
 
 FIELD_TERMINATOR = 0x1E
 DELIMITER = 0x1F
-MAX_JUNK = 64
-"""Bytes searched before a leader for the record's real start."""
 _INDICATOR = re.compile(rb"[0-9a-z ]")
 _ENTRY = re.compile(rb"([0-9A-Za-z]{3})(\d{4})(\d{5})")
 
@@ -76,7 +74,7 @@ def _skip_junk(chunk: bytes, repairs: list[str]) -> bytes:
     head = chunk[:5]
     if head.isdigit() and int(head) == len(chunk):
         return chunk
-    for skip in range(1, min(MAX_JUNK, len(chunk) - 24)):
+    for skip in range(1, min(iso2709.MAX_JUNK, len(chunk) - 24)):
         length = chunk[skip : skip + 5]
         if length.isdigit() and int(length) == len(chunk) - skip:
             repairs.append(f"{skip} bytes before the leader skipped")

@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -169,6 +170,27 @@ def test_an_interrupted_run_leaves_the_output_it_would_replace_whole(tmp_path: P
     result = koprik("--to", "marcxml", MARC21 / "test.dat", MARC21 / "test.dat", "-o", out)
     assert result.returncode == 0 and not (tmp_path / "out.xml.part").exists()
     assert out.read_bytes().count(b"<record") == 2 * before.count(b"<record")
+
+
+def test_the_rejects_of_junk_forced_as_iso2709_are_no_larger_than_the_junk(
+    tmp_path: Path,
+) -> None:
+    """A binary file read --from marc21 was cut at each 0x1D byte (one in 256) into a reject
+    each, written in base64 with its reason: the rejects were 1.6 times the file. A run of junk
+    is one reject up to 200,000 bytes, of which the first 4096 are kept; its last bytes, fewer
+    than a record can have, are kept whole (a damaged record may be mended from them)."""
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(random.Random(2709).randbytes(3_050_000))
+    rejects = tmp_path / "rejects.txt"
+    result = koprik("--from", "marc21", "--to", "marcxml", junk, "-o", tmp_path / "out.xml",
+                    "--rejects", rejects)  # fmt: skip
+    assert_no_traceback(result)
+    assert summary(result).startswith("crosswalk: read 16, converted 0, rejected 16")
+    assert rejects.stat().st_size <= junk.stat().st_size // 10
+    lines = [line.split("\t") for line in rejects.read_text().splitlines()]
+    assert [len(base64.b64decode(line[3])) for line in lines[:-1]] == [4096] * 15
+    last = base64.b64decode(lines[-1][3])
+    assert 49_000 < len(last) <= 50_000 and junk.read_bytes().endswith(last)
 
 
 def test_an_output_whose_folder_is_removed_midway_is_named_as_asked(tmp_path: Path) -> None:

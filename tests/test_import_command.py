@@ -4,6 +4,7 @@ import base64
 import bz2
 import contextlib
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -856,6 +857,23 @@ def test_two_imports_of_the_same_records_at_once_both_succeed_and_store_each_onc
         assert tuple(stored) == (records, records)
     finally:
         catalog.close()
+
+
+def test_the_rejects_of_junk_forced_as_iso2709_are_no_larger_than_the_junk(tmp_path):
+    """A binary file imported with --format marc21 was cut at each 0x1D byte (one in 256) into
+    a reject each, written in base64 with its reason: the rejects were 1.6 times the file. A
+    run of junk is one reject up to 200,000 bytes, of which the first 4096 are kept."""
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(random.Random(2709).randbytes(3_050_000))
+    result = koprik(tmp_path, "import", "--format", "marc21", str(junk), "--rejects", "rejects")
+    assert result.returncode == 1, result.stderr
+    assert "0 added, 0 updated, 0 unchanged, 16 rejected" in result.stdout
+    rejects = tmp_path / "rejects"
+    assert rejects.stat().st_size <= junk.stat().st_size // 10
+    first = rejects.read_text().splitlines()[0].split("\t")
+    assert first[2].endswith("(200000 bytes, more than a record can have: the first 4096 are "
+                             "kept, 195904 left out)")
+    assert base64.b64decode(first[3]) == junk.read_bytes()[:4096]
 
 
 @pytest.mark.parametrize("option", ["--rejects", "--report"])

@@ -11,6 +11,9 @@ MAX_RECORD_BYTES = 1024 * 1024
 """Default largest record, in bytes as serialized (``limits.max_record_bytes``)."""
 SAMPLE_BYTES = 4096
 """Bytes of a refused or unframeable record kept as its raw sample for the reject."""
+BOM = b"\xef\xbb\xbf"
+"""UTF-8's byte-order mark, which tools saving "UTF-8 with BOM" put at the start of any file,
+a file of records included: every reader skips one there, and so does telling the format."""
 
 
 def too_large(limit: int, size: int | None = None) -> str:

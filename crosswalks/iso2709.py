@@ -30,7 +30,7 @@ from pymarc.exceptions import BadSubfieldCodeWarning
 from pymarc.field import RawField
 
 from crosswalks import charsets, marc8, marc_syntax
-from crosswalks.framing import SAMPLE_BYTES
+from crosswalks.framing import BOM, SAMPLE_BYTES
 from crosswalks.xmltext import has_forbidden
 
 RECORD_TERMINATOR = 0x1D
@@ -67,6 +67,14 @@ class _Buffer:
             else:
                 self.eof = True
 
+    def skip_bom(self) -> None:
+        """Drop a byte-order mark (:data:`~crosswalks.framing.BOM`) at the start: the first
+        leader then began with its three bytes, and the record was rejected ("record length
+        '\xef\xbb\xbf01' in the leader is not a number")."""
+        self.fill(len(BOM))
+        if self.data.startswith(BOM):
+            del self.data[: len(BOM)]
+
     def skip_padding(self) -> None:
         while True:
             skip = 0
@@ -100,6 +108,7 @@ class _Buffer:
 def iter_chunks(stream: BinaryIO) -> Iterator[tuple[bytes, str | None]]:
     """Yield ``(record bytes, None)`` for each well-delimited record, ``(bytes, reason)`` else."""
     buffer = _Buffer(stream)
+    buffer.skip_bom()
     while True:
         buffer.skip_padding()
         if not buffer.data:

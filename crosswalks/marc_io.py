@@ -30,7 +30,7 @@ from pymarc import Field, Indicators, Leader, Record, Subfield
 from pymarc.marcjson import JSONHandler
 
 from crosswalks import charsets, iso2709, mrk, xml_records
-from crosswalks.framing import MAX_RECORD_BYTES, too_large
+from crosswalks.framing import BOM, MAX_RECORD_BYTES, too_large
 from crosswalks.json_stream import JsonStreamError, iter_json_objects
 from crosswalks.marc_syntax import syntax_problems
 from crosswalks.marcxml import MARCXML_NS, record_to_marcxml
@@ -92,16 +92,18 @@ def detect_format(head: bytes) -> str:
     last three also when wrapped in an OAI-PMH response). Raises :class:`NothingToRead` for a
     source that is empty, only blanks or compressed, :class:`ValueError` when no format fits.
     ISO 2709 is recognized by its first record's length, or, should that be damaged, by the
-    leader that follows it or the next record's.
+    leader that follows it or the next record's. A byte-order mark (:data:`BOM`) before any
+    format is passed over: ISO 2709 after one was not told.
     """
     if not head:
         raise NothingToRead("the file is empty")
-    if not head.removeprefix(b"\xef\xbb\xbf").strip(b" \t\r\n\x00"):
-        raise NothingToRead("the file holds only blanks, no records")
     for magic, kind in _COMPRESSED:
         if head.startswith(magic):
             raise NothingToRead(f"compressed ({kind}); decompress it first")
-    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    head = head.removeprefix(BOM)
+    if not head.strip(b" \t\r\n\x00"):
+        raise NothingToRead("the file holds only blanks, no records")
+    text = head.lstrip()
     if text.startswith(b"<"):
         fmt, _wrapped = xml_records.sniff(text)
         if fmt is None:

@@ -27,7 +27,7 @@ from typing import BinaryIO
 from pymarc import Field, Indicators, Leader, Record, Subfield
 
 from crosswalks import marc8
-from crosswalks.framing import SAMPLE_BYTES, too_large
+from crosswalks.framing import BOM, SAMPLE_BYTES, too_large
 
 _ESCAPES = {"{": "{lcub}", "}": "{rcub}", "$": "{dollar}", "\\": "{bsol}"}
 _ESCAPE = re.compile(r"[{}$\\]")
@@ -187,7 +187,6 @@ def parse_mrk(text: str, unknown: list[str] | None = None) -> Record:
 
 BLOCK = 64 * 1024
 _LINE_END = re.compile(rb"\r\n?|\n")
-_BOM = b"\xef\xbb\xbf"
 
 
 def iter_chunks(stream: BinaryIO, max_bytes: int) -> Iterator[tuple[bytes, int, str | None]]:
@@ -233,7 +232,7 @@ def _pieces(stream: BinaryIO) -> Iterator[tuple[bytes, bool]]:
     head = True
     while block := stream.read(BLOCK):
         if head:
-            block, head = block.removeprefix(_BOM), False
+            block, head = block.removeprefix(BOM), False
         start = 1 if carriage_return and block[:1] == b"\n" else 0
         for match in _LINE_END.finditer(block, start):
             yield block[start : match.start()], True

@@ -27,6 +27,8 @@ True
 
 from __future__ import annotations
 
+from crosswalks.framing import BOM
+
 RECORDS = 5
 """How many records of the head are looked at."""
 GENERAL_PROCESSING_LENGTH = 36
@@ -85,7 +87,9 @@ def detected(option: str) -> str:
 
 def _records(head: bytes) -> list[bytes]:
     """Up to :data:`RECORDS` records of ``head``, split by the lengths their leaders give (the
-    last possibly cut short); padding between them is skipped."""
+    last possibly cut short); padding between them is skipped, and a byte-order mark before
+    the first."""
+    head = head.removeprefix(BOM)
     records: list[bytes] = []
     position = 0
     while len(records) < RECORDS:

@@ -172,6 +172,19 @@ def test_an_interrupted_run_leaves_the_output_it_would_replace_whole(tmp_path: P
     assert out.read_bytes().count(b"<record") == 2 * before.count(b"<record")
 
 
+def test_iso_2709_after_a_byte_order_mark_is_converted_as_without_it(tmp_path: Path) -> None:
+    """A file saved "UTF-8 with BOM" (EF BB BF before the first leader): one record was said
+    to be of no format known ("say which with --from"), and of more the first was rejected."""
+    for name in ("one.dat", "marc.dat"):
+        marked = tmp_path / name
+        marked.write_bytes(b"\xef\xbb\xbf" + (MARC21 / name).read_bytes())
+        plain, after_bom = tmp_path / "plain.xml", tmp_path / "after-bom.xml"
+        koprik("--to", "marcxml", MARC21 / name, "-o", plain).check_returncode()
+        result = koprik("--to", "marcxml", marked, "-o", after_bom)
+        assert result.returncode == 0, result.stderr
+        assert after_bom.read_bytes() == plain.read_bytes()
+
+
 def test_the_rejects_of_junk_forced_as_iso2709_are_no_larger_than_the_junk(
     tmp_path: Path,
 ) -> None:

@@ -12,6 +12,7 @@ from pymarc import Field, Indicators, Leader, Record, Subfield
 
 from catalog.demo import demo_records
 from crosswalks import marc_io
+from crosswalks.framing import BOM
 from crosswalks.marc_io import (
     NothingToRead,
     ReadItem,
@@ -94,8 +95,28 @@ def written(fmt: str, items: list[Record]) -> bytes:
         (MARC21 / "yaz" / "marccol1.u8.marc", "marc21"),
     ],
 )
-def test_detect_format_of_real_files(path: Path, expected: str) -> None:
-    assert detect_format(path.read_bytes()[:4096]) == expected
+@pytest.mark.parametrize("bom", [b"", BOM], ids=["", "after-a-bom"])
+def test_detect_format_of_real_files(path: Path, expected: str, bom: bytes) -> None:
+    """After a byte-order mark too: ISO 2709 of one record after one was not told (and one of
+    more was told by its second record)."""
+    assert detect_format(bom + path.read_bytes()[:4096]) == expected
+
+
+@pytest.mark.parametrize("path", [MARC21 / "one.dat", MARC21 / "marc8.dat", MARC21 / "marc.dat",
+                                  DATA / "unimarc" / "TEST1.ISO"])  # fmt: skip
+@pytest.mark.parametrize("told", [False, True], ids=["detected", "told"])
+def test_iso_2709_after_a_byte_order_mark_is_read_as_without_it(path: Path, told: bool) -> None:
+    """Its first record was rejected: "record length '\\xef\\xbb\\xbf01' in the leader is not a
+    number"."""
+    data = path.read_bytes()
+    fmt = detect_format(data) if told else None
+    plain = list(iter_records(io.BytesIO(data), fmt))
+    after_bom = list(iter_records(io.BytesIO(BOM + data), fmt))
+    assert [(item.raw, item.error) for item in after_bom] == [
+        (item.raw, item.error) for item in plain]
+    assert all(item.record is not None for item in after_bom)
+    assert [item.record.as_marc() for item in after_bom if item.record] == [
+        item.record.as_marc() for item in plain if item.record]
 
 
 def test_detect_format_of_mrk_mods_and_oai_wrapped_marcxml() -> None:

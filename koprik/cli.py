@@ -171,8 +171,9 @@ def failure(error: Exception, args: argparse.Namespace) -> tuple[int, str] | Non
     Koprik's own."""
     if isinstance(error, (UserError, ConfigError, *_loaded_errors())):
         return (error.status if isinstance(error, UserError) else 2), _in_file(error, args)
-    if isinstance(error, _database_errors()):
-        return 2, database_line(error, _catalogue_named(args))
+    if isinstance(error, _database_errors()):  # with what the command kept (its notes)
+        notes = "".join(f"; {note}" for note in getattr(error, "__notes__", ()))
+        return 2, database_line(error, _catalogue_named(args)) + notes
     if isinstance(error, OSError):  # a file that cannot be opened or written, a port in use
         return 2, os_error_line(error)
     return None

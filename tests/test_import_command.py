@@ -18,7 +18,7 @@ from config import load_settings
 from tests.authority_records import unimarc_book, unimarc_person
 from tests.books import write_marc
 from tests.conftest import DATA
-from tests.servers import stderr_after
+from tests.servers import limit_files_to, stderr_after
 
 ROOT = Path(__file__).resolve().parents[1]
 MARC21 = DATA / "marc21"
@@ -262,6 +262,37 @@ def test_an_interrupted_import_says_what_it_kept_and_the_next_goes_on(tmp_path, 
     again = koprik(tmp_path, "import", str(source))
     assert again.returncode == 0, again.stderr
     assert f"import: {6000 - stored} added, 0 updated, {stored} unchanged, 0 rejected" in (
+        again.stdout
+    )
+
+
+def test_a_catalogue_that_fails_midway_says_what_was_stored_before(tmp_path):
+    """The catalogue's file cannot grow past 3 MiB (as on a full disk; files limited so, SQLite
+    says "disk I/O error", a full disk "database or disk is full": both seen): one line naming
+    the catalogue, and the counts of the batches committed before, as a ^C says them. It said
+    "cannot be used" without a word of the records stored; an import again goes on."""
+    from catalog.demo import demo_records
+
+    source = tmp_path / "many.mrc"
+    write_marc(source, demo_records(1500, seed=5))
+    database = tmp_path / "c.sqlite3"
+    (tmp_path / "koprik.toml").write_text(f'[database]\nurl = "sqlite:///{database}"\n')
+    failed = subprocess.run(
+        [sys.executable, "-m", "koprik", "--config", str(tmp_path / "koprik.toml"), "import",
+         str(source)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        preexec_fn=lambda: limit_files_to(3 << 20),
+    )  # fmt: skip
+    assert failed.returncode == 2, failed.stderr
+    stored = _stored_count(database)
+    assert 0 < stored < 1500
+    assert failed.stderr.splitlines() == [
+        f"koprik: the catalogue database sqlite:///{database} cannot be used: disk I/O error; "
+        f"after {stored} added, 0 updated, 0 unchanged, 0 rejected: those stay stored; import "
+        "the files again to go on (they are found unchanged)"]
+    again = koprik(tmp_path, "import", str(source))
+    assert again.returncode == 0, again.stderr
+    assert f"import: {1500 - stored} added, 0 updated, {stored} unchanged, 0 rejected" in (
         again.stdout
     )
 

@@ -29,6 +29,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy.exc import DBAPIError
+
 from catalog import Catalog, CatalogWriter, RecordError
 from catalog.replace import delete_unmet, latest_change
 from catalog.store import Batch, Outcome
@@ -112,17 +114,11 @@ def run(args: argparse.Namespace) -> int:
             replaced = _replace(catalog, args.source, once, began, counts) if args.replace else ""
             grouping = True
             grouped = deduplicated(catalog)
-        except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
+        except (KeyboardInterrupt, DBAPIError) as stop:  # a SIGTERM too (Terminated)
             # what was stored stays (a transaction a batch), and its deduplication queued;
-            # said on the one line koprik.stopping.interrupted writes
-            if grouping:  # the union records lack them (duplicates served) until it is done
-                stop.add_note(f"after {_summary(counts)}{_replaced_so_far(counts)}: those stay "
-                              "stored, but grouping them into union records was interrupted: "
-                              "`koprik dedup` finishes it")  # fmt: skip
-            else:
-                stop.add_note(f"after {_summary(counts)}{_replaced_so_far(counts)}: those stay "
-                              "stored; import the files again to go on (they are found "
-                              "unchanged)")  # fmt: skip
+            # said on the one line koprik.stopping.interrupted writes, or, for the catalogue
+            # failing (a full disk), koprik.cli.database_line
+            stop.add_note(_kept(counts, grouping=grouping))
             raise
         finally:
             catalog.close()
@@ -182,6 +178,17 @@ def _replace(
 
         delete_unmet(catalog, source, met, began, advance)
     return f"records of {source} that the files do not hold: {counts['replaced']} deleted"
+
+
+def _kept(counts: Counter[str], *, grouping: bool) -> str:
+    """What an import stopped midway kept (each batch committed: ``counts``), and what to do:
+    the note its last line ends with. A catalogue that failed (a full disk) said "cannot be
+    used" without a word of the records stored before it did."""
+    kept = f"after {_summary(counts)}{_replaced_so_far(counts)}: those stay stored"
+    if grouping:  # the union records lack them (duplicates served) until it is done
+        return (f"{kept}, but grouping them into union records was interrupted: `koprik dedup` "
+                "finishes it")  # fmt: skip
+    return f"{kept}; import the files again to go on (they are found unchanged)"
 
 
 def _replaced_so_far(counts: Counter[str]) -> str:

@@ -39,15 +39,18 @@ MAX_SCAN = 200_000
 """Bytes searched for a record terminator before a run of garbage is cut off as one reject."""
 _PADDING = frozenset(b"\x1d\x1a\x00\r\n\t ")
 _MIN_RECORD = 25  # leader and terminator
-LONGEST_RECORD = 99_999
-"""The most bytes a record can have: its length is the leader's first five digits."""
+MAX_RECORD_BYTES = 99_999
+"""The longest record ISO 2709 can hold: five digits of record length (and base address)."""
 MAX_JUNK = 64
-"""Bytes before a leader that may still be part of its record (``--repair`` skips them:
-:func:`crosswalks.repair.repair_record`)."""
-_NEXT_START = re.compile(rb"\x1d(?=[^\x1d]{0,%d}?\d{5})" % MAX_JUNK)
-"""A record terminator, then a record length within :data:`MAX_JUNK` bytes."""
-_NEXT_START_OR_END = re.compile(rb"\x1d(?=[^\x1d]{0,%d}?\d{5}|[\x1d\x1a\x00\r\n\t ]*\Z)"
-                                % MAX_JUNK)  # fmt: skip
+"""Bytes before a leader that may still be part of its record: fewer than this are skipped by
+``--repair`` (:func:`crosswalks.repair.repair_record`) and looked past for a record length."""
+_PADDED = b"[%s]*+" % b"".join(b"\\x%02x" % byte for byte in sorted(_PADDING))
+_NEXT_START = re.compile(rb"\x1d(?=%s[^\x1d]{0,%d}?\d{5})" % (_PADDED, MAX_JUNK - 1))
+"""A record terminator, then padding, then a record length after fewer than :data:`MAX_JUNK`
+bytes. The padding is not counted: records padded to blocks (NULs, spaces) after a damaged one
+were cut at :data:`MAX_SCAN` instead, in the middle of a good record, and so on after it."""
+_NEXT_START_OR_END = re.compile(rb"\x1d(?=%s(?:[^\x1d]{0,%d}?\d{5}|\Z))"
+                                % (_PADDED, MAX_JUNK - 1))  # fmt: skip
 _LOOKAHEAD = MAX_JUNK + 5
 """Bytes read past :data:`MAX_SCAN` to see whether a terminator before it starts a record."""
 
@@ -132,7 +135,7 @@ def _sampled(chunk: bytes, problem: str) -> tuple[bytes, str]:
     first :data:`~crosswalks.framing.SAMPLE_BYTES`, the reason saying how many were left out.
     Kept whole, junk forced as ISO 2709 was written to the reject file whole, in base64: a
     third larger than the file read."""
-    if len(chunk) <= LONGEST_RECORD:
+    if len(chunk) <= MAX_RECORD_BYTES:
         return chunk, problem
     left_out = len(chunk) - SAMPLE_BYTES
     return chunk[:SAMPLE_BYTES], (f"{problem} ({len(chunk)} bytes, more than a record can "
@@ -156,10 +159,6 @@ class RecordError(ValueError):
 
 MAX_FIELD_BYTES = 9_999
 """The longest field ISO 2709 can hold, its terminator counted: four digits of length."""
-MAX_RECORD_BYTES = 99_999
-"""The longest record ISO 2709 can hold: five digits of record length (and base address)."""
-
-
 class TooLong(RecordError):
     """A record that cannot be written as ISO 2709: a field or the whole longer than the
     directory's and leader's digits can say."""

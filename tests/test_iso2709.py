@@ -12,6 +12,7 @@ fires (or fires where pymarc would write other bytes) fails here.
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
@@ -288,3 +289,21 @@ def test_a_latin_1_superscript_digit_is_a_structure_problem_not_an_error(at: int
     chunk[at] = 0xB2  # "²" in latin-1: str.isdigit() says yes, int() says no
     problems = iso2709.structure_problems(bytes(chunk))
     assert problems and all("number" in text or "numeric" in text for _, text in problems[:1])
+
+
+@pytest.mark.parametrize(
+    ("between", "damaged"),
+    [(b"", 3), (b"\n", 3), (b"\r\n", 0), (b"\x1d", 3), (b" " * 100, 3), (b"\x00" * 200, 3),
+     (b"\x00" * 5000, 3), (b"\n", 5)],
+)
+def test_a_damaged_record_costs_only_itself_whatever_lies_between_records(
+    between: bytes, damaged: int
+) -> None:
+    """Records padded to blocks after a damaged one (its leader's length wrong) were cut at
+    MAX_SCAN in the middle of a good record, and so on after it, when more than 64 bytes of
+    padding came between them: 288 of 1,999 good records were read with 100 spaces."""
+    records = [record_to_iso2709(record) for record in demo_records(6, seed=7)]
+    records[damaged] = b"99999" + records[damaged][5:]
+    chunks = list(iso2709.iter_chunks(io.BytesIO(between.join(records) + between)))
+    assert [problem is None for _, problem in chunks] == [i != damaged for i in range(6)]
+    assert [chunk for chunk, _ in chunks] == records

@@ -18,8 +18,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -28,20 +28,20 @@ from sqlalchemy import func, select
 from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
-from config import HarvestSource
+from config import DatabaseSettings, HarvestSource, Settings
 from harvester import dates
 from harvester.oai_client import Politeness
 from harvester.runs import INTERRUPTED, SUCCEEDED, RunOptions, Stop, harvest
 from harvester.sources import FROM_FILE, SourceEntry
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 from tests.fault_provider import (
     FaultProvider,
     Hold,
     catalogue_of,
     held_then_stopped,
     serve,
-    sqlite_catalog,
 )
+from tests.postgres import postgres_cluster
 
 RECORDS = 30
 PAGE = 5
@@ -246,24 +246,26 @@ class _Command:
 
 
 @contextmanager
-def _koprik_harvest_held(folder: Path) -> Iterator[_Command]:
+def _koprik_harvest_held(folder: Path, database: str | None = None) -> Iterator[_Command]:
     """``koprik harvest partner`` running, held on its third list request with the two pages
-    before it committed."""
+    before it committed; into the catalogue at URL ``database`` (None: a new SQLite one,
+    ``catalog.sqlite3`` in ``folder``)."""
     provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
     hold = Hold(HELD, LIVENESS)
     held, release = hold.held, hold.release
     provider.on_list_request = hold
+    database = database or f"sqlite:///{folder / 'catalog.sqlite3'}"
     with serve(provider.app()) as url:
         config = folder / "koprik.toml"
         config.write_text(
-            f'[database]\nurl = "sqlite:///{folder / "catalog.sqlite3"}"\n'
+            f'[database]\nurl = "{database}"\n'
             f'[[sources]]\nname = "partner"\nurl = "{url}"\ndelay = 0.0\n'
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "koprik", "--config", str(config), "harvest", "partner"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        catalog = sqlite_catalog(folder, "catalog")
+        catalog = Catalog.open(replace(Settings(), database=DatabaseSettings(url=database)))
         try:
             assert held.wait(LIVENESS)
             _wait_for(lambda: _pages_committed(catalog) == HELD - 1)
@@ -340,3 +342,25 @@ def test_a_second_signal_while_koprik_harvest_stops_exits_at_once(tmp_path: Path
         assert _statuses(command.catalog) == [("running", HELD - 1)]
         _resumed_to_the_end(command)
         assert [status for status, _ in _statuses(command.catalog)] == [INTERRUPTED, SUCCEEDED]
+
+
+@pytest.mark.postgres
+def test_koprik_harvest_stopped_with_its_database_gone_says_so_and_exits_143(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM to a harvest whose PostgreSQL stopped meanwhile: the stop cannot be recorded.
+    The harvest says it was stopped, one line says why its stop was not recorded, and it
+    ends with 143 as any command a SIGTERM stops; it said only that the database was
+    unavailable, with status 1."""
+    with ExitStack() as cluster:
+        server = cluster.enter_context(postgres_cluster(free_port(), durable=False))
+        with _koprik_harvest_held(tmp_path, f"{server}/postgres") as command:
+            cluster.close()  # the server stopped, its connections gone
+            command.process.send_signal(signal.SIGTERM)
+            out, err = command.process.communicate(timeout=LIVENESS)
+    assert command.process.returncode == 143, err
+    assert out == "" and "Traceback" not in err
+    stopped, database = err.splitlines()
+    assert stopped == "koprik: harvest partner stopped by the operator; the next run resumes it"
+    assert database.startswith("koprik: its stop could not be recorded: the catalogue database "
+                               "is unavailable (")  # fmt: skip

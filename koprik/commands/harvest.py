@@ -11,8 +11,9 @@ succeeded, 1 when it was partial or failed, 2 for bad usage.
 
 SIGTERM or ^C stops the run after the pages it is writing (recorded ``interrupted``; the next
 run resumes it) with one line and the status 128 + the signal's number (130 for ^C); a second
-one exits at once (:mod:`koprik.stopping`). The run goes on in a thread of its own, so that
-this thread, not a signal handler, asks it to stop.
+one exits at once (:mod:`koprik.stopping`). A stop the catalogue database, gone meanwhile,
+cannot record ends so too, with a second line saying why it is not recorded. The run goes on in
+a thread of its own, so that this thread, not a signal handler, asks it to stop.
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
             except SQLAlchemyError as error:  # the database went away under the run
                 if (reason := unavailable(error)) is None:
                     raise
+                if signals.signum:  # a stop signal's status, as any command it stops
+                    _say_stopped_unrecorded(source.name, reason)
+                    return 128 + signals.signum
                 raise NotNow(f"harvest {source.name} stopped: the catalogue database is "
                              f"unavailable ({reason}); the next run resumes it") from None
         if report.status == INTERRUPTED:
@@ -86,6 +90,16 @@ def run(args: argparse.Namespace) -> int:
         return 0 if report.status == SUCCEEDED else 1
     finally:
         catalog.close()
+
+
+def _say_stopped_unrecorded(source: str, reason: str) -> None:
+    """Say that the harvest of ``source`` was stopped by a signal, and in a line of its own
+    that its stop could not be recorded, the catalogue database being unavailable
+    (``reason``): the run stays recorded as running, and the next run, finding it abandoned,
+    resumes it from its last committed page."""
+    print(f"koprik: harvest {source} stopped by the operator; the next run resumes it\n"
+          f"koprik: its stop could not be recorded: the catalogue database is unavailable "
+          f"({reason})", file=sys.stderr)  # fmt: skip
 
 
 def _until_signalled(run: Callable[[Stop], RunReport], signals: StopSignals) -> RunReport:

@@ -26,7 +26,7 @@ from config import ConfigError, koprik_version, load_settings
 from config.runtime import start_fork_server, tune_collector
 from config.settings import settings_file
 from koprik.errors import UserError
-from koprik.logs import PLAIN, not_a_stop
+from koprik.logs import PLAIN, into_log_file, not_a_stop
 from koprik.stopping import interrupted, take_stop_signals
 
 
@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             raise  # a fault of Koprik's own: its traceback
         status, line = said
         print(f"koprik: {line}", file=sys.stderr)
+        into_log_file(line)
         return status
 
 

@@ -104,3 +104,13 @@ def configure_logging(
     # APScheduler says at INFO that each job runs and ran, every 30 s for the deduplication
     # queue's; the jobs log what they did themselves (and APScheduler their failures, at ERROR).
     logging.getLogger("apscheduler.executors").setLevel(quiet)
+
+
+def into_log_file(line: str) -> None:
+    """Write ``line``, which a command that failed said on standard error, to the log file too
+    when ``[log]`` sends the log to one (:func:`configure_logging`): ``koprik serve`` run as a
+    service, its catalogue database down, said why it stopped on standard error only, and an
+    operator reading its log file found nothing there. Nothing when the log is standard error:
+    the line is there already."""
+    if any(isinstance(handler, logging.FileHandler) for handler in logging.getLogger().handlers):
+        logging.getLogger("koprik").error("%s", line)

@@ -15,7 +15,7 @@ from protocols.z3950.codec import decode_pdu
 from protocols.z3950.framing import read_pdu
 from tests.conftest import ROOT
 from tests.hostile import INIT
-from tests.servers import koprik_serve, stderr_after, write_config
+from tests.servers import RunningKoprik, koprik_serve, stderr_after, write_config
 
 
 def test_demo_loads_only_into_an_empty_catalogue(tmp_path):
@@ -78,17 +78,24 @@ def test_a_stop_ends_an_idle_z3950_session_with_a_close_saying_shutdown(tmp_path
     assert "close (shutdown) after 1 requests" in err, err
 
 
+def _serving_a_closed_port(folder: Path, extra: str = "") -> tuple[RunningKoprik, int]:
+    """Settings (with the tables of ``extra``) whose catalogue is a PostgreSQL server that is
+    not running (nothing listens on its port), and that port."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    koprik = write_config(folder, extra)
+    koprik.config.write_text(koprik.config.read_text().replace(
+        f'url = "sqlite:///{folder / "catalog.sqlite3"}"',
+        f'url = "postgresql+psycopg://koprik:secret@127.0.0.1:{port}/x"'))
+    return koprik, port
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_database_that_does_not_answer_stops_serve_with_status_1(tmp_path, workers):
     """Status 1, which systemd starts again (PostgreSQL starting after Koprik); it was 2,
     never retried, as for a setting at fault."""
-    from tests.conftest import free_port
-
-    port = free_port()
-    koprik = write_config(tmp_path)
-    koprik.config.write_text(koprik.config.read_text().replace(
-        f'url = "sqlite:///{tmp_path / "catalog.sqlite3"}"',
-        f'url = "postgresql+psycopg://koprik:secret@127.0.0.1:{port}/x"'))
+    koprik, port = _serving_a_closed_port(tmp_path)
     result = subprocess.run(koprik.command("serve", "--workers", workers), capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 1, result.stderr
@@ -96,6 +103,22 @@ def test_a_database_that_does_not_answer_stops_serve_with_status_1(tmp_path, wor
         f"koprik: the catalogue database postgresql+psycopg://koprik:***@127.0.0.1:{port}/x "
         "cannot be used:"), result.stderr
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_database_that_does_not_answer_is_said_in_the_log_file_too(tmp_path, workers):
+    """serve run as a service, logging to a file: why it stopped was said on standard error
+    only, and the operator reading its log found nothing there. Now the log file has the line
+    too, standard error still the one line."""
+    log = tmp_path / "koprik.log"
+    koprik, _ = _serving_a_closed_port(tmp_path, f'[log]\nfile = "{log}"\n')
+    result = subprocess.run(koprik.command("serve", "--workers", workers), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    (said,) = result.stderr.splitlines()
+    assert said.startswith("koprik: the catalogue database "), said
+    (logged,) = log.read_text().splitlines()
+    assert logged.endswith(f" ERROR koprik: {said.removeprefix('koprik: ')}"), logged
 
 
 def test_a_catalogue_file_that_is_no_database_stops_serve_with_status_2(tmp_path):

@@ -53,6 +53,11 @@ async def answered_within(seconds: float, awaitable: Awaitable[T]) -> T:
         raise NoAnswer(f"no answer in {seconds:g} s") from None
 
 
+SQLITE_BUSY_TIMEOUT = 30.0
+"""Seconds a statement on a SQLite catalogue waits for a lock another connection holds (a
+writer's) before it fails with "database is locked"."""
+
+
 class DatabaseUrlError(Exception):
     """A ``database.url`` that names no database SQLAlchemy can open (the message says it)."""
 
@@ -74,7 +79,7 @@ def open_engine(url: str, *, echo: bool = False, pool: DatabaseSettings | None =
         if file is not None:
             check_sqlite_file(Path(file))
             _create_private(Path(file))
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         pool = pool or DatabaseSettings()
@@ -105,13 +110,13 @@ def unavailable(error: BaseException) -> str | None:
         return str(error)
     if not isinstance(error, DBAPIError) or not (
         isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
-        or _sqlite_code(error.orig) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+        or sqlite_code(error.orig) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
     ):
         return None
     return " ".join(str(error.orig or error).split("\n", 1)[0].split()) or type(error).__name__
 
 
-def _sqlite_code(error: BaseException | None) -> int | None:
+def sqlite_code(error: BaseException | None) -> int | None:
     """SQLite's primary result code of a ``sqlite3`` error (its extended code's low byte)."""
     code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.Error) else None
     return None if code is None else code & 0xFF

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from catalog.db import (
     insert_rows,
     open_engine,
 )
+from catalog.demo import demo_records
 from catalog.secrets import stored_secret
 from config import DatabaseSettings, Settings
 from koprik.cli import main
@@ -226,3 +228,52 @@ def test_a_url_whose_driver_is_not_installed_is_one_line_exit_2(
         )
         assert done.returncode == 2, done.stderr
         assert done.stderr.splitlines() == [f"koprik: {config}: database.url {url!r} {said}"]
+
+
+TURNS = 25
+"""Times the other connection takes the write lock (80 ms each) in the test below."""
+
+
+def test_a_sqlite_writer_gets_the_lock_in_a_gap_of_another_that_takes_it_again_at_once(
+    tmp_path: Path,
+) -> None:
+    """Another connection takes the write lock again half a millisecond after each COMMIT, as
+    ``koprik import`` writes its next batch: a writer of the catalogue gets the lock in one of
+    its gaps (:func:`catalog.transactions.hold_writes` asks every millisecond). SQLite's own wait
+    asked every 100 ms, missed the gaps, and a second import failed with "database is locked"
+    once its busy timeout had passed, the first still writing."""
+    import sqlite3
+    import threading
+    import time
+
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    catalog = Catalog.open(replace(Settings(), database=DatabaseSettings(url=url)))
+    other = sqlite3.connect(tmp_path / "c.sqlite3", isolation_level=None, timeout=30,
+                            check_same_thread=False)  # fmt: skip
+    holding, done = threading.Event(), threading.Event()
+    turns: list[int] = []
+
+    def take_it_again_and_again() -> None:
+        for turn in range(TURNS):  # 2 s, unless the writer got in first
+            if done.is_set():
+                return
+            other.execute("BEGIN IMMEDIATE")
+            holding.set()
+            time.sleep(0.08)
+            other.execute("COMMIT")
+            turns.append(turn)
+            time.sleep(0.0005)
+
+    taker = threading.Thread(target=take_it_again_and_again)
+    taker.start()
+    try:
+        holding.wait(10)
+        with catalog.writer() as writer:
+            writer.put(next(demo_records(1)))
+            got_in = len(turns)
+        done.set()
+    finally:
+        taker.join()
+        other.close()
+        catalog.close()
+    assert got_in < TURNS, f"the other connection kept the write lock all its {TURNS} turns"

@@ -946,3 +946,42 @@ def test_the_reader_of_an_import_killed_ends_quietly(tmp_path):
     said = running.stderr.read()  # to its end: every process holding it has ended
     running.wait(timeout=60)
     assert said == b"", said.decode(errors="replace")
+
+
+def test_two_sources_imported_at_once_into_a_new_sqlite_catalogue_both_succeed(tmp_path):
+    """Two ``koprik import --source`` runs started together on a SQLite catalogue not yet
+    made: both make it or find it made, write in turns, end 0, and each source's records are
+    stored once. One of two such runs of 20,000 records failed with "the catalogue database
+    ... cannot be used: database is locked": the other took the write lock again within
+    milliseconds of each COMMIT, and SQLite's wait, asking every 100 ms, missed the gaps until
+    its busy timeout (:func:`catalog.transactions.hold_writes` asks every millisecond)."""
+    from catalog.demo import demo_records
+
+    records = 1500
+    source = tmp_path / "many.mrc"
+    write_marc(source, demo_records(records, seed=12))
+    config = tmp_path / "koprik.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n'
+        + "".join(f'[[file_sources]]\nname = "{name}"\ninstitution_code = "Uz{name}"\n'
+                  f'institution_name = "{name} library"\n' for name in ("sa", "bu"))
+    )  # fmt: skip
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "koprik", "--config", str(config), "import",
+             "--source", name, "--rejects", str(tmp_path / f"rejects-{name}.txt"),
+             "--report", str(tmp_path / f"report-{name}.txt"), str(source)],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for name in ("sa", "bu")
+    ]  # fmt: skip
+    ended = [run.communicate(timeout=300) for run in runs]
+    for run, (out, err) in zip(runs, ended, strict=True):
+        assert run.returncode == 0, err
+        assert "Traceback" not in err
+        assert f"import: {records} added, 0 updated, 0 unchanged, 0 rejected" in out, out
+    with sqlite3.connect(tmp_path / "c.sqlite3") as connection:
+        stored = connection.execute(
+            "SELECT source, count(*), count(DISTINCT local_id) FROM records "
+            "WHERE source IN ('sa', 'bu') GROUP BY source ORDER BY source").fetchall()  # not union
+    assert stored == [("bu", records, records), ("sa", records, records)]

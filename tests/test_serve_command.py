@@ -91,13 +91,15 @@ def _serving_a_closed_port(folder: Path, extra: str = "") -> tuple[RunningKoprik
     return koprik, port
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_database_that_does_not_answer_stops_serve_with_status_1(tmp_path, workers):
+@pytest.mark.parametrize("command", [["serve", "--workers", "1"], ["serve", "--workers", "2"],
+                                     ["scheduler"]])
+def test_a_database_that_does_not_answer_stops_serve_and_the_scheduler_with_status_1(
+    tmp_path, command
+):
     """Status 1, which systemd starts again (PostgreSQL starting after Koprik); it was 2,
-    never retried, as for a setting at fault."""
+    never retried, as for a setting at fault (koprik scheduler's was still 2)."""
     koprik, port = _serving_a_closed_port(tmp_path)
-    result = subprocess.run(koprik.command("serve", "--workers", workers), capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(koprik.command(*command), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith(
         f"koprik: the catalogue database postgresql+psycopg://koprik:***@127.0.0.1:{port}/x "

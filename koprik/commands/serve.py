@@ -14,20 +14,19 @@ import socket
 import sys
 
 from aiohttp import web
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from catalog import Catalog
-from catalog.db import missing_file, unavailable
+from catalog.db import missing_file
 from catalog.set_rules import check, rename
 from config import Settings, load_settings
 from harvester.leadership import lead_schedules
-from koprik.cli import database_line, failure
+from koprik.cli import failure
 from koprik.dashboard import setup_dashboard
 from koprik.dashboard.keys import METRICS
 from koprik.dashboard.metrics import shared_metrics
 from koprik.errors import NotNow, UserError
 from koprik.logs import configure_logging
+from koprik.services import open_catalog
 from koprik.stopping import exit_at_once, raised_before, take_hangups
 from koprik.workers import default_count, heartbeat, run_workers
 from provider.access_log import LOGGER as ACCESS_LOG
@@ -82,7 +81,7 @@ def _open(settings: Settings) -> Catalog:
     log says so: at a mistyped ``database.url`` the server would otherwise publish an empty
     repository without a word (and harvest into it)."""
     made = missing_file(settings.database.url)
-    catalog = _opened(settings)
+    catalog = open_catalog(settings)
     try:
         check(catalog.engine, settings.sets, settings.file)
         rename(catalog.engine, settings.sets)
@@ -134,28 +133,7 @@ def _reopened(settings: Settings) -> Catalog:
     if (gone := missing_file(settings.database.url)) is not None:
         raise UserError(f"no catalogue is at {gone} (database.url) any more; a worker makes "
                         "none: start koprik serve again to have one made")  # fmt: skip
-    return _opened(settings)
-
-
-_REFUSED_FOR_GOOD = frozenset({"28000", "28P01", "3D000"})
-"""PostgreSQL's SQLSTATEs of a login refused and of a database that does not exist: the
-settings are at fault, and asking again brings the same."""
-
-
-def _opened(settings: Settings) -> Catalog:
-    """The catalogue; a PostgreSQL server that does not answer (starting after Koprik, its
-    network gone for a moment, starting up) may answer later: a :class:`NotNow`, exit status 1,
-    which a service manager starts again, where status 2 (any other command's, and a corrupt
-    SQLite file's, a refused login's) it does not."""
-    try:
-        return Catalog.open(settings)
-    except DBAPIError as error:
-        url = make_url(settings.database.url)
-        sqlstate = getattr(error.orig, "sqlstate", None)
-        if (url.get_backend_name() != "postgresql" or unavailable(error) is None
-                or sqlstate in _REFUSED_FOR_GOOD):  # fmt: skip
-            raise
-        raise NotNow(database_line(error, url.render_as_string(hide_password=True))) from None
+    return open_catalog(settings)
 
 
 def _said(index: int, status: int, line: str) -> int:

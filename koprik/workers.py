@@ -16,7 +16,8 @@ deaths in a row stop them all); one that fails within them by itself, saying why
 a catalogue that cannot be opened or is gone), stops them all, with the worker's exit status.
 A worker that gives no sign of life for ``server.worker_timeout`` seconds is killed and so
 started again: each writes the time into memory it shares with the parent every
-:data:`HEARTBEAT` seconds from its event loop (:func:`heartbeat`), so a worker stopped
+:data:`HEARTBEAT` seconds from its event loop (:func:`signs_of_life`), from the moment its
+ports listen (``koprik serve``) until it has stopped, so a worker stopped
 (SIGSTOP), swapped out for good or stuck in its loop, which kept the connections the kernel
 gave it unanswered, is told apart from one that is merely busy (its loop turns between requests).
 SIGTERM or SIGINT to the parent stops every worker the way SIGTERM stops one ``koprik serve``
@@ -39,7 +40,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -59,7 +60,7 @@ for ever, with no one told."""
 STOP_GRACE = 30.0
 """Seconds the workers get to stop on SIGTERM before they are killed."""
 HEARTBEAT = 1.0
-"""Seconds between a worker's signs of life (:func:`heartbeat`)."""
+"""Seconds between a worker's signs of life (:func:`signs_of_life`)."""
 PAUSED = 5.0
 """Seconds between two looks of the parent (every half second) past which it was stopped
 itself, and so were its workers: their silence then is not theirs."""
@@ -78,13 +79,29 @@ _beat: Any = None
 """This worker's clock shared with the parent (None outside a worker of :func:`run_workers`)."""
 
 
-async def heartbeat() -> None:
-    """In a worker of :func:`run_workers`, while it serves: write the time where the parent
-    looks, every :data:`HEARTBEAT` seconds (outside one: return at once)."""
+@contextlib.asynccontextmanager
+async def signs_of_life() -> AsyncIterator[None]:
+    """In a worker of :func:`run_workers`, for the block: write the time where the parent looks
+    at once, which starts the parent's watch, then every :data:`HEARTBEAT` seconds from the
+    event loop (outside a worker: nothing).
+
+    The first is written here, not by the loop: ``koprik serve`` enters the block as its ports
+    start to listen, and a worker stopped between then and its loop's first turn would not be
+    watched, the connections the kernel gave it unanswered for good."""
     if _beat is None:
+        yield
         return
+    _beat.value = time.monotonic()
+    beating = asyncio.create_task(_beat_on(_beat))
+    try:
+        yield
+    finally:
+        beating.cancel()
+
+
+async def _beat_on(beat: Any) -> None:
     while True:
-        _beat.value = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process
+        beat.value = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process
         await asyncio.sleep(HEARTBEAT)
 
 
@@ -93,8 +110,9 @@ def run_workers(
 ) -> int:
     """Run ``work(index)`` in ``count`` forked processes until SIGTERM/SIGINT; the exit status.
 
-    ``work`` returns the worker's exit status (0 after a clean stop). A worker whose
-    :func:`heartbeat` has begun and then stops for ``timeout`` seconds is killed.
+    ``work`` returns the worker's exit status (0 after a clean stop). A worker that has given
+    a first sign of life (:func:`signs_of_life`) and then none for ``timeout`` seconds is
+    killed.
     """
     context = multiprocessing.get_context("fork")
     stopping = raised_before()  # a ^C raised before, and lost on its way

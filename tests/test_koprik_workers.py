@@ -512,6 +512,71 @@ def test_a_worker_silent_past_worker_timeout_is_killed_and_started_again(tmp_pat
         assert server.wait(timeout=60) == 0
 
 
+def test_a_worker_stopped_as_its_ports_start_to_listen_is_killed_and_started_again(
+    tmp_path: Path,
+):
+    """Its parent watched it only from its first heartbeat, which came after the rest of its
+    start (the Z39.50 port, collecting garbage): stopped (SIGSTOP) once listening but before
+    that, it was never killed, and the connections the kernel gave it went unanswered."""
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port(),
+                            server_settings="worker_timeout = 3.0\n")  # fmt: skip
+    victim = 0
+    try:
+        victim = _started_pid(tmp_path, 1, output)
+        deadline = time.monotonic() + 60
+        while not _listens(victim, http_port):
+            assert time.monotonic() < deadline and server.poll() is None, output.read_text()
+            time.sleep(0.005)
+        os.kill(victim, signal.SIGSTOP)
+        while _alive(victim):  # killed by its parent
+            assert time.monotonic() < deadline and server.poll() is None, output.read_text()
+            time.sleep(0.1)
+        said = [e["message"] for e in _log(tmp_path) if e["level"] == "error"]
+        assert len(said) == 1 and f"(pid {victim}) gave no sign of life for " in said[0], said
+        replacement = _started_pid(tmp_path, 1, output, after=victim)
+        while not _listens(replacement, http_port):
+            assert time.monotonic() < deadline and server.poll() is None, output.read_text()
+            time.sleep(0.05)
+        for _ in range(6):  # on new connections, spread over both workers: each answered
+            url = f"http://127.0.0.1:{http_port}/health"
+            assert urllib.request.urlopen(url, timeout=30).status == 200
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGCONT)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+
+
+def _started_pid(folder: Path, index: int, output: Path, after: int = 0) -> int:
+    """The pid of worker ``index`` as its parent logged it started (the one after the pid
+    ``after``, when given)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        started = [int(e["message"].split("(pid ")[1].rstrip(")")) for e in _log(folder)
+                   if e["logger"] == "koprik.workers"
+                   and e["message"].startswith(f"worker {index} started (pid ")]  # fmt: skip
+        if after in started[:-1] or (not after and started):
+            return started[-1]
+        time.sleep(0.01)
+    raise TimeoutError(output.read_text())
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a socket listening on ``port`` (of 127.0.0.1)."""
+    listening = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":  # TCP_LISTEN
+            listening.add(f"socket:[{fields[9]}]")
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(FileNotFoundError):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in listening:
+                    return True
+    return False
+
+
 def test_workers_stopped_with_their_parent_are_not_taken_for_hung(tmp_path: Path):
     """^Z in a terminal, a frozen cgroup, a paused container: the parent and its workers stop
     together and go on together, the parent first perhaps, before the workers beat again."""

@@ -28,7 +28,8 @@ from koprik.errors import NotNow, UserError
 from koprik.logs import configure_logging
 from koprik.services import open_catalog
 from koprik.stopping import exit_at_once, raised_before, take_hangups
-from koprik.workers import default_count, heartbeat, run_workers
+from koprik.workers import default_count, run_workers, signs_of_life
+from protocols.z3950.codec import compile_codec
 from provider.access_log import LOGGER as ACCESS_LOG
 from provider.access_log import AccessLogger
 from provider.app import init_app
@@ -301,38 +302,41 @@ async def _serve_until(
     setup_dashboard(app)
     runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=ACCESS_LOG)
     await runner.setup()
-    http = await bound.start(runner)
-    target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared,
-                                observe=app[METRICS].observe_z3950,
-                                observe_sru=app[METRICS].observe_sru)
-    z3950_port = target.port
-    if not worker:
-        shown = host_in_url(host)
-        base = f"http://{shown}:{port}"
-        for name, path in (("OAI-PMH", "/oai"), ("SRU", "/sru"), ("dashboard", "/")):
-            print(f"koprik: {name} at {base}{path}", flush=True)
-        print(f"koprik: Z39.50 at tcp:{shown}:{z3950_port}/{settings.server.z3950_database}",
-              flush=True)
-    harvests = (await asyncio.to_thread(lead_schedules, settings, catalog)
-                if scheduler and not worker else None)  # fmt: skip
+    compile_codec()  # here, not in start_target below: frozen, and made before the ports listen
     # Everything made so far (modules, settings, the application) lives as long as the server:
     # kept out of the collector's sight, it is not traversed again by every collection.
     gc.collect()
     gc.freeze()
-    # A worker's signs of life, for its parent: until it has stopped, so that a stop that
-    # takes long (a harvest writing its pages) is not taken for a hang.
-    beating = asyncio.create_task(heartbeat())
-    try:
-        await stop.wait()
-    finally:
-        if harvests is not None:
-            # Stops a harvest in progress after the pages it is writing (seconds), each
-            # committed with its resumption token: its next run resumes it.
-            await asyncio.to_thread(harvests.shutdown)
-        await target.stop(SHUTDOWN_GRACE)
-        http.close()
-        await runner.cleanup()
-        beating.cancel()
+    # A worker's signs of life, for its parent (koprik.workers): from the moment its ports
+    # listen, and the kernel queues connections for it, so that a worker stopped or stuck from
+    # then on is killed; until it has stopped, so that a stop that takes long (a harvest writing
+    # its pages) is not taken for a hang. The start before holds no connection, and may be slow
+    # without being stuck: with 8 workers starting on 2 cores, the collection above took 2.5 s.
+    async with signs_of_life():
+        http = await bound.start(runner)
+        target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared,
+                                    observe=app[METRICS].observe_z3950,
+                                    observe_sru=app[METRICS].observe_sru)
+        z3950_port = target.port
+        if not worker:
+            shown = host_in_url(host)
+            base = f"http://{shown}:{port}"
+            for name, path in (("OAI-PMH", "/oai"), ("SRU", "/sru"), ("dashboard", "/")):
+                print(f"koprik: {name} at {base}{path}", flush=True)
+            print(f"koprik: Z39.50 at tcp:{shown}:{z3950_port}/{settings.server.z3950_database}",
+                  flush=True)
+        harvests = (await asyncio.to_thread(lead_schedules, settings, catalog)
+                    if scheduler and not worker else None)  # fmt: skip
+        try:
+            await stop.wait()
+        finally:
+            if harvests is not None:
+                # Stops a harvest in progress after the pages it is writing (seconds), each
+                # committed with its resumption token: its next run resumes it.
+                await asyncio.to_thread(harvests.shutdown)
+            await target.stop(SHUTDOWN_GRACE)
+            http.close()
+            await runner.cleanup()
 
 
 def served_base_url(host: str, port: int) -> str:

@@ -50,6 +50,12 @@ class PduTooComplex(PduError):
     """The PDU holds more BER values than the decoder was allowed to decode."""
 
 
+def compile_codec() -> None:
+    """Compile the codec now (some 1.5 s of CPU, once a process), not as the first PDU is
+    encoded or decoded: a server does it before a client waits for it."""
+    _compiled()
+
+
 def _source() -> str:
     return resources.files("protocols.z3950").joinpath("z3950.asn").read_text("utf-8")
 

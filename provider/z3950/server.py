@@ -52,7 +52,7 @@ from typing import Any
 
 from catalog import Catalog
 from config import ServerSettings, Settings
-from protocols.z3950.codec import PduError, PduTooComplex, decode_pdu, encode_pdu
+from protocols.z3950.codec import PduError, PduTooComplex, compile_codec, decode_pdu, encode_pdu
 from protocols.z3950.framing import IncompleteRead, PduTooLarge, read_pdu
 from provider.connections import (
     STOP_WRITE,
@@ -101,7 +101,7 @@ async def start_target(
     service = service or SearchService(catalog, settings.search)
     backend = Backend(service)
     sru = SruFrontEnd(service, settings, database=settings.server.z3950_database)
-    encode_pdu(*close_pdu(CLOSE_LACK_OF_ACTIVITY))  # compiles the codec now, not for a client
+    compile_codec()  # now, not for a client
     connections = Connections(settings.server)
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -241,6 +241,11 @@ class Z3950Client:
         except PduError as error:
             raise Z3950Error(f"undecodable character-set negotiation: {error}") from error
         log.debug("initialized with %s, charset %s", self.target_name, self.charset)
+        agreed = self.charset.charset if self.charset else None
+        if agreed and readable_encoding(agreed) is None:
+            log.warning('%s agreed to the character set "%s", which its strings cannot be read '
+                        "in (no text encoding in which ASCII is ASCII): they are read as UTF-8",
+                        self.target_name or self.host, quoted(agreed))  # fmt: skip
 
     async def search(self, query: str | Query, result_set: str = "default") -> int:
         """Search the database with PQF text or a query model; return the number of hits.
@@ -452,24 +457,17 @@ class Z3950Client:
         (display terms, addinfo, a Close's reason): the character set agreed in Init (a target
         that agreed to one reads terms in it: Zebra found 0 hits for ``hsüan`` sent in UTF-8
         under ISO 8859-1, 2 in ISO 8859-1; and its Scan answer's display terms are in it),
-        else UTF-8."""
+        else, or when strings cannot be read in it (:func:`readable_encoding`), UTF-8."""
         agreed = self.charset.charset if self.charset else None
-        if agreed is None:
-            return "utf-8"
-        try:
-            return codecs.lookup(agreed).name
-        except LookupError:  # a set Python has no codec for: UTF-8, as before any agreement
-            return "utf-8"
+        return (readable_encoding(agreed) if agreed else None) or "utf-8"
 
     def _record_encoding(self) -> str | None:
         """The encoding of the records' text (XML, SUTRS, OPAC holdings): the character set
-        agreed when it covers records, else UTF-8; None for a set Python has no codec for."""
+        agreed when it covers records, else UTF-8; None for a set they cannot be read in
+        (:func:`readable_encoding`)."""
         agreed = self.charset
         encoding = agreed.charset if agreed and agreed.records and agreed.charset else "utf-8"
-        try:
-            return codecs.lookup(encoding).name
-        except LookupError:
-            return None
+        return readable_encoding(encoding)
 
     def _record_text(self, data: bytes) -> str | None:
         encoding = self._record_encoding()
@@ -488,6 +486,25 @@ class Z3950Client:
         else:
             text = str(term)
         return ScanEntry(text, value.get("globalOccurrences"), value.get("displayTerm"))
+
+
+_ASCII = "".join(map(chr, range(128)))
+
+
+def readable_encoding(charset: str) -> str | None:
+    """The Python codec of ``charset`` if a target's strings can be read in it: a text
+    encoding in which ASCII is ASCII both ways, as :func:`protocols.z3950.codec.decode_pdu`
+    wants (the names of CHOICE alternatives, OIDs and ASCII strings are left as they are read);
+    None for a set without a codec, a codec that is not a text encoding (``base64``, ``zlib``,
+    ``rot13``: a target may select any name), or one that is not ASCII-compatible
+    (``UTF-16``: ``abcü`` was read as ``扡썣``)."""
+    try:
+        name = codecs.lookup(charset).name
+        if _ASCII.encode(name) == _ASCII.encode("ascii") and _ASCII.encode().decode(name) == _ASCII:
+            return name
+    except (LookupError, UnicodeError):  # (LookupError: not a text encoding)
+        pass
+    return None
 
 
 async def present_in_halves(

@@ -21,8 +21,15 @@ from crosswalks.charsets import CANDIDATES as CHARSETS
 from harvester import z3950_origin
 from harvester.http_fetch import Politeness
 from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest
-from harvester.z3950_origin import MAX_PDU_BYTES, MAX_PDU_VALUES, close_reason
+from harvester.z3950_origin import (
+    MAX_PDU_BYTES,
+    MAX_PDU_VALUES,
+    Z3950Client,
+    Z3950Diagnostic,
+    close_reason,
+)
 from koprik.cli import main
+from protocols.z3950 import charset as charneg
 from protocols.z3950 import oids
 from protocols.z3950.codec import (
     OPTION_BITS,
@@ -135,6 +142,9 @@ INIT_RESPONSE = encode_pdu("initResponse", {
     "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20, "result": True})  # fmt: skip
 
 
+CLOSE = encode_pdu("close", {"closeReason": 0})
+
+
 def _answers(present: bytes, hits: int) -> tuple[bytes, ...]:
     """A target's answers: Init, a search finding ``hits`` records, ``present``, Close."""
     return (
@@ -142,7 +152,7 @@ def _answers(present: bytes, hits: int) -> tuple[bytes, ...]:
         encode_pdu("searchResponse", {"resultCount": hits, "numberOfRecordsReturned": 0,
                                       "nextResultSetPosition": 1, "searchStatus": True}),
         present,
-        encode_pdu("close", {"closeReason": 0}),
+        CLOSE,
     )  # fmt: skip
 
 
@@ -442,8 +452,6 @@ async def test_records_past_those_asked_for_are_said_once_an_association(
 ) -> None:
     """Each Present holding more than asked for was a warning: 20 lines for a --max 1000, and
     one a batch in a harvest's log."""
-    from harvester.z3950_origin import Z3950Client
-
     three = _present(*[make_external(oids.USMARC, GOOD)] * 3)
     caplog.set_level(logging.INFO, logger="harvester.z3950_origin")
     for port in _target(INIT_RESPONSE, three, three):
@@ -469,7 +477,7 @@ def _presenting_target(records: list[bytes], presents: list[tuple[int, int]]) ->
             presents.append((start, count))
             return _present(*[make_external(oids.USMARC, record)
                               for record in records[start - 1 : start - 1 + count]])
-        return INIT_RESPONSE if name == "initRequest" else encode_pdu("close", {"closeReason": 0})
+        return INIT_RESPONSE if name == "initRequest" else CLOSE
 
     def serve(connection: socket.socket) -> None:
         with connection, contextlib.suppress(OSError), connection.makefile("rb") as stream:
@@ -556,3 +564,38 @@ def test_koprik_z3950_presents_an_answer_too_large_again_in_halves(
     ]
     assert out.read_bytes() == records[0] + records[1] + records[3]
     assert presents == HALVED
+
+
+def _init_agreeing(charset: str, records: bool | None = True) -> bytes:
+    """An Init answer selecting ``charset`` (for records too, unless ``records`` says)."""
+    _, init = decode_pdu(INIT_RESPONSE)
+    init["otherInfo"] = charneg.response_other_info(charset, records)
+    return encode_pdu("initResponse", init)
+
+
+@pytest.mark.parametrize("charset", ["base64", "UTF-16"])
+async def test_a_set_selected_that_strings_cannot_be_read_in_is_said_and_utf8_read(
+    charset: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A target selecting base64 (any codec's name) made an XML record a LookupError, a crash;
+    one selecting UTF-16 had ``abcü`` read as ``扡썣``: both read strings in UTF-8, as under
+    no agreement, and the set is said once."""
+    sutrs, xml = "abcü", "<a>abcü</a>".encode()
+    diagnostic = encode_pdu("presentResponse", {
+        "numberOfRecordsReturned": 0, "nextResultSetPosition": 1, "presentStatus": 5,
+        "records": ("nonSurrogateDiagnostic", {
+            "diagnosticSetId": oids.BIB1_DIAGNOSTIC_SET, "condition": 2,
+            "addinfo": ("v2Addinfo", "sü")})})  # fmt: skip
+    caplog.set_level(logging.WARNING, logger="harvester.z3950_origin")
+    records = _present(make_external(oids.SUTRS, sutrs), make_external(oids.XML, xml))
+    for port in _target(_init_agreeing(charset), records, diagnostic, CLOSE):
+        async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
+            read = await client.present(1, 2, "xml")
+            with pytest.raises(Z3950Diagnostic) as raised:
+                await client.present(1, 1, "xml")
+    assert [(record.text, record.data, record.problem) for record in read] == [
+        (sutrs, sutrs.encode(), None), (None, xml, None)]
+    assert raised.value.addinfo == "sü"
+    assert [record.getMessage() for record in caplog.records] == [
+        f'127.0.0.1 agreed to the character set "{charset}", which its strings cannot be read '
+        "in (no text encoding in which ASCII is ASCII): they are read as UTF-8"]

@@ -92,11 +92,11 @@ def decode_pdu(
 ) -> tuple[str, dict[str, Any]]:
     """Decode exactly one PDU (definite or indefinite lengths) into ``(name, value)``.
 
-    ``strings`` is the encoding (a Python codec name) of the character set the sender agreed
-    to send its InternationalStrings in, whose bytes not in it are read as U+FFFD (an origin's
-    reading: a target's display term or addinfo in ISO 8859-1 failed the whole Scan or
-    Search); None: UTF-8, and bytes not in it are a :class:`PduError` (a target's reading of
-    its origins' requests).
+    ``strings`` is the encoding (a Python codec name, of a text encoding in which ASCII is
+    ASCII) of the character set the sender agreed to send its InternationalStrings in, whose
+    bytes not in it are read as U+FFFD (an origin's reading: a target's display term or
+    addinfo in ISO 8859-1 failed the whole Scan or Search); None: UTF-8, and bytes not in it
+    are a :class:`PduError` (a target's reading of its origins' requests).
 
     Raises :class:`PduError`, and no other exception, whatever the bytes:
     :class:`PduTooComplex` when it holds more than ``max_values`` BER values (checked in a walk
@@ -166,8 +166,9 @@ def _decode_definite(type_name: str, definite: bytes, strings: str | None = None
 def _read_strings_in(value: Any, encoding: str) -> Any:
     """``value`` decoded by :func:`_compiled_bytewise`, its strings read again in
     ``encoding``, bytes not in it as U+FFFD. Those in ASCII are left as they are: the names of
-    CHOICE alternatives, OIDs, and the text of every character set a target may agree to
-    (:func:`protocols.z3950.charset.negotiable`: each is ASCII-compatible)."""
+    CHOICE alternatives, OIDs, and text the same in ``encoding``, which must be a text encoding
+    in which ASCII is ASCII (a target may select any set, UTF-16 too: the origin reads in one
+    only if it is, :func:`harvester.z3950_origin.readable_encoding`)."""
     if isinstance(value, str):
         return value if value.isascii() else value.encode("latin-1").decode(encoding, "replace")
     if isinstance(value, dict):

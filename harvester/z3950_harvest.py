@@ -46,7 +46,9 @@ Semantics:
   (:data:`harvester.z3950_origin.MAX_PDU_BYTES`) is asked again in halves, on a new
   association searched again, down to one record
   (:func:`harvester.z3950_origin.present_in_halves`); a record too large alone is a reject,
-  and the harvest goes on.
+  and the harvest goes on, up to
+  :data:`~harvester.z3950_origin.MOST_TOO_LARGE_IN_A_ROW` of them in a row (then it fails).
+  An association replaced is closed at once.
 - **Politeness** (given a :class:`harvester.http_fetch.Politeness`, a run's): Init, Search and
   each Present wait their turn at the host, ``delay`` seconds after the previous request to it
   ended, as an OAI-PMH or SRU source's requests do (:func:`harvester.http_fetch.host_turn`).
@@ -55,7 +57,6 @@ Semantics:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -194,25 +195,27 @@ async def harvest_z3950(
     """
     plan = _plan(source, batch, limit, run_id, on_batch, max_record_bytes)
     result = Z3950HarvestResult() if result is None else result
-    async with contextlib.AsyncExitStack() as reopened, \
-            _association(plan.address, source, politeness) as client:
+    async with _association(plan.address, source, politeness) as client:
         result.requests += 1
         expected = _expected_charset(client, plan.configured)
         result.charset = client.charset.charset if client.charset else None
 
         async def reopen() -> Z3950Client:
-            """A new association, searched again; closed when the harvest ends."""
+            """A new association, searched again (closed on a failure here)."""
             again = await Z3950Client.connect(
                 plan.address.host, plan.address.port, plan.address.database,
                 source.charset or PROPOSED_CHARSET, source.timeout, politeness,
             )  # fmt: skip
-            reopened.push_async_callback(again.close)
-            result.requests += 1
-            hits = await again.search(plan.query)
-            result.requests += 1
-            if hits != result.hits:
-                raise Z3950Error(f"searched again after a fault, the target reports {hits} hits, "
-                                 f"not {result.hits}: the result set changed")
+            try:
+                result.requests += 1
+                hits = await again.search(plan.query)
+                result.requests += 1
+                if hits != result.hits:
+                    raise Z3950Error(f"searched again after a fault, the target reports {hits} "
+                                     f"hits, not {result.hits}: the result set changed")
+            except BaseException:
+                await again.close()
+                raise
             return again
 
         retries = politeness.retries if politeness is not None else 0
@@ -300,6 +303,13 @@ async def _run(
 
     current: Z3950Client | None = client
 
+    async def replace() -> None:
+        """Close the current association (a new one is opened for the next Present)."""
+        nonlocal current
+        if current is not None:
+            await current.close()
+            current = None
+
     async def present(start: int, count: int) -> list[RetrievedRecord]:
         nonlocal current
         attempt = 0
@@ -311,7 +321,7 @@ async def _run(
                 result.requests += 1
                 return await current.present(start, count, syntax, ELEMENT_SET)
             except Z3950TooLarge as error:  # its association is gone: present_in_halves
-                current = None  # asks again, in halves
+                await replace()  # asks again, in halves
                 if count > 1:
                     result.event(Event("z3950-retry", f"present of {count} at {start}: "
                                                       f"{error}; asked again in halves"))
@@ -326,9 +336,7 @@ async def _run(
                                      f"attempts: {_reason(error)}") from error
                 result.event(Event("z3950-retry", f"present at {start}: {_reason(error)}; "
                                                   "asked again on a new association"))
-                if current is not None:
-                    await current.close()
-                    current = None
+                await replace()
                 await asyncio.sleep(retrying.politeness.backoff_wait(attempt))
                 attempt += 1
 
@@ -359,7 +367,11 @@ async def _run(
             if progress is not None:
                 progress(done, wanted)
 
-    await overlapped(batches(), store)
+    try:
+        await overlapped(batches(), store)
+    finally:
+        if current is not client:  # (the first is its caller's to close)
+            await replace()
 
 
 def _expected_charset(client: Z3950Client, configured: str | None) -> str | None:

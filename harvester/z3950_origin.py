@@ -507,30 +507,56 @@ def readable_encoding(charset: str) -> str | None:
     return None
 
 
+MOST_TOO_LARGE_IN_A_ROW = 10
+"""Records in a row each too large alone (:func:`present_in_halves`) after which a Present is
+given up: each costs a new association (connect, Init, Search) and the Presents halving down to
+it, so a target whose every answer is too large cost 2N - 1 of them for N records."""
+
+
 async def present_in_halves(
     present: Callable[[int, int], Awaitable[list[RetrievedRecord]]], start: int, count: int
 ) -> list[RetrievedRecord]:
     """``present(start, count)``, its range presented again in halves while the answer is
     too large to read (:class:`Z3950TooLarge`: large records, or a target ignoring the
     message size proposed), down to one record; a record too large alone comes back
-    ``unreadable`` (that record's fault, as an undecodable one) and the others are read.
+    ``unreadable`` (that record's fault, as an undecodable one) and the others are read, up to
+    :data:`MOST_TOO_LARGE_IN_A_ROW` such records in a row (then a :class:`Z3950Error`).
 
     ``present`` must present on an open association, opening a new one when the too-large
     answer closed the last. Returns the records from ``start`` on, fewer than ``count`` when
     the target sent fewer (the caller asks for the rest, as after any short Present).
     """
-    try:
-        return await present(start, count)
-    except Z3950TooLarge:
-        if count == 1:
-            return [RetrievedRecord(start, None, "", b"", unreadable=(
-                f"presented alone, its answer is larger than {MAX_PDU_BYTES} bytes "
-                "(the most read)"))]
-    half = count // 2
-    first = await present_in_halves(present, start, half)
-    if len(first) < half:
-        return first
-    return first + await present_in_halves(present, start + half, count - half)
+    in_a_row = 0
+
+    async def halves(start: int, count: int) -> list[RetrievedRecord]:
+        nonlocal in_a_row
+        try:
+            records = await present(start, count)
+        except Z3950TooLarge:
+            if count == 1:
+                return [too_large_alone(start)]
+        else:
+            if records:
+                in_a_row = 0
+            return records
+        half = count // 2
+        first = await halves(start, half)
+        if len(first) < half:
+            return first
+        return first + await halves(start + half, count - half)
+
+    def too_large_alone(position: int) -> RetrievedRecord:
+        nonlocal in_a_row
+        in_a_row += 1
+        if in_a_row == MOST_TOO_LARGE_IN_A_ROW:
+            raise Z3950Error(
+                f"records {position - in_a_row + 1} to {position}: each presented alone, its "
+                f"answer is larger than {MAX_PDU_BYTES} bytes (the most read); given up after "
+                f"{in_a_row} in a row")
+        return RetrievedRecord(position, None, "", b"", unreadable=(
+            f"presented alone, its answer is larger than {MAX_PDU_BYTES} bytes (the most read)"))
+
+    return await halves(start, count)
 
 
 def _raise_records_diagnostic(records: tuple[str, Any] | None) -> None:

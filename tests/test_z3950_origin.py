@@ -599,3 +599,64 @@ async def test_a_set_selected_that_strings_cannot_be_read_in_is_said_and_utf8_re
     assert [record.getMessage() for record in caplog.records] == [
         f'127.0.0.1 agreed to the character set "{charset}", which its strings cannot be read '
         "in (no text encoding in which ASCII is ASCII): they are read as UTF-8"]
+
+
+def _all_too_large(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """40 records, each too large to be presented within the size the origin reads (made
+    256 bytes: an Init's and a Search's answers are smaller)."""
+    monkeypatch.setattr(z3950_origin, "MAX_PDU_BYTES", 256)
+    return [record.as_marc() for record in demo_records(40)]
+
+
+GIVEN_UP = [(1, 40), (1, 20), (1, 10), (1, 5), (1, 2), (1, 1), (2, 1), (3, 3), (3, 1), (4, 2),
+            (4, 1), (5, 1), (6, 5), (6, 2), (6, 1), (7, 1), (8, 3), (8, 1), (9, 2), (9, 1),
+            (10, 1)]  # fmt: skip
+"""The Presents of :func:`_all_too_large`'s records, halved down to the tenth alone."""
+
+
+def test_a_harvest_gives_up_after_ten_records_in_a_row_too_large_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A target whose every answer is too large cost 2N - 1 Presents for N records (79 for 40),
+    each on a new association, kept open until the run ended: now the run fails after ten
+    records in a row too large alone, each association closed as it is replaced."""
+    records = _all_too_large(monkeypatch)
+    said: list[object] = []
+    close = z3950_origin.Z3950Client.close
+
+    async def closing(client: z3950_origin.Z3950Client) -> None:
+        said.append("close")
+        await close(client)
+
+    monkeypatch.setattr(z3950_origin.Z3950Client, "close", closing)
+    catalog = sqlite_catalog(tmp_path, "target")
+    for port in _presenting_target(records, said):  # type: ignore[arg-type]
+        source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
+                               query="@attr 1=4 war", timeout=30)
+        report = harvest(catalog, source, politeness=Politeness(delay=0, retries=0))
+    catalog.close()
+    assert report.status == FAILED
+    assert report.errors[-1] == (
+        f"run failed: 127.0.0.1:{port}/Default: records 1 to 10: each presented alone, its "
+        "answer is larger than 256 bytes (the most read); given up after 10 in a row")
+    presents = [present for present in said if present != "close"]
+    assert presents == GIVEN_UP
+    last = len(said) - said[::-1].index(GIVEN_UP[-1]) - 1
+    assert said[:last].count("close") == len(GIVEN_UP) - 1  # each closed when replaced
+
+
+def test_koprik_z3950_gives_up_after_ten_records_in_a_row_too_large_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = _all_too_large(monkeypatch)
+    presents: list[tuple[int, int]] = []
+    settings = tmp_path / "koprik.toml"
+    settings.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
+    for port in _presenting_target(records, presents):
+        status = main(["--config", str(settings), "z3950", f"127.0.0.1:{port}/Default", "war",
+                       "--timeout", "5", "--max", "40", "-o", str(tmp_path / "out.mrc")])
+    assert status == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"koprik: 127.0.0.1:{port}/Default: records 1 to 10: each presented alone, its answer "
+        "is larger than 256 bytes (the most read); given up after 10 in a row"]
+    assert presents == GIVEN_UP

@@ -43,7 +43,8 @@ Semantics:
   reports the same hits, else the harvest fails (the next run starts from record 1). Each
   retry is one of the result's ``events``.
 - **Answers too large.** A Present whose answer is larger than the origin reads
-  (:data:`harvester.z3950_origin.MAX_PDU_BYTES`) is asked again in halves, on a new
+  (:data:`harvester.z3950_origin.MAX_PDU_BYTES`), or of more BER values than it decodes
+  (:data:`~harvester.z3950_origin.MAX_PDU_VALUES`), is asked again in halves, on a new
   association searched again, down to one record
   (:func:`harvester.z3950_origin.present_in_halves`); a record too large alone is a reject,
   and the harvest goes on, up to

@@ -37,6 +37,7 @@ from protocols.z3950 import charset as charneg
 from protocols.z3950.codec import (
     OPTION_BITS,
     PduError,
+    PduTooComplex,
     bit_string,
     decode_external,
     decode_pdu,
@@ -58,7 +59,7 @@ MAX_PDU_BYTES = MESSAGE_SIZE + 1024 * 1024
 #: Most BER values decoded in one PDU from a target: decoded, each costs some hundred bytes of
 #: memory (64 MiB of 20-byte records would hold 13 million of them, some 2 GB), so a PDU holding
 #: more is refused before it is decoded. A Present of 500 OPAC records, each with many holdings,
-#: stays well under.
+#: stays under; one answer over it is presented again in halves (:func:`present_in_halves`).
 MAX_PDU_VALUES = 1_000_000
 IMPLEMENTATION_NAME = "Koprik"
 DEFAULT_TIMEOUT = 30.0
@@ -78,8 +79,16 @@ class Z3950Closed(Z3950Error):
 
 
 class Z3950TooLarge(Z3950Error):
-    """An answer larger than :data:`MAX_PDU_BYTES`: refused unread, and the association with
-    it (the rest of the answer is still on the wire)."""
+    """A Present's answer too large to read: larger than :data:`MAX_PDU_BYTES`, or of more
+    than :data:`MAX_PDU_VALUES` BER values (many records of many holdings). Refused, and the
+    association with it (the rest of the answer may still be on the wire)."""
+
+    def __init__(self, request: str, error: PduError) -> None:
+        super().__init__(f"unreadable answer to {request}: {error}")
+        self.size = (f"of more than {MAX_PDU_VALUES} BER values (the most decoded)"
+                     if isinstance(error, PduTooComplex)
+                     else f"larger than {MAX_PDU_BYTES} bytes (the most read)")  # fmt: skip
+        """What was too large, as a record's reason says it."""
 
 
 CLOSE_REASONS = {0: "finished", 1: "shutdown", 2: "system problem", 3: "cost limit",
@@ -377,11 +386,15 @@ class Z3950Client:
                 raise Z3950Closed(f"connection lost ({error})") from error
             except PduError as error:  # too large to read: the rest of the stream is lost
                 self._writer.close()
-                unreadable = Z3950TooLarge if isinstance(error, PduTooLarge) else Z3950Error
-                raise unreadable(f"unreadable answer to {name}: {error}") from error
+                if _too_large(name, error):
+                    raise Z3950TooLarge(name, error) from error
+                raise Z3950Error(f"unreadable answer to {name}: {error}") from error
             try:
                 answer, content = decode_pdu(data, MAX_PDU_VALUES, self._agreed_encoding())
             except PduError as error:
+                if _too_large(name, error):  # (its association too: one rule for callers)
+                    self._writer.close()
+                    raise Z3950TooLarge(name, error) from error
                 if data.startswith(b"HTTP/"):  # (the codec's words said nothing of it)
                     raise Z3950Error(f"the target answered {name} in HTTP, not in Z39.50: is "
                                      "the address a web server's?") from error
@@ -517,8 +530,8 @@ async def present_in_halves(
     present: Callable[[int, int], Awaitable[list[RetrievedRecord]]], start: int, count: int
 ) -> list[RetrievedRecord]:
     """``present(start, count)``, its range presented again in halves while the answer is
-    too large to read (:class:`Z3950TooLarge`: large records, or a target ignoring the
-    message size proposed), down to one record; a record too large alone comes back
+    too large to read (:class:`Z3950TooLarge`: large records, a target ignoring the message
+    size proposed, many holdings), down to one record; a record too large alone comes back
     ``unreadable`` (that record's fault, as an undecodable one) and the others are read, up to
     :data:`MOST_TOO_LARGE_IN_A_ROW` such records in a row (then a :class:`Z3950Error`).
 
@@ -532,9 +545,9 @@ async def present_in_halves(
         nonlocal in_a_row
         try:
             records = await present(start, count)
-        except Z3950TooLarge:
+        except Z3950TooLarge as error:
             if count == 1:
-                return [too_large_alone(start)]
+                return [too_large_alone(start, error.size)]
         else:
             if records:
                 in_a_row = 0
@@ -545,18 +558,24 @@ async def present_in_halves(
             return first
         return first + await halves(start + half, count - half)
 
-    def too_large_alone(position: int) -> RetrievedRecord:
+    def too_large_alone(position: int, size: str) -> RetrievedRecord:
         nonlocal in_a_row
         in_a_row += 1
         if in_a_row == MOST_TOO_LARGE_IN_A_ROW:
             raise Z3950Error(
                 f"records {position - in_a_row + 1} to {position}: each presented alone, its "
-                f"answer is larger than {MAX_PDU_BYTES} bytes (the most read); given up after "
-                f"{in_a_row} in a row")
-        return RetrievedRecord(position, None, "", b"", unreadable=(
-            f"presented alone, its answer is larger than {MAX_PDU_BYTES} bytes (the most read)"))
+                f"answer is {size}; given up after {in_a_row} in a row")
+        return RetrievedRecord(position, None, "", b"",
+                               unreadable=f"presented alone, its answer is {size}")
 
     return await halves(start, count)
+
+
+def _too_large(request: str, error: PduError) -> bool:
+    """Whether ``error`` reading the answer to ``request`` is a Present's answer too large to
+    read, which the same records presented fewer at a time may not be
+    (:func:`present_in_halves`)."""
+    return request == "presentRequest" and isinstance(error, PduTooLarge | PduTooComplex)
 
 
 def _raise_records_diagnostic(records: tuple[str, Any] | None) -> None:

@@ -201,7 +201,8 @@ def test_a_present_answer_of_too_many_values_is_refused_before_it_is_decoded(
     tmp_path: Path,
 ) -> None:
     """Asked for 1 record, the target sends 200,000 (4 MB, 1.4 million BER values): decoded,
-    each of 64 MiB of them would cost about 700 bytes of memory."""
+    each of 64 MiB of them would cost about 700 bytes of memory. Refused, the record asked
+    for alone is a reject, and the run goes on (it failed)."""
     one = encode_pdu("presentResponse", {
         "numberOfRecordsReturned": 1, "nextResultSetPosition": 2, "presentStatus": 0,
         "records": ("responseRecords", [{"record": ("retrievalRecord",
@@ -210,12 +211,18 @@ def test_a_present_answer_of_too_many_values_is_refused_before_it_is_decoded(
     records = record * 200_000
     body = one[2:11] + b"\xbc\x83" + len(records).to_bytes(3, "big") + records
     present = b"\xb9\x83" + len(body).to_bytes(3, "big") + body
-    port, report = _harvest_one_present(tmp_path, present)
-    assert report.status == FAILED
-    assert report.errors == [
-        f"run failed: 127.0.0.1:{port}/Default: undecodable answer to presentRequest: "
-        f"more than {MAX_PDU_VALUES} BER values"
-    ]
+    _, report = _harvest_one_present(tmp_path, present)
+    assert report.status == SUCCEEDED, report.errors
+    assert (report.counts.added, report.counts.rejected) == (0, 1)
+    assert report.errors == []
+    catalog = sqlite_catalog(tmp_path, "target")
+    try:
+        with catalog.engine.connect() as connection:
+            (reason,) = connection.execute(select(harvest_rejects.c.reason)).scalars()
+    finally:
+        catalog.close()
+    assert reason == (f"record 1: presented alone, its answer is of more than {MAX_PDU_VALUES} "
+                      "BER values (the most decoded)")
 
 
 def test_a_diagnostics_long_addinfo_is_quoted_in_part(tmp_path: Path) -> None:
@@ -660,3 +667,29 @@ def test_koprik_z3950_gives_up_after_ten_records_in_a_row_too_large_alone(
         f"koprik: 127.0.0.1:{port}/Default: records 1 to 10: each presented alone, its answer "
         "is larger than 256 bytes (the most read); given up after 10 in a row"]
     assert presents == GIVEN_UP
+
+
+def test_a_present_answer_of_too_many_values_is_asked_again_in_halves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer of more BER values than the origin decodes (many OPAC records of many
+    holdings) failed the whole harvest, where fewer records a Present mend it: it is asked
+    again in halves, as an answer too large in bytes is."""
+    monkeypatch.setattr(z3950_origin, "MAX_PDU_VALUES", 16)  # one record's answer: 11
+    records = [record.as_marc() for record in demo_records(4)]
+    presents: list[tuple[int, int]] = []
+    catalog = sqlite_catalog(tmp_path, "target")
+    for port in _presenting_target(records, presents):
+        source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
+                               query="@attr 1=4 war", timeout=30)
+        report = harvest(catalog, source, politeness=Politeness(delay=0, retries=0))
+    catalog.close()
+    assert report.status == SUCCEEDED, report.errors
+    assert (report.counts.added, report.counts.rejected) == (4, 0)
+    assert presents == [(1, 4), (1, 2), (1, 1), (2, 1), (3, 2), (3, 1), (4, 1)]
+    said = "unreadable answer to presentRequest: more than 16 BER values"
+    assert report.errors == [
+        f"z3950-retry: present of 4 at 1: {said}; asked again in halves",
+        f"z3950-retry: present of 2 at 1: {said}; asked again in halves",
+        f"z3950-retry: present of 2 at 3: {said}; asked again in halves",
+    ]

@@ -287,13 +287,13 @@ async def _run(
     expected: str | None,
     progress: Progress | None,
     result: Z3950HarvestResult,
-    resume: ResultSetResume | None = None,
-    retrying: _Retrying | None = None,
+    resume: ResultSetResume | None,
+    retrying: _Retrying,
 ) -> None:
     """Search, then present (from record 1, or where ``resume`` says) and store batch after
     batch, counting into ``result``: each batch is stored while the next one is presented and
     prepared (:mod:`harvester.pipeline`). A Present whose association is lost is asked again
-    as ``retrying`` says (None: never)."""
+    as ``retrying`` says."""
     result.hits = hits = await client.search(plan.query)
     result.requests += 1
     wanted = hits if plan.limit is None else min(hits, plan.limit)
@@ -317,7 +317,6 @@ async def _run(
         while True:
             try:
                 if current is None:
-                    assert retrying is not None
                     current = await retrying.reopen()
                 result.requests += 1
                 return await current.present(start, count, syntax, ELEMENT_SET)
@@ -328,7 +327,7 @@ async def _run(
                                                       f"{error}; asked again in halves"))
                 raise
             except (Z3950Closed, OSError, TimeoutError) as error:
-                if retrying is None or retrying.politeness is None:
+                if retrying.politeness is None:
                     raise
                 if attempt >= retrying.retries:
                     if attempt == 0:

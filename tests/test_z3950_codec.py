@@ -346,6 +346,29 @@ def test_strings_are_read_in_the_set_agreed_bytes_not_in_it_replaced(
         "close", {"closeReason": 0, "diagnosticInformation": reason})
 
 
+def _in_ascii(value: Any) -> Any:
+    """``value`` with its strings' characters outside ASCII made ``?`` (bytes as they are)."""
+    if isinstance(value, str):
+        return value.encode("ascii", "replace").decode("ascii")
+    if isinstance(value, dict):
+        return {key: _in_ascii(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_in_ascii(item) for item in value)
+    return value
+
+
+@pytest.mark.parametrize("strings", ["iso8859-1", "cp1251", "koi8-r"])
+@pytest.mark.parametrize(("name", "value"), PDUS, ids=[name for name, _ in PDUS])
+def test_ascii_strings_are_read_in_any_set_agreed_as_in_utf8(
+    name: str, value: dict[str, Any], strings: str
+) -> None:
+    """Read in another set than UTF-8 (a copy of the module whose strings are read byte by
+    byte, then read again), a PDU whose strings are all ASCII is what UTF-8 reads: its bytes,
+    OIDs and the names of its CHOICE alternatives as they were."""
+    data = encode_pdu(name, _in_ascii(value))
+    assert decode_pdu(data, strings=strings) == decode_pdu(data) == (name, _in_ascii(value))
+
+
 # --- property tests ------------------------------------------------------------------------
 
 VALID = [encode_pdu(name, value) for name, value in PDUS]

@@ -693,3 +693,19 @@ def test_a_present_answer_of_too_many_values_is_asked_again_in_halves(
         f"z3950-retry: present of 2 at 1: {said}; asked again in halves",
         f"z3950-retry: present of 2 at 3: {said}; asked again in halves",
     ]
+
+
+async def test_a_scan_answer_is_read_in_the_set_agreed() -> None:
+    """Under an agreed ISO 8859-1, Zebra sends its display terms in it: the whole Scan answer
+    was refused, "undecodable answer to scanRequest: ... can't decode byte 0xfc"."""
+    scan = encode_pdu("scanResponse", {
+        "stepSize": 0, "scanStatus": 0, "numberOfEntriesReturned": 1, "positionOfTerm": 1,
+        "entries": {"entries": [("termInfo", {
+            "term": ("general", "hsüan".encode("iso8859-1")), "globalOccurrences": 2,
+            "displayTerm": "hs_an"})]}})  # fmt: skip
+    scan = scan.replace(b"hs_an", "hsüan".encode("iso8859-1"))
+    for port in _target(_init_agreeing("ISO-8859-1"), scan, CLOSE):
+        async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
+            assert client.charset == charneg.Agreement("ISO-8859-1", True)
+            entries = await client.scan("@attr 1=4 hsüan", count=1)
+    assert entries == [z3950_origin.ScanEntry("hsüan", 2, "hsüan")]

@@ -375,11 +375,12 @@ async def _run(
 
 
 def _expected_charset(client: Z3950Client, configured: str | None) -> str | None:
-    """The charset records come in: the agreed one if it covers records, else ``configured``."""
-    agreed = client.charset
-    if agreed is not None and agreed.charset and agreed.records is not False:
+    """The charset records come in: the one agreed for records
+    (:attr:`~harvester.z3950_origin.Z3950Client.records_charset`), else ``configured``."""
+    agreed = client.records_charset
+    if agreed is not None:
         try:
-            return charset_label(agreed.charset)
+            return charset_label(agreed)
         except ValueError as error:
             raise Z3950Error(f"agreed character set: {error}") from error
     return configured

@@ -474,13 +474,19 @@ class Z3950Client:
         agreed = self.charset.charset if self.charset else None
         return (readable_encoding(agreed) if agreed else None) or "utf-8"
 
+    @property
+    def records_charset(self) -> str | None:
+        """The character set agreed for records too (None: none): only when the target says
+        its records are in it (recordsInSelectedCharSets); one that does not say sends them as
+        it would without an agreement, as YAZ reads it (and YAZ targets always say)."""
+        agreed = self.charset
+        return agreed.charset if agreed is not None and agreed.records else None
+
     def _record_encoding(self) -> str | None:
         """The encoding of the records' text (XML, SUTRS, OPAC holdings): the character set
-        agreed when it covers records, else UTF-8; None for a set they cannot be read in
-        (:func:`readable_encoding`)."""
-        agreed = self.charset
-        encoding = agreed.charset if agreed and agreed.records and agreed.charset else "utf-8"
-        return readable_encoding(encoding)
+        agreed for records (:attr:`records_charset`), else UTF-8; None for a set they cannot
+        be read in (:func:`readable_encoding`)."""
+        return readable_encoding(self.records_charset or "utf-8")
 
     def _record_text(self, data: bytes) -> str | None:
         encoding = self._record_encoding()

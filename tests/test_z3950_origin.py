@@ -18,7 +18,7 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
 from crosswalks.charsets import CANDIDATES as CHARSETS
-from harvester import z3950_origin
+from harvester import z3950_harvest, z3950_origin
 from harvester.http_fetch import Politeness
 from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest
 from harvester.z3950_origin import (
@@ -709,3 +709,17 @@ async def test_a_scan_answer_is_read_in_the_set_agreed() -> None:
             assert client.charset == charneg.Agreement("ISO-8859-1", True)
             entries = await client.scan("@attr 1=4 hsüan", count=1)
     assert entries == [z3950_origin.ScanEntry("hsüan", 2, "hsüan")]
+
+
+@pytest.mark.parametrize(("records", "expected"), [(True, "iso-8859-1"), (None, None),
+                                                   (False, None)])  # fmt: skip
+async def test_records_are_in_the_set_agreed_only_when_the_target_says_so(
+    records: bool | None, expected: str | None
+) -> None:
+    """A target not saying whether its records are in the set agreed had its MARC records read
+    in it by a harvest, and their text (XML, SUTRS, OPAC holdings) in UTF-8 by the origin: not
+    said is now not in it for both, as YAZ reads it."""
+    for port in _target(_init_agreeing("ISO-8859-1", records), CLOSE):
+        async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
+            assert z3950_harvest._expected_charset(client, None) == expected
+            assert client.records_charset == ("ISO-8859-1" if records else None)

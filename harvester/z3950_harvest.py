@@ -201,23 +201,11 @@ async def harvest_z3950(
         expected = _expected_charset(client, plan.configured)
         result.charset = client.charset.charset if client.charset else None
 
+        def sent() -> None:
+            result.requests += 1
+
         async def reopen() -> Z3950Client:
-            """A new association, searched again (closed on a failure here)."""
-            again = await Z3950Client.connect(
-                plan.address.host, plan.address.port, plan.address.database,
-                source.charset or PROPOSED_CHARSET, source.timeout, politeness,
-            )  # fmt: skip
-            try:
-                result.requests += 1
-                hits = await again.search(plan.query)
-                result.requests += 1
-                if hits != result.hits:
-                    raise Z3950Error(f"searched again after a fault, the target reports {hits} "
-                                     f"hits, not {result.hits}: the result set changed")
-            except BaseException:
-                await again.close()
-                raise
-            return again
+            return await client.searched_again(plan.query, result.hits, sent)
 
         retries = politeness.retries if politeness is not None else 0
         await _run(client, catalog, plan, expected, progress, result, resume,

@@ -182,12 +182,17 @@ class Z3950Client:
         timeout: float,
         host: str = "",
         politeness: Politeness | None = None,
+        port: int = 0,
+        proposed_charset: str | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self.database = database
         self.timeout = timeout
         self.host = host
+        self.port = port
+        self.proposed_charset = proposed_charset
+        """The character set proposed in the Init (:meth:`connect`'s ``charset``)."""
         self.politeness = politeness
         """Paces the requests to ``host`` (None: sent at once)."""
         self.target_name = ""
@@ -215,13 +220,34 @@ class Z3950Client:
         connection fails, :class:`TimeoutError` past ``timeout`` seconds.
         """
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        client = cls(reader, writer, database, timeout, host, politeness)
+        client = cls(reader, writer, database, timeout, host, politeness, port, charset)
         try:
             await client._init(charset)
         except BaseException:
             writer.close()
             raise
         return client
+
+    async def searched_again(
+        self, query: str, hits: int, sent: Callable[[], None] = lambda: None
+    ) -> Z3950Client:
+        """A new association with the target, opened as this one was, ``query`` searched again
+        (after this one was lost: an answer too large, a fault); ``sent`` is called after each
+        of its Init and Search. Its hits must be ``hits``, those of the result set being
+        presented, else that has changed: a :class:`Z3950Error`, the new association closed."""
+        again = await Z3950Client.connect(self.host, self.port, self.database,
+                                          self.proposed_charset, self.timeout, self.politeness)
+        try:
+            sent()
+            found = await again.search(query)
+            sent()
+            if found != hits:
+                raise Z3950Error(f"searched again on a new association, the target reports "
+                                 f"{found} hits, not {hits}: the result set changed")
+        except BaseException:
+            await again.close()
+            raise
+        return again
 
     async def __aenter__(self) -> Z3950Client:
         return self

@@ -723,3 +723,26 @@ async def test_records_are_in_the_set_agreed_only_when_the_target_says_so(
         async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
             assert z3950_harvest._expected_charset(client, None) == expected
             assert client.records_charset == ("ISO-8859-1" if records else None)
+
+
+def test_koprik_z3950_fails_in_one_line_when_the_result_set_changed_on_a_new_association(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Searched again after an answer too large, the target finds one record more: said as a
+    harvest says it (one home, Z3950Client.searched_again)."""
+    records = _one_too_large(monkeypatch)
+
+    class Growing(list[tuple[int, int]]):
+        def append(self, present: tuple[int, int]) -> None:  # the result set grows at once
+            super().append(present)
+            records.append(records[0])
+
+    settings = tmp_path / "koprik.toml"
+    settings.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
+    for port in _presenting_target(records, Growing()):
+        status = main(["--config", str(settings), "z3950", f"127.0.0.1:{port}/Default", "war",
+                       "--timeout", "5", "--max", "4", "-o", str(tmp_path / "out.mrc")])
+    assert status == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"koprik: 127.0.0.1:{port}/Default: searched again on a new association, the target "
+        "reports 5 hits, not 4: the result set changed"]

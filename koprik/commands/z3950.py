@@ -143,7 +143,7 @@ async def _fetch(
         reason = str(error) or f"no answer within {args.timeout:g} s"
         raise UserError(f"cannot talk to {host}:{port}: {reason}") from error
     doing = "search"
-    presenting = _Presenting(args, Z3950Address(host, port, database), client)
+    presenting = _Presenting(args, client)
     try:
         hits = presenting.hits = await client.search(args.query)
         wanted = min(hits, args.max)
@@ -168,43 +168,38 @@ async def _fetch(
 
 class _Presenting:
     """The command's Presents, on ``client`` and, once an answer too large to read has closed
-    an association, on a new one searched again, as
+    its association, on a new one searched again (:meth:`Z3950Client.searched_again`), as
     :func:`~harvester.z3950_origin.present_in_halves` asks again."""
 
-    def __init__(self, args: argparse.Namespace, address: Z3950Address, client: Z3950Client):
+    def __init__(self, args: argparse.Namespace, client: Z3950Client) -> None:
         self.args = args
-        self.address = address
-        self.client: Z3950Client | None = client
+        self.client = client
+        self.lost = False
+        """Whether the association of ``client`` is gone (a new one is opened to present)."""
         self.hits = 0
         """Those of the first search, which a new association's must be."""
-        self.closed_surplus = 0
-        """Records sent past those asked for on the associations closed."""
+        self.replaced_surplus = 0
+        """Records sent past those asked for on the associations replaced."""
 
     @property
     def surplus(self) -> int:
         """Records the target sent past those asked for (dropped), all associations."""
-        return self.closed_surplus + (self.client.surplus if self.client is not None else 0)
+        return self.replaced_surplus + self.client.surplus
 
     async def present(self, start: int, count: int) -> list[RetrievedRecord]:
         args = self.args
-        if self.client is None:
-            host, port, database = self.address
-            self.client = await Z3950Client.connect(
-                host, port, database, args.charset or DEFAULT_CHARSET, args.timeout)
-            if (hits := await self.client.search(args.query)) != self.hits:
-                raise Z3950Error(f"searched again after an answer too large, the target "
-                                 f"reports {hits} hits, not {self.hits}: the result set changed")
-        client = self.client
+        if self.lost:
+            again = await self.client.searched_again(args.query, self.hits)
+            self.replaced_surplus += self.client.surplus
+            self.client, self.lost = again, False
         try:
-            return await client.present(start, count, args.format, args.elements or None)
+            return await self.client.present(start, count, args.format, args.elements or None)
         except Z3950TooLarge:
-            self.closed_surplus += client.surplus
-            self.client = None
+            self.lost = True
             raise
 
     async def close(self) -> None:
-        if self.client is not None:
-            await self.client.close()
+        await self.client.close()
 
 
 def import_records(args: argparse.Namespace, address: Z3950Address) -> int:

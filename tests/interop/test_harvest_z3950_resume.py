@@ -251,7 +251,7 @@ def test_a_retry_that_finds_other_hits_fails_the_run_and_the_next_starts_from_re
         relayed.on_request = None
         assert failed.status == "failed" and relayed.presents() == 2
         assert failed.errors[-1].endswith(
-            f"searched again after a fault, the target reports {RECORDS + 1} hits, not "
+            f"searched again on a new association, the target reports {RECORDS + 1} hits, not "
             f"{RECORDS}: the result set changed")
         assert failed.requests == 2 + 2 + 2
         again = _run(catalog, port, relayed, presents=BATCHES + 1)

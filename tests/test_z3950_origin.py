@@ -171,6 +171,17 @@ def _harvest_one_present(
     return port, report
 
 
+def _only_reject(tmp_path: Path) -> str:
+    """The reason of the one record the harvest of ``tmp_path``'s catalogue rejected."""
+    catalog = sqlite_catalog(tmp_path, "target")
+    try:
+        with catalog.engine.connect() as connection:
+            (reason,) = connection.execute(select(harvest_rejects.c.reason)).scalars()
+    finally:
+        catalog.close()
+    return reason
+
+
 def test_a_record_that_cannot_be_decoded_is_rejected_alone(tmp_path: Path) -> None:
     """Asked for USMARC, the target sends an OPAC record whose bibliographic record says SUTRS
     but holds an INTEGER, then a good USMARC record: the first is rejected with the reason (it
@@ -184,13 +195,7 @@ def test_a_record_that_cannot_be_decoded_is_rejected_alone(tmp_path: Path) -> No
         "records": ("responseRecords", records)}), hits=2)  # fmt: skip
     assert report.status == SUCCEEDED, report.errors
     assert (report.counts.added, report.counts.rejected) == (1, 1)
-    catalog = sqlite_catalog(tmp_path, "target")
-    try:
-        with catalog.engine.connect() as connection:
-            (reason,) = connection.execute(select(harvest_rejects.c.reason)).scalars()
-    finally:
-        catalog.close()
-    assert reason == (
+    assert _only_reject(tmp_path) == (
         "record 1: undecodable bibliographic record of an OPAC record: not a valid SutrsRecord: "
         "SutrsRecord: Expected InternationalString(SutrsRecord) with tag '1b', but got '02'. "
         "(At offset: 0)"
@@ -215,14 +220,9 @@ def test_a_present_answer_of_too_many_values_is_refused_before_it_is_decoded(
     assert report.status == SUCCEEDED, report.errors
     assert (report.counts.added, report.counts.rejected) == (0, 1)
     assert report.errors == []
-    catalog = sqlite_catalog(tmp_path, "target")
-    try:
-        with catalog.engine.connect() as connection:
-            (reason,) = connection.execute(select(harvest_rejects.c.reason)).scalars()
-    finally:
-        catalog.close()
-    assert reason == (f"record 1: presented alone, its answer is of more than {MAX_PDU_VALUES} "
-                      "BER values (the most decoded)")
+    assert _only_reject(tmp_path) == (
+        f"record 1: presented alone, its answer is of more than {MAX_PDU_VALUES} BER values "
+        "(the most decoded)")
 
 
 def test_a_diagnostics_long_addinfo_is_quoted_in_part(tmp_path: Path) -> None:
@@ -522,27 +522,44 @@ HALVED = [(1, 4), (1, 2), (3, 2), (3, 1), (4, 1)]
 """The Presents of :func:`_one_too_large`'s records asked for together, then in halves."""
 
 
+def _harvested(
+    tmp_path: Path, records: list[bytes], presents: list[tuple[int, int]]
+) -> tuple[int, RunReport]:
+    """A harvest of :func:`_presenting_target`'s ``records`` into a new catalogue, with no
+    retry of a lost association: the target's port and the run's report."""
+    catalog = sqlite_catalog(tmp_path, "target")
+    for port in _presenting_target(records, presents):
+        source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
+                               query="@attr 1=4 war", timeout=30)
+        report = harvest(catalog, source, politeness=Politeness(delay=0, retries=0))
+    catalog.close()
+    return port, report
+
+
+def _koprik_z3950(
+    tmp_path: Path, records: list[bytes], presents: list[tuple[int, int]], *options: str
+) -> tuple[int, int]:
+    """``koprik z3950`` of :func:`_presenting_target`'s ``records`` into ``out.mrc``: its
+    status and the target's port."""
+    settings = tmp_path / "koprik.toml"
+    settings.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
+    for port in _presenting_target(records, presents):
+        status = main(["--config", str(settings), "z3950", f"127.0.0.1:{port}/Default", "war",
+                       "--timeout", "5", "-o", str(tmp_path / "out.mrc"), *options])
+    return status, port
+
+
 def test_a_present_answer_too_large_is_asked_again_in_halves_and_a_record_too_large_rejected(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Present answer over the size the origin reads failed the whole harvest. Now the range
     is presented again in halves, each on a new association, down to the one record too large
     alone, which is rejected; the others are stored."""
-    records = _one_too_large(monkeypatch)
     presents: list[tuple[int, int]] = []
-    catalog = sqlite_catalog(tmp_path, "target")
-    for port in _presenting_target(records, presents):
-        source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
-                               query="@attr 1=4 war", timeout=30)
-        report = harvest(catalog, source, politeness=Politeness(delay=0, retries=0))
-    try:
-        with catalog.engine.connect() as connection:
-            (reason,) = connection.execute(select(harvest_rejects.c.reason)).scalars()
-    finally:
-        catalog.close()
+    _, report = _harvested(tmp_path, _one_too_large(monkeypatch), presents)
     assert report.status == SUCCEEDED, report.errors
     assert (report.counts.added, report.counts.rejected) == (3, 1)
-    assert reason == (
+    assert _only_reject(tmp_path) == (
         "record 3: presented alone, its answer is larger than 4096 bytes (the most read)")
     assert presents == HALVED
     said = "unreadable answer to presentRequest: PDU larger than 4096 bytes"
@@ -558,18 +575,13 @@ def test_koprik_z3950_presents_an_answer_too_large_again_in_halves(
     """As a harvest does: the record too large alone is one line, the others written."""
     records = _one_too_large(monkeypatch)
     presents: list[tuple[int, int]] = []
-    out = tmp_path / "out.mrc"
-    settings = tmp_path / "koprik.toml"
-    settings.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
-    for port in _presenting_target(records, presents):
-        status = main(["--config", str(settings), "z3950", f"127.0.0.1:{port}/Default", "war",
-                       "--timeout", "5", "-o", str(out)])  # fmt: skip
+    status, _ = _koprik_z3950(tmp_path, records, presents)
     assert status == 1
     assert capsys.readouterr().err.splitlines() == [
         "record 3: presented alone, its answer is larger than 4096 bytes (the most read)",
         "z3950: 4 hits, 4 records retrieved",
     ]
-    assert out.read_bytes() == records[0] + records[1] + records[3]
+    assert (tmp_path / "out.mrc").read_bytes() == records[0] + records[1] + records[3]
     assert presents == HALVED
 
 
@@ -636,12 +648,7 @@ def test_a_harvest_gives_up_after_ten_records_in_a_row_too_large_alone(
         await close(client)
 
     monkeypatch.setattr(z3950_origin.Z3950Client, "close", closing)
-    catalog = sqlite_catalog(tmp_path, "target")
-    for port in _presenting_target(records, said):  # type: ignore[arg-type]
-        source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
-                               query="@attr 1=4 war", timeout=30)
-        report = harvest(catalog, source, politeness=Politeness(delay=0, retries=0))
-    catalog.close()
+    port, report = _harvested(tmp_path, records, said)  # type: ignore[arg-type]
     assert report.status == FAILED
     assert report.errors[-1] == (
         f"run failed: 127.0.0.1:{port}/Default: records 1 to 10: each presented alone, its "
@@ -655,13 +662,8 @@ def test_a_harvest_gives_up_after_ten_records_in_a_row_too_large_alone(
 def test_koprik_z3950_gives_up_after_ten_records_in_a_row_too_large_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    records = _all_too_large(monkeypatch)
     presents: list[tuple[int, int]] = []
-    settings = tmp_path / "koprik.toml"
-    settings.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
-    for port in _presenting_target(records, presents):
-        status = main(["--config", str(settings), "z3950", f"127.0.0.1:{port}/Default", "war",
-                       "--timeout", "5", "--max", "40", "-o", str(tmp_path / "out.mrc")])
+    status, port = _koprik_z3950(tmp_path, _all_too_large(monkeypatch), presents, "--max", "40")
     assert status == 2
     assert capsys.readouterr().err.splitlines() == [
         f"koprik: 127.0.0.1:{port}/Default: records 1 to 10: each presented alone, its answer "
@@ -678,12 +680,7 @@ def test_a_present_answer_of_too_many_values_is_asked_again_in_halves(
     monkeypatch.setattr(z3950_origin, "MAX_PDU_VALUES", 16)  # one record's answer: 11
     records = [record.as_marc() for record in demo_records(4)]
     presents: list[tuple[int, int]] = []
-    catalog = sqlite_catalog(tmp_path, "target")
-    for port in _presenting_target(records, presents):
-        source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
-                               query="@attr 1=4 war", timeout=30)
-        report = harvest(catalog, source, politeness=Politeness(delay=0, retries=0))
-    catalog.close()
+    _, report = _harvested(tmp_path, records, presents)
     assert report.status == SUCCEEDED, report.errors
     assert (report.counts.added, report.counts.rejected) == (4, 0)
     assert presents == [(1, 4), (1, 2), (1, 1), (2, 1), (3, 2), (3, 1), (4, 1)]
@@ -737,11 +734,7 @@ def test_koprik_z3950_fails_in_one_line_when_the_result_set_changed_on_a_new_ass
             super().append(present)
             records.append(records[0])
 
-    settings = tmp_path / "koprik.toml"
-    settings.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
-    for port in _presenting_target(records, Growing()):
-        status = main(["--config", str(settings), "z3950", f"127.0.0.1:{port}/Default", "war",
-                       "--timeout", "5", "--max", "4", "-o", str(tmp_path / "out.mrc")])
+    status, port = _koprik_z3950(tmp_path, records, Growing(), "--max", "4")
     assert status == 2
     assert capsys.readouterr().err.splitlines() == [
         f"koprik: 127.0.0.1:{port}/Default: searched again on a new association, the target "

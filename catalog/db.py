@@ -110,10 +110,14 @@ def unavailable(error: BaseException) -> str | None:
         return str(error)
     if not isinstance(error, DBAPIError) or not (
         isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
-        or sqlite_code(error.orig) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+        or sqlite_code(error.orig) in SQLITE_DAMAGED
     ):
         return None
     return " ".join(str(error.orig or error).split("\n", 1)[0].split()) or type(error).__name__
+
+
+SQLITE_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+"""SQLite's result codes for a file that holds no usable database (:mod:`catalog.file_damage`)."""
 
 
 def sqlite_code(error: BaseException | None) -> int | None:

@@ -11,7 +11,8 @@ Only statements whose parameters need no conversion on the way in qualify (plain
 integers: no bind processors, no escaped names), and the rows come back as the DBAPI gives
 them; a statement that does not qualify is run through ``Connection.execute`` instead, with the
 same raw rows. A DBAPI error is raised as SQLAlchemy's exception for it (``OperationalError``...),
-as ``Connection.execute`` would.
+as ``Connection.execute`` would, and one that says the SQLite file is damaged is remembered as
+``Connection.execute``'s are (:func:`catalog.file_damage.noticed`).
 
 >>> COUNT = Prepared(select(func.count()).where(terms.c.term == bindparam("term")))
 >>> COUNT.rows(connection, {"term": "navoiy"})
@@ -29,6 +30,8 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Connection, Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+
+from catalog.file_damage import noticed
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Prepared:
             cursor.execute(compiled.sql, parameters)
             return cursor.fetchall()
         except dialect.loaded_dbapi.Error as error:
+            noticed(connection.engine, error)
             raise DBAPIError.instance(
                 compiled.sql, parameters, error, dialect.loaded_dbapi.Error, dialect=dialect
             ) from error

@@ -50,6 +50,7 @@ from sqlalchemy import (
 
 from catalog import models
 from catalog.db import execute_in, insert_rows, open_engine
+from catalog.file_damage import watch
 from catalog.match_keys import MatchKey, match_data
 from catalog.renditions import FORMATS, make_renditions
 from catalog.restamp import restamp_after_commit
@@ -576,6 +577,7 @@ class Catalog:
         """
         engine = open_engine(settings.database.url, echo=settings.database.echo,
                              pool=settings.database)  # fmt: skip
+        watch(engine)
         try:
             ensure_current(engine)
             adopt(engine, settings.sets)

@@ -4,7 +4,9 @@
      "catalogue": {"reachable": true, "records": 3000}}
 
 HTTP 200 when the catalogue answers, 503 with ``"status": "error"`` and the reason in
-``catalogue.error`` when it does not (within :data:`TIMEOUT` seconds). ``records`` is
+``catalogue.error`` when it does not (within :data:`TIMEOUT` seconds), or when its SQLite file
+is damaged (:func:`catalog.file_damage.check`: found so by a statement of this process, or seen
+at once, truncated or not a database), which the lookup below may not read. ``records`` is
 :meth:`catalog.Catalog.approximate_size`, one index lookup, so a monitor may ask often.
 
 A node whose ``[[sets]]`` rules are no longer the catalogue's (another node ran ``koprik db
@@ -24,6 +26,7 @@ from aiohttp import web
 
 from catalog import Catalog
 from catalog.db import answered_within
+from catalog.file_damage import check as check_file
 from catalog.set_rules import paused, refused
 from config import koprik_version
 from provider.keys import CATALOG
@@ -56,6 +59,7 @@ async def health(request: web.Request) -> web.Response:
 
 def _looked_at(catalog: Catalog) -> dict[str, object]:
     """What ``/health`` says of a catalogue that answers."""
+    check_file(catalog.engine)
     said: dict[str, object] = {"records": catalog.approximate_size()}
     if (line := refused(catalog.engine, catalog.rules, catalog.settings.file_name)) is not None:
         said["sets"] = line

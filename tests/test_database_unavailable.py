@@ -190,7 +190,9 @@ async def test_a_corrupt_sqlite_file_is_503_and_one_line_not_a_traceback(
     assert response.headers["Retry-After"] == str(settings.oai.retry_after)
     assert not [record for record in caplog.records if record.exc_info]
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert lines == [
+    assert lines == [  # the first request to find the file damaged says so, once
+        f"the catalogue database file {file} is damaged (database disk image is malformed): no "
+        "request it cannot read will be answered; stop Koprik and restore a copy",
         "http 127.0.0.1: 503 Service Unavailable (catalogue database unavailable: database disk "
         "image is malformed)"]
     caplog.clear()

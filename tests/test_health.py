@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from config import Settings, koprik_version
+from config import DatabaseSettings, Settings, koprik_version
 from provider.app import init_app
 
 
@@ -35,9 +41,7 @@ async def test_health_reports_the_catalogue_and_the_version(
 async def test_health_is_503_when_the_database_is_gone(
     aiohttp_client: Any, postgres_server: str, _postgres_admin: Any, tmp_path: Any
 ):
-    import dataclasses
 
-    from config import DatabaseSettings
 
     name = "health" + tmp_path.name[-8:].replace("-", "_").lower()
     with _postgres_admin.connect() as connection:
@@ -62,7 +66,6 @@ async def test_health_says_when_this_node_s_set_rules_are_not_the_catalogue_s(
     """Another node ran ``koprik db sets`` with a rule added: this one, on the old rules,
     still serves (200) and says its harvests and imports are refused, naming its settings file
     without the folder (``/health`` answers anyone)."""
-    import dataclasses
 
     from catalog.set_rules import place_again, refusal
     from config import SetRule
@@ -78,3 +81,82 @@ async def test_health_says_when_this_node_s_set_rules_are_not_the_catalogue_s(
     assert response.status == 200
     assert (await response.json())["catalogue"] == {"reachable": True, "records": 12,
                                                       "sets": refusal("node-a.toml")}  # fmt: skip
+
+
+async def _served_then_damaged(
+    aiohttp_client: Any, tmp_path: Path, damage: Callable[[Path], None]
+) -> Any:
+    """A client of a real server of a SQLite catalogue of 300 records, whose file ``damage``
+    changed while it served (after one ``/health`` answered 200)."""
+    file = tmp_path / "catalog.sqlite3"
+    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=f"sqlite:///{file}"))
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in demo_records(300):
+            writer.put(record)
+    catalog.close()  # the last connection closed: the WAL is written back into the file
+    catalog = Catalog.open(settings)
+    client = await aiohttp_client(init_app(settings, catalog))
+    assert (await client.get("/health")).status == 200
+    damage(file)
+    return client
+
+
+def _leaves_overwritten(table: str) -> Callable[[Path], None]:
+    """Every leaf page of ``table`` overwritten with garbage, in the middle of the file."""
+
+    def damage(file: Path) -> None:
+        with contextlib.closing(sqlite3.connect(file)) as reading:
+            size = reading.execute("PRAGMA page_size").fetchone()[0]
+            pages = [row[0] for row in reading.execute(
+                "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf'", (table,))]
+        with file.open("r+b") as damaged:
+            for page in pages:
+                damaged.seek((page - 1) * size)
+                damaged.write(b"\x55" * size)
+
+    return damage
+
+
+@pytest.mark.parametrize("path", ["/oai?verb=ListRecords&metadataPrefix=oai_dc",
+                                  "/sru?operation=searchRetrieve&version=1.2&query=navoiy"])
+async def test_health_is_503_once_a_request_finds_the_sqlite_file_damaged(
+    aiohttp_client: Any, tmp_path: Path, path: str
+):
+    """Pages in the middle of the file overwritten while the node serves: the request that
+    reads them fails (OAI-PMH 503, SRU diagnostic 2), and /health, whose lookup reads none of
+    them, said 200 on (it now says what the request found)."""
+    client = await _served_then_damaged(aiohttp_client, tmp_path,
+                                        _leaves_overwritten("renditions"))
+    response = await client.get(path)
+    assert response.status == 503 or "info:srw/diagnostic/1/2<" in await response.text()
+    health = await client.get("/health")
+    assert health.status == 503
+    assert (await health.json())["catalogue"] == {
+        "reachable": False, "error": "database file damaged: database disk image is malformed"}
+
+
+def _truncated(file: Path) -> None:
+    os.truncate(file, 4096 * 20)
+
+
+def _first_page_overwritten(file: Path) -> None:
+    with file.open("r+b") as damaged:
+        damaged.write(b"\x55" * 4096)
+
+
+@pytest.mark.parametrize(("damage", "error"), [
+    (_truncated, "database file damaged: cut short to 81920 bytes, its header "),
+    (_first_page_overwritten, "database file damaged: not a SQLite database"),
+])
+async def test_health_is_503_for_a_sqlite_file_cut_short_or_overwritten_at_its_start(
+    aiohttp_client: Any, tmp_path: Path, damage: Callable[[Path], None], error: str
+):
+    """Seen without a request reading a missing page: /health said 200 on from the pages its
+    connection had read before."""
+    client = await _served_then_damaged(aiohttp_client, tmp_path, damage)
+    health = await client.get("/health")
+    assert health.status == 503
+    body = await health.json()
+    assert body["catalogue"]["reachable"] is False
+    assert body["catalogue"]["error"].startswith(error)

@@ -40,6 +40,11 @@ class NoAnswer(Exception):
     message says how many); the statement may still be running."""
 
 
+class DamagedFile(Exception):
+    """The SQLite catalogue file is damaged (:func:`catalog.file_damage.check`): the message
+    says how, in one line."""
+
+
 async def answered_within(seconds: float, awaitable: Awaitable[T]) -> T:
     """What ``awaitable`` (work on the catalogue database, in a thread) gives, or
     :class:`NoAnswer` after ``seconds``; the thread is left to finish."""
@@ -114,6 +119,28 @@ def unavailable(error: BaseException) -> str | None:
     ):
         return None
     return " ".join(str(error.orig or error).split("\n", 1)[0].split()) or type(error).__name__
+
+
+UNSAID = "database unavailable (the reason is in this node's log)"
+"""What a client is told of a database driver's reason (:func:`said_publicly`)."""
+
+
+def said_publicly(error: BaseException) -> str:
+    """Why the catalogue database cannot be used, as a client may be told (``/health``, SRU's
+    and Z39.50's diagnostic): Koprik's own reasons (no answer within the timeout, no connection
+    free in the pool, a damaged SQLite file) and SQLite's (which name no file) as they are; any
+    other (PostgreSQL's, which name the database's host, port, name or user; or no reason of
+    unavailability at all) as :data:`UNSAID`. The full reason goes to the log, where the
+    operator reads it."""
+    if isinstance(error, DamagedFile):
+        return str(error)
+    reason = unavailable(error)
+    if reason is None or not (
+        isinstance(error, PoolTimeout | NoAnswer)
+        or (isinstance(error, DBAPIError) and isinstance(error.orig, sqlite3.Error))
+    ):
+        return UNSAID
+    return reason
 
 
 SQLITE_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)

@@ -25,7 +25,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import ExceptionContext
 
-from catalog.db import SQLITE_DAMAGED, sqlite_code, sqlite_file
+from catalog.db import SQLITE_DAMAGED, DamagedFile, sqlite_code, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,6 @@ LOOK_AGAIN = 0.05
 """Seconds before a file that looks cut short is looked at again: it is reported only when it
 looks so twice the same (a look between a checkpoint's steps is not believed alone)."""
 _found: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
-
-
-class DamagedFile(Exception):
-    """The SQLite catalogue file is damaged: the message says how (one line)."""
 
 
 def watch(engine: Engine) -> None:

@@ -4,7 +4,10 @@
      "catalogue": {"reachable": true, "records": 3000}}
 
 HTTP 200 when the catalogue answers, 503 with ``"status": "error"`` and the reason in
-``catalogue.error`` when it does not (within :data:`TIMEOUT` seconds), or when its SQLite file
+``catalogue.error`` when it does not (within :data:`TIMEOUT` seconds): the reason a client may
+be told (:func:`catalog.db.said_publicly`: anyone may ask, and PostgreSQL's reason names its
+host and port), the full one logged when it changes (``health: catalogue unreachable: ...``,
+not at every poll) and when the catalogue answers again. Also 503 when its SQLite file
 is damaged (:func:`catalog.file_damage.check`: found so by a statement of this process, or seen
 at once, truncated or not a database), which the lookup below may not read. ``records`` is
 :meth:`catalog.Catalog.approximate_size`, one index lookup, so a monitor may ask often.
@@ -21,15 +24,19 @@ runs, which no node on the new rules may serve yet. A node that runs scheduled h
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from catalog import Catalog
-from catalog.db import answered_within
+from catalog.db import answered_within, said_publicly
 from catalog.file_damage import check as check_file
 from catalog.set_rules import paused, refused
 from config import koprik_version
 from provider.keys import CATALOG
+
+log = logging.getLogger(__name__)
 
 TIMEOUT = 5.0
 """Seconds the catalogue gets to answer before the node is reported unhealthy."""
@@ -38,18 +45,43 @@ SCHEDULES = web.AppKey("schedules", bool)
 first worker, while it leads on PostgreSQL, :mod:`harvester.leadership`)."""
 
 
+@dataclass
+class _Logged:
+    """The reason ``/health`` last logged the catalogue unreachable for (None: it answered)."""
+
+    reason: str | None = None
+
+
+LOGGED = web.AppKey("health_logged", _Logged)
+
+
 def setup_health(app: web.Application) -> None:
+    app[LOGGED] = _Logged()
     app.router.add_get("/health", health)
+
+
+def _log_change(logged: _Logged, reason: str | None) -> None:
+    """Log ``reason`` (None: the catalogue answers) when it is not the last one logged."""
+    if reason == logged.reason:
+        return
+    if reason is not None:
+        log.warning("health: catalogue unreachable: %s", reason)
+    else:
+        log.warning("health: catalogue answers again")
+    logged.reason = reason
 
 
 async def health(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     catalogue: dict[str, object] = {"reachable": True}
+    reason = None
     try:
         catalogue.update(await answered_within(TIMEOUT, asyncio.to_thread(_looked_at, catalog)))
     except Exception as error:  # any failure to reach the database makes the node unhealthy
-        reason = " ".join(str(getattr(error, "orig", None) or error).split())
-        catalogue = {"reachable": False, "error": reason or type(error).__name__}
+        said = str(getattr(error, "orig", None) or error)
+        reason = " ".join(said.split()) or type(error).__name__
+        catalogue = {"reachable": False, "error": said_publicly(error)}
+    _log_change(request.app[LOGGED], reason)
     ok = bool(catalogue["reachable"])
     body = {"status": "ok" if ok else "error", "version": koprik_version(), "catalogue": catalogue}
     if "sets" in catalogue and request.app.get(SCHEDULES, False):

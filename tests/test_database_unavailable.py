@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
 
 from catalog import Catalog
+from catalog.db import UNSAID
 from catalog.demo import demo_records
 from config import DatabaseSettings, ServerSettings, Settings
 from koprik.dashboard import setup_dashboard
@@ -86,11 +87,13 @@ async def test_a_stopped_postgresql_is_503_with_retry_after_and_one_line(
         assert "503 Service Unavailable (catalogue database unavailable:" in lines[0]
     health = await client.get("/health")
     assert health.status == 503
+    assert (await health.json())["catalogue"] == {"reachable": False, "error": UNSAID}
     caplog.clear()
     sru = await client.get("/sru?operation=searchRetrieve&version=1.2&query=navoiy")
     document = await sru.text()
     assert sru.status == 200 and "info:srw/diagnostic/1/2<" in document  # temporarily unavailable
-    assert "Connection refused" in document  # the diagnostic's details
+    assert f"<diag:details>{UNSAID}</diag:details>" in document.replace("&apos;", "'")
+    assert "Connection refused" not in document  # PostgreSQL's reason (it named host and port)
     assert not [record for record in caplog.records if record.exc_info]
     assert [
         r.getMessage()[:39] for r in caplog.records if r.levelno >= logging.WARNING
@@ -98,7 +101,7 @@ async def test_a_stopped_postgresql_is_503_with_retry_after_and_one_line(
     caplog.clear()
     refused = await asyncio.to_thread(yaz_client, z3950_port, search, folder=tmp_path)
     assert refused.count("[2] Temporary system error") == 2, refused  # the session went on
-    assert "Connection refused" in refused
+    assert UNSAID in refused and "Connection refused" not in refused
     assert not [record for record in caplog.records if record.exc_info]
     await target.stop(1.0)
 

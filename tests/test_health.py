@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from catalog import Catalog
+from catalog.db import UNSAID
 from catalog.demo import demo_records
 from config import DatabaseSettings, Settings, koprik_version
 from provider.app import init_app
@@ -39,8 +40,11 @@ async def test_health_reports_the_catalogue_and_the_version(
 
 @pytest.mark.postgres
 async def test_health_is_503_when_the_database_is_gone(
-    aiohttp_client: Any, postgres_server: str, _postgres_admin: Any, tmp_path: Any
+    aiohttp_client: Any, postgres_server: str, _postgres_admin: Any, tmp_path: Any,
+    caplog: pytest.LogCaptureFixture,
 ):
+    """The reason PostgreSQL gives is logged, once; anyone who asks /health is told the
+    catalogue is unreachable, not the database's host, port, name or user (it said all)."""
 
 
     name = "health" + tmp_path.name[-8:].replace("-", "_").lower()
@@ -53,11 +57,17 @@ async def test_health_is_503_when_the_database_is_gone(
     assert (await client.get("/health")).status == 200
     with _postgres_admin.connect() as connection:
         connection.execute(text(f"DROP DATABASE {make_url(url).database} WITH (FORCE)"))
-    response = await client.get("/health")
-    assert response.status == 503
-    body = await response.json()
-    assert body["status"] == "error" and body["catalogue"]["reachable"] is False
-    assert f'database "{name}" does not exist' in body["catalogue"]["error"]
+    caplog.clear()
+    for _ in range(3):
+        response = await client.get("/health")
+        assert response.status == 503
+        body = await response.json()
+        assert body["status"] == "error"
+        assert body["catalogue"] == {"reachable": False, "error": UNSAID}
+        assert name not in await response.text()
+    lines = [r.getMessage() for r in caplog.records if r.name == "provider.health"]
+    assert len(lines) == 1 and f'database "{name}" does not exist' in lines[0], lines
+    assert lines[0].startswith("health: catalogue unreachable: ")
 
 
 async def test_health_says_when_this_node_s_set_rules_are_not_the_catalogue_s(
@@ -160,3 +170,30 @@ async def test_health_is_503_for_a_sqlite_file_cut_short_or_overwritten_at_its_s
     body = await health.json()
     assert body["catalogue"]["reachable"] is False
     assert body["catalogue"]["error"].startswith(error)
+
+
+async def test_health_logs_why_the_catalogue_is_unreachable_once_and_when_it_is_back(
+    aiohttp_client: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """A monitor polls /health: its reason goes to the log as it changes, not at every poll."""
+    tail = {}
+
+    def cut_short(file: Path) -> None:
+        tail["bytes"] = file.read_bytes()[4096 * 20:]
+        _truncated(file)
+
+    client = await _served_then_damaged(aiohttp_client, tmp_path, cut_short)
+    caplog.clear()
+    for _ in range(3):
+        assert (await client.get("/health")).status == 503
+    with (tmp_path / "catalog.sqlite3").open("ab") as whole_again:
+        whole_again.write(tail["bytes"])
+    for _ in range(2):
+        assert (await client.get("/health")).status == 200
+    assert [(r.levelname, r.getMessage()) for r in caplog.records
+            if r.name == "provider.health"] == [
+        ("WARNING", "health: catalogue unreachable: database file damaged: cut short to 81920 "
+                    f"bytes, its header counts {81920 // 4096 + len(tail['bytes']) // 4096} pages "
+                    "of 4096"),
+        ("WARNING", "health: catalogue answers again"),
+    ]  # fmt: skip

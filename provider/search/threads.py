@@ -19,7 +19,9 @@ connection lost) raises :class:`SearchError` (``DATABASE_UNAVAILABLE``: Bib-1 2,
 one warning line, where it raised SQLAlchemy's error: a front end answers it as any refusal,
 and the client may ask again. So does a job not done within ``answer_timeout`` seconds (a
 database that hangs without closing its connections); its thread finishes it when the database
-answers, and skips a job given up before it started.
+answers, and skips a job given up before it started. The line says the database's reason; the
+client is told :func:`catalog.db.said_publicly` (not PostgreSQL's, which names its host and
+port).
 
 >>> threads = DatabaseThreads(catalog.engine, size=4)
 >>> count = await threads.run(lambda connection: q.search(connection, query, limit=10).count)
@@ -38,7 +40,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from catalog.db import NoAnswer, answered_within, unavailable
+from catalog.db import NoAnswer, answered_within, said_publicly, unavailable
 from config import DatabaseSettings
 from provider.search.errors import Condition, SearchError
 
@@ -90,7 +92,7 @@ class DatabaseThreads:
             return await answered_within(self.answer_timeout, future)
         except NoAnswer as silence:
             log.warning("search: catalogue database unavailable: %s", silence)
-            raise SearchError(Condition.DATABASE_UNAVAILABLE, str(silence)) from None
+            raise SearchError(Condition.DATABASE_UNAVAILABLE, said_publicly(silence)) from None
 
     def _work(self) -> None:
         connection: Connection | None = None
@@ -150,7 +152,7 @@ class DatabaseThreads:
             error = failure
             if (reason := unavailable(failure)) is not None:
                 log.warning("search: catalogue database unavailable: %s", reason)
-                error = SearchError(Condition.DATABASE_UNAVAILABLE, reason)
+                error = SearchError(Condition.DATABASE_UNAVAILABLE, said_publicly(failure))
             if connection is not None:  # not back to the pool: the engine opens a new one
                 _discard(connection)
             connection = None

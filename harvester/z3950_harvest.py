@@ -69,7 +69,7 @@ from catalog import Catalog, RecordError
 from catalog.store import PARALLEL_BATCH
 from config import HarvestSource, LimitSettings
 from crosswalks import iso2709
-from harvester.faults import Event, HarvestError
+from harvester.faults import Event, HarvestError, quoted
 from harvester.harvested import Harvested, identifier_of, usmarc_identifier
 from harvester.http_fetch import MAX_EVENTS, Politeness
 from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, prepare
@@ -364,14 +364,20 @@ async def _run(
 
 def _expected_charset(client: Z3950Client, configured: str | None) -> str | None:
     """The charset records come in: the one agreed for records
-    (:attr:`~harvester.z3950_origin.Z3950Client.records_charset`), else ``configured``."""
+    (:attr:`~harvester.z3950_origin.Z3950Client.records_charset`), else ``configured``. A set
+    agreed that no MARC record is read in (:func:`charset_label`: ISO 8859-2) is said in one
+    line, and records are read as without an agreement, as YAZ goes on."""
     agreed = client.records_charset
-    if agreed is not None:
-        try:
-            return charset_label(agreed)
-        except ValueError as error:
-            raise Z3950Error(f"agreed character set: {error}") from error
-    return configured
+    if agreed is None:
+        return configured
+    try:
+        return charset_label(agreed)
+    except ValueError:
+        reading = (f"{configured} (the source's charset)" if configured
+                   else "their bytes and leader/09 say")  # fmt: skip
+        log.warning('%s:%d agreed to the character set "%s", which Koprik reads no MARC records '
+                    "in: they are read as %s", client.host, client.port, quoted(agreed), reading)
+        return configured
 
 
 def store_batch(

@@ -278,9 +278,10 @@ class Z3950Client:
         log.debug("initialized with %s, charset %s", self.target_name, self.charset)
         agreed = self.charset.charset if self.charset else None
         if agreed and readable_encoding(agreed) is None:
-            log.warning('%s agreed to the character set "%s", which its strings cannot be read '
-                        "in (no text encoding in which ASCII is ASCII): they are read as UTF-8",
-                        self.target_name or self.host, quoted(agreed))  # fmt: skip
+            log.warning('%s:%d agreed to the character set "%s", not one Koprik reads (a text '
+                        "encoding in which ASCII is ASCII): its strings are read as UTF-8, and "
+                        "its records as without an agreement",
+                        self.host, self.port, quoted(agreed))  # fmt: skip
 
     async def search(self, query: str | Query, result_set: str = "default") -> int:
         """Search the database with PQF text or a query model; return the number of hits.
@@ -504,20 +505,23 @@ class Z3950Client:
     def records_charset(self) -> str | None:
         """The character set agreed for records too (None: none): only when the target says
         its records are in it (recordsInSelectedCharSets); one that does not say sends them as
-        it would without an agreement, as YAZ reads it (and YAZ targets always say)."""
+        it would without an agreement, as YAZ reads it (and YAZ targets always say). A set
+        Koprik cannot read strings in (:func:`readable_encoding`; :meth:`connect` says so) is
+        none either: its records are read as without an agreement, as YAZ goes on."""
         agreed = self.charset
-        return agreed.charset if agreed is not None and agreed.records else None
+        if agreed is None or not agreed.records or agreed.charset is None:
+            return None
+        return agreed.charset if readable_encoding(agreed.charset) is not None else None
 
-    def _record_encoding(self) -> str | None:
-        """The encoding of the records' text (XML, SUTRS, OPAC holdings): the character set
-        agreed for records (:attr:`records_charset`), else UTF-8; None for a set they cannot
-        be read in (:func:`readable_encoding`)."""
-        return readable_encoding(self.records_charset or "utf-8")
+    def _record_encoding(self) -> str:
+        """The encoding of the records' text (XML, SUTRS, OPAC holdings): that of the
+        character set agreed for records (:attr:`records_charset`), else UTF-8."""
+        agreed = self.records_charset
+        return (readable_encoding(agreed) if agreed else None) or "utf-8"
 
     def _record_text(self, data: bytes) -> str | None:
-        encoding = self._record_encoding()
         try:
-            return data.decode(encoding) if encoding is not None else None
+            return data.decode(self._record_encoding())
         except UnicodeDecodeError:
             return None
 

@@ -597,8 +597,8 @@ async def test_a_set_selected_that_strings_cannot_be_read_in_is_said_and_utf8_re
     charset: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A target selecting base64 (any codec's name) made an XML record a LookupError, a crash;
-    one selecting UTF-16 had ``abcü`` read as ``扡썣``: both read strings in UTF-8, as under
-    no agreement, and the set is said once."""
+    one selecting UTF-16 had ``abcü`` read as ``扡썣``: both read strings and records in UTF-8,
+    as under no agreement, and the set is said once."""
     sutrs, xml = "abcü", "<a>abcü</a>".encode()
     diagnostic = encode_pdu("presentResponse", {
         "numberOfRecordsReturned": 0, "nextResultSetPosition": 1, "presentStatus": 5,
@@ -613,11 +613,43 @@ async def test_a_set_selected_that_strings_cannot_be_read_in_is_said_and_utf8_re
             with pytest.raises(Z3950Diagnostic) as raised:
                 await client.present(1, 1, "xml")
     assert [(record.text, record.data, record.problem) for record in read] == [
-        (sutrs, sutrs.encode(), None), (None, xml, None)]
+        (sutrs, sutrs.encode(), None), (xml.decode(), xml, None)]
     assert raised.value.addinfo == "sü"
     assert [record.getMessage() for record in caplog.records] == [
-        f'127.0.0.1 agreed to the character set "{charset}", which its strings cannot be read '
-        "in (no text encoding in which ASCII is ASCII): they are read as UTF-8"]
+        f'127.0.0.1:{port} agreed to the character set "{charset}", not one Koprik reads (a '
+        "text encoding in which ASCII is ASCII): its strings are read as UTF-8, and its "
+        "records as without an agreement"]
+
+
+@pytest.mark.parametrize(("charset", "said"), [
+    ("UTF-16", "not one Koprik reads (a text encoding in which ASCII is ASCII): its strings are "
+               "read as UTF-8, and its records as without an agreement"),
+    ("x-nosuch", "not one Koprik reads (a text encoding in which ASCII is ASCII): its strings "
+                 "are read as UTF-8, and its records as without an agreement"),
+    ("ISO-8859-2", "which Koprik reads no MARC records in: they are read as their bytes and "
+                   "leader/09 say"),
+])  # fmt: skip
+def test_a_set_agreed_that_records_cannot_be_read_in_is_said_and_the_harvest_goes_on(
+    charset: str, said: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A target agreeing to send records in a set Koprik does not read MARC records in failed
+    the harvest ("agreed character set: unknown character set 'UTF-16'; one of ..."): its
+    records are now read as if no set were agreed (the source's charset, else leader/09 and
+    the bytes, as YAZ reads them), and one line says so. (Zebra agrees only to the set
+    proposed, and Koprik proposes only sets it reads: no real target answers so.)"""
+    caplog.set_level(logging.WARNING)
+    records = [record.as_marc() for record in demo_records(4)][2:]  # Cyrillic, in UTF-8
+    answers = _answers(_present(*(make_external(oids.USMARC, data) for data in records)), 2)
+    catalog = sqlite_catalog(tmp_path, "target")
+    for port in _target(_init_agreeing(charset), *answers[1:]):
+        source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
+                               query="@attr 1=4 war", timeout=30, retries=0)  # fmt: skip
+        report = harvest(catalog, source)
+    catalog.close()
+    assert report.status == SUCCEEDED, report.errors
+    assert (report.counts.added, report.counts.rejected) == (2, 0)
+    assert [(record.levelname, record.getMessage()) for record in caplog.records] == [
+        ("WARNING", f'127.0.0.1:{port} agreed to the character set "{charset}", {said}')]
 
 
 def _all_too_large(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:

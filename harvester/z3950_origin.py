@@ -493,11 +493,12 @@ class Z3950Client:
                 f"character set agreed with the target ({agreed}) lacks") from None
 
     def _agreed_encoding(self) -> str:
-        """The encoding of query and scan terms, and of the target's InternationalStrings
-        (display terms, addinfo, a Close's reason): the character set agreed in Init (a target
-        that agreed to one reads terms in it: Zebra found 0 hits for ``hsüan`` sent in UTF-8
-        under ISO 8859-1, 2 in ISO 8859-1; and its Scan answer's display terms are in it),
-        else, or when strings cannot be read in it (:func:`readable_encoding`), UTF-8."""
+        """The encoding of query and scan terms (a Scan answer's: :func:`_scan_term_text`), and
+        of the target's InternationalStrings (display terms, addinfo, a Close's reason): the
+        character set agreed in Init (a target that agreed to one reads terms in it: Zebra
+        found 0 hits for ``hsüan`` sent in UTF-8 under ISO 8859-1, 2 in ISO 8859-1; and its
+        Scan answer's display terms are in it), else, or when strings cannot be read in it
+        (:func:`readable_encoding`), UTF-8."""
         agreed = self.charset.charset if self.charset else None
         return (readable_encoding(agreed) if agreed else None) or "utf-8"
 
@@ -530,11 +531,23 @@ class Z3950Client:
         if kind != "termInfo":
             return None
         term_kind, term = value["term"]
-        if term_kind == "general":  # in the set its terms are sent in
-            text = bytes(term).decode(self._agreed_encoding(), errors="replace")
+        if term_kind == "general":
+            text = _scan_term_text(bytes(term), self._agreed_encoding())
         else:
             text = str(term)
         return ScanEntry(text, value.get("globalOccurrences"), value.get("displayTerm"))
+
+
+def _scan_term_text(term: bytes, agreed: str) -> str:
+    """A Scan answer's term as text: an OCTET STRING in the target's own form, which YAZ
+    leaves as it came (yaz-client shows the display term, and scans on from the term's bytes).
+    Zebra 2.2 sends its ICU indexes' terms there in UTF-8 whatever the set agreed (its display
+    terms in the set), and converts its other indexes' into the set (idzebra's untrans.c):
+    valid UTF-8 is read so, anything else in ``agreed`` (bytes not in it as U+FFFD)."""
+    try:
+        return term.decode("utf-8")
+    except UnicodeDecodeError:
+        return term.decode(agreed, errors="replace")
 
 
 _ASCII = "".join(map(chr, range(128)))

@@ -16,6 +16,8 @@ import pymarc
 import pytest
 from lxml import etree
 
+from catalog.demo import demo_records
+from crosswalks.marc_io import record_to_iso2709
 from harvester.z3950_origin import Z3950Client, Z3950Closed, Z3950Diagnostic, Z3950Error
 from harvester.z3950_records import decode_usmarc
 from koprik.cli import build_parser, handler_of
@@ -54,6 +56,18 @@ def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     records = base / "records"
     records.mkdir()
     shutil.copy(MARCCOL, records / MARCCOL.name)
+    with running_zebra(records, base / "work") as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def cyrillic_zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """Zebra indexing the demo records (Uzbek and Russian, in Cyrillic and Latin)."""
+    base = tmp_path_factory.mktemp("zebra-cyrillic")
+    records = base / "records"
+    records.mkdir()
+    demo = b"".join(record_to_iso2709(record) for record in demo_records(40))
+    (records / "demo.mrc").write_bytes(demo)
     with running_zebra(records, base / "work") as port:
         yield port
 
@@ -104,13 +118,30 @@ async def test_terms_are_sent_in_the_character_set_agreed(zebra: int, charset: s
         assert await client.search("@attr 1=4 hsüan") == 2
         entries = await client.scan("@attr 1=4 hsüan", count=3)
         display = unicodedata.normalize("NFC", entries[0].display_term or "")
-        assert (display, entries[0].occurrences) == ("hsüan", 2)
-        if charset == "UTF-8":
-            assert unicodedata.normalize("NFC", entries[0].term) == "hsüan"
-        else:  # a term the set cannot carry is refused, not sent mangled
+        term = unicodedata.normalize("NFC", entries[0].term)
+        assert (term, display, entries[0].occurrences) == ("hsüan", "hsüan", 2)
+        if charset != "UTF-8":  # a term the set cannot carry is refused, not sent mangled
             with pytest.raises(Z3950Error, match="'Ч', which the character set agreed with "
                                f"the target \\({charset}\\) lacks"):
                 await client.search("@attr 1=4 Чўлпон")
+
+
+@pytest.mark.parametrize(("charset", "start", "term"), [
+    ("CP1251", "наказание", "наказание"), ("KOI8-R", "наказание", "наказание"),
+    ("ISO-8859-5", "ўзбек", "Ўзбек"), ("CP1251", "ўзбек", "Ўзбек")])  # fmt: skip
+async def test_scan_terms_are_read_as_the_target_sends_them(
+    cyrillic_zebra: int, charset: str, start: str, term: str
+) -> None:
+    """A Scan answer's terms are OCTET STRINGs in the target's own form, which Zebra (its ICU
+    index) sends in UTF-8 whatever the set agreed, its display terms in the set: read in the
+    set agreed, ``наказание`` was ``РЅР°РєР°Р·Р°РЅРёРµ`` under CP1251 (and ``hsüan`` was
+    ``hsuÌ\x88an`` under ISO 8859-1). YAZ leaves them as they came (yaz-client shows the display
+    term, and scans on from the term's bytes)."""
+    async with await Z3950Client.connect("127.0.0.1", cyrillic_zebra, "Default", charset) as client:
+        assert client.charset is not None and client.charset.charset == charset
+        entries = await client.scan(f"@attr 1=4 {start}", count=3)
+    assert (entries[0].term, entries[0].display_term) == (term, term)
+    assert all(entry.term == entry.display_term for entry in entries)
 
 
 async def test_zebra_title_search_finds_the_record(zebra: int) -> None:

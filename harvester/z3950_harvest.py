@@ -69,7 +69,7 @@ from catalog import Catalog, RecordError
 from catalog.store import PARALLEL_BATCH
 from config import HarvestSource, LimitSettings
 from crosswalks import iso2709
-from harvester.faults import Event, HarvestError, quoted
+from harvester.faults import Event, HarvestError
 from harvester.harvested import Harvested, identifier_of, usmarc_identifier
 from harvester.http_fetch import MAX_EVENTS, Politeness
 from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, prepare
@@ -87,6 +87,7 @@ from harvester.z3950_records import (
     Z3950Address,
     charset_label,
     decode_usmarc,
+    expected_charset,
     marc_syntax,
     parse_address,
 )
@@ -198,7 +199,7 @@ async def harvest_z3950(
     result = Z3950HarvestResult() if result is None else result
     async with _association(plan.address, source, politeness) as client:
         result.requests += 1
-        expected = _expected_charset(client, plan.configured)
+        expected = expected_charset(client, plan.configured)
         result.charset = client.charset.charset if client.charset else None
 
         def sent() -> None:
@@ -360,24 +361,6 @@ async def _run(
     finally:
         if current is not client:  # (the first is its caller's to close)
             await replace()
-
-
-def _expected_charset(client: Z3950Client, configured: str | None) -> str | None:
-    """The charset records come in: the one agreed for records
-    (:attr:`~harvester.z3950_origin.Z3950Client.records_charset`), else ``configured``. A set
-    agreed that no MARC record is read in (:func:`charset_label`: ISO 8859-2) is said in one
-    line, and records are read as without an agreement, as YAZ goes on."""
-    agreed = client.records_charset
-    if agreed is None:
-        return configured
-    try:
-        return charset_label(agreed)
-    except ValueError:
-        reading = (f"{configured} (the source's charset)" if configured
-                   else "their bytes and leader/09 say")  # fmt: skip
-        log.warning('%s:%d agreed to the character set "%s", which Koprik reads no MARC records '
-                    "in: they are read as %s", client.host, client.port, quoted(agreed), reading)
-        return configured
 
 
 def store_batch(

@@ -4,7 +4,8 @@ A Z39.50 record carries no identifier and no character-set label of its own, so 
 decides both:
 
 - **Character set.** When the target agreed to send records in a negotiated character set,
-  that is the expected one; otherwise the source's configured ``charset`` is (empty: none).
+  that is the expected one (:func:`expected_charset`; one Koprik reads no records in is said
+  and passed over); otherwise the source's configured ``charset`` is (empty: none).
   :func:`decode_usmarc` lets the bytes speak first (:func:`crosswalks.iso2709.decode_record`)
   and then holds them to the expectation: valid multi-byte UTF-8 and MARC-8 escape sequences
   are proof and win; among the 8-bit readings that detection cannot tell apart with
@@ -16,6 +17,7 @@ decides both:
 
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple
 
 from pymarc import Record
@@ -23,7 +25,11 @@ from pymarc import Record
 from crosswalks import charsets
 from crosswalks.iso2709 import RecordError, decode_record
 from crosswalks.marc_io import checked_item
+from harvester.faults import quoted
+from harvester.z3950_origin import Z3950Client
 from protocols.z3950 import oids
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 210
 DEFAULT_DATABASE = "Default"
@@ -75,6 +81,25 @@ def charset_label(name: str) -> str:
     ``MARC-8``, ``windows-1251``, ``KOI8-R``, ``ISO-8859-1`` ...). Raises :class:`ValueError`
     for a set records cannot be decoded from."""
     return charsets.charset_name(name)
+
+
+def expected_charset(client: Z3950Client, configured: str | None) -> str | None:
+    """The charset label records from ``client``'s target come in: the set agreed for records
+    (:attr:`~harvester.z3950_origin.Z3950Client.records_charset`), else ``configured`` (the
+    source's or copy target's ``charset``, as a label; None: detect). A set agreed that no
+    MARC record is read in (:func:`charset_label`: ISO 8859-2) is said in one line, and
+    records are read as without an agreement, as YAZ goes on."""
+    agreed = client.records_charset
+    if agreed is None:
+        return configured
+    try:
+        return charset_label(agreed)
+    except ValueError:
+        reading = (f"{configured} (the charset configured)" if configured
+                   else "their bytes and leader/09 say")  # fmt: skip
+        log.warning('%s:%d agreed to the character set "%s", which Koprik reads no MARC records '
+                    "in: they are read as %s", client.host, client.port, quoted(agreed), reading)
+        return configured
 
 
 def marc_syntax(unimarc: bool) -> str:

@@ -17,8 +17,9 @@ from sqlalchemy import select
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
+from config.settings import CopyTarget
 from crosswalks.charsets import CANDIDATES as CHARSETS
-from harvester import z3950_harvest, z3950_origin
+from harvester import z3950_origin
 from harvester.http_fetch import Politeness
 from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest
 from harvester.z3950_origin import (
@@ -28,7 +29,9 @@ from harvester.z3950_origin import (
     Z3950Diagnostic,
     close_reason,
 )
+from harvester.z3950_records import expected_charset
 from koprik.cli import main
+from koprik.dashboard import copy_targets
 from protocols.z3950 import charset as charneg
 from protocols.z3950 import oids
 from protocols.z3950.codec import (
@@ -38,7 +41,7 @@ from protocols.z3950.codec import (
     encode_pdu,
     make_external,
 )
-from tests.conftest import free_port
+from tests.conftest import DATA, free_port
 from tests.fault_provider import sqlite_catalog
 
 
@@ -652,6 +655,44 @@ def test_a_set_agreed_that_records_cannot_be_read_in_is_said_and_the_harvest_goe
         ("WARNING", f'127.0.0.1:{port} agreed to the character set "{charset}", {said}')]
 
 
+@pytest.mark.parametrize("charset", ["UTF-16", "ISO-8859-2"])
+async def test_a_copy_target_agreeing_to_a_set_records_cannot_be_read_in_is_previewed(
+    charset: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The dashboard's copy cataloguing read the set agreed in a home of its own, which
+    refused it ("unknown character set 'UTF-16'; one of ...": the target's only result) and
+    took records in the set when the target did not say they were: it reads them as the
+    harvest does now (as without an agreement, in one warning line)."""
+    caplog.set_level(logging.WARNING)
+    records = [record.as_marc() for record in demo_records(4)][2:]  # Cyrillic, in UTF-8
+    answers = _answers(_present(*(make_external(oids.USMARC, data) for data in records)), 2)
+    for port in _target(_init_agreeing(charset), *answers[1:]):
+        target = CopyTarget("far", f"z3950://127.0.0.1:{port}/Default")
+        result = await copy_targets.search_target(target, {"title": "war"}, 10.0)
+    assert (result.error, result.hits) == (None, 2)
+    assert [found.title for found in result.records] == [
+        "Преступление и наказание.", "Ўзбек тилининг изоҳли луғати."]
+    assert [record.levelname for record in caplog.records] == ["WARNING"]
+    assert caplog.records[0].getMessage().startswith(
+        f'127.0.0.1:{port} agreed to the character set "{charset}", ')
+
+
+async def test_a_copy_target_not_saying_its_records_are_in_the_set_agreed_is_read_without(
+) -> None:
+    """A target agreeing to KOI8-R without saying its records are in it had its CP1251 record
+    read in KOI8-R by copy cataloguing ("нЯМНБШ ЦХДПЮБКХВЕЯЙНЦН"), where the harvest reads it
+    as without an agreement (not said is not in it, as YAZ reads it): now both do."""
+    record = (DATA / "marc21" / "1251.dat").read_bytes()[:875]  # leader/09 blank
+    answers = _answers(_present(make_external(oids.USMARC, record)), 1)
+    for port in _target(_init_agreeing("KOI8-R", records=None), *answers[1:]):
+        target = CopyTarget("far", f"z3950://127.0.0.1:{port}/Default")
+        result = await copy_targets.search_target(target, {"title": "war"}, 10.0)
+    assert result.error is None
+    assert [found.title for found in result.records] == [
+        "Основы гидравлического расчета инженерных сетей [учеб. пособие для вузов по "
+        "специальностям <Теплогазоснабжение и вентиляция>, <Водоснабжение и водоотведение>]"]
+
+
 def _all_too_large(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """40 records, each too large to be presented within the size the origin reads (made
     256 bytes: an Init's and a Search's answers are smaller)."""
@@ -750,7 +791,7 @@ async def test_records_are_in_the_set_agreed_only_when_the_target_says_so(
     said is now not in it for both, as YAZ reads it."""
     for port in _target(_init_agreeing("ISO-8859-1", records), CLOSE):
         async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
-            assert z3950_harvest._expected_charset(client, None) == expected
+            assert expected_charset(client, None) == expected
             assert client.records_charset == ("ISO-8859-1" if records else None)
 
 

@@ -43,6 +43,7 @@ from harvester.z3950_records import (
     Z3950Address,
     charset_label,
     decode_usmarc,
+    expected_charset,
     marc_syntax,
     parse_address,
 )
@@ -142,10 +143,7 @@ async def _z3950_client(target: CopyTarget, timeout: float) -> tuple[Z3950Addres
 
 
 def _expected(target: CopyTarget, client: Z3950Client) -> str | None:
-    agreed = client.charset
-    if agreed is not None and agreed.charset and agreed.records is not False:
-        return charset_label(agreed.charset)
-    return charset_label(target.charset) if target.charset else None
+    return expected_charset(client, charset_label(target.charset) if target.charset else None)
 
 
 def _z3950_found(target: CopyTarget, retrieved: RetrievedRecord, expected: str | None) -> Found:

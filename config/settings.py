@@ -131,6 +131,12 @@ class ServerSettings:
     """Seconds a worker of ``koprik serve --workers`` may go without a sign of life (its event
     loop turning) before the parent kills it, to start it again: a hung worker (stopped, stuck)
     kept the connections the kernel gave it unanswered."""
+    worker_start_timeout: float = within(5.0, 3600.0, 120.0)
+    """Seconds a worker of ``koprik serve --workers`` may take from its start (opening the
+    catalogue, making the application) until its ports listen, before the parent kills it, to
+    start it again: one stopped or stuck as it started was waited for for good, the node serving
+    with a worker less (and without the harvest schedules, when it was worker 0). At least 5
+    seconds, so that a worker killed at this bound is not taken for one dying as it starts."""
     trusted_proxies: list[str] = field(default_factory=list)
     """Addresses and networks (``10.0.0.0/8``, ``::1``) of proxies in front of Koprik: the
     ``X-Forwarded-For`` and ``X-Forwarded-Proto`` of an HTTP request from one of them give its

@@ -20,6 +20,9 @@ started again: each writes the time into memory it shares with the parent every
 ports listen (``koprik serve``) until it has stopped, so a worker stopped
 (SIGSTOP), swapped out for good or stuck in its loop, which kept the connections the kernel
 gave it unanswered, is told apart from one that is merely busy (its loop turns between requests).
+One whose ports do not listen ``server.worker_start_timeout`` seconds after it was started
+(stopped or stuck as it starts: it takes no connection, but the node serves with a worker less,
+and without the harvest schedules when it is worker 0) is killed and started again alike.
 SIGTERM or SIGINT to the parent stops every worker the way SIGTERM stops one ``koprik serve``
 (the parent sends each a SIGTERM); a second one while they stop is relayed too, which ends them
 at once (:mod:`koprik.stopping`). The workers ignore SIGINT: a ^C in a terminal reaches the
@@ -106,13 +109,16 @@ async def _beat_on(beat: Any) -> None:
 
 
 def run_workers(
-    count: int, work: Callable[[int], int], timeout: float = ServerSettings.worker_timeout
+    count: int,
+    work: Callable[[int], int],
+    timeout: float = ServerSettings.worker_timeout,
+    start_timeout: float = ServerSettings.worker_start_timeout,
 ) -> int:
     """Run ``work(index)`` in ``count`` forked processes until SIGTERM/SIGINT; the exit status.
 
     ``work`` returns the worker's exit status (0 after a clean stop). A worker that has given
     a first sign of life (:func:`signs_of_life`) and then none for ``timeout`` seconds is
-    killed.
+    killed, and so is one that gave none ``start_timeout`` seconds after it was started.
     """
     context = multiprocessing.get_context("fork")
     stopping = raised_before()  # a ^C raised before, and lost on its way
@@ -131,7 +137,8 @@ def run_workers(
     previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
 
     beats: dict[int, Any] = {}
-    """Each worker's last sign of life (0.0: none yet, or killed for want of one)."""
+    """Each watched worker's last sign of life (0.0: none yet); one killed for want of one is
+    watched again once it is started again."""
 
     def start(index: int) -> tuple[BaseProcess, float]:
         beats[index] = context.RawValue("d", 0.0)
@@ -167,7 +174,7 @@ def run_workers(
             if now - looked > PAUSED:  # this process too was stopped (^Z, a frozen cgroup)
                 resumed = now  # every worker gets the timeout afresh to beat again
             looked = now
-            _kill_the_silent(workers, beats, timeout, resumed)
+            _kill_the_silent(workers, beats, timeout, start_timeout, resumed)
             for sentinel in multiprocessing.connection.wait(list(sentinels), timeout=0.5):
                 index = sentinels[sentinel]  # type: ignore[index]
                 process, started = workers[index]
@@ -223,21 +230,31 @@ def run_workers(
 
 def _kill_the_silent(
     workers: dict[int, tuple[BaseProcess, float]], beats: dict[int, Any], timeout: float,
-    resumed: float,
+    start_timeout: float, resumed: float,
 ) -> None:
-    """SIGKILL each living worker whose last sign of life is older than ``timeout`` seconds,
-    and than ``resumed`` (when this process last went on after being stopped itself: the
-    whole process group was, and its workers have not had their turn yet). Its death is then
-    seen, and it is started again, as any other's."""
+    """SIGKILL each living watched worker whose last sign of life is older than ``timeout``
+    seconds, or that has given none ``start_timeout`` seconds after it was started; in both,
+    than ``resumed`` (when this process last went on after being stopped itself: the whole
+    process group was, and its workers have not had their turn yet). It is watched no more
+    (killed once, and said once), and its death is seen, and it is started again, as any
+    other's."""
     now = time.monotonic()
-    for index, (process, _) in workers.items():
+    for index, (process, started) in workers.items():
+        if index not in beats or not process.is_alive():
+            continue
         last = beats[index].value
-        if last and now - max(last, resumed) > timeout and process.is_alive():
-            beats[index].value = 0.0  # once
+        if last and now - max(last, resumed) > timeout:
             log.error("worker %d (pid %d) gave no sign of life for %.0f s (stopped, or stuck): "
                       "killing it, to start it again", index, process.pid, now - last)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
+        elif not last and now - max(started, resumed) > start_timeout:
+            log.error("worker %d (pid %d) is not listening %.0f s after it was started "
+                      "(server.worker_start_timeout; stopped, or stuck as it starts): killing "
+                      "it, to start it again", index, process.pid, now - started)  # fmt: skip
+        else:
+            continue
+        del beats[index]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
 
 
 def _relay(workers: list[BaseProcess]) -> None:

@@ -548,6 +548,61 @@ def test_a_worker_stopped_as_its_ports_start_to_listen_is_killed_and_started_aga
         assert server.wait(timeout=60) == 0
 
 
+def test_a_worker_stopped_before_its_ports_listen_is_killed_and_started_again(tmp_path: Path):
+    """Its parent watched it only from its first sign of life, as its ports listen: stopped
+    (SIGSTOP; stuck alike) before, it was waited for for good, with nothing in the log, and
+    the node served with a worker less, here worker 0, without the harvest schedules. Stopped
+    as soon as it is forked, long before it listens (opening the catalogue, making the
+    application)."""
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port(), server_settings=(
+        "worker_timeout = 3.0\nworker_start_timeout = 15.0\n"))  # fmt: skip
+    victim = 0
+    try:
+        deadline = time.monotonic() + 60
+        while not (forked := _children(server.pid)):
+            assert time.monotonic() < deadline and server.poll() is None, output.read_text()
+            time.sleep(0.001)
+        victim = min(forked)  # worker 0, forked first
+        os.kill(victim, signal.SIGSTOP)
+        assert not _listens(victim, http_port), "stopped too late: it listens already"
+        assert _started_pid(tmp_path, 0, output) == victim
+        while _alive(victim):  # killed by its parent
+            assert time.monotonic() < deadline and server.poll() is None, output.read_text()
+            time.sleep(0.1)
+        said = [e["message"] for e in _log(tmp_path) if e["level"] == "error"]
+        assert len(said) == 1, said
+        assert said[0].startswith(f"worker 0 (pid {victim}) is not listening "), said
+        assert said[0].endswith(" s after it was started (server.worker_start_timeout; stopped, "
+                                "or stuck as it starts): killing it, to start it again"), said
+        replacement = _started_pid(tmp_path, 0, output, after=victim)
+        while not _listens(replacement, http_port):
+            assert time.monotonic() < deadline and server.poll() is None, output.read_text()
+            time.sleep(0.05)
+        while not [e for e in _log(tmp_path)
+                   if e["message"] == "Scheduler started" and e["pid"] == replacement]:  # fmt: skip
+            assert time.monotonic() < deadline, "the new worker 0 runs no schedules"
+            time.sleep(0.1)
+        for _ in range(6):  # on new connections, spread over both workers: each answered
+            url = f"http://127.0.0.1:{http_port}/health"
+            assert urllib.request.urlopen(url, timeout=30).status == 200
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            if victim:
+                os.kill(victim, signal.SIGCONT)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+
+
+def _children(pid: int) -> set[int]:
+    """The pids of the processes ``pid`` has forked that still run (or are not yet reaped)."""
+    children: set[int] = set()
+    with contextlib.suppress(FileNotFoundError):  # (a task, or the process, ended)
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children |= {int(child) for child in (task / "children").read_text().split()}
+    return children
+
+
 def _started_pid(folder: Path, index: int, output: Path, after: int = 0) -> int:
     """The pid of worker ``index`` as its parent logged it started (the one after the pid
     ``after``, when given)."""

@@ -124,7 +124,8 @@ def _run_workers(
 
     # Every worker's request counts go to files here, so that /metrics on any one sums them.
     with shared_metrics():
-        return run_workers(count, work, settings.server.worker_timeout)
+        return run_workers(count, work, settings.server.worker_timeout,
+                           settings.server.worker_start_timeout)
 
 
 def _reopened(settings: Settings) -> Catalog:
@@ -311,7 +312,8 @@ async def _serve_until(
     # listen, and the kernel queues connections for it, so that a worker stopped or stuck from
     # then on is killed; until it has stopped, so that a stop that takes long (a harvest writing
     # its pages) is not taken for a hang. The start before holds no connection, and may be slow
-    # without being stuck: with 8 workers starting on 2 cores, the collection above took 2.5 s.
+    # without being stuck (with 8 workers starting on 2 cores, the collection above took 2.5 s):
+    # it has server.worker_start_timeout, not worker_timeout.
     async with signs_of_life():
         http = await bound.start(runner)
         target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared,

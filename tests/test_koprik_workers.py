@@ -450,6 +450,11 @@ def _kill_one(tmp_path: Path, http_port: int, output: Path, workers: set[int],
     while (now := _wait_for_workers(tmp_path, http_port, output)) == workers:
         assert time.monotonic() < deadline, output.read_text()
         time.sleep(0.2)
+    # Logged as started, it listens seconds later on a busy machine (4.7 s seen): the requests
+    # sent to reach it went by before.
+    while not all(_listens(pid, http_port) for pid in now - workers):
+        assert time.monotonic() < deadline, output.read_text()
+        time.sleep(0.05)
     return victim, now
 
 

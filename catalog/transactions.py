@@ -164,36 +164,43 @@ def _begin_immediate(connection: Connection) -> None:
     """
     if (pause := _wrote_until + SQLITE_WRITE_GAP - time.monotonic()) > 0:
         time.sleep(pause)  # the gap another writer, asking, finds
-    event.listen(connection, "commit", _wrote)
-    event.listen(connection, "rollback", _wrote)
-    with _busy_timeout(connection, 0):
+    engine = connection.engine
+    for end in ("commit", "rollback"):  # once for the engine: see _wrote
+        if not event.contains(engine, end, _wrote):
+            event.listen(engine, end, _wrote)
+    connection.exec_driver_sql("PRAGMA busy_timeout = 0")  # the asking is done here
+    try:
         deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
         while True:
             try:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
+                connection.info[_WRITING] = True
                 return
             except OperationalError as error:
                 if sqlite_code(error.orig) != sqlite3.SQLITE_BUSY or (
                         time.monotonic() > deadline):  # fmt: skip
                     raise
             time.sleep(SQLITE_WRITE_POLL)
-
-
-def _wrote(_connection: Connection) -> None:
-    """Note that a write transaction of this process on a SQLite catalogue ended now."""
-    global _wrote_until
-    _wrote_until = time.monotonic()
-
-
-@contextmanager
-def _busy_timeout(connection: Connection, milliseconds: int) -> Iterator[None]:
-    """SQLite's busy timeout of ``connection`` set to ``milliseconds`` while in the block."""
-    before = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
-    connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(milliseconds)}")
-    try:
-        yield
     finally:
-        connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(before)}")
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+
+
+_WRITING = "koprik.writes_held"
+"""The key, in the ``info`` of a connection to SQLite, that says its transaction holds the
+write lock (:func:`_begin_immediate`), until :func:`_wrote` takes it out."""
+
+
+def _wrote(connection: Connection) -> None:
+    """Note when a write transaction of this process on a SQLite catalogue ended (a COMMIT or
+    a ROLLBACK of a transaction :func:`_begin_immediate` began).
+
+    A listener of the engine's, put once: one put on each transaction's connection was taken
+    out as that connection was collected, by a weakref callback, and Python drops an exception
+    raised in one: a ^C or SIGTERM arriving as a batch of ``koprik import`` ended was lost,
+    and the import went on to its end (2 CI runs in 4)."""
+    global _wrote_until
+    if connection.info.pop(_WRITING, False):
+        _wrote_until = time.monotonic()
 
 
 @contextmanager

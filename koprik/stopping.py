@@ -15,12 +15,14 @@ the command's own, never a handler, which would run inside whatever the thread w
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -54,35 +56,45 @@ def take_stop_signals() -> None:
     A command with handlers of its own (serve, harvests: :class:`StopSignals`) puts them in
     place of these while it runs.
 
-    The ^C is noted because Python loses some of its KeyboardInterrupts: one raised while a
-    weakref callback runs is printed ("Exception ignored in") and dropped. ``koprik serve``
-    lost 2 in 145 tries of a ^C 0.2 to 2.5 s after it started, and went on serving, its stop
-    never set: the one seen was raised in the callback of an import's module lock
-    (``importlib._bootstrap._get_module_lock``); serve now stops on one noted before its own
-    handler is in place (0 lost in 400 tries). Python's own handler notes nothing, and
-    asyncio.run replaces it with one that cancels its main task rather than raising.
+    Python loses some of its KeyboardInterrupts: one raised while a weakref callback or a
+    ``__del__`` runs is printed ("Exception ignored in") and dropped. ``koprik serve`` lost 2
+    in 145 tries of a ^C 0.2 to 2.5 s after it started, and went on serving, its stop never
+    set: the one seen was raised in the callback of an import's module lock
+    (``importlib._bootstrap._get_module_lock``); serve stops on one noted before its own
+    handler is in place (0 lost in 400 tries). ``koprik import`` lost a ^C or SIGTERM raised
+    in the callback that took a listener of SQLAlchemy's event registry out as a batch's
+    connection was collected (2 CI runs in 4), and stored the rest of its files: the signal of
+    a dropped one is raised again (:func:`_raised_again`). Python's own handler notes nothing,
+    and asyncio.run replaces it with one that cancels its main task rather than raising.
     """
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _raise)
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _raise)
-    sys.unraisablehook = _quiet_when_noted(sys.unraisablehook)
+    sys.unraisablehook = _raised_again(sys.unraisablehook)
 
 
-def _quiet_when_noted(
+def _raised_again(
     hook: Callable[[UnraisableHookArgs], object],
 ) -> Callable[[UnraisableHookArgs], object]:
-    """``hook``, but silent on a stop signal's exception that Python drops (its signal noted:
-    the command stops on it all the same, :func:`raised_before`); Python printed it as
-    "Exception ignored in" with a traceback, the one traceback a ^C as serve starts still gave
-    (1 in about 200 tries)."""
+    """``hook``, but a stop signal's exception that Python drops has its signal raised again
+    in the main thread, unsaid (Python printed it as "Exception ignored in" with a traceback).
 
-    def quiet(unraisable: UnraisableHookArgs) -> object:
-        if isinstance(unraisable.exc_value, KeyboardInterrupt) and _RAISED:
-            return None
-        return hook(unraisable)
+    Raised from a thread started for it (:func:`_thread.interrupt_main`): raised in the hook,
+    the main thread's handler would run at once, inside the hook, and its exception be
+    dropped again; from the thread it runs once the hook has returned, within Python's switch
+    interval (5 ms), in the code the callback interrupted."""
 
-    return quiet
+    def again(unraisable: UnraisableHookArgs) -> object:
+        stop = unraisable.exc_value
+        if not (isinstance(stop, KeyboardInterrupt) and _RAISED):
+            return hook(unraisable)
+        signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
+        with suppress(RuntimeError):  # no thread at the interpreter's shutdown: it is ending
+            _thread.start_new_thread(_thread.interrupt_main, (signum,))
+        return None
+
+    return again
 
 
 def _raise(signum: int, _frame: FrameType | None) -> NoReturn:
@@ -92,9 +104,10 @@ def _raise(signum: int, _frame: FrameType | None) -> NoReturn:
 
 def raised_before() -> bool:
     """Whether a ^C or SIGTERM was raised (:func:`take_stop_signals`) and the command still
-    runs: its exception was lost on its way (Python ignores one raised in a ``__del__``, a
-    weakref callback, a collector's callback, saying so on stderr), and the command is to
-    stop as if the signal came now."""
+    runs: its exception was dropped on its way (Python ignores one raised in a ``__del__``, a
+    weakref callback, a collector's callback), its signal raised again a few milliseconds later
+    (:func:`_raised_again`), and a command putting handlers of its own in place meanwhile is
+    to stop as if the signal came now."""
     return bool(_RAISED)
 
 

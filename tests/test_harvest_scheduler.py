@@ -32,6 +32,7 @@ from catalog.set_rules import paused, place_again, refusal
 from config import DatabaseSettings, HarvestSource, SetRule, Settings, load_settings
 from harvester import locks
 from harvester.ingest import Counts
+from harvester.leadership import ScheduleLeadership, lead_schedules
 from harvester.run_log import ERROR_CHARS, first_error
 from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunReport, harvest
 from harvester.scheduler import run_scheduled, start_scheduler
@@ -501,6 +502,40 @@ def test_a_scheduled_run_cut_by_the_database_going_away_is_one_line(
         assert len(lost) == 1, err
         assert lost[0].endswith("the source's next run resumes it")
         _resumed_to_the_end(mid.catalog, mid.provider, mid.url)
+
+
+@pytest.mark.postgres
+def test_a_leader_whose_database_goes_away_says_so_in_one_line_and_leads_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PostgreSQL stopped under the node running the schedules (``koprik serve`` on a shared
+    catalogue): it stops leading and competes again, each step said in one line, and leads
+    once the database is back."""
+    port = free_port()
+    with postgres_cluster(port, durable=False) as server:
+        settings = Settings(database=DatabaseSettings(url=f"{server}/postgres"))
+        catalog = Catalog.open(settings)
+        try:
+            leadership = lead_schedules(settings, catalog, retry_seconds=0.2, sync_seconds=0.2)
+            assert isinstance(leadership, ScheduleLeadership)
+            caplog.set_level(logging.INFO)
+            try:
+                assert _wait_for(leadership.leading.is_set, LIVENESS)
+                with _database_stopped(catalog, port):
+                    time.sleep(7)  # past the scheduler's look again (5 s) at its job stores
+                    assert not leadership.leading.is_set()
+                assert _wait_for(leadership.leading.is_set, LIVENESS)
+            finally:
+                leadership.shutdown()
+        finally:
+            catalog.close()
+    said = [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if r.exc_info], said
+    assert all("\n" not in line for line in said), said
+    assert "lost the harvest scheduler's lock (database session ended): this node stops running " \
+        "the schedules" in said
+    assert any(line.startswith("could not ask for the harvest scheduler's lock: ")
+               for line in said), said
 
 
 @pytest.mark.postgres

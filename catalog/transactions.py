@@ -197,8 +197,12 @@ def _wrote(connection: Connection) -> None:
     A listener of the engine's, put once: one put on each transaction's connection was taken
     out as that connection was collected, by a weakref callback, and Python drops an exception
     raised in one: a ^C or SIGTERM arriving as a batch of ``koprik import`` ended was lost,
-    and the import went on to its end (2 CI runs in 4)."""
+    and the import went on to its end (2 CI runs in 4). The rollback of a connection invalidated
+    (a ^C inside a statement) has no ``info`` to read: asking for it raised, in place of the
+    ^C, "Can't reconnect until invalid transaction is rolled back"."""
     global _wrote_until
+    if connection.invalidated:  # (a stop signal in a statement): no info, its lock gone with it
+        return
     if connection.info.pop(_WRITING, False):
         _wrote_until = time.monotonic()
 

@@ -277,3 +277,29 @@ def test_a_sqlite_writer_gets_the_lock_in_a_gap_of_another_that_takes_it_again_a
         other.close()
         catalog.close()
     assert got_in < TURNS, f"the other connection kept the write lock all its {TURNS} turns"
+
+
+def test_a_stop_signal_in_a_statement_on_sqlite_is_raised_as_it_came(tmp_path: Path) -> None:
+    """A ^C (or SIGTERM) raised inside a statement: SQLAlchemy invalidates the connection, and
+    the end of its transaction, as it closed, was told the writers' listener
+    (:func:`catalog.transactions._wrote`), which asked the connection's ``info`` and raised
+    "Can't reconnect until invalid transaction is rolled back" in place of the ^C (seen: an
+    import stopped by SIGTERM ended with that traceback and status 1)."""
+    from sqlalchemy import event
+
+    from catalog.transactions import hold_writes
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    try:
+        with engine.begin() as connection:
+            hold_writes(connection)  # the engine's listener is in place
+
+        def stopped(*_arguments: object) -> None:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt), engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")  # a transaction begun
+            event.listen(engine, "before_cursor_execute", stopped)
+            connection.exec_driver_sql("SELECT 2")
+    finally:
+        engine.dispose()

@@ -48,6 +48,9 @@ Semantics (DESIGN.md, Harvesting):
   next run resumes there (timeouts and 500 are still halved: a smaller window may get past
   them). Every fault is written to the run's ``errors``.
 - **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`).
+- **Watched while it runs.** Its row says the requests it has sent, retries included, within
+  :data:`HEARTBEAT_SECONDS` of each (its counts and pages as each page commits): a run
+  retrying a partner that does not answer commits no page for minutes.
 - **Stoppable.** A run given a :class:`Stop` ends soon after :meth:`Stop.request` (from any
   thread: a command's signal handling, a scheduler shutting down): the pages being written
   are committed, the rest is not asked for, and the run is recorded ``interrupted`` with a line
@@ -89,6 +92,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, case, delete, update
 
 from catalog import Catalog, CatalogWriter
+from catalog.db import unavailable
 from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
 from catalog.set_rules import SetRulesChanged
@@ -123,6 +127,9 @@ seconds-granularity source of some years costs about 30 failed halves)."""
 MAX_EMPTY_PAGES = 50
 """Consecutive empty pages that still carry a resumption token before the list is abandoned."""
 MAX_ERROR_LINES = 500
+HEARTBEAT_SECONDS = 1.0
+"""How often a run in progress writes the requests it has sent to its row (:meth:`HarvestRun.
+_heartbeat`), for the operator watching it (the dashboard refreshes a run every 2 s)."""
 
 RUNNING, SUCCEEDED, PARTIAL, FAILED, INTERRUPTED = (
     "running",
@@ -446,6 +453,53 @@ class HarvestRun:
         )
 
     async def _harvest_source(self) -> None:
+        """Harvest the source while :meth:`_heartbeat` keeps the run's row up to date; a
+        heartbeat that fails ends the harvest with its error."""
+        work = asyncio.ensure_future(self._harvest_protocol())
+        beat = asyncio.ensure_future(self._heartbeat())
+        beat.add_done_callback(lambda _: work.cancel())  # it ends only by failing
+        try:
+            await work
+        except asyncio.CancelledError:
+            itself = asyncio.current_task()
+            failure = beat.exception() if beat.done() and not beat.cancelled() else None
+            if failure is None or (itself is not None and itself.cancelling()):
+                raise
+            raise failure from None
+        finally:
+            beat.cancel()
+
+    async def _heartbeat(self) -> None:
+        """Write the requests sent so far to the run's row every :data:`HEARTBEAT_SECONDS`
+        when more were sent; runs until cancelled. A run retrying a partner that answers
+        faults, or does not answer, commits no page for minutes (hours, halving a window),
+        and its row said the requests of its last page meanwhile: 0 before the first."""
+        written = 0
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            sent = self.requests
+            if sent > written and await asyncio.to_thread(self._write_requests, sent):
+                written = sent
+
+    def _write_requests(self, sent: int) -> bool:
+        """Write ``sent`` as the run's requests, unless its row already says more (a page
+        committed meanwhile wrote a later count); whether it could. Not while the catalogue
+        database is unavailable (:func:`catalog.db.unavailable`: SQLite's lock held past its
+        busy timeout by a long page, a server restarting): the next beat writes them, and a
+        run whose database stays away ends at its next page, or its end, saying so there."""
+        runs = harvest_runs.c
+        try:
+            executed(self.catalog.engine,
+                     update(harvest_runs).where(runs.id == self.run_id, runs.requests < sent)
+                     .values(requests=sent),
+                     f"writing the requests of the run of {self.source.name}")  # fmt: skip
+        except Exception as error:
+            if unavailable(error) is None:
+                raise
+            return False
+        return True
+
+    async def _harvest_protocol(self) -> None:
         try:
             if self.source.protocol == Z3950:
                 await self._harvest_z3950()
@@ -701,7 +755,7 @@ class HarvestRun:
         except MalformedResponse as error:
             self._reject_page(error)
             failure = str(error)
-        except Unavailable:  # no smaller window can help: the run ends (_harvest_source)
+        except Unavailable:  # no smaller window can help: the run ends (_harvest_protocol)
             raise
         except HarvestError as error:
             failure = str(error)

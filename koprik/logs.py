@@ -107,10 +107,10 @@ def configure_logging(
 
 
 def into_log_file(line: str) -> None:
-    """Write ``line``, which a command that failed said on standard error, to the log file too
-    when ``[log]`` sends the log to one (:func:`configure_logging`): ``koprik serve`` run as a
-    service, its catalogue database down, said why it stopped on standard error only, and an
-    operator reading its log file found nothing there. Nothing when the log is standard error:
-    the line is there already."""
+    """Write ``line``, which a command that failed or was stopped said on standard error, to the
+    log file too when ``[log]`` sends the log to one (:func:`configure_logging`): ``koprik
+    serve`` run as a service, its catalogue database down, said why it stopped on standard
+    error only, and an operator reading its log file found nothing there. Nothing when the log
+    is standard error: the line is there already."""
     if any(isinstance(handler, logging.FileHandler) for handler in logging.getLogger().handlers):
         logging.getLogger("koprik").error("%s", line)

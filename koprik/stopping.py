@@ -26,6 +26,8 @@ from contextlib import suppress
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from koprik.logs import into_log_file
+
 if TYPE_CHECKING:
     from sys import UnraisableHookArgs  # (a type of typeshed's only)
 
@@ -115,7 +117,9 @@ def interrupted(stop: KeyboardInterrupt | None = None) -> int:
     """Say in one line that a ^C (or a SIGTERM: ``stop`` :class:`Terminated`) stopped the
     command (a KeyboardInterrupt, caught), followed by the notes the command added to ``stop``
     on its way out (``stop.add_note``: what it kept, as ``koprik import`` says the batches it
-    stored); return :data:`INTERRUPTED` (:data:`TERMINATED`), the status to exit with.
+    stored), in the log file too (:func:`koprik.logs.into_log_file`: a service stopped by
+    SIGTERM as it started, waiting for its database, said so on standard error only); return
+    :data:`INTERRUPTED` (:data:`TERMINATED`), the status to exit with.
 
     CPython (3.11) marks a KeyboardInterrupt that leaves code run by ``exec()`` of a string as
     never caught, even once it is, and then ends the process by SIGINT rather than with the
@@ -125,7 +129,9 @@ def interrupted(stop: KeyboardInterrupt | None = None) -> int:
     here does."""
     terminated = isinstance(stop, Terminated)
     notes = "".join(f" {note}" for note in getattr(stop, "__notes__", ()))
-    print(f"koprik: {'terminated' if terminated else 'interrupted'}{notes}", file=sys.stderr)
+    line = f"{'terminated' if terminated else 'interrupted'}{notes}"
+    print(f"koprik: {line}", file=sys.stderr)
+    into_log_file(line)
     exec("")  # clears the mark (see above)
     return TERMINATED if terminated else INTERRUPTED
 

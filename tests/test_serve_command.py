@@ -123,6 +123,32 @@ def test_a_database_that_does_not_answer_is_said_in_the_log_file_too(tmp_path, w
     assert logged.endswith(f" ERROR koprik: {said.removeprefix('koprik: ')}"), logged
 
 
+@pytest.mark.parametrize("command", [["serve"], ["serve", "--workers", "2"], ["scheduler"]])
+def test_a_sigterm_while_waiting_for_the_database_is_said_in_the_log_file_too(tmp_path, command):
+    """A service stopped by SIGTERM as it started, its PostgreSQL server not answering yet
+    (here a port that takes the connection and says nothing): "koprik: terminated" was said on
+    standard error only, and its log file had nothing of why it stopped."""
+    import socket
+
+    log = tmp_path / "koprik.log"
+    koprik, port = _serving_a_closed_port(tmp_path, f'[log]\nfile = "{log}"\n')
+    with socket.create_server(("127.0.0.1", port)) as silent:
+        server = subprocess.Popen(koprik.command(*command), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        silent.settimeout(60)
+        try:
+            connection, _ = silent.accept()  # the log file is open: the catalogue is opening
+            with connection:
+                err = stderr_after(server, signal.SIGTERM, 30)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+    assert (server.returncode, err) == (143, "koprik: terminated\n")
+    logged = log.read_text()
+    assert logged.endswith(" ERROR koprik: terminated\n"), logged
+
+
 def test_a_catalogue_file_that_is_no_database_stops_serve_with_status_2(tmp_path):
     """Not retried: asking again brings the same (a database that does not answer is, above)."""
     koprik = write_config(tmp_path)

@@ -26,7 +26,7 @@ from config import ConfigError, koprik_version, load_settings
 from config.runtime import start_fork_server, tune_collector
 from config.settings import settings_file
 from koprik.errors import UserError
-from koprik.logs import PLAIN, into_log_file, not_a_stop
+from koprik.logs import PLAIN, UNEXPECTED, into_log_file, not_a_stop
 from koprik.stopping import interrupted, take_stop_signals
 
 
@@ -158,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except Exception as error:
         said = failure(error, args)
-        if said is None:
-            raise  # a fault of Koprik's own: its traceback
+        if said is None:  # a fault of Koprik's own: its traceback, in the log file too
+            into_log_file(UNEXPECTED, error)
+            raise
         status, line = said
         print(f"koprik: {line}", file=sys.stderr)
         into_log_file(line)

@@ -106,11 +106,20 @@ def configure_logging(
     logging.getLogger("apscheduler.executors").setLevel(quiet)
 
 
-def into_log_file(line: str) -> None:
+UNEXPECTED = "stopped by an unexpected error (a fault of Koprik's own)"
+"""The line of a fault of Koprik's own in the log file, before its traceback
+(:func:`into_log_file`)."""
+
+
+def into_log_file(line: str, fault: BaseException | None = None) -> None:
     """Write ``line``, which a command that failed or was stopped said on standard error, to the
     log file too when ``[log]`` sends the log to one (:func:`configure_logging`): ``koprik
     serve`` run as a service, its catalogue database down, said why it stopped on standard
     error only, and an operator reading its log file found nothing there. Nothing when the log
-    is standard error: the line is there already."""
+    is standard error: the line is there already.
+
+    ``fault``: an exception no line was made for (a fault of Koprik's own), whose traceback
+    Python prints on standard error; the line (:data:`UNEXPECTED`) is followed by it, as
+    :meth:`logging.Logger.exception` writes one."""
     if any(isinstance(handler, logging.FileHandler) for handler in logging.getLogger().handlers):
-        logging.getLogger("koprik").error("%s", line)
+        logging.getLogger("koprik").error("%s", line, exc_info=fault)

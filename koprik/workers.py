@@ -49,6 +49,7 @@ from typing import Any
 
 from catalog.workers import PR_SET_PDEATHSIG
 from config import ServerSettings
+from koprik.logs import UNEXPECTED, into_log_file
 from koprik.stopping import raised_before, say_at_once
 
 log = logging.getLogger("koprik.workers")
@@ -277,7 +278,12 @@ def _worker(work: Callable[[int], int], index: int, parent: int, beat: Any) -> N
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent says it once (``systemctl kill``)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)  # blocked by the parent to here
-    raise SystemExit(work(index))
+    try:
+        status = work(index)
+    except Exception as fault:  # multiprocessing prints its traceback on standard error only
+        into_log_file(f"worker {index}: {UNEXPECTED}", fault)
+        raise
+    raise SystemExit(status)
 
 
 def _end_with(parent: int) -> None:

@@ -693,6 +693,35 @@ def test_a_worker_started_again_makes_no_catalogue_where_it_was_removed(tmp_path
     assert "Traceback" not in said
 
 
+def test_a_worker_started_again_that_fails_unexpectedly_logs_its_traceback(tmp_path: Path):
+    """A worker started again after a crash, stopped by a fault of Koprik's own (the [[sets]]
+    rules the catalogue records spoilt meanwhile): multiprocessing printed its traceback on
+    standard error only, and the log file said only that it "exited with status 1"."""
+    from koprik.workers import STARTUP
+    from tests.test_serve_command import rules_unreadable
+
+    http_port = free_port()
+    server, output = _start(tmp_path, http_port, free_port())
+    try:
+        workers = _wait_for_workers(tmp_path, http_port, output)
+        time.sleep(STARTUP + 0.5)  # a crash, not a failed start
+        rules_unreadable(tmp_path / "k.sqlite3")
+        os.kill(max(workers), signal.SIGKILL)
+        assert server.wait(timeout=60) == 1
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    fault = output.read_text().splitlines()[-1]
+    assert fault.startswith("json.decoder.JSONDecodeError: "), output.read_text()
+    (logged,) = [e for e in _log(tmp_path) if e["logger"] == "koprik"]
+    assert logged["level"] == "error", logged
+    assert logged["message"] in [f"worker {index}: stopped by an unexpected error (a fault of "
+                                 "Koprik's own)" for index in (0, 1)], logged  # fmt: skip
+    assert logged["exception"].startswith("Traceback (most recent call last):\n"), logged
+    assert logged["exception"].endswith(f"\n{fault}"), logged
+
+
 def test_metrics_count_the_requests_of_every_worker(tmp_path: Path):
     """Whichever worker answers a scrape of ``/metrics``, it counts the requests of both, and
     a worker that dies and is started again takes none of its counts with it: the request

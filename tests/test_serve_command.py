@@ -1,6 +1,7 @@
 """``koprik demo --if-empty`` and ``koprik serve`` as ``make serve`` runs them."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -147,6 +148,37 @@ def test_a_sigterm_while_waiting_for_the_database_is_said_in_the_log_file_too(tm
     assert (server.returncode, err) == (143, "koprik: terminated\n")
     logged = log.read_text()
     assert logged.endswith(" ERROR koprik: terminated\n"), logged
+
+
+def rules_unreadable(catalogue: Path) -> None:
+    """Spoil the [[sets]] rules ``catalogue`` records (JSON cut short): reading them is an
+    error Koprik has no line for, a fault of its own (its traceback)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(catalogue)) as database, database:
+        database.execute("UPDATE set_rules SET rules = '{\"inst\": '")
+
+
+@pytest.mark.parametrize("command", [["serve"], ["serve", "--workers", "2"], ["scheduler"]])
+def test_an_unexpected_error_is_in_the_log_file_with_its_traceback(tmp_path, command):
+    """A fault of Koprik's own stopping a service printed its traceback on standard error only:
+    the log file had nothing of why it stopped. Now it has a line and the traceback too;
+    standard error still has Python's traceback."""
+    log = tmp_path / "koprik.log"
+    koprik = write_config(tmp_path, f'[log]\nfile = "{log}"\n')
+    subprocess.run(koprik.command("demo", "--records", "1"), check=True, capture_output=True,
+                   timeout=120)  # fmt: skip
+    rules_unreadable(tmp_path / "catalog.sqlite3")
+    log.unlink(missing_ok=True)
+    result = subprocess.run(koprik.command(*command), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("Traceback (most recent call last):\n"), result.stderr
+    fault = result.stderr.splitlines()[-1]
+    assert fault.startswith("json.decoder.JSONDecodeError: "), result.stderr
+    logged = log.read_text()
+    assert logged.endswith(f"\n{fault}\n"), logged
+    assert (" ERROR koprik: stopped by an unexpected error (a fault of Koprik's own)\n"
+            "Traceback (most recent call last):\n") in logged, logged
 
 
 def test_a_catalogue_file_that_is_no_database_stops_serve_with_status_2(tmp_path):

@@ -669,7 +669,9 @@ def test_workers_stopped_with_their_parent_are_not_taken_for_hung(tmp_path: Path
 def test_a_worker_started_again_makes_no_catalogue_where_it_was_removed(tmp_path: Path):
     """The catalogue file removed while serving (the workers still serve it, open), a worker
     started again made a new, empty one and served it (/health "ok", 0 records) beside a worker
-    serving the records; now it says so in one line and serve ends, status 2."""
+    serving the records; now it says so in one line and serve ends, status 2. The line is in
+    the log file too: it was on standard error only, the log saying only that the worker
+    "exited with status 2 while starting"."""
     from koprik.workers import STARTUP
 
     http_port = free_port()
@@ -691,6 +693,9 @@ def test_a_worker_started_again_makes_no_catalogue_where_it_was_removed(tmp_path
     assert (f": no catalogue is at {gone} (database.url) any more; a worker makes none: start "
             "koprik serve again to have one made\n") in said, said
     assert "Traceback" not in said
+    (line,) = [line for line in said.splitlines() if "no catalogue is at" in line]
+    logged = [(e["level"], e["message"]) for e in _log(tmp_path) if e["logger"] == "koprik"]
+    assert logged == [("error", line.removeprefix("koprik: "))], logged
 
 
 def test_a_worker_started_again_that_fails_unexpectedly_logs_its_traceback(tmp_path: Path):

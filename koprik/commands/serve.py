@@ -25,7 +25,7 @@ from koprik.dashboard import setup_dashboard
 from koprik.dashboard.keys import METRICS
 from koprik.dashboard.metrics import shared_metrics
 from koprik.errors import NotNow, UserError
-from koprik.logs import configure_logging
+from koprik.logs import configure_logging, into_log_file
 from koprik.services import open_catalog
 from koprik.stopping import exit_at_once, raised_before, take_hangups
 from koprik.workers import default_count, run_workers, signs_of_life
@@ -141,9 +141,12 @@ def _reopened(settings: Settings) -> Catalog:
 def _said(index: int, status: int, line: str) -> int:
     """Say why worker ``index`` ends, in one write of the whole line (workers failing together
     must not interleave: print writes the text and its newline separately to an unbuffered
-    stderr); ``status``."""
-    sys.stderr.write(f"koprik: worker {index}: {line}\n")
+    stderr), and in the log file (a worker started again after a crash, its catalogue gone,
+    said why on standard error only); ``status``."""
+    said = f"worker {index}: {line}"
+    sys.stderr.write(f"koprik: {said}\n")
     sys.stderr.flush()
+    into_log_file(said)
     return status
 
 

@@ -91,12 +91,28 @@ def _raised_again(
         stop = unraisable.exc_value
         if not (isinstance(stop, KeyboardInterrupt) and _RAISED):
             return hook(unraisable)
+        if _NOTED_ONLY:
+            return None
         signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
         with suppress(RuntimeError):  # no thread at the interpreter's shutdown: it is ending
             _thread.start_new_thread(_thread.interrupt_main, (signum,))
         return None
 
     return again
+
+
+_NOTED_ONLY: list[bool] = []
+"""Not empty once a stop signal whose exception Python drops is to be noted only
+(:func:`noted_only`)."""
+
+
+def noted_only() -> None:
+    """Have a stop signal whose exception Python drops from now on noted only
+    (:func:`raised_before`), not raised again: for ``koprik serve``, which looks for a noted
+    one once its own handlers are in place, and stops then as on a ^C. Raised again, the
+    ^C landed in the middle of its start (the event loop half made, and said so in a
+    traceback)."""
+    _NOTED_ONLY.append(True)
 
 
 def _raise(signum: int, _frame: FrameType | None) -> NoReturn:

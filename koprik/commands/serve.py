@@ -27,7 +27,7 @@ from koprik.dashboard.metrics import shared_metrics
 from koprik.errors import NotNow, UserError
 from koprik.logs import configure_logging, into_log_file
 from koprik.services import open_catalog
-from koprik.stopping import exit_at_once, raised_before, take_hangups
+from koprik.stopping import exit_at_once, noted_only, raised_before, take_hangups
 from koprik.workers import default_count, run_workers, signs_of_life
 from protocols.z3950.codec import compile_codec
 from provider.access_log import LOGGER as ACCESS_LOG
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     settings = _with_options(load_settings(args.config), args)
     configure_logging(settings.log, args.verbose, args.config)
     take_hangups()
+    noted_only()  # a ^C lost from here on stops serve once it serves (serve: raised_before)
     _check_host(settings.server.host, "--host" if args.host else "server.host")
     most = WORKERS_PER_CORE * default_count()
     if args.workers is not None and not 0 <= args.workers <= most:

@@ -577,13 +577,13 @@ class Catalog:
         """
         engine = open_engine(settings.database.url, echo=settings.database.echo,
                              pool=settings.database)  # fmt: skip
-        watch(engine)
         try:
             ensure_current(engine)
             adopt(engine, settings.sets)
         except BaseException:
             engine.dispose()
             raise
+        watch(engine)  # once open: a file found damaged as it opens stops the command, in a line
         return cls(engine, settings.sets, settings.limits.max_record_bytes, settings)
 
     def close(self) -> None:

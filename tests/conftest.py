@@ -72,6 +72,20 @@ _PORTS = _port_range()
 _next_port = itertools.count(random.randrange(len(_PORTS)))
 
 
+def sqlite_catalogue_in_its_file(file: Path, records: int = 300) -> Settings:
+    """The settings of a SQLite catalogue at ``file`` holding ``records`` demo records, its
+    WAL written back into the file (its last connection closed): for tests that damage it."""
+    from catalog.demo import demo_records
+
+    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=f"sqlite:///{file}"))
+    catalog = Catalog.open(settings)
+    with catalog.writer() as writer:
+        for record in demo_records(records):
+            writer.put(record)
+    catalog.close()
+    return settings
+
+
 def free_port() -> int:
     """A loopback port nothing listens on, not handed out before by this process (the ports
     of its share are taken in turn)."""

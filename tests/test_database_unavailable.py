@@ -26,7 +26,7 @@ from config import DatabaseSettings, ServerSettings, Settings
 from koprik.dashboard import setup_dashboard
 from provider.app import init_app
 from provider.z3950 import start_target
-from tests.conftest import _fresh_postgres_database, free_port
+from tests.conftest import _fresh_postgres_database, free_port, sqlite_catalogue_in_its_file
 from tests.postgres import postgres_cluster
 from tests.z3950_target_fixtures import yaz_client
 
@@ -175,12 +175,7 @@ async def test_a_corrupt_sqlite_file_is_503_and_one_line_not_a_traceback(
     does: the file must be restored, no request can be answered until then (it was a 500 with
     a traceback for every OAI request, and SRU's diagnostic 1, a general system error)."""
     file = tmp_path / "catalog.sqlite3"
-    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=f"sqlite:///{file}"))
-    catalog = Catalog.open(settings)
-    with catalog.writer() as writer:
-        for record in demo_records(300):
-            writer.put(record)
-    catalog.close()  # the last connection closed: the WAL is written back into the file
+    settings = sqlite_catalogue_in_its_file(file)
     size = file.stat().st_size
     with file.open("r+b") as damaged:  # the second half of the file overwritten
         damaged.seek(size // 2)

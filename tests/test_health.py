@@ -19,6 +19,7 @@ from catalog.db import UNSAID
 from catalog.demo import demo_records
 from config import DatabaseSettings, Settings, koprik_version
 from provider.app import init_app
+from tests.conftest import sqlite_catalogue_in_its_file
 
 
 async def test_health_reports_the_catalogue_and_the_version(
@@ -99,12 +100,7 @@ async def _served_then_damaged(
     """A client of a real server of a SQLite catalogue of 300 records, whose file ``damage``
     changed while it served (after one ``/health`` answered 200)."""
     file = tmp_path / "catalog.sqlite3"
-    settings = dataclasses.replace(Settings(), database=DatabaseSettings(url=f"sqlite:///{file}"))
-    catalog = Catalog.open(settings)
-    with catalog.writer() as writer:
-        for record in demo_records(300):
-            writer.put(record)
-    catalog.close()  # the last connection closed: the WAL is written back into the file
+    settings = sqlite_catalogue_in_its_file(file)
     catalog = Catalog.open(settings)
     client = await aiohttp_client(init_app(settings, catalog))
     assert (await client.get("/health")).status == 200

@@ -539,13 +539,9 @@ def test_a_worker_stopped_as_its_ports_start_to_listen_is_killed_and_started_aga
             time.sleep(0.1)
         said = [e["message"] for e in _log(tmp_path) if e["level"] == "error"]
         assert len(said) == 1 and f"(pid {victim}) gave no sign of life for " in said[0], said
-        replacement = _started_pid(tmp_path, 1, output, after=victim)
-        while not _listens(replacement, http_port):
-            assert time.monotonic() < deadline and server.poll() is None, output.read_text()
-            time.sleep(0.05)
-        for _ in range(6):  # on new connections, spread over both workers: each answered
-            url = f"http://127.0.0.1:{http_port}/health"
-            assert urllib.request.urlopen(url, timeout=30).status == 200
+        _until_listening(_started_pid(tmp_path, 1, output, after=victim), http_port, server,
+                         output, deadline)  # fmt: skip
+        _each_worker_answers(http_port)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(victim, signal.SIGCONT)
@@ -581,16 +577,12 @@ def test_a_worker_stopped_before_its_ports_listen_is_killed_and_started_again(tm
         assert said[0].endswith(" s after it was started (server.worker_start_timeout; stopped, "
                                 "or stuck as it starts): killing it, to start it again"), said
         replacement = _started_pid(tmp_path, 0, output, after=victim)
-        while not _listens(replacement, http_port):
-            assert time.monotonic() < deadline and server.poll() is None, output.read_text()
-            time.sleep(0.05)
+        _until_listening(replacement, http_port, server, output, deadline)
         while not [e for e in _log(tmp_path)
                    if e["message"] == "Scheduler started" and e["pid"] == replacement]:  # fmt: skip
             assert time.monotonic() < deadline, "the new worker 0 runs no schedules"
             time.sleep(0.1)
-        for _ in range(6):  # on new connections, spread over both workers: each answered
-            url = f"http://127.0.0.1:{http_port}/health"
-            assert urllib.request.urlopen(url, timeout=30).status == 200
+        _each_worker_answers(http_port)
     finally:
         with contextlib.suppress(ProcessLookupError):
             if victim:
@@ -637,6 +629,22 @@ def _listens(pid: int, port: int) -> bool:
     return False
 
 
+def _until_listening(
+    pid: int, port: int, server: subprocess.Popen[bytes], output: Path, deadline: float
+) -> None:
+    """Return once worker ``pid`` listens on ``port`` (``server`` still running)."""
+    while not _listens(pid, port):
+        assert time.monotonic() < deadline and server.poll() is None, output.read_text()
+        time.sleep(0.05)
+
+
+def _each_worker_answers(http_port: int) -> None:
+    """Six requests on new connections, spread over both workers: each answered."""
+    for _ in range(6):
+        url = f"http://127.0.0.1:{http_port}/health"
+        assert urllib.request.urlopen(url, timeout=30).status == 200
+
+
 def test_workers_stopped_with_their_parent_are_not_taken_for_hung(tmp_path: Path):
     """^Z in a terminal, a frozen cgroup, a paused container: the parent and its workers stop
     together and go on together, the parent first perhaps, before the workers beat again."""
@@ -666,12 +674,9 @@ def test_workers_stopped_with_their_parent_are_not_taken_for_hung(tmp_path: Path
         assert server.wait(timeout=60) == 0
 
 
-def test_a_worker_started_again_makes_no_catalogue_where_it_was_removed(tmp_path: Path):
-    """The catalogue file removed while serving (the workers still serve it, open), a worker
-    started again made a new, empty one and served it (/health "ok", 0 records) beside a worker
-    serving the records; now it says so in one line and serve ends, status 2. The line is in
-    the log file too: it was on standard error only, the log saying only that the worker
-    "exited with status 2 while starting"."""
+def _one_crashed_after(tmp_path: Path, spoil: Callable[[], None]) -> int:
+    """Serve with two workers, ``spoil()`` once they serve, and kill one (a crash, not a failed
+    start): the status serve ended with, its output in ``serve.out``."""
     from koprik.workers import STARTUP
 
     http_port = free_port()
@@ -679,15 +684,28 @@ def test_a_worker_started_again_makes_no_catalogue_where_it_was_removed(tmp_path
     try:
         workers = _wait_for_workers(tmp_path, http_port, output)
         time.sleep(STARTUP + 0.5)  # a crash, not a failed start
-        for path in tmp_path.glob("k.sqlite3*"):
-            path.unlink()
+        spoil()
         os.kill(max(workers), signal.SIGKILL)
-        assert server.wait(timeout=60) == 2
+        return server.wait(timeout=60)
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
-    said = output.read_text()
+
+
+def test_a_worker_started_again_makes_no_catalogue_where_it_was_removed(tmp_path: Path):
+    """The catalogue file removed while serving (the workers still serve it, open), a worker
+    started again made a new, empty one and served it (/health "ok", 0 records) beside a worker
+    serving the records; now it says so in one line and serve ends, status 2. The line is in
+    the log file too: it was on standard error only, the log saying only that the worker
+    "exited with status 2 while starting"."""
+
+    def removed() -> None:
+        for path in tmp_path.glob("k.sqlite3*"):
+            path.unlink()
+
+    assert _one_crashed_after(tmp_path, removed) == 2
+    said = (tmp_path / "serve.out").read_text()
     gone = tmp_path / "k.sqlite3"
     assert not gone.exists()
     assert (f": no catalogue is at {gone} (database.url) any more; a worker makes none: start "
@@ -702,23 +720,12 @@ def test_a_worker_started_again_that_fails_unexpectedly_logs_its_traceback(tmp_p
     """A worker started again after a crash, stopped by a fault of Koprik's own (the [[sets]]
     rules the catalogue records spoilt meanwhile): multiprocessing printed its traceback on
     standard error only, and the log file said only that it "exited with status 1"."""
-    from koprik.workers import STARTUP
     from tests.test_serve_command import rules_unreadable
 
-    http_port = free_port()
-    server, output = _start(tmp_path, http_port, free_port())
-    try:
-        workers = _wait_for_workers(tmp_path, http_port, output)
-        time.sleep(STARTUP + 0.5)  # a crash, not a failed start
-        rules_unreadable(tmp_path / "k.sqlite3")
-        os.kill(max(workers), signal.SIGKILL)
-        assert server.wait(timeout=60) == 1
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-    fault = output.read_text().splitlines()[-1]
-    assert fault.startswith("json.decoder.JSONDecodeError: "), output.read_text()
+    assert _one_crashed_after(tmp_path, lambda: rules_unreadable(tmp_path / "k.sqlite3")) == 1
+    said = (tmp_path / "serve.out").read_text()
+    fault = said.splitlines()[-1]
+    assert fault.startswith("json.decoder.JSONDecodeError: "), said
     (logged,) = [e for e in _log(tmp_path) if e["logger"] == "koprik"]
     assert logged["level"] == "error", logged
     assert logged["message"] in [f"worker {index}: stopped by an unexpected error (a fault of "

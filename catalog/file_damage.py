@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from weakref import WeakKeyDictionary
 
@@ -50,10 +51,13 @@ def _on_error(context: ExceptionContext) -> None:
 
 def noticed(engine: Engine, error: BaseException) -> None:
     """Remember ``error`` if it says ``engine``'s SQLite file is damaged; the first is logged."""
-    if sqlite_code(error) not in SQLITE_DAMAGED or engine in _found:
+    if sqlite_code(error) not in SQLITE_DAMAGED:
         return
     reason = " ".join(str(error).split())
-    _found[engine] = reason
+    with _kept_lock:  # two threads finding it at once: the first only
+        if engine in _found:
+            return
+        _found[engine] = reason
     log.error("the catalogue database file %s is damaged (%s): no request it cannot read will "
               "be answered; stop Koprik and restore a copy", sqlite_file(engine.url), reason)
 
@@ -80,9 +84,9 @@ def _cut_short(file: str) -> str | None:
     it ends: the WAL is counted, at its largest of before and after."""
     try:
         wal = _size(file + "-wal")
-        with open(file, "rb") as opened:
-            header = opened.read(100)
-            size = os.fstat(opened.fileno()).st_size
+        kept = _kept_open(file)
+        header = os.pread(kept, 100, 0)
+        size = os.fstat(kept).st_size
         wal = max(wal, _size(file + "-wal"))
     except OSError as error:
         return f"unreadable ({error.strerror})"
@@ -97,6 +101,24 @@ def _cut_short(file: str) -> str | None:
     if counted and pages * page_size > size + wal:
         return f"cut short to {size} bytes, its header counts {pages} pages of {page_size}"
     return None
+
+
+def _kept_open(file: str) -> int:
+    """A descriptor of ``file``, opened once and kept open for the life of the process.
+
+    Closing a descriptor of a file drops every POSIX lock the process holds on it, its SQLite
+    connections' among them (SQLite's "How To Corrupt", 2.2): a file opened and closed at each
+    look left this process's connections without their shared lock, and another process
+    closing its last connection would take itself for the last one, checkpoint, and remove the
+    WAL this process still used."""
+    with _kept_lock:
+        if (kept := _kept.get(file)) is None:
+            kept = _kept[file] = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
+        return kept
+
+
+_kept: dict[str, int] = {}
+_kept_lock = threading.Lock()
 
 
 def _size(file: str) -> int:

@@ -22,7 +22,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from contextlib import suppress
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -82,10 +81,10 @@ def _raised_again(
     """``hook``, but a stop signal's exception that Python drops has its signal raised again
     in the main thread, unsaid (Python printed it as "Exception ignored in" with a traceback).
 
-    Raised from a thread started for it (:func:`_thread.interrupt_main`): raised in the hook,
-    the main thread's handler would run at once, inside the hook, and its exception be
-    dropped again; from the thread it runs once the hook has returned, within Python's switch
-    interval (5 ms), in the code the callback interrupted."""
+    Sent to the main thread from a thread started for it (:func:`signal.pthread_kill`): raised
+    in the hook, the main thread's handler would run at once, inside the hook, and its
+    exception be dropped again. A signal, unlike :func:`_thread.interrupt_main`, also cuts a
+    wait of the main thread short (a sleep, a lock, a future's result), as a ^C does."""
 
     def again(unraisable: UnraisableHookArgs) -> object:
         stop = unraisable.exc_value
@@ -94,8 +93,9 @@ def _raised_again(
         if _NOTED_ONLY:
             return None
         signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
-        with suppress(RuntimeError):  # no thread at the interpreter's shutdown: it is ending
-            _thread.start_new_thread(_thread.interrupt_main, (signum,))
+        main = threading.main_thread().ident
+        if main is not None and signal.getsignal(signum) is _raise:
+            _thread.start_new_thread(signal.pthread_kill, (main, signum))
         return None
 
     return again

@@ -182,7 +182,9 @@ def _begin_immediate(connection: Connection) -> None:
                     raise
             time.sleep(SQLITE_WRITE_POLL)
     finally:
-        connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        if not connection.invalidated:  # (a stop signal in BEGIN: a new connection is set anew)
+            connection.exec_driver_sql(
+                f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
 
 
 _WRITING = "koprik.writes_held"

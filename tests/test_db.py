@@ -303,3 +303,27 @@ def test_a_stop_signal_in_a_statement_on_sqlite_is_raised_as_it_came(tmp_path: P
             connection.exec_driver_sql("SELECT 2")
     finally:
         engine.dispose()
+
+
+def test_a_stop_signal_as_a_sqlite_writer_asks_for_the_lock_is_raised_as_it_came(
+    tmp_path: Path,
+) -> None:
+    """A ^C inside the BEGIN IMMEDIATE of a writer waiting for the lock: the connection is
+    invalidated, and setting its busy timeout back raised "Can't reconnect until invalid
+    transaction is rolled back" in place of the ^C."""
+    from sqlalchemy import event
+
+    from catalog.transactions import hold_writes
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+
+    def stopped(_connection: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement == "BEGIN IMMEDIATE":
+            raise KeyboardInterrupt
+
+    event.listen(engine, "before_cursor_execute", stopped)
+    try:
+        with pytest.raises(KeyboardInterrupt), engine.begin() as connection:
+            hold_writes(connection)
+    finally:
+        engine.dispose()

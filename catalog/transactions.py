@@ -182,7 +182,7 @@ def _begin_immediate(connection: Connection) -> None:
                     raise
             time.sleep(SQLITE_WRITE_POLL)
     finally:
-        if not connection.invalidated:  # (a stop signal in BEGIN: a new connection is set anew)
+        if not connection.invalidated:  # (a stop signal in BEGIN: its replacement gets it anew)
             connection.exec_driver_sql(
                 f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
 

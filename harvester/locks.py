@@ -2,8 +2,7 @@
 
 The lock is the ``lock_owner`` / ``lock_expires`` pair of the source's ``harvest_state`` row,
 taken with a compare-and-set UPDATE, so it holds across threads, processes and Koprik nodes
-sharing one database. A run renews its lease with every page it commits, and every second
-while it goes on (:data:`harvester.runs.HEARTBEAT_SECONDS`).
+sharing one database. A run renews its lease with every page it commits.
 
 On SQLite (one host) a lock whose owner process is gone (same host, pid no longer alive) or
 whose lease expired is taken over. On PostgreSQL the run also holds a session advisory lock
@@ -31,8 +30,7 @@ from catalog.transactions import executed, transaction
 from harvester import advisory
 
 LEASE_SECONDS = 3600
-"""How long a lock holds without renewal (a run renews it every second and at every page):
-the time a run whose process is stuck, or gone from another host, keeps its source."""
+"""How long a lock holds without renewal (a run renews it at every page)."""
 
 
 _held: dict[str, Connection] = {}

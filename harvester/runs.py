@@ -47,13 +47,7 @@ Semantics (DESIGN.md, Harvesting):
   the run at once, ``failed``: no smaller window can help; where it stood stays saved, and the
   next run resumes there (timeouts and 500 are still halved: a smaller window may get past
   them). Every fault is written to the run's ``errors``.
-- **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`) for as
-  long as it goes on, renewing its lease every :data:`HEARTBEAT_SECONDS` (a run waiting on a
-  partner that does not answer commits no page for hours: its lease ran out, and the source was
-  taken over while it went on); a run whose lock was taken over all the same (its process
-  stuck past the lease) ends at its next beat, failed.
-- **Watched while it runs.** Its row says the requests it has sent, retries included, within
-  :data:`HEARTBEAT_SECONDS` of each (its counts and pages as each page commits).
+- **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`).
 - **Stoppable.** A run given a :class:`Stop` ends soon after :meth:`Stop.request` (from any
   thread: a command's signal handling, a scheduler shutting down): the pages being written
   are committed, the rest is not asked for, and the run is recorded ``interrupted`` with a line
@@ -95,7 +89,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, case, delete, update
 
 from catalog import Catalog, CatalogWriter
-from catalog.db import unavailable
 from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
 from catalog.set_rules import SetRulesChanged
@@ -130,10 +123,6 @@ seconds-granularity source of some years costs about 30 failed halves)."""
 MAX_EMPTY_PAGES = 50
 """Consecutive empty pages that still carry a resumption token before the list is abandoned."""
 MAX_ERROR_LINES = 500
-HEARTBEAT_SECONDS = 1.0
-"""How often a run in progress renews its source's lock and writes the requests it has sent to
-its row (:meth:`HarvestRun._heartbeat`), for the operator watching it (the dashboard refreshes
-a run every 2 s)."""
 
 RUNNING, SUCCEEDED, PARTIAL, FAILED, INTERRUPTED = (
     "running",
@@ -457,58 +446,6 @@ class HarvestRun:
         )
 
     async def _harvest_source(self) -> None:
-        """Harvest the source while :meth:`_heartbeat` keeps the run's row up to date; a
-        heartbeat that fails ends the harvest with its error."""
-        work = asyncio.ensure_future(self._harvest_protocol())
-        beat = asyncio.ensure_future(self._heartbeat())
-        beat.add_done_callback(lambda _: work.cancel())  # it ends only by failing
-        try:
-            await work
-        except asyncio.CancelledError:
-            itself = asyncio.current_task()
-            failure = beat.exception() if beat.done() and not beat.cancelled() else None
-            if failure is None or (itself is not None and itself.cancelling()):
-                raise
-            raise failure from None
-        finally:
-            beat.cancel()
-
-    async def _heartbeat(self) -> None:
-        """Every :data:`HEARTBEAT_SECONDS`, renew the source's lock and write the requests sent
-        so far to the run's row (:meth:`_beat`); runs until cancelled, or raises
-        :class:`harvester.locks.SourceBusy` once another run took the lock over. A run retrying
-        a partner that answers faults, or does not answer, commits no page for minutes (hours,
-        halving a window), and its row said the requests of its last page meanwhile: 0 before
-        the first; and its lease, renewed only with pages, ran out after
-        :data:`harvester.locks.LEASE_SECONDS` while it went on: a run started then took the
-        source over, the two at once, the first recorded as ended without its end recorded."""
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            await asyncio.to_thread(self._beat)
-
-    def _beat(self) -> None:
-        """One beat of :meth:`_heartbeat`, in one transaction; none while the catalogue
-        database is unavailable (:func:`catalog.db.unavailable`: SQLite's lock held past its
-        busy timeout by a long page, a server restarting): the next beat comes within the
-        lease, and a run whose database stays away ends at its next page, or its end, saying
-        so there."""
-        try:
-            transaction(self.catalog.engine, self._beaten,
-                        f"renewing the lock of source {self.source.name!r}")  # fmt: skip
-        except Exception as error:
-            if unavailable(error) is None:
-                raise
-
-    def _beaten(self, connection: Connection) -> None:
-        """:meth:`_beat` on ``connection``: renew the lock (SourceBusy if it was taken over)
-        and write the requests sent, unless the run's row already says more (a page committed
-        meanwhile wrote a later count)."""
-        locks.renew(connection, self.source.name, self.owner)
-        sent, runs = self.requests, harvest_runs.c
-        connection.execute(update(harvest_runs).where(runs.id == self.run_id, runs.requests < sent)
-                           .values(requests=sent))  # fmt: skip
-
-    async def _harvest_protocol(self) -> None:
         try:
             if self.source.protocol == Z3950:
                 await self._harvest_z3950()
@@ -764,7 +701,7 @@ class HarvestRun:
         except MalformedResponse as error:
             self._reject_page(error)
             failure = str(error)
-        except Unavailable:  # no smaller window can help: the run ends (_harvest_protocol)
+        except Unavailable:  # no smaller window can help: the run ends (_harvest_source)
             raise
         except HarvestError as error:
             failure = str(error)

@@ -412,7 +412,9 @@ def test_a_flood_of_connections_ending_before_a_request_is_logged_in_bounded_lin
     """Each connection's session log said ``connect`` and how it ended: a flood of connections
     that send nothing, each closed for the next one's room, wrote two lines each however the
     refusals were damped. ``connect`` now comes with the first request, and the ends of
-    connections without one are damped."""
+    connections without one are damped: those that went and those closed to make room alike
+    (a loaded machine's flood outran the target, which closed some; their lines, not counted
+    here, left the test waiting for 5 ends never said as disconnects)."""
     monkeypatch.setattr(damped_log, "WINDOW", 1.0)
     monkeypatch.setattr(damped_log, "BURST", 5)
     caplog.set_level(logging.INFO)
@@ -423,7 +425,7 @@ def test_a_flood_of_connections_ending_before_a_request_is_logged_in_bounded_lin
         deadline = time.monotonic() + 10
         while True:
             messages = [r.getMessage() for r in caplog.records]
-            ends = sum(" disconnect after 0 requests" in m for m in messages)
+            ends = sum(" after 0 requests" in m for m in messages)  # disconnect, or closed
             counted = [int(m.split(": ")[1].split()[0]) for m in messages
                        if m.startswith("z39.50 connections ended before any request: ")]
             if ends + sum(counted) >= flood:

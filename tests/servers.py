@@ -126,6 +126,14 @@ def _wait_for(
             time.sleep(0.2)
 
 
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:``port``: one per worker of ``koprik serve
+    --workers``, each binding it with SO_REUSEPORT."""
+    local = f"0100007F:{port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1] == local and row.split()[3] == "0A")
+
+
 def limit_files_to(size: int) -> None:
     """In a child process (``preexec_fn``): files of at most ``size`` bytes, a write beyond
     failing (EFBIG), as on a full disk, rather than killing the process (SIGXFSZ)."""

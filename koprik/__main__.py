@@ -1,8 +1,8 @@
 import sys
 
 try:
-    from koprik.cli import run
-except KeyboardInterrupt:  # a ^C as the program starts: said as koprik.cli.run says it
+    from koprik.program import run
+except KeyboardInterrupt:  # a ^C in the few ms before the program takes it: said as it says it
     from koprik.stopping import interrupted
 
     sys.exit(interrupted())

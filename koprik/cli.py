@@ -23,11 +23,11 @@ from typing import Any, NoReturn
 
 import koprik.parsers
 from config import ConfigError, koprik_version, load_settings
-from config.runtime import start_fork_server, tune_collector
+from config.runtime import start_fork_server
 from config.settings import settings_file
 from koprik.errors import UserError
 from koprik.logs import PLAIN, UNEXPECTED, into_log_file, not_a_stop
-from koprik.stopping import interrupted, take_stop_signals
+from koprik.stopping import interrupted
 
 
 def command_modules() -> dict[str, str]:
@@ -233,22 +233,3 @@ def os_error_line(error: OSError) -> str:
     files = f"{error.filename}" if error.filename2 is None else (
         f"{error.filename} -> {error.filename2}")
     return f"{files}: {error.strerror}"
-
-
-def run() -> None:
-    """The ``koprik`` program: :func:`main` in a process of its own, its collector tuned. A ^C
-    while the command's modules load, before :func:`main` handles one, is said as one
-    (a traceback of the import it stopped was printed), and so is one while the collector goes
-    through what the program loaded first (a ^C 0.05 to 0.4 s after ``koprik serve`` started
-    printed the traceback of its ``gc.collect()`` and ended by SIGINT in 5 of 108 tries)."""
-    take_stop_signals()
-    try:
-        tune_collector()
-        status = main()
-    except KeyboardInterrupt as stop:
-        status = interrupted(stop)
-    sys.exit(status)
-
-
-if __name__ == "__main__":
-    run()

@@ -25,8 +25,6 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from koprik.logs import into_log_file
-
 if TYPE_CHECKING:
     from sys import UnraisableHookArgs  # (a type of typeshed's only)
 
@@ -143,6 +141,9 @@ def interrupted(stop: KeyboardInterrupt | None = None) -> int:
     way) ended ``koprik serve`` killed by SIGINT rather than with 130 in about 8 of 115 tries
     (none in 170 since). Each ``exec()`` of a string clears that mark first, so an empty one
     here does."""
+    # imported here: the program takes the stop signals before it loads the rest (koprik.program)
+    from koprik.logs import into_log_file
+
     terminated = isinstance(stop, Terminated)
     notes = "".join(f" {note}" for note in getattr(stop, "__notes__", ()))
     line = f"{'terminated' if terminated else 'interrupted'}{notes}"

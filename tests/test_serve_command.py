@@ -497,7 +497,7 @@ def test_a_ctrl_c_lost_on_its_way_as_serve_starts_stops_it_once_it_serves(tmp_pa
     (tmp_path / "lost.py").write_text(
         "import os, signal, sys\n"
         "import koprik.commands.serve as serve\n"
-        "from koprik.cli import run\n"
+        "from koprik.program import run\n"
         "class Lost:\n"
         "    def __del__(self):\n"
         "        os.kill(os.getpid(), signal.SIGINT)\n"
@@ -519,6 +519,42 @@ def test_a_ctrl_c_lost_on_its_way_as_serve_starts_stops_it_once_it_serves(tmp_pa
     assert b"Traceback" not in stopped.stderr, stopped.stderr
     assert b"Exception ignored" not in stopped.stderr, stopped.stderr
     assert stopped.returncode == 0, stopped.stderr
+
+
+def test_a_ctrl_c_lost_as_the_program_loads_stops_it_in_one_line(tmp_path):
+    """A ^C whose KeyboardInterrupt Python dropped while ``python -m koprik`` loaded the
+    command line's modules (~0.2 s; raised in the callback of an import's module lock: a CI
+    run), before the program took the stop signals: serve went on serving, Python's
+    "Exception ignored in" and a traceback on standard error. The program takes them before
+    it loads anything else (koprik.program), and the dropped ^C is raised again."""
+    koprik = write_config(tmp_path)
+    (tmp_path / "lost.py").write_text(
+        "import os, runpy, signal, sys\n"
+        "class Lost:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        for _ in range(1000):  # the KeyboardInterrupt is raised here, and ignored\n"
+        "            pass\n"
+        "class AsTheCommandLineLoads:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'koprik.cli':\n"
+        "            Lost()\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, AsTheCommandLineLoads())\n"
+        f"sys.argv = ['koprik', '--config', {str(koprik.config)!r}, 'serve', '--workers', '1']\n"
+        "runpy.run_module('koprik', run_name='__main__', alter_sys=True)\n"
+    )
+    started = subprocess.Popen([sys.executable, str(tmp_path / "lost.py")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=_sigint_as_in_a_terminal,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    try:
+        _, err = started.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # serving: the ^C was lost
+        started.kill()
+        _, err = started.communicate()
+    assert b"Traceback" not in err, err
+    assert (started.returncode, err) == (130, b"koprik: interrupted\n")
 
 
 def test_the_line_of_a_ctrl_c_caught_leaves_the_status_130(tmp_path):

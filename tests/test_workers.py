@@ -93,7 +93,7 @@ def test_workers_and_the_command_collect_garbage_as_tuned() -> None:
     program = (
         "import gc, sys\n"
         "sys.argv = ['koprik', '--config', '/nonexistent/koprik.toml', 'runs']\n"
-        "from koprik.cli import run\n"
+        "from koprik.program import run\n"
         "try:\n    run()\nexcept SystemExit:\n    print(gc.get_threshold())\n"
     )
     command = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,

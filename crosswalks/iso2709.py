@@ -53,6 +53,12 @@ _NEXT_START_OR_END = re.compile(rb"\x1d(?=%s(?:[^\x1d]{0,%d}?\d{5}|\Z))"
                                 % (_PADDED, MAX_JUNK - 1))  # fmt: skip
 _LOOKAHEAD = MAX_JUNK + 5
 """Bytes read past :data:`MAX_SCAN` to see whether a terminator before it starts a record."""
+_LEADER = re.compile(rb"\d{5}[^\x1d]{5}22\d{5}[^\x1d]{3}45")
+"""The start of what may be a leader, MARC 21's or UNIMARC's: a record length, then the
+indicator and subfield code counts (2, 2) and the base address, then the entry map's first
+two digits (4, 5)."""
+_LEADER_SPAN = 22
+"""Bytes read past :data:`MAX_SCAN` to see whether a terminator before it starts a record."""
 
 
 class _Buffer:
@@ -102,6 +108,24 @@ class _Buffer:
         found = ends.search(self.data, 0, MAX_SCAN + _LOOKAHEAD)
         return found.start() if found is not None and found.start() < MAX_SCAN else -1
 
+    def find_hidden_record(self, before: int) -> int:
+        """Index of the first record starting at least :data:`MAX_JUNK` bytes in and before
+        ``before`` that is delimited by its own leader (:data:`_LEADER`, its length ending on a
+        record terminator); -1 when none is. Bytes no terminator ended (a line of text, a
+        record cut short) were rejected together with the good record after them, up to its
+        terminator: the record was lost. Fewer bytes before a leader stay with it, as they may
+        be its own record's (``--repair`` skips them)."""
+        at = MAX_JUNK
+        while (found := _LEADER.search(self.data, at, before + _LEADER_SPAN)) is not None:
+            start = found.start()
+            length = int(self.data[start : start + 5])
+            self.fill(start + length)
+            if (length >= _MIN_RECORD and len(self.data) >= start + length
+                    and self.data[start + length - 1] == RECORD_TERMINATOR):
+                return start
+            at = start + 1
+        return -1
+
     def take(self, size: int) -> bytes:
         chunk = bytes(self.data[:size])
         del self.data[:size]
@@ -125,6 +149,12 @@ def iter_chunks(stream: BinaryIO) -> Iterator[tuple[bytes, str | None]]:
                 yield buffer.take(length), None
                 continue
         end = buffer.find_record_end()
+        hidden = buffer.find_hidden_record(end if end != -1 else MAX_SCAN)
+        if hidden != -1:
+            chunk = buffer.take(hidden)
+            yield _sampled(chunk, _delimiting_problem(head, length, -1, len(chunk),
+                                                      record_after=True))  # fmt: skip
+            continue
         chunk = buffer.take(end + 1 if end != -1 else MAX_SCAN)
         yield _sampled(chunk, _delimiting_problem(head, length, end, len(chunk)))
 
@@ -143,11 +173,16 @@ def _sampled(chunk: bytes, problem: str) -> tuple[bytes, str]:
                                   "out)")
 
 
-def _delimiting_problem(head: bytes, length: int | None, end: int, size: int) -> str:
+def _delimiting_problem(
+    head: bytes, length: int | None, end: int, size: int, *, record_after: bool = False
+) -> str:
     if length is None:
         return f"record length {head.decode('latin-1')!r} in the leader is not a number"
     if length < _MIN_RECORD:
         return f"record length {length} in the leader is too short for a record"
+    if record_after:
+        return (f"record truncated: {size} bytes, then the next record's leader, leader says "
+                f"{length}")
     if end == -1:
         return f"record truncated: {size} bytes, no record terminator, leader says {length}"
     return f"leader says {length} bytes but the record terminator ends it at {end + 1}"

@@ -307,3 +307,22 @@ def test_a_damaged_record_costs_only_itself_whatever_lies_between_records(
     chunks = list(iso2709.iter_chunks(io.BytesIO(between.join(records) + between)))
     assert [problem is None for _, problem in chunks] == [i != damaged for i in range(6)]
     assert [chunk for chunk, _ in chunks] == records
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [b"Tashkent, 2024: a line of the report this file was cut from, not a record\n",
+     bytes(range(1, 29)) * 40, b"00900nam a2200" + b"x" * 80, b"99999" + b"y" * 300],
+    ids=["a line of text", "binary bytes with no terminator", "a leader cut short",
+         "a length past the next record"],
+)
+def test_a_good_record_after_bytes_that_are_no_record_is_read(junk: bytes) -> None:
+    """Bytes no record terminator ends (a line of text, a record cut short, binary junk) were
+    rejected together with the good record after them, up to its terminator: the record was
+    lost. The junk is cut at the leader of the record it hides, whose length ends on its
+    terminator, and that record is read (fewer than MAX_JUNK bytes stay with the record after
+    them, as they may be its own: test_repair's yaz marc4, ``--repair`` skips them)."""
+    records = [record_to_iso2709(record) for record in demo_records(3, seed=11)]
+    chunks = list(iso2709.iter_chunks(io.BytesIO(records[0] + junk + records[1] + records[2])))
+    assert [chunk for chunk, problem in chunks if problem is None] == records
+    assert [chunk for chunk, problem in chunks if problem is not None] == [junk]

@@ -14,6 +14,11 @@ the scheduler), after a pause of :data:`STARTUP` seconds when it died within as 
 (killed as it starts, it is not started again in a tight loop, and :data:`QUICK_DEATHS` such
 deaths in a row stop them all); one that fails within them by itself, saying why (a port in use,
 a catalogue that cannot be opened or is gone), stops them all, with the worker's exit status.
+One that dies later but within :data:`SHORT_LIFE` seconds of starting (a fault that strikes on
+the first request, or a minute in) is started again after a pause that each such death doubles,
+from :data:`FIRST_PAUSE` to :data:`LONGEST_PAUSE` seconds, said in its warning: it is not forked
+again every few seconds for ever. One that lived longer is started again at once, and its next
+pause is the first again.
 A worker that gives no sign of life for ``server.worker_timeout`` seconds is killed and so
 started again: each writes the time into memory it shares with the parent every
 :data:`HEARTBEAT` seconds from its event loop (:func:`signs_of_life`), from the moment its
@@ -61,6 +66,14 @@ QUICK_DEATHS = 3
 """A worker that dies within :data:`STARTUP` seconds of starting this many times in a row stops
 them all (status 1): one that crashes as it starts (a fault in a library) is not started again
 for ever, with no one told."""
+SHORT_LIFE = 60.0
+"""A worker that dies past :data:`STARTUP` but sooner than this after starting is started again
+after a pause (:data:`FIRST_PAUSE`, doubled by each such death in a row); one that lived longer,
+at once."""
+FIRST_PAUSE = 1.0
+"""Seconds before a worker that died within :data:`SHORT_LIFE` the first time is started again."""
+LONGEST_PAUSE = 60.0
+"""Seconds the pause after deaths within :data:`SHORT_LIFE` in a row grows to, and no further."""
 STOP_GRACE = 30.0
 """Seconds the workers get to stop on SIGTERM before they are killed."""
 HEARTBEAT = 1.0
@@ -158,9 +171,11 @@ def run_workers(
 
     workers = {index: start(index) for index in range(count)}
     due: dict[int, float] = {}
-    """Workers that died as they started, and when they are started again."""
+    """Workers that died as they started, or soon after, and when they are started again."""
     quick = dict.fromkeys(workers, 0)
     """How many times in a row each worker died as it started."""
+    pauses = dict.fromkeys(workers, FIRST_PAUSE)
+    """The pause before each worker is started again if it dies within :data:`SHORT_LIFE`."""
     status = 0
     looked = resumed = time.monotonic()
     try:
@@ -183,7 +198,8 @@ def run_workers(
                 code = process.exitcode or 0
                 if stopping:
                     break
-                starting = time.monotonic() - started < STARTUP
+                lived = time.monotonic() - started
+                starting = lived < STARTUP
                 if starting and code > 0:
                     log.error("worker %d exited with status %d while starting; stopping",
                               index, code)  # fmt: skip
@@ -200,6 +216,14 @@ def run_workers(
                                 "starting it again in %g s", index, process.pid, code, STARTUP)
                     due[index] = time.monotonic() + STARTUP
                     continue
+                if lived < SHORT_LIFE:  # crashing soon after each start: not forked for ever
+                    log.warning("worker %d (pid %d) exited with status %d, %.0f s after starting; "
+                                "starting it again in %g s", index, process.pid, code, lived,
+                                pauses[index])  # fmt: skip
+                    due[index] = time.monotonic() + pauses[index]
+                    pauses[index] = min(2 * pauses[index], LONGEST_PAUSE)
+                    continue
+                pauses[index] = FIRST_PAUSE
                 log.warning("worker %d (pid %d) exited with status %d; starting it again",
                             index, process.pid, code)  # fmt: skip
                 workers[index] = start(index)

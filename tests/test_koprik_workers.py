@@ -389,6 +389,94 @@ def test_a_worker_that_dies_each_time_it_starts_stops_them_all_at_last() -> None
     assert f"worker 1 died as it started {QUICK_DEATHS} times in a row; stopping" in done.stderr
 
 
+def _until_said(path: Path, parent: subprocess.Popen[bytes], said: Callable[[str], bool]) -> None:
+    """Wait until ``said(text)`` holds of the parent's standard error, written to ``path``."""
+    deadline = time.monotonic() + 90
+    while not said(path.read_text()):
+        assert time.monotonic() < deadline and parent.poll() is None, path.read_text()
+        time.sleep(0.05)
+
+
+def test_a_worker_dying_soon_after_starting_is_started_again_after_growing_pauses(
+    tmp_path: Path,
+) -> None:
+    """One dying past STARTUP but soon after it (a fault on its first request) was forked again
+    at once, each time, for ever; now after a pause, doubled by each such death up to
+    LONGEST_PAUSE, and back to the first once a worker lived SHORT_LIFE (started again at once).
+    The constants are shortened in the parent's process."""
+    program = (
+        "import os, sys, time\n"
+        "import koprik.workers as workers\n"
+        "workers.STARTUP, workers.SHORT_LIFE, workers.LONGEST_PAUSE = 0.5, 4.0, 2.0\n"
+        f"STARTS = {str(tmp_path / '1.starts')!r}\n"
+        "def work(index):\n"
+        "    while index == 0:\n"
+        "        time.sleep(0.05)\n"
+        "    with open(STARTS, 'a') as out:\n"
+        "        out.write(f'{time.monotonic()}\\n')\n"
+        "    time.sleep(5.0 if len(open(STARTS).readlines()) == 4 else 1.5)\n"
+        "    return 1  # a crash\n"
+        "sys.exit(workers.run_workers(2, work))\n"
+    )
+    said = tmp_path / "parent.err"
+    with said.open("w") as err:
+        parent = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.DEVNULL,
+                                  stderr=err)
+    try:
+        _until_said(said, parent, lambda text: text.count("worker 1 (pid ") >= 5)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 0, said.read_text()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    lines = [line for line in said.read_text().splitlines() if line.startswith("worker 1 (pid ")]
+    assert [line.rpartition("; ")[2] for line in lines[:5]] == [
+        "starting it again in 1 s", "starting it again in 2 s", "starting it again in 2 s",
+        "starting it again", "starting it again in 1 s"], lines
+    assert all(" s after starting; " in line for line in lines[:3]), lines
+    times = [float(t) for t in (tmp_path / "1.starts").read_text().split()]
+    gaps = [b - a for a, b in itertools.pairwise(times[:5])]
+    lived_and_paused = [1.5 + 1, 1.5 + 2, 1.5 + 2, 5.0]
+    assert all(gap >= least for gap, least in zip(gaps, lived_and_paused, strict=True)), times
+
+
+def test_a_stop_during_a_workers_pause_stops_at_once_and_starts_it_no_more(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while a worker that died soon after starting waits (here 60 s) to be started
+    again: serve ends cleanly without waiting the pause out, and the worker is not started."""
+    program = (
+        "import os, sys, time\n"
+        "import koprik.workers as workers\n"
+        "workers.STARTUP, workers.FIRST_PAUSE = 0.5, 60.0\n"
+        f"STARTS = {str(tmp_path / '1.starts')!r}\n"
+        "def work(index):\n"
+        "    while index == 0:\n"
+        "        time.sleep(0.05)\n"
+        "    with open(STARTS, 'a') as out:\n"
+        "        out.write(f'{time.monotonic()}\\n')\n"
+        "    time.sleep(1.0)\n"
+        "    return 1\n"
+        "sys.exit(workers.run_workers(2, work))\n"
+    )
+    said = tmp_path / "parent.err"
+    with said.open("w") as err:
+        parent = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.DEVNULL,
+                                  stderr=err)
+    try:
+        _until_said(said, parent, lambda text: "starting it again in 60 s" in text)
+        asked = time.monotonic()
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 0, said.read_text()
+        assert time.monotonic() - asked < 30  # not after the pause
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    assert len((tmp_path / "1.starts").read_text().split()) == 1
+
+
 def test_a_terminal_stop_reaches_each_worker_once_and_a_second_one_stops_them_at_once(
     tmp_path: Path,
 ) -> None:

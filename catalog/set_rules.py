@@ -30,6 +30,10 @@ to say so (its deleted status is the record's, in every set), as the README says
 
 Deleted records keep the sets they had when they were deleted (their MARC is gone: nothing can
 be worked out from it).
+
+A row of ``set_rules`` that cannot be read (a damaged catalogue, or one edited by hand) is said
+in one line (:class:`SetRulesUnreadable`, read in :func:`_parsed` only) by each command and write
+that reads it, and by ``/health``; ``koprik db sets`` records its rules in its place.
 """
 
 from __future__ import annotations
@@ -71,8 +75,29 @@ JOINED = (("record_sets", "record_id"),)
 """What :func:`place_again` stamps: the memberships records join (their own datestamps stay)."""
 
 
-class SetRulesChanged(Exception):
-    """The records were placed in sets by other ``[[sets]]`` rules; one line saying what to do."""
+class SetRulesError(Exception):
+    """The ``[[sets]]`` rules keep this node from serving or writing the catalogue; one line
+    saying what to do."""
+
+
+class SetRulesChanged(SetRulesError):
+    """The records were placed in sets by other ``[[sets]]`` rules."""
+
+
+class SetRulesUnreadable(SetRulesError):
+    """A row of ``set_rules`` holds no rules :func:`described` could have said (a damaged
+    catalogue, or one edited by hand): nothing can be compared with them. ``koprik db sets``
+    records them anew, reading none (:func:`place_again`)."""
+
+
+def unreadable(row: int, what: str) -> str:
+    """The line of :class:`SetRulesUnreadable`: row ``row`` of ``set_rules`` is ``what``. It
+    names no file or database: ``/health`` answers anyone (:func:`refused`)."""
+    return (
+        f"the [[sets]] rules recorded in the catalogue's set_rules table (the row of id {row}) "
+        f"are unreadable ({what}): run `koprik db sets` to place every record by this node's "
+        "[[sets]] rules and record them anew"
+    )
 
 
 def refusal(file: str) -> str:
@@ -88,10 +113,10 @@ def refusal(file: str) -> str:
     )
 
 
-def paused(file: str) -> str:
-    """What the harvest scheduler of a node refused so says once it starts no run any more
-    (:mod:`harvester.scheduler`), and ``/health`` with it (:func:`refusal`)."""
-    return f"scheduled harvests paused: {refusal(file)}"
+def paused(why: str) -> str:
+    """What the harvest scheduler of a node refused says once it starts no run any more
+    (:mod:`harvester.scheduler`), and ``/health`` with it, ``why`` the line of :func:`refused`."""
+    return f"scheduled harvests paused: {why}"
 
 
 def described(rules: Sequence[SetRule]) -> dict[str, str]:
@@ -115,13 +140,26 @@ def _read(connection: Connection, row: int) -> dict[str, str] | None:
     found = connection.execute(
         select(models.set_rules.c.rules).where(models.set_rules.c.id == row)
     ).scalar()
-    return None if found is None else dict(json.loads(found))
+    return None if found is None else _parsed(found, row)
+
+
+def _parsed(said: str, row: int) -> dict[str, str]:
+    """The rules (:func:`described`) that row ``row`` of ``set_rules`` says (``said``, its
+    JSON); raises :class:`SetRulesUnreadable` when it says none."""
+    try:
+        rules = json.loads(said)
+    except (ValueError, RecursionError):  # (nested too deep for json to read)
+        raise SetRulesUnreadable(unreadable(row, "not JSON")) from None
+    if not isinstance(rules, dict) or not all(isinstance(v, str) for v in rules.values()):
+        raise SetRulesUnreadable(unreadable(row, "not a JSON object of strings"))
+    return rules
 
 
 def refuse_others(connection: Connection, rules: dict[str, str], file: str) -> None:
     """Raise :class:`SetRulesChanged` (:func:`refusal` naming the settings ``file``) unless
     ``rules`` (:func:`described`) are those the records are placed by: ``db sets``' while it
-    runs (or stopped midway), else the recorded ones (none recorded: any). Read in the
+    runs (or stopped midway), else the recorded ones (none recorded: any); raise
+    :class:`SetRulesUnreadable` when those cannot be read. Read in the
     writer's transaction and, on PostgreSQL, locked until it ends (``FOR SHARE``, whose table
     lock ``db sets`` waits for: :func:`_lock`); on SQLite the writer already holds the
     catalogue's one write lock."""
@@ -131,10 +169,14 @@ def refuse_others(connection: Connection, rules: dict[str, str], file: str) -> N
 
 
 def refused(engine: Engine, rules: Sequence[SetRule], file: str) -> str | None:
-    """:func:`refusal` naming the settings ``file`` when a writer on ``rules`` would be
-    refused now (:func:`refuse_others`), else None: one read, for ``/health``."""
-    with engine.connect() as connection:
-        wanted = _for_writers(connection, lock=False)
+    """The line a writer on ``rules`` would be refused with now (:func:`refuse_others`):
+    :func:`refusal` naming the settings ``file``, or that of :class:`SetRulesUnreadable`; else
+    None. One read, for ``/health`` and the harvest scheduler."""
+    try:
+        with engine.connect() as connection:
+            wanted = _for_writers(connection, lock=False)
+    except SetRulesUnreadable as error:
+        return str(error)
     return refusal(file) if wanted is not None and wanted != described(rules) else None
 
 
@@ -143,8 +185,8 @@ def _for_writers(connection: Connection, *, lock: bool) -> dict[str, str] | None
     t = models.set_rules
     query = select(t.c.id, t.c.rules).where(t.c.id.in_((_ROW, _PLACING)))
     found = dict(connection.execute(query.with_for_update(read=True) if lock else query).all())
-    wanted = found.get(_PLACING, found.get(_ROW))
-    return None if wanted is None else dict(json.loads(wanted))
+    row = _PLACING if _PLACING in found else _ROW
+    return _parsed(found[row], row) if row in found else None
 
 
 def _lock(connection: Connection) -> None:
@@ -172,21 +214,15 @@ def adopt(engine: Engine, rules: Sequence[SetRule]) -> None:
         if placed_by(connection) is not None:
             return
     with suppress(IntegrityError):  # another process recorded its rules between the two
-        transaction(engine, partial(_record, rules=rules, insert_row=True),
-                    "recording the [[sets]] rules")  # fmt: skip
+        transaction(engine, partial(_record, rules=rules), "recording the [[sets]] rules")
 
 
 def _said(rules: Sequence[SetRule]) -> str:
     return json.dumps(described(rules), sort_keys=True)
 
 
-def _record(connection: Connection, rules: Sequence[SetRule], *, insert_row: bool) -> None:
-    values = {"rules": _said(rules)}
-    table = models.set_rules
-    if insert_row:
-        connection.execute(insert(table).values(id=_ROW, **values))
-    else:
-        connection.execute(update(table).where(table.c.id == _ROW).values(**values))
+def _record(connection: Connection, rules: Sequence[SetRule]) -> None:
+    connection.execute(insert(models.set_rules).values(id=_ROW, rules=_said(rules)))
 
 
 def differences(placed: dict[str, str], rules: Sequence[SetRule]) -> list[str]:
@@ -299,11 +335,13 @@ def _place_batch(
 
 
 def _finish(connection: Connection, rules: Sequence[SetRule]) -> None:
+    """Record ``rules`` as those the records were placed by, in place of whatever was recorded
+    (none, other rules, or a row that cannot be read: :class:`SetRulesUnreadable`)."""
     _lock(connection)
     _tidy_sets(connection, rules)
-    _record(connection, rules, insert_row=placed_by(connection) is None)
     t = models.set_rules
-    connection.execute(delete(t).where(t.c.id == _PLACING))
+    connection.execute(delete(t).where(t.c.id.in_((_ROW, _PLACING))))
+    _record(connection, rules)
 
 
 def _next_rows(connection: Connection, after: int, batch: int) -> list:  # type: ignore[type-arg]

@@ -91,7 +91,7 @@ from sqlalchemy import Connection, Row, case, delete, update
 from catalog import Catalog, CatalogWriter
 from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
-from catalog.set_rules import SetRulesChanged
+from catalog.set_rules import SetRulesError
 from catalog.transactions import executed, transaction
 from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks, resumption
@@ -424,7 +424,7 @@ class HarvestRun:
                 else:
                     status = INTERRUPTED
                     stopped = self._stopped()
-            except (HarvestError, SetRulesChanged) as error:  # the node's rules: no page can help
+            except (HarvestError, SetRulesError) as error:  # the node's rules: no page can help
                 self.errors.append(f"run failed: {error}")
             except (Exception, asyncio.CancelledError) as error:
                 self.errors.append(f"run failed: {type(error).__name__}: {error}")

@@ -210,13 +210,14 @@ def _pausing(context: _Context) -> bool:
     with _context_lock:
         if context.paused:
             return True
-    file = context.catalog.settings.file
-    if refused(context.catalog.engine, context.catalog.rules, file) is None:
+    catalog = context.catalog
+    why = refused(catalog.engine, catalog.rules, catalog.settings.file)
+    if why is None:
         return False
     with _context_lock:
         first, context.paused = not context.paused, True
     if first:
-        log.warning("%s", paused(file))
+        log.warning("%s", paused(why))
     return True
 
 

@@ -89,7 +89,7 @@ def _loaded_errors() -> tuple[type[Exception], ...]:
     if (schema := sys.modules.get("catalog.schema")) is not None:
         errors.append(schema.SchemaError)
     if (set_rules := sys.modules.get("catalog.set_rules")) is not None:
-        errors.append(set_rules.SetRulesChanged)
+        errors.append(set_rules.SetRulesError)
     if (db := sys.modules.get("catalog.db")) is not None:
         errors.extend((db.DatabaseFileError, db.DatabaseUrlError))
     return tuple(errors)

@@ -18,7 +18,8 @@ with (:func:`catalog.set_rules.refused`, one read of a one-row table). The node 
 what the catalogue holds: HTTP stays 200, so that a load balancer keeps it while ``db sets``
 runs, which no node on the new rules may serve yet. A node that runs scheduled harvests
 (``koprik serve`` without ``--no-scheduler``) starts none then, and ``harvests`` says so
-(:func:`catalog.set_rules.paused`, the line its scheduler logs).
+(:func:`catalog.set_rules.paused`, the line its scheduler logs). So too when the recorded rules
+cannot be read (a damaged catalogue, or one edited by hand), which ``catalogue.sets`` says.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ async def health(request: web.Request) -> web.Response:
     ok = bool(catalogue["reachable"])
     body = {"status": "ok" if ok else "error", "version": koprik_version(), "catalogue": catalogue}
     if "sets" in catalogue and request.app.get(SCHEDULES, False):
-        body["harvests"] = paused(catalog.settings.file_name)
+        body["harvests"] = paused(str(catalogue["sets"]))
     return web.json_response(body, status=200 if ok else 503)
 
 

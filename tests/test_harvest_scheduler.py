@@ -397,9 +397,9 @@ def test_a_node_whose_set_rules_are_no_longer_the_catalogue_s_pauses_its_schedul
         assert sum(run.status == FAILED for run in runs) <= 1  # one running as db sets ran
         lines = [line for line in koprik.log.read_text().splitlines() if "paused" in line]
         assert len(lines) == 1 and lines[0].endswith(
-            f" WARNING harvester.scheduler: {paused(settings.file)}")
+            f" WARNING harvester.scheduler: {paused(refusal(settings.file))}")
         named = Path(settings.file).name  # on /health, without its folder
-        assert health["status"] == "ok" and health["harvests"] == paused(named)
+        assert health["status"] == "ok" and health["harvests"] == paused(refusal(named))
         assert health["catalogue"]["sets"] == refusal(named)
     finally:
         catalog.close()

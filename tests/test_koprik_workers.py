@@ -805,15 +805,15 @@ def test_a_worker_started_again_makes_no_catalogue_where_it_was_removed(tmp_path
 
 
 def test_a_worker_started_again_that_fails_unexpectedly_logs_its_traceback(tmp_path: Path):
-    """A worker started again after a crash, stopped by a fault of Koprik's own (the [[sets]]
-    rules the catalogue records spoilt meanwhile): multiprocessing printed its traceback on
+    """A worker started again after a crash, stopped by a fault of Koprik's own (the schema
+    revision the catalogue records spoilt meanwhile): multiprocessing printed its traceback on
     standard error only, and the log file said only that it "exited with status 1"."""
-    from tests.test_serve_command import rules_unreadable
+    from tests.test_serve_command import revision_unreadable
 
-    assert _one_crashed_after(tmp_path, lambda: rules_unreadable(tmp_path / "k.sqlite3")) == 1
+    assert _one_crashed_after(tmp_path, lambda: revision_unreadable(tmp_path / "k.sqlite3")) == 1
     said = (tmp_path / "serve.out").read_text()
     fault = said.splitlines()[-1]
-    assert fault.startswith("json.decoder.JSONDecodeError: "), said
+    assert fault.startswith("TypeError: "), said
     (logged,) = [e for e in _log(tmp_path) if e["logger"] == "koprik"]
     assert logged["level"] == "error", logged
     assert logged["message"] in [f"worker {index}: stopped by an unexpected error (a fault of "

@@ -150,13 +150,14 @@ def test_a_sigterm_while_waiting_for_the_database_is_said_in_the_log_file_too(tm
     assert logged.endswith(" ERROR koprik: terminated\n"), logged
 
 
-def rules_unreadable(catalogue: Path) -> None:
-    """Spoil the [[sets]] rules ``catalogue`` records (JSON cut short): reading them is an
-    error Koprik has no line for, a fault of its own (its traceback)."""
+def revision_unreadable(catalogue: Path) -> None:
+    """Spoil the schema revision ``catalogue`` records (bytes, not text): reading it is an
+    error Koprik has no line for, a fault of its own (its traceback). (Unreadable [[sets]]
+    rules served till they were given a line: :class:`catalog.set_rules.SetRulesUnreadable`.)"""
     import sqlite3
 
     with contextlib.closing(sqlite3.connect(catalogue)) as database, database:
-        database.execute("UPDATE set_rules SET rules = '{\"inst\": '")
+        database.execute("UPDATE alembic_version SET version_num = CAST(version_num AS BLOB)")
 
 
 @pytest.mark.parametrize("command", [["serve"], ["serve", "--workers", "2"], ["scheduler"]])
@@ -168,13 +169,13 @@ def test_an_unexpected_error_is_in_the_log_file_with_its_traceback(tmp_path, com
     koprik = write_config(tmp_path, f'[log]\nfile = "{log}"\n')
     subprocess.run(koprik.command("demo", "--records", "1"), check=True, capture_output=True,
                    timeout=120)  # fmt: skip
-    rules_unreadable(tmp_path / "catalog.sqlite3")
+    revision_unreadable(tmp_path / "catalog.sqlite3")
     log.unlink(missing_ok=True)
     result = subprocess.run(koprik.command(*command), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("Traceback (most recent call last):\n"), result.stderr
     fault = result.stderr.splitlines()[-1]
-    assert fault.startswith("json.decoder.JSONDecodeError: "), result.stderr
+    assert fault.startswith("TypeError: "), result.stderr
     logged = log.read_text()
     assert logged.endswith(f"\n{fault}\n"), logged
     assert (" ERROR koprik: stopped by an unexpected error (a fault of Koprik's own)\n"

@@ -556,3 +556,84 @@ def test_a_record_added_on_the_old_rules_as_db_sets_starts_is_placed_by_the_new(
             select(r.c.set_specs).where(r.c.local_id == "fresh-1")).scalar_one()  # fmt: skip
     assert any(spec.startswith("by:") for spec in specs.split())
     check(catalog.engine, rules, catalog.settings.file)
+
+
+def _unreadable(row: int, what: str) -> str:
+    """The line a command ends with when row ``row`` of ``set_rules`` is ``what``."""
+    return (f"the [[sets]] rules recorded in the catalogue's set_rules table (the row of id {row}) "
+            f"are unreadable ({what}): run `koprik db sets` to place every record by this node's "
+            "[[sets]] rules and record them anew")  # fmt: skip
+
+
+def _damage_set_rules(engine: Any, row: int, rules: str) -> None:
+    """Row ``row`` of ``set_rules`` made to hold ``rules``, as a hand edit would."""
+    t = models.set_rules
+    with engine.begin() as connection:
+        connection.execute(t.delete().where(t.c.id == row))
+        connection.execute(t.insert().values(id=row, rules=rules))
+
+
+@pytest.mark.parametrize(("row", "rules", "what"), [
+    (1, '{"inst": "collection', "not JSON"),
+    (1, '{"inst": 1}', "not a JSON object of strings"),
+    (1, "[" * 100_000, "not JSON"),
+    (2, '["inst"]', "not a JSON object of strings"),
+], ids=["not-json", "not-strings", "nested-too-deep", "placing-not-an-object"])  # fmt: skip
+def test_unreadable_set_rules_stop_each_command_in_one_line_until_db_sets(
+    settings: Settings, catalog: Catalog, tmp_path: Any, row: int, rules: str, what: str
+) -> None:
+    """The recorded rules (id 1), or those ``koprik db sets`` places by (id 2), made
+    unreadable by hand: ``koprik serve`` and ``koprik import`` each end in one line naming the
+    table and saying to run ``koprik db sets``, which records them anew; both work again then.
+    Before, each ended with json's traceback, and ``db sets`` too (id 1)."""
+    _stored_an_hour_ago(catalog)
+    _damage_set_rules(catalog.engine, row, rules)
+    koprik = write_config(tmp_path)
+    koprik.config.write_text(f'[database]\nurl = "{settings.database.url}"\n'
+                             f"[server]\nhttp_port = {koprik.http_port}\n"
+                             f"z3950_port = {koprik.z3950_port}\n")  # fmt: skip
+    marc = tmp_path / "records.mrc"
+    marc.write_bytes(b"".join(record.as_marc() for record in demo_records(5, seed=9)))
+    held = _contents(catalog)
+    for command in (("import", str(marc)), ("serve", "--no-scheduler")):
+        refused = subprocess.run(koprik.command(*command), capture_output=True, text=True,
+                                 timeout=120, cwd=tmp_path)  # fmt: skip
+        assert (refused.returncode, refused.stderr) == (2, f"koprik: {_unreadable(row, what)}\n")
+    assert _contents(catalog) == held
+    placed = subprocess.run(koprik.command("db", "sets"), capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)  # fmt: skip
+    assert (placed.returncode, placed.stderr) == (0, "")
+    assert placed.stdout.endswith(f": {RECORDS} records placed by the [[sets]] rules, 0 of them "
+                                  "in other sets than before\n")  # fmt: skip
+    imported = subprocess.run(koprik.command("import", str(marc)), capture_output=True,
+                              text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    check(catalog.engine, settings.sets, catalog.settings.file)
+
+
+def test_health_says_when_the_recorded_set_rules_are_unreadable(tmp_path: Any) -> None:
+    """The recorded rules made unreadable while ``koprik serve`` serves: ``/health`` says it
+    (200: the node serves what the catalogue holds; its harvests and imports are refused) in
+    the line the commands end with, and the log holds no traceback. Before, ``/health`` said
+    the catalogue was unreachable (503)."""
+    import json
+    import urllib.request
+
+    from sqlalchemy import create_engine
+
+    from tests.servers import koprik_serve
+
+    with koprik_serve(tmp_path, demo_records=3) as koprik:
+        engine = create_engine(f"sqlite:///{tmp_path / 'catalog.sqlite3'}")
+        try:
+            _damage_set_rules(engine, 1, "placed by hand")
+        finally:
+            engine.dispose()
+        with urllib.request.urlopen(f"http://127.0.0.1:{koprik.http_port}/health",
+                                    timeout=30) as response:  # fmt: skip
+            status, health = response.status, json.load(response)
+    line = _unreadable(1, "not JSON")
+    assert status == 200 and health["status"] == "ok"
+    assert health["catalogue"]["sets"] == line
+    assert health["harvests"] == f"scheduled harvests paused: {line}"
+    assert "Traceback" not in koprik.log.read_text()

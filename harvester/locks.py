@@ -39,7 +39,13 @@ _held_lock = threading.Lock()
 
 
 class SourceBusy(RuntimeError):
-    """Another run of the source holds the lock."""
+    """Another run of the source holds the lock: this one is not started."""
+
+
+class TakenOver(RuntimeError):
+    """Another run took the source's lock over from a run holding it (its lease lapsed, or on
+    PostgreSQL its advisory lock's session ended), found as the run renews it with a page
+    (:func:`renew`): the run stops there, that page not committed, those before it kept."""
 
 
 def new_owner() -> str:
@@ -131,14 +137,15 @@ def _take(source: str, owner: str, connection: Connection, *, lead: bool) -> int
 
 
 def renew(connection: Connection, source: str, owner: str) -> None:
-    """Extend the lease (on the caller's transaction); raises SourceBusy if it was lost."""
+    """Extend the lease (on the caller's transaction); raises :class:`TakenOver` if it was
+    lost."""
     renewed = connection.execute(
         update(harvest_state)
         .where(harvest_state.c.source == source, harvest_state.c.lock_owner == owner)
         .values(lock_expires=int(time.time()) + LEASE_SECONDS)
     ).rowcount
     if renewed != 1:
-        raise SourceBusy(f"the lock of source {source!r} was taken over")
+        raise TakenOver(f"another run took source {source!r} over")
 
 
 def release(engine: Engine, source: str, owner: str) -> None:

@@ -261,8 +261,9 @@ def harvest(
     (a removal forgets the harvest state under that lock; a run started at the same moment,
     from the dashboard, wrote the state of the removed source again).
 
-    Raises :class:`harvester.locks.SourceBusy` when another run of the source holds the lock,
-    and :class:`harvester.sources.SourceError` for a definition that cannot be harvested.
+    Raises :class:`harvester.locks.SourceBusy` when another run of the source holds the lock
+    (a run whose lock another takes over meanwhile ends ``failed``, saying so), and
+    :class:`harvester.sources.SourceError` for a definition that cannot be harvested.
     """
     validate(source)
     options = options or RunOptions()
@@ -426,6 +427,8 @@ class HarvestRun:
                     stopped = self._stopped()
             except (HarvestError, SetRulesError) as error:  # the node's rules: no page can help
                 self.errors.append(f"run failed: {error}")
+            except locks.TakenOver as error:  # the other run goes on: this one ends, in a line
+                self.errors.append(self._taken_over(error))
             except (Exception, asyncio.CancelledError) as error:
                 self.errors.append(f"run failed: {type(error).__name__}: {error}")
                 self._close_run(FAILED)
@@ -486,6 +489,14 @@ class HarvestRun:
             self.errors.append(unmapped)
         if stopped is not None:
             self.errors.append(stopped)
+
+    def _taken_over(self, error: locks.TakenOver) -> str:
+        """The line the record of a run whose source another run took over says (a run that
+        raised :class:`harvester.locks.SourceBusy` then was said to have been skipped, as one
+        never started)."""
+        if not self.pages:
+            return f"run stopped before its first page: {error}"
+        return f"run stopped after page {self.pages}: {error}; the pages committed before are kept"
 
     def _stopped(self) -> str:
         """The line a stopped run's record ends with."""

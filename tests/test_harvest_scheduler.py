@@ -271,6 +271,39 @@ def test_stopping_the_scheduler_command_mid_harvest_stops_the_run_and_says_so(
         _resumed_to_the_end(catalog, mid.provider, mid.url)
 
 
+def test_a_run_whose_source_another_run_takes_over_ends_saying_so(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`koprik scheduler` mid-harvest, two pages committed; the run's lease lapses (as on
+    SQLite after an hour without a page) and another process takes the source over, as
+    `koprik harvest` would. The run's third page is not committed: the run ends failed,
+    its record and the scheduler's line saying it stopped as another run took the source over
+    and that the pages before are kept. Before, the scheduler said the run was "skipped, a run
+    is in progress", as if it had never started, and its record "SourceBusy: the lock of
+    source 'partner' was taken over"."""
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+    with _scheduler_mid_harvest(tmp_path, url, ("scheduler",)) as mid:
+        catalog = mid.catalog
+        with catalog.engine.begin() as connection:
+            connection.execute(update(harvest_state).where(harvest_state.c.source == "partner")
+                               .values(lock_expires=int(time.time()) - 1))  # fmt: skip
+        other = locks.new_owner()
+        locks.acquire(catalog.engine, "partner", other)
+        try:
+            mid.release.set()
+            assert _wait_for(lambda: _runs(catalog)[0].finished is not None, LIVENESS)
+            err = stderr_after(mid.process, signal.SIGTERM, LIVENESS)
+        finally:
+            locks.release(catalog.engine, "partner", other)
+        (run,) = _runs(catalog)
+    line = (f"run stopped after page {HELD - 1}: another run took source 'partner' over; the "
+            "pages committed before are kept")  # fmt: skip
+    assert (run.status, run.pages, run.added, run.errors) == (
+        FAILED, HELD - 1, (HELD - 1) * PAGE, line)
+    ended = [said for said in err.splitlines() if "scheduled harvest of partner" in said]
+    assert ended and ended[0].endswith(f"; error: {line}"), err
+    assert " failed (run #1), " in ended[0], err
+    assert all("source 'partner' is being harvested by " in said for said in ended[1:]), err
+
+
 @COMMANDS
 @SIGNALS
 def test_a_second_signal_while_the_scheduler_stops_exits_at_once(

@@ -2,10 +2,11 @@
 
 :func:`iter_chunks` reads a stream in blocks and cuts it by the record length in the leader,
 checked against the record terminator (0x1D). When the two disagree it resynchronizes on the
-next terminator that a record length follows, so one bad record costs only itself, and a run
-of junk is one reject (of at most :data:`MAX_SCAN` bytes, of which a sample is kept); padding
-between records (extra terminators, NUL, Ctrl-Z, line breaks) is skipped. Memory stays bounded
-by one record (at most :data:`MAX_SCAN` bytes are searched for a terminator).
+next terminator that a record length follows, or on the leader of a whole record the bytes
+hide, so one bad record costs only itself, and a run of junk is one reject (of at most
+:data:`MAX_SCAN` bytes, of which a sample is kept); padding between records (extra
+terminators, NUL, Ctrl-Z, line breaks) is skipped. Memory stays bounded by one record (at most
+:data:`MAX_SCAN` bytes are searched for a terminator).
 
 :func:`read_record` decides the character set of each record from its bytes
 (:mod:`crosswalks.charsets`) unless told, and builds the record, which always comes out as
@@ -45,19 +46,19 @@ MAX_JUNK = 64
 """Bytes before a leader that may still be part of its record: fewer than this are skipped by
 ``--repair`` (:func:`crosswalks.repair.repair_record`) and looked past for a record length."""
 _PADDED = b"[%s]*+" % b"".join(b"\\x%02x" % byte for byte in sorted(_PADDING))
-_NEXT_START = re.compile(rb"\x1d(?=%s[^\x1d]{0,%d}?\d{5})" % (_PADDED, MAX_JUNK - 1))
+_NEXT_START = rb"(?P<terminator>\x1d)(?=%s[^\x1d]{0,%d}?\d{5}" % (_PADDED, MAX_JUNK - 1)
 """A record terminator, then padding, then a record length after fewer than :data:`MAX_JUNK`
 bytes. The padding is not counted: records padded to blocks (NULs, spaces) after a damaged one
 were cut at :data:`MAX_SCAN` instead, in the middle of a good record, and so on after it."""
-_NEXT_START_OR_END = re.compile(rb"\x1d(?=%s(?:[^\x1d]{0,%d}?\d{5}|\Z))"
-                                % (_PADDED, MAX_JUNK - 1))  # fmt: skip
-_LOOKAHEAD = MAX_JUNK + 5
-"""Bytes read past :data:`MAX_SCAN` to see whether a terminator before it starts a record."""
-_LEADER = re.compile(rb"\d{5}[^\x1d]{5}22\d{5}[^\x1d]{3}45")
+_LEADER = rb"\d{5}[^\x1d]{5}22\d{5}[^\x1d]{3}45"
 """The start of what may be a leader, MARC 21's or UNIMARC's: a record length, then the
 indicator and subfield code counts (2, 2) and the base address, then the entry map's first
 two digits (4, 5)."""
-_LEADER_SPAN = 22
+_JUNK_ENDS = re.compile(_NEXT_START + rb")|" + _LEADER)
+"""What may end bytes the leader could not delimit (:meth:`_Buffer.find_junk_end`)."""
+_JUNK_ENDS_OR_END = re.compile(_NEXT_START + rb"|%s\Z)|" % _PADDED + _LEADER)
+"""The same, in the last bytes of the stream: a terminator may be followed by padding alone."""
+_LOOKAHEAD = MAX_JUNK + 5
 """Bytes read past :data:`MAX_SCAN` to see whether a terminator before it starts a record."""
 
 
@@ -66,6 +67,8 @@ class _Buffer:
         self.stream = stream
         self.data = bytearray()
         self.eof = False
+        self._terminator = 0
+        """Where :meth:`_delimits` looks for the next record terminator from."""
 
     def fill(self, size: int) -> None:
         """Read until at least ``size`` bytes are buffered or the stream ends."""
@@ -94,37 +97,54 @@ class _Buffer:
                 return
             self.fill(1)
 
-    def find_record_end(self) -> int:
-        """Index of the record terminator that ends bytes the leader could not delimit: the
-        first one followed by what may be the next record (:data:`_NEXT_START`), or by nothing
-        but padding at the end of the stream; -1 when none is within :data:`MAX_SCAN` bytes.
+    def find_junk_end(self) -> tuple[int, str]:
+        """How many bytes the leader could not delimit are one reject, and what ends them:
+        ``"terminator"`` (the first record terminator followed by what may be the next record,
+        :data:`_NEXT_START`, or by nothing but padding at the end of the stream), ``"leader"``
+        (the leader of a whole record, :meth:`_delimits`), or ``"nothing"`` (neither within
+        :data:`MAX_SCAN` bytes: that many are cut off). One scan for both, never going back: the
+        work is linear in the bytes read, whatever they hold.
 
         The first terminator alone cut junk forced as ISO 2709 (a binary file) at each 0x1D
         byte, one in 256 of random bytes, into a reject each, whose lines (reason, bytes in
-        base64) made a reject file 1.6 times the size of the file read."""
+        base64) made a reject file 1.6 times the size of the file read. Without the leaders,
+        bytes no terminator ended (a line of text, a record cut short) were rejected together
+        with the good record after them, up to its terminator: the record was lost."""
         self.fill(MAX_SCAN + _LOOKAHEAD)
         whole = self.eof and len(self.data) <= MAX_SCAN + _LOOKAHEAD  # (its end is the end)
-        ends = _NEXT_START_OR_END if whole else _NEXT_START
-        found = ends.search(self.data, 0, MAX_SCAN + _LOOKAHEAD)
-        return found.start() if found is not None and found.start() < MAX_SCAN else -1
-
-    def find_hidden_record(self, before: int) -> int:
-        """Index of the first record starting at least :data:`MAX_JUNK` bytes in and before
-        ``before`` that is delimited by its own leader (:data:`_LEADER`, its length ending on a
-        record terminator); -1 when none is. Bytes no terminator ended (a line of text, a
-        record cut short) were rejected together with the good record after them, up to its
-        terminator: the record was lost. Fewer bytes before a leader stay with it, as they may
-        be its own record's (``--repair`` skips them)."""
-        at = MAX_JUNK
-        while (found := _LEADER.search(self.data, at, before + _LEADER_SPAN)) is not None:
+        ends = _JUNK_ENDS_OR_END if whole else _JUNK_ENDS
+        at = self._terminator = 0
+        while (found := ends.search(self.data, at, MAX_SCAN + _LOOKAHEAD)) is not None:
             start = found.start()
-            length = int(self.data[start : start + 5])
-            self.fill(start + length)
-            if (length >= _MIN_RECORD and len(self.data) >= start + length
-                    and self.data[start + length - 1] == RECORD_TERMINATOR):
-                return start
+            if start >= MAX_SCAN:
+                break
+            if found.group("terminator") is not None:
+                return start + 1, "terminator"
+            if self._delimits(start):
+                return start, "leader"
             at = start + 1
-        return -1
+        return MAX_SCAN, "nothing"
+
+    def _delimits(self, start: int) -> bool:
+        """Whether what looks like a leader at ``start`` (:data:`_LEADER`) begins a whole record:
+        :data:`MAX_JUNK` bytes or more in (fewer stay with the record after them, as they may
+        be its own: ``--repair`` skips them), its length ending on the first record terminator
+        after it (a leader quoted in a damaged record's field cut it in two, the good record
+        after it swallowed). :attr:`_terminator` keeps that terminator's index (or the buffer's
+        length, none being in it) from one candidate to the next, so each byte is looked at
+        once."""
+        if start < MAX_JUNK:
+            return False
+        length = int(self.data[start : start + 5])
+        if length < _MIN_RECORD:
+            return False
+        self.fill(start + length)
+        if self._terminator < start:
+            self._terminator = start
+        if self._terminator == len(self.data) or self.data[self._terminator] != RECORD_TERMINATOR:
+            found = self.data.find(RECORD_TERMINATOR, self._terminator)
+            self._terminator = len(self.data) if found == -1 else found
+        return self._terminator == start + length - 1
 
     def take(self, size: int) -> bytes:
         chunk = bytes(self.data[:size])
@@ -148,15 +168,9 @@ def iter_chunks(stream: BinaryIO) -> Iterator[tuple[bytes, str | None]]:
             if len(buffer.data) >= length and buffer.data[length - 1] == RECORD_TERMINATOR:
                 yield buffer.take(length), None
                 continue
-        end = buffer.find_record_end()
-        hidden = buffer.find_hidden_record(end if end != -1 else MAX_SCAN)
-        if hidden != -1:
-            chunk = buffer.take(hidden)
-            yield _sampled(chunk, _delimiting_problem(head, length, -1, len(chunk),
-                                                      record_after=True))  # fmt: skip
-            continue
-        chunk = buffer.take(end + 1 if end != -1 else MAX_SCAN)
-        yield _sampled(chunk, _delimiting_problem(head, length, end, len(chunk)))
+        size, ended_by = buffer.find_junk_end()
+        chunk = buffer.take(size)
+        yield _sampled(chunk, _delimiting_problem(head, length, ended_by, size))
 
 
 def _sampled(chunk: bytes, problem: str) -> tuple[bytes, str]:
@@ -173,19 +187,17 @@ def _sampled(chunk: bytes, problem: str) -> tuple[bytes, str]:
                                   "out)")
 
 
-def _delimiting_problem(
-    head: bytes, length: int | None, end: int, size: int, *, record_after: bool = False
-) -> str:
+def _delimiting_problem(head: bytes, length: int | None, ended_by: str, size: int) -> str:
     if length is None:
         return f"record length {head.decode('latin-1')!r} in the leader is not a number"
     if length < _MIN_RECORD:
         return f"record length {length} in the leader is too short for a record"
-    if record_after:
+    if ended_by == "leader":
         return (f"record truncated: {size} bytes, then the next record's leader, leader says "
                 f"{length}")
-    if end == -1:
+    if ended_by == "nothing":
         return f"record truncated: {size} bytes, no record terminator, leader says {length}"
-    return f"leader says {length} bytes but the record terminator ends it at {end + 1}"
+    return f"leader says {length} bytes but the record terminator ends it at {size}"
 
 
 class RecordError(ValueError):

@@ -326,3 +326,26 @@ def test_a_good_record_after_bytes_that_are_no_record_is_read(junk: bytes) -> No
     chunks = list(iso2709.iter_chunks(io.BytesIO(records[0] + junk + records[1] + records[2])))
     assert [chunk for chunk, problem in chunks if problem is None] == records
     assert [chunk for chunk, problem in chunks if problem is not None] == [junk]
+
+
+def test_a_leader_quoted_in_a_damaged_record_does_not_cut_it() -> None:
+    """A leader quoted in a damaged record's note, its length reaching the terminator of the
+    good record after it, was taken for a record: the damaged record was cut in two (no longer
+    one reject ``--repair`` could mend) and the good one swallowed by the second part. A
+    hidden record's length must end on the first terminator after its leader."""
+    def book(note: str) -> bytes:
+        record = Record(leader="00000nam a2200000 i 4500")
+        record.add_field(Field("001", data="x1"),
+                         Field("500", Indicators(" ", " "), [Subfield("a", note)]))
+        return record.as_marc()
+
+    quoted = "Leader as received: {:05d}nam a2200000 i 4500, kept for the record"
+    good = [book("plain"), book("another plain record")]
+    probe = book(quoted.format(0))
+    length = len(probe) + len(good[1]) - probe.index(b"00000nam", 5)
+    damaged = book(quoted.format(length))
+    damaged = b"%05d" % (len(damaged) + 7) + damaged[5:]  # its leader's length wrong
+    chunks = list(iso2709.iter_chunks(io.BytesIO(good[0] + damaged + good[1])))
+    assert chunks == [(good[0], None), (damaged, chunks[1][1]), (good[1], None)]
+    assert chunks[1][1] == (f"leader says {len(damaged) + 7} bytes but the record terminator "
+                            f"ends it at {len(damaged)}")

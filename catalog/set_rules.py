@@ -171,12 +171,21 @@ def refuse_others(connection: Connection, rules: dict[str, str], file: str) -> N
 def refused(engine: Engine, rules: Sequence[SetRule], file: str) -> str | None:
     """The line a writer on ``rules`` would be refused with now (:func:`refuse_others`):
     :func:`refusal` naming the settings ``file``, or that of :class:`SetRulesUnreadable`; else
-    None. One read, for ``/health`` and the harvest scheduler."""
+    None. One read, for ``/health``."""
     try:
-        with engine.connect() as connection:
-            wanted = _for_writers(connection, lock=False)
+        return differing(engine, rules, file)
     except SetRulesUnreadable as error:
         return str(error)
+
+
+def differing(engine: Engine, rules: Sequence[SetRule], file: str) -> str | None:
+    """:func:`refusal` naming the settings ``file`` when the records are placed by other rules
+    than ``rules`` (:func:`refuse_others`), else None; raises :class:`SetRulesUnreadable` when
+    those cannot be read. One read, for the harvest scheduler: other rules pause it for good
+    (the node is to be restarted on them), unreadable ones until ``koprik db sets`` records
+    them anew."""
+    with engine.connect() as connection:
+        wanted = _for_writers(connection, lock=False)
     return refusal(file) if wanted is not None and wanted != described(rules) else None
 
 

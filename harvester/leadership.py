@@ -30,7 +30,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalog import Catalog
-from catalog.set_rules import refused
+from catalog.set_rules import SetRulesUnreadable, differing
 from config import Settings
 from harvester import advisory
 from harvester.scheduler import SYNC_SECONDS, HarvestScheduler, start_scheduler
@@ -78,7 +78,11 @@ class ScheduleLeadership:
         scheduler: HarvestScheduler | None = None
         try:
             catalog = self.catalog
-            if refused(catalog.engine, catalog.rules, catalog.settings.file) is not None:
+            try:
+                differs = differing(catalog.engine, catalog.rules, catalog.settings.file)
+            except SetRulesUnreadable:  # its scheduler waits until db sets records them anew
+                differs = None
+            if differs is not None:
                 self._step_down()
                 return
             log.info("this node runs the harvest schedules")

@@ -23,7 +23,8 @@ sets``) would have every write of a run refused, each run ending failed: once a 
 (:func:`catalog.set_rules.refused`, one read as it falls due), the scheduler starts no run and
 works through no queue any more, and says so in one warning line
 (:func:`catalog.set_rules.paused`, which ``/health`` says too), until the node is restarted with
-the current settings file.
+the current settings file. Recorded rules that cannot be read (a damaged catalogue) pause it
+likewise, but only until ``koprik db sets`` records them anew: it then goes on, saying so.
 
 Stopping (:meth:`HarvestScheduler.shutdown`, on SIGTERM or ^C) starts no new run, asks the
 runs in progress to stop (:class:`harvester.runs.Stop`: each commits the pages it is writing
@@ -58,7 +59,7 @@ from catalog import Catalog
 from catalog.db import unavailable
 from catalog.dedup import run_dedup
 from catalog.models import dedup_queue
-from catalog.set_rules import paused, refused
+from catalog.set_rules import SetRulesUnreadable, differing, paused
 from config import HarvestSource, Settings
 from harvester.locks import SourceBusy
 from harvester.run_log import RESUMES, SCHEDULED, counted, log_end, log_lost
@@ -96,6 +97,9 @@ class _Context:
     """Reports of the runs that ended once the stop was requested (guarded likewise)."""
     paused: bool = False
     """Whether scheduled work is paused (:func:`_pausing`; guarded likewise)."""
+    unreadable: str | None = None
+    """The line saying the recorded ``[[sets]]`` rules cannot be read, while they cannot
+    (:func:`_waiting`; guarded likewise)."""
     skipped: set[str] = field(default_factory=set)
     """Sources whose run fell due while paused, not started (guarded likewise)."""
     overran: set[str] = field(default_factory=set)
@@ -205,13 +209,19 @@ def _unless_unavailable(work: str, after: str, ended: str = "stopped") -> Iterat
 
 def _pausing(context: _Context) -> bool:
     """Whether scheduled work is paused: from the first job that finds this node's ``[[sets]]``
-    rules are not the catalogue's (:func:`catalog.set_rules.refused`), said then in one warning
-    line, until the process ends (module docstring)."""
+    rules are not the catalogue's (:func:`catalog.set_rules.differing`), said then in one
+    warning line, until the process ends (module docstring); and while the recorded rules
+    cannot be read (:func:`_waiting`)."""
     with _context_lock:
         if context.paused:
             return True
     catalog = context.catalog
-    why = refused(catalog.engine, catalog.rules, catalog.settings.file)
+    try:
+        why = differing(catalog.engine, catalog.rules, catalog.settings.file)
+    except SetRulesUnreadable as error:
+        _waiting(context, str(error))
+        return True
+    _waiting(context, None)
     if why is None:
         return False
     with _context_lock:
@@ -219,6 +229,19 @@ def _pausing(context: _Context) -> bool:
     if first:
         log.warning("%s", paused(why))
     return True
+
+
+def _waiting(context: _Context, unreadable: str | None) -> None:
+    """Note whether the recorded ``[[sets]]`` rules cannot be read (``unreadable``, the line
+    saying so), saying it once as scheduled work stops and once as it goes on: not for good,
+    as for other rules, since ``koprik db sets`` records them anew, this node's own."""
+    with _context_lock:
+        before, context.unreadable = context.unreadable, unreadable
+    if unreadable is not None and unreadable != before:
+        log.warning("%s", paused(unreadable))
+    elif unreadable is None and before is not None:
+        log.info("scheduled harvests go on: the [[sets]] rules the catalogue records can be "
+                 "read again")  # fmt: skip
 
 
 class _SchedulerLines(logging.Filter):

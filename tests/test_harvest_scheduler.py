@@ -438,6 +438,50 @@ def test_a_node_whose_set_rules_are_no_longer_the_catalogue_s_pauses_its_schedul
         catalog.close()
 
 
+def test_a_node_whose_recorded_set_rules_cannot_be_read_waits_for_db_sets_then_goes_on(
+    tmp_path: Path,
+) -> None:
+    """``koprik serve`` harvesting a source every second; the recorded ``[[sets]]`` rules made
+    unreadable (a hand edit): its scheduler starts no run, saying so once, and once ``koprik db
+    sets`` has recorded them anew, goes on by itself, saying so. Before, it stayed paused (and
+    on PostgreSQL its node stepped down) until restarted, ``/health`` saying nothing wrong."""
+    koprik = write_config(tmp_path)
+    settings = load_settings(koprik.config)
+    catalog = Catalog.open(settings)
+    records = list(demo_records(40))
+    provider = FaultProvider(records[:6])
+    provider.on_list_request = lambda count: provider.add(f"oai:fault.test:new-{count}",
+                                                          records[6 + count % 34])
+    try:
+        with serve(provider.app()) as url:
+            add_source(settings, catalog, HarvestSource(name="partner", url=url, every="1s",
+                                                        delay=0), check=False)  # fmt: skip
+            identify = f"{koprik.oai_url}?verb=Identify"
+            with running(koprik.command("serve"), koprik.log, identify):
+                assert _wait_for(lambda: any(r.status == SUCCEEDED for r in _runs(catalog)),
+                                 LIVENESS)  # fmt: skip
+                with catalog.engine.begin() as connection:  # as a hand edit would
+                    connection.execute(models.set_rules.update().values(rules="placed by hand"))
+                assert _wait_for(lambda: "paused" in koprik.log.read_text(), LIVENESS)
+                time.sleep(1)  # a run started as the row changed ends
+                waited = len(_runs(catalog))
+                time.sleep(3)  # three times the interval
+                assert len(_runs(catalog)) == waited
+                place_again(catalog.engine, settings.sets)  # as koprik db sets does
+                assert _wait_for(lambda: len(_runs(catalog)) > waited + 1, LIVENESS)
+        log = koprik.log.read_text()
+        assert [line.split(" WARNING harvester.scheduler: ")[1] for line in log.splitlines()
+                if "paused" in line] == [
+            paused("the [[sets]] rules recorded in the catalogue's set_rules table (the row of "
+                   "id 1) are unreadable (not JSON): run `koprik db sets` to place every record "
+                   "by this node's [[sets]] rules and record them anew")]
+        assert ("INFO harvester.scheduler: scheduled harvests go on: the [[sets]] rules the "
+                "catalogue records can be read again") in log
+        assert "Traceback" not in log
+    finally:
+        catalog.close()
+
+
 def _refuse_job_store_writes(catalog: Catalog) -> Callable[[], None]:
     """Make every write of the scheduler's job store fail in the database itself, as a database
     that went away would; the function returned lets writes through again."""

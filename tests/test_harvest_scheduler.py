@@ -40,7 +40,7 @@ from harvester.sources import add_source, edit_source, hidden_note
 from tests.conftest import ROOT, free_port
 from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve
 from tests.postgres import PG_BIN, postgres_cluster, run_as_postgres
-from tests.servers import running, stderr_after, write_config
+from tests.servers import RunningKoprik, running, stderr_after, write_config
 
 
 def _runs(catalog: Catalog) -> list:  # type: ignore[type-arg]
@@ -397,6 +397,26 @@ def test_the_lock_of_a_dead_process_is_taken_over(catalog: Catalog) -> None:
     locks.release(catalog.engine, "partner", after)
 
 
+@contextmanager
+def _serving_a_harvest_every_second(
+    koprik: RunningKoprik, settings: Settings, catalog: Catalog
+) -> Iterator[None]:
+    """``koprik serve`` harvesting source ``partner`` every second, every run with a record to
+    write (one is added as each list is asked for), from its first run that succeeded."""
+    records = list(demo_records(40))
+    provider = FaultProvider(records[:6])
+    provider.on_list_request = lambda count: provider.add(f"oai:fault.test:new-{count}",
+                                                          records[6 + count % 34])
+    with serve(provider.app()) as url:
+        add_source(settings, catalog, HarvestSource(name="partner", url=url, every="1s",
+                                                    delay=0), check=False)  # fmt: skip
+        identify = f"{koprik.oai_url}?verb=Identify"
+        with running(koprik.command("serve"), koprik.log, identify):
+            assert _wait_for(lambda: any(r.status == SUCCEEDED for r in _runs(catalog)),
+                             LIVENESS)  # fmt: skip
+            yield
+
+
 def test_a_node_whose_set_rules_are_no_longer_the_catalogue_s_pauses_its_schedule(
     tmp_path: Path,
 ) -> None:
@@ -407,26 +427,15 @@ def test_a_node_whose_set_rules_are_no_longer_the_catalogue_s_pauses_its_schedul
     koprik = write_config(tmp_path)
     settings = load_settings(koprik.config)
     catalog = Catalog.open(settings)
-    records = list(demo_records(40))
-    provider = FaultProvider(records[:6])
-    # every run has a record to write: one is added as each list is asked for
-    provider.on_list_request = lambda count: provider.add(f"oai:fault.test:new-{count}",
-                                                          records[6 + count % 34])
     try:
-        with serve(provider.app()) as url:
-            add_source(settings, catalog, HarvestSource(name="partner", url=url, every="1s",
-                                                        delay=0), check=False)  # fmt: skip
-            identify = f"{koprik.oai_url}?verb=Identify"
-            with running(koprik.command("serve"), koprik.log, identify):
-                assert _wait_for(lambda: any(r.status == SUCCEEDED for r in _runs(catalog)),
-                                 LIVENESS)  # fmt: skip
-                place_again(catalog.engine, [*settings.sets,
-                                             SetRule(spec="by", name="By", rule="material")])
-                time.sleep(5)  # five times the interval
-                with urllib.request.urlopen(f"http://127.0.0.1:{koprik.http_port}/health",
-                                            timeout=10) as response:  # fmt: skip
-                    health = json.load(response)
-                runs = _runs(catalog)
+        with _serving_a_harvest_every_second(koprik, settings, catalog):
+            place_again(catalog.engine, [*settings.sets,
+                                         SetRule(spec="by", name="By", rule="material")])
+            time.sleep(5)  # five times the interval
+            with urllib.request.urlopen(f"http://127.0.0.1:{koprik.http_port}/health",
+                                        timeout=10) as response:  # fmt: skip
+                health = json.load(response)
+            runs = _runs(catalog)
         assert sum(run.status == FAILED for run in runs) <= 1  # one running as db sets ran
         lines = [line for line in koprik.log.read_text().splitlines() if "paused" in line]
         assert len(lines) == 1 and lines[0].endswith(
@@ -448,27 +457,17 @@ def test_a_node_whose_recorded_set_rules_cannot_be_read_waits_for_db_sets_then_g
     koprik = write_config(tmp_path)
     settings = load_settings(koprik.config)
     catalog = Catalog.open(settings)
-    records = list(demo_records(40))
-    provider = FaultProvider(records[:6])
-    provider.on_list_request = lambda count: provider.add(f"oai:fault.test:new-{count}",
-                                                          records[6 + count % 34])
     try:
-        with serve(provider.app()) as url:
-            add_source(settings, catalog, HarvestSource(name="partner", url=url, every="1s",
-                                                        delay=0), check=False)  # fmt: skip
-            identify = f"{koprik.oai_url}?verb=Identify"
-            with running(koprik.command("serve"), koprik.log, identify):
-                assert _wait_for(lambda: any(r.status == SUCCEEDED for r in _runs(catalog)),
-                                 LIVENESS)  # fmt: skip
-                with catalog.engine.begin() as connection:  # as a hand edit would
-                    connection.execute(models.set_rules.update().values(rules="placed by hand"))
-                assert _wait_for(lambda: "paused" in koprik.log.read_text(), LIVENESS)
-                time.sleep(1)  # a run started as the row changed ends
-                waited = len(_runs(catalog))
-                time.sleep(3)  # three times the interval
-                assert len(_runs(catalog)) == waited
-                place_again(catalog.engine, settings.sets)  # as koprik db sets does
-                assert _wait_for(lambda: len(_runs(catalog)) > waited + 1, LIVENESS)
+        with _serving_a_harvest_every_second(koprik, settings, catalog):
+            with catalog.engine.begin() as connection:  # as a hand edit would
+                connection.execute(models.set_rules.update().values(rules="placed by hand"))
+            assert _wait_for(lambda: "paused" in koprik.log.read_text(), LIVENESS)
+            time.sleep(1)  # a run started as the row changed ends
+            waited = len(_runs(catalog))
+            time.sleep(3)  # three times the interval
+            assert len(_runs(catalog)) == waited
+            place_again(catalog.engine, settings.sets)  # as koprik db sets does
+            assert _wait_for(lambda: len(_runs(catalog)) > waited + 1, LIVENESS)
         log = koprik.log.read_text()
         assert [line.split(" WARNING harvester.scheduler: ")[1] for line in log.splitlines()
                 if "paused" in line] == [

@@ -397,24 +397,26 @@ def _until_said(path: Path, parent: subprocess.Popen[bytes], said: Callable[[str
         time.sleep(0.05)
 
 
-def test_a_worker_dying_soon_after_starting_is_started_again_after_growing_pauses(
-    tmp_path: Path,
-) -> None:
-    """One dying past STARTUP but soon after it (a fault on its first request) was forked again
-    at once, each time, for ever; now after a pause, doubled by each such death up to
-    LONGEST_PAUSE, and back to the first once a worker lived SHORT_LIFE (started again at once).
-    The constants are shortened in the parent's process."""
+@contextlib.contextmanager
+def _crashing_soon_after_start(
+    tmp_path: Path, constants: str, lives: str
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """``run_workers(2, ...)`` in a process of its own, its module's ``constants`` set as given
+    (a line of Python), worker 0 serving and worker 1 writing the time of each start into
+    ``1.starts`` and returning 1 (a crash) after ``lives`` seconds (an expression of ``starts``,
+    its starts so far). Yields the parent and the file of its standard error."""
     program = (
-        "import os, sys, time\n"
+        "import sys, time\n"
         "import koprik.workers as workers\n"
-        "workers.STARTUP, workers.SHORT_LIFE, workers.LONGEST_PAUSE = 0.5, 4.0, 2.0\n"
+        f"{constants}\n"
         f"STARTS = {str(tmp_path / '1.starts')!r}\n"
         "def work(index):\n"
         "    while index == 0:\n"
         "        time.sleep(0.05)\n"
         "    with open(STARTS, 'a') as out:\n"
         "        out.write(f'{time.monotonic()}\\n')\n"
-        "    time.sleep(5.0 if len(open(STARTS).readlines()) == 4 else 1.5)\n"
+        "    starts = len(open(STARTS).readlines())\n"
+        f"    time.sleep({lives})\n"
         "    return 1  # a crash\n"
         "sys.exit(workers.run_workers(2, work))\n"
     )
@@ -423,13 +425,26 @@ def test_a_worker_dying_soon_after_starting_is_started_again_after_growing_pause
         parent = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.DEVNULL,
                                   stderr=err)
     try:
-        _until_said(said, parent, lambda text: text.count("worker 1 (pid ") >= 5)
-        parent.send_signal(signal.SIGTERM)
-        assert parent.wait(timeout=60) == 0, said.read_text()
+        yield parent, said
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def test_a_worker_dying_soon_after_starting_is_started_again_after_growing_pauses(
+    tmp_path: Path,
+) -> None:
+    """One dying past STARTUP but soon after it (a fault on its first request) was forked again
+    at once, each time, for ever; now after a pause, doubled by each such death up to
+    LONGEST_PAUSE, and back to the first once a worker lived SHORT_LIFE (started again at once).
+    The constants are shortened in the parent's process."""
+    constants = "workers.STARTUP, workers.SHORT_LIFE, workers.LONGEST_PAUSE = 0.5, 4.0, 2.0"
+    with _crashing_soon_after_start(tmp_path, constants,
+                                    "5.0 if starts == 4 else 1.5") as (parent, said):
+        _until_said(said, parent, lambda text: text.count("worker 1 (pid ") >= 5)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 0, said.read_text()
     lines = [line for line in said.read_text().splitlines() if line.startswith("worker 1 (pid ")]
     assert [line.rpartition("; ")[2] for line in lines[:5]] == [
         "starting it again in 1 s", "starting it again in 2 s", "starting it again in 2 s",
@@ -446,34 +461,13 @@ def test_a_stop_during_a_workers_pause_stops_at_once_and_starts_it_no_more(
 ) -> None:
     """SIGTERM while a worker that died soon after starting waits (here 60 s) to be started
     again: serve ends cleanly without waiting the pause out, and the worker is not started."""
-    program = (
-        "import os, sys, time\n"
-        "import koprik.workers as workers\n"
-        "workers.STARTUP, workers.FIRST_PAUSE = 0.5, 60.0\n"
-        f"STARTS = {str(tmp_path / '1.starts')!r}\n"
-        "def work(index):\n"
-        "    while index == 0:\n"
-        "        time.sleep(0.05)\n"
-        "    with open(STARTS, 'a') as out:\n"
-        "        out.write(f'{time.monotonic()}\\n')\n"
-        "    time.sleep(1.0)\n"
-        "    return 1\n"
-        "sys.exit(workers.run_workers(2, work))\n"
-    )
-    said = tmp_path / "parent.err"
-    with said.open("w") as err:
-        parent = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.DEVNULL,
-                                  stderr=err)
-    try:
+    constants = "workers.STARTUP, workers.FIRST_PAUSE = 0.5, 60.0"
+    with _crashing_soon_after_start(tmp_path, constants, "1.0") as (parent, said):
         _until_said(said, parent, lambda text: "starting it again in 60 s" in text)
         asked = time.monotonic()
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=60) == 0, said.read_text()
         assert time.monotonic() - asked < 30  # not after the pause
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
     assert len((tmp_path / "1.starts").read_text().split()) == 1
 
 

@@ -108,10 +108,18 @@ def _heads(_folders: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
 
 def revision_of(connection: Connection) -> str:
     """The revision the database is at, or :data:`EMPTY`, :data:`UNVERSIONED` or
-    :data:`FOREIGN`."""
+    :data:`FOREIGN`; raises :class:`SchemaError` for one recorded as other than text (SQLite
+    keeps what it is given: a hand edit, a damaged file), which ended every command with a
+    TypeError's traceback."""
     from alembic.migration import MigrationContext
 
     heads = MigrationContext.configure(connection).get_current_heads()
+    if not all(isinstance(revision, str) for revision in heads):  # a damaged catalogue
+        raise SchemaError(
+            f"{where(connection.engine)}: the schema revision its alembic_version table records "
+            f"is not text ({', '.join(map(repr, heads))[:100]}): the catalogue is damaged; "
+            "restore it from a backup"
+        )
     if heads:
         return ",".join(sorted(heads))
     tables = inspect(connection).get_table_names()

@@ -168,3 +168,48 @@ def kill_on(process: subprocess.Popen[bytes], hook: Callable[[Callable[[Any], No
     process.communicate(timeout=timeout)
     hook(None)
     assert process.returncode == -signal.SIGKILL
+
+
+INJECTED_FAULT = "RuntimeError: a fault injected by the test"
+"""The last line of the traceback of :func:`with_a_fault`'s fault."""
+
+_FAULT = '''\
+import importlib.abc, importlib.util, os, sys
+
+
+class Faulty(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "catalog.schema":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            opened = module.ensure_current
+
+            def ensure_current(engine):
+                if os.path.exists({when!r}):
+                    raise RuntimeError("a fault injected by the test")
+                return opened(engine)
+
+            module.ensure_current = ensure_current
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, Faulty())
+'''
+
+
+def with_a_fault(folder: Path, when: Path) -> dict[str, str]:
+    """An environment in which a Python process (and each it forks) raises ``RuntimeError`` as
+    it opens a catalogue (``catalog.schema.ensure_current``) while the file ``when`` exists: a
+    fault of Koprik's own, which nothing in Koprik says in a line (a ``sitecustomize`` module in
+    ``folder``, first on the path). Damaging the catalogue served till each such damage was
+    given its line (unreadable [[sets]] rules, a schema revision stored as bytes)."""
+    (folder / "sitecustomize.py").write_text(_FAULT.format(when=str(when)))
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": str(folder) + (os.pathsep + path if path else "")}

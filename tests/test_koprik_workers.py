@@ -29,7 +29,7 @@ from lxml import etree
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
-from tests.servers import logged_events
+from tests.servers import INJECTED_FAULT, logged_events, with_a_fault
 from tests.z3950_target_fixtures import yaz_client
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -53,7 +53,7 @@ def tmp_path() -> Iterator[Path]:
 
 def _start(
     folder: Path, http_port: int, z3950_port: int, workers: tuple[str, ...] = ("--workers", "2"),
-    server_settings: str = "",
+    server_settings: str = "", environment: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], Path]:
     config = folder / "koprik.toml"
     config.write_text(
@@ -70,7 +70,8 @@ def _start(
     with output.open("wb") as out:
         server = subprocess.Popen([*koprik, "serve", *workers], stdout=out,
                                   stderr=subprocess.STDOUT,
-                                  env={**os.environ, "TMPDIR": str(temporary)})  # fmt: skip
+                                  env={**(environment or os.environ),
+                                       "TMPDIR": str(temporary)})  # fmt: skip
     return server, output
 
 
@@ -756,13 +757,16 @@ def test_workers_stopped_with_their_parent_are_not_taken_for_hung(tmp_path: Path
         assert server.wait(timeout=60) == 0
 
 
-def _one_crashed_after(tmp_path: Path, spoil: Callable[[], None]) -> int:
-    """Serve with two workers, ``spoil()`` once they serve, and kill one (a crash, not a failed
-    start): the status serve ended with, its output in ``serve.out``."""
+def _one_crashed_after(
+    tmp_path: Path, spoil: Callable[[], None], environment: dict[str, str] | None = None
+) -> int:
+    """Serve with two workers (in ``environment``, when given), ``spoil()`` once they serve,
+    and kill one (a crash, not a failed start): the status serve ended with, its output in
+    ``serve.out``."""
     from koprik.workers import STARTUP
 
     http_port = free_port()
-    server, output = _start(tmp_path, http_port, free_port())
+    server, output = _start(tmp_path, http_port, free_port(), environment=environment)
     try:
         workers = _wait_for_workers(tmp_path, http_port, output)
         time.sleep(STARTUP + 0.5)  # a crash, not a failed start
@@ -799,21 +803,20 @@ def test_a_worker_started_again_makes_no_catalogue_where_it_was_removed(tmp_path
 
 
 def test_a_worker_started_again_that_fails_unexpectedly_logs_its_traceback(tmp_path: Path):
-    """A worker started again after a crash, stopped by a fault of Koprik's own (the schema
-    revision the catalogue records spoilt meanwhile): multiprocessing printed its traceback on
-    standard error only, and the log file said only that it "exited with status 1"."""
-    from tests.test_serve_command import revision_unreadable
-
-    assert _one_crashed_after(tmp_path, lambda: revision_unreadable(tmp_path / "k.sqlite3")) == 1
+    """A worker started again after a crash, stopped by a fault of Koprik's own (one injected
+    as it opens the catalogue, from then on): multiprocessing printed its traceback on standard
+    error only, and the log file said only that it "exited with status 1"."""
+    fault = tmp_path / "fault"
+    environment = with_a_fault(tmp_path, fault)
+    assert _one_crashed_after(tmp_path, fault.touch, environment) == 1
     said = (tmp_path / "serve.out").read_text()
-    fault = said.splitlines()[-1]
-    assert fault.startswith("TypeError: "), said
+    assert said.splitlines()[-1] == INJECTED_FAULT, said
     (logged,) = [e for e in _log(tmp_path) if e["logger"] == "koprik"]
     assert logged["level"] == "error", logged
     assert logged["message"] in [f"worker {index}: stopped by an unexpected error (a fault of "
                                  "Koprik's own)" for index in (0, 1)], logged  # fmt: skip
     assert logged["exception"].startswith("Traceback (most recent call last):\n"), logged
-    assert logged["exception"].endswith(f"\n{fault}"), logged
+    assert logged["exception"].endswith(f"\n{INJECTED_FAULT}"), logged
 
 
 def test_metrics_count_the_requests_of_every_worker(tmp_path: Path):

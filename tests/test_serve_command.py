@@ -12,11 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from catalog.schema import head
 from protocols.z3950.codec import decode_pdu
 from protocols.z3950.framing import read_pdu
 from tests.conftest import ROOT
 from tests.hostile import INIT
-from tests.servers import RunningKoprik, koprik_serve, stderr_after, write_config
+from tests.servers import (
+    INJECTED_FAULT,
+    RunningKoprik,
+    koprik_serve,
+    stderr_after,
+    with_a_fault,
+    write_config,
+)
 
 
 def test_demo_loads_only_into_an_empty_catalogue(tmp_path):
@@ -150,16 +158,6 @@ def test_a_sigterm_while_waiting_for_the_database_is_said_in_the_log_file_too(tm
     assert logged.endswith(" ERROR koprik: terminated\n"), logged
 
 
-def revision_unreadable(catalogue: Path) -> None:
-    """Spoil the schema revision ``catalogue`` records (bytes, not text): reading it is an
-    error Koprik has no line for, a fault of its own (its traceback). (Unreadable [[sets]]
-    rules served till they were given a line: :class:`catalog.set_rules.SetRulesUnreadable`.)"""
-    import sqlite3
-
-    with contextlib.closing(sqlite3.connect(catalogue)) as database, database:
-        database.execute("UPDATE alembic_version SET version_num = CAST(version_num AS BLOB)")
-
-
 @pytest.mark.parametrize("command", [["serve"], ["serve", "--workers", "2"], ["scheduler"]])
 def test_an_unexpected_error_is_in_the_log_file_with_its_traceback(tmp_path, command):
     """A fault of Koprik's own stopping a service printed its traceback on standard error only:
@@ -169,17 +167,37 @@ def test_an_unexpected_error_is_in_the_log_file_with_its_traceback(tmp_path, com
     koprik = write_config(tmp_path, f'[log]\nfile = "{log}"\n')
     subprocess.run(koprik.command("demo", "--records", "1"), check=True, capture_output=True,
                    timeout=120)  # fmt: skip
-    revision_unreadable(tmp_path / "catalog.sqlite3")
     log.unlink(missing_ok=True)
-    result = subprocess.run(koprik.command(*command), capture_output=True, text=True, timeout=60)
+    (tmp_path / "fault").touch()
+    result = subprocess.run(koprik.command(*command), capture_output=True, text=True, timeout=60,
+                            env=with_a_fault(tmp_path, tmp_path / "fault"))  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("Traceback (most recent call last):\n"), result.stderr
-    fault = result.stderr.splitlines()[-1]
-    assert fault.startswith("TypeError: "), result.stderr
+    assert result.stderr.splitlines()[-1] == INJECTED_FAULT, result.stderr
     logged = log.read_text()
-    assert logged.endswith(f"\n{fault}\n"), logged
+    assert logged.endswith(f"\n{INJECTED_FAULT}\n"), logged
     assert (" ERROR koprik: stopped by an unexpected error (a fault of Koprik's own)\n"
             "Traceback (most recent call last):\n") in logged, logged
+
+
+def test_a_schema_revision_recorded_as_bytes_stops_each_command_in_one_line(tmp_path):
+    """A schema revision SQLite keeps as bytes (a hand edit, a damaged file) ended every
+    command opening the catalogue with a TypeError's traceback; now one line, status 2."""
+    import sqlite3
+
+    koprik = write_config(tmp_path)
+    subprocess.run(koprik.command("demo", "--records", "1"), check=True, capture_output=True,
+                   timeout=120)  # fmt: skip
+    catalogue = tmp_path / "catalog.sqlite3"
+    with contextlib.closing(sqlite3.connect(catalogue)) as database, database:
+        database.execute("UPDATE alembic_version SET version_num = CAST(version_num AS BLOB)")
+    for command in (["runs"], ["serve"]):
+        result = subprocess.run(koprik.command(*command), capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+        assert (result.returncode, result.stderr.splitlines()) == (2, [
+            f"koprik: sqlite:///{catalogue}: the schema revision its alembic_version table "
+            f"records is not text (b'{head()}'): the catalogue is damaged; restore it from a "
+            "backup"]), result.stderr
 
 
 def test_a_catalogue_file_that_is_no_database_stops_serve_with_status_2(tmp_path):

@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, partial
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from pymarc import Field, Indicators, Leader, Record, Subfield
 from pymarc.exceptions import BadSubfieldCodeWarning
@@ -58,6 +58,8 @@ _JUNK_ENDS = re.compile(_NEXT_START + rb")|" + _LEADER)
 """What may end bytes the leader could not delimit (:meth:`_Buffer.find_junk_end`)."""
 _JUNK_ENDS_OR_END = re.compile(_NEXT_START + rb"|%s\Z)|" % _PADDED + _LEADER)
 """The same, in the last bytes of the stream: a terminator may be followed by padding alone."""
+JunkEnd = Literal["terminator", "leader", "nothing"]
+"""What ends bytes the leader could not delimit (:meth:`_Buffer.find_junk_end`)."""
 _LOOKAHEAD = MAX_JUNK + 5
 """Bytes read past :data:`MAX_SCAN` to see whether a terminator before it starts a record."""
 
@@ -97,7 +99,7 @@ class _Buffer:
                 return
             self.fill(1)
 
-    def find_junk_end(self) -> tuple[int, str]:
+    def find_junk_end(self) -> tuple[int, JunkEnd]:
         """How many bytes the leader could not delimit are one reject, and what ends them:
         ``"terminator"`` (the first record terminator followed by what may be the next record,
         :data:`_NEXT_START`, or by nothing but padding at the end of the stream), ``"leader"``
@@ -187,7 +189,7 @@ def _sampled(chunk: bytes, problem: str) -> tuple[bytes, str]:
                                   "out)")
 
 
-def _delimiting_problem(head: bytes, length: int | None, ended_by: str, size: int) -> str:
+def _delimiting_problem(head: bytes, length: int | None, ended_by: JunkEnd, size: int) -> str:
     if length is None:
         return f"record length {head.decode('latin-1')!r} in the leader is not a number"
     if length < _MIN_RECORD:

@@ -20,7 +20,7 @@ nodes share a PostgreSQL catalogue is decided by :mod:`harvester.leadership`.
 
 A node whose ``[[sets]]`` rules are no longer the catalogue's (another node ran ``koprik db
 sets``) would have every write of a run refused, each run ending failed: once a job finds so
-(:func:`catalog.set_rules.refused`, one read as it falls due), the scheduler starts no run and
+(:func:`catalog.set_rules.differing`, one read as it falls due), the scheduler starts no run and
 works through no queue any more, and says so in one warning line
 (:func:`catalog.set_rules.paused`, which ``/health`` says too), until the node is restarted with
 the current settings file. Recorded rules that cannot be read (a damaged catalogue) pause it

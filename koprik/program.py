@@ -33,7 +33,3 @@ def run() -> NoReturn:
     except KeyboardInterrupt as stop:
         status = interrupted(stop)
     sys.exit(status)
-
-
-if __name__ == "__main__":
-    run()

@@ -21,12 +21,17 @@ LOC_UTILS_URL = "http://www.loc.gov/standards/marcxml/xslt/MARC21slimUtils.xsl"
 
 
 def unpack_loc_mods(folder: Path) -> Path:
-    """The LoC MARC21 to MODS 3.7 stylesheet unpacked into ``folder``, its include of
+    """The LoC MARC21 to MODS 3.7 stylesheet unpacked into ``folder`` (:func:`unpack_loc`)."""
+    return unpack_loc(folder, "MARC21slim2MODS3-7.xsl")
+
+
+def unpack_loc(folder: Path, name: str) -> Path:
+    """The LoC stylesheet ``name`` of Zebra's examples unpacked into ``folder``, its include of
     MARC21slimUtils.xsl pointed at the local copy beside it (never at loc.gov); returns its path."""
     utils = folder / "MARC21slimUtils.xsl"
     utils.write_bytes(gzip.decompress((LOC_MODS_DIR / "MARC21slimUtils.xsl.gz").read_bytes()))
-    text = gzip.decompress((LOC_MODS_DIR / "MARC21slim2MODS3-7.xsl.gz").read_bytes()).decode()
-    stylesheet = folder / "mods.xsl"
+    text = gzip.decompress((LOC_MODS_DIR / f"{name}.gz").read_bytes()).decode()
+    stylesheet = folder / name
     stylesheet.write_text(text.replace(LOC_UTILS_URL, utils.name), encoding="utf-8")
     return stylesheet
 

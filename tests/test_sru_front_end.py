@@ -6,7 +6,10 @@ LoC ``srw-types.xsd`` of SRU 1.1/1.2 was not found in any source this project ca
 1.x responses are validated against the same OASIS schema, which declares the 1.2 elements
 (``version``, ``resultSetIdleTime``, 1.x ``recordPacking``), after their two namespaces
 (``zing/srw/`` and ``zing/srw/diagnostic/``) are renamed to the OASIS ones. Embedded records
-are validated against MARC21slim, oai_dc and MODS 3.7.
+are validated against MARC21slim, MODS 3.7 and, for SRU's Dublin Core, the DCMI simple DC
+schema: LoC's ``dc-schema.xsd`` (``srw_dc:dc``, a choice of the fifteen ``dc:`` elements) was
+not found either, so its elements are validated inside an ``oai_dc:dc`` (oai_dc.xsd, the same
+content) and its root is compared with what LoC's MARC21slim2SRWDC.xsl writes.
 """
 
 from __future__ import annotations
@@ -25,16 +28,21 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from sqlalchemy import text as text_sql
 
 from catalog import Catalog
 from catalog.demo import demo_records
 from config import RepositorySettings, SearchSettings, ServerSettings, Settings
+from crosswalks.dublin_core import marc_to_dc
+from crosswalks.marc_io import marcxml_element_to_record
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.http_server import CONTINUE
 from provider.sru.explain import explain_record
 from provider.sru.responses import SRU2, SRU2_DIAGNOSTIC, SRU2_SCAN, SRW, SRW_DIAGNOSTIC
 from tests.conftest import DATA, free_port
+from tests.peers import unpack_loc
+from tests.test_dublin_core import load_xslt
 from tests.test_http_server import head_of, post, response_of
 from tests.z3950_target_fixtures import (
     NAVOIY,
@@ -47,9 +55,11 @@ from tests.z3950_target_fixtures import (
 SCHEMAS = DATA / "schemas"
 PARSER = etree.XMLParser(no_network=True)
 YEAR_2003 = "\u0662\u0660\u0660\u0663"  # in Arabic-Indic digits, which \d and isdigit() take
+OAI_DC = "{http://www.openarchives.org/OAI/2.0/oai_dc/}dc"
+SRW_DC = "{info:srw/schema/1/dc-schema}dc"
 RECORD_SCHEMAS = {
     "marcxml": ("MARC21slim.xsd", "{http://www.loc.gov/MARC21/slim}record"),
-    "dc": ("oai_dc.xsd", "{http://www.openarchives.org/OAI/2.0/oai_dc/}dc"),
+    "dc": ("oai_dc.xsd", SRW_DC),
     "mods": ("mods-3-7.xsd", "{http://www.loc.gov/mods/v3}mods"),
 }
 
@@ -110,7 +120,15 @@ def validate(root: etree._Element, schemas: dict[str, etree.XMLSchema]) -> None:
         for child in children:
             for name, (_, tag) in RECORD_SCHEMAS.items():
                 if child.tag == tag:
-                    assert schemas[name].validate(child), (name, schemas[name].error_log)
+                    record = as_oai_dc(child) if tag == SRW_DC else child
+                    assert schemas[name].validate(record), (name, schemas[name].error_log)
+
+
+def as_oai_dc(srw_dc: etree._Element) -> etree._Element:
+    """The elements of an SRU Dublin Core record in an ``oai_dc:dc`` (see the module's text)."""
+    wrapper = etree.Element(OAI_DC, nsmap={"oai_dc": OAI_DC[1:].partition("}")[0]})
+    wrapper.extend(etree.fromstring(etree.tostring(child)) for child in srw_dc)
+    return wrapper
 
 
 def locals_of(root: etree._Element) -> list[str]:
@@ -166,6 +184,59 @@ def test_search_retrieve_validates_in_every_version_schema_and_packing(
     identifier = root.find(f".//{{{namespace}}}recordSchema")
     assert identifier is not None and identifier.text is not None
     assert identifier.text.startswith("info:srw/schema/1/")
+
+
+def records_of(root: etree._Element) -> list[etree._Element]:
+    return [data[0] for data in root.iter(f"{{{SRW}}}recordData", f"{{{SRU2}}}recordData")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_dc_records_are_srw_dc_as_the_loc_stylesheet_writes_them(
+    target: int, version: str, tmp_path: Path
+) -> None:
+    """SRU's ``dc`` schema is ``srw_dc:dc`` (``info:srw/schema/1/dc-schema``), the root LoC's
+    MARC21slim2SRWDC.xsl writes, around the record's Dublin Core elements (those of its
+    ``oai_dc``, which tests/test_dublin_core.py compares with LoC's MARC21slim2DC.xsl). It was
+    the ``oai_dc:dc`` of OAI-PMH, whose namespace a client of the schema does not know."""
+    stylesheet = load_xslt(unpack_loc(tmp_path, "MARC21slim2SRWDC.xsl"))
+    asked = {"version": version, "operation": "searchRetrieve", "query": "dc.creator=navoiy",
+             "maximumRecords": "3"}  # fmt: skip
+    marcxml = records_of(get(target, recordSchema="marcxml", **asked))
+    dc = records_of(get(target, recordSchema="dc", **asked))
+    assert len(dc) == len(marcxml) == 3
+    for marc, record in zip(marcxml, dc, strict=True):
+        loc = stylesheet(etree.ElementTree(etree.fromstring(etree.tostring(marc)))).getroot()
+        assert (record.tag, record.nsmap.get("srw_dc")) == (loc.tag, loc.nsmap.get("srw_dc"))
+        location = "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation"
+        assert record.get(location) == loc.get(location).strip()
+        oai_dc = etree.fromstring(marc_to_dc(marcxml_element_to_record(marc)))
+        assert [(e.tag, e.text) for e in record] == [(e.tag, e.text) for e in oai_dc]
+        assert len(record) > 0
+
+
+def test_a_damaged_dc_rendition_is_diagnostic_67(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored ``oai_dc`` rendition that is not one (edited by hand, damaged) cannot be made
+    into SRU's Dublin Core record: that record is the surrogate diagnostic 67 (not available
+    in this schema), logged, and the others of the page are served."""
+    with running_target(tmp_path, handmade_records()) as running, \
+            running.catalog.engine.begin() as connection:  # fmt: skip
+        damaged = connection.execute(
+            text_sql("SELECT r.id, r.local_id FROM records r WHERE r.local_id = 'uz-nav-lat'")
+        ).one()
+        connection.execute(
+            text_sql("UPDATE renditions SET data = :data WHERE record_id = :id AND format = "
+                     "'oai_dc'"), {"data": b"<dc>damaged</dc>", "id": damaged.id})  # fmt: skip
+        connection.commit()
+        root = get(running.port, version="1.2", operation="searchRetrieve", recordSchema="dc",
+                   query="dc.creator=navoiy", maximumRecords="3")  # fmt: skip
+    records = records_of(root)
+    assert [r.tag for r in records].count(SRW_DC) == 2
+    (surrogate,) = [r for r in records if r.tag.endswith("}diagnostic")]
+    assert diagnostic(surrogate) == ("info:srw/diagnostic/1/67", "uz-nav-lat: dc")
+    assert "record uz-nav-lat: its oai_dc rendition cannot be served in SRU's dc schema" in \
+        caplog.text
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -188,10 +188,9 @@ class SruFrontEnd:
         stored = self.service.records(connection, ids, request.schema.rendition)
         records = []
         for position, record_id in enumerate(ids, request.start):
-            record = stored.get(record_id)
-            data = record.rendition if record is not None else None
+            data, missing = _record_data(stored.get(record_id), record_id, request)
             records.append(responses.RecordOut(position, request.schema.identifier, data,
-                                               _missing(record, record_id, request)))  # fmt: skip
+                                               missing))  # fmt: skip
         end = request.start + len(ids)
         more = end <= min(count, results.limit)
         return responses.search_retrieve(
@@ -309,17 +308,25 @@ class SruFrontEnd:
         return responses.scan(request.version, page)
 
 
-def _missing(
+def _record_data(
     record: StoredRecord | None, record_id: int, request: SearchRetrieve
-) -> SearchError | None:
-    """The surrogate diagnostic standing in for a record without the rendition asked for:
-    65 when it was deleted since the search, 67 when it has no such rendition."""
+) -> tuple[bytes | None, SearchError | None]:
+    """The record in the schema asked for, or the surrogate diagnostic standing in for it: 65
+    when it was deleted since the search, 67 when it has no such rendition (or its rendition
+    cannot be made into the schema's record: a damaged one)."""
+    schema = request.schema
     if record is not None and record.rendition is not None:
-        return None
-    if record is None or record.marc is None:
+        if schema.shaped is None:
+            return record.rendition, None
+        try:
+            return schema.shaped(record.rendition), None
+        except ValueError:
+            log.warning("record %s: its %s rendition cannot be served in SRU's %s schema",
+                        record.local_id, schema.rendition, schema.name)
+    elif record is None or record.marc is None:
         name = record.local_id if record is not None else str(record_id)
-        return SearchError(Condition.RECORD_DELETED, name)
-    return SearchError(Condition.RECORD_NOT_IN_SCHEMA, f"{record.local_id}: {request.schema.name}")
+        return None, SearchError(Condition.RECORD_DELETED, name)
+    return None, SearchError(Condition.RECORD_NOT_IN_SCHEMA, f"{record.local_id}: {schema.name}")
 
 
 def _shown(name: str) -> str:

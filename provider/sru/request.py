@@ -14,10 +14,11 @@ searchRetrieve, a ``scanClause`` scan, anything else explain).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from config import SearchSettings
+from crosswalks.srw_dc import SRW_DC_NS, srw_dc_of
 from protocols import forms
 from protocols.sru import VERSIONS
 from provider.search import Condition, SearchError
@@ -36,19 +37,20 @@ MAX_STYLESHEET_CHARS = 2000
 @dataclass(frozen=True)
 class RecordSchema:
     """A record schema: its short name, its ``info:srw/schema`` identifier, the stored rendition
-    it is served from, and the namespace of its root element."""
+    it is served from, the namespace of its root element, and what makes the record of the
+    rendition (None: it is served as stored; raises ValueError for one it cannot)."""
 
     name: str
     identifier: str
     rendition: str
     namespace: str
+    shaped: Callable[[bytes], bytes] | None = None
 
 
 SCHEMAS = (
     RecordSchema("marcxml", "info:srw/schema/1/marcxml-v1.1", "marc21",
                  "http://www.loc.gov/MARC21/slim"),
-    RecordSchema("dc", "info:srw/schema/1/dc-v1.1", "oai_dc",
-                 "http://www.openarchives.org/OAI/2.0/oai_dc/"),
+    RecordSchema("dc", "info:srw/schema/1/dc-v1.1", "oai_dc", SRW_DC_NS, srw_dc_of),
     RecordSchema("mods", "info:srw/schema/1/mods-v3.7", "mods", "http://www.loc.gov/mods/v3"),
 )  # fmt: skip
 _SCHEMAS = {key: s for s in SCHEMAS for key in (s.name, s.identifier)}

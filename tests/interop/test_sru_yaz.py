@@ -150,6 +150,18 @@ def test_yaz_client_in_sru_mode(koprik: RunningKoprik, tmp_path: Path, mode: str
     assert "Details: position 10: unexpected end of query" in output
 
 
+@pytest.mark.parametrize("mode", ["get 1.2", "get 2.0"])
+def test_yaz_client_gets_srw_dc_for_schema_dc(koprik: RunningKoprik, tmp_path: Path,
+                                             mode: str) -> None:  # fmt: skip
+    """yaz-client asking for ``schema dc`` is sent SRU's Dublin Core (``srw_dc:dc``); it
+    was sent OAI-PMH's ``oai_dc:dc``."""
+    output = yaz_sru(koprik, mode, ["schema dc", "find dc.creator=navoiy", "show 1+3"], tmp_path)
+    assert set(re.findall(r"Number of hits: (\d+)", output)) == {"3"}, output
+    roots = re.findall(r"<(\w+:dc) xmlns:\1?\w*=\"([^\"]+)\"", output)
+    assert roots == [("srw_dc:dc", "info:srw/schema/1/dc-schema")] * 3, output
+    assert output.count("<dc:creator>") >= 3, output
+
+
 @pytest.mark.parametrize("port", ["http", "z3950"])
 def test_a_soap_request_gets_a_soap_fault(koprik: RunningKoprik, tmp_path: Path, port: str) -> None:
     """SRU's SOAP binding is not served: yaz-client's ``sru soap`` got an SRU 2.0 explain

@@ -7,7 +7,9 @@ HTTP 200 when the catalogue answers, 503 with ``"status": "error"`` and the reas
 ``catalogue.error`` when it does not (within :data:`TIMEOUT` seconds): the reason a client may
 be told (:func:`catalog.db.said_publicly`: anyone may ask, and PostgreSQL's reason names its
 host and port), the full one logged when it changes (``health: catalogue unreachable: ...``,
-not at every poll) and when the catalogue answers again. Also 503 when its SQLite file
+not at every poll) and when the catalogue answers again. A failure that is no unavailability
+(:func:`catalog.db.unavailable`) is a fault, 503 with :data:`FAULT` in ``error``, logged with
+its traceback each time. Also 503 when its SQLite file
 is damaged (:func:`catalog.file_damage.check`: found so by a statement of this process, or seen
 at once, truncated or not a database), which the lookup below may not read. ``records`` is
 :meth:`catalog.Catalog.approximate_size`, one index lookup, so a monitor may ask often.
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from catalog import Catalog
-from catalog.db import answered_within, said_publicly
+from catalog.db import DamagedFile, answered_within, said_publicly, unavailable
 from catalog.file_damage import check as check_file
 from catalog.set_rules import paused, refused
 from config import koprik_version
@@ -41,6 +43,11 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 5.0
 """Seconds the catalogue gets to answer before the node is reported unhealthy."""
+FAULT = "a fault of Koprik's while looking at the catalogue (the reason is in this node's log)"
+"""What ``/health`` says, 503, when looking at the catalogue failed other than by the database
+being unavailable (:func:`catalog.db.unavailable`): a fault of Koprik's, or a statement the
+database refused, which another node or a moment later would fail the same way. It is logged
+with its traceback (it was said as the catalogue unreachable, the reason alone, as a warning)."""
 SCHEDULES = web.AppKey("schedules", bool)
 """Whether this node runs scheduled harvests (in one of its processes: ``koprik serve``'s
 first worker, while it leads on PostgreSQL, :mod:`harvester.leadership`)."""
@@ -78,7 +85,11 @@ async def health(request: web.Request) -> web.Response:
     reason = None
     try:
         catalogue.update(await answered_within(TIMEOUT, asyncio.to_thread(_looked_at, catalog)))
-    except Exception as error:  # any failure to reach the database makes the node unhealthy
+    except Exception as error:  # any failure makes the node unhealthy
+        if not isinstance(error, DamagedFile) and unavailable(error) is None:
+            log.exception("health: the catalogue could not be looked at")
+            body = {"status": "error", "version": koprik_version(), "error": FAULT}
+            return web.json_response(body, status=503)
         said = str(getattr(error, "orig", None) or error)
         reason = " ".join(said.split()) or type(error).__name__
         catalogue = {"reachable": False, "error": said_publicly(error)}

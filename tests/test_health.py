@@ -19,6 +19,7 @@ from catalog.db import UNSAID
 from catalog.demo import demo_records
 from config import DatabaseSettings, Settings, koprik_version
 from provider.app import init_app
+from provider.health import FAULT
 from tests.conftest import sqlite_catalogue_in_its_file
 
 
@@ -193,3 +194,28 @@ async def test_health_logs_why_the_catalogue_is_unreachable_once_and_when_it_is_
                     "of 4096"),
         ("WARNING", "health: catalogue answers again"),
     ]  # fmt: skip
+
+
+async def test_a_fault_of_koprik_s_is_said_as_one_and_logged_with_its_traceback(
+    aiohttp_client: Any, settings: Settings, catalog: Catalog, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Looking at the catalogue fails with a fault of Koprik's (injected here): /health says a
+    fault, 503, and the log has its traceback at each request; it was said as the catalogue
+    unreachable, as a warning of the reason alone, once."""
+    client = await aiohttp_client(init_app(settings, catalog))
+
+    def broken(self: Catalog) -> int:
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(Catalog, "approximate_size", broken)
+    caplog.clear()
+    for _ in range(2):
+        response = await client.get("/health")
+        assert response.status == 503
+        assert await response.json() == {"status": "error", "version": koprik_version(),
+                                         "error": FAULT}  # fmt: skip
+    logged = [r for r in caplog.records if r.name == "provider.health"]
+    assert [(r.levelname, r.getMessage()) for r in logged] == \
+        [("ERROR", "health: the catalogue could not be looked at")] * 2
+    assert all(r.exc_info and "injected fault" in str(r.exc_info[1]) for r in logged)

@@ -30,7 +30,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalog import Catalog
-from catalog.set_rules import SetRulesUnreadable, differing
+from catalog.set_rules import SetRulesUnreadable, differing, paused
 from config import Settings
 from harvester import advisory
 from harvester.scheduler import SYNC_SECONDS, HarvestScheduler, start_scheduler
@@ -83,6 +83,7 @@ class ScheduleLeadership:
             except SetRulesUnreadable:  # its scheduler waits until db sets records them anew
                 differs = None
             if differs is not None:
+                log.warning("%s", paused(differs))
                 self._step_down()
                 return
             log.info("this node runs the harvest schedules")

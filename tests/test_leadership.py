@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_runs
-from catalog.set_rules import place_again
+from catalog.set_rules import paused, place_again, refusal
 from config import HarvestSource, Settings
 from config.settings import SetRule
 from harvester import advisory
@@ -111,11 +111,17 @@ def test_a_leader_on_old_set_rules_hands_the_schedules_over(
         time.sleep(1.0)  # five of its tries, were it still trying
         assert not old.leading.is_set() and current.leading.is_set()
         current.shutdown()
-        late = lead_schedules(settings, catalog, retry_seconds=0.2, sync_seconds=60)
-        assert isinstance(late, ScheduleLeadership)  # another node on the old rules
-        _eventually(late.stepped_down.is_set)  # wins the lock, starts no schedule
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="harvester.leadership"):
+            late = lead_schedules(settings, catalog, retry_seconds=0.2, sync_seconds=60)
+            assert isinstance(late, ScheduleLeadership)  # another node on the old rules
+            _eventually(late.stepped_down.is_set)  # wins the lock, starts no schedule
         assert not late.leading.is_set()
         late.shutdown()
+        said = [r.getMessage() for r in caplog.records if r.name == "harvester.leadership"]
+        assert said == [paused(refusal(settings.file)),  # why, which it did not say
+                        "this node hands the harvest schedules over to a node on the "
+                        "catalogue's [[sets]] rules, and runs them no more"]  # fmt: skip
     finally:
         old.shutdown()
         if current is not None:

@@ -3,7 +3,8 @@ client one ``connect()`` and the server one line of log, so a flood of them wrot
 as the kernel accepted connections (about 90 bytes each, gigabytes an hour on disk).
 
 :class:`Damped` logs the first :data:`BURST` lines of its kind in each :data:`WINDOW` seconds
-one by one, counts the rest, and says the count in one line as the window ends.
+one by one, counts the rest, and says the count in one line as the window ends (or as the
+server stops: :meth:`Damped.flush`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class Damped:
     def __init__(self, log: logging.Logger, what: str) -> None:
         self._log = log
         self._what = what
-        self._window_ends = float("-inf")
+        self._window_starts = self._window_ends = float("-inf")
         self._said = 0
         self._held = 0
         self._summary: asyncio.TimerHandle | None = None
@@ -43,7 +44,7 @@ class Damped:
             if self._summary is not None:  # due, but not yet run (a busy loop): said now, so
                 self._summary.cancel()  # that its count is of its window alone
                 self._say_held()
-            self._window_ends, self._said = now + WINDOW, 0
+            self._window_starts, self._window_ends, self._said = now, now + WINDOW, 0
         if self._said < BURST:
             self._said += 1
             return True
@@ -52,7 +53,18 @@ class Damped:
             self._summary = loop.call_at(self._window_ends, self._say_held)
         return False
 
-    def _say_held(self) -> None:
+    def flush(self) -> None:
+        """Say the count of the window in progress now, as the server stops: its line was due
+        when the window ended, and was lost with the event loop (a flood of refusals in a
+        server's last minute said only its first lines)."""
+        if self._summary is None:
+            return
+        self._summary.cancel()
+        self._say_held(asyncio.get_running_loop().time())
+
+    def _say_held(self, now: float | None = None) -> None:
+        """Say the count held, of a window that ended (or ends ``now``)."""
+        end = self._window_ends if now is None else now
         self._log.info("%s: %d more in the last %g s, not logged one by one", self._what,
-                       self._held, WINDOW)  # fmt: skip
+                       self._held, round(end - self._window_starts, 1))  # fmt: skip
         self._held, self._summary = 0, None

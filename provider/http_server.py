@@ -96,7 +96,7 @@ async def bind_http(
     door = Door(counter, Waiting(counter), Damped(log, "http connections refused"),
                 Damped(log, "http connections that sent nothing closed to make room"))
     loop = asyncio.get_running_loop()
-    bound = BoundHttp()
+    bound = BoundHttp(door)
 
     shared = limits.http_keepalive_requests if reuse_port else None
 
@@ -117,6 +117,9 @@ class BoundHttp:
     server: asyncio.AbstractServer
     _manager: web.Server | None = None
 
+    def __init__(self, door: Door) -> None:
+        self._door = door
+
     @property
     def port(self) -> int:
         """The port bound (the one the kernel chose for a port 0)."""
@@ -134,6 +137,12 @@ class BoundHttp:
         self._manager = runner.server
         await self.server.start_serving()
         return self.server
+
+    def close(self) -> None:
+        """Stop listening, and say the refusals and room made counted but not yet said."""
+        self.server.close()
+        self._door.refusals.flush()
+        self._door.evictions.flush()
 
 
 @web.middleware

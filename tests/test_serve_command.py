@@ -2,8 +2,11 @@
 
 import asyncio
 import contextlib
+import http.client
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +18,7 @@ import pytest
 from catalog.schema import head
 from protocols.z3950.codec import decode_pdu
 from protocols.z3950.framing import read_pdu
+from provider.damped_log import BURST
 from tests.conftest import ROOT
 from tests.hostile import INIT
 from tests.servers import (
@@ -677,3 +681,34 @@ def test_the_scheduler_says_a_sighup_and_goes_on(tmp_path):
             scheduler.wait()
     assert scheduler.returncode == 0, err
     assert err.count(HANGUP_LINE) == 1, err
+
+
+def test_refusals_counted_but_not_yet_said_are_said_as_serve_stops(tmp_path):
+    """Past its first lines in a minute, a refused connection is counted, the count said as
+    the minute ends (provider.damped_log). One that had not ended when serve stopped was lost:
+    a flood in a server's last minute said only its first lines. Now each count is said as the
+    server stops. (One serving process: each counts its own connections against the caps.)"""
+    flood = BURST + 10
+    caps = "z3950_max_connections_per_address = 1\nhttp_max_connections_per_address = 1\n"
+    with koprik_serve(tmp_path, server=caps, options=("--workers", "1")) as koprik:
+        held_z3950 = socket.create_connection(("127.0.0.1", koprik.z3950_port), timeout=10)
+        held_z3950.sendall(INIT)
+        assert held_z3950.recv(65536).startswith(b"\xb5")  # an initResponse
+        held_http = http.client.HTTPConnection("127.0.0.1", koprik.http_port, timeout=10)
+        held_http.request("GET", "/oai?verb=Identify")
+        assert held_http.getresponse().read().count(b"<Identify>") == 1
+        refused = ((koprik.z3950_port, b"\xbf\x30"), (koprik.http_port, b"HTTP/1.1 503 "))
+        for port, answer in refused:
+            for _ in range(flood):  # each refused: a Z39.50 Close, an HTTP 503
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
+                    received = b""
+                    while chunk := extra.recv(65536):
+                        received += chunk
+                    assert received.startswith(answer), received
+        held_http.close()
+        held_z3950.close()
+    log = koprik.log.read_text(encoding="utf-8")
+    for what in ("z39.50 connections refused", "http connections refused"):
+        counted = re.findall(
+            rf"{re.escape(what)}: (\d+) more in the last [\d.]+ s, not logged one by one", log)
+        assert counted == [str(flood - BURST)], (what, log[-3000:])

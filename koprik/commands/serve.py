@@ -319,7 +319,7 @@ async def _serve_until(
     # without being stuck (with 8 workers starting on 2 cores, the collection above took 2.5 s):
     # it has server.worker_start_timeout, not worker_timeout.
     async with signs_of_life():
-        http = await bound.start(runner)
+        await bound.start(runner)
         target = await start_target(settings, catalog, app[SERVICE], reuse_port=shared,
                                     observe=app[METRICS].observe_z3950,
                                     observe_sru=app[METRICS].observe_sru)
@@ -341,7 +341,7 @@ async def _serve_until(
                 # committed with its resumption token: its next run resumes it.
                 await asyncio.to_thread(harvests.shutdown)
             await target.stop(SHUTDOWN_GRACE)
-            http.close()
+            bound.close()
             await runner.cleanup()
 
 

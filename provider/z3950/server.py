@@ -170,7 +170,8 @@ class Target:
 
     async def stop(self, grace: float) -> None:
         """Stop listening, and end every connection (module docs) within ``grace`` seconds
-        and twice :data:`~provider.connections.STOP_WRITE`."""
+        and twice :data:`~provider.connections.STOP_WRITE`; then say the lines counted but not
+        yet said (:meth:`provider.damped_log.Damped.flush`)."""
         self.server.close()
         serving = self.connections.serving
         self.connections.stopping = True
@@ -186,6 +187,9 @@ class Target:
                 await asyncio.wait(late, timeout=STOP_WRITE)
         with contextlib.suppress(TimeoutError):  # Python 3.12+ waits for connections here
             await asyncio.wait_for(self.server.wait_closed(), STOP_WRITE)
+        for damped in (self.connections.refusals, self.connections.evictions,
+                       self.connections.unheard):  # fmt: skip
+            damped.flush()
 
 
 @dataclass(eq=False)

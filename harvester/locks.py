@@ -2,7 +2,9 @@
 
 The lock is the ``lock_owner`` / ``lock_expires`` pair of the source's ``harvest_state`` row,
 taken with a compare-and-set UPDATE, so it holds across threads, processes and Koprik nodes
-sharing one database. A run renews its lease with every page it commits.
+sharing one database. A run renews its lease with every page it commits, and every
+:data:`BEAT_SECONDS` whatever its pages (its heartbeat, :meth:`harvester.runs.HarvestRun._beating`):
+a run waiting out a long politeness delay, or retrying a silent partner, keeps its source.
 
 On SQLite (one host) a lock whose owner process is gone (same host, pid no longer alive) or
 whose lease expired is taken over. On PostgreSQL the run also holds a session advisory lock
@@ -30,7 +32,12 @@ from catalog.transactions import executed, transaction
 from harvester import advisory
 
 LEASE_SECONDS = 3600
-"""How long a lock holds without renewal (a run renews it at every page)."""
+"""How long a lock holds without renewal (a run renews it at every page and every
+:data:`BEAT_SECONDS`)."""
+BEAT_SECONDS = 300
+"""How often a running run renews its lease whatever its pages (a twelfth of the lease): a
+source's ``delay`` and ``timeout`` may each be up to a day, and the lease lapsed while the run,
+alive, waited, and the next run of the source took it over."""
 
 
 _held: dict[str, Connection] = {}
@@ -45,7 +52,8 @@ class SourceBusy(RuntimeError):
 class TakenOver(RuntimeError):
     """Another run took the source's lock over from a run holding it (its lease lapsed, or on
     PostgreSQL its advisory lock's session ended), found as the run renews it with a page
-    (:func:`renew`): the run stops there, that page not committed, those before it kept."""
+    (:func:`renew`, or a write of the source's harvest state): the run stops there, that page
+    not committed, those before it kept."""
 
 
 def new_owner() -> str:
@@ -138,7 +146,7 @@ def _take(source: str, owner: str, connection: Connection, *, lead: bool) -> int
 
 def renew(connection: Connection, source: str, owner: str) -> None:
     """Extend the lease (on the caller's transaction); raises :class:`TakenOver` if it was
-    lost."""
+    lost (a page's commit, a run's heartbeat)."""
     renewed = connection.execute(
         update(harvest_state)
         .where(harvest_state.c.source == source, harvest_state.c.lock_owner == owner)

@@ -47,7 +47,10 @@ Semantics (DESIGN.md, Harvesting):
   the run at once, ``failed``: no smaller window can help; where it stood stays saved, and the
   next run resumes there (timeouts and 500 are still halved: a smaller window may get past
   them). Every fault is written to the run's ``errors``.
-- **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`).
+- **One at a time.** A run holds the source's database lock (:mod:`harvester.locks`), renewed
+  with each page and, while it runs, every :data:`harvester.locks.BEAT_SECONDS` whatever its
+  pages (its heartbeat, which also writes the requests it sent so far to its record): a run
+  waiting out a long delay, or retrying a silent partner, keeps its source.
 - **Stoppable.** A run given a :class:`Stop` ends soon after :meth:`Stop.request` (from any
   thread: a command's signal handling, a scheduler shutting down): the pages being written
   are committed, the rest is not asked for, and the run is recorded ``interrupted`` with a line
@@ -92,7 +95,7 @@ from catalog import Catalog, CatalogWriter
 from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
 from catalog.set_rules import SetRulesError
-from catalog.transactions import executed, transaction
+from catalog.transactions import executed, hold_writes, transaction
 from config import HarvestSettings, HarvestSource, Settings
 from harvester import dates, guards, locks, resumption
 from harvester.coverage import Coverage, coverage_of, covering
@@ -406,6 +409,8 @@ class HarvestRun:
     """(pages, records) of the run as each page recorded was written: told to ``on_page`` once
     the page's transaction committed (a transaction may hold several pages)."""
     future: guards.FutureDatestamps = field(default_factory=guards.FutureDatestamps)
+    _beat_failed: Exception | None = None
+    """What stopped the run's heartbeat (:meth:`_beating`): the source taken over, mostly."""
 
     async def execute(self) -> RunReport:
         started = time.monotonic()
@@ -418,7 +423,7 @@ class HarvestRun:
         try:
             self.run_id = self._open_run()
             try:
-                if await self._until_stopped(self._harvest_source()):
+                if await self._beating(self._harvest_source()):
                     status = PARTIAL if self.failed_windows else SUCCEEDED
                     if self.future.fault() is not None:
                         self.errors.append(str(self.future.fault()))
@@ -460,6 +465,63 @@ class HarvestRun:
                     await self._harvest(client)
         except Unavailable as error:
             raise self._unavailable(error) from None
+
+    async def _beating(self, work: Coroutine[Any, Any, None]) -> bool:
+        """:meth:`_until_stopped` ``work`` while a heartbeat renews the run's lease every
+        :data:`harvester.locks.BEAT_SECONDS` whatever its pages, and writes the run's requests so
+        far to its row (:meth:`_beat`). A heartbeat that finds the source taken over (or fails
+        to write) cancels the work, and its error is raised as a page's commit raises it. The
+        heartbeat has ended, its last transaction with it, when this returns or raises however
+        the work ended: it never writes beside the run's closing writes or its lock's release."""
+        running = asyncio.ensure_future(self._until_stopped(work))
+        ended = asyncio.Event()
+        heartbeat = asyncio.ensure_future(self._heartbeat(ended, running))
+        try:
+            finished = await running
+        except asyncio.CancelledError:
+            itself = asyncio.current_task()
+            if self._beat_failed is None or (itself is not None and itself.cancelling()):
+                raise
+            finished = False
+        finally:
+            ended.set()
+            await heartbeat  # not cancelled: a beat being written ends first
+        if self._beat_failed is not None:
+            raise self._beat_failed
+        return finished
+
+    async def _heartbeat(self, ended: asyncio.Event, work: asyncio.Future[bool]) -> None:
+        """:meth:`_beat` every :data:`harvester.locks.BEAT_SECONDS` until ``ended`` is set (or
+        a beat fails: its error kept, ``work`` cancelled)."""
+        while True:
+            try:
+                await asyncio.wait_for(ended.wait(), locks.BEAT_SECONDS)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await asyncio.to_thread(self._beat)
+            except Exception as error:  # raised by _beating, in the run's task
+                self._beat_failed = error
+                work.cancel()
+                return
+
+    def _beat(self) -> None:
+        """Renew the run's lease (raises :class:`harvester.locks.TakenOver` if it was lost) and
+        write the requests sent so far to the run's row, if more than it says, in a short
+        transaction that is the catalogue's one writer (a page's, being written, first)."""
+        name = self.source.name
+
+        def renewed(connection: Connection) -> None:
+            hold_writes(connection)
+            locks.renew(connection, name, self.owner)
+            requests = self.requests  # read once no page commits meanwhile: never less
+            runs = harvest_runs.c
+            connection.execute(update(harvest_runs)
+                               .where(runs.id == self.run_id, runs.requests < requests)
+                               .values(requests=requests))  # fmt: skip
+
+        transaction(self.catalog.engine, renewed, f"renewing the lock of the run of {name}")
 
     async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
         """Run ``work`` to its end (True), or until :attr:`stop` is requested (False): it is

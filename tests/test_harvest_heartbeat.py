@@ -1,0 +1,198 @@
+"""A harvest run's heartbeat (:meth:`harvester.runs.HarvestRun._beating`): while it runs, the run
+renews its source's lock whatever its pages, so a run that waits on its partner longer than the
+lease keeps its source, and its record shows the requests it sends meanwhile. A run whose
+source another run took over stops when its heartbeat finds it. The lease and the beat are
+shortened here (seconds, not an hour and five minutes); the partner is the fault provider on
+127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import Row, select, update
+
+from catalog import Catalog
+from catalog.demo import demo_records
+from catalog.harvest_state import harvest_runs, harvest_state
+from config import HarvestSource
+from harvester import locks
+from harvester.oai_client import Politeness
+from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunReport, Stop, harvest
+from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve
+
+RECORDS = 30
+PAGE = 5
+LEASE = 2
+"""Seconds of the shortened lease."""
+BEAT = 0.3
+"""Seconds between two beats of the shortened heartbeat."""
+LIVENESS = 60.0
+"""Seconds a run may take to do what is waited for on a loaded machine (well under one)."""
+OTHER = "another-host.example:4242:feedface"
+"""The owner of a run that takes the source over (one of another host: never stale here)."""
+
+
+@pytest.fixture
+def short_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(locks, "LEASE_SECONDS", LEASE)
+    monkeypatch.setattr(locks, "BEAT_SECONDS", BEAT)
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, seconds: float = LIVENESS) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _run_row(catalog: Catalog) -> Row | None:  # type: ignore[type-arg]
+    with catalog.engine.connect() as connection:
+        return connection.execute(
+            select(harvest_runs).where(harvest_runs.c.source == "partner")
+            .order_by(harvest_runs.c.id.desc())
+        ).first()  # fmt: skip
+
+
+def _state(catalog: Catalog) -> Row:  # type: ignore[type-arg]
+    with catalog.engine.connect() as connection:
+        return connection.execute(
+            select(harvest_state).where(harvest_state.c.source == "partner")
+        ).one()
+
+
+def _take_over(catalog: Catalog) -> None:
+    """Name another run as the source's lock owner, as a run taking it over does (on
+    PostgreSQL one holding the advisory lock; the run's own is held here)."""
+    with catalog.engine.begin() as connection:
+        connection.execute(update(harvest_state).where(harvest_state.c.source == "partner")
+                           .values(lock_owner=OTHER,
+                                   lock_expires=int(time.time()) + 3600))  # fmt: skip
+
+
+def _silent_after_the_first(count: int) -> None:
+    """A provider hook: every list (or search) request after the first is answered late, after
+    the run's timeout (the provider's loop held meanwhile)."""
+    if count > 1:
+        time.sleep(0.4)
+
+
+@contextmanager
+def _running(
+    catalog: Catalog, source: HarvestSource, politeness: Politeness, stop: Stop | None = None
+) -> Iterator[list[RunReport]]:
+    """``source`` harvested in a thread, as the scheduler and the dashboard run it; yields
+    the list its report is put in once it ended (the thread is joined on leaving)."""
+    reports: list[RunReport] = []
+    thread = threading.Thread(target=lambda: reports.append(
+        harvest(catalog, source, politeness=politeness, stop=stop)))
+    thread.start()
+    try:
+        yield reports
+    finally:
+        if stop is not None:
+            stop.request()
+        thread.join(LIVENESS)
+        assert not thread.is_alive(), "the run never ended"
+
+
+@pytest.mark.usefixtures("short_lease")
+def test_a_run_waiting_on_its_partner_longer_than_the_lease_keeps_its_source(
+    catalog: Catalog,
+) -> None:
+    """The partner holds the run's second list request for longer than the lease: another run
+    of the source started meanwhile is refused (SourceBusy), and the first ends with every
+    record. Before, the lease lapsed on SQLite and the second run took the source over while
+    the first, alive, waited; the first then ended failed at its next page."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
+    hold = Hold(2, LIVENESS)
+    provider.on_list_request = hold
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS)) as reports:
+            try:
+                assert hold.held.wait(LIVENESS), "the run never asked for its second page"
+                time.sleep(LEASE + 1.5)  # the lease, renewed at the first page, has lapsed
+                with pytest.raises(locks.SourceBusy, match="'partner' is being harvested by"):
+                    harvest(catalog, source, politeness=Politeness(delay=0))
+            finally:
+                hold.release.set()
+    (report,) = reports
+    assert (report.status, report.counts.added, report.errors) == (SUCCEEDED, RECORDS, [])
+    assert len(catalogue_of(catalog, "partner")) == RECORDS
+    assert _state(catalog).lock_owner is None
+
+
+@pytest.mark.usefixtures("short_lease")
+@pytest.mark.parametrize("protocol", ["oai-pmh", "sru"])
+def test_a_run_retrying_a_silent_partner_shows_its_requests_as_it_sends_them(
+    catalog: Catalog, protocol: str
+) -> None:
+    """After the first page, the partner answers no request within the run's timeout, and the
+    run retries: its row in harvest_runs, read while it runs, counts the requests it sent
+    since its last page. Before, it showed the count of its last page's commit until it
+    ended (retries up to 1000 of timeouts up to a day each)."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
+    stop = Stop()
+    politeness = Politeness(delay=0, timeout=0.2, retries=1000, backoff=0.01, backoff_max=0.02)
+    with serve(provider.app()) as url:
+        if protocol == "sru":
+            provider.on_search_request = _silent_after_the_first
+            source = HarvestSource(name="partner", url=url.replace("/oai", "/sru"),
+                                   protocol="sru", query="cql.allRecords=1", prefix="marcxml")
+        else:
+            provider.on_list_request = _silent_after_the_first
+            source = HarvestSource(name="partner", url=url)
+        with _running(catalog, source, politeness, stop) as reports:
+            _wait_for(lambda: (row := _run_row(catalog)) is not None and row.pages == 1,
+                      "the first page")  # fmt: skip
+            at_page = _run_row(catalog).requests  # type: ignore[union-attr]
+            deadline = time.monotonic() + 10 * BEAT + 5
+            seen = at_page
+            while time.monotonic() < deadline and seen < at_page + 3:
+                row = _run_row(catalog)
+                assert row is not None and row.status == "running" and row.pages == 1
+                seen = row.requests
+                time.sleep(0.05)
+            assert seen >= at_page + 3, (at_page, seen, len(provider.list_requests()))
+    (report,) = reports
+    assert report.status == INTERRUPTED
+    assert _run_row(catalog).requests == report.requests >= seen  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("short_lease")
+def test_a_heartbeat_finding_the_source_taken_over_stops_the_run(catalog: Catalog) -> None:
+    """Another run takes the source over while the partner holds this run's second list
+    request: its heartbeat finds it, and the run ends at once (the request still held),
+    failed, with the line a page's commit finding it says; its first page is kept, and the
+    lock stays the other run's. Before, the run waited for its partner, however long."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
+    hold = Hold(2, LIVENESS)
+    provider.on_list_request = hold
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS)) as reports:
+            try:
+                assert hold.held.wait(LIVENESS), "the run never asked for its second page"
+                _wait_for(lambda: (row := _run_row(catalog)) is not None and row.pages == 1,
+                          "the first page")  # fmt: skip
+                _take_over(catalog)
+                # well before the held request's patience ends: the heartbeat ended the run
+                _wait_for(lambda: bool(reports), "the run's end while its request is held",
+                          LIVENESS / 4)
+            finally:
+                hold.release.set()
+    (report,) = reports
+    line = ("run stopped after page 1: another run took source 'partner' over; the pages "
+            "committed before are kept")  # fmt: skip
+    assert (report.status, report.pages, report.counts.added, report.errors) == (
+        FAILED, 1, PAGE, [line])
+    row = _run_row(catalog)
+    assert row is not None and (row.status, row.pages, row.added, row.errors) == (
+        FAILED, 1, PAGE, line)
+    assert len(catalogue_of(catalog, "partner")) == PAGE
+    assert _state(catalog).lock_owner == OTHER
+

@@ -1011,11 +1011,16 @@ class HarvestRun:
 
     def _save_failed_windows(self) -> None:
         """Save the count of windows failed for good at once, not only with the next page: a
-        run killed before that page must still not look complete when it is resumed."""
-        saved = (update(harvest_state).where(harvest_state.c.source == self.source.name)
+        run killed before that page must still not look complete when it is resumed. Saved only
+        while the run holds the source's lock (raises :class:`harvester.locks.TakenOver` if
+        not): the count went into the harvest state of the run that took the source over."""
+        name = self.source.name
+        state = harvest_state.c
+        saved = (update(harvest_state).where(state.source == name, state.lock_owner == self.owner)
                  .values(failed_windows=self.failed_windows))  # fmt: skip
-        executed(self.catalog.engine, saved,
-                 f"saving the failed windows of the run of {self.source.name}")
+        what = f"saving the failed windows of the run of {name}"
+        if executed(self.catalog.engine, saved, what) != 1:
+            raise locks.TakenOver(f"another run took source {name!r} over")
 
     def _record_batch(self, writer: CatalogWriter, counts: Counts) -> None:
         """In a page's (or batch's) transaction: renew the source's lock and add the page and

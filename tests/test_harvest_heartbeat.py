@@ -1,9 +1,9 @@
 """A harvest run's heartbeat (:meth:`harvester.runs.HarvestRun._beating`): while it runs, the run
 renews its source's lock whatever its pages, so a run that waits on its partner longer than the
 lease keeps its source, and its record shows the requests it sends meanwhile. A run whose
-source another run took over stops when its heartbeat finds it. The lease and the beat are
-shortened here (seconds, not an hour and five minutes); the partner is the fault provider on
-127.0.0.1."""
+source another run took over stops, whether its heartbeat or its harvest state's writes find
+it. The lease and the beat are shortened here (seconds, not an hour and five minutes); the
+partner is the fault provider on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource
 from harvester import locks
 from harvester.oai_client import Politeness
-from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunReport, Stop, harvest
+from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunOptions, RunReport, Stop, harvest
 from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve
 
 RECORDS = 30
@@ -82,13 +82,14 @@ def _silent_after_the_first(count: int) -> None:
 
 @contextmanager
 def _running(
-    catalog: Catalog, source: HarvestSource, politeness: Politeness, stop: Stop | None = None
+    catalog: Catalog, source: HarvestSource, politeness: Politeness, stop: Stop | None = None,
+    options: RunOptions | None = None,
 ) -> Iterator[list[RunReport]]:
     """``source`` harvested in a thread, as the scheduler and the dashboard run it; yields
     the list its report is put in once it ended (the thread is joined on leaving)."""
     reports: list[RunReport] = []
     thread = threading.Thread(target=lambda: reports.append(
-        harvest(catalog, source, politeness=politeness, stop=stop)))
+        harvest(catalog, source, options, politeness=politeness, stop=stop)))
     thread.start()
     try:
         yield reports
@@ -196,3 +197,37 @@ def test_a_heartbeat_finding_the_source_taken_over_stops_the_run(catalog: Catalo
     assert len(catalogue_of(catalog, "partner")) == PAGE
     assert _state(catalog).lock_owner == OTHER
 
+
+def test_a_run_whose_source_was_taken_over_does_not_save_its_failed_windows_there(
+    catalog: Catalog,
+) -> None:
+    """A run of one day of a partner of days granularity whose list fails (HTTP 500): the
+    window cannot be halved, fails for good, and the run saves the count in the source's
+    harvest state at once. The source was taken over while the partner held the list
+    request: the run ends failed, saying so, and the other run's state is left as it was.
+    Before, the count was written into it, and the run ended partial, clearing where that
+    run stood."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE, day_granularity=True)
+    provider.poison("oai:fault.test:0")
+    hold = Hold(1, LIVENESS)
+    provider.on_list_request = hold
+    one_day = RunOptions(from_="2020-01-01", until="2020-01-01")
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS, retries=0),
+                      options=one_day) as reports:  # fmt: skip
+            try:
+                assert hold.held.wait(LIVENESS), "the run never asked for its list"
+                _take_over(catalog)
+                with catalog.engine.begin() as connection:  # where the other run stands
+                    connection.execute(update(harvest_state)
+                                       .where(harvest_state.c.source == "partner")
+                                       .values(run_id=99, token="other|run|token|5"))  # fmt: skip
+            finally:
+                hold.release.set()
+    (report,) = reports
+    line = "run stopped before its first page: another run took source 'partner' over"
+    assert (report.status, report.errors[-1]) == (FAILED, line)
+    state = _state(catalog)
+    assert (state.lock_owner, state.failed_windows, state.run_id, state.token) == (
+        OTHER, 0, 99, "other|run|token|5")

@@ -1080,13 +1080,27 @@ class HarvestRun:
         """Record the end of the run (its record ended by :meth:`_end_record`); if it ended
         complete (succeeded, or partial with its failures recorded) forget where it stood, and
         on success move the watermark (an OAI-PMH source's; SRU and Z39.50 sources have none).
-        Returns the watermark."""
-        self._end_record(stopped)
-        return transaction(self.catalog.engine, partial(self._closed, status),
-                           f"closing the run of {self.source.name}")
+        Returns the watermark.
 
-    def _closed(self, status: str, connection: Connection) -> str | None:
-        """:meth:`_close_run` on ``connection``, once the record is ended."""
+        A run whose source another run took over since its last page (on PostgreSQL, its
+        advisory lock's session gone) leaves where the source stands and its watermark to that
+        run, and its record says so."""
+        self._end_record(stopped)
+        watermark, owned = transaction(self.catalog.engine, partial(self._closed, status),
+                                       f"closing the run of {self.source.name}")  # fmt: skip
+        if not owned:
+            self.errors.append(self._left_to_the_other_run())
+        return watermark
+
+    def _left_to_the_other_run(self) -> str:
+        """The last line of the record of a run that ended complete, its source taken over."""
+        return (f"another run took source {self.source.name!r} over before this run's end was "
+                "recorded: where the source stands and its watermark are left to that run")
+
+    def _closed(self, status: str, connection: Connection) -> tuple[str | None, bool]:
+        """:meth:`_close_run` on ``connection``, once the record is ended; and whether the run
+        still held the source's lock (always said True of a run not complete)."""
+        lines = self._error_lines()
         connection.execute(
             update(harvest_runs)
             .where(harvest_runs.c.id == self.run_id)
@@ -1094,18 +1108,25 @@ class HarvestRun:
                 status=status,
                 finished=int(time.time()),
                 requests=self.requests,
-                errors="\n".join(self._error_lines()),
+                errors="\n".join(lines),
             )
         )
         before = Coverage.of(resumption.load(connection, self.source.name))
         watermark = before.watermark
         plan = self._plan
         if status not in (SUCCEEDED, PARTIAL):
-            return watermark
+            return watermark, True
+        try:  # (after a write: a SQLite transaction holds the write lock from there)
+            locks.renew(connection, self.source.name, self.owner)
+        except locks.TakenOver:
+            connection.execute(update(harvest_runs).where(harvest_runs.c.id == self.run_id)
+                               .values(errors="\n".join([*lines,
+                                                         self._left_to_the_other_run()])))
+            return watermark, False
         if plan is not None and status == SUCCEEDED:
             watermark = self._move_watermark(connection, plan, before)
         resumption.clear(connection, self.source.name)
-        return watermark
+        return watermark, True
 
     def _move_watermark(self, connection: Connection, plan: _Plan, before: Coverage) -> str | None:
         """Move the watermark, on ``connection``, past the succeeded run of ``plan``, covering

@@ -141,6 +141,8 @@ class FaultProvider:
         self.day_granularity = day_granularity
         self.on_list_request: Callable[[int], None] | None = None
         """Called with the number of ListRecords requests so far, as each one arrives."""
+        self.on_list_sets: Callable[[int], None] | None = None
+        """Called with the number of ListSets requests so far, as each one arrives."""
         self.on_search_request: Callable[[int], None] | None = None
         """Called with the number of SRU searchRetrieve requests so far, as each one arrives."""
         self.served: list[str] = []
@@ -229,6 +231,8 @@ class FaultProvider:
                 "<metadataNamespace>http://www.loc.gov/MARC21/slim</metadataNamespace>"
                 "</metadataFormat></ListMetadataFormats>"))
         if verb == "ListSets":
+            if self.on_list_sets is not None:
+                self.on_list_sets(sum(r.get("verb") == "ListSets" for r in self.requests))
             listed = "".join(f"<set><setSpec>{spec}</setSpec><setName>{spec}</setName></set>"
                              for spec in self.sets)  # fmt: skip
             return self._xml(self._envelope(f"<ListSets>{listed}</ListSets>" if listed else

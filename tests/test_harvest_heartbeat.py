@@ -231,3 +231,36 @@ def test_a_run_whose_source_was_taken_over_does_not_save_its_failed_windows_ther
     state = _state(catalog)
     assert (state.lock_owner, state.failed_windows, state.run_id, state.token) == (
         OTHER, 0, 99, "other|run|token|5")
+
+
+def test_a_run_whose_source_was_taken_over_before_its_end_leaves_its_state_to_the_other(
+    catalog: Catalog,
+) -> None:
+    """The run's last set is empty, which it checks the partner's ListSets names; the source
+    is taken over while the partner holds that request. The run ends succeeded (its records
+    are in), saying another run took the source over before its end was recorded, and leaves
+    the source's harvest state to that run: where it stands, no watermark. Before, the run's
+    end cleared that run's position and moved the watermark."""
+    provider = FaultProvider(list(demo_records(2)), page_size=PAGE, sets=("a", "b", "empty"))
+    hold = Hold(1, LIVENESS)
+    provider.on_list_sets = hold
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url, sets=["a", "empty"])
+        with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS)) as reports:
+            try:
+                assert hold.held.wait(LIVENESS), "the run never asked for ListSets"
+                _take_over(catalog)
+                with catalog.engine.begin() as connection:  # where the other run stands
+                    connection.execute(update(harvest_state)
+                                       .where(harvest_state.c.source == "partner")
+                                       .values(run_id=99, token="other|run|token|5"))  # fmt: skip
+            finally:
+                hold.release.set()
+    (report,) = reports
+    line = ("another run took source 'partner' over before this run's end was recorded: where "
+            "the source stands and its watermark are left to that run")  # fmt: skip
+    assert (report.status, report.counts.added, report.errors) == (SUCCEEDED, 1, [line])
+    assert _run_row(catalog).errors == line  # type: ignore[union-attr]
+    state = _state(catalog)
+    assert (state.lock_owner, state.run_id, state.token, state.watermark) == (
+        OTHER, 99, "other|run|token|5", None)

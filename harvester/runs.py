@@ -79,6 +79,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import threading
 import time
 from collections import deque
@@ -92,6 +93,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, case, delete, update
 
 from catalog import Catalog, CatalogWriter
+from catalog.db import unavailable
 from catalog.dedup import run_dedup
 from catalog.harvest_state import harvest_runs, harvest_state
 from catalog.set_rules import SetRulesError
@@ -117,6 +119,8 @@ from harvester.sources import OAI_PMH, SRU, Z3950, SourceError, added_source, va
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru
 from harvester.z3950_harvest import Z3950HarvestResult, harvest_z3950
+
+log = logging.getLogger(__name__)
 
 MAX_RESTARTS = 2
 """Restarts of one window after a rejected or repeating resumption token."""
@@ -409,8 +413,8 @@ class HarvestRun:
     """(pages, records) of the run as each page recorded was written: told to ``on_page`` once
     the page's transaction committed (a transaction may hold several pages)."""
     future: guards.FutureDatestamps = field(default_factory=guards.FutureDatestamps)
-    _beat_failed: Exception | None = None
-    """What stopped the run's heartbeat (:meth:`_beating`): the source taken over, mostly."""
+    _beat_failed: locks.TakenOver | None = None
+    """What stopped the run's heartbeat (:meth:`_beating`): the source taken over."""
 
     async def execute(self) -> RunReport:
         started = time.monotonic()
@@ -469,10 +473,10 @@ class HarvestRun:
     async def _beating(self, work: Coroutine[Any, Any, None]) -> bool:
         """:meth:`_until_stopped` ``work`` while a heartbeat renews the run's lease every
         :data:`harvester.locks.BEAT_SECONDS` whatever its pages, and writes the run's requests so
-        far to its row (:meth:`_beat`). A heartbeat that finds the source taken over (or fails
-        to write) cancels the work, and its error is raised as a page's commit raises it. The
-        heartbeat has ended, its last transaction with it, when this returns or raises however
-        the work ended: it never writes beside the run's closing writes or its lock's release."""
+        far to its row (:meth:`_beat`). A heartbeat that finds the source taken over cancels the
+        work, and its error is raised as a page's commit raises it. The heartbeat has ended, its
+        last transaction with it, when this returns or raises however the work ended: it never
+        writes beside the run's closing writes or its lock's release."""
         running = asyncio.ensure_future(self._until_stopped(work))
         ended = asyncio.Event()
         heartbeat = asyncio.ensure_future(self._heartbeat(ended, running))
@@ -492,7 +496,9 @@ class HarvestRun:
 
     async def _heartbeat(self, ended: asyncio.Event, work: asyncio.Future[bool]) -> None:
         """:meth:`_beat` every :data:`harvester.locks.BEAT_SECONDS` until ``ended`` is set (or
-        a beat fails: its error kept, ``work`` cancelled)."""
+        a beat finds the source taken over: its error kept, ``work`` cancelled). A beat that
+        fails otherwise (the database away for a moment) is logged and tried again at the next:
+        the lease lasts a dozen beats, and the run's pages find a database that stays away."""
         while True:
             try:
                 await asyncio.wait_for(ended.wait(), locks.BEAT_SECONDS)
@@ -501,10 +507,14 @@ class HarvestRun:
                 pass
             try:
                 await asyncio.to_thread(self._beat)
-            except Exception as error:  # raised by _beating, in the run's task
+            except locks.TakenOver as error:  # raised by _beating, in the run's task
                 self._beat_failed = error
                 work.cancel()
                 return
+            except Exception as error:
+                said = unavailable(error) or " ".join(str(error).split()) or type(error).__name__
+                log.warning("run of %s: its lease could not be renewed (%s); tried again in "
+                            "%g s", self.source.name, said, locks.BEAT_SECONDS)
 
     def _beat(self) -> None:
         """Renew the run's lease (raises :class:`harvester.locks.TakenOver` if it was lost) and

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import Row, select, update
+from sqlalchemy.exc import OperationalError
 
 from catalog import Catalog
 from catalog.demo import demo_records
@@ -21,7 +22,16 @@ from catalog.harvest_state import harvest_runs, harvest_state
 from config import HarvestSource
 from harvester import locks
 from harvester.oai_client import Politeness
-from harvester.runs import FAILED, INTERRUPTED, SUCCEEDED, RunOptions, RunReport, Stop, harvest
+from harvester.runs import (
+    FAILED,
+    INTERRUPTED,
+    SUCCEEDED,
+    HarvestRun,
+    RunOptions,
+    RunReport,
+    Stop,
+    harvest,
+)
 from tests.fault_provider import FaultProvider, Hold, catalogue_of, serve
 
 RECORDS = 30
@@ -162,6 +172,43 @@ def test_a_run_retrying_a_silent_partner_shows_its_requests_as_it_sends_them(
     (report,) = reports
     assert report.status == INTERRUPTED
     assert _run_row(catalog).requests == report.requests >= seen  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("short_lease")
+def test_a_beat_failing_otherwise_is_logged_and_the_run_goes_on(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A beat that fails other than by finding the source taken over (the database away for a
+    moment: injected here, twice) is logged and tried again at the next beat: the lease lasts a
+    dozen beats. It ended the run failed, with that error."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
+    hold = Hold(2, LIVENESS)
+    provider.on_list_request = hold
+    beat = HarvestRun._beat
+    failures = [OperationalError("SELECT 1", {}, Exception("server closed the connection"))] * 2
+
+    def flaky(run: HarvestRun) -> None:
+        if failures:
+            raise failures.pop()
+        beat(run)
+
+    monkeypatch.setattr(HarvestRun, "_beat", flaky)
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS)) as reports:
+            try:
+                assert hold.held.wait(LIVENESS), "the run never asked for its second page"
+                _wait_for(lambda: not failures, "two beats failing")
+                time.sleep(BEAT * 3)  # beats that renew the lease again
+            finally:
+                hold.release.set()
+    (report,) = reports
+    assert (report.status, report.counts.added, report.errors) == (SUCCEEDED, RECORDS, [])
+    said = [r.getMessage() for r in caplog.records if r.name == "harvester.runs"]
+    assert said[:2] == [
+        "run of partner: its lease could not be renewed (server closed the connection); tried "
+        f"again in {BEAT:g} s",
+    ] * 2
 
 
 @pytest.mark.usefixtures("short_lease")

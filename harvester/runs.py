@@ -83,7 +83,14 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterator,
+    Sequence,
+)
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -480,19 +487,20 @@ class HarvestRun:
         running = asyncio.ensure_future(self._until_stopped(work))
         ended = asyncio.Event()
         heartbeat = asyncio.ensure_future(self._heartbeat(ended, running))
+        cut_short: locks.TakenOver | None = None
         try:
             finished = await running
         except asyncio.CancelledError:
             itself = asyncio.current_task()
             if self._beat_failed is None or (itself is not None and itself.cancelling()):
                 raise
-            finished = False
+            cut_short, finished = self._beat_failed, False
         finally:
             ended.set()
             await heartbeat  # not cancelled: a beat being written ends first
-        if self._beat_failed is not None:
-            raise self._beat_failed
-        return finished
+        if cut_short is not None:
+            raise cut_short
+        return finished  # a takeover a beat found as the work ended is the close's to find
 
     async def _heartbeat(self, ended: asyncio.Event, work: asyncio.Future[bool]) -> None:
         """:meth:`_beat` every :data:`harvester.locks.BEAT_SECONDS` until ``ended`` is set (or
@@ -1129,9 +1137,9 @@ class HarvestRun:
         try:  # (after a write: a SQLite transaction holds the write lock from there)
             locks.renew(connection, self.source.name, self.owner)
         except locks.TakenOver:
+            lines = self._error_lines([self._left_to_the_other_run()])  # as its report's
             connection.execute(update(harvest_runs).where(harvest_runs.c.id == self.run_id)
-                               .values(errors="\n".join([*lines,
-                                                         self._left_to_the_other_run()])))
+                               .values(errors="\n".join(lines)))  # fmt: skip
             return watermark, False
         if plan is not None and status == SUCCEEDED:
             watermark = self._move_watermark(connection, plan, before)
@@ -1173,15 +1181,15 @@ class HarvestRun:
             return False
         return start is None or dates.parse(start) <= dates.parse(before.watermark)
 
-    def _error_lines(self) -> list[str]:
+    def _error_lines(self, then: Sequence[str] = ()) -> list[str]:
         """The run's record: its client's events, then its own lines (what it resumed, the
-        windows it gave up, how it failed), :data:`MAX_ERROR_LINES` at most. The events are cut
-        first; the run's own lines, past half of the record, in their middle (the first and
-        the last say where the run started and how it ended)."""
+        windows it gave up, how it failed) and ``then``, :data:`MAX_ERROR_LINES` at most. The
+        events are cut first; the run's own lines, past half of the record, in their middle
+        (the first and the last say where the run started and how it ended)."""
         client = self._client or self._sru or self._z3950
         events = [str(event) for event in client.events] if client is not None else []
         dropped = client.events_dropped if client is not None else 0
-        own = self.errors
+        own = [*self.errors, *then]
         if len(own) > MAX_ERROR_LINES // 2:
             end = MAX_ERROR_LINES // 4
             own = [*own[:end], f"... and {len(own) - 2 * end} more", *own[-end:]]

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from sqlalchemy import Row, select, update
@@ -199,7 +200,9 @@ def test_a_beat_failing_otherwise_is_logged_and_the_run_goes_on(
             try:
                 assert hold.held.wait(LIVENESS), "the run never asked for its second page"
                 _wait_for(lambda: not failures, "two beats failing")
-                time.sleep(BEAT * 3)  # beats that renew the lease again
+                renewed = _state(catalog).lock_expires
+                _wait_for(lambda: _state(catalog).lock_expires > renewed,
+                          "a beat renewing the lease after the failures")  # fmt: skip
             finally:
                 hold.release.set()
     (report,) = reports
@@ -311,3 +314,47 @@ def test_a_run_whose_source_was_taken_over_before_its_end_leaves_its_state_to_th
     state = _state(catalog)
     assert (state.lock_owner, state.run_id, state.token, state.watermark) == (
         OTHER, 99, "other|run|token|5", None)
+
+
+@pytest.mark.usefixtures("short_lease")
+def test_a_takeover_a_beat_finds_as_the_run_ends_is_the_close_s_to_say(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A beat in progress as the run's work ends finds the source taken over (its transaction
+    held here until the work ended): the run, its records all in, ends succeeded with the
+    line its close says of a takeover, as when the close finds it. The beat's finding made
+    it failed, "stopped after page N", though it had stopped after none."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
+    hold = Hold(RECORDS // PAGE, LIVENESS)  # the last page, until a beat is in progress
+    provider.on_list_request = hold
+    beating, work_ended = threading.Event(), threading.Event()
+    until_stopped, beat = HarvestRun._until_stopped, HarvestRun._beat
+
+    async def noting_the_end(run: HarvestRun, work: Any) -> bool:
+        try:
+            return await until_stopped(run, work)
+        finally:
+            work_ended.set()
+
+    def late(run: HarvestRun) -> None:
+        beating.set()
+        assert work_ended.wait(LIVENESS), "the run's work never ended"
+        _take_over(catalog)
+        beat(run)
+
+    monkeypatch.setattr(HarvestRun, "_until_stopped", noting_the_end)
+    monkeypatch.setattr(HarvestRun, "_beat", late)
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS)) as reports:
+            try:
+                assert hold.held.wait(LIVENESS), "the run never asked for its last page"
+                assert beating.wait(LIVENESS), "no beat while the last page was held"
+            finally:
+                hold.release.set()
+    (report,) = reports
+    line = ("another run took source 'partner' over before this run's end was recorded: where "
+            "the source stands and its watermark are left to that run")  # fmt: skip
+    assert (report.status, report.counts.added, report.errors) == (SUCCEEDED, RECORDS, [line])
+    assert _run_row(catalog).errors == line  # type: ignore[union-attr]
+    assert _state(catalog).lock_owner == OTHER

@@ -9,7 +9,7 @@ be told (:func:`catalog.db.said_publicly`: anyone may ask, and PostgreSQL's reas
 host and port), the full one logged when it changes (``health: catalogue unreachable: ...``,
 not at every poll) and when the catalogue answers again. A failure that is no unavailability
 (:func:`catalog.db.unavailable`) is a fault, 503 with :data:`FAULT` in ``error``, logged with
-its traceback each time. Also 503 when its SQLite file
+its traceback likewise when it changes. Also 503 when its SQLite file
 is damaged (:func:`catalog.file_damage.check`: found so by a statement of this process, or seen
 at once, truncated or not a database), which the lookup below may not read. ``records`` is
 :meth:`catalog.Catalog.approximate_size`, one index lookup, so a monitor may ask often.
@@ -43,11 +43,13 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 5.0
 """Seconds the catalogue gets to answer before the node is reported unhealthy."""
-FAULT = "a fault of Koprik's while looking at the catalogue (the reason is in this node's log)"
+FAULT = ("looking at the catalogue failed, not for the database being unavailable (the reason "
+         "is in this node's log)")
 """What ``/health`` says, 503, when looking at the catalogue failed other than by the database
 being unavailable (:func:`catalog.db.unavailable`): a fault of Koprik's, or a statement the
-database refused, which another node or a moment later would fail the same way. It is logged
-with its traceback (it was said as the catalogue unreachable, the reason alone, as a warning)."""
+database refused (a permission taken away), which another node or a moment later would fail
+the same way. It is logged with its traceback when it is not the fault last logged (it was
+said as the catalogue unreachable, the reason alone, as a warning)."""
 SCHEDULES = web.AppKey("schedules", bool)
 """Whether this node runs scheduled harvests (in one of its processes: ``koprik serve``'s
 first worker, while it leads on PostgreSQL, :mod:`harvester.leadership`)."""
@@ -55,7 +57,8 @@ first worker, while it leads on PostgreSQL, :mod:`harvester.leadership`)."""
 
 @dataclass
 class _Logged:
-    """The reason ``/health`` last logged the catalogue unreachable for (None: it answered)."""
+    """The reason ``/health`` last logged the catalogue unreachable for, or the fault it last
+    logged (None: it answered)."""
 
     reason: str | None = None
 
@@ -79,6 +82,15 @@ def _log_change(logged: _Logged, reason: str | None) -> None:
     logged.reason = reason
 
 
+def _log_fault(logged: _Logged, error: Exception) -> None:
+    """Log ``error``, a fault, with its traceback when it is not the last thing logged: anyone
+    may poll ``/health``, and a lasting fault logged a traceback at each request."""
+    fault = f"{type(error).__name__}: {error}"
+    if fault != logged.reason:
+        log.error("health: the catalogue could not be looked at", exc_info=error)
+        logged.reason = fault
+
+
 async def health(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     catalogue: dict[str, object] = {"reachable": True}
@@ -87,7 +99,7 @@ async def health(request: web.Request) -> web.Response:
         catalogue.update(await answered_within(TIMEOUT, asyncio.to_thread(_looked_at, catalog)))
     except Exception as error:  # any failure makes the node unhealthy
         if not isinstance(error, DamagedFile) and unavailable(error) is None:
-            log.exception("health: the catalogue could not be looked at")
+            _log_fault(request.app[LOGGED], error)
             body = {"status": "error", "version": koprik_version(), "error": FAULT}
             return web.json_response(body, status=503)
         said = str(getattr(error, "orig", None) or error)

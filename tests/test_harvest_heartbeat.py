@@ -45,6 +45,10 @@ LIVENESS = 60.0
 """Seconds a run may take to do what is waited for on a loaded machine (well under one)."""
 OTHER = "another-host.example:4242:feedface"
 """The owner of a run that takes the source over (one of another host: never stale here)."""
+OTHER_TOKEN = "other|run|token|5"
+LEFT = ("another run took source 'partner' over before this run's end was recorded: where the "
+        "source stands and its watermark are left to that run")
+"""The last line of a run whose close found its source taken over."""
 
 
 @pytest.fixture
@@ -84,6 +88,14 @@ def _take_over(catalog: Catalog) -> None:
                                    lock_expires=int(time.time()) + 3600))  # fmt: skip
 
 
+def _taken_over_where_it_stands(catalog: Catalog) -> None:
+    """:func:`_take_over`, and the other run's position saved (run 99, its token)."""
+    _take_over(catalog)
+    with catalog.engine.begin() as connection:
+        connection.execute(update(harvest_state).where(harvest_state.c.source == "partner")
+                           .values(run_id=99, token=OTHER_TOKEN))  # fmt: skip
+
+
 def _silent_after_the_first(count: int) -> None:
     """A provider hook: every list (or search) request after the first is answered late, after
     the run's timeout (the provider's loop held meanwhile)."""
@@ -111,6 +123,26 @@ def _running(
         assert not thread.is_alive(), "the run never ended"
 
 
+@contextmanager
+def _held_at(
+    catalog: Catalog, request: int
+) -> Iterator[tuple[list[RunReport], HarvestSource]]:
+    """A run of a partner of :data:`RECORDS` records (:func:`_running`) once the partner holds
+    its list request number ``request``, until the block ends; yields the list its report is
+    put in, and the source."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
+    hold = Hold(request, LIVENESS)
+    provider.on_list_request = hold
+    with serve(provider.app()) as url:
+        source = HarvestSource(name="partner", url=url)
+        with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS)) as reports:
+            try:
+                assert hold.held.wait(LIVENESS), f"the run never sent list request {request}"
+                yield reports, source
+            finally:
+                hold.release.set()
+
+
 @pytest.mark.usefixtures("short_lease")
 def test_a_run_waiting_on_its_partner_longer_than_the_lease_keeps_its_source(
     catalog: Catalog,
@@ -119,19 +151,10 @@ def test_a_run_waiting_on_its_partner_longer_than_the_lease_keeps_its_source(
     of the source started meanwhile is refused (SourceBusy), and the first ends with every
     record. Before, the lease lapsed on SQLite and the second run took the source over while
     the first, alive, waited; the first then ended failed at its next page."""
-    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
-    hold = Hold(2, LIVENESS)
-    provider.on_list_request = hold
-    with serve(provider.app()) as url:
-        source = HarvestSource(name="partner", url=url)
-        with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS)) as reports:
-            try:
-                assert hold.held.wait(LIVENESS), "the run never asked for its second page"
-                time.sleep(LEASE + 1.5)  # the lease, renewed at the first page, has lapsed
-                with pytest.raises(locks.SourceBusy, match="'partner' is being harvested by"):
-                    harvest(catalog, source, politeness=Politeness(delay=0))
-            finally:
-                hold.release.set()
+    with _held_at(catalog, 2) as (reports, source):
+        time.sleep(LEASE + 1.5)  # the lease, renewed at the first page, has lapsed
+        with pytest.raises(locks.SourceBusy, match="'partner' is being harvested by"):
+            harvest(catalog, source, politeness=Politeness(delay=0))
     (report,) = reports
     assert (report.status, report.counts.added, report.errors) == (SUCCEEDED, RECORDS, [])
     assert len(catalogue_of(catalog, "partner")) == RECORDS
@@ -182,9 +205,6 @@ def test_a_beat_failing_otherwise_is_logged_and_the_run_goes_on(
     """A beat that fails other than by finding the source taken over (the database away for a
     moment: injected here, twice) is logged and tried again at the next beat: the lease lasts a
     dozen beats. It ended the run failed, with that error."""
-    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
-    hold = Hold(2, LIVENESS)
-    provider.on_list_request = hold
     beat = HarvestRun._beat
     failures = [OperationalError("SELECT 1", {}, Exception("server closed the connection"))] * 2
 
@@ -194,17 +214,11 @@ def test_a_beat_failing_otherwise_is_logged_and_the_run_goes_on(
         beat(run)
 
     monkeypatch.setattr(HarvestRun, "_beat", flaky)
-    with serve(provider.app()) as url:
-        source = HarvestSource(name="partner", url=url)
-        with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS)) as reports:
-            try:
-                assert hold.held.wait(LIVENESS), "the run never asked for its second page"
-                _wait_for(lambda: not failures, "two beats failing")
-                renewed = _state(catalog).lock_expires
-                _wait_for(lambda: _state(catalog).lock_expires > renewed,
-                          "a beat renewing the lease after the failures")  # fmt: skip
-            finally:
-                hold.release.set()
+    with _held_at(catalog, 2) as (reports, _):
+        _wait_for(lambda: not failures, "two beats failing")
+        renewed = _state(catalog).lock_expires
+        _wait_for(lambda: _state(catalog).lock_expires > renewed,
+                  "a beat renewing the lease after the failures")  # fmt: skip
     (report,) = reports
     assert (report.status, report.counts.added, report.errors) == (SUCCEEDED, RECORDS, [])
     said = [r.getMessage() for r in caplog.records if r.name == "harvester.runs"]
@@ -220,22 +234,12 @@ def test_a_heartbeat_finding_the_source_taken_over_stops_the_run(catalog: Catalo
     request: its heartbeat finds it, and the run ends at once (the request still held),
     failed, with the line a page's commit finding it says; its first page is kept, and the
     lock stays the other run's. Before, the run waited for its partner, however long."""
-    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
-    hold = Hold(2, LIVENESS)
-    provider.on_list_request = hold
-    with serve(provider.app()) as url:
-        source = HarvestSource(name="partner", url=url)
-        with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS)) as reports:
-            try:
-                assert hold.held.wait(LIVENESS), "the run never asked for its second page"
-                _wait_for(lambda: (row := _run_row(catalog)) is not None and row.pages == 1,
-                          "the first page")  # fmt: skip
-                _take_over(catalog)
-                # well before the held request's patience ends: the heartbeat ended the run
-                _wait_for(lambda: bool(reports), "the run's end while its request is held",
-                          LIVENESS / 4)
-            finally:
-                hold.release.set()
+    with _held_at(catalog, 2) as (reports, _):
+        _wait_for(lambda: (row := _run_row(catalog)) is not None and row.pages == 1,
+                  "the first page")  # fmt: skip
+        _take_over(catalog)
+        # well before the held request's patience ends: the heartbeat ended the run
+        _wait_for(lambda: bool(reports), "the run's end while its request is held", LIVENESS / 4)
     (report,) = reports
     line = ("run stopped after page 1: another run took source 'partner' over; the pages "
             "committed before are kept")  # fmt: skip
@@ -268,11 +272,7 @@ def test_a_run_whose_source_was_taken_over_does_not_save_its_failed_windows_ther
                       options=one_day) as reports:  # fmt: skip
             try:
                 assert hold.held.wait(LIVENESS), "the run never asked for its list"
-                _take_over(catalog)
-                with catalog.engine.begin() as connection:  # where the other run stands
-                    connection.execute(update(harvest_state)
-                                       .where(harvest_state.c.source == "partner")
-                                       .values(run_id=99, token="other|run|token|5"))  # fmt: skip
+                _taken_over_where_it_stands(catalog)
             finally:
                 hold.release.set()
     (report,) = reports
@@ -280,7 +280,7 @@ def test_a_run_whose_source_was_taken_over_does_not_save_its_failed_windows_ther
     assert (report.status, report.errors[-1]) == (FAILED, line)
     state = _state(catalog)
     assert (state.lock_owner, state.failed_windows, state.run_id, state.token) == (
-        OTHER, 0, 99, "other|run|token|5")
+        OTHER, 0, 99, OTHER_TOKEN)
 
 
 def test_a_run_whose_source_was_taken_over_before_its_end_leaves_its_state_to_the_other(
@@ -299,21 +299,15 @@ def test_a_run_whose_source_was_taken_over_before_its_end_leaves_its_state_to_th
         with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS)) as reports:
             try:
                 assert hold.held.wait(LIVENESS), "the run never asked for ListSets"
-                _take_over(catalog)
-                with catalog.engine.begin() as connection:  # where the other run stands
-                    connection.execute(update(harvest_state)
-                                       .where(harvest_state.c.source == "partner")
-                                       .values(run_id=99, token="other|run|token|5"))  # fmt: skip
+                _taken_over_where_it_stands(catalog)
             finally:
                 hold.release.set()
     (report,) = reports
-    line = ("another run took source 'partner' over before this run's end was recorded: where "
-            "the source stands and its watermark are left to that run")  # fmt: skip
-    assert (report.status, report.counts.added, report.errors) == (SUCCEEDED, 1, [line])
-    assert _run_row(catalog).errors == line  # type: ignore[union-attr]
+    assert (report.status, report.counts.added, report.errors) == (SUCCEEDED, 1, [LEFT])
+    assert _run_row(catalog).errors == LEFT  # type: ignore[union-attr]
     state = _state(catalog)
     assert (state.lock_owner, state.run_id, state.token, state.watermark) == (
-        OTHER, 99, "other|run|token|5", None)
+        OTHER, 99, OTHER_TOKEN, None)
 
 
 @pytest.mark.usefixtures("short_lease")
@@ -324,9 +318,6 @@ def test_a_takeover_a_beat_finds_as_the_run_ends_is_the_close_s_to_say(
     held here until the work ended): the run, its records all in, ends succeeded with the
     line its close says of a takeover, as when the close finds it. The beat's finding made
     it failed, "stopped after page N", though it had stopped after none."""
-    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE)
-    hold = Hold(RECORDS // PAGE, LIVENESS)  # the last page, until a beat is in progress
-    provider.on_list_request = hold
     beating, work_ended = threading.Event(), threading.Event()
     until_stopped, beat = HarvestRun._until_stopped, HarvestRun._beat
 
@@ -344,17 +335,9 @@ def test_a_takeover_a_beat_finds_as_the_run_ends_is_the_close_s_to_say(
 
     monkeypatch.setattr(HarvestRun, "_until_stopped", noting_the_end)
     monkeypatch.setattr(HarvestRun, "_beat", late)
-    with serve(provider.app()) as url:
-        source = HarvestSource(name="partner", url=url)
-        with _running(catalog, source, Politeness(delay=0, timeout=LIVENESS)) as reports:
-            try:
-                assert hold.held.wait(LIVENESS), "the run never asked for its last page"
-                assert beating.wait(LIVENESS), "no beat while the last page was held"
-            finally:
-                hold.release.set()
+    with _held_at(catalog, RECORDS // PAGE) as (reports, _):  # its last page, until a beat begins
+        assert beating.wait(LIVENESS), "no beat while the last page was held"
     (report,) = reports
-    line = ("another run took source 'partner' over before this run's end was recorded: where "
-            "the source stands and its watermark are left to that run")  # fmt: skip
-    assert (report.status, report.counts.added, report.errors) == (SUCCEEDED, RECORDS, [line])
-    assert _run_row(catalog).errors == line  # type: ignore[union-attr]
+    assert (report.status, report.counts.added, report.errors) == (SUCCEEDED, RECORDS, [LEFT])
+    assert _run_row(catalog).errors == LEFT  # type: ignore[union-attr]
     assert _state(catalog).lock_owner == OTHER

@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -79,10 +80,11 @@ def _raised_again(
     """``hook``, but a stop signal's exception that Python drops has its signal raised again
     in the main thread, unsaid (Python printed it as "Exception ignored in" with a traceback).
 
-    Sent to the main thread from a thread started for it (:func:`signal.pthread_kill`): raised
-    in the hook, the main thread's handler would run at once, inside the hook, and its
-    exception be dropped again. A signal, unlike :func:`_thread.interrupt_main`, also cuts a
-    wait of the main thread short (a sleep, a lock, a future's result), as a ^C does."""
+    Sent to the main thread from a thread started for it (:func:`signal.pthread_kill`), once
+    the hook is over (:func:`_sent_once_out`): raised in the hook, the main thread's handler
+    would run at once, inside the hook, and its exception be dropped again. A signal, unlike
+    :func:`_thread.interrupt_main`, also cuts a wait of the main thread short (a sleep, a lock,
+    a future's result), as a ^C does."""
 
     def again(unraisable: UnraisableHookArgs) -> object:
         stop = unraisable.exc_value
@@ -93,10 +95,25 @@ def _raised_again(
         signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
         main = threading.main_thread().ident
         if main is not None and signal.getsignal(signum) is _raise:
-            _thread.start_new_thread(signal.pthread_kill, (main, signum))
+            out = [False]
+            _thread.start_new_thread(_sent_once_out, (main, signum, out))
+            out[0] = True  # the hook's last step: no handler runs between it and the hook's end
         return None
 
     return again
+
+
+def _sent_once_out(main: int, signum: int, out: list[bool]) -> None:
+    """Send ``signum`` to the thread ``main`` once ``out[0]`` says its hook is over (or after a
+    second). Sent at once, the signal could be handled inside the hook still, and be dropped
+    again: the thread sending it may take the GIL before the hook's end (when the main thread
+    is not scheduled for the switch interval just after starting it, as under load), and
+    ``koprik import`` would have gone on to its end. The hook sets ``out[0]`` with no call
+    after it, where no handler runs."""
+    deadline = time.monotonic() + 1.0
+    while not out[0] and time.monotonic() < deadline:
+        time.sleep(0.001)
+    signal.pthread_kill(main, signum)
 
 
 _NOTED_ONLY: list[bool] = []

@@ -482,8 +482,10 @@ class HarvestRun:
         :data:`harvester.locks.BEAT_SECONDS` whatever its pages, and writes the run's requests so
         far to its row (:meth:`_beat`). A heartbeat that finds the source taken over cancels the
         work, and its error is raised as a page's commit raises it. The heartbeat has ended, its
-        last transaction with it, when this returns or raises however the work ended: it never
-        writes beside the run's closing writes or its lock's release."""
+        last transaction with it, when this returns or raises however the work ended, so that
+        it does not write beside the run's closing writes or its lock's release (but when this
+        task is cancelled again meanwhile, as by a second ^C: a beat in progress then ends on
+        its own, harmless, its writes keyed on the run's owner and on a larger count)."""
         running = asyncio.ensure_future(self._until_stopped(work))
         ended = asyncio.Event()
         heartbeat = asyncio.ensure_future(self._heartbeat(ended, running))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from config import SearchSettings
-from crosswalks.srw_dc import SRW_DC_NS, srw_dc_of
+from crosswalks.srw_dc import srw_dc_of
 from protocols import forms
 from protocols.sru import VERSIONS
 from provider.search import Condition, SearchError
@@ -37,22 +37,20 @@ MAX_STYLESHEET_CHARS = 2000
 @dataclass(frozen=True)
 class RecordSchema:
     """A record schema: its short name, its ``info:srw/schema`` identifier, the stored rendition
-    it is served from, the namespace of its root element, and what makes the record of the
-    rendition (None: it is served as stored; raises ValueError for one it cannot)."""
+    it is served from, and what makes the record of the rendition (None: it is served as
+    stored; raises ValueError for one it cannot)."""
 
     name: str
     identifier: str
     rendition: str
-    namespace: str
     shaped: Callable[[bytes], bytes] | None = None
 
 
 SCHEMAS = (
-    RecordSchema("marcxml", "info:srw/schema/1/marcxml-v1.1", "marc21",
-                 "http://www.loc.gov/MARC21/slim"),
-    RecordSchema("dc", "info:srw/schema/1/dc-v1.1", "oai_dc", SRW_DC_NS, srw_dc_of),
-    RecordSchema("mods", "info:srw/schema/1/mods-v3.7", "mods", "http://www.loc.gov/mods/v3"),
-)  # fmt: skip
+    RecordSchema("marcxml", "info:srw/schema/1/marcxml-v1.1", "marc21"),
+    RecordSchema("dc", "info:srw/schema/1/dc-v1.1", "oai_dc", srw_dc_of),
+    RecordSchema("mods", "info:srw/schema/1/mods-v3.7", "mods"),
+)
 _SCHEMAS = {key: s for s in SCHEMAS for key in (s.name, s.identifier)}
 DEFAULT_SCHEMA = SCHEMAS[0]
 

@@ -71,24 +71,19 @@ def setup_health(app: web.Application) -> None:
     app.router.add_get("/health", health)
 
 
-def _log_change(logged: _Logged, reason: str | None) -> None:
-    """Log ``reason`` (None: the catalogue answers) when it is not the last one logged."""
+def _log_change(logged: _Logged, reason: str | None, fault: Exception | None = None) -> None:
+    """Log ``reason`` (None: the catalogue answers; with ``fault``, the fault it names, with its
+    traceback) when it is not the last one logged: anyone may poll ``/health``, and a lasting
+    fault logged a traceback at each request."""
     if reason == logged.reason:
         return
-    if reason is not None:
+    if fault is not None:
+        log.error("health: the catalogue could not be looked at", exc_info=fault)
+    elif reason is not None:
         log.warning("health: catalogue unreachable: %s", reason)
     else:
         log.warning("health: catalogue answers again")
     logged.reason = reason
-
-
-def _log_fault(logged: _Logged, error: Exception) -> None:
-    """Log ``error``, a fault, with its traceback when it is not the last thing logged: anyone
-    may poll ``/health``, and a lasting fault logged a traceback at each request."""
-    fault = f"{type(error).__name__}: {error}"
-    if fault != logged.reason:
-        log.error("health: the catalogue could not be looked at", exc_info=error)
-        logged.reason = fault
 
 
 async def health(request: web.Request) -> web.Response:
@@ -99,7 +94,7 @@ async def health(request: web.Request) -> web.Response:
         catalogue.update(await answered_within(TIMEOUT, asyncio.to_thread(_looked_at, catalog)))
     except Exception as error:  # any failure makes the node unhealthy
         if not isinstance(error, DamagedFile) and unavailable(error) is None:
-            _log_fault(request.app[LOGGED], error)
+            _log_change(request.app[LOGGED], f"{type(error).__name__}: {error}", error)
             body = {"status": "error", "version": koprik_version(), "error": FAULT}
             return web.json_response(body, status=503)
         said = str(getattr(error, "orig", None) or error)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from crosswalks.marc_io import iter_records, open_writer  # noqa: E402
-from crosswalks.marcxml import MARCXML_NS  # noqa: E402
+from crosswalks.namespaces import MARCXML_NS  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 SAMPLES = [

@@ -16,6 +16,7 @@ from pymarc import Record
 from crosswalks.dublin_core import marc_to_dc
 from crosswalks.marcxml import record_to_marcxml
 from crosswalks.mods import marc_to_mods
+from crosswalks.namespaces import MARCXML_NS, MODS_NS, OAI_DC_NS
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +34,19 @@ FORMATS: dict[str, RenditionFormat] = {
     for f in (
         RenditionFormat(
             "oai_dc",
-            "http://www.openarchives.org/OAI/2.0/oai_dc/",
+            OAI_DC_NS,
             "http://www.openarchives.org/OAI/2.0/oai_dc.xsd",
             marc_to_dc,
         ),
         RenditionFormat(
             "marc21",
-            "http://www.loc.gov/MARC21/slim",
+            MARCXML_NS,
             "http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd",
             record_to_marcxml,
         ),
         RenditionFormat(
             "mods",
-            "http://www.loc.gov/mods/v3",
+            MODS_NS,
             "http://www.loc.gov/standards/mods/v3/mods-3-7.xsd",
             marc_to_mods,
         ),

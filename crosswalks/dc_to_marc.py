@@ -38,8 +38,7 @@ from crosswalks.marc_build import (
     new_record,
     year_of,
 )
-
-DC_NS = "http://purl.org/dc/elements/1.1/"
+from crosswalks.namespaces import DC_NS
 
 _TABLE = tomllib.loads(
     resources.files("crosswalks.tables").joinpath("dc_to_marc.toml").read_text("utf-8")

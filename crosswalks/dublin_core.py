@@ -30,12 +30,10 @@ from typing import cast
 
 import pymarc
 
+from crosswalks.namespaces import DC_NS, OAI_DC_NS, XSI_NS
 from crosswalks.xmltext import xml_safe
 from crosswalks.xmlwrite import element
 
-OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
-DC_NS = "http://purl.org/dc/elements/1.1/"
-XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 OAI_DC_SCHEMA = "http://www.openarchives.org/OAI/2.0/oai_dc.xsd"
 
 _OPEN = (

@@ -33,7 +33,8 @@ from crosswalks import charsets, iso2709, mrk, xml_records
 from crosswalks.framing import BOM, MAX_RECORD_BYTES, too_large
 from crosswalks.json_stream import JsonStreamError, iter_json_objects
 from crosswalks.marc_syntax import syntax_problems
-from crosswalks.marcxml import MARCXML_NS, record_to_marcxml
+from crosswalks.marcxml import record_to_marcxml
+from crosswalks.namespaces import MARCXML_NS
 from crosswalks.unimarc_sniff import looks_unimarc
 
 MARC_FORMATS = ("marc21", "marcxml", "marcjson", "mrk")

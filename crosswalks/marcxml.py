@@ -20,10 +20,8 @@ from operator import itemgetter
 from pymarc import Record
 
 from crosswalks import xmlwrite
+from crosswalks.namespaces import MARCXML_NS
 from crosswalks.xmltext import XML_FORBIDDEN_CHARACTERS, xml_safe
-
-MARCXML_NS = "http://www.loc.gov/MARC21/slim"
-
 
 _NEEDS_WORK = re.compile(f"[&<>\r{XML_FORBIDDEN_CHARACTERS}]")
 """Characters to escape or (through xml_safe) drop; most values hold none and pass as they are."""

@@ -25,12 +25,10 @@ from importlib import resources
 
 import pymarc
 
+from crosswalks.namespaces import MODS_NS, XLINK_NS, XSI_NS
 from crosswalks.xmltext import as_any_uri, xml_safe
 from crosswalks.xmlwrite import attribute, element
 
-MODS_NS = "http://www.loc.gov/mods/v3"
-XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
-XLINK_NS = "http://www.w3.org/1999/xlink"
 MODS_SCHEMA = "http://www.loc.gov/standards/mods/v3/mods-3-7.xsd"
 RECORD_ORIGIN = "Converted from MARC21 to MODS 3.7 by Koprik"
 

@@ -20,9 +20,9 @@ from lxml import etree
 
 from crosswalks.lint_fields import definitions
 from crosswalks.marc_build import clean, field_008, new_record, year_of
-from crosswalks.mods import ABSTRACT_LABELS, ACCESS_CONDITIONS, NOTE_TYPES, XLINK_NS
+from crosswalks.mods import ABSTRACT_LABELS, ACCESS_CONDITIONS, NOTE_TYPES
+from crosswalks.namespaces import MODS_NS, XLINK_NS
 
-MODS_NS = "http://www.loc.gov/mods/v3"
 _M = "{" + MODS_NS + "}"
 
 _TABLE = tomllib.loads(

@@ -16,9 +16,8 @@ b'<srw_dc:dc xmlns:srw_dc="info:srw/schema/1/dc-schema" ...><dc:title>T</dc:titl
 
 from __future__ import annotations
 
-from crosswalks.dublin_core import DC_NS, XSI_NS
+from crosswalks.namespaces import DC_NS, SRW_DC_NS, XSI_NS
 
-SRW_DC_NS = "info:srw/schema/1/dc-schema"
 SRW_DC_SCHEMA = "http://www.loc.gov/standards/sru/resources/dc-schema.xsd"
 """Where the schema is, as MARC21slim2SRWDC.xsl's ``xsi:schemaLocation`` names it."""
 

@@ -19,12 +19,8 @@ from xml.sax.saxutils import quoteattr
 from lxml import etree
 
 from crosswalks.framing import MAX_RECORD_BYTES, SAMPLE_BYTES, too_large
+from crosswalks.namespaces import MARCXML_NS, MODS_NS, OAI_DC_NS, OAI_NS
 from crosswalks.xmltext import UNTRUSTED, xml_error_said
-
-MARCXML_NS = "http://www.loc.gov/MARC21/slim"
-OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
-MODS_NS = "http://www.loc.gov/mods/v3"
-OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 
 PAYLOAD_TAGS = {
     "marcxml": f"{{{MARCXML_NS}}}record",

@@ -11,7 +11,7 @@ from lxml import etree
 from pymarc import Record
 
 from crosswalks.iso2709 import flawless_fields
-from crosswalks.marcxml import MARCXML_NS
+from crosswalks.namespaces import MARCXML_NS
 
 _PLAIN = re.compile(rb"[\x20-\x7e]*")
 """Bytes that every charset a record may come in (MARC-8 included) reads as the same ASCII."""

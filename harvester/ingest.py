@@ -37,15 +37,10 @@ from catalog.store import Batch, Incoming, Noted, PreparedRecord, Unread
 from catalog.written_ids import WrittenIds
 from config import HarvestSource, LimitSettings
 from crosswalks.marc_syntax import syntax_problems
-from crosswalks.marcxml import MARCXML_NS
-from crosswalks.srw_dc import SRW_DC_NS
+from crosswalks.namespaces import DC_NS, MARCXML_NS, MODS_NS, OAI_DC_NS, SRW_DC_NS
 from crosswalks.unimarc import NotConverted, to_marc21
 from crosswalks.xmltext import parse_untrusted, xml_error_said
 from harvester.harvested import Harvested, identifier_of, marcxml_identifier
-
-OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
-MODS_NS = "http://www.loc.gov/mods/v3"
-DC_NS = "http://purl.org/dc/elements/1.1/"
 
 CROSSWALKS: dict[str, str] = {
     MARCXML_NS: "crosswalks.marc_io:marcxml_element_to_record",

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from lxml import etree
 
 from catalog.harvest_state import LARGEST_INTEGER
+from crosswalks.namespaces import OAI_NS
 from crosswalks.xmltext import MAX_XML_BYTES, parse_untrusted, safe_parser, xml_error_said
 from harvester.faults import Event, HarvestError, ListLoop, MalformedResponse, quoted
 from harvester.harvested import Harvested
 
-OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 _O = f"{{{OAI_NS}}}"
 MAX_TOKEN_CHARS = 10_000
 """A resumption token longer than this is refused (tokens are echoed back in URLs)."""

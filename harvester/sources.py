@@ -40,7 +40,7 @@ from catalog.transactions import executed, hold_writes, transaction
 from catalog.union import UNION_SOURCE
 from config import ConfigError, HarvestSource, Settings
 from config.settings import HARVEST_PROTOCOLS, FileSource, check_bounds, crosswalk_problem
-from crosswalks.marcxml import MARCXML_NS
+from crosswalks.namespaces import MARCXML_NS, MODS_NS, OAI_DC_NS
 from harvester import locks
 from harvester.faults import HarvestError, Unavailable
 from harvester.http_fetch import Politeness, http_url_problem
@@ -70,8 +70,8 @@ _LONGEST_NAME = 100
 _EVERY = re.compile(r"\s*([0-9]+)\s*([smhdw])\s*\Z")
 PREFERRED_NAMESPACES = (
     MARCXML_NS,
-    "http://www.loc.gov/mods/v3",
-    "http://www.openarchives.org/OAI/2.0/oai_dc/",
+    MODS_NS,
+    OAI_DC_NS,
 )
 """Formats in order of preference (MARCXML needs no crosswalk; MODS loses less than DC)."""
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -15,9 +15,9 @@ from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
 from catalog import Entry, Provenance
+from crosswalks.namespaces import OAI_IDENTIFIER_NS, OAI_NS, PROVENANCE_NS, XSI_NS
 from crosswalks.xmltext import has_forbidden, xml_safe
 from protocols.oaipmh import (
-    OAI_NAMESPACE,
     OAI_SCHEMA,
     BadArgument,
     OaiError,
@@ -27,11 +27,8 @@ from protocols.oaipmh import (
 from protocols.oaipmh.uri import any_uri
 from protocols.shown import escaped_controls
 
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 STYLESHEET = "/static/oai2.xsl"
-PROVENANCE_NAMESPACE = "http://www.openarchives.org/OAI/2.0/provenance"
 PROVENANCE_SCHEMA = "http://www.openarchives.org/OAI/2.0/provenance.xsd"
-IDENTIFIER_NAMESPACE = "http://www.openarchives.org/OAI/2.0/oai-identifier"
 IDENTIFIER_SCHEMA = "http://www.openarchives.org/OAI/2.0/oai-identifier.xsd"
 
 _LOCAL_ID_SAFE = "-_.!~*'();/?:@&=+$,"
@@ -120,8 +117,8 @@ def document(
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<?xml-stylesheet type="text/xsl" href="{STYLESHEET}"?>\n'
-        f'<OAI-PMH xmlns="{OAI_NAMESPACE}" xmlns:xsi="{XSI}" '
-        f'xsi:schemaLocation="{OAI_NAMESPACE} {OAI_SCHEMA}">'
+        f'<OAI-PMH xmlns="{OAI_NS}" xmlns:xsi="{XSI_NS}" '
+        f'xsi:schemaLocation="{OAI_NS} {OAI_SCHEMA}">'
         f"<responseDate>{format_datestamp(response_date)}</responseDate>"
         f"<request{attributes}>{text(base_url)}</request>"
     ).encode()
@@ -195,8 +192,8 @@ def about(provenance: Provenance, harvested: int) -> bytes:
     except BadArgument:
         return b""
     return (
-        f'<about><provenance xmlns="{PROVENANCE_NAMESPACE}" '
-        f'xsi:schemaLocation="{PROVENANCE_NAMESPACE} {PROVENANCE_SCHEMA}">'
+        f'<about><provenance xmlns="{PROVENANCE_NS}" '
+        f'xsi:schemaLocation="{PROVENANCE_NS} {PROVENANCE_SCHEMA}">'
         f'<originDescription harvestDate="{format_datestamp(harvested)}" altered="true">'
         f"{element('baseURL', provenance.base_url)}"
         f"{element('identifier', provenance.identifier)}"
@@ -231,8 +228,8 @@ def oai_identifier_description(identifier_prefix: str, sample_identifier: str) -
     if not (well_formed and _REPOSITORY_IDENTIFIER.fullmatch(repository)):
         return ""
     return (
-        f'<description><oai-identifier xmlns="{IDENTIFIER_NAMESPACE}" '
-        f'xsi:schemaLocation="{IDENTIFIER_NAMESPACE} {IDENTIFIER_SCHEMA}">'
+        f'<description><oai-identifier xmlns="{OAI_IDENTIFIER_NS}" '
+        f'xsi:schemaLocation="{OAI_IDENTIFIER_NS} {IDENTIFIER_SCHEMA}">'
         f"<scheme>oai</scheme>{element('repositoryIdentifier', repository)}"
         f"<delimiter>:</delimiter>"
         f"{element('sampleIdentifier', sample_identifier)}"

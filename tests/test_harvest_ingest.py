@@ -25,9 +25,9 @@ from crosswalks.iso2709 import RecordError
 from crosswalks.marc_io import record_to_iso2709
 from crosswalks.marcxml import record_to_marcxml
 from crosswalks.mods import marc_to_mods
+from crosswalks.namespaces import MARCXML_NS
 from harvester.harvested import Harvested, identifier_of
 from harvester.ingest import (
-    MARCXML_NS,
     Counts,
     IngestError,
     IngestTarget,

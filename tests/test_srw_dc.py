@@ -8,7 +8,8 @@ from lxml import etree
 
 from catalog.demo import demo_records
 from crosswalks.dublin_core import marc_to_dc
-from crosswalks.srw_dc import SRW_DC_NS, srw_dc_of
+from crosswalks.namespaces import SRW_DC_NS
+from crosswalks.srw_dc import srw_dc_of
 
 
 def test_the_elements_are_the_oai_dc_s_under_the_srw_dc_root() -> None:

@@ -18,7 +18,6 @@ from protocols.oaipmh.errors import (
 )
 from protocols.oaipmh.tokens import ListPosition, Token, TokenCodec
 
-OAI_NAMESPACE = "http://www.openarchives.org/OAI/2.0/"
 OAI_SCHEMA = "http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"
 EMAIL = re.compile(r"[^ \t\n\r]+@([^ \t\n\r]+\.)+[^ \t\n\r]+")
 """The schema's emailType, which Identify's adminEmail must match (XML Schema's ``\\S`` is any
@@ -27,7 +26,6 @@ character but space, tab, CR and LF)."""
 __all__ = [
     "EMAIL",
     "LIST_VERBS",
-    "OAI_NAMESPACE",
     "OAI_SCHEMA",
     "VERBS",
     "BadArgument",

@@ -1,0 +1,12 @@
+"""The XML namespaces Koprik reads and writes: one home for each, whichever module names it."""
+
+MARCXML_NS = "http://www.loc.gov/MARC21/slim"
+MODS_NS = "http://www.loc.gov/mods/v3"
+OAI_NS = "http://www.openarchives.org/OAI/2.0/"
+OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+SRW_DC_NS = "info:srw/schema/1/dc-schema"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+OAI_IDENTIFIER_NS = "http://www.openarchives.org/OAI/2.0/oai-identifier"
+PROVENANCE_NS = "http://www.openarchives.org/OAI/2.0/provenance"

@@ -126,6 +126,7 @@ from harvester.sources import OAI_PMH, SRU, Z3950, SourceError, added_source, va
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SruHarvestResult, harvest_sru
 from harvester.z3950_harvest import Z3950HarvestResult, harvest_z3950
+from protocols.shown import one_line
 
 log = logging.getLogger(__name__)
 
@@ -522,7 +523,7 @@ class HarvestRun:
                 work.cancel()
                 return
             except Exception as error:
-                said = unavailable(error) or " ".join(str(error).split()) or type(error).__name__
+                said = unavailable(error) or one_line(error)
                 log.warning("run of %s: its lease could not be renewed (%s); tried again in "
                             "%g s", self.source.name, said, locks.BEAT_SECONDS)
 

@@ -13,3 +13,9 @@ def escaped_controls(text: str) -> str:
     (``\\r``, ``\\n``, ``\\x1b``, ``\\x9b``): a peer's text cannot split a line in two, write
     over it, or send the terminal showing it an escape sequence (``ESC [ 2 J`` clears it)."""
     return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+def one_line(error: BaseException) -> str:
+    """``error``'s message on one line (each run of white space one space), or its class's
+    name when it says nothing: a reason for a log line or a run's record."""
+    return " ".join(str(error).split()) or type(error).__name__

@@ -37,6 +37,7 @@ from catalog.db import DamagedFile, answered_within, said_publicly, unavailable
 from catalog.file_damage import check as check_file
 from catalog.set_rules import paused, refused
 from config import koprik_version
+from protocols.shown import one_line
 from provider.keys import CATALOG
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,7 @@ async def health(request: web.Request) -> web.Response:
             _log_change(request.app[LOGGED], f"{type(error).__name__}: {error}", error)
             body = {"status": "error", "version": koprik_version(), "error": FAULT}
             return web.json_response(body, status=503)
-        said = str(getattr(error, "orig", None) or error)
-        reason = " ".join(said.split()) or type(error).__name__
+        reason = one_line(getattr(error, "orig", None) or error)
         catalogue = {"reachable": False, "error": said_publicly(error)}
     _log_change(request.app[LOGGED], reason)
     ok = bool(catalogue["reachable"])

@@ -219,7 +219,8 @@ def test_a_damaged_dc_rendition_is_diagnostic_67(
 ) -> None:
     """A stored ``oai_dc`` rendition that is not one (edited by hand, damaged) cannot be made
     into SRU's Dublin Core record: that record is the surrogate diagnostic 67 (not available
-    in this schema), logged, and the others of the page are served."""
+    in this schema), logged once however often it is asked for, and the others of the page are
+    served."""
     with running_target(tmp_path, handmade_records()) as running, \
             running.catalog.engine.begin() as connection:  # fmt: skip
         damaged = connection.execute(
@@ -229,14 +230,15 @@ def test_a_damaged_dc_rendition_is_diagnostic_67(
             text_sql("UPDATE renditions SET data = :data WHERE record_id = :id AND format = "
                      "'oai_dc'"), {"data": b"<dc>damaged</dc>", "id": damaged.id})  # fmt: skip
         connection.commit()
-        root = get(running.port, version="1.2", operation="searchRetrieve", recordSchema="dc",
-                   query="dc.creator=navoiy", maximumRecords="3")  # fmt: skip
+        for _ in range(3):
+            root = get(running.port, version="1.2", operation="searchRetrieve",
+                       recordSchema="dc", query="dc.creator=navoiy", maximumRecords="3")
     records = records_of(root)
     assert [r.tag for r in records].count(SRW_DC) == 2
     (surrogate,) = [r for r in records if r.tag.endswith("}diagnostic")]
     assert diagnostic(surrogate) == ("info:srw/diagnostic/1/67", "uz-nav-lat: dc")
-    assert "record uz-nav-lat: its oai_dc rendition cannot be served in SRU's dc schema" in \
-        caplog.text
+    said = "record uz-nav-lat: its oai_dc rendition cannot be served in SRU's dc schema"
+    assert caplog.text.count(said) == 1
 
 
 @pytest.mark.parametrize("version", VERSIONS)

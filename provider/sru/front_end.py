@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import cast
 
 from sqlalchemy import Connection, func, select
@@ -321,12 +321,20 @@ def _record_data(
         try:
             return schema.shaped(record.rendition), None
         except ValueError:
-            log.warning("record %s: its %s rendition cannot be served in SRU's %s schema",
-                        record.local_id, schema.rendition, schema.name)
+            _say_unshaped(record.local_id, schema.rendition, schema.name, hash(record.rendition))
     elif record is None or record.marc is None:
         name = record.local_id if record is not None else str(record_id)
         return None, SearchError(Condition.RECORD_DELETED, name)
     return None, SearchError(Condition.RECORD_NOT_IN_SCHEMA, f"{record.local_id}: {schema.name}")
+
+
+@lru_cache(maxsize=1000)
+def _say_unshaped(local_id: str, rendition: str, schema: str, _rendition_hash: int) -> None:
+    """Log that a record's stored rendition cannot be made into an SRU schema's record: once
+    for each damaged rendition (its hash tells a mended one damaged again), not each time a
+    client pages over it, so that no client fills the log (one of the last 1,000 said)."""
+    log.warning("record %s: its %s rendition cannot be served in SRU's %s schema",
+                local_id, rendition, schema)
 
 
 def _shown(name: str) -> str:

@@ -62,6 +62,12 @@ SQLITE_BUSY_TIMEOUT = 30.0
 """Seconds a statement on a SQLite catalogue waits for a lock another connection holds (a
 writer's) before it fails with "database is locked"."""
 
+CONNECT_TIMEOUT = 10
+"""Seconds a new PostgreSQL connection waits for the server (libpq's ``connect_timeout``;
+``?connect_timeout=N`` in ``database.url`` overrides it): without it a server that accepts the
+connection and never answers (frozen, a port held by something else) kept ``koprik serve``,
+every command and every request needing a new connection waiting for ever."""
+
 
 class DatabaseUrlError(Exception):
     """A ``database.url`` that names no database SQLAlchemy can open (the message says it)."""
@@ -89,8 +95,15 @@ def open_engine(url: str, *, echo: bool = False, pool: DatabaseSettings | None =
     else:
         pool = pool or DatabaseSettings()
         engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool.pool_size,
-                               max_overflow=pool.max_overflow)  # fmt: skip
+                               max_overflow=pool.max_overflow,
+                               connect_args=postgres_connect_args(parsed))  # fmt: skip
     return engine
+
+
+def postgres_connect_args(url: URL) -> dict[str, Any]:
+    """What a PostgreSQL connection to ``url`` is opened with beyond the URL's own parameters:
+    :data:`CONNECT_TIMEOUT`, unless the URL says how long."""
+    return {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
 
 
 def unavailable(error: BaseException) -> str | None:

@@ -27,6 +27,8 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from catalog.db import postgres_connect_args
+
 SCHEDULER = 0x6B707363
 """Namespace ("kpsc") of the lock of the node that runs the harvest schedules."""
 SOURCES = 0x6B707372
@@ -61,7 +63,9 @@ def _unpooled(engine: Engine) -> Engine:
     with _unpooled_lock:
         found = _unpooled_engines.get(engine)
         if found is None:
-            found = _unpooled_engines[engine] = create_engine(engine.url, poolclass=NullPool)
+            found = _unpooled_engines[engine] = create_engine(
+                engine.url, poolclass=NullPool, connect_args=postgres_connect_args(engine.url)
+            )
         return found
 
 

@@ -11,18 +11,24 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool
 
-from catalog import Catalog
+from catalog import Catalog, db
 from catalog.db import UNSAID
 from catalog.demo import demo_records
 from config import DatabaseSettings, ServerSettings, Settings
+from harvester import advisory
+from koprik.cli import main
 from koprik.dashboard import setup_dashboard
 from provider.app import init_app
 from provider.z3950 import start_target
@@ -30,6 +36,8 @@ from tests.conftest import _fresh_postgres_database, free_port, sqlite_catalogue
 from tests.postgres import postgres_cluster
 from tests.z3950_target_fixtures import yaz_client
 
+LIVENESS = 30
+"""Seconds within which a connection that waits for a silent server has surely given up."""
 PATHS = (
     "/oai?verb=Identify",
     "/oai?verb=ListRecords&metadataPrefix=oai_dc",
@@ -272,3 +280,70 @@ async def test_a_postgresql_that_hangs_is_503_and_diagnostic_2_after_answer_time
         assert "Number of hits: 2," in found, found
         await target.stop(1.0)
         catalog.close()
+
+
+@contextlib.contextmanager
+def _silent_server() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections and never says a word (a PostgreSQL
+    server frozen, or the port held by something else)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        done.set()
+        thread.join()
+        for each in [*accepted, listener]:
+            each.close()
+
+
+def _ended_within(seconds: float, work: Callable[[], object]) -> BaseException | object:
+    """What ``work`` returned or raised, run in a thread; fails the test if it is still
+    running after ``seconds`` (it then goes on, abandoned)."""
+    outcome: list[BaseException | object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as error:  # the outcome looked at
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still waiting after {seconds} s"
+    return outcome[0]
+
+
+def test_a_postgresql_server_that_never_answers_is_one_line_within_the_connect_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A catalogue server that accepts the connection and never answers: a command ends after
+    ``catalog.db.CONNECT_TIMEOUT`` seconds with the line saying the catalogue cannot be used,
+    and a run lock's own connection (outside the pool) gives up as soon. Before, both waited
+    for ever (libpq's default), and so did ``koprik serve`` starting."""
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT", 2)  # libpq's least
+    with _silent_server() as port:
+        url = f"postgresql+psycopg://koprik@127.0.0.1:{port}/koprik"
+        config = tmp_path / "koprik.toml"
+        config.write_text(f'[database]\nurl = "{url}"\n')
+        status = _ended_within(LIVENESS, lambda: main(["--config", str(config), "db", "upgrade"]))
+        assert status == 2
+        assert capsys.readouterr().err == (
+            f"koprik: the catalogue database {url} cannot be used: connection timeout expired\n")
+        engine = db.open_engine(url)
+        try:
+            error = _ended_within(LIVENESS, lambda: advisory.try_lock(engine, advisory.SOURCES, 1))
+        finally:
+            engine.dispose()
+    assert isinstance(error, OperationalError) and "connection timeout expired" in str(error)

@@ -67,6 +67,13 @@ CONNECT_TIMEOUT = 10
 ``?connect_timeout=N`` in ``database.url`` overrides it): without it a server that accepts the
 connection and never answers (frozen, a port held by something else) kept ``koprik serve``,
 every command and every request needing a new connection waiting for ever."""
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+              "keepalives_count": 3}
+"""How a PostgreSQL connection probes its server when it has heard nothing for a while (libpq's
+TCP keepalive parameters; each may be given in ``database.url`` instead): a connection whose
+server's host vanished (a failover, a network cut) without closing it is found dead after
+about 25 s, where the system's default of two hours kept a thread waiting on it as long, and
+a node whose database threads all waited so answered 503 after the database was back."""
 
 
 class DatabaseUrlError(Exception):
@@ -102,8 +109,9 @@ def open_engine(url: str, *, echo: bool = False, pool: DatabaseSettings | None =
 
 def postgres_connect_args(url: URL) -> dict[str, Any]:
     """What a PostgreSQL connection to ``url`` is opened with beyond the URL's own parameters:
-    :data:`CONNECT_TIMEOUT`, unless the URL says how long."""
-    return {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
+    :data:`CONNECT_TIMEOUT` and :data:`KEEPALIVES`, each unless the URL gives it."""
+    chosen = {"connect_timeout": CONNECT_TIMEOUT, **KEEPALIVES}
+    return {name: value for name, value in chosen.items() if name not in url.query}
 
 
 def unavailable(error: BaseException) -> str | None:

@@ -347,3 +347,40 @@ def test_a_postgresql_server_that_never_answers_is_one_line_within_the_connect_t
         finally:
             engine.dispose()
     assert isinstance(error, OperationalError) and "connection timeout expired" in str(error)
+
+
+def _keepalive_idle(connection: Any) -> tuple[int, int]:
+    """(SO_KEEPALIVE, TCP_KEEPIDLE) of the socket under a SQLAlchemy ``connection``."""
+    fileno = connection.connection.driver_connection.fileno()
+    with socket.socket(fileno=os.dup(fileno)) as probe:
+        return (probe.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                probe.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE))  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_a_postgresql_connection_probes_a_silent_server_after_seconds(
+    postgres_server: str,
+) -> None:
+    """The pool's connections and a run lock's own probe a server they have heard nothing from
+    after ``catalog.db.KEEPALIVES``' 10 s (a server whose host vanished is found dead in about
+    25 s), unless ``database.url`` says otherwise. Before, the system's two hours: a thread
+    waiting for an answer from a vanished host waited that long."""
+    url = f"{postgres_server}/postgres"
+    engine = db.open_engine(url)
+    try:
+        with engine.connect() as connection:
+            assert _keepalive_idle(connection) == (1, 10)
+        held = advisory.try_lock(engine, advisory.SOURCES, 1)
+        assert held is not None
+        try:
+            assert _keepalive_idle(held) == (1, 10)
+        finally:
+            advisory.unlock(held)
+    finally:
+        engine.dispose()
+    engine = db.open_engine(f"{url}?keepalives_idle=60")
+    try:
+        with engine.connect() as connection:
+            assert _keepalive_idle(connection) == (1, 60)
+    finally:
+        engine.dispose()

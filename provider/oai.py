@@ -181,7 +181,9 @@ async def handle_oai(request: web.Request) -> web.StreamResponse:
             response.headers["Content-Encoding"] = encoding
         await response.prepare(request)
         request[STARTED] = started = Started(response)  # for the access line
-        body = memoryview(payload)
+        # HEAD: the headers GET would have, and no content (RFC 9110 9.3.2): aiohttp holds a
+        # web.Response's back, but sends what a StreamResponse is given
+        body = memoryview(payload if request.method != "HEAD" else b"")
         for start in range(0, len(body), WRITE_CHUNK):  # each returns once the socket took it
             chunk = body[start : start + WRITE_CHUNK]
             await response.write(chunk)

@@ -507,3 +507,25 @@ def test_a_keep_alive_connection_to_a_shared_port_closes_after_its_requests(
         assert said == [None, None, "close"] * 2 and len(ports) == 2
     else:
         assert said == [None] * 6 and len(ports) == 1
+
+
+@pytest.mark.parametrize("path", ["/oai?verb=Identify", "/sru?query=dc.title%3Dx",
+                                  "/oai?verb=ListRecords&metadataPrefix=marc21"])
+def test_a_head_request_is_answered_without_content(server, path: str) -> None:  # type: ignore[no-untyped-def]
+    """HEAD gets GET's headers and no content (RFC 9110 9.3.2), and the connection goes on
+    with the next request. Before, /oai sent the page after the headers: a client read it as
+    the status line of its next answer (http.client: BadStatusLine)."""
+    base, _ = server
+    request = f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    head, _, content = answer_to(base, request).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: " in head
+    assert content == b""
+    port = int(base.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("HEAD", path)
+        assert connection.getresponse().read() == b""
+        connection.request("GET", "/oai?verb=Identify")
+        assert connection.getresponse().read().count(b"<Identify>") == 1
+    finally:
+        connection.close()

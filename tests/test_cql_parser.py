@@ -96,3 +96,17 @@ def test_a_query_of_too_many_clauses_is_refused_before_anyone_recurses_over_it()
     with pytest.raises(CqlTooComplex) as raised:
         parse(" or ".join(["a"] * 10_000))
     assert raised.value.position == 256 * 5 + 1
+
+
+def test_prefix_assignments_count_towards_the_nesting_bound() -> None:
+    """Each prefix assignment scopes the rest of the query as a parenthesis does, and counts
+    towards the same bound: the 65th is refused where it stands. Before, any number were
+    parsed (65,000 in an SRU POST, each copying the prefixes before it: a second of CPU a
+    request), though 64 and a parenthesis were refused."""
+    assert parse(">a=b " * 64 + "x").root.prefixes[-1] == ("a", "b")  # type: ignore[union-attr]
+    past = 64 * 5 + 1  # the 65th assignment's '>', the parenthesis' term
+    for query, position in ((">a=b " * 65 + "x", past), (">a=b " * 10_000 + "x", past),
+                            (">a=b " * 64 + "(x)", past + 1)):  # fmt: skip
+        with pytest.raises(CqlSyntaxError, match="nested too deeply") as raised:
+            parse(query)
+        assert raised.value.position == position

@@ -162,10 +162,10 @@ class _Parser:
     def cql_query(
         self, prefixes: tuple[tuple[str, str], ...], depth: int, top: bool = False
     ) -> Node:
-        if depth > MAX_DEPTH:
-            token = self.peek()
-            raise CqlSyntaxError("query nested too deeply", token.position if token else self.end)
+        self.within_depth(depth)
         while self.is_symbol(">"):
+            depth += 1  # each assignment scopes what follows, as a parenthesis does
+            self.within_depth(depth)
             self.take()
             first = self.term("a prefix or URI")
             if self.is_symbol("="):
@@ -174,8 +174,15 @@ class _Parser:
                 prefixes = (*prefixes, (first.text, uri.text))
             else:
                 prefixes = (*prefixes, ("", first.text))
-            depth += 1
         return self.scoped_clause(prefixes, depth, top)
+
+    def within_depth(self, depth: int) -> None:
+        """Raise :class:`CqlSyntaxError` at the next token when ``depth`` is past
+        :data:`MAX_DEPTH` (before, prefix assignments were not counted until a parenthesis:
+        65,000 of them were parsed, each copying the prefixes before it)."""
+        if depth > MAX_DEPTH:
+            token = self.peek()
+            raise CqlSyntaxError("query nested too deeply", token.position if token else self.end)
 
     def scoped_clause(self, prefixes: tuple[tuple[str, str], ...], depth: int, top: bool) -> Node:
         node = self.search_clause(prefixes, depth)

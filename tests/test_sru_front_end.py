@@ -557,6 +557,26 @@ def test_a_repeated_content_length_is_answered_400(
     assert answer.startswith(b"HTTP/1.1 400") and b"Connection: close" in answer, answer[:300]
 
 
+@pytest.mark.parametrize("headers", [
+    ("Content-Length : 50",),  # white space before the colon (RFC 9112 5.1)
+    ("X-Note: y", " Content-Length: 50"),  # a folded line (obsolete, RFC 9112 5.2)
+    ("Host: y", "Content-Length: 50"),  # a second Host (RFC 9112 3.2)
+    ("Transfer-Encoding: chunked", "Transfer-Encoding: identity", "Content-Length: 50"),
+])  # fmt: skip
+def test_a_header_another_server_would_read_otherwise_is_answered_400(
+    target: int, headers: tuple[str, ...]
+) -> None:
+    """Header lines RFC 9112 says a server must refuse, or whose repeats make one list (RFC 9110
+    5.3), are read so: a 400 and the connection closed, as aiohttp answers on the HTTP port.
+    Before, each was answered 200: the first two read as a Content-Length, the second Host
+    and the later Transfer-Encoding believed, so where the body ended depended on who read."""
+    body = b"version=1.2&operation=searchRetrieve&query=navoiy".ljust(50, b"&")
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        sock.sendall(post("/Default", body, *headers))
+        answer = _read_http(sock)
+    assert answer.startswith(b"HTTP/1.1 400") and b"Connection: close" in answer, answer[:300]
+
+
 @pytest.mark.parametrize(
     "request_bytes",
     [

@@ -378,7 +378,6 @@ def test_where_in_list_places_each_term_in_the_whole_index(
         ({"query": "x", "maximumRecords": "many"}, "6", "maximumRecords=many"),
         ({"query": "x", "startRecord": "\u00b2"}, "6", "startRecord=\u00b2"),  # isdigit()
         ({"query": "x", "maximumRecords": "\u0663"}, "6", "maximumRecords=\u0663"),
-        ({"query": "x", "queryType": "pqf"}, "6", "queryType=pqf"),
         ({"query": "x", "bogus": "1"}, "8", "bogus"),
         ({"query": "x", "recordSchema": "on\x01ix\ufffe"}, "66", "onix"),  # XML forbids both
         ({"query": "x", "b\x00o\ufffegus": "1"}, "8", "bogus"),

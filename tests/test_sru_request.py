@@ -45,6 +45,13 @@ def test_limits_lower_what_a_client_asks_for() -> None:
         ({"operation": "scan"}, 7, "scanClause"),
         ({"query": "x", "recordPacking": "unpacked"}, 71, "unpacked"),
         ({"query": "x", "recordXMLEscaping": "json"}, 71, "json"),
+        ({"query": "x", "queryType": "pqf"}, 6, "queryType=pqf"),
+        # SRU 2.0's own parameters are no parameters of 1.1 and 1.2
+        ({"version": "1.2", "operation": "searchRetrieve", "query": "x",
+          "recordXMLEscaping": "xml"}, 8, "recordXMLEscaping"),
+        ({"version": "1.1", "operation": "searchRetrieve", "query": "x", "queryType": "cql"},
+         8, "queryType"),
+        ({"version": "1.2", "operation": "explain", "httpAccept": "text/xml"}, 8, "httpAccept"),
         ({"version": "1.2", "operation": "searchRetrieve", "query": "x",
           "recordPacking": "json"}, 71, "json"),
         ({"query": "x", "recordSchema": "onix"}, 66, "onix"),

@@ -90,6 +90,9 @@ _ALLOWED = {
                        "recordXMLEscaping", "resultSetTTL", "sortKeys", "recordXPath"},
     SCAN: _COMMON | {"scanClause", "responsePosition", "maximumTerms"},
 }  # fmt: skip
+_SRU_2_ALONE = frozenset({"httpAccept", "queryType", "recordXMLEscaping"})
+"""Parameters SRU 2.0 added: SRU 1.1 and 1.2 have none of them, so in those versions each is a
+parameter not supported (8), as the specifications ask of any they do not name."""
 
 
 def version_of(params: dict[str, str]) -> str:
@@ -160,7 +163,9 @@ def request_of(params: dict[str, str], limits: SearchSettings) -> Request:
     if operation not in _ALLOWED:
         raise SearchError(Condition.UNSUPPORTED_OPERATION, operation)
     for name in params:
-        if name not in _ALLOWED[operation] and not name.startswith("x-"):
+        if name.startswith("x-"):
+            continue
+        if name not in _ALLOWED[operation] or (version != "2.0" and name in _SRU_2_ALONE):
             raise SearchError(Condition.UNSUPPORTED_PARAMETER, name)
     if params.get("stylesheet") and stylesheet_of(params) is None:  # of every operation
         raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, "stylesheet")

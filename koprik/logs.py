@@ -6,11 +6,13 @@ format shows only the message (which already says it in words), the JSON format 
 to the object, beside ``time``, ``level``, ``logger`` and ``message``.
 
 A log file is a :class:`logging.handlers.WatchedFileHandler`: when logrotate moves it, the next
-line goes to a new file of the same name.
+line goes to a new file of the same name. A line it cannot write (a full disk) is lost, and said
+on standard error in one line (:class:`_LogFile`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -22,6 +24,7 @@ from typing import Any
 
 from config import LogSettings, settings_file
 from koprik.errors import UserError
+from koprik.output_files import refuse_own_files
 
 PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -64,24 +67,61 @@ class JsonFormatter(logging.Formatter):
         return _SURROGATE.sub(lambda found: f"\\\\u{ord(found.group()):04x}", line)
 
 
+class _LogFile(logging.handlers.WatchedFileHandler):
+    """The log file. A line that cannot be written (a full disk, a quota) is said on standard
+    error in one line, once until a line is written again: logging printed a traceback of
+    some 40 lines for each, into the journal of a service whose disk was full."""
+
+    def __init__(self, file: str) -> None:
+        # backslashreplace, as stderr writes: a client's header bytes that are no UTF-8
+        # reach the access log as surrogates, which strict UTF-8 refuses (line lost)
+        super().__init__(file, encoding="utf-8", errors="backslashreplace")
+        self._failing = False
+        self._failed_now = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False  # (the handler's lock is held)
+        super().emit(record)
+        if not self._failed_now:
+            self._failing = False
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # the lines it held are lost, as said already
+            super().close()
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed_now = True
+        if self._failing:
+            return
+        self._failing = True
+        error = sys.exc_info()[1]
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        with contextlib.suppress(Exception):  # standard error gone too: nothing to say it on
+            print(f"koprik: log.file {self.baseFilename}: a line could not be written "
+                  f"({reason}); lines are lost until one can be", file=sys.stderr, flush=True)
+
+
 def configure_logging(
-    settings: LogSettings, verbose: int = 0, config: str | os.PathLike[str] | None = None
+    settings: LogSettings, verbose: int = 0, config: str | os.PathLike[str] | None = None,
+    database: str = "",
 ) -> None:
     """Send every log line where ``settings`` say (``-v`` on the command line lowers the level).
 
     Raises UserError naming the log file, the settings file ``config`` names
-    (:func:`config.settings_file`) and the key when it cannot be opened for appending.
+    (:func:`config.settings_file`) and the key when it cannot be opened for appending, or
+    when it is the settings file or a file of the SQLite catalogue at ``database``: lines
+    were appended to them, and the next start found the settings no TOML.
     """
     if settings.file:
+        origin, _ = settings_file(config)
+        key = "log.file" if origin is None else f"{origin}: log.file"
         try:
-            # backslashreplace, as stderr writes: a client's header bytes that are no UTF-8
-            # reach the access log as surrogates, which strict UTF-8 refuses (line lost)
-            handler: logging.Handler = logging.handlers.WatchedFileHandler(
-                settings.file, encoding="utf-8", errors="backslashreplace"
-            )
+            refuse_own_files([settings.file], config, database)
+        except UserError as error:
+            raise UserError(f"{key}: {error}") from None
+        try:
+            handler: logging.Handler = _LogFile(settings.file)
         except OSError as error:
-            origin, _ = settings_file(config)
-            key = "log.file" if origin is None else f"{origin}: log.file"
             raise UserError(
                 f"{key}: cannot open {settings.file} for appending: {error.strerror}"
             ) from None

@@ -82,6 +82,37 @@ def test_serve_stops_with_one_line_naming_the_log_file(tmp_path: Path, capsys):
             "directory\n")
 
 
+def test_the_settings_file_or_the_catalogue_as_the_log_file_is_refused(tmp_path: Path, capsys):
+    """log.file naming the settings file or the SQLite catalogue's file is refused in the line
+    of a setting's error, as an export onto them is: lines were appended to them, and the
+    next start found the settings no TOML."""
+    from koprik.cli import main
+
+    catalogue = tmp_path / "k.sqlite3"
+    config = tmp_path / "koprik.toml"
+    for log_file, said in ((config, "the settings file (--config)"),
+                           (catalogue, f"the catalogue's file {catalogue} (database.url)")):
+        settings = f'[database]\nurl = "sqlite:///{catalogue}"\n[log]\nfile = "{log_file}"\n'
+        config.write_text(settings)
+        for command in ("serve", "scheduler", "demo"):
+            assert main(["--config", str(config), command]) == 2
+            assert capsys.readouterr().err == (
+                f"koprik: {config}: log.file: {log_file}: {said}; name another file to write\n")
+        assert config.read_text() == settings
+
+
+def test_a_log_file_that_cannot_take_a_line_is_said_once_in_one_line(capsys):
+    """A log file on a full disk (/dev/full): the first line lost is said on standard error in
+    one line, naming the file and why; the lines after it are lost without a word until one
+    is written again. Before, logging printed a traceback of some 40 lines for each."""
+    configure_logging(LogSettings(file="/dev/full", level="info"))
+    for number in range(3):
+        logging.getLogger("koprik.test").warning("line %d", number)
+    assert capsys.readouterr().err == (
+        "koprik: log.file /dev/full: a line could not be written (No space left on device); "
+        "lines are lost until one can be\n")
+
+
 def test_what_a_worker_process_logs_is_a_line_of_the_configured_log(tmp_path: Path):
     """A record whose derivations fail in a worker process is logged there; the line lands in
     the owner's JSON log file with the worker's process id and the exception written out."""

@@ -20,7 +20,7 @@ BATCH = 1000
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     # as serve, which `make serve` runs after it
-    configure_logging(settings.log, args.verbose, args.config)
+    configure_logging(settings.log, args.verbose, args.config, settings.database.url)
     catalog = Catalog.open(settings)
     try:
         if args.if_empty and not catalog.is_empty():

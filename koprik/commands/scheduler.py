@@ -20,7 +20,7 @@ from koprik.stopping import StopSignals, take_hangups
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    configure_logging(settings.log, args.verbose, args.config)
+    configure_logging(settings.log, args.verbose, args.config, settings.database.url)
     take_hangups()
     catalog = open_catalog(settings)
     with StopSignals() as signals:

@@ -51,7 +51,7 @@ takes ~90 MB (a mistyped 100000 forked until the machine ran out of memory)."""
 
 def run(args: argparse.Namespace) -> int:
     settings = _with_options(load_settings(args.config), args)
-    configure_logging(settings.log, args.verbose, args.config)
+    configure_logging(settings.log, args.verbose, args.config, settings.database.url)
     take_hangups()
     noted_only()  # a ^C lost from here on stops serve once it serves (serve: raised_before)
     _check_host(settings.server.host, "--host" if args.host else "server.host")

@@ -104,8 +104,8 @@ class _Buffer:
         ``"terminator"`` (the first record terminator followed by what may be the next record,
         :data:`_NEXT_START`, or by nothing but padding at the end of the stream), ``"leader"``
         (the leader of a whole record, :meth:`_delimits`), or ``"nothing"`` (neither within
-        :data:`MAX_SCAN` bytes: that many are cut off). One scan for both, never going back: the
-        work is linear in the bytes read, whatever they hold.
+        :data:`MAX_SCAN` bytes: that many are cut off, or what is left of the stream). One scan
+        for both, never going back: the work is linear in the bytes read, whatever they hold.
 
         The first terminator alone cut junk forced as ISO 2709 (a binary file) at each 0x1D
         byte, one in 256 of random bytes, into a reject each, whose lines (reason, bytes in
@@ -125,7 +125,7 @@ class _Buffer:
             if self._delimits(start):
                 return start, "leader"
             at = start + 1
-        return MAX_SCAN, "nothing"
+        return min(MAX_SCAN, len(self.data)), "nothing"
 
     def _delimits(self, start: int) -> bool:
         """Whether what looks like a leader at ``start`` (:data:`_LEADER`) begins a whole record:

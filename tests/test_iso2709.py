@@ -349,3 +349,14 @@ def test_a_leader_quoted_in_a_damaged_record_does_not_cut_it() -> None:
     assert chunks == [(good[0], None), (damaged, chunks[1][1]), (good[1], None)]
     assert chunks[1][1] == (f"leader says {len(damaged) + 7} bytes but the record terminator "
                             f"ends it at {len(damaged)}")
+
+
+def test_a_record_cut_short_at_the_end_of_the_file_is_said_with_its_own_size() -> None:
+    """The last record of a file cut short (``head -c``): its reject says the bytes it has.
+    Before, it said MAX_SCAN's 200,000 whatever it had."""
+    records = [record_to_iso2709(record) for record in demo_records(2, seed=5)]
+    cut = records[1][: len(records[1]) - 40]
+    chunks = list(iso2709.iter_chunks(io.BytesIO(records[0] + cut)))
+    assert chunks == [(records[0], None), (cut, (
+        f"record truncated: {len(cut)} bytes, no record terminator, leader says "
+        f"{len(records[1])}"))]

@@ -8,7 +8,8 @@ stops with one line instead of a traceback.
 Sections map onto dataclasses one to one; a TOML table is a nested dataclass, an array of
 tables is a ``list`` of dataclasses. The loader is generic over the dataclass fields, so adding a
 setting means adding one field with its default; a number's default is given with its bounds
-(``within(1, 100_000, 500)``, ``at_least(1, 8)``), a word's with its choices (``one_of``).
+(``within(1, 100_000, 500)``: every number has a largest value too, and says why in its
+docstring), a word's with its choices (``one_of``).
 """
 
 from __future__ import annotations
@@ -40,11 +41,6 @@ class ConfigError(ValueError):
     """A configuration file that cannot be used; the message is one line for the operator."""
 
 
-def at_least(minimum: float, default: Any) -> Any:
-    """A setting's default, with the smallest value the loader accepts for it."""
-    return field(default=default, metadata={"minimum": minimum})
-
-
 def within(minimum: float, maximum: float, default: Any) -> Any:
     """A setting's default, with the smallest and the largest value the loader accepts."""
     return field(default=default, metadata={"minimum": minimum, "maximum": maximum})
@@ -69,14 +65,21 @@ class RepositorySettings:
     """A sentence or two about the collection, for SRU explain's ``databaseInfo``."""
 
 
+MAX_POOL_SIZE = 1000
+"""The largest ``database.pool_size``, and ``database.max_overflow``: a process's pool never
+holds more than the two together (:data:`MAX_POOL`)."""
+MAX_POOL = 2 * MAX_POOL_SIZE
+"""The most connections of the catalogue database one process's pool holds at once."""
+
+
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str = "sqlite:///var/koprik.sqlite3"
     """SQLAlchemy URL. SQLite (WAL) by default; ``postgresql+psycopg://...`` for a national node."""
     echo: bool = False
-    pool_size: int = within(1, 1000, 5)
+    pool_size: int = within(1, MAX_POOL_SIZE, 5)
     """PostgreSQL: connections each process keeps open between requests."""
-    max_overflow: int = within(0, 1000, 10)
+    max_overflow: int = within(0, MAX_POOL_SIZE, 10)
     """PostgreSQL: connections each process may open beyond ``pool_size`` while busy, closed
     as they are given back. A process never holds more than the two together (and one per
     harvest it runs, and the schedules' lock): PostgreSQL's ``max_connections`` must exceed
@@ -88,6 +91,13 @@ class DatabaseSettings:
     for as long as it hung, and nothing was logged. The wait for a free database thread counts
     too, and the statement is not cancelled: a search slower than this is answered so while
     its thread finishes it."""
+
+
+MAX_CONNECTIONS = 1_048_576
+"""The most connections a connection cap (``server.*_max_connections*``) may allow: each is a
+socket, a file descriptor of the process, and Linux lets no process open more than
+``fs.nr_open`` of them, 1,048,576 unless raised (``RLIMIT_NOFILE`` cannot pass it). A cap
+above it never caps anything; the process's own ``ulimit -n`` is usually far lower."""
 
 
 @dataclass(frozen=True)
@@ -102,18 +112,24 @@ class ServerSettings:
     """Seconds a new Z39.50 connection has to send its Init, before it is closed."""
     z3950_max_result_sets: int = within(1, 10_000, 32)
     """Result sets one Z39.50 session keeps; a new one evicts the least recently used."""
-    z3950_max_connections: int = at_least(1, 256)
+    z3950_max_connections: int = within(1, MAX_CONNECTIONS, 256)
     """Z39.50 connections served at once; when full, the oldest not yet past Init is closed for
-    a new one, and without such a connection the new one is sent Close (resources)."""
-    z3950_max_connections_per_address: int = at_least(1, 64)
+    a new one, and without such a connection the new one is sent Close (resources). At most
+    :data:`MAX_CONNECTIONS`, the file descriptors a process can hold."""
+    z3950_max_connections_per_address: int = within(1, MAX_CONNECTIONS, 64)
+    """Z39.50 connections served at once from one client address; at most
+    :data:`MAX_CONNECTIONS`, as ``z3950_max_connections``."""
     z3950_max_pdu_bytes: int = within(4096, 64 * 1024 * 1024, 1024 * 1024)
     """Largest request PDU accepted (and largest response sent); a larger one closes the
     connection (Close, resources) before it is read."""
     z3950_max_pdu_values: int = within(100, 1_000_000, 10_000)
     """Most BER values in a request PDU (decoding time goes with them); more: Close (resources)."""
-    http_max_connections: int = at_least(1, 512)
-    """HTTP connections served at once; more are answered 503 and closed."""
-    http_max_connections_per_address: int = at_least(1, 64)
+    http_max_connections: int = within(1, MAX_CONNECTIONS, 512)
+    """HTTP connections served at once; more are answered 503 and closed. At most
+    :data:`MAX_CONNECTIONS`, the file descriptors a process can hold."""
+    http_max_connections_per_address: int = within(1, MAX_CONNECTIONS, 64)
+    """HTTP connections served at once from one client address; at most
+    :data:`MAX_CONNECTIONS`, as ``http_max_connections``."""
     http_request_timeout: float = within(1.0, 3600.0, 30.0)
     """Seconds a client has to send a request, from its first byte until it is handled."""
     http_write_timeout: float = within(1.0, 3600.0, 30.0)
@@ -182,8 +198,12 @@ class OaiSettings:
     token_secret: str = ""
     """HMAC key for resumption tokens; empty: a random key made once and kept in the catalogue
     (so every node on one catalogue shares it)."""
-    max_concurrent_lists: int = at_least(1, 8)
-    """List requests served at once; more get HTTP 503 with Retry-After."""
+    max_concurrent_lists: int = within(1, MAX_POOL, 8)
+    """List requests served at once; more get HTTP 503 with Retry-After. At most
+    :data:`MAX_POOL`: on PostgreSQL each list in progress is read on a thread of its own, on
+    a connection of the process's pool, which holds no more than that (SQLite's one thread
+    reads them in turn); lists beyond the pool would wait for a connection, then be answered
+    503 as when the database is down, instead of at once."""
     max_page_bytes: int = within(16 * 1024, 1024 * 1024 * 1024, 8 * 1024 * 1024)
     """A ListRecords page ends early (with a resumptionToken) before its records pass this."""
     max_list_count: int = within(0, 1_000_000_000, 100_000)
@@ -325,7 +345,10 @@ class DedupSettings:
     """035 $a prefixes whose numbers identify a work across sources."""
     blocked_isbns: list[str] = field(default_factory=list)
     """ISBNs never used to match (one printed in thousands of books)."""
-    title_key_chars: int = at_least(1, 30)
+    title_key_chars: int = within(1, 200, 30)
+    """Characters of the folded title kept as its match key. At most 200, the length of the
+    ``match_keys.key`` column (:data:`catalog.match_keys.MAX_KEY_CHARS`), to which every key
+    is cut: a longer title key would be the same key."""
     max_candidates: int = within(1, MAX_CANDIDATES, 50)
     """Most candidates read per match key (a larger block is skipped for that key); at most
     :data:`MAX_CANDIDATES`."""
@@ -334,8 +357,17 @@ class DedupSettings:
     id_title_min: float = within(0.0, 1.0, 0.6)
     """Least title similarity for a match on a shared ISBN or other identifier."""
     author_min: float = within(0.0, 1.0, 0.8)
-    year_tolerance: int = at_least(0, 0)
-    extent_tolerance_pages: int = at_least(0, 10)
+    year_tolerance: int = within(0, 10, 0)
+    """Years two records' dates may be apart and still be one book's. At most 10: one edition's
+    records differ by a misprint, or a copyright or printing year beside the year of
+    publication, a year or a few; a decade apart is a reissue, which the union catalogue keeps
+    apart as a cataloguer would."""
+    extent_tolerance_pages: int = within(0, 1000, 10)
+    """Pages two records' extents may be apart and still be one book's (or, if more,
+    ``extent_tolerance_ratio`` of the larger). At most 1,000: one edition's extents differ by how
+    preliminary pages, plates and an index are counted, tens of pages; a thousand is a thick
+    volume of its own, and a larger margin is no tolerance but the check turned off (which
+    ``extent_tolerance_ratio = 1`` does)."""
     extent_tolerance_ratio: float = within(0.0, 1.0, 0.1)
     anonymous_weight: float = within(0.0, 1.0, 0.97)
     """Confidence per title similarity of two records without authors whose extents agree."""
@@ -837,16 +869,16 @@ def check_bounds(settings: Any, where: str = "") -> None:
 
 def _check_allowed(setting: dataclasses.Field[Any], value: Any, where: str) -> None:
     """Raise ConfigError for a value outside the bounds or choices the field declares
-    (:func:`at_least`, :func:`within`, :func:`one_of`), and for a number that is not finite
-    (TOML has ``nan`` and ``inf``, which compare with no bound)."""
+    (:func:`within`, :func:`one_of`), and for a number that is not finite (TOML has ``nan`` and
+    ``inf``, which compare with no bound)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-    low, high = setting.metadata.get("minimum"), setting.metadata.get("maximum")
-    if (low is not None and value < low) or (high is not None and value > high):
-        kind = "a whole number" if isinstance(value, int) else "a number"
-        wanted = f"from {_plain(low)} to {_plain(high)}" if high is not None else (
-            f"at least {_plain(low)}")
-        raise ConfigError(f"{where}: expected {kind} {wanted}, got {value!r}")
+    if "minimum" in setting.metadata:
+        low, high = setting.metadata["minimum"], setting.metadata["maximum"]
+        if not low <= value <= high:
+            kind = "a whole number" if isinstance(value, int) else "a number"
+            raise ConfigError(
+                f"{where}: expected {kind} from {_plain(low)} to {_plain(high)}, got {value!r}")
     choices = setting.metadata.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")

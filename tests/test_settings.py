@@ -125,7 +125,8 @@ def test_a_source_says_whether_its_records_name_the_institution_of_each_copy():
     ({"review": 0.95, "accept": 0.9}, "dedup.review: expected at most dedup.accept"),
     ({"max_candidates": 0}, "dedup.max_candidates: expected a whole number from 1 to 10000, "
                             "got 0"),
-    ({"year_tolerance": -1}, "dedup.year_tolerance: expected a whole number at least 0"),
+    ({"year_tolerance": -1}, "dedup.year_tolerance: expected a whole number from 0 to 10, "
+                         "got -1"),
 ])
 def test_dedup_thresholds_are_checked(dedup, message):
     with pytest.raises(ConfigError, match=message):
@@ -517,21 +518,47 @@ def test_max_candidates_too_large_stops_dedup_and_import_with_one_line(tmp_path,
                    f"10000, got {2**63 - 1}\n")
 
 
-UNBOUNDED_ABOVE = {
-    # compared in Python only, never a bound parameter of SQL nor a count of things allocated
-    "server.z3950_max_connections", "server.z3950_max_connections_per_address",
-    "server.http_max_connections", "server.http_max_connections_per_address",
-    "oai.max_concurrent_lists", "dedup.title_key_chars", "dedup.year_tolerance",
-    "dedup.extent_tolerance_pages",
-}
-"""Whole-number settings with no upper bound: any other reaching SQL past 2**63 - 1 failed
-with an OverflowError traceback (``dedup.max_candidates``); a new one needs a thought."""
+def test_every_numeric_setting_has_an_upper_bound():
+    """Eight whole-number settings had only a lower one (``at_least``): 99999999999999999999
+    connections, lists at once, title key characters or years of tolerance were accepted
+    without a word."""
+    unbounded = [name for name, f in _numeric_settings(Settings).items()
+                 if "maximum" not in f.metadata]  # type: ignore[attr-defined]
+    assert unbounded == []
 
 
-def test_whole_number_settings_without_an_upper_bound_are_those_that_need_none():
-    unbounded = {name for name, f in _numeric_settings(Settings).items()
-                 if "maximum" not in f.metadata and f.type in (int, "int")}  # type: ignore[attr-defined]
-    assert unbounded == UNBOUNDED_ABOVE
+@pytest.mark.parametrize(("setting", "low", "high"), [
+    ("server.z3950_max_connections", 1, 1_048_576),
+    ("server.z3950_max_connections_per_address", 1, 1_048_576),
+    ("server.http_max_connections", 1, 1_048_576),
+    ("server.http_max_connections_per_address", 1, 1_048_576),
+    ("oai.max_concurrent_lists", 1, 2000),
+    ("dedup.title_key_chars", 1, 200),
+    ("dedup.year_tolerance", 0, 10),
+    ("dedup.extent_tolerance_pages", 0, 1000),
+])  # fmt: skip
+def test_a_setting_past_its_upper_bound_is_refused_in_one_line_naming_it(setting, low, high):
+    table, key = setting.split(".")
+    for value in (high + 1, 99999999999999999999):
+        with pytest.raises(ConfigError) as refused:
+            settings_from_mapping({table: {key: value}}, origin="k.toml")
+        assert str(refused.value) == (
+            f"k.toml: {setting}: expected a whole number from {low} to {high}, got {value}")
+    for value in (low, high):
+        assert getattr(getattr(settings_from_mapping({table: {key: value}}), table), key) == value
+
+
+def test_the_title_key_is_no_longer_than_a_match_key_is_kept():
+    """A title key is cut to the ``match_keys.key`` column: one longer is the same key."""
+    import dataclasses
+
+    from catalog.match_keys import MAX_KEY_CHARS
+    from catalog.models import match_keys
+    from config.settings import DedupSettings
+
+    (title_key_chars,) = [f for f in dataclasses.fields(DedupSettings)
+                          if f.name == "title_key_chars"]
+    assert title_key_chars.metadata["maximum"] == MAX_KEY_CHARS == match_keys.c.key.type.length
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:",

@@ -523,10 +523,7 @@ def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
     names = set()
     for index, target in enumerate(dashboard.targets):
         where = f"{origin}: dashboard.targets[{index}]"
-        if target.protocol == "z3950" and not target.url.startswith("z3950://"):
-            raise ConfigError(f"{where}.url: expected z3950://HOST:PORT/DATABASE")
-        if target.protocol == "sru" and not target.url.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}.url: expected the SRU base URL, http:// or https://")
+        _check_target_address(target, f"{where}.url")
         if not target.name or target.name in names:
             raise ConfigError(f"{where}.name: empty or used twice: {target.name!r}")
         problem = crosswalk_problem(target.crosswalk)
@@ -540,6 +537,28 @@ def _check_dashboard(dashboard: DashboardSettings, origin: str) -> None:
             except ValueError as error:
                 raise ConfigError(f"{where}.charset: {error}") from None
         names.add(target.name)
+
+
+def _check_target_address(target: CopyTarget, where: str) -> None:
+    """A copy target's ``url`` as a harvest source's of its protocol is checked
+    (:func:`harvester.sources.validate`), with the same line: only its scheme was looked at, so a
+    target at port 99999 or of no host (``z3950://``) was accepted, and every search of the
+    dashboard failed on it."""
+    if target.protocol == "z3950":
+        if not target.url.startswith("z3950://"):
+            raise ConfigError(f"{where}: expected z3950://HOST:PORT/DATABASE")
+        from harvester.z3950_records import parse_address  # the harvester needs config first
+
+        try:
+            parse_address(target.url)
+        except ValueError as error:
+            raise ConfigError(f"{where}: Z39.50 address: {error}") from None
+    else:
+        from harvester.http_fetch import http_url_problem
+
+        problem = http_url_problem(target.url)
+        if problem is not None:
+            raise ConfigError(f"{where}: URL {target.url!r}: {problem}")
 
 
 @dataclass(frozen=True)

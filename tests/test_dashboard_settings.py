@@ -65,3 +65,42 @@ def test_a_conversion_limit_has_a_default_and_bounds_named_in_one_line(
             settings_from_mapping({"dashboard": {key: wrong}})
         assert str(refused.value) == (f"settings: dashboard.{key}: expected a whole number "
                                       f"from {low} to {high}, got {wrong}")
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ({"url": "z3950://127.0.0.1:99999/db"},
+     "url: Z39.50 address: port 99999 out of range in 'z3950://127.0.0.1:99999/db'"),
+    ({"url": "z3950://127.0.0.1:0/db"},
+     "url: Z39.50 address: port 0 out of range in 'z3950://127.0.0.1:0/db'"),
+    ({"url": "z3950://"},
+     "url: Z39.50 address: no host in 'z3950://'; expected HOST:PORT/DATABASE"),
+    ({"url": "z3950://:2100/db"}, "url: Z39.50 address: no host in 'z3950://:2100/db'; expected "
+     "HOST:PORT/DATABASE"),
+    ({"url": "http://", "protocol": "sru"}, "url: URL 'http://': no host"),
+    ({"url": "http://127.0.0.1:99999/sru", "protocol": "sru"},
+     "url: URL 'http://127.0.0.1:99999/sru': Port out of range 0-65535"),
+    ({"url": "z3950://h:1/D", "protocol": "sru"},
+     "url: URL 'z3950://h:1/D': expected http:// or https://"),
+])  # fmt: skip
+def test_a_target_address_is_checked_as_a_harvest_sources_is(target: dict[str, str],
+                                                             message: str) -> None:
+    """A copy target at port 99999, or with no host, was accepted (only its scheme was looked
+    at), and each search of the dashboard failed on it; a harvest source at the same address
+    was refused in one line. The target's line is the source's, the key its own."""
+    with pytest.raises(ConfigError) as refused:
+        settings_from_mapping({"dashboard": {"targets": [{"name": "t", **target}]}},
+                              origin="k.toml")
+    assert str(refused.value) == f"k.toml: dashboard.targets[0].{message}"
+    source = {"name": "t", "url": target["url"], "protocol": target.get("protocol", "z3950"),
+              "query": "@attr 1=4 a" if target.get("protocol") != "sru" else "dc.title=a"}
+    with pytest.raises(ConfigError) as refused_source:
+        settings_from_mapping({"sources": [source]}, origin="k.toml")
+    assert str(refused_source.value) == f"k.toml: sources[0].{message}"
+
+
+@pytest.mark.parametrize("target", [{"url": "z3950://127.0.0.1:65535/db"},
+                                    {"url": "z3950://[::1]:1/db"},
+                                    {"url": "http://127.0.0.1:65535/sru", "protocol": "sru"}])
+def test_a_target_at_a_good_address_is_taken(target: dict[str, str]) -> None:
+    settings = settings_from_mapping({"dashboard": {"targets": [{"name": "t", **target}]}})
+    assert settings.dashboard.targets[0].url == target["url"]

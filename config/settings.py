@@ -25,6 +25,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from protocols.oaipmh import EMAIL
 from protocols.oaipmh.arguments import SYNTAX
@@ -486,6 +487,31 @@ def _check_members_set(settings: Settings, origin: str) -> None:
             )
 
 
+def _check_base_url(base_url: str, origin: str) -> None:
+    """Identify's baseURL (and every response's ``<request>``): an http or https URL, an
+    xs:anyURI, naming a host a harvester can reach, at a port it can connect to. RFC 3986 lets
+    ``http://`` (no host) and port 99999 pass, and Identify announced them."""
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{origin}: repository.base_url: expected an http:// or https:// URL, got {base_url!r}"
+        )
+    if not any_uri(base_url):
+        raise ConfigError(
+            f"{origin}: repository.base_url: expected a URI (RFC 3986), got {base_url!r}"
+        )
+    parts = urlsplit(base_url)
+    try:
+        port_reachable = parts.port is None or parts.port > 0
+    except ValueError:  # past 65535
+        port_reachable = False
+    host = parts.hostname
+    if not host or any(character.isspace() for character in host) or not port_reachable:
+        raise ConfigError(
+            f"{origin}: repository.base_url: expected an http:// or https:// URL naming a host "
+            f"(and a port from 1 to 65535, if any), got {base_url!r}"
+        )
+
+
 def _check_admin_email(addresses: list[str], origin: str) -> None:
     """Identify has one ``adminEmail`` or more, each of the OAI-PMH schema's emailType: an
     Identify without one, or with another string, is not a valid response."""
@@ -680,15 +706,8 @@ def settings_from_mapping(data: dict[str, Any], origin: str = "settings") -> Set
         settings = _build(Settings, data, "")
     except ConfigError as error:  # the file, then the key: "koprik.toml: oai.page_size: ..."
         raise ConfigError(f"{origin}: {error}") from None
-    base_url = settings.repository.base_url
-    if base_url and not base_url.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{origin}: repository.base_url: expected an http:// or https:// URL, got {base_url!r}"
-        )
-    if base_url and not any_uri(base_url):  # Identify's baseURL and every <request>
-        raise ConfigError(
-            f"{origin}: repository.base_url: expected a URI (RFC 3986), got {base_url!r}"
-        )
+    if settings.repository.base_url:
+        _check_base_url(settings.repository.base_url, origin)
     _check_admin_email(settings.repository.admin_email, origin)
     for index, rule in enumerate(settings.sets):
         if rule.rule not in RULES:

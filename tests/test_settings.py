@@ -606,3 +606,23 @@ def test_a_settings_file_may_start_with_a_byte_order_mark(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf[database]\nurl = \"sqlite:///\xff.sqlite3\"\n")
     with pytest.raises(ConfigError, match=r"^.*k.toml: not valid TOML: not UTF-8 text$"):
         load_settings(path)
+
+
+@pytest.mark.parametrize("base_url", ["http://", "https://", "http:///oai", "http://:8080/oai",
+                                      "http://oai@/oai", "http://oai.natlib.uz:99999/oai",
+                                      "http://oai.natlib.uz:0/oai", "http://oai natlib.uz/oai"])
+def test_a_base_url_names_a_host_and_a_port_one_can_reach(base_url):
+    """Identify announced ``http://`` (no host) as the baseURL, which no harvester can reach,
+    and a port of 99999: the base URL was checked for its scheme and RFC 3986 only."""
+    with pytest.raises(ConfigError) as refused:
+        settings_from_mapping({"repository": {"base_url": base_url}}, origin="k.toml")
+    assert str(refused.value) == (
+        "k.toml: repository.base_url: expected an http:// or https:// URL naming a host (and a "
+        f"port from 1 to 65535, if any), got {base_url!r}")
+
+
+@pytest.mark.parametrize("base_url", ["http://[::1]:8080/oai", "https://oai.natlib.uz/oai",
+                                      "http://127.0.0.1:65535/oai", "http://oai.natlib.uz:1"])
+def test_a_base_url_with_a_host_is_taken(base_url):
+    settings = settings_from_mapping({"repository": {"base_url": base_url}})
+    assert settings.repository.base_url == base_url

@@ -910,13 +910,47 @@ def test_the_rejects_of_junk_forced_as_iso2709_are_no_larger_than_the_junk(tmp_p
 @pytest.mark.parametrize("option", ["--rejects", "--report"])
 def test_a_side_file_on_a_full_disk_is_one_line_naming_it(tmp_path, option):
     """A rejects or report file every write of which fails as on a full disk (``/dev/full``,
-    ENOSPC): one line naming it, no traceback; it said "[Errno 28] No space left on device".
-    The records of the batches committed stay stored."""
+    ENOSPC), as it is closed at the end: one line naming the option and the file, no traceback,
+    and what stays stored. It said "[Errno 28] No space left on device", then only
+    "/dev/full: No space left on device", nothing of the records stored."""
     broken = MARC21 / "broken" / "bad_indicator.dat"
     result = koprik(tmp_path, "import", option, "/dev/full", str(broken), str(MARC21 / "1251.dat"))
     assert "Traceback" not in result.stderr
     assert result.returncode == 2
-    assert result.stderr.splitlines() == ["koprik: /dev/full: No space left on device"]
+    assert result.stderr.splitlines() == [
+        f"koprik: {option} /dev/full: cannot be written (No space left on device); after 6 "
+        "added, 0 updated, 0 unchanged, 1 rejected: those stay stored, deduplicated; import the "
+        "files again with a file that can be written to have it written (the records are found "
+        "unchanged)"]
+
+
+def test_a_rejects_file_that_cannot_be_written_says_what_was_stored_and_the_next_run_writes_it(
+    tmp_path,
+):
+    """An ISO 2709 file cut short (its records before, then one truncated) imported with
+    ``--rejects /dev/full``: one line naming ``--rejects /dev/full`` and saying the 82 records
+    stored stay (it said only "FILE: No space left on device", status 2); an import again with
+    a rejects file that can be written finds them unchanged and writes the reject."""
+    from catalog.demo import demo_records
+
+    whole = tmp_path / "whole.mrc"
+    write_marc(whole, demo_records(200, seed=3))
+    raw = whole.read_bytes()
+    ends = [at + 1 for at, byte in enumerate(raw) if byte == 0x1D]  # each record's end
+    cut = tmp_path / "cut.mrc"
+    cut.write_bytes(raw[:ends[82] - 100])  # 82 whole records, then the 83rd cut short
+    failed = koprik(tmp_path, "import", "--rejects", "/dev/full", str(cut))
+    assert failed.returncode == 2, failed.stderr
+    assert failed.stderr.splitlines() == [
+        "koprik: --rejects /dev/full: cannot be written (No space left on device); after 82 "
+        "added, 0 updated, 0 unchanged, 1 rejected: those stay stored, deduplicated; import the "
+        "files again with a file that can be written to have it written (the records are found "
+        "unchanged)"]
+    assert _stored_count(tmp_path / "c.sqlite3") == 82
+    again = koprik(tmp_path, "import", "--rejects", "rejects.txt", str(cut))
+    assert again.returncode == 1, again.stderr
+    assert "import: 0 added, 0 updated, 82 unchanged, 1 rejected" in again.stdout
+    assert (tmp_path / "rejects.txt").read_text().count("\n") == 1
 
 
 def test_the_reader_of_an_import_killed_ends_quietly(tmp_path):

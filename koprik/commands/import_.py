@@ -95,33 +95,45 @@ def run(args: argparse.Namespace) -> int:
         option_named("--report", args.report): report_path,
     })
     counts: Counter[str] = Counter()
-    with (
-        _open_output(rejects_path, "--rejects", args.rejects is None) as rejects,
-        _open_output(report_path, "--report", args.report is None) as report,
-    ):
-        catalog = Catalog.open(settings)
-        once = WrittenIds()  # a record met twice (one 001 for two books) is stored once
-        began = latest_change(catalog) if args.replace else 0
-        grouping = False  # the last step: reading (and --replace) done
-        try:
-            for path, fmt in zip(args.files, formats, strict=True):
-                if fmt == "unimarc" and given is None:
-                    print(f"import: {path}: {unimarc_sniff.detected('--format unimarc')}",
-                          file=sys.stderr)
-                import_file(catalog, path, fmt, rejects, settings.limits.max_record_bytes,
-                            counts, charset, report, repair=args.repair, source=args.source,
-                            once=once)
-            replaced = _replace(catalog, args.source, once, began, counts) if args.replace else ""
-            grouping = True
-            grouped = deduplicated(catalog)
-        except (KeyboardInterrupt, DBAPIError) as stop:  # a SIGTERM too (Terminated)
-            # what was stored stays (a transaction a batch), and its deduplication queued;
-            # said on the one line koprik.stopping.interrupted writes, or, for the catalogue
-            # failing (a full disk), koprik.cli.database_line
-            stop.add_note(_kept(counts, grouping=grouping))
+    step = "storing"  # then "grouping", then "done": what a run stopped midway kept (_kept)
+    try:
+        with (
+            _open_output(rejects_path, "--rejects", args.rejects is None) as rejects,
+            _open_output(report_path, "--report", args.report is None) as report,
+        ):
+            catalog = Catalog.open(settings)
+            once = WrittenIds()  # a record met twice (one 001 for two books) is stored once
+            began = latest_change(catalog) if args.replace else 0
+            try:
+                for path, fmt in zip(args.files, formats, strict=True):
+                    if fmt == "unimarc" and given is None:
+                        print(f"import: {path}: {unimarc_sniff.detected('--format unimarc')}",
+                              file=sys.stderr)
+                    import_file(catalog, path, fmt, rejects, settings.limits.max_record_bytes,
+                                counts, charset, report, repair=args.repair, source=args.source,
+                                once=once)
+                replaced = (_replace(catalog, args.source, once, began, counts)
+                            if args.replace else "")  # fmt: skip
+                step = "grouping"
+                grouped = deduplicated(catalog)
+                step = "done"
+            except (KeyboardInterrupt, DBAPIError) as stop:  # a SIGTERM too (Terminated)
+                # what was stored stays (a transaction a batch), and its deduplication queued;
+                # said on the one line koprik.stopping.interrupted writes, or, for the catalogue
+                # failing (a full disk), koprik.cli.database_line
+                stop.add_note(_kept(counts, step))
+                raise
+            finally:
+                catalog.close()
+    except OSError as error:  # a write to --rejects or --report, midway or as it is closed
+        failed = _unwritten_output(error, [
+            (rejects_path, _named(rejects_path, "--rejects", args.rejects is None)),
+            (report_path, _named(report_path, "--report", args.report is None)),
+        ])
+        if failed is None:
             raise
-        finally:
-            catalog.close()
+        raise UserError(f"{failed}: cannot be written ({error.strerror}); "
+                        f"{_kept(counts, step)}") from None
     summary = _summary(counts)
     read_in = ", ".join(
         f"{key.removeprefix('charset ')} {n}" for key, n in counts.items()
@@ -180,15 +192,35 @@ def _replace(
     return f"records of {source} that the files do not hold: {counts['replaced']} deleted"
 
 
-def _kept(counts: Counter[str], *, grouping: bool) -> str:
+def _kept(counts: Counter[str], step: str) -> str:
     """What an import stopped midway kept (each batch committed: ``counts``), and what to do:
-    the note its last line ends with. A catalogue that failed (a full disk) said "cannot be
-    used" without a word of the records stored before it did."""
+    the note its last line ends with; ``step`` is the one it stopped in (``storing``,
+    ``grouping``, or ``done``: only its rejects or report file was left to be written). A
+    catalogue that failed (a full disk) said "cannot be used" without a word of the records
+    stored before it did, and a rejects file that could not be written a bare "No space left
+    on device"."""
     kept = f"after {_summary(counts)}{_replaced_so_far(counts)}: those stay stored"
-    if grouping:  # the union records lack them (duplicates served) until it is done
+    if step == "grouping":  # the union records lack them (duplicates served) until it is done
         return (f"{kept}, but grouping them into union records was interrupted: `koprik dedup` "
                 "finishes it")  # fmt: skip
+    if step == "done":
+        return (f"{kept}, deduplicated; import the files again with a file that can be "
+                "written to have it written (the records are found unchanged)")
     return f"{kept}; import the files again to go on (they are found unchanged)"
+
+
+def _named(path: Path, option: str, default: bool) -> str:
+    """How a message names the output ``path`` of ``option`` (its ``default``, when not given)."""
+    return f"{path} (the default of {option})" if default else f"{option} {path}"
+
+
+def _unwritten_output(error: OSError, outputs: list[tuple[Path, str]]) -> str | None:
+    """How a message names the output (of ``outputs``: path and its name, :func:`_named`) that
+    ``error`` failed to write, by the file it names (:func:`_open_output`): both, as ``A or
+    B``, when they are one device (``/dev/full`` for both); None when it names neither (an
+    input that cannot be read)."""
+    names = [named for path, named in outputs if os.fspath(path) == error.filename]
+    return " or ".join(names) if names else None
 
 
 def _replaced_so_far(counts: Counter[str]) -> str:
@@ -323,7 +355,7 @@ def _open_output(path: Path, option: str, default: bool) -> TextIO:
     """``path`` opened for writing and held while it is (the folder of a ``default`` one made
     first); a UserError naming ``option`` and ``path`` if it cannot be, or if another run is
     writing it (two imports started in one folder wrote their rejects into one file at once)."""
-    named = f"{path} (the default of {option})" if default else f"{option} {path}"
+    named = _named(path, option, default)
     try:
         if default:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +25,7 @@ from koprik.cli import main
 from protocols.oaipmh import format_datestamp
 from tests.conftest import DATA
 
+ROOT = Path(__file__).resolve().parents[1]
 DAY = 86_400
 START = 1_700_000_000 - 1_700_000_000 % DAY  # a midnight (UTC)
 
@@ -236,3 +242,92 @@ def test_one_record_exported_is_said_in_the_singular(settings, catalog, tmp_path
     out = tmp_path / "one.mrc"
     assert main(["--config", str(config), "export", "-o", str(out)]) == 0
     assert capsys.readouterr().err == f"export: 1 record as marc21 to {out}\n"  # "1 records"
+
+
+def _koprik_toml(settings: Settings, tmp_path: Path) -> Path:
+    config = tmp_path / "koprik.toml"
+    config.write_text(f'[database]\nurl = "{settings.database.url}"\n')
+    return config
+
+
+def _stored(catalog: Catalog, count: int) -> None:
+    with catalog.writer() as writer:
+        for record in demo_records(count, seed=4):
+            writer.put(record)
+
+
+def test_an_export_to_standard_output_interrupted_says_it_is_incomplete(
+    settings, catalog, tmp_path
+):
+    """A ^C (to the process group, as a terminal sends it) while ``koprik export --format
+    marcxml > out.xml`` writes: one line saying how many records were written and that
+    standard output is incomplete. It said only "koprik: interrupted", the document left
+    without its ``</collection>`` unsaid. The export is held in its loop by a pipe nobody
+    reads once its first bytes came."""
+    _stored(catalog, 300)
+    command = [sys.executable, "-m", "koprik", "--config", str(_koprik_toml(settings, tmp_path)),
+               "export", "--format", "marcxml"]  # fmt: skip
+    running = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert running.stdout is not None
+        assert running.stdout.read(1) == b"<"  # written: it is in its loop, and stays there
+        time.sleep(0.3)  # (until its pipe is full: 300 records are 570 kB)
+        os.killpg(running.pid, signal.SIGINT)
+        out, err = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.wait()
+    assert running.returncode == 128 + signal.SIGINT, err
+    said = re.fullmatch(rb"koprik: interrupted after (\d+) of 300 records: standard output is "
+                        rb"incomplete \(an export cut short\)\n", err)  # fmt: skip
+    assert said is not None, err
+    assert 0 < int(said[1]) < 300
+    assert b"</collection>" not in out
+
+
+@pytest.mark.parametrize(("signum", "word", "earlier"), [
+    (signal.SIGINT, "interrupted", True), (signal.SIGTERM, "terminated", False)])
+def test_an_export_to_a_file_stopped_says_the_file_is_not_written(
+    settings, catalog, tmp_path, signum, word, earlier
+):
+    """A ^C or SIGTERM after 10 records of ``koprik export -o FILE``: one line saying so, that
+    FILE was not written and, when there was one, that the file of that name is left as it
+    was (as a full disk says it); it said only "koprik: interrupted"."""
+    _stored(catalog, 300)
+    out = tmp_path / "all.mrc"
+    if earlier:
+        out.write_bytes(b"an earlier export\n")
+    (tmp_path / "stopped.py").write_text(
+        "import os, sys\n"
+        "import koprik.commands.export as export\n"
+        "from koprik.program import run\n"
+        "records = export.live_records\n"
+        "def stopping(*args, **kwargs):\n"
+        "    for n, data in enumerate(records(*args, **kwargs)):\n"
+        "        if n == 10:\n"
+        f"            os.kill(os.getpid(), {int(signum)})\n"
+        "        yield data\n"
+        "export.live_records = stopping\n"
+        f"sys.argv = ['koprik', '--config', {str(_koprik_toml(settings, tmp_path))!r}, "
+        f"'export', '-o', {str(out)!r}]\n"
+        "run()\n"
+    )
+    stopped = subprocess.run([sys.executable, str(tmp_path / "stopped.py")], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=120, preexec_fn=_signals_as_default,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert stopped.returncode == 128 + signum, stopped.stderr
+    left = "; the file of that name before the run is left unchanged" if earlier else ""
+    assert stopped.stderr.splitlines() == [
+        f"koprik: {word} after 10 of 300 records: {out} not written{left}"]
+    assert not (tmp_path / "all.mrc.part").exists()
+    assert out.exists() == earlier
+    if earlier:
+        assert out.read_bytes() == b"an earlier export\n"
+
+
+def _signals_as_default() -> None:
+    """In the child: SIGINT and SIGTERM as a terminal's shell leaves them (not ignored)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)

@@ -12,6 +12,7 @@ named with ``-o`` (``/dev/null``, a FIFO) is written in place, as ``koprik cross
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import BinaryIO
@@ -23,7 +24,13 @@ from config import load_settings
 from crosswalks import registry
 from koprik.errors import UserError
 from koprik.option_checks import checked_date_range
-from koprik.output_files import refuse_own_files, refuse_unwritable, written_whole
+from koprik.output_files import (
+    STDIO,
+    is_regular_output,
+    refuse_own_files,
+    refuse_unwritable,
+    written_whole,
+)
 from koprik.parsers.export import FORMATS
 from koprik.progress import Progress
 
@@ -48,8 +55,16 @@ def run(args: argparse.Namespace) -> int:
                             "takes the setSpec of ListSets)")  # fmt: skip
         selection = {"set_spec": args.set_spec, "from_": from_, "until": until}
         total = count_live(catalog, form, **selection)
-        with written_whole(args.output) as out:
-            written = _write(catalog, form, selection, total, out)
+        left = _left_when_stopped(args.output)  # (before: whether the file is there already)
+        with Progress("export", total=total) as progress:
+            try:
+                with written_whole(args.output) as out:
+                    _write(catalog, form, selection, out, progress)
+            except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
+                # said on the one line koprik.stopping.interrupted writes
+                stop.add_note(f"after {progress.count} of {total} records: {left}")
+                raise
+        written = progress.count
     finally:
         catalog.close()
     where = f" to {args.output}" if args.output else ""
@@ -78,20 +93,31 @@ def _format_named(output: str | None) -> str:
     return "marc21"
 
 
+def _left_when_stopped(output: str | None) -> str:
+    """What a ^C or SIGTERM midway leaves of the output ``output`` (None or ``-``: standard
+    output), for the line saying it stopped. Said only "interrupted", ``koprik export >
+    out.xml`` left a MARCXML document without its ``</collection>`` unsaid."""
+    if output is None or os.fspath(output) == STDIO:
+        return "standard output is incomplete (an export cut short)"
+    if not is_regular_output(output):  # a device or a pipe, written in place
+        return f"{output} is incomplete (written in place: an export cut short)"
+    if os.path.exists(output):  # the working copy removed, the file left (written_whole)
+        return f"{output} not written; the file of that name before the run is left unchanged"
+    return f"{output} not written"
+
+
 def _write(
-    catalog: Catalog, form: Form, selection: dict[str, object], total: int, out: BinaryIO
-) -> int:
-    written = 0
-    with Progress("export", total=total) as progress:
+    catalog: Catalog, form: Form, selection: dict[str, object], out: BinaryIO, progress: Progress
+) -> None:
+    """Write the records of ``selection`` to ``out`` as ``form``, each counted in ``progress``
+    once written (what a line saying the export stopped counts)."""
+    if form == "marcxml":
+        out.write(COLLECTION_START)
+    for data in live_records(catalog, form, **selection):  # type: ignore[arg-type]
+        out.write(data)
         if form == "marcxml":
-            out.write(COLLECTION_START)
-        for data in live_records(catalog, form, **selection):  # type: ignore[arg-type]
-            out.write(data)
-            if form == "marcxml":
-                out.write(b"\n")
-            written += 1
-            progress.advance()
-        if form == "marcxml":
-            out.write(COLLECTION_END)
-        out.flush()
-    return written
+            out.write(b"\n")
+        progress.advance()
+    if form == "marcxml":
+        out.write(COLLECTION_END)
+    out.flush()

@@ -8,7 +8,11 @@ revision, without ``alembic_version``: what that release's ``create_all`` made t
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -438,3 +442,81 @@ def test_another_applications_database_is_refused_and_left_as_it_is(
     finally:
         engine.dispose()
     assert tables == {"invoices"}
+
+
+def stopped_at(tmp_path: Path, patch: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``koprik --config tmp_path/koprik.toml ARGV`` run as a script whose ``patch`` (lines
+    of Python, ``koprik.commands`` imported) sends it a ^C (``stop()``) at a chosen step, once a
+    batch is committed: the place of an operator's ^C made certain."""
+    script = tmp_path / "stopped.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        "import koprik.commands.db, koprik.commands.dedup\n"
+        "from koprik.program import run\n"
+        "def stop():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        f"{patch}"
+        f"sys.argv = ['koprik', '--config', {str(tmp_path / 'koprik.toml')!r}, *{argv!r}]\n"
+        "run()\n"
+    )
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120, preexec_fn=_signals_as_default,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+
+
+def _signals_as_default() -> None:
+    """In the child: SIGINT and SIGTERM as a terminal's shell leaves them (not ignored)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def demo_catalogue(tmp_path: Path, records: int) -> None:
+    """A SQLite catalogue of ``records`` demo records, named by ``tmp_path/koprik.toml``."""
+    (tmp_path / "koprik.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n')
+    made = subprocess.run([sys.executable, "-m", "koprik", "--config",
+                           str(tmp_path / "koprik.toml"), "demo", "--records", str(records)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert made.returncode == 0, made.stderr
+
+
+def test_a_reindex_interrupted_says_how_far_it_got_and_to_run_it_again(tmp_path: Path) -> None:
+    """A ^C after the first batch of ``koprik db reindex`` (100 records a transaction here):
+    one line saying how many records' terms were made again and to run it again. It said
+    only "koprik: interrupted", the index left half made again unsaid."""
+    demo_catalogue(tmp_path, 300)
+    stopped = stopped_at(tmp_path, (
+        "rebuild = koprik.commands.db.rebuild\n"
+        "def rebuild_stopped(engine, *, progress):\n"
+        "    def told(done):\n"
+        "        progress(done)\n"
+        "        stop()\n"
+        "    return rebuild(engine, batch=100, progress=told)\n"
+        "koprik.commands.db.rebuild = rebuild_stopped\n"), "db", "reindex")
+    assert stopped.returncode == 130, stopped.stderr
+    assert stopped.stderr.splitlines() == [
+        "koprik: interrupted after the search terms of 100 records were made again: the others "
+        "keep their earlier ones; run `koprik db reindex` again (it begins anew)"]
+    again = main(["--config", str(tmp_path / "koprik.toml"), "db", "reindex"])
+    assert again == 0
+
+
+def test_renditions_interrupted_says_how_far_it_got_and_to_run_it_again(tmp_path: Path) -> None:
+    """A ^C after the first batch of ``koprik db renditions`` (100 records a transaction
+    here): one line saying how many records' formats were made again and to run it again; it
+    said only "koprik: interrupted"."""
+    demo_catalogue(tmp_path, 300)
+    stopped = stopped_at(tmp_path, (
+        "make_again = koprik.commands.db.make_again\n"
+        "def made_until_stopped(engine, *, progress):\n"
+        "    def told(done):\n"
+        "        progress(done)\n"
+        "        stop()\n"
+        "    return make_again(engine, batch=100, progress=told)\n"
+        "koprik.commands.db.make_again = made_until_stopped\n"), "db", "renditions")
+    assert stopped.returncode == 130, stopped.stderr
+    assert stopped.stderr.splitlines() == [
+        "koprik: interrupted after the formats of 100 records were made again (0 changed): the "
+        "others keep their earlier ones; run `koprik db renditions` again (those made are found "
+        "unchanged)"]

@@ -1,9 +1,11 @@
 """``koprik dedup`` as an operator runs it (a subprocess, one line on error)."""
 
 import io
+import re
 
 from koprik.cli import main
 from tests.books import book, write_marc
+from tests.test_db_command import demo_catalogue, stopped_at
 from tests.test_import_command import koprik
 
 CONFIG = """[database]
@@ -251,3 +253,48 @@ def test_an_import_interrupted_while_grouping_says_koprik_dedup_finishes_it(
     monkeypatch.undo()
     assert main(["--config", config, "dedup"]) == 0
     assert "dedup: 3 records looked at" in capsys.readouterr().out
+
+
+def test_dedup_interrupted_says_how_far_it_got_and_to_run_it_again(tmp_path):
+    """A ^C after the first batch of the queue ``koprik dedup --all`` works through (50 records
+    a transaction here): one line saying how many were deduplicated and that ``koprik dedup``
+    goes on, which then works through the rest. It said only "koprik: interrupted"."""
+    demo_catalogue(tmp_path, 300)
+    stopped = stopped_at(tmp_path, (
+        "run_dedup = koprik.commands.dedup.run_dedup\n"
+        "def run_until_stopped(catalog, *, advance):\n"
+        "    def told(looked):\n"
+        "        advance(looked)\n"
+        "        stop()\n"
+        "    return run_dedup(catalog, batch=50, advance=told)\n"
+        "koprik.commands.dedup.run_dedup = run_until_stopped\n"), "dedup", "--all")
+    assert stopped.returncode == 130, stopped.stderr
+    assert stopped.stderr.splitlines() == [
+        "koprik: interrupted after 50 records of the queue were deduplicated: the rest stay "
+        "queued; run `koprik dedup` again to go on"]
+    again = koprik(tmp_path, "dedup")
+    assert again.returncode == 0, again.stderr
+    looked = int(again.stdout.split("dedup: ")[1].split(" records looked at")[0])
+    assert looked >= 250
+
+
+def test_dedup_all_interrupted_while_keying_says_to_run_it_again(tmp_path):
+    """A ^C as ``koprik dedup --all`` works out the match keys again (100 records a
+    transaction here), after the first transaction: one line saying how many of how many were
+    done and to run the same command again; it said only "koprik: interrupted"."""
+    demo_catalogue(tmp_path, 300)
+    stopped = stopped_at(tmp_path, (
+        "koprik.commands.dedup.REKEY_BATCH = 100\n"
+        "rekeyed, chunks = koprik.commands.dedup._rekeyed, []\n"
+        "def rekeyed_until_stopped(writer, ids):\n"
+        "    chunks.append(ids)\n"
+        "    if len(chunks) == 2:\n"
+        "        stop()\n"
+        "    rekeyed(writer, ids)\n"
+        "koprik.commands.dedup._rekeyed = rekeyed_until_stopped\n"), "dedup", "--all")
+    assert stopped.returncode == 130, stopped.stderr
+    said = re.fullmatch(r"koprik: interrupted after the match keys of 100 of (\d+) records "
+                        r"were worked out again: run `koprik dedup --all` again \(it begins "
+                        r"anew\)\n", stopped.stderr)  # fmt: skip
+    assert said is not None, stopped.stderr
+    assert int(said[1]) >= 300

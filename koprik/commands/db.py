@@ -52,7 +52,14 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "reindex":
             schema.ensure_current(engine)
             with Progress("reindex") as bar:
-                done = rebuild(engine, progress=lambda n: bar.advance(n - bar.count))
+                try:
+                    done = rebuild(engine, progress=lambda n: bar.advance(n - bar.count))
+                except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
+                    # said on the one line koprik.stopping.interrupted writes, as an import's
+                    stop.add_note(f"after the search terms of {bar.count} records were made "
+                                  "again: the others keep their earlier ones; run `koprik db "
+                                  "reindex` again (it begins anew)")  # fmt: skip
+                    raise
             print(f"db: {schema.where(engine)}: the search terms of {done} records made again")
         elif args.action == "renditions":
             schema.ensure_current(engine)
@@ -111,12 +118,22 @@ def _place_in_sets(engine: Engine, settings: Settings) -> None:
 
 def _make_renditions_again(engine: Engine) -> None:
     """``koprik db renditions``: :func:`catalog.renditions_again.make_again`."""
+    so_far = Remade(0, 0, 0, 0)  # the batches committed, for the line saying it stopped
     with Progress("renditions") as bar:
 
         def report(done: Remade) -> None:
+            nonlocal so_far
+            so_far = done
             bar.advance(done.looked - bar.count, extra=f"{done.changed:,} changed")
 
-        done = make_again(engine, progress=report)
+        try:
+            done = make_again(engine, progress=report)
+        except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
+            # said on the one line koprik.stopping.interrupted writes, as an import's
+            stop.add_note(f"after the formats of {so_far.looked} records were made again "
+                          f"({so_far.changed} changed): the others keep their earlier ones; run "
+                          "`koprik db renditions` again (those made are found unchanged)")
+            raise
     if not done.changed:
         changed = "none changed"
     elif not done.members:

@@ -26,6 +26,9 @@ from config import load_settings
 from koprik.errors import UserError
 from koprik.progress import Progress
 
+REKEY_BATCH = 1000
+"""Records whose match keys ``koprik dedup --all`` works out again in one transaction."""
+
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
@@ -62,11 +65,25 @@ def _act(catalog: Catalog, args: argparse.Namespace) -> int:
         if not ids and args.source is not None:
             raise UserError(f"--source {args.source}: no records of that source")
         with Progress("match keys", total=len(ids)) as progress:
-            for start in range(0, len(ids), 1000):
-                chunk = ids[start : start + 1000]
-                catalog.write(partial(_rekeyed, ids=chunk))
-                progress.advance(len(chunk))
-    done.add(deduplicated(catalog))
+            try:
+                for start in range(0, len(ids), REKEY_BATCH):
+                    chunk = ids[start : start + REKEY_BATCH]
+                    catalog.write(partial(_rekeyed, ids=chunk))
+                    progress.advance(len(chunk))
+            except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
+                again = "" if args.source is None else f" --source {args.source}"
+                stop.add_note(f"after the match keys of {progress.count} of {len(ids)} records "
+                              f"were worked out again: run `koprik dedup --all{again}` again "
+                              "(it begins anew)")  # fmt: skip
+                raise
+    with Progress("dedup") as progress:
+        try:
+            done.add(_worked_through(catalog, progress))
+        except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
+            # said on the one line koprik.stopping.interrupted writes, as an import's
+            stop.add_note(f"after {progress.count} records of the queue were deduplicated: "
+                          "the rest stay queued; run `koprik dedup` again to go on")
+            raise
     done.seconds = time.monotonic() - started
     print(f"dedup: {done.summary()}")
     return 0
@@ -78,9 +95,15 @@ def deduplicated(catalog: Catalog) -> DedupReport:
     terminal): ``koprik dedup --all`` on 120,000 records, or the deduplication ending an
     import, ran for minutes showing nothing."""
     with Progress("dedup") as progress:
-        if progress.enabled:
-            progress.total = queued(catalog)
-        return run_dedup(catalog, advance=progress.advance)
+        return _worked_through(catalog, progress)
+
+
+def _worked_through(catalog: Catalog, progress: Progress) -> DedupReport:
+    """:func:`catalog.dedup.run_dedup`, each batch committed counted in ``progress`` (with the
+    queue's length as its total when it is shown)."""
+    if progress.enabled:
+        progress.total = queued(catalog)
+    return run_dedup(catalog, advance=progress.advance)
 
 
 def _rekeyed(writer: CatalogWriter, ids: list[int]) -> None:

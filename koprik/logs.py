@@ -24,7 +24,6 @@ from typing import Any
 
 from config import LogSettings, settings_file
 from koprik.errors import UserError
-from koprik.output_files import refuse_own_files
 
 PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -113,6 +112,9 @@ def configure_logging(
     were appended to them, and the next start found the settings no TOML.
     """
     if settings.file:
+        # (here: it loads the catalogue's modules, which the command line alone must not)
+        from koprik.output_files import refuse_own_files
+
         origin, _ = settings_file(config)
         key = "log.file" if origin is None else f"{origin}: log.file"
         try:

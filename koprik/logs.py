@@ -24,6 +24,7 @@ from typing import Any
 
 from config import LogSettings, settings_file
 from koprik.errors import UserError
+from protocols.shown import one_line
 
 PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -67,9 +68,12 @@ class JsonFormatter(logging.Formatter):
 
 
 class _LogFile(logging.handlers.WatchedFileHandler):
-    """The log file. A line that cannot be written (a full disk, a quota) is said on standard
-    error in one line, once until a line is written again: logging printed a traceback of
-    some 40 lines for each, into the journal of a service whose disk was full."""
+    """The log file. A line that cannot be written (a full disk, a quota; the file reopened
+    after logrotate moved it, too) is said on standard error in one line, once until a line is
+    written again (once by each process of ``koprik serve --workers N``): logging printed a
+    traceback of some 40 lines for each, into the journal of a service whose disk was full, and
+    a failed reopening raised into the code that logged. Any other failure (a line that cannot
+    be formatted: a fault of Koprik's log call) gets logging's traceback, which points at it."""
 
     def __init__(self, file: str) -> None:
         # backslashreplace, as stderr writes: a client's header bytes that are no UTF-8
@@ -80,7 +84,10 @@ class _LogFile(logging.handlers.WatchedFileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self._failed_now = False  # (the handler's lock is held)
-        super().emit(record)
+        try:
+            super().emit(record)
+        except OSError:  # opening the file again or anew: outside logging's own try
+            self.handleError(record)
         if not self._failed_now:
             self._failing = False
 
@@ -89,12 +96,15 @@ class _LogFile(logging.handlers.WatchedFileHandler):
             super().close()
 
     def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
         self._failed_now = True
         if self._failing:
             return
         self._failing = True
-        error = sys.exc_info()[1]
-        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        reason = error.strerror or one_line(error)
         with contextlib.suppress(Exception):  # standard error gone too: nothing to say it on
             print(f"koprik: log.file {self.baseFilename}: a line could not be written "
                   f"({reason}); lines are lost until one can be", file=sys.stderr, flush=True)

@@ -113,6 +113,34 @@ def test_a_log_file_that_cannot_take_a_line_is_said_once_in_one_line(capsys):
         "lines are lost until one can be\n")
 
 
+def test_a_log_file_that_cannot_be_opened_again_after_a_rotation_is_said_in_one_line(
+    tmp_path: Path, capsys
+):
+    """The log file's folder moved away (its file cannot be opened again when logrotate has
+    moved it): the line is lost, said once on standard error; the code that logged goes on.
+    Before, the reopening's error was raised into it (a request handler, a harvest)."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    configure_logging(LogSettings(file=str(folder / "koprik.log"), level="info"))
+    logging.getLogger("koprik.test").warning("kept")
+    folder.rename(tmp_path / "moved")
+    for number in range(2):
+        logging.getLogger("koprik.test").warning("lost %d", number)
+    assert capsys.readouterr().err == (
+        f"koprik: log.file {folder / 'koprik.log'}: a line could not be written (No such file "
+        "or directory); lines are lost until one can be\n")
+    assert (tmp_path / "moved" / "koprik.log").read_text().count("kept") == 1
+
+
+def test_a_log_call_that_cannot_be_formatted_gets_loggings_traceback(tmp_path: Path, capsys):
+    """A line that cannot be formatted is a fault of the call that logged it, not of the file:
+    logging's own report, whose traceback points at the call, not the file's line."""
+    configure_logging(LogSettings(file=str(tmp_path / "koprik.log"), level="info"))
+    logging.getLogger("koprik.test").warning("a number: %d", "not one")
+    said = capsys.readouterr().err
+    assert "--- Logging error ---" in said and "could not be written" not in said
+
+
 def test_what_a_worker_process_logs_is_a_line_of_the_configured_log(tmp_path: Path):
     """A record whose derivations fail in a worker process is logged there; the line lands in
     the owner's JSON log file with the worker's process id and the exception written out."""

@@ -43,14 +43,14 @@ from provider.sru.soap import FAULTS
 SERVED_METHODS = ("GET", "HEAD", "POST")
 _MAX_HEADERS = 100
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+"""Control characters (all but tab) no request line or header holds (RFC 9110 5.5; aiohttp
+answers them 400 on the HTTP port); taken, they went into the access log as they came."""
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 """A header field's name: a token (RFC 9110 5.1), so neither white space before the colon nor
 a line folded onto the one before it (obsolete, RFC 9112 5.2) is taken for a field."""
 _ONCE = frozenset({"content-length", "host"})
 """Fields a request may hold once (RFC 9112 6.3 and 3.2): where its body ends, and whose it
-is, must not depend on which of two a server believes."""
-"""Control characters (all but tab) no request line or header holds (RFC 9110 5.5; aiohttp
-answers them 400 on the HTTP port); taken, they went into the access log as they came."""
+is, must not depend on which of two a server believes. Others repeated are one list."""
 
 
 def access_logged() -> bool:
@@ -206,7 +206,7 @@ async def _read_request(
             raise BadRequest("malformed header")
         name = name.lower()
         value = value.strip(" \t\r\n")
-        if name in headers:  # the same value twice too, as aiohttp refuses on the HTTP port
+        if name in headers:  # the same value twice too (aiohttp refuses these, and others)
             if name in _ONCE:
                 raise BadRequest(f"repeated {name.title()}")
             value = f"{headers[name]}, {value}"  # one field's list (RFC 9110 5.3)

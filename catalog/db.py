@@ -68,12 +68,15 @@ CONNECT_TIMEOUT = 10
 connection and never answers (frozen, a port held by something else) kept ``koprik serve``,
 every command and every request needing a new connection waiting for ever."""
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
-              "keepalives_count": 3}
-"""How a PostgreSQL connection probes its server when it has heard nothing for a while (libpq's
-TCP keepalive parameters; each may be given in ``database.url`` instead): a connection whose
-server's host vanished (a failover, a network cut) without closing it is found dead after
-about 25 s, where the system's default of two hours kept a thread waiting on it as long, and
-a node whose database threads all waited so answered 503 after the database was back."""
+              "keepalives_count": 3, "tcp_user_timeout": 30_000}
+"""How a PostgreSQL connection finds its server's host gone (a failover, a network cut)
+without the connection closed (libpq's parameters; each may be given in ``database.url``
+instead, and, given here, they override libpq's environment variables and service file): when
+it has heard nothing for 10 s it probes, and is found dead about 25 s in; when what it sent is
+not acknowledged (a query or a pool's ping sent as the host went), 30 s in (``tcp_user_timeout``,
+in ms), where the kernel retransmits for some 15 minutes. With the system's defaults a thread
+waited on such a connection for two hours, and a node whose database threads all waited so
+answered 503 after the database was back."""
 
 
 class DatabaseUrlError(Exception):

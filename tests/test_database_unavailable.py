@@ -349,12 +349,14 @@ def test_a_postgresql_server_that_never_answers_is_one_line_within_the_connect_t
     assert isinstance(error, OperationalError) and "connection timeout expired" in str(error)
 
 
-def _keepalive_idle(connection: Any) -> tuple[int, int]:
-    """(SO_KEEPALIVE, TCP_KEEPIDLE) of the socket under a SQLAlchemy ``connection``."""
+def _keepalive_idle(connection: Any) -> tuple[int, int, int]:
+    """(SO_KEEPALIVE, TCP_KEEPIDLE, TCP_USER_TIMEOUT) of the socket under a SQLAlchemy
+    ``connection``."""
     fileno = connection.connection.driver_connection.fileno()
     with socket.socket(fileno=os.dup(fileno)) as probe:
         return (probe.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
-                probe.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE))  # fmt: skip
+                probe.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                probe.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))  # fmt: skip
 
 
 @pytest.mark.postgres
@@ -363,17 +365,18 @@ def test_a_postgresql_connection_probes_a_silent_server_after_seconds(
 ) -> None:
     """The pool's connections and a run lock's own probe a server they have heard nothing from
     after ``catalog.db.KEEPALIVES``' 10 s (a server whose host vanished is found dead in about
-    25 s), unless ``database.url`` says otherwise. Before, the system's two hours: a thread
-    waiting for an answer from a vanished host waited that long."""
+    25 s), and give up on what they sent 30 s unacknowledged, unless ``database.url`` says
+    otherwise. Before, the system's two hours and some 15 minutes: a thread waiting for an
+    answer from a vanished host waited that long."""
     url = f"{postgres_server}/postgres"
     engine = db.open_engine(url)
     try:
         with engine.connect() as connection:
-            assert _keepalive_idle(connection) == (1, 10)
+            assert _keepalive_idle(connection) == (1, 10, 30_000)
         held = advisory.try_lock(engine, advisory.SOURCES, 1)
         assert held is not None
         try:
-            assert _keepalive_idle(held) == (1, 10)
+            assert _keepalive_idle(held) == (1, 10, 30_000)
         finally:
             advisory.unlock(held)
     finally:
@@ -381,6 +384,6 @@ def test_a_postgresql_connection_probes_a_silent_server_after_seconds(
     engine = db.open_engine(f"{url}?keepalives_idle=60")
     try:
         with engine.connect() as connection:
-            assert _keepalive_idle(connection) == (1, 60)
+            assert _keepalive_idle(connection) == (1, 60, 30_000)
     finally:
         engine.dispose()

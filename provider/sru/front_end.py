@@ -331,8 +331,9 @@ def _record_data(
 @lru_cache(maxsize=1000)
 def _say_unshaped(local_id: str, rendition: str, schema: str, _rendition_hash: int) -> None:
     """Log that a record's stored rendition cannot be made into an SRU schema's record: once
-    for each damaged rendition (its hash tells a mended one damaged again), not each time a
-    client pages over it, so that no client fills the log (one of the last 1,000 said)."""
+    for each damaged rendition (its hash tells one damaged otherwise) in each process, not each
+    time a client pages over it, so that no client fills the log (the last 1,000 said are
+    kept)."""
     log.warning("record %s: its %s rendition cannot be served in SRU's %s schema",
                 local_id, rendition, schema)
 

@@ -25,8 +25,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from protocols.http_urls import http_url_problem
 from protocols.oaipmh import EMAIL
 from protocols.oaipmh.arguments import SYNTAX
 from protocols.oaipmh.uri import any_uri
@@ -490,7 +490,8 @@ def _check_members_set(settings: Settings, origin: str) -> None:
 def _check_base_url(base_url: str, origin: str) -> None:
     """Identify's baseURL (and every response's ``<request>``): an http or https URL, an
     xs:anyURI, naming a host a harvester can reach, at a port it can connect to. RFC 3986 lets
-    ``http://`` (no host) and port 99999 pass, and Identify announced them."""
+    ``http://`` (no host) and port 99999 pass, and Identify announced them (the host and port
+    checked as a harvest source's are: :func:`protocols.http_urls.http_url_problem`)."""
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(
             f"{origin}: repository.base_url: expected an http:// or https:// URL, got {base_url!r}"
@@ -499,13 +500,7 @@ def _check_base_url(base_url: str, origin: str) -> None:
         raise ConfigError(
             f"{origin}: repository.base_url: expected a URI (RFC 3986), got {base_url!r}"
         )
-    parts = urlsplit(base_url)
-    try:
-        port_reachable = parts.port is None or parts.port > 0
-    except ValueError:  # past 65535
-        port_reachable = False
-    host = parts.hostname
-    if not host or any(character.isspace() for character in host) or not port_reachable:
+    if http_url_problem(base_url) is not None:
         raise ConfigError(
             f"{origin}: repository.base_url: expected an http:// or https:// URL naming a host "
             f"(and a port from 1 to 65535, if any), got {base_url!r}"
@@ -580,8 +575,6 @@ def _check_target_address(target: CopyTarget, where: str) -> None:
         except ValueError as error:
             raise ConfigError(f"{where}: Z39.50 address: {error}") from None
     else:
-        from harvester.http_fetch import http_url_problem
-
         problem = http_url_problem(target.url)
         if problem is not None:
             raise ConfigError(f"{where}: URL {target.url!r}: {problem}")

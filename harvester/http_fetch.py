@@ -53,6 +53,7 @@ from harvester.faults import (
     Unavailable,
     quoted,
 )
+from protocols.http_urls import http_url_problem
 
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
@@ -74,29 +75,6 @@ def shown_url(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
-
-
-def http_url_problem(url: str) -> str | None:
-    """Why ``url`` is no address an HTTP request can go to (None: it is one): its scheme is
-    not http or https, it names no host or one with white space, its port is not a number from 0
-    to 65535, its IPv6 address is not closed, or it is not text that can be sent (undecodable
-    bytes)."""
-    try:
-        url.encode("utf-8")
-    except UnicodeError:
-        return "not UTF-8 text"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (reading it checks it)
-    except ValueError as error:
-        return str(error)
-    if parts.scheme not in ("http", "https"):
-        return "expected http:// or https://"
-    if not parts.hostname:
-        return "no host"
-    if any(character.isspace() for character in parts.hostname):
-        return f"white space in its host {parts.hostname!r}"  # no run could reach it
-    return None
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from config.settings import HARVEST_PROTOCOLS, FileSource, check_bounds, crosswa
 from crosswalks.namespaces import MARCXML_NS, MODS_NS, OAI_DC_NS
 from harvester import locks
 from harvester.faults import HarvestError, Unavailable
-from harvester.http_fetch import Politeness, http_url_problem
+from harvester.http_fetch import Politeness
 from harvester.oai_client import Identity, OaiClient
 from harvester.oai_pages import OaiError
 from harvester.sru_client import SruClient
@@ -53,6 +53,7 @@ from harvester.z3950_harvest import TargetCheck, check_target
 from harvester.z3950_records import charset_label, parse_address
 from protocols.cql import CqlSyntaxError
 from protocols.cql import parse as parse_cql
+from protocols.http_urls import http_url_problem
 from protocols.oaipmh.arguments import SYNTAX
 from protocols.z3950.pqf import PqfError, parse_pqf
 

@@ -79,6 +79,8 @@ def test_a_conversion_limit_has_a_default_and_bounds_named_in_one_line(
     ({"url": "http://", "protocol": "sru"}, "url: URL 'http://': no host"),
     ({"url": "http://127.0.0.1:99999/sru", "protocol": "sru"},
      "url: URL 'http://127.0.0.1:99999/sru': Port out of range 0-65535"),
+    ({"url": "http://127.0.0.1:0/sru", "protocol": "sru"},
+     "url: URL 'http://127.0.0.1:0/sru': port 0 is no port to connect to"),
     ({"url": "z3950://h:1/D", "protocol": "sru"},
      "url: URL 'z3950://h:1/D': expected http:// or https://"),
 ])  # fmt: skip

@@ -549,6 +549,7 @@ def test_an_sru_query_that_is_not_cql_is_refused_naming_the_source(tmp_path, cap
     ("http://[::1/oai", "Invalid IPv6 URL"),
     ("http://127.0.0.1:abc/oai", "Port could not be cast to integer value as 'abc'"),
     ("http://127.0.0.1:99999/oai", "Port out of range 0-65535"),
+    ("http://127.0.0.1:0/oai", "port 0 is no port to connect to"),  # as base_url's
     ("http:///oai", "no host"),
     ("http://h\udcff/oai", "not UTF-8 text"),
 ])  # fmt: skip

@@ -38,7 +38,7 @@ from config import HarvestSource, Settings, load_settings
 from crosswalks.marc_io import record_to_iso2709
 from crosswalks.mrk import record_to_mrk
 from harvester.faults import HarvestError, MalformedResponse
-from harvester.http_fetch import Politeness, http_url_problem, shown_url
+from harvester.http_fetch import Politeness, shown_url
 from harvester.ingest import IngestError, size_problem, to_marc
 from harvester.sources import SourceError, check_name, sru_crosswalk_problem
 from harvester.sru_client import SruClient
@@ -47,6 +47,7 @@ from harvester.sru_pages import SruRecord
 from koprik.errors import UserError
 from koprik.one_off import SOURCE_NAME_LENGTH, harvest_once, reported
 from koprik.output_files import refuse_own_files, refuse_unwritable, written_whole
+from protocols.http_urls import http_url_problem
 
 PAGE = 50
 

@@ -1,0 +1,32 @@
+"""Whether a URL is an address an HTTP request can go to: what a harvest source, an SRU copy
+target, ``koprik sru`` and the base URL Identify announces are each checked with, in one place
+(and without loading an HTTP client, as the settings are read by every command)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` is no address an HTTP request can go to (None: it is one): its scheme is
+    not http or https, it names no host or one with white space, its port is not a number from 1
+    to 65535 (0 is no port to connect to), its IPv6 address is not closed, or it is not text that
+    can be sent (undecodable bytes)."""
+    try:
+        url.encode("utf-8")
+    except UnicodeError:
+        return "not UTF-8 text"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        return str(error)
+    if parts.scheme not in ("http", "https"):
+        return "expected http:// or https://"
+    if not parts.hostname:
+        return "no host"
+    if any(character.isspace() for character in parts.hostname):
+        return f"white space in its host {parts.hostname!r}"  # no run could reach it
+    if port == 0:
+        return "port 0 is no port to connect to"
+    return None

@@ -7,9 +7,11 @@ import json
 import os
 import resource
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -213,3 +215,35 @@ def with_a_fault(folder: Path, when: Path) -> dict[str, str]:
     (folder / "sitecustomize.py").write_text(_FAULT.format(when=str(when)))
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": str(folder) + (os.pathsep + path if path else "")}
+
+
+def scripted_server(*answers: bytes) -> Iterator[int]:
+    """A server on 127.0.0.1 (its port yielded) answering each connection's first requests with
+    ``answers`` in turn, then keeping the connection open, saying nothing more: a peer that
+    stops answering (with no ``answers``, one that never says a word)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            held.append(connection)
+            for answer in answers:
+                connection.recv(65536)
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+        for connection in held:
+            connection.close()

@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from provider.app import init_app
 from provider.z3950 import start_target
 from tests.conftest import _fresh_postgres_database, free_port, sqlite_catalogue_in_its_file
 from tests.postgres import postgres_cluster
+from tests.servers import scripted_server
 from tests.z3950_target_fixtures import yaz_client
 
 LIVENESS = 30
@@ -282,31 +283,6 @@ async def test_a_postgresql_that_hangs_is_503_and_diagnostic_2_after_answer_time
         catalog.close()
 
 
-@contextlib.contextmanager
-def _silent_server() -> Iterator[int]:
-    """A port on 127.0.0.1 that accepts connections and never says a word (a PostgreSQL
-    server frozen, or the port held by something else)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not done.is_set():
-            with contextlib.suppress(TimeoutError):
-                accepted.append(listener.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        done.set()
-        thread.join()
-        for each in [*accepted, listener]:
-            each.close()
-
-
 def _ended_within(seconds: float, work: Callable[[], object]) -> BaseException | object:
     """What ``work`` returned or raised, run in a thread; fails the test if it is still
     running after ``seconds`` (it then goes on, abandoned)."""
@@ -333,7 +309,7 @@ def test_a_postgresql_server_that_never_answers_is_one_line_within_the_connect_t
     and a run lock's own connection (outside the pool) gives up as soon. Before, both waited
     for ever (libpq's default), and so did ``koprik serve`` starting."""
     monkeypatch.setattr(db, "CONNECT_TIMEOUT", 2)  # libpq's least
-    with _silent_server() as port:
+    with contextlib.contextmanager(scripted_server)() as port:  # a server that never answers
         url = f"postgresql+psycopg://koprik@127.0.0.1:{port}/koprik"
         config = tmp_path / "koprik.toml"
         config.write_text(f'[database]\nurl = "{url}"\n')

@@ -464,6 +464,20 @@ def stopped_at(tmp_path: Path, patch: str, *argv: str) -> subprocess.CompletedPr
                           env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
 
 
+def stopped_after_first_batch(function: str, callback: str, batch: int) -> str:
+    """A patch for :func:`stopped_at`: ``function`` (``module.name``, called with one argument
+    and a ``callback`` told of each batch committed) run with batches of ``batch``, and
+    stopped once its first batch is told."""
+    module, _, name = function.rpartition(".")
+    return (f"{name} = {module}.{name}\n"
+            f"def stopped(first, *, {callback}):\n"
+            "    def told(done):\n"
+            f"        {callback}(done)\n"
+            "        stop()\n"
+            f"    return {name}(first, batch={batch}, {callback}=told)\n"
+            f"{module}.{name} = stopped\n")
+
+
 def _signals_as_default() -> None:
     """In the child: SIGINT and SIGTERM as a terminal's shell leaves them (not ignored)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -486,14 +500,8 @@ def test_a_reindex_interrupted_says_how_far_it_got_and_to_run_it_again(tmp_path:
     one line saying how many records' terms were made again and to run it again. It said
     only "koprik: interrupted", the index left half made again unsaid."""
     demo_catalogue(tmp_path, 300)
-    stopped = stopped_at(tmp_path, (
-        "rebuild = koprik.commands.db.rebuild\n"
-        "def rebuild_stopped(engine, *, progress):\n"
-        "    def told(done):\n"
-        "        progress(done)\n"
-        "        stop()\n"
-        "    return rebuild(engine, batch=100, progress=told)\n"
-        "koprik.commands.db.rebuild = rebuild_stopped\n"), "db", "reindex")
+    stopped = stopped_at(tmp_path, stopped_after_first_batch(
+        "koprik.commands.db.rebuild", "progress", 100), "db", "reindex")
     assert stopped.returncode == 130, stopped.stderr
     assert stopped.stderr.splitlines() == [
         "koprik: interrupted after the search terms of 100 records were made again: the others "
@@ -507,14 +515,8 @@ def test_renditions_interrupted_says_how_far_it_got_and_to_run_it_again(tmp_path
     here): one line saying how many records' formats were made again and to run it again; it
     said only "koprik: interrupted"."""
     demo_catalogue(tmp_path, 300)
-    stopped = stopped_at(tmp_path, (
-        "make_again = koprik.commands.db.make_again\n"
-        "def made_until_stopped(engine, *, progress):\n"
-        "    def told(done):\n"
-        "        progress(done)\n"
-        "        stop()\n"
-        "    return make_again(engine, batch=100, progress=told)\n"
-        "koprik.commands.db.make_again = made_until_stopped\n"), "db", "renditions")
+    stopped = stopped_at(tmp_path, stopped_after_first_batch(
+        "koprik.commands.db.make_again", "progress", 100), "db", "renditions")
     assert stopped.returncode == 130, stopped.stderr
     assert stopped.stderr.splitlines() == [
         "koprik: interrupted after the formats of 100 records were made again (0 changed): the "

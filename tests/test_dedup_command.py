@@ -5,7 +5,7 @@ import re
 
 from koprik.cli import main
 from tests.books import book, write_marc
-from tests.test_db_command import demo_catalogue, stopped_at
+from tests.test_db_command import demo_catalogue, stopped_after_first_batch, stopped_at
 from tests.test_import_command import koprik
 
 CONFIG = """[database]
@@ -260,14 +260,8 @@ def test_dedup_interrupted_says_how_far_it_got_and_to_run_it_again(tmp_path):
     a transaction here): one line saying how many were deduplicated and that ``koprik dedup``
     goes on, which then works through the rest. It said only "koprik: interrupted"."""
     demo_catalogue(tmp_path, 300)
-    stopped = stopped_at(tmp_path, (
-        "run_dedup = koprik.commands.dedup.run_dedup\n"
-        "def run_until_stopped(catalog, *, advance):\n"
-        "    def told(looked):\n"
-        "        advance(looked)\n"
-        "        stop()\n"
-        "    return run_dedup(catalog, batch=50, advance=told)\n"
-        "koprik.commands.dedup.run_dedup = run_until_stopped\n"), "dedup", "--all")
+    stopped = stopped_at(tmp_path, stopped_after_first_batch(
+        "koprik.commands.dedup.run_dedup", "advance", 50), "dedup", "--all")
     assert stopped.returncode == 130, stopped.stderr
     assert stopped.stderr.splitlines() == [
         "koprik: interrupted after 50 records of the queue were deduplicated: the rest stay "

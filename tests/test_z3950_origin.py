@@ -43,54 +43,24 @@ from protocols.z3950.codec import (
 )
 from tests.conftest import DATA, free_port
 from tests.fault_provider import sqlite_catalog
-
-
-def _target(*answers: bytes) -> Iterator[int]:
-    """A target answering each connection's first requests with ``answers`` in turn, then
-    keeping the connection open."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            held.append(connection)
-            for answer in answers:
-                connection.recv(65536)
-                connection.sendall(answer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
-        for connection in held:
-            connection.close()
+from tests.servers import scripted_server
 
 
 @pytest.fixture
 def lying_target() -> Iterator[int]:
     """Its answer starts a PDU of 3 GiB."""
-    yield from _target(bytes.fromhex("bf3584") + (3 << 30).to_bytes(4, "big") + b"\0" * 64)
+    yield from scripted_server(bytes.fromhex("bf3584") + (3 << 30).to_bytes(4, "big") + b"\0" * 64)
 
 
 @pytest.fixture
 def silent_target() -> Iterator[int]:
-    yield from _target(b"")
+    yield from scripted_server(b"")
 
 
 @pytest.fixture
 def web_server() -> Iterator[int]:
     """What a web server answers bytes that are not HTTP."""
-    yield from _target(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+    yield from scripted_server(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
                        b"Content-Length: 11\r\nConnection: close\r\n\r\nBad Request")
 
 
@@ -166,7 +136,7 @@ def _harvest_one_present(
     its port and the run's report."""
     answers = _answers(present, hits)
     catalog = sqlite_catalog(tmp_path, "target")
-    for port in _target(*answers):
+    for port in scripted_server(*answers):
         source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
                                query="@attr 1=4 war", timeout=30, retries=0)  # one association
         report = harvest(catalog, source)
@@ -345,7 +315,7 @@ def _command(
     answers = _answers(present, hits)
     settings = tmp_path / "koprik.toml"
     settings.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.sqlite3"}"\n{config}')
-    for port in _target(*answers):
+    for port in scripted_server(*answers):
         status = main(["--config", str(settings), "z3950", f"127.0.0.1:{port}/Default", "war",
                        "--timeout", "2", *options])  # fmt: skip
     return status, port
@@ -464,7 +434,7 @@ async def test_records_past_those_asked_for_are_said_once_an_association(
     one a batch in a harvest's log."""
     three = _present(*[make_external(oids.USMARC, GOOD)] * 3)
     caplog.set_level(logging.INFO, logger="harvester.z3950_origin")
-    for port in _target(INIT_RESPONSE, three, three):
+    for port in scripted_server(INIT_RESPONSE, three, three):
         async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
             for start in (1, 2):
                 assert len(await client.present(start, 1)) == 1
@@ -610,7 +580,7 @@ async def test_a_set_selected_that_strings_cannot_be_read_in_is_said_and_utf8_re
             "addinfo": ("v2Addinfo", "sü")})})  # fmt: skip
     caplog.set_level(logging.WARNING, logger="harvester.z3950_origin")
     records = _present(make_external(oids.SUTRS, sutrs), make_external(oids.XML, xml))
-    for port in _target(_init_agreeing(charset), records, diagnostic, CLOSE):
+    for port in scripted_server(_init_agreeing(charset), records, diagnostic, CLOSE):
         async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
             read = await client.present(1, 2, "xml")
             with pytest.raises(Z3950Diagnostic) as raised:
@@ -644,7 +614,7 @@ def test_a_set_agreed_that_records_cannot_be_read_in_is_said_and_the_harvest_goe
     records = [record.as_marc() for record in demo_records(4)][2:]  # Cyrillic, in UTF-8
     answers = _answers(_present(*(make_external(oids.USMARC, data) for data in records)), 2)
     catalog = sqlite_catalog(tmp_path, "target")
-    for port in _target(_init_agreeing(charset), *answers[1:]):
+    for port in scripted_server(_init_agreeing(charset), *answers[1:]):
         source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
                                query="@attr 1=4 war", timeout=30, retries=0)  # fmt: skip
         report = harvest(catalog, source)
@@ -666,7 +636,7 @@ async def test_a_copy_target_agreeing_to_a_set_records_cannot_be_read_in_is_prev
     caplog.set_level(logging.WARNING)
     records = [record.as_marc() for record in demo_records(4)][2:]  # Cyrillic, in UTF-8
     answers = _answers(_present(*(make_external(oids.USMARC, data) for data in records)), 2)
-    for port in _target(_init_agreeing(charset), *answers[1:]):
+    for port in scripted_server(_init_agreeing(charset), *answers[1:]):
         target = CopyTarget("far", f"z3950://127.0.0.1:{port}/Default")
         result = await copy_targets.search_target(target, {"title": "war"}, 10.0)
     assert (result.error, result.hits) == (None, 2)
@@ -684,7 +654,7 @@ async def test_a_copy_target_not_saying_its_records_are_in_the_set_agreed_is_rea
     as without an agreement (not said is not in it, as YAZ reads it): now both do."""
     record = (DATA / "marc21" / "1251.dat").read_bytes()[:875]  # leader/09 blank
     answers = _answers(_present(make_external(oids.USMARC, record)), 1)
-    for port in _target(_init_agreeing("KOI8-R", records=None), *answers[1:]):
+    for port in scripted_server(_init_agreeing("KOI8-R", records=None), *answers[1:]):
         target = CopyTarget("far", f"z3950://127.0.0.1:{port}/Default")
         result = await copy_targets.search_target(target, {"title": "war"}, 10.0)
     assert result.error is None
@@ -774,7 +744,7 @@ async def test_a_scan_answer_is_read_in_the_set_agreed() -> None:
             "term": ("general", "hsüan".encode("iso8859-1")), "globalOccurrences": 2,
             "displayTerm": "hs_an"})]}})  # fmt: skip
     scan = scan.replace(b"hs_an", "hsüan".encode("iso8859-1"))
-    for port in _target(_init_agreeing("ISO-8859-1"), scan, CLOSE):
+    for port in scripted_server(_init_agreeing("ISO-8859-1"), scan, CLOSE):
         async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
             assert client.charset == charneg.Agreement("ISO-8859-1", True)
             entries = await client.scan("@attr 1=4 hsüan", count=1)
@@ -789,7 +759,7 @@ async def test_records_are_in_the_set_agreed_only_when_the_target_says_so(
     """A target not saying whether its records are in the set agreed had its MARC records read
     in it by a harvest, and their text (XML, SUTRS, OPAC holdings) in UTF-8 by the origin: not
     said is now not in it for both, as YAZ reads it."""
-    for port in _target(_init_agreeing("ISO-8859-1", records), CLOSE):
+    for port in scripted_server(_init_agreeing("ISO-8859-1", records), CLOSE):
         async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
             assert expected_charset(client, None) == expected
             assert client.records_charset == ("ISO-8859-1" if records else None)

@@ -42,7 +42,6 @@ from typing import Any
 
 from catalog.worker_logs import LogRelay, RelaySender
 from config.runtime import start_fork_server, tune_collector
-from protocols.shown import one_line
 
 PR_SET_PDEATHSIG = 1
 
@@ -170,7 +169,7 @@ class OneJob:
                 try:
                     process.start()
                 except OSError as error:  # no more processes, no memory for one...
-                    raise JobFailed(f"its process cannot be started: {one_line(error)}") from None
+                    raise JobFailed(f"its process cannot be started: {_one_line(error)}") from None
                 self._process = process
             sending.close()  # the process holds the only sending end: its end is an EOF
             if not wait([outcome], seconds):
@@ -234,13 +233,13 @@ def _run_one(
     except MemoryError:
         outcome = (_OUTGREW, "")
     except Exception as error:  # any failure of the job is its owner's to report
-        outcome = (_FAILED, one_line(error))
+        outcome = (_FAILED, _one_line(error))
     try:
         sending.send(outcome)
     except MemoryError:
         sending.send((_OUTGREW, ""))
     except Exception as error:  # a result that does not pickle
-        sending.send((_FAILED, f"its result cannot be sent: {one_line(error)}"))
+        sending.send((_FAILED, f"its result cannot be sent: {_one_line(error)}"))
     finally:
         sending.close()
 
@@ -261,3 +260,9 @@ def limit_memory(megabytes: int) -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _one_line(error: BaseException) -> str:
+    """What :func:`protocols.shown.one_line` says of ``error``: written again here, as
+    ``catalog`` imports no protocol module (../shared/DESIGN.md's direction of imports)."""
+    return " ".join(str(error).split()) or type(error).__name__

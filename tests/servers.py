@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AnyStr
 
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 
 
 @dataclass(frozen=True)
@@ -247,3 +247,21 @@ def scripted_server(*answers: bytes) -> Iterator[int]:
         listener.close()
         for connection in held:
             connection.close()
+
+
+def run_script(folder: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """``script`` (Python text: a Koprik command with a patch that stops it at a chosen step)
+    written to ``folder/stopped.py`` and run there, Koprik on its path, its output captured, and
+    SIGINT and SIGTERM as a terminal's shell leaves them (:func:`_signals_as_default`)."""
+    (folder / "stopped.py").write_text(script)
+    return subprocess.run([sys.executable, "stopped.py"], capture_output=True, text=True,
+                          cwd=folder, timeout=120, preexec_fn=_signals_as_default,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+
+
+def _signals_as_default() -> None:
+    """In the child: SIGINT and SIGTERM as a terminal's shell leaves them (a shell without job
+    control starts a command in the background with SIGINT ignored, which the child inherits,
+    and koprik then leaves it so)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)

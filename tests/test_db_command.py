@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from config import load_settings
 from koprik.cli import main
 from provider.app import init_app
 from tests.conftest import DATA, ROOT
+from tests.servers import run_script
 
 BEFORE = DATA / "catalog-before-revisions.sqlite3"
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -448,8 +448,7 @@ def stopped_at(tmp_path: Path, patch: str, *argv: str) -> subprocess.CompletedPr
     """``koprik --config tmp_path/koprik.toml ARGV`` run as a script whose ``patch`` (lines
     of Python, ``koprik.commands`` imported) sends it a ^C (``stop()``) at a chosen step, once a
     batch is committed: the place of an operator's ^C made certain."""
-    script = tmp_path / "stopped.py"
-    script.write_text(
+    return run_script(tmp_path, (
         "import os, signal, sys\n"
         "import koprik.commands.db, koprik.commands.dedup\n"
         "from koprik.program import run\n"
@@ -458,10 +457,7 @@ def stopped_at(tmp_path: Path, patch: str, *argv: str) -> subprocess.CompletedPr
         f"{patch}"
         f"sys.argv = ['koprik', '--config', {str(tmp_path / 'koprik.toml')!r}, *{argv!r}]\n"
         "run()\n"
-    )
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120, preexec_fn=_signals_as_default,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    ))
 
 
 def stopped_after_first_batch(function: str, callback: str, batch: int) -> str:
@@ -477,11 +473,6 @@ def stopped_after_first_batch(function: str, callback: str, batch: int) -> str:
             f"    return {name}(first, batch={batch}, {callback}=told)\n"
             f"{module}.{name} = stopped\n")
 
-
-def _signals_as_default() -> None:
-    """In the child: SIGINT and SIGTERM as a terminal's shell leaves them (not ignored)."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
 
 
 def demo_catalogue(tmp_path: Path, records: int) -> None:

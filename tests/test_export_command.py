@@ -24,6 +24,7 @@ from config import Settings, load_settings
 from koprik.cli import main
 from protocols.oaipmh import format_datestamp
 from tests.conftest import DATA
+from tests.servers import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 86_400
@@ -299,7 +300,7 @@ def test_an_export_to_a_file_stopped_says_the_file_is_not_written(
     out = tmp_path / "all.mrc"
     if earlier:
         out.write_bytes(b"an earlier export\n")
-    (tmp_path / "stopped.py").write_text(
+    stopped = run_script(tmp_path, (
         "import os, sys\n"
         "import koprik.commands.export as export\n"
         "from koprik.program import run\n"
@@ -313,10 +314,7 @@ def test_an_export_to_a_file_stopped_says_the_file_is_not_written(
         f"sys.argv = ['koprik', '--config', {str(_koprik_toml(settings, tmp_path))!r}, "
         f"'export', '-o', {str(out)!r}]\n"
         "run()\n"
-    )
-    stopped = subprocess.run([sys.executable, str(tmp_path / "stopped.py")], capture_output=True,
-                             text=True, cwd=tmp_path, timeout=120, preexec_fn=_signals_as_default,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    ))
     assert stopped.returncode == 128 + signum, stopped.stderr
     left = "; the file of that name before the run is left unchanged" if earlier else ""
     assert stopped.stderr.splitlines() == [
@@ -326,8 +324,3 @@ def test_an_export_to_a_file_stopped_says_the_file_is_not_written(
     if earlier:
         assert out.read_bytes() == b"an earlier export\n"
 
-
-def _signals_as_default() -> None:
-    """In the child: SIGINT and SIGTERM as a terminal's shell leaves them (not ignored)."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)

@@ -18,7 +18,7 @@ from config import load_settings
 from tests.authority_records import unimarc_book, unimarc_person
 from tests.books import write_marc
 from tests.conftest import DATA
-from tests.servers import limit_files_to, stderr_after
+from tests.servers import limit_files_to, run_script, stderr_after
 
 ROOT = Path(__file__).resolve().parents[1]
 MARC21 = DATA / "marc21"
@@ -311,7 +311,7 @@ def test_a_stop_signal_just_after_a_batch_commits_counts_that_batch(tmp_path, si
     write_marc(source, demo_records(100, seed=5))
     database = tmp_path / "c.sqlite3"
     (tmp_path / "koprik.toml").write_text(f'[database]\nurl = "sqlite:///{database}"\n')
-    (tmp_path / "stopped.py").write_text(
+    stopped = run_script(tmp_path, (
         "import os, signal, sys\n"
         "from sqlalchemy.engine.default import DefaultDialect\n"
         "import catalog.store as store\n"
@@ -332,10 +332,7 @@ def test_a_stop_signal_just_after_a_batch_commits_counts_that_batch(tmp_path, si
         f"sys.argv = ['koprik', '--config', {str(tmp_path / 'koprik.toml')!r}, 'import', "
         f"{str(source)!r}]\n"
         "run()\n"
-    )
-    stopped = subprocess.run([sys.executable, str(tmp_path / "stopped.py")], capture_output=True,
-                             text=True, cwd=tmp_path, timeout=120, preexec_fn=_signals_as_default,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    ))
     assert stopped.returncode == 128 + signum, stopped.stderr
     stored = _stored_count(database)  # two batches (the first ones are small: batch_sizes)
     assert 0 < stored < 100
@@ -344,13 +341,6 @@ def test_a_stop_signal_just_after_a_batch_commits_counts_that_batch(tmp_path, si
         "those stay stored; import the files again to go on (they are found unchanged)"
     ), stopped.stderr
 
-
-def _signals_as_default() -> None:
-    """In the child: SIGINT and SIGTERM as a terminal's shell leaves them (a shell without job
-    control starts a command in the background with SIGINT ignored, which the child inherits,
-    and koprik then leaves it so)."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
 
 
 def _stored_count(database: Path) -> int:
@@ -599,7 +589,7 @@ def test_an_interrupted_replace_says_how_many_it_had_deleted(tmp_path):
     write_marc(tmp_path / "all.mrc", [book(f"s{n}", f"Kitob {n}") for n in range(1, 8)])
     write_marc(tmp_path / "later.mrc", [book("s1", "Kitob 1")])
     assert koprik(tmp_path, "import", "--source", "samarqand", "all.mrc").returncode == 0
-    (tmp_path / "stopped.py").write_text(
+    stopped = run_script(tmp_path, (
         "import os, signal, sys\n"
         "import catalog.replace\n"
         "import koprik.commands.import_ as import_\n"
@@ -616,10 +606,7 @@ def test_an_interrupted_replace_says_how_many_it_had_deleted(tmp_path):
         f"sys.argv = ['koprik', '--config', {str(tmp_path / 'koprik.toml')!r}, 'import', "
         "'--source', 'samarqand', '--replace', 'later.mrc']\n"
         "run()\n"
-    )
-    stopped = subprocess.run([sys.executable, "stopped.py"], capture_output=True, text=True,
-                             cwd=tmp_path, timeout=120, preexec_fn=_signals_as_default,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    ))
     assert stopped.returncode == 128 + signal.SIGINT, stopped.stderr
     assert stopped.stderr.splitlines()[-1] == (
         "koprik: interrupted after 0 added, 0 updated, 1 unchanged, 0 rejected, and deleted 1 of "

@@ -5,18 +5,27 @@ as the kernel accepted connections (about 90 bytes each, gigabytes an hour on di
 :class:`Damped` logs the first :data:`BURST` lines of its kind in each :data:`WINDOW` seconds
 one by one, counts the rest, and says the count in one line as the window ends (or as the
 server stops: :meth:`Damped.flush`).
+
+:class:`SaidOnce` says a warning about one thing once: a stored record that cannot be served
+(damaged, or over a limit) is met again by every client paging over it, and was logged each
+time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Hashable
+from functools import lru_cache
 
 BURST = 20
 """Lines of one kind logged one by one in a window."""
 
 WINDOW = 60.0
 """Seconds of a window."""
+
+KEPT = 1000
+"""Things a :class:`SaidOnce` remembers having said, the last said kept."""
 
 
 class Damped:
@@ -68,3 +77,24 @@ class Damped:
         self._log.info("%s: %d more in the last %g s, not logged one by one", self._what,
                        self._held, round(end - self._window_starts, 1))  # fmt: skip
         self._held, self._summary = 0, None
+
+
+class SaidOnce:
+    """Warnings by ``log``, each about one thing (its key) said once in a process while it is
+    among the last :data:`KEPT` said, however often a client brings it about. Safe from any
+    thread."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+        self._say = lru_cache(maxsize=KEPT)(self._say_now)
+
+    def warning(self, key: Hashable, message: str, *args: Hashable) -> None:
+        """Say ``message % args`` unless it was said about ``key`` already."""
+        self._say(key, message, args)
+
+    def forget(self) -> None:
+        """Forget what was said (a test says it again)."""
+        self._say.cache_clear()
+
+    def _say_now(self, _key: Hashable, message: str, args: tuple[Hashable, ...]) -> None:
+        self._log.warning(message, *args)

@@ -35,6 +35,7 @@ from protocols.oaipmh import (
 )
 from protocols.oaipmh.dates import GRANULARITY
 from provider import oai_xml
+from provider.damped_log import SaidOnce
 from provider.oai_xml import Identifiers, element
 
 COMPRESSIONS = ("gzip", "deflate")
@@ -44,6 +45,7 @@ root element, responseDate, the request echoed (a resumption token of ours, or a
 arguments) and the next resumption token (about 1 KB in all)."""
 
 log = logging.getLogger(__name__)
+_OVERSIZE = SaidOnce(log)
 
 Body = list[bytes]
 
@@ -282,12 +284,14 @@ class OaiResponder:
 
     def _oversize(self, entry: Entry, prefix: str) -> bool:
         """Whether ``entry``'s rendition is over ``limits.max_record_bytes`` (then logged, as
-        the operator must see why a record is not served)."""
+        the operator must see why a record is not served: once, not at each request that
+        meets it)."""
         if entry.data is not None or entry.size is None or entry.size <= self.max_record_bytes:
             return False
-        log.warning("record %s: its %s rendition of %d bytes is over limits.max_record_bytes "
-                    "(%d); not served", entry.local_id, prefix, entry.size,
-                    self.max_record_bytes)  # fmt: skip
+        _OVERSIZE.warning((entry.local_id, prefix, entry.size, self.max_record_bytes),
+                          "record %s: its %s rendition of %d bytes is over "
+                          "limits.max_record_bytes (%d); not served", entry.local_id, prefix,
+                          entry.size, self.max_record_bytes)  # fmt: skip
         return True
 
     # -- identifiers ----------------------------------------------------------------------

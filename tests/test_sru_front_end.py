@@ -38,8 +38,8 @@ from crosswalks.marc_io import marcxml_element_to_record
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.http_server import CONTINUE
+from provider.sru import front_end
 from provider.sru.explain import explain_record
-from provider.sru.front_end import _say_unshaped
 from provider.sru.responses import SRU2, SRU2_DIAGNOSTIC, SRU2_SCAN, SRW, SRW_DIAGNOSTIC
 from tests.conftest import DATA, free_port
 from tests.peers import unpack_loc
@@ -222,7 +222,7 @@ def test_a_damaged_dc_rendition_is_diagnostic_67(
     into SRU's Dublin Core record: that record is the surrogate diagnostic 67 (not available
     in this schema), logged once however often it is asked for, and the others of the page are
     served."""
-    _say_unshaped.cache_clear()  # (said already by a run of this test in this process)
+    front_end._UNSHAPED.forget()  # (said already by a run of this test in this process)
     with running_target(tmp_path, handmade_records()) as running, \
             running.catalog.engine.begin() as connection:  # fmt: skip
         damaged = connection.execute(

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from functools import lru_cache, partial
+from functools import partial
 from typing import cast
 
 from sqlalchemy import Connection, func, select
@@ -46,6 +46,7 @@ from catalog.secrets import stored_secret
 from config import Settings
 from protocols.cql import CqlSyntaxError, CqlTooComplex, SearchClause, parse
 from protocols.cql import Query as CqlQuery
+from provider.damped_log import SaidOnce
 from provider.search import Condition, ResultSet, SearchError, SearchService, SharedSets
 from provider.search.result_sets import within
 from provider.sru import responses
@@ -66,6 +67,7 @@ from provider.sru.request import (
 from provider.sru.set_ids import SetQuery, SignedSetIds, UnknownSet
 
 log = logging.getLogger(__name__)
+_UNSHAPED = SaidOnce(log)
 
 SHARED_IDS = 5_000_000
 """Most record ids one process keeps in SRU result sets at once across all clients (40 MB);
@@ -321,21 +323,16 @@ def _record_data(
         try:
             return schema.shaped(record.rendition), None
         except ValueError:
-            _say_unshaped(record.local_id, schema.rendition, schema.name, hash(record.rendition))
+            # said once for each damaged rendition (its hash tells one damaged otherwise)
+            _UNSHAPED.warning(
+                (record.local_id, schema.rendition, schema.name, hash(record.rendition)),
+                "record %s: its %s rendition cannot be served in SRU's %s schema",
+                record.local_id, schema.rendition, schema.name,
+            )
     elif record is None or record.marc is None:
         name = record.local_id if record is not None else str(record_id)
         return None, SearchError(Condition.RECORD_DELETED, name)
     return None, SearchError(Condition.RECORD_NOT_IN_SCHEMA, f"{record.local_id}: {schema.name}")
-
-
-@lru_cache(maxsize=1000)
-def _say_unshaped(local_id: str, rendition: str, schema: str, _rendition_hash: int) -> None:
-    """Log that a record's stored rendition cannot be made into an SRU schema's record: once
-    for each damaged rendition (its hash tells one damaged otherwise) in each process, not each
-    time a client pages over it, so that no client fills the log (the last 1,000 said are
-    kept)."""
-    log.warning("record %s: its %s rendition cannot be served in SRU's %s schema",
-                local_id, rendition, schema)
 
 
 def _shown(name: str) -> str:

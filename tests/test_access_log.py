@@ -249,10 +249,10 @@ def test_sru_on_the_z3950_port_behind_a_trusted_proxy_names_the_client(
 
 
 @pytest.mark.parametrize("request_head", [
-    b"GET /Default HTTP/1.1\r\nUser-Agent: a\x1b[2Jb\r\nConnection: close\r\n\r\n",
-    b"GET /Default HTTP/1.1\r\nUser-Agent: a\rforged line\r\nConnection: close\r\n\r\n",
-    b"GET /Default HTTP/1.1\r\nUser-Agent: a\x00b\x7f\r\nConnection: close\r\n\r\n",
-    b"GET /Default?\x1b[2J HTTP/1.1\r\nConnection: close\r\n\r\n",
+    b"GET /Default HTTP/1.1\r\nHost: x\r\nUser-Agent: a\x1b[2Jb\r\nConnection: close\r\n\r\n",
+    b"GET /Default HTTP/1.1\r\nHost: x\r\nUser-Agent: a\rforged line\r\nConnection: close\r\n\r\n",
+    b"GET /Default HTTP/1.1\r\nHost: x\r\nUser-Agent: a\x00b\x7f\r\nConnection: close\r\n\r\n",
+    b"GET /Default?\x1b[2J HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 ], ids=["escape", "carriage-return", "nul-del", "in-the-target"])  # fmt: skip
 def test_control_characters_in_a_request_head_on_the_z3950_port_are_400(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, request_head: bytes

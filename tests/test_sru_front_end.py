@@ -529,8 +529,8 @@ def test_post_keep_alive_and_z3950_on_the_same_port(target: int) -> None:
 
 def test_an_oversized_or_malformed_http_request_never_gets_a_5xx(target: int) -> None:
     with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
-        sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded"
-                     b"\r\nContent-Length: 10000000\r\n\r\n")  # fmt: skip
+        sock.sendall(b"POST /Default HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-"
+                     b"form-urlencoded\r\nContent-Length: 10000000\r\n\r\n")  # fmt: skip
         answer = _read_http(sock)
     assert answer.startswith(b"HTTP/1.1 200") and b"info:srw/diagnostic/1/12" in answer
     with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
@@ -538,7 +538,8 @@ def test_an_oversized_or_malformed_http_request_never_gets_a_5xx(target: int) ->
         assert _read_http(sock).startswith(b"HTTP/1.1 400")
     for length in (b"\xb2", b"\xb9\xb2", b"-1", b"1e3"):  # "\xb2" is "²" in latin-1: isdigit()
         with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
-            sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Length: " + length + b"\r\n\r\n")
+            sock.sendall(b"POST /Default HTTP/1.1\r\nHost: x\r\nContent-Length: " + length
+                         + b"\r\n\r\n")  # fmt: skip
             assert _read_http(sock).startswith(b"HTTP/1.1 400"), length
 
 
@@ -576,6 +577,22 @@ def test_a_header_another_server_would_read_otherwise_is_answered_400(
         sock.sendall(post("/Default", body, *headers))
         answer = _read_http(sock)
     assert answer.startswith(b"HTTP/1.1 400") and b"Connection: close" in answer, answer[:300]
+
+
+def test_an_http_1_1_request_without_host_is_answered_400(target: int) -> None:
+    """An HTTP/1.1 request without a Host header is a 400 and the connection closed (RFC 9112
+    3.2: a server MUST answer it so), as a repeated Host is: it was answered as any other.
+    HTTP/1.0 has no Host to require: its request without one is answered."""
+    request = b"GET /Default?version=1.2&operation=explain HTTP/1.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        sock.sendall(request)
+        answer = _read_http(sock)
+        assert answer.startswith(b"HTTP/1.1 400") and b"Connection: close" in answer, answer[:300]
+        assert _closed_within(sock, 10)
+    with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
+        sock.sendall(request.replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        answer = _read_http(sock)
+    assert answer.startswith(b"HTTP/1.1 200") and b"<zs:explainResponse" in answer, answer[:300]
 
 
 @pytest.mark.parametrize(
@@ -650,8 +667,9 @@ def test_a_content_length_of_thousands_of_digits_is_read_as_a_number(
     target: int, length: str, answered: bytes
 ) -> None:
     with socket.create_connection(("127.0.0.1", target), timeout=60) as sock:
-        sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded"
-                     b"\r\nContent-Length: " + length.encode() + b"\r\n\r\nquery=a")  # fmt: skip
+        sock.sendall(b"POST /Default HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-"
+                     b"form-urlencoded\r\nContent-Length: " + length.encode()
+                     + b"\r\n\r\nquery=a")  # fmt: skip
         answer = _read_http(sock)
     assert answer.startswith(b"HTTP/1.1 200") and answered in answer, answer[:300]
 
@@ -683,7 +701,8 @@ def test_a_request_trickled_past_the_request_timeout_loses_its_connection(tmp_pa
             time.sleep(2)  # idle between requests: z3950_idle_timeout, not the request timeout
             sock.sendall(request)
             assert _read_http(sock).startswith(b"HTTP/1.1 200")
-            sock.sendall(b"POST /Default HTTP/1.1\r\nContent-Length: 100\r\n\r\nquery=")
+            sock.sendall(b"POST /Default HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+                         b"query=")  # fmt: skip
             assert _closed_within(sock, 10)
 
 
@@ -701,7 +720,7 @@ def test_a_client_that_never_reads_its_responses_loses_its_connection(
     ):  # fmt: skip
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
         sock.connect(("127.0.0.1", running.port))
-        request = b"GET /Default?query=dc.date%3E1000&maximumRecords=9 HTTP/1.1\r\n\r\n"
+        request = b"GET /Default?query=dc.date%3E1000&maximumRecords=9 HTTP/1.1\r\nHost: x\r\n\r\n"
         sock.sendall(request * 1000)  # 12 MB of responses: more than the buffers take
         deadline = time.monotonic() + 20
         while not any("connection dropped" in r.getMessage() for r in caplog.records):

@@ -12,7 +12,8 @@ line, headers and body together are bounded by ``search.sru_max_request_bytes`` 
 arrive within ``server.http_request_timeout`` of the request's first byte, as on the HTTP port
 (else the connection is closed: a client trickling a request held the connection, which is
 never closed for room, for the idle timeout); a request that is not HTTP enough to answer
-(among them one with two ``Content-Length`` headers) gets a 400 and the connection is closed.
+(among them one with two ``Content-Length`` headers, and one of HTTP/1.1 without ``Host``)
+gets a 400 and the connection is closed.
 A client that leaves a response unread for ``server.http_write_timeout`` seconds is cut off, as
 on the HTTP port (it kept the connection for as long as it did not read).
 Each response is a line of the access log, as on the HTTP port (:mod:`provider.access_log`),
@@ -213,6 +214,8 @@ async def _read_request(
         headers[name] = value
     else:
         raise BadRequest("too many headers")
+    if "host" not in headers and version != "HTTP/1.0":  # RFC 9112 3.2: 1.0 may go without
+        raise BadRequest("missing Host")
     if "chunked" in headers.get("transfer-encoding", "").lower():
         raise BadRequest("chunked bodies are not served")
     length_text = headers.get("content-length", "0")

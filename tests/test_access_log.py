@@ -89,7 +89,7 @@ async def test_every_request_is_one_line_with_status_bytes_and_client(
 
 
 @pytest.mark.parametrize("head", [
-    b"GET /oai?verb=Identify\xff\xfe HTTP/1.1\r\n\r\n",
+    b"GET /oai?verb=Identify\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /oai?" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n",
     b"GET /health HTTP/1.1\r\nX-Big: " + b"b" * 10_000 + b"\r\n\r\n",
 ], ids=["not-utf-8", "long-target", "long-header"])  # fmt: skip

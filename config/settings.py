@@ -174,6 +174,10 @@ class SearchSettings:
     term of 1,009 records took 0.87 ms read whole, 0.71 read as 100 and a count, and one of
     13,843 7.2 ms read whole. 100 (what it was) let records deleted or edited after the search
     shift the positions after them: a record skipped, 13 answered inside the count."""
+    max_seconds: float = within(0.1, 3600.0, 10.0)
+    """Seconds one search, present, scan or sort may run on the database; one still running
+    then is stopped, and its client told (Bib-1 31, SRU 60). A query of 64 leaves each walking
+    much of the index took 14 s on 2,000 records, holding one of the few search threads."""
     max_sort_keys: int = within(1, 16, 3)
     max_scan_terms: int = within(1, 10_000, 500)
     sru_default_records: int = within(0, 10_000, 10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
+from catalog import Catalog
 from catalog.db import UNSAID, open_engine
 from provider.search.errors import Condition, SearchError
 from provider.search.threads import DatabaseThreads
@@ -156,3 +158,70 @@ def test_jobs_from_several_event_loops(engine: Engine) -> None:
 def test_size_must_be_positive(engine: Engine) -> None:
     with pytest.raises(ValueError):
         DatabaseThreads(engine, size=0)
+
+
+_LONG_STATEMENT = {
+    "sqlite": "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n "
+              "WHERE x < 1000000000) SELECT count(*) FROM n",
+    "postgresql": "SELECT pg_sleep(60)",
+}
+
+
+def test_a_job_running_past_max_seconds_is_stopped_and_its_thread_goes_on(
+    catalog: Catalog,
+) -> None:
+    """One statement running past the bound, and a job of short statements passing it between
+    them, are each stopped: resources exhausted (Bib-1 31), not the database unavailable; the
+    thread keeps its connection and answers the next job at once."""
+    threads = DatabaseThreads(catalog.engine, size=1, max_seconds=0.3)
+    engine = catalog.engine.dialect.name
+
+    def long_statement(connection: Connection) -> object:
+        return connection.execute(text(_LONG_STATEMENT[engine])).scalar()
+
+    def many_statements(connection: Connection) -> None:
+        for _ in range(600):  # 30 s, were it not stopped
+            connection.execute(text("SELECT 1")).scalar()
+            time.sleep(0.05)
+
+    async def main() -> tuple[list[SearchError], list[int], int]:
+        before = await threads.run(_dbapi_id)
+        refused = []
+        for job in (long_statement, many_statements):
+            with pytest.raises(SearchError) as stopped:
+                await threads.run(job)
+            refused.append(stopped.value)
+        answers = [await threads.run(lambda c: c.execute(text("SELECT 5")).scalar_one())]
+        return refused, answers, before - await threads.run(_dbapi_id)
+
+    refused, answers, moved = asyncio.run(main())
+    assert [(e.condition, e.detail) for e in refused] == [
+        (Condition.RESOURCES_EXHAUSTED, "stopped after 0.3 s")] * 2
+    assert answers == [5]
+    assert moved == 0  # the connection kept: nothing was wrong with it
+
+
+def test_a_job_no_thread_took_in_time_says_every_thread_was_busy(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not "catalogue database unavailable", which sent the operator to a database that was
+    well: the threads were busy with other clients' work."""
+    threads = DatabaseThreads(engine, size=1, answer_timeout=0.5, max_seconds=60)
+    gate = threading.Event()
+
+    async def main() -> SearchError:
+        held = asyncio.create_task(threads.run(lambda _: gate.wait(30)))
+        while not threads.threads:
+            await asyncio.sleep(0.01)
+        with pytest.raises(SearchError) as refused:
+            await threads.run(lambda c: c.execute(text("SELECT 1")).scalar_one())
+        gate.set()
+        with contextlib.suppress(SearchError):  # (waited past the 0.5 s too)
+            await held
+        return refused.value
+
+    refused = asyncio.run(main())
+    assert (refused.condition, refused.detail) == (Condition.DATABASE_UNAVAILABLE,
+                                                   "every thread busy")  # fmt: skip
+    lines = [r.getMessage() for r in caplog.records if r.name == "provider.search.threads"]
+    assert lines.count("search: no database thread free within 0.5 s (all 1 busy)") == 1

@@ -4,6 +4,7 @@ answering a Present from memory (same records as the database path)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from sqlalchemy import Connection
 
 from catalog import Catalog
 from catalog import query as q
-from config import ServerSettings
+from config import SearchSettings, ServerSettings
 from protocols.z3950 import oids
 from protocols.z3950.charset import proposal_other_info
 from protocols.z3950.codec import OPTION_BITS, bit_string, set_bits
@@ -24,6 +25,7 @@ from provider.search import SearchService
 from provider.search.threads import DatabaseThreads
 from provider.z3950.backend import Backend
 from provider.z3950.session import Session
+from tests.test_sru_front_end import get as sru_get
 from tests.z3950_target_fixtures import (
     catalog_holding,
     handmade_records,
@@ -301,3 +303,39 @@ def test_a_set_stays_as_it_was_searched_a_record_deleted_since_being_1028_in_its
         assert shown == before[:10] + before[11:]
     finally:
         catalog.close()
+
+
+def _every_word_before(letters: str) -> str:
+    """A query of one leaf for each of ``letters``: the words of ``any`` before it, OR-ed."""
+    leaves = [f"@attr 1=1016 @attr 2=1 {letter}" for letter in letters]
+
+    def joined(part: list[str]) -> str:
+        if len(part) == 1:
+            return part[0]
+        middle = len(part) // 2
+        return f"@or {joined(part[:middle])} {joined(part[middle:])}"
+
+    return joined(leaves)
+
+
+def test_a_search_running_past_search_max_seconds_is_31_and_the_next_one_answered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """64 leaves each walking much of the index held a search thread for 14 s on 2,000
+    records; four such searches held every thread, and every other client waited 30 s to be
+    told the database was unavailable. Stopped at ``search.max_seconds``, the search is Bib-1
+    31 (resources exhausted), and the session's next search is answered. SRU says 60."""
+    from catalog.demo import demo_records
+
+    heavy = _every_word_before("abcdefghijklmnopqrstuvwxyz0123456789абвгдежзиклмнопрстуфхцчшщ")
+    records = list(demo_records(500))
+    with running_target(tmp_path, records, SearchSettings(max_seconds=0.1)) as target:
+        printed = yaz_client(target.port, [f"find {heavy}", f"find {NAVOIY}"], folder=tmp_path)
+        sru = sru_get(target.port, version="1.2", operation="searchRetrieve",
+                      query=" or ".join(f"cql.anywhere < {c}" for c in "abcdefghijklmnop"))
+    assert "[31] Resources exhausted - no results available" in printed, printed
+    assert "v2 addinfo 'stopped after 0.1 s'" in printed
+    assert re.search(r"Number of hits: [1-9]", printed), printed
+    (diagnostic,) = sru.iter("{http://www.loc.gov/zing/srw/diagnostic/}uri")
+    assert diagnostic.text == "info:srw/diagnostic/1/60"
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

@@ -47,6 +47,7 @@ class Condition(StrEnum):
     QUERY_TOO_COMPLEX = "too many boolean operators in query"
     PROXIMITY_UNSUPPORTED = "proximity not supported"
     QUERY_TOO_BROAD = "too many matching index entries"
+    RESOURCES_EXHAUSTED = "resources exhausted: no results available"
     RESULT_SET_MISSING = "result set does not exist"
     START_OUT_OF_RANGE = "first record position out of range"
     RECORD_DELETED = "record does not exist"
@@ -102,6 +103,9 @@ CODES: dict[Condition, Codes] = {
     Condition.QUERY_TOO_COMPLEX: Codes(6, 38),
     Condition.PROXIMITY_UNSUPPORTED: Codes(201, 39),
     Condition.QUERY_TOO_BROAD: Codes(234, 60),
+    # SRU has no "resources exhausted" for a set not made (yaz's 57 says one was made); such a
+    # query is one that reads too much of the index, which 60 says.
+    Condition.RESOURCES_EXHAUSTED: Codes(31, 60),
     Condition.RESULT_SET_MISSING: Codes(30, 51),
     Condition.START_OUT_OF_RANGE: Codes(13, 61),
     Condition.RECORD_DELETED: Codes(1028, 65),

@@ -57,7 +57,8 @@ class SearchService:
         self.catalog = catalog
         self.limits = limits or SearchSettings()
         self.threads = DatabaseThreads(catalog.engine, size=threads,
-                                       answer_timeout=catalog.settings.database.answer_timeout)
+                                       answer_timeout=catalog.settings.database.answer_timeout,
+                                       max_seconds=self.limits.max_seconds)  # fmt: skip
 
     # -- search ------------------------------------------------------------------------------
 

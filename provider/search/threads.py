@@ -21,7 +21,11 @@ and the client may ask again. So does a job not done within ``answer_timeout`` s
 database that hangs without closing its connections); its thread finishes it when the database
 answers, and skips a job given up before it started. The line says the database's reason; the
 client is told :func:`catalog.db.said_publicly` (not PostgreSQL's, which names its host and
-port).
+port). A job given up before a thread took it says so instead: every thread was busy.
+
+Each job stops once it has run ``max_seconds`` (:mod:`catalog.time_bound`), and raises
+:class:`SearchError` (``RESOURCES_EXHAUSTED``: Bib-1 31): a client's query that walks the whole
+index holds a thread that long at most, not for the time the other clients wait.
 
 >>> threads = DatabaseThreads(catalog.engine, size=4)
 >>> count = await threads.run(lambda connection: q.search(connection, query, limit=10).count)
@@ -41,7 +45,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from catalog.db import NoAnswer, answered_within, said_publicly, unavailable
-from config import DatabaseSettings
+from catalog.time_bound import OverTime, bounded
+from config import DatabaseSettings, SearchSettings
 from provider.search.errors import Condition, SearchError
 
 T = TypeVar("T")
@@ -51,7 +56,18 @@ THREADS = 4
 """Default number of database threads: a slow query holds one, the others carry on."""
 IDLE_SECONDS = 60.0
 
-Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[Connection], Any]]
+
+class _Job:
+    """A job waiting for a thread, or taken by one (``started``)."""
+
+    __slots__ = ("future", "loop", "started", "work")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any],
+                 work: Callable[[Connection], Any]) -> None:  # fmt: skip
+        self.loop = loop
+        self.future = future
+        self.work = work
+        self.started = False
 
 
 class DatabaseThreads:
@@ -60,6 +76,7 @@ class DatabaseThreads:
     def __init__(
         self, engine: Engine, *, size: int = THREADS, idle_seconds: float = IDLE_SECONDS,
         answer_timeout: float = DatabaseSettings.answer_timeout,
+        max_seconds: float = SearchSettings.max_seconds,
     ) -> None:  # fmt: skip
         if size < 1:
             raise ValueError("at least one database thread is needed")
@@ -68,7 +85,9 @@ class DatabaseThreads:
         self.idle_seconds = idle_seconds
         self.answer_timeout = answer_timeout
         """Seconds a job is waited for (queued or running) before it fails as unavailable."""
-        self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self.max_seconds = max_seconds
+        """Seconds a job may run (:mod:`catalog.time_bound`)."""
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
@@ -83,14 +102,19 @@ class DatabaseThreads:
         :class:`SearchError` (unavailable) when it has not come within ``answer_timeout``."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        waiting = _Job(loop, future, job)
         with self._lock:
-            self._jobs.put((loop, future, job))
+            self._jobs.put(waiting)
             if self._jobs.qsize() > self._idle and self._threads < self.size:
                 self._threads += 1
                 threading.Thread(target=self._work, name="koprik-z3950-db", daemon=True).start()
         try:
             return await answered_within(self.answer_timeout, future)
         except NoAnswer as silence:
+            if not waiting.started:
+                log.warning("search: no database thread free within %g s (all %d busy)",
+                            self.answer_timeout, self.size)  # fmt: skip
+                raise SearchError(Condition.DATABASE_UNAVAILABLE, "every thread busy") from None
             log.warning("search: catalogue database unavailable: %s", silence)
             raise SearchError(Condition.DATABASE_UNAVAILABLE, said_publicly(silence)) from None
 
@@ -102,7 +126,7 @@ class DatabaseThreads:
                 with self._lock:
                     self._idle += 1
                 try:
-                    loop, future, job = self._jobs.get(timeout=self.idle_seconds)
+                    taken = self._jobs.get(timeout=self.idle_seconds)
                 except queue.Empty:
                     with self._lock:
                         self._idle -= 1
@@ -113,9 +137,10 @@ class DatabaseThreads:
                     continue
                 with self._lock:
                     self._idle -= 1
-                if future.cancelled():  # given up while it waited (a database hung meanwhile)
-                    continue
-                connection = self._run(connection, loop, future, job)
+                taken.started = True
+                if taken.future.cancelled():  # given up while it waited (all threads busy, or
+                    continue  # a database hung meanwhile)
+                connection = self._run(connection, taken.loop, taken.future, taken.work)
         finally:
             if counted:  # ended by something other than idleness
                 with self._lock:
@@ -140,14 +165,16 @@ class DatabaseThreads:
             kept = connection is not None
             try:
                 connection = connection or self.engine.connect()
-                result = _once(connection, job)
+                result = _once(connection, job, self.max_seconds)
             except DBAPIError as failure:
                 if not (kept and failure.connection_invalidated):
                     raise
                 _discard(connection)  # closed by the server while kept: see the module docs
                 connection = None  # (a new one that fails to open leaves none to discard)
                 connection = self.engine.connect()
-                result = _once(connection, job)
+                result = _once(connection, job, self.max_seconds)
+        except OverTime as stopped:
+            error = SearchError(Condition.RESOURCES_EXHAUSTED, str(stopped))
         except SQLAlchemyError as failure:
             error = failure
             if (reason := unavailable(failure)) is not None:
@@ -164,10 +191,12 @@ class DatabaseThreads:
         return connection
 
 
-def _once(connection: Connection, job: Callable[[Connection], T]) -> T:
-    """``job(connection)`` in a transaction of its own, rolled back."""
+def _once(connection: Connection, job: Callable[[Connection], T], seconds: float) -> T:
+    """``job(connection)`` in a transaction of its own, rolled back, stopped after
+    ``seconds`` (:class:`~catalog.time_bound.OverTime`)."""
     try:
-        return job(connection)
+        with bounded(connection, seconds):
+            return job(connection)
     finally:
         connection.rollback()
 

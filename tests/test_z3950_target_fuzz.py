@@ -25,7 +25,8 @@ from protocols.z3950.ber import BerIncomplete, read_length, tag_end
 from protocols.z3950.codec import decode_pdu, encode_pdu
 from protocols.z3950.pqf import attributes_plus_term, parse_pqf, rpn_to_pdu
 from provider import damped_log
-from tests.hostile import INIT, maximal_search_pdu
+from tests.hostile import INIT, maximal_search_pdu, rss_bytes
+from tests.servers import koprik_serve
 from tests.z3950_target_fixtures import handmade_records, running_target
 
 
@@ -677,3 +678,85 @@ def another_session_searches(port: int) -> None:
     assert client.receive()[0] == "initResponse"  # type: ignore[index]
     healthy_search(client)
     client.close()
+
+
+def sort_pdu(inputs: list[str], output: str, sortfield: str = "title") -> bytes:
+    return encode_pdu("sortRequest", {
+        "inputResultSetNames": inputs, "sortedResultSetName": output,
+        "sortSequence": [{"sortElement": ("generic", ("sortfield", sortfield)),
+                          "sortRelation": 0, "caseSensitivity": 1}],
+    })  # fmt: skip
+
+
+def present_pdu(name: str) -> bytes:
+    return encode_pdu("presentRequest", {
+        "resultSetId": name, "resultSetStartPoint": 1, "numberOfRecordsRequested": 1,
+        "preferredRecordSyntax": oids.USMARC,
+    })  # fmt: skip
+
+
+def _diagnostic(pdu: tuple[str, dict[str, Any]] | None) -> tuple[int, str]:
+    """(condition, addinfo) of the non-surrogate diagnostic a response carries."""
+    assert pdu is not None
+    value = pdu[1]
+    found = value["records"][1] if "records" in value else value["diagnostics"][0][1]
+    return found["condition"], found["addinfo"][1]
+
+
+def test_a_result_set_name_over_the_bound_is_diagnostic_128_wherever_it_is_named(
+    target: int,
+) -> None:
+    """A name is an identifier: one of a megabyte was kept as the key of a session's set (32 of
+    them a session, 32 MB), so every request naming a set refuses one over 100 characters."""
+    long, longest = "n" * 101, "n" * 100
+    client = Client(target)
+    client.send(INIT)
+    client.receive()
+    client.send(search_pdu("@attr 1=1003 navoiy", long))
+    answer = client.receive()
+    assert answer is not None and answer[1]["searchStatus"] is False
+    assert _diagnostic(answer) == (128, "100")
+    for pdu in (
+        present_pdu(long),
+        search_pdu(f"@and @attr 1=1003 navoiy @set {long}", "other"),
+        sort_pdu([long], "sorted"),
+    ):
+        client.send(pdu)
+        assert _diagnostic(client.receive()) == (128, "100")
+    client.send(search_pdu("@attr 1=1003 navoiy", longest))  # the longest name allowed
+    assert client.receive()[1]["resultCount"] == 3  # type: ignore[index]
+    client.send(sort_pdu([longest], long))
+    assert _diagnostic(client.receive()) == (128, "100")
+    client.send(present_pdu(longest))
+    assert client.receive()[1]["numberOfRecordsReturned"] == 1  # type: ignore[index]
+    client.close()
+
+
+NAMED_SESSIONS = 4
+NAME_RSS_ALLOWANCE = 48 * 1024 * 1024
+"""Bytes of RSS that sessions each searching 32 times with a megabyte set name may leave
+``koprik serve`` holding; they held 33 MB a session (the names, kept as the keys of their
+sets), so four of them over 130 MB."""
+
+
+def test_sessions_naming_sets_with_megabytes_leave_the_servers_rss_bounded(
+    tmp_path: Path,
+) -> None:
+    with koprik_serve(tmp_path, demo_records=50, options=("--workers", "1")) as koprik:
+        warm = Client(koprik.z3950_port)
+        warm.send(INIT)
+        warm.receive()
+        warm.send(search_pdu("@attr 1=12 demo0000009", "x" * 100))
+        assert warm.receive()[1]["resultCount"] == 1  # type: ignore[index]
+        before = rss_bytes(koprik.pid)
+        clients = [Client(koprik.z3950_port) for _ in range(NAMED_SESSIONS)]
+        for client in clients:
+            client.send(INIT)
+            client.receive()
+            for j in range(32):
+                client.send(search_pdu("@attr 1=12 demo0000009", f"{j:03d}" + "n" * 999_900))
+                assert client.receive()[0] == "searchResponse"  # type: ignore[index]
+        held = rss_bytes(koprik.pid) - before  # with every session still open
+        for client in [*clients, warm]:
+            client.close()
+    assert held < NAME_RSS_ALLOWANCE, f"{held // 2**20} MB held"

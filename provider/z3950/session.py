@@ -49,6 +49,11 @@ PRESENT_FAILURE = 5
 SCAN_SUCCESS, SCAN_PARTIAL_END_OF_LIST, SCAN_FAILURE = 0, 5, 6
 """Scan statuses; partial-5: fewer terms than asked for, the index's list having run out before
 (or after) the start term, as YAZ's server says it."""
+MAX_RESULT_SET_NAME_CHARS = 100
+"""Longest result set name a client may give (in Search, Present, Sort and a query's ``@set``);
+a longer one is refused with Bib-1 128, illegal result set name, its addinfo this bound. Names
+are identifiers ("default", "1", yaz-client's and ZOOM's); unbounded, a session kept
+``z3950_max_result_sets`` names of up to ``z3950_max_pdu_bytes`` each (32 MB a session)."""
 SORT_SUCCESS, SORT_FAILURE = 0, 2
 DELETE_SUCCESS, DELETE_NO_SUCH_SET, DELETE_NOT_ALL = 0, 1, 9
 RESULT_SET_NONE = 3
@@ -180,6 +185,7 @@ class Session:
                   "searchStatus": False, "resultSetStatus": RESULT_SET_NONE}  # fmt: skip
         replacing = False
         try:
+            _check_name(name)
             self._check_databases(request["databaseNames"])
             self._check_new_set(name, request["replaceIndicator"])
             replacing = True
@@ -246,6 +252,7 @@ class Session:
 
     def _set_ids(self, connection: Connection, name: str) -> list[int]:
         """Every id of set ``name`` (runs on the database thread of the search using it)."""
+        _check_name(name)
         stored = self.sets.get(name)
         if stored is None:
             raise Bib1Error(bib1.RESULT_SET_DOES_NOT_EXIST, name)
@@ -264,6 +271,7 @@ class Session:
                 raise Bib1Error(244)
             element_set = _element_set_name(composition[1] if composition else None)
             name = request["resultSetId"]
+            _check_name(name)
             stored = self.sets.get(name)
             if stored is None:
                 raise Bib1Error(bib1.RESULT_SET_DOES_NOT_EXIST, name)
@@ -415,6 +423,8 @@ class Session:
         try:
             if len(inputs) != 1:
                 raise Bib1Error(230, str(len(inputs)))
+            _check_name(inputs[0])
+            _check_name(output)
             stored = self.sets.get(inputs[0])
             if stored is None:
                 raise Bib1Error(bib1.RESULT_SET_DOES_NOT_EXIST, inputs[0])
@@ -448,6 +458,12 @@ class Session:
             overall = DELETE_NOT_ALL
         return "deleteResultSetResponse", {"deleteOperationStatus": overall,
                                            "deleteListStatuses": statuses}  # fmt: skip
+
+
+def _check_name(name: str) -> None:
+    """128 for a result set name longer than :data:`MAX_RESULT_SET_NAME_CHARS`."""
+    if len(name) > MAX_RESULT_SET_NAME_CHARS:
+        raise Bib1Error(bib1.ILLEGAL_RESULT_SET_NAME, str(MAX_RESULT_SET_NAME_CHARS))
 
 
 def _term_info(entry: ScanEntry) -> dict[str, Any]:

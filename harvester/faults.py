@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.shown import escaped_controls
+from protocols.shown import clipped, escaped_controls
 
 MAX_QUOTED = 500
 """Most characters of a partner's own text (an error's message, a value it sent) a fault
@@ -23,9 +23,7 @@ def quoted(text: str) -> str:
     and how many more there were, on one line (:func:`~protocols.shown.escaped_controls`: a
     target's addinfo reached the run's record, ``koprik runs`` and the terminal as it came,
     escape sequences and line breaks included)."""
-    if len(text) <= MAX_QUOTED:
-        return escaped_controls(text)
-    return f"{escaped_controls(text[:MAX_QUOTED])}... ({len(text) - MAX_QUOTED} more characters)"
+    return escaped_controls(clipped(text, MAX_QUOTED))
 
 
 class HarvestError(Exception):

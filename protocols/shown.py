@@ -7,6 +7,19 @@ import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
+SHOWN_CHARS = 200
+"""Most characters of a peer's text that a log line or a diagnostic quotes: enough for any real
+term, set name, sort field or client name, while a client's megabyte string costs a line no
+more than a few hundred bytes (and an answer echoing it no more either)."""
+
+
+def clipped(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` as a log line, a fault or a diagnostic quotes it: its first ``limit``
+    characters, and how many more there were when it is longer."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
 
 def escaped_controls(text: str) -> str:
     """``text`` with each control character (C0, DEL and C1) written as Python writes it

@@ -732,6 +732,38 @@ def test_a_result_set_name_over_the_bound_is_diagnostic_128_wherever_it_is_named
     client.close()
 
 
+def test_a_clients_long_strings_are_cut_in_the_session_log_and_in_addinfo(
+    target: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 500,000-character term (refused with 11) was logged whole, a line of 500,115 bytes; a
+    100 KB sort field was logged whole and echoed whole in the diagnostic's addinfo."""
+    caplog.set_level(logging.INFO, "koprik.z3950")
+    client = Client(target)
+    client.send(encode_pdu("initRequest", {
+        "protocolVersion": (bytearray(b"\xe0"), 3), "options": (bytearray(b"\xe0"), 3),
+        "preferredMessageSize": 1 << 20, "exceptionalRecordSize": 1 << 20,
+        "implementationName": "c" * 100_000,
+    }))  # fmt: skip
+    client.receive()
+    client.send(search_pdu(f"@attr 1=4 {'t' * 500_000}", "default"))
+    assert _diagnostic(client.receive())[0] == 11
+    client.send(search_pdu("@attr 1=1003 navoiy", "n" * 500_000))
+    assert _diagnostic(client.receive())[0] == 128
+    client.send(search_pdu("@attr 1=1003 navoiy", "default"))
+    client.receive()
+    client.send(sort_pdu(["default"], "sorted", "s" * 100_000))
+    condition, addinfo = _diagnostic(client.receive())
+    assert condition == 207 and addinfo == "s" * 200 + "... (99800 more characters)"
+    client.close()
+    described = [r.getMessage() for r in caplog.records if r.name == "koprik.z3950"]
+    term = '@attr 1=4 "' + "t" * 189 + "... (499812 more characters)"
+    assert any(term in line for line in described)
+    assert any("n" * 200 + "... (499800 more characters)" in line for line in described)
+    assert any("c" * 200 + "... (99800 more characters)" in line for line in described)
+    assert any("s" * 200 + "... (99800 more characters))" in line for line in described)
+    assert max(len(line) for line in described) < 1000
+
+
 NAMED_SESSIONS = 4
 NAME_RSS_ALLOWANCE = 48 * 1024 * 1024
 """Bytes of RSS that sessions each searching 32 times with a megabyte set name may leave
@@ -748,7 +780,7 @@ def test_sessions_naming_sets_with_megabytes_leave_the_servers_rss_bounded(
         warm.receive()
         warm.send(search_pdu("@attr 1=12 demo0000009", "x" * 100))
         assert warm.receive()[1]["resultCount"] == 1  # type: ignore[index]
-        before = rss_bytes(koprik.pid)
+        before, log_before = rss_bytes(koprik.pid), koprik.log.stat().st_size
         clients = [Client(koprik.z3950_port) for _ in range(NAMED_SESSIONS)]
         for client in clients:
             client.send(INIT)
@@ -757,6 +789,8 @@ def test_sessions_naming_sets_with_megabytes_leave_the_servers_rss_bounded(
                 client.send(search_pdu("@attr 1=12 demo0000009", f"{j:03d}" + "n" * 999_900))
                 assert client.receive()[0] == "searchResponse"  # type: ignore[index]
         held = rss_bytes(koprik.pid) - before  # with every session still open
+        logged = koprik.log.stat().st_size - log_before
         for client in [*clients, warm]:
             client.close()
     assert held < NAME_RSS_ALLOWANCE, f"{held // 2**20} MB held"
+    assert logged < 32 * NAMED_SESSIONS * 1000, f"{logged} bytes logged"

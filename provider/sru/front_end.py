@@ -249,7 +249,7 @@ class SruFrontEnd:
             made = self.set_ids.decode(name, now, expired_too=expired_too)
         except UnknownSet as why:
             log.debug("sru: result set id refused (%s): %.80s", why, name)
-            raise SearchError(Condition.RESULT_SET_MISSING, _shown(name)) from None
+            raise SearchError(Condition.RESULT_SET_MISSING, name) from None
         results = self.sets.get(made)
         if results is None:
             query = _parse(made.query)
@@ -288,7 +288,7 @@ class SruFrontEnd:
             self.sets.pop(made)
             log.info("sru: result set of %r has changed since it was made (%d records, now %d)",
                      made.query, made.count, results.count)  # fmt: skip
-            raise SearchError(Condition.RESULT_SET_MISSING, _shown(name))
+            raise SearchError(Condition.RESULT_SET_MISSING, name)
 
     # -- scan ----------------------------------------------------------------------------------
 
@@ -333,11 +333,6 @@ def _record_data(
         name = record.local_id if record is not None else str(record_id)
         return None, SearchError(Condition.RECORD_DELETED, name)
     return None, SearchError(Condition.RECORD_NOT_IN_SCHEMA, f"{record.local_id}: {schema.name}")
-
-
-def _shown(name: str) -> str:
-    """A result set id as a diagnostic shows it (a client's text, so bounded)."""
-    return name if len(name) <= 200 else name[:200] + "…"
 
 
 def _parse(text: str) -> CqlQuery:

@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from catalog.query import ScanPage
 from crosswalks.xmltext import xml_safe
+from protocols.shown import clipped
 from provider.search import Condition, SearchError
 
 SRW = "http://www.loc.gov/zing/srw/"
@@ -52,7 +53,8 @@ def _element(name: str, value: object) -> str:
 
 def _diagnostic(error: SearchError, version: str) -> str:
     _, diag = _namespaces(version)
-    details = f"<diag:details>{_text(error.detail)}</diag:details>" if error.detail else ""
+    # a client's text (a result set id, a parameter, an index) quoted in the details is cut
+    details = f"<diag:details>{_text(clipped(error.detail))}</diag:details>" if error.detail else ""
     return (
         f'<diag:diagnostic xmlns:diag="{diag}"><diag:uri>{error.sru_uri}</diag:uri>'
         f"{details}<diag:message>{_text(error.message)}</diag:message></diag:diagnostic>"

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from catalog.query import ScanEntry, StoredRecord
 from config import ServerSettings
+from protocols.shown import clipped
 from protocols.z3950 import bib1, oids
 from protocols.z3950.bib1 import Bib1Error
 from protocols.z3950.charset import proposed_charsets, response_other_info
@@ -60,11 +61,12 @@ RESULT_SET_NONE = 3
 
 
 def diag_rec(error: Bib1Error) -> dict[str, Any]:
-    """The DefaultDiagFormat of a Bib-1 diagnostic (addinfo as yaz sends it, v2 form)."""
+    """The DefaultDiagFormat of a Bib-1 diagnostic (addinfo as yaz sends it, v2 form); an
+    addinfo quoting the client (a sort field, a term) is cut to a bound (:func:`clipped`)."""
     return {
         "diagnosticSetId": oids.BIB1_DIAGNOSTIC_SET,
         "condition": error.code,
-        "addinfo": ("v2Addinfo", error.addinfo),
+        "addinfo": ("v2Addinfo", clipped(error.addinfo)),
     }
 
 

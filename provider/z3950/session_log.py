@@ -12,6 +12,11 @@ diagnostic of a refusal, the Close reason::
     127.0.0.1:40222 scan OK 20 terms: @attr 1=1003 "navoiy"
     127.0.0.1:40222 close (finished) after 5 requests, 2.1s
 
+A client's string (its query, a set name, its name) is quoted up to
+:data:`~protocols.shown.SHOWN_CHARS` characters, then how many more there were: a client sends
+strings of up to ``z3950_max_pdu_bytes`` (32 searches naming their sets with a megabyte each
+wrote 32 MB of log, a 500,000-character term refused with 11 a line as long).
+
 The JSON log format has the same facts as fields (``peer``, ``event``, ``status``, ``hits``,
 ``query``, ``diagnostic``...). Only what the session already decoded is described: describing
 costs no database work.
@@ -22,7 +27,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from protocols.shown import escaped_controls
+from protocols.shown import clipped, escaped_controls
 from protocols.z3950 import oids
 from protocols.z3950.pqf import UnsupportedQuery, rpn_from_pdu, term_from_pdu, to_pqf
 
@@ -41,7 +46,8 @@ def log_event(peer: str, event: str, text: str = "", **fields: Any) -> None:
     """One line: ``peer event text``, with the control characters of ``text`` (which quotes
     the client: its terms, set names, name) escaped as in Python (``\\r``, ``\\x1b``), so
     that a client cannot break the line or write to the terminal showing it; ``fields`` go to
-    the JSON format (which escapes them itself)."""
+    the JSON format (which escapes them itself). Each client string in ``text`` and ``fields``
+    was cut by :func:`~protocols.shown.clipped` (in the describer)."""
     text = escaped_controls(text)
     LOGGER.info("%s %s%s", peer, event, f" {text}" if text else "",
                 extra={"fields": {"peer": peer, "event": event, **fields}})  # fmt: skip
@@ -80,15 +86,15 @@ def _diagnostic(response: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if found is None:
         return "OK", {"status": "ok"}
     code = found.get("condition")
-    addinfo = found.get("addinfo", ("", ""))[1] or ""
+    addinfo = found.get("addinfo", ("", ""))[1] or ""  # cut as it was sent (diag_rec)
     text = f"ERROR {code}" + (f" ({addinfo})" if addinfo else "")
     return text, {"status": "error", "diagnostic": code, "addinfo": addinfo}
 
 
 def _init(request: dict[str, Any], response: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    client = " ".join(
+    client = clipped(" ".join(
         str(request.get(key, "")) for key in ("implementationName", "implementationVersion")
-    ).strip()
+    ).strip())
     charset = "UTF-8" if response.get("otherInfo") else ""
     text = f'OK "{client}"' + (f" charset {charset}" if charset else "")
     return "init", text, {"status": "ok", "client": client, "charset": charset}
@@ -97,14 +103,16 @@ def _init(request: dict[str, Any], response: dict[str, Any]) -> tuple[str, str, 
 def _query_text(query: Any) -> str:
     try:
         kind, value = query
-        return to_pqf(rpn_from_pdu(value)) if kind in ("type-1", "type-101") else f"({kind})"
+        if kind not in ("type-1", "type-101"):
+            return f"({kind})"
+        return clipped(to_pqf(rpn_from_pdu(value)))
     except (UnsupportedQuery, KeyError, TypeError, ValueError):
         return "(a query Koprik does not support)"
 
 
 def _search(request: dict[str, Any], response: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    databases = "+".join(request.get("databaseNames", []))
-    name = request.get("resultSetName", "")
+    databases = clipped("+".join(request.get("databaseNames", [])))
+    name = clipped(request.get("resultSetName", ""))
     query = _query_text(request.get("query"))
     status, fields = _diagnostic(response)
     hits = response.get("resultCount", 0)
@@ -115,11 +123,11 @@ def _search(request: dict[str, Any], response: dict[str, Any]) -> tuple[str, str
 
 
 def _present(request: dict[str, Any], response: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    name = request.get("resultSetId", "")
+    name = clipped(request.get("resultSetId", ""))
     start = request.get("resultSetStartPoint", 0)
     number = request.get("numberOfRecordsRequested", 0)
     syntax_oid = request.get("preferredRecordSyntax") or ""
-    syntax = oids.record_syntax_name(syntax_oid) if syntax_oid else "default"
+    syntax = clipped(oids.record_syntax_name(syntax_oid)) if syntax_oid else "default"
     status, fields = _diagnostic(response)
     returned = response.get("numberOfRecordsReturned", 0)
     text = f"set {name} {start}+{number} {syntax} {status} {returned} records"
@@ -137,24 +145,25 @@ def _scan(request: dict[str, Any], response: dict[str, Any]) -> tuple[str, str, 
     if isinstance(term, bytes):
         term = term.decode("utf-8", "replace")
     try:
-        query = to_pqf(term_from_pdu(start))
+        query = clipped(to_pqf(term_from_pdu(start)))
     except (UnsupportedQuery, KeyError, TypeError, ValueError):
         query = "(a scan term Koprik does not support)"
     text = f"{status} {returned} terms: {query}"
-    return "scan", text, {**fields, "term": str(term), "query": query, "returned": returned}
+    return "scan", text, {**fields, "term": clipped(str(term)), "query": query,
+                          "returned": returned}  # fmt: skip
 
 
 def _sort(request: dict[str, Any], response: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    inputs = "+".join(request.get("inputResultSetNames", []))
-    output = request.get("sortedResultSetName", "")
+    inputs = clipped("+".join(request.get("inputResultSetNames", [])))
+    output = clipped(request.get("sortedResultSetName", ""))
     status, fields = _diagnostic(response)
     return "sort", f"{inputs} -> {output} {status}", {**fields, "set": output}
 
 
 def _delete(request: dict[str, Any], response: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    sets = "all" if request.get("deleteFunction") == 1 else "+".join(
+    sets = "all" if request.get("deleteFunction") == 1 else clipped("+".join(
         request.get("resultSetList", [])
-    )
+    ))
     code = response.get("deleteOperationStatus", 0)
     status = "ok" if code == 0 else "error"
     return "delete", f"{sets} {status.upper()} {code}", {"sets": sets, "status": status,

@@ -533,3 +533,49 @@ def test_expect_100_continue_with_an_upload_over_the_limit_is_refused_before_the
             assert head_of(sock) == b"HTTP/1.1 100 Continue\r\n\r\n"
             sock.sendall(b"text=x")
             assert response_of(sock).startswith(b"HTTP/1.1 403")  # no CSRF token
+
+
+def _part(name: str, value: bytes = b"", *headers: str) -> bytes:
+    head = "".join(f"{header}\r\n" for header in headers)
+    return (f'--B\r\nContent-Disposition: form-data; name="{name}"\r\n{head}\r\n'.encode()
+            + value + b"\r\n")
+
+
+def test_a_form_of_many_parts_is_refused_at_once_and_the_server_answers_others(
+    tmp_path: Path,
+) -> None:
+    """The parts of a workbench form are counted, not their names: 90,000 empty parts all named
+    ``text`` (4.8 MB, under ``max_upload_bytes``) were all read, the server busy for 30 s and
+    others waiting, to be answered 403 at the end. Now the part past the form's is refused 400
+    before the rest of the body (94 % of it) is sent."""
+    sent = 5_000  # 270 kB: a part's reading looks up to 64 KiB ahead for its boundary
+    body = _part("text") * 90_000 + b"--B--\r\n"
+    with served(dashboard_settings(tmp_path)) as (base, _):
+        with connect(base) as sock:
+            sock.sendall(post("/workbench", b"", f"Content-Length: {len(body)}",
+                              "Cookie: koprik_csrf=" + "x" * 40,
+                              kind="multipart/form-data; boundary=B"))  # fmt: skip
+            sock.sendall(_part("text") * sent)  # and no more: the answer comes before the rest
+            answer = head_of(sock)
+            answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 400"), answer
+        assert f"more than {workbench.FORM_PARTS} parts".encode() in answer
+        with connect(base) as sock:
+            sock.sendall(b"GET /workbench HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert response_of(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_part_headers_count_against_the_upload_budget(tmp_path: Path) -> None:
+    """A body without Content-Length (chunked) is counted as it arrives, its boundaries and
+    part headers too: only the parts' bodies were, so empty parts with long headers were
+    read whatever their size."""
+    padding = "X-Padding: " + "p" * 3000
+    body = b"".join(_part(name, b"", padding) for name in ("csrf", "from", "to")) + b"--B--\r\n"
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    with (served(dashboard_settings(tmp_path, max_upload_bytes=4096)) as (base, _),
+          connect(base) as sock):
+        sock.sendall(post("/workbench", chunked, "Transfer-Encoding: chunked",
+                          "Connection: close", "Cookie: koprik_csrf=" + "x" * 40,
+                          kind="multipart/form-data; boundary=B"))  # fmt: skip
+        answer = response_of(sock)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]

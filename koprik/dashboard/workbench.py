@@ -36,8 +36,10 @@ from provider.keys import SETTINGS
 
 SHOWN_CHARS = 200_000
 """Characters of the result shown on the page (the download has all of it)."""
-TEXT_FIELDS = 6
-"""Form fields other than the file (csrf, text, from, to, script, action)."""
+FORM_PARTS = 7
+"""Parts of the workbench's form (csrf, text, from, to, script, action, file): more is not a
+form of ours. Parts are counted, not their names: 90,000 empty parts all named ``text`` (4.8 MB)
+were all read, keeping the server busy for 30 s."""
 RETRY_SECONDS = 10
 """Retry-After of a conversion refused because as many as allowed are in progress."""
 T = TypeVar("T")
@@ -157,20 +159,31 @@ async def read_upload(request: web.Request, limit: int) -> dict[str, bytes]:
 
 
 async def _read_parts(request: web.Request, limit: int) -> dict[str, bytes]:
+    """The parts of a multipart form, at most :data:`FORM_PARTS` (400 beyond, at once), in a
+    body of at most ``limit`` bytes counted as they arrive, boundaries and part headers with
+    the parts' bodies (413 beyond: a body without Content-Length is not refused up front)."""
     fields: dict[str, bytes] = {}
-    budget = limit
     reader = await request.multipart()
+    parts = 0
     while (part := await reader.next()) is not None:
-        if len(fields) > TEXT_FIELDS or not hasattr(part, "read_chunk"):
-            raise web.HTTPBadRequest(text="unexpected form fields")
+        parts += 1
+        if parts > FORM_PARTS or not hasattr(part, "read_chunk"):
+            raise web.HTTPBadRequest(text=f"unexpected form fields (more than {FORM_PARTS} "
+                                          "parts, or a part that is itself multipart)")
+        _within(request, limit)
         chunks = []
         while chunk := await part.read_chunk(64 * 1024):
-            budget -= len(chunk)
-            if budget < 0:
-                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit - budget)
+            _within(request, limit)
             chunks.append(chunk)
         fields[part.name or ""] = b"".join(chunks)
     return fields
+
+
+def _within(request: web.Request, limit: int) -> None:
+    """413 once more than ``limit`` bytes of the body have arrived."""
+    received = request.content.total_bytes
+    if received > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=received)
 
 
 def _formats() -> dict[str, object]:

@@ -7,11 +7,13 @@ import dataclasses
 import math
 from typing import Any
 
+from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
 from catalog.models import user_sessions, users
 from config import ServerSettings
-from koprik.dashboard.accounts import new_token
+from koprik.dashboard import accounts, signin
+from koprik.dashboard.accounts import new_token, set_password
 from koprik.dashboard.signin import LIMITED, REFUSED
 from provider.keys import CATALOG, SETTINGS
 from tests.dashboard_fixtures import (
@@ -252,3 +254,54 @@ async def test_a_page_shows_only_the_messages_the_server_gave(client: Any) -> No
     await client.post("/signout", data={"csrf": token})
     await sign_in(client)  # another session: the message was not given to it
     assert 'class="message"' not in await (await client.get(given)).text()
+
+
+def _then_after_verifying(monkeypatch: Any, change: Any) -> None:
+    """``change()`` done by the sign-in handler between verifying the password and opening the
+    session (where ``koprik users passwd`` or ``users remove`` from another process can land:
+    verifying takes 0.3 s)."""
+    verify = signin.check_password
+
+    def verified_then_changed(*args: Any) -> Any:
+        user = verify(*args)
+        change()
+        return user
+
+    monkeypatch.setattr(signin, "check_password", verified_then_changed)
+
+
+async def test_a_password_changed_as_it_is_checked_opens_no_session(
+    client: Any, monkeypatch: Any, caplog: Any,  # noqa: F811
+) -> None:
+    """``koprik users passwd`` ends the user's sessions; one opened with the old password just
+    after that (its password verified just before) stayed valid for its whole lifetime."""
+    engine = client.app[CATALOG].engine
+    _then_after_verifying(monkeypatch, lambda: set_password(engine, "alice", "a new password"))
+    response = await sign_in(client)
+    assert response.status == 401 and REFUSED in await response.text()
+    with engine.connect() as connection:
+        assert connection.execute(select(user_sessions)).all() == []
+    assert "failed sign-in for 'alice' from 127.0.0.1: the password was changed" in caplog.text
+    monkeypatch.undo()
+    assert (await sign_in(client, password="a new password")).status == 303
+
+
+async def test_a_password_changed_as_its_old_hash_is_renewed_stays_changed(
+    client: Any, monkeypatch: Any,  # noqa: F811
+) -> None:
+    """A hash of older parameters is renewed at sign-in, from the password just verified: a
+    ``koprik users passwd`` in between was undone, the old password written back over it."""
+    engine = client.app[CATALOG].engine
+    with engine.begin() as connection:
+        connection.execute(update(users).values(
+            password_hash=PasswordHasher(time_cost=1).hash(PASSWORD)))
+
+    class ChangedAsItIsChecked(PasswordHasher):
+        def check_needs_rehash(self, hash: str) -> bool:
+            set_password(engine, "alice", "a new password")
+            return super().check_needs_rehash(hash)
+
+    monkeypatch.setattr(accounts, "_HASHER", ChangedAsItIsChecked())
+    assert (await sign_in(client)).status == 401
+    monkeypatch.undo()
+    assert (await sign_in(client, password="a new password")).status == 303

@@ -137,7 +137,8 @@ def test_koprik_sources_and_users_commands_aborted_once_do_their_work(
     with catalog.engine.connect() as connection:
         assert connection.execute(select(harvest_sources.c.name)).scalars().all() == [
             "partner"]
-    assert accounts.check_password(catalog.engine, "alice", "s3cret-password") == "alice"
+    verified = accounts.check_password(catalog.engine, "alice", "s3cret-password")
+    assert verified is not None and verified.name == "alice"
 
 
 WRITERS = {
@@ -149,7 +150,8 @@ WRITERS = {
     "users token": ("users", "UPDATE", lambda s, c: accounts.new_token(c.engine, "alice")),
     "users remove": ("users", "DELETE", lambda s, c: accounts.remove_user(c.engine, "alice")),
     "sign-in": ("user_sessions", "INSERT",
-                lambda s, c: accounts.open_session(c.engine, "alice", 60)),
+                lambda s, c: accounts.open_session(
+                    c.engine, accounts.check_password(c.engine, "alice", "s3cret-password"), 60)),
     "failed sign-in": ("login_failures", "INSERT",
                        lambda s, c: LoginLimiter(c.engine, 5, 60).failed("127.0.0.1", "alice")),
     "a node's key": ("secrets", "INSERT", lambda s, c: stored_secret(c.engine, "test-key")),

@@ -52,16 +52,23 @@ async def signin(request: web.Request) -> web.StreamResponse:
         page.headers["Retry-After"] = str(math.ceil(limiter.window))
         return page
     engine = request.app[CATALOG].engine
+    lifetime = request.app[SETTINGS].dashboard.session_lifetime
     user = await asyncio.to_thread(check_password, engine, name, password)
-    if user is None:
+    opened = None
+    if user is not None:  # a session only while the password verified is still the user's
+        opened = await asyncio.to_thread(open_session, engine, user, lifetime)
+    if opened is None:
         await asyncio.to_thread(limiter.failed, address, name)
-        log.warning("failed sign-in for %r from %s", name, address)
+        if user is not None:
+            log.warning("failed sign-in for %r from %s: the password was changed or the user "
+                        "removed as it was checked", name, address)  # fmt: skip
+        else:
+            log.warning("failed sign-in for %r from %s", name, address)
         return await render(request, "signin.html", status=401, error=REFUSED, next=target,
                             name=name)
     await asyncio.to_thread(limiter.succeeded, address, name)
-    lifetime = request.app[SETTINGS].dashboard.session_lifetime
-    cookie, _session = await asyncio.to_thread(open_session, engine, user, lifetime)
-    log.info("%s signed in from %s", user, address)
+    cookie, _session = opened
+    log.info("%s signed in from %s", name, address)
     response = web.HTTPSeeOther(target)
     access.set_session_cookie(request, response, cookie, lifetime)
     raise response

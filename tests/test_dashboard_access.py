@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from catalog.models import user_sessions, users
 from config import ServerSettings
 from koprik.dashboard import accounts, signin
-from koprik.dashboard.accounts import new_token, set_password
+from koprik.dashboard.accounts import new_token, remove_user, set_password
 from koprik.dashboard.signin import LIMITED, REFUSED
 from provider.keys import CATALOG, SETTINGS
 from tests.dashboard_fixtures import (
@@ -305,3 +305,18 @@ async def test_a_password_changed_as_its_old_hash_is_renewed_stays_changed(
     assert (await sign_in(client)).status == 401
     monkeypatch.undo()
     assert (await sign_in(client, password="a new password")).status == 303
+
+
+async def test_a_user_removed_as_their_password_is_checked_is_a_failed_sign_in(
+    client: Any, monkeypatch: Any, caplog: Any,  # noqa: F811
+) -> None:
+    """``koprik users remove`` between verifying the password and opening the session: the
+    session's INSERT failed its foreign key, a 500 with a traceback in the log."""
+    engine = client.app[CATALOG].engine
+    _then_after_verifying(monkeypatch, lambda: remove_user(engine, "alice"))
+    response = await sign_in(client)
+    assert response.status == 401 and REFUSED in await response.text()
+    said = [record.getMessage() for record in caplog.records if "'alice'" in record.getMessage()]
+    assert said == ["failed sign-in for 'alice' from 127.0.0.1: the password was changed or "
+                    "the user removed as it was checked"]
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]

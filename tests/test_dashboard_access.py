@@ -320,3 +320,27 @@ async def test_a_user_removed_as_their_password_is_checked_is_a_failed_sign_in(
     assert said == ["failed sign-in for 'alice' from 127.0.0.1: the password was changed or "
                     "the user removed as it was checked"]
     assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
+
+
+async def test_failed_sign_ins_from_one_ipv6_64_count_together(
+    aiohttp_client: Any, tmp_path: Any,
+) -> None:
+    """A client usually holds a whole IPv6 /64: keyed on the full address, 30 wrong passwords
+    for one name from 30 addresses of one /64 were all answered 401, none 429. An IPv4-mapped
+    IPv6 address is its IPv4 address."""
+    settings = dashboard_settings(tmp_path)
+    settings = dataclasses.replace(settings, server=dataclasses.replace(
+        settings.server, trusted_proxies=["127.0.0.1"]))
+    proxied = await make_client(aiohttp_client, settings)
+    for n in range(5):
+        forwarded = {"X-Forwarded-For": f"2001:db8::{n:x}"}
+        assert (await sign_in(proxied, "alice", "guess", headers=forwarded)).status == 401
+    same_64 = {"X-Forwarded-For": "2001:db8::ffff:1:2"}
+    assert (await sign_in(proxied, "alice", PASSWORD, headers=same_64)).status == 429
+    another_64 = {"X-Forwarded-For": "2001:db8:0:1::1"}
+    assert (await sign_in(proxied, "alice", PASSWORD, headers=another_64)).status == 303
+    mapped = {"X-Forwarded-For": "::ffff:192.0.2.1"}
+    for _ in range(5):
+        assert (await sign_in(proxied, "bob", "guess", headers=mapped)).status == 401
+    ipv4 = {"X-Forwarded-For": "192.0.2.1"}
+    assert (await sign_in(proxied, "bob", "guess", headers=ipv4)).status == 429

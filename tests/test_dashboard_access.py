@@ -8,8 +8,9 @@ import math
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
+from catalog.harvest_state import harvest_rejects, harvest_runs
 from catalog.models import user_sessions, users
 from config import ServerSettings
 from koprik.dashboard import accounts, signin
@@ -344,3 +345,30 @@ async def test_failed_sign_ins_from_one_ipv6_64_count_together(
         assert (await sign_in(proxied, "bob", "guess", headers=mapped)).status == 401
     ipv4 = {"X-Forwarded-For": "192.0.2.1"}
     assert (await sign_in(proxied, "bob", "guess", headers=ipv4)).status == 429
+
+
+async def test_operator_pages_are_not_stored_nor_anything_sniffed(client: Any) -> None:  # noqa: F811
+    """An operator's pages were kept by the browser (the back button showed them after
+    sign-out); pages and a reject's download were sent without nosniff; sign-out deleted the
+    session cookie without the attributes it was set with."""
+    anonymous = await client.get("/signin")
+    assert anonymous.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Cache-Control" not in anonymous.headers
+    with client.app[CATALOG].engine.begin() as connection:
+        run_id = connection.execute(insert(harvest_runs).values(
+            source="partner", status="succeeded", started=1, finished=2,
+        )).inserted_primary_key[0]
+        reject_id = connection.execute(insert(harvest_rejects).values(
+            source="partner", run_id=run_id, identifier="oai:x:1", reason="broken",
+            raw=b"<html><script>alert(1)</script></html>",
+        )).inserted_primary_key[0]
+    await sign_in(client)
+    for path in ("/sources", f"/runs/{run_id}", f"/rejects/{reject_id}", "/records"):
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == 200, path
+        assert response.headers["Cache-Control"] == "no-store", path
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+    token = csrf_of(await (await client.get("/sources")).text())
+    out = await client.post("/signout", data={"csrf": token}, allow_redirects=False)
+    deleted = out.cookies["koprik_session"]
+    assert deleted.value == "" and deleted["httponly"] and deleted["samesite"] == "Lax"

@@ -73,6 +73,27 @@ def set_session_cookie(
                         samesite="Lax", secure=request.secure, path="/")
 
 
+def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    """The session cookie deleted with the attributes it was set with (a browser may keep a
+    Secure cookie that a deletion without Secure does not replace)."""
+    response.del_cookie(SESSION_COOKIE, httponly=True, samesite="Lax", secure=request.secure,
+                        path="/")
+
+
+@web.middleware
+async def private_responses(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every response is sent ``X-Content-Type-Options: nosniff`` (a reject's or a record's
+    bytes are not taken for HTML), and one made for a signed-in operator (its handler looked
+    up a live session: :func:`viewer`) ``Cache-Control: no-store``: after sign-out the back
+    button showed the operator's pages from the browser's cache."""
+    response = await handler(request)
+    if not response.prepared:  # (a streamed response has sent its headers already)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.get(_VIEWER) is not None:
+            response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def unreadable_form(error: Exception) -> web.HTTPBadRequest:
     """The answer to a form body that cannot be read (bytes that are not UTF-8, an unknown
     charset, a multipart body without its boundary): 400 and one line, not a 500."""

@@ -20,7 +20,7 @@ from koprik.dashboard import (
     sources,
     workbench,
 )
-from koprik.dashboard.access import FORM_POST
+from koprik.dashboard.access import FORM_POST, private_responses
 from koprik.dashboard.api import setup_api
 from koprik.dashboard.harvests import Harvests
 from koprik.dashboard.keys import HARVESTS, LIMITER, METRICS, TEMPLATES
@@ -44,6 +44,7 @@ def setup_dashboard(app: web.Application) -> None:
     app[overview.PUBLIC_SUMMARY] = overview.PublicSummary(overview.PUBLIC_SUMMARY_SECONDS)
     app[METRICS] = Metrics(catalog)
     app.middlewares.append(middleware(app[METRICS]))
+    app.middlewares.append(private_responses)
     app.cleanup_ctx.append(_stop_harvests)  # cleaned up before the catalogue closes
     r = app.router
     form_post = functools.partial(r.add_post, expect_handler=FORM_POST)  # read by posted_form

@@ -27,8 +27,10 @@ from provider.search import SearchError, SearchService
 
 PAGE_SIZE = 20
 MAX_QUERY = 500
-RAW_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'"}
-"""Sent with a record's bytes as they are: a browser shows them and runs nothing in them."""
+RAW_HEADERS = {"Content-Security-Policy": "default-src 'none'"}
+"""Sent with a record's bytes as they are: a browser shows them and runs nothing in them (and,
+as with every response, takes them for nothing else:
+:func:`koprik.dashboard.access.private_responses`)."""
 VIEWS = {
     # view name -> (rendition prefix or None for .mrk, content type, file extension)
     "mrk": (None, "text/plain; charset=utf-8", "mrk"),

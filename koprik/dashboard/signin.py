@@ -80,5 +80,5 @@ async def signout(request: web.Request) -> web.StreamResponse:
     if cookie:
         await asyncio.to_thread(close_session, request.app[CATALOG].engine, cookie)
     response = web.HTTPSeeOther("/")
-    response.del_cookie(access.SESSION_COOKIE, path="/")
+    access.clear_session_cookie(request, response)
     raise response

@@ -182,12 +182,16 @@ def failure(error: Exception, args: argparse.Namespace) -> tuple[int, str] | Non
 
 
 def _in_file(error: Exception, args: argparse.Namespace) -> str:
-    """The line of ``error``, preceded by the settings file it concerns when it is about
-    ``database.url`` (which is checked as the catalogue is opened, not as the file is read):
-    "database.url 'nosuch://x' is not a database URL..." did not say which file to mend."""
+    """The line of ``error``, preceded by the settings file it concerns when it names a key of
+    that file refused after the file was read (:attr:`UserError.of_settings_file`; and
+    ``database.url``, checked as the catalogue is opened): "database.url 'nosuch://x' is not
+    a database URL..." and "server.host 'x': not an address to listen on" did not say which
+    file to mend, where every error the loader finds does. Nothing is put in front when no file
+    was read (the defaults)."""
     line = str(error)
     db = sys.modules.get("catalog.db")
-    if db is None or not isinstance(error, db.DatabaseUrlError):
+    about_a_key = isinstance(error, UserError) and error.of_settings_file
+    if not (about_a_key or (db is not None and isinstance(error, db.DatabaseUrlError))):
         return line
     try:
         file, _ = settings_file(getattr(args, "config", None))

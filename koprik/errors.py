@@ -3,9 +3,19 @@
 
 class UserError(Exception):
     """Bad input or an impossible request; the message says what to do. The command ends with
-    exit status 2, which a service manager does not retry (``RestartPreventExitStatus=2``)."""
+    exit status 2, which a service manager does not retry (``RestartPreventExitStatus=2``).
+
+    ``of_settings_file``: the line names a key of the settings file, refused when the command
+    came to use it rather than as the file was read (a host that does not resolve, a port in
+    use, a log file that cannot be opened). :func:`koprik.cli.failure` puts the file's name in
+    front, as the loader puts it before each of its own ("koprik.toml: server.host ..."); none
+    when no file was read (the defaults). A key given by an option (``--host``) is not one."""
 
     status = 2
+
+    def __init__(self, line: str, *, of_settings_file: bool = False) -> None:
+        super().__init__(line)
+        self.of_settings_file = of_settings_file
 
 
 class NotNow(UserError):

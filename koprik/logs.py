@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from config import LogSettings, settings_file
+from config import LogSettings
 from koprik.errors import UserError
 from protocols.shown import one_line
 
@@ -116,8 +116,8 @@ def configure_logging(
 ) -> None:
     """Send every log line where ``settings`` say (``-v`` on the command line lowers the level).
 
-    Raises UserError naming the log file, the settings file ``config`` names
-    (:func:`config.settings_file`) and the key when it cannot be opened for appending, or
+    Raises UserError naming the log file and the key (of the settings file ``config`` names:
+    :attr:`UserError.of_settings_file`) when it cannot be opened for appending, or
     when it is the settings file or a file of the SQLite catalogue at ``database``: lines
     were appended to them, and the next start found the settings no TOML.
     """
@@ -125,18 +125,15 @@ def configure_logging(
         # (here: it loads the catalogue's modules, which the command line alone must not)
         from koprik.output_files import refuse_own_files
 
-        origin, _ = settings_file(config)
-        key = "log.file" if origin is None else f"{origin}: log.file"
         try:
             refuse_own_files([settings.file], config, database)
         except UserError as error:
-            raise UserError(f"{key}: {error}") from None
+            raise UserError(f"log.file: {error}", of_settings_file=True) from None
         try:
             handler: logging.Handler = _LogFile(settings.file)
         except OSError as error:
-            raise UserError(
-                f"{key}: cannot open {settings.file} for appending: {error.strerror}"
-            ) from None
+            raise UserError(f"log.file: cannot open {settings.file} for appending: "
+                            f"{error.strerror}", of_settings_file=True) from None
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.format == "json" else logging.Formatter(PLAIN))

@@ -303,7 +303,8 @@ def test_a_port_in_use_stops_serve_before_any_worker_starts(tmp_path: Path):
         server, output = _start(tmp_path, free_port(), z3950_port)
         assert server.wait(timeout=60) == 1
     assert output.read_text().splitlines() == [
-        f"koprik: server.z3950_port {z3950_port} on 127.0.0.1: Address already in use"
+        f"koprik: {tmp_path / 'koprik.toml'}: server.z3950_port {z3950_port} on 127.0.0.1: "
+        "Address already in use"
     ]
 
 

@@ -245,23 +245,50 @@ def test_a_port_in_use_is_one_line_naming_it(tmp_path, options):
         result = subprocess.run([*koprik.command("serve"), *options], capture_output=True,
                                 text=True, timeout=60)  # fmt: skip
     assert result.returncode == 1  # may pass (the holder stopping): systemd starts it again
+    # the settings file before its key, as the loader's errors name it; an option is in none
+    in_file = "" if named == "--port" else f"{koprik.config}: "
     assert result.stderr == (
-        f"koprik: {named} {koprik.http_port} on 127.0.0.1: Address already in use\n"
+        f"koprik: {in_file}{named} {koprik.http_port} on 127.0.0.1: Address already in use\n"
     )
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_one_port_for_both_servers_is_refused_in_one_line(tmp_path, workers):
+@pytest.mark.parametrize("http_named", ["--port", "server.http_port"])
+def test_one_port_for_both_servers_is_refused_in_one_line(tmp_path, workers, http_named):
     """``server.z3950_port`` equal to the HTTP port: with ``--workers 2`` (SO_REUSEPORT) both
     servers took it, and connections went to either at random (an OAI request answered by the
-    Z39.50 port's SRU); with one worker the bind's error named no setting."""
+    Z39.50 port's SRU); with one worker the bind's error named no setting. The line names the
+    settings file, where server.z3950_port is, as the loader's errors do (it named none)."""
     koprik = write_config(tmp_path)
-    result = subprocess.run([*koprik.command("serve"), "--workers", workers, "--port",
-                             str(koprik.z3950_port)], capture_output=True, text=True,
+    options = ["--workers", workers]
+    if http_named == "--port":
+        options += ["--port", str(koprik.z3950_port)]
+    else:
+        koprik.config.write_text(koprik.config.read_text().replace(
+            f"http_port = {koprik.http_port}\n", f"http_port = {koprik.z3950_port}\n"))
+    result = subprocess.run([*koprik.command("serve"), *options], capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert (result.returncode, result.stderr) == (
+        2, f"koprik: {koprik.config}: {http_named} and server.z3950_port are both "
+           f"{koprik.z3950_port}: give each server a port of its own\n")
+
+
+def test_a_refused_setting_names_no_file_when_none_was_read(tmp_path):
+    """With no settings file (the defaults), a refusal of a setting says the key alone, as a
+    ``database.url`` refused there does: no koprik.toml that is not there. Nothing is bound:
+    the ports are compared before."""
+    from config import ServerSettings
+
+    z3950_port = ServerSettings().z3950_port
+    environment = {k: v for k, v in os.environ.items() if k != "KOPRIK_CONFIG"}
+    environment["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run([sys.executable, "-m", "koprik", "serve", "--port", str(z3950_port)],
+                            cwd=tmp_path, env=environment, capture_output=True, text=True,
                             timeout=60)  # fmt: skip
     assert (result.returncode, result.stderr) == (
-        2, f"koprik: --port and server.z3950_port are both {koprik.z3950_port}: give each "
-           "server a port of its own\n")
+        2, f"koprik: --port and server.z3950_port are both {z3950_port}: give each server a "
+           "port of its own\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_serve_listens_on_ipv6_loopback(tmp_path):
@@ -335,8 +362,8 @@ def test_ports_left_to_the_kernel_serve_in_one_process_unless_workers_are_asked_
                              timeout=60)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.strip().splitlines() == [
-        "koprik: --workers needs fixed ports: server.http_port and server.z3950_port must not be 0 "
-        "(any free port, which each process would choose apart)"
+        f"koprik: {config}: --workers needs fixed ports: server.http_port and server.z3950_port "
+        "must not be 0 (any free port, which each process would choose apart)"
     ]
     server = subprocess.Popen(koprik, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -386,7 +413,8 @@ def test_workers_do_not_join_another_process_listening_on_their_port(tmp_path):
         other.close()
     assert refused.returncode == 1, refused.stderr
     assert refused.stderr.strip().splitlines() == [
-        f"koprik: server.z3950_port {running.z3950_port} on 127.0.0.1: Address already in use"
+        f"koprik: {running.config}: server.z3950_port {running.z3950_port} on 127.0.0.1: Address "
+        "already in use"
     ], refused.stderr
 
 
@@ -455,7 +483,8 @@ def test_a_host_that_cannot_be_listened_on_is_named_with_its_option_or_setting(
     tmp_path, host, reason
 ):
     """One line naming the option or the setting and the address, status 2, for one process
-    and for several."""
+    and for several; the setting after its settings file, as the loader's errors name it (it
+    named none)."""
     running = write_config(tmp_path)
     koprik = [sys.executable, "-m", "koprik", "--config", str(running.config), "serve",
               "--no-scheduler"]
@@ -469,7 +498,8 @@ def test_a_host_that_cannot_be_listened_on_is_named_with_its_option_or_setting(
         refused = subprocess.run([*koprik, "--workers", workers], capture_output=True,
                                  text=True, timeout=60)
         assert refused.returncode == 2
-        assert refused.stderr.splitlines() == [f"koprik: server.host {host!r}: {reason}"]
+        assert refused.stderr.splitlines() == [
+            f"koprik: {running.config}: server.host {host!r}: {reason}"]
 
 
 def test_a_set_spec_defined_twice_stops_serve_in_one_line(tmp_path):

@@ -103,7 +103,8 @@ def _run_workers(
     is what set the HTTP port (``--port`` or ``server.http_port``)."""
     if named := _free_ports(settings, http_named):
         raise UserError(f"--workers needs fixed ports: {' and '.join(named)} must not be 0 "
-                        "(any free port, which each process would choose apart)")  # fmt: skip
+                        "(any free port, which each process would choose apart)",
+                        of_settings_file=_of_file(*named))  # fmt: skip
     _refuse_ports_in_use(settings, http_named)
     _open(settings).close()  # a catalogue that cannot be used stops here, in one line
 
@@ -172,7 +173,7 @@ def _check_host(host: str, named_by: str) -> None:
                                    flags=socket.AI_PASSIVE)  # fmt: skip
     except socket.gaierror as error:
         raise UserError(f"{named_by} {host!r}: not an address to listen on "
-                        f"({error.strerror})") from None
+                        f"({error.strerror})", of_settings_file=_of_file(named_by)) from None
     for family, kind, protocol, _, address in found:
         try:
             with socket.socket(family, kind, protocol) as probe:
@@ -181,7 +182,15 @@ def _check_host(host: str, named_by: str) -> None:
             if error.errno != errno.EADDRNOTAVAIL:
                 continue  # not this check's to say: the server's own bind reports it
             named = repr(host) if address[0] == host else f"{host!r} ({address[0]})"
-            raise UserError(f"{named_by} {named}: not an address of this machine") from None
+            raise UserError(f"{named_by} {named}: not an address of this machine",
+                            of_settings_file=_of_file(named_by)) from None
+
+
+def _of_file(*named: str) -> bool:
+    """Whether a refusal naming ``named`` names a key of the settings file (one at least; an
+    option such as ``--port`` is none), which the line is then to name too
+    (:attr:`UserError.of_settings_file`)."""
+    return any(not name.startswith("--") for name in named)
 
 
 def _ports(settings: Settings, http_named: str) -> tuple[tuple[str, int], ...]:
@@ -213,7 +222,7 @@ def _refuse_ports_in_use(settings: Settings, http_named: str) -> None:
     server = settings.server
     if server.http_port == server.z3950_port != 0:
         raise UserError(f"{http_named} and server.z3950_port are both {server.http_port}: give "
-                        "each server a port of its own")  # fmt: skip
+                        "each server a port of its own", of_settings_file=True)  # fmt: skip
     for name, port in _ports(settings, http_named):
         if port == 0:
             continue
@@ -223,7 +232,8 @@ def _refuse_ports_in_use(settings: Settings, http_named: str) -> None:
             except OSError as error:
                 reason = os.strerror(error.errno) if error.errno else str(error)
                 refusal = NotNow if error.errno == errno.EADDRINUSE else UserError
-                raise refusal(f"{name} {port} on {server.host}: {reason}") from None
+                raise refusal(f"{name} {port} on {server.host}: {reason}",
+                              of_settings_file=_of_file(name)) from None
             probe.close()
 
 
@@ -236,7 +246,8 @@ def _listening_addresses(
         found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)  # fmt: skip
     except socket.gaierror as error:
-        raise UserError(f"{name} {port} on {host}: {error.strerror}") from None
+        raise UserError(f"{name} {port} on {host}: {error.strerror}",
+                        of_settings_file=_of_file(name)) from None
     addresses = {(family, (str(address[0]), int(address[1])))
                  for family, _type, _proto, _name, address in found}  # fmt: skip
     return sorted(addresses)

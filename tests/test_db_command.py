@@ -9,6 +9,7 @@ revision, without ``alembic_version``: what that release's ``create_all`` made t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -444,16 +445,19 @@ def test_another_applications_database_is_refused_and_left_as_it_is(
     assert tables == {"invoices"}
 
 
-def stopped_at(tmp_path: Path, patch: str, *argv: str) -> subprocess.CompletedProcess[str]:
+def stopped_at(
+    tmp_path: Path, patch: str, *argv: str, signal_name: str = "SIGINT"
+) -> subprocess.CompletedProcess[str]:
     """``koprik --config tmp_path/koprik.toml ARGV`` run as a script whose ``patch`` (lines
-    of Python, ``koprik.commands`` imported) sends it a ^C (``stop()``) at a chosen step, once a
-    batch is committed: the place of an operator's ^C made certain."""
+    of Python, ``koprik.commands`` imported) sends it a ^C (``stop()``; ``signal_name``
+    SIGTERM: a service manager's stop) at a chosen step, once a batch is committed: the place
+    of an operator's ^C made certain."""
     return run_script(tmp_path, (
         "import os, signal, sys\n"
         "import koprik.commands.db, koprik.commands.dedup\n"
         "from koprik.program import run\n"
         "def stop():\n"
-        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        f"    os.kill(os.getpid(), signal.{signal_name})\n"
         f"{patch}"
         f"sys.argv = ['koprik', '--config', {str(tmp_path / 'koprik.toml')!r}, *{argv!r}]\n"
         "run()\n"
@@ -461,16 +465,16 @@ def stopped_at(tmp_path: Path, patch: str, *argv: str) -> subprocess.CompletedPr
 
 
 def stopped_after_first_batch(function: str, callback: str, batch: int) -> str:
-    """A patch for :func:`stopped_at`: ``function`` (``module.name``, called with one argument
-    and a ``callback`` told of each batch committed) run with batches of ``batch``, and
-    stopped once its first batch is told."""
+    """A patch for :func:`stopped_at`: ``function`` (``module.name``, called with its
+    arguments and a ``callback`` told of each batch committed) run with batches of ``batch``,
+    and stopped once its first batch is told."""
     module, _, name = function.rpartition(".")
     return (f"{name} = {module}.{name}\n"
-            f"def stopped(first, *, {callback}):\n"
-            "    def told(done):\n"
-            f"        {callback}(done)\n"
+            f"def stopped(*given, {callback}):\n"
+            "    def told(*done):\n"
+            f"        {callback}(*done)\n"
             "        stop()\n"
-            f"    return {name}(first, batch={batch}, {callback}=told)\n"
+            f"    return {name}(*given, batch={batch}, {callback}=told)\n"
             f"{module}.{name} = stopped\n")
 
 
@@ -499,6 +503,50 @@ def test_a_reindex_interrupted_says_how_far_it_got_and_to_run_it_again(tmp_path:
         "keep their earlier ones; run `koprik db reindex` again (it begins anew)"]
     again = main(["--config", str(tmp_path / "koprik.toml"), "db", "reindex"])
     assert again == 0
+
+
+@pytest.mark.parametrize(("signal_name", "said", "status"),
+                         [("SIGINT", "interrupted", 130), ("SIGTERM", "terminated", 143)])
+def test_sets_interrupted_says_how_far_it_got_and_to_run_it_again(
+    tmp_path: Path, signal_name: str, said: str, status: int
+) -> None:
+    """A ^C (or SIGTERM) after the first batch of ``koprik db sets`` (100 records a transaction
+    here), the rules changed: one line saying how many records were placed, what holds until
+    it ends (serve refused by the earlier rules and by these) and to run it again, which
+    places them all. It said only "koprik: interrupted"."""
+    from catalog.set_rules import SetRulesChanged, check
+    from config import Settings
+
+    demo_catalogue(tmp_path, 300)
+    config = tmp_path / "koprik.toml"
+    config.write_text(config.read_text()
+                      + '[[sets]]\nspec = "lang"\nname = "Languages"\nrule = "language"\n')
+    stopped = stopped_at(tmp_path, stopped_after_first_batch(
+        "koprik.commands.db.place_again", "progress", 100), "db", "sets",
+        signal_name=signal_name)  # fmt: skip
+    assert stopped.returncode == status, stopped.stderr
+    assert stopped.stderr.splitlines() == [
+        f"koprik: {said} after 100 records were placed by the [[sets]] rules (100 in other sets "
+        "than before): the others keep their earlier sets, and koprik serve starts by neither "
+        "the earlier rules nor these; run `koprik db sets` again (it begins anew, finding those "
+        "placed unchanged)"]
+    engine = open_engine(load_settings(config).database.url)
+    try:
+        for rules in (Settings().sets, load_settings(config).sets):
+            with pytest.raises(SetRulesChanged):
+                check(engine, rules, str(config))
+        again = subprocess.run([sys.executable, "-m", "koprik", "--config", str(config), "db",
+                                "sets"], capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        placed = re.fullmatch(r"db: \S+: (\d+) records placed by the \[\[sets\]\] rules, "
+                              r"(\d+) of them in other sets than before\n", again.stdout)
+        assert placed is not None, again.stdout
+        looked, moved = int(placed[1]), int(placed[2])
+        assert looked > 200 and moved == looked - 100  # the first 100 found unchanged
+        check(engine, load_settings(config).sets, str(config))  # placed by them now
+    finally:
+        engine.dispose()
 
 
 def test_renditions_interrupted_says_how_far_it_got_and_to_run_it_again(tmp_path: Path) -> None:

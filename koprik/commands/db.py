@@ -102,13 +102,25 @@ def _place_in_sets(engine: Engine, settings: Settings) -> None:
         if held is None:
             raise UserError(f"{schema.where(engine)}: another `koprik db sets` is placing its "
                             "records now; wait for it to end")  # fmt: skip
+    moved_so_far = 0  # in the batches committed, for the line saying it stopped
     try:
         with Progress("sets") as bar:
 
             def report(looked: int, moved: int) -> None:
+                nonlocal moved_so_far
+                moved_so_far = moved
                 bar.advance(looked - bar.count, extra=f"{moved:,} in other sets")
 
-            looked, moved = place_again(engine, settings.sets, progress=report)
+            try:
+                looked, moved = place_again(engine, settings.sets, progress=report)
+            except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
+                # said on the one line koprik.stopping.interrupted writes, as an import's
+                stop.add_note(f"after {bar.count} records were placed by the [[sets]] rules "
+                              f"({moved_so_far} in other sets than before): the others keep "
+                              "their earlier sets, and koprik serve starts by neither the earlier "
+                              "rules nor these; run `koprik db sets` again (it begins anew, "
+                              "finding those placed unchanged)")  # fmt: skip
+                raise
     finally:
         if held is not None:
             advisory.unlock(held)

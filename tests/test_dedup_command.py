@@ -3,6 +3,8 @@
 import io
 import re
 
+import pytest
+
 from koprik.cli import main
 from tests.books import book, write_marc
 from tests.test_db_command import demo_catalogue, stopped_after_first_batch, stopped_at
@@ -292,3 +294,60 @@ def test_dedup_all_interrupted_while_keying_says_to_run_it_again(tmp_path):
                         r"anew\)\n", stopped.stderr)  # fmt: skip
     assert said is not None, stopped.stderr
     assert int(said[1]) >= 300
+
+
+def _pair_for_review(tmp_path):
+    """A SQLite catalogue named by ``tmp_path/koprik.toml`` whose pair sam:2 / bux:2 waits for
+    an operator's review."""
+    (tmp_path / "koprik.toml").write_text(CONFIG.format(db=tmp_path / "c.sqlite3"))
+    write_marc(tmp_path / "sam.mrc", [book("2", "Xalq dostonlari", pages=None)])
+    write_marc(tmp_path / "bux.mrc", [book("2", "Xalq dostonlari", pages=None)])
+    for source in ("sam", "bux"):
+        assert koprik(tmp_path, "import", "--source", source, f"{source}.mrc").returncode == 0
+    assert "sam:2\tbux:2" in koprik(tmp_path, "dedup", "review").stdout
+
+
+@pytest.mark.parametrize(("signal_name", "said", "status"),
+                         [("SIGINT", "interrupted", 130), ("SIGTERM", "terminated", 143)])
+def test_review_interrupted_in_the_queues_run_says_the_answer_is_kept(
+    tmp_path, signal_name, said, status
+):
+    """A ^C (or SIGTERM) as ``review reject`` works through the queue, its answer kept, after
+    the first of the two records it queued: one line saying the answer is kept, how many of
+    the queue were deduplicated and that ``koprik dedup`` goes on, which takes the other. It
+    said only "koprik: interrupted"."""
+    _pair_for_review(tmp_path)
+    stopped = stopped_at(tmp_path, stopped_after_first_batch(
+        "koprik.commands.dedup.run_dedup", "advance", 1), "dedup", "review", "reject",
+        "sam:2", "bux:2", signal_name=signal_name)  # fmt: skip
+    assert stopped.returncode == status, stopped.stderr
+    assert stopped.stderr.splitlines() == [
+        f"koprik: {said} after the answer was kept (sam:2 and bux:2 are different; the queue's "
+        "run takes them apart if they share a group) and 1 records of the queue were "
+        "deduplicated: the rest stay queued; run `koprik dedup` again to go on"]
+    assert "0 pairs waiting" in koprik(tmp_path, "dedup", "review").stdout
+    again = koprik(tmp_path, "dedup")
+    assert again.returncode == 0 and "dedup: 1 records looked at" in again.stdout, again.stdout
+
+
+def test_review_interrupted_before_its_answer_is_kept_says_nothing_was_changed(tmp_path):
+    """A ^C inside the one transaction of ``review accept``: one line saying nothing was
+    changed and to answer again, which then groups the pair. It said only "koprik:
+    interrupted"."""
+    _pair_for_review(tmp_path)
+    stopped = stopped_at(tmp_path, (
+        "import catalog.dedup_operators\n"
+        "set_pair = catalog.dedup_operators._set_pair\n"
+        "def set_then_stopped(*given):\n"
+        "    set_pair(*given)\n"
+        "    stop()\n"
+        "catalog.dedup_operators._set_pair = set_then_stopped\n"),
+        "dedup", "review", "accept", "sam:2", "bux:2")  # fmt: skip
+    assert stopped.returncode == 130, stopped.stderr
+    assert stopped.stderr.splitlines() == [
+        "koprik: interrupted before the answer on sam:2 and bux:2 was kept: nothing was "
+        "changed; run `koprik dedup review accept sam:2 bux:2` again"]
+    assert "sam:2\tbux:2" in koprik(tmp_path, "dedup", "review").stdout  # still waiting
+    accepted = koprik(tmp_path, "dedup", "review", "accept", "sam:2", "bux:2")
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.startswith("dedup: sam:2 and bux:2 are in union:"), accepted.stdout

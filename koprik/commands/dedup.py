@@ -76,14 +76,7 @@ def _act(catalog: Catalog, args: argparse.Namespace) -> int:
                               f"were worked out again: run `koprik dedup --all{again}` again "
                               "(it begins anew)")  # fmt: skip
                 raise
-    with Progress("dedup") as progress:
-        try:
-            done.add(_worked_through(catalog, progress))
-        except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
-            # said on the one line koprik.stopping.interrupted writes, as an import's
-            stop.add_note(f"after {progress.count} records of the queue were deduplicated: "
-                          "the rest stay queued; run `koprik dedup` again to go on")
-            raise
+    done.add(_queue_worked_through(catalog))
     done.seconds = time.monotonic() - started
     print(f"dedup: {done.summary()}")
     return 0
@@ -96,6 +89,19 @@ def deduplicated(catalog: Catalog) -> DedupReport:
     import, ran for minutes showing nothing."""
     with Progress("dedup") as progress:
         return _worked_through(catalog, progress)
+
+
+def _queue_worked_through(catalog: Catalog, before: str = "") -> DedupReport:
+    """:func:`deduplicated`, as the last step of a command: a stop (^C, SIGTERM) noted on the
+    line :func:`koprik.stopping.interrupted` writes with how far the queue got, after what the
+    command did ``before`` it (words ending "and "), and that ``koprik dedup`` goes on."""
+    with Progress("dedup") as progress:
+        try:
+            return _worked_through(catalog, progress)
+        except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
+            stop.add_note(f"after {before}{progress.count} records of the queue were "
+                          "deduplicated: the rest stay queued; run `koprik dedup` again to go on")
+            raise
 
 
 def _worked_through(catalog: Catalog, progress: Progress) -> DedupReport:
@@ -121,10 +127,18 @@ def _review(catalog: Catalog, answer: str, ids: list[str]) -> int:
         return 0
     if len(ids) != 2:
         raise UserError(f"review {answer}: name the two records of the pair")
+    a, b = ids
     done = DedupReport()  # what the answer did, then the queue's run
-    union = review_decide(catalog, ids[0], ids[1], same=answer == "accept", report=done)
-    done.add(deduplicated(catalog))
-    print(f"dedup: {ids[0]} and {ids[1]} " + (f"are in {union}" if union else "kept apart"))
+    try:  # one transaction: kept whole, or not at all
+        union = review_decide(catalog, a, b, same=answer == "accept", report=done)
+    except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
+        stop.add_note(f"before the answer on {a} and {b} was kept: nothing was changed; run "
+                      f"`koprik dedup review {answer} {a} {b}` again")
+        raise
+    kept = (f"{a} and {b} are in {union}" if union else
+            f"{a} and {b} are different; the queue's run takes them apart if they share a group")
+    done.add(_queue_worked_through(catalog, f"the answer was kept ({kept}) and "))
+    print(f"dedup: {a} and {b} " + (f"are in {union}" if union else "kept apart"))
     print(f"dedup: {done.summary()}")
     return 0
 

@@ -67,6 +67,7 @@ from catalog.search_index import (
     terms,
     words_of,
 )
+from catalog.time_bound import check as check_time
 from crosswalks.uzbek import cut_keys
 
 MAX_CLAUSES = 64
@@ -432,6 +433,7 @@ def _evaluate(connection: Connection, query: Query, budget: _Budget) -> set[int]
         budget.spend(len(ids))
         return set(ids)
     if isinstance(query, Match):
+        check_time(connection)  # (a leaf is a statement, or a few: see catalog.time_bound)
         return _match(connection, query, budget)
     left = _evaluate(connection, query.left, budget)
     if isinstance(query, And):

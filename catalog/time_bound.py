@@ -11,11 +11,14 @@ Bounded so:
 
 - a statement still running at the bound is stopped by the database itself: on SQLite by a
   progress handler that looks at the clock every :data:`SQLITE_STEPS` virtual-machine steps
-  (about 0.1 ms of work); on PostgreSQL by the transaction's ``statement_timeout``;
-- a statement begun after the bound is not begun (a check before each statement, as a job of
-  many short statements passes the bound between them).
+  (about 0.1 ms of work), which stops as well any statement begun after the bound; on
+  PostgreSQL by the transaction's ``statement_timeout``, each statement's own;
+- a job of many statements looks at the clock between them (:func:`check`: a query does before
+  each leaf), so that on PostgreSQL 64 leaves are not 64 timeouts.
 
-Either way the job raises :class:`OverTime`.
+Either way the job raises :class:`OverTime`. (A ``before_cursor_execute`` listener would have
+checked every statement, but an engine with a listener runs each of its statements 12 to 19 µs
+slower, a tenth of a Z39.50 search and present's CPU.)
 """
 
 from __future__ import annotations
@@ -24,9 +27,8 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 SQLITE_STEPS = 1000
@@ -54,11 +56,8 @@ def bounded(connection: Connection, seconds: float) -> Iterator[None]:
     (:class:`OverTime`). On PostgreSQL the block must end its transaction (the timeout is the
     transaction's own: ``SET LOCAL``)."""
     deadline = time.monotonic() + seconds
-    engine = connection.engine
-    if not event.contains(engine, "before_cursor_execute", _refuse_late):
-        event.listen(engine, "before_cursor_execute", _refuse_late)
     raw = connection.connection.driver_connection
-    sqlite = engine.dialect.name == "sqlite"
+    sqlite = connection.engine.dialect.name == "sqlite"
     if sqlite:
         raw.set_progress_handler(  # type: ignore[union-attr]
             lambda: time.monotonic() > deadline, SQLITE_STEPS)
@@ -88,8 +87,9 @@ def _stopped(error: Exception) -> bool:
     return getattr(cause, "sqlstate", None) == _POSTGRES_CANCELED
 
 
-def _refuse_late(connection: Connection, *_: Any) -> None:
-    """Before each statement: none begins past its job's deadline."""
+def check(connection: Connection) -> None:
+    """:class:`OverTime` if the job on ``connection`` (in a :func:`bounded` block) has run
+    past its bound: called between the statements of a job that runs many."""
     bound = connection.info.get(_BOUND)
     if bound is not None and time.monotonic() >= bound[0]:
         raise OverTime(bound[1])

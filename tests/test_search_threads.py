@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from catalog import Catalog
 from catalog.db import UNSAID, open_engine
+from catalog.time_bound import check
 from provider.search.errors import Condition, SearchError
 from provider.search.threads import DatabaseThreads
 from tests.conftest import _fresh_postgres_database
@@ -171,8 +172,9 @@ def test_a_job_running_past_max_seconds_is_stopped_and_its_thread_goes_on(
     catalog: Catalog,
 ) -> None:
     """One statement running past the bound, and a job of short statements passing it between
-    them, are each stopped: resources exhausted (Bib-1 31), not the database unavailable; the
-    thread keeps its connection and answers the next job at once."""
+    them (looking at the clock as a query does between its leaves), are each stopped:
+    resources exhausted (Bib-1 31), not the database unavailable; the thread keeps its
+    connection and answers the next job at once."""
     threads = DatabaseThreads(catalog.engine, size=1, max_seconds=0.3)
     engine = catalog.engine.dialect.name
 
@@ -181,6 +183,7 @@ def test_a_job_running_past_max_seconds_is_stopped_and_its_thread_goes_on(
 
     def many_statements(connection: Connection) -> None:
         for _ in range(600):  # 30 s, were it not stopped
+            check(connection)  # as a query does between its leaves
             connection.execute(text("SELECT 1")).scalar()
             time.sleep(0.05)
 
@@ -225,3 +228,30 @@ def test_a_job_no_thread_took_in_time_says_every_thread_was_busy(
                                                    "every thread busy")  # fmt: skip
     lines = [r.getMessage() for r in caplog.records if r.name == "provider.search.threads"]
     assert lines.count("search: no database thread free within 0.5 s (all 1 busy)") == 1
+
+
+def test_a_query_of_many_leaves_is_stopped_between_them_on_either_engine(
+    catalog: Catalog,
+) -> None:
+    """Leaves each walking much of the index: on PostgreSQL each leaf is its own statement,
+    each under its own statement_timeout, so the query looks at the clock before each leaf."""
+    from catalog.demo import demo_records
+    from protocols.z3950.pqf import parse_pqf
+    from provider.search import SearchService
+    from provider.z3950.attributes import query_of
+
+    with catalog.writer() as writer:
+        for record in demo_records(300):
+            writer.put(record)
+    leaves = [f"@attr 1=1016 @attr 2=1 {letter}" for letter in "abcdefghijklmnopqrstuvwxyz0123"]
+    pqf = leaves[0]
+    for leaf in leaves[1:]:
+        pqf = f"@or {leaf} {pqf}"
+    service = SearchService(catalog)
+    threads = DatabaseThreads(catalog.engine, size=1, max_seconds=0.1)
+    query = query_of(parse_pqf(pqf), lambda name: [])
+
+    with pytest.raises(SearchError) as stopped:
+        asyncio.run(threads.run(lambda connection: service.search(connection, query)))
+    assert (stopped.value.condition, stopped.value.detail) == (
+        Condition.RESOURCES_EXHAUSTED, "stopped after 0.1 s")

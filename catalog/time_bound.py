@@ -10,8 +10,8 @@ ids read (:mod:`catalog.query`) bound its memory, not its time.
 Bounded so:
 
 - a statement still running at the bound is stopped by the database itself: on SQLite by a
-  progress handler that looks at the clock every :data:`SQLITE_STEPS` virtual-machine steps
-  (about 0.1 ms of work), which stops as well any statement begun after the bound; on
+  progress handler that looks at the clock every :data:`SQLITE_STEPS` virtual-machine steps,
+  which stops as well any statement begun after the bound (a search calls it about once); on
   PostgreSQL by the transaction's ``statement_timeout``, each statement's own;
 - a job of many statements looks at the clock between them (:func:`check`: a query does before
   each leaf), so that on PostgreSQL 64 leaves are not 64 timeouts.

@@ -794,3 +794,25 @@ def test_sessions_naming_sets_with_megabytes_leave_the_servers_rss_bounded(
             client.close()
     assert held < NAME_RSS_ALLOWANCE, f"{held // 2**20} MB held"
     assert logged < 32 * NAMED_SESSIONS * 1000, f"{logged} bytes logged"
+
+
+def test_a_failed_sort_says_whether_its_output_set_is_kept_as_it_was(target: int) -> None:
+    """resultSetStatus of a failed Sort is the output set's: unchanged (3) when a set of that
+    name is kept as it was (sorting a set onto itself, or onto another that exists), none (4)
+    when there is none; it said 4 of both (probe)."""
+    client = Client(target)
+    client.send(INIT)
+    client.receive()
+    for name in ("a", "b"):
+        client.send(search_pdu("@attr 1=1003 navoiy", name))
+        assert client.receive()[1]["searchStatus"] is True  # type: ignore[index]
+    statuses = []
+    for output in ("a", "b", "new"):
+        client.send(sort_pdu(["a"], output, sortfield="no-such-field"))
+        answer = client.receive()
+        assert answer is not None and answer[1]["sortStatus"] == 2  # failure
+        statuses.append(answer[1]["resultSetStatus"])
+    client.send(present_pdu("a"))  # kept as it was, indeed
+    assert client.receive()[1]["numberOfRecordsReturned"] == 1  # type: ignore[index]
+    client.close()
+    assert statuses == [3, 3, 4]

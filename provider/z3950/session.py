@@ -56,6 +56,9 @@ a longer one is refused with Bib-1 128, illegal result set name, its addinfo thi
 are identifiers ("default", "1", yaz-client's and ZOOM's); unbounded, a session kept
 ``z3950_max_result_sets`` names of up to ``z3950_max_pdu_bytes`` each (32 MB a session)."""
 SORT_SUCCESS, SORT_FAILURE = 0, 2
+SORTED_SET_UNCHANGED, SORTED_SET_NONE = 3, 4
+"""A failed Sort's resultSetStatus: what the output set is now (a set of that name kept as it
+was, or none)."""
 DELETE_SUCCESS, DELETE_NO_SUCH_SET, DELETE_NOT_ALL = 0, 1, 9
 RESULT_SET_NONE = 3
 
@@ -440,8 +443,10 @@ class Session:
             )
         except Bib1Error as error:
             diagnostics = [("defaultFormat", diag_rec(error))]
-            return "sortResponse", {"sortStatus": SORT_FAILURE, "resultSetStatus": 4,
-                                    "diagnostics": diagnostics}  # fmt: skip
+            kept = len(output) <= MAX_RESULT_SET_NAME_CHARS and self.sets.get(output) is not None
+            return "sortResponse", {
+                "sortStatus": SORT_FAILURE, "diagnostics": diagnostics,
+                "resultSetStatus": SORTED_SET_UNCHANGED if kept else SORTED_SET_NONE}
         self.sets.put(output, ordered)
         return "sortResponse", {"sortStatus": SORT_SUCCESS, "resultCount": stored.count}
 

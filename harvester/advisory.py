@@ -24,7 +24,7 @@ import threading
 import weakref
 
 from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from catalog.db import postgres_connect_args
@@ -103,5 +103,17 @@ def alive(connection: Connection) -> bool:
 
 
 def unlock(connection: Connection) -> None:
-    """Free the lock: closing its connection ends the session, which frees it."""
-    connection.close()
+    """Free the lock, then close its connection.
+
+    The lock is freed by a statement, so it is free when this returns: closing the connection
+    alone ends the session, but the server frees a session's locks only as its process exits,
+    a moment later, and a run started in that moment found its source busy. If the session is
+    gone already (the connection invalidated, or the statement failing), so is its lock."""
+    try:
+        if not connection.invalidated:
+            connection.execute(text("SELECT pg_advisory_unlock_all()"))
+            connection.commit()
+    except SQLAlchemyError:
+        connection.invalidate()
+    finally:
+        connection.close()

@@ -43,11 +43,10 @@ _POSTGRES_CANCELED = "57014"
 
 
 class OverTime(Exception):
-    """A job stopped at its time bound."""
+    """A job stopped at its time bound (the message says after how many seconds)."""
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"stopped after {seconds:g} s")
-        self.seconds = seconds
 
 
 @contextmanager

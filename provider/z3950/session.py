@@ -443,7 +443,7 @@ class Session:
             )
         except Bib1Error as error:
             diagnostics = [("defaultFormat", diag_rec(error))]
-            kept = len(output) <= MAX_RESULT_SET_NAME_CHARS and self.sets.get(output) is not None
+            kept = output in self.sets  # (a name over the bound is never kept)
             return "sortResponse", {
                 "sortStatus": SORT_FAILURE, "diagnostics": diagnostics,
                 "resultSetStatus": SORTED_SET_UNCHANGED if kept else SORTED_SET_NONE}

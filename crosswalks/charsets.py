@@ -102,6 +102,10 @@ COMPOSED_MARK = 1.0
 PAIRED_HALF = 2.0
 """For each MARC-8 ligature or double tilde half whose other half is in the same word: strong
 evidence (Latin-1 text would need ë and ì, or ú and û, in one word)."""
+CHARACTER_REFERENCE = 1.0
+"""For each ``&#xHHHH;`` naming a character: the MARC-8 lossless convention's way of writing
+a character MARC-8 lacks, which no legacy code page's or UTF-8 text uses; the characters
+named are left out of the MARC-8 reading's weighing (an emoji, a right-to-left mark)."""
 FAULT = -2.0
 """Added for each thing that looks wrong, on top of its own penalty."""
 
@@ -168,7 +172,10 @@ def decide(data: bytes, *, declared_utf8: bool = False) -> Decision:
     at once, and MARC-8 escapes beside valid non-ASCII UTF-8 are not taken as MARC-8. Returns
     one of :data:`CANDIDATES` or :data:`BROKEN_UTF8`.
     """
+    references = _character_references(data)
     if data.isascii() and not has_marc8_escapes(data):
+        if references and not declared_utf8:
+            return Decision(MARC8, "MARC-8 character references (&#xHHHH;)")
         return Decision(UTF8, "ASCII only")
     utf8 = reading(data, UTF8)
     if has_marc8_escapes(data) and not (declared_utf8 and utf8 is not None and not utf8.isascii()):
@@ -179,7 +186,10 @@ def decide(data: bytes, *, declared_utf8: bool = False) -> Decision:
         return Decision(UTF8, "valid UTF-8")
     scores = {}
     for charset in CANDIDATES:
-        text = utf8 if charset == UTF8 else reading(data, charset)
+        read = data
+        if charset == MARC8 and references:  # (what they name is no guess: not weighed)
+            read = marc8.CHARACTER_REFERENCE.sub(_unless_named, data)
+        text = utf8 if charset == UTF8 else reading(read, charset)
         if text is None:
             continue
         score, faults = plausibility(text)
@@ -187,7 +197,8 @@ def decide(data: bytes, *, declared_utf8: bool = False) -> Decision:
             continue  # valid UTF-8 gives way only to a reading in which nothing looks wrong
         scores[charset] = score
         if charset == MARC8:
-            scores[charset] += COMPOSED_MARK * _composed_marks(data, text)
+            scores[charset] += (COMPOSED_MARK * _composed_marks(read, text)
+                                + CHARACTER_REFERENCE * references)  # fmt: skip
     best = max(scores, key=lambda charset: scores[charset])  # first of equals wins
     if utf8 is None:
         valid, invalid = _utf8_sequences(data)
@@ -201,6 +212,19 @@ def decide(data: bytes, *, declared_utf8: bool = False) -> Decision:
         return Decision(best, "the only valid reading")
     score, name = others[-1]
     return Decision(best, f"plausibility {scores[best]:.0f}, next {name} {score:.0f}")
+
+
+def _character_references(data: bytes) -> int:
+    """How many ``&#xHHHH;`` in ``data`` name a character (:mod:`crosswalks.marc8`)."""
+    if b"&#x" not in data:
+        return 0
+    return sum(1 for match in marc8.CHARACTER_REFERENCE.finditer(data)
+               if marc8.names_a_character(match))  # fmt: skip
+
+
+def _unless_named(reference: re.Match[bytes]) -> bytes:
+    """A character reference left out if it names a character, kept as text if not."""
+    return b"" if marc8.names_a_character(reference) else reference.group()
 
 
 def _utf8_sequences(data: bytes) -> tuple[int, int]:

@@ -37,7 +37,16 @@ SUBSCRIPTS = 0x62
 SUPERSCRIPTS = 0x70
 _SHORT_ESCAPES = {ord("g"): GREEK_SYMBOLS, ord("b"): SUBSCRIPTS, ord("p"): SUPERSCRIPTS,
                   ord("s"): ASCII}
-_NCR = re.compile(rb"&#x([0-9A-Fa-f]{4,6});")
+CHARACTER_REFERENCE = re.compile(rb"&#x([0-9A-Fa-f]{4,6});")
+"""A character written as ``&#xHHHH;`` (the lossless convention), its code in group 1."""
+
+
+def names_a_character(reference: re.Match[bytes]) -> bool:
+    """Whether a :data:`CHARACTER_REFERENCE` match names a character (not a surrogate, nor a
+    code past U+10FFFF): one that does not is ASCII text, kept as it is (``&#xFFFFFF;`` had
+    stopped the reading of the whole file)."""
+    code = int(reference.group(1), 16)
+    return code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF
 
 
 class Marc8Error(ValueError):
@@ -90,8 +99,8 @@ def decode(data: bytes, undefined: list[int] | None = None) -> str:
             g0, g1, i = _escape(data, i, g0, g1)
             continue
         if byte == 0x26 and g0 == ASCII:
-            match = _NCR.match(data, i)
-            if match:
+            match = CHARACTER_REFERENCE.match(data, i)
+            if match and names_a_character(match):
                 out.append(chr(int(match.group(1), 16)))
                 out.extend(marks)
                 marks.clear()

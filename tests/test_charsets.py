@@ -183,6 +183,41 @@ def test_romanized_records_written_as_marc8_are_read_back_as_marc8(name: str) ->
             ), mine.tag
 
 
+@pytest.mark.parametrize("title", [
+    "Emoji \U0001F600 Oʻzbek", "Oʻzbek \u202e RTL", "Oʻzbek \u263a x", "Smile \u263a",
+])
+def test_characters_marc8_lacks_are_read_back_from_their_references(title: str) -> None:
+    """A record holding a character MARC-8 lacks is written with it as ``&#xHHHH;`` (the
+    lossless convention) and read back as MARC-8, the character restored. Such records were
+    read as CP1251 (``O°zbek &#x1F600;``): the emoji or the right-to-left mark the reference
+    names counted against the MARC-8 reading; an all-ASCII one was read as ASCII, the reference
+    left as text."""
+    record = Record(leader="00000nam  2200000 a 4500")
+    record.add_field(Field(tag="245", indicators=Indicators("1", "0"),
+                           subfields=[Subfield("a", title)]))  # fmt: skip
+    written = record_to_iso2709_marc8(record)
+    assert b"&#x" in written
+    (item,) = iter_records(io.BytesIO(written))
+    assert item.record is not None and iso2709.decode_record(item.raw)[1] == "marc-8"
+    assert item.record["245"]["a"] == title
+
+
+def test_a_reference_naming_no_character_is_text_and_the_file_is_read_on() -> None:
+    """``&#xFFFFFF;`` (past U+10FFFF) or ``&#xD800;`` (a surrogate) names no character: it is
+    read as the ASCII it is, and the records after it are read. It had stopped the reading of
+    the whole file ("chr() arg not in range(0x110000)")."""
+    records = []
+    for text in (b"O\xb0zbek &#xFFFFFF;", b"O\xb0zbek &#xD800;", b"O\xb0zbek &#x263A;"):
+        record = Record(leader="00000nam  2200000   4500", to_unicode=False)
+        record.add_field(RawField(tag="245", indicators=Indicators("1", "0"),
+                                  subfields=[Subfield("a", text)]))  # type: ignore[arg-type]
+        records.append(record.as_marc())
+    read = [item.record for item in iter_records(io.BytesIO(b"".join(records)))]
+    assert [r["245"]["a"] for r in read if r is not None] == [
+        "Oʻzbek &#xFFFFFF;", "Oʻzbek &#xD800;", "Oʻzbek \u263a"]
+    assert marc8.decode(b"&#xD800; &#x110000; &#x02BB;") == "&#xD800; &#x110000; \u02bb"
+
+
 def _tie_halves(text: str) -> str:
     """``text`` with each tie over two letters (U+0361) as the halves MARC-8 has for it,
     which LoC's table reads back (U+FE20 on the first letter, U+FE21 on the second)."""

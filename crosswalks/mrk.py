@@ -149,6 +149,7 @@ def parse_mrk(text: str, unknown: list[str] | None = None) -> Record:
     ``"field TAG: {name}"``).
     """
     record = Record()
+    has_leader = False
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -157,6 +158,9 @@ def parse_mrk(text: str, unknown: list[str] | None = None) -> Record:
         tag, data = line[1:4], line[6:]
         found: list[str] = []
         if tag == "LDR":
+            if has_leader:
+                raise ValueError(f"line {number}: a second leader (=LDR) in one record")
+            has_leader = True
             leader = _blanks_in(data)
             if len(leader) != 24 or not leader.isascii():
                 raise ValueError(
@@ -186,26 +190,45 @@ def parse_mrk(text: str, unknown: list[str] | None = None) -> Record:
 
 
 BLOCK = 64 * 1024
+_LEADER_LINE = b"=LDR"
 _LINE_END = re.compile(rb"\r\n?|\n")
 
 
 def iter_chunks(stream: BinaryIO, max_bytes: int) -> Iterator[tuple[bytes, int, str | None]]:
-    """The records of a ``.mrk`` byte stream, framed by blank lines (CR, LF or CRLF).
+    """The records of a ``.mrk`` byte stream, framed by blank lines (CR, LF or CRLF) and by a
+    second ``=LDR`` line, which begins a record as it does in MarcEdit (records written without
+    a blank line between them would otherwise run together into one).
 
     Yields ``(record text, line number of its first line, None)``, its lines joined by LF; a
     record over ``max_bytes`` comes out as ``(its first bytes, line, reason)`` and is skipped to
-    the next blank line without being held, so memory stays bounded by ``max_bytes``.
+    the next blank line or ``=LDR`` line without being held, so memory stays bounded by
+    ``max_bytes``.
     """
     record, line = bytearray(), bytearray()
     number, first, blank, over, sample = 1, 0, True, False, b""
+    head = b""  # the first bytes of the line being read, up to len(_LEADER_LINE)
+    has_leader = False  # the record being read has its =LDR line
     for piece, ends in _pieces(stream):
+        deciding = len(head) < len(_LEADER_LINE)
+        if deciding:
+            earlier, head = head, head + piece[: len(_LEADER_LINE) - len(head)]
+            deciding = len(head) < len(_LEADER_LINE) and not ends
+            if not deciding and head == _LEADER_LINE:
+                if has_leader and (record or over):
+                    yield (sample, first, too_large(max_bytes)) if over else (
+                        bytes(record), first, None)
+                    record.clear()
+                    over, first = False, number
+                    line[:] = earlier  # the line's first pieces, dropped if the record was over
+                has_leader = True
         if blank and piece.strip():
             blank = False
             if not record and not over:
                 first = number
         if not over:
             line += piece
-            if len(record) + len(line) > max_bytes:
+            # until a line shows whether it is =LDR, it is not counted against the record
+            if not deciding and len(record) + len(line) > max_bytes:
                 over = True
                 sample = bytes((record + line)[:SAMPLE_BYTES])
                 record.clear()
@@ -215,11 +238,11 @@ def iter_chunks(stream: BinaryIO, max_bytes: int) -> Iterator[tuple[bytes, int, 
         if blank and (record or over):
             yield (sample, first, too_large(max_bytes)) if over else (bytes(record), first, None)
             record.clear()
-            over = False
+            over = has_leader = False
         elif not blank and not over:
             record += line + b"\n"
         line.clear()
-        blank = True
+        blank, head = True, b""
         number += 1
     if record or over:
         yield (sample, first, too_large(max_bytes)) if over else (bytes(record), first, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from pymarc import Field, Indicators, Record, Subfield
 
 from crosswalks import mrk
@@ -61,3 +62,29 @@ def test_a_code_page_mrk_file_is_read_in_the_charset_given() -> None:
     assert items[0].record is not None and items[0].record["245"]["a"] == "Война и мир \u0301"
     (broken,) = iter_records(io.BytesIO(text.encode("cp1251")), "mrk")
     assert broken.record is None and "not UTF-8" in (broken.error or "")
+
+
+def test_an_ldr_line_begins_a_record_without_a_blank_line_before_it() -> None:
+    """MarcEdit begins a record at each =LDR line. Records written with no blank line between
+    them were read as one holding every record's fields (the hostile-file probe's
+    mrk_noblank_many.mrk: five records imported as one with five 001s); each is its own now,
+    its line numbers counted from the file's start, an =LDR line cut by a block end included."""
+    records = [f"{LEADER}=001  m{n}\n=245  10$aT{n}\n" for n in range(5)]
+    records[2] = f"{LEADER}=001  m2\n=245  10aT2\n"  # no $: rejected, on its own
+    padding = mrk.BLOCK - len(records[0]) - len("=500  \\\\$a\n") - 2
+    records[0] += f"=500  \\\\$a{'x' * padding}\n"  # the next =LDR: 2 bytes short of a block
+    text = "".join(records)
+    assert text.index("=LDR", 1) == mrk.BLOCK - 2
+    items = list(iter_records(io.BytesIO(text.encode()), "mrk"))
+    assert [item.record["001"].data if item.record else None for item in items] == [
+        "m0", "m1", None, "m3", "m4"
+    ]
+    assert [len(item.record.get_fields("245")) for item in items if item.record] == [1] * 4
+    assert items[2].error == "line 3: field 245 needs two indicators and $ (record from line 8)"
+    over = list(iter_records(io.BytesIO(text.encode()), "mrk", max_record_bytes=1000))
+    assert [item.record["001"].data if item.record else None for item in over] == [
+        None, "m1", None, "m3", "m4"
+    ]
+    assert "larger than the limit of 1000 bytes" in (over[0].error or "")
+    with pytest.raises(ValueError, match="line 4: a second leader"):
+        mrk.parse_mrk(records[1] + records[3])

@@ -303,25 +303,27 @@ _SUBFIELD = f"{{{MARCXML_NS}}}subfield"
 
 def _plain_record(element: etree._Element) -> Record | None:
     """``element`` read as :class:`_MarcxmlBuilder` reads it, when it is a plain MARCXML
-    record: a ``<record>`` whose children are leaders, control fields and data fields of the
-    MARCXML namespace, each holding nothing but text (a data field: subfields holding nothing
-    but text). Only their own text then counts (what lies between elements is read by no
-    field), so each value is an element's ``.text``. None for anything else (other elements,
-    comments, a field or subfield without its tag or code), which the general walk reads."""
+    record: a ``<record>`` whose children are one leader, control fields and data fields of
+    the MARCXML namespace, each holding nothing but text (a data field: subfields holding
+    nothing but text, with only whitespace beside them). Only their own text then counts (what
+    lies between elements is read by no field), so each value is an element's ``.text``. None
+    for anything else (other elements, comments, a field or subfield without its tag or code,
+    a second leader, text beside subfields), which the general walk reads or refuses."""
     if element.tag != _RECORD:
         return None
     record = Record()
     fields = record.fields
+    leaders = 0
     for child in element:
         tag = child.tag
         if tag == _DATAFIELD:
             name = child.get("tag")
-            if name is None:
+            if name is None or _holds_text(child.text):
                 return None
             subfields: list[Subfield] = []
             for sub in child:
                 code = sub.get("code")
-                if sub.tag != _SUBFIELD or code is None or len(sub):
+                if sub.tag != _SUBFIELD or code is None or len(sub) or _holds_text(sub.tail):
                     return None
                 if code:  # a subfield with an empty code is dropped
                     subfields.append(iso2709.new_subfield((code, sub.text or "")))
@@ -340,10 +342,18 @@ def _plain_record(element: etree._Element) -> Record | None:
             field.data = child.text or ""
             fields.append(field)
         elif tag == _LEADER:
+            leaders += 1
+            if leaders > 1:
+                return None
             record.leader = _leader(child.text or "")
         else:
             return None
     return record
+
+
+def _holds_text(text: str | None) -> bool:
+    """Whether ``text``, found between elements, is more than the whitespace of indentation."""
+    return bool(text and not text.isspace())
 
 
 class _MarcxmlBuilder:
@@ -353,6 +363,7 @@ class _MarcxmlBuilder:
         self._field: Field | None = None
         self._code: str | None = None
         self._text: list[str] = []
+        self._leaders = 0
 
     def walk(self, element: etree._Element) -> None:
         tag = element.tag
@@ -366,6 +377,7 @@ class _MarcxmlBuilder:
         ours = namespace == MARCXML_NS
         if ours:
             self._start(name, element)
+            self._refuse_mixed_content(name, element)
         if element.text:
             self._text.append(element.text)
         for child in element:
@@ -375,10 +387,40 @@ class _MarcxmlBuilder:
         if element.tail:
             self._text.append(element.tail)
 
+    def _refuse_mixed_content(self, name: str, element: etree._Element) -> None:
+        """Raise :class:`ValueError` when ``element`` mixes text and elements where MARCXML has
+        only one of them: an element in a leader, control field or subfield (text only), text
+        beside the subfields of a data field. pymarc would read on, keeping only the text after
+        the last element (``<subfield>Start <i>inner</i> tail`` as ``tail``)."""
+        if name == "datafield":
+            loose = [element.text] + [child.tail for child in element]
+            text = next((text for text in loose if _holds_text(text)), None)
+            if text is not None:
+                raise ValueError(f"{self._where()} has text outside its subfields: {text[:40]!r}")
+        elif name in ("leader", "controlfield", "subfield"):
+            inner = next((child for child in element if isinstance(child.tag, str)), None)
+            if inner is not None:
+                raise ValueError(
+                    f"{self._where(name)} holds the element <{etree.QName(inner).localname}>, "
+                    "where MARCXML has text only"
+                )
+
+    def _where(self, name: str = "datafield") -> str:
+        """The field or subfield being read, as a message names it."""
+        if name == "leader":
+            return "the leader"
+        field = f"field {self._field.tag}" if self._field is not None else "a field"
+        return f"{field} ${self._code}" if name == "subfield" else field
+
     def _start(self, name: str, element: etree._Element) -> None:
         self._text = []
         if name == "record":
             self._record = Record()
+            self._leaders = 0
+        elif name == "leader":
+            self._leaders += 1
+            if self._leaders > 1:
+                raise ValueError("two leaders in one record")
         elif name == "controlfield":
             self._field = Field(_attribute(element, "tag"))
         elif name == "datafield":

@@ -22,6 +22,7 @@ from crosswalks.marc_io import (
     open_writer,
 )
 from crosswalks.marcxml import record_to_marcxml
+from crosswalks.namespaces import MARCXML_NS
 from tests.conftest import DATA
 
 MARC21 = DATA / "marc21"
@@ -412,10 +413,10 @@ def _pymarc_reading(element) -> Record:
 
 
 MARCXML_ODDITIES = (
-    # text in elements of another namespace counts; a comment's tail too
+    # a comment's tail counts; a field of another namespace is passed over
     '<record xmlns="http://www.loc.gov/MARC21/slim" xmlns:x="urn:x"><leader>00000nam a2200000 a'
-    ' 4500</leader><controlfield tag="001">a<x:b>b</x:b>c<!-- d -->e</controlfield>'
-    '<datafield tag="245" ind1="1"><subfield code="a">T<x:i>i</x:i>tle</subfield>'
+    ' 4500</leader><controlfield tag="001">abc<!-- d -->e</controlfield>'
+    '<datafield tag="245" ind1="1"><subfield code="a">Ti<?pi x?>tle</subfield>'
     '<subfield code="">dropped</subfield><subfield code="b">kept</subfield></datafield>'
     '<x:datafield tag="500"><x:subfield code="a">foreign</x:subfield></x:datafield></record>',
     # no indicators; whitespace between elements; an empty subfield
@@ -451,9 +452,9 @@ def test_a_marcxml_field_without_its_tag_is_a_one_line_error():
 
 
 PLAIN_MARCXML = (
-    # a data field tagged as a control field and the reverse; a tag pymarc pads; two leaders
-    # (the last counts); an empty control field; a subfield with an empty code (dropped)
-    '<record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nam a2200000 a 4500</leader>'
+    # a data field tagged as a control field and the reverse; a tag pymarc pads; an empty
+    # control field; a subfield with an empty code (dropped)
+    '<record xmlns="http://www.loc.gov/MARC21/slim">'
     '<leader>00000cam a2200000 i 4500</leader><controlfield tag="1">a</controlfield>'
     '<controlfield tag="500">data</controlfield><controlfield tag="008"/>'
     '<datafield tag="005" ind1="1" ind2="2"><subfield code="a">x</subfield></datafield>'
@@ -463,7 +464,7 @@ PLAIN_MARCXML = (
 )
 NOT_PLAIN_MARCXML = (
     # a comment between fields and one among subfields, a processing instruction in a
-    # subfield, a subfield with an element inside, a foreign field, a record in a record, a
+    # subfield, a foreign element among subfields, a foreign field, a record in a record, a
     # data field without its tag
     '<record xmlns="http://www.loc.gov/MARC21/slim"><controlfield tag="001">a</controlfield>'
     "<!-- c --></record>",
@@ -472,7 +473,7 @@ NOT_PLAIN_MARCXML = (
     '<record xmlns="http://www.loc.gov/MARC21/slim"><datafield tag="245"><subfield code="a">'
     "a<?pi x?>b</subfield></datafield></record>",
     '<record xmlns="http://www.loc.gov/MARC21/slim" xmlns:x="urn:x"><datafield tag="245">'
-    '<subfield code="a">a<x:i>b</x:i>c</subfield></datafield></record>',
+    '<x:i>b</x:i><subfield code="a">c</subfield></datafield></record>',
     '<record xmlns="http://www.loc.gov/MARC21/slim" xmlns:x="urn:x"><x:field>text</x:field>'
     '<controlfield tag="001">a</controlfield></record>',
     '<record xmlns="http://www.loc.gov/MARC21/slim"><controlfield tag="001">a</controlfield>'
@@ -506,6 +507,50 @@ def test_plain_marcxml_is_read_in_one_pass_as_pymarc_reads_it():
         assert _every_part(ours) == _every_part(theirs)
     with pytest.raises(ValueError, match="<datafield> without its tag attribute"):
         marcxml_element_to_record(untagged)
+
+
+LEADER_XML = "<leader>00000nam a2200000 a 4500</leader>"
+MIXED_MARCXML = [
+    # (record content, the one-line reason it is refused)
+    ('<datafield tag="245" ind1="1" ind2="0"><subfield code="a">Start <i>inner</i> tail'
+     "</subfield></datafield>", "field 245 $a holds the element <i>, where MARCXML has text only"),
+    ('<datafield tag="245" ind1="1" ind2="0"><subfield code="a">T<x:i>i</x:i>tle</subfield>'
+     "</datafield>", "field 245 $a holds the element <i>, where MARCXML has text only"),
+    ('<controlfield tag="008">ab<x>cd</x>ef</controlfield>',
+     "field 008 holds the element <x>, where MARCXML has text only"),
+    ('<controlfield tag="001">a<x:b/></controlfield>',
+     "field 001 holds the element <b>, where MARCXML has text only"),
+    ('<datafield tag="245" ind1="1" ind2="0">loose text<subfield code="a">T</subfield>'
+     "</datafield>", "field 245 has text outside its subfields: 'loose text'"),
+    ('<datafield tag="500" ind1=" " ind2=" ">\n <subfield code="a">T</subfield> after\n'
+     "</datafield>", "field 500 has text outside its subfields: ' after\\n'"),
+    ('<datafield tag="500" ind1=" " ind2=" "><!-- c -->tail<subfield code="a">T</subfield>'
+     "</datafield>", "field 500 has text outside its subfields: 'tail'"),
+    ("<leader>11111cam a2200000 a 4500</leader>", "two leaders in one record"),
+]
+
+
+def test_marcxml_mixing_text_and_elements_is_refused_not_cut_short() -> None:
+    """MARCXML gives a leader, control field and subfield text only, and a data field
+    subfields only; pymarc's reading kept the text after the last element inside
+    (``<subfield code="a">Start <i>inner</i> tail`` became ``$a tail``), dropped text beside
+    subfields and let a second leader overwrite the first, all silently (hostile-file probes
+    child.xml and gen_xml_shape.py). Each such record is refused with a one-line reason, the
+    records around it read; whitespace, comments and processing instructions between and in
+    elements are read as before."""
+    head = f'<record xmlns="{MARCXML_NS}" xmlns:x="urn:x">{LEADER_XML}'
+    good = (f'{head}\n\t<controlfield tag="001">g</controlfield>\n\t<datafield tag="245" '
+            'ind1="1" ind2="0">\n\t\t<subfield code="a">A<!-- c -->B<?pi x?>C</subfield>\n'
+            '\t\t<!-- c -->\n\t</datafield>\n</record>')
+    records = [good]
+    for content, _reason in MIXED_MARCXML:
+        records += [f'{head}<controlfield tag="001">x</controlfield>{content}</record>', good]
+    document = f'<collection xmlns="{MARCXML_NS}">\n' + "\n".join(records) + "\n</collection>"
+    items = list(iter_records(io.BytesIO(document.encode()), "marcxml"))
+    assert [item.error for item in items] == [
+        None, *(part for _content, reason in MIXED_MARCXML for part in (reason, None))
+    ]
+    assert all(item.record["245"]["a"] == "ABC" for item in items if item.record is not None)
 
 
 def test_unimarc_is_told_from_marc21_by_its_tags() -> None:

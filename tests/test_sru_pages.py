@@ -84,3 +84,22 @@ def test_a_diagnostic_beside_records_is_not_fatal(namespace: str, diagnostics: s
     (diagnostic,) = page.diagnostics
     assert (diagnostic.uri, str(diagnostic)) == (
         "info:srw/diagnostic/1/80", "SRU diagnostic 80: Sort not supported")
+
+
+def test_a_record_with_more_namespaces_in_scope_than_a_server_declares_refuses_the_page() -> None:
+    """Each record is serialized with every namespace in scope, at a cost in their square:
+    more than 100 (a real server declares a handful) refuse the page, before any is."""
+    declared = " ".join(f'xmlns:p{n}="urn:p{n}"' for n in range(150))
+    record = f"<record><recordData>{MARC}</recordData></record>"
+    on_records = f"<numberOfRecords>2</numberOfRecords><records {declared}>{record * 2}</records>"
+    with pytest.raises(MalformedResponse, match="151 XML namespaces in scope"):
+        read_search(read_document(_response(on_records)))
+    in_data = (f"<numberOfRecords>1</numberOfRecords><records><record><recordData>"
+               f"<x {declared}>{MARC}</x></recordData></record></records>")
+    with pytest.raises(MalformedResponse, match="namespaces in scope"):
+        read_search(read_document(_response(in_data)))
+    fine = " ".join(f'xmlns:p{n}="urn:p{n}"' for n in range(10))
+    page = read_search(read_document(_response(
+        f"<numberOfRecords>1</numberOfRecords><records {fine}>{record}</records>")))
+    assert page.records[0].data is not None
+

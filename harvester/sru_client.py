@@ -63,6 +63,8 @@ class SruClient(FetchingClient):
         self._http = HttpFetcher(
             self.base_url, politeness or Politeness(), user_agent=USER_AGENT, sleep=sleep
         )
+        self.surplus = 0
+        """Records sent past the maximumRecords asked for, dropped unread."""
         self._diagnostics_said: set[str] = set()
         """URIs of the non-fatal diagnostics already in :attr:`events`."""
 
@@ -95,8 +97,14 @@ class SruClient(FetchingClient):
         params.update(self.pinned)
         root, _raw = await self._http.document(params, read_document, what="searchRetrieve")
         assert root is not None
-        page = read_search(root)
+        page = read_search(root, maximum)
         self._say_diagnostics(page, start)
+        if page.surplus:
+            if not self.surplus:  # once a harvest: koprik sru says the count at its end
+                self.events.append(Event("surplus", f"{page.surplus} records past the {maximum} "
+                                         f"asked for from {start} were dropped (and any more "
+                                         "it sends)"))
+            self.surplus += page.surplus
         return page
 
     def _say_diagnostics(self, page: SruPage, start: int) -> None:

@@ -204,9 +204,7 @@ async def _pages(
                 raise SruHarvestError(
                     f"searchRetrieve at {start} of {page.hits} returned no records"
                 )
-            following = _following(client, page, start)  # of the records as sent
-            if limit is not None:  # a server may send more than maximumRecords
-                del page.records[limit - start + 1 :]
+            following = _following(client, page, start)  # (those past maximum are dropped)
             loop.page(record.key for record in page.records)
             if following <= start:
                 raise ListLoop(f"nextRecordPosition {following} does not move on from {start}")

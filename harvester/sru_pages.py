@@ -22,6 +22,7 @@ diagnostic in :attr:`SruPage.diagnostics`); one without records is (:class:`SruE
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 
 from lxml import etree
 
@@ -105,6 +106,8 @@ class SruPage:
     next_position: int | None = None
     diagnostics: list[SruError] = field(default_factory=list)
     """Non-fatal diagnostics that came beside the records (not raised)."""
+    surplus: int = 0
+    """Records sent past the ``maximum`` asked for, dropped unread (see :func:`read_search`)."""
 
 
 def read_document(raw: bytes) -> etree._Element:
@@ -149,14 +152,17 @@ def read_explain(root: etree._Element) -> Explain:
     return explain
 
 
-def read_search(root: etree._Element) -> SruPage:
+def read_search(root: etree._Element, maximum: int | None = None) -> SruPage:
     """The searchRetrieve page in ``root``; raises SruError for a diagnostic that came
     without records (a fatal one, see the module's docstring), MalformedResponse for records
-    with more than :data:`MAX_NAMESPACES` namespaces in scope."""
+    with more than :data:`MAX_NAMESPACES` namespaces in scope. Records past the first
+    ``maximum`` (None: all) are counted in :attr:`SruPage.surplus`, not read: a server that
+    ignores maximumRecords may send a million in one page."""
     namespace = etree.QName(root).namespace
     s = f"{{{namespace}}}"
     diagnostics = _diagnostics(root)
-    elements = root.findall(f"{s}records/{s}record")
+    path = f"{s}records/{s}record"
+    elements = list(islice(root.iterfind(path), maximum))
     if diagnostics and not elements:
         raise diagnostics[0]
     if etree.QName(root).localname != "searchRetrieveResponse":
@@ -164,9 +170,14 @@ def read_search(root: etree._Element) -> SruPage:
     hits = _number(root.findtext(f"{s}numberOfRecords"))
     if hits is None:
         raise MalformedResponse("searchRetrieveResponse without numberOfRecords")
+    surplus = 0
+    if maximum is not None and len(elements) == maximum:  # counted in libxml, not as elements
+        sent = root.xpath("count(s:records/s:record)", namespaces={"s": namespace})
+        assert isinstance(sent, float)
+        surplus = int(sent) - maximum
     records = [_read_record(element, s) for element in elements]
     following = _number(root.findtext(f"{s}nextRecordPosition"))
-    return SruPage(version_of(root), hits, records, following, diagnostics)
+    return SruPage(version_of(root), hits, records, following, diagnostics, surplus)
 
 
 def _read_record(element: etree._Element, s: str) -> SruRecord:

@@ -19,6 +19,7 @@ from crosswalks.marcxml import record_to_marcxml
 from harvester.http_fetch import Politeness
 from harvester.runs import FAILED, SUCCEEDED, PageInfo, RunOptions, harvest
 from harvester.sources import SourceError
+from harvester.sru_harvest import DEFAULT_PAGE
 from tests.fault_provider import (
     FAST,
     SRU_1,
@@ -354,3 +355,39 @@ def test_a_second_record_under_one_001_is_rejected_and_the_first_kept_at_every_r
     assert len(held) == 10 and len(reasons) == 2
     assert all(f"its id partner:{twin['001'].data} is that of a record stored earlier in this run"
                in reason for reason in reasons), reasons
+
+
+def test_records_past_the_maximum_asked_for_are_dropped_unread(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A server that ignores maximumRecords: after the records asked for, each page carries
+    500 more (empty ones here); they are dropped and said once, not read as rejects."""
+    records = list(demo_records(2 * DEFAULT_PAGE))  # two full pages
+    marcxml = [record_to_marcxml(record).decode() for record in records]
+    asked: list[int] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        if "query" not in request.query:
+            body = f'<explainResponse xmlns="{SRU_1}"><version>1.2</version></explainResponse>'
+            return web.Response(text=body, content_type="text/xml")
+        start, maximum = int(request.query["startRecord"]), int(request.query["maximumRecords"])
+        asked.append(maximum)
+        sent = range(start, min(start + maximum, len(records) + 1))
+        body = "".join(
+            f"<record><recordSchema>marcxml</recordSchema><recordData>{marcxml[at - 1]}"
+            f"</recordData><recordPosition>{at}</recordPosition></record>" for at in sent
+        ) + "<record><recordSchema>marcxml</recordSchema></record>" * 500
+        return web.Response(
+            text=f'<searchRetrieveResponse xmlns="{SRU_1}"><version>1.2</version>'
+            f"<numberOfRecords>{len(records)}</numberOfRecords><records>{body}</records>"
+            "</searchRetrieveResponse>", content_type="text/xml")  # fmt: skip
+
+    app = web.Application()
+    app.router.add_get("/sru", answer)
+    catalog = sqlite_catalog(tmp_path, "surplus")
+    with serve(app) as url:
+        report = harvest(catalog, _source(url), politeness=FAST)
+    assert report.status == SUCCEEDED, report.errors
+    assert (report.counts.added, report.counts.rejected) == (len(records), 0)
+    dropped = [line for line in report.errors if "were dropped" in line]
+    assert asked == [DEFAULT_PAGE, DEFAULT_PAGE] and len(dropped) == 1
+    assert f"500 records past the {DEFAULT_PAGE} asked for from 1" in dropped[0]
+    catalog.close()

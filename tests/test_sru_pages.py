@@ -103,3 +103,11 @@ def test_a_record_with_more_namespaces_in_scope_than_a_server_declares_refuses_t
         f"<numberOfRecords>1</numberOfRecords><records {fine}>{record}</records>")))
     assert page.records[0].data is not None
 
+
+def test_records_past_the_maximum_asked_for_are_counted_not_read() -> None:
+    record = f"<record><recordData>{MARC}</recordData></record>"
+    body = f"<numberOfRecords>5000</numberOfRecords><records>{record * 3000}</records>"
+    page = read_search(read_document(_response(body)), maximum=10)
+    assert (len(page.records), page.surplus) == (10, 2990)
+    page = read_search(read_document(_response(body)), maximum=3000)
+    assert (len(page.records), page.surplus) == (3000, 0)

@@ -100,11 +100,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         with written_whole(args.output) if args.output else contextlib.nullcontext() as stream:
             put.stream = stream
-            hits = asyncio.run(_fetch(url, args.query, args.schema, args.max, politeness, put))
+            hits, surplus = asyncio.run(
+                _fetch(url, args.query, args.schema, args.max, politeness, put)
+            )
     except HarvestError as error:
         raise UserError(f"{shown_url(args.url)}: {error}") from None
     except ValueError as error:
         raise UserError(str(error)) from None
+    if surplus:
+        print(f"sru: the server sent {surplus} records more than asked for; they were dropped",
+              file=sys.stderr)
     print(f"sru: {hits} hits, {put.retrieved} records retrieved", file=sys.stderr)
     return 1 if put.failures else 0
 
@@ -141,10 +146,11 @@ async def _fetch(
     maximum: int,
     politeness: Politeness,
     put: Callable[[list[SruRecord]], None],
-) -> int:
+) -> tuple[int, int]:
     """Explain, then up to ``maximum`` records of ``query`` page by page, each page ``put`` as
-    it comes; the number of hits. A page whose records are not those asked for (a server that
-    ignores startRecord sends the first ones again on every page) is a MalformedResponse."""
+    it comes; the number of hits and of the records sent past those asked for (dropped). A
+    page whose records are not those asked for (a server that ignores startRecord sends the
+    first ones again on every page) is a MalformedResponse."""
     async with SruClient(url, politeness) as client:
         wanted = record_schema(schema, await client.explain())
         retrieved = 0
@@ -158,9 +164,9 @@ async def _fetch(
             retrieved += len(records)
             following = page.next_position or start + len(page.records)
             if retrieved >= maximum or not page.records or following <= start:
-                return page.hits
+                return page.hits, client.surplus
             if following > page.hits:
-                return page.hits
+                return page.hits, client.surplus
             start = following
 
 

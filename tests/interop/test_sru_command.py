@@ -346,3 +346,20 @@ def test_records_past_max_record_bytes_are_rejected_and_pages_not_all_held(
     assert err[1:] == ["sru: 60 hits, 60 records retrieved"]
     assert len(read_records(out)) == 59
     assert written[0] == 0 and written[1] > 0
+
+
+def test_records_a_server_sends_past_those_asked_for_are_dropped_and_said(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server that ignores maximumRecords sends 2,000 records for --max 3: every one was
+    read (1.4 million cost 51 s and 1.36 GB); the first 3 are taken, the others dropped
+    unread and counted in one line."""
+    records = [(n, marcxml(n)) for n in range(1, 2001)]
+    with fake_sru(lambda start, most: (2000, records)) as url:
+        assert main(["--config", str(config), "sru", url, "x=y", "--max", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("=001  ") == 3
+    assert err.splitlines() == [
+        "sru: the server sent 1997 records more than asked for; they were dropped",
+        "sru: 2000 hits, 3 records retrieved",
+    ]

@@ -613,7 +613,7 @@ class HarvestRun:
             self.source, self.catalog, run_id=self.run_id, on_batch=self._record_batch,
             progress=self._progress, result=self._z3950,
             max_record_bytes=self.settings.limits.max_record_bytes, resume=self._resume(),
-            politeness=self.politeness,
+            politeness=self.politeness, loop_pages=self.settings.harvest.loop_pages,
         )  # fmt: skip
 
     async def _harvest_sru(self) -> None:

@@ -67,9 +67,10 @@ from functools import partial
 
 from catalog import Catalog, RecordError
 from catalog.store import PARALLEL_BATCH
-from config import HarvestSource, LimitSettings
+from config import HarvestSettings, HarvestSource, LimitSettings
 from crosswalks import iso2709
 from harvester.faults import Event, HarvestError
+from harvester.guards import LoopGuard
 from harvester.harvested import Harvested, identifier_of, usmarc_identifier
 from harvester.http_fetch import MAX_EVENTS, Politeness
 from harvester.ingest import Counts, IngestTarget, Plan, Unmapped, prepare
@@ -182,6 +183,7 @@ async def harvest_z3950(
     max_record_bytes: int = LimitSettings.max_record_bytes,
     resume: ResultSetResume | None = None,
     politeness: Politeness | None = None,
+    loop_pages: int = HarvestSettings.loop_pages,
 ) -> Z3950HarvestResult:
     """Harvest ``source`` into ``catalog`` now; see the module docstring.
 
@@ -191,9 +193,12 @@ async def harvest_z3950(
     result to count into (None: a new one); a caller that passes its own sees the counts so far
     while the harvest runs and after it raises. A record larger than ``max_record_bytes`` is
     a reject. ``resume`` (a run's) says where to start and saves the position with each batch.
-    ``politeness`` paces the requests (its ``delay``; None: none).
+    ``politeness`` paces the requests (its ``delay``; None: none). ``loop_pages`` Presents in
+    a row of only records already seen end the run (ListLoop): a target that counts 2^63-1
+    hits and sends one record on every Present would otherwise never end.
     Returns the result.
-    Raises :class:`Z3950HarvestError` (and ValueError for a bad ``batch`` or ``limit``).
+    Raises :class:`Z3950HarvestError`, ListLoop (and ValueError for a bad ``batch`` or
+    ``limit``).
     """
     plan = _plan(source, batch, limit, run_id, on_batch, max_record_bytes)
     result = Z3950HarvestResult() if result is None else result
@@ -210,7 +215,7 @@ async def harvest_z3950(
 
         retries = politeness.retries if politeness is not None else 0
         await _run(client, catalog, plan, expected, progress, result, resume,
-                   _Retrying(reopen, retries, politeness))
+                   _Retrying(reopen, retries, politeness), LoopGuard(loop_pages))
     return result
 
 
@@ -278,6 +283,7 @@ async def _run(
     result: Z3950HarvestResult,
     resume: ResultSetResume | None,
     retrying: _Retrying,
+    loop: LoopGuard,
 ) -> None:
     """Search, then present (from record 1, or where ``resume`` says) and store batch after
     batch, counting into ``result``: each batch is stored while the next one is presented and
@@ -336,6 +342,7 @@ async def _run(
             records = await present_in_halves(present, start, count)
             if not records:
                 raise Z3950Error(f"present at {start} returned no records")
+            loop.page(retrieved.data for retrieved in records)  # the bytes: an 001 may repeat
             start += len(records)
             yield len(records), await asyncio.to_thread(
                 prepare_batch, catalog, plan.target, records, expected

@@ -167,9 +167,14 @@ def read_search(root: etree._Element, maximum: int | None = None) -> SruPage:
         raise diagnostics[0]
     if etree.QName(root).localname != "searchRetrieveResponse":
         raise MalformedResponse("the answer to searchRetrieve is not a searchRetrieveResponse")
-    hits = _number(root.findtext(f"{s}numberOfRecords"))
+    said = root.findtext(f"{s}numberOfRecords")
+    hits = _number(said)
     if hits is None:
-        raise MalformedResponse("searchRetrieveResponse without numberOfRecords")
+        raise MalformedResponse(
+            "searchRetrieveResponse without numberOfRecords" if said is None
+            else f"searchRetrieveResponse with numberOfRecords {quoted(said.strip())!r}, "
+            "not a count from 0 to 10^18"
+        )
     surplus = 0
     if maximum is not None and len(elements) == maximum:  # counted in libxml, not as elements
         sent = root.xpath("count(s:records/s:record)", namespaces={"s": namespace})

@@ -63,8 +63,11 @@ def test_a_diagnostic_for_the_request_and_a_foreign_document_are_errors() -> Non
         read_search(read_document(_response(diagnostic)))
     with pytest.raises(MalformedResponse, match="without numberOfRecords"):
         read_search(read_document(_response("")))
-    with pytest.raises(MalformedResponse, match="without numberOfRecords"):  # "²" is no number
+    with pytest.raises(MalformedResponse, match="numberOfRecords '\u00b2', not a count"):
         read_search(read_document(_response("<numberOfRecords>\u00b2</numberOfRecords>")))
+    for said in ("1" + "0" * 30, "-5"):  # were "without numberOfRecords"
+        with pytest.raises(MalformedResponse, match=f"with numberOfRecords '{said}', not a"):
+            read_search(read_document(_response(f"<numberOfRecords>{said}</numberOfRecords>")))
     with pytest.raises(etree.XMLSyntaxError, match="not an SRU response"):
         read_document(b'<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"/>')
     with pytest.raises(MalformedResponse, match="not an explainResponse"):

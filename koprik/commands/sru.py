@@ -163,8 +163,12 @@ async def _fetch(
             put(records)
             retrieved += len(records)
             following = page.next_position or start + len(page.records)
-            if retrieved >= maximum or not page.records or following <= start:
+            if retrieved >= maximum or not page.records:
                 return page.hits, client.surplus
+            if following <= start:  # as the harvest says it (a loop)
+                raise MalformedResponse(
+                    f"nextRecordPosition {following} does not move on from {start}"
+                )
             if following > page.hits:
                 return page.hits, client.surplus
             start = following

@@ -222,7 +222,8 @@ def marcxml(number: int, padding: int = 0) -> str:
             f"{note}</record>")
 
 
-def _answer(query: dict[str, list[str]], page: Page) -> bytes:
+def _answer(query: dict[str, list[str]], page: Page,
+            following: Callable[[int], int] | None = None) -> bytes:
     if query.get("operation", ["explain"])[0] == "explain" and "query" not in query:
         return (f'<explainResponse xmlns="{SRW}"><version>1.2</version></explainResponse>'
                 ).encode()
@@ -231,18 +232,22 @@ def _answer(query: dict[str, list[str]], page: Page) -> bytes:
         f"<record><recordSchema>marcxml</recordSchema><recordPacking>xml</recordPacking>"
         f"<recordData>{data}</recordData><recordPosition>{position}</recordPosition></record>"
         for position, data in records)
+    start = int(query["startRecord"][0])
+    said = "" if following is None else \
+        f"<nextRecordPosition>{following(start)}</nextRecordPosition>"
     return (f'<searchRetrieveResponse xmlns="{SRW}"><version>1.2</version><numberOfRecords>'
-            f"{hits}</numberOfRecords><records>{listed}</records></searchRetrieveResponse>"
-            ).encode()
+            f"{hits}</numberOfRecords><records>{listed}</records>{said}"
+            "</searchRetrieveResponse>").encode()
 
 
 @contextmanager
-def fake_sru(page: Page) -> Iterator[str]:
-    """An SRU 1.2 server on loopback answering searchRetrieve with ``page``; yields its URL."""
+def fake_sru(page: Page, following: Callable[[int], int] | None = None) -> Iterator[str]:
+    """An SRU 1.2 server on loopback answering searchRetrieve with ``page`` (and the
+    nextRecordPosition ``following`` gives for a startRecord); yields its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = _answer(parse_qs(urlsplit(self.path).query), page)
+            body = _answer(parse_qs(urlsplit(self.path).query), page, following)
             self.send_response(200)
             self.send_header("Content-Type", "text/xml")
             self.send_header("Content-Length", str(len(body)))
@@ -363,3 +368,17 @@ def test_records_a_server_sends_past_those_asked_for_are_dropped_and_said(
         "sru: the server sent 1997 records more than asked for; they were dropped",
         "sru: 2000 hits, 3 records retrieved",
     ]
+
+
+def test_a_next_record_position_that_does_not_move_on_is_one_error_line(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Page 2 (from 3) says the next is 1 again: koprik sru stopped there, silent, exit 0
+    (a harvest fails it as a loop); it is now one line and exit 2."""
+    records = [(n, marcxml(n)) for n in range(1, 11)]
+    with fake_sru(lambda start, most: (10, records[start - 1:start + 1]),
+                  lambda start: 3 if start == 1 else 1) as url:
+        assert main(["--config", str(config), "sru", url, "x=y"]) == 2
+    out, err = capsys.readouterr()
+    assert out.count("=001  ") == 4
+    assert err == f"koprik: {url}: nextRecordPosition 1 does not move on from 3\n"

@@ -18,7 +18,6 @@ from protocols.z3950.codec import OPTION_BITS, bit_string, decode_pdu, encode_pd
 from protocols.z3950.framing import read_pdu
 from tests.fault_provider import sqlite_catalog
 
-PORT = 19641
 RECORD = next(iter(demo_records(1))).as_marc()
 
 
@@ -55,12 +54,13 @@ async def _looping_target(reader: asyncio.StreamReader, writer: asyncio.StreamWr
 
 def test_presents_of_records_already_seen_end_the_run_as_a_loop(tmp_path: Path) -> None:
     catalog = sqlite_catalog(tmp_path, "loop")
-    source = HarvestSource(name="looping", url=f"z3950://127.0.0.1:{PORT}/Default",
-                           protocol="z3950", query="@attr 1=4 x", timeout=5.0)
     result = Z3950HarvestResult()
 
     async def run() -> None:
-        server = await asyncio.start_server(_looping_target, "127.0.0.1", PORT)
+        server = await asyncio.start_server(_looping_target, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        source = HarvestSource(name="looping", url=f"z3950://127.0.0.1:{port}/Default",
+                               protocol="z3950", query="@attr 1=4 x", timeout=5.0)
         async with server:
             await harvest_z3950(source, catalog, batch=1, loop_pages=3, result=result)
 

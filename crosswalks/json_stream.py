@@ -4,7 +4,8 @@ Objects are framed on the text before any is decoded: a scan (by regular express
 recursion) follows strings and brackets to the brace that closes each top-level object. So an
 object larger than the limit or nested deeper than :data:`MAX_DEPTH` is refused while it is
 read, without being held or decoded, and a malformed object costs only itself: reading resumes
-after its closing brace. Text is UTF-8 (a BOM is skipped).
+after its closing brace. Text is UTF-8 (a BOM is skipped); a byte that is not UTF-8 costs only
+the object holding it, which is refused with its bytes as they were.
 """
 
 from __future__ import annotations
@@ -24,20 +25,20 @@ _TOP = re.compile(r"[^ \t\r\n,\[\]]")
 """At the top level: what is not white space, a comma or the brackets of an array."""
 _STRUCTURE = re.compile(r'[{}\[\]"]')
 _STRING_END = re.compile(r'["\\]')
-
-
-class JsonStreamError(ValueError):
-    """The bytes are not UTF-8 text; reading cannot go on past them."""
+_NOT_UTF8 = re.compile(r"[\udc80-\udcff]")
+"""A byte that is not UTF-8, as the ``surrogateescape`` decoder keeps it: one lone surrogate,
+which no UTF-8 text decodes to, and which encodes back to that byte."""
 
 
 def iter_json_objects(
     stream: BinaryIO, max_bytes: int
 ) -> Iterator[tuple[object | None, str, str | None]]:
     """Yield ``(value, its text, None)`` for each top-level object of ``stream``, or
-    ``(None, a sample of its text, reason)`` for one that is too large, too deep or not JSON,
-    and for a run of top-level text that is no object at all.
+    ``(None, a sample of its text, reason)`` for one that is too large, too deep, not UTF-8 or
+    not JSON, and for a run of top-level text that is no object at all.
 
-    Raises :class:`JsonStreamError` at bytes that are not UTF-8.
+    A byte that is not UTF-8 is kept in the text as a lone surrogate:
+    ``text.encode("utf-8", "surrogateescape")`` gives back the bytes as read.
     """
     scanner = _Scanner(max_bytes)
     reader = _TextReader(stream)
@@ -126,7 +127,7 @@ class _Scanner:
 
     def _keep(self, text: str) -> None:
         """Hold ``text`` of the current object while it is within the limit; count it always."""
-        self.size += len(text.encode("utf-8", "surrogatepass"))
+        self.size += len(text.encode("utf-8", "surrogateescape"))
         if self.size <= self.max_bytes:
             self.parts.append(text)
         elif self.parts and sum(map(len, self.parts)) > SAMPLE_BYTES:
@@ -140,6 +141,11 @@ class _Scanner:
             return None, text, f"{too_large(self.max_bytes, self.size)} ({where})"
         if self.deepest > MAX_DEPTH:
             return None, text[:SAMPLE_BYTES], f"{where} nests {self.deepest} deep, over {MAX_DEPTH}"
+        undecoded = _NOT_UTF8.search(text)
+        if undecoded is not None:
+            byte = ord(undecoded.group()) - 0xDC00
+            at = len(text[: undecoded.start()].encode("utf-8", "surrogateescape"))
+            return None, text, f"{where} is not UTF-8: byte 0x{byte:02X} at byte {at} of it"
         try:
             return self.decoder.decode(text), text, None
         except json.JSONDecodeError as error:
@@ -149,21 +155,23 @@ class _Scanner:
 
 
 class _TextReader:
-    """UTF-8 text of a byte stream, a block at a time; ``""`` at the end."""
+    """UTF-8 text of a byte stream, a block at a time; ``""`` at the end.
+
+    A byte that is not UTF-8 becomes a lone surrogate (``surrogateescape``) for the scanner to
+    find in the object holding it: a strict decoder failed the whole block, so the objects
+    before the byte in that block were lost with it, and reading stopped there.
+    """
 
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
-        self.decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="surrogateescape")
         self.done = False
 
     def read(self) -> str:
         while not self.done:
             block = self.stream.read(BLOCK)
             self.done = not block
-            try:
-                text = self.decoder.decode(block, final=self.done)
-            except UnicodeDecodeError as error:
-                raise JsonStreamError(f"not UTF-8: {error.reason}") from None
+            text = self.decoder.decode(block, final=self.done)
             if text:
                 return text
         return ""

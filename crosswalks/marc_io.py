@@ -31,7 +31,7 @@ from pymarc.marcjson import JSONHandler
 
 from crosswalks import charsets, iso2709, mrk, xml_records
 from crosswalks.framing import BOM, MAX_RECORD_BYTES, too_large
-from crosswalks.json_stream import JsonStreamError, iter_json_objects
+from crosswalks.json_stream import iter_json_objects
 from crosswalks.marc_syntax import syntax_problems
 from crosswalks.marcxml import record_to_marcxml
 from crosswalks.namespaces import MARCXML_NS
@@ -484,17 +484,12 @@ def _read_marcxml(stream: io.BufferedReader, max_bytes: int) -> Iterator[ReadIte
 
 
 def _read_marcjson(stream: BinaryIO, max_bytes: int) -> Iterator[ReadItem]:
-    index = 0
-    try:
-        for value, text, problem in iter_json_objects(stream, max_bytes):
-            raw = text.encode("utf-8", "surrogatepass")
-            if problem is not None:
-                yield ReadItem(index, None, raw, problem)
-            else:
-                yield _marcjson_item(index, value, raw)
-            index += 1
-    except JsonStreamError as error:
-        yield ReadItem(index, None, b"", f"{error}; reading stopped")
+    for index, (value, text, problem) in enumerate(iter_json_objects(stream, max_bytes)):
+        raw = text.encode("utf-8", "surrogateescape")  # bytes that are not UTF-8 as they were
+        if problem is not None:
+            yield ReadItem(index, None, raw, problem)
+        else:
+            yield _marcjson_item(index, value, raw)
 
 
 def _marcjson_item(index: int, value: object, raw: bytes) -> ReadItem:

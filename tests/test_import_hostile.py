@@ -76,8 +76,11 @@ def mixed_json() -> bytes:
     oversize = json.dumps({"leader": "00000nam a2200000 a 4500", "fields": [
         {"245": {"ind1": "1", "ind2": "0", "subfields": [{"a": "y" * 100}] * 2000}}]})
     not_marc = '{"leader": 5}'
-    parts = [good[0], deep, good[1], not_json, good[2], oversize, not_marc, good[3]]
-    return ("[\n" + ",\n".join(parts) + "\n]\n").encode()
+    parts = [good[0], deep, good[1], not_json, good[2], oversize, not_marc]
+    not_utf8 = (b'{"leader": "00000nam a2200000 a 4500", "fields": [{"245": {"ind1": "1", '
+                b'"ind2": "0", "subfields": [{"a": "\xff\xfe"}]}}]}')
+    texts = [part.encode() for part in parts] + [not_utf8, good[3].encode()]
+    return b"[\n" + b",\n".join(texts) + b"\n]\n"
 
 
 def mixed_iso2709() -> bytes:
@@ -123,6 +126,7 @@ def mixed_marcxml() -> bytes:
             (4, "is not JSON: Expecting value"),
             (6, f"larger than the limit of {LIMIT} bytes (limits.max_record_bytes)"),
             (7, "not a MARC-in-JSON record"),
+            (8, "is not UTF-8: byte 0xFF at byte 106 of it"),
         ]),
         ("mixed.mrc", mixed_iso2709, [
             (2, "record length '12x45' in the leader is not a number"),

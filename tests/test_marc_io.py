@@ -323,6 +323,36 @@ def test_json_that_is_not_marc_is_rejected_and_unclosed_json_is_the_last_reject(
     assert "not closed at the end" in (items[-1].error or "")
 
 
+@pytest.mark.parametrize("form", ["array", "lines"])
+@pytest.mark.parametrize(("count", "bad"), [(5, 2), (2000, 1500)])
+def test_a_byte_not_utf8_costs_only_the_json_record_holding_it(
+    tmp_path: Path, form: str, count: int, bad: int
+) -> None:
+    """A 0xFF byte in one record of a file: the strict decoder failed the 64 KiB block holding
+    it, so the records before it in that block were lost too (record 2 of 5 left none read),
+    the reject was numbered by the records already read and had no bytes, and reading
+    stopped, so every record after it was lost."""
+    texts = [
+        json.dumps({"leader": "00000nam a2200000 a 4500", "fields": [
+            {"001": f"j{number}"},
+            {"245": {"ind1": "1", "ind2": "0", "subfields": [{"a": "Тошкент"}]}},
+        ]}, ensure_ascii=False).encode()
+        for number in range(1, count + 1)
+    ]  # fmt: skip
+    texts[bad - 1] = texts[bad - 1].replace("Тошкент".encode(), b"Bad \xff byte")
+    path = tmp_path / f"records.{'json' if form == 'array' else 'jsonl'}"
+    path.write_bytes(b"[" + b",\n".join(texts) + b"]" if form == "array" else b"\n".join(texts))
+    items = list(iter_records(path))
+    assert [item.index for item in items] == list(range(count))
+    (rejected,) = [item for item in items if item.record is None]
+    assert rejected.index == bad - 1 and rejected.raw == texts[bad - 1]
+    assert rejected.error is not None
+    at = texts[bad - 1].index(b"\xff")
+    assert rejected.error.endswith(f" is not UTF-8: byte 0xFF at byte {at} of it")
+    read = [item.record["001"].data for item in items if item.record is not None]
+    assert read == [f"j{number}" for number in range(1, count + 1) if number != bad]
+
+
 # --- round trips --------------------------------------------------------------------------------
 
 

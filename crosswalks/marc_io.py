@@ -2,8 +2,9 @@
 
 Reading is streaming and permissive: :func:`iter_records` yields one :class:`ReadItem` per
 record, and a record that cannot be read faithfully comes out with ``record=None``, its bytes
-and a one-line reason, while reading goes on (for XML and JSON, a syntax error ends the file,
-since nothing after it can be trusted). Every record that comes out is Unicode with
+and a one-line reason, while reading goes on (for XML, a syntax error ends the file, since
+nothing after it can be trusted; a JSON object that is malformed or not UTF-8 costs only
+itself). Every record that comes out is Unicode with
 leader/09 = 'a' and passes :func:`crosswalks.marc_syntax.syntax_problems`.
 
 >>> for item in iter_records("records.mrc"):

@@ -60,6 +60,10 @@ class ReadSpec:
     repair: bool
     source: str | None
     batch: int
+    """Records in a full batch."""
+    batch_bytes: int
+    """A batch ends before ``batch`` records once its records' raw bytes reach this: records
+    up to ``max_record_bytes`` each, 2,000 of them held 2 GB in one batch."""
 
 
 def read_batches(spec: ReadSpec, preparer: Preparer) -> Iterator[list[Read]]:
@@ -88,16 +92,30 @@ def read_batches(spec: ReadSpec, preparer: Preparer) -> Iterator[list[Read]]:
         pending: list[ReadItem] = []  # read, and held until the next batch shows it is not the end
         for size in batch_sizes(spec.batch):
             try:
-                batch = list(itertools.islice(items, size))
+                batch, ended = _taken(items, size, spec.batch_bytes)
             except NoRecords as error:
                 raise UserError(f"{spec.path}: {error}") from None
-            if len(batch) < size:
+            if ended:
                 for part in _tapered(pending + batch, spec.batch):
                     yield [_ready(item, spec.source, preparer) for item in part]
                 return
             if pending:
                 yield [_ready(item, spec.source, preparer) for item in pending]
             pending = batch
+
+
+def _taken(items: Iterator[ReadItem], size: int, max_bytes: int) -> tuple[list[ReadItem], bool]:
+    """The next ``size`` items, or fewer once their raw bytes reach ``max_bytes``; and whether
+    ``items`` ran out. The raw bytes stand for the record read from them, which holds as many
+    or a few times more (built, canonical, pickled to be sent)."""
+    batch: list[ReadItem] = []
+    held = 0
+    for item in items:
+        batch.append(item)
+        held += len(item.raw)
+        if len(batch) >= size or held >= max_bytes:
+            return batch, False
+    return batch, True
 
 
 def batch_sizes(full: int) -> Iterator[int]:

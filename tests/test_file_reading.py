@@ -128,7 +128,7 @@ def test_records_read_straight_to_bytes_are_prepared_as_built_ones(tmp_path, sou
         iso((b"001", b"x 1"), (b"003", b"DLC"), (b"245", b"10\x1faOther")),
         iso((b"003", b"UzTUNL"), (b"245", b"10\x1faOurs, no 001")),
     ]))
-    spec = ReadSpec(path, "marc21", None, 1 << 20, False, source, 7)
+    spec = ReadSpec(path, "marc21", None, 1 << 20, False, source, 7, 1 << 20)
     preparer = Preparer(1 << 20, "UzTUNL")
     read = [made for batch in read_batches(spec, preparer) for made in batch]
     plain = [isinstance(prepared, PreparedRecord) and prepared.plain for _, prepared in read]
@@ -158,7 +158,7 @@ def test_batches_grow_to_full_and_the_last_records_come_in_halves(tmp_path, coun
     Every record comes once, in file order."""
     path = tmp_path / "copies.mrc"
     path.write_bytes(b"".join(_copies(count)))
-    spec = ReadSpec(path, "marc21", None, 1 << 20, False, None, 8)
+    spec = ReadSpec(path, "marc21", None, 1 << 20, False, None, 8, 1 << 20)
     batches = list(read_batches(spec, Preparer(1 << 20, "UzTUNL")))
     assert [item.index for batch in batches for item, _ in batch] == list(range(count))
     assert [len(batch) for batch in batches] == sizes

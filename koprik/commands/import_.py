@@ -61,6 +61,14 @@ written once however many of its records change them: storing the demo records t
 writing process 237 µs a record in batches of 500, 216 in 1,000, 198-209 in 2,000, 194-199 in
 5,000; its peak memory was 159 MB with batches of 500, 198 MB with 2,000."""
 
+BATCH_BYTES = 2 << 20
+"""A batch ends before :data:`BATCH` records once they hold this many bytes as read, so that
+the memory an import takes is bounded whatever its records' sizes: at most about three batches
+are held by the process reading the file and two by the importing one and its workers
+(:class:`koprik.file_reading.ReadAhead`). 2,000 records under ``limits.max_record_bytes``
+(1 MiB) each took 1.69 GB in the reading process; 2,000 ordinary records hold about 1.2 MB, and
+are batched as before."""
+
 
 def run(args: argparse.Namespace) -> int:
     for path in args.files:
@@ -265,7 +273,7 @@ def import_file(
     belong to file source ``source`` (None: the repository's own). A record under the key of
     one stored earlier in the run ``once`` (:mod:`catalog.written_ids`) is rejected.
     """
-    spec = ReadSpec(path, fmt, charset, max_record_bytes, repair, source, BATCH)
+    spec = ReadSpec(path, fmt, charset, max_record_bytes, repair, source, BATCH, BATCH_BYTES)
     # Each batch is read (in a process of its own for a large file), then validated and
     # derived in the worker processes while the one before it is written.
     with (

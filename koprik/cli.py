@@ -25,7 +25,7 @@ import koprik.parsers
 from config import ConfigError, koprik_version, load_settings
 from config.runtime import start_fork_server
 from config.settings import settings_file
-from koprik.errors import UserError
+from koprik.errors import UserError, one_line
 from koprik.logs import PLAIN, UNEXPECTED, into_log_file, not_a_stop
 from koprik.stopping import interrupted
 
@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             into_log_file(UNEXPECTED, error)
             raise
         status, line = said
+        line = one_line(line)
         print(f"koprik: {line}", file=sys.stderr)
         into_log_file(line)
         return status

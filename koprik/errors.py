@@ -1,5 +1,18 @@
 """Errors that reach the operator as one line, not a traceback."""
 
+_UNPRINTABLE = {
+    **{code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]},  # controls
+    **{0xDC00 + byte: f"\\x{byte:02x}" for byte in range(0x80, 0x100)},  # bytes not UTF-8
+}
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line safe to print on a terminal: each control character (a newline,
+    ESC, C1) and each byte that is not UTF-8 (kept by Python as a surrogate) written ``\\xNN``.
+    A file name holding a newline or an escape sequence broke the line said about it, or
+    drove the operator's terminal."""
+    return text.translate(_UNPRINTABLE)
+
 
 class UserError(Exception):
     """Bad input or an impossible request; the message says what to do. The command ends with

@@ -132,6 +132,24 @@ def test_missing_file_is_one_line(tmp_path):
                                               "name it\n")
 
 
+def test_a_file_name_with_controls_or_a_link_loop_is_said_in_one_line(tmp_path):
+    """A name holding a newline and an escape sequence is said with them written \\xNN: it
+    broke the one line about it in two, and drove the terminal (probe). A loop of symbolic
+    links is said to be one; ``import`` called it "no such file"."""
+    named = tmp_path / "x\n\x1b[31my.mrc"
+    result = koprik(tmp_path, "import", str(named))
+    assert (result.returncode, result.stderr) == (
+        2, f"koprik: {tmp_path}/x\\x0a\\x1b[31my.mrc: no such file\n")
+    walked = koprik(tmp_path, "crosswalk", "--to", "mrk", str(named))
+    assert walked.stderr.splitlines()[0] == (
+        f"koprik: cannot read {tmp_path}/x\\x0a\\x1b[31my.mrc: No such file or directory")
+    loop = tmp_path / "loop.mrc"
+    loop.symlink_to(loop)
+    looped = koprik(tmp_path, "import", str(loop))
+    assert (looped.returncode, looped.stderr) == (
+        2, f"koprik: {loop}: cannot be read (Too many levels of symbolic links)\n")
+
+
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [

@@ -21,7 +21,7 @@ from crosswalks import charsets, iso2709, marc_io, registry, unimarc_sniff
 from crosswalks.check import Problem, check_record
 from crosswalks.marc_io import ReadItem
 from crosswalks.repair import repair_item
-from koprik.errors import UserError
+from koprik.errors import UserError, one_line
 from koprik.option_checks import checked_charset
 from koprik.output_files import (
     STDIO,
@@ -138,7 +138,7 @@ class _Stats:
         """One input that could not be read at all: said in one line, counted, and the run
         goes on with the next."""
         self.unreadable_inputs += 1
-        print(f"koprik: {failure}", file=sys.stderr)
+        print(f"koprik: {one_line(str(failure))}", file=sys.stderr)
 
     def repaired_if_asked(
         self, repair: bool, fmt: str, item: ReadItem, charset: str | None
@@ -265,7 +265,8 @@ def _read_input(
         except ValueError as error:
             raise _Unreadable(name, f"{error}; say which with --from") from None
         if fmt_name == "unimarc":
-            print(f"koprik: {name}: {unimarc_sniff.detected('--from unimarc')}", file=sys.stderr)
+            print(f"koprik: {one_line(name)}: {unimarc_sniff.detected('--from unimarc')}",
+                  file=sys.stderr)
     elif registry.input_name(fmt_name) == "unimarc" and unimarc_sniff.looks_marc21(
         stream.peek(marc_io.HEAD_BYTES)
     ):
@@ -309,7 +310,7 @@ class _SideFile:
         if self.stream is not None:
             self._write_line(line)
         elif self.count <= SHOWN_ON_STDERR:
-            print(f"koprik: {shown}", file=sys.stderr)
+            print(f"koprik: {one_line(shown)}", file=sys.stderr)
 
     def _write_line(self, line: str) -> None:
         assert self.stream is not None

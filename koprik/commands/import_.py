@@ -77,8 +77,12 @@ def run(args: argparse.Namespace) -> int:
                             "records to a file and name it")
         if path.is_dir():
             raise UserError(f"{path}: a folder, not a file of records")
-        if not path.exists():
-            raise UserError(f"{path}: no such file")
+        try:
+            path.stat()
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such file") from None
+        except OSError as error:  # a loop of symbolic links, a folder that cannot be entered
+            raise UserError(f"{path}: cannot be read ({error.strerror})") from None
         if not path.is_file():  # a device or a pipe: its size is not known to read it
             raise UserError(f"{path}: not a regular file")
     _refuse_named_twice(args.files)

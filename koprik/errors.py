@@ -1,9 +1,12 @@
 """Errors that reach the operator as one line, not a traceback."""
 
-_UNPRINTABLE = {
-    **{code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]},  # controls
+CONTROLS_AND_UNDECODED = {
+    **{code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]},  # C0 control characters, DEL
     **{0xDC00 + byte: f"\\x{byte:02x}" for byte in range(0x80, 0x100)},  # bytes not UTF-8
 }
+"""A ``str.translate`` table writing each C0 control character, DEL and byte that is not
+UTF-8 (kept by Python as a surrogate) as ``\\xNN``: the base of every escaping of names."""
+_UNPRINTABLE = {**CONTROLS_AND_UNDECODED, **{code: f"\\x{code:02x}" for code in range(0x80, 0xA0)}}
 
 
 def one_line(text: str) -> str:

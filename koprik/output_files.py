@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from catalog.db import sqlite_files
 from catalog.transactions import uninterrupted
 from config import settings_file
-from koprik.errors import UserError
+from koprik.errors import CONTROLS_AND_UNDECODED, UserError
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -138,8 +138,7 @@ def is_regular_output(path: str | os.PathLike[str] | None) -> bool:
 
 
 _ESCAPED = {
-    **{code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]},  # control characters
-    **{0xDC00 + byte: f"\\x{byte:02x}" for byte in range(0x80, 0x100)},  # bytes not UTF-8
+    **CONTROLS_AND_UNDECODED,
     ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r", ord("\\"): "\\\\",
 }
 

@@ -16,7 +16,7 @@ from catalog import Catalog
 from catalog.db import UNSAID, open_engine
 from catalog.time_bound import check
 from provider.search.errors import Condition, SearchError
-from provider.search.threads import DatabaseThreads
+from provider.search.threads import SEARCH_CLIENT, DatabaseThreads
 from tests.conftest import _fresh_postgres_database
 
 
@@ -130,6 +130,43 @@ def test_at_most_size_threads_and_the_loop_runs_meanwhile(engine: Engine) -> Non
     assert results == [True] * 5
     assert during == 2
     assert distinct == 2
+
+
+def test_each_client_waits_in_a_line_of_its_own_and_the_threads_take_them_in_turn(
+    engine: Engine,
+) -> None:
+    """One client's many heavy jobs do not keep another's waiting behind all of them: with the
+    one thread held, a greedy client queues six jobs, then a newcomer one; the newcomer's is
+    the next taken, and the greedy client's go on after it."""
+    threads = DatabaseThreads(engine, size=1)
+    gate = threading.Event()
+    done: list[str] = []
+
+    def job(name: str, wait: bool = False) -> None:
+        if wait:
+            gate.wait(30)
+        done.append(name)
+
+    async def as_client(client: str, name: str, wait: bool = False) -> None:
+        SEARCH_CLIENT.set(client)  # (each task has a context of its own)
+        await threads.run(lambda connection: job(name, wait))
+
+    async def main() -> None:
+        held = asyncio.create_task(as_client("198.51.100.7", "greedy 0", wait=True))
+        while not threads.threads or threads._jobs.qsize():  # taken by the thread
+            await asyncio.sleep(0.001)
+        greedy = [asyncio.create_task(as_client("198.51.100.7", f"greedy {n}"))
+                  for n in range(1, 7)]  # fmt: skip
+        await asyncio.sleep(0.01)
+        newcomer = asyncio.create_task(as_client("203.0.113.5", "newcomer"))
+        while threads._jobs.qsize() < 7:
+            await asyncio.sleep(0.001)
+        assert threads._jobs.clients() == ["198.51.100.7", "203.0.113.5"]
+        gate.set()
+        await asyncio.gather(held, *greedy, newcomer)
+
+    asyncio.run(main())
+    assert done == ["greedy 0", "greedy 1", "newcomer", *(f"greedy {n}" for n in range(2, 7))]
 
 
 def test_idle_threads_end_and_come_back(engine: Engine) -> None:

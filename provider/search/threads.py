@@ -27,6 +27,13 @@ Each job stops once it has run ``max_seconds`` (:mod:`catalog.time_bound`), and 
 :class:`SearchError` (``RESOURCES_EXHAUSTED``: Bib-1 31): a client's query that walks the whole
 index holds a thread that long at most, not for the time the other clients wait.
 
+Jobs wait in one line per client (:data:`SEARCH_CLIENT`, the address the request came from),
+and a thread that comes free takes the first job of the next client in turn (:class:`_Lines`).
+In one line for all, a client that sent twenty heavy queries over its connections kept every other
+client's query waiting behind all twenty, up to ``answer_timeout`` and then refused as "every
+thread busy"; now a newcomer waits at most for one running job to end. A client alone still has
+every thread.
+
 >>> threads = DatabaseThreads(catalog.engine, size=4)
 >>> count = await threads.run(lambda connection: q.search(connection, query, limit=10).count)
 """
@@ -38,7 +45,9 @@ import contextlib
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -56,6 +65,10 @@ THREADS = 4
 """Default number of database threads: a slow query holds one, the others carry on."""
 IDLE_SECONDS = 60.0
 
+SEARCH_CLIENT: ContextVar[str] = ContextVar("koprik_search_client", default="")
+"""Whom the current task's jobs are for (a client's address), set by the front end as it takes
+a connection or a request: each client's jobs wait in a line of their own (module docs)."""
+
 
 class _Job:
     """A job waiting for a thread, or taken by one (``started``)."""
@@ -68,6 +81,45 @@ class _Job:
         self.future = future
         self.work = work
         self.started = False
+
+
+class _Lines:
+    """Jobs waiting for a thread, in one line per client; :meth:`get` takes from the lines in
+    turn (a client whose job was taken goes to the back), so no client waits behind another's
+    many jobs."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition(threading.Lock())
+        self._lines: dict[str, deque[_Job]] = {}  # in the order of their turns
+        self._waiting = 0
+
+    def put(self, client: str, job: _Job) -> None:
+        with self._ready:
+            self._lines.setdefault(client, deque()).append(job)
+            self._waiting += 1
+            self._ready.notify()
+
+    def get(self, timeout: float) -> _Job:
+        """The next job in turn, waiting up to ``timeout`` seconds for one (else
+        :class:`queue.Empty`)."""
+        with self._ready:
+            if not self._waiting and not self._ready.wait_for(lambda: self._waiting, timeout):
+                raise queue.Empty
+            client = next(iter(self._lines))
+            line = self._lines.pop(client)
+            job = line.popleft()
+            if line:
+                self._lines[client] = line
+            self._waiting -= 1
+            return job
+
+    def qsize(self) -> int:
+        return self._waiting
+
+    def clients(self) -> list[str]:
+        """The clients with jobs waiting, in the order of their turns."""
+        with self._ready:
+            return list(self._lines)
 
 
 class DatabaseThreads:
@@ -87,7 +139,7 @@ class DatabaseThreads:
         """Seconds a job is waited for (queued or running) before it fails as unavailable."""
         self.max_seconds = max_seconds
         """Seconds a job may run (:mod:`catalog.time_bound`)."""
-        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._jobs = _Lines()
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
@@ -104,7 +156,7 @@ class DatabaseThreads:
         future: asyncio.Future[T] = loop.create_future()
         waiting = _Job(loop, future, job)
         with self._lock:
-            self._jobs.put(waiting)
+            self._jobs.put(SEARCH_CLIENT.get(), waiting)
             if self._jobs.qsize() > self._idle and self._threads < self.size:
                 self._threads += 1
                 threading.Thread(target=self._work, name="koprik-z3950-db", daemon=True).start()
@@ -130,7 +182,7 @@ class DatabaseThreads:
                 except queue.Empty:
                     with self._lock:
                         self._idle -= 1
-                        if self._jobs.empty():
+                        if not self._jobs.qsize():
                             self._threads -= 1
                             counted = False
                             return

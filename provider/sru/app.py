@@ -17,7 +17,7 @@ from provider.connections import peer_address
 from provider.forwarded import proxied
 from provider.http_server import continue_within, read_body
 from provider.keys import SETTINGS, SRU
-from provider.search import Condition
+from provider.search import SEARCH_CLIENT, Condition
 from provider.sru.request import FORM, answered_as, checked_pairs
 from provider.sru.responses import CONTENT_TYPE
 from provider.sru.soap import FAULTS
@@ -58,6 +58,7 @@ async def handle_sru(request: web.Request) -> web.StreamResponse:
     refusal = refusal or not_utf8
     request[OPERATION] = answered_as(pairs)
     host, port = _address(request)
+    SEARCH_CLIENT.set(request.remote or "")  # (behind a trusted proxy, the client it names)
     payload = await front.answer(pairs, host=host, port=port, refusal=refusal)
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE})
 

@@ -63,7 +63,7 @@ from provider.connections import (
     write_within,
 )
 from provider.damped_log import Damped
-from provider.search import SearchService
+from provider.search import SEARCH_CLIENT, SearchService
 from provider.sru.front_end import SruFrontEnd
 from provider.sru.http_port import opens_with_http, serve_http
 from provider.z3950 import session_log
@@ -106,6 +106,7 @@ async def start_target(
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = Connection(peer_address(writer.get_extra_info("peername")), writer)
+        SEARCH_CLIENT.set(connection.address)  # (this connection's task only)
         if connections.stopping:  # accepted just before the port closed
             writer.close()
             return

@@ -45,6 +45,9 @@ _FIVE_DIGITS = re.compile(rb"\d{5}")
 _NEXT_RECORD = re.compile(rb"\x1d[\x00\x1a\r\n ]*\d{5}[ -~]{7}\d{5}")
 """A record terminator, then a leader's record length and base address: ISO 2709 whatever
 its first record's leader says."""
+_UTF16_STARTS = ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
+                 (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be"))
+"""The first bytes of UTF-16 XML: a byte-order mark, or ``<`` in either byte order."""
 _LEADER_SHAPE = re.compile(rb"[ -~]{10}22\d{5}[ -~]{3}4500(?:[0-9A-Za-z]{3}\d{9})+\x1e")
 """A MARC21 leader past its record length, then directory entries and their terminator."""
 
@@ -105,7 +108,7 @@ def detect_format(head: bytes) -> str:
     head = head.removeprefix(BOM)
     if not head.strip(b" \t\r\n\x00"):
         raise NothingToRead("the file holds only blanks, no records")
-    text = head.lstrip()
+    text = _utf16_xml(head) or head.lstrip()
     if text.startswith(b"<"):
         fmt, _wrapped = xml_records.sniff(text)
         if fmt is None:
@@ -119,6 +122,17 @@ def detect_format(head: bytes) -> str:
     if _FIVE_DIGITS.match(start) or _LEADER_SHAPE.match(start) or _NEXT_RECORD.search(head):
         return "unimarc" if looks_unimarc(head) else "marc21"
     raise ValueError("not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text")
+
+
+def _utf16_xml(head: bytes) -> bytes | None:
+    """The start of an XML document in UTF-16 (as Windows tools save "Unicode" text), with or
+    without its byte-order mark, re-encoded in UTF-8 to be sniffed; None for any other head.
+    (The XML parser itself reads UTF-16.)"""
+    for start, codec in _UTF16_STARTS:
+        if head.startswith(start):
+            text = head.decode(codec, errors="ignore").lstrip("\ufeff").lstrip()
+            return text.encode("utf-8") if text.startswith("<") else None
+    return None
 
 
 def iter_records(

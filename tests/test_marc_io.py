@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,20 @@ def test_detect_format_of_real_files(path: Path, expected: str, bom: bytes) -> N
     """After a byte-order mark too: ISO 2709 of one record after one was not told (and one of
     more was told by its second record)."""
     assert detect_format(bom + path.read_bytes()[:4096]) == expected
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_marcxml_in_utf_16_is_detected_and_read_as_in_utf_8(codec: str) -> None:
+    """As Windows tools save "Unicode" text: with a byte-order mark ("utf-16") or without one
+    (either byte order). It was "not ISO 2709, MARCXML, MARC-in-JSON or MarcEdit text"."""
+    text = (MARC21 / "loc" / "collection-namemrc.xml").read_text(encoding="utf-8")
+    utf16 = re.sub(r'encoding="[^"]*"', 'encoding="UTF-16"', text, count=1).encode(codec)
+    assert detect_format(utf16[:4096]) == "marcxml"
+    read = list(iter_records(io.BytesIO(utf16)))
+    plain = list(iter_records(MARC21 / "loc" / "collection-namemrc.xml"))
+    assert len(read) == len(plain) > 1
+    assert [item.record.as_marc() for item in read if item.record] == [
+        item.record.as_marc() for item in plain if item.record]
 
 
 @pytest.mark.parametrize("path", [MARC21 / "one.dat", MARC21 / "marc8.dat", MARC21 / "marc.dat",

@@ -319,18 +319,21 @@ _SUBFIELD = f"{{{MARCXML_NS}}}subfield"
 def _plain_record(element: etree._Element) -> Record | None:
     """``element`` read as :class:`_MarcxmlBuilder` reads it, when it is a plain MARCXML
     record: a ``<record>`` whose children are one leader, control fields and data fields of
-    the MARCXML namespace, each holding nothing but text (a data field: subfields holding
-    nothing but text, with only whitespace beside them). Only their own text then counts (what
-    lies between elements is read by no field), so each value is an element's ``.text``. None
-    for anything else (other elements, comments, a field or subfield without its tag or code,
-    a second leader, text beside subfields), which the general walk reads or refuses."""
-    if element.tag != _RECORD:
+    the MARCXML namespace, with only whitespace beside them, each holding nothing but text (a
+    data field: subfields holding nothing but text, with only whitespace beside them). Only
+    their own text then counts (what lies between elements is read by no field), so each value
+    is an element's ``.text``. None for anything else (other elements, comments, a field or
+    subfield without its tag or code, a second leader, text beside fields or subfields), which
+    the general walk reads or refuses."""
+    if element.tag != _RECORD or _holds_text(element.text):
         return None
     record = Record()
     fields = record.fields
     leaders = 0
     for child in element:
         tag = child.tag
+        if _holds_text(child.tail):
+            return None
         if tag == _DATAFIELD:
             name = child.get("tag")
             if name is None or _holds_text(child.text):
@@ -405,13 +408,16 @@ class _MarcxmlBuilder:
     def _refuse_mixed_content(self, name: str, element: etree._Element) -> None:
         """Raise :class:`ValueError` when ``element`` mixes text and elements where MARCXML has
         only one of them: an element in a leader, control field or subfield (text only), text
-        beside the subfields of a data field. pymarc would read on, keeping only the text after
-        the last element (``<subfield>Start <i>inner</i> tail`` as ``tail``)."""
-        if name == "datafield":
+        beside the fields of a record or the subfields of a data field. pymarc would read on,
+        keeping only the text after the last element (``<subfield>Start <i>inner</i> tail`` as
+        ``tail``)."""
+        if name in ("record", "datafield"):
             loose = [element.text] + [child.tail for child in element]
             text = next((text for text in loose if _holds_text(text)), None)
             if text is not None:
-                raise ValueError(f"{self._where()} has text outside its subfields: {text[:40]!r}")
+                parts = "subfields" if name == "datafield" else "fields"
+                where = self._where() if name == "datafield" else "the record"
+                raise ValueError(f"{where} has text outside its {parts}: {text[:40]!r}")
         elif name in ("leader", "controlfield", "subfield"):
             inner = next((child for child in element if isinstance(child.tag, str)), None)
             if inner is not None:

@@ -572,6 +572,10 @@ MIXED_MARCXML = [
     ('<datafield tag="500" ind1=" " ind2=" "><!-- c -->tail<subfield code="a">T</subfield>'
      "</datafield>", "field 500 has text outside its subfields: 'tail'"),
     ("<leader>11111cam a2200000 a 4500</leader>", "two leaders in one record"),
+    ('loose <datafield tag="500" ind1=" " ind2=" "><subfield code="a">T</subfield></datafield>',
+     "the record has text outside its fields: 'loose '"),
+    ('<datafield tag="500" ind1=" " ind2=" "><subfield code="a">T</subfield></datafield>tail',
+     "the record has text outside its fields: 'tail'"),
 ]
 
 
@@ -579,8 +583,8 @@ def test_marcxml_mixing_text_and_elements_is_refused_not_cut_short() -> None:
     """MARCXML gives a leader, control field and subfield text only, and a data field
     subfields only; pymarc's reading kept the text after the last element inside
     (``<subfield code="a">Start <i>inner</i> tail`` became ``$a tail``), dropped text beside
-    subfields and let a second leader overwrite the first, all silently (hostile-file probes
-    child.xml and gen_xml_shape.py). Each such record is refused with a one-line reason, the
+    subfields or fields and let a second leader overwrite the first, all silently (hostile-file
+    probes child.xml and gen_xml_shape.py). Each such record is refused with a one-line reason, the
     records around it read; whitespace, comments and processing instructions between and in
     elements are read as before."""
     head = f'<record xmlns="{MARCXML_NS}" xmlns:x="urn:x">{LEADER_XML}'

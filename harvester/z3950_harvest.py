@@ -34,9 +34,11 @@ Semantics:
 - **Rejects.** A record that cannot be decoded, is not valid MARC21, or that the target replaced
   by a surrogate diagnostic goes to ``harvest_rejects`` with its bytes and the reason, through
   the ingest path every protocol shares (:mod:`harvester.ingest`); the harvest goes on.
-- **Failures.** A target that cannot be reached, refuses the search, times out or ends the
-  association raises :class:`Z3950HarvestError` (a :class:`harvester.oai_client.HarvestError`)
-  with a one-line reason; batches committed before the failure stay.
+- **Failures.** A target that cannot be reached, refuses the search, times out, ends the
+  association or answers what Z39.50 has no room for (a negative hit count, a Present answered
+  with no records and no diagnostic: :class:`harvester.z3950_origin.Z3950Client`) raises
+  :class:`Z3950HarvestError` (a :class:`harvester.oai_client.HarvestError`) with a one-line
+  reason; batches committed before the failure stay.
 - **Retries.** A Present whose association is lost (the connection dropped, the target closed
   it, or the request timed out) is asked again, up to the politeness's ``retries`` times after
   its backoff, on a new association searched again: from the same position if the target
@@ -340,8 +342,6 @@ async def _run(
         while start <= wanted:
             count = min(plan.batch, wanted - start + 1)
             records = await present_in_halves(present, start, count)
-            if not records:
-                raise Z3950Error(f"present at {start} returned no records")
             loop.page(retrieved.data for retrieved in records)  # the bytes: an 001 may repeat
             start += len(records)
             yield len(records), await asyncio.to_thread(

@@ -303,8 +303,11 @@ class Z3950Client:
         _raise_records_diagnostic(response.get("records"))
         if not response["searchStatus"]:
             raise Z3950Diagnostic(bib1.UNSPECIFIED_ERROR, "search failed without a diagnostic")
-        self.result_sets[result_set] = response["resultCount"]
-        return int(response["resultCount"])
+        hits = int(response["resultCount"])
+        if hits < 0:  # (an INTEGER on the wire: nothing else stops one)
+            raise Z3950Error(f"the target answered the search with a negative hit count ({hits})")
+        self.result_sets[result_set] = hits
+        return hits
 
     async def present(
         self,
@@ -319,7 +322,10 @@ class Z3950Client:
         ``syntax`` is a record-syntax name (usmarc, xml, sutrs, opac, unimarc) or OID;
         ``element_set`` None sends no record composition (the target's default).
         Raises :class:`Z3950Diagnostic` for a non-surrogate diagnostic (e.g. 13, out of range);
-        per-record diagnostics come back in :attr:`RetrievedRecord.diagnostic`.
+        per-record diagnostics come back in :attr:`RetrievedRecord.diagnostic`. Fewer records
+        than ``count`` may come back, but not none: an answer with no records and no diagnostic
+        to ``count`` above 0 is a :class:`Z3950Error` (a caller asking for the rest would ask
+        forever, one giving up would end as if the result set ended).
         """
         request: dict[str, Any] = {
             "resultSetId": result_set,
@@ -332,11 +338,12 @@ class Z3950Client:
         response = await self._request("presentRequest", request, "presentResponse")
         records = response.get("records")
         _raise_records_diagnostic(records)
-        if records is None:
-            if response["presentStatus"] == 5:  # failure
-                raise Z3950Diagnostic(bib1.UNSPECIFIED_ERROR, "present failed without diagnostic")
-            return []
-        sent = records[1]
+        if records is None and response["presentStatus"] == 5:  # failure
+            raise Z3950Diagnostic(bib1.UNSPECIFIED_ERROR, "present failed without diagnostic")
+        sent = records[1] if records is not None else []
+        if not sent and count > 0:
+            raise Z3950Error(f"the target answered a Present of {count} records from {start} "
+                             "with none and no diagnostic")
         if len(sent) > count:  # the first ``count`` are those asked for (YAZ's ZOOM takes them)
             if not self.surplus:  # once an association: koprik z3950 says the count at its end
                 log.info("%s sent %d records more than the %d asked for; they are dropped "
@@ -586,7 +593,8 @@ async def present_in_halves(
 
     ``present`` must present on an open association, opening a new one when the too-large
     answer closed the last. Returns the records from ``start`` on, fewer than ``count`` when
-    the target sent fewer (the caller asks for the rest, as after any short Present).
+    the target sent fewer (the caller asks for the rest, as after any short Present), never
+    none when ``present`` never returns none (:meth:`Z3950Client.present`).
     """
     in_a_row = 0
 

@@ -782,3 +782,40 @@ def test_koprik_z3950_fails_in_one_line_when_the_result_set_changed_on_a_new_ass
     assert capsys.readouterr().err.splitlines() == [
         f"koprik: 127.0.0.1:{port}/Default: searched again on a new association, the target "
         "reports 5 hits, not 4: the result set changed"]
+
+
+EMPTY_PRESENT = _present()
+"""A Present answered with success and no records (nor any diagnostic)."""
+
+
+@pytest.mark.parametrize(("present", "hits", "said"), [
+    (_present(make_external(oids.USMARC, GOOD)), -5,
+     "the target answered the search with a negative hit count (-5)"),
+    (EMPTY_PRESENT, 3, "the target answered a Present of 3 records from 1 with none and no "
+                       "diagnostic"),
+])  # fmt: skip
+def test_koprik_z3950_refuses_a_negative_hit_count_and_a_present_answered_with_no_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], present: bytes, hits: int, said: str
+) -> None:
+    """Both ended "z3950: -5 hits, 0 records retrieved" or "z3950: 3 hits, 0 records
+    retrieved" with exit 0, as if the target had answered."""
+    status, port = _command(tmp_path, present, hits=hits)
+    assert status == 2
+    assert capsys.readouterr().err == f"koprik: 127.0.0.1:{port}/Default: {said}\n"
+
+
+@pytest.mark.parametrize(("present", "hits", "said"), [
+    (_present(make_external(oids.USMARC, GOOD)), -5,
+     "the target answered the search with a negative hit count (-5)"),
+    (EMPTY_PRESENT, 3, "the target answered a Present of 3 records from 1 with none and no "
+                       "diagnostic"),
+])  # fmt: skip
+def test_a_harvest_fails_on_a_negative_hit_count_and_a_present_answered_with_no_records(
+    tmp_path: Path, present: bytes, hits: int, said: str
+) -> None:
+    """A negative hit count made a run that succeeded with nothing presented; a Present with
+    no records failed it as "present at 1 returned no records" (the harvest's own check, now
+    the origin's, which every caller shares)."""
+    port, report = _harvest_one_present(tmp_path, present, hits)
+    assert report.status == FAILED
+    assert report.errors == [f"run failed: 127.0.0.1:{port}/Default: {said}"]

@@ -152,8 +152,6 @@ async def _fetch(
         while retrieved < wanted:
             count = min(PAGE, wanted - retrieved)
             page = await present_in_halves(presenting.present, retrieved + 1, count)
-            if not page:
-                break
             put(page)
             retrieved += len(page)
         return hits, presenting.surplus

@@ -71,7 +71,8 @@ _LIBXML_LIMITS = (
     (re.compile(r"Maximum entity amplification factor exceeded, see "
                 r"xmlCtxtSetMaxAmplification\.?"),
      "entities expanding far past the document's own size (refused)"),
-    (re.compile(r"Excessive depth in document: (\d+) use XML_PARSE_HUGE option"),
+    # ("256 use" in older libxml2, "256, use" in 2.14)
+    (re.compile(r"Excessive depth in document: (\d+),? use XML_PARSE_HUGE option"),
      r"elements nested more than \1 deep (refused)"),
 )
 

@@ -1,8 +1,15 @@
-"""xml_safe keeps exactly the characters XML 1.0 allows (its ``Char`` production)."""
+"""xml_safe keeps exactly the characters XML 1.0 allows (its ``Char`` production); libxml2's
+limits are said in a reader's words (xml_error_said)."""
 
 from __future__ import annotations
 
-from crosswalks.xmltext import has_forbidden, xml_safe
+import io
+
+import pytest
+from lxml import etree
+
+from crosswalks.xml_records import iter_payloads
+from crosswalks.xmltext import has_forbidden, parse_untrusted, xml_error_said, xml_safe
 
 
 def allowed_by_xml_1_0(code: int) -> bool:
@@ -26,3 +33,37 @@ def test_text_without_forbidden_characters_is_returned_as_is() -> None:
     text = "Oʻzbekiston tarixi :\tdarslik\r\n Ўзбекистон \U0001f600"
     assert xml_safe(text) is text
     assert xml_safe("bell\x07 nul\x00 \ud800\ufffe end") == "bell nul  end"
+
+
+NESTED = b"<a>" * 300 + b"</a>" * 300
+"""Elements nested deeper than the 256 levels libxml2 reads without XML_PARSE_HUGE."""
+DEPTH_SAID = "elements nested more than 256 deep (refused)"
+
+
+@pytest.mark.parametrize("message", [
+    "Excessive depth in document: 256 use XML_PARSE_HUGE option, line 1, column 771",
+    "Excessive depth in document: 256, use XML_PARSE_HUGE option, line 1, column 771",
+])  # fmt: skip
+def test_libxml2s_depth_limit_is_said_in_a_readers_words_in_both_its_forms(message: str) -> None:
+    """Older libxml2 writes "256 use", 2.14 (the environment's) "256, use": only the first was
+    said so."""
+    assert xml_error_said(message) == f"{DEPTH_SAID}, line 1, column 771"
+
+
+def test_elements_nested_too_deep_in_a_document_are_said_in_a_readers_words() -> None:
+    """The lxml of the project's environment writes the comma: its whole message was shown."""
+    with pytest.raises(etree.XMLSyntaxError) as raised:
+        parse_untrusted(b"<record>" + NESTED + b"</record>")
+    said = xml_error_said(raised.value)
+    assert said.startswith(DEPTH_SAID) and "XML_PARSE_HUGE" not in said, said
+
+
+def test_elements_nested_too_deep_in_a_record_read_again_are_said_in_a_readers_words() -> None:
+    """A record after a broken one is parsed again as a fragment, under a stand-in root."""
+    record = b'<record><datafield tag="500">' + NESTED + b"</datafield></record>"
+    collection = (b'<collection xmlns="http://www.loc.gov/MARC21/slim">' + record * 2
+                  + b"<record><leader>00000nam a2200000 a 4500</leader></record></collection>")
+    items = list(iter_payloads(io.BytesIO(collection), "marcxml", wrapped=False))
+    errors = [item.error for item in items if item.error is not None]
+    assert len(errors) == 2 and items[-1].element is not None, items
+    assert all(DEPTH_SAID in error and "XML_PARSE_HUGE" not in error for error in errors), errors

@@ -12,7 +12,10 @@ event, and a permanent one of the base URL one event a fetcher, saying where it 
 resets, truncated bodies and 5xx; 503 and 429 are retried after the Retry-After the partner
 asked for (seconds or an HTTP date), never longer than ``retry_after_max``. A partner still
 answering 503 or 429 after the retries, or one that cannot be connected to (refused, host not
-found), raises :class:`Unavailable`; the other faults :class:`HarvestError`.
+found), raises :class:`Unavailable`; the other faults :class:`HarvestError`. A server that
+breaks HTTP itself (a body short of its Content-Length, a broken chunked encoding, no status
+line, a header line too long) is said in words of what it did (:func:`fault_event`), never in
+aiohttp's.
 
 Bounds: a body is counted as it streams, on the wire and once unpacked
 (:mod:`harvester.bodies`); one past a bound is dropped at once and raises
@@ -41,6 +44,13 @@ from typing import ClassVar, Self
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import aiohttp
+from aiohttp.http_exceptions import (
+    BadStatusLine,
+    ContentLengthError,
+    HttpProcessingError,
+    LineTooLong,
+    TransferEncodingError,
+)
 from lxml import etree
 
 from crosswalks.xmltext import MAX_XML_BYTES, xml_error_said
@@ -54,6 +64,7 @@ from harvester.faults import (
     quoted,
 )
 from protocols.http_urls import http_url_problem
+from protocols.shown import one_line
 
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
@@ -301,6 +312,7 @@ class HttpFetcher:
         if self._session is None:
             raise RuntimeError("requests are sent only inside `async with HttpFetcher(...)`")
         policy = self.politeness
+        declared = ""
         async with host_turn(urlsplit(url).hostname or url, policy.delay):
             self.requests += 1
             try:
@@ -347,7 +359,7 @@ class HttpFetcher:
                 detail = f"no whole answer from {shown_url(url)} within {policy.timeout:g} s"
                 raise _Retry(Event("timeout", detail)) from None
             except aiohttp.ClientError as error:
-                raise _Retry(Event("connection", f"{type(error).__name__}: {error}")) from None
+                raise _Retry(fault_event(error, url, declared)) from None
         _check_charset(data, charset, self.events)
         return data
 
@@ -367,6 +379,53 @@ def not_connected(error: aiohttp.ClientConnectorError) -> str:
         return f"{where} refused the connection (nothing listens there)"
     reason = error.strerror or str(error.os_error) or type(error.os_error).__name__
     return f"cannot connect to {where}: {reason}"
+
+
+def fault_event(error: aiohttp.ClientError, url: str, declared: str = "") -> Event:
+    """The event of an exchange with the server at ``url`` that aiohttp ended with ``error``
+    once connected (``declared``: the response's Content-Length, once its head came): what the
+    server did, in words, where aiohttp's own were the class names and reprs of its exceptions
+    (``ClientPayloadError: Response payload is not completed: <ContentLengthError: 400,
+    message='Not enough data to satisfy content length header (...)'>``, or the repr of the
+    request over several lines). Kinds: ``truncated-body`` (a body cut short),
+    ``malformed-http`` (an answer that breaks HTTP), ``connection`` (the connection ended)."""
+    server = f"the server at {shown_url(url)}"
+    broken = _parser_error(error)
+    if isinstance(broken, ContentLengthError):
+        length = f" (Content-Length {quoted(declared)})" if declared else ""
+        return Event("truncated-body",
+                     f"{server} ended the response before its declared length{length}")
+    if isinstance(broken, TransferEncodingError):
+        return Event("truncated-body", f"{server} broke the chunked encoding of the response "
+                                       "(a chunk cut short or malformed)")
+    if isinstance(broken, BadStatusLine):
+        return Event("malformed-http", f"{server} answered without an HTTP status line")
+    if isinstance(broken, LineTooLong):
+        return Event("malformed-http", f"{server} sent a status or header line too long to read")
+    if broken is not None:  # aiohttp's first line says what; those after quote the bytes
+        said = broken.message.split("\n", 1)[0].rstrip(":")
+        return Event("malformed-http", f"{server} answered what is not HTTP: {quoted(said)}")
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return Event("connection", f"{server} closed the connection before the head of its "
+                                   "response (status line and headers) ended")
+    if isinstance(error, aiohttp.ClientOSError):
+        return Event("connection",
+                     f"the connection with {server} failed: {error.strerror or one_line(error)}")
+    return Event("connection", f"the exchange with {server} failed: {one_line(error)}")
+
+
+def _parser_error(error: BaseException) -> HttpProcessingError | None:
+    """The error of aiohttp's HTTP parser behind ``error``, if any: the last of its causes
+    (aiohttp raises a plain HttpProcessingError from the parser's own, which says which)."""
+    found: HttpProcessingError | None = None
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:  # (a chain may loop)
+        seen.add(id(cause))
+        if isinstance(cause, HttpProcessingError):
+            found = cause
+        cause = cause.__cause__
+    return found
 
 
 @dataclass(frozen=True)

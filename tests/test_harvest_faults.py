@@ -49,7 +49,7 @@ from tests.fault_provider import (
 RECORDS = 45
 EVIDENCE = {
     "timeout": "timeout: no whole answer from http://127.0.0.1:",  # was "TimeoutError: "
-    "reset": "connection:",
+    "reset": "truncated-body: the server at http://127.0.0.1:",  # was "connection: ClientPay...
     "http-500": "http-500: HTTP 500",
     "http-503": "http-503: HTTP 503, Retry-After 1",
     "http-429": "http-429: HTTP 429, Retry-After",

@@ -82,7 +82,7 @@ async def test_no_records_match_is_an_empty_page(records) -> None:  # type: igno
     ("kind", "event"),
     [
         ("timeout", "timeout"),
-        ("reset", "connection"),
+        ("reset", "truncated-body"),  # a body cut short of its Content-Length
         ("http-500", "http-500"),
         ("http-503", "http-503"),
         ("http-429", "http-429"),

@@ -33,7 +33,7 @@ from tests.fault_provider import (
 
 RECORDS = 23
 SRU_FAULTS = {
-    "reset": "connection:",
+    "reset": "truncated-body: the server at http://127.0.0.1:",
     "http-500": "http-500: HTTP 500",
     "http-503": "http-503: HTTP 503, Retry-After 1",
     "http-429": "http-429: HTTP 429, Retry-After",

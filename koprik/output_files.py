@@ -338,6 +338,21 @@ def written_whole(
         yield out
 
 
+def left_when_stopped(output: str | os.PathLike[str] | None, run: str) -> str:
+    """What a ^C or SIGTERM midway through ``run`` ("an export") leaves of its output
+    ``output`` (None or ``-``: standard output) written by :func:`written_whole`, for the line
+    saying it stopped; asked before the run (whether a file of that name was there). Said only
+    "interrupted", ``koprik export > out.xml`` left a MARCXML document without its
+    ``</collection>`` unsaid."""
+    if output is None or os.fspath(output) == STDIO:
+        return f"standard output is incomplete ({run} cut short)"
+    if not is_regular_output(output):  # a device or a pipe, written in place
+        return f"{output} is incomplete (written in place: {run} cut short)"
+    if os.path.exists(output):  # the working copy removed, the file left (written_whole)
+        return f"{output} not written; the file of that name before the run is left unchanged"
+    return f"{output} not written"
+
+
 def standard_output_failed(error: OSError) -> OSError:
     """``error``, met writing standard output, named so (the command line says it as
     ``standard output: No space left on device``; it named no file), with standard output

@@ -22,7 +22,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -142,6 +143,17 @@ def raised_before() -> bool:
     (:func:`_raised_again`), and a command putting handlers of its own in place meanwhile is
     to stop as if the signal came now."""
     return bool(_RAISED)
+
+
+@contextmanager
+def noted_when_stopped(note: Callable[[], str]) -> Iterator[None]:
+    """Add ``note()`` (what the command kept, or left) to a ^C or SIGTERM that stops the block:
+    :func:`interrupted` says it on its line."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:  # a SIGTERM too (Terminated)
+        stop.add_note(note())
+        raise
 
 
 def interrupted(stop: KeyboardInterrupt | None = None) -> int:

@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -164,7 +165,12 @@ def test_an_interrupted_run_leaves_the_output_it_would_replace_whole(tmp_path: P
         time.sleep(0.05)
     os.killpg(running.pid, signal.SIGINT)
     _, err = running.communicate(timeout=60)
-    assert running.returncode == 130 and err.endswith(b"koprik: interrupted\n"), err
+    unchanged = "not written; the file of that name before the run is left unchanged"
+    assert running.returncode == 130, err
+    assert re.fullmatch(
+        rf"koprik: interrupted after (\d+) records read, \1 converted: {out} {unchanged}; "
+        rf"{out}.rejects.txt not written; {out}.report.txt not written", err.decode().rstrip()
+    ), err
     assert out.read_bytes() == before
     assert not (tmp_path / "out.xml.part").exists()
     result = koprik("--to", "marcxml", MARC21 / "test.dat", MARC21 / "test.dat", "-o", out)
@@ -257,15 +263,16 @@ def test_an_output_cut_short_names_the_file_asked_for_and_leaves_the_earlier_one
     assert sorted(tmp_path.iterdir()) == [named]
 
 
-@pytest.mark.parametrize(("signum", "said"), [(signal.SIGINT, b"koprik: interrupted\n"),
-                                              (signal.SIGTERM, b"koprik: terminated\n")])
+@pytest.mark.parametrize(("signum", "said"), [(signal.SIGINT, "interrupted"),
+                                              (signal.SIGTERM, "terminated")])
 def test_a_stopped_run_leaves_the_side_files_of_the_run_before(
-    tmp_path: Path, signum: int, said: bytes
+    tmp_path: Path, signum: int, said: str
 ) -> None:
     """OUT.rejects.txt and OUT.report.txt were opened for writing at once: a ^C or a SIGTERM
     left them emptied (or half written) beside the earlier OUT kept whole. They are written
-    whole as OUT is, and a stopped run leaves none of its own. The crosswalk waits on its
-    standard input, left open, its files begun."""
+    whole as OUT is, and a stopped run leaves none of its own, and says so of each file (it
+    said only "koprik: interrupted"). The crosswalk waits on its standard input, left open,
+    its files begun."""
     earlier = {name: f"{name} of the run before\n"
                for name in ("out.xml", "out.xml.rejects.txt", "out.xml.report.txt")}  # fmt: skip
     for name, text in earlier.items():
@@ -281,7 +288,10 @@ def test_a_stopped_run_leaves_the_side_files_of_the_run_before(
         begun = report.with_name(report.name + ".part").exists() or report.stat().st_size == 0
     err = stderr_after(started, signum)
     assert begun, started.returncode
-    assert (started.returncode, err) == (128 + signum, said)
+    unchanged = "not written; the file of that name before the run is left unchanged"
+    assert (started.returncode, err.decode()) == (128 + signum, (
+        f"koprik: {said} after 0 records read, 0 converted: out.xml {unchanged}; "
+        f"out.xml.rejects.txt {unchanged}; out.xml.report.txt {unchanged}\n"))
     assert {path.name: path.read_text() for path in tmp_path.iterdir()} == earlier
 
 

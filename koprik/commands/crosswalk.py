@@ -27,6 +27,7 @@ from koprik.output_files import (
     STDIO,
     escaped_name,
     is_regular_output,
+    left_when_stopped,
     option_named,
     refuse_overwriting,
     refuse_own_files,
@@ -35,6 +36,7 @@ from koprik.output_files import (
     written_whole,
 )
 from koprik.progress import Progress
+from koprik.stopping import noted_when_stopped
 
 SHOWN_ON_STDERR = 5
 """Rejects described on stderr when there is no reject file."""
@@ -74,8 +76,16 @@ def run(args: argparse.Namespace) -> int:
                          ("--report", report_path)):  # fmt: skip
         if path is not None and path != STDIO:  # (its working copy's name was said)
             refuse_unwritable(path, option)
+    # what a stop midway leaves of each file (asked now: whether one of that name is there)
+    sides = [path for path in (rejects_path, report_path) if is_regular_output(path)]
+    left = "; ".join(left_when_stopped(path, "a crosswalk") for path in [args.output, *sides])
     stats = _Stats()
-    with contextlib.ExitStack() as stack:
+    with (
+        noted_when_stopped(
+            lambda: f"after {stats.read} records read, {stats.converted} converted: {left}"
+        ),
+        contextlib.ExitStack() as stack,
+    ):
         # put in place as it closes; none when nothing was converted (an earlier one removed)
         out = stack.enter_context(written_whole(args.output, kept=lambda: stats.converted > 0))
         try:

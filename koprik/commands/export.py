@@ -12,7 +12,6 @@ named with ``-o`` (``/dev/null``, a FIFO) is written in place, as ``koprik cross
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import BinaryIO
@@ -25,14 +24,14 @@ from crosswalks import registry
 from koprik.errors import UserError
 from koprik.option_checks import checked_date_range
 from koprik.output_files import (
-    STDIO,
-    is_regular_output,
+    left_when_stopped,
     refuse_own_files,
     refuse_unwritable,
     written_whole,
 )
 from koprik.parsers.export import FORMATS
 from koprik.progress import Progress
+from koprik.stopping import noted_when_stopped
 
 COLLECTION_START = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
                     b'<collection xmlns="http://www.loc.gov/MARC21/slim">\n')  # fmt: skip
@@ -55,15 +54,13 @@ def run(args: argparse.Namespace) -> int:
                             "takes the setSpec of ListSets)")  # fmt: skip
         selection = {"set_spec": args.set_spec, "from_": from_, "until": until}
         total = count_live(catalog, form, **selection)
-        left = _left_when_stopped(args.output)  # (before: whether the file is there already)
-        with Progress("export", total=total) as progress:
-            try:
-                with written_whole(args.output) as out:
-                    _write(catalog, form, selection, out, progress)
-            except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
-                # said on the one line koprik.stopping.interrupted writes
-                stop.add_note(f"after {progress.count} of {total} records: {left}")
-                raise
+        left = left_when_stopped(args.output, "an export")  # (before: whether it is there)
+        with (
+            Progress("export", total=total) as progress,
+            noted_when_stopped(lambda: f"after {progress.count} of {total} records: {left}"),
+            written_whole(args.output) as out,
+        ):
+            _write(catalog, form, selection, out, progress)
         written = progress.count
     finally:
         catalog.close()
@@ -91,19 +88,6 @@ def _format_named(output: str | None) -> str:
             "converts what it writes)"
         )
     return "marc21"
-
-
-def _left_when_stopped(output: str | None) -> str:
-    """What a ^C or SIGTERM midway leaves of the output ``output`` (None or ``-``: standard
-    output), for the line saying it stopped. Said only "interrupted", ``koprik export >
-    out.xml`` left a MARCXML document without its ``</collection>`` unsaid."""
-    if output is None or os.fspath(output) == STDIO:
-        return "standard output is incomplete (an export cut short)"
-    if not is_regular_output(output):  # a device or a pipe, written in place
-        return f"{output} is incomplete (written in place: an export cut short)"
-    if os.path.exists(output):  # the working copy removed, the file left (written_whole)
-        return f"{output} not written; the file of that name before the run is left unchanged"
-    return f"{output} not written"
 
 
 def _write(

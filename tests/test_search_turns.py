@@ -1,8 +1,8 @@
 """Each front end files its database jobs under the address of the client they are for
 (``provider.search.SEARCH_CLIENT``), so that the search threads take clients in turn (the
-fairness itself: ``test_search_threads``). Z39.50, SRU on the Z39.50 port and ``/sru`` of the
-HTTP application are each reached here from an address of their own: all of 127.0.0.0/8 is the
-loopback network."""
+fairness itself: ``test_search_threads``). Z39.50, SRU on the Z39.50 port, ``/sru`` of the HTTP
+application and the dashboard's record search are each reached here from an address of their
+own: all of 127.0.0.0/8 is the loopback network."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from koprik.dashboard import setup_dashboard
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.search import threads
@@ -52,8 +53,11 @@ def test_every_front_end_files_its_jobs_under_the_clients_address(
         healthy_search(z3950)
         z3950.close()
         assert _get(running.port, f"/Default?{SEARCH}", "127.0.0.3") == 200
-        with serve_in_thread(init_app(sqlite_settings(tmp_path), running.catalog)) as base:
+        app = init_app(sqlite_settings(tmp_path), running.catalog)
+        setup_dashboard(app)
+        with serve_in_thread(app) as base:
             port = int(base.rsplit(":", 1)[1])
             assert _get(port, f"/sru?{SEARCH}", "127.0.0.4") == 200
-    assert {"127.0.0.2", "127.0.0.3", "127.0.0.4"} <= set(filed)
-    assert set(filed) <= {"127.0.0.2", "127.0.0.3", "127.0.0.4"}
+            assert _get(port, "/records?q=navoiy", "127.0.0.5") == 200
+    clients = {"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
+    assert set(filed) == clients

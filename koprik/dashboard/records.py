@@ -23,7 +23,7 @@ from crosswalks.uzbek import fold
 from koprik.dashboard.access import readable
 from koprik.dashboard.render import render
 from provider.keys import CATALOG, SERVICE
-from provider.search import SearchError, SearchService
+from provider.search import SEARCH_CLIENT, SearchError, SearchService
 
 PAGE_SIZE = 20
 MAX_QUERY = 500
@@ -99,6 +99,7 @@ async def search_page(request: web.Request) -> web.Response:
         error = "nothing to search for: the query has no letter or digit"
     elif text.strip():
         service = request.app[SERVICE]
+        SEARCH_CLIENT.set(request.remote or "")  # (behind a trusted proxy, the client it names)
         try:
             count, hits = await service.threads.run(
                 lambda connection: run_search(service, connection, query, page)

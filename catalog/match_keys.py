@@ -162,8 +162,7 @@ def match_data(
         keys.append(("ay", f"{profile.author.replace(' ', '')}:{profile.year}"))
     profile.pages = _pages(fields)
     profile.edition = _edition(" ".join(_subfields(fields, "250", "a")))
-    profile.series_number = _numbering(" ".join(_subfields(fields, "490", "v")
-                                                 + _subfields(fields, "830", "v")))
+    profile.series_number = _series_numbering(fields)
     codes = marc_languages(record) if language_codes is None else language_codes
     found = [code for code in codes if code not in ("und", "mul", "zxx")]
     profile.language = found[0] if found else None
@@ -302,6 +301,15 @@ def _numbering(text: str) -> str | None:
     if roman:
         return ".".join(str(_roman_value(r)) for r in roman)
     return folded
+
+
+def _series_numbering(fields: Tagged) -> str | None:
+    """The record's numbers in its series (490 $v, 830 $v), each once: an 830 traces the series
+    its 490 transcribes and repeats its number (490 "Klassika ; 2-kitob", 830 "Klassika ; kn.
+    2"), which read as 2.2 vetoed the copy of a centre that gives the 490 alone."""
+    numbers = [_numbering(value)
+               for value in _subfields(fields, "490", "v") + _subfields(fields, "830", "v")]
+    return ".".join(dict.fromkeys(number for number in numbers if number)) or None
 
 
 _TITLE_VOLUME = re.compile(

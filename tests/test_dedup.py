@@ -4,7 +4,7 @@ import dataclasses
 import time
 
 import pytest
-from pymarc import Record
+from pymarc import Field, Record, Subfield
 from sqlalchemy import select
 
 from catalog import Catalog, models
@@ -130,6 +130,18 @@ def test_traps_stay_apart(union_catalog):
     why = explain(union_catalog, "sam:1")
     assert any(d[3].startswith("volume/part: 2 / 1") for d in why.decisions), why.decisions
 
+
+
+def test_a_copy_whose_830_repeats_its_series_number_joins_the_copy_without_830(union_catalog):
+    """A series numbered in 490 and, traced, in 830 is the series of the copy that has the 490
+    alone: its number was read 2.2 against 2, a veto, and the book was served twice."""
+    traced = history("1", script="cyrillic", series=("Мактаб кутубхонаси", "2-китоб"))
+    traced.add_field(Field(tag="830", indicators=[" ", "0"], subfields=[
+        Subfield("a", "Мактаб кутубхонаси ;"), Subfield("v", "2-китоб.")]))
+    put(union_catalog, ("sam", traced),
+        ("bux", history("7", series=("Maktab kutubxonasi", "2-kitob"))))
+    run_dedup(union_catalog)
+    assert holdings(marc(union_catalog, "union:1")) == ["UzBuRL", "UzSaRL"]
 
 def test_a_members_deletion_keeps_the_union_record_until_the_last_one(union_catalog):
     c = union_catalog

@@ -96,6 +96,19 @@ def test_profile_values():
     assert Profile.from_json(profile.to_json()) == profile
 
 
+
+def test_a_series_number_an_830_repeats_is_one_number():
+    """An 830 traces the series its 490 transcribes, with the same number: 2, not 2.2, which
+    vetoed the copy of a centre that gives only the 490."""
+    record = book("1", "Fizika", series=("Maktab kutubxonasi", "2-kitob"))
+    record.add_field(Field(tag="830", indicators=[" ", "0"], subfields=[
+        Subfield("a", "Maktab kutubxonasi ;"), Subfield("v", "kn. 2.")]))
+    assert keys_of(record)[1].series_number == "2"
+    two_series = book("2", "Fizika", series=("Maktab kutubxonasi", "5"))
+    two_series.add_field(Field(tag="490", indicators=["0", " "], subfields=[
+        Subfield("a", "Fan ;"), Subfield("v", "12")]))
+    assert keys_of(two_series)[1].series_number == "5.12"
+
 @pytest.mark.parametrize(("title", "subtitle", "volume"), [
     ("Asarlar. 2-jild", None, "2"), ("Асарлар. 2-жилд", None, "2"),
     ("Собрание сочинений. Т. 3, кн. 1", None, "3.1"), ("Собрание сочинений. Т. III", None, "3"),

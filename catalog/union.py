@@ -29,6 +29,7 @@ from functools import cached_property
 from pymarc import Field, Record, Subfield
 from stdnum.exceptions import ValidationError
 
+from catalog.match_keys import isbn_text
 from crosswalks.iso2709 import MAX_RECORD_BYTES, field_lengths
 from crosswalks.mods import script_of
 from crosswalks.standard_numbers import valid_isbn13
@@ -360,7 +361,7 @@ def _as_added(field: Field) -> Field:
 
 def _isbn13(value: str) -> str | None:
     try:
-        return valid_isbn13(value.split()[0])
+        return valid_isbn13(isbn_text(value).split()[0])
     except (ValidationError, IndexError):
         return None
 

@@ -143,6 +143,18 @@ def test_a_copy_whose_830_repeats_its_series_number_joins_the_copy_without_830(u
     run_dedup(union_catalog)
     assert holdings(marc(union_catalog, "union:1")) == ["UzBuRL", "UzSaRL"]
 
+
+def test_a_copy_whose_isbn_has_a_cyrillic_x_joins_the_copies_of_the_isbn(union_catalog):
+    """Its ISBN kept aside as a wrong check digit, the copy needed a title 0.85 alike: one
+    whose title proper names the genre too stayed apart."""
+    put(union_catalog,
+        ("sam", book("1", "Садди Искандарий. Достон", author="Навоий, Алишер",
+                     isbn="9943-01-234-Х")),
+        ("bux", book("7", "Saddi Iskandariy", author="Navoiy, Alisher",
+                     isbn="978-9943-01-234-9")))
+    run_dedup(union_catalog)
+    assert holdings(marc(union_catalog, "union:1")) == ["UzBuRL", "UzSaRL"]
+
 def test_a_members_deletion_keeps_the_union_record_until_the_last_one(union_catalog):
     c = union_catalog
     put(c, ("sam", history("1")), ("bux", history("2")))

@@ -37,6 +37,18 @@ def test_isbn_10_and_13_give_one_key_and_a_wrong_check_digit_is_kept_aside(caplo
         (logging.DEBUG, "record 3: ISBN '978-9943-01-234-5' kept asi")]
 
 
+
+@pytest.mark.parametrize("typed", [
+    "9943-01-234-Х", "994301234х (в пер.)",  # the check digit X typed on a Cyrillic keyboard
+    "9943\u201101\u2011234\u2011X", "978\u20139943\u201301\u2013234\u20139",  # Word's hyphens
+])
+def test_an_isbn_typed_with_a_cyrillic_x_or_a_typographic_hyphen_is_the_isbn(typed):
+    """Kept aside as a wrong check digit (the Cyrillic Х) or not read at all (U+2011, U+2013),
+    it matched no copy bearing the ISBN."""
+    keys, profile = keys_of(book("1", "X", isbn=typed))
+    assert (profile.isbns, profile.bad) == (["9789943012349"], [])
+    assert ("isbn", "9789943012349") in keys
+
 def test_issn_and_national_and_control_numbers():
     record = book("1", "X", issn="0317-8471", ids={
         "010": "  2001012345 ", "015": "GB9912345", "024": "9780306406157",

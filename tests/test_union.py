@@ -77,6 +77,16 @@ def test_another_members_isbn_with_a_wrong_check_digit_is_added_as_invalid():
         ("978-9943-01-234-9 (pbk.)", None), (None, "9789943012340")]
 
 
+
+def test_another_members_isbn_typed_with_a_cyrillic_x_is_no_invalid_isbn():
+    """The Cyrillic Х of a check digit was added as $z, a number the book does not bear."""
+    latin = book("1", "Kimyo", isbn="978-9943-01-555-5")
+    cyrillic = book("2", "Кимё", isbn=["978-9943-01-555-5", "9943-01-234-Х"])
+    union = union_record("union:1", "UzNL", [member(latin, "UzSaRL", "1"),
+                                             member(cyrillic, "UzBuRL", "2")])
+    assert [(f.get("a"), f.get("z")) for f in union.get_fields("020")] == [
+        ("978-9943-01-555-5", None), ("9943-01-234-Х", None)]
+
 def test_each_members_cancelled_isbn_is_added_once():
     records = [book(str(n), "Kimyo") for n in (1, 2, 3)]
     for record, cancelled in zip(records, ["9789943099995", "9789943088885",

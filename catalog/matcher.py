@@ -20,11 +20,11 @@ edition or a translation), language, the main author's forename initial when the
   0.9 + 0.1 x title similarity (one ISBN printed in two books by other authors does not make
   them one);
 - otherwise (same title key) the titles must be ``title_min`` alike and the main authors'
-  surnames ``author_min`` alike, and both years known; confidence is the mean of the title and
-  author similarities. Without an author on either side, the title similarity times
-  ``anonymous_weight`` when both extents are known (and agree), else at most ``review``; with
-  an author on one side only, times ``one_author_weight`` when the extents agree, else
-  different.
+  surnames (when both have one) ``author_min`` alike; with a year unknown, a pair for review;
+  confidence is the mean of the title and author similarities. Without an author on either
+  side, the title similarity times ``anonymous_weight`` when both extents are known (and
+  agree), else at most ``review``; with an author on one side only, times
+  ``one_author_weight`` when the extents agree, else different.
 
 Confidence from ``accept`` up is a match; from ``review`` up, a pair for review.
 """
@@ -146,12 +146,13 @@ def compare(a: Profile, b: Profile, shared: frozenset[str], s: DedupSettings) ->
         return _verdict(score, s, f"shared {'/'.join(identifiers)}, title {title:.2f}")
     if title < s.title_min:
         return _different(f"title: {title:.2f} < {s.title_min}")
+    author = author_similarity(a.author, b.author) if a.author and b.author else None
+    if author is not None and author < s.author_min:
+        # before the year: undated books of one title by other authors went to review
+        return _different(f"author: {a.author} / {b.author} ({author:.2f} < {s.author_min})")
     if a.year is None or b.year is None:
         return _verdict(min(title, s.accept) - 0.01, s, f"title {title:.2f}, a year unknown")
-    if a.author and b.author:
-        author = author_similarity(a.author, b.author)
-        if author < s.author_min:
-            return _different(f"author: {a.author} / {b.author} ({author:.2f} < {s.author_min})")
+    if author is not None:
         return _verdict((title + author) / 2, s, f"title {title:.2f}, author {author:.2f}")
     if a.author or b.author:
         if a.pages is not None and b.pages is not None:

@@ -321,6 +321,15 @@ def test_two_runs_at_once_form_each_group_once(union_catalog, settings):
     assert len(set(members)) == len(titles) and None not in members
 
 
+
+def test_undated_books_of_one_title_by_other_authors_wait_for_no_review(union_catalog):
+    put(union_catalog,
+        ("sam", book("1", "Tanlangan asarlar", author="Qodiriy, Abdulla", year=None)),
+        ("bux", book("1", "Танланган асарлар", author="Чўлпон", year=None)),
+        ("xor", book("1", "Tanlangan asarlar", author="Qodiriy, A.", year=None)))
+    run_dedup(union_catalog)
+    assert [pair[:2] for pair in review_list(union_catalog)] == [("sam:1", "xor:1")]
+
 def test_an_accepted_pair_in_two_groups_ends_in_one(union_catalog):
     """Accepting a pair not waiting for review, each record in a group of its own, stored
     "same", queued them and left both groups as they were ("0 groups merged")."""

@@ -173,6 +173,14 @@ def test_title_alone_or_an_unknown_year_goes_to_review():
     assert undated.decision is Decision.REVIEW and "year unknown" in undated.reason
 
 
+
+def test_an_unknown_year_does_not_put_up_for_review_the_books_of_other_authors():
+    """"Tanlangan asarlar" of Qodiriy and of Choʻlpon, undated, went to an operator as 0.89
+    alike: the authors were never compared."""
+    result = verdict({"title": "Tanlangan asarlar", "author": "Qodiriy, Abdulla", "year": None},
+                     {"title": "Танланган асарлар", "author": "Чўлпон", "year": None})
+    assert result.decision is Decision.DIFFERENT and result.reason.startswith("author:"), result
+
 def test_anonymous_copies_whose_extents_agree_match():
     result = verdict({"author": None, "pages": 120}, {"author": None, "pages": 121})
     assert result.decision is Decision.MATCH and "extent agrees" in result.reason

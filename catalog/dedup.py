@@ -6,7 +6,8 @@ batches, one transaction each. For each record:
 - a deleted record leaves its group; a group left without live members loses its union record
   (a persistent deletion);
 - a record in a group stays while it still fits (no veto against any other member, and a match
-  with at least one); otherwise it leaves and is matched again;
+  with at least one); otherwise it leaves and is matched again; the members of a group a
+  record left are looked at again in the next batch (what it kept out may join now);
 - candidates are the live records of *other* sources that share a match key with it (ISBN,
   other identifiers, title key; a key shared by more than ``dedup.max_candidates`` records, or
   a blocked ISBN, finds none) and those an operator said are the same;
@@ -165,6 +166,7 @@ def _next_batch(writer: CatalogWriter, size: int) -> DedupReport | None:
     work.process([row.record_id for row in rows])
     work.finish()
     unqueue(writer.connection, [(row.record_id, row.queued_at) for row in rows])
+    writer.queue_dedup(sorted(work.revisit))  # after unqueue, which would take them off
     return work.report
 
 
@@ -220,6 +222,10 @@ class Batch:
         self.gone: set[int] = set()
         self.unwritten: set[int] = set()
         """Groups whose union record could not be made or stored (:meth:`not_written`)."""
+        self.revisit: set[int] = set()
+        """Live members of the groups a record left (deleted, or no longer fitting), queued for
+        the next batch: the records kept out by the one that left (another copy of its source,
+        one it vetoed) are their candidates again (:meth:`gather`)."""
         self.next_new = -1
         self.report = DedupReport()
         self.decisions: list[tuple[int, int | None, str, float, str, int]] = []
@@ -361,6 +367,7 @@ class Batch:
         if rec.deleted:
             if gid is not None:
                 self.leave(rec, "deleted")
+                self.revisit.update(m for m in self.members[gid] if not self.recs[m].deleted)
             return
         if gid is not None:
             others = [self.recs[m] for m in self.members[gid] if m != rec.id]
@@ -371,6 +378,7 @@ class Batch:
                 self.gather(rec, gid, cands)
                 return
             self.leave(rec, "no longer fits its group")
+            self.revisit.update(m.id for m in others)
         if not cands:
             self.note(rec.id, None, "alone", 0.0, "no match")
             return

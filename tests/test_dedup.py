@@ -49,6 +49,11 @@ def marc(catalog, local_id):
     return None if data is None else Record(data=data, force_utf8=True)
 
 
+def members(catalog, union_id):
+    """The members a union record names, ``(CODE)IDENTIFIER``."""
+    return sorted(f.get("a") for f in marc(catalog, union_id).get_fields("035"))
+
+
 def holdings(record):
     return sorted(f.get("a") for f in record.get_fields("852"))
 
@@ -170,6 +175,27 @@ def test_a_members_deletion_keeps_the_union_record_until_the_last_one(union_cata
     entry = c.get_entry("union:1", "marc21")
     assert entry.deleted and hits(c, "title", "tarixi") == []
 
+
+
+@pytest.mark.parametrize("change", ["delete", "retitle"])
+def test_a_centres_second_copy_joins_the_group_its_first_copy_leaves(union_catalog, change):
+    """A centre sent one book twice; its first copy joined another centre's, its second stayed
+    out (a group holds one record per source). When the first copy was deleted (or became
+    another book) the second was never looked at again: the book was served twice, once
+    without the centre's holding, until ``koprik dedup --all``."""
+    c = union_catalog
+    put(c, ("sam", history("1", script="cyrillic")), ("sam", history("2")),
+        ("bux", history("7")))
+    run_dedup(c)
+    assert members(c, "union:1") == ["(UzBuRL)7", "(UzSaRL)1"]
+    if change == "delete":
+        with c.writer() as writer:
+            writer.delete("sam:1")
+    else:
+        put(c, ("sam", book("1", "Kimyo", author="Rahimov, Botir")))
+    run_dedup(c)
+    assert members(c, "union:1") == ["(UzBuRL)7", "(UzSaRL)2"]
+    assert hits(c, "title", "tarixi") == [c.get_entry("union:1", None).id]
 
 def test_merge_keeps_the_older_identifier_and_deletes_the_other_and_split_gives_a_new_one(
     union_catalog,
@@ -684,9 +710,10 @@ def test_a_record_with_no_candidate_has_its_decisions_replaced_by_one_saying_so(
     put(c, ("bux", book("2", "Fizika", author="Salimov, Anvar", year=1990)))
     with c.writer() as writer:
         writer.queue_dedup([c.get_entry("xor:1", None).id])
-    assert run_dedup(c).processed == 2
+    assert run_dedup(c).processed == 3  # and sam:1, the rest of the group bux:2 left
     assert explain(c, "bux:2").decisions == [
-        (None, "left", 0.0, "left union:1: no longer fits its group"), *alone, joined_by]
+        (None, "left", 0.0, "left union:1: no longer fits its group"), *alone]
+    assert explain(c, "sam:1").decisions == [(None, "stays", 1.0, "still fits union:1")]
     assert explain(c, "xor:1").decisions == alone
 
 

@@ -4,8 +4,9 @@ The base is the most complete member (:func:`completeness`; ties go to the oldes
 those in the script of the oldest member's title (:func:`base`); to it are added the identifiers
 (020, 022, 010, 015, 016, 024, 035) and subject headings (6XX) of the other members that it lacks
 (compared folded, so the same heading in two scripts is kept once; an ISBN with a wrong check
-digit as 020 $z), one ``035 $a (CODE)IDENTIFIER`` per member naming its institution and its
-identifier there, and every member's holdings (:func:`holdings`):
+digit as 020 $z), the titles of the other members it does not say as 246 (compared folded:
+:func:`_variant_titles`), one ``035 $a (CODE)IDENTIFIER`` per member naming its institution and
+its identifier there, and every member's holdings (:func:`holdings`):
 one ``852`` for each of its 852 (each branch, location or copy) with the institution's code as
 ``$a``, else for each Koha item (952), else one with the call number of its 090/099, each
 followed by the member's holdings fields that belong to it: captions and patterns (853-855),
@@ -104,6 +105,8 @@ def union_record(local_id: str, own_code: str, members: Sequence[Member]) -> Rec
     _add_missing(record, others, IDENTIFIER_TAGS[:-1], _identifier_key, _as_added)
     _add_missing(record, [members[best].record, *others], ("035",), _identifier_key)
     _add_missing(record, others, _HEADING_TAGS, _heading_key)
+    for variant in _variant_titles(record, others):
+        record.add_ordered_field(variant)
     for member in members:
         record.add_ordered_field(Field(
             tag="035", indicators=[" ", " "],
@@ -364,6 +367,35 @@ def _isbn13(value: str) -> str | None:
         return valid_isbn13(isbn_text(value).split()[0])
     except (ValidationError, IndexError):
         return None
+
+
+_TITLE_CODES = "abnp"
+"""The title proper, remainder of title, number and name of part: what a 245 and a 246 share."""
+_TRANSCRIBED_END = re.compile(r"\s*[/=;,.]+\s*$")
+
+
+def _variant_titles(record: Record, others: Sequence[Record]) -> list[Field]:
+    """The titles of ``others`` (245, and their 246) that ``record``'s 245 and 246 do not say
+    (compared folded: the same title in the other script is said), as 246 (first indicator 3:
+    an added entry, no note). The members of a union record are not searched: a word only
+    another member's title had (its subtitle, another title proper) found nothing."""
+    said = {_title_key(field) for field in record.get_fields("245", "246")}
+    variants: list[Field] = []
+    for other in others:
+        for field in other.get_fields("245", "246"):
+            key = _title_key(field)
+            if not key or key in said:
+                continue
+            said.add(key)
+            kept = [Subfield(sf.code, sf.value) for sf in field.subfields
+                    if sf.code in _TITLE_CODES]
+            kept[-1] = Subfield(kept[-1].code, _TRANSCRIBED_END.sub("", kept[-1].value))
+            variants.append(Field(tag="246", indicators=["3", " "], subfields=kept))
+    return variants
+
+
+def _title_key(field: Field) -> str:
+    return fold(" ".join(field.get_subfields(*_TITLE_CODES)))
 
 
 def _heading_key(field: Field) -> str:

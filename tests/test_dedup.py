@@ -84,6 +84,14 @@ def test_copies_in_two_scripts_from_three_sources_become_one_union_record(union_
     assert run_dedup(c).processed == 0  # the queue is empty
 
 
+
+def test_a_word_of_another_members_title_finds_the_union_record(union_catalog):
+    c = union_catalog
+    put(c, ("sam", book("1", "Хамса", author="Навоий, Алишер")),
+        ("bux", book("7", "Xamsa", subtitle="besh doston", author="Navoiy, Alisher")))
+    run_dedup(c)
+    assert hits(c, "title", "doston") == [c.get_entry("union:1", None).id]
+
 def test_a_stop_between_batches_leaves_the_rest_queued(union_catalog):
     """(A harvest stopped by the operator while the union catalogue follows it.)"""
     c = union_catalog

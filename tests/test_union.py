@@ -98,6 +98,22 @@ def test_each_members_cancelled_isbn_is_added_once():
     assert sorted(f.get("z") for f in union.get_fields("020")) == ["9789943088885", "9789943099995"]
 
 
+
+def test_another_members_title_the_base_does_not_say_is_a_variant_title():
+    """A union record hides its members from search: a word only another member's title has
+    ("besh doston") found nothing. The same title in the other script is not repeated."""
+    cyrillic = book("1", "Хамса", author="Навоий, Алишер")
+    latin = book("2", "Xamsa", subtitle="besh doston", author="Navoiy, Alisher")
+    latin["245"].add_subfield("c", "Alisher Navoiy.")
+    latin["245"]["b"] = "besh doston /"
+    again = book("3", "Xamsa", author="Navoiy, Alisher")
+    union = union_record("union:1", "UzNL", [member(r, f"Uz{n}", str(n))
+                                             for n, r in enumerate([cyrillic, latin, again])])
+    assert union["245"]["a"] == "Хамса"
+    assert [(f.indicators, [(sf.code, sf.value) for sf in f.subfields])
+            for f in union.get_fields("246")] == [
+        (Indicators("3", " "), [("a", "Xamsa :"), ("b", "besh doston")])]
+
 def test_the_base_stays_in_the_script_of_the_oldest_member():
     oldest = book("1", "Кимё", pages=None)
     richer = book("2", "Кимё", subtitle="дарслик", author="Раҳимов, Ботир")

@@ -38,7 +38,7 @@ from stdnum.exceptions import ValidationError
 from catalog.sets import material_type
 from crosswalks.dublin_core import marc_languages
 from crosswalks.lint_fields import Tagged, by_tag
-from crosswalks.standard_numbers import valid_isbn13, valid_issn
+from crosswalks.standard_numbers import number_text, valid_isbn13, valid_issn
 from crosswalks.uzbek import fold
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def match_data(
     profile = Profile(material=material_type(record))
     keys: list[MatchKey] = []
     for value in _subfields(fields, "020", "a"):
-        for candidate in _ISBN_CANDIDATE.findall(isbn_text(value)):
+        for candidate in _ISBN_CANDIDATE.findall(number_text(value)):
             try:
                 isbn13 = valid_isbn13(candidate)
             except ValidationError as error:
@@ -127,7 +127,7 @@ def match_data(
                 profile.isbns.append(isbn13)
     keys += [("isbn", isbn) for isbn in profile.isbns]
     for value in _subfields(fields, "022", "a"):
-        for candidate in _ISSN_CANDIDATE.findall(value):
+        for candidate in _ISSN_CANDIDATE.findall(number_text(value)):
             try:
                 issn = valid_issn(candidate)
             except ValidationError:
@@ -168,20 +168,6 @@ def match_data(
     profile.language = found[0] if found else None
     unique = list(dict.fromkeys((kind, key[:MAX_KEY_CHARS]) for kind, key in keys))
     return unique, profile
-
-
-_TYPOGRAPHIC_HYPHENS = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2212", "-"))
-"""Hyphen, non-breaking hyphen, figure dash, en dash, em dash, minus: what a word processor
-makes of the hyphen, and a record copied from it holds."""
-_CYRILLIC_CHECK_X = re.compile(r"(?<=[0-9-])[Хх](?![^\W\d_])")
-
-
-def isbn_text(value: str) -> str:
-    """An 020 $a with what was typed for an ISBN's own characters read as them: a typographic
-    hyphen or dash (:data:`_TYPOGRAPHIC_HYPHENS`) as the hyphen, and the Cyrillic Х of a
-    Cyrillic keyboard ending the digits as the check digit X (``9943-01-234-Х``): such an ISBN
-    was kept aside as malformed, or not read at all, and matched no copy that bears it."""
-    return _CYRILLIC_CHECK_X.sub("X", value.translate(_TYPOGRAPHIC_HYPHENS))
 
 
 def title_key(folded_title: str, chars: int) -> str:

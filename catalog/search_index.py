@@ -65,6 +65,7 @@ from catalog.models import ENGINES, metadata
 from catalog.transactions import transaction
 from crosswalks.dublin_core import marc_languages
 from crosswalks.iso2709 import read_plain, read_utf8
+from crosswalks.standard_numbers import number_text
 from crosswalks.uzbek import fold
 
 MAX_TERM_CHARS = 200
@@ -234,7 +235,7 @@ def isbn_keys(text: str) -> list[str]:
     ['9780306406157', '0306406152']
     """
     keys: list[str] = []
-    for candidate in _ISBN_CANDIDATE.findall(text):
+    for candidate in _ISBN_CANDIDATE.findall(number_text(text)):
         digits = candidate.replace("-", "").replace(" ", "").lower()
         if not digits.isascii():
             continue
@@ -261,7 +262,7 @@ def _isbn10_of(isbn13: str) -> str:
 
 def issn_keys(text: str) -> list[str]:
     """The ISSN keys in ``text``, without the hyphen (``0317-8471`` -> ``03178471``)."""
-    return [(a + b).lower() for a, b in _ISSN_CANDIDATE.findall(text)]
+    return [(a + b).lower() for a, b in _ISSN_CANDIDATE.findall(number_text(text))]
 
 
 def query_keys(index: str, text: str) -> list[str]:

@@ -30,10 +30,9 @@ from functools import cached_property
 from pymarc import Field, Record, Subfield
 from stdnum.exceptions import ValidationError
 
-from catalog.match_keys import isbn_text
 from crosswalks.iso2709 import MAX_RECORD_BYTES, field_lengths
 from crosswalks.mods import script_of
-from crosswalks.standard_numbers import valid_isbn13
+from crosswalks.standard_numbers import number_text, valid_isbn13
 from crosswalks.uzbek import fold
 
 log = logging.getLogger(__name__)
@@ -364,7 +363,7 @@ def _as_added(field: Field) -> Field:
 
 def _isbn13(value: str) -> str | None:
     try:
-        return valid_isbn13(isbn_text(value).split()[0])
+        return valid_isbn13(number_text(value).split()[0])
     except (ValidationError, IndexError):
         return None
 

@@ -9,12 +9,28 @@ no exceptions), with stdnum's reason.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from stdnum import isbn, issn
 
 CACHED = 4096
 """Distinct valid numbers kept per process (a batch's worth, and then some)."""
+
+_TYPOGRAPHIC_HYPHENS = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2212", "-"))
+"""Hyphen, non-breaking hyphen, figure dash, en dash, em dash, minus: what a word processor
+makes of the hyphen, and a record copied from it holds."""
+_CYRILLIC_CHECK_X = re.compile(r"(?<=[0-9-])[Хх](?![^\W\d_])")
+
+
+def number_text(value: str) -> str:
+    """An ISBN's or ISSN's text (020 $a, 022 $a, a search term) with what was typed for the
+    number's own characters read as them: a typographic hyphen or dash
+    (:data:`_TYPOGRAPHIC_HYPHENS`) as the hyphen, and the Cyrillic Х of a Cyrillic keyboard
+    ending the digits as the check digit X (``9943-01-234-Х``). Such a number was kept aside
+    as malformed, or not read at all: it matched no copy that bears it, and was not found by
+    a search for it."""
+    return _CYRILLIC_CHECK_X.sub("X", value.translate(_TYPOGRAPHIC_HYPHENS))
 
 
 @lru_cache(maxsize=CACHED)

@@ -196,6 +196,19 @@ def test_isbn_and_issn_keys() -> None:
     assert query_keys("local", "uz-ovozi") == ["uzovozi"]
 
 
+def test_isbn_and_issn_keys_of_numbers_typed_with_a_cyrillic_x_or_typographic_hyphens() -> None:
+    """A check digit X typed on a Cyrillic keyboard (Х, U+0425) or a word processor's hyphens
+    are the number's own characters, in the record and in the query: the record's ISBN was not
+    found by a search for it, and searched so, found nothing."""
+    assert isbn_keys("0-8044-2957-Х") == isbn_keys("0-8044-2957-х") == ["080442957x",
+                                                                      "9780804429573"]
+    assert isbn_keys("978\u20110\u2011306\u201140615\u20117") == ["9780306406157", "0306406152"]
+    assert isbn_keys("978\u20130\u2013306\u201340615\u20137") == ["9780306406157", "0306406152"]
+    assert issn_keys("ISSN 0317-847Х") == ["0317847x"]
+    assert query_keys("isbn", "0-8044-2957-Х") == ["080442957x"]
+    assert isbn_keys("978-0-306-40615-7 Хамса") == ["9780306406157", "0306406152"]
+
+
 def test_long_fields_are_cut_at_the_term_limit() -> None:
     record = records()["uz-ovozi"]
     record["245"]["a"] = "soʻz " * 100

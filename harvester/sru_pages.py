@@ -204,11 +204,11 @@ def _read_record(element: etree._Element, s: str) -> SruRecord:
     except etree.XMLSyntaxError as error:
         record.error = f"recordData that is not well-formed XML: {xml_error_said(error)}"
         return record
-    if payload is not None:
-        _check_namespaces(payload)
     if payload is None:
         record.error = "empty recordData"
-    elif etree.QName(payload).namespace in DIAGNOSTIC_NAMESPACES:
+        return record
+    _check_namespaces(payload)
+    if etree.QName(payload).namespace in DIAGNOSTIC_NAMESPACES:
         record.error = f"surrogate diagnostic: {_diagnostic_text(payload)}"
     else:
         record.data = payload

@@ -104,22 +104,32 @@ _LATIN_TOKEN = re.compile(
 _TO_TUTUQ = str.maketrans(dict.fromkeys(APOSTROPHES, TUTUQ))
 
 
+def _tutuq_in_capitals(text: str, index: int) -> bool:
+    """True when the tutuq belgisi at ``index`` stands between capitals (MAʼRIFAT, MOʻʼJIZA), so
+    that its ъ is a capital Ъ; the letters on both sides are looked at, apostrophes passed over
+    (the ʻ of OʻʼJIZA)."""
+    before = text[:index].rstrip(APOSTROPHES)[-1:]
+    after = text[index + 1 :].lstrip(APOSTROPHES)[:1]
+    return before.isupper() and after.isupper()
+
+
 def latin_to_cyrillic(text: str) -> str:
     """Uzbek 1995 Latin ``text`` in Cyrillic; characters outside the alphabet unchanged.
 
     Any of :data:`APOSTROPHES` after o or g makes ў or ғ; between other letters it is the tutuq
-    belgisi ъ, except in ``sʼh``, which separates с from ҳ (Isʼhoq -> Исҳоқ). ``sh``/``ch`` are
-    ш/ч; ``yo yu ya ye`` are ё ю я е (but ``yoʻ`` is йў); ``e`` is э at the start of a word and
-    after a vowel. ``ts`` stays тс: the Cyrillic ц of loanwords cannot be recovered.
+    belgisi ъ (Ъ between capitals: MAʼNO -> МАЪНО), except in ``sʼh``, which separates с from ҳ
+    (Isʼhoq -> Исҳоқ). ``sh``/``ch`` are ш/ч; ``yo yu ya ye`` are ё ю я е (but ``yoʻ`` is йў);
+    ``e`` is э at the start of a word and after a vowel. ``ts`` stays тс: the Cyrillic ц of
+    loanwords cannot be recovered.
     """
     table = _tables()["latin_to_cyrillic"]
 
     def replace(match: re.Match[str]) -> str:
         token = match[0]
         key = token.lower().translate(_TO_TUTUQ)
-        if key == TUTUQ:
-            return "ъ"
         start = match.start()
+        if key == TUTUQ:
+            return "Ъ" if _tutuq_in_capitals(text, start) else "ъ"
         previous = text[start - 1].lower() if start > 0 else ""
         if key == "e" and (not previous.isalpha() or previous in _LAT_VOWELS):
             cyr = "э"

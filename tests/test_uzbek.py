@@ -342,3 +342,11 @@ def test_tutuq_after_o_with_okina_is_dropped_elsewhere_kept() -> None:
     assert cyrillic_to_latin("маъно") == "maʼno"
     assert cyrillic_to_latin("Исҳоқ") == "Isʼhoq"
     assert latin_to_cyrillic("moʻjiza") == "мўжиза"  # the ъ cannot be told back
+
+
+@pytest.mark.parametrize("apostrophe", list(uzbek.APOSTROPHES))
+def test_the_tutuq_of_an_all_capitals_word_is_a_capital_hard_sign(apostrophe: str) -> None:
+    """MAʼRIFAT was МАъРИФАТ: the ъ was written small whatever the case of its word."""
+    assert latin_to_cyrillic(f"MA{apostrophe}RIFAT VA SHE{apostrophe}RLAR") == "МАЪРИФАТ ВА ШЕЪРЛАР"
+    assert latin_to_cyrillic(f"MO{apostrophe}{apostrophe}JIZA") == "МЎЪЖИЗА"
+    assert latin_to_cyrillic(f"Ma{apostrophe}rifat, E{apostrophe}tibor") == "Маърифат, Эътибор"

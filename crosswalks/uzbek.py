@@ -71,8 +71,10 @@ def cyrillic_to_latin(text: str) -> str:
     word and after a consonant and ``ts`` after a vowel; ъ becomes the tutuq belgisi ʼ (U+02BC),
     but after ў it is dropped (мўъжиза -> moʻjiza: the ʻ of oʻ marks it), and ь is dropped;
     сҳ is ``sʼh`` (Исҳоқ -> Isʼhoq), not the digraph sh; ў and ғ become oʻ
-    and gʻ with U+02BB. Never raises.
+    and gʻ with U+02BB. ``text`` is read composed (NFC): й, ў and ё written decomposed (и, у
+    or е and a combining mark, as records in NFD hold them) are the letters. Never raises.
     """
+    text = unicodedata.normalize("NFC", text)
     table = _tables()["cyrillic_to_latin"]
     out: list[str] = []
     for index, char in enumerate(text):

@@ -350,3 +350,11 @@ def test_the_tutuq_of_an_all_capitals_word_is_a_capital_hard_sign(apostrophe: st
     assert latin_to_cyrillic(f"MA{apostrophe}RIFAT VA SHE{apostrophe}RLAR") == "МАЪРИФАТ ВА ШЕЪРЛАР"
     assert latin_to_cyrillic(f"MO{apostrophe}{apostrophe}JIZA") == "МЎЪЖИЗА"
     assert latin_to_cyrillic(f"Ma{apostrophe}rifat, E{apostrophe}tibor") == "Маърифат, Эътибор"
+
+
+@pytest.mark.parametrize("word", [w for w in ALL if w.direction in ("both", "c2l")], ids=str)
+def test_decomposed_cyrillic_is_read_as_its_letters(word: Word) -> None:
+    """Cyrillic in NFD (й as и and a combining breve, ў as у and a breve, ё as е and a
+    diaeresis), as records written decomposed hold it: Навоий was Navoiĭ, Ўзбекистон
+    Ŭzbekiston and ёшлари yëshlari, each letter's base converted and its mark kept."""
+    assert cyrillic_to_latin(unicodedata.normalize("NFD", word.cyrillic)) == word.latin

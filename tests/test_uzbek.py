@@ -112,6 +112,15 @@ def test_fold_makes_the_turkish_dotless_i_its_capital_s_letter() -> None:
     assert fold("ılık") == fold("ILIK") == fold("ilik") == fold("İLİK") == "ilik"
 
 
+def test_fold_reads_the_uzbek_latin_of_1993() -> None:
+    """Its ş and ç are sh and ch (as in Turkish), ó and ǵ are oʻ and gʻ: records written in it
+    (1993-1995) met neither their Cyrillic nor their 1995 Latin copies, nor a reader's query."""
+    assert fold("Çólpon") == fold("Choʻlpon") == fold("Чўлпон")
+    assert fold("Keça va kunduz") == fold("Kecha va kunduz") == fold("Кеча ва кундуз")
+    assert fold("Şeʼrlar") == fold("SHE'RLAR") == fold("Шеърлар")
+    assert fold("Ǵafur Ǵulom") == fold("Gʻafur Gʻulom") == fold("Ғафур Ғулом")
+
+
 def test_fold_keeps_distinct_words_apart() -> None:
     assert fold("қол") != fold("кол")  # q and k stay distinct
     assert fold("ҳол") != fold("хол")  # h and x stay distinct

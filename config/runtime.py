@@ -56,13 +56,18 @@ def start_fork_server() -> multiprocessing.context.ForkServerContext:
     so that the preloading runs beside its own imports, and every process Koprik starts this
     way is started through it.
 
-    From the main thread it is started with SIGINT ignored and blocked, which it inherits: a
-    ^C reaches the whole process group, and one while it was importing :data:`PRELOADED`
-    printed a traceback of its own (multiprocessing's fork server ignores SIGINT only once it
-    has imported them), beside the command's one line. The processes it forks ignore SIGINT
-    as well (they did already, :mod:`catalog.workers`, :mod:`koprik.file_reading`): the
-    command stops them. Blocked here first, a ^C while it is started waits, and reaches this
-    process's own handler once that is back (ignored alone, it would be lost)."""
+    From the main thread it is started with SIGINT blocked, which it inherits: a ^C reaches
+    the whole process group, and one while it was importing :data:`PRELOADED` printed a
+    traceback of its own (multiprocessing's fork server ignores SIGINT only once it has
+    imported them), beside the command's one line; blocked, it waits there until the fork
+    server ignores it, which discards it. The processes it forks keep it blocked, and ignore
+    it as well (:mod:`catalog.workers`, :mod:`koprik.file_reading`): the command stops them.
+
+    Here a ^C meanwhile is held, and handled by the command's handler once the fork server
+    runs (:func:`_held_meanwhile`). Blocking it does not hold it: a signal sent to the process
+    goes to any of its threads that does not block it (a pool's log relay, a harvest's
+    thread). Ignored here as well, as it was, it was discarded so, and ``koprik import`` or
+    ``harvest`` ran to its end."""
     context = forkserver_context()
     with _hangups_blocked():
         if threading.current_thread() is not threading.main_thread():  # (signal is the main's)
@@ -70,18 +75,35 @@ def start_fork_server() -> multiprocessing.context.ForkServerContext:
             forkserver.ensure_running()
             return context
         # The fork server starts multiprocessing's resource tracker first unless it runs, and
-        # that unblocks SIGINT once it is started: a ^C then, ignored below, would be lost.
+        # that unblocks SIGINT once it is started: started first, outside the block.
         start_resource_tracker()
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            try:
+            with _held_meanwhile(signal.SIGINT):
                 forkserver.ensure_running()
-            finally:
-                signal.signal(signal.SIGINT, previous)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     return context
+
+
+@contextlib.contextmanager
+def _held_meanwhile(signum: int) -> Iterator[None]:
+    """The main thread's block, during which ``signum`` is held rather than handled (no
+    KeyboardInterrupt cuts it in two: a fork server started but not noted as running), and
+    handled as it ends, by the handler in place before, as if it arrived then (a handler
+    called, the default action taken, an ignored one ignored)."""
+    held: list[int] = []
+    previous = signal.signal(signum, lambda caught, _frame: held.append(caught))
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
+    if not held:
+        return
+    if callable(previous):
+        previous(signum, None)  # called: asyncio's handler was told by its wake-up descriptor
+    elif previous == signal.SIG_DFL:
+        signal.raise_signal(signum)
 
 
 TRACKER_QUIET = "ignore:resource_tracker:UserWarning"

@@ -214,7 +214,8 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
     A copy that cannot be made, written (an OSError of the block naming ``path`` or the copy:
     a full disk), or put in place (its folder removed meanwhile) is a UserError naming
     ``path`` (:func:`not_written`): such lines named ``FILE.part``, a file the operator never
-    named, and did not say that ``FILE`` was not written."""
+    named, and did not say that ``FILE`` was not written. The copy is synced to the disk before
+    it is renamed, and the rename after (:func:`_synced`)."""
     named, path, partial = path, _written(path), _working_copy_of(path)
     existed = path.exists()
     lock = -1  # the copy is this run's to remove once it holds its lock
@@ -241,16 +242,41 @@ def working_copy(path: Path, kept: Callable[[], bool] = _always) -> Iterator[Pat
         try:
             with contextlib.suppress(FileNotFoundError):  # (none before: the copy's own mode)
                 shutil.copymode(path, partial)
+            _synced(lock)
             os.replace(partial, path)
         except OSError as error:
             raise not_written(named, existed, error) from None
         renamed = True  # a copy of that name now is another run's
+        _synced_folder(path.parent)
     finally:
         if lock >= 0:
             if not renamed:
                 with contextlib.suppress(FileNotFoundError):
                     partial.unlink()
             os.close(lock)
+
+
+def _synced(descriptor: int) -> None:
+    """Have what was written to the file of ``descriptor`` on the disk before it replaces an
+    earlier output: renamed unsynced, a power cut could leave an empty or short file in place
+    of a good one (the file system may write the rename before the data). A file system that
+    cannot sync (EINVAL) has nothing to wait for."""
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+
+
+def _synced_folder(folder: Path) -> None:
+    """Have a rename in ``folder`` on the disk (the output in place, the earlier one gone): a
+    folder that cannot be opened or synced is let be, the file itself being written."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def not_written(named: str | os.PathLike[str], existed: bool, error: OSError | str) -> UserError:

@@ -45,6 +45,34 @@ def test_a_file_is_put_in_place_when_complete(tmp_path: Path) -> None:
     assert sorted(tmp_path.iterdir()) == [out]
 
 
+def test_the_file_is_on_the_disk_before_it_replaces_the_earlier_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The working copy was renamed unsynced (a crash probe's strace showed the rename alone):
+    after a power cut, the file system may have written the rename and not the data, an empty
+    or short file in place of a good earlier one. The copy is synced, renamed, then its folder
+    synced (each sync named by the file its descriptor is of)."""
+    out = tmp_path / "out.mrc"
+    out.write_bytes(EARLIER)
+    done: list[tuple[str, str]] = []
+    fsync, replace = os.fsync, os.replace
+
+    def synced(descriptor: int) -> None:
+        done.append(("fsync", os.readlink(f"/proc/self/fd/{descriptor}")))
+        fsync(descriptor)
+
+    def replaced(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+        done.append(("replace", os.fspath(target)))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", synced)
+    monkeypatch.setattr(os, "replace", replaced)
+    with written_whole(out) as stream:
+        stream.write(b"the new records")
+    assert done == [("fsync", f"{out}.part"), ("replace", str(out)), ("fsync", str(tmp_path))]
+    assert out.read_bytes() == b"the new records"
+
+
 @pytest.mark.parametrize("stopped_by", [OSError, KeyboardInterrupt])
 def test_a_run_stopped_midway_leaves_the_earlier_file_whole(tmp_path: Path, stopped_by) -> None:
     out = tmp_path / "out.mrc"

@@ -168,15 +168,23 @@ def main(argv: list[str] | None = None) -> int:
         return status
 
 
+WORKER_LOST = ("a worker process ended unexpectedly (killed, or out of memory); the batch it "
+               "was making was not stored")
+
+
 def failure(error: Exception, args: argparse.Namespace) -> tuple[int, str] | None:
     """The exit status of a command that ``error`` ended and the line saying why (to follow
     "koprik: "); None when the error is no user's, a database's or a file's but a fault of
     Koprik's own."""
     if isinstance(error, (UserError, ConfigError, *_loaded_errors())):
         return (error.status if isinstance(error, UserError) else 2), _in_file(error, args)
+    notes = "".join(f"; {note}" for note in getattr(error, "__notes__", ()))
     if isinstance(error, _database_errors()):  # with what the command kept (its notes)
-        notes = "".join(f"; {note}" for note in getattr(error, "__notes__", ()))
         return 2, database_line(error, _catalogue_named(args)) + notes
+    pools = sys.modules.get("concurrent.futures.process")  # (loaded by a command that has them)
+    if pools is not None and isinstance(error, pools.BrokenProcessPool):
+        # killed by an operator or the out-of-memory killer: it was BrokenProcessPool's traceback
+        return 2, f"{WORKER_LOST}{notes}"
     if isinstance(error, OSError):  # a file that cannot be opened or written, a port in use
         return 2, os_error_line(error)
     return None

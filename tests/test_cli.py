@@ -364,3 +364,17 @@ def test_runs_of_an_empty_source_name_is_a_usage_error(capsys):
         main(["runs", ""])
     assert stopped.value.code == 2
     assert "argument source: an empty name" in capsys.readouterr().err
+
+
+def test_a_worker_process_killed_is_one_line_with_what_the_command_kept() -> None:
+    """A worker process SIGKILLed midway (by an operator, or the out-of-memory killer) ended
+    ``koprik import`` with BrokenProcessPool's traceback (crash probe); it is one line, with the
+    notes the command added (what it stored), as a ^C is said."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from koprik.cli import WORKER_LOST, failure
+
+    error = BrokenProcessPool("A process in the process pool was terminated abruptly")
+    error.add_note("after 250 added: those stay stored")
+    args = build_parser().parse_args(["import", "x.mrc"])
+    assert failure(error, args) == (2, f"{WORKER_LOST}; after 250 added: those stay stored")

@@ -26,6 +26,7 @@ import itertools
 import os
 import sys
 from collections import Counter
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TextIO
 
@@ -129,10 +130,10 @@ def run(args: argparse.Namespace) -> int:
                 step = "grouping"
                 grouped = deduplicated(catalog)
                 step = "done"
-            except (KeyboardInterrupt, DBAPIError) as stop:  # a SIGTERM too (Terminated)
+            except (KeyboardInterrupt, DBAPIError, BrokenProcessPool) as stop:  # (Terminated)
                 # what was stored stays (a transaction a batch), and its deduplication queued;
                 # said on the one line koprik.stopping.interrupted writes, or, for the catalogue
-                # failing (a full disk), koprik.cli.database_line
+                # failing (a full disk) or a worker process killed, koprik.cli.failure
                 stop.add_note(_kept(counts, step))
                 raise
             finally:

@@ -63,7 +63,17 @@ class WorkerPool(ProcessPoolExecutor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Shut the pool down, then the relay of its logs: after what the workers sent when
-        ``wait`` ed for (they have ended), else at once."""
+        ``wait`` ed for (they have ended), else at once.
+
+        A worker killed (SIGKILL: an operator, the out-of-memory killer) as it sent a result
+        leaves part of it in the result pipe, and the pool's manager thread (CPython 3.11) waits
+        for the rest for ever, never finding the pool broken: ``koprik import`` then hung in
+        this shutdown, or at its exit, which joins that thread (crash probe). Once a worker has
+        died so, this process's own end for writing that pipe is closed first: the last writer
+        gone, the manager reads the end of the pipe, and ends the pool as broken."""
+        processes = list((self._processes or {}).values())  # (None once shut down)
+        if self._result_queue is not None and any(p.exitcode not in (None, 0) for p in processes):
+            self._result_queue._writer.close()  # type: ignore[attr-defined]
         try:
             super().shutdown(wait, cancel_futures=cancel_futures)
         finally:

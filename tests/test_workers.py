@@ -224,6 +224,39 @@ def test_a_pool_dropped_without_a_shutdown_leaves_no_relay_behind() -> None:
     assert _relays() == before
 
 
+def _killed_sending() -> None:
+    """A job whose process is killed as it sends its result: the first 10 bytes of a message
+    of 1,000 written into the pool's result pipe (as a large result is, in pieces), then
+    SIGKILL."""
+    import struct
+
+    frame = sys._getframe()
+    while frame.f_code.co_name != "_process_worker":  # concurrent.futures' loop of a worker
+        frame = frame.f_back
+    writer = frame.f_locals["result_queue"]._writer
+    os.write(writer.fileno(), struct.pack("!i", 1000) + b"0123456789")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_pool_whose_worker_was_killed_sending_a_result_shuts_down() -> None:
+    """The pool's manager thread waited for the rest of the message for ever, and with it the
+    shutdown (``koprik import`` hung after a worker was SIGKILLed, 1 run in 4; crash probe)."""
+    import threading
+
+    from catalog.workers import WorkerPool
+
+    pool = WorkerPool(1)
+    pool.submit(_killed_sending)
+    deadline = time.monotonic() + LIVENESS
+    while not any(p.exitcode for p in pool._processes.values()):  # (it has been killed)
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    stopping = threading.Thread(target=pool.shutdown, daemon=True)
+    stopping.start()
+    stopping.join(LIVENESS)
+    assert not stopping.is_alive()
+
+
 def _allocated(megabytes: int) -> int:
     """A job taking ``megabytes`` at once (and giving it back)."""
     return len(bytearray(megabytes * 1024 * 1024))

@@ -786,14 +786,16 @@ def test_koprik_z3950_fails_in_one_line_when_the_result_set_changed_on_a_new_ass
 
 EMPTY_PRESENT = _present()
 """A Present answered with success and no records (nor any diagnostic)."""
-
-
-@pytest.mark.parametrize(("present", "hits", "said"), [
+REFUSED_ANSWERS = [
     (_present(make_external(oids.USMARC, GOOD)), -5,
      "the target answered the search with a negative hit count (-5)"),
     (EMPTY_PRESENT, 3, "the target answered a Present of 3 records from 1 with none and no "
                        "diagnostic"),
-])  # fmt: skip
+]  # fmt: skip
+"""(Present answer, hit count, what is said): the answers a client refuses."""
+
+
+@pytest.mark.parametrize(("present", "hits", "said"), REFUSED_ANSWERS)
 def test_koprik_z3950_refuses_a_negative_hit_count_and_a_present_answered_with_no_records(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], present: bytes, hits: int, said: str
 ) -> None:
@@ -804,12 +806,7 @@ def test_koprik_z3950_refuses_a_negative_hit_count_and_a_present_answered_with_n
     assert capsys.readouterr().err == f"koprik: 127.0.0.1:{port}/Default: {said}\n"
 
 
-@pytest.mark.parametrize(("present", "hits", "said"), [
-    (_present(make_external(oids.USMARC, GOOD)), -5,
-     "the target answered the search with a negative hit count (-5)"),
-    (EMPTY_PRESENT, 3, "the target answered a Present of 3 records from 1 with none and no "
-                       "diagnostic"),
-])  # fmt: skip
+@pytest.mark.parametrize(("present", "hits", "said"), REFUSED_ANSWERS)
 def test_a_harvest_fails_on_a_negative_hit_count_and_a_present_answered_with_no_records(
     tmp_path: Path, present: bytes, hits: int, said: str
 ) -> None:

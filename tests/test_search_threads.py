@@ -161,7 +161,7 @@ def test_each_client_waits_in_a_line_of_its_own_and_the_threads_take_them_in_tur
         newcomer = asyncio.create_task(as_client("203.0.113.5", "newcomer"))
         while threads._jobs.qsize() < 7:
             await asyncio.sleep(0.001)
-        assert threads._jobs.clients() == ["198.51.100.7", "203.0.113.5"]
+        assert list(threads._jobs._lines) == ["198.51.100.7", "203.0.113.5"]  # in turn
         gate.set()
         await asyncio.gather(held, *greedy, newcomer)
 

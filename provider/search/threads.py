@@ -116,11 +116,6 @@ class _Lines:
     def qsize(self) -> int:
         return self._waiting
 
-    def clients(self) -> list[str]:
-        """The clients with jobs waiting, in the order of their turns."""
-        with self._ready:
-            return list(self._lines)
-
 
 class DatabaseThreads:
     """Runs blocking jobs ``job(connection)`` for coroutines of any event loop."""

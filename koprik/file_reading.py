@@ -191,7 +191,7 @@ class ReadAhead:
                     if not self._process.is_alive():
                         raise EOFError
                 kind, payload = self._batches.recv()
-            except EOFError:
+            except (EOFError, OSError):  # gone; OSError: as it sent ("end of file during message")
                 self._process.join(POLL_SECONDS)
                 raise UserError(
                     f"{self.spec.path}: the process reading it ended unexpectedly "

@@ -2,6 +2,9 @@
 for record, as the small files read in the writing process (koprik/file_reading.py)."""
 
 import dataclasses
+import os
+import signal
+import struct
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,9 @@ from catalog.demo import demo_records
 from catalog.store import Incoming, PreparedRecord, Preparer
 from config import load_settings
 from crosswalks.marc_io import iter_records, record_to_iso2709
-from koprik.file_reading import OWN_PROCESS_BYTES, Read, ReadSpec, read_batches
+from koprik import file_reading
+from koprik.errors import UserError
+from koprik.file_reading import OWN_PROCESS_BYTES, Read, ReadAhead, ReadSpec, read_batches
 from tests.conftest import DATA
 from tests.test_import_command import koprik
 from tests.test_iso2709 import EDGE_CASES, iso
@@ -162,3 +167,24 @@ def test_batches_grow_to_full_and_the_last_records_come_in_halves(tmp_path, coun
     batches = list(read_batches(spec, Preparer(1 << 20, "UzTUNL")))
     assert [item.index for batch in batches for item, _ in batch] == list(range(count))
     assert [len(batch) for batch in batches] == sizes
+
+
+def _killed_sending(spec: ReadSpec, preparer: Preparer, sending) -> None:  # type: ignore[no-untyped-def]
+    """A reading process killed as it sends a batch: the first 10 bytes of a message of 1,000
+    in the pipe (as a large batch is sent, in pieces), then SIGKILL."""
+    os.write(sending.fileno(), struct.pack("!i", 1000) + b"0123456789")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_reading_process_killed_as_it_sends_is_said_to_have_ended(tmp_path, monkeypatch):
+    """The import ended "koprik: got end of file during message" (the pipe's OSError for a
+    message cut short), where a reading process that ended between batches is said to have
+    ended (crash probe)."""
+    monkeypatch.setattr(file_reading, "_read_into", _killed_sending)  # (its name goes across)
+    large = tmp_path / "large.mrc"
+    large.write_bytes(b"0" * OWN_PROCESS_BYTES)
+    spec = ReadSpec(large, "marc21", None, 1 << 20, False, None, 2000, 2 << 20)
+    with (pytest.raises(UserError, match=r"large\.mrc: the process reading it ended unexpectedly "
+                                         r"\(exit status -9\)"),
+          ReadAhead(spec, Preparer(1 << 20, "")) as batches):  # fmt: skip
+        list(batches)

@@ -31,6 +31,7 @@ import resource
 import signal
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -48,7 +49,15 @@ PR_SET_PDEATHSIG = 1
 
 class WorkerPool(ProcessPoolExecutor):
     """A pool of processes started by a fork server, ending with this process; what they log
-    is handled here until the pool is shut down."""
+    is handled here until the pool is shut down.
+
+    A worker killed (SIGKILL: an operator, the out-of-memory killer) as it sent a result leaves
+    part of it in the result pipe, and the pool's manager thread (CPython 3.11) waits for the
+    rest for ever, never finding the pool broken: ``koprik import`` then hung, waiting for a
+    result or in the pool's shutdown (crash probe). So a thread looks every
+    :data:`WATCH_SECONDS` for a worker that died, and then closes this process's own end for
+    writing that pipe (it writes nothing there): the last writer gone, the manager reads the
+    end of the pipe, and ends the pool as broken (its results raise ``BrokenProcessPool``)."""
 
     def __init__(self, workers: int) -> None:
         context = start_fork_server()
@@ -60,24 +69,48 @@ class WorkerPool(ProcessPoolExecutor):
             relay.close(drain=False)
             raise
         weakref.finalize(self, relay.close, drain=False)  # a pool dropped without a shutdown
+        self._watching = threading.Lock()
+        self._watched = False  # (shut down, or a death seen)
+        threading.Thread(target=_watch, args=(weakref.ref(self),), daemon=True,
+                         name="koprik-pool-watch").start()  # fmt: skip
+
+    def _unblocked_if_a_worker_died(self) -> bool:
+        """Close this process's end for writing the result pipe if a worker died (class docs);
+        True once there is nothing more to watch."""
+        with self._watching:
+            if self._watched:
+                return True
+            processes = list((self._processes or {}).values())  # (None once shut down)
+            if not any(process.exitcode not in (None, 0) for process in processes):
+                return False
+            self._result_queue._writer.close()  # type: ignore[attr-defined]
+            self._watched = True
+            return True
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Shut the pool down, then the relay of its logs: after what the workers sent when
-        ``wait`` ed for (they have ended), else at once.
-
-        A worker killed (SIGKILL: an operator, the out-of-memory killer) as it sent a result
-        leaves part of it in the result pipe, and the pool's manager thread (CPython 3.11) waits
-        for the rest for ever, never finding the pool broken: ``koprik import`` then hung in
-        this shutdown, or at its exit, which joins that thread (crash probe). Once a worker has
-        died so, this process's own end for writing that pipe is closed first: the last writer
-        gone, the manager reads the end of the pipe, and ends the pool as broken."""
-        processes = list((self._processes or {}).values())  # (None once shut down)
-        if self._result_queue is not None and any(p.exitcode not in (None, 0) for p in processes):
-            self._result_queue._writer.close()  # type: ignore[attr-defined]
+        ``wait`` ed for (they have ended), else at once."""
+        self._unblocked_if_a_worker_died()  # (a waiting shutdown joins the manager thread)
+        with self._watching:
+            self._watched = True
         try:
             super().shutdown(wait, cancel_futures=cancel_futures)
         finally:
             self._relay.close(drain=wait)
+
+
+WATCH_SECONDS = 0.5
+"""How often a pool's watch (:class:`WorkerPool`) looks for a worker that died."""
+
+
+def _watch(pool: weakref.ref[WorkerPool]) -> None:
+    """Until the pool is shut down or dropped: unblock it once a worker died."""
+    while True:
+        time.sleep(WATCH_SECONDS)
+        watched = pool()
+        if watched is None or watched._unblocked_if_a_worker_died():
+            return
+        del watched  # (not held while asleep: a pool dropped is collected)
 
 
 def start_worker(logs: RelaySender | None = None) -> None:

@@ -284,6 +284,56 @@ def test_an_interrupted_import_says_what_it_kept_and_the_next_goes_on(tmp_path, 
     )
 
 
+def _grandchildren(pid: int) -> list[int]:
+    """The processes the fork server of the command ``pid`` started: its workers and its
+    reading process."""
+    def children(of: int) -> list[int]:
+        try:
+            return [int(c) for c in Path(f"/proc/{of}/task/{of}/children").read_text().split()]
+        except FileNotFoundError:
+            return []
+
+    return [process for child in children(pid) for process in children(child)]
+
+
+def test_an_import_whose_processes_are_killed_midway_ends_in_one_line_and_goes_on(tmp_path):
+    """Its worker and reading processes SIGKILLed after the first batch (by an operator, or
+    the out-of-memory killer): the import ended with BrokenProcessPool's traceback, or "got end
+    of file during message", or hung for ever in its pool's shutdown (crash probe); it ends in
+    one line, and an import again adds the rest."""
+    import time
+
+    from catalog.demo import demo_records
+
+    source = tmp_path / "many.mrc"
+    write_marc(source, demo_records(8000, seed=5))
+    database = tmp_path / "c.sqlite3"
+    (tmp_path / "koprik.toml").write_text(f'[database]\nurl = "sqlite:///{database}"\n')
+    command = [sys.executable, "-m", "koprik", "--config", str(tmp_path / "koprik.toml"),
+               "import", str(source)]  # fmt: skip
+    running = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not (_stored_count(database) and _grandchildren(running.pid)):  # the first batch
+        assert time.monotonic() < deadline and running.poll() is None
+        time.sleep(0.05)
+    for process in _grandchildren(running.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process, signal.SIGKILL)
+    try:
+        _, err = running.communicate(timeout=120)
+    finally:
+        os.killpg(running.pid, signal.SIGKILL)  # (none left, unless it hung)
+    assert running.returncode == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("koprik: "), err
+    stored = _stored_count(database)
+    again = koprik(tmp_path, "import", str(source))
+    assert again.returncode == 0, again.stderr
+    assert f"import: {8000 - stored} added, 0 updated, {stored} unchanged, 0 rejected" in (
+        again.stdout
+    )
+
+
 def test_a_catalogue_that_fails_midway_says_what_was_stored_before(tmp_path):
     """The catalogue's file cannot grow past 3 MiB (as on a full disk; files limited so, SQLite
     says "disk I/O error", a full disk "database or disk is full": both seen): one line naming

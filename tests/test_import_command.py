@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -241,6 +242,31 @@ def _junk(folder: Path) -> Path:
     return path
 
 
+def _import_under_way(
+    folder: Path, count: int, also: Callable[[int], object] = bool
+) -> tuple[subprocess.Popen[str], Path, Path]:
+    """``koprik import`` of ``count`` demo records into a new catalogue in ``folder``, started
+    in a session of its own and returned once its first batch is stored and ``also(pid)`` is
+    true: the process, the file it imports and the catalogue's database."""
+    import time
+
+    from catalog.demo import demo_records
+
+    source = folder / "many.mrc"
+    write_marc(source, demo_records(count, seed=5))
+    database = folder / "c.sqlite3"
+    (folder / "koprik.toml").write_text(f'[database]\nurl = "sqlite:///{database}"\n')
+    command = [sys.executable, "-m", "koprik", "--config", str(folder / "koprik.toml"),
+               "import", str(source)]  # fmt: skip
+    running = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not (_stored_count(database) and also(running.pid)):  # the first batch
+        assert time.monotonic() < deadline and running.poll() is None
+        time.sleep(0.05)
+    return running, source, database
+
+
 @pytest.mark.parametrize(("signum", "word"), [(signal.SIGINT, "interrupted"),
                                               (signal.SIGTERM, "terminated")])
 def test_an_interrupted_import_says_what_it_kept_and_the_next_goes_on(tmp_path, signum, word):
@@ -248,22 +274,7 @@ def test_an_interrupted_import_says_what_it_kept_and_the_next_goes_on(tmp_path, 
     batch: the batches stored stay, said with their counts in one line (two were said, the
     counts then "koprik: interrupted" or "koprik: terminated"), and the next import adds the
     rest, none twice."""
-    import time
-
-    from catalog.demo import demo_records
-
-    source = tmp_path / "many.mrc"
-    write_marc(source, demo_records(6000, seed=5))
-    database = tmp_path / "c.sqlite3"
-    (tmp_path / "koprik.toml").write_text(f'[database]\nurl = "sqlite:///{database}"\n')
-    command = [sys.executable, "-m", "koprik", "--config", str(tmp_path / "koprik.toml"),
-               "import", str(source)]  # fmt: skip
-    running = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while not _stored_count(database):  # the first batch
-        assert time.monotonic() < deadline and running.poll() is None
-        time.sleep(0.05)
+    running, source, database = _import_under_way(tmp_path, 6000)
     if signum == signal.SIGINT:
         os.killpg(running.pid, signum)
         _, err = running.communicate(timeout=120)
@@ -301,22 +312,7 @@ def test_an_import_whose_processes_are_killed_midway_ends_in_one_line_and_goes_o
     the out-of-memory killer): the import ended with BrokenProcessPool's traceback, or "got end
     of file during message", or hung for ever in its pool's shutdown (crash probe); it ends in
     one line, and an import again adds the rest."""
-    import time
-
-    from catalog.demo import demo_records
-
-    source = tmp_path / "many.mrc"
-    write_marc(source, demo_records(8000, seed=5))
-    database = tmp_path / "c.sqlite3"
-    (tmp_path / "koprik.toml").write_text(f'[database]\nurl = "sqlite:///{database}"\n')
-    command = [sys.executable, "-m", "koprik", "--config", str(tmp_path / "koprik.toml"),
-               "import", str(source)]  # fmt: skip
-    running = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while not (_stored_count(database) and _grandchildren(running.pid)):  # the first batch
-        assert time.monotonic() < deadline and running.poll() is None
-        time.sleep(0.05)
+    running, source, database = _import_under_way(tmp_path, 8000, _grandchildren)
     for process in _grandchildren(running.pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(process, signal.SIGKILL)

@@ -5,7 +5,8 @@ checked against the record terminator (0x1D). When the two disagree it resynchro
 next terminator that a record length follows, or on the leader of a whole record the bytes
 hide, so one bad record costs only itself, and a run of junk is one reject (of at most
 :data:`MAX_SCAN` bytes, of which a sample is kept); padding between records (extra
-terminators, NUL, Ctrl-Z, line breaks) is skipped. Memory stays bounded by one record (at most
+terminators, NUL, Ctrl-Z, line breaks) is skipped, but for a run of :data:`MAX_SCAN` bytes,
+which is a reject as junk is. Memory stays bounded by one record (at most
 :data:`MAX_SCAN` bytes are searched for a terminator).
 
 :func:`read_record` decides the character set of each record from its bytes
@@ -89,15 +90,19 @@ class _Buffer:
         if self.data.startswith(BOM):
             del self.data[: len(BOM)]
 
-    def skip_padding(self) -> None:
+    def padding_length(self) -> int:
+        """How many bytes of padding begin the buffer, counted up to :data:`MAX_SCAN`: a
+        stream of nothing but padding (``/dev/zero``) was skipped for ever in one call, which
+        no ^C or SIGTERM stopped (compiled code runs no signal handler)."""
+        run = 0
         while True:
-            skip = 0
-            while skip < len(self.data) and self.data[skip] in _PADDING:
-                skip += 1
-            del self.data[:skip]
-            if self.data or self.eof:
-                return
-            self.fill(1)
+            while run < len(self.data) and run < MAX_SCAN and self.data[run] in _PADDING:
+                run += 1
+            if run < len(self.data) or self.eof:
+                return run
+            self.fill(run + 1)  # (past MAX_SCAN: whether the stream ends there)
+            if run >= MAX_SCAN:
+                return run
 
     def find_junk_end(self) -> tuple[int, JunkEnd]:
         """How many bytes the leader could not delimit are one reject, and what ends them:
@@ -159,7 +164,12 @@ def iter_chunks(stream: BinaryIO) -> Iterator[tuple[bytes, str | None]]:
     buffer = _Buffer(stream)
     buffer.skip_bom()
     while True:
-        buffer.skip_padding()
+        padding = buffer.padding_length()
+        if padding == MAX_SCAN and (len(buffer.data) > padding or not buffer.eof):
+            yield _sampled(buffer.take(padding), f"{padding:,} bytes of padding (NUL bytes, "
+                           "blanks, line ends, ^Z or record terminators) and no record")
+            continue
+        del buffer.data[:padding]
         if not buffer.data:
             return
         buffer.fill(5)

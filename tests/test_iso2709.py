@@ -13,6 +13,7 @@ fires (or fires where pymarc would write other bytes) fails here.
 from __future__ import annotations
 
 import io
+import itertools
 import random
 from pathlib import Path
 
@@ -360,3 +361,40 @@ def test_a_record_cut_short_at_the_end_of_the_file_is_said_with_its_own_size() -
     assert chunks == [(records[0], None), (cut, (
         f"record truncated: {len(cut)} bytes, no record terminator, leader says "
         f"{len(records[1])}"))]
+
+
+class _EndlessPadding(io.RawIOBase):
+    """A stream of NUL bytes that never ends (as ``/dev/zero``), which refuses to be read
+    past ``most`` bytes: a reader that would read it for ever fails instead."""
+
+    def __init__(self, most: int) -> None:
+        self.given, self.most = 0, most
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        assert self.given < self.most, f"{self.given:,} bytes read and no record yielded"
+        buffer[:] = bytes(len(buffer))
+        self.given += len(buffer)
+        return len(buffer)
+
+
+def test_padding_without_end_is_yielded_a_part_at_a_time() -> None:
+    """Padding was skipped in one call until something else came: ``/dev/zero`` read as
+    ISO 2709 was skipped for ever, and no ^C or SIGTERM stopped it (compiled code runs no
+    signal handler). Each MAX_SCAN bytes of padding is now one reject, sampled as junk is;
+    padding of that length at the end of a stream, or less anywhere, is skipped as before."""
+    stream = io.BufferedReader(_EndlessPadding(10 * iso2709.MAX_SCAN))
+    chunks = list(itertools.islice(iso2709.iter_chunks(stream), 3))
+    assert chunks == [(bytes(4096), (
+        f"{iso2709.MAX_SCAN:,} bytes of padding (NUL bytes, blanks, line ends, ^Z or record "
+        f"terminators) and no record ({iso2709.MAX_SCAN} bytes, more than a record can have: "
+        f"the first 4096 are kept, {iso2709.MAX_SCAN - 4096} left out)"))] * 3
+    record = record_to_iso2709(next(demo_records(1, seed=3)))
+    for padding, rejects in ((iso2709.MAX_SCAN - 1, 0), (iso2709.MAX_SCAN + 5, 1)):
+        chunks = list(iso2709.iter_chunks(io.BytesIO(bytes(padding) + record)))
+        assert [problem is None for _, problem in chunks] == [False] * rejects + [True]
+        assert chunks[-1][0] == record
+    assert list(iso2709.iter_chunks(io.BytesIO(record + bytes(iso2709.MAX_SCAN)))) == [
+        (record, None)]

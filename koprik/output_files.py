@@ -155,12 +155,22 @@ def escaped_name(path: str | os.PathLike[str]) -> str:
 def refuse_unwritable(named: str | os.PathLike[str], option: str = "-o") -> None:
     """Raise UserError when the file ``named`` (with ``option``) cannot be made: it is a
     folder, or its folder does not exist. Checked before the work: ``koprik z3950 -o`` and
-    ``koprik sru -o`` fetched every record first, and then lost them to a raw OS error."""
+    ``koprik sru -o`` fetched every record first, and then lost them to a raw OS error.
+
+    A file there that no one may write (its mode has no write bit) is not replaced either:
+    the copy renamed over it (:func:`working_copy`) needs only its folder writable, so a file
+    an operator made read-only to keep it was replaced without a word. Root is refused too,
+    as an editor asks it to confirm: a mode is how the file's owner said to keep it."""
     path = Path(named)
     if path.is_dir():
         raise UserError(f"{path}: a folder; name a file to write")
     if not path.parent.is_dir():
         raise UserError(f"{option} {path}: {no_folder(path.parent)}")
+    with contextlib.suppress(OSError):  # (none there, or not to be seen: said when written)
+        mode = path.stat().st_mode
+        if stat.S_ISREG(mode) and not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            raise UserError(f"{option} {path}: read-only (mode {stat.S_IMODE(mode):04o}), "
+                            "not replaced; make it writable or name another file")
 
 
 def no_folder(folder: Path) -> str:

@@ -30,6 +30,7 @@ from config import Settings, load_settings
 from harvester import advisory
 from koprik.errors import UserError
 from koprik.progress import Progress
+from koprik.stopping import noted_when_stopped
 
 _NOTHING = {"current": "it has no revision", "sets": "no records to place",
             "renditions": "no records to make the formats of"}
@@ -51,15 +52,13 @@ def run(args: argparse.Namespace) -> int:
             _place_in_sets(engine, settings)
         elif args.action == "reindex":
             schema.ensure_current(engine)
-            with Progress("reindex") as bar:
-                try:
-                    done = rebuild(engine, progress=lambda n: bar.advance(n - bar.count))
-                except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
-                    # said on the one line koprik.stopping.interrupted writes, as an import's
-                    stop.add_note(f"after the search terms of {bar.count} records were made "
-                                  "again: the others keep their earlier ones; run `koprik db "
-                                  "reindex` again (it begins anew)")  # fmt: skip
-                    raise
+            with (
+                Progress("reindex") as bar,
+                noted_when_stopped(lambda: f"after the search terms of {bar.count} records were "
+                                   "made again: the others keep their earlier ones; run `koprik "
+                                   "db reindex` again (it begins anew)"),
+            ):
+                done = rebuild(engine, progress=lambda n: bar.advance(n - bar.count))
             print(f"db: {schema.where(engine)}: the search terms of {done} records made again")
         elif args.action == "renditions":
             schema.ensure_current(engine)
@@ -111,16 +110,13 @@ def _place_in_sets(engine: Engine, settings: Settings) -> None:
                 moved_so_far = moved
                 bar.advance(looked - bar.count, extra=f"{moved:,} in other sets")
 
-            try:
+            with noted_when_stopped(
+                lambda: f"after {bar.count} records were placed by the [[sets]] rules "
+                f"({moved_so_far} in other sets than before): the others keep their earlier "
+                "sets, and koprik serve starts by neither the earlier rules nor these; run "
+                "`koprik db sets` again (it begins anew, finding those placed unchanged)"
+            ):
                 looked, moved = place_again(engine, settings.sets, progress=report)
-            except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
-                # said on the one line koprik.stopping.interrupted writes, as an import's
-                stop.add_note(f"after {bar.count} records were placed by the [[sets]] rules "
-                              f"({moved_so_far} in other sets than before): the others keep "
-                              "their earlier sets, and koprik serve starts by neither the earlier "
-                              "rules nor these; run `koprik db sets` again (it begins anew, "
-                              "finding those placed unchanged)")  # fmt: skip
-                raise
     finally:
         if held is not None:
             advisory.unlock(held)
@@ -138,14 +134,12 @@ def _make_renditions_again(engine: Engine) -> None:
             so_far = done
             bar.advance(done.looked - bar.count, extra=f"{done.changed:,} changed")
 
-        try:
+        with noted_when_stopped(
+            lambda: f"after the formats of {so_far.looked} records were made again "
+            f"({so_far.changed} changed): the others keep their earlier ones; run `koprik db "
+            "renditions` again (those made are found unchanged)"
+        ):
             done = make_again(engine, progress=report)
-        except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
-            # said on the one line koprik.stopping.interrupted writes, as an import's
-            stop.add_note(f"after the formats of {so_far.looked} records were made again "
-                          f"({so_far.changed} changed): the others keep their earlier ones; run "
-                          "`koprik db renditions` again (those made are found unchanged)")
-            raise
     if not done.changed:
         changed = "none changed"
     elif not done.members:

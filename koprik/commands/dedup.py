@@ -25,6 +25,7 @@ from catalog.dedup_operators import explain, merge, review_decide, review_list, 
 from config import load_settings
 from koprik.errors import UserError
 from koprik.progress import Progress
+from koprik.stopping import noted_when_stopped
 
 REKEY_BATCH = 1000
 """Records whose match keys ``koprik dedup --all`` works out again in one transaction."""
@@ -64,18 +65,17 @@ def _act(catalog: Catalog, args: argparse.Namespace) -> int:
             ids = list(connection.execute(select(r.c.id).where(chosen)).scalars())
         if not ids and args.source is not None:
             raise UserError(f"--source {args.source}: no records of that source")
-        with Progress("match keys", total=len(ids)) as progress:
-            try:
-                for start in range(0, len(ids), REKEY_BATCH):
-                    chunk = ids[start : start + REKEY_BATCH]
-                    catalog.write(partial(_rekeyed, ids=chunk))
-                    progress.advance(len(chunk))
-            except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
-                again = "" if args.source is None else f" --source {args.source}"
-                stop.add_note(f"after the match keys of {progress.count} of {len(ids)} records "
-                              f"were worked out again: run `koprik dedup --all{again}` again "
-                              "(it begins anew)")  # fmt: skip
-                raise
+        again = "" if args.source is None else f" --source {args.source}"
+        with (
+            Progress("match keys", total=len(ids)) as progress,
+            noted_when_stopped(lambda: f"after the match keys of {progress.count} of {len(ids)} "
+                               "records were worked out again: run `koprik dedup "
+                               f"--all{again}` again (it begins anew)"),
+        ):
+            for start in range(0, len(ids), REKEY_BATCH):
+                chunk = ids[start : start + REKEY_BATCH]
+                catalog.write(partial(_rekeyed, ids=chunk))
+                progress.advance(len(chunk))
     done.add(_queue_worked_through(catalog))
     done.seconds = time.monotonic() - started
     print(f"dedup: {done.summary()}")
@@ -95,13 +95,13 @@ def _queue_worked_through(catalog: Catalog, before: str = "") -> DedupReport:
     """:func:`deduplicated`, as the last step of a command: a stop (^C, SIGTERM) noted on the
     line :func:`koprik.stopping.interrupted` writes with how far the queue got, after what the
     command did ``before`` it (words ending "and "), and that ``koprik dedup`` goes on."""
-    with Progress("dedup") as progress:
-        try:
-            return _worked_through(catalog, progress)
-        except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
-            stop.add_note(f"after {before}{progress.count} records of the queue were "
-                          "deduplicated: the rest stay queued; run `koprik dedup` again to go on")
-            raise
+    with (
+        Progress("dedup") as progress,
+        noted_when_stopped(lambda: f"after {before}{progress.count} records of the queue were "
+                           "deduplicated: the rest stay queued; run `koprik dedup` again to go "
+                           "on"),
+    ):
+        return _worked_through(catalog, progress)
 
 
 def _worked_through(catalog: Catalog, progress: Progress) -> DedupReport:
@@ -129,12 +129,10 @@ def _review(catalog: Catalog, answer: str, ids: list[str]) -> int:
         raise UserError(f"review {answer}: name the two records of the pair")
     a, b = ids
     done = DedupReport()  # what the answer did, then the queue's run
-    try:  # one transaction: kept whole, or not at all
+    with noted_when_stopped(lambda: f"before the answer on {a} and {b} was kept: nothing was "
+                            f"changed; run `koprik dedup review {answer} {a} {b}` again"):
+        # one transaction: kept whole, or not at all
         union = review_decide(catalog, a, b, same=answer == "accept", report=done)
-    except KeyboardInterrupt as stop:  # a SIGTERM too (koprik.stopping.Terminated)
-        stop.add_note(f"before the answer on {a} and {b} was kept: nothing was changed; run "
-                      f"`koprik dedup review {answer} {a} {b}` again")
-        raise
     kept = (f"{a} and {b} are in {union}" if union else
             f"{a} and {b} are different; the queue's run takes them apart if they share a group")
     done.add(_queue_worked_through(catalog, f"the answer was kept ({kept}) and "))

@@ -51,12 +51,40 @@ _NUMBER = re.compile(r"\d+")
 _EXTENT_END = re.compile(r"\s[:;+]")
 _ROMAN = re.compile(r"\b([ivxlc]+)\b")
 _ROMAN_VALUES = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
-_ORDINALS = {
-    # folded ordinal words of edition statements (English, Uzbek, Russian), up to the fifth
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
-    "birinchi": 1, "ikkinchi": 2, "uchinchi": 3, "tortinchi": 4, "beshinchi": 5,
-    "pervoe": 1, "vtoroe": 2, "trete": 3, "chetvertoe": 4, "piatoe": 5, "pyatoe": 5,
-}  # fmt: skip
+_UZBEK_NUMBERS = ("bir", "ikki", "uch", "tort", "besh", "olti", "etti", "sakkiz", "toqqiz", "on")
+"""Folded Uzbek numbers 1 to 10 (``to‘rt``, ``yetti``, ``to‘qqiz``, ``o‘n`` as folded): the
+ordinal is the number and ``-inchi`` (``-nchi`` after a vowel: ``ikkinchi``, ``oltinchi``)."""
+_RUSSIAN_ORDINAL_STEMS = (
+    "perv", "vtor", "tret", "chetvert", "piat", "shest", "sedm", "vosm", "deviat", "desiat",
+    "odinnadsat", "dvenadsat", "trinadsat", "chetirnadsat", "piatnadsat", "shestnadsat",
+    "semnadsat", "vosemnadsat", "deviatnadsat", "dvadsat")
+"""Folded stems of the Russian ordinals 1 to 20 (``третье`` is ``trete``, ``четырнадцатое``
+``chetirnadsatoe``)."""
+_RUSSIAN_ORDINAL = re.compile(
+    r"(" + "|".join(_RUSSIAN_ORDINAL_STEMS) + r")(oe|oi|ii|aia|ia|ogo|ego|omu|emu|om|em|uiu|iu"
+    r"|ie|e)")
+_ENGLISH_ORDINALS = (
+    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+    "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth",
+    "seventeenth", "eighteenth", "nineteenth", "twentieth")
+_TENS = {"uz": {"on": 10, "iigirma": 20, "ottiz": 30}, "ru": {"dvadsat": 20, "tridsat": 30},
+         "en": {"twenty": 20, "thirty": 30}}
+"""Folded tens that go before an ordinal of 1 to 9 of their language ("o‘n birinchi" 11,
+"двадцать первое" 21, "twenty first" 21; not the English "on" of "based on second
+edition")."""
+
+
+def _ordinal_words() -> dict[str, tuple[int, str]]:
+    """Folded ordinal words of edition statements (Uzbek in either script, English; Russian is
+    :data:`_RUSSIAN_ORDINAL`) and their numbers, 1 to 20 and more, with their language."""
+    words = {word: (number, "en") for number, word in enumerate(_ENGLISH_ORDINALS, 1)}
+    for number, cardinal in enumerate(_UZBEK_NUMBERS, 1):
+        words[cardinal + ("nchi" if cardinal[-1] in "aeiou" else "inchi")] = (number, "uz")
+    words["iigirmanchi"], words["ottizinchi"] = (20, "uz"), (30, "uz")
+    return words
+
+
+_ORDINALS = _ordinal_words()
 
 
 @dataclass
@@ -282,10 +310,25 @@ def _edition(text: str) -> str | None:
     number = _NUMBER.search(folded)
     if number:
         return str(int(number.group()))
-    for word in folded.split():
-        if word in _ORDINALS:
-            return str(_ORDINALS[word])
-    return folded
+    number_named = _ordinal(folded.split())
+    return str(number_named) if number_named is not None else folded
+
+
+def _ordinal(words: list[str]) -> int | None:
+    """The number the first ordinal among folded ``words`` names ("oltinchi", "олтинчи",
+    "шестое", "sixth" -> 6; "o‘n birinchi", "двадцать первое" -> 11, 21), None when none
+    does: an edition named in words is the edition its number names ("oltinchi nashr" is
+    "6-nashr")."""
+    for at, word in enumerate(words):
+        found = _ORDINALS.get(word)
+        if found is None and (russian := _RUSSIAN_ORDINAL.fullmatch(word)):
+            found = (_RUSSIAN_ORDINAL_STEMS.index(russian.group(1)) + 1, "ru")
+        if found is None:
+            continue
+        value, language = found
+        tens = _TENS[language].get(words[at - 1]) if at else None
+        return tens + value if tens is not None and value < 10 else value
+    return None
 
 
 def _numbering(text: str) -> str | None:

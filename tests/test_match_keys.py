@@ -109,6 +109,21 @@ def test_profile_values():
 
 
 
+@pytest.mark.parametrize(("statement", "number"), [
+    ("oltinchi nashr", "6"), ("Олтинчи нашр", "6"), ("6-нашр", "6"), ("6-е изд.", "6"),
+    ("Шестое издание, исправленное", "6"), ("Sixth edition", "6"), ("Birinchi nashr", "1"),
+    ("To‘rtinchi nashri", "4"), ("Тўққизинчи нашр", "9"), ("Yettinchi nashr", "7"),
+    ("O‘ninchi nashr", "10"), ("Ўн биринчи нашр", "11"), ("o‘n to‘rtinchi nashr", "14"),
+    ("Yigirmanchi nashr", "20"), ("Третье изд.", "3"), ("Четырнадцатое издание", "14"),
+    ("Двадцатое изд.", "20"), ("Двадцать первое изд.", "21"), ("Qayta nashr", "qaita nashr"),
+    ("Based on second edition", "2"),
+])
+def test_an_edition_named_in_words_is_its_number(statement, number):
+    """Ordinal words of Uzbek (both scripts), Russian and English up to twenty: "oltinchi
+    nashr" and "6-нашр" were two editions, each copy vetoing the other."""
+    assert keys_of(book("1", "Fizika", edition=statement))[1].edition == number
+
+
 def test_a_series_number_an_830_repeats_is_one_number():
     """An 830 traces the series its 490 transcribes, with the same number: 2, not 2.2, which
     vetoed the copy of a centre that gives only the 490."""

@@ -56,6 +56,16 @@ def test_numbers_on_one_side_only_or_among_the_others_veto_nothing():
     assert veto(a, b, SETTINGS) is None
 
 
+def test_one_edition_written_in_words_and_in_figures_is_one_edition():
+    for words, figures in (("oltinchi nashr", "6-нашр"), ("олтинчи нашр", "6-nashr"),
+                           ("шестое издание", "6-е изд.")):
+        same = verdict({"isbn": ISBN, "edition": words}, {"isbn": ISBN, "edition": figures},
+                       shared=("isbn", "title"))
+        assert same.decision is Decision.MATCH, (words, figures, same)
+    other = verdict({"edition": "oltinchi nashr"}, {"edition": "7-нашр"})
+    assert other.reason.startswith("edition: 6 / 7"), other
+
+
 def test_tolerances_are_settings():
     loose = DedupSettings(year_tolerance=1, extent_tolerance_pages=70)
     a, b = profile(year=2000, pages=200), profile(year=2001, pages=260)

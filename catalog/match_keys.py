@@ -15,7 +15,8 @@ up a record's candidates by them (:mod:`catalog.dedup`):
   on, or another title proper, is still found).
 
 The profile holds what the matcher compares (:class:`catalog.matcher.Profile`): material type,
-year, extent in pages, edition, volume/part (245 $n/$p, else a volume the title names), series
+year, extent in pages, edition, volume/part (245 $n/$p, else a volume the title names), the
+part's name (245 $p), series
 numbering, language, ISBNs and ISSNs, the folded title and the main author's folded surname.
 It is stored as compact JSON beside the record, so deduplication never parses MARC.
 
@@ -96,6 +97,9 @@ class Profile:
     pages: int | None = None
     edition: str | None = None
     volume: str | None = None
+    part: str | None = None
+    """The folded name of the part (245 $p), which the volume number beside it does not say:
+    "2-jild, Sheʼrlar" and "2-jild, Dostonlar" are both volume 2."""
     series_number: str | None = None
     language: str | None = None
     isbns: list[str] = field(default_factory=list)
@@ -180,6 +184,7 @@ def match_data(
         profile.title_proper, profile.title = fold(proper), fold(whole)
         profile.volume = (_numbering(" ".join(title.get_subfields("n", "p")))
                           or _title_volume(profile.title))
+        profile.part = fold(" ".join(title.get_subfields("p"))) or None
     if profile.title_proper:
         start = title_key(profile.title_proper, title_chars)
         end = profile.title_proper.replace(" ", "")[-title_chars:]

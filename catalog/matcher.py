@@ -8,7 +8,8 @@ decides) or ``different``, with its confidence and the reason in words. Every th
 Vetoes, in order (each when both records state the value): material type, year (more than
 ``year_tolerance`` apart), extent (pages further apart than ``extent_tolerance_pages`` and
 ``extent_tolerance_ratio``), edition, series numbering, volume/part (245 $n/$p, else a volume the
-title names; also when only one names a volume: a volume is not its set), the numbers in the
+title names; also when only one names a volume: a volume is not its set), the part's name (245
+$p, ``part_name_min`` alike unless one abridges the other), the numbers in the
 titles with their subtitles (unless one title's are among the other's: "Matematika : 5-sinf
 uchun" is not "Matematika : 6-sinf uchun"), ISSN (none shared), ISBN (none shared: another
 edition or a translation), language, the main author's forename initial when the surnames are alike
@@ -84,6 +85,8 @@ def veto(a: Profile, b: Profile, s: DedupSettings) -> str | None:
         return f"series numbering: {a.series_number} / {b.series_number}"
     if a.volume != b.volume:
         return f"volume/part: {a.volume or 'none'} / {b.volume or 'none'}"
+    if a.part and b.part and unlike(a.part, b.part, s.part_name_min):
+        return f"part: {a.part} / {b.part}"
     numbers_a, numbers_b = _numbers(a.title), _numbers(b.title)
     if numbers_a and numbers_b and not (numbers_a <= numbers_b or numbers_b <= numbers_a):
         return f"title numbering: {_listed(numbers_a)} / {_listed(numbers_b)}"
@@ -96,6 +99,18 @@ def veto(a: Profile, b: Profile, s: DedupSettings) -> str | None:
     if a.forename and b.forename and a.forename != b.forename and _alike(a.author, b.author, s):
         return f"author's forename: {a.forename}. / {b.forename}."
     return None
+
+
+def unlike(a: str, b: str, least: float) -> bool:
+    """Whether two folded names (of parts, or subtitles) clearly differ: less than ``least``
+    alike, and neither abridges the other (each word of the one with fewer words begins a word
+    of the other, in order: "oquv qoll" and "oquv qollanma", "darslik" and "5 sinf uchun
+    darslik")."""
+    if similarity(a, b) >= least:
+        return False
+    fewer, more = sorted((a.split(), b.split()), key=len)
+    words = iter(more)
+    return not all(any(word.startswith(short) for word in words) for short in fewer)
 
 
 def _numbers(folded_title: str) -> set[int]:

@@ -362,6 +362,9 @@ class DedupSettings:
     id_title_min: float = within(0.0, 1.0, 0.6)
     """Least title similarity for a match on a shared ISBN or other identifier."""
     author_min: float = within(0.0, 1.0, 0.8)
+    part_name_min: float = within(0.0, 1.0, 0.7)
+    """Least similarity of two records' part names (245 $p) for one book, unless one abridges
+    the other (each of its words begins a word of the other, in order)."""
     year_tolerance: int = within(0, 10, 0)
     """Years two records' dates may be apart and still be one book's. At most 10: one edition's
     records differ by a misprint, or a copyright or printing year beside the year of

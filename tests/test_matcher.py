@@ -66,6 +66,30 @@ def test_one_edition_written_in_words_and_in_figures_is_one_edition():
     assert other.reason.startswith("edition: 6 / 7"), other
 
 
+def part_of(control, volume, part, **fields):
+    """The profile of volume ``volume`` of Navoiy's "Asarlar", its part named ``part`` (245 $p)."""
+    record = book(control, "Asarlar.", author="Navoiy, Alisher", volume=volume, **fields)
+    record["245"].add_subfield("p", part)
+    return match_data(record, [], 30)[1]
+
+
+def test_parts_of_one_volume_with_other_names_are_other_books():
+    """245 $p was read only when $n had no number: "2-jild, Sheʼrlar" and "2-jild, Dostonlar"
+    were one book."""
+    poems = part_of("1", "2-jild,", "Sheʼrlar", isbn=ISBN)
+    epics = part_of("2", "2-jild,", "Dostonlar", isbn=ISBN)
+    result = compare(poems, epics, frozenset({"isbn", "title"}), SETTINGS)
+    assert result.decision is Decision.DIFFERENT
+    assert result.reason == "part: sherlar / dostonlar"
+    for same in (part_of("3", "2-жилд,", "Шеърлар", isbn=ISBN),  # another script
+                 part_of("4", "2-jild,", "Sheʼrlr", isbn=ISBN),  # a typo
+                 part_of("5", "2-jild,", "Sheʼrlar va gʻazallar", isbn=ISBN),  # more words
+                 match_data(book("6", "Asarlar.", author="Navoiy, Alisher", volume="2-jild",
+                                 isbn=ISBN), [], 30)[1]):  # no $p
+        result = compare(poems, same, frozenset({"isbn", "title"}), SETTINGS)
+        assert result.decision is Decision.MATCH, (same, result)
+
+
 def test_tolerances_are_settings():
     loose = DedupSettings(year_tolerance=1, extent_tolerance_pages=70)
     a, b = profile(year=2000, pages=200), profile(year=2001, pages=260)

@@ -106,6 +106,9 @@ class Profile:
     issns: list[str] = field(default_factory=list)
     title: str = ""
     title_proper: str = ""
+    subtitles: list[str] = field(default_factory=list)
+    """The folded remainder of the title (245 $b), and each parallel one in it (after "="),
+    apart; none when $b begins with a parallel title ($a ends with "=")."""
     author: str | None = None
     forename: str | None = None
     """The initial of the main author's forename (:func:`forename_initial`), when 100 $a has
@@ -185,6 +188,7 @@ def match_data(
         profile.volume = (_numbering(" ".join(title.get_subfields("n", "p")))
                           or _title_volume(profile.title))
         profile.part = fold(" ".join(title.get_subfields("p"))) or None
+        profile.subtitles = _subtitles(title)
     if profile.title_proper:
         start = title_key(profile.title_proper, title_chars)
         end = profile.title_proper.replace(" ", "")[-title_chars:]
@@ -201,6 +205,16 @@ def match_data(
     profile.language = found[0] if found else None
     unique = list(dict.fromkeys((kind, key[:MAX_KEY_CHARS]) for kind, key in keys))
     return unique, profile
+
+
+def _subtitles(title: Field) -> list[str]:
+    """The folded remainders of the title in 245 $b, one per language (ISBD's " = " begins a
+    parallel one); none when the title proper's $a ends with "=": then $b begins with a parallel
+    title, not a remainder of this one."""
+    if " ".join(title.get_subfields("a")).rstrip().endswith("="):
+        return []
+    remainder = " ".join(title.get_subfields("b"))
+    return [folded for text in remainder.split("=") if (folded := fold(text))]
 
 
 def title_key(folded_title: str, chars: int) -> str:

@@ -9,9 +9,11 @@ Vetoes, in order (each when both records state the value): material type, year (
 ``year_tolerance`` apart), extent (pages further apart than ``extent_tolerance_pages`` and
 ``extent_tolerance_ratio``), edition, series numbering, volume/part (245 $n/$p, else a volume the
 title names; also when only one names a volume: a volume is not its set), the part's name (245
-$p, ``part_name_min`` alike unless one abridges the other), the numbers in the
-titles with their subtitles (unless one title's are among the other's: "Matematika : 5-sinf
-uchun" is not "Matematika : 6-sinf uchun"), ISSN (none shared), ISBN (none shared: another
+$p, ``part_name_min`` alike unless one abridges the other), the remainder of the title (245
+$b, ``subtitle_min`` alike in one of its languages unless one abridges the other: "Matematika :
+darslik" is not "Matematika : masalalar toʻplami"), the numbers in the titles with their
+subtitles (unless one title's are among the other's: "Matematika : 5-sinf uchun" is not
+"Matematika : 6-sinf uchun"), ISSN (none shared), ISBN (none shared: another
 edition or a translation), language, the main author's forename initial when the surnames are alike
 (Karimov, Alisher is not Karimov, Botir). Then:
 
@@ -87,6 +89,9 @@ def veto(a: Profile, b: Profile, s: DedupSettings) -> str | None:
         return f"volume/part: {a.volume or 'none'} / {b.volume or 'none'}"
     if a.part and b.part and unlike(a.part, b.part, s.part_name_min):
         return f"part: {a.part} / {b.part}"
+    if a.subtitles and b.subtitles and all(unlike(one, other, s.subtitle_min)
+                                           for one in a.subtitles for other in b.subtitles):
+        return f"subtitle: {a.subtitles[0]} / {b.subtitles[0]}"
     numbers_a, numbers_b = _numbers(a.title), _numbers(b.title)
     if numbers_a and numbers_b and not (numbers_a <= numbers_b or numbers_b <= numbers_a):
         return f"title numbering: {_listed(numbers_a)} / {_listed(numbers_b)}"

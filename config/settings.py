@@ -365,6 +365,9 @@ class DedupSettings:
     part_name_min: float = within(0.0, 1.0, 0.7)
     """Least similarity of two records' part names (245 $p) for one book, unless one abridges
     the other (each of its words begins a word of the other, in order)."""
+    subtitle_min: float = within(0.0, 1.0, 0.7)
+    """Least similarity of two records' remainders of title (245 $b) for one book, unless one
+    abridges the other; a parallel remainder of either that is alike is enough."""
     year_tolerance: int = within(0, 10, 0)
     """Years two records' dates may be apart and still be one book's. At most 10: one edition's
     records differ by a misprint, or a copyright or printing year beside the year of

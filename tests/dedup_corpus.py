@@ -9,7 +9,10 @@ the title, another page count or unnumbered pages, no date in 008. Among the wor
 must stay apart from the work they resemble: another edition (other year and ISBN), the volumes
 of a set (numbered in 245 $n, or in the title itself), a reprint (same ISBN, another year), the
 same title by another author, the same book but for the author's forename (same surname, year
-and extent, no ISBN), a translation into Russian, and another book printed with the same ISBN.
+and extent, no ISBN), a translation into Russian, another book printed with the same ISBN, and
+a companion book with the same title but another subtitle ("Matematika : darslik" and
+"Matematika : masalalar toʻplami"; there every copy gives the subtitle, which elsewhere is now
+and then abridged, or followed by a parallel one in Russian).
 
 >>> corpus = make_corpus(works=7000, seed=1)
 >>> corpus.items[0]          # (source, record, work id)
@@ -91,8 +94,11 @@ def make_corpus(works: int, seed: int = 1) -> Corpus:
             "isbn": new_isbn() if rng.random() < 0.85 else None,
             "language": "uzb",
         }
-        emit(base, holders())
         trap = rng.random()
+        companion = 0.25 <= trap < 0.28 and work_id + 1 < works
+        if companion:  # every copy of the book and of its companion says its subtitle
+            base.update(subtitle=base["subtitle"] or _title(rng).lower(), subtitle_always=True)
+        emit(base, holders())
         if trap < 0.05 and work_id + 1 < works:
             work_id += 1
             corpus.traps["edition"] += 1
@@ -138,6 +144,11 @@ def make_corpus(works: int, seed: int = 1) -> Corpus:
             other = rng.choice([o for o in "bdflmnprtz" if o != forename[0].lower()])
             emit({**base, "id": work_id, "author": f"{surname}, {other.upper()}{_word(rng)[1:]}",
                   "isbn": None}, holders())
+        elif companion:
+            work_id += 1  # "Matematika : darslik" and "Matematika : masalalar toʻplami"
+            corpus.traps["same title, other subtitle"] += 1
+            emit({**base, "id": work_id, "subtitle": _title(rng).lower(), "isbn": None},
+                 holders())
     return corpus
 
 
@@ -161,7 +172,11 @@ def _copy(rng: random.Random, work: dict[str, object], source: str, number: int)
         author = f"{surname}, {forename[0]}."
     if author and rng.random() < 0.03:
         author = None  # entered under its title by this cataloguer
-    subtitle = work.get("subtitle") if rng.random() < 0.7 else None
+    subtitle = work.get("subtitle") if rng.random() < 0.7 or work.get("subtitle_always") else None
+    if subtitle and rng.random() < 0.05:
+        *first, last = str(subtitle).split(" ")
+        if len(last) > 5:
+            subtitle = " ".join([*first, last[:4] + "."])  # abridged: "oʻquv qoʻll."
     if work.get("script") != "cyrillic" and rng.random() < 0.08 and len(title) > 8:
         at = rng.randrange(2, len(title) - 1)  # a typo: one letter replaced
         title = title[:at] + rng.choice("aeioubdkmst") + title[at + 1 :]
@@ -177,6 +192,8 @@ def _copy(rng: random.Random, work: dict[str, object], source: str, number: int)
     if script == "ala-lc":
         title, author = romanize_alalc(title), romanize_alalc(author) if author else None
         subtitle = romanize_alalc(str(subtitle)) if subtitle else None
+    if subtitle and rng.random() < 0.1:  # a parallel remainder of the title, in Russian
+        subtitle = f"{subtitle} = {' '.join(rng.sample(_TRANSLATION_WORDS, 2))}"
     if rng.random() < 0.03:
         title = title.upper()
     title += rng.choice(("", "", ".", " /"))

@@ -1,6 +1,7 @@
 """The matcher on record pairs: every veto and every accept rule (catalog/matcher.py)."""
 
 import pytest
+from pymarc import Subfield
 
 from catalog.match_keys import match_data
 from catalog.matcher import Decision, compare, veto
@@ -88,6 +89,38 @@ def test_parts_of_one_volume_with_other_names_are_other_books():
                                  isbn=ISBN), [], 30)[1]):  # no $p
         result = compare(poems, same, frozenset({"isbn", "title"}), SETTINGS)
         assert result.decision is Decision.MATCH, (same, result)
+
+
+def titled(control, title, subtitle, **fields):
+    """The profile of a book titled ``title`` (245 $a, with the ISBD before $b) and ``subtitle``
+    (245 $b)."""
+    record = book(control, "Matematika", author="Karimov, Alisher", isbn=ISBN, **fields)
+    record["245"].subfields = [Subfield("a", title), Subfield("b", subtitle)]
+    return match_data(record, [], 30)[1]
+
+
+def test_remainders_of_title_that_clearly_differ_are_other_books():
+    """Only the titles proper were compared: a textbook and its book of exercises, one author's,
+    were one union record."""
+    textbook = titled("1", "Matematika :", "darslik")
+    exercises = titled("2", "Matematika :", "masalalar toʻplami")
+    result = compare(textbook, exercises, frozenset({"title"}), SETTINGS)
+    assert result.decision is Decision.DIFFERENT
+    assert result.reason == "subtitle: darslik / masalalar toplami"
+    assert compare(textbook, titled("3", "Математика :", "масалалар тўплами"),
+                   frozenset({"isbn", "title"}), SETTINGS).decision is Decision.DIFFERENT
+    for same in (titled("4", "Математика :", "дарслик"),  # another script
+                 titled("5", "Matematika :", "darsllk"),  # a typo
+                 titled("6", "Matematika :", "5-sinf uchun darslik"),  # more words
+                 titled("7", "Matematika :", "darslik = Mathematics : textbook"),  # parallel
+                 titled("8", "Matematika :", "учебник = darslik"),  # parallel, another order
+                 titled("9", "Matematika =", "Mathematics : textbook"),  # a parallel title
+                 profile(title="Matematika", isbn=ISBN)):  # no remainder
+        result = compare(textbook, same, frozenset({"isbn", "title"}), SETTINGS)
+        assert result.decision is Decision.MATCH, (same, result)
+    guide, abridged = titled("10", "Fizika :", "oʻquv qoʻllanma"), titled("11", "Fizika :",
+                                                                          "oʻquv qoʻll.")
+    assert veto(guide, abridged, SETTINGS) is None
 
 
 def test_tolerances_are_settings():

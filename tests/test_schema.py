@@ -708,6 +708,56 @@ def test_a_catalogue_at_0021_keeps_its_sources_tolerating_no_shortfall(settings:
         catalog.close()
 
 
+def test_a_catalogue_at_0022_gets_the_profiles_of_titles_with_remainders_made_again(
+    settings: Settings,
+):
+    """Revision 0023 rekeys the live records whose match profile this release makes otherwise
+    (the title's remainder, 245 $b, now in it), those only, and so queues them: the next
+    deduplication takes apart the textbook and the book of exercises the earlier profiles,
+    without remainders, grouped."""
+    import dataclasses
+    import json
+
+    from catalog.dedup import run_dedup
+    from catalog.store import Incoming
+    from config.settings import FileSource
+    from tests.books import book
+
+    settings = dataclasses.replace(settings, file_sources=[FileSource("sam", "UzSaRL", "S")])
+    textbook = book("1", "Matematika", author="Karimov, Alisher", subtitle="darslik")
+    exercises = book("2", "Математика", author="Каримов, Алишер", subtitle="масалалар тўплами")
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.writer() as writer:
+            writer.put_many([Incoming(textbook), Incoming(exercises, source="sam"),
+                             Incoming(book("3", "Fizika", author="Rahimov, Botir"))])
+        with catalog.engine.begin() as connection:
+            for rid, profile in connection.execute(
+                    text("SELECT id, match_profile FROM records")).all():
+                earlier = {k: v for k, v in json.loads(profile).items() if k != "subtitles"}
+                connection.execute(text("UPDATE records SET match_profile = :p WHERE id = :id"),
+                                   {"p": json.dumps(earlier, ensure_ascii=False,
+                                                    separators=(",", ":")), "id": rid})
+        run_dedup(catalog)  # as the earlier rules grouped them
+        with catalog.engine.begin() as connection:
+            grouped = dict(connection.execute(text(
+                "SELECT local_id, id FROM records WHERE union_id IS NOT NULL")).all())
+            assert sorted(grouped) == ["1", "sam:2"]
+            connection.execute(text("UPDATE alembic_version SET version_num = '0022'"))
+    finally:
+        catalog.close()
+    assert _queued_by_upgrade(settings, "0022") == set(grouped.values())
+    catalog = Catalog.open(settings)
+    try:
+        run_dedup(catalog)
+        with catalog.engine.connect() as connection:
+            groups = connection.execute(text(
+                "SELECT union_id FROM records WHERE local_id IN ('1', 'sam:2')")).scalars().all()
+        assert len(groups) == 2 and (None in groups or groups[0] != groups[1]), groups
+    finally:
+        catalog.close()
+
+
 def _stored_as_earlier(
     settings: Settings, serial: Record, earlier: Callable[[Record], None], revision: str,
     *undo: str,

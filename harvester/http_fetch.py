@@ -88,6 +88,15 @@ def shown_url(url: str) -> str:
     return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
+def public_url(url: str) -> str:
+    """``url`` as the catalogue may publish it (the provenance OAI-PMH serves to anyone):
+    without its user part, name and password alike (a token may be given as the name)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 @dataclass(frozen=True)
 class Politeness:
     """How hard the client may push a partner, how long it waits, and how much it reads."""

@@ -41,6 +41,7 @@ from crosswalks.namespaces import DC_NS, MARCXML_NS, MODS_NS, OAI_DC_NS, SRW_DC_
 from crosswalks.unimarc import NotConverted, to_marc21
 from crosswalks.xmltext import parse_untrusted, xml_error_said
 from harvester.harvested import Harvested, identifier_of, marcxml_identifier
+from harvester.http_fetch import public_url
 
 CROSSWALKS: dict[str, str] = {
     MARCXML_NS: "crosswalks.marc_io:marcxml_element_to_record",
@@ -237,10 +238,10 @@ class IngestTarget:
     @classmethod
     def of(cls, source: HarvestSource, base_url: str, run_id: int | None,
            max_record_bytes: int, *, once: bool = False) -> IngestTarget:  # fmt: skip
-        """The target of ``source``'s records (``base_url``: its address as provenance keeps it),
-        with a new :attr:`once` when ``once``."""
-        return cls(source.name, base_url, run_id, max_record_bytes, bool(source.crosswalk),
-                   WrittenIds() if once else None)
+        """The target of ``source``'s records (``base_url``: its address, which provenance
+        keeps without its credentials), with a new :attr:`once` when ``once``."""
+        return cls(source.name, public_url(base_url), run_id, max_record_bytes,
+                   bool(source.crosswalk), WrittenIds() if once else None)
 
 
 def ingest(

@@ -85,3 +85,19 @@ def test_caltech_records_arrive_as_marc21(catalog: Catalog) -> None:
     payload = etree.fromstring(row.payload)
     assert payload.tag == "{http://www.openarchives.org/OAI/2.0/oai_dc/}dc"
     assert row.base_url == source.url and len(row.datestamp) == 10
+
+
+def test_credentials_of_the_source_url_are_not_kept_in_provenance(catalog: Catalog) -> None:
+    """A partner that wants a password is added with it in its URL (``http://user:pw@host/``);
+    the provenance OAI-PMH serves to anyone in ``<about>`` names the partner without it (it
+    published the password beside every record)."""
+    app, _requests = static_caltech()
+    with serve(app) as url:
+        partner = url.replace("/oai", "/perl/oai2")
+        with_password = partner.replace("http://", "http://harvester:s3cret@")
+        source = HarvestSource(name="caltech", url=with_password, prefix="oai_dc")
+        report = harvest(catalog, source, politeness=Politeness(delay=0, retries=0))
+    assert report.status == SUCCEEDED, report.errors
+    with catalog.engine.connect() as connection:
+        kept = set(connection.execute(select(models.provenance.c.base_url)).scalars())
+    assert kept == {partner}

@@ -212,6 +212,21 @@ def test_sets_the_partner_does_not_list_are_refused(settings: Settings,
     assert list(stored.sets) == ["odd", "even"]
 
 
+def test_sets_an_edit_gives_are_checked_as_those_of_an_added_source(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """A set misspelt in an edit (``koprik sources edit --set``, the dashboard's form) was
+    saved unchecked: the source's watermark covered it, so its runs asked it from there and
+    succeeded empty ever after."""
+    with serve(FaultProvider(list(demo_records(3))).app()) as url:  # sets: even and odd
+        add_source(settings, catalog, HarvestSource(name="q", url=url))
+        with pytest.raises(SourceError, match=r"names no set 'evne' in its ListSets"):
+            edit_source(settings, catalog, "q", sets=["evne"])
+        assert find_source(settings, catalog, "q").source.sets == []
+        edit_source(settings, catalog, "q", sets=["even"])
+    assert find_source(settings, catalog, "q").source.sets == ["even"]
+
+
 def _html_app() -> web.Application:
     async def page(_request: web.Request) -> web.Response:
         return web.Response(text="<html><body>Welcome</body></html>", content_type="text/html")

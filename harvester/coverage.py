@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Row, select
 
 from catalog.harvest_state import harvest_state
 from config import HarvestSource
-from harvester.resumption import endpoint_of
+from harvester.resumption import endpoint_of, saved_endpoint
 
 WHOLE = ""
 """``watermark_sets`` of a watermark of the whole repository (a source with no sets)."""
@@ -51,7 +51,7 @@ class Coverage:
     def of(cls, state: Row[Any]) -> Coverage:
         """The coverage saved in a source's ``harvest_state`` row."""
         sets = None if state.watermark_sets is None else frozenset(state.watermark_sets.split())
-        return cls(state.watermark, state.watermark_endpoint, sets)
+        return cls(state.watermark, saved_endpoint(state.watermark_endpoint), sets)
 
     def moved(self, source: HarvestSource) -> str | None:
         """A line saying that ``source`` is no longer asked where the watermark's lists were,

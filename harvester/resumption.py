@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Row, select, update
 from catalog import CatalogWriter
 from catalog.harvest_state import LARGEST_INTEGER, harvest_state
 from config import HarvestSource
+from harvester.http_fetch import public_url
 from harvester.ingest import Counts
 from harvester.pipeline import OnBatch
 
@@ -57,15 +58,26 @@ IN_PROGRESS: dict[str, Any] = {
 
 
 def endpoint_of(source: HarvestSource) -> str:
-    """What a position of ``source`` is a position in: its protocol, address and format."""
-    return f"{source.protocol} {source.url} {source.prefix}"
+    """What a position of ``source`` is a position in: its protocol, address and format. The
+    address without its credentials: a new password is the same repository, and the lines
+    naming an endpoint are shown on the public overview."""
+    return f"{source.protocol} {public_url(source.url)} {source.prefix}"
+
+
+def saved_endpoint(saved: str | None) -> str | None:
+    """An :func:`endpoint_of` as saved, without the credentials of its address (one saved
+    before they were left out)."""
+    if saved is None:
+        return None
+    protocol, address, prefix = saved.split(" ", 2)  # an address has no space
+    return f"{protocol} {public_url(address)} {prefix}"
 
 
 def moved(saved: str | None, source: HarvestSource) -> str | None:
     """A line saying that ``source`` is no longer asked where its position was saved
     (``saved``, an :func:`endpoint_of`), or None: the same place, or a position saved before
     revision 0008, which names none and is resumed as before."""
-    now = endpoint_of(source)
+    now, saved = endpoint_of(source), saved_endpoint(saved)
     if saved is None or saved == now:
         return None
     return f"the position was saved for {saved}, the source is now {now}"

@@ -146,6 +146,23 @@ def test_a_source_moved_to_another_address_or_format_is_harvested_from_the_start
         assert _asked(provider, since) == {("a", report.watermark): 1, ("b", report.watermark): 1}
 
 
+def test_a_new_password_in_the_url_is_no_move(catalog: Catalog) -> None:
+    """A partner's password changed (``http://harvester:OLD@host/oai`` made
+    ``...:NEW@...``) is the same repository: the watermark still covers it. The source was
+    taken as moved and harvested whole from the start, and the run's line saying so (shown on
+    the public overview) named both passwords."""
+    provider = FaultProvider(list(demo_records(RECORDS)), page_size=PAGE, sets=("a", "b"))
+    with serve(provider.app()) as url:
+        old = url.replace("http://", "http://harvester:s3cret@")
+        watermark = harvest(catalog, _source(old, "a"), politeness=FAST).watermark
+        assert "s3cret" not in _state(catalog).watermark_endpoint
+        since = len(provider.list_requests())
+        report = harvest(catalog, _source(old.replace("s3cret", "n3w"), "a"), politeness=FAST)
+        assert report.status == SUCCEEDED and report.errors == []
+        assert _asked(provider, since) == {("a", watermark): 1}
+    assert _state(catalog).watermark_endpoint == f"oai-pmh {url} marc21"
+
+
 def _stop_at(catalog: Catalog, provider: FaultProvider, source: HarvestSource, at: int) -> None:
     """Run a harvest of ``source`` and stop it as its ``at``-th ListRecords request (counted by
     the provider) arrives: the run is interrupted once the pages before it are in."""

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Executable, delete, insert, select, update
@@ -54,7 +55,7 @@ from harvester.z3950_records import charset_label, parse_address
 from protocols.cql import CqlSyntaxError
 from protocols.cql import parse as parse_cql
 from protocols.http_urls import http_url_problem
-from protocols.oaipmh.arguments import SYNTAX
+from protocols.oaipmh.arguments import SYNTAX, VERBS
 from protocols.z3950.pqf import PqfError, parse_pqf
 
 FROM_FILE = "koprik.toml"
@@ -192,6 +193,7 @@ def validate(source: HarvestSource) -> None:
 
 def _validate_oai(source: HarvestSource) -> None:
     _require_http(source)
+    _refuse_oai_arguments(source.url)
     # an empty prefix is chosen from what the provider offers when the source is added
     for key, name, values in (("prefix", "metadataPrefix", [source.prefix] * bool(source.prefix)),
                               ("sets", "set", source.sets)):
@@ -206,6 +208,24 @@ def _require_http(source: HarvestSource) -> None:
     problem = http_url_problem(source.url)
     if problem is not None:
         raise SourceError(f"URL {source.url!r}: {problem}", "url")
+
+
+_OAI_ARGUMENTS = frozenset({"verb"}).union(*(schema.allowed for schema in VERBS.values()))
+"""The arguments of OAI-PMH requests, which the harvester adds to the base URL."""
+
+
+def _refuse_oai_arguments(url: str) -> None:
+    """Refuse a URL carrying OAI-PMH arguments (a request's address copied from the browser,
+    ``...?verb=Identify``): each request would send them twice, and the partner answered
+    badVerb; the message names the base URL (a query of the partner's own is kept)."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    given = list(dict.fromkeys(name for name, _ in pairs if name in _OAI_ARGUMENTS))
+    if given:
+        base = parts._replace(query=urlencode(
+            [(name, value) for name, value in pairs if name not in _OAI_ARGUMENTS]))
+        raise SourceError(f"URL {url!r}: it carries the OAI-PMH argument{'s' * (len(given) > 1)} "
+                          f"{', '.join(given)}; give the base URL: {base.geturl()}", "url")
 
 
 _OWN_ENCODING = "the document's own encoding is used"

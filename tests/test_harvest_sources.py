@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import signal
 import subprocess
 import sys
@@ -225,6 +226,23 @@ def test_sets_an_edit_gives_are_checked_as_those_of_an_added_source(
         assert find_source(settings, catalog, "q").source.sets == []
         edit_source(settings, catalog, "q", sets=["even"])
     assert find_source(settings, catalog, "q").source.sets == ["even"]
+
+
+def test_a_url_with_oai_pmh_arguments_is_refused_naming_the_base_url(
+    settings: Settings, catalog: Catalog, provider_url: str
+) -> None:
+    """The address of a request copied from the browser (``...?verb=Identify``) was refused as
+    "does not answer Identify correctly: badVerb: the verb argument is repeated"; another
+    argument of the base URL (``?module=oai``) is the partner's own and is kept."""
+    pasted = f"{provider_url}?verb=ListRecords&metadataPrefix=oai_dc"
+    with pytest.raises(SourceError, match=(
+        rf"^URL '{re.escape(pasted)}': it carries the OAI-PMH arguments verb, metadataPrefix; "
+        rf"give the base URL: {re.escape(provider_url)}$"
+    )) as refused:
+        add_source(settings, catalog, HarvestSource(name="q", url=pasted))
+    assert refused.value.key == "url"
+    own = f"{provider_url}?module=oai"
+    assert add_source(settings, catalog, HarvestSource(name="q", url=own))[0].url == own
 
 
 def _html_app() -> web.Application:

@@ -434,6 +434,23 @@ def test_a_from_later_than_until_is_refused_before_the_partner_is_asked(  # type
     assert not (tmp_path / "catalog.sqlite3").exists()  # no run recorded, nothing opened
 
 
+def test_a_from_in_the_future_is_refused_before_the_partner_is_asked(
+    tmp_path: Path, provider_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A year mistyped (``--from 2062-...`` for 2026) was asked of the partner and the run
+    recorded succeeded, nothing new: the operator took it that nothing had changed."""
+    config = tmp_path / "koprik.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n'
+        f'[[sources]]\nname = "partner"\nurl = "{provider_url}"\nprefix = "marc21"\n'
+    )
+    assert main(["--config", str(config), "harvest", "partner", "--from", "2062-01-01"]) == 2
+    assert re.fullmatch(r"koprik: --from 2062-01-01 is later than now \(\d{4}-\d\d-\d\dT"
+                        r"\d\d:\d\d:\d\dZ\): no record can have changed since\n",
+                        capsys.readouterr().err)
+    assert not (tmp_path / "catalog.sqlite3").exists()  # no run recorded, nothing opened
+
+
 def test_an_until_before_the_watermark_is_refused_before_the_partner_is_asked(  # type: ignore[no-untyped-def]
     tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

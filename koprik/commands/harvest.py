@@ -5,9 +5,9 @@ OAI-PMH source gives it, or the hits of a Z39.50 or SRU source's query) and ends
 of the run, which is also recorded (see ``koprik runs``). ``--from``/``--until`` apply to OAI-PMH
 sources only; a date that is not one, a day beside a time, or a ``--from`` later than
 ``--until`` is refused before the partner is asked, as ``koprik export`` refuses them
-(:func:`koprik.option_checks.checked_date_range`), and so is an ``--until`` before the
-watermark a run without ``--from`` or ``--full`` asks from. Exit status 0 when the run
-succeeded, 1 when it was partial or failed, 2 for bad usage.
+(:func:`koprik.option_checks.checked_date_range`), and so are a ``--from`` later than now
+and an ``--until`` before the watermark a run without ``--from`` or ``--full`` asks from.
+Exit status 0 when the run succeeded, 1 when it was partial or failed, 2 for bad usage.
 
 SIGTERM or ^C stops the run after the pages it is writing (recorded ``interrupted``; the next
 run resumes it) with one line and the status 128 + the signal's number (130 for ^C); a second
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,7 +42,11 @@ SHOWN_ERRORS = 20
 
 
 def run(args: argparse.Namespace) -> int:
-    checked_date_range(args.from_, args.until)  # refused here, not by the partner
+    start, _end = checked_date_range(args.from_, args.until)  # refused here, not by the partner
+    if start is not None and start > time.time():  # a year mistyped: the run found nothing new
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        raise UserError(f"--from {args.from_} is later than now ({now}): no record can have "
+                        "changed since")
     options = RunOptions(full=args.full, from_=args.from_, until=args.until)
     settings = load_settings(args.config)
     if all(source.name != args.source for source in settings.sources):  # one the file defines

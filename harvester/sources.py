@@ -146,7 +146,8 @@ def check_name(name: str) -> None:
         raise SourceError(f"source name {name[:20]!r}...: at most {_LONGEST_NAME} characters, "
                           f"got {len(name)}", "name")  # fmt: skip
     if _NAME_CHARACTERS.match(name) is None:
-        raise SourceError(f"source name {name!r}: use letters, digits, '.', '_' or '-'", "name")
+        raise SourceError(f"source name {name!r}: use Latin letters (A-Z, a-z), digits, '.', '_' "
+                          "or '-'", "name")
     if _NAME_START.match(name) is None:
         raise SourceError(f"source name {name!r}: start with a letter or a digit", "name")
     if name == UNION_SOURCE:

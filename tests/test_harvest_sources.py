@@ -80,15 +80,19 @@ def test_intervals() -> None:
             parse_every(long)
 
 
+LATIN = "use Latin letters (A-Z, a-z), digits, '.', '_' or '-'"
+
+
 @pytest.mark.parametrize(("name", "message"), [
-    ("a b", "use letters, digits, '.', '_' or '-'"),
+    ("a b", LATIN),
+    ("Тошкент", LATIN),  # letters, yet refused: "use letters" said nothing
     ("-a", "start with a letter or a digit"),
     (".a", "start with a letter or a digit"),
     ("_a", "start with a letter or a digit"),
     ("", "start with a letter or a digit"),
 ])
 def test_a_refused_source_name_names_the_rule_it_breaks(name: str, message: str) -> None:
-    """Each was told to use letters, digits, '.', '_' or '-', which it did."""
+    """Each was told to use Latin letters (A-Z, a-z), digits, '.', '_' or '-', which it did."""
     with pytest.raises(SourceError) as error:
         check_name(name)
     assert str(error.value) == f"source name {name!r}: {message}"

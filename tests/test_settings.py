@@ -212,7 +212,8 @@ def test_dedup_thresholds_are_checked(dedup, message):
         ({"file_sources": [{"name": "union"}]},
          "file_sources[0].name: source name 'union': the union records' own; name it otherwise"),
         ({"file_sources": [{"name": "a b"}]},
-         "file_sources[0].name: source name 'a b': use letters, digits, '.', '_' or '-'"),
+         "file_sources[0].name: source name 'a b': use Latin letters (A-Z, a-z), digits, '.', "
+         "'_' or '-'"),
         # accepted without a word: a key guessed in a few tries, a set no record can be in, a
         # list of sources a rule ignores, holdings of no library
         ({"oai": {"token_secret": "x"}},

@@ -178,8 +178,9 @@ def test_bad_arguments_are_one_line(config: Path) -> None:
         koprik(config, "sru", url, "a=b", "--max", "-1"))
     assert "--source goes with --import" in one_line_error(
         koprik(config, "sru", url, "a=b", "--source", "x"))
-    for odd, rule in (("my source", "'my source': use letters, digits, '.', '_' or '-'"),
-                      ("a/b;DROP", "'a/b;DROP': use letters, digits, '.', '_' or '-'"),
+    latin = "use Latin letters (A-Z, a-z), digits, '.', '_' or '-'"
+    for odd, rule in (("my source", f"'my source': {latin}"),
+                      ("a/b;DROP", f"'a/b;DROP': {latin}"),
                       ("", "'': start with a letter or a digit"),
                       ("x" * 101, f"'{'x' * 20}'...: at most 100 characters, got 101")):
         assert one_line_error(koprik(config, "sru", url, "a=b", "--import", "--source", odd)) \

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from protocols.http_urls import http_url_problem
+from protocols.http_urls import http_url_problem, z3950_in_place_of_http
 from protocols.oaipmh import EMAIL
 from protocols.oaipmh.arguments import SYNTAX
 from protocols.oaipmh.uri import any_uri
@@ -585,7 +585,8 @@ def _check_target_address(target: CopyTarget, where: str) -> None:
         except ValueError as error:
             raise ConfigError(f"{where}: Z39.50 address: {error}") from None
     else:
-        problem = http_url_problem(target.url)
+        problem = z3950_in_place_of_http(target.url, target.protocol) or \
+            http_url_problem(target.url)
         if problem is not None:
             raise ConfigError(f"{where}: URL {target.url!r}: {problem}")
 

@@ -54,7 +54,7 @@ from harvester.z3950_harvest import TargetCheck, check_target
 from harvester.z3950_records import charset_label, parse_address
 from protocols.cql import CqlSyntaxError
 from protocols.cql import parse as parse_cql
-from protocols.http_urls import http_url_problem
+from protocols.http_urls import http_url_problem, z3950_in_place_of_http
 from protocols.oaipmh.arguments import SYNTAX, VERBS
 from protocols.z3950.pqf import PqfError, parse_pqf
 
@@ -206,7 +206,7 @@ def _validate_oai(source: HarvestSource) -> None:
 
 
 def _require_http(source: HarvestSource) -> None:
-    problem = http_url_problem(source.url)
+    problem = z3950_in_place_of_http(source.url, source.protocol) or http_url_problem(source.url)
     if problem is not None:
         raise SourceError(f"URL {source.url!r}: {problem}", "url")
 

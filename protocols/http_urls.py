@@ -30,3 +30,12 @@ def http_url_problem(url: str) -> str | None:
     if port == 0:
         return "port 0 is no port to connect to"
     return None
+
+
+def z3950_in_place_of_http(url: str, protocol: str) -> str | None:
+    """Why ``url``, given where an HTTP address of ``protocol`` is expected (an OAI-PMH or SRU
+    source's, an SRU copy target's), is not one when it is a Z39.50 address (None otherwise):
+    its protocol was left out, and "expected http:// or https://" said nothing of that."""
+    if not url.lower().startswith("z3950://"):
+        return None
+    return f"a Z39.50 address; give protocol z3950 (it is {protocol})"

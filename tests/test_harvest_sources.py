@@ -274,6 +274,10 @@ def test_addresses_that_do_not_answer_identify_are_refused_with_the_reason(
     for bad, reason in (
         (HarvestSource(name="x y", url=closed), "source name"),
         (HarvestSource(name="x", url="ftp://example.org/"), "URL"),
+        # a Z39.50 target added without --protocol z3950 was told "expected http:// or https://"
+        (HarvestSource(name="x", url="z3950://127.0.0.1:2100/Default"),
+         r"^URL 'z3950://127.0.0.1:2100/Default': a Z39.50 address; give protocol z3950 "
+         r"\(it is oai-pmh\)$"),
         (HarvestSource(name="x", url=closed, every="6h", cron="0 3 * * *"), "not both"),
         (HarvestSource(name="x", url=closed, cron="0 25 * * *"), r"cron '0 25 \* \* \*'"),
         (HarvestSource(name="x", url=closed, charset="cp1251"), "not supported"),
@@ -549,7 +553,8 @@ def test_sru_definitions_are_checked_before_contacting_the_server() -> None:
         ({"query": "dc.title=("}, r"CQL query 'dc.title=\(': expected a search term, found '\('"),
         ({"query": 'dc.title="navoiy'}, "unterminated quoted string at position 10"),
         ({"query": "navoiy and"}, "expected a search term at position 11"),
-        ({"url": "z3950://h:210/D"}, "expected http:// or https://"),
+        ({"url": "z3950://h:210/D"}, r"^URL 'z3950://h:210/D': a Z39.50 address; give "
+                                     r"protocol z3950 \(it is sru\)$"),
         ({"url": "http://h/db?version=3.0"}, "SRU version '3.0'"),
         ({"prefix": "mods"}, "record schema 'mods'"),
         ({"sets": ["a"]}, r"'sets' is not supported for SRU sources \(the query selects the "

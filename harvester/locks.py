@@ -61,6 +61,12 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def held(owner: str | None, expires: int | None) -> bool:
+    """Whether a source's row (its ``lock_owner``, ``lock_expires``) says a live run holds it:
+    on another host, until its lease lapses (on PostgreSQL its advisory lock would say sooner)."""
+    return not _stale(owner, expires, int(time.time()))
+
+
 def _stale(owner: str | None, expires: int | None, now: int) -> bool:
     if owner is None or expires is None or expires < now:
         return True

@@ -146,7 +146,7 @@ RUNNING, SUCCEEDED, PARTIAL, FAILED, INTERRUPTED = (
     "failed",
     "interrupted",
 )
-_ENDED_UNSAID = ("it ended without its end recorded (its process killed, its node gone, or the "
+ENDED_UNSAID = ("it ended without its end recorded (its process killed, its node gone, or the "
                  "catalogue database lost meanwhile); found by the source's next run")
 """The line a run left running ends with when the next run of its source finds it."""
 
@@ -975,8 +975,8 @@ class HarvestRun:
         connection.execute(
             update(harvest_runs)
             .where(harvest_runs.c.source == self.source.name, harvest_runs.c.status == RUNNING)
-            .values(status=INTERRUPTED, errors=case((errors == "", _ENDED_UNSAID),
-                                                    else_=errors + "\n" + _ENDED_UNSAID))
+            .values(status=INTERRUPTED, errors=case((errors == "", ENDED_UNSAID),
+                                                    else_=errors + "\n" + ENDED_UNSAID))
         )
         return int(
             connection.execute(

@@ -29,13 +29,30 @@ from sqlalchemy import Row, func, select, update
 from catalog import Catalog, models
 from catalog.demo import demo_records
 from catalog.harvest_state import harvest_runs, harvest_state
-from config import DatabaseSettings, HarvestSource, Settings
+from config import DatabaseSettings, HarvestSource, Settings, load_settings
 from harvester import dates
 from harvester.oai_client import Politeness
 from harvester.pipeline import PAGES_AHEAD
-from harvester.runs import INTERRUPTED, PARTIAL, SUCCEEDED, RunOptions, RunReport, harvest
+from harvester.runs import (
+    ENDED_UNSAID,
+    INTERRUPTED,
+    PARTIAL,
+    RUNNING,
+    SUCCEEDED,
+    RunOptions,
+    RunReport,
+    harvest,
+)
+from koprik.dashboard import reads
 from tests.conftest import ROOT
-from tests.fault_provider import FaultProvider, catalogue_of, serve, sqlite_catalog, stamp
+from tests.fault_provider import (
+    FaultProvider,
+    Hold,
+    catalogue_of,
+    serve,
+    sqlite_catalog,
+    stamp,
+)
 from tests.servers import kill_on
 
 RECORDS = 150
@@ -172,6 +189,40 @@ def test_a_window_failed_for_good_then_a_kill_leaves_the_resumed_run_partial(tmp
         statuses = connection.execute(
             select(harvest_runs.c.status).order_by(harvest_runs.c.id)).scalars().all()
     assert statuses == [INTERRUPTED, PARTIAL, SUCCEEDED]
+    catalog.close()
+
+
+def test_a_killed_run_is_shown_as_its_next_run_will_record_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A `koprik harvest` killed mid-list stays recorded running until the source's next run;
+    the dashboard and the API showed it running meanwhile, its page reloading itself and its
+    seconds growing (a day, for a daily source). They show it interrupted, saying why, as that
+    run will record it, once no live run holds the source; one alive is shown running."""
+    provider = FaultProvider(list(demo_records(30)), page_size=5)
+    hold = Hold(at=3, patience=30)
+    provider.on_list_request = hold
+    with serve(provider.app()) as url:
+        config = _config(tmp_path, url)
+        process = _koprik(config)
+        try:
+            assert hold.held.wait(30)
+            settings = load_settings(config)
+            catalog = Catalog.open(settings)
+            (alive,) = reads.runs(catalog.engine, "partner")
+            assert (alive.status, alive.errors) == (RUNNING, [])
+            os.kill(process.pid, signal.SIGKILL)
+            process.communicate(timeout=30)
+        finally:
+            hold.release.set()
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    (dead,) = reads.runs(catalog.engine, "partner")
+    assert (dead.status, dead.errors, dead.seconds) == (INTERRUPTED, [ENDED_UNSAID], None)
+    assert reads.run(catalog.engine, dead.id) == dead
+    (view,) = reads.sources(settings, catalog)
+    assert view.last_run == dead and dead.as_json()["status"] == INTERRUPTED
+    with catalog.engine.connect() as connection:  # as recorded: the next run records it so
+        assert connection.execute(select(harvest_runs.c.status)).scalar_one() == RUNNING
     catalog.close()
 
 

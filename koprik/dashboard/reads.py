@@ -9,19 +9,20 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Connection, Engine, func, inspect, select, text
 
 from catalog import Catalog
-from catalog.harvest_state import harvest_rejects, harvest_runs
+from catalog.harvest_state import harvest_rejects, harvest_runs, harvest_state
 from catalog.models import hidden, record_sets, records
 from catalog.renditions import FORMATS
 from config import HarvestSource, Settings
+from harvester import locks
 from harvester.coverage import NOTHING, Coverage, coverage_of, coverages
-from harvester.runs import RUNNING
+from harvester.runs import ENDED_UNSAID, INTERRUPTED, RUNNING
 from harvester.scheduler import JOB_PREFIX, JOBS_TABLE
 from harvester.sources import SourceEntry, all_sources
 
@@ -80,6 +81,22 @@ class Run:
         return data
 
 
+def _as_they_are(connection: Connection, found: list[Run]) -> list[Run]:
+    """``found`` with each run recorded running that no live run holds the source of (its
+    process killed, its node gone) shown as its source's next run will record it,
+    interrupted with a line saying so: it was shown running, its page reloading itself,
+    until that run, a day later for a daily source."""
+    running = {run.source for run in found if run.status == RUNNING}
+    if not running:
+        return found
+    state = harvest_state.c
+    rows = connection.execute(select(state.source, state.lock_owner, state.lock_expires)
+                              .where(state.source.in_(running)))
+    live = {row.source for row in rows if locks.held(row.lock_owner, row.lock_expires)}
+    return [replace(run, status=INTERRUPTED, errors=[*run.errors, ENDED_UNSAID])
+            if run.status == RUNNING and run.source not in live else run for run in found]
+
+
 def _run(row: Any) -> Run:
     return Run(
         id=row.id, source=row.source, status=row.status, started=row.started,
@@ -103,7 +120,7 @@ def runs(
     if before is not None:
         query = query.where(harvest_runs.c.id < before)
     with engine.connect() as connection:
-        return [_run(row) for row in connection.execute(query)]
+        return _as_they_are(connection, [_run(row) for row in connection.execute(query)])
 
 
 RUNS_SHOWN = 200
@@ -138,7 +155,7 @@ def run(engine: Engine, run_id: int) -> Run | None:
         return None
     with engine.connect() as connection:
         row = connection.execute(select(harvest_runs).where(harvest_runs.c.id == run_id)).first()
-    return None if row is None else _run(row)
+        return None if row is None else _as_they_are(connection, [_run(row)])[0]
 
 
 @dataclass(frozen=True)
@@ -271,10 +288,10 @@ def sources(settings: Settings, catalog: Catalog) -> list[SourceView]:
     with engine.connect() as connection:
         last_ids = select(func.max(harvest_runs.c.id)).group_by(harvest_runs.c.source)
         last = {
-            row.source: _run(row)
-            for row in connection.execute(
+            run.source: run
+            for run in _as_they_are(connection, [_run(row) for row in connection.execute(
                 select(harvest_runs).where(harvest_runs.c.id.in_(last_ids))
-            )
+            )])
         }
         saved = coverages(connection)
     upcoming = next_run_times(engine)

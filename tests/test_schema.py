@@ -758,6 +758,44 @@ def test_a_catalogue_at_0022_gets_the_profiles_of_titles_with_remainders_made_ag
         catalog.close()
 
 
+def test_a_catalogue_at_0023_keeps_no_credentials_in_the_provenance_of_its_records(
+    settings: Settings,
+):
+    """Revision 0024 takes the user part (name and password) out of the source addresses the
+    provenance of harvested records kept, which OAI-PMH served to anyone; an address with an
+    @ elsewhere than in its host part, and every other column, are left as they are."""
+    from catalog.demo import demo_records
+    from catalog.store import Provenance
+
+    addresses = ["http://centre:s3cret@127.0.0.1:9/oai", "https://token@127.0.0.1:9/oai?x=1",
+                 "http://127.0.0.1:9/oai?contact=a@b.uz", "http://127.0.0.1:9/oai"]
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.writer() as writer:
+            for number, (record, address) in enumerate(
+                zip(demo_records(4), addresses, strict=True)
+            ):
+                writer.put(record, provenance=Provenance("kar", address, f"oai:kar:{number}",
+                                                         "2026-01-01", "ns"))
+        with catalog.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0023'"))
+    finally:
+        catalog.close()
+    engine = open_engine(settings.database.url)
+    try:
+        assert upgrade(engine, settings) == ("0023", head())
+        with engine.connect() as connection:
+            kept = connection.execute(text(
+                "SELECT identifier, base_url, datestamp FROM provenance ORDER BY identifier")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in kept] == [
+        ("oai:kar:0", "http://127.0.0.1:9/oai", "2026-01-01"),
+        ("oai:kar:1", "https://127.0.0.1:9/oai?x=1", "2026-01-01"),
+        ("oai:kar:2", "http://127.0.0.1:9/oai?contact=a@b.uz", "2026-01-01"),
+        ("oai:kar:3", "http://127.0.0.1:9/oai", "2026-01-01")]
+
+
 def _stored_as_earlier(
     settings: Settings, serial: Record, earlier: Callable[[Record], None], revision: str,
     *undo: str,

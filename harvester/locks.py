@@ -61,10 +61,19 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def held(owner: str | None, expires: int | None) -> bool:
-    """Whether a source's row (its ``lock_owner``, ``lock_expires``) says a live run holds it:
-    on another host, until its lease lapses (on PostgreSQL its advisory lock would say sooner)."""
-    return not _stale(owner, expires, int(time.time()))
+def unheld(connection: Connection, sources: set[str]) -> set[str]:
+    """The sources among ``sources`` that no live run holds, by their rows (``lock_owner``,
+    ``lock_expires``): a run recorded running of such a source ended unseen (its process
+    killed, its node gone), as its source's next run will record. On another host a run holds
+    its source until its lease lapses (on PostgreSQL its advisory lock would say sooner)."""
+    if not sources:
+        return set()
+    state = harvest_state.c
+    now = int(time.time())
+    rows = connection.execute(select(state.source, state.lock_owner, state.lock_expires)
+                              .where(state.source.in_(sources)))
+    live = {row.source for row in rows if not _stale(row.lock_owner, row.lock_expires, now)}
+    return sources - live
 
 
 def _stale(owner: str | None, expires: int | None, now: int) -> bool:

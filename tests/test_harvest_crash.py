@@ -209,6 +209,7 @@ def test_a_killed_run_is_shown_as_its_next_run_will_record_it(tmp_path) -> None:
             catalog = Catalog.open(settings)
             (alive,) = reads.runs(catalog.engine, "partner")
             assert (alive.status, alive.errors) == (RUNNING, [])
+            assert _listed(config, alive.id) == ("running", "")
             os.kill(process.pid, signal.SIGKILL)
             process.communicate(timeout=30)
         finally:
@@ -218,12 +219,26 @@ def test_a_killed_run_is_shown_as_its_next_run_will_record_it(tmp_path) -> None:
                 process.communicate()
     (dead,) = reads.runs(catalog.engine, "partner")
     assert (dead.status, dead.errors, dead.seconds) == (INTERRUPTED, [ENDED_UNSAID], None)
+    assert _listed(config, dead.id) == ("interrupted", f"1: {ENDED_UNSAID[:60]}")
     assert reads.run(catalog.engine, dead.id) == dead
     (view,) = reads.sources(settings, catalog)
     assert view.last_run == dead and dead.as_json()["status"] == INTERRUPTED
     with catalog.engine.connect() as connection:  # as recorded: the next run records it so
         assert connection.execute(select(harvest_runs.c.status)).scalar_one() == RUNNING
     catalog.close()
+
+
+def _listed(config: str, run_id: int) -> tuple[str, str]:
+    """The status of the run ``run_id`` and what follows its numbers (its errors: how many,
+    and the first) as ``koprik runs`` lists them."""
+    listed = subprocess.run([sys.executable, "-m", "koprik", "--config", config, "runs"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    for line in listed.stdout.splitlines()[1:]:
+        number, _source, status, _day, _time, *_numbers = line.split(maxsplit=13)
+        if int(number) == run_id:
+            return status, line.split(maxsplit=13)[13] if len(line.split()) > 13 else ""
+    raise AssertionError(listed.stdout)
 
 
 def test_a_killed_oai_run_pointed_at_another_address_harvests_its_list_anew(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -1,5 +1,9 @@
 """``koprik runs [SOURCE] [--limit N] [--errors]``: the recorded harvest runs, newest first.
 
+A run recorded running whose source no live run holds (its ``koprik harvest`` killed, its node
+gone) is listed as its source's next run will record it, interrupted with a line saying so, as
+the dashboard shows it.
+
 A SOURCE that is not defined and has no runs recorded (a removed source keeps its runs) is
 refused in one line, as ``koprik harvest`` refuses it.
 """
@@ -8,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select
 
@@ -29,7 +35,16 @@ def run(args: argparse.Namespace) -> int:
         if args.source:
             query = query.where(harvest_runs.c.source == args.source)
         with catalog.engine.connect() as connection:
-            rows = connection.execute(query).all()
+            rows: list[Any] = list(connection.execute(query))  # (some shown otherwise)
+            running = {row.source for row in rows if row.status == "running"}
+            if running:  # (here: harvester.runs is not light to load)
+                from harvester.locks import unheld
+                from harvester.runs import ENDED_UNSAID, INTERRUPTED, RUNNING
+
+                ended = unheld(connection, running)
+                rows = [SimpleNamespace(**{**row._mapping, "status": INTERRUPTED, "errors": (
+                    "\n".join(filter(None, [row.errors, ENDED_UNSAID])))})
+                    if row.status == RUNNING and row.source in ended else row for row in rows]
         if args.source and not rows:
             # here, not at the top: harvester.sources adds a fifth of a second to every start
             from harvester.sources import SourceError, find_source

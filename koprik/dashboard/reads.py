@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, inspect, select, text
 
 from catalog import Catalog
-from catalog.harvest_state import harvest_rejects, harvest_runs, harvest_state
+from catalog.harvest_state import harvest_rejects, harvest_runs
 from catalog.models import hidden, record_sets, records
 from catalog.renditions import FORMATS
 from config import HarvestSource, Settings
@@ -86,15 +86,9 @@ def _as_they_are(connection: Connection, found: list[Run]) -> list[Run]:
     process killed, its node gone) shown as its source's next run will record it,
     interrupted with a line saying so: it was shown running, its page reloading itself,
     until that run, a day later for a daily source."""
-    running = {run.source for run in found if run.status == RUNNING}
-    if not running:
-        return found
-    state = harvest_state.c
-    rows = connection.execute(select(state.source, state.lock_owner, state.lock_expires)
-                              .where(state.source.in_(running)))
-    live = {row.source for row in rows if locks.held(row.lock_owner, row.lock_expires)}
+    ended = locks.unheld(connection, {run.source for run in found if run.status == RUNNING})
     return [replace(run, status=INTERRUPTED, errors=[*run.errors, ENDED_UNSAID])
-            if run.status == RUNNING and run.source not in live else run for run in found]
+            if run.status == RUNNING and run.source in ended else run for run in found]
 
 
 def _run(row: Any) -> Run:

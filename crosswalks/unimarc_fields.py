@@ -317,9 +317,15 @@ def convert_linking(source: pymarc.Field, spec: Spec, ctx: Context) -> list[pyma
                 builder.add(Rule("v", " ; "), value)
             else:
                 builder.add(Rule(code, ". ", join=code == "t"), value)
-    ind = indicators(source, {"ind1": "0", **spec}, builder)
-    made = builder.field(spec["tag"], ind if not series else [" ", ind[1]])
+    ind = indicators(source, spec, builder)
+    ind[0] = " " if series else _NOTE_CONTROLLER.get(source.indicators[1], "0")
+    made = builder.field(spec["tag"], ind)
     return [made] if made else []
+
+
+_NOTE_CONTROLLER = {"0": "1", "1": "0"}
+"""UNIMARC 4XX indicator 2 (0 do not make a note, 1 make a note) -> MARC21 76X-78X indicator 1
+(0 display note, 1 do not display note): the same choice, coded the other way round."""
 
 
 def _link_part(part: pymarc.Field, series: bool, tag: str, ctx: Context) -> list[tuple[str, str]]:

@@ -371,3 +371,24 @@ def test_record_without_100_takes_its_dates_from_005() -> None:
     assert data[:6] == "240315"
     assert data[35:38] == "und"
     assert result.record["245"]["a"] == "Boburnoma."
+
+
+def test_linking_entry_note_indicator_is_carried_over() -> None:
+    """UNIMARC 4XX indicator 2 says whether to make a note (0 no, 1 yes); MARC21 76X-78X say
+    it in indicator 1 the other way round (0 display a note, 1 do not)."""
+    (reproduction,) = converted("TEST2.ISO").values()  # 455 #0: no note
+    assert reproduction.record["775"].indicators[0] == "1"
+    host = pymarc.Field(
+        tag="461",
+        indicators=[" ", "1"],
+        subfields=[pymarc.Subfield("1", "001UZ-NL-77"), pymarc.Subfield("1", "2001 "),
+                   pymarc.Subfield("a", "Asarlar")],
+    )
+    series = pymarc.Field(
+        tag="410",
+        indicators=[" ", "1"],
+        subfields=[pymarc.Subfield("1", "2001 "), pymarc.Subfield("a", "Oʻzbek adabiyoti")],
+    )
+    record = unimarc_to_marc21(_unimarc(host, series)).record
+    assert record["773"].indicators == pymarc.Indicators("0", " ")
+    assert record["830"].indicators == pymarc.Indicators(" ", "0")

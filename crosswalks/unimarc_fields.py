@@ -301,9 +301,13 @@ _LINK_ORDER = "atbdghvwxz"
 
 
 def convert_linking(source: pymarc.Field, spec: Spec, ctx: Context) -> list[pymarc.Field]:
-    """4XX with embedded fields -> 76X-78X ($a $t $b $d $g $h $w $x $z) or 830 for series."""
+    """4XX with embedded fields, or with standard subfields, -> 76X-78X ($a $t $b $d $g $h $w
+    $x $z) or 830 for series."""
     series = spec["tag"] == "830"
     parts: dict[str, list[str]] = {}
+    for code, value in _standard_subfields(source, series, ctx):
+        if value:
+            parts.setdefault(code, []).append(value)
     for part in embedded(source):
         for code, value in _link_part(part, series, source.tag, ctx):
             if value:
@@ -326,6 +330,47 @@ def convert_linking(source: pymarc.Field, spec: Spec, ctx: Context) -> list[pyma
 _NOTE_CONTROLLER = {"0": "1", "1": "0"}
 """UNIMARC 4XX indicator 2 (0 do not make a note, 1 make a note) -> MARC21 76X-78X indicator 1
 (0 display note, 1 do not display note): the same choice, coded the other way round."""
+
+
+_STANDARD_LINK = {"a": "a", "e": "b", "p": "h", "v": "g", "0": "w", "x": "x", "y": "z"}
+"""The UNIMARC 4XX standard subfields (author, edition, physical description, volume, record
+identifier, ISSN, ISBN) -> MARC21 76X-78X; title and imprint are composed in
+:func:`_standard_subfields`."""
+_STANDARD_SERIES = {"v": "v", "0": "w", "x": "x"}
+
+
+def _standard_subfields(
+    source: pymarc.Field, series: bool, ctx: Context
+) -> list[tuple[str, str]]:
+    """The (MARC21 code, text) pairs of the subfields a 4XX has before any embedded field:
+    UNIMARC's second technique of linking, standard subfields ($t title, $h $i part, $c place,
+    $n publisher, $d date, ...) rather than $1 embedded fields."""
+    title: list[str] = []
+    imprint: dict[str, list[str]] = {"c": [], "n": [], "d": []}
+    pairs: list[tuple[str, str]] = []
+    mapping = _STANDARD_SERIES if series else _STANDARD_LINK
+    for code, value in source.subfields:
+        if code == "1":
+            break
+        if code == "t":
+            title.append(_trim(clean(value)))
+        elif code in "hi" and title:
+            title.append((", " if code == "i" and len(title) > 1 else ". ") + _trim(clean(value)))
+        elif code in imprint and not series:
+            imprint[code].append(clean(value))
+        elif code in mapping:
+            pairs.append((mapping[code], clean(value)))
+        else:
+            ctx.report(source.tag, code, value)
+    if title:
+        text = title[0] + "".join(title[1:])
+        pairs.insert(0, ("a" if series else "t", text))
+    place = " ; ".join(imprint["c"])
+    text = " : ".join(p for p in (place, " : ".join(imprint["n"])) if p)
+    date = ", ".join(imprint["d"])
+    if text or date:
+        pairs.append(("d", f"{text}, {date}" if text and date else text or date))
+    return pairs
 
 
 def _link_part(part: pymarc.Field, series: bool, tag: str, ctx: Context) -> list[tuple[str, str]]:

@@ -392,3 +392,36 @@ def test_linking_entry_note_indicator_is_carried_over() -> None:
     record = unimarc_to_marc21(_unimarc(host, series)).record
     assert record["773"].indicators == pymarc.Indicators("0", " ")
     assert record["830"].indicators == pymarc.Indicators(" ", "0")
+
+
+def test_linking_entry_with_standard_subfields() -> None:
+    """UNIMARC's second technique of linking (standard subfields, no $1 embedded fields) gives
+    the same 76X-78X or 830; a subfield with no place is reported, never dropped."""
+    host = pymarc.Field(
+        tag="461",
+        indicators=[" ", "1"],
+        subfields=[
+            pymarc.Subfield(c, v)
+            for c, v in [
+                ("t", "Asarlar"), ("h", "2-jild"), ("a", "Navoiy, Alisher"), ("c", "Toshkent"),
+                ("n", "Fan"), ("d", "1988"), ("v", "2-jild"), ("y", "5-648-00123-4"),
+                ("0", "UZ-NL-77"), ("u", "http://kitob.uz/77"),
+            ]
+        ],
+    )
+    series = pymarc.Field(
+        tag="410",
+        indicators=[" ", "0"],
+        subfields=[pymarc.Subfield("t", "Oʻzbek adabiyoti"), pymarc.Subfield("v", "12")],
+    )
+    result = unimarc_to_marc21(_unimarc(host, series))
+    link = result.record["773"]
+    assert link["t"] == "Asarlar. 2-jild."
+    assert link["a"] == "Navoiy, Alisher."
+    assert link["d"] == "Toshkent : Fan, 1988."
+    assert link["g"] == "2-jild"
+    assert link["w"] == "UZ-NL-77"
+    assert link["z"] == "5-648-00123-4"
+    assert result.record["830"]["a"] == "Oʻzbek adabiyoti ;"
+    assert result.record["830"]["v"] == "12"
+    assert result.unmapped == ["461 $u: http://kitob.uz/77"]

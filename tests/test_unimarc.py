@@ -425,3 +425,13 @@ def test_linking_entry_with_standard_subfields() -> None:
     assert result.record["830"]["a"] == "Oʻzbek adabiyoti ;"
     assert result.record["830"]["v"] == "12"
     assert result.unmapped == ["461 $u: http://kitob.uz/77"]
+
+
+def test_form_of_contents_codes_keep_their_meaning() -> None:
+    """105 $a/4-7 -> 008/24-27 by meaning: a programmed text book is MARC21 p, a literature
+    survey n, a comic 6; a numeric table has no MARC21 code (it is not n, a survey)."""
+    coded = pymarc.Field(
+        tag="105", indicators=[" ", " "], subfields=[pymarc.Subfield("a", "y   jrto000yy")]
+    )
+    data = unimarc_to_marc21(_unimarc(coded)).record["008"].data
+    assert data[24:28] == "pn6 "

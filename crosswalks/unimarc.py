@@ -30,6 +30,7 @@ from crosswalks.unimarc_fields import CONVERTERS, Context, clean
 from crosswalks.unimarc_sniff import authority_refusal
 
 _MAIN_ENTRY_TAGS = ("700", "710", "720")
+_SERIES_ENTRY_TAGS = ("410", "411")
 
 
 @dataclass
@@ -107,7 +108,7 @@ def unimarc_to_marc21(record: pymarc.Record) -> UnimarcResult:
             if tag in ("105", "106") and out.leader[6] not in "at":
                 ctx.unmapped.append(f"{tag}: {source}")
         elif tag in table["fields"]:
-            spec = _spec_for(tag, table["fields"][tag], ctx)
+            spec = _spec_for(tag, table["fields"][tag], ctx, record)
             for made in CONVERTERS[spec.get("kind", "isbd")](source, spec, ctx):
                 out.add_ordered_field(made)
         else:
@@ -118,10 +119,15 @@ def unimarc_to_marc21(record: pymarc.Record) -> UnimarcResult:
     return UnimarcResult(out, ctx.unmapped)
 
 
-def _spec_for(tag: str, spec: Mapping[str, Any], ctx: Context) -> Mapping[str, Any]:
-    """500 is 240 under a main entry, 130 (the uniform title as main entry) otherwise."""
+def _spec_for(
+    tag: str, spec: Mapping[str, Any], ctx: Context, record: pymarc.Record
+) -> Mapping[str, Any]:
+    """500 is 240 under a main entry, 130 (the uniform title as main entry) otherwise; 225 is a
+    490 traced (ind1 1) when a 410/411 gives the series its 830, untraced (ind1 0) otherwise."""
     if tag == "500" and not ctx.has_main_entry:
         return {**spec, "tag": "130", "ind1": "0", "ind2": " "}
+    if tag == "225" and record.get_fields(*_SERIES_ENTRY_TAGS):
+        return {**spec, "ind1": "1"}
     return spec
 
 

@@ -435,3 +435,24 @@ def test_form_of_contents_codes_keep_their_meaning() -> None:
     )
     data = unimarc_to_marc21(_unimarc(coded)).record["008"].data
     assert data[24:28] == "pn6 "
+
+
+def test_series_statement_is_traced_when_410_gives_its_830() -> None:
+    """225 -> 490 ind1 1 (series traced) when a 410 becomes the 830 that traces it; without a
+    410 the 490 is untraced (ind1 0), as MARC21 wants a traced 490 to have its 8XX."""
+    statement = pymarc.Field(
+        tag="225",
+        indicators=["2", " "],
+        subfields=[pymarc.Subfield("a", "Oʻzbek adabiyoti"), pymarc.Subfield("v", "12")],
+    )
+    series = pymarc.Field(
+        tag="410",
+        indicators=[" ", "0"],
+        subfields=[pymarc.Subfield("1", "2001 "), pymarc.Subfield("a", "Oʻzbek adabiyoti"),
+                   pymarc.Subfield("v", "12")],
+    )
+    traced = unimarc_to_marc21(_unimarc(statement, series)).record
+    assert traced["490"].indicators[0] == "1"
+    assert traced["830"]["a"] == "Oʻzbek adabiyoti ;"
+    untraced = unimarc_to_marc21(_unimarc(statement)).record
+    assert untraced["490"].indicators[0] == "0"

@@ -14,6 +14,8 @@ from typing import Any
 
 import pymarc
 
+from crosswalks.standard_numbers import number_text
+
 NON_SORT = "\x88\x89\x98\x9c"
 """NSB/NSE (ISO 6630 as C1 controls, and their MARC21 Unicode forms SOS/ST)."""
 
@@ -136,12 +138,15 @@ def convert_isbd(source: pymarc.Field, spec: Spec, ctx: Context) -> list[pymarc.
     """Subfield by subfield through ``spec["subfields"]``, with ISBD punctuation."""
     rules = {code: Rule.of(rule) for code, rule in spec.get("subfields", {}).items()}
     compact = set(spec.get("compact", ()))
+    numbers = compact | set(spec.get("numbers", ()))
     builder = Builder()
     for code, value in source.subfields:
         rule = rules.get(code)
         if rule is None:
             ctx.report(source.tag, code, value)
             continue
+        if code in numbers:
+            value = number_text(value)
         builder.add(rule, value.replace("-", "").replace(" ", "") if code in compact else value)
     if spec.get("sort"):
         builder.subfields.sort(key=lambda item: (item[0].isdigit(), item[0]))

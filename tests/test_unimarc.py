@@ -456,3 +456,19 @@ def test_series_statement_is_traced_when_410_gives_its_830() -> None:
     assert traced["830"]["a"] == "Oʻzbek adabiyoti ;"
     untraced = unimarc_to_marc21(_unimarc(statement)).record
     assert untraced["490"].indicators[0] == "0"
+
+
+def test_isbn_and_issn_typed_on_a_cyrillic_keyboard(test1: dict[str, UnimarcResult]) -> None:
+    """The check digit X typed as a Cyrillic Х (as the National Library of Russia's 010 $a
+    5-900776-31-х has it) is the X of the number, and a dash is a hyphen: the 020 and 022
+    made are valid numbers, not ones the validator rejects."""
+    assert test1["RU\\NLR\\bibl\\204591"].record["020"]["a"] == "590077631X"
+    numbers = [
+        pymarc.Field(tag="010", indicators=[" ", " "],
+                     subfields=[pymarc.Subfield("a", "978\u20139943\u201301\u2013234\u20139")]),
+        pymarc.Field(tag="011", indicators=[" ", " "],
+                     subfields=[pymarc.Subfield("a", "2030-000Х")]),
+    ]
+    record = unimarc_to_marc21(_unimarc(*numbers)).record
+    assert record["020"]["a"] == "9789943012349"
+    assert record["022"]["a"] == "2030-000X"

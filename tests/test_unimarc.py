@@ -10,6 +10,7 @@ from pathlib import Path
 import pymarc
 import pytest
 
+from crosswalks.check import check_record
 from crosswalks.unimarc import UnimarcResult, decode_unimarc, unimarc_to_marc21
 from tests.conftest import DATA
 
@@ -472,3 +473,18 @@ def test_isbn_and_issn_typed_on_a_cyrillic_keyboard(test1: dict[str, UnimarcResu
     record = unimarc_to_marc21(_unimarc(*numbers)).record
     assert record["020"]["a"] == "9789943012349"
     assert record["022"]["a"] == "2030-000X"
+
+
+def test_form_of_item_regular_print_is_no_reproduction() -> None:
+    """106 $a r (regular print, UNIMARC's code for an ordinary printed book) is 008/23 blank:
+    MARC21 r is a regular print reproduction (a photocopy); e (newspaper format) has no book
+    code in MARC21 and is blank too, not the undefined e."""
+    for code in "re":
+        form = pymarc.Field(
+            tag="106", indicators=[" ", " "], subfields=[pymarc.Subfield("a", code)]
+        )
+        title = pymarc.Field(tag="200", indicators=["1", " "],
+                             subfields=[pymarc.Subfield("a", "Boburnoma")])
+        record = unimarc_to_marc21(_unimarc(form, title)).record
+        assert record["008"].data[23] == " "
+        assert not [p for p in check_record(record) if p.tag == "008"]

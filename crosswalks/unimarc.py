@@ -25,12 +25,18 @@ from typing import Any
 
 import pymarc
 
+from crosswalks import lint_008
 from crosswalks.iso2709 import describe
 from crosswalks.unimarc_fields import CONVERTERS, Context, clean
 from crosswalks.unimarc_sniff import authority_refusal
 
 _MAIN_ENTRY_TAGS = ("700", "710", "720")
 _SERIES_ENTRY_TAGS = ("410", "411")
+_CODED = ("100", "102", "801")
+"""Coded fields whose data every record takes (008 dates, country; 040)."""
+_CODED_BY_MATERIAL = {"BK": ("105", "106"), "CR": ("106", "110")}
+"""The coded fields whose data goes into the 008/18-34 of a MARC21 material; one in a record
+of another material is reported unmapped."""
 
 
 @dataclass
@@ -97,7 +103,8 @@ def unimarc_to_marc21(record: pymarc.Record) -> UnimarcResult:
     out = pymarc.Record(force_utf8=True)
     out.leader = _leader(record.leader, table["leader"])
     out.add_ordered_field(_field_008(record, out.leader, table, ctx))
-    coded = {"100", "102", "105", "106", "801"}
+    used = _CODED + _CODED_BY_MATERIAL.get(lint_008.material(str(out.leader)) or "", ())
+    coded = {*_CODED, *(tag for tags in _CODED_BY_MATERIAL.values() for tag in tags)}
     for source in record.get_fields():
         tag = source.tag
         if tag in ("001", "005"):
@@ -105,7 +112,7 @@ def unimarc_to_marc21(record: pymarc.Record) -> UnimarcResult:
         elif tag == "003":
             out.add_ordered_field(_uri_024(source.data or ""))
         elif tag in coded:
-            if tag in ("105", "106") and out.leader[6] not in "at":
+            if tag not in used:
                 ctx.unmapped.append(f"{tag}: {source}")
         elif tag in table["fields"]:
             spec = _spec_for(tag, table["fields"][tag], ctx, record)
@@ -165,7 +172,8 @@ def _date(value: str) -> str:
 def _field_008(
     record: pymarc.Record, leader: pymarc.Leader, table: Mapping[str, Any], ctx: Context
 ) -> pymarc.Field:
-    """008 from 100 $a (dates, audience), 102 (country), 101 (language), 105 and 106 (books)."""
+    """008 from 100 $a (dates, audience), 102 (country), 101 (language), 105 and 106 (books),
+    110 and 106 (continuing resources)."""
     general = (_first(record, "100") + " " * 36)[:36]
     entered = general[2:8] if general[:8].isdigit() else _date_entered(record)
     date_type = table["dates"]["type"].get(general[8], "|")
@@ -178,7 +186,13 @@ def _field_008(
         if country:
             ctx.report("102", "a", f"{country} (no MARC21 country code in the table)")
     language = (_first(record, "101") or "und").strip().lower()[:3].ljust(3)
-    material = _book_positions(record, general, table) if leader[6] in "at" else "|" * 17
+    kind = lint_008.material(str(leader))
+    if kind == "CR":
+        material = _serial_positions(record, table)
+    elif kind == "BK":
+        material = _book_positions(record, general, table)
+    else:
+        material = "|" * 17
     data = f"{entered}{date_type}{date1}{date2}{place}{material}{language} d"
     return pymarc.Field(tag="008", data=data)
 
@@ -208,6 +222,19 @@ def _book_positions(record: pymarc.Record, general: str, table: Mapping[str, Any
     biography = table["biography"].get(coded[12], "|")
     government = " "
     return f"{illustrations}{audience}{form}{contents}{government}{flags} {literary}{biography}"
+
+
+def _serial_positions(record: pymarc.Record, table: Mapping[str, Any]) -> str:
+    """008/18-34 for continuing resources from 110 $a (type, frequency, regularity,
+    conference) and 106 $a (form of item); what UNIMARC does not say is '|'."""
+    coded = (_first(record, "110") + "|" * 11)[:11]
+    frequency = table["frequency"].get(coded[1], "|")
+    regularity = table["regularity"].get(coded[2], "|")
+    kind = table["continuing_type"].get(coded[0], "|")
+    form = table["form_of_item"].get(_first(record, "106")[:1], " ")
+    conference = coded[7] if coded[7] in "01" else "|"
+    government = " "
+    return f"{frequency}{regularity} {kind}|{form}||||{government}{conference}   ||"
 
 
 def _field_040(record: pymarc.Record, ctx: Context) -> pymarc.Field | None:

@@ -488,3 +488,22 @@ def test_form_of_item_regular_print_is_no_reproduction() -> None:
         record = unimarc_to_marc21(_unimarc(form, title)).record
         assert record["008"].data[23] == " "
         assert not [p for p in check_record(record) if p.tag == "008"]
+
+
+def test_serial_008_takes_the_continuing_resource_positions() -> None:
+    """A serial (leader/07 s) gets MARC21's continuing resource 008/18-34 from 110 $a (type,
+    frequency, regularity, conference) and 106, not a book's from 105 and 100 $a/17 (which
+    put illustrations where the frequency goes and the audience where the form of original
+    goes); a 105 in a serial is reported."""
+    fields = [("200", "Xalq"), ("110", "cay|0000"), ("106", "r"), ("105", "a   z")]
+    record = _unimarc(
+        *(pymarc.Field(tag=tag, indicators=["1" if tag == "200" else " ", " "],
+                       subfields=[pymarc.Subfield("a", value)]) for tag, value in fields)
+    )
+    record.leader = pymarc.Leader("00000nas0 2200000   450 ")
+    result = unimarc_to_marc21(record)
+    data = result.record["008"].data
+    assert data[18:24] == "dx n| "  # daily, irregular, newspaper, form of original not coded
+    assert data[29] == "0"
+    assert not [p for p in check_record(result.record) if p.tag == "008"]
+    assert result.unmapped == ["105: =105  \\\\$aa   z"]

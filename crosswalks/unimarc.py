@@ -132,7 +132,7 @@ def _spec_for(
     """500 is 240 under a main entry, 130 (the uniform title as main entry) otherwise; 225 is a
     490 traced (ind1 1) when a 410/411 gives the series its 830, untraced (ind1 0) otherwise."""
     if tag == "500" and not ctx.has_main_entry:
-        return {**spec, "tag": "130", "ind1": "0", "ind2": " "}
+        return {**spec, "tag": "130", "ind1": "nonfiling", "ind2": " "}
     if tag == "225" and record.get_fields(*_SERIES_ENTRY_TAGS):
         return {**spec, "ind1": "1"}
     return spec

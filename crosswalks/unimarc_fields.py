@@ -126,6 +126,8 @@ def indicators(source: pymarc.Field, spec: Spec, builder: Builder) -> list[str]:
             value = rule.get(source.indicators[position], " ")
         elif rule in ("=1", "=2"):
             value = source.indicators[int(rule[1]) - 1]
+        elif rule == "nonfiling":
+            value = nonfiling(source.get("a") or "")
         elif rule == "source":
             value = "7" if any(code == "2" for code, _ in builder.subfields) else "4"
         else:
@@ -163,16 +165,20 @@ def convert_title(source: pymarc.Field, spec: Spec, ctx: Context) -> list[pymarc
     fields = convert_isbd(source, spec, ctx)
     if not fields:
         return fields
-    first = source.get("a") or ""
-    nonfiling = 0
-    if first[:1] in _NSB:
-        end = min((first.find(c) for c in _NSE if c in first), default=-1)
-        nonfiling = min(end - 1, 9) if end > 0 else 0
     significant = source.indicators[0] != "0"
     fields[0].indicators = pymarc.Indicators(
-        "1" if ctx.has_main_entry and significant else "0", str(nonfiling)
+        "1" if ctx.has_main_entry and significant else "0", nonfiling(source.get("a") or "")
     )
     return fields
+
+
+def nonfiling(title: str) -> str:
+    """The MARC21 nonfiling indicator (0-9) of a UNIMARC title: the characters its non-sorting
+    part holds, between the NSB that opens the title and the NSE."""
+    if title[:1] not in _NSB:
+        return "0"
+    end = min((title.find(c) for c in _NSE if c in title), default=-1)
+    return str(min(end - 1, 9)) if end > 0 else "0"
 
 
 _NAME_RULES = {
@@ -328,8 +334,19 @@ def convert_linking(source: pymarc.Field, spec: Spec, ctx: Context) -> list[pyma
                 builder.add(Rule(code, ". ", join=code == "t"), value)
     ind = indicators(source, spec, builder)
     ind[0] = " " if series else _NOTE_CONTROLLER.get(source.indicators[1], "0")
+    if series:
+        ind[1] = nonfiling(_series_title(source))
     made = builder.field(spec["tag"], ind)
     return [made] if made else []
+
+
+def _series_title(source: pymarc.Field) -> str:
+    """The title of a 410/411 as written, non-sorting marks and all: its standard $t, or the
+    $a of its embedded 200."""
+    for part in embedded(source):
+        if part.tag == "200":
+            return part.get("a") or ""
+    return source.get("t") or ""
 
 
 _NOTE_CONTROLLER = {"0": "1", "1": "0"}

@@ -507,3 +507,21 @@ def test_serial_008_takes_the_continuing_resource_positions() -> None:
     assert data[29] == "0"
     assert not [p for p in check_record(result.record) if p.tag == "008"]
     assert result.unmapped == ["105: =105  \\\\$aa   z"]
+
+
+def test_series_and_uniform_titles_keep_their_nonfiling_characters() -> None:
+    """The non-sorting article of a series title (410 embedded 200 $a, as the Italian SBN
+    writes it) or a uniform title (500 $a) gives the nonfiling indicator of 830, 240 or 130,
+    as the one of 200 gives 245's: 'Il ' does not file."""
+    (result,) = converted("testunimarc.dat").values()
+    series = {f["a"]: f.indicators[1] for f in result.record.get_fields("830")}
+    assert series == {"Bestsellers ;": "0", "Il ciclo delle fondazioni ;": "3"}
+    uniform = pymarc.Field(
+        tag="500", indicators=["1", "0"], subfields=[pymarc.Subfield("a", "\x88The \x89Rubaiyat")]
+    )
+    author = pymarc.Field(
+        tag="700", indicators=[" ", "1"],
+        subfields=[pymarc.Subfield("a", "Umar Xayyom")],
+    )
+    assert unimarc_to_marc21(_unimarc(uniform, author)).record["240"].indicators[1] == "4"
+    assert unimarc_to_marc21(_unimarc(uniform)).record["130"].indicators[0] == "4"

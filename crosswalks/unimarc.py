@@ -188,7 +188,7 @@ def _field_008(
     language = (_first(record, "101") or "und").strip().lower()[:3].ljust(3)
     kind = lint_008.material(str(leader))
     if kind == "CR":
-        material = _serial_positions(record, table)
+        material = _serial_positions(record, general, table)
     elif kind == "BK":
         material = _book_positions(record, general, table)
     else:
@@ -207,7 +207,8 @@ def _date_entered(record: pymarc.Record) -> str:
 
 
 def _book_positions(record: pymarc.Record, general: str, table: Mapping[str, Any]) -> str:
-    """008/18-34 for books from 100 $a/17 and 105 $a (illustrations, contents, forms)."""
+    """008/18-34 for books from 100 $a/17 and /20 (audience, government publication) and 105
+    $a (illustrations, contents, forms)."""
     coded = (_first(record, "105") + " " * 13)[:13]
     if not _first(record, "105"):
         coded = "|" * 13
@@ -220,20 +221,21 @@ def _book_positions(record: pymarc.Record, general: str, table: Mapping[str, Any
     flags = "".join(c if c in "01" else "|" for c in coded[8:11])
     literary = table["literary_form"].get(coded[11], "|")
     biography = table["biography"].get(coded[12], "|")
-    government = " "
+    government = table["government"].get(general[20], "|")
     return f"{illustrations}{audience}{form}{contents}{government}{flags} {literary}{biography}"
 
 
-def _serial_positions(record: pymarc.Record, table: Mapping[str, Any]) -> str:
+def _serial_positions(record: pymarc.Record, general: str, table: Mapping[str, Any]) -> str:
     """008/18-34 for continuing resources from 110 $a (type, frequency, regularity,
-    conference) and 106 $a (form of item); what UNIMARC does not say is '|'."""
+    conference), 106 $a (form of item) and 100 $a/20 (government publication); what UNIMARC
+    does not say is '|'."""
     coded = (_first(record, "110") + "|" * 11)[:11]
     frequency = table["frequency"].get(coded[1], "|")
     regularity = table["regularity"].get(coded[2], "|")
     kind = table["continuing_type"].get(coded[0], "|")
     form = table["form_of_item"].get(_first(record, "106")[:1], " ")
     conference = coded[7] if coded[7] in "01" else "|"
-    government = " "
+    government = table["government"].get(general[20], "|")
     return f"{frequency}{regularity} {kind}|{form}||||{government}{conference}   ||"
 
 

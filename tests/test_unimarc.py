@@ -525,3 +525,13 @@ def test_series_and_uniform_titles_keep_their_nonfiling_characters() -> None:
     )
     assert unimarc_to_marc21(_unimarc(uniform, author)).record["240"].indicators[1] == "4"
     assert unimarc_to_marc21(_unimarc(uniform)).record["130"].indicators[0] == "4"
+
+
+def test_government_publication_code_reaches_008_28(test1: dict[str, UnimarcResult]) -> None:
+    """100 $a/20 (government publication) -> 008/28: the Kirov region's department (c,
+    county/department) is a local jurisdiction (l); y, not a government publication, is blank."""
+    assert test1["RU\\NLR\\bibl\\340001"].record["008"].data[28] == "l"
+    assert test1["RU\\NLR\\bibl\\74092"].record["008"].data[28] == " "
+    national = _unimarc()
+    national["100"]["a"] = "20240101d2023    k  a0uzby0103    ba"
+    assert unimarc_to_marc21(national).record["008"].data[28] == "f"

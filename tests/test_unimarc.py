@@ -535,3 +535,27 @@ def test_government_publication_code_reaches_008_28(test1: dict[str, UnimarcResu
     national = _unimarc()
     national["100"]["a"] = "20240101d2023    k  a0uzby0103    ba"
     assert unimarc_to_marc21(national).record["008"].data[28] == "f"
+
+
+def test_family_name_entries_720_to_722() -> None:
+    """720 (a family with primary responsibility) is the 100 (ind1 3) the 245 indicator and the
+    240 already counted on; 721 and 722 are 700s with ind1 3. They were reported unmapped,
+    leaving a 240 and a 245 ind1 1 without any 1XX."""
+    family = pymarc.Field(
+        tag="720", indicators=[" ", " "],
+        subfields=[pymarc.Subfield("a", "Temuriylar"), pymarc.Subfield("f", "1370-1507"),
+                   pymarc.Subfield("4", "070")],
+    )
+    other = pymarc.Field(tag="722", indicators=[" ", " "],
+                         subfields=[pymarc.Subfield("a", "Boburiylar")])
+    uniform = pymarc.Field(tag="500", indicators=["1", "0"],
+                           subfields=[pymarc.Subfield("a", "Shajarai turk")])
+    result = unimarc_to_marc21(_unimarc(uniform, family, other))
+    record = result.record
+    assert record["100"].indicators[0] == "3"
+    assert record["100"]["a"] == "Temuriylar,"
+    assert record["100"]["d"] == "1370-1507,"
+    assert record["100"]["4"] == "aut"
+    assert record["700"].indicators[0] == "3"
+    assert record["240"]["a"] == "Shajarai turk"
+    assert result.unmapped == []

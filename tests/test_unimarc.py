@@ -559,3 +559,18 @@ def test_family_name_entries_720_to_722() -> None:
     assert record["700"].indicators[0] == "3"
     assert record["240"]["a"] == "Shajarai turk"
     assert result.unmapped == []
+
+
+def test_variant_title_significance_decides_the_added_entry(
+    test1: dict[str, UnimarcResult],
+) -> None:
+    """510-517 indicator 1 (0 title not significant, 1 significant: an access point) gives 246
+    indicator 1: an added entry or not, with the note each kind of title had."""
+    assert test1["RU\\NLR\\bibl\\342332"].record["246"].indicators == pymarc.Indicators("3", "1")
+    assert test1["RU\\NLR\\bibl\\344375"].record["246"].indicators == pymarc.Indicators("1", "4")
+    parallel, cover = (
+        pymarc.Field(tag=tag, indicators=["0", " "], subfields=[pymarc.Subfield("a", "Boburnoma")])
+        for tag in ("510", "512")
+    )
+    record = unimarc_to_marc21(_unimarc(parallel, cover)).record
+    assert [f.indicators[0] for f in record.get_fields("246")] == ["2", "0"]

@@ -17,6 +17,11 @@ case; by chance a legacy record is valid UTF-8 only when it is short) or when no
 looks wrong. Invalid UTF-8 is :data:`BROKEN_UTF8`, reported rather than guessed at, when its good
 multi-byte sequences are at least as many as its bad bytes or no other reading is plausible;
 that is how a CP1251 record with a few UTF-8-looking pairs ("Чў") is still read as CP1251.
+
+ISO 5426 (:mod:`crosswalks.iso5426`) is weighed only for a UNIMARC record whose 100 $a/26-29
+declares it (code 03), in MARC-8's place (UNIMARC never uses MARC-8, and ISO 5426 "Æ" reads
+as MARC-8 "À"); it wins ties with all but UTF-8. Undeclared, its text is too like Latin-1's
+and ANSEL's to be told from them by its bytes.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from functools import lru_cache
 from pymarc import Indicators, Record, Subfield
 from pymarc.field import RawField
 
-from crosswalks import marc8
+from crosswalks import iso5426, marc8
 from crosswalks.marc8 import Marc8Error
 
 UTF8 = "utf-8"
@@ -41,14 +46,20 @@ KOI8R = "koi8-r"
 CP866 = "cp866"
 ISO8859_5 = "iso-8859-5"
 LATIN1 = "iso-8859-1"
+ISO5426 = "iso-5426"
 BROKEN_UTF8 = "broken-utf-8"
 
 CANDIDATES = (UTF8, MARC8, CP1251, KOI8R, CP866, ISO8859_5, LATIN1)
 """Every charset a record may be read in, in the order that breaks a tie."""
 CODECS = {UTF8: "utf-8", CP1251: "cp1251", KOI8R: "koi8_r", CP866: "cp866",
           ISO8859_5: "iso8859_5", LATIN1: "latin-1"}
-"""Python codecs of the charsets decoded byte by byte (all but MARC-8)."""
-_ALIASES = {"marc8": MARC8, "marc-8": MARC8, "ansel": MARC8}
+"""Python codecs of the charsets decoded byte by byte (all but MARC-8 and ISO 5426)."""
+_ALIASES = {"marc8": MARC8, "marc-8": MARC8, "ansel": MARC8, "iso5426": ISO5426,
+            "iso-5426": ISO5426, "iso_5426": ISO5426}
+UNIMARC_ISO5426 = "03"
+"""ISO 5426's code in UNIMARC 100 $a/26-29 (G0 set in 26-27, G1 set in 28-29)."""
+_DECLARED_ISO5426 = (UTF8, ISO5426, *(charset for charset in CANDIDATES[1:] if charset != MARC8))
+"""The candidates of a UNIMARC record that declares ISO 5426, in the order that breaks a tie."""
 
 ESC = 0x1B
 _SET_DESIGNATORS = frozenset(b"()$,-bgsp")
@@ -137,7 +148,9 @@ def charset_name(text: str) -> str:
     for label, name in CODECS.items():
         if codecs.lookup(name).name == codec:
             return label
-    raise ValueError(f"unknown character set {text!r}; one of {', '.join(CANDIDATES)}")
+    raise ValueError(
+        f"unknown character set {text!r}; one of {', '.join((*CANDIDATES, ISO5426))}"
+    )
 
 
 def has_marc8_escapes(data: bytes) -> bool:
@@ -155,37 +168,50 @@ def reading(data: bytes, charset: str) -> str | None:
     try:
         if charset == MARC8:
             return "\x1f".join(marc8.decode(piece) for piece in _PIECES.split(data))
+        if charset == ISO5426:
+            return "\x1f".join(iso5426.decode(piece) for piece in _PIECES.split(data))
         return data.decode(CODECS[charset])
-    except (UnicodeDecodeError, Marc8Error):
+    except (UnicodeDecodeError, Marc8Error, iso5426.Iso5426Error):
         return None
 
 
-def detect_charset(data: bytes, *, declared_utf8: bool = False) -> str:
+def detect_charset(
+    data: bytes, *, declared_utf8: bool = False, unimarc_sets: str = ""
+) -> str:
     """The charset of ``data`` (the field data of one record); see :func:`decide`."""
-    return decide(data, declared_utf8=declared_utf8).charset
+    return decide(data, declared_utf8=declared_utf8, unimarc_sets=unimarc_sets).charset
 
 
-def decide(data: bytes, *, declared_utf8: bool = False) -> Decision:
+def declares_iso5426(unimarc_sets: str) -> bool:
+    """Whether UNIMARC 100 $a/26-29 (``unimarc_sets``) names ISO 5426 as its G0 or G1 set."""
+    return UNIMARC_ISO5426 in (unimarc_sets[0:2], unimarc_sets[2:4])
+
+
+def decide(data: bytes, *, declared_utf8: bool = False, unimarc_sets: str = "") -> Decision:
     """The most plausible reading of ``data`` (one record's field data), with the reason.
 
     ``declared_utf8`` is the record's own claim (leader/09 = 'a'): valid UTF-8 is then taken
-    at once, and MARC-8 escapes beside valid non-ASCII UTF-8 are not taken as MARC-8. Returns
-    one of :data:`CANDIDATES` or :data:`BROKEN_UTF8`.
+    at once, and MARC-8 escapes beside valid non-ASCII UTF-8 are not taken as MARC-8.
+    ``unimarc_sets`` is a UNIMARC record's 100 $a/26-29: when it declares ISO 5426, ISO 5426 is
+    weighed in MARC-8's place. Returns one of :data:`CANDIDATES`, :data:`ISO5426` or
+    :data:`BROKEN_UTF8`.
     """
+    candidates = _DECLARED_ISO5426 if declares_iso5426(unimarc_sets) else CANDIDATES
     references = _character_references(data)
     if data.isascii() and not has_marc8_escapes(data):
         if references and not declared_utf8:
             return Decision(MARC8, "MARC-8 character references (&#xHHHH;)")
         return Decision(UTF8, "ASCII only")
     utf8 = reading(data, UTF8)
-    if has_marc8_escapes(data) and not (declared_utf8 and utf8 is not None and not utf8.isascii()):
+    utf8_claim_holds = declared_utf8 and utf8 is not None and not utf8.isascii()
+    if MARC8 in candidates and has_marc8_escapes(data) and not utf8_claim_holds:
         return Decision(MARC8, "MARC-8 escape sequences")
     if utf8 is not None and declared_utf8:
         return Decision(UTF8, "valid UTF-8, as leader/09 says")
     if utf8 is not None and plausibility(utf8)[1] == 0:
         return Decision(UTF8, "valid UTF-8")
     scores = {}
-    for charset in CANDIDATES:
+    for charset in candidates:
         read = data
         if charset == MARC8 and references:  # (what they name is no guess: not weighed)
             read = marc8.CHARACTER_REFERENCE.sub(_unless_named, data)

@@ -31,7 +31,7 @@ from pymarc import Field, Indicators, Leader, Record, Subfield
 from pymarc.exceptions import BadSubfieldCodeWarning
 from pymarc.field import RawField
 
-from crosswalks import charsets, marc8, marc_syntax
+from crosswalks import charsets, iso5426, marc8, marc_syntax
 from crosswalks.framing import BOM, SAMPLE_BYTES
 from crosswalks.xmltext import has_forbidden
 
@@ -473,8 +473,7 @@ def _built(chunk: bytes, fields: list[tuple[str, bytes]] | None, charset: str) -
         record = _build_record(leader[:9] + "a" + leader[10:], fields, charset)
     if record is None:
         record = _pymarc_record(chunk, charset)
-    if charset == charsets.MARC8:
-        _decode_marc8_values(record)
+    _decode_values(record, charset)
     return record
 
 
@@ -513,8 +512,7 @@ def decode_record_with_pymarc(chunk: bytes, *, allow_marc8: bool = True) -> tupl
     _check_structure(chunk, marc21=allow_marc8)
     charset = _charset(chunk, allow_marc8=allow_marc8, given=None).charset
     record = _pymarc_record(chunk, charset)
-    if charset == charsets.MARC8:
-        _decode_marc8_values(record)
+    _decode_values(record, charset)
     return record, charset
 
 
@@ -540,7 +538,8 @@ def _charset(chunk: bytes, *, allow_marc8: bool, given: str | None) -> charsets.
             raise RecordError("MARC-8 is not used in UNIMARC records")
         _check_valid(data, given)
         return charsets.Decision(given, "given")
-    decision = charsets.decide(data, declared_utf8=leader[9:10] == b"a")
+    unimarc_sets = "" if allow_marc8 else unimarc_character_sets(chunk)
+    decision = charsets.decide(data, declared_utf8=leader[9:10] == b"a", unimarc_sets=unimarc_sets)
     if decision.charset == charsets.MARC8 and not allow_marc8:
         decision = charsets.Decision(charsets.LATIN1, "MARC-8 is not used in UNIMARC records")
     if decision.charset == charsets.BROKEN_UTF8:
@@ -556,12 +555,44 @@ def _charset(chunk: bytes, *, allow_marc8: bool, given: str | None) -> charsets.
     return decision
 
 
+_UNIMARC_100A = re.compile(rb"\x1fa([^\x1e\x1f]*)")
+
+
+def unimarc_character_sets(chunk: bytes) -> str:
+    """100 $a/26-29 of the UNIMARC record ``chunk``: the codes of its G0 and G1 character sets
+    (``0103``: ISO 646 and ISO 5426; ``50  ``: Unicode); empty when the record has no such
+    field or its directory cannot be read."""
+    try:
+        base = int(chunk[12:17])
+    except ValueError:
+        return ""
+    for at in range(24, min(base, len(chunk)) - 12, 12):
+        entry = chunk[at : at + 12]
+        if entry[:1] == b"\x1e":
+            break
+        if entry[:3] != b"100" or not entry[3:].isdigit():
+            continue
+        start = base + int(entry[7:12])
+        match = _UNIMARC_100A.search(chunk, start, start + int(entry[3:7]))
+        if match is None:
+            return ""
+        return match.group(1)[26:30].decode("ascii", errors="replace")
+    return ""
+
+
+_DECODERS = {charsets.MARC8: (marc8.decode, marc8.Marc8Error),
+             charsets.ISO5426: (iso5426.decode, iso5426.Iso5426Error)}
+"""The charsets read byte for byte (as Latin-1) and decoded value by value afterwards, as
+each value starts in the sets' initial state (MARC-8) and holds its own marks."""
+
+
 def _check_valid(data: bytes, charset: str) -> None:
-    if charset == charsets.MARC8:
+    if charset in _DECODERS:
+        decode, error_class = _DECODERS[charset]
         for piece in re.split(rb"[\x1e\x1f]", data):
             try:
-                marc8.decode(piece)
-            except marc8.Marc8Error as error:
+                decode(piece)
+            except error_class as error:
                 raise RecordError(str(error)) from None
         return
     try:
@@ -572,24 +603,28 @@ def _check_valid(data: bytes, charset: str) -> None:
         ) from None
 
 
-def _decode_marc8_values(record: Record) -> None:
-    """Turn values read byte for byte (Latin-1) into the MARC-8 text they encode."""
+def _decode_values(record: Record, charset: str) -> None:
+    """Turn values read byte for byte (Latin-1) into the MARC-8 or ISO 5426 text they encode;
+    nothing for the other charsets, which are decoded as read."""
+    if charset not in _DECODERS:
+        return
+    decode, error_class = _DECODERS[charset]
     try:
         for field in record.fields:
             if field.is_control_field():
-                field.data = marc8.decode((field.data or "").encode("latin-1"))
+                field.data = decode((field.data or "").encode("latin-1"))
             else:
                 field.subfields = [
-                    new_subfield((sub.code, marc8.decode(sub.value.encode("latin-1"))))
+                    new_subfield((sub.code, decode(sub.value.encode("latin-1"))))
                     for sub in field.subfields
                 ]
-    except marc8.Marc8Error as error:
+    except error_class as error:
         raise RecordError(str(error)) from None
 
 
 def _pymarc_record(chunk: bytes, charset: str) -> Record:
-    """pymarc's reading of ``chunk`` in ``charset`` (MARC-8 byte for byte, as Latin-1, for
-    :func:`_decode_marc8_values`), leader/09 set to 'a'."""
+    """pymarc's reading of ``chunk`` in ``charset`` (MARC-8 and ISO 5426 byte for byte, as
+    Latin-1, for :func:`_decode_values`), leader/09 set to 'a'."""
     as_utf8 = charset == charsets.UTF8
     # pymarc decodes as UTF-8 when leader/09 is 'a' and with the given codec otherwise
     # (but as MARC-8 when that codec is named "iso8859-1", which "latin-1" avoids).
@@ -874,7 +909,7 @@ def _build_record(leader: str, fields: list[tuple[str, bytes]], charset: str) ->
     Decoding a whole field at once equals pymarc's decoding subfield by subfield: in UTF-8 the
     delimiter byte never occurs inside a multi-byte character, and the other codecs map byte
     to character. MARC-8 is taken byte for byte (as Latin-1) here and its values decoded
-    afterwards, subfield by subfield (:func:`_decode_marc8_values`)."""
+    afterwards, subfield by subfield (:func:`_decode_values`); ISO 5426 likewise."""
     codec = charsets.CODECS.get(charset, "latin-1")
     built = []
     try:

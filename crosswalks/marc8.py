@@ -89,8 +89,7 @@ def decode(data: bytes, undefined: list[int] | None = None) -> str:
         return data.decode("ascii")  # plain ASCII, the common case
     sets = tables()
     g0, g1 = ASCII, ANSEL
-    out: list[str] = []
-    marks: list[str] = []
+    text = MarksAfterBase()
     i = 0
     size = len(data)
     while i < size:
@@ -101,9 +100,7 @@ def decode(data: bytes, undefined: list[int] | None = None) -> str:
         if byte == 0x26 and g0 == ASCII:
             match = CHARACTER_REFERENCE.match(data, i)
             if match and names_a_character(match):
-                out.append(chr(int(match.group(1), 16)))
-                out.extend(marks)
-                marks.clear()
+                text.base(chr(int(match.group(1), 16)))
                 i = match.end()
                 continue
         active = g0 if byte < 0x80 else g1
@@ -116,16 +113,12 @@ def decode(data: bytes, undefined: list[int] | None = None) -> str:
                 undefined.extend(range(i, min(i + 3, size)))
                 i += 3
                 continue
-            out.append(char)
-            out.extend(marks)
-            marks.clear()
+            text.base(char)
             i += 3
             continue
         i += 1
         if byte <= 0x20:  # space and C0 controls are the same whatever the sets
-            out.append(chr(byte))
-            out.extend(marks)
-            marks.clear()
+            text.base(chr(byte))
             continue
         entry = sets.get(active, {}).get(byte & 0x7F)
         if entry is None and undefined is not None:
@@ -137,13 +130,37 @@ def decode(data: bytes, undefined: list[int] | None = None) -> str:
                 f"({'G0' if byte < 0x80 else 'G1'})"
             )
         if entry.combining:
-            marks.append(entry.char)
-            continue
-        out.append(entry.char)
-        out.extend(marks)
-        marks.clear()
-    out.extend(marks)  # a mark with no base: kept, after the text, rather than lost
-    return unicodedata.normalize("NFC", "".join(out))
+            text.mark(entry.char)
+        else:
+            text.base(entry.char)
+    return text.nfc()
+
+
+class MarksAfterBase:
+    """Text being decoded from a character set that writes each combining mark before its base
+    letter (MARC-8's ANSEL, ISO 5426), as Unicode wants it: after. Marks are held until their
+    base comes; :meth:`nfc` gives the text composed."""
+
+    __slots__ = ("_marks", "_out")
+
+    def __init__(self) -> None:
+        self._out: list[str] = []
+        self._marks: list[str] = []
+
+    def mark(self, char: str) -> None:
+        """A combining mark, for the next base character."""
+        self._marks.append(char)
+
+    def base(self, char: str) -> None:
+        """A base character (or a space or control), followed by the marks written before it."""
+        self._out.append(char)
+        if self._marks:
+            self._out.extend(self._marks)
+            self._marks.clear()
+
+    def nfc(self) -> str:
+        """The text, NFC; a mark with no base is kept, after the text, rather than lost."""
+        return unicodedata.normalize("NFC", "".join(self._out + self._marks))
 
 
 def _escape(data: bytes, i: int, g0: int, g1: int) -> tuple[int, int, int]:

@@ -330,3 +330,25 @@ def test_canonical_records_go_to_marc8_straight_from_their_bytes() -> None:
     odd = canonical_marc(one).replace(b"10\x1faNavoiy", b"1\x1faNavoiy ")  # one indicator
     assert iso2709.utf8_to_marc8(odd) is None
     assert iso2709.utf8_to_marc8(b"not a record") is None
+
+
+# --- ISO 5426, declared in UNIMARC 100 $a/26-29 -------------------------------------------
+
+
+def test_iso5426_is_weighed_when_unimarc_100_declares_it() -> None:
+    data = b"  \x1faCitt\xc1a del sole\x1e  \x1fa\xe1lfric, M\xc8uller\x1e"
+    decision = charsets.decide(data, unimarc_sets="0103")
+    assert decision.charset == charsets.ISO5426
+    read = charsets.reading(data, charsets.ISO5426) or ""
+    assert "aCittà del sole" in read and "aÆlfric, Müller" in read
+    assert charsets.decide(data).charset != charsets.ISO5426  # undeclared: not guessed
+
+
+@pytest.mark.parametrize("codec", ["cp1251", "koi8-r", "cp866", "utf-8"])
+def test_a_wrong_iso5426_declaration_does_not_win_over_the_real_charset(codec: str) -> None:
+    data = "  \x1faСветильник Сибири\x1e  \x1faПедагогика и психология\x1e".encode(codec)
+    assert charsets.decide(data, unimarc_sets="0103").charset == charsets.charset_name(codec)
+
+
+def test_iso5426_can_be_named() -> None:
+    assert charsets.charset_name("ISO5426") == charsets.ISO5426

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pymarc
 import pytest
+from pymarc.field import RawField
 
+from crosswalks import iso2709
 from crosswalks.check import check_record
 from crosswalks.unimarc import UnimarcResult, decode_unimarc, unimarc_to_marc21
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 
 UNIMARC = DATA / "unimarc"
 
@@ -281,6 +284,44 @@ def test_italian_sbn_record() -> None:
     assert sum(line.startswith("899: ") for line in result.unmapped) == 40
     assert record.get_fields("852") == []
     assert record.get("650") is None  # the record has no subjects
+
+
+def _iso5426_record(character_sets: bytes) -> bytes:
+    """An Italian UNIMARC record in ISO 5426 (diacritics before their letter) whose 100
+    $a/26-29 says ``character_sets``."""
+    record = pymarc.Record(leader="00000nam0 2200000   450 ", to_unicode=False)
+    coded = b"20240101d1996    m  y0itay" + character_sets + b"    ba"
+    fields = [("100", b"  ", coded), ("101", b"0 ", b"ita"),
+              ("200", b"1 ", b"\x88La \x89citt\xc1a del sole"),
+              ("210", b"  ", b"Citt\xc1a di Castello"),
+              ("700", b" 1", b"Campanella, Tommaso"),
+              ("702", b" 1", b"M\xc8uller, \xcfSimon \xe1lfric")]  # fmt: skip
+    for tag, indicators, value in fields:
+        record.add_field(RawField(tag=tag, indicators=pymarc.Indicators(*indicators.decode()),
+                                  subfields=[pymarc.Subfield("a", value)]))  # type: ignore[arg-type]
+    return record.as_marc()
+
+
+def test_iso5426_declared_in_100_is_read_with_its_diacritics(tmp_path: Path) -> None:
+    raw = _iso5426_record(b"0103")
+    record, decision = iso2709.read_record(raw, allow_marc8=False)  # files, Z39.50 harvests
+    assert decision.charset == "iso-5426"
+    assert record["200"]["a"] == "\x98La \x9ccittà del sole"
+    assert record["702"]["a"] == "Müller, Šimon Ælfric"
+    path = tmp_path / "iso5426.mrc"
+    path.write_bytes(raw)
+    command = [sys.executable, "-m", "koprik", "crosswalk", "--from", "unimarc", "--to", "mrk"]
+    done = subprocess.run([*command, str(path)], capture_output=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    text = done.stdout.decode()
+    assert "=245  13$aLa città del sole" in text
+    assert "$aCittà di Castello" in text
+    assert "CittÁa" not in text
+
+
+def test_iso5426_declared_as_g0_alone_counts_too() -> None:
+    record, decision = iso2709.read_record(_iso5426_record(b"03  "), allow_marc8=False)
+    assert (decision.charset, record["210"]["a"]) == ("iso-5426", "Città di Castello")
 
 
 # --- single fields ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any, BinaryIO, Literal
@@ -580,8 +580,10 @@ def unimarc_character_sets(chunk: bytes) -> str:
     return ""
 
 
-_DECODERS = {charsets.MARC8: (marc8.decode, marc8.Marc8Error),
-             charsets.ISO5426: (iso5426.decode, iso5426.Iso5426Error)}
+_DECODERS: dict[str, tuple[Callable[[bytes], str], type[ValueError]]] = {
+    charsets.MARC8: (marc8.decode, marc8.Marc8Error),
+    charsets.ISO5426: (iso5426.decode, iso5426.Iso5426Error),
+}
 """The charsets read byte for byte (as Latin-1) and decoded value by value afterwards, as
 each value starts in the sets' initial state (MARC-8) and holds its own marks."""
 

@@ -1,11 +1,12 @@
-"""UNIMARC / RUSMARC bibliographic records -> MARC21, and decoding of raw UNIMARC bytes.
+"""UNIMARC / RUSMARC bibliographic records -> MARC21.
 
 The field mapping is data, in ``tables/unimarc_to_marc21.toml`` (documented for catalogers in
 ``tables/README.md``); the converters for each kind of field are in
 :mod:`crosswalks.unimarc_fields`. This module does the record-level parts: the leader, 008
 from the coded fields 100/101/102/105/106, 040 from 801, and the report of what did not map.
 
-    result = unimarc_to_marc21(decode_unimarc(raw_iso2709_bytes))
+    record, _decision = iso2709.read_record(raw_iso2709_bytes, allow_marc8=False)
+    result = unimarc_to_marc21(record)
     result.record.as_marc()   # MARC21, UTF-8
     result.unmapped           # ["899 $a: NLR", ...]
 
@@ -53,22 +54,6 @@ def mapping() -> dict[str, Any]:
     table = resources.files("crosswalks.tables").joinpath("unimarc_to_marc21.toml")
     text = table.read_text("utf-8")
     return tomllib.loads(text)
-
-
-def decode_unimarc(raw: bytes) -> pymarc.Record:
-    """One ISO 2709 UNIMARC record, decoded: strict UTF-8 if it is valid, else CP1251.
-
-    The declaration in 100 $a/26-29 (and leader/09) is not trusted: it is often wrong. For a
-    CP1251 record leader/09 (undefined in UNIMARC) is read as blank. Raises
-    ``pymarc.exceptions.PymarcException`` (or ``ValueError``) when the bytes are no record.
-    """
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        # leader/09 "a" would make pymarc decode as UTF-8; the leader is ASCII, so blank it.
-        patched = raw[:9] + b" " + raw[10:]
-        return pymarc.Record(data=patched, file_encoding="cp1251")
-    return pymarc.Record(data=raw, force_utf8=True)
 
 
 class NotConverted(ValueError):

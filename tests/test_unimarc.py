@@ -14,10 +14,16 @@ from pymarc.field import RawField
 
 from crosswalks import iso2709
 from crosswalks.check import check_record
-from crosswalks.unimarc import UnimarcResult, decode_unimarc, unimarc_to_marc21
+from crosswalks.unimarc import UnimarcResult, unimarc_to_marc21
 from tests.conftest import DATA, ROOT
 
 UNIMARC = DATA / "unimarc"
+
+
+def read_unimarc(raw: bytes) -> pymarc.Record:
+    """One UNIMARC record as every reader of files and harvests reads it (its charset decided
+    from its bytes, and 100 $a/26-29 where it declares ISO 5426)."""
+    return iso2709.read_record(raw, allow_marc8=False)[0]
 
 
 def raw_records(name: str) -> Iterator[bytes]:
@@ -30,7 +36,7 @@ def raw_records(name: str) -> Iterator[bytes]:
 def converted(name: str) -> dict[str, UnimarcResult]:
     results = {}
     for raw in raw_records(name):
-        result = unimarc_to_marc21(decode_unimarc(raw))
+        result = unimarc_to_marc21(read_unimarc(raw))
         results[result.record["001"].data] = result
     return results
 
@@ -48,18 +54,18 @@ def values(record: pymarc.Record, tag: str, code: str = "a") -> list[str]:
 
 
 def test_decode_detects_cp1251_and_utf8_whatever_100_says() -> None:
-    cp1251 = decode_unimarc(next(raw_records("TEST2.ISO")))
+    cp1251 = read_unimarc(next(raw_records("TEST2.ISO")))
     assert cp1251["200"]["a"] == "Светильник Сибири"
     utf8_raw = next(raw_records("ur.iso"))
-    utf8 = decode_unimarc(utf8_raw)
+    utf8 = read_unimarc(utf8_raw)
     assert utf8["200"]["a"] == "ПЕДАГОГИКА И ПСИХОЛОГИЯ НЕНАСИЛИЯ В ОБРАЗОВАНИИ"
-    italian = decode_unimarc(next(raw_records("testunimarc.dat")))
+    italian = read_unimarc(next(raw_records("testunimarc.dat")))
     assert italian["200"]["a"] == "\x88L'\x89altra faccia della spirale"
 
 
 def test_decode_rejects_garbage() -> None:
     with pytest.raises((pymarc.exceptions.PymarcException, ValueError)):
-        decode_unimarc(b"this is not a record\x1d")
+        read_unimarc(b"this is not a record\x1d")
 
 
 # --- every record ---------------------------------------------------------------------------

@@ -152,11 +152,11 @@ def test_a_rusmarc_members_holdings_reach_the_union_record_beside_a_marc21_membe
     """A RUSMARC member (a National Library of Russia record, converted as every UNIMARC record
     that comes in is) holds its copies in 899: the union record carries them as 852, its
     collection, shelf mark and inventory numbers, beside the MARC21 member's."""
-    from crosswalks.unimarc import decode_unimarc, to_marc21
-    from tests.test_unimarc import raw_records
+    from crosswalks.unimarc import to_marc21
+    from tests.test_unimarc import raw_records, read_unimarc
 
     wanted = "RU\\NLR\\bibl\\340141"
-    rusmarc = next(r for r in (to_marc21(decode_unimarc(raw)).record
+    rusmarc = next(r for r in (to_marc21(read_unimarc(raw)).record
                                for raw in raw_records("TEST1.ISO")) if r["001"].data == wanted)
     marc21 = book("b7", "Kimyo", sublocation="Abonement", call_number="24 R-12")
     union = union_record("union:1", "UzNL", [member(rusmarc, "RuSpRNB", wanted),

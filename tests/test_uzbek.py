@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crosswalks import uzbek
-from crosswalks.unimarc import decode_unimarc, unimarc_to_marc21
+from crosswalks.iso2709 import read_record
+from crosswalks.unimarc import unimarc_to_marc21
 from crosswalks.uzbek import (
     add_script_880,
     cut_keys,
@@ -293,8 +294,8 @@ def test_add_script_880_converts_a_subject_subdivision_and_keeps_numbers() -> No
 
 def test_add_script_880_on_a_converted_rusmarc_record() -> None:
     data = DATA / "unimarc"
-    raw = (data / "TEST2.ISO").read_bytes()
-    record = add_script_880(unimarc_to_marc21(decode_unimarc(raw)).record)
+    raw = (data / "TEST2.ISO").read_bytes().partition(b"\x1d")[0] + b"\x1d"
+    record = add_script_880(unimarc_to_marc21(read_record(raw, allow_marc8=False)[0]).record)
     linked = {f.get_subfields("6")[0]: f for f in record.get_fields("880")}
     title = next(f for k, f in linked.items() if k.startswith("245-"))
     assert title["a"] == "Svetilʹnik Sibiri :"

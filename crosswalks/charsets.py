@@ -51,6 +51,8 @@ BROKEN_UTF8 = "broken-utf-8"
 
 CANDIDATES = (UTF8, MARC8, CP1251, KOI8R, CP866, ISO8859_5, LATIN1)
 """Every charset a record may be read in, in the order that breaks a tie."""
+NAMED = (*CANDIDATES, ISO5426)
+"""Every charset that may be named (``--charset``): ISO 5426 too, which is never guessed."""
 CODECS = {UTF8: "utf-8", CP1251: "cp1251", KOI8R: "koi8_r", CP866: "cp866",
           ISO8859_5: "iso8859_5", LATIN1: "latin-1"}
 """Python codecs of the charsets decoded byte by byte (all but MARC-8 and ISO 5426)."""
@@ -148,9 +150,7 @@ def charset_name(text: str) -> str:
     for label, name in CODECS.items():
         if codecs.lookup(name).name == codec:
             return label
-    raise ValueError(
-        f"unknown character set {text!r}; one of {', '.join((*CANDIDATES, ISO5426))}"
-    )
+    raise ValueError(f"unknown character set {text!r}; one of {', '.join(NAMED)}")
 
 
 def has_marc8_escapes(data: bytes) -> bool:

@@ -18,7 +18,7 @@ from catalog.demo import demo_records
 from catalog.harvest_state import harvest_rejects
 from config import HarvestSource
 from config.settings import CopyTarget
-from crosswalks.charsets import CANDIDATES as CHARSETS
+from crosswalks.charsets import NAMED as CHARSETS
 from harvester import z3950_origin
 from harvester.http_fetch import Politeness
 from harvester.runs import FAILED, SUCCEEDED, RunReport, harvest

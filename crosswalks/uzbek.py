@@ -25,10 +25,13 @@ from typing import Literal
 
 import pymarc
 
-APOSTROPHES = "'’‘`ʻʼ′´ˊ"
+APOSTROPHES = "'’‘`ʻʼ′´ˊ‛＇ʽˈ"
 """Every character accepted as the Uzbek apostrophe on input: ASCII ', the quotation marks
-’ ‘, the grave accent `, the modifier letters ʻ ʼ, the prime ′, and the acute accent as typed
-(´ U+00B4 on keyboards, ˊ U+02CA its modifier letter: oˊzbek, g´alaba)."""
+’ ‘, the grave accent `, the modifier letters ʻ ʼ, the prime ′, the acute accent as typed
+(´ U+00B4 on keyboards, ˊ U+02CA its modifier letter: oˊzbek, g´alaba), and the look-alikes
+that fonts, converters and other keyboards give: the reversed quotation mark ‛ (U+201B), the
+fullwidth apostrophe ＇ (U+FF07), the modifier letters reversed comma ʽ (U+02BD) and vertical
+line ˈ (U+02C8)."""
 
 OKINA = "ʻ"  # U+02BB, in oʻ and gʻ
 TUTUQ = "ʼ"  # U+02BC, the tutuq belgisi

@@ -796,6 +796,76 @@ def test_a_catalogue_at_0023_keeps_no_credentials_in_the_provenance_of_its_recor
         ("oai:kar:3", "http://127.0.0.1:9/oai", "2026-01-01")]
 
 
+def test_a_catalogue_at_0024_gets_the_terms_and_keys_of_its_records_typed_with_a_look_alike(
+    settings: Settings,
+):
+    """Revision 0025 makes the search terms and match keys of the records whose MARC holds a
+    look-alike of the apostrophe (‛ U+201B, ＇ U+FF07, ʽ U+02BD, ˈ U+02C8) again, and queues
+    them for deduplication; it leaves every other record as it is. A catalogue at 0024 is one at
+    the head whose terms and keys were made by the earlier rules: here every record's are gone,
+    and only those of the records typed with a look-alike must come back as a new catalogue has
+    them (found by o'zbekiston as by ўзбекистон) when it is upgraded."""
+    from pymarc import Field, Subfield
+
+    from catalog import models
+    from catalog import query as q
+    from catalog.demo import demo_records
+    from catalog.search_index import stored_terms, write_entries
+    from catalog.store import Incoming
+
+    def typed(local: str, title: str, author: str) -> Record:
+        record = Record(force_utf8=True)
+        record.add_field(Field(tag="001", data=local))
+        record.add_field(Field(tag="100", indicators=["1", " "],
+                               subfields=[Subfield("a", author)]))  # fmt: skip
+        record.add_field(Field(tag="245", indicators=["1", "0"],
+                               subfields=[Subfield("a", title)]))  # fmt: skip
+        return record
+
+    def keys_of(connection) -> set[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+        return {tuple(row) for row in connection.execute(
+            text('SELECT kind, "key", record_id FROM match_keys'))}  # fmt: skip
+
+    look_alikes = [typed("reversed", "O\u201bzbekiston tarixi", "G\u201bafurov, B."),
+                   typed("fullwidth", "O\uff07zbek tili", "Qodiriy, A."),
+                   typed("comma", "Ma\u02bdrifat", "Navoiy, A."),
+                   typed("stress", "Oˈzbek adabiyoti", "Gˈulom, G.")]  # fmt: skip
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.writer() as writer:
+            writer.put_many([Incoming(r) for r in demo_records(40)]
+                            + [Incoming(r) for r in look_alikes])  # fmt: skip
+        with catalog.engine.begin() as connection:
+            ids = list(connection.execute(text("SELECT id FROM records")).scalars())
+            holding = set(connection.execute(text(
+                "SELECT id FROM records WHERE local_id IN "
+                "('reversed', 'fullwidth', 'comma', 'stress')")).scalars())  # fmt: skip
+            expected_terms = stored_terms(connection, list(holding))
+            expected_keys = {key for key in keys_of(connection) if key[2] in holding}
+            assert len(holding) == len(look_alikes) and expected_keys
+            write_entries(connection, [(record_id, None) for record_id in ids])
+            connection.execute(models.match_keys.delete())
+            connection.execute(models.dedup_queue.delete())
+            connection.execute(text("UPDATE alembic_version SET version_num = '0024'"))
+    finally:
+        catalog.close()
+    engine = open_engine(settings.database.url)
+    try:
+        told: list[tuple[int, int]] = []
+        assert upgrade(engine, settings, lambda *done: told.append(done)) == ("0024", head())
+        with engine.connect() as connection:
+            assert stored_terms(connection) == expected_terms
+            assert keys_of(connection) == expected_keys
+            queued = set(connection.execute(text("SELECT record_id FROM dedup_queue")).scalars())
+            assert queued == holding
+            for word in ("o'zbekiston", "ўзбекистон", "g'afurov", "ўзбек", "маърифат", "ғулом"):
+                found = q.search(connection, q.Match("any", word), limit=10).ids
+                assert set(found) & holding, word
+        assert told[-1] == (len(ids), len(ids))
+    finally:
+        engine.dispose()
+
+
 def _stored_as_earlier(
     settings: Settings, serial: Record, earlier: Callable[[Record], None], revision: str,
     *undo: str,

@@ -101,6 +101,19 @@ def test_an_acute_or_grave_accent_or_a_prime_is_the_apostrophe(apostrophe: str) 
         assert latin_to_cyrillic(typed) == cyrillic
 
 
+@pytest.mark.parametrize("apostrophe", ["\u201b", "\uff07", "\u02bd", "\u02c8"])
+def test_the_look_alikes_of_the_apostrophe_are_the_apostrophe(apostrophe: str) -> None:
+    """The reversed quotation mark ‛, the fullwidth ＇ and the modifier letters ʽ and ˈ, which
+    fonts, converters and other keyboards give for the apostrophe: O‛zbekiston split into o and
+    zbekiston and the modifier letters stayed in the key, so that O'zbekiston found none of
+    them, and Latin to Cyrillic read o‛ as о and ma＇no as ма＇но."""
+    for latin, cyrillic in [("O{}zbekiston", "Ўзбекистон"), ("g{}alaba", "ғалаба"),
+                            ("ma{}no", "маъно"), ("MA{}NO", "МАЪНО")]:  # fmt: skip
+        typed = latin.format(apostrophe)
+        assert fold(typed) == fold(latin.format("'")) == fold(cyrillic), typed
+        assert latin_to_cyrillic(typed) == cyrillic
+
+
 def test_fold_normalizes_case_punctuation_and_composition() -> None:
     assert fold("  Alisher  Navoiy: «Xamsa»!  ") == "alisher navoii xamsa"
     decomposed = unicodedata.normalize("NFD", "Navoiĭ")

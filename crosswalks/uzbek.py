@@ -118,15 +118,55 @@ def _tutuq_in_capitals(text: str, index: int) -> bool:
     return before.isupper() and after.isupper()
 
 
+_QUOTE_OPENERS = {"'": "'", "`": "`", "＇": "＇", "’": "‘‛’", "‘": "‘‚"}
+"""The apostrophes that are quotation marks too, each with the marks that open a quote it
+closes (itself among them): ‘Navo’ as 'Navo'."""
+_WORD_FINAL_QUOTE = re.compile(
+    rf"(?<=[OoGg])[{re.escape(''.join(_QUOTE_OPENERS))}](?![^\W\d_]|{_APOS_CLASS})"
+)
+
+
+def _closes_a_quote(text: str, index: int) -> bool:
+    """True when the apostrophe at ``index``, ending a word after its o or g, closes a quote:
+    a mark of its kind (:data:`_QUOTE_OPENERS`) began a word before it, and none ended one
+    since ('Navo', 'Alisher Navo'; not tog' in 'Dunyo' va tog', nor one no mark opened). Marks
+    inside words (Oʻzbekiston's) are passed over."""
+    openers = _QUOTE_OPENERS[text[index]]
+    for before in range(index - 1, -1, -1):
+        if text[before] not in openers:
+            continue
+        letter_before = before > 0 and text[before - 1].isalpha()
+        letter_after = text[before + 1].isalpha()
+        if letter_after and not letter_before:
+            return True
+        if letter_before and not letter_after:
+            return False
+    return False
+
+
 def latin_to_cyrillic(text: str) -> str:
     """Uzbek 1995 Latin ``text`` in Cyrillic; characters outside the alphabet unchanged.
 
-    Any of :data:`APOSTROPHES` after o or g makes ў or ғ; between other letters it is the tutuq
-    belgisi ъ (Ъ between capitals: MAʼNO -> МАЪНО), except in ``sʼh``, which separates с from ҳ
-    (Isʼhoq -> Исҳоқ). ``sh``/``ch`` are ш/ч; ``yo yu ya ye`` are ё ю я е (but ``yoʻ`` is йў);
-    ``e`` is э at the start of a word and after a vowel. ``ts`` stays тс: the Cyrillic ц of
-    loanwords cannot be recovered.
+    Any of :data:`APOSTROPHES` after o or g makes ў or ғ, unless it ends the word and closes a
+    quote that a mark of its kind opened ('Navo' -> 'Наво', 'Tong' -> 'Тонг', while tog' is
+    тоғ and the initial O'. is Ў.); between other letters it is the tutuq belgisi ъ (Ъ between
+    capitals: MAʼNO -> МАЪНО), except in ``sʼh``, which separates с from ҳ (Isʼhoq -> Исҳоқ).
+    ``sh``/``ch`` are ш/ч; ``yo yu ya ye`` are ё ю я е (but ``yoʻ`` is йў); ``e`` is э at the
+    start of a word and after a vowel. ``ts`` stays тс: the Cyrillic ц of loanwords cannot be
+    recovered.
     """
+    pieces: list[str] = []
+    start = 0
+    for match in _WORD_FINAL_QUOTE.finditer(text):
+        if _closes_a_quote(text, match.start()):
+            pieces += [_latin_words_to_cyrillic(text[start : match.start()]), match[0]]
+            start = match.end()
+    pieces.append(_latin_words_to_cyrillic(text[start:]))
+    return "".join(pieces)
+
+
+def _latin_words_to_cyrillic(text: str) -> str:
+    """:func:`latin_to_cyrillic` of ``text`` holding no closing quote after an o or g."""
     table = _tables()["latin_to_cyrillic"]
 
     def replace(match: re.Match[str]) -> str:

@@ -358,6 +358,34 @@ def test_add_script_880_leaves_no_cyrillic_in_a_romanized_880() -> None:
         assert not re.search("[\u0400-\u04ff]", field.value())
 
 
+@pytest.mark.parametrize(
+    ("latin", "cyrillic"),
+    [("'Jo'", "'Жо'"), ("'Navo' kuyi", "'Наво' куйи"), ("‘Navo’", "‘Наво’"),
+     ("`Navo`", "`Наво`"), ("«'Dunyo'»", "«'Дунё'»"),
+     ("'Tong', 'Peterburg'.", "'Тонг', 'Петербург'."), ("'Alisher Navo'", "'Алишер Наво'"),
+     ("'O'zbekiston bog'i'", "'Ўзбекистон боғи'")],
+)
+def test_a_quote_closed_after_a_final_o_or_g_is_a_quote(latin: str, cyrillic: str) -> None:
+    """An apostrophe ending a word whose quote an opening mark of its kind began closes that
+    quote: 'Navo' was 'Навў, 'Tong' 'Тонғ, 'Dunyo' 'Дунйў."""
+    assert latin_to_cyrillic(latin) == cyrillic
+
+
+@pytest.mark.parametrize(
+    ("latin", "cyrillic"),
+    [("tog' va bog'", "тоғ ва боғ"), ("Hoshimov O'.", "Ҳошимов Ў."), ("yo'q, bo'g'", "йўқ, бўғ"),
+     ("to'g'ri", "тўғри"), ("bog' 'Dunyo'", "боғ 'Дунё'"), ("'Dunyo' va tog'", "'Дунё' ва тоғ"),
+     ("«Tog'»", "«Тоғ»"), ("'Katta tog'' jurnali", "'Катта тоғ' журнали")],
+)
+def test_an_apostrophe_after_a_final_o_or_g_that_closes_no_quote_is_the_mark(
+    latin: str, cyrillic: str
+) -> None:
+    """The ʻ of tog', or of an initial (O'. for Oʻtkir), is no closing quote: no opening mark
+    of its kind began a word before it (« opens no '), or a quote was closed since ('Dunyo'),
+    or another apostrophe follows it (the quote's own)."""
+    assert latin_to_cyrillic(latin) == cyrillic
+
+
 def test_tutuq_after_o_with_okina_is_dropped_elsewhere_kept() -> None:
     assert cyrillic_to_latin("мўъжиза") == "moʻjiza"
     assert cyrillic_to_latin("Мўъжиза") == "Moʻjiza"

@@ -621,3 +621,33 @@ def test_variant_title_significance_decides_the_added_entry(
     )
     record = unimarc_to_marc21(_unimarc(parallel, cover)).record
     assert [f.indicators[0] for f in record.get_fields("246")] == ["2", "0"]
+
+
+@pytest.mark.parametrize(
+    ("tag", "marc_tag", "relationship"),
+    [("430", "780", "0"), ("431", "780", "1"), ("432", "780", "2"), ("433", "780", "3"),
+     ("434", "780", "5"), ("435", "780", "6"), ("436", "780", "4"), ("437", "780", "7"),
+     ("440", "785", "0"), ("441", "785", "1"), ("442", "785", "2"), ("443", "785", "3"),
+     ("444", "785", "4"), ("445", "785", "5"), ("446", "785", "6"), ("447", "785", "7"),
+     ("448", "785", "8")],
+)
+def test_preceding_and_succeeding_titles_keep_their_relationship(
+    tag: str, marc_tag: str, relationship: str
+) -> None:
+    """UNIMARC 430-437 and 440-448 name the relationship by tag (434 absorbed, 436 formed by
+    merger, 446 split into...); MARC21 780/785 name it in indicator 2, which validators
+    require. The UNIMARC note indicator still gives indicator 1."""
+    link = pymarc.Field(
+        tag=tag, indicators=[" ", "1"],
+        subfields=[pymarc.Subfield("1", "001UZ-NL-12"), pymarc.Subfield("1", "2001 "),
+                   pymarc.Subfield("a", "Guliston"), pymarc.Subfield("1", "011  "),
+                   pymarc.Subfield("a", "0130-1234")],
+    )
+    serial = _unimarc(link)
+    serial.leader = pymarc.Leader("00000nas0 2200000   450 ")
+    result = unimarc_to_marc21(serial)
+    made = result.record[marc_tag]
+    assert made.indicators == pymarc.Indicators("0", relationship)
+    assert (made["t"], made["x"], made["w"]) == ("Guliston", "0130-1234", "UZ-NL-12")
+    assert result.unmapped == []
+    assert not [p for p in check_record(result.record) if p.tag == marc_tag]

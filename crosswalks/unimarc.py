@@ -95,7 +95,8 @@ def unimarc_to_marc21(record: pymarc.Record) -> UnimarcResult:
         if tag in ("001", "005"):
             out.add_ordered_field(pymarc.Field(tag=tag, data=source.data))
         elif tag == "003":
-            out.add_ordered_field(_uri_024(source.data or ""))
+            if uri := (source.data or "").strip():
+                out.add_ordered_field(_uri_024(uri))
         elif tag in coded:
             if tag not in used:
                 ctx.unmapped.append(f"{tag}: {source}")
@@ -124,10 +125,11 @@ def _spec_for(
 
 
 def _uri_024(uri: str) -> pymarc.Field:
+    """The 024 of the persistent URI a UNIMARC 003 holds (MARC21 003 is an organization code)."""
     return pymarc.Field(
         tag="024",
         indicators=["7", " "],
-        subfields=[pymarc.Subfield("a", uri.strip()), pymarc.Subfield("2", "uri")],
+        subfields=[pymarc.Subfield("a", uri), pymarc.Subfield("2", "uri")],
     )
 
 

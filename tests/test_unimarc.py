@@ -651,3 +651,15 @@ def test_preceding_and_succeeding_titles_keep_their_relationship(
     assert (made["t"], made["x"], made["w"]) == ("Guliston", "0130-1234", "UZ-NL-12")
     assert result.unmapped == []
     assert not [p for p in check_record(result.record) if p.tag == marc_tag]
+
+
+def test_empty_003_gives_no_024() -> None:
+    """003 holds the record's persistent URI, which becomes a 024 7# $2 uri (ur.iso); an empty
+    or blank 003 has no URI to give, and a 024 with an empty $a is no identifier."""
+    for empty in ("", "   "):
+        record = _unimarc(pymarc.Field(tag="003", data=empty))
+        result = unimarc_to_marc21(record)
+        assert result.record.get_fields("024") == []
+        assert result.unmapped == []
+    (urait,) = converted("ur.iso").values()
+    assert urait.record["024"]["a"].startswith("http://www.biblio-online.ru/thematic/")

@@ -86,7 +86,7 @@ def unimarc_to_marc21(record: pymarc.Record) -> UnimarcResult:
         has_main_entry=any(record.get_fields(*_MAIN_ENTRY_TAGS)),
     )
     out = pymarc.Record(force_utf8=True)
-    out.leader = _leader(record.leader, table["leader"])
+    out.leader = _leader(record, table["leader"])
     out.add_ordered_field(_field_008(record, out.leader, table, ctx))
     used = _CODED + _CODED_BY_MATERIAL.get(lint_008.material(str(out.leader)) or "", ())
     coded = {*_CODED, *(tag for tags in _CODED_BY_MATERIAL.values() for tag in tags)}
@@ -133,14 +133,30 @@ def _uri_024(uri: str) -> pymarc.Field:
     )
 
 
-def _leader(source: str, table: Mapping[str, Mapping[str, str]]) -> pymarc.Leader:
-    source = (str(source) + " " * 24)[:24]
+def _leader(record: pymarc.Record, table: Mapping[str, Mapping[str, str]]) -> pymarc.Leader:
+    source = (str(record.leader) + " " * 24)[:24]
     status = table["status"].get(source[5], "n")
     kind = table["type"].get(source[6], "a")
     level = table["level"].get(source[7], "m")
     encoding = table["encoding"].get(source[17], "u")
     form = table["cataloging_form"].get(source[18], " ")
-    return pymarc.Leader(f"00000{status}{kind}{level} a2200000{encoding}{form} 4500")
+    multipart = _multipart_level(record, source)
+    return pymarc.Leader(f"00000{status}{kind}{level} a2200000{encoding}{form}{multipart}4500")
+
+
+def _multipart_level(record: pymarc.Record, source: str) -> str:
+    """MARC21 leader/19 (multipart resource record level) from UNIMARC leader/08 (hierarchical
+    level) of a monograph (leader/07 m): the highest level (1) is the set (a); a record below
+    it (2) is a part, with a dependent title (c) when its 200 says the title is not significant
+    (indicator 1 0: "Вып. 13", "Т. 2"), an independent one (b) otherwise. MARC21 means the
+    position for sets of monographs and their parts: a serial or a component part, in a
+    hierarchy or not, and a record outside one (0, blank) are blank, not specified."""
+    if source[7] != "m" or source[8] not in "12":
+        return " "
+    if source[8] == "1":
+        return "a"
+    title = record.get("200")
+    return "c" if title is not None and title.indicators[0] == "0" else "b"
 
 
 def _first(record: pymarc.Record, tag: str, code: str = "a") -> str:

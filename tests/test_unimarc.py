@@ -663,3 +663,20 @@ def test_empty_003_gives_no_024() -> None:
         assert result.unmapped == []
     (urait,) = converted("ur.iso").values()
     assert urait.record["024"]["a"].startswith("http://www.biblio-online.ru/thematic/")
+
+
+def test_hierarchical_level_gives_the_multipart_record_level(
+    test1: dict[str, UnimarcResult],
+) -> None:
+    """UNIMARC leader/08 (1 highest level, 2 below it) of a monograph is MARC21 leader/19: the
+    set a, a part b or c as its 200 says its title is significant (an independent title,
+    "[Л. Исаев. 1928. Мат в 2 хода]") or not (a dependent one, "Вып. 13"). A record outside a
+    hierarchy, or a serial or a component part in one, has no multipart level (blank)."""
+    assert test1["RU\\NLR\\bibl\\5996"].record.leader[19] == "a"
+    assert test1["RU\\NLR\\bibl\\106342"].record.leader[19] == "b"
+    assert test1["RU\\NLR\\bibl\\3415"].record.leader[19] == "c"
+    assert test1["RU\\NLR\\bibl\\204591"].record.leader[19] == " "
+    for leader in ("00000nas1 2200000   450 ", "00000naa2 2200000   450 "):
+        record = _unimarc()
+        record.leader = pymarc.Leader(leader)
+        assert unimarc_to_marc21(record).record.leader[19] == " "

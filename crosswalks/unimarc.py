@@ -229,17 +229,27 @@ def _book_positions(record: pymarc.Record, general: str, table: Mapping[str, Any
 
 
 def _serial_positions(record: pymarc.Record, general: str, table: Mapping[str, Any]) -> str:
-    """008/18-34 for continuing resources from 110 $a (type, frequency, regularity,
-    conference), 106 $a (form of item) and 100 $a/20 (government publication); what UNIMARC
-    does not say is '|'."""
+    """008/18-34 for continuing resources from 110 $a (type, frequency, regularity, type of
+    material, nature of contents, conference), 106 $a (form of item) and 100 $a/20 (government
+    publication); what UNIMARC does not say is '|'."""
     coded = (_first(record, "110") + "|" * 11)[:11]
     frequency = table["frequency"].get(coded[1], "|")
     regularity = table["regularity"].get(coded[2], "|")
     kind = table["continuing_type"].get(coded[0], "|")
     form = table["form_of_item"].get(_first(record, "106")[:1], " ")
+    entire = table["serial_contents"].get(coded[3], " ")
+    contents = _left_justified(coded[4:7], table["serial_contents"])
     conference = coded[7] if coded[7] in "01" else "|"
     government = table["government"].get(general[20], "|")
-    return f"{frequency}{regularity} {kind}|{form}||||{government}{conference}   ||"
+    return (f"{frequency}{regularity} {kind}|{form}{entire}{contents}{government}{conference}"
+            "   ||")
+
+
+def _left_justified(codes: str, table: Mapping[str, str]) -> str:
+    """``codes`` through ``table``, those with no MARC21 code (blank) left out and the rest
+    left-justified, as MARC21 wants a list of codes that fills fewer positions than it has."""
+    mapped = "".join(code for code in (table.get(c, " ") for c in codes) if code != " ")
+    return mapped.ljust(len(codes))
 
 
 def _field_040(record: pymarc.Record, ctx: Context) -> pymarc.Field | None:

@@ -680,3 +680,26 @@ def test_hierarchical_level_gives_the_multipart_record_level(
         record = _unimarc()
         record.leader = pymarc.Leader(leader)
         assert unimarc_to_marc21(record).record.leader[19] == " "
+
+
+@pytest.mark.parametrize(
+    ("coded", "nature"),
+    [("afahkpz0", "yoh "), ("caylmno0", "lwgv"), ("cayzz a0", " b  "), ("cay||||0", "||||")],
+)
+def test_serial_nature_of_contents_reaches_008_24_to_27(coded: str, nature: str) -> None:
+    """110 $a/3 (type of material) and $a/4-6 (nature of contents) of a serial are MARC21
+    008/24 (nature of entire work) and 008/25-27 (nature of contents), code by meaning: a
+    yearbook y, reviews o, biography h, law reports and digests w, legal articles g, legal
+    cases v, a bibliography b; z (other) has no MARC21 code, so the codes after it move left
+    (MARC21 lists them from the left, blanks after), and | stays not coded."""
+    fields = [("200", "Xalq"), ("110", coded)]
+    record = _unimarc(
+        *(pymarc.Field(tag=tag, indicators=["1" if tag == "200" else " ", " "],
+                       subfields=[pymarc.Subfield("a", value)]) for tag, value in fields)
+    )
+    record.leader = pymarc.Leader("00000nas0 2200000   450 ")
+    result = unimarc_to_marc21(record)
+    data = result.record["008"].data
+    assert data[24:28] == nature
+    assert not [p for p in check_record(result.record) if p.tag == "008"]
+    assert result.unmapped == []

@@ -38,6 +38,11 @@ _CODED = ("100", "102", "801")
 _CODED_BY_MATERIAL = {"BK": ("105", "106"), "CR": ("106", "110")}
 """The coded fields whose data goes into the 008/18-34 of a MARC21 material; one in a record
 of another material is reported unmapped."""
+_SOURCE_FACTS_040_LEAVES = "ac2"
+"""801 $a (the agency's country), $c (the date of its transaction) and $2 (the record's
+format): 040 names agencies only. The record's dates are its 005 and 008/00-05 (from 005 and
+100), its format is MARC21 now, and the catalogue archives the UNIMARC original; they are not
+reported, as every UNIMARC record has them."""
 
 
 @dataclass
@@ -253,7 +258,8 @@ def _left_justified(codes: str, table: Mapping[str, str]) -> str:
 
 
 def _field_040(record: pymarc.Record, ctx: Context) -> pymarc.Field | None:
-    """040 from 801: ind2 0 original agency -> $a, 1 transcribing -> $c, 2/3 modifying -> $d."""
+    """040 from 801: ind2 0 original agency -> $a, 1 transcribing -> $c, 2/3 modifying -> $d,
+    $g rules -> $e; $a $c $2 have no place (:data:`_SOURCE_FACTS_040_LEAVES`)."""
     original: list[str] = []
     transcribing: list[str] = []
     modifying: list[str] = []
@@ -266,7 +272,7 @@ def _field_040(record: pymarc.Record, ctx: Context) -> pymarc.Field | None:
         for code, value in source.subfields:
             if code == "g" and value not in rules:
                 rules.append(value)
-            elif code not in "bg":
+            elif code not in "bg" and code not in _SOURCE_FACTS_040_LEAVES:
                 ctx.report("801", code, value)
     if not (original or transcribing or modifying):
         return None

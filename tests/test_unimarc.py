@@ -703,3 +703,27 @@ def test_serial_nature_of_contents_reaches_008_24_to_27(coded: str, nature: str)
     assert data[24:28] == nature
     assert not [p for p in check_record(result.record) if p.tag == "008"]
     assert result.unmapped == []
+
+
+def test_cataloguing_source_801_is_040_without_a_note_on_every_record(
+    test1: dict[str, UnimarcResult],
+) -> None:
+    """801 (originating source) is MARC21 040: its agencies by function ($b of ind2 0 -> $a,
+    1 -> $c, 2 and 3 -> $d) and rules ($g -> $e). Its country ($a) and transaction date ($c),
+    and the format code ($2), have no place in 040 and were reported on every record (half of
+    TEST1's report); the record's dates are 005 and 008/00-05, its format is MARC21 now and the
+    catalogue archives the original, so they are not reported. Another subfield still is."""
+    for result in (*test1.values(), *converted("ur.iso").values()):
+        assert not [line for line in result.unmapped if line.startswith("801")]
+    moved = test1["RU\\NLR\\bibl\\288664"].record["040"]  # RKP's record, modified by NLR
+    assert moved.subfields == [pymarc.Subfield("a", "RKP"), pymarc.Subfield("b", "rus"),
+                               pymarc.Subfield("e", "PSBO"), pymarc.Subfield("c", "RKP"),
+                               pymarc.Subfield("d", "NLR")]
+    source = pymarc.Field(
+        tag="801", indicators=[" ", "0"],
+        subfields=[pymarc.Subfield("a", "UZ"), pymarc.Subfield("b", "UzNL"),
+                   pymarc.Subfield("c", "20240101"), pymarc.Subfield("x", "local")],
+    )
+    result = unimarc_to_marc21(_unimarc(source))
+    assert result.record["040"]["a"] == "UzNL"
+    assert result.unmapped == ["801 $x: local"]

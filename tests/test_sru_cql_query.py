@@ -108,7 +108,11 @@ SPEC_EXAMPLES: list[tuple[str, str]] = [
     ("fish sortBy dc.title/sort.respectCase", "diagnostic 91"),
     # Masking
     ("dc.title = fish*", "title:fish*"),
-    ("dc.title = f*sh", "diagnostic 28"),
+    # a mask before the end of a word is 49 (the SRU list's example: xyz* but not x*yz)
+    ("dc.title = f*sh", "diagnostic 49"),
+    ('dc.title any "fi* fro*"', "(title:fi* OR title:fro*)"),
+    ('dc.title all "fi* frog"', "(title:fi* AND title:frog)"),
+    ('dc.title = "fish fro*"', "title:fish fro*"),
     ("dc.title = fis?", "diagnostic 28"),
     ("dc.title = ^fish", "diagnostic 31"),
     ('dc.title = "fish\\*"', "title:fish\\*"),  # an escaped * is a character, not masking

@@ -40,6 +40,7 @@ class Condition(StrEnum):
     TERM_INVALID_FORMAT = "term in invalid format for index or relation"
     EMPTY_TERM = "empty term unsupported"
     MASKING_UNSUPPORTED = "masking character not supported"
+    MASKING_POSITION_UNSUPPORTED = "masking character in unsupported position"
     MASKED_TERM_TOO_SHORT = "masked words too short"
     ANCHORING_UNSUPPORTED = "anchoring character not supported"
     UNSUPPORTED_BOOLEAN = "unsupported boolean operator"
@@ -96,6 +97,7 @@ CODES: dict[Condition, Codes] = {
     Condition.TERM_INVALID_FORMAT: Codes(126, 36),  # Bib-1: illegal term value for attribute
     Condition.EMPTY_TERM: Codes(125, 27),
     Condition.MASKING_UNSUPPORTED: Codes(120, 28),
+    Condition.MASKING_POSITION_UNSUPPORTED: Codes(120, 49),  # CQL's alone: "x*yz", "*xyz"
     Condition.MASKED_TERM_TOO_SHORT: Codes(9, 29),
     Condition.ANCHORING_UNSUPPORTED: Codes(119, 31),
     Condition.UNSUPPORTED_BOOLEAN: Codes(110, 37),

@@ -14,7 +14,8 @@ is silently dropped. The mapping is the README's SRU profile; in short:
   (or its first subfield) as a phrase; ``<``..``>=`` compare one term (on
   ``dc.date`` a year; the search answers 36 for any other term);
   ``within "a b"`` asks for one term from a to b (or b to a), both included;
-- a term ending in an unescaped ``*`` is right-truncated;
+- a term (with ``=``, ``all`` and ``any`` each of its words) ending in an unescaped ``*`` is
+  right-truncated;
 - ``cql.resultSetId = id`` names an earlier result set.
 
 >>> query, sort = translate(parse("dc.creator = navoiy sortBy dc.date/sort.descending"), sets)
@@ -178,6 +179,8 @@ def _modifier(modifier: Modifier, clause: SearchClause) -> str:
 def _match(index: str, kind: str, term: str, *, masked: bool) -> ModelQuery:
     if len(term) > MAX_TERM_CHARS:
         raise SearchError(Condition.TERM_TOO_LONG, str(MAX_TERM_CHARS))
+    if kind in (_WORDS, _ANY):
+        return _words(index, kind, term, masked=masked)
     text, truncated = _unmask(term) if masked else (term, False)
     if kind in _ORDER or kind == _WITHIN:
         if truncated:
@@ -188,20 +191,34 @@ def _match(index: str, kind: str, term: str, *, masked: bool) -> ModelQuery:
                 raise SearchError(Condition.TERM_INVALID_FORMAT, f"within {term!r}")
             return within(index, *bounds)
         return Match(index, text, relation=_ORDER[kind])
-    words = text.split()
-    if kind == _ANY and len(words) > 1:
-        query: ModelQuery = Match(index, words[0])
-        for position, word in enumerate(words[1:], 2):
-            query = Or(query, Match(index, word, truncation=truncated and position == len(words)))
-        return query
-    adjacent = kind == _ADJ and len(words) > 1  # anywhere in a field, next to each other
+    adjacent = kind == _ADJ and len(text.split()) > 1  # anywhere in a field, next to each other
     return Match(index, text, phrase=kind == _EXACT or adjacent, truncation=truncated,
                  inside=adjacent)
 
 
+def _words(index: str, kind: str, term: str, *, masked: bool) -> ModelQuery:
+    """A word list: every word of ``term`` (``=``, ``all``) or one of them (``any``), each
+    right-truncated when it ends in ``*``. Words are looked up together as one leaf when only
+    the last may be truncated (the catalogue truncates a leaf's last word), else one by one."""
+    try:
+        words = [_unmask(word) if masked else (word, False) for word in term.split()]
+    except SearchError as error:  # the details name the term, not the word
+        raise SearchError(error.condition, term) from None
+    if not words:  # no word: the catalogue answers it (27, empty term)
+        return Match(index, term)
+    if kind != _ANY and not any(truncated for _, truncated in words[:-1]):
+        return Match(index, " ".join(text for text, _ in words), truncation=words[-1][1])
+    combined = Or if kind == _ANY else And
+    query: ModelQuery = Match(index, words[0][0], truncation=words[0][1])
+    for text, truncated in words[1:]:
+        query = combined(query, Match(index, text, truncation=truncated))
+    return query
+
+
 def _unmask(term: str) -> tuple[str, bool]:
     """The term without its masking, and whether it ends in right truncation (``*``). Any
-    other unescaped ``*`` or ``?`` is 28, ``^`` 31; ``\\x`` stands for ``x``."""
+    other unescaped ``*`` is 49 (masking in an unsupported position), ``?`` 28 (masking not
+    supported), ``^`` 31; ``\\x`` stands for ``x``."""
     chars: list[str] = []
     truncated = False
     i = 0
@@ -213,7 +230,9 @@ def _unmask(term: str) -> tuple[str, bool]:
             continue
         if char == "*" and i == len(term) - 1:
             truncated = True
-        elif char in "*?":
+        elif char == "*":
+            raise SearchError(Condition.MASKING_POSITION_UNSUPPORTED, term)
+        elif char == "?":
             raise SearchError(Condition.MASKING_UNSUPPORTED, term)
         elif char == "^":
             raise SearchError(Condition.ANCHORING_UNSUPPORTED, term)

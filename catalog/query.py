@@ -159,9 +159,10 @@ class Match:
     followed by more words or not (Bib-1 position 1, "the first data in the field").
     ``year``: the term is a year (Bib-1 structure year), with ``truncation`` the beginning of
     one; anything else is :class:`NotAYear`, judged on the keys the term looks for, as for a
-    relation (so ``[1991]`` is the year 1991). ``inside`` (with ``phrase``, equality, no
-    truncation): the phrase may stand anywhere in a field, its words in order and next to each
-    other (Bib-1 structure phrase at any position in an incomplete subfield, CQL ``adj``).
+    relation (so ``[1991]`` is the year 1991). ``inside`` (with ``phrase`` and equality): the
+    phrase may stand anywhere in a field, its words in order and next to each other (Bib-1
+    structure phrase at any position in an incomplete subfield, CQL ``adj``), with
+    ``truncation`` its last word the beginning of one.
     """
 
     index: str
@@ -474,8 +475,7 @@ def _match(connection: Connection, match: Match, budget: _Budget) -> set[int]:
         return set()
     if match.leading and kind == PHRASE and match.relation == Relation.EQUAL:
         return _leading(connection, match.index, keys[0], budget)
-    if (match.inside and kind == PHRASE and match.relation == Relation.EQUAL
-            and not match.truncation):
+    if match.inside and kind == PHRASE and match.relation == Relation.EQUAL:
         return _inside(connection, match, keys[0], budget)
     found: set[int] | None = None
     for position, key in enumerate(keys):
@@ -504,12 +504,21 @@ def _leading(connection: Connection, index: str, phrase: str, budget: _Budget) -
 def _inside(connection: Connection, match: Match, phrase: str, budget: _Budget) -> set[int]:
     """The records having ``phrase`` anywhere in a field of ``match.index``, at word
     boundaries: those whose field it is, and those having every word of it in the index whose
-    fields' phrases hold it (read for them alone, each counted against the query's ids)."""
-    found = _read_ids(connection, match.index, PHRASE, phrase, Relation.EQUAL, False, budget)
+    fields' phrases hold it (read for them alone, each counted against the query's ids). With
+    ``match.truncation`` the phrase's last word begins a word of the field (before, the phrase
+    was looked for only where a field begins)."""
+    truncated = match.truncation
+    phrases = cut_keys(match.term, phrase) if truncated else [phrase]
+    found: set[int] = set()
+    for cut in phrases:
+        found |= _read_ids(connection, match.index, PHRASE, cut, Relation.EQUAL, truncated, budget)
     candidates: set[int] | None = None
     words = words_of(match.term)
-    for word in words:
-        ids = _read_ids(connection, match.index, WORD, word, Relation.EQUAL, False, budget)
+    for position, word in enumerate(words, 1):
+        last = truncated and position == len(words)
+        ids: set[int] = set()
+        for cut in cut_keys(match.term, word) if last else [word]:
+            ids |= _read_ids(connection, match.index, WORD, cut, Relation.EQUAL, last, budget)
         candidates = ids if candidates is None else candidates & ids
         if not candidates:
             return found
@@ -522,10 +531,10 @@ def _inside(connection: Connection, match: Match, phrase: str, budget: _Budget) 
         raise QueryTooBroad(f"more than {MAX_PHRASE_RECORDS} records have every word of "
                             f"the phrase {match.term!r}")
     budget.spend(len(candidates))
-    spaced = f" {phrase} "
+    spaced = [f" {cut}" if truncated else f" {cut} " for cut in phrases]
     found.update(record_id for record_id, held in phrase_terms(
         connection, ANSWERING[match.index, PHRASE], sorted(candidates)
-    ) if spaced in f" {held} ")  # fmt: skip
+    ) if any(cut in f" {held} " for cut in spaced))  # fmt: skip
     return found
 
 

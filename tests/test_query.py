@@ -124,6 +124,18 @@ def test_a_phrase_inside_stands_anywhere_in_a_field_word_for_word(loaded) -> Non
     assert windowed.count == 1
 
 
+def test_a_truncated_phrase_inside_stands_anywhere_in_a_field(loaded) -> None:  # type: ignore[no-untyped-def]
+    """With right truncation the phrase's last word begins a word of the field, the phrase
+    still anywhere in it: "i mi" truncated was looked for where a field begins, and found
+    nothing in "Voyna i mir"."""
+    def inside(term: str) -> set[str]:
+        return run(loaded, Match("title", term, phrase=True, truncation=True, inside=True))
+
+    assert inside("i mi") == inside("И ми") == inside("voyna i") == {"ru-tolstoy"}
+    assert inside("doston") == inside("besh dos") == {"uz-nav-cyr", "uz-nav-lat"}
+    assert inside("mir i") == inside("voyna mi") == inside("i mirx") == set()
+
+
 def test_a_phrase_inside_reads_the_phrases_of_a_bounded_number_of_records(
     loaded: tuple[Catalog, dict[str, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

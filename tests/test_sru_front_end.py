@@ -438,6 +438,18 @@ def test_each_word_of_a_word_list_may_end_in_a_mask(target: int) -> None:
     assert _found(target, 'dc.title all "xams* besh"') == both  # the last word whole
 
 
+def test_adj_with_a_truncated_last_word_finds_the_words_anywhere_in_a_field(target: int) -> None:
+    """``adj`` asks for its words next to each other anywhere in a field; with the last word
+    truncated it looked only for fields beginning with them, silently: "central asi*" found
+    nothing in "The heritage of Central Asia"."""
+    assert _found(target, 'dc.title adj "central asia"') == ["en-heritage"]
+    assert _found(target, 'dc.title adj "central asi*"') == ["en-heritage"]
+    assert _found(target, 'dc.title adj "heritage of centr*"') == ["en-heritage"]
+    assert _found(target, 'dc.title adj "the herit*"') == ["en-heritage"]  # where it begins
+    assert _found(target, 'dc.title adj "heritage centr*"') == []  # not next to each other
+    assert _found(target, 'dc.title adj "central asiax*"') == []
+
+
 @pytest.mark.parametrize(("query", "uri"), [
     # a mask Koprik takes elsewhere in the term: 49, as the SRU list's example says (a server
     # that handles xyz* but not *xyz or x*yz); 28 is for a masking character never supported

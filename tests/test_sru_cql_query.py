@@ -150,7 +150,7 @@ def test_sru_1_1_sort_keys() -> None:
     assert [(k.index, k.descending) for k in keys] == [("date", True), ("title", False)]
     with pytest.raises(SearchError) as raised:
         sort_keys_of("dc.identifier,,1")
-    assert raised.value.sru == 82
+    assert raised.value.sru == 88
     keys = sort_keys_of("dc.date,,0,0,lowValue title,,1,,highValue")
     assert [(k.index, k.descending) for k in keys] == [("date", True), ("title", False)]
 

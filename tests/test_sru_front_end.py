@@ -525,6 +525,22 @@ def test_sort_keys_in_1_1_and_sort_by_in_later_versions(target: int) -> None:
         assert diagnostic(refused) == ("info:srw/diagnostic/1/8", "sortKeys")
 
 
+@pytest.mark.parametrize(("version", "params"), [
+    ("1.1", {"query": "dc.creator=navoiy", "sortKeys": "dc.subject,,1"}),
+    ("1.2", {"query": "dc.creator=navoiy sortBy dc.subject"}),
+    ("2.0", {"query": "dc.creator=navoiy sortBy dc.subject/sort.descending"}),
+])  # fmt: skip
+def test_a_key_the_sort_cannot_order_by_is_88(
+    target: int, version: str, params: dict[str, str]
+) -> None:
+    """A sort by an index that is not sortable (subject) is 88, unsupported path for sort,
+    whose note in the SRU list is this very case ("title or date sequence but subject was
+    requested"); it was 82, unsupported sort sequence, which says the keys are each supported
+    but not in that combination."""
+    root = get(target, version=version, operation="searchRetrieve", **params)
+    assert diagnostic(root) == ("info:srw/diagnostic/1/88", "dc.subject")
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_stylesheet_is_returned_and_record_xpath_has_its_own_diagnostic(
     target: int, schemas: dict[str, etree.XMLSchema], version: str

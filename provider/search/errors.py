@@ -117,7 +117,7 @@ CODES: dict[Condition, Codes] = {
     Condition.XPATH_UNSUPPORTED: Codes(100, 72),  # SRU 1.1's recordXPath parameter
     Condition.RECORD_TOO_LARGE: Codes(17, 70),
     Condition.RECORD_UNREADABLE: Codes(14, 63),
-    Condition.UNSUPPORTED_SORT_KEY: Codes(207, 82),
+    Condition.UNSUPPORTED_SORT_KEY: Codes(207, 88),  # SRU: unsupported path for sort
     Condition.TOO_MANY_SORT_KEYS: Codes(211, 84),
     Condition.UNSUPPORTED_SORT_DIRECTION: Codes(214, 90),
     Condition.UNSUPPORTED_SORT_MODIFIER: Codes(215, 91),  # SRU: unsupported case value

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.cql import Boolean, CqlSyntaxError, CqlTooComplex, Modifier, SearchClause, parse
+from protocols.cql import (
+    Boolean,
+    CqlSyntaxError,
+    CqlTooComplex,
+    CqlTooDeep,
+    Modifier,
+    SearchClause,
+    parse,
+)
 
 # (query, the same query written back by to_cql: fully bracketed, defaults made explicit)
 GRAMMAR: list[tuple[str, str]] = [
@@ -110,3 +118,5 @@ def test_prefix_assignments_count_towards_the_nesting_bound() -> None:
         with pytest.raises(CqlSyntaxError, match="nested too deeply") as raised:
             parse(query)
         assert raised.value.position == position
+        # a parenthesis past the bound is CqlTooDeep (SRU 13), an assignment a syntax error
+        assert isinstance(raised.value, CqlTooDeep) == query.endswith("(x)")

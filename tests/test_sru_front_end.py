@@ -450,6 +450,20 @@ def test_adj_with_a_truncated_last_word_finds_the_words_anywhere_in_a_field(targ
     assert _found(target, 'dc.title adj "central asiax*"') == []
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_parentheses_nested_past_the_bound_are_13_at_their_offset(
+    target: int, schemas: dict[str, etree.XMLSchema], version: str
+) -> None:
+    """A query nested deeper than the parser takes is CQL all the same: it is 13, invalid or
+    unsupported use of parentheses, whose details are the character offset (it was 10, query
+    syntax error, as if the query were not CQL). 64 levels are taken."""
+    assert _found(target, "(" * 64 + "dc.title = mir" + ")" * 64) == ["ru-tolstoy"]
+    root = get(target, version=version, operation="searchRetrieve",
+               query="(" * 1000 + "mir" + ")" * 1000)  # fmt: skip
+    validate(root, schemas)
+    assert diagnostic(root) == ("info:srw/diagnostic/1/13", "66")
+
+
 @pytest.mark.parametrize(("query", "uri"), [
     # a mask Koprik takes elsewhere in the term: 49, as the SRU list's example says (a server
     # that handles xyz* but not *xyz or x*yz); 28 is for a masking character never supported

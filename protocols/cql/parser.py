@@ -20,7 +20,8 @@
 Booleans have equal precedence and group to the left; keywords are case-insensitive. A query
 that does not parse raises :class:`CqlSyntaxError` with the 1-based character position of the
 fault (SRU diagnostic 10 carries it). Input is bounded by the caller (SRU: the request size);
-nesting is bounded here (:data:`MAX_DEPTH`), so no query can exhaust the stack.
+nesting is bounded here (:data:`MAX_DEPTH`), so no query can exhaust the stack: parentheses
+nested deeper raise :class:`CqlTooDeep`.
 
 >>> parse('dc.title any fish sortBy dc.date/sort.descending').to_cql()
 'dc.title any fish sortBy dc.date/sort.descending'
@@ -49,6 +50,11 @@ class CqlSyntaxError(ValueError):
         super().__init__(f"{message} at position {position}")
         self.message = message
         self.position = position
+
+
+class CqlTooDeep(CqlSyntaxError):
+    """Parentheses nested deeper than :data:`MAX_DEPTH` (``position``: where the first one too
+    deep opens its query). CQL all the same, which SRU tells from a syntax error (13)."""
 
 
 class CqlTooComplex(CqlSyntaxError):
@@ -162,10 +168,10 @@ class _Parser:
     def cql_query(
         self, prefixes: tuple[tuple[str, str], ...], depth: int, top: bool = False
     ) -> Node:
-        self.within_depth(depth)
+        self.within_depth(depth, CqlTooDeep)
         while self.is_symbol(">"):
             depth += 1  # each assignment scopes what follows, as a parenthesis does
-            self.within_depth(depth)
+            self.within_depth(depth, CqlSyntaxError)
             self.take()
             first = self.term("a prefix or URI")
             if self.is_symbol("="):
@@ -176,13 +182,13 @@ class _Parser:
                 prefixes = (*prefixes, ("", first.text))
         return self.scoped_clause(prefixes, depth, top)
 
-    def within_depth(self, depth: int) -> None:
-        """Raise :class:`CqlSyntaxError` at the next token when ``depth`` is past
-        :data:`MAX_DEPTH` (before, prefix assignments were not counted until a parenthesis:
-        65,000 of them were parsed, each copying the prefixes before it)."""
+    def within_depth(self, depth: int, error: type[CqlSyntaxError]) -> None:
+        """Raise ``error`` at the next token when ``depth`` is past :data:`MAX_DEPTH` (before,
+        prefix assignments were not counted until a parenthesis: 65,000 of them were parsed,
+        each copying the prefixes before it)."""
         if depth > MAX_DEPTH:
             token = self.peek()
-            raise CqlSyntaxError("query nested too deeply", token.position if token else self.end)
+            raise error("query nested too deeply", token.position if token else self.end)
 
     def scoped_clause(self, prefixes: tuple[tuple[str, str], ...], depth: int, top: bool) -> Node:
         node = self.search_clause(prefixes, depth)

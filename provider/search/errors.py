@@ -27,6 +27,7 @@ class Condition(StrEnum):
     MISSING_PARAMETER = "mandatory parameter not supplied"
     UNSUPPORTED_PARAMETER = "unsupported parameter"
     MALFORMED_QUERY = "query syntax error"
+    PARENTHESES_UNSUPPORTED = "invalid or unsupported use of parentheses"
     QUERY_TOO_LONG = "too many characters in query"
     UNSUPPORTED_CONTEXT_SET = "unsupported context set"
     UNSUPPORTED_INDEX = "unsupported index"
@@ -83,6 +84,7 @@ CODES: dict[Condition, Codes] = {
     Condition.MISSING_PARAMETER: Codes(100, 7),
     Condition.UNSUPPORTED_PARAMETER: Codes(100, 8),
     Condition.MALFORMED_QUERY: Codes(108, 10),
+    Condition.PARENTHESES_UNSUPPORTED: Codes(108, 13),  # CQL's alone: nested past the bound
     Condition.QUERY_TOO_LONG: Codes(11, 12),
     Condition.UNSUPPORTED_CONTEXT_SET: Codes(121, 15),
     Condition.UNSUPPORTED_INDEX: Codes(114, 16),

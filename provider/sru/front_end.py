@@ -44,7 +44,7 @@ from catalog.models import records as records_table
 from catalog.query import StoredRecord
 from catalog.secrets import stored_secret
 from config import Settings
-from protocols.cql import CqlSyntaxError, CqlTooComplex, SearchClause, parse
+from protocols.cql import CqlSyntaxError, CqlTooComplex, CqlTooDeep, SearchClause, parse
 from protocols.cql import Query as CqlQuery
 from provider.damped_log import SaidOnce
 from provider.search import Condition, ResultSet, SearchError, SearchService, SharedSets
@@ -340,6 +340,8 @@ def _parse(text: str) -> CqlQuery:
         return parse(text)
     except CqlTooComplex as error:
         raise SearchError(Condition.QUERY_TOO_COMPLEX, error.message) from error
+    except CqlTooDeep as error:  # details: the character offset, as 13 asks
+        raise SearchError(Condition.PARENTHESES_UNSUPPORTED, str(error.position)) from error
     except CqlSyntaxError as error:
         raise SearchError(Condition.MALFORMED_QUERY,
                           f"position {error.position}: {error.message}") from error  # fmt: skip

@@ -69,6 +69,17 @@ def test_prefix_assignments_travel_with_the_clauses_in_their_scope() -> None:
     assert right.prefixes == (*left.prefixes, ("", "http://x.example/"))
 
 
+def test_prefix_assignments_before_a_sorted_query_travel_with_its_sort_keys() -> None:
+    """``sortedQuery ::= prefixAssignment sortedQuery``: what is assigned in front of the
+    query names its sort keys too; an assignment inside parentheses does not."""
+    query = parse('> x = "info:srw/cql-context-set/1/dc-v1.1" x.title any fish '
+                  'and (> y = "http://y.example/" y.title = z) sortBy x.date')  # fmt: skip
+    assert [spec.prefixes for spec in query.sort] == [
+        (("x", "info:srw/cql-context-set/1/dc-v1.1"),)
+    ]
+    assert parse("fish sortBy dc.date").sort[0].prefixes == ()
+
+
 def test_modifiers_keep_their_comparison_and_value() -> None:
     query = parse("ribs prox/distance<=5/unit=sentence chevrons")
     assert isinstance(query.root, Boolean)

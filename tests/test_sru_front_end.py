@@ -539,6 +539,20 @@ def test_sort_keys_in_1_1_and_sort_by_in_later_versions(target: int) -> None:
         assert diagnostic(refused) == ("info:srw/diagnostic/1/8", "sortKeys")
 
 
+def test_a_prefix_assigned_before_the_query_names_its_sort_keys_too(target: int) -> None:
+    """A prefix assignment in front of a sorted query scopes its ``sortBy`` as well (CQL 1.2:
+    ``sortedQuery ::= prefixAssignment sortedQuery``): the key ``x.date`` was refused with 88
+    though ``x`` named Dublin Core for the clause before it."""
+    dc = '> x = "info:srw/cql-context-set/1/dc-v1.1" '
+    root = get(target, version="1.2", operation="searchRetrieve",
+               query=dc + "x.creator = navoiy sortBy x.date/sort.descending")  # fmt: skip
+    assert locals_of(root) == ["uz-nav-lat", "uz-nav-cyr"]
+    unknown = '> x = "http://unknown.example/" '
+    root = get(target, version="1.2", operation="searchRetrieve",
+               query=unknown + "dc.creator = navoiy sortBy x.date")  # fmt: skip
+    assert diagnostic(root) == ("info:srw/diagnostic/1/15", "http://unknown.example/")
+
+
 @pytest.mark.parametrize(("version", "params"), [
     ("1.1", {"query": "dc.creator=navoiy", "sortKeys": "dc.subject,,1"}),
     ("1.2", {"query": "dc.creator=navoiy sortBy dc.subject"}),

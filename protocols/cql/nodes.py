@@ -86,6 +86,8 @@ class SortSpec:
 
     index: str
     modifiers: tuple[Modifier, ...] = ()
+    prefixes: tuple[tuple[str, str], ...] = ()
+    """The prefix assignments in front of the whole query, which scope its sortBy too."""
 
     def to_cql(self) -> str:
         return self.index + "".join(m.to_cql() for m in self.modifiers)

@@ -150,14 +150,15 @@ class _Parser:
     # -- grammar -------------------------------------------------------------------------------
 
     def sorted_query(self) -> Query:
-        root = self.cql_query((), 0, top=True)
+        prefixes, depth = self.prefix_assignments((), 0)
+        root = self.scoped_clause(prefixes, depth, top=True)
         sort: list[SortSpec] = []
         token = self.peek()
         if token is not None and token.word("sortby"):
             self.take()
             while self.peek() is not None:
                 name = self.term("a sort index")
-                sort.append(SortSpec(name.text, self.modifiers()))
+                sort.append(SortSpec(name.text, self.modifiers(), prefixes))
             if not sort:
                 raise CqlSyntaxError("expected a sort index after sortBy", self.end)
         token = self.peek()
@@ -165,10 +166,15 @@ class _Parser:
             raise CqlSyntaxError(f"unexpected {token.text!r}", token.position)
         return Query(root, tuple(sort))
 
-    def cql_query(
-        self, prefixes: tuple[tuple[str, str], ...], depth: int, top: bool = False
-    ) -> Node:
+    def cql_query(self, prefixes: tuple[tuple[str, str], ...], depth: int) -> Node:
         self.within_depth(depth, CqlTooDeep)
+        prefixes, depth = self.prefix_assignments(prefixes, depth)
+        return self.scoped_clause(prefixes, depth, top=False)
+
+    def prefix_assignments(
+        self, prefixes: tuple[tuple[str, str], ...], depth: int
+    ) -> tuple[tuple[tuple[str, str], ...], int]:
+        """The prefixes in scope after the assignments at the next tokens, and the depth."""
         while self.is_symbol(">"):
             depth += 1  # each assignment scopes what follows, as a parenthesis does
             self.within_depth(depth, CqlSyntaxError)
@@ -180,7 +186,7 @@ class _Parser:
                 prefixes = (*prefixes, (first.text, uri.text))
             else:
                 prefixes = (*prefixes, ("", first.text))
-        return self.scoped_clause(prefixes, depth, top)
+        return prefixes, depth
 
     def within_depth(self, depth: int, error: type[CqlSyntaxError]) -> None:
         """Raise ``error`` at the next token when ``depth`` is past :data:`MAX_DEPTH` (before,

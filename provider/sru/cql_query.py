@@ -251,12 +251,15 @@ value for the key come last, in either direction (:func:`catalog.query.sort_ids`
 
 
 def _sort_key(spec: SortSpec) -> SortKey:
-    """A CQL ``sortBy`` key; a modifier asking for another treatment of records without a value
-    (``sort.missingOmit``, ``sort.missingHigh`` when descending...) is 92, one asking to
-    respect case or another unsupported one 91."""
+    """A CQL ``sortBy`` key, its index named with the query's prefix assignments (an unknown
+    context set is 15, an index that is not sortable 88); a modifier asking for another
+    treatment of records without a value (``sort.missingOmit``, ``sort.missingHigh`` when
+    descending...) is 92, one asking to respect case or another unsupported one 91."""
     try:
-        index = index_of(spec.index)
-    except SearchError:
+        index = index_of(spec.index, spec.prefixes)
+    except SearchError as error:
+        if error.condition == Condition.UNSUPPORTED_CONTEXT_SET:
+            raise
         index = ""
     if index not in _SORT_INDEXES:
         raise SearchError(Condition.UNSUPPORTED_SORT_KEY, spec.index)

@@ -128,6 +128,9 @@ SEARCHES: list[tuple[str, set[str]]] = [
     ("@attr 1=4 @attr 5=1 tarik", {"uz-history-cyr", "uz-history-lat"}),
     ("@attr 1=4 @attr 5=1 k", NAVOIY),
     ('@attr 1=4 @attr 4=1 @attr 5=1 "ozbekiston tarik"', {"uz-history-cyr", "uz-history-lat"}),
+    # a truncated phrase at any position stands anywhere in the field (it had to begin it)
+    ('@attr 1=4 @attr 4=1 @attr 5=1 "central asi"', {"en-heritage"}),
+    ('@attr 1=4 @attr 4=1 @attr 5=1 "heritage centr"', set()),
 ]  # fmt: skip
 
 

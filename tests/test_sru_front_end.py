@@ -553,6 +553,26 @@ def test_a_prefix_assigned_before_the_query_names_its_sort_keys_too(target: int)
     assert diagnostic(root) == ("info:srw/diagnostic/1/15", "http://unknown.example/")
 
 
+@pytest.mark.parametrize(("modifier", "found"), [
+    ("sort.descending", ["uz-nav-lat", "uz-nav-cyr"]),
+    ("s.descending", ["uz-nav-lat", "uz-nav-cyr"]),  # s assigned the sort context set
+    ("dc.descending", "91"), ("cql.descending", "91"), ("foo.ascending", "91"),
+])  # fmt: skip
+def test_a_sort_modifier_is_the_sort_context_sets(
+    target: int, modifier: str, found: list[str] | str
+) -> None:
+    """Sort modifiers are the sort context set's (or a prefix the query assigns it): another
+    set's ``descending`` was taken as sort's, whatever its prefix; it is 91, as another
+    modifier the sort does not do."""
+    sort = '> s = "info:srw/cql-context-set/1/sort-v1.0" '
+    root = get(target, version="1.2", operation="searchRetrieve",
+               query=f"{sort}dc.creator = navoiy sortBy dc.date/{modifier}")  # fmt: skip
+    if isinstance(found, str):
+        assert diagnostic(root) == (f"info:srw/diagnostic/1/{found}", modifier)
+    else:
+        assert locals_of(root) == found
+
+
 @pytest.mark.parametrize(("version", "params"), [
     ("1.1", {"query": "dc.creator=navoiy", "sortKeys": "dc.subject,,1"}),
     ("1.2", {"query": "dc.creator=navoiy sortBy dc.subject"}),

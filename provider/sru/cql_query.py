@@ -107,13 +107,13 @@ def _node(node: Node, result_set: ResultSetIds) -> ModelQuery:
     return AndNot(left, right)
 
 
-def _context(name: str, node: Node | None, default: str) -> tuple[str, str]:
+def _context(name: str, node: Node | SortSpec | None, default: str) -> tuple[str, str]:
     """(context set short name, base name) of a possibly prefixed name; 15 for an unknown
     prefix. A prefix the query assigns is resolved through its URI."""
     prefix, dot, base = name.partition(".")
     if not dot:
         return default, name.lower()
-    assigned = dict(node.prefixes) if isinstance(node, SearchClause) else {}
+    assigned = dict(node.prefixes) if isinstance(node, SearchClause | SortSpec) else {}
     uri = assigned.get(prefix)
     if uri is not None:
         known = _BY_URI.get(uri)
@@ -254,7 +254,8 @@ def _sort_key(spec: SortSpec) -> SortKey:
     """A CQL ``sortBy`` key, its index named with the query's prefix assignments (an unknown
     context set is 15, an index that is not sortable 88); a modifier asking for another
     treatment of records without a value (``sort.missingOmit``, ``sort.missingHigh`` when
-    descending...) is 92, one asking to respect case or another unsupported one 91."""
+    descending...) is 92, one asking to respect case, another unsupported one or one of
+    another context set than sort's 91."""
     try:
         index = index_of(spec.index, spec.prefixes)
     except SearchError as error:
@@ -264,18 +265,20 @@ def _sort_key(spec: SortSpec) -> SortKey:
     if index not in _SORT_INDEXES:
         raise SearchError(Condition.UNSUPPORTED_SORT_KEY, spec.index)
     descending = False
-    missing: list[str] = []
+    missing: list[tuple[str, str]] = []  # (base, as written)
     for modifier in spec.modifiers:
-        _, base = _context(modifier.name, None, "sort")
+        context, base = _context(modifier.name, spec, "sort")
+        if context != "sort":  # another set's "descending" is not sort's
+            raise SearchError(Condition.UNSUPPORTED_SORT_MODIFIER, modifier.name)
         if base in _SORT_MODIFIERS:
             descending = _SORT_MODIFIERS[base]
         elif base.startswith("missing"):
-            missing.append(modifier.name)
+            missing.append((base, modifier.name))
         elif base not in _SORT_IGNORED:
             raise SearchError(Condition.UNSUPPORTED_SORT_MODIFIER, modifier.name)
-    for name in missing:
-        if _context(name, None, "sort")[1] != _MISSING_LAST[descending]:
-            raise SearchError(Condition.UNSUPPORTED_SORT_MISSING, name)
+    for base, written in missing:
+        if base != _MISSING_LAST[descending]:
+            raise SearchError(Condition.UNSUPPORTED_SORT_MISSING, written)
     return SortKey(index, descending)
 
 

@@ -79,13 +79,17 @@ MAX_EVENTS = 500
 may cause one on every page of a list of a million, each quoting what it sent."""
 
 
+MASK = "***"
+"""What :func:`shown_url` shows in place of a password."""
+
+
 def shown_url(url: str) -> str:
     """``url`` as a message may show it: without the password of its user part."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
     host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+    return parts._replace(netloc=f"{parts.username}:{MASK}@{host}").geturl()
 
 
 def public_url(url: str) -> str:

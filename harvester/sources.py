@@ -44,7 +44,7 @@ from config.settings import HARVEST_PROTOCOLS, FileSource, check_bounds, crosswa
 from crosswalks.namespaces import MARCXML_NS, MODS_NS, OAI_DC_NS
 from harvester import locks
 from harvester.faults import HarvestError, Unavailable
-from harvester.http_fetch import Politeness
+from harvester.http_fetch import MASK, Politeness, shown_url
 from harvester.oai_client import Identity, OaiClient
 from harvester.oai_pages import OaiError
 from harvester.sru_client import SruClient
@@ -123,6 +123,28 @@ def shown_origin(entry: SourceEntry, settings: Settings) -> str:
     """Where ``entry`` is defined, as a list shows it: the settings file's name or
     "database"."""
     return settings.file_name if entry.origin == FROM_FILE else entry.origin
+
+
+def shown(source: HarvestSource) -> HarvestSource:
+    """``source`` as lists, pages and the API show it: its address without its password
+    (:func:`~harvester.http_fetch.shown_url`); an edit that sends that address back keeps the
+    password (:func:`edit_source`)."""
+    return dataclasses.replace(source, url=shown_url(source.url))
+
+
+def _unmasked(url: str, stored: str) -> str:
+    """``url``, given in an edit of a source whose address is ``stored``, with the stored
+    password where :func:`shown` put its mask: a form or script that sends back the address as
+    it was shown (its host or path changed, or not) keeps the password; ``***`` was stored in its
+    place. Refused for another user than the stored one: the password is not theirs."""
+    given, kept = urlsplit(url), urlsplit(stored)
+    if given.password != MASK or kept.password is None:
+        return url
+    if given.username != kept.username:
+        raise SourceError(f"URL {url!r}: {MASK} stands for the password of user "
+                          f"{kept.username!r}; give the password of {given.username!r}", "url")
+    host = given.netloc.rpartition("@")[2]
+    return given._replace(netloc=f"{given.username}:{kept.password}@{host}").geturl()
 
 
 def parse_every(text: str) -> timedelta:
@@ -504,7 +526,8 @@ def edit_source(
     query or charset (see :func:`probe`). ``name`` is positional only, so that a ``name`` among
     ``changes`` (an API client's) is a change, refused as a rename. With ``as_read``, the
     source as a form showed it, the change is refused (:class:`SourceChanged`) unless the
-    source is still so as it is made."""
+    source is still so as it is made. An address whose password is masked, as :func:`shown`
+    shows it, keeps the stored password."""
     entry = _editable(settings, catalog, name)
     if any(source.name == name for source in settings.sources):  # the one harvested
         raise SourceError(f"source {name!r} is defined in {settings.file} too, which is the one "
@@ -517,6 +540,7 @@ def edit_source(
     if source.name != name:
         raise SourceError("a source cannot be renamed; remove it and add it again")
     try:
+        source = dataclasses.replace(source, url=_unmasked(source.url, entry.source.url))
         validate(source)
     except SourceError as error:
         raise SourceError(f"source {name!r} not changed: {error}") from error

@@ -269,6 +269,44 @@ async def test_the_api_offers_sources_and_runs(client: Any, partner: str) -> Non
         is None
 
 
+async def test_a_password_in_an_address_is_shown_masked_and_kept_by_an_edit_giving_it_back(
+    client: Any,  # noqa: F811
+) -> None:
+    """GET /api/sources, the sources pages and the edit form showed a source's address with its
+    password. They show it masked; the form sent back unchanged, or a PATCH of the address as
+    shown, keeps the stored password (it stored ``***``); a new password is taken."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    secret, masked = "http://user:secret@127.0.0.1:9/oai", "http://user:***@127.0.0.1:9/oai"
+
+    def stored() -> str:
+        with client.app[CATALOG].engine.connect() as connection:
+            return str(connection.execute(select(harvest_sources.c.url)).scalar_one())
+
+    created = await client.post("/api/sources", headers=headers, json={
+        "name": "p", "url": secret, "prefix": "marc21", "check": False})
+    assert created.status == 201 and (await created.json())["url"] == masked
+    listed = await (await client.get("/api/sources", headers=headers)).json()
+    assert [source["url"] for source in listed] == [masked]
+    assert (await (await client.get("/api/sources/p", headers=headers)).json())["url"] == masked
+    await sign_in(client)
+    for path in ("/sources", "/sources/p"):
+        page = await (await client.get(path)).text()
+        assert "secret" not in page and masked in page, path
+    page = await (await client.get("/sources/p")).text()
+    assert f'name="url" required value="{masked}"' in page
+    form = {"csrf": csrf_of(page), "version": re.search(r'name="version" value="(\w+)"', page)[1],
+            "url": masked, "prefix": "marc21", "delay": "1", "retries": "5", "enabled": "on"}
+    saved = await client.post("/sources/p", data=form, allow_redirects=False)
+    assert saved.status == 303 and stored() == secret
+    patched = await client.patch("/api/sources/p", headers=headers,
+                                 json={"url": masked, "every": "1d", "check": False})
+    assert patched.status == 200 and (await patched.json())["url"] == masked
+    assert stored() == secret
+    patched = await client.patch("/api/sources/p", headers=headers,
+                                 json={"url": "http://user:n3w@127.0.0.1:9/oai", "check": False})
+    assert patched.status == 200 and stored() == "http://user:n3w@127.0.0.1:9/oai"
+
+
 async def _api_run(client: Any, headers: dict[str, str]) -> dict[str, Any]:  # noqa: F811
     """Harvest source ``p`` through the API; its run once it ended."""
     started = await client.post("/api/sources/p/harvest", headers=headers)

@@ -417,6 +417,45 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     assert (status, len(out.splitlines())) == (0, 1)
 
 
+def _stored_url(config: str, name: str) -> str:
+    settings = load_settings(config)
+    catalog = Catalog.open(settings)
+    try:
+        return find_source(settings, catalog, name).source.url
+    finally:
+        catalog.close()
+
+
+def test_a_password_in_an_address_is_listed_masked_and_kept_by_an_edit_giving_it_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`koprik sources list` showed http://user:secret@host/oai whole. It shows the password
+    masked; an edit giving the address back so keeps the stored password (another host too),
+    one giving a new password takes it, and one naming another user with the mask is refused."""
+    config = _config(tmp_path)
+
+    def koprik(*args: str) -> tuple[int, str, str]:
+        status = main(["--config", config, *args])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    assert koprik("sources", "add", "p", "--url", "http://user:secret@127.0.0.1:9/oai",
+                  "--prefix", "marc21", "--no-check")[0] == 0  # fmt: skip
+    status, out, _ = koprik("sources", "list")
+    assert status == 0 and "secret" not in out
+    assert out.splitlines()[2].endswith(" http://user:***@127.0.0.1:9/oai")
+    edit = ("sources", "edit", "p", "--no-check", "--url")
+    assert koprik(*edit, "http://user:***@127.0.0.1:9/oai")[0] == 0
+    assert _stored_url(config, "p") == "http://user:secret@127.0.0.1:9/oai"
+    assert koprik(*edit, "http://user:***@127.0.0.1:10/oai")[0] == 0
+    assert _stored_url(config, "p") == "http://user:secret@127.0.0.1:10/oai"
+    assert koprik(*edit, "http://bob:***@127.0.0.1:10/oai") == (
+        2, "", "koprik: source 'p' not changed: URL 'http://bob:***@127.0.0.1:10/oai': *** "
+               "stands for the password of user 'user'; give the password of 'bob'\n")
+    assert koprik(*edit, "http://user:n3w@127.0.0.1:10/oai")[0] == 0
+    assert _stored_url(config, "p") == "http://user:n3w@127.0.0.1:10/oai"
+
+
 @pytest.mark.parametrize(
     ("dates", "message"),
     [

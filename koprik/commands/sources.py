@@ -46,6 +46,7 @@ from harvester.sources import (
     hidden,
     hidden_note,
     remove_source,
+    shown,
     shown_origin,
 )
 from harvester.z3950_harvest import TargetCheck
@@ -171,14 +172,14 @@ def list_sources(args: argparse.Namespace) -> int:
     print(f"{'name':<{names}} {'from':<{wide}} {'on':<3} {'prefix':<{width}} {'schedule':<14} "
           f"{'last run':<11} {'watermark':<20} url [sets] or query")
     notes: list[str] = []
-    for entry, shown, origin in zip(entries, formats, origins, strict=True):
+    for entry, prefix, origin in zip(entries, formats, origins, strict=True):
         s = entry.source
         coverage = saved.get(s.name, NOTHING)
         schedule = f"every {s.every}" if s.every else (s.cron or "-")
         sets = f" [{' '.join(s.sets)}]" if s.sets else (f" {s.query}" if s.query else "")
         print(f"{s.name:<{names}} {origin:<{wide}} {'yes' if s.enabled else 'no':<3} "
-              f"{shown:<{width}} {schedule[:14]:<14} {last.get(s.name, '-'):<11} "
-              f"{coverage.watermark or '-':<20} {s.url}{sets}")
+              f"{prefix:<{width}} {schedule[:14]:<14} {last.get(s.name, '-'):<11} "
+              f"{coverage.watermark or '-':<20} {shown(s).url}{sets}")
         _, why = coverage.anew(s)
         if why is not None:
             notes.append(f"{s.name}, next run: {why}")

@@ -32,6 +32,7 @@ from harvester.sources import (
     edit_source,
     find_source,
     remove_source,
+    shown,
 )
 from koprik.dashboard import reads
 from koprik.dashboard.access import Handler, late_body
@@ -132,7 +133,7 @@ async def post_source(request: web.Request) -> web.Response:
         )
     except SourceError as error:
         raise _error(web.HTTPBadRequest, str(error)) from None
-    return web.json_response(dataclasses.asdict(stored), status=201)
+    return web.json_response(dataclasses.asdict(shown(stored)), status=201)
 
 
 @token_required
@@ -147,7 +148,7 @@ async def patch_source(request: web.Request) -> web.Response:
         raise _error(web.HTTPNotFound, str(error)) from None
     except SourceError as error:
         raise _error(web.HTTPBadRequest, str(error)) from None
-    return web.json_response(dataclasses.asdict(changed))
+    return web.json_response(dataclasses.asdict(shown(changed)))
 
 
 @token_required

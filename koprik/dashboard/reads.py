@@ -24,7 +24,7 @@ from harvester import locks
 from harvester.coverage import NOTHING, Coverage, coverage_of, coverages
 from harvester.runs import ENDED_UNSAID, INTERRUPTED, RUNNING
 from harvester.scheduler import JOB_PREFIX, JOBS_TABLE
-from harvester.sources import SourceEntry, all_sources
+from harvester.sources import SourceEntry, all_sources, shown
 
 DAY = 86400
 LARGEST_ID = 2**31 - 1
@@ -232,6 +232,12 @@ class SourceView:
         return version_of(self.entry.source)
 
     @property
+    def shown(self) -> HarvestSource:
+        """The source as pages and the API show it, its password masked
+        (:func:`harvester.sources.shown`)."""
+        return shown(self.entry.source)
+
+    @property
     def schedule(self) -> str:
         source = self.entry.source
         return f"every {source.every}" if source.every else (source.cron or "")
@@ -248,7 +254,7 @@ class SourceView:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            **asdict(self.entry.source),
+            **asdict(self.shown),
             "origin": self.entry.origin,
             "watermark": self.watermark,
             "next_run": self.next_run.isoformat() if self.next_run else None,

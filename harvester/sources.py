@@ -132,6 +132,13 @@ def shown(source: HarvestSource) -> HarvestSource:
     return dataclasses.replace(source, url=shown_url(source.url))
 
 
+def _trimmed(source: HarvestSource) -> HarvestSource:
+    """``source`` with its address without the spaces around it (one pasted with them), as it
+    is added or changed, from the form, the API or the command line alike: the API stored
+    them."""
+    return dataclasses.replace(source, url=source.url.strip())
+
+
 def _unmasked(url: str, stored: str) -> str:
     """``url``, given in an edit of a source whose address is ``stored``, with the stored
     password where :func:`shown` put its mask: a form or script that sends back the address as
@@ -498,6 +505,7 @@ def add_source(
     what its Identify said (OAI-PMH), or what explain and the search of its query found (SRU),
     or what the search of its query found (Z39.50).
     """
+    source = _trimmed(source)
     validate(source)
     if _named(settings, catalog, source.name):
         raise SourceError(f"a source named {source.name!r} exists already")
@@ -534,7 +542,7 @@ def edit_source(
                           f"harvested: change it there (`koprik sources remove {name}` removes "
                           "the added one)")  # (changed, the added one still was not harvested)
     try:
-        source = dataclasses.replace(entry.source, **changes)  # type: ignore[arg-type]
+        source = _trimmed(dataclasses.replace(entry.source, **changes))  # type: ignore[arg-type]
     except TypeError as error:
         raise SourceError(str(error)) from error
     if source.name != name:

@@ -307,6 +307,23 @@ async def test_a_password_in_an_address_is_shown_masked_and_kept_by_an_edit_givi
     assert patched.status == 200 and stored() == "http://user:n3w@127.0.0.1:9/oai"
 
 
+async def test_the_api_stores_an_address_without_the_spaces_around_it(client: Any) -> None:  # noqa: F811
+    """The form stripped an address pasted with spaces around it; the API stored them."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+
+    def stored() -> str:
+        with client.app[CATALOG].engine.connect() as connection:
+            return str(connection.execute(select(harvest_sources.c.url)).scalar_one())
+
+    created = await client.post("/api/sources", headers=headers, json={
+        "name": "p", "url": " http://127.0.0.1:9/oai ", "prefix": "marc21", "check": False})
+    assert created.status == 201 and (await created.json())["url"] == "http://127.0.0.1:9/oai"
+    assert stored() == "http://127.0.0.1:9/oai"
+    patched = await client.patch("/api/sources/p", headers=headers,
+                                 json={"url": "\thttp://127.0.0.1:10/oai\n", "check": False})
+    assert patched.status == 200 and stored() == "http://127.0.0.1:10/oai"
+
+
 async def _api_run(client: Any, headers: dict[str, str]) -> dict[str, Any]:  # noqa: F811
     """Harvest source ``p`` through the API; its run once it ended."""
     started = await client.post("/api/sources/p/harvest", headers=headers)

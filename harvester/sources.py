@@ -44,7 +44,7 @@ from config.settings import HARVEST_PROTOCOLS, FileSource, check_bounds, crosswa
 from crosswalks.namespaces import MARCXML_NS, MODS_NS, OAI_DC_NS
 from harvester import locks
 from harvester.faults import HarvestError, Unavailable
-from harvester.http_fetch import MASK, Politeness, shown_url
+from harvester.http_fetch import MASK, Politeness, public_url, shown_url
 from harvester.oai_client import Identity, OaiClient
 from harvester.oai_pages import OaiError
 from harvester.sru_client import SruClient
@@ -494,6 +494,33 @@ def _named(settings: Settings, catalog: Catalog, name: str) -> bool:
         added_source(catalog, name) is not None
 
 
+def _harvests(source: HarvestSource) -> tuple[object, ...]:
+    """What decides the records a run of ``source`` brings: its protocol, its address (without
+    credentials, its scheme and host in either case), the format it asks for and its crosswalk
+    (of a Z39.50 source, the record syntax it asks for), its query and its sets (in any order).
+    Two sources alike in it bring the same records, each storing them under its own name."""
+    parts = urlsplit(public_url(source.url))
+    address = parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+    return (source.protocol, address, asked_format(source), source.crosswalk, source.query,
+            frozenset(source.sets))
+
+
+_ALIKE = {OAI_PMH: "format and sets", SRU: "record schema and query",
+          Z3950: "query and record syntax"}
+"""What two sources at one address have the same when :func:`_harvests` says they are alike."""
+
+
+def _refuse_duplicate(settings: Settings, catalog: Catalog, source: HarvestSource) -> None:
+    """Refuse ``source`` (as it is to be stored) when another source harvests the same records
+    (:func:`_harvests`), naming it: both were harvested, and every record stored twice."""
+    harvests = _harvests(source)
+    for entry in all_sources(settings, catalog):
+        if entry.source.name != source.name and _harvests(entry.source) == harvests:
+            raise SourceError(f"source {entry.source.name!r} harvests {shown_url(source.url)} "
+                              f"with the same {_ALIKE[source.protocol]} already: each record "
+                              "would be stored twice", "url")
+
+
 def add_source(
     settings: Settings, catalog: Catalog, source: HarvestSource, *, check: bool = True
 ) -> tuple[HarvestSource, Identity | TargetCheck | SruCheck | None]:
@@ -516,6 +543,7 @@ def add_source(
         source, found = probe(source)
     elif not source.prefix and source.protocol == OAI_PMH:
         raise SourceError("without the check, give the metadataPrefix")
+    _refuse_duplicate(settings, catalog, source)
     added = insert(harvest_sources).values(_stored_row(source))
     try:
         executed(catalog.engine, added, f"adding source {source.name!r}")
@@ -556,6 +584,11 @@ def edit_source(
         source, _found = probe(source)
     elif not source.prefix and source.protocol == OAI_PMH:
         raise SourceError("without the check, give the metadataPrefix")  # as add says
+    if _harvests(source) != _harvests(entry.source):  # (two stored before are let be)
+        try:
+            _refuse_duplicate(settings, catalog, source)
+        except SourceError as error:
+            raise SourceError(f"source {name!r} not changed: {error}") from None
     edited = {field.name: getattr(source, field.name) for field in dataclasses.fields(source)
               if getattr(source, field.name) != getattr(entry.source, field.name)}
     return transaction(catalog.engine, partial(_edited, name, edited, as_read),

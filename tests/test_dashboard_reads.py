@@ -30,7 +30,7 @@ def test_next_run_times_come_from_the_schedulers_job_store(tmp_path) -> None:  #
     assert reads.next_run_times(catalog.engine) == {}
     add_source(settings, catalog, HarvestSource(name="daily", url="http://127.0.0.1:9/oai",
                                                 prefix="marc21", every="1d"), check=False)
-    add_source(settings, catalog, HarvestSource(name="manual", url="http://127.0.0.1:9/oai",
+    add_source(settings, catalog, HarvestSource(name="manual", url="http://127.0.0.1:9/other",
                                                 prefix="marc21"), check=False)
     scheduler = start_scheduler(settings, catalog)
     try:
@@ -59,7 +59,7 @@ def test_a_sources_own_view_is_what_the_list_shows_of_it(settings: Settings) -> 
     catalog = Catalog.open(settings)
     url = "http://127.0.0.1:9/oai"
     for name, enabled in (("a_b", True), ("aXb", True), ("off", False), ("on", True)):
-        add_source(settings, catalog, HarvestSource(name=name, url=url, prefix="marc21",
+        add_source(settings, catalog, HarvestSource(name=name, url=f"{url}/{name}", prefix="marc21",
                                                     every="1d", enabled=enabled), check=False)
     filed = dataclasses.replace(settings, sources=[
         HarvestSource(name="a_b", url="http://127.0.0.1:8/oai", prefix="oai_dc", every="3d"),

@@ -324,6 +324,36 @@ async def test_the_api_stores_an_address_without_the_spaces_around_it(client: An
     assert patched.status == 200 and stored() == "http://127.0.0.1:10/oai"
 
 
+async def test_a_source_harvesting_what_another_does_is_refused_naming_it(
+    client: Any,  # noqa: F811
+) -> None:
+    """A second source of the same address (credentials aside), format and sets was stored,
+    through the API or the form, and every record harvested twice; it is refused naming the
+    first."""
+    headers = {"Authorization": f"Bearer {new_token(client.app[CATALOG].engine, 'alice')}"}
+    base = {"url": "http://user:secret@127.0.0.1:9/oai", "prefix": "marc21", "check": False}
+    assert (await client.post("/api/sources", headers=headers,
+                              json={**base, "name": "a"})).status == 201
+    said = ("source 'a' harvests http://127.0.0.1:9/oai with the same format and sets already: "
+            "each record would be stored twice")
+    refused = await client.post("/api/sources", headers=headers, json={
+        **base, "name": "b", "url": "http://127.0.0.1:9/oai"})
+    assert (refused.status, await refused.json()) == (400, {"error": said})
+    assert (await client.post("/api/sources", headers=headers, json={
+        **base, "name": "b", "url": "http://127.0.0.1:9/oai", "sets": ["x"]})).status == 201
+    refused = await client.patch("/api/sources/b", headers=headers,
+                                 json={"sets": [], "check": False})
+    assert (refused.status, await refused.json()) == (
+        400, {"error": f"source 'b' not changed: {said}"})
+    await sign_in(client)
+    page = await client.post("/sources", data={
+        "csrf": await _form(client, "/sources/new"), "name": "c",
+        "url": "http://127.0.0.1:9/oai", "prefix": "marc21", "delay": "1"})
+    assert page.status == 400 and said in html.unescape(await page.text())
+    listed = await (await client.get("/api/sources", headers=headers)).json()
+    assert [(source["name"], source["sets"]) for source in listed] == [("a", []), ("b", ["x"])]
+
+
 async def _api_run(client: Any, headers: dict[str, str]) -> dict[str, Any]:  # noqa: F811
     """Harvest source ``p`` through the API; its run once it ended."""
     started = await client.post("/api/sources/p/harvest", headers=headers)

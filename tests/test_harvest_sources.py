@@ -456,6 +456,45 @@ def test_a_password_in_an_address_is_listed_masked_and_kept_by_an_edit_giving_it
     assert _stored_url(config, "p") == "http://user:n3w@127.0.0.1:10/oai"
 
 
+def test_a_source_harvesting_what_another_does_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two sources of one address (credentials aside), format and sets were both stored, and
+    each harvest stored every record twice. The second is refused, added or edited so, naming
+    the first; another format, other sets or another query are other records."""
+    config = _config(tmp_path)
+
+    def koprik(*args: str) -> tuple[int, str, str]:
+        status = main(["--config", config, *args])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    add = ("sources", "add", "--no-check")
+    assert koprik(*add, "a", "--url", "http://user:secret@127.0.0.1:9/oai", "--prefix", "marc21",
+                  "--set", "x", "--set", "y")[0] == 0
+    assert koprik(*add, "b", "--url", "HTTP://127.0.0.1:9/oai", "--prefix", "marc21",
+                  "--set", "y", "--set", "x") == (
+        2, "", "koprik: source 'b' refused: source 'a' harvests HTTP://127.0.0.1:9/oai with the "
+               "same format and sets already: each record would be stored twice\n")
+    assert koprik(*add, "b", "--url", "http://127.0.0.1:9/oai", "--prefix", "marc21",
+                  "--set", "x")[0] == 0
+    assert koprik("sources", "edit", "b", "--no-check", "--set", "x", "--set", "y") == (
+        2, "", "koprik: source 'b' not changed: source 'a' harvests http://127.0.0.1:9/oai with "
+               "the same format and sets already: each record would be stored twice\n")
+    assert koprik(*add, "c", "--url", "http://127.0.0.1:9/oai", "--prefix", "oai_dc",
+                  "--set", "x", "--set", "y")[0] == 0
+    z3950 = (*add, "--protocol", "z3950", "--url", "z3950://127.0.0.1:9/Default", "--query")
+    assert koprik(*z3950[:3], "z", *z3950[3:], "@attr 1=4 navoiy")[0] == 0
+    assert koprik(*z3950[:3], "y", *z3950[3:], "@attr 1=4 bobur")[0] == 0
+    assert koprik("sources", "edit", "y", "--no-check", "--query", "@attr 1=4 navoiy") == (
+        2, "", "koprik: source 'y' not changed: source 'z' harvests z3950://127.0.0.1:9/Default "
+               "with the same query and record syntax already: each record would be stored "
+               "twice\n")
+    assert koprik("sources", "edit", "y", "--no-check", "--query", "@attr 1=4 navoiy",
+                  "--crosswalk", "unimarc")[0] == 0  # UNIMARC records asked for
+    assert koprik("sources", "edit", "b", "--every", "6h")[0] == 0  # its harvest unchanged
+
+
 @pytest.mark.parametrize(
     ("dates", "message"),
     [

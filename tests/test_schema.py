@@ -630,7 +630,7 @@ def test_a_catalogue_at_0019_keeps_its_sources_crediting_every_copy_to_their_ins
     catalog = Catalog.open(settings)
     try:
         stored = find_source(settings, catalog, "kar").source
-        add_source(settings, catalog, HarvestSource(name="nuk", url="http://127.0.0.1:9/oai",
+        add_source(settings, catalog, HarvestSource(name="nuk", url="http://127.0.0.1:9/nuk",
                                                     holdings="named"), check=False)
         named = find_source(settings, catalog, "nuk").source
     finally:

@@ -300,7 +300,7 @@ def test_the_source_form_names_the_holding_institution(
     page = _signed_in(browser, base, "/sources/new")
     expect(page.locator("select[name=holdings]")).to_have_value("source")
     page.fill("input[name=name]", "centre")
-    page.fill("input[name=url]", "http://127.0.0.1:9/oai")
+    page.fill("input[name=url]", "http://127.0.0.1:9/centre")
     page.fill("input[name=prefix]", "marc21")
     page.fill("input[name=institution_code]", "UzSaRC")
     page.uncheck("input[name=check]")
@@ -344,7 +344,7 @@ def test_the_source_form_names_the_holding_institution_in_words(
     expect = playwright.expect
     page = _signed_in(browser, base, "/sources/new")
     page.fill("input[name=name]", "viloyat")
-    page.fill("input[name=url]", "http://127.0.0.1:9/oai")
+    page.fill("input[name=url]", "http://127.0.0.1:9/viloyat")
     page.fill("input[name=prefix]", "marc21")
     page.fill("input[name=institution_code]", "UzSaVAKM")
     page.fill("input[name=institution_name]", "M" * 501)

@@ -38,6 +38,15 @@ from sqlalchemy import (
 
 from catalog.models import metadata
 
+RUNNING, SUCCEEDED, PARTIAL, FAILED, INTERRUPTED = (
+    "running",
+    "succeeded",
+    "partial",
+    "failed",
+    "interrupted",
+)
+"""The statuses of a ``harvest_runs`` row (:mod:`harvester.runs` writes them; a run's lock,
+:mod:`harvester.locks`, names the run recorded running)."""
 LARGEST_INTEGER = 2**31 - 1
 """The largest number an ``Integer`` column holds on every engine (PostgreSQL's ``integer``):
 a partner's cursor or hit count beyond it cannot be saved, and is no real one anyway."""

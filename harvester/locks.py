@@ -27,7 +27,7 @@ from functools import partial
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from catalog.harvest_state import harvest_state
+from catalog.harvest_state import RUNNING, harvest_runs, harvest_state
 from catalog.transactions import executed, transaction
 from harvester import advisory
 
@@ -100,7 +100,7 @@ def acquire(engine: Engine, source: str, owner: str) -> None:
         return
     connection = advisory.try_lock(engine, advisory.SOURCES, advisory.key_of(source))
     if connection is None:
-        raise SourceBusy(f"source {source!r} is being harvested by {_owner_of(engine, source)}")
+        raise SourceBusy(f"source {source!r} is being harvested by {_holder(engine, source)}")
     try:
         _take_row(engine, source, owner, lead=True)
     except BaseException:
@@ -110,12 +110,33 @@ def acquire(engine: Engine, source: str, owner: str) -> None:
         _held[owner] = connection
 
 
-def _owner_of(engine: Engine, source: str) -> str:
+def _holder(engine: Engine, source: str) -> str:
+    """:func:`_holder_on` of the source's lock as its row names it."""
     with engine.connect() as connection:
         owner = connection.execute(
             select(harvest_state.c.lock_owner).where(harvest_state.c.source == source)
         ).scalar()
-    return owner or "another node"
+        return _holder_on(connection, source, owner)
+
+
+def _holder_on(connection: Connection, source: str, owner: str | None) -> str:
+    """Who holds the lock of ``source``, as the line refusing another run names it: the run
+    recorded running (opening a run ends any other so), by number and start, for the operator
+    to find among the runs; else the process ``owner`` names (a removal holds the lock too, and
+    a run does before its row is written), or another node. The line named ``owner`` alone,
+    ``host:pid:nonce``, which no page shows."""
+    runs = harvest_runs.c
+    run = connection.execute(
+        select(runs.id, runs.started).where(runs.source == source, runs.status == RUNNING)
+        .order_by(runs.id.desc()).limit(1)
+    ).first()
+    if run is not None:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(run.started))
+        return f"run #{run.id} (started {started} UTC)"
+    if owner is None:
+        return "another node"
+    host, _, rest = owner.partition(":")
+    return f"the process {rest.partition(':')[0]} on {host}"
 
 
 def _take_row(engine: Engine, source: str, owner: str, *, lead: bool) -> None:
@@ -146,7 +167,8 @@ def _take(source: str, owner: str, connection: Connection, *, lead: bool) -> int
         )
     ).one()
     if not lead and not _stale(row.lock_owner, row.lock_expires, now):
-        raise SourceBusy(f"source {source!r} is being harvested by {row.lock_owner}")
+        raise SourceBusy(f"source {source!r} is being harvested by "
+                         f"{_holder_on(connection, source, row.lock_owner)}")
     condition = (
         harvest_state.c.lock_owner.is_(None)
         if row.lock_owner is None

@@ -102,7 +102,15 @@ from sqlalchemy import Connection, Row, case, delete, update
 from catalog import Catalog, CatalogWriter
 from catalog.db import unavailable
 from catalog.dedup import run_dedup
-from catalog.harvest_state import harvest_runs, harvest_state
+from catalog.harvest_state import (
+    FAILED,
+    INTERRUPTED,
+    PARTIAL,
+    RUNNING,
+    SUCCEEDED,
+    harvest_runs,
+    harvest_state,
+)
 from catalog.set_rules import SetRulesError
 from catalog.transactions import executed, hold_writes, transaction
 from config import HarvestSettings, HarvestSource, Settings
@@ -139,13 +147,6 @@ MAX_EMPTY_PAGES = 50
 """Consecutive empty pages that still carry a resumption token before the list is abandoned."""
 MAX_ERROR_LINES = 500
 
-RUNNING, SUCCEEDED, PARTIAL, FAILED, INTERRUPTED = (
-    "running",
-    "succeeded",
-    "partial",
-    "failed",
-    "interrupted",
-)
 ENDED_UNSAID = ("it ended without its end recorded (its process killed, its node gone, or the "
                  "catalogue database lost meanwhile); found by the source's next run")
 """The line a run left running ends with when the next run of its source finds it."""

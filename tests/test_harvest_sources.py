@@ -792,7 +792,8 @@ def test_a_source_removed_and_added_again_is_harvested_from_the_start(
     runs and rejects stay. Added again with the same name, address and format, its next run
     asks for every record (no ``from``, no resumptionToken), as a new source's run does: the
     old watermark would have kept the records older than it from ever being asked for. While a
-    run holds the source, removing it is refused, the state kept."""
+    run holds the source, removing it is refused, the state kept, in a line naming the run by
+    its number and start (it named the lock's owner, host:pid:nonce, which no page shows)."""
     config = tmp_path / "koprik.toml"
     config.write_text(f'[database]\nurl = "{catalog_url}"\n')
     records, page = 30, 5
@@ -820,8 +821,12 @@ def test_a_source_removed_and_added_again_is_harvested_from_the_start(
             with held_then_stopped(catalog, provider, source, at=2):
                 status, err = koprik("sources", "remove", "partner")
                 assert status == 2
-                assert err.startswith("koprik: source 'partner' is being harvested by ")
-                assert err.endswith(": not removed (remove it once the run has ended)\n")
+                with catalog.engine.connect() as connection:
+                    started = connection.execute(select(harvest_runs.c.started).where(
+                        harvest_runs.c.id == 2)).scalar_one()
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started))
+                assert err == (f"koprik: source 'partner' is being harvested by run #2 (started "
+                               f"{when} UTC): not removed (remove it once the run has ended)\n")
             (state,) = state_rows()
             assert (state.watermark, state.token is not None) == (first.watermark, True)
 

@@ -58,6 +58,19 @@ _O = f"{{{OAI_NS}}}"
 USER_AGENT = "Koprik-harvester/0.1 (+OAI-PMH)"
 MAX_SET_PAGES = 100
 """Pages of ListSets read when looking for a source's sets in it."""
+_HTML_STARTS = (b"<!doctype html", b"<html")
+
+
+class NotOaiPmh(MalformedResponse):
+    """An answer to Identify that is no OAI-PMH document: the address is not the partner's
+    OAI-PMH endpoint (its home page, its SRU, its /health). The message names the address."""
+
+
+def _is_html(raw: bytes) -> bool:
+    """Whether ``raw`` is an HTML page (what a web server answers at an address it has no
+    OAI-PMH at), well-formed as XML or not."""
+    return raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:len(_HTML_STARTS[0])].lower().startswith(
+        _HTML_STARTS)
 
 
 @dataclass
@@ -112,10 +125,12 @@ class OaiClient(FetchingClient):
         try:
             root = await self.request("Identify")
         except MalformedResponse as error:
-            raise MalformedResponse(
-                f"{error}: {shown_url(self.base_url)} answered no OAI-PMH document; is it the "
-                "partner's OAI-PMH base URL?", error.raw
-            ) from None
+            question = "is it the partner's OAI-PMH base URL?"
+            if _is_html(error.raw):  # the parser's words on it said "not OAI-PMH" once more
+                raise NotOaiPmh(f"{shown_url(self.base_url)} answered Identify with an HTML "
+                                f"page, not OAI-PMH; {question}", error.raw) from None
+            raise NotOaiPmh(f"{error}: {shown_url(self.base_url)} answered no OAI-PMH "
+                            f"document; {question}", error.raw) from None
         element = root.find(f"{_O}Identify")
         if element is None:
             raise MalformedResponse("the answer to Identify has no <Identify> element")

@@ -45,7 +45,7 @@ from crosswalks.namespaces import MARCXML_NS, MODS_NS, OAI_DC_NS
 from harvester import locks
 from harvester.faults import HarvestError, Unavailable
 from harvester.http_fetch import MASK, Politeness, public_url, shown_url
-from harvester.oai_client import Identity, OaiClient
+from harvester.oai_client import Identity, NotOaiPmh, OaiClient
 from harvester.oai_pages import OaiError
 from harvester.sru_client import SruClient
 from harvester.sru_harvest import SCHEMAS as SRU_SCHEMAS
@@ -367,6 +367,8 @@ async def check_source(source: HarvestSource) -> tuple[Identity, str]:
             unnamed = await _unnamed_sets(client, source.sets) if source.sets else []
     except Unavailable as error:  # no answer at all: there is nothing to say of its Identify
         raise SourceError(f"{source.url} is unavailable: {error}") from error
+    except NotOaiPmh as error:  # (it names the address and Identify already)
+        raise SourceError(str(error)) from error
     except HarvestError as error:
         raise SourceError(f"{source.url} does not answer Identify correctly: {error}") from error
     if isinstance(unnamed, OaiError):

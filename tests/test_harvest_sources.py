@@ -267,8 +267,10 @@ def test_addresses_that_do_not_answer_identify_are_refused_with_the_reason(
     with pytest.raises(SourceError, match=refused):
         add_source(settings, catalog, HarvestSource(name="closed", url=closed))
     with serve(_html_app()) as url:
-        with pytest.raises(SourceError, match="not OAI-PMH"):
+        with pytest.raises(SourceError) as html:  # the address, Identify and "not OAI-PMH" once
             add_source(settings, catalog, HarvestSource(name="html", url=url))
+        assert str(html.value) == (f"{url} answered Identify with an HTML page, not OAI-PMH; is "
+                                   "it the partner's OAI-PMH base URL?")
         with pytest.raises(SourceError, match="HTTP 404"):
             add_source(settings, catalog, HarvestSource(name="missing", url=url + "/nothing"))
     for bad, reason in (

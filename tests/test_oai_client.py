@@ -308,9 +308,15 @@ async def test_a_redirect_loop_ends_after_a_few_hops() -> None:
     assert client.events == []  # permanent redirects, but round in a loop: moved nowhere
 
 
+HTML = "{url} answered Identify with an HTML page, not OAI-PMH; is it the partner's OAI-PMH "\
+    "base URL?"
+"""The whole line of an HTML page answered: the parser's words on it ("root element is html,
+not OAI-PMH") and the address were said twice in it."""
+
+
 @pytest.mark.parametrize(("body", "content_type", "said"), [
-    (b"<!DOCTYPE html><html><body><p>Koprik<br></body></html>", "text/html",
-     "malformed-xml: Identify: "),
+    (b"<!DOCTYPE html><html><body><p>Koprik<br></body></html>", "text/html", HTML),
+    (b"\n  <HTML><body>Welcome</body></HTML>", "text/html", HTML),  # well-formed as XML
     (b"<?xml version='1.0'?><explainResponse xmlns='http://www.loc.gov/zing/srw/'/>", "text/xml",
      "malformed-xml: Identify: root element is "),
     (b'{"status": "ok"}', "application/json", "malformed-xml: Identify: "),
@@ -319,7 +325,8 @@ async def test_an_answer_to_identify_that_is_no_oai_pmh_names_the_base_url(
     body: bytes, content_type: str, said: str
 ) -> None:
     """A source added at a URL that is not the partner's OAI-PMH endpoint (its home page, its
-    SRU, its /health) failed with the parser's words alone."""
+    SRU, its /health) failed with the parser's words alone. An HTML page is said so, in one
+    line saying each thing once."""
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type=content_type)
@@ -331,10 +338,13 @@ async def test_an_answer_to_identify_that_is_no_oai_pmh_names_the_base_url(
             with pytest.raises(MalformedResponse) as raised:
                 await client.identify()
     message = str(raised.value)
+    assert "\n" not in message
+    if said == HTML:
+        assert message == HTML.format(url=url)
+        return
     assert message.startswith(said), message
     assert message.endswith(f": {url} answered no OAI-PMH document; is it the partner's "
                             "OAI-PMH base URL?"), message
-    assert "\n" not in message
 
 
 EVIL = {

@@ -247,7 +247,7 @@ def _waiting(context: _Context, unreadable: str | None) -> None:
 class _SchedulerLines(logging.Filter):
     """Drops APScheduler's warning that a job fell due while it was still running ("Execution
     of job ... skipped: maximum number of running instances reached"), which it logs at every
-    trigger: a schedule shorter than its harvest (``every = "1m"``, a first harvest of hours)
+    trigger: a schedule shorter than its harvest (``every = "1min"``, a first harvest of hours)
     filled the log with a line a minute. :func:`_overran` says it once a run instead.
 
     Its other lines are made one line each: a failed look for due jobs quoted SQLAlchemy's

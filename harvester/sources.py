@@ -69,14 +69,17 @@ _NAME_CHARACTERS = re.compile(r"[A-Za-z0-9_.-]*\Z")
 _NAME_START = re.compile(r"[A-Za-z0-9]")
 _LONGEST_NAME = 100
 """The length of the ``harvest_sources.name`` column."""
-_EVERY = re.compile(r"\s*([0-9]+)\s*([smhdw])\s*\Z")
+_EVERY = re.compile(r"\s*([0-9]+)\s*(min|[smhdw])\s*\Z")
 PREFERRED_NAMESPACES = (
     MARCXML_NS,
     MODS_NS,
     OAI_DC_NS,
 )
 """Formats in order of preference (MARCXML needs no crosswalk; MODS loses less than DC)."""
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_UNITS = {"s": "seconds", "min": "minutes", "m": "minutes", "h": "hours", "d": "days",
+          "w": "weeks"}
+"""The units of an interval; ``m`` (minutes) only as read, never as given
+(:func:`_refuse_bare_m`)."""
 _LONGEST_EVERY = timedelta(days=366)
 """The longest interval between two runs (a yearly harvest); rarer ones are run by hand."""
 
@@ -155,10 +158,12 @@ def _unmasked(url: str, stored: str) -> str:
 
 
 def parse_every(text: str) -> timedelta:
-    """An interval such as ``90s``, ``15m``, ``6h``, ``1d`` or ``2w``; raises SourceError."""
+    """An interval such as ``90s``, ``15min``, ``6h``, ``1d`` or ``2w``; raises SourceError.
+    ``15m``, minutes too, is read as stored in a catalogue or written in koprik.toml before
+    ``min``; a source added or changed may not say it (:func:`_refuse_bare_m`)."""
     match = _EVERY.match(text)
     if match is None:
-        raise SourceError(f"interval {text!r}: expected a number and s, m, h, d or w, e.g. 6h",
+        raise SourceError(f"interval {text!r}: expected a number and s, min, h, d or w, e.g. 6h",
                           "every")
     number, unit = int(match.group(1)), _UNITS[match.group(2)]
     if number == 0:
@@ -166,6 +171,16 @@ def parse_every(text: str) -> timedelta:
     if number > _LONGEST_EVERY // timedelta(**{unit: 1}):
         raise SourceError(f"interval {text!r}: longer than {_LONGEST_EVERY.days} days", "every")
     return timedelta(**{unit: number})
+
+
+def _refuse_bare_m(every: str) -> None:
+    """Refuse an interval in ``m`` as a source is added or its interval changed: read as
+    minutes, ``1m`` was easily meant as a month, and harvested a partner every minute. ``min``
+    says minutes; a month is no unit (its length varies), and a cron says "monthly"."""
+    match = _EVERY.match(every)
+    if match is not None and match.group(2) == "m":
+        raise SourceError(f"interval {every!r}: minutes or months? {match.group(1)}min is "
+                          "minutes; for a month, 30d or a cron such as '0 3 1 * *'", "every")
 
 
 def check_name(name: str) -> None:
@@ -536,6 +551,7 @@ def add_source(
     """
     source = _trimmed(source)
     validate(source)
+    _refuse_bare_m(source.every)
     if _named(settings, catalog, source.name):
         raise SourceError(f"a source named {source.name!r} exists already")
     if any(f.name == source.name for f in settings.file_sources):  # records of one origin
@@ -580,6 +596,8 @@ def edit_source(
     try:
         source = dataclasses.replace(source, url=_unmasked(source.url, entry.source.url))
         validate(source)
+        if source.every != entry.source.every:  # (one stored before keeps its minutes)
+            _refuse_bare_m(source.every)
     except SourceError as error:
         raise SourceError(f"source {name!r} not changed: {error}") from error
     if check and _address_of(source) != _address_of(entry.source):

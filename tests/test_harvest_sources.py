@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from catalog import Catalog
 from catalog.demo import demo_records
-from catalog.harvest_state import harvest_runs, harvest_state
+from catalog.harvest_state import harvest_runs, harvest_sources, harvest_state
 from config import DatabaseSettings, HarvestSource, Settings, load_settings
 from harvester import sources
 from harvester.ingest import Counts
@@ -68,7 +68,8 @@ def test_intervals() -> None:
     assert parse_every("6h") == timedelta(hours=6)
     assert parse_every("90s") == timedelta(seconds=90)
     assert parse_every("2w") == timedelta(weeks=2)
-    for bad in ("6", "h", "0m", "6x", "1.5h", "\u0666h"):  # an Arabic-Indic six counted as 6
+    assert parse_every("15min") == parse_every(" 15 m") == timedelta(minutes=15)  # m: as stored
+    for bad in ("6", "h", "0m", "6x", "1.5h", "\u0666h", "1mo", "1month", "1mi"):
         with pytest.raises(SourceError, match="interval"):
             parse_every(bad)
     for zero in ("0s", "0m", " 00h"):  # the form is right, zero is what is refused
@@ -751,6 +752,41 @@ def test_a_schedule_or_sets_that_would_not_do_what_they_say_are_refused(
                    "http://127.0.0.1:9/oai", "--no-check", "--prefix", "marc21", *options])
     assert status == 2
     assert capsys.readouterr().err == message + "\n"
+
+
+def test_an_interval_in_m_is_refused_as_given_and_read_as_minutes_as_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--every 1m`` was a harvest a minute, easily meant as one a month. An interval in ``m``
+    is refused as a source is added or its interval changed, saying how to write minutes or a
+    month; ``min`` is minutes. One stored before (or in koprik.toml) is still read as minutes:
+    its source is scheduled and its other fields can be changed."""
+    config = _config(tmp_path)
+
+    def koprik(*args: str) -> tuple[int, str, str]:
+        status = main(["--config", config, *args])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    add = ("sources", "add", "p", "--url", "http://127.0.0.1:9/oai", "--prefix", "marc21",
+           "--no-check", "--every")
+    assert koprik(*add, "1m") == (
+        2, "", "koprik: source 'p' refused: interval '1m': minutes or months? 1min is minutes; "
+               "for a month, 30d or a cron such as '0 3 1 * *'\n")
+    assert koprik(*add, "15min")[0] == 0
+    settings = load_settings(config)
+    catalog = Catalog.open(settings)
+    try:
+        with catalog.engine.begin() as connection:  # as stored before min was a unit
+            connection.execute(harvest_sources.update().values(every="15m"))
+    finally:
+        catalog.close()
+    assert koprik("sources", "edit", "p", "--delay", "3")[0] == 0
+    assert koprik("sources", "list")[1].splitlines()[2].split()[4:6] == ["every", "15m"]
+    assert parse_every("15m") == timedelta(minutes=15)  # as the scheduler reads it
+    assert koprik("sources", "edit", "p", "--every", "2m") == (
+        2, "", "koprik: source 'p' not changed: interval '2m': minutes or months? 2min is "
+               "minutes; for a month, 30d or a cron such as '0 3 1 * *'\n")
 
 
 def test_no_schedule_goes_with_neither_every_nor_cron(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -358,7 +358,7 @@ _SOURCE = {"name": "s1", "url": "http://127.0.0.1:9/oai"}
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"every": "6x"}, "sources[0].every: interval '6x': expected a number and s, m, h, d or w"),
+    ({"every": "6x"}, "sources[0].every: interval '6x': expected a number and s, min, h, d or w"),
     ({"cron": "99 * * * *"}, "sources[0].cron: cron '99 * * * *': "),
     ({"protocol": "ftp"}, "sources[0].protocol: protocol 'ftp': expected oai-pmh, z3950, sru"),
     ({"every": "6h", "cron": "0 3 * * *"},
@@ -437,8 +437,8 @@ def test_a_bad_source_stops_serve_and_the_scheduler_with_one_line(tmp_path, comm
     done = subprocess.run([sys.executable, "-m", "koprik", "--config", str(path), *command],
                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (2, "", (
-        f"koprik: {path}: sources[0].every: interval '6x': expected a number and s, m, h, d or "
-        "w, e.g. 6h\n"))
+        f"koprik: {path}: sources[0].every: interval '6x': expected a number and s, min, h, d "
+        "or w, e.g. 6h\n"))
     assert not (tmp_path / "c.sqlite3").exists()
 
 

@@ -16,7 +16,7 @@ def _definition_options(parser: argparse.ArgumentParser, *, adding: bool) -> Non
     parser.add_argument("--set", dest="sets", action="append",
                         help="a set to harvest (repeat for several; default: everything)")
     schedule = parser.add_mutually_exclusive_group()
-    schedule.add_argument("--every", help="interval: 90s, 15m, 6h, 1d, 1w")
+    schedule.add_argument("--every", help="interval: 90s, 15min, 6h, 1d, 1w")
     schedule.add_argument("--cron", help="crontab expression in UTC, e.g. '0 3 * * *'")
     if not adding:
         schedule.add_argument("--no-schedule", action="store_true", help="remove the schedule")

@@ -84,8 +84,12 @@ MASK = "***"
 
 
 def shown_url(url: str) -> str:
-    """``url`` as a message may show it: without the password of its user part."""
-    parts = urlsplit(url)
+    """``url`` as a message may show it: without the password of its user part (one that is no
+    URL, ``http://[::1/oai``, as it is: the line refusing it quotes what was typed)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
     if parts.password is None:
         return url
     host = parts.netloc.rpartition("@")[2]

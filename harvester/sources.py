@@ -147,7 +147,10 @@ def _unmasked(url: str, stored: str) -> str:
     password where :func:`shown` put its mask: a form or script that sends back the address as
     it was shown (its host or path changed, or not) keeps the password; ``***`` was stored in its
     place. Refused for another user than the stored one: the password is not theirs."""
-    given, kept = urlsplit(url), urlsplit(stored)
+    try:
+        given, kept = urlsplit(url), urlsplit(stored)
+    except ValueError:  # no URL, http://[::1/oai: validate refuses it
+        return url
     if given.password != MASK or kept.password is None:
         return url
     if given.username != kept.username:
@@ -252,7 +255,7 @@ def _validate_oai(source: HarvestSource) -> None:
 def _require_http(source: HarvestSource) -> None:
     problem = z3950_in_place_of_http(source.url, source.protocol) or http_url_problem(source.url)
     if problem is not None:
-        raise SourceError(f"URL {source.url!r}: {problem}", "url")
+        raise SourceError(f"URL {shown_url(source.url)!r}: {problem}", "url")
 
 
 _OAI_ARGUMENTS = frozenset({"verb"}).union(*(schema.allowed for schema in VERBS.values()))
@@ -269,8 +272,10 @@ def _refuse_oai_arguments(url: str) -> None:
     if given:
         base = parts._replace(query=urlencode(
             [(name, value) for name, value in pairs if name not in _OAI_ARGUMENTS]))
-        raise SourceError(f"URL {url!r}: it carries the OAI-PMH argument{'s' * (len(given) > 1)} "
-                          f"{', '.join(given)}; give the base URL: {base.geturl()}", "url")
+        plural = "s" * (len(given) > 1)
+        raise SourceError(f"URL {shown_url(url)!r}: it carries the OAI-PMH argument{plural} "
+                          f"{', '.join(given)}; give the base URL: {shown_url(base.geturl())}",
+                          "url")
 
 
 _OWN_ENCODING = "the document's own encoding is used"
@@ -316,7 +321,7 @@ def _validate_sru(source: HarvestSource) -> None:
     try:
         SruClient(source.url)
     except ValueError as error:
-        raise SourceError(f"URL {source.url!r}: {error}", "url") from error
+        raise SourceError(f"URL {shown_url(source.url)!r}: {error}", "url") from error
     if not source.query.strip():
         raise SourceError("an SRU source needs a query (CQL, e.g. 'dc.title=navoiy')", "query")
     try:  # Koprik's own CQL parser: a query the server could only refuse is refused here
@@ -375,30 +380,31 @@ async def check_source(source: HarvestSource) -> tuple[Identity, str]:
     (:func:`choose_prefix`). Raises SourceError with the reason.
     """
     politeness = Politeness(delay=0, timeout=min(source.timeout, CHECK_TIMEOUT), retries=0)
+    address = shown_url(source.url)  # not told to one who edits it as shown, masked
     try:
         async with OaiClient(source.url, politeness) as client:
             identity = await client.identify()
             formats = await client.metadata_formats()
             unnamed = await _unnamed_sets(client, source.sets) if source.sets else []
     except Unavailable as error:  # no answer at all: there is nothing to say of its Identify
-        raise SourceError(f"{source.url} is unavailable: {error}") from error
+        raise SourceError(f"{address} is unavailable: {error}") from error
     except NotOaiPmh as error:  # (it names the address and Identify already)
         raise SourceError(str(error)) from error
     except HarvestError as error:
-        raise SourceError(f"{source.url} does not answer Identify correctly: {error}") from error
+        raise SourceError(f"{address} does not answer Identify correctly: {error}") from error
     if isinstance(unnamed, OaiError):
         sets = ", ".join(repr(spec) for spec in source.sets)
-        raise SourceError(f"{source.url} has no sets ({unnamed}): {sets} cannot be harvested")
+        raise SourceError(f"{address} has no sets ({unnamed}): {sets} cannot be harvested")
     if unnamed:
         sets = ", ".join(repr(spec) for spec in unnamed)
-        raise SourceError(f"{source.url} names no set {sets} in its ListSets: is the setSpec "
+        raise SourceError(f"{address} names no set {sets} in its ListSets: is the setSpec "
                           "misspelt?")
     offered = ", ".join(sorted(formats)) or "none"
     prefix = source.prefix or choose_prefix(formats)
     if prefix is None:
-        raise SourceError(f"{source.url} offers no MARCXML, MODS or oai_dc (it offers {offered})")
+        raise SourceError(f"{address} offers no MARCXML, MODS or oai_dc (it offers {offered})")
     if prefix not in formats:
-        raise SourceError(f"{source.url} does not offer {prefix!r} (it offers {offered})")
+        raise SourceError(f"{address} does not offer {prefix!r} (it offers {offered})")
     if source.crosswalk and formats[prefix] != MARCXML_NS:
         raise SourceError(f"crosswalk {source.crosswalk!r} reads MARC records: {prefix!r} is "
                           f"{formats[prefix]}, not MARCXML")
@@ -430,15 +436,16 @@ async def check_sru(source: HarvestSource) -> SruCheck:
     """Ask an SRU source for its explain record and search its query for no records, as the
     check of Identify does for OAI-PMH. Raises SourceError with the reason."""
     politeness = Politeness(delay=0, timeout=min(source.timeout, CHECK_TIMEOUT), retries=0)
+    address = shown_url(source.url)  # not told to one who edits it as shown, masked
     try:
         async with SruClient(source.url, politeness) as client:
             explain = await client.explain()
             schema = record_schema(source.prefix, explain)
             page = await client.search(source.query, schema, start=1, maximum=0)
     except Unavailable as error:
-        raise SourceError(f"{source.url} is unavailable: {error}") from error
+        raise SourceError(f"{address} is unavailable: {error}") from error
     except HarvestError as error:
-        raise SourceError(f"{source.url} does not answer SRU correctly: {error}") from error
+        raise SourceError(f"{address} does not answer SRU correctly: {error}") from error
     return SruCheck(explain.title, client.version or "", schema, page.hits)
 
 

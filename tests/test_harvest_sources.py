@@ -290,6 +290,25 @@ def test_addresses_that_do_not_answer_identify_are_refused_with_the_reason(
     assert all_sources(settings, catalog) == []
 
 
+def test_a_refused_edit_of_an_address_shown_masked_does_not_tell_its_password(
+    settings: Settings, catalog: Catalog
+) -> None:
+    """An operator shown http://user:***@host/oai who changed its host, scheme or query had
+    the edit refused in a line giving the stored password (the check's and the validation's
+    lines named the address as it was to be stored)."""
+    add_source(settings, catalog, HarvestSource(name="p", url="http://user:secret@127.0.0.1:9/oai",
+                                                prefix="marc21"), check=False)
+    closed = f"http://user:***@127.0.0.1:{free_port()}/oai"
+    for url, said in ((closed, f"{closed} is unavailable: "),
+                      ("ftp://user:***@127.0.0.1/oai", "URL 'ftp://user:***@127.0.0.1/oai': "),
+                      ("http://user:***@127.0.0.1:9/oai?verb=Identify",
+                       "; give the base URL: http://user:***@127.0.0.1:9/oai"),
+                      ("http://user:***@[::1/oai", "URL 'http://user:***@[::1/oai': ")):
+        with pytest.raises(SourceError) as refused:
+            edit_source(settings, catalog, "p", url=url)
+        assert said in str(refused.value) and "secret" not in str(refused.value), url
+
+
 def test_sources_of_the_file_are_read_only(catalog_url: str) -> None:
     file_source = HarvestSource(name="regional", url="http://127.0.0.1:1/oai")
     settings = dataclasses.replace(

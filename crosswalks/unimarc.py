@@ -258,15 +258,45 @@ def _left_justified(codes: str, table: Mapping[str, str]) -> str:
 
 
 def _field_040(record: pymarc.Record, ctx: Context) -> pymarc.Field | None:
-    """040 from 801: ind2 0 original agency -> $a, 1 transcribing -> $c, 2/3 modifying -> $d,
-    $g rules -> $e; $a $c $2 have no place (:data:`_SOURCE_FACTS_040_LEAVES`)."""
-    original: list[str] = []
-    transcribing: list[str] = []
-    modifying: list[str] = []
+    """040 from 801 by the function its indicator 2 gives: 0 original agency -> $a, 1
+    transcribing -> $c, 2 modifying -> $d, 3 issuing -> $d unless it is already $a or $c;
+    $g rules -> $e; $a $c $2 have no place (:data:`_SOURCE_FACTS_040_LEAVES`). With no
+    original or transcribing agency, the first agency named stands in for them.
+
+    MARC21 has no element for the agency that issued (distributed) a record: 040 names who
+    created, transcribed and modified it, and 003 names the organization whose control number
+    the 001 is, which the catalogue takes as the record's owner, not a crosswalk's to guess
+    from 801. An agency that passed on another agency's record is a later agency in that
+    record's history, which MARC21 writes in $d; one that issued its own record (UNIMARC's
+    "the same agency will have carried out some or all functions": the SBN's ICCU, named only
+    as issuing agency) modified nothing, and is not said to have."""
+    agencies, rules = _agencies_801(record, ctx)
+    original, transcribing, modifying, issuing = (agencies[key] for key in "0123")
+    named = original or transcribing or modifying or issuing
+    if not named:
+        return None
+    cataloging = (original or named)[0]
+    transcriber = (transcribing or original or named)[0]
+    later = modifying + [a for a in issuing if a not in (cataloging, transcriber, *modifying)]
+    language = (_first(record, "100") + " " * 25)[22:25].strip()
+    subfields = [pymarc.Subfield("a", cataloging)]
+    if len(language) == 3:
+        subfields.append(pymarc.Subfield("b", language))
+    subfields += [pymarc.Subfield("e", rule) for rule in rules]
+    subfields.append(pymarc.Subfield("c", transcriber))
+    subfields += [pymarc.Subfield("d", agency) for agency in later]
+    return pymarc.Field(tag="040", indicators=[" ", " "], subfields=subfields)
+
+
+def _agencies_801(record: pymarc.Record, ctx: Context) -> tuple[dict[str, list[str]], list[str]]:
+    """The agencies ($b) of the 801 fields by function (indicator 2: 0 original, 1
+    transcribing, 2 modifying, 3 issuing; any other value counts as modifying), each once,
+    and the cataloguing rules ($g); any other subfield that 040 has no place for is reported."""
+    agencies: dict[str, list[str]] = {key: [] for key in "0123"}
     rules: list[str] = []
     for source in record.get_fields("801"):
         agency = clean(source.get("b") or "")
-        target = {"0": original, "1": transcribing}.get(source.indicators[1], modifying)
+        target = agencies.get(source.indicators[1], agencies["2"])
         if agency and agency not in target:
             target.append(agency)
         for code, value in source.subfields:
@@ -274,13 +304,4 @@ def _field_040(record: pymarc.Record, ctx: Context) -> pymarc.Field | None:
                 rules.append(value)
             elif code not in "bg" and code not in _SOURCE_FACTS_040_LEAVES:
                 ctx.report("801", code, value)
-    if not (original or transcribing or modifying):
-        return None
-    language = (_first(record, "100") + " " * 25)[22:25].strip()
-    subfields = [pymarc.Subfield("a", (original or transcribing or modifying)[0])]
-    if len(language) == 3:
-        subfields.append(pymarc.Subfield("b", language))
-    subfields += [pymarc.Subfield("e", rule) for rule in rules]
-    subfields.append(pymarc.Subfield("c", (transcribing or original or modifying)[0]))
-    subfields += [pymarc.Subfield("d", agency) for agency in modifying]
-    return pymarc.Field(tag="040", indicators=[" ", " "], subfields=subfields)
+    return agencies, rules

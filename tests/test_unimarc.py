@@ -709,10 +709,11 @@ def test_cataloguing_source_801_is_040_without_a_note_on_every_record(
     test1: dict[str, UnimarcResult],
 ) -> None:
     """801 (originating source) is MARC21 040: its agencies by function ($b of ind2 0 -> $a,
-    1 -> $c, 2 and 3 -> $d) and rules ($g -> $e). Its country ($a) and transaction date ($c),
-    and the format code ($2), have no place in 040 and were reported on every record (half of
-    TEST1's report); the record's dates are 005 and 008/00-05, its format is MARC21 now and the
-    catalogue archives the original, so they are not reported. Another subfield still is."""
+    1 -> $c, 2 -> $d; 3 as the next test says) and rules ($g -> $e). Its country ($a) and
+    transaction date ($c), and the format code ($2), have no place in 040 and were reported on
+    every record (half of TEST1's report); the record's dates are 005 and 008/00-05, its format
+    is MARC21 now and the catalogue archives the original, so they are not reported. Another
+    subfield still is."""
     for result in (*test1.values(), *converted("ur.iso").values()):
         assert not [line for line in result.unmapped if line.startswith("801")]
     moved = test1["RU\\NLR\\bibl\\288664"].record["040"]  # RKP's record, modified by NLR
@@ -727,3 +728,23 @@ def test_cataloguing_source_801_is_040_without_a_note_on_every_record(
     result = unimarc_to_marc21(_unimarc(source))
     assert result.record["040"]["a"] == "UzNL"
     assert result.unmapped == ["801 $x: local"]
+
+
+def _agency(function: str, agency: str) -> pymarc.Field:
+    return pymarc.Field(tag="801", indicators=[" ", function],
+                        subfields=[pymarc.Subfield("a", "UZ"), pymarc.Subfield("b", agency)])
+
+
+def test_issuing_agency_801_is_no_modifier_of_its_own_record() -> None:
+    """801 indicator 2 3 (issuing agency) has no 040 subfield of its own in MARC21: it is $d,
+    a later agency, when it passed on another agency's record, and nothing more when it issued
+    its own. The Italian SBN record names ICCU only as issuing agency; its 040 said ICCU had
+    modified the record ($a ICCU $c ICCU $d ICCU)."""
+    (result,) = converted("testunimarc.dat").values()
+    assert result.record["040"].subfields == [
+        pymarc.Subfield("a", "ICCU"), pymarc.Subfield("b", "ita"), pymarc.Subfield("c", "ICCU")
+    ]
+    own = unimarc_to_marc21(_unimarc(_agency("0", "UzNL"), _agency("3", "UzNL")))
+    assert own.record["040"].get_subfields("a", "c", "d") == ["UzNL", "UzNL"]
+    passed_on = unimarc_to_marc21(_unimarc(_agency("0", "UzNL"), _agency("3", "UzLib")))
+    assert passed_on.record["040"].get_subfields("a", "c", "d") == ["UzNL", "UzNL", "UzLib"]

@@ -180,8 +180,8 @@ def _date(value: str) -> str:
 def _field_008(
     record: pymarc.Record, leader: pymarc.Leader, table: Mapping[str, Any], ctx: Context
 ) -> pymarc.Field:
-    """008 from 100 $a (dates, audience), 102 (country), 101 (language), 105 and 106 (books),
-    110 and 106 (continuing resources)."""
+    """008 from 100 $a (dates, audience, script of title), 102 (country), 101 (language), 105
+    and 106 (books), 110 and 106 (continuing resources)."""
     general = (_first(record, "100") + " " * 36)[:36]
     entered = general[2:8] if general[:8].isdigit() else _date_entered(record)
     date_type = table["dates"]["type"].get(general[8], "|")
@@ -196,7 +196,7 @@ def _field_008(
     language = (_first(record, "101") or "und").strip().lower()[:3].ljust(3)
     kind = lint_008.material(str(leader))
     if kind == "CR":
-        material = _serial_positions(record, general, table)
+        material = _serial_positions(record, general, table, language)
     elif kind == "BK":
         material = _book_positions(record, general, table)
     else:
@@ -233,10 +233,12 @@ def _book_positions(record: pymarc.Record, general: str, table: Mapping[str, Any
     return f"{illustrations}{audience}{form}{contents}{government}{flags} {literary}{biography}"
 
 
-def _serial_positions(record: pymarc.Record, general: str, table: Mapping[str, Any]) -> str:
+def _serial_positions(
+    record: pymarc.Record, general: str, table: Mapping[str, Any], language: str
+) -> str:
     """008/18-34 for continuing resources from 110 $a (type, frequency, regularity, type of
     material, nature of contents, conference), 106 $a (form of item) and 100 $a/20 (government
-    publication); what UNIMARC does not say is '|'."""
+    publication) and /34-35 (script of title); what UNIMARC does not say is '|'."""
     coded = (_first(record, "110") + "|" * 11)[:11]
     frequency = table["frequency"].get(coded[1], "|")
     regularity = table["regularity"].get(coded[2], "|")
@@ -246,8 +248,20 @@ def _serial_positions(record: pymarc.Record, general: str, table: Mapping[str, A
     contents = _left_justified(coded[4:7], table["serial_contents"])
     conference = coded[7] if coded[7] in "01" else "|"
     government = table["government"].get(general[20], "|")
+    script = _script_of_title(general[34:36], language, table)
     return (f"{frequency}{regularity} {kind}|{form}{entire}{contents}{government}{conference}"
-            "   ||")
+            f"   {script}|")
+
+
+def _script_of_title(code: str, language: str, table: Mapping[str, Any]) -> str:
+    """008/33 (original alphabet or script of title) from UNIMARC 100 $a/34-35 (script of
+    title) by ``[script_of_title]``. UNIMARC's Latin is MARC21's basic Roman (a) in a language
+    written without diacritics (``[basic_roman]``: English, Latin...), extended Roman (b) in the
+    others, as MARC21 codes the language rather than the title in hand."""
+    script: str = table["script_of_title"].get(code, "|")
+    if code == "ba" and language in table["basic_roman"]["languages"]:
+        return "a"
+    return script
 
 
 def _left_justified(codes: str, table: Mapping[str, str]) -> str:

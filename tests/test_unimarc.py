@@ -748,3 +748,26 @@ def test_issuing_agency_801_is_no_modifier_of_its_own_record() -> None:
     assert own.record["040"].get_subfields("a", "c", "d") == ["UzNL", "UzNL"]
     passed_on = unimarc_to_marc21(_unimarc(_agency("0", "UzNL"), _agency("3", "UzLib")))
     assert passed_on.record["040"].get_subfields("a", "c", "d") == ["UzNL", "UzNL", "UzLib"]
+
+
+@pytest.mark.parametrize(
+    ("script", "language", "alphabet"),
+    [("ba", "uzb", "b"), ("ba", "eng", "a"), ("ca", "rus", "c"), ("db", "jpn", "d"),
+     ("ea", "chi", "e"), ("fa", "ara", "f"), ("ma", "geo", "z"), ("zz", "uzb", "z"),
+     ("  ", "uzb", "|"), ("||", "uzb", "|")],
+)
+def test_serial_script_of_title_reaches_008_33(script: str, language: str, alphabet: str) -> None:
+    """100 $a/34-35 (script of title) of a serial is MARC21 008/33 (original alphabet or script
+    of title), which stayed '|': Cyrillic c, Japanese (any of its codes) d, Chinese e, Arabic f;
+    Latin is extended Roman b but in a language written without diacritics (English: basic
+    Roman a), as MARC21 codes the language; Georgian and other scripts with no MARC21 code of
+    their own are z; a 100 that says nothing leaves '|'."""
+    record = _unimarc(pymarc.Field(tag="110", indicators=[" ", " "],
+                                   subfields=[pymarc.Subfield("a", "afa|0000")]))
+    record.leader = pymarc.Leader("00000nas0 2200000   450 ")
+    general = record["100"]
+    general["a"] = general["a"][:34] + script
+    record["101"]["a"] = language
+    result = unimarc_to_marc21(record)
+    assert result.record["008"].data[33] == alphabet
+    assert not [p for p in check_record(result.record) if p.tag == "008"]

@@ -69,6 +69,17 @@ def test_prefix_assignments_travel_with_the_clauses_in_their_scope() -> None:
     assert right.prefixes == (*left.prefixes, ("", "http://x.example/"))
 
 
+def test_prefix_assignments_travel_with_the_booleans_in_their_scope() -> None:
+    """A boolean's modifiers are named with the query's prefixes as a clause's are: the
+    boolean carried none, so ``or/r.combine=sum`` could not be resolved."""
+    rel = ("r", "info:srw/cql-context-set/2/relevance-1.2")
+    query = parse(f'> {rel[0]} = "{rel[1]}" a or/r.combine=sum (> s = "http://s.example/" b and c)')
+    assert isinstance(query.root, Boolean) and isinstance(query.root.right, Boolean)
+    assert query.root.prefixes == (rel,)
+    assert query.root.right.prefixes == (rel, ("s", "http://s.example/"))
+    assert parse("a and b").root.prefixes == ()  # type: ignore[union-attr]
+
+
 def test_prefix_assignments_before_a_sorted_query_travel_with_its_sort_keys() -> None:
     """``sortedQuery ::= prefixAssignment sortedQuery``: what is assigned in front of the
     query names its sort keys too; an assignment inside parentheses does not."""

@@ -137,6 +137,19 @@ SPEC_EXAMPLES: list[tuple[str, str]] = [
     ("dc.title <> fish", "diagnostic 19"),
     ("dc.title any/foo.bar fish", "diagnostic 20"),
     ("a and/cql.foo b", "diagnostic 46"),
+    # the relevance context set assigned by the query, as the unassigned rel prefix is taken:
+    # the relation modifier was 15 and the boolean's under another prefix 46
+    ('> rel = "info:srw/cql-context-set/2/relevance-1.2" dc.title any/rel.algorithm=cori fish',
+     "title:fish"),
+    ('> r = "info:srw/cql-context-set/2/relevance-1.0" dc.title any/r.lr fish', "title:fish"),
+    ('> r = "info:srw/cql-context-set/2/relevance-1.1" dc.title any fish or/r.combine=sum'
+     " dc.creator any sanderson", "(title:fish OR author:sanderson)"),
+    ('a and (> r = "info:srw/cql-context-set/2/relevance-1.2" b or/r.combine=sum c)',
+     "(any:a AND (any:b OR any:c))"),
+    # a boolean's prefix means what the query assigns it (rel here was taken as relevance)
+    ('> rel = "http://unknown.example/" a or/rel.combine=sum b', "diagnostic 15"),
+    ('> rel = "http://unknown.example/" dc.title any/rel.lr fish', "diagnostic 15"),
+    ('> r = "info:srw/cql-context-set/1/dc-v1.1" a or/r.combine=sum b', "diagnostic 46"),
 ]  # fmt: skip
 
 

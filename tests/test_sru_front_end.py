@@ -553,6 +553,28 @@ def test_a_prefix_assigned_before_the_query_names_its_sort_keys_too(target: int)
     assert diagnostic(root) == ("info:srw/diagnostic/1/15", "http://unknown.example/")
 
 
+@pytest.mark.parametrize("query", [
+    "dc.creator any/rel.algorithm=cori navoiy or/rel.combine=sum dc.title = voyna",
+    '> rel = "info:srw/cql-context-set/2/relevance-1.2" '
+    "dc.creator any/rel.algorithm=cori navoiy or/rel.combine=sum dc.title = voyna",
+    '> r = "info:srw/cql-context-set/2/relevance-1.1" '
+    "dc.creator any/r.algorithm=cori navoiy or/r.combine=sum dc.title = voyna",
+])
+def test_the_relevance_context_set_is_taken_assigned_or_not(target: int, query: str) -> None:
+    """``rel.*`` modifiers are answered unranked whether the query assigns the relevance
+    context set or not: assigned, its relation modifier was 15 and, under another prefix than
+    rel, its boolean modifier 46."""
+    def found(text: str) -> list[str]:
+        root = get(target, version="1.2", operation="searchRetrieve", query=text,
+                   maximumRecords="5")  # fmt: skip
+        assert root.find(".//{*}diagnostic") is None, etree.tostring(root)
+        return sorted(locals_of(root))
+
+    unranked = found("dc.creator any navoiy or dc.title = voyna")
+    assert len(unranked) == 4
+    assert found(query) == unranked
+
+
 @pytest.mark.parametrize(("modifier", "found"), [
     ("sort.descending", ["uz-nav-lat", "uz-nav-cyr"]),
     ("s.descending", ["uz-nav-lat", "uz-nav-cyr"]),  # s assigned the sort context set

@@ -1,8 +1,9 @@
 """The parse tree of a CQL 1.2 query (what :func:`protocols.cql.parse` returns).
 
 Names (indexes, relations, modifiers) keep their prefix as written (``dc.title``); the prefix
-assignments in scope at a clause travel with it (:attr:`SearchClause.prefixes`), so whoever
-interprets the query resolves ``prefix -> context set URI`` with the query's own map first.
+assignments in scope at a clause or boolean travel with it (:attr:`SearchClause.prefixes`,
+:attr:`Boolean.prefixes`), so whoever interprets the query resolves ``prefix -> context set
+URI`` with the query's own map first.
 :meth:`to_cql` writes a tree back as CQL (keywords lower-cased, terms quoted where needed).
 """
 
@@ -71,6 +72,9 @@ class Boolean:
     left: Node
     right: Node
     modifiers: tuple[Modifier, ...] = ()
+    prefixes: tuple[tuple[str, str], ...] = ()
+    """Prefix assignments in scope at the boolean, as :attr:`SearchClause.prefixes`: its
+    modifiers' prefixes (``or/rel.combine=sum``) are resolved through them."""
 
     def to_cql(self) -> str:
         op = self.op + "".join(m.to_cql() for m in self.modifiers)

@@ -207,7 +207,7 @@ class _Parser:
             self.take()
             modifiers = self.modifiers()
             right = self.search_clause(prefixes, depth)
-            node = Boolean(token.text.lower(), node, right, modifiers)
+            node = Boolean(token.text.lower(), node, right, modifiers, prefixes)
 
     def search_clause(self, prefixes: tuple[tuple[str, str], ...], depth: int) -> Node:
         token = self.peek()

@@ -45,10 +45,16 @@ CONTEXT_SETS: dict[str, str] = {
     "sort": "info:srw/cql-context-set/1/sort-v1.0",
 }
 """The context sets Koprik knows, by their usual short name (published in explain)."""
+RELEVANCE = "rel"
+"""The relevance context set's short name: its relation and boolean modifiers (``rel.*``) are
+taken and answered unranked."""
 _BY_URI = {uri: name for name, uri in CONTEXT_SETS.items()} | {
     "info:srw/cql-context-set/1/cql-v1.1": "cql",
     "info:srw/cql-context-set/1/dc-v1.0": "dc",
     "info:srw/cql-context-set/2/rec-1.0": "rec",
+    "info:srw/cql-context-set/2/relevance-1.0": RELEVANCE,
+    "info:srw/cql-context-set/2/relevance-1.1": RELEVANCE,
+    "info:srw/cql-context-set/2/relevance-1.2": RELEVANCE,
 }
 UNPREFIXED = ("dc", "cql", "bath", "rec")
 """Where an index written without a prefix is looked for, in order (``title`` is
@@ -97,7 +103,7 @@ def _node(node: Node, result_set: ResultSetIds) -> ModelQuery:
     if node.op == "prox":
         raise SearchError(Condition.PROXIMITY_UNSUPPORTED, "prox")
     for modifier in node.modifiers:
-        if _context(modifier.name, node, "cql")[0] != "rel":
+        if _context(modifier.name, node, "cql")[0] != RELEVANCE:
             raise SearchError(Condition.UNSUPPORTED_BOOLEAN_MODIFIER, modifier.name)
     left, right = _node(node.left, result_set), _node(node.right, result_set)
     if node.op == "and":
@@ -107,14 +113,13 @@ def _node(node: Node, result_set: ResultSetIds) -> ModelQuery:
     return AndNot(left, right)
 
 
-def _context(name: str, node: Node | SortSpec | None, default: str) -> tuple[str, str]:
+def _context(name: str, node: Node | SortSpec, default: str) -> tuple[str, str]:
     """(context set short name, base name) of a possibly prefixed name; 15 for an unknown
-    prefix. A prefix the query assigns is resolved through its URI."""
+    prefix. A prefix the query assigns where ``node`` stands is resolved through its URI."""
     prefix, dot, base = name.partition(".")
     if not dot:
         return default, name.lower()
-    assigned = dict(node.prefixes) if isinstance(node, SearchClause | SortSpec) else {}
-    uri = assigned.get(prefix)
+    uri = dict(node.prefixes).get(prefix)
     if uri is not None:
         known = _BY_URI.get(uri)
         if known is None:
@@ -171,7 +176,7 @@ def _names_every_record(clause: SearchClause) -> bool:
 
 def _modifier(modifier: Modifier, clause: SearchClause) -> str:
     context, name = _context(modifier.name, clause, "cql")
-    if context == "rel" or (context == "cql" and name in _IGNORED_RELATION_MODIFIERS):
+    if context == RELEVANCE or (context == "cql" and name in _IGNORED_RELATION_MODIFIERS):
         return name
     raise SearchError(Condition.UNSUPPORTED_RELATION_MODIFIER, modifier.name)
 

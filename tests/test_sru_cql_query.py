@@ -116,6 +116,17 @@ SPEC_EXAMPLES: list[tuple[str, str]] = [
     ("dc.title = fis?", "diagnostic 28"),
     ("dc.title = ^fish", "diagnostic 31"),
     ('dc.title = "fish\\*"', "title:fish\\*"),  # an escaped * is a character, not masking
+    ('dc.title = "fish\\?"', "title:fish?"),
+    ('dc.title = "\\^fish"', "title:^fish"),
+    ('dc.title = "fish\\\\"', "title:fish\\"),
+    ('dc.title = "say \\"fish\\""', "title:say \"fish\""),
+    # CQL escapes only * ? ^ " and the backslash, any other escape is an error: the backslash
+    # of na\voiy was dropped, silently (26, non special character escaped in term)
+    ('dc.title = "na\\voiy"', "diagnostic 26"),
+    ("dc.title = na\\voiy", "diagnostic 26"),
+    ('dc.title any "fish na\\voiy"', "diagnostic 26"),
+    ('dc.date within "19\\90 2000"', "diagnostic 26"),
+    ('dc.title =/cql.unmasked "na\\voiy"', "title:na\\voiy"),  # every character literal
     # Result sets and our own context sets
     ("cql.resultSetId = rs1 and dc.title = fish", "(set[7, 9] AND title:fish)"),
     ("cql.anywhere = toshkent", "any:toshkent"),

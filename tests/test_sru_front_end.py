@@ -349,6 +349,8 @@ def test_where_in_list_places_each_term_in_the_whole_index(
         # record was before it, and none after
         ({"query": f"dc.date <= {YEAR_2003}"}, "36", f"not a year: {YEAR_2003}"),
         ({"query": "dc.title any/stem x"}, "20", "stem"),
+        # the character wrongly escaped: the backslash was dropped and na\voiy searched
+        ({"query": 'dc.title = "na\\voiy"'}, "26", "v"),
         ({"query": "dc.title any x", "recordSchema": "onix"}, "66", "onix"),
         ({"query": "dc.title and"}, "10", "position 13: expected a search term"),
         ({"query": 'dc.title = "x'}, "10", "position 12: unterminated quoted string"),

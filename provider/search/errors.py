@@ -40,6 +40,7 @@ class Condition(StrEnum):
     TERM_TOO_LONG = "too many characters in term"
     TERM_INVALID_FORMAT = "term in invalid format for index or relation"
     EMPTY_TERM = "empty term unsupported"
+    NON_SPECIAL_CHARACTER_ESCAPED = "non special character escaped in term"
     MASKING_UNSUPPORTED = "masking character not supported"
     MASKING_POSITION_UNSUPPORTED = "masking character in unsupported position"
     MASKED_TERM_TOO_SHORT = "masked words too short"
@@ -98,6 +99,7 @@ CODES: dict[Condition, Codes] = {
     Condition.TERM_TOO_LONG: Codes(11, 23),
     Condition.TERM_INVALID_FORMAT: Codes(126, 36),  # Bib-1: illegal term value for attribute
     Condition.EMPTY_TERM: Codes(125, 27),
+    Condition.NON_SPECIAL_CHARACTER_ESCAPED: Codes(108, 26),  # CQL's alone; yaz maps 108 to 26
     Condition.MASKING_UNSUPPORTED: Codes(120, 28),
     Condition.MASKING_POSITION_UNSUPPORTED: Codes(120, 49),  # CQL's alone: "x*yz", "*xyz"
     Condition.MASKED_TERM_TOO_SHORT: Codes(9, 29),

@@ -15,7 +15,8 @@ is silently dropped. The mapping is the README's SRU profile; in short:
   ``dc.date`` a year; the search answers 36 for any other term);
   ``within "a b"`` asks for one term from a to b (or b to a), both included;
 - a term (with ``=``, ``all`` and ``any`` each of its words) ending in an unescaped ``*`` is
-  right-truncated;
+  right-truncated; a backslash escapes ``*``, ``?``, ``^``, ``"`` and itself, any other
+  character escaped is 26 (unless ``unmasked``, which takes every character literally);
 - ``cql.resultSetId = id`` names an earlier result set.
 
 >>> query, sort = translate(parse("dc.creator = navoiy sortBy dc.date/sort.descending"), sets)
@@ -184,6 +185,8 @@ def _modifier(modifier: Modifier, clause: SearchClause) -> str:
 def _match(index: str, kind: str, term: str, *, masked: bool) -> ModelQuery:
     if len(term) > MAX_TERM_CHARS:
         raise SearchError(Condition.TERM_TOO_LONG, str(MAX_TERM_CHARS))
+    if masked:  # unmasked, every character is literal, the backslash too
+        _check_escapes(term)
     if kind in (_WORDS, _ANY):
         return _words(index, kind, term, masked=masked)
     text, truncated = _unmask(term) if masked else (term, False)
@@ -220,10 +223,27 @@ def _words(index: str, kind: str, term: str, *, masked: bool) -> ModelQuery:
     return query
 
 
+_ESCAPABLE = frozenset('*?^"\\')
+"""What a backslash escapes in a CQL term: the masking and anchoring characters, the quote and
+itself. CQL 1.2 calls an escape of any other character an error."""
+
+
+def _check_escapes(term: str) -> None:
+    """26 (non special character escaped in term, the character in its details) for a
+    backslash before a character not in :data:`_ESCAPABLE` (such a backslash was dropped, and
+    the character searched)."""
+    at = term.find("\\")
+    while 0 <= at < len(term) - 1:
+        if term[at + 1] not in _ESCAPABLE:
+            raise SearchError(Condition.NON_SPECIAL_CHARACTER_ESCAPED, term[at + 1])
+        at = term.find("\\", at + 2)
+
+
 def _unmask(term: str) -> tuple[str, bool]:
     """The term without its masking, and whether it ends in right truncation (``*``). Any
     other unescaped ``*`` is 49 (masking in an unsupported position), ``?`` 28 (masking not
-    supported), ``^`` 31; ``\\x`` stands for ``x``."""
+    supported), ``^`` 31; ``\\x`` stands for ``x`` (one of :data:`_ESCAPABLE`, as
+    :func:`_check_escapes` has made sure)."""
     chars: list[str] = []
     truncated = False
     i = 0

@@ -297,9 +297,9 @@ def test_a_scan_response_position_from_0_to_the_terms_asked_for_plus_1(
     [
         ("-1", ("info:srw/diagnostic/1/120", "-1")),  # was 6: a position, before the range
         ("-" + "1" * 10, ("info:srw/diagnostic/1/120", "-" + "1" * 10)),
-        ("x", ("info:srw/diagnostic/1/6", "responsePosition=x")),  # no number at all
-        ("-x", ("info:srw/diagnostic/1/6", "responsePosition=-x")),
-        ("+1", ("info:srw/diagnostic/1/6", "responsePosition=+1")),
+        ("x", ("info:srw/diagnostic/1/6", "responsePosition")),  # no number at all
+        ("-x", ("info:srw/diagnostic/1/6", "responsePosition")),
+        ("+1", ("info:srw/diagnostic/1/6", "responsePosition")),
     ],
 )
 def test_a_negative_response_position_is_out_of_range_as_one_past_the_terms_is(
@@ -363,7 +363,9 @@ def test_where_in_list_places_each_term_in_the_whole_index(
             "4 of 3",
         ),
         ({"query": "dc.creator = nosuchname", "startRecord": "2"}, "61", "2 of 0"),
-        ({"query": "dc.creator = navoiy", "startRecord": "0"}, "6", "startRecord=0"),
+        # 6's details name the parameter, as the SRU diagnostics list and YAZ have them (they
+        # were name=value: startRecord=0)
+        ({"query": "dc.creator = navoiy", "startRecord": "0"}, "6", "startRecord"),
         ({"query": "a prox b"}, "39", "prox"),
         ({"query": '""'}, "27", "empty term on any"),
         ({"query": 'dc.title any "  "'}, "27", "empty term on title"),
@@ -376,12 +378,12 @@ def test_where_in_list_places_each_term_in_the_whole_index(
         ({"query": "cql.resultSetId =/stem nosuchset"}, "20", "stem"),
         # a number past the set's end, however long, is 61 (more than 9 digits was 6)
         ({"query": "dc.creator = navoiy", "startRecord": "1000000000"}, "61", "1000000000 of 3"),
-        ({"query": "x", "startRecord": "1" + "0" * 18}, "6", "startRecord=1" + "0" * 18),
+        ({"query": "x", "startRecord": "1" + "0" * 18}, "6", "startRecord"),
         ({"query": "x", "stylesheet": "a\u0007.xsl"}, "6", "stylesheet"),  # not printable
-        ({"query": "x", "stylesheet": "", "maximumRecords": "-1"}, "6", "maximumRecords=-1"),
-        ({"query": "x", "maximumRecords": "many"}, "6", "maximumRecords=many"),
-        ({"query": "x", "startRecord": "\u00b2"}, "6", "startRecord=\u00b2"),  # isdigit()
-        ({"query": "x", "maximumRecords": "\u0663"}, "6", "maximumRecords=\u0663"),
+        ({"query": "x", "stylesheet": "", "maximumRecords": "-1"}, "6", "maximumRecords"),
+        ({"query": "x", "maximumRecords": "many"}, "6", "maximumRecords"),
+        ({"query": "x", "startRecord": "\u00b2"}, "6", "startRecord"),  # isdigit()
+        ({"query": "x", "maximumRecords": "\u0663"}, "6", "maximumRecords"),
         ({"query": "x", "bogus": "1"}, "8", "bogus"),
         ({"query": "x", "recordSchema": "on\x01ix\ufffe"}, "66", "onix"),  # XML forbids both
         ({"query": "x", "b\x00o\ufffegus": "1"}, "8", "bogus"),

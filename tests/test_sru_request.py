@@ -45,7 +45,7 @@ def test_limits_lower_what_a_client_asks_for() -> None:
         ({"operation": "scan"}, 7, "scanClause"),
         ({"query": "x", "recordPacking": "unpacked"}, 71, "unpacked"),
         ({"query": "x", "recordXMLEscaping": "json"}, 71, "json"),
-        ({"query": "x", "queryType": "pqf"}, 6, "queryType=pqf"),
+        ({"query": "x", "queryType": "pqf"}, 6, "queryType"),
         # SRU 2.0's own parameters are no parameters of 1.1 and 1.2
         ({"version": "1.2", "operation": "searchRetrieve", "query": "x",
           "recordXMLEscaping": "xml"}, 8, "recordXMLEscaping"),
@@ -55,9 +55,9 @@ def test_limits_lower_what_a_client_asks_for() -> None:
         ({"version": "1.2", "operation": "searchRetrieve", "query": "x",
           "recordPacking": "json"}, 71, "json"),
         ({"query": "x", "recordSchema": "onix"}, 66, "onix"),
-        ({"query": "x", "startRecord": "-1"}, 6, "startRecord=-1"),
-        ({"query": "x", "startRecord": "9" * 19}, 6, "startRecord=" + "9" * 19),
-        ({"scanClause": "a", "maximumTerms": "0"}, 6, "maximumTerms=0"),
+        ({"query": "x", "startRecord": "-1"}, 6, "startRecord"),
+        ({"query": "x", "startRecord": "9" * 19}, 6, "startRecord"),
+        ({"scanClause": "a", "maximumTerms": "0"}, 6, "maximumTerms"),
         ({"query": "x", "sortKeys": "dc.title"}, 8, "sortKeys"),
         ({"query": "x", "scanClause": "y"}, 8, "scanClause"),
         # stylesheet is a parameter of every operation in every version (not 8), returned

@@ -185,7 +185,7 @@ def request_of(params: dict[str, str], limits: SearchSettings) -> Request:
         )
     query_type = params.get("queryType", "cql")
     if query_type != "cql":
-        raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"queryType={query_type}")
+        raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, "queryType")
     if "sortKeys" in params and version != "1.1":
         raise SearchError(Condition.UNSUPPORTED_PARAMETER, "sortKeys")
     name = params.get("recordSchema", DEFAULT_SCHEMA.name)
@@ -230,7 +230,8 @@ def _number(
     """The whole number ``name`` (``default`` when absent), at least ``low`` (with None, a
     negative one too, written with a ``-``); with ``high``, a larger one, however many digits it
     has, is lowered to ``high``. Diagnostic 6 otherwise, and for a number of more than
-    :data:`MAX_DIGITS` digits with no ``high``.
+    :data:`MAX_DIGITS` digits with no ``high``; its details name the parameter, as the SRU
+    diagnostics list has them (and YAZ gives them), not its value.
 
     A number out of range without ``high`` (or ``low``) is kept as it is: a startRecord past
     the set's end is 61, a responsePosition before 0 or past the terms asked for 120 (SRU's
@@ -242,15 +243,15 @@ def _number(
     unsigned = text[1:] if negative else text
     # ASCII digits only: str.isdigit is also true of "²" (which int() refuses) and "٣"
     if not (unsigned.isascii() and unsigned.isdigit()):
-        raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
+        raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, name)
     digits = unsigned.lstrip("0") or "0"
     if len(digits) > MAX_DIGITS:  # never handed to int(), which limits digits
         if high is None:
-            raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
+            raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, name)
         return high
     value = -int(digits) if negative else int(digits)
     if low is not None and value < low:
-        raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, f"{name}={text}")
+        raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, name)
     return value if high is None else min(value, high)
 
 

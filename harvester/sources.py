@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Executable, delete, insert, select, update
@@ -519,14 +519,40 @@ def _named(settings: Settings, catalog: Catalog, name: str) -> bool:
 
 
 def _harvests(source: HarvestSource) -> tuple[object, ...]:
-    """What decides the records a run of ``source`` brings: its protocol, its address (without
-    credentials, its scheme and host in either case), the format it asks for and its crosswalk
-    (of a Z39.50 source, the record syntax it asks for), its query and its sets (in any order).
-    Two sources alike in it bring the same records, each storing them under its own name."""
-    parts = urlsplit(public_url(source.url))
-    address = parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
-    return (source.protocol, address, asked_format(source), source.crosswalk, source.query,
-            frozenset(source.sets))
+    """What decides the records a run of ``source`` brings: its protocol, the endpoint it asks
+    (:func:`_endpoint`), the format it asks for and its crosswalk (of a Z39.50 source, the
+    record syntax it asks for), its query and its sets (in any order). Two sources alike in it
+    bring the same records, each storing them under its own name."""
+    return (source.protocol, _endpoint(source), asked_format(source), source.crosswalk,
+            source.query, frozenset(source.sets))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _endpoint(source: HarvestSource) -> object:
+    """The endpoint a run of ``source`` asks, one form for each way of writing its address that
+    certainly reaches it: an HTTP address without credentials, its scheme and host in either
+    case, its scheme's default port written out or not, an empty port, query or path (``/``)
+    or a fragment (never sent) alike, as the requests are sent; a Z39.50 address as
+    :func:`parse_address` reads it (port 210 and database Default if omitted). What a server
+    may answer otherwise stays apart: a trailing slash of the path, a host's trailing dot
+    (looked up without the resolver's search domains, sent so in the Host header), the case
+    of the path or database, the order of a query's arguments. An address that is none (a
+    source stored before a check refused it) is itself."""
+    try:
+        if source.protocol == Z3950:
+            host, port, database = parse_address(source.url)
+            return host.lower(), port, database
+        parts = urlsplit(public_url(source.url))
+        port = parts.port
+    except ValueError:
+        return source.url
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
+        host = f"{host}:{port}"
+    return urlunsplit((parts.scheme, host, parts.path or "/", parts.query, ""))
 
 
 _ALIKE = {OAI_PMH: "format and sets", SRU: "record schema and query",

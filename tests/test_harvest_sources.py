@@ -518,6 +518,56 @@ def test_a_source_harvesting_what_another_does_is_refused_naming_it(
 
 
 @pytest.mark.parametrize(
+    ("protocol", "first", "second"),
+    [
+        ("oai-pmh", "http://127.0.0.1:80/oai", "http://127.0.0.1/oai"),
+        ("oai-pmh", "https://127.0.0.1:443/oai", "https://127.0.0.1/oai"),
+        ("oai-pmh", "http://127.0.0.1:/oai", "http://127.0.0.1/oai"),
+        ("oai-pmh", "http://127.0.0.1/oai#top", "http://127.0.0.1/oai?"),
+        ("oai-pmh", "http://127.0.0.1", "http://127.0.0.1/"),
+        ("oai-pmh", "http://[::1]:80/oai", "http://[::1]/oai"),
+        ("sru", "http://127.0.0.1:80/sru?", "http://127.0.0.1/sru"),
+        ("z3950", "127.0.0.1", "z3950://127.0.0.1:210/Default"),
+    ],
+    ids=["http-80", "https-443", "empty-port", "fragment-and-empty-query", "empty-path", "ipv6",
+         "sru", "z3950-defaults"],
+)
+def test_an_address_naming_the_same_endpoint_otherwise_is_refused_as_the_same(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], protocol: str, first: str, second: str
+) -> None:
+    """A default port written out, an empty port, query or path, a fragment (never sent), and a
+    Z39.50 address's default port and database each name the endpoint the other address names:
+    such a second source was stored, and every record harvested twice."""
+    config = _config(tmp_path)
+    options = {"oai-pmh": ("--prefix", "marc21"), "z3950": ("--query", "@attr 1=4 navoiy"),
+               "sru": ("--query", "dc.title=navoiy", "--prefix", "marcxml")}[protocol]
+    add = ("sources", "add", "--no-check", "--protocol", protocol, *options)
+    assert main(["--config", config, *add, "a", "--url", first]) == 0
+    assert main(["--config", config, *add, "b", "--url", second]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"koprik: source 'b' refused: source 'a' harvests {second} with the same ")
+
+
+@pytest.mark.parametrize(
+    "second",
+    ["http://127.0.0.1/oai/", "http://localhost./oai", "https://127.0.0.1/oai",
+     "http://127.0.0.1:8080/oai", "http://127.0.0.1/oai?a=1", "http://127.0.0.1/OAI"],
+)
+def test_an_address_that_may_name_another_endpoint_is_another_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], second: str
+) -> None:
+    """What servers may answer otherwise stays another address: a trailing slash (a route
+    ``/oai`` is not ``/oai/`` to every server), a host's trailing dot (``localhost.`` is looked
+    up without the resolver's search domains, and sent so in the Host header), another scheme,
+    port, query or path case."""
+    config = _config(tmp_path)
+    add = ("sources", "add", "--no-check", "--prefix", "marc21")
+    first = "http://localhost/oai" if "localhost" in second else "http://127.0.0.1/oai"
+    assert main(["--config", config, *add, "a", "--url", first]) == 0
+    assert main(["--config", config, *add, "b", "--url", second]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
     ("dates", "message"),
     [
         (["--from", "2026-01-02", "--until", "2026-01-01"],

@@ -560,6 +560,28 @@ _ALIKE = {OAI_PMH: "format and sets", SRU: "record schema and query",
 """What two sources at one address have the same when :func:`_harvests` says they are alike."""
 
 
+def alike(entries: Sequence[SourceEntry]) -> list[list[SourceEntry]]:
+    """The sources among ``entries`` (:func:`all_sources`) that harvest the same records
+    (:func:`_harvests`), each group in the order of ``entries``: stored before
+    :func:`_refuse_duplicate` refused the second (by an earlier release, or written so in
+    koprik.toml), each record is stored under each name. A source of the database that
+    koprik.toml hides (:func:`hidden`) is not harvested, and not among them."""
+    shadowed = hidden(entries)
+    groups: dict[tuple[object, ...], list[SourceEntry]] = {}
+    for entry in entries:
+        if entry not in shadowed:
+            groups.setdefault(_harvests(entry.source), []).append(entry)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def alike_note(group: Sequence[SourceEntry]) -> str:
+    """What is said of a group of sources :func:`alike`."""
+    first = group[0].source
+    names = ", ".join(entry.source.name for entry in group)
+    return (f"{names}: harvest {shown_url(first.url)} with the same {_ALIKE[first.protocol]}: "
+            "each record is stored once under each name")
+
+
 def _refuse_duplicate(settings: Settings, catalog: Catalog, source: HarvestSource) -> None:
     """Refuse ``source`` (as it is to be stored) when another source harvests the same records
     (:func:`_harvests`), naming it: both were harvested, and every record stored twice."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from catalog import Catalog
 from catalog.demo import demo_records
@@ -439,6 +439,38 @@ def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str
     assert (status, len(out.splitlines())) == (0, 1)
 
 
+def test_sources_harvesting_the_same_records_stored_before_the_check_are_listed_so(
+    tmp_path: Path, catalog_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two sources alike written in koprik.toml, or added before the check refused the second
+    (an earlier release), were listed as any others, each record harvested under both names:
+    `koprik sources list` ends with a line naming each group."""
+    config = tmp_path / "koprik.toml"
+    config.write_text(
+        f'[database]\nurl = "{catalog_url}"\n'
+        '[[sources]]\nname = "regional"\nurl = "http://127.0.0.1:9/oai"\nprefix = "oai_dc"\n'
+        '[[sources]]\nname = "again"\nurl = "HTTP://127.0.0.1:9/oai"\nprefix = "oai_dc"\n'
+        '[[sources]]\nname = "marc"\nurl = "http://127.0.0.1:9/oai"\nprefix = "marc21"\n'
+    )
+    add = ("--config", str(config), "sources", "add", "--no-check", "--prefix", "marc21")
+    assert main([*add, "p", "--url", "http://u:secret@127.0.0.1:8/oai", "--set", "s"]) == 0
+    assert main([*add, "q", "--url", "http://127.0.0.1:10/oai", "--set", "s"]) == 0
+    settings = load_settings(str(config))
+    catalog = Catalog.open(settings)
+    with catalog.engine.begin() as connection:  # as an earlier release let it be added
+        connection.execute(update(harvest_sources).where(harvest_sources.c.name == "q")
+                           .values(url="http://127.0.0.1:8/oai"))
+    catalog.close()
+    capsys.readouterr()
+    assert main(["--config", str(config), "sources", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[6:] == [
+        "regional, again: harvest http://127.0.0.1:9/oai with the same format and sets: each "
+        "record is stored once under each name",
+        "p, q: harvest http://u:***@127.0.0.1:8/oai with the same format and sets: each record "
+        "is stored once under each name",
+    ]
+
+
 def _stored_url(config: str, name: str) -> str:
     settings = load_settings(config)
     catalog = Catalog.open(settings)
@@ -664,8 +696,9 @@ def test_long_source_names_are_listed_whole(  # type: ignore[no-untyped-def]
     assert main(["--config", str(config), "harvest", long]) == 0
     capsys.readouterr()
     assert main(["--config", str(config), "sources", "list"]) == 0
-    header, *lines = capsys.readouterr().out.splitlines()
+    header, *lines, alike = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == [long, longer]
+    assert alike.startswith(f"{long}, {longer}: harvest {provider_url} with the same ")
     assert all(line.index(" koprik.toml ") == header.index(" from ") for line in lines)
     assert main(["--config", str(config), "runs"]) == 0
     header, line = capsys.readouterr().out.splitlines()

@@ -14,7 +14,9 @@ file. ``koprik sources list`` ends with a line for each source whose watermark d
 as it is now (a set added, another address or format): what its next run harvests from the start,
 and a line for each source no longer configured whose harvest state is kept (a ``[[sources]]``
 entry dropped from koprik.toml): a source added again under its name would go on from it;
-``koprik sources forget NAME`` forgets it, so that such a source is harvested from the start.
+``koprik sources forget NAME`` forgets it, so that such a source is harvested from the start;
+and a line for each group of sources that harvest the same records (written so in koprik.toml,
+or added before a second such source was refused): each record is stored under each name.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from harvester.sources import (
     SourceError,
     SruCheck,
     add_source,
+    alike,
+    alike_note,
     all_sources,
     asked_format,
     edit_source,
@@ -188,6 +192,7 @@ def list_sources(args: argparse.Namespace) -> int:
                          f"{s.tolerated_shortfall} records is taken as whole "
                          "(tolerated_shortfall)")
     notes += [hidden_note(entry.source.name, settings.file) for entry in hidden(entries)]
+    notes += [alike_note(group) for group in alike(entries)]
     configured = {entry.source.name for entry in entries}
     for name in sorted(set(saved) - configured):
         notes.append(

@@ -575,6 +575,26 @@ async def test_the_sources_pages_say_what_the_next_run_harvests_from_the_start(
 
 
 
+async def test_the_sources_page_says_which_sources_harvest_the_same_records(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    """Two sources alike written in koprik.toml (or added before the check refused the
+    second) were shown as any others: each says the other's name, as `koprik sources list`
+    ends with a line for them; a source harvesting other records says nothing."""
+    sources = [HarvestSource(name=name, url=url, prefix=prefix) for name, url, prefix in (
+        ("regional", "http://127.0.0.1/oai", "marc21"),
+        ("again", "http://127.0.0.1:80/oai", "marc21"),
+        ("dc", "http://127.0.0.1/oai", "oai_dc"),
+    )]
+    settings = dataclasses.replace(dashboard_settings(tmp_path), sources=sources)
+    dashboard = await make_client(aiohttp_client, settings)
+    await sign_in(dashboard)
+    listed = await (await dashboard.get("/sources")).text()
+    said = re.findall(r'<small class="alike">harvests the same records as ([^<]*): each is '
+                      r"stored under each name</small>", listed)
+    assert said == ["again", "regional"]
+
+
 async def test_the_pages_name_the_settings_file_a_source_comes_from(
     aiohttp_client: Any, tmp_path: Any
 ) -> None:

@@ -24,7 +24,7 @@ from harvester import locks
 from harvester.coverage import NOTHING, Coverage, coverage_of, coverages
 from harvester.runs import ENDED_UNSAID, INTERRUPTED, RUNNING
 from harvester.scheduler import JOB_PREFIX, JOBS_TABLE
-from harvester.sources import SourceEntry, all_sources, shown
+from harvester.sources import SourceEntry, alike, all_sources, shown
 
 DAY = 86400
 LARGEST_ID = 2**31 - 1
@@ -226,6 +226,9 @@ class SourceView:
     last_run: Run | None
     coverage: Coverage
     next_run: datetime | None
+    alike: tuple[str, ...] = ()
+    """The other sources that harvest the same records (:func:`harvester.sources.alike`), as
+    the sources page says; none read for one source's page, which reads its rows alone."""
 
     @property
     def version(self) -> str:
@@ -295,9 +298,13 @@ def sources(settings: Settings, catalog: Catalog) -> list[SourceView]:
         }
         saved = coverages(connection)
     upcoming = next_run_times(engine)
+    others = {(entry.source.name, entry.origin): tuple(
+        other.source.name for other in group if other is not entry)
+        for group in alike(entries) for entry in group}
     return [
         SourceView(e, last.get(e.source.name), saved.get(e.source.name, NOTHING),
-                   upcoming.get(e.source.name) if e.source.enabled else None)
+                   upcoming.get(e.source.name) if e.source.enabled else None,
+                   others.get((e.source.name, e.origin), ()))
         for e in entries
     ]
 

@@ -402,6 +402,20 @@ def test_a_catalogue_at_0014_gets_the_terms_and_match_keys_of_this_release(setti
         engine.dispose()
 
 
+def _typed(local: str, title: str, author: str) -> Record:
+    """A record with a 001, a 100 and a 245 typed as given (the revisions that fold letters
+    otherwise are tested on them)."""
+    from pymarc import Field, Subfield
+
+    record = Record(force_utf8=True)
+    record.add_field(Field(tag="001", data=local))
+    record.add_field(Field(tag="100", indicators=["1", " "],
+                           subfields=[Subfield("a", author)]))  # fmt: skip
+    record.add_field(Field(tag="245", indicators=["1", "0"],
+                           subfields=[Subfield("a", title)]))  # fmt: skip
+    return record
+
+
 def test_a_catalogue_at_0015_gets_the_terms_and_keys_of_its_records_typed_with_an_acute(
     settings: Settings,
 ):
@@ -412,7 +426,6 @@ def test_a_catalogue_at_0015_gets_the_terms_and_keys_of_its_records_typed_with_a
     only those of the two records typed with an accent must come back as a new catalogue has
     them (found by oʻzbek as by ўзбек) when it is upgraded to 0016 (0018 rekeys others)."""
     from alembic import command
-    from pymarc import Field, Record, Subfield
 
     from catalog import models
     from catalog import query as q
@@ -420,15 +433,6 @@ def test_a_catalogue_at_0015_gets_the_terms_and_keys_of_its_records_typed_with_a
     from catalog.schema import alembic_config
     from catalog.search_index import stored_terms, write_entries
     from catalog.store import Incoming
-
-    def typed(local: str, title: str, author: str) -> Record:
-        record = Record(force_utf8=True)
-        record.add_field(Field(tag="001", data=local))
-        record.add_field(Field(tag="100", indicators=["1", " "],
-                               subfields=[Subfield("a", author)]))  # fmt: skip
-        record.add_field(Field(tag="245", indicators=["1", "0"],
-                               subfields=[Subfield("a", title)]))  # fmt: skip
-        return record
 
     def derived(connection, ids) -> tuple[object, ...]:  # type: ignore[no-untyped-def]
         keys = {tuple(row) for row in connection.execute(
@@ -440,8 +444,8 @@ def test_a_catalogue_at_0015_gets_the_terms_and_keys_of_its_records_typed_with_a
     try:
         with catalog.writer() as writer:
             writer.put_many([Incoming(r) for r in demo_records(40)] + [
-                Incoming(typed("acute", "O´zbekiston tarixi", "G´afurov, B.")),
-                Incoming(typed("modifier", "Oˊzbek tili", "Qodiriy, A.")),
+                Incoming(_typed("acute", "O´zbekiston tarixi", "G´afurov, B.")),
+                Incoming(_typed("modifier", "Oˊzbek tili", "Qodiriy, A.")),
             ])  # fmt: skip
         with catalog.engine.begin() as connection:
             ids = list(connection.execute(text("SELECT id FROM records")).scalars())
@@ -805,31 +809,20 @@ def test_a_catalogue_at_0024_gets_the_terms_and_keys_of_its_records_typed_with_a
     the head whose terms and keys were made by the earlier rules: here every record's are gone,
     and only those of the records typed with a look-alike must come back as a new catalogue has
     them (found by o'zbekiston as by ўзбекистон) when it is upgraded."""
-    from pymarc import Field, Subfield
-
     from catalog import models
     from catalog import query as q
     from catalog.demo import demo_records
     from catalog.search_index import stored_terms, write_entries
     from catalog.store import Incoming
 
-    def typed(local: str, title: str, author: str) -> Record:
-        record = Record(force_utf8=True)
-        record.add_field(Field(tag="001", data=local))
-        record.add_field(Field(tag="100", indicators=["1", " "],
-                               subfields=[Subfield("a", author)]))  # fmt: skip
-        record.add_field(Field(tag="245", indicators=["1", "0"],
-                               subfields=[Subfield("a", title)]))  # fmt: skip
-        return record
-
     def keys_of(connection) -> set[tuple[object, ...]]:  # type: ignore[no-untyped-def]
         return {tuple(row) for row in connection.execute(
             text('SELECT kind, "key", record_id FROM match_keys'))}  # fmt: skip
 
-    look_alikes = [typed("reversed", "O\u201bzbekiston tarixi", "G\u201bafurov, B."),
-                   typed("fullwidth", "O\uff07zbek tili", "Qodiriy, A."),
-                   typed("comma", "Ma\u02bdrifat", "Navoiy, A."),
-                   typed("stress", "Oˈzbek adabiyoti", "Gˈulom, G.")]  # fmt: skip
+    look_alikes = [_typed("reversed", "O\u201bzbekiston tarixi", "G\u201bafurov, B."),
+                   _typed("fullwidth", "O\uff07zbek tili", "Qodiriy, A."),
+                   _typed("comma", "Ma\u02bdrifat", "Navoiy, A."),
+                   _typed("stress", "Oˈzbek adabiyoti", "Gˈulom, G.")]  # fmt: skip
     catalog = Catalog.open(settings)
     try:
         with catalog.writer() as writer:

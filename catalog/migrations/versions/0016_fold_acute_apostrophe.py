@@ -14,42 +14,16 @@ Revision 0016, after 0015.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from catalog.migrations.refold import remake_records_holding
 
 revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
 
-BATCH = 1000
 ACUTE = ("´".encode(), "ˊ".encode())
 """The letters this release folds otherwise, as the stored MARC (UTF-8) holds them."""
 
 
 def upgrade() -> None:
-    from catalog.search_index import rebuild_records
-    from catalog.store import Catalog, CatalogWriter
-    from config import Settings
-
-    connection = op.get_bind()
-    attributes = op.get_context().config.attributes
-    settings = attributes.get("settings") or Settings()
-    report = attributes.get("progress") or (lambda _done, _total: None)
-    records = sa.table("records", sa.column("id", sa.Integer), sa.column("marc", sa.LargeBinary))
-    stored = records.c.marc.is_not(None)
-    total = connection.execute(sa.select(sa.func.count()).where(stored)).scalar_one()
-    holding: list[int] = []
-    done, after = 0, 0
-    while rows := connection.execute(
-        sa.select(records.c.id, records.c.marc)
-        .where(stored, records.c.id > after).order_by(records.c.id).limit(BATCH)
-    ).all():  # fmt: skip
-        holding += [row.id for row in rows if any(letter in row.marc for letter in ACUTE)]
-        done, after = done + len(rows), rows[-1].id
-        report(done, total)
-    writer = CatalogWriter(Catalog(connection.engine, settings.sets, settings=settings),
-                           connection, "upgrade")  # fmt: skip
-    for start in range(0, len(holding), BATCH):
-        rebuild_records(connection, holding[start : start + BATCH])
-        writer.rekey(holding[start : start + BATCH])
+    remake_records_holding(ACUTE)

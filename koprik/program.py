@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from typing import NoReturn
 
-from koprik.stopping import interrupted, take_stop_signals
+from koprik.stopping import interrupted, stop_replaced, take_stop_signals
 
 
 def run() -> NoReturn:
@@ -22,7 +22,8 @@ def run() -> NoReturn:
     is said as one (a traceback of the import it stopped was printed), and so is one while the
     collector goes through what the program loaded first (a ^C 0.05 to 0.4 s after ``koprik
     serve`` started printed the traceback of its ``gc.collect()`` and ended by SIGINT in 5 of
-    108 tries)."""
+    108 tries), and so is an error Python raised in place of a ^C's KeyboardInterrupt
+    (:func:`koprik.stopping.stop_replaced`)."""
     take_stop_signals()
     try:
         from config.runtime import tune_collector
@@ -32,4 +33,9 @@ def run() -> NoReturn:
         status = main()
     except KeyboardInterrupt as stop:
         status = interrupted(stop)
+    except Exception:  # in place of a ^C's KeyboardInterrupt, if one was raised before it
+        replaced = stop_replaced()
+        if replaced is None:
+            raise
+        status = interrupted(replaced)
     sys.exit(status)

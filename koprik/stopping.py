@@ -145,6 +145,18 @@ def raised_before() -> bool:
     return bool(_RAISED)
 
 
+def stop_replaced() -> KeyboardInterrupt | None:
+    """The stop signal's exception that an error raised now stands in for: the last one raised
+    (:func:`take_stop_signals`), or None if none was. CPython can drop a KeyboardInterrupt
+    raised inside its own C code and raise an error of its own instead: a ^C as ``koprik
+    serve`` imported ``ssl``, whose ``from _ssl import RAND_egd`` fails on purpose, ended it
+    with the traceback of "TypeError: expected a message argument" (the ImportError's message,
+    being made, was the KeyboardInterrupt), nothing chained to it."""
+    if not _RAISED:
+        return None
+    return Terminated() if _RAISED[-1] == signal.SIGTERM else KeyboardInterrupt()
+
+
 @contextmanager
 def noted_when_stopped(note: Callable[[], str]) -> Iterator[None]:
     """Add ``note()`` (what the command kept, or left) to a ^C or SIGTERM that stops the block:

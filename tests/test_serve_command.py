@@ -610,6 +610,45 @@ def test_a_ctrl_c_lost_as_the_program_loads_stops_it_in_one_line(tmp_path):
     assert (started.returncode, err) == (130, b"koprik: interrupted\n")
 
 
+@pytest.mark.parametrize("signum, line", [(signal.SIGINT, b"koprik: interrupted\n"),
+                                           (signal.SIGTERM, b"koprik: terminated\n")],
+                         ids=["sigint", "sigterm"])
+def test_an_error_python_raises_in_place_of_a_ctrl_c_is_said_as_the_ctrl_c(tmp_path, signum,
+                                                                         line):
+    """CPython can drop a ^C's KeyboardInterrupt raised inside its own C code and raise an
+    error of its own instead: a ^C 0.2 s after ``koprik serve`` started, as ``ssl`` was
+    imported (its ``from _ssl import RAND_egd`` fails on purpose), ended it with the
+    traceback of "TypeError: expected a message argument" (the ImportError's message, being
+    made, was the KeyboardInterrupt; 1 CI run in 3). An error raised after a stop signal was
+    raised is said as that signal, in its one line and status. Here an import raises that
+    error, with nothing chained to it, just after catching the signal's exception."""
+    koprik = write_config(tmp_path)
+    (tmp_path / "replaced.py").write_text(
+        "import os, runpy, signal, sys\n"
+        "class AsServeLoads:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name != 'koprik.commands.serve':\n"
+        "            return None\n"
+        "        dropped = False\n"
+        "        try:\n"
+        f"            os.kill(os.getpid(), {int(signum)})\n"
+        "            for _ in range(1000):  # its exception is raised here\n"
+        "                pass\n"
+        "        except KeyboardInterrupt:\n"
+        "            dropped = True\n"
+        "        if dropped:  # raised outside the except clause: no context, as CPython's\n"
+        "            raise TypeError('expected a message argument')\n"
+        "sys.meta_path.insert(0, AsServeLoads())\n"
+        f"sys.argv = ['koprik', '--config', {str(koprik.config)!r}, 'serve', '--workers', '1']\n"
+        "runpy.run_module('koprik', run_name='__main__', alter_sys=True)\n"
+    )
+    stopped = subprocess.run([sys.executable, str(tmp_path / "replaced.py")],
+                             capture_output=True, timeout=60,
+                             preexec_fn=_sigint_as_in_a_terminal,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert (stopped.returncode, stopped.stderr) == (128 + signum, line)
+
+
 def test_the_line_of_a_ctrl_c_caught_leaves_the_status_130(tmp_path):
     """CPython marks a KeyboardInterrupt that leaves code exec() ran from a string as never
     caught, and a process started as python -m then ends killed by SIGINT, whatever status it

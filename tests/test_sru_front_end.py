@@ -257,12 +257,42 @@ def test_explain_and_scan_validate(
                           namespaces={"z": "http://explain.z3950.org/dtd/2.0/"})  # fmt: skip
     assert [index.get("scan") for index in every] == ["false"]
     sets = explain.xpath("//z:set/@name", namespaces={"z": "http://explain.z3950.org/dtd/2.0/"})
-    assert set(sets) == {"cql", "dc", "bath", "rec"}
+    assert set(sets) == set(ANNOUNCED_SETS)
     scan = get(target, version=version, operation="scan", scanClause="dc.title=o",
                maximumTerms="3")  # fmt: skip
     validate(scan, schemas)
     values = scan.xpath("//*[local-name()='term']/*[local-name()='value']/text()")
     assert values == ["of", "ovozi", "ozbekiston"]
+
+
+ANNOUNCED_SETS = {
+    "cql": ("info:srw/cql-context-set/1/cql-v1.2", "p.anywhere = navoiy"),
+    "dc": ("info:srw/cql-context-set/1/dc-v1.1", "p.creator = navoiy"),
+    "bath": ("http://zing.z3950.org/cql/bath/2.0/", "p.name = navoiy"),
+    "rec": ("info:srw/cql-context-set/2/rec-1.1", "p.identifier = uz-nav-lat"),
+    "sort": ("info:srw/cql-context-set/1/sort-v1.0",
+             "dc.creator = navoiy sortBy dc.date/p.descending"),
+    "rel": ("info:srw/cql-context-set/2/relevance-1.2", "dc.creator any/p.algorithm=cori navoiy"),
+}  # fmt: skip
+"""Each context set explain announces: its identifier, and a query using it under prefix p."""
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_explain_announces_every_context_set_a_query_may_use(target: int, version: str) -> None:
+    """Explain names each context set a query may use, with the identifier a query may assign
+    (``> p = "identifier"``) and be answered: the relevance (``rel.algorithm``...) and sort
+    (``sort.descending``) sets, whose modifiers were taken, were not named (only the sets of
+    indexes were)."""
+    explain = get(target, version=version, operation="explain")
+    sets = explain.xpath("//z:indexInfo/z:set",
+                         namespaces={"z": "http://explain.z3950.org/dtd/2.0/"})  # fmt: skip
+    announced = {s.get("name"): s.get("identifier") for s in sets}
+    assert announced == {name: uri for name, (uri, _) in ANNOUNCED_SETS.items()}
+    for uri, query in ANNOUNCED_SETS.values():
+        root = get(target, version=version, operation="searchRetrieve",
+                   query=f'> p = "{uri}" {query}')  # fmt: skip
+        assert root.find(".//{*}diagnostic") is None, etree.tostring(root)
+        assert text(root, "numberOfRecords") != "0", query
 
 
 @pytest.mark.parametrize(

@@ -38,24 +38,25 @@ from provider.search import Condition, SearchError, SortKey
 MAX_TERM_CHARS = 1000
 """Longest search term accepted (index terms are cut at 200 characters)."""
 
+RELEVANCE = "rel"
+"""The relevance context set's short name: its relation and boolean modifiers (``rel.*``) are
+taken and answered unranked."""
 CONTEXT_SETS: dict[str, str] = {
     "cql": "info:srw/cql-context-set/1/cql-v1.2",
     "dc": "info:srw/cql-context-set/1/dc-v1.1",
     "bath": "http://zing.z3950.org/cql/bath/2.0/",
     "rec": "info:srw/cql-context-set/2/rec-1.1",
     "sort": "info:srw/cql-context-set/1/sort-v1.0",
+    RELEVANCE: "info:srw/cql-context-set/2/relevance-1.2",
 }
-"""The context sets Koprik knows, by their usual short name (published in explain)."""
-RELEVANCE = "rel"
-"""The relevance context set's short name: its relation and boolean modifiers (``rel.*``) are
-taken and answered unranked."""
+"""The context sets a query may use, by their usual short name and newest identifier: explain
+announces each of them (those of modifiers alone, sort and rel, too)."""
 _BY_URI = {uri: name for name, uri in CONTEXT_SETS.items()} | {
     "info:srw/cql-context-set/1/cql-v1.1": "cql",
     "info:srw/cql-context-set/1/dc-v1.0": "dc",
     "info:srw/cql-context-set/2/rec-1.0": "rec",
     "info:srw/cql-context-set/2/relevance-1.0": RELEVANCE,
     "info:srw/cql-context-set/2/relevance-1.1": RELEVANCE,
-    "info:srw/cql-context-set/2/relevance-1.2": RELEVANCE,
 }
 UNPREFIXED = ("dc", "cql", "bath", "rec")
 """Where an index written without a prefix is looked for, in order (``title`` is

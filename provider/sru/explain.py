@@ -31,7 +31,6 @@ def explain_record(settings: Settings, version: str, host: str, port: int, datab
     sets = "".join(
         f"<set name={quoteattr(name)} identifier={quoteattr(uri)}/>"
         for name, uri in CONTEXT_SETS.items()
-        if name in INDEXES
     )
     indexes = []
     for context, names in INDEXES.items():

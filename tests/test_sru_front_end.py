@@ -295,6 +295,39 @@ def test_explain_announces_every_context_set_a_query_may_use(target: int, versio
         assert text(root, "numberOfRecords") != "0", query
 
 
+@pytest.mark.parametrize(("clause", "answer"), [
+    # escapes read as a search reads them: an escaped character that is not special is 26
+    ('dc.title="o\\f"', ("info:srw/diagnostic/1/26", "f")),
+    ('dc.title exact "o\\f"', ("info:srw/diagnostic/1/26", "f")),
+    # a scan term is a place in the list: a closing * places it where the rest stands, any
+    # other mask places it nowhere, and is what a search answers
+    ("dc.title=o?", ("info:srw/diagnostic/1/28", "o?")),
+    ("dc.title=o*f", ("info:srw/diagnostic/1/49", "o*f")),
+    ('dc.title="^of"', ("info:srw/diagnostic/1/31", "^of")),
+    # the same terms as the scan of the clause given
+    ("dc.title=o*", "dc.title=o"),
+    ('dc.title="o\\*"', "dc.title=o"),  # a literal *, folded as the index folds punctuation
+    ('dc.title="o\\\\"', "dc.title=o"),  # a literal backslash, likewise
+    ("dc.title=*", 'dc.title=""'),  # from the start of the index
+])  # fmt: skip
+def test_a_scan_term_is_read_as_a_search_term_is(
+    target: int, clause: str, answer: tuple[str, str] | str
+) -> None:
+    """The term of a scan clause is CQL, read as searchRetrieve reads one: its backslashes
+    were kept as typed (``o\\f`` scanned from ``of``, where a search answers 26) and its masks
+    ignored (``o?`` scanned from ``o``, where a search answers 28)."""
+    def terms(scan_clause: str) -> etree._Element:
+        return get(target, version="1.2", operation="scan", scanClause=scan_clause,
+                   maximumTerms="3")  # fmt: skip
+
+    scan = terms(clause)
+    if isinstance(answer, tuple):
+        assert diagnostic(scan) == answer
+        return
+    values = "//*[local-name()='term']/*[local-name()='value']/text()"
+    assert scan.xpath(values) == terms(answer).xpath(values) != []
+
+
 @pytest.mark.parametrize(
     ("clause", "position", "values"),
     [

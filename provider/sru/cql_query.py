@@ -16,7 +16,8 @@ is silently dropped. The mapping is the README's SRU profile; in short:
   ``within "a b"`` asks for one term from a to b (or b to a), both included;
 - a term (with ``=``, ``all`` and ``any`` each of its words) ending in an unescaped ``*`` is
   right-truncated; a backslash escapes ``*``, ``?``, ``^``, ``"`` and itself, any other
-  character escaped is 26 (unless ``unmasked``, which takes every character literally);
+  character escaped is 26 (unless ``unmasked``, which takes every character literally); a scan
+  term is read so too (:func:`scan_start`);
 - ``cql.resultSetId = id`` names an earlier result set.
 
 >>> query, sort = translate(parse("dc.creator = navoiy sortBy dc.date/sort.descending"), sets)
@@ -266,6 +267,16 @@ def _unmask(term: str) -> tuple[str, bool]:
             chars.append(char)
         i += 1
     return "".join(chars), truncated
+
+
+def scan_start(term: str) -> str:
+    """Where a scan of ``term`` starts, the term read as a search reads it (:func:`_check_escapes`,
+    :func:`_unmask`): ``\\*`` is a literal ``*``, a backslash before a character that is not
+    special 26. SRU's scan takes the term as a place in the index's ordered list: a closing ``*``
+    places it where the rest stands (the first term it matches is there), while ``*`` elsewhere,
+    ``?`` and ``^`` place it nowhere, and get what a search gets (49, 28, 31)."""
+    _check_escapes(term)
+    return _unmask(term)[0]
 
 
 _SORT_INDEXES = {ix.TITLE, ix.AUTHOR, ix.DATE}

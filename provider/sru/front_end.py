@@ -50,7 +50,7 @@ from provider.damped_log import SaidOnce
 from provider.search import Condition, ResultSet, SearchError, SearchService, SharedSets
 from provider.search.result_sets import within
 from provider.sru import responses
-from provider.sru.cql_query import index_of, set_named, sort_keys_of, translate
+from provider.sru.cql_query import index_of, scan_start, set_named, sort_keys_of, translate
 from provider.sru.explain import explain_record
 from provider.sru.request import (
     EXPLAIN,
@@ -304,7 +304,7 @@ class SruFrontEnd:
             raise SearchError(Condition.UNSUPPORTED_RELATION_MODIFIER,
                               clause.relation.modifiers[0].name)  # fmt: skip
         page = self.service.scan(
-            connection, index, clause.term, phrase=relation in _PHRASE_RELATIONS,
+            connection, index, scan_start(clause.term), phrase=relation in _PHRASE_RELATIONS,
             count=request.maximum, position=request.position,
         )  # fmt: skip
         return responses.scan(request.version, page)

@@ -557,6 +557,25 @@ def test_unsupported_version_and_packing(target: int, schemas: dict[str, etree.X
     assert diagnostic(root)[0] == "info:srw/diagnostic/1/4"
 
 
+@pytest.mark.parametrize("escaping", ["xml", "string"])
+def test_sru_2_0_record_packing_unpacked_is_answered_with_the_records(
+    target: int, schemas: dict[str, etree.XMLSchema], escaping: str
+) -> None:
+    """SRU 2.0's ``recordPacking=unpacked`` lets the server place the data otherwise than the
+    schema asked for; records exactly of that schema are what it asks for too (it was 71, the
+    diagnostic of recordXMLEscaping). A value of 1.x's recordPacking is none of 2.0's: 6."""
+    root = get(target, query="dc.creator=navoiy", recordSchema="dc", maximumRecords="2",
+               recordPacking="unpacked", recordXMLEscaping=escaping)  # fmt: skip
+    validate(root, schemas)
+    assert root.find(".//{*}diagnostic") is None, etree.tostring(root)
+    assert [e.text for e in root.iter(f"{{{SRU2}}}recordXMLEscaping")] == [escaping] * 2
+    explain = get(target, recordPacking="unpacked", recordXMLEscaping=escaping)
+    validate(explain, schemas)
+    assert explain.find(".//{*}diagnostic") is None, etree.tostring(explain)
+    root = get(target, query="dc.creator=navoiy", recordPacking=escaping)
+    assert diagnostic(root) == ("info:srw/diagnostic/1/6", "recordPacking")
+
+
 def test_maximum_records_default_and_limit(target: int) -> None:
     root = get(target, version="1.2", operation="searchRetrieve", query="dc.date > 1000")
     assert text(root, "numberOfRecords") == "9"

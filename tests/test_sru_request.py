@@ -43,8 +43,14 @@ def test_limits_lower_what_a_client_asks_for() -> None:
         ({"version": "0.9"}, 5, "2.0"),
         ({"version": "1.2", "operation": "update"}, 4, "update"),
         ({"operation": "scan"}, 7, "scanClause"),
-        ({"query": "x", "recordPacking": "unpacked"}, 71, "unpacked"),
         ({"query": "x", "recordXMLEscaping": "json"}, 71, "json"),
+        ({"recordXMLEscaping": "json"}, 71, "json"),  # explain's record too
+        # 2.0's recordPacking is packed or unpacked: 1.x's values are no values of it (6)
+        ({"query": "x", "recordPacking": "xml"}, 6, "recordPacking"),
+        ({"query": "x", "recordPacking": "json"}, 6, "recordPacking"),
+        ({"recordPacking": "string"}, 6, "recordPacking"),
+        ({"version": "1.2", "operation": "searchRetrieve", "query": "x",
+          "recordPacking": "unpacked"}, 71, "unpacked"),
         ({"query": "x", "queryType": "pqf"}, 6, "queryType"),
         # SRU 2.0's own parameters are no parameters of 1.1 and 1.2
         ({"version": "1.2", "operation": "searchRetrieve", "query": "x",
@@ -80,6 +86,23 @@ def test_refusals(params: dict[str, str], sru: int, details: str) -> None:
     with pytest.raises(SearchError) as raised:
         request_of(params, LIMITS)
     assert (raised.value.sru, raised.value.detail) == (sru, details)
+
+
+@pytest.mark.parametrize("packing", ["packed", "unpacked"])
+@pytest.mark.parametrize("escaping", ["xml", "string"])
+def test_sru_2_0_takes_either_record_packing_and_escapes_as_record_xml_escaping_asks(
+    packing: str, escaping: str
+) -> None:
+    """SRU 2.0's recordPacking (packed, the default, or unpacked) says whether the records must
+    be exactly of the schema asked for; unpacked lets the server choose, and Koprik's records,
+    always of that schema, are what either asks for. It was 71 for unpacked, the diagnostic of
+    recordXMLEscaping, which carries 1.x recordPacking's xml and string in 2.0."""
+    params = {"recordPacking": packing, "recordXMLEscaping": escaping}
+    search = request_of({"query": "x", **params}, LIMITS)
+    assert isinstance(search, SearchRetrieve) and search.packing == escaping
+    assert request_of(params, LIMITS) == Explain("2.0", escaping)
+    assert request_of({"scanClause": "a", "recordPacking": packing}, LIMITS) == Scan(
+        "2.0", "a", 1, 20)  # fmt: skip
 
 
 def test_a_stylesheet_is_taken_in_every_operation() -> None:

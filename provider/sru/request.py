@@ -3,7 +3,7 @@
 :func:`request_of` turns the (GET or POST form) parameters into an :class:`Explain`,
 :class:`SearchRetrieve` or :class:`Scan` with every value checked, or raises
 :class:`SearchError` (7 missing, 8 unsupported parameter, 6 bad value, 5 version, 4 operation,
-71 packing, 66 schema, 72 SRU 1.1's recordXPath). The version and operation
+71 XML escaping (1.x recordPacking), 66 schema, 72 SRU 1.1's recordXPath). The version and operation
 a refusal is answered in come from :func:`version_of` and :func:`operation_of`, which never
 fail.
 
@@ -26,6 +26,7 @@ from provider.search import Condition, SearchError
 DEFAULT_VERSION = "2.0"
 EXPLAIN, SEARCH, SCAN = "explain", "searchRetrieve", "scan"
 XML, STRING = "xml", "string"
+PACKED, UNPACKED = "packed", "unpacked"
 DEFAULT_SCAN_TERMS = 20
 MAX_DIGITS = 18
 """The most digits a number parameter may have: every such number fits a 64-bit integer."""
@@ -257,12 +258,15 @@ def _number(
 
 def _packing(params: dict[str, str], version: str) -> str:
     """How records are carried: ``xml`` or ``string`` (1.x ``recordPacking``, 2.0
-    ``recordXMLEscaping``; 2.0's ``recordPacking`` is packed or unpacked, and only packed
-    records are served)."""
+    ``recordXMLEscaping``; another value is 71, naming it).
+
+    2.0's ``recordPacking`` says something else: ``packed`` (the default) asks for records
+    exactly of the schema asked for, ``unpacked`` lets the server place their data otherwise.
+    Records of that schema, the only ones Koprik serves, are what either asks for; another
+    value is none of the parameter's (6, naming it, as the SRU diagnostics list has it)."""
     if version == "2.0":
-        packing = params.get("recordPacking", "packed")
-        if packing != "packed":
-            raise SearchError(Condition.UNSUPPORTED_PACKING, packing)
+        if params.get("recordPacking", PACKED) not in (PACKED, UNPACKED):
+            raise SearchError(Condition.UNSUPPORTED_PARAMETER_VALUE, "recordPacking")
         value = params.get("recordXMLEscaping", XML)
     else:
         value = params.get("recordPacking", XML)

@@ -12,33 +12,26 @@ ISO 5426 in 0xA1-0xFE, ISO 6630's non-sort marks at 0x88 and 0x89. Its non-spaci
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from crosswalks.marc8 import MarksAfterBase
+from crosswalks.marc8 import CodedChar, MarksAfterBase
 
 
 class Iso5426Error(ValueError):
     """ISO 5426 data holds a code that has no character."""
 
 
-@dataclass(frozen=True)
-class Iso5426Char:
-    char: str
-    combining: bool
-
-
 @cache
-def table() -> dict[int, Iso5426Char]:
+def table() -> dict[int, CodedChar]:
     """``{byte: character}`` of the codes above ASCII (``tables/iso5426.tsv``)."""
     text = resources.files("crosswalks.tables").joinpath("iso5426.tsv").read_text("utf-8")
-    codes: dict[int, Iso5426Char] = {}
+    codes: dict[int, CodedChar] = {}
     for line in text.splitlines():
         if line.startswith("#") or line.startswith("code\t"):
             continue
         code, point, combining, _name = line.split("\t")
-        codes[int(code, 16)] = Iso5426Char(chr(int(point, 16)), combining == "1")
+        codes[int(code, 16)] = CodedChar(chr(int(point, 16)), combining == "1")
     return codes
 
 
@@ -61,8 +54,5 @@ def decode(data: bytes) -> str:
             raise Iso5426Error(
                 f"invalid ISO 5426: code 0x{byte:02x} (offset {offset}) is unassigned"
             )
-        if entry.combining:
-            text.mark(entry.char)
-        else:
-            text.base(entry.char)
+        text.add(entry)
     return text.nfc()

@@ -30,6 +30,7 @@ import codecs
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -65,7 +66,15 @@ _DECLARED_ISO5426 = (UTF8, ISO5426, *(charset for charset in CANDIDATES[1:] if c
 
 ESC = 0x1B
 _SET_DESIGNATORS = frozenset(b"()$,-bgsp")
-_PIECES = re.compile(rb"[\x1e\x1f]")
+VALUE_BOUNDARIES = re.compile(rb"[\x1e\x1f]")
+"""What separates the values (control fields, subfields) in a record's field data."""
+VALUE_DECODERS: dict[str, tuple[Callable[[bytes], str], type[ValueError]]] = {
+    MARC8: (marc8.decode, Marc8Error),
+    ISO5426: (iso5426.decode, iso5426.Iso5426Error),
+}
+"""The charsets decoded value by value, as each value starts in the sets' initial state
+(MARC-8) and holds its own marks: ``{charset: (decoder, the error it raises)}``; the others
+are Python codecs (:data:`CODECS`)."""
 
 # Letter frequencies of Russian and Uzbek Cyrillic text (per cent, rounded; Uzbek letters
 # at their share in Uzbek text), which tell a right reading from a permuted one.
@@ -165,13 +174,15 @@ def has_marc8_escapes(data: bytes) -> bool:
 
 def reading(data: bytes, charset: str) -> str | None:
     """The record's field data (delimiters kept) read in ``charset``; None when invalid."""
+    if charset in VALUE_DECODERS:
+        decode, error_class = VALUE_DECODERS[charset]
+        try:
+            return "\x1f".join(decode(piece) for piece in VALUE_BOUNDARIES.split(data))
+        except error_class:
+            return None
     try:
-        if charset == MARC8:
-            return "\x1f".join(marc8.decode(piece) for piece in _PIECES.split(data))
-        if charset == ISO5426:
-            return "\x1f".join(iso5426.decode(piece) for piece in _PIECES.split(data))
         return data.decode(CODECS[charset])
-    except (UnicodeDecodeError, Marc8Error, iso5426.Iso5426Error):
+    except UnicodeDecodeError:
         return None
 
 

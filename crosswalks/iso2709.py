@@ -22,7 +22,7 @@ import contextlib
 import logging
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any, BinaryIO, Literal
@@ -31,7 +31,7 @@ from pymarc import Field, Indicators, Leader, Record, Subfield
 from pymarc.exceptions import BadSubfieldCodeWarning
 from pymarc.field import RawField
 
-from crosswalks import charsets, iso5426, marc8, marc_syntax
+from crosswalks import charsets, marc8, marc_syntax
 from crosswalks.framing import BOM, SAMPLE_BYTES
 from crosswalks.xmltext import has_forbidden
 
@@ -580,18 +580,10 @@ def unimarc_character_sets(chunk: bytes) -> str:
     return ""
 
 
-_DECODERS: dict[str, tuple[Callable[[bytes], str], type[ValueError]]] = {
-    charsets.MARC8: (marc8.decode, marc8.Marc8Error),
-    charsets.ISO5426: (iso5426.decode, iso5426.Iso5426Error),
-}
-"""The charsets read byte for byte (as Latin-1) and decoded value by value afterwards, as
-each value starts in the sets' initial state (MARC-8) and holds its own marks."""
-
-
 def _check_valid(data: bytes, charset: str) -> None:
-    if charset in _DECODERS:
-        decode, error_class = _DECODERS[charset]
-        for piece in re.split(rb"[\x1e\x1f]", data):
+    if charset in charsets.VALUE_DECODERS:
+        decode, error_class = charsets.VALUE_DECODERS[charset]
+        for piece in charsets.VALUE_BOUNDARIES.split(data):
             try:
                 decode(piece)
             except error_class as error:
@@ -608,9 +600,9 @@ def _check_valid(data: bytes, charset: str) -> None:
 def _decode_values(record: Record, charset: str) -> None:
     """Turn values read byte for byte (Latin-1) into the MARC-8 or ISO 5426 text they encode;
     nothing for the other charsets, which are decoded as read."""
-    if charset not in _DECODERS:
+    if charset not in charsets.VALUE_DECODERS:
         return
-    decode, error_class = _DECODERS[charset]
+    decode, error_class = charsets.VALUE_DECODERS[charset]
     try:
         for field in record.fields:
             if field.is_control_field():

@@ -574,10 +574,33 @@ def alike(entries: Sequence[SourceEntry]) -> list[list[SourceEntry]]:
     return [group for group in groups.values() if len(group) > 1]
 
 
+def twins(entries: Sequence[SourceEntry], entry: SourceEntry) -> list[SourceEntry]:
+    """The other sources among ``entries`` (:func:`all_sources`) that harvest the same records
+    as ``entry`` (its group of :func:`alike`), in their order: what one source's page and the
+    API say of it, as the list does."""
+    for group in alike(entries):
+        if entry in group:
+            return [other for other in group if other != entry]
+    return []
+
+
+def disabled_mark(source: HarvestSource) -> str:
+    """`` (disabled)`` after the name of a disabled source where another is said to harvest
+    its records: it has no scheduled runs, so an operator might take it for no harvest at all,
+    but it is harvested by hand, and on its schedule once enabled; empty for an enabled one."""
+    return "" if source.enabled else " (disabled)"
+
+
+def named(source: HarvestSource) -> str:
+    """The name of ``source`` as a note of sources :func:`alike` says it
+    (:func:`disabled_mark`)."""
+    return source.name + disabled_mark(source)
+
+
 def alike_note(group: Sequence[SourceEntry]) -> str:
     """What is said of a group of sources :func:`alike`."""
     first = group[0].source
-    names = ", ".join(entry.source.name for entry in group)
+    names = ", ".join(named(entry.source) for entry in group)
     return (f"{names}: harvest {shown_url(first.url)} with the same {_ALIKE[first.protocol]}: "
             "each record is stored once under each name")
 
@@ -588,7 +611,8 @@ def _refuse_duplicate(settings: Settings, catalog: Catalog, source: HarvestSourc
     harvests = _harvests(source)
     for entry in all_sources(settings, catalog):
         if entry.source.name != source.name and _harvests(entry.source) == harvests:
-            raise SourceError(f"source {entry.source.name!r} harvests {shown_url(source.url)} "
+            raise SourceError(f"source {entry.source.name!r}{disabled_mark(entry.source)} "
+                              f"harvests {shown_url(source.url)} "
                               f"with the same {_ALIKE[source.protocol]} already: each record "
                               "would be stored twice", "url")
 

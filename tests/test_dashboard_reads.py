@@ -44,7 +44,7 @@ def test_next_run_times_come_from_the_schedulers_job_store(tmp_path) -> None:  #
     assert views["daily"].next_run == upcoming["daily"] and views["manual"].next_run is None
     assert views["daily"].schedule == "every 1d"
     for name, view in views.items():  # a source's page reads its own rows alone, to the same
-        assert reads.source(catalog, view.entry) == view
+        assert reads.source(settings, catalog, view.entry) == view
         assert reads.next_run_times(catalog.engine, name) == {
             key: value for key, value in upcoming.items() if key == name}
     catalog.close()
@@ -82,7 +82,7 @@ def test_a_sources_own_view_is_what_the_list_shows_of_it(settings: Settings) -> 
         listed.setdefault(view.entry.source.name, view)  # the file's first, as harvested
     assert set(listed) == {"a_b", "aXb", "off", "on", "filed"}
     for name, view in listed.items():
-        assert reads.source(catalog, find_source(filed, catalog, name)) == view, name
+        assert reads.source(filed, catalog, find_source(filed, catalog, name)) == view, name
     assert listed["a_b"].entry.source.prefix == "oai_dc" and listed["a_b"].watermark
     assert listed["a_b"].last_run is not None and listed["a_b"].last_run.added == 3
     assert listed["off"].next_run is None and listed["aXb"].next_run is not None

@@ -595,6 +595,41 @@ async def test_the_sources_page_says_which_sources_harvest_the_same_records(
     assert said == ["again", "regional"]
 
 
+async def test_a_sources_page_and_the_api_say_which_sources_harvest_the_same_records(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    """The list page named the other sources harvesting a source's records, but its own page
+    and the API (``GET /api/sources/NAME``, and the list's) did not: an operator opening one
+    source could not see it stored twice. Each names them now, a disabled one (harvested by
+    hand, and on its schedule once enabled) said so; a source of other records names none."""
+    sources = [HarvestSource(name=name, url=url, prefix=prefix, enabled=enabled)
+               for name, url, prefix, enabled in (
+        ("regional", "http://127.0.0.1/oai", "marc21", True),
+        ("again", "http://127.0.0.1:80/oai", "marc21", True),
+        ("paused", "HTTP://127.0.0.1/oai", "marc21", False),
+        ("dc", "http://127.0.0.1/oai", "oai_dc", True),
+    )]
+    settings = dataclasses.replace(dashboard_settings(tmp_path), sources=sources)
+    dashboard = await make_client(aiohttp_client, settings)
+    await sign_in(dashboard)
+    said = r'<small class="alike">harvests the same records as ([^<]*): each is stored under '
+    for name, others in (("regional", "again, paused (disabled)"),
+                         ("paused", "regional, again"), ("dc", None)):
+        page = await (await dashboard.get(f"/sources/{name}")).text()
+        assert re.findall(said, page) == ([others] if others else []), name
+    listed = await (await dashboard.get("/sources")).text()
+    assert re.findall(said, listed) == [
+        "again, paused (disabled)", "regional, paused (disabled)", "regional, again"]
+    headers = {"Authorization": f"Bearer {new_token(dashboard.app[CATALOG].engine, 'alice')}"}
+    for name, others in (("regional", ["again", "paused"]), ("paused", ["regional", "again"]),
+                         ("dc", [])):
+        answer = await (await dashboard.get(f"/api/sources/{name}", headers=headers)).json()
+        assert answer["alike"] == others, name
+    every = await (await dashboard.get("/api/sources", headers=headers)).json()
+    assert [source["alike"] for source in every] == [
+        ["again", "paused"], ["regional", "paused"], ["regional", "again"], []]
+
+
 async def test_the_pages_name_the_settings_file_a_source_comes_from(
     aiohttp_client: Any, tmp_path: Any
 ) -> None:

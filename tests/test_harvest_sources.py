@@ -549,6 +549,41 @@ def test_a_source_harvesting_what_another_does_is_refused_naming_it(
     assert koprik("sources", "edit", "b", "--every", "6h")[0] == 0  # its harvest unchanged
 
 
+def test_a_disabled_source_harvesting_the_same_records_is_said_disabled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A disabled source has no scheduled runs, but is harvested by hand and on its schedule
+    once enabled: a second source of its records is refused as beside an enabled one, and the
+    refusal and the list's line say it is disabled (an operator who sees it harvest nothing
+    would otherwise not see why it is "harvested already")."""
+    config = _config(tmp_path)
+
+    def koprik(*args: str) -> tuple[int, str, str]:
+        status = main(["--config", config, *args])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    add = ("sources", "add", "--no-check", "--prefix", "oai_dc")
+    assert koprik(*add, "off", "--url", "http://127.0.0.1:10/oai", "--disabled")[0] == 0
+    assert koprik(*add, "b", "--url", "http://127.0.0.1:10/oai") == (
+        2, "", "koprik: source 'b' refused: source 'off' (disabled) harvests "
+               "http://127.0.0.1:10/oai with the same format and sets already: each record "
+               "would be stored twice\n")
+    assert koprik(*add, "later", "--url", "http://127.0.0.1:9/oai", "--set", "s",
+                  "--disabled")[0] == 0
+    assert koprik(*add, "on", "--url", "http://127.0.0.1:9/oai", "--set", "t")[0] == 0
+    settings = load_settings(config)
+    catalog = Catalog.open(settings)
+    with catalog.engine.begin() as connection:  # as an earlier release let it be added
+        connection.execute(update(harvest_sources).where(harvest_sources.c.name == "on")
+                           .values(sets="s"))
+    catalog.close()
+    status, out, _ = koprik("sources", "list")
+    assert status == 0 and out.splitlines()[-1] == (
+        "later (disabled), on: harvest http://127.0.0.1:9/oai with the same format and sets: "
+        "each record is stored once under each name")
+
+
 @pytest.mark.parametrize(
     ("protocol", "first", "second"),
     [

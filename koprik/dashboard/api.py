@@ -115,7 +115,7 @@ async def get_source(request: web.Request) -> web.Response:
         entry = await asyncio.to_thread(find_source, settings, catalog, request.match_info["name"])
     except UnknownSource as error:
         raise _error(web.HTTPNotFound, str(error)) from None
-    view = await asyncio.to_thread(reads.source, catalog, entry)
+    view = await asyncio.to_thread(reads.source, settings, catalog, entry)
     return web.json_response(view.as_json())
 
 

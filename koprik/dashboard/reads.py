@@ -24,7 +24,7 @@ from harvester import locks
 from harvester.coverage import NOTHING, Coverage, coverage_of, coverages
 from harvester.runs import ENDED_UNSAID, INTERRUPTED, RUNNING
 from harvester.scheduler import JOB_PREFIX, JOBS_TABLE
-from harvester.sources import SourceEntry, alike, all_sources, shown
+from harvester.sources import SourceEntry, alike, all_sources, named, shown, twins
 
 DAY = 86400
 LARGEST_ID = 2**31 - 1
@@ -226,9 +226,8 @@ class SourceView:
     last_run: Run | None
     coverage: Coverage
     next_run: datetime | None
-    alike: tuple[str, ...] = ()
-    """The other sources that harvest the same records (:func:`harvester.sources.alike`), as
-    the sources page says; none read for one source's page, which reads its rows alone."""
+    alike: tuple[SourceEntry, ...] = ()
+    """The other sources that harvest the same records (:func:`harvester.sources.alike`)."""
 
     @property
     def version(self) -> str:
@@ -239,6 +238,12 @@ class SourceView:
         """The source as pages and the API show it, its password masked
         (:func:`harvester.sources.shown`)."""
         return shown(self.entry.source)
+
+    @property
+    def alike_named(self) -> str:
+        """The sources of :attr:`alike` as pages name them, a disabled one said so
+        (:func:`harvester.sources.named`)."""
+        return ", ".join(named(entry.source) for entry in self.alike)
 
     @property
     def schedule(self) -> str:
@@ -262,6 +267,7 @@ class SourceView:
             "watermark": self.watermark,
             "next_run": self.next_run.isoformat() if self.next_run else None,
             "last_run": self.last_run.as_json() if self.last_run else None,
+            "alike": [entry.source.name for entry in self.alike],
         }
 
 
@@ -299,7 +305,7 @@ def sources(settings: Settings, catalog: Catalog) -> list[SourceView]:
         saved = coverages(connection)
     upcoming = next_run_times(engine)
     others = {(entry.source.name, entry.origin): tuple(
-        other.source.name for other in group if other is not entry)
+        other for other in group if other is not entry)
         for group in alike(entries) for entry in group}
     return [
         SourceView(e, last.get(e.source.name), saved.get(e.source.name, NOTHING),
@@ -309,15 +315,18 @@ def sources(settings: Settings, catalog: Catalog) -> list[SourceView]:
     ]
 
 
-def source(catalog: Catalog, entry: SourceEntry) -> SourceView:
-    """``entry``'s view (as :func:`sources` makes it), reading that source's rows alone: its
-    page (refreshed while it runs) and the API ask for one source of thousands."""
+def source(settings: Settings, catalog: Catalog, entry: SourceEntry) -> SourceView:
+    """``entry``'s view (as :func:`sources` makes it), reading that source's runs, state and
+    job alone: its page (refreshed while it runs) and the API ask for one source of thousands.
+    The definitions of all (one table, no runs) are read to name its
+    :func:`~harvester.sources.twins`."""
     name = entry.source.name
     last = runs(catalog.engine, name, limit=1)
     with catalog.engine.connect() as connection:
         coverage = coverage_of(connection, name)
     upcoming = next_run_times(catalog.engine, name).get(name) if entry.source.enabled else None
-    return SourceView(entry, last[0] if last else None, coverage, upcoming)
+    others = tuple(twins(all_sources(settings, catalog), entry))
+    return SourceView(entry, last[0] if last else None, coverage, upcoming, others)
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,8 @@ async def _source_page(
     """The page of ``entry``'s source; ``form`` and ``error`` in ``context`` show a refused
     edit with what the operator typed."""
     runs = await asyncio.to_thread(reads.runs, request.app[CATALOG].engine, entry.source.name)
-    view = await asyncio.to_thread(reads.source, request.app[CATALOG], entry)
+    view = await asyncio.to_thread(reads.source, request.app[SETTINGS],
+                                  request.app[CATALOG], entry)
     return await render(request, "source.html", status=status, view=view, runs=runs,
                         editable=entry.added, protocols=HARVEST_PROTOCOLS,
                         holdings=HOLDINGS, **context)

@@ -25,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Executable, delete, insert, select, update
@@ -256,6 +257,42 @@ def _require_http(source: HarvestSource) -> None:
     problem = z3950_in_place_of_http(source.url, source.protocol) or http_url_problem(source.url)
     if problem is not None:
         raise SourceError(f"URL {shown_url(source.url)!r}: {problem}", "url")
+    _require_idna(urlsplit(source.url).hostname or "", f"URL {shown_url(source.url)!r}")
+
+
+def _require_idna(host: str, address: str) -> None:
+    """Refuse a host that is no internationalized domain name (:func:`_ascii_host` cannot
+    write it), naming ``address``: no run could look it up, and comparing it failed."""
+    try:
+        _ascii_host(host)
+    except UnicodeError as error:
+        reason = error.__cause__ or error  # the codec's own words, without its wrapper
+        raise SourceError(f"{address}: host {host!r} is not a valid internationalized domain "
+                          f"name (IDNA: {reason})", "url") from None
+
+
+def _ascii_host(host: str) -> str:
+    """``host`` in lowercase, a name with characters beyond ASCII in its IDNA form
+    (``bücher.example`` is ``xn--bcher-kva.example``), by Python's ``idna`` codec, as the
+    socket module writes it to look it up; raises UnicodeError for one it cannot write."""
+    return (host if host.isascii() else host.encode("idna").decode("ascii")).lower()
+
+
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+"""RFC 3986's unreserved characters (2.3)."""
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def _normal_escapes(text: str) -> str:
+    """``text`` (a path or query) with its percent-escapes in RFC 3986's normal form: one of
+    an unreserved character is that character (6.2.2.2: ``%7e`` is ``~``), any other in
+    uppercase hex (6.2.2.1: ``%2f`` is ``%2F``, never ``/``, which a server reads otherwise)."""
+
+    def normal(escape: re.Match[str]) -> str:
+        character = unquote(escape.group())
+        return character if character in _UNRESERVED else escape.group().upper()
+
+    return _PERCENT_ESCAPE.sub(normal, text)
 
 
 _OAI_ARGUMENTS = frozenset({"verb"}).union(*(schema.allowed for schema in VERBS.values()))
@@ -296,9 +333,10 @@ def _refuse_shortfall(source: HarvestSource, protocol: str) -> None:
 
 def _validate_z3950(source: HarvestSource) -> None:
     try:
-        parse_address(source.url)
+        host = parse_address(source.url).host
     except ValueError as error:
         raise SourceError(f"Z39.50 address: {error}", "url") from error
+    _require_idna(host, f"Z39.50 address {source.url!r}")
     if not source.query:
         raise SourceError("a Z39.50 source needs a query (PQF, e.g. '@attr 1=4 navoiy')",
                           "query")
@@ -535,24 +573,28 @@ def _endpoint(source: HarvestSource) -> object:
     certainly reaches it: an HTTP address without credentials, its scheme and host in either
     case, its scheme's default port written out or not, an empty port, query or path (``/``)
     or a fragment (never sent) alike, as the requests are sent; a Z39.50 address as
-    :func:`parse_address` reads it (port 210 and database Default if omitted). What a server
-    may answer otherwise stays apart: a trailing slash of the path, a host's trailing dot
-    (looked up without the resolver's search domains, sent so in the Host header), the case
-    of the path or database, the order of a query's arguments. An address that is none (a
-    source stored before a check refused it) is itself."""
+    :func:`parse_address` reads it (port 210 and database Default if omitted). A host in
+    Unicode and in its IDNA form (``xn--``) are one (:func:`_ascii_host`), and so are a path or
+    query and its percent-escapes in RFC 3986's normal form (:func:`_normal_escapes`). What a
+    server may answer otherwise stays apart: a trailing slash of the path, a host's trailing
+    dot (looked up without the resolver's search domains, sent so in the Host header), the
+    case of the path or database, the order of a query's arguments, an escaped reserved
+    character (``%2F``) and the character. An address that is none (a source stored before a
+    check refused it, a host no IDNA) is itself."""
     try:
         if source.protocol == Z3950:
             host, port, database = parse_address(source.url)
-            return host.lower(), port, database
+            return _ascii_host(host), port, database
         parts = urlsplit(public_url(source.url))
         port = parts.port
+        host = _ascii_host(parts.hostname or "")  # (UnicodeError is a ValueError)
     except ValueError:
         return source.url
-    host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host  # an IPv6 address
     if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
         host = f"{host}:{port}"
-    return urlunsplit((parts.scheme, host, parts.path or "/", parts.query, ""))
+    return urlunsplit((parts.scheme, host, _normal_escapes(parts.path) or "/",
+                       _normal_escapes(parts.query), ""))
 
 
 _ALIKE = {OAI_PMH: "format and sets", SRU: "record schema and query",

@@ -595,9 +595,16 @@ def test_a_disabled_source_harvesting_the_same_records_is_said_disabled(
         ("oai-pmh", "http://[::1]:80/oai", "http://[::1]/oai"),
         ("sru", "http://127.0.0.1:80/sru?", "http://127.0.0.1/sru"),
         ("z3950", "127.0.0.1", "z3950://127.0.0.1:210/Default"),
+        ("oai-pmh", "http://127.0.0.1/%7euser/oai", "http://127.0.0.1/~user/oai"),
+        ("oai-pmh", "http://127.0.0.1/%7Euser/%2a%41", "http://127.0.0.1/~user/%2A%41"),
+        ("oai-pmh", "http://127.0.0.1/oai?key=%7e%2f", "http://127.0.0.1/oai?key=~%2F"),
+        ("oai-pmh", "http://bibliothèque.example/oai", "http://xn--bibliothque-59a.example/oai"),
+        ("sru", "http://Bücher.example/sru", "http://xn--bcher-kva.example/%73ru"),
+        ("z3950", "z3950://bücher.example:210/Default", "z3950://xn--bcher-kva.example/Default"),
     ],
     ids=["http-80", "https-443", "empty-port", "fragment-and-empty-query", "empty-path", "ipv6",
-         "sru", "z3950-defaults"],
+         "sru", "z3950-defaults", "tilde", "percent-case", "query-escapes", "idna",
+         "sru-idna-and-escape", "z3950-idna"],
 )
 def test_an_address_naming_the_same_endpoint_otherwise_is_refused_as_the_same(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], protocol: str, first: str, second: str
@@ -613,6 +620,42 @@ def test_an_address_naming_the_same_endpoint_otherwise_is_refused_as_the_same(
     assert main(["--config", config, *add, "b", "--url", second]) == 2
     assert capsys.readouterr().err.startswith(
         f"koprik: source 'b' refused: source 'a' harvests {second} with the same ")
+
+
+def test_a_host_that_is_no_internationalized_domain_name_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A host IDNA cannot write (an empty label beside one in Unicode) could not be compared
+    with the others' (their IDNA form): it is refused in one line naming it, over HTTP and
+    Z39.50, and one stored before is listed, compared as written, with no traceback."""
+    config = _config(tmp_path)
+
+    def koprik(*args: str) -> tuple[int, str, str]:
+        status = main(["--config", config, *args])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    add = ("sources", "add", "--no-check")
+    assert koprik(*add, "b", "--prefix", "marc21", "--url", "http://a..bücher.example/oai") == (
+        2, "", "koprik: source 'b' refused: URL 'http://a..bücher.example/oai': host "
+               "'a..bücher.example' is not a valid internationalized domain name (IDNA: label "
+               "empty or too long)\n")
+    assert koprik(*add, "z", "--protocol", "z3950", "--query", "@attr 1=4 navoiy", "--url",
+                  "z3950://a..bücher.example/Default") == (
+        2, "", "koprik: source 'z' refused: Z39.50 address 'z3950://a..bücher.example/Default': "
+               "host 'a..bücher.example' is not a valid internationalized domain name (IDNA: "
+               "label empty or too long)\n")
+    assert koprik(*add, "b", "--prefix", "marc21", "--url", "http://bücher.example/oai")[0] == 0
+    settings = load_settings(config)
+    catalog = Catalog.open(settings)
+    with catalog.engine.begin() as connection:  # as an earlier release let it be added
+        connection.execute(update(harvest_sources).where(harvest_sources.c.name == "b")
+                           .values(url="http://a..bücher.example/oai"))
+    catalog.close()
+    status, out, err = koprik("sources", "list")
+    assert status == 0 and err == "" and out.splitlines()[-1].endswith(
+        " http://a..bücher.example/oai")
+    assert koprik(*add, "c", "--prefix", "marc21", "--url", "http://bücher.example/oai")[0] == 0
 
 
 @pytest.mark.parametrize(
@@ -632,6 +675,18 @@ def test_an_address_that_may_name_another_endpoint_is_another_source(
     first = "http://localhost/oai" if "localhost" in second else "http://127.0.0.1/oai"
     assert main(["--config", config, *add, "a", "--url", first]) == 0
     assert main(["--config", config, *add, "b", "--url", second]) == 0, capsys.readouterr().err
+
+
+def test_an_escaped_reserved_character_is_not_the_character() -> None:
+    """RFC 3986 makes an escape of an unreserved character that character, not one of a
+    reserved character: ``/oai%2Fx`` is one path segment to a server, ``/oai/x`` two (the
+    case of its hex aside)."""
+    source = HarvestSource(name="a", url="http://127.0.0.1/oai/x?s=a%26b", prefix="marc21")
+    for url, same in (("http://127.0.0.1/oai%2Fx?s=a%26b", False),
+                      ("http://127.0.0.1/oai/x?s=a&b", False),
+                      ("http://127.0.0.1/oai/x?s=a%26%62", True)):
+        other = dataclasses.replace(source, name="b", url=url)
+        assert (sources._harvests(other) == sources._harvests(source)) is same, url
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Executable, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from yarl import URL
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
@@ -257,25 +258,32 @@ def _require_http(source: HarvestSource) -> None:
     problem = z3950_in_place_of_http(source.url, source.protocol) or http_url_problem(source.url)
     if problem is not None:
         raise SourceError(f"URL {shown_url(source.url)!r}: {problem}", "url")
-    _require_idna(urlsplit(source.url).hostname or "", f"URL {shown_url(source.url)!r}")
+    _require_idna(urlsplit(source.url).hostname or "", f"URL {shown_url(source.url)!r}",
+                  source.protocol)
 
 
-def _require_idna(host: str, address: str) -> None:
+def _require_idna(host: str, address: str, protocol: str) -> None:
     """Refuse a host that is no internationalized domain name (:func:`_ascii_host` cannot
     write it), naming ``address``: no run could look it up, and comparing it failed."""
     try:
-        _ascii_host(host)
-    except UnicodeError as error:
+        _ascii_host(host, protocol)
+    except ValueError as error:  # UnicodeError is one
         reason = error.__cause__ or error  # the codec's own words, without its wrapper
         raise SourceError(f"{address}: host {host!r} is not a valid internationalized domain "
                           f"name (IDNA: {reason})", "url") from None
 
 
-def _ascii_host(host: str) -> str:
+def _ascii_host(host: str, protocol: str) -> str:
     """``host`` in lowercase, a name with characters beyond ASCII in its IDNA form
-    (``bücher.example`` is ``xn--bcher-kva.example``), by Python's ``idna`` codec, as the
-    socket module writes it to look it up; raises UnicodeError for one it cannot write."""
-    return (host if host.isascii() else host.encode("idna").decode("ascii")).lower()
+    (``bücher.example`` is ``xn--bcher-kva.example``) as a run sends it: over HTTP as aiohttp
+    does (yarl, IDNA 2008: ``straße`` is ``xn--strae-oqa``), a Z39.50 one as the socket module
+    looks it up (Python's ``idna`` codec, IDNA 2003: ``straße`` is ``strasse``); raises
+    ValueError (a UnicodeError) for one it cannot write."""
+    if host.isascii():
+        return host.lower()
+    if protocol == Z3950:
+        return host.encode("idna").decode("ascii").lower()
+    return URL.build(scheme="http", host=host).raw_host or ""
 
 
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
@@ -336,7 +344,7 @@ def _validate_z3950(source: HarvestSource) -> None:
         host = parse_address(source.url).host
     except ValueError as error:
         raise SourceError(f"Z39.50 address: {error}", "url") from error
-    _require_idna(host, f"Z39.50 address {source.url!r}")
+    _require_idna(host, f"Z39.50 address {source.url!r}", Z3950)
     if not source.query:
         raise SourceError("a Z39.50 source needs a query (PQF, e.g. '@attr 1=4 navoiy')",
                           "query")
@@ -584,10 +592,10 @@ def _endpoint(source: HarvestSource) -> object:
     try:
         if source.protocol == Z3950:
             host, port, database = parse_address(source.url)
-            return _ascii_host(host), port, database
+            return _ascii_host(host, Z3950), port, database
         parts = urlsplit(public_url(source.url))
         port = parts.port
-        host = _ascii_host(parts.hostname or "")  # (UnicodeError is a ValueError)
+        host = _ascii_host(parts.hostname or "", source.protocol)  # (UnicodeError is a ValueError)
     except ValueError:
         return source.url
     host = f"[{host}]" if ":" in host else host  # an IPv6 address

@@ -601,10 +601,12 @@ def test_a_disabled_source_harvesting_the_same_records_is_said_disabled(
         ("oai-pmh", "http://bibliothèque.example/oai", "http://xn--bibliothque-59a.example/oai"),
         ("sru", "http://Bücher.example/sru", "http://xn--bcher-kva.example/%73ru"),
         ("z3950", "z3950://bücher.example:210/Default", "z3950://xn--bcher-kva.example/Default"),
+        ("oai-pmh", "http://straße.example/oai", "http://xn--strae-oqa.example/oai"),
+        ("z3950", "z3950://straße.example/Default", "z3950://strasse.example/Default"),
     ],
     ids=["http-80", "https-443", "empty-port", "fragment-and-empty-query", "empty-path", "ipv6",
          "sru", "z3950-defaults", "tilde", "percent-case", "query-escapes", "idna",
-         "sru-idna-and-escape", "z3950-idna"],
+         "sru-idna-and-escape", "z3950-idna", "http-idna-2008", "z3950-idna-2003"],
 )
 def test_an_address_naming_the_same_endpoint_otherwise_is_refused_as_the_same(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], protocol: str, first: str, second: str
@@ -661,7 +663,8 @@ def test_a_host_that_is_no_internationalized_domain_name_is_refused_in_one_line(
 @pytest.mark.parametrize(
     "second",
     ["http://127.0.0.1/oai/", "http://localhost./oai", "https://127.0.0.1/oai",
-     "http://127.0.0.1:8080/oai", "http://127.0.0.1/oai?a=1", "http://127.0.0.1/OAI"],
+     "http://127.0.0.1:8080/oai", "http://127.0.0.1/oai?a=1", "http://127.0.0.1/OAI",
+     "http://strasse.example/oai"],
 )
 def test_an_address_that_may_name_another_endpoint_is_another_source(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], second: str
@@ -669,10 +672,13 @@ def test_an_address_that_may_name_another_endpoint_is_another_source(
     """What servers may answer otherwise stays another address: a trailing slash (a route
     ``/oai`` is not ``/oai/`` to every server), a host's trailing dot (``localhost.`` is looked
     up without the resolver's search domains, and sent so in the Host header), another scheme,
-    port, query or path case."""
+    port, query or path case, and a host whose IDNA 2003 form names another (``straße`` is
+    ``strasse`` in IDNA 2003, ``xn--strae-oqa`` in IDNA 2008, which aiohttp sends)."""
     config = _config(tmp_path)
     add = ("sources", "add", "--no-check", "--prefix", "marc21")
-    first = "http://localhost/oai" if "localhost" in second else "http://127.0.0.1/oai"
+    first = {"http://localhost./oai": "http://localhost/oai",
+             "http://strasse.example/oai": "http://straße.example/oai"}.get(
+        second, "http://127.0.0.1/oai")
     assert main(["--config", config, *add, "a", "--url", first]) == 0
     assert main(["--config", config, *add, "b", "--url", second]) == 0, capsys.readouterr().err
 

@@ -58,8 +58,6 @@ class Condition(StrEnum):
     RECORD_NOT_IN_SCHEMA = "record not available in this schema"
     UNSUPPORTED_PACKING = "unsupported record packing"
     XPATH_UNSUPPORTED = "XPath retrieval unsupported"
-    RECORD_TOO_LARGE = "record too large to send"
-    RECORD_UNREADABLE = "record cannot be presented"
     UNSUPPORTED_SORT_KEY = "unsupported sort key"
     TOO_MANY_SORT_KEYS = "too many sort keys"
     UNSUPPORTED_SORT_DIRECTION = "unsupported sort direction"
@@ -68,7 +66,6 @@ class Condition(StrEnum):
     MALFORMED_SCAN = "malformed scan request"
     SCAN_POSITION_OUT_OF_RANGE = "response position out of range"
     TOO_MANY_SCAN_TERMS = "too many terms requested"
-    DATABASE_MISSING = "database does not exist"
 
 
 class Codes(NamedTuple):
@@ -119,8 +116,6 @@ CODES: dict[Condition, Codes] = {
     Condition.RECORD_NOT_IN_SCHEMA: Codes(238, 67),
     Condition.UNSUPPORTED_PACKING: Codes(239, 71),
     Condition.XPATH_UNSUPPORTED: Codes(100, 72),  # SRU 1.1's recordXPath parameter
-    Condition.RECORD_TOO_LARGE: Codes(17, 70),
-    Condition.RECORD_UNREADABLE: Codes(14, 63),
     Condition.UNSUPPORTED_SORT_KEY: Codes(207, 88),  # SRU: unsupported path for sort
     Condition.TOO_MANY_SORT_KEYS: Codes(211, 84),
     Condition.UNSUPPORTED_SORT_DIRECTION: Codes(214, 90),
@@ -129,7 +124,6 @@ CODES: dict[Condition, Codes] = {
     Condition.MALFORMED_SCAN: Codes(228, 6),  # SRU: the parameter's value is unsupported
     Condition.SCAN_POSITION_OUT_OF_RANGE: Codes(233, 120),
     Condition.TOO_MANY_SCAN_TERMS: Codes(1029, 121),
-    Condition.DATABASE_MISSING: Codes(235, 235),
 }
 """Each condition's Bib-1 diagnostic and SRU diagnostic number (the SRU list is the one at
 ``info:srw/diagnostic/1``; both numbers are the registered meaning, not an approximation,

@@ -50,8 +50,17 @@ def postgres_cluster(port: int, *, durable: bool) -> Iterator[str]:
     finally:
         mode = "fast" if durable else "immediate"
         run_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", mode, "stop"])
-        # rm removed a test run's cluster (hundreds of databases) in half of rmtree's time
-        subprocess.run(["rm", "-rf", "--", str(base)], check=False)
+        remove_unwaited(base)
+
+
+def remove_unwaited(folder: Path) -> None:
+    """Remove ``folder`` in a process left to finish on its own (``rm -rf``: half of
+    ``shutil.rmtree``'s time). A test run's cluster holds hundreds of databases (gigabytes);
+    waiting for its removal was the pause at the suite's end (20 to 90 s on CI, counted in the
+    teardown of each pytest process's last test), and nothing needs the folder gone by then."""
+    subprocess.run(["sh", "-c", 'rm -rf -- "$1" &', "remove_unwaited", str(folder)],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   start_new_session=True, check=False)  # fmt: skip
 
 
 def until_waiting_for_a_lock(engine: Any, waiters: int, held_by: int | None = None) -> None:

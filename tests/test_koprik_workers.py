@@ -35,18 +35,38 @@ from tests.z3950_target_fixtures import yaz_client
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 SRU = "{http://docs.oasis-open.org/ns/search-ws/sruResponse}"
 RECORDS, PAGE = 30, 7
+CATALOGUE = "k.sqlite3"  # in a test's folder: a copy of the demo catalogue (tmp_path)
+
+
+def _short_folder() -> Path:
+    return Path(tempfile.mkdtemp(prefix="koprik-workers-"))
+
+
+@pytest.fixture(scope="module")
+def demo_catalogue() -> Iterator[Path]:
+    """A catalogue of ``koprik demo --records RECORDS``, made once for the module: each test
+    serves a copy (:func:`_start`), where each made its own (seconds of every test)."""
+    folder = _short_folder()
+    config = folder / "koprik.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{folder / CATALOGUE}"\n')
+    subprocess.run([sys.executable, "-m", "koprik", "--config", str(config), "demo", "--records",
+                    str(RECORDS)], check=True, capture_output=True, timeout=300)  # fmt: skip
+    yield folder / CATALOGUE
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
-def tmp_path() -> Iterator[Path]:
-    """A folder with a short path, in place of pytest's.
+def tmp_path(demo_catalogue: Path) -> Iterator[Path]:
+    """A folder with a short path, in place of pytest's, holding a copy of the demo catalogue
+    (``k.sqlite3``) for :func:`_start` to serve.
 
     serve's fork server listens on a Unix socket in a folder under TMPDIR (here ``tmp_path/tmp``),
     and the kernel bounds such a path at 107 bytes: under a parallel run pytest's own folders
     (``.../popen-gw0/test_<name>0/``) bring it to that bound, and serve stops with "AF_UNIX path
     too long".
     """
-    folder = Path(tempfile.mkdtemp(prefix="koprik-workers-"))
+    folder = _short_folder()
+    shutil.copyfile(demo_catalogue, folder / CATALOGUE)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -57,13 +77,11 @@ def _start(
 ) -> tuple[subprocess.Popen[bytes], Path]:
     config = folder / "koprik.toml"
     config.write_text(
-        f'[database]\nurl = "sqlite:///{folder / "k.sqlite3"}"\n'
+        f'[database]\nurl = "sqlite:///{folder / CATALOGUE}"\n'
         f"[server]\nhttp_port = {http_port}\nz3950_port = {z3950_port}\n{server_settings}"
         f'[oai]\npage_size = {PAGE}\n[log]\nfile = "{folder / "koprik.log"}"\nformat = "json"\n'
     )
     koprik = [sys.executable, "-m", "koprik", "--config", str(config)]
-    subprocess.run([*koprik, "demo", "--records", str(RECORDS)], check=True, capture_output=True,
-                   timeout=300)  # fmt: skip
     output = folder / "serve.out"
     temporary = folder / "tmp"  # serve's temporary files, where a test sees them (removed)
     temporary.mkdir(exist_ok=True)

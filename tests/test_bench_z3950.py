@@ -92,7 +92,7 @@ def test_listeners_counts_the_sockets_sharing_a_port() -> None:
 def _run(
     workdir: Path, *, clients: str = "1,2", sru: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, str(BENCH), "--records", "300", "--seconds", "1",
+    command = [sys.executable, str(BENCH), "--records", "300", "--seconds", "0.5",
                "--clients", clients, "--workdir", str(workdir)]  # fmt: skip
     if not sru:
         command.append("--no-sru")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -358,10 +359,7 @@ def _config(tmp_path) -> str:  # type: ignore[no-untyped-def]
 def test_commands(tmp_path, provider_url: str, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     config = _config(tmp_path)
 
-    def koprik(*args: str) -> tuple[int, str, str]:
-        status = main(["--config", config, *args])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
+    koprik = partial(_koprik, config, capsys)
 
     status, out, _ = koprik("sources", "add", "partner", "--url", provider_url, "--every", "6h",
                             "--delay", "0", "--set", "even", "--set", "odd")
@@ -471,6 +469,15 @@ def test_sources_harvesting_the_same_records_stored_before_the_check_are_listed_
     ]
 
 
+def _koprik(
+    config: str, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    """``koprik --config CONFIG ARGS`` in this process: its status, output and errors."""
+    status = main(["--config", config, *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
 def _stored_url(config: str, name: str) -> str:
     settings = load_settings(config)
     catalog = Catalog.open(settings)
@@ -488,10 +495,7 @@ def test_a_password_in_an_address_is_listed_masked_and_kept_by_an_edit_giving_it
     one giving a new password takes it, and one naming another user with the mask is refused."""
     config = _config(tmp_path)
 
-    def koprik(*args: str) -> tuple[int, str, str]:
-        status = main(["--config", config, *args])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
+    koprik = partial(_koprik, config, capsys)
 
     assert koprik("sources", "add", "p", "--url", "http://user:secret@127.0.0.1:9/oai",
                   "--prefix", "marc21", "--no-check")[0] == 0  # fmt: skip
@@ -518,10 +522,7 @@ def test_a_source_harvesting_what_another_does_is_refused_naming_it(
     the first; another format, other sets or another query are other records."""
     config = _config(tmp_path)
 
-    def koprik(*args: str) -> tuple[int, str, str]:
-        status = main(["--config", config, *args])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
+    koprik = partial(_koprik, config, capsys)
 
     add = ("sources", "add", "--no-check")
     assert koprik(*add, "a", "--url", "http://user:secret@127.0.0.1:9/oai", "--prefix", "marc21",
@@ -558,10 +559,7 @@ def test_a_disabled_source_harvesting_the_same_records_is_said_disabled(
     would otherwise not see why it is "harvested already")."""
     config = _config(tmp_path)
 
-    def koprik(*args: str) -> tuple[int, str, str]:
-        status = main(["--config", config, *args])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
+    koprik = partial(_koprik, config, capsys)
 
     add = ("sources", "add", "--no-check", "--prefix", "oai_dc")
     assert koprik(*add, "off", "--url", "http://127.0.0.1:10/oai", "--disabled")[0] == 0
@@ -632,10 +630,7 @@ def test_a_host_that_is_no_internationalized_domain_name_is_refused_in_one_line(
     Z39.50, and one stored before is listed, compared as written, with no traceback."""
     config = _config(tmp_path)
 
-    def koprik(*args: str) -> tuple[int, str, str]:
-        status = main(["--config", config, *args])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
+    koprik = partial(_koprik, config, capsys)
 
     add = ("sources", "add", "--no-check")
     assert koprik(*add, "b", "--prefix", "marc21", "--url", "http://a..bücher.example/oai") == (
@@ -961,10 +956,7 @@ def test_an_interval_in_m_is_refused_as_given_and_read_as_minutes_as_stored(
     its source is scheduled and its other fields can be changed."""
     config = _config(tmp_path)
 
-    def koprik(*args: str) -> tuple[int, str, str]:
-        status = main(["--config", config, *args])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
+    koprik = partial(_koprik, config, capsys)
 
     add = ("sources", "add", "p", "--url", "http://127.0.0.1:9/oai", "--prefix", "marc21",
            "--no-check", "--every")
@@ -1127,10 +1119,7 @@ def test_the_state_of_a_source_dropped_from_the_file_is_listed_and_can_be_forgot
     provider = FaultProvider(list(demo_records(records)), page_size=5)
     config = tmp_path / "koprik.toml"
 
-    def koprik(*args: str) -> tuple[int, str, str]:
-        status = main(["--config", str(config), *args])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
+    koprik = partial(_koprik, str(config), capsys)
 
     with serve(provider.app()) as url:
         database = f'[database]\nurl = "{catalog_url}"\n'

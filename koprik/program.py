@@ -33,8 +33,8 @@ def run() -> NoReturn:
         status = main()
     except KeyboardInterrupt as stop:
         status = interrupted(stop)
-    except Exception:  # in place of a ^C's KeyboardInterrupt, if one was raised before it
-        replaced = stop_replaced()
+    except Exception as error:  # in place of a ^C's KeyboardInterrupt, if one was raised before
+        replaced = stop_replaced(error)
         if replaced is None:
             raise
         status = interrupted(replaced)

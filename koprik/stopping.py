@@ -145,14 +145,17 @@ def raised_before() -> bool:
     return bool(_RAISED)
 
 
-def stop_replaced() -> KeyboardInterrupt | None:
-    """The stop signal's exception that an error raised now stands in for: the last one raised
-    (:func:`take_stop_signals`), or None if none was. CPython can drop a KeyboardInterrupt
-    raised inside its own C code and raise an error of its own instead: a ^C as ``koprik
-    serve`` imported ``ssl``, whose ``from _ssl import RAND_egd`` fails on purpose, ended it
-    with the traceback of "TypeError: expected a message argument" (the ImportError's message,
-    being made, was the KeyboardInterrupt), nothing chained to it."""
-    if not _RAISED:
+def stop_replaced(error: Exception) -> KeyboardInterrupt | None:
+    """The stop signal's exception that ``error`` stands in for: the last one raised
+    (:func:`take_stop_signals`), or None if none was or ``error`` has another error chained to
+    it. CPython can drop a KeyboardInterrupt raised inside its own C code and raise an error of
+    its own instead, with nothing chained: a ^C as ``koprik serve`` imported ``ssl``, whose
+    ``from _ssl import RAND_egd`` fails on purpose, ended it with the traceback of "TypeError:
+    expected a message argument" (the ImportError's message, being made, was the
+    KeyboardInterrupt). An error chained to another (a command's clean-up failing as it
+    handles the ^C, whose KeyboardInterrupt is then its context) is a fault of its own, shown
+    with its traceback."""
+    if not _RAISED or error.__cause__ is not None or error.__context__ is not None:
         return None
     return Terminated() if _RAISED[-1] == signal.SIGTERM else KeyboardInterrupt()
 

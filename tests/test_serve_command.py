@@ -622,7 +622,31 @@ def test_an_error_python_raises_in_place_of_a_ctrl_c_is_said_as_the_ctrl_c(tmp_p
     made, was the KeyboardInterrupt; 1 CI run in 3). An error raised after a stop signal was
     raised is said as that signal, in its one line and status. Here an import raises that
     error, with nothing chained to it, just after catching the signal's exception."""
+    stopped = _serve_whose_import_raises_after(tmp_path, signum, chained=False)
+    assert (stopped.returncode, stopped.stderr) == (128 + signum, line)
+
+
+def test_an_error_raised_as_a_ctrl_c_is_handled_is_shown_with_its_traceback(tmp_path):
+    """An error with the ^C's KeyboardInterrupt chained to it (clean-up failing as the ^C is
+    handled) is a fault of its own: said as the ^C, it would be hidden."""
+    stopped = _serve_whose_import_raises_after(tmp_path, signal.SIGINT, chained=True)
+    assert stopped.returncode == 1
+    assert b"During handling of the above exception" in stopped.stderr, stopped.stderr
+    assert stopped.stderr.endswith(b"TypeError: expected a message argument\n"), stopped.stderr
+
+
+def _serve_whose_import_raises_after(tmp_path: Path, signum: int,
+                                     chained: bool) -> subprocess.CompletedProcess[bytes]:
+    """``koprik serve``, whose import of its command sends itself ``signum``, catches the
+    exception raised and then raises a TypeError: in the except clause (``chained``: the
+    signal's exception is its context) or after it (nothing chained, as CPython's own)."""
     koprik = write_config(tmp_path)
+    raised = ("        except KeyboardInterrupt:\n"
+              "            raise TypeError('expected a message argument')\n") if chained else (
+              "        except KeyboardInterrupt:\n"
+              "            dropped = True\n"
+              "        if dropped:  # outside the except clause: no context, as CPython's\n"
+              "            raise TypeError('expected a message argument')\n")
     (tmp_path / "replaced.py").write_text(
         "import os, runpy, signal, sys\n"
         "class AsServeLoads:\n"
@@ -634,19 +658,15 @@ def test_an_error_python_raises_in_place_of_a_ctrl_c_is_said_as_the_ctrl_c(tmp_p
         f"            os.kill(os.getpid(), {int(signum)})\n"
         "            for _ in range(1000):  # its exception is raised here\n"
         "                pass\n"
-        "        except KeyboardInterrupt:\n"
-        "            dropped = True\n"
-        "        if dropped:  # raised outside the except clause: no context, as CPython's\n"
-        "            raise TypeError('expected a message argument')\n"
+        + raised +
         "sys.meta_path.insert(0, AsServeLoads())\n"
         f"sys.argv = ['koprik', '--config', {str(koprik.config)!r}, 'serve', '--workers', '1']\n"
         "runpy.run_module('koprik', run_name='__main__', alter_sys=True)\n"
     )
-    stopped = subprocess.run([sys.executable, str(tmp_path / "replaced.py")],
-                             capture_output=True, timeout=60,
-                             preexec_fn=_sigint_as_in_a_terminal,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
-    assert (stopped.returncode, stopped.stderr) == (128 + signum, line)
+    return subprocess.run([sys.executable, str(tmp_path / "replaced.py")],
+                          capture_output=True, timeout=60,
+                          preexec_fn=_sigint_as_in_a_terminal,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
 
 
 def test_the_line_of_a_ctrl_c_caught_leaves_the_status_130(tmp_path):

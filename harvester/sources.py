@@ -258,19 +258,6 @@ def _require_http(source: HarvestSource) -> None:
     problem = z3950_in_place_of_http(source.url, source.protocol) or http_url_problem(source.url)
     if problem is not None:
         raise SourceError(f"URL {shown_url(source.url)!r}: {problem}", "url")
-    _require_idna(urlsplit(source.url).hostname or "", f"URL {shown_url(source.url)!r}",
-                  source.protocol)
-
-
-def _require_idna(host: str, address: str, protocol: str) -> None:
-    """Refuse a host that is no internationalized domain name (:func:`_ascii_host` cannot
-    write it), naming ``address``: no run could look it up, and comparing it failed."""
-    try:
-        _ascii_host(host, protocol)
-    except ValueError as error:  # UnicodeError is one
-        reason = error.__cause__ or error  # the codec's own words, without its wrapper
-        raise SourceError(f"{address}: host {host!r} is not a valid internationalized domain "
-                          f"name (IDNA: {reason})", "url") from None
 
 
 def _ascii_host(host: str, protocol: str) -> str:
@@ -341,10 +328,9 @@ def _refuse_shortfall(source: HarvestSource, protocol: str) -> None:
 
 def _validate_z3950(source: HarvestSource) -> None:
     try:
-        host = parse_address(source.url).host
+        parse_address(source.url)
     except ValueError as error:
         raise SourceError(f"Z39.50 address: {error}", "url") from error
-    _require_idna(host, f"Z39.50 address {source.url!r}", Z3950)
     if not source.query:
         raise SourceError("a Z39.50 source needs a query (PQF, e.g. '@attr 1=4 navoiy')",
                           "query")

@@ -27,6 +27,7 @@ from crosswalks.iso2709 import RecordError, decode_record
 from crosswalks.marc_io import checked_item
 from harvester.faults import quoted
 from harvester.z3950_origin import Z3950Client
+from protocols.http_urls import idna_problem
 from protocols.z3950 import oids
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ def parse_address(text: str) -> Z3950Address:
     number = int(port) if port else DEFAULT_PORT
     if not 0 < number < 65536:
         raise ValueError(f"port {number} out of range in {text!r}")
+    problem = idna_problem(host, http=False)
+    if problem is not None:
+        raise ValueError(f"{problem} in {text!r}")
     return Z3950Address(host, number, database or DEFAULT_DATABASE)
 
 

@@ -11,7 +11,8 @@ def http_url_problem(url: str) -> str | None:
     """Why ``url`` is no address an HTTP request can go to (None: it is one): its scheme is
     not http or https, it names no host or one with white space, its port is not a number from 1
     to 65535 (0 is no port to connect to), its IPv6 address is not closed, or it is not text that
-    can be sent (undecodable bytes)."""
+    can be sent (undecodable bytes), or its host is not a valid internationalized domain name
+    (:func:`idna_problem`)."""
     try:
         url.encode("utf-8")
     except UnicodeError:
@@ -29,6 +30,26 @@ def http_url_problem(url: str) -> str | None:
         return f"white space in its host {parts.hostname!r}"  # no run could reach it
     if port == 0:
         return "port 0 is no port to connect to"
+    return idna_problem(parts.hostname, http=True)
+
+
+def idna_problem(host: str, *, http: bool) -> str | None:
+    """Why ``host`` has no IDNA form to be looked up by (None: it has one, or is ASCII): over
+    HTTP as aiohttp writes it (yarl, IDNA 2008), else as the socket module looks a name up
+    (Python's ``idna`` codec, IDNA 2003, a Z39.50 target's). ``a..bücher.example`` (an empty
+    label beside one in Unicode) has none; an ASCII name is looked up as it is."""
+    if host.isascii():
+        return None
+    try:
+        if http:
+            from yarl import URL  # here: only a name beyond ASCII needs it
+
+            URL.build(scheme="http", host=host)
+        else:
+            host.encode("idna")
+    except ValueError as error:  # UnicodeError is one
+        reason = error.__cause__ or error  # the codec's own words, without its wrapper
+        return f"host {host!r} is not a valid internationalized domain name (IDNA: {reason})"
     return None
 
 

@@ -83,6 +83,12 @@ def test_a_conversion_limit_has_a_default_and_bounds_named_in_one_line(
      "url: URL 'http://127.0.0.1:0/sru': port 0 is no port to connect to"),
     ({"url": "z3950://h:1/D", "protocol": "sru"},
      "url: URL 'z3950://h:1/D': a Z39.50 address; give protocol z3950 (it is sru)"),
+    ({"url": "http://a..bücher.example/sru", "protocol": "sru"},
+     "url: URL 'http://a..bücher.example/sru': host 'a..bücher.example' is not a valid "
+     "internationalized domain name (IDNA: label empty or too long)"),
+    ({"url": "z3950://a..bücher.example/D"},
+     "url: Z39.50 address: host 'a..bücher.example' is not a valid internationalized domain "
+     "name (IDNA: label empty or too long) in 'z3950://a..bücher.example/D'"),
 ])  # fmt: skip
 def test_a_target_address_is_checked_as_a_harvest_sources_is(target: dict[str, str],
                                                              message: str) -> None:

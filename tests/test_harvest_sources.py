@@ -641,9 +641,9 @@ def test_a_host_that_is_no_internationalized_domain_name_is_refused_in_one_line(
                "empty or too long)\n")
     assert koprik(*add, "z", "--protocol", "z3950", "--query", "@attr 1=4 navoiy", "--url",
                   "z3950://a..bücher.example/Default") == (
-        2, "", "koprik: source 'z' refused: Z39.50 address 'z3950://a..bücher.example/Default': "
-               "host 'a..bücher.example' is not a valid internationalized domain name (IDNA: "
-               "label empty or too long)\n")
+        2, "", "koprik: source 'z' refused: Z39.50 address: host 'a..bücher.example' is not a "
+               "valid internationalized domain name (IDNA: label empty or too long) in "
+               "'z3950://a..bücher.example/Default'\n")
     assert koprik(*add, "b", "--prefix", "marc21", "--url", "http://bücher.example/oai")[0] == 0
     _stored_as_an_earlier_release_let_it(config, "b", url="http://a..bücher.example/oai")
     status, out, err = koprik("sources", "list")

@@ -61,6 +61,8 @@ def test_parse_address(text: str, address: Z3950Address) -> None:
     ("host:70000/db", "port 70000 out of range"),
     ("http://127.0.0.1:2100/db", "is not a Z39.50 address"),  # was host "http", port 210
     ("\udcff:2100/db", "is not UTF-8 text"),  # undecodable bytes on the command line
+    ("a..bücher.example/db", "host 'a..bücher.example' is not a valid internationalized domain "
+     r"name \(IDNA: label empty or too long\) in"),  # no lookup could find it
 ])  # fmt: skip
 def test_parse_address_refuses(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):

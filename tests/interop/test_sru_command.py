@@ -170,6 +170,9 @@ def test_bad_arguments_are_one_line(config: Path) -> None:
     assert one_line_error(koprik(config, "sru", "http://[::1/db", "a=b")).endswith(
         "is not an SRU base URL (http://HOST[:PORT]/PATH): Invalid IPv6 URL\n"
     )
+    assert one_line_error(koprik(config, "sru", "http://a..bücher.example/db", "a=b")).endswith(
+        "is not an SRU base URL (http://HOST[:PORT]/PATH): host 'a..bücher.example' is not a "
+        "valid internationalized domain name (IDNA: label empty or too long)\n")
     url = f"http://127.0.0.1:{free_port()}/Default"
     secret = url.replace("//", "//reader:s3cret@")
     refused = one_line_error(koprik(config, "sru", secret, "a=b"))

@@ -21,7 +21,10 @@ that is how a CP1251 record with a few UTF-8-looking pairs ("Чў") is still rea
 ISO 5426 (:mod:`crosswalks.iso5426`) is weighed only for a UNIMARC record whose 100 $a/26-29
 declares it (code 03), in MARC-8's place (UNIMARC never uses MARC-8, and ISO 5426 "Æ" reads
 as MARC-8 "À"); it wins ties with all but UTF-8. Undeclared, its text is too like Latin-1's
-and ANSEL's to be told from them by its bytes.
+and ANSEL's to be told from them by its bytes. ISO 5427 (:mod:`crosswalks.iso5427`, code 02,
+basic Cyrillic) likewise: its letters are KOI8-R's (0xC0-0xFE), which it differs from only in
+0xA1-0xBF (its digits and signs, KOI8-R's box drawing), 0xA3 and 0xB3 (KOI8-R's ё, Ё) and 0xFF,
+so undeclared it is read as KOI8-R, as it always was.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from functools import lru_cache
 from pymarc import Indicators, Record, Subfield
 from pymarc.field import RawField
 
-from crosswalks import iso5426, marc8
+from crosswalks import iso5426, iso5427, marc8
 from crosswalks.marc8 import Marc8Error
 
 UTF8 = "utf-8"
@@ -48,21 +51,25 @@ CP866 = "cp866"
 ISO8859_5 = "iso-8859-5"
 LATIN1 = "iso-8859-1"
 ISO5426 = "iso-5426"
+ISO5427 = "iso-5427"
 BROKEN_UTF8 = "broken-utf-8"
 
 CANDIDATES = (UTF8, MARC8, CP1251, KOI8R, CP866, ISO8859_5, LATIN1)
 """Every charset a record may be read in, in the order that breaks a tie."""
-NAMED = (*CANDIDATES, ISO5426)
-"""Every charset that may be named (``--charset``): ISO 5426 too, which is never guessed."""
+NAMED = (*CANDIDATES, ISO5426, ISO5427)
+"""Every charset that may be named (``--charset``): ISO 5426 and ISO 5427 too, which are never
+guessed."""
 CODECS = {UTF8: "utf-8", CP1251: "cp1251", KOI8R: "koi8_r", CP866: "cp866",
           ISO8859_5: "iso8859_5", LATIN1: "latin-1"}
-"""Python codecs of the charsets decoded byte by byte (all but MARC-8 and ISO 5426)."""
+"""Python codecs of the charsets decoded byte by byte (all but MARC-8, ISO 5426, ISO 5427)."""
 _ALIASES = {"marc8": MARC8, "marc-8": MARC8, "ansel": MARC8, "iso5426": ISO5426,
-            "iso-5426": ISO5426, "iso_5426": ISO5426}
-UNIMARC_ISO5426 = "03"
-"""ISO 5426's code in UNIMARC 100 $a/26-29 (G0 set in 26-27, G1 set in 28-29)."""
-_DECLARED_ISO5426 = (UTF8, ISO5426, *(charset for charset in CANDIDATES[1:] if charset != MARC8))
-"""The candidates of a UNIMARC record that declares ISO 5426, in the order that breaks a tie."""
+            "iso-5426": ISO5426, "iso_5426": ISO5426, "iso5427": ISO5427, "iso-5427": ISO5427,
+            "iso_5427": ISO5427}
+UNIMARC_DECLARED = {"03": ISO5426, "02": ISO5427}
+"""The charsets weighed only when UNIMARC 100 $a/26-29 declares them (G0 set in 26-27, G1 set
+in 28-29), by their code there."""
+_UNIMARC_OTHERS = tuple(charset for charset in CANDIDATES[1:] if charset != MARC8)
+"""The candidates of a UNIMARC record that declares one of those, after UTF-8 and it."""
 
 ESC = 0x1B
 _SET_DESIGNATORS = frozenset(b"()$,-bgsp")
@@ -71,6 +78,7 @@ VALUE_BOUNDARIES = re.compile(rb"[\x1e\x1f]")
 VALUE_DECODERS: dict[str, tuple[Callable[[bytes], str], type[ValueError]]] = {
     MARC8: (marc8.decode, Marc8Error),
     ISO5426: (iso5426.decode, iso5426.Iso5426Error),
+    ISO5427: (iso5427.decode, iso5427.Iso5427Error),
 }
 """The charsets decoded value by value, as each value starts in the sets' initial state
 (MARC-8) and holds its own marks: ``{charset: (decoder, the error it raises)}``; the others
@@ -193,9 +201,18 @@ def detect_charset(
     return decide(data, declared_utf8=declared_utf8, unimarc_sets=unimarc_sets).charset
 
 
-def declares_iso5426(unimarc_sets: str) -> bool:
-    """Whether UNIMARC 100 $a/26-29 (``unimarc_sets``) names ISO 5426 as its G0 or G1 set."""
-    return UNIMARC_ISO5426 in (unimarc_sets[0:2], unimarc_sets[2:4])
+def declared_charsets(unimarc_sets: str) -> list[str]:
+    """The charsets of :data:`UNIMARC_DECLARED` that UNIMARC 100 $a/26-29 (``unimarc_sets``)
+    names as its G0 or G1 set (``0103``: ISO 5426; ``0102``: ISO 5427)."""
+    codes = (unimarc_sets[0:2], unimarc_sets[2:4])
+    return [charset for code, charset in UNIMARC_DECLARED.items() if code in codes]
+
+
+def _candidates(unimarc_sets: str) -> tuple[str, ...]:
+    """What a record is read in, in the order that breaks a tie: a charset its UNIMARC 100
+    declares (:func:`declared_charsets`) after UTF-8 and in MARC-8's place."""
+    declared = declared_charsets(unimarc_sets)
+    return (UTF8, *declared, *_UNIMARC_OTHERS) if declared else CANDIDATES
 
 
 def decide(data: bytes, *, declared_utf8: bool = False, unimarc_sets: str = "") -> Decision:
@@ -203,11 +220,11 @@ def decide(data: bytes, *, declared_utf8: bool = False, unimarc_sets: str = "") 
 
     ``declared_utf8`` is the record's own claim (leader/09 = 'a'): valid UTF-8 is then taken
     at once, and MARC-8 escapes beside valid non-ASCII UTF-8 are not taken as MARC-8.
-    ``unimarc_sets`` is a UNIMARC record's 100 $a/26-29: when it declares ISO 5426, ISO 5426 is
-    weighed in MARC-8's place. Returns one of :data:`CANDIDATES`, :data:`ISO5426` or
-    :data:`BROKEN_UTF8`.
+    ``unimarc_sets`` is a UNIMARC record's 100 $a/26-29: when it declares ISO 5426 or ISO 5427,
+    that set is weighed in MARC-8's place. Returns one of :data:`CANDIDATES`, :data:`ISO5426`,
+    :data:`ISO5427` or :data:`BROKEN_UTF8`.
     """
-    candidates = _DECLARED_ISO5426 if declares_iso5426(unimarc_sets) else CANDIDATES
+    candidates = _candidates(unimarc_sets)
     references = _character_references(data)
     if data.isascii() and not has_marc8_escapes(data):
         if references and not declared_utf8:

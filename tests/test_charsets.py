@@ -20,6 +20,7 @@ from crosswalks.charsets import (
 )
 from crosswalks.marc_io import iter_records
 from tests.conftest import DATA
+from tests.test_iso5427 import glibc, iconv_g1
 
 MARC21 = DATA / "marc21"
 
@@ -352,3 +353,41 @@ def test_a_wrong_iso5426_declaration_does_not_win_over_the_real_charset(codec: s
 
 def test_iso5426_can_be_named() -> None:
     assert charsets.charset_name("ISO5426") == charsets.ISO5426
+
+
+# --- ISO 5427, declared in UNIMARC 100 $a/26-29 -------------------------------------------
+
+
+@glibc
+def test_iso5427_is_weighed_when_unimarc_100_declares_it() -> None:
+    title, name = iconv_g1("Хамса. Достон"), iconv_g1("Навоий, Алишер, 1441-1501.")
+    data = b"1 \x1fa" + title + b"\x1e 1\x1fa" + name + b"\x1e"
+    decision = charsets.decide(data, unimarc_sets="0102")
+    assert decision.charset == charsets.ISO5427
+    assert decision.reason.startswith("plausibility")
+    read = charsets.reading(data, charsets.ISO5427) or ""
+    assert "aХамса. Достон" in read and "aНавоий, Алишер, 1441-1501." in read
+    assert charsets.decide(data).charset != charsets.ISO5427  # undeclared: not guessed
+
+
+@glibc
+def test_undeclared_iso5427_letters_are_read_as_koi8r_as_before() -> None:
+    """ISO-IR-37's letters sit where KOI8-R has them (0xC0-0xFE): a record that does not
+    declare ISO 5427 is guessed as it was, and its letters read right."""
+    data = b"1 \x1fa" + iconv_g1("Хамса") + b"\x1e 1\x1fa" + iconv_g1("Навоий Алишер") + b"\x1e"
+    for undeclared in ("", "0189", "50  ", "0103"):
+        assert charsets.decide(data, unimarc_sets=undeclared).charset == charsets.KOI8R
+
+
+@pytest.mark.parametrize("codec", ["cp1251", "cp866", "iso-8859-5", "utf-8"])
+def test_a_wrong_iso5427_declaration_does_not_win_over_the_real_charset(codec: str) -> None:
+    data = "  \x1faСветильник Сибири\x1e  \x1faПедагогика и психология\x1e".encode(codec)
+    assert charsets.decide(data, unimarc_sets="0102").charset == charsets.charset_name(codec)
+
+
+def test_iso5427_can_be_named() -> None:
+    for name in ("ISO5427", "iso-5427", "ISO_5427"):
+        assert charsets.charset_name(name) == charsets.ISO5427
+    assert charsets.ISO5427 in charsets.NAMED
+    with pytest.raises(ValueError, match="iso-5426, iso-5427"):
+        charsets.charset_name("iso-5428")

@@ -16,6 +16,7 @@ from crosswalks import iso2709
 from crosswalks.check import check_record
 from crosswalks.unimarc import UnimarcResult, unimarc_to_marc21
 from tests.conftest import DATA, ROOT
+from tests.test_iso5427 import glibc, iconv_g1
 
 UNIMARC = DATA / "unimarc"
 
@@ -328,6 +329,48 @@ def test_iso5426_declared_in_100_is_read_with_its_diacritics(tmp_path: Path) -> 
 def test_iso5426_declared_as_g0_alone_counts_too() -> None:
     record, decision = iso2709.read_record(_iso5426_record(b"03  "), allow_marc8=False)
     assert (decision.charset, record["210"]["a"]) == ("iso-5426", "Città di Castello")
+
+
+def _iso5427_record(character_sets: bytes) -> bytes:
+    """An Uzbek UNIMARC record in ISO 5427 (the Cyrillic in G1, from glibc's iconv) whose 100
+    $a/26-29 says ``character_sets``."""
+    record = pymarc.Record(leader="00000nam0 2200000   450 ", to_unicode=False)
+    coded = b"19950101d1991    m  y0uzby" + character_sets + b"    ca"
+    fields = [("100", b"  ", "a", coded), ("101", b"0 ", "a", b"uzb"),
+              ("200", b"1 ", "a", iconv_g1("Хамса. Достон")),
+              ("210", b"  ", "a", iconv_g1("Тошкент")), ("210", b"  ", "d", b"1991"),
+              ("700", b" 1", "a", iconv_g1("Навоий")), ("700", b" 1", "b", iconv_g1("А."))]
+    for tag, indicators, code, value in fields:
+        if record.get(tag) is not None:
+            record[tag].subfields.append(pymarc.Subfield(code, value))  # type: ignore[arg-type]
+            continue
+        record.add_field(RawField(tag=tag, indicators=pymarc.Indicators(*indicators.decode()),
+                                  subfields=[pymarc.Subfield(code, value)]))  # type: ignore[arg-type]
+    return record.as_marc()
+
+
+@glibc
+def test_iso5427_declared_in_100_is_read_as_cyrillic(tmp_path: Path) -> None:
+    raw = _iso5427_record(b"0102")
+    record, decision = iso2709.read_record(raw, allow_marc8=False)  # files, Z39.50 harvests
+    assert decision.charset == "iso-5427"
+    assert (record["200"]["a"], record["700"]["b"]) == ("Хамса. Достон", "А.")
+    path = tmp_path / "iso5427.mrc"
+    path.write_bytes(raw)
+    command = [sys.executable, "-m", "koprik", "crosswalk", "--from", "unimarc", "--to", "mrk"]
+    done = subprocess.run([*command, str(path)], capture_output=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    text = done.stdout.decode()
+    assert "=245  10$aХамса. Достон" in text
+    assert "=100  1\\$aНавоий, А." in text
+    assert "$aТошкент" in text
+
+
+@glibc
+def test_undeclared_iso5427_is_guessed_as_before() -> None:
+    record, decision = iso2709.read_record(_iso5427_record(b"0189"), allow_marc8=False)
+    assert decision.charset != "iso-5427"
+    assert record["210"]["a"] == "Тошкент"  # letters only: KOI8-R has them where ISO-IR-37 does
 
 
 # --- single fields ------------------------------------------------------------------------------

@@ -572,8 +572,9 @@ def _read_mrk(
 ) -> Iterator[ReadItem]:
     if charset == charsets.MARC8:
         raise ValueError(".mrk text in MARC-8 is not read; MarcEdit mnemonics cover it")
-    if charset == charsets.ISO5426:
-        raise ValueError(".mrk text in ISO 5426 is not read; it is for UNIMARC ISO 2709 records")
+    if charset in charsets.UNIMARC_DECLARED.values():  # "iso-5426" is ISO 5426
+        name = charset.upper().replace("-", " ")
+        raise ValueError(f".mrk text in {name} is not read; it is for UNIMARC ISO 2709 records")
     label = charset or charsets.UTF8
     encoding = "utf-8" if label == charsets.UTF8 else charsets.CODECS[label]
     for index, (chunk, line, problem) in enumerate(mrk.iter_chunks(stream, max_bytes)):

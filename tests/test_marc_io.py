@@ -625,3 +625,10 @@ def test_unimarc_is_told_from_marc21_by_its_tags() -> None:
     assert not looks_unimarc(iso(("001", b"x"), ("200", b"1 \x1faT")))  # no 100 nor 801
     assert not looks_unimarc(iso(("001", b"x"), ("100", b"1 \x1faName"), ("200", b"1 \x1fbT")))
     assert detect_format(unimarc) == "unimarc" and detect_format(marc21) == "marc21"
+
+
+@pytest.mark.parametrize(("charset", "name"), [("iso-5426", "ISO 5426"), ("iso-5427", "ISO 5427")])
+def test_mrk_text_is_not_read_in_a_unimarc_iso_2709_charset(charset: str, name: str) -> None:
+    text = io.BytesIO(b"=LDR  00000nam  2200000   450 \n=200  1\\$aX\n")
+    with pytest.raises(ValueError, match=f"^.mrk text in {name} is not read; it is for UNIMARC"):
+        list(iter_records(text, "mrk", charset=charset))

@@ -373,6 +373,17 @@ def test_undeclared_iso5427_is_guessed_as_before() -> None:
     assert record["210"]["a"] == "Тошкент"  # letters only: KOI8-R has them where ISO-IR-37 does
 
 
+@glibc
+def test_iso5427_named_with_charset_is_read_whatever_100_says(tmp_path: Path) -> None:
+    path = tmp_path / "undeclared.mrc"
+    path.write_bytes(_iso5427_record(b"0189"))
+    command = [sys.executable, "-m", "koprik", "crosswalk", "--from", "unimarc", "--to", "mrk",
+               "--charset", "iso-5427", str(path)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "=245  10$aХамса. Достон" in done.stdout.decode()
+
+
 # --- single fields ------------------------------------------------------------------------------
 
 

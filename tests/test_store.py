@@ -385,3 +385,15 @@ def test_set_memberships_are_those_of_a_records_last_write_in_a_transaction(cata
     assert languages == {"lang:" + second["008"].data[35:38]}
     assert {(local_id, datestamp) for local_id, _, datestamp in held} == {
         ("demo0000001", 3_000_007), ("demo0000002", 3_000_000)}
+
+
+def test_a_source_identifier_with_any_space_is_kept_under_a_digest():
+    """Every character ``str.isspace`` names (Unicode's), and none other, makes the local id
+    of a source's record a digest of its identifier."""
+    spaces = [chr(code) for code in range(0x110000) if chr(code).isspace()]
+    assert len(spaces) > 20  # the Unicode ones too, not only ASCII
+    for space in spaces:
+        local_id = store.source_local_id("peer", f"oai:peer:{space}1")
+        assert local_id.startswith("peer:") and len(local_id) == len("peer:") + 24, repr(space)
+    for kept in ("oai:peer:1", "oai:peer:\u200b1", "oai:peer:Навоий-1"):
+        assert store.source_local_id("peer", kept) == f"peer:{kept}"

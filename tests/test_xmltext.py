@@ -67,3 +67,25 @@ def test_elements_nested_too_deep_in_a_record_read_again_are_said_in_a_readers_w
     errors = [item.error for item in items if item.error is not None]
     assert len(errors) == 2 and items[-1].element is not None, items
     assert all(DEPTH_SAID in error and "XML_PARSE_HUGE" not in error for error in errors), errors
+
+
+def test_a_document_parsed_after_a_broken_one_is_read_whole() -> None:
+    """The parser one thread reuses (:func:`parse_untrusted`) keeps nothing of a document it
+    failed on: not its error, not its elements, not its entity declarations."""
+    with pytest.raises(etree.XMLSyntaxError):
+        parse_untrusted(b"<a><b>unclosed</a>")
+    with pytest.raises(etree.XMLSyntaxError, match="entities"):
+        parse_untrusted(b'<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>')
+    root = parse_untrusted(b"<c><d>text</d></c>")
+    assert etree.tostring(root) == b"<c><d>text</d></c>"
+
+
+def test_threads_parsing_at_once_each_read_their_own_documents() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def parse(number: int) -> bytes:
+        return etree.tostring(parse_untrusted(b"<n>" + str(number).encode() + b"</n>"))
+
+    with ThreadPoolExecutor(4) as pool:
+        read = list(pool.map(parse, range(2000)))
+    assert read == [b"<n>" + str(n).encode() + b"</n>" for n in range(2000)]

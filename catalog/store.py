@@ -457,9 +457,13 @@ class Batch:
         """The items, once those read and prepared elsewhere are (waiting for them)."""
         settled: list[PreparedRecord | RecordError] = []
         derived: dict[int, Future[list[_Derived]]] = {}
+        read: Future[list[tuple[PreparedRecord | RecordError, _Derived | None]]] | None = None
+        results: list[tuple[PreparedRecord | RecordError, _Derived | None]] = []
         for position, item in enumerate(self.items):
             if isinstance(item, _Unprepared):
-                made, derivation = item.part.result()[item.place]
+                if item.part is not read:  # a part's records are next to each other
+                    read, results = item.part, item.part.result()
+                made, derivation = results[item.place]
                 if derivation is not None:
                     part = derived.get(id(item.part))
                     if part is None:

@@ -572,8 +572,8 @@ def _read_mrk(
 ) -> Iterator[ReadItem]:
     if charset == charsets.MARC8:
         raise ValueError(".mrk text in MARC-8 is not read; MarcEdit mnemonics cover it")
-    if charset in charsets.UNIMARC_DECLARED.values():  # "iso-5426" is ISO 5426
-        name = charset.upper().replace("-", " ")
+    if charset is not None and charset in charsets.UNIMARC_DECLARED.values():
+        name = charset.upper().replace("-", " ")  # "iso-5426" is ISO 5426
         raise ValueError(f".mrk text in {name} is not read; it is for UNIMARC ISO 2709 records")
     label = charset or charsets.UTF8
     encoding = "utf-8" if label == charsets.UTF8 else charsets.CODECS[label]

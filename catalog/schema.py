@@ -35,6 +35,7 @@ from catalog.db import create_schema
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     from config import Settings
 
@@ -88,7 +89,7 @@ def alembic_config(
 
 def head() -> str:
     """The revision this Koprik's tables are at (exactly one head, or SchemaError)."""
-    heads = _heads(tuple((str(p), p.stat().st_mtime_ns) for p in VERSION_LOCATIONS))
+    heads = tuple(_scripts().get_heads())
     if len(heads) != 1:
         raise SchemaError(
             f"the schema revisions have {len(heads)} heads ({', '.join(sorted(heads))}) instead "
@@ -97,13 +98,18 @@ def head() -> str:
     return heads[0]
 
 
+def _scripts() -> ScriptDirectory:
+    """The revisions, read once a process while their folders are unchanged (compiling them
+    costs more than a catalogue check)."""
+    return _scripts_in(tuple((str(p), p.stat().st_mtime_ns) for p in VERSION_LOCATIONS))
+
+
 @cache
-def _heads(_folders: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
-    """The heads of the revisions (compiling them costs more than a catalogue check; the key
-    changes when a folder or its contents change)."""
+def _scripts_in(_folders: tuple[tuple[str, int], ...]) -> ScriptDirectory:
+    """The revisions of the folders (the key changes when a folder or its contents change)."""
     from alembic.script import ScriptDirectory
 
-    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return ScriptDirectory.from_config(alembic_config())
 
 
 def revision_of(connection: Connection) -> str:
@@ -148,8 +154,12 @@ def where(engine: Engine) -> str:
 
 
 def ensure_current(engine: Engine) -> None:
-    """Create the catalogue if the database is empty; raise SchemaError unless at the head."""
-    from alembic import command
+    """Create the catalogue if the database is empty; raise SchemaError unless at the head.
+
+    A new catalogue is stamped by Alembic's migration context itself, not by its stamp command,
+    which reads the revisions again (its environment script and every revision: a third of a
+    second of each new catalogue's making)."""
+    from alembic.migration import MigrationContext
 
     wanted = head()
     with engine.connect() as connection:
@@ -162,7 +172,7 @@ def ensure_current(engine: Engine) -> None:
             found = _catalogue_revision(engine, connection)
             if found == EMPTY:
                 create_schema(connection)
-                command.stamp(alembic_config(connection), wanted)
+                MigrationContext.configure(connection).stamp(_scripts(), wanted)
                 return
     if found == wanted:
         return

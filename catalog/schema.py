@@ -157,8 +157,8 @@ def ensure_current(engine: Engine) -> None:
     """Create the catalogue if the database is empty; raise SchemaError unless at the head.
 
     A new catalogue is stamped by Alembic's migration context itself, not by its stamp command,
-    which reads the revisions again (its environment script and every revision: a third of a
-    second of each new catalogue's making)."""
+    which ran its environment script and read every revision again for each one (making a new
+    catalogue after the first in a process took 0.07-0.10 s of CPU so, 0.03 without)."""
     from alembic.migration import MigrationContext
 
     wanted = head()

@@ -315,15 +315,21 @@ def test_iso5426_declared_in_100_is_read_with_its_diacritics(tmp_path: Path) -> 
     assert decision.charset == "iso-5426"
     assert record["200"]["a"] == "\x98La \x9ccittà del sole"
     assert record["702"]["a"] == "Müller, Šimon Ælfric"
-    path = tmp_path / "iso5426.mrc"
-    path.write_bytes(raw)
-    command = [sys.executable, "-m", "koprik", "crosswalk", "--from", "unimarc", "--to", "mrk"]
-    done = subprocess.run([*command, str(path)], capture_output=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr.decode()
-    text = done.stdout.decode()
+    text = _crosswalked_to_mrk(tmp_path / "iso5426.mrc", raw)
     assert "=245  13$aLa città del sole" in text
     assert "$aCittà di Castello" in text
     assert "CittÁa" not in text
+
+
+def _crosswalked_to_mrk(path: Path, raw: bytes, *options: str) -> str:
+    """``raw`` (UNIMARC ISO 2709) written to ``path`` and converted by ``koprik crosswalk
+    --from unimarc --to mrk OPTIONS``, as a cataloger would: its output."""
+    path.write_bytes(raw)
+    command = [sys.executable, "-m", "koprik", "crosswalk", "--from", "unimarc", "--to", "mrk"]
+    done = subprocess.run([*command, *options, str(path)], capture_output=True, cwd=ROOT,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
 
 
 def test_iso5426_declared_as_g0_alone_counts_too() -> None:
@@ -355,12 +361,7 @@ def test_iso5427_declared_in_100_is_read_as_cyrillic(tmp_path: Path) -> None:
     record, decision = iso2709.read_record(raw, allow_marc8=False)  # files, Z39.50 harvests
     assert decision.charset == "iso-5427"
     assert (record["200"]["a"], record["700"]["b"]) == ("Хамса. Достон", "А.")
-    path = tmp_path / "iso5427.mrc"
-    path.write_bytes(raw)
-    command = [sys.executable, "-m", "koprik", "crosswalk", "--from", "unimarc", "--to", "mrk"]
-    done = subprocess.run([*command, str(path)], capture_output=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr.decode()
-    text = done.stdout.decode()
+    text = _crosswalked_to_mrk(tmp_path / "iso5427.mrc", raw)
     assert "=245  10$aХамса. Достон" in text
     assert "=100  1\\$aНавоий, А." in text
     assert "$aТошкент" in text
@@ -375,13 +376,9 @@ def test_undeclared_iso5427_is_guessed_as_before() -> None:
 
 @glibc
 def test_iso5427_named_with_charset_is_read_whatever_100_says(tmp_path: Path) -> None:
-    path = tmp_path / "undeclared.mrc"
-    path.write_bytes(_iso5427_record(b"0189"))
-    command = [sys.executable, "-m", "koprik", "crosswalk", "--from", "unimarc", "--to", "mrk",
-               "--charset", "iso-5427", str(path)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr.decode()
-    assert "=245  10$aХамса. Достон" in done.stdout.decode()
+    text = _crosswalked_to_mrk(tmp_path / "undeclared.mrc", _iso5427_record(b"0189"),
+                               "--charset", "iso-5427")  # fmt: skip
+    assert "=245  10$aХамса. Достон" in text
 
 
 # --- single fields ------------------------------------------------------------------------------

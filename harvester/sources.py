@@ -35,7 +35,6 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Executable, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from yarl import URL
 
 from catalog import Catalog
 from catalog.harvest_state import harvest_sources, harvest_state
@@ -56,7 +55,7 @@ from harvester.z3950_harvest import TargetCheck, check_target
 from harvester.z3950_records import charset_label, parse_address
 from protocols.cql import CqlSyntaxError
 from protocols.cql import parse as parse_cql
-from protocols.http_urls import http_url_problem, z3950_in_place_of_http
+from protocols.http_urls import ascii_host, http_url_problem, z3950_in_place_of_http
 from protocols.oaipmh.arguments import SYNTAX, VERBS
 from protocols.z3950.pqf import PqfError, parse_pqf
 
@@ -258,19 +257,6 @@ def _require_http(source: HarvestSource) -> None:
     problem = z3950_in_place_of_http(source.url, source.protocol) or http_url_problem(source.url)
     if problem is not None:
         raise SourceError(f"URL {shown_url(source.url)!r}: {problem}", "url")
-
-
-def _ascii_host(host: str, protocol: str) -> str:
-    """``host`` in lowercase, a name with characters beyond ASCII in its IDNA form
-    (``bücher.example`` is ``xn--bcher-kva.example``) as a run sends it: over HTTP as aiohttp
-    does (yarl, IDNA 2008: ``straße`` is ``xn--strae-oqa``), a Z39.50 one as the socket module
-    looks it up (Python's ``idna`` codec, IDNA 2003: ``straße`` is ``strasse``); raises
-    ValueError (a UnicodeError) for one it cannot write."""
-    if host.isascii():
-        return host.lower()
-    if protocol == Z3950:
-        return host.encode("idna").decode("ascii").lower()
-    return URL.build(scheme="http", host=host).raw_host or ""
 
 
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
@@ -568,7 +554,7 @@ def _endpoint(source: HarvestSource) -> object:
     case, its scheme's default port written out or not, an empty port, query or path (``/``)
     or a fragment (never sent) alike, as the requests are sent; a Z39.50 address as
     :func:`parse_address` reads it (port 210 and database Default if omitted). A host in
-    Unicode and in its IDNA form (``xn--``) are one (:func:`_ascii_host`), and so are a path or
+    Unicode and in its IDNA form (``xn--``) are one (:func:`ascii_host`), and so are a path or
     query and its percent-escapes in RFC 3986's normal form (:func:`_normal_escapes`). What a
     server may answer otherwise stays apart: a trailing slash of the path, a host's trailing
     dot (looked up without the resolver's search domains, sent so in the Host header), the
@@ -578,10 +564,11 @@ def _endpoint(source: HarvestSource) -> object:
     try:
         if source.protocol == Z3950:
             host, port, database = parse_address(source.url)
-            return _ascii_host(host, Z3950), port, database
+            return ascii_host(host, http=False), port, database
         parts = urlsplit(public_url(source.url))
         port = parts.port
-        host = _ascii_host(parts.hostname or "", source.protocol)  # (UnicodeError is a ValueError)
+        # (a UnicodeError is a ValueError)
+        host = ascii_host(parts.hostname or "", http=source.protocol != Z3950)
     except ValueError:
         return source.url
     host = f"[{host}]" if ":" in host else host  # an IPv6 address

@@ -34,23 +34,30 @@ def http_url_problem(url: str) -> str | None:
 
 
 def idna_problem(host: str, *, http: bool) -> str | None:
-    """Why ``host`` has no IDNA form to be looked up by (None: it has one, or is ASCII): over
-    HTTP as aiohttp writes it (yarl, IDNA 2008), else as the socket module looks a name up
-    (Python's ``idna`` codec, IDNA 2003, a Z39.50 target's). ``a..bücher.example`` (an empty
-    label beside one in Unicode) has none; an ASCII name is looked up as it is."""
-    if host.isascii():
-        return None
+    """Why ``host`` has no IDNA form to be looked up by (None: it has one, or is ASCII), as
+    :func:`ascii_host` writes it. ``a..bücher.example`` (an empty label beside one in Unicode)
+    has none."""
     try:
-        if http:
-            from yarl import URL  # here: only a name beyond ASCII needs it
-
-            URL.build(scheme="http", host=host)
-        else:
-            host.encode("idna")
+        ascii_host(host, http=http)
     except ValueError as error:  # UnicodeError is one
         reason = error.__cause__ or error  # the codec's own words, without its wrapper
         return f"host {host!r} is not a valid internationalized domain name (IDNA: {reason})"
     return None
+
+
+def ascii_host(host: str, *, http: bool) -> str:
+    """``host`` in lowercase, a name with characters beyond ASCII in its IDNA form
+    (``bücher.example`` is ``xn--bcher-kva.example``) as a request looks it up: over HTTP as
+    aiohttp writes it (yarl, IDNA 2008: ``straße`` is ``xn--strae-oqa``), else as the socket
+    module does (Python's ``idna`` codec, IDNA 2003: ``straße`` is ``strasse``; a Z39.50
+    target's); raises ValueError (a UnicodeError) for one it cannot write."""
+    if host.isascii():
+        return host.lower()
+    if not http:
+        return host.encode("idna").decode("ascii").lower()
+    from yarl import URL  # here: only a name beyond ASCII needs it
+
+    return URL.build(scheme="http", host=host).raw_host or ""
 
 
 def z3950_in_place_of_http(url: str, protocol: str) -> str | None:

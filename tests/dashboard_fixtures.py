@@ -16,8 +16,8 @@ from aiohttp import web
 from catalog import Catalog
 from config import DatabaseSettings, Settings
 from config.settings import DashboardSettings
-from koprik.dashboard import setup_dashboard
 from koprik.dashboard.accounts import add_user
+from koprik.dashboard.app import setup_dashboard
 from provider.app import init_app
 from provider.background import serve_in_thread
 

@@ -29,7 +29,7 @@ from catalog.demo import demo_records
 from config import DatabaseSettings, ServerSettings, Settings
 from harvester import advisory
 from koprik.cli import main
-from koprik.dashboard import setup_dashboard
+from koprik.dashboard.app import setup_dashboard
 from provider.app import init_app
 from provider.z3950 import start_target
 from tests.conftest import _fresh_postgres_database, free_port, sqlite_catalogue_in_its_file

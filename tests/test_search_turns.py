@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from koprik.dashboard import setup_dashboard
+from koprik.dashboard.app import setup_dashboard
 from provider.app import init_app
 from provider.background import serve_in_thread
 from provider.search import threads

@@ -21,7 +21,7 @@ from catalog.set_rules import check, rename
 from config import Settings, load_settings
 from harvester.leadership import lead_schedules
 from koprik.cli import failure
-from koprik.dashboard import setup_dashboard
+from koprik.dashboard.app import setup_dashboard
 from koprik.dashboard.keys import METRICS
 from koprik.dashboard.metrics import shared_metrics
 from koprik.errors import NotNow, UserError

@@ -32,9 +32,12 @@ serve: install
 	$(BIN)/koprik demo --records $(DEMO_RECORDS) --if-empty
 	$(BIN)/koprik serve
 
+# The suite starts thousands of koprik processes: each reads Koprik's modules from cached
+# bytecode, not compiled again from source, even where the environment asks Python to write no
+# bytecode (PYTHONDONTWRITEBYTECODE, which __pycache__/ in .gitignore makes needless).
 test: install-test
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 \
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 \
 		--numprocesses=$(TEST_PROCESSES) --dist=loadfile
 
 lint: install-test

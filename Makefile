@@ -32,9 +32,9 @@ serve: install
 	$(BIN)/koprik demo --records $(DEMO_RECORDS) --if-empty
 	$(BIN)/koprik serve
 
-# The suite starts thousands of koprik processes: each reads Koprik's modules from cached
-# bytecode, not compiled again from source, even where the environment asks Python to write no
-# bytecode (PYTHONDONTWRITEBYTECODE, which __pycache__/ in .gitignore makes needless).
+# The suite starts hundreds of Python processes (koprik commands and servers, scripts): they
+# read Koprik's modules from bytecode cached by the first, not each compiling them again from
+# source, even where the environment asks Python to write none (PYTHONDONTWRITEBYTECODE).
 test: install-test
 	$(BIN)/ruff check .
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 \

@@ -138,7 +138,8 @@ def _harvest_one_present(
     catalog = sqlite_catalog(tmp_path, "target")
     for port in scripted_server(*answers):
         source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
-                               query="@attr 1=4 war", timeout=30, retries=0)  # one association
+                               query="@attr 1=4 war", timeout=30, retries=0,  # one association
+                               delay=0)  # no pause between requests: politeness not tested
         report = harvest(catalog, source)
     catalog.close()
     return port, report
@@ -434,7 +435,7 @@ async def test_records_past_those_asked_for_are_said_once_an_association(
     one a batch in a harvest's log."""
     three = _present(*[make_external(oids.USMARC, GOOD)] * 3)
     caplog.set_level(logging.INFO, logger="harvester.z3950_origin")
-    for port in scripted_server(INIT_RESPONSE, three, three):
+    for port in scripted_server(INIT_RESPONSE, three, three, CLOSE):  # Close answered at once
         async with await Z3950Client.connect("127.0.0.1", port, "Default", None) as client:
             for start in (1, 2):
                 assert len(await client.present(start, 1)) == 1
@@ -616,7 +617,7 @@ def test_a_set_agreed_that_records_cannot_be_read_in_is_said_and_the_harvest_goe
     catalog = sqlite_catalog(tmp_path, "target")
     for port in scripted_server(_init_agreeing(charset), *answers[1:]):
         source = HarvestSource(name="target", url=f"127.0.0.1:{port}/Default", protocol="z3950",
-                               query="@attr 1=4 war", timeout=30, retries=0)  # fmt: skip
+                               query="@attr 1=4 war", timeout=30, retries=0, delay=0)  # fmt: skip
         report = harvest(catalog, source)
     catalog.close()
     assert report.status == SUCCEEDED, report.errors

@@ -738,6 +738,7 @@ def test_an_until_before_the_watermark_is_refused_before_the_partner_is_asked(  
     config.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n'
         f'[[sources]]\nname = "partner"\nurl = "{provider_url}"\nprefix = "marc21"\n'
+        'delay = 0\n'  # no pause between its requests: politeness is not tested here
     )
     assert main(["--config", str(config), "harvest", "partner"]) == 0
     catalog = Catalog.open(load_settings(config))
@@ -778,7 +779,7 @@ def test_long_source_names_are_listed_whole(  # type: ignore[no-untyped-def]
     config = tmp_path / "koprik.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path / "catalog.sqlite3"}"\n'
-        f'[[sources]]\nname = "{long}"\nurl = "{provider_url}"\nprefix = "marc21"\n'
+        f'[[sources]]\nname = "{long}"\nurl = "{provider_url}"\nprefix = "marc21"\ndelay = 0\n'
         f'[[sources]]\nname = "{longer}"\nurl = "{provider_url}"\nprefix = "marc21"\n'
     )
     assert main(["--config", str(config), "harvest", long]) == 0

@@ -271,7 +271,9 @@ def test_a_query_of_many_leaves_is_stopped_between_them_on_either_engine(
     catalog: Catalog,
 ) -> None:
     """Leaves each walking much of the index: on PostgreSQL each leaf is its own statement,
-    each under its own statement_timeout, so the query looks at the clock before each leaf."""
+    each under its own statement_timeout, so the query looks at the clock before each leaf.
+    The bound is a small part of the query's time on any machine: under 0.1 s, its first
+    bound, 30 leaves ran whole on PostgreSQL on a fast one (0.07-0.17 s measured)."""
     from catalog.demo import demo_records
     from protocols.z3950.pqf import parse_pqf
     from provider.search import SearchService
@@ -285,10 +287,10 @@ def test_a_query_of_many_leaves_is_stopped_between_them_on_either_engine(
     for leaf in leaves[1:]:
         pqf = f"@or {leaf} {pqf}"
     service = SearchService(catalog)
-    threads = DatabaseThreads(catalog.engine, size=1, max_seconds=0.1)
+    threads = DatabaseThreads(catalog.engine, size=1, max_seconds=0.01)
     query = query_of(parse_pqf(pqf), lambda name: [])
 
     with pytest.raises(SearchError) as stopped:
         asyncio.run(threads.run(lambda connection: service.search(connection, query)))
     assert (stopped.value.condition, stopped.value.detail) == (
-        Condition.RESOURCES_EXHAUSTED, "stopped after 0.1 s")
+        Condition.RESOURCES_EXHAUSTED, "stopped after 0.01 s")

@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
+from string import ascii_lowercase
 from typing import Any, TypeVar
 
 import pytest
@@ -332,7 +333,7 @@ def test_a_search_running_past_search_max_seconds_is_31_and_the_next_one_answere
     with running_target(tmp_path, records, SearchSettings(max_seconds=0.1)) as target:
         printed = yaz_client(target.port, [f"find {heavy}", f"find {NAVOIY}"], folder=tmp_path)
         sru = sru_get(target.port, version="1.2", operation="searchRetrieve",
-                      query=" or ".join(f"cql.anywhere < {c}" for c in "abcdefghijklmnop"))
+                      query=" or ".join(f"cql.anywhere < {c}" for c in ascii_lowercase))
     assert "[31] Resources exhausted - no results available" in printed, printed
     assert "v2 addinfo 'stopped after 0.1 s'" in printed
     assert re.search(r"Number of hits: [1-9]", printed), printed

@@ -567,8 +567,7 @@ def _endpoint(source: HarvestSource) -> object:
             return ascii_host(host, http=False), port, database
         parts = urlsplit(public_url(source.url))
         port = parts.port
-        # (a UnicodeError is a ValueError)
-        host = ascii_host(parts.hostname or "", http=source.protocol != Z3950)
+        host = ascii_host(parts.hostname or "", http=True)  # (a UnicodeError is a ValueError)
     except ValueError:
         return source.url
     host = f"[{host}]" if ":" in host else host  # an IPv6 address
